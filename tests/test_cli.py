@@ -76,6 +76,23 @@ def test_train_help_fits_two_screens_with_each_option_in_one_sentence(capsys, mo
                 assert "".join(option.help.split()) not in page, (name, option.name)
 
 
+def test_every_option_s_help_line_is_one_short_sentence():
+    """--help shows an option's first sentence; export's --out showed 296 characters in it
+    (its default, where the sidecar and script go), audit's --precision 189: each option's help
+    starts with a short sentence that names what it sets, the rest for --help-all."""
+    from objrec.cli import cli
+    from objrec.cli.sections import first_sentences
+
+    long = [
+        (name, option.opts[0], len(first_sentences(option.help)))
+        for name, command in cli.commands.items()
+        for option in command.params
+        if isinstance(option, click.Option) and option.help
+        if len(first_sentences(option.help)) > 70
+    ]
+    assert long == []
+
+
 def test_every_option_of_every_command_is_under_a_heading():
     """A sectioned command lists each option under the heading its ``sections`` gives: an
     option a helper adds without placing it would fall under "More options", unexplained."""
@@ -335,7 +352,7 @@ def test_runtime_and_cache_help_say_in_plain_words_what_they_change(capsys):
     )
     assert "pick it for many photos of a 32-bit model" in helps["predict"]
     cache = helps["cache"]
-    assert "The folder where objrec keeps what it worked out, to reuse it" in cache
+    assert "The folder where objrec keeps what it worked out. It keeps, to reuse them" in cache
     assert "Your photos and runs are not touched" in cache and "exported graph" not in cache
     assert "the next train takes as long as a first one" in cache
     assert "Free space and keep what you still use" in cache
@@ -361,7 +378,7 @@ def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsy
     assert "arithmetic" not in train
     jargon = ("LOCAL_RANK", "AMX", "DataLoader", "rank's", "state-dict", "registry", "Adam's")
     assert [word for word in jargon if word in train] == [], "train --help"
-    assert "Out-of-fold" not in helps["audit"] and "each part's labels are judged" in helps["audit"]
+    assert "Out-of-fold" not in helps["audit"] and "Each part's labels are judged" in helps["audit"]
     assert "A first run needs only DATA and --out" in train  # and where the rest is explained
     balance = "none counts every training image alike; weights counts the images of a class"
     assert balance in train  # the choice was rendered as the option --weights
@@ -372,7 +389,7 @@ def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsy
     assert not [s for s in UNKNOWN_SCORES if f"- `{s}`" not in scores and s != "mahalanobis+knn"]
     assert 'docs/confidence.md, "An unknown score and its threshold", says what each' in train
     assert "--backbone TEXT The pretrained network that reads the images" in helps["audit"]
-    assert "How that network computes when no --run is given: 8-bit integers" in helps["audit"]
+    assert "How that network computes. When no --run is given: 8-bit integers" in helps["audit"]
 
 
 def test_report_says_where_it_wrote_as_an_absolute_path_and_a_link(capsys, tmp_path, monkeypatch):

@@ -37,24 +37,24 @@ from objrec.progress import listed, passes_from_first_step, plural, quoted, some
     "--labels",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     metavar="CSV",
-    help="Instead of NEW, add the photos this table labels: predict --csv's table, each row's "
-    "photo (path) of its class (label, a column you add, else answer). Rows answered unknown, or "
-    "barely familiar, are left out (and counted) unless you wrote their label (or another "
-    "answer).",
+    help="Add the photos a reviewed table labels. Instead of NEW, add the photos this table "
+    "labels: predict --csv's table, each row's photo (path) of its class (label, a column you "
+    "add, else answer). Rows answered unknown, or barely familiar, are left out (and counted) "
+    "unless you wrote their label (or another answer).",
 )
 @click.option(
     "--class",
     "class_name",
     metavar="NAME",
-    help="Every image of NEW is of class NAME (new or not): NEW is then a folder of images, or "
-    "one or more image files.",
+    help="The class of every image of NEW. Every image of NEW is of class NAME (new or not): NEW "
+    "is then a folder of images, or one or more image files.",
 )
 @click.option(
     "--ratios",
     type=float,
     nargs=3,
     default=None,
-    help="Train, validation and test fractions to place the new images toward. Default: DATA's "
+    help="Fractions to place the new images toward. Train, validation and test; by default DATA's "
     "own (each split's share of its images), so a split DATA has no image in gets none, and the "
     "scores measure the new images too. --ratios 1 0 0 puts them all in train (but a "
     "near-duplicate of a valid or test image, which goes to its split).",

@@ -43,20 +43,20 @@ from objrec.progress import joined, plural
 @click.option(
     "--run",
     type=EXISTING,
-    help="Read the images with the pretrained network of this run and its settings (and its "
-    "stored features), instead of --backbone.",
+    help="Read the images as this run does. With the pretrained network of this run and its "
+    "settings (and its stored features), instead of --backbone.",
 )
 @click.option(
     "--backbone",
     default=DEFAULT_BACKBONE,
     show_default=True,
-    help="The pretrained network that reads the images (objrec backbones lists them), when no "
-    "--run is given.",
+    help="The pretrained network that reads the images. `objrec backbones` lists them; used when "
+    "no --run is given.",
 )
 @click.option(
     "--out",
     type=OUT_DIR,
-    help="Folder for the findings [default: DATA-audit beside DATA, written again on a re-run "
+    help="Folder for the findings. [default: DATA-audit beside DATA, written again on a re-run "
     "over the files objrec recorded writing, unless you changed one since (plan.csv, say); "
     "in the current folder for the "
     "built-in sample].",
@@ -66,7 +66,7 @@ from objrec.progress import joined, plural
     type=int,
     default=5,
     show_default=True,
-    help="Into how many parts the images are cut: each part's labels are judged by a head trained "
+    help="Into how many parts the images are cut. Each part's labels are judged by a head trained "
     "on the other parts, so that no head judges a label it learnt.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same folds.")
@@ -75,14 +75,14 @@ from objrec.progress import joined, plural
     type=click.Choice(PRECISIONS),
     default="auto",
     show_default=True,
-    help="How that network computes when no --run is given: 8-bit integers (int8) or 32-bit "
+    help="How that network computes. When no --run is given: 8-bit integers (int8) or 32-bit "
     "floats (fp32); auto decides as `train` does, so the audit reads the features a default "
     "training run stored.",
 )
 @click.option(
     "--refresh",
     is_flag=True,
-    help="Write again over an earlier audit in --out, as a re-run into DATA-audit does: only "
+    help="Write again over an earlier audit in --out. As a re-run into DATA-audit does: only "
     "over the files objrec recorded writing; one you changed since (plan.csv) is refused.",
 )
 @click.option(
@@ -96,7 +96,7 @@ from objrec.progress import joined, plural
 )
 def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force, as_json) -> None:
     """Find likely wrong labels, near-duplicates (and leaks across splits) and outliers in DATA.
-
+    \f
     DATA is a class folder or a split folder (all three splits are audited together). Wrong labels:
     each image is judged by a head that never learnt its label (--folds), and those whose label the
     heads find least likely come first (ranked by cleanlab). Near-duplicates: feature similarity and
@@ -406,7 +406,7 @@ def print_too_few(result, data: Path, limit: int = 3) -> None:
 )
 def apply_plan(data: Path, plan: Path, out: Path, copy: bool, as_json: bool) -> None:
     """Copy DATA into OUT with a reviewed audit PLAN applied (remove, relabel); DATA is not changed.
-
+    \f
     PLAN is the plan.csv of `objrec audit` (columns file, action, new_class), edited by you:
     keep copies the file, remove leaves it out, relabel copies it into the new_class folder
     (--link: links to DATA's files instead of copies, as split --link does). OUT must be new or

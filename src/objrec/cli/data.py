@@ -368,7 +368,7 @@ def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
 @click.option(
     "--out",
     type=OUT_DIR,
-    help="Folder for the CSVs and plots [default: DATA-explore beside DATA, written again on a "
+    help="Folder for the CSVs and plots. [default: DATA-explore beside DATA, written again on a "
     "re-run over the files objrec recorded writing, unless you changed one since; in the current "
     "folder for the built-in sample].",
 )
@@ -381,7 +381,7 @@ def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
 )
 def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     """Count images per class (per split for a split folder) and summarise image sizes.
-
+    \f
     The sizes are read from the files' headers, without decoding the pixels: a truncated image
     with a whole header is counted, where check, which decodes each, calls it unusable.
 
@@ -446,7 +446,7 @@ Every image is decoded as training would decode it. Exits, after listing everyth
 when nothing is unusable; 1 when something is (unusable files: split and train leave them out
 and go on, the last line says; an unusable folder: its line says what it stops), or DATA cannot
 be read; 2 when the command line is wrong (DATA missing, say): nothing checked.
-
+\f
 \b
 Unusable (train leaves them out or refuses the folder):
   - files that cannot be decoded (HEIC photos need pillow-heif), or

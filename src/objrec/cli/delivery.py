@@ -64,12 +64,12 @@ picks: on the CPU onnx", which a newcomer with a default run read against /info'
     type=click.Choice(["onnx"]),
     default="onnx",
     show_default=True,
-    help="The file format: ONNX, which ONNX Runtime and many other programs run (opset 17).",
+    help="The file format. ONNX, which ONNX Runtime and many other programs run (opset 17).",
 )
 @click.option(
     "--out",
     type=OUT_FILE,
-    help="The model file [default: RUN/model.onnx, or beside a checkpoint file RUN given, its "
+    help="The model file. [default: RUN/model.onnx, or beside a checkpoint file RUN given, its "
     "name with .onnx], not a .json name: the JSON sidecar goes "
     "beside it under its name with .json, the script under its name with _infer.py, in a "
     "form Python can import (--out my-model.v2.onnx: my_model_v2_infer.py).",
@@ -78,19 +78,20 @@ picks: on the CPU onnx", which a newcomer with a default run read against /info'
     "--softmax/--logits",
     default=True,
     show_default=True,
-    help="Output calibrated probabilities, or the scores they come from (output `logits`: the "
-    "log of the heads' averaged probabilities, not raw logits; see the sidecar's calibration).",
+    help="Output calibrated probabilities, or their scores. Or the scores they come from (output "
+    "`logits`: the log of the heads' averaged probabilities, not raw logits; see the "
+    "sidecar's calibration).",
 )
 @click.option(
     "--force",
     is_flag=True,
-    help="Overwrite an earlier export (RUN/model.onnx too: an export is never refreshed "
+    help="Overwrite an earlier export. RUN/model.onnx too (an export is never refreshed "
     "without it); a JSON file or script beside it that no export wrote is never replaced.",
 )
 @click.option(
     "--threshold",
     type=FINITE,
-    help="The unknown threshold the sidecar gives, instead of the run's own (chosen on the valid "
+    help="The unknown threshold the sidecar gives. It replaces the run's own (chosen on the valid "
     "split; the sidecar keeps it as run_threshold), on the run's score: the familiarity, as "
     "predict's and serve's --threshold (evaluate --unknown offers a stricter one).",
 )
@@ -101,10 +102,10 @@ picks: on the CPU onnx", which a newcomer with a default run read against /info'
     default=CHECK_PHOTOS,
     show_default=True,
     metavar="N",
-    help="Check the exported file's answers against objrec's on N real photos, from the run's "
-    "test split (else its valid split) and the built-in sample. More photos measure an int8 "
-    "model's gap more closely; each adds about 0.3 s on 2 cores for an fp32 run, 0.1 s for an "
-    "int8 one.",
+    help="Check the exported file's answers on N real photos. Against objrec's, on photos from the "
+    "run's test split (else its valid split) and the built-in sample. More photos measure an "
+    "int8 model's gap more closely; each adds about 0.3 s on 2 cores for an fp32 run, 0.1 s "
+    "for an int8 one.",
 )
 @click.option(
     "--json",
@@ -124,7 +125,7 @@ def export(
 ) -> None:
     """Export the model in RUN (the pretrained network and the head, as one) for other programs,
     taking any number of images at once.
-
+    \f
     Beside the model go a JSON file of the class names and the preprocessing (resize, crop,
     mean, std), and a script that runs the model without objrec, with onnxruntime, numpy and
     Pillow only, and prints the top classes of the photos it is given: python
@@ -163,32 +164,32 @@ def export(
 @click.option(
     "--onnx",
     is_flag=True,
-    help="Export the model into DEST as well (model.onnx, model.json, model_infer.py: as "
-    "objrec export writes and checks them), for a recipient without objrec.",
+    help="Export the model into DEST as well. As model.onnx, model.json, model_infer.py: as "
+    "objrec export writes and checks them, for a recipient without objrec.",
 )
 @click.option(
     "--zip",
     "zipped",
     is_flag=True,
-    help="Write DEST as one zip file (.zip added when its name lacks it), which unzips into the "
+    help="Write DEST as one zip file. .zip is added when its name lacks it; it unzips into the "
     "folder.",
 )
 @click.option(
     "--force",
     is_flag=True,
-    help="Replace an earlier share at DEST; anything else there is never written over.",
+    help="Replace an earlier share at DEST. Anything else there is never written over.",
 )
 @click.option(
     "--json",
     "as_json",
     is_flag=True,
-    help="Print what was written and left out as JSON (keys: docs/json.md).",
+    help="Print what was written and left out as JSON. Keys: docs/json.md.",
 )
 def share(run: Path, out: Path, onnx: bool, zipped: bool, force: bool, as_json: bool) -> None:
     """Write what someone needs to use the model in RUN into the new folder DEST: to predict,
     evaluate and serve with objrec (installed from a clone or its wheel; objrec predict DEST
     photo.jpg), on any machine, without the photos or the feature store.
-
+    \f
     DEST holds the model (its calibration and kept threshold travel with it), config.json,
     summary.json, seen_digests.csv (the training photos' digests, no names: evaluate warns of a
     recipient's photos the run trained on), a model card (README.md: the classes and their

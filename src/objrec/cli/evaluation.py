@@ -1115,26 +1115,27 @@ def averages_table(m: dict[str, Any]) -> Table:
 @click.option(
     "--out",
     type=OUT_FILE,
-    help="The HTML file [default: RUN/report.html; for a checkpoint file RUN other than a run's "
+    help="The HTML file. [default: RUN/report.html; for a checkpoint file RUN other than a run's "
     "model.safetensors, NAME-report.html beside it; refreshed without --force].",
 )
 @click.option(
     "--data",
     type=FOLDER,
-    help="The split folder, whose test split the page shows [default: the one the run trained "
-    "on]; or a folder of classes `objrec evaluate RUN FOLDER` evaluated, whose latest "
-    "evaluation it shows (DATA/valid for `objrec evaluate RUN DATA --split valid`'s; its Data "
-    "section is then DATA's, for another folder the data the run trained on).",
+    help="The folder whose results the page shows. The split folder, whose test split it shows "
+    "[default: the one the run trained on]; or a folder of classes `objrec evaluate RUN "
+    "FOLDER` evaluated, whose latest evaluation it shows (DATA/valid for `objrec evaluate RUN "
+    "DATA --split valid`'s; its Data section is then DATA's, for another folder the data the "
+    "run trained on).",
 )
 @click.option(
     "--force",
     is_flag=True,
-    help="Overwrite another --out file, and replace an evaluation of another folder in "
+    help="Overwrite another --out file. Also replace an evaluation of another folder in "
     "RUN/eval-test (RUN's own report.html and eval-* are refreshed without it).",
 )
 def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
     """Write one self-contained HTML page about RUN (opens from disk, no network needed).
-
+    \f
     Data (counts, sizes, samples, augmentation), training curves, overall and per-class results, the
     table of which classes are mistaken for which (its confusion matrix, as a heat map) and the
     pairs most mistaken, the images it was most wrong about, the worst classes' hardest images, and

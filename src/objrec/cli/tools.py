@@ -41,7 +41,8 @@ from objrec.progress import plural, some_of
 @click.option(
     "--cache-dir",
     type=DIR,
-    help="The folder where objrec keeps what it worked out, to reuse it: what the pretrained "
+    help="The folder where objrec keeps what it worked out. It keeps, to reuse them: what the "
+    "pretrained "
     "network found in each of your images, facts about the images (for split and audit), and "
     "ready-made copies of the models; it makes the next train, audit, predict or serve quicker "
     "[default: $OBJREC_CACHE or ~/.cache/objrec].",
@@ -56,21 +57,22 @@ from objrec.progress import plural, some_of
 @click.option(
     "--prune",
     is_flag=True,
-    help="Free space and keep what you still use: delete what no run used for --days days, or "
+    help="Free space and keep what you still use. Delete what no run used for --days days, or "
     "what belongs to no image in --keep (give one or both). Anything deleted that is needed "
     "again is worked out again.",
 )
 @click.option(
     "--days",
     type=click.FloatRange(min=0),
-    help="With --prune: delete what no run has used for this many days (30 keeps what a month's "
-    "work used).",
+    help="With --prune: delete what no run used for this many days. 30 keeps what a month's "
+    "work used.",
 )
 @click.option(
     "--keep",
     type=FOLDER,
-    help="With --prune: keep only what belongs to the images in this folder (any depth), such as "
-    "the photos you still work on; what belongs to any other image is deleted.",
+    help="With --prune: keep only what this folder's images need. What belongs to the images in "
+    "this folder (any depth), such as the photos you still work on, is kept; what belongs to "
+    "any other image is deleted.",
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the summary as JSON (keys: docs/json.md)."
@@ -78,7 +80,7 @@ from objrec.progress import plural, some_of
 def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json: bool) -> None:
     """Show the feature store and the image facts store: their sizes and how many images they hold;
     prune or clear them.
-
+    \f
     Features are stored per image content, body, data config and view, so renaming, moving or
     relabelling an image never recomputes it. --prune removes what no run used for --days days
     or what belongs to no image in --keep (features and the image facts of audit and split alike),
@@ -232,9 +234,9 @@ def time_ago(timestamp: float | None) -> str:
 @click.option(
     "--torchvision",
     is_flag=True,
-    help="List torchvision's classification models too (any of them works with --backbone): "
-    "their input size and whether their weights are in the torch hub cache. Slower: it imports "
-    "torchvision's models.",
+    help="List torchvision's classification models too. Any of them works with --backbone; the "
+    "list gives their input size and whether their weights are in the torch hub cache. "
+    "Slower: it imports torchvision's models.",
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the list as JSON (keys: docs/json.md)."
@@ -242,7 +244,7 @@ def time_ago(timestamp: float | None) -> str:
 def backbones(torchvision: bool, as_json: bool) -> None:
     """List the pretrained networks (backbones) objrec knows, and whether their weights are here
     without a network connection.
-
+    \f
     Any torchvision classification model name also works with --backbone (weights from --weights,
     the torch hub cache or the network; --torchvision lists them), timm:NAME when timm is
     installed, and names joined by '+' (a feature ensemble: each body sees the same image, their
@@ -295,7 +297,7 @@ def backbone_row(spec) -> dict[str, Any]:
     "each), offline.\n\nIt writes into objrec-demo in the current folder (--out for another): "
     "data/ (the split), explore/, run/ (the model) and predictions.png. A folder that is not "
     "empty is refused unless --force is given, so nothing of yours is written over unasked."
-    "\n\nThe sample is a class folder inside objrec's package; any command that "
+    "\n\f\nThe sample is a class folder inside objrec's package; any command that "
     "reads one takes it, e.g. `objrec audit` or `objrec explore` (their output then goes to the "
     f"current folder). It is here:\n\n\b\n{SAMPLE}",
 )
@@ -304,12 +306,12 @@ def backbone_row(spec) -> dict[str, Any]:
     type=OUT_DIR,
     default=Path("objrec-demo"),
     show_default=True,
-    help="Folder for the demo's split, run and outputs: new or empty, unless --force.",
+    help="Folder for the demo's split, run and outputs. New or empty, unless --force.",
 )
 @click.option(
     "--force",
     is_flag=True,
-    help="Write into --out when it is not empty: an earlier demo's data/, explore/, run/ and "
+    help="Write into --out when it is not empty. An earlier demo's data/, explore/, run/ and "
     "predictions.png are replaced; files of other names are left as they are.",
 )
 def demo(out: Path, force: bool) -> None:
@@ -352,13 +354,14 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
     type=click.FloatRange(0, 1),
     default=0.5,
     show_default=True,
-    help="The share of an image's informativeness lost by resembling an image already listed "
-    "(0: informativeness alone; 1: a copy of one counts for nothing).",
+    help="How much a look-alike of a listed image counts less. The share of an image's "
+    "informativeness lost by resembling an image already listed (0: informativeness alone; 1: a "
+    "copy of one counts for nothing).",
 )
 @click.option(
     "--out",
     type=OUT_DIR,
-    help="Folder for the list [default: RUN/suggest, or NAME-suggest beside a checkpoint file "
+    help="Folder for the list. [default: RUN/suggest, or NAME-suggest beside a checkpoint file "
     "NAME.safetensors other than a run's model.safetensors; written again on a re-run over the "
     "files objrec recorded writing, unless you changed one since].",
 )
@@ -368,7 +371,7 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
 )
 def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> None:
     """Which images in UNLABELLED to label next to improve the model in RUN the most.
-
+    \f
     Each image is ranked by its informativeness, the larger of two reasons to label it, each 0
     to 1: its uncertainty (one minus the margin between its two best classes) and its
     unfamiliarity (1 for an image the run answers unknown: a class it lacks, or a view it has not
