@@ -1037,3 +1037,20 @@ def test_a_rerun_removes_the_earlier_outputs_it_did_not_write_but_never_the_user
     ]
     assert (out / "size_stats.csv").read_text() == "my edit\n"
     assert "sizes.csv" not in (read_record(out) or {})
+
+
+def test_a_forced_retrain_takes_the_export_script_with_the_export(tmp_path):
+    """loop44: `export run2`, then `train data --out run2 --force` removed model.onnx and
+    model.json but left model_infer.py, which then said "no model at run2/model.onnx". The
+    script objrec wrote goes with its export; a model_infer.py of the user's stays."""
+    from objrec.outputs import EXPORT_SCRIPT_START
+    from objrec.runs import derived_outputs
+
+    run = tmp_path / "run2"
+    run.mkdir()
+    (run / "model.onnx").write_bytes(b"the earlier model's graph")
+    (run / "model.json").write_text('{"objrec_version": "0", "classes": ["a"]}')
+    (run / "model_infer.py").write_bytes(EXPORT_SCRIPT_START + b" 0.1.0\n")
+    assert [p.name for p in derived_outputs(run)] == ["model.onnx", "model.json", "model_infer.py"]
+    (run / "model_infer.py").write_text("# my own script\n")
+    assert [p.name for p in derived_outputs(run)] == ["model.onnx", "model.json"]

@@ -53,6 +53,7 @@ from objrec.outputs import (
     HINT,
     MARKER,
     holds_evaluation,
+    is_export_script,
     is_export_sidecar,
     is_plain_file,
     json_dict,
@@ -63,7 +64,7 @@ from objrec.outputs import (
     renamed_over,
     temporary_name,
 )
-from objrec.progress import some_of
+from objrec.progress import joined, some_of
 from objrec.provenance import CommandLine, SplitState, provenance
 
 log = logging.getLogger(__name__)
@@ -330,7 +331,7 @@ def is_run_name(path: Path) -> bool:
     )
 
 
-DERIVED = ("model.onnx", "model.json")
+DERIVED = ("model.onnx", "model.json", "model_infer.py")
 """What ``objrec export`` writes into a run by default: made from its model, not refreshed by a
 new one (an evaluation and the report are: a newer model makes them again)."""
 
@@ -344,7 +345,7 @@ def warn_of_derived(out: Path, real: Path) -> None:
         log.warning(
             "%s in %s %s made from the model this run replaces: %s removed once the new run "
             "has written its model%s",
-            " and ".join(left),
+            joined(left),
             out,
             "were" if len(left) > 1 else "was",
             "they are" if len(left) > 1 else "it is",
@@ -355,13 +356,16 @@ def warn_of_derived(out: Path, real: Path) -> None:
 def derived_outputs(out: Path) -> list[Path]:
     """What objrec made from the model in ``out``: its evaluations (``eval-*`` folders whose
     ``metrics.json`` is objrec's), its ``report.html`` and its export (``model.onnx`` beside an
-    objrec ``model.json``); a file or folder of those names that is the user's is not listed."""
+    objrec ``model.json``, and the ``model_infer.py`` that runs it, by its first line); a file or
+    folder of those names that is the user's is not listed."""
     found = [folder for folder in sorted(out.glob("eval-*")) if is_evaluation(folder)]
     report = out / "report.html"
     if is_plain_file(report) and b"<title>objrec report:" in report.read_bytes()[:4096]:
         found.append(report)
     if is_export_sidecar(out / "model.json"):
-        found += [out / name for name in DERIVED if is_plain_file(out / name)]
+        found += [out / name for name in DERIVED[:2] if is_plain_file(out / name)]
+    if is_export_script(out / DERIVED[2]):  # left alone, it says "no model at model.onnx"
+        found.append(out / DERIVED[2])
     return found
 
 
