@@ -333,8 +333,8 @@ def write_split(
     ``record``: the new one's, :mod:`objrec.split_record`) is replaced
     only by a whole new one, after every check has passed; so is what a split killed while moving
     its folders in left (:func:`partial_split`), its staging folder too. Ctrl-C and SIGTERM wait
-    while it moves in and removes the earlier split's folders (``errors.stops_held``), which a
-    stop cut in two, an image of the new split in train and of the earlier one in test.
+    while it moves in (renames, the earlier split's folders into the stage: ``errors.stops_held``),
+    which a stop cut in two, an image of the new split in train and of the earlier one in test.
     Returns how many labels its ``reviewed.csv`` carries."""
     out.mkdir(parents=True, exist_ok=True)
     with locked(out):  # as ``add`` holds it: neither writes under the other
@@ -350,19 +350,23 @@ def write_split(
             except BaseException:
                 shutil.rmtree(stage, ignore_errors=True)
                 raise
-            with ctrl_c_leaves(lambda: written_whole(out)), stops_held():
-                _swap_in_or_keep(stage, out)
-                shutil.rmtree(stage, ignore_errors=True)
+            with ctrl_c_leaves(lambda: written_whole(out, stage)):
+                with stops_held():
+                    _swap_in_or_keep(stage, out)
+                shutil.rmtree(stage, ignore_errors=True)  # the earlier split's folders with it
                 if partial is not None:
                     shutil.rmtree(partial)
                     log.info("removed %s, the rest of the split that was stopped", partial)
     return reviewed
 
 
-def written_whole(out: Path) -> str:
-    """What a Ctrl-C held back while the split moved in (:func:`write_split`) leaves: the whole
-    split in ``out``."""
-    return f"the split was written to {out}, whole, before the stop: nothing is left to do"
+def written_whole(out: Path, stage: Path) -> str:
+    """What a Ctrl-C once the split has moved in (:func:`write_split`) leaves: the whole split in
+    ``out``, and, stopped while removing them, what is left of the earlier split's folders."""
+    done = f"the split was written to {out}, whole, before the stop"
+    if not stage.exists():
+        return f"{done}: nothing is left to do"
+    return f"{done}; {stage} holds what is left of the earlier split: delete it (rm -r {stage})"
 
 
 def _swap_in_or_keep(stage: Path, out: Path) -> None:
@@ -395,9 +399,9 @@ def _swap_in_or_keep(stage: Path, out: Path) -> None:
 def _swap_in(stage: Path, out: Path) -> None:
     """The staged split's folders and manifest in place of any earlier split's in ``out``."""
     for name in SPLITS:
-        if (out / name).is_dir():
-            log.info("replacing the earlier split's %s", out / name)
-            shutil.rmtree(out / name)
+        if (out / name).is_dir():  # into the stage, removed with it: a rename, where the
+            log.info("replacing the earlier split's %s", out / name)  # removal took seconds
+            (out / name).rename(stage / f"earlier-{name}")
         if (stage / name).is_dir():
             (stage / name).rename(out / name)
     if (stage / REVIEWED_FILE).is_file():
