@@ -5208,6 +5208,7 @@ def test_ctrl_c_in_apply_plan_leaves_no_half_copied_image_and_out_as_it_was(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos", "plan.csv"]  # no part left
 
 
+@pytest.mark.slow  # explores twice: 0.24 s
 def test_ctrl_c_while_explore_writes_again_leaves_the_earlier_outputs_whole(
     tmp_path, capsys, monkeypatch
 ):
