@@ -649,3 +649,27 @@ def test_an_image_scored_exactly_at_the_threshold_is_known(trained_once):
     assert not recognizer.answer([photo]).unknown[0]
     recognizer.threshold = float(np.nextafter(score.numpy(), np.float32(np.inf)))
     assert recognizer.answer([photo]).unknown[0]
+
+
+def test_a_threshold_kept_for_an_earlier_model_is_warned_of_once_per_command(tmp_path, caplog):
+    """`report RUN --force` read the kept threshold twice (whether its evaluation is at the
+    threshold now, then loading the model) and warned twice of one kept for an earlier model:
+    within one command (a :func:`warned_once_per_file` block) it is said once; a later command
+    says it again."""
+    from objrec.images import warned_once_per_file
+    from objrec.kept import keep_threshold, read_kept
+
+    from .conftest import fake_checkpoint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    fake_checkpoint(run / "model.safetensors")
+    keep_threshold(run, 0.25, {"replaced": 0.0})
+    save_file({"x": torch.ones(1)}, run / "model.safetensors", metadata={"objrec": "{}"})
+    caplog.clear()
+    with warned_once_per_file():
+        assert not read_kept(run).current and not read_kept(run).current
+    with warned_once_per_file():
+        read_kept(run)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [read_kept(run, warn=False).words()] * 2

@@ -112,14 +112,16 @@ def read_kept(run: Path, warn: bool = True) -> KeptThreshold | None:
             "use the run's own threshold"
         ) from exc
     from objrec.checkpoint import model_digest
+    from objrec.images import warn_once
 
     current = model == model_digest(checkpoint_file(run))
     edited = record.get(DIGEST, record_digest(record)) != record_digest(record)
     kept = KeptThreshold(threshold, kept_on, path, current, record, edited)
-    if warn and not current:  # said here, once, with what to do: the commands note a used one
-        log.warning("%s", kept.words())
+    # said here, once per command (report reads it twice), with what to do: commands note a used one
+    if warn and not current:
+        warn_once("kept_other_model", path, "%s", kept.words())
     elif warn and edited:
-        log.warning("%s", EDITED.format(path=path, threshold=threshold))
+        warn_once("kept_edited", path, "%s", EDITED.format(path=path, threshold=threshold))
     return kept
 
 
