@@ -623,3 +623,21 @@ def test_a_fingerprint_hashes_the_weights_where_they_lie():
         tracemalloc.stop()
     assert digest == expected.hexdigest()
     assert peak < 1 << 20  # the 8 MB weight was copied whole to hash it
+
+
+def test_weights_read_from_a_safetensors_file_do_not_change_with_the_file(tmp_path):
+    """A Lite body built in place takes the loaded tensors as its own: were they mapped from the
+    file, a weights file replaced during a long train (or truncated: a bus error) would change
+    or crash the body under it."""
+    from safetensors.torch import save_file
+
+    from objrec.backbones import load_state_file
+
+    path = tmp_path / "w.safetensors"
+    save_file({"w": torch.ones(4096)}, str(path))
+    loaded = load_state_file(path)
+    replaced = tmp_path / "zeros.safetensors"
+    save_file({"w": torch.zeros(4096)}, str(replaced))
+    with path.open("r+b") as file:  # rewritten in place, as `cp new old` does
+        file.write(replaced.read_bytes())
+    assert torch.equal(loaded["w"], torch.ones(4096))

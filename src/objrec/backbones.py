@@ -238,10 +238,10 @@ def load_state_file(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from a ``.safetensors`` file or a weights-only ``torch.save`` file."""
     path = Path(path)
     try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+        if path.suffix == ".safetensors":  # read whole, not mapped: a body built in place
+            from safetensors.torch import load  # from its tensors would read the file later
 
-            return unwrapped_keys(load_file(str(path)))
+            return unwrapped_keys(load(path.read_bytes()))
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file; all mean the same here
         raise ObjrecError(f"{path} is not a readable state dict ({type(exc).__name__})") from exc
