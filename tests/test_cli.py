@@ -2986,7 +2986,7 @@ def test_cache_tells_apart_bodies_of_one_name_by_their_id(capsys, tmp_path):
     facts = SimpleNamespace(rows=0, bytes=0)
     summary = SimpleNamespace(spaces=spaces, root=tmp_path, files=0, index_bytes=0)
     summary.onnx_bytes, summary.facts, summary.old_entries, summary.exists = 0, facts, 0, True
-    summary.compiled_graphs, summary.compiled_bytes = 0, 0
+    summary.compiled_graphs, summary.compiled_bytes, summary.graphs = 0, 0, {}
     print_cache_summary(summary, as_json=False)
     out = capsys.readouterr().out
     assert "aaaaaaaa" in out and "bbbbbbbb" in out and "cccccccc" not in out

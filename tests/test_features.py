@@ -1,6 +1,7 @@
 import os
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -906,3 +907,64 @@ def test_cache_summary_counts_a_graph_renamed_while_it_is_read(tmp_path, monkeyp
         lambda self, saved=False: [*listed(self, saved), *([renamed] if saved else [])],
     )
     assert cache.summary().compiled_bytes == 8
+
+
+def old_graph(path: Path, days: float = 10) -> Path:
+    """``path`` written as a graph ``days`` ago, neither read nor used since."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"graph")
+    then = time.time() - days * 86400
+    os.utime(path, (then, then))
+    return path
+
+
+@pytest.mark.slow  # opens the store
+def test_prune_removes_exported_graphs_not_used_for_days(tmp_path):
+    """The graphs of `onnx/` (a body's, an int8 body's, a whole model's for `predict --runtime
+    onnx`) stayed until `--clear`: the cache grew with every run. `--prune --days N` removes those
+    not used for N days with the records of their use; one used since (``runtime.using_graph``:
+    on a file system mounted noatime the graph's own times say only when it was written) stays,
+    and so does a file of the user's; `objrec cache` counts each kind."""
+    cache = FeatureCache(tmp_path / "cache")
+    onnx = cache.root / "onnx"
+    body = old_graph(cache.onnx_path("b" * 64, 224))
+    int8 = old_graph(onnx / f"{'c' * 32}-224-int8-{'d' * 32}.onnx")
+    model = old_graph(cache.model_onnx_path("e" * 64))
+    used = old_graph(cache.onnx_path("f" * 64, 240))
+    mine = old_graph(onnx / "notes.onnx.txt")
+    used_model = old_graph(cache.model_onnx_path("9" * 64))
+    sidecar = old_graph(used_model.with_suffix(".json"))  # goes with its graph
+    for graph in (used, used_model):
+        with runtime.using_graph(graph):
+            pass
+    kinds = cache.summary().graphs
+    assert (kinds["body"].graphs, kinds["int8_body"].graphs, kinds["model"].graphs) == (2, 1, 2)
+    assert kinds["body"].bytes == 10 and cache.summary().to_json()["graphs"]["model"]["bytes"] == 10
+    assert cache.prune(None, tmp_path).graphs_removed == 0  # --keep alone keeps them
+    assert cache.prune(7, None).graphs_removed == 3
+    assert not any(p.exists() for p in (body, int8, model))
+    kept = [used, used_model, sidecar, mine]
+    kept += [runtime.use_marker(used), runtime.use_marker(used_model)]
+    assert sorted(onnx.iterdir()) == sorted(kept)
+    assert cache.clear().left == [mine]  # the record of use is objrec's: cleared with the graph
+
+
+@pytest.mark.slow  # opens the store (and the second waits half a second)
+def test_prune_waits_for_a_process_opening_a_graph(tmp_path):
+    """A process finding an old graph (``runtime.using_graph``) opens it whole: a prune beside
+    it waits for it, then keeps the graph it has just used, rather than removing it between the
+    process seeing it there and opening it."""
+    import threading
+
+    cache = FeatureCache(tmp_path / "cache")
+    graph = old_graph(cache.onnx_path("a" * 64, 224))
+    pruned: list[int] = []
+    with runtime.using_graph(graph):
+        pruning = threading.Thread(
+            target=lambda: pruned.append(cache.prune(7, None).graphs_removed)
+        )
+        pruning.start()
+        pruning.join(0.5)  # it waits for the lock: nothing is removed meanwhile
+        assert graph.read_bytes() == b"graph" and not pruned
+    pruning.join()
+    assert pruned == [0] and graph.exists()

@@ -53,15 +53,15 @@ def tiny():
 def test_the_int8_body_is_cached_under_a_key_that_covers_the_calibration(tmp_path, split_dir, tiny):
     body, data = tiny
     first = quantize_body(body, data, tmp_path)
-    graphs = sorted((tmp_path / "onnx").glob("*int8*"))
+    graphs = sorted((tmp_path / "onnx").glob("*int8*.onnx"))
     assert len(graphs) == 1
     again = quantize_body(body, data, tmp_path)
     assert again.graph_bytes() == first.graph_bytes()
-    assert sorted((tmp_path / "onnx").glob("*int8*")) == graphs
+    assert sorted((tmp_path / "onnx").glob("*int8*.onnx")) == graphs
     quantize_body(body, data, tmp_path, QuantConfig(calibration_images=4))
     samples = scan_class_folder(split_dir / "train").samples
     quantize_body(body, data, tmp_path, samples=samples[:5])  # other calibration files
-    assert len(list((tmp_path / "onnx").glob("*int8*"))) == 3
+    assert len(list((tmp_path / "onnx").glob("*int8*.onnx"))) == 3
 
 
 class StepRecorder(TaskRecorder):
@@ -179,7 +179,7 @@ def test_renamed_and_moved_images_keep_the_int8_graph(tmp_path, split_dir, tiny)
     again = quantize_body(
         body, data, cache, QuantConfig(calibration_images=4), scan_class_folder(moved).samples
     )
-    assert len(list((cache / "onnx").glob("*int8*"))) == 1
+    assert len(list((cache / "onnx").glob("*int8*.onnx"))) == 1
     assert again.graph_bytes() == first.graph_bytes()
 
 
@@ -192,7 +192,7 @@ def test_adding_and_removing_training_images_keeps_the_int8_body(
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "cache"))
     tiny_config.precision, tiny_config.epochs, tiny_config.heads = "int8", 1, 1
     first = train(split_dir, tmp_path / "a", tiny_config)
-    graphs = list((tmp_path / "cache" / "onnx").glob("*int8*"))
+    graphs = list((tmp_path / "cache" / "onnx").glob("*int8*.onnx"))
     added = split_dir / "train" / "red" / "added.png"
     make_image((255, 255, 255), size=(48, 48), seed=7).save(added)
     more = train(split_dir, tmp_path / "b", tiny_config)
@@ -203,7 +203,7 @@ def test_adding_and_removing_training_images_keeps_the_int8_body(
     fewer = train(split_dir, tmp_path / "c", tiny_config)
     assert fewer.n_images["train"] == first.n_images["train"] - 1
     assert fewer.frozen_pass["computed"] == 0
-    assert list((tmp_path / "cache" / "onnx").glob("*int8*")) == graphs
+    assert list((tmp_path / "cache" / "onnx").glob("*int8*.onnx")) == graphs
 
 
 def test_kept_nodes_are_the_first_and_last_convolutions(tmp_path, tiny):

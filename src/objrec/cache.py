@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import datetime
 import errno
+import fcntl
 import logging
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from objrec.errors import on_ctrl_c
 from objrec.images import list_images
 from objrec.outputs import remove_leftovers
 from objrec.progress import some_of
-from objrec.runtime import COMPILED_FOLDER, compiling_into
+from objrec.runtime import COMPILED_FOLDER, compiling_into, use_marker
 from objrec.split_source import prune_file_sha256
 from objrec.store import (
     SQLITE_SIDE_FILES,
@@ -129,6 +131,7 @@ class FeatureCache:
             spaces, files = self.stored()
         onnx = list((self.root / "onnx").glob("*.onnx"))
         compiled = self.compiled_graphs()
+        kinds = graph_kinds(self.root / "onnx")
         return CacheSummary(
             self.root,
             spaces,
@@ -141,6 +144,7 @@ class FeatureCache:
             exists=self.root.is_dir(),
             compiled_bytes=sum(map(file_size, self.compiled_graphs(saved=True))),
             compiled_graphs=len(compiled),
+            graphs=kinds,
         )
 
     def stored(self) -> tuple[list[SpaceInfo], int]:
@@ -154,8 +158,9 @@ class FeatureCache:
         self, older_than_days: float | None, keep_folder: Path | None, wait=None
     ) -> PruneSummary:
         """Forget features not used for ``older_than_days`` or of no image in ``keep_folder``;
-        compact the store; remove the folders of the old cache format, and OpenVINO's compiled
-        graphs not read for ``older_than_days`` (:func:`prune_compiled`)."""
+        compact the store; remove the folders of the old cache format, the graphs of ``onnx/``
+        not used for ``older_than_days`` (:func:`prune_graphs`) and OpenVINO's compiled graphs
+        not read for as long (:func:`prune_compiled`)."""
         keep = None
         if keep_folder is not None:
             keep = set(self.store.digests(list_images(Path(keep_folder)))[0])
@@ -168,7 +173,8 @@ class FeatureCache:
             remove_entry(path)
         compiled = prune_compiled(self.compiled_graphs(saved=True), older_than_days)
         leftovers = self.remove_leftovers()
-        return PruneSummary(result, len(old), *facts, compiled, leftovers)
+        graphs = prune_graphs(self.root / "onnx", older_than_days)
+        return PruneSummary(result, len(old), *facts, compiled, leftovers, graphs)
 
     def remove_leftovers(self) -> int:
         """Remove the temporary files a stopped objrec left in ``onnx/`` (a graph it was
@@ -253,8 +259,15 @@ def is_cache_file(name: str) -> bool:
     return facts or OLD_ENTRY.fullmatch(name) is not None
 
 
+USED = re.compile(r"\.(?P<of>.+)\.used")
+"""The file whose time is a graph's last use (``runtime.use_marker``)."""
+
+
 def is_graph_file(name: str) -> bool:
-    """Whether ``name`` in ``onnx/`` is a graph objrec writes there or a temporary file of one."""
+    """Whether ``name`` in ``onnx/`` is a graph objrec writes there, a temporary file of one or
+    the record of its last use."""
+    if (used := USED.fullmatch(name)) is not None:
+        name = used["of"]
     while (written := TEMPORARY.fullmatch(name)) is not None:
         name = written["of"]
     return GRAPH_NAME.fullmatch(name) is not None or STAGED.fullmatch(name) is not None
@@ -320,6 +333,84 @@ def prune_compiled(graphs: Sequence[Path], older_than_days: float | None) -> int
         except FileNotFoundError:  # another prune or clear was quicker
             pass
     return removed
+
+
+def prune_graphs(folder: Path, older_than_days: float | None) -> int:
+    """Remove the graphs of ``onnx/`` (``folder``) not used for ``older_than_days``
+    (:func:`last_use`) with the records of their use, and records of graphs gone; returns how many
+    graphs. Held exclusively (``runtime.using_graph``): a process that found a graph has opened
+    it before it goes, one that comes after makes it again. None keeps them all."""
+    if older_than_days is None or not folder.is_dir() or folder.is_symlink():
+        return 0
+    cutoff = time.time() - older_than_days * 86400
+    removed = 0
+    with holding(folder):
+        for path in sorted(folder.iterdir()):
+            used = USED.fullmatch(path.name)
+            if used is not None and not (folder / used["of"]).exists():
+                path.unlink(missing_ok=True)
+            elif GRAPH_NAME.fullmatch(path.name) and last_use(path) < cutoff:
+                path.unlink(missing_ok=True)
+                use_marker(path).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def last_use(graph: Path) -> float:
+    """When ``graph`` was last written, read or used (``runtime.use_marker``), as a Unix time;
+    0 once gone. A whole model's sidecar JSON is as used as its graph."""
+    paths = [graph, use_marker(graph)]
+    if graph.suffix == ".json":
+        paths += [graph.with_suffix(".onnx"), use_marker(graph.with_suffix(".onnx"))]
+    times = [0.0]
+    for path in paths:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        times += [stat.st_atime, stat.st_mtime]
+    return max(times)
+
+
+@contextmanager
+def holding(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` exclusively (an ``flock`` on it), waiting for the processes finding and
+    opening a graph in it (``runtime.using_graph``)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def graph_kinds(folder: Path) -> dict[str, GraphCount]:
+    """The graphs of ``onnx/`` (``folder``) by kind (:data:`GRAPH_KINDS`): how many, and bytes."""
+    kinds = {kind: GraphCount() for kind in GRAPH_KINDS}
+    if not folder.is_dir():
+        return kinds
+    for path in folder.iterdir():
+        kind = next((k for k, named in GRAPH_KINDS.items() if named.fullmatch(path.name)), None)
+        if kind is not None:
+            kinds[kind] = GraphCount(kinds[kind].graphs + 1, kinds[kind].bytes + file_size(path))
+    return kinds
+
+
+GRAPH_KINDS = {
+    "body": re.compile(r"[0-9a-f]{32}-\d+\.onnx"),
+    "int8_body": re.compile(r"[0-9a-f]{32}-\d+-int8-[0-9a-f]{32}\.onnx"),
+    "model": re.compile(r"model-(?:[0-9a-f]{32}|[0-9a-f]{64}|model)(?:\.logits)?\.onnx"),
+}
+"""The kinds of graph in ``onnx/``: a frozen body's (``frozen.py``), an int8 body's
+(``quantize.quantize_body``), a whole model's (``predict --runtime onnx``)."""
+
+
+@dataclass(frozen=True)
+class GraphCount:
+    """How many graphs of a kind the cache folder holds, and their bytes."""
+
+    graphs: int = 0
+    bytes: int = 0
 
 
 def remove_if_empty(folder: Path) -> None:
@@ -391,6 +482,8 @@ class CacheSummary:
     compiled_bytes: int = 0
     """OpenVINO's compiled graphs (``openvino/``): their bytes, and how many."""
     compiled_graphs: int = 0
+    graphs: dict[str, GraphCount] = field(default_factory=dict)
+    """The graphs of ``onnx/`` by kind (:data:`GRAPH_KINDS`)."""
 
     def to_json(self) -> dict:
         return {
@@ -404,6 +497,7 @@ class CacheSummary:
             "onnx_bytes": self.onnx_bytes,
             "openvino_graphs": self.compiled_graphs,
             "openvino_bytes": self.compiled_bytes,
+            "graphs": {kind: asdict(count) for kind, count in self.graphs.items()},
             "facts_rows": self.facts.rows,
             "facts_bytes": self.facts.bytes,
         }
@@ -423,6 +517,8 @@ class PruneSummary:
     """OpenVINO's compiled graphs removed (:func:`prune_compiled`)."""
     leftovers_removed: int = 0
     """Temporary files a stopped objrec left (:meth:`FeatureCache.remove_leftovers`)."""
+    graphs_removed: int = 0
+    """Graphs of ``onnx/`` removed (:func:`prune_graphs`)."""
 
 
 def file_size(path: Path) -> int:

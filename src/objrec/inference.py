@@ -44,7 +44,7 @@ from objrec.kept import KeptThreshold, usable_kept
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, as_stored
 from objrec.quantize import QuantizedBody, graph_engine
-from objrec.runtime import DeviceRunner, OnnxModel
+from objrec.runtime import DeviceRunner, OnnxModel, using_graph
 from objrec.saliency import grad_cam, overlay
 from objrec.transforms import TTA_VIEWS, build_tta_transform, draft_size, model_view
 from objrec.views import ViewSpec
@@ -259,6 +259,11 @@ class Recognizer:
         is not there, and again when it is damaged or lacks this model's outputs (as
         ``runtime.make_runner`` does with the body's graph); one sentence naming the file when
         it cannot be made."""
+        with using_graph(path):
+            return self._open_or_export(path)
+
+    def _open_or_export(self, path: Path) -> OnnxModel:
+        """:meth:`_cached_graph`'s work, with ``path``'s folder held (``runtime.using_graph``)."""
         expected = Tail(self.model, 1.0, softmax=False).output_names
         if path.exists():
             try:

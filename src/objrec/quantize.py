@@ -49,6 +49,7 @@ from objrec.runtime import (
     onnx_session,
     onnxruntime_available,
     openvino_available,
+    using_graph,
 )
 from objrec.store import FeatureStore, default_cache_dir, hash_file
 from objrec.transforms import build_transforms, draft_size
@@ -353,12 +354,14 @@ def quantize_body(
     key = calibration_key(body_fp, chosen_digests, data, config)
     folder = Path(cache_root) / "onnx"
     path = folder / f"{body_fp[:32]}-{data.input_size}-int8-{key}.onnx"
-    if usable(path, store):
-        log.info("the int8 body calibrated earlier, kept in %s, is reused", folder)
-    else:
-        fp32 = folder / f"{body_fp[:32]}-{data.input_size}.onnx"
-        make_int8_graph(body, (data, config), (chosen, fp32, path), reporter, store)
-    return QuantizedBody(body, path.read_bytes(), engine)
+    with using_graph(path):
+        if usable(path, store):
+            log.info("the int8 body calibrated earlier, kept in %s, is reused", folder)
+        else:
+            fp32 = folder / f"{body_fp[:32]}-{data.input_size}.onnx"
+            with using_graph(fp32):
+                make_int8_graph(body, (data, config), (chosen, fp32, path), reporter, store)
+        return QuantizedBody(body, path.read_bytes(), engine)
 
 
 def make_int8_graph(

@@ -23,7 +23,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
@@ -474,9 +474,47 @@ def onnx_runner(
     module: nn.Module, onnx_path: Path, input_size: int, threads: int | None = None
 ) -> Runner:
     """An ONNX Runtime runner for ``module``, exported to ``onnx_path`` unless already there."""
-    if not onnx_path.is_file():
-        export_onnx(module, onnx_path, input_size)
-    return OnnxModel(onnx_path, threads)
+    with using_graph(onnx_path):
+        if not onnx_path.is_file():
+            export_onnx(module, onnx_path, input_size)
+        return OnnxModel(onnx_path, threads)
+
+
+def use_marker(graph: Path) -> Path:
+    """The empty file beside a cached ``graph`` whose modification time is its last use
+    (:func:`using_graph`): the graph's own times cannot say it, as a file system mounted
+    ``noatime`` never moves its access time, and touching the graph moves the ctime its
+    "opens whole" memo is keyed on (``quantize.graph_key``)."""
+    return graph.with_name(f".{graph.name}.used")
+
+
+@contextmanager
+def using_graph(graph: Path) -> Iterator[None]:
+    """Hold ``graph``'s folder (a shared ``flock`` on it) while a cached graph is looked for,
+    made and opened, and record its use (:func:`use_marker`) once it is there: ``objrec cache
+    --prune`` removes graphs not used for days holding it exclusively, so no process finds a graph
+    and then cannot open it. A folder that cannot be made (a read-only cache) is not held."""
+    try:
+        graph.parent.mkdir(parents=True, exist_ok=True)
+        fd: int | None = os.open(graph.parent, os.O_RDONLY)
+    except OSError:
+        fd = None
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+        if graph.is_file():
+            record_use(graph)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def record_use(graph: Path) -> None:
+    """Set ``graph``'s last use to now (:func:`use_marker`); a cache folder that cannot be written
+    keeps none, and its graphs are pruned by the time they were written."""
+    with suppress(OSError):
+        use_marker(graph).touch()  # its times set to now, made where missing
 
 
 def agrees(runner: Runner, module: nn.Module, input_size: int) -> float:

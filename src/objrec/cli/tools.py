@@ -84,10 +84,10 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
     Features are stored per image content, body, data config and view, so renaming, moving or
     relabelling an image never recomputes it. --prune removes what no run used for --days days
     or what belongs to no image in --keep (features and the image facts of audit and split alike),
-    then compacts the store, and removes the folders of
-    objrec's earlier cache format; with --days, also the graphs OpenVINO compiled that no process
-    read for that many days. --clear removes only the files objrec writes there, leaving
-    (and naming) any other, and follows no link (one of objrec's names is removed itself).
+    then compacts the store, and removes the folders of objrec's earlier cache format; with
+    --days, also the graphs exported into onnx/ that no process used, and those OpenVINO compiled
+    that none read, for that many days. --clear removes only the files objrec writes there,
+    leaving (and naming) any other, and follows no link (one of objrec's names is removed itself).
     Pruning or clearing waits for other objrec processes using the store or writing image facts;
     it is always safe: anything needed again is recomputed.
     """
@@ -151,6 +151,7 @@ def prune_store(store, days: float | None, keep: Path | None, wait, say: Console
         "image_fact_rows": done.facts_removed,
         "facts_bytes_freed": done.facts_before.bytes - done.facts_after.bytes,
         "openvino_graphs": done.compiled_removed,
+        "graphs": done.graphs_removed,
         "temporary_files": done.leftovers_removed,
     }
     say.print(
@@ -162,6 +163,9 @@ def prune_store(store, days: float | None, keep: Path | None, wait, say: Console
         f"removed {plural(pruned['image_fact_rows'], 'image fact row')} of the image facts store "
         f"({pruned['facts_bytes_freed'] / 1e6:.1f} MB)"
     )
+    if pruned["graphs"]:
+        graphs = plural(pruned["graphs"], "exported graph")
+        say.print(f"removed {graphs} not used for {days:g} days")
     if pruned["openvino_graphs"]:
         say.print(f"removed {plural(pruned['openvino_graphs'], 'compiled graph')} of OpenVINO's")
     return pruned
@@ -176,6 +180,18 @@ def refuse_cache_options(clear: bool, prune: bool, days: float | None, keep: Pat
         raise click.UsageError("--clear and --prune do not go together: --clear removes everything")
     if prune and days is None and keep is None:
         raise click.UsageError("--prune needs --days N, --keep FOLDER or both")
+
+
+GRAPH_WORDS = {"body": "body graph", "int8_body": "int8 body", "model": "whole model"}
+"""How ``objrec cache`` names each kind of graph of ``onnx/`` (``cache.GRAPH_KINDS``)."""
+
+
+def graph_line(summary) -> str:
+    """The graphs of the cache folder per kind, with their sizes: ``2 body graphs (9.1 MB), ...``,
+    OpenVINO's compiled ones last."""
+    counts = [(GRAPH_WORDS[kind], n.graphs, n.bytes) for kind, n in summary.graphs.items()]
+    counts.append(("OpenVINO compiled graph", summary.compiled_graphs, summary.compiled_bytes))
+    return ", ".join(f"{plural(n, word)} ({size / 1e6:.1f} MB)" for word, n, size in counts)
 
 
 def print_cache_summary(summary, as_json: bool, done: dict | None = None) -> None:
@@ -205,10 +221,9 @@ def print_cache_summary(summary, as_json: bool, done: dict | None = None) -> Non
     console.print(f"feature store in {summary.root / 'store'}", markup=False)
     console.print(table)
     console.print(
-        f"file index: {plural(summary.files, 'file')} ({summary.index_bytes / 1e6:.1f} MB); "
-        f"exported graphs: {summary.onnx_bytes / 1e6:.1f} MB; OpenVINO's compiled graphs: "
-        f"{summary.compiled_graphs} ({summary.compiled_bytes / 1e6:.1f} MB)"
+        f"file index: {plural(summary.files, 'file')} ({summary.index_bytes / 1e6:.1f} MB)"
     )
+    console.print(f"graphs: {graph_line(summary)}", markup=False)
     console.print(
         f"image facts (perceptual hashes of audit and split): "
         f"{plural(summary.facts.rows, 'image')} ({summary.facts.bytes / 1e6:.1f} MB)"
