@@ -383,20 +383,25 @@ def failure_tiles(
 
 
 def saliency_tiles(
-    recognizer: Recognizer, rows: pd.DataFrame, reporter: Reporter, roots: Sequence[Path] = ()
-) -> list[Tile]:
-    """Grad-CAM tiles of ``rows`` (seconds each on a CPU: a task on screen)."""
-    tiles = []
-    with reporter.task("Grad-CAM maps", len(rows)) as advance:
-        for r in rows.itertuples():
-            advance()
-            try:
-                picture, target = recognizer.explain(open_image(r.path, recognizer.draft))
-            except UnreadableImageError:
-                continue
-            caption = f"true {r.true} · Grad-CAM of {recognizer.classes[target]}"
-            wrong = r.true != r.predicted
-            tiles.append(Tile(embed_image(picture, 200), caption, wrong, shown_name(r.path, roots)))
+    recognizer: Recognizer,
+    shown: dict[str, pd.DataFrame],
+    reporter: Reporter,
+    roots: Sequence[Path] = (),
+) -> dict[str, list[Tile]]:
+    """Grad-CAM tiles of each of ``shown``'s rows, by the same keys (seconds each on a CPU: one
+    task on screen for them all, where a pass per key showed two tasks of one name)."""
+    tiles: dict[str, list[Tile]] = {key: [] for key in shown}
+    with reporter.task("Grad-CAM maps", sum(len(rows) for rows in shown.values())) as advance:
+        for key, rows in shown.items():
+            for r in rows.itertuples():
+                advance()
+                try:
+                    picture, target = recognizer.explain(open_image(r.path, recognizer.draft))
+                except UnreadableImageError:
+                    continue
+                caption = f"true {r.true} · Grad-CAM of {recognizer.classes[target]}"
+                wrong, name = r.true != r.predicted, shown_name(r.path, roots)
+                tiles[key].append(Tile(embed_image(picture, 200), caption, wrong, name))
     return tiles
 
 
@@ -655,6 +660,10 @@ def evaluation_context(
     wrong = predictions[predictions["true"] != predictions["predicted"]]
     right = predictions[predictions["true"] == predictions["predicted"]]
     top_tiles, worst_examples = failure_tiles(predictions, per_class, roots)
+    shown = {
+        "saliency_wrong": top_losses(predictions, 6),
+        "saliency_right": right.sample(min(6, len(right)), random_state=0),
+    }
     return {
         "metrics": metrics,
         "open_set": open_set_found(run, evaluation, metrics),
@@ -674,11 +683,7 @@ def evaluation_context(
         "n_wrong_groups": wrong["group"].nunique() if "group" in wrong else len(wrong),
         "top_losses": top_tiles,
         "worst_examples": worst_examples,
-        "saliency_wrong": saliency_tiles(recognizer, top_losses(predictions, 6), reporter, roots),
-        "saliency_right": saliency_tiles(
-            recognizer, right.sample(min(6, len(right)), random_state=0), reporter, roots
-        ),
-    }
+    } | saliency_tiles(recognizer, shown, reporter, roots)
 
 
 def reliability_picture(evaluation: Path, temperature: float | None, run: Path) -> str | None:
