@@ -892,8 +892,10 @@ def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that
         "  top-1 when an unknown counts as wrong: 98.15% now, 92.59% with it",
     ]
     why = " ".join(offer)
-    assert "37.50 points more of the unknown images caught for 4.63 points more   of the " in why
-    assert "validation images lost:   objrec recommends a stricter threshold only when" in why
+    # one sentence, then the rule (it read "... for 4.63 points more / of the validation images
+    # lost:", a colon leading into the rule as if the rule were what it traded)
+    assert "it catches 37.50 points more of the unknown images for 4.63 points more of the " in why
+    assert "validation   images said to be unknown.   objrec recommends a stricter threshold" in why
     # predict's folder is the README's new_photos/: its PHOTOS is the labelled training folder
     assert offer[-4:] == [
         "  to use it, add --keep-threshold to this evaluate, or give it to each command:",
@@ -1024,8 +1026,8 @@ def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_
     assert offer[2] == "  it rests on 25 unknown and 100 validation images: under 100 is few,"
     assert "1 of 25 (4.00%) with it" in offer[4] and "19 of 75 (25.33%) with it" in offer[5]
     assert offer[-7:] == [
-        "  4.00 points more of the unknown images caught for 5.00 points more",
-        "  of the validation images lost:",
+        "  it catches 4.00 points more of the unknown images for 5.00 points more of the validation",
+        "  images said to be unknown.",
         "  objrec recommends a stricter threshold only when the share of unknown images it newly",
         "  catches is at least the share of validation images it newly calls unknown, and when it",
         "  calls unknown fewer than half the validation images of every class of 3 or more distinct",
@@ -1175,8 +1177,10 @@ def test_a_stricter_threshold_the_shares_already_refuse_names_no_class_as_the_re
     metrics = stricter_metrics(s)
     metrics["open_set"] |= {"n_known": 48, "n_unknown": 25, "unknown_accepted": 1.0}
     lines = confidence_lines(metrics, "data/test", Path("run"))
-    trade = "  4.00 points more of the unknown images caught for 5.00 points more"
-    assert trade in lines and lines[lines.index(trade) + 1] == "  of the validation images lost:"
+    trade = (
+        "  it catches 4.00 points more of the unknown images for 5.00 points more of the validation"
+    )
+    assert trade in lines and lines[lines.index(trade) + 1] == "  images said to be unknown."
     assert not any("so it is not recommended" in line for line in lines), lines
     assert any("images of crab (4 of 4) would be said to be" in line for line in lines)  # not why
 

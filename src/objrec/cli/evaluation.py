@@ -932,8 +932,9 @@ def trade_lines(s: dict[str, Any], unknown: int) -> list[str]:
     caught = (s["unknown_caught_now"], s["unknown_caught"])
     more_lost, more_caught = traded_shares(lost, s["valid_images"], caught, unknown)
     return [
-        f"  {points(more_caught)} more of the unknown images caught for {points(more_lost)} more",
-        "  of the validation images lost:",
+        f"  it catches {points(more_caught)} more of the unknown images for {points(more_lost)} "
+        "more of the validation",
+        "  images said to be unknown.",  # one sentence, then the rule (a colon led into it)
         *(f"  {line}" for line in TRADE_RULE.splitlines()),
         *(silenced_lines(s) if worth_trading(more_lost, more_caught) else []),
     ]
