@@ -3658,6 +3658,18 @@ def test_check_of_a_run_names_each_damaged_file_in_one_line(
     assert len(lines) == 2  # the problem, then the last line
 
 
+@pytest.mark.slow  # a run's training state read (0.2 s)
+def test_check_of_a_run_with_no_model_yet_says_only_how_to_continue_it(capsys, trained_run):
+    """With last.safetensors and no model.safetensors, check said "no model yet" and then that
+    "the model is still the finished run's": the no_model line alone gives the resume command."""
+    state = write_state(trained_run)
+    (trained_run / "model.safetensors").unlink()
+    code, out, _ = run(capsys, "check", trained_run, "--json")
+    kinds = [(p["path"], p["kind"]) for p in json.loads(out)["problems"]]
+    assert ("model.safetensors", "no_model") in kinds
+    assert (state.name, "unfinished") not in kinds, kinds
+
+
 @pytest.mark.slow
 def test_a_model_file_from_elsewhere_in_a_data_folder_is_only_an_ignored_file(capsys, image_folder):
     """A downloaded model.safetensors at the top of a class folder made check and explore call it

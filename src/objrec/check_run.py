@@ -173,6 +173,8 @@ def _check_state(run: Path, meta: RunMeta | None, result: RunCheck) -> None:
         result.problems.append(Problem(str(path), "unreadable", str(exc), True))
         return
     _note_sealed(path, "training state", result)
+    if not (run / BEST).is_file():
+        return  # the no_model note says how to continue the run; this one would name its model
     forced = replaces_a_finished_run(run)
     if meta is not None and not forced and list(saved.meta.classes) != list(meta.classes):
         message = "its classes are not the model's: it is another run's training state"
