@@ -3658,13 +3658,29 @@ def test_check_of_a_run_names_each_damaged_file_in_one_line(
     assert len(lines) == 2  # the problem, then the last line
 
 
+@pytest.mark.slow  # a run's files read (0.3 s)
+def test_check_of_a_run_calls_a_kept_threshold_whose_sha256_line_was_removed_edited(
+    capsys, trained_run
+):
+    """Removing the sha256 line of a threshold changed on purpose, as the warning advises, made
+    check call it "kept before objrec recorded its SHA-256"."""
+    from objrec.kept import keep_threshold
+
+    kept = keep_threshold(trained_run, 0.25, {"replaced": 0.0})
+    unsealed = {k: v for k, v in kept.record.items() if k != "sha256"} | {"threshold": 0.5}
+    kept.path.write_text(json.dumps(unsealed))
+    code, out, _ = run(capsys, "check", trained_run)
+    said = " ".join(out.split())
+    assert code == 0 and f"edited {kept.path}: edited by hand (its sha256 line removed)" in said
+
+
 @pytest.mark.slow  # a run's training state read (0.2 s)
 def test_check_of_a_run_with_no_model_yet_says_only_how_to_continue_it(capsys, trained_run):
     """With last.safetensors and no model.safetensors, check said "no model yet" and then that
     "the model is still the finished run's": the no_model line alone gives the resume command."""
     state = write_state(trained_run)
     (trained_run / "model.safetensors").unlink()
-    code, out, _ = run(capsys, "check", trained_run, "--json")
+    _, out, _ = run(capsys, "check", trained_run, "--json")
     kinds = [(p["path"], p["kind"]) for p in json.loads(out)["problems"]]
     assert ("model.safetensors", "no_model") in kinds
     assert (state.name, "unfinished") not in kinds, kinds

@@ -122,6 +122,18 @@ def test_a_kept_threshold_changed_by_hand_is_shared_as_such(run, tmp_path):
     assert again.record["previous"][0]["edited_by_hand"] is True
 
 
+def test_a_kept_threshold_whose_sha256_line_was_removed_is_shared_as_set_by_hand(run, tmp_path):
+    """Removing the sha256 line of a threshold changed on purpose, as the warning advises, made
+    share call the number one `objrec evaluate --unknown` chose."""
+    kept = keep_threshold(run, 0.25, {"unknown": str(tmp_path / "mine"), "evaluated": None})
+    unsealed = {k: v for k, v in kept.record.items() if k != "sha256"} | {"threshold": 0.5}
+    kept.path.write_text(json.dumps(unsealed))
+    share_run(run, tmp_path / "ours")
+    assert read_kept(tmp_path / "ours").record["edited_by_hand"] is True
+    card = (tmp_path / "ours" / "README.md").read_text()
+    assert "- Kept since: 0.5, set by hand, after `objrec evaluate --unknown` kept one" in card
+
+
 def test_a_shared_model_holds_its_own_sha256_and_a_changed_byte_is_refused(run, tmp_path):
     """A model file holds its own SHA-256 (checkpoint.SEAL_KEY), checked as it loads: the shared
     one, whose header share writes anew, was written without it, so a byte changed on its way

@@ -608,9 +608,33 @@ def test_a_kept_threshold_changed_by_hand_is_used_with_a_warning_naming_it(tmp_p
     caplog.clear()
     kept.path.write_text(text.replace("\n", "\r\n").replace("  ", "\t"))  # laid out otherwise
     assert read_kept(run).threshold == 0.25 and not read_kept(run).edited
-    older = {k: v for k, v in kept.record.items() if k != "sha256"}
-    kept.path.write_text(json.dumps(older | {"threshold": 0.65}))
-    assert read_kept(run).threshold == 0.65 and not read_kept(run).edited
+    unsealed = {k: v for k, v in kept.record.items() if k != "sha256"} | {"threshold": 0.65}
+    kept.path.write_text(json.dumps(unsealed | {"kept_on": "2026-12-04T10:00:00Z"}))
+    assert read_kept(run).threshold == 0.65 and not read_kept(run).edited  # kept before digests
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_kept_threshold_whose_sha256_line_was_removed_as_advised_is_still_edited_by_hand(
+    tmp_path, caplog
+):
+    """The warning's advice for a threshold changed on purpose, "remove its sha256 line", made it
+    read as one kept before digests began: "kept from evaluate --unknown". One kept since without
+    it is edited by hand, with no warning."""
+    from objrec.kept import keep_threshold, read_kept
+
+    from .conftest import fake_checkpoint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    fake_checkpoint(run / "model.safetensors")
+    kept = keep_threshold(run, 0.25, {"replaced": 0.0})
+    unsealed = {k: v for k, v in kept.record.items() if k != "sha256"} | {"threshold": 0.65}
+    kept.path.write_text(json.dumps(unsealed | {"kept_on": "2026-12-05T10:00:00Z"}))
+    caplog.clear()
+    edited = read_kept(run)
+    assert edited is not None and (edited.threshold, edited.edited) == (0.65, True)
+    assert edited.words().startswith("unknown below 0.65, edited by hand since evaluate")
+    assert edited.fields()["edited_by_hand"] is True
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
 

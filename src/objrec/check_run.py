@@ -210,6 +210,12 @@ def _check_kept(run: Path, result: RunCheck) -> None:
         return
     if not kept.current:
         result.note(kept.path, "other_model", kept.words())
+    elif kept.edited and DIGEST not in kept.record:
+        message = (
+            f"edited by hand (its sha256 line removed): unknown below {kept.threshold!r} is used, "
+            "as it reads"
+        )
+        result.note(kept.path, "edited", message)
     elif kept.edited:
         result.note(kept.path, "edited", EDITED.format(path=kept.path, threshold=kept.threshold))
     elif DIGEST not in kept.record:

@@ -40,6 +40,9 @@ EDITED = (
     "where it came, or remove the file to use the run's own threshold"
 )
 """What every command that uses a kept threshold whose digest no longer matches says of it."""
+DIGESTS_BEGAN = "2026-12-05"
+"""The day evaluate began sealing a kept record with its own digest: one kept since that has none
+had its ``sha256`` line removed, as :data:`EDITED` advises for a threshold changed on purpose."""
 EDITED_KEY = "edited_by_hand"
 """A record's key saying its threshold was changed by hand since evaluate kept it (in the next
 kept one's ``previous``, and in a shared copy)."""
@@ -115,14 +118,21 @@ def read_kept(run: Path, warn: bool = True) -> KeptThreshold | None:
     from objrec.images import warn_once
 
     current = model == model_digest(checkpoint_file(run))
-    edited = record.get(DIGEST, record_digest(record)) != record_digest(record)
-    kept = KeptThreshold(threshold, kept_on, path, current, record, edited)
+    kept = KeptThreshold(threshold, kept_on, path, current, record, changed_by_hand(record))
     # said here, once per command (report reads it twice), with what to do: commands note a used one
     if warn and not current:
         warn_once("kept_other_model", path, "%s", kept.words())
-    elif warn and edited:
+    elif warn and kept.edited and DIGEST in record:  # without it: changed on purpose, as advised
         warn_once("kept_edited", path, "%s", EDITED.format(path=path, threshold=threshold))
     return kept
+
+
+def changed_by_hand(record: dict[str, Any]) -> bool:
+    """Whether a kept ``record`` was changed since evaluate kept it: its fields no longer match
+    its digest, or it has none though kept since :data:`DIGESTS_BEGAN` (its line removed)."""
+    if DIGEST in record:
+        return bool(record[DIGEST] != record_digest(record))
+    return str(record["kept_on"])[:10] >= DIGESTS_BEGAN
 
 
 def usable_kept(run: Path, threshold: float | None, unknown: bool = True) -> KeptThreshold | None:
