@@ -892,8 +892,6 @@ def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that
         "  top-1 when an unknown counts as wrong: 98.15% now, 92.59% with it",
     ]
     why = " ".join(offer)
-    # one sentence, then the rule (it read "... for 4.63 points more / of the validation images
-    # lost:", a colon leading into the rule as if the rule were what it traded)
     assert "it catches 37.50 points more of the unknown images for 4.63 points more of the " in why
     assert "validation   images said to be unknown.   objrec recommends a stricter threshold" in why
     # predict's folder is the README's new_photos/: its PHOTOS is the labelled training folder
