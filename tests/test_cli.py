@@ -5258,6 +5258,24 @@ def test_ctrl_c_while_explore_writes_again_leaves_the_earlier_outputs_whole(
     assert {p.name: p.read_bytes() for p in out.iterdir()} == earlier  # no staging folder left
 
 
+@pytest.mark.slow  # explores twice
+def test_ctrl_c_as_explore_renames_its_files_in_says_they_were_written_whole(
+    tmp_path, capsys, ctrl_c_after_rename
+):
+    """A Ctrl-C held back while explore --force renamed its files in said "OUT holds 5 outputs
+    of it, each whole (...), not the others: run it again", the whole new result in place."""
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    out = tmp_path / "out"
+    assert run(capsys, "explore", photos, "--out", out)[0] == 0
+    ctrl_c_after_rename(lambda source, target: target == out / "counts.csv")
+    code, _, err = run(capsys, "explore", photos, "--out", out, "--force")
+    said = " ".join(err.split())
+    assert code == 130 and "Traceback" not in err, err
+    assert said.endswith(
+        f"the files were written to {out}, whole, before the stop: nothing is left to do"
+    ), said
+
+
 def test_ctrl_c_before_the_work_began_says_nothing_was_written(tmp_path, capsys, monkeypatch):
     """Ctrl-C as a command loads its libraries (before any progress) said "aborted"."""
     commands = importlib.import_module("objrec.cli.data")

@@ -2344,3 +2344,21 @@ def test_evaluate_shows_its_near_duplicate_search_counting_images(image_folder, 
         grouped_here(paths, digests, tmp_path / "cache", reporter=told)
         n = len(paths)
         assert told.tasks == [["comparing images", n, n], ["comparing crops", n, n]]
+
+
+@pytest.mark.slow
+def test_ctrl_c_as_the_earlier_runs_evaluation_is_renamed_in_says_nothing_was_written(
+    trained_run, split_dir, tmp_path, ctrl_c_after_rename
+):
+    """`--against`'s evaluation of the earlier run, renamed into its folder inside OUT as a
+    Ctrl-C came, is this evaluation's to describe: its own words ("written whole: nothing is
+    left to do") would have named that folder alone, OUT's results not yet written."""
+    from objrec.errors import Interrupted
+
+    earlier = shutil.copytree(trained_run, tmp_path / "earlier")  # a run is not its own earlier
+    out, inner = tmp_path / "eval", tmp_path / "eval" / "against-earlier"
+    ctrl_c_after_rename(lambda source, target: target == inner / "metrics.json")
+    with pytest.raises(Interrupted) as stop:
+        evaluate(trained_run, split_dir, out=out, against=earlier)
+    assert stop.value.left == f"nothing was written to {out}: run it again"
+    assert (inner / "metrics.json").is_file() and not (out / "metrics.json").exists()

@@ -185,8 +185,11 @@ def test_ctrl_c_as_a_forced_export_is_renamed_in_never_pairs_new_and_earlier_fil
     export_model(trained_run, tmp_path / "m.onnx")
     earlier = {p.name: p.stat().st_ino for p in tmp_path.iterdir() if p.is_file()}
     ctrl_c_after_rename(lambda source, target: target in (tmp_path / "m.onnx", tmp_path / "m.json"))
-    with pytest.raises(Interrupted):
+    with pytest.raises(Interrupted) as stop:
         export_model(trained_run, tmp_path / "m.onnx", force=True)
+    assert stop.value.left == (
+        f"the files were written to {tmp_path}, whole, before the stop: nothing is left to do"
+    )
     now = {p.name: p.stat().st_ino for p in tmp_path.iterdir() if p.is_file()}
     assert sorted(now) == sorted(earlier) == ["m.json", "m.onnx", "m_infer.py"]
     assert all(now[name] != earlier[name] for name in now)  # each replaced: none of the earlier

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from objrec.data import class_of_folder
-from objrec.errors import ObjrecError
+from objrec.errors import Interrupted, ObjrecError
 from objrec.meta import checkpoint_file
 from objrec.progress import Reporter, plural
 
@@ -109,9 +109,11 @@ def evaluate_against(
     Path(out).mkdir(parents=True, exist_ok=True)
     mark_output_dir(out)  # before its sub-folder makes it look like the user's
     with as_earlier_run(result.classes):
-        earlier = evaluate(
-            against, folder, settings, out=against_dir(out, against), reporter=reporter, force=True
-        )
+        inner = against_dir(out, against)
+        try:
+            earlier = evaluate(against, folder, settings, out=inner, reporter=reporter, force=True)
+        except Interrupted:  # a stop in the earlier run's evaluation is this one's to word
+            raise KeyboardInterrupt from None
     comparison = compare_runs(result, earlier, against)
     comparison["image_set"] = earlier.image_set
     comparison["own_evaluation"] = own_evaluation(against, config, earlier.model)

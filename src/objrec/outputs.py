@@ -524,7 +524,7 @@ def swap_in_outputs(
         for name in sorted(set(names) - set(written))
         if os.path.lexists(folder / name) and users_file(folder, name) is None
     ]
-    with stops_held(), locked(folder):
+    with ctrl_c_leaves(lambda: written_whole([folder])), stops_held(), locked(folder):
         for name in written:
             os.replace(stage / name, folder / name)
         for name in stale:
@@ -709,30 +709,19 @@ def takes_back_folders(
 
 @contextlib.contextmanager
 def writing_outputs(out: Path) -> Iterator[None]:
-    """Ctrl-C while the block writes a command's files into the folder ``out`` says which it had
-    written (each whole: :func:`output_file` writes under a temporary name, then renames) and
-    that the others were not (``errors.ctrl_c_leaves``)."""
-    before = _inodes(Path(out))
-
-    def left() -> str:
-        names = sorted(n for n, i in _inodes(Path(out)).items() if before.get(n) != i)
-        if not names:
-            return f"nothing was written to {out}: run it again"
-        return (
-            f"{out} holds {plural(len(names), 'output')} of it, each whole ({', '.join(names)}), "
-            "not the others: run it again"
-        )
-
-    with ctrl_c_leaves(left):
+    """Ctrl-C while the block writes a command's files for the folder ``out`` says that nothing
+    was written there: they take their names together once all are written
+    (:func:`staged_outputs`, :func:`staged_together`), whose renames say a stop themselves
+    (:func:`written_whole`)."""
+    with ctrl_c_leaves(lambda: f"nothing was written to {out}: run it again"):
         yield
 
 
-def _inodes(folder: Path) -> dict[str, int]:
-    """The inode of each file in ``folder`` but hidden ones (objrec's mark, its temporary files):
-    a file renamed into place has a new one."""
-    if not folder.is_dir():
-        return {}
-    return {p.name: p.lstat().st_ino for p in folder.iterdir() if not p.name.startswith(".")}
+def written_whole(folders: Sequence[Path]) -> str:
+    """What a Ctrl-C held back while a command's files were renamed into ``folders`` leaves:
+    all of them, whole (it said "OUT holds 5 outputs of it, not the others: run it again")."""
+    where = " and ".join(map(str, folders))
+    return f"the files were written to {where}, whole, before the stop: nothing is left to do"
 
 
 @contextlib.contextmanager
@@ -836,7 +825,8 @@ def staged_together(paths: Sequence[Path]) -> Iterator[list[Path]]:
             for path, tmp in zip(paths, tmps, strict=True):
                 named.enter_context(reported_as(path, tmp))
             yield tmps
-            with stops_held():
+            folders = list(dict.fromkeys(path.parent for path in paths))
+            with ctrl_c_leaves(lambda: written_whole(folders)), stops_held():
                 for path, tmp in zip(paths, tmps, strict=True):
                     os.replace(tmp, path)
     finally:
