@@ -1060,3 +1060,21 @@ def test_a_forced_retrain_takes_the_export_script_with_the_export(tmp_path):
     assert [p.name for p in derived_outputs(run)] == ["model.onnx", "model.json", "model_infer.py"]
     (run / "model_infer.py").write_text("# my own script\n")
     assert [p.name for p in derived_outputs(run)] == ["model.onnx", "model.json"]
+
+
+def test_a_loop_of_links_is_told_apart_on_every_python(tmp_path):
+    """Python 3.13's ``Path.resolve()`` returns a path through a loop of links with the loop left
+    in it, where 3.11 and 3.12's raised RuntimeError: ``split DATA loop/data`` then failed with
+    "file exists", and two paths through the same loop compared as one file. ``resolved`` raises
+    OSError (ELOOP) on each, so the loop is named and never taken for a file."""
+    from objrec.outputs import resolved, same_file
+
+    loop = tmp_path / "loop"
+    loop.symlink_to(tmp_path / "back")
+    (tmp_path / "back").symlink_to(loop)
+    for path in (loop, loop / "data"):
+        with pytest.raises(OSError) as raised:
+            resolved(path)
+        assert raised.value.errno == errno.ELOOP
+    assert not same_file(loop / "m.onnx", loop / "m.onnx")
+    assert resolved(tmp_path / "new" / "..") == tmp_path.resolve()

@@ -622,8 +622,8 @@ def _real(folder: Path) -> Path | None:
     """``folder`` as the file system will name it (``a/../b`` is ``b``), or None when that cannot
     be told (a loop of links): such a folder is never taken back."""
     try:
-        return folder.resolve()
-    except (OSError, RuntimeError):
+        return resolved(folder)
+    except OSError:
         return None
 
 
@@ -643,19 +643,33 @@ def output_path(path: Path, name: str = "out") -> Path:
     the way to it as spelled would leave an empty ``z`` behind)."""
     path = Path(path)
     try:
-        real = path.resolve()
-    except RuntimeError:  # Python 3.11's resolve() on a loop of links, even when not strict
+        real = resolved(path)
+    except OSError:
         raise ObjrecError(
             f"`{name}` {path} leads into a loop of symbolic links: choose another path"
         ) from None
     return real if ".." in path.parts else path
 
 
+def resolved(path: Path) -> Path:
+    """``path`` made absolute, its links followed, as ``Path.resolve()`` makes it; a loop of
+    links raises OSError (ELOOP) on every Python. Python 3.11 and 3.12's ``resolve()`` raise
+    RuntimeError there, and 3.13's returns the path with the loop left in it, which a write then
+    fails on with a sentence that does not say why ("file exists")."""
+    real = Path(os.path.realpath(path))
+    try:
+        real.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise
+    return real
+
+
 def landing(path: Path) -> Path:
     """Where a write to ``path`` lands: its folder resolved (``.``, ``..``, links), its name as
     spelled (a link named like the file is what a write replaces, never its target). Raises
-    OSError or RuntimeError on a loop of links."""
-    return Path(path).parent.resolve() / Path(path).name
+    OSError on a loop of links."""
+    return resolved(Path(path).parent) / Path(path).name
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -663,7 +677,7 @@ def same_file(a: Path, b: Path) -> bool:
     links compare as different."""
     try:
         return landing(a) == landing(b)
-    except (OSError, RuntimeError):
+    except OSError:
         return False
 
 

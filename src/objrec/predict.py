@@ -539,7 +539,7 @@ def writes_over(output: Path, image: Path) -> bool:
     try:
         target = landing(output)
         return not target.is_symlink() and os.path.samefile(target, image)
-    except (OSError, RuntimeError):  # either is not there, or a loop of links
+    except OSError:  # either is not there, or a loop of links
         return False
 
 

@@ -54,6 +54,7 @@ from objrec.outputs import (
     landing,
     output_path,
     refuse_overwrite,
+    resolved,
     same_file,
     shown_name,
     staged,
@@ -548,8 +549,8 @@ def is_part_of(path: Path, run: Path) -> bool:
     """Whether ``path`` is the run folder or anything already in it (its model, settings,
     evaluations), as a write would land on it: its folder resolved, its own name as spelled."""
     try:
-        target, folder = landing(path), Path(run).resolve()
-    except (OSError, RuntimeError):
+        target, folder = landing(path), resolved(run)
+    except OSError:
         return False
     there = target.exists() or target.is_symlink()
     return there and target.is_relative_to(folder)

@@ -20,7 +20,7 @@ from click.core import ParameterSource
 from objrec.cli.sections import first_sentences
 from objrec.config import TrainConfig, field_docs
 from objrec.errors import ObjrecError
-from objrec.outputs import refuse_unwritable
+from objrec.outputs import refuse_unwritable, resolved
 
 T = TypeVar("T")
 
@@ -127,9 +127,8 @@ def unwritable(path: str) -> str | None:
     checked as the command checks it, once it ran (exit status 1, naming no option). A path
     that cannot be resolved (a loop of links) is left to the command, which names it."""
     try:
-        real = Path(path).resolve()
-        refuse_unwritable(Path(path), real)
-    except (OSError, RuntimeError):  # RuntimeError: Python 3.11's resolve() on a loop of links
+        refuse_unwritable(Path(path), resolved(Path(path)))
+    except OSError:
         return None
     except ObjrecError as exc:
         return str(exc)
