@@ -39,6 +39,25 @@ def test_python_3_12_and_3_13_may_install_objrec():
     assert "3.10.13" not in admitted
 
 
+def test_pyproject_and_the_readme_name_the_pythons_the_suite_passes_on():
+    """pyproject admitted 3.11 to 3.13 but named none in its classifiers, and the README said the
+    tests ran on 3.11 only. The suite passes on 3.11.7, 3.12.1 and 3.13.0 (py3x, 5 December):
+    requires-python admits those minor versions and no other, the classifiers name the same,
+    and the README's install section says so."""
+    from packaging.specifiers import SpecifierSet
+
+    passed = ["3.11", "3.12", "3.13"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    admitted = SpecifierSet(project["requires-python"])
+    assert [f"3.{minor}" for minor in range(6, 16) if f"3.{minor}.0" in admitted] == passed
+    language = "Programming Language :: Python :: "
+    named = [c.removeprefix(language) for c in project["classifiers"] if c.startswith(language)]
+    assert [n for n in named if n.startswith("3.")] == passed
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "tested on Linux with Python 3.11, 3.12 and 3.13" in readme
+    assert "Its test suite passes on Linux x86-64 with Python 3.11, 3.12 and 3.13" in readme
+
+
 def test_version_says_the_source_s_version_not_a_stale_install_s(capsys, monkeypatch):
     """``objrec --version`` read the installed package's metadata, which an editable install keeps
     from the day it was installed: after a version change it said the old version while serve's
