@@ -292,6 +292,23 @@ def test_the_default_ratios_are_the_data_folders_own(tmp_path, image_folder, cap
     assert not given.own_ratios and given.totals()["test"] > 0  # --ratios still overrides
 
 
+def test_an_add_that_adds_nothing_says_nothing_of_where_it_placed_them(capsys):
+    """loop44: an add run again (all 36 images skipped as copies) said "added 0 images", then
+    "placed toward the data folder's own proportions: ..." of no image; nothing is placed then."""
+    from objrec.cli.adding import print_added
+
+    result = AddResult(Path("d"), ratios=(0.5, 0.25, 0.25), own_ratios=True)
+    result.data_images = {"train": 2, "valid": 1, "test": 1}
+    result.counts = {"red": {"train": 0, "valid": 0, "test": 0}}
+    result.copies = {"red": 3}
+    print_added(result)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "added 0 images to d" in out and "placed toward" not in out
+    result.counts["red"]["valid"] = 1
+    print_added(result)
+    assert "placed toward the data folder's own proportions" in capsys.readouterr().out
+
+
 def test_add_gives_the_data_folders_own_proportions_as_counts_and_its_json_rounds_them():
     """readme40: add said "placed toward the ratios 0.5/0.24/0.25 (... the data folder's own
     proportions)" of 59/29/30 images, which sums to 0.99 and read as a mistake, and --json gave

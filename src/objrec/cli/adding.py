@@ -178,7 +178,8 @@ def print_added(result, cache_dir: Path | None = None) -> None:
     verb = "would add" if result.dry_run else "added"
     added = plural(sum(result.totals().values()), "image")
     console.print(f"{verb} {added} to {shown(result.data)}: {totals}", markup=False)
-    console.print(ratios_line(result), highlight=False)
+    if any(result.totals().values()):  # an add of copies only placed nothing
+        console.print(ratios_line(result), highlight=False)
     shared = shared_note(result, counted=False)  # the table counts them
     for note in (shared and to_cli(shared, add), added_test_note(result)):
         if note:
