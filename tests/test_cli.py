@@ -4575,19 +4575,32 @@ def test_export_check_photos_help_says_its_default_and_cost_from_export_itself(c
 
 def test_export_s_check_line_says_1_real_photo_not_1_real_photos():
     """`export --check-photos 1` printed "on 1 real photos" (a newcomer's run, readme37)."""
-    from types import SimpleNamespace
-
     from objrec.cli.delivery import agreement_lines
+    from objrec.export import Agreement
 
     found = dict(runtime="onnxruntime", max_prob_diff=4.6e-6, max_score_diff=1e-6)
     found |= dict(top_class_changed=0, unknown_changed=0)
-    one, many = (SimpleNamespace(photos=n, **found) for n in (1, 32))
+    one, many = (Agreement(photos=n, **found) for n in (1, 32))
     assert agreement_lines([one, many]) == [
         f"in ONNX Runtime, on {photos}, it differs from objrec's answers by up to 4.6e-06 in a "
         "probability and 1.0e-06 in the unknown score; top class changed: 0, unknown answer "
         "changed: 0"
         for photos in ("1 real photo", "32 real photos")
     ]
+
+
+def test_export_says_once_how_far_onnx_runtime_is_from_objrec_s_answers():
+    """loop44: an int8 run's export warned that the file in ONNX Runtime differs from objrec's
+    answers (export.warn_if_apart), then said it again ("in ONNX Runtime, on 32 real photos, it
+    differs ... by up to 4.0e-02"): the warning says it, the line of a runtime that agrees stays."""
+    from objrec.cli.delivery import agreement_lines
+    from objrec.export import Agreement
+
+    apart = Agreement("onnxruntime", 32, 4.0e-2, 0, 1e-3, 0)
+    close = Agreement("openvino", 32, 2e-6, 0, 1e-6, 0)
+    assert apart.apart and not close.apart
+    assert agreement_lines([apart, close]) == agreement_lines([close])
+    assert len(agreement_lines([close, close])) == 2
 
 
 def test_check_json_names_each_path_relative_to_the_folder_checked(capsys, tmp_path, monkeypatch):

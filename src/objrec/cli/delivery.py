@@ -281,8 +281,11 @@ def script_line(script: Path | None) -> str:
 
 
 def agreement_lines(answers: list) -> list[str]:
-    """One line per runtime the file was checked in against objrec's own answers."""
+    """One line per runtime the file was checked in against objrec's own answers, but the first
+    when it is apart from them: export's warning said how far (``export.warn_if_apart``)."""
     names = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO (as objrec runs the body)"}
+    if answers and answers[0].apart:
+        answers = answers[1:]
     return [
         f"in {names[a.runtime]}, on {plural(a.photos, 'real photo')}, it differs from objrec's "
         f"answers by up to {a.max_prob_diff:.1e} in a probability and {a.max_score_diff:.1e} in "
