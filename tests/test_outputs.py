@@ -1,5 +1,6 @@
 """Output folders: a failed command takes back the empty folders it made, and nothing else."""
 
+import contextlib
 import errno
 import importlib
 import os
@@ -1022,6 +1023,38 @@ def test_ctrl_c_between_the_renames_comes_once_every_output_is_in_place(
     )
     assert (out / "counts.csv").read_text() == (out / "sizes.csv").read_text() == "new\n"
     assert {"counts.csv", "sizes.csv"} <= set(read_record(out) or {})
+
+
+def test_ctrl_c_while_waiting_for_the_folders_lock_ends_the_command(tmp_path, monkeypatch):
+    """The renames wait for the folder's lock, which another objrec may hold as long as it
+    writes there; Ctrl-C was held back from the start of that wait, so it never ended it."""
+    import fcntl
+    import signal
+
+    from objrec import store
+    from objrec.outputs import EXPLORE_FILES, prepare_output_dir, staged_outputs
+
+    out = prepare_output_dir(tmp_path / "out")
+    other = os.open(out, os.O_RDONLY)  # another process's lock, as flock sees a second open
+    fcntl.flock(other, fcntl.LOCK_EX)
+    take_lock = store.take_lock
+
+    def ctrl_c_then_let_go() -> None:  # the user's Ctrl-C as it waits; the other lets go after
+        signal.raise_signal(signal.SIGINT)
+        os.close(other)
+
+    monkeypatch.setattr(
+        store, "take_lock", lambda fd, mode, _: take_lock(fd, mode, ctrl_c_then_let_go)
+    )
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # xdist's workers ignore it
+    try:
+        with pytest.raises(KeyboardInterrupt), staged_outputs(out, EXPLORE_FILES) as place:
+            place("counts.csv").write_text("new\n")
+    finally:
+        signal.signal(signal.SIGINT, before)
+        with contextlib.suppress(OSError):
+            os.close(other)
+    assert not (out / "counts.csv").exists()
 
 
 def test_a_rerun_removes_the_earlier_outputs_it_did_not_write_but_never_the_users(tmp_path):

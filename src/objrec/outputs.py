@@ -524,7 +524,7 @@ def swap_in_outputs(
         for name in sorted(set(names) - set(written))
         if os.path.lexists(folder / name) and users_file(folder, name) is None
     ]
-    with ctrl_c_leaves(lambda: written_whole([folder])), stops_held(), locked(folder):
+    with locked(folder), ctrl_c_leaves(lambda: written_whole([folder])), stops_held():
         for name in written:
             os.replace(stage / name, folder / name)
         for name in stale:
