@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -312,3 +314,29 @@ def test_a_list_stopped_before_its_page_leaves_the_earlier_list_and_page(tmp_pat
     with pytest.raises(KeyboardInterrupt):
         write_suggestions(Suggestions(pd.DataFrame([row, row]), []), out, tmp_path, force=True)
     assert {p.name: p.stat().st_ino for p in out.iterdir()} == earlier
+
+
+@pytest.mark.slow
+def test_the_runs_own_training_images_are_left_out_and_said(
+    trained_run, split_dir, tmp_path, capsys
+):
+    """An add copies its photos, so the folder a user suggests from may still hold photos the
+    run trained on: they were ranked as if unlabelled (loop44: third of the list)."""
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    trained = sorted((split_dir / "train").rglob("*.png"))[:2]
+    for i, path in enumerate(trained):
+        shutil.copy(path, folder / f"copy_{i}.png")
+    for i in range(3):
+        make_image(COLOURS["red"], seed=700 + i).save(folder / f"new_{i}.png")
+    args = ["suggest", str(trained_run), str(folder), "-n", "5"]
+    assert main([*args, "--json", "--out", str(tmp_path / "a")]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted(Path(r["path"]).name for r in rows) == ["new_0.png", "new_1.png", "new_2.png"]
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert f"2 images left out: {trained_run} trained or validated on them" in said(capsys)[0]
+    for path in folder.glob("new_*.png"):
+        path.unlink()
+    assert main([*args, "--out", str(tmp_path / "c")]) == 1
+    err = said(capsys)[1]
+    assert f"every image in {folder} is one {trained_run} trained or validated on" in err

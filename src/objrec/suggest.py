@@ -22,7 +22,7 @@ the image least like the picks so far, then to the less familiar.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ from objrec.features import cached_features, report_unreadable, require_readable
 from objrec.frozen import FrozenBody, PassSettings
 from objrec.images import list_images, warned_once_per_file
 from objrec.inference import Answers, Recognizer
+from objrec.leakage import seen_images
 from objrec.meta import output_beside
 from objrec.outputs import (
     SUGGEST_FILES,
@@ -49,6 +50,7 @@ from objrec.outputs import (
 )
 from objrec.predict import familiarity_line, score_and_line
 from objrec.progress import Reporter, or_silent
+from objrec.store import FeatureStore
 from objrec.tables import write_table
 from objrec.views import ViewSpec
 
@@ -69,6 +71,9 @@ class Suggestions:
     unknown: int = 0
     """Readable images the run answers "unknown" (its unknown score below the threshold)."""
     readable: int = 0
+    labelled: list[str] = field(default_factory=list)
+    """The images left out as the run's own training or validation images (by content): they are
+    labelled already (an add copies its photos, so they stay in the folder suggested from)."""
 
     @property
     def all_unknown(self) -> bool:
@@ -143,6 +148,7 @@ def suggest(
     data = recognizer.data
     cache = open_cache(cache_dir or recognizer.meta.cache_dir, recognizer.meta.feature_dtype)
     body = FrozenBody(recognizer.model.body, data.input_size, cache, name=recognizer.meta.backbone)
+    paths, labelled = unlabelled_paths(run, recognizer, paths, cache.store, Path(folder))
     samples = [Sample(p, 0) for p in paths]
     settings = PassSettings(reporter=or_silent(reporter), description="images")
     found = cached_features(body, samples, ViewSpec(data), settings)
@@ -155,11 +161,29 @@ def suggest(
     line = familiarity_line(recognizer)
     table = rank_table(kept, answers, unit, recognizer.classes, n, diversity, line)
     unknown = int(answers.unknown.sum())
-    result = Suggestions(table, found.errors, unknown=unknown, readable=len(kept))
+    result = Suggestions(
+        table, found.errors, unknown=unknown, readable=len(kept), labelled=labelled
+    )
     prepare_output_dir(out, force, names=SUGGEST_FILES, refresh=refresh)  # made only now
     with writing_outputs(out):
         write_suggestions(result, out, Path(folder), force)
     return result
+
+
+def unlabelled_paths(
+    run: Path, recognizer: Recognizer, paths: list[Path], store: FeatureStore, folder: Path
+) -> tuple[list[Path], list[str]]:
+    """``paths`` less the run's own training and validation images (its record of them, by
+    content), and those left out; refused when none is left."""
+    seen = seen_images(recognizer.meta.data_dir, paths, store, run=run)
+    labelled = sorted(path for split in seen.values() for path in split)
+    if len(labelled) == len(paths):
+        raise ObjrecError(
+            f"every image in {folder} is one {run} trained or validated on (by content): they "
+            "are labelled already, so there is nothing to suggest"
+        )
+    left_out = set(labelled)
+    return [p for p in paths if str(p) not in left_out], labelled
 
 
 def default_suggest_dir(run: Path) -> Path:

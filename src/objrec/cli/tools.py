@@ -408,6 +408,14 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
     if as_json:
         print_json(result.table.to_dict(orient="records"))
         return
+    if result.labelled:
+        console.print(
+            f"{plural(len(result.labelled), 'image')} left out: {run} trained or validated on "
+            f"{'it' if len(result.labelled) == 1 else 'them'} (by content), so "
+            f"{'it is' if len(result.labelled) == 1 else 'they are'} labelled already",
+            markup=False,
+            highlight=False,
+        )
     if result.all_unknown:
         every = "the only image is" if result.readable == 1 else f"all {result.readable} images are"
         console.print(
