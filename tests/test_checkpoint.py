@@ -826,6 +826,7 @@ def test_a_flipped_byte_of_a_training_state_is_refused_in_one_sentence_naming_it
     and a resume of a damaged one is refused in one sentence naming it and what to do."""
     from objrec.checkpoint import load_training_state, seal_at
     from objrec.cli import main
+    from objrec.meta import trained_on
 
     run = tmp_path / "run"
     run.mkdir()
@@ -842,9 +843,10 @@ def test_a_flipped_byte_of_a_training_state_is_refused_in_one_sentence_naming_it
     )
     with pytest.raises(ObjrecError) as refused:
         load_training_state(path)
-    assert str(refused.value) == damaged.format("`force=True`")
-    assert main(["train", str(split_dir), "--resume", str(run)]) == 1
-    assert damaged.format("--force") in " ".join(capsys.readouterr().err.split())
+    assert str(refused.value) == damaged.format("`train(data, out=run, force=True)`")
+    assert main(["train", str(split_dir), "--resume", str(run)]) == 1  # --resume ignores --force
+    again = f"`objrec train {trained_on(path) or 'DATA'} --out {run} --force`"
+    assert damaged.format(again) in " ".join(capsys.readouterr().err.split())
 
 
 def test_a_model_holds_the_sha256_of_its_bytes_with_that_digest_read_as_zeros(trained_run):

@@ -3619,7 +3619,7 @@ def test_check_of_a_run_says_what_it_found_intact_and_exits_0(capsys, trained_ru
         (
             "state",
             "damaged",
-            "so its training cannot go on from it: start the run over with --force",
+            "so its training cannot go on from it: start the run over with `objrec train ",
         ),
         ("summary", "disagrees", "summary.json: describes another model: classes 4, the model's 3"),
         ("config", "disagrees", "config.json: says other settings than the model file carries: lr"),

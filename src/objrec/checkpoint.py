@@ -37,6 +37,7 @@ from objrec.meta import (
     RunMeta,
     TrainingProgress,
     require_checkpoint_file,
+    trained_on,
 )
 from objrec.meta import LAST as LAST  # a run's file names live in meta (data reads them too)
 from objrec.model import Classifier, HeadEnsemble, build_head
@@ -103,9 +104,10 @@ DAMAGED = (
 STATE_DAMAGED = (
     "{path} is damaged: its bytes no longer match the SHA-256 objrec recorded in it when it was "
     "written (a changed byte, a bad copy or disk), so its training cannot go on from it: start "
-    "the run over with `force=True`"
+    "the run over with `train(data, out=run, force=True)`"
 )
-"""A training state's :data:`DAMAGED`: its run is resumed from it, never answers with it."""
+"""A training state's :data:`DAMAGED`: its run is resumed from it, never answers with it. The
+command is spelled out: one resuming it (`resume=True`) does not read `force=True`."""
 
 
 def seal_at(data: bytes) -> int | None:
@@ -521,7 +523,12 @@ def load_training_state(path: Path) -> SavedTraining:
     """The training state written by :func:`write_training_state`, refused in one sentence when
     its bytes no longer match its SHA-256 (:data:`STATE_DAMAGED`; one written before 5 December
     2026 has none, and is read as it was)."""
-    tensors, header = read_model_state(path, STATE_DAMAGED)
+    try:
+        tensors, header = read_model_state(path, STATE_DAMAGED)
+    except Damaged as exc:  # the run's own folder and data in the command it gives
+        data = trained_on(path)
+        values = {"run": str(path.parent)} | ({"data": data} if data else {})
+        raise Damaged(str(exc), values) from None
     if header.get("kind") != "training_state":
         raise ObjrecError(f"{path} is not a training state (it cannot be resumed)")
     with named_in_errors(path):

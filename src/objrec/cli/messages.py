@@ -77,6 +77,8 @@ def cli_spelling(
             return param.secondary_opts[0]
         if param.is_flag or value is None:
             return param.opts[0]
+        if value != "True" and value in values:  # `out=run`, with the error's own run
+            return f"{param.opts[0]} {shlex.quote(values[value])}"
         if value.isidentifier() and value.upper() == param.metavar:  # `against=old_run`
             return f"{param.opts[0]} {param.metavar}"
         if value == "True":  # an API switch whose option takes a value: --resume RUN
