@@ -389,4 +389,8 @@ def test_the_card_says_how_many_photos_of_untaught_things_were_answered_unknown(
         '93.02% of them "unknown" (below 0.18); the others got a class (lamp 1, stapler 1, '
         "pagoda 1)."
     ]
+    metrics["open_set"]["unknown_answered_as"] |= {"cup": 2, "fan": 1, "ibis": 1}
+    assert measured_lines([Evaluation("eval-test", metrics)])[0].endswith(
+        "the others got a class (cup 2, lamp 1, stapler 1 and 3 more)."
+    )  # the three most often, not as if they were all
     assert measured_lines([Evaluation("eval-test", {"unknown_threshold": 0.0})]) == []

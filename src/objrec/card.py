@@ -23,7 +23,7 @@ from objrec.enough import FEWEST_FOR_A_THRESHOLD, FEWEST_TO_TRUST, FEWEST_WITHOU
 from objrec.kept import EDITED_KEY, KEPT_NAME
 from objrec.meta import BEST, RunMeta
 from objrec.outputs import holds_evaluation, json_dict
-from objrec.progress import plural
+from objrec.progress import plural, some_of
 
 CARD = "README.md"
 CARD_MARK = "<!-- Written by objrec share"
@@ -215,7 +215,8 @@ def measured_lines(evaluations: list[Evaluation]) -> list[str]:
 def untaught_lines(m: dict[str, Any]) -> list[str]:
     """What an evaluation's photos of things the model was not taught (``evaluate --unknown``,
     ``m["open_set"]``) measured: the share answered "unknown", at the threshold then in use, and
-    the classes the others got (the folder, a path of this machine, is left out); none without."""
+    the classes the others got, most often first (the folder, a path of this machine, is left
+    out); none without."""
     found = m.get("open_set") or {}
     n, accepted, at = (
         found.get("n_unknown"),
@@ -224,8 +225,8 @@ def untaught_lines(m: dict[str, Any]) -> list[str]:
     )
     if not n or accepted is None or at is None:
         return []
-    went = Counter(found.get("unknown_answered_as") or {}).most_common(3)
-    rest = ", ".join(f"{md(name)} {k}" for name, k in went)
+    went = Counter(found.get("unknown_answered_as") or {}).most_common()
+    rest = some_of([f"{md(name)} {k}" for name, k in went], 3, quote=False)
     return [
         f"- Shown {n:,} photos of things it was not taught (`objrec evaluate --unknown`), it "
         f'answered {pct(1 - accepted)} of them "unknown" (below {at:.3g})'
