@@ -1057,6 +1057,19 @@ def test_ctrl_c_while_waiting_for_the_folders_lock_ends_the_command(tmp_path, mo
     assert not (out / "counts.csv").exists()
 
 
+def test_a_full_disk_while_an_output_is_staged_names_that_output(tmp_path):
+    """A write error on the staging folder's per_class.csv (a full disk, a read-only mount) was
+    raised about OUT, which names no file; now about OUT/per_class.csv, the file it was for."""
+    from objrec.outputs import EVALUATION_FILES, prepare_output_dir, staged_outputs
+
+    out = prepare_output_dir(tmp_path / "out")
+    with pytest.raises(OSError) as caught, staged_outputs(out, EVALUATION_FILES) as place:
+        path = place("per_class.csv")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    assert caught.value.errno == errno.ENOSPC
+    assert caught.value.filename == str(out / "per_class.csv")
+
+
 def test_a_rerun_removes_the_earlier_outputs_it_did_not_write_but_never_the_users(tmp_path):
     """A re-run that writes fewer files (an evaluation without calibration draws no reliability
     plot) left the earlier run's beside its own, read as this run's. objrec's own go, as it

@@ -743,15 +743,18 @@ def reported_as(target: Path, temporary: Path) -> Iterator[None]:
     """An OSError raised in the block about ``temporary`` (a file, or a folder and what is in it),
     or about no file at all (a full disk met by a buffered write), is raised again about
     ``target``, the name the user gave: the temporary name means nothing to them and is gone by
-    the time they read the message. An error about another file (a source that cannot be read),
-    or one that is not the system's (no errno: Pillow's, say), goes on unchanged."""
+    the time they read the message. A file in the folder ``temporary`` is named as it will be in
+    ``target`` (``OUT/per_class.csv``, not OUT alone). An error about another file (a source
+    that cannot be read), or one that is not the system's (no errno: Pillow's, say), goes on
+    unchanged."""
     try:
         yield
     except OSError as exc:
         names = [Path(os.fsdecode(n)) for n in (exc.filename, exc.filename2) if n is not None]
-        ours = not names or any(n == temporary or temporary in n.parents for n in names)
-        if exc.errno is not None and ours:  # the system's error: its type and reason kept
-            exc.filename, exc.filename2 = str(target), None
+        ours = [n for n in names if n == temporary or temporary in n.parents]
+        if exc.errno is not None and (ours or not names):  # the system's: type, reason kept
+            exc.filename = str(target / ours[0].relative_to(temporary) if ours else target)
+            exc.filename2 = None
         raise
 
 
