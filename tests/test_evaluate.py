@@ -1976,9 +1976,10 @@ def test_top_losses_show_one_image_of_each_group_with_its_near_duplicates_counte
     )
 
 
-def test_an_evaluation_written_again_removes_an_earlier_comparisons_evaluation(tmp_path):
+def test_an_evaluation_written_again_removes_an_earlier_comparisons_evaluation(tmp_path, caplog):
     """A plain evaluate left NEW/eval-test/against-OLD of an earlier `--against OLD` beside its
-    new results. What objrec wrote of it goes; a folder of the user's stays."""
+    new results. What objrec wrote of it goes, said (it went without a word: loop44); a folder
+    of the user's stays."""
     from objrec.compare import remove_stale_against
     from objrec.outputs import mark_output_dir
 
@@ -1992,6 +1993,11 @@ def test_an_evaluation_written_again_removes_an_earlier_comparisons_evaluation(t
     (out / "against-mine").mkdir()
     (out / "against-mine" / "metrics.json").write_text("{}")  # the user's own
     remove_stale_against(out, keep=out / "against-now")
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert [m for m in said if m.startswith("removed")] == [
+        f"removed {out / 'against-old'}, an earlier `evaluate --against`'s evaluation of the other "
+        "run: it was compared with results this evaluate replaced (give --against again to compare)"
+    ]
     assert sorted(p.name for p in out.iterdir()) == ["against-kept", "against-mine", "against-now"]
     assert sorted(p.name for p in (out / "against-kept").iterdir()) == [
         ".objrec-output",

@@ -80,7 +80,8 @@ def remove_stale_against(out: Path, keep: Path | None = None) -> None:
     """Remove the ``against-*`` evaluations in the evaluation folder ``out`` but ``keep`` (this
     evaluation's own, if any), once ``out`` is written again: a plain evaluate left an earlier
     ``--against``'s beside its new results, as if they were compared. Only what objrec wrote
-    goes (``runs.remove_evaluation``: a folder holding a file of the user's is kept, said)."""
+    goes (``runs.remove_evaluation``: a folder holding a file of the user's is kept, said), and
+    what goes is said: it went without a word."""
     from objrec.outputs import holds_evaluation
     from objrec.runs import remove_evaluation
 
@@ -88,7 +89,11 @@ def remove_stale_against(out: Path, keep: Path | None = None) -> None:
         if inner == keep or inner.is_symlink() or not inner.is_dir():
             continue
         if holds_evaluation(inner) and remove_evaluation(inner):
-            log.info("removed %s: the earlier run's evaluation of an earlier comparison", inner)
+            log.warning(
+                "removed %s, an earlier `evaluate --against`'s evaluation of the other run: it was "
+                "compared with results this evaluate replaced (give --against again to compare)",
+                inner,
+            )
 
 
 def evaluate_against(
