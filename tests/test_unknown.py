@@ -697,3 +697,15 @@ def test_a_threshold_kept_for_an_earlier_model_is_warned_of_once_per_command(tmp
         read_kept(run)
     said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert said == [read_kept(run, warn=False).words()] * 2
+
+
+def test_an_export_in_the_run_written_with_another_threshold_than_the_kept_one_is_found(tmp_path):
+    """evaluate --keep-threshold says an export in the run still answers by its old threshold;
+    the CLI read the export's sidecar itself: the library says which and by what."""
+    from objrec.kept import stale_export
+
+    assert stale_export(tmp_path, 0.2) is None  # no export
+    sidecar = tmp_path / "model.json"
+    sidecar.write_text(json.dumps({"objrec_version": "1", "unknown": {"threshold": 0.1}}))
+    assert stale_export(tmp_path, 0.2) == (sidecar, 0.1)
+    assert stale_export(tmp_path, 0.1) is None  # written with the kept one

@@ -26,6 +26,7 @@ from typing import Any
 
 from objrec.errors import ObjrecError
 from objrec.meta import checkpoint_file, output_beside
+from objrec.outputs import is_export_sidecar, json_dict
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,22 @@ def usable_kept(run: Path, threshold: float | None, unknown: bool = True) -> Kep
     if threshold is not None or not unknown:
         return None
     return read_kept(run)
+
+
+EXPORT_SIDECAR = "model.json"
+"""The sidecar an export into the run folder writes beside ``model.onnx``."""
+
+
+def stale_export(run: Path, threshold: float) -> tuple[Path, float] | None:
+    """The sidecar of an export in ``run`` written with another unknown threshold than
+    ``threshold``, just kept, and that one, which its files (``model_infer.py``, the sidecar)
+    still answer by until exported again; None where the run holds no export, or one of this
+    threshold."""
+    sidecar = Path(run) / EXPORT_SIDECAR
+    if not is_export_sidecar(sidecar):
+        return None
+    written = (json_dict(sidecar).get("unknown") or {}).get("threshold")
+    return None if written is None or written == threshold else (sidecar, written)
 
 
 def keep_threshold(run: Path, threshold: float, why: dict[str, Any]) -> KeptThreshold:

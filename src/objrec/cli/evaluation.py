@@ -246,15 +246,13 @@ def kept_line(run: Path, kept) -> str:
 def stale_export_note(run: Path, threshold: float) -> str:
     """Where ``run`` holds an export written with another unknown threshold than the one just
     kept, that its files (model_infer.py, the sidecar) still answer by theirs, and how to write
-    them again; "" where it holds none, or one of this threshold."""
-    from objrec.outputs import is_export_sidecar, json_dict
+    them again (:func:`kept.stale_export`); "" where it holds none, or one of this threshold."""
+    from objrec.kept import stale_export
 
-    sidecar = Path(run) / "model.json"
-    if not is_export_sidecar(sidecar):
+    stale = stale_export(run, threshold)
+    if stale is None:
         return ""
-    written = (json_dict(sidecar).get("unknown") or {}).get("threshold")
-    if written is None or written == threshold:
-        return ""
+    sidecar, written = stale
     return (
         f"; the export in {shown(run)} still answers unknown below {written!r}, as "
         f"{shown(sidecar)} says: `objrec export {shlex.quote(shown(run))} --force` writes it "
