@@ -155,13 +155,15 @@ def test_each_split_setting_s_help_is_its_field_s():
     from dataclasses import fields
 
     from objrec.cli.data import split
-    from objrec.config import SplitConfig, field_help
+    from objrec.cli.options import option_help
+    from objrec.cli.sections import first_sentences
+    from objrec.config import SplitConfig
 
     spelled = {"mode": "copy"}
     helps = {param.name: getattr(param, "help", "") for param in split.params}
     for f in fields(SplitConfig):
         name = spelled.get(f.name, f.name)
-        assert helps[name].startswith(field_help(SplitConfig, f.name)), name
+        assert helps[name].startswith(first_sentences(option_help(f.name, cls=SplitConfig))), name
     assert "comma, semicolon or tab separated" in helps["groups"]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from objrec.cli.options import option_help
+from objrec.cli.sections import first_sentences
 from objrec.config import (
     DataConfig,
     EvaluateConfig,
@@ -15,7 +16,6 @@ from objrec.config import (
     TrainConfig,
     as_config,
     field_docs,
-    field_help,
 )
 from objrec.errors import ObjrecError
 
@@ -40,8 +40,8 @@ def test_a_bad_setting_is_refused_naming_its_field(changes, option):
 def test_every_train_setting_is_documented_and_its_help_is_the_first_sentence():
     docs = field_docs(TrainConfig)
     assert set(docs) == {f.name for f in dataclasses.fields(TrainConfig)}
-    assert field_help(TrainConfig, "heads") == "How many heads to train and average."
-    assert field_help(TrainConfig, "weights") == "Weights for backbone from a file."
+    assert first_sentences(option_help("heads")) == "How many heads to train and average."
+    assert first_sentences(option_help("weights")) == "Weights for --backbone from a file."
 
 
 def test_a_config_round_trips_through_json_and_ignores_unknown_keys():

@@ -201,14 +201,6 @@ def precision_words(precision: str) -> str:
     return PRECISION_WORDS.get(precision, precision)
 
 
-def field_help(cls: type, name: str, strip: bool = True) -> str:
-    """The first sentence of field ``name``'s documentation, as ``--help`` shows it (``strip``:
-    without the double backticks of names and values)."""
-    doc = field_docs(cls)[name].replace("``", "") if strip else field_docs(cls)[name]
-    match = re.match(r"(.+?[.])(\s|$)", doc)
-    return match.group(1) if match else doc
-
-
 def documented(cls: C) -> C:
     """``cls`` with each setting's documentation (:func:`field_docs`: the string under it, which
     the CLI's ``--help`` reads too) appended to its docstring as ``Attributes:``, so that
