@@ -366,7 +366,7 @@ def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsy
     audit's "--backbone: The frozen body". Each now says in words what it is, the term after."""
     helps = {
         name: " ".join(run(capsys, *name.split(), "--help-all" if name else "--help")[1].split())
-        for name in ("", "train", "audit", "split")
+        for name in ("", "train", "audit", "split", "add")
     }
     assert "EXIF Make" not in helps["split"] and "perceptual hashes, crops" not in helps["split"]
     assert "frozen pretrained body" not in helps[""] and "pretrained networks" in helps[""]
@@ -385,7 +385,11 @@ def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsy
     balance = "none counts every training image alike; weights counts the images of a class"
     assert balance in train  # the choice was rendered as the option --weights
     assert "Only with" not in train  # --mean and --std "only with --weights": any body takes them
-    assert "in place of the network's own: for --weights trained on other pixel values" in train
+    assert "before the network reads it: for --weights trained on other pixel values" in train
+    # each second sentence goes on from the first, not says it again or a fragment
+    assert train.count("in place of the network's own") == 2  # --mean's and --std's first
+    assert "in --out. Or write into" not in train and "Instead of NEW, add" not in helps["add"]
+    assert "Rows labelled or answered unknown" in helps["add"]
     page = (Path(__file__).parents[1] / "docs" / "confidence.md").read_text()
     scores = page.split("\n## An unknown score and its threshold\n")[1].split("\n## ")[0]
     assert not [s for s in UNKNOWN_SCORES if f"- `{s}`" not in scores and s != "mahalanobis+knn"]

@@ -435,14 +435,14 @@ class TrainConfig:
     by default objrec uses the network's own pretrained weights."""
     mean: tuple[float, float, float] | None = None
     """Per-colour means in place of the network's own. The red, green and blue values subtracted
-    from each pixel (in 0 to 1) before the network reads it, in place of the network's own: for
-    ``weights`` trained on other pixel values (0.5 0.5 0.5 for pixels in [-1, 1]), or to compare;
+    from each pixel (in 0 to 1) before the network reads it: for ``weights`` trained on other
+    pixel values (0.5 0.5 0.5 for pixels in [-1, 1]), or to compare;
     every feature changes, so the network reads every image again (an int8 copy of it is made again
     too). Overrides the backbone's normalisation mean; ``std`` may be given with it or alone. Train
     warns when it differs from the mean the network's own weights were trained with."""
     std: tuple[float, float, float] | None = None
     """Per-colour spreads in place of the network's own. What each pixel's red, green and blue
-    values are then divided by, in place of the network's own (0.5 0.5 0.5 for pixels in [-1, 1]),
+    values are then divided by (0.5 0.5 0.5 for pixels in [-1, 1]),
     with ``mean`` or alone; as with ``mean``, the network reads every image again. Overrides the
     backbone's normalisation std."""
     epochs: int = 100

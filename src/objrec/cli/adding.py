@@ -37,10 +37,10 @@ from objrec.progress import listed, passes_from_first_step, plural, quoted, some
     "--labels",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     metavar="CSV",
-    help="Add the photos a reviewed table labels. Instead of NEW, add the photos this table "
-    "labels: predict --csv's table, each row's photo (path) of its class (label, a column you "
-    "add, else answer). Rows answered unknown, or barely familiar, are left out (and counted) "
-    "unless you wrote their label (or another answer).",
+    help="Add the photos a reviewed table labels. It is predict --csv's table, read in place of "
+    "NEW: each row's photo (path) of its class (label, a column you add, else answer). Rows "
+    "labelled or answered unknown, answered though barely familiar, or with no answer are left "
+    "out (and counted): a class written in a row's label adds its photo.",
 )
 @click.option(
     "--class",

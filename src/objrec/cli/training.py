@@ -119,7 +119,8 @@ TRAIN_SECTIONS = {
 @click.option(
     "--force",
     is_flag=True,
-    help="Overwrite a model already in --out. Or write into a folder of other files.",
+    help="Overwrite a model already in --out. It also lets the run be written beside other files "
+    "in --out (never among photos, nor over files of the names a run writes).",
 )
 @click.option(
     "--resume",
