@@ -568,3 +568,23 @@ def test_a_run_request_is_made_by_name_only():
     with pytest.raises(TypeError):
         RunRequest(True, False)  # type: ignore[misc]
     assert RunRequest(resume=True).resume and not RunRequest(resume=True).force
+
+
+def test_a_table_s_counts_each_have_their_thousands_separator():
+    """s0's train said "train features: 3,095 images, 0 run through the 3 pretrained networks,
+    3095 from the feature store": one number written two ways in one line."""
+    import torch
+
+    from objrec.distributed import SINGLE
+    from objrec.train import table_counts
+
+    class Table:
+        computed, ok = 1_200, torch.tensor([True] * 3_094 + [False])
+
+        def __len__(self) -> int:
+            return 3_095
+
+    assert table_counts(Table(), SINGLE, "a+b+c") == (
+        "3,095 images, 1,200 run through the 3 pretrained networks, 1,894 from the feature "
+        "store, 1 unreadable"
+    )

@@ -818,13 +818,14 @@ def table_counts(table: FeatureTable, world: World, backbone: str = "") -> str:
     """A table's images in words (``145 images, 144 run through the 3 pretrained networks, 0
     from the feature store, 1 unreadable``, :func:`backbones.network_words`): a file that could
     not be decoded counts as unreadable alone, neither run through the body nor read from the
-    store."""
+    store. Every count with its thousands separator (``3,095 images, ... 3095 from the feature
+    store`` said one number two ways in one line)."""
     computed, unreadable = world.sum(table.computed), len(table) - int(table.ok.sum())
     stored = len(table) - computed - unreadable
-    bad = f", {unreadable} unreadable" if unreadable else ""
+    bad = f", {unreadable:,} unreadable" if unreadable else ""
     return (
-        f"{plural(len(table), 'image')}, {computed} run through {network_words(backbone)}, "
-        f"{stored} from the feature store{bad}"
+        f"{plural(len(table), 'image')}, {computed:,} run through {network_words(backbone)}, "
+        f"{stored:,} from the feature store{bad}"
     )
 
 
