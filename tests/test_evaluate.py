@@ -417,6 +417,10 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
         "top-1 90.00% when an unknown counts as wrong"
     )
     assert threshold == "  unknown below a top probability of 0.5000, the run's threshold"
+    every = confidence_lines({**metrics, "known_kept": 1.0, "top1_at_threshold": 0.9}, "data/test")
+    assert every[1] == (  # it said "100.00% of ... get a class, the rest are said to be unknown"
+        "unknown answer: every one of data/test gets a class, none is said to be unknown"
+    )
 
 
 @pytest.mark.slow  # a whole evaluate: 1.3-1.6 s

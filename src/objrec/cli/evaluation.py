@@ -638,13 +638,24 @@ def confidence_lines(
             lines += no_stricter_lines(m)
     elif m.get("unknown_threshold") is not None:
         lines += [
-            f"unknown answer: {percent(m['known_kept'])} of {evaluated} get a class, the rest are "
-            f"said to be unknown; top-1 {percent(m['top1_at_threshold'])} when an unknown "
-            "counts as wrong",
+            unknown_answer_line(m, evaluated),
             *unknown_class_lines(m.get("unknown_by_class")),
             *threshold_words(m),
         ]
     return lines
+
+
+def unknown_answer_line(m: dict[str, Any], evaluated: str) -> str:
+    """How many of the ``evaluated`` images get a class, and top-1 counting an unknown answer as
+    wrong; when every one gets a class, that alone ("100.00% ... get a class, the rest are said
+    to be unknown" named a rest there was none of, and a top-1 the line above gave)."""
+    if m["known_kept"] >= 1:
+        return f"unknown answer: every one of {evaluated} gets a class, none is said to be unknown"
+    return (
+        f"unknown answer: {percent(m['known_kept'])} of {evaluated} get a class, the rest are "
+        f"said to be unknown; top-1 {percent(m['top1_at_threshold'])} when an unknown counts as "
+        "wrong"
+    )
 
 
 def open_set_lines(m: dict[str, Any], evaluated: str) -> list[str]:
