@@ -1673,12 +1673,15 @@ def test_a_missing_path_or_option_is_refused_before_the_heavy_imports(
 def test_a_mistyped_option_or_command_is_asked_about_as_a_class_name_is(capsys):
     """One "is it X?" rule (progress.close_match) for options and commands, as for class names
     and settings: click asked "(Did you mean one of: '--out', '--worst'?)" for --worts by
-    Python's looser rule, in its own words."""
+    Python's looser rule, in its own words. An option named as an argument is says so."""
     cases = {
         ("evaluate", "r", "d", "--worts"): "no such option '--worts' (is it --worst?) (see",
         ("predict", "r", "p", "--TopK"): "no such option '--TopK' (is it --topk?) (see",
         ("trian",): "no such command 'trian' (is it train?) (see objrec --help)",
         ("predict", "r", "p", "--zzz"): "no such option '--zzz' (see objrec predict --help)",
+        # an argument's name, which no option has: it asked "(is it out?)"
+        ("share", "r", "--out", "d"): "no such option '--out' (DEST is an argument: give it "
+        "without --out) (see objrec share --help)",
     }
     for args, said in cases.items():
         code, _, err = run(capsys, *args)

@@ -247,6 +247,17 @@ def usage_sentence(exc: click.ClickException, command: str | None = None) -> str
     return text
 
 
+def as_argument(option: str, ctx: click.Context) -> str:
+    """`` (DEST is an argument: give it without --out)`` where ``option`` names one of the
+    command's arguments, else nothing: `share RUN --out DIR` was asked "(is it out?)", the
+    argument's name, which no option is."""
+    name, params = option.lstrip("-").replace("-", "_"), ctx.command.get_params(ctx)
+    argument = next((p for p in params if isinstance(p, click.Argument) and p.name == name), None)
+    if argument is None:
+        return ""
+    return f" ({argument.make_metavar(ctx)} is an argument: give it without {option})"
+
+
 def likely_meant(exc: click.ClickException) -> str | None:
     """An unknown option or command, with the one it most likely means by objrec's own rule
     (``progress.close_match``: "is it X?", as a class name or a setting is asked), where click
@@ -258,8 +269,10 @@ def likely_meant(exc: click.ClickException) -> str | None:
     if ctx is None:
         return None
     if isinstance(exc, click.NoSuchOption):
-        names = [o for p in ctx.command.get_params(ctx) for o in (*p.opts, *p.secondary_opts)]
-        return f"no such option {exc.option_name!r}{is_it(exc.option_name, names)}"
+        options = [p for p in ctx.command.get_params(ctx) if isinstance(p, click.Option)]
+        names = [o for p in options for o in (*p.opts, *p.secondary_opts)]
+        hint = is_it(exc.option_name, names) or as_argument(exc.option_name, ctx)
+        return f"no such option {exc.option_name!r}{hint}"
     if isinstance(exc, click.NoSuchCommand) and isinstance(ctx.command, click.Group):
         commands = ctx.command.list_commands(ctx)
         return f"no such command {exc.command_name!r}{is_it(exc.command_name, commands)}"
