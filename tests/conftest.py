@@ -370,16 +370,21 @@ def sample_run(tmp_path_factory, sample_facts) -> tuple[Path, Path]:
 
 
 class TaskRecorder(Reporter):
-    """A reporter that records the descriptions of the tasks and the notes it is given."""
+    """A reporter that records the descriptions of the tasks, each task's total and steps (its
+    advances, in order), and the notes it is given."""
 
     def __init__(self):
         self.tasks: list[str] = []
+        self.totals: dict[str, int | None] = {}
+        self.steps: dict[str, list[int]] = {}
         self.notes: list[str] = []
 
     @contextmanager
     def task(self, description, total):
         self.tasks.append(description)
-        yield lambda n=1: None
+        self.totals[description] = total
+        steps = self.steps.setdefault(description, [])
+        yield lambda n=1: steps.append(n)
 
     def note(self, message: str) -> None:
         self.notes.append(message)

@@ -1110,35 +1110,21 @@ def test_the_script_of_the_same_model_named_in_another_case_is_its_own(tmp_path)
 def test_export_shows_its_progress_while_it_checks_real_photos(trained_run, tmp_path, capsys):
     """A museum's volunteer ran `objrec export run2`: 2 min 39 s without a line, then three at
     once (its check on 150 real photos runs the PyTorch model on each). Now the writing and the
-    check are tasks of the reporter, the check counting every photo."""
-    from contextlib import contextmanager
-
+    check are tasks of the reporter. The check counts answers, each photo's objrec's then each
+    engine's, a batch of 16 at a time: its 32 photos, one batch, sat at "0/32" for 37 s (the
+    engines' first calls), then were done."""
     from objrec.cli import main
     from objrec.export import check_photos
-    from objrec.progress import Reporter
 
-    class Counted(Reporter):
-        def __init__(self):
-            self.tasks, self.done = [], {}
+    from .conftest import TaskRecorder
 
-        @contextmanager
-        def task(self, description, total):
-            self.tasks.append((description, total))
-            self.done[description] = 0
-
-            def advance(n=1):
-                self.done[description] += n
-
-            yield advance
-
-    reporter = Counted()
+    reporter = TaskRecorder()
     export_model(trained_run, tmp_path / "m.onnx", reporter=reporter)
     n = len(check_photos(load_model(trained_run)[1]))
-    assert n > 0 and reporter.tasks == [
-        ("writing the ONNX file and checking it", None),
-        ("checking the export on real photos", n),
-    ]
-    assert reporter.done["checking the export on real photos"] == n
+    checking = f"checking the export: {n} real photos in objrec and ONNX Runtime"  # an fp32 body
+    assert n > 16 and reporter.tasks == ["writing the ONNX file and checking it", checking]
+    assert reporter.totals[checking] == 2 * n  # objrec's answers and ONNX Runtime's
+    assert reporter.steps[checking] == [16, 16] * (n // 16) + [n % 16] * 2 * (n % 16 > 0)
     assert main(["export", str(trained_run)]) == 0
     assert "writing the ONNX file and checking it ..." in capsys.readouterr().err
 

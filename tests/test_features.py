@@ -968,3 +968,23 @@ def test_prune_waits_for_a_process_opening_a_graph(tmp_path):
         assert graph.read_bytes() == b"graph" and not pruned
     pruning.join()
     assert pruned == [0] and graph.exists()
+
+
+@pytest.mark.slow
+def test_the_frozen_pass_loads_its_body_as_a_step_of_its_own_before_counting_images(
+    tmp_path, samples
+):
+    """The first pass makes the body's runner (an ONNX export and a session in a new cache
+    folder): the demo's "train features" sat 45 s at "0/60" while it was made, its images
+    counted only after. It is now a task of its own, named, that counts nothing; the next pass
+    of the same body, its runner made, has none."""
+    from .conftest import TaskRecorder
+
+    body, reporter = frozen(tmp_path), TaskRecorder()
+    settings = PassSettings(batch_size=4, reporter=reporter)
+    compute_features(body, samples[:6], ViewSpec(DATA, "article", 0), settings)
+    assert reporter.tasks == ["loading the pretrained network", "features"]
+    assert reporter.totals["loading the pretrained network"] is None
+    assert reporter.steps == {"loading the pretrained network": [], "features": [4, 2]}
+    compute_features(body, samples[:6], ViewSpec(DATA, "article", 0), settings)
+    assert reporter.tasks == ["loading the pretrained network", "features", "features"]

@@ -32,6 +32,25 @@ def test_predict_reports_an_unreadable_file_and_predicts_the_rest(tmp_path, trai
 
 
 @pytest.mark.slow
+def test_predict_s_progress_moves_during_a_folder_of_20_photos(tmp_path, trained_run):
+    """`objrec predict RUN folder_of_20_photos` sat at "predicting 0/20" until all 20 were
+    answered (one batch of 32, its first call making the model's runtime ready too). Getting
+    the model ready is a step of its own, named, and the photos are counted 16 at a time. Photos
+    the store holds (answered from their features) need no such step."""
+    from .conftest import TaskRecorder
+
+    (photos := tmp_path / "photos20").mkdir()
+    for i in range(20):
+        make_image((200, 40, 40), seed=900 + i).save(photos / f"photo{i:02d}.png")
+    reporter = TaskRecorder()
+    results = predict(trained_run, photos, reporter=reporter)
+    assert len(results) == 20 and all(r.error is None for r in results)
+    assert reporter.tasks == ["loading the model", "predicting"]
+    assert reporter.totals["loading the model"] is None
+    assert reporter.steps == {"loading the model": [], "predicting": [16, 4]}
+
+
+@pytest.mark.slow
 def test_predict_explain_writes_one_overlay_per_image(
     trained_run, split_dir, tmp_path, monkeypatch
 ):

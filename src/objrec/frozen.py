@@ -19,13 +19,13 @@ import numpy as np
 import torch
 
 from objrec import cores
-from objrec.backbones import Body, fingerprint_module
+from objrec.backbones import Body, fingerprint_module, network_words
 from objrec.cache import FeatureCache
 from objrec.config import DataConfig
 from objrec.data import Batch, ImageDataset, Sample, make_loader, prefetch
 from objrec.progress import SILENT, Reporter
 from objrec.quantize import QuantizedBody
-from objrec.runtime import DeviceRunner, OnnxModel, Runner, make_runner
+from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, Runner, make_runner
 from objrec.store import FLOAT32
 from objrec.transforms import build_batch_finish, build_transforms, draft_size
 from objrec.views import SeededViewDataset, ViewSpec
@@ -101,6 +101,19 @@ class FrozenBody:
         """The body's (``backbones.fingerprint_module``), computed at its first use: 0.17 s for
         the default body, which a predict whose photos the store has never seen does not need."""
         return fingerprint_module(self.body)
+
+    @property
+    def ready(self) -> bool:
+        """Whether its runner is made: the first pass makes it (an ONNX export and a session in a
+        new cache folder: the demo's first pass sat 45 s at "0/60" while it was made)."""
+        return self._runner is not None
+
+    def get_ready(self, images: int) -> None:
+        """Make its runner, and the graph OpenVINO runs a batch of ``images`` in (its first call
+        would), so that a pass can show them as a step of its own."""
+        runner = self.runner()
+        if isinstance(runner, OpenVinoModel):
+            runner.compile_for(images)
 
     @property
     def callers(self) -> int:
@@ -269,6 +282,9 @@ def frozen_pass(
     n = len(samples)
     if n == 0:
         return  # before the body's runner is made
+    if not body.ready:  # a step of its own, named, before the pass counts its images
+        with settings.reporter.task(f"loading {network_words(body.name)}", None):
+            body.get_ready(min(settings.batch_size or body.batch_size, n))
     batch_size, num_workers = settings.batch_size or body.batch_size, settings.num_workers
     draft = draft_size(spec.data)
     finish = build_batch_finish(spec.data) if BATCH_FINISH else None

@@ -181,6 +181,8 @@ class OnnxModel:
         return [torch.from_numpy(out).to(x.device) for out in self.session.run(None, feed)]
 
 
+ENGINE_NAMES = {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime"}
+"""The engines that run a graph, as a message names them."""
 SMALL_BATCH = 2
 """The static batch OpenVINO runs one or two images in: not 1, at which an ONNX ``Squeeze`` without
 axes (as the exporter writes for ``Tensor.squeeze()``) would drop the batch axis too."""
@@ -380,6 +382,23 @@ class OpenVinoModel:
         path = self.cache / static_name(self.key, n) if self.cache is not None else None
         return path if path is not None and path.is_file() else None
 
+    def static_batch(self, images: int) -> int:
+        """The static batch ``images`` images run in (the last of them padded to it)."""
+        return SMALL_BATCH if images <= SMALL_BATCH else self.batch
+
+    def compile_for(self, images: int) -> None:
+        """Compile (or load from the cache folder) the graph batches of ``images`` images run in,
+        now rather than at their first call (``Recognizer.get_ready``)."""
+        with FIRST_CALLS, self._compiling:
+            self._compiled_for(self.static_batch(images))
+
+    def _compiled_for(self, n: int):
+        """The graph compiled for batches of ``n``, compiled at the first need (the caller holds
+        ``FIRST_CALLS`` and ``_compiling``)."""
+        if n not in self._compiled:
+            self._compiled[n] = self._compile(n)
+        return self._compiled[n]
+
     def _infer(self, n: int, chunk: np.ndarray) -> list[np.ndarray]:
         """The outputs for ``chunk``, a batch of ``n``, by this thread's infer request for batches
         of ``n``; the graph compiled for ``n`` at the first (0.25 s from the cache folder, about
@@ -389,9 +408,7 @@ class OpenVinoModel:
             result = requests[n].infer({0: chunk})
         else:
             with FIRST_CALLS, self._compiling:
-                if n not in self._compiled:
-                    self._compiled[n] = self._compile(n)
-                request = self._compiled[n].create_infer_request()  # type: ignore[attr-defined]
+                request = self._compiled_for(n).create_infer_request()
                 result = request.infer({0: chunk})
             requests[n] = request
         return [np.array(result[i]) for i in range(len(result))]
@@ -444,7 +461,7 @@ class OpenVinoModel:
     def outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every output of the graph, in its order, on ``x``'s device."""
         images = x.detach().float().cpu().contiguous().numpy()
-        size = SMALL_BATCH if len(images) <= SMALL_BATCH else self.batch
+        size = self.static_batch(len(images))
         parts = []
         for start in range(0, max(len(images), 1), size):  # no image: a padded batch, for shapes
             chunk = images[start : start + size]

@@ -69,6 +69,7 @@ from objrec.kept import kept_path
 from objrec.meta import checkpoint_file
 from objrec.predict import Prediction, answered, base_name
 from objrec.quantize import QuantizedBody, graph_engine
+from objrec.runtime import ENGINE_NAMES
 from objrec.served import CHECK_EVERY, MODEL_HEADER, ServedModel, checking_lifespan, events
 
 log = logging.getLogger(__name__)
@@ -655,9 +656,6 @@ def int8_engine(recognizer: Recognizer) -> str | None:
     ``torch``, the head's, and alone read as though eager PyTorch ran the whole model."""
     body = recognizer.model.body
     return graph_engine(body) if isinstance(body, QuantizedBody) else None
-
-
-ENGINE_NAMES = {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime"}
 
 
 def runs_words(runtime: str, engine: str | None, device: str = "cpu") -> str:
