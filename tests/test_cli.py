@@ -3683,6 +3683,21 @@ def test_check_of_a_run_calls_a_kept_threshold_whose_sha256_line_was_removed_edi
     assert code == 0 and f"edited {kept.path}: edited by hand (its sha256 line removed)" in said
 
 
+@pytest.mark.slow  # a run's files read twice (0.4 s)
+def test_check_of_a_run_shows_reading_a_training_state_only_where_there_is_one(trained_run):
+    """check RUN's progress said "reading the model and training state 2/2" of a finished run,
+    which has no training state."""
+    from objrec.check_run import check_run
+
+    from .conftest import TaskRecorder
+
+    shown = TaskRecorder()
+    check_run(trained_run, shown)
+    write_state(trained_run)
+    check_run(trained_run, shown)
+    assert shown.tasks == ["reading the model", "reading the model and training state"]
+
+
 @pytest.mark.slow  # a run's training state read (0.2 s)
 def test_check_of_a_run_with_no_model_yet_says_only_how_to_continue_it(capsys, trained_run):
     """With last.safetensors and no model.safetensors, check said "no model yet" and then that

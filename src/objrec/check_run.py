@@ -103,11 +103,13 @@ def check_run(run: Path, reporter: Reporter | None = None) -> RunCheck:
     ``reporter`` shows the model and the training state read (None: nothing is shown)."""
     run = Path(run)
     result = RunCheck(run, run_status(run))
-    with or_silent(reporter).task("reading the model and training state", 2) as advance:
+    state = (run / LAST).is_file()
+    what = "reading the model and training state" if state else "reading the model"
+    with or_silent(reporter).task(what, 1 + state) as advance:
         meta = _check_model(run, result)
         advance(1)
         _check_state(run, meta, result)
-        advance(1)
+        advance(int(state))
     if meta is not None:
         _check_kept(run, result)
         _check_config(run, meta, result)
@@ -225,7 +227,7 @@ def _check_kept(run: Path, result: RunCheck) -> None:
         result.intact.append(kept.path.name)
 
 
-def read_record(path: Path, result: RunCheck) -> dict[str, Any] | None:
+def _read_json_record(path: Path, result: RunCheck) -> dict[str, Any] | None:
     """The JSON object in the run's record ``path``; None, noted, when it is missing or is none."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -244,7 +246,7 @@ def read_record(path: Path, result: RunCheck) -> dict[str, Any] | None:
 def _check_config(run: Path, meta: RunMeta, result: RunCheck) -> None:
     """``config.json`` against the settings the model file carries (each setting the file
     names: one written before a setting existed lacks it)."""
-    config = read_record(run / CONFIG, result)
+    config = _read_json_record(run / CONFIG, result)
     if config is None or meta.train_config is None:
         return
     model = json.loads(json.dumps(meta.train_config.to_dict()))
@@ -257,7 +259,7 @@ def _check_config(run: Path, meta: RunMeta, result: RunCheck) -> None:
 
 def _check_summary(run: Path, meta: RunMeta, result: RunCheck) -> None:
     """``summary.json``'s classes and best epoch against the model's."""
-    summary = read_record(run / SUMMARY, result)
+    summary = _read_json_record(run / SUMMARY, result)
     if summary is None:
         return
     model = {"classes": len(meta.classes), "best_epoch": meta.best_epoch}
