@@ -128,3 +128,14 @@ def test_demo_force_replaces_the_earlier_demos_predictions_figure(
     assert asked["force"] is False
     objrec.demo.run_demo(tmp_path / "demo", reporter, force=True)
     assert asked["force"] is True
+
+
+@pytest.mark.slow
+def test_the_short_help_says_where_the_samples_photos_are(capsys):
+    """The README sends a user to `objrec demo --help` for the sample's folder, which only
+    --help-all showed (newcomer44)."""
+    from objrec.cli import main
+    from objrec.cli.output import SAMPLE
+
+    main(["demo", "--help"])
+    assert str(SAMPLE) in capsys.readouterr().out

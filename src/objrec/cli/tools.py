@@ -312,7 +312,7 @@ def backbone_row(spec) -> dict[str, Any]:
     "each), offline.\n\nIt writes into objrec-demo in the current folder (--out for another): "
     "data/ (the split), explore/, run/ (the model) and predictions.png. A folder that is not "
     "empty is refused unless --force is given, so nothing of yours is written over unasked."
-    "\n\f\nThe sample is a class folder inside objrec's package; any command that "
+    "\n\nThe sample is a class folder inside objrec's package; any command that "
     "reads one takes it, e.g. `objrec audit` or `objrec explore` (their output then goes to the "
     f"current folder). It is here:\n\n\b\n{SAMPLE}",
 )
