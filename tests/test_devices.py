@@ -4,6 +4,7 @@ the float16/bfloat16 precision check (autocast runs on the CPU too)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -20,7 +21,13 @@ from torch.utils._pytree import tree_leaves
 from objrec import dedup, inference, runtime
 from objrec.backbones import build_body, get_backbone
 from objrec.checkpoint import BEST, load_model
-from objrec.cores import cgroup_cpu_limit, cpu_threads, limit_thread_pools, usable_cores
+from objrec.cores import (
+    cgroup_cpu_limit,
+    cpu_threads,
+    limit_thread_pools,
+    usable_cores,
+    wait_passively,
+)
 from objrec.devices import (
     backend_for,
     batch_for_memory,
@@ -788,3 +795,28 @@ def test_without_a_measured_batch_size_a_larger_batch_sets_the_size_later_ones_a
     for n in (2, 6, 3):
         assert runner(torch.randn(n, 3, 32, 32)).shape[0] == n
     assert [n for _, n in met] == [2, 2, 6, 6]  # the check, then each batch
+
+
+def test_idle_threads_sleep_unless_the_user_says_otherwise():
+    environ = {"PATH": "/bin"}
+    assert wait_passively(environ) == ["OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT"]
+    assert environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    users = {"OMP_WAIT_POLICY": "ACTIVE"}
+    assert wait_passively(users) == ["OPENBLAS_THREAD_TIMEOUT"]
+    assert users["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+@pytest.mark.slow
+def test_the_program_sets_the_wait_policy_before_pytorch_starts_its_threads():
+    code = (
+        "import os, sys; sys.argv = ['objrec', '--version']\n"
+        "from objrec.cli import main\n"
+        "main()\n"
+        "import torch\n"
+        "print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)\n"
+    )
+    environ = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split()[-2:] == ["PASSIVE", "True"]

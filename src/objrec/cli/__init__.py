@@ -48,7 +48,7 @@ from objrec.cli.output import (
     stdout_for_json_only,
 )
 from objrec.cli.sections import HELP_FLAGS
-from objrec.cores import limit_thread_pools
+from objrec.cores import limit_thread_pools, wait_passively
 from objrec.errors import Interrupted, ObjrecError
 
 __all__ = ["cli", "main"]
@@ -145,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_as_program(argv is None)
     if argv is None:  # the program's own process: PyTorch and NumPy are not imported yet
         limit_thread_pools(os.environ)
+        wait_passively(os.environ)
         escape_unencodable()
     typed = list(sys.argv[1:] if argv is None else argv)
     args = expand_greedy(typed)
