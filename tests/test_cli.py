@@ -1682,6 +1682,9 @@ def test_a_mistyped_option_or_command_is_asked_about_as_a_class_name_is(capsys):
         # an argument's name, which no option has: it asked "(is it out?)"
         ("share", "r", "--out", "d"): "no such option '--out' (DEST is an argument: give it "
         "without --out) (see objrec share --help)",
+        # the reverse: export's file named as share's DEST is, without --out
+        ("export", ".", "m.onnx"): "got unexpected extra argument (m.onnx) (is it --out FILE?) "
+        "(see objrec export --help)",
     }
     for args, said in cases.items():
         code, _, err = run(capsys, *args)

@@ -258,6 +258,18 @@ def as_argument(option: str, ctx: click.Context) -> str:
     return f" ({argument.make_metavar(ctx)} is an argument: give it without {option})"
 
 
+def as_out_option(exc: click.ClickException, ctx: click.Context) -> str | None:
+    """Click's "got unexpected extra argument (x.onnx)" with `` (is it --out FILE?)`` where the
+    command takes ``--out`` and one word too many came: `export RUN x.onnx` named its file as
+    `share RUN DEST` does, without the option. None for any other error."""
+    said = exc.format_message().strip()
+    options = [p for p in ctx.command.get_params(ctx) if isinstance(p, click.Option)]
+    out = next((p for p in options if "--out" in p.opts), None)
+    if out is None or not said.startswith("Got unexpected extra argument ("):
+        return None
+    return f"{said} (is it --out {out.make_metavar(ctx)}?)"
+
+
 def likely_meant(exc: click.ClickException) -> str | None:
     """An unknown option or command, with the one it most likely means by objrec's own rule
     (``progress.close_match``: "is it X?", as a class name or a setting is asked), where click
@@ -276,4 +288,4 @@ def likely_meant(exc: click.ClickException) -> str | None:
     if isinstance(exc, click.NoSuchCommand) and isinstance(ctx.command, click.Group):
         commands = ctx.command.list_commands(ctx)
         return f"no such command {exc.command_name!r}{is_it(exc.command_name, commands)}"
-    return None
+    return as_out_option(exc, ctx)
