@@ -1208,18 +1208,25 @@ def test_predict_csv_writes_the_json_answers_as_rows_and_never_over_a_file_unfor
 
 @pytest.mark.slow
 def test_predict_csv_says_what_the_answers_come_to_not_a_line_per_photo(
-    capsys, tmp_path, trained_run, split_dir
+    capsys, tmp_path, trained_run, split_dir, monkeypatch
 ):
     """With --csv, a folder of 5,000 photos printed 5,000 lines: the table holds the answers, the
-    terminal gets one line of what they come to (how many given a class, how many unknown) and
-    the first inputs that failed, the others counted."""
+    terminal gets the first few (it printed none, so a user never saw what it said), one line of
+    what they come to (how many given a class, how many unknown) and the first inputs that
+    failed, the others counted."""
+    from objrec.cli import prediction
+
+    monkeypatch.setattr(prediction, "ANSWERS_SHOWN", 2)
     folder = split_dir / "test" / "red"
     missing = [tmp_path / f"gone{i}.jpg" for i in range(5)]
     table = tmp_path / "answers.csv"
     code, out, err = run(capsys, "predict", trained_run, folder, *missing, "--csv", table)
-    out, err = " ".join(out.split()), " ".join(err.split())
-    assert code == 1 and str(folder) not in out and "images answered:" not in out
     n = len(list(folder.iterdir()))
+    photos = sorted(str(p) for p in folder.iterdir())
+    assert [line.split(": ")[0] for line in out.splitlines()[:2]] == photos[:2]
+    out, err = " ".join(out.split()), " ".join(err.split())
+    assert code == 1 and photos[2] not in out and "images answered:" not in out
+    assert f"and {n - 2} more answers in {table}" in out
     assert f"{n + 5} rows (one per input) written to {table}: {n} images given a class" in out
     assert "said to be unknown (like none of the classes)" in out
     assert [m.name in err for m in missing] == [True] * 3 + [False] * 2

@@ -253,6 +253,19 @@ def failed_sentence(failed: list, inputs: int, csv: Path | None = None) -> str:
 FAILED_NAMED = 3
 """The most failed inputs ``predict --csv`` names on a line each: its table has every one."""
 
+ANSWERS_SHOWN = 10
+"""The most answers ``predict --csv`` prints a line each for, so that a user sees what it said:
+its table has every one."""
+
+
+def shown_results(results) -> list:
+    """The inputs ``predict --csv`` prints a line for, in their order: the first
+    :data:`ANSWERS_SHOWN` answered and the first :data:`FAILED_NAMED` failed."""
+    answered = [r for r in results if not r.error][:ANSWERS_SHOWN]
+    failed = [r for r in results if r.error][:FAILED_NAMED]
+    kept = {id(r) for r in (*answered, *failed)}
+    return [r for r in results if id(r) in kept]
+
 
 def print_predictions(
     results,
@@ -264,10 +277,10 @@ def print_predictions(
     """One line per input on stdout (a failure on stderr, once), then, when any image was
     answered unknown or barely familiar, the threshold that judged them, once
     (:func:`threshold_sentence`; ``given``: --threshold's), then where the plot went. With
-    ``table`` (``--csv``), which holds every answer, no line per image (5,000 photos scrolled
-    5,000 lines past) and at most :data:`FAILED_NAMED` failures: the progress bar, then
-    :func:`table_sentence`, says what they come to."""
-    shown = results if table is None else [r for r in results if r.error][:FAILED_NAMED]
+    ``table`` (``--csv``), which holds every answer, the first :data:`ANSWERS_SHOWN` answers
+    and :data:`FAILED_NAMED` failures (5,000 photos scrolled 5,000 lines past), then how many
+    more the table holds: the progress bar, then :func:`table_sentence`, says what they come to."""
+    shown = results if table is None else shown_results(results)
     for r in shown:
         if r.error:
             err.print(one_line(f"{r.path}: {r.error}"), style="red", markup=False, highlight=False)
@@ -276,6 +289,9 @@ def print_predictions(
         note = f" ({words})" if (words := familiarity_words(r)) else ""
         line = f"{r.path}: {unknown}{topk_line(r.topk)}{note}"
         console.print(one_line(line), markup=False, highlight=False)
+    if table is not None and (more := sum(not r.error for r in results) - ANSWERS_SHOWN) > 0:
+        more_line = printable(f"and {more:,} more answers in {table}")
+        console.print(more_line, markup=False, highlight=False)
     judged = [r for r in results if not r.error and (r.unknown or r.barely_familiar)]
     if judged:
         console.print(threshold_sentence(judged[0], given), markup=False, highlight=False)
