@@ -300,6 +300,29 @@ def test_with_onnx_the_export_travels_checked_and_listed(run, tmp_path):
     assert str(run.resolve().parent).encode() not in every_byte(out)
 
 
+@pytest.mark.slow
+def test_with_onnx_the_runs_own_export_of_the_same_model_is_copied_not_made_again(
+    run, tmp_path, monkeypatch
+):
+    """`share RUN DEST --onnx` exported and checked again (a minute on a CPU) when `objrec export
+    RUN` had just done so for the same model: its sidecar's model_digest says it is."""
+    from objrec import export
+    from objrec.checkpoint import model_digest
+
+    export.export_model(run)
+    sidecar = json.loads((run / "model.json").read_text())
+    assert sidecar["model_digest"] == model_digest(run)
+    made = []
+    monkeypatch.setattr(export, "export_model", lambda *a, **k: made.append(a))
+    share_run(run, tmp_path / "ours", onnx=True)
+    for name in ("model.onnx", "model.json", "model_infer.py"):
+        assert (tmp_path / "ours" / name).read_bytes() == (run / name).read_bytes()
+    sidecar["model_digest"] = "another model"
+    (run / "model.json").write_text(json.dumps(sidecar))
+    share_run(run, tmp_path / "again", onnx=True)
+    assert made  # another model's export is made again
+
+
 def test_the_card_names_several_pretrained_networks_as_several(trained_once):
     """The default body is three networks ('a+b+c'), whose features are joined: the card said
     "Pretrained network (frozen): `a+b+c`" and "trained on its features", as objrec --help

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from objrec import __version__
-from objrec.checkpoint import load_model, warn_if_unfinished
+from objrec.checkpoint import load_model, model_digest, warn_if_unfinished
 from objrec.confidence import Readable, require_number
 from objrec.config import CHECK_PHOTOS
 from objrec.data import SPLITS
@@ -42,6 +42,8 @@ from objrec.outputs import (
     discard,
     is_export_script,
     is_export_sidecar,
+    is_plain_file,
+    json_dict,
     new_folders,
     output_path,
     refuse_overwrite,
@@ -452,11 +454,13 @@ def int8_sidecar(body: nn.Module) -> dict[str, Any]:
     )
 
 
-def preprocessing(meta: RunMeta, softmax: bool) -> dict[str, Any]:
-    """What a caller of the exported model needs besides the graph."""
+def preprocessing(meta: RunMeta, softmax: bool, digest: str | None = None) -> dict[str, Any]:
+    """What a caller of the exported model needs besides the graph; ``digest`` (the model file's)
+    tells ``share --onnx`` the export is of that model (:func:`reusable_export`)."""
     data = meta.data
     return {
         "objrec_version": __version__,
+        **({"model_digest": digest} if digest else {}),
         "backbone": meta.backbone,
         "precision": meta.train_config.precision if meta.train_config else "fp32",
         "classes": list(meta.classes),
@@ -684,8 +688,31 @@ def export_model(
         script_part.write_text(script_text(path.name))
         checked = check_photos(meta, photos)
         settings = (softmax, threshold, checked, reporter, kept_on)
-        result = export_checked(model, meta, path, *settings, parts=parts)
+        digest = model_digest(Path(run))
+        result = export_checked(model, meta, path, *settings, parts=parts, digest=digest)
     return replace(result, kept=kept, script=script)
+
+
+def reusable_export(run: Path) -> list[Path] | None:
+    """The three files of the export in ``run`` (``objrec export RUN``), where its sidecar says
+    this objrec made it from the run's model file as it is now (its ``model_digest``), as
+    ``share --onnx`` exports it: probabilities, the run's threshold or the one kept now. Share
+    copies them rather than export and check again (a minute on a CPU); None otherwise."""
+    path = default_out(Path(run))
+    sidecar, script = path.with_suffix(".json"), script_path(path)
+    if not (is_plain_file(path) and is_export_sidecar(sidecar) and is_export_script(script)):
+        return None
+    written = json_dict(sidecar)
+    unknown = written.get("unknown") or {}
+    kept = usable_kept(run, None)
+    same = (
+        written.get("model_digest") == model_digest(Path(run))
+        and written.get("objrec_version") == __version__
+        and written.get("output") == "probabilities"
+        and not unknown.get("threshold_given")
+        and unknown.get("threshold_kept_on") == (kept.kept_on if kept and kept.current else None)
+    )
+    return [path, sidecar, script] if same else None
 
 
 def export_names(path: Path, run: Path, data_dir: str | None, force: bool) -> tuple[Path, Path]:
@@ -858,14 +885,15 @@ def export_checked(
     reporter: Reporter | None = None,
     kept_on: str | None = None,
     parts: Sequence[Path] = (),
+    digest: str | None = None,
 ) -> ExportResult:
     """Export, verify against PyTorch within ``TOLERANCE``, measure the file against objrec's own
     answers on ``photos`` (:func:`photo_agreement`; none: not measured), write the sidecar JSON
     (its unknown threshold ``threshold`` when given, else the run's; ``kept_on``: when
-    ``threshold`` is the one kept with the run, when it was kept); ``reporter`` shows each. The
-    model and its sidecar replace the files at their names together, once both are written and
-    the model is checked (``outputs.staged_together``); with ``parts``, they are written to
-    those temporary names instead, for the caller to rename with its own (the script)."""
+    ``threshold`` is the one kept with the run, when it was kept; ``digest``: the model file's);
+    ``reporter`` shows each. The model and its sidecar replace the files at their names together,
+    once both are written and the model is checked (``outputs.staged_together``); with ``parts``,
+    they are written to those temporary names instead, for the caller to rename (the script)."""
     if not parts:
         with staged_together([path, path.with_suffix(".json")]) as parts:
             settings = (softmax, threshold, photos, reporter, kept_on)
@@ -885,7 +913,7 @@ def export_checked(
         photo_agreement(model, meta, part, softmax, photos, reporter, confidence) if photos else []
     )
     answer = {
-        **preprocessing(meta, softmax),
+        **preprocessing(meta, softmax, digest),
         **int8_sidecar(model.body),
         **confidence,
         "max_abs_diff": diff,

@@ -344,9 +344,15 @@ def write_kept(run: Path, folder: Path) -> list[str]:
 
 
 def export_into(run: Path, folder: Path, reporter: Reporter) -> None:
-    """``export``'s three files for the run, into ``folder`` (checked on the run's own photos)."""
-    from objrec.export import export_model
+    """``export``'s three files for the run, into ``folder`` (checked on the run's own photos):
+    copies of the run's own export when it is of the same model (``export.reusable_export``)."""
+    from objrec.export import export_model, reusable_export
 
+    if (earlier := reusable_export(run)) is not None:
+        log.info("the export in %s is of this model: copied, not made again", run)
+        for path in earlier:
+            shutil.copyfile(path, folder / path.name)
+        return
     export_model(run, folder / "model.onnx", reporter=reporter)
 
 

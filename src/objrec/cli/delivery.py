@@ -165,7 +165,8 @@ def export(
     "--onnx",
     is_flag=True,
     help="Export the model into DEST as well. As model.onnx, model.json, model_infer.py: as "
-    "objrec export writes and checks them, for a recipient without objrec.",
+    "objrec export writes and checks them, for a recipient without objrec (RUN's own export "
+    "of the same model is copied).",
 )
 @click.option(
     "--zip",
