@@ -151,7 +151,7 @@ def test_weights_of_the_wrong_shape_are_a_clear_error(tmp_path, trained_run):
     header = meta.to_json()
     header["head"]["hidden"] = 32
     save_file(state, str(tmp_path / "w.safetensors"), metadata={"objrec": json.dumps(header)})
-    with pytest.raises(ObjrecError, match="do not fit"):
+    with pytest.raises(ObjrecError, match="does not fit the architecture"):
         load_model(tmp_path / "w.safetensors")
 
 
@@ -169,7 +169,7 @@ def test_a_weight_missing_or_one_the_model_lacks_is_refused_not_left_at_random(
         state["head.stray"] = torch.zeros(1)
     path = tmp_path / "w.safetensors"
     save_file(state, str(path), metadata={"objrec": json.dumps(meta.to_json())})
-    with pytest.raises(ObjrecError, match="do not fit"):
+    with pytest.raises(ObjrecError, match="does not fit the architecture"):
         load_model(path)
 
 
@@ -886,3 +886,49 @@ def test_one_model_saved_again_is_the_same_file(tmp_path, trained_run):
         save_checkpoint(tmp_path / f"{n}.safetensors", model, meta)
         saved.add((tmp_path / f"{n}.safetensors").read_bytes())
     assert len(saved) == 1
+
+
+def test_a_loaded_model_takes_its_file_s_tensors_without_drawing_or_copying_weights(
+    trained_run, monkeypatch
+):
+    """Loading a run's model built it with weights drawn at random, then copied the file's
+    tensors over them (``load_state_dict``), for every predict, evaluate, serve and export: it is
+    built on the meta device and takes the tensors read from the file as its own, as a train's
+    bodies take their weights files' (07da5eb). The same model, state for state and answer for
+    answer, as one built and then loaded."""
+    from objrec import checkpoint
+    from objrec.checkpoint import build_from_meta
+
+    loaded: dict[str, torch.Tensor] = {}
+
+    def recorded(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
+        state, meta = read_checkpoint(path)
+        loaded.update(state)
+        return loaded, meta
+
+    drawn: list[bool] = []  # per random draw of a weight: on the meta device (no memory)
+    kaiming = torch.nn.init.kaiming_uniform_
+
+    def drawing(tensor: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        drawn.append(tensor.is_meta)
+        return kaiming(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "read_checkpoint", recorded)
+    monkeypatch.setattr(torch.nn.init, "kaiming_uniform_", drawing)
+    model, meta = load_model(trained_run)
+    monkeypatch.undo()
+    assert drawn and all(drawn)
+    for name, tensor in model.state_dict().items():
+        assert tensor.data_ptr() == loaded[name].data_ptr(), name
+
+    state, _ = read_checkpoint(trained_run)
+    before = build_from_meta(meta)  # as it was loaded
+    before.familiarity = checkpoint.familiarity_from_state(state)
+    before.load_state_dict(state, strict=True)
+    assert model.state_dict().keys() == before.state_dict().keys()
+    for name, tensor in before.state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor), name
+    x = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(model(x), before.eval()(x))
+        assert torch.equal(model.familiarity(model.body(x)), before.familiarity(before.body(x)))

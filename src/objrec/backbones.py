@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -219,6 +219,15 @@ def build_body(spec: BackboneSpec, pretrained: bool = True, weights: Path | None
     return spec.builder(pretrained, Path(weights) if weights else None)
 
 
+def builds_on_meta(name: str) -> bool:
+    """Whether the body of backbone ``name`` may be built on the meta device, to take a
+    checkpoint's tensors as its own (:func:`loaded_in_place`): objrec's own bodies, each part of
+    an ensemble of them. A torchvision or timm model's ``__init__`` may compute with its tensors
+    (timm's drop-path rates, ``.item()``), which the meta device cannot, or hold buffers no state
+    dict restores."""
+    return all(part in _REGISTRY for part in name.split("+"))
+
+
 def fingerprint_module(module: nn.Module) -> str:
     """SHA-256 of a module's architecture (its repr) and state: changes whenever either does.
 
@@ -327,9 +336,13 @@ def _lite_builder(variant: int) -> Callable[[bool, Path | None], Body]:
     return build
 
 
-def loaded_in_place(body: Body, part: str, state: dict[str, torch.Tensor], origin: str) -> Body:
-    """``body``, built on the meta device, with ``state`` (from the weights file ``origin``) as
-    the weights of its module ``part``: the loaded tensors become its own (cast to the module's
+Built = TypeVar("Built", bound=nn.Module)
+
+
+def loaded_in_place(body: Built, part: str, state: dict[str, torch.Tensor], origin: str) -> Built:
+    """``body`` (a body, or a whole model as ``checkpoint.load_model`` loads it), built on the
+    meta device, with ``state`` (from the weights file ``origin``) as the weights of its module
+    ``part`` (``""``: all of it): the loaded tensors become its own (cast to the module's
     dtypes, as ``load_state_dict``'s copy casts them), so that building it neither initialises
     weights at random that the file's then replace nor copies the file's. The same body, its
     fingerprint too, as one built and then loaded; a warm retrain's three bodies took 0.66 s of

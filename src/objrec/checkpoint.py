@@ -15,7 +15,7 @@ import logging
 import os
 import stat
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -25,7 +25,15 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load, save, save_file
 
 from objrec import __version__
-from objrec.backbones import BadBackbone, build_body, get_backbone, restore_input_transform
+from objrec.backbones import (
+    BadBackbone,
+    build_body,
+    builds_on_meta,
+    get_backbone,
+    load_into,
+    loaded_in_place,
+    restore_input_transform,
+)
 from objrec.confidence import familiarity_from_state, tie_head
 from objrec.engine import EarlyStopping, FitState, model_device
 from objrec.errors import ObjrecError
@@ -361,17 +369,24 @@ def build_from_meta(meta: RunMeta) -> Classifier:
 
 
 def load_model(path: Path) -> tuple[Classifier, RunMeta]:
-    """Rebuild the model of a run folder or checkpoint file, in eval mode, on the CPU."""
+    """Rebuild the model of a run folder or checkpoint file, in eval mode, on the CPU.
+
+    Where the body may be built on the meta device (objrec's own, :func:`builds_on_meta`), the
+    model takes the checkpoint's tensors as its own, as a train's bodies take their weights
+    files' (``loaded_in_place``): no weight drawn at random for the file's to replace, none
+    copied. The tensors are the model's alone (:func:`read_model_state` read the file whole)."""
     state, meta = read_checkpoint(path)
-    with named_in_errors(Path(path) / BEST if Path(path).is_dir() else path):
+    where = Path(path) / BEST if Path(path).is_dir() else Path(path)
+    in_place = builds_on_meta(meta.backbone)
+    with named_in_errors(where), torch.device("meta") if in_place else nullcontext():
         model = build_from_meta(meta)
     if is_quantized(state):
         model.body = QuantizedBody(model.body)
     model.familiarity = familiarity_from_state(state)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ObjrecError(f"{path}: its weights do not fit backbone {meta.backbone}") from exc
+    if in_place:
+        loaded_in_place(model, "", state, str(where))
+    else:
+        load_into(model, state, str(where))
     if restore_input_transform(model.body, meta.body_fingerprint):
         log.info(
             "%s: its %s body runs without the input transform, as it trained", path, meta.backbone
