@@ -44,6 +44,21 @@ def source_trees() -> tuple[tuple[Path, ast.Module], ...]:
     return tuple((path.relative_to(root), ast.parse(path.read_text())) for path in paths)
 
 
+def drawn_weights(monkeypatch) -> list[bool]:
+    """From now on, one entry per weight drawn at random (``kaiming_uniform_``, how every
+    convolution and linear layer starts): whether it was drawn on the meta device, where a draw
+    costs nothing (a body built to take a file's tensors draws no real weight)."""
+    drawn: list[bool] = []
+    kaiming = torch.nn.init.kaiming_uniform_
+
+    def drawing(tensor: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        drawn.append(tensor.is_meta)
+        return kaiming(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.init, "kaiming_uniform_", drawing)
+    return drawn
+
+
 def make_image(colour, size=(40, 32), seed=0) -> Image.Image:
     """A noisy image of one dominant colour, different for every seed."""
     rng = np.random.default_rng(seed)

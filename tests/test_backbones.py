@@ -15,7 +15,7 @@ from objrec.config import DEFAULT_BACKBONE
 from objrec.errors import ObjrecError
 from objrec.transforms import build_transforms
 
-from .conftest import MOBILENET, make_image
+from .conftest import MOBILENET, drawn_weights, make_image
 
 
 @pytest.mark.slow
@@ -62,15 +62,8 @@ def test_a_lite_body_takes_its_weights_file_tensors_without_drawing_or_copying_w
         loaded.update(load_state_file(path))
         return loaded
 
-    drawn: list[bool] = []  # per random draw of a weight: on the meta device (no memory)
-    kaiming = torch.nn.init.kaiming_uniform_
-
-    def drawing(tensor: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-        drawn.append(tensor.is_meta)
-        return kaiming(tensor, *args, **kwargs)
-
     monkeypatch.setattr(backbones, "load_state_file", recorded)
-    monkeypatch.setattr(torch.nn.init, "kaiming_uniform_", drawing)
+    drawn = drawn_weights(monkeypatch)  # per random draw: on the meta device (no memory)
     body = build_body(spec)
     monkeypatch.undo()
     assert drawn and all(drawn)

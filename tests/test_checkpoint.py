@@ -13,7 +13,7 @@ from objrec.config import DataConfig, TrainConfig
 from objrec.errors import ObjrecError
 from objrec.meta import Calibration, RunMeta
 
-from .conftest import make_image
+from .conftest import drawn_weights, make_image
 
 
 class Payload:
@@ -906,15 +906,8 @@ def test_a_loaded_model_takes_its_file_s_tensors_without_drawing_or_copying_weig
         loaded.update(state)
         return loaded, meta
 
-    drawn: list[bool] = []  # per random draw of a weight: on the meta device (no memory)
-    kaiming = torch.nn.init.kaiming_uniform_
-
-    def drawing(tensor: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-        drawn.append(tensor.is_meta)
-        return kaiming(tensor, *args, **kwargs)
-
     monkeypatch.setattr(checkpoint, "read_checkpoint", recorded)
-    monkeypatch.setattr(torch.nn.init, "kaiming_uniform_", drawing)
+    drawn = drawn_weights(monkeypatch)  # per random draw: on the meta device (no memory)
     model, meta = load_model(trained_run)
     monkeypatch.undo()
     assert drawn and all(drawn)
