@@ -30,7 +30,7 @@ from objrec.checkpoint import (
 )
 from objrec.errors import ObjrecError
 from objrec.kept import DIGEST, EDITED, KEPT_NAME, read_kept
-from objrec.leakage import SEEN_RECORD, by_digest, checked_rows
+from objrec.leakage import SEEN_RECORD, seen_record
 from objrec.meta import RunMeta
 from objrec.outputs import holds_evaluation, json_dict
 from objrec.progress import Reporter, or_silent, plural, some_of
@@ -278,8 +278,7 @@ def _check_seen(run: Path, result: RunCheck) -> None:
     path = run / SEEN_RECORD
     why = "evaluate cannot tell which of the images it scores the run trained or validated on"
     try:
-        with path.open(newline="") as f:
-            by_digest(checked_rows(csv.reader(f)))
+        seen_record(path)
     except FileNotFoundError:
         result.note(path, "missing", f"not there: {why}")
     except (OSError, ValueError, csv.Error) as exc:

@@ -90,12 +90,18 @@ def read_seen(run: Path) -> dict[str, str] | None:
     image (empty, or cut off) is said to be unreadable, never taken as a run that saw nothing."""
     record = Path(run) / SEEN_RECORD
     try:
-        with record.open(newline="") as f:
-            return by_digest(checked_rows(csv.reader(f)))
+        return seen_record(record)
     except (OSError, ValueError, csv.Error) as exc:
         if record.exists():
             log.warning("%s cannot be read (%s)", record, exc)
         return None
+
+
+def seen_record(record: Path) -> dict[str, str]:
+    """Content digest -> split from the ``SEEN_RECORD`` file ``record``; OSError, or ValueError
+    (``csv.Error``) saying what is wrong with one that is not whole."""
+    with Path(record).open(newline="") as f:
+        return by_digest(checked_rows(csv.reader(f)))
 
 
 def checked_rows(reader: Iterable[list[str]]) -> list[tuple[str, str]]:
