@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import datetime
 import errno
-import fcntl
 import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from objrec import dedup, near_pairs, runtime
 from objrec.errors import on_ctrl_c
 from objrec.images import list_images
-from objrec.outputs import remove_leftovers
+from objrec.outputs import locked, remove_leftovers
 from objrec.progress import some_of
 from objrec.runtime import COMPILED_FOLDER, compiling_into, use_marker
 from objrec.split_source import prune_file_sha256
@@ -173,7 +171,7 @@ class FeatureCache:
             remove_entry(path)
         compiled = prune_compiled(self.compiled_graphs(saved=True), older_than_days)
         leftovers = self.remove_leftovers()
-        graphs = prune_graphs(self.root / "onnx", older_than_days)
+        graphs = prune_graphs(self.root / "onnx", older_than_days, wait)
         return PruneSummary(result, len(old), *facts, compiled, leftovers, graphs)
 
     def remove_leftovers(self) -> int:
@@ -335,16 +333,17 @@ def prune_compiled(graphs: Sequence[Path], older_than_days: float | None) -> int
     return removed
 
 
-def prune_graphs(folder: Path, older_than_days: float | None) -> int:
+def prune_graphs(folder: Path, older_than_days: float | None, wait=None) -> int:
     """Remove the graphs of ``onnx/`` (``folder``) not used for ``older_than_days``
     (:func:`last_use`) with the records of their use, and records of graphs gone; returns how many
     graphs. Held exclusively (``runtime.using_graph``): a process that found a graph has opened
-    it before it goes, one that comes after makes it again. None keeps them all."""
+    it before it goes, one that comes after makes it again; ``wait()`` is called first when one
+    holds it. None keeps them all."""
     if older_than_days is None or not folder.is_dir() or folder.is_symlink():
         return 0
     cutoff = time.time() - older_than_days * 86400
     removed = 0
-    with holding(folder):
+    with locked(folder, wait):
         for path in sorted(folder.iterdir()):
             used = USED.fullmatch(path.name)
             if used is not None and not (folder / used["of"]).exists():
@@ -370,18 +369,6 @@ def last_use(graph: Path) -> float:
             continue
         times += [stat.st_atime, stat.st_mtime]
     return max(times)
-
-
-@contextmanager
-def holding(folder: Path) -> Iterator[None]:
-    """Hold ``folder`` exclusively (an ``flock`` on it), waiting for the processes finding and
-    opening a graph in it (``runtime.using_graph``)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def graph_kinds(folder: Path) -> dict[str, GraphCount]:
