@@ -456,7 +456,7 @@ def test_a_threshold_kept_for_an_earlier_model_is_said_once_and_not_used(
     )
     assert Recognizer.load(run).threshold == 0.0 and not read_kept(run).current
     kept.path.write_text('{"threshold": "x"}')
-    with pytest.raises(ObjrecError, match="is not a threshold that evaluate kept"):
+    with pytest.raises(ObjrecError, match='gives the threshold "x", not a number'):
         Recognizer.load(run)
     kept.path.unlink()  # the way back docs/confidence.md gives: the run's own threshold
     assert (own := Recognizer.load(run)).threshold == 0.0 and own.kept is None
@@ -612,6 +612,47 @@ def test_a_kept_threshold_changed_by_hand_is_used_with_a_warning_naming_it(tmp_p
     kept.path.write_text(json.dumps(unsealed | {"kept_on": "2026-12-04T10:00:00Z"}))
     assert read_kept(run).threshold == 0.65 and not read_kept(run).edited  # kept before digests
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+@pytest.mark.parametrize(
+    "edit, said",
+    [
+        (
+            lambda text: text.replace('"threshold": 0.25,', '"threshold": 0.3'),
+            "is not JSON any more (line 3, column 3: expecting ',' delimiter), as a slip in an "
+            "edit leaves it: mend it there, or remove the file to use the run's own threshold",
+        ),
+        (
+            lambda text: text.replace("0.25", "0.3O"),
+            "is not JSON any more (line 2, column 19: expecting ',' delimiter)",
+        ),
+        (
+            lambda text: text.replace("0.25", '"0.3"'),
+            'gives the threshold "0.3", not a number: write one ("threshold": 0.25), or remove',
+        ),
+        (lambda text: "[0.3]", "holds a JSON list, not the object of fields evaluate keeps"),
+    ],
+)
+def test_a_kept_threshold_an_edit_left_no_json_is_refused_naming_the_file_and_where(
+    tmp_path, edit, said
+):
+    """A typo in an edit of threshold.json (a comma lost, a letter O for a zero) was refused as
+    "is not a threshold that evaluate kept (JSONDecodeError("Expecting ',' delimiter: line 3
+    column 3 (char 24)"))": the decoder's repr, and only the file's removal as the way out. The
+    sentence names the file, where it stops being JSON and both ways out: mend it, or remove it."""
+    from objrec.kept import keep_threshold, read_kept
+
+    from .conftest import fake_checkpoint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    fake_checkpoint(run / "model.safetensors")
+    kept = keep_threshold(run, 0.25, {"replaced": 0.0})
+    kept.path.write_text(edit(kept.path.read_text()))
+    with pytest.raises(ObjrecError) as refused:
+        read_kept(run)
+    assert str(refused.value).startswith(f"{kept.path} ") and said in str(refused.value)
+    assert "Error(" not in str(refused.value)
 
 
 def test_a_kept_threshold_whose_sha256_line_was_removed_as_advised_is_still_edited_by_hand(

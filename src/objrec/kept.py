@@ -102,15 +102,15 @@ def read_kept(run: Path, warn: bool = True) -> KeptThreshold | None:
     path = kept_path(run)
     if not path.is_file():
         return None
+    record = kept_json(path)
     try:
-        record = json.loads(path.read_text())
-        threshold = float(record["threshold"])
+        threshold = kept_number(path, record)
         kept_on, model = str(record["kept_on"]), str(record["model"])
         if not math.isfinite(threshold):
             raise ValueError(f"threshold {threshold}")
         # printed in every note: a date, never text of a run from elsewhere (terminal escapes)
         datetime.fromisoformat(kept_on.replace("Z", "+00:00"))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise ObjrecError(
             f"{path} is not a threshold that evaluate kept ({exc!r}): remove it to "
             "use the run's own threshold"
@@ -126,6 +126,49 @@ def read_kept(run: Path, warn: bool = True) -> KeptThreshold | None:
     elif warn and kept.edited and DIGEST in record:  # without it: changed on purpose, as advised
         warn_once("kept_edited", path, "%s", EDITED.format(path=path, threshold=threshold))
     return kept
+
+
+NOT_JSON = (
+    "{path} is not JSON any more ({where}), as a slip in an edit leaves it: mend it there, or "
+    "remove the file to use the run's own threshold"
+)
+"""What every command that reads the kept threshold says of one that no longer parses."""
+
+
+def kept_json(path: Path) -> dict[str, Any]:
+    """The JSON object of the kept threshold ``path``; refused in a sentence naming the file,
+    where it stops being JSON and the two ways out (:data:`NOT_JSON`): a typo in an edit by hand
+    is the likely cause, which the repr of the decoder's error never said."""
+    try:
+        record = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise ObjrecError(
+            f"{path} cannot be read ({exc.strerror or exc}): make it readable, or remove it to "
+            "use the run's own threshold"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}: {exc.msg[:1].lower()}{exc.msg[1:]}"
+        raise ObjrecError(NOT_JSON.format(path=path, where=where)) from exc
+    except ValueError as exc:  # not UTF-8 (nor UTF-16 or -32, which json reads too)
+        raise ObjrecError(NOT_JSON.format(path=path, where="not text")) from exc
+    if not isinstance(record, dict):
+        raise ObjrecError(
+            f"{path} holds a JSON {type(record).__name__}, not the object of fields evaluate "
+            "keeps: remove it to use the run's own threshold"
+        )
+    return record
+
+
+def kept_number(path: Path, record: dict[str, Any]) -> float:
+    """The ``threshold`` of the kept ``record`` (of ``path``); one edited into no number (text,
+    ``null``) is refused in a sentence saying so and how to write one."""
+    value = record.get("threshold", 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ObjrecError(
+            f"{path} gives the threshold {json.dumps(value)[:40]}, not a number: write one "
+            '("threshold": 0.25), or remove the file to use the run\'s own threshold'
+        )
+    return float(record["threshold"])
 
 
 def changed_by_hand(record: dict[str, Any]) -> bool:
