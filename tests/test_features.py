@@ -970,6 +970,53 @@ def test_prune_waits_for_a_process_opening_a_graph(tmp_path):
     assert pruned == [0] and graph.exists()
 
 
+def test_clear_waits_for_a_process_using_a_graph_of_onnx(tmp_path):
+    """`--clear` took no lock on `onnx/` (prune does): a clear during an int8 body's calibration
+    (20 to 40 s holding its graph, ``runtime.using_graph``) or a graph's export pulled the files
+    from under it. It holds the folder as prune does: it waits for the user (``wait()`` said so),
+    then clears."""
+    import fcntl
+
+    cache = FeatureCache(tmp_path / "cache")
+    graph = old_graph(cache.onnx_path("a" * 64, 224))
+    user = os.open(graph.parent, os.O_RDONLY)  # a calibration holding the folder, as using_graph
+    fcntl.flock(user, fcntl.LOCK_SH)
+    seen: list[bytes] = []
+
+    def wait():  # the user finishes, its graph whole all along
+        seen.append(graph.read_bytes())
+        os.close(user)
+
+    try:
+        done = cache.clear(wait)
+    finally:
+        if not seen:
+            os.close(user)
+    assert seen == [b"graph"] and done.removed == 1 and not graph.parent.exists()
+
+
+def test_a_graph_s_user_that_waited_for_a_clear_holds_the_folder_made_again(tmp_path, monkeypatch):
+    """A process that waited on `onnx/` while a clear removed it got the lock of the removed
+    folder and wrote its graph into none (or into one made again, holding nothing, which the next
+    clear or prune could empty under it): it holds the folder there is, made again."""
+    from objrec.outputs import held_elsewhere
+
+    folder = tmp_path / "onnx"
+    folder.mkdir()
+    opened = os.open
+
+    def open_then_removed(path, flags, *args):  # a clear removes it once it is opened
+        fd = opened(path, flags, *args)
+        if path == folder and not hasattr(open_then_removed, "done"):
+            open_then_removed.done = folder.rmdir()  # type: ignore[attr-defined]
+        return fd
+
+    monkeypatch.setattr(runtime.os, "open", open_then_removed)
+    with runtime.using_graph(folder / "body.onnx"):
+        monkeypatch.undo()
+        assert folder.is_dir() and held_elsewhere(folder) is True
+
+
 @pytest.mark.slow
 def test_the_frozen_pass_loads_its_body_as_a_step_of_its_own_before_counting_images(
     tmp_path, samples

@@ -193,13 +193,15 @@ class FeatureCache:
         links = {p: link_target(p) for p in sorted(self.root.iterdir()) if p.is_symlink()}
         left = remove_store(self.root / "store", wait)
         with dedup.facts_lock(self.facts_file, exclusive=True, wait=wait):  # no split writes it
-            removed, others = self._clear_beside_store()
+            removed, others = self._clear_beside_store(wait)
         gone = {link: target for link, target in links.items() if not link.is_symlink()}
         return ClearResult(removed, left + others, gone)
 
-    def _clear_beside_store(self) -> tuple[int, list[Path]]:
+    def _clear_beside_store(self, wait=None) -> tuple[int, list[Path]]:
         """Remove objrec's entries of the cache folder but ``store/`` and the facts store's
-        lock; returns how many, and what was left (what objrec did not write)."""
+        lock; returns how many, and what was left (what objrec did not write). ``onnx/`` is held
+        as prune holds it (:func:`remove_held_graphs`), ``wait()`` called first when a process
+        uses it."""
         removed, left = 0, list[Path]()
         for path in sorted(self.root.iterdir()):
             if path.name in ("store", dedup.FACTS_LOCK):
@@ -208,7 +210,7 @@ class FeatureCache:
                 graphs, others = remove_compiled(path)
                 removed, left = removed + graphs, left + others
             elif path.name in GRAPH_FOLDERS and path.is_dir() and not path.is_symlink():
-                graphs, others = remove_graphs(path, GRAPH_FOLDERS[path.name])
+                graphs, others = remove_held_graphs(path, wait)
                 removed, left = removed + graphs, left + others
             elif path.name in GRAPH_FOLDERS or is_cache_file(path.name):
                 remove_entry(path)
@@ -299,6 +301,17 @@ def remove_graphs(
     if not left:
         remove_if_empty(folder)
     return removed, left
+
+
+def remove_held_graphs(folder: Path, wait=None) -> tuple[int, list[Path]]:
+    """:func:`remove_graphs` of ``onnx/`` (``folder``), held exclusively as
+    :func:`prune_graphs` holds it: a process using a graph there (``runtime.using_graph``: an
+    int8 body's calibration, a graph being exported and opened) holds it shared, and the clear
+    waits for it (``wait()`` called first) rather than remove the graph from under it. A process
+    that waited for the clear holds the folder made again, not the one removed
+    (``runtime.hold_shared``)."""
+    with locked(folder, wait):
+        return remove_graphs(folder, is_graph_file)
 
 
 def remove_compiled(folder: Path) -> tuple[int, list[Path]]:

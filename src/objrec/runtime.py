@@ -511,20 +511,35 @@ def using_graph(graph: Path) -> Iterator[None]:
     made and opened, and record its use (:func:`use_marker`) once it is there: ``objrec cache
     --prune`` removes graphs not used for days holding it exclusively, so no process finds a graph
     and then cannot open it. A folder that cannot be made (a read-only cache) is not held."""
+    fd = hold_shared(graph.parent)
     try:
-        graph.parent.mkdir(parents=True, exist_ok=True)
-        fd: int | None = os.open(graph.parent, os.O_RDONLY)
-    except OSError:
-        fd = None
-    try:
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_SH)
         yield
         if graph.is_file():
             record_use(graph)
     finally:
         if fd is not None:
             os.close(fd)
+
+
+def hold_shared(folder: Path) -> int | None:
+    """An open descriptor of ``folder``, made if missing, holding a shared ``flock`` on it; None
+    where it cannot be made or opened (a read-only cache). A prune or clear holding it alone is
+    waited for; a clear then removes it, and the lock of the folder removed keeps no other
+    process out of the one made again (:func:`held_folder`): that one is held."""
+    while True:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            if held_folder(fd, folder):
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
 
 
 def record_use(graph: Path) -> None:

@@ -88,8 +88,8 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
     --days, also the graphs exported into onnx/ that no process used, and those OpenVINO compiled
     that none read, for that many days. --clear removes only the files objrec writes there,
     leaving (and naming) any other, and follows no link (one of objrec's names is removed itself).
-    Pruning or clearing waits for other objrec processes using the store or writing image facts;
-    it is always safe: anything needed again is recomputed.
+    Pruning or clearing waits for other objrec processes using the store, writing image facts or
+    using a graph of onnx/; it is always safe: anything needed again is recomputed.
     """
     refuse_cache_options(clear, prune, days, keep)  # before the heavy import: answered at once
     from objrec.cache import FeatureCache
@@ -98,7 +98,9 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
     say = err if as_json else console  # with --json, stdout carries the JSON alone
 
     def wait():
-        err.print("waiting for other objrec processes to stop using the store or image facts")
+        err.print(
+            "waiting for other objrec processes to stop using the store, image facts or graphs"
+        )
 
     done: dict[str, Any] = {}
     with logged_warnings() as logged:
