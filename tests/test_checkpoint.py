@@ -849,6 +849,29 @@ def test_a_flipped_byte_of_a_training_state_is_refused_in_one_sentence_naming_it
     assert damaged.format(again) in " ".join(capsys.readouterr().err.split())
 
 
+def test_a_shared_zip_given_as_the_run_is_said_to_be_one_not_damaged(tmp_path, trained_run):
+    """``objrec predict our-model.zip photo.jpg`` (share --zip's file, not yet unzipped) said the
+    zip "is damaged: its bytes no longer match the SHA-256 objrec recorded in it ... copy it
+    again": the model it stores uncompressed holds the digest's mark, which was looked for in the
+    whole zip as if it were a header. A file whose first bytes are no safetensors header has no
+    digest to check; a zip is said to be one, to unzip."""
+    import zipfile
+
+    from objrec.checkpoint import seal_at
+
+    shared = tmp_path / "our-model.zip"
+    with zipfile.ZipFile(shared, "w", zipfile.ZIP_STORED) as archive:
+        archive.write(trained_run / BEST, f"our-model/{BEST}")
+    data = shared.read_bytes()
+    assert data.find(b'"objrec_sha256":"') > 0 and seal_at(data) is None
+    with pytest.raises(ObjrecError) as refused:
+        load_model(shared)
+    assert str(refused.value) == (
+        f"{shared} is not an objrec checkpoint but a zip file: unzip it, and give the folder it "
+        "holds"
+    )
+
+
 def test_a_model_holds_the_sha256_of_its_bytes_with_that_digest_read_as_zeros(trained_run):
     """What the recorded digest is, so that any tool can check it: the SHA-256 of the file with
     the 64 hex digits of its ``objrec_sha256`` metadata read as zeros."""

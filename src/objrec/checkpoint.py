@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import stat
+import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
@@ -118,10 +119,17 @@ STATE_DAMAGED = (
 command is spelled out: one resuming it (`resume=True`) does not read `force=True`."""
 
 
+HEADER_LIMIT = 100_000_000
+"""The longest header safetensors reads: a longer length is no safetensors file's."""
+
+
 def seal_at(data: bytes) -> int | None:
     """Where the digest in the header of ``data`` (a safetensors file's first bytes, or all of
-    them) begins; None in a file without one (an earlier objrec's)."""
+    them) begins; None in a file without one (an earlier objrec's), and in one that is no
+    safetensors file: a zip of a run (``share --zip``) stores its model whole, digest and all."""
     length = int.from_bytes(data[:8], "little")
+    if length > HEADER_LIMIT or data[8:9] != b"{":
+        return None
     found = data.find(_SEAL_MARK, 8, 8 + length)
     return None if found < 0 else found + len(_SEAL_MARK)
 
@@ -166,10 +174,6 @@ def in_key_order(header: bytes) -> bytes:
 class Damaged(ObjrecError):
     """A file whose bytes no longer match the SHA-256 objrec recorded in it (:data:`SEAL_KEY`):
     told apart from one that is no checkpoint at all by ``check`` of a run."""
-
-
-HEADER_LIMIT = 100_000_000
-"""The longest header safetensors reads: a longer length is no safetensors file's."""
 
 
 def is_sealed(path: Path) -> bool:
@@ -293,6 +297,16 @@ def model_digest(path: Path) -> str:
     return hash_file(path / BEST if path.is_dir() else path)
 
 
+def not_a_checkpoint(path: Path) -> str:
+    """The sentence for a file given as a model that safetensors cannot read, with what to give
+    instead where it can tell what the file is: an export, or a zip (``share --zip``'s)."""
+    if zipfile.is_zipfile(path):
+        unzip = "unzip it, and give the folder it holds"
+        return f"{path} is not an objrec checkpoint but a zip file: {unzip}"
+    export = "; for an export, give the run folder it came from" * is_onnx_file(path)
+    return f"{path} is not an objrec checkpoint (not a readable safetensors file){export}"
+
+
 def read_model_state(
     path: Path, damaged: str = DAMAGED
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -311,10 +325,7 @@ def read_model_state(
         state = load(data)
         header = safetensors_metadata(data)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        export = "; for an export, give the run folder it came from" * is_onnx_file(path)
-        raise ObjrecError(
-            f"{path} is not an objrec checkpoint (not a readable safetensors file){export}"
-        ) from exc
+        raise ObjrecError(not_a_checkpoint(path)) from exc
     if _META_KEY not in header:
         raise ObjrecError(f"{path} is a safetensors file but not an objrec checkpoint")
     meta = header_object(path, header[_META_KEY])
