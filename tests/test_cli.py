@@ -1226,7 +1226,7 @@ def test_predict_csv_says_what_the_answers_come_to_not_a_line_per_photo(
     assert [line.split(": ")[0] for line in out.splitlines()[:2]] == photos[:2]
     out, err = " ".join(out.split()), " ".join(err.split())
     assert code == 1 and photos[2] not in out and "images answered:" not in out
-    assert f"and {n - 2} more answers in {table}" in out
+    assert f"and {n - 2} more answer{'s' * (n != 3)} in {table}" in out
     assert f"{n + 5} rows (one per input) written to {table}: {n} images given a class" in out
     assert "said to be unknown (like none of the classes)" in out
     assert [m.name in err for m in missing] == [True] * 3 + [False] * 2

@@ -788,7 +788,8 @@ def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch,
     assert f"{tmp_path / 'empty'}: no image files in this folder" in err
     assert "Is a directory" not in err
     said = f"4 rows (one per input) written to {table}: 1 image given a class; 1 said to be"
-    assert "a1.jpg" not in out and out.splitlines()[-1].startswith(said)  # as predict --csv's
+    lines = out.splitlines()  # its 2 answers (under 10: every one), then the table's line
+    assert lines[0].startswith(f"{photos / 'a1.jpg'}: ") and lines[-1].startswith(said)
     with table.open(encoding="utf-8") as f:
         assert f.read(1) == "\ufeff"  # Excel reads it as UTF-8
         rows = list(csv.DictReader(f))
@@ -813,12 +814,18 @@ def test_the_script_s_csv_says_what_the_answers_come_to_not_a_line_per_photo(
     tmp_path, monkeypatch, capsys
 ):
     """As objrec predict --csv: 5,000 photos printed 5,000 lines. With --csv the table has the
-    answers; the script names the first 3 inputs not answered, says how far it got every
-    PROGRESS_SECONDS (no line per photo says it), and ends with what the answers come to."""
+    answers; the script prints the first ANSWERS_SHOWN (it printed none, so a user never saw
+    what it said) and how many more the table holds, in predict's words, names the first 3
+    inputs not answered, says how far it got every PROGRESS_SECONDS, and ends with what the
+    answers come to."""
     from objrec import export_script
+    from objrec.cli import prediction
+    from objrec.predict import Prediction
 
     monkeypatch.setattr(export_script, "Model", _Answers)
     monkeypatch.setattr(export_script, "PROGRESS_SECONDS", 0.0, raising=False)  # a line each
+    monkeypatch.setattr(export_script, "ANSWERS_SHOWN", 2, raising=False)
+    monkeypatch.setattr(prediction, "ANSWERS_SHOWN", 2)
     photos = [tmp_path / n for n in ("a1.jpg", "a2.jpg", "b1.jpg")]
     for photo in photos:
         photo.write_bytes(b"")
@@ -826,7 +833,12 @@ def test_the_script_s_csv_says_what_the_answers_come_to_not_a_line_per_photo(
     table = tmp_path / "answers.csv"
     code = export_script.main([*map(str, photos + gone), "--csv", str(table)])
     out, err = capsys.readouterr()
-    assert code == 1 and "a1.jpg" not in out and "images answered" not in out
+    assert code == 1 and "images answered" not in out and "b1.jpg" not in out
+    first = [line.split(": ")[0] for line in out.splitlines()[:3]]
+    assert first == [*map(str, photos[:2]), f"and 1 more answer in {table}"]
+    predicted = [Prediction(str(p), [{"class": "=crab", "prob": 0.9}]) for p in photos]
+    prediction.print_predictions(predicted, None, 20, table=table)
+    assert capsys.readouterr().out.splitlines()[2] == f"and 1 more answer in {table}"
     assert out.splitlines()[-1] == (
         f"8 rows (one per input) written to {table}: 2 images given a class; 1 said to be "
         "unknown (like none of the classes)"

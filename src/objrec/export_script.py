@@ -811,22 +811,28 @@ FAILED_NAMED = 3
 """The most inputs not answered that ``--csv`` names on stderr, as ``objrec predict --csv``: the
 table has every one, with its reason."""
 
+ANSWERS_SHOWN = 10
+"""The most answers ``--csv`` prints a line each for, the first ones, as ``objrec predict
+--csv``: its table has every one (5,000 photos scrolled 5,000 lines past), and the lines show
+what it said."""
+
 PROGRESS_SECONDS = 10.0
-"""How often a line says how far the answers got when no line per photo does (``--csv``,
-``--json``)."""
+"""How often a line says how far the answers got when no line per photo does (``--csv`` past
+its first :data:`ANSWERS_SHOWN`, ``--json``)."""
 
 
 def answer_all(
-    model: Model, inputs: list[tuple[str, str]], k: int, quiet: bool, table: bool = False
+    model: Model, inputs: list[tuple[str, str]], k: int, quiet: bool, table: str | None = None
 ) -> list[dict]:
-    """Each input's answer (:func:`photo_paths`), printed as it comes unless ``quiet`` or
-    ``table`` (``--csv``: the table has them, and a line every :data:`PROGRESS_SECONDS` on stderr
-    says how far they got, as objrec predict's progress bar); one not answered (not read, a
-    folder without images) is named on stderr (with ``table``, the first :data:`FAILED_NAMED`),
-    and its answer is its ``path``, a null ``answer``, no ``topk`` and the ``error``, as
-    ``objrec predict --json``'s."""
+    """Each input's answer (:func:`photo_paths`), printed as it comes unless ``quiet`` (with
+    ``table``, ``--csv``, the first :data:`ANSWERS_SHOWN`: the table has them all, and a line
+    every :data:`PROGRESS_SECONDS` on stderr says how far they got, as objrec predict's progress
+    bar, and the lines end with how many more it holds); one not answered (not read, a folder
+    without images) is named on stderr (with ``table``, the first :data:`FAILED_NAMED`), and its
+    answer is its ``path``, a null ``answer``, no ``topk`` and the ``error``, as ``objrec
+    predict --json``'s."""
     answers: list[dict] = []
-    said = time.monotonic()
+    said, lines = time.monotonic(), 0 if quiet else ANSWERS_SHOWN if table else len(inputs)
     for path, error in inputs:
         if not error:
             try:
@@ -839,12 +845,22 @@ def answer_all(
                 print(f"{printed(path)}: {error}", file=sys.stderr)
             where = {"filename": base_name(path), "path": str(path), "answer": None}
             answers.append({**where, "topk": [], "error": error})
-        elif not quiet and not table:
+        elif lines > 0:
             print(text(answers[-1]))
+            lines -= 1
         if (quiet or table) and time.monotonic() - said >= PROGRESS_SECONDS:
             print(f"answered {len(answers):,} of {len(inputs):,} inputs", file=sys.stderr)
             said = time.monotonic()
+    if table and not quiet and more_line(answers, table):
+        print(more_line(answers, table))
     return answers
+
+
+def more_line(answers: list[dict], table: str) -> str:
+    """How many more answers than the first :data:`ANSWERS_SHOWN` printed the ``--csv`` file
+    ``table`` holds, in objrec predict --csv's words; "" when it holds no more."""
+    more = sum(not a.get("error") for a in answers) - ANSWERS_SHOWN
+    return shown(f"and {more:,} more answer{'' if more == 1 else 's'} in {table}") * (more > 0)
 
 
 def table_sentence(answers: list[dict], path: str) -> str:
@@ -965,7 +981,7 @@ def main(argv: list[str] | None = None) -> int:
     note = int8_note(model.spec)
     if note:
         print(note, file=sys.stderr)
-    answers = answer_all(model, inputs, args.topk, quiet=args.json, table=bool(args.csv))
+    answers = answer_all(model, inputs, args.topk, quiet=args.json, table=args.csv)
     judged = any(a.get("unknown") or a.get("barely_familiar") for a in answers)
     if judged and not args.json and threshold_sentence(model.spec):  # once, as predict says it
         print(threshold_sentence(model.spec))

@@ -290,7 +290,7 @@ def print_predictions(
         line = f"{r.path}: {unknown}{topk_line(r.topk)}{note}"
         console.print(one_line(line), markup=False, highlight=False)
     if table is not None and (more := sum(not r.error for r in results) - ANSWERS_SHOWN) > 0:
-        more_line = printable(f"and {more:,} more answers in {table}")
+        more_line = printable(f"and {plural(more, 'more answer')} in {table}")
         console.print(more_line, markup=False, highlight=False)
     judged = [r for r in results if not r.error and (r.unknown or r.barely_familiar)]
     if judged:
