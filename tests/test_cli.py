@@ -3678,6 +3678,63 @@ def test_check_of_a_run_names_each_damaged_file_in_one_line(
     assert len(lines) == 2  # the problem, then the last line
 
 
+@pytest.mark.slow  # an export (0.3 s) and a run's files read four times (1.2 s)
+def test_check_of_a_run_says_whether_its_export_is_of_its_model_and_whole(capsys, trained_run):
+    """check RUN did not look at the run's export (`objrec export RUN`): a graph of a model since
+    replaced, or one cut short by a bad copy, passed as a run intact. The sidecar records the model
+    file's SHA-256 and each exported file's: an intact export is listed as such, a changed byte or
+    a file gone is unusable (exit 1), another model's export is a note, each with what to do."""
+    from objrec.export import export_model
+
+    export_model(trained_run, photos=1)
+    code, out, _ = run(capsys, "check", trained_run, "--json")
+    answer = json.loads(out)
+    assert code == 0 and answer["problems"] == []
+    assert answer["intact"] == ["model.safetensors", "model.onnx", "model_infer.py"]
+    sidecar = trained_run / "model.json"
+    record = json.loads(sidecar.read_text())
+    flipped(trained_run / "model.onnx", -100)
+    (trained_run / "model_infer.py").unlink()
+    sidecar.write_text(json.dumps(record | {"model_digest": "0" * 64}))
+    code, out, _ = run(capsys, "check", trained_run)
+    lines = [" ".join(line.split()) for line in out.strip().splitlines()]
+    again = f"export it again with `objrec export {trained_run} --force`"
+    assert code == 1 and len(lines) == 4, lines
+    assert lines[0].startswith(f"other_model {sidecar}: an export of another model than the run's")
+    assert lines[0].endswith(again)
+    assert lines[1] == (
+        f"damaged {trained_run / 'model.onnx'} is damaged: its bytes no longer match the SHA-256 "
+        f"that model.json recorded when it was exported (a changed byte, a bad copy or disk); {again}"
+    )
+    assert lines[2].startswith(f"missing {trained_run / 'model_infer.py'}: not there, though")
+    assert lines[3].endswith(
+        "SHA-256 as recorded: model.safetensors; 2 unusable files, listed above"
+    )
+
+
+@pytest.mark.slow  # an export (0.3 s) and a run's files read (0.3 s)
+def test_check_of_a_run_notes_an_export_made_before_digests_and_does_not_fail(capsys, trained_run):
+    """An export made before its sidecar recorded the model's SHA-256 (043669e) and its files'
+    cannot be judged: check says so, and what to do, and exits 0."""
+    from objrec.export import export_model
+
+    export_model(trained_run, photos=1)
+    sidecar = trained_run / "model.json"
+    record = json.loads(sidecar.read_text())
+    old = {k: v for k, v in record.items() if k not in ("model_digest", "files_sha256")}
+    sidecar.write_text(json.dumps(old))
+    code, out, _ = run(capsys, "check", trained_run, "--json")
+    answer = json.loads(out)
+    assert code == 0 and answer["intact"] == ["model.safetensors"]
+    assert [(p["path"], p["kind"], p["unusable"]) for p in answer["problems"]] == [
+        ("model.json", "no_digest", False)
+    ]
+    assert (
+        "check cannot tell whether it is of this model or whether its files are whole"
+        in (answer["problems"][0]["message"])
+    )
+
+
 @pytest.mark.slow  # a run's files read (0.3 s)
 def test_check_of_a_run_calls_a_kept_threshold_whose_sha256_line_was_removed_edited(
     capsys, trained_run

@@ -3,9 +3,11 @@ wrote, and do the run's records describe its model?
 
 Each file is read as the commands that use it read it: the model (its SHA-256, its weights fitting
 its backbone), the training state a resume continues from (its SHA-256), the kept threshold (its
-own digest, the model it was kept for), and the records beside them (``config.json``,
-``summary.json``, ``seen_digests.csv``) against the model. Nothing is written. A problem is
-*unusable* (a command refuses the file, or the record describes another model) or a note.
+own digest, the model it was kept for), the records beside them (``config.json``,
+``summary.json``, ``seen_digests.csv``) against the model, and the run's export (``objrec export
+RUN``: the model it was made from, its files' SHA-256 as its sidecar records them). Nothing is
+written. A problem is *unusable* (a command refuses the file, a file is not whole, or the record
+describes another model) or a note.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from objrec.checkpoint import (
     summary_finished,
 )
 from objrec.errors import ObjrecError
+from objrec.export import FILES_SHA256, default_out, script_path
 from objrec.kept import DIGEST, EDITED, KEPT_NAME, read_kept
 from objrec.leakage import SEEN_RECORD, seen_record
+from objrec.manifest import sha256_file
 from objrec.meta import RunMeta
-from objrec.outputs import holds_evaluation, json_dict
+from objrec.outputs import holds_evaluation, is_plain_file, json_dict
 from objrec.progress import Reporter, or_silent, plural, some_of
 from objrec.runs import SUMMARY, holds_run, replaces_a_finished_run, run_status
 
@@ -116,6 +120,7 @@ def check_run(run: Path, reporter: Reporter | None = None) -> RunCheck:
         _check_summary(run, meta, result)
         _check_seen(run, result)
         _check_evaluations(run, result)
+        _check_export(run, result)
     log.info("checked %s: %s", run, plural(len(result.unusable), "unusable file"))
     return result
 
@@ -299,3 +304,90 @@ def _check_evaluations(run: Path, result: RunCheck) -> None:
                 "card leaves it out"
             )
             result.note(folder, "other_model", message)
+
+
+AGAIN = "export it again with `export_model(run, force=True)`"
+"""What ``check`` says to do of an export not of the run's model now, or not whole."""
+NOT_TOLD = {
+    "model_digest": ("the model file's SHA-256", "whether it is of this model"),
+    FILES_SHA256: ("its files' SHA-256", "whether its files are whole"),
+}
+"""What an export's sidecar records for ``check``, and what a sidecar without it leaves untold."""
+
+
+def _check_export(run: Path, result: RunCheck) -> None:
+    """The run's export (``export.default_out``: ``model.onnx``, its sidecar ``model.json`` and
+    its script), read as ``share --onnx`` reads it: whether its sidecar names the model file now
+    in the run (``model_digest``), and whether each of its files is there with the SHA-256 the
+    sidecar records of it. An export made before those were recorded is noted, not refused."""
+    graph = default_out(run)
+    sidecar, script = graph.with_suffix(".json"), script_path(graph)
+    if not any(is_plain_file(p) for p in (graph, sidecar, script)):
+        return
+    record = _export_record(sidecar, result)
+    if record is None:
+        return
+    made = record.get("model_digest")
+    if made and made != model_digest(run / BEST):
+        message = (
+            "an export of another model than the run's now (its model_digest names another model "
+            "file's SHA-256: a retrain since): its files answer as that model did, and share "
+            f"--onnx exports again rather than copy it; {AGAIN}"
+        )
+        result.note(sidecar, "other_model", message)
+    recorded = record.get(FILES_SHA256)
+    recorded = recorded if isinstance(recorded, dict) else {}
+    digests = {k: v for k, v in recorded.items() if is_file_name(k)}
+    for name in dict.fromkeys([graph.name, script.name, *digests]):
+        _check_export_file(run / name, sidecar, digests.get(name), result)
+    untold = [what for key, what in NOT_TOLD.items() if not record.get(key)]
+    if untold:
+        message = (
+            f"an export made before objrec recorded {' and '.join(w[0] for w in untold)} in its "
+            f"sidecar (5 December 2026): check cannot tell {' or '.join(w[1] for w in untold)}; "
+            f"{AGAIN}"
+        )
+        result.note(sidecar, "no_digest", message)
+
+
+def is_file_name(name: str) -> bool:
+    """Whether ``name``, recorded in a run's file, names a file of the run folder itself: never
+    one elsewhere (``../x``, ``/etc/x``) for ``check`` to read, of a run from elsewhere."""
+    return name not in ("", ".", "..") and name == Path(name).name
+
+
+def _export_record(sidecar: Path, result: RunCheck) -> dict[str, Any] | None:
+    """The export's sidecar as JSON; None, with the problem, where it is gone or damaged, and
+    where it is no sidecar of objrec's (no ``objrec_version``: a file of the user's)."""
+    if not is_plain_file(sidecar):
+        message = (
+            "not there, though the export's graph or script is: its sidecar, which its script "
+            f"reads (the classes, how to prepare a photo, the threshold), is gone; {AGAIN}"
+        )
+        result.problems.append(Problem(str(sidecar), "missing", message, True))
+        return None
+    try:
+        record = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        message = f"the export's sidecar is damaged ({exc}): remove it, then {AGAIN}"
+        result.problems.append(Problem(str(sidecar), "unreadable", message, True))
+        return None
+    return record if isinstance(record, dict) and record.get("objrec_version") else None
+
+
+def _check_export_file(path: Path, sidecar: Path, recorded: str | None, result: RunCheck) -> None:
+    """One file of the export: there, and with the SHA-256 its ``sidecar`` ``recorded`` (None:
+    none recorded, as before 5 December 2026)."""
+    if path.name in (BEST, LAST, sidecar.name):  # a run's own file, not the export's
+        return
+    if not is_plain_file(path):
+        message = f"not there, though {sidecar.name} of the export is: the export is not whole"
+        result.problems.append(Problem(str(path), "missing", f"{message}; {AGAIN}", True))
+    elif recorded is not None and sha256_file(path) != recorded:
+        message = (
+            f"{path} is damaged: its bytes no longer match the SHA-256 that {sidecar.name} "
+            f"recorded when it was exported (a changed byte, a bad copy or disk); {AGAIN}"
+        )
+        result.problems.append(Problem(str(path), "damaged", message, True))
+    elif recorded is not None:
+        result.intact.append(path.name)

@@ -36,6 +36,7 @@ from objrec.images import (
     open_image,
 )
 from objrec.kept import KeptThreshold, usable_kept
+from objrec.manifest import sha256_file
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, HeadEnsemble, as_stored
 from objrec.outputs import (
@@ -689,8 +690,20 @@ def export_model(
         checked = check_photos(meta, photos)
         settings = (softmax, threshold, checked, reporter, kept_on)
         digest = model_digest(Path(run))
-        result = export_checked(model, meta, path, *settings, parts=parts, digest=digest)
+        result = export_checked(
+            model, meta, path, *settings, parts=parts, digest=digest, beside={script: script_part}
+        )
     return replace(result, kept=kept, script=script)
+
+
+FILES_SHA256 = "files_sha256"
+"""The sidecar's key recording the SHA-256 of the files written with it (the graph, the script),
+each by its name: ``check RUN`` tells a changed byte of either (exported since 5 December 2026)."""
+
+
+def files_sha256(written: Mapping[Path, Path]) -> dict[str, str]:
+    """Each file's SHA-256 by its name (of the file it becomes), read from where it was written."""
+    return {path.name: sha256_file(part) for path, part in written.items()}
 
 
 def reusable_export(run: Path) -> list[Path] | None:
@@ -875,6 +888,15 @@ def write_onnx_checked(
     return diff
 
 
+def checked_module(model: Classifier, tail: Tail) -> nn.Module:
+    """The body, then ``tail``, as the exported file runs them: an int8 body on ONNX Runtime, so
+    that the check runs the graph as the file is run."""
+    body = model.body
+    if isinstance(body, QuantizedBody):
+        body = body.on_engine("onnxruntime")
+    return nn.Sequential(body, tail).eval()
+
+
 def export_checked(
     model: Classifier,
     meta: RunMeta,
@@ -886,24 +908,23 @@ def export_checked(
     kept_on: str | None = None,
     parts: Sequence[Path] = (),
     digest: str | None = None,
+    beside: Mapping[Path, Path] | None = None,
 ) -> ExportResult:
     """Export, verify against PyTorch within ``TOLERANCE``, measure the file against objrec's own
     answers on ``photos`` (:func:`photo_agreement`; none: not measured), write the sidecar JSON
     (its unknown threshold ``threshold`` when given, else the run's; ``kept_on``: when
-    ``threshold`` is the one kept with the run, when it was kept; ``digest``: the model file's);
-    ``reporter`` shows each. The model and its sidecar replace the files at their names together,
-    once both are written and the model is checked (``outputs.staged_together``); with ``parts``,
-    they are written to those temporary names instead, for the caller to rename (the script)."""
+    ``threshold`` is the one kept with the run, when it was kept; ``digest``: the model file's;
+    :data:`FILES_SHA256` of the graph and the files ``beside`` it, by name -> written as);
+    ``reporter`` shows each. The model and its sidecar replace the files at their names together
+    (``outputs.staged_together``); with ``parts``, they are written to those temporary names
+    instead, for the caller to rename (the script)."""
     if not parts:
         with staged_together([path, path.with_suffix(".json")]) as parts:
-            settings = (softmax, threshold, photos, reporter, kept_on)
-            return export_checked(model, meta, path, *settings, parts=parts)
+            settings = (softmax, threshold, photos, reporter, kept_on, parts, digest, beside)
+            return export_checked(model, meta, path, *settings)
     calibration = meta.calibration or Calibration()
     tail = Tail(model, calibration.temperature, softmax, meta.feature_dtype)
-    body = model.body
-    if isinstance(body, QuantizedBody):  # the check runs the graph as the file is run
-        body = body.on_engine("onnxruntime")
-    module = nn.Sequential(body, tail).eval()
+    module = checked_module(model, tail)
     part, text = parts
     with or_silent(reporter).task("writing the ONNX file and checking it", None):
         diff = write_onnx_checked(model, module, tail, part, meta.data.input_size, softmax)
@@ -918,6 +939,7 @@ def export_checked(
         **confidence,
         "max_abs_diff": diff,
         **({"answers_checked": {a.runtime: a.as_dict() for a in answers}} if answers else {}),
+        FILES_SHA256: files_sha256({path: part, **(beside or {})}),
     }
     text.write_text(json.dumps(answer, indent=2))
     log.info("exported %s (max |diff| %.2g)", path, diff)
