@@ -286,26 +286,26 @@ def test_a_forced_train_removes_the_earlier_runs_outputs_once_its_model_is_writt
     test_a_forced_retrain_stopped_before_its_model_leaves_the_earlier_run_whole), never the
     user's files; a temporary file a killed evaluate left goes too (it kept eval-test, 'holds
     files objrec did not write')."""
-    from objrec.runs import clear_earlier_run
+    from objrec.runs import earlier_run_outputs, remove_derived
 
     run = tmp_path / "run"
     run.mkdir()
     mine = earlier_run_with_outputs(run)
-    clear_earlier_run(run)
+    remove_derived(run, earlier_run_outputs(run))
     left = sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file())
     assert left == sorted(["model.safetensors", "summary.json", *mine])
     assert {name: (run / name).read_bytes() for name in mine} == mine
 
 
 def test_a_forced_train_into_a_folder_of_no_run_removes_none_of_its_files(tmp_path):
-    from objrec.runs import clear_earlier_run
+    from objrec.runs import earlier_run_outputs, remove_derived
 
     folder = tmp_path / "folder"
     folder.mkdir()
     earlier_run_with_outputs(folder)
     (folder / "model.safetensors").write_text("downloaded, not objrec's")
     before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-    clear_earlier_run(folder)
+    remove_derived(folder, earlier_run_outputs(folder))
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
 
 
@@ -1023,6 +1023,34 @@ def test_ctrl_c_between_the_renames_comes_once_every_output_is_in_place(
     )
     assert (out / "counts.csv").read_text() == (out / "sizes.csv").read_text() == "new\n"
     assert {"counts.csv", "sizes.csv"} <= set(read_record(out) or {})
+
+
+def test_ctrl_c_between_a_runs_renames_comes_once_all_its_files_are_in_place(
+    tmp_path, ctrl_c_after_rename
+):
+    """A run's files take their names together (``runs.put_in_place``): a Ctrl-C after its
+    model's rename is held back until the others, and the finished run's training state, are
+    done, then says the run was written whole; it was written file by file, and a stop after the
+    model left it beside the earlier run's summary and record."""
+    from objrec.checkpoint import BEST, LAST
+    from objrec.errors import Interrupted
+    from objrec.runs import RUN_FILES, put_in_place
+
+    out, stage = tmp_path / "run", tmp_path / "run" / ".objrec-1-stage.d"
+    stage.mkdir(parents=True)
+    for name in RUN_FILES:
+        (out / name).write_text("earlier\n")
+        if name != LAST:
+            (stage / name).write_text("new\n")
+    ctrl_c_after_rename(lambda source, target: target == out / BEST)
+    with pytest.raises(Interrupted) as stop:
+        put_in_place(stage, out, finished=True, replaces=False)
+    assert stop.value.left == (
+        f"the files were written to {out}, whole, before the stop: nothing is left to do"
+    )
+    assert {p.name: p.read_text() for p in out.iterdir() if p != stage} == {
+        name: "new\n" for name in RUN_FILES if name != LAST
+    }
 
 
 def test_ctrl_c_while_waiting_for_the_folders_lock_ends_the_command(tmp_path, monkeypatch):

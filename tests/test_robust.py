@@ -582,10 +582,13 @@ def ctrl_c(*args):
 STOPS = {
     "failed": ("objrec.train", "calibrate", disk_full, OSError, "No space left"),
     "model unwritten": ("objrec.runs", "save_checkpoint", disk_full, OSError, "No space left"),
+    "curves unwritten": ("objrec.runs", "draw_curves", disk_full, OSError, "No space left"),
     "ctrl-c calibrating": ("objrec.train", "calibrate", ctrl_c, Interrupted, "`resume=True`"),
+    "ctrl-c writing": ("objrec.runs", "draw_curves", ctrl_c, Interrupted, "`resume=True`"),
 }
-"""Where a forced retrain stops after its fit: failing as it calibrates or writes its model (a
-full disk), or Ctrl-C as it calibrates; what it raises, and says."""
+"""Where a forced retrain stops after its fit: failing as it calibrates or writes its model or
+its curves (a full disk: the model and history are written by then), or Ctrl-C as it
+calibrates or draws its curves; what it raises, and says."""
 
 
 @pytest.mark.slow
@@ -598,7 +601,10 @@ def test_a_forced_retrain_stopped_before_its_model_leaves_the_earlier_run_whole(
     (a full disk), left the earlier model without its record and what was made from it; one whose
     model could not be written (a full disk) had removed the earlier seen_digests.csv first;
     Ctrl-C wrote its best model so far over the earlier one. They go once the new model is
-    written whole; until then only the new run's last.safetensors is added, for --resume."""
+    written whole; until then only the new run's last.safetensors is added, for --resume. A run's
+    files were written one by one: a stop or a failure after its model (drawing its curves) left
+    the new model beside the earlier run's summary, config and record; they take their names
+    together now."""
     before = earlier_outputs_of(trained_run, split_dir)
     with monkeypatch.context() as patch:
         patch.setattr("objrec.runs.SAVE_EVERY", 0)  # its training state after every epoch
@@ -991,12 +997,12 @@ def test_a_train_killed_while_it_writes_its_files_leaves_none_of_them_half_writt
     trained_run, split_dir, tiny_config, monkeypatch
 ):
     """`kill -9` while train wrote summary.json left half of it: `objrec report` then failed
-    with a JSONDecodeError traceback. Each file of the run is written under a temporary name
-    and renamed, so a kill leaves the earlier file or none, never part of one."""
+    with a JSONDecodeError traceback. The run's files are written in a hidden folder and renamed
+    in, so a kill leaves the earlier file or none, never part of one."""
     json_write = Path.write_text
 
     def killed_half_way(path, text, *args, **kwargs):  # half the bytes reach the disk, then death
-        if path.parent != trained_run or not path.name.endswith(".json"):
+        if trained_run not in path.parents or not path.name.endswith(".json"):
             return json_write(path, text, *args, **kwargs)
         json_write(path, text[: len(text) // 2])
         raise Killed

@@ -493,18 +493,29 @@ def staged_outputs(
     folder.mkdir(parents=True, exist_ok=True)
     remove_leftovers(folder)
     refuse_users_outputs(folder, names, force, other)
-    stage = temporary_name(folder / MARKER, ".d")
-    stage.mkdir()
+    with staging(folder) as stage:
 
-    def place(name: str) -> Path:
-        if name not in names:
-            raise ValueError(f"{name} is not one of the outputs {sorted(names)}")
-        return stage / name
+        def place(name: str) -> Path:
+            if name not in names:
+                raise ValueError(f"{name} is not one of the outputs {sorted(names)}")
+            return stage / name
 
-    try:
-        with reported_as(folder, stage):
-            yield place
+        yield place
         swap_in_outputs(stage, folder, names, force, other)
+
+
+@contextlib.contextmanager
+def staging(folder: Path) -> Iterator[Path]:
+    """A new hidden folder in ``folder`` (:func:`temporary_name`, ``.d``) for a command to write
+    its files in before they take their names in ``folder`` together (:func:`staged_outputs`,
+    ``runs.write_run``); removed with what is left in it when the block ends. An OSError about
+    a file in it is raised about the file of that name in ``folder`` (:func:`reported_as`). A
+    killed command's is removed by a later one writing there (:func:`remove_leftovers`)."""
+    stage = temporary_name(Path(folder) / MARKER, ".d")
+    stage.mkdir()
+    try:
+        with reported_as(Path(folder), stage):
+            yield stage
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 

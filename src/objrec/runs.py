@@ -4,11 +4,12 @@ A run folder holds ``model.safetensors`` (the best epoch), ``config.json``, ``hi
 ``curves.png``, ``summary.json`` and ``seen_digests.csv`` (the content digests of the images it
 trained and validated on, for ``evaluate``'s leak check). While the run trains, and after it was
 interrupted or its loss diverged (``engine.Diverged``), it also holds ``last.safetensors`` (the
-state after the last completed epoch, for ``--resume``); a finished run removes it. A forced run
-over an earlier one leaves that run whole until its own model is written: stopped or failing
-before then (Ctrl-C, a kill, a full disk), it has added only its ``last.safetensors``, which
-``--resume`` continues; once its model is written, the new record and what objrec made from the
-earlier model (evaluations, report, export) go with the earlier model.
+state after the last completed epoch, for ``--resume``); a finished run removes it. The files
+are written in a hidden folder in the run, then renamed in together (:func:`put_in_place`): a
+run stopped or failing before then (Ctrl-C, a kill, a full disk) leaves the earlier run's files,
+if any, as they were, and its ``last.safetensors``, which ``--resume`` continues. A forced run
+over an earlier one takes with them what objrec made from the earlier model (evaluations,
+report, export).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from objrec.config import TrainConfig
 from objrec.cores import cpu_threads
 from objrec.data import class_of_folder
 from objrec.engine import FitState
-from objrec.errors import LOGGED_VALUES, Interrupted, ObjrecError
+from objrec.errors import LOGGED_VALUES, Interrupted, ObjrecError, ctrl_c_leaves, stops_held
 from objrec.images import is_hidden, is_image_file
 from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
 from objrec.meta import Processes, RunMeta
@@ -61,8 +62,8 @@ from objrec.outputs import (
     refuse_overwrite,
     refuse_unwritable,
     remove_leftovers,
-    renamed_over,
-    temporary_name,
+    staging,
+    written_whole,
 )
 from objrec.progress import joined, some_of
 from objrec.provenance import CommandLine, SplitState, provenance
@@ -385,10 +386,11 @@ def is_evaluation(folder: Path) -> bool:
     return folder.name in named
 
 
-def remove_derived(out: Path) -> None:
-    """Remove what objrec made from the model in ``out`` (:func:`derived_outputs`): of an
-    evaluation folder only the files ``evaluate`` writes, the folder too once it is empty."""
-    for path in derived_outputs(out):
+def remove_derived(out: Path, found: Sequence[Path]) -> None:
+    """Remove what objrec made from the model in ``out``, ``found`` by :func:`derived_outputs`:
+    of an evaluation folder only the files ``evaluate`` writes, the folder too once it is
+    empty."""
+    for path in found:
         if path.is_dir():
             if not remove_evaluation(path):
                 continue
@@ -517,14 +519,13 @@ def holds_run(out: Path) -> bool:
     return any(is_checkpoint(Path(out) / name) for name in (BEST, LAST))
 
 
-def clear_earlier_run(out: Path) -> None:
-    """Remove what objrec made from an earlier run's model in ``out`` (:func:`remove_derived`:
-    its evaluations, report and export describe another model) once a forced run has written its
-    own model there, not before: a forced run stopped or failing before its model is written
-    leaves the earlier run whole, the model and all that describes it. Nothing is removed from a
-    folder that holds no objrec run (its files are the user's)."""
-    if holds_run(out):
-        remove_derived(out)
+def earlier_run_outputs(out: Path) -> list[Path]:
+    """What objrec made from an earlier run's model in ``out`` (:func:`derived_outputs`: its
+    evaluations, report and export describe another model), which a forced run removes as its
+    own files take their names (:func:`put_in_place`), not before: a forced run stopped or
+    failing before then leaves the earlier run whole, the model and all that describes it. None
+    in a folder that holds no objrec run (its files are the user's)."""
+    return derived_outputs(out) if holds_run(out) else []
 
 
 SAVE_EVERY = 30.0
@@ -635,11 +636,14 @@ def write_run(
     record: RunRecord,
     *,
     write: bool = True,
+    replaces: bool = False,
 ) -> TrainResult:
     """Write the best model, history, curves, config and summary of a run (unless not ``write``:
     under torchrun, ranks other than 0), and ``record.seen``, the digests of the images it
-    trained and validated on (``leakage.write_seen``); a ``record.finished`` run no longer needs
-    its training state, which is then removed."""
+    trained and validated on (``leakage.write_seen``), all put in place together
+    (:func:`put_in_place`); a ``record.finished`` run no longer needs its training state, which
+    goes with them, and a run that ``replaces`` an earlier one (forced) takes what objrec made
+    from the earlier model with them too."""
     best = next(r for r in state.history if r["epoch"] == state.best_epoch)
     scores = {"valid_loss": best["valid_loss"], "valid_acc": best["valid_acc"]}
     meta = replace(meta, best_epoch=state.best_epoch, **scores)
@@ -655,7 +659,7 @@ def write_run(
         **record.result_fields(config),
     )
     if write:  # under torchrun only rank 0 writes, and says so
-        _write_files(out, model, config, meta, result, record.seen)
+        _write_files(out, model, config, meta, result, record.seen, replaces)
         log.info(
             "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
         )
@@ -694,55 +698,47 @@ def _write_files(
     meta: RunMeta,
     result: TrainResult,
     seen: Mapping[str, Sequence[str]] | None,
+    replaces: bool,
 ) -> None:
-    # the earlier record goes first: a stop before the new one is written leaves a model with no
-    # record (evaluate says so, and checks its data folder), never beside another run's record
-    with set_aside(out / SEEN_RECORD, out / BEST):  # back, with the earlier model, on a failure
-        save_checkpoint(out / BEST, model, meta)
+    """The run's files written in a hidden folder in ``out`` (``outputs.staging``), then put in
+    place together (:func:`put_in_place`): written one by one into ``out``, a stop or a failure
+    between two (a full disk, a plot that failed) left a new model beside the earlier run's
+    summary and record, which read as one run."""
     columns, best = history_columns(result.history), result.best_epoch
-    write_whole(out / "history.csv", lambda tmp: write_history(tmp, result.history))
-    write_whole(out / "curves.png", lambda tmp: draw_curves(columns, tmp, best))
-    write_whole(
-        out / "config.json", lambda tmp: tmp.write_text(json.dumps(config.to_dict(), indent=2))
-    )
-    write_whole(out / SUMMARY, lambda tmp: tmp.write_text(json.dumps(result.summary(), indent=2)))
-    if seen is not None:
-        write_seen(out, seen)
-    if result.finished:
-        (out / LAST).unlink(missing_ok=True)
+    with staging(out) as stage:
+        save_checkpoint(stage / BEST, model, meta)
+        write_history(stage / "history.csv", result.history)
+        draw_curves(columns, stage / "curves.png", best)
+        (stage / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        (stage / SUMMARY).write_text(json.dumps(result.summary(), indent=2))
+        if seen is not None:
+            write_seen(stage, seen)
+        put_in_place(stage, out, finished=result.finished, replaces=replaces)
 
 
-@contextlib.contextmanager
-def set_aside(path: Path, of: Path) -> Iterator[None]:
-    """``path`` (a record of the file ``of``) moved out of the way, to a temporary name beside it,
-    while the block replaces ``of``: removed when the block ends, put back when it fails with
-    ``of`` as it was (a model that could not be written: the earlier model stays, with its
-    record), never beside a new ``of``. Killed meanwhile, ``path`` is gone and its temporary
-    file is a leftover the next run into the folder removes."""
-    aside, before = temporary_name(path, path.suffix), file_stamp(of)
-    try:
-        os.rename(path, aside)
-    except FileNotFoundError:
-        yield
-        return
-    try:
-        yield
-    except BaseException:
-        if file_stamp(of) == before:
-            os.replace(aside, path)
-        raise
-    finally:
-        aside.unlink(missing_ok=True)
+def put_in_place(stage: Path, out: Path, *, finished: bool, replaces: bool) -> None:
+    """The run's files written in ``stage`` renamed into ``out``, with Ctrl-C and SIGTERM held
+    back meanwhile (milliseconds): an earlier run's ``seen_digests.csv`` this run did not write
+    goes with them (never beside another model), a ``finished`` run's training state too, and,
+    when the run ``replaces`` an earlier one (forced), what objrec made from the earlier model
+    (:func:`remove_derived`, listed first)."""
+    names = [name for name in RUN_FILES if (stage / name).is_file()]
+    derived = earlier_run_outputs(out) if replaces else []
+    gone = ([] if SEEN_RECORD in names else [SEEN_RECORD]) + ([LAST] if finished else [])
+    with ctrl_c_leaves(lambda: run_written(out, finished)), stops_held():
+        for name in names:
+            os.replace(stage / name, out / name)
+        for name in gone:
+            (out / name).unlink(missing_ok=True)
+        remove_derived(out, derived)
 
 
-def file_stamp(path: Path) -> tuple[int, int] | None:
-    """The inode and modification time of ``path`` (None: none there): a file replaced by a
-    rename has another."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return None
-    return info.st_ino, info.st_mtime_ns
+def run_written(out: Path, finished: bool) -> str:
+    """What Ctrl-C held back while the run's files were put in place says: they are, whole."""
+    if finished:
+        return written_whole([out])
+    where = f"the run so far was written to {out}, whole, before the stop"
+    return f"{where}: continue it with `resume=True`"
 
 
 def draw_curves(columns: Mapping[str, Sequence[Any]], path: Path, best: int) -> None:
@@ -752,12 +748,3 @@ def draw_curves(columns: Mapping[str, Sequence[Any]], path: Path, best: int) -> 
     from objrec import plots
 
     plots.training_curves(columns, path, best)
-
-
-def write_whole(path: Path, write: Callable[[Path], object]) -> None:
-    """``write(tmp)`` to a temporary name of ``path``'s ending (matplotlib tells the format by
-    it), renamed over ``path`` when done: a run killed meanwhile leaves the earlier file or none,
-    never half of one (a half-written summary.json made ``objrec report`` fail with a traceback)
-    and its temporary file is removed by the next run into the folder."""
-    with renamed_over(path, temporary_name(path, path.suffix)) as tmp:
-        write(tmp)

@@ -102,7 +102,6 @@ from objrec.runs import (
     EpochSaver,
     RunRecord,
     TrainResult,
-    clear_earlier_run,
     held_run,
     holds_run,
     interrupted_in_fit,
@@ -426,8 +425,9 @@ def _train(
     t2 = time.perf_counter()
     seconds = run_seconds(prep, precision["used"], prep.stages.until(t2))
     record = run_record(prep, seconds, calibration=calibration, finetune=finetune)
-    result = write_run(out, prep.model, config, meta, state, record, write=world.main)
-    retire_earlier_run(prep, out, world.main)
+    result = write_run(
+        out, prep.model, config, meta, state, record, write=world.main, replaces=prep.replaces
+    )
     log_seconds(result.seconds, time.perf_counter() - t2, world)
     return result
 
@@ -438,14 +438,6 @@ def replaces_earlier(out: Path, request: RunRequest) -> bool:
     if request.resume:
         return replaces_a_finished_run(out)
     return request.force
-
-
-def retire_earlier_run(prep: Prepared, out: Path, wrote: bool) -> None:
-    """Once a forced run has written its model over an earlier run's in ``out`` (``wrote``: this
-    process wrote it), what objrec made from the earlier model goes (``runs.clear_earlier_run``);
-    never before, so that a forced run stopped or failing earlier leaves the earlier run whole."""
-    if prep.replaces and wrote:
-        clear_earlier_run(out)
 
 
 def started_by(out: Path | str, resume: bool, command: Sequence[str] | None) -> CommandLine | None:
@@ -625,7 +617,7 @@ class Prepared:
     """The split folder as the run listed its images, for its summary's ``provenance``."""
     replaces: bool = False
     """A forced run over an earlier run in its folder, whose evaluations, report and export go
-    once this run's model is written (:func:`retire_earlier_run`)."""
+    with this run's files, as they take their names (``runs.put_in_place``)."""
 
     @property
     def train_y(self) -> torch.Tensor:
