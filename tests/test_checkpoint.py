@@ -872,6 +872,30 @@ def test_a_shared_zip_given_as_the_run_is_said_to_be_one_not_damaged(tmp_path, t
     )
 
 
+LOAD_AND_ANSWER = """
+import sys, torch
+from objrec.checkpoint import load_model
+from objrec.inference import Recognizer
+model, meta = load_model(sys.argv[1])
+Recognizer(model, meta).answer_from_features([torch.zeros(2, meta.head.n_features)])
+print(" ".join(name for name in ("torchvision", "torch._dynamo") if name in sys.modules))
+"""
+
+
+@pytest.mark.slow  # a fresh Python importing torch: 3 s
+def test_a_run_loaded_and_answering_stored_features_imports_no_torch_dynamo(trained_once):
+    """predict of photos the store holds (after evaluate) and evaluate answer from stored
+    features without torchvision (and its torch._dynamo: inference.Recognizer._transform); the
+    head built on the meta device (3c8853a) imported torch._dynamo all the same, through
+    torch.stack's meta kernel: 1.2 to 2.3 s before predict's answer to one photo."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-c", LOAD_AND_ANSWER, str(trained_once)]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    assert (done.returncode, done.stdout.strip()) == (0, ""), done.stderr + done.stdout
+
+
 def test_a_model_holds_the_sha256_of_its_bytes_with_that_digest_read_as_zeros(trained_run):
     """What the recorded digest is, so that any tool can check it: the SHA-256 of the file with
     the 64 hex digits of its ``objrec_sha256`` metadata read as zeros."""
