@@ -473,6 +473,35 @@ def test_cache_shows_prunes_and_clears_openvino_s_compiled_graphs(tmp_path):
     assert not any(path.exists() for path in saved)
 
 
+def test_prune_judges_openvino_s_compiled_graphs_by_the_record_of_their_use(tmp_path):
+    """OpenVINO's compiled graphs were pruned by their files' access times, which a file system
+    mounted noatime never moves: a graph loaded every day went as unused. Each compile or load
+    records its use beside the graph it compiles from (``runtime.record_compiled``), naming the
+    compiled graphs it gave: those are judged by it, and go with it once it is old; a compiled
+    graph no record names is judged by its own times, as before; `--clear` removes the records."""
+    cache = FeatureCache(tmp_path / "cache")
+    folder = cache.compiled_dir
+    used, unused = "a1" * 16 + "-16", "b2" * 16 + "-16"
+    graphs = {
+        name: old_graph(folder / name)
+        for name in (
+            "11.blob",
+            "22.blob",
+            "33.blob",
+            *(f"{k}.{e}" for k in (used, unused) for e in ("xml", "bin")),
+        )
+    }
+    for key, blob, days in ((used, "11.blob", 0), (unused, "22.blob", 10)):
+        record = runtime.use_marker(folder / f"{key}.xml")
+        record.write_text(f"{blob}\n")
+        os.utime(record, (time.time() - days * 86400,) * 2)
+    assert cache.prune(7, None).compiled_removed == 4  # 22.blob, 33.blob and the unused graph
+    kept = ["11.blob", f".{used}.xml.used", f"{used}.bin", f"{used}.xml"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(kept)
+    assert graphs["11.blob"].read_bytes() == b"graph"
+    assert cache.clear().removed >= 1 and not folder.exists()
+
+
 @pytest.mark.slow
 def test_clear_leaves_openvino_s_folder_to_a_compile_holding_it(tmp_path, monkeypatch, caplog):
     """`--clear` removed `openvino/` under a process compiling into it: the next process made a

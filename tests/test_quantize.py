@@ -1035,15 +1035,10 @@ def test_a_graph_saved_by_another_openvino_version_is_saved_again(tmp_path, monk
     one's, so two machines with the same software could compute other features. Its name now
     holds the version that made it: another version saves its own."""
     import openvino as ov
-    from onnx import TensorProto, helper
 
     from objrec import runtime
 
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])
-    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
-    onnx_bytes = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    graph_bytes = onnx_bytes.SerializeToString()
+    graph_bytes = relu_graph()
     folder = tmp_path / "openvino"
     inputs = torch.tensor([[-1.0, 0.0, 2.0]])
     first = OpenVinoModel(graph_bytes, batch=2, cache=folder)
@@ -1053,6 +1048,40 @@ def test_a_graph_saved_by_another_openvino_version_is_saved_again(tmp_path, monk
     assert again.key != first.key and again.saved(2) is None  # not the earlier version's
     assert torch.equal(again(inputs), torch.tensor([[0.0, 0.0, 2.0]]))
     assert again.saved(2) == folder / runtime.static_name(again.key, 2)
+
+
+def relu_graph() -> bytes:
+    """An ONNX graph of one ReLU over batches of 3 numbers: OpenVINO compiles it in milliseconds."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+@pytest.mark.slow  # two OpenVINO sessions (0.1 s)
+def test_openvino_records_each_use_of_a_saved_graph_with_the_graphs_compiled_from_it(tmp_path):
+    """OpenVINO names a compiled graph by its own hash and loads it leaving no trace on a file
+    system mounted noatime, so `cache --prune` removed graphs loaded every day. Each compile or
+    load through the cache folder records its use beside the saved graph, naming the compiled
+    graphs that compile wrote: what the prune judges them by."""
+    import os
+    import time
+
+    from objrec import runtime
+
+    folder = tmp_path / "openvino"
+    first = OpenVinoModel(relu_graph(), batch=2, cache=folder)
+    assert torch.equal(first(torch.tensor([[-1.0, 0.0, 2.0]]))[0], torch.tensor([0.0, 0.0, 2.0]))
+    record = runtime.use_marker(folder / runtime.static_name(first.key, 2))
+    blobs = sorted(p.name for p in folder.glob("*.blob"))
+    assert len(blobs) == 1 and record.read_text().split() == blobs
+    os.utime(record, (time.time() - 10 * 86400,) * 2)
+    again = OpenVinoModel(relu_graph(), batch=2, cache=folder)  # the next process: loaded
+    again(torch.zeros(1, 3))
+    assert from_cache(again) == [True] and record.read_text().split() == blobs
+    assert record.stat().st_mtime > time.time() - 86400
 
 
 def graph_reading(tmp_path: Path, tiny, name: str) -> bytes:

@@ -169,7 +169,7 @@ class FeatureCache:
         old = self.old_entries()
         for path in old:
             remove_entry(path)
-        compiled = prune_compiled(self.compiled_graphs(saved=True), older_than_days)
+        compiled = prune_compiled(self.compiled_dir, older_than_days)
         leftovers = self.remove_leftovers()
         graphs = prune_graphs(self.root / "onnx", older_than_days, wait)
         return PruneSummary(result, len(old), *facts, compiled, leftovers, graphs)
@@ -278,9 +278,17 @@ def is_compiled_graph(name: str) -> bool:
     return COMPILED_NAME.fullmatch(name) is not None or STATIC_NAME.fullmatch(name) is not None
 
 
+def is_compiled_file(name: str) -> bool:
+    """Whether ``name`` in ``openvino/`` is objrec's or OpenVINO's: a graph
+    (:func:`is_compiled_graph`) or the record of a saved graph's use
+    (``runtime.record_compiled``)."""
+    used = USED.fullmatch(name)
+    return is_compiled_graph(used["of"] if used is not None else name)
+
+
 GRAPH_FOLDERS: dict[str, Callable[[str], bool]] = {
     "onnx": is_graph_file,
-    COMPILED_FOLDER: is_compiled_graph,
+    COMPILED_FOLDER: is_compiled_file,
 }
 """The folders of graphs in the cache folder, each with what tells objrec's files there."""
 
@@ -321,29 +329,83 @@ def remove_compiled(folder: Path) -> tuple[int, list[Path]]:
     written. A compile still holding it after ``runtime.COMPILE_WAIT`` seconds keeps it, said."""
     with compiling_into(folder, runtime.COMPILE_WAIT) as held:
         if held:
-            return remove_graphs(folder, is_compiled_graph)
+            return remove_graphs(folder, is_compiled_file)
     log.warning("kept %s: an objrec process was compiling a graph into it", folder)
     return 0, [folder]
 
 
-def prune_compiled(graphs: Sequence[Path], older_than_days: float | None) -> int:
-    """Remove the compiled graphs of ``graphs`` last read or written more than
-    ``older_than_days`` ago (by the files' access and modification times; a file system mounted
-    ``noatime`` keeps only the time it was written, so a graph still in use may go: the next
-    process compiles it again, once); returns how many. None keeps them all."""
-    if older_than_days is None:
+def prune_compiled(folder: Path, older_than_days: float | None) -> int:
+    """Remove the graphs of OpenVINO's ``folder`` not used for ``older_than_days``
+    (:func:`compiled_last_use`), with the records of their use once their graph is gone; returns
+    how many graphs. Held as a compile holds it (``runtime.compiling_into``): none is removed as
+    it is loaded; a compile still holding it after ``runtime.COMPILE_WAIT`` seconds keeps them
+    all, said. None keeps them all."""
+    if older_than_days is None or not folder.is_dir() or folder.is_symlink():
         return 0
     cutoff = time.time() - older_than_days * 86400
+    with compiling_into(folder, runtime.COMPILE_WAIT) as held:
+        if held:
+            return _prune_held_compiled(folder, cutoff)
+    log.warning("kept %s: an objrec process was compiling a graph into it", folder)
+    return 0
+
+
+def _prune_held_compiled(folder: Path, cutoff: float) -> int:
+    """:func:`prune_compiled`'s work, ``folder`` held: the graphs last used before ``cutoff``."""
+    records = compiled_records(folder)
     removed = 0
-    for path in graphs:
+    for path in sorted(folder.iterdir()):
+        if is_compiled_graph(path.name) and compiled_last_use(path, records) < cutoff:
+            path.unlink(missing_ok=True)  # another prune or clear may have been quicker
+            removed += 1
+    for path in folder.iterdir():  # a record goes with its graph
+        used = USED.fullmatch(path.name)
+        if used is not None and not (folder / used["of"]).exists():
+            path.unlink(missing_ok=True)
+    return removed
+
+
+def compiled_records(folder: Path) -> dict[str, list[Path]]:
+    """Each compiled graph of OpenVINO's ``folder`` that a record of use names
+    (``runtime.record_compiled``: the saved graph it was compiled from), with those records."""
+    records: dict[str, list[Path]] = {}
+    for path in folder.iterdir():
+        if USED.fullmatch(path.name) is None:
+            continue
+        try:
+            names = path.read_text(encoding="utf-8").split()
+        except (OSError, ValueError):  # gone since, or not objrec's text: it names none
+            continue
+        for name in names:
+            if COMPILED_NAME.fullmatch(name):
+                records.setdefault(name, []).append(path)
+    return records
+
+
+def compiled_last_use(path: Path, records: dict[str, list[Path]]) -> float:
+    """When the graph ``path`` of OpenVINO's folder was last written, read or used: a graph saved
+    to compile from (:data:`STATIC_NAME`) by its record of use (``runtime.use_marker`` of its
+    ``.xml``, the ``.bin`` its weights), a compiled one by the records naming it (``records``,
+    :func:`compiled_records`), as a file system mounted ``noatime`` never moves a file's access
+    time; one no record names (compiled before objrec kept them) by its own times alone. A
+    record's time is when it was written: prune reads it, which moves its access time."""
+    marks = list(records.get(path.name, []))
+    if STATIC_NAME.fullmatch(path.name):
+        marks.append(use_marker(path.with_suffix(".xml")))
+    return max(newest_time([path]), newest_time(marks, written=True))
+
+
+def newest_time(paths: Sequence[Path], written: bool = False) -> float:
+    """The latest access or modification time of ``paths`` (those there; ``written``: their
+    modification times alone), as a Unix time; 0 when none is there."""
+    times = [0.0]
+    for path in paths:
         try:
             stat = path.stat()
-            if max(stat.st_atime, stat.st_mtime) < cutoff:
-                path.unlink()
-                removed += 1
-        except FileNotFoundError:  # another prune or clear was quicker
-            pass
-    return removed
+        except FileNotFoundError:
+            continue
+        times += [stat.st_mtime] if written else [stat.st_atime, stat.st_mtime]
+    return max(times)
 
 
 def prune_graphs(folder: Path, older_than_days: float | None, wait=None) -> int:
@@ -374,14 +436,7 @@ def last_use(graph: Path) -> float:
     paths = [graph, use_marker(graph)]
     if graph.suffix == ".json":
         paths += [graph.with_suffix(".onnx"), use_marker(graph.with_suffix(".onnx"))]
-    times = [0.0]
-    for path in paths:
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue
-        times += [stat.st_atime, stat.st_mtime]
-    return max(times)
+    return newest_time(paths)
 
 
 def graph_kinds(folder: Path) -> dict[str, GraphCount]:

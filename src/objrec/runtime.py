@@ -293,6 +293,27 @@ def save_static(model, path: Path) -> Path:
     return path
 
 
+def compiled_blobs(folder: Path) -> set[str]:
+    """The names of the graphs OpenVINO compiled into ``folder`` (``<its hash>.blob``)."""
+    return {path.name for path in folder.glob("*.blob")}
+
+
+def record_compiled(graph: Path, blobs: set[str]) -> None:
+    """Record the use of the saved ``graph`` now (its :func:`use_marker`'s time) and, in that
+    record, the compiled graphs OpenVINO wrote from it (``blobs``, new at this compile): OpenVINO
+    names a compiled graph by its own hash, and loads it without a trace on a file system mounted
+    ``noatime``, so ``objrec cache --prune`` judges it by the record of the graph it came from.
+    Called with the folder held (:func:`compiling_into`); a folder that cannot be written keeps
+    none, and its graphs are pruned by their files' times."""
+    marker = use_marker(graph)
+    with suppress(OSError, ValueError):
+        named = set(marker.read_text(encoding="utf-8").split()) if marker.is_file() else set()
+        if blobs - named:
+            marker.write_text("".join(f"{name}\n" for name in sorted(named | blobs)))
+        else:
+            marker.touch()
+
+
 FIRST_CALLS = threading.Lock()
 """Held by a thread while it compiles, makes its infer request and runs it once: several threads
 making their first OpenVINO calls at once could hang the process for good (gdb: one thread held
@@ -448,11 +469,19 @@ class OpenVinoModel:
         path = self.saved(n)
         if path is not None:
             try:
-                return self.core.compile_model(str(path), "CPU", settings)
+                return self.compile_recorded(path, settings)
             except Exception as exc:  # a file cut short, its weights pruned: saved again
                 log.info("OpenVINO could not read %s (%s): saving it again", path, exc)
         path = save_static(self.static(n), self.cache / static_name(self.key, n))  # type: ignore[operator]
-        return self.core.compile_model(str(path), "CPU", settings)
+        return self.compile_recorded(path, settings)
+
+    def compile_recorded(self, path: Path, settings: dict):
+        """The saved graph ``path`` compiled (or its compiled graph loaded) through the cache
+        folder, its use recorded with the compiled graphs it gave (:func:`record_compiled`)."""
+        before = compiled_blobs(path.parent)
+        compiled = self.core.compile_model(str(path), "CPU", settings)
+        record_compiled(path, compiled_blobs(path.parent) - before)
+        return compiled
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """The graph's first output for ``x``, on ``x``'s device (OpenVINO runs on the CPU)."""
