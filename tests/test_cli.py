@@ -403,7 +403,7 @@ def test_report_says_where_it_wrote_as_an_absolute_path_and_a_link(capsys, tmp_p
     import sys
     import types
 
-    def build_report(run, out, data, reporter, force):
+    def build_report(run, out, data, reporter, force, grad_cam=True):
         (tmp_path / "my run" / "report.html").write_text("<html></html>")
         return Path("my run") / "report.html"  # as the library returns it for a relative RUN
 
@@ -418,6 +418,62 @@ def test_report_says_where_it_wrote_as_an_absolute_path_and_a_link(capsys, tmp_p
     assert code == 0 and f"report written to {page} (0.0 MB)" in out
     assert err.startswith("loading the libraries ...")  # at once: the import takes seconds
     assert f"open {page.as_uri()} in a browser" in out and "%20run/report.html" in out
+
+
+def test_report_no_grad_cam_leaves_the_maps_out(capsys, tmp_path, monkeypatch):
+    """Grad-CAM took 3m45s for a report's 6 maps on a busy machine (newcomer44), with no way to
+    skip it: --no-grad-cam passes ``grad_cam=False``, and --help says what it saves."""
+    import sys
+    import types
+
+    given = []
+
+    def build_report(run, out, data, reporter, force, grad_cam=True):
+        given.append(grad_cam)
+        (tmp_path / "run" / "report.html").write_text("<html></html>")
+        return tmp_path / "run" / "report.html"
+
+    (tmp_path / "run").mkdir()
+    fake_checkpoint(tmp_path / "run" / "model.safetensors")
+    fake = types.ModuleType("objrec.report")  # the real one imports pandas: 1 s of this test
+    fake.build_report = build_report  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "objrec.report", fake)
+    assert run(capsys, "report", tmp_path / "run", "--no-grad-cam")[0] == 0
+    assert run(capsys, "report", tmp_path / "run")[0] == 0
+    assert given == [False, True]
+    helped = " ".join(run(capsys, "report", "--help")[1].split())
+    assert "--grad-cam / --no-grad-cam Draw the Grad-CAM maps, or leave them out (minutes" in helped
+
+
+@pytest.mark.parametrize(
+    ("command", "module", "function"),
+    [
+        ("evaluate", "objrec.evaluate", "evaluate"),
+        ("predict", "objrec.predict", "predict"),
+        ("explore", "objrec.explore", "explore"),
+    ],
+)
+def test_evaluate_predict_and_explore_say_they_load_the_libraries_first(
+    capsys, tmp_path, monkeypatch, command, module, function
+):
+    """evaluate and predict showed nothing for 2 to 6 s while they imported PyTorch (their check
+    of the arguments' order imported it too) and explore for 3 to 5 s (pandas, matplotlib):
+    each says what it is doing at once, as report does."""
+    import sys
+    import types
+
+    def stop(*args, **kwargs):
+        raise ObjrecError("stopped here")
+
+    (tmp_path / "run").mkdir()
+    fake_checkpoint(tmp_path / "run" / "model.safetensors")
+    (tmp_path / "data" / "cat").mkdir(parents=True)
+    fake = types.ModuleType(module)  # its function stops once the import is done
+    setattr(fake, function, stop)
+    monkeypatch.setitem(sys.modules, module, fake)
+    paths = [tmp_path / "data"] if command == "explore" else [tmp_path / "run", tmp_path / "data"]
+    code, _, err = run(capsys, command, *paths)
+    assert code == 1 and err.startswith("loading the libraries ...") and "stopped here" in err
 
 
 def test_report_on_a_folder_that_is_no_run_says_so_before_loading_the_libraries(
@@ -3403,6 +3459,7 @@ def test_an_output_inside_the_folder_a_command_reads_is_refused(
     args = [a.format(data=split_dir, run=trained_run) for a in args]
     code, _, err = run(capsys, *args)
     assert code == 1 and f"lies inside the {folder} folder" in err, err
+    err = err.removeprefix("loading the libraries ...\n")  # its progress, before the check
     assert len(err.strip().splitlines()) == 1 and not Path(args[-1]).exists()
 
 

@@ -1853,7 +1853,7 @@ def test_against_the_run_itself_is_refused_in_one_sentence(
     link.symlink_to(trained_run)
     for against in (trained_run, link, trained_run / "model.safetensors"):
         code = main(["evaluate", str(trained_run), str(split_dir), "--against", str(against)])
-        said = capsys.readouterr().err
+        said = capsys.readouterr().err.removeprefix("loading the libraries ...\n")  # progress
         err = " ".join(said.split())
         assert code == 1 and len(said.strip().splitlines()) == 1, said
         assert f"--against {against} is the run evaluated, {trained_run}: comparing" in err
@@ -2302,6 +2302,36 @@ def test_evaluate_runs_the_head_and_the_familiarity_once_over_each_batch(trained
 
 
 OK6 = torch.ones(6, dtype=torch.bool)
+
+
+def test_table_answers_counts_each_batch_answered(trained_once):
+    """The answers of s0's 1,542 test images took 3 to 5 s with nothing on screen: each batch's
+    images are counted once answered."""
+    from objrec.checkpoint import load_model
+    from objrec.evaluate import table_answers
+    from objrec.inference import Recognizer
+
+    model, meta = load_model(trained_once)
+    views = [torch.rand(6, meta.head.n_features, generator=torch.Generator().manual_seed(0))]
+    counted: list[int] = []
+    table_answers(Recognizer(model, meta), [_Views(views[0])], OK6, batch=4, advance=counted.append)
+    assert counted == [4, 2]
+
+
+@pytest.mark.slow
+def test_evaluate_shows_each_step_of_seconds(trained_run, split_dir, tmp_path):
+    """evaluate of the 100-class protocol's test split showed nothing for 15 s on a busy
+    machine: loading the model, answering 1,542 images and drawing the plots each took seconds.
+    Each is a task now, the answers counted image by image."""
+    from .conftest import TaskRecorder
+
+    reporter = TaskRecorder()
+    result = evaluate(trained_run, split_dir, out=tmp_path / "eval", reporter=reporter)
+    n = int(result.metrics["n"])
+    loaded, answered = "loading the model", "answering the images"
+    assert reporter.tasks.index(loaded) < reporter.tasks.index(answered)
+    assert reporter.totals[answered] == sum(reporter.steps[answered]) == n
+    assert reporter.tasks[-1] == "writing the tables and plots"
 
 
 def test_a_class_s_top1_interval_rests_on_its_distinct_photos_not_its_frames():

@@ -388,3 +388,14 @@ def test_the_series_of_a_figure_are_told_apart_without_their_colours(monkeypatch
             valid.get_marker(),
             valid.get_linestyle(),
         )
+
+
+@pytest.mark.slow
+def test_explore_shows_its_plots_being_drawn(tmp_path, split_dir):
+    """explore of the 100-class protocol's split sat 2.5 s after its last image, drawing its
+    plots, with nothing on screen."""
+    from .conftest import TaskRecorder
+
+    reporter = TaskRecorder()
+    explore(split_dir, tmp_path / "out", reporter)
+    assert reporter.tasks == ["reading image sizes", "writing the tables and plots"]

@@ -47,7 +47,8 @@ def test_report_is_one_self_contained_file(trained_run, tmp_path):
     assert reporter.tasks.count("Grad-CAM maps") == 1
     # and so is each step of seconds (a report showed nothing for 17 s)
     assert reporter.tasks.index("loading the model") < reporter.tasks.index("Grad-CAM maps")
-    assert reporter.tasks[-2:] == ["reading image sizes", "writing the page"]
+    data = ["reading image sizes", "writing the tables and plots"]  # explore's, of the split
+    assert reporter.tasks[-3:] == [*data, "writing the page"]
     html = path.read_text()
     for section in (
         "overview",
@@ -418,7 +419,6 @@ def test_class_names_pandas_reads_as_missing_or_numbers_are_reported_as_named(
     table named the classes "nan" and "7"."""
     import pandas as pd
 
-    from objrec.progress import SILENT
     from objrec.report import evaluation_context
 
     folder = evaluate(trained_run, split_dir).out
@@ -429,7 +429,7 @@ def test_class_names_pandas_reads_as_missing_or_numbers_are_reported_as_named(
             if column in frame:
                 frame[column] = frame[column].replace(names)
         frame.to_csv(folder / table, index=False)
-    context = evaluation_context(trained_run, folder, SILENT, [split_dir])
+    context = evaluation_context(trained_run, folder, ["red", "green", "blue"], [split_dir])
     assert context["metrics"]["top1"] == 1.0 and context["n_wrong"] == 0
     assert sorted(r["class"] for r in context["per_class"]) == ["007", "None", "blue"]
     assert context["top_losses"] == [] and context["worst_examples"] == []
@@ -1374,3 +1374,47 @@ def test_a_photo_is_taken_from_the_evaluated_folder_before_a_same_named_one_here
     assert found_photo("data/test/ant/1.jpg", str(tmp_path / "x" / "data" / "test")) == str(ours)
     assert found_photo("data/test/ant/3.jpg", str(tmp_path / "x" / "data" / "test")) is None
     assert found_photo("data/test/ant/1.jpg", None) == "data/test/ant/1.jpg"  # nothing recorded
+
+
+@pytest.mark.slow
+@pytest.mark.figures
+def test_report_without_grad_cam_draws_no_map_and_its_page_says_so(trained_run, tmp_path):
+    """Grad-CAM took 3m45s for a report's 6 maps on a busy machine, with no way to skip it:
+    ``grad_cam=False`` (``report --no-grad-cam``) draws none and loads no model for them; the
+    Saliency section says they were left out, the rest of the page is written as before."""
+    from .conftest import TaskRecorder
+
+    run = shutil.copytree(trained_run, tmp_path / "copied")
+    reporter = TaskRecorder()
+    page = build_report(run, tmp_path / "r.html", reporter=reporter, grad_cam=False).read_text()
+    assert "Grad-CAM maps" not in reporter.tasks
+    assert reporter.tasks.count("loading the model") == 1  # the evaluation's, none for maps
+    assert "Not drawn: this page was written without its Grad-CAM maps" in page
+    assert "objrec report --no-grad-cam" in page and 'id="failures"' in page
+
+
+def test_each_grad_cam_map_is_counted_once_drawn(tmp_path):
+    """The report counted a map before drawing it: 12/12 showed while the last map, minutes on
+    a busy machine, was still being drawn."""
+    import pandas as pd
+    from PIL import Image
+
+    from objrec.report import saliency_tiles
+
+    from .conftest import TaskRecorder
+
+    reporter = TaskRecorder()
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+
+    class Explained:
+        classes, draft = ["ant", "bee"], None
+
+        def explain(self, image):
+            seen.append(sum(reporter.steps["Grad-CAM maps"]))  # maps counted before this one
+            return image, 0
+
+    seen: list[int] = []
+    rows = pd.DataFrame({"path": [str(tmp_path / "a.png")] * 2, "true": "ant", "predicted": "ant"})
+    tiles = saliency_tiles(Explained(), {"saliency_right": rows}, reporter)  # type: ignore[arg-type]
+    assert seen == [0, 1] and reporter.steps["Grad-CAM maps"] == [1, 1]
+    assert len(tiles["saliency_right"]) == 2

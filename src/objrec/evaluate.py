@@ -323,7 +323,8 @@ def evaluate(
     """
     config, reporter = settings(EvaluateConfig, config, keywords, "evaluate"), or_silent(reporter)
     refuse_early(Path(run), folder, out, config)
-    recognizer = Recognizer.load(run, device=resolve_device(config.device))
+    with reporter.task("loading the model", None):  # seconds: the body, torchvision's import
+        recognizer = Recognizer.load(run, device=resolve_device(config.device))
     target = resolve_eval_folder(folder, config.split)
     named = out is not None  # else the run's own eval-* folder, refreshed as with force
     out = check_eval_dir(Path(run), recognizer.meta.data_dir, target, out, force, config.tta)
@@ -341,7 +342,8 @@ def evaluate(
     with writing_outputs(out):
         if config.against is not None:
             result.against = evaluate_against(result, folder, config, reporter, out)
-        write_evaluation(result, out, force or not named)  # the folder made only now
+        with reporter.task("writing the tables and plots", None):  # seconds for many classes
+            write_evaluation(result, out, force or not named)  # the folder made only now
     keep = None if config.against is None else against_dir(out, Path(config.against))
     remove_stale_against(out, keep)
     log_evaluation(run, target, result)
@@ -360,7 +362,8 @@ def measure(
     (:func:`near_duplicate_groups`), calibration and the unknown answer; beside it, the readable
     images' paths, content digests and predictions table (with each one's ``group``)."""
     ok = torch.stack([t.ok for t in tables]).all(0)
-    answers, plain, uncalibrated = table_answers(recognizer, tables, ok)
+    with reporter.task("answering the images", int(ok.sum())) as advance:  # seconds: the scores
+        answers, plain, uncalibrated = table_answers(recognizer, tables, ok, advance=advance)
     labels, logits = tables[0].labels[ok], answers.probs.log()
     paths, digests, groups = readable_groups(recognizer, samples, tables[0], ok, config, reporter)
     trained = recognizer.meta.n_train
@@ -768,19 +771,25 @@ def view_label(images: str, view: str) -> str:
 
 
 def table_answers(
-    recognizer: Recognizer, tables: list[FeatureTable], ok: torch.Tensor, batch: int = 1024
+    recognizer: Recognizer,
+    tables: list[FeatureTable],
+    ok: torch.Tensor,
+    batch: int = 1024,
+    advance: Callable[[int], object] = lambda n: None,
 ) -> tuple[Answers, torch.Tensor, torch.Tensor]:
     """The recognizer's answers for the images ``ok``, from every view's features, read batch by
     batch; its probabilities from the first (plain) view alone; and its probabilities before
     calibration: all three from one pass of the head and the familiarity score over each batch
     (three passes: 17.4 s against 6.4 s for the 100-class protocol's 1,542 test images on a
-    loaded 2-core machine, ``benchmarks/answered_once.py``)."""
+    loaded 2-core machine, ``benchmarks/answered_once.py``); ``advance(n)`` told of each batch's
+    ``n`` images once answered."""
     where = torch.nonzero(ok).flatten().split(batch) or (torch.empty(0, dtype=torch.long),)
     parts = []
     for idx in where:
         outputs = recognizer.outputs_from_features([table.read(idx.numpy()) for table in tables])
         plain = recognizer.combine([outputs[0][0]])
         parts.append((recognizer.decide(outputs), plain, recognizer.uncalibrated(outputs)))
+        advance(len(idx))
     answers = Answers(
         *(torch.cat([getattr(a, f) for a, _, _ in parts]) for f in ("probs", "scores", "unknown"))
     )

@@ -102,8 +102,8 @@ def explore(
         log.warning("%s", result.ignored.sentence())
     warn_of_imbalance(result.counts)
     if out is not None:
-        with writing_outputs(Path(out)):
-            write_exploration(result, Path(out), force)
+        with writing_outputs(Path(out)), reporter.task("writing the tables and plots", None):
+            write_exploration(result, Path(out), force)  # seconds: the plots of 100 classes
     return result
 
 

@@ -416,7 +416,8 @@ def predict(
     plot = check_arguments(topk, plot_max, plot, force, paths := path_list(paths))
     csv, reporter = check_csv(csv, plot, force, paths), or_silent(reporter)  # None: silent
     check_outputs(paths, explain, force)
-    recognizer = loaded(run, runtime, threshold, unknown, device)
+    with reporter.task("loading the model", None):  # seconds: the checkpoint, torchvision
+        recognizer = loaded(run, runtime, threshold, unknown, device)
     results = expand_paths(paths)  # after the run is found: no warning on the inputs before
     todo = [r for r in results if r.error is None]
     with ctrl_c_leaves(lambda: unwritten({"csv": csv, "plot": plot, "explain": explain})):
@@ -675,7 +676,7 @@ def predict_all(
     stored = recognizer.stored_views([Path(r.path) for r in todo], tta)
     try:
         if not Stored(stored).held(todo).all():  # some are computed from their pixels
-            with reporter.task("loading the model", None):
+            with reporter.task("getting the model ready", None):
                 recognizer.get_ready(min(batch_size, len(todo)), tta)
         with reporter.task("predicting", len(todo)) as advance:
             for start in range(0, len(todo), batch_size):

@@ -390,20 +390,28 @@ def saliency_tiles(
     roots: Sequence[Path] = (),
 ) -> dict[str, list[Tile]]:
     """Grad-CAM tiles of each of ``shown``'s rows, by the same keys (seconds each on a CPU: one
-    task on screen for them all, where a pass per key showed two tasks of one name)."""
+    task on screen for them all, where a pass per key showed two tasks of one name), each map
+    counted once drawn (counted before, the last map's minutes on a busy machine showed 12/12)."""
     tiles: dict[str, list[Tile]] = {key: [] for key in shown}
     with reporter.task("Grad-CAM maps", sum(len(rows) for rows in shown.values())) as advance:
         for key, rows in shown.items():
             for r in rows.itertuples():
+                tile = saliency_tile(recognizer, r, roots)
                 advance()
-                try:
-                    picture, target = recognizer.explain(open_image(r.path, recognizer.draft))
-                except UnreadableImageError:
-                    continue
-                caption = f"true {r.true} · Grad-CAM of {recognizer.classes[target]}"
-                wrong, name = r.true != r.predicted, shown_name(r.path, roots)
-                tiles[key].append(Tile(embed_image(picture, 200), caption, wrong, name))
+                tiles[key] += [tile] if tile is not None else []
     return tiles
+
+
+def saliency_tile(recognizer: Recognizer, r: Any, roots: Sequence[Path] = ()) -> Tile | None:
+    """The Grad-CAM tile of one evaluated image (a row of predictions.csv); None for one that
+    cannot be read now."""
+    try:
+        picture, target = recognizer.explain(open_image(r.path, recognizer.draft))
+    except UnreadableImageError:
+        return None
+    caption = f"true {r.true} · Grad-CAM of {recognizer.classes[target]}"
+    wrong, name = r.true != r.predicted, shown_name(r.path, roots)
+    return Tile(embed_image(picture, 200), caption, wrong, name)
 
 
 @on_ctrl_c("no page was written: run it again")
@@ -414,9 +422,12 @@ def build_report(
     data_dir: Path | None = None,
     reporter: Reporter | None = None,
     force: bool = False,
+    grad_cam: bool = True,
 ) -> Path:
     """Write the HTML report of ``run`` to ``out`` (default ``RUN/report.html``); ``force``:
     write over ``out``, and replace an evaluation of another folder in ``RUN/eval-test``;
+    ``grad_cam``: draw the Saliency section's Grad-CAM maps (seconds to minutes each on a busy
+    CPU; False: the section says they were left out, and the model is not loaded for them);
     ``reporter`` shows progress (None: nothing is shown)."""
     run, reporter = Path(run), or_silent(reporter)
     out = report_path(run, out, force)
@@ -429,7 +440,8 @@ def build_report(
     of = given if given is not None and not has_data and given.is_dir() else None
     evaluation = load_evaluation(run, used, reporter, meta.data_dir, force, of)
     roots = [data_dir] if has_data and data_dir is not None else []
-    context = run_context(run, meta) | evaluation_context(run, evaluation, reporter, roots)
+    context = run_context(run, meta) | evaluation_context(run, evaluation, meta.classes, roots)
+    context |= saliency_context(run, context.pop("saliency_shown"), reporter, grad_cam, roots)
     if (shown := data_shown(used, given, meta)) is not None:
         context |= data_context(shown, meta, reporter)
     template = report_template()
@@ -636,11 +648,28 @@ PREDICTION_TEXT = ("path", "true", "answer", "predicted", "top5", "seen_in")
 """The columns of ``predictions.csv`` that hold words (class names, paths), never numbers."""
 
 
-def evaluation_context(
-    run: Path, evaluation: Path, reporter: Reporter, roots: Sequence[Path] = ()
+def saliency_context(
+    run: Path,
+    shown: dict[str, pd.DataFrame],
+    reporter: Reporter,
+    grad_cam: bool = True,
+    roots: Sequence[Path] = (),
 ) -> dict[str, Any]:
-    """The evaluation's tables, plots, failure galleries and Grad-CAM tiles; each picture named
-    by its file relative to the first of ``roots`` (the data folder) or the evaluated folder."""
+    """The Saliency section's Grad-CAM tiles of ``shown``'s rows (:func:`saliency_tiles`), the
+    model loaded for them; without ``grad_cam``, none, and the section says so."""
+    if not grad_cam:
+        return {key: [] for key in shown} | {"grad_cam_left_out": True}
+    with reporter.task("loading the model", None):  # seconds: torchvision's import, the body
+        recognizer = Recognizer.load(run)
+    return saliency_tiles(recognizer, shown, reporter, roots)
+
+
+def evaluation_context(
+    run: Path, evaluation: Path, classes: Sequence[str], roots: Sequence[Path] = ()
+) -> dict[str, Any]:
+    """The evaluation's tables, plots, failure galleries and the rows of its Grad-CAM maps
+    (``saliency_shown``); each picture named by its file relative to the first of ``roots``
+    (the data folder) or the evaluated folder; ``classes``: the run's."""
     with read_as_written(evaluation / "metrics.json", run):
         metrics = json.loads((evaluation / "metrics.json").read_text())
     if metrics.get("folder"):
@@ -656,8 +685,6 @@ def evaluation_context(
     n_gone = find_photos(predictions, metrics.get("folder"))
     with read_as_written(evaluation / "most_confused.csv", run):
         confused = read_table(evaluation / "most_confused.csv", ("true", "predicted"))
-    with reporter.task("loading the model", None):  # seconds: torchvision's import, the body
-        recognizer = Recognizer.load(run)
     wrong = predictions[predictions["true"] != predictions["predicted"]]
     right = predictions[predictions["true"] == predictions["predicted"]]
     top_tiles, worst_examples = failure_tiles(predictions, per_class, roots)
@@ -672,7 +699,7 @@ def evaluation_context(
         "per_class": per_class.to_dict(orient="records"),
         "few_images": FEWEST_TO_TRUST,
         "few_to_measure": FEWEST_WITHOUT_INTERVAL,
-        "untested": untested_note(recognizer.classes, per_class, metrics.get("folder")),
+        "untested": untested_note(classes, per_class, metrics.get("folder")),
         "evaluated": evaluated_words(metrics.get("folder")),
         "confused": confused.to_dict(orient="records"),
         "confusion": embed_if_there(evaluation / "confusion.png"),
@@ -684,7 +711,8 @@ def evaluation_context(
         "n_wrong_groups": wrong["group"].nunique() if "group" in wrong else len(wrong),
         "top_losses": top_tiles,
         "worst_examples": worst_examples,
-    } | saliency_tiles(recognizer, shown, reporter, roots)
+        "saliency_shown": shown,
+    }
 
 
 def reliability_picture(evaluation: Path, temperature: float | None, run: Path) -> str | None:

@@ -425,9 +425,10 @@ def _train(
     t2 = time.perf_counter()
     seconds = run_seconds(prep, precision["used"], prep.stages.until(t2))
     record = run_record(prep, seconds, calibration=calibration, finetune=finetune)
-    result = write_run(
-        out, prep.model, config, meta, state, record, write=world.main, replaces=prep.replaces
-    )
+    with reporter.task("writing the run", None):  # seconds: the model file, the curves' plot
+        result = write_run(
+            out, prep.model, config, meta, state, record, write=world.main, replaces=prep.replaces
+        )
     log_seconds(result.seconds, time.perf_counter() - t2, world)
     return result
 

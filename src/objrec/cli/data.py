@@ -387,11 +387,13 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
 
     Writes counts.csv, size_stats.csv, sizes.csv, images_per_class.png and image_sizes.png.
     """
-    from objrec.explore import explore as run_explore
-
     out_dir, refresh = output_folder(out, data, "-explore", force)
+    reporter = RichReporter()
+    with reporter.task("loading the libraries", None):  # seconds (pandas, matplotlib)
+        from objrec.explore import explore as run_explore
+
     with logged_warnings() as logged:
-        result = run_explore(data, out_dir, RichReporter(), force, refresh)
+        result = run_explore(data, out_dir, reporter, force, refresh)
     if as_json:
         counts = result.counts.to_dict(orient="index")
         found = {"out": str(out_dir), "counts": counts, "unreadable": result.unreadable}

@@ -164,9 +164,10 @@ def evaluate(
     refuse_keep_without_unknown(keep_threshold, unknown)
     refuse_table(data)
     require_folder(data, "DATA")  # before the heavy import: answered at once
-    from objrec.evaluate import evaluate as run_evaluate
-
     reporter = RichReporter()
+    with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
+        from objrec.evaluate import evaluate as run_evaluate
+
     config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device, against=against)
     with logged_warnings() as logged:
         result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force)
@@ -1143,7 +1144,15 @@ def averages_table(m: dict[str, Any]) -> Table:
     help="Overwrite another --out file. Also replace an evaluation of another folder in "
     "RUN/eval-test (RUN's own report.html and eval-* are refreshed without it).",
 )
-def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
+@click.option(
+    "--grad-cam/--no-grad-cam",
+    default=True,
+    show_default=True,
+    help="Draw the Grad-CAM maps, or leave them out (minutes on a busy CPU). Up to 12 (the 6 "
+    "wrong answers of highest loss, 6 right ones), seconds each on a CPU, in the page's "
+    "Saliency section, which says when they were left out.",
+)
+def report(run: Path, out: Path | None, data: Path | None, force: bool, grad_cam: bool) -> None:
     """Write one self-contained HTML page about RUN (opens from disk, no network needed).
     \f
     Data (counts, sizes, samples, augmentation), training curves, overall and per-class results, the
@@ -1160,7 +1169,7 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool) -> None:
     with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
         from objrec.report import build_report
 
-    path = build_report(run, out, data, reporter, force).resolve()
+    path = build_report(run, out, data, reporter, force, grad_cam=grad_cam).resolve()
     size = path.stat().st_size / 1e6
     console.print(
         printable(f"report written to {path} ({size:.1f} MB); open {path.as_uri()} in a browser"),

@@ -5,6 +5,7 @@ RUN comes before DATA.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -230,8 +231,15 @@ def device_option(command):
 def refuse_swapped(command: str, run: Path, second: Path) -> None:
     """``objrec evaluate DATA RUN`` or ``objrec predict IMAGE RUN``: when RUN holds no checkpoint
     but is a file or looks like a data folder (class or split folders, images) and the second
-    argument holds one, say which comes first, before anything reads the second's files."""
-    from objrec.checkpoint import BEST, is_checkpoint
+    argument holds one, say which comes first, before anything reads the second's files. A run
+    folder given first is seen without importing PyTorch (``objrec.checkpoint`` does: seconds
+    before the command's progress could say what it was doing)."""
+    from objrec.meta import BEST
+
+    with contextlib.suppress(OSError):  # a folder one may not enter: is_checkpoint says no
+        if (run / BEST).is_file():  # the usual order: a run folder first
+            return
+    from objrec.checkpoint import is_checkpoint
 
     if is_checkpoint(run) or not is_checkpoint(second):  # the usual order reads no second
         return

@@ -159,11 +159,11 @@ def predict(
     a line too. A tally of two answers or more ends them: how many went to each class, unknown
     too. With --csv, the table holds the answers and a line says what they come to."""
     refuse_unknown_conflict(threshold, no_unknown)
-    from objrec.predict import predict as run_predict
-
     if len(paths) == 1:
         refuse_swapped("predict", run, paths[0])
     reporter = RichReporter()
+    with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
+        from objrec.predict import predict as run_predict
     results = run_predict(
         run,
         paths,
