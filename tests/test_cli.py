@@ -3792,6 +3792,35 @@ def test_check_of_a_run_notes_an_export_made_before_digests_and_does_not_fail(ca
     )
 
 
+@pytest.mark.slow  # two exports (0.6 s) and a run's files read three times (0.9 s)
+def test_check_of_a_run_notes_an_export_answering_by_a_threshold_the_run_no_longer_uses(
+    capsys, trained_run
+):
+    """A threshold kept with the run after its export (or removed since) leaves the export
+    answering "unknown" by the one before until exported again: check said the export was
+    intact and nothing more. It notes it (exit 0), with what to do."""
+    from objrec.export import export_model
+    from objrec.kept import keep_threshold
+
+    def noted() -> list[tuple[str, str, str]]:
+        code, out, _ = run(capsys, "check", trained_run, "--json")
+        assert code == 0
+        return [(p["path"], p["kind"], p["message"]) for p in json.loads(out)["problems"]]
+
+    export_model(trained_run, photos=1)
+    kept = keep_threshold(trained_run, 0.25, {"replaced": 0.0})
+    [(path, kind, message)] = noted()
+    assert (path, kind) == ("model.json", "other_threshold") and message.startswith(
+        "the export answers unknown below 0.0, not below 0.25, the threshold kept with the run "
+        f"since; export it again with `objrec export {trained_run} --force`"
+    )
+    export_model(trained_run, photos=1, force=True)
+    assert noted() == []
+    kept.path.unlink()
+    [(_, kind, message)] = noted()
+    assert kind == "other_threshold" and "which it no longer keeps (it uses its own now)" in message
+
+
 @pytest.mark.slow  # a run's files read (0.3 s)
 def test_check_of_a_run_calls_a_kept_threshold_whose_sha256_line_was_removed_edited(
     capsys, trained_run

@@ -335,6 +335,8 @@ def _check_export(run: Path, result: RunCheck) -> None:
             f"--onnx exports again rather than copy it; {AGAIN}"
         )
         result.note(sidecar, "other_model", message)
+    else:
+        _check_export_threshold(run, sidecar, record, result)
     recorded = record.get(FILES_SHA256)
     recorded = recorded if isinstance(recorded, dict) else {}
     digests = {k: v for k, v in recorded.items() if is_file_name(k)}
@@ -354,6 +356,31 @@ def is_file_name(name: str) -> bool:
     """Whether ``name``, recorded in a run's file, names a file of the run folder itself: never
     one elsewhere (``../x``, ``/etc/x``) for ``check`` to read, of a run from elsewhere."""
     return name not in ("", ".", "..") and name == Path(name).name
+
+
+def _check_export_threshold(
+    run: Path, sidecar: Path, record: dict[str, Any], result: RunCheck
+) -> None:
+    """Whether the export answers "unknown" by the threshold the run uses now: a threshold kept
+    since (``evaluate --keep-threshold``), or removed since, leaves the export on the one before
+    until exported again (``kept.stale_export``). One given to ``export`` by hand is the user's."""
+    unknown = record.get("unknown")
+    if not isinstance(unknown, dict) or unknown.get("threshold_given"):
+        return
+    try:
+        kept = read_kept(run, warn=False)
+    except ObjrecError:  # said of threshold.json already
+        return
+    now = kept if kept is not None and kept.current else None
+    if unknown.get("threshold_kept_on") == (now.kept_on if now else None):
+        return
+    written = unknown.get("threshold")
+    if now is not None:
+        why = f"not below {now.threshold!r}, the threshold kept with the run since"
+    else:
+        why = "the threshold the run kept then, which it no longer keeps (it uses its own now)"
+    message = f"the export answers unknown below {written!r}, {why}; {AGAIN}"
+    result.note(sidecar, "other_threshold", message)
 
 
 def _export_record(sidecar: Path, result: RunCheck) -> dict[str, Any] | None:
