@@ -810,6 +810,27 @@ def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch,
     assert f"--csv {table} exists" in capsys.readouterr().err
 
 
+def test_the_script_names_a_folders_files_left_out_as_predict_does(
+    tmp_path, monkeypatch, capsys, caplog
+):
+    """objrec predict warns of a folder's files that are not images (notes.txt, a camera's .CR2
+    files beside its JPEGs); the script left them out of its answers and its table without a
+    word. It names them on stderr, in predict's words; hidden files stay unsaid, as there."""
+    from objrec import export_script
+    from objrec.predict import warn_not_images
+
+    photos = tmp_path / "photos"
+    (photos / "raw").mkdir(parents=True)
+    for name in ("a1.jpg", "notes.txt", "raw/a1.CR2", ".hidden.txt"):
+        (photos / name).write_bytes(b"")
+    monkeypatch.setattr(export_script, "Model", _Answers)
+    assert export_script.main([str(photos)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    with caplog.at_level("WARNING", logger="objrec.predict"):
+        warn_not_images([photos / "notes.txt", photos / "raw" / "a1.CR2"])
+    assert err == [f"warning: {caplog.messages[0]}"]
+
+
 def test_the_script_s_csv_says_what_the_answers_come_to_not_a_line_per_photo(
     tmp_path, monkeypatch, capsys
 ):

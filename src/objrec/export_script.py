@@ -693,7 +693,9 @@ def photo_paths(given: list[str]) -> list[tuple[str, str]]:
     for name in given:
         path = Path(name)
         if path.is_dir():
-            found = images_below(path)
+            others: list[Path] = []
+            found = images_below(path, others=others)
+            warn_not_images(others)
             inputs += [(str(p), error) for p, error in found] or [(name, ERRORS["no_images"])]
         elif not path.is_file():
             target = os.readlink(path) if path.is_symlink() else None
@@ -719,12 +721,14 @@ def first_of_each(inputs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return unique
 
 
-def images_below(folder: Path, above: frozenset[str] = frozenset()) -> list[tuple[Path, str]]:
+def images_below(
+    folder: Path, above: frozenset[str] = frozenset(), others: list[Path] | None = None
+) -> list[tuple[Path, str]]:
     """The images below ``folder`` as objrec lists a folder, each with "": sub-folders and links
     to folders followed (not a link back to a folder above it), hidden names and
     :data:`SYSTEM_FOLDERS` left out, each folder's entries in name order; a folder it may not
     read, and a link named as an image whose target is gone, with why (the first ended the call
-    in a traceback, the second was left out unsaid)."""
+    in a traceback, the second was left out unsaid). Its other files go into ``others``."""
     above = above | {os.path.realpath(folder)}
     try:
         entries = sorted(folder.iterdir())
@@ -737,12 +741,31 @@ def images_below(folder: Path, above: frozenset[str] = frozenset()) -> list[tupl
         if path.is_dir():
             real = os.path.realpath(path)
             if not any(a == real or a.startswith(real.rstrip(os.sep) + os.sep) for a in above):
-                found += images_below(path, above)
+                found += images_below(path, above, others)
         elif is_image(path):
             found.append((path, ""))
         elif path.is_symlink() and not path.exists() and path.suffix.lower() in IMAGE_EXTENSIONS:
             found.append((path, ERRORS["broken_link"].format(target=os.readlink(path))))
+        elif others is not None and path.is_file():
+            others.append(path)
     return found
+
+
+NAMED = 10
+"""A warning names at most this many files, then counts the rest (objrec's ``progress.NAMED``)."""
+
+
+def warn_not_images(others: list[Path]) -> None:
+    """One warning on stderr naming a folder's files left out as not images, in objrec
+    predict's words (its first :data:`NAMED`, then a count): a folder's notes.txt, or a camera's
+    .CR2 files beside its JPEGs, were left out of the answers and the table without a word."""
+    if not others:
+        return
+    names = [quoted(str(path)) for path in others]
+    named = ", ".join(names if len(names) <= NAMED + 1 else names[:NAMED])
+    named += f" and {len(names) - NAMED:,} more" if len(names) > NAMED + 1 else ""
+    what = "an image file" if len(names) == 1 else "image files"
+    print(f"warning: {printed(named)} left out: not {what} objrec reads", file=sys.stderr)
 
 
 def is_image(path: Path) -> bool:
