@@ -313,14 +313,36 @@ def test_with_onnx_the_runs_own_export_of_the_same_model_is_copied_not_made_agai
     sidecar = json.loads((run / "model.json").read_text())
     assert sidecar["model_digest"] == model_digest(run)
     made = []
-    monkeypatch.setattr(export, "export_model", lambda *a, **k: made.append(a))
+
+    def export_model(run, out, **options):  # its sidecar alone, for share to name its model
+        made.append(out)
+        out.with_suffix(".json").write_text("{}")
+
+    monkeypatch.setattr(export, "export_model", export_model)
     share_run(run, tmp_path / "ours", onnx=True)
-    for name in ("model.onnx", "model.json", "model_infer.py"):
+    for name in ("model.onnx", "model_infer.py"):
         assert (tmp_path / "ours" / name).read_bytes() == (run / name).read_bytes()
+    shared = json.loads((tmp_path / "ours" / "model.json").read_text())
+    assert shared == sidecar | {"model_digest": model_digest(tmp_path / "ours")}  # its model's
     sidecar["model_digest"] = "another model"
     (run / "model.json").write_text(json.dumps(sidecar))
     share_run(run, tmp_path / "again", onnx=True)
     assert made  # another model's export is made again
+
+
+@pytest.mark.slow  # an export (3 s)
+def test_a_shares_export_names_the_shared_model_so_check_finds_it_whole(run, tmp_path):
+    """`objrec check` of every `share --onnx` said "an export of another model than the run's
+    now (its model_digest names another model file's SHA-256: a retrain since) ... export it
+    again": the export named the run's model file, which share writes again without the
+    machine's paths. It names the shared file, as the share's threshold.json does; a share of
+    the share copies it rather than export again."""
+    from objrec.check_run import check_run
+    from objrec.export import reusable_export
+
+    share_run(run, tmp_path / "ours", onnx=True)
+    assert check_run(tmp_path / "ours").problems == []
+    assert reusable_export(tmp_path / "ours") is not None
 
 
 def test_the_card_names_several_pretrained_networks_as_several(trained_once):

@@ -352,8 +352,20 @@ def export_into(run: Path, folder: Path, reporter: Reporter) -> None:
         log.info("the export in %s is of this model: copied, not made again", run)
         for path in earlier:
             shutil.copyfile(path, folder / path.name)
-        return
-    export_model(run, folder / "model.onnx", reporter=reporter)
+    else:
+        export_model(run, folder / "model.onnx", reporter=reporter)
+    name_shared_model(folder / "model.json", folder / BEST)
+
+
+def name_shared_model(sidecar: Path, model: Path) -> None:
+    """The share's export names the shared model file by its digest (``model_digest``), as the
+    share's kept threshold does (:func:`write_kept`): it is an export of the run's model, whose
+    tensors the shared file holds without the machine's paths. Naming the run's file, ``check``
+    of every ``share --onnx`` called it "an export of another model (a retrain since)", and a
+    share of the share exported it again."""
+    record = json.loads(sidecar.read_text(encoding="utf-8"))
+    record["model_digest"] = model_digest(model)
+    sidecar.write_text(json.dumps(record, indent=2), encoding="utf-8")  # as export writes it
 
 
 def write_manifest(folder: Path) -> dict[str, str]:
