@@ -30,13 +30,20 @@ times, taking turns (before, now, before, now, ...), medians of ``--repeats``:
   float64: its threshold keeping 95% of the validation images, the images on another side of it than
   float64's score puts them, and its AUROC and FPR at 95% TPR against FOLDER's images.
 
-Prints seconds, the ratio of now to before, and what was checked. Run it under the CPU lock.
+* ``beside``: the default score (``mahalanobis+knn``, not yet standardised) fitted from its class
+  sample on: before, the classes' k-means and then the Mahalanobis part, one after the other, as
+  ``fit_sum`` did; now, ``fit_sum`` as it is (the k-means in a second thread while the
+  Mahalanobis part is fitted). Checked: the two scores' tensors are the same bits.
+
+Prints seconds, the ratio of now to before, and what was checked. PyTorch's and OpenBLAS's idle
+threads sleep as in ``objrec`` (``cores.wait_passively``). Run it under the CPU lock.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import statistics
 import subprocess
 import sys
@@ -44,8 +51,12 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-from _sampling import SPLIT, SPLIT_HELP, timed
+from objrec.cores import wait_passively
+
+wait_passively(os.environ)  # before PyTorch and NumPy start their threads, as ``objrec`` does
+
+import torch  # noqa: E402
+from _sampling import SPLIT, SPLIT_HELP, timed  # noqa: E402
 
 KMEANS = """
 import sys, time, torch
@@ -246,6 +257,32 @@ def mahalanobis_with_sum(eigenpairs, batches, options):
         confidence.scatter_eigenpairs = kept
 
 
+def beside_step(train):
+    """The default score fitted before (the k-means, then the Mahalanobis part) and now
+    (``fit_sum``: the k-means beside it), and whether the two are the same bits."""
+    from objrec import confidence
+
+    batches = confidence.in_batches(*train, size=1024)
+    options = confidence.SCORE_OPTIONS["mahalanobis+knn"]
+    k, dims, centroids = options["k"], options["dims"], options["centroids"]
+
+    def before():
+        bank = confidence.class_centroids(*confidence.class_sample(batches), centroids)
+        mahalanobis = confidence.fit_mahalanobis_batches(batches, dims)
+        return confidence.SumScore([mahalanobis, confidence.KnnScore(bank, k, normalised=True)])
+
+    def now():
+        return confidence.fit_sum(batches, k, dims, centroids)
+
+    @torch.inference_mode()
+    def check() -> str:
+        old, new = before().state_dict(), now().state_dict()
+        same = old.keys() == new.keys() and all(torch.equal(old[n], new[n]) for n in old)
+        return f"the score's {len(new)} tensors the same bits: {same}"
+
+    return (lambda: timed(before)), (lambda: timed(now)), check
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -263,6 +300,7 @@ def main() -> None:
             "k-means": lambda: kmeans_step(train, Path(tmp)),
             "eigenpairs": lambda: eigen_step(train, valid),
             "gram": lambda: eigen_step(train, valid, *unknown, old=float64_gram_eigenpairs),
+            "beside": lambda: beside_step(train),
         }
         for name in args.steps or made:
             before, now, check = made[name]()
