@@ -2967,6 +2967,22 @@ def test_a_burst_of_frames_in_the_wrong_class_does_not_vouch_for_its_label():
 
 
 @pytest.mark.slow
+def test_the_audit_shows_each_step_of_seconds_after_hashing():
+    """The audit of 6,179 images sat 29 s at "hashing images 6179/6179" while it found each
+    image's nearest images and copies (and the features' PCA), and 11 s after the out-of-fold
+    heads while it grouped copies and found outliers, with nothing else on screen."""
+    from objrec.audit import find_issues
+
+    from .conftest import TaskRecorder
+
+    inv, features, facts, _ = bursts_in_the_wrong_class()
+    shown = TaskRecorder()
+    find_issues(inv, features, np.ones(len(inv.items), dtype=bool), facts, AuditConfig(), shown)
+    nearest, grouping = "finding each image's nearest images and copies", "grouping the copies"
+    assert shown.tasks == [nearest, "out-of-fold heads", f"{grouping} and finding outliers"]
+
+
+@pytest.mark.slow
 def test_the_audit_finds_each_images_nearest_outside_its_group_once(monkeypatch):
     """The label check and the outliers each worked out every image's nearest images outside its
     group (twice) and its distance to its class (three times: the far-from-label check, the

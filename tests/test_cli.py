@@ -450,15 +450,17 @@ def test_report_no_grad_cam_leaves_the_maps_out(capsys, tmp_path, monkeypatch):
     [
         ("evaluate", "objrec.evaluate", "evaluate"),
         ("predict", "objrec.predict", "predict"),
+        ("suggest", "objrec.suggest", "suggest"),
         ("explore", "objrec.explore", "explore"),
+        ("audit", "objrec.audit", "audit"),
     ],
 )
-def test_evaluate_predict_and_explore_say_they_load_the_libraries_first(
+def test_commands_of_a_heavy_import_say_they_load_the_libraries_first(
     capsys, tmp_path, monkeypatch, command, module, function
 ):
-    """evaluate and predict showed nothing for 2 to 6 s while they imported PyTorch (their check
-    of the arguments' order imported it too) and explore for 3 to 5 s (pandas, matplotlib):
-    each says what it is doing at once, as report does."""
+    """evaluate, predict, suggest and audit showed nothing for 2 to 6 s while they imported
+    PyTorch (the check of evaluate's and predict's arguments' order imported it too) and explore
+    for 3 to 5 s (pandas, matplotlib): each says what it is doing at once, as report does."""
     import sys
     import types
 
@@ -470,8 +472,11 @@ def test_evaluate_predict_and_explore_say_they_load_the_libraries_first(
     (tmp_path / "data" / "cat").mkdir(parents=True)
     fake = types.ModuleType(module)  # its function stops once the import is done
     setattr(fake, function, stop)
+    fake.default_suggest_dir = lambda run: run / "suggest"  # type: ignore[attr-defined]
+    fake.AuditConfig = dict  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, module, fake)
-    paths = [tmp_path / "data"] if command == "explore" else [tmp_path / "run", tmp_path / "data"]
+    alone = command in ("explore", "audit")  # DATA alone
+    paths = [tmp_path / "data"] if alone else [tmp_path / "run", tmp_path / "data"]
     code, _, err = run(capsys, command, *paths)
     assert code == 1 and err.startswith("loading the libraries ...") and "stopped here" in err
 

@@ -340,3 +340,19 @@ def test_the_runs_own_training_images_are_left_out_and_said(
     assert main([*args, "--out", str(tmp_path / "c")]) == 1
     err = said(capsys)[1]
     assert f"every image in {folder} is one {trained_run} trained or validated on" in err
+
+
+@pytest.mark.slow
+def test_suggest_shows_the_model_loading_before_its_pass(trained_run, tmp_path):
+    """suggest of 20 photos showed nothing for 7.8 s on a busy machine before its pass began:
+    loading the model is a step of its own."""
+    from objrec.suggest import suggest
+
+    from .conftest import TaskRecorder
+
+    (folder := tmp_path / "unlabelled").mkdir()
+    for i in range(3):
+        make_image(COLOURS["red"], seed=700 + i).save(folder / f"red_{i}.png")
+    reporter = TaskRecorder()
+    suggest(trained_run, folder, out=tmp_path / "suggested", reporter=reporter)
+    assert reporter.tasks[:1] == ["loading the model"]  # then the pass, unless stored

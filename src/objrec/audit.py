@@ -519,10 +519,10 @@ def out_of_fold_probs(
 ) -> np.ndarray:
     """(N, classes) probabilities, each row from the head that did not train on that image (nor on
     any image of its group in ``groups``, ``copy_groups``' numbers: ``fold_splits``)."""
-    x, y = torch.from_numpy(reduce(features, config)), torch.from_numpy(labels)
     splits = fold_splits(labels, groups, config)
     probs = np.zeros((len(labels), n_classes), dtype=np.float64)
     with reporter.task("out-of-fold heads", len(splits)) as advance:
+        x, y = torch.from_numpy(reduce(features, config)), torch.from_numpy(labels)  # seconds
         for k, (fit_idx, held_idx) in enumerate(splits):
             head = fit_head(x[fit_idx], y[fit_idx], n_classes, config, config.seed * 1000 + k)
             with torch.inference_mode():
@@ -1074,26 +1074,34 @@ def outlier_rows(
 def find_issues(
     inv: Inventory, features: np.ndarray, ok: np.ndarray, facts, config: AuditConfig, reporter
 ) -> AuditResult:
-    """Everything the audit reports, from features (readable rows) and per-image facts."""
+    """Everything the audit reports, from features (readable rows) and per-image facts; its
+    steps of seconds shown to ``reporter`` (6,179 images sat 29 s at "hashing images 6179/6179"
+    while their nearest images and copies were found, and 11 s after the heads)."""
     clock = Stopwatch()
     idx = np.flatnonzero(ok & np.array([not f.error for f in facts]))
     labels = np.array([inv.items[i].label for i in idx], dtype=np.int64)
     unit = dedup.normalise(features[idx])
-    near = dedup.feature_neighbours(unit, max(dedup.NEIGHBOURS, config.neighbours))
-    clock.lap("neighbours")
-    pairs = dedup.duplicate_pairs(unit, [facts[i] for i in idx], config.duplicates, near)
-    group = copy_groups(len(idx), pairs, burst_pairs(inv, idx))
-    clock.lap("duplicates")
-    around = Around(unit, near, labels, group, config.neighbours)
+    with reporter.task("finding each image's nearest images and copies", None):
+        near = dedup.feature_neighbours(unit, max(dedup.NEIGHBOURS, config.neighbours))
+        clock.lap("neighbours")
+        pairs = dedup.duplicate_pairs(unit, [facts[i] for i in idx], config.duplicates, near)
+        group = copy_groups(len(idx), pairs, burst_pairs(inv, idx))
+        clock.lap("duplicates")
+        around = Around(unit, near, labels, group, config.neighbours)
+        _ = around.outside, around.within  # what the labels and outliers read: worked out here
+        clock.lap("labels")
     found = judge_labels(inv, idx, labels, features[idx], near, config, reporter, group, around)
     clock.lap("labels")
-    groups, alike = duplicate_groups(
-        inv, idx, unit, facts, config.duplicates, near, found.issues, pairs
-    )
-    clock.lap("duplicates")
-    outliers = outlier_rows(inv, idx, labels, unit, facts, config.neighbours, near, group, around)
-    far = far_classes(outliers, labels, inv.classes)
-    clock.lap("outliers")
+    with reporter.task("grouping the copies and finding outliers", None):
+        groups, alike = duplicate_groups(
+            inv, idx, unit, facts, config.duplicates, near, found.issues, pairs
+        )
+        clock.lap("duplicates")
+        outliers = outlier_rows(
+            inv, idx, labels, unit, facts, config.neighbours, near, group, around
+        )
+        far = far_classes(outliers, labels, inv.classes)
+        clock.lap("outliers")
     return AuditResult(
         label_issues=found.issues,
         near_duplicates=groups,

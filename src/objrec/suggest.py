@@ -144,13 +144,15 @@ def suggest(
     if not paths:
         raise ObjrecError(f"{folder} holds no images to suggest from")
     out, refresh = suggest_folder(run, out, Path(folder), force)  # before any image is read
-    recognizer = Recognizer.load(run)
+    reporter = or_silent(reporter)
+    with reporter.task("loading the model", None):  # seconds: the checkpoint, torchvision
+        recognizer = Recognizer.load(run)
     data = recognizer.data
     cache = open_cache(cache_dir or recognizer.meta.cache_dir, recognizer.meta.feature_dtype)
     body = FrozenBody(recognizer.model.body, data.input_size, cache, name=recognizer.meta.backbone)
     paths, labelled = unlabelled_paths(run, recognizer, paths, cache.store, Path(folder))
     samples = [Sample(p, 0) for p in paths]
-    settings = PassSettings(reporter=or_silent(reporter), description="images")
+    settings = PassSettings(reporter=reporter, description="images")
     found = cached_features(body, samples, ViewSpec(data), settings)
     report_unreadable([found])
     require_readable(found, Path(folder))

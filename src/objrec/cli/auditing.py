@@ -109,18 +109,18 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
     side), plan.csv, which `objrec apply-plan` applies into a new folder once you have reviewed
     it, and photos_needed.csv: the classes to add or retake photos of, and why.
     """
-    from objrec.audit import AuditConfig
-    from objrec.audit import audit as run_audit
-
     if run is None:
-        refuse_unknown_backbone(backbone)
+        refuse_unknown_backbone(backbone)  # a usage error, one line: before any progress
+    reporter = RichReporter()
+    with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
+        from objrec.audit import AuditConfig
+        from objrec.audit import audit as run_audit
     config = AuditConfig(backbone=backbone, folds=folds, seed=seed, precision=precision)
     out_dir, again = output_folder(out, data, "-audit", force)
     refresh = refresh or again
     with logged_warnings() as logged:
         if run is not None:
             warn_of_unused_body(run)
-        reporter = RichReporter()
         result = run_audit(data, out_dir, config, run, reporter, force, refresh)
     if as_json:
         written = {"out": str(out_dir), "plan": str(out_dir / "plan.csv")}  # for apply-plan

@@ -398,15 +398,16 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
     (ranked) and suggestions.html (thumbnails), each image with its reason. UNLABELLED is only
     read; its sub-folders are searched too. A folder of only unknown images is said so.
     """
-    from objrec.outputs import SUGGEST_FILES
-    from objrec.suggest import default_suggest_dir
-    from objrec.suggest import suggest as run_suggest
-
     if n < 1:
         raise ObjrecError("-n must be at least 1")
+    reporter = RichReporter()
+    with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
+        from objrec.outputs import SUGGEST_FILES
+        from objrec.suggest import default_suggest_dir
+        from objrec.suggest import suggest as run_suggest
     if not force:  # says so when it writes again into its default folder
         refreshing(out, default_suggest_dir(run), SUGGEST_FILES)
-    result = run_suggest(run, unlabelled, n, out, diversity, reporter=RichReporter(), force=force)
+    result = run_suggest(run, unlabelled, n, out, diversity, reporter=reporter, force=force)
     if as_json:
         print_json(result.table.to_dict(orient="records"))
         return
