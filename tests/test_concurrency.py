@@ -92,11 +92,13 @@ def test_train_waits_for_an_add_writing_in_its_split_before_listing_it(split_dir
 
 
 def objrec(capsys, *args) -> tuple[int, str]:
-    """``objrec ARGS`` in this process: its exit code and what it printed on stderr, unwrapped."""
+    """``objrec ARGS`` in this process: its exit code and what it printed on stderr, unwrapped,
+    from its error on (the steps it showed before, "loading the model" and the like, left out)."""
     from objrec.cli import main
 
     code = main([str(a) for a in args])
-    return code, " ".join(capsys.readouterr().err.split())
+    said = " ".join(capsys.readouterr().err.split())
+    return code, said[said.find("error: ") :] if "error: " in said else said
 
 
 @pytest.mark.slow

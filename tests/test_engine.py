@@ -139,7 +139,7 @@ def test_train_shows_the_calibration_as_a_task(tmp_path, split_dir):
 
     reporter = TaskRecorder()
     train(split_dir, tmp_path / "run", tiny_train_config(epochs=2), reporter)
-    assert reporter.tasks[-1].startswith("calibrating")
+    assert [t.split()[0] for t in reporter.tasks[-2:]] == ["calibrating", "writing"]
 
 
 def test_the_tqdm_reporters_best_on_a_resume_is_the_runs_best_so_far():
