@@ -88,9 +88,15 @@ class ViewStack:
         return out
 
     def batches(self, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The first view in order, ``size`` images at a time (validation)."""
+        """The first view in order, ``size`` images at a time (validation). Held rows are sliced,
+        not gathered: a head's validation pass reads its bfloat16 rows where they are held (to
+        be read only), 12 MB not copied an epoch for the 100-class protocol."""
         for start in range(0, len(self), size):
-            idx = torch.arange(start, min(start + size, len(self)))
+            stop = min(start + size, len(self))
+            if self.held is not None:
+                yield self.held[0, start:stop].to(self.dtype), self.labels[start:stop]
+                continue
+            idx = torch.arange(start, stop)
             yield self.gather(torch.zeros(len(idx), dtype=torch.long), idx), self.labels[idx]
 
 
