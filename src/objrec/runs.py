@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -537,13 +537,13 @@ cost a tenth of it. A crash loses at most this much training; Ctrl-C loses none.
 class EpochSaver:
     """``on_epoch_end`` for ``fit``: after every epoch the training state is copied in memory, and
     written to ``last.safetensors`` (atomically) once ``SAVE_EVERY`` seconds have passed since the
-    last write; ``flush`` (on Ctrl-C, and once the fit has ended, so that a stop in what
-    follows can still be resumed) writes the last completed epoch's: beside a finished run's
-    files, a forced run's state is all it adds until its model is written (:func:`run_status`).
-    ``seen``: the digests of the images the run trained and validated on, kept in the state
-    (``leakage.seen_tensors``) for the record of a resumed run. ``processes``: how many train it
-    (None: not known), recorded in the state for a resume to compare
-    (:func:`warn_of_other_processes`)."""
+    last write; ``flush`` (on Ctrl-C, and on a stop in what follows the fit, so that it can be
+    resumed: ``train.written_on_stop``) writes the last completed epoch's: beside a finished
+    run's files, a forced run's state is all it adds until its model is written
+    (:func:`run_status`). ``seen``: the digests of the images the run trained and validated on,
+    kept in the state (``leakage.seen_tensors``) for the record of a resumed run.
+    ``processes``: how many train it (None: not known), recorded in the state for a resume to
+    compare (:func:`warn_of_other_processes`)."""
 
     def __init__(
         self,
@@ -572,6 +572,15 @@ class EpochSaver:
         self.pending, self.copies, self.spare = (tensors | self.seen, header), tensors, self.copies
         if time.monotonic() - self.written >= SAVE_EVERY:
             self.flush()
+
+    def let_go(self) -> None:
+        """The run is written whole: the last epoch's state is not needed, nor written."""
+        self.pending, self.copies, self.spare = None, {}, {}
+
+    def fit_ended(self) -> None:
+        """The fit is over: the copies of the epoch before the last are let go (60 MB for the
+        default head), the last epoch's kept for a :meth:`flush` until the run is written."""
+        self.spare = {}
 
     def flush(self) -> None:
         """Write the last completed epoch's state, unless it is written already."""
@@ -637,13 +646,14 @@ def write_run(
     *,
     write: bool = True,
     replaces: bool = False,
+    in_place: Callable[[], None] = lambda: None,
 ) -> TrainResult:
     """Write the best model, history, curves, config and summary of a run (unless not ``write``:
     under torchrun, ranks other than 0), and ``record.seen``, the digests of the images it
     trained and validated on (``leakage.write_seen``), all put in place together
-    (:func:`put_in_place`); a ``record.finished`` run no longer needs its training state, which
-    goes with them, and a run that ``replaces`` an earlier one (forced) takes what objrec made
-    from the earlier model with them too."""
+    (:func:`put_in_place`, which calls ``in_place`` then); a ``record.finished`` run no longer
+    needs its training state, which goes with them, and a run that ``replaces`` an earlier one
+    (forced) takes what objrec made from the earlier model with them too."""
     best = next(r for r in state.history if r["epoch"] == state.best_epoch)
     scores = {"valid_loss": best["valid_loss"], "valid_acc": best["valid_acc"]}
     meta = replace(meta, best_epoch=state.best_epoch, **scores)
@@ -659,7 +669,7 @@ def write_run(
         **record.result_fields(config),
     )
     if write:  # under torchrun only rank 0 writes, and says so
-        _write_files(out, model, config, meta, result, record.seen, replaces)
+        _write_files(out, model, config, meta, result, record.seen, replaces, in_place)
         log.info(
             "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
         )
@@ -699,6 +709,7 @@ def _write_files(
     result: TrainResult,
     seen: Mapping[str, Sequence[str]] | None,
     replaces: bool,
+    in_place: Callable[[], None],
 ) -> None:
     """The run's files written in a hidden folder in ``out`` (``outputs.staging``), then put in
     place together (:func:`put_in_place`): written one by one into ``out``, a stop or a failure
@@ -713,15 +724,23 @@ def _write_files(
         (stage / SUMMARY).write_text(json.dumps(result.summary(), indent=2))
         if seen is not None:
             write_seen(stage, seen)
-        put_in_place(stage, out, finished=result.finished, replaces=replaces)
+        put_in_place(stage, out, finished=result.finished, replaces=replaces, then=in_place)
 
 
-def put_in_place(stage: Path, out: Path, *, finished: bool, replaces: bool) -> None:
+def put_in_place(
+    stage: Path,
+    out: Path,
+    *,
+    finished: bool,
+    replaces: bool,
+    then: Callable[[], None] = lambda: None,
+) -> None:
     """The run's files written in ``stage`` renamed into ``out``, with Ctrl-C and SIGTERM held
     back meanwhile (milliseconds): an earlier run's ``seen_digests.csv`` this run did not write
     goes with them (never beside another model), a ``finished`` run's training state too, and,
     when the run ``replaces`` an earlier one (forced), what objrec made from the earlier model
-    (:func:`remove_derived`, listed first)."""
+    (:func:`remove_derived`, listed first). ``then`` is called once they are, before a stop
+    held back is let through (``train``'s head state, kept to be written on a stop, let go)."""
     names = [name for name in RUN_FILES if (stage / name).is_file()]
     derived = earlier_run_outputs(out) if replaces else []
     gone = ([] if SEEN_RECORD in names else [SEEN_RECORD]) + ([LAST] if finished else [])
@@ -731,6 +750,7 @@ def put_in_place(stage: Path, out: Path, *, finished: bool, replaces: bool) -> N
         for name in gone:
             (out / name).unlink(missing_ok=True)
         remove_derived(out, derived)
+        then()
 
 
 def run_written(out: Path, finished: bool) -> str:
