@@ -91,7 +91,11 @@ class HeadEnsemble(nn.Module):
         element, in order, and keeps the element when it is below ``q``; ``torch.rand`` in
         float64 draws the same numbers from the same stream, vectorised, so the masks and the
         generator's state after them are the same bit for bit (tested), at under half the time
-        (0.75 ms against 1.64 ms for the default head's five 128 x 256 masks, a step's)."""
+        (0.75 ms against 1.64 ms for the default head's five 128 x 256 masks, a step's). Fewer
+        draws (two elements a 32-bit draw, a quarter of the generator's work: about 0.2 s of a
+        warm retrain) give other masks, which raised split seed 0's median best validation loss
+        by more than its head seeds' spread (benchmarks/HISTORY.md, "The dropout masks drawn 16
+        bits an element"): the masks stay ``nn.Dropout``'s."""
         if not self.training or self.p == 0:
             return h
         keep, shape = 1 - self.p, (len(self), *h.shape[1:])
