@@ -1154,7 +1154,7 @@ def test_export_shows_its_progress_while_it_checks_real_photos(trained_run, tmp_
     reporter = TaskRecorder()
     export_model(trained_run, tmp_path / "m.onnx", reporter=reporter)
     n = len(check_photos(load_model(trained_run)[1]))
-    checking = f"checking the export: {n} real photos in objrec and ONNX Runtime"  # an fp32 body
+    checking = f"checking the export: objrec's and ONNX Runtime's answers to {n} real photos"
     assert n > 16 and reporter.tasks == ["writing the ONNX file and checking it", checking]
     assert reporter.totals[checking] == 2 * n  # objrec's answers and ONNX Runtime's
     assert reporter.steps[checking] == [16, 16] * (n // 16) + [n % 16] * 2 * (n % 16 > 0)

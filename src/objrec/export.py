@@ -312,11 +312,13 @@ def photo_agreement(
 
 def checking_words(photos: Sequence[Path], runners: Mapping[str, object]) -> str:
     """The check's progress task: it counts answers, each photo's objrec's and then each
-    engine's (``checking the export: 32 real photos in objrec, ONNX Runtime and OpenVINO``:
-    48/96), as the engines' first calls (OpenVINO compiling the file: 8 s) made one batch of
-    every photo sit at "0/32" for 37 s."""
-    engines = joined(["objrec", *(ENGINE_NAMES.get(name, name) for name in runners)])
-    return f"checking the export: {plural(len(photos), 'real photo')} in {engines}"
+    engine's (``checking the export: objrec's, ONNX Runtime's and OpenVINO's answers to 32 real
+    photos``: 48/96), as the engines' first calls (OpenVINO compiling the file: 8 s) made one
+    batch of every photo sit at "0/32" for 37 s; "32 real photos in objrec, ONNX Runtime and
+    OpenVINO: 48/96" read as 96 of 32 photos."""
+    names = ["objrec", *(ENGINE_NAMES.get(name, name) for name in runners)]
+    answers = joined([name + "'s" for name in names]) + " answers"
+    return f"checking the export: {answers} to {plural(len(photos), 'real photo')}"
 
 
 @dataclass
