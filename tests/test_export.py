@@ -810,6 +810,30 @@ def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch,
     assert f"--csv {table} exists" in capsys.readouterr().err
 
 
+def test_the_script_says_in_one_line_which_library_this_python_lacks(tmp_path, monkeypatch, capsys):
+    """Run by a Python without Pillow (a venv not activated, the system's python3), the script
+    ended in a traceback, "No module named 'PIL'"; without onnxruntime, "cannot load the model
+    model.onnx: No module named 'onnxruntime'". One line says what it needs in pip's words, and
+    which Python lacks which."""
+    import runpy
+    import sys
+
+    from objrec import export_script
+
+    needs = "needs onnxruntime, numpy and Pillow (pip install onnxruntime numpy pillow), and "
+    lacks = f"this Python ({sys.executable}) lacks"
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(SystemExit) as ended:
+        export_script.main([str(tmp_path / "a.jpg"), "--model", str(tmp_path / "m.onnx")])
+    assert ended.value.code == 2
+    assert capsys.readouterr().err.endswith(f": {needs}{lacks} onnxruntime\n")
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    monkeypatch.setattr(sys, "argv", ["x", str(tmp_path / "a.jpg")])
+    with pytest.raises(SystemExit) as ended:
+        runpy.run_path(export_script.__file__, run_name="__main__")
+    assert ended.value.code == f"export_script.py: {needs}{lacks} Pillow"  # as it was run
+
+
 def test_the_script_names_a_folders_files_left_out_as_predict_does(
     tmp_path, monkeypatch, capsys, caplog
 ):

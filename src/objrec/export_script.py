@@ -35,8 +35,17 @@ import time
 import warnings
 from pathlib import Path, PureWindowsPath
 
-import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+try:
+    import numpy as np
+    from PIL import Image, ImageOps, UnidentifiedImageError
+except ImportError as missing:  # run by a Python without them: one line (NEEDS), no traceback
+    if __name__ != "__main__":  # imported by a program, whose ImportError it is
+        raise
+    lacks = {"PIL": "Pillow"}.get(missing.name or "", missing.name)
+    sys.exit(
+        f"{Path(sys.argv[0]).name}: needs onnxruntime, numpy and Pillow (pip install onnxruntime "
+        f"numpy pillow), and this Python ({sys.executable}) lacks {lacks}"
+    )
 
 MODEL = "model.onnx"
 """The ONNX file, beside this script, that objrec export wrote it for."""
@@ -951,11 +960,20 @@ def arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse
     return parser, args
 
 
+NEEDS = "needs onnxruntime, numpy and Pillow (pip install onnxruntime numpy pillow)"
+"""What the script runs with, said in one line when the Python running it lacks one of them (a
+venv not activated, another python3): a traceback ended in "No module named 'PIL'", and a
+missing onnxruntime read "cannot load the model model.onnx: No module named 'onnxruntime'"."""
+
+
 def loaded(parser: argparse.ArgumentParser, model: str | None) -> Model:
     """The model, or the command's end in one line naming what is wrong with it."""
     model_path = Path(model) if model else Path(__file__).with_name(MODEL)
     try:
         return Model(model_path)
+    except ImportError as exc:
+        lacks = f"this Python ({sys.executable}) lacks {exc.name}"
+        parser.exit(2, f"{parser.prog}: {NEEDS}, and {lacks}\n")
     except FileNotFoundError as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")
     except Exception as exc:  # onnxruntime's errors are no OSError; a sidecar that is no JSON
