@@ -30,9 +30,17 @@ Needs a store holding every feature of DATA and the int8 graph of the default bo
   body initialised at random, then ``load_state_dict`` copying the file's tensors into it) and
   now (``backbones.build_body``: built on the meta device, the file's tensors its own); the
   fingerprints are checked equal.
+* ``imports``: a new Python importing ``objrec.cli`` and ``objrec.train``, as ``objrec train``
+  does before its work, with (before) and without (now) what a train does not run: ``check``
+  (``--strict``'s), ``near_pairs`` and ``split_source`` (``cache --prune``'s), which they
+  imported until ``train`` and ``cache`` imported them where they are used.
+* ``run files``: ``runs.write_run`` of the split's model and an 18-epoch history into a folder,
+  ``curves.png`` drawn in the calling thread after the model's write (before) and in a thread of
+  its own while the model is written (now); the files are checked equal. Here matplotlib is
+  imported once for both; a train imports it in that thread too.
 
-Prints the wall and CPU seconds (user and system, all threads: ``time.process_time``) and the
-ratio of now to before. Run it under the CPU lock.
+Prints the wall and CPU seconds (user and system, all threads and child processes:
+``os.times``) and the ratio of now to before. Run it under the CPU lock.
 """
 
 from __future__ import annotations
@@ -41,10 +49,13 @@ import argparse
 import atexit
 import copy
 import hashlib
+import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
-import time
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,7 +63,7 @@ import numpy as np
 import torch
 from _sampling import SPLIT, SPLIT_HELP, timed
 
-from objrec import checkpoint, confidence
+from objrec import checkpoint, confidence, runs
 from objrec.backbones import fingerprint_module
 from objrec.cache import open_cache
 from objrec.config import TrainConfig
@@ -198,6 +209,64 @@ def built_bodies(config: TrainConfig):
     return before, now
 
 
+def imports():
+    """A new Python's imports of a train's start, with the modules it no longer imports (before)
+    and without them (now)."""
+    train = "import objrec.cli, objrec.train"
+    earlier = f"{train}, objrec.check, objrec.near_pairs, objrec.split_source"
+    before = lambda: subprocess.run([sys.executable, "-c", earlier], check=True)  # noqa: E731
+    now = lambda: subprocess.run([sys.executable, "-c", train], check=True)  # noqa: E731
+    return before, now
+
+
+class InCallingThread:
+    """An executor running each call at once, in the calling thread: ``write_run`` drew its
+    curves so, after the model's write."""
+
+    def __init__(self, *args):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def submit(self, function, *args) -> Future:
+        done: Future = Future()
+        done.set_result(function(*args))
+        return done
+
+
+def run_files(prep, config: TrainConfig, data: Path):
+    """``write_run`` of the split's model and an 18-epoch history: its curves drawn after the
+    model's write (before) and beside it (now)."""
+    meta, stopper, history = run_meta(prep, config, data), EarlyStopping(5), []
+    for epoch in range(1, 19):
+        loss = 1 / epoch + 0.01 * (epoch > 13)
+        stopper.step(loss, epoch)
+        history.append({"epoch": epoch, "train_loss": loss, "train_acc": 1 - loss / 2})
+        history[-1] |= {"valid_loss": loss, "valid_acc": 1 - loss / 2, "seconds": 0.25}
+    state = FitState(stopper=stopper, epoch=18, history=history)
+    folder = Path(tempfile.mkdtemp(prefix="fixed-costs-"))
+    atexit.register(shutil.rmtree, folder, True)
+    old, new = folder / "before", folder / "now"
+    record = runs.RunRecord()
+    now = lambda: runs.write_run(new, prep.model, config, meta, state, record)  # noqa: E731
+
+    def before():
+        drawing, runs.ThreadPoolExecutor = runs.ThreadPoolExecutor, InCallingThread
+        try:
+            runs.write_run(old, prep.model, config, meta, state, record)
+        finally:
+            runs.ThreadPoolExecutor = drawing
+
+    old.mkdir(), new.mkdir(), before(), now()
+    for name in (checkpoint.BEST, "curves.png", "history.csv"):
+        assert (old / name).read_bytes() == (new / name).read_bytes(), f"the {name} differ"
+    return before, now
+
+
 def steps(prep, config: TrainConfig, data: Path, names: list[str]) -> dict:
     """The steps ``names`` asked for, each its (before, now) pair."""
     made = {
@@ -208,6 +277,8 @@ def steps(prep, config: TrainConfig, data: Path, names: list[str]) -> dict:
         "openvino load": lambda: openvino_loads(prep, config),
         "fingerprints": lambda: fingerprints(prep),
         "bodies": lambda: built_bodies(config),
+        "imports": imports,
+        "run files": lambda: run_files(prep, config, data),
     }
     return {name: made[name]() for name in names or made}
 
@@ -240,10 +311,17 @@ def main() -> None:
 
 
 def timed_cpu(work) -> tuple[float, float]:
-    """Wall and CPU seconds (this process's, all its threads) of ``work()``."""
-    cpu = time.process_time()
+    """Wall and CPU seconds (this process's, all its threads, and its child processes') of
+    ``work()``."""
+    cpu = cpu_seconds()
     wall = timed(work)
-    return wall, time.process_time() - cpu
+    return wall, cpu_seconds() - cpu
+
+
+def cpu_seconds() -> float:
+    """User and system seconds of this process and its child processes so far."""
+    spent = os.times()
+    return spent.user + spent.system + spent.children_user + spent.children_system
 
 
 if __name__ == "__main__":

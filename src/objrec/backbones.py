@@ -347,10 +347,13 @@ def loaded_in_place(body: Built, part: str, state: dict[str, torch.Tensor], orig
     weights at random that the file's then replace nor copies the file's. The same body, its
     fingerprint too, as one built and then loaded; a warm retrain's three bodies took 0.66 s of
     CPU that way on a busy machine (two threads copying small tensors), 0.19 s now, mostly
-    ``torch.load`` (benchmarks/README.md, "A warm retrain's fixed costs")."""
+    ``torch.load`` (benchmarks/README.md, "A warm retrain's fixed costs"). A tensor the file
+    holds as a strided view (a Lite file's convolutions: 46 of the default's 48 MB, TensorFlow's
+    order) is copied into a contiguous one here, once: every fingerprint of the body
+    (:func:`fingerprint_module`, twice in a warm retrain) copied it again to hash it."""
     module = body.get_submodule(part)
     own = module.state_dict()
-    state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
+    state = {k: v.to(own[k].dtype).contiguous() if k in own else v for k, v in state.items()}
     load_into(module, state, origin, assign=True)
     left = [name for name, t in (*body.named_parameters(), *body.named_buffers()) if t.is_meta]
     if left:  # outside ``part``, or a buffer ``load_state_dict`` did not fill: never in a Lite

@@ -14,13 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from objrec import dedup, near_pairs, runtime
+from objrec import dedup, runtime
 from objrec.errors import on_ctrl_c
 from objrec.images import list_images
 from objrec.outputs import locked, remove_leftovers
 from objrec.progress import some_of
 from objrec.runtime import COMPILED_FOLDER, compiling_into, use_marker
-from objrec.split_source import prune_file_sha256
 from objrec.store import (
     SQLITE_SIDE_FILES,
     FeatureStore,
@@ -159,6 +158,9 @@ class FeatureCache:
         compact the store; remove the folders of the old cache format, the graphs of ``onnx/``
         not used for ``older_than_days`` (:func:`prune_graphs`) and OpenVINO's compiled graphs
         not read for as long (:func:`prune_compiled`)."""
+        from objrec import near_pairs  # with split's modules: not for a train's or a predict's
+        from objrec.split_source import prune_file_sha256
+
         keep = None
         if keep_folder is not None:
             keep = set(self.store.digests(list_images(Path(keep_folder)))[0])

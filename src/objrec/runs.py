@@ -22,6 +22,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -714,12 +715,14 @@ def _write_files(
     """The run's files written in a hidden folder in ``out`` (``outputs.staging``), then put in
     place together (:func:`put_in_place`): written one by one into ``out``, a stop or a failure
     between two (a full disk, a plot that failed) left a new model beside the earlier run's
-    summary and record, which read as one run."""
+    summary and record, which read as one run. The curves are drawn beside the model's write
+    (:func:`draw_curves`)."""
     columns, best = history_columns(result.history), result.best_epoch
-    with staging(out) as stage:
+    with staging(out) as stage, ThreadPoolExecutor(1, "objrec-curves") as drawing:
+        curves = drawing.submit(draw_curves, columns, stage / "curves.png", best)
         save_checkpoint(stage / BEST, model, meta)
         write_history(stage / "history.csv", result.history)
-        draw_curves(columns, stage / "curves.png", best)
+        curves.result()
         (stage / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         (stage / SUMMARY).write_text(json.dumps(result.summary(), indent=2))
         if seen is not None:
@@ -764,7 +767,8 @@ def run_written(out: Path, finished: bool) -> str:
 def draw_curves(columns: Mapping[str, Sequence[Any]], path: Path, best: int) -> None:
     """``curves.png``, with matplotlib imported here, not with ``train``: 0.5 s that a command
     importing this module without drawing (a train refused before its run is written, ``objrec
-    train --help``) does not pay."""
+    train --help``) does not pay. ``write_run`` imports and draws in a thread of its own while
+    it writes the model, which holds Python's lock little (the SHA-256 of 97 MB, its sync)."""
     from objrec import plots
 
     plots.training_curves(columns, path, best)

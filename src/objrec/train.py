@@ -41,7 +41,6 @@ from objrec.backbones import (
 )
 from objrec.batches import ViewStack, feature_batches, sharded_feature_batches
 from objrec.cache import open_cache
-from objrec.check import require_clean
 from objrec.checkpoint import (
     BEST,
     LAST,
@@ -413,7 +412,7 @@ def _train(
     started = time.perf_counter()
     out, saved, config, precision = open_run(data_dir, out, config, request, reporter, world, held)
     if request.strict:
-        require_clean(data_dir, reporter)
+        refuse_unusable_files(data_dir, reporter)
     with ExitStack() as after_the_head:  # until the run is written: the head's state on a stop
         try:
             prep, meta = prepared_run((data_dir, out), config, reporter, world, saved, request)
@@ -449,6 +448,14 @@ def _train(
             )
     log_seconds(result.seconds, time.perf_counter() - t2, world)
     return result
+
+
+def refuse_unusable_files(data_dir: Path, reporter: Reporter) -> None:
+    """``strict``: refuse a data folder in which ``objrec check`` finds unusable files; ``check``
+    (every file opened) is imported here, not by a plain train."""
+    from objrec.check import require_clean
+
+    require_clean(data_dir, reporter)
 
 
 def replaces_earlier(out: Path, request: RunRequest) -> bool:
