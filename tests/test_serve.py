@@ -79,7 +79,7 @@ def test_info_names_the_engine_that_runs_an_int8_body(client, tmp_path, monkeypa
     assert len(compiled) == 1
     assert info["runtime"] == "torch" and info["int8_engine"] == "openvino"
     assert info["runs"] == "the int8 body in OpenVINO, the head in PyTorch"
-    assert "as OpenVINO ran it in training, under either runtime" in info["runs_why"]
+    assert "runs in OpenVINO whatever --runtime says, as it did in training" in info["runs_why"]
 
 
 @pytest.mark.slow
@@ -150,13 +150,14 @@ def test_the_model_answers_once_on_an_answering_thread_before_the_app_is_made(
 
 def test_info_and_serve_help_say_the_same_of_what_runs_the_model():
     """`serve --help` said its default runtime is ONNX Runtime, while a default run's /info said
-    `"runtime": "torch"`: its OpenVINO int8 body runs in OpenVINO under either runtime, the head
+    `"runtime": "torch"`: its OpenVINO int8 body runs in OpenVINO whatever the runtime, the head
     in PyTorch. /info's `runs` says what runs the model in words, and --help says the same,
     first, with the keys /info gives such a run (its "Left out, serve picks: on the CPU onnx"
     came first, and a newcomer read it against /info's "runtime": "torch")."""
     import click
 
     from objrec.cli.delivery import RUNS_NOTE, serve
+    from objrec.cli.prediction import predict
     from objrec.serve import runs_why, runs_words
 
     default_run = runs_words("torch", "openvino")  # a default run asked for onnx: torch
@@ -168,9 +169,12 @@ def test_info_and_serve_help_say_the_same_of_what_runs_the_model():
     assert '"runtime": "torch" (the head\'s), "int8_engine": "openvino"' in RUNS_NOTE
     assert "runtime, int8_engine, runs and runs_why" in " ".join((serve.help or "").split())
     for asked in (None, "onnx", "torch"):
-        assert "OpenVINO ran it in training, under either runtime" in runs_why(
-            "torch", "openvino", "cpu", asked
-        )
+        why = runs_why("torch", "openvino", "cpu", asked)
+        assert "runs in OpenVINO whatever --runtime says, as it did in training" in why
+        assert "either" not in why  # "in OpenVINO ... under either runtime" read as a contradiction
+    predicts = next(p for p in predict.params if p.name == "runtime")
+    assert isinstance(predicts, click.Option) and predicts.help
+    assert "runs in OpenVINO whichever you pick" in " ".join(predicts.help.split())
     assert runs_why("onnx", None).startswith("serve's default on the CPU, as ONNX Runtime")
     assert runs_why("onnx", "onnxruntime").endswith(
         "int8 network ran in ONNX Runtime in training too"

@@ -225,9 +225,10 @@ def load_recognizer(
     run: Path, runtime: str | None, device: str, threshold: float | None, unknown: bool
 ) -> Recognizer:
     """The served model: ``runtime`` defaults to ONNX Runtime on the CPU, PyTorch on a GPU, but an
-    int8 body that OpenVINO ran in training runs in OpenVINO under either (:func:`runs_why`). An
-    infinite ``threshold`` is refused: ``/info`` gives it in JSON, which holds no infinity (it said
-    null, which reads as no unknown answer, while inf answered every image unknown). ``runtime``
+    int8 body that OpenVINO ran in training runs in OpenVINO whatever the runtime
+    (:func:`runs_why`). An infinite ``threshold`` is refused: ``/info`` gives it in JSON, which
+    holds no infinity (it said null, which reads as no unknown answer, while inf answered every
+    image unknown). ``runtime``
     onnx on a GPU is refused for a float body only: an int8 body runs on the CPU, where ONNX
     Runtime runs (``inference.int8_placement``), and was refused before it was read."""
     if threshold is not None and math.isinf(threshold):
@@ -683,9 +684,9 @@ def runs_why(
     runs in PyTorch."""
     if engine == "openvino":
         return (
-            "this run's pretrained network runs in 8-bit integers (int8), as OpenVINO ran it in "
-            "training, under either runtime, so that it answers as it did when trained and "
-            "evaluated"
+            "this run's pretrained network is in 8-bit integers (int8) and runs in OpenVINO "
+            "whatever --runtime says, as it did in training, so that it answers as it did when "
+            "trained and evaluated"
         )
     if device != "cpu":
         return f"on {device} the model runs in PyTorch, as ONNX Runtime runs on the CPU only here"

@@ -81,7 +81,8 @@ PREDICT_SECTIONS = {
     "(CPU only), runs a copy of the model made at its first use and kept in the cache folder: "
     "pick it for many photos of a 32-bit model, where it took 0.6 of torch's time on 120 "
     "(benchmarks/README.md). An int8 network that OpenVINO ran in training runs in OpenVINO "
-    "under either. serve picks onnx on the CPU, as a server makes the copy once and answers many. "
+    "whichever you pick. serve picks onnx on the CPU, as a server makes the copy once and "
+    "answers many. "
     "On the CPU, torch answers a photo whose features the feature store holds for this model "
     "(evaluate or train read it) from them, as evaluate answered it, without running the network; "
     "other photos are computed, and not stored. onnx reads none.",
