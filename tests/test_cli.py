@@ -4946,6 +4946,21 @@ def test_verbose_log_lines_are_whole_lines_in_a_log_file(tmp_path):
     assert "INFO" in terminal.stderr and f"checked {folder}" not in terminal.stderr  # wrapped
 
 
+def test_log_times_are_year_month_day(monkeypatch):
+    """serve's log said `[12/05/26 16:20:05]` (``%x``, the C locale's date), which most of the
+    world reads as the 12th of May: every log time is 2026-12-05 16:20:05."""
+    import datetime
+
+    from objrec.cli.output import EVENT_TIME, LOG_LINE, err, log_handler
+
+    record = logging.LogRecord("objrec", logging.INFO, __file__, 1, "answered", None, None)
+    record.created = datetime.datetime(2026, 12, 5, 16, 20, 5).timestamp()
+    assert LOG_LINE.format(record).startswith("[2026-12-05 16:20:05] INFO")
+    assert EVENT_TIME.formatTime(record, EVENT_TIME.datefmt) == "2026-12-05 16:20:05"
+    monkeypatch.setattr(type(err), "is_terminal", property(lambda console: True))
+    assert log_handler(1)._log_render.time_format == "[%Y-%m-%d %H:%M:%S]"  # rich's, -v
+
+
 @pytest.mark.slow  # a whole explore
 def test_a_table_on_an_ascii_stdout_is_as_wide_on_a_row_whose_name_was_escaped(
     tmp_path, monkeypatch

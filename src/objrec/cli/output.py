@@ -715,9 +715,12 @@ def show_server_events() -> dict[str, Any]:
     }
 
 
-LOG_LINE = logging.Formatter("[%(asctime)s] %(levelname)-8s %(message)s", datefmt="%x %X")
+LOG_TIME = "%Y-%m-%d %H:%M:%S"
+"""The log's times, ISO 8601's order: ``%x``, the locale's date, is 12/05/26 in the C locale,
+which most of the world reads as the 12th of May."""
+LOG_LINE = logging.Formatter("[%(asctime)s] %(levelname)-8s %(message)s", datefmt=LOG_TIME)
 """``-v``'s log line where stderr is not a terminal: rich's columns (time, level, message)."""
-EVENT_TIME = logging.Formatter(datefmt="%x %X")
+EVENT_TIME = logging.Formatter(datefmt=LOG_TIME)
 """The time of a server's event line at the normal verbosity, as :data:`LOG_LINE` gives it."""
 
 
@@ -741,7 +744,7 @@ def log_handler(verbose: int) -> logging.Handler:
     if not verbose:
         return SentenceHandler()
     if err.is_terminal:
-        return RichHandler(console=err, show_path=False)
+        return RichHandler(console=err, show_path=False, log_time_format=f"[{LOG_TIME}]")
     return LogLineHandler()
 
 
