@@ -4509,7 +4509,8 @@ def test_train_s_last_line_says_in_plain_words_what_its_feature_seconds_went_to(
 ):
     """It said '(4s frozen features, int8 body, 2s of it making the int8 body)'; then "2s of it
     making its int8 copy" on every warm retrain, where the copy made once per cache folder is
-    found (the body's fingerprint, its key, taking those seconds: loop44)."""
+    found (the body's fingerprint, its key, taking those seconds: loop44); then "made once per
+    cache folder and found after", where "found after" was unclear (newcomer45)."""
     from types import SimpleNamespace
 
     from objrec.cli.training import print_trained
@@ -4523,8 +4524,8 @@ def test_train_s_last_line_says_in_plain_words_what_its_feature_seconds_went_to(
     said = " ".join(capsys.readouterr().out.split())
     assert (
         "10s in all (4s computing features with the pretrained network in 8-bit integers (int8), "
-        "2s of it on its int8 copy, made once per cache folder and found after); model saved to"
-        in said
+        "2s of it getting its int8 copy, which the first run with a cache folder makes and later "
+        "runs load from it); model saved to" in said
     )
     tuned = {"used": "fp32", "why": "fine-tuning was kept: its tuned blocks run in fp32"}
     print_trained(SimpleNamespace(**vars(result), seconds=seconds, precision=tuned))

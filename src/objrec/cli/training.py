@@ -316,16 +316,17 @@ def print_trained(result, reporter: RichReporter | None = None) -> None:
         f"({result.seconds['features']:.0f}s computing features with "
         f"{network_words(config.get('backbone', ''))} in "
         f"{precision_words(frozen)}"
-        + (f", {quantized:.0f}s of it on its int8 copy{INT8_ONCE}" if quantized >= 1 else "")
+        + (f", {quantized:.0f}s of it getting its int8 copy{INT8_ONCE}" if quantized >= 1 else "")
         + f"); model saved to {shown(result.run / 'model.safetensors')}",
         markup=False,
         highlight=False,
     )
 
 
-INT8_ONCE = ", made once per cache folder and found after"
+INT8_ONCE = ", which the first run with a cache folder makes and later runs load from it"
 """Of the seconds train spent on its int8 copy: a warm retrain's 1-2 s find the copy (the fp32
-body's fingerprint is its key), where "making its int8 copy" said it was made again (loop44)."""
+body's fingerprint is its key), where "making its int8 copy" said it was made again (loop44);
+"made once per cache folder and found after" left "found after" unclear (newcomer45)."""
 
 
 def unshown_best(result, reporter: RichReporter | None) -> str:
