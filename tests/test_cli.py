@@ -3745,7 +3745,8 @@ def test_check_of_a_run_says_whether_its_export_is_of_its_model_and_whole(capsys
     """check RUN did not look at the run's export (`objrec export RUN`): a graph of a model since
     replaced, or one cut short by a bad copy, passed as a run intact. The sidecar records the model
     file's SHA-256 and each exported file's: an intact export is listed as such, a changed byte or
-    a file gone is unusable (exit 1), another model's export is a note, each with what to do."""
+    a file gone is unusable (exit 1), another model's export is a note, each with what to do (the
+    script gone is a note: the graph runs without it)."""
     from objrec.export import export_model
 
     export_model(trained_run, photos=1)
@@ -3768,10 +3769,37 @@ def test_check_of_a_run_says_whether_its_export_is_of_its_model_and_whole(capsys
         f"damaged {trained_run / 'model.onnx'} is damaged: its bytes no longer match the SHA-256 "
         f"that model.json recorded when it was exported (a changed byte, a bad copy or disk); {again}"
     )
-    assert lines[2].startswith(f"missing {trained_run / 'model_infer.py'}: not there, though")
+    assert lines[2].startswith(f"missing {trained_run / 'model_infer.py'}: not there: the export's")
     assert lines[3].endswith(
-        "SHA-256 as recorded: model.safetensors; 2 unusable files, listed above"
+        "SHA-256 as recorded: model.safetensors; 1 unusable file, listed above"
     )
+
+
+@pytest.mark.slow  # an export (0.3 s) and a run's files read twice (0.6 s)
+def test_check_of_a_run_notes_an_edited_or_removed_export_script_and_exits_0(capsys, trained_run):
+    """model_infer.py is the user's to adapt, and model.onnx runs without it: check called an
+    edited script damaged (exit 1) and advised `export --force`, which throws the edit away. A
+    script changed or gone is a note saying what `--force` would do; the graph is still checked."""
+    from objrec.export import export_model
+
+    export_model(trained_run, photos=1)
+    script = trained_run / "model_infer.py"
+    script.write_text(script.read_text() + "# my change\n")
+    code, out, _ = run(capsys, "check", trained_run, "--json")
+    [problem] = json.loads(out)["problems"]
+    assert code == 0 and (problem["path"], problem["kind"], problem["unusable"]) == (
+        "model_infer.py",
+        "edited",
+        False,
+    )
+    assert problem["message"].endswith(
+        f"`objrec export {trained_run} --force` would write objrec's again, your changes lost"
+    )
+    script.unlink()
+    code, out, _ = run(capsys, "check", trained_run, "--json")
+    [problem] = json.loads(out)["problems"]
+    assert code == 0 and (problem["kind"], problem["unusable"]) == ("missing", False)
+    assert "would write objrec's again" in problem["message"]
 
 
 @pytest.mark.slow  # an export (0.3 s) and a run's files read (0.3 s)

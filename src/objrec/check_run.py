@@ -352,6 +352,26 @@ def _check_export(run: Path, result: RunCheck) -> None:
         result.note(sidecar, "no_digest", message)
 
 
+SCRIPT_AGAIN = "`export_model(run, force=True)` would write objrec's again"
+
+
+def _note_script(script: Path, changed: bool, result: RunCheck) -> None:
+    """The export's script ``changed`` since it was written (edited: it is the user's to adapt),
+    or gone (the graph is used from the user's own code): noted, with what ``force`` would do."""
+    if changed:
+        message = (
+            f"changed since it was exported (its bytes no longer match the SHA-256 its sidecar "
+            f"recorded): edited, or a bad copy; {SCRIPT_AGAIN}, your changes lost"
+        )
+        result.note(script, "edited", message)
+    else:
+        message = (
+            "not there: the export's script, which its graph and sidecar do not need (used from "
+            f"code of your own); {SCRIPT_AGAIN}"
+        )
+        result.note(script, "missing", message)
+
+
 def is_file_name(name: str) -> bool:
     """Whether ``name``, recorded in a run's file, names a file of the run folder itself: never
     one elsewhere (``../x``, ``/etc/x``) for ``check`` to read, of a run from elsewhere."""
@@ -404,13 +424,17 @@ def _export_record(sidecar: Path, result: RunCheck) -> dict[str, Any] | None:
 
 def _check_export_file(path: Path, sidecar: Path, recorded: str | None, result: RunCheck) -> None:
     """One file of the export: there, and with the SHA-256 its ``sidecar`` ``recorded`` (None:
-    none recorded, as before 5 December 2026)."""
+    none recorded, as before 5 December 2026). The script is the user's to adapt, and
+    ``model.onnx`` runs without it: a script changed or gone is a note (:func:`_note_script`)."""
     if path.name in (BEST, LAST, sidecar.name):  # a run's own file, not the export's
         return
-    if not is_plain_file(path):
+    changed = recorded is not None and is_plain_file(path) and sha256_file(path) != recorded
+    if path == script_path(sidecar.with_suffix(".onnx")) and (changed or not is_plain_file(path)):
+        _note_script(path, changed, result)
+    elif not is_plain_file(path):
         message = f"not there, though {sidecar.name} of the export is: the export is not whole"
         result.problems.append(Problem(str(path), "missing", f"{message}; {AGAIN}", True))
-    elif recorded is not None and sha256_file(path) != recorded:
+    elif changed:
         message = (
             f"{path} is damaged: its bytes no longer match the SHA-256 that {sidecar.name} "
             f"recorded when it was exported (a changed byte, a bad copy or disk); {AGAIN}"
