@@ -2334,6 +2334,23 @@ def test_evaluate_shows_each_step_of_seconds(trained_run, split_dir, tmp_path):
     assert reporter.tasks[-1] == "writing the tables and plots"
 
 
+@pytest.mark.slow
+def test_evaluate_against_names_the_earlier_run_s_steps(trained_run, split_dir, tmp_path):
+    """`evaluate --against` said "writing the tables and plots" (and "loading the model") twice,
+    the second time of the earlier run's evaluation, as though its own had been redone
+    (newcomer45): the earlier run's steps name it."""
+    from .conftest import TaskRecorder
+
+    earlier = shutil.copytree(trained_run, tmp_path / "earlier")  # a run is not its own earlier
+    reporter = TaskRecorder()
+    evaluate(trained_run, split_dir, out=tmp_path / "eval", against=earlier, reporter=reporter)
+    written = "writing the tables and plots"
+    assert reporter.tasks.count(written) == reporter.tasks.count("loading the model") == 1
+    assert f"earlier (the earlier run): {written}" in reporter.tasks
+    assert reporter.tasks[-1] == written
+    assert "earlier (the earlier run): loading the model" in reporter.tasks
+
+
 def test_a_class_s_top1_interval_rests_on_its_distinct_photos_not_its_frames():
     """A class of 6 test images that are 2 photos (a burst's frames, 3 each) gets the 95%
     interval of 2 photos, as its ``n_groups`` and the overall top-1's do: the interval of 6

@@ -28,7 +28,7 @@ import pandas as pd
 from objrec.data import class_of_folder
 from objrec.errors import Interrupted, ObjrecError
 from objrec.meta import checkpoint_file
-from objrec.progress import Reporter, plural
+from objrec.progress import Prefixed, Reporter, plural
 
 if TYPE_CHECKING:
     from objrec.config import EvaluateConfig
@@ -116,7 +116,8 @@ def evaluate_against(
     with as_earlier_run(result.classes):
         inner = against_dir(out, against)
         try:
-            earlier = evaluate(against, folder, settings, out=inner, reporter=reporter, force=True)
+            told = Prefixed(reporter, f"{against.name} (the earlier run): ")
+            earlier = evaluate(against, folder, settings, out=inner, reporter=told, force=True)
         except Interrupted:  # a stop in the earlier run's evaluation is this one's to word
             raise KeyboardInterrupt from None
     comparison = compare_runs(result, earlier, against)

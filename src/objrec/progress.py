@@ -36,6 +36,25 @@ class Reporter:
 
 SILENT = Reporter()
 
+
+class Prefixed(Reporter):
+    """``reporter``'s tasks and notes, each led by ``prefix``: the work of one command done again
+    inside it, for another object, is told apart. ``evaluate --against``'s evaluation of the
+    earlier run said "loading the model" and "writing the tables and plots" a second time, as
+    though the first had been redone (newcomer45)."""
+
+    def __init__(self, reporter: Reporter, prefix: str) -> None:
+        self.reporter, self.prefix = reporter, prefix
+
+    @contextmanager
+    def task(self, description: str, total: int | None) -> Iterator[Any]:
+        with self.reporter.task(self.prefix + description, total) as advance:
+            yield advance
+
+    def note(self, message: str) -> None:
+        self.reporter.note(self.prefix + message)
+
+
 COMPARE_PASSES = ("comparing images", "comparing crops")
 """The near-duplicate search's two passes as ``split`` and ``evaluate`` show them (every image
 against every other, but those compared before: minutes for 60,000 images): whole hashes, then
