@@ -675,7 +675,9 @@ def export_model(
         raise ObjrecError(f"`fmt` must be one of {', '.join(FORMATS)}")
     if not onnxruntime_available():
         raise ObjrecError("exporting needs onnxruntime: pip install onnxruntime")
-    model, meta = load_model(run)
+    reporter = or_silent(reporter)
+    with reporter.task("loading the model", None):  # seconds: the checkpoint, torchvision
+        model, meta = load_model(run)
     warn_if_unfinished(Path(run))
     path = output_path(out) if out else default_out(Path(run))
     sidecar, script = export_names(path, Path(run), meta.data_dir, force)

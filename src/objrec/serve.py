@@ -68,6 +68,7 @@ from objrec.inference import Recognizer, resolve_runtime
 from objrec.kept import kept_path
 from objrec.meta import checkpoint_file
 from objrec.predict import Prediction, answered, base_name
+from objrec.progress import Reporter, or_silent
 from objrec.quantize import QuantizedBody, graph_engine
 from objrec.runtime import ENGINE_NAMES
 from objrec.served import CHECK_EVERY, MODEL_HEADER, ServedModel, checking_lifespan, events
@@ -1432,19 +1433,19 @@ def serve(
     worker_logging: Mapping[str, Any] | None = None,
     allowed_hosts: Sequence[str] = (),
     root_path: str = "",
+    reporter: Reporter | None = None,
 ) -> None:
     """Run the app under uvicorn until stopped; binds to loopback unless ``host`` says otherwise.
 
     The port is bound first, so that a busy one raises ``ObjrecError`` at once, not once the model
-    has loaded (up to 1 min 47 s); then the model is loaded (checked, with several ``workers``)
-    before anything is served (a request meanwhile waits). ``on_loaded(runs, why)`` is called once
-    the model is loaded, with what runs it and why (:func:`runs_and_why`); ``on_ready(url)`` once
-    the server answers at ``url`` (its real port, for ``port`` 0). The limits, ``cors_origins`` and
-    ``allowed_hosts``: as :func:`create_app`'s, which answers ``host``'s name and this machine's too
-    (:func:`server_names`). ``worker_logging``: a ``logging.config.dictConfig`` each of several
-    ``workers`` (new processes) applies as it starts. ``root_path``: the prefix a reverse proxy
-    strips (:func:`proxy_prefix`), which ``/openapi.json`` gives as its server.
-    """
+    has loaded (up to 1 min 47 s, shown to ``reporter``); then the model is loaded (checked, with
+    several ``workers``) before anything is served. ``on_loaded(runs, why)`` is called once it is
+    loaded, with what runs it and why (:func:`runs_and_why`); ``on_ready(url)`` once the server
+    answers at ``url`` (its real port, for ``port`` 0). The limits, ``cors_origins`` and
+    ``allowed_hosts``: as :func:`create_app`'s, which answers ``host``'s name and this machine's
+    too (:func:`server_names`). ``worker_logging``: a ``logging.config.dictConfig`` each of
+    several ``workers`` (new processes) applies as it starts. ``root_path``: the prefix a reverse
+    proxy strips (:func:`proxy_prefix`), which ``/openapi.json`` gives as its server."""
     check_workers(workers)
     root_path = proxy_prefix(root_path)
     check_upload_limit(max_upload_bytes)
@@ -1455,7 +1456,8 @@ def serve(
         if workers > 1 and worker_logging is not None:
             os.environ[WORKER_LOGGING] = json.dumps(worker_logging)
         with ctrl_c_leaves(lambda: NOT_STARTED):  # until uvicorn's own handlers take Ctrl-C
-            app, runs = app_to_serve(Path(run), workers, settings)
+            with or_silent(reporter).task("loading the model", None):  # 10 s at a load of 9
+                app, runs = app_to_serve(Path(run), workers, settings)
             if on_loaded is not None:
                 on_loaded(*runs)
             url = url_of(host, sock.getsockname()[1])

@@ -143,10 +143,10 @@ def export(
     built-in sample, and says how far its probabilities are from objrec's own, with a warning
     above 1e-3.
     """
-    from objrec.export import export_model
-
+    reporter = RichReporter()
+    with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
+        from objrec.export import export_model
     with logged_warnings() as logged:
-        reporter = RichReporter()
         result = export_model(run, out, fmt, softmax, force, threshold, reporter, photos)
     if as_json:
         print_json(with_warnings(export_record(result), logged))
@@ -444,10 +444,9 @@ def serve(
     from objrec.serve import serve as run_serve
 
     max_upload_bytes, origins = checked_settings(workers, max_upload_mib, max_pixels, cors_origins)
-    lines = StartLines(run, host, cors_words(origins))
     run_serve(
         *(run, host, port, workers, runtime),
-        **lines.callbacks(),
+        **StartLines(run, host, cors_words(origins)).callbacks(),
         threshold=threshold,
         unknown=not no_unknown,
         device=device,
@@ -455,6 +454,7 @@ def serve(
         max_pixels=max_pixels,
         cors_origins=origins,
         **server_settings(allowed_hosts, root_path),
+        reporter=RichReporter(),
     )
 
 
