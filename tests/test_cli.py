@@ -3831,9 +3831,10 @@ def test_check_of_a_run_notes_an_export_answering_by_a_threshold_the_run_no_long
 ):
     """A threshold kept with the run after its export (or removed since) leaves the export
     answering "unknown" by the one before until exported again: check said the export was
-    intact and nothing more. It notes it (exit 0), with what to do."""
+    intact and nothing more. It notes it (exit 0), with what to do; the same value kept again
+    later is no other threshold."""
     from objrec.export import export_model
-    from objrec.kept import keep_threshold
+    from objrec.kept import keep_threshold, sealed
 
     def noted() -> list[tuple[str, str, str]]:
         code, out, _ = run(capsys, "check", trained_run, "--json")
@@ -3849,6 +3850,10 @@ def test_check_of_a_run_notes_an_export_answering_by_a_threshold_the_run_no_long
     )
     export_model(trained_run, photos=1, force=True)
     assert noted() == []
+    again = keep_threshold(trained_run, 0.25, {"replaced": 0.25})  # the same value, kept later:
+    record = json.loads(again.path.read_text()) | {"kept_on": "2026-12-06T09:00:00Z"}
+    again.path.write_text(json.dumps(sealed(record)))
+    assert noted() == []  # "answers unknown below 0.25, not below 0.25" before
     kept.path.unlink()
     [(_, kind, message)] = noted()
     assert kind == "other_threshold" and "which it no longer keeps (it uses its own now)" in message

@@ -750,3 +750,23 @@ def test_an_export_in_the_run_written_with_another_threshold_than_the_kept_one_i
     sidecar.write_text(json.dumps({"objrec_version": "1", "unknown": {"threshold": 0.1}}))
     assert stale_export(tmp_path, 0.2) == (sidecar, 0.1)
     assert stale_export(tmp_path, 0.1) is None  # written with the kept one
+
+
+def test_an_export_answers_another_threshold_by_value_and_never_one_given_by_hand(tmp_path):
+    """check compared the dates the thresholds were kept on, evaluate's note their values: the
+    same value kept again was "unknown below 0.25, not below 0.25". One rule, by value; with no
+    kept threshold, the run's own (recorded as run_threshold); one given to export is the user's."""
+    from objrec.kept import export_answers_other
+
+    def sidecar(**unknown: object) -> dict:
+        return {"unknown": {"threshold": 0.25, "run_threshold": 0.1, **unknown}}
+
+    assert (
+        export_answers_other(tmp_path, sidecar(threshold_kept_on="2026-12-05T10:00:00Z"), 0.25)
+        is None
+    )
+    assert export_answers_other(tmp_path, sidecar(), 0.3) == 0.25
+    assert export_answers_other(tmp_path, sidecar()) == 0.25  # no kept one: the run's own, 0.1
+    assert export_answers_other(tmp_path, sidecar(threshold=0.1)) is None
+    assert export_answers_other(tmp_path, sidecar(threshold_given=True), 0.3) is None
+    assert export_answers_other(tmp_path, {"unknown": None}) is None

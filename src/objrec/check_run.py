@@ -32,7 +32,7 @@ from objrec.checkpoint import (
 )
 from objrec.errors import ObjrecError
 from objrec.export import FILES_SHA256, default_out, script_path
-from objrec.kept import DIGEST, EDITED, KEPT_NAME, read_kept
+from objrec.kept import DIGEST, EDITED, KEPT_NAME, export_answers_other, read_kept
 from objrec.leakage import SEEN_RECORD, seen_record
 from objrec.manifest import sha256_file
 from objrec.meta import RunMeta
@@ -383,20 +383,17 @@ def _check_export_threshold(
 ) -> None:
     """Whether the export answers "unknown" by the threshold the run uses now: a threshold kept
     since (``evaluate --keep-threshold``), or removed since, leaves the export on the one before
-    until exported again (``kept.stale_export``). One given to ``export`` by hand is the user's."""
-    unknown = record.get("unknown")
-    if not isinstance(unknown, dict) or unknown.get("threshold_given"):
-        return
+    until exported again (``kept.export_answers_other``, by value, as evaluate's note says it).
+    One given to ``export`` by hand is the user's."""
     try:
+        written = export_answers_other(run, record)
         kept = read_kept(run, warn=False)
     except ObjrecError:  # said of threshold.json already
         return
-    now = kept if kept is not None and kept.current else None
-    if unknown.get("threshold_kept_on") == (now.kept_on if now else None):
+    if written is None:
         return
-    written = unknown.get("threshold")
-    if now is not None:
-        why = f"not below {now.threshold!r}, the threshold kept with the run since"
+    if kept is not None and kept.current:
+        why = f"not below {kept.threshold!r}, the threshold kept with the run since"
     else:
         why = "the threshold the run kept then, which it no longer keeps (it uses its own now)"
     message = f"the export answers unknown below {written!r}, {why}; {AGAIN}"

@@ -195,13 +195,32 @@ EXPORT_SIDECAR = "model.json"
 def stale_export(run: Path, threshold: float) -> tuple[Path, float] | None:
     """The sidecar of an export in ``run`` written with another unknown threshold than
     ``threshold``, just kept, and that one, which its files (``model_infer.py``, the sidecar)
-    still answer by until exported again; None where the run holds no export, or one of this
-    threshold."""
+    still answer by until exported again (:func:`export_answers_other`); None where the run
+    holds no export, or one of this threshold."""
     sidecar = Path(run) / EXPORT_SIDECAR
     if not is_export_sidecar(sidecar):
         return None
-    written = (json_dict(sidecar).get("unknown") or {}).get("threshold")
-    return None if written is None or written == threshold else (sidecar, written)
+    written = export_answers_other(run, json_dict(sidecar), threshold)
+    return None if written is None else (sidecar, written)
+
+
+def export_answers_other(
+    run: Path, sidecar: dict[str, Any], threshold: float | None = None
+) -> float | None:
+    """The unknown threshold an export of ``run`` answers by, as its ``sidecar`` records it,
+    where that is another value than ``threshold`` (None: the one the run uses now, the kept one
+    for its model, else its own, which the sidecar records as ``run_threshold``); else None, and
+    for one given to ``export`` by hand (``threshold_given``: the user's choice). One rule, by
+    value, for ``check`` and ``evaluate --keep-threshold``'s note."""
+    unknown = sidecar.get("unknown")
+    if not isinstance(unknown, dict) or unknown.get("threshold_given"):
+        return None
+    if threshold is None:
+        kept = read_kept(run, warn=False)
+        threshold = kept.threshold if kept is not None and kept.current else None
+        threshold = unknown.get("run_threshold") if threshold is None else threshold
+    written = unknown.get("threshold")
+    return None if written is None or threshold is None or written == threshold else written
 
 
 def keep_threshold(run: Path, threshold: float, why: dict[str, Any]) -> KeptThreshold:
