@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -681,3 +682,25 @@ def test_ctrl_c_held_while_the_run_is_put_in_place_writes_no_training_state(
         train(split_dir, tmp_path / "run", tiny_train_config(epochs=3))
     assert written == [] and not (tmp_path / "run" / LAST).exists()
     assert run_status(tmp_path / "run") == "finished"
+
+
+def test_a_stop_whose_training_state_cannot_be_written_either_raises_its_own_error(caplog):
+    """A run stopped after its head's fit (a full disk failing curves.png) writes the training
+    state: when that write failed too, its OSError replaced the stop's, which said what went
+    wrong first. The stop's error is raised, the failed write logged."""
+    import errno
+
+    from objrec.train import written_on_stop
+
+    class FullDisk:
+        def flush(self) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device", "run/last.safetensors")
+
+    stopped = pytest.raises(OSError, match=r"curves\.png")
+    with stopped as caught, caplog.at_level(logging.ERROR), written_on_stop(FullDisk()):  # type: ignore[arg-type]
+        raise OSError(errno.ENOSPC, "No space left on device", "run/curves.png")
+    assert caught.value.filename == "run/curves.png"
+    assert caplog.messages == [
+        "the training state could not be written either ([Errno 28] No space left on device: "
+        "'run/last.safetensors'): the run cannot be resumed"
+    ]

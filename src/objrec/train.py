@@ -1021,12 +1021,20 @@ def written_on_stop(saver: EpochSaver | None) -> Iterator[None]:
     100-class protocol; once the run's files are in place, a stop held back meanwhile writes none
     either (``runs.put_in_place`` lets it go: ``EpochSaver.let_go``). A crash (``kill -9``)
     meanwhile loses at most ``runs.SAVE_EVERY`` seconds of training, as one within the epochs
-    does."""
+    does. A state that cannot be written either (the full disk that stopped the run) is logged,
+    and the stop's own error raised: it says what went wrong first."""
     try:
         yield
     except BaseException:
         if saver is not None:
-            saver.flush()
+            try:
+                saver.flush()
+            except Exception as exc:
+                log.error(
+                    "the training state could not be written either (%s): the run cannot be "
+                    "resumed",
+                    exc,
+                )
         raise
 
 
