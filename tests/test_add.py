@@ -690,12 +690,20 @@ def test_an_empty_class_folder_and_a_dry_run_are_said(tmp_path, split_dir, capsy
 
     new = new_images(tmp_path / "new", "red", 1)
     (new / "empty").mkdir()
-    original = Image.open(sorted((split_dir / "test" / "red").glob("*.png"))[0])
-    ImageOps.mirror(original).save(new / "red" / "mirrored.png")
+    first = sorted((split_dir / "test" / "red").glob("*.png"))[0]
+    ImageOps.mirror(Image.open(first)).save(new / "red" / "mirrored.png")
     assert main(["add", str(split_dir), str(new), "--dry-run"]) == 0
     out, err = (" ".join(text.split()) for text in capsys.readouterr())
     assert "left out class folders without images: empty" in err
-    assert "1 image would go to the split of a near-duplicate" in out
+    like = f"test/red/{first.name}"  # it named neither the split nor the image (newcomer45)
+    assert (
+        "1 image would go to the split of a near-duplicate already in the data folder: "
+        f"red/mirrored.png to test (like {like})"
+    ) in out
+    assert f"red/mirrored.png -> test/red/mirrored.png (like {like}, already there)" in out
+    assert main(["add", str(split_dir), str(new), "--dry-run", "--json"]) == 0
+    near = json.loads(capsys.readouterr().out)["near_duplicates"]
+    assert near == [{"source": "red/mirrored.png", "split": "test", "near_duplicate": like}]
 
 
 @pytest.mark.slow

@@ -81,7 +81,7 @@ def plan_add(
     result.ratios, result.own_ratios = config.ratios, own
     _count(result, rows, existing, config.ratios, paired)
     near_held = held_splits(existing, groups)
-    result.near_duplicate_files = sum(groups[image.path] in near_held for image in fresh)
+    _count_near(result, data, existing, rows, groups)
     _count_bursts(result, found, fresh, (placing, held, groups, near_held), existing)
     _count_copies(result, images, hashes, in_data)
     result.cross_class_duplicates = _cross_class(data, existing, images, groups)
@@ -233,14 +233,34 @@ def _count_copies(result: AddResult, images: list[NewImage], hashes, in_data) ->
             result.counts.setdefault(image.name, dict.fromkeys(SPLITS, 0))
 
 
-def _spread(data: Path, existing, fresh: list[NewImage], groups) -> list[tuple[str, list[str]]]:
-    """Each new image near-duplicate of images of the data folder that sit in more than one
-    split (a leak made by hand, or one the new image makes, being like two pictures split apart),
-    and those images."""
+def _members(existing, groups) -> dict[str, list[Path]]:
+    """The data folder's images of each group."""
     members: dict[str, list[Path]] = {}
     for path in existing:
         if path in groups:
             members.setdefault(groups[path], []).append(path)
+    return members
+
+
+def _count_near(result: AddResult, data: Path, existing, rows, groups) -> None:
+    """Each new image placed in the split of a near-duplicate already in the data folder (as
+    named relative to NEW), that split, and the near-duplicate (relative to ``data``; one in that
+    split where it has several): "1 image went to the split of a near-duplicate" named neither
+    (newcomer45)."""
+    members = _members(existing, groups)
+    pairs = []
+    for image, _, split, _, _ in rows:
+        if found := members.get(groups[image.path]):
+            twin = next((p for p in found if existing[p][0] == split), found[0])
+            pairs.append((image.shown, split, twin.relative_to(data).as_posix()))
+    result.near_duplicates, result.near_duplicate_files = pairs, len(pairs)
+
+
+def _spread(data: Path, existing, fresh: list[NewImage], groups) -> list[tuple[str, list[str]]]:
+    """Each new image near-duplicate of images of the data folder that sit in more than one
+    split (a leak made by hand, or one the new image makes, being like two pictures split apart),
+    and those images."""
+    members = _members(existing, groups)
     spread = []
     for image in fresh:
         found = members.get(groups[image.path], [])

@@ -34,6 +34,9 @@ class AddResult:
     ``classes`` or ``exclude``): added from the source folder again, they come in all the same."""
     near_duplicate_files: int = 0
     """Images added to the split of a near-duplicate already in ``data``."""
+    near_duplicates: list[tuple[str, str, str]] = field(default_factory=list)
+    """Each of those (as named relative to NEW), its split, and its near-duplicate in ``data``
+    (relative to it)."""
     cross_class_duplicates: list[tuple[str, str]] = field(default_factory=list)
     """Pictures in two classes: an image (of ``data``, or new) and a new image of another class
     that is the same or looks alike: one of the two labels is probably wrong."""

@@ -145,6 +145,9 @@ def add_json(result, warnings: list[str]) -> dict[str, Any]:
         "files": [{"source": a, "file": b} for a, b in result.files],
         "copies": [{"source": a, "copy_of": b} for a, b in result.copy_files],
         "near_duplicate_files": result.near_duplicate_files,
+        "near_duplicates": [
+            {"source": a, "split": b, "near_duplicate": c} for a, b, c in result.near_duplicates
+        ],
         "bursts": result.bursts,
         "burst_files": result.burst_files,
         "burst_held_files": result.burst_held_files,
@@ -187,8 +190,10 @@ def print_added(result, cache_dir: Path | None = None) -> None:
     for line in added_notes(result):
         console.print(line, markup=False, highlight=False)
     if result.dry_run:
+        near = {new: there for new, _, there in result.near_duplicates}
         for source, target in result.files:
-            console.print(f"{source} -> {target}", markup=False, highlight=False)
+            like = f" (like {near[source]}, already there)" if source in near else ""
+            console.print(f"{source} -> {target}{like}", markup=False, highlight=False)
         console.print("nothing written (--dry-run)", highlight=False)
     elif result.files:
         console.print(train_again(result.data, cache_dir), markup=False)
@@ -199,15 +204,26 @@ def added_notes(result) -> list[str]:
     a labels table left out, images renamed, copies skipped."""
     lines = []
     if result.near_duplicate_files:
-        went = "would go" if result.dry_run else "went"
-        lines.append(
-            f"{plural(result.near_duplicate_files, 'image')} {went} to the split of a "
-            "near-duplicate already in the data folder"
-        )
+        lines.append(near_line(result))
     if result.burst_files:
         lines.append(added_bursts_line(result))
     found = (left_out_line(result), renamed_line(result), skipped_line(result))
     return lines + [line for line in found if line]
+
+
+def near_line(result) -> str:
+    """The images placed in the split of a near-duplicate already in DATA, each with its split
+    and that near-duplicate: "1 image would go to the split of a near-duplicate already in the
+    data folder" named neither (newcomer45)."""
+    went = "would go" if result.dry_run else "went"
+    pairs = [
+        f"{quoted(new)} to {split} (like {quoted(there)})"
+        for new, split, there in result.near_duplicates
+    ]
+    return (
+        f"{plural(result.near_duplicate_files, 'image')} {went} to the split of a near-duplicate "
+        f"already in the data folder: {some_of(pairs, quote=False)}"
+    )
 
 
 def skipped_line(result) -> str | None:
