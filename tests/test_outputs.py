@@ -1053,6 +1053,40 @@ def test_ctrl_c_between_a_runs_renames_comes_once_all_its_files_are_in_place(
     }
 
 
+@pytest.mark.parametrize("writes_record", [True, False])
+def test_a_kill_between_a_runs_renames_never_pairs_its_model_with_the_earlier_record(
+    tmp_path, monkeypatch, writes_record
+):
+    """A kill (SIGKILL, power loss: nothing held back) after the new model's rename left the
+    earlier run's seen_digests.csv beside it, renamed last or removed after all the renames, so
+    evaluate's leak check trusted the images of another model. The earlier record goes first."""
+    from objrec import runs
+    from objrec.checkpoint import BEST
+    from objrec.leakage import SEEN_RECORD
+
+    class Killed(BaseException):
+        """The process gone at this point: nothing after it runs."""
+
+    out, stage = tmp_path / "run", tmp_path / "run" / ".objrec-1-stage.d"
+    stage.mkdir(parents=True)
+    for name in (BEST, SEEN_RECORD):
+        (out / name).write_text("earlier\n")
+    for name in (BEST, SEEN_RECORD) if writes_record else (BEST,):
+        (stage / name).write_text("new\n")
+    replace = os.replace
+
+    def killed_after_the_model(source: Path, target: Path) -> None:
+        replace(source, target)
+        if Path(target).name == BEST:
+            raise Killed
+
+    monkeypatch.setattr(runs.os, "replace", killed_after_the_model)
+    with pytest.raises(Killed):
+        runs.put_in_place(stage, out, finished=True, replaces=False)
+    assert (out / BEST).read_text() == "new\n"
+    assert not (out / SEEN_RECORD).exists()
+
+
 def test_ctrl_c_while_waiting_for_the_folders_lock_ends_the_command(tmp_path, monkeypatch):
     """The renames wait for the folder's lock, which another objrec may hold as long as it
     writes there; Ctrl-C was held back from the start of that wait, so it never ended it."""

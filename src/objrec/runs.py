@@ -739,19 +739,22 @@ def put_in_place(
     then: Callable[[], None] = lambda: None,
 ) -> None:
     """The run's files written in ``stage`` renamed into ``out``, with Ctrl-C and SIGTERM held
-    back meanwhile (milliseconds): an earlier run's ``seen_digests.csv`` this run did not write
-    goes with them (never beside another model), a ``finished`` run's training state too, and,
+    back meanwhile (milliseconds): an earlier run's ``seen_digests.csv`` goes first (never beside
+    another model, even after a kill between the renames), a ``finished`` run's training state
+    last, and,
     when the run ``replaces`` an earlier one (forced), what objrec made from the earlier model
     (:func:`remove_derived`, listed first). ``then`` is called once they are, before a stop
     held back is let through (``train``'s head state, kept to be written on a stop, let go)."""
     names = [name for name in RUN_FILES if (stage / name).is_file()]
     derived = earlier_run_outputs(out) if replaces else []
-    gone = ([] if SEEN_RECORD in names else [SEEN_RECORD]) + ([LAST] if finished else [])
     with ctrl_c_leaves(lambda: run_written(out, finished)), stops_held():
+        # first: a kill between the renames (nothing holds it back) leaves a model without a
+        # record, which evaluate's leak check says, never beside the earlier model's record
+        (out / SEEN_RECORD).unlink(missing_ok=True)
         for name in names:
             os.replace(stage / name, out / name)
-        for name in gone:
-            (out / name).unlink(missing_ok=True)
+        if finished:
+            (out / LAST).unlink(missing_ok=True)
         remove_derived(out, derived)
         then()
 
