@@ -630,7 +630,14 @@ def test_a_kept_threshold_changed_by_hand_is_used_with_a_warning_naming_it(tmp_p
             lambda text: text.replace("0.25", '"0.3"'),
             'gives the threshold "0.3", not a number: write one ("threshold": 0.25), or remove',
         ),
-        (lambda text: "[0.3]", "holds a JSON list, not the object of fields evaluate keeps"),
+        (lambda text: "[0.3]", "holds a JSON array, not the object of fields evaluate keeps"),
+        (lambda text: '"0.3"', "holds a JSON string, not the object of fields evaluate keeps"),
+        (lambda text: "null", "holds null, not the object of fields evaluate keeps"),
+        (
+            lambda text: text.replace('"threshold": 0.25,', ""),
+            'gives no threshold: write one ("threshold": 0.25), or remove the file to use the '
+            "run's own threshold",
+        ),
     ],
 )
 def test_a_kept_threshold_an_edit_left_no_json_is_refused_naming_the_file_and_where(

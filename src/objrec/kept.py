@@ -153,22 +153,39 @@ def kept_json(path: Path) -> dict[str, Any]:
         raise ObjrecError(NOT_JSON.format(path=path, where="not text")) from exc
     if not isinstance(record, dict):
         raise ObjrecError(
-            f"{path} holds a JSON {type(record).__name__}, not the object of fields evaluate "
-            "keeps: remove it to use the run's own threshold"
+            f"{path} holds {json_kind(record)}, not the object of fields evaluate keeps: remove "
+            "it to use the run's own threshold"
         )
     return record
+
+
+JSON_KINDS = {list: "array", str: "string", int: "number", float: "number"}
+"""What JSON calls the values Python reads from it (``json.loads``)."""
+
+
+def json_kind(value: Any) -> str:
+    """What JSON calls ``value``, as a sentence says it: "a JSON array", not Python's "list";
+    ``null``, ``true`` and ``false`` by name."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return f"a JSON {JSON_KINDS.get(type(value), 'value')}"
 
 
 def kept_number(path: Path, record: dict[str, Any]) -> float:
     """The ``threshold`` of the kept ``record`` (of ``path``); one edited into no number (text,
     ``null``) is refused in a sentence saying so and how to write one."""
-    value = record.get("threshold", 0.0)
+    if "threshold" not in record:
+        raise ObjrecError(
+            f'{path} gives no threshold: write one ("threshold": 0.25), or remove the file to '
+            "use the run's own threshold"
+        )
+    value = record["threshold"]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ObjrecError(
             f"{path} gives the threshold {json.dumps(value)[:40]}, not a number: write one "
             '("threshold": 0.25), or remove the file to use the run\'s own threshold'
         )
-    return float(record["threshold"])
+    return float(value)
 
 
 def changed_by_hand(record: dict[str, Any]) -> bool:
