@@ -544,6 +544,22 @@ def test_clear_leaves_openvino_s_folder_to_a_compile_holding_it(tmp_path, monkey
     assert cache.clear().removed == 1 and not cache.compiled_dir.exists()
 
 
+@pytest.mark.slow  # two waits of 0.1 s
+def test_prune_and_clear_say_they_wait_for_a_compile_holding_openvino_s_folder(
+    tmp_path, monkeypatch
+):
+    """`cache --prune` and `--clear` wait up to a minute for a compile holding `openvino/`, and
+    never said so: the CLI's "waiting for other objrec processes" came for `onnx/` alone."""
+    monkeypatch.setattr(runtime, "COMPILE_WAIT", 0.1)
+    cache = FeatureCache(tmp_path / "cache")
+    cache.compiled_dir.mkdir(parents=True)
+    waited: list[str] = []
+    with runtime.compiling_into(cache.compiled_dir):
+        cache.prune(0, None, wait=lambda: waited.append("prune"))
+        cache.clear(wait=lambda: waited.append("clear"))
+    assert waited == ["prune", "clear"]  # once each
+
+
 @pytest.mark.slow
 def test_a_compile_holds_the_folder_it_writes_into_not_one_removed(tmp_path, monkeypatch):
     """A compile that waited on a folder a clear then removed got the lock of the removed folder

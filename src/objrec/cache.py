@@ -33,6 +33,9 @@ from objrec.store import (
 
 log = logging.getLogger(__name__)
 
+Wait = Callable[[], None] | None
+"""What a clear or prune calls once before it waits on another process (the CLI says so)."""
+
 _OPEN_STORES: dict[Path, FeatureStore] = {}
 """One open store per folder and process, shared by every ``FeatureCache`` of that folder."""
 
@@ -152,7 +155,7 @@ class FeatureCache:
 
     @on_ctrl_c("what it had removed is gone, the rest is kept: run it again to finish")
     def prune(
-        self, older_than_days: float | None, keep_folder: Path | None, wait=None
+        self, older_than_days: float | None, keep_folder: Path | None, wait: Wait = None
     ) -> PruneSummary:
         """Forget features not used for ``older_than_days`` or of no image in ``keep_folder``;
         compact the store; remove the folders of the old cache format, the graphs of ``onnx/``
@@ -171,7 +174,7 @@ class FeatureCache:
         old = self.old_entries()
         for path in old:
             remove_entry(path)
-        compiled = prune_compiled(self.compiled_dir, older_than_days)
+        compiled = prune_compiled(self.compiled_dir, older_than_days, wait)
         leftovers = self.remove_leftovers()
         graphs = prune_graphs(self.root / "onnx", older_than_days, wait)
         return PruneSummary(result, len(old), *facts, compiled, leftovers, graphs)
@@ -185,7 +188,7 @@ class FeatureCache:
         return remove_leftovers(onnx)
 
     @on_ctrl_c("what it had removed is gone, the rest is kept: run it again to finish")
-    def clear(self, wait=None) -> ClearResult:
+    def clear(self, wait: Wait = None) -> ClearResult:
         """Remove what objrec wrote in the cache folder (waiting for other users of the store), a
         damaged store or image facts store too, and leave anything else there, following no
         link: a link of one of objrec's names is removed itself."""
@@ -199,17 +202,17 @@ class FeatureCache:
         gone = {link: target for link, target in links.items() if not link.is_symlink()}
         return ClearResult(removed, left + others, gone)
 
-    def _clear_beside_store(self, wait=None) -> tuple[int, list[Path]]:
+    def _clear_beside_store(self, wait: Wait = None) -> tuple[int, list[Path]]:
         """Remove objrec's entries of the cache folder but ``store/`` and the facts store's
         lock; returns how many, and what was left (what objrec did not write). ``onnx/`` is held
-        as prune holds it (:func:`remove_held_graphs`), ``wait()`` called first when a process
-        uses it."""
+        as prune holds it (:func:`remove_held_graphs`), ``openvino/`` as a compile does
+        (:func:`remove_compiled`), ``wait()`` called first when a process uses either."""
         removed, left = 0, list[Path]()
         for path in sorted(self.root.iterdir()):
             if path.name in ("store", dedup.FACTS_LOCK):
                 continue
             if path.name == COMPILED_FOLDER and path.is_dir() and not path.is_symlink():
-                graphs, others = remove_compiled(path)
+                graphs, others = remove_compiled(path, wait)
                 removed, left = removed + graphs, left + others
             elif path.name in GRAPH_FOLDERS and path.is_dir() and not path.is_symlink():
                 graphs, others = remove_held_graphs(path, wait)
@@ -313,7 +316,7 @@ def remove_graphs(
     return removed, left
 
 
-def remove_held_graphs(folder: Path, wait=None) -> tuple[int, list[Path]]:
+def remove_held_graphs(folder: Path, wait: Wait = None) -> tuple[int, list[Path]]:
     """:func:`remove_graphs` of ``onnx/`` (``folder``), held exclusively as
     :func:`prune_graphs` holds it: a process using a graph there (``runtime.using_graph``: an
     int8 body's calibration, a graph being exported and opened) holds it shared, and the clear
@@ -324,28 +327,29 @@ def remove_held_graphs(folder: Path, wait=None) -> tuple[int, list[Path]]:
         return remove_graphs(folder, is_graph_file)
 
 
-def remove_compiled(folder: Path) -> tuple[int, list[Path]]:
+def remove_compiled(folder: Path, wait: Wait = None) -> tuple[int, list[Path]]:
     """:func:`remove_graphs` of OpenVINO's ``folder``, held as a compile holds it
     (``runtime.compiling_into``): OpenVINO writes a graph straight to its name, so a folder removed
     under a compile would let the next process write the same graph beside it, or load it half
-    written. A compile still holding it after ``runtime.COMPILE_WAIT`` seconds keeps it, said."""
-    with compiling_into(folder, runtime.COMPILE_WAIT) as held:
+    written. A compile still holding it after ``runtime.COMPILE_WAIT`` seconds keeps it, said;
+    ``wait()`` is called first when one holds it."""
+    with compiling_into(folder, runtime.COMPILE_WAIT, wait) as held:
         if held:
             return remove_graphs(folder, is_compiled_file)
     log.warning("kept %s: an objrec process was compiling a graph into it", folder)
     return 0, [folder]
 
 
-def prune_compiled(folder: Path, older_than_days: float | None) -> int:
+def prune_compiled(folder: Path, older_than_days: float | None, wait: Wait = None) -> int:
     """Remove the graphs of OpenVINO's ``folder`` not used for ``older_than_days``
     (:func:`compiled_last_use`), with the records of their use once their graph is gone; returns
     how many graphs. Held as a compile holds it (``runtime.compiling_into``): none is removed as
     it is loaded; a compile still holding it after ``runtime.COMPILE_WAIT`` seconds keeps them
-    all, said. None keeps them all."""
+    all, said (``wait()`` is called first when one holds it). None keeps them all."""
     if older_than_days is None or not folder.is_dir() or folder.is_symlink():
         return 0
     cutoff = time.time() - older_than_days * 86400
-    with compiling_into(folder, runtime.COMPILE_WAIT) as held:
+    with compiling_into(folder, runtime.COMPILE_WAIT, wait) as held:
         if held:
             return _prune_held_compiled(folder, cutoff)
     log.warning("kept %s: an objrec process was compiling a graph into it", folder)
@@ -410,7 +414,7 @@ def newest_time(paths: Sequence[Path], written: bool = False) -> float:
     return max(times)
 
 
-def prune_graphs(folder: Path, older_than_days: float | None, wait=None) -> int:
+def prune_graphs(folder: Path, older_than_days: float | None, wait: Wait = None) -> int:
     """Remove the graphs of ``onnx/`` (``folder``) not used for ``older_than_days``
     (:func:`last_use`) with the records of their use, and records of graphs gone; returns how many
     graphs. Held exclusively (``runtime.using_graph``): a process that found a graph has opened

@@ -214,9 +214,13 @@ def compiled_cache(folder: Path) -> Path | None:
 
 
 @contextmanager
-def compiling_into(folder: Path, wait: float = COMPILE_WAIT) -> Iterator[bool]:
+def compiling_into(
+    folder: Path, wait: float = COMPILE_WAIT, waiting: Callable[[], None] | None = None
+) -> Iterator[bool]:
     """Hold ``folder`` (an ``flock`` on the folder itself) while OpenVINO compiles into it; yields
     whether it is held (False after ``wait`` seconds of another process holding it).
+    ``waiting()`` is called once, first, when another process holds it (``cache --prune`` says
+    it waits).
 
     OpenVINO writes a compiled graph straight to its final name, with no lock between processes:
     under torchrun, or a ``predict`` beside a ``train``, a process could load a graph another is
@@ -235,6 +239,9 @@ def compiling_into(folder: Path, wait: float = COMPILE_WAIT) -> Iterator[bool]:
                 os.close(fd)
                 yield False
                 return
+            if waiting is not None:
+                waiting()
+                waiting = None  # said once
             time.sleep(0.05)
         except BaseException:
             os.close(fd)
