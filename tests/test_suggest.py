@@ -86,6 +86,25 @@ def test_equally_informative_images_go_least_familiar_first():
     assert table["path"].tolist() == ["b", "c", "a"]
 
 
+def test_images_tied_in_informativeness_are_said_to_tie_and_close_ones_told_apart():
+    """7 of 8 rows said "informativeness 1.00" in an order that said nothing (newcomer45): rows
+    that tie are marked (``tied``, in suggestions.csv and --json too) and their order explained;
+    those that differ but read the same in 2 decimals are shown in 4."""
+    from objrec.cli.tools import tie_lines, worth_words
+
+    probs = [[0.9, 0.1]] * 3 + [[0.5005, 0.4995], [0.502, 0.498]]
+    answers = answers_of(probs, [-0.2, -1.5, -0.7, 1.0, 1.0])
+    table = rank_table(list("abcde"), answers, np.eye(5), ["x", "y"], 5, 0.5, line=0.0)
+    assert table["path"].tolist() == ["b", "c", "a", "d", "e"]  # 3 unknown, 2 barely sure
+    assert table["tied"].tolist() == [True, True, True, False, False]
+    worth = worth_words(list(table["informativeness"]), list(table["tied"]))
+    assert worth == ["1.0000 (tied)", "1.0000 (tied)", "1.0000 (tied)", "0.9990", "0.9960"]
+    assert tie_lines(table) == [
+        "ranks 1 to 3 tie at informativeness 1.0000: among them, the image least like those "
+        "ranked above it comes first, then the less familiar"
+    ]
+
+
 def test_diversity_outside_zero_to_one_is_refused(trained_run, tmp_path, capsys):
 
     from objrec.errors import ObjrecError
@@ -185,7 +204,9 @@ def test_a_folder_of_only_unknown_images_is_said_so_beside_the_same_ranking(
     )
     ranked = [line for line in lines if ". " in line]
     assert "red.png" in ranked[-1]  # an unknown image comes first, however sure its top class
-    assert all("informativeness 1.00: answered unknown" in line for line in ranked[:-1])
+    assert all("informativeness 1.00 (tied): answered unknown" in line for line in ranked[:-1])
+    tie = "ranks 1 and 2 tie at informativeness 1.00: among them, the image least like those"
+    assert any(line.startswith(tie) for line in lines)  # an order that said nothing (newcomer45)
     page = (tmp_path / "s" / "suggestions.html").read_text()
     assert page.count("answered unknown (familiarity") == 2 and "informativeness" in page
     assert any("board_" in line for line in lines) and any("red.png" in line for line in lines)

@@ -251,7 +251,17 @@ def rank_table(
                 "unknown": bool(answers.unknown[i]),
             }
         )
-    return pd.DataFrame(rows)
+    return with_ties(pd.DataFrame(rows))
+
+
+def with_ties(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``tied``: whether another image listed has its informativeness (to the 4
+    decimals written), so that their order among them is the tie-break's (the least like the
+    images above, then the less familiar), not their informativeness: 7 of 8 rows said
+    "informativeness 1.00" in an order that said nothing of why (newcomer45)."""
+    if table.empty:
+        return table.assign(tied=pd.Series(dtype=bool))
+    return table.assign(tied=table["informativeness"].duplicated(keep=False))
 
 
 def reason(
@@ -302,7 +312,8 @@ figure img { max-width: 160px; max-height: 160px; display: block; }
 listed.</p>
 <div class="grid">{% for r in rows %}<figure>{% if r.src %}<img src="{{ r.src }}" alt="">{% endif %}
 <figcaption>#{{ r.rank }} {{ r.predicted }} {{ '%.0f' % (100 * r.prob) }}% or {{ r.second }}
-{{ '%.0f' % (100 * r.prob_second) }}%<br>informativeness {{ '%.2f' % r.informativeness }}:
+{{ '%.0f' % (100 * r.prob_second) }}%<br>informativeness {{ '%.2f' % r.informativeness }}{{
+' (tied)' if r.tied }}:
 {{ r.reason }}<br><span class="muted">{{ r.path }}</span></figcaption>
 </figure>{% endfor %}</div></main></body></html>
 """
