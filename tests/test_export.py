@@ -836,6 +836,23 @@ def test_the_script_says_in_one_line_which_library_this_python_lacks(tmp_path, m
     assert ended.value.code == f"export_script.py: {needs}{lacks} Pillow"  # as it was run
 
 
+def test_the_script_names_the_library_an_import_failed_on_never_none_or_a_submodule():
+    """An ImportError need not name a module ("this Python lacks None"), and a broken install's
+    names a submodule of a library that is there ("lacks onnxruntime.capi._pybind_state", a DLL
+    that failed to load): the script names the library, and says why one there cannot import."""
+    import sys
+
+    from objrec import export_script
+
+    where = f"this Python ({sys.executable})"
+    broken = ImportError("DLL load failed", name="onnxruntime.capi._pybind_state")
+    assert export_script.import_failed(broken) == f"{where} cannot import onnxruntime ({broken})"
+    unnamed = ImportError("DLL load failed")
+    assert export_script.import_failed(unnamed) == f"{where} cannot import one of them ({unnamed})"
+    gone = ImportError("No module named 'objrec_nowhere'", name="objrec_nowhere.sub")
+    assert export_script.import_failed(gone) == f"{where} lacks objrec_nowhere"
+
+
 def test_the_script_names_a_folders_files_left_out_as_predict_does(
     tmp_path, monkeypatch, capsys, caplog
 ):

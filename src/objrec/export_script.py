@@ -26,6 +26,7 @@ import argparse
 import codecs
 import contextlib
 import csv
+import importlib.util
 import inspect
 import json
 import os
@@ -35,16 +36,32 @@ import time
 import warnings
 from pathlib import Path, PureWindowsPath
 
+
+def import_failed(exc: ImportError) -> str:
+    """What this Python lacks, from ``exc`` (of onnxruntime, numpy or Pillow): the library as pip
+    names it, never a submodule of a broken install (``onnxruntime.capi...``, a DLL that failed
+    to load) nor "None" (an ImportError need not name one); one that is there but cannot be
+    imported is said so, with why."""
+    top = (exc.name or "").partition(".")[0]
+    name = {"PIL": "Pillow"}.get(top, top)
+    try:
+        there = bool(top) and importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):  # a module of that name set to None, or with no spec
+        there = False
+    if top and not there:
+        return f"this Python ({sys.executable}) lacks {name}"
+    return f"this Python ({sys.executable}) cannot import {name or 'one of them'} ({exc})"
+
+
 try:
     import numpy as np
     from PIL import Image, ImageOps, UnidentifiedImageError
 except ImportError as missing:  # run by a Python without them: one line (NEEDS), no traceback
     if __name__ != "__main__":  # imported by a program, whose ImportError it is
         raise
-    lacks = {"PIL": "Pillow"}.get(missing.name or "", missing.name)
     sys.exit(
         f"{Path(sys.argv[0]).name}: needs onnxruntime, numpy and Pillow (pip install onnxruntime "
-        f"numpy pillow), and this Python ({sys.executable}) lacks {lacks}"
+        f"numpy pillow), and {import_failed(missing)}"
     )
 
 MODEL = "model.onnx"
@@ -864,7 +881,8 @@ def answer_all(
     answer is its ``path``, a null ``answer``, no ``topk`` and the ``error``, as ``objrec
     predict --json``'s."""
     answers: list[dict] = []
-    said, lines = time.monotonic(), 0 if quiet else ANSWERS_SHOWN if table else len(inputs)
+    lines = 0 if quiet else (ANSWERS_SHOWN if table else len(inputs))  # answers printed
+    said = time.monotonic()
     for path, error in inputs:
         if not error:
             try:
@@ -883,8 +901,9 @@ def answer_all(
         if (quiet or table) and time.monotonic() - said >= PROGRESS_SECONDS:
             print(f"answered {len(answers):,} of {len(inputs):,} inputs", file=sys.stderr)
             said = time.monotonic()
-    if table and not quiet and more_line(answers, table):
-        print(more_line(answers, table))
+    more = more_line(answers, table) if table and not quiet else ""
+    if more:
+        print(more)
     return answers
 
 
@@ -972,8 +991,7 @@ def loaded(parser: argparse.ArgumentParser, model: str | None) -> Model:
     try:
         return Model(model_path)
     except ImportError as exc:
-        lacks = f"this Python ({sys.executable}) lacks {exc.name}"
-        parser.exit(2, f"{parser.prog}: {NEEDS}, and {lacks}\n")
+        parser.exit(2, f"{parser.prog}: {NEEDS}, and {import_failed(exc)}\n")
     except FileNotFoundError as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")
     except Exception as exc:  # onnxruntime's errors are no OSError; a sidecar that is no JSON
