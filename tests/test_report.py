@@ -429,7 +429,7 @@ def test_class_names_pandas_reads_as_missing_or_numbers_are_reported_as_named(
             if column in frame:
                 frame[column] = frame[column].replace(names)
         frame.to_csv(folder / table, index=False)
-    context = evaluation_context(trained_run, folder, ["red", "green", "blue"], [split_dir])
+    context, _ = evaluation_context(trained_run, folder, ["red", "green", "blue"], [split_dir])
     assert context["metrics"]["top1"] == 1.0 and context["n_wrong"] == 0
     assert sorted(r["class"] for r in context["per_class"]) == ["007", "None", "blue"]
     assert context["top_losses"] == [] and context["worst_examples"] == []

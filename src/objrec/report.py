@@ -440,8 +440,9 @@ def build_report(
     of = given if given is not None and not has_data and given.is_dir() else None
     evaluation = load_evaluation(run, used, reporter, meta.data_dir, force, of)
     roots = [data_dir] if has_data and data_dir is not None else []
-    context = run_context(run, meta) | evaluation_context(run, evaluation, meta.classes, roots)
-    context |= saliency_context(run, context.pop("saliency_shown"), reporter, grad_cam, roots)
+    evaluated, saliency_rows = evaluation_context(run, evaluation, meta.classes, roots)
+    context = run_context(run, meta) | evaluated
+    context |= saliency_context(run, saliency_rows, reporter, grad_cam, roots)
     if (shown := data_shown(used, given, meta)) is not None:
         context |= data_context(shown, meta, reporter)
     template = report_template()
@@ -666,10 +667,11 @@ def saliency_context(
 
 def evaluation_context(
     run: Path, evaluation: Path, classes: Sequence[str], roots: Sequence[Path] = ()
-) -> dict[str, Any]:
-    """The evaluation's tables, plots, failure galleries and the rows of its Grad-CAM maps
-    (``saliency_shown``); each picture named by its file relative to the first of ``roots``
-    (the data folder) or the evaluated folder; ``classes``: the run's."""
+) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """The evaluation's tables, plots and failure galleries for the page, and beside them the
+    rows whose Grad-CAM maps it shows (:func:`saliency_context`'s ``shown``); each picture named
+    by its file relative to the first of ``roots`` (the data folder) or the evaluated folder;
+    ``classes``: the run's."""
     with read_as_written(evaluation / "metrics.json", run):
         metrics = json.loads((evaluation / "metrics.json").read_text())
     if metrics.get("folder"):
@@ -692,7 +694,7 @@ def evaluation_context(
         "saliency_wrong": top_losses(predictions, 6),
         "saliency_right": right.sample(min(6, len(right)), random_state=0),
     }
-    return {
+    context = {
         "metrics": metrics,
         "open_set": open_set_found(run, evaluation, metrics),
         "evaluation_dir": evaluation,
@@ -711,8 +713,8 @@ def evaluation_context(
         "n_wrong_groups": wrong["group"].nunique() if "group" in wrong else len(wrong),
         "top_losses": top_tiles,
         "worst_examples": worst_examples,
-        "saliency_shown": shown,
     }
+    return context, shown
 
 
 def reliability_picture(evaluation: Path, temperature: float | None, run: Path) -> str | None:
