@@ -560,21 +560,26 @@ def test_prune_and_clear_say_they_wait_for_a_compile_holding_openvino_s_folder(
     assert waited == ["prune", "clear"]  # once each
 
 
-@pytest.mark.slow
-def test_a_compile_holds_the_folder_it_writes_into_not_one_removed(tmp_path, monkeypatch):
-    """A compile that waited on a folder a clear then removed got the lock of the removed folder
-    and wrote into the new one, holding none: it now holds the folder there is."""
-    folder = tmp_path / "openvino"
-    folder.mkdir()
+def removed_once_opened(monkeypatch, folder: Path) -> None:
+    """``folder`` removed (by a clear) just after the next process opens it to lock it."""
     opened = os.open
 
-    def open_then_removed(path, flags, *args):  # a clear removes it once it is opened
+    def open_then_removed(path, flags, *args):
         fd = opened(path, flags, *args)
         if path == folder and not hasattr(open_then_removed, "done"):
             open_then_removed.done = folder.rmdir()  # type: ignore[attr-defined]
         return fd
 
     monkeypatch.setattr(runtime.os, "open", open_then_removed)
+
+
+@pytest.mark.slow
+def test_a_compile_holds_the_folder_it_writes_into_not_one_removed(tmp_path, monkeypatch):
+    """A compile that waited on a folder a clear then removed got the lock of the removed folder
+    and wrote into the new one, holding none: it now holds the folder there is."""
+    folder = tmp_path / "openvino"
+    folder.mkdir()
+    removed_once_opened(monkeypatch, folder)
     with runtime.compiling_into(folder) as held:
         monkeypatch.undo()
         with runtime.compiling_into(folder, wait=0.1) as other:
@@ -1069,15 +1074,7 @@ def test_a_graph_s_user_that_waited_for_a_clear_holds_the_folder_made_again(tmp_
 
     folder = tmp_path / "onnx"
     folder.mkdir()
-    opened = os.open
-
-    def open_then_removed(path, flags, *args):  # a clear removes it once it is opened
-        fd = opened(path, flags, *args)
-        if path == folder and not hasattr(open_then_removed, "done"):
-            open_then_removed.done = folder.rmdir()  # type: ignore[attr-defined]
-        return fd
-
-    monkeypatch.setattr(runtime.os, "open", open_then_removed)
+    removed_once_opened(monkeypatch, folder)
     with runtime.using_graph(folder / "body.onnx"):
         monkeypatch.undo()
         assert folder.is_dir() and held_elsewhere(folder) is True
