@@ -668,10 +668,9 @@ def saliency_context(
 def evaluation_context(
     run: Path, evaluation: Path, classes: Sequence[str], roots: Sequence[Path] = ()
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """The evaluation's tables, plots and failure galleries for the page, and beside them the
-    rows whose Grad-CAM maps it shows (:func:`saliency_context`'s ``shown``); each picture named
-    by its file relative to the first of ``roots`` (the data folder) or the evaluated folder;
-    ``classes``: the run's."""
+    """The evaluation's tables, plots and failure galleries, and the rows of its Grad-CAM maps
+    (:func:`saliency_context`'s ``shown``); each picture named by its file relative to the first
+    of ``roots`` (the data folder) or the evaluated folder; ``classes``: the run's."""
     with read_as_written(evaluation / "metrics.json", run):
         metrics = json.loads((evaluation / "metrics.json").read_text())
     if metrics.get("folder"):
@@ -694,7 +693,7 @@ def evaluation_context(
         "saliency_wrong": top_losses(predictions, 6),
         "saliency_right": right.sample(min(6, len(right)), random_state=0),
     }
-    context = {
+    return {
         "metrics": metrics,
         "open_set": open_set_found(run, evaluation, metrics),
         "evaluation_dir": evaluation,
@@ -713,8 +712,7 @@ def evaluation_context(
         "n_wrong_groups": wrong["group"].nunique() if "group" in wrong else len(wrong),
         "top_losses": top_tiles,
         "worst_examples": worst_examples,
-    }
-    return context, shown
+    }, shown
 
 
 def reliability_picture(evaluation: Path, temperature: float | None, run: Path) -> str | None:
