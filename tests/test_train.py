@@ -244,7 +244,8 @@ def test_train_names_balance_weights_at_its_start_for_a_strongly_imbalanced_spli
 def test_train_says_in_plain_words_what_runs_in_which_arithmetic(tmp_path, split_dir):
     """Its first lines said 'frozen body in fp32 (asked for)' and 'head trains in bf16', words a
     newcomer does not know; the short names stay, after the plain words, as the options spell
-    them."""
+    them. newcomer45 asked for --precision fp32, read "the new head trains in ... (bf16)" and
+    wondered whether fp32 took: a bf16 head's weights are kept in fp32, and it says so."""
     from objrec.distributed import SINGLE
     from objrec.train import RunRequest, open_run
 
@@ -254,7 +255,7 @@ def test_train_says_in_plain_words_what_runs_in_which_arithmetic(tmp_path, split
     open_run(split_dir, tmp_path / "run", config, request, notes, SINGLE)
     assert notes.notes == [
         "the pretrained network, kept as it is, runs in 32-bit floats (fp32), asked for",
-        "the new head trains in 16-bit floats (bf16), asked for",
+        "the new head trains in 16-bit floats (bf16), asked for; its weights are kept in fp32",
     ]
 
 

@@ -77,9 +77,12 @@ def precision_notes(precision: dict[str, str], backbone: str = "") -> list[str]:
     used, trains = precision_words(precision["used"]), precision_words(precision["head"])
     body = network_words(backbone)
     kept = "kept as it is, runs" if "+" not in backbone else "kept as they are, run"
+    # a newcomer who asked for --precision fp32 read "the head trains in bf16" and wondered
+    # whether fp32 took: bf16 is the head's arithmetic while it learns, never what it keeps
+    kept_as = "; its weights are kept in fp32" if precision["head"] == "bf16" else ""
     return [
         f"{body}, {kept} in {used}{on}, {precision['why']}",
-        f"the new head trains in {trains}, {precision['head_why']}",
+        f"the new head trains in {trains}, {precision['head_why']}{kept_as}",
     ]
 
 
