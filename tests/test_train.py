@@ -659,6 +659,40 @@ def test_an_error_after_the_heads_epochs_leaves_its_state_for_a_resume(
 
 
 @pytest.mark.slow
+def test_ctrl_c_after_the_heads_fit_with_an_unwritable_state_offers_no_resume(
+    tmp_path, split_dir, monkeypatch, caplog
+):
+    """Ctrl-C while calibrating, the head's training state failing to be written (a full disk):
+    the stop said "its training state is in RUN/last.safetensors: continue it with resume=True"
+    of a file that was never written, and the failed write was tried and logged twice. It is
+    tried once, logged once, and the stop says that nothing was saved."""
+    from objrec.errors import Interrupted
+    from objrec.meta import LAST
+
+    runs, module = importlib.import_module("objrec.runs"), importlib.import_module("objrec.train")
+    tries = []
+
+    def full_disk(path, state):
+        tries.append(path)
+        raise OSError(28, "No space left on device", str(path))
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "write_training_state", full_disk)
+    monkeypatch.setattr(module, "calibrate", ctrl_c)
+    with caplog.at_level(logging.ERROR), pytest.raises(Interrupted) as stop:
+        train(split_dir, tmp_path / "run", tiny_train_config(epochs=3))
+    assert "nothing of the run was saved" in str(stop.value)
+    assert "resume" not in str(stop.value) and not stop.value.values
+    assert tries == [tmp_path / "run" / LAST] and not (tmp_path / "run" / LAST).exists()
+    assert [m for m in caplog.messages if "could not be written" in m] == [
+        f"the training state could not be written either ([Errno 28] No space left on device: "
+        f"'{tmp_path / 'run' / LAST}'): the run cannot be resumed"
+    ]
+
+
+@pytest.mark.slow
 def test_ctrl_c_held_while_the_run_is_put_in_place_writes_no_training_state(
     tmp_path, split_dir, monkeypatch
 ):

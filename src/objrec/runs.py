@@ -558,6 +558,8 @@ class EpochSaver:
         self.path, self.head, self.optimizer, self.meta = out / LAST, head, optimizer, meta
         self.processes = processes
         self.pending: TrainingState | None = None
+        self.failed: Exception | None = None
+        """Why the last write failed (a full disk): not tried again, nor logged twice."""
         self.written = time.monotonic()
         self.seen = seen_tensors(seen or {})
         self.copies: dict[str, torch.Tensor] = {}
@@ -584,10 +586,16 @@ class EpochSaver:
         self.spare = {}
 
     def flush(self) -> None:
-        """Write the last completed epoch's state, unless it is written already."""
+        """Write the last completed epoch's state, unless it is written already; a write that
+        fails is not tried again (``failed`` says why; ``last.safetensors`` stays as it was)."""
         if self.pending is not None:
-            write_training_state(self.path, self.pending)
-            self.pending, self.written = None, time.monotonic()
+            pending, self.pending = self.pending, None
+            try:
+                write_training_state(self.path, pending)
+            except Exception as exc:
+                self.failed = exc
+                raise
+            self.written = time.monotonic()
 
 
 def interrupted_in_fit(out: Path, meta: RunMeta, kept: FitState | None) -> Interrupted:

@@ -304,9 +304,26 @@ def saved_as_of_the_head_on_stop(
             top.load_state_dict(before)
             prep.model.body, prep.precision = body, precision  # as before body_kept
             prep.model.cpu().freeze_body()
+        if world.main and not state_written(saver, folders[0]):
+            raise unsaved_after_the_head() from None
         if world.main:
             raise save_after_the_head(prep, config, meta, *folders) from None
         raise
+
+
+def state_written(saver: EpochSaver | None, out: Path) -> bool:
+    """Whether the head's training state is in ``out`` for a resume: not when its last write
+    failed (a full disk, logged by :func:`written_on_stop`), nor when none was ever written."""
+    return (saver is None or saver.failed is None) and (out / LAST).is_file()
+
+
+def unsaved_after_the_head() -> Interrupted:
+    """What Ctrl-C after the head's epochs says when their training state could not be written:
+    there is nothing to resume, and no run to offer."""
+    return Interrupted(
+        "interrupted after the head's epochs, whose training state could not be written "
+        "(the log says why): nothing of the run was saved; train it again"
+    )
 
 
 def float_body(body: nn.Module) -> nn.Module:
