@@ -1173,6 +1173,27 @@ def test_predict_reports_each_failed_input_once_and_predicts_the_rest(
     assert "bad.jpg" not in err and results[1]["error"].startswith("cannot read image")
 
 
+def test_predict_of_missing_inputs_only_says_so_without_loading_the_model(
+    capsys, tmp_path, trained_run, monkeypatch
+):
+    """`objrec predict run missing.jpg` said "loading the model ..." (6 s at a load of 8) before
+    "missing.jpg: no such file or folder" (newcomer45): the same lines, exit code and --json,
+    the model never built."""
+    from objrec import inference
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr(inference, "load_model", never)
+    code, out, err = run(capsys, "predict", trained_run, tmp_path / "missing.jpg")
+    assert code == 1 and out == "" and "loading the model" not in err
+    assert " ".join(err.split()).endswith(
+        "missing.jpg: no such file or folder 1 of 1 input could not be predicted"
+    )
+    code, out, _ = run(capsys, "predict", trained_run, tmp_path / "missing.jpg", "--json")
+    assert code == 1 and json.loads(out)[0]["error"] == "no such file or folder"
+
+
 @pytest.mark.slow
 def test_predict_of_a_folder_ends_with_the_tally_of_its_json_answers(
     capsys, trained_run, split_dir

@@ -306,6 +306,36 @@ def test_predict_explain_makes_no_folder_when_no_image_can_be_read(trained_run, 
         predict(trained_run, [bad], explain=tmp_path / "mine")
 
 
+def test_no_input_to_predict_is_said_without_building_the_model(trained_run, tmp_path, monkeypatch):
+    """`objrec predict run missing.jpg` built the model (seconds: 6 s at a load of 8) before
+    saying "missing.jpg: no such file or folder" (newcomer45). With no input it can predict, the
+    run is read (its checkpoint, as the load reads it), not built: the same answers, the same
+    table; a wrong or damaged run is still the first error."""
+    from objrec import inference
+    from objrec.errors import ObjrecError
+    from objrec.images import IMAGE_ERRORS
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr(inference, "load_model", never)
+    (tmp_path / "empty").mkdir()
+    given = [tmp_path / "missing.jpg", tmp_path / "empty"]
+    results = predict(trained_run, given, csv=tmp_path / "p.csv")
+    assert [r.error for r in results] == ["no such file or folder", IMAGE_ERRORS["no_images"]]
+    assert (tmp_path / "p.csv").read_text(encoding="utf-8-sig").count("no such file") == 1
+    with pytest.raises(ObjrecError, match="no checkpoint at"):
+        predict(tmp_path / "empty", given)
+    with pytest.raises(ObjrecError, match="`threshold` must be a number"):
+        predict(trained_run, given, threshold=float("nan"))
+    model = trained_run / "model.safetensors"
+    data = bytearray(model.read_bytes())
+    data[-1] ^= 1  # a byte of its last tensor changed
+    model.write_bytes(bytes(data))
+    with pytest.raises(ObjrecError, match="damaged"):
+        predict(trained_run, given)
+
+
 def test_predict_and_serve_name_a_file_alike():
     """One rule for "filename": the last part after either slash; serve's default for none."""
     from objrec.predict import Prediction, base_name

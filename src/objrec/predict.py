@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from objrec.checkpoint import model_digest
+from objrec.checkpoint import model_digest, read_checkpoint
+from objrec.confidence import require_number
 from objrec.config import require_type
 from objrec.data import UNKNOWN
 from objrec.devices import resolve_device
@@ -37,7 +38,7 @@ from objrec.images import (
     warned_once_per_file,
 )
 from objrec.inference import Answers, Recognizer
-from objrec.meta import checkpoint_file, output_beside
+from objrec.meta import RunMeta, checkpoint_file, output_beside
 from objrec.metrics import often_mixed
 from objrec.outputs import (
     check_output_dir,
@@ -364,18 +365,34 @@ PLOT_DRAFT = 512
 big photo is read at a reduced scale, as for the prediction, not whole."""
 
 
+FoundRun = tuple[torch.device, tuple[dict[str, torch.Tensor], RunMeta]]
+"""What :func:`found_run` checked: the device, the checkpoint's tensors and metadata."""
+
+
+def found_run(run: Path, threshold: float | None, device: str) -> FoundRun:
+    """``device`` and ``threshold`` checked and the checkpoint of ``run`` read (a tenth of a
+    second; building the model takes longer) as :meth:`Recognizer.load` would, in its order, so
+    that a wrong run (or one of the two) is the first error even when no input can be predicted,
+    and said without building the model."""
+    where = resolve_device(device)
+    require_number(threshold)
+    return where, read_checkpoint(checkpoint_file(run))
+
+
 def loaded(
     run: Path,
     runtime: str,
     threshold: float | None,
     unknown: bool,
-    device: str,
+    found: FoundRun,
 ) -> Recognizer:
-    """The recognizer of ``run``; when it uses a threshold kept with the run, that is logged (at
-    info: ``objrec -v predict``), not noted on the terminal: a user predicting again and again
-    read the same sentence on every call; ``--json`` and ``--csv`` give it in every row. One
-    kept for another model, not used, ``kept.read_kept`` warns of."""
-    recognizer = Recognizer.load(run, runtime, threshold, unknown, resolve_device(device))
+    """The recognizer of ``run`` (``found``: :func:`found_run`'s); when it uses a threshold kept
+    with the run, that is logged (at info: ``objrec -v predict``), not noted on the terminal: a
+    user predicting again and again read the same sentence on every call; ``--json`` and
+    ``--csv`` give it in every row. One kept for another model, not used, ``kept.read_kept``
+    warns of."""
+    device, read = found
+    recognizer = Recognizer.load(run, runtime, threshold, unknown, device, read)
     if recognizer.kept is not None and recognizer.kept.current:
         log.info("%s", recognizer.kept.words())
     return recognizer
@@ -416,16 +433,17 @@ def predict(
     plot = check_arguments(topk, plot_max, plot, force, paths := path_list(paths))
     csv, reporter = check_csv(csv, plot, force, paths), or_silent(reporter)  # None: silent
     check_outputs(paths, explain, force)
-    with reporter.task("loading the model", None):  # seconds: the checkpoint, torchvision
-        recognizer = loaded(run, runtime, threshold, unknown, device)
+    found = found_run(run, threshold, device)
     results = expand_paths(paths)  # after the run is found: no warning on the inputs before
-    todo = [r for r in results if r.error is None]
-    with ctrl_c_leaves(lambda: unwritten({"csv": csv, "plot": plot, "explain": explain})):
-        predict_all(recognizer, todo, (topk, tta, batch_size), reporter)
-    note_mixed(results, mixed_partners(run, recognizer.meta.data_dir))
-    if explain is not None and any(r.error is None for r in results):
-        explain = prepare_output_dir(explain, force, EXPLAIN_HINT, names=())
-        write_explanations(recognizer, results, explain, reporter, force)
+    if todo := [r for r in results if r.error is None]:  # none: no model built (seconds)
+        with reporter.task("loading the model", None):  # seconds: torchvision, the runtime
+            recognizer = loaded(run, runtime, threshold, unknown, found)
+        with ctrl_c_leaves(lambda: unwritten({"csv": csv, "plot": plot, "explain": explain})):
+            predict_all(recognizer, todo, (topk, tta, batch_size), reporter)
+        note_mixed(results, mixed_partners(run, recognizer.meta.data_dir))
+        if explain is not None and any(r.error is None for r in todo):  # some were readable
+            explain = prepare_output_dir(explain, force, EXPLAIN_HINT, names=())
+            write_explanations(recognizer, results, explain, reporter, force)
     if plot is not None:
         plot_predictions(results, plot, plot_max, force)
     if csv is not None:
