@@ -858,20 +858,26 @@ def test_the_script_names_a_folders_files_left_out_as_predict_does(
 ):
     """objrec predict warns of a folder's files that are not images (notes.txt, a camera's .CR2
     files beside its JPEGs); the script left them out of its answers and its table without a
-    word. It names them on stderr, in predict's words; hidden files stay unsaid, as there."""
+    word. It names them on stderr, in predict's words; hidden files stay unsaid, as there. A
+    link to a file no longer there (notes.txt moved), which predict names as such, the script
+    left out unsaid: predict's own listing of the folder warns of what the script does."""
     from objrec import export_script
-    from objrec.predict import warn_not_images
+    from objrec.predict import expand_paths
 
     photos = tmp_path / "photos"
     (photos / "raw").mkdir(parents=True)
     for name in ("a1.jpg", "notes.txt", "raw/a1.CR2", ".hidden.txt"):
         (photos / name).write_bytes(b"")
+    (photos / "plan.txt").symlink_to(tmp_path / "moved.txt")
     monkeypatch.setattr(export_script, "Model", _Answers)
     assert export_script.main([str(photos)]) == 0
     err = capsys.readouterr().err.splitlines()
     with caplog.at_level("WARNING", logger="objrec.predict"):
-        warn_not_images([photos / "notes.txt", photos / "raw" / "a1.CR2"])
-    assert err == [f"warning: {caplog.messages[0]}"]
+        expand_paths([photos])
+    assert err == [f"warning: {message}" for message in caplog.messages]
+    assert len(err) == 2 and err[1].endswith(
+        "plan.txt left out: a link to a file that is not there"
+    )
 
 
 def test_the_script_s_csv_says_what_the_answers_come_to_not_a_line_per_photo(

@@ -754,7 +754,8 @@ def images_below(
     to folders followed (not a link back to a folder above it), hidden names and
     :data:`SYSTEM_FOLDERS` left out, each folder's entries in name order; a folder it may not
     read, and a link named as an image whose target is gone, with why (the first ended the call
-    in a traceback, the second was left out unsaid). Its other files go into ``others``."""
+    in a traceback, the second was left out unsaid). Its other files, and links to nothing,
+    go into ``others``."""
     above = above | {os.path.realpath(folder)}
     try:
         entries = sorted(folder.iterdir())
@@ -772,8 +773,8 @@ def images_below(
             found.append((path, ""))
         elif path.is_symlink() and not path.exists() and path.suffix.lower() in IMAGE_EXTENSIONS:
             found.append((path, ERRORS["broken_link"].format(target=os.readlink(path))))
-        elif others is not None and path.is_file():
-            others.append(path)
+        elif others is not None and (path.is_file() or path.is_symlink()):
+            others.append(path)  # a link to nothing too: warned of as such
     return found
 
 
@@ -784,14 +785,25 @@ NAMED = 10
 def warn_not_images(others: list[Path]) -> None:
     """One warning on stderr naming a folder's files left out as not images, in objrec
     predict's words (its first :data:`NAMED`, then a count): a folder's notes.txt, or a camera's
-    .CR2 files beside its JPEGs, were left out of the answers and the table without a word."""
-    if not others:
-        return
-    names = [quoted(str(path)) for path in others]
-    named = ", ".join(names if len(names) <= NAMED + 1 else names[:NAMED])
-    named += f" and {len(names) - NAMED:,} more" if len(names) > NAMED + 1 else ""
-    what = "an image file" if len(names) == 1 else "image files"
-    print(f"warning: {printed(named)} left out: not {what} objrec reads", file=sys.stderr)
+    .CR2 files beside its JPEGs, were left out of the answers and the table without a word. And
+    one naming its links to nothing (notes.txt moved since it was linked), as predict does."""
+    files = [path for path in others if path.exists()]
+    broken = [path for path in others if not path.exists()]
+    if files:
+        what = "an image file" if len(files) == 1 else "image files"
+        print(f"warning: {named(files)} left out: not {what} objrec reads", file=sys.stderr)
+    if broken:
+        what = "a link to a file that is" if len(broken) == 1 else "links to files that are"
+        print(f"warning: {named(broken)} left out: {what} not there", file=sys.stderr)
+
+
+def named(paths: list[Path]) -> str:
+    """``paths`` for a warning, each quoted where objrec quotes it: the first :data:`NAMED`,
+    then a count."""
+    names = [quoted(str(path)) for path in paths]
+    shown = ", ".join(names if len(names) <= NAMED + 1 else names[:NAMED])
+    shown += f" and {len(names) - NAMED:,} more" if len(names) > NAMED + 1 else ""
+    return printed(shown)
 
 
 def is_image(path: Path) -> bool:
