@@ -309,6 +309,25 @@ def test_an_add_that_adds_nothing_says_nothing_of_where_it_placed_them(capsys):
     assert "placed toward the data folder's own proportions" in capsys.readouterr().out
 
 
+def test_add_says_how_it_places_toward_the_own_proportions_when_a_split_gets_none():
+    """newcomer45: 2 photos a class went 0 to train, 7 to valid, 7 to test, "placed toward the
+    data folder's own proportions: train 152, valid 81, test 81", which read as a contradiction:
+    each class's valid and test, rounded from its new total, were short, train was not. The line
+    says so; a split of ratio 0 is not said to be passed over."""
+    from objrec.cli.adding import ratios_line
+
+    own = AddResult(Path("d"), ratios=(152 / 314, 81 / 314, 81 / 314), own_ratios=True)
+    own.data_images = {"train": 152, "valid": 81, "test": 81}
+    own.counts = {name: {"train": 0, "valid": 1, "test": 1} for name in ("ant", "bee")}
+    assert ratios_line(own).endswith(
+        "of its 314 images, class by class: each class's new images go to the splits short of "
+        "their share of its new total, rounded (no class was short in train)"
+    )
+    own.ratios, own.data_images = (0.8, 0.2, 0.0), {"train": 8, "valid": 2, "test": 0}
+    own.counts = {"ant": {"train": 0, "valid": 1, "test": 0}}
+    assert ratios_line(own).endswith("rounded (no class was short in train)")
+
+
 def test_add_gives_the_data_folders_own_proportions_as_counts_and_its_json_rounds_them():
     """readme40: add said "placed toward the ratios 0.5/0.24/0.25 (... the data folder's own
     proportions)" of 59/29/30 images, which sums to 0.99 and read as a mistake, and --json gave
@@ -319,9 +338,11 @@ def test_add_gives_the_data_folders_own_proportions_as_counts_and_its_json_round
     counts = {"train": 60, "valid": 29, "test": 30}
     own = AddResult(Path("d"), ratios=(60 / 119, 29 / 119, 30 / 119), own_ratios=True)
     own.data_images = counts
+    own.counts = {"red": {"train": 1, "valid": 1, "test": 1}}
     assert ratios_line(own) == (
         "placed toward the data folder's own proportions: train 60, valid 29, test 30 of its 119 "
-        "images"
+        "images, class by class: each class's new images go to the splits short of their share "
+        "of its new total, rounded"
     )
     assert add_json(own, [])["ratios"] == [0.5042, 0.2437, 0.2521]
     given = AddResult(Path("d"), ratios=(0.7, 0.15, 0.15))

@@ -299,12 +299,20 @@ def train_again(data: Path, cache_dir: Path | None) -> str:
 def ratios_line(result) -> str:
     """Which ratios the new images were placed toward, and whence they came: the data folder's
     own proportions as the counts they are (``placed toward the ratios 0.5/0.24/0.25`` of
-    59/29/30 images summed to 0.99, which read as a mistake: readme40), or ``--ratios``'s."""
+    59/29/30 images summed to 0.99, which read as a mistake: readme40), or ``--ratios``'s. The
+    own proportions say how they place (``add_place``): 2 photos a class went to valid and test,
+    none to train, "toward train 152, valid 81, test 81", which read as a contradiction
+    (newcomer45): each class's valid and test, rounded from its new total, were short of one."""
     if result.own_ratios and result.data_images:
         counts = result.data_images
+        totals = result.totals()  # in train, valid, test order, as the ratios
+        skipped = [s for s, r in zip(totals, result.ratios, strict=True) if r and not totals[s]]
+        none = f" (no class was short in {' or '.join(skipped)})" if skipped else ""
         return (
             "placed toward the data folder's own proportions: "
-            f"{listed(counts, ',')} of its {plural(sum(counts.values()), 'image')}"
+            f"{listed(counts, ',')} of its {plural(sum(counts.values()), 'image')}, class by "
+            "class: each class's new images go to the splits short of their share of its new "
+            f"total, rounded{none}"
         )
     return f"placed toward the ratios {ratios_text(result.ratios)} (train/valid/test, --ratios)"
 
