@@ -331,6 +331,40 @@ def test_with_onnx_the_runs_own_export_of_the_same_model_is_copied_not_made_agai
 
 
 @pytest.mark.slow  # an export (3 s)
+def test_with_onnx_an_edited_script_or_a_damaged_graph_is_exported_again_not_copied(
+    run, tmp_path, monkeypatch
+):
+    """`share --onnx` copied the run's export whenever its sidecar named the same model: a
+    model_infer.py the user had edited (yours to adapt, with a path of their machine, say) went
+    into the share, and so would a damaged model.onnx. Only files as their export wrote them
+    (its files_sha256) are copied; otherwise the share exports afresh, the run's files untouched."""
+    from objrec import export
+
+    export.export_model(run)
+    made = []
+
+    def export_model(run, out, **options):  # its sidecar alone, for share to name its model
+        made.append(out)
+        out.with_suffix(".json").write_text("{}")
+
+    monkeypatch.setattr(export, "export_model", export_model)
+    script = run / "model_infer.py"
+    edited = script.read_text() + "PHOTOS = '/home/me/photos'\n"
+    script.write_text(edited)
+    share_run(run, tmp_path / "ours", onnx=True)
+    assert [out.parent.name for out in made] == ["ours"] and script.read_text() == edited
+    assert not (tmp_path / "ours" / "model_infer.py").exists()  # not the user's
+    script.write_text(edited.removesuffix("PHOTOS = '/home/me/photos'\n"))
+    share_run(run, tmp_path / "same", onnx=True)  # as written: copied
+    assert len(made) == 1 and (tmp_path / "same" / "model_infer.py").is_file()
+    graph = bytearray((run / "model.onnx").read_bytes())
+    graph[-1] ^= 0xFF
+    (run / "model.onnx").write_bytes(bytes(graph))
+    share_run(run, tmp_path / "damaged", onnx=True)
+    assert [out.parent.name for out in made] == ["ours", "damaged"]
+
+
+@pytest.mark.slow  # an export (3 s)
 def test_a_shares_export_names_the_shared_model_so_check_finds_it_whole(run, tmp_path):
     """`objrec check` of every `share --onnx` said "an export of another model than the run's
     now (its model_digest names another model file's SHA-256: a retrain since) ... export it

@@ -713,8 +713,11 @@ def files_sha256(written: Mapping[Path, Path]) -> dict[str, str]:
 def reusable_export(run: Path) -> list[Path] | None:
     """The three files of the export in ``run`` (``objrec export RUN``), where its sidecar says
     this objrec made it from the run's model file as it is now (its ``model_digest``), as
-    ``share --onnx`` exports it: probabilities, the run's threshold or the one kept now. Share
-    copies them rather than export and check again (a minute on a CPU); None otherwise."""
+    ``share --onnx`` exports it: probabilities, the run's threshold or the one kept now, and the
+    graph and the script as written (their ``files_sha256``: a script the user edited, with a path
+    of their machine perhaps, or a damaged graph is never shipped). Share copies them rather than
+    export and check again (a minute on a CPU); None otherwise, and share exports afresh into its
+    own folder, the run's files left as they are."""
     path = default_out(Path(run))
     sidecar, script = path.with_suffix(".json"), script_path(path)
     if not (is_plain_file(path) and is_export_sidecar(sidecar) and is_export_script(script)):
@@ -729,7 +732,16 @@ def reusable_export(run: Path) -> list[Path] | None:
         and not unknown.get("threshold_given")
         and unknown.get("threshold_kept_on") == (kept.kept_on if kept and kept.current else None)
     )
-    return [path, sidecar, script] if same else None
+    return [path, sidecar, script] if same and as_written(written, [path, script]) else None
+
+
+def as_written(sidecar: Mapping[str, Any], paths: Sequence[Path]) -> bool:
+    """Whether each of ``paths`` holds the bytes its export wrote, by the SHA-256 the ``sidecar``
+    records (:data:`FILES_SHA256`; an export made before 5 December 2026 records none)."""
+    recorded = sidecar.get(FILES_SHA256)
+    if not isinstance(recorded, dict):
+        return False
+    return all(recorded.get(path.name) == sha256_file(path) for path in paths)
 
 
 def export_names(path: Path, run: Path, data_dir: str | None, force: bool) -> tuple[Path, Path]:

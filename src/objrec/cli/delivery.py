@@ -166,7 +166,8 @@ def export(
     is_flag=True,
     help="Export the model into DEST as well. As model.onnx, model.json, model_infer.py: as "
     "objrec export writes and checks them, for a recipient without objrec (RUN's own export "
-    "of the same model is copied).",
+    "of the same model is copied when its files are as it wrote them: an edited "
+    "model_infer.py stays yours, and the share exports afresh).",
 )
 @click.option(
     "--zip",
