@@ -3,6 +3,8 @@
 import contextlib
 import errno
 import importlib
+import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -1168,6 +1170,32 @@ def test_a_forced_retrain_takes_the_export_script_with_the_export(tmp_path):
     assert [p.name for p in derived_outputs(run)] == ["model.onnx", "model.json", "model_infer.py"]
     (run / "model_infer.py").write_text("# my own script\n")
     assert [p.name for p in derived_outputs(run)] == ["model.onnx", "model.json"]
+
+
+def test_a_forced_retrain_leaves_an_export_script_the_user_edited_and_says_so(tmp_path, caplog):
+    """Since 6600a53 the export's model_infer.py is yours to adapt, yet `train --force` removed
+    it as objrec's, by its first line, edits and all. One whose SHA-256 is not the one its
+    sidecar records stays, and the warning says so; one as exported goes with its export."""
+    import hashlib
+
+    from objrec.outputs import EXPORT_SCRIPT_START
+    from objrec.runs import derived_outputs, warn_of_derived
+
+    run = tmp_path / "run2"
+    run.mkdir()
+    script = EXPORT_SCRIPT_START + b" 0.1.0\n"
+    (run / "model.onnx").write_bytes(b"the earlier model's graph")
+    record = {"model_infer.py": hashlib.sha256(script).hexdigest()}
+    (run / "model.json").write_text(json.dumps({"objrec_version": "0", "files_sha256": record}))
+    (run / "model_infer.py").write_bytes(script)
+    assert [p.name for p in derived_outputs(run)] == ["model.onnx", "model.json", "model_infer.py"]
+    (run / "model_infer.py").write_bytes(script + b"PHOTOS = '/home/me/photos'\n")
+    assert [p.name for p in derived_outputs(run)] == ["model.onnx", "model.json"]
+    with caplog.at_level(logging.WARNING):
+        warn_of_derived(run, run)
+    assert any(
+        m.startswith(f"{run / 'model_infer.py'} stays: it was edited") for m in caplog.messages
+    )
 
 
 def test_a_loop_of_links_is_told_apart_on_every_python(tmp_path):

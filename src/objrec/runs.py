@@ -49,6 +49,7 @@ from objrec.engine import FitState
 from objrec.errors import LOGGED_VALUES, Interrupted, ObjrecError, ctrl_c_leaves, stops_held
 from objrec.images import is_hidden, is_image_file
 from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
+from objrec.manifest import sha256_file
 from objrec.meta import Processes, RunMeta
 from objrec.model import Classifier, count_parameters
 from objrec.outputs import (
@@ -353,22 +354,43 @@ def warn_of_derived(out: Path, real: Path) -> None:
             "they are" if len(left) > 1 else "it is",
             export,
         )
+    if (edited := edited_script(real)) is not None:
+        log.warning(
+            "%s stays: it was edited since it was exported, and runs the model this run "
+            "replaces; move it aside before exporting the new one (`force=True` writes "
+            "objrec's over it, your changes lost)",
+            out / edited.name,
+        )
 
 
 def derived_outputs(out: Path) -> list[Path]:
     """What objrec made from the model in ``out``: its evaluations (``eval-*`` folders whose
     ``metrics.json`` is objrec's), its ``report.html`` and its export (``model.onnx`` beside an
     objrec ``model.json``, and the ``model_infer.py`` that runs it, by its first line); a file or
-    folder of those names that is the user's is not listed."""
+    folder of those names that is the user's is not listed, nor a script the user edited
+    (:func:`edited_script`): the script is theirs to adapt, and objrec never removes their work."""
     found = [folder for folder in sorted(out.glob("eval-*")) if is_evaluation(folder)]
     report = out / "report.html"
     if is_plain_file(report) and b"<title>objrec report:" in report.read_bytes()[:4096]:
         found.append(report)
     if is_export_sidecar(out / "model.json"):
         found += [out / name for name in DERIVED[:2] if is_plain_file(out / name)]
-    if is_export_script(out / DERIVED[2]):  # left alone, it says "no model at model.onnx"
-        found.append(out / DERIVED[2])
+    script = out / DERIVED[2]  # left alone, it says "no model at model.onnx"
+    if is_export_script(script) and edited_script(out) is None:
+        found.append(script)
     return found
+
+
+def edited_script(out: Path) -> Path | None:
+    """The export's ``model_infer.py`` in ``out`` where its bytes are no longer those its sidecar
+    records (``files_sha256``): edited by the user; None otherwise (an export made before 5
+    December 2026 records none, and its script is taken for objrec's, by its first line)."""
+    script = out / DERIVED[2]
+    recorded = json_dict(out / DERIVED[1]).get("files_sha256")
+    if not is_export_script(script) or not isinstance(recorded, dict):
+        return None
+    digest = recorded.get(script.name)
+    return script if digest is not None and digest != sha256_file(script) else None
 
 
 def is_evaluation(folder: Path) -> bool:
