@@ -208,6 +208,32 @@ def test_add_lists_only_the_bursts_holding_an_image_it_adds():
     assert result.bursts == [["test/red/2.jpg", "red/b.jpg"]] and result.burst_files == 1
 
 
+def test_an_image_its_burst_placed_apart_from_its_near_duplicate_is_a_leak_not_like_it():
+    """A new image placed by its burst (train) while its only near-duplicate sits in test was
+    said to go "to train (like test/red/a.jpg)": false, and the leak went unsaid. It is listed
+    apart, as a leak; one placed beside its near-duplicate is still paired with it."""
+    from objrec.add_new import NewImage
+    from objrec.add_plan import _count_near
+    from objrec.add_result import AddResult, add_warnings
+
+    data, new = Path("/data"), Path("/new")
+    in_test, in_train = data / "test" / "red" / "a.jpg", data / "train" / "red" / "b.jpg"
+    apart, beside = (
+        NewImage(new / f"{k}.jpg", "red", Path(f"{k}.jpg"), f"red/{k}.jpg") for k in "xy"
+    )
+    existing = {in_test: ("test", "red"), in_train: ("train", "red")}
+    groups = {in_test: "g1", apart.path: "g1", in_train: "g2", beside.path: "g2"}
+    rows = [(apart, None, "train", "", ""), (beside, None, "train", "", "")]
+    result = AddResult(data)
+    _count_near(result, data, existing, rows, groups)
+    assert result.near_duplicates == [("red/y.jpg", "train", "train/red/b.jpg")]
+    assert result.near_apart == [("red/x.jpg", "train", ["test/red/a.jpg"])]
+    assert any(
+        "went with their burst (a leak" in w and "red/x.jpg to train, like test/red/a.jpg" in w
+        for w in add_warnings(result)
+    )
+
+
 def test_the_audit_groups_a_bursts_frames_whatever_their_split(tmp_path):
     """The audit's groups (one fold, not each other's neighbours, nor counted in the outliers'
     distances) hold a burst's frames by their EXIF time, as split keeps them together: a split

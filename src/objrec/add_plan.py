@@ -246,14 +246,18 @@ def _count_near(result: AddResult, data: Path, existing, rows, groups) -> None:
     """Each new image placed in the split of a near-duplicate already in the data folder (as
     named relative to NEW), that split, and the near-duplicate (relative to ``data``; one in that
     split where it has several): "1 image went to the split of a near-duplicate" named neither
-    (newcomer45)."""
+    (newcomer45). One its burst placed in another split than all its near-duplicates is no such
+    image: it was said to go "to train (like test/red/a.png)"; it is a leak, listed apart."""
     members = _members(existing, groups)
-    pairs = []
+    pairs, apart = [], []
     for image, _, split, _, _ in rows:
-        if found := members.get(groups[image.path]):
-            twin = next((p for p in found if existing[p][0] == split), found[0])
+        found = members.get(groups[image.path], [])
+        if twin := next((p for p in found if existing[p][0] == split), None):
             pairs.append((image.shown, split, twin.relative_to(data).as_posix()))
+        elif found:
+            apart.append((image.shown, split, [p.relative_to(data).as_posix() for p in found]))
     result.near_duplicates, result.near_duplicate_files = pairs, len(pairs)
+    result.near_apart = apart
 
 
 def _spread(data: Path, existing, fresh: list[NewImage], groups) -> list[tuple[str, list[str]]]:

@@ -65,6 +65,9 @@ class AddResult:
     """Each new image near-duplicate of images of ``data`` already in two splits or more (put
     apart by hand, or two pictures the new one is like, each near it and not near each other: a
     leak either way), and those: it went to the split holding most of them."""
+    near_apart: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    """Each new image its burst placed in another split than every near-duplicate it has in
+    ``data`` (a leak between splits), that split, and those near-duplicates."""
     files: list[tuple[str, str]] = field(default_factory=list)
     """Each image added, as named relative to NEW, and its file relative to ``data``."""
     bursts: list[list[str]] = field(default_factory=list)
@@ -130,7 +133,24 @@ def add_warnings(result: AddResult) -> list[str]:
                 quote=False,
             )
         )
-    return warnings
+    return warnings + near_apart_warning(result)
+
+
+def near_apart_warning(result: AddResult) -> list[str]:
+    """The new images a burst placed apart from their near-duplicates in ``data`` (a leak the
+    burst and the look-alike make together), each with its split and those images; none when
+    there are none."""
+    if not result.near_apart:
+        return []
+    went = "would go" if result.dry_run else "went"
+    return [
+        f"near-duplicates of images in another split {went} with their burst (a leak between "
+        "the splits: move the images of one split to the other, or run `audit_folder(data)`): "
+        + some_of(
+            [f"{quoted(a)} to {b}, like {some_of(c, len(c))}" for a, b, c in result.near_apart],
+            quote=False,
+        )
+    ]
 
 
 def cross_class_warning(pairs: Sequence[tuple[str, str]], dry_run: bool = False) -> str:

@@ -153,6 +153,7 @@ def add_json(result, warnings: list[str]) -> dict[str, Any]:
         "burst_held_files": result.burst_held_files,
         "cross_class_duplicates": [list(pair) for pair in result.cross_class_duplicates],
         "spread_groups": [{"source": a, "in_data": b} for a, b in result.spread_groups],
+        "near_apart": [{"source": a, "split": b, "in_data": c} for a, b, c in result.near_apart],
         "small_classes": result.small_classes,
         "two_group_classes": result.two_group_classes,
         "min_images": result.min_images,
