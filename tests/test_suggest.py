@@ -90,7 +90,7 @@ def test_images_tied_in_informativeness_are_said_to_tie_and_close_ones_told_apar
     """7 of 8 rows said "informativeness 1.00" in an order that said nothing (newcomer45): rows
     that tie are marked (``tied``, in suggestions.csv and --json too) and their order explained;
     those that differ but read the same in 2 decimals are shown in 4."""
-    from objrec.cli.tools import tie_lines, worth_words
+    from objrec.suggest import tie_lines, worth_words
 
     probs = [[0.9, 0.1]] * 3 + [[0.5005, 0.4995], [0.502, 0.498]]
     answers = answers_of(probs, [-0.2, -1.5, -0.7, 1.0, 1.0])
@@ -103,6 +103,22 @@ def test_images_tied_in_informativeness_are_said_to_tie_and_close_ones_told_apar
         "ranks 1 to 3 tie at informativeness 1.0000: among them, the image least like those "
         "ranked above it comes first, then the less familiar"
     ]
+
+
+def test_the_page_shows_the_informativeness_and_the_ties_as_the_console_does(tmp_path):
+    """suggestions.html read "1.00" for 0.9990 and 0.9960 (its own '%.2f') and had no tie line,
+    where docs/audit.md says the console and the page show both: the page now shows the
+    console's words (``worth_words``, ``tie_lines``)."""
+    from objrec.suggest import Suggestions, write_suggestions
+
+    probs = [[0.9, 0.1]] * 3 + [[0.5005, 0.4995], [0.502, 0.498]]
+    answers = answers_of(probs, [-0.2, -1.5, -0.7, 1.0, 1.0])
+    table = rank_table(list("abcde"), answers, np.eye(5), ["x", "y"], 5, 0.5, line=0.0)
+    write_suggestions(Suggestions(table, []), tmp_path / "s", tmp_path)
+    page = " ".join((tmp_path / "s" / "suggestions.html").read_text().split())
+    assert page.count("informativeness 1.0000 (tied):") == 3
+    assert "informativeness 0.9990:" in page and "informativeness 0.9960:" in page
+    assert "<p>ranks 1 to 3 tie at informativeness 1.0000: among them, the image least" in page
 
 
 def test_diversity_outside_zero_to_one_is_refused(trained_run, tmp_path, capsys):
@@ -323,7 +339,7 @@ def test_a_list_stopped_before_its_page_leaves_the_earlier_list_and_page(tmp_pat
     image = tmp_path / "a.png"
     make_image(COLOURS["red"], size=(16, 16)).save(image)
     row = {"rank": 1, "path": str(image), "predicted": "red", "prob": 0.6, "second": "blue"}
-    row |= {"prob_second": 0.4, "informativeness": 0.8, "reason": "margin 0.20"}
+    row |= {"prob_second": 0.4, "informativeness": 0.8, "reason": "margin 0.20", "tied": False}
     out = prepare_output_dir(tmp_path / "suggest", names=SUGGEST_FILES)
     write_suggestions(Suggestions(pd.DataFrame([row]), []), out, tmp_path)
     earlier = {p.name: p.stat().st_ino for p in out.iterdir()}

@@ -49,7 +49,7 @@ from objrec.outputs import (
     writing_outputs,
 )
 from objrec.predict import familiarity_line, score_and_line
-from objrec.progress import Reporter, or_silent
+from objrec.progress import Reporter, joined, or_silent
 from objrec.store import FeatureStore
 from objrec.tables import write_table
 from objrec.views import ViewSpec
@@ -264,6 +264,47 @@ def with_ties(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(tied=table["informativeness"].duplicated(keep=False))
 
 
+def worth_words(values: list[float], tied: list[bool]) -> list[str]:
+    """Each shown informativeness: 2 decimals, 4 where two that differ would read the same in 2
+    (0.9987 and 0.9962 both read "1.00"), and ``(tied)`` where another image listed has the same
+    (:func:`with_ties`): 7 of 8 rows read "1.00" in an order that said nothing (newcomer45)."""
+    short = [f"{v:.2f}" for v in values]
+    words = []
+    for value, text, tie in zip(values, short, tied, strict=True):
+        alike = any(t == text and v != value for v, t in zip(values, short, strict=True))
+        words.append((f"{value:.4f}" if alike else text) + (" (tied)" if tie else ""))
+    return words
+
+
+def tie_lines(rows) -> list[str]:
+    """One line per informativeness shared by images shown: which ranks tie, and how their order
+    among them was chosen (:func:`pick_diverse`'s tie-break)."""
+    texts = worth_words(list(rows["informativeness"]), [False] * len(rows))
+    worded = dict(zip(rows["informativeness"], texts, strict=True))
+    lines = []
+    for value, group in rows[rows["tied"]].groupby("informativeness", sort=False):
+        ranks = [int(rank) for rank in group["rank"]]
+        if len(ranks) < 2:
+            continue
+        run = len(ranks) > 2 and ranks == list(range(ranks[0], ranks[-1] + 1))
+        which = f"{ranks[0]} to {ranks[-1]}" if run else joined([str(r) for r in ranks])
+        lines.append(
+            f"ranks {which} tie at informativeness {worded[value]}: among them, the image least "
+            "like those ranked above it comes first, then the less familiar"
+        )
+    return lines
+
+
+def all_unknown_line(readable: int) -> str:
+    """What the console and the page say above the ranking when the run answers every one of
+    the ``readable`` images unknown (their tie lines would say it of them all)."""
+    every = "the only image is" if readable == 1 else f"all {readable} images are"
+    return (
+        f"{every} answered unknown by the run: they look like none of its classes, so all are as "
+        "informative: each is listed the least like those above it"
+    )
+
+
 def reason(
     unsure: float, unfamiliar: float, unknown: bool, familiarity: float | None, line: float | None
 ) -> str:
@@ -287,11 +328,19 @@ def write_suggestions(result: Suggestions, out: Path, folder: Path, force: bool 
 
     from objrec.audit_report import thumbnail
 
-    rows = [{**r, "src": thumbnail(Path(r["path"]))} for r in result.table.to_dict("records")]
+    table = result.table
+    worth = worth_words(list(table["informativeness"]), list(table["tied"]))
+    records = table.to_dict("records")
+    rows = [
+        {**r, "src": thumbnail(Path(r["path"])), "worth": said}
+        for r, said in zip(records, worth, strict=True)
+    ]
+    said = [all_unknown_line(result.readable)] if result.all_unknown else tie_lines(table)
     env = Environment(autoescape=select_autoescape(default=True))
+    page = env.from_string(PAGE).render(folder=folder, rows=rows, said=said)
     with staged_outputs(out, SUGGEST_FILES, force) as place:
-        write_table(result.table, place("suggestions.csv"))
-        place("suggestions.html").write_text(env.from_string(PAGE).render(folder=folder, rows=rows))
+        write_table(table, place("suggestions.csv"))
+        place("suggestions.html").write_text(page)
     result.out = out
 
 
@@ -312,8 +361,8 @@ figure img { max-width: 160px; max-height: 160px; display: block; }
 listed.</p>
 <div class="grid">{% for r in rows %}<figure>{% if r.src %}<img src="{{ r.src }}" alt="">{% endif %}
 <figcaption>#{{ r.rank }} {{ r.predicted }} {{ '%.0f' % (100 * r.prob) }}% or {{ r.second }}
-{{ '%.0f' % (100 * r.prob_second) }}%<br>informativeness {{ '%.2f' % r.informativeness }}{{
-' (tied)' if r.tied }}:
+{{ '%.0f' % (100 * r.prob_second) }}%<br>informativeness {{ r.worth }}:
 {{ r.reason }}<br><span class="muted">{{ r.path }}</span></figcaption>
-</figure>{% endfor %}</div></main></body></html>
+</figure>{% endfor %}</div>{% for line in said %}
+<p>{{ line }}</p>{% endfor %}</main></body></html>
 """

@@ -32,7 +32,7 @@ from objrec.cli.output import (
 from objrec.cli.sections import Sectioned
 from objrec.config import DEFAULT_BACKBONE
 from objrec.errors import ObjrecError
-from objrec.progress import joined, plural, some_of
+from objrec.progress import plural, some_of
 
 
 @click.command(
@@ -420,11 +420,10 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
             highlight=False,
         )
     if result.all_unknown:
-        every = "the only image is" if result.readable == 1 else f"all {result.readable} images are"
-        console.print(
-            f"[yellow]{every} answered unknown by the run[/]: they look like none of its classes, "
-            "so all are as informative: each is listed the least like those above it"
-        )
+        from objrec.suggest import all_unknown_line
+
+        every, rest = all_unknown_line(result.readable).split(": ", 1)
+        console.print(f"[yellow]{escape(every)}[/]: {escape(rest)}")
     print_ranked(result)
 
 
@@ -435,6 +434,8 @@ SUGGEST_SHOWN = 10
 def print_ranked(result) -> None:
     """The first :data:`SUGGEST_SHOWN` images ranked, each with its informativeness and reason,
     which of them tie, and where the whole list is."""
+    from objrec.suggest import tie_lines, worth_words
+
     rows = result.table.head(SUGGEST_SHOWN)
     worth = worth_words(list(rows["informativeness"]), list(rows["tied"]))
     for r, said in zip(rows.itertuples(), worth, strict=True):
@@ -450,34 +451,3 @@ def print_ranked(result) -> None:
     console.print(
         f"{plural(len(result.table), 'image')} ranked in {ranked}", markup=False, highlight=False
     )
-
-
-def worth_words(values: list[float], tied: list[bool]) -> list[str]:
-    """Each shown informativeness: 2 decimals, 4 where two that differ would read the same in 2
-    (0.9987 and 0.9962 both read "1.00"), and ``(tied)`` where another image listed has the same
-    (suggest's ``tied``): 7 of 8 rows read "1.00" in an order that said nothing (newcomer45)."""
-    short = [f"{v:.2f}" for v in values]
-    words = []
-    for value, text, tie in zip(values, short, tied, strict=True):
-        alike = any(t == text and v != value for v, t in zip(values, short, strict=True))
-        words.append((f"{value:.4f}" if alike else text) + (" (tied)" if tie else ""))
-    return words
-
-
-def tie_lines(rows) -> list[str]:
-    """One line per informativeness shared by images shown: which ranks tie, and how their order
-    among them was chosen (``suggest.pick_diverse``'s tie-break)."""
-    texts = worth_words(list(rows["informativeness"]), [False] * len(rows))
-    worded = dict(zip(rows["informativeness"], texts, strict=True))
-    lines = []
-    for value, group in rows[rows["tied"]].groupby("informativeness", sort=False):
-        ranks = [int(rank) for rank in group["rank"]]
-        if len(ranks) < 2:
-            continue
-        run = len(ranks) > 2 and ranks == list(range(ranks[0], ranks[-1] + 1))
-        which = f"{ranks[0]} to {ranks[-1]}" if run else joined([str(r) for r in ranks])
-        lines.append(
-            f"ranks {which} tie at informativeness {worded[value]}: among them, the image least "
-            "like those ranked above it comes first, then the less familiar"
-        )
-    return lines
