@@ -2335,15 +2335,19 @@ def test_evaluate_shows_each_step_of_seconds(trained_run, split_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluate_against_names_the_earlier_run_s_steps(trained_run, split_dir, tmp_path):
+def test_evaluate_against_names_the_earlier_run_s_steps(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
     """`evaluate --against` said "writing the tables and plots" (and "loading the model") twice,
     the second time of the earlier run's evaluation, as though its own had been redone
-    (newcomer45): the earlier run's steps name it."""
+    (newcomer45): the earlier run's steps name it, `--against .` too (it said " (the earlier
+    run): loading the model", ``Path('.').name`` being empty)."""
     from .conftest import TaskRecorder
 
     earlier = shutil.copytree(trained_run, tmp_path / "earlier")  # a run is not its own earlier
     reporter = TaskRecorder()
-    evaluate(trained_run, split_dir, out=tmp_path / "eval", against=earlier, reporter=reporter)
+    monkeypatch.chdir(earlier)
+    evaluate(trained_run, split_dir, out=tmp_path / "eval", against=Path("."), reporter=reporter)
     written = "writing the tables and plots"
     assert reporter.tasks.count(written) == reporter.tasks.count("loading the model") == 1
     assert f"earlier (the earlier run): {written}" in reporter.tasks

@@ -66,14 +66,18 @@ def require_earlier_run(against: Path, run: Path) -> None:
 
 def against_dir(out: Path, against: Path) -> Path:
     """Where the earlier run ``against``'s evaluation for the comparison goes: inside the new
-    evaluation's folder ``out``, ``against-<the run folder's name>`` (a checkpoint other than a
-    run's ``model.safetensors``: ``against-<its folder>-<its name>``)."""
+    evaluation's folder ``out``, ``against-`` and its :func:`earlier_name`."""
+    return Path(out) / f"against-{earlier_name(against)}"
+
+
+def earlier_name(against: Path) -> str:
+    """The earlier run's name, as its folder and its steps' progress say it: the run folder's
+    name (``.`` too: ``against.name`` is empty there), a checkpoint other than a run's
+    ``model.safetensors`` its folder's and its own (``<its folder>-<its name>``)."""
     real = Path(against).resolve()
     if real.is_dir() or real.name == "model.safetensors":
-        name = (real if real.is_dir() else real.parent).name
-    else:
-        name = f"{real.parent.name}-{real.stem}"
-    return Path(out) / f"against-{name}"
+        return (real if real.is_dir() else real.parent).name
+    return f"{real.parent.name}-{real.stem}"
 
 
 def remove_stale_against(out: Path, keep: Path | None = None) -> None:
@@ -116,7 +120,7 @@ def evaluate_against(
     with as_earlier_run(result.classes):
         inner = against_dir(out, against)
         try:
-            told = Prefixed(reporter, f"{against.name} (the earlier run): ")
+            told = Prefixed(reporter, f"{earlier_name(against)} (the earlier run): ")
             earlier = evaluate(against, folder, settings, out=inner, reporter=told, force=True)
         except Interrupted:  # a stop in the earlier run's evaluation is this one's to word
             raise KeyboardInterrupt from None
