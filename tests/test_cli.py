@@ -768,6 +768,22 @@ def test_cache_refuses_prune_options_without_prune(capsys, tmp_path):
     assert not cache.exists()
 
 
+def test_cache_clear_says_it_waits_once_whatever_it_waits_on(capsys, tmp_path, monkeypatch):
+    """--clear and --prune wait on each folder in turn (the store, onnx/, openvino/), and printed
+    "waiting for other objrec processes ..." each time: up to three times over. Once."""
+    from objrec.cache import ClearResult, FeatureCache
+
+    def clear(self, wait=None):
+        for _ in range(3):  # another process holds each of the three
+            wait()
+        return ClearResult(removed=0, left=[], links={})
+
+    monkeypatch.setattr(FeatureCache, "clear", clear)
+    (tmp_path / "cache").mkdir()
+    code, _, err = run(capsys, "cache", "--clear", "--cache-dir", tmp_path / "cache")
+    assert code == 0 and err.count("waiting for other objrec processes") == 1
+
+
 def test_cache_clear_of_a_missing_folder_says_there_was_nothing(capsys, tmp_path):
     code, out, _ = run(capsys, "cache", "--clear", "--cache-dir", tmp_path / "nope")
     assert code == 0 and "removed" not in out

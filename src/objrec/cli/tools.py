@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shlex
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +97,9 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
 
     store = FeatureCache(cache_dir)
     say = err if as_json else console  # with --json, stdout carries the JSON alone
-
-    def wait():
-        err.print(
-            "waiting for other objrec processes to stop using the store, image facts or graphs"
-        )
+    wait = said_once(
+        "waiting for other objrec processes to stop using the store, image facts or graphs"
+    )
 
     done: dict[str, Any] = {}
     with logged_warnings() as logged:
@@ -118,6 +117,19 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
                 done["pruned"] = prune_store(store, days, keep, wait, say)
         summary = store.summary()
     print_cache_summary(summary, as_json, with_warnings(done, logged))
+
+
+def said_once(line: str) -> Callable[[], None]:
+    """A ``wait`` callback that prints ``line`` (to stderr) the first time only: clearing or
+    pruning waits on each folder in turn (the store, onnx/, openvino/), and said it each time."""
+    said: list[str] = []
+
+    def wait() -> None:
+        if not said:
+            said.append(line)
+            err.print(line)
+
+    return wait
 
 
 def clear_cache(store, wait, say: Console) -> dict:
