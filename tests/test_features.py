@@ -560,6 +560,30 @@ def test_prune_and_clear_say_they_wait_for_a_compile_holding_openvino_s_folder(
     assert waited == ["prune", "clear"]  # once each
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc")
+def test_ctrl_c_while_waiting_for_a_held_folder_leaks_no_descriptor(tmp_path):
+    """``compiling_into`` called ``waiting()`` (and slept) inside its ``except BlockingIOError``:
+    a Ctrl-C there escaped its ``except BaseException`` sibling, leaving the folder's descriptor
+    open. It is closed before the wait."""
+    import fcntl
+
+    folder = tmp_path / "openvino"
+    folder.mkdir()
+    other = os.open(folder, os.O_RDONLY)  # another process's hold: flock is per open file
+    fcntl.flock(other, fcntl.LOCK_EX)
+
+    def ctrl_c() -> None:
+        raise KeyboardInterrupt
+
+    before = len(os.listdir("/proc/self/fd"))
+    try:
+        with pytest.raises(KeyboardInterrupt), runtime.compiling_into(folder, waiting=ctrl_c):
+            pass
+    finally:
+        os.close(other)
+    assert len(os.listdir("/proc/self/fd")) == before - 1
+
+
 def removed_once_opened(monkeypatch, folder: Path) -> None:
     """``folder`` removed (by a clear) just after the next process opens it to lock it."""
     opened = os.open

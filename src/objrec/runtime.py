@@ -232,21 +232,25 @@ def compiling_into(
         fd = os.open(folder, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if held_folder(fd, folder):
-                break
+            held: bool | None = held_folder(fd, folder)
         except BlockingIOError:
+            held = None  # another process holds it
+        except BaseException:
+            os.close(fd)
+            raise
+        if held:
+            break
+        # closed before waiting, so that a Ctrl-C in ``waiting`` or the sleep leaks no descriptor:
+        # lets go of the lock (or of a folder removed since: the new one is held next)
+        os.close(fd)
+        if held is None:
             if time.monotonic() >= deadline:
-                os.close(fd)
                 yield False
                 return
             if waiting is not None:
                 waiting()
                 waiting = None  # said once
             time.sleep(0.05)
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)  # lets go of the lock (or of a folder removed since: the new one is held)
     try:
         yield True
     finally:
