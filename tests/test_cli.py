@@ -3864,18 +3864,23 @@ def test_check_of_a_run_notes_an_export_made_before_digests_and_does_not_fail(ca
 
 @pytest.mark.slow  # two exports (0.6 s) and a run's files read three times (0.9 s)
 def test_check_of_a_run_notes_an_export_answering_by_a_threshold_the_run_no_longer_uses(
-    capsys, trained_run
+    capsys, trained_run, monkeypatch
 ):
     """A threshold kept with the run after its export (or removed since) leaves the export
     answering "unknown" by the one before until exported again: check said the export was
     intact and nothing more. It notes it (exit 0), with what to do; the same value kept again
-    later is no other threshold."""
+    later is no other threshold. check reads threshold.json once (it read it three times)."""
+    from objrec import kept as kept_module
     from objrec.export import export_model
     from objrec.kept import keep_threshold, sealed
 
+    reads, read = [], kept_module.kept_json
+    monkeypatch.setattr(kept_module, "kept_json", lambda path: (reads.append(path), read(path))[1])
+
     def noted() -> list[tuple[str, str, str]]:
+        reads.clear()
         code, out, _ = run(capsys, "check", trained_run, "--json")
-        assert code == 0
+        assert code == 0 and len(reads) <= 1
         return [(p["path"], p["kind"], p["message"]) for p in json.loads(out)["problems"]]
 
     export_model(trained_run, photos=1)

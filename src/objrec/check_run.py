@@ -32,7 +32,15 @@ from objrec.checkpoint import (
 )
 from objrec.errors import ObjrecError
 from objrec.export import FILES_SHA256, default_out, script_path
-from objrec.kept import DIGEST, EDITED, KEPT_NAME, export_answers_other, read_kept
+from objrec.kept import (
+    DIGEST,
+    EDITED,
+    KEPT_NAME,
+    KeptThreshold,
+    export_answers_other,
+    kept_path,
+    read_kept,
+)
 from objrec.leakage import SEEN_RECORD, seen_record
 from objrec.manifest import sha256_file
 from objrec.meta import RunMeta
@@ -115,12 +123,12 @@ def check_run(run: Path, reporter: Reporter | None = None) -> RunCheck:
         _check_state(run, meta, result)
         advance(int(state))
     if meta is not None:
-        _check_kept(run, result)
+        kept = _check_kept(run, result)
         _check_config(run, meta, result)
         _check_summary(run, meta, result)
         _check_seen(run, result)
         _check_evaluations(run, result)
-        _check_export(run, result)
+        _check_export(run, result, kept)
     log.info("checked %s: %s", run, plural(len(result.unusable), "unusable file"))
     return result
 
@@ -205,16 +213,17 @@ def unfinished_words(epoch: int, forced: bool) -> str:
     )
 
 
-def _check_kept(run: Path, result: RunCheck) -> None:
+def _check_kept(run: Path, result: RunCheck) -> KeptThreshold | None:
     """The kept threshold, read as ``predict`` reads it: refused, kept for another model,
-    changed since it was kept, or holding no digest."""
+    changed since it was kept, or holding no digest. Returns it (None: none, or refused), for
+    the export's check, which reads it no second time."""
     try:
         kept = read_kept(run, warn=False)
     except ObjrecError as exc:
         result.problems.append(Problem(str(run / KEPT_NAME), "unreadable", str(exc), True))
-        return
+        return None
     if kept is None:
-        return
+        return None
     if not kept.current:
         result.note(kept.path, "other_model", kept.words())
     elif kept.edited and DIGEST not in kept.record:
@@ -230,6 +239,7 @@ def _check_kept(run: Path, result: RunCheck) -> None:
         result.note(kept.path, "no_digest", message)
     else:
         result.intact.append(kept.path.name)
+    return kept
 
 
 def _read_json_record(path: Path, result: RunCheck) -> dict[str, Any] | None:
@@ -315,7 +325,7 @@ NOT_TOLD = {
 """What an export's sidecar records for ``check``, and what a sidecar without it leaves untold."""
 
 
-def _check_export(run: Path, result: RunCheck) -> None:
+def _check_export(run: Path, result: RunCheck, kept: KeptThreshold | None) -> None:
     """The run's export (``export.default_out``: ``model.onnx``, its sidecar ``model.json`` and
     its script), read as ``share --onnx`` reads it: whether its sidecar names the model file now
     in the run (``model_digest``), and whether each of its files is there with the SHA-256 the
@@ -336,7 +346,7 @@ def _check_export(run: Path, result: RunCheck) -> None:
         )
         result.note(sidecar, "other_model", message)
     else:
-        _check_export_threshold(run, sidecar, record, result)
+        _check_export_threshold(run, sidecar, record, result, kept)
     recorded = record.get(FILES_SHA256)
     recorded = recorded if isinstance(recorded, dict) else {}
     digests = {k: v for k, v in recorded.items() if is_file_name(k)}
@@ -379,17 +389,15 @@ def is_file_name(name: str) -> bool:
 
 
 def _check_export_threshold(
-    run: Path, sidecar: Path, record: dict[str, Any], result: RunCheck
+    run: Path, sidecar: Path, record: dict[str, Any], result: RunCheck, kept: KeptThreshold | None
 ) -> None:
     """Whether the export answers "unknown" by the threshold the run uses now: a threshold kept
     since (``evaluate --keep-threshold``), or removed since, leaves the export on the one before
     until exported again (``kept.export_answers_other``, by value, as evaluate's note says it).
-    One given to ``export`` by hand is the user's."""
-    try:
-        written = export_answers_other(run, record)
-        kept = read_kept(run, warn=False)
-    except ObjrecError:  # said of threshold.json already
+    One given to ``export`` by hand is the user's. ``kept``: as :func:`_check_kept` read it."""
+    if kept is None and kept_path(run).is_file():  # refused: said of threshold.json already
         return
+    written = export_answers_other(run, record, kept=kept)
     if written is None:
         return
     if kept is not None and kept.current:

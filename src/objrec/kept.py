@@ -222,18 +222,24 @@ def stale_export(run: Path, threshold: float) -> tuple[Path, float] | None:
 
 
 def export_answers_other(
-    run: Path, sidecar: dict[str, Any], threshold: float | None = None
+    run: Path,
+    sidecar: dict[str, Any],
+    threshold: float | None = None,
+    kept: KeptThreshold | None = None,
 ) -> float | None:
     """The unknown threshold an export of ``run`` answers by, as its ``sidecar`` records it,
     where that is another value than ``threshold`` (None: the one the run uses now, the kept one
     for its model, else its own, which the sidecar records as ``run_threshold``); else None, and
-    for one given to ``export`` by hand (``threshold_given``: the user's choice). One rule, by
-    value, for ``check`` and ``evaluate --keep-threshold``'s note."""
+    for one given to ``export`` by hand (``threshold_given``: the user's choice). ``kept``: the
+    run's kept threshold where the caller has read it (``check``), else read here. One rule, by
+    value, for ``check`` and ``evaluate --keep-threshold``'s note; ``share --onnx`` copies an
+    export only where it records the kept threshold's date too
+    (``export.reusable_export``), since its sidecar and script say when it was kept."""
     unknown = sidecar.get("unknown")
     if not isinstance(unknown, dict) or unknown.get("threshold_given"):
         return None
     if threshold is None:
-        kept = read_kept(run, warn=False)
+        kept = read_kept(run, warn=False) if kept is None else kept
         threshold = kept.threshold if kept is not None and kept.current else None
         threshold = unknown.get("run_threshold") if threshold is None else threshold
     written = unknown.get("threshold")
