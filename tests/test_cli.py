@@ -2434,6 +2434,14 @@ def test_check_s_exit_codes_are_said_in_its_help(capsys, tmp_path):
     assert "2 when the command line is wrong (DATA missing, say): nothing checked" in said
 
 
+def test_check_s_help_names_the_export_among_what_fails_a_run(capsys):
+    """check --help said a run fails "when a file is damaged, unreadable or describes another
+    model", where docs/commands.md (and check) also fail one missing from an export."""
+    said = " ".join(run(capsys, "check", "--help-all")[1].split())
+    assert "its export (objrec export RUN) against the SHA-256 its model.json records" in said
+    assert "unreadable, missing from an export (its script excepted: yours to adapt) or" in said
+
+
 def test_check_counts_a_folder_once_when_it_is_both_empty_and_unknown_to_train(capsys, split_dir):
     """An empty valid/purple that train lacks is two problems (empty_class, unknown_class) of one
     folder: check said '2 unusable folders' for it."""

@@ -483,8 +483,10 @@ add up to it), the classes that hold any, and apart the unusable folders; --json
 
 A run folder (train's output) is checked as the commands that use it read it: the SHA-256 of
 model.safetensors and last.safetensors (the resume state), threshold.json's own digest and the
-model it was kept for, and config.json and summary.json against the model. Exits with 1 when a
-file is damaged, unreadable or describes another model.
+model it was kept for, config.json and summary.json against the model, and its export (objrec
+export RUN) against the SHA-256 its model.json records of each of its files. Exits with 1 when a
+file is damaged, unreadable, missing from an export (its script excepted: yours to adapt) or
+describes another model.
 """
 """``check``'s help: two lists, which click prints as they are (``\\b``)."""
 
