@@ -2,7 +2,7 @@
 
     python benchmarks/decode_threads.py [--data /work/splits/s0] [--images 384] [--repeats 5]
 
-The frozen pass decodes and transforms images in a thread beside the body (``data.prefetch``).
+The frozen pass decodes and transforms images in a thread beside the body (``loaders.prefetch``).
 PyTorch's operators in that thread (the augmentation's rotation and colour jitter, the
 normalisation) may start OpenMP threads of their own, which then compete with the body's threads
 for the cores; ``prefetch(threads=1)``, objrec's default, keeps them to one. On a fixed sample of
@@ -26,8 +26,8 @@ import objrec.frozen as frozen_module
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE
-from objrec.data import prefetch
 from objrec.frozen import FrozenBody, compute_features
+from objrec.loaders import prefetch
 from objrec.quantize import quantize_body
 from objrec.store import default_cache_dir
 from objrec.views import ViewSpec

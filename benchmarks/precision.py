@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from objrec.checkpoint import load_model
-from objrec.data import ImageDataset, collate_skipping, scan_class_folder
+from objrec.data import scan_class_folder
+from objrec.loaders import ImageDataset, collate_skipping
 from objrec.runtime import PRECISION_TOLERANCE
 from objrec.transforms import build_transforms, draft_size
 

@@ -58,8 +58,9 @@ def article(data: Path, seed: int) -> dict:
     import torch
 
     from objrec.backbones import build_body, get_backbone
-    from objrec.data import ImageDataset, make_loader, scan_class_folder
+    from objrec.data import scan_class_folder
     from objrec.engine import fit
+    from objrec.loaders import ImageDataset, make_loader
     from objrec.metrics import summarize
     from objrec.model import Classifier, build_head
     from objrec.train import seed_everything

@@ -1775,6 +1775,44 @@ def test_a_missing_path_or_option_is_refused_before_the_heavy_imports(
     assert code == 2 and err.startswith(said), err
 
 
+HEAVY_LIBRARIES = ("torch", "torchvision", "onnxruntime", "fastapi", "pandas", "matplotlib")
+"""The libraries a command that answers at once never imports: each costs 0.5 to 2 s to start."""
+
+
+def imported_by(args: list[str], cwd: Path) -> tuple[int, list[str]]:
+    """The exit code of ``objrec ARGS`` run as the program (``main()``, in a new process) and the
+    heavy libraries it imported (:data:`HEAVY_LIBRARIES`)."""
+    import subprocess
+
+    code = (
+        f"import sys; sys.argv = ['objrec', *{args!r}]\n"
+        "from objrec.cli import main\n"
+        "code = main()\n"
+        f"print(code, *sorted(set({HEAVY_LIBRARIES!r}) & set(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True
+    )
+    exit_code, *libraries = done.stdout.split("\n")[-2].split()
+    return int(exit_code), libraries
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("args", "exit_code"),
+    [
+        (["--help"], 0),
+        (["check", "photos"], 0),
+    ],
+)
+def test_a_quick_command_imports_no_heavy_library(tmp_path, args, exit_code):
+    """A command a user runs many times a day answers at once: `objrec check PHOTOS` spent 1 to
+    2 s of its 1.5 to 3 s importing PyTorch, for the datasets of the module of its folder
+    helpers (``data``, now ``loaders`` apart), and never used it."""
+    make_class_folder(tmp_path / "photos", per_class=3)
+    assert imported_by(args, tmp_path) == (exit_code, [])
+
+
 def test_a_mistyped_option_or_command_is_asked_about_as_a_class_name_is(capsys):
     """One "is it X?" rule (progress.close_match) for options and commands, as for class names
     and settings: click asked "(Did you mean one of: '--out', '--worst'?)" for --worts by

@@ -606,7 +606,8 @@ def test_two_threads_making_a_recognizer_s_first_call_on_a_card_build_one_runner
 def test_real_lite0_features_are_computed_in_float16_within_the_tolerance():
     """On real photos the default's first body keeps float16 within the tolerance (on the CPU);
     bfloat16, with 8 bits of mantissa against 11, is measured beyond it and never chosen first."""
-    from objrec.data import ImageDataset, scan_class_folder
+    from objrec.data import scan_class_folder
+    from objrec.loaders import ImageDataset
     from objrec.transforms import build_transforms
 
     spec = get_backbone("efficientnet_lite0")

@@ -372,7 +372,7 @@ def test_views_normalised_once_a_batch_are_the_per_image_views_bit_for_bit(
     """The frozen pass converts and normalises a stacked batch (``BATCH_FINISH``); the store keys
     features by content and view, not by code, so they must be the per-image transforms' bits."""
     import objrec.frozen as frozen_module
-    from objrec.data import make_loader
+    from objrec.loaders import make_loader
     from objrec.transforms import build_batch_finish, draft_size
     from objrec.views import SeededViewDataset
 

@@ -22,7 +22,8 @@ from objrec import cores
 from objrec.backbones import Body, fingerprint_module, network_words
 from objrec.cache import FeatureCache
 from objrec.config import DataConfig
-from objrec.data import Batch, ImageDataset, Sample, make_loader, prefetch
+from objrec.data import Sample
+from objrec.loaders import Batch, ImageDataset, make_loader, prefetch
 from objrec.progress import SILENT, Reporter
 from objrec.quantize import QuantizedBody
 from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, Runner, make_runner
@@ -213,7 +214,7 @@ class PassSettings:
     batch_size: int | None = None
     """Images per batch; ``None``: the body's (``FrozenBody.batch_size``)."""
     num_workers: int = 0
-    """Loader worker processes; 0 decodes in a thread beside the body (``data.prefetch``)."""
+    """Loader worker processes; 0 decodes in a thread beside the body (``loaders.prefetch``)."""
     reporter: Reporter = SILENT
     """Where the pass's progress goes."""
     description: str = "features"

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from objrec.config import DataConfig
-from objrec.data import ImageDataset
 from objrec.images import UnreadableImageError, open_image
+from objrec.loaders import ImageDataset
 from objrec.store import hash_bytes
 from objrec.transforms import build_transforms, build_tta_transform
 

@@ -1,0 +1,151 @@
+"""The dataset and loader that skip unreadable files (``ImageDataset``, ``make_loader``: one bad
+file never stops an epoch), and batches decoded in a thread beside the model (``prefetch``)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
+from queue import Empty, Queue
+from typing import NamedTuple
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from objrec.data import Sample
+from objrec.images import UnreadableImageError, carry_warned, open_image
+
+
+class Batch(NamedTuple):
+    """Images, labels, their dataset indices, and the messages of files that could not be read;
+    ``measured``: what a dataset that measures each image (``views.SeededViewDataset``'s
+    ``measure``) found, one per index."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    indices: torch.Tensor
+    errors: list[str]
+    measured: tuple = ()
+
+
+class ImageDataset(Dataset):
+    """Samples opened with :func:`open_image` and passed through ``transform``.
+
+    An unreadable file yields ``(None, message, index)``; :func:`collate_skipping` leaves it out of
+    the batch and reports it in ``Batch.errors``, so one bad file never stops an epoch.
+    """
+
+    def __init__(
+        self, samples: Sequence[Sample], transform: Callable, draft_size: int | None = None
+    ):
+        self.samples = list(samples)
+        self.transform = transform
+        self.draft_size = draft_size
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        sample = self.samples[index]
+        try:
+            image = open_image(sample.path, draft_size=self.draft_size)
+        except UnreadableImageError as exc:
+            return None, str(exc), index
+        return self.transform(image), sample.label, index
+
+
+def collate_skipping(items, finish: Callable | None = None) -> Batch:
+    """Stack (image, label, index[, measured]) items into a :class:`Batch`, setting unreadable
+    files aside; ``finish`` (``transforms.build_batch_finish``) then makes the stacked images
+    what the model reads."""
+    errors = [item[1] for item in items if item[0] is None]
+    good = [item for item in items if item[0] is not None]
+    if not good:
+        empty = torch.empty(0, dtype=torch.long)
+        return Batch(torch.empty(0), empty, empty, errors)
+    images, labels, indices, *measured = zip(*good, strict=True)
+    stacked = torch.stack(images)
+    return Batch(
+        stacked if finish is None else finish(stacked),
+        torch.tensor(labels),
+        torch.tensor(indices),
+        errors,
+        measured[0] if measured else (),
+    )
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    num_workers: int = 0,
+    shuffle: bool = False,
+    seed: int = 0,
+    pin_memory: bool = False,
+    finish: Callable | None = None,
+) -> DataLoader:
+    """Batches of ``dataset``; ``pin_memory`` (for a GPU) lets them reach it asynchronously;
+    ``finish``: what each stacked batch goes through (``collate_skipping``)."""
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        collate_fn=collate_skipping if finish is None else partial(collate_skipping, finish=finish),
+        generator=generator,
+        persistent_workers=False,
+        pin_memory=pin_memory,
+    )
+
+
+def openmp_threads(threads: int) -> contextlib.AbstractContextManager:
+    """OpenMP's thread count for the calling thread only (each thread has its own in OpenMP),
+    restored on exit. PyTorch sets a new thread's count from its global one the first time the
+    thread asks for it, which would undo the limit: asking first lets the limit stand."""
+    from threadpoolctl import threadpool_limits
+
+    torch.get_num_threads()
+    return threadpool_limits(threads, user_api="openmp")
+
+
+def prefetch(batches: Iterable[Batch], depth: int = 2, threads: int | None = 1) -> Iterator[Batch]:
+    """Iterate ``batches`` in a background thread, ``depth`` batches ahead.
+
+    With ``num_workers=0`` this keeps decoding (PIL and the transforms release the GIL) running
+    while the frozen body works on the previous batch: faster on 2 cores than worker processes.
+    ``threads``: the OpenMP threads PyTorch's operators may use in that thread (the transforms:
+    rotation, colour jitter, normalisation), one by default so that decoding keeps to one core
+    and leaves the others to the body: the augmented view's int8 frozen pass ran 8% faster so on 2
+    cores, the centre view's as fast, with the same features (``benchmarks/decode_threads.py``).
+    ``None`` leaves PyTorch's setting as it is. The limit is the thread's own; the caller's
+    threads keep theirs.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            with contextlib.nullcontext() if threads is None else openmp_threads(threads):
+                for batch in batches:
+                    if stop.is_set():
+                        return
+                    queue.put(batch)
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+        queue.put(done)
+
+    thread = threading.Thread(target=carry_warned(produce), daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(Empty):
+                queue.get_nowait()
+            thread.join(timeout=0.05)
