@@ -1067,21 +1067,58 @@ def test_the_script_ends_with_predict_s_count_of_the_inputs_it_could_not_predict
     assert export_script.failed_sentence([answered]) == ""
 
 
-@pytest.mark.slow
-def test_the_script_refuses_a_csv_in_no_folder_before_answering(tmp_path, monkeypatch, capsys):
-    """--csv in a folder that is not there (a typo) was found only after every photo had been
-    answered: a traceback at the end (FileNotFoundError) and no table. Refused up front, naming
-    the option, before the model is loaded."""
+def test_the_script_makes_the_csv_s_missing_folders_as_objrec_does(tmp_path, monkeypatch, capsys):
+    """objrec makes the folders missing on the way to an output (`predict --csv
+    results/today/answers.csv`), where the script refused them ("no folder results/today to write
+    it in"): one rule for both (docs/commands.md). Made once the answers are in, as the table is
+    written; ``new/..`` is the folder new is in, never an empty ``new`` left behind."""
     from objrec import export_script
 
     monkeypatch.setattr(export_script, "Model", _Answers)
-    photo, table = tmp_path / "a1.jpg", tmp_path / "nowhere" / "answers.csv"
+    photo, table = tmp_path / "a1.jpg", tmp_path / "results" / "today" / "answers.csv"
     photo.write_bytes(b"")
-    with pytest.raises(SystemExit) as refused:
-        export_script.main([str(photo), "--csv", str(table)])
-    out, err = capsys.readouterr()
-    assert refused.value.code == 2 and out == ""
-    assert f"--csv {table}: no folder {table.parent} to write it in" in err
+    assert export_script.main([str(photo), "--csv", str(table)]) == 0
+    assert table.read_text(encoding="utf-8-sig").splitlines()[1].startswith("a1.jpg,")
+    assert f"written to {table}" in capsys.readouterr().out
+    beside = tmp_path / "new" / ".." / "beside.csv"
+    assert export_script.main([str(photo), "--csv", str(beside)]) == 0
+    assert (tmp_path / "beside.csv").is_file() and not (tmp_path / "new").exists()
+    with pytest.raises(SystemExit) as refused:  # written once: never over it
+        export_script.main([str(photo), "--csv", str(beside)])
+    assert refused.value.code == 2 and f"--csv {beside} exists" in capsys.readouterr().err
+
+
+def test_the_script_refuses_a_csv_whose_folder_cannot_be_made_before_answering(
+    tmp_path, monkeypatch, capsys
+):
+    """A --csv whose folder cannot be made (a file in the way, a folder the user may not write
+    in) is refused in one sentence naming the option, exit status 2, before the model is loaded,
+    as objrec refuses such an output: found at the end, it cost every photo's answer."""
+    from objrec import export_script
+
+    class Unloaded:
+        def __init__(self, path=None):
+            raise AssertionError("the model was loaded before --csv was checked")
+
+    monkeypatch.setattr(export_script, "Model", Unloaded)
+    photo, notes = tmp_path / "a1.jpg", tmp_path / "notes.txt"
+    photo.write_bytes(b"")
+    notes.write_text("mine")
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != read_only)  # root may
+    refusals = {
+        notes / "today" / "answers.csv": f"{notes} is a file, not a folder",
+        read_only / "today" / "answers.csv": f"no permission to write in {read_only}",
+    }
+    for table, why in refusals.items():
+        with pytest.raises(SystemExit) as refused:
+            export_script.main([str(photo), "--csv", str(table)])
+        out, err = capsys.readouterr()
+        assert refused.value.code == 2 and out == ""
+        assert f"error: --csv {table} cannot be written: {why}\n" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a1.jpg", "notes.txt", "read-only"]
+    assert notes.read_text() == "mine" and not any(read_only.iterdir())
 
 
 @pytest.mark.slow  # an export and the script in a fresh interpreter: about 1 s

@@ -859,10 +859,12 @@ def cell(value: object) -> object:
 
 def write_csv(answers: list[dict], path: str) -> None:
     """The table of ``answers``, one row per input, in UTF-8 with the mark Excel reads it by; as
-    many ``class_N``, ``prob_N`` as the longest answer's top classes, as ``predict --csv``."""
+    many ``class_N``, ``prob_N`` as the longest answer's top classes, as ``predict --csv``; the
+    folders missing on the way to it made first (:func:`cannot_write` checked they can be)."""
     k = max((len(a["topk"]) for a in answers if "topk" in a), default=0)
     tops = [f"{what}_{i}" for i in range(1, k + 1) for what in ("class", "prob")]
-    with open(path, "x", newline="", encoding="utf-8-sig") as f:
+    os.makedirs(landing(path).parent, exist_ok=True)  # as objrec makes its outputs' folders
+    with open(landing(path), "x", newline="", encoding="utf-8-sig") as f:
         writer = csv.DictWriter(f, [*CSV_COLUMNS, *tops, "error"], restval="")
         writer.writeheader()
         writer.writerows({key: cell(v) for key, v in csv_row(a).items()} for a in answers)
@@ -966,6 +968,28 @@ def failed_sentence(answers: list[dict], table: str | None = None) -> str:
     return sentence
 
 
+def landing(path: str | Path) -> Path:
+    """Where a write to ``path`` lands: its folder absolute, ``..`` and links resolved (``new/..``
+    is the folder ``new`` is in, never a folder ``new`` made to be left empty), its name as
+    given (a link of that name is refused by the write, never written through)."""
+    return Path(os.path.realpath(Path(path).absolute().parent)) / Path(path).name
+
+
+def cannot_write(path: str | Path) -> str | None:
+    """Why the file ``path`` cannot be written, in words, found before any photo is answered: the
+    nearest folder on the way to it that is there is a file, or one this user may not write in.
+    None where it can: the folders missing on the way are made as it is written
+    (:func:`write_csv`), as objrec makes those of its outputs (``predict --csv`` among them)."""
+    nearest = landing(path).parent
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        return f"{nearest} is a file, not a folder"
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        return f"no permission to write in {nearest}"
+    return None
+
+
 def arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -980,10 +1004,10 @@ def arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse
     args = parser.parse_args(argv)
     if args.topk < 1:
         parser.error(f"--topk is {args.topk}: give 1 or more classes per photo")
-    if args.csv and Path(args.csv).exists():
+    if args.csv and os.path.lexists(landing(args.csv)):
         parser.error(f"--csv {args.csv} exists: give another name, or delete it first")
-    if args.csv and not Path(args.csv).absolute().parent.is_dir():  # known before any answer
-        parser.error(f"--csv {args.csv}: no folder {Path(args.csv).parent} to write it in")
+    if args.csv and cannot_write(args.csv):  # known before any answer
+        parser.error(f"--csv {args.csv} cannot be written: {cannot_write(args.csv)}")
     try:
         pixel_limit()
     except ValueError as exc:
