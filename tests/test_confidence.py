@@ -1021,3 +1021,35 @@ def test_the_kmeans_runs_while_the_mahalanobis_part_is_fitted(monkeypatch):
     alone = confidence.SumScore(parts).state_dict()
     for name, tensor in score.state_dict().items():
         assert torch.equal(tensor, alone[name]), name
+
+
+def test_a_stop_in_the_mahalanobis_fit_calls_the_kmeans_off(monkeypatch):
+    """Ctrl-C while ``fit_sum`` fitted the Mahalanobis part waited for the k-means thread to
+    finish every class (0.46 s of a quiet warm retrain, seconds under load) before the stop was
+    answered. Now the thread stops before its next class, and its centroids so far go nowhere:
+    the stop is raised, no score is returned."""
+    import threading
+    import time
+
+    classes = 400
+    features = torch.randn(2 * classes, 8, generator=torch.Generator().manual_seed(0))
+    batches = in_batches(features, torch.arange(classes).repeat(2), size=256)
+    started, raised, calls = threading.Event(), threading.Event(), []
+
+    def fit_mahalanobis(*args, **kwargs):
+        started.wait(30)
+        raised.set()
+        raise KeyboardInterrupt
+
+    def kmeans_centres(x, k, **kwargs):
+        calls.append(k)
+        started.set()
+        raised.wait(30)  # the stop is on its way: each class after takes a while, as a real one
+        time.sleep(0.005)
+        return np.zeros((k, x.shape[1]))
+
+    monkeypatch.setattr(confidence, "fit_mahalanobis_batches", fit_mahalanobis)
+    monkeypatch.setattr(confidence, "kmeans_centres", kmeans_centres)
+    with pytest.raises(KeyboardInterrupt):
+        confidence.fit_sum(batches, 5, 8, 2)
+    assert 1 <= len(calls) < classes  # all 400 (2 s) before: the stop waited for every class
