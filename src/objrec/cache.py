@@ -14,12 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from objrec import dedup, runtime
+from objrec import dedup
 from objrec.errors import on_ctrl_c
 from objrec.images import list_images
 from objrec.outputs import locked, remove_leftovers
 from objrec.progress import some_of
-from objrec.runtime import COMPILED_FOLDER, compiling_into, use_marker
 from objrec.store import (
     SQLITE_SIDE_FILES,
     FeatureStore,
@@ -32,6 +31,11 @@ from objrec.store import (
 )
 
 log = logging.getLogger(__name__)
+
+COMPILED_FOLDER = "openvino"
+"""The folder of objrec's cache folder where OpenVINO keeps the graphs it compiled
+(``<hash>.blob``, its ``CACHE_DIR``), beside the graphs objrec saves with their batch fixed for it
+to compile from (``runtime.static_name``)."""
 
 Wait = Callable[[], None] | None
 """What a clear or prune calls once before it waits on another process (the CLI says so)."""
@@ -265,7 +269,15 @@ def is_cache_file(name: str) -> bool:
 
 
 USED = re.compile(r"\.(?P<of>.+)\.used")
-"""The file whose time is a graph's last use (``runtime.use_marker``)."""
+"""The file whose time is a graph's last use (:func:`use_marker`)."""
+
+
+def use_marker(graph: Path) -> Path:
+    """The empty file beside a cached ``graph`` whose modification time is its last use
+    (``runtime.using_graph``): the graph's own times cannot say it, as a file system mounted
+    ``noatime`` never moves its access time, and touching the graph moves the ctime its
+    "opens whole" memo is keyed on (``quantize.graph_key``)."""
+    return graph.with_name(f".{graph.name}.used")
 
 
 def is_graph_file(name: str) -> bool:
@@ -333,7 +345,9 @@ def remove_compiled(folder: Path, wait: Wait = None) -> tuple[int, list[Path]]:
     under a compile would let the next process write the same graph beside it, or load it half
     written. A compile still holding it after ``runtime.COMPILE_WAIT`` seconds keeps it, said;
     ``wait()`` is called first when one holds it."""
-    with compiling_into(folder, runtime.COMPILE_WAIT, wait) as held:
+    from objrec import runtime  # PyTorch's too: for a clear, not for the summary
+
+    with runtime.compiling_into(folder, runtime.COMPILE_WAIT, wait) as held:
         if held:
             return remove_graphs(folder, is_compiled_file)
     log.warning("kept %s: an objrec process was compiling a graph into it", folder)
@@ -349,7 +363,9 @@ def prune_compiled(folder: Path, older_than_days: float | None, wait: Wait = Non
     if older_than_days is None or not folder.is_dir() or folder.is_symlink():
         return 0
     cutoff = time.time() - older_than_days * 86400
-    with compiling_into(folder, runtime.COMPILE_WAIT, wait) as held:
+    from objrec import runtime  # PyTorch's too: for a prune, not for the summary
+
+    with runtime.compiling_into(folder, runtime.COMPILE_WAIT, wait) as held:
         if held:
             return _prune_held_compiled(folder, cutoff)
     log.warning("kept %s: an objrec process was compiling a graph into it", folder)
@@ -390,7 +406,7 @@ def compiled_records(folder: Path) -> dict[str, list[Path]]:
 
 def compiled_last_use(path: Path, records: dict[str, list[Path]]) -> float:
     """When the graph ``path`` of OpenVINO's folder was last written, read or used: a graph saved
-    to compile from (:data:`STATIC_NAME`) by its record of use (``runtime.use_marker`` of its
+    to compile from (:data:`STATIC_NAME`) by its record of use (:func:`use_marker` of its
     ``.xml``, the ``.bin`` its weights), a compiled one by the records naming it (``records``,
     :func:`compiled_records`), as a file system mounted ``noatime`` never moves a file's access
     time; one no record names (compiled before objrec kept them) by its own times alone. A
@@ -437,7 +453,7 @@ def prune_graphs(folder: Path, older_than_days: float | None, wait: Wait = None)
 
 
 def last_use(graph: Path) -> float:
-    """When ``graph`` was last written, read or used (``runtime.use_marker``), as a Unix time;
+    """When ``graph`` was last written, read or used (:func:`use_marker`), as a Unix time;
     0 once gone. A whole model's sidecar JSON is as used as its graph."""
     paths = [graph, use_marker(graph)]
     if graph.suffix == ".json":

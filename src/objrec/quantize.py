@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from objrec.backbones import Body, fingerprint_module
+from objrec.cache import COMPILED_FOLDER
 from objrec.config import INT8_ENGINES, DataConfig
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
@@ -41,7 +42,6 @@ from objrec.images import PIXEL_RULES, UnreadableImageError, open_image
 from objrec.outputs import staged
 from objrec.progress import SILENT, Reporter, plural
 from objrec.runtime import (
-    COMPILED_FOLDER,
     OnnxModel,
     OpenVinoModel,
     export_onnx,
@@ -601,7 +601,7 @@ class QuantizedBody(Body):
         between operators), the one way objrec opens it: without onnxruntime, or for a graph
         that does not open (a damaged or edited checkpoint's), one sentence, not the engine's
         traceback at the first image. OpenVINO keeps what it compiles in ``cache_dir`` (objrec's
-        cache folder; default :func:`store.default_cache_dir`), in ``runtime.COMPILED_FOLDER``."""
+        cache folder; default :func:`store.default_cache_dir`), in ``cache.COMPILED_FOLDER``."""
         engine = self.runnable().engine
         if engine == "onnxruntime" and not onnxruntime_available():
             raise ObjrecError(NO_ONNXRUNTIME)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from objrec.cache import use_marker
 from objrec.cores import cpu_threads
 from objrec.devices import GPU_BATCH_RANGE, batch_for_memory
 from objrec.outputs import staged
@@ -186,10 +187,6 @@ ENGINE_NAMES = {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime"}
 SMALL_BATCH = 2
 """The static batch OpenVINO runs one or two images in: not 1, at which an ONNX ``Squeeze`` without
 axes (as the exporter writes for ``Tensor.squeeze()``) would drop the batch axis too."""
-COMPILED_FOLDER = "openvino"
-"""The folder of objrec's cache folder where OpenVINO keeps the graphs it compiled
-(``<hash>.blob``, its ``CACHE_DIR``), beside the graphs objrec saves with their batch fixed for it
-to compile from (:func:`static_name`)."""
 COMPILE_WAIT = 60.0
 """Seconds a compile waits for another process compiling into the same cache folder before it
 compiles without the cache."""
@@ -366,7 +363,7 @@ class OpenVinoModel:
     Float operators run in float32 (``INFERENCE_PRECISION_HINT``), not in the bfloat16 OpenVINO
     picks by default on CPUs with AMX.
 
-    ``cache``: the folder where OpenVINO keeps what it compiled (:data:`COMPILED_FOLDER` of
+    ``cache``: the folder where OpenVINO keeps what it compiled (``cache.COMPILED_FOLDER`` of
     objrec's cache folder), keyed by the graph and its batch (the path of the graph saved there
     with its batch fixed, :meth:`_compile_saved`), the device and the settings that change the
     compiled code (not the thread count), so that the next process loads it (0.25 s) rather than
@@ -535,14 +532,6 @@ def onnx_runner(
         if not onnx_path.is_file():
             export_onnx(module, onnx_path, input_size)
         return OnnxModel(onnx_path, threads)
-
-
-def use_marker(graph: Path) -> Path:
-    """The empty file beside a cached ``graph`` whose modification time is its last use
-    (:func:`using_graph`): the graph's own times cannot say it, as a file system mounted
-    ``noatime`` never moves its access time, and touching the graph moves the ctime its
-    "opens whole" memo is keyed on (``quantize.graph_key``)."""
-    return graph.with_name(f".{graph.name}.used")
 
 
 @contextmanager
