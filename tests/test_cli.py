@@ -449,7 +449,6 @@ def test_report_no_grad_cam_leaves_the_maps_out(capsys, tmp_path, monkeypatch):
     ("command", "module", "function"),
     [
         ("evaluate", "objrec.evaluate", "evaluate"),
-        ("predict", "objrec.predict", "predict"),
         ("suggest", "objrec.suggest", "suggest"),
         ("explore", "objrec.explore", "explore"),
         ("audit", "objrec.audit", "audit"),
@@ -460,7 +459,9 @@ def test_commands_of_a_heavy_import_say_they_load_the_libraries_first(
 ):
     """evaluate, predict, suggest and audit showed nothing for 2 to 6 s while they imported
     PyTorch (the check of evaluate's and predict's arguments' order imported it too) and explore
-    for 3 to 5 s (pandas, matplotlib): each says what it is doing at once, as report does."""
+    for 3 to 5 s (pandas, matplotlib): each says what it is doing at once, as report does.
+    predict imports PyTorch under its "loading the model" line, once it has an image to predict
+    (``test_a_quick_command_imports_no_heavy_library``)."""
     import sys
     import types
 
@@ -1804,15 +1805,20 @@ def imported_by(args: list[str], cwd: Path) -> tuple[int, list[str]]:
         (["--help"], 0),
         (["check", "photos"], 0),
         (["cache", "--cache-dir", "cache"], 0),
+        (["predict", "run", "missing.jpg"], 1),
+        (["predict", "run", "missing.jpg", "--json"], 1),
     ],
 )
 def test_a_quick_command_imports_no_heavy_library(tmp_path, args, exit_code):
     """A command a user runs many times a day answers at once: `objrec check PHOTOS` spent 1 to
     2 s of its 1.5 to 3 s importing PyTorch, for the datasets of the module of its folder
     helpers (``data``, now ``loaders`` apart), and never used it; `objrec cache` as long, for
-    the name of OpenVINO's folder (``runtime``'s, now ``cache``'s)."""
+    the name of OpenVINO's folder (``runtime``'s, now ``cache``'s); `objrec predict RUN
+    missing.jpg` as long, and read the model file too, to say the file is missing."""
     make_class_folder(tmp_path / "photos", per_class=3)
     (tmp_path / "cache" / "openvino").mkdir(parents=True)
+    (tmp_path / "run").mkdir()
+    fake_checkpoint(tmp_path / "run" / "model.safetensors")  # not even read
     assert imported_by(args, tmp_path) == (exit_code, [])
 
 

@@ -41,7 +41,7 @@ from objrec.inference import Recognizer, resolve_runtime
 from objrec.precision import bf16_matrix_unit
 from objrec.runtime import PRECISION_TOLERANCE, DeviceRunner, choose_precision, relative_error
 
-from .conftest import CALTECH
+from .conftest import CALTECH, fake_checkpoint, make_image
 
 CPU, META = torch.device("cpu"), torch.device("meta")
 
@@ -624,9 +624,14 @@ def test_real_lite0_features_are_computed_in_float16_within_the_tolerance():
 
 @pytest.mark.usefixtures("no_gpu")
 def test_the_cli_refuses_cuda_without_a_gpu_in_one_sentence_naming_the_option(tmp_path, capsys):
+    """Said once there is an image to predict, before the model file is read (predict of
+    missing files alone says so without loading PyTorch)."""
     from objrec.cli import main
 
-    assert main(["predict", str(tmp_path), str(tmp_path), "--device", "cuda:1"]) != 0
+    fake_checkpoint(tmp_path / "model.safetensors")  # not read: the device is refused first
+    make_image((200, 30, 30)).save(tmp_path / "red.png")
+    args = ["predict", str(tmp_path), str(tmp_path / "red.png"), "--device", "cuda:1"]
+    assert main(args) != 0
     err = capsys.readouterr().err
     assert "--device cuda:1: PyTorch sees no CUDA GPU here" in err
     assert "Traceback" not in err

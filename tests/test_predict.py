@@ -306,34 +306,46 @@ def test_predict_explain_makes_no_folder_when_no_image_can_be_read(trained_run, 
         predict(trained_run, [bad], explain=tmp_path / "mine")
 
 
-def test_no_input_to_predict_is_said_without_building_the_model(trained_run, tmp_path, monkeypatch):
+def test_no_input_to_predict_is_said_without_reading_the_model(trained_run, tmp_path, monkeypatch):
     """`objrec predict run missing.jpg` built the model (seconds: 6 s at a load of 8) before
-    saying "missing.jpg: no such file or folder" (newcomer45). With no input it can predict, the
-    run is read (its checkpoint, as the load reads it), not built: the same answers, the same
-    table; a wrong or damaged run is still the first error."""
-    from objrec import inference
+    saying "missing.jpg: no such file or folder" (newcomer45), and then still imported PyTorch
+    and read the checkpoint (its SHA-256) first. With no input it can predict, the model file is
+    not read: the same answers, the same table; a folder that is no run, or a threshold that is
+    not a number, is still the first error, and a damaged model is said once there is an image."""
+    from objrec import checkpoint
     from objrec.errors import ObjrecError
     from objrec.images import IMAGE_ERRORS
 
-    def never(*args, **kwargs):
-        raise AssertionError("the model was built")
-
-    monkeypatch.setattr(inference, "load_model", never)
+    model = trained_run / "model.safetensors"
+    data = bytearray(model.read_bytes())
+    data[-1] ^= 1  # a byte of its last tensor changed
+    model.write_bytes(bytes(data))
+    read = []
+    monkeypatch.setattr(checkpoint, "read_model_state", spy(checkpoint.read_model_state, read))
     (tmp_path / "empty").mkdir()
     given = [tmp_path / "missing.jpg", tmp_path / "empty"]
     results = predict(trained_run, given, csv=tmp_path / "p.csv")
     assert [r.error for r in results] == ["no such file or folder", IMAGE_ERRORS["no_images"]]
     assert (tmp_path / "p.csv").read_text(encoding="utf-8-sig").count("no such file") == 1
+    assert read == []  # the damaged model file was not read
     with pytest.raises(ObjrecError, match="no checkpoint at"):
         predict(tmp_path / "empty", given)
     with pytest.raises(ObjrecError, match="`threshold` must be a number"):
         predict(trained_run, given, threshold=float("nan"))
-    model = trained_run / "model.safetensors"
-    data = bytearray(model.read_bytes())
-    data[-1] ^= 1  # a byte of its last tensor changed
-    model.write_bytes(bytes(data))
+    make_image((200, 30, 30)).save(tmp_path / "red.png")
     with pytest.raises(ObjrecError, match="damaged"):
-        predict(trained_run, given)
+        predict(trained_run, [*given, tmp_path / "red.png"])
+    assert read == [model]
+
+
+def spy(function, calls: list):
+    """``function``, its first argument appended to ``calls`` at each call."""
+
+    def called(first, *args, **kwargs):
+        calls.append(first)
+        return function(first, *args, **kwargs)
+
+    return called
 
 
 def test_predict_and_serve_name_a_file_alike():
@@ -1191,7 +1203,8 @@ def test_a_pair_is_named_on_real_evidence_and_only_beside_a_real_probability():
     mistake each way (1 and 1 of 10), and beside "crocodile 100%". A pair is named now when each
     class's images were taken for the other at least twice and 5% of them, and only to an answer
     that gives the partner 5% or more among its top-k."""
-    from objrec.predict import Prediction, note_mixed, often_mixed
+    from objrec.metrics import often_mixed
+    from objrec.predict import Prediction, note_mixed
 
     def pair(a_as_b, b_as_a, n_a=10, n_b=10):
         return {

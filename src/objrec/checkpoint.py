@@ -379,17 +379,14 @@ def build_from_meta(meta: RunMeta) -> Classifier:
     return Classifier(body, head).freeze_body()
 
 
-def load_model(
-    path: Path, read: tuple[dict[str, torch.Tensor], RunMeta] | None = None
-) -> tuple[Classifier, RunMeta]:
-    """Rebuild the model of a run folder or checkpoint file, in eval mode, on the CPU (from
-    ``read``, its tensors and metadata when :func:`read_checkpoint` already read them).
+def load_model(path: Path) -> tuple[Classifier, RunMeta]:
+    """Rebuild the model of a run folder or checkpoint file, in eval mode, on the CPU.
 
     Where the body may be built on the meta device (objrec's own, :func:`builds_on_meta`), the
     model takes the checkpoint's tensors as its own, as a train's bodies take their weights
     files' (``loaded_in_place``): no weight drawn at random for the file's to replace, none
     copied. The tensors are the model's alone (:func:`read_model_state` read the file whole)."""
-    state, meta = read or read_checkpoint(path)
+    state, meta = read_checkpoint(path)
     where = Path(path) / BEST if Path(path).is_dir() else Path(path)
     in_place = builds_on_meta(meta.backbone)
     with named_in_errors(where), torch.device("meta") if in_place else nullcontext():

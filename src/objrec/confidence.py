@@ -47,7 +47,6 @@ from torch import nn
 from objrec.config import UNKNOWN_SCORES
 from objrec.engine import without_dynamo
 from objrec.enough import FEWEST_FOR_A_THRESHOLD
-from objrec.errors import ObjrecError
 from objrec.kmeans import kmeans_centres
 from objrec.model import HeadEnsemble
 from objrec.progress import plural
@@ -965,17 +964,6 @@ def resting_clauses(n: int, what: str = "validation images") -> list[str]:
         "clear photos of your classes may come out unknown,",
         f"and more {what} (more photos per class) steady it",
     ]
-
-
-def require_number(threshold: float | None, finite: bool = False) -> float | None:
-    """``threshold`` itself, refused when it is NaN: below NaN nothing ever is (``score < nan``
-    is never true), so it would answer nothing unknown, silently. ``finite``: infinities refused
-    too (a JSON sidecar cannot hold them); otherwise -inf answers nothing unknown, inf all."""
-    if threshold is not None and (math.isnan(threshold) or (finite and math.isinf(threshold))):
-        raise ObjrecError(
-            f"`threshold` must be a {'finite ' if finite else ''}number, not {threshold}"
-        )
-    return threshold
 
 
 def threshold_keeping(scores: torch.Tensor, keep: float = KEEP_KNOWN) -> float:

@@ -104,6 +104,17 @@ def require_type(name: str, value: Any, hint: Any) -> Any:
     return plain(value, hint)
 
 
+def require_number(threshold: float | None, finite: bool = False) -> float | None:
+    """``threshold`` itself, refused when it is NaN: below NaN nothing ever is (``score < nan``
+    is never true), so it would answer nothing unknown, silently. ``finite``: infinities refused
+    too (a JSON sidecar cannot hold them); otherwise -inf answers nothing unknown, inf all."""
+    if threshold is not None and (math.isnan(threshold) or (finite and math.isinf(threshold))):
+        raise ObjrecError(
+            f"`threshold` must be a {'finite ' if finite else ''}number, not {threshold}"
+        )
+    return threshold
+
+
 @functools.cache
 def field_hints(cls: type) -> dict[str, Any]:
     """``typing.get_type_hints`` of a config class, evaluated once: its string annotations

@@ -24,8 +24,8 @@ from torch import nn
 
 from objrec import __version__
 from objrec.checkpoint import load_model, model_digest, warn_if_unfinished
-from objrec.confidence import Readable, require_number
-from objrec.config import CHECK_PHOTOS
+from objrec.confidence import Readable
+from objrec.config import CHECK_PHOTOS, require_number
 from objrec.data import SPLITS
 from objrec.errors import ObjrecError
 from objrec.images import (

@@ -33,7 +33,8 @@ from PIL import Image
 from objrec import __version__
 from objrec.cache import open_cache
 from objrec.checkpoint import BEST, load_model, warn_if_unfinished
-from objrec.confidence import Readable, require_number, score_in_chunks, tie_head
+from objrec.confidence import Readable, score_in_chunks, tie_head
+from objrec.config import require_number
 from objrec.data import Sample
 from objrec.errors import ObjrecError
 from objrec.export import Tail, export_checked
@@ -187,15 +188,13 @@ class Recognizer:
         threshold: float | None = None,
         unknown: bool = True,
         device: torch.device | None = None,
-        read: tuple[dict[str, torch.Tensor], RunMeta] | None = None,
     ) -> Recognizer:
-        """The recognizer of a run folder or checkpoint file (``read``: its tensors and metadata,
-        when ``checkpoint.read_checkpoint`` already read them); unless given ``threshold`` (or
+        """The recognizer of a run folder or checkpoint file; unless given ``threshold`` (or
         ``unknown`` False), with the threshold ``evaluate --keep-threshold`` kept for it
         (``kept.read_kept``), if any."""
         require_number(threshold)  # before the model loads
         path = Path(run) / BEST if Path(run).is_dir() else Path(run)
-        model, meta = load_model(path, read)
+        model, meta = load_model(path)
         warn_if_unfinished(Path(run))
         kept = usable_kept(run, threshold, unknown)
         if kept is not None and kept.current:

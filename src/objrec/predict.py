@@ -10,18 +10,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from objrec.checkpoint import model_digest, read_checkpoint
-from objrec.confidence import require_number
-from objrec.config import require_type
+from objrec.config import require_number, require_type
 from objrec.data import UNKNOWN
-from objrec.devices import resolve_device
 from objrec.errors import ObjrecError, ctrl_c_leaves
-from objrec.features import FeatureTable
 from objrec.images import (
     BAD_NAME,
     IMAGE_ERRORS,
@@ -37,9 +32,7 @@ from objrec.images import (
     utf8_name,
     warned_once_per_file,
 )
-from objrec.inference import Answers, Recognizer
-from objrec.meta import RunMeta, checkpoint_file, output_beside
-from objrec.metrics import often_mixed
+from objrec.meta import checkpoint_file, output_beside, require_checkpoint_file
 from objrec.outputs import (
     check_output_dir,
     fingerprint,
@@ -60,6 +53,12 @@ from objrec.outputs import (
 )
 from objrec.progress import Reporter, or_silent, some_of
 from objrec.tables import CSV_ENCODING, spreadsheet_cell
+
+if TYPE_CHECKING:  # PyTorch's: imported once there is an image to predict
+    import torch
+
+    from objrec.features import FeatureTable
+    from objrec.inference import Answers, Recognizer
 
 log = logging.getLogger(__name__)
 
@@ -365,34 +364,20 @@ PLOT_DRAFT = 512
 big photo is read at a reduced scale, as for the prediction, not whole."""
 
 
-FoundRun = tuple[torch.device, tuple[dict[str, torch.Tensor], RunMeta]]
-"""What :func:`found_run` checked: the device, the checkpoint's tensors and metadata."""
-
-
-def found_run(run: Path, threshold: float | None, device: str) -> FoundRun:
-    """``device`` and ``threshold`` checked and the checkpoint of ``run`` read (a tenth of a
-    second; building the model takes longer) as :meth:`Recognizer.load` would, in its order, so
-    that a wrong run (or one of the two) is the first error even when no input can be predicted,
-    and said without building the model."""
-    where = resolve_device(device)
-    require_number(threshold)
-    return where, read_checkpoint(checkpoint_file(run))
-
-
 def loaded(
-    run: Path,
-    runtime: str,
-    threshold: float | None,
-    unknown: bool,
-    found: FoundRun,
+    run: Path, runtime: str, threshold: float | None, unknown: bool, device: str
 ) -> Recognizer:
-    """The recognizer of ``run`` (``found``: :func:`found_run`'s); when it uses a threshold kept
-    with the run, that is logged (at info: ``objrec -v predict``), not noted on the terminal: a
-    user predicting again and again read the same sentence on every call; ``--json`` and
-    ``--csv`` give it in every row. One kept for another model, not used, ``kept.read_kept``
+    """The recognizer of ``run`` on ``device``, PyTorch imported and the checkpoint read (its
+    SHA-256, its metadata) only now, once there is an image to predict; when it uses a threshold
+    kept with the run, that is logged (at info: ``objrec -v predict``), not noted on the
+    terminal: a user predicting again and again read the same sentence on every call; ``--json``
+    and ``--csv`` give it in every row. One kept for another model, not used, ``kept.read_kept``
     warns of."""
-    device, read = found
-    recognizer = Recognizer.load(run, runtime, threshold, unknown, device, read)
+    from objrec.devices import resolve_device
+    from objrec.inference import Recognizer
+
+    where = resolve_device(device)
+    recognizer = Recognizer.load(run, runtime, threshold, unknown, where)
     if recognizer.kept is not None and recognizer.kept.current:
         log.info("%s", recognizer.kept.words())
     return recognizer
@@ -427,17 +412,17 @@ def predict(
     the run's threshold (or ``threshold``) is marked ``unknown``, its top-k still given;
     ``unknown=False`` never marks one. ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (a GPU runs
     PyTorch). ``csv`` is a file that receives one row per input (:func:`write_csv`). An existing
-    ``plot`` or ``csv`` file, or a non-empty ``explain`` folder, is refused unless ``force``.
-    """
+    ``plot`` or ``csv`` file, or a non-empty ``explain`` folder, is refused unless ``force``."""
     topk, plot_max = require_type("topk", topk, int), require_type("plot_max", plot_max, int)
     plot = check_arguments(topk, plot_max, plot, force, paths := path_list(paths))
     csv, reporter = check_csv(csv, plot, force, paths), or_silent(reporter)  # None: silent
     check_outputs(paths, explain, force)
-    found = found_run(run, threshold, device)
-    results = expand_paths(paths)  # after the run is found: no warning on the inputs before
-    if todo := [r for r in results if r.error is None]:  # none: no model built (seconds)
-        with reporter.task("loading the model", None):  # seconds: torchvision, the runtime
-            recognizer = loaded(run, runtime, threshold, unknown, found)
+    require_number(threshold)
+    require_checkpoint_file(run)  # a folder that is no run: the first error, said at once
+    results = expand_paths(paths)  # a missing file said at once, before the model is read
+    if todo := [r for r in results if r.error is None]:  # none: no model read (seconds)
+        with reporter.task("loading the model", None):  # seconds: PyTorch, the checkpoint
+            recognizer = loaded(run, runtime, threshold, unknown, device)
         with ctrl_c_leaves(lambda: unwritten({"csv": csv, "plot": plot, "explain": explain})):
             predict_all(recognizer, todo, (topk, tta, batch_size), reporter)
         note_mixed(results, mixed_partners(run, recognizer.meta.data_dir))
@@ -464,6 +449,8 @@ def mixed_partners(run: Path, data_dir: str | None = None) -> dict[str, list[str
     ways (:func:`recorded_pairs`, :func:`often_mixed`; ``data_dir``: the run's split folder), or
     None when no evaluation records them. A row that names no two classes or their counts (a
     metrics.json edited by hand) is passed over: it stopped predict with a KeyError."""
+    from objrec.metrics import often_mixed  # pandas: once an image was predicted
+
     pairs = recorded_pairs(run, data_dir)
     if pairs is None:
         return None
@@ -494,6 +481,8 @@ def recorded_pairs(run: Path, data_dir: str | None = None) -> list[dict[str, Any
             found.append((tested, path.stat().st_mtime, record))
     if not found:
         return None
+    from objrec.checkpoint import model_digest
+
     model = model_digest(checkpoint_file(run))
     current = sorted((f for f in found if f[2].get("model") == model), key=lambda f: f[:2])
     return current[-1][2]["mixed_pairs"] if current else None

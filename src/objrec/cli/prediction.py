@@ -162,15 +162,14 @@ def predict(
     refuse_unknown_conflict(threshold, no_unknown)
     if len(paths) == 1:
         refuse_swapped("predict", run, paths[0])
-    reporter = RichReporter()
-    with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
-        from objrec.predict import predict as run_predict
+    from objrec.predict import predict as run_predict  # PyTorch comes with "loading the model"
+
     results = run_predict(
         run,
         paths,
         topk,
         plot=plot,
-        reporter=reporter,
+        reporter=RichReporter(),
         runtime=runtime,
         tta=tta,
         explain=explain,
