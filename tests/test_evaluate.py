@@ -2348,9 +2348,9 @@ def test_evaluate_against_names_the_earlier_run_s_steps(
     reporter = TaskRecorder()
     monkeypatch.chdir(earlier)
     evaluate(trained_run, split_dir, out=tmp_path / "eval", against=Path("."), reporter=reporter)
-    written = "writing the tables and plots"
+    written = "writing the tables and plots"  # both runs' files, in one step
     assert reporter.tasks.count(written) == reporter.tasks.count("loading the model") == 1
-    assert f"earlier (the earlier run): {written}" in reporter.tasks
+    assert [task for task in reporter.tasks if written in task] == [written]
     assert reporter.tasks[-1] == written
     assert "earlier (the earlier run): loading the model" in reporter.tasks
 
@@ -2405,18 +2405,51 @@ def test_evaluate_shows_its_near_duplicate_search_counting_images(image_folder, 
 
 
 @pytest.mark.slow
-def test_ctrl_c_as_the_earlier_runs_evaluation_is_renamed_in_says_nothing_was_written(
+def test_ctrl_c_as_the_earlier_runs_evaluation_is_renamed_in_waits_for_out_s_own_files(
     trained_run, split_dir, tmp_path, ctrl_c_after_rename
 ):
-    """`--against`'s evaluation of the earlier run, renamed into its folder inside OUT as a
-    Ctrl-C came, is this evaluation's to describe: its own words ("written whole: nothing is
-    left to do") would have named that folder alone, OUT's results not yet written."""
+    """`--against`'s evaluation of the earlier run is renamed into its folder inside OUT in the
+    step that renames OUT's own files in, Ctrl-C held back: a stop there lets every file of both
+    in, and says so."""
     from objrec.errors import Interrupted
+    from objrec.outputs import read_record, written_whole
 
     earlier = shutil.copytree(trained_run, tmp_path / "earlier")  # a run is not its own earlier
     out, inner = tmp_path / "eval", tmp_path / "eval" / "against-earlier"
     ctrl_c_after_rename(lambda source, target: target == inner / "metrics.json")
     with pytest.raises(Interrupted) as stop:
         evaluate(trained_run, split_dir, out=out, against=earlier)
+    assert stop.value.left == written_whole([out])
+    assert json.loads((out / "metrics.json").read_text())["against"]["out"] == str(inner)
+    assert json.loads((inner / "metrics.json").read_text())["model"]
+    assert set(read_record(inner) or {}) == {p.name for p in inner.iterdir()} - {".objrec-output"}
+
+
+@pytest.mark.slow
+def test_a_stop_before_out_s_own_files_leaves_no_comparison_beside_an_earlier_evaluation(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """`evaluate NEW DATA --out OUT --against OLD` wrote OLD's evaluation (OUT/against-OLD) whole
+    before OUT's own files: stopped in between (Ctrl-C as the plots were drawn, a full disk),
+    it left that comparison beside an earlier evaluation's files, which it was never compared
+    with, and "nothing was written to OUT" was not true. Both now go in in one step (as a run's
+    files do): stopped before it, OUT is as it was."""
+    from objrec.errors import Interrupted
+
+    evaluate_module = importlib.import_module("objrec.evaluate")
+    out = tmp_path / "eval"
+    evaluate(trained_run, split_dir, out=out)  # an earlier evaluation, plain
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    earlier = shutil.copytree(trained_run, tmp_path / "earlier")
+    write_plots = evaluate_module.write_plots
+
+    def stopped_in_out_s_own(result, place):
+        if result.against is not None:  # this run's, not the earlier run's
+            raise KeyboardInterrupt
+        write_plots(result, place)
+
+    monkeypatch.setattr(evaluate_module, "write_plots", stopped_in_out_s_own)
+    with pytest.raises(Interrupted) as stop:
+        evaluate(trained_run, split_dir, out=out, against=earlier, force=True)
     assert stop.value.left == f"nothing was written to {out}: run it again"
-    assert (inner / "metrics.json").is_file() and not (out / "metrics.json").exists()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no against-earlier

@@ -1005,6 +1005,44 @@ def test_staged_outputs_stopped_half_way_leave_the_earlier_ones_whole(tmp_path):
     assert inodes(out) == earlier and (out / "counts.csv").read_text() == "earlier\n"
 
 
+def test_staged_outputs_put_an_inner_folder_in_with_the_folder_s_own_files(tmp_path):
+    """An inner folder of outputs (`evaluate --against`'s against-NAME) is staged with the
+    folder's own files and put in place in their step, made then, marked and recorded as its
+    own, the earlier outputs it no longer holds removed: stopped before, neither is there. A
+    link of its name is refused, never written through."""
+    from objrec.errors import ObjrecError
+    from objrec.outputs import EVALUATION_FILES, prepare_output_dir, read_record, staged_outputs
+
+    out, inner = prepare_output_dir(tmp_path / "out"), tmp_path / "out" / "against-old"
+    staged = staged_outputs(out, EVALUATION_FILES, inner=[inner.name])
+    with pytest.raises(KeyboardInterrupt), staged as place:
+        place("metrics.json").write_text("new\n")
+        place("against-old/metrics.json").write_text("old\n")
+        raise KeyboardInterrupt
+    assert sorted(p.name for p in out.iterdir()) == [".objrec-output"]
+    called = []
+    for plots in (True, False):
+        first = lambda: called.append(inner.is_dir())  # noqa: E731
+        with staged_outputs(out, EVALUATION_FILES, inner=[inner.name], first=first) as place:
+            place("metrics.json").write_text("new\n")
+            place("against-old/metrics.json").write_text("old\n")
+            if plots:
+                place("against-old/confusion.png").write_bytes(b"png")
+            with pytest.raises(ValueError):
+                place("against-other/metrics.json")
+    assert called == [False, True]  # in their step, before the renames
+    assert (inner / "metrics.json").read_text() == "old\n" and (out / "metrics.json").is_file()
+    assert sorted(read_record(inner) or {}) == ["metrics.json"]  # the plot of the first, gone
+    assert sorted(p.name for p in inner.iterdir()) == [".objrec-output", "metrics.json"]
+    (tmp_path / "elsewhere").mkdir()
+    shutil.rmtree(inner)
+    inner.symlink_to(tmp_path / "elsewhere")
+    refused = pytest.raises(ObjrecError, match="against-old is a link, which objrec never writes")
+    with refused, staged_outputs(out, EVALUATION_FILES, inner=[inner.name]):
+        pass
+    assert not any((tmp_path / "elsewhere").iterdir())
+
+
 def test_ctrl_c_between_the_renames_comes_once_every_output_is_in_place(
     tmp_path, ctrl_c_after_rename
 ):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from objrec.data import class_of_folder
-from objrec.errors import Interrupted, ObjrecError
+from objrec.errors import ObjrecError
 from objrec.meta import checkpoint_file
 from objrec.progress import Prefixed, Reporter, plural
 
@@ -106,24 +106,18 @@ def evaluate_against(
     config: EvaluateConfig,
     reporter: Reporter,
     out: Path,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], EvaluationResult]:
     """Evaluate ``config.against`` (the earlier run) on ``folder`` as ``result``'s run was (same
-    split, views and cache; no ``unknown`` folder) into :func:`against_dir` of ``out`` (the new
-    evaluation's folder, made and marked here: already checked), then :func:`compare_runs`."""
-    from objrec.evaluate import as_earlier_run, evaluate
-    from objrec.outputs import mark_output_dir
+    split, views and cache; no ``unknown`` folder), then :func:`compare_runs`: the comparison,
+    and the earlier run's evaluation, to be written into :func:`against_dir` of ``out`` (its
+    ``out``) with the new evaluation's own files, in one step (``evaluate.write_evaluation``)."""
+    from objrec.evaluate import as_earlier_run, measured
 
     against = Path(config.against or "")
     settings = replace(config, against=None, unknown=None)
-    Path(out).mkdir(parents=True, exist_ok=True)
-    mark_output_dir(out)  # before its sub-folder makes it look like the user's
+    told = Prefixed(reporter, f"{earlier_name(against)} (the earlier run): ")
     with as_earlier_run(result.classes):
-        inner = against_dir(out, against)
-        try:
-            told = Prefixed(reporter, f"{earlier_name(against)} (the earlier run): ")
-            earlier = evaluate(against, folder, settings, out=inner, reporter=told, force=True)
-        except Interrupted:  # a stop in the earlier run's evaluation is this one's to word
-            raise KeyboardInterrupt from None
+        earlier = measured(against, folder, settings, against_dir(out, against), told, force=True)
     comparison = compare_runs(result, earlier, against)
     comparison["image_set"] = earlier.image_set
     comparison["own_evaluation"] = own_evaluation(against, config, earlier.model)
@@ -132,7 +126,7 @@ def evaluate_against(
         *(against, plural(comparison["n"], "image"), plural(len(comparison["classes"]), "class")),
         *(comparison["top1"], comparison["top1_against"]),
     )
-    return comparison
+    return comparison, earlier
 
 
 def own_evaluation(against: Path, config: EvaluateConfig, model: str) -> dict[str, Any] | None:

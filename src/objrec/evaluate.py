@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -21,7 +22,6 @@ from objrec import plots
 from objrec.cache import open_cache
 from objrec.checkpoint import model_digest
 from objrec.compare import (
-    against_dir,
     evaluate_against,
     remove_stale_against,
     require_earlier_run,
@@ -323,11 +323,33 @@ def evaluate(
     """
     config, reporter = settings(EvaluateConfig, config, keywords, "evaluate"), or_silent(reporter)
     refuse_early(Path(run), folder, out, config)
+    named = out is not None  # else the run's own eval-* folder, refreshed as with force
+    result = measured(Path(run), folder, config, out, reporter, force)
+    out, earlier = result.out, None
+    assert out is not None
+    with writing_outputs(out):
+        if config.against is not None:
+            result.against, earlier = evaluate_against(result, folder, config, reporter, out)
+        with reporter.task("writing the tables and plots", None):  # seconds for many classes
+            write_evaluation(result, out, force or not named, earlier)  # the folder made only now
+    log_evaluation(run, result)
+    return result
+
+
+def measured(
+    run: Path,
+    folder: Path,
+    config: EvaluateConfig,
+    out: Path | None,
+    reporter: Reporter,
+    force: bool = False,
+) -> EvaluationResult:
+    """:func:`evaluate`'s evaluation of ``run`` on ``folder``, nothing written: its ``out`` the
+    folder it is to be written to, checked (:func:`check_eval_dir`), not made."""
     with reporter.task("loading the model", None):  # seconds: the body, torchvision's import
         recognizer = Recognizer.load(run, device=resolve_device(config.device))
     target = resolve_eval_folder(folder, config.split)
-    named = out is not None  # else the run's own eval-* folder, refreshed as with force
-    out = check_eval_dir(Path(run), recognizer.meta.data_dir, target, out, force, config.tta)
+    out = check_eval_dir(run, recognizer.meta.data_dir, target, out, force, config.tta)
     untaught = untaught_images(target, recognizer.classes)
     images = scan_class_folder(target, recognizer.classes, leave_out=untaught)
     refuse_none_taught(target, images, untaught, len(recognizer.classes))
@@ -336,17 +358,10 @@ def evaluate(
     require_readable(tables[0], target)
     result, (paths, digests, table) = measure(recognizer, images.samples, tables, config, reporter)
     result.predictions, result.folder = table, target.resolve()
-    record_provenance(result, Path(run), unreadable, digests)
-    table["seen_in"] = mark_seen(result, recognizer, paths, config, Path(run))
-    flag_untaught(result, (Path(run), recognizer), untaught, config, reporter)
-    with writing_outputs(out):
-        if config.against is not None:
-            result.against = evaluate_against(result, folder, config, reporter, out)
-        with reporter.task("writing the tables and plots", None):  # seconds for many classes
-            write_evaluation(result, out, force or not named)  # the folder made only now
-    keep = None if config.against is None else against_dir(out, Path(config.against))
-    remove_stale_against(out, keep)
-    log_evaluation(run, target, result)
+    record_provenance(result, run, unreadable, digests)
+    table["seen_in"] = mark_seen(result, recognizer, paths, config, run)
+    flag_untaught(result, (run, recognizer), untaught, config, reporter)
+    result.out = out
     return result
 
 
@@ -467,10 +482,10 @@ def distinct_per_class(
     return dict(Counter(classes[label] for label, _ in pairs))
 
 
-def log_evaluation(run: Path, target: Path, result: EvaluationResult) -> None:
+def log_evaluation(run: Path, result: EvaluationResult) -> None:
     """The evaluation's top-1, then what to read it with: classes of very few images, the run's
     own images among those evaluated."""
-    log.info("evaluated %s on %s: top1 %.4f", run, target, result.metrics["top1"])
+    log.info("evaluated %s on %s: top1 %.4f", run, result.folder, result.metrics["top1"])
     warn_few_images(result, run)
     log_result_warnings(log, [result.warning] if result.warning else [])
 
@@ -1371,16 +1386,37 @@ def standard_json(data: dict[str, Any]) -> str:
     return json.dumps(finite_or_null(data), indent=2, allow_nan=False)
 
 
-def write_evaluation(result: EvaluationResult, out: Path, force: bool = False) -> None:
+def write_evaluation(
+    result: EvaluationResult,
+    out: Path,
+    force: bool = False,
+    earlier: EvaluationResult | None = None,
+) -> None:
     """The evaluation's files (:data:`OUTPUT_FILES`), put in place together once all are written
     (``outputs.staged_outputs``): an evaluation stopped half way leaves the earlier one whole,
-    never its plots beside new figures. ``force`` writes over any plain file, never a link."""
+    never its plots beside new figures. ``force`` writes over any plain file, never a link.
+
+    ``earlier``: ``evaluate --against``'s evaluation of the earlier run, whose files go into its
+    ``out``, ``against-NAME`` in ``out`` (``compare.against_dir``), in the same step: written
+    first, a stop left the comparison beside an earlier evaluation's files. An earlier
+    ``--against``'s evaluation of another run goes in that step too
+    (``compare.remove_stale_against``): never beside results it was not compared with."""
     out.mkdir(parents=True, exist_ok=True)
     mark_output_dir(out)  # objrec's: a forced evaluation may write over it
-    with staged_outputs(out, OUTPUT_FILES, force) as place:
-        write_tables(result, place)
-        write_plots(result, place)
+    inner = None if earlier is None else earlier.out
+    within = [] if inner is None else [inner.name]
+    stale = functools.partial(remove_stale_against, out, inner)
+    with staged_outputs(out, OUTPUT_FILES, force, inner=within, first=stale) as place:
+        write_files(result, place)
+        if earlier is not None and inner is not None:
+            write_files(earlier, lambda name: place(f"{inner.name}/{name}"))
     result.out = out
+
+
+def write_files(result: EvaluationResult, place: Callable[[str], Path]) -> None:
+    """The evaluation's tables and figures, each where ``place(name)`` says."""
+    write_tables(result, place)
+    write_plots(result, place)
 
 
 def write_tables(result: EvaluationResult, place: Callable[[str], Path]) -> None:

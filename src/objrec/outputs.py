@@ -480,7 +480,12 @@ def output_file(
 
 @contextlib.contextmanager
 def staged_outputs(
-    folder: Path, names: Collection[str], force: bool = False, other: str = "choose another `out`"
+    folder: Path,
+    names: Collection[str],
+    force: bool = False,
+    other: str = "choose another `out`",
+    inner: Collection[str] = (),
+    first: Callable[[], None] = lambda: None,
 ) -> Iterator[Callable[[str], Path]]:
     """``place(name)``: where to write the output ``name`` (one of ``names``, those the command
     writes), in a hidden folder in ``folder``; when the block ends they take their names together
@@ -488,20 +493,40 @@ def staged_outputs(
     that failed) left some of the new files beside the rest of the earlier run's, which read as
     one result; now it leaves the earlier one whole, and a first run nothing. Every name is
     refused first where it is the user's (:func:`refuse_users_outputs`), and again just before
-    the files take their names."""
+    the files take their names.
+
+    ``inner``: folders in ``folder`` that hold outputs of ``names`` too, objrec's own (written
+    over as with ``force``: ``evaluate --against``'s ``against-NAME``), placed as
+    ``place("against-NAME/metrics.json")`` and put in place in the same step, after the folder's
+    own files (a kill between, which nothing holds back, never leaves a new inner folder beside
+    earlier files), made there if need be. ``first()`` is called in that step, before the renames:
+    what they make stale removed first, it is never left beside them."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     remove_leftovers(folder)
     refuse_users_outputs(folder, names, force, other)
+    for name in inner:
+        refuse_users_outputs(refuse_unless_folder(folder / name, other), names, True, other)
     with staging(folder) as stage:
 
         def place(name: str) -> Path:
-            if name not in names:
+            within, _, base = name.rpartition("/")
+            if base not in names or (within and within not in inner):
                 raise ValueError(f"{name} is not one of the outputs {sorted(names)}")
+            (stage / within).mkdir(exist_ok=True)
             return stage / name
 
         yield place
-        swap_in_outputs(stage, folder, names, force, other)
+        swap_in_outputs(stage, folder, names, force, other, inner, first)
+
+
+def refuse_unless_folder(path: Path, other: str = "choose another `out`") -> Path:
+    """``path``, refused, naming it, when it is there and is not a folder: a link (to a folder
+    too: objrec never writes through one), a file."""
+    if path.is_symlink() or (os.path.lexists(path) and not path.is_dir()):
+        reason = NEVER_LINK if path.is_symlink() else "is not a folder"
+        raise ObjrecError(f"{path} {reason}, even with `force=True`: move it, or {other}")
+    return path
 
 
 @contextlib.contextmanager
@@ -521,28 +546,61 @@ def staging(folder: Path) -> Iterator[Path]:
 
 
 def swap_in_outputs(
-    stage: Path, folder: Path, names: Collection[str], force: bool, other: str
+    stage: Path,
+    folder: Path,
+    names: Collection[str],
+    force: bool,
+    other: str,
+    inner: Collection[str] = (),
+    first: Callable[[], None] = lambda: None,
 ) -> None:
-    """The files written in ``stage`` renamed into ``folder``, and recorded in its mark, with
-    Ctrl-C and SIGTERM held back meanwhile (milliseconds); an earlier output of ``names`` this
-    run did not write (a reliability plot of a model since trained without calibration) goes
-    too, where objrec recorded writing it as it is (:func:`users_file`), so that no earlier file
-    is left to read as this run's. Each is checked first (:func:`refuse_users_files`)."""
-    written = {p.name: fingerprint(p) for p in sorted(stage.iterdir())}
+    """``first()``, then the files written in ``stage`` renamed into ``folder``, then those of
+    each of its ``inner`` folders into ``folder``'s folder of that name (:func:`staged_outputs`),
+    each folder's mark recording its own, with Ctrl-C and SIGTERM held back meanwhile
+    (milliseconds). Each is checked before (:func:`planned_swap`)."""
+    swaps = [(stage, folder, *planned_swap(stage, folder, names, force, other))]
+    for name in (name for name in inner if (stage / name).is_dir()):
+        source, target = stage / name, refuse_unless_folder(folder / name, other)
+        swaps.append((source, target, *planned_swap(source, target, names, True, other)))
+    with locked(folder), ctrl_c_leaves(lambda: written_whole([folder])), stops_held():
+        first()
+        for source, target, written, stale in swaps:
+            if target != folder:  # an inner folder, made only now: no empty one before
+                target.mkdir(exist_ok=True)
+                mark_output_dir(target)
+            swap_files(source, target, written, stale)
+
+
+def planned_swap(
+    stage: Path, folder: Path, names: Collection[str], force: bool, other: str
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The files written in ``stage`` (name -> :func:`fingerprint`), each checked
+    (:func:`refuse_users_files`), and the earlier outputs of ``names`` in ``folder`` this run did
+    not write (a reliability plot of a model since trained without calibration), which go too,
+    where objrec recorded writing them as they are (:func:`users_file`): no earlier file is left
+    to read as this run's."""
+    written = {p.name: fingerprint(p) for p in sorted(stage.iterdir()) if p.is_file()}
     refuse_users_files(folder, written, force, other)
     stale = [
         name
         for name in sorted(set(names) - set(written))
         if os.path.lexists(folder / name) and users_file(folder, name) is None
     ]
-    with locked(folder), ctrl_c_leaves(lambda: written_whole([folder])), stops_held():
-        for name in written:
-            os.replace(stage / name, folder / name)
-        for name in stale:
-            (folder / name).unlink()
-        if is_plain_file(folder / MARKER):
-            kept = {k: v for k, v in (read_record(folder) or {}).items() if k not in stale}
-            write_record(folder, kept | written)
+    return written, stale
+
+
+def swap_files(
+    stage: Path, folder: Path, written: dict[str, dict[str, Any]], stale: Sequence[str]
+) -> None:
+    """:func:`planned_swap`'s files renamed from ``stage`` into ``folder``, its ``stale`` ones
+    removed, and the folder's mark, if any, recording what it holds now."""
+    for name in written:
+        os.replace(stage / name, folder / name)
+    for name in stale:
+        (folder / name).unlink()
+    if is_plain_file(folder / MARKER):
+        kept = {k: v for k, v in (read_record(folder) or {}).items() if k not in stale}
+        write_record(folder, kept | written)
     if stale:
         log.info("removed %s's earlier %s, which this run did not write", folder, ", ".join(stale))
 
