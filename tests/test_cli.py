@@ -1101,6 +1101,40 @@ def test_train_counts_a_truncated_file_as_unreadable_not_pushed_through_the_body
 
 
 @pytest.mark.slow
+def test_train_skips_and_counts_a_file_removed_before_it_is_hashed(
+    capsys, tmp_path, split_dir, trained_once, monkeypatch
+):
+    """A training photo removed between train's listing and its hashing stopped the train ("no
+    such file or directory", exit 1); removed a moment later it was skipped and reported."""
+    import importlib
+
+    recipe = importlib.import_module("objrec.train")  # the module: objrec.train is the function
+    cache = shutil.copytree(trained_once.parent / "cache", tmp_path / "cache")
+    monkeypatch.setenv("OBJREC_CACHE", str(cache))
+    gone = sorted((split_dir / "train" / "red").iterdir())[0]
+    listed_split = recipe.listed_split
+
+    def listed_then_removed(*args):
+        listed = listed_split(*args)
+        gone.unlink()  # the user tidies the folder as train starts
+        return listed
+
+    monkeypatch.setattr(recipe, "listed_split", listed_then_removed)
+    args = ("--backbone", "tiny_test", "--epochs", "1", "--aug-views", "1", "--json")
+    code, out, err = run(capsys, "train", split_dir, "--out", tmp_path / "run", *args)
+    assert code == 0, err
+    answer = json.loads(out)
+    said = f"skipped 1 unreadable file (`objrec check` lists them): {gone}: cannot read the file"
+    assert any(w.startswith(said) for w in answer["warnings"]), answer["warnings"]
+    assert answer["frozen_pass"]["unreadable"] == 1  # once, not once per view
+    assert answer["n_images"]["train"] == 17  # of 18 listed
+    from objrec.leakage import read_seen
+
+    seen = read_seen(tmp_path / "run")  # the 17 trained on, and no empty digest for the one gone
+    assert seen is not None and list(seen.values()).count("train") == 17
+
+
+@pytest.mark.slow
 def test_check_on_a_split_folder_counts_classes_and_images_per_split(capsys, split_dir):
     code, out, _ = run(capsys, "check", split_dir)
     assert code == 0

@@ -172,3 +172,67 @@ def only_rank_0_logs_that_it_writes_the_run(ddp):
     for words in ("trained ", "writing the run"):
         said = [line.split(":")[0] for line in lines if words in line]
         assert said == ["rank 0"], (words, said)
+
+
+RANK_1_HASHES_ANOTHER_PHOTO = """
+import importlib, os, sys
+from pathlib import Path
+from objrec import store
+from objrec.store import FeatureStore, hash_file
+
+recipe = importlib.import_module("objrec.train")
+victim, other = Path(os.environ["VICTIM"]), hash_file(Path(os.environ["OTHER"]))
+for name in ("digests", "readable_digests"):  # whichever objrec hashes with
+    original = getattr(FeatureStore, name, None)
+    if original is None or os.environ["RANK"] != "1":
+        continue
+    def hashed(self, paths, *args, original=original, **kwargs):
+        result = original(self, paths, *args, **kwargs)
+        for i, path in enumerate(paths):
+            if Path(path) == victim:
+                result[0][i] = other  # the photo was replaced before this rank read it
+        return result
+    setattr(FeatureStore, name, hashed)
+
+held = recipe.held
+def said(tables, world):
+    stack = held(tables, world)
+    if len(tables) == 2:  # the training stack (centre and augmented views), not validation's
+        sys.stderr.write(f"rank {world.rank} trains on {stack.index.tolist()}\\n")  # one write
+    return stack
+recipe.held = said
+
+from objrec.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+"""``objrec`` in a process that says which images each rank's training stack holds, and whose
+rank 1 (only) hashes the training photo ``VICTIM`` as ``OTHER``'s bytes, as if the user replaced it
+after rank 0 hashed it."""
+
+
+def test_under_torchrun_every_rank_trains_on_the_images_rank_0_hashed(tmp_path):
+    """Each rank hashed every file itself: a photo replaced as the run started gave the ranks
+    different training sets (rank 0 trained on 60 images, rank 1 on 59, exit 0; different step
+    counts would hang DistributedDataParallel), and each rank read every new file."""
+    import os
+
+    split_folder(make_class_folder(tmp_path / "photos", per_class=8), tmp_path / "data", seed=0)
+    train_files = sorted((tmp_path / "data" / "train").rglob("*.*"))
+    listed = len(train_files) + len(list((tmp_path / "data" / "valid").rglob("*.*")))
+    env = {
+        **os.environ,
+        "OBJREC_CACHE": str(tmp_path / "cache"),
+        "VICTIM": str(train_files[0]),  # the first image: rank 0's share of the frozen pass
+        "OTHER": str(next((tmp_path / "data" / "test").rglob("*.*"))),
+    }
+    script = tmp_path / "rank_1_hashes_another_photo.py"
+    script.write_text(RANK_1_HASHES_ANOTHER_PHOTO)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", str(script), "train", str(tmp_path / "data")]
+    args = ["--backbone", "tiny_test", "--epochs", "1", "--batch-size", "8", "--aug-views", "1"]
+    done = run([*command, "--out", str(tmp_path / "run"), *args], env)
+    stacks = sorted(line for line in done.stderr.splitlines() if " trains on " in line)
+    assert len(stacks) == 2 and stacks[0].split(" on ")[1] == stacks[1].split(" on ")[1], stacks
+    assert stacks[0].endswith(f"{list(range(len(train_files)))}")  # the victim too
+    counts = json.loads((tmp_path / "run" / "summary.json").read_text())["frozen_pass"]
+    assert counts["hashed"] == listed and counts["unreadable"] == 0  # each file read once

@@ -672,18 +672,19 @@ def test_clear_beside_another_process_using_the_onnx_folder_is_no_traceback(
 
 
 def replaced_after_hashing(monkeypatch, path, replace):
-    """Make ``FeatureStore.digests`` call ``replace(path)`` once it has hashed every file: a file
-    changed (or removed) between its hash and its decoding."""
+    """Make ``FeatureStore.readable_digests`` (which ``digests`` calls) call ``replace(path)``
+    once it has hashed every file: a file changed (or removed) between its hash and its
+    decoding."""
     from objrec.store import FeatureStore
 
-    digests = FeatureStore.digests
+    digests = FeatureStore.readable_digests
 
     def then_replace(store, paths, *args, **kwargs):
         result = digests(store, paths, *args, **kwargs)
         replace(path)
         return result
 
-    monkeypatch.setattr(FeatureStore, "digests", then_replace)
+    monkeypatch.setattr(FeatureStore, "readable_digests", then_replace)
 
 
 @pytest.mark.slow
@@ -716,6 +717,24 @@ def test_a_file_that_cannot_be_opened_for_a_moment_is_not_remembered_as_unreadab
     assert not table.ok[0] and "No such file" in table.errors[0] and table.ok[1:].all()
     monkeypatch.undo()
     kept.rename(samples[0].path)
+    again = feature_table(frozen(tmp_path), samples, spec)
+    assert again.ok.all() and again.computed == 1
+
+
+@pytest.mark.slow
+def test_a_file_removed_before_it_is_hashed_is_skipped_as_one_removed_before_decoding(
+    tmp_path, samples
+):
+    """Removed between its listing and its hashing, a file stopped the whole command ("no such
+    file or directory"), though removed a moment later it was skipped and reported."""
+    samples, spec = samples[:3], ViewSpec(DATA)
+    kept = tmp_path / "kept"
+    samples[0].path.rename(kept)  # listed, then removed
+    table = feature_table(frozen(tmp_path), samples, spec)
+    said = f"{samples[0].path}: cannot read the file (No such file or directory)"
+    assert not table.ok[0] and table.errors == [said] and table.ok[1:].all()
+    assert (table.computed, table.digests[0]) == (2, "")
+    kept.rename(samples[0].path)  # back: hashed and computed, nothing remembered of its absence
     again = feature_table(frozen(tmp_path), samples, spec)
     assert again.ok.all() and again.computed == 1
 

@@ -212,6 +212,24 @@ def test_unchanged_files_are_not_hashed_again(tmp_path):
         assert stats.hashed == 1 and changed[0] != first[0] and changed[1:] == first[1:]
 
 
+def test_a_file_gone_before_it_is_hashed_is_skipped_by_readable_digests_and_recorded_by_none(
+    tmp_path,
+):
+    """``readable_digests`` gives "" and the OSError for a file gone since it was listed (train
+    skips it, as one gone before decoding); ``digests`` raises that OSError as before."""
+    samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
+    paths = [s.path for s in samples]
+    paths[1].unlink()
+    with FeatureStore(tmp_path / "store") as store:
+        digests, failures, stats = store.readable_digests(paths)
+        assert digests[1] == "" and list(failures) == [1]
+        assert isinstance(failures[1], FileNotFoundError) and failures[1].filename == str(paths[1])
+        assert [digests[0], *digests[2:]] == [hash_file(p) for p in [paths[0], *paths[2:]]]
+        assert stats.hashed == len(paths) - 1 and store.indexed_files() == len(paths) - 1
+        with pytest.raises(FileNotFoundError):
+            store.digests(paths)
+
+
 def test_known_digests_are_the_file_index_s_alone_hashing_and_recording_nothing(tmp_path):
     """What ``predict`` looks its files up by: the digests of files the index knows unchanged,
     None for a file it never saw, one changed since and one gone; none hashed, none recorded."""

@@ -1,13 +1,14 @@
 """Data-parallel training under ``torchrun``: process group, sharding, collectives.
 
 ``torchrun --nproc-per-node N -m objrec train ...`` sets ``WORLD_SIZE``/``RANK``; ``train`` then
-shards the frozen pass across the ranks (each computes its share of the images the feature store
-lacks and writes them to the store itself), trains the head under DistributedDataParallel with a
-DistributedSampler, and all-reduces losses and accuracies so that every rank takes the same
-early-stopping decision (rank 0's, broadcast). Only rank 0 reports progress and writes files. On
-GPUs each rank computes on GPU ``LOCAL_RANK`` and the backend is NCCL, whose collectives take only
-tensors on that GPU; on the CPU it is gloo. A single process (no ``WORLD_SIZE``) uses none of this,
-only the device it chose.
+shards the frozen pass across the ranks (rank 0 hashes the image files and shares their digests,
+so that every rank trains on the same images; each computes its share of the images the feature
+store lacks and writes them to the store itself), trains the head under DistributedDataParallel
+with a DistributedSampler, and all-reduces losses and accuracies so that every rank takes the
+same early-stopping decision (rank 0's, broadcast). Only rank 0 reports progress and writes
+files. On GPUs each rank computes on GPU ``LOCAL_RANK`` and the backend is NCCL, whose
+collectives take only tensors on that GPU; on the CPU it is gloo. A single process (no
+``WORLD_SIZE``) uses none of this, only the device it chose.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -26,6 +28,8 @@ from objrec.errors import ObjrecError
 from objrec.meta import Processes
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,15 @@ class World:
         t = torch.tensor([value], dtype=torch.int64, device=self.device)
         dist.all_reduce(t)
         return int(t.item())
+
+    def share(self, value: T) -> T:
+        """Rank 0's ``value`` (any picklable object), the same on every rank; the others' is
+        not looked at (pass None)."""
+        if not self.distributed:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0, device=self.device)
+        return box[0]
 
     def decide(self, value: bool) -> bool:
         """Rank 0's decision, the same on every rank."""

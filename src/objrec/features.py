@@ -34,7 +34,7 @@ from objrec.images import image_formats, kind_gone_reason
 from objrec.progress import NAMED, plural, some_of
 from objrec.store import FLOAT32, INDEX_FILE, FeatureStore, HashStats, Lookup, Space, space_id
 from objrec.view_keys import pixel_makers, require_same_definition, view_key
-from objrec.views import PassingFailure, ViewSpec, view_seed
+from objrec.views import PassingFailure, ViewSpec, cannot_read, view_seed
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +107,12 @@ def feature_table(
     probe: Probe | None = None,
 ) -> FeatureTable:
     """The store's table of ``samples`` in ``spec``'s view; the images it lacks are computed first
-    (and measured by ``probe`` as they are decoded).
-
-    Under ``torchrun`` each rank computes every ``world.size``-th missing image and writes it to the
-    store itself (the cache folder must be shared by the ranks: one machine, or a shared disk).
-    """
+    (and measured by ``probe`` as they are decoded), those that cannot be read skipped. Under
+    ``torchrun`` rank 0 hashes the files for all (:func:`file_digests`), and each rank computes its
+    share of the missing ones, writing it to the store itself (the cache folder must be shared by
+    the ranks: one machine, or a shared disk)."""
     store = body.cache.store
-    digests, hashing = store.digests([s.path for s in samples])
+    digests, unhashed, hashing = file_digests(store, samples, world)
     numerics, decoders = body.numerics(samples, spec.data), pixel_makers()
     sid = body_space(body, spec.data, numerics, decoders)
     label = f"{body.name} @ {spec.data.input_size}px" + (
@@ -123,7 +122,7 @@ def feature_table(
     key = view_key(spec, store)
     found = store.lookup(sid, key, digests)
     hits = count_reused_and_hits(store, digests, found)
-    unique = list(dict.fromkeys(digests))
+    unique = [d for d in dict.fromkeys(digests) if d]  # "": a file that could not be hashed
     missing = [d for d in unique if d not in hits]
     # Shares follow the position among all images, not among the missing ones: the ranks look up
     # at different moments, and a faster rank's writes must not shift a slower rank's share.
@@ -140,12 +139,32 @@ def feature_table(
     world.barrier()
     if missing:
         found = store.lookup(sid, key, digests)
-    found = account_for_missing(found, samples, digests, passing, world.size > 1)
+    found = account_for_missing(found, samples, digests, passing, world.size > 1, unhashed)
     name = settings.description
     log.info("%s: %s, %d computed, %s", name, plural(len(samples), "image"), computed, hashing)
     return make_table(
         space, samples, found, computed=computed, failed=failed, hashing=hashing, digests=digests
     )
+
+
+def file_digests(
+    store: FeatureStore, samples: Sequence[Sample], world: World = SINGLE
+) -> tuple[list[str], dict[int, str], HashStats]:
+    """Each sample's content digest ("" for a file that cannot be read now), why each of those
+    cannot be (by position: skipped as a file gone before decoding is, never remembered), and
+    how hashing went. Under ``torchrun`` rank 0 alone hashes and shares what it found: ranks
+    hashing at their own moments disagreed about a photo replaced meanwhile, and trained on
+    different images (each read every new file too). The others count nothing hashed."""
+    started = time.perf_counter()
+    digests: list[str] = []
+    unhashed: dict[int, str] = {}
+    if world.main:
+        digests, failures, hashing = store.readable_digests([s.path for s in samples])
+        unhashed = {i: cannot_read(exc) for i, exc in failures.items()}
+    digests, unhashed = world.share((digests, unhashed))
+    if not world.main:
+        hashing = HashStats(len(samples), 0, time.perf_counter() - started)
+    return digests, unhashed, hashing
 
 
 def body_space(body: FrozenBody, data: DataConfig, numerics: str, decoders: str) -> str:
@@ -229,14 +248,16 @@ def account_for_missing(
     digests: Sequence[str],
     passing: dict[str, str],
     sharded: bool,
+    unhashed: dict[int, str] | None = None,
 ) -> Lookup:
     """``found`` with a reason, for this run only, for each image still without features after
-    the frozen pass: why this process could not read it (``passing``), or, ``sharded`` (under
-    ``torchrun``), that the rank computing it could not. Anything else is an ObjrecError: the
-    store's index lost rows this process wrote a moment ago, so someone changed it by hand."""
-    errors = dict(found.errors)
+    the frozen pass: why its file could not be hashed (``unhashed``, by position) or this process
+    could not read it (``passing``, by digest), or, ``sharded`` (under ``torchrun``), that the
+    rank computing it could not. Anything else is an ObjrecError: the store's index lost rows
+    this process wrote a moment ago, so someone changed it by hand."""
+    errors, unhashed = dict(found.errors), unhashed or {}
     for i in np.flatnonzero(~found.found).tolist():
-        reason = passing.get(digests[i])
+        reason = unhashed.get(i) or passing.get(digests[i])
         if reason is None and sharded:
             reason = "another torchrun rank could not read it (its log says why)"
         if reason is None:

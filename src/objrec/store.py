@@ -205,6 +205,23 @@ def hash_file_and_kind(path: Path) -> tuple[str, str]:
     return digest.hexdigest()[:DIGEST_CHARS], heif_kind(head)
 
 
+def stat_or_keep(path: str, index: int, failures: dict[int, OSError]) -> os.stat_result | None:
+    """``os.stat(path)``, or None with its OSError kept in ``failures`` at ``index``."""
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        failures[index] = exc
+        return None
+
+
+def hash_or_error(path: str) -> tuple[str, str] | OSError:
+    """:func:`hash_file_and_kind` of ``path``, or the OSError reading it raised."""
+    try:
+        return hash_file_and_kind(Path(path))
+    except OSError as exc:
+        return exc
+
+
 def database_error(path: Path, what: str, cache_dir: Path, exc: sqlite3.Error) -> ObjrecError:
     """An SQLite error of a file in the cache folder ``cache_dir`` (``what``: the store's index,
     the image facts) as one sentence: the file, SQLite's reason, and the way out, which is
@@ -815,18 +832,35 @@ class FeatureStore:
     def digests(self, paths: Sequence[Path], threads: int = 4) -> tuple[list[str], HashStats]:
         """The content digest of every file; files unchanged since last seen are not re-read.
 
-        A file is unchanged when its absolute path, size, mtime, ctime and inode all match.
+        A file is unchanged when its absolute path, size, mtime, ctime and inode all match. A file
+        that cannot be read is an OSError (:meth:`readable_digests` skips it instead).
         """
+        digests, failures, stats = self.readable_digests(paths, threads)
+        if failures:
+            raise next(iter(failures.values()))
+        return digests, stats
+
+    @index_errors
+    def readable_digests(
+        self, paths: Sequence[Path], threads: int = 4
+    ) -> tuple[list[str], dict[int, OSError], HashStats]:
+        """:meth:`digests`, but a file that cannot be read now (removed since it was listed, no
+        permission) has the digest "" and its OSError by its position, and is not recorded: for
+        a reader that skips it, as it skips a file gone by the time it is decoded."""
         started = time.perf_counter()
         names = [os.path.abspath(p) for p in paths]
-        stats = [os.stat(p) for p in names]
+        failures: dict[int, OSError] = {}
+        stats = [stat_or_keep(name, i, failures) for i, name in enumerate(names)]
         known = self._known_digests(names, stats)
-        todo = [i for i, d in enumerate(known) if d is None]
+        todo = [i for i, d in enumerate(known) if d is None and i not in failures]
         kinds = {}
         with ThreadPoolExecutor(threads) as pool:  # hashlib releases the GIL
-            hashed = pool.map(hash_file_and_kind, [names[i] for i in todo])
-            for i, (digest, kind) in zip(todo, hashed, strict=True):
-                known[i], kinds[digest] = digest, kind
+            hashed = pool.map(hash_or_error, [names[i] for i in todo])
+            for i, result in zip(todo, hashed, strict=True):
+                if isinstance(result, OSError):
+                    failures[i] = result
+                else:
+                    known[i], kinds[result[0]] = result
         now = time.time()
         with self._transaction():
             self._keep_kinds(kinds)
@@ -834,11 +868,13 @@ class FeatureStore:
                 "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
                 [
                     (p, s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino, d, now)
-                    for p, s, d in zip(names, stats, known, strict=True)
+                    for i, (p, s, d) in enumerate(zip(names, stats, known, strict=True))
+                    if s is not None and d is not None and i not in failures
                 ],
             )
         seconds = time.perf_counter() - started
-        return list(known), HashStats(len(names), len(todo), seconds)  # type: ignore[arg-type]
+        found = [d or "" for d in known]
+        return found, dict(sorted(failures.items())), HashStats(len(names), len(todo), seconds)
 
     def _keep_kinds(self, kinds: dict[str, str]) -> None:
         """Keep each content digest's kind of image (``images.heif_kind``), read from its file's

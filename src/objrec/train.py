@@ -724,9 +724,15 @@ def prepare(
         frozen_pass=frozen_pass_counts([*train_sets, valid], world),
         seconds=time.perf_counter() - started,
         quantize_seconds=quantizing,
-        seen={"train": train_sets[0].digests, "valid": valid.digests},
+        seen={"train": hashed(train_sets[0]), "valid": hashed(valid)},
         split=split,
     )
+
+
+def hashed(table: FeatureTable) -> list[str]:
+    """The content digests of ``table``'s images, less the files that could not be hashed
+    (removed since they were listed: never seen)."""
+    return [digest for digest in table.digests if digest]
 
 
 def listed_split(data_dir: Path, reporter: Reporter) -> tuple[ClassFolder, ClassFolder, SplitState]:

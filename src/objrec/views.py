@@ -124,13 +124,18 @@ class SeededViewDataset(ImageDataset):
             return self._decoded(index)
 
 
+def cannot_read(exc: OSError) -> str:
+    """Why a file whose reading raised ``exc`` was skipped (at hashing or at decoding alike)."""
+    return f"cannot read the file ({exc.strerror or exc})"
+
+
 def read_as_hashed(path: Path, digest: str) -> bytes | PassingFailure:
     """The bytes of ``path`` if they hash to ``digest``, else why not (a :class:`PassingFailure`:
     the file could not be read, or changed since it was hashed)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return PassingFailure(f"{path}: cannot read the file ({exc.strerror or exc})")
+        return PassingFailure(f"{path}: {cannot_read(exc)}")
     if hash_bytes(data) != digest:
         return PassingFailure(f"{path}: changed while objrec read it (its features are not kept)")
     return data
