@@ -38,6 +38,10 @@ Needs a store holding every feature of DATA and the int8 graph of the default bo
   ``curves.png`` drawn in the calling thread after the model's write (before) and in a thread of
   its own while the model is written (now); the files are checked equal. Here matplotlib is
   imported once for both; a train imports it in that thread too.
+* ``listing``: the split's training and validation images listed as ``train`` lists them
+  (``data.scan_class_folder``), sorted by each path's parts taken from a path made again from it
+  (``Path(path).parts``, before) and from the path itself (``images.path_order``, now); the
+  listings are checked equal.
 
 Prints the wall and CPU seconds (user and system, all threads and child processes:
 ``os.times``) and the ratio of now to before. Run it under the CPU lock.
@@ -63,10 +67,11 @@ import numpy as np
 import torch
 from _sampling import SPLIT, SPLIT_HELP, timed
 
-from objrec import checkpoint, confidence, runs
+from objrec import checkpoint, confidence, images, runs
 from objrec.backbones import fingerprint_module
 from objrec.cache import open_cache
 from objrec.config import TrainConfig
+from objrec.data import scan_class_folder
 from objrec.distributed import SINGLE
 from objrec.engine import EarlyStopping, FitState
 from objrec.precision import settle_head_precision, settle_precision
@@ -267,6 +272,26 @@ def run_files(prep, config: TrainConfig, data: Path):
     return before, now
 
 
+def listings(data: Path):
+    """The split's train and valid images listed, each path's sort key made from a new path
+    (before) and from the path itself (now)."""
+    now_order = images.path_order
+
+    def listed():
+        train = scan_class_folder(data / "train")
+        return train, scan_class_folder(data / "valid", train.classes)
+
+    def before():
+        images.path_order = lambda path: Path(path).parts
+        try:
+            return listed()
+        finally:
+            images.path_order = now_order
+
+    assert before() == listed(), "the listings differ"
+    return before, listed
+
+
 def steps(prep, config: TrainConfig, data: Path, names: list[str]) -> dict:
     """The steps ``names`` asked for, each its (before, now) pair."""
     made = {
@@ -279,6 +304,7 @@ def steps(prep, config: TrainConfig, data: Path, names: list[str]) -> dict:
         "bodies": lambda: built_bodies(config),
         "imports": imports,
         "run files": lambda: run_files(prep, config, data),
+        "listing": lambda: listings(data),
     }
     return {name: made[name]() for name in names or made}
 

