@@ -482,6 +482,23 @@ def test_commands_of_a_heavy_import_say_they_load_the_libraries_first(
     assert code == 1 and err.startswith("loading the libraries ...") and "stopped here" in err
 
 
+def test_serve_says_it_loads_the_libraries_before_it_imports_them(capsys, tmp_path, monkeypatch):
+    """`objrec serve RUN` sat silent for 3 s (more under load) importing FastAPI and PyTorch
+    before its first line, "loading the model"."""
+    import types
+
+    def stop(name: str):
+        raise ObjrecError("stopped here")  # any name asked of the module: the import is done
+
+    fake = types.ModuleType("objrec.serve")
+    fake.__getattr__ = stop  # type: ignore[method-assign]
+    monkeypatch.setitem(sys.modules, "objrec.serve", fake)
+    (tmp_path / "run").mkdir()
+    fake_checkpoint(tmp_path / "run" / "model.safetensors")
+    code, _, err = run(capsys, "serve", tmp_path / "run")
+    assert code == 1 and err.startswith("loading the libraries ...") and "stopped here" in err
+
+
 def test_report_on_a_folder_that_is_no_run_says_so_before_loading_the_libraries(
     capsys, tmp_path, monkeypatch
 ):

@@ -442,7 +442,9 @@ def serve(
     first upload is as fast as the next); one trained again into RUN is served seconds later.
     """
     refuse_unknown_conflict(threshold, no_unknown)
-    from objrec.serve import serve as run_serve
+    reporter = RichReporter()
+    with reporter.task("loading the libraries", None):  # seconds (FastAPI, PyTorch): said first
+        from objrec.serve import serve as run_serve
 
     max_upload_bytes, origins = checked_settings(workers, max_upload_mib, max_pixels, cors_origins)
     run_serve(
@@ -455,7 +457,7 @@ def serve(
         max_pixels=max_pixels,
         cors_origins=origins,
         **server_settings(allowed_hosts, root_path),
-        reporter=RichReporter(),
+        reporter=reporter,
     )
 
 
