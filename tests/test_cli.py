@@ -1858,6 +1858,7 @@ def imported_by(args: list[str], cwd: Path) -> tuple[int, list[str]]:
         (["cache", "--cache-dir", "cache"], 0),
         (["predict", "run", "missing.jpg"], 1),
         (["predict", "run", "missing.jpg", "--json"], 1),
+        (["serve", "run", "--cors-origin", "shop.example"], 2),
     ],
 )
 def test_a_quick_command_imports_no_heavy_library(tmp_path, args, exit_code):
@@ -1865,7 +1866,8 @@ def test_a_quick_command_imports_no_heavy_library(tmp_path, args, exit_code):
     2 s of its 1.5 to 3 s importing PyTorch, for the datasets of the module of its folder
     helpers (``data``, now ``loaders`` apart), and never used it; `objrec cache` as long, for
     the name of OpenVINO's folder (``runtime``'s, now ``cache``'s); `objrec predict RUN
-    missing.jpg` as long, and read the model file too, to say the file is missing."""
+    missing.jpg` as long, and read the model file too, to say the file is missing; `objrec serve`
+    imported FastAPI and PyTorch (3 s) before it checked its options."""
     make_class_folder(tmp_path / "photos", per_class=3)
     (tmp_path / "cache" / "openvino").mkdir(parents=True)
     (tmp_path / "run").mkdir()

@@ -706,7 +706,8 @@ def test_a_server_stopped_by_sigterm_or_ctrl_c_shuts_down_cleanly_and_exits_0(cl
 
 
 def test_serve_on_a_busy_port_is_one_sentence_and_no_address(client, capsys, monkeypatch):
-    """Said at once, before the model loads: it was said after, which took up to 1 min 47 s."""
+    """Said before the model loads, once the libraries are: it was said after, which took up to
+    1 min 47 s."""
     from objrec import serve
     from objrec.cli import main
 
@@ -719,9 +720,9 @@ def test_serve_on_a_busy_port_is_one_sentence_and_no_address(client, capsys, mon
         code = main(["serve", str(client.run), "--port", str(port), "--runtime", "torch"])
     err = capsys.readouterr().err
     assert code == 1 and "serving" not in err and "http://" not in err and loaded == []
-    assert (
-        f"port {port} on 127.0.0.1 is already in use" in err and len(err.strip().splitlines()) == 1
-    )
+    said = err.strip().splitlines()
+    assert said[0] == "loading the libraries ..." and len(said) == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in said[1]
     assert "choose another with --port" in err
 
 
@@ -848,7 +849,7 @@ def test_serve_with_several_workers_refuses_a_bad_setting_before_starting_them(
     monkeypatch.setattr(serve, "run_until_stopped", lambda *args: started.append(args))
     code = main(["serve", str(client.run), "--workers", "2", "--port", "0", *flags])
     said = capsys.readouterr().err.strip().splitlines()
-    err = "\n".join(line for line in said if not line.startswith("loading the model"))  # progress
+    err = "\n".join(line for line in said if not line.startswith("loading the"))  # progress
     assert code == 1 and started == [] and len(err.splitlines()) == 1, err
     assert err.startswith("error: ") and words in err, err
 
@@ -937,7 +938,10 @@ def test_ctrl_c_while_the_settings_are_checked_stops_serve_at_once_without_a_tra
     os.killpg(server.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
     said = server.communicate(timeout=60)[1]
     stopped = f"loading the model ...\ninterrupted at loading the model: {NOT_STARTED}"
-    assert server.returncode == 130 and said.strip() == stopped, said
+    lines = said.strip().splitlines()
+    assert lines[0] == "loading the libraries ...", said  # then, under load, its seconds
+    model = "\n".join(line for line in lines if not line.startswith("loading the libraries"))
+    assert server.returncode == 130 and model == stopped, said
 
 
 @pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="no signal masks (Windows)")
@@ -1058,6 +1062,7 @@ def test_serve_on_every_address_prints_addresses_a_phone_can_open(
         assert f"{url} from a phone or another computer on the same network" in err, err
     assert cli.main(["serve", str(tmp_path)]) == 0  # one address: as before
     assert capsys.readouterr().err.strip().splitlines() == [
+        "loading the libraries ...",
         f"serving {tmp_path} on http://127.0.0.1:8123/ (Ctrl-C stops)",
         "running the whole model in PyTorch, on the CPU: runtime torch was asked for",
     ]
@@ -1250,14 +1255,14 @@ def test_serve_s_limits_are_checked_once_by_the_library_the_cli_naming_the_optio
     """--max-pixels, --max-upload-mib and --workers were checked twice, by the CLI and again by
     the library's serve() in other words: the CLI now asks the library's check and says its
     sentence as a usage error naming the option (exit 2)."""
-    from objrec import serve
+    from objrec import serve, serve_settings
     from objrec.cli import main
     from objrec.errors import ObjrecError
 
     def refuse(value):
         raise ObjrecError(f"`{name}` {value:g} is refused by the library's check")
 
-    monkeypatch.setattr(serve, check, refuse)
+    monkeypatch.setattr(serve_settings, check, refuse)
     monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: None)
     code = main(["serve", str(tmp_path), "--port", "0", option, "7"])
     err = capsys.readouterr().err.strip()
@@ -1363,7 +1368,7 @@ def test_a_cors_origin_of_other_letters_than_ascii_s_matches_what_the_browser_se
     https://café.example``, as the shop's owner types it, was kept as typed and matched no
     request, with nothing said."""
     from objrec.errors import ObjrecError
-    from objrec.serve import allowed_origins, cors_origin
+    from objrec.serve_settings import allowed_origins, cors_origin
 
     assert cors_origin("https://Café.example") == "https://xn--caf-dma.example"
     assert cors_origin("http://münchen.de:8080") == "http://xn--mnchen-3ya.de:8080"

@@ -442,11 +442,12 @@ def serve(
     first upload is as fast as the next); one trained again into RUN is served seconds later.
     """
     refuse_unknown_conflict(threshold, no_unknown)
+    max_upload_bytes, origins = checked_settings(workers, max_upload_mib, max_pixels, cors_origins)
+    settings = server_settings(allowed_hosts, root_path)
     reporter = RichReporter()
     with reporter.task("loading the libraries", None):  # seconds (FastAPI, PyTorch): said first
         from objrec.serve import serve as run_serve
 
-    max_upload_bytes, origins = checked_settings(workers, max_upload_mib, max_pixels, cors_origins)
     run_serve(
         *(run, host, port, workers, runtime),
         **StartLines(run, host, cors_words(origins)).callbacks(),
@@ -456,7 +457,7 @@ def serve(
         max_upload_bytes=max_upload_bytes,
         max_pixels=max_pixels,
         cors_origins=origins,
-        **server_settings(allowed_hosts, root_path),
+        **settings,
         reporter=reporter,
     )
 
@@ -479,7 +480,12 @@ def checked_settings(
     model loads; the upload limit in bytes and the origins as the browser sends them. A bad
     ``OBJREC_MAX_PIXELS`` is the environment's error (exit 1)."""
     from objrec.images import pixel_limit
-    from objrec.serve import allowed_origins, check_workers, upload_limit_bytes, upload_pixel_limit
+    from objrec.serve_settings import (
+        allowed_origins,
+        check_workers,
+        upload_limit_bytes,
+        upload_pixel_limit,
+    )
 
     from_options(check_workers, workers)
     max_upload_bytes = from_options(upload_limit_bytes, max_upload_mib)
@@ -500,7 +506,7 @@ def server_settings(allowed_hosts: tuple[str, ...], root_path: str) -> ServerSet
     """``serve``'s settings of the server around the model: its --allowed-host names and
     --root-path as the library checks them, a bad one refused as a usage error naming the option
     (exit 2) before the model loads, and how the workers log (``worker_logging``)."""
-    from objrec.serve import allowed_host, proxy_prefix
+    from objrec.serve_settings import allowed_host, proxy_prefix
 
     return ServerSettings(
         allowed_hosts=[from_options(allowed_host, name) for name in allowed_hosts],
