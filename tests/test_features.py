@@ -1141,3 +1141,65 @@ def test_the_frozen_pass_loads_its_body_as_a_step_of_its_own_before_counting_ima
     assert reporter.steps == {"loading the pretrained network": [], "features": [4, 2]}
     compute_features(body, samples[:6], ViewSpec(DATA, "article", 0), settings)
     assert reporter.tasks == ["loading the pretrained network", "features", "features"]
+
+
+def test_a_pass_of_one_batch_is_a_step_named_with_its_images_not_a_count_that_jumps(
+    tmp_path, samples
+):
+    """A retrain of a few added photos showed "train features 0/5" while its one batch ran, then
+    5/5: a count that moves from none to all at once says nothing. A pass of one batch is a step
+    named with its images; a longer one still counts them a batch at a time."""
+    from .conftest import TaskRecorder
+
+    body, reporter = frozen(tmp_path), TaskRecorder()
+    settings = PassSettings(batch_size=4, reporter=reporter)
+    compute_features(body, samples[:3], ViewSpec(DATA, "article", 0), settings)
+    one_batch = "features: 3 images, one batch"
+    assert reporter.tasks == ["loading the pretrained network", one_batch]
+    assert reporter.totals[one_batch] is None and reporter.steps[one_batch] == []
+    compute_features(body, samples[:5], ViewSpec(DATA, "article", 0), settings)
+    assert reporter.tasks[-1] == "features" and reporter.steps["features"] == [4, 1]
+
+
+def test_the_body_is_ready_before_a_table_checks_the_views_it_computes(
+    tmp_path, samples, monkeypatch
+):
+    """The check that the augmentation and the decoders are those of the store's key imports
+    torchvision (1 to 2 s with the ``torch._dynamo`` it imports), which a retrain of a few new
+    images paid before its "loading" step, with nothing on screen. The body is now made ready
+    first, as that step, torchvision imported beside it; a table with nothing to compute makes
+    nothing ready."""
+    import objrec.features
+
+    body, ready = frozen(tmp_path), []
+    checked = objrec.features.require_same_definition
+
+    def check(spec, key, decoders, computing):
+        ready.append((computing, body.ready))
+        checked(spec, key, decoders, computing)
+
+    monkeypatch.setattr(objrec.features, "require_same_definition", check)
+    feature_table(body, samples[:3], ViewSpec(DATA, "article", 0))
+    assert ready == [(True, True)]
+    body = frozen(tmp_path)  # the same store, which holds them now
+    feature_table(body, samples[:3], ViewSpec(DATA, "article", 0))
+    assert ready[-1] == (False, False)
+
+
+@pytest.mark.slow
+def test_torchvision_is_imported_in_a_thread_while_the_body_gets_ready():
+    """``importing_torchvision`` imports it in a thread of its own while its block runs (the
+    body's session, in C++), done when the block ends."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, threading\n"
+        "from objrec.frozen import importing_torchvision\n"
+        "assert 'torchvision' not in sys.modules\n"
+        "with importing_torchvision():\n"
+        "    names = [t.name for t in threading.enumerate()]\n"
+        "print('objrec-import' in names, 'torchvision.transforms' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]

@@ -29,7 +29,7 @@ from objrec.config import DataConfig
 from objrec.data import Sample
 from objrec.distributed import SINGLE, World
 from objrec.errors import ObjrecError
-from objrec.frozen import FeatureSet, FrozenBody, PassSettings, Probe, frozen_pass
+from objrec.frozen import FeatureSet, FrozenBody, PassSettings, Probe, frozen_pass, get_ready
 from objrec.images import image_formats, kind_gone_reason
 from objrec.progress import NAMED, plural, some_of
 from objrec.store import FLOAT32, INDEX_FILE, FeatureStore, HashStats, Lookup, Space, space_id
@@ -115,10 +115,7 @@ def feature_table(
     digests, unhashed, hashing = file_digests(store, samples, world)
     numerics, decoders = body.numerics(samples, spec.data), pixel_makers()
     sid = body_space(body, spec.data, numerics, decoders)
-    label = f"{body.name} @ {spec.data.input_size}px" + (
-        "" if numerics == FLOAT32 else f", {numerics}"
-    )
-    space = store.space(sid, body.n_features, body.cache.dtype, label)
+    space = store.space(sid, body.n_features, body.cache.dtype, space_label(body, spec, numerics))
     key = view_key(spec, store)
     found = store.lookup(sid, key, digests)
     hits = count_reused_and_hits(store, digests, found)
@@ -132,6 +129,7 @@ def feature_table(
     if body.cache.dtype != "float32":  # rounding the float32 rows is what computing would store
         wider = space_id(body.fingerprint, asdict(spec.data), "float32", numerics, decoders)
         mine = narrow_rows(store, wider, space, key, mine)
+    get_ready(body, settings, len(mine))  # torchvision imported beside it, for what follows
     require_same_definition(spec, key, decoders, computing=bool(mine))
     computed, failed, passing = fill(
         body, space, spec, [(d, by_digest[d]) for d in mine], settings, probe
@@ -165,6 +163,13 @@ def file_digests(
     if not world.main:
         hashing = HashStats(len(samples), 0, time.perf_counter() - started)
     return digests, unhashed, hashing
+
+
+def space_label(body: FrozenBody, spec: ViewSpec, numerics: str) -> str:
+    """How ``objrec cache`` names the store's space of ``body``'s features: the body, its input
+    size and, where it is not float32 on the CPU, how it computes them."""
+    label = f"{body.name} @ {spec.data.input_size}px"
+    return label if numerics == FLOAT32 else f"{label}, {numerics}"
 
 
 def body_space(body: FrozenBody, data: DataConfig, numerics: str, decoders: str) -> str:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from objrec.cache import FeatureCache
 from objrec.config import DataConfig
 from objrec.data import Sample
 from objrec.loaders import Batch, ImageDataset, make_loader, prefetch
-from objrec.progress import SILENT, Reporter
+from objrec.progress import SILENT, Reporter, plural
 from objrec.quantize import QuantizedBody
 from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, Runner, make_runner
 from objrec.store import FLOAT32
@@ -111,10 +113,12 @@ class FrozenBody:
 
     def get_ready(self, images: int) -> None:
         """Make its runner, and the graph OpenVINO runs a batch of ``images`` in (its first call
-        would), so that a pass can show them as a step of its own."""
-        runner = self.runner()
-        if isinstance(runner, OpenVinoModel):
-            runner.compile_for(images)
+        would), so that a pass can show them as a step of its own; torchvision, which makes the
+        pass's views, is imported beside them (:func:`importing_torchvision`)."""
+        with importing_torchvision():
+            runner = self.runner()
+            if isinstance(runner, OpenVinoModel):
+                runner.compile_for(images)
 
     @property
     def callers(self) -> int:
@@ -178,6 +182,37 @@ class FrozenBody:
             runner.batch_size(self.input_size)  # first: the precision is tried at that size
             runner.choose(probe_batch(samples, data, self.input_size))
         return runner.numerics
+
+
+@contextmanager
+def importing_torchvision() -> Iterator[None]:
+    """Import torchvision in a thread while the block runs, done when it ends. A retrain that
+    computes a few new images imports it first (its transforms make the views), and with it
+    ``torch._dynamo`` (``torchvision.ops``): 1 to 2 s of Python that the body's session,
+    OpenVINO's compiled graph read in C++, need not wait for (``benchmarks/few_new_images.py``).
+    A failed import is left for the pass's own import to report."""
+
+    def load() -> None:
+        with suppress(Exception):
+            import torchvision  # noqa: F401
+
+    if "torchvision" in sys.modules:
+        yield
+        return
+    thread = threading.Thread(target=load, name="objrec-import", daemon=True)
+    thread.start()
+    yield  # an error, or Ctrl-C, leaves it to end on its own (a daemon)
+    thread.join()
+
+
+def get_ready(body: FrozenBody, settings: PassSettings, images: int) -> None:
+    """Make ``body``'s runner for a pass of ``images`` images, unless made: a step of its own,
+    named, before the pass counts its images (the demo's first pass sat 45 s at "0/60" while its
+    runner was made)."""
+    if body.ready or not images:
+        return
+    with settings.reporter.task(f"loading {network_words(body.name)}", None):
+        body.get_ready(min(settings.batch_size or body.batch_size, images))
 
 
 def probe_batch(
@@ -283,9 +318,7 @@ def frozen_pass(
     n = len(samples)
     if n == 0:
         return  # before the body's runner is made
-    if not body.ready:  # a step of its own, named, before the pass counts its images
-        with settings.reporter.task(f"loading {network_words(body.name)}", None):
-            body.get_ready(min(settings.batch_size or body.batch_size, n))
+    get_ready(body, settings, n)
     batch_size, num_workers = settings.batch_size or body.batch_size, settings.num_workers
     draft = draft_size(spec.data)
     finish = build_batch_finish(spec.data) if BATCH_FINISH else None
@@ -293,14 +326,25 @@ def frozen_pass(
     dataset = SeededViewDataset(samples, transform, spec.view, draft, seeds, measure, digests)
     pin = body.device.type == "cuda"
     loader = make_loader(dataset, batch_size, num_workers, pin_memory=pin, finish=finish)
-    with settings.reporter.task(settings.description, n) as advance:
+    description, total = pass_task(settings.description, n, batch_size)
+    with settings.reporter.task(description, total) as advance:
         batches = prefetch(loader) if num_workers == 0 else loader
         steps = zip(range(0, n, batch_size), in_body(body, batches), strict=True)
         for start, (batch, features) in steps:
             indices = batch.indices.numpy()
             failed = sorted(set(range(start, min(start + batch_size, n))) - set(indices.tolist()))
             yield indices, features, list(zip(failed, batch.errors, strict=True)), batch.measured
-            advance(min(batch_size, n - start))
+            if total is not None:
+                advance(min(batch_size, n - start))
+
+
+def pass_task(description: str, images: int, batch_size: int) -> tuple[str, int | None]:
+    """The task a pass of ``images`` shows: its images, counted a batch at a time; a pass of one
+    batch, whose count would stand at 0 until it jumps to all, as a step named with its images
+    (``train features: 5 images, one batch``): a user who added 5 photos watched "0/5"."""
+    if images > batch_size:
+        return description, images
+    return f"{description}: {plural(images, 'image')}, one batch", None
 
 
 def compute_features(
