@@ -439,15 +439,12 @@ def serve(
     \f
     An image of more pixels than objrec reads (89,478,485, or the environment's OBJREC_MAX_PIXELS)
     or than --max-pixels gets a 413. The model answers a sample photo before the server is up (the
-    first upload is as fast as the next); one trained again into RUN is served seconds later.
-    """
+    first upload is as fast as the next); one trained again into RUN is served seconds later."""
     refuse_unknown_conflict(threshold, no_unknown)
     max_upload_bytes, origins = checked_settings(workers, max_upload_mib, max_pixels, cors_origins)
     settings = server_settings(allowed_hosts, root_path)
-    reporter = RichReporter()
-    with reporter.task("loading the libraries", None):  # seconds (FastAPI, PyTorch): said first
+    with (reporter := RichReporter()).task("loading the libraries", None):  # FastAPI, PyTorch
         from objrec.serve import serve as run_serve
-
     run_serve(
         *(run, host, port, workers, runtime),
         **StartLines(run, host, cors_words(origins)).callbacks(),
