@@ -356,6 +356,39 @@ def trained_run(tmp_path, split_dir, trained_once) -> Path:
     return run
 
 
+def retrain_of(run: Path, stash: Path) -> Callable[[], None]:
+    """What a ``train --force`` into ``run`` does at its end, as a call: another model (the
+    run's, its heads' weights negated and its temperature doubled: other answers) renamed over
+    the run's model file. Written once into ``stash``; each call puts it in place again."""
+    from dataclasses import replace
+
+    from objrec.checkpoint import BEST, load_model, save_checkpoint
+
+    model, meta = load_model(run)
+    with torch.no_grad():
+        for weight in model.head.parameters():
+            weight.neg_()
+    calibration = replace(meta.calibration, temperature=2 * meta.calibration.temperature)
+    save_checkpoint(stash, model, replace(meta, calibration=calibration))
+
+    def retrain() -> None:
+        shutil.copyfile(stash, run / "retrained.part")
+        os.replace(run / "retrained.part", run / BEST)
+
+    return retrain
+
+
+def followed_by(read: Callable, step: Callable[[], None]) -> Callable:
+    """``read`` (a function that reads a model), then ``step``: a retrain landing just after."""
+
+    def read_then(*args, **kwargs):
+        done = read(*args, **kwargs)
+        step()
+        return done
+
+    return read_then
+
+
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory, sample_facts) -> tuple[Path, Path]:
     """The built-in sample (real Caltech-101 photos) split, and a tiny_test run trained on it.

@@ -896,6 +896,20 @@ def test_a_run_loaded_and_answering_stored_features_imports_no_torch_dynamo(trai
     assert (done.returncode, done.stdout.strip()) == (0, ""), done.stderr + done.stdout
 
 
+def test_a_model_read_carries_the_digest_of_the_bytes_read(trained_run, tmp_path):
+    """``RunMeta.digest``: the model file's ``model_digest`` (``store.hash_file``'s value, so
+    that records made either way compare), of the bytes the tensors came from, never saved into
+    a checkpoint, and no part of what makes two metadata the same."""
+    from objrec.checkpoint import model_digest
+
+    model, meta = load_model(trained_run)
+    assert meta.digest == read_checkpoint(trained_run / BEST)[1].digest == model_digest(trained_run)
+    save_checkpoint(tmp_path / "again.safetensors", model, replace(meta, digest="0" * 32))
+    again = read_checkpoint(tmp_path / "again.safetensors")[1]
+    assert again.digest == model_digest(tmp_path / "again.safetensors") != "0" * 32
+    assert again == meta
+
+
 def test_a_model_holds_the_sha256_of_its_bytes_with_that_digest_read_as_zeros(trained_run):
     """What the recorded digest is, so that any tool can check it: the SHA-256 of the file with
     the 64 hex digits of its ``objrec_sha256`` metadata read as zeros."""

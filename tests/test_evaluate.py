@@ -16,7 +16,39 @@ from objrec.evaluate import evaluate, image_set_fingerprint, resolve_eval_folder
 from objrec.meta import checkpoint_file
 from objrec.predict import predict
 
-from .conftest import counted_familiarity, make_image
+from .conftest import counted_familiarity, make_image, retrain_of
+
+
+@pytest.mark.slow
+def test_an_evaluation_names_the_model_it_evaluated_when_a_retrain_lands_meanwhile(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """review2-46 finding 1: evaluate recorded the digest of the model file as it was when the
+    evaluation ended, so a retrain renaming its model over the file meanwhile was credited with
+    the old model's figures (in metrics.json, and so in report, share's card, --against and
+    predict's look-alikes). It names the bytes it loaded; ``--keep-threshold`` keeps its
+    threshold for that model too."""
+    from objrec.checkpoint import model_digest
+    from objrec.kept import keep_recommended
+
+    evaluate_module = importlib.import_module("objrec.evaluate")
+    evaluated, recording = model_digest(trained_run), evaluate_module.record_provenance
+    retrain = retrain_of(trained_run, tmp_path / "b.safetensors")
+
+    def lands_meanwhile(*args):
+        retrain()
+        return recording(*args)
+
+    monkeypatch.setattr(evaluate_module, "record_provenance", lands_meanwhile)
+    result = evaluate(trained_run, split_dir)
+    saved = json.loads((trained_run / "eval-test" / "metrics.json").read_text())
+    assert result.model == saved["model"] == evaluated != model_digest(trained_run)
+    metrics = {"unknown_score": "msp", "unknown_threshold": 0.1, "unknown_accepted": 3}
+    metrics["open_set"] = {"stricter": {"threshold": 0.3, "recommended": True, "valid_kept": 0.9}}
+    metrics["open_set"]["stricter"]["unknown_accepted"] = 1
+    metrics["open_set"]["unknown_accepted"] = 3
+    kept = keep_recommended(trained_run, metrics, tmp_path, None, result.model)
+    assert kept is not None and kept.record["model"] == evaluated
 
 
 @pytest.mark.slow

@@ -16,6 +16,8 @@ from objrec.errors import ObjrecError
 from objrec.export import SCORE_TOLERANCE, Agreement, export_model, warn_if_apart
 from objrec.runtime import OnnxModel
 
+from .conftest import followed_by, retrain_of
+
 
 def fixed() -> torch.Generator:
     """Random inputs the same in every run: the graph rounds the body's features to float16 as
@@ -44,6 +46,25 @@ def test_export_says_a_run_stopped_before_its_end_is_unfinished(trained_run, tmp
         export_model(stopped, tmp_path / "m.onnx", photos=1)
     said = [m for m in caplog.messages if "unfinished" in m]
     assert len(said) == 1 and said[0].startswith(f"{stopped} holds an unfinished run")
+
+
+@pytest.mark.slow
+def test_an_export_names_the_model_it_exported_when_a_retrain_lands_meanwhile(
+    trained_run, tmp_path, monkeypatch
+):
+    """review2-46 finding 1: export hashed the model file again for its sidecar's
+    ``model_digest`` once the graph was made, so a retrain renaming its model over the file
+    meanwhile had the old model's export recorded as the new one's (which ``check RUN`` called
+    current and ``share --onnx`` shipped). It names the bytes it loaded."""
+    from objrec import export
+    from objrec.checkpoint import model_digest
+
+    exported, loading = model_digest(trained_run), export.load_model
+    lands_after_the_read = followed_by(loading, retrain_of(trained_run, tmp_path / "b.safetensors"))
+    monkeypatch.setattr(export, "load_model", lands_after_the_read)
+    result = export_model(trained_run, tmp_path / "m.onnx", photos=2)
+    recorded = json.loads(result.sidecar.read_text())["model_digest"]
+    assert recorded == exported != model_digest(trained_run)
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@ sidecar's preprocessing, and serve give the same probabilities for the same real
 
 import json
 import platform
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from objrec.predict import predict
 from objrec.runtime import OnnxModel
 from objrec.serve import create_app
 
-from .conftest import local_client
+from .conftest import followed_by, local_client, retrain_of
 
 TOLERANCE = 1e-4
 """Largest difference allowed between evaluate's probability of any class for any image and any
@@ -408,6 +409,53 @@ def test_a_damaged_or_foreign_cached_onnx_model_is_made_again(trained_run, split
     answered_again_saying_so()
     export_checked(model, meta, cached, softmax=True)  # another graph: probabilities only
     answered_again_saying_so()
+
+
+@pytest.mark.slow
+def test_a_retrain_landing_while_a_run_loads_leaves_each_model_its_own_cached_graph(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """review2-46 finding 1: ``Recognizer.load`` keyed the cached whole-model graph by the model
+    file read again after loading it, so a retrain renaming its model over the file in between
+    filed the old model's graph under the new model's key; every later serve or predict
+    --runtime onnx of the new model then answered with the old network and the new calibration,
+    until the cache was pruned. The key is now the digest of the bytes loaded."""
+    from objrec import inference
+
+    loading = inference.load_model
+    lands_after_the_read = followed_by(loading, retrain_of(trained_run, tmp_path / "b.safetensors"))
+    image = open_image(next((split_dir / "test" / "red").iterdir()))
+    monkeypatch.setattr(inference, "load_model", lands_after_the_read)
+    old = Recognizer.load(trained_run, "onnx").probabilities([image])  # the model read before
+    monkeypatch.setattr(inference, "load_model", loading)
+    new = Recognizer.load(trained_run, "onnx").probabilities([image])  # a serve started since
+    assert torch.allclose(new, Recognizer.load(trained_run).probabilities([image]), atol=1e-5)
+    assert not torch.allclose(new, old, atol=1e-2)
+
+
+@pytest.mark.slow
+def test_a_cached_onnx_graph_recorded_as_another_model_s_is_made_again(
+    trained_run, split_dir, tmp_path, caplog
+):
+    """A cached whole-model graph was trusted by its file name: one filed under another model's
+    key (as the race above did) answered with its own network. Its record (the sidecar written
+    with it) names the model file it was made from, compared when it is opened: another's is
+    exported again, with a warning."""
+    from objrec.cache import open_cache
+
+    other = Path(shutil.copytree(trained_run, tmp_path / "other"))
+    retrain_of(trained_run, tmp_path / "b.safetensors")()
+    image = open_image(next((split_dir / "test" / "red").iterdir()))
+    expected = Recognizer.load(trained_run, "onnx").probabilities([image])
+    (key,) = graphs = set((open_cache().root / "onnx").glob("model-*.onnx"))
+    Recognizer.load(other, "onnx")
+    (graph,) = set((open_cache().root / "onnx").glob("model-*.onnx")) - graphs
+    for suffix in (".onnx", ".json"):  # the other model's graph, filed under this one's key
+        shutil.copyfile(graph.with_suffix(suffix), key.with_suffix(suffix))
+    with caplog.at_level("WARNING", logger="objrec.inference"):
+        answered = Recognizer.load(trained_run, "onnx").probabilities([image])
+    assert torch.allclose(answered, expected, atol=1e-5)
+    assert f"the cached ONNX model {key} is not usable (it was made from another" in caplog.text
 
 
 @pytest.mark.slow

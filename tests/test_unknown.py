@@ -18,7 +18,7 @@ from objrec.inference import Recognizer
 from objrec.kept import KeptThreshold
 from objrec.predict import predict
 
-from .conftest import TaskRecorder, counted_familiarity, local_client
+from .conftest import TaskRecorder, counted_familiarity, followed_by, local_client, retrain_of
 
 
 def planted(path):
@@ -460,6 +460,25 @@ def test_a_threshold_kept_for_an_earlier_model_is_said_once_and_not_used(
         Recognizer.load(run)
     kept.path.unlink()  # the way back docs/confidence.md gives: the run's own threshold
     assert (own := Recognizer.load(run)).threshold == 0.0 and own.kept is None
+
+
+def test_a_threshold_kept_for_the_model_loaded_is_used_when_a_retrain_lands_meanwhile(
+    trained_run, tmp_path, monkeypatch
+):
+    """review2-46 finding 1: a command's kept threshold was judged ``current`` against the model
+    file read again after the model was loaded: a retrain landing in between left the loaded
+    model without its own kept threshold (and the new one with the old one's). It is judged
+    against the digest of the bytes loaded."""
+    from objrec import inference
+    from objrec.kept import keep_threshold
+
+    keep_threshold(trained_run, 0.25, {"replaced": 0.0})
+    loading = inference.load_model
+    lands_after_the_read = followed_by(loading, retrain_of(trained_run, tmp_path / "b.safetensors"))
+    monkeypatch.setattr(inference, "load_model", lands_after_the_read)
+    recognizer = Recognizer.load(trained_run)
+    assert recognizer.kept is not None and recognizer.kept.current
+    assert recognizer.threshold == 0.25
 
 
 def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):

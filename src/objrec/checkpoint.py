@@ -16,8 +16,9 @@ import os
 import stat
 import zipfile
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -53,7 +54,7 @@ from objrec.model import Classifier, HeadEnsemble, build_head
 from objrec.outputs import is_export_sidecar, renamed_over, temporary_folder, temporary_name
 from objrec.progress import plural
 from objrec.quantize import QuantizedBody, is_quantized
-from objrec.store import hash_file
+from objrec.store import DIGEST_CHARS, hash_file
 
 log = logging.getLogger(__name__)
 
@@ -253,11 +254,12 @@ def is_onnx_file(path: Path) -> bool:
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
-    """Tensors and metadata of an objrec checkpoint; anything else is refused before use."""
-    state, header = read_model_state(path)
+    """Tensors and metadata of an objrec checkpoint (its ``digest``, of the bytes read: the model
+    every record of its use names); anything else is refused before use."""
+    state, header, digest = read_model_state(path)
     where = Path(path) / BEST if Path(path).is_dir() else path
     with named_in_errors(where):
-        meta = RunMeta.from_json(header, str(where))
+        meta = replace(RunMeta.from_json(header, str(where)), digest=digest)
     if len(meta.classes) != meta.head.n_classes:
         raise ObjrecError(
             f"{where} is not a usable objrec checkpoint: it names "
@@ -291,8 +293,10 @@ def is_checkpoint(path: Path) -> bool:
 
 
 def model_digest(path: Path) -> str:
-    """The content digest of a run folder's model file (or of a checkpoint file): which model an
-    evaluation was made with, whatever the files' times (a copied run's are the copy's)."""
+    """The content digest of a run folder's model file (or of a checkpoint file) as it is now:
+    which model an evaluation was made with, whatever the files' times (a copied run's are the
+    copy's). A command that loaded the model names it by ``RunMeta.digest`` instead, of the bytes
+    it loaded."""
     path = Path(path)
     return hash_file(path / BEST if path.is_dir() else path)
 
@@ -307,22 +311,32 @@ def not_a_checkpoint(path: Path) -> str:
     return f"{path} is not an objrec checkpoint (not a readable safetensors file){export}"
 
 
+def content_digest(data: bytes) -> str:
+    """:func:`model_digest` of a file's bytes already read: ``store.hash_file``'s value."""
+    return hashlib.sha256(data).hexdigest()[:DIGEST_CHARS]
+
+
 def read_model_state(
     path: Path, damaged: str = DAMAGED
-) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Tensors and the raw JSON header of an objrec safetensors file of this format version
-    (what :func:`save_model_state` takes: ``share`` writes a model file again without its
-    paths), from one reading of the whole file into memory. ``load_file`` mapped the file, and
-    the model kept tensors of that mapping (the familiarity score's): a copy over the file in
-    place (``cp new.safetensors run/model.safetensors``, which truncates it first) killed a
-    running ``serve`` with SIGBUS at its next answer; read in full, the model holds no part of
-    the file, and the header and the tensors come from the same version of it, which its
-    SHA-256 is checked on (:func:`require_intact`, refusing it in the sentence ``damaged``)."""
+) -> tuple[dict[str, torch.Tensor], dict[str, Any], str]:
+    """Tensors, the raw JSON header and the content digest (:func:`content_digest`) of an objrec
+    safetensors file of this format version (what :func:`save_model_state` takes: ``share``
+    writes a model file again without its paths), from one reading of the whole file into
+    memory. ``load_file`` mapped the file, and the model kept tensors of that mapping (the
+    familiarity score's): a copy over the file in place (``cp new.safetensors
+    run/model.safetensors``, which truncates it first) killed a running ``serve`` with SIGBUS at
+    its next answer; read in full, the model holds no part of the file, and the header, the
+    tensors and the digest come from the same version of it, which its SHA-256 is checked on
+    (:func:`require_intact`, refusing it in the sentence ``damaged``). The digest is of these
+    bytes, hashed beside the check, not of the file read again later: a retrain renaming its
+    model over the file meanwhile had its digest name the model read before."""
     path = require_checkpoint_file(path)
     try:
         data = path.read_bytes()
-        require_intact(path, data, damaged)
-        state = load(data)
+        with ThreadPoolExecutor(1) as pool:  # hashlib lets go of the GIL: both hashes at once
+            digest = pool.submit(content_digest, data)
+            require_intact(path, data, damaged)
+            state = load(data)
         header = safetensors_metadata(data)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ObjrecError(not_a_checkpoint(path)) from exc
@@ -340,7 +354,7 @@ def read_model_state(
                 else ": retrain or convert it with the objrec that wrote it"
             )
         )
-    return state, meta
+    return state, meta, digest.result()
 
 
 def safetensors_metadata(data: bytes) -> dict[str, str]:
@@ -550,7 +564,7 @@ def load_training_state(path: Path) -> SavedTraining:
     its bytes no longer match its SHA-256 (:data:`STATE_DAMAGED`; one written before 5 December
     2026 has none, and is read as it was)."""
     try:
-        tensors, header = read_model_state(path, STATE_DAMAGED)
+        tensors, header, _ = read_model_state(path, STATE_DAMAGED)
     except Damaged as exc:  # the run's own folder and data in the command it gives
         data = trained_on(path)
         values = {"run": str(path.parent)} | ({"data": data} if data else {})

@@ -20,7 +20,6 @@ import torch
 
 from objrec import plots
 from objrec.cache import open_cache
-from objrec.checkpoint import model_digest
 from objrec.compare import (
     evaluate_against,
     remove_stale_against,
@@ -358,7 +357,7 @@ def measured(
     require_readable(tables[0], target)
     result, (paths, digests, table) = measure(recognizer, images.samples, tables, config, reporter)
     result.predictions, result.folder = table, target.resolve()
-    record_provenance(result, run, unreadable, digests)
+    record_provenance(result, recognizer.model_digest or "", unreadable, digests)
     table["seen_in"] = mark_seen(result, recognizer, paths, config, run)
     flag_untaught(result, (run, recognizer), untaught, config, reporter)
     result.out = out
@@ -660,12 +659,14 @@ def untaught_warning(result: EvaluationResult, has_threshold: bool, run: Path) -
 
 
 def record_provenance(
-    result: EvaluationResult, run: Path, unreadable: list[str], digests: Iterable[str]
+    result: EvaluationResult, model: str, unreadable: list[str], digests: Iterable[str]
 ) -> None:
     """What ``result`` was measured on, into it: the images left out as ``unreadable``, the
-    model's digest, and the fingerprint of the evaluated images (their store ``digests``, in the
-    order of ``result.predictions``) with their labels."""
-    result.unreadable, result.model = unreadable, model_digest(run)
+    ``model``'s digest (of the bytes loaded, ``Recognizer.model_digest``: a retrain renaming its
+    model over the file during the evaluation was credited with this model's figures), and the
+    fingerprint of the evaluated images (their store ``digests``, in the order of
+    ``result.predictions``) with their labels."""
+    result.unreadable, result.model = unreadable, model
     labels = [] if result.predictions is None else list(result.predictions["true"])
     result.image_set = image_set_fingerprint(list(digests), labels)
 

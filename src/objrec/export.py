@@ -681,7 +681,7 @@ def export_model(
     warn_if_unfinished(Path(run))
     path = output_path(out) if out else default_out(Path(run))
     sidecar, script = export_names(path, Path(run), meta.data_dir, force)
-    kept = usable_kept(run, threshold)
+    kept = usable_kept(run, threshold, model=meta.digest)
     kept_on = kept.kept_on if kept is not None and kept.current else None
     if kept is not None and kept.current:
         threshold = kept.threshold
@@ -693,7 +693,7 @@ def export_model(
         script_part.write_text(script_text(path.name))
         checked = check_photos(meta, photos)
         settings = (softmax, threshold, checked, reporter, kept_on)
-        digest = model_digest(Path(run))
+        digest = meta.digest  # of the bytes loaded: the file may hold a retrain's model by now
         result = export_checked(
             model, meta, path, *settings, parts=parts, digest=digest, beside={script: script_part}
         )

@@ -44,6 +44,7 @@ from objrec.images import open_image
 from objrec.kept import KeptThreshold, usable_kept
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, as_stored
+from objrec.outputs import json_dict
 from objrec.quantize import QuantizedBody, graph_engine
 from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, using_graph
 from objrec.saliency import grad_cam, overlay
@@ -123,6 +124,20 @@ def open_graph(path: Path, outputs: tuple[str, ...]) -> OnnxModel:
     return model
 
 
+def require_made_from(graph: Path, digest: str | None) -> None:
+    """Refuse the cached whole-model ``graph`` unless the record written with it (its sidecar's
+    ``model_digest``) names the model file of ``digest`` (None: a model not read from a file,
+    keyed by its tensors): a graph filed under another model's key would answer with its
+    network and this model's calibration and threshold, the answers of neither."""
+    if digest is None:
+        return
+    made = json_dict(graph.with_suffix(".json")).get("model_digest")
+    if made != digest:
+        raise ObjrecError(
+            f"it was made from another model file ({made or 'unrecorded'}) than this one ({digest})"
+        )
+
+
 class Recognizer:
     """A loaded model and everything that turns images into its class probabilities.
 
@@ -138,7 +153,6 @@ class Recognizer:
         model: Classifier,
         meta: RunMeta,
         runtime: str | None = "torch",
-        checkpoint: Path | None = None,
         threshold: float | None = None,
         unknown: bool = True,
         device: torch.device | None = None,
@@ -164,7 +178,7 @@ class Recognizer:
         if runtime == "torch" and self.device.type == "cpu":
             self.model.body.to(memory_format=torch.channels_last)  # see ``_torch``
         self._run: Callable[[torch.Tensor], Outputs] = (
-            self._onnx_model(checkpoint) if runtime == "onnx" else self._torch
+            self._onnx_model() if runtime == "onnx" else self._torch
         )
         self._head, self._familiarity = self.model.head, self.model.familiarity
         self._body: DeviceRunner | None = None
@@ -196,12 +210,20 @@ class Recognizer:
         path = Path(run) / BEST if Path(run).is_dir() else Path(run)
         model, meta = load_model(path)
         warn_if_unfinished(Path(run))
-        kept = usable_kept(run, threshold, unknown)
+        kept = usable_kept(run, threshold, unknown, meta.digest)
         if kept is not None and kept.current:
             threshold = kept.threshold
-        recognizer = cls(model, meta, runtime, path, threshold, unknown, device)
+        recognizer = cls(model, meta, runtime, threshold, unknown, device)
         recognizer.kept = kept
         return recognizer
+
+    @property
+    def model_digest(self) -> str | None:
+        """The content digest of the model file loaded (``RunMeta.digest``, of the bytes its
+        tensors came from): what a record of this recognizer's work names, whatever the file
+        holds by then (a retrain may have renamed its model over it). None for a model not read
+        from a file."""
+        return self.meta.digest
 
     @property
     def threshold_kept_on(self) -> str | None:
@@ -229,8 +251,8 @@ class Recognizer:
         whose score and threshold are the raw feature score's."""
         return isinstance(self.model.familiarity, Readable)
 
-    def _onnx_model(self, checkpoint: Path | None) -> Callable[[torch.Tensor], Outputs]:
-        onnx_model = self._cached_graph(open_cache().model_onnx_path(self._graph_key(checkpoint)))
+    def _onnx_model(self) -> Callable[[torch.Tensor], Outputs]:
+        onnx_model = self._cached_graph(open_cache().model_onnx_path(self._graph_key()))
 
         def run(x: torch.Tensor) -> Outputs:
             outputs = onnx_model.outputs(x)
@@ -238,13 +260,16 @@ class Recognizer:
 
         return run
 
-    def _graph_key(self, checkpoint: Path | None) -> str:
-        """The cached graph's key: the checkpoint's bytes (without one, the model's tensors and
-        data config), objrec's version and :data:`MODEL_GRAPH`, so that no graph another objrec
-        built differently (one without the familiarity output, say) is ever reused."""
+    def _graph_key(self) -> str:
+        """The cached graph's key: the digest of the model file's bytes loaded
+        (:attr:`model_digest`; without one, the model's tensors and data config), objrec's
+        version and :data:`MODEL_GRAPH`, so that no graph another objrec built differently (one
+        without the familiarity output, say) is ever reused. Never the file read again: a
+        retrain renaming its model over it meanwhile filed this model's graph under the new
+        model's key, which later loads of the new one then answered with."""
         key = hashlib.sha256(f"objrec {__version__} graph {MODEL_GRAPH}\n".encode())
-        if checkpoint is not None:
-            key.update(checkpoint.read_bytes())
+        if self.model_digest is not None:
+            key.update(self.model_digest.encode())
             return key.hexdigest()
         key.update(repr(self.data).encode())
         for name, value in self.model.state_dict().items():
@@ -268,6 +293,7 @@ class Recognizer:
         expected = Tail(self.model, 1.0, softmax=False).output_names
         if path.exists():
             try:
+                require_made_from(path, self.model_digest)
                 return open_graph(path, expected)
             except Exception as exc:  # ONNX Runtime raises many types: any means "not usable"
                 log.warning(
@@ -275,7 +301,7 @@ class Recognizer:
                 )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            export_checked(self.model, self.meta, path, softmax=False)
+            export_checked(self.model, self.meta, path, softmax=False, digest=self.model_digest)
             return open_graph(path, expected)
         except Exception as exc:  # the exporter too
             raise ObjrecError(f"cannot make the ONNX model {path} for this run: {exc}") from exc

@@ -94,18 +94,19 @@ class KeptThreshold:
         )
 
 
-def read_kept(run: Path, warn: bool = True) -> KeptThreshold | None:
+def read_kept(run: Path, warn: bool = True, model: str | None = None) -> KeptThreshold | None:
     """The kept threshold of ``run`` (None when none is kept); a file that is no kept threshold
     (its ``kept_on`` no ISO 8601 time, as the notes print it) is refused in a sentence naming
-    it. One kept for another model, or changed since it was kept (:data:`EDITED`), is warned
-    of (``warn``), with what to do."""
+    it. It is ``current`` when kept for the model of digest ``model`` (``RunMeta.digest``: the
+    one a command loaded; None: the model file as it is now). One kept for another model, or
+    changed since it was kept (:data:`EDITED`), is warned of (``warn``), with what to do."""
     path = kept_path(run)
     if not path.is_file():
         return None
     record = kept_json(path)
     try:
         threshold = kept_number(path, record)
-        kept_on, model = str(record["kept_on"]), str(record["model"])
+        kept_on, kept_for = str(record["kept_on"]), str(record["model"])
         if not math.isfinite(threshold):
             raise ValueError(f"threshold {threshold}")
         # printed in every note: a date, never text of a run from elsewhere (terminal escapes)
@@ -118,7 +119,7 @@ def read_kept(run: Path, warn: bool = True) -> KeptThreshold | None:
     from objrec.checkpoint import model_digest
     from objrec.images import warn_once
 
-    current = model == model_digest(checkpoint_file(run))
+    current = kept_for == (model or model_digest(checkpoint_file(run)))
     kept = KeptThreshold(threshold, kept_on, path, current, record, changed_by_hand(record))
     # said here, once per command (report reads it twice), with what to do: commands note a used one
     if warn and not current:
@@ -196,13 +197,16 @@ def changed_by_hand(record: dict[str, Any]) -> bool:
     return str(record["kept_on"])[:10] >= DIGESTS_BEGAN
 
 
-def usable_kept(run: Path, threshold: float | None, unknown: bool = True) -> KeptThreshold | None:
-    """The kept threshold a command uses for ``run`` when not given one (``threshold`` None)
-    and answering unknown; None otherwise. One kept for another model is returned too (its
-    ``current`` False), for the command to say why it is not used."""
+def usable_kept(
+    run: Path, threshold: float | None, unknown: bool = True, model: str | None = None
+) -> KeptThreshold | None:
+    """The kept threshold a command uses for ``run``'s model of digest ``model`` (the one it
+    loaded: :func:`read_kept`) when not given one (``threshold`` None) and answering unknown;
+    None otherwise. One kept for another model is returned too (its ``current`` False), for the
+    command to say why it is not used."""
     if threshold is not None or not unknown:
         return None
-    return read_kept(run)
+    return read_kept(run, model=model)
 
 
 EXPORT_SIDECAR = "model.json"
@@ -246,13 +250,18 @@ def export_answers_other(
     return None if written is None or threshold is None or written == threshold else written
 
 
-def keep_threshold(run: Path, threshold: float, why: dict[str, Any]) -> KeptThreshold:
-    """Record ``threshold`` as ``run``'s kept threshold (written whole, then renamed over the
-    file), ``why`` saying where it came from; the record it replaces goes into ``previous``."""
+def keep_threshold(
+    run: Path, threshold: float, why: dict[str, Any], model: str | None = None
+) -> KeptThreshold:
+    """Record ``threshold`` as ``run``'s kept threshold for the model of digest ``model`` (the
+    one evaluated, ``RunMeta.digest``, not the file read again, which a retrain may have
+    replaced since; None: the model file as it is now), written whole, then renamed over the
+    file, ``why`` saying where it came from; the record it replaces goes into ``previous``."""
     from objrec.checkpoint import atomic_write, model_digest
 
+    model = model or model_digest(checkpoint_file(run))
     path = kept_path(run)
-    earlier = read_kept(run, warn=False)  # loading the run warned of one not used: being replaced
+    earlier = read_kept(run, warn=False, model=model)  # one not used was warned of: replaced
     previous: list[dict[str, Any]] = []
     if earlier is not None:
         previous = [earlier.fields(), *(earlier.record.get("previous") or [])]
@@ -261,7 +270,7 @@ def keep_threshold(run: Path, threshold: float, why: dict[str, Any]) -> KeptThre
         "kept_on": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "kept_by": "evaluate --keep-threshold",
         **why,
-        "model": model_digest(checkpoint_file(run)),
+        "model": model,
         "previous": previous,
     }
     record = sealed(record)
@@ -297,12 +306,17 @@ def recommended_threshold(metrics: dict[str, Any]) -> float | None:
 
 
 def keep_recommended(
-    run: Path, metrics: dict[str, Any], unknown: Path, evaluated: Path | None
+    run: Path,
+    metrics: dict[str, Any],
+    unknown: Path,
+    evaluated: Path | None,
+    model: str | None = None,
 ) -> KeptThreshold | None:
-    """Keep the threshold ``metrics`` recommend (:func:`recommended_threshold`) for ``run``,
-    recording the unknown images it was judged on and the evaluated ones it was measured on (the
-    validation images it was chosen and judged on are the run's); None, and the run untouched,
-    when none is."""
+    """Keep the threshold ``metrics`` recommend (:func:`recommended_threshold`) for ``run``'s
+    model of digest ``model`` (the one evaluated: ``EvaluationResult.model``; None: the file's
+    now), recording the unknown images it was judged on and the evaluated ones it was measured
+    on (the validation images it was chosen and judged on are the run's); None, and the run
+    untouched, when none is."""
     threshold = recommended_threshold(metrics)
     if threshold is None:
         return None
@@ -314,4 +328,4 @@ def keep_recommended(
         "evaluated": str(Path(evaluated).resolve()) if evaluated else None,
         "valid_kept": stricter["valid_kept"],
     }
-    return keep_threshold(run, threshold, why)
+    return keep_threshold(run, threshold, why, model)

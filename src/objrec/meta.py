@@ -183,6 +183,12 @@ class RunMeta:
     valid_acc: float | None = None
     calibration: Calibration | None = None
     format_version: int = FORMAT_VERSION
+    digest: str | None = field(default=None, compare=False)
+    """The content digest of the model file this was read from (``checkpoint.model_digest``'s
+    value, of the very bytes its tensors came from), never written into one: what every record
+    of the model's use names (an evaluation, a kept threshold, an export, the cached ONNX
+    graph), so that a retrain renaming its model over the file meanwhile is not named for this
+    one's work. None for a model not read from a file (``train``'s own)."""
 
     @property
     def feature_dtype(self) -> str:

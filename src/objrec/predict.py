@@ -425,7 +425,7 @@ def predict(
             recognizer = loaded(run, runtime, threshold, unknown, device)
         with ctrl_c_leaves(lambda: unwritten({"csv": csv, "plot": plot, "explain": explain})):
             predict_all(recognizer, todo, (topk, tta, batch_size), reporter)
-        note_mixed(results, mixed_partners(run, recognizer.meta.data_dir))
+        note_mixed(results, mixed_partners(run, recognizer.meta.data_dir, recognizer.model_digest))
         if explain is not None and any(r.error is None for r in todo):  # some were readable
             explain = prepare_output_dir(explain, force, EXPLAIN_HINT, names=())
             write_explanations(recognizer, results, explain, reporter, force)
@@ -444,14 +444,17 @@ up, the hint fits them best (F1 0.77: 10 of 14 named; 0.69 from 1%, 0.71 from 2%
 10%)."""
 
 
-def mixed_partners(run: Path, data_dir: str | None = None) -> dict[str, list[str]] | None:
-    """Each class's partners in the pairs the run's evaluation mistook for each other often both
-    ways (:func:`recorded_pairs`, :func:`often_mixed`; ``data_dir``: the run's split folder), or
-    None when no evaluation records them. A row that names no two classes or their counts (a
-    metrics.json edited by hand) is passed over: it stopped predict with a KeyError."""
+def mixed_partners(
+    run: Path, data_dir: str | None = None, model: str | None = None
+) -> dict[str, list[str]] | None:
+    """Each class's partners in the pairs the run's evaluation of the model of digest ``model``
+    (the one loaded) mistook for each other often both ways (:func:`recorded_pairs`,
+    :func:`often_mixed`; ``data_dir``: the run's split folder), or None when no evaluation
+    records them. A row that names no two classes or their counts (a metrics.json edited by
+    hand) is passed over: it stopped predict with a KeyError."""
     from objrec.metrics import often_mixed  # pandas: once an image was predicted
 
-    pairs = recorded_pairs(run, data_dir)
+    pairs = recorded_pairs(run, data_dir, model)
     if pairs is None:
         return None
     partners: dict[str, list[str]] = {}
@@ -463,11 +466,14 @@ def mixed_partners(run: Path, data_dir: str | None = None) -> dict[str, list[str
     return partners
 
 
-def recorded_pairs(run: Path, data_dir: str | None = None) -> list[dict[str, Any]] | None:
+def recorded_pairs(
+    run: Path, data_dir: str | None = None, model: str | None = None
+) -> list[dict[str, Any]] | None:
     """The pairs of classes the run's evaluation mistook for each other both ways (an
     ``eval-*`` folder's ``metrics.json``, ``mixed_pairs``: ``metrics.mixed_pairs``), of its test
     split's evaluation (``data_dir``'s ``test``) when there is one, else of its latest, only of
-    the model now in the run. None when no evaluation records them (none yet, one made before
+    the model of digest ``model`` (the one loaded, ``RunMeta.digest``; None: the one now in the
+    run). None when no evaluation records them (none yet, one made before
     they were recorded, or of a model trained since). Another folder named ``test`` is not the
     run's test split: its evaluation had outranked a later one of the run's own."""
     evaluations = output_beside(run, "eval")
@@ -483,7 +489,7 @@ def recorded_pairs(run: Path, data_dir: str | None = None) -> list[dict[str, Any
         return None
     from objrec.checkpoint import model_digest
 
-    model = model_digest(checkpoint_file(run))
+    model = model or model_digest(checkpoint_file(run))
     current = sorted((f for f in found if f[2].get("model") == model), key=lambda f: f[:2])
     return current[-1][2]["mixed_pairs"] if current else None
 

@@ -263,7 +263,7 @@ def write_model(source: Path, path: Path) -> list[str]:
     """Write ``source``'s model to ``path``: the same tensors, its header without the data
     folder's path and the settings that name files of the machine (``--cache-dir``; ``--weights``
     keeps its file's name only). The entries left out, as ``model.safetensors: key``."""
-    state, meta = read_model_state(source)
+    state, meta, _ = read_model_state(source)
     redacted = ["data_dir"] if meta.pop("data_dir", None) is not None else []
     config = meta.get("train_config")
     if isinstance(config, dict):

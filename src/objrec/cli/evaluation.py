@@ -219,7 +219,7 @@ def keep_from(run: Path, result: EvaluationResult, unknown: Path | None):
     from objrec.kept import keep_recommended
 
     assert unknown is not None  # refused before the evaluation
-    return keep_recommended(run, result.metrics, unknown, result.folder)
+    return keep_recommended(run, result.metrics, unknown, result.folder, result.model)
 
 
 def kept_line(run: Path, kept) -> str:
