@@ -70,3 +70,104 @@ def test_a_strip_is_resized_by_its_centre_part_and_a_panorama_whole():
         assert max(size) <= MAX_ASPECT * min(size) and transform(strip).shape == (3, 32, 32)
         ((height, width),) = resized_sizes(transform, panorama)
         assert width == 10 * height  # 10:1, resized whole
+
+
+VIEW_CONFIGS = {"crop": DataConfig(16, 18), "whole": DataConfig(16, 16)}
+"""A data config whose evaluation view crops 87.5% of the resized image and one that keeps it
+whole: ``reframed`` frames each the other way (``transforms.reframed_size``)."""
+
+PINNED_VIEWS = {
+    "crop centre photo": "127.6 125.2 127.2 25.5 25.5 140.2 122.1 139.5 116.8 125.2 135.2 121.4 124.1 99.9 148.8 102.8 141.5 132.2 127.3 127.3 122.6",
+    "crop centre strip": "169.5 122.2 129.1 5.1 8.3 76.6 93.9 133.8 198.1 78.9 96.2 136.0 200.5 140.4 157.8 159.2 144.4 154.5 171.8 166.0 136.2",
+    "crop flip photo": "127.6 125.2 127.2 25.5 25.5 116.8 139.5 122.1 140.2 124.1 121.4 135.2 125.2 141.5 102.8 148.8 99.9 122.6 127.3 127.3 132.2",
+    "crop flip strip": "169.5 122.2 129.1 5.1 8.3 198.1 133.8 93.9 76.6 200.5 136.0 96.2 78.9 144.4 159.2 157.8 140.4 136.2 166.0 171.8 154.5",
+    "crop reframed photo": "127.8 125.6 127.4 23.7 26.8 145.3 120.2 137.5 120.0 132.1 124.6 125.5 128.2 122.6 138.0 109.2 137.3 112.0 129.9 128.5 119.6",
+    "crop reframed strip": "169.5 122.6 129.3 5.1 8.8 72.8 92.3 138.6 201.2 75.2 94.7 141.0 203.8 137.9 157.5 158.1 147.4 151.6 171.2 163.8 140.2",
+    "crop reframed_flip photo": "127.8 125.6 127.4 23.7 26.8 120.0 137.5 120.2 145.3 128.2 125.5 124.6 132.1 137.3 109.2 138.0 122.6 119.6 128.5 129.9 112.0",
+    "crop reframed_flip strip": "169.5 122.6 129.3 5.1 8.8 201.2 138.6 92.3 72.8 203.8 141.0 94.7 75.2 147.4 158.1 157.5 137.9 140.2 163.8 171.2 151.6",
+    "whole centre photo": "127.8 125.6 127.4 23.7 26.8 145.3 120.2 137.5 120.0 132.1 124.6 125.5 128.2 122.6 138.0 109.2 137.3 112.0 129.9 128.5 119.6",
+    "whole centre strip": "169.5 122.6 129.3 5.1 8.8 72.8 92.3 138.6 201.2 75.2 94.7 141.0 203.8 137.9 157.5 158.1 147.4 151.6 171.2 163.8 140.2",
+    "whole flip photo": "127.8 125.6 127.4 23.7 26.8 120.0 137.5 120.2 145.3 128.2 125.5 124.6 132.1 137.3 109.2 138.0 122.6 119.6 128.5 129.9 112.0",
+    "whole flip strip": "169.5 122.6 129.3 5.1 8.8 201.2 138.6 92.3 72.8 203.8 141.0 94.7 75.2 147.4 158.1 157.5 137.9 140.2 163.8 171.2 151.6",
+    "whole reframed photo": "127.6 125.2 127.2 25.5 25.5 140.2 122.1 139.5 116.8 125.2 135.2 121.4 124.1 99.9 148.8 102.8 141.5 132.2 127.3 127.3 122.6",
+    "whole reframed strip": "169.5 122.2 129.1 5.1 8.3 76.6 93.9 133.8 198.1 78.9 96.2 136.0 200.5 140.4 157.8 159.2 144.4 154.5 171.8 166.0 136.2",
+    "whole reframed_flip photo": "127.6 125.2 127.2 25.5 25.5 116.8 139.5 122.1 140.2 124.1 121.4 135.2 125.2 141.5 102.8 148.8 99.9 122.6 127.3 127.3 132.2",
+    "whole reframed_flip strip": "169.5 122.2 129.1 5.1 8.3 198.1 133.8 93.9 76.6 200.5 136.0 96.2 78.9 144.4 159.2 157.8 140.4 136.2 166.0 171.8 154.5",
+}
+"""Each deterministic view of the two images of :func:`view_images` under each of
+``VIEW_CONFIGS`` (:func:`view_summary`), as objrec made it when ``images.PIXEL_RULES`` was last
+changed; print them again with ``pinned_views(folder)``."""
+
+
+def view_images(folder):
+    """A photo (a JPEG large enough to be decoded at an eighth of its size: the draft) and a strip
+    (a PNG longer than ``transforms.MAX_ASPECT`` short sides), of colours that change within a few
+    pixels of the view (a shifted crop or another resize moves them)."""
+    import numpy as np
+    from PIL import Image
+
+    def pattern(width, height, scale):
+        y, x = np.mgrid[0:height, 0:width] / scale
+        red = (x * 7 + y * 3) % 256
+        green = np.where((x // 9 + y // 7) % 2, 230, 20)
+        blue = (np.hypot(x - width / scale * 0.3, y - height / scale * 0.6) * 11) % 256
+        return Image.fromarray(np.stack([red, green, blue], -1).astype(np.uint8))
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pattern(320, 240, 3).save(folder / "photo.jpg", quality=95)
+    pattern(410, 13, 1).save(folder / "strip.png")
+    return {"photo": folder / "photo.jpg", "strip": folder / "strip.png"}
+
+
+def view_summary(path, data, view):
+    """The view's pixels as the frozen pass makes them (the file decoded at its draft size, the
+    uint8 view before the batch's normalisation), in 21 numbers: each channel's mean, the mean
+    step between neighbouring grey pixels down and across (how sharp), the 16 means of its 4 x 4
+    blocks of grey pixels (where what is)."""
+    from objrec.data import Sample
+    from objrec.transforms import draft_size
+    from objrec.views import SeededViewDataset, ViewSpec
+
+    transform = ViewSpec(data, tta=view).transform(finish=False)
+    pixels = SeededViewDataset([Sample(path, 0)], transform, 0, draft_size(data))[0][0].float()
+    grey = pixels.mean(0)
+    blocks = grey.reshape(4, 4, 4, 4).mean((1, 3)).flatten()
+    steps = torch.stack([grey.diff(dim=0).abs().mean(), grey.diff(dim=1).abs().mean()])
+    return torch.cat([pixels.mean((1, 2)), steps, blocks]).tolist()
+
+
+def pinned_views(folder) -> str:
+    """``PINNED_VIEWS``' lines, as this objrec makes the views."""
+    from objrec.transforms import TTA_VIEWS
+
+    images, lines = view_images(folder), []
+    for config, data in VIEW_CONFIGS.items():
+        for view in TTA_VIEWS:
+            for image, path in images.items():
+                numbers = " ".join(f"{x:.1f}" for x in view_summary(path, data, view))
+                lines.append(f'    "{config} {view} {image}": "{numbers}",')
+    return "\n".join(lines)
+
+
+@pytest.mark.slow
+def test_the_centre_and_test_time_views_make_the_pixels_pinned(tmp_path):
+    """The store keys the centre and test-time views' rows by their names alone
+    (``views.ViewSpec.key``, review46 finding 3): a change to how they frame or resize an image
+    (``transforms.reframed_size``, ``resize_short_side``, ``draft_size``, a crop) served every
+    user's rows of the old pixels unless ``images.PIXEL_RULES`` changed too, and no test failed
+    (``reframed_size``'s ``/ 0.875`` made ``/ 0.85`` here: the reframed views of "whole" move by
+    up to 7.8 levels of 255; the JPEG decoded at its full size instead of its draft, 2.3). A
+    library's upgrade alone (Pillow, libjpeg-turbo, torchvision) is in the store's key already
+    (``view_keys.pixel_makers``): it needs only the new numbers."""
+    images = view_images(tmp_path)
+    moved = []
+    for name, pinned in PINNED_VIEWS.items():
+        config, view, image = name.split()
+        made = view_summary(images[image], VIEW_CONFIGS[config], view)
+        if max(abs(a - float(b)) for a, b in zip(made, pinned.split(), strict=True)) > 0.75:
+            moved.append(name)
+    assert len(PINNED_VIEWS) == 16 and not moved, (
+        f"the pixels of {', '.join(moved)} changed: change images.PIXEL_RULES, so that the "
+        "feature store computes these views' rows again instead of serving the old ones, then "
+        "pin the new numbers (tests.test_transforms.pinned_views(folder) prints them)"
+    )

@@ -43,7 +43,11 @@ class ViewSpec:
     @property
     def key(self) -> str:
         """The view's name in the store: ``centre``, ``tta:<view>`` or
-        ``aug:<augment>@<definition>:<k>`` (:func:`augment_fingerprint`)."""
+        ``aug:<augment>@<definition>:<k>`` (:func:`augment_fingerprint`). A deterministic view's
+        definition is not in its name: a change to its pixels changes ``images.PIXEL_RULES``,
+        in the space's key (``tests/test_transforms.py`` pins them on two images). Naming it by
+        a digest of its transforms, as an augmented view is, would compute every stored centre
+        row again once, and miss what their text hides (``cap_aspect``'s code, the draft size)."""
         if self.view > 0:
             return f"aug:{self.augment}@{augment_fingerprint(self.data, self.augment)}:{self.view}"
         return "centre" if self.tta == "centre" else f"tta:{self.tta}"
