@@ -131,9 +131,10 @@ def feature_table(
         mine = narrow_rows(store, wider, space, key, mine)
     get_ready(body, settings, len(mine))  # torchvision imported beside it, for what follows
     require_same_definition(spec, key, decoders, computing=bool(mine))
-    computed, failed, passing = fill(
-        body, space, spec, [(d, by_digest[d]) for d in mine], settings, probe
-    )
+    with space.syncing_seldom():  # and indexed on its end, before the other ranks look it up
+        computed, failed, passing = fill(
+            body, space, spec, [(d, by_digest[d]) for d in mine], settings, probe
+        )
     world.barrier()
     if missing:
         found = store.lookup(sid, key, digests)
