@@ -1109,6 +1109,32 @@ def test_the_script_makes_the_csv_s_missing_folders_as_objrec_does(tmp_path, mon
     assert refused.value.code == 2 and f"--csv {beside} exists" in capsys.readouterr().err
 
 
+class _Unloaded:
+    def __init__(self, path=None):
+        raise AssertionError("the model was loaded before --csv was checked")
+
+
+def test_the_script_refuses_a_csv_that_is_a_link_before_answering(tmp_path, monkeypatch, capsys):
+    """review2-46 finding 2: a --csv naming a link to nothing passed the script's check (a link
+    to nothing does not exist to ``Path.exists``) and failed in a FileExistsError traceback once
+    every photo was answered. A link is refused before the model is loaded, exit status 2, as
+    objrec predict --csv refuses one, and nothing is written through it."""
+    from objrec import export_script
+
+    monkeypatch.setattr(export_script, "Model", _Unloaded)
+    photo, mine = tmp_path / "a1.jpg", tmp_path / "mine.csv"
+    photo.write_bytes(b"")
+    mine.write_text("mine")
+    (tmp_path / "dangling.csv").symlink_to(tmp_path / "nowhere.csv")
+    (tmp_path / "linked.csv").symlink_to(mine)
+    for link in (tmp_path / "dangling.csv", tmp_path / "linked.csv"):
+        with pytest.raises(SystemExit) as refused:
+            export_script.main([str(photo), "--csv", str(link)])
+        said = f"error: --csv {link} is a link, which this script never writes through\n"
+        assert refused.value.code == 2 and said in capsys.readouterr().err
+    assert not (tmp_path / "nowhere.csv").exists() and mine.read_text() == "mine"
+
+
 def test_the_script_refuses_a_csv_whose_folder_cannot_be_made_before_answering(
     tmp_path, monkeypatch, capsys
 ):
@@ -1117,11 +1143,7 @@ def test_the_script_refuses_a_csv_whose_folder_cannot_be_made_before_answering(
     as objrec refuses such an output: found at the end, it cost every photo's answer."""
     from objrec import export_script
 
-    class Unloaded:
-        def __init__(self, path=None):
-            raise AssertionError("the model was loaded before --csv was checked")
-
-    monkeypatch.setattr(export_script, "Model", Unloaded)
+    monkeypatch.setattr(export_script, "Model", _Unloaded)
     photo, notes = tmp_path / "a1.jpg", tmp_path / "notes.txt"
     photo.write_bytes(b"")
     notes.write_text("mine")
@@ -1344,6 +1366,32 @@ def test_the_script_lists_a_folder_as_objrec_does(tmp_path):
     assert listed == [str(photos / p) for p in ("a1.jpg", "linked/c.jpg", "sub/b.PNG")]
     linked = export_script.photo_paths([str(photos / "linked")])
     assert linked == [(str(photos / "linked/c.jpg"), "")]
+
+
+def test_the_script_leaves_out_unsaid_the_windows_files_objrec_never_lists(tmp_path, capsys):
+    """review2-46 finding 3: a photo folder copied from Windows holds Thumbs.db, desktop.ini and
+    a ``:Zone.Identifier`` file beside each photo, which objrec predict leaves out unsaid; the
+    script warned of them on every run as "not image files objrec reads". It leaves out what
+    objrec does, its lists written in by export from objrec's own."""
+    from PIL import Image
+
+    from objrec import export_script, images
+    from objrec.export import LEFT_OUT, script_text
+    from objrec.predict import expand_paths
+
+    folder = tmp_path / "winf"
+    folder.mkdir()
+    Image.new("RGB", (4, 4)).save(folder / "IMG_1.jpg")
+    for name in ("IMG_1.jpg:Zone.Identifier", "Thumbs.db", "desktop.ini", "notes.txt"):
+        (folder / name).write_text("[ZoneTransfer]")
+    listed = export_script.photo_paths([str(folder)])
+    assert listed == [(e.path, e.error or "") for e in expand_paths([str(folder)])]
+    warned = f"warning: {folder / 'notes.txt'} left out: not an image file objrec reads\n"
+    assert listed == [(str(folder / "IMG_1.jpg"), "")] and capsys.readouterr().err == warned
+    lines = [line for line in script_text("m.onnx").splitlines() if line.startswith(LEFT_OUT)]
+    written: dict = {}
+    exec("\n".join(lines), written)  # the generated script's own lines
+    assert {name: written[name] for name in LEFT_OUT} == {n: getattr(images, n) for n in LEFT_OUT}
 
 
 def test_the_script_lists_a_folder_s_broken_image_link_and_a_photo_named_twice_as_predict(tmp_path):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from objrec import __version__
+from objrec import __version__, images
 from objrec.checkpoint import load_model, model_digest, warn_if_unfinished
 from objrec.confidence import Readable
 from objrec.config import CHECK_PHOTOS, require_number
@@ -817,24 +817,40 @@ SCRIPT_MAX_PIXELS = re.compile(r"^MAX_PIXELS = [0-9_]+$", re.MULTILINE)
 SCRIPT_ERRORS = re.compile(r"^ERRORS = \{\n(?:    .*\n)*\}$", re.MULTILINE)
 """The lines of ``export_script.py`` that hold its words for a photo it cannot read, given
 objrec's own (``images.IMAGE_ERRORS``): the script says what ``predict`` says of a file."""
+LEFT_OUT = ("SYSTEM_FOLDERS", "SYSTEM_FILES", "ZONE_MARK")
+"""The names of ``images``' lists of what a folder's listing leaves out unsaid, which
+``export_script.py`` holds lines of the same names for, given objrec's own: the script lists
+a folder as ``predict`` does, warning of none of them (``Thumbs.db``)."""
+SCRIPT_LEFT_OUT = re.compile(rf"^({'|'.join(LEFT_OUT)}) = .*$", re.MULTILINE)
 
 
 def script_text(model_name: str) -> str:
     """``export_script.py``, the standalone script, naming ``model_name`` as the model beside it,
     its usage (``python model_infer.py``, ``import model_infer``) under the script's own name,
-    objrec's pixel limit and its words for a photo it cannot read as its own."""
+    objrec's pixel limit, its words for a photo it cannot read and its lists of the files a
+    folder's listing leaves out (:data:`LEFT_OUT`) as its own."""
     template = (Path(__file__).parent / "export_script.py").read_text(encoding="utf-8")
     lines = (SCRIPT_MAX_PIXELS, SCRIPT_ERRORS)
-    if SCRIPT_MODEL not in template or not all(line.search(template) for line in lines):
+    whole = SCRIPT_MODEL in template and all(line.search(template) for line in lines)
+    if not whole or {found[1] for found in SCRIPT_LEFT_OUT.finditer(template)} != set(LEFT_OUT):
         raise ObjrecError(
-            f"objrec's export_script.py lacks `{SCRIPT_MODEL}`, or its MAX_PIXELS or ERRORS "
-            "lines: reinstall objrec"
+            f"objrec's export_script.py lacks `{SCRIPT_MODEL}`, or its MAX_PIXELS, ERRORS, "
+            f"{', '.join(LEFT_OUT)} lines: reinstall objrec"
         )
     template = SCRIPT_MAX_PIXELS.sub(f"MAX_PIXELS = {MAX_PIXELS:_}", template, count=1)
     template = SCRIPT_ERRORS.sub(lambda _: errors_lines(), template, count=1)
+    template = SCRIPT_LEFT_OUT.sub(lambda found: left_out_line(found[1]), template)
     # the usage first: a model's own name may hold "model_infer" (model_inference.onnx)
     text = template.replace("model_infer", script_path(Path(model_name)).stem)
     return text.replace(SCRIPT_MODEL, f"MODEL = {json.dumps(model_name)}", 1)
+
+
+def left_out_line(name: str) -> str:
+    """``images``' list ``name`` (of :data:`LEFT_OUT`) as the script's line of that name."""
+    value = getattr(images, name)
+    if isinstance(value, frozenset):
+        return f"{name} = frozenset({{{', '.join(json.dumps(v) for v in sorted(value))}}})"
+    return f"{name} = {json.dumps(value)}"
 
 
 def errors_lines() -> str:

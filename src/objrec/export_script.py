@@ -705,9 +705,28 @@ IMAGE_MAGIC = (
 so (or as a WebP or HEIF file does), as objrec reads a folder (Caltech-101 ships such a JPEG)."""
 
 
-SYSTEM_FOLDERS = frozenset({"__MACOSX", "@eaDir"})
+SYSTEM_FOLDERS = frozenset({"@eaDir", "__MACOSX"})
 """Folders never read, as objrec leaves them out: macOS's zip metadata, a Synology server's
-thumbnails (smaller copies of the photos)."""
+thumbnails (smaller copies of the photos). Written in by export from objrec's own lists, as
+the two below are."""
+SYSTEM_FILES = frozenset({"desktop.ini", "ehthumbs.db", "ehthumbs_vista.db", "thumbs.db"})
+"""Files Windows puts beside photos (thumbnail caches, a folder's settings), by their names in
+lower case: never listed nor warned of, as objrec predict lists a folder."""
+ZONE_MARK = ":Zone.Identifier"
+"""The end of the name of Windows' "downloaded from the Internet" mark beside a photo copied
+into WSL (``IMG_1.jpg:Zone.Identifier``): never listed nor warned of."""
+
+
+def is_hidden(path: Path) -> bool:
+    """Whether objrec leaves ``path`` out of a folder's listing unsaid: a name starting with
+    ".", one of :data:`SYSTEM_FOLDERS` or :data:`SYSTEM_FILES`, or a :data:`ZONE_MARK`'s."""
+    name = path.name
+    return (
+        name.startswith(".")
+        or name in SYSTEM_FOLDERS
+        or name.lower() in SYSTEM_FILES
+        or name.endswith(ZONE_MARK)
+    )
 
 
 def photo_paths(given: list[str]) -> list[tuple[str, str]]:
@@ -751,8 +770,8 @@ def images_below(
     folder: Path, above: frozenset[str] = frozenset(), others: list[Path] | None = None
 ) -> list[tuple[Path, str]]:
     """The images below ``folder`` as objrec lists a folder, each with "": sub-folders and links
-    to folders followed (not a link back to a folder above it), hidden names and
-    :data:`SYSTEM_FOLDERS` left out, each folder's entries in name order; a folder it may not
+    to folders followed (not a link back to a folder above it), the names objrec leaves out
+    (:func:`is_hidden`) left out unsaid, each folder's entries in name order; a folder it may not
     read, and a link named as an image whose target is gone, with why (the first ended the call
     in a traceback, the second was left out unsaid). Its other files, and links to nothing,
     go into ``others``."""
@@ -763,7 +782,7 @@ def images_below(
         return [(folder, f"not read: {exc}")]
     found = []
     for path in entries:
-        if path.name.startswith(".") or path.name in SYSTEM_FOLDERS:
+        if is_hidden(path):
             continue
         if path.is_dir():
             real = os.path.realpath(path)
@@ -1004,6 +1023,8 @@ def arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse
     args = parser.parse_args(argv)
     if args.topk < 1:
         parser.error(f"--topk is {args.topk}: give 1 or more classes per photo")
+    if args.csv and os.path.islink(landing(args.csv)):  # one to nothing too: found at the end
+        parser.error(f"--csv {args.csv} is a link, which this script never writes through")
     if args.csv and os.path.lexists(landing(args.csv)):
         parser.error(f"--csv {args.csv} exists: give another name, or delete it first")
     if args.csv and cannot_write(args.csv):  # known before any answer
