@@ -519,6 +519,30 @@ def test_a_class_named_apart_only_by_case_is_refused(tmp_path, split_dir):
 
 
 @pytest.mark.slow
+def test_a_new_class_named_like_one_of_data_is_refused_as_a_misspelling(
+    tmp_path, split_dir, capsys
+):
+    """``--class sunflowr`` beside the data folder's sunflower, a ``butterfy/`` folder of new
+    photos: each was planned as a new class without a word (newcomer46); refused now, asking
+    "is it X?", before anything is written (a dry run too), unless said new."""
+    new = new_images(tmp_path / "new", "gren", 1, (40, 180, 60))
+    new_images(new, "bleu", 1, (40, 60, 200), seed=910)
+    new_images(new, "purple", 1, PURPLE, seed=920)  # a new class of a name of its own
+    before = tree_digest(split_dir)
+    with pytest.raises(ObjrecError, match=r"new class redd \(is it red\?\) is named like a class"):
+        add_images(split_dir, new / "gren", class_name="redd")
+    assert main(["add", str(split_dir), str(new), "--dry-run"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        "the new classes bleu (is it blue?), gren (is it green?) are named like classes of the "
+        "data folder: to add to them, give their name; to make new classes, give --new-class"
+    ) in err
+    assert tree_digest(split_dir) == before
+    result = add_images(split_dir, new, dry_run=True, new_class=True)
+    assert result.new_classes == ["bleu", "gren", "purple"]
+
+
+@pytest.mark.slow
 def test_a_class_named_apart_only_by_accent_encoding_is_that_class(tmp_path, split_dir):
     """A Mac's NFD ``Café`` folder of new photos, the data folder's NFC ``Café``: one name to a
     person, refused as differing "in how their accents are encoded"; they join that class now,

@@ -42,6 +42,7 @@ from objrec.add_new import (
     empty_class_folders,
     new_images,
     refuse_class_folders,
+    refuse_likely_misspelt,
     refuse_look_alike_classes,
     split_folder,
 )
@@ -75,6 +76,7 @@ def add_images(
     cache_dir: str | os.PathLike[str] | None = None,
     command: Sequence[str] | None = None,
     labels: str | os.PathLike[str] | None = None,
+    new_class: bool = False,
     **keywords: Any,
 ) -> AddResult:
     """Add the images of ``new`` to ``data``, a folder made by ``split_folder``, leak-free.
@@ -85,8 +87,7 @@ def add_images(
             ``class_name``, folders of images or image files, all of that class. Never modified.
         config: the ``ratios`` to come close to (by default, or ``ratios=None``, each split's
             share of ``data``'s images: a split it has none in gets none), ``seed``, ``mode``
-            ``near_duplicates`` and ``burst_seconds``; or give those as keywords (its others do
-            not apply).
+            ``near_duplicates``, ``burst_seconds``; or those as keywords (not its others).
         class_name: the class of every image of ``new`` (one ``data`` has, or a new one).
         dry_run: decide everything and write nothing.
         on_file, on_write: progress, called as ``(done, total)`` hashing, then writing.
@@ -94,16 +95,17 @@ def add_images(
         cache_dir: the cache folder whose store knows ``data``'s files (``train``'s ``cache_dir``).
         command: the CLI's command line, for the ``added`` of ``data``'s ``split.json``.
         labels: instead of ``new``, a table of photos and their classes (:mod:`objrec.labels`).
+        new_class: make a new class named like one of ``data``'s (refused as a misspelling).
 
     Raises:
         ObjrecError: before anything is written, for a ``data`` that is not a split folder (a run
             folder, a manifest not as ``split`` writes it), a ``new`` missing, without images or
-            inside ``data``, a ``class_name`` that cannot be a folder's name, and a class named
-            like another but for case (not for how its accents are encoded)."""
+            inside ``data``, a ``class_name`` that cannot be a folder's name, a class named like
+            another but for case, and a new one like one of ``data``'s (but ``new_class``)."""
     progress = AddProgress(Path(data))
     with ctrl_c_leaves(progress.left):
         config, own = _add_settings(config, keywords)
-        given, root, images, labelled = _asked(Path(data), new, class_name, labels)
+        given, root, images, labelled = _asked(Path(data), new, class_name, labels, new_class)
         with _held(root, dry_run, on_wait, progress):
             plan = plan_add(root, images, config, on_file, own, store_dir(cache_dir))
             if not dry_run:
@@ -131,6 +133,7 @@ def _asked(
     new: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     class_name: str | None,
     labels: str | os.PathLike[str] | None,
+    new_class: bool,
 ) -> tuple[list[Path], Path, list[NewImage], LabelledPhotos | None]:
     """What ``add_images`` is asked, checked before anything is written: the paths of ``new``,
     the split folder ``data`` resolved, the new images, and the photos the ``labels`` table gives
@@ -138,7 +141,10 @@ def _asked(
     given = [Path(p) for p in ([new] if isinstance(new, str | os.PathLike) else new)]
     root = split_folder(data, given)
     labelled = labelled_photos(labels, given, class_name)
-    return given, root, _checked_images(given, class_name, data, root, labelled), labelled
+    images = _checked_images(given, class_name, data, root, labelled)
+    if not new_class:
+        refuse_likely_misspelt({image.name for image in images}, root)
+    return given, root, images, labelled
 
 
 def _checked_images(

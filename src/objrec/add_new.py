@@ -25,10 +25,11 @@ from objrec.data import (
     read_key,
     refuse_run_folder,
     require_split_folder,
+    with_likely,
 )
 from objrec.errors import ObjrecError
 from objrec.images import SYSTEM_FOLDERS, is_image_file, list_images
-from objrec.progress import some_of
+from objrec.progress import close_match, some_of
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,25 @@ def refuse_look_alike_classes(new: set[str], data: Path) -> None:
             f"{_whose(spaced, known)} {spaced!r} and {_whose(plain, known)} {plain!r} differ "
             f"only in {how}, {alike_why(how)}: give both one name ({name!r})"
         )
+
+
+def refuse_likely_misspelt(new: set[str], data: Path) -> None:
+    """Refuse a new class whose name is likely a misspelling of one of the data folder's classes
+    (``sunflowr`` beside ``sunflower``, by the "is it X?" rule): it would be written as a class
+    of its own, with its files and manifest rows to take out by hand. ``new_class`` says it is
+    new."""
+    known = sorted({f.name for split in present_splits(data) for f in class_dirs(data / split)})
+    likely = sorted(n for n in new - set(known) if close_match(n, known))
+    if not likely:
+        return
+    one = len(likely) == 1
+    raise ObjrecError(
+        f"{'the new class' if one else 'the new classes'} "
+        f"{some_of(with_likely(likely, known), quote=False)} {'is' if one else 'are'} named like "
+        f"{'a class' if one else 'classes'} of the data folder: to add to "
+        f"{'it' if one else 'them'}, give {'its' if one else 'their'} name; to make "
+        f"{'a new class' if one else 'new classes'}, give `new_class=True`"
+    )
 
 
 def _whose(name: str, known: list[str]) -> str:

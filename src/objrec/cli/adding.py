@@ -50,6 +50,15 @@ from objrec.progress import listed, passes_from_first_step, plural, quoted, some
     "is then a folder of images, or one or more image files.",
 )
 @click.option(
+    "--new-class",
+    "new_class",
+    is_flag=True,
+    help="Make a new class even when it is named like one of DATA's. Without it, such a class "
+    "(sunflowr beside sunflower: a --class, a class folder of NEW, a label) is refused as the "
+    "misspelling it likely is, with 'is it sunflower?', before anything is written (--dry-run "
+    "too).",
+)
+@click.option(
     "--ratios",
     type=float,
     nargs=3,
@@ -78,9 +87,7 @@ from objrec.progress import listed, passes_from_first_step, plural, quoted, some
     is_flag=True,
     help="Print the counts and files as JSON (keys: docs/json.md).",
 )
-def add(
-    data, new, labels, class_name, ratios, seed, copy, burst_seconds, dry_run, cache_dir, as_json
-) -> None:
+def add(data, new, copy, ratios, dry_run, cache_dir, as_json, **settings) -> None:
     """Add the images of NEW to DATA (a folder made by `objrec split`), as split would place them.
 
     NEW holds one sub-folder per class, as split's SRC; with --class NAME, images of that class;
@@ -88,16 +95,28 @@ def add(
     (the same bytes) is skipped; a near-duplicate of one goes to its split; the others are
     placed, seeded, so that each class comes as close as it can to the ratios. The files are
     copied (never moved) under names no file in DATA has (a name taken gets -1, said),
-    DATA/manifest.csv gets their rows and DATA/split.json (if any) the add's options. `objrec
-    train DATA --out RUN` (a new RUN, or the earlier one with --force; the same --cache-dir, if
-    any) then computes only the new images.
+    DATA/manifest.csv gets their rows and DATA/split.json (if any) the add's options. A new
+    class named like one of DATA's (sunflowr, sunflower) is refused as a misspelling, but with
+    --new-class. `objrec train DATA --out RUN` (a new RUN, or the earlier one with --force; the
+    same --cache-dir, if any) then computes only the new images.
     """
+    settings |= {"ratios": ratios or None, "mode": "copy" if copy else "link"}
+    result, logged = run_add(data, new, dry_run, cache_dir, settings)
+    warnings = add_warnings(result)
+    if as_json:
+        print_json(add_json(result, logged + warnings))
+    else:
+        print_added(result, cache_dir)
+    print_warnings(warnings)
+
+
+def run_add(data, new, dry_run: bool, cache_dir, settings: dict[str, Any]) -> tuple[Any, list[str]]:
+    """``add_images``'s result, with progress (hashing, then copying or linking) and a line
+    while it waits for another add, and the warnings it logged."""
     from objrec.add import add_images
 
-    settings = {"ratios": ratios or None, "seed": seed, "mode": "copy" if copy else "link"}
-    settings |= {"burst_seconds": burst_seconds, "labels": labels}
     reporter = RichReporter()
-    verb = "copying" if copy else "linking"
+    verb = "copying" if settings["mode"] == "copy" else "linking"
 
     def wait() -> None:
         err.print(
@@ -112,7 +131,6 @@ def add(
         result = add_images(
             data,
             new,
-            class_name=class_name,
             dry_run=dry_run,
             on_file=on_file,
             on_write=on_write,
@@ -121,12 +139,7 @@ def add(
             command=command_line(),
             **settings,
         )
-    warnings = add_warnings(result)
-    if as_json:
-        print_json(add_json(result, logged + warnings))
-    else:
-        print_added(result, cache_dir)
-    print_warnings(warnings)
+    return result, logged
 
 
 def add_json(result, warnings: list[str]) -> dict[str, Any]:
