@@ -2353,12 +2353,19 @@ def test_every_command_line_of_the_readme_parses_as_objrec_does():
     assert "objrec split PHOTOS-fixed data-fixed2 --like data" in lines
     assert "objrec apply-plan PHOTOS PHOTOS-audit/plan.csv PHOTOS-fixed" in lines
     # a museum's volunteer looked in vain here for how to answer a folder without objrec
+    assert "objrec export run" in lines  # the run you have: an int8 one exports too (newcomer46)
     assert "objrec train data --out run-fp32 --precision fp32" in lines
-    assert "python run-fp32/model_infer.py new_photos/ --csv answers.csv" in readme.read_text()
+    assert "python run/model_infer.py new_photos/ --csv answers.csv" in readme.read_text()
     # a newcomer following the page in order met "run already holds a trained model" there,
     # then "data-fixed holds an earlier split" where the second fix loop reused the first's names
     outs = [readme_out_folder(line) for line in lines]
     assert sorted(o for o in outs if o and outs.count(o) > 1) == []
+    # a second evaluate of run2 without --against removed the first's comparison (newcomer46)
+    compared: set[str] = set()
+    for line in (line for line in lines if line.startswith("objrec evaluate ")):
+        run = line.split()[2]
+        assert "--against" in line or run not in compared, line
+        compared |= {run} if "--against" in line else set()
     assert [(line, usage_error(line)) for line in lines if usage_error(line)] == []
 
 
