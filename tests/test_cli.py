@@ -499,6 +499,22 @@ def test_serve_says_it_loads_the_libraries_before_it_imports_them(capsys, tmp_pa
     assert code == 1 and err.startswith("loading the libraries ...") and "stopped here" in err
 
 
+def test_train_says_it_loads_the_libraries_before_it_imports_them(capsys, tmp_path, monkeypatch):
+    """`objrec train DATA --out RUN`, the command a train-fix-retrain loop runs most, sat silent
+    for 6.6 s at a load of 7 (PyTorch, objrec.train) before its first line (newcomer46)."""
+    import types
+
+    def stop(name: str):
+        raise ObjrecError("stopped here")  # any name asked of the module: the import is done
+
+    fake = types.ModuleType("objrec.train")
+    fake.__getattr__ = stop  # type: ignore[method-assign]
+    monkeypatch.setitem(sys.modules, "objrec.train", fake)
+    (tmp_path / "data").mkdir()
+    code, _, err = run(capsys, "train", tmp_path / "data", "--out", tmp_path / "run")
+    assert code == 1 and err.startswith("loading the libraries ...") and "stopped here" in err
+
+
 def test_report_on_a_folder_that_is_no_run_says_so_before_loading_the_libraries(
     capsys, tmp_path, monkeypatch
 ):
@@ -651,6 +667,7 @@ def test_an_option_value_out_of_range_is_a_usage_error_naming_it(capsys, tmp_pat
     2: a script could not tell a wrong command line from a failure (docs/json.md)."""
     args = [a.format(tmp=tmp_path) for a in args]
     code, out, err = run(capsys, *args)
+    err = err.removeprefix("loading the libraries ...\n")  # a body's blocks are torch's to count
     assert code == 2 and out == "" and err.startswith("error: ") and flag in err, err
     assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()
 
@@ -1859,6 +1876,7 @@ def imported_by(args: list[str], cwd: Path) -> tuple[int, list[str]]:
         (["predict", "run", "missing.jpg"], 1),
         (["predict", "run", "missing.jpg", "--json"], 1),
         (["serve", "run", "--cors-origin", "shop.example"], 2),
+        (["train", "photos", "--out", "new", "--epochs", "0"], 2),
     ],
 )
 def test_a_quick_command_imports_no_heavy_library(tmp_path, args, exit_code):
@@ -2808,7 +2826,8 @@ def test_one_class_is_warned_of_by_check_and_split_and_refused_by_train(capsys, 
         f"{tmp_path / 'data' / 'train'} has only one class (red): a classifier needs at least two"
     )
     assert code == 1 and out == "" and refusal in " ".join(err.split())
-    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+    said = err.removeprefix("loading the libraries ...\n")  # train's first line, then the refusal
+    assert len(said.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
 
 
 def test_a_class_named_unknown_is_refused_by_train_and_said_by_check_and_split(capsys, tmp_path):
@@ -4723,6 +4742,55 @@ def test_train_s_last_line_says_in_plain_words_what_its_feature_seconds_went_to(
     assert "(4s computing features with the pretrained network in 8-bit integers (int8)" in said
 
 
+def test_train_s_last_line_counts_the_seconds_the_user_waited_starting_included(
+    trained_run, capsys
+):
+    """A warm retrain said "4s in all" after 12.8 s: summary.json's total, which leaves out
+    Python's start and the libraries' import (6.6 s at a load of 7) and the run's writing
+    (newcomer46). The CLI says the seconds since the process began, and how many went to
+    starting."""
+    import time
+    from types import SimpleNamespace
+
+    from objrec.cli.training import Waited, print_trained
+
+    result = SimpleNamespace(
+        best_epoch=1,
+        history=[{"valid_loss": 0.5}],
+        best_valid_loss=0.5,
+        best_valid_acc=0.9,
+        run=trained_run,
+        seconds={"total": 4.0, "features": 1.0},
+        precision={"used": "fp32"},
+    )
+    print_trained(result, None, Waited(time.monotonic() - 12.8, 6.6))
+    said = " ".join(capsys.readouterr().out.split())
+    assert "13s in all (7s starting, 1s computing features with the pretrained" in said
+    print_trained(result, None, Waited(time.monotonic() - 4.2, 0.3))  # under a second: unsaid
+    said = " ".join(capsys.readouterr().out.split())
+    assert "4s in all (1s computing features with the pretrained" in said
+
+
+@pytest.mark.slow
+def test_the_process_s_age_counts_from_python_s_start():
+    """What train's closing line counts from: the process's start as the system dates it, so
+    the seconds before objrec's code ran (Python's start, the imports) are counted too."""
+    import subprocess
+    import time
+
+    if not Path("/proc/self/stat").is_file():
+        pytest.skip("no /proc: the CLI counts from its own start")
+    code = (
+        "import time; time.sleep(0.5)\n"
+        "from objrec.cli.training import process_age\n"
+        "print(process_age())"
+    )
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    waited = time.monotonic() - start
+    assert 0.5 <= float(done.stdout) <= waited + 0.02  # the system's clock ticks: 10 ms
+
+
 def test_json_stdout_holds_the_answer_alone_whatever_the_work_writes_there(
     capsys, tmp_path, monkeypatch
 ):
@@ -4895,7 +4963,8 @@ def test_an_unknown_backbone_is_a_usage_error_naming_the_option(capsys, tmp_path
         code, out, err = run(capsys, *args)
         assert (code, out) == (2, ""), args
         assert "invalid value for '--backbone': unknown backbone 'nosuchnet'" in err
-        assert "`objrec backbones` lists them" in err and len(err.splitlines()) == 1
+        said = [line for line in err.splitlines() if line != "loading the libraries ..."]
+        assert "`objrec backbones` lists them" in err and len(said) == 1  # the error alone
     assert not (tmp_path / "run").exists() and not (tmp_path / "audit").exists()
 
 
@@ -5355,7 +5424,10 @@ def test_under_torchrun_another_rank_than_0_says_which_it_is_before_its_error(
         _, _, bad_option = run(capsys, "train", tmp_path, "--out", "run", "--epoch", "3")
         _, _, bad_value = run(capsys, "train", tmp_path / "gone", "--out", "run")
         lines[rank] = (code, err, bad_option, bad_value.split(":")[:2])
-    assert lines[0][:2] == (1, "error: run already holds a trained model\n")
+    assert lines[0][:2] == (
+        1,
+        "loading the libraries ...\nerror: run already holds a trained model\n",
+    )
     assert lines[1][:2] == (1, "rank 1 of 2: error: run already holds a trained model\n")
     assert lines[0][2].startswith("error: no such option '--epoch'") and lines[1][2] == ""
     assert lines[0][3] == ["error", " invalid value for 'DATA'"]

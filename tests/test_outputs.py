@@ -328,7 +328,8 @@ def test_a_forced_train_never_replaces_the_users_files_of_a_runs_names(tmp_path,
     code = main(args)
     err = capsys.readouterr().err
     assert code == 1 and "config.json, model.safetensors" in err and "--out" in err
-    assert "notes.txt" not in err and len(err.strip().splitlines()) == 1
+    said = err.strip().splitlines()  # the refusal alone, after train's first line
+    assert "notes.txt" not in err and said[0] == "loading the libraries ..." and len(said) == 2
     assert {p.name: p.read_text() for p in mine.iterdir()} == files
     for name in ("report.html", "eval-test"):  # what report and evaluate write into a run
         other = tmp_path / f"other-{name}"

@@ -24,6 +24,11 @@ def run_as_program(program: bool) -> None:
     _program = program
 
 
+def is_program() -> bool:
+    """Whether the CLI runs as the program (:func:`run_as_program`)."""
+    return _program
+
+
 def freeze_heap() -> None:
     """In the program only: every object alive now is left out of later collections (never freed
     before the exit, which frees everything), so that neither a full collection nor the exit

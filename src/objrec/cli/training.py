@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shlex
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, suppress
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 
-from objrec.cli.heap import freeze_heap
+from objrec.cli.heap import freeze_heap, is_program
 from objrec.cli.options import (
     DIR,
     FILE,
@@ -164,12 +166,12 @@ def train(
     best epoch), config.json, history.csv, curves.png, summary.json and seen_digests.csv (the
     images it trained and validated on, by content, for evaluate's check).
     """
+    began = command_began()
     refuse_out_and_resume(run, resume)  # before the heavy import: answered at once
-    from objrec.train import train as run_train
-
-    freeze_heap()  # what train imported lives to the end: no collection need walk it
     config = train_config(options, resume)
     reporter = RichReporter()
+    run_train = loaded_train(config, resume is None, reporter)
+    starting = time.monotonic() - began
     target = run or resume
     assert target is not None
     with logged_warnings() as logged, silent_stop_off_rank_0():
@@ -187,8 +189,21 @@ def train(
     if as_json:
         print_json(with_warnings(result.summary(), logged))
     else:
-        print_trained(result, reporter)
+        print_trained(result, reporter, Waited(began, starting))
         console.print(evaluate_next(result.run, data), markup=False, highlight=False)
+
+
+def loaded_train(config: TrainConfig, new: bool, reporter: RichReporter):
+    """objrec.train's ``train``, imported under a first line that says so (seconds of PyTorch:
+    train sat silent for 6.6 s at a load of 7, newcomer46), by rank 0 alone under torchrun; a
+    ``new`` run's network checked."""
+    with reporter.task("loading the libraries", None) if is_main_rank() else nullcontext():
+        if new:
+            refuse_what_the_body_cannot(config)  # builds on torch: after the line above
+        from objrec.train import train as run_train
+
+    freeze_heap()  # what train imported lives to the end: no collection need walk it
+    return run_train
 
 
 def refuse_out_and_resume(run: Path | None, resume: Path | None) -> None:
@@ -213,17 +228,20 @@ def silent_stop_off_rank_0() -> Iterator[None]:
 
 
 def train_config(options: dict, resume: Path | None) -> TrainConfig:
-    """The settings ``train``'s options give; a new run's bad backbone or --finetune-blocks is
-    refused as a usage error before any work, and a resumed run's ignored options are warned of."""
+    """The settings ``train``'s options give, a bad value refused as a usage error (no heavy
+    import: said at once), and a resumed run's ignored options warned of."""
     if resume is not None:
         warn_of_ignored(resume, [*options, "force"])
     options["weights"] = str(options["weights"]) if options["weights"] else None
     options["cache_dir"] = str(options["cache_dir"]) if options["cache_dir"] else None
-    config = from_options(TrainConfig, **options)
-    if resume is None:
-        refuse_unknown_backbone(config.backbone)
-        refuse_blocks_beyond_the_body(config)
-    return config
+    return from_options(TrainConfig, **options)
+
+
+def refuse_what_the_body_cannot(config: TrainConfig) -> None:
+    """A new run's bad backbone or --finetune-blocks as a usage error before any work; both look
+    the network up among those objrec builds, which imports PyTorch."""
+    refuse_unknown_backbone(config.backbone)
+    refuse_blocks_beyond_the_body(config)
 
 
 def refuse_blocks_beyond_the_body(config: TrainConfig) -> None:
@@ -288,10 +306,48 @@ def evaluate_next(run: Path, data: Path) -> str:
     )
 
 
-def print_trained(result, reporter: RichReporter | None = None) -> None:
+class Waited(NamedTuple):
+    """What the user of ``objrec train`` has waited: since ``began`` (``time.monotonic``), of it
+    ``starting`` seconds before train's work (Python's start, the libraries' import)."""
+
+    began: float
+    starting: float
+
+    def until_now(self) -> float:
+        """The seconds since the command began."""
+        return time.monotonic() - self.began
+
+
+def command_began() -> float:
+    """When the command began, on ``time.monotonic``'s clock: its process's start when the CLI
+    is the program (Python's start and the imports before ``main`` included: the system dates
+    it), else now (``main([...])`` in a process that goes on: a test, a notebook).
+
+    summary.json's ``seconds.total`` counts train's own work only: a warm retrain said "4s in
+    all" after 12.8 s, 6.6 s of it starting (newcomer46)."""
+    if is_program():
+        with suppress(OSError, ValueError, IndexError, AttributeError):
+            return time.monotonic() - process_age()
+    return time.monotonic()
+
+
+def process_age() -> float:
+    """How long ago this process started, in seconds, from Linux's /proc (its ``starttime``, in
+    clock ticks since boot); OSError or AttributeError (no ``CLOCK_BOOTTIME``) elsewhere."""
+    after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(after_name[19])  # field 22 of the file, the 20th after the name's ')'
+    age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    if not 0 <= age < 86_400 * 365:
+        raise ValueError(f"a process age of {age} s")
+    return age
+
+
+def print_trained(
+    result, reporter: RichReporter | None = None, waited: Waited | None = None
+) -> None:
     """What a finished ``train`` says: the best epoch (the head kept, and the blocks a fine-tuning
-    kept tuned), why it stopped, the time,
-    the model."""
+    kept tuned), why it stopped, the time (``waited``'s, starting included, where the CLI has it;
+    else the run's own), the model."""
     from objrec.backbones import network_words
 
     tuned = (getattr(result, "finetune", None) or {}).get("kept")  # tuned blocks kept with it
@@ -312,8 +368,8 @@ def print_trained(result, reporter: RichReporter | None = None) -> None:
     # an int8 frozen pass records "quantize", its body fp32 since when a fine-tuning was kept
     frozen = "int8" if "quantize" in result.seconds else result.precision.get("used", "fp32")
     console.print(
-        f"{result.seconds['total']:.0f}s in all "
-        f"({result.seconds['features']:.0f}s computing features with "
+        f"{in_all(result.seconds, waited)}"
+        f"{result.seconds['features']:.0f}s computing features with "
         f"{network_words(config.get('backbone', ''))} in "
         f"{precision_words(frozen)}"
         + (f", {quantized:.0f}s of it getting its int8 copy{INT8_ONCE}" if quantized >= 1 else "")
@@ -321,6 +377,15 @@ def print_trained(result, reporter: RichReporter | None = None) -> None:
         markup=False,
         highlight=False,
     )
+
+
+def in_all(seconds: dict[str, float], waited: Waited | None) -> str:
+    """The closing sentence's start: the seconds in all, those the user waited where known, and
+    how many of them went to starting when one or more."""
+    if waited is None:
+        return f"{seconds['total']:.0f}s in all ("
+    starting = f"{waited.starting:.0f}s starting, " if waited.starting >= 1 else ""
+    return f"{waited.until_now():.0f}s in all ({starting}"
 
 
 INT8_ONCE = ", which the first run with a cache folder makes and later runs load from it"
