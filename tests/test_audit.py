@@ -3298,6 +3298,23 @@ def test_apply_plan_refuses_a_relabel_beside_a_class_named_alike_but_for_case_an
     assert not (tmp_path / "fixed").exists()
 
 
+def test_photos_needed_lists_a_class_of_more_label_flags_first_when_both_are_recognised():
+    """ "Most in need first" listed chandelier (1 flag, 40 of 41 recognised) before ketch (2 flags,
+    40 of 40): a share over 80% is no reason, so the flags decide (newcomer46)."""
+    from objrec.photos_needed import class_needs
+
+    labels = np.array([0] * 42 + [1] * 42)
+    answers = labels.copy()
+    answers[0] = 1  # one chandelier looks like a ketch
+    flagged = np.zeros(len(labels), dtype=bool)
+    flagged[[41, 82, 83]] = True  # 1 chandelier label flagged, 2 ketch labels
+    needs = class_needs(labels, answers, np.array([42, 42]), flagged, ["chandelier", "ketch"])
+    assert [(n.name, n.recognised, n.judged, n.flagged) for n in needs] == [
+        ("ketch", 40, 40, 2),
+        ("chandelier", 40, 41, 1),
+    ]
+
+
 def test_photos_needed_names_the_classes_with_few_or_unrecognised_photos_and_why():
     """persona39c: her real question after a run was "which products do I photograph again?",
     which neither the audit nor evaluate answered per class. The audit lists the classes with

@@ -3082,8 +3082,10 @@ def test_a_top1_on_few_images_is_shown_with_its_interval():
     said = console.export_text()
     assert "│ 75.00% (30-95%) " in said and "│ 100.00%  " in said and "(92-100%)" not in said
     caption = " ".join(said.split())
+    # "(30-95%)" under a table whose only interval read "(70-100%)" read as a row's (newcomer46)
     assert (
-        "; (30-95%): under 10 images, where top-1 would likely lie on many more photos" in caption
+        "; (low-high%) after a top-1: under 10 images, where it would likely lie on many more "
+        "photos (95% interval)" in caption
     )
 
 

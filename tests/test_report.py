@@ -499,7 +499,7 @@ def test_classes_of_too_few_test_images_are_marked_and_the_mark_explained_once(
     assert "1 of the 3 classes here, shaded: red." in note
     # every class has under 10 distinct test images: each top-1 with its 95% interval, explained
     assert all('% <span class="muted" title="95% interval' in row for row in rows)
-    assert "(30-95%) after a top-1: the class was evaluated on fewer than 10 distinct" in html
+    assert "(low-high%) after a top-1: the class was evaluated on fewer than 10 distinct" in html
     assert (
         '<td class="num">3 (1 distinct)</td>'
         in rows[[r.count('class="few"') for r in rows].index(1)]

@@ -1078,8 +1078,8 @@ def worst_table(rows, with_top5: bool = True, title: str = "Worst classes") -> T
     )
     if any(measured_on_few(r) for r in rows.itertuples()):
         caption += (
-            f"; (30-95%): under {FEWEST_WITHOUT_INTERVAL} images, where top-1 would likely lie on "
-            "many more photos (95% interval)"
+            f"; (low-high%) after a top-1: under {FEWEST_WITHOUT_INTERVAL} images, where it would "
+            "likely lie on many more photos (95% interval)"
         )
     table = Table(*columns, "most confused with", title=title, caption=caption)
     for r in rows.itertuples():
