@@ -649,7 +649,7 @@ def test_the_export_s_script_says_a_photo_too_large_to_decode_and_answers_the_ot
     assert export_script.main([str(tmp_path / "large.png"), str(tmp_path / "small.png")]) == 1
     out, err = capsys.readouterr()
     assert out == f"{tmp_path / 'small.png'}: a 100.00%\n"
-    too_large = f"{tmp_path / 'large.png'}: image too large to decode safely ("  # as objrec
+    too_large = f"{tmp_path / 'large.png'}: 1,200 pixels is over the limit of "  # as objrec
     assert err.startswith(too_large) and "Traceback" not in err
 
 

@@ -1217,7 +1217,7 @@ def test_serve_takes_a_lower_pixel_limit_for_its_uploads_and_says_it(
     assert refused.status_code == 413
     assert "over the limit of 10,000 pixels" in refused.json()["error"]
     assert "objrec serve --max-pixels sets it" in caplog.text
-    bomb = UnreadableImageError("x.png", "image too large to decode safely (Pillow's words)", True)
+    bomb = UnreadableImageError("x.png", "cannot read image (another limit's words)", True)
     assert "this server takes images of up to 10,000 pixels" in serve.too_many_pixels_text(
         bomb, 10_000
     )

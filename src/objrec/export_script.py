@@ -78,7 +78,7 @@ ERRORS = {
     "cannot_read": "cannot read image ({reason})",
     "not_image": "not a recognised image format",
     "empty": "empty file, 0 bytes",
-    "decompression_bomb": "image too large to decode safely ({reason})",
+    "decompression_bomb": "{pixels} pixels is over the limit of {limit:,} pixels",
     "over_limit": "{width}x{height} pixels is over the limit of {limit:,} pixels",
     "too_large_hint": "downscale it, or raise the limit with OBJREC_MAX_PIXELS (docs/folders.md)",
     "missing": "no such file or folder",
@@ -260,6 +260,16 @@ def pixel_limit() -> int:
     if Image.MAX_IMAGE_PIXELS is not None and limit > Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = limit
     return limit
+
+
+def bomb_reason(exc: Exception, limit: int) -> str:
+    """objrec's words for a photo Pillow's own guard refused from its header: its pixels, which
+    Pillow's message counts, over ``limit`` (objrec's ``images.bomb_reason``), never Pillow's
+    sentence ("could be decompression bomb DOS attack")."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    guard = 2 * (Image.MAX_IMAGE_PIXELS or limit)
+    pixels = f"{int(found[1]):,}" if found else f"more than {guard:,}"
+    return ERRORS["decompression_bomb"].format(pixels=pixels, limit=limit)
 
 
 class OverLimit(Image.DecompressionBombError):
@@ -493,8 +503,7 @@ def why_not_read(path: str | Path, exc: BaseException) -> str:
     if isinstance(exc, OverLimit):
         return str(exc)
     if isinstance(exc, Image.DecompressionBombError):  # Pillow's own guard, from the header
-        bomb = ERRORS["decompression_bomb"].format(reason=exc)
-        return f"{bomb}: {ERRORS['too_large_hint']}"
+        return f"{bomb_reason(exc, pixel_limit())}: {ERRORS['too_large_hint']}"
     head = first_bytes(path)
     kind = heif_kind(head)
     if head == b"":

@@ -83,7 +83,7 @@ IMAGE_ERRORS = {
     "cannot_read": "cannot read image ({reason})",
     "not_image": "not a recognised image format",
     "empty": "empty file, 0 bytes",
-    "decompression_bomb": "image too large to decode safely ({reason})",
+    "decompression_bomb": "{pixels} pixels is over the limit of {limit:,} pixels",
     "over_limit": "{width}x{height} pixels is over the limit of {limit:,} pixels",
     "too_large_hint": TOO_LARGE_HINT,
     "missing": "no such file or folder",
@@ -124,6 +124,22 @@ TRUNCATED = re.compile(r"image file is truncated\b|truncated file read$", re.IGN
 bytes it had left to decode, not those missing, and made a JPEG lacking 40% of its bytes sound
 a small matter; "Truncated File Read" (a header cut short, a JPEG's, PNG's or BMP's) named no
 cause. The script export writes holds a copy (``export_script.TRUNCATED``)."""
+
+
+PILLOW_PIXELS = re.compile(r"\((\d+) pixels\)")
+"""The pixel count in Pillow's ``DecompressionBombError`` ("Image size (2500000000 pixels)
+exceeds limit of 178956970 pixels, could be decompression bomb DOS attack.")."""
+
+
+def bomb_reason(exc: Exception, limit: int) -> str:
+    """objrec's words for an image Pillow's own guard refused from its header (over twice
+    ``Image.MAX_IMAGE_PIXELS``): its pixels, which Pillow's message counts, over ``limit``, as
+    :func:`_check_size` says it of a smaller image. Pillow's sentence put its own limit beside
+    objrec's, and "could be decompression bomb DOS attack" to whoever sent a large scan."""
+    found = PILLOW_PIXELS.search(str(exc))
+    guard = 2 * (Image.MAX_IMAGE_PIXELS or limit)
+    pixels = f"{int(found[1]):,}" if found else f"more than {guard:,}"
+    return IMAGE_ERRORS["decompression_bomb"].format(pixels=pixels, limit=limit)
 
 
 def pixel_limit() -> int:
@@ -622,7 +638,7 @@ def open_image(
             _warn_damaged_exif(exif, label, label if from_file else source)
             return _to_rgb(img, img.format)
     except Image.DecompressionBombError as exc:
-        reason = IMAGE_ERRORS["decompression_bomb"].format(reason=exc) + hint
+        reason = bomb_reason(exc, limit) + hint
         raise UnreadableImageError(label, reason, too_large=True) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = IMAGE_ERRORS["cannot_read"].format(reason=_reason(exc, _head(source)))
@@ -764,14 +780,14 @@ def _first_scan_components(source: Path | io.BytesIO) -> int | None:
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the file header, without decoding the pixels; EXIF rotation applied."""
     quiet_pillow()
-    pixel_limit()  # Pillow's guard raised with objrec's limit
+    limit = pixel_limit()  # Pillow's guard raised with objrec's limit
     try:
         with open_file(Path(path)) as img:
             width, height = img.size
             orientation = img.getexif().get(0x0112, 1)
             _warn_damaged_exif(img.info.get("exif") or b"", str(path), path)
     except Image.DecompressionBombError as exc:  # a traceback in `explore`
-        reason = IMAGE_ERRORS["decompression_bomb"].format(reason=exc)
+        reason = bomb_reason(exc, limit)
         raise UnreadableImageError(
             str(path), f"{reason}: {TOO_LARGE_HINT}", too_large=True
         ) from exc

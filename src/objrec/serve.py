@@ -960,9 +960,9 @@ def _decode(data: bytes, name: str, max_pixels: int, draft: int):
 
 
 def too_many_pixels_text(exc: UnreadableImageError, max_pixels: int) -> str:
-    """The 413's words for an image of too many pixels: why, this server's limit (said by the
-    reason unless Pillow's guard refused the file from its header first), and what the sender
-    can do."""
+    """The 413's words for an image of too many pixels: why, this server's limit (which the
+    reason says, ``images.bomb_reason`` too, unless it came from elsewhere), and what the
+    sender can do."""
     limit = f"{max_pixels:,} pixels"
     said = "" if limit in exc.reason else f"; this server takes images of up to {limit}"
     return f"{exc}{said}; {TOO_MANY_PIXELS}"
