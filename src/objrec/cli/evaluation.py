@@ -616,7 +616,7 @@ def threshold_words(m: dict[str, Any]) -> list[str]:
         return lines
     from objrec.confidence import resting_clauses
 
-    return lines + [f"  {clause}" for clause in resting_clauses(images)]
+    return lines + [f"  {clause}" for clause in resting_clauses(images, cure=False)]
 
 
 def confidence_lines(

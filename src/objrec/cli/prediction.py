@@ -396,7 +396,7 @@ def threshold_sentence(r, given: float | None) -> str:
         if r.threshold_images is not None:
             from objrec.confidence import resting_words
 
-            whose += f", {resting_words(r.threshold_images)}"
+            whose += f", {resting_words(r.threshold_images, cure=False)}"
     return f"unknown below {what}: {whose}"
 
 
