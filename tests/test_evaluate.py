@@ -1682,7 +1682,7 @@ def test_against_a_run_not_taught_a_class_named_like_one_of_its_own(
     (tmp_path / "new/reds").mkdir(parents=True)
     for i in range(8):
         make_image((230, 230, 30), seed=900 + i).save(tmp_path / f"new/reds/y{i}.png")
-    add_images(split_dir, tmp_path / "new", seed=0)
+    add_images(split_dir, tmp_path / "new", seed=0, new_class=True)  # new indeed
     train(split_dir, tmp_path / "run2", tiny_train_config())
     for extra in sorted((split_dir / "test/blue").iterdir())[2:]:  # a class both know: too few
         extra.unlink()
