@@ -951,8 +951,8 @@ def resting_words(n: int, what: str = "validation images", cure: bool = True) ->
     """``chosen on 512 validation images``, or under ``FEWEST_FOR_A_THRESHOLD``, that so few make
     the threshold shaky: a newcomer's clear photo of a known class came out "unknown" (familiarity
     -0.21) from a threshold chosen on 36 validation images, and nothing had said it might.
-    ``cure``: and what steadies it, said where the threshold is chosen (train, the report, the
-    exported script, whose user saw neither); evaluate and predict, run again and again on one
+    ``cure``: and what steadies it, said where the threshold is chosen (train) and in the report;
+    evaluate and predict (and the exported script, worded as predict), run again and again on one
     run, leave it out (newcomer46: four commands said the whole paragraph every time)."""
     return " ".join(resting_clauses(n, what, cure))
 

@@ -634,9 +634,7 @@ def resting_words(n: int | None) -> str:
         return f", chosen on {n:,} validation images"
     return (
         f", chosen on only {n} validation images, under {FEWEST_FOR_A_THRESHOLD}, so it is shaky: "
-        "clear "
-        "photos of your classes may come out unknown, and more validation images (more photos "
-        "per class) steady it"
+        "clear photos of your classes may come out unknown"
     )
 
 
