@@ -4793,6 +4793,66 @@ def test_the_process_s_age_counts_from_python_s_start():
     assert 0.5 <= float(done.stdout) <= waited + 0.02  # the system's clock ticks: 10 ms
 
 
+@pytest.mark.slow
+def test_the_program_ends_at_once_after_a_command_that_wrote_all_losing_nothing(tmp_path):
+    """A warm retrain's process lived 0.34 s after its last line (load 4-7), in Python's
+    teardown and the libraries' C++ destructors. After a command that wrote all, the program
+    exits at once, once its threads have ended, its exit handlers run and its output is flushed,
+    with the command's exit code."""
+    import subprocess
+
+    code = (
+        "import atexit, sys, threading, time\n"
+        "from pathlib import Path\n"
+        "from objrec.cli import heap\n"
+        "class Late:\n"
+        "    def __del__(self):\n"
+        "        sys.stderr.write('teardown ran')\n"
+        "kept = Late()\n"
+        f"folder = Path({str(tmp_path)!r})\n"
+        "atexit.register(lambda: (folder / 'atexit').write_text('ran'))\n"
+        "late = lambda: (time.sleep(0.2), (folder / 'thread').write_text('ended'))\n"
+        "threading.Thread(target=late).start()\n"
+        "sys.stdout.write('said, not flushed yet')\n"
+        "heap.end_program(3)  # not the program: returns\n"
+        "heap.run_as_program(True)\n"
+        "heap.end_program(3)  # nothing wrote all: returns\n"
+        "heap.wrote_all()\n"
+        "heap.end_program(3)\n"
+        "sys.stderr.write('not here')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "said, not flushed yet", "")
+    assert (tmp_path / "atexit").read_text() == "ran" and (
+        tmp_path / "thread"
+    ).read_text() == "ended"
+
+
+@pytest.mark.slow
+def test_train_says_it_wrote_all_once_it_has_said_all(capsys, tmp_path, monkeypatch):
+    """train lets the program end at once after its last line, not before: a failed or stopped
+    run exits as Python does."""
+    from types import SimpleNamespace
+
+    from objrec.cli import heap, training
+
+    monkeypatch.setattr(heap, "_done", False)
+    result = SimpleNamespace(run=tmp_path / "run")
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", lambda *a, **k: result)
+    monkeypatch.setattr(training, "print_trained", lambda *args: print("trained"))
+    (tmp_path / "data").mkdir()
+    code, out, _ = run(capsys, "train", tmp_path / "data", "--out", tmp_path / "run")
+    assert code == 0 and "trained" in out and heap._done
+    monkeypatch.setattr(heap, "_done", False)
+
+    def refused(*args, **kwargs):
+        raise ObjrecError("run already holds a trained model")
+
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", refused)
+    code, _, _ = run(capsys, "train", tmp_path / "data", "--out", tmp_path / "run")
+    assert code == 1 and not heap._done
+
+
 def test_json_stdout_holds_the_answer_alone_whatever_the_work_writes_there(
     capsys, tmp_path, monkeypatch
 ):

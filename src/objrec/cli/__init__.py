@@ -28,7 +28,7 @@ from rich.markup import escape
 
 from objrec import __version__
 from objrec.cli import adding, auditing, data, delivery, evaluation, prediction, tools, training
-from objrec.cli.heap import freeze_heap, run_as_program
+from objrec.cli.heap import end_program, freeze_heap, run_as_program
 from objrec.cli.messages import os_error_sentence, to_cli, under_torchrun, usage_sentence
 from objrec.cli.options import GREEDY_OPTIONS, expand_greedy
 from objrec.cli.output import (
@@ -159,7 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             code = said_interrupted(None, args)
     freeze_heap()  # the program exits now: its last collection need not walk what lived
-    return 128 + caught[0] if code == INTERRUPTED and caught else code
+    code = 128 + caught[0] if code == INTERRUPTED and caught else code
+    end_program(code)  # a command that wrote all: no teardown
+    return code
 
 
 def asks_for_json(args: Sequence[str]) -> bool:

@@ -12,9 +12,15 @@ process that goes on (the tests, a notebook) leaves its garbage collector alone.
 
 from __future__ import annotations
 
+import atexit
 import gc
+import os
+import sys
+import threading
+from contextlib import suppress
 
 _program = False
+_done = False
 
 
 def run_as_program(program: bool) -> None:
@@ -35,3 +41,28 @@ def freeze_heap() -> None:
     walks it again."""
     if _program:
         gc.freeze()
+
+
+def wrote_all() -> None:
+    """The running command has written and said all it will: in the program, nothing is left
+    for Python's teardown to do but free memory."""
+    global _done
+    _done = True
+
+
+def end_program(code: int) -> None:
+    """In the program, after a command that :func:`wrote_all`: exit with ``code`` as soon as its
+    threads have ended, its exit handlers have run (logging's flush, weakref finalizers) and its
+    output is flushed, skipping Python's teardown and the libraries' C++ destructors (torch's
+    operator tables, OpenVINO's plugins): 0.25 of a warm retrain's 0.34 s after its last line
+    (load 4-7). Elsewhere it returns, and the caller exits as usual."""
+    if not (_program and _done):
+        return
+    for thread in threading.enumerate():  # what Python's own exit waits for
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    with suppress(OSError, ValueError):  # a closed pipe: nothing more can be said there
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)

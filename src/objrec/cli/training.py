@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import click
 
-from objrec.cli.heap import freeze_heap, is_program
+from objrec.cli.heap import freeze_heap, is_program, wrote_all
 from objrec.cli.options import (
     DIR,
     FILE,
@@ -191,6 +191,7 @@ def train(
     else:
         print_trained(result, reporter, Waited(began, starting))
         console.print(evaluate_next(result.run, data), markup=False, highlight=False)
+    wrote_all()  # the run is written: the process may end at once
 
 
 def loaded_train(config: TrainConfig, new: bool, reporter: RichReporter):
