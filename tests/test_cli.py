@@ -482,36 +482,28 @@ def test_commands_of_a_heavy_import_say_they_load_the_libraries_first(
     assert code == 1 and err.startswith("loading the libraries ...") and "stopped here" in err
 
 
-def test_serve_says_it_loads_the_libraries_before_it_imports_them(capsys, tmp_path, monkeypatch):
+@pytest.mark.parametrize("command", ["serve", "train"])
+def test_serve_and_train_say_they_load_the_libraries_before_importing_them(
+    capsys, tmp_path, monkeypatch, command
+):
     """`objrec serve RUN` sat silent for 3 s (more under load) importing FastAPI and PyTorch
-    before its first line, "loading the model"."""
+    before its first line, "loading the model"; `objrec train DATA --out RUN`, the command a
+    train-fix-retrain loop runs most, 6.6 s at a load of 7 (PyTorch, objrec.train: newcomer46)."""
     import types
 
     def stop(name: str):
         raise ObjrecError("stopped here")  # any name asked of the module: the import is done
 
-    fake = types.ModuleType("objrec.serve")
+    fake = types.ModuleType(f"objrec.{command}")
     fake.__getattr__ = stop  # type: ignore[method-assign]
-    monkeypatch.setitem(sys.modules, "objrec.serve", fake)
+    monkeypatch.setitem(sys.modules, f"objrec.{command}", fake)
     (tmp_path / "run").mkdir()
     fake_checkpoint(tmp_path / "run" / "model.safetensors")
-    code, _, err = run(capsys, "serve", tmp_path / "run")
-    assert code == 1 and err.startswith("loading the libraries ...") and "stopped here" in err
-
-
-def test_train_says_it_loads_the_libraries_before_it_imports_them(capsys, tmp_path, monkeypatch):
-    """`objrec train DATA --out RUN`, the command a train-fix-retrain loop runs most, sat silent
-    for 6.6 s at a load of 7 (PyTorch, objrec.train) before its first line (newcomer46)."""
-    import types
-
-    def stop(name: str):
-        raise ObjrecError("stopped here")  # any name asked of the module: the import is done
-
-    fake = types.ModuleType("objrec.train")
-    fake.__getattr__ = stop  # type: ignore[method-assign]
-    monkeypatch.setitem(sys.modules, "objrec.train", fake)
     (tmp_path / "data").mkdir()
-    code, _, err = run(capsys, "train", tmp_path / "data", "--out", tmp_path / "run")
+    args = (
+        [tmp_path / "run"] if command == "serve" else [tmp_path / "data", "--out", tmp_path / "new"]
+    )
+    code, _, err = run(capsys, command, *args)
     assert code == 1 and err.startswith("loading the libraries ...") and "stopped here" in err
 
 
@@ -4813,6 +4805,9 @@ def test_the_program_ends_at_once_after_a_command_that_wrote_all_losing_nothing(
         "atexit.register(lambda: (folder / 'atexit').write_text('ran'))\n"
         "late = lambda: (time.sleep(0.2), (folder / 'thread').write_text('ended'))\n"
         "threading.Thread(target=late).start()\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "pool = ThreadPoolExecutor(1)  # left open: its idle worker waits for Python's exit\n"
+        "pool.submit(int).result()\n"
         "sys.stdout.write('said, not flushed yet')\n"
         "heap.end_program(3)  # not the program: returns\n"
         "heap.run_as_program(True)\n"
@@ -4821,7 +4816,7 @@ def test_the_program_ends_at_once_after_a_command_that_wrote_all_losing_nothing(
         "heap.end_program(3)\n"
         "sys.stderr.write('not here')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (3, "said, not flushed yet", "")
     assert (tmp_path / "atexit").read_text() == "ran" and (
         tmp_path / "thread"

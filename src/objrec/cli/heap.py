@@ -56,11 +56,13 @@ def end_program(code: int) -> None:
     output is flushed, skipping Python's teardown and the libraries' C++ destructors (torch's
     operator tables, OpenVINO's plugins): 0.25 of a warm retrain's 0.34 s after its last line
     (load 4-7). Elsewhere it returns, and the caller exits as usual."""
-    if not (_program and _done):
+    shutdown = getattr(threading, "_shutdown", None)  # what Python's own exit runs first
+    main = threading.current_thread() is threading.main_thread()
+    if not (_program and _done and main and shutdown):
         return
-    for thread in threading.enumerate():  # what Python's own exit waits for
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    # Its threading exit calls first (they stop idle thread pools, whose workers a join alone
+    # would wait for forever), then it waits for every thread that is not a daemon.
+    shutdown()
     atexit._run_exitfuncs()
     with suppress(OSError, ValueError):  # a closed pipe: nothing more can be said there
         sys.stdout.flush()
