@@ -45,7 +45,7 @@ def writer(cache, folder, first, last, mode, said):
     body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(cache), "torch")
     real, calls = store.FeatureStore.add_entries, [0]
 
-    def hook(self, sid, view, digests, rows, errors):
+    def hook(self, sid, view, digests, rows, errors, **checks):
         calls[0] += 1
         if mode == "kill" and calls[0] == 3:
             # the batch's rows are reserved and written: spoil them, then wait to be killed
@@ -54,7 +54,7 @@ def writer(cache, folder, first, last, mode, said):
             store.os.pwrite(space._file(), garbage, rows[0] * space.row_bytes)
             said.send("written, not indexed")
             time.sleep(600)
-        return real(self, sid, view, digests, rows, errors)
+        return real(self, sid, view, digests, rows, errors, **checks)
 
     store.FeatureStore.add_entries = hook  # in the forked process only
     if mode == "race":
@@ -1076,6 +1076,30 @@ def test_rows_written_into_an_array_file_removed_since_are_never_indexed(tmp_pat
         assert found.found.tolist() == [False, False, True]
         assert space.read(found.rows[2:]).tolist() == ROWS[2:3, :4].tolist()
     assert "removed or replaced while in use: the 2 feature rows written into it" in caplog.text
+
+
+def test_a_file_removed_and_made_again_in_the_window_before_indexing_gets_no_entries(tmp_path):
+    """review3-46 LOW 2: the file was checked before the transaction that indexes its rows; removed
+    by hand and made again by another writer in between (its forget_lost_rows run before these
+    entries were), rows 0 and 1 were indexed on the new file's hole and read as zeros."""
+    root = tmp_path / "store"
+    with FeatureStore(root) as store:
+        space, real, armed = store.space("s", 4), store._transaction, []
+
+        def transaction():  # the window: after the sync, before the index is locked
+            if armed and armed.pop():
+                (root / "s-0.float32").unlink()  # by hand
+                with FeatureStore(root) as other:
+                    other.space("s", 4).write("v", DIGESTS[2:3], ROWS[2:3, :4])
+            return real()
+
+        store._transaction = transaction
+        with space.syncing_seldom():
+            space.write("v", DIGESTS[:2], ROWS[:2, :4])
+            armed.append(True)
+        found = store.lookup("s", "v", DIGESTS[:3])
+        assert found.found.tolist() == [False, False, True]
+        assert space.read(found.rows[2:]).tolist() == ROWS[2:3, :4].tolist()
 
 
 @pytest.mark.slow

@@ -94,9 +94,11 @@ file's or an I/O error's reason forever). decode-5: a TIFF of grey with associat
 alpha, Pillow's mode La, is read (decode-4 refused it: Pillow converts La to LA only)."""
 DTYPES = {"float32": np.float32, "float16": np.float16}
 SYNC_SECONDS = 1.0
-"""How long a writer's rows may wait, written but not synced nor indexed, before it ``fsync``\\ s
-and indexes them (:meth:`Space.flush`): what a kill or a power cut may cost in rows computed
-again, against one ``fsync`` a batch (3.6 ms each here, 10-20 ms on a spinning or network disk)."""
+"""The least time a writer's rows wait, written but neither synced nor indexed, before it
+``fsync``\\ s and indexes them (:meth:`Space.flush`): its first write that long after the oldest
+of them does it (or the pass's end, a lookup), so a kill may cost about a second's rows computed
+again, more where batches come slower (a big TIFF, a network disk); against one ``fsync`` a
+batch (3.6 ms each here, 10-20 ms on a spinning or network disk)."""
 DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
 HASH_CHUNK = 1 << 20
 INDEX_FILE = "index.sqlite"
@@ -543,7 +545,8 @@ class Space:
 
     def write(self, view: str, digests: Sequence[str], features: np.ndarray) -> None:
         """Store one feature row per digest: reserve rows, write them, sync and index them (within
-        :meth:`syncing_seldom`, with the rows written since, ``SYNC_SECONDS`` later at most).
+        :meth:`syncing_seldom`, with the rows written since, by the first write ``SYNC_SECONDS``
+        or more later).
         A file that lacks rows reserved before these (removed or cut short since) has the
         entries of those rows forgotten first: this write would make them read as zeros."""
         if len(digests) == 0:
@@ -587,12 +590,17 @@ class Space:
             os.fsync(self._fd)
         except OSError as exc:  # the rows stay unindexed: never read
             raise self._named(exc) from exc
-        if not self._still_there():
-            self._pending = pending
-            self._drop_pending()
-            return
-        for batch in pending:  # each batch its own transaction, as it was written
-            self.store.add_entries(self.id, batch.view, batch.digests, batch.rows, None)
+        for done, batch in enumerate(pending):  # each batch its own transaction, as written
+            # the file checked with the index locked: checked before, a file removed by hand and
+            # made again by another writer in between (its forget_lost_rows committed first) left
+            # these entries on the new file's hole, read as zeros
+            indexed = self.store.add_entries(
+                self.id, batch.view, batch.digests, batch.rows, None, only_if=self._still_there
+            )
+            if not indexed:
+                self._pending = pending[done:]
+                self._drop_pending()
+                return
             self.store.rows_written += len(batch.digests)
 
     def _named(self, exc: OSError) -> OSError:
@@ -802,18 +810,23 @@ class FeatureStore:
         digests: Sequence[str],
         rows: Sequence[int | None],
         errors: Sequence[str | None] | None,
-    ) -> None:
+        only_if: Callable[[], bool] | None = None,
+    ) -> bool:
         """Index ``digests`` in ``view`` of space ``sid``: each at its row (written and synced
         already), or with no row and the reason it could not be decoded (``errors``). An entry
-        already there is kept: another writer's row holds the same features."""
+        already there is kept: another writer's row holds the same features. With ``only_if``,
+        nothing is indexed (False returned) unless it holds, asked once the index is locked."""
         now = time.time()
         errors = errors if errors is not None else [None] * len(digests)
         with self._transaction():
+            if only_if is not None and not only_if():
+                return False
             self.db.executemany(
                 "INSERT OR IGNORE INTO entries(space, view, digest, row, error, used) "
                 "VALUES (?,?,?,?,?,?)",
                 [(sid, view, d, r, e, now) for d, r, e in zip(digests, rows, errors, strict=True)],
             )
+        return True
 
     def _transaction(self):
         return _Transaction(self.db)
