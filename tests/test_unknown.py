@@ -513,6 +513,14 @@ def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
         "kept unknown below 0.2 with run2, in run2/threshold.json (it was 0.0, the run's own; the "
         "one kept on 2026-12-01 for an earlier model is now under previous; the model file"
     )
+    # review3-46 LOW 3: kept for the model evaluated while a retrain landed: not used
+    stale = KeptThreshold(0.2, kept.kept_on, kept.path, False, record)
+    assert kept_line(Path("run2"), stale) == (
+        "kept unknown below 0.2 with run2, in run2/threshold.json (it was 0.22, kept on "
+        "2026-12-01, now under previous; kept for the model evaluated, which run2 no longer "
+        "holds: a retrain replaced it since): predict, serve and export do not use it; evaluate "
+        "the run again with --keep-threshold to keep one for its model now"
+    )
     assert kept.words() == (  # what predict, serve and export note: with the way back
         "unknown below 0.2, kept from evaluate --unknown on 2026-12-03 (run2/threshold.json; "
         "--threshold overrides it; removing the file gives the run its own back)"

@@ -256,10 +256,13 @@ def keep_threshold(
     """Record ``threshold`` as ``run``'s kept threshold for the model of digest ``model`` (the
     one evaluated, ``RunMeta.digest``, not the file read again, which a retrain may have
     replaced since; None: the model file as it is now), written whole, then renamed over the
-    file, ``why`` saying where it came from; the record it replaces goes into ``previous``."""
+    file, ``why`` saying where it came from; the record it replaces goes into ``previous``.
+    Not ``current`` where the run's model file is no longer that model: a retrain landed during
+    the evaluation, and predict, serve and export, loading the new one, do not use it."""
     from objrec.checkpoint import atomic_write, model_digest
 
-    model = model or model_digest(checkpoint_file(run))
+    now = model_digest(checkpoint_file(run))
+    model = model or now
     path = kept_path(run)
     earlier = read_kept(run, warn=False, model=model)  # one not used was warned of: replaced
     previous: list[dict[str, Any]] = []
@@ -275,7 +278,7 @@ def keep_threshold(
     }
     record = sealed(record)
     atomic_write(path, (json.dumps(record, indent=2) + "\n").encode())
-    return KeptThreshold(threshold, record["kept_on"], path, True, record)
+    return KeptThreshold(threshold, record["kept_on"], path, model == now, record)
 
 
 def sealed(record: dict[str, Any]) -> dict[str, Any]:

@@ -236,8 +236,16 @@ def kept_line(run: Path, kept) -> str:
     elif earlier:  # kept for a model since replaced: evaluate used the run's own, not that one
         when = earlier[0]["kept_on"][:10]
         was += f", the run's own; the one kept on {when} for an earlier model is now under previous"
-    return (
+    said = (
         f"kept unknown below {kept.threshold!r} with {shown(run)}, in {shown(kept.path)} ({was}; "
+    )
+    if not kept.current:  # a retrain landed while it was evaluated
+        return said + (
+            f"kept for the model evaluated, which {shown(run)} no longer holds: a retrain replaced "
+            "it since): predict, serve and export do not use it; evaluate the run again with "
+            "--keep-threshold to keep one for its model now"
+        )
+    return said + (
         "the model file, with the run's own threshold, is unchanged): predict, serve and export "
         "use it unless given --threshold; remove the file to give the run its own back"
         + stale_export_note(run, kept.threshold)
