@@ -97,6 +97,9 @@ PINNED_VIEWS = {
 """Each deterministic view of the two images of :func:`view_images` under each of
 ``VIEW_CONFIGS`` (:func:`view_summary`), as objrec made it when ``images.PIXEL_RULES`` was last
 changed; print them again with ``pinned_views(folder)``."""
+PINNED_UNDER = "Pillow 13.0.0 libjpeg 3.2.0 libwebp 1.6.0 libavif 1.4.2 torchvision 0.29.1"
+"""The decoders and torchvision ``PINNED_VIEWS`` were made with (``view_keys.pixel_makers``): under
+others (an upgrade within pyproject's range), moved pixels may be theirs, not objrec's."""
 
 
 def view_images(folder):
@@ -137,8 +140,9 @@ def view_summary(path, data, view):
 
 
 def pinned_views(folder) -> str:
-    """``PINNED_VIEWS``' lines, as this objrec makes the views."""
+    """``PINNED_VIEWS``' lines, as this objrec makes the views (``PINNED_UNDER``: pin it too)."""
     from objrec.transforms import TTA_VIEWS
+    from objrec.view_keys import pixel_makers
 
     images, lines = view_images(folder), []
     for config, data in VIEW_CONFIGS.items():
@@ -146,7 +150,7 @@ def pinned_views(folder) -> str:
             for image, path in images.items():
                 numbers = " ".join(f"{x:.1f}" for x in view_summary(path, data, view))
                 lines.append(f'    "{config} {view} {image}": "{numbers}",')
-    return "\n".join(lines)
+    return "\n".join([*lines, f'PINNED_UNDER = "{pixel_makers()}"'])
 
 
 @pytest.mark.slow
@@ -159,6 +163,8 @@ def test_the_centre_and_test_time_views_make_the_pixels_pinned(tmp_path):
     up to 7.8 levels of 255; the JPEG decoded at its full size instead of its draft, 2.3). A
     library's upgrade alone (Pillow, libjpeg-turbo, torchvision) is in the store's key already
     (``view_keys.pixel_makers``): it needs only the new numbers."""
+    from objrec.view_keys import pixel_makers
+
     images = view_images(tmp_path)
     moved = []
     for name, pinned in PINNED_VIEWS.items():
@@ -166,8 +172,33 @@ def test_the_centre_and_test_time_views_make_the_pixels_pinned(tmp_path):
         made = view_summary(images[image], VIEW_CONFIGS[config], view)
         if max(abs(a - float(b)) for a, b in zip(made, pinned.split(), strict=True)) > 0.75:
             moved.append(name)
-    assert len(PINNED_VIEWS) == 16 and not moved, (
-        f"the pixels of {', '.join(moved)} changed: change images.PIXEL_RULES, so that the "
-        "feature store computes these views' rows again instead of serving the old ones, then "
-        "pin the new numbers (tests.test_transforms.pinned_views(folder) prints them)"
+    assert len(PINNED_VIEWS) == 16 and not moved, moved_pixels_said(moved, pixel_makers())
+
+
+def moved_pixels_said(moved, makers):
+    """Why the pixels of the views ``moved`` changed, and what to do, under ``makers``
+    (``view_keys.pixel_makers()`` now): a library's upgrade needs only the new numbers."""
+    said = f"the pixels of {', '.join(moved)} changed"
+    repin = "pin the new numbers (tests.test_transforms.pinned_views(folder) prints them)"
+    if makers != PINNED_UNDER:
+        return (
+            f"{said}, pinned under {PINNED_UNDER}, made under {makers}: where objrec's own views "
+            "(transforms, images) did not change, the libraries did, and the store's key has them "
+            f"already (view_keys.pixel_makers): {repin} with PINNED_UNDER, leaving "
+            "images.PIXEL_RULES; else check them under the pinned libraries"
+        )
+    return (
+        f"{said}: change images.PIXEL_RULES, so that the feature store computes these views' rows "
+        f"again instead of serving the old ones, then {repin}"
     )
+
+
+def test_pinned_pixels_moved_by_a_library_upgrade_say_re_pin_not_change_the_rules():
+    """review3-46 nit 10: pyproject allows other Pillows; a JPEG decoded at its draft by another
+    libjpeg-turbo moves a block's mean, and the message said to change images.PIXEL_RULES, which a
+    library's upgrade does not need (it is in the store's key)."""
+    upgraded = PINNED_UNDER.replace("Pillow 13.0.0", "Pillow 13.1.0")
+    said = moved_pixels_said(["crop centre photo"], upgraded)
+    assert "with PINNED_UNDER, leaving images.PIXEL_RULES" in said and upgraded in said
+    said = moved_pixels_said(["crop centre photo"], PINNED_UNDER)
+    assert said.startswith("the pixels of crop centre photo changed: change images.PIXEL_RULES")
