@@ -236,3 +236,56 @@ def test_under_torchrun_every_rank_trains_on_the_images_rank_0_hashed(tmp_path):
     assert stacks[0].endswith(f"{list(range(len(train_files)))}")  # the victim too
     counts = json.loads((tmp_path / "run" / "summary.json").read_text())["frozen_pass"]
     assert counts["hashed"] == listed and counts["unreadable"] == 0  # each file read once
+
+
+RANK_1_LISTS_A_MOVED_PHOTO = """
+import importlib, os, sys
+from dataclasses import replace
+from objrec.data import Sample
+
+recipe = importlib.import_module("objrec.train")
+scan = recipe.scan_class_folder
+def moved(folder, *args):
+    listed = scan(folder, *args)
+    if os.environ["RANK"] != "1" or folder.name != "train":
+        return listed
+    samples = list(listed.samples)  # listed a moment later: one photo moved from class 0 to 1
+    first = next(s for s in samples if s.label == 0)
+    samples.remove(first)
+    samples.insert(next(i for i, s in enumerate(samples) if s.label == 1), Sample(first.path, 1))
+    return replace(listed, samples=tuple(samples))
+recipe.scan_class_folder = moved
+
+held = recipe.held
+def said(tables, world):
+    if len(tables) == 2:  # the training stack (centre and augmented views), not validation's
+        pairs = sorted(zip(tables[0].digests, tables[0].labels.tolist()))
+        sys.stderr.write(f"rank {world.rank} labels {pairs}\\n")  # one write
+    return held(tables, world)
+recipe.held = said
+
+from objrec.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+"""``objrec`` in a process that says each rank's training images (digest, label), and whose rank 1
+(only) lists the split's ``train/`` as if a photo of the first class were moved into the second
+after rank 0 listed it."""
+
+
+def test_under_torchrun_every_rank_trains_on_the_same_listing_as_rank_0(tmp_path):
+    """Each rank listed the split itself and paired the listing with rank 0's digests: a photo
+    moved between the listings was trained by rank 1 under another class's label (1 of 12), exit
+    0 (removed: a ValueError traceback)."""
+    import os
+
+    split_folder(make_class_folder(tmp_path / "photos", per_class=8), tmp_path / "data", seed=0)
+    script = tmp_path / "rank_1_lists_a_moved_photo.py"
+    script.write_text(RANK_1_LISTS_A_MOVED_PHOTO)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", str(script), "train", str(tmp_path / "data")]
+    args = ["--backbone", "tiny_test", "--epochs", "1", "--batch-size", "8", "--aug-views", "1"]
+    env = {**os.environ, "OBJREC_CACHE": str(tmp_path / "cache")}
+    done = run([*command, "--out", str(tmp_path / "run"), *args], env)
+    labels = sorted(line for line in done.stderr.splitlines() if " labels " in line)
+    assert len(labels) == 2, done.stderr[-2000:]
+    assert labels[0].split(" labels ")[1] == labels[1].split(" labels ")[1], labels

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import numpy as np
 import torch
@@ -689,7 +689,7 @@ def prepare(
     """Build the model and compute (or load) the frozen features of train and valid;
     ``resumed_body``: the fingerprint of the body a resumed run trained on, checked first."""
     started = time.perf_counter()
-    train_set, valid_set, split = listed_split(Path(data_dir), reporter)
+    train_set, valid_set, split = listed_split(Path(data_dir), reporter, world)
     hint_balance(train_set, config, world, resumed=resumed_body is not None)
     spec = get_backbone(config.backbone)
     hint_normalisation(spec, config, world, resumed=resumed_body is not None)
@@ -735,19 +735,27 @@ def hashed(table: FeatureTable) -> list[str]:
     return [digest for digest in table.digests if digest]
 
 
-def listed_split(data_dir: Path, reporter: Reporter) -> tuple[ClassFolder, ClassFolder, SplitState]:
+def listed_split(
+    data_dir: Path, reporter: Reporter, world: World = SINGLE
+) -> tuple[ClassFolder, ClassFolder, SplitState]:
     """The train and valid images of ``data_dir`` and its :class:`SplitState`, read under a shared
     lock of the folder: an ``add`` (or a ``split``) writing there, which holds it, is waited for,
     and one started later changes neither the images listed nor what the run records of its split
-    (it recorded the manifest as the ``add`` left it, though it trained on the images before)."""
+    (it recorded the manifest as the ``add`` left it, though it trained on the images before).
+    Under ``torchrun`` rank 0 alone lists and shares its listing: the digests it hashes for all
+    (``features.file_digests``) go with the images by position, and a photo moved or removed
+    between two ranks' listings was trained under another class's label, or stopped a rank."""
 
     def wait() -> None:
         reporter.note(f"waiting for another objrec process to finish writing in {data_dir}")
 
+    if not world.main:
+        return cast(tuple[ClassFolder, ClassFolder, SplitState], world.share(None))
     with locked(data_dir, wait, shared=True):
         train_set = scan_class_folder(data_dir / "train")
         valid_set = scan_class_folder(data_dir / "valid", train_set.classes)
-        return train_set, valid_set, split_state(data_dir)
+        listing = train_set, valid_set, split_state(data_dir)
+    return world.share(listing)
 
 
 def hint_normalisation(
