@@ -507,6 +507,31 @@ def test_serve_and_train_say_they_load_the_libraries_before_importing_them(
     assert code == 1 and err.startswith("loading the libraries ...") and "stopped here" in err
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["predict", "run", "missing.jpg", "--device", "gpu"], "--device must be auto, cpu, cuda"),
+        (["serve", "run", "--device", "gpu"], "--device must be auto, cpu, cuda or cuda:N"),
+    ],
+)
+def test_a_misspelt_device_is_said_at_once(capsys, tmp_path, monkeypatch, args, said):
+    """`predict RUN missing.jpg --device gpu` said only that the file is missing, and the typo
+    after PyTorch loaded once there was an image; `serve` said it after its imports (seconds)."""
+    import types
+
+    def stop(name: str):
+        raise ObjrecError("stopped here")  # any name asked of the module: the import is done
+
+    fake = types.ModuleType("objrec.serve")
+    fake.__getattr__ = stop  # type: ignore[method-assign]
+    monkeypatch.setitem(sys.modules, "objrec.serve", fake)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run").mkdir()
+    fake_checkpoint(tmp_path / "run" / "model.safetensors")
+    code, _, err = run(capsys, *args)
+    assert code == 1 and err.startswith(f"error: {said}"), err
+
+
 def test_report_on_a_folder_that_is_no_run_says_so_before_loading_the_libraries(
     capsys, tmp_path, monkeypatch
 ):

@@ -115,6 +115,19 @@ def require_number(threshold: float | None, finite: bool = False) -> float | Non
     return threshold
 
 
+DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
+
+
+def require_device(spec: str) -> str:
+    """``spec`` (``--device``) as a device name (lower case), refused when it is none: a typo is
+    said at once, before PyTorch loads (seconds) or an input is looked at. Whether this machine
+    has that GPU is ``devices.resolve_device``'s to say."""
+    name = spec.strip().lower()
+    if name not in ("auto", "cpu") and re.fullmatch(r"cuda(:\d+)?", name) is None:
+        raise ObjrecError(f"`device` must be {DEVICE_CHOICES}, not {spec!r}")
+    return name
+
+
 @functools.cache
 def field_hints(cls: type) -> dict[str, Any]:
     """``typing.get_type_hints`` of a config class, evaluated once: its string annotations

@@ -11,17 +11,16 @@ train there too. Under ``torchrun`` each rank takes GPU ``LOCAL_RANK`` and the p
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
 import torch
 
+from objrec.config import require_device
 from objrec.cores import usable_cores
 from objrec.errors import ObjrecError
 
 log = logging.getLogger(__name__)
 
-DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
 GPU_BATCH_RANGE = (16, 128)
 """Frozen-pass batches on a GPU: the largest power of two in this range that fits half the card's
 free memory. The top bounds host memory: a 240 px image is 0.69 MB in float32 and every DataLoader
@@ -35,20 +34,17 @@ def resolve_device(spec: str = "auto", local_rank: int | None = None) -> torch.d
         ObjrecError: a malformed ``spec``, CUDA asked for where there is none, a GPU index this
             machine does not have, or ``cuda:N`` that is not the rank's ``LOCAL_RANK``.
     """
-    name = spec.strip().lower()
+    name = require_device(spec)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":
         return torch.device("cpu")
-    match = re.fullmatch(r"cuda(?::(\d+))?", name)
-    if match is None:
-        raise ObjrecError(f"`device` must be {DEVICE_CHOICES}, not {spec!r}")
     if not torch.cuda.is_available():
         raise ObjrecError(
             f"`device` {spec}: PyTorch sees no CUDA GPU here (no GPU, or a CPU-only build of "
             "PyTorch); use cpu or auto"
         )
-    asked = int(match.group(1)) if match.group(1) is not None else None
+    asked = int(name[5:]) if name.startswith("cuda:") else None
     if local_rank is not None and asked is not None and asked != local_rank:
         raise ObjrecError(
             f"`device` {spec}: under torchrun each rank uses GPU LOCAL_RANK ({local_rank}); "

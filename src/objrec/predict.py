@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from objrec.config import require_number, require_type
+from objrec.config import require_device, require_number, require_type
 from objrec.data import UNKNOWN
 from objrec.errors import ObjrecError, ctrl_c_leaves
 from objrec.images import (
@@ -417,7 +417,7 @@ def predict(
     plot = check_arguments(topk, plot_max, plot, force, paths := path_list(paths))
     csv, reporter = check_csv(csv, plot, force, paths), or_silent(reporter)  # None: silent
     check_outputs(paths, explain, force)
-    require_number(threshold)
+    threshold, device = require_number(threshold), require_device(device)  # before PyTorch loads
     require_checkpoint_file(run)  # a folder that is no run: the first error, said at once
     results = expand_paths(paths)  # a missing file said at once, before the model is read
     if todo := [r for r in results if r.error is None]:  # none: no model read (seconds)

@@ -32,7 +32,7 @@ from objrec.cli.output import (
     with_warnings,
 )
 from objrec.cli.sections import Sectioned
-from objrec.config import CHECK_PHOTOS
+from objrec.config import CHECK_PHOTOS, require_device
 from objrec.progress import plural
 
 if TYPE_CHECKING:
@@ -442,7 +442,7 @@ def serve(
     first upload is as fast as the next); one trained again into RUN is served seconds later."""
     refuse_unknown_conflict(threshold, no_unknown)
     max_upload_bytes, origins = checked_settings(workers, max_upload_mib, max_pixels, cors_origins)
-    settings = server_settings(allowed_hosts, root_path)
+    settings, device = server_settings(allowed_hosts, root_path), require_device(device)  # at once
     with (reporter := RichReporter()).task("loading the libraries", None):  # FastAPI, PyTorch
         from objrec.serve import serve as run_serve
     run_serve(
