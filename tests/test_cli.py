@@ -1893,6 +1893,7 @@ def imported_by(args: list[str], cwd: Path) -> tuple[int, list[str]]:
         (["predict", "run", "missing.jpg"], 1),
         (["predict", "run", "missing.jpg", "--json"], 1),
         (["serve", "run", "--cors-origin", "shop.example"], 2),
+        (["serve", "photos"], 1),  # no run: said before FastAPI and PyTorch are imported
         (["train", "photos", "--out", "new", "--epochs", "0"], 2),
     ],
 )

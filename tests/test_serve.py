@@ -25,7 +25,7 @@ from PIL import Image
 
 from objrec.serve import NOT_STARTED, create_app
 
-from .conftest import EPS, fake_ghostscript, local_client, make_image
+from .conftest import EPS, fake_checkpoint, fake_ghostscript, local_client, make_image
 
 
 def png_bytes(size=(40, 32), colour=(200, 40, 40)) -> bytes:
@@ -784,6 +784,22 @@ def test_serve_of_a_folder_without_a_model_is_one_sentence_and_no_address(tmp_pa
     assert code == 1 and "serving" not in err and "no checkpoint" in err
 
 
+def test_serve_of_a_folder_that_is_no_run_says_so_before_loading_the_libraries(
+    tmp_path, capsys, monkeypatch
+):
+    """`objrec serve photos` said "no checkpoint" only after its imports of FastAPI and PyTorch
+    (seconds); the folder is looked at first (serve's module cannot even be imported here), after
+    the usage errors (exit 2)."""
+    from objrec.cli import main
+
+    monkeypatch.setitem(sys.modules, "objrec.serve", None)  # importing it now fails
+    code = main(["serve", str(tmp_path)])
+    said = " ".join(capsys.readouterr().err.split())
+    assert code == 1 and f"no checkpoint at {tmp_path / 'model.safetensors'}" in said, said
+    assert "loading the libraries" not in said and "Traceback" not in said
+    assert main(["serve", str(tmp_path), "--port", "-1"]) == 2  # the command line first
+
+
 @pytest.mark.parametrize(
     ("given", "words"),
     [
@@ -810,6 +826,7 @@ def test_serve_passes_its_upload_limit_on_and_keeps_10_mib_by_default(tmp_path, 
 
     asked = []
     monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: asked.append(kwargs))
+    fake_checkpoint(tmp_path / "model.safetensors")  # a run: serve checks before its imports
     assert cli.main(["serve", str(tmp_path), "--max-upload-mib", "0.5"]) == 0
     assert cli.main(["serve", str(tmp_path)]) == 0
     assert [a["max_upload_bytes"] for a in asked] == [512 * 1024, serve.MAX_UPLOAD_BYTES]
@@ -1054,6 +1071,7 @@ def test_serve_on_every_address_prints_addresses_a_phone_can_open(
     found = {False: ["192.168.1.23"], True: ["192.168.1.23", "fd12::5"]}
     monkeypatch.setattr(serve, "network_addresses", lambda ipv6=False: found[ipv6])
     monkeypatch.setattr(serve, "serve", up_at(8123))
+    fake_checkpoint(tmp_path / "model.safetensors")  # a run: serve checks before its imports
     assert cli.main(["serve", str(tmp_path), "--host", host]) == 0
     err = capsys.readouterr().err
     assert "0.0.0.0" not in err and "[::]" not in err, err
@@ -1075,6 +1093,7 @@ def test_serve_on_every_address_says_when_it_finds_no_network_address(
 
     monkeypatch.setattr(serve, "network_addresses", lambda ipv6=False: [])
     monkeypatch.setattr(serve, "serve", up_at(80))
+    fake_checkpoint(tmp_path / "model.safetensors")  # a run: serve checks before its imports
     assert cli.main(["serve", str(tmp_path), "--host", "0.0.0.0"]) == 0
     err = capsys.readouterr().err
     assert "http://localhost:80/ on this machine" in err and "no network address found" in err

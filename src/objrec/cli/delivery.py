@@ -33,6 +33,7 @@ from objrec.cli.output import (
 )
 from objrec.cli.sections import Sectioned
 from objrec.config import CHECK_PHOTOS, require_device
+from objrec.meta import require_checkpoint_file
 from objrec.progress import plural
 
 if TYPE_CHECKING:
@@ -442,7 +443,7 @@ def serve(
     first upload is as fast as the next); one trained again into RUN is served seconds later."""
     refuse_unknown_conflict(threshold, no_unknown)
     max_upload_bytes, origins = checked_settings(workers, max_upload_mib, max_pixels, cors_origins)
-    settings, device = server_settings(allowed_hosts, root_path), require_device(device)  # at once
+    settings, device = server_settings(allowed_hosts, root_path), served_device(run, device)
     with (reporter := RichReporter()).task("loading the libraries", None):  # FastAPI, PyTorch
         from objrec.serve import serve as run_serve
     run_serve(
@@ -457,6 +458,15 @@ def serve(
         **settings,
         reporter=reporter,
     )
+
+
+def served_device(run: Path, device: str) -> str:
+    """``serve``'s --device as spelt, then RUN as a run holding a model: each refused in one
+    sentence (exit 1) at once, not after the seconds of FastAPI's and PyTorch's imports; the
+    device. The usage errors (exit 2) come before, as predict's come before its own."""
+    device = require_device(device)
+    require_checkpoint_file(run)
+    return device
 
 
 def cors_words(origins: list[str]) -> str | None:
