@@ -385,6 +385,37 @@ def test_apply_plan_warns_of_a_new_class_windows_cannot_hold(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_apply_plan_refuses_a_new_class_named_like_one_of_data_s_as_add_does(tmp_path, capsys):
+    """A plan's new_class ``bleu`` beside DATA's blue made a class folder of its own in OUT, with
+    a warning among others, where ``add`` refuses such a class (ba08f2a): refused now in add's
+    words, naming the plan's lines, for the whole plan before any file is copied, unless
+    --new-class (add's flag)."""
+    data = make_split(tmp_path / "data")
+    plan, out = tmp_path / "plan.csv", tmp_path / "fixed"
+    rows = [
+        "train/green/green_00.png,relabel,purple",  # a new class of a name of its own
+        "train/green/green_01.png,relabel,bleu",
+        "train/red/red_00.png,relabel,bleu",
+        "valid/green/green_00.png,relabel,gren",
+    ]
+    plan.write_text("file,action,new_class\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ObjrecError, match=r"plan.csv lines 3, 4, 5: the new classes bleu \(is"):
+        apply_plan(data, plan, out)
+    assert main(["apply-plan", str(data), str(plan), str(out)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        "lines 3, 4, 5: the new classes bleu (is it blue?), gren (is it green?) are named like "
+        "classes of the data folder: to add to them, give their name; to make new classes, give "
+        "--new-class"
+    ) in err
+    assert not out.exists()
+    assert main(["apply-plan", str(data), str(plan), str(out), "--new-class"]) == 0
+    assert sorted(p.name for p in (out / "train").iterdir()) == sorted(
+        ["blue", "bleu", "green", "purple", "red"]
+    )
+
+
+@pytest.mark.slow
 def test_apply_plan_from_python_logs_the_test_split_note_the_cli_shows(tmp_path, caplog):
     """Only the CLI said that a plan relabelling test images makes scores before and after
     incomparable: `objrec.apply_plan` in a notebook logged nothing of it. Logged at INFO, as
@@ -523,14 +554,15 @@ def test_apply_plan_refuses_a_new_class_that_is_not_a_folder_name(tmp_path, name
 
 @pytest.mark.slow
 def test_apply_plan_warns_of_a_class_data_does_not_have(tmp_path, caplog):
-    """A relabel into a class DATA lacks (often a typo: dolphn) makes that class in OUT, said."""
+    """A relabel into a class DATA lacks makes that class in OUT, said (one named like a class of
+    DATA, a typo most likely, is refused: below)."""
     planted = make_split(tmp_path / "data")
     plan = tmp_path / "plan.csv"
-    plan.write_text("file,action,new_class\ntrain/red/red_00.png,relabel,gren\n")
+    plan.write_text("file,action,new_class\ntrain/red/red_00.png,relabel,purple\n")
     with caplog.at_level(logging.WARNING, logger="objrec"):
         apply_plan(planted, plan, tmp_path / "fixed")
-    assert (tmp_path / "fixed/train/gren/red_00.png").is_file()
-    assert "1 image into gren, a class" in caplog.text and "does not have" in caplog.text
+    assert (tmp_path / "fixed/train/purple/red_00.png").is_file()
+    assert "1 image into purple, a class" in caplog.text and "does not have" in caplog.text
     caplog.clear()
     plan.write_text("file,action,new_class\ntrain/red/red_00.png,relabel,green\n")
     with caplog.at_level(logging.WARNING, logger="objrec"):

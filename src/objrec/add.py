@@ -42,8 +42,8 @@ from objrec.add_new import (
     empty_class_folders,
     new_images,
     refuse_class_folders,
-    refuse_likely_misspelt,
     refuse_look_alike_classes,
+    split_classes,
     split_folder,
 )
 from objrec.add_pending import finish_killed_add
@@ -51,6 +51,7 @@ from objrec.add_plan import plan_add, store_dir
 from objrec.add_result import AddResult, add_warnings, left_out_by_split, shared_note, test_note
 from objrec.add_write import AddProgress, write_added
 from objrec.config import SplitConfig, settings
+from objrec.data import refuse_likely_misspelt
 from objrec.errors import ctrl_c_leaves
 from objrec.images import warned_once_per_file
 from objrec.labels import LabelledPhotos, labelled_images, labelled_photos
@@ -143,7 +144,7 @@ def _asked(
     labelled = labelled_photos(labels, given, class_name)
     images = _checked_images(given, class_name, data, root, labelled)
     if not new_class:
-        refuse_likely_misspelt({image.name for image in images}, root)
+        refuse_likely_misspelt({image.name for image in images}, split_classes(root))
     return given, root, images, labelled
 
 

@@ -25,11 +25,10 @@ from objrec.data import (
     read_key,
     refuse_run_folder,
     require_split_folder,
-    with_likely,
 )
 from objrec.errors import ObjrecError
 from objrec.images import SYSTEM_FOLDERS, is_image_file, list_images
-from objrec.progress import close_match, some_of
+from objrec.progress import some_of
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +115,7 @@ def refuse_look_alike_classes(new: set[str], data: Path) -> None:
     are one class already: :func:`as_data_classes`, as are a new class and the data folder's
     alike but for a space at either end); or two new classes only in a space at either end (a
     Mac's ``Stop signs `` folder beside ``Stop signs``): two classes that read the same."""
-    known = sorted({f.name for split in present_splits(data) for f in class_dirs(data / split)})
+    known = split_classes(data)
     for other, name in alike_names(sorted(new), known):
         where = "the data folder's class" if other in known else "the new class"
         raise ObjrecError(
@@ -134,23 +133,9 @@ def refuse_look_alike_classes(new: set[str], data: Path) -> None:
         )
 
 
-def refuse_likely_misspelt(new: set[str], data: Path) -> None:
-    """Refuse a new class whose name is likely a misspelling of one of the data folder's classes
-    (``sunflowr`` beside ``sunflower``, by the "is it X?" rule): it would be written as a class
-    of its own, with its files and manifest rows to take out by hand. ``new_class`` says it is
-    new."""
-    known = sorted({f.name for split in present_splits(data) for f in class_dirs(data / split)})
-    likely = sorted(n for n in new - set(known) if close_match(n, known))
-    if not likely:
-        return
-    one = len(likely) == 1
-    raise ObjrecError(
-        f"{'the new class' if one else 'the new classes'} "
-        f"{some_of(with_likely(likely, known), quote=False)} {'is' if one else 'are'} named like "
-        f"{'a class' if one else 'classes'} of the data folder: to add to "
-        f"{'it' if one else 'them'}, give {'its' if one else 'their'} name; to make "
-        f"{'a new class' if one else 'new classes'}, give `new_class=True`"
-    )
+def split_classes(data: Path) -> list[str]:
+    """The classes of the split folder ``data``: its class folders' names, in any split."""
+    return sorted({f.name for split in present_splits(data) for f in class_dirs(data / split)})
 
 
 def _whose(name: str, known: list[str]) -> str:

@@ -33,7 +33,9 @@ from objrec.data import (
     class_of_folder,
     how_alike,
     is_split_folder,
+    likely_misspelt,
     read_key,
+    refuse_likely_misspelt,
     windows_warning,
 )
 from objrec.errors import ObjrecError, ctrl_c_leaves
@@ -673,17 +675,20 @@ def suggested_p(row: dict[str, str]) -> float | None:
 
 
 def _planned_targets(
-    plan_file: Path, data: Path, images: list[Path], at: int
+    plan_file: Path, data: Path, images: list[Path], at: int, new_class: bool = False
 ) -> dict[Path, Path | None]:
     """Where the plan puts each image of ``data`` (relative to it; None: removed), once it is
-    known to name only images of ``data`` and relabels into a class named like no other; ``at``:
-    the index of the class folder in an image's path (1 in a split folder)."""
+    known to name only images of ``data`` and relabels into a class named like no other (nor
+    likely a misspelling of one, but with ``new_class``); ``at``: the index of the class folder
+    in an image's path (1 in a split folder)."""
     rels = [p.relative_to(data) for p in images]
     plan = _as_data_files(plan_file, read_plan(plan_file), {rel.as_posix() for rel in rels})
     _refuse_missing(plan_file, plan, {rel.as_posix() for rel in rels}, data)
     classes = {rel.parts[at] for rel in rels if len(rel.parts) > at + 1}
     _as_data_classes(plan, classes)
     _refuse_look_alike_classes(plan_file, plan, classes)
+    if not new_class:
+        _refuse_likely_misspelt(plan_file, plan, classes)
     _warn_new_classes(plan, classes)
     _warn_unsure_relabels(plan)
     return {rel: _target(plan_file, rel, plan.get(rel.as_posix()), at) for rel in rels}
@@ -746,6 +751,21 @@ def _refuse_look_alike_classes(
         )
 
 
+def _refuse_likely_misspelt(
+    plan_file: Path, plan: dict[str, dict[str, str]], classes: set[str]
+) -> None:
+    """Refuse relabels into a new class named like one of DATA's (``sunflowr`` beside
+    ``sunflower``), in ``add``'s words (``data.refuse_likely_misspelt``), naming their lines:
+    the copy would hold a class folder of its own, without a word but a warning among others."""
+    relabels = [row for row in plan.values() if row["action"] == "relabel"]
+    likely = likely_misspelt({row["new_class"] for row in relabels}, classes)
+    lines = sorted({int(row["_line"]) for row in relabels if row["new_class"] in likely})
+    where = (
+        f"{plan_file} {'line' if len(lines) == 1 else 'lines'} {some_of(list(map(str, lines)))}: "
+    )
+    refuse_likely_misspelt(likely, classes, where)
+
+
 def _target(plan_file: Path, rel: Path, row: dict[str, str] | None, at: int) -> Path | None:
     """Where the plan's ``row`` puts the image ``rel``; a relabel of a file in no class folder
     (loose in DATA, or in a split folder) is refused, naming its line."""
@@ -771,6 +791,7 @@ def apply_plan(
     out: Path,
     mode: str = "copy",
     command: Sequence[str] | None = None,
+    new_class: bool = False,
 ) -> dict[str, int]:
     """Copy every image of ``data`` into ``out``, leaving out removed ones and moving relabelled
     ones into their new class folder; ``mode="link"`` makes each a symbolic link instead, as
@@ -781,7 +802,9 @@ def apply_plan(
     the one ``data``'s manifest records for it (unless the file changed since), so that
     ``evaluate`` counts distinct photos in ``out`` as in ``data``; and a ``split.json`` that says
     how: ``data``'s, with this plan's entry in ``applied`` (``split_record.record_applied``; the
-    plan's SHA-256, the counts, ``command``: the CLI's command line, None from a script).
+    plan's SHA-256, the counts, ``command``: the CLI's command line, None from a script). A
+    relabel into a new class named like one of ``data``'s (``sunflowr`` beside ``sunflower``) is
+    refused before any file is copied, as ``add_images`` refuses one, unless ``new_class``.
 
     Returns the number of files copied, removed, relabelled and renamed (a relabelled file whose
     name another file of its new folder has: each is logged), and of a split folder's test
@@ -791,14 +814,10 @@ def apply_plan(
     and relabelled rows, and ``data``'s earlier ones), which the next audit of ``out`` keeps, or
     of the split ``split`` makes of a class folder's ``out`` (it carries the file).
     """
-    if mode not in SPLIT_MODES:
-        raise ObjrecError(f"unknown apply-plan `mode` {mode!r}: use copy or link")
-    data, out = Path(data).resolve(), Path(out).resolve()
-    if out == data or out.is_relative_to(data) or data.is_relative_to(out):
-        raise ObjrecError(f"the output folder {out} must lie outside {data}")
-    refuse_overwrite(out, hint="choose another folder")
+    data, out = _checked_folders(Path(data), Path(out), mode)
     split_folder = is_split_folder(data)
-    targets = _planned_targets(plan_file, data, list_images(data), 1 if split_folder else 0)
+    at = 1 if split_folder else 0
+    targets = _planned_targets(plan_file, data, list_images(data), at, new_class)
     made = applied_entry(data, (plan_file, sha256_file(plan_file)), mode, command)
     counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(_settle_names(targets))}
     counts |= _test_changes(targets if split_folder else {})
@@ -806,7 +825,6 @@ def apply_plan(
         refuse_without_links(out)
     with staged_folder(out) as stage:  # ``out`` whole or as it was: never half a copy
         _copy_planned((data, stage), targets, mode, split_folder, counts, out)
-        at = 1 if split_folder else 0
         counts["reviewed"] = _remember_review(data, stage, plan_file, targets, at)
         if split_folder:
             record_applied(data, stage, made | counts)
@@ -814,6 +832,18 @@ def apply_plan(
     if note := test_change_note(counts):
         log.info("%s", note)
     return counts
+
+
+def _checked_folders(data: Path, out: Path, mode: str) -> tuple[Path, Path]:
+    """``data`` and ``out`` resolved, once ``mode`` is known and ``out`` new or empty, outside
+    ``data``."""
+    if mode not in SPLIT_MODES:
+        raise ObjrecError(f"unknown apply-plan `mode` {mode!r}: use copy or link")
+    data, out = data.resolve(), out.resolve()
+    if out == data or out.is_relative_to(data) or data.is_relative_to(out):
+        raise ObjrecError(f"the output folder {out} must lie outside {data}")
+    refuse_overwrite(out, hint="choose another folder")
+    return data, out
 
 
 def _copy_planned(

@@ -163,6 +163,30 @@ def alike_names(
             yield earlier, name
 
 
+def refuse_likely_misspelt(new: Collection[str], known: Collection[str], where: str = "") -> None:
+    """Refuse a new class whose name is likely a misspelling of one of the data folder's classes
+    ``known`` (``sunflowr`` beside ``sunflower``, by the "is it X?" rule): ``add`` would write it
+    as a class of its own, its files and manifest rows to take out by hand, and ``apply-plan`` a
+    class folder of its own in its copy. ``new_class`` says it is new. ``where``: what the
+    sentence starts with (a plan's lines)."""
+    likely = likely_misspelt(new, known)
+    if not likely:
+        return
+    one = len(likely) == 1
+    raise ObjrecError(
+        f"{where}{'the new class' if one else 'the new classes'} "
+        f"{some_of(with_likely(likely, sorted(known)), quote=False)} {'is' if one else 'are'} "
+        f"named like {'a class' if one else 'classes'} of the data folder: to add to "
+        f"{'it' if one else 'them'}, give {'its' if one else 'their'} name; to make "
+        f"{'a new class' if one else 'new classes'}, give `new_class=True`"
+    )
+
+
+def likely_misspelt(new: Collection[str], known: Collection[str]) -> list[str]:
+    """The names of ``new`` that are not of ``known`` but likely a misspelling of one, sorted."""
+    return sorted(n for n in set(new) - set(known) if close_match(n, known))
+
+
 def with_likely(names: Sequence[str], candidates: Sequence[str]) -> list[str]:
     """Each of ``names``, with the candidate it is most likely a misspelling of: ``starfsh (is it
     starfish?)``."""

@@ -11,7 +11,14 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from objrec.cli.data import BURST_OPTION, COPY_OPTION, FILE_PASSES, SEED_OPTION, few_groups
+from objrec.cli.data import (
+    BURST_OPTION,
+    COPY_OPTION,
+    FILE_PASSES,
+    SEED_OPTION,
+    few_groups,
+    new_class_option,
+)
 from objrec.cli.messages import to_cli
 from objrec.cli.options import DIR, EXISTING, FOLDER, command_line, option_help
 from objrec.cli.output import (
@@ -49,14 +56,8 @@ from objrec.progress import listed, passes_from_first_step, plural, quoted, some
     help="The class of every image of NEW. Every image of NEW is of class NAME (new or not): NEW "
     "is then a folder of images, or one or more image files.",
 )
-@click.option(
-    "--new-class",
-    "new_class",
-    is_flag=True,
-    help="Make a new class even when it is named like one of DATA's. Without it, such a class "
-    "(sunflowr beside sunflower: a --class, a class folder of NEW, a label) is refused as the "
-    "misspelling it likely is, with 'is it sunflower?', before anything is written (--dry-run "
-    "too).",
+@new_class_option(
+    "a --class, a class folder of NEW, a label", "anything is written (--dry-run too)"
 )
 @click.option(
     "--ratios",

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from objrec.cli.data import COPY_OPTION
+from objrec.cli.data import COPY_OPTION, new_class_option
 from objrec.cli.messages import to_cli
 from objrec.cli.options import (
     EXISTING,
@@ -401,10 +401,13 @@ def print_too_few(result, data: Path, limit: int = 3) -> None:
 @click.argument("plan", type=FILE)
 @click.argument("out", type=OUT_DIR)
 @COPY_OPTION
+@new_class_option("a relabel's new_class", "any file is copied")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
 )
-def apply_plan(data: Path, plan: Path, out: Path, copy: bool, as_json: bool) -> None:
+def apply_plan(
+    data: Path, plan: Path, out: Path, copy: bool, new_class: bool, as_json: bool
+) -> None:
     """Copy DATA into OUT with a reviewed audit PLAN applied (remove, relabel); DATA is not changed.
     \f
     PLAN is the plan.csv of `objrec audit` (columns file, action, new_class), edited by you:
@@ -415,13 +418,15 @@ def apply_plan(data: Path, plan: Path, out: Path, copy: bool, as_json: bool) -> 
 
     OUT also gets reviewed.csv, the labels your plan kept or changed (and DATA's earlier ones):
     the next audit of OUT, or of a split of it, keeps those labels instead of suggesting them
-    again.
+    again. A relabel into a new class named like one of DATA's (sunflowr beside sunflower) is
+    refused as a misspelling, but with --new-class.
     """
     from objrec.audit_report import apply_plan as run_apply
     from objrec.audit_report import test_change_note
 
     with logged_warnings() as logged:
-        counts = run_apply(data, plan, out, "copy" if copy else "link", command_line())
+        mode = "copy" if copy else "link"
+        counts = run_apply(data, plan, out, mode, command_line(), new_class)
     note = test_change_note(counts)
     note = note and to_cli(note, apply_plan, {"out": shown(out)})
     if as_json:

@@ -77,6 +77,22 @@ COPY_OPTION = click.option(
     show_default=True,
     help=option_help("mode", cls=SplitConfig),
 )
+
+
+def new_class_option(which: str, before: str):
+    """``--new-class``, one flag of one meaning for ``add`` and ``apply-plan``: a new class named
+    like one of DATA's (``which``: where the command reads its classes) made anyway, not refused
+    as the misspelling it likely is (``data.refuse_likely_misspelt``) before ``before``."""
+    return click.option(
+        "--new-class",
+        "new_class",
+        is_flag=True,
+        help="Make a new class even when it is named like one of DATA's. Without it, such a class "
+        f"(sunflowr beside sunflower: {which}) is refused as the misspelling it likely is, with "
+        f"'is it sunflower?', before {before}.",
+    )
+
+
 BURST_OPTION = click.option(
     "--burst-seconds",
     type=click.FloatRange(min=0, max_open=True, max=float("inf")),
