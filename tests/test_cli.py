@@ -5574,6 +5574,37 @@ def test_a_name_holding_control_characters_cannot_rewrite_the_terminal(capsys):
     assert "/predict bad\\x1b[2J.jpg: refused" in err
 
 
+def test_serve_v_in_a_terminal_shows_an_upload_s_name_escaped_as_every_other_log(
+    capsys, monkeypatch
+):
+    """`serve -v` in a terminal logs through rich's handler, which strips only BEL, BS, VT, FF
+    and CR: an upload named ``a\x1bc.jpg`` (ESC c: reset the terminal) reached the operator's
+    terminal as sent, and a bidi override (U+202E, shown reversed after it: ``gpj.exe``) passed
+    every handler (review2-46 finding 4). Each is escaped, as predict's lines and the script's."""
+    from objrec.cli.output import SERVER_EVENTS, err, log_handler, printable
+    from objrec.export_script import text
+
+    name = "a\x1bc\u202egpj.exe\u2066.jpg"
+    shown = "a\\x1bc\\u202egpj.exe\\u2066.jpg"
+    assert printable(name) == shown
+    assert text({"path": name, "unknown": False, "topk": [{"class": "x", "prob": 1.0}]}) == (
+        f"{shown}: x 100.00%"
+    )  # the exported script prints a name as predict does
+    monkeypatch.setattr(type(err), "is_terminal", property(lambda console: True))
+    log, handler = logging.getLogger(SERVER_EVENTS), log_handler(1)  # -v, in a terminal
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        log.info("/predict %s (1 KiB) from 127.0.0.1: x 99%%", name)
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+    said = "".join(capsys.readouterr().err.split())  # rich's columns may wrap the line
+    assert "\x1b" not in said and "\u202e" not in said and "\u2066" not in said, repr(said)
+    assert f"/predict{shown}(1KiB)" in said, said
+
+
 @pytest.mark.parametrize("encoding", ["iso8859-1", "euc_jp", "ascii"])
 def test_a_python_reading_file_names_in_a_legacy_encoding_is_told_so(capsys, monkeypatch, encoding):
     """Under LANG=fr_FR.ISO-8859-1 (ja_JP.eucJP, or a C locale with UTF-8 mode off) Python reads

@@ -682,16 +682,24 @@ def shown(path: str | Path) -> str:
     return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-"""The control characters a terminal acts on (ESC, CR...) but tab and newline, as objrec's."""
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+"""The control characters a terminal acts on (ESC, CR...) but tab and newline, and the bidi
+overrides that show a name reversed, as objrec's."""
 
 
 def printed(path: str | Path) -> str:
     """``path`` as a line of the answers shows it, as objrec prints it: :func:`shown`, each
-    control character a terminal acts on (ESC: a name that colours or clears the terminal)
-    escaped as ``\\x1b``, and a newline as ``\\n``, so that one photo's answer is one line."""
-    text = CONTROL_CHARACTERS.sub(lambda found: f"\\x{ord(found.group()):02x}", shown(path))
+    control character a terminal acts on (ESC: a name that colours or clears the terminal) or a
+    bidi override escaped as ``\\x1b`` or ``\\u202e``, and a newline as ``\\n``, so that one
+    photo's answer is one line."""
+    text = CONTROL_CHARACTERS.sub(escaped_character, shown(path))
     return text.replace("\n", "\\n")
+
+
+def escaped_character(found: re.Match[str]) -> str:
+    """The character ``found`` as Python writes it in a string: ``\\x1b``, ``\\u202e``."""
+    code = ord(found.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 IMAGE_EXTENSIONS = frozenset(

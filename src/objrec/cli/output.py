@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console, ConsoleRenderable
 from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import (
@@ -400,18 +400,26 @@ def shown(path: str | Path | None) -> str:
     return printable(text)
 
 
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 """The control characters a terminal acts on (ESC starts a sequence that colours, moves the
-cursor, sets the title; CR goes back over the line), but tab and newline: a name holding one is
-printed with it escaped, so that an upload's name in serve's log, or a file's in predict's
-answer, cannot rewrite the terminal that shows it."""
+cursor, sets the title; CR goes back over the line), but tab and newline, and the bidi
+embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), which show the text after
+them reversed (``photo\\u202egpj.exe`` reads photoexe.jpg): a name holding one is printed with
+it escaped, so that an upload's name in serve's log, or a file's in predict's answer, cannot
+rewrite the terminal that shows it nor disguise itself."""
 
 
 def printable(text: str) -> str:
     """``text`` with each byte of a name that is not UTF-8 escaped (``caf\\xe9``), as a terminal's
-    encoding refuses it raw, and each of :data:`CONTROL_CHARACTERS` (``\\x1b``)."""
+    encoding refuses it raw, and each of :data:`CONTROL_CHARACTERS` (``\\x1b``, ``\\u202e``)."""
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return CONTROL_CHARACTERS.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+    return CONTROL_CHARACTERS.sub(escaped_character, text)
+
+
+def escaped_character(found: re.Match[str]) -> str:
+    """The character ``found`` as Python writes it in a string: ``\\x1b``, ``\\u202e``."""
+    code = ord(found.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def one_line(text: str) -> str:
@@ -744,8 +752,17 @@ def log_handler(verbose: int) -> logging.Handler:
     if not verbose:
         return SentenceHandler()
     if err.is_terminal:
-        return RichHandler(console=err, show_path=False, log_time_format=f"[{LOG_TIME}]")
+        return PrintableRichHandler(console=err, show_path=False, log_time_format=f"[{LOG_TIME}]")
     return LogLineHandler()
+
+
+class PrintableRichHandler(RichHandler):
+    """rich's timed log lines (``-v`` in a terminal), each message :func:`printable` as every
+    other handler's: rich strips only BEL, BS, VT, FF and CR, and an upload named with ESC
+    (``ESC c`` resets the terminal) reached the terminal of ``serve -v`` as its client sent it."""
+
+    def render_message(self, record: logging.LogRecord, message: str) -> ConsoleRenderable:
+        return super().render_message(record, printable(message))
 
 
 class WarningList(logging.Handler):
