@@ -553,6 +553,23 @@ def s0_like_table():
     )
 
 
+def test_the_accuracy_trend_is_fitted_where_a_full_newton_step_overshoots():
+    """newcomer47: a 7-class run whose one-image class got its test image wrong, the others nearly
+    all right, stopped evaluate with numpy's "Singular matrix": Newton's first full step put
+    every p at 0 or 1, and every weight p(1 - p) underflowed. The fit exists there (its gradient
+    is zero at it); halved steps reach it."""
+    import numpy as np
+
+    from objrec.plots import logistic_fit
+
+    x = np.log(np.array([1, 22, 18, 18, 16, 17, 18.0]))
+    right, total = np.array([0, 9, 10, 8, 8, 9, 9.0]), np.array([1, 10, 10, 8, 8, 9, 9.0])
+    beta, centre = logistic_fit(x, right, total)
+    p = 1 / (1 + np.exp(-(beta[0] + beta[1] * (x - centre))))
+    assert np.isfinite(beta).all() and beta[1] > 0
+    assert abs((total * p).sum() - right.sum()) < 1e-6  # the intercept's score equation
+
+
 @pytest.mark.slow
 @pytest.mark.figures
 def test_the_accuracy_trend_stays_between_0_and_100_percent():

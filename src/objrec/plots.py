@@ -343,20 +343,32 @@ def accuracy_trend(table: pd.DataFrame, at: Any = None) -> tuple[Any, Any]:
 def logistic_fit(x: Any, right: Any, total: Any, ridge: float = 1e-6) -> tuple[Any, float]:
     """Intercept and slope of a binomial logistic regression (``right`` of ``total`` at each
     ``x``, centred on its mean, also returned) by Newton's steps, the slope held by a small
-    ``ridge`` where the classes separate; all right (or all wrong) gives a flat 100% (0%)."""
+    ``ridge`` where the classes separate; all right (or all wrong) gives a flat 100% (0%).
+
+    Each step is halved until it raises the (penalised) log-likelihood: a full step from the
+    start overshot into p of 0 or 1 on a run whose one-image class was wrong and the others
+    nearly all right, every weight p(1 - p) underflowed and the solve met a singular matrix
+    (newcomer47), though the fit exists there."""
     import numpy as np
 
     share, centre = right.sum() / total.sum(), float(x.mean())
     if share in (0.0, 1.0):
         return np.array([40.0 if share else -40.0, 0.0]), centre
     design = np.column_stack([np.ones_like(x), x - centre])
-    beta = np.array([np.log(share / (1 - share)), 0.0])
     penalty = np.diag([0.0, ridge])
+
+    def log_likelihood(beta: Any) -> float:
+        eta = design @ beta
+        return float((right * eta - total * np.logaddexp(0, eta)).sum() - beta @ penalty @ beta / 2)
+
+    beta = np.array([np.log(share / (1 - share)), 0.0])
     for _ in range(100):
-        p = 1 / (1 + np.exp(-design @ beta))
+        p = np.exp(-np.logaddexp(0.0, -(design @ beta)))  # 1 / (1 + e^-eta), no overflow
         gradient = design.T @ (right - total * p) - penalty @ beta
         hessian = design.T @ (design * (total * p * (1 - p))[:, None]) + penalty
-        step = np.linalg.solve(hessian, gradient)
+        step = np.linalg.lstsq(hessian, gradient, rcond=None)[0]
+        while log_likelihood(beta + step) < log_likelihood(beta) and np.abs(step).max() > 1e-10:
+            step = step / 2
         beta = beta + step
         if np.abs(step).max() < 1e-10:
             break
