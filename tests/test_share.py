@@ -16,7 +16,7 @@ from objrec.errors import ObjrecError
 from objrec.kept import keep_threshold, read_kept
 from objrec.share import MANIFEST, share_run
 
-from .conftest import COLOURS, make_image
+from .conftest import COLOURS, followed_by, make_image, retrain_of
 
 
 @pytest.fixture
@@ -314,11 +314,11 @@ def test_with_onnx_the_runs_own_export_of_the_same_model_is_copied_not_made_agai
     assert sidecar["model_digest"] == model_digest(run)
     made = []
 
-    def export_model(run, out, **options):  # its sidecar alone, for share to name its model
+    def export_loaded(run, model, meta, out, *more, **options):  # its sidecar, for share to name
         made.append(out)
         out.with_suffix(".json").write_text("{}")
 
-    monkeypatch.setattr(export, "export_model", export_model)
+    monkeypatch.setattr(export, "export_loaded", export_loaded)
     share_run(run, tmp_path / "ours", onnx=True)
     for name in ("model.onnx", "model_infer.py"):
         assert (tmp_path / "ours" / name).read_bytes() == (run / name).read_bytes()
@@ -343,11 +343,11 @@ def test_with_onnx_an_edited_script_or_a_damaged_graph_is_exported_again_not_cop
     export.export_model(run)
     made = []
 
-    def export_model(run, out, **options):  # its sidecar alone, for share to name its model
+    def export_loaded(run, model, meta, out, *more, **options):  # its sidecar, for share to name
         made.append(out)
         out.with_suffix(".json").write_text("{}")
 
-    monkeypatch.setattr(export, "export_model", export_model)
+    monkeypatch.setattr(export, "export_loaded", export_loaded)
     script = run / "model_infer.py"
     edited = script.read_text() + "PHOTOS = '/home/me/photos'\n"
     script.write_text(edited)
@@ -377,6 +377,58 @@ def test_a_shares_export_names_the_shared_model_so_check_finds_it_whole(run, tmp
     share_run(run, tmp_path / "ours", onnx=True)
     assert check_run(tmp_path / "ours").problems == []
     assert reusable_export(tmp_path / "ours") is not None
+
+
+def test_a_retrain_landing_while_share_reads_the_run_is_refused_not_mixed(
+    run, tmp_path, monkeypatch
+):
+    """Session 46 left share reading the run's model file more than once: a ``train --force``
+    landing just after it read the model (which puts its settings, summary and training record
+    in place with its own model) was shared as the model read beside the retrain's files, its
+    kept threshold left out as "kept for an earlier model". Refused in a sentence, nothing
+    written."""
+    from objrec import share
+
+    keep_threshold(run, 0.3, {"unknown": None, "evaluated": None})
+    retrain = retrain_of(run, tmp_path / "b.safetensors")
+    monkeypatch.setattr(share, "read_model_state", followed_by(share.read_model_state, retrain))
+    with pytest.raises(ObjrecError, match=r"was replaced while share read .* share the run again"):
+        share_run(run, tmp_path / "ours")
+    assert not (tmp_path / "ours").exists()
+
+
+@pytest.mark.slow  # an export (3 s)
+@pytest.mark.parametrize("exported", [False, True], ids=["none", "the-runs"])
+def test_a_retrain_landing_during_a_shares_export_leaves_it_all_of_the_model_read(
+    run, tmp_path, monkeypatch, exported
+):
+    """Share read the run's model file again for its export (``export_model(run)``) and its
+    card (``model_digest(run)``): a retrain landing once the run's files were copied had the
+    share's model.onnx answer with the retrain's network and temperature, the card quote none of
+    the model's evaluations, and, where the run's own export was of the model read, the copy of
+    it fail (a forced train removes it). Everything shared is of the model read."""
+    from objrec import export
+
+    read = model_digest(run)
+    temperature = read_checkpoint(run)[1].calibration.temperature
+    fake_evaluation(run, "eval-test", read)
+    keep_threshold(run, 0.3, {"unknown": None, "evaluated": None})
+    if exported:
+        export.export_model(run)
+    retrain = retrain_of(run, tmp_path / "b.safetensors")
+
+    def lands() -> None:  # as train --force does: its model, the earlier one's export removed
+        retrain()
+        for name in ("model.onnx", "model.json", "model_infer.py"):
+            (run / name).unlink(missing_ok=True)
+
+    monkeypatch.setattr(export, "reusable_export", followed_by(export.reusable_export, lands))
+    result = share_run(run, tmp_path / "ours", onnx=True)
+    assert model_digest(run) != read
+    sidecar = json.loads((tmp_path / "ours" / "model.json").read_text())
+    assert sidecar["temperature"] == temperature and sidecar["unknown"]["threshold"] == 0.3
+    assert sidecar["model_digest"] == model_digest(tmp_path / "ours")
+    assert result.evaluations == ["eval-test"]
 
 
 def test_the_card_names_several_pretrained_networks_as_several(trained_once):

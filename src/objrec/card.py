@@ -18,7 +18,7 @@ from typing import Any
 
 from objrec import __version__
 from objrec.backbones import BadBackbone, get_backbone
-from objrec.checkpoint import model_digest, read_checkpoint
+from objrec.checkpoint import read_checkpoint
 from objrec.enough import FEWEST_FOR_A_THRESHOLD, FEWEST_TO_TRUST, FEWEST_WITHOUT_INTERVAL
 from objrec.kept import EDITED_KEY, KEPT_NAME
 from objrec.meta import BEST, RunMeta
@@ -48,12 +48,17 @@ class Evaluation:
 
 
 def write_card(
-    run: Path, folder: Path, redacted: Sequence[str], left_out: Sequence[str]
+    run: Path,
+    folder: Path,
+    redacted: Sequence[str],
+    left_out: Sequence[str],
+    model: str,
 ) -> list[str]:
-    """Write the model card of the share in ``folder`` (made from ``run``); the evaluations it
-    quotes, by their folders' names."""
+    """Write the model card of the share in ``folder`` (made from ``run``'s model of digest
+    ``model``: the one share read, not the file as it is now); the evaluations it quotes, by
+    their folders' names."""
     _, meta = read_checkpoint(folder / BEST)
-    evaluations = current_evaluations(run)
+    evaluations = current_evaluations(run, model)
     summary = json_dict(folder / "summary.json")
     kept = json_dict(folder / KEPT_NAME)
     parts = [
@@ -72,13 +77,12 @@ def write_card(
     return [e.name for e in evaluations]
 
 
-def current_evaluations(run: Path) -> list[Evaluation]:
-    """The run's evaluations made with its model file as it is now (the test split's first)."""
-    digest = model_digest(run)
+def current_evaluations(run: Path, model: str) -> list[Evaluation]:
+    """The run's evaluations made with its model of digest ``model`` (the test split's first)."""
     found = []
     for path in sorted(run.glob("eval-*")):
         metrics = json_dict(path / "metrics.json") if holds_evaluation(path) else {}
-        if metrics.get("model") == digest:
+        if metrics.get("model") == model:
             found.append(Evaluation(path.name, metrics))
     return sorted(found, key=lambda e: e.name != "eval-test")
 

@@ -673,11 +673,46 @@ def export_model(
         raise ObjrecError(f"`photos` must be a whole number of at least 1, not {photos!r}")
     if fmt not in FORMATS:
         raise ObjrecError(f"`fmt` must be one of {', '.join(FORMATS)}")
-    if not onnxruntime_available():
-        raise ObjrecError("exporting needs onnxruntime: pip install onnxruntime")
+    require_onnxruntime()
     reporter = or_silent(reporter)
     with reporter.task("loading the model", None):  # seconds: the checkpoint, torchvision
         model, meta = load_model(run)
+    return export_loaded(
+        run,
+        model,
+        meta,
+        out,
+        reporter,
+        softmax=softmax,
+        threshold=threshold,
+        force=force,
+        photos=photos,
+    )
+
+
+def require_onnxruntime() -> None:
+    """Refuse to export without ONNX Runtime, which checks the file written."""
+    if not onnxruntime_available():
+        raise ObjrecError("exporting needs onnxruntime: pip install onnxruntime")
+
+
+def export_loaded(
+    run: Path,
+    model: Classifier,
+    meta: RunMeta,
+    out: Path | None = None,
+    reporter: Reporter | None = None,
+    *,
+    softmax: bool = True,
+    threshold: float | None = None,
+    force: bool = False,
+    photos: int = CHECK_PHOTOS,
+) -> ExportResult:
+    """:func:`export_model` of ``model`` and ``meta``, the model of ``run`` already read, whose
+    digest ``meta.digest`` is: the threshold kept for it, and the sidecar names it. ``share``
+    exports the model it read so, never the run's file read again, which a retrain may have
+    replaced meanwhile."""
+    require_onnxruntime()
     warn_if_unfinished(Path(run))
     path = output_path(out) if out else default_out(Path(run))
     sidecar, script = export_names(path, Path(run), meta.data_dir, force)
@@ -710,9 +745,10 @@ def files_sha256(written: Mapping[Path, Path]) -> dict[str, str]:
     return {path.name: sha256_file(part) for path, part in written.items()}
 
 
-def reusable_export(run: Path) -> list[Path] | None:
+def reusable_export(run: Path, model: str | None = None) -> list[Path] | None:
     """The three files of the export in ``run`` (``objrec export RUN``), where its sidecar says
-    this objrec made it from the run's model file as it is now (its ``model_digest``), as
+    this objrec made it from the run's model of digest ``model`` (the one ``share`` read; None:
+    the model file as it is now), as
     ``share --onnx`` exports it: probabilities, the run's threshold or the one kept now, and the
     graph and the script as written (their ``files_sha256``: a script the user edited, with a path
     of their machine perhaps, or a damaged graph is never shipped). Share copies them rather than
@@ -724,9 +760,10 @@ def reusable_export(run: Path) -> list[Path] | None:
         return None
     written = json_dict(sidecar)
     unknown = written.get("unknown") or {}
-    kept = usable_kept(run, None)
+    model = model or model_digest(Path(run))
+    kept = usable_kept(run, None, model=model)
     same = (
-        written.get("model_digest") == model_digest(Path(run))
+        written.get("model_digest") == model
         and written.get("objrec_version") == __version__
         and written.get("output") == "probabilities"
         and not unknown.get("threshold_given")

@@ -7,10 +7,15 @@ the shared copy is written anew rather than copied: the model file with the same
 header without those paths, ``config.json`` and ``summary.json`` with every absolute path and
 command line left out (``redacted`` says which), the kept threshold for the model file as
 shared. No photo travels, and no file of the run is changed.
+
+The run's model file is read once (:class:`ReadModel`): the kept threshold, the export and the
+evaluations the card quotes are each of that model, by its digest, and a share whose other files
+a retrain may have replaced meanwhile is refused (:func:`require_same_model`).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -19,12 +24,13 @@ import re
 import shutil
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from objrec.card import CARD, CARD_MARK, write_card
 from objrec.checkpoint import (
+    load_model,
     model_digest,
     read_model_state,
     save_model_state,
@@ -238,38 +244,69 @@ def put_in_place(folder: Path, out: Path, staging: Path) -> None:
             raise
 
 
+@dataclass(frozen=True)
+class ReadModel:
+    """The run's model as ``share`` read it, once (``checkpoint.read_model_state``): every part of
+    the share is of this model, named by ``digest``, never of the file read again, which a
+    ``train --force`` landing meanwhile replaces."""
+
+    state: dict[str, Any]
+    """Its tensors."""
+    header: dict[str, Any]
+    """Its metadata as written (the machine's paths and all)."""
+    digest: str
+    """The content digest of the bytes read (``checkpoint.model_digest``'s value)."""
+
+
 def write_share(
     run: Path, model_file: Path, folder: Path, onnx: bool, reporter: Reporter
 ) -> tuple[dict[str, str], list[str], list[str], list[str]]:
     """Write the share's files into ``folder``: the files, what was redacted, the evaluations
     quoted and what was left out."""
     with reporter.task("writing the model without the machine's paths", None):
-        redacted = write_model(model_file, folder / BEST)
+        model = ReadModel(*read_model_state(model_file))
+        redacted = write_model(model, folder / BEST)
+    shared = model_digest(folder / BEST)
     redacted += write_json_redacted(run / "config.json", folder / "config.json")
     summary = write_json_redacted(run / "summary.json", folder / "summary.json", folder.name)
     redacted += summary
-    left_out = write_kept(run, folder)
+    left_out = write_kept(run, folder, model.digest, shared)
     for name in COPIED:
         if (run / name).is_file():
             shutil.copyfile(run / name, folder / name)
+    require_same_model(run, model_file, model.digest)
     if onnx:
-        export_into(run, folder, reporter)
-    evaluations = write_card(run, folder, redacted, left_out)
+        export_into(run, folder, model, shared, reporter)
+    evaluations = write_card(run, folder, redacted, left_out, model.digest)
     files = write_manifest(folder)
     return files, redacted, evaluations, left_out
 
 
-def write_model(source: Path, path: Path) -> list[str]:
-    """Write ``source``'s model to ``path``: the same tensors, its header without the data
+def require_same_model(run: Path, model_file: Path, digest: str) -> None:
+    """Refuse a share once the run's files it copies are read, when ``model_file`` no longer
+    holds the model read (``digest``): a ``train --force`` landed meanwhile, which puts its
+    ``config.json``, ``summary.json`` and ``seen_digests.csv`` in place with its model, so that
+    those read may be its, beside the model read. What follows (the export, the card) is of the
+    model read, whatever lands."""
+    if model_digest(model_file) != digest:
+        raise ObjrecError(
+            f"{model_file} was replaced while share read {run} (a train landed in it): the share "
+            "would hold one model beside another's settings and summary, so none was written: "
+            "share the run again"
+        )
+
+
+def write_model(model: ReadModel, path: Path) -> list[str]:
+    """Write the ``model`` read to ``path``: the same tensors, its header without the data
     folder's path and the settings that name files of the machine (``--cache-dir``; ``--weights``
     keeps its file's name only). The entries left out, as ``model.safetensors: key``."""
-    state, meta, _ = read_model_state(source)
+    meta = copy.deepcopy(model.header)
     redacted = ["data_dir"] if meta.pop("data_dir", None) is not None else []
     config = meta.get("train_config")
     if isinstance(config, dict):
         redacted += [f"train_config.{key}" for key in redact_settings(config)]
     redacted += redact_paths(meta)
-    save_model_state(path, state, meta)
+    save_model_state(path, model.state, meta)
     return [f"{BEST}: {key}" for key in redacted]
 
 
@@ -326,45 +363,70 @@ def is_absolute(value: Any) -> bool:
     return isinstance(value, str) and ABSOLUTE.match(value) is not None
 
 
-def write_kept(run: Path, folder: Path) -> list[str]:
-    """The run's kept threshold, for the shared model file (its digest), without the folders it
-    was judged on or the thresholds kept before; one kept for an earlier model is left out. What
-    was left out, in sentences."""
-    kept = read_kept(run, warn=False)
+def write_kept(run: Path, folder: Path, model: str, shared: str) -> list[str]:
+    """The run's kept threshold when kept for the model read (digest ``model``), for the shared
+    model file (digest ``shared``), without the folders it was judged on or the thresholds kept
+    before; one kept for another model is left out. What was left out, in sentences."""
+    kept = read_kept(run, warn=False, model=model)
     if kept is None:
         return []
     if not kept.current:
         return [f"{KEPT_NAME}: kept for an earlier model of the run, so not used by it"]
     record = kept.fields()
     redact_paths(record)
-    record["model"] = model_digest(folder / BEST)
+    record["model"] = shared
     text = json.dumps(sealed(record), indent=2) + "\n"
     (folder / KEPT_NAME).write_text(text, encoding="utf-8")
     return []
 
 
-def export_into(run: Path, folder: Path, reporter: Reporter) -> None:
-    """``export``'s three files for the run, into ``folder`` (checked on the run's own photos):
-    copies of the run's own export when it is of the same model (``export.reusable_export``)."""
-    from objrec.export import export_model, reusable_export
+def export_into(run: Path, folder: Path, model: ReadModel, shared: str, reporter: Reporter) -> None:
+    """``export``'s three files for the ``model`` read, into ``folder`` (checked on the run's own
+    photos): copies of the run's own export when it is of that model (``export.reusable_export``),
+    else exported from the shared model file, which holds its tensors (:func:`export_read`)."""
+    from objrec.export import reusable_export
 
-    if (earlier := reusable_export(run)) is not None:
+    earlier = reusable_export(run, model.digest)
+    if earlier is not None and copied(earlier, folder):
         log.info("the export in %s is of this model: copied, not made again", run)
-        for path in earlier:
-            shutil.copyfile(path, folder / path.name)
     else:
-        export_model(run, folder / "model.onnx", reporter=reporter)
-    name_shared_model(folder / "model.json", folder / BEST)
+        export_read(run, folder, model, reporter)
+    name_shared_model(folder / "model.json", shared)
 
 
-def name_shared_model(sidecar: Path, model: Path) -> None:
-    """The share's export names the shared model file by its digest (``model_digest``), as the
-    share's kept threshold does (:func:`write_kept`): it is an export of the run's model, whose
-    tensors the shared file holds without the machine's paths. Naming the run's file, ``check``
-    of every ``share --onnx`` called it "an export of another model (a retrain since)", and a
-    share of the share exported it again."""
+def copied(files: list[Path], folder: Path) -> bool:
+    """Whether ``files`` were copied into ``folder``; none is left there when one had gone: a
+    retrain landing takes the run's export with it."""
+    try:
+        for path in files:
+            shutil.copyfile(path, folder / path.name)
+    except FileNotFoundError:
+        for path in files:
+            (folder / path.name).unlink(missing_ok=True)
+        return False
+    return True
+
+
+def export_read(run: Path, folder: Path, model: ReadModel, reporter: Reporter) -> None:
+    """Export the ``model`` read into ``folder``, from the shared model file (its tensors, a
+    header without the machine's paths), checked on the run's photos (its data folder, as the
+    model read names it) with the run's threshold kept for it: the run's model file, read again,
+    may hold a retrain's model by now."""
+    from objrec.export import export_loaded
+
+    loaded, meta = load_model(folder / BEST)
+    meta = replace(meta, data_dir=model.header.get("data_dir"), digest=model.digest)
+    export_loaded(run, loaded, meta, folder / "model.onnx", reporter)
+
+
+def name_shared_model(sidecar: Path, shared: str) -> None:
+    """The share's export names the shared model file by its digest (``shared``), as the share's
+    kept threshold does (:func:`write_kept`): it is an export of the run's model, whose tensors
+    the shared file holds without the machine's paths. Naming the run's file, ``check`` of every
+    ``share --onnx`` called it "an export of another model (a retrain since)", and a share of the
+    share exported it again."""
     record = json.loads(sidecar.read_text(encoding="utf-8"))
-    record["model_digest"] = model_digest(model)
+    record["model_digest"] = shared
     sidecar.write_text(json.dumps(record, indent=2), encoding="utf-8")  # as export writes it
 
 
