@@ -1382,6 +1382,42 @@ def test_image_facts_give_a_big_rotated_photos_upright_size(tmp_path):
     assert (facts.width, facts.height) == (800, 1200) and not facts.error
 
 
+@pytest.mark.slow
+def test_a_file_removed_while_the_audit_runs_is_skipped_as_an_unreadable_one(
+    tmp_path, monkeypatch, caplog
+):
+    """A user tidying the folder during an audit: a photo removed after the frozen pass read it
+    stopped the audit at its second hashing (FileNotFoundError; the CLI's exit 1 'no such file or
+    directory'), as train stopped before fcafb32. It is skipped as a file that fails to decode
+    is: said once, an unreadable outlier, left out of the findings; as is one removed before the
+    frozen pass (after the folder was listed), said once too."""
+    import objrec.audit
+
+    data = plant(make_split(tmp_path / "data"))  # a wrong label, copies: findings to be in
+    before, after = data / "train/red/red_01.png", data / "valid/blue/blue_02.png"
+    features = objrec.audit.audit_features
+
+    def tidied_meanwhile(*args, **kwargs):
+        before.unlink()
+        found = features(*args, **kwargs)
+        after.unlink()
+        return found
+
+    monkeypatch.setattr(objrec.audit, "audit_features", tidied_meanwhile)
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        result = audit(data, tmp_path / "audit", config(cache_dir=tmp_path / "cache"))
+    gone = "cannot read the file (No such file or directory)"
+    for path in (before, after):
+        assert caplog.text.count(f"skipped {path}: {gone}") == 1
+    unreadable = {r["path"]: r["reason"] for r in result.outliers if "unreadable" in r["reason"]}
+    assert unreadable == {str(before): f"unreadable: {gone}", str(after): f"unreadable: {gone}"}
+    flagged = [row["path"] for row in result.label_issues]
+    flagged += [
+        path for group in result.near_duplicates + result.look_alikes for path in group["paths"]
+    ]
+    assert len(result.label_issues) > 0 and str(before) not in flagged and str(after) not in flagged
+
+
 def test_an_unreadable_outlier_s_reason_does_not_repeat_its_path(tmp_path):
     """An archivist's audit printed `Accordéons/IMG_trunc_5.jpg: unreadable:
     /tmp/photos/Accordéons/IMG_trunc_5.jpg: cannot read image (...)`, and outliers.csv's reason

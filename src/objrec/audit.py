@@ -30,7 +30,7 @@ import math
 import time
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -63,7 +63,7 @@ from objrec.data import (
 )
 from objrec.engine import train_one_epoch
 from objrec.errors import ObjrecError, on_ctrl_c
-from objrec.features import cached_features
+from objrec.features import cached_features, file_digests
 from objrec.frozen import FrozenBody, PassSettings, Probe
 from objrec.images import warned_once_per_file
 from objrec.model import build_head
@@ -460,18 +460,34 @@ def keep_measured(into: dict[str, dedup.ImageFacts]):
 
 
 def image_facts(
-    inv: Inventory, config: AuditConfig, on_file, measured=None
+    inv: Inventory, config: AuditConfig, on_file, measured=None, skipped: Collection[str] = ()
 ) -> list[dedup.ImageFacts]:
     """Every image's size, hashes and contrast, kept beside the feature store by content digest
     (``facts.sqlite`` in the cache folder): a second audit of the same images decodes none, and
     those the frozen pass ``measured`` are not decoded again. The digests are kept in
-    ``inv.digests``, for the plan to tell a byte-identical copy from a near-duplicate."""
+    ``inv.digests``, for the plan to tell a byte-identical copy from a near-duplicate.
+
+    A file that cannot be read now (removed since the frozen pass read it, by a user tidying the
+    folder: the audit stopped on its OSError) is skipped as the frozen pass skips one, in its
+    words (``features.file_digests``): its digest "", its facts unreadable (an outlier, as a
+    file that fails to decode), a warning unless the frozen pass's ``skipped`` said it."""
     cache = open_cache(config.cache_dir)
-    paths = [it.path for it in inv.items]
-    digests, _ = cache.store.digests(paths)
-    inv.digests = list(digests)
-    kinds = cache.store.image_kinds(paths, digests)  # HEIC told apart without opening a file
-    return dedup.cached_facts(paths, digests, cache.facts_file, on_file, measured, kinds)
+    digests, unhashed, _ = file_digests(
+        cache.store, [Sample(it.path, it.label) for it in inv.items]
+    )
+    inv.digests = digests
+    readable = [i for i, digest in enumerate(digests) if digest]
+    paths, known = [inv.items[i].path for i in readable], [digests[i] for i in readable]
+    kinds = cache.store.image_kinds(paths, known)  # HEIC told apart without opening a file
+    found = dedup.cached_facts(paths, known, cache.facts_file, on_file, measured, kinds)
+    facts = dict(zip(readable, found, strict=True))
+    for i, reason in unhashed.items():
+        facts[i] = dedup.ImageFacts(error=f"{inv.items[i].path}: {reason}")
+        if facts[i].error not in skipped:
+            log.warning("skipped %s", facts[i].error)
+        if on_file is not None:
+            on_file()
+    return [facts[i] for i in range(len(digests))]
 
 
 # ---------------------------------------------------------------- label issues
@@ -1349,7 +1365,7 @@ def audit(
         log.warning("skipped %s", message)
     clock.lap("features")
     with reporter.task("hashing images", len(inv.items)) as advance:
-        facts = image_facts(inv, config, lambda: advance(1), measured)
+        facts = image_facts(inv, config, lambda: advance(1), measured, errors)
     clock.lap("hashing")
     result = find_issues(inv, features, ok, facts, config, reporter)
     clock.seconds |= result.seconds
