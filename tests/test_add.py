@@ -1289,3 +1289,36 @@ def test_ctrl_c_while_the_manifest_is_written_says_the_next_add_lists_the_files(
     add_images(split_dir, new_images(tmp_path / "later", "red", 1, seed=960))
     files = {p.relative_to(split_dir).as_posix() for p in split_dir.glob("*/*/*")}
     assert files == {row["file"] for row in manifest(split_dir)} and len(files) == 36 + 2
+
+
+@pytest.mark.slow
+def test_a_full_disk_part_way_says_how_many_went_in_and_that_the_same_add_goes_on(
+    capsys, tmp_path, split_dir, monkeypatch
+):
+    """An add that failed after writing some files (a full disk) said only the error: a user who
+    freed space did not know that 2 of 5 went in, each in the manifest, nor that the same add
+    again goes on. It says so as Ctrl-C does; the same add again adds the others."""
+    import errno
+
+    real, calls = add_write._put, []
+
+    def full_at_the_third(source, mode, data, tmp):
+        calls.append(source)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
+        real(source, mode, data, tmp)
+
+    monkeypatch.setattr(add_write, "_put", full_at_the_third)
+    new = new_images(tmp_path / "new", "red", 5)
+    assert main(["add", str(split_dir), str(new)]) == 1
+    said = " ".join(capsys.readouterr().err.split())
+    assert ": no space left on device; " in said and ".objrec" not in said
+    assert (
+        f"; 2 of 5 images added to {split_dir}, each whole and in its manifest, the others not: "
+        "the same add again adds them (it skips those added)" in said
+    )
+    monkeypatch.undo()
+    result = add_images(split_dir, new)
+    assert len(result.files) == 3 and result.copies == {"red": 2}
+    files = {p.relative_to(split_dir).as_posix() for p in split_dir.glob("*/*/*")}
+    assert files == {row["file"] for row in manifest(split_dir)} and len(files) == 36 + 5

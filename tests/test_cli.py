@@ -3785,7 +3785,7 @@ def test_a_folder_the_system_refuses_is_one_sentence_naming_it(capsys, tmp_path,
 
 
 def test_an_os_error_keeps_the_case_of_its_file_names():
-    from objrec.cli.messages import os_error_sentence
+    from objrec.errors import os_error_sentence
 
     refused = PermissionError(13, "Permission denied", "/Data/Cats")
     assert os_error_sentence(refused) == "/Data/Cats: permission denied"

@@ -52,7 +52,7 @@ from objrec.add_result import AddResult, add_warnings, left_out_by_split, shared
 from objrec.add_write import AddProgress, write_added
 from objrec.config import SplitConfig, settings
 from objrec.data import refuse_likely_misspelt
-from objrec.errors import ctrl_c_leaves
+from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves, os_error_sentence
 from objrec.images import warned_once_per_file
 from objrec.labels import LabelledPhotos, labelled_images, labelled_photos
 from objrec.manifest import MANIFEST, check_manifest
@@ -104,7 +104,7 @@ def add_images(
             inside ``data``, a ``class_name`` that cannot be a folder's name, a class named like
             another but for case, and a new one like one of ``data``'s (but ``new_class``)."""
     progress = AddProgress(Path(data))
-    with ctrl_c_leaves(progress.left):
+    with ctrl_c_leaves(progress.left), _failure_leaves(progress):
         config, own = _add_settings(config, keywords)
         given, root, images, labelled = _asked(Path(data), new, class_name, labels, new_class)
         with _held(root, dry_run, on_wait, progress):
@@ -113,6 +113,21 @@ def add_images(
                 entry = _entry(given, labels, class_name, config, plan.result, command)
                 plan.result.files = write_added(root, plan, config.mode, entry, progress, on_write)
         return _finish(plan.result, root, dry_run, (given, images, class_name), labelled)
+
+
+@contextlib.contextmanager
+def _failure_leaves(progress: AddProgress) -> Iterator[None]:
+    """An error once files were written (a full disk, a file refused) says what the add left, as
+    Ctrl-C does: it said only the error, and a user who freed space did not know that 3 of 18
+    images went in, each in the manifest, nor that the same add again goes on (it skips them)."""
+    try:
+        yield
+    except (OSError, ObjrecError) as exc:
+        if not progress.written or isinstance(exc, Interrupted):
+            raise
+        said = str(exc) if isinstance(exc, ObjrecError) else os_error_sentence(exc)
+        values = exc.values if isinstance(exc, ObjrecError) else None
+        raise ObjrecError(f"{said}; {progress.left()}", values) from exc
 
 
 @contextlib.contextmanager

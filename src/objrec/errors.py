@@ -30,6 +30,18 @@ class ObjrecError(Exception):
         self.values = dict(values or {})
 
 
+def os_error_sentence(exc: OSError) -> str:
+    """Which file the operating system refused, and why: ``/data/cats: permission denied`` (an
+    error without the system's reason keeps its own words, first line only: ``-vv`` logs the
+    traceback)."""
+    words = str(exc).splitlines() or [type(exc).__name__]
+    reason = exc.strerror.lower() if exc.strerror else words[0]
+    if exc.filename is None:
+        return reason
+    files = " and ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+    return f"{files}: {reason}"
+
+
 LOGGED_VALUES = "objrec_values"
 """The attribute of a logged record (``extra={LOGGED_VALUES: values}``) holding its ``values``, as
 an ObjrecError's: the CLI spells `resume=True` in a warning with them too. ``launched``

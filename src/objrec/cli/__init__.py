@@ -29,7 +29,7 @@ from rich.markup import escape
 from objrec import __version__
 from objrec.cli import adding, auditing, data, delivery, evaluation, prediction, tools, training
 from objrec.cli.heap import end_program, freeze_heap, run_as_program
-from objrec.cli.messages import os_error_sentence, to_cli, under_torchrun, usage_sentence
+from objrec.cli.messages import to_cli, under_torchrun, usage_sentence
 from objrec.cli.options import GREEDY_OPTIONS, expand_greedy
 from objrec.cli.output import (
     INTERRUPTED,
@@ -49,7 +49,7 @@ from objrec.cli.output import (
 )
 from objrec.cli.sections import HELP_FLAGS
 from objrec.cores import limit_thread_pools, wait_passively
-from objrec.errors import Interrupted, ObjrecError
+from objrec.errors import Interrupted, ObjrecError, os_error_sentence
 
 __all__ = ["cli", "main"]
 

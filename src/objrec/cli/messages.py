@@ -213,18 +213,6 @@ def argument_spelling(command: click.Command, argument: ast.expr, values: dict[s
     return param.human_readable_name if isinstance(param, click.Argument) else name.upper()
 
 
-def os_error_sentence(exc: OSError) -> str:
-    """Which file the operating system refused, and why: ``/data/cats: permission denied`` (an
-    error without the system's reason keeps its own words, first line only: ``-vv`` logs the
-    traceback)."""
-    words = str(exc).splitlines() or [type(exc).__name__]
-    reason = exc.strerror.lower() if exc.strerror else words[0]
-    if exc.filename is None:
-        return reason
-    files = " and ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
-    return f"{files}: {reason}"
-
-
 CLICK_TYPES = {
     "is not a valid integer range": "is not a whole number",
     "is not a valid float range": "is not a number",
