@@ -25,7 +25,7 @@ Needs a store holding every feature of DATA and the int8 graph of the default bo
 * ``fingerprints``: the two fingerprints a warm retrain computes (the float body's, to find its
   int8 graph, and the int8 body's, the store's key, which holds the float body again), each
   tensor's bytes copied to hash them (``tobytes``, before) and hashed where they lie
-  (``backbones.fingerprint_module``, now); the digests are checked equal.
+  (``bodies.fingerprint_module``, now); the digests are checked equal.
 * ``bodies``: the default backbone's bodies built from their weight files as before (each Lite
   body initialised at random, then ``load_state_dict`` copying the file's tensors into it) and
   now (``backbones.build_body``: built on the meta device, the file's tensors its own); the
@@ -68,7 +68,7 @@ import torch
 from _sampling import SPLIT, SPLIT_HELP, timed
 
 from objrec import checkpoint, confidence, images, runs
-from objrec.backbones import fingerprint_module
+from objrec.bodies import fingerprint_module
 from objrec.cache import open_cache
 from objrec.config import TrainConfig
 from objrec.data import scan_class_folder
@@ -190,19 +190,12 @@ def built_bodies(config: TrainConfig):
     in) and now (``build_body``)."""
     from efficientnet_lite_pytorch import EfficientNet
 
-    from objrec.backbones import (
-        ConcatBody,
-        LiteBody,
-        _lite_weights_file,
-        build_body,
-        get_backbone,
-        load_into,
-        load_state_file,
-    )
+    from objrec.backbones import build_body, get_backbone
+    from objrec.bodies import ConcatBody, LiteBody, lite_weights_file, load_into, load_state_file
 
     def lite(variant: int) -> LiteBody:
         body = LiteBody(EfficientNet.from_name(f"efficientnet-lite{variant}"))
-        path = _lite_weights_file(variant)
+        path = lite_weights_file(variant)
         state = {k: v for k, v in load_state_file(path).items() if not k.startswith("_fc.")}
         load_into(body.net, state, str(path))
         return body

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from _sampling import sample_parser, seeded_sample
 
-from objrec.backbones import build_body, fingerprint_module, get_backbone, resolve_data_config
+from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.bodies import fingerprint_module
 from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE
 from objrec.frozen import FROZEN_BATCH

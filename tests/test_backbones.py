@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from objrec.backbones import BadBackbone, _build_timm, build_body, get_backbone, list_backbones
+from objrec.backbones import BadBackbone, build_body, get_backbone, list_backbones
+from objrec.bodies import build_timm
 from objrec.config import DEFAULT_BACKBONE
 from objrec.errors import ObjrecError
 from objrec.transforms import build_transforms
@@ -52,8 +53,8 @@ def test_a_lite_body_takes_its_weights_file_tensors_without_drawing_or_copying_w
     fingerprint for fingerprint and output for output, as one built and then loaded. A tensor
     the file holds as a strided view (its convolutions' weights, in TensorFlow's order) is made
     contiguous once: each fingerprint of the body copied those 46 MB again to hash them."""
-    from objrec import backbones
-    from objrec.backbones import LiteBody, fingerprint_module, load_into, load_state_file
+    from objrec import bodies
+    from objrec.bodies import LiteBody, fingerprint_module, load_into, load_state_file
 
     spec = get_backbone("efficientnet_lite0")
     if not spec.offline():
@@ -64,7 +65,7 @@ def test_a_lite_body_takes_its_weights_file_tensors_without_drawing_or_copying_w
         loaded.update(load_state_file(path))
         return loaded
 
-    monkeypatch.setattr(backbones, "load_state_file", recorded)
+    monkeypatch.setattr(bodies, "load_state_file", recorded)
     drawn = drawn_weights(monkeypatch)  # per random draw: on the meta device (no memory)
     body = build_body(spec)
     monkeypatch.undo()
@@ -217,7 +218,7 @@ def test_weights_file_for_an_ensemble_is_a_clear_error(tmp_path):
 def test_a_wrapped_body_keeps_its_models_own_state_dict_keys():
     from torchvision.models import get_model
 
-    from objrec.backbones import WrappedBody
+    from objrec.bodies import WrappedBody
     from objrec.model import Classifier, build_head
 
     body = build_body(get_backbone("mobilenet_v2"), pretrained=False)
@@ -242,7 +243,7 @@ def test_a_wrapped_body_keeps_its_models_own_state_dict_keys():
 def test_weights_saved_from_inside_ddp_or_torch_compile_load(tmp_path, wrap, suffix):
     from safetensors.torch import save_file
 
-    from objrec.backbones import TinyBody
+    from objrec.bodies import TinyBody
 
     source = TinyBody()
     with torch.no_grad():
@@ -257,7 +258,7 @@ def test_weights_saved_from_inside_ddp_or_torch_compile_load(tmp_path, wrap, suf
 
 
 def test_a_training_scripts_checkpoint_around_the_weights_loads(tmp_path):
-    from objrec.backbones import TinyBody
+    from objrec.bodies import TinyBody
 
     state = TinyBody().state_dict()
     torch.save({"model": state, "epoch": 3, "lr": 0.1}, tmp_path / "w.pt")
@@ -268,7 +269,7 @@ def test_a_training_scripts_checkpoint_around_the_weights_loads(tmp_path):
 
 
 def test_weights_whose_keys_differ_are_named_in_one_short_sentence(tmp_path):
-    from objrec.backbones import TinyBody
+    from objrec.bodies import TinyBody
 
     state = {"backbone." + k: v for k, v in TinyBody().state_dict().items()}
     torch.save(state, tmp_path / "w.pt")
@@ -292,15 +293,13 @@ def torchvision_pretrained(name, **arguments):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
 def test_googlenet_and_inception_turn_their_input_as_their_weights_expect(name, monkeypatch):
-    import objrec.backbones as backbones
+    from objrec import bodies
 
     size = get_backbone(name).data_config.input_size
     reference = torchvision_pretrained(
         name, transform_input=True, aux_logits=True, init_weights=False
     )
-    monkeypatch.setattr(
-        backbones, "_download_torchvision_weights", lambda n: reference.state_dict()
-    )
+    monkeypatch.setattr(bodies, "_download_torchvision_weights", lambda n: reference.state_dict())
     body = build_body(get_backbone(name)).eval()
     reference.fc = torch.nn.Identity()
     x = torch.randn(1, 3, size, size)
@@ -344,7 +343,7 @@ def test_densenet_loads_torchvisions_weight_file_with_its_old_key_names(tmp_path
 
 
 def test_a_vit_is_built_at_the_size_of_its_weights():
-    from objrec.backbones import _pretrained_arguments
+    from objrec.bodies import _pretrained_arguments
 
     assert _pretrained_arguments("vit_h_14") == {"image_size": 518}
     assert get_backbone("vit_h_14").data_config.input_size == 518
@@ -352,7 +351,7 @@ def test_a_vit_is_built_at_the_size_of_its_weights():
 
 
 def test_weights_without_batchnorms_num_batches_tracked_load(tmp_path):
-    from objrec.backbones import TinyBody
+    from objrec.bodies import TinyBody
 
     state = {k: v for k, v in TinyBody().state_dict().items() if "num_batches" not in k}
     torch.save(state, tmp_path / "w.pt")
@@ -372,13 +371,8 @@ def test_a_googlenet_run_saved_before_the_input_transform_keeps_its_body(monkeyp
     """GoogLeNet and Inception v3 are built with torchvision's input transform now; a run
     trained before, on the body without it, loaded with it and answered otherwise. Its body's
     fingerprint, as objrec then made it (no transform, a repr that does not show it), tells."""
-    from objrec.backbones import (
-        WrappedBody,
-        build_body,
-        fingerprint_module,
-        get_backbone,
-        restore_input_transform,
-    )
+    from objrec.backbones import build_body, get_backbone
+    from objrec.bodies import WrappedBody, fingerprint_module, restore_input_transform
 
     def body():
         return build_body(get_backbone("googlenet"), pretrained=False).eval()
@@ -442,7 +436,7 @@ def fake_timm_and_hub(monkeypatch, cached: bool, network: bool, offline: bool = 
 
 def test_timm_weights_in_the_hugging_face_cache_load_with_no_request(monkeypatch):
     calls = fake_timm_and_hub(monkeypatch, cached=True, network=False)
-    assert _build_timm("resnet18", True, None).n_features == 8
+    assert build_timm("resnet18", True, None).n_features == 8
     assert calls == [("create", True, True)]  # offline mode on: no request, no retries
     assert sys.modules["huggingface_hub"].constants.HF_HUB_OFFLINE is False  # set back
 
@@ -454,14 +448,14 @@ def test_timm_weights_neither_cached_nor_reachable_are_a_clear_error_at_once(mon
     with pytest.raises(
         ObjrecError, match=rf"not in the Hugging Face cache \(/hf-cache\) and {why}"
     ):
-        _build_timm("resnet18", True, None)
+        build_timm("resnet18", True, None)
     assert ("create", True, False) not in calls  # no download tried (its retries took ~53 s)
     assert [c[0] for c in calls].count("probe") == (0 if offline else 1)
 
 
 def test_timm_weights_not_cached_are_downloaded_when_the_hub_answers(monkeypatch):
     calls = fake_timm_and_hub(monkeypatch, cached=False, network=True)
-    assert _build_timm("resnet18", True, None).n_features == 8
+    assert build_timm("resnet18", True, None).n_features == 8
     assert calls == [
         ("create", True, True),
         ("probe", "https://hub/timm/resnet18.a1/config.json"),
@@ -486,7 +480,7 @@ def test_a_real_timm_body_loads_from_the_hugging_face_cache_offline(tmp_path, mo
     (repo / "snapshots" / ("0" * 40)).mkdir(parents=True)
     safetensors.torch.save_file(weights, repo / "snapshots" / ("0" * 40) / "model.safetensors")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
-    body = _build_timm(name, True, None)
+    body = build_timm(name, True, None)
     first = next(iter(weights))  # a fresh model's would differ (random)
     assert torch.equal(body.model.state_dict()[first], weights[first])
 
@@ -500,7 +494,7 @@ def fake_timm_registry(monkeypatch) -> list[str]:
     model it is attached to; a model is the tiny test body. Returns the names built."""
     import importlib.machinery
 
-    from objrec.backbones import TinyBody
+    from objrec.bodies import TinyBody
 
     built: list[str] = []
 
@@ -606,7 +600,7 @@ def test_a_fingerprint_hashes_the_weights_where_they_lie():
     import hashlib
     import tracemalloc
 
-    from objrec.backbones import fingerprint_module
+    from objrec.bodies import fingerprint_module
 
     module = torch.nn.Sequential(torch.nn.Linear(1024, 2048), torch.nn.BatchNorm1d(2048))
     expected = hashlib.sha256(repr(module).encode())
@@ -629,7 +623,7 @@ def test_weights_read_from_a_safetensors_file_do_not_change_with_the_file(tmp_pa
     or crash the body under it."""
     from safetensors.torch import save_file
 
-    from objrec.backbones import load_state_file
+    from objrec.bodies import load_state_file
 
     path = tmp_path / "w.safetensors"
     save_file({"w": torch.ones(4096)}, str(path))

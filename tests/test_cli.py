@@ -850,7 +850,8 @@ def test_cache_clear_recovers_a_damaged_feature_store_or_facts_store(capsys, tmp
     naming the file and the way out, which works, after which features are stored again."""
     import torch
 
-    from objrec.backbones import TinyBody, get_backbone
+    from objrec.backbones import get_backbone
+    from objrec.bodies import TinyBody
     from objrec.cache import FeatureCache
     from objrec.data import scan_class_folder
     from objrec.features import feature_table
@@ -1894,6 +1895,8 @@ def imported_by(args: list[str], cwd: Path) -> tuple[int, list[str]]:
         (["predict", "run", "missing.jpg", "--json"], 1),
         (["serve", "run", "--cors-origin", "shop.example"], 2),
         (["serve", "photos"], 1),  # no run: said before FastAPI and PyTorch are imported
+        (["backbones"], 0),
+        (["backbones", "--json"], 0),
         (["train", "photos", "--out", "new", "--epochs", "0"], 2),
     ],
 )
@@ -1903,7 +1906,8 @@ def test_a_quick_command_imports_no_heavy_library(tmp_path, args, exit_code):
     helpers (``data``, now ``loaders`` apart), and never used it; `objrec cache` as long, for
     the name of OpenVINO's folder (``runtime``'s, now ``cache``'s); `objrec predict RUN
     missing.jpg` as long, and read the model file too, to say the file is missing; `objrec serve`
-    imported FastAPI and PyTorch (3 s) before it checked its options."""
+    imported FastAPI and PyTorch (3 s) before it checked its options; `objrec backbones` imported
+    PyTorch (2 s) with the bodies of the registry it lists."""
     make_class_folder(tmp_path / "photos", per_class=3)
     (tmp_path / "cache" / "openvino").mkdir(parents=True)
     (tmp_path / "run").mkdir()
@@ -5026,7 +5030,7 @@ def test_train_warns_once_of_a_mean_unlike_the_backbones_own(capsys, tmp_path, s
         "were trained with (mean 0.485 0.456 0.406), so the network reads your images unlike the "
         "images it learnt from, which usually costs accuracy (leave out --mean to use theirs)"
     ]
-    from objrec.backbones import TinyBody
+    from objrec.bodies import TinyBody
 
     torch.save(TinyBody().state_dict(), tmp_path / "mine.pth")
     args += ["--weights", tmp_path / "mine.pth"]

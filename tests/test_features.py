@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from objrec import runtime
-from objrec.backbones import TinyBody, get_backbone
+from objrec.backbones import get_backbone
 from objrec.batches import TensorViews, ViewStack, feature_batches
+from objrec.bodies import TinyBody
 from objrec.cache import FeatureCache
 from objrec.data import Sample, scan_class_folder
 from objrec.features import cached_features, feature_table
@@ -803,7 +804,8 @@ def test_an_augmented_view_s_key_covers_the_augmentation_s_definition(monkeypatc
 WARM_CHILD = """
 import sys
 from pathlib import Path
-from objrec.backbones import TinyBody, get_backbone
+from objrec.backbones import get_backbone
+from objrec.bodies import TinyBody
 from objrec.data import scan_class_folder
 from objrec.cache import FeatureCache
 from objrec.features import FrozenBody, feature_table

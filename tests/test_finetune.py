@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from objrec.backbones import ConcatBody, build_body, get_backbone
+from objrec.backbones import build_body, get_backbone
+from objrec.bodies import ConcatBody
 from objrec.checkpoint import load_model
 from objrec.config import DEFAULT_BACKBONE, TrainConfig
 from objrec.errors import ObjrecError

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from objrec.backbones import TinyBody
+from objrec.bodies import TinyBody
 from objrec.checkpoint import load_optimizer, stacked_optimizer
 from objrec.engine import train_one_epoch
 from objrec.model import Classifier, build_head, count_parameters, mean_log_probs

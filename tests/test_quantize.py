@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from objrec.audit import AuditConfig, audit
-from objrec.backbones import build_body, fingerprint_module, get_backbone, resolve_data_config
+from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.bodies import fingerprint_module
 from objrec.cache import FeatureCache
 from objrec.checkpoint import load_model
 from objrec.config import DEFAULT_BACKBONE, TrainConfig

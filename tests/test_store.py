@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from objrec.backbones import TinyBody, get_backbone
+from objrec.backbones import get_backbone
+from objrec.bodies import TinyBody
 from objrec.cache import FeatureCache
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError

@@ -40,7 +40,8 @@ import numpy as np
 import torch
 
 from objrec import dedup
-from objrec.backbones import Body, build_body, get_backbone, resolve_data_config
+from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.bodies import Body
 from objrec.cache import open_cache
 from objrec.config import (
     DEFAULT_BACKBONE,

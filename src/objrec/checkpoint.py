@@ -27,15 +27,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load, save, save_file
 
 from objrec import __version__
-from objrec.backbones import (
-    BadBackbone,
-    build_body,
-    builds_on_meta,
-    get_backbone,
-    load_into,
-    loaded_in_place,
-    restore_input_transform,
-)
+from objrec.backbones import BadBackbone, build_body, builds_on_meta, get_backbone
+from objrec.bodies import load_into, loaded_in_place, restore_input_transform
 from objrec.confidence import familiarity_from_state, tie_head
 from objrec.engine import EarlyStopping, FitState, model_device
 from objrec.errors import ObjrecError

@@ -21,7 +21,8 @@ import math
 import torch
 from torch import nn
 
-from objrec.backbones import Body, ConcatBody, LiteBody, get_backbone
+from objrec.backbones import get_backbone
+from objrec.bodies import Body, ConcatBody, LiteBody
 from objrec.errors import ObjrecError
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from objrec import cores
-from objrec.backbones import Body, fingerprint_module, network_words
+from objrec.backbones import network_words
+from objrec.bodies import Body, fingerprint_module
 from objrec.cache import FeatureCache
 from objrec.config import DataConfig
 from objrec.data import Sample
@@ -101,7 +102,7 @@ class FrozenBody:
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """The body's (``backbones.fingerprint_module``), computed at its first use: 0.17 s for
+        """The body's (``bodies.fingerprint_module``), computed at its first use: 0.17 s for
         the default body, which a predict whose photos the store has never seen does not need."""
         return fingerprint_module(self.body)
 

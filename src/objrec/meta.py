@@ -175,7 +175,7 @@ class RunMeta:
     """Training images per class, for the per-class tables."""
     params: Mapping[str, int] | None = None
     body_fingerprint: str | None = None
-    """SHA-256 of the frozen body the run trained on (``backbones.fingerprint_module``)."""
+    """SHA-256 of the frozen body the run trained on (``bodies.fingerprint_module``)."""
     data_dir: str | None = None
     """The split folder the run trained on (absolute)."""
     best_epoch: int | None = None

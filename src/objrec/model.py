@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from objrec.backbones import Body
+from objrec.bodies import Body
 
 
 def build_head(

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from objrec.backbones import Body, fingerprint_module
+from objrec.bodies import Body, fingerprint_module
 from objrec.cache import COMPILED_FOLDER
 from objrec.config import INT8_ENGINES, DataConfig
 from objrec.data import scan_class_folder

@@ -32,7 +32,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from objrec.backbones import (
     BackboneSpec,
-    Body,
     build_body,
     get_backbone,
     network_words,
@@ -40,6 +39,7 @@ from objrec.backbones import (
     resolve_data_config,
 )
 from objrec.batches import ViewStack, feature_batches, sharded_feature_batches
+from objrec.bodies import Body
 from objrec.cache import open_cache
 from objrec.checkpoint import (
     BEST,
