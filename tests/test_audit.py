@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import importlib
 import json
@@ -813,6 +814,49 @@ def test_apply_plan_refuses_an_existing_file_or_a_folder_with_files(tmp_path):
     with pytest.raises(ObjrecError, match="full is not empty: choose another folder"):
         apply_plan(planted, plan, tmp_path / "full")
     assert (tmp_path / "taken").read_text() == (tmp_path / "full/notes.txt").read_text() == "mine"
+
+
+def test_apply_plan_refuses_a_folder_a_killed_add_left_half_listed(tmp_path):
+    """review47a MEDIUM 1: after `kill -9` of an add, apply-plan copied the files it had written
+    into OUT with no manifest row nor split.json entry, and without the note the next add repairs
+    both from, saying DATA was "unchanged". It refuses, in check's words, naming the note."""
+    from objrec.add_pending import PENDING, write_pending
+    from objrec.manifest import sha256_file
+
+    data = make_split(tmp_path / "data", per_split=(2, 1, 1))
+    pattern(COLOURS["red"], 99).save(written := data / "train/red/new.png")  # what the add wrote
+    row = {"file": "train/red/new.png", "sha256": sha256_file(written)}
+    write_pending(data, [row], {"new": [], "files": 1})
+    (plan := tmp_path / "plan.csv").write_text("file,action,new_class\n")
+    with pytest.raises(ObjrecError) as refused:
+        apply_plan(data, plan, tmp_path / "fixed")
+    assert str(refused.value) == (
+        f"{data.resolve() / PENDING}: an add into this folder was stopped before it listed what "
+        "it wrote (killed, or a power cut): 1 image it wrote is in no manifest row; the next "
+        "`add_images` into this folder lists them: run that add again (it adds only what is not "
+        "there), then apply the plan"
+    )
+    assert not (tmp_path / "fixed").exists()
+
+
+def test_apply_plan_waits_for_an_add_writing_in_data_and_copies_what_it_wrote(tmp_path):
+    """review47a MEDIUM 1: apply-plan read DATA with no lock, so run beside an add it copied the
+    files the add had written so far and said DATA was unchanged. It reads DATA under a shared
+    lock as train lists a split: an add holding the folder is waited for (``on_wait`` first),
+    and the copy holds what it wrote once it is done."""
+    data = colour_folder(tmp_path / "data", {"red": 1, "green": 1})
+    fd = os.open(data, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # an add writing in DATA
+    said = []
+
+    def wait():
+        said.append("waiting")
+        pattern(COLOURS["red"], 99).save(data / "red/new.png")  # ... which ends
+        os.close(fd)
+
+    (plan := tmp_path / "plan.csv").write_text("file,action,new_class\n")
+    counts = apply_plan(data, plan, out := tmp_path / "fixed", on_wait=wait)
+    assert said == ["waiting"] and counts["copied"] == 3 and (out / "red/new.png").is_file()
 
 
 def test_feature_rule_and_groups():

@@ -85,6 +85,26 @@ def unfinished_add(data: Path) -> Unfinished | None:
     return Unfinished(held, [row for row in held if row.get("file") not in listed], entry)
 
 
+def unfinished_words(found: Unfinished) -> str | None:
+    """What a killed add left unlisted (:func:`unfinished_add`), in one sentence naming what
+    lists it (``check`` notes it, ``apply_plan`` refuses to copy such a folder); None when the
+    records lack nothing (it wrote no file)."""
+    parts = []
+    if n := len(found.unlisted):
+        parts.append(
+            f"{plural(n, 'image')} it wrote {'is' if n == 1 else 'are'} in no manifest row"
+        )
+    if found.entry is not None:
+        parts.append("its split.json does not list that add")
+    if not parts:
+        return None
+    what = "both" if len(parts) == 2 else "them" if found.unlisted else "it"
+    return (
+        "an add into this folder was stopped before it listed what it wrote (killed, or a power "
+        f"cut): {', and '.join(parts)}; the next `add_images` into this folder lists {what}"
+    )
+
+
 def finish_killed_add(data: Path, on_listed: Callable[[int], None] | None = None) -> int:
     """The files a killed add wrote listed (:func:`unfinished_add`): their manifest rows
     appended, those not there yet, and its entry in the ``added`` of ``split.json``, unless it is

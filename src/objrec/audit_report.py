@@ -17,7 +17,7 @@ import re
 import shutil
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from objrec import dedup
+from objrec.add_pending import PENDING, unfinished_add, unfinished_words
 from objrec.config import SPLIT_MODES
 from objrec.data import (
     SPLITS,
@@ -53,6 +54,7 @@ from objrec.outputs import (
     NEVER_OTHER,
     free_name,
     link_file,
+    locked,
     name_key,
     refuse_overwrite,
     refuse_without_links,
@@ -792,6 +794,7 @@ def apply_plan(
     mode: str = "copy",
     command: Sequence[str] | None = None,
     new_class: bool = False,
+    on_wait: Callable[[], None] | None = None,
 ) -> dict[str, int]:
     """Copy every image of ``data`` into ``out``, leaving out removed ones and moving relabelled
     ones into their new class folder; ``mode="link"`` makes each a symbolic link instead, as
@@ -805,6 +808,9 @@ def apply_plan(
     plan's SHA-256, the counts, ``command``: the CLI's command line, None from a script). A
     relabel into a new class named like one of ``data``'s (``sunflowr`` beside ``sunflower``) is
     refused before any file is copied, as ``add_images`` refuses one, unless ``new_class``.
+    ``data`` is read under a shared lock (``outputs.locked``), as ``train`` lists a split: an
+    ``add`` writing there is waited for (``on_wait()`` called first), and none starts until the
+    copy is whole; a ``data`` a killed add left half listed is refused, naming what lists it.
 
     Returns the number of files copied, removed, relabelled and renamed (a relabelled file whose
     name another file of its new folder has: each is logged), and of a split folder's test
@@ -815,6 +821,25 @@ def apply_plan(
     of the split ``split`` makes of a class folder's ``out`` (it carries the file).
     """
     data, out = _checked_folders(Path(data), Path(out), mode)
+    with locked(data, on_wait, shared=True):  # no add half written in the copy
+        _refuse_unfinished_add(data)
+        counts = _applied(data, plan_file, out, (mode, command), new_class)
+    log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
+    if note := test_change_note(counts):
+        log.info("%s", note)
+    return counts
+
+
+def _applied(
+    data: Path,
+    plan_file: Path,
+    out: Path,
+    how: tuple[str, Sequence[str] | None],
+    new_class: bool,
+) -> dict[str, int]:
+    """:func:`apply_plan`'s copy, ``data`` locked: the plan checked against its images, then
+    each copied (``how``: the mode, and the command line for ``split.json``); the counts."""
+    mode, command = how
     split_folder = is_split_folder(data)
     at = 1 if split_folder else 0
     targets = _planned_targets(plan_file, data, list_images(data), at, new_class)
@@ -828,10 +853,19 @@ def apply_plan(
         counts["reviewed"] = _remember_review(data, stage, plan_file, targets, at)
         if split_folder:
             record_applied(data, stage, made | counts)
-    log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
-    if note := test_change_note(counts):
-        log.info("%s", note)
     return counts
+
+
+def _refuse_unfinished_add(data: Path) -> None:
+    """Refuse a ``data`` that a killed add left half listed (``check`` notes it): its copy held
+    the files the add wrote with no manifest row, a ``split.json`` without that add, and not the
+    note the next add of ``data`` repairs both from, so the copy never got the repair."""
+    found = unfinished_add(data)
+    if found is not None and (said := unfinished_words(found)):
+        raise ObjrecError(
+            f"{data / PENDING}: {said}: run that add again (it adds only what is not there), "
+            "then apply the plan"
+        )
 
 
 def _checked_folders(data: Path, out: Path, mode: str) -> tuple[Path, Path]:

@@ -269,31 +269,15 @@ def _read_records(root: Path, result: CheckResult) -> None:
     and the add not in ``split.json``, noted with what lists them
     (:func:`objrec.add_pending.unfinished_add`): check counted the files and said nothing of
     either. Nothing of it while another process holds the folder (an add running: it lists them)."""
-    from objrec.add_pending import PENDING, unfinished_add
+    from objrec.add_pending import PENDING, unfinished_add, unfinished_words
     from objrec.outputs import held_elsewhere
 
     result.split_record = read_split_record(root)
 
     # an add running now holds the folder, its note there until it lists what it wrote
     found = None if held_elsewhere(root) else unfinished_add(root)
-    if found is None:
-        return
-    parts = []
-    if n := len(found.unlisted):
-        parts.append(
-            f"{plural(n, 'image')} it wrote {'is' if n == 1 else 'are'} in no manifest row"
-        )
-    if found.entry is not None:
-        parts.append("its split.json does not list that add")
-    if parts:
-        what = "both" if len(parts) == 2 else "them" if found.unlisted else "it"
-        result.note(
-            root / PENDING,
-            "unfinished_add",
-            "an add into this folder was stopped before it listed what it wrote (killed, or a "
-            f"power cut): {', and '.join(parts)}; the next `add_images` into this folder lists "
-            f"{what}",
-        )
+    if found is not None and (said := unfinished_words(found)):
+        result.note(root / PENDING, "unfinished_add", said)
 
 
 def _and(names: list[str]) -> str:

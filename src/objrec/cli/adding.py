@@ -24,12 +24,12 @@ from objrec.cli.options import DIR, EXISTING, FOLDER, command_line, option_help
 from objrec.cli.output import (
     RichReporter,
     console,
-    err,
     logged_warnings,
     print_json,
     print_warnings,
     shown,
     task_from_first_step,
+    waiting_line,
 )
 from objrec.cli.sections import Sectioned
 from objrec.progress import listed, passes_from_first_step, plural, quoted, some_of
@@ -118,12 +118,6 @@ def run_add(data, new, dry_run: bool, cache_dir, settings: dict[str, Any]) -> tu
 
     reporter = RichReporter()
     verb = "copying" if settings["mode"] == "copy" else "linking"
-
-    def wait() -> None:
-        err.print(
-            f"waiting for other objrec processes to stop writing in {shown(data)}", markup=False
-        )
-
     with (
         logged_warnings() as logged,
         passes_from_first_step(reporter, FILE_PASSES) as on_file,
@@ -135,7 +129,7 @@ def run_add(data, new, dry_run: bool, cache_dir, settings: dict[str, Any]) -> tu
             dry_run=dry_run,
             on_file=on_file,
             on_write=on_write,
-            on_wait=wait,
+            on_wait=waiting_line(data),
             cache_dir=cache_dir,
             command=command_line(),
             **settings,

@@ -31,6 +31,7 @@ from objrec.cli.output import (
     print_json,
     printable,
     shown,
+    waiting_line,
     with_warnings,
 )
 from objrec.cli.sections import Sectioned
@@ -426,7 +427,9 @@ def apply_plan(
 
     with logged_warnings() as logged:
         mode = "copy" if copy else "link"
-        counts = run_apply(data, plan, out, mode, command_line(), new_class)
+        counts = run_apply(
+            data, plan, out, mode, command_line(), new_class, on_wait=waiting_line(data)
+        )
     note = test_change_note(counts)
     note = note and to_cli(note, apply_plan, {"out": shown(out)})
     if as_json:

@@ -385,6 +385,18 @@ def task_from_first_step(
         yield step
 
 
+def waiting_line(folder: Path) -> Callable[[], None]:
+    """What a command says when it waits for another objrec process writing in ``folder`` (an
+    ``add``: it holds the folder's lock), before it waits: a wait with nothing said looks hung."""
+
+    def wait() -> None:
+        err.print(
+            f"waiting for other objrec processes to stop writing in {shown(folder)}", markup=False
+        )
+
+    return wait
+
+
 def shown(path: str | Path | None) -> str:
     """A path as objrec prints it to a person: relative to the working folder when inside it,
     else absolute, whatever form the library or the user gave it in; a byte of a name that is
