@@ -2835,6 +2835,30 @@ def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):
 
 
 @pytest.mark.slow
+def test_check_calls_a_folder_laid_out_as_train_val_test_unusable_and_split_refuses_it(
+    capsys, tmp_path
+):
+    """review47c HIGH: check said of train/ val/ test/ of class folders (no manifest) "36
+    readable, 0 unusable", exit 0, with a nested_folder note of each split-named folder, and
+    split made classes of them; now one unusable problem, the folder checked, saying what to do,
+    as split's refusal does."""
+    for split in ("train", "val"):
+        make_class_folder(tmp_path / "kg" / split, per_class=2, classes=("red", "green"))
+    code, out, _ = run(capsys, "check", tmp_path / "kg", "--json")
+    found = json.loads(out)
+    said = (
+        "laid out as split already: train/ and val/ hold class folders (green, red), not photos: "
+        "rename val/ to valid/ and give it to `objrec train` as a split folder, or merge each "
+        "class's folders into one folder of class folders and split that"
+    )
+    unusable = [(p["path"], p["kind"], p["message"]) for p in found["problems"] if p["unusable"]]
+    assert code == 1 and unusable == [(".", "already_split", said)]
+    assert "nested_folder" not in {p["kind"] for p in found["problems"]}
+    code, _, err = run(capsys, "split", tmp_path / "kg", tmp_path / "data")
+    assert code == 1 and f"{tmp_path / 'kg'} is {said}" in " ".join(err.split())
+
+
+@pytest.mark.slow
 def test_one_class_is_warned_of_by_check_and_split_and_refused_by_train(capsys, tmp_path):
     photos = make_class_folder(tmp_path / "photos", per_class=6, classes=("red",))
     code, out, _ = run(capsys, "check", photos)

@@ -2140,6 +2140,41 @@ def test_class_folders_one_level_too_deep_are_refused_naming_the_folder_to_give(
     assert "sub-folders" not in str(later.value)
 
 
+def test_a_folder_laid_out_as_train_val_test_is_refused_saying_what_to_do(tmp_path):
+    """review47c HIGH: a downloaded dataset's train/ val/ test/, each of class folders, without
+    objrec's manifest, was split into three classes, train, val and test, exit 0; now refused
+    before any image is read, naming its split folders and classes and what to do. Empty .png
+    files: nothing decodes."""
+    for split in ("train", "val", "test"):
+        for name in ("ant", "bee"):
+            (tmp_path / "kg" / split / name).mkdir(parents=True)
+            (tmp_path / "kg" / split / name / "a.png").touch()
+    kg = (tmp_path / "kg").resolve()
+    with pytest.raises(ObjrecError) as caught:
+        split_folder(tmp_path / "kg", tmp_path / "data")
+    assert str(caught.value) == (
+        f"{kg} is laid out as split already: train/, val/ and test/ hold class folders (ant, "
+        "bee), not photos: rename val/ to valid/ and give it to `train` as a split folder, or "
+        "merge each class's folders into one folder of class folders and split that"
+    )
+    assert not (tmp_path / "data").exists()
+    shutil.rmtree(kg / "val")  # no validation folder: only merging makes a split of it
+    with pytest.raises(ObjrecError, match=r"train/ and test/ hold .* merge each class's"):
+        split_folder(tmp_path / "kg", tmp_path / "data")
+
+
+def test_a_class_named_test_beside_other_classes_is_split_as_a_class(tmp_path):
+    """Only a whole folder of split-named class folders is taken as split already: a class
+    named test (its photos filed in a sub-folder) beside an ordinary class is read as before
+    (here: no image readable)."""
+    for name in ("test", "bee"):
+        (tmp_path / "photos" / name / "2019").mkdir(parents=True)
+        (tmp_path / "photos" / name / "2019" / "a.png").touch()
+    with pytest.raises(ObjrecError) as caught:
+        split_folder(tmp_path / "photos", tmp_path / "data")
+    assert "split already" not in str(caught.value) and "hold no images" in str(caught.value)
+
+
 def planted_facts(n: int, seed: int) -> tuple[list, list[str]]:
     """``n`` images' random facts and digests, a fifth of them planted near another image: by the
     whole hash, by the mirror's (which pairs them in one order of the two only) or by a crop's,

@@ -27,6 +27,7 @@ from objrec.data import (
     WINDOWS_WHY,
     alike_names,
     alike_why,
+    already_split,
     class_of_folder,
     close_match,
     how_alike,
@@ -73,7 +74,8 @@ class Problem:
     no_class_folder, ignored_hidden, ignored_file, no_extension, link_loop,
     missing_class (a class of train that valid or test lacks), few_images (fewer than
     ``split`` needs, or fewer training images than it needs of a whole class), nested_folder
-    (a sub-folder of a class folder holding images, trained as that class) or imbalanced (the
+    (a sub-folder of a class folder holding images, trained as that class), already_split (the
+    folder checked, laid out as ``train/ val/ test/`` of class folders) or imbalanced (the
     largest class 50 times the smallest or more: ``data.imbalance_hint``; else, in a class
     folder, classes of few images beside a large one: ``few_beside_many_hint``); raw_files and
     sidecar_files: one note of all the camera RAW files (``images.RAW_EXTENSIONS``), or of all
@@ -295,7 +297,7 @@ def _note_hidden(path: Path, result: CheckResult) -> None:
 
 def _check_class_root(root: Path, result: CheckResult, split: bool) -> dict[str, list[Path]]:
     """The image files of each class folder of ``root`` (one split of a split folder when
-    ``split``); empty classes and loose files noted."""
+    ``split``); empty classes and loose files noted, and a folder laid out as split already."""
     classes: dict[str, list[Path]] = {}
     loose = 0
     above = frozenset({os.path.realpath(root)})
@@ -324,6 +326,8 @@ def _check_class_root(root: Path, result: CheckResult, split: bool) -> dict[str,
             result.problems.append(Problem(str(path), "unknown_name", message, True))
     if loose and not classes:
         raise no_class_folders(root, loose)
+    if not split:
+        _note_already_split(root, classes, result)
     return classes
 
 
@@ -342,6 +346,16 @@ def _note_nested(folder: Path, images: list[Path], result: CheckResult) -> None:
             f"sub-folder of class {folder.name} with {plural(count, 'image')}, all trained as "
             f"{folder.name} (as every image below a class folder is)",
         )
+
+
+def _note_already_split(root: Path, found: dict[str, list[Path]], result: CheckResult) -> None:
+    """A folder laid out as split without objrec (``train/ val/ test/`` of class folders:
+    :func:`objrec.data.already_split`), unusable as it is, in place of a ``nested_folder`` note
+    of each of its class folders ("sub-folder of class train ..., all trained as train")."""
+    if (why := already_split(root, found)) is None:
+        return
+    result.problems = [p for p in result.problems if p.kind != "nested_folder"]
+    result.problems.append(Problem(str(root), "already_split", why, True))
 
 
 SPLIT_USE = {

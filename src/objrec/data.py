@@ -19,7 +19,7 @@ from objrec.images import (
     list_images,
 )
 from objrec.meta import BEST, LAST
-from objrec.progress import close_match, grouped, plural, quoted, some_of
+from objrec.progress import close_match, grouped, joined, plural, quoted, some_of
 
 log = logging.getLogger(__name__)
 
@@ -333,6 +333,46 @@ def require_split_folder(root: Path) -> None:
         f"{root} is not a split folder: it has no {' and no '.join(missing)} sub-folder "
         "(train/ and valid/ are needed, test/ is optional); `split_folder` makes them"
     )
+
+
+SPLIT_NAMES = {
+    "train": "train",
+    "training": "train",
+    "valid": "valid",
+    "val": "valid",
+    "validation": "valid",
+    "dev": "valid",
+    "test": "test",
+    "testing": "test",
+}
+"""The names a downloaded dataset's split folders go by (Kaggle's, ImageNet's, ISIC's ``train/
+val/ test/``; by their case-folded name), and the split of objrec's each one is."""
+
+
+def already_split(root: Path, files: Mapping[str, Sequence[Path]]) -> str | None:
+    """What makes ``root``, read as a folder of class folders (``files``: each one's images), a
+    dataset laid out as split already, and what to do with it ("laid out as split already: ..."):
+    every class folder holding images is named as a split (:data:`SPLIT_NAMES`) and holds them
+    all in sub-folders (``train/cat/a.jpg``). None when it is not so: a class named ``test``
+    beside others is a class. ``split`` made classes train, val and test of such a folder, and
+    ``check`` found nothing wrong (review47c)."""
+    held = {name: paths for name, paths in files.items() if paths}
+    parts = [p.relative_to(root).parts for paths in held.values() for p in paths]
+    if not held or any(n.casefold() not in SPLIT_NAMES for n in held) or min(map(len, parts)) < 3:
+        return None
+    order = list(SPLIT_NAMES)
+    folders = sorted({p[0] for p in parts}, key=lambda n: (order.index(n.casefold()), n))
+    classes = sorted({class_of_folder(p[1]) for p in parts})
+    hold = "hold" if len(folders) > 1 else "holds"
+    said = f"laid out as split already: {joined([f'{n}/' for n in folders])} {hold} "
+    said += f"class folders ({some_of(classes)}), not photos: "
+    as_split = {n: SPLIT_NAMES[n.casefold()] for n in folders}
+    merge = "merge each class's folders into one folder of class folders and split that"
+    if not set(REQUIRED_SPLITS) <= set(as_split.values()):
+        return said + merge + " (`train` takes a split folder of train/ and valid/)"
+    renames = [f"{n}/ to {split}/" for n, split in as_split.items() if n != split]
+    rename = f"rename {joined(renames)} and " if renames else ""
+    return said + f"{rename}give it to `train` as a split folder, or {merge}"
 
 
 UNKNOWN = "unknown"

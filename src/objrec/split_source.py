@@ -16,6 +16,7 @@ from objrec.data import (
     EMPTY_CLASS_ADVICE,
     alike_names,
     alike_why,
+    already_split,
     class_dirs,
     class_of_folder,
     how_alike,
@@ -71,8 +72,10 @@ def class_files(
 
 def refuse_wrong_source(src: Path, files: dict[str, list[Path]]) -> None:
     """Refuse a source folder that is not the one holding the class folders, before any image
-    is read: a split folder (its classes would be train, valid and test), or the folder above
-    the class folders (one class, whose images all lie in sub-folders of it)."""
+    is read: a split folder (its classes would be train, valid and test), a dataset laid out as
+    split without objrec (``train/ val/ test/``, each holding class folders:
+    :func:`objrec.data.already_split`), or the folder above the class folders (one class, whose
+    images all lie in sub-folders of it)."""
     if is_split_manifest(src / MANIFEST) and set(files) <= {"train", "valid", "test"}:
         origin = split_origin(src)
         raise ObjrecError(
@@ -81,6 +84,8 @@ def refuse_wrong_source(src: Path, files: dict[str, list[Path]]) -> None:
             + (f", {origin}," if origin is not None else "")
             + " instead"
         )
+    if (why := already_split(src, files)) is not None:
+        raise ObjrecError(f"{src} is {why}")
     if len(files) != 1:
         return
     paths = next(iter(files.values()))
