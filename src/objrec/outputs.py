@@ -20,6 +20,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import stat
 import time
 import unicodedata
@@ -208,7 +209,7 @@ def locked(
 
 
 LEFTOVER = re.compile(
-    r"\.objrec-(?P<pid>[1-9][0-9]{0,9})-[0-9a-f]{32}(?P<suffix>\.[^./]+)?"
+    r"\.objrec-(?P<pid>[1-9][0-9]{0,9})-(?P<hex>[0-9a-f]{32})(?P<suffix>\.[^./]+)?"
     r"|\.objrec-[0-9a-f]{32}(?P<unnamed>\.part|\.csv|\.json|\.png|\.html|\.d)"
     r"|\.(?:model\.safetensors|last\.safetensors|seen_digests\.csv)\.tmp-(?P<old>[1-9][0-9]{0,9})"
 )
@@ -239,12 +240,33 @@ def is_leftover(path: Path) -> bool:
 def is_stale(path: Path) -> bool:
     """Whether the temporary file or folder ``path`` (:func:`is_leftover`) is left by an objrec
     that stopped: last written more than :data:`LEFTOVER_AGE_S` ago, by a process that is no longer
-    running where its name says which (:func:`process_alive`)."""
+    running where its name says which (:func:`process_alive`); or, at once, a staging folder of
+    this machine whose process is gone and whose lock is free (:func:`dead_stage`)."""
     named = LEFTOVER.fullmatch(path.name)
     pid = named and (named["pid"] or named["old"])
     if pid and process_alive(int(pid)):
         return False
-    return time.time() - path.lstat().st_mtime > LEFTOVER_AGE_S
+    return time.time() - path.lstat().st_mtime > LEFTOVER_AGE_S or bool(pid and dead_stage(path))
+
+
+def dead_stage(path: Path) -> bool:
+    """Whether ``path`` is a staging folder of this machine (:func:`staged_folder`, its name
+    tagged by :func:`host_tag`) that no process holds: its own, whose id its name gives, is not
+    running (:func:`is_stale` asks first), so it was killed. Another machine's, writing into a
+    shared folder, is never this one's to tell (its process id means nothing here, its lock may
+    not reach here): that is told by age alone."""
+    named = LEFTOVER.fullmatch(path.name)
+    if named is None or named["suffix"] != ".d" or not named["hex"].startswith(host_tag()):
+        return False
+    return held_elsewhere(path) is False
+
+
+@functools.cache
+def host_tag() -> str:
+    """8 hex digits naming this machine (of its host name's SHA-256), which a staging folder's
+    name starts its random part with (:func:`staged_folder`): one of this machine's is told
+    from another's at a glance."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def process_alive(pid: int) -> bool:
@@ -271,28 +293,15 @@ def remove_leftovers(folder: Path) -> int:
     """Remove the temporary files (:func:`is_leftover`) a stopped objrec left in ``folder``
     (:func:`is_stale`), saying so, and return how many; one written in the last
     :data:`LEFTOVER_AGE_S`, or by a process still running, is kept (another objrec may be writing
-    it). One that cannot be removed (another user's, in a shared folder such as /tmp) is kept:
-    nothing else is touched, and the command goes on; so is a folder that is not there (one the
-    command makes) or that may not be listed."""
+    it), a staging folder said with its size when its process is not running here. One that
+    cannot be removed (another user's, in a shared folder such as /tmp) is kept: nothing else is
+    touched, and the command goes on; so is a folder that is not there (one the command makes)
+    or that may not be listed."""
     try:
         found = sorted(p for p in Path(folder).iterdir() if is_leftover(p))
     except OSError:
         return 0
-    removed = []
-    for path in found:
-        try:
-            if is_stale(path) and path.is_dir():
-                shutil.rmtree(path)
-            elif is_stale(path):
-                path.unlink()
-            else:
-                continue
-        except FileNotFoundError:  # renamed meanwhile: not a leftover
-            continue
-        except OSError as exc:  # not this user's to remove: housekeeping never stops a command
-            log.info("kept %s, a stopped objrec's temporary file: %s", path, exc.strerror)
-            continue
-        removed.append(path.name)
+    removed = [path.name for path in found if _removed(path)]
     if removed:
         more = " ..." if len(removed) > 3 else ""
         log.warning(
@@ -300,6 +309,43 @@ def remove_leftovers(folder: Path) -> int:
             *(plural(len(removed), "temporary file"), folder, ", ".join(removed[:3]), more),
         )
     return len(removed)
+
+
+def _removed(path: Path) -> bool:
+    """Whether the leftover ``path`` was stale (:func:`is_stale`) and is removed now; a staging
+    folder kept of a process not running here is said, with its size (:func:`kept_stage`)."""
+    try:
+        if not is_stale(path):
+            kept_stage(path)
+            return False
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except FileNotFoundError:  # renamed meanwhile: not a leftover
+        return False
+    except OSError as exc:  # not this user's to remove: housekeeping never stops a command
+        log.info("kept %s, a stopped objrec's temporary file: %s", path, exc.strerror)
+        return False
+    return True
+
+
+def kept_stage(path: Path) -> None:
+    """Say a staging folder kept though no process of this machine writes it (another
+    machine's, or one of an objrec killed before its stage was locked, younger than
+    :data:`LEFTOVER_AGE_S`): a killed command's full copy, kept unsaid, took its size again."""
+    named = LEFTOVER.fullmatch(path.name)
+    if named is None or named["suffix"] != ".d" or not named["pid"] or not path.is_dir():
+        return
+    if process_alive(int(named["pid"])):
+        return
+    size = sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    log.warning(
+        "kept %s (%.1f MB), the staging folder of an objrec not running on this machine (another "
+        "machine's, or one stopped less than an hour ago): it is removed once an hour old, or "
+        "delete it if no objrec writes there",
+        *(path, size / 1e6),
+    )
 
 
 def users_namesake(real: Path, names: Collection[str] = OUTPUT_NAMES) -> str | None:
@@ -973,19 +1019,22 @@ def staged_folder(path: Path) -> Iterator[Path]:
     renamed ``path`` (absent, or an empty folder, which the rename replaces) when the block ends
     without error; removed with what it holds when the block fails or is stopped. A folder
     written whole or not at all: a command stopped half way never leaves half of one that looks
-    whole, nor one that refuses the retry as not empty. A killed command's is removed by a later
-    one writing beside it (:func:`remove_leftovers`)."""
+    whole, nor one that refuses the retry as not empty. It is locked while filled, so a killed
+    command's is removed at once by a later one writing beside it (:func:`remove_leftovers`,
+    :func:`dead_stage`), not kept an hour: a full copy of a large folder, which the retry needed
+    room for twice."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(path.parent)
-    stage = temporary_name(path, ".d")
+    stage = path.with_name(f".objrec-{os.getpid()}-{host_tag()}{uuid.uuid4().hex[8:]}.d")
     stage.mkdir()
-    try:
-        with reported_as(path, stage):
-            yield stage
-            os.replace(stage, path)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+    with locked(stage):  # held while filled: a killed command's stage is told by its free lock
+        try:
+            with reported_as(path, stage):
+                yield stage
+                os.replace(stage, path)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 def held_elsewhere(folder: Path, exclusive: bool = True) -> bool | None:
