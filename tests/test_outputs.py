@@ -1300,3 +1300,87 @@ def test_a_killed_commands_staging_folder_is_removed_at_once_by_the_next(tmp_pat
     caplog.clear()
     assert remove_leftovers(tmp_path) == 0 and elsewhere.is_dir()
     assert f"kept {elsewhere} (2.5 MB), the staging folder of an objrec not running" in caplog.text
+
+
+def refuse_exclusive_flock(lock, mode, wait):
+    """``store.take_lock`` as a file system refusing an exclusive lock on a folder opened to
+    read refuses it (EBADF)."""
+    import fcntl
+
+    from objrec.store import fcntl as store_fcntl
+
+    if mode & fcntl.LOCK_EX:
+        raise OSError(errno.EBADF, "Bad file descriptor")
+    store_fcntl.flock(lock, mode)
+
+
+LOCKED_THEN_WAIT = """
+import errno, fcntl, sys, time
+from pathlib import Path
+import objrec.store
+def refuse(lock, mode, wait):
+    raise OSError(errno.EBADF, "Bad file descriptor")
+objrec.store.take_lock = refuse
+from objrec.outputs import locked
+with locked(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.mark.slow
+def test_a_folder_refusing_its_lock_is_locked_by_a_lock_file(tmp_path, monkeypatch):
+    """Where the folder's flock was refused (a file system refusing an exclusive lock on a folder
+    opened to read), `locked` went on unlocked and said nothing: two adds at once lost one's
+    manifest rows. It locks DATA/.objrec-lock with lockf instead, which another process's
+    `locked` waits for; the lock file is not the folder's contents."""
+    import signal
+    import subprocess
+    import sys
+
+    from objrec import store
+    from objrec.outputs import locked, own_contents
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", LOCKED_THEN_WAIT, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    waited = []
+
+    def wait():  # the other process holds it: end that process, which lets go of it
+        waited.append(True)
+        child.send_signal(signal.SIGKILL)
+
+    try:
+        assert child.stdout.readline() == "held\n"
+        monkeypatch.setattr(store, "take_lock", refuse_exclusive_flock)
+        with locked(tmp_path, wait):
+            assert waited == [True]
+    finally:
+        child.kill()
+        child.wait()
+    assert (tmp_path / ".objrec-lock").is_file() and own_contents(tmp_path) == []
+
+
+def test_a_folder_refusing_every_lock_is_said_once_naming_it(tmp_path, monkeypatch, caplog):
+    """Where the lock file's lockf is refused too, `locked` goes on unlocked, as before, but says
+    so once, naming the folder, rather than nothing."""
+    import fcntl
+
+    from objrec import store
+    from objrec.outputs import locked
+
+    def refuse_lockf(fd, mode):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(store, "take_lock", refuse_exclusive_flock)
+    monkeypatch.setattr(fcntl, "lockf", refuse_lockf)
+    caplog.set_level(logging.WARNING, logger="objrec")
+    for _ in range(2):
+        with locked(tmp_path):
+            pass
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        f"the file system of {tmp_path} refuses file locks (flock and lockf): objrec goes on there "
+        "unlocked, so run one command that writes into it at a time (two adds at once may lose "
+        "one's manifest rows)"
+    ]

@@ -192,20 +192,92 @@ def locked(
     A split holds its output folder too while it writes there, as ``add`` does its data folder,
     and objrec an output folder while it updates its mark (:func:`record_output`). ``shared``:
     a shared one, to read the folder as no writer leaves it halfway (``train`` listing a split).
-    ``wait()`` is called first when another process holds it."""
-    import fcntl
+    ``wait()`` is called first when another process holds it. A file system refusing the
+    folder's lock gets its :data:`LOCK_FILE`'s instead (:func:`_file_locked`).
 
-    from objrec.store import take_lock  # numpy: not for ``objrec --help``
+    On NFS, Linux keeps a folder's ``flock`` to the machine that takes it (its folders have no
+    lock of their own): the processes of one machine take turns, two machines' do not."""
+    import fcntl
 
     fd = os.open(folder, os.O_RDONLY)
     try:
-        # Some file systems (NFS) refuse an exclusive lock on a folder opened to read: the split
-        # goes on unlocked, and another split sees its folder as in use (its own lock fails too).
-        with contextlib.suppress(OSError):
-            take_lock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX, wait)
-        yield
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        refused = not _flocked(fd, mode, wait)
+        with _file_locked(Path(folder), mode, wait) if refused else contextlib.nullcontext():
+            yield
     finally:
         os.close(fd)
+
+
+LOCK_FILE = ".objrec-lock"
+"""The file in a folder that :func:`locked` locks (a POSIX lock, ``lockf``, which NFS's lock
+manager carries between machines) where the folder refuses ``flock``: made then, and kept (a
+lock file removed while another process waits on it would let two in). Not the folder's
+contents (:func:`own_contents`)."""
+
+
+def _flocked(fd: int, mode: int, wait: Callable[[], None] | None) -> bool:
+    """Whether ``flock`` ``mode`` was taken on ``fd`` (after waiting, ``wait()`` told); False where
+    the file system refuses it."""
+    from objrec.store import take_lock  # numpy: not for ``objrec --help``
+
+    try:
+        take_lock(fd, mode, wait)
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _file_locked(folder: Path, mode: int, wait: Callable[[], None] | None) -> Iterator[None]:
+    """The block run holding ``folder``'s :data:`LOCK_FILE` locked with ``lockf`` in ``mode``
+    (``wait()`` told first when another process holds it); where that is refused too, run
+    unlocked, said once per folder (:func:`_say_unlocked`): it went on in silence, and two adds
+    at once lost one's manifest rows. A POSIX lock is the process's: two threads share it."""
+    try:
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        fd = -1
+    try:
+        if fd < 0 or not _lockf(fd, mode, wait):
+            _say_unlocked(folder)
+        yield
+    finally:
+        if fd >= 0:
+            os.close(fd)  # lets go of the lock
+
+
+def _lockf(fd: int, mode: int, wait: Callable[[], None] | None) -> bool:
+    """Whether ``lockf`` ``mode`` was taken on ``fd``, waiting for another process's."""
+    import fcntl
+
+    try:
+        try:
+            fcntl.lockf(fd, mode | fcntl.LOCK_NB)
+        except (BlockingIOError, PermissionError):  # EAGAIN or EACCES: another process holds it
+            if wait is not None:
+                wait()
+            fcntl.lockf(fd, mode)
+    except OSError:
+        return False
+    return True
+
+
+_UNLOCKED: set[str] = set()
+"""The folders this process has said it writes into unlocked (:func:`_say_unlocked`)."""
+
+
+def _say_unlocked(folder: Path) -> None:
+    """Warn, once per folder, that its file system refuses every lock objrec takes."""
+    if str(folder) in _UNLOCKED:
+        return
+    _UNLOCKED.add(str(folder))
+    log.warning(
+        "the file system of %s refuses file locks (flock and lockf): objrec goes on there "
+        "unlocked, so run one command that writes into it at a time (two adds at once may lose "
+        "one's manifest rows)",
+        folder,
+    )
 
 
 LEFTOVER = re.compile(
@@ -284,9 +356,10 @@ def process_alive(pid: int) -> bool:
 
 
 def own_contents(folder: Path) -> list[str]:
-    """The names in ``folder`` other than objrec's mark and temporary files
-    (:func:`is_leftover`): what makes it not empty."""
-    return sorted(p.name for p in folder.iterdir() if p.name != MARKER and not is_leftover(p))
+    """The names in ``folder`` other than objrec's mark, lock file (:data:`LOCK_FILE`) and
+    temporary files (:func:`is_leftover`): what makes it not empty."""
+    ours = (MARKER, LOCK_FILE)
+    return sorted(p.name for p in folder.iterdir() if p.name not in ours and not is_leftover(p))
 
 
 def remove_leftovers(folder: Path) -> int:
