@@ -4,6 +4,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -5908,6 +5909,66 @@ def test_ctrl_c_before_the_work_began_says_nothing_was_written(tmp_path, capsys,
     photos = make_class_folder(tmp_path / "photos", per_class=2)
     code, _, err = run(capsys, "explore", photos, "--out", tmp_path / "out")
     assert code == 130 and err.strip() == "interrupted before its work began: nothing was written"
+
+
+UNEXPECTED = (
+    r"error: objrec explore stopped on an error objrec did not expect, a bug: "
+    r"LinAlgError: Singular matrix; its full trace is in (\S+objrec-error-\S+\.txt): please "
+    r"report it with that file \(-v prints it too\)"
+)
+
+
+def test_an_unexpected_error_is_one_sentence_naming_the_command_and_the_file_of_its_trace(
+    tmp_path, capsys, monkeypatch
+):
+    """An error objrec did not expect (numpy's "Singular matrix" in evaluate's figure, newcomer47)
+    reached the user as a raw traceback of 60 lines, click's frames among them, with no word of
+    what failed or what to do: now one sentence, exit 1, and the trace with the command line in
+    a file it names; -v prints the trace too."""
+    import tempfile
+
+    import numpy as np
+
+    def singular(*args):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(importlib.import_module("objrec.cli.data"), "RichReporter", singular)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    code, _, err = run(capsys, "explore", photos)
+    written = re.fullmatch(UNEXPECTED, err.strip())
+    assert code == 1 and written, err
+    trace = Path(written[1]).read_text()
+    assert Path(written[1]).parent == tmp_path and f"command: objrec explore {photos}\n" in trace
+    assert "Traceback (most recent call last)" in trace and "in singular" in trace
+    assert trace.endswith("numpy.linalg.LinAlgError: Singular matrix\n")
+    code, _, err = run(capsys, "-v", "explore", photos)
+    said = err.strip().splitlines()
+    assert code == 1 and said[0] == "Traceback (most recent call last):", err
+    assert said[-2] == "numpy.linalg.LinAlgError: Singular matrix"
+    assert re.fullmatch(UNEXPECTED, said[-1])
+
+
+@pytest.mark.slow  # a new process: its imports
+def test_an_unexpected_error_ends_the_program_in_one_sentence_and_exit_1(tmp_path):
+    """The program itself (``main()`` reading ``sys.argv``, ending through ``heap.end_program``)
+    says a bug in one sentence and exits 1, no traceback on stderr."""
+    import subprocess
+
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    code = (
+        "import sys\nimport numpy as np\nfrom objrec.cli import data, main\n"
+        "def singular(*args):\n    raise np.linalg.LinAlgError('Singular matrix')\n"
+        f"data.RichReporter = singular\nsys.argv = ['objrec', 'explore', {str(photos)!r}]\n"
+        "sys.exit(main())\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    written = re.fullmatch(UNEXPECTED, done.stderr.strip())
+    assert done.returncode == 1 and written, done.stderr
+    assert Path(written[1]).parent == tmp_path and "Traceback" not in done.stderr
 
 
 def test_a_failure_after_ctrl_c_half_made_an_import_is_said_as_the_interruption(

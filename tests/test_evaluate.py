@@ -376,6 +376,37 @@ def test_the_leak_check_compares_with_the_images_the_run_trained_on(trained_run,
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [result.warning]
 
 
+@pytest.mark.slow  # two whole evaluates
+def test_a_figure_that_fails_is_a_warning_naming_it_and_the_tables_are_written(
+    trained_run, split_dir, monkeypatch, caplog
+):
+    """A figure that failed (numpy's "Singular matrix" in the accuracy trend, newcomer47) threw
+    away every table evaluate had computed: the command wrote nothing and said a traceback. Now
+    the figure is a warning naming it, the rest is written, and what it left half written or an
+    earlier evaluation's copy of it is not left to read as this one's."""
+    import numpy as np
+
+    out = trained_run / "eval-test"
+    evaluate(trained_run, split_dir)
+    assert (out / "accuracy_vs_train.png").is_file()
+
+    def singular(table, path):
+        path.write_bytes(b"\x89PNG half")
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr("objrec.plots.accuracy_vs_train_size", singular)
+    with caplog.at_level("WARNING", logger="objrec.evaluate"):
+        evaluate(trained_run, split_dir, force=True)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [
+        f"{out / 'accuracy_vs_train.png'} not drawn, a bug in objrec (-vv shows its trace): "
+        "LinAlgError: Singular matrix; the tables and the other figures are written"
+    ]
+    for name in ("per_class.csv", "metrics.json", "predictions.csv", "confusion.png"):
+        assert (out / name).is_file(), name
+    assert not (out / "accuracy_vs_train.png").exists()
+
+
 @pytest.mark.slow
 def test_a_run_without_a_record_of_its_images_is_checked_against_its_data_folder(
     trained_run, split_dir, image_folder, caplog

@@ -42,6 +42,13 @@ def os_error_sentence(exc: OSError) -> str:
     return f"{files}: {reason}"
 
 
+def unexpected_error(exc: BaseException) -> str:
+    """An error objrec did not expect (a bug), in one line: its kind and its first line
+    (``LinAlgError: Singular matrix``), for a sentence that says what failed."""
+    words = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {words[0]}" if words else type(exc).__name__
+
+
 LOGGED_VALUES = "objrec_values"
 """The attribute of a logged record (``extra={LOGGED_VALUES: values}``) holding its ``values``, as
 an ObjrecError's: the CLI spells `resume=True` in a warning with them too. ``launched``

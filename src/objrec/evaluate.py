@@ -51,7 +51,7 @@ from objrec.data import (
 )
 from objrec.devices import loader_settings, resolve_device
 from objrec.enough import FEWEST_TO_TRUST, too_few_to_trust
-from objrec.errors import ObjrecError, on_ctrl_c
+from objrec.errors import ObjrecError, on_ctrl_c, unexpected_error
 from objrec.features import FeatureTable, feature_table, report_unreadable, require_readable
 from objrec.frozen import PassSettings
 from objrec.images import (
@@ -1437,14 +1437,45 @@ def write_tables(result: EvaluationResult, place: Callable[[str], Path]) -> None
 
 def write_plots(result: EvaluationResult, place: Callable[[str], Path]) -> None:
     """The evaluation's figures, each where ``place(name)`` says; one with nothing to show (a
-    confusion of one class, no calibration to draw) is not drawn."""
+    confusion of one class, no calibration to draw) is not drawn, and one that fails is a
+    warning (:func:`drawn_or_warned`), never the end of the evaluation's tables."""
+    figure = functools.partial(drawn_or_warned, place, result.out)
     if len(result.classes) > 1 and int(result.confusion.sum()) > 0:
-        plots.confusion_heatmap(result.confusion, result.classes, place("confusion.png"))
+        matrix, classes = result.confusion, result.classes
+        figure(["confusion.png"], lambda at: plots.confusion_heatmap(matrix, classes, at))
     predictions = result.predictions
     if predictions is not None and len(predictions):
-        write_galleries(result, predictions, place)
+        galleries = ["top_losses.png", "worst_classes.png"]
+        figure(galleries, lambda _: write_galleries(result, predictions, place))
     if len(result.per_class) and result.per_class["n_train"].sum() > 0:
-        plots.accuracy_vs_train_size(result.per_class, place("accuracy_vs_train.png"))
+        table = result.per_class
+        figure(["accuracy_vs_train.png"], lambda at: plots.accuracy_vs_train_size(table, at))
     if result.reliability:
         shown = reliability_shown(result.reliability, result.metrics.get("temperature"))
-        plots.reliability_diagram(shown, place("reliability.png"))
+        figure(["reliability.png"], lambda at: plots.reliability_diagram(shown, at))
+
+
+def drawn_or_warned(
+    place: Callable[[str], Path],
+    out: Path | None,
+    names: Sequence[str],
+    draw: Callable[[Path], Any],
+) -> None:
+    """``draw(place(names[0]))``, which writes the figures ``names`` (of the evaluation going to
+    ``out``); one that fails, a bug (numpy's "Singular matrix" in the accuracy trend), is a
+    warning naming them, and what it left half written is removed: the tables, computed seconds
+    or minutes before, are written all the same, where a failed figure threw every one of them
+    away. ``-vv`` logs its trace."""
+    try:
+        draw(place(names[0]))
+    except Exception as exc:  # a figure is never worth the tables
+        for name in names:
+            place(name).unlink(missing_ok=True)
+        shown = " and ".join(str(name if out is None else out / name) for name in names)
+        log.debug("drawing %s failed", shown, exc_info=True)
+        log.warning(
+            "%s not drawn, a bug in objrec (-vv shows its trace): %s; the tables and the other "
+            "figures are written",
+            shown,
+            unexpected_error(exc),
+        )

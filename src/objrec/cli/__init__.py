@@ -17,9 +17,12 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shlex
 import signal
 import sys
+import tempfile
 import threading
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
@@ -45,11 +48,12 @@ from objrec.cli.output import (
     not_in_result,
     print_error,
     print_warnings,
+    printable,
     stdout_for_json_only,
 )
 from objrec.cli.sections import HELP_FLAGS
 from objrec.cores import limit_thread_pools, wait_passively
-from objrec.errors import Interrupted, ObjrecError, os_error_sentence
+from objrec.errors import Interrupted, ObjrecError, os_error_sentence, unexpected_error
 
 __all__ = ["cli", "main"]
 
@@ -154,10 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with sigterm_as_ctrl_c(caught):
         try:
             code = run_command(args, typed)
-        except Exception:  # Ctrl-C inside a C extension's import left it half made: it fails after
-            if not caught:
-                raise
-            code = said_interrupted(None, args)
+        except Exception as exc:  # a bug, or Ctrl-C that left an import half made (it fails after)
+            code = said_interrupted(None, args) if caught else said_unexpected(exc, args, typed)
     freeze_heap()  # the program exits now: its last collection need not walk what lived
     code = 128 + caught[0] if code == INTERRUPTED and caught else code
     end_program(code)  # a command that wrote all: no teardown
@@ -315,6 +317,53 @@ def said_interrupted(exc: Interrupted | None, args: Sequence[str]) -> int:
     message = escape(to_cli(text, invoked_command(args), values))
     err.print(f"[yellow]{message}[/]", highlight=False)
     return INTERRUPTED
+
+
+def said_unexpected(exc: Exception, args: Sequence[str], typed: Sequence[str]) -> int:
+    """An error objrec did not expect, a bug (numpy's "Singular matrix" in a figure), said in one
+    sentence, exit 1: which command failed, on what, and the file its full trace went to
+    (:func:`written_trace`; ``-v`` prints it here too), where a raw traceback of 60 lines, click's
+    own frames among them, said none of that. ``typed``: the command line, for the report."""
+    trace = "".join(traceback.format_exception(exc))
+    if verbosity(args):
+        err.print(trace, markup=False, highlight=False, end="")
+    command = invoked_command(args)
+    named = "objrec" + (f" {command.name}" if command is not None else "")
+    print_error(
+        escape(
+            printable(
+                f"{named} stopped on an error objrec did not expect, a bug: "
+                f"{unexpected_error(exc)}; {written_trace(trace, typed)}"
+            )
+        )
+    )
+    return 1
+
+
+def verbosity(args: Sequence[str]) -> int:
+    """How many ``-v`` the command line gives objrec (before its command's name)."""
+    command = invoked_command(args)
+    given = list(args)
+    before = given[: given.index(command.name)] if command and command.name else given
+    flags = [a for a in before if a == "--verbose" or (a[:2] == "-v" and set(a[1:]) == {"v"})]
+    return sum(1 if a == "--verbose" else len(a) - 1 for a in flags)
+
+
+def written_trace(trace: str, typed: Sequence[str]) -> str:
+    """Where the full ``trace`` of a bug was written, with the command line and the versions that
+    a report of it needs (a new file in the temporary folder, the user's files untouched), said
+    as the end of its sentence."""
+    header = (
+        f"objrec {__version__}, Python {sys.version.split()[0]}, {sys.platform}\n"
+        f"command: objrec {shlex.join(typed)}\n\n"
+    )
+    try:
+        handle, name = tempfile.mkstemp(prefix="objrec-error-", suffix=".txt")
+        with os.fdopen(handle, "w", encoding="utf-8", errors="backslashreplace") as file:
+            file.write(header + trace)
+    except OSError as exc:
+        return f"its trace could not be written ({os_error_sentence(exc)}): -v prints it"
+    return f"its full trace is in {name}: please report it with that file (-v prints it too)"
 
 
 def command_code(args: list[str], typed: Sequence[str] | None = None) -> int:
