@@ -1330,6 +1330,37 @@ def test_a_groups_file_of_windows_paths_with_crlf_line_ends_keeps_its_group(
 
 
 @pytest.mark.slow
+def test_a_groups_file_naming_its_photos_by_absolute_path_or_dot_slash_keeps_its_group(
+    tmp_path, image_folder, known_facts
+):
+    """review47c HIGH: rows naming photos by absolute path (as ``find "$PWD/photos"`` writes them)
+    or as ``./red/img_00.jpg`` were passed over unsaid ("kept 0 groups"), and the site's photos
+    spread over the splits; a row naming a file outside the source folder was passed over too
+    (``/etc/passwd``), now refused naming its line. One of a class the split leaves out is still
+    passed over. PowerShell's relative paths (``.\\red\\img_00.jpg``) are taken too."""
+    site = [f"red/img_{i:02d}.{'jpg' if i % 2 == 0 else 'png'}" for i in range(6)]
+    src = image_folder.resolve()
+    windows = [".\\" + name.replace("/", "\\") for name in site]
+    named_as = ([str(src / name) for name in site], [f"./{name}" for name in site], windows)
+    for k, named in enumerate(named_as):
+        rows = "".join(f"{name},site\n" for name in [*named, "blue/img_00.jpg"])
+        (groups := tmp_path / "groups.csv").write_text(f"file,group\n{rows}")
+        out = tmp_path / f"out{k}"
+        result = split_folder(image_folder, out, seed=0, groups=groups, exclude=["blue"])
+        assert result.file_groups == 1 and split_of(result.out, site) == {"train"}
+    outside = make_image((0, 0, 0))
+    outside.save(tmp_path / "elsewhere.png")
+    groups.write_text(f"file,group\n{site[0]},site\n{tmp_path / 'elsewhere.png'},site\n")
+    with pytest.raises(ObjrecError) as caught:
+        split_folder(image_folder, tmp_path / "refused", groups=groups)
+    assert str(caught.value) == (
+        f"`groups` file {groups} line 3: {str(tmp_path / 'elsewhere.png')!r} is outside the "
+        f"source folder {src} (name each file as class/name, relative to it, or by its path "
+        "inside it)"
+    )
+
+
+@pytest.mark.slow
 def test_a_large_group_counts_its_images_in_its_splits_share(tmp_path, image_folder, known_facts):
     """Half a class in one group (a camera site, a burst) counted as one of the class's 7 groups:
     the split whose turn it came in took 6 or 7 of 12 images."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from objrec.tables import (
     misread,
     misread_sentence,
     read_text,
-    slashed,
 )
 
 
@@ -84,31 +83,58 @@ def near_groups(
 
 def read_groups(path: Path, src: Path, files: dict[str, list[Path]]) -> dict[Path, str]:
     """The group the ``groups`` file gives each image of ``files`` it names: rows ``file,group``,
-    the file as class/name relative to ``src``; other columns are ignored, blank rows skipped,
-    and a spreadsheet's semicolons taken. Refused, naming the line, for a row without a file or a
-    group, a file ``src`` lacks, or a file in two groups; a file ``src`` has that the split leaves
-    out (an excluded class, an unreadable image) is passed over."""
+    the file relative to ``src`` (``class/name``, ``./class/name``, ``class\\name`` as Windows
+    writes it) or an absolute path inside ``src`` (as ``find "$PWD/photos"`` writes it); other
+    columns are ignored, blank rows skipped, and a spreadsheet's semicolons taken. Refused, naming
+    the line, for a row without a file or a group, a file outside ``src`` or that ``src`` lacks,
+    or a file in two groups; an image of ``src`` that the split leaves out (an excluded class, an
+    unreadable image) is passed over. An absolute path was looked up as a class folder's name, and
+    passed over when any file had it (``/etc/passwd`` too): a site's photos spread over the
+    three splits, with "kept 0 groups" said (review47c)."""
     images = {
         class_of_folder(p.relative_to(src).as_posix()): p for paths in files.values() for p in paths
     }
+    left_out = _LeftOut(src, images)
     group_of: dict[Path, str] = {}
     line_of: dict[str, int] = {}
     for n, row in _group_rows(path):
         name, group = (row.get("file") or "").strip(), (row.get("group") or "").strip()
         if not name or not group:
             raise ObjrecError(f"`groups` file {path} line {n}: it needs both a file and a group")
-        key = slashed(class_of_folder(name), images)  # an accent encoded either way, `\` as `/`
+        key = _image_key(path, n, name, src, images)
         if key not in images:
-            _refuse_unknown_file(path, n, name, src)
+            left_out.require(path, n, name, key)
             continue
         earlier = group_of.setdefault(images[key], group)
-        line_of.setdefault(name, n)
+        line_of.setdefault(key, n)
         if earlier != group:
             raise ObjrecError(
                 f"`groups` file {path} line {n}: {name!r} is in group {earlier!r} on line "
-                f"{line_of[name]} and in {group!r} here: keep one of the two rows"
+                f"{line_of[key]} and in {group!r} here: keep one of the two rows"
             )
     return group_of
+
+
+def _image_key(path: Path, n: int, name: str, src: Path, images: Collection[str]) -> str:
+    """The image line ``n`` of the ``groups`` file names, as ``class/name`` relative to ``src``
+    (resolved): an absolute path inside ``src`` (a link in the folders above it followed) made
+    relative, a ``./`` dropped, an accent encoded either way, a Windows path's backslashes read as
+    ``/`` (``.\\oak\\a.jpg`` too) unless it names one of ``images`` as written (on Linux and
+    macOS a backslash may be part of a name: ``tables.slashed``). Refused, naming the line, when
+    outside ``src``."""
+    given = Path(name)
+    if given.is_absolute():
+        inside = [p for p in (given, given.parent.resolve() / given.name) if p.is_relative_to(src)]
+        if not inside:
+            raise ObjrecError(
+                f"`groups` file {path} line {n}: {name!r} is outside the source folder {src} "
+                "(name each file as class/name, relative to it, or by its path inside it)"
+            )
+        given = inside[0].relative_to(src)
+    key = class_of_folder(given.as_posix())
+    if key in images or "\\" not in key:
+        return key
+    return class_of_folder(Path(key.replace("\\", "/")).as_posix())
 
 
 def _group_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
@@ -127,19 +153,29 @@ def _group_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     return [(n, {(k or "").strip(): v for k, v in row.items()}) for n, row in rows]
 
 
-def _refuse_unknown_file(path: Path, n: int, name: str, src: Path) -> None:
-    """Refuse line ``n`` of the ``groups`` file, naming ``name``, unless ``src`` has that image
-    file and the split leaves it out (an excluded class, an unreadable image)."""
-    if ".." not in Path(name).parts and (src / name).is_file():
-        return
-    images = {class_of_folder(p.relative_to(src).as_posix()) for p in list_images(src)}
-    meant = misread(name, images)
-    if meant is not None:
-        raise ObjrecError(misread_sentence(f"`groups` file {path} line {n}", name, meant))
-    raise ObjrecError(
-        f"`groups` file {path} line {n}: {src} has no image {name!r} (name each file as "
-        "class/name, relative to the source folder)"
-    )
+class _LeftOut:
+    """The images of ``src`` a split leaves out (of an excluded class, unreadable), listed once,
+    when a row of the ``groups`` file first names a file the split does not hold."""
+
+    def __init__(self, src: Path, images: Collection[str]) -> None:
+        self.src, self.images = src, images
+        self.listed: set[str] | None = None
+
+    def require(self, path: Path, n: int, name: str, key: str) -> None:
+        """Pass over line ``n`` of the ``groups`` file, naming ``name`` (``key`` relative to
+        ``src``), when it is such an image; else refuse it, with the name likely meant."""
+        if self.listed is None:
+            found = (p.relative_to(self.src).as_posix() for p in list_images(self.src))
+            self.listed = {class_of_folder(name) for name in found}
+        if key in self.listed and key not in self.images:
+            return
+        meant = misread(key, self.listed)
+        if meant is not None:
+            raise ObjrecError(misread_sentence(f"`groups` file {path} line {n}", name, meant))
+        raise ObjrecError(
+            f"`groups` file {path} line {n}: {self.src} has no image {name!r} (name each file as "
+            "class/name, relative to the source folder)"
+        )
 
 
 def join_groups(keys: dict[Path, str], group_of: dict[Path, str]) -> tuple[dict[Path, str], int]:
