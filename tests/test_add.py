@@ -1322,3 +1322,27 @@ def test_a_full_disk_part_way_says_how_many_went_in_and_that_the_same_add_goes_o
     assert len(result.files) == 3 and result.copies == {"red": 2}
     files = {p.relative_to(split_dir).as_posix() for p in split_dir.glob("*/*/*")}
     assert files == {row["file"] for row in manifest(split_dir)} and len(files) == 36 + 5
+
+
+@pytest.mark.slow
+def test_new_images_with_the_same_bytes_are_said_as_split_says_them(capsys, tmp_path, split_dir):
+    """Two new files of a class with the same bytes were both added and nothing said so, where
+    split says "1 duplicate file kept together in one split with a file of its class (1
+    identical, ...)". Both are still added, to one split (split keeps both too), and said so, the
+    original first; --json lists every group."""
+    new = new_images(tmp_path / "new", "red", 3)
+    shutil.copy(new / "red" / "new_01.png", new / "red" / "new_01 copy.png")
+    assert main(["add", str(split_dir), str(new)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert (
+        "1 duplicate file kept together in one split with a new file of its class (1 identical: "
+        "the picture counts twice), in 1 group: red/new_01.png = red/new_01 copy.png" in said
+    )
+    splits = {Path(row["file"]).name: row["split"] for row in manifest(split_dir)}
+    assert splits["new_01.png"] == splits["new_01 copy.png"]
+    more = new_images(tmp_path / "more", "green", 2, seed=970)
+    shutil.copy(more / "green" / "new_00.png", more / "green" / "again.png")
+    assert main(["add", str(split_dir), str(more), "--dry-run", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["identical_files"] == 1
+    assert answer["identical_groups"] == [["green/new_00.png", "green/again.png"]]

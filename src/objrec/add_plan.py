@@ -16,6 +16,7 @@ from objrec.add_new import NewImage
 from objrec.add_place import class_counts, held_splits, own_ratios, place_groups
 from objrec.add_result import AddResult
 from objrec.config import SplitConfig
+from objrec.copies import originals_first
 from objrec.data import SPLITS, class_dirs, present_splits
 from objrec.errors import ObjrecError
 from objrec.grouping import near_groups
@@ -84,6 +85,7 @@ def plan_add(
     _count_near(result, data, existing, rows, groups)
     _count_bursts(result, found, fresh, (placing, held, groups, near_held), existing)
     _count_copies(result, images, hashes, in_data)
+    _count_twins(result, fresh, hashes)
     result.cross_class_duplicates = _cross_class(data, existing, images, groups)
     result.spread_groups = _spread(data, existing, fresh, groups)
     return Plan(result, rows)
@@ -231,6 +233,20 @@ def _count_copies(result: AddResult, images: list[NewImage], hashes, in_data) ->
             copy = in_data[hashes[image.path]].relative_to(result.data).as_posix()
             result.copy_files.append((image.shown, copy))
             result.counts.setdefault(image.name, dict.fromkeys(SPLITS, 0))
+
+
+def _count_twins(result: AddResult, fresh: list[NewImage], hashes) -> None:
+    """The new images byte-identical to another new image of their class (one picture twice in
+    NEW), grouped, the original first (:func:`objrec.copies.originals_first`): each group is added
+    whole to one split, as ``split`` keeps such copies, and said as ``split`` says them (it was
+    added unsaid, where a copy of the data folder's is skipped)."""
+    by_bytes: dict[tuple[str, str], list[NewImage]] = {}
+    for image in fresh:
+        by_bytes.setdefault((image.name, hashes[image.path]), []).append(image)
+    for group in (g for g in by_bytes.values() if len(g) > 1):
+        shown = {image.path: image.shown for image in group}
+        result.identical_groups.append([shown[path] for path in originals_first(list(shown))])
+    result.identical_files = sum(len(group) - 1 for group in result.identical_groups)
 
 
 def _members(existing, groups) -> dict[str, list[Path]]:

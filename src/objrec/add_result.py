@@ -32,6 +32,12 @@ class AddResult:
     left_out_classes: list[str] = field(default_factory=list)
     """Of ``new_classes``, those the split of ``data`` does not take (its ``split.json``'s
     ``classes`` or ``exclude``): added from the source folder again, they come in all the same."""
+    identical_files: int = 0
+    """New images byte-identical to another new image of their class, less one per group: added
+    all the same, to one split, as ``split`` keeps such copies (the picture counts twice)."""
+    identical_groups: list[list[str]] = field(default_factory=list)
+    """Each group of those (as named relative to NEW), the original first
+    (:func:`objrec.copies.originals_first`)."""
     near_duplicate_files: int = 0
     """Images added to the split of a near-duplicate already in ``data``."""
     near_duplicates: list[tuple[str, str, str]] = field(default_factory=list)

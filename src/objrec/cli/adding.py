@@ -152,6 +152,8 @@ def add_json(result, warnings: list[str]) -> dict[str, Any]:
         "own_ratios": result.own_ratios,
         "files": [{"source": a, "file": b} for a, b in result.files],
         "copies": [{"source": a, "copy_of": b} for a, b in result.copy_files],
+        "identical_files": result.identical_files,
+        "identical_groups": result.identical_groups,
         "near_duplicate_files": result.near_duplicate_files,
         "near_duplicates": [
             {"source": a, "split": b, "near_duplicate": c} for a, b, c in result.near_duplicates
@@ -209,15 +211,30 @@ def print_added(result, cache_dir: Path | None = None) -> None:
 
 
 def added_notes(result) -> list[str]:
-    """The lines under add's table: images placed with a near-duplicate or their burst, rows of
-    a labels table left out, images renamed, copies skipped."""
-    lines = []
+    """The lines under add's table: new images with the same bytes kept together, images placed
+    with a near-duplicate or their burst, rows of a labels table left out, images renamed,
+    copies skipped."""
+    lines = [identical_line(result)] if result.identical_files else []
     if result.near_duplicate_files:
         lines.append(near_line(result))
     if result.burst_files:
         lines.append(added_bursts_line(result))
     found = (left_out_line(result), renamed_line(result), skipped_line(result))
     return lines + [line for line in found if line]
+
+
+def identical_line(result) -> str:
+    """The new images with the bytes of another new image of their class, added with it to one
+    split, said as ``split`` says its identical files (``cli.data.duplicates_line``): the first
+    few groups, the original first; ``--json`` lists them all."""
+    whose = "its" if result.identical_files == 1 else "their"
+    kept = "would be kept" if result.dry_run else "kept"
+    return (
+        f"{plural(result.identical_files, 'duplicate file')} {kept} together in one split with a "
+        f"new file of {whose} class ({result.identical_files:,} identical: the picture counts "
+        f"twice), in {plural(len(result.identical_groups), 'group')}: "
+        + few_groups(result.identical_groups)
+    )
 
 
 def near_line(result) -> str:
