@@ -2503,7 +2503,7 @@ def test_ctrl_c_as_the_earlier_runs_evaluation_is_renamed_in_waits_for_out_s_own
 
     earlier = shutil.copytree(trained_run, tmp_path / "earlier")  # a run is not its own earlier
     out, inner = tmp_path / "eval", tmp_path / "eval" / "against-earlier"
-    ctrl_c_after_rename(lambda source, target: target == inner / "metrics.json")
+    ctrl_c_after_rename(lambda source, target: target == inner)  # the first renamed in
     with pytest.raises(Interrupted) as stop:
         evaluate(trained_run, split_dir, out=out, against=earlier)
     assert stop.value.left == written_whole([out])
@@ -2540,3 +2540,68 @@ def test_a_stop_before_out_s_own_files_leaves_no_comparison_beside_an_earlier_ev
         evaluate(trained_run, split_dir, out=out, against=earlier, force=True)
     assert stop.value.left == f"nothing was written to {out}: run it again"
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no against-earlier
+
+
+class Killed(BaseException):
+    """A hard kill, in a test: nothing catches it, nothing holds it back."""
+
+
+def recorded_whole(folder: Path) -> bool:
+    """Whether ``folder`` holds the files its mark records, each as recorded, and only those."""
+    from objrec.outputs import MARKER, fingerprint, read_record
+
+    record, files = read_record(folder) or {}, {p.name for p in folder.iterdir()} - {MARKER}
+    return set(record) == files != set() and all(
+        fingerprint(folder / name) == record[name] for name in files
+    )
+
+
+def named_whole(out: Path) -> bool:
+    """Whether the comparison's folder ``out/metrics.json`` names, if any, is there whole."""
+    written = (out / "metrics.json").is_file()
+    named = (json.loads((out / "metrics.json").read_text()) if written else {}).get("against")
+    return named is None or (Path(named["out"]).is_dir() and recorded_whole(Path(named["out"])))
+
+
+@pytest.mark.slow
+def test_a_kill_between_the_renames_leaves_the_comparison_s_folder_whole_where_out_names_it(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """A hard kill (SIGKILL: nothing holds it back) between `evaluate --against`'s renames left
+    OUT's new metrics.json naming OUT/against-NAME/ while it was missing (a first comparison: it
+    went in after OUT's files; an earlier comparison's folder of another run, removed before
+    them) or half replaced (a file at a time). It goes in whole now, before OUT's files
+    (exchanged with the earlier one in one step), and another run's folder goes after them:
+    after every rename the folder OUT's metrics.json names is there, whole. Stopped right after
+    the folder went in, OUT's files are as they were, beside the new folder."""
+    outputs = importlib.import_module("objrec.outputs")
+    out, inner = tmp_path / "eval", tmp_path / "eval" / "against-earlier"
+    seen: list[bool] = []
+    for name in ("replace", "rename"):
+
+        def checked(source, target, *, real=getattr(os, name)):
+            real(source, target)
+            seen.append(named_whole(out))
+
+        monkeypatch.setattr(os, name, checked)
+    other = shutil.copytree(trained_run, tmp_path / "other")  # a run is not its own earlier
+    evaluate(trained_run, split_dir, out=out, against=other)  # OUT/against-other
+    earlier = shutil.copytree(trained_run, tmp_path / "earlier")
+    evaluate(trained_run, split_dir, out=out, against=earlier, force=True)  # its first, no other
+    assert all(seen) and len(seen) > 20 and not (out / "against-other").exists()
+    own, exchange = {p.name: p.stat().st_ino for p in out.iterdir() if p != inner}, outputs.exchange
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    if not exchange(tmp_path / "a", tmp_path / "b"):
+        pytest.skip("this system cannot exchange two folders in one step (outputs.put_folder)")
+
+    def killed_once_in(one, other):
+        assert exchange(one, other)  # the earlier folder is never missing
+        seen.append(named_whole(out))
+        raise Killed
+
+    monkeypatch.setattr(outputs, "exchange", killed_once_in)
+    earlier_folder = inner.stat().st_ino
+    with pytest.raises(Killed):
+        evaluate(trained_run, split_dir, out=out, against=earlier, force=True)
+    assert all(seen) and recorded_whole(inner) and inner.stat().st_ino != earlier_folder  # new
+    assert {p.name: p.stat().st_ino for p in out.iterdir() if p != inner} == own  # as they were

@@ -1008,9 +1008,10 @@ def test_staged_outputs_stopped_half_way_leave_the_earlier_ones_whole(tmp_path):
 
 def test_staged_outputs_put_an_inner_folder_in_with_the_folder_s_own_files(tmp_path):
     """An inner folder of outputs (`evaluate --against`'s against-NAME) is staged with the
-    folder's own files and put in place in their step, made then, marked and recorded as its
-    own, the earlier outputs it no longer holds removed: stopped before, neither is there. A
-    link of its name is refused, never written through."""
+    folder's own files and put in place in their step, whole, marked and recorded as its own,
+    the earlier outputs it no longer holds gone with the earlier folder: stopped before, neither
+    is there; an earlier one holding a file of the user's stays, with it. ``last()`` runs in
+    that step, after both. A link of its name is refused, never written through."""
     from objrec.errors import ObjrecError
     from objrec.outputs import EVALUATION_FILES, prepare_output_dir, read_record, staged_outputs
 
@@ -1023,18 +1024,25 @@ def test_staged_outputs_put_an_inner_folder_in_with_the_folder_s_own_files(tmp_p
     assert sorted(p.name for p in out.iterdir()) == [".objrec-output"]
     called = []
     for plots in (True, False):
-        first = lambda: called.append(inner.is_dir())  # noqa: E731
-        with staged_outputs(out, EVALUATION_FILES, inner=[inner.name], first=first) as place:
+        last = lambda: called.append((out / "metrics.json").is_file())  # noqa: E731
+        with staged_outputs(out, EVALUATION_FILES, inner=[inner.name], last=last) as place:
             place("metrics.json").write_text("new\n")
             place("against-old/metrics.json").write_text("old\n")
             if plots:
                 place("against-old/confusion.png").write_bytes(b"png")
             with pytest.raises(ValueError):
                 place("against-other/metrics.json")
-    assert called == [False, True]  # in their step, before the renames
+    assert called == [True, True]  # in their step, after the renames
     assert (inner / "metrics.json").read_text() == "old\n" and (out / "metrics.json").is_file()
     assert sorted(read_record(inner) or {}) == ["metrics.json"]  # the plot of the first, gone
     assert sorted(p.name for p in inner.iterdir()) == [".objrec-output", "metrics.json"]
+    (inner / "notes.txt").write_text("mine")  # a file of the user's: kept, the folder too
+    with staged_outputs(out, EVALUATION_FILES, inner=[inner.name]) as place:
+        place("against-old/metrics.json").write_text("new\n")
+    assert (inner / "notes.txt").read_text() == "mine" and sorted(read_record(inner) or {}) == [
+        "metrics.json"
+    ]
+    assert (inner / "metrics.json").read_text() == "new\n"
     (tmp_path / "elsewhere").mkdir()
     shutil.rmtree(inner)
     inner.symlink_to(tmp_path / "elsewhere")
@@ -1042,6 +1050,28 @@ def test_staged_outputs_put_an_inner_folder_in_with_the_folder_s_own_files(tmp_p
     with refused, staged_outputs(out, EVALUATION_FILES, inner=[inner.name]):
         pass
     assert not any((tmp_path / "elsewhere").iterdir())
+
+
+def test_an_inner_folder_is_replaced_whole_where_the_system_cannot_exchange_two(
+    tmp_path, monkeypatch
+):
+    """Where two folders cannot be exchanged in one step (Windows), the earlier inner folder is
+    renamed into the staging folder, then the new one in: replaced whole all the same, nothing
+    of either left beside it."""
+    import objrec.outputs
+    from objrec.outputs import EVALUATION_FILES, prepare_output_dir, read_record, staged_outputs
+
+    monkeypatch.setattr(objrec.outputs, "exchange", lambda one, other: False)
+    out, inner = prepare_output_dir(tmp_path / "out"), tmp_path / "out" / "against-old"
+    for plots in (True, False):
+        with staged_outputs(out, EVALUATION_FILES, inner=[inner.name]) as place:
+            place("against-old/metrics.json").write_text(f"{plots}\n")
+            if plots:
+                place("against-old/confusion.png").write_bytes(b"png")
+    assert sorted(p.name for p in out.iterdir()) == [".objrec-output", "against-old"]
+    assert sorted(p.name for p in inner.iterdir()) == [".objrec-output", "metrics.json"]
+    assert (inner / "metrics.json").read_text() == "False\n"
+    assert sorted(read_record(inner) or {}) == ["metrics.json"]
 
 
 def test_ctrl_c_between_the_renames_comes_once_every_output_is_in_place(

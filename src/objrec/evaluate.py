@@ -1398,16 +1398,17 @@ def write_evaluation(
     never its plots beside new figures. ``force`` writes over any plain file, never a link.
 
     ``earlier``: ``evaluate --against``'s evaluation of the earlier run, whose files go into its
-    ``out``, ``against-NAME`` in ``out`` (``compare.against_dir``), in the same step: written
-    first, a stop left the comparison beside an earlier evaluation's files. An earlier
-    ``--against``'s evaluation of another run goes in that step too
-    (``compare.remove_stale_against``): never beside results it was not compared with."""
+    ``out``, ``against-NAME`` in ``out`` (``compare.against_dir``), in the same step, whole and
+    just before ``out``'s own (written first, a stop left the comparison beside an earlier
+    evaluation's files; put in after them, a kill between left ``out``'s new files naming it
+    missing). An earlier ``--against``'s evaluation of another run goes in that step too, just
+    after them (``compare.remove_stale_against``): the files naming it are never without it."""
     out.mkdir(parents=True, exist_ok=True)
     mark_output_dir(out)  # objrec's: a forced evaluation may write over it
     inner = None if earlier is None else earlier.out
     within = [] if inner is None else [inner.name]
     stale = functools.partial(remove_stale_against, out, inner)
-    with staged_outputs(out, OUTPUT_FILES, force, inner=within, first=stale) as place:
+    with staged_outputs(out, OUTPUT_FILES, force, inner=within, last=stale) as place:
         write_files(result, place)
         if earlier is not None and inner is not None:
             write_files(earlier, lambda name: place(f"{inner.name}/{name}"))

@@ -22,6 +22,7 @@ import re
 import shutil
 import socket
 import stat
+import sys
 import time
 import unicodedata
 import uuid
@@ -604,7 +605,7 @@ def staged_outputs(
     force: bool = False,
     other: str = "choose another `out`",
     inner: Collection[str] = (),
-    first: Callable[[], None] = lambda: None,
+    last: Callable[[], None] = lambda: None,
 ) -> Iterator[Callable[[str], Path]]:
     """``place(name)``: where to write the output ``name`` (one of ``names``, those the command
     writes), in a hidden folder in ``folder``; when the block ends they take their names together
@@ -616,10 +617,12 @@ def staged_outputs(
 
     ``inner``: folders in ``folder`` that hold outputs of ``names`` too, objrec's own (written
     over as with ``force``: ``evaluate --against``'s ``against-NAME``), placed as
-    ``place("against-NAME/metrics.json")`` and put in place in the same step, after the folder's
-    own files (a kill between, which nothing holds back, never leaves a new inner folder beside
-    earlier files), made there if need be. ``first()`` is called in that step, before the renames:
-    what they make stale removed first, it is never left beside them."""
+    ``place("against-NAME/metrics.json")`` and put in place in the same step, each whole and
+    before the folder's own files (:func:`put_folder`): a kill between, which nothing holds back,
+    leaves the earlier files beside an inner folder they do not name, never the new files naming
+    one that is missing or half replaced. ``last()`` is called in that step, after the renames:
+    what they made stale (an earlier ``--against``'s folder of another run) goes once the files
+    naming it are replaced, never before."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     remove_leftovers(folder)
@@ -636,7 +639,7 @@ def staged_outputs(
             return stage / name
 
         yield place
-        swap_in_outputs(stage, folder, names, force, other, inner, first)
+        swap_in_outputs(stage, folder, names, force, other, inner, last)
 
 
 def refuse_unless_folder(path: Path, other: str = "choose another `out`") -> Path:
@@ -671,23 +674,102 @@ def swap_in_outputs(
     force: bool,
     other: str,
     inner: Collection[str] = (),
-    first: Callable[[], None] = lambda: None,
+    last: Callable[[], None] = lambda: None,
 ) -> None:
-    """``first()``, then the files written in ``stage`` renamed into ``folder``, then those of
-    each of its ``inner`` folders into ``folder``'s folder of that name (:func:`staged_outputs`),
-    each folder's mark recording its own, with Ctrl-C and SIGTERM held back meanwhile
-    (milliseconds). Each is checked before (:func:`planned_swap`)."""
-    swaps = [(stage, folder, *planned_swap(stage, folder, names, force, other))]
-    for name in (name for name in inner if (stage / name).is_dir()):
-        source, target = stage / name, refuse_unless_folder(folder / name, other)
-        swaps.append((source, target, *planned_swap(source, target, names, True, other)))
+    """The files written in ``stage`` put in place with Ctrl-C and SIGTERM held back meanwhile
+    (milliseconds), each checked before (:func:`planned_swap`): first each of its ``inner``
+    folders into ``folder``'s folder of that name, whole (:func:`put_folder`), then its own files
+    renamed into ``folder``, each folder's mark recording its own; then ``last()``."""
+    own = planned_swap(stage, folder, names, force, other)
+    folders = [
+        planned_folder(stage / name, refuse_unless_folder(folder / name, other), names, other)
+        for name in inner
+        if (stage / name).is_dir()
+    ]
     with locked(folder), ctrl_c_leaves(lambda: written_whole([folder])), stops_held():
-        first()
-        for source, target, written, stale in swaps:
-            if target != folder:  # an inner folder, made only now: no empty one before
-                target.mkdir(exist_ok=True)
-                mark_output_dir(target)
-            swap_files(source, target, written, stale)
+        for source, target, written, stale in folders:
+            put_folder(source, target, written, stale, names)
+        swap_files(stage, folder, *own)
+        last()
+
+
+def planned_folder(
+    source: Path, target: Path, names: Collection[str], other: str
+) -> tuple[Path, Path, dict[str, dict[str, Any]], list[str]]:
+    """The staged inner folder ``source`` of ``target``, checked as :func:`planned_swap` checks
+    files (over any of objrec's, as with ``force``), marked with its files recorded: as it is
+    to stand in place."""
+    written, stale = planned_swap(source, target, names, True, other)
+    write_record(source, written)
+    return source, target, written, stale
+
+
+def put_folder(
+    source: Path,
+    target: Path,
+    written: dict[str, dict[str, Any]],
+    stale: Sequence[str],
+    names: Collection[str],
+) -> None:
+    """The staged folder ``source`` (:func:`planned_folder`) put in place as ``target``, so that
+    ``target`` is at every instant the earlier folder or the new one, whole: renamed where there
+    is none; exchanged in one step with an earlier one holding only objrec's outputs
+    (:func:`exchange`), which is left in the staging folder and removed with it.
+
+    Where the system cannot exchange two folders (Windows; a file system without it) the earlier
+    one is renamed into the staging folder first: between that rename and the next (microseconds)
+    ``target`` is missing, and a kill there leaves it so, the earlier one in the hidden staging
+    folder, which the next command writing into ``target``'s folder removes. An earlier folder
+    holding anything else (a file of the user's, which objrec never removes) stays, taking the new
+    files one by one (:func:`swap_files`): a kill among those renames leaves it part earlier,
+    part new."""
+    if not os.path.lexists(target):
+        os.replace(source, target)
+    elif only_outputs(target, names):
+        if not exchange(source, target):
+            os.replace(target, temporary_name(source, ".d"))
+            os.replace(source, target)
+        said_stale(target, stale)
+    else:
+        mark_output_dir(target)
+        swap_files(source, target, written, stale)
+
+
+def only_outputs(folder: Path, names: Collection[str]) -> bool:
+    """Whether ``folder`` holds nothing but objrec's mark and outputs of ``names`` that objrec
+    recorded writing there, as they are (:func:`users_file`)."""
+    return all(
+        name == MARKER or (name in names and users_file(folder, name) is None)
+        for name in os.listdir(folder)
+    )
+
+
+SWAP_CALLS = {"linux": ("renameat2", 2), "darwin": ("renamex_np", 2)}
+"""The C library's call that exchanges two paths in one step, by platform, and its flag
+(RENAME_EXCHANGE, RENAME_SWAP)."""
+SWAP_UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP}
+"""What the call answers where the kernel or the file system cannot exchange."""
+
+
+def exchange(one: Path, other: Path) -> bool:
+    """Exchange the paths ``one`` and ``other`` (two folders) in one step, as the system can on
+    Linux (``renameat2``, glibc 2.28) and macOS (``renamex_np``): neither name is ever missing.
+    False, nothing done, where it cannot (another system, an older kernel or C library, a file
+    system without it); another failure is its OSError."""
+    import ctypes  # not for ``objrec --help``
+
+    call = SWAP_CALLS.get(sys.platform)
+    function = None if call is None else getattr(ctypes.CDLL(None, use_errno=True), call[0], None)
+    if call is None or function is None:
+        return False
+    paths = [os.fsencode(one), os.fsencode(other)]
+    at = (-100, paths[0], -100, paths[1]) if call[0] == "renameat2" else paths  # AT_FDCWD
+    if function(*at, ctypes.c_uint(call[1])) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in SWAP_UNSUPPORTED:
+        return False
+    raise OSError(code, os.strerror(code), str(other))
 
 
 def planned_swap(
@@ -720,6 +802,11 @@ def swap_files(
     if is_plain_file(folder / MARKER):
         kept = {k: v for k, v in (read_record(folder) or {}).items() if k not in stale}
         write_record(folder, kept | written)
+    said_stale(folder, stale)
+
+
+def said_stale(folder: Path, stale: Sequence[str]) -> None:
+    """Log the earlier outputs of ``folder`` that went, as this run did not write them."""
     if stale:
         log.info("removed %s's earlier %s, which this run did not write", folder, ", ".join(stale))
 
