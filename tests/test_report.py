@@ -1418,3 +1418,70 @@ def test_each_grad_cam_map_is_counted_once_drawn(tmp_path):
     tiles = saliency_tiles(Explained(), {"saliency_right": rows}, reporter)  # type: ignore[arg-type]
     assert seen == [0, 1] and reporter.steps["Grad-CAM maps"] == [1, 1]
     assert len(tiles["saliency_right"]) == 2
+
+
+def test_a_report_evaluates_again_when_test_images_moved_or_went(tmp_path, monkeypatch):
+    """The fix loop: audit flags a test label, the user moves the photo to its right class
+    folder, or removes one; `report` showed the evaluation of the split as it was, and blamed
+    "a run copied to another machine" for the photos not where they were (review47b MEDIUM 2).
+    The (path, class) pairs of predictions.csv against a listing of test/ now (paths as evaluate
+    wrote them, relative to where it ran) tell; an unreadable image, never in predictions.csv,
+    and a class folder it was not taught, counted, change nothing while they stay as they were."""
+    import importlib
+
+    from objrec.checkpoint import model_digest
+    from objrec.current import same_images
+    from objrec.progress import SILENT
+    from objrec.report import load_evaluation
+
+    from .conftest import fake_checkpoint
+
+    evaluate_module = importlib.import_module("objrec.evaluate")
+    run, data = tmp_path / "run", tmp_path / "data"
+    test = data / "test"
+    for split, name in [("train", "red"), ("valid", "red"), ("test", "a"), ("test", "b")]:
+        (data / split / name).mkdir(parents=True, exist_ok=True)
+    for name in ("a/1.jpg", "a/2.jpg", "b/3.jpg", "b/bad.jpg", "new/9.jpg"):
+        (test / name).parent.mkdir(exist_ok=True)
+        (test / name).write_bytes(b"x")
+    run.mkdir()
+    fake_checkpoint(run / "model.safetensors")
+    folder = evaluate_module.default_eval_dir(run, data, test)
+    folder.mkdir()
+    rows = "".join(f"data/test/{p},{p[0]}\n" for p in ("a/1.jpg", "a/2.jpg", "b/3.jpg"))
+    (folder / "predictions.csv").write_text("path,true\n" + rows)
+    metrics = {"model": model_digest(run), "folder": str(test.resolve())}
+    metrics |= {"unreadable": ["data/test/b/bad.jpg: cannot identify image file"]}
+    metrics |= {"untaught_classes": {"new": 1}, "per_class": [{"class": "a"}, {"class": "b"}]}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    made: list[Path] = []
+    monkeypatch.setattr(evaluate_module, "evaluate", lambda run, data, **kw: made.append(data))
+    assert same_images(folder)
+    assert load_evaluation(run, data, SILENT) == folder and not made
+    (test / "a" / "2.jpg").rename(test / "b" / "2.jpg")  # relabelled
+    assert not same_images(folder)
+    assert load_evaluation(run, data, SILENT) == folder and made == [data]
+    (test / "b" / "2.jpg").rename(test / "a" / "2.jpg")  # back
+    assert same_images(folder)
+    (test / "new" / "10.jpg").write_bytes(b"x")  # another photo of a class it was not taught
+    assert not same_images(folder)
+    (test / "new" / "10.jpg").unlink()
+    (test / "a" / "4.jpg").write_bytes(b"x")  # added
+    assert not same_images(folder)
+
+
+@pytest.mark.slow
+def test_report_after_a_test_photo_is_relabelled_shows_the_split_as_it_is(
+    trained_run, split_dir, tmp_path
+):
+    """End to end: evaluate, move one test photo to another class folder, remove another, report:
+    the page's counts are the split's now, and no photo is said to be gone."""
+    evaluate(trained_run, split_dir)
+    test = split_dir / "test"
+    moved, removed = sorted((test / "red").iterdir())[:2]
+    moved.rename(test / "green" / moved.name)
+    removed.unlink()
+    n = sum(1 for p in test.rglob("*") if p.is_file())
+    html = build_report(trained_run, tmp_path / "r.html", grad_cam=False).read_text()
+    metrics = json.loads((trained_run / "eval-test" / "metrics.json").read_text())
+    assert metrics["n"] == n and "no longer where they were evaluated" not in html

@@ -525,3 +525,15 @@ def test_the_card_says_how_many_photos_of_untaught_things_were_answered_unknown(
         "the others got a class (cup 2, lamp 1, stapler 1 and 3 more)."
     )  # the three most often, not as if they were all
     assert measured_lines([Evaluation("eval-test", {"unknown_threshold": 0.0})]) == []
+
+
+def test_the_card_quotes_no_share_answered_at_a_threshold_no_longer_used(run, tmp_path):
+    """evaluate --unknown U --keep-threshold measured eval-test at the run's own threshold, then
+    kept a stricter one: the card quoted the share of images given a class at the first beside
+    "Kept since: 0.3" (review47b MEDIUM 1); what holds at any threshold is still quoted."""
+    fake_evaluation(run, "eval-test", model_digest(run))
+    keep_threshold(run, 0.3, {"unknown": None, "evaluated": None})
+    share_run(run, tmp_path / "ours")
+    card = (tmp_path / "ours" / "README.md").read_text()
+    assert "get a class" not in card and "when an unknown counts" not in card
+    assert "top-1 75.00%" in card and "Kept since: 0.3" in card

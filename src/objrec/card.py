@@ -19,6 +19,7 @@ from typing import Any
 from objrec import __version__
 from objrec.backbones import BadBackbone, get_backbone
 from objrec.checkpoint import read_checkpoint
+from objrec.current import currency
 from objrec.enough import FEWEST_FOR_A_THRESHOLD, FEWEST_TO_TRUST, FEWEST_WITHOUT_INTERVAL
 from objrec.kept import EDITED_KEY, KEPT_NAME
 from objrec.meta import BEST, RunMeta
@@ -39,6 +40,9 @@ class Evaluation:
 
     name: str
     metrics: dict[str, Any]
+    at_threshold: bool = True
+    """Measured at the unknown threshold the shared model answers with (the kept one, else its
+    own): else its share of images given a class, and of unknown photos, are not quoted."""
 
     @property
     def what(self) -> str:
@@ -78,12 +82,17 @@ def write_card(
 
 
 def current_evaluations(run: Path, model: str) -> list[Evaluation]:
-    """The run's evaluations made with its model of digest ``model`` (the test split's first)."""
+    """The run's evaluations made with its model of digest ``model`` on the
+    images their folders hold now (:func:`objrec.current.currency`, the rule ``report`` shows one
+    by), the test split's first; each says whether it measured at the threshold in use."""
     found = []
     for path in sorted(run.glob("eval-*")):
         metrics = json_dict(path / "metrics.json") if holds_evaluation(path) else {}
-        if metrics.get("model") == model:
-            found.append(Evaluation(path.name, metrics))
+        if metrics.get("model") != model:
+            continue
+        now = currency(path, run, model)
+        if now.model and now.images:
+            found.append(Evaluation(path.name, metrics, now.threshold))
     return sorted(found, key=lambda e: e.name != "eval-test")
 
 
@@ -206,6 +215,8 @@ def measured_lines(evaluations: list[Evaluation]) -> list[str]:
                 f"- On {e.what}, the top probability is {100 * m['ece']:.2f} percentage points "
                 "off how often it is right, on average (expected calibration error)."
             )
+        if not e.at_threshold:  # measured at a threshold the model shared no longer uses
+            continue
         if m.get("known_kept") is not None and m.get("top1_at_threshold") is not None:
             lines.append(
                 f"- On {e.what}, {pct(m['known_kept'])} of the images get a class, the rest are "

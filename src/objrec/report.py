@@ -2,7 +2,7 @@
 
 Every picture is embedded (base64 PNG/JPEG), so the file opens from disk with no network. The plots
 come from the same functions the CLI uses (``explore``, ``evaluate``, ``plots``); the evaluation is
-read from ``RUN/eval-test`` when present and of the run's model (``is_current``), else run now.
+read from ``RUN/eval-test`` when present and current (``objrec.current.currency``), else run now.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from jinja2 import Environment, Template, select_autoescape
 from PIL import Image
 
 from objrec import __version__
-from objrec.checkpoint import model_digest, read_checkpoint
+from objrec.checkpoint import read_checkpoint
 from objrec.confidence import advice_rests_on, resting_words
 from objrec.config import TOP5_CLASSES, DataConfig, unknown_score_words
+from objrec.current import at_threshold_now, currency, is_current
 from objrec.data import IMAGE_SET_MEANING, SPLITS, scan_class_folder
 from objrec.engine import lower_not_kept
 from objrec.enough import (
@@ -48,9 +49,8 @@ from objrec.evaluate import (
 from objrec.explore import explore
 from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
-from objrec.meta import RunMeta, checkpoint_file, output_beside
+from objrec.meta import RunMeta, output_beside
 from objrec.outputs import (
-    json_dict,
     landing,
     output_path,
     refuse_overwrite,
@@ -108,23 +108,22 @@ def load_evaluation(
     force: bool = False,
     of: Path | None = None,
 ) -> Path:
-    """The evaluation of ``data_dir``'s test split (run now when there is none yet, it is of an
-    earlier model, or of another unknown threshold than the run's now: :func:`at_threshold_now`);
-    ``force``: replace an evaluation of another folder in its place.
+    """The evaluation of ``data_dir``'s test split (run now when there is none yet, or it is not
+    current, ``objrec.current.currency``: of an earlier model, another unknown threshold than the
+    run's now, or test images moved, removed or added since); ``force``: replace an evaluation of
+    another folder in its place.
 
     Without a test split (or a known data folder) the run's latest evaluation is shown, of
     whichever folder it was, or, ``of``, the latest of that folder (one with no splits, which
     ``evaluate RUN FOLDER`` evaluated whole); the page says which. Either is evaluated again, as
-    the test split, when at another unknown threshold than the run's now (the folder it
-    evaluated still there).
-    """
+    the test split, when not current (the folder it evaluated still there)."""
     from objrec.evaluate import default_eval_dir, evaluate, resolve_eval_folder
 
     if data_dir is not None and (data_dir / "test").is_dir():
         target = resolve_eval_folder(data_dir, "test")
         folder = default_eval_dir(run, run_data_dir or data_dir, target)
         # an evaluation of another folder there (evaluate --out RUN/eval-test) is not the test's
-        reusable = is_current(folder / "predictions.csv", run) and at_threshold_now(folder, run)
+        reusable = currency(folder, run).holds
         if not reusable or of_another(folder, target):
             refuse_other_evaluation(folder, target, force)
             again = earlier_unknown(folder)  # its evaluate --unknown result, measured again
@@ -136,7 +135,7 @@ def load_evaluation(
         key=lambda p: p.stat().st_mtime,
     )
     done = evaluations_of(of, [p for p in made if is_current(p, run)], run)
-    if done and not at_threshold_now(done[-1].parent, run):
+    if done and not currency(done[-1].parent, run).holds:
         evaluated = of or still_there(done[-1].parent)
         if evaluated is not None:
             return evaluate_again(run, evaluated, done[-1].parent, reporter, run_data_dir)
@@ -156,8 +155,9 @@ def evaluate_again(
 ) -> Path:
     """``folder`` evaluated again, as the test split is, when its ``latest`` evaluation counted
     the unknown answers at a threshold the run no longer answers with (:func:`at_threshold_now`:
-    `evaluate --keep-threshold` kept another since); its evaluate --unknown result measured again
-    too. Returns where it went (the folder's default one, refreshed)."""
+    `evaluate --keep-threshold` kept another since), or its images changed since; its evaluate
+    --unknown result measured again too. Returns where it went (the folder's default one,
+    refreshed)."""
     from objrec.evaluate import default_eval_dir, evaluate
 
     evaluate(run, folder, reporter=reporter, **earlier_unknown(latest))
@@ -271,45 +271,6 @@ def of_another(folder: Path, target: Path) -> bool:
     from objrec.evaluate import evaluated_folder
 
     return evaluated_folder(folder) not in (None, "", str(target.resolve()))
-
-
-def is_current(predictions: Path, run: Path) -> bool:
-    """An evaluation of the model now in the run, not of one that ``train --force`` has since
-    replaced in the same folder (its tables would be another model's): told by the model's
-    digest its ``metrics.json`` records (a copied run's files all have the copy's times); an
-    evaluation that records none is current when made after the model was saved."""
-    model = checkpoint_file(run)
-    if not predictions.exists() or not model.exists():
-        return predictions.exists()
-    recorded = evaluated_model(predictions.parent / "metrics.json")
-    if recorded:
-        return recorded == model_digest(model)
-    return predictions.stat().st_mtime >= model.stat().st_mtime
-
-
-def at_threshold_now(folder: Path, run: Path) -> bool:
-    """Whether ``folder``'s evaluation measured at the unknown threshold the run answers with now:
-    the one ``evaluate --keep-threshold`` kept (when, ``unknown_threshold_kept_on``, and which,
-    ``unknown_threshold``: two kept within one second share the time, to the second), or the
-    run's own (none recorded). An evaluation made before a threshold was kept, the ``evaluate
-    --keep-threshold`` that kept it among them, measured at the run's own: its page would give
-    the share of images answered, and top-1, at a threshold the run no longer uses."""
-    from objrec.kept import read_kept
-
-    kept = read_kept(run)
-    now = (kept.kept_on, kept.threshold) if kept is not None and kept.current else None
-    metrics = json_dict(folder / "metrics.json")
-    kept_on = metrics.get("unknown_threshold_kept_on")
-    then = (kept_on, metrics.get("unknown_threshold")) if kept_on is not None else None
-    return then == now
-
-
-def evaluated_model(metrics: Path) -> str:
-    """The digest of the model an evaluation's ``metrics.json`` says it evaluated ("" if none)."""
-    try:
-        return str(json.loads(metrics.read_text()).get("model") or "")
-    except (OSError, ValueError, AttributeError):
-        return ""
 
 
 def sample_tiles(data_dir: Path, limit: int = 100) -> list[Tile]:

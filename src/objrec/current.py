@@ -1,0 +1,172 @@
+"""Whether an evaluation a run holds is current, one rule for ``report`` and the model card
+(``share``): of the model now in the run (:func:`is_current`: the digest its ``metrics.json``
+records), at the unknown threshold the run answers with now (:func:`at_threshold_now`), and of the
+evaluated folder's images as they are now (:func:`same_images`: the (path, class) pairs of its
+``predictions.csv`` against a listing of the folder, no file read). ``report`` shows one only when
+all three hold, else evaluates again; the card quotes one of the model shared and its images now,
+and its figures at a threshold only when that threshold is the one in use.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from objrec.data import class_folders, class_of_folder
+from objrec.errors import ObjrecError
+from objrec.images import list_images
+from objrec.meta import checkpoint_file
+from objrec.outputs import json_dict
+from objrec.tables import CSV_ENCODING, exact_cell
+
+PREDICTIONS = "predictions.csv"
+
+
+@dataclass(frozen=True)
+class Currency:
+    """Which of the three an evaluation holds to: the model, the threshold, the images."""
+
+    model: bool
+    threshold: bool
+    images: bool
+
+    @property
+    def holds(self) -> bool:
+        """All three: the evaluation is what evaluating again would measure."""
+        return self.model and self.threshold and self.images
+
+
+def currency(folder: Path, run: Path, model: str | None = None) -> Currency:
+    """How current the evaluation in ``folder`` is for ``run``'s model of digest ``model`` (None:
+    the model file as it is now)."""
+    return Currency(
+        is_current(folder / PREDICTIONS, run, model),
+        at_threshold_now(folder, run, model),
+        same_images(folder),
+    )
+
+
+def is_current(predictions: Path, run: Path, model: str | None = None) -> bool:
+    """An evaluation of the model now in the run, not of one that ``train --force`` has since
+    replaced in the same folder (its tables would be another model's): told by the model's
+    digest its ``metrics.json`` records (a copied run's files all have the copy's times); an
+    evaluation that records none is current when made after the model was saved. ``model``: the
+    digest of the model it is to be of (one a command read), by the digest recorded alone."""
+    from objrec.checkpoint import model_digest
+
+    recorded = evaluated_model(predictions.parent / "metrics.json")
+    if model is not None:
+        return recorded == model
+    file = checkpoint_file(run)
+    if not predictions.exists() or not file.exists():
+        return predictions.exists()
+    if recorded:
+        return recorded == model_digest(file)
+    return predictions.stat().st_mtime >= file.stat().st_mtime
+
+
+def at_threshold_now(folder: Path, run: Path, model: str | None = None) -> bool:
+    """Whether ``folder``'s evaluation measured at the unknown threshold the run answers with now:
+    the one ``evaluate --keep-threshold`` kept (when, ``unknown_threshold_kept_on``, and which,
+    ``unknown_threshold``: two kept within one second share the time, to the second), or the
+    run's own (none recorded). An evaluation made before a threshold was kept, the ``evaluate
+    --keep-threshold`` that kept it among them, measured at the run's own: its page would give
+    the share of images answered, and top-1, at a threshold the run no longer uses. ``model``:
+    the digest of the model the threshold is to be for (None: the run's file now)."""
+    from objrec.kept import read_kept
+
+    kept = read_kept(run, model=model)
+    now = (kept.kept_on, kept.threshold) if kept is not None and kept.current else None
+    metrics = json_dict(folder / "metrics.json")
+    kept_on = metrics.get("unknown_threshold_kept_on")
+    then = (kept_on, metrics.get("unknown_threshold")) if kept_on is not None else None
+    return then == now
+
+
+def evaluated_model(metrics: Path) -> str:
+    """The digest of the model an evaluation's ``metrics.json`` says it evaluated ("" if none)."""
+    try:
+        return str(json.loads(metrics.read_text()).get("model") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def same_images(folder: Path) -> bool:
+    """Whether the evaluated folder (``metrics.json``'s ``folder``) holds the images the
+    evaluation in ``folder`` measured, each in the class folder it was measured as: every row of
+    its ``predictions.csv`` still there under its class, no image of the model's classes added
+    (but those it could not read), and the class folders the model was not taught holding as many
+    images as it counted (a class folder that is none of those it measured or named,
+    ``classes_without_images``, is one). A photo moved to its right class folder after an audit, or
+    removed, makes it False. True when the folder is not recorded, is gone or holds none of the
+    photos evaluated (a run copied to another machine): there is nothing to compare it with, and
+    the page says so."""
+    metrics = json_dict(folder / "metrics.json")
+    evaluated = Path(str(metrics.get("folder") or ""))
+    rows = predicted_rows(folder / PREDICTIONS)
+    if not metrics.get("folder") or not evaluated.is_dir():
+        return True
+    try:
+        listed, untaught = listing(evaluated, taught_classes(metrics, rows or []))
+    except ObjrecError:  # no class folder left: evaluating again says so
+        return False
+    if rows is None or untaught != dict(metrics.get("untaught_classes") or {}):
+        return False
+    keys = [listed_tail(path, listed) for path, _ in rows]
+    if rows and not any(keys):  # none of its photos there: as a folder gone, the page says so
+        return True
+    if len(set(keys)) != len(rows) or any(
+        key is None or listed[key] != class_of_folder(true)
+        for key, (_, true) in zip(keys, rows, strict=True)
+    ):
+        return False
+    unreadable = [str(entry) for entry in metrics.get("unreadable") or []]
+    return all(was_unreadable(key, unreadable) for key in set(listed) - set(keys))
+
+
+def taught_classes(metrics: dict[str, Any], rows: Sequence[tuple[str, str]]) -> set[str]:
+    """The model's classes an evaluation knew of (:func:`class_of_folder`'s spelling): those of
+    its images, its per-class table and those it found no image of."""
+    named = [row.get("class") for row in metrics.get("per_class") or [] if isinstance(row, dict)]
+    named += [*(metrics.get("classes_without_images") or []), *(true for _, true in rows)]
+    return {class_of_folder(str(name)) for name in named if name is not None}
+
+
+def predicted_rows(predictions: Path) -> list[tuple[str, str]] | None:
+    """The (path, true class) pairs of ``predictions.csv``; None when it cannot be read."""
+    try:
+        with predictions.open(newline="", encoding=CSV_ENCODING) as file:
+            return [(exact_cell(r["path"]), exact_cell(r["true"])) for r in csv.DictReader(file)]
+    except (OSError, KeyError, ValueError, csv.Error):
+        return None
+
+
+def listing(root: Path, taught: set[str]) -> tuple[dict[tuple[str, ...], str], dict[str, int]]:
+    """The images of ``root``'s class folders of the ``taught`` classes, by their path's parts
+    below ``root``, to their class; and how many images each other class folder holds."""
+    listed: dict[tuple[str, ...], str] = {}
+    untaught: dict[str, int] = {}
+    for name, paths in class_folders(root).items():
+        files = [f.relative_to(root).parts for path in paths for f in list_images(path)]
+        if name in taught:
+            listed.update(dict.fromkeys(files, name))
+        elif files:
+            untaught[name] = len(files)
+    return listed, untaught
+
+
+def listed_tail(path: str, listed: dict[tuple[str, ...], str]) -> tuple[str, ...] | None:
+    """The longest tail of ``path`` (as evaluate wrote it: as given, relative to where it ran)
+    that is an image of the listing; None when none is."""
+    parts = Path(path).parts
+    return next((parts[i:] for i in range(len(parts)) if parts[i:] in listed), None)
+
+
+def was_unreadable(key: tuple[str, ...], unreadable: Sequence[str]) -> bool:
+    """Whether the image ``key`` is among the evaluation's ``unreadable`` (``path: reason``)."""
+    name = str(Path(*key)) + ": "
+    return any(e.startswith(name) or f"/{name}" in e for e in unreadable)
