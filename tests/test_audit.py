@@ -1433,9 +1433,11 @@ def test_a_file_removed_while_the_audit_runs_is_skipped_as_an_unreadable_one(
     """A user tidying the folder during an audit: a photo removed after the frozen pass read it
     stopped the audit at its second hashing (FileNotFoundError; the CLI's exit 1 'no such file or
     directory'), as train stopped before fcafb32. It is skipped as a file that fails to decode
-    is: said once, an unreadable outlier, left out of the findings; as is one removed before the
-    frozen pass (after the folder was listed), said once too."""
+    is: said once, an unreadable outlier, left out of the findings and of the plan (apply-plan
+    refuses a row naming no file); as is one removed before the frozen pass (after the folder
+    was listed), said once too."""
     import objrec.audit
+    from objrec.images import list_images
 
     data = plant(make_split(tmp_path / "data"))  # a wrong label, copies: findings to be in
     before, after = data / "train/red/red_01.png", data / "valid/blue/blue_02.png"
@@ -1455,6 +1457,8 @@ def test_a_file_removed_while_the_audit_runs_is_skipped_as_an_unreadable_one(
         assert caplog.text.count(f"skipped {path}: {gone}") == 1
     unreadable = {r["path"]: r["reason"] for r in result.outliers if "unreadable" in r["reason"]}
     assert unreadable == {str(before): f"unreadable: {gone}", str(after): f"unreadable: {gone}"}
+    fixed = apply_plan(data, tmp_path / "audit/plan.csv", tmp_path / "fixed")  # no row of theirs
+    assert fixed["copied"] == len(list_images(data)) - fixed["removed"]
     flagged = [row["path"] for row in result.label_issues]
     flagged += [
         path for group in result.near_duplicates + result.look_alikes for path in group["paths"]

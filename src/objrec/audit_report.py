@@ -296,11 +296,14 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     """One proposal per flagged image: relabel label issues (keep, to review, those below
     ``RELABEL_MIN_PROB``), remove a group's copies of the one kept (``audit.keep_order``'s first;
     a chain's image like none kept is kept; not :func:`harmless_copies`), keep outliers and
-    look-alikes (a look-alike is as often another photo as the same picture)."""
+    look-alikes (a look-alike is as often another photo as the same picture). A file that could
+    not be read when hashed (removed while the audit ran: its digest "") gets no row, which
+    apply-plan would refuse as naming no image of DATA: without one, a file is kept."""
     rows: dict[int, dict[str, str]] = {}
 
     def propose(index: int, action: str, new_class: str, reason: str) -> None:
-        rows.setdefault(index, plan_row(inv, index, action, new_class, reason))
+        if not inv.digests or inv.digests[index]:
+            rows.setdefault(index, plan_row(inv, index, action, new_class, reason))
 
     def propose_group(groups: list[dict], action: str, reason: str) -> list[tuple[int, str]]:
         """``action`` for each image of a group but its first, linked to one kept before it (or,
