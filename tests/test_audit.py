@@ -525,6 +525,11 @@ def test_apply_plan_refuses_a_bad_plan(tmp_path):
     plan.write_text("file,action,new_class\ntrain/red/nope.png,remove,\n")
     with pytest.raises(ObjrecError, match="not in"):
         apply_plan(planted, plan, tmp_path / "fixed")
+    for more, said in ((1, "nor is 1 other file of"), (2, "nor are 2 other files of")):
+        rows = "".join(f"train/red/nope{n}.png,remove,\n" for n in range(more + 1))
+        plan.write_text("file,action,new_class\n" + rows)  # it said 'nor are 1 other file'
+        with pytest.raises(ObjrecError, match=said):
+            apply_plan(planted, plan, tmp_path / "fixed")
     for text in ("my notes\n", ""):  # not a plan, even without rows: nothing is copied
         plan.write_text(text)
         with pytest.raises(ObjrecError, match="is not an audit plan"):

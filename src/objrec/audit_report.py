@@ -953,7 +953,11 @@ def _refuse_missing(
     raise ObjrecError(
         f"{plan_file} line {line}: {missing[0]!r} is not in {data} (no "
         "image there has that path, relative to it)"
-        + (f"; nor are {plural(more, 'other file')} of the plan" if more else "")
+        + (
+            f"; nor {'is' if more == 1 else 'are'} {plural(more, 'other file')} of the plan"
+            if more
+            else ""
+        )
     )
 
 
