@@ -259,7 +259,7 @@ def test_a_linked_class_folder_keeps_its_files(tmp_path, split_dir):
 
 @pytest.mark.slow
 def test_a_file_the_plan_did_not_see_is_never_replaced(tmp_path, split_dir, monkeypatch):
-    monkeypatch.setattr(add_plan, "_taken", lambda data: set())  # as if written meanwhile
+    monkeypatch.setattr(add_plan, "_taken", lambda data: (set(), set()))  # as if written meanwhile
     (split_dir / "train" / "red" / "new_00.png").write_bytes(b"the user's")
     for seed, mode in enumerate(("copy", "link")):
         new = new_images(tmp_path / mode, "red", 1, seed=seed)
@@ -1346,3 +1346,24 @@ def test_new_images_with_the_same_bytes_are_said_as_split_says_them(capsys, tmp_
     answer = json.loads(capsys.readouterr().out)
     assert answer["identical_files"] == 1
     assert answer["identical_groups"] == [["green/new_00.png", "green/again.png"]]
+
+
+@pytest.mark.slow
+def test_a_new_sub_folder_named_like_a_file_of_data_gets_a_free_name(capsys, tmp_path, split_dir):
+    """NEW/red/img.jpg/x.png beside DATA's train/red/img.jpg stopped the add with a bare
+    "train/red/img.jpg: file exists" (only the whole target's name was checked, not its folders).
+    The sub-folder gets a free name, the same for each of its images, and the add says so."""
+    taken = sorted((split_dir / "train" / "red").iterdir())[0].name
+    new = tmp_path / "new"
+    for i, name in enumerate(("x.png", "y.png")):
+        (new / "red" / taken).mkdir(parents=True, exist_ok=True)
+        make_image((200, 40, 40), seed=990 + i).save(new / "red" / taken / name)
+    before = (split_dir / "train" / "red" / taken).read_bytes()
+    assert main(["add", str(split_dir), str(new), "--ratios", "1", "0", "0"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    stem, suffix = taken.rsplit(".", 1)
+    free = f"train/red/{stem}-1.{suffix}"
+    assert (split_dir / free / "x.png").is_file() and (split_dir / free / "y.png").is_file()
+    assert (split_dir / "train" / "red" / taken).read_bytes() == before
+    assert f"2 images were renamed, a file of that name being there: red/{taken}/x.png -> " in said
+    assert {f"{free}/x.png", f"{free}/y.png"} <= {row["file"] for row in manifest(split_dir)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -291,30 +291,64 @@ def _spread(data: Path, existing, fresh: list[NewImage], groups) -> list[tuple[s
 
 def _rows(data: Path, images: list[NewImage], splits: list[str], hashes, groups):
     """Each image's target: its path in its class folder of its split, or a free name beside it
-    when a file there (or a new image before it) has that name; its split, SHA-256 and group."""
-    taken = _taken(data)
+    when a file there (or a new image before it) has that name, in a free folder name where one
+    of its sub-folders is named like such a file (:func:`_in_free_folders`); its split, SHA-256
+    and group."""
+    taken, files = _taken(data)
+    moved: dict[str, Path] = {}
     rows = []
     for image, split in zip(images, splits, strict=True):
-        target = free_name(Path(split) / image.name / image.rel, taken)
+        wanted = _in_free_folders(Path(split) / image.name / image.rel, taken, files, moved)
+        target = free_name(wanted, taken)
         taken.add(name_key(target))
+        files.add(name_key(target))
         rows.append((image, target, split, hashes[image.path], groups[image.path]))
     return rows
 
 
-def _taken(data: Path) -> set[str]:
+def _in_free_folders(path: Path, taken: set[str], files: set[str], moved: dict[str, Path]) -> Path:
+    """``path`` (split, class, sub-folders, file) with each sub-folder named like a file
+    (``files``: the data folder's, the new images' before it) given a free name
+    (:func:`free_name`), the same for every image in it (``moved``): NEW's
+    ``ant/image_0002.jpg/x.jpg`` beside the data folder's ``train/ant/image_0002.jpg`` stopped
+    the add with "file exists"."""
+    parts = list(path.parts)
+    for depth in range(3, len(parts)):
+        folder = Path(*parts[:depth])
+        key = name_key(folder)
+        if key not in moved and key in files:
+            moved[key] = free_name(folder, taken)
+            taken.add(name_key(moved[key]))
+        if key in moved:
+            parts[:depth] = moved[key].parts
+    return Path(*parts)
+
+
+def _taken(data: Path) -> tuple[set[str], set[str]]:
     """The names (:func:`name_key`) of every file and folder in the splits, those inside a class
-    folder that is a symbolic link (to the user's photos elsewhere) too."""
-    taken = set()
+    folder that is a symbolic link (to the user's photos elsewhere) too; and of those, the
+    files'. Listed by ``os.scandir``, which says what is a folder without a ``stat`` a file."""
+    taken, files = set(), set()
     for split in SPLITS:
-        for path in (data / split).glob("**/*"):
-            taken.add(name_key(path.relative_to(data)))
-            if path.parent == data / split and path.is_symlink() and path.is_dir():
-                real = path.resolve()
-                taken |= {
-                    name_key(path.relative_to(data) / p.relative_to(real))
-                    for p in real.glob("**/*")
-                }
-    return taken
+        for path, is_folder in _entries(data / split, depth=1):
+            taken.add(key := name_key(path.relative_to(data)))
+            if not is_folder:
+                files.add(key)
+    return taken, files
+
+
+def _entries(folder: Path, depth: int = 0) -> Iterator[tuple[Path, bool]]:
+    """Every file and folder under ``folder``, and whether it is a folder; a link to a folder is
+    followed only ``depth`` levels down (a class folder that links to the user's photos)."""
+    try:
+        found = list(os.scandir(folder))
+    except OSError:  # no such split
+        return
+    for entry in found:
+        path, is_folder = Path(entry.path), entry.is_dir()
+        yield path, is_folder
+        if is_folder and (depth > 0 or not entry.is_symlink()):
+            yield from _entries(path, depth - 1)
 
 
 def _count(result: AddResult, rows, existing, ratios, paired: set[str]) -> None:

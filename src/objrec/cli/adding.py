@@ -285,8 +285,14 @@ def left_out_line(result) -> str | None:
 
 
 def renamed_files(result) -> list[tuple[str, str]]:
-    """Each image added under another name than its own (a file of its name was there)."""
-    return [(a, b) for a, b in result.files if PurePath(a).name != PurePath(b).name]
+    """Each image added under another name than its own, or in a sub-folder of another name (a
+    file of its name was there): its path in its class folder (``b``'s after split and class)
+    is not the end of its name in NEW."""
+    return [
+        (a, b)
+        for a, b in result.files
+        if PurePath(a).parts[-(len(PurePath(b).parts) - 2) :] != PurePath(b).parts[2:]
+    ]
 
 
 def renamed_line(result) -> str | None:
