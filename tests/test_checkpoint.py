@@ -910,6 +910,27 @@ def test_a_model_read_carries_the_digest_of_the_bytes_read(trained_run, tmp_path
     assert again == meta
 
 
+def test_a_training_state_is_checked_but_never_hashed_for_a_digest_no_record_names(
+    tmp_path, monkeypatch
+):
+    """A model's load hashes its bytes twice, by definition: its own SHA-256's check (the 64
+    digits read as zeros) and its content digest (read as written), apart from the header on
+    (benchmarks/README.md, "load_hashes.py"). A training state is resumed from, never named in
+    a record: its digest, one SHA-256 of 80 MB (the default head's) more at every resume, is not
+    computed; its check still is."""
+    from objrec import checkpoint
+
+    saved_head_state(tmp_path, monkeypatch, "cpu")
+    digested, checked = [], []
+    monkeypatch.setattr(checkpoint, "content_digest", lambda data: digested.append(data) or "d")
+    check = checkpoint.require_intact
+    monkeypatch.setattr(checkpoint, "require_intact", lambda *a: checked.append(a) or check(*a))
+    checkpoint.load_training_state(tmp_path / "last")
+    assert (len(digested), len(checked)) == (0, 1)
+    checkpoint.read_model_state(tmp_path / "last")  # a model's read names it by its digest
+    assert (len(digested), len(checked)) == (1, 2)
+
+
 def test_a_model_holds_the_sha256_of_its_bytes_with_that_digest_read_as_zeros(trained_run):
     """What the recorded digest is, so that any tool can check it: the SHA-256 of the file with
     the 64 hex digits of its ``objrec_sha256`` metadata read as zeros."""

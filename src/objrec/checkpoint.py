@@ -322,12 +322,27 @@ def read_model_state(
     tensors and the digest come from the same version of it, which its SHA-256 is checked on
     (:func:`require_intact`, refusing it in the sentence ``damaged``). The digest is of these
     bytes, hashed beside the check, not of the file read again later: a retrain renaming its
-    model over the file meanwhile had its digest name the model read before."""
+    model over the file meanwhile had its digest name the model read before. The check and the
+    digest are two SHA-256 passes by definition (the check's reads the 64 digits of the file's
+    own SHA-256 as zeros, the digest's reads them as written, so the two differ from the header
+    on: benchmarks/README.md, "load_hashes.py"); they run at once, hashlib letting go of the
+    GIL."""
+    state, meta, digest = read_state(path, damaged, digested=True)
+    assert digest is not None
+    return state, meta, digest
+
+
+def read_state(
+    path: Path, damaged: str, digested: bool
+) -> tuple[dict[str, torch.Tensor], dict[str, Any], str | None]:
+    """:func:`read_model_state`, its content digest computed only when ``digested``: a training
+    state is resumed from, never named in a record, and its digest was one SHA-256 of 80 MB
+    (the default head's) more at every resume for nothing."""
     path = require_checkpoint_file(path)
     try:
         data = path.read_bytes()
-        with ThreadPoolExecutor(1) as pool:  # hashlib lets go of the GIL: both hashes at once
-            digest = pool.submit(content_digest, data)
+        with ThreadPoolExecutor(1) as pool:
+            digest = pool.submit(content_digest, data) if digested else None
             require_intact(path, data, damaged)
             state = load(data)
         header = safetensors_metadata(data)
@@ -347,7 +362,7 @@ def read_model_state(
                 else ": retrain or convert it with the objrec that wrote it"
             )
         )
-    return state, meta, digest.result()
+    return state, meta, digest.result() if digest is not None else None
 
 
 def safetensors_metadata(data: bytes) -> dict[str, str]:
@@ -557,7 +572,7 @@ def load_training_state(path: Path) -> SavedTraining:
     its bytes no longer match its SHA-256 (:data:`STATE_DAMAGED`; one written before 5 December
     2026 has none, and is read as it was)."""
     try:
-        tensors, header, _ = read_model_state(path, STATE_DAMAGED)
+        tensors, header, _ = read_state(path, STATE_DAMAGED, digested=False)
     except Damaged as exc:  # the run's own folder and data in the command it gives
         data = trained_on(path)
         values = {"run": str(path.parent)} | ({"data": data} if data else {})
