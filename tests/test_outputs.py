@@ -1329,7 +1329,9 @@ def test_a_killed_commands_staging_folder_is_removed_at_once_by_the_next(tmp_pat
     (elsewhere / "copied.jpg").write_bytes(bytes(2_500_000))
     caplog.clear()
     assert remove_leftovers(tmp_path) == 0 and elsewhere.is_dir()
-    assert f"kept {elsewhere} (2.5 MB), the staging folder of an objrec not running" in caplog.text
+    assert (
+        f"kept {elsewhere} (2.5 MB), the temporary folder of an objrec not running" in caplog.text
+    )
 
 
 def refuse_exclusive_flock(lock, mode, wait):

@@ -323,7 +323,7 @@ def is_stale(path: Path) -> bool:
 
 
 def dead_stage(path: Path) -> bool:
-    """Whether ``path`` is a staging folder of this machine (:func:`staged_folder`, its name
+    """Whether ``path`` is a temporary folder of this machine (:func:`temporary_folder`, its name
     tagged by :func:`host_tag`) that no process holds: its own, whose id its name gives, is not
     running (:func:`is_stale` asks first), so it was killed. Another machine's, writing into a
     shared folder, is never this one's to tell (its process id means nothing here, its lock may
@@ -336,8 +336,8 @@ def dead_stage(path: Path) -> bool:
 
 @functools.cache
 def host_tag() -> str:
-    """8 hex digits naming this machine (of its host name's SHA-256), which a staging folder's
-    name starts its random part with (:func:`staged_folder`): one of this machine's is told
+    """8 hex digits naming this machine (of its host name's SHA-256), which a temporary folder's
+    name starts its random part with (:func:`temporary_folder`): one of this machine's is told
     from another's at a glance."""
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
@@ -405,9 +405,9 @@ def _removed(path: Path) -> bool:
 
 
 def kept_stage(path: Path) -> None:
-    """Say a staging folder kept though no process of this machine writes it (another
-    machine's, or one of an objrec killed before its stage was locked, younger than
-    :data:`LEFTOVER_AGE_S`): a killed command's full copy, kept unsaid, took its size again."""
+    """Say a temporary folder (a staging folder, a checkpoint's) kept though no process of this
+    machine writes it (another machine's, or an objrec's from before they were locked, younger
+    than :data:`LEFTOVER_AGE_S`): a killed command's full copy, kept unsaid, took its size again."""
     named = LEFTOVER.fullmatch(path.name)
     if named is None or named["suffix"] != ".d" or not named["pid"] or not path.is_dir():
         return
@@ -415,7 +415,7 @@ def kept_stage(path: Path) -> None:
         return
     size = sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
     log.warning(
-        "kept %s (%.1f MB), the staging folder of an objrec not running on this machine (another "
+        "kept %s (%.1f MB), the temporary folder of an objrec not running on this machine (another "
         "machine's, or one stopped less than an hour ago): it is removed once an hour old, or "
         "delete it if no objrec writes there",
         *(path, size / 1e6),
@@ -1161,40 +1161,36 @@ def temporary_name(path: Path, suffix: str = ".part") -> Path:
 
 @contextlib.contextmanager
 def temporary_folder(path: Path) -> Iterator[Path]:
-    """A new folder beside ``path`` (:func:`temporary_name`, ``.d``) for the block to write
-    ``path``'s file in under a name of its choice, removed with what it holds when the block ends:
-    for a writer that makes temporary files of its own names beside the file it is given
-    (safetensors' ``.tmpXXXXXX``), which a stopped run would otherwise leave among the user's."""
-    folder = temporary_name(path, ".d")
+    """A new folder beside ``path`` (``.objrec-PID-TAG....d``, :func:`host_tag`) for the block to
+    write ``path``'s file in under a name of its choice, removed with what it holds when the block
+    ends: for a writer that makes temporary files of its own names beside the file it is given
+    (safetensors' ``.tmpXXXXXX``), which a stopped run would otherwise leave among the user's.
+    Locked while the block runs, so a killed command's is removed at once by a later one writing
+    beside it (:func:`remove_leftovers`, :func:`dead_stage`), not kept an hour."""
+    folder = path.with_name(f".objrec-{os.getpid()}-{host_tag()}{uuid.uuid4().hex[8:]}.d")
     folder.mkdir()
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with locked(folder):  # removed while still held: never taken for a killed command's
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def staged_folder(path: Path) -> Iterator[Path]:
-    """A new hidden folder beside ``path`` (:func:`temporary_name`, ``.d``) for the block to fill,
+    """A new hidden folder beside ``path`` (:func:`temporary_folder`) for the block to fill,
     renamed ``path`` (absent, or an empty folder, which the rename replaces) when the block ends
     without error; removed with what it holds when the block fails or is stopped. A folder
     written whole or not at all: a command stopped half way never leaves half of one that looks
-    whole, nor one that refuses the retry as not empty. It is locked while filled, so a killed
-    command's is removed at once by a later one writing beside it (:func:`remove_leftovers`,
-    :func:`dead_stage`), not kept an hour: a full copy of a large folder, which the retry needed
-    room for twice."""
+    whole, nor one that refuses the retry as not empty. A killed command's is removed at once by
+    a later one writing beside it, not kept an hour: a full copy of a large folder, which the
+    retry needed room for twice."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(path.parent)
-    stage = path.with_name(f".objrec-{os.getpid()}-{host_tag()}{uuid.uuid4().hex[8:]}.d")
-    stage.mkdir()
-    with locked(stage):  # held while filled: a killed command's stage is told by its free lock
-        try:
-            with reported_as(path, stage):
-                yield stage
-                os.replace(stage, path)
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
+    with temporary_folder(path) as stage, reported_as(path, stage):
+        yield stage
+        os.replace(stage, path)
 
 
 def held_elsewhere(folder: Path, exclusive: bool = True) -> bool | None:
