@@ -391,24 +391,34 @@ def scale_train_axis(ax, counts) -> None:
 
 
 def confused_order(matrix, classes: Sequence[str], limit: int = 30) -> list[int]:
-    """Class indices for a readable heatmap: the commonest confusions, partners side by side."""
+    """Class indices for a readable heatmap: the commonest confusions, partners side by side.
+    The pairs are found in one pass over the matrix (a loop over the 499,500 pairs of 1,000
+    classes took 5 to 13 s)."""
+    import torch
+
     off = matrix.clone()
     off.fill_diagonal_(0)
+    rows, columns = torch.triu_indices(len(classes), len(classes), 1)
+    both = (off + off.T)[rows, columns]
+    kept = both > 0
     pairs = sorted(
-        (
-            (int(off[i, j] + off[j, i]), i, j)
-            for i in range(len(classes))
-            for j in range(i + 1, len(classes))
-            if off[i, j] + off[j, i] > 0
-        ),
+        zip(both[kept].tolist(), rows[kept].tolist(), columns[kept].tolist(), strict=True),
         reverse=True,
     )
+    return partners_side_by_side(pairs, len(classes), limit)
+
+
+def partners_side_by_side(
+    pairs: list[tuple[int, int, int]], n_classes: int, limit: int = 30
+) -> list[int]:
+    """The classes of ``pairs`` (count, i, j), most confused first, each pair's two side by side,
+    at most ``limit``; the first ``limit`` classes when there is no pair."""
     order: list[int] = []
     for _, i, j in pairs:
         for k in (i, j):
             if k not in order and len(order) < limit:
                 order.append(k)
-    return order or list(range(min(limit, len(classes))))
+    return order or list(range(min(limit, n_classes)))
 
 
 DARK_CELL = 0.72
