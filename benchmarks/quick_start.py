@@ -31,6 +31,7 @@ def command_lines(data: Path, run: Path, image: Path) -> dict[str, list[str]]:
         "check DATA": ["check", str(data)],
         "cache": ["cache"],
         "backbones": ["backbones"],
+        "check RUN": ["check", str(run)],
         "predict RUN missing.jpg": ["predict", str(run), missing],
         "predict RUN photo.jpg": ["predict", str(run), str(image)],
         "serve RUN --cors-origin bad": ["serve", str(run), "--cors-origin", "shop.example"],

@@ -3913,6 +3913,42 @@ def test_check_of_a_run_says_what_it_found_intact_and_exits_0(capsys, trained_ru
     ]
 
 
+@pytest.mark.slow  # a run's model read, twice in a new process (3 s)
+def test_check_of_a_run_of_objrecs_own_bodies_imports_no_pytorch(trained_run):
+    """`objrec check RUN` imported PyTorch (2 s of its 3.5 s on the default run) to load a model
+    whose answer needs no tensor: a sealed model of objrec's own bodies is checked by its bytes'
+    SHA-256 and its metadata, the training state too, in a new process importing no heavy
+    library; the same answer as in this process, which loaded PyTorch long ago."""
+    from objrec.check_run import check_run
+
+    write_state(trained_run)
+    assert imported_by(["check", str(trained_run), "--json"], trained_run.parent) == (0, [])
+    found = check_run(trained_run)
+    assert found.intact == ["model.safetensors", "last.safetensors"] and not found.unusable
+
+
+@pytest.mark.slow  # a run's model loaded twice (0.6 s)
+def test_check_of_a_run_still_loads_a_model_its_seal_cannot_vouch_for(capsys, trained_run):
+    """A model written before objrec sealed its files has no SHA-256 to vouch for its weights:
+    check loads it as predict does, and a weight renamed since is said not to fit (exit 1), as
+    predict would refuse it."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from objrec.checkpoint import SEAL_KEY
+
+    path = trained_run / "model.safetensors"
+    with safe_open(str(path), framework="pt") as handle:
+        header = {k: v for k, v in handle.metadata().items() if k != SEAL_KEY}
+    state = load_file(path)
+    state["head.renamed"] = state.pop(next(k for k in state if k.startswith("head.")))
+    save_file(state, path, metadata=header)
+    code, out, _ = run(capsys, "check", trained_run, "--json")
+    [problem] = [p for p in json.loads(out)["problems"] if p["unusable"]]
+    assert code == 1 and problem["kind"] == "unreadable", problem
+    assert "does not fit the architecture" in problem["message"], problem
+
+
 @pytest.mark.slow  # a run's files read six times (1 s)
 @pytest.mark.parametrize(
     "damage, kind, said",

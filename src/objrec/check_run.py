@@ -2,12 +2,13 @@
 wrote, and do the run's records describe its model?
 
 Each file is read as the commands that use it read it: the model (its SHA-256, its weights fitting
-its backbone), the training state a resume continues from (its SHA-256), the kept threshold (its
-own digest, the model it was kept for), the records beside them (``config.json``,
-``summary.json``, ``seen_digests.csv``) against the model, and the run's export (``objrec export
-RUN``: the model it was made from, its files' SHA-256 as its sidecar records them). Nothing is
-written. A problem is *unusable* (a command refuses the file, a file is not whole, or the record
-describes another model) or a note.
+its backbone, loaded in PyTorch only where its seal cannot vouch for them: ``_fits_its_backbone``),
+the training state a resume continues from (its SHA-256), the kept threshold (its own digest, the
+model it was kept for), the records beside them (``config.json``, ``summary.json``,
+``seen_digests.csv``) against the model, and the run's export (``objrec export RUN``: the model
+it was made from, its files' SHA-256 as its sidecar records them). Nothing is written. A problem
+is *unusable* (a command refuses the file, a file is not whole, or the record describes another
+model) or a note. A run of objrec's own bodies, its files sealed, is checked without PyTorch.
 """
 
 from __future__ import annotations
@@ -19,19 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from objrec.backbones import builds_on_meta
 from objrec.check import Problem
-from objrec.checkpoint import (
-    BEST,
-    LAST,
-    Damaged,
-    is_sealed,
-    load_model,
-    load_training_state,
-    model_digest,
-    summary_finished,
-)
 from objrec.errors import ObjrecError
-from objrec.export import FILES_SHA256, default_out, script_path
 from objrec.kept import (
     DIGEST,
     EDITED,
@@ -43,10 +34,28 @@ from objrec.kept import (
 )
 from objrec.leakage import SEEN_RECORD, seen_record
 from objrec.manifest import sha256_file
-from objrec.meta import RunMeta
-from objrec.outputs import holds_evaluation, is_plain_file, json_dict
+from objrec.meta import BEST, LAST, RunMeta
+from objrec.model_file import (
+    SUMMARY,
+    Damaged,
+    holds_run,
+    is_sealed,
+    model_digest,
+    read_meta,
+    read_training_progress,
+    replaces_a_finished_run,
+    run_status,
+    summary_finished,
+)
+from objrec.outputs import (
+    FILES_SHA256,
+    default_out,
+    holds_evaluation,
+    is_plain_file,
+    json_dict,
+    script_path,
+)
 from objrec.progress import Reporter, or_silent, plural, some_of
-from objrec.runs import SUMMARY, holds_run, replaces_a_finished_run, run_status
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +71,7 @@ class RunCheck:
     run: Path
     status: str
     """``finished``, ``interrupted`` (it can be resumed) or ``none`` (no model or training state
-    objrec can read): ``runs.run_status``."""
+    objrec can read): ``model_file.run_status``."""
     classes: list[str] = field(default_factory=list)
     """The model's classes in label order; empty when it cannot be read."""
     backbone: str | None = None
@@ -100,7 +109,7 @@ class RunCheck:
 
 def is_run_folder(folder: Path) -> bool:
     """Whether ``folder`` holds a run: a model or training state with objrec's header
-    (``runs.holds_run``), or a file of those names beside a run's records (one whose header is
+    (``model_file.holds_run``), or a file of those names beside a run's records (one whose header is
     damaged is a run's still, for ``check`` to say so)."""
     folder = Path(folder)
     if holds_run(folder):
@@ -145,7 +154,9 @@ def _check_model(run: Path, result: RunCheck) -> RunMeta | None:
             result.problems.append(Problem(str(path), "no_model", "no model file", True))
         return None
     try:
-        _, meta = load_model(path)
+        meta = read_meta(path)
+        if not is_sealed(path) or not builds_on_meta(meta.backbone):
+            _fits_its_backbone(path)
     except Damaged as exc:
         result.problems.append(Problem(str(path), "damaged", str(exc), True))
         return None
@@ -155,6 +166,19 @@ def _check_model(run: Path, result: RunCheck) -> RunMeta | None:
     _note_sealed(path, "model", result)
     result.classes, result.backbone = list(meta.classes), meta.backbone
     return meta
+
+
+def _fits_its_backbone(path: Path) -> None:
+    """Load the model ``path`` as ``predict`` does (PyTorch), so that weights that do not fit the
+    architecture this objrec builds for its backbone are refused as they would be. Only for a
+    model whose seal cannot vouch for that, or a torchvision or timm body: a sealed file of one
+    of objrec's own bodies (:func:`backbones.builds_on_meta`, the default among them) holds the
+    tensors ``train`` saved from the architecture it builds, byte for byte, which ``check RUN``
+    reads without PyTorch (seconds); torchvision's or timm's architecture may differ in another
+    version of theirs."""
+    from objrec.checkpoint import load_model
+
+    load_model(path)
 
 
 def _note_sealed(path: Path, what: str, result: RunCheck) -> None:
@@ -180,7 +204,7 @@ def _check_state(run: Path, meta: RunMeta | None, result: RunCheck) -> None:
             result.note(path, "unfinished", f"{message}; train it again with `force=True`")
         return
     try:
-        saved = load_training_state(path)
+        state_meta, progress = read_training_progress(path)
     except Damaged as exc:
         result.problems.append(Problem(str(path), "damaged", str(exc), True))
         return
@@ -191,11 +215,11 @@ def _check_state(run: Path, meta: RunMeta | None, result: RunCheck) -> None:
     if not (run / BEST).is_file():
         return  # the no_model note says how to continue the run; this one would name its model
     forced = replaces_a_finished_run(run)
-    if meta is not None and not forced and list(saved.meta.classes) != list(meta.classes):
+    if meta is not None and not forced and list(state_meta.classes) != list(meta.classes):
         message = "its classes are not the model's: it is another run's training state"
         result.problems.append(Problem(str(path), "disagrees", message, True))
         return
-    result.note(path, "unfinished", unfinished_words(saved.progress.epoch, forced))
+    result.note(path, "unfinished", unfinished_words(progress.epoch, forced))
 
 
 def unfinished_words(epoch: int, forced: bool) -> str:

@@ -9,21 +9,19 @@ so a flipped byte in a weight loaded and answered wrong without a word.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import stat
-import zipfile
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import load, save, save_file
 
 from objrec import __version__
@@ -34,8 +32,6 @@ from objrec.engine import EarlyStopping, FitState, model_device
 from objrec.errors import ObjrecError
 from objrec.meta import (
     BEST,
-    FORMAT_VERSION,
-    READABLE_FORMATS,
     Processes,
     RunMeta,
     TrainingProgress,
@@ -44,14 +40,32 @@ from objrec.meta import (
 )
 from objrec.meta import LAST as LAST  # a run's file names live in meta (data reads them too)
 from objrec.model import Classifier, HeadEnsemble, build_head
-from objrec.outputs import is_export_sidecar, renamed_over, temporary_folder, temporary_name
-from objrec.progress import plural
+from objrec.model_file import (
+    DAMAGED,
+    META_KEY,
+    STATE_DAMAGED,
+    UNSEALED,
+    checkpoint_meta,
+    content_digest,
+    named_in_errors,
+    not_a_checkpoint,
+    objrec_header,
+    require_intact,
+    safetensors_metadata,
+    seal,
+    training_progress,
+)
+from objrec.model_file import SEAL_KEY as SEAL_KEY  # the seal's functions live in model_file
+from objrec.model_file import Damaged as Damaged
+from objrec.model_file import is_checkpoint as is_checkpoint
+from objrec.model_file import is_sealed as is_sealed
+from objrec.model_file import model_digest as model_digest
+from objrec.model_file import seal_at as seal_at
+from objrec.model_file import summary_finished as summary_finished
+from objrec.outputs import renamed_over, temporary_folder, temporary_name
 from objrec.quantize import QuantizedBody, is_quantized
-from objrec.store import DIGEST_CHARS, hash_file
 
 log = logging.getLogger(__name__)
-
-_META_KEY = "objrec"
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -91,112 +105,6 @@ def atomic_save(
             os.fsync(f.fileno())
 
 
-SEAL_KEY = "objrec_sha256"
-"""The metadata key of a model file's own SHA-256 (:func:`save_checkpoint`): the digest of the
-whole file with these 64 hex digits read as zeros, written in place of those zeros once the file
-is written (:func:`seal`) and checked whenever it is read (:func:`require_intact`). A file from
-an objrec before 5 December 2026 has none, and loads as it did."""
-UNSEALED = b"0" * 64
-_SEAL_MARK = f'"{SEAL_KEY}":"'.encode()
-
-DAMAGED = (
-    "{path} is damaged: its bytes no longer match the SHA-256 objrec recorded in it when it was "
-    "written (a changed byte, a bad copy or disk), so its answers cannot be trusted: copy it "
-    "again from where it came, or train the run again"
-)
-STATE_DAMAGED = (
-    "{path} is damaged: its bytes no longer match the SHA-256 objrec recorded in it when it was "
-    "written (a changed byte, a bad copy or disk), so its training cannot go on from it: start "
-    "the run over with `train(data, out=run, force=True)`"
-)
-"""A training state's :data:`DAMAGED`: its run is resumed from it, never answers with it. The
-command is spelled out: one resuming it (`resume=True`) does not read `force=True`."""
-
-
-HEADER_LIMIT = 100_000_000
-"""The longest header safetensors reads: a longer length is no safetensors file's."""
-
-
-def seal_at(data: bytes) -> int | None:
-    """Where the digest in the header of ``data`` (a safetensors file's first bytes, or all of
-    them) begins; None in a file without one (an earlier objrec's), and in one that is no
-    safetensors file: a zip of a run (``share --zip``) stores its model whole, digest and all."""
-    length = int.from_bytes(data[:8], "little")
-    if length > HEADER_LIMIT or data[8:9] != b"{":
-        return None
-    found = data.find(_SEAL_MARK, 8, 8 + length)
-    return None if found < 0 else found + len(_SEAL_MARK)
-
-
-def seal(f: BinaryIO) -> None:
-    """Write the SHA-256 of the open file ``f``, read whole with its digest's placeholder
-    (:data:`UNSEALED`), over that placeholder; its metadata's entries first put in key order
-    (:func:`in_key_order`)."""
-    head = f.read(8)
-    head += in_key_order(f.read(int.from_bytes(head, "little")))
-    at = seal_at(head)
-    assert at is not None and head[at : at + 64] == UNSEALED, "no placeholder to seal"
-    digest = hashlib.sha256(head)
-    while chunk := f.read(1 << 20):
-        digest.update(chunk)
-    f.seek(0)
-    f.write(head[:at] + digest.hexdigest().encode() + head[at + 64 :])
-
-
-_JSON = json.JSONDecoder()
-
-
-def in_key_order(header: bytes) -> bytes:
-    """A safetensors header, its ``__metadata__`` entries put in key order, each as written:
-    safetensors writes them in a random order, so that one model saved twice made two files
-    of two digests (:func:`model_digest`, which names the model an evaluation or a kept
-    threshold was made with). The same bytes in another order: the header's length stays."""
-    text = header.decode()
-    start = text.find("{", text.find('"__metadata__":')) + 1
-    if start <= 0:
-        return header
-    entries, at = [], start
-    while text[at] == '"':
-        key, after = _JSON.raw_decode(text, at)
-        _, end = _JSON.raw_decode(text, after + 1)  # after the key's ':'
-        entries.append((key, text[at:end]))
-        at = end + (text[end] == ",")
-    ordered = ",".join(entry for _, entry in sorted(entries))
-    return (text[:start] + ordered + text[start + len(ordered) :]).encode()
-
-
-class Damaged(ObjrecError):
-    """A file whose bytes no longer match the SHA-256 objrec recorded in it (:data:`SEAL_KEY`):
-    told apart from one that is no checkpoint at all by ``check`` of a run."""
-
-
-def is_sealed(path: Path) -> bool:
-    """Whether the safetensors file ``path`` records its own SHA-256 (only its header is read);
-    False for one an earlier objrec wrote, and for what cannot be read."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-            head += f.read(min(int.from_bytes(head, "little"), HEADER_LIMIT))
-    except OSError:
-        return False
-    return len(head) > 8 and seal_at(head) is not None
-
-
-def require_intact(path: Path, data: bytes, damaged: str = DAMAGED) -> None:
-    """Refuse ``data``, the bytes of the checkpoint ``path``, when they no longer match the
-    SHA-256 recorded in them (:data:`SEAL_KEY`), in the sentence ``damaged`` (of ``{path}``);
-    one without a digest passes as it is."""
-    at = seal_at(data)
-    if at is None:
-        return
-    view = memoryview(data)
-    digest = hashlib.sha256(view[:at])
-    digest.update(UNSEALED)
-    digest.update(view[at + 64 :])
-    if digest.hexdigest().encode() != view[at : at + 64]:
-        raise Damaged(damaged.format(path=path))
-
-
 @contextmanager
 def replacing(path: Path, folder: Path | None = None) -> Iterator[Path]:
     """A temporary name beside ``path`` (``outputs.temporary_name``), or in ``folder``
@@ -231,82 +139,15 @@ def save_checkpoint(
 def save_model_state(path: Path, state: dict[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
     """Write a model's tensors and its metadata (``RunMeta.to_json``'s form) atomically to
     ``path``, sealed with its SHA-256 (:data:`SEAL_KEY`): every model file objrec writes."""
-    header = {_META_KEY: json.dumps(meta), SEAL_KEY: UNSEALED.decode()}
+    header = {META_KEY: json.dumps(meta), SEAL_KEY: UNSEALED.decode()}
     atomic_save(path, state, header, sealed=True)
-
-
-def is_onnx_file(path: Path) -> bool:
-    """Whether ``path`` looks like ``objrec export``'s output: by its suffix, or its sidecar
-    (``outputs.is_export_sidecar``), given or beside it (an export's ``--out`` without a suffix,
-    ``export`` and ``export.json``); a ``.safetensors`` file beside one is a checkpoint."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in (".onnx", ".safetensors"):
-        return suffix == ".onnx"
-    return is_export_sidecar(path) or is_export_sidecar(path.with_suffix(".json"))
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
     """Tensors and metadata of an objrec checkpoint (its ``digest``, of the bytes read: the model
     every record of its use names); anything else is refused before use."""
     state, header, digest = read_model_state(path)
-    where = Path(path) / BEST if Path(path).is_dir() else path
-    with named_in_errors(where):
-        meta = replace(RunMeta.from_json(header, str(where)), digest=digest)
-    if len(meta.classes) != meta.head.n_classes:
-        raise ObjrecError(
-            f"{where} is not a usable objrec checkpoint: it names "
-            f"{plural(len(meta.classes), 'class')} for a head of "
-            f"{plural(meta.head.n_classes, 'output')}"
-        )
-    return state, meta
-
-
-@contextmanager
-def named_in_errors(path: Path) -> Iterator[None]:
-    """An ObjrecError in the block (a checkpoint's metadata refused) as a sentence naming
-    ``path``, the checkpoint it came from: one run folder among several may hold the odd one."""
-    try:
-        yield
-    except ObjrecError as exc:
-        raise ObjrecError(f"cannot load the checkpoint {path}: {exc}", exc.values) from exc
-
-
-def is_checkpoint(path: Path) -> bool:
-    """True for a run folder holding a checkpoint, or a file whose safetensors header is objrec's
-    (only the header is read); False for what cannot be read (a folder one may not enter)."""
-    path = Path(path)
-    try:
-        if path.is_dir():
-            return (path / BEST).is_file()
-        with safe_open(str(path), framework="pt") as handle:
-            return _META_KEY in (handle.metadata() or {})
-    except (SafetensorError, OSError, ValueError, RuntimeError):
-        return False
-
-
-def model_digest(path: Path) -> str:
-    """The content digest of a run folder's model file (or of a checkpoint file) as it is now:
-    which model an evaluation was made with, whatever the files' times (a copied run's are the
-    copy's). A command that loaded the model names it by ``RunMeta.digest`` instead, of the bytes
-    it loaded."""
-    path = Path(path)
-    return hash_file(path / BEST if path.is_dir() else path)
-
-
-def not_a_checkpoint(path: Path) -> str:
-    """The sentence for a file given as a model that safetensors cannot read, with what to give
-    instead where it can tell what the file is: an export, or a zip (``share --zip``'s)."""
-    if zipfile.is_zipfile(path):
-        unzip = "unzip it, and give the folder it holds"
-        return f"{path} is not an objrec checkpoint but a zip file: {unzip}"
-    export = "; for an export, give the run folder it came from" * is_onnx_file(path)
-    return f"{path} is not an objrec checkpoint (not a readable safetensors file){export}"
-
-
-def content_digest(data: bytes) -> str:
-    """:func:`model_digest` of a file's bytes already read: ``store.hash_file``'s value."""
-    return hashlib.sha256(data).hexdigest()[:DIGEST_CHARS]
+    return state, checkpoint_meta(path, header, digest)
 
 
 def read_model_state(
@@ -348,39 +189,7 @@ def read_state(
         header = safetensors_metadata(data)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ObjrecError(not_a_checkpoint(path)) from exc
-    if _META_KEY not in header:
-        raise ObjrecError(f"{path} is a safetensors file but not an objrec checkpoint")
-    meta = header_object(path, header[_META_KEY])
-    version = meta.get("format_version")
-    if version not in READABLE_FORMATS:
-        newer = isinstance(version, int) and version > FORMAT_VERSION
-        raise ObjrecError(
-            f"{path} has checkpoint format {version}; this objrec reads format {FORMAT_VERSION}"
-            + (
-                ": upgrade objrec"
-                if newer
-                else ": retrain or convert it with the objrec that wrote it"
-            )
-        )
-    return state, meta, digest.result() if digest is not None else None
-
-
-def safetensors_metadata(data: bytes) -> dict[str, str]:
-    """The ``__metadata__`` of a safetensors file's bytes (already read by ``load``, which checks
-    the header): an 8-byte little-endian length, then the JSON header."""
-    length = int.from_bytes(data[:8], "little")
-    return json.loads(data[8 : 8 + length]).get("__metadata__") or {}
-
-
-def header_object(path: Path, text: str) -> dict[str, Any]:
-    """The checkpoint's metadata: a JSON object, or the file is refused as no objrec checkpoint."""
-    try:
-        meta = json.loads(text)
-    except ValueError:
-        meta = None
-    if not isinstance(meta, dict):
-        raise ObjrecError(f"{path} is not an objrec checkpoint (its metadata is not a JSON object)")
-    return meta
+    return state, objrec_header(path, header), digest.result() if digest is not None else None
 
 
 def build_from_meta(meta: RunMeta) -> Classifier:
@@ -544,7 +353,7 @@ def training_state(
         processes,
     )
     info = {**meta.to_json(), "kind": "training_state", **asdict(progress)}
-    return tensors, {_META_KEY: json.dumps(info)}
+    return tensors, {META_KEY: json.dumps(info)}
 
 
 def copied(tensor: torch.Tensor, into: torch.Tensor | None = None) -> torch.Tensor:
@@ -577,21 +386,7 @@ def load_training_state(path: Path) -> SavedTraining:
         data = trained_on(path)
         values = {"run": str(path.parent)} | ({"data": data} if data else {})
         raise Damaged(str(exc), values) from None
-    if header.get("kind") != "training_state":
-        raise ObjrecError(f"{path} is not a training state (it cannot be resumed)")
-    with named_in_errors(path):
-        meta = RunMeta.from_json(header, str(path))
-    if meta.train_config is None:
-        raise ObjrecError(f"{path} does not say how its run was configured; it cannot be resumed")
-    progress = TrainingProgress(
-        header["epoch"],
-        header["history"],
-        header["stopper"],
-        header["stopped_early"],
-        header["optimizer"],
-        Processes.from_json(header.get("processes")),
-    )
-    return SavedTraining(tensors, meta, progress)
+    return SavedTraining(tensors, *training_progress(path, header))
 
 
 def restore_training_state(
@@ -617,20 +412,6 @@ def restore_training_state(
         best_state={k[5:]: v for k, v in tensors.items() if k.startswith("best.")},
         stopped_early=progress.stopped_early,
     )
-
-
-def summary_finished(run: Path) -> bool:
-    """Whether the ``summary.json`` in ``run`` says its run finished (one that cannot be read
-    does not; one written before "finished" existed: an interrupted run recorded no times). A
-    training state beside a finished run's summary is a forced retrain's, stopped before its
-    model was written: the model is still the finished run's."""
-    try:
-        summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(summary, dict):
-        return False
-    return bool(summary.get("finished", bool(summary.get("seconds"))))
 
 
 def warn_if_unfinished(run: Path) -> None:

@@ -77,7 +77,7 @@ def refuse_run_folder(root: Path) -> None:
     named = [name for name in (BEST, LAST) if (Path(root) / name).is_file()]
     if not named:
         return
-    from objrec.checkpoint import is_checkpoint  # its header, read only for a file of that name
+    from objrec.model_file import is_checkpoint  # its header, read only for a file of that name
 
     held = next((name for name in named if is_checkpoint(Path(root) / name)), None)
     if held:

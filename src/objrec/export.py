@@ -40,6 +40,8 @@ from objrec.manifest import sha256_file
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, HeadEnsemble, as_stored
 from objrec.outputs import (
+    FILES_SHA256,
+    default_out,
     discard,
     is_export_script,
     is_export_sidecar,
@@ -49,6 +51,7 @@ from objrec.outputs import (
     output_path,
     refuse_overwrite,
     reported_as,
+    script_path,
     staged_together,
     temporary_name,
     writing_outputs,
@@ -735,11 +738,6 @@ def export_loaded(
     return replace(result, kept=kept, script=script)
 
 
-FILES_SHA256 = "files_sha256"
-"""The sidecar's key recording the SHA-256 of the files written with it (the graph, the script),
-each by its name: ``check RUN`` tells a changed byte of either (exported since 5 December 2026)."""
-
-
 def files_sha256(written: Mapping[Path, Path]) -> dict[str, str]:
     """Each file's SHA-256 by its name (of the file it becomes), read from where it was written."""
     return {path.name: sha256_file(part) for path, part in written.items()}
@@ -817,12 +815,6 @@ def refuse_in_the_splits(path: Path, data_dir: str | None, run: Path) -> None:
             )
 
 
-def default_out(run: Path) -> Path:
-    """Where an export goes unless told: ``RUN/model.onnx`` for a run folder; beside a checkpoint
-    file, under its name with ``.onnx`` (``ckpt.safetensors`` -> ``ckpt.onnx``)."""
-    return run / "model.onnx" if run.is_dir() else run.with_suffix(".onnx")
-
-
 def refuse_users_sidecar(sidecar: Path, path: Path) -> None:
     """Refuse, even with ``force``, a file at ``sidecar`` (the JSON name beside the model
     ``path``) that no export wrote: ``force`` replaces an earlier export, never a file of the
@@ -833,17 +825,6 @@ def refuse_users_sidecar(sidecar: Path, path: Path) -> None:
             "writes its own there: `force=True` does not replace it; move it, or choose another "
             "`out`"
         )
-
-
-def script_path(path: Path) -> Path:
-    """The script written beside the model ``path`` (``model.onnx`` -> ``model_infer.py``), named
-    so that Python can import it: what a module name cannot hold becomes ``_``
-    (``my-model.v2.onnx`` -> ``my_model_v2_infer.py``), and a name that starts with a digit
-    gets ``model_`` before it (``2024.onnx`` -> ``model_2024_infer.py``)."""
-    name = re.sub(r"\W", "_", path.stem)
-    if not f"{name}_infer".isidentifier():  # a digit first, or a character \w lets through
-        name = "model_" + re.sub(r"[^0-9A-Za-z_]", "_", name)
-    return path.with_name(f"{name}_infer.py")
 
 
 SCRIPT_MODEL = 'MODEL = "model.onnx"'

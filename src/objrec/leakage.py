@@ -17,13 +17,15 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from objrec.checkpoint import atomic_write
 from objrec.images import list_images
 from objrec.store import DIGEST_CHARS, FeatureStore, hash_file
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ DIGEST = re.compile(f"[0-9a-f]{{{DIGEST_CHARS}}}")
 def write_seen(run: Path, seen: Mapping[str, Sequence[str]]) -> None:
     """Write ``SEEN_RECORD`` into the run folder, atomically: the digests of each split's
     images."""
+    from objrec.checkpoint import atomic_write  # PyTorch: check RUN reads the record without it
+
     lines = [",".join(HEADER)]
     for split in SEEN_SPLITS:
         lines += [f"{split},{digest}" for digest in sorted(set(seen.get(split, ())))]
@@ -57,6 +61,8 @@ def seen_tensors(seen: Mapping[str, Sequence[str]]) -> dict[str, torch.Tensor]:
     """``seen`` as tensors of a training state (``seen.train``, ``seen.valid``: 16 bytes a
     digest), so that a resumed run records the images it saw before the resume as well as those
     there since (:func:`seen_in_state`), even when it was killed before writing its record."""
+    import torch
+
     tensors = {}
     for split in SEEN_SPLITS:
         packed = b"".join(bytes.fromhex(d) for d in sorted(set(seen.get(split, ()))))

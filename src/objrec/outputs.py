@@ -835,6 +835,28 @@ def is_export_sidecar(path: Path) -> bool:
     return is_plain_file(path) and bool(json_dict(path).get("objrec_version"))
 
 
+FILES_SHA256 = "files_sha256"
+"""The sidecar's key recording the SHA-256 of the files written with it (the graph, the script),
+each by its name: ``check RUN`` tells a changed byte of either (exported since 5 December 2026)."""
+
+
+def default_out(run: Path) -> Path:
+    """Where an export goes unless told: ``RUN/model.onnx`` for a run folder; beside a checkpoint
+    file, under its name with ``.onnx`` (``ckpt.safetensors`` -> ``ckpt.onnx``)."""
+    return run / "model.onnx" if run.is_dir() else run.with_suffix(".onnx")
+
+
+def script_path(path: Path) -> Path:
+    """The script written beside the model ``path`` (``model.onnx`` -> ``model_infer.py``), named
+    so that Python can import it: what a module name cannot hold becomes ``_``
+    (``my-model.v2.onnx`` -> ``my_model_v2_infer.py``), and a name that starts with a digit
+    gets ``model_`` before it (``2024.onnx`` -> ``model_2024_infer.py``)."""
+    name = re.sub(r"\W", "_", path.stem)
+    if not f"{name}_infer".isidentifier():  # a digit first, or a character \w lets through
+        name = "model_" + re.sub(r"[^0-9A-Za-z_]", "_", name)
+    return path.with_name(f"{name}_infer.py")
+
+
 EXPORT_SCRIPT_START = b"# Written by objrec export"
 """How the script an export writes beside its model starts (``objrec/export_script.py``)."""
 

@@ -34,11 +34,9 @@ from objrec.checkpoint import (
     LAST,
     SavedTraining,
     TrainingState,
-    is_checkpoint,
     load_training_state,
     restore_training_state,
     save_checkpoint,
-    summary_finished,
     training_state,
     write_training_state,
 )
@@ -52,6 +50,10 @@ from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
 from objrec.manifest import sha256_file
 from objrec.meta import Processes, RunMeta
 from objrec.model import Classifier, count_parameters
+from objrec.model_file import SUMMARY as SUMMARY  # what a run folder holds: model_file's
+from objrec.model_file import holds_run as holds_run
+from objrec.model_file import replaces_a_finished_run as replaces_a_finished_run
+from objrec.model_file import run_status as run_status
 from objrec.outputs import (
     HINT,
     MARKER,
@@ -161,31 +163,6 @@ class RunRecord:
         named = {f.name for f in fields(TrainResult)}
         given = {f.name: getattr(self, f.name) for f in fields(self) if f.name in named}
         return given | {"precision": precision}
-
-
-SUMMARY = "summary.json"
-
-
-def run_status(out: Path) -> str:
-    """What ``out`` holds: ``finished`` (a run that ended), ``interrupted`` (one that can be
-    resumed: stopped by Ctrl-C or killed) or ``none``: no model or training state objrec wrote
-    (:func:`holds_run`), whatever ``summary.json`` or other files of those names it holds."""
-    out = Path(out)
-    if not holds_run(out):
-        return "none"
-    if is_checkpoint(out / LAST):  # a finished run removes it: beside a finished run's summary,
-        return "interrupted"  # it is a forced run's over it, stopped before its model was written
-    if (out / SUMMARY).is_file():
-        return "finished" if summary_finished(out) else "interrupted"
-    return "finished" if (out / BEST).exists() else "none"
-
-
-def replaces_a_finished_run(out: Path) -> bool:
-    """Whether the training state in ``out`` is a forced run's over a finished run, stopped before
-    its model was written: it lies beside that run's summary (a finished run removes its own
-    state). Resumed, it goes on as the forced run would have, retiring that run once its model is
-    written; the earlier summary's command line is not its own."""
-    return is_checkpoint(out / LAST) and (out / SUMMARY).is_file() and summary_finished(out)
 
 
 def refuse_out_inside_data(data_dir: Path, out: Path) -> None:
@@ -534,12 +511,6 @@ def launch_values(processes: Processes) -> dict[str, str]:
         return {"launched": "alone"}
     world = {"WORLD_SIZE": str(processes.ranks), "LOCAL_WORLD_SIZE": str(processes.per_node)}
     return {"launched": "torchrun", **world}
-
-
-def holds_run(out: Path) -> bool:
-    """Whether ``out`` holds a run objrec wrote: a model or a training state with objrec's header
-    (a ``summary.json`` alone, or beside a downloaded ``model.safetensors``, is the user's)."""
-    return any(is_checkpoint(Path(out) / name) for name in (BEST, LAST))
 
 
 def earlier_run_outputs(out: Path) -> list[Path]:

@@ -239,7 +239,7 @@ def refuse_swapped(command: str, run: Path, second: Path) -> None:
     with contextlib.suppress(OSError):  # a folder one may not enter: is_checkpoint says no
         if (run / BEST).is_file():  # the usual order: a run folder first
             return
-    from objrec.checkpoint import is_checkpoint
+    from objrec.model_file import is_checkpoint
 
     if is_checkpoint(run) or not is_checkpoint(second):  # the usual order reads no second
         return

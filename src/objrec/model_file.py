@@ -1,0 +1,352 @@
+"""objrec's model and training-state files without PyTorch: the SHA-256 each holds of itself
+(its seal: written, checked), its header's metadata, and what a run folder holds by them.
+
+``check RUN`` reads a run with these alone (``check_run``): a file's bytes against their seal and
+its metadata need no tensor, and PyTorch's import took most of that command's seconds.
+``checkpoint`` reads the tensors beside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from objrec.errors import ObjrecError
+from objrec.meta import (
+    BEST,
+    FORMAT_VERSION,
+    LAST,
+    READABLE_FORMATS,
+    Processes,
+    RunMeta,
+    TrainingProgress,
+    require_checkpoint_file,
+)
+from objrec.outputs import is_export_sidecar
+from objrec.progress import plural
+from objrec.store import DIGEST_CHARS, hash_file
+
+META_KEY = "objrec"
+"""The ``__metadata__`` key of an objrec checkpoint's own metadata (a JSON object)."""
+
+
+SEAL_KEY = "objrec_sha256"
+"""The metadata key of a model file's own SHA-256 (:func:`save_checkpoint`): the digest of the
+whole file with these 64 hex digits read as zeros, written in place of those zeros once the file
+is written (:func:`seal`) and checked whenever it is read (:func:`require_intact`). A file from
+an objrec before 5 December 2026 has none, and loads as it did."""
+UNSEALED = b"0" * 64
+_SEAL_MARK = f'"{SEAL_KEY}":"'.encode()
+
+DAMAGED = (
+    "{path} is damaged: its bytes no longer match the SHA-256 objrec recorded in it when it was "
+    "written (a changed byte, a bad copy or disk), so its answers cannot be trusted: copy it "
+    "again from where it came, or train the run again"
+)
+STATE_DAMAGED = (
+    "{path} is damaged: its bytes no longer match the SHA-256 objrec recorded in it when it was "
+    "written (a changed byte, a bad copy or disk), so its training cannot go on from it: start "
+    "the run over with `train(data, out=run, force=True)`"
+)
+"""A training state's :data:`DAMAGED`: its run is resumed from it, never answers with it. The
+command is spelled out: one resuming it (`resume=True`) does not read `force=True`."""
+
+
+HEADER_LIMIT = 100_000_000
+"""The longest header safetensors reads: a longer length is no safetensors file's."""
+
+
+def seal_at(data: bytes) -> int | None:
+    """Where the digest in the header of ``data`` (a safetensors file's first bytes, or all of
+    them) begins; None in a file without one (an earlier objrec's), and in one that is no
+    safetensors file: a zip of a run (``share --zip``) stores its model whole, digest and all."""
+    length = int.from_bytes(data[:8], "little")
+    if length > HEADER_LIMIT or data[8:9] != b"{":
+        return None
+    found = data.find(_SEAL_MARK, 8, 8 + length)
+    return None if found < 0 else found + len(_SEAL_MARK)
+
+
+def seal(f: BinaryIO) -> None:
+    """Write the SHA-256 of the open file ``f``, read whole with its digest's placeholder
+    (:data:`UNSEALED`), over that placeholder; its metadata's entries first put in key order
+    (:func:`in_key_order`)."""
+    head = f.read(8)
+    head += in_key_order(f.read(int.from_bytes(head, "little")))
+    at = seal_at(head)
+    assert at is not None and head[at : at + 64] == UNSEALED, "no placeholder to seal"
+    digest = hashlib.sha256(head)
+    while chunk := f.read(1 << 20):
+        digest.update(chunk)
+    f.seek(0)
+    f.write(head[:at] + digest.hexdigest().encode() + head[at + 64 :])
+
+
+_JSON = json.JSONDecoder()
+
+
+def in_key_order(header: bytes) -> bytes:
+    """A safetensors header, its ``__metadata__`` entries put in key order, each as written:
+    safetensors writes them in a random order, so that one model saved twice made two files
+    of two digests (:func:`model_digest`, which names the model an evaluation or a kept
+    threshold was made with). The same bytes in another order: the header's length stays."""
+    text = header.decode()
+    start = text.find("{", text.find('"__metadata__":')) + 1
+    if start <= 0:
+        return header
+    entries, at = [], start
+    while text[at] == '"':
+        key, after = _JSON.raw_decode(text, at)
+        _, end = _JSON.raw_decode(text, after + 1)  # after the key's ':'
+        entries.append((key, text[at:end]))
+        at = end + (text[end] == ",")
+    ordered = ",".join(entry for _, entry in sorted(entries))
+    return (text[:start] + ordered + text[start + len(ordered) :]).encode()
+
+
+class Damaged(ObjrecError):
+    """A file whose bytes no longer match the SHA-256 objrec recorded in it (:data:`SEAL_KEY`):
+    told apart from one that is no checkpoint at all by ``check`` of a run."""
+
+
+def is_sealed(path: Path) -> bool:
+    """Whether the safetensors file ``path`` records its own SHA-256 (only its header is read);
+    False for one an earlier objrec wrote, and for what cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            head += f.read(min(int.from_bytes(head, "little"), HEADER_LIMIT))
+    except OSError:
+        return False
+    return len(head) > 8 and seal_at(head) is not None
+
+
+def require_intact(path: Path, data: bytes, damaged: str = DAMAGED) -> None:
+    """Refuse ``data``, the bytes of the checkpoint ``path``, when they no longer match the
+    SHA-256 recorded in them (:data:`SEAL_KEY`), in the sentence ``damaged`` (of ``{path}``);
+    one without a digest passes as it is."""
+    at = seal_at(data)
+    if at is None:
+        return
+    view = memoryview(data)
+    digest = hashlib.sha256(view[:at])
+    digest.update(UNSEALED)
+    digest.update(view[at + 64 :])
+    if digest.hexdigest().encode() != view[at : at + 64]:
+        raise Damaged(damaged.format(path=path))
+
+
+def is_onnx_file(path: Path) -> bool:
+    """Whether ``path`` looks like ``objrec export``'s output: by its suffix, or its sidecar
+    (``outputs.is_export_sidecar``), given or beside it (an export's ``--out`` without a suffix,
+    ``export`` and ``export.json``); a ``.safetensors`` file beside one is a checkpoint."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".onnx", ".safetensors"):
+        return suffix == ".onnx"
+    return is_export_sidecar(path) or is_export_sidecar(path.with_suffix(".json"))
+
+
+@contextmanager
+def named_in_errors(path: Path) -> Iterator[None]:
+    """An ObjrecError in the block (a checkpoint's metadata refused) as a sentence naming
+    ``path``, the checkpoint it came from: one run folder among several may hold the odd one."""
+    try:
+        yield
+    except ObjrecError as exc:
+        raise ObjrecError(f"cannot load the checkpoint {path}: {exc}", exc.values) from exc
+
+
+def is_checkpoint(path: Path) -> bool:
+    """True for a run folder holding a checkpoint, or a file whose safetensors header is objrec's
+    (only the header is read); False for what cannot be read (a folder one may not enter)."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return (path / BEST).is_file()
+        with path.open("rb") as f:
+            length = int.from_bytes(f.read(8), "little")
+            header = f.read(length) if length <= HEADER_LIMIT else b""
+        return META_KEY in (json.loads(header).get("__metadata__") or {})
+    except (OSError, ValueError, AttributeError):  # AttributeError: a header that is no object
+        return False
+
+
+def model_digest(path: Path) -> str:
+    """The content digest of a run folder's model file (or of a checkpoint file) as it is now:
+    which model an evaluation was made with, whatever the files' times (a copied run's are the
+    copy's). A command that loaded the model names it by ``RunMeta.digest`` instead, of the bytes
+    it loaded."""
+    path = Path(path)
+    return hash_file(path / BEST if path.is_dir() else path)
+
+
+def not_a_checkpoint(path: Path) -> str:
+    """The sentence for a file given as a model that safetensors cannot read, with what to give
+    instead where it can tell what the file is: an export, or a zip (``share --zip``'s)."""
+    if zipfile.is_zipfile(path):
+        unzip = "unzip it, and give the folder it holds"
+        return f"{path} is not an objrec checkpoint but a zip file: {unzip}"
+    export = "; for an export, give the run folder it came from" * is_onnx_file(path)
+    return f"{path} is not an objrec checkpoint (not a readable safetensors file){export}"
+
+
+def content_digest(data: bytes) -> str:
+    """:func:`model_digest` of a file's bytes already read: ``store.hash_file``'s value."""
+    return hashlib.sha256(data).hexdigest()[:DIGEST_CHARS]
+
+
+def safetensors_metadata(data: bytes) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file's bytes (already read by ``load``, which checks
+    the header): an 8-byte little-endian length, then the JSON header."""
+    length = int.from_bytes(data[:8], "little")
+    return json.loads(data[8 : 8 + length]).get("__metadata__") or {}
+
+
+def header_object(path: Path, text: str) -> dict[str, Any]:
+    """The checkpoint's metadata: a JSON object, or the file is refused as no objrec checkpoint."""
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise ObjrecError(f"{path} is not an objrec checkpoint (its metadata is not a JSON object)")
+    return meta
+
+
+def objrec_header(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
+    """The objrec metadata among a safetensors file's ``metadata`` (``__metadata__``), refused
+    in one sentence when the file is no objrec checkpoint or one of a format this objrec does not
+    read."""
+    if META_KEY not in metadata:
+        raise ObjrecError(f"{path} is a safetensors file but not an objrec checkpoint")
+    meta = header_object(path, metadata[META_KEY])
+    version = meta.get("format_version")
+    if version not in READABLE_FORMATS:
+        newer = isinstance(version, int) and version > FORMAT_VERSION
+        raise ObjrecError(
+            f"{path} has checkpoint format {version}; this objrec reads format {FORMAT_VERSION}"
+            + (
+                ": upgrade objrec"
+                if newer
+                else ": retrain or convert it with the objrec that wrote it"
+            )
+        )
+    return meta
+
+
+def read_header(path: Path, damaged: str = DAMAGED) -> tuple[dict[str, Any], bytes]:
+    """The objrec metadata of the checkpoint ``path`` (a run folder, or a file) and its bytes,
+    read whole once and checked against their seal (:func:`require_intact`, refusing them in the
+    sentence ``damaged``), as ``checkpoint.read_state`` reads them, without the tensors: no
+    PyTorch. Their content digest is the caller's to take, where it names the model."""
+    path = require_checkpoint_file(path)
+    try:
+        data = path.read_bytes()
+        require_intact(path, data, damaged)
+        metadata = safetensors_metadata(data)
+    except (OSError, ValueError, AttributeError) as exc:  # AttributeError: a header no object
+        raise ObjrecError(not_a_checkpoint(path)) from exc
+    return objrec_header(path, metadata), data
+
+
+def checkpoint_meta(path: Path, header: dict[str, Any], digest: str) -> RunMeta:
+    """The :class:`RunMeta` of the checkpoint ``path``'s objrec ``header`` (its ``digest``, of
+    the bytes read: the model every record of its use names), refused when it names other
+    classes than its head outputs."""
+    where = Path(path) / BEST if Path(path).is_dir() else path
+    with named_in_errors(where):
+        meta = replace(RunMeta.from_json(header, str(where)), digest=digest)
+    if len(meta.classes) != meta.head.n_classes:
+        raise ObjrecError(
+            f"{where} is not a usable objrec checkpoint: it names "
+            f"{plural(len(meta.classes), 'class')} for a head of "
+            f"{plural(meta.head.n_classes, 'output')}"
+        )
+    return meta
+
+
+def read_meta(path: Path) -> RunMeta:
+    """The metadata of the model ``path`` (a run folder, or a file), its seal checked, without
+    its tensors (:func:`read_header`)."""
+    header, data = read_header(path)
+    return checkpoint_meta(path, header, content_digest(data))
+
+
+def training_progress(path: Path, header: dict[str, Any]) -> tuple[RunMeta, TrainingProgress]:
+    """The run's metadata and where its training stood, from the objrec ``header`` of the
+    training state ``path``; refused when it is no training state or does not say how its run
+    was configured (it cannot be resumed)."""
+    if header.get("kind") != "training_state":
+        raise ObjrecError(f"{path} is not a training state (it cannot be resumed)")
+    with named_in_errors(path):
+        meta = RunMeta.from_json(header, str(path))
+    if meta.train_config is None:
+        raise ObjrecError(f"{path} does not say how its run was configured; it cannot be resumed")
+    progress = TrainingProgress(
+        header["epoch"],
+        header["history"],
+        header["stopper"],
+        header["stopped_early"],
+        header["optimizer"],
+        Processes.from_json(header.get("processes")),
+    )
+    return meta, progress
+
+
+def read_training_progress(path: Path) -> tuple[RunMeta, TrainingProgress]:
+    """:func:`training_progress` of the training state ``path``, its seal checked
+    (:data:`STATE_DAMAGED`), without its tensors."""
+    header, _ = read_header(path, STATE_DAMAGED)
+    return training_progress(path, header)
+
+
+def summary_finished(run: Path) -> bool:
+    """Whether the ``summary.json`` in ``run`` says its run finished (one that cannot be read
+    does not; one written before "finished" existed: an interrupted run recorded no times). A
+    training state beside a finished run's summary is a forced retrain's, stopped before its
+    model was written: the model is still the finished run's."""
+    try:
+        summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(summary, dict):
+        return False
+    return bool(summary.get("finished", bool(summary.get("seconds"))))
+
+
+SUMMARY = "summary.json"
+
+
+def run_status(out: Path) -> str:
+    """What ``out`` holds: ``finished`` (a run that ended), ``interrupted`` (one that can be
+    resumed: stopped by Ctrl-C or killed) or ``none``: no model or training state objrec wrote
+    (:func:`holds_run`), whatever ``summary.json`` or other files of those names it holds."""
+    out = Path(out)
+    if not holds_run(out):
+        return "none"
+    if is_checkpoint(out / LAST):  # a finished run removes it: beside a finished run's summary,
+        return "interrupted"  # it is a forced run's over it, stopped before its model was written
+    if (out / SUMMARY).is_file():
+        return "finished" if summary_finished(out) else "interrupted"
+    return "finished" if (out / BEST).exists() else "none"
+
+
+def replaces_a_finished_run(out: Path) -> bool:
+    """Whether the training state in ``out`` is a forced run's over a finished run, stopped before
+    its model was written: it lies beside that run's summary (a finished run removes its own
+    state). Resumed, it goes on as the forced run would have, retiring that run once its model is
+    written; the earlier summary's command line is not its own."""
+    return is_checkpoint(out / LAST) and (out / SUMMARY).is_file() and summary_finished(out)
+
+
+def holds_run(out: Path) -> bool:
+    """Whether ``out`` holds a run objrec wrote: a model or a training state with objrec's header
+    (a ``summary.json`` alone, or beside a downloaded ``model.safetensors``, is the user's)."""
+    return any(is_checkpoint(Path(out) / name) for name in (BEST, LAST))
