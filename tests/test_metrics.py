@@ -1,7 +1,10 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from objrec.evaluate import prediction_table, summarize_logits
 from objrec.metrics import (
     confusion_matrix,
     mixed_pairs,
@@ -165,3 +168,19 @@ def test_the_per_class_columns_counted_at_once_equal_the_loop_over_classes():
     assert mixed_pairs(matrix, classes) == loops.looped_mixed_pairs(matrix, classes)
     assert confused_order(matrix, classes) == loops.looped_confused_order(matrix, classes)
     assert len(mixed_pairs(matrix, classes)) > 10
+
+
+def test_an_exact_tie_is_one_answer_in_every_figure_and_table():
+    """top-1 took topk's answer (the last tied class on a CPU), recall, the confusion matrix and
+    most_confused_with argmax's (the first), so 4 images of b tied between a and b were 100%
+    right in top-1 and 0% in recall (review47b LOW 5); predictions.csv said b. One rule now."""
+    logits = torch.tensor([[0.0, 0.0, -5.0, -5.0, -5.0, -5.0, -5.0]] * 4).log_softmax(1)
+    labels, classes = torch.tensor([1, 1, 1, 1]), list("abcdefg")
+    result = summarize_logits(logits, labels, classes)
+    m, row = result.metrics, result.per_class.set_index("class").loc["b"]
+    assert m["top1"] == m["weighted_recall"] and m["mean_class_top1"] == m["macro_recall"]
+    assert row["top1"] == row["recall"]
+    predicted = prediction_table([Path("x")] * 4, logits, labels, classes)["predicted"]
+    answer = classes.index(predicted[0])
+    assert set(predicted) == {predicted[0]} and result.confusion[1, answer] == 4
+    assert row["most_confused_with"] == ("" if predicted[0] == "b" else predicted[0])

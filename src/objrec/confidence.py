@@ -48,6 +48,7 @@ from objrec.config import UNKNOWN_SCORES
 from objrec.engine import without_dynamo
 from objrec.enough import FEWEST_FOR_A_THRESHOLD
 from objrec.kmeans import kmeans_centres
+from objrec.metrics import answered
 from objrec.model import HeadEnsemble
 from objrec.progress import plural
 
@@ -1126,7 +1127,7 @@ def accuracy_at_threshold(
 ) -> dict[str, float]:
     """Known-class images: top-1 accuracy, the share kept (score at or above ``threshold``), and
     the share both kept and right (an image answered "unknown" counts as wrong)."""
-    correct = probs.argmax(1) == labels
+    correct = answered(probs) == labels  # the top-1 rule of every figure of an evaluation
     kept = scores >= threshold
     return {
         "top1": correct.double().mean().item(),

@@ -65,10 +65,12 @@ from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, seen_images
 from objrec.meta import output_beside
 from objrec.metrics import (
+    answered,
     confusion_matrix,
     mixed_pairs,
     most_confused,
     per_class_table,
+    ranked,
     summarize,
 )
 from objrec.outputs import (
@@ -1177,16 +1179,16 @@ def evaluated_folder(out: Path) -> str | None:
 def prediction_table(paths, logits: torch.Tensor, labels: torch.Tensor, classes) -> pd.DataFrame:
     """One row per image: its path, true and predicted class, probabilities and loss."""
     probs = logits.softmax(1)
-    top = probs.topk(min(5, len(classes)), dim=1)
+    top = ranked(logits, 5)  # its first the answer every figure counts (metrics.answered)
     return pd.DataFrame(
         {
             "path": [str(p) for p in paths],
             "true": [classes[i] for i in labels.tolist()],
-            "predicted": [classes[i] for i in top.indices[:, 0].tolist()],
-            "prob_predicted": top.values[:, 0].tolist(),
+            "predicted": [classes[i] for i in top[:, 0].tolist()],
+            "prob_predicted": probs.gather(1, top[:, :1])[:, 0].tolist(),
             "prob_true": probs[torch.arange(len(labels)), labels].tolist(),
             "loss": torch.nn.functional.cross_entropy(logits, labels, reduction="none").tolist(),
-            "top5": ["|".join(classes[i] for i in row) for row in top.indices.tolist()],
+            "top5": ["|".join(classes[i] for i in row) for row in top.tolist()],
         }
     )
 
@@ -1351,7 +1353,7 @@ def summarize_logits(logits, labels, classes, n_train=None, groups=None) -> Eval
     if len(classes) <= TOP5_CLASSES and "top5" in table:
         table["top5"] = float("nan")  # per_class.csv's cell empty, --json's null
     table = table.sort_values(["top1", "loss"], ascending=[True, False]).reset_index(drop=True)
-    matrix = confusion_matrix(logits.argmax(1), labels, len(classes))
+    matrix = confusion_matrix(answered(logits), labels, len(classes))
     return EvaluationResult(metrics, table, most_confused(matrix, classes), matrix, list(classes))
 
 

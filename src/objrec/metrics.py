@@ -10,11 +10,31 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+RANKED = 5
+"""How many classes :func:`ranked` always asks ``topk`` for: the first of its order is the
+answer, whatever ``k`` the caller wants."""
+
+
+def ranked(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """The indices of each row's ``k`` highest ``scores`` (at most its classes), highest first:
+    ``topk``'s order, asked for at least :data:`RANKED` so that the first column is the same for
+    every ``k``, which :func:`answered` makes the one top-1 rule."""
+    wanted = min(max(k, RANKED), scores.shape[1])
+    return scores.topk(wanted, dim=1).indices[:, :k]
+
+
+def answered(scores: torch.Tensor) -> torch.Tensor:
+    """Each row's top-1 class, one rule for every figure and table of an evaluation (top-1, the
+    per-class recall, precision and F1, the confusion matrix, ``predictions.csv``'s
+    ``predicted``): the first of :func:`ranked`'s order. ``argmax`` takes the first of tied
+    values, ``topk`` on a CPU the last: on an exact tie, top-1 counted an image right that
+    recall and the confusion matrix counted wrong (review47b LOW 5)."""
+    return ranked(scores, 1)[:, 0]
+
 
 def topk_correct(logits: torch.Tensor, targets: torch.Tensor, k: int) -> torch.Tensor:
-    """A boolean per row: is the target among the ``k`` highest logits?"""
-    k = min(k, logits.shape[1])
-    return (logits.topk(k, dim=1).indices == targets[:, None]).any(dim=1)
+    """A boolean per row: is the target among the ``k`` highest logits (:func:`ranked`)?"""
+    return (ranked(logits, k) == targets[:, None]).any(dim=1)
 
 
 def summarize(
@@ -48,7 +68,7 @@ def summarize(
         "top5": top5.sum().item() / len(targets),
         "mean_class_top1": per1.mean().item(),
         "mean_class_top5": per5.mean().item(),
-        **averaged_prf(logits.argmax(1), targets, n_classes),
+        **averaged_prf(answered(logits), targets, n_classes),
     }
 
 
@@ -102,7 +122,7 @@ def per_class_table(
     n = len(classes)
     losses = F.cross_entropy(logits, targets, reduction="none")
     top1, top5 = topk_correct(logits, targets, 1), topk_correct(logits, targets, 5)
-    preds = logits.argmax(1)
+    preds = answered(logits)
     prf = precision_recall_f1(preds, targets, n)
     counts = torch.bincount(targets, minlength=n)
     present = torch.nonzero(counts).flatten()
