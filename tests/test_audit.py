@@ -864,6 +864,37 @@ def test_apply_plan_waits_for_an_add_writing_in_data_and_copies_what_it_wrote(tm
     assert said == ["waiting"] and counts["copied"] == 3 and (out / "red/new.png").is_file()
 
 
+def test_apply_plan_remembers_and_records_the_plan_it_applied_though_saved_meanwhile(
+    tmp_path, monkeypatch
+):
+    """review47a: apply-plan read plan.csv three times (to apply it, to hash it, and after the
+    copy to choose the labels reviewed.csv remembers): saved again meanwhile (a spreadsheet
+    holding it open), reviewed.csv forgot the relabel applied and remembered a row never applied,
+    and split.json could record the SHA-256 of another plan. It is read once."""
+    from objrec.reviewed import read_reviewed
+    from objrec.store import hash_file
+
+    applying = importlib.import_module("objrec.audit_report")
+    data = make_split(tmp_path / "data", per_split=(1, 1, 1))
+    plan = tmp_path / "plan.csv"
+    plan.write_text(applied := "file,action,new_class\ntrain/green/green_00.png,relabel,red\n")
+    copy = applying._copy_planned
+
+    def saved_meanwhile(*args, **kwargs):
+        copy(*args, **kwargs)
+        plan.write_text("file,action,new_class\ntrain/red/red_00.png,keep,\n")
+
+    monkeypatch.setattr(applying, "_copy_planned", saved_meanwhile)
+    apply_plan(data, plan, out := tmp_path / "fixed")
+    assert (out / "train/red/green_00.png").is_file()
+    reviewed = read_reviewed(out)
+    assert reviewed == {
+        hash_file(data / "train/green/green_00.png"): ("red", "train/red/green_00.png")
+    }
+    (entry,) = json.loads((out / "split.json").read_text())["applied"]
+    assert entry["plan_sha256"] == hashlib.sha256(applied.encode()).hexdigest()
+
+
 def test_feature_rule_and_groups():
     rule = dedup.DuplicateRule()
     assert rule(0.98, 200) and rule(0.5, 20) and rule(0.92, 60)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -19,7 +20,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 from jinja2 import Environment, select_autoescape
@@ -77,6 +78,7 @@ from objrec.tables import (
     exact_cell,
     misread,
     misread_sentence,
+    read_bytes,
     read_text,
     slashed,
     spreadsheet_cell,
@@ -546,6 +548,21 @@ def flagged_note(index: int, group: dict, inv: Inventory, flagged: dict[int, str
     return f"; also flagged as a wrong label (looks like {suggested})"
 
 
+PLAN_WHAT = "an audit plan"
+
+
+class PlanRead(NamedTuple):
+    """A plan file as :func:`apply_plan` read it, once: what it hashes, checks, applies and
+    remembers in ``reviewed.csv`` is the same plan, though the file be saved again meanwhile (a
+    spreadsheet holding it open)."""
+
+    file: Path
+    rows: dict[str, dict[str, str]]
+    """Its rows by file (:func:`read_plan`)."""
+    sha256: str
+    """The SHA-256 of the bytes the rows were read from."""
+
+
 def write_plan(rows: list[dict[str, str]], path: Path) -> None:
     """The plan's ``rows``, each text that a spreadsheet would take for a formula (a file named
     ``=cmd.png``) with a ``'`` before it (``tables.spreadsheet_cell``), which :func:`read_plan`
@@ -556,13 +573,13 @@ def write_plan(rows: list[dict[str, str]], path: Path) -> None:
         writer.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in rows)
 
 
-def read_plan(path: Path) -> dict[str, dict[str, str]]:
+def read_plan(path: Path, raw: bytes | None = None) -> dict[str, dict[str, str]]:
     """The plan's rows by file, checked: known actions, a class for every relabel, each file on
     one row (or on more with the same action). Rows of only empty cells (a spreadsheet's blank
     lines, saved as ``,,,,,``) are skipped. Each row's ``_line`` is its line in the file, for
-    the errors that name it."""
+    the errors that name it. ``raw``: the file's bytes, read already (``tables.read_bytes``)."""
     plan: dict[str, dict[str, str]] = {}
-    for n, row in _plan_lines(path):
+    for n, row in _plan_lines(path, raw):
         row = _checked_row(path, n, row)
         earlier = plan.setdefault(row["file"], row)
         if _decision(earlier) != _decision(row):
@@ -573,11 +590,11 @@ def read_plan(path: Path) -> dict[str, dict[str, str]]:
     return plan
 
 
-def _plan_lines(path: Path) -> list[tuple[int, dict[str, str]]]:
+def _plan_lines(path: Path, raw: bytes | None) -> list[tuple[int, dict[str, str]]]:
     """Each row of the plan that is not blank, and the line it ends on; refused when the file
     is not a CSV text (comma, semicolon or tab separated) with the columns file and action."""
     try:
-        with io.StringIO(read_text(path, "an audit plan"), newline="") as f:
+        with io.StringIO(read_text(path, PLAN_WHAT, raw), newline="") as f:
             reader = csv.DictReader(f, delimiter=csv_separator(f))
             rows = [(reader.line_num, exact_row(row)) for row in reader if not blank_row(row)]
             header = set(reader.fieldnames or ())
@@ -680,14 +697,20 @@ def suggested_p(row: dict[str, str]) -> float | None:
 
 
 def _planned_targets(
-    plan_file: Path, data: Path, images: list[Path], at: int, new_class: bool = False
-) -> dict[Path, Path | None]:
-    """Where the plan puts each image of ``data`` (relative to it; None: removed), once it is
-    known to name only images of ``data`` and relabels into a class named like no other (nor
-    likely a misspelling of one, but with ``new_class``); ``at``: the index of the class folder
-    in an image's path (1 in a split folder)."""
+    given: PlanRead,
+    data: Path,
+    images: list[Path],
+    at: int,
+    new_class: bool = False,
+) -> tuple[dict[Path, Path | None], dict[str, dict[str, str]]]:
+    """Where the plan ``given`` puts each image of ``data`` (relative to it; None: removed),
+    once it is known to name only images of ``data`` and relabels into a class named like no
+    other (nor likely a misspelling of one, but with ``new_class``); ``at``: the index of the
+    class folder in an image's path (1 in a split folder). And the plan's rows by the image of
+    ``data`` each names (:func:`_as_data_files`)."""
+    plan_file = given.file
     rels = [p.relative_to(data) for p in images]
-    plan = _as_data_files(plan_file, read_plan(plan_file), {rel.as_posix() for rel in rels})
+    plan = _as_data_files(plan_file, given.rows, {rel.as_posix() for rel in rels})
     _refuse_missing(plan_file, plan, {rel.as_posix() for rel in rels}, data)
     classes = {rel.parts[at] for rel in rels if len(rel.parts) > at + 1}
     _as_data_classes(plan, classes)
@@ -696,7 +719,7 @@ def _planned_targets(
         _refuse_likely_misspelt(plan_file, plan, classes)
     _warn_new_classes(plan, classes)
     _warn_unsure_relabels(plan)
-    return {rel: _target(plan_file, rel, plan.get(rel.as_posix()), at) for rel in rels}
+    return {rel: _target(plan_file, rel, plan.get(rel.as_posix()), at) for rel in rels}, plan
 
 
 def _as_data_files(
@@ -824,9 +847,11 @@ def apply_plan(
     of the split ``split`` makes of a class folder's ``out`` (it carries the file).
     """
     data, out = _checked_folders(Path(data), Path(out), mode)
+    raw = read_bytes(plan_file, PLAN_WHAT)  # once: what is hashed and remembered is what is applied
+    given = PlanRead(Path(plan_file), read_plan(plan_file, raw), hashlib.sha256(raw).hexdigest())
     with locked(data, on_wait, shared=True):  # no add half written in the copy
         _refuse_unfinished_add(data)
-        counts = _applied(data, plan_file, out, (mode, command), new_class)
+        counts = _applied(data, given, out, (mode, command), new_class)
     log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
     if note := test_change_note(counts):
         log.info("%s", note)
@@ -835,25 +860,25 @@ def apply_plan(
 
 def _applied(
     data: Path,
-    plan_file: Path,
+    given: PlanRead,
     out: Path,
     how: tuple[str, Sequence[str] | None],
     new_class: bool,
 ) -> dict[str, int]:
-    """:func:`apply_plan`'s copy, ``data`` locked: the plan checked against its images, then
-    each copied (``how``: the mode, and the command line for ``split.json``); the counts."""
+    """:func:`apply_plan`'s copy, ``data`` locked: the plan ``given`` checked against its images,
+    then each copied (``how``: the mode, and the command line for ``split.json``); the counts."""
     mode, command = how
     split_folder = is_split_folder(data)
     at = 1 if split_folder else 0
-    targets = _planned_targets(plan_file, data, list_images(data), at, new_class)
-    made = applied_entry(data, (plan_file, sha256_file(plan_file)), mode, command)
+    targets, plan = _planned_targets(given, data, list_images(data), at, new_class)
+    made = applied_entry(data, (given.file, given.sha256), mode, command)
     counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(_settle_names(targets))}
     counts |= _test_changes(targets if split_folder else {})
     if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)
     with staged_folder(out) as stage:  # ``out`` whole or as it was: never half a copy
         _copy_planned((data, stage), targets, mode, split_folder, counts, out)
-        counts["reviewed"] = _remember_review(data, stage, plan_file, targets, at)
+        counts["reviewed"] = _remember_review(data, stage, plan, targets, at)
         if split_folder:
             record_applied(data, stage, made | counts)
     return counts
@@ -922,13 +947,16 @@ def applied_so_far(out: Path, done: int, targets: dict[Path, Path | None]) -> st
 
 
 def _remember_review(
-    data: Path, out: Path, plan_file: Path, targets: dict[Path, Path | None], at: int
+    data: Path,
+    out: Path,
+    plan: dict[str, dict[str, str]],
+    targets: dict[Path, Path | None],
+    at: int,
 ) -> int:
-    """``out/reviewed.csv`` (``reviewed.write_reviewed``): the images the plan kept or relabelled
-    by a row of its own, whose label a person settled, and ``data``'s earlier reviews; ``at``:
-    which part of a path is the class (1 in a split folder, 0 in a class folder). A row naming
-    an image but for how its accents are encoded names it, as in :func:`_planned_targets`."""
-    plan = _as_data_files(plan_file, read_plan(plan_file), {r.as_posix() for r in targets})
+    """``out/reviewed.csv`` (``reviewed.write_reviewed``): the images the ``plan`` applied (its
+    rows by the image of ``data`` each names) kept or relabelled by a row of its own, whose
+    label a person settled, and ``data``'s earlier reviews; ``at``: which part of a path is the
+    class (1 in a split folder, 0 in a class folder)."""
     settled = {
         rel: target
         for rel, target in targets.items()

@@ -62,14 +62,12 @@ def write_table(table: Any, path: Path, index: bool = False) -> None:
     spreadsheet_frame(table).to_csv(path, index=index, encoding=CSV_ENCODING)
 
 
-def read_text(path: Path, what: str) -> str:
+def read_text(path: Path, what: str, raw: bytes | None = None) -> str:
     """The text of the table ``what`` (e.g. "an audit plan") at ``path``, decoded whole (a
     spreadsheet's "CSV UTF-8" byte-order mark dropped): a byte that is not UTF-8 is named by its
-    line and its place in the file, not in a reader's chunk of it."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise ObjrecError(f"cannot read {what} {path}: {exc}") from exc
+    line and its place in the file, not in a reader's chunk of it. ``raw``: the file's bytes,
+    read already (:func:`read_bytes`), decoded instead of reading it again."""
+    raw = read_bytes(path, what) if raw is None else raw
     bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     try:
         return raw[bom:].decode("utf-8")
@@ -81,6 +79,14 @@ def read_text(path: Path, what: str) -> str:
             f"line {line}): a spreadsheet's plain CSV may be in another encoding; save it as CSV "
             "UTF-8"
         ) from None
+
+
+def read_bytes(path: Path, what: str) -> bytes:
+    """The bytes of the table ``what`` at ``path``; a sentence naming it when it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ObjrecError(f"cannot read {what} {path}: {exc}") from exc
 
 
 def csv_separator(f: io.TextIOBase) -> str:
