@@ -52,6 +52,37 @@ def test_apply_plan_remembers_the_labels_its_rows_settled_and_the_earlier_ones(t
     assert not (tmp_path / "none" / REVIEWED_FILE).exists()
 
 
+def test_only_a_plan_s_rows_about_the_label_and_a_person_s_own_settle_a_label(tmp_path):
+    """review47a LOW 6: every keep of an applied plan went into reviewed.csv, the audit's keeps of
+    outliers, look-alikes and a near-duplicate group's first too, which most apply untouched; the
+    next audit then kept such an image's label as settled, and an outlier is often a wrong
+    label. A relabel, a keep of a label flag (to review) and a person's own row settle it."""
+    from objrec.audit_report import KEPT_REASON, LOOK_ALIKE_REASON, plan_row, write_plan
+
+    data = split_folder(tmp_path / "data")
+    files = [f"train/{name}/{name}_{k}.png" for name in ("ant", "dragonfly") for k in range(3)]
+    items = [Item(data / f, f, int("dragonfly" in f), "train") for f in files]
+    inv = Inventory(data, ("ant", "dragonfly"), items, True, [])
+    review = {"_index": 0, "given": "ant", "suggested": "dragonfly", "prob_suggested": 0.3}
+    review |= {"prob_given": 0.6, "evidence": "4 of its 10 nearest images are labelled dragonfly"}
+    outliers = [{"_index": i, "reason": "far from its class (z=4.1)"} for i in (1, 5)]
+    rows = plan_rows(AuditResult([review], [], outliers, 6, ["ant", "dragonfly"]), inv)
+    alike = LOOK_ALIKE_REASON.format(first=files[4], kind="within class", sim=0.9)
+    rows.append(plan_row(inv, 2, "keep", "", alike))
+    kept = dict(one="image", group="look-alike group", others="look-alikes", then="")
+    first = KEPT_REASON.format(kind="within class", n=2, names=repr(files[2]), **kept)
+    rows.append(plan_row(inv, 3, "keep", "", first))
+    rows.append(plan_row(inv, 4, "keep", "", ""))  # a person's own row
+    rows[[row["file"] for row in rows].index(files[5])] |= {"action": "relabel", "new_class": "ant"}
+    write_plan(rows, plan := tmp_path / "plan.csv")
+    assert apply_plan(data, plan, tmp_path / "fixed")["reviewed"] == 3
+    assert {row[1] for row in read_reviewed(tmp_path / "fixed").values()} == {
+        "train/ant/ant_0.png",  # kept to review
+        "train/dragonfly/dragonfly_1.png",  # a person's own
+        "train/ant/dragonfly_2.png",  # an outlier a person relabelled
+    }
+
+
 def test_the_plan_keeps_a_label_a_person_settled_instead_of_relabelling_it(tmp_path):
     items = [Item(tmp_path / f"ant/{k}.jpg", f"ant/{k}.jpg", 0, None) for k in range(3)]
     inv = Inventory(tmp_path, ("ant", "dragonfly"), items, False, ["d0", "d1", "d2"])

@@ -194,6 +194,26 @@ applied plan (``reviewed.read_reviewed``), whatever the probability: pre-filling
 undoes that review when the plan is applied as it is."""
 SETTLED = SETTLED_REASON.partition(":")[0] + ":"
 """How the reason of each flag kept as a person settled it begins ("settled:")."""
+OUTLIER = "outlier: "
+"""How the plan's reason for keeping an outlier begins (``audit``'s own reason after it: far
+from its class, an odd size...)."""
+
+
+def reason_pattern(*templates: str) -> re.Pattern[str]:
+    """What the beginning of a reason written from any of ``templates`` matches: each one's
+    words, anything in place of its fields (``{first}``, ``{sim:.3f}``)."""
+    texts = (".*?".join(map(re.escape, re.split(r"\{[^}]*\}", t))) for t in templates)
+    return re.compile("|".join(f"(?:{text})" for text in texts), re.DOTALL)
+
+
+NOT_ABOUT_THE_LABEL = reason_pattern(
+    *(OUTLIER, NEAR_DUPLICATE_REASON, IDENTICAL_REASON, LOOK_ALIKE_REASON),
+    *(CHAIN_REASON, KEPT_REASON),
+)
+"""The reasons the plan gives its rows about copies, look-alikes and outliers (a near-duplicate
+of, within its class or apart, a byte copy, a look-alike, a chain's image, a group's first, an
+outlier), not about the label: kept as they come, such a row settles no label
+(:func:`settles_label`)."""
 GROUP_COLUMNS = (
     *("paths", "splits", "classes", "similarity"),
     *("hash_distance", "crop_distance", "kind"),
@@ -298,9 +318,8 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     """One proposal per flagged image: relabel label issues (keep, to review, those below
     ``RELABEL_MIN_PROB``), remove a group's copies of the one kept (``audit.keep_order``'s first;
     a chain's image like none kept is kept; not :func:`harmless_copies`), keep outliers and
-    look-alikes (a look-alike is as often another photo as the same picture). A file that could
-    not be read when hashed (removed while the audit ran: its digest "") gets no row, which
-    apply-plan would refuse as naming no image of DATA: without one, a file is kept."""
+    look-alikes (as often another photo as the same picture); none for a file unreadable when
+    hashed (removed meanwhile: digest ""), which apply-plan would refuse as not in DATA."""
     rows: dict[int, dict[str, str]] = {}
 
     def propose(index: int, action: str, new_class: str, reason: str) -> None:
@@ -334,9 +353,7 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
         (issue["_index"], *label_proposal(issue, settled_at(inv, issue["_index"], reviewed)))
         for issue in result.label_issues
     ]
-    proposals += [
-        (row["_index"], "keep", "", f"outlier: {row['reason']}") for row in result.outliers
-    ]
+    proposals += [(r["_index"], "keep", "", OUTLIER + r["reason"]) for r in result.outliers]
     proposals += [(i, "keep", "", why) for i, why in chained]
     for proposal in proposals:
         propose(*proposal)
@@ -842,8 +859,9 @@ def apply_plan(
     name another file of its new folder has: each is logged), and of a split folder's test
     images removed and relabelled (``test_removed``, ``test_relabelled``: scores on ``out``'s
     test split are not comparable with scores on ``data``'s when either is not 0), and how many
-    labels ``out/reviewed.csv`` remembers as settled by a person (``reviewed``: the plan's kept
-    and relabelled rows, and ``data``'s earlier ones), which the next audit of ``out`` keeps, or
+    labels ``out/reviewed.csv`` remembers as settled by a person (``reviewed``: the plan's
+    relabels and keeps of rows about the label or of a person's own, :func:`settles_label`, and
+    ``data``'s earlier ones), which the next audit of ``out`` keeps, or
     of the split ``split`` makes of a class folder's ``out`` (it carries the file).
     """
     data, out = _checked_folders(Path(data), Path(out), mode)
@@ -954,16 +972,29 @@ def _remember_review(
     at: int,
 ) -> int:
     """``out/reviewed.csv`` (``reviewed.write_reviewed``): the images the ``plan`` applied (its
-    rows by the image of ``data`` each names) kept or relabelled by a row of its own, whose
-    label a person settled, and ``data``'s earlier reviews; ``at``: which part of a path is the
+    rows by the image of ``data`` each names) kept or relabelled by a row that settles a label
+    (:func:`settles_label`), and ``data``'s earlier reviews; ``at``: which part of a path is the
     class (1 in a split folder, 0 in a class folder)."""
     settled = {
         rel: target
         for rel, target in targets.items()
-        if target is not None and len(target.parts) > at + 1 and rel.as_posix() in plan
+        if target is not None
+        and len(target.parts) > at + 1
+        and settles_label(plan.get(rel.as_posix()))
     }
     removed = [rel for rel, target in targets.items() if target is None]
     return write_reviewed(data, out, settled, removed, at)
+
+
+def settles_label(row: dict[str, str] | None) -> bool:
+    """Whether a plan's ``row`` (None: none) is a label a person settled: a relabel, or a keep of
+    a row about the label (a relabel the person turned down, one kept to review) or of a
+    person's own row; not the keep of a row the audit wrote about copies, look-alikes or
+    outliers (:data:`NOT_ABOUT_THE_LABEL`), applied untouched by most: each such keep went into
+    reviewed.csv, and the next audit then kept an outlier whose label was wrong, as settled."""
+    if row is None:
+        return False
+    return row["action"] == "relabel" or not NOT_ABOUT_THE_LABEL.match(row.get("reason") or "")
 
 
 def _refuse_missing(

@@ -417,9 +417,10 @@ def apply_plan(
     empty; a split folder's copy gets its own manifest.csv, and a split.json: DATA's, with the
     plan applied (the file, its SHA-256, what it did), which objrec check OUT shows.
 
-    OUT also gets reviewed.csv, the labels your plan kept or changed (and DATA's earlier ones):
-    the next audit of OUT, or of a split of it, keeps those labels instead of suggesting them
-    again. A relabel into a new class named like one of DATA's (sunflowr beside sunflower) is
+    OUT also gets reviewed.csv, the labels your plan changed or kept by a row about the label or
+    of your own, not the audit's keeps of copies, look-alikes and outliers (and DATA's earlier
+    ones): the next audit of OUT, or of a split of it, keeps those labels instead of suggesting
+    them again. A relabel into a new class named like one of DATA's (sunflowr beside sunflower) is
     refused as a misspelling, but with --new-class.
     """
     from objrec.audit_report import apply_plan as run_apply
