@@ -895,6 +895,32 @@ def test_apply_plan_remembers_and_records_the_plan_it_applied_though_saved_meanw
     assert entry["plan_sha256"] == hashlib.sha256(applied.encode()).hexdigest()
 
 
+def test_apply_plan_counts_and_says_the_links_of_data_to_a_file_not_there(tmp_path, caplog):
+    """review47a: DATA made with --link, one photo deleted since: apply-plan left its link out
+    and said "every row of plan.csv says keep, so nothing was moved or left out". The link is
+    warned of by name, counted (``broken_links``), and the line says it was left out."""
+    from objrec.cli.auditing import applied_line
+
+    photos = colour_folder(tmp_path / "photos", {"red": 2, "green": 1})
+    for image in photos.rglob("*.png"):
+        (data := tmp_path / "data" / image.parent.name).mkdir(parents=True, exist_ok=True)
+        (data / image.name).symlink_to(image)
+    (photos / "red/red_0.png").unlink()
+    (plan := tmp_path / "plan.csv").write_text("file,action,new_class\nred/red_0.png,keep,\n")
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        counts = apply_plan(tmp_path / "data", plan, out := tmp_path / "fixed")
+    (said,) = [r.getMessage() for r in caplog.records if "red_0.png" in r.getMessage()]
+    assert said.startswith(f"{tmp_path / 'data/red/red_0.png'} left out: a link to ")
+    assert (counts["copied"], counts["broken_links"]) == (2, 1) and not (
+        out / "red/red_0.png"
+    ).exists()
+    line = applied_line(counts, (tmp_path / "data", plan, out), copy=True)
+    assert line.startswith(
+        f"copied 2 images into {out} (0 relabelled), left out 0 by the plan and 1 link to a file "
+        "not there (warned of); "
+    )
+
+
 def test_feature_rule_and_groups():
     rule = dedup.DuplicateRule()
     assert rule(0.98, 200) and rule(0.5, 20) and rule(0.92, 60)
@@ -2397,6 +2423,7 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
         "removed": 0,
         "relabelled": 1,
         "renamed": 1,
+        "broken_links": 0,
         "test_removed": 0,
         "test_relabelled": 0,
         "reviewed": 1,  # the relabel, in a class folder's reviewed.csv too

@@ -43,9 +43,12 @@ from objrec.data import (
 from objrec.errors import ObjrecError, ctrl_c_leaves
 from objrec.images import (
     UnreadableImageError,
+    broken_link_reason,
+    is_broken_image_link,
     is_hidden,
     list_images,
     open_image,
+    warn_once,
     warned_once_per_file,
 )
 from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, manifest_groups, sha256_file
@@ -719,16 +722,19 @@ def _planned_targets(
     images: list[Path],
     at: int,
     new_class: bool = False,
+    broken: Sequence[str] = (),
 ) -> tuple[dict[Path, Path | None], dict[str, dict[str, str]]]:
     """Where the plan ``given`` puts each image of ``data`` (relative to it; None: removed),
-    once it is known to name only images of ``data`` and relabels into a class named like no
-    other (nor likely a misspelling of one, but with ``new_class``); ``at``: the index of the
-    class folder in an image's path (1 in a split folder). And the plan's rows by the image of
-    ``data`` each names (:func:`_as_data_files`)."""
+    once it is known to name only images of ``data`` (or its ``broken`` links, left out whatever
+    their rows say) and relabels into a class named like no other (nor likely a misspelling of
+    one, but with ``new_class``); ``at``: the index of the class folder in an image's path (1 in
+    a split folder). And the plan's rows by the image of ``data`` each names
+    (:func:`_as_data_files`)."""
     plan_file = given.file
     rels = [p.relative_to(data) for p in images]
-    plan = _as_data_files(plan_file, given.rows, {rel.as_posix() for rel in rels})
-    _refuse_missing(plan_file, plan, {rel.as_posix() for rel in rels}, data)
+    known = {rel.as_posix() for rel in rels} | set(broken)
+    plan = _as_data_files(plan_file, given.rows, known)
+    _refuse_missing(plan_file, plan, known, data)
     classes = {rel.parts[at] for rel in rels if len(rel.parts) > at + 1}
     _as_data_classes(plan, classes)
     _refuse_look_alike_classes(plan_file, plan, classes)
@@ -888,9 +894,11 @@ def _applied(
     mode, command = how
     split_folder = is_split_folder(data)
     at = 1 if split_folder else 0
-    targets, plan = _planned_targets(given, data, list_images(data), at, new_class)
+    images, broken = _listed(data)
+    targets, plan = _planned_targets(given, data, images, at, new_class, broken)
     made = applied_entry(data, (given.file, given.sha256), mode, command)
     counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(_settle_names(targets))}
+    counts["broken_links"] = len(broken)
     counts |= _test_changes(targets if split_folder else {})
     if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)
@@ -900,6 +908,18 @@ def _applied(
         if split_folder:
             record_applied(data, stage, made | counts)
     return counts
+
+
+def _listed(data: Path) -> tuple[list[Path], list[str]]:
+    """The images of ``data``, and its links to an image that is not there (relative to it),
+    each left out with ``list_images``' warning, as ``add`` and ``train`` warn of it: the
+    summary said nothing was left out, so they are counted."""
+    others: list[Path] = []
+    images = list_images(data, others=others)
+    broken = [p for p in others if is_broken_image_link(p)]
+    for path in broken:
+        warn_once("broken link", path, "%s left out: %s", path, broken_link_reason(path))
+    return images, [p.relative_to(data).as_posix() for p in broken]
 
 
 def _refuse_unfinished_add(data: Path) -> None:

@@ -452,21 +452,28 @@ def apply_plan(
 
 def applied_line(counts: dict[str, int], folders: tuple[Path, Path, Path], copy: bool) -> str:
     """What apply-plan did, in one line: the images copied (or linked) into OUT, relabelled,
-    renamed, left out; or, when the plan moved and left out none (``folders``: DATA, PLAN, OUT),
+    renamed, left out (by the plan, and DATA's links to a file not there); or, when the plan
+    moved and left out none (``folders``: DATA, PLAN, OUT),
     that nothing was, because every row says keep: an audit's plan left as pre-filled was told
     "remembers the 4 labels your plans settled", which read as a decision taken (readme40)."""
     data, plan, out = folders
     verb = "copied" if copy else "linked"
-    if not counts["removed"] and not counts["relabelled"]:
+    broken = counts.get("broken_links", 0)
+    if not counts["removed"] and not counts["relabelled"] and not broken:
         return (
             f"every row of {shown(plan)} says keep, so nothing was moved or left out: "
             f"{verb} {plural(counts['copied'], 'image')} into {shown(out)} as they are in "
             f"{shown(data)}, which is unchanged"
         )
     renamed = f", {counts['renamed']} of them renamed" if counts["renamed"] else ""
+    gone = (
+        f" by the plan and {plural(broken, 'link')} to a file not there (warned of)"
+        if broken
+        else ""
+    )
     return (
         f"{verb} {plural(counts['copied'], 'image')} into {shown(out)} "
-        f"({counts['relabelled']} relabelled{renamed}), left out {counts['removed']}; "
+        f"({counts['relabelled']} relabelled{renamed}), left out {counts['removed']}{gone}; "
         f"{shown(data)} is unchanged"
     )
 
