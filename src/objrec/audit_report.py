@@ -844,6 +844,7 @@ def apply_plan(
     command: Sequence[str] | None = None,
     new_class: bool = False,
     on_wait: Callable[[], None] | None = None,
+    on_file: Callable[[int, int], None] | None = None,
 ) -> dict[str, int]:
     """Copy every image of ``data`` into ``out``, leaving out removed ones and moving relabelled
     ones into their new class folder; ``mode="link"`` makes each a symbolic link instead, as
@@ -860,6 +861,7 @@ def apply_plan(
     ``data`` is read under a shared lock (``outputs.locked``), as ``train`` lists a split: an
     ``add`` writing there is waited for (``on_wait()`` called first), and none starts until the
     copy is whole; a ``data`` a killed add left half listed is refused, naming what lists it.
+    ``on_file(done, total)`` is called after each file copied (or linked).
 
     Returns the number of files copied, removed, relabelled and renamed (a relabelled file whose
     name another file of its new folder has: each is logged), and of a split folder's test
@@ -875,7 +877,7 @@ def apply_plan(
     given = PlanRead(Path(plan_file), read_plan(plan_file, raw), hashlib.sha256(raw).hexdigest())
     with locked(data, on_wait, shared=True):  # no add half written in the copy
         _refuse_unfinished_add(data)
-        counts = _applied(data, given, out, (mode, command), new_class)
+        counts = _applied(data, given, out, (mode, command), new_class, on_file)
     log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
     if note := test_change_note(counts):
         log.info("%s", note)
@@ -888,9 +890,11 @@ def _applied(
     out: Path,
     how: tuple[str, Sequence[str] | None],
     new_class: bool,
+    on_file: Callable[[int, int], None] | None,
 ) -> dict[str, int]:
     """:func:`apply_plan`'s copy, ``data`` locked: the plan ``given`` checked against its images,
-    then each copied (``how``: the mode, and the command line for ``split.json``); the counts."""
+    then each copied (``how``: the mode, and the command line for ``split.json``; ``on_file``
+    told after each); the counts."""
     mode, command = how
     split_folder = is_split_folder(data)
     at = 1 if split_folder else 0
@@ -903,7 +907,7 @@ def _applied(
     if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)
     with staged_folder(out) as stage:  # ``out`` whole or as it was: never half a copy
-        _copy_planned((data, stage), targets, mode, split_folder, counts, out)
+        _copy_planned((data, stage), targets, (mode, on_file), split_folder, counts, out)
         counts["reviewed"] = _remember_review(data, stage, plan, targets, at)
         if split_folder:
             record_applied(data, stage, made | counts)
@@ -949,17 +953,19 @@ def _checked_folders(data: Path, out: Path, mode: str) -> tuple[Path, Path]:
 def _copy_planned(
     folders: tuple[Path, Path],
     targets: dict[Path, Path | None],
-    mode: str,
+    how: tuple[str, Callable[[int, int], None] | None],
     split_folder: bool,
     counts: dict[str, int],
     out: Path,
 ) -> None:
     """Copy (or link) each image of ``data`` that ``targets`` keeps to its target in the staging
-    folder (``folders``) of ``out``, adding to ``counts``; a split folder's copy gets the
-    manifest of the files copied."""
-    data, stage = folders
+    folder (``folders``) of ``out``, adding to ``counts``; ``how``: the mode, and
+    ``on_file(done, total)`` told after each file (a minute of silence for 60,000 photos); a
+    split folder's copy gets the manifest of the files copied."""
+    (data, stage), (mode, on_file) = folders, how
     rows: list[list[str]] = []
     groups = manifest_groups(data) if split_folder else {}
+    total = sum(target is not None for target in targets.values())
     with ctrl_c_leaves(lambda: applied_so_far(out, counts["copied"], targets)):
         for rel, target in targets.items():
             counts["removed"] += target is None
@@ -968,6 +974,8 @@ def _copy_planned(
                 rows += _copy(data / rel, (stage, target), mode, split_folder, recorded)
                 counts["copied"] += 1
                 counts["relabelled"] += target.parent != rel.parent
+                if on_file is not None:
+                    on_file(counts["copied"], total)
     if split_folder and rows:
         _write_manifest(stage, rows)
 

@@ -31,6 +31,7 @@ from objrec.cli.output import (
     print_json,
     printable,
     shown,
+    task_from_first_step,
     waiting_line,
     with_warnings,
 )
@@ -426,10 +427,15 @@ def apply_plan(
     from objrec.audit_report import apply_plan as run_apply
     from objrec.audit_report import test_change_note
 
-    with logged_warnings() as logged:
-        mode = "copy" if copy else "link"
+    mode = "copy" if copy else "link"
+    with (
+        logged_warnings() as logged,
+        task_from_first_step(RichReporter(), f"{mode}ing files") as on_file,
+    ):
         counts = run_apply(
-            data, plan, out, mode, command_line(), new_class, on_wait=waiting_line(data)
+            *(data, plan, out, mode, command_line(), new_class),
+            on_wait=waiting_line(data),
+            on_file=on_file,
         )
     note = test_change_note(counts)
     note = note and to_cli(note, apply_plan, {"out": shown(out)})
