@@ -947,6 +947,27 @@ def test_apply_plan_shows_its_copying_as_add_does(tmp_path, monkeypatch):
     assert steps == ["linking files", (1, 2), (2, 2)]
 
 
+def test_apply_plan_reads_a_capitalised_action_and_an_absolute_path_inside_data(tmp_path):
+    """review47a nit: rows a person writes naturally were refused: `Remove` or `KEEP` (a
+    spreadsheet's capitals) as an unknown action, and DATA's file by its absolute path (copied
+    from a file manager, through a link to DATA too) as "not in DATA"."""
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
+    (tmp_path / "linked").symlink_to(data)
+    plan = plan_of(
+        tmp_path / "plan.csv",
+        f"{data / 'red/red_0.png'},red,,Remove,,",
+        f"{tmp_path / 'linked/green/green_1.png'},green,,RELABEL,red,",
+        "green/green_0.png,green,,KEEP ,,",
+    )
+    counts = apply_plan(data, plan, out := tmp_path / "fixed")
+    assert (counts["removed"], counts["relabelled"], counts["copied"]) == (1, 1, 3)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "green/green_0.png",
+        "red/green_1.png",
+        "red/red_1.png",
+    ]
+
+
 def test_feature_rule_and_groups():
     rule = dedup.DuplicateRule()
     assert rule(0.98, 200) and rule(0.5, 20) and rule(0.92, 60)

@@ -636,7 +636,7 @@ def _checked_row(path: Path, n: int, row: dict[str, str]) -> dict[str, str]:
     without a class folder name; its action and new_class stripped, its ``_line`` added."""
     if not (row.get("file") or "").strip():
         raise ObjrecError(f"{path} line {n}: its file is empty (name the image it is about)")
-    action = (row.get("action") or "keep").strip()
+    action = (row.get("action") or "keep").strip().casefold()  # a spreadsheet's Remove, KEEP
     if action not in ACTIONS:
         raise ObjrecError(f"{path} line {n}: unknown action {action!r} ({', '.join(ACTIONS)})")
     new_class = (row.get("new_class") or "").strip()
@@ -733,7 +733,7 @@ def _planned_targets(
     plan_file = given.file
     rels = [p.relative_to(data) for p in images]
     known = {rel.as_posix() for rel in rels} | set(broken)
-    plan = _as_data_files(plan_file, given.rows, known)
+    plan = _as_data_files((plan_file, data), given.rows, known)
     _refuse_missing(plan_file, plan, known, data)
     classes = {rel.parts[at] for rel in rels if len(rel.parts) > at + 1}
     _as_data_classes(plan, classes)
@@ -746,27 +746,42 @@ def _planned_targets(
 
 
 def _as_data_files(
-    plan_file: Path, plan: dict[str, dict[str, str]], known: set[str]
+    files: tuple[Path, Path], plan: dict[str, dict[str, str]], known: set[str]
 ) -> dict[str, dict[str, str]]:
-    """The plan's rows by the image of DATA each names: a file named but for how its accents are
-    encoded (a name typed in NFC, a Mac's NFD one on disk: one name to a person), or with a
-    Windows path's backslashes (:func:`objrec.tables.slashed`), is that image, when DATA has
-    one such and not the name itself; two rows naming one image so, with two
-    actions, are refused, as :func:`read_plan` refuses one file on two rows."""
+    """The plan's rows by the image of DATA each names (``files``: the plan file, and DATA): a
+    file named by its absolute path inside DATA, or but for how its accents are encoded (a name
+    typed in NFC, a Mac's NFD one on disk: one name to a person), or with a Windows path's
+    backslashes (:func:`objrec.tables.slashed`), is that image, when DATA has one such and not
+    the name itself; two rows naming one image so, with two actions, are refused, as
+    :func:`read_plan` refuses one file on two rows."""
     alike: dict[str, list[str]] = {}
     for rel in sorted(known):
         alike.setdefault(unicodedata.normalize("NFC", rel), []).append(rel)
     rows: dict[str, dict[str, str]] = {}
     for file, row in plan.items():
-        found = alike.get(slashed(unicodedata.normalize("NFC", file), alike), [])
-        earlier = rows.setdefault(found[0] if file not in known and len(found) == 1 else file, row)
+        name = _inside(files[1], file) if file not in known else file
+        found = alike.get(slashed(unicodedata.normalize("NFC", name), alike), [])
+        earlier = rows.setdefault(found[0] if name not in known and len(found) == 1 else name, row)
         if _decision(earlier) != _decision(row):
             raise ObjrecError(
-                f"{plan_file} line {row['_line']}: {file!r} is the image of line "
-                f"{earlier['_line']} (named there with its accents encoded otherwise), with "
-                "another action: keep one of the two rows"
+                f"{files[0]} line {row['_line']}: {file!r} is the image of line "
+                f"{earlier['_line']} (named there otherwise), with another action: keep one of "
+                "the two rows"
             )
     return rows
+
+
+def _inside(data: Path, file: str) -> str:
+    """``file`` relative to ``data`` (resolved) when it is an absolute path inside it (through
+    links to its folders too: ``/home/ana/data`` a link to ``/mnt/data``), as a person copies a
+    path from a file manager; else ``file`` as it is."""
+    path = Path(file)
+    if not path.is_absolute():
+        return file
+    for folder in (path.parent, Path(os.path.realpath(path.parent))):
+        if folder.is_relative_to(data):
+            return (folder / path.name).relative_to(data).as_posix()
+    return file
 
 
 def _as_data_classes(plan: dict[str, dict[str, str]], classes: set[str]) -> None:
