@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from objrec import bursts
+from objrec.add import add_images
 from objrec.bursts import CameraTime, camera_times, parse_time
 from objrec.split import split_folder
 
@@ -133,6 +134,54 @@ def test_every_burst_lands_in_one_split_whatever_its_hash(tmp_path):
         assert result.untimed_files == 2  # plain.jpg: too few to be said
     off = split_folder(src, tmp_path / "off", seed=0, mode="link", burst_seconds=0)
     assert off.bursts == [] and off.timed_files == off.untimed_files == 0
+
+
+@pytest.mark.slow
+def test_a_second_split_or_an_add_opens_no_photo_again_for_its_exif(tmp_path, monkeypatch):
+    """review47c MEDIUM 5: every split opened every photo again for its EXIF camera time (2.5 ms a
+    1600x1200 JPEG: 150 s of 60,000, the largest share of a warm split), and add every photo of
+    the classes it adds to; now kept in the image facts store by content digest, as the image
+    facts are: a photo is read once, and again only when its bytes change."""
+    src = tmp_path / "photos"
+    for c, name in enumerate(("cat", "dog")):
+        for f in range(3):  # a burst of 3 frames at 10 frames a second
+            save_shot(src / name / f"b_{f}.jpg", 10 * c + f, "2024:05:01 10:00:00", f"{f}00")
+        save_shot(src / name / "plain.jpg", 10 * c + 5, None)
+        save_shot(src / name / "later.jpg", 10 * c + 6, "2024:05:01 11:00:00")
+    read: list[str] = []
+    real = bursts.exif_time
+    monkeypatch.setattr(bursts, "exif_time", lambda path: read.append(path.name) or real(path))
+    first = split_folder(src, tmp_path / "s0", mode="link")
+    assert len(read) == 10 and len(first.bursts) == 2
+    read.clear()
+    again = split_folder(src, tmp_path / "s1", mode="link")
+    assert read == [] and again.bursts == first.bursts
+    assert (again.timed_files, again.untimed_files) == (first.timed_files, first.untimed_files)
+    save_shot(src / "cat" / "b_0.jpg", 99, "2024:05:01 12:00:00")  # new bytes: read again
+    third = split_folder(src, tmp_path / "s2", mode="link")
+    assert read == ["b_0.jpg"] and sorted(map(sorted, third.bursts)) == [
+        ["cat/b_1.jpg", "cat/b_2.jpg"],
+        ["dog/b_0.jpg", "dog/b_1.jpg", "dog/b_2.jpg"],
+    ]
+    read.clear()
+    save_shot(tmp_path / "new" / "cat" / "b_3.jpg", 50, "2024:05:01 10:00:00", "300")
+    added = add_images(tmp_path / "s2", tmp_path / "new", mode="link")
+    assert read == ["b_3.jpg"] and added.burst_files == 1  # the data folder's frames: none read
+
+
+def test_camera_times_are_kept_by_content_and_pruned_as_the_image_facts_are(tmp_path):
+    """What a photo's EXIF says is kept by its content digest, none too (a photo without a time
+    is not opened again either); ``objrec cache --prune`` forgets those of no image kept."""
+    timed = save_shot(tmp_path / "a.jpg", 1, "2024:05:01 10:00:00", "5")
+    plain = save_shot(tmp_path / "b.jpg", 2, None)
+    kept = tmp_path / "facts.sqlite"
+    first = bursts.read_times([timed, plain], digests=["d1", "d2"], kept=kept)
+    assert first == [shot(1714557600.5), None]
+    gone = [tmp_path / "gone_a.jpg", tmp_path / "gone_b.jpg"]  # read from the store alone
+    assert bursts.read_times(gone, digests=["d1", "d2"], kept=kept) == first
+    assert bursts.prune_camera_times(kept, keep={"d1", "d2"}) == 0
+    assert bursts.prune_camera_times(kept, keep={"d2"}) == 1
+    assert bursts.read_times(gone, digests=["d1", "d2"], kept=kept) == [None, None]
 
 
 @pytest.mark.slow

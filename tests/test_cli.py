@@ -1628,7 +1628,8 @@ def test_split_and_add_count_files_not_steps_in_their_progress(
     """split said "hashing files: 72/72" of 36 images: it counted two steps a file (the hash,
     then the image read), and add's count never reached its end (the files its store knew were
     one step). split's near-duplicate search (every image against every other: 20 minutes of
-    60,000 images on 2 cores) showed nothing; it counts the images too, a pass each."""
+    60,000 images on 2 cores) showed nothing; it counts the images too, a pass each. So do its
+    reading of the photos' EXIF for bursts and its copying (review47c: both showed nothing)."""
     import objrec.cli.output
 
     monkeypatch.setattr(objrec.cli.output, "PLAIN_PROGRESS_SECONDS", 0.0)
@@ -1640,6 +1641,8 @@ def test_split_and_add_count_files_not_steps_in_their_progress(
         f"reading images: {n}/{n} (100%)",
         f"comparing images: {n}/{n} (100%)",  # the near-duplicate search: minutes at 60,000
         f"comparing crops: {n}/{n} (100%)",
+        f"reading camera times: {n}/{n} (100%)",  # bursts: 2.5 ms a photo read (review47c)
+        f"copying files: {n}/{n} (100%)",  # minutes of 60,000 phone photos
     ]
     new = tmp_path / "new" / "red"
     new.mkdir(parents=True)

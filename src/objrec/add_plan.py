@@ -25,7 +25,7 @@ from objrec.manifest import sha256_file
 from objrec.outputs import free_name, name_key
 from objrec.progress import some_of
 from objrec.ratios import min_class_size
-from objrec.split_source import decode_all
+from objrec.split_source import decode_all, facts_file
 from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,9 @@ def _with_bursts(existing, images: list[NewImage], groups, hashes, seconds: floa
             classes[name].append(path)
     for image in images:
         classes[image.name].append(image.path)
-    times = bursts.camera_times(p for paths in classes.values() for p in paths)
+    paths = [p for group in classes.values() for p in group]
+    digests = [hashes[p] for p in paths]  # the EXIF read kept by them: add read every one again
+    times = bursts.camera_times(paths, digests=digests, kept=facts_file())
     new = {image.path for image in images}
     found = [b for b in bursts.bursts(classes, times, seconds) if new.intersection(b)]
     if not found:

@@ -471,7 +471,8 @@ def grouped_here(
     facts_of = dict(zip(paths, facts, strict=True))
     with passes_from_first_step(or_silent(reporter), COMPARE_PASSES) as on_row:
         keys = near_groups(files, hashes, facts_of, on_row=on_row, kept=facts_file)
-    keys = burst_keys(files, keys, SplitConfig().burst_seconds)[0]
+    seconds = SplitConfig().burst_seconds
+    keys = burst_keys(files, keys, seconds, digests=hashes, kept=facts_file)[0]
     return [keys[p] for p in paths]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +25,26 @@ from objrec.tables import (
 
 
 def burst_keys(
-    files: dict[str, list[Path]], keys: dict[Path, str], seconds: float
+    files: dict[str, list[Path]],
+    keys: dict[Path, str],
+    seconds: float,
+    *,
+    digests: Mapping[Path, str] | None = None,
+    kept: Path | None = None,
+    on_file: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[Path, str], list[list[Path]], tuple[int, int]]:
     """Each file's placing key, its duplicate group's ``keys`` united with its burst's
     (:func:`objrec.bursts.bursts`: one camera's photos of a class within ``seconds`` of each
     other, by their EXIF); the bursts; and how many files have a camera time, and how many a time
-    but no camera. ``keys`` itself when there is no burst (0 ``seconds``: none looked for)."""
+    but no camera. ``keys`` itself when there is no burst (0 ``seconds``: none looked for).
+    ``digests`` (each file's content digest, or its SHA-256) and ``kept`` (the image facts
+    store): what each file's EXIF says is kept there (``bursts.read_times``); ``on_file(done,
+    total)`` as the files are read."""
     if seconds <= 0:
         return keys, [], (0, 0)
-    times, cameraless = bursts.timed_photos(p for paths in files.values() for p in paths)
+    paths = [p for group in files.values() for p in group]
+    contents = [digests[p][:DIGEST_CHARS] for p in paths] if digests is not None else None
+    times, cameraless = bursts.timed_photos(paths, on_file, contents, kept)
     found = bursts.bursts(files, times, seconds)
     if found:
         keys = join_groups(keys, bursts.burst_of(found))[0]

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from objrec.config import SplitConfig, settings
 from objrec.data import require_split_folder
@@ -74,6 +74,8 @@ def split_folder(
     on_file: Callable[[int, int], None] | None = None,
     command: Sequence[str] | None = None,
     on_compare: Callable[[int, int], None] | None = None,
+    on_camera: Callable[[int, int], None] | None = None,
+    on_write: Callable[[int, int], None] | None = None,
     **keywords: Any,
 ) -> SplitResult:
     """Split the class folders of ``src`` into ``out/train``, ``out/valid``, ``out/test``.
@@ -87,31 +89,29 @@ def split_folder(
             ``split_folder(src, out, seed=1)``. ``like`` (an earlier split of ``src``, edited
             since) keeps each image it holds in its split (:func:`like_splits`).
         force: replace an earlier split in ``out`` (its splits and manifest, after every check).
-        on_file: called as ``on_file(done, total)`` while hashing, for a progress bar.
         command: the command line that asked for the split (the CLI's, ``objrec`` first), for
             ``split.json``; None from a script.
-        on_compare: ``on_compare(done, total)`` while images are compared for near-duplicates
-            (each with every other: minutes for 60,000 images), for a progress bar.
+        on_file, on_compare, on_camera, on_write: ``(done, total)``, a progress bar each: hashing
+            then reading the images; comparing them (each with every other: minutes for 60,000);
+            reading their EXIF camera times (kept: read once); copying (or linking) them.
 
-    Image files that cannot be decoded are left out and named in ``unreadable_files``, as class
-    folders without images are in ``empty_classes``; ``strict`` refuses both instead, with one
-    error naming the first 10 of each kind and counting the rest (:func:`refuse_problems`).
+    Image files that cannot be decoded are left out (``unreadable_files``), as class folders
+    without images are (``empty_classes``); ``strict`` refuses both (:func:`refuse_problems`).
 
     Raises:
         ObjrecError: before anything is written, when the split would have no training or no
-            validation image (``train`` needs both): the message says how many images a class
-            needs for ``ratios``.
+            validation image (``train`` needs both), saying how many images a class needs.
     """
     config = settings(SplitConfig, config, keywords, "split_folder")
     src, out = _resolved(src), Path(out).resolve()
     with told_of_killed_splits(src, out, force):
         check_out_folder(src, out, force)
-        likes = _likes(config)
-        reviewed = earlier_reviews([src, *likes, out])  # refused first when unreadable
-        assignment, (hashes, keys), result = _plan(src, out, config, (on_file, on_compare))
+        reviewed = earlier_reviews([src, *_likes(config), out])  # refused first when unreadable
+        progress = Progress(on_file, on_compare, on_camera)
+        assignment, (hashes, keys), result = _plan(src, out, config, progress)
         refuse_dropping_images(src, out, set(hashes.values()))
         records, record = (hashes, keys, reviewed), split_record(src, config, command)
-        result.reviewed = write_split(src, out, assignment, records, config.mode, record)
+        result.reviewed = write_split(src, out, assignment, records, config.mode, record, on_write)
     _log_split(src, out, result, config)
     return result
 
@@ -125,13 +125,24 @@ def _log_split(src: Path, out: Path, result: SplitResult, config: SplitConfig) -
     log_result_warnings(log, split_warnings(result))
 
 
+class Progress(NamedTuple):
+    """``split_folder``'s callbacks for the passes of its plan, each ``(done, total)``."""
+
+    on_file: Callable[[int, int], None] | None
+    """Hashing the files, then reading the images."""
+    on_compare: Callable[[int, int], None] | None
+    """Comparing the images for near-duplicates."""
+    on_camera: Callable[[int, int], None] | None
+    """Reading each image's EXIF camera time, for bursts."""
+
+
 def _plan(
-    src: Path, out: Path, config: SplitConfig, progress: tuple[Callable | None, Callable | None]
+    src: Path, out: Path, config: SplitConfig, progress: Progress
 ) -> tuple[dict, tuple[dict[Path, str], dict[Path, str]], SplitResult]:
     """Which split each readable image of ``src`` goes to, the images' hashes and placing keys
     (what is kept together: duplicates, bursts, a ``groups`` file's groups), and the counts;
     refused (nothing written) when ``train`` could not use the split (``progress``: callbacks)."""
-    ratios, near, (on_file, on_compare) = config.ratios, config.near_duplicates, progress
+    ratios, near, on_file = config.ratios, config.near_duplicates, progress.on_file
     ignored: list[Path] = []
     files, empty = class_files(src, config.exclude, ignored, config.classes)
     refuse_wrong_source(src, files)
@@ -145,8 +156,11 @@ def _plan(
     files, empty = without_empty(src, files, empty)
     hashes = {p: hashes[p] for paths in files.values() for p in paths}
     kept = facts_file()  # the pairs compared before
-    groups = near_groups(files, hashes, facts, on_row=on_compare, kept=kept) if near else hashes
-    keys, found, (timed, cameraless) = burst_keys(files, groups, config.burst_seconds)
+    on_row = progress.on_compare
+    groups = near_groups(files, hashes, facts, on_row=on_row, kept=kept) if near else hashes
+    keys, found, (timed, cameraless) = burst_keys(
+        files, groups, config.burst_seconds, digests=hashes, kept=kept, on_file=progress.on_camera
+    )
     joined = 0
     if config.groups is not None:
         keys, joined = join_groups(keys, read_groups(Path(config.groups), src, files))

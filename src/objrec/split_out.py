@@ -12,7 +12,7 @@ import shlex
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from objrec.add_pending import OLD_PENDING, PENDING
@@ -326,7 +326,13 @@ def _in_use(stage: Path) -> bool:
 
 
 def write_split(
-    src: Path, out: Path, assignment, records, mode: str, record: SplitRecord | None = None
+    src: Path,
+    out: Path,
+    assignment,
+    records,
+    mode: str,
+    record: SplitRecord | None = None,
+    on_write: Callable[[int, int], None] | None = None,
 ) -> int:
     """Write the split beside any earlier one in ``out`` (in a hidden folder there), then swap it
     in: an earlier split (its train/valid/test folders, manifest and ``split.json``, nothing else;
@@ -335,7 +341,8 @@ def write_split(
     its folders in left (:func:`partial_split`), its staging folder too. Ctrl-C and SIGTERM wait
     while it moves in (renames, the earlier split's folders into the stage: ``errors.stops_held``),
     which a stop cut in two, an image of the new split in train and of the earlier one in test.
-    Returns how many labels its ``reviewed.csv`` carries."""
+    ``on_write(done, total)`` after each image is copied or linked. Returns how many labels its
+    ``reviewed.csv`` carries."""
     out.mkdir(parents=True, exist_ok=True)
     with locked(out):  # as ``add`` holds it: neither writes under the other
         partial = partial_split(out)  # a killed split's, replaced with it (``force`` checked)
@@ -344,7 +351,7 @@ def write_split(
         with locked(stage):  # removed while still held: never seen as left by a killed split
             try:
                 with reported_as(out, stage):
-                    reviewed = _write_files(src, stage, assignment, records, mode)
+                    reviewed = _write_files(src, stage, assignment, records, mode, on_write)
                     if record is not None:
                         write_split_record(stage, record)
             except BaseException:
@@ -415,12 +422,13 @@ def _swap_in(stage: Path, out: Path) -> None:
     (stage / MANIFEST).replace(out / MANIFEST)
 
 
-def _write_files(src: Path, out: Path, assignment, records, mode: str) -> int:
+def _write_files(src: Path, out: Path, assignment, records, mode: str, on_write=None) -> int:
     """Each image goes to ``out/SPLIT/CLASS/`` under its own path in its class folder, sub-folders
     kept: ``2019/IMG_1.jpg`` and ``2020/IMG_1.jpg`` of one class are two images, never one. The
     manifest records each one's content digest (``records``: hashes) and the group it was kept
     together with (placing keys: :data:`MANIFEST_GROUP`); ``reviewed.csv`` the labels a person
-    settled of the images written (``records``' reviewed: ``reviewed.earlier_reviews``)."""
+    settled of the images written (``records``' reviewed: ``reviewed.earlier_reviews``);
+    ``on_write(done, total)`` after each image."""
     out.mkdir(parents=True, exist_ok=True)
     (hashes, keys, reviewed), rows, numbers = records, [], dict[str, int]()
     files = sorted(assignment.items())
@@ -436,6 +444,8 @@ def _write_files(src: Path, out: Path, assignment, records, mode: str) -> int:
         group = numbers.setdefault(keys[path], len(numbers))
         rows.append([target.relative_to(out).as_posix(), name, split, hashes[path], str(path)])
         rows[-1].append(str(group))
+        if on_write:
+            on_write(len(rows), len(files))
     tmp = out / (MANIFEST + ".tmp")
     with tmp.open("w", newline="", encoding=CSV_ENCODING) as f:
         writer = csv.writer(f)
