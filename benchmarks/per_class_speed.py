@@ -113,9 +113,13 @@ def same(name: str, now, before) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--classes", type=int, default=1000)
-    parser.add_argument("--images", type=int, default=20000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--classes", type=int, default=1000, help="classes of the synthetic run")
+    parser.add_argument(
+        "--images", type=int, default=20000, help="test images of the synthetic run"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed runs of each version (median)"
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)

@@ -44,16 +44,7 @@ def plan_add(
 ) -> Plan:
     """Hash everything (facts from the cache where known), then decide each new image's fate;
     ``store_dir``: the feature store whose file index knows the data folder's files."""
-    if config.groups is not None:
-        raise ObjrecError(
-            "`groups` is read by split_folder only: add_images places each new image alone, with "
-            "its duplicates"
-        )
-    if config.like is not None:
-        raise ObjrecError(
-            "`like` is read by split_folder only: add_images keeps every image of the data folder "
-            "where it is"
-        )
+    refuse_split_only(config)
     existing = _existing(data)
     config = dataclasses.replace(config, ratios=own_ratios(existing)) if own else config
     files = {"data": list(existing), "new": [image.path for image in images]}
@@ -89,6 +80,20 @@ def plan_add(
     result.cross_class_duplicates = _cross_class(data, existing, images, groups)
     result.spread_groups = _spread(data, existing, fresh, groups)
     return Plan(result, rows)
+
+
+def refuse_split_only(config: SplitConfig) -> None:
+    """Refuse the settings only ``split_folder`` reads (``groups``, ``like``), said as such."""
+    if config.groups is not None:
+        raise ObjrecError(
+            "`groups` is read by split_folder only: add_images places each new image alone, with "
+            "its duplicates"
+        )
+    if config.like is not None:
+        raise ObjrecError(
+            "`like` is read by split_folder only: add_images keeps every image of the data folder "
+            "where it is"
+        )
 
 
 def _existing(data: Path) -> dict[Path, tuple[str, str]]:
