@@ -22,8 +22,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from objrec import dedup
+from objrec.applying import apply_plan
 from objrec.audit import AuditConfig, AuditResult, audit
-from objrec.audit_report import apply_plan
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING
 from objrec.errors import ObjrecError
@@ -439,7 +439,7 @@ def test_apply_plan_stopped_half_way_leaves_out_as_it_was_for_the_retry(tmp_path
     once whole (over an empty folder too); stopped, nothing of it is left."""
     from .conftest import make_class_folder
 
-    applying = importlib.import_module("objrec.audit_report")
+    applying = importlib.import_module("objrec.applying")
     data = make_class_folder(tmp_path / "photos", per_class=2, classes=("red", "blue"))
     (plan := tmp_path / "plan.csv").write_text("file,action,new_class\n")
     copied, copy2 = [], shutil.copy2
@@ -581,7 +581,8 @@ def test_a_plan_keeps_a_spreadsheet_from_running_a_name_and_apply_plan_reads_it_
     """A file or class named ``=sum`` or ``-1.png`` in plan.csv was a formula when opened in
     Excel (CSV injection): such a cell is written with a ``'`` before it, as OWASP advises, and
     apply-plan reads the names back exactly (a name that starts with ``'`` too)."""
-    from objrec.audit_report import read_plan, write_plan
+    from objrec.applying import read_plan
+    from objrec.audit_report import write_plan
 
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
     (data / "red").rename(data / "=sum")
@@ -874,7 +875,7 @@ def test_apply_plan_remembers_and_records_the_plan_it_applied_though_saved_meanw
     from objrec.reviewed import read_reviewed
     from objrec.store import hash_file
 
-    applying = importlib.import_module("objrec.audit_report")
+    applying = importlib.import_module("objrec.applying")
     data = make_split(tmp_path / "data", per_split=(1, 1, 1))
     plan = tmp_path / "plan.csv"
     plan.write_text(applied := "file,action,new_class\ntrain/green/green_00.png,relabel,red\n")
@@ -3056,7 +3057,8 @@ def test_counts_in_the_audits_messages_agree_with_their_nouns(caplog):
 def test_a_plan_is_written_for_excel_and_one_it_garbled_is_refused_saying_so(tmp_path):
     """plan.csv had no byte-order mark: Excel read it as its own encoding, showed ``CafÃ©`` and
     saved that, and apply-plan said only that ``CafÃ©/...`` was not in DATA."""
-    from objrec.audit_report import read_plan, write_plan
+    from objrec.applying import read_plan
+    from objrec.audit_report import write_plan
 
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
     (data / "red").rename(data / "caf\u00e9")

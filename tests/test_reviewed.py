@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from objrec.applying import apply_plan
 from objrec.audit import AuditResult, Inventory, Item
-from objrec.audit_report import apply_plan, plan_rows, settled_paths
+from objrec.audit_report import plan_rows, settled_paths
 from objrec.reviewed import REVIEWED_FILE, read_reviewed
 from objrec.store import hash_file
 

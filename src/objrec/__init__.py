@@ -44,7 +44,7 @@ _EXPORTS = {
     "create_app": "objrec.serve",
     "audit_folder": "objrec.audit:audit",
     "AuditConfig": "objrec.audit",
-    "apply_plan": "objrec.audit_report",
+    "apply_plan": "objrec.applying",
     "suggest_images": "objrec.suggest:suggest",
     "TqdmReporter": "objrec.progress",
 }

@@ -2,7 +2,7 @@
 
 ``apply-plan`` writes ``OUT/reviewed.csv`` (beside a split folder's ``manifest.csv``, or among a
 photo folder's class folders): a row per image its plan relabelled, or kept by a row about its
-label or a person's own (``audit_report.settles_label``), by content digest, as the feature store
+label or a person's own (``applying.settles_label``), by content digest, as the feature store
 names files, with the class the image has in OUT, and the rows of DATA's own ``reviewed.csv``
 for the images it still copies. ``split`` carries a photo folder's into the split
 folder it writes, each row's file now the image's path there. The next audit of OUT (or of a

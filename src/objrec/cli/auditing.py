@@ -424,8 +424,8 @@ def apply_plan(
     them again. A relabel into a new class named like one of DATA's (sunflowr beside sunflower) is
     refused as a misspelling, but with --new-class.
     """
-    from objrec.audit_report import apply_plan as run_apply
-    from objrec.audit_report import test_change_note
+    from objrec.applying import apply_plan as run_apply
+    from objrec.applying import test_change_note
 
     mode = "copy" if copy else "link"
     with (

@@ -1,0 +1,646 @@
+"""Applying a reviewed audit plan: ``plan.csv`` read and checked against DATA, then DATA copied
+into a new folder with it applied (``objrec apply-plan``). DATA itself is never changed.
+
+``audit_report`` writes the plan (its rows, their reasons); a person edits it, keeping, removing
+or relabelling each image it names; :func:`apply_plan` reads it once, checks every row before a
+file is copied, copies DATA under a shared lock through a staging folder, and writes OUT's
+manifest, ``split.json`` and ``reviewed.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import os
+import shutil
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from objrec.add_pending import PENDING, unfinished_add, unfinished_words
+from objrec.audit_report import (
+    ACTIONS,
+    NOT_ABOUT_THE_LABEL,
+    RELABEL_SURE_PROB,
+    REVIEWED,
+    SETTLED,
+    SUGGESTED_P,
+)
+from objrec.config import SPLIT_MODES
+from objrec.data import (
+    SPLITS,
+    alike_names,
+    alike_why,
+    class_of_folder,
+    how_alike,
+    is_split_folder,
+    likely_misspelt,
+    read_key,
+    refuse_likely_misspelt,
+    windows_warning,
+)
+from objrec.errors import ObjrecError, ctrl_c_leaves
+from objrec.images import (
+    broken_link_reason,
+    is_broken_image_link,
+    is_hidden,
+    list_images,
+    warn_once,
+    warned_once_per_file,
+)
+from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, manifest_groups, sha256_file
+from objrec.outputs import (
+    link_file,
+    locked,
+    refuse_overwrite,
+    refuse_without_links,
+    renamed_over,
+    settle_names,
+    staged,
+    staged_folder,
+    takes_back_folders,
+    temporary_name,
+)
+from objrec.progress import plural, quoted, some_of
+from objrec.reviewed import write_reviewed
+from objrec.split_record import applied_entry, record_applied
+from objrec.tables import (
+    CSV_ENCODING,
+    blank_row,
+    csv_separator,
+    exact_cell,
+    misread,
+    misread_sentence,
+    read_bytes,
+    read_text,
+    slashed,
+)
+
+log = logging.getLogger(__name__)
+
+
+PLAN_WHAT = "an audit plan"
+
+
+class PlanRead(NamedTuple):
+    """A plan file as :func:`apply_plan` read it, once: what it hashes, checks, applies and
+    remembers in ``reviewed.csv`` is the same plan, though the file be saved again meanwhile (a
+    spreadsheet holding it open)."""
+
+    file: Path
+    rows: dict[str, dict[str, str]]
+    """Its rows by file (:func:`read_plan`)."""
+    sha256: str
+    """The SHA-256 of the bytes the rows were read from."""
+
+
+def read_plan(path: Path, raw: bytes | None = None) -> dict[str, dict[str, str]]:
+    """The plan's rows by file, checked: known actions, a class for every relabel, each file on
+    one row (or on more with the same action). Rows of only empty cells (a spreadsheet's blank
+    lines, saved as ``,,,,,``) are skipped. Each row's ``_line`` is its line in the file, for
+    the errors that name it. ``raw``: the file's bytes, read already (``tables.read_bytes``)."""
+    plan: dict[str, dict[str, str]] = {}
+    for n, row in _plan_lines(path, raw):
+        row = _checked_row(path, n, row)
+        earlier = plan.setdefault(row["file"], row)
+        if _decision(earlier) != _decision(row):
+            raise ObjrecError(
+                f"{path} line {n}: {row['file']!r} is on line {earlier['_line']} too, with "
+                "another action: keep one of the two rows"
+            )
+    return plan
+
+
+def _plan_lines(path: Path, raw: bytes | None) -> list[tuple[int, dict[str, str]]]:
+    """Each row of the plan that is not blank, and the line it ends on; refused when the file
+    is not a CSV text (comma, semicolon or tab separated) with the columns file and action."""
+    try:
+        with io.StringIO(read_text(path, PLAN_WHAT, raw), newline="") as f:
+            reader = csv.DictReader(f, delimiter=csv_separator(f))
+            rows = [(reader.line_num, exact_row(row)) for row in reader if not blank_row(row)]
+            header = set(reader.fieldnames or ())
+    except csv.Error as exc:
+        raise ObjrecError(f"{path} is not an audit plan: not a CSV text file ({exc})") from None
+    if not {"file", "action"} <= header:  # checked with rows or without
+        raise ObjrecError(f"{path} is not an audit plan: it needs the columns file and action")
+    return rows
+
+
+def exact_row(row: dict[Any, Any]) -> dict[Any, Any]:
+    """A plan row's texts as they were before :func:`write_plan` made them safe for a
+    spreadsheet (``tables.exact_cell``); the extra cells of a longer row as they are."""
+    return {k: exact_cell(v) if isinstance(v, str) else v for k, v in row.items()}
+
+
+def _checked_row(path: Path, n: int, row: dict[str, str]) -> dict[str, str]:
+    """Line ``n`` of the plan, refused when it names no file, an unknown action, or a relabel
+    without a class folder name; its action and new_class stripped, its ``_line`` added."""
+    if not (row.get("file") or "").strip():
+        raise ObjrecError(f"{path} line {n}: its file is empty (name the image it is about)")
+    action = (row.get("action") or "keep").strip().casefold()  # a spreadsheet's Remove, KEEP
+    if action not in ACTIONS:
+        raise ObjrecError(f"{path} line {n}: unknown action {action!r} ({', '.join(ACTIONS)})")
+    new_class = (row.get("new_class") or "").strip()
+    if action == "relabel" and not new_class:
+        raise ObjrecError(f"{path} line {n}: relabel needs a new_class")
+    if action == "relabel" and not is_folder_name(new_class):
+        raise ObjrecError(
+            f"{path} line {n}: new_class {new_class!r} is not a class folder "
+            "name (one name: no slash, not hidden)"
+        )
+    return {**row, "action": action, "new_class": new_class, "_line": str(n)}
+
+
+def _decision(row: dict[str, str]) -> tuple[str, str]:
+    """What a plan row does to its file: its action, and the new class of a relabel."""
+    return row["action"], row["new_class"] if row["action"] == "relabel" else ""
+
+
+def is_folder_name(name: str) -> bool:
+    """One visible folder name: a relabel's image goes into OUT's folder of that class, never
+    beside it (``../x``), below another (``a/b``) or into a folder every command ignores (``.x``,
+    ``__MACOSX``: ``images.is_hidden``)."""
+    return not any(c in name for c in "/\\") and not is_hidden(Path(name))
+
+
+def _warn_new_classes(plan: dict[str, dict[str, str]], classes: set[str]) -> None:
+    """Say which relabels go into a class DATA does not have: often a misspelt one; and which of
+    those new classes Windows cannot hold (``data.windows_warning``: ``con``, ``barrel.``), as
+    ``split`` does, since a copy of OUT to Windows would lose or rename the folder."""
+    new = Counter(
+        name
+        for row in plan.values()
+        if row["action"] == "relabel" and (name := row["new_class"].strip()) not in classes
+    )
+    for name, n in sorted(new.items()):
+        log.warning(
+            "the plan relabels %s into %s, a class the data does not have: it becomes a new class "
+            "folder (check its spelling)",
+            plural(n, "image"),
+            name,
+        )
+    if unsafe := windows_warning(sorted(new)):  # as split warns of a class folder
+        log.warning("%s", unsafe)
+
+
+def _warn_unsure_relabels(plan: dict[str, dict[str, str]]) -> None:
+    """List the plan's relabels below :data:`RELABEL_SURE_PROB`, least sure first, before any
+    file is copied: a plan relabelled a correct image at p(suggested)=0.74 and apply-plan said
+    nothing of how sure each relabel was. A relabel whose reason gives no probability (a
+    person's own), or says it was kept to review (a person made it a relabel), is not listed."""
+    relabels = [row for row in plan.values() if row["action"] == "relabel"]
+    relabels = [
+        row for row in relabels if not (row.get("reason") or "").startswith((REVIEWED, SETTLED))
+    ]
+    unsure = sorted(
+        (p, int(row["_line"]), row["file"], row["new_class"])
+        for row in relabels
+        if (p := suggested_p(row)) is not None and p < RELABEL_SURE_PROB
+    )
+    if not unsure:
+        return
+    named = [
+        f"{quoted(file)} to {quoted(new)} (line {n}, p(suggested)={p:.2f})"
+        for p, n, file, new in unsure
+    ]
+    log.warning(
+        "%s of the plan %s less sure, the suggested class's probability under %s (about 1 in 4 "
+        "such was wrong when measured): check %s before trusting the copy: %s",
+        *(plural(len(unsure), "relabel"), "is" if len(unsure) == 1 else "are", RELABEL_SURE_PROB),
+        *("it" if len(unsure) == 1 else "them", some_of(named, quote=False)),
+    )
+
+
+def suggested_p(row: dict[str, str]) -> float | None:
+    """The suggested class's probability a plan row's reason gives, if any (:data:`SUGGESTED_P`)."""
+    found = SUGGESTED_P.search(row.get("reason") or "")
+    return float(found.group(1)) if found else None
+
+
+def _planned_targets(
+    given: PlanRead,
+    data: Path,
+    images: list[Path],
+    at: int,
+    new_class: bool = False,
+    broken: Sequence[str] = (),
+) -> tuple[dict[Path, Path | None], dict[str, dict[str, str]]]:
+    """Where the plan ``given`` puts each image of ``data`` (relative to it; None: removed),
+    once it is known to name only images of ``data`` (or its ``broken`` links, left out whatever
+    their rows say) and relabels into a class named like no other (nor likely a misspelling of
+    one, but with ``new_class``); ``at``: the index of the class folder in an image's path (1 in
+    a split folder). And the plan's rows by the image of ``data`` each names
+    (:func:`_as_data_files`)."""
+    plan_file = given.file
+    rels = [p.relative_to(data) for p in images]
+    known = {rel.as_posix() for rel in rels} | set(broken)
+    plan = _as_data_files((plan_file, data), given.rows, known)
+    _refuse_missing(plan_file, plan, known, data)
+    classes = {rel.parts[at] for rel in rels if len(rel.parts) > at + 1}
+    _as_data_classes(plan, classes)
+    _refuse_look_alike_classes(plan_file, plan, classes)
+    if not new_class:
+        _refuse_likely_misspelt(plan_file, plan, classes)
+    _warn_new_classes(plan, classes)
+    _warn_unsure_relabels(plan)
+    return {rel: _target(plan_file, rel, plan.get(rel.as_posix()), at) for rel in rels}, plan
+
+
+def _as_data_files(
+    files: tuple[Path, Path], plan: dict[str, dict[str, str]], known: set[str]
+) -> dict[str, dict[str, str]]:
+    """The plan's rows by the image of DATA each names (``files``: the plan file, and DATA): a
+    file named by its absolute path inside DATA, or but for how its accents are encoded (a name
+    typed in NFC, a Mac's NFD one on disk: one name to a person), or with a Windows path's
+    backslashes (:func:`objrec.tables.slashed`), is that image, when DATA has one such and not
+    the name itself; two rows naming one image so, with two actions, are refused, as
+    :func:`read_plan` refuses one file on two rows."""
+    alike: dict[str, list[str]] = {}
+    for rel in sorted(known):
+        alike.setdefault(unicodedata.normalize("NFC", rel), []).append(rel)
+    rows: dict[str, dict[str, str]] = {}
+    for file, row in plan.items():
+        name = _inside(files[1], file) if file not in known else file
+        found = alike.get(slashed(unicodedata.normalize("NFC", name), alike), [])
+        earlier = rows.setdefault(found[0] if name not in known and len(found) == 1 else name, row)
+        if _decision(earlier) != _decision(row):
+            raise ObjrecError(
+                f"{files[0]} line {row['_line']}: {file!r} is the image of line "
+                f"{earlier['_line']} (named there otherwise), with another action: keep one of "
+                "the two rows"
+            )
+    return rows
+
+
+def _inside(data: Path, file: str) -> str:
+    """``file`` relative to ``data`` (resolved) when it is an absolute path inside it (through
+    links to its folders too: ``/home/ana/data`` a link to ``/mnt/data``), as a person copies a
+    path from a file manager; else ``file`` as it is."""
+    path = Path(file)
+    if not path.is_absolute():
+        return file
+    for folder in (path.parent, Path(os.path.realpath(path.parent))):
+        if folder.is_relative_to(data):
+            return (folder / path.name).relative_to(data).as_posix()
+    return file
+
+
+def _as_data_classes(plan: dict[str, dict[str, str]], classes: set[str]) -> None:
+    """Each relabel's new class, in place: the class of DATA whose name is its but for how the
+    accents are encoded (NFC and NFD ``Café``: one name to a person) or for spaces at either end
+    (new_class is read stripped, and DATA's ``green ``, a Mac's folder, is the class the audit's
+    own plan names), as that folder is spelt, its exact name first; a new class, in NFC."""
+    ordered = sorted(classes, reverse=True)
+    spelt = {class_of_folder(name).strip(): name for name in ordered}
+    spelt |= {class_of_folder(name): name for name in ordered}
+    for row in plan.values():
+        if row["action"] == "relabel":
+            name = class_of_folder(row["new_class"])
+            row["new_class"] = spelt.get(name, name)
+
+
+def _refuse_look_alike_classes(
+    plan_file: Path, plan: dict[str, dict[str, str]], classes: set[str]
+) -> None:
+    """Refuse a relabel into a class named like another (of DATA, or of an earlier row) but for
+    case (``data.read_key``): one folder on macOS and Windows, where its images would join the
+    other class while the manifest names them apart; DATA's ``green `` and a ``Green``, two
+    classes that read alike, too. A name alike but for the spaces at its ends alone is DATA's
+    class (:func:`_as_data_classes`)."""
+    new = [row for row in plan.values() if row["action"] == "relabel"]
+    new = [row for row in new if row["new_class"] not in classes]
+    for other, name in alike_names([row["new_class"] for row in new], sorted(classes), read_key):
+        line = next(row["_line"] for row in new if row["new_class"] == name)
+        how = how_alike(other, name)
+        raise ObjrecError(
+            f"{plan_file} line {line}: new_class {name!r} and the class {other!r} differ only in "
+            f"{how}, {alike_why(how)}: give both the same name, or two names"
+        )
+
+
+def _refuse_likely_misspelt(
+    plan_file: Path, plan: dict[str, dict[str, str]], classes: set[str]
+) -> None:
+    """Refuse relabels into a new class named like one of DATA's (``sunflowr`` beside
+    ``sunflower``), in ``add``'s words (``data.refuse_likely_misspelt``), naming their lines:
+    the copy would hold a class folder of its own, without a word but a warning among others."""
+    relabels = [row for row in plan.values() if row["action"] == "relabel"]
+    likely = likely_misspelt({row["new_class"] for row in relabels}, classes)
+    lines = sorted({int(row["_line"]) for row in relabels if row["new_class"] in likely})
+    where = (
+        f"{plan_file} {'line' if len(lines) == 1 else 'lines'} {some_of(list(map(str, lines)))}: "
+    )
+    refuse_likely_misspelt(likely, classes, where)
+
+
+def _target(plan_file: Path, rel: Path, row: dict[str, str] | None, at: int) -> Path | None:
+    """Where the plan's ``row`` puts the image ``rel``; a relabel of a file in no class folder
+    (loose in DATA, or in a split folder) is refused, naming its line."""
+    if row is None or row["action"] == "keep":
+        return rel
+    if row["action"] == "remove":
+        return None
+    if len(rel.parts) < at + 2:
+        raise ObjrecError(
+            f"{plan_file} line {row['_line']}: {rel.as_posix()!r} is in no class folder, so it "
+            "cannot be relabelled (keep or remove it)"
+        )
+    parts = list(rel.parts)
+    parts[at] = row["new_class"]
+    return Path(*parts)
+
+
+@takes_back_folders("out")
+@warned_once_per_file()
+def apply_plan(
+    data: Path,
+    plan_file: Path,
+    out: Path,
+    mode: str = "copy",
+    command: Sequence[str] | None = None,
+    new_class: bool = False,
+    on_wait: Callable[[], None] | None = None,
+    on_file: Callable[[int, int], None] | None = None,
+) -> dict[str, int]:
+    """Copy every image of ``data`` into ``out``, leaving out removed ones and moving relabelled
+    ones into their new class folder; ``mode="link"`` makes each a symbolic link instead, as
+    ``split`` and ``add`` do (to the file a link of ``data`` points to, so that ``out`` does not
+    depend on a linked ``data``). ``data`` is only read; ``out`` must be new or empty. A
+    split folder's copy gets its own ``manifest.csv`` (``split``'s columns): a row per file
+    copied, under its new class, its source the file of ``data`` it was copied from, its group
+    the one ``data``'s manifest records for it (unless the file changed since), so that
+    ``evaluate`` counts distinct photos in ``out`` as in ``data``; and a ``split.json`` that says
+    how: ``data``'s, with this plan's entry in ``applied`` (``split_record.record_applied``; the
+    plan's SHA-256, the counts, ``command``: the CLI's command line, None from a script). A
+    relabel into a new class named like one of ``data``'s (``sunflowr`` beside ``sunflower``) is
+    refused before any file is copied, as ``add_images`` refuses one, unless ``new_class``.
+    ``data`` is read under a shared lock (``outputs.locked``), as ``train`` lists a split: an
+    ``add`` writing there is waited for (``on_wait()`` called first), and none starts until the
+    copy is whole; a ``data`` a killed add left half listed is refused, naming what lists it.
+    ``on_file(done, total)`` is called after each file copied (or linked).
+
+    Returns the number of files copied, removed, relabelled and renamed (a relabelled file whose
+    name another file of its new folder has: each is logged), and of a split folder's test
+    images removed and relabelled (``test_removed``, ``test_relabelled``: scores on ``out``'s
+    test split are not comparable with scores on ``data``'s when either is not 0), and how many
+    labels ``out/reviewed.csv`` remembers as settled by a person (``reviewed``: the plan's
+    relabels and keeps of rows about the label or of a person's own, :func:`settles_label`, and
+    ``data``'s earlier ones), which the next audit of ``out`` keeps, or
+    of the split ``split`` makes of a class folder's ``out`` (it carries the file).
+    """
+    data, out = _checked_folders(Path(data), Path(out), mode)
+    raw = read_bytes(plan_file, PLAN_WHAT)  # once: what is hashed and remembered is what is applied
+    given = PlanRead(Path(plan_file), read_plan(plan_file, raw), hashlib.sha256(raw).hexdigest())
+    with locked(data, on_wait, shared=True):  # no add half written in the copy
+        _refuse_unfinished_add(data)
+        counts = _applied(data, given, out, (mode, command), new_class, on_file)
+    log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
+    if note := test_change_note(counts):
+        log.info("%s", note)
+    return counts
+
+
+def _applied(
+    data: Path,
+    given: PlanRead,
+    out: Path,
+    how: tuple[str, Sequence[str] | None],
+    new_class: bool,
+    on_file: Callable[[int, int], None] | None,
+) -> dict[str, int]:
+    """:func:`apply_plan`'s copy, ``data`` locked: the plan ``given`` checked against its images,
+    then each copied (``how``: the mode, and the command line for ``split.json``; ``on_file``
+    told after each); the counts."""
+    mode, command = how
+    split_folder = is_split_folder(data)
+    at = 1 if split_folder else 0
+    images, broken = _listed(data)
+    targets, plan = _planned_targets(given, data, images, at, new_class, broken)
+    made = applied_entry(data, (given.file, given.sha256), mode, command)
+    counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(_settle_names(targets))}
+    counts["broken_links"] = len(broken)
+    counts |= _test_changes(targets if split_folder else {})
+    if mode == "link":  # before anything is copied, in the sentence naming ``out``
+        refuse_without_links(out)
+    with staged_folder(out) as stage:  # ``out`` whole or as it was: never half a copy
+        _copy_planned((data, stage), targets, (mode, on_file), split_folder, counts, out)
+        counts["reviewed"] = _remember_review(data, stage, plan, targets, at)
+        if split_folder:
+            record_applied(data, stage, made | counts)
+    return counts
+
+
+def _listed(data: Path) -> tuple[list[Path], list[str]]:
+    """The images of ``data``, and its links to an image that is not there (relative to it),
+    each left out with ``list_images``' warning, as ``add`` and ``train`` warn of it: the
+    summary said nothing was left out, so they are counted."""
+    others: list[Path] = []
+    images = list_images(data, others=others)
+    broken = [p for p in others if is_broken_image_link(p)]
+    for path in broken:
+        warn_once("broken link", path, "%s left out: %s", path, broken_link_reason(path))
+    return images, [p.relative_to(data).as_posix() for p in broken]
+
+
+def _refuse_unfinished_add(data: Path) -> None:
+    """Refuse a ``data`` that a killed add left half listed (``check`` notes it): its copy held
+    the files the add wrote with no manifest row, a ``split.json`` without that add, and not the
+    note the next add of ``data`` repairs both from, so the copy never got the repair."""
+    found = unfinished_add(data)
+    if found is not None and (said := unfinished_words(found)):
+        raise ObjrecError(
+            f"{data / PENDING}: {said}: run that add again (it adds only what is not there), "
+            "then apply the plan"
+        )
+
+
+def _checked_folders(data: Path, out: Path, mode: str) -> tuple[Path, Path]:
+    """``data`` and ``out`` resolved, once ``mode`` is known and ``out`` new or empty, outside
+    ``data``."""
+    if mode not in SPLIT_MODES:
+        raise ObjrecError(f"unknown apply-plan `mode` {mode!r}: use copy or link")
+    data, out = data.resolve(), out.resolve()
+    if out == data or out.is_relative_to(data) or data.is_relative_to(out):
+        raise ObjrecError(f"the output folder {out} must lie outside {data}")
+    refuse_overwrite(out, hint="choose another folder")
+    return data, out
+
+
+def _copy_planned(
+    folders: tuple[Path, Path],
+    targets: dict[Path, Path | None],
+    how: tuple[str, Callable[[int, int], None] | None],
+    split_folder: bool,
+    counts: dict[str, int],
+    out: Path,
+) -> None:
+    """Copy (or link) each image of ``data`` that ``targets`` keeps to its target in the staging
+    folder (``folders``) of ``out``, adding to ``counts``; ``how``: the mode, and
+    ``on_file(done, total)`` told after each file (a minute of silence for 60,000 photos); a
+    split folder's copy gets the manifest of the files copied."""
+    (data, stage), (mode, on_file) = folders, how
+    rows: list[list[str]] = []
+    groups = manifest_groups(data) if split_folder else {}
+    total = sum(target is not None for target in targets.values())
+    with ctrl_c_leaves(lambda: applied_so_far(out, counts["copied"], targets)):
+        for rel, target in targets.items():
+            counts["removed"] += target is None
+            if target is not None:
+                recorded = groups.get(rel.as_posix())
+                rows += _copy(data / rel, (stage, target), mode, split_folder, recorded)
+                counts["copied"] += 1
+                counts["relabelled"] += target.parent != rel.parent
+                if on_file is not None:
+                    on_file(counts["copied"], total)
+    if split_folder and rows:
+        _write_manifest(stage, rows)
+
+
+def applied_so_far(out: Path, done: int, targets: dict[Path, Path | None]) -> str:
+    """What an apply-plan stopped while copying left: nothing in ``out``, as it was (the
+    ``done`` files copied so far of those ``targets`` keeps were in its staging folder, removed
+    with it), so the same command goes again."""
+    total = sum(target is not None for target in targets.values())
+    return (
+        f"nothing was written to {out}, which is as it was (the {done:,} of "
+        f"{plural(total, 'file')} copied so far were in a staging folder, removed): apply the "
+        "plan again"
+    )
+
+
+def _remember_review(
+    data: Path,
+    out: Path,
+    plan: dict[str, dict[str, str]],
+    targets: dict[Path, Path | None],
+    at: int,
+) -> int:
+    """``out/reviewed.csv`` (``reviewed.write_reviewed``): the images the ``plan`` applied (its
+    rows by the image of ``data`` each names) kept or relabelled by a row that settles a label
+    (:func:`settles_label`), and ``data``'s earlier reviews; ``at``: which part of a path is the
+    class (1 in a split folder, 0 in a class folder)."""
+    settled = {
+        rel: target
+        for rel, target in targets.items()
+        if target is not None
+        and len(target.parts) > at + 1
+        and settles_label(plan.get(rel.as_posix()))
+    }
+    removed = [rel for rel, target in targets.items() if target is None]
+    return write_reviewed(data, out, settled, removed, at)
+
+
+def settles_label(row: dict[str, str] | None) -> bool:
+    """Whether a plan's ``row`` (None: none) is a label a person settled: a relabel, or a keep of
+    a row about the label (a relabel the person turned down, one kept to review) or of a
+    person's own row; not the keep of a row the audit wrote about copies, look-alikes or
+    outliers (:data:`NOT_ABOUT_THE_LABEL`), applied untouched by most: each such keep went into
+    reviewed.csv, and the next audit then kept an outlier whose label was wrong, as settled."""
+    if row is None:
+        return False
+    return row["action"] == "relabel" or not NOT_ABOUT_THE_LABEL.match(row.get("reason") or "")
+
+
+def _refuse_missing(
+    plan_file: Path, plan: dict[str, dict[str, str]], known: set[str], data: Path
+) -> None:
+    """Refuse a plan naming files that are not images of ``data``, naming the first one's line."""
+    missing = [file for file in plan if file not in known]  # in the plan's order
+    if not missing:
+        return
+    line = plan[missing[0]]["_line"]
+    meant = misread(missing[0], {class_of_folder(k) for k in known})
+    if meant is not None:
+        raise ObjrecError(misread_sentence(f"{plan_file} line {line}", missing[0], meant))
+    more = len(missing) - 1
+    raise ObjrecError(
+        f"{plan_file} line {line}: {missing[0]!r} is not in {data} (no "
+        "image there has that path, relative to it)"
+        + (
+            f"; nor {'is' if more == 1 else 'are'} {plural(more, 'other file')} of the plan"
+            if more
+            else ""
+        )
+    )
+
+
+def test_change_note(counts: dict[str, int]) -> str | None:
+    """``add``'s sentence when the plan removed or relabelled test images (``counts``' own
+    ``test_removed`` and ``test_relabelled``): scores before and after are not comparable; the
+    new folder is ``apply_plan``'s ``out``. Information, not a warning: the user's plan asked
+    for those changes. None when the test split is unchanged."""
+    from objrec.add_result import changed_test_warning
+
+    changed = {verb: counts[f"test_{verb}"] for verb in ("relabelled", "removed")}
+    how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)
+    return changed_test_warning(sum(changed.values()), how, folder="out") if how else None
+
+
+def _test_changes(targets: dict[Path, Path | None]) -> dict[str, int]:
+    """How many images of a split folder's test split ``targets`` remove and relabel."""
+    test = [(rel, t) for rel, t in targets.items() if rel.parts[0] == "test"]
+    return {
+        "test_removed": sum(t is None for _, t in test),
+        "test_relabelled": sum(t is not None and t.parent != rel.parent for rel, t in test),
+    }
+
+
+def _copy(
+    source: Path,
+    into: tuple[Path, Path],
+    mode: str,
+    split_folder: bool,
+    recorded: tuple[str, str] | None,
+) -> list[list[str]]:
+    """Copy ``source`` to ``out/target`` (``into``; ``mode="link"``: a symbolic link to the file
+    ``source`` is, or points to); its row of the new manifest, for an image of a class folder of
+    a split (``split/class/...``), with the group ``recorded`` for it (its SHA-256 and group in
+    the source's manifest) where the copy still holds that content."""
+    destination = into[0] / (target := into[1])
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with renamed_over(destination, temporary_name(destination)) as tmp:  # whole or not there
+        if mode == "copy":
+            shutil.copy2(source, tmp)
+        else:
+            link_file(os.path.realpath(source), tmp, into[0])
+    if not split_folder or len(target.parts) < 3 or target.parts[0] not in SPLITS:
+        return []
+    split, name = target.parts[:2]
+    digest = sha256_file(destination)
+    group = recorded[1] if recorded is not None and recorded[0] == digest else ""
+    return [[target.as_posix(), name, split, digest, str(source), group]]
+
+
+def _write_manifest(out: Path, rows: list[list[str]]) -> None:
+    """``out/manifest.csv`` as ``split`` writes it (``MANIFEST_COLUMNS``, group), one row per file
+    copied (even when a later one failed), under its class and split in ``out``: ``add`` appends
+    to it, and ``split --force`` knows ``out`` for a split of objrec's."""
+    with staged(out / MANIFEST) as tmp, tmp.open("w", newline="", encoding=CSV_ENCODING) as f:
+        writer = csv.writer(f)
+        writer.writerow([*MANIFEST_COLUMNS, MANIFEST_GROUP])
+        writer.writerows(sorted(rows))
+
+
+def _settle_names(targets: dict[Path, Path | None]) -> list[Path]:
+    """Give each file whose place another file takes (by :func:`name_key`: case aside, as macOS
+    and Windows compare names) a free name, in place, logged: files that stay where they were
+    keep their names, whatever order the folders come in, but for the second of two named alike
+    but for case. Returns the files renamed."""
+    placed = [(rel, target) for rel, target in targets.items() if target is not None]
+    placed.sort(key=lambda pair: pair[1] != pair[0])  # kept ones first
+    renamed = []
+    for (rel, target), free in zip(placed, settle_names([t for _, t in placed]), strict=True):
+        if free != target:
+            log.warning(
+                "%s goes in as %s: %s is another image's name",
+                rel.as_posix(),
+                free.as_posix(),
+                target.as_posix(),
+            )
+            targets[rel] = free
+            renamed.append(rel)
+    return renamed
