@@ -241,6 +241,29 @@ def test_train_names_balance_weights_at_its_start_for_a_strongly_imbalanced_spli
     assert "imbalanced" not in caplog.text
 
 
+def test_train_warns_at_its_start_of_a_class_of_one_training_image_in_split_s_words(
+    tmp_path, split_dir, monkeypatch, caplog
+):
+    """check and split warned of a class of 1 training image, train said nothing, and the user
+    who skipped their warnings met it when evaluate stumbled on that class (newcomer47): train
+    says it too, before the frozen pass, in the words split uses."""
+    for path in sorted((split_dir / "train" / "blue").iterdir())[1:]:
+        path.unlink()
+
+    def stop(*args, **kwargs):
+        raise StopAfterScanning
+
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "build_body", stop)
+    with caplog.at_level("WARNING"), pytest.raises(StopAfterScanning):
+        train(split_dir, tmp_path / "run", tiny_train_config())
+    said = [r.getMessage() for r in caplog.records if "training image" in r.getMessage()]
+    assert said == [
+        "classes with fewer than 3 training images (the model learns them from one or two "
+        "photos, and their per-class results rest on as few test images; add images: a class "
+        "of 7 distinct photos or more gets 3 in train): blue (1 in train)"
+    ]
+
+
 def test_train_says_in_plain_words_what_runs_in_which_arithmetic(tmp_path, split_dir):
     """Its first lines said 'frozen body in fp32 (asked for)' and 'head trains in bf16', words a
     newcomer does not know; the short names stay, after the plain words, as the options spell

@@ -4,7 +4,7 @@ judged on one, bursts not looked for), and the refusal of a split ``train`` coul
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -283,13 +283,22 @@ def class_name_warnings(classes: Sequence[str]) -> list[str]:
 def few_train_sentence(result: SplitResult) -> str:
     """The warning on classes with too few training images, fewest first, how many photos would
     give a class enough."""
-    counts = result.counts
-    few = sorted(result.few_train_classes, key=lambda name: counts[name]["train"])
+    trained = {name: result.counts[name]["train"] for name in result.few_train_classes}
+    return few_train_words(trained, result.min_images, result.ratios)
+
+
+def few_train_words(
+    trained: Mapping[str, int], need: int, ratios: tuple[float, float, float]
+) -> str:
+    """:func:`few_train_sentence`'s words for the classes ``trained`` on fewer than ``need``
+    images each (their counts), fewest first, a class's photos for ``need`` at ``ratios``:
+    ``split`` says them, and ``train`` again, for whoever skipped split's warnings."""
+    few = sorted(trained, key=lambda name: trained[name])
     return (
-        f"classes with fewer than {plural(result.min_images, 'training image')} (the model "
+        f"classes with fewer than {plural(need, 'training image')} (the model "
         "learns them from one or two photos, and their per-class results rest on as few "
-        f"test images; add images{photos_needed(result, ['train'], result.min_images)}): "
-        + grouped({name: f"{counts[name]['train']} in train" for name in few})
+        f"test images; add images{photos_needed(ratios, ['train'], need)}): "
+        + grouped({name: f"{trained[name]} in train" for name in few})
     )
 
 
@@ -305,19 +314,19 @@ def few_judged_sentence(result: SplitResult) -> str:
     return (
         f"classes with fewer than {plural(FEWEST_TO_TRUST, 'distinct photo')} in valid or test, "
         f"too few to judge them by ({said}add photos of them"
-        f"{photos_needed(result, splits, FEWEST_TO_TRUST)}): "
+        f"{photos_needed(result.ratios, splits, FEWEST_TO_TRUST)}): "
         + grouped(
             {name: judged_counts(counts, result.counts[name]) for name, counts in judged.items()}
         )
     )
 
 
-def photos_needed(result: SplitResult, splits: Sequence[str], need: int) -> str:
+def photos_needed(ratios: tuple[float, float, float], splits: Sequence[str], need: int) -> str:
     """How many distinct photos a class needs for ``need`` in each of ``splits`` at the split's
     ratios, for a warning's "add images": ``: a class of 11 distinct photos or more gets 3 in
     valid and 3 in test``; empty when no class size does. 101 classes of 6 to 10 photos were
     told "add images", and not how many would do."""
-    n = photos_for(result.ratios, splits, need)
+    n = photos_for(ratios, splits, need)
     if n is None:
         return ""
     each = " and ".join(f"{need} in {split}" for split in splits)

@@ -57,7 +57,7 @@ from objrec.confidence import (
     gap_verdict,
     resting_words,
 )
-from objrec.config import DataConfig, TrainConfig, as_config, settings
+from objrec.config import DataConfig, SplitConfig, TrainConfig, as_config, settings
 from objrec.data import (
     ClassFolder,
     class_folders,
@@ -97,6 +97,7 @@ from objrec.precision import precision_notes, settle_head_precision, settle_prec
 from objrec.progress import SILENT, Reporter, listed, or_silent, plural, quoted, some_of
 from objrec.provenance import CommandLine, SplitState, given_here, split_state
 from objrec.quantize import QuantizedBody, int8_engine, quantize_body
+from objrec.ratios import min_class_size
 from objrec.runs import (
     EpochSaver,
     RunRecord,
@@ -115,6 +116,7 @@ from objrec.runs import (
     warn_of_other_processes,
     write_run,
 )
+from objrec.split_result import few_train_words
 from objrec.views import ViewSpec
 
 log = logging.getLogger(__name__)
@@ -691,6 +693,7 @@ def prepare(
     started = time.perf_counter()
     train_set, valid_set, split = listed_split(Path(data_dir), reporter, world)
     hint_balance(train_set, config, world, resumed=resumed_body is not None)
+    hint_few_train(train_set, split, world, resumed=resumed_body is not None)
     spec = get_backbone(config.backbone)
     hint_normalisation(spec, config, world, resumed=resumed_body is not None)
     data = resolve_data_config(spec, config.mean, config.std)
@@ -780,6 +783,29 @@ def hint_balance(train_set: ClassFolder, config: TrainConfig, world: World, resu
     hint = imbalance_hint(per_class, "training image", "`balance='weights'`")
     if hint:
         log.warning("%s", hint)
+
+
+def hint_few_train(train_set: ClassFolder, split: SplitState, world: World, resumed: bool) -> None:
+    """One warning at the start naming the classes of too few training images, in ``split``'s
+    words (``split_result.few_train_words``, at the split's ratios): a class of one training
+    image was said by ``check`` and ``split`` only, and a user who skipped their warnings
+    learnt of it when ``evaluate`` stumbled on it. Not on a resume, which said it at its start."""
+    if resumed or not world.main:
+        return
+    ratios = split_ratios(split)
+    need = min_class_size(ratios)
+    counts = Counter(sample.label for sample in train_set.samples)
+    few = {name: counts[i] for i, name in enumerate(train_set.classes) if 0 < counts[i] < need}
+    if few:
+        log.warning("%s", few_train_words(few, need, ratios))
+
+
+def split_ratios(split: SplitState) -> tuple[float, float, float]:
+    """The ratios ``split``'s ``split.json`` records, else ``split``'s default ones."""
+    ratios = (split.record or {}).get("ratios")
+    if isinstance(ratios, list) and len(ratios) == 3:
+        return (float(ratios[0]), float(ratios[1]), float(ratios[2]))
+    return SplitConfig().ratios
 
 
 def require_readable_splits(
