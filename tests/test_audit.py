@@ -1576,6 +1576,29 @@ def test_a_file_removed_while_the_audit_runs_is_skipped_as_an_unreadable_one(
     assert len(result.label_issues) > 0 and str(before) not in flagged and str(after) not in flagged
 
 
+@pytest.mark.slow  # an audit and an apply-plan
+def test_the_plan_removes_a_file_no_command_can_read(tmp_path):
+    """An empty butterfly/empty.jpg was pre-filled keep (newcomer47): applied as it came, the plan
+    copied it into the fixed folder, reviewed.csv recorded its label as settled (the SHA-256 of
+    no bytes as butterfly), and the next split warned of it again. Now it is removed, the reason
+    saying why and how to keep it."""
+    data = make_split(tmp_path / "data")
+    (data / "train/red/empty.png").write_bytes(b"")
+    audit(data, tmp_path / "audit", config(cache_dir=tmp_path / "cache"))
+    plan = tmp_path / "audit/plan.csv"
+    rows = {r["file"]: r for r in csv.DictReader(plan.open(encoding="utf-8-sig"))}
+    row = rows["train/red/empty.png"]
+    assert row["action"] == "remove" and row["reason"].startswith("outlier: unreadable: ")
+    assert row["reason"].endswith(
+        "; no command can read it (split and train leave it out): removed, set keep to copy it "
+        "all the same"
+    )
+    apply_plan(data, plan, tmp_path / "fixed")
+    assert not (tmp_path / "fixed/train/red/empty.png").exists()
+    reviewed = tmp_path / "fixed/reviewed.csv"
+    assert not reviewed.exists() or hashlib.sha256(b"").hexdigest() not in reviewed.read_text()
+
+
 def test_an_unreadable_outlier_s_reason_does_not_repeat_its_path(tmp_path):
     """An archivist's audit printed `Accordéons/IMG_trunc_5.jpg: unreadable:
     /tmp/photos/Accordéons/IMG_trunc_5.jpg: cannot read image (...)`, and outliers.csv's reason
@@ -2293,6 +2316,12 @@ def test_the_audits_last_line_counts_every_action_of_the_plan():
         "5 removes (copies of a picture it keeps, 2 byte-identical)",
         "3 keeps (flagged images left as they are; 2 to review, label flags too weak to relabel)",
     ]
+    planned = {"remove": 3, "identical": 2, "unreadable": 1}  # not "3 byte-identical copies"
+    assert planned_rows(planned) == [
+        "3 removes (2 byte-identical copies of a picture it keeps; 1 file no command can read)"
+    ]
+    planned = {"remove": 1, "unreadable": 1}
+    assert planned_rows(planned) == ["1 remove (1 file no command can read)"]
 
 
 def test_the_audit_lists_its_outliers_and_names_every_file_it_wrote(capsys):

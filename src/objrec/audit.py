@@ -1080,6 +1080,7 @@ def outlier_rows(
                     "split": item.split,
                     "_index": i,
                     "_degenerate": not reason.startswith("far"),
+                    "_unreadable": bool(facts[i].error),
                 }
             )
     return sorted(rows, key=lambda r: (not r["_degenerate"], -r["score"]))

@@ -217,6 +217,7 @@ def write_audit(
             **{action: sum(row["action"] == action for row in plan) for action in ACTIONS},
             "review": sum(row["reason"].startswith(REVIEWED) for row in plan),
             "identical": sum(row["reason"].startswith(IDENTICAL) for row in plan),
+            "unreadable": sum(row["reason"].endswith(UNREADABLE_REMOVED) for row in plan),
             "settled": sum(row["reason"].startswith(SETTLED) for row in plan),
         }
         write_page(result, inv, place("audit.html"), reporter, plan)
@@ -307,7 +308,7 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
         (issue["_index"], *label_proposal(issue, settled_at(inv, issue["_index"], reviewed)))
         for issue in result.label_issues
     ]
-    proposals += [(r["_index"], "keep", "", OUTLIER + r["reason"]) for r in result.outliers]
+    proposals += [(row["_index"], *outlier_proposal(row)) for row in result.outliers]
     proposals += [(i, "keep", "", why) for i, why in chained]
     for proposal in proposals:
         propose(*proposal)
@@ -317,6 +318,23 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     for index, reason in kept_firsts(result, inv):
         propose(index, "keep", "", reason)
     return list(rows.values())
+
+
+UNREADABLE_REMOVED = (
+    "; no command can read it (split and train leave it out): removed, set keep to copy it all "
+    "the same"
+)
+"""The end of the reason of a file the plan removes as unreadable."""
+
+
+def outlier_proposal(row: dict[str, Any]) -> tuple[str, str, str]:
+    """The plan's action, new class and reason for an outlier: ``keep``, to look at, but
+    ``remove`` for a file that cannot be read (an empty one): kept, it travelled into the fixed
+    copy, where every command leaves it out again."""
+    reason = OUTLIER + row["reason"]
+    if row.get("_unreadable"):
+        return "remove", "", reason + UNREADABLE_REMOVED
+    return "keep", "", reason
 
 
 def identical_copies(groups: list[dict], inv: Inventory) -> list[tuple[int, str, str]]:

@@ -200,11 +200,10 @@ def plan_words(result, data: Path, out_dir: Path) -> str:
 
 def planned_rows(planned: dict[str, int]) -> list[str]:
     """Each action plan.csv pre-fills, counted, with what its rows are: relabels suggestions to
-    check, removes copies of a picture the plan keeps (how many byte-identical), keeps flagged
-    images left as they are (how many label flags to review)."""
+    check, removes (:func:`removed_words`), keeps flagged images left as they are (how many
+    label flags to review)."""
     relabels, removes, keeps = (planned.get(a, 0) for a in ("relabel", "remove", "keep"))
-    identical, review = planned.get("identical", 0), planned.get("review", 0)
-    settled = planned.get("settled", 0)
+    review, settled = planned.get("review", 0), planned.get("settled", 0)
     rows = []
     if relabels:
         rows.append(
@@ -213,10 +212,7 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
             "like another)"
         )
     if removes:
-        same = "byte-identical " if identical == removes else ""
-        copies = f"a {same}copy" if removes == 1 else f"{same}copies"
-        some = f", {identical} byte-identical" if 0 < identical < removes else ""
-        rows.append(f"{plural(removes, 'remove')} ({copies} of a picture it keeps{some})")
+        rows.append(f"{plural(removes, 'remove')} ({removed_words(planned)})")
     if keeps:
         left = "a flagged image left as it is" if keeps == 1 else "flagged images left as they are"
         weak = "a label flag" if review == 1 else "label flags"
@@ -226,6 +222,21 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
             flags += f"; {settled} as a plan you applied before settled {label} (reviewed.csv)"
         rows.append(f"{plural(keeps, 'keep')} ({left}{flags})")
     return rows
+
+
+def removed_words(planned: dict[str, int]) -> str:
+    """What plan.csv's removes are: copies of a picture it keeps (how many byte-identical), and
+    files no command can read."""
+    unreadable, identical = planned.get("unreadable", 0), planned.get("identical", 0)
+    copied = planned.get("remove", 0) - unreadable
+    said = [f"{plural(unreadable, 'file')} no command can read"] if unreadable else []
+    if copied:
+        same = "byte-identical " if identical == copied else ""
+        counted = f"{copied} " if unreadable else ""  # "5 removes (copies ...)" says it
+        copies = f"a {same}copy" if copied == 1 else f"{counted}{same}copies"
+        some = f", {identical} byte-identical" if 0 < identical < copied else ""
+        said.insert(0, f"{copies} of a picture it keeps{some}")
+    return "; ".join(said)
 
 
 def print_photos_needed(rows: Sequence[dict], limit: int = 5) -> None:
