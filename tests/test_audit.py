@@ -207,6 +207,24 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_the_findings_csvs_name_each_file_relative_to_data_as_the_plan_does(audited):
+    """label_issues.csv said data/train/green/moved.png where plan.csv says train/green/moved.png,
+    so a path copied from one into the plan was refused as not in DATA (newcomer47); --json and
+    the terminal name them in DATA, as before."""
+    data, result, _, root = audited
+    plan = {r["file"] for r in csv.DictReader((root / "audit/plan.csv").open(encoding="utf-8-sig"))}
+    issues = csv_paths(root / "audit/label_issues.csv")
+    outliers = csv_paths(root / "audit/outliers.csv")
+    assert issues[0] == "train/green/moved.png" and result.label_issues[0]["path"] == str(
+        data / "train/green/moved.png"
+    )
+    assert outliers and set(issues + outliers) <= plan
+    groups = csv.DictReader((root / "audit/near_duplicates.csv").open(encoding="utf-8-sig"))
+    paths = [p for g in groups for p in g["paths"].split(" | ")]
+    assert "test/blue/mirrored.png" in paths and all((data / p).is_file() for p in paths)
+
+
+@pytest.mark.slow
 def test_apply_plan_copies_a_corrected_folder_and_leaves_data_alone(audited, tmp_path):
     data, _, before, root = audited
     rows = list(csv.DictReader((root / "audit/plan.csv").open(encoding="utf-8-sig")))
@@ -1863,8 +1881,8 @@ def test_the_plan_keeps_the_correctly_labelled_copy_of_a_picture_in_two_classes(
     assert within["action"] == "keep" and "leaks nothing" in within["reason"]
     groups = csv_rows(audit_dir / "near_duplicates.csv")
     assert [g["paths"].split(" | ")[0] for g in groups] == [
-        str(data / "train/red/red_00.png"),  # the copy to keep first
-        str(data / "test/blue/blue_00.png"),
+        "train/red/red_00.png",  # the copy to keep first; relative to DATA, as in plan.csv
+        "test/blue/blue_00.png",
     ]
     counts = apply_plan(data, audit_dir / "plan.csv", tmp_path / "fixed")
     assert (counts["removed"], counts["relabelled"]) == (1, 0)

@@ -285,6 +285,9 @@ class AuditResult:
     """The paths of ``label_issues`` whose label as it is a person settled in an earlier plan
     (``reviewed.csv``): still flagged and ranked, but kept by the plan, so the summaries (the
     terminal's, ``--json``'s, audit.html's) say them apart from the likely wrong labels."""
+    data: Path | None = None
+    """The audited folder, as given: the rows' paths are in it (``data/test/red/x.png``), the
+    CSVs' relative to it (``test/red/x.png``), as ``plan.csv`` names its files."""
 
     def to_json(self) -> dict[str, Any]:
         keys = {
@@ -1133,6 +1136,7 @@ def find_issues(
         far_classes=far,
         photos_needed=found.needs,
         too_few=[row["path"] for row in found.issues if row["_too_few"]],
+        data=inv.root,
     )
 
 

@@ -245,11 +245,30 @@ def keep_edited_plan(out: Path) -> Path | None:
 
 def findings_table(result: AuditResult, kind: str) -> pd.DataFrame:
     """The findings of ``kind`` (one of ``audit.FINDING_KINDS``) as ``<kind>.csv`` holds them: its
-    :data:`TABLE_COLUMNS`, a group's paths, splits and classes joined by " | "
-    (:func:`duplicate_rows`), no private (underscore) key."""
-    rows = getattr(result, kind)
+    :data:`TABLE_COLUMNS`, each file relative to the audited folder (:func:`relative_rows`), a
+    group's paths, splits and classes joined by " | " (:func:`duplicate_rows`), no private
+    (underscore) key."""
+    rows = relative_rows(getattr(result, kind), result.data)
     rows = duplicate_rows(rows) if kind in ("near_duplicates", "look_alikes") else public(rows)
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS[f"{kind}.csv"]))
+
+
+def relative_rows(rows: list[dict[str, Any]], data: Path | None) -> list[dict[str, Any]]:
+    """``rows`` with their ``path`` and ``paths`` relative to ``data`` (``test/red/x.png``), as
+    plan.csv names its files: label_issues.csv said ``data/test/red/x.png``, and a path copied
+    from it into a plan was refused as not in DATA. As they are where ``data`` is None."""
+    if data is None:
+        return rows
+
+    def relative(path: str) -> str:
+        return Path(path).relative_to(data).as_posix() if Path(path).is_relative_to(data) else path
+
+    return [
+        row
+        | ({"path": relative(row["path"])} if "path" in row else {})
+        | ({"paths": [relative(p) for p in row["paths"]]} if "paths" in row else {})
+        for row in rows
+    ]
 
 
 def duplicate_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
