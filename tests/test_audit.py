@@ -1783,6 +1783,41 @@ def test_look_alikes_across_splits_are_not_said_to_be_a_leak(tmp_path, monkeypat
     assert "objrec apply-plan" in out.replace("\n", " ")  # how to apply the plan is said
 
 
+@pytest.mark.slow
+def test_look_alikes_within_a_class_are_listed_as_the_other_findings_are(
+    tmp_path, monkeypatch, capsys
+):
+    """The summary counted "1 group of look-alikes" and listed it nowhere on screen: only the
+    groups that span two splits were listed (newcomer47). Every group is, those first."""
+    import objrec.audit
+    from objrec.audit import AuditResult
+
+    data = make_split(tmp_path / "data")
+    pair = [str(data / "train/red/red_00.png"), str(data / "train/red/red_01.png")]
+    within = {"paths": pair, "splits": ["train"] * 2, "similarity": 0.91, "kind": "within class"}
+    across = {**within, "paths": [pair[0], str(data / "test/red/red_00.png")]}
+    across |= {"splits": ["train", "test"], "kind": "across splits", "similarity": 0.9}
+    found = [within]
+
+    def run_audit(data, out, config, run, reporter, force, refresh=False):
+        return AuditResult([], [], [], 120, ["a"], seconds={"total": 1.0}, look_alikes=found)
+
+    monkeypatch.setattr(objrec.audit, "audit", run_audit)
+    assert main(["audit", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "1 group of look-alikes (usually different photos of one kind: check them in audit.html), "
+        "all in look_alikes.csv:\n"
+        "  train/red/red_00.png, train/red/red_01.png: within class, similarity 0.910\n"
+    ) in out
+    found.append(across)
+    assert main(["audit", str(data), "--force"]) == 0
+    heading, lines = section(capsys.readouterr().out, "2 groups of look-alikes, 1 spans two")
+    assert "a leak only if two are the same picture" in heading
+    kinds = [line.split(": ")[1] for line in lines]
+    assert kinds == ["across splits, similarity 0.900", "within class, similarity 0.910"]
+
+
 def plant_copies(data: Path) -> Path:
     """A byte copy of a red photo in green/ (copies across classes), a resized copy of a test photo
     beside it (within a class) and, in valid, two photos a third repainted from training ones

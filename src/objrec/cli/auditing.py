@@ -311,19 +311,26 @@ def print_duplicates(groups: Sequence[dict], data: Path) -> None:
 
 
 def print_look_alikes(groups: Sequence[dict], data: Path) -> None:
-    """The groups of look-alikes that span two splits under their heading, in yellow (to check:
-    most are different photos of one kind), where all of them are; then the first few."""
-    across = [g for g in groups if g["kind"] == "across splits"]
-    if not across:
+    """The groups of look-alikes under their heading, those that span two splits counted in
+    yellow (to check: most are different photos of one kind) and listed first; then the first
+    few. Only those were listed, and the summary counted a group within a class it never named."""
+    if not groups:
         return
+    across = [g for g in groups if g["kind"] == "across splits"]
+    some = f"{plural(len(groups), 'group')} of look-alikes"
+    span = f"{'spans' if len(across) == 1 else 'span'} two splits"
+    counted = f"[yellow]{some} {span}[/]" if len(across) == len(groups) else some
+    if across and len(across) < len(groups):
+        counted += f", [yellow]{len(across)} {span}[/]"
+    leak = ", a leak only if two are the same picture" if across else ""
     console.print(
-        f"[yellow]{plural(len(across), 'group')} of look-alikes "
-        f"{'spans' if len(across) == 1 else 'span'} two splits[/] (usually different photos of "
-        "one kind, a leak only if two are the same picture: check them in audit.html), all in "
-        "look_alikes.csv:",
+        f"{counted} (usually different photos of one kind{leak}: check them in audit.html), "
+        "all in look_alikes.csv:",
         highlight=False,
     )
-    print_groups(across, data, "look_alikes.csv")
+    print_groups(
+        across + [g for g in groups if g["kind"] != "across splits"], data, "look_alikes.csv"
+    )
 
 
 def print_groups(groups: Sequence[dict], data: Path, file: str, limit: int = 2) -> None:
