@@ -30,6 +30,21 @@ def test_augment_none_trains_on_the_centre_view_alone(tmp_path, split_dir):
 
 
 @pytest.mark.slow
+def test_a_pass_of_one_batch_is_named_once_with_its_images_in_trains_line(tmp_path, split_dir):
+    """A log said "valid features: 11 images, one batch ..." and then "valid features: 11
+    images, 11 run through ..." (newcomer47): train says a table's images once its pass ends,
+    so a pass of one batch is the step "valid features" alone."""
+    from objrec.train import prepare
+
+    notes = TaskRecorder()
+    prepare(split_dir, tiny_train_config(cache_dir=str(tmp_path / "cache")), notes)
+    assert "valid features" in notes.tasks and notes.totals["valid features"] is None
+    assert not [task for task in notes.tasks if "one batch" in task]
+    valid = [note for note in notes.notes if note.startswith("valid features")]
+    assert len(valid) == 1 and valid[0].startswith("valid features: 9 images, 9 run through")
+
+
+@pytest.mark.slow
 def test_under_ddp_the_progress_bar_counts_the_batches_of_this_ranks_share(
     tmp_path, split_dir, monkeypatch
 ):

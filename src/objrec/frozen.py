@@ -255,6 +255,10 @@ class PassSettings:
     """Where the pass's progress goes."""
     description: str = "features"
     """The pass's name in its progress bar and log lines."""
+    counted_after: bool = False
+    """The caller says the pass's images once it ends (train's ``valid features: 11 images, 11
+    run through ...``): a pass of one batch is then a step of that name alone, where a log said
+    ``valid features: 11 images, one batch ...`` just before it (:func:`pass_task`)."""
 
 
 @dataclass(frozen=True)
@@ -327,7 +331,7 @@ def frozen_pass(
     dataset = SeededViewDataset(samples, transform, spec.view, draft, seeds, measure, digests)
     pin = body.device.type == "cuda"
     loader = make_loader(dataset, batch_size, num_workers, pin_memory=pin, finish=finish)
-    description, total = pass_task(settings.description, n, batch_size)
+    description, total = pass_task(settings.description, n, batch_size, settings.counted_after)
     with settings.reporter.task(description, total) as advance:
         batches = prefetch(loader) if num_workers == 0 else loader
         steps = zip(range(0, n, batch_size), in_body(body, batches), strict=True)
@@ -339,12 +343,18 @@ def frozen_pass(
                 advance(min(batch_size, n - start))
 
 
-def pass_task(description: str, images: int, batch_size: int) -> tuple[str, int | None]:
+def pass_task(
+    description: str, images: int, batch_size: int, counted_after: bool = False
+) -> tuple[str, int | None]:
     """The task a pass of ``images`` shows: its images, counted a batch at a time; a pass of one
     batch, whose count would stand at 0 until it jumps to all, as a step named with its images
-    (``train features: 5 images, one batch``): a user who added 5 photos watched "0/5"."""
+    (``train features: 5 images, one batch``): a user who added 5 photos watched "0/5". Where
+    the caller says the images once the pass ends (``counted_after``), named ``description``
+    alone: said twice, they read as two passes in a log."""
     if images > batch_size:
         return description, images
+    if counted_after:
+        return description, None
     return f"{description}: {plural(images, 'image')}, one batch", None
 
 

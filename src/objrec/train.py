@@ -882,7 +882,9 @@ def frozen_features(
         spec = ViewSpec(data, config.augment if view else "none", view)
         label = f"{name} features" + (f" (augmented view {view})" if view else "")
         workers = loader_settings(body.device, config.num_workers, world.local_size).num_workers
-        settings = PassSettings(num_workers=workers, reporter=reporter, description=label)
+        settings = PassSettings(
+            num_workers=workers, reporter=reporter, description=label, counted_after=True
+        )
         table = feature_table(body, folder.samples, spec, settings, world=world)
         reporter.note(f"{label}: {table_counts(table, world, config.backbone)}")
         results.append(table)
