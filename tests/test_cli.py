@@ -665,6 +665,24 @@ def test_bad_arguments_exit_non_zero_with_one_clear_sentence(
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 4
 
 
+@pytest.mark.slow  # train's refusal comes after its libraries: 1 s
+def test_train_on_a_class_folder_gives_the_split_command_that_makes_one(
+    capsys, tmp_path, monkeypatch
+):
+    """Its refusal "photos is not a split folder ...; `objrec split` makes them" left the user
+    to find its arguments, where split's own errors give them (newcomer47): the command, into
+    data beside it, or photos-split where data is taken."""
+    make_class_folder(tmp_path / "photos", per_class=2)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "train", "photos", "--out", "run")
+    assert code == 1 and err.strip().endswith(
+        "(train/ and valid/ are needed, test/ is optional); `objrec split photos data` makes them"
+    )
+    (tmp_path / "data").mkdir()
+    code, _, err = run(capsys, "train", "photos", "--out", "run")
+    assert code == 1 and err.strip().endswith("`objrec split photos photos-split` makes them")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "flag"),

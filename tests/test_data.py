@@ -1,5 +1,6 @@
 """Class folders to samples: label order, empty and unknown classes, bad files skipped in batches."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -141,7 +142,8 @@ def test_an_empty_class_folder_is_an_error_not_a_shift_of_labels(tmp_path):
 def test_a_split_folder_needs_train_and_valid(tmp_path):
     (tmp_path / "d" / "train").mkdir(parents=True)
     assert not is_split_folder(tmp_path / "d")
-    with pytest.raises(ObjrecError, match=r"; `split_folder` makes them$"):  # CLI: objrec split
+    made = f"`split_folder({str(tmp_path / 'd')!r}, {str(tmp_path / 'data')!r})` makes them"
+    with pytest.raises(ObjrecError, match=f"; {re.escape(made)}$"):  # CLI: objrec split d data
         require_split_folder(tmp_path / "d")
 
 

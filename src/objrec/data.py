@@ -331,8 +331,19 @@ def require_split_folder(root: Path) -> None:
     missing = [s for s in REQUIRED_SPLITS if not (root / s).is_dir()]
     raise ObjrecError(
         f"{root} is not a split folder: it has no {' and no '.join(missing)} sub-folder "
-        "(train/ and valid/ are needed, test/ is optional); `split_folder` makes them"
+        f"(train/ and valid/ are needed, test/ is optional); `{split_call(root)}` makes them"
     )
+
+
+def split_call(root: Path) -> str:
+    """The call that splits the class folder ``root`` into a new folder beside it (``data``, as
+    README's, or ``root-split`` where that is taken), which the CLI says as the command
+    (``objrec split photos data``): "`split_folder` makes them" left the user to find the
+    arguments, where split's own errors give them."""
+    out = root.parent / "data"
+    if os.path.lexists(out):
+        out = root.with_name(f"{root.name}-split")
+    return f"split_folder({str(root)!r}, {str(out)!r})"
 
 
 SPLIT_NAMES = {
