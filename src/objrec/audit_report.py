@@ -322,11 +322,7 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     chained += propose_group(apart, "remove", APART_REASON)
     # a byte-identical copy's remove first: an outlier's keep took its row (the same file twice)
     proposals = [(i, action, "", why) for i, action, why in identical_copies(within, inv)]
-    reviewed = read_reviewed(inv.root)
-    proposals += [
-        (issue["_index"], *label_proposal(issue, settled_at(inv, issue["_index"], reviewed)))
-        for issue in result.label_issues
-    ]
+    proposals += label_proposals(result, inv)
     proposals += [(row["_index"], *outlier_proposal(row)) for row in result.outliers]
     proposals += [(i, "keep", "", why) for i, why in chained]
     for proposal in proposals:
@@ -337,6 +333,16 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     for index, reason in kept_firsts(result, inv):
         propose(index, "keep", "", reason)
     return list(rows.values())
+
+
+def label_proposals(result: AuditResult, inv: Inventory) -> list[tuple[int, str, str, str]]:
+    """The plan's image, action, new class and reason for each label flag: relabel or keep, or
+    keep as a person settled it in an earlier plan (``reviewed.csv``)."""
+    reviewed = read_reviewed(inv.root)
+    return [
+        (issue["_index"], *label_proposal(issue, settled_at(inv, issue["_index"], reviewed)))
+        for issue in result.label_issues
+    ]
 
 
 UNREADABLE_REMOVED = (
