@@ -407,6 +407,25 @@ def test_a_figure_that_fails_is_a_warning_naming_it_and_the_tables_are_written(
     assert not (out / "accuracy_vs_train.png").exists()
 
 
+def test_a_full_disk_while_drawing_a_figure_is_no_bug_and_goes_through(tmp_path, caplog):
+    """A full disk while drawing a figure was called "a bug in objrec" and evaluate exited 0
+    (review3-47 MEDIUM 2): an OSError is no bug, so it goes through for the CLI's sentence and
+    exit 1, and what the draw left half written is removed all the same."""
+    import errno
+
+    from objrec.evaluate import drawn_or_warned
+
+    def full(path):
+        path.write_bytes(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    with caplog.at_level("WARNING", logger="objrec.evaluate"), pytest.raises(OSError) as raised:
+        drawn_or_warned(tmp_path.joinpath, tmp_path, ["reliability.png"], full)
+    assert raised.value.errno == errno.ENOSPC
+    assert not (tmp_path / "reliability.png").exists()
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
 @pytest.mark.slow
 def test_a_run_without_a_record_of_its_images_is_checked_against_its_data_folder(
     trained_run, split_dir, image_folder, caplog

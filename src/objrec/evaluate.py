@@ -1469,12 +1469,16 @@ def drawn_or_warned(
     ``out``); one that fails, a bug (numpy's "Singular matrix" in the accuracy trend), is a
     warning naming them, and what it left half written is removed: the tables, computed seconds
     or minutes before, are written all the same, where a failed figure threw every one of them
-    away. ``-vv`` logs its trace."""
+    away. ``-vv`` logs its trace. An OSError (a full disk, a quota, a folder refusing) is no bug
+    and would fail the tables' writes as well: it goes through, for the CLI's one sentence and
+    exit 1, once the half-written figure is removed."""
     try:
         draw(place(names[0]))
+    except OSError:
+        _removed_figures(place, names)
+        raise
     except Exception as exc:  # a figure is never worth the tables
-        for name in names:
-            place(name).unlink(missing_ok=True)
+        _removed_figures(place, names)
         shown = " and ".join(str(name if out is None else out / name) for name in names)
         log.debug("drawing %s failed", shown, exc_info=True)
         log.warning(
@@ -1483,3 +1487,10 @@ def drawn_or_warned(
             shown,
             unexpected_error(exc),
         )
+
+
+def _removed_figures(place: Callable[[str], Path], names: Sequence[str]) -> None:
+    """Remove what a failed draw left of the figures ``names``, so that no half-written or
+    earlier evaluation's figure is read as this one's."""
+    for name in names:
+        place(name).unlink(missing_ok=True)
