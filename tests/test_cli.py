@@ -3970,6 +3970,24 @@ def test_check_of_a_run_still_loads_a_model_its_seal_cannot_vouch_for(capsys, tr
     assert "does not fit the architecture" in problem["message"], problem
 
 
+@pytest.mark.slow  # a run's model loaded twice (0.6 s)
+def test_check_of_a_run_loads_a_sealed_model_another_objrec_wrote(capsys, trained_run):
+    """review3-47: a sealed model of objrec's own bodies that another objrec wrote (a later one
+    whose body has another layer) was checked by its seal alone, "nothing unusable", where
+    predict refuses it: the seal vouches for the bytes, not for this objrec's architecture. Its
+    ``objrec_version`` is not this one's, so check loads it as predict does."""
+    from objrec.checkpoint import read_model_state, save_model_state
+
+    path = trained_run / "model.safetensors"
+    state, header, _ = read_model_state(path)
+    state["head.renamed"] = state.pop(next(k for k in state if k.startswith("head.")))
+    save_model_state(path, state, header | {"objrec_version": "0.0.1"})
+    code, out, _ = run(capsys, "check", trained_run, "--json")
+    [problem] = [p for p in json.loads(out)["problems"] if p["unusable"]]
+    assert code == 1 and problem["kind"] == "unreadable", problem
+    assert "does not fit the architecture" in problem["message"], problem
+
+
 @pytest.mark.slow  # a run's files read six times (1 s)
 @pytest.mark.parametrize(
     "damage, kind, said",

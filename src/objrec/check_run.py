@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from objrec import __version__
 from objrec.backbones import builds_on_meta
 from objrec.check import Problem
 from objrec.errors import ObjrecError
@@ -155,7 +156,7 @@ def _check_model(run: Path, result: RunCheck) -> RunMeta | None:
         return None
     try:
         meta = read_meta(path)
-        if not is_sealed(path) or not builds_on_meta(meta.backbone):
+        if not vouched_for(path, meta):
             _fits_its_backbone(path)
     except Damaged as exc:
         result.problems.append(Problem(str(path), "damaged", str(exc), True))
@@ -166,6 +167,16 @@ def _check_model(run: Path, result: RunCheck) -> RunMeta | None:
     _note_sealed(path, "model", result)
     result.classes, result.backbone = list(meta.classes), meta.backbone
     return meta
+
+
+def vouched_for(path: Path, meta: RunMeta) -> bool:
+    """Whether the model file ``path`` (its ``meta``) holds tensors saved from the architecture
+    this objrec builds for its backbone, without building it: sealed (its bytes as written), of
+    one of objrec's own bodies (:func:`backbones.builds_on_meta`) and written by this version of
+    objrec, whose pinned body code is that of the architecture. A model another objrec wrote
+    (``meta.objrec_version``; none before session 47) is loaded, a later one's body may differ
+    (review3-47)."""
+    return is_sealed(path) and builds_on_meta(meta.backbone) and meta.objrec_version == __version__
 
 
 def _fits_its_backbone(path: Path) -> None:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from objrec import __version__
 from objrec.config import DataConfig, TrainConfig, check_field_types, known_settings
 from objrec.errors import ObjrecError
 
@@ -183,6 +184,10 @@ class RunMeta:
     valid_acc: float | None = None
     calibration: Calibration | None = None
     format_version: int = FORMAT_VERSION
+    objrec_version: str | None = field(default=None, compare=False)
+    """The objrec that wrote the model file (None before 5 December 2026, session 47): it built the
+    architecture the tensors were saved from, so ``check RUN`` of a sealed file that this objrec
+    wrote need not build it again in PyTorch (``check_run``); one another objrec wrote, it does."""
     digest: str | None = field(default=None, compare=False)
     """The content digest of the model file this was read from (``checkpoint.model_digest``'s
     value, of the very bytes its tensors came from), never written into one: what every record
@@ -227,6 +232,7 @@ class RunMeta:
         """The JSON-able form stored in a checkpoint's header."""
         out: dict[str, Any] = {
             "format_version": FORMAT_VERSION,  # what this objrec writes, whatever it read
+            "objrec_version": __version__,  # the model it saves is one it built
             "backbone": self.backbone,
             "classes": list(self.classes),
             "data_config": asdict(self.data),
@@ -276,13 +282,15 @@ class RunMeta:
                     else None
                 ),
                 format_version=int(data.get("format_version", FORMAT_VERSION)),
+                objrec_version=data.get("objrec_version"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ObjrecError(f"the checkpoint's metadata is incomplete ({exc!r})") from exc
 
 
 ENTRIES = (
-    *("format_version", "backbone", "classes", "data_config", "head", "train_config"),
+    *("format_version", "objrec_version", "backbone", "classes", "data_config", "head"),
+    "train_config",
     *("finetune_blocks", "n_train", "params", "body_fingerprint", "data_dir", "best_epoch"),
     *("calibration", "threshold_images", "valid"),
 )
