@@ -1637,6 +1637,39 @@ def test_against_says_when_a_difference_is_within_chance():
     assert chance_line(same, "old", "new").endswith(": no difference between them on these images")
 
 
+@pytest.mark.slow
+def test_against_counts_copies_of_one_photo_once_in_its_chance_test():
+    """8 byte copies of a crocodile photo the new run got wrong and the old right turned "1
+    fixed, 6 broken, p = 0.125, within chance" into "p < 0.001", and crocodile's "-50 points,
+    not chance" rested on one photo (review47b MEDIUM 3): McNemar's test counts evaluate's
+    distinct photos (its near-duplicate ``group``), and the words say both counts."""
+    import pandas as pd
+
+    from objrec.cli.evaluation import chance_cell, chance_line
+    from objrec.compare import compare_runs
+
+    labels = [0] * 20 + [1] * 20
+    old_answers = labels[:]
+    new_answers = labels[:]
+    for i in (1, 2, 3, 4, 5, 6):  # 6 photos wrong now, right before
+        new_answers[i] = 1
+    old_answers[21] = 0  # 1 photo right now, wrong before
+    old, new = (_evaluation(["croc", "head"], labels, a) for a in (old_answers, new_answers))
+    assert compare_runs(new, old, Path("old"))["within_chance"]  # 1 fixed, 6 broken: p = 0.125
+    for run, answer in ((old, 0), (new, 1)):  # 8 copies of photo 1, answered as it is
+        copies = run.predictions.iloc[[1] * 8].assign(path=[f"copy{k}.png" for k in range(8)])
+        copies["predicted"] = ["croc", "head"][answer]
+        run.predictions = pd.concat([run.predictions, copies], ignore_index=True)
+        run.predictions["group"] = [*range(40), *[1] * 8]  # as evaluate groups byte copies
+    c = compare_runs(new, old, Path("old"))
+    assert (c["fixed"], c["broken"], c["fixed_photos"], c["broken_photos"]) == (1, 14, 1, 6)
+    assert c["within_chance"] and c["p_value"] == pytest.approx(0.125)
+    line = chance_line(c, "old", "new")
+    assert "14 images (6 distinct photos) wrong in new and right in old: within chance" in line
+    croc = next(row for row in c["per_class"] if row["class"] == "croc")
+    assert chance_cell(croc) == "no, 14 images (6 distinct photos)"
+
+
 def test_against_says_how_many_classes_would_read_more_than_chance_by_chance_alone():
     """evaluate --against judged each class at 1 in 20 and said nothing of how many classes it
     judged: among 20 classes, one "no, 7 images" is what two equally good runs show by chance
@@ -1653,7 +1686,7 @@ def test_against_says_how_many_classes_would_read_more_than_chance_by_chance_alo
     changed = [row for row in c["per_class"] if row["change"] != 0]
     caption = " ".join(str(against_table(changed, "old", "new", 10).caption).split())
     assert (
-        "3 classes changed enough to be judged (6 or more images each): were the runs equally "
+        "3 classes changed enough to be judged (6 or more distinct photos each): were the runs equally "
         'good, up to 0.15 of them would read "no" by chance alone on average, and at least one '
         'would up to 14% of the time, so a "no" among many classes is weak evidence on its own'
     ) in caption

@@ -168,7 +168,9 @@ def compare_runs(
         )
     right = both["true"] == both["predicted"]
     right_before = both["true"] == both["predicted_against"]
-    per_class = _per_class(both.assign(right=right, right_against=right_before))
+    both = both.assign(right=right, right_against=right_before)
+    photos = changed_photos(both)
+    per_class = _per_class(both, photos)
     only_here = [name for name in result.classes if class_of_folder(name) not in known]
     return {
         "run": str(against),
@@ -183,7 +185,11 @@ def compare_runs(
         "top1_against": _rate(int(right_before.sum()), len(both)),
         "mean_class_top1": float(per_class["top1"].mean()),
         "mean_class_top1_against": float(per_class["top1_against"].mean()),
-        **chance_fields(int((right & ~right_before).sum()), int((~right & right_before).sum())),
+        **chance_fields(
+            int((right & ~right_before).sum()),
+            int((~right & right_before).sum()),
+            (int(photos["fixed"].sum()), int(photos["broken"].sum())),
+        ),
         "answered_only_here": int(both["predicted"].isin(map(class_of_folder, only_here)).sum()),
         "seen_here": int((both["seen_in"] != "").sum()),
         "seen_against": int((both["seen_in_against"] != "").sum()),
@@ -211,22 +217,49 @@ def fewest_beyond_chance() -> int:
     return next(n for n in range(1, 64) if 2 * 0.5**n < CHANCE)
 
 
-def chance_fields(fixed: int, broken: int) -> dict[str, Any]:
-    """``fixed``, ``broken``, their McNemar ``p_value`` (:func:`changed_by_chance`) and
-    ``within_chance``: whether it is at least :data:`CHANCE`."""
-    p_value = changed_by_chance(fixed, broken)
-    within = p_value >= CHANCE
-    return {"fixed": fixed, "broken": broken, "p_value": p_value, "within_chance": within}
+def chance_fields(fixed: int, broken: int, photos: tuple[int, int] | None = None) -> dict[str, Any]:
+    """``fixed``, ``broken`` (images), the distinct photos among them (``photos``: fixed and
+    broken, :func:`changed_photos`; None: each image its own), McNemar's ``p_value`` on the
+    photos (:func:`changed_by_chance`) and ``within_chance``: whether it is at least
+    :data:`CHANCE`. Copies of one photo are one observation: 8 byte copies of a photo one run got
+    wrong turned "within chance" into "p < 0.001" (review47b MEDIUM 3)."""
+    fixed_photos, broken_photos = photos if photos is not None else (fixed, broken)
+    p_value = changed_by_chance(fixed_photos, broken_photos)
+    return {
+        "fixed": fixed,
+        "broken": broken,
+        "fixed_photos": fixed_photos,
+        "broken_photos": broken_photos,
+        "p_value": p_value,
+        "within_chance": p_value >= CHANCE,
+    }
+
+
+def changed_photos(both: pd.DataFrame) -> pd.DataFrame:
+    """Per distinct photo (of each class, by evaluate's near-duplicate ``group``: copies and
+    bursts of one scene, what "rests on N distinct photos" counts), whether this run got more of
+    its images right than the other (``fixed``) or fewer (``broken``), indexed by (class,
+    group)."""
+    group = both["group"] if "group" in both else both["path"]
+    counts = both[["right", "right_against"]].astype(int).groupby([both["true"], group]).sum()
+    return pd.DataFrame(
+        {
+            "fixed": counts["right"] > counts["right_against"],
+            "broken": counts["right"] < counts["right_against"],
+        }
+    )
 
 
 def _rows(predictions: pd.DataFrame | None, classes: list[str]) -> pd.DataFrame:
-    """The predictions' path, true and predicted class (in NFC) and the run's split it is in
-    (``seen_in``: "" for none), for the images of ``classes``."""
-    columns = ["path", "true", "predicted", "seen_in"]
+    """The predictions' path, true and predicted class (in NFC), the run's split it is in
+    (``seen_in``: "" for none) and its near-duplicate ``group`` (its path where none is
+    recorded), for the images of ``classes``."""
+    columns = ["path", "true", "predicted", "seen_in", "group"]
     if predictions is None:
         return pd.DataFrame(columns=columns)
     rows = predictions.reindex(columns=columns)
     rows["seen_in"] = rows["seen_in"].astype(object).fillna("")  # absent: none known
+    rows["group"] = rows["group"].astype(object).fillna(rows["path"])
     for column in ("true", "predicted"):
         rows[column] = rows[column].map(class_of_folder)
     return rows[rows["true"].isin([class_of_folder(name) for name in classes])]
@@ -236,11 +269,11 @@ def _rate(count: int, total: int) -> float:
     return count / total if total else float("nan")
 
 
-def _per_class(both: pd.DataFrame) -> pd.DataFrame:
+def _per_class(both: pd.DataFrame, photos: pd.DataFrame) -> pd.DataFrame:
     """Per class: its images, top-1 in this run and in the other, the change (this run's less
     the other's), and its images only one run got right with whether that is within chance
-    (:func:`chance_fields`: a class of 12 test images moves 8.3 points with one image), the most
-    lost first."""
+    (:func:`chance_fields`, judged on its distinct ``photos``: a class of 12 test images moves
+    8.3 points with one image), the most lost first."""
     grouped = both.groupby("true", sort=True)
     fixed = (both["right"] & ~both["right_against"]).groupby(both["true"]).sum()
     broken = (~both["right"] & both["right_against"]).groupby(both["true"]).sum()
@@ -252,8 +285,12 @@ def _per_class(both: pd.DataFrame) -> pd.DataFrame:
         }
     )
     table["change"] = table["top1"] - table["top1_against"]
+    by_photo = photos.groupby(level=0).sum()
     pairs = zip(fixed[table.index], broken[table.index], strict=True)
-    chance = [chance_fields(int(f), int(b)) for f, b in pairs]
+    chance = [
+        chance_fields(int(f), int(b), (int(by_photo.at[c, "fixed"]), int(by_photo.at[c, "broken"])))
+        for c, (f, b) in zip(table.index, pairs, strict=True)
+    ]
     table = table.assign(**pd.DataFrame(chance, index=table.index))
     table = table.rename_axis("class").reset_index()
     table["n"] = table["n"].astype(int)

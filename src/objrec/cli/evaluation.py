@@ -468,8 +468,8 @@ def chance_line(c: dict[str, Any], old: str, new: str) -> str:
     than chance gives on that many: a 1-image change among 111 read as "-0.90 points" with no
     word that it shows nothing."""
     counted = (
-        f"{plural(c['fixed'], 'image')} right in {new} and wrong in {old}, "
-        f"{plural(c['broken'], 'image')} wrong in {new} and right in {old}"
+        f"{images_words(c, 'fixed')} right in {new} and wrong in {old}, "
+        f"{images_words(c, 'broken')} wrong in {new} and right in {old}"
     )
     if "within_chance" not in c:  # an older metrics.json
         return counted
@@ -485,6 +485,14 @@ def chance_line(c: dict[str, Any], old: str, new: str) -> str:
         f"{counted}: more than chance, two equally good runs differ this much less than 1 time "
         f"in 20 (McNemar's exact test, {p_words(c['p_value'])})"
     )
+
+
+def images_words(c: dict[str, Any], key: str) -> str:
+    """``14 images (1 distinct photo)``: ``c[key]`` images, and the distinct photos among them
+    (``c[key + "_photos"]``, which McNemar's test counts) where they are fewer."""
+    images, photos = int(c[key]), int(c.get(f"{key}_photos", c[key]))
+    distinct = f" ({plural(photos, 'distinct photo')})" if photos != images else ""
+    return plural(images, "image") + distinct
 
 
 def p_words(p_value: float, places: int = 3) -> str:
@@ -567,23 +575,33 @@ def many_tests_note(judged: list[dict[str, Any]]) -> str:
     from objrec.compare import CHANCE, fewest_beyond_chance
 
     fewest = fewest_beyond_chance()
-    tested = sum(int(row["fixed"]) + int(row["broken"]) >= fewest for row in judged)
+    tested = sum(photos_changed(row) >= fewest for row in judged)
     if tested < 2:
         return ""
     some = 1 - (1 - CHANCE) ** tested
     return (
-        f"\n{tested} classes changed enough to be judged ({fewest} or more images each): were "
-        f'the runs equally good, up to {tested * CHANCE:.2g} of them would read "no" by '
-        f"chance alone on average, and at least one would up to {some:.0%} of the time, so a "
-        '"no" among many classes is weak evidence on its own'
+        f"\n{tested} classes changed enough to be judged ({fewest} or more distinct photos "
+        f"each): were the runs equally good, up to {tested * CHANCE:.2g} of them would read "
+        f'"no" by chance alone on average, and at least one would up to {some:.0%} of the '
+        'time, so a "no" among many classes is weak evidence on its own'
     )
 
 
 def chance_cell(row: dict[str, Any]) -> str:
-    """``yes, 1 image`` / ``no, 7 images``: whether a class's change could be chance, and how many
-    of its images changed answer."""
-    changed = plural(int(row["fixed"]) + int(row["broken"]), "image")
-    return f"{'yes' if row['within_chance'] else 'no'}, {changed}"
+    """``yes, 1 image`` / ``no, 7 images`` / ``yes, 9 images (1 distinct photo)``: whether a
+    class's change could be chance, and how many of its images (and distinct photos, where
+    fewer) changed answer."""
+    both = {
+        "changed": int(row["fixed"]) + int(row["broken"]),
+        "changed_photos": photos_changed(row),
+    }
+    return f"{'yes' if row['within_chance'] else 'no'}, {images_words(both, 'changed')}"
+
+
+def photos_changed(row: dict[str, Any]) -> int:
+    """The distinct photos one run got right and the other wrong (images, in an older record)."""
+    fixed, broken = row.get("fixed_photos", row["fixed"]), row.get("broken_photos", row["broken"])
+    return int(fixed) + int(broken)
 
 
 def image_set_words(result: EvaluationResult) -> str:
