@@ -102,9 +102,10 @@ def same_images(folder: Path) -> bool:
     (but those it could not read), and the class folders the model was not taught holding as many
     images as it counted (a class folder that is none of those it measured or named,
     ``classes_without_images``, is one). A photo moved to its right class folder after an audit, or
-    removed, makes it False. True when the folder is not recorded, is gone or holds none of the
-    photos evaluated (a run copied to another machine): there is nothing to compare it with, and
-    the page says so."""
+    removed, makes it False, and so do photos of its classes none of which it evaluated (every
+    test photo replaced or renamed). True when the folder is not recorded, is gone or holds no
+    image of the model's classes (a run copied to another machine): there is nothing to compare
+    it with, and the page says so."""
     metrics = json_dict(folder / "metrics.json")
     evaluated = Path(str(metrics.get("folder") or ""))
     rows = predicted_rows(folder / PREDICTIONS)
@@ -116,9 +117,9 @@ def same_images(folder: Path) -> bool:
         return False
     if rows is None or untaught != dict(metrics.get("untaught_classes") or {}):
         return False
-    keys = [listed_tail(path, listed) for path, _ in rows]
-    if rows and not any(keys):  # none of its photos there: as a folder gone, the page says so
+    if not listed:  # no image of its classes there (a copied run): as a folder gone
         return True
+    keys = [listed_tail(path, listed) for path, _ in rows]
     if len(set(keys)) != len(rows) or any(
         key is None or listed[key] != class_of_folder(true)
         for key, (_, true) in zip(keys, rows, strict=True)
