@@ -4190,6 +4190,32 @@ def test_check_of_a_run_shows_reading_a_training_state_only_where_there_is_one(t
     assert shown.tasks == ["reading the model", "reading the model and training state"]
 
 
+@pytest.mark.slow  # a run's files read (0.3 s)
+def test_check_of_a_run_compares_its_records_with_the_model_it_checked(
+    trained_run, tmp_path, monkeypatch
+):
+    """check RUN hashed the model file again for each record it compares with the model (the kept
+    threshold, the evaluations, the export: up to five SHA-256 passes over it in all), so a
+    retrain landing once the model was checked had that model's own records called "of another
+    model". They are compared with the digest of the bytes checked."""
+    from objrec import check_run as checking
+    from objrec.checkpoint import model_digest
+    from objrec.kept import keep_threshold
+
+    from .conftest import followed_by, retrain_of
+
+    checked = model_digest(trained_run)
+    keep_threshold(trained_run, 0.3, {"unknown": None, "evaluated": None})
+    (trained_run / "eval-test").mkdir()
+    metrics = {"top1": 1.0, "per_class": [], "model": checked}
+    (trained_run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
+    retrain = retrain_of(trained_run, tmp_path / "b.safetensors")
+    monkeypatch.setattr(checking, "read_meta", followed_by(checking.read_meta, retrain))
+    result = checking.check_run(trained_run)
+    assert model_digest(trained_run) != checked
+    assert [p for p in result.problems if p.kind == "other_model"] == []
+
+
 @pytest.mark.slow  # a run's training state read (0.2 s)
 def test_check_of_a_run_with_no_model_yet_says_only_how_to_continue_it(capsys, trained_run):
     """With last.safetensors and no model.safetensors, check said "no model yet" and then that

@@ -132,13 +132,13 @@ def check_run(run: Path, reporter: Reporter | None = None) -> RunCheck:
         advance(1)
         _check_state(run, meta, result)
         advance(int(state))
-    if meta is not None:
-        kept = _check_kept(run, result)
+    if meta is not None:  # each record compared with the model checked (its digest, once read)
+        kept = _check_kept(run, result, meta.digest)
         _check_config(run, meta, result)
         _check_summary(run, meta, result)
         _check_seen(run, result)
-        _check_evaluations(run, result)
-        _check_export(run, result, kept)
+        _check_evaluations(run, result, meta.digest)
+        _check_export(run, result, kept, meta.digest)
     log.info("checked %s: %s", run, plural(len(result.unusable), "unusable file"))
     return result
 
@@ -248,12 +248,12 @@ def unfinished_words(epoch: int, forced: bool) -> str:
     )
 
 
-def _check_kept(run: Path, result: RunCheck) -> KeptThreshold | None:
-    """The kept threshold, read as ``predict`` reads it: refused, kept for another model,
-    changed since it was kept, or holding no digest. Returns it (None: none, or refused), for
-    the export's check, which reads it no second time."""
+def _check_kept(run: Path, result: RunCheck, model: str | None) -> KeptThreshold | None:
+    """The kept threshold, read as ``predict`` reads it: refused, kept for another model than
+    the one checked (digest ``model``), changed since it was kept, or holding no digest. Returns
+    it (None: none, or refused), for the export's check, which reads it no second time."""
     try:
-        kept = read_kept(run, warn=False)
+        kept = read_kept(run, warn=False, model=model)
     except ObjrecError as exc:
         result.problems.append(Problem(str(run / KEPT_NAME), "unreadable", str(exc), True))
         return None
@@ -335,11 +335,12 @@ def _check_seen(run: Path, result: RunCheck) -> None:
         result.problems.append(Problem(str(path), "unreadable", f"{exc}: {why}", True))
 
 
-def _check_evaluations(run: Path, result: RunCheck) -> None:
+def _check_evaluations(run: Path, result: RunCheck, model: str | None) -> None:
     """Each evaluation in the run (an ``eval-*`` folder of ``evaluate``'s) made with another model
-    than the one now there (a model copied in since), by the model digest it records."""
+    than the one checked (digest ``model``: a model copied in since), by the model digest it
+    records."""
     folders = [f for f in sorted(run.glob("eval-*")) if f.is_dir() and holds_evaluation(f)]
-    digest = model_digest(run / BEST) if folders else ""
+    digest = (model or model_digest(run / BEST)) if folders else ""
     for folder in folders:
         made = json_dict(folder / "metrics.json").get("model")
         if made and made != digest:
@@ -360,10 +361,12 @@ NOT_TOLD = {
 """What an export's sidecar records for ``check``, and what a sidecar without it leaves untold."""
 
 
-def _check_export(run: Path, result: RunCheck, kept: KeptThreshold | None) -> None:
+def _check_export(
+    run: Path, result: RunCheck, kept: KeptThreshold | None, model: str | None
+) -> None:
     """The run's export (``export.default_out``: ``model.onnx``, its sidecar ``model.json`` and
-    its script), read as ``share --onnx`` reads it: whether its sidecar names the model file now
-    in the run (``model_digest``), and whether each of its files is there with the SHA-256 the
+    its script), read as ``share --onnx`` reads it: whether its sidecar names the model checked
+    (digest ``model``), and whether each of its files is there with the SHA-256 the
     sidecar records of it. An export made before those were recorded is noted, not refused."""
     graph = default_out(run)
     sidecar, script = graph.with_suffix(".json"), script_path(graph)
@@ -373,7 +376,7 @@ def _check_export(run: Path, result: RunCheck, kept: KeptThreshold | None) -> No
     if record is None:
         return
     made = record.get("model_digest")
-    if made and made != model_digest(run / BEST):
+    if made and made != (model or model_digest(run / BEST)):
         message = (
             "an export of another model than the run's now (its model_digest names another model "
             "file's SHA-256: a retrain since): its files answer as that model did, and share "
