@@ -1429,31 +1429,12 @@ def test_a_report_evaluates_again_when_test_images_moved_or_went(tmp_path, monke
     and a class folder it was not taught, counted, change nothing while they stay as they were."""
     import importlib
 
-    from objrec.checkpoint import model_digest
     from objrec.current import same_images
     from objrec.progress import SILENT
     from objrec.report import load_evaluation
 
-    from .conftest import fake_checkpoint
-
     evaluate_module = importlib.import_module("objrec.evaluate")
-    run, data = tmp_path / "run", tmp_path / "data"
-    test = data / "test"
-    for split, name in [("train", "red"), ("valid", "red"), ("test", "a"), ("test", "b")]:
-        (data / split / name).mkdir(parents=True, exist_ok=True)
-    for name in ("a/1.jpg", "a/2.jpg", "b/3.jpg", "b/bad.jpg", "new/9.jpg"):
-        (test / name).parent.mkdir(exist_ok=True)
-        (test / name).write_bytes(b"x")
-    run.mkdir()
-    fake_checkpoint(run / "model.safetensors")
-    folder = evaluate_module.default_eval_dir(run, data, test)
-    folder.mkdir()
-    rows = "".join(f"data/test/{p},{p[0]}\n" for p in ("a/1.jpg", "a/2.jpg", "b/3.jpg"))
-    (folder / "predictions.csv").write_text("path,true\n" + rows)
-    metrics = {"model": model_digest(run), "folder": str(test.resolve())}
-    metrics |= {"unreadable": ["data/test/b/bad.jpg: cannot identify image file"]}
-    metrics |= {"untaught_classes": {"new": 1}, "per_class": [{"class": "a"}, {"class": "b"}]}
-    (folder / "metrics.json").write_text(json.dumps(metrics))
+    run, data, test, folder = evaluated_test_folder(tmp_path)
     made: list[Path] = []
     monkeypatch.setattr(evaluate_module, "evaluate", lambda run, data, **kw: made.append(data))
     assert same_images(folder)
@@ -1468,12 +1449,50 @@ def test_a_report_evaluates_again_when_test_images_moved_or_went(tmp_path, monke
     (test / "new" / "10.jpg").unlink()
     (test / "a" / "4.jpg").write_bytes(b"x")  # added
     assert not same_images(folder)
-    (test / "a" / "4.jpg").unlink()
-    for name in ("a/1.jpg", "a/2.jpg", "b/3.jpg"):  # every test photo renamed (or replaced)
+
+
+def evaluated_test_folder(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
+    """A run, its data folder, its test/ (a/1.jpg, a/2.jpg, b/3.jpg evaluated, b/bad.jpg
+    unreadable, new/9.jpg of a class it was not taught) and an evaluation of it."""
+    import importlib
+
+    from objrec.checkpoint import model_digest
+
+    from .conftest import fake_checkpoint
+
+    run, data = tmp_path / "run", tmp_path / "data"
+    test = data / "test"
+    for split, name in [("train", "red"), ("valid", "red"), ("test", "a"), ("test", "b")]:
+        (data / split / name).mkdir(parents=True, exist_ok=True)
+    for name in ("a/1.jpg", "a/2.jpg", "b/3.jpg", "b/bad.jpg", "new/9.jpg"):
+        (test / name).parent.mkdir(exist_ok=True)
+        (test / name).write_bytes(b"x")
+    run.mkdir()
+    fake_checkpoint(run / "model.safetensors")
+    folder = importlib.import_module("objrec.evaluate").default_eval_dir(run, data, test)
+    folder.mkdir()
+    rows = "".join(f"data/test/{p},{p[0]}\n" for p in ("a/1.jpg", "a/2.jpg", "b/3.jpg"))
+    (folder / "predictions.csv").write_text("path,true\n" + rows)
+    metrics = {"model": model_digest(run), "folder": str(test.resolve())}
+    metrics |= {"unreadable": ["data/test/b/bad.jpg: cannot identify image file"]}
+    metrics |= {"untaught_classes": {"new": 1}, "per_class": [{"class": "a"}, {"class": "b"}]}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return run, data, test, folder
+
+
+def test_an_evaluation_of_test_photos_every_one_replaced_is_not_current(tmp_path):
+    """Every test photo renamed or replaced counted as current, as a folder gone, so share's card
+    quoted, and report showed, figures of photos no longer there (review3-47 MEDIUM 1). Only a
+    folder holding no image of the model's classes (a run copied to another machine) is."""
+    from objrec.current import same_images
+
+    _, _, test, folder = evaluated_test_folder(tmp_path)
+    assert same_images(folder)
+    for name in ("a/1.jpg", "a/2.jpg", "b/3.jpg"):
         (test / name).rename((test / name).with_name("x" + Path(name).name))
-    assert not same_images(folder)  # review3-47 MEDIUM 1: it counted as current
+    assert not same_images(folder)
     for image in [*test.glob("a/*"), *test.glob("b/*")]:
-        image.unlink()  # no image of its classes left: a run copied to another machine
+        image.unlink()
     assert same_images(folder)
 
 
