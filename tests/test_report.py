@@ -1511,3 +1511,23 @@ def test_report_after_a_test_photo_is_relabelled_shows_the_split_as_it_is(
     html = build_report(trained_run, tmp_path / "r.html", grad_cam=False).read_text()
     metrics = json.loads((trained_run / "eval-test" / "metrics.json").read_text())
     assert metrics["n"] == n and "no longer where they were evaluated" not in html
+
+
+@pytest.mark.slow
+def test_the_page_says_the_test_split_holds_a_class_the_model_was_not_taught(
+    trained_run, split_dir, tmp_path
+):
+    """evaluate warned of a class folder the run was not taught, left out of every score; the
+    page, the document that is kept and shared, said nothing of it beside its top-1 (review47b
+    LOW 6)."""
+    from .conftest import make_image
+
+    (split_dir / "test" / "purple").mkdir()
+    for i in range(3):
+        make_image((150, 40, 200), seed=900 + i).save(split_dir / "test" / "purple" / f"{i}.png")
+    html = build_report(trained_run, tmp_path / "r.html", grad_cam=False).read_text()
+    note = " ".join(html.split('class="untaught-note">')[1].split("</p>")[0].split())
+    assert note.startswith(
+        "The test split has 1 class folder the model was not taught, left out of every score: "
+        "purple (3 images); the model answered"
+    )

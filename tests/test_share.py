@@ -537,3 +537,19 @@ def test_the_card_quotes_no_share_answered_at_a_threshold_no_longer_used(run, tm
     card = (tmp_path / "ours" / "README.md").read_text()
     assert "get a class" not in card and "when an unknown counts" not in card
     assert "top-1 75.00%" in card and "Kept since: 0.3" in card
+
+
+def test_the_card_says_the_test_split_held_a_class_the_model_was_not_taught(run, tmp_path):
+    """After `add` brought in a class, and before the retrain, the card quoted "On the test split
+    (47 images): top-1 76.60%" with no word of the 22 ketch images left out of it, which evaluate
+    warns of (review47b LOW 6)."""
+    fake_evaluation(run, "eval-test", model_digest(run))
+    metrics = json.loads((run / "eval-test" / "metrics.json").read_text())
+    metrics |= {"untaught_classes": {"ketch": 22}, "untaught_unknown": 20, "unknown_threshold": 0.2}
+    (run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
+    share_run(run, tmp_path / "ours")
+    card = (tmp_path / "ours" / "README.md").read_text()
+    assert (
+        "The test split has 1 class folder the model was not taught, left out of every score: "
+        'ketch (22 images); the model answered 20 of these 22 images "unknown".'
+    ) in card

@@ -174,6 +174,10 @@ def evaluation_lines(evaluation: Evaluation) -> list[str]:
     if m.get("top5") is not None:
         line += f", top-5 {pct(m['top5'])}{interval(m, 'top5')}"
     lines = [line + "."]
+    from objrec.evaluate import untaught_note
+
+    if untaught := untaught_note(m, evaluation.what[0].upper() + evaluation.what[1:]):
+        lines.append(f"  {untaught}")
     worst = m.get("worst_classes") or []
     if worst:
         lines += ["", f"  Its worst classes on {evaluation.what}:", ""]

@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -643,22 +643,42 @@ def flag_untaught(
 def untaught_warning(result: EvaluationResult, has_threshold: bool, run: Path) -> str:
     """The sentence naming the classes the model of ``run`` was not taught that the folder has,
     and the run: ``evaluate --against`` evaluates two runs, of which either may lack one."""
-    named = ", ".join(
-        f"{quoted(name)} ({plural(n, 'image')})" for name, n in result.untaught.items()
+    return (
+        f"{result.folder} has {plural(len(result.untaught), 'class folder')} that {run} was not "
+        "taught, left out of every score: "
+        f"{untaught_words(result.untaught, result.untaught_unknown, has_threshold)} (train again "
+        "to teach them; `evaluate(new_run, data, against=old_run)` compares a run taught them "
+        "with this one, on the classes both know)"
     )
-    total = plural(sum(result.untaught.values()), "image")
-    if result.untaught_unknown is not None:
-        flagged = f'the model answered {result.untaught_unknown} of these {total} "unknown"'
+
+
+def untaught_words(untaught: Mapping[str, int], unknown: int | None, has_threshold: bool) -> str:
+    """The class folders a model was not taught (``untaught``: their images) and how many of
+    their images it answered "unknown" (``unknown``), as evaluate's warning, the report's page
+    and the model card say them."""
+    named = ", ".join(f"{quoted(name)} ({plural(n, 'image')})" for name, n in untaught.items())
+    total = plural(sum(untaught.values()), "image")
+    if unknown is not None:
+        flagged = f'the model answered {unknown} of these {total} "unknown"'
     elif has_threshold:
         flagged = "none of their images could be read"
     else:
         flagged = 'the run has no "unknown" answer to flag them with'
-    return (
-        f"{result.folder} has {plural(len(result.untaught), 'class folder')} that {run} was not "
-        f"taught, left out of every score: {named}; {flagged} (train again to teach them; "
-        "`evaluate(new_run, data, against=old_run)` compares a run taught them with this one, "
-        "on the classes both know)"
-    )
+    return f"{named}; {flagged}"
+
+
+def untaught_note(metrics: Mapping[str, Any], what: str) -> str:
+    """One sentence, from an evaluation's ``metrics.json``, naming the class folders of ``what``
+    (``the test split``) the model was not taught, left out of every score, as evaluate warns of
+    them; "" when none (the report's page and the model card were silent, beside a top-1 of the
+    other classes' images only)."""
+    untaught = {str(k): int(v) for k, v in dict(metrics.get("untaught_classes") or {}).items()}
+    if not untaught:
+        return ""
+    unknown, has_threshold = metrics.get("untaught_unknown"), metrics.get("unknown_threshold")
+    words = untaught_words(untaught, unknown, has_threshold is not None)
+    folders = plural(len(untaught), "class folder")
+    return f"{what} has {folders} the model was not taught, left out of every score: {words}."
 
 
 def record_provenance(

@@ -44,6 +44,7 @@ from objrec.evaluate import (
     near_duplicate_words,
     top_losses,
     unknown_images,
+    untaught_note,
     worst_class_rows,
 )
 from objrec.explore import explore
@@ -662,6 +663,7 @@ def evaluation_context(
         "few_images": FEWEST_TO_TRUST,
         "few_to_measure": FEWEST_WITHOUT_INTERVAL,
         "untested": untested_note(classes, per_class, metrics.get("folder")),
+        "untaught": untaught_note(metrics, evaluated_name(metrics.get("folder"))),
         "evaluated": evaluated_words(metrics.get("folder")),
         "confused": confused.to_dict(orient="records"),
         "confusion": embed_if_there(evaluation / "confusion.png"),
@@ -798,6 +800,12 @@ def evaluated_words(folder: str | None) -> dict[str, str]:
         return words | {"top1": f"{name} top-1", "top5": f"{name} top-5"}
     words = {"image": f"image of {name}", "images": f"images of {name}"}
     return words | {"top1": f"top-1 on {name}", "top5": f"top-5 on {name}"}
+
+
+def evaluated_name(folder: str | None) -> str:
+    """``The test split``, or ``field`` for another folder (``evaluate RUN field``)."""
+    name = Path(folder).name if folder else "test"
+    return f"The {name} split" if name in SPLITS else name
 
 
 def untested_note(classes: Sequence[str], per_class: pd.DataFrame, folder: str | None) -> str:
