@@ -2657,3 +2657,26 @@ def test_a_kill_between_the_renames_leaves_the_comparison_s_folder_whole_where_o
         evaluate(trained_run, split_dir, out=out, against=earlier, force=True)
     assert all(seen) and recorded_whole(inner) and inner.stat().st_ino != earlier_folder  # new
     assert {p.name: p.stat().st_ino for p in out.iterdir() if p != inner} == own  # as they were
+
+
+def test_evaluate_worst_n_json_lists_n_worst_classes_as_its_text(tmp_path, monkeypatch, capsys):
+    """`evaluate --worst 2 --json` listed 4 worst classes (to_json's 10) where the text listed 2
+    (review47b nit 8)."""
+    import importlib
+
+    from objrec.cli import main
+
+    from .conftest import fake_checkpoint
+
+    evaluate_module = importlib.import_module("objrec.evaluate")
+    result = _evaluation(list("abcd"), [0, 0, 1, 1, 2, 2, 3, 3], [1, 1, 0, 1, 3, 2, 2, 3])
+    monkeypatch.setattr(evaluate_module, "evaluate", lambda *a, **kw: result)
+    (tmp_path / "run").mkdir()
+    fake_checkpoint(tmp_path / "run" / "model.safetensors")
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    assert len(result.worst()) == 4
+    args = ["evaluate", str(tmp_path / "run"), str(tmp_path / "data"), "--worst", "2", "--json"]
+    assert main(args) == 0
+    assert [row["class"] for row in json.loads(capsys.readouterr().out)["worst_classes"]] == [
+        row["class"] for row in result.worst(2).to_dict(orient="records")
+    ]

@@ -258,13 +258,15 @@ class EvaluationResult:
             return self.per_class
         return self.per_class[self.per_class["top1"] < 1].head(n)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, worst: int = 10) -> dict[str, Any]:
+        """Everything measured as JSON-able data (``metrics.json``, ``--json``), ``worst`` of
+        :meth:`worst`'s rows in ``worst_classes`` (``evaluate --worst N --json``)."""
         return {
             **self.metrics,
             **({"without_tta": self.metrics_plain} if self.metrics_plain else {}),
             "per_class": self.per_class.to_dict(orient="records"),
             "classes_without_images": self.classes_without_images,
-            "worst_classes": self.worst().to_dict(orient="records"),
+            "worst_classes": self.worst(worst).to_dict(orient="records"),
             "most_confused": self.confused.to_dict(orient="records"),
             "mixed_pairs": mixed_pairs(self.confusion, self.classes),
             "folder": str(self.folder) if self.folder else None,

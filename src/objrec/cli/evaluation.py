@@ -174,7 +174,7 @@ def evaluate(
     kept = keep_from(run, result, unknown) if keep_threshold else None
     if as_json:
         extra = {"threshold_kept": kept.record if kept else None} if keep_threshold else {}
-        print_json(with_warnings(result.to_json() | extra, [*logged, result.warning or ""]))
+        print_json(with_warnings(result.to_json(worst) | extra, [*logged, result.warning or ""]))
         if result.warning:
             err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
         return
