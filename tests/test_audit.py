@@ -2556,6 +2556,8 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
         "broken_links": 0,
         "test_removed": 0,
         "test_relabelled": 0,
+        "valid_removed": 0,
+        "valid_relabelled": 0,
         "reviewed": 1,  # the relabel, in a class folder's reviewed.csv too
     }
     assert (

@@ -177,15 +177,37 @@ def test_apply_plan_says_where_it_remembers_the_settled_labels(tmp_path, capsys)
         f"every row of {plan} says keep, so nothing was moved or left out: copied 10 images into "
         f"{tmp_path / 'fixed'} as they are in {data}, which is unchanged "
     )  # readme40: a plan left all keep was said to hold "the labels your plans settled"
-    assert (
-        f"{tmp_path / 'fixed' / 'reviewed.csv'} remembers the 1 label your plans kept or changed: "
-        "an audit of it keeps each instead of suggesting its relabel again"
+    assert (  # which label: "the 1 label" left the user to guess (newcomer47)
+        f"{tmp_path / 'fixed' / 'reviewed.csv'} remembers the 1 label your plans kept or changed "
+        "(train/ant/ant_0.png as ant): an audit of it keeps each instead of suggesting its "
+        "relabel again"
     ) in said
     assert said.endswith(
         f"next: `objrec train {tmp_path / 'fixed'} --out NEW_RUN` (a relabelled or removed image "
         f"costs no frozen pass; `objrec add {tmp_path / 'fixed'} MORE_PHOTOS` first for more "
         "photos or a new class)"
     )
+
+
+def test_apply_plan_says_it_changed_validation_images_as_it_says_test_ones(tmp_path, capsys):
+    """Removing a test and a valid image said "1 test image changed (1 removed)" alone: the
+    valid change, which moves the next train's early stopping and threshold, went unsaid
+    (newcomer47)."""
+    from objrec.cli import main
+
+    data, plan = split_folder(tmp_path / "data"), tmp_path / "plan.csv"
+    plan.write_text(
+        "file,action,new_class\ntest/ant/ant_4.png,remove,\nvalid/ant/ant_3.png,remove,\n"
+        "valid/dragonfly/dragonfly_3.png,relabel,ant\n"
+    )
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "fixed")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "1 test image changed (1 removed)" in said
+    assert (
+        "2 validation images changed (1 relabelled, 1 removed): they decide the next train's "
+        "early stopping and its unknown threshold, so its validation figures are not comparable "
+        "with the old run's"
+    ) in said
 
 
 def test_audit_html_says_which_flags_a_person_settled_before(tmp_path):

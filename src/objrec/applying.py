@@ -581,12 +581,29 @@ def test_change_note(counts: dict[str, int]) -> str | None:
 
 
 def _test_changes(targets: dict[Path, Path | None]) -> dict[str, int]:
-    """How many images of a split folder's test split ``targets`` remove and relabel."""
-    test = [(rel, t) for rel, t in targets.items() if rel.parts[0] == "test"]
-    return {
-        "test_removed": sum(t is None for _, t in test),
-        "test_relabelled": sum(t is not None and t.parent != rel.parent for rel, t in test),
-    }
+    """How many images of a split folder's test and valid splits ``targets`` remove and relabel
+    (``test_removed``, ``valid_relabelled``...)."""
+    counts = {}
+    for split in ("test", "valid"):
+        rows = [(rel, t) for rel, t in targets.items() if rel.parts[0] == split]
+        counts[f"{split}_removed"] = sum(t is None for _, t in rows)
+        counts[f"{split}_relabelled"] = sum(t is not None and t.parent != r.parent for r, t in rows)
+    return counts
+
+
+def valid_change_note(counts: dict[str, int]) -> str | None:
+    """The sentence when the plan removed or relabelled validation images (``counts``'
+    ``valid_removed`` and ``valid_relabelled``): they decide the next train's early stopping and
+    its "unknown" threshold, which apply-plan said nothing of. None when valid is unchanged."""
+    changed = {verb: counts.get(f"valid_{verb}", 0) for verb in ("relabelled", "removed")}
+    how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)
+    if not how:
+        return None
+    return (
+        f"{plural(sum(changed.values()), 'validation image')} changed ({how}): they decide the "
+        "next train's early stopping and its unknown threshold, so its validation figures are "
+        "not comparable with the old run's"
+    )
 
 
 def _copy(

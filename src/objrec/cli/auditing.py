@@ -37,7 +37,7 @@ from objrec.cli.output import (
 )
 from objrec.cli.sections import Sectioned
 from objrec.config import DEFAULT_BACKBONE, PRECISIONS
-from objrec.progress import joined, plural
+from objrec.progress import joined, plural, quoted, some_of
 
 
 @click.command(cls=Sectioned, short_help="Find likely wrong labels, duplicates and outliers.")
@@ -443,7 +443,7 @@ def apply_plan(
     refused as a misspelling, but with --new-class.
     """
     from objrec.applying import apply_plan as run_apply
-    from objrec.applying import test_change_note
+    from objrec.applying import test_change_note, valid_change_note
 
     mode = "copy" if copy else "link"
     with (
@@ -457,21 +457,30 @@ def apply_plan(
         )
     note = test_change_note(counts)
     note = note and to_cli(note, apply_plan, {"out": shown(out)})
+    valid = valid_change_note(counts)
     if as_json:
-        print_json(with_warnings(counts | {"test_note": note}, logged))
+        print_json(with_warnings(counts | {"test_note": note, "valid_note": valid}, logged))
         return
     console.print(applied_line(counts, (data, plan, out), copy), markup=False, highlight=False)
-    if note:  # what the plan asked for: information, on stdout, not a warning
-        console.print(note, markup=False, highlight=False)
+    for said in (note, valid):  # what the plan asked for: information, on stdout
+        if said:
+            console.print(said, markup=False, highlight=False)
     if counts.get("reviewed"):
-        console.print(
-            f"{shown(out / 'reviewed.csv')} remembers the {plural(counts['reviewed'], 'label')} "
-            "your plans kept or changed: an audit of it keeps each instead of suggesting its "
-            "relabel again",
-            markup=False,
-            highlight=False,
-        )
+        console.print(reviewed_line(out, counts["reviewed"]), markup=False, highlight=False)
     console.print(after_plan(out), markup=False, highlight=False)
+
+
+def reviewed_line(out: Path, n: int) -> str:
+    """Which labels OUT's reviewed.csv remembers, the first few named with their class: "the 2
+    labels your plans kept or changed" left the user to guess which 2."""
+    from objrec.reviewed import read_reviewed
+
+    rows = sorted(read_reviewed(out).values(), key=lambda row: row[1])
+    named = some_of([f"{quoted(file)} as {quoted(name)}" for name, file in rows], 3, quote=False)
+    return (
+        f"{shown(out / 'reviewed.csv')} remembers the {plural(n, 'label')} your plans kept or "
+        f"changed ({named}): an audit of it keeps each instead of suggesting its relabel again"
+    )
 
 
 def applied_line(counts: dict[str, int], folders: tuple[Path, Path, Path], copy: bool) -> str:
