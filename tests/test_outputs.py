@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -1330,8 +1331,34 @@ def test_a_killed_commands_staging_folder_is_removed_at_once_by_the_next(tmp_pat
     caplog.clear()
     assert remove_leftovers(tmp_path) == 0 and elsewhere.is_dir()
     assert (
-        f"kept {elsewhere} (2.5 MB), the temporary folder of an objrec not running" in caplog.text
+        f"kept {elsewhere} (last written 0 min ago), the temporary folder of an objrec not running"
+        in caplog.text
     )
+
+
+def test_another_machines_stage_is_said_without_walking_it(tmp_path, monkeypatch, caplog):
+    """A stage kept of an objrec not running here (another machine's, in a shared folder) was
+    walked whole for its size on every command beside it, seconds for a large copy on a network
+    share, and the user told to delete it "if no objrec writes there" while another machine may
+    fill it (review3-47 LOW 4): it is said by its age, one stat, as possibly in use elsewhere."""
+    from objrec.outputs import remove_leftovers
+
+    gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has this id
+    elsewhere = tmp_path / f".objrec-{gone}-{uuid.uuid4().hex}.d"  # not this machine's tag
+    (elsewhere / "ant").mkdir(parents=True)
+    (elsewhere / "ant" / "copied.jpg").write_bytes(b"x")
+
+    def walked(*args, **kwargs):
+        raise AssertionError("walked the stage")
+
+    monkeypatch.setattr(Path, "rglob", walked)
+    monkeypatch.setattr(os, "walk", walked)
+    caplog.set_level(logging.INFO, logger="objrec")
+    assert remove_leftovers(tmp_path) == 0 and elsewhere.is_dir()
+    said = " ".join(caplog.text.split())
+    assert f"kept {elsewhere} (last written 0 min ago)" in said
+    assert "another machine's, which may still be writing it" in said
+    assert "remove it yourself only if no objrec on any machine writes there" in said
 
 
 def refuse_exclusive_flock(lock, mode, wait):

@@ -367,7 +367,7 @@ def remove_leftovers(folder: Path) -> int:
     """Remove the temporary files (:func:`is_leftover`) a stopped objrec left in ``folder``
     (:func:`is_stale`), saying so, and return how many; one written in the last
     :data:`LEFTOVER_AGE_S`, or by a process still running, is kept (another objrec may be writing
-    it), a staging folder said with its size when its process is not running here. One that
+    it), a staging folder said with its age when its process is not running here. One that
     cannot be removed (another user's, in a shared folder such as /tmp) is kept: nothing else is
     touched, and the command goes on; so is a folder that is not there (one the command makes)
     or that may not be listed."""
@@ -387,7 +387,7 @@ def remove_leftovers(folder: Path) -> int:
 
 def _removed(path: Path) -> bool:
     """Whether the leftover ``path`` was stale (:func:`is_stale`) and is removed now; a staging
-    folder kept of a process not running here is said, with its size (:func:`kept_stage`)."""
+    folder kept of a process not running here is said, with its age (:func:`kept_stage`)."""
     try:
         if not is_stale(path):
             kept_stage(path)
@@ -407,18 +407,21 @@ def _removed(path: Path) -> bool:
 def kept_stage(path: Path) -> None:
     """Say a temporary folder (a staging folder, a checkpoint's) kept though no process of this
     machine writes it (another machine's, or an objrec's from before they were locked, younger
-    than :data:`LEFTOVER_AGE_S`): a killed command's full copy, kept unsaid, took its size again."""
+    than :data:`LEFTOVER_AGE_S`): a killed command's full copy, kept unsaid, took its size again.
+    It is said by its age, one stat: its size was a walk of the whole folder on every command
+    beside it (seconds for another machine's large copy on a network share)."""
     named = LEFTOVER.fullmatch(path.name)
     if named is None or named["suffix"] != ".d" or not named["pid"] or not path.is_dir():
         return
     if process_alive(int(named["pid"])):
         return
-    size = sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    minutes = max(0, int(time.time() - path.lstat().st_mtime)) // 60
     log.warning(
-        "kept %s (%.1f MB), the temporary folder of an objrec not running on this machine (another "
-        "machine's, or one stopped less than an hour ago): it is removed once an hour old, or "
-        "delete it if no objrec writes there",
-        *(path, size / 1e6),
+        "kept %s (last written %d min ago), the temporary folder of an objrec not running on this "
+        "machine: another machine's, which may still be writing it, or one stopped less than an "
+        "hour ago. objrec removes it once it is an hour old; remove it yourself only if no objrec "
+        "on any machine writes there",
+        *(path, minutes),
     )
 
 
