@@ -719,7 +719,7 @@ def put_folder(
     is none; exchanged in one step with an earlier one holding only objrec's outputs
     (:func:`exchange`), which is left in the staging folder and removed with it.
 
-    Where the system cannot exchange two folders (Windows; a file system without it) the earlier
+    Where the file system cannot exchange two folders (NFS, SMB, most FUSE ones) the earlier
     one is renamed into the staging folder first: between that rename and the next (microseconds)
     ``target`` is missing, and a kill there leaves it so, the earlier one in the hidden staging
     folder, which the next command writing into ``target``'s folder removes. An earlier folder
