@@ -2680,3 +2680,26 @@ def test_evaluate_worst_n_json_lists_n_worst_classes_as_its_text(tmp_path, monke
     assert [row["class"] for row in json.loads(capsys.readouterr().out)["worst_classes"]] == [
         row["class"] for row in result.worst(2).to_dict(orient="records")
     ]
+
+
+def test_an_evaluation_whose_metrics_json_is_gone_is_not_called_another_folders(tmp_path):
+    """`rm run/eval-test/metrics.json; objrec evaluate run data` said "holds an evaluation of
+    another folder" of the same folder's (review47b nit 7); the report reused the folder, then
+    failed reading it."""
+    from objrec.current import is_current
+    from objrec.evaluate import check_eval_dir, default_eval_dir
+
+    from .conftest import fake_checkpoint
+
+    run, data = tmp_path / "run", tmp_path / "data"
+    (data / "test" / "red").mkdir(parents=True)
+    run.mkdir()
+    fake_checkpoint(run / "model.safetensors")
+    out = default_eval_dir(run, data, data / "test")
+    out.mkdir()
+    (out / "predictions.csv").write_text("path,true,predicted\n")
+    with pytest.raises(
+        ObjrecError, match=r"holds an evaluation whose metrics\.json cannot be read"
+    ):
+        check_eval_dir(run, data, data / "test", None, False)
+    assert not is_current(out / "predictions.csv", run)  # the report evaluates again

@@ -59,6 +59,8 @@ def is_current(predictions: Path, run: Path, model: str | None = None) -> bool:
     from objrec.checkpoint import model_digest
 
     recorded = evaluated_model(predictions.parent / "metrics.json")
+    if not json_dict(predictions.parent / "metrics.json"):  # gone or damaged: nothing to show
+        return False
     if model is not None:
         return recorded == model
     file = checkpoint_file(run)

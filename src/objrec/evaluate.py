@@ -1167,7 +1167,7 @@ def check_eval_dir(
     earlier = evaluated_folder(out)
     if earlier is not None and earlier != str(target.resolve()) and not force:
         raise ObjrecError(
-            f"{out} holds an evaluation of {earlier or 'another folder'}: pass `force=True` to "
+            f"{out} holds {evaluation_of(out, earlier)}: pass `force=True` to "
             "replace it, or choose another `out`"
         )
     return out
@@ -1187,6 +1187,19 @@ def reliability_shown(
 UNCHANGED = "as the model gives them (temperature 1: unchanged)"
 """The title of ``reliability.png``'s one panel when calibration left the probabilities as they
 are (:func:`reliability_shown`)."""
+
+
+def evaluation_of(out: Path, earlier: str) -> str:
+    """``an evaluation of FOLDER``, for the evaluation in ``out`` of ``earlier`` (its
+    :func:`evaluated_folder`), or says that its ``metrics.json`` cannot be read (it is then
+    unknown, not another folder's, review47b nit 7)."""
+    if earlier:
+        return f"an evaluation of {earlier}"
+    try:
+        json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return "an evaluation whose metrics.json cannot be read"
+    return "an evaluation of another folder"
 
 
 def evaluated_folder(out: Path) -> str | None:

@@ -257,12 +257,12 @@ def refuse_other_evaluation(folder: Path, target: Path, force: bool) -> None:
     """Refuse, unless ``force``, to replace ``folder``'s evaluation of another folder than
     ``target`` with the report's own: ``report --force`` replaces it (evaluate's advice, choose
     another ``out``, means the HTML file here and would not help)."""
-    from objrec.evaluate import evaluated_folder
+    from objrec.evaluate import evaluated_folder, evaluation_of
 
     earlier = evaluated_folder(folder)
     if earlier is not None and earlier != str(target.resolve()) and not force:
         raise ObjrecError(
-            f"{folder} holds an evaluation of {earlier or 'another folder'}, not of {target}: "
+            f"{folder} holds {evaluation_of(folder, earlier)}, not of {target}: "
             "pass `force=True` to replace it with the report's"
         )
 
