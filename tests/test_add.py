@@ -1336,7 +1336,8 @@ def test_new_images_with_the_same_bytes_are_said_as_split_says_them(capsys, tmp_
     said = " ".join(capsys.readouterr().out.split())
     assert (
         "1 duplicate file kept together in one split with a new file of its class (1 identical: "
-        "the picture counts twice), in 1 group: red/new_01.png = red/new_01 copy.png" in said
+        "the picture counts more than once), in 1 group: red/new_01.png = red/new_01 copy.png"
+        in said
     )
     splits = {Path(row["file"]).name: row["split"] for row in manifest(split_dir)}
     assert splits["new_01.png"] == splits["new_01 copy.png"]

@@ -34,7 +34,8 @@ class AddResult:
     ``classes`` or ``exclude``): added from the source folder again, they come in all the same."""
     identical_files: int = 0
     """New images byte-identical to another new image of their class, less one per group: added
-    all the same, to one split, as ``split`` keeps such copies (the picture counts twice)."""
+    all the same, to one split, as ``split`` keeps such copies (the picture counts more than
+    once)."""
     identical_groups: list[list[str]] = field(default_factory=list)
     """Each group of those (as named relative to NEW), the original first
     (:func:`objrec.copies.originals_first`)."""

@@ -232,7 +232,7 @@ def identical_line(result) -> str:
     return (
         f"{plural(result.identical_files, 'duplicate file')} {kept} together in one split with a "
         f"new file of {whose} class ({result.identical_files:,} identical: the picture counts "
-        f"twice), in {plural(len(result.identical_groups), 'group')}: "
+        f"more than once), in {plural(len(result.identical_groups), 'group')}: "
         + few_groups(result.identical_groups)
     )
 
