@@ -18,7 +18,8 @@ answer, whatever ``k`` the caller wants."""
 def ranked(scores: torch.Tensor, k: int) -> torch.Tensor:
     """The indices of each row's ``k`` highest ``scores`` (at most its classes), highest first:
     ``topk``'s order, asked for at least :data:`RANKED` so that the first column is the same for
-    every ``k``, which :func:`answered` makes the one top-1 rule."""
+    every ``k`` up to it (all an evaluation asks for), which :func:`answered` makes the one top-1
+    rule. A larger ``k`` may break an exact tie another way, and so may ``predict --topk``."""
     wanted = min(max(k, RANKED), scores.shape[1])
     return scores.topk(wanted, dim=1).indices[:, :k]
 
