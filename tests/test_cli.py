@@ -4820,7 +4820,7 @@ def test_split_keeps_a_groups_files_groups_together_and_says_so(
     code, out, _ = run(capsys, "split", "--help-all")
     out = " ".join(out.split())
     assert code == 0 and "--groups FILE" in out and "columns file and group" in out
-    assert "class/name relative to the source folder, or class\\name as Windows" in out
+    assert "class/name relative to the source folder, ./class/name, class\\name as Windows" in out
     groups = tmp_path / "groups.csv"
     groups.write_text("file,group\nred/img_00.jpg,b1\nblue/img_03.png,b1\ngreen/img_01.png,b2\n")
     code, out, _ = run(capsys, "split", image_folder, tmp_path / "data", "--groups", groups)

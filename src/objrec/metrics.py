@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is made: confidence's top-1 rule needs none
 
 RANKED = 5
 """How many classes :func:`ranked` always asks ``topk`` for: the first of its order is the
@@ -133,6 +135,8 @@ def per_class_table(
         summed = torch.bincount(targets, weights=values.double(), minlength=n)[present]
         return (summed / counts[present].double()).tolist()
 
+    import pandas as pd
+
     names = [classes[i] for i in present.tolist()]
     return pd.DataFrame(
         {
@@ -183,6 +187,8 @@ def most_confused(matrix: torch.Tensor, classes: Sequence[str], top: int = 10) -
     k = min(top, int((flat > 0).sum()))
     values, index = flat.topk(k) if k else (flat[:0], flat[:0])
     n = matrix.shape[0]
+    import pandas as pd
+
     return pd.DataFrame(
         {
             "true": [classes[int(i) // n] for i in index],
