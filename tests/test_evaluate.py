@@ -2703,3 +2703,26 @@ def test_an_evaluation_whose_metrics_json_is_gone_is_not_called_another_folders(
     ):
         check_eval_dir(run, data, data / "test", None, False)
     assert not is_current(out / "predictions.csv", run)  # the report evaluates again
+
+
+def test_is_current_reads_metrics_json_once(tmp_path, monkeypatch):
+    """is_current read metrics.json twice (the digest, then whether it is whole): a file
+    rewritten between the two reads gave an answer of neither."""
+    from objrec.checkpoint import model_digest
+    from objrec.current import is_current
+
+    from .conftest import fake_checkpoint
+
+    run, out = tmp_path / "run", tmp_path / "run" / "eval-test"
+    out.mkdir(parents=True)
+    fake_checkpoint(run / "model.safetensors")
+    (out / "predictions.csv").write_text("path,true,predicted\n")
+    metrics = out / "metrics.json"
+    metrics.write_text(json.dumps({"model": model_digest(run / "model.safetensors")}))
+    reads = []
+    read_text = Path.read_text
+    monkeypatch.setattr(
+        Path, "read_text", lambda self, *a, **k: reads.append(self) or read_text(self, *a, **k)
+    )
+    assert is_current(out / "predictions.csv", run)
+    assert reads.count(metrics) == 1

@@ -10,7 +10,6 @@ and its figures at a threshold only when that threshold is the one in use.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,9 +57,10 @@ def is_current(predictions: Path, run: Path, model: str | None = None) -> bool:
     digest of the model it is to be of (one a command read), by the digest recorded alone."""
     from objrec.checkpoint import model_digest
 
-    recorded = evaluated_model(predictions.parent / "metrics.json")
-    if not json_dict(predictions.parent / "metrics.json"):  # gone or damaged: nothing to show
+    metrics = json_dict(predictions.parent / "metrics.json")  # read once: one file's answer
+    if not metrics:  # gone or damaged: nothing to show
         return False
+    recorded = str(metrics.get("model") or "")
     if model is not None:
         return recorded == model
     file = checkpoint_file(run)
@@ -87,14 +87,6 @@ def at_threshold_now(folder: Path, run: Path, model: str | None = None) -> bool:
     kept_on = metrics.get("unknown_threshold_kept_on")
     then = (kept_on, metrics.get("unknown_threshold")) if kept_on is not None else None
     return then == now
-
-
-def evaluated_model(metrics: Path) -> str:
-    """The digest of the model an evaluation's ``metrics.json`` says it evaluated ("" if none)."""
-    try:
-        return str(json.loads(metrics.read_text()).get("model") or "")
-    except (OSError, ValueError, AttributeError):
-        return ""
 
 
 def same_images(folder: Path) -> bool:
