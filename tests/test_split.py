@@ -1327,6 +1327,35 @@ def test_a_groups_file_of_windows_paths_with_crlf_line_ends_keeps_its_group(
     (groups := tmp_path / "groups.csv").write_bytes(f"file,group\r\n{rows}".encode())
     result = split_folder(image_folder, tmp_path / "out", seed=0, groups=groups)
     assert result.file_groups == 1 and split_of(result.out, site) == {"train"}
+    assert result.groups_unjoined == ""  # it joined some: nothing to explain
+
+
+@pytest.mark.slow
+def test_a_groups_file_that_joins_nothing_says_why(tmp_path, image_folder, known_facts):
+    """A groups file whose rows all name images of an excluded class, or whose groups each name
+    one image, was said only as "kept 0 groups": the split says why, the files passed over and
+    what each row's file is relative to."""
+    from objrec.split_result import split_warnings
+
+    src = image_folder.resolve()
+    how = f"(rows `file,group`, each file named as class/name relative to {src})"
+    groups = tmp_path / "groups.csv"
+    groups.write_text("file,group\nblue/img_00.jpg,a\nblue/img_01.png,a\n")
+    result = split_folder(image_folder, tmp_path / "out", seed=0, groups=groups, exclude=["blue"])
+    assert result.file_groups == 0
+    assert result.groups_unjoined in split_warnings(result)
+    assert result.groups_unjoined == (
+        f"the `groups` file {groups} kept nothing together: none of its 2 rows names an image "
+        "this split holds; passed over, as the split leaves them out (a class `exclude` or "
+        "`classes` leaves out, an unreadable image): blue/img_00.jpg, blue/img_01.png " + how
+    )
+    groups.write_text("file,group\nred/img_00.jpg,a\nred/img_01.png,b\n")
+    result = split_folder(image_folder, tmp_path / "out2", seed=0, groups=groups)
+    assert result.groups_unjoined == (
+        f"the `groups` file {groups} kept nothing together: each of its 2 groups names one image "
+        "this split holds (a group keeps together the images of the rows that give it the same "
+        f"name) {how}"
+    )
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from objrec import bursts, dedup, near_pairs
 from objrec.data import class_of_folder
 from objrec.errors import ObjrecError
 from objrec.images import list_images
+from objrec.progress import plural, some_of
 from objrec.store import DIGEST_CHARS
 from objrec.tables import (
     blank_row,
@@ -92,7 +94,42 @@ def near_groups(
     return {p: min(same[hashes[p]]) for p in paths}
 
 
-def read_groups(path: Path, src: Path, files: dict[str, list[Path]]) -> dict[Path, str]:
+@dataclass(frozen=True)
+class GroupsRead:
+    """A ``groups`` file as a split read it: the group it gives each image of the split, how
+    many rows it has, and the files of those it passed over (images the split leaves out)."""
+
+    file: Path
+    src: Path
+    group_of: dict[Path, str]
+    rows: int
+    passed_over: list[str]
+
+    def unjoined(self) -> str:
+        """Why the file kept no two images together, in one sentence: "kept 0 groups" was all a
+        split said of a file whose rows all named files of an excluded class, or whose groups each
+        named one image."""
+        how = f"rows `file,group`, each file named as class/name relative to {self.src}"
+        if not self.rows:
+            return f"the `groups` file {self.file} kept nothing together: it has no rows ({how})"
+        said = f"the `groups` file {self.file} kept nothing together: "
+        if self.passed_over and not self.group_of:
+            said += f"none of its {plural(self.rows, 'row')} names an image this split holds"
+        else:
+            groups = len(set(self.group_of.values()))
+            said += (
+                f"each of its {plural(groups, 'group')} names one image this split holds (a group "
+                "keeps together the images of the rows that give it the same name)"
+            )
+        if self.passed_over:
+            said += (
+                f"; passed over, as the split leaves them out (a class `exclude` or `classes` "
+                f"leaves out, an unreadable image): {some_of(self.passed_over)}"
+            )
+        return f"{said} ({how})"
+
+
+def read_groups(path: Path, src: Path, files: dict[str, list[Path]]) -> GroupsRead:
     """The group the ``groups`` file gives each image of ``files`` it names: rows ``file,group``,
     the file relative to ``src`` (``class/name``, ``./class/name``, ``class\\name`` as Windows
     writes it) or an absolute path inside ``src`` (as ``find "$PWD/photos"`` writes it); other
@@ -101,20 +138,24 @@ def read_groups(path: Path, src: Path, files: dict[str, list[Path]]) -> dict[Pat
     or a file in two groups; an image of ``src`` that the split leaves out (an excluded class, an
     unreadable image) is passed over. An absolute path was looked up as a class folder's name, and
     passed over when any file had it (``/etc/passwd`` too): a site's photos spread over the
-    three splits, with "kept 0 groups" said (review47c)."""
+    three splits, with "kept 0 groups" said (review47c): :meth:`GroupsRead.unjoined` says why a
+    file joins nothing."""
     images = {
         class_of_folder(p.relative_to(src).as_posix()): p for paths in files.values() for p in paths
     }
     left_out = _LeftOut(src, images)
     group_of: dict[Path, str] = {}
     line_of: dict[str, int] = {}
-    for n, row in _group_rows(path):
+    passed_over: list[str] = []
+    rows = _group_rows(path)
+    for n, row in rows:
         name, group = (row.get("file") or "").strip(), (row.get("group") or "").strip()
         if not name or not group:
             raise ObjrecError(f"`groups` file {path} line {n}: it needs both a file and a group")
         key = _image_key(path, n, name, src, images)
         if key not in images:
             left_out.require(path, n, name, key)
+            passed_over.append(name)
             continue
         earlier = group_of.setdefault(images[key], group)
         line_of.setdefault(key, n)
@@ -123,7 +164,7 @@ def read_groups(path: Path, src: Path, files: dict[str, list[Path]]) -> dict[Pat
                 f"`groups` file {path} line {n}: {name!r} is in group {earlier!r} on line "
                 f"{line_of[key]} and in {group!r} here: keep one of the two rows"
             )
-    return group_of
+    return GroupsRead(path, src, group_of, len(rows), passed_over)
 
 
 def _image_key(path: Path, n: int, name: str, src: Path, images: Collection[str]) -> str:

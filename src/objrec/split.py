@@ -161,12 +161,10 @@ def _plan(
     keys, found, (timed, cameraless) = burst_keys(
         files, groups, config.burst_seconds, digests=hashes, kept=kept, on_file=progress.on_camera
     )
-    joined = 0
-    if config.groups is not None:
-        keys, joined = join_groups(keys, read_groups(Path(config.groups), src, files))
+    keys, joined, unjoined = _file_groups(config, src, files, keys)
     like = _like(config, files, hashes, keys, facts)
     assignment, result = assign(files, (groups, keys), ratios, config.seed, (src, out), like.held)
-    result.file_groups, result.gone_files = joined, like.gone
+    result.file_groups, result.gone_files, result.groups_unjoined = joined, like.gone, unjoined
     result.relabelled = [(path.relative_to(src).as_posix(), was) for path, was in like.relabelled]
     _tell_bursts(result, src, files, found, (timed, cameraless), config.burst_seconds)
     result.moved = moved_files(like.was, assignment, src)
@@ -183,6 +181,18 @@ def _plan(
     result.merged_classes = merged_classes(src, files)
     require_train_and_valid(result, ratios)
     return assignment, (hashes, keys), result
+
+
+def _file_groups(
+    config: SplitConfig, src: Path, files: dict[str, list[Path]], keys: dict[Path, str]
+) -> tuple[dict[Path, str], int, str]:
+    """The placing ``keys`` united with the ``groups`` file's groups (none without one), how many
+    of those hold two images or more, and why none does when none does ("": some do)."""
+    if config.groups is None:
+        return keys, 0, ""
+    read = read_groups(Path(config.groups), src, files)
+    keys, joined = join_groups(keys, read.group_of)
+    return keys, joined, "" if joined else read.unjoined()
 
 
 def _like(config: SplitConfig, files, hashes, keys, facts) -> Like:

@@ -82,6 +82,10 @@ class SplitResult:
     as ``red/album/a.jpg``), for a person to check."""
     file_groups: int = 0
     """Groups of the ``groups`` file with two images or more kept in one split (0 without one)."""
+    groups_unjoined: str = ""
+    """Why the ``groups`` file kept no two images together, when it kept none
+    (``grouping.GroupsRead.unjoined``): its rows name images the split leaves out, or each group
+    one image; "" without a file, or when it kept some."""
     kept_files: int = 0
     """With ``like``: images kept in the split they have there (the same content, or a
     near-duplicate of it); the others were placed toward the ratios, or ``moved``."""
@@ -225,6 +229,8 @@ def split_warnings(result: SplitResult, chosen_ratios: bool = False) -> list[str
             "; one of the two labels is probably wrong, and each pair was kept in one split): "
             + some_of([f"{quoted(a)} = {quoted(b)}" for a, b in pairs], quote=False)
         )
+    if result.groups_unjoined:
+        warnings.append(result.groups_unjoined)
     warnings += short_class_sentences(result)
     if result.few_train_classes:
         warnings.append(few_train_sentence(result))
