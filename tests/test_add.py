@@ -241,7 +241,9 @@ def test_a_taken_name_gets_a_free_one_and_nothing_is_overwritten(tmp_path, split
 
 @pytest.mark.slow
 def test_a_linked_class_folder_keeps_its_files(tmp_path, split_dir):
-    """data/train/red is a link to the user's photos elsewhere: none of them is replaced."""
+    """data/train/red is a link to the user's photos elsewhere: none of them is replaced, and the
+    add says that its files went there, outside the data folder (it said nothing: review47a
+    nit 11), a dry run that they would."""
     elsewhere = tmp_path / "mine" / "red"
     elsewhere.parent.mkdir()
     shutil.move(split_dir / "train" / "red", elsewhere)
@@ -251,10 +253,24 @@ def test_a_linked_class_folder_keeps_its_files(tmp_path, split_dir):
     new.mkdir(parents=True)
     for i, name in enumerate(sorted(before)):  # other pictures under the same names
         make_image((200, 40, 40), seed=4000 + i).save(new / name, format="PNG")
+    planned = add_images(split_dir, tmp_path / "new", ratios=(1, 0, 0), dry_run=True)
     result = add_images(split_dir, tmp_path / "new", ratios=(1, 0, 0))
     assert {n: (elsewhere / n).read_bytes() for n in before} == before
     assert len(list(elsewhere.iterdir())) == 2 * len(before)
     assert all((split_dir / file).is_file() for _, file in result.files)
+    n = len(before)
+    assert (
+        result.linked_folders
+        == planned.linked_folders
+        == [("train/red", str(elsewhere.resolve()), n)]
+    )
+    said = (
+        f"{n} new files {{}} outside the data folder, into the folders its class folders link to "
+        "(nothing there is replaced; the manifest names each in the data folder): train/red -> "
+        f"{elsewhere.resolve()} ({n})"
+    )
+    assert add_warnings(result)[-1] == said.format("went")
+    assert add_warnings(planned)[-1] == said.format("would go")
 
 
 @pytest.mark.slow

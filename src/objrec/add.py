@@ -48,7 +48,14 @@ from objrec.add_new import (
 )
 from objrec.add_pending import finish_killed_add
 from objrec.add_plan import plan_add, store_dir
-from objrec.add_result import AddResult, add_warnings, left_out_by_split, shared_note, test_note
+from objrec.add_result import (
+    AddResult,
+    add_warnings,
+    left_out_by_split,
+    linked_folders,
+    shared_note,
+    test_note,
+)
 from objrec.add_write import AddProgress, write_added
 from objrec.config import SplitConfig, settings
 from objrec.data import refuse_likely_misspelt
@@ -192,6 +199,7 @@ def _finish(
     result.dry_run, result.empty_classes = dry_run, empty_class_folders(*asked)
     result.labels_left_out = dict(labelled.left_out) if labelled is not None else {}
     result.left_out_classes = left_out_by_split(root, result.new_classes)
+    result.linked_folders = linked_folders(root, result.files)
     _log_added(result, root)
     return result
 

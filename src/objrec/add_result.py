@@ -85,12 +85,50 @@ class AddResult:
     """New images placed with their burst."""
     burst_held_files: int = 0
     """Of those, the images that went to the split of a burst-mate already in ``data``."""
+    linked_folders: list[tuple[str, str, int]] = field(default_factory=list)
+    """Each folder of ``data`` that new files went (or would go) into and that is a link to a
+    folder outside it (``train/red`` -> ``~/photos/red``, set up by hand): the folder (relative to
+    ``data``), where the files really are, and how many (:func:`linked_folders`)."""
     labels_left_out: dict[str, int] = field(default_factory=dict)
     """Rows of a labels table left out, by reason (:data:`objrec.labels.LEFT_OUT_REASONS`)."""
     dry_run: bool = False
 
     def totals(self) -> dict[str, int]:
         return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
+
+
+def linked_folders(data: Path, files: Sequence[tuple[str, str]]) -> list[tuple[str, str, int]]:
+    """Of the folders of ``data`` (resolved) that ``files`` (``AddResult.files``) are written in,
+    those a link leads outside ``data``, where they really are and how many files go there: the
+    add writes into the user's own folder elsewhere, which they may not expect."""
+    counts: dict[str, int] = {}
+    for _, target in files:
+        folder = PurePosixPath(target).parent.as_posix()
+        counts[folder] = counts.get(folder, 0) + 1
+    found = []
+    for folder, n in sorted(counts.items()):
+        real = (data / folder).resolve()
+        if not real.is_relative_to(data):
+            found.append((folder, str(real), n))
+    return found
+
+
+def linked_warning(result: AddResult) -> list[str]:
+    """The sentence naming the folders of :attr:`AddResult.linked_folders` and the files the add
+    wrote (or would write) there, outside the data folder; none when there are none."""
+    if not result.linked_folders:
+        return []
+    went = "would go" if result.dry_run else "went"
+    n = sum(count for *_, count in result.linked_folders)
+    return [
+        f"{plural(n, 'new file')} {went} outside the data folder, into the folders its class "
+        "folders link to (nothing there is replaced; the manifest names each in the data "
+        "folder): "
+        + some_of(
+            [f"{quoted(f)} -> {real} ({count})" for f, real, count in result.linked_folders],
+            quote=False,
+        )
+    ]
 
 
 def left_out_by_split(root: Path, new_classes: Sequence[str]) -> list[str]:
@@ -140,7 +178,7 @@ def add_warnings(result: AddResult) -> list[str]:
                 quote=False,
             )
         )
-    return warnings + near_apart_warning(result)
+    return warnings + near_apart_warning(result) + linked_warning(result)
 
 
 def near_apart_warning(result: AddResult) -> list[str]:
