@@ -1898,3 +1898,25 @@ def test_a_full_disk_met_writing_the_int8_exports_head_names_the_export(tmp_path
         export.export_quantized(SimpleNamespace(n_features=4), head, path)  # type: ignore[arg-type]
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
     assert os.listdir(tmp_path) == []
+
+
+def test_an_export_is_never_written_over_the_run_it_exports_even_forced(tmp_path):
+    """`export RUN --out RUN/model.safetensors --force` replaced the model with an ONNX graph
+    (and `--out RUN/history.onnx` is fine, but `--out RUN/summary.json` is no model name): the
+    run's own files (a hard link of its model too) are refused before the model is read, without
+    advising `force`."""
+    import os
+
+    from objrec.errors import ObjrecError
+    from objrec.export import export_names
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.safetensors").write_bytes(b"the model")
+    os.link(run / "model.safetensors", tmp_path / "hard.onnx")
+    for out in (run / "model.safetensors", run / "curves.png", tmp_path / "hard.onnx"):
+        with pytest.raises(ObjrecError, match=r"`out` .* (is the model|`train` wrote)") as error:
+            export_names(out, run, None, force=True)
+        assert "force" not in str(error.value)
+    assert (run / "model.safetensors").read_bytes() == b"the model"
+    assert export_names(run / "mine.onnx", run, None, force=True)[0] == run / "mine.json"

@@ -1318,3 +1318,41 @@ def test_ctrl_c_while_answering_says_how_far_it_got_and_that_nothing_was_written
         "image is answered): run it again"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "photos"]  # no p.csv, no part
+
+
+@pytest.mark.parametrize("option", ["csv", "plot"])
+def test_no_output_is_written_over_the_run_being_read_even_forced(tmp_path, option):
+    """`predict RUN IMG --csv RUN/model.safetensors --force` replaced the model with a table (and
+    `--plot RUN/curves.png --force` train's curves): the run a command reads is no earlier
+    output of its own. Refused before any work, by name, through a linked run folder and as a
+    hard link of the model, the files kept; another name in the run is the user's to choose."""
+    import os
+
+    from objrec.errors import ObjrecError
+    from objrec.predict import check_csv
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.safetensors").write_bytes(b"the model")
+    (run / "curves.png").write_bytes(b"train's curves")
+    (tmp_path / "linked").symlink_to(run)
+    suffix = ".csv" if option == "csv" else ".png"
+    os.link(run / "model.safetensors", tmp_path / f"hard{suffix}")
+    outputs = {
+        "csv": [
+            (run / "model.safetensors", "is the model"),
+            (tmp_path / "linked" / "model.safetensors", "is the model"),
+            (run / "history.csv", "is a file `train` wrote"),
+            (tmp_path / "linked" / "config.json", "is a file `train` wrote"),
+        ],
+        "plot": [
+            (run / "curves.png", "is a file `train` wrote"),
+            (tmp_path / "linked" / "curves.png", "is a file `train` wrote"),
+        ],
+    }[option] + [(tmp_path / f"hard{suffix}", "is the model")]
+    for output, said in outputs:
+        with pytest.raises(ObjrecError, match=f"`{option}` .* {said}"):
+            predict(run, [tmp_path / "photo.png"], force=True, **{option: output})
+    assert (run / "model.safetensors").read_bytes() == b"the model"
+    assert (run / "curves.png").read_bytes() == b"train's curves"
+    assert check_csv(run / "mine.csv", None, True, (), run) == run / "mine.csv"

@@ -39,6 +39,7 @@ from objrec.kept import KeptThreshold, usable_kept
 from objrec.manifest import sha256_file
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, HeadEnsemble, as_stored
+from objrec.model_file import refuse_run_file
 from objrec.outputs import (
     FILES_SHA256,
     default_out,
@@ -789,6 +790,7 @@ def export_names(path: Path, run: Path, data_dir: str | None, force: bool) -> tu
             f"model: name the model {path.with_suffix('.onnx').name} instead"
         )
     refuse_in_the_splits(path, data_dir, run)
+    refuse_run_file(path, run, "out")
     script = script_path(path)
     refuse_users_sidecar(sidecar, path)  # first: `force` cannot lift these, so never advise it
     refuse_users_script(script, path)

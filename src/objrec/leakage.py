@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from objrec.images import list_images
+from objrec.meta import SEEN_RECORD as SEEN_RECORD  # the file a run keeps it in
 from objrec.store import DIGEST_CHARS, FeatureStore, hash_file
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEEN_SPLITS = ("train", "valid")
-SEEN_RECORD = "seen_digests.csv"
 """In a run folder: ``split,digest``, one row per image the run trained (``train``) or validated
 (``valid``) on, written by ``train``."""
 

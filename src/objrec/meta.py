@@ -21,6 +21,12 @@ BEST = "model.safetensors"
 """A run folder's model: its best epoch."""
 LAST = "last.safetensors"
 """A run folder's training state after its last completed epoch, while it can be resumed."""
+SUMMARY = "summary.json"
+"""A run folder's summary: the figures of its training, and whether it finished."""
+SEEN_RECORD = "seen_digests.csv"
+"""A run folder's record of the images it trained and chose its epoch on (``objrec.leakage``)."""
+RUN_FILES = (BEST, LAST, "config.json", "history.csv", "curves.png", SUMMARY, SEEN_RECORD)
+"""What ``train`` writes into a run folder."""
 
 
 def output_beside(run: Path, name: str) -> Path:

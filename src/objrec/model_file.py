@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,12 +24,15 @@ from objrec.meta import (
     FORMAT_VERSION,
     LAST,
     READABLE_FORMATS,
+    RUN_FILES,
+    SUMMARY,
     Processes,
     RunMeta,
     TrainingProgress,
+    checkpoint_file,
     require_checkpoint_file,
 )
-from objrec.outputs import is_export_sidecar
+from objrec.outputs import is_export_sidecar, writes_over
 from objrec.progress import plural
 from objrec.store import DIGEST_CHARS, hash_file
 
@@ -321,9 +325,6 @@ def summary_finished(run: Path) -> bool:
     return bool(summary.get("finished", bool(summary.get("seconds"))))
 
 
-SUMMARY = "summary.json"
-
-
 def run_status(out: Path) -> str:
     """What ``out`` holds: ``finished`` (a run that ended), ``interrupted`` (one that can be
     resumed: stopped by Ctrl-C or killed) or ``none``: no model or training state objrec wrote
@@ -350,3 +351,31 @@ def holds_run(out: Path) -> bool:
     """Whether ``out`` holds a run objrec wrote: a model or a training state with objrec's header
     (a ``summary.json`` alone, or beside a downloaded ``model.safetensors``, is the user's)."""
     return any(is_checkpoint(Path(out) / name) for name in (BEST, LAST))
+
+
+def refuse_run_file(path: Path, run: Path, option: str) -> None:
+    """Refuse, even with ``force``, an output ``path`` that would replace the model ``run`` names
+    (through a link or a hard link too) or another file ``train`` wrote into its folder
+    (``RUN_FILES``): ``force`` replaces an earlier output, never the run a command reads, which
+    only a new ``train`` makes again (``predict RUN IMG --csv RUN/model.safetensors --force``
+    replaced the model with a table, ``export --out RUN/model.safetensors --force`` with a
+    graph)."""
+    model = checkpoint_file(run)
+    if writes_over(path, model):
+        raise ObjrecError(
+            f"`{option}` {path} is the model {run} holds, which the command reads: choose another "
+            f"`{option}`"
+        )
+    if path.name in RUN_FILES and in_folder(path, model.parent):
+        raise ObjrecError(
+            f"`{option}` {path} is a file `train` wrote into the run {model.parent}: choose "
+            f"another `{option}`"
+        )
+
+
+def in_folder(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies in ``folder``, by either name of a linked folder."""
+    try:
+        return os.path.samefile(path.parent, folder)
+    except OSError:  # either folder is not there
+        return False

@@ -972,6 +972,19 @@ def landing(path: Path) -> Path:
     return resolved(Path(path).parent) / Path(path).name
 
 
+def writes_over(output: Path, image: Path) -> bool:
+    """Whether writing ``output`` replaces the file ``image`` names: by its name
+    (:func:`~objrec.outputs.same_file`), or as the file that ``image``, a link or a hard link,
+    leads to (a write replaces a link named as ``output``, not what it leads to)."""
+    if same_file(output, image):
+        return True
+    try:
+        target = landing(output)
+        return not target.is_symlink() and os.path.samefile(target, image)
+    except OSError:  # either is not there, or a loop of links
+        return False
+
+
 def same_file(a: Path, b: Path) -> bool:
     """Whether writing ``a`` and writing ``b`` land on the same file (:func:`landing`). Loops of
     links compare as different."""

@@ -33,6 +33,7 @@ from objrec.images import (
     warned_once_per_file,
 )
 from objrec.meta import checkpoint_file, output_beside, require_checkpoint_file
+from objrec.model_file import refuse_run_file
 from objrec.outputs import (
     check_output_dir,
     fingerprint,
@@ -50,6 +51,7 @@ from objrec.outputs import (
     refuse_users_files,
     same_file,
     takes_back_folders,
+    writes_over,
 )
 from objrec.progress import Reporter, or_silent, some_of
 from objrec.tables import CSV_ENCODING, spreadsheet_cell
@@ -414,8 +416,8 @@ def predict(
     PyTorch). ``csv`` is a file that receives one row per input (:func:`write_csv`). An existing
     ``plot`` or ``csv`` file, or a non-empty ``explain`` folder, is refused unless ``force``."""
     topk, plot_max = require_type("topk", topk, int), require_type("plot_max", plot_max, int)
-    plot = check_arguments(topk, plot_max, plot, force, paths := path_list(paths))
-    csv, reporter = check_csv(csv, plot, force, paths), or_silent(reporter)  # None: silent
+    plot = check_arguments(topk, plot_max, plot, force, paths := path_list(paths), run)
+    csv, reporter = check_csv(csv, plot, force, paths, run), or_silent(reporter)  # None: silent
     check_outputs(paths, explain, force)
     threshold, device = require_number(threshold), require_device(device)  # before PyTorch loads
     require_checkpoint_file(run)  # a folder that is no run: the first error, said at once
@@ -550,30 +552,24 @@ def refuse_input(output: Path, paths: Sequence[Path], name: str) -> None:
             )
 
 
-def writes_over(output: Path, image: Path) -> bool:
-    """Whether writing ``output`` replaces the file ``image`` names: by its name
-    (:func:`~objrec.outputs.same_file`), or as the file that ``image``, a link or a hard link,
-    leads to (a write replaces a link named as ``output``, not what it leads to)."""
-    if same_file(output, image):
-        return True
-    try:
-        target = landing(output)
-        return not target.is_symlink() and os.path.samefile(target, image)
-    except OSError:  # either is not there, or a loop of links
-        return False
-
-
 def check_csv(
-    csv: Path | None, plot: Path | None, force: bool, paths: Sequence[Path] = ()
+    csv: Path | None,
+    plot: Path | None,
+    force: bool,
+    paths: Sequence[Path] = (),
+    run: Path | None = None,
 ) -> Path | None:
     """The ``csv`` file to write (:func:`output_path`), refused before any work when it exists,
     unless ``force``; when it is a link or a folder, one of the images ``paths`` names or one
-    named as an image in their folders (:func:`refuse_input`), even with ``force``
+    named as an image in their folders (:func:`refuse_input`), or a file of the ``run`` read
+    (:func:`~objrec.model_file.refuse_run_file`), even with ``force``
     (:func:`~objrec.outputs.refuse_users_file`); and when it is the ``plot`` file too."""
     if csv is None:
         return None
     csv = output_path(csv, "csv")
     refuse_input(csv, paths, "csv")
+    if run is not None:
+        refuse_run_file(csv, run, "csv")
     refuse_overwrite(csv, force, f"{CSV_HINT} or pass `force=True`")
     refuse_users_file(csv.parent, csv.name, True, CSV_HINT)  # True: any file but a link
     if plot is not None and same_file(csv, plot):
@@ -600,10 +596,16 @@ def write_csv(results: Sequence[Prediction], path: Path, force: bool = False) ->
 
 
 def check_arguments(
-    topk: int, plot_max: int, plot: Path | None, force: bool, paths: Sequence[Path] = ()
+    topk: int,
+    plot_max: int,
+    plot: Path | None,
+    force: bool,
+    paths: Sequence[Path] = (),
+    run: Path | None = None,
 ) -> Path | None:
     """Refuse counts below one, and, before any work, a ``plot`` file inside an image folder of
-    ``paths`` or one of their images (:func:`refuse_input`), even with ``force``, then one that
+    ``paths``, one of their images (:func:`refuse_input`) or a file of the ``run`` read
+    (:func:`~objrec.model_file.refuse_run_file`), even with ``force``, then one that
     exists, unless ``force`` (in that order: an image of the user's was refused as a file that
     exists, "or pass `force=True`"); the ``plot`` file to write (:func:`output_path`). Their
     types ``predict`` checked."""
@@ -618,6 +620,8 @@ def check_arguments(
     for folder in (p for p in paths if p.is_dir()):
         refuse_inside(plot, folder, "plot", "image folder")
     refuse_input(plot, paths, "plot")
+    if run is not None:
+        refuse_run_file(plot, run, "plot")
     refuse_overwrite(plot, force, f"{PLOT_HINT} or pass `force=True`")
     refuse_users_file(plot.parent, plot.name, True, PLOT_HINT)  # True: any file but a link
     return plot

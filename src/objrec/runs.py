@@ -48,6 +48,7 @@ from objrec.errors import LOGGED_VALUES, Interrupted, ObjrecError, ctrl_c_leaves
 from objrec.images import is_hidden, is_image_file
 from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
 from objrec.manifest import sha256_file
+from objrec.meta import RUN_FILES as RUN_FILES  # what train writes into a run
 from objrec.meta import Processes, RunMeta
 from objrec.model import Classifier, count_parameters
 from objrec.model_file import SUMMARY as SUMMARY  # what a run folder holds: model_file's
@@ -292,10 +293,6 @@ def photo_entries(folder: Path) -> list[str]:
         elif is_image_file(path):
             found.append(name)
     return found
-
-
-RUN_FILES = (BEST, LAST, "config.json", "history.csv", "curves.png", SUMMARY, SEEN_RECORD)
-"""What ``train`` writes into a run folder."""
 
 
 def is_run_name(path: Path) -> bool:
