@@ -3239,6 +3239,33 @@ def test_evaluate_names_the_classes_mistaken_for_each_other_with_counts(capsys, 
     assert "emu and" not in out and "more training photos of both" in out
 
 
+def test_the_classes_mistaken_both_ways_are_counted_in_distinct_photos():
+    """evaluate said "11 of 18 crocodile taken for crocodile_head" where 9 were copies of one
+    photo, and two frames of one burst met the floor of 2 (review47b): the pair is counted in
+    distinct photos, as the scores and McNemar's test are, and its lines say so."""
+    from objrec.cli.evaluation import mixed_pair_lines
+    from objrec.evaluate import summarize_logits
+
+    labels = torch.tensor([0] * 5 + [1] * 5)
+    predicted = labels.clone()
+    predicted[[0, 1]] = 1  # two frames of one crocodile photo taken for heads
+    predicted[[5, 6]] = 0  # two head photos taken for crocodiles
+    logits = torch.nn.functional.one_hot(predicted, 2).float() * 5
+    classes = ["crocodile", "crocodile_head"]
+    result = summarize_logits(logits, labels, classes, groups=[0, 0, 1, 2, 3, 4, 5, 6, 7, 8])
+    pair = {"a": "crocodile", "b": "crocodile_head", "a_as_b": 1, "b_as_a": 2, "n_a": 4, "n_b": 5}
+    assert result.to_json()["mixed_pairs"] == [pair]  # one photo of 4, not two images of 5
+    assert mixed_pair_lines(result) == []  # one photo one way is what chance gives
+    groups = [0, 1, 2, 3, 4, 5, 6, 7, 8, 8]  # two photos each way; two heads right are copies
+    lines = mixed_pair_lines(summarize_logits(logits, labels, classes, groups=groups))
+    assert lines[:2] == [
+        "mistaken for each other both ways (in distinct photos), so the model cannot yet tell "
+        "them apart:",
+        "  crocodile and crocodile_head: 2 of 5 crocodile taken for crocodile_head, 2 of 4 "
+        "crocodile_head for crocodile",
+    ]
+
+
 @pytest.mark.slow  # 1,200 images summarised: 0.5 s
 def test_evaluate_counts_its_images_as_every_count_is():
     """evaluate on s0's test split said "1,542 images: top-1 ..." and then "1542 test images are
@@ -5755,13 +5782,13 @@ def test_a_python_reading_file_names_in_a_legacy_encoding_is_told_so(capsys, mon
 def test_mixed_pairs_quote_a_class_name_the_line_would_split():
     """A class named "salt, pepper" mistaken both ways with "salt" is quoted, as every other
     list of class names says it (progress.quoted): unquoted, the line read as three classes."""
-    from types import SimpleNamespace
-
     from objrec.cli.evaluation import mixed_pair_lines
+    from objrec.evaluate import summarize_logits
 
-    matrix = torch.tensor([[8, 2], [3, 7]])
-    result = SimpleNamespace(confusion=matrix, classes=["salt, pepper", "salt"])
-    line = mixed_pair_lines(result)[1]
+    labels = torch.tensor([0] * 10 + [1] * 10)
+    predicted = torch.tensor([0] * 8 + [1] * 2 + [0] * 3 + [1] * 7)
+    logits = torch.nn.functional.one_hot(predicted, 2).float() * 5
+    line = mixed_pair_lines(summarize_logits(logits, labels, ["salt, pepper", "salt"]))[1]
     assert line == (
         '  "salt, pepper" and salt: 2 of 10 "salt, pepper" taken for salt, '
         '3 of 10 salt for "salt, pepper"'

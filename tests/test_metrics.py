@@ -126,6 +126,22 @@ def test_mixed_pairs_are_the_classes_confused_both_ways_most_mixed_first():
     assert [p["a"] for p in mixed_pairs(matrix, classes)] == ["croc"]
 
 
+def test_photo_confusion_counts_a_photo_once_in_each_class_it_was_taken_for():
+    """Copies of one photo (one near-duplicate group of a class) count once per answer given:
+    the counts evaluate's pairs of look-alikes rest on."""
+    from objrec.metrics import photo_confusion
+
+    targets = torch.tensor([0, 0, 0, 0, 1, 1])
+    preds = torch.tensor([1, 1, 0, 1, 1, 0])
+    groups = [7, 7, 7, 8, 7, 9]  # three copies of photo 7 of class 0; class 1's 7 is its own
+    matrix, photos = photo_confusion(preds, targets, groups, 3)
+    assert matrix.tolist() == [[1, 2, 0], [1, 1, 0], [0, 0, 0]]
+    assert photos == [2, 2, 0]
+    empty = torch.zeros(0, dtype=torch.long)
+    matrix, photos = photo_confusion(empty, empty, [], 2)
+    assert matrix.tolist() == [[0, 0], [0, 0]] and photos == [0, 0]
+
+
 def test_the_mean_class_top1_averages_the_classes_present_not_every_class_taught():
     """A folder evaluated without one of the run's classes (its test split lacks it) has a
     mean-class top-1 over the classes it holds, as the macro recall: 1.0 when every image is

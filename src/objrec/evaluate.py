@@ -70,6 +70,7 @@ from objrec.metrics import (
     mixed_pairs,
     most_confused,
     per_class_table,
+    photo_confusion,
     ranked,
     summarize,
 )
@@ -143,6 +144,15 @@ class EvaluationResult:
     against: dict[str, Any] | None = None
     """With ``against``: this run and the earlier one on the same images of the classes both
     know (:func:`objrec.compare.compare_runs`)."""
+    mixed: list[dict[str, Any]] | None = None
+    """The classes mistaken for each other both ways (``metrics.mixed_pairs``), counted in
+    distinct photos as the scores are (``metrics.photo_confusion``); None: counted from
+    ``confusion``, in images."""
+
+    @property
+    def mixed_pairs(self) -> list[dict[str, Any]]:
+        """:attr:`mixed`, or the pairs of ``confusion`` where it is None."""
+        return mixed_pairs(self.confusion, self.classes) if self.mixed is None else self.mixed
 
     @property
     def warning(self) -> str | None:
@@ -268,7 +278,7 @@ class EvaluationResult:
             "classes_without_images": self.classes_without_images,
             "worst_classes": self.worst(worst).to_dict(orient="records"),
             "most_confused": self.confused.to_dict(orient="records"),
-            "mixed_pairs": mixed_pairs(self.confusion, self.classes),
+            "mixed_pairs": self.mixed_pairs,
             "folder": str(self.folder) if self.folder else None,
             "image_set": self.image_set,
             "seen_in_training": {s: len(self.seen.get(s, [])) for s in SEEN_SPLITS},
@@ -1389,8 +1399,12 @@ def summarize_logits(logits, labels, classes, n_train=None, groups=None) -> Eval
     if len(classes) <= TOP5_CLASSES and "top5" in table:
         table["top5"] = float("nan")  # per_class.csv's cell empty, --json's null
     table = table.sort_values(["top1", "loss"], ascending=[True, False]).reset_index(drop=True)
-    matrix = confusion_matrix(answered(logits), labels, len(classes))
-    return EvaluationResult(metrics, table, most_confused(matrix, classes), matrix, list(classes))
+    answers = answered(logits)
+    matrix = confusion_matrix(answers, labels, len(classes))
+    result = EvaluationResult(metrics, table, most_confused(matrix, classes), matrix, list(classes))
+    photos, sizes = photo_confusion(answers, labels, groups, len(classes))
+    result.mixed = mixed_pairs(photos, classes, sizes)  # a photo's copies once, as the scores
+    return result
 
 
 TOP5_FIELDS = ("top5", "top5_low", "top5_high", "mean_class_top5")

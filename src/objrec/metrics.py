@@ -179,6 +179,20 @@ def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, n_classes: int)
     return torch.bincount(index, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
+def photo_confusion(
+    preds: torch.Tensor, targets: torch.Tensor, groups: Sequence[int], n_classes: int
+) -> tuple[torch.Tensor, list[int]]:
+    """:func:`confusion_matrix` of distinct photos: each photo (a class's images of one
+    near-duplicate group, as evaluate's "rests on N distinct photos" counts them) counted once in
+    each class its images were taken for; and each class's distinct photos. Eight copies of one
+    crocodile taken for its head are one photo taken for it, not eight (review47b)."""
+    rows = torch.stack([targets, torch.as_tensor(list(groups), dtype=torch.long), preds], 1)
+    once = torch.unique(rows, dim=0) if len(rows) else rows
+    matrix = confusion_matrix(once[:, 2], once[:, 0], n_classes)
+    photos = torch.unique(once[:, :2], dim=0)[:, 0] if len(once) else once[:, 0]
+    return matrix, torch.bincount(photos, minlength=n_classes).tolist()
+
+
 def most_confused(matrix: torch.Tensor, classes: Sequence[str], top: int = 10) -> pd.DataFrame:
     """The off-diagonal cells with the highest counts: (true, predicted, count)."""
     off = matrix.clone()
@@ -198,14 +212,18 @@ def most_confused(matrix: torch.Tensor, classes: Sequence[str], top: int = 10) -
     )
 
 
-def mixed_pairs(matrix: torch.Tensor, classes: Sequence[str]) -> list[dict[str, Any]]:
+def mixed_pairs(
+    matrix: torch.Tensor, classes: Sequence[str], sizes: Sequence[int] | None = None
+) -> list[dict[str, Any]]:
     """The pairs of classes mistaken for each other both ways, most mistaken first: each class's
-    images, and how many of each were taken for the other (``a_as_b``, ``b_as_a``). A pair
-    confused both ways is one the model cannot yet tell apart (a crocodile and a crocodile's
-    head), which a one-way confusion of a class may not be. Found in one pass over the matrix:
-    a loop over the pairs (499,500 of 1,000 classes) took seconds, three times an evaluate."""
+    images (``sizes``; None: the matrix's row sums), and how many of each were taken for the
+    other (``a_as_b``, ``b_as_a``); evaluate counts distinct photos (:func:`photo_confusion`). A
+    pair confused both ways is one the model cannot yet tell apart (a crocodile and a
+    crocodile's head), which a one-way confusion of a class may not be. Found in one pass over
+    the matrix: a loop over the pairs (499,500 of 1,000 classes) took seconds, three times an
+    evaluate."""
     both = torch.triu((matrix > 0) & (matrix.T > 0), diagonal=1)
-    sizes = matrix.sum(1).tolist()
+    sizes = matrix.sum(1).tolist() if sizes is None else list(sizes)
     pairs = []
     for a, b in torch.nonzero(both).tolist():  # row by row: the loop's order (a < b)
         pair = (classes[a], classes[b], int(matrix[a, b]), int(matrix[b, a]), sizes[a], sizes[b])
@@ -214,7 +232,8 @@ def mixed_pairs(matrix: torch.Tensor, classes: Sequence[str]) -> list[dict[str, 
 
 
 MIXED_FEWEST = 2
-"""The fewest images of each class of a pair that an evaluation took for the other, for
+"""The fewest images (distinct photos, in an evaluation since 6 December 2026: two frames of one
+burst are one) of each class of a pair that an evaluation took for the other, for
 evaluate to list the pair as look-alikes and predict to name it beside an answer
 (:func:`often_mixed`): on s0's validation split (100 classes, 71 wrong answers), each wrong
 answer sent to a random other class paired two classes one each way in 21% of 2,000 draws, two

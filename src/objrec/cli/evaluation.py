@@ -1067,13 +1067,18 @@ def mixed_pair_lines(result: EvaluationResult) -> list[str]:
     help: the worst classes' table named only each class's commonest confusion, without a count,
     so that a crocodile taken for its head and back read as two unrelated errors. Only pairs of
     real evidence (``metrics.often_mixed``, the rule predict names a pair by): one mistake each
-    way is what chance gives, and nothing is said when no pair has more."""
-    from objrec.metrics import mixed_pairs, often_mixed
+    way is what chance gives, and nothing is said when no pair has more. Counted in distinct
+    photos (``EvaluationResult.mixed_pairs``), said so where near-duplicates make them fewer than
+    the images: 9 copies of one crocodile taken for its head were 9 mistakes (review47b)."""
+    from objrec.metrics import often_mixed
 
-    pairs = [p for p in mixed_pairs(result.confusion, result.classes) if often_mixed(p)]
+    pairs = [p for p in result.mixed_pairs if often_mixed(p)]
     if not pairs:
         return []
-    lines = ["mistaken for each other both ways, so the model cannot yet tell them apart:"]
+    n = int(result.metrics["n"])
+    counted = " (in distinct photos)" if int(result.metrics.get("n_groups", n)) < n else ""
+    both = f"mistaken for each other both ways{counted}"
+    lines = [f"{both}, so the model cannot yet tell them apart:"]
     for p in pairs[:5]:
         a, b = quoted(p["a"]), quoted(p["b"])
         lines.append(
