@@ -1443,3 +1443,19 @@ def test_a_folder_refusing_every_lock_is_said_once_naming_it(tmp_path, monkeypat
         "unlocked, so run one command that writes into it at a time (two adds at once may lose "
         "one's manifest rows)"
     ]
+
+
+def test_a_failed_rename_names_the_file_asked_for_and_nothing_after_it(tmp_path, monkeypatch):
+    """A refused rename (the last step of every write) said "'FILE' -> None": the error was
+    edited, and filename2 set to None still printed (review48b LOW 5)."""
+    path = tmp_path / "model.onnx"
+
+    def refuse(src, dst):
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(src), str(dst))
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(PermissionError) as raised, staged(path) as tmp:
+        tmp.write_bytes(b"graph")
+    assert str(raised.value) == f"[Errno 1] Operation not permitted: '{path}'"
+    assert raised.value.filename2 is None and not path.exists()
+    assert list(tmp_path.iterdir()) == []

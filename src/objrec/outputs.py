@@ -1059,16 +1059,17 @@ def reported_as(target: Path, temporary: Path) -> Iterator[None]:
     the time they read the message. A file in the folder ``temporary`` is named as it will be in
     ``target`` (``OUT/per_class.csv``, not OUT alone). An error about another file (a source
     that cannot be read), or one that is not the system's (no errno: Pillow's, say), goes on
-    unchanged."""
+    unchanged. The error is raised anew, not edited: a rename's ``filename2`` set to None still
+    printed, as "'FILE' -> None"."""
     try:
         yield
     except OSError as exc:
         names = [Path(os.fsdecode(n)) for n in (exc.filename, exc.filename2) if n is not None]
         ours = [n for n in names if n == temporary or temporary in n.parents]
-        if exc.errno is not None and (ours or not names):  # the system's: type, reason kept
-            exc.filename = str(target / ours[0].relative_to(temporary) if ours else target)
-            exc.filename2 = None
-        raise
+        if exc.errno is None or not (ours or not names):
+            raise
+        name = str(target / ours[0].relative_to(temporary) if ours else target)
+        raise OSError(exc.errno, exc.strerror, name) from exc  # the errno's subclass, as raised
 
 
 def name_key(path: Path) -> str:
