@@ -416,6 +416,24 @@ def test_the_class_sample_is_bounded_per_class_and_the_same_in_any_batching():
     assert class_sample(lambda: [(train, labels)], per_class=80)[0].shape[0] == 100
 
 
+def test_the_class_sample_keeps_positions_and_reads_the_kept_rows_once():
+    """The sample copied each row it kept into slots of its class (100 MB, zeroed first, for the
+    100-class protocol), then gathered them class by class and joined them: it keeps positions
+    in the stream now, and ``rows_at`` reads the kept rows, in the sample's order, once."""
+    from objrec.confidence import ClassSample, normalise, rows_at
+
+    g = torch.Generator().manual_seed(5)
+    features, labels = torch.randn(300, 16, generator=g), torch.randint(0, 5, (300,), generator=g)
+    sample = ClassSample(8)
+    for part in torch.arange(300).split(7):  # positions, as class_sample streams them
+        sample.add(part, labels[part], torch.rand(len(part), generator=g))
+    positions, classes = sample.result()
+    assert positions.dtype == torch.long and torch.equal(labels[positions], classes)
+    assert torch.bincount(classes).tolist() == [8] * 5
+    read = rows_at(in_batches(features, labels, 11), positions)
+    assert torch.equal(read, normalise(features)[positions])
+
+
 def class_sample_in_memory(features, labels, per_class, seed=0):
     """Each image's seeded key drawn at once; each class's ``per_class`` lowest keys, by key."""
     from objrec.confidence import normalise

@@ -704,21 +704,24 @@ CLASS_SAMPLE = 64
 
 
 class ClassSample:
-    """The ``per_class`` lowest-keyed rows of each class seen so far, in preallocated slots: adding
-    a batch compares its keys with the slots of the classes it holds and copies only the rows it
-    keeps, so its cost depends on the batch, not on the sample."""
+    """The ``per_class`` lowest-keyed images of each class seen so far, by their positions in
+    the stream, in preallocated slots: adding a batch compares its keys with the slots of the
+    classes it holds and keeps only the positions it takes, so its cost depends on the batch, not
+    on the sample. Positions, not rows: the rows a slot took and gave up again were copied into
+    slots of 100 MB for the 100-class protocol (zeroed first), then gathered class by class and
+    joined, three copies of the sample; :func:`class_sample` reads the kept rows once."""
 
     def __init__(self, per_class: int):
         self.per_class = per_class
         self.keys = torch.full((0, per_class), math.inf)  # inf: an empty slot
-        self.rows: list[torch.Tensor | None] = []
+        self.positions = torch.full((0, per_class), -1, dtype=torch.long)
 
-    def add(self, x: torch.Tensor, y: torch.Tensor, keys: torch.Tensor) -> None:
+    def add(self, positions: torch.Tensor, y: torch.Tensor, keys: torch.Tensor) -> None:
         n_classes = int(y.max()) + 1 if len(y) else 0
         if n_classes > len(self.keys):
             grown = torch.full((n_classes - len(self.keys), self.per_class), math.inf)
             self.keys = torch.cat([self.keys, grown])
-            self.rows += [None] * len(grown)
+            self.positions = torch.cat([self.positions, torch.full_like(grown, -1).long()])
         present = y.unique()
         n_slots = len(present) * self.per_class
         candidates = torch.cat([self.keys[present].flatten(), keys])
@@ -733,37 +736,56 @@ class ClassSample:
         taken = taken[y[taken].argsort(stable=True)]  # as many per class as freed slots
         classes, slots = present[freed // self.per_class], freed % self.per_class
         self.keys[classes, slots] = keys[taken]
-        for c, slot, i in zip(classes.tolist(), slots.tolist(), taken.tolist(), strict=True):
-            rows = self.rows[c]
-            if rows is None:
-                rows = self.rows[c] = x.new_zeros(self.per_class, x.shape[1])
-            rows[slot] = x[i]
+        self.positions[classes, slots] = positions[taken]
 
     def result(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The kept rows and their classes, by class, then by key."""
-        xs, ys = [], []
-        for c, rows in enumerate(self.rows):
-            if rows is None:
-                continue
+        """The kept images' positions and their classes, by class, then by key."""
+        kept, ys = [], []
+        for c in range(len(self.keys)):
             order = self.keys[c].argsort()[: int(self.keys[c].isfinite().sum())]
-            xs.append(rows[order])
+            kept.append(self.positions[c][order])
             ys.append(torch.full((len(order),), c, dtype=torch.long))
-        if not xs:
-            return torch.zeros(0), torch.zeros(0, dtype=torch.long)
-        return torch.cat(xs), torch.cat(ys)
+        if not kept:
+            return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+        return torch.cat(kept), torch.cat(ys)
 
 
 def class_sample(
     batches: Batches, per_class: int = CLASS_SAMPLE, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A uniform random sample of at most ``per_class`` normalised training features per class,
-    drawn in one pass (each image gets a seeded random key; each class keeps its lowest keys), so
+    """A uniform random sample of at most ``per_class`` normalised training features per class:
+    each image gets a seeded random key as it streams by, each class keeps its lowest keys (one
+    pass over the labels), then the kept rows are read into one tensor (a second pass), so
     memory is bounded by classes x ``per_class`` rows whatever the size of the training set."""
     g = torch.Generator().manual_seed(seed)
     sample = ClassSample(per_class)
+    start = 0
+    for _, labels in batches():
+        positions = torch.arange(start, start + len(labels))
+        sample.add(positions, labels, torch.rand(len(labels), generator=g))
+        start += len(labels)
+    positions, y = sample.result()
+    return rows_at(batches, positions), y
+
+
+def rows_at(batches: Batches, positions: torch.Tensor) -> torch.Tensor:
+    """The normalised features of the images at ``positions`` of ``batches``, in that order:
+    each batch normalised whole, as every pass over it is (the same numbers), and only its
+    wanted rows copied."""
+    by_position = positions.argsort()
+    ordered = positions[by_position]
+    out: torch.Tensor | None = None
+    start = 0
     for features, labels in batches():
-        sample.add(normalise(features), labels, torch.rand(len(labels), generator=g))
-    return sample.result()
+        end = start + len(labels)
+        lo, hi = (int(i) for i in torch.searchsorted(ordered, torch.tensor([start, end])))
+        if hi > lo:
+            rows = normalise(features)
+            if out is None:
+                out = rows.new_empty(len(positions), rows.shape[1])
+            out[by_position[lo:hi]] = rows[ordered[lo:hi] - start]
+        start = end
+    return out if out is not None else torch.zeros(0)
 
 
 def class_centroids(x: torch.Tensor, y: torch.Tensor, per_class: int) -> torch.Tensor:
