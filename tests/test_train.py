@@ -182,6 +182,29 @@ def autocast_of_head_forwards(monkeypatch) -> list[tuple[bool, bool, object]]:
 
 
 @pytest.mark.slow
+def test_a_folders_files_are_looked_up_once_for_all_its_views(tmp_path, split_dir, monkeypatch):
+    """Each view's table looked up every file in the store's file index again (a ``stat``, a row
+    read and written back each): train's training images twice, centre and augmented view
+    (0.05 s of CPU of a warm retrain of the 100-class protocol)."""
+    from objrec.store import FeatureStore
+    from objrec.train import prepare
+
+    looked_up = []
+    original = FeatureStore.readable_digests
+
+    def counted(store, paths, *args, **kwargs):
+        looked_up.append(len(paths))
+        return original(store, paths, *args, **kwargs)
+
+    monkeypatch.setattr(FeatureStore, "readable_digests", counted)
+    prep = prepare(split_dir, tiny_train_config(cache_dir=str(tmp_path / "cache")), TaskRecorder())
+    centre, augmented = prep.train.tables
+    assert looked_up == [len(centre), len(prep.valid)]  # train's files once, valid's once
+    assert augmented.digests == centre.digests and augmented.ok.all()
+    assert (centre.hashing.hashed, augmented.hashing.hashed) == (len(centre), 0)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("flag", ["avx512_bf16", None])
 def test_the_head_trains_and_validates_under_bf16_autocast_where_the_cpu_has_bf16(
     tmp_path, split_dir, monkeypatch, flag

@@ -52,7 +52,13 @@ from objrec.data import (
 from objrec.devices import loader_settings, resolve_device
 from objrec.enough import FEWEST_TO_TRUST, too_few_to_trust
 from objrec.errors import ObjrecError, on_ctrl_c, unexpected_error
-from objrec.features import FeatureTable, feature_table, report_unreadable, require_readable
+from objrec.features import (
+    FeatureTable,
+    digested_for_each_view,
+    feature_table,
+    report_unreadable,
+    require_readable,
+)
 from objrec.frozen import PassSettings
 from objrec.images import (
     UnreadableImageError,
@@ -802,6 +808,8 @@ def view_tables(
     (in the dtype the run's features were stored in), computed on the recognizer's device."""
     frozen = recognizer.frozen_body(config.cache_dir)
     num_workers = loader_settings(recognizer.device, config.num_workers).num_workers
+    views = recognizer.view_names(config.tta)
+    digested = digested_for_each_view(frozen.cache.store, images.samples, len(views))
     return [
         feature_table(
             frozen,
@@ -810,8 +818,9 @@ def view_tables(
             PassSettings(
                 num_workers=num_workers, reporter=reporter, description=view_label(name, view)
             ),
+            digested=digests,
         )
-        for view in recognizer.view_names(config.tta)
+        for view, digests in zip(views, digested, strict=True)
     ]
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -105,14 +105,16 @@ def feature_table(
     *,
     world: World = SINGLE,
     probe: Probe | None = None,
+    digested: Digested | None = None,
 ) -> FeatureTable:
     """The store's table of ``samples`` in ``spec``'s view; the images it lacks are computed first
     (and measured by ``probe`` as they are decoded), those that cannot be read skipped. Under
     ``torchrun`` rank 0 hashes the files for all (:func:`file_digests`), and each rank computes its
     share of the missing ones, writing it to the store itself (the cache folder must be shared by
-    the ranks: one machine, or a shared disk)."""
+    the ranks: one machine, or a shared disk). ``digested``: the files' digests, looked up
+    already for another view of ``samples`` (:func:`digested_for_each_view`)."""
     store = body.cache.store
-    digests, unhashed, hashing = file_digests(store, samples, world)
+    digests, unhashed, hashing = digested or file_digests(store, samples, world)
     numerics, decoders = body.numerics(samples, spec.data), pixel_makers()
     sid = body_space(body, spec.data, numerics, decoders)
     space = store.space(sid, body.n_features, body.cache.dtype, space_label(body, spec, numerics))
@@ -144,6 +146,25 @@ def feature_table(
     return make_table(
         space, samples, found, computed=computed, failed=failed, hashing=hashing, digests=digests
     )
+
+
+Digested = tuple[list[str], dict[int, str], HashStats]
+"""What :func:`file_digests` found of a list of samples: each one's content digest, why those
+that could not be hashed could not be (by position), how hashing went."""
+
+
+def digested_for_each_view(
+    store: FeatureStore, samples: Sequence[Sample], views: int, world: World = SINGLE
+) -> Iterator[Digested]:
+    """:func:`file_digests` of ``samples`` once, for the tables of their ``views`` views (train's
+    centre and augmented views, evaluate's TTA views): each view looked up every file in the
+    store's file index again (a ``stat`` and a row each, and the row written back), 0.05 s of
+    CPU for the 100-class protocol's 3,095 training images, and a file replaced meanwhile had
+    one digest in one view and another in the next. The first view's table counts the hashing,
+    the others none."""
+    digests, unhashed, hashing = file_digests(store, samples, world)
+    for view in range(views):
+        yield digests, unhashed, hashing if view == 0 else HashStats(hashing.files, 0, 0.0)
 
 
 def file_digests(

@@ -74,6 +74,7 @@ from objrec.engine import Diverged, EarlyStopping, FitState, HeadAdam, fit, lowe
 from objrec.errors import Interrupted, ObjrecError
 from objrec.features import (
     FeatureTable,
+    digested_for_each_view,
     feature_table,
     report_unreadable,
     require_every_class,
@@ -878,14 +879,15 @@ def frozen_features(
 ) -> list[FeatureTable]:
     """The feature store's tables of ``folder`` for each view number (0 = centre crop)."""
     results = []
-    for view in views:
+    digested = digested_for_each_view(body.cache.store, folder.samples, len(views), world)
+    for view, digests in zip(views, digested, strict=True):
         spec = ViewSpec(data, config.augment if view else "none", view)
         label = f"{name} features" + (f" (augmented view {view})" if view else "")
         workers = loader_settings(body.device, config.num_workers, world.local_size).num_workers
         settings = PassSettings(
             num_workers=workers, reporter=reporter, description=label, counted_after=True
         )
-        table = feature_table(body, folder.samples, spec, settings, world=world)
+        table = feature_table(body, folder.samples, spec, settings, world=world, digested=digests)
         reporter.note(f"{label}: {table_counts(table, world, config.backbone)}")
         results.append(table)
     return results
