@@ -8,7 +8,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from objrec.checkpoint import BEST, load_model, read_checkpoint, save_checkpoint
+from objrec.checkpoint import (
+    BEST,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+    save_model_state,
+)
 from objrec.config import DataConfig, TrainConfig
 from objrec.errors import ObjrecError
 from objrec.meta import Calibration, RunMeta
@@ -98,18 +104,14 @@ def test_truncated_checkpoint_and_other_versions_are_refused(tmp_path, trained_r
         read_checkpoint(tmp_path / "cut.safetensors")
     state, meta = read_checkpoint(trained_run)
     for version, hint in ((99, "upgrade objrec"), (0, "retrain")):
-        save_file(
-            state,
-            str(tmp_path / "v.safetensors"),
-            metadata={"objrec": json.dumps({**meta.to_json(), "format_version": version})},
+        save_model_state(
+            tmp_path / "v.safetensors", state, {**meta.to_json(), "format_version": version}
         )
         with pytest.raises(ObjrecError, match=hint):
             read_checkpoint(tmp_path / "v.safetensors")
     for version in (1, 2):  # 1: before the stacked head; its per-member keys are converted
-        save_file(
-            state,
-            str(tmp_path / "v.safetensors"),
-            metadata={"objrec": json.dumps({**meta.to_json(), "format_version": version})},
+        save_model_state(
+            tmp_path / "v.safetensors", state, {**meta.to_json(), "format_version": version}
         )
         assert read_checkpoint(tmp_path / "v.safetensors")[1].format_version == version
     save_file(state, str(tmp_path / "plain.safetensors"))
@@ -140,7 +142,7 @@ def test_classes_that_do_not_match_the_head_are_refused_when_read(tmp_path, trai
     classes = header["classes"]
     header["classes"] = classes[:change] if change < 0 else [*classes, "extra"]
     path = tmp_path / "c.safetensors"
-    save_file(state, str(path), metadata={"objrec": json.dumps(header)})
+    save_model_state(path, state, header)
     with pytest.raises(ObjrecError, match=f"^{path} .* {len(classes) + change} classes for a head"):
         load_model(path)
 
@@ -150,7 +152,7 @@ def test_weights_of_the_wrong_shape_are_a_clear_error(tmp_path, trained_run):
     state, meta = read_checkpoint(trained_run)
     header = meta.to_json()
     header["head"]["hidden"] = 32
-    save_file(state, str(tmp_path / "w.safetensors"), metadata={"objrec": json.dumps(header)})
+    save_model_state(tmp_path / "w.safetensors", state, header)
     with pytest.raises(ObjrecError, match="does not fit the architecture"):
         load_model(tmp_path / "w.safetensors")
 
@@ -168,7 +170,7 @@ def test_a_weight_missing_or_one_the_model_lacks_is_refused_not_left_at_random(
     else:
         state["head.stray"] = torch.zeros(1)
     path = tmp_path / "w.safetensors"
-    save_file(state, str(path), metadata={"objrec": json.dumps(meta.to_json())})
+    save_model_state(path, state, meta.to_json())
     with pytest.raises(ObjrecError, match="does not fit the architecture"):
         load_model(path)
 
@@ -223,8 +225,7 @@ def per_member_keys(state: dict) -> dict:
 @pytest.mark.slow
 def test_a_checkpoint_with_one_set_of_weights_per_member_still_loads(tmp_path, trained_run):
     state, meta = read_checkpoint(trained_run)
-    header = {"objrec": json.dumps(meta.to_json())}
-    save_file(per_member_keys(state), str(tmp_path / "old.safetensors"), metadata=header)
+    save_model_state(tmp_path / "old.safetensors", per_member_keys(state), meta.to_json())
     old, _ = load_model(tmp_path / "old.safetensors")
     model, _ = load_model(trained_run)
     x = torch.randn(2, 3, 32, 32)
@@ -426,7 +427,7 @@ def test_metadata_that_cannot_be_used_is_one_sentence_naming_the_checkpoint(
         else:
             header[key] = {**header[key], **value} if isinstance(header[key], dict) else value
     path = tmp_path / "edited.safetensors"
-    save_file(state, str(path), metadata={"objrec": json.dumps(header)})
+    save_model_state(path, state, header)
     with pytest.raises(ObjrecError, match=f"^cannot load the checkpoint {path}: ") as caught:
         load_model(path)
     assert words in str(caught.value)
@@ -449,7 +450,7 @@ def test_a_head_missing_a_size_or_of_a_wrong_type_is_one_sentence(
     header = meta.to_json()
     edit(header["head"])
     path = tmp_path / "edited.safetensors"
-    save_file(state, str(path), metadata={"objrec": json.dumps(header)})
+    save_model_state(path, state, header)
     with pytest.raises(ObjrecError, match=f"^cannot load the checkpoint {path}: ") as caught:
         read_checkpoint(path)
     assert str(caught.value).endswith(words)
@@ -477,7 +478,7 @@ def test_a_checkpoint_with_settings_of_a_later_objrec_loads_and_names_them(
     header["later_section"] = {"anything": 1}
     path = tmp_path / "later.safetensors"
     state, _ = read_checkpoint(trained_run)
-    save_file(state, str(path), metadata={"objrec": json.dumps(header)})
+    save_model_state(path, state, header)
     with caplog.at_level(logging.WARNING, logger="objrec"):
         later, read = load_model(path)
     assert read == meta
@@ -505,7 +506,7 @@ def test_a_later_objrec_s_settings_are_warned_of_once_by_a_command_that_reads_th
     state, meta = read_checkpoint(trained_run)
     header = meta.to_json()
     header["head"] |= {"norm": "layer"}
-    save_file(state, str(trained_run / BEST), metadata={"objrec": json.dumps(header)})
+    save_model_state(trained_run / BEST, state, header)
     with caplog.at_level(logging.WARNING, logger="objrec"), warned_once_per_file():
         read_checkpoint(trained_run)
         load_model(trained_run)
@@ -534,7 +535,7 @@ def test_an_int8_body_whose_graph_is_damaged_is_one_sentence(tmp_path, trained_r
     state = {k.replace("body.", "body.float_body.", 1): v for k, v in state.items()}
     state["body.int8_graph"] = torch.frombuffer(bytearray(b"not an onnx graph"), dtype=torch.uint8)
     path = tmp_path / "int8.safetensors"
-    save_file(state, str(path), metadata={"objrec": json.dumps(meta.to_json())})
+    save_model_state(path, state, meta.to_json())
     recognizer = Recognizer.load(path, "torch")
     with pytest.raises(ObjrecError, match=r"int8 body cannot be run: .* damaged or not ONNX"):
         recognizer.probabilities([make_image((200, 40, 40))])
@@ -947,14 +948,42 @@ def test_a_model_holds_the_sha256_of_its_bytes_with_that_digest_read_as_zeros(tr
 
 
 def test_a_model_written_before_its_digest_was_recorded_loads_as_before(tmp_path, trained_run):
-    """A checkpoint of an objrec before 5 December 2026 has no digest: it loads as it did (a
-    flipped byte of it goes unseen, as before)."""
+    """A checkpoint of an objrec before 5 December 2026 has no digest, nor its objrec_version
+    (recorded since after the seal): it loads as it did (a flipped byte of it goes unseen)."""
     state, meta = read_checkpoint(trained_run)
     path = tmp_path / "old.safetensors"
-    save_file(state, str(path), metadata={"objrec": json.dumps(meta.to_json())})
+    header = {k: v for k, v in meta.to_json().items() if k != "objrec_version"}
+    save_file(state, str(path), metadata={"objrec": json.dumps(header)})
     flipped(path, -100)
     _, loaded = load_model(path)
     assert loaded.classes == meta.classes
+
+
+def test_a_model_whose_seal_is_gone_from_a_header_naming_its_objrec_is_refused(trained_run):
+    """A model whose header lost its SHA-256 key (one changed byte of it) loaded silently as an
+    old objrec's, unchecked, and ``check`` called it "written before objrec recorded a file's
+    SHA-256", though its header names the objrec_version that wrote it, sealed (review48b LOW 4).
+    """
+    from objrec import __version__
+    from objrec.check_run import check_run
+    from objrec.model_file import read_meta
+
+    path = trained_run / BEST
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b'"objrec_sha256":"', b'"objrec_sha25X":"', 1))
+    flipped(path, -100)
+    damaged = (
+        f"{path} is damaged: its header says objrec {__version__} wrote it, which records a "
+        "file's SHA-256 in it, and that SHA-256 is gone from it (a changed byte, a bad copy or "
+        "disk), so its answers cannot be trusted: copy it again from where it came, or train the "
+        "run again"
+    )
+    for read in (load_model, read_meta):
+        with pytest.raises(ObjrecError) as refused:
+            read(trained_run)
+        assert str(refused.value) == damaged
+    checked = check_run(trained_run)
+    assert [(p.kind, p.message) for p in checked.problems] == [("damaged", damaged)]
 
 
 def test_one_model_saved_again_is_the_same_file(tmp_path, trained_run):

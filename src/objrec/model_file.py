@@ -49,17 +49,20 @@ UNSEALED = b"0" * 64
 _SEAL_MARK = f'"{SEAL_KEY}":"'.encode()
 
 DAMAGED = (
-    "{path} is damaged: its bytes no longer match the SHA-256 objrec recorded in it when it was "
-    "written (a changed byte, a bad copy or disk), so its answers cannot be trusted: copy it "
-    "again from where it came, or train the run again"
+    "{path} is damaged: {why} (a changed byte, a bad copy or disk), so its answers cannot be "
+    "trusted: copy it again from where it came, or train the run again"
 )
 STATE_DAMAGED = (
-    "{path} is damaged: its bytes no longer match the SHA-256 objrec recorded in it when it was "
-    "written (a changed byte, a bad copy or disk), so its training cannot go on from it: start "
-    "the run over with `train(data, out=run, force=True)`"
+    "{path} is damaged: {why} (a changed byte, a bad copy or disk), so its training cannot go on "
+    "from it: start the run over with `train(data, out=run, force=True)`"
 )
 """A training state's :data:`DAMAGED`: its run is resumed from it, never answers with it. The
 command is spelled out: one resuming it (`resume=True`) does not read `force=True`."""
+MISMATCHED = "its bytes no longer match the SHA-256 objrec recorded in it when it was written"
+SEAL_GONE = (
+    "its header says objrec {version} wrote it, which records a file's SHA-256 in it, and that "
+    "SHA-256 is gone from it"
+)
 
 
 HEADER_LIMIT = 100_000_000
@@ -133,17 +136,36 @@ def is_sealed(path: Path) -> bool:
 
 def require_intact(path: Path, data: bytes, damaged: str = DAMAGED) -> None:
     """Refuse ``data``, the bytes of the checkpoint ``path``, when they no longer match the
-    SHA-256 recorded in them (:data:`SEAL_KEY`), in the sentence ``damaged`` (of ``{path}``);
-    one without a digest passes as it is."""
+    SHA-256 recorded in them (:data:`SEAL_KEY`), in the sentence ``damaged`` (of ``{path}``,
+    ``{why}``). One without a digest passes as it is when an objrec before 5 December 2026 wrote
+    it; one whose header names the objrec that wrote it (``objrec_version``, recorded since after
+    the seal) lost its seal to a changed byte, and loaded as an old file, unchecked."""
     at = seal_at(data)
     if at is None:
+        version = writer_version(data)
+        if version is not None:
+            raise Damaged(damaged.format(path=path, why=SEAL_GONE.format(version=version)))
         return
     view = memoryview(data)
     digest = hashlib.sha256(view[:at])
     digest.update(UNSEALED)
     digest.update(view[at + 64 :])
     if digest.hexdigest().encode() != view[at : at + 64]:
-        raise Damaged(damaged.format(path=path))
+        raise Damaged(damaged.format(path=path, why=MISMATCHED))
+
+
+def writer_version(data: bytes) -> str | None:
+    """The ``objrec_version`` the header of ``data`` (a safetensors file's bytes) names: every
+    objrec that records it seals the file too. None where it names none, or is no objrec
+    header (a zip of a run, a file of someone else's: refused further on, in their words)."""
+    if data[8:9] != b"{" or int.from_bytes(data[:8], "little") > HEADER_LIMIT:
+        return None
+    try:
+        header = json.loads(safetensors_metadata(data).get(META_KEY, "{}"))
+    except (ValueError, AttributeError):  # AttributeError: a header that is no object
+        return None
+    version = header.get("objrec_version") if isinstance(header, dict) else None
+    return version if isinstance(version, str) else None
 
 
 def is_onnx_file(path: Path) -> bool:
