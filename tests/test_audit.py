@@ -24,6 +24,7 @@ from PIL import Image, ImageOps
 from objrec import dedup
 from objrec.applying import apply_plan
 from objrec.audit import AuditConfig, AuditResult, audit
+from objrec.audit_report import PLAN_COLUMNS
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING
 from objrec.errors import ObjrecError
@@ -230,7 +231,11 @@ def test_apply_plan_copies_a_corrected_folder_and_leaves_data_alone(audited, tmp
     rows = list(csv.DictReader((root / "audit/plan.csv").open(encoding="utf-8-sig")))
     actions = {r["file"]: (r["action"], r["new_class"]) for r in rows}
     assert actions["train/green/moved.png"] == ("relabel", "red")
+    from objrec.store import hash_file
+
+    assert all(r["digest"] == hash_file(data / r["file"]) for r in rows)  # the audit saw them
     counts = apply_plan(data, root / "audit/plan.csv", tmp_path / "fixed")
+    assert counts["replaced"] == 0
     assert snapshot(data) == before
     assert (tmp_path / "fixed/train/red/moved.png").is_file()
     assert not (tmp_path / "fixed/train/green/moved.png").exists()
@@ -632,8 +637,10 @@ def test_apply_plan_reads_a_plan_saved_by_a_spreadsheet_with_a_byte_order_mark(t
 
 
 def plan_of(path: Path, *rows: str) -> Path:
-    """A plan with ``rows`` (CSV lines) under the columns objrec writes, as a person edits it."""
-    path.write_text("file,class,split,action,new_class,reason\n" + "".join(r + "\n" for r in rows))
+    """A plan with ``rows`` (CSV lines) under the columns objrec writes, as a person edits it
+    (a row without a digest cell: one of a person's own, or a file the audit could not hash)."""
+    header = ",".join(PLAN_COLUMNS)
+    path.write_text(f"{header}\n" + "".join(r + "\n" for r in rows))
     return path
 
 
@@ -938,6 +945,68 @@ def test_apply_plan_counts_and_says_the_links_of_data_to_a_file_not_there(tmp_pa
         f"copied 2 images into {out} (0 relabelled), left out 0 by the plan and 1 link to a file "
         "not there (warned of); "
     )
+
+
+@pytest.mark.slow
+def test_apply_plan_skips_a_row_whose_file_was_replaced_since_the_audit(tmp_path, caplog):
+    """review47a finding 10: a photo replaced in place since the audit (same name, other bytes)
+    got the old row's action, relabelled into crab and remembered in reviewed.csv as a label a
+    person settled. The plan's digest column (the audit's content digest) tells it: the row is
+    skipped, its file copied as it is, named with its line; a row without a digest (a person's
+    own) is applied."""
+    from objrec.cli.auditing import applied_line
+    from objrec.reviewed import read_reviewed
+    from objrec.store import hash_file
+
+    data = colour_folder(tmp_path / "data", {"red": 3, "green": 1})
+    digest = {f"red/red_{i}.png": hash_file(data / f"red/red_{i}.png") for i in range(3)}
+    rows = [
+        ("red/red_0.png", "relabel", "green", digest["red/red_0.png"]),  # as the audit saw it
+        ("red/red_1.png", "relabel", "green", digest["red/red_1.png"]),  # replaced below
+        ("red/red_2.png", "remove", "", ""),  # a person's own row: no digest
+    ]
+    assert PLAN_COLUMNS[-1] == "digest"
+    plan = tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class,digest\n" + "".join(",".join(r) + "\n" for r in rows))
+    pattern(COLOURS["blue"], 77).save(data / "red/red_1.png")  # another photo under its name
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        counts = apply_plan(data, plan, out := tmp_path / "fixed")
+    (said,) = [r.getMessage() for r in caplog.records if "replaced" in r.getMessage()]
+    assert said == (
+        f"skipped 1 row of {plan} whose file is not the image the audit saw (the same name, other "
+        "bytes: replaced since), copied as it is now: red/red_1.png (line 3, relabel to green); "
+        "audit the data again to review it (`audit_folder(data)`)"
+    )
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "green/green_0.png",
+        "green/red_0.png",
+        "red/red_1.png",
+    ]
+    assert (out / "red/red_1.png").read_bytes() == (data / "red/red_1.png").read_bytes()
+    assert (counts["relabelled"], counts["removed"], counts["replaced"]) == (1, 1, 1)
+    assert set(read_reviewed(out)) == {digest["red/red_0.png"]}  # not the replaced photo
+    line = applied_line(counts, (data, plan, out), copy=True)
+    assert "; skipped 1 row of files replaced since the audit (warned of);" in line
+
+
+@pytest.mark.slow
+def test_apply_plan_applies_a_plan_without_digests_as_before_said_once_of_an_audit_s(
+    tmp_path, caplog
+):
+    """A plan without the digest column is applied as before: an audit's from before it
+    (it has the audit's reason), said once; a person's own (file,action), unsaid."""
+    data = colour_folder(tmp_path / "data", {"red": 3, "green": 1})
+    plan = tmp_path / "plan.csv"
+    old = "file,class,split,action,new_class,reason\nred/red_1.png,red,,relabel,green,x\n"
+    for k, written in enumerate((old, "file,action,new_class\nred/red_1.png,relabel,green\n")):
+        caplog.clear()
+        plan.write_text(written)  # an audit's plan before the column; a person's own
+        with caplog.at_level(logging.WARNING, logger="objrec"):
+            counts = apply_plan(data, plan, tmp_path / f"old{k}")
+        assert (counts["relabelled"], counts["replaced"]) == (1, 0)  # applied as before
+        said = [r.getMessage() for r in caplog.records if "digest" in r.getMessage()]
+        audits = [f"{plan} has no digest column (an audit's plan before 6 December 2026): its "]
+        assert [m[: len(audits[0])] for m in said] == audits[k:]  # a person's: none to miss
 
 
 @pytest.mark.slow  # an apply-plan through the CLI (0.4 s)
@@ -2554,6 +2623,7 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
         "relabelled": 1,
         "renamed": 1,
         "broken_links": 0,
+        "replaced": 0,
         "test_removed": 0,
         "test_relabelled": 0,
         "valid_removed": 0,

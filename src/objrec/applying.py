@@ -14,6 +14,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import shutil
 import unicodedata
 from collections import Counter
@@ -68,6 +69,7 @@ from objrec.outputs import (
 from objrec.progress import plural, quoted, some_of
 from objrec.reviewed import write_reviewed
 from objrec.split_record import applied_entry, record_applied
+from objrec.store import DIGEST_CHARS, hash_file
 from objrec.tables import (
     CSV_ENCODING,
     blank_row,
@@ -221,6 +223,19 @@ def suggested_p(row: dict[str, str]) -> float | None:
     return float(found.group(1)) if found else None
 
 
+class Planned(NamedTuple):
+    """What the plan does to DATA, as :func:`_planned_targets` found it."""
+
+    targets: dict[Path, Path | None]
+    """Where each image of DATA goes (relative to it; None: removed)."""
+    rows: dict[str, dict[str, str]]
+    """The plan's rows by the image of DATA each names, those of replaced files left out."""
+    digests: dict[str, str]
+    """The content digest of each file whose row was checked (``reviewed.csv`` reuses them)."""
+    replaced: int
+    """Rows skipped: their file is not the image the audit saw (:func:`_unreplaced`)."""
+
+
 def _planned_targets(
     given: PlanRead,
     data: Path,
@@ -228,18 +243,19 @@ def _planned_targets(
     at: int,
     new_class: bool = False,
     broken: Sequence[str] = (),
-) -> tuple[dict[Path, Path | None], dict[str, dict[str, str]]]:
+) -> Planned:
     """Where the plan ``given`` puts each image of ``data`` (relative to it; None: removed),
     once it is known to name only images of ``data`` (or its ``broken`` links, left out whatever
     their rows say) and relabels into a class named like no other (nor likely a misspelling of
     one, but with ``new_class``); ``at``: the index of the class folder in an image's path (1 in
-    a split folder). And the plan's rows by the image of ``data`` each names
-    (:func:`_as_data_files`)."""
+    a split folder). A row whose file was replaced since the audit is skipped
+    (:func:`_unreplaced`)."""
     plan_file = given.file
     rels = [p.relative_to(data) for p in images]
     known = {rel.as_posix() for rel in rels} | set(broken)
     plan = _as_data_files((plan_file, data), given.rows, known)
     _refuse_missing(plan_file, plan, known, data)
+    digests, replaced = _unreplaced(plan_file, data, plan, set(broken))
     classes = {rel.parts[at] for rel in rels if len(rel.parts) > at + 1}
     _as_data_classes(plan, classes)
     _refuse_look_alike_classes(plan_file, plan, classes)
@@ -247,7 +263,59 @@ def _planned_targets(
         _refuse_likely_misspelt(plan_file, plan, classes)
     _warn_new_classes(plan, classes)
     _warn_unsure_relabels(plan)
-    return {rel: _target(plan_file, rel, plan.get(rel.as_posix()), at) for rel in rels}, plan
+    targets = {rel: _target(plan_file, rel, plan.get(rel.as_posix()), at) for rel in rels}
+    return Planned(targets, plan, digests, replaced)
+
+
+DIGEST = re.compile(f"[0-9a-f]{{{DIGEST_CHARS}}}")
+"""A plan's ``digest`` cell as the audit writes it (``audit_report.PLAN_COLUMNS``); another text
+(a spreadsheet's number made of an all-digit digest, a person's note) is no digest."""
+
+
+def _unreplaced(
+    plan_file: Path, data: Path, plan: dict[str, dict[str, str]], broken: set[str]
+) -> tuple[dict[str, str], int]:
+    """Drop, in place, each row of ``plan`` whose file's content digest is not its ``digest``:
+    the image the audit saw was replaced since by another under its name (a relabel or remove
+    nobody decided for that photo), so its file is copied as it is, named in a warning with how
+    to review it. A row without a digest (a person's own) is applied unchecked, and so is every
+    row of a plan without the column: one a person wrote (``file,action``), or an audit's
+    before 6 December 2026 (it has the audit's ``reason``), which is said once. Returns the
+    digest of each file checked, and how many rows were dropped."""
+    if not any("digest" in row for row in plan.values()):
+        if any("reason" in row for row in plan.values()):
+            log.warning(
+                "%s has no digest column (an audit's plan before 6 December 2026): its rows are "
+                "applied to the files now at their paths, unchecked against the images the "
+                "audit saw; the plan of a new audit (`audit_folder(data)`) has it",
+                plan_file,
+            )
+        return {}, 0
+    digests: dict[str, str] = {}
+    for file, row in plan.items():
+        if DIGEST.fullmatch((row.get("digest") or "").strip().lower()) and file not in broken:
+            digests[file] = hash_file(data / file)
+    replaced = [f for f in digests if digests[f] != plan[f]["digest"].strip().lower()]
+    if replaced:
+        _warn_replaced(plan_file, [plan.pop(file) for file in replaced])
+    return digests, len(replaced)
+
+
+def _warn_replaced(plan_file: Path, rows: Sequence[dict[str, str]]) -> None:
+    """Name the plan's ``rows`` skipped as their files were replaced since the audit."""
+    named = [
+        f"{quoted(row['file'])} (line {row['_line']}, {_decision(row)[0]}"
+        + (f" to {quoted(row['new_class'])})" if row["action"] == "relabel" else ")")
+        for row in rows
+    ]
+    it = "it" if len(rows) == 1 else "them"
+    log.warning(
+        "skipped %s of %s whose file is not the image the audit saw (the same name, other bytes:"
+        " replaced since), copied as %s now: %s; audit the data again to review %s "
+        "(`audit_folder(data)`)",
+        *(plural(len(rows), "row"), plan_file, "it is" if len(rows) == 1 else "they are"),
+        *(some_of(named, quote=False), it),
+    )
 
 
 def _as_data_files(
@@ -419,16 +487,17 @@ def _applied(
     split_folder = is_split_folder(data)
     at = 1 if split_folder else 0
     images, broken = _listed(data)
-    targets, plan = _planned_targets(given, data, images, at, new_class, broken)
+    planned = _planned_targets(given, data, images, at, new_class, broken)
+    targets = planned.targets
     made = applied_entry(data, (given.file, given.sha256), mode, command)
     counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(_settle_names(targets))}
-    counts["broken_links"] = len(broken)
+    counts["broken_links"], counts["replaced"] = len(broken), planned.replaced
     counts |= _test_changes(targets if split_folder else {})
     if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)
     with staged_folder(out) as stage:  # ``out`` whole or as it was: never half a copy
         _copy_planned((data, stage), targets, (mode, on_file), split_folder, counts, out)
-        counts["reviewed"] = _remember_review(data, stage, plan, targets, at)
+        counts["reviewed"] = _remember_review(data, stage, planned, at)
         if split_folder:
             record_applied(data, stage, made | counts)
     return counts
@@ -512,17 +581,13 @@ def applied_so_far(out: Path, done: int, targets: dict[Path, Path | None]) -> st
     )
 
 
-def _remember_review(
-    data: Path,
-    out: Path,
-    plan: dict[str, dict[str, str]],
-    targets: dict[Path, Path | None],
-    at: int,
-) -> int:
-    """``out/reviewed.csv`` (``reviewed.write_reviewed``): the images the ``plan`` applied (its
+def _remember_review(data: Path, out: Path, planned: Planned, at: int) -> int:
+    """``out/reviewed.csv`` (``reviewed.write_reviewed``): the images the plan applied (its
     rows by the image of ``data`` each names) kept or relabelled by a row that settles a label
     (:func:`settles_label`), and ``data``'s earlier reviews; ``at``: which part of a path is the
-    class (1 in a split folder, 0 in a class folder)."""
+    class (1 in a split folder, 0 in a class folder). The files whose digest the plan's check
+    read are not hashed again."""
+    plan, targets = planned.rows, planned.targets
     settled = {
         rel: target
         for rel, target in targets.items()
@@ -531,7 +596,7 @@ def _remember_review(
         and settles_label(plan.get(rel.as_posix()))
     }
     removed = [rel for rel, target in targets.items() if target is None]
-    return write_reviewed(data, out, settled, removed, at)
+    return write_reviewed(data, out, (settled, removed), at, planned.digests)
 
 
 def settles_label(row: dict[str, str] | None) -> bool:

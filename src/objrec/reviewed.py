@@ -51,17 +51,29 @@ def read_reviewed(folder: Path) -> dict[str, tuple[str, str]]:
 
 
 def write_reviewed(
-    data: Path, out: Path, settled: Mapping[Path, Path], removed: list[Path], at: int
+    data: Path,
+    out: Path,
+    applied: tuple[Mapping[Path, Path], list[Path]],
+    at: int,
+    digests: Mapping[str, str] | None = None,
 ) -> int:
-    """``out/reviewed.csv``: each image of ``data`` a plan row ``settled`` (its path in ``data``
-    -> its path in ``out``, whose part ``at`` is its class), and the earlier reviews of
-    ``data/reviewed.csv`` but those of the images ``removed``; none written when there are
-    none. Returns how many rows it holds."""
+    """``out/reviewed.csv``: each image of ``data`` a plan row settled (``applied``'s first: its
+    path in ``data`` -> its path in ``out``, whose part ``at`` is its class), and the earlier
+    reviews of ``data/reviewed.csv`` but those of the images removed (``applied``'s second);
+    none written when there are none. ``digests``: the content digests known already, by path
+    in ``data`` (the plan's check read them), the others hashed. Returns how many rows it
+    holds."""
+    settled, removed = applied
+    known = digests or {}
+
+    def digest(rel: Path) -> str:
+        return known.get(rel.as_posix()) or hash_file(data / rel)
+
     rows = read_reviewed(data)
     for rel in removed:
-        rows.pop(hash_file(data / rel), None)
+        rows.pop(digest(rel), None)
     for rel, target in settled.items():
-        rows[hash_file(data / rel)] = (target.parts[at], target.as_posix())
+        rows[digest(rel)] = (target.parts[at], target.as_posix())
     return _write_rows(out, rows)
 
 

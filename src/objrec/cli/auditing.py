@@ -432,7 +432,8 @@ def apply_plan(
     \f
     PLAN is the plan.csv of `objrec audit` (columns file, action, new_class), edited by you:
     keep copies the file, remove leaves it out, relabel copies it into the new_class folder
-    (--link: links to DATA's files instead of copies, as split --link does). OUT must be new or
+    (--link: links to DATA's files instead of copies, as split --link does). A row whose file
+    is not the image the audit saw (its digest column: replaced since) is skipped, said. OUT must be new or
     empty; a split folder's copy gets its own manifest.csv, and a split.json: DATA's, with the
     plan applied (the file, its SHA-256, what it did), which objrec check OUT shows.
 
@@ -491,8 +492,10 @@ def applied_line(counts: dict[str, int], folders: tuple[Path, Path, Path], copy:
     "remembers the 4 labels your plans settled", which read as a decision taken (readme40)."""
     data, plan, out = folders
     verb = "copied" if copy else "linked"
-    broken = counts.get("broken_links", 0)
-    if not counts["removed"] and not counts["relabelled"] and not broken:
+    broken, replaced = counts.get("broken_links", 0), counts.get("replaced", 0)
+    skipped = f"; skipped {plural(replaced, 'row')} of files replaced since the audit (warned of)"
+    skipped = skipped if replaced else ""
+    if not counts["removed"] and not counts["relabelled"] and not broken and not replaced:
         return (
             f"every row of {shown(plan)} says keep, so nothing was moved or left out: "
             f"{verb} {plural(counts['copied'], 'image')} into {shown(out)} as they are in "
@@ -506,8 +509,8 @@ def applied_line(counts: dict[str, int], folders: tuple[Path, Path, Path], copy:
     )
     return (
         f"{verb} {plural(counts['copied'], 'image')} into {shown(out)} "
-        f"({counts['relabelled']} relabelled{renamed}), left out {counts['removed']}{gone}; "
-        f"{shown(data)} is unchanged"
+        f"({counts['relabelled']} relabelled{renamed}), left out {counts['removed']}{gone}"
+        f"{skipped}; {shown(data)} is unchanged"
     )
 
 
