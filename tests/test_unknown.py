@@ -804,3 +804,33 @@ def test_an_export_answers_another_threshold_by_value_and_never_one_given_by_han
     assert export_answers_other(tmp_path, sidecar(threshold=0.1)) is None
     assert export_answers_other(tmp_path, sidecar(threshold_given=True), 0.3) is None
     assert export_answers_other(tmp_path, {"unknown": None}) is None
+
+
+@pytest.mark.slow
+def test_a_plain_evaluate_says_it_replaced_an_earlier_unknown_result(
+    trained_run, split_dir, tmp_path, caplog
+):
+    """`evaluate RUN DATA --unknown FOLDER`, then a plain `evaluate RUN DATA` (CLI or
+    objrec.evaluate): the open-set results went without a word and the next report lost its
+    section on photos of none of the classes (newcomer48 LOW 5). It is said, naming the folder
+    to give again; an evaluate with --unknown again says nothing of it."""
+    from objrec.evaluate import evaluate
+
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    for i in range(3):
+        planted(unknown / f"odd{i}.png")
+    out = tmp_path / "eval"
+    evaluate(trained_run, split_dir, out=out, unknown=unknown)
+    evaluate(trained_run, split_dir, out=out, unknown=unknown, force=True)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert not [m for m in said if "--unknown" in m]
+    caplog.clear()
+    evaluate(trained_run, split_dir, out=out, force=True)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert [m for m in said if "--unknown" in m] == [
+        f"replaced the earlier `evaluate --unknown {unknown.resolve()}`'s results in {out} (3 "
+        f"images of none of the classes): give --unknown {unknown.resolve()} again to keep them "
+        "(report shows them only then)"
+    ]
+    assert "open_set" not in json.loads((out / "metrics.json").read_text())

@@ -346,13 +346,39 @@ def evaluate(
     result = measured(Path(run), folder, config, out, reporter, force)
     out, earlier = result.out, None
     assert out is not None
+    dropped = unknown_dropped(out, result.metrics)
     with writing_outputs(out):
         if config.against is not None:
             result.against, earlier = evaluate_against(result, folder, config, reporter, out)
         with reporter.task("writing the tables and plots", None):  # seconds for many classes
             write_evaluation(result, out, force or not named, earlier)  # the folder made only now
+    if dropped:
+        log.warning("%s", dropped)
     log_evaluation(run, result)
     return result
+
+
+def unknown_dropped(out: Path, metrics: dict[str, Any]) -> str | None:
+    """The sentence saying that this evaluation, without ``unknown``, replaces the earlier
+    ``evaluate --unknown FOLDER``'s results in ``out`` (None when it had none, or this one has
+    its own): they went without a word, and the next report lost its section on photos of none
+    of the classes (newcomer48). Said, not measured again: a plain evaluate measures what it is
+    asked to, as a dropped ``--against`` comparison is said (``compare.remove_stale_against``)."""
+    if metrics.get("open_set"):
+        return None
+    try:
+        earlier = json.loads((out / "metrics.json").read_text()).get("open_set") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not earlier:
+        return None
+    folder = earlier.get("folder") or "FOLDER"
+    images = plural(int(earlier.get("n_unknown") or 0), "image")
+    return (
+        f"replaced the earlier `evaluate --unknown {folder}`'s results in {out} ({images} of "
+        f"none of the classes): give --unknown {folder} again to keep them (report shows them "
+        "only then)"
+    )
 
 
 def measured(
