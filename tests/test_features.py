@@ -200,6 +200,27 @@ def test_a_file_that_cannot_be_decoded_is_not_counted_as_computed(tmp_path, samp
 
 
 @pytest.mark.slow
+def test_a_copy_of_a_photo_on_a_cold_store_is_a_copy_not_from_the_store(tmp_path, samples):
+    """A cold run with one photo copied said "31 images, 30 run through the pretrained network,
+    1 from the feature store" of a store that held nothing (review48a nit 5)."""
+    from objrec.distributed import SINGLE
+    from objrec.train import frozen_pass_counts, table_counts
+
+    copy = samples[0].path.with_name("copy_" + samples[0].path.name)
+    shutil.copyfile(samples[0].path, copy)
+    listed, body = [*samples, Sample(copy, samples[0].label)], frozen(tmp_path)
+    cold = feature_table(body, listed, ViewSpec(DATA))
+    assert (cold.computed, cold.copies) == (len(samples), 1)
+    said = f"{len(listed)} images, {len(samples)} run through the pretrained network, 0 from the"
+    assert table_counts(cold, SINGLE) == said + " feature store, 1 a copy of another image"
+    counts = frozen_pass_counts([cold], SINGLE)
+    assert (counts["computed"], counts["from_store"], counts["copies"]) == (len(samples), 0, 1)
+    warm = feature_table(body, listed, ViewSpec(DATA))  # both rows are read from the store now
+    assert (warm.computed, warm.copies) == (0, 0)
+    assert table_counts(warm, SINGLE).endswith(f", {len(listed)} from the feature store")
+
+
+@pytest.mark.slow
 def test_float16_storage_is_within_float16_precision(tmp_path, samples):
     spec = ViewSpec(DATA)
     half = feature_table(frozen(tmp_path, dtype="float16"), samples, spec).load().features

@@ -652,7 +652,7 @@ def test_a_table_s_counts_each_have_their_thousands_separator():
     from objrec.train import table_counts
 
     class Table:
-        computed, ok = 1_200, torch.tensor([True] * 3_094 + [False])
+        computed, copies, ok = 1_200, 0, torch.tensor([True] * 3_094 + [False])
 
         def __len__(self) -> int:
             return 3_095

@@ -58,6 +58,9 @@ class FeatureTable:
     """Each image's content digest (the store's key), in the images' order."""
     failed: int = 0
     """Files this process tried to decode to complete the table and could not (in ``errors``)."""
+    copies: int = 0
+    """Images whose bytes an earlier image of the list has, the store lacking them: computed once,
+    with that image, so neither run through the body again nor found in the store."""
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -123,10 +126,7 @@ def feature_table(
     hits = count_reused_and_hits(store, digests, found)
     unique = [d for d in dict.fromkeys(digests) if d]  # "": a file that could not be hashed
     missing = [d for d in unique if d not in hits]
-    # Shares follow the position among all images, not among the missing ones: the ranks look up
-    # at different moments, and a faster rank's writes must not shift a slower rank's share.
-    shares = unique[world.rank :: world.size]
-    mine = [d for d in shares if d not in hits]
+    mine = my_share(unique, hits, world)
     by_digest = {d: s for s, d in zip(samples, digests, strict=True)}
     if body.cache.dtype != "float32":  # rounding the float32 rows is what computing would store
         wider = space_id(body.fingerprint, asdict(spec.data), "float32", numerics, decoders)
@@ -143,9 +143,31 @@ def feature_table(
     found = account_for_missing(found, samples, digests, passing, world.size > 1, unhashed)
     name = settings.description
     log.info("%s: %s, %d computed, %s", name, plural(len(samples), "image"), computed, hashing)
-    return make_table(
+    table = make_table(
         space, samples, found, computed=computed, failed=failed, hashing=hashing, digests=digests
     )
+    table.copies = copies_computed_once(digests, set(missing), table.ok)
+    return table
+
+
+def my_share(unique: list[str], hits: set[str], world: World) -> list[str]:
+    """This rank's share of the digests (``unique``) the store lacks (not in ``hits``). Shares
+    follow the position among all images, not among the missing ones: the ranks look up at
+    different moments, and a faster rank's writes must not shift a slower rank's share."""
+    return [d for d in unique[world.rank :: world.size] if d not in hits]
+
+
+def copies_computed_once(digests: Sequence[str], missing: set[str], ok: torch.Tensor) -> int:
+    """The readable images whose content (``digests``) an earlier one of the list has, among
+    those the store lacked (``missing``): one computation served both, so a cold run's copy of a
+    photo is not said to come from the store."""
+    seen: set[str] = set()
+    copies = 0
+    for digest, readable in zip(digests, ok.tolist(), strict=True):
+        if readable and digest in missing:
+            copies += digest in seen
+            seen.add(digest)
+    return copies
 
 
 Digested = tuple[list[str], dict[int, str], HashStats]

@@ -897,14 +897,18 @@ def table_counts(table: FeatureTable, world: World, backbone: str = "") -> str:
     """A table's images in words (``145 images, 144 run through the 3 pretrained networks, 0
     from the feature store, 1 unreadable``, :func:`backbones.network_words`): a file that could
     not be decoded counts as unreadable alone, neither run through the body nor read from the
-    store. Every count with its thousands separator (``3,095 images, ... 3095 from the feature
-    store`` said one number two ways in one line)."""
+    store, and a copy of another image the store lacked as a copy (``FeatureTable.copies``).
+    Every count with its thousands separator (``3,095 images, ... 3095 from the feature store``
+    said one number two ways in one line)."""
     computed, unreadable = world.sum(table.computed), len(table) - int(table.ok.sum())
-    stored = len(table) - computed - unreadable
-    bad = f", {unreadable:,} unreadable" if unreadable else ""
+    stored = len(table) - computed - unreadable - table.copies
+    more = [f"{unreadable:,} unreadable"] if unreadable else []
+    if table.copies:
+        many = f"{table.copies:,} copies of other images"
+        more.insert(0, "1 a copy of another image" if table.copies == 1 else many)
     return (
         f"{plural(len(table), 'image')}, {computed:,} run through {network_words(backbone)}, "
-        f"{stored:,} from the feature store{bad}"
+        + ", ".join([f"{stored:,} from the feature store", *more])
     )
 
 
@@ -919,11 +923,12 @@ def frozen_pass_counts(tables: list[FeatureTable], world: World) -> dict[str, fl
     could not be read, each once whatever its views (as the warning counts them:
     ``features.report_unreadable``); files hashed (all ranks) and the seconds rank 0 spent looking
     up or computing content digests."""
-    computed = world.sum(sum(t.computed for t in tables))
+    computed, copies = world.sum(sum(t.computed for t in tables)), sum(t.copies for t in tables)
     unreadable_views = sum(len(t) - int(t.ok.sum()) for t in tables)
     return {
         "computed": computed,
-        "from_store": sum(len(t) for t in tables) - computed - unreadable_views,
+        "from_store": sum(len(t) for t in tables) - computed - copies - unreadable_views,
+        "copies": copies,
         "unreadable": len({message for t in tables for message in t.errors}),
         "hashed": world.sum(sum(t.hashing.hashed for t in tables)),
         "digest_seconds": round(sum(t.hashing.seconds for t in tables), 3),
