@@ -159,6 +159,25 @@ def test_bf16_is_refused_under_torchrun_and_a_forced_precision_is_kept():
     assert config.head_precision == "bf16" and why["head_why"] == "the resumed run's own"
 
 
+def test_a_torchrun_rank_takes_rank_0_s_precisions_and_engine(monkeypatch):
+    """Each rank settled ``auto`` itself (its own CPU's instructions, its own engine installed),
+    though the body's precision and engine are part of the store's key: two ranks settling
+    differently look up and write different spaces (review48a LOW 2)."""
+    import torch
+
+    from objrec.distributed import World
+    from objrec.train import RunRequest, settled_precision
+
+    recipe = importlib.import_module("objrec.train")
+    rank_1 = World(rank=1, size=2, device=torch.device("cpu"), launched=True)
+    monkeypatch.setattr(recipe, "settle_precision", lambda c, w, why: (c, {"used": "fp32"}))
+    shared = []
+    rank_0s = (tiny_train_config(precision="int8", int8_engine="onnxruntime"), {"used": "int8"})
+    monkeypatch.setattr(World, "share", lambda self, value: shared.append(value) or rank_0s)
+    assert settled_precision(tiny_train_config(), RunRequest(), rank_1) == rank_0s
+    assert shared[0][1]["used"] == "fp32"  # rank 1's own, offered and not kept
+
+
 def autocast_of_head_forwards(monkeypatch) -> list[tuple[bool, bool, object]]:
     """Each forward of the run's head from now on: (training, autocast on, its CPU dtype)."""
     import torch

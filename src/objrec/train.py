@@ -448,7 +448,7 @@ def _train(
                     )
                     config, meta = body_kept(prep, config, meta, finetune)
                 prep.stages.calibrating = time.perf_counter()
-                meta, calibration = calibrate(prep, config, meta, source, reporter)
+                meta, calibration = calibrate(prep, config, meta, source, reporter, world)
         finally:
             open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
         t2 = time.perf_counter()
@@ -576,7 +576,22 @@ def open_run(
         refuse_finetune_under_torchrun(settings.finetune_blocks, world)
         hold(held_run(out, make=True))
         out = open_run_folder(out, request.force, data_dir)
-    config, precision = settle_precision(config or TrainConfig(), world, request.precision_why)
+    config, precision = settled_precision(config or TrainConfig(), request, world)
+    for note in precision_notes(precision, config.backbone):
+        reporter.note(note)
+    if precision.get("engine") == "openvino":
+        log.info(EXPORT_IN_OPENVINO)
+    return out, saved, config, precision
+
+
+def settled_precision(
+    config: TrainConfig, request: RunRequest, world: World
+) -> tuple[TrainConfig, dict[str, str]]:
+    """``config`` with its body's and head's precisions (and an int8 body's engine) settled, and
+    which and why; under torchrun rank 0's, shared: the body's precision is part of the store's
+    key, and a rank settling its own (another machine's CPU, another engine installed) would look
+    up and write another space than rank 0's."""
+    config, precision = settle_precision(config, world, request.precision_why)
     if config.precision == "int8":  # the engine too, so the run records the one used
         config = replace(config, int8_engine=int8_engine(config.int8_engine))
         precision["engine"] = config.int8_engine
@@ -584,11 +599,7 @@ def open_run(
     precision |= head
     if request.resume:  # settled when the run started
         precision["why"] = "the resumed run's own"
-    for note in precision_notes(precision, config.backbone):
-        reporter.note(note)
-    if precision.get("engine") == "openvino":
-        log.info(EXPORT_IN_OPENVINO)
-    return out, saved, config, precision
+    return world.share((config, precision))
 
 
 FINETUNE_IN_ONE_PROCESS = "`finetune_blocks` does not run under torchrun yet: train in one process"
@@ -1284,12 +1295,20 @@ class FeatureSource:
 
 
 def calibrate(
-    prep: Prepared, config: TrainConfig, meta: RunMeta, source: FeatureSource, reporter: Reporter
+    prep: Prepared,
+    config: TrainConfig,
+    meta: RunMeta,
+    source: FeatureSource,
+    reporter: Reporter,
+    world: World = SINGLE,
 ) -> tuple[RunMeta, dict[str, Any]]:
     """Temperature, unknown score and threshold of the final model (``confidence``): the feature
     score on the training images, the temperature and threshold on the validation images' outputs,
     both read batch by batch (the centre view) from ``source``. Also how the temperature was
-    chosen, for ``summary.json``."""
+    chosen, for ``summary.json``. Under torchrun rank 0 alone, which writes the run: every rank
+    calibrated, on the same cores, and the others' was thrown away (nothing reads it)."""
+    if not world.main:
+        return meta, {}
     prep.model.cpu().eval()  # the head may have trained on a GPU; the features are on the CPU
     task = reporter.task('calibrating probabilities and "unknown"', None)  # fits 80 columns
     with task, torch.inference_mode():
