@@ -6,6 +6,7 @@ import logging
 import re
 import shutil
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -478,6 +479,61 @@ def test_resuming_a_run_whose_int8_body_was_calibrated_otherwise_fails_before_th
     monkeypatch.setattr(objrec.features, "frozen_pass", no_frozen_pass)
     with pytest.raises(ObjrecError, match=r"int8 body was quantized by an earlier objrec.*force"):
         train(split_dir, tmp_path / "run", resume=True)
+
+
+def tiny_weights(path: Path, factor: float = 1.0) -> Path:
+    """tiny_test's weights, its first convolution's times ``factor``, as a ``weights`` file."""
+    from safetensors.torch import save_file
+
+    from objrec.bodies import TinyBody
+
+    body = TinyBody()
+    with torch.no_grad():
+        body.features[0].weight.mul_(factor)
+    save_file({k: v.contiguous() for k, v in body.state_dict().items()}, str(path))
+    return path
+
+
+@pytest.mark.slow
+def test_resuming_an_int8_run_whose_weights_file_changed_names_it_before_quantizing(
+    tmp_path, split_dir, monkeypatch
+):
+    """The resume quantized the new weights (72.7 s for the default body), then blamed "an
+    earlier objrec (or onnxruntime)" (review48a LOW-MEDIUM 1)."""
+    weights = tiny_weights(tmp_path / "w.safetensors", 1.01)
+    config = TrainConfig(backbone="tiny_test", epochs=2, precision="int8", weights=str(weights))
+    recipe = importlib.import_module("objrec.train")
+    with monkeypatch.context() as stopped:
+        stopped.setattr(recipe, "calibrate", ctrl_c)
+        with pytest.raises(Interrupted, match="after the head's epochs"):
+            train(split_dir, tmp_path / "run", config)
+    tiny_weights(weights, 1.05)  # the user's file changes
+
+    def no_quantizing(*args, **kwargs):
+        raise AssertionError("the body was quantized again")
+
+    monkeypatch.setattr(recipe, "quantize_body", no_quantizing)
+    said = rf"the weights file {re.escape(str(weights))} changed since this run started.*force"
+    with pytest.raises(ObjrecError, match=said):
+        train(split_dir, tmp_path / "run", resume=True)
+
+
+def test_a_run_recording_no_float_body_names_both_causes_of_another_int8_body(tmp_path):
+    """A run written before objrec recorded the float body's fingerprint cannot tell a changed
+    weights file from another quantization: with a weights file, both are named."""
+    from objrec.meta import RunMeta
+    from objrec.train import changed_body
+
+    weights = tiny_weights(tmp_path / "w.safetensors")
+    config = TrainConfig(backbone="tiny_test", precision="int8", weights=str(weights))
+    data = get_backbone("tiny_test").data_config
+    earlier = RunMeta.for_model("tiny_test", ["a", "b"], data, 16, config)
+    said = changed_body(config, earlier)
+    assert f"the weights file {weights} changed since the run started, or an earlier" in said
+    recorded = changed_body(config, replace(earlier, float_fingerprint="f" * 64))
+    assert recorded.startswith("this run's int8 body was quantized by an earlier objrec")
+    assert changed_body(replace(config, weights=None), earlier) == recorded
+    assert "weights file" in changed_body(replace(config, precision="fp32"), earlier)
 
 
 def ctrl_c(*args):

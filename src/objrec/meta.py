@@ -183,6 +183,10 @@ class RunMeta:
     params: Mapping[str, int] | None = None
     body_fingerprint: str | None = None
     """SHA-256 of the frozen body the run trained on (``bodies.fingerprint_module``)."""
+    float_fingerprint: str | None = None
+    """An int8 body's: that of the float body it was quantized from, which a resume compares
+    before quantizing again (a changed ``weights`` file). None for a float body, and in a run
+    written before objrec recorded it."""
     data_dir: str | None = None
     """The split folder the run trained on (absolute)."""
     best_epoch: int | None = None
@@ -250,6 +254,7 @@ class RunMeta:
             "n_train": dict(self.n_train) if self.n_train is not None else None,
             "params": dict(self.params) if self.params is not None else None,
             "body_fingerprint": self.body_fingerprint,
+            "float_fingerprint": self.float_fingerprint,
             "data_dir": self.data_dir,
             "best_epoch": self.best_epoch,
             "calibration": self.calibration.earlier_form() if self.calibration else None,
@@ -278,6 +283,7 @@ class RunMeta:
                 n_train=data.get("n_train"),
                 params=data.get("params"),
                 body_fingerprint=data.get("body_fingerprint"),
+                float_fingerprint=data.get("float_fingerprint"),
                 data_dir=data.get("data_dir"),
                 best_epoch=data.get("best_epoch"),
                 valid_loss=valid.get("loss"),
@@ -297,7 +303,8 @@ class RunMeta:
 ENTRIES = (
     *("format_version", "objrec_version", "backbone", "classes", "data_config", "head"),
     "train_config",
-    *("finetune_blocks", "n_train", "params", "body_fingerprint", "data_dir", "best_epoch"),
+    *("finetune_blocks", "n_train", "params", "body_fingerprint", "float_fingerprint"),
+    *("data_dir", "best_epoch"),
     *("calibration", "threshold_images", "valid"),
 )
 """The entries of a checkpoint's metadata (:meth:`RunMeta.to_json`)."""

@@ -372,7 +372,7 @@ def quantize_body(
             fp32 = folder / f"{body_fp[:32]}-{data.input_size}.onnx"
             with using_graph(fp32):
                 make_int8_graph(body, (data, config), (chosen, fp32, path), reporter, store)
-        return QuantizedBody(body, path.read_bytes(), engine)
+        return QuantizedBody(body, path.read_bytes(), engine, body_fp)
 
 
 def make_int8_graph(
@@ -529,9 +529,18 @@ class QuantizedBody(Body):
     differs between engines: their features differ slightly (cosine median 0.998 on Caltech-101).
     """
 
-    def __init__(self, float_body: Body, graph: bytes = b"", engine: str = "onnxruntime"):
+    def __init__(
+        self,
+        float_body: Body,
+        graph: bytes = b"",
+        engine: str = "onnxruntime",
+        float_fingerprint: str | None = None,
+    ):
         super().__init__()
         self.float_body = float_body.eval()
+        self.float_fingerprint = float_fingerprint
+        """``float_body``'s fingerprint where :func:`quantize_body` computed it (a run records it:
+        a resume compares it before quantizing again); None for a body loaded from a file."""
         self.n_features = float_body.n_features
         self.register_buffer(
             GRAPH_KEY, torch.frombuffer(bytearray(graph or b"\0"), dtype=torch.uint8)

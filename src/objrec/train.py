@@ -39,7 +39,7 @@ from objrec.backbones import (
     resolve_data_config,
 )
 from objrec.batches import ViewStack, feature_batches, sharded_feature_batches
-from objrec.bodies import Body
+from objrec.bodies import Body, fingerprint_module
 from objrec.cache import open_cache
 from objrec.checkpoint import (
     BEST,
@@ -513,8 +513,7 @@ def prepared_run(
     line; whether it replaces an earlier run in ``folders``' run folder); its classes and
     parameters said."""
     data_dir, out = folders
-    resumed_body = saved.meta.body_fingerprint if saved else None
-    prep = prepare(data_dir, config, reporter, world, resumed_body)
+    prep = prepare(data_dir, config, reporter, world, saved.meta if saved else None)
     prep.command, prep.replaces = request.command, replaces_earlier(out, request)
     reporter.note(classes_note(prep.classes))
     reporter.note("parameters: {total:,} total, {trainable:,} trainable".format(**prep.params))
@@ -698,23 +697,19 @@ def prepare(
     config: TrainConfig,
     reporter: Reporter,
     world: World = SINGLE,
-    resumed_body: str | None = None,
+    resumed: RunMeta | None = None,
 ) -> Prepared:
     """Build the model and compute (or load) the frozen features of train and valid;
-    ``resumed_body``: the fingerprint of the body a resumed run trained on, checked first."""
+    ``resumed``: a resumed run's metadata, whose body (its fingerprint) is checked first."""
     started = time.perf_counter()
+    resumed_body = resumed.body_fingerprint if resumed else None
     train_set, valid_set, split = listed_split(Path(data_dir), reporter, world)
     hint_balance(train_set, config, world, resumed=resumed_body is not None)
     hint_few_train(train_set, split, world, resumed=resumed_body is not None)
     spec = get_backbone(config.backbone)
     hint_normalisation(spec, config, world, resumed=resumed_body is not None)
     data = resolve_data_config(spec, config.mean, config.std)
-    weights = Path(config.weights) if config.weights else None
-    body: Body = build_body(spec, pretrained=True, weights=weights)
-    quantizing = time.perf_counter()
-    if config.precision == "int8":
-        body = int8_body(body, data, config, reporter, world)
-    quantizing = time.perf_counter() - quantizing
+    body, quantizing = run_body(spec, data, config, (reporter, world), resumed)
     seed_everything(config.seed)
     head = build_head(
         body.n_features, len(train_set.classes), config.hidden, config.dropout, config.heads
@@ -723,7 +718,7 @@ def prepare(
     cache = open_cache(config.cache_dir, config.feature_dtype)
     frozen = FrozenBody(body, data.input_size, cache, name=config.backbone, device=world.device)
     if resumed_body is not None and frozen.fingerprint != resumed_body:
-        raise ObjrecError(changed_body(config))
+        raise ObjrecError(changed_body(config, resumed))
     views = list(range(config.augmented_views + 1))
     train_sets = frozen_features(frozen, train_set, data, config, views, reporter, "train", world)
     (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid", world)
@@ -850,14 +845,49 @@ def warn_no_valid_image(valid: FeatureTable, folder: Path, classes: Sequence[str
     return missing
 
 
-def changed_body(config: TrainConfig) -> str:
-    """Why a resumed run's body differs from the one it trained on, and what to do."""
-    if config.precision == "int8":
+def run_body(
+    spec: BackboneSpec,
+    data: DataConfig,
+    config: TrainConfig,
+    told: tuple[Reporter, World],
+    resumed: RunMeta | None = None,
+) -> tuple[Body, float]:
+    """The run's frozen body, from ``config.weights`` or the registry's, quantized when
+    ``config`` says int8 (``told``: where that is said, the ranks), and the seconds quantizing
+    took. A ``resumed`` int8 run's float body is compared with the one it was quantized from
+    first: quantizing again (a minute for the default body) only to refuse it blamed objrec."""
+    weights = Path(config.weights) if config.weights else None
+    body: Body = build_body(spec, pretrained=True, weights=weights)
+    if config.precision != "int8":
+        return body, 0.0
+    started = time.perf_counter()
+    recorded = resumed.float_fingerprint if resumed else None
+    if recorded is not None and fingerprint_module(body) != recorded:
+        raise ObjrecError(changed_weights(config))
+    return int8_body(body, data, config, *told), time.perf_counter() - started
+
+
+def changed_weights(config: TrainConfig) -> str:
+    """The backbone's weights (the file ``config.weights``, when given) differ from those the
+    resumed run started with."""
+    weights = f"weights file {config.weights}" if config.weights else "backbone's weights"
+    return f"the {weights} changed since this run started: start it over with `force=True`"
+
+
+def changed_body(config: TrainConfig, resumed: RunMeta | None = None) -> str:
+    """Why a resumed run's body differs from the one it trained on, and what to do: an int8 body
+    whose float body is the one ``resumed`` records (:func:`run_body` compared it) was quantized
+    otherwise; of a run with a weights file that records none, either may have changed."""
+    if config.precision != "int8":
+        return changed_weights(config)
+    cannot = "so its features cannot be made again: start the run over with `force=True`"
+    if config.weights and not (resumed and resumed.float_fingerprint):
         return (
-            "this run's int8 body was quantized by an earlier objrec (or onnxruntime), so its "
-            "features cannot be made again: start the run over with `force=True`"
+            f"this run's int8 body differs from the one it trained on: the weights file "
+            f"{config.weights} changed since the run started, or an earlier objrec (or "
+            f"onnxruntime) quantized it, {cannot}"
         )
-    return "the backbone's weights changed since this run started: start it over with `force=True`"
+    return f"this run's int8 body was quantized by an earlier objrec (or onnxruntime), {cannot}"
 
 
 def int8_body(
@@ -963,6 +993,7 @@ def run_meta(prep: Prepared, config: TrainConfig, data_dir: Path) -> RunMeta:
         n_train=trained_counts(prep),
         params=prep.params,
         body_fingerprint=prep.fingerprint,
+        float_fingerprint=getattr(prep.model.body, "float_fingerprint", None),
         data_dir=str(Path(data_dir).resolve()),
     )
 
@@ -1249,7 +1280,7 @@ def require_same_run(saved: SavedTraining, prep: Prepared, config: TrainConfig, 
     """Refuse to continue a run on another body, or other classes, than it trained on (the
     classes are checked again here, as the folder may have changed since the run was opened)."""
     if saved.meta.body_fingerprint != prep.fingerprint:
-        raise ObjrecError(f"{out}: {changed_body(config)}")
+        raise ObjrecError(f"{out}: {changed_body(config, saved.meta)}")
     require_same_classes(out, saved.meta, prep.classes, prep.train_set.root)
 
 
