@@ -1,5 +1,10 @@
 """Fine-tuning the last blocks: exactly those train, at the intended learning rates."""
 
+import fcntl
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -12,7 +17,7 @@ from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, 
 from objrec.model import Classifier, build_head
 from objrec.train import train
 
-from .conftest import TaskRecorder
+from .conftest import TaskRecorder, own_cache
 
 
 @pytest.fixture(scope="module")
@@ -326,14 +331,16 @@ def test_train_json_says_a_fine_tuning_that_did_not_help_was_not_kept(capsys, tm
     --patience (5) for the 3-epoch fine-tuning and named a head epoch, and nothing in the JSON
     said the fine-tuned network was thrown away (only the text output did). A fine-tuning that
     cannot gain --min-delta (a learning rate of 1e-9) now has `finetune.kept` false, and the
-    text's sentence is its warning."""
+    text's sentence is its warning. In fp32: on a CPU with 8-bit dot products ``auto`` took int8
+    and calibrated Lite0's int8 graph (two thirds of this test's time), which the int8 run of a
+    fine-tuning not kept checks (``test_a_fine_tuning_not_kept_leaves_...``)."""
     import json
 
     from objrec.cli import main
 
     args = ["train", split_dir, "--out", tmp_path / "run", "--backbone", "efficientnet_lite0"]
     args += ["--epochs", "3", "--aug-views", "0", "--min-delta", "0.5", "--finetune-blocks", "1"]
-    args += ["--finetune-epochs", "2", "--finetune-lr", "1e-9", "--json"]
+    args += ["--finetune-epochs", "2", "--finetune-lr", "1e-9", "--precision", "fp32", "--json"]
     assert main([str(a) for a in args]) == 0
     answer = json.loads(capsys.readouterr().out)
     finetune = answer["finetune"]
@@ -347,12 +354,36 @@ def test_train_json_says_a_fine_tuning_that_did_not_help_was_not_kept(capsys, tm
     assert summary["finetune"] == finetune
 
 
+@pytest.fixture(scope="session")
+def lite0_int8_graphs(tmp_path_factory) -> Path:
+    """The ``onnx`` folder of a cache holding Lite0's int8 graph as train makes it: calibrating
+    it was two thirds of each test below (how it is made is test_quantize's). Made once for the
+    run: each xdist worker looks for it in the run's folder, above its own, under a lock."""
+    from objrec.backbones import resolve_data_config
+    from objrec.quantize import quantize_body
+
+    shared = tmp_path_factory.getbasetemp()
+    shared = shared.parent if os.environ.get("PYTEST_XDIST_WORKER") else shared
+    cache = shared / "lite0-int8"
+    with open(shared / "lite0-int8.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "lite0-int8.done").exists():
+            spec = get_backbone("efficientnet_lite0")
+            with own_cache(cache), torch.random.fork_rng():
+                quantize_body(build_body(spec), resolve_data_config(spec), cache)
+            (shared / "lite0-int8.done").touch()
+    return cache / "onnx"
+
+
 @pytest.fixture
-def auto_is_int8(monkeypatch):
-    """A CPU with 8-bit dot products, where ``precision="auto"`` takes int8 for a Lite body."""
+def auto_is_int8(monkeypatch, lite0_int8_graphs):
+    """A CPU with 8-bit dot products, where ``precision="auto"`` takes int8 for a Lite body; this
+    test's cache holds Lite0's int8 graph already (``lite0_int8_graphs``)."""
     import objrec.precision
+    from objrec.store import default_cache_dir
 
     monkeypatch.setattr(objrec.precision, "int8_dot_product", lambda: "avx512_vnni")
+    shutil.copytree(lite0_int8_graphs, default_cache_dir() / "onnx")
 
 
 @pytest.mark.slow
