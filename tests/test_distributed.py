@@ -177,12 +177,8 @@ def only_rank_0_logs_that_it_writes_the_run(ddp):
 
 
 RANK_1_HASHES_ANOTHER_PHOTO = """
-import importlib, os, sys
-from pathlib import Path
-from objrec import store
 from objrec.store import FeatureStore, hash_file
 
-recipe = importlib.import_module("objrec.train")
 victim, other = Path(os.environ["VICTIM"]), hash_file(Path(os.environ["OTHER"]))
 for name in ("digests", "readable_digests"):  # whichever objrec hashes with
     original = getattr(FeatureStore, name, None)
@@ -195,57 +191,13 @@ for name in ("digests", "readable_digests"):  # whichever objrec hashes with
                 result[0][i] = other  # the photo was replaced before this rank read it
         return result
     setattr(FeatureStore, name, hashed)
-
-held = recipe.held
-def said(tables, world):
-    stack = held(tables, world)
-    if len(tables) == 2:  # the training stack (centre and augmented views), not validation's
-        sys.stderr.write(f"rank {world.rank} trains on {stack.index.tolist()}\\n")  # one write
-    return stack
-recipe.held = said
-
-from objrec.cli import main
-sys.exit(main(sys.argv[1:]))
 """
-"""``objrec`` in a process that says which images each rank's training stack holds, and whose
-rank 1 (only) hashes the training photo ``VICTIM`` as ``OTHER``'s bytes, as if the user replaced it
-after rank 0 hashed it."""
-
-
-def test_under_torchrun_every_rank_trains_on_the_images_rank_0_hashed(tmp_path):
-    """Each rank hashed every file itself: a photo replaced as the run started gave the ranks
-    different training sets (rank 0 trained on 60 images, rank 1 on 59, exit 0; different step
-    counts would hang DistributedDataParallel), and each rank read every new file."""
-    import os
-
-    split_folder(make_class_folder(tmp_path / "photos", per_class=8), tmp_path / "data", seed=0)
-    train_files = sorted((tmp_path / "data" / "train").rglob("*.*"))
-    listed = len(train_files) + len(list((tmp_path / "data" / "valid").rglob("*.*")))
-    env = {
-        **os.environ,
-        "OBJREC_CACHE": str(tmp_path / "cache"),
-        "VICTIM": str(train_files[0]),  # the first image: rank 0's share of the frozen pass
-        "OTHER": str(next((tmp_path / "data" / "test").rglob("*.*"))),
-    }
-    script = tmp_path / "rank_1_hashes_another_photo.py"
-    script.write_text(RANK_1_HASHES_ANOTHER_PHOTO)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", "2", str(script), "train", str(tmp_path / "data")]
-    args = ["--backbone", "tiny_test", "--epochs", "1", "--batch-size", "8", "--aug-views", "1"]
-    done = run([*command, "--out", str(tmp_path / "run"), *args], env)
-    stacks = sorted(line for line in done.stderr.splitlines() if " trains on " in line)
-    assert len(stacks) == 2 and stacks[0].split(" on ")[1] == stacks[1].split(" on ")[1], stacks
-    assert stacks[0].endswith(f"{list(range(len(train_files)))}")  # the victim too
-    counts = json.loads((tmp_path / "run" / "summary.json").read_text())["frozen_pass"]
-    assert counts["hashed"] == listed and counts["unreadable"] == 0  # each file read once
-
+"""Rank 1 (only) hashes the training photo ``VICTIM`` as ``OTHER``'s bytes, as if the user
+replaced it after rank 0 hashed it."""
 
 RANK_1_LISTS_A_MOVED_PHOTO = """
-import importlib, os, sys
-from dataclasses import replace
 from objrec.data import Sample
 
-recipe = importlib.import_module("objrec.train")
 scan = recipe.scan_class_folder
 def moved(folder, *args):
     listed = scan(folder, *args)
@@ -257,37 +209,76 @@ def moved(folder, *args):
     samples.insert(next(i for i, s in enumerate(samples) if s.label == 1), Sample(first.path, 1))
     return replace(listed, samples=tuple(samples))
 recipe.scan_class_folder = moved
+"""
+"""Rank 1 (only) lists the split's ``train/`` as if a photo of the first class were moved into
+the second after rank 0 listed it."""
 
+RANK_1_ERRS = f"""
+import importlib, os, sys
+from dataclasses import replace
+from pathlib import Path
+
+recipe = importlib.import_module("objrec.train")
+{RANK_1_HASHES_ANOTHER_PHOTO}
+{RANK_1_LISTS_A_MOVED_PHOTO}
 held = recipe.held
 def said(tables, world):
+    stack = held(tables, world)
     if len(tables) == 2:  # the training stack (centre and augmented views), not validation's
         pairs = sorted(zip(tables[0].digests, tables[0].labels.tolist()))
-        sys.stderr.write(f"rank {world.rank} labels {pairs}\\n")  # one write
-    return held(tables, world)
+        stacked = f"rank {{world.rank}} trains on {{stack.index.tolist()}} labels {{pairs}}"
+        sys.stderr.write(stacked + "\\n")  # one write
+    return stack
 recipe.held = said
 
 from objrec.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-"""``objrec`` in a process that says each rank's training images (digest, label), and whose rank 1
-(only) lists the split's ``train/`` as if a photo of the first class were moved into the second
-after rank 0 listed it."""
+"""``objrec`` in a process that says, for each rank, which images its training stack holds and
+each one's (digest, label), with both of rank 1's errors above."""
 
 
-def test_under_torchrun_every_rank_trains_on_the_same_listing_as_rank_0(tmp_path):
-    """Each rank listed the split itself and paired the listing with rank 0's digests: a photo
-    moved between the listings was trained by rank 1 under another class's label (1 of 12), exit
-    0 (removed: a ValueError traceback)."""
+def test_under_torchrun_every_rank_trains_on_rank_0_s_hashes_and_listing(tmp_path):
+    """One torchrun (its three processes take seconds each to start) whose rank 1 hashes one
+    photo as another's bytes and lists another class for one, checked for each: every rank
+    trains on the images rank 0 hashed, with the labels rank 0 listed."""
     import os
 
     split_folder(make_class_folder(tmp_path / "photos", per_class=8), tmp_path / "data", seed=0)
-    script = tmp_path / "rank_1_lists_a_moved_photo.py"
-    script.write_text(RANK_1_LISTS_A_MOVED_PHOTO)
+    train_files = sorted((tmp_path / "data" / "train").rglob("*.*"))
+    env = {
+        **os.environ,
+        "OBJREC_CACHE": str(tmp_path / "cache"),
+        "VICTIM": str(train_files[0]),  # the first image: rank 0's share of the frozen pass
+        "OTHER": str(next((tmp_path / "data" / "test").rglob("*.*"))),
+    }
+    script = tmp_path / "rank_1_errs.py"
+    script.write_text(RANK_1_ERRS)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc-per-node", "2", str(script), "train", str(tmp_path / "data")]
     args = ["--backbone", "tiny_test", "--epochs", "1", "--batch-size", "8", "--aug-views", "1"]
-    env = {**os.environ, "OBJREC_CACHE": str(tmp_path / "cache")}
     done = run([*command, "--out", str(tmp_path / "run"), *args], env)
-    labels = sorted(line for line in done.stderr.splitlines() if " labels " in line)
-    assert len(labels) == 2, done.stderr[-2000:]
-    assert labels[0].split(" labels ")[1] == labels[1].split(" labels ")[1], labels
+    stacks = sorted(line for line in done.stderr.splitlines() if " trains on " in line)
+    assert len(stacks) == 2, done.stderr[-2000:]
+    every_rank_trains_on_the_images_rank_0_hashed(tmp_path, stacks, train_files)
+    every_rank_trains_on_the_same_listing_as_rank_0(stacks)
+
+
+def every_rank_trains_on_the_images_rank_0_hashed(root, stacks, train_files):
+    """Each rank hashed every file itself: a photo replaced as the run started gave the ranks
+    different training sets (rank 0 trained on 60 images, rank 1 on 59, exit 0; different step
+    counts would hang DistributedDataParallel), and each rank read every new file."""
+    images = [line.split(" trains on ")[1].split(" labels ")[0] for line in stacks]
+    assert images[0] == images[1], stacks
+    assert images[0] == f"{list(range(len(train_files)))}"  # the victim too
+    listed = len(train_files) + len(list((root / "data" / "valid").rglob("*.*")))
+    counts = json.loads((root / "run" / "summary.json").read_text())["frozen_pass"]
+    assert counts["hashed"] == listed and counts["unreadable"] == 0  # each file read once
+
+
+def every_rank_trains_on_the_same_listing_as_rank_0(stacks):
+    """Each rank listed the split itself and paired the listing with rank 0's digests: a photo
+    moved between the listings was trained by rank 1 under another class's label (1 of 12), exit
+    0 (removed: a ValueError traceback)."""
+    labels = [line.split(" labels ")[1] for line in stacks]
+    assert labels[0] == labels[1], stacks
