@@ -167,6 +167,7 @@ class FeatureCache:
         not read for as long (:func:`prune_compiled`)."""
         from objrec import near_pairs  # with split's modules: not for a train's or a predict's
         from objrec.bursts import prune_camera_times
+        from objrec.check import prune_decoded
         from objrec.split_source import prune_file_sha256
 
         keep = None
@@ -176,6 +177,7 @@ class FeatureCache:
         near_pairs.prune_pairs(self.facts_file, older_than_days, keep, wait)  # before compacting
         prune_file_sha256(self.facts_file, older_than_days, keep, wait)
         prune_camera_times(self.facts_file, older_than_days, keep, wait)
+        prune_decoded(self.facts_file, older_than_days, keep, wait)
         facts = dedup.prune_facts(self.facts_file, older_than_days, keep, wait)
         old = self.old_entries()
         for path in old:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -56,7 +57,7 @@ from objrec.images import (
     open_image,
     walk_tree,
 )
-from objrec.manifest import read_split_record, sha256_file
+from objrec.manifest import read_split_record
 from objrec.progress import SILENT, Reporter, joined, or_silent, plural, quoted, some_of
 from objrec.ratios import allocate, larger_ratios_hint, min_class_size, photos_for
 from objrec.reviewed import REVIEWED_FILE
@@ -538,26 +539,161 @@ def _bad_names(result: CheckResult, folder: Path) -> int:
 def _decode(
     classes: dict[str, list[Path]], result: CheckResult, reporter: Reporter
 ) -> dict[str, int]:
-    """Decode every image as training would; the readable images of each class. Those of one
-    colour all over go to ``result.blank_images``."""
-    from objrec import dedup
+    """Hash and decode every image as ``split`` does; the readable images of each class. What is
+    kept in the cache folder's image facts store is read, not measured again: each file's SHA-256
+    (``split_source.hash_all``, by its path and stat) and what its decode told (by its content:
+    :func:`decoded`), so that a second check of an unchanged folder, or a check after a split,
+    reads no file again (each check decoded every image: 10 min for 60,000 phone photos, in the
+    loop of fixing a folder and checking it again; review47c). Those of one colour all over go
+    to ``result.blank_images``."""
+    from objrec.dedup import MIN_CONTRAST
+    from objrec.split_source import facts_file, hash_all
 
+    paths = [p for files in classes.values() for p in files]
+    failed: dict[Path, OSError] = {}  # cannot be read: their decode says why, in its words
+    with reporter.task("hashing files", len(paths)) as advance:
+        hashes = hash_all(classes, lambda done, total: advance(1), facts_file(), failed)
+    with reporter.task("decoding images", len(paths)) as advance:
+        found = decoded(paths, hashes, facts_file(), lambda: advance(1))
     readable = dict.fromkeys(classes, 0)
-    with reporter.task("decoding images", result.images) as advance:
-        for name, images in classes.items():
-            for path in images:
-                try:
-                    image = open_image(path, draft_size=dedup.DRAFT)
-                    readable[name] += 1
-                    result.digests[path] = sha256_file(path)
-                    if dedup.contrast(image) < dedup.MIN_CONTRAST:
-                        result.blank_images.append(path)
-                except UnreadableImageError as exc:
-                    kind = "too_large" if exc.too_large else "unreadable"
-                    result.problems.append(Problem(str(path), kind, exc.reason, True))
-                advance(1)
+    for name, images in classes.items():
+        for path in images:
+            if isinstance(look := found[path], UnreadableImageError):
+                kind = "too_large" if look.too_large else "unreadable"
+                result.problems.append(Problem(str(path), kind, look.reason, True))
+                continue
+            readable[name] += 1
+            if path in hashes:  # else unreadable when hashed, readable since
+                result.digests[path] = hashes[path]
+            if look < MIN_CONTRAST:
+                result.blank_images.append(path)
     result.readable = sum(readable.values())
     return readable
+
+
+DECODED_SCHEMA = """CREATE TABLE IF NOT EXISTS check_decoded(
+    digest TEXT, key TEXT, contrast REAL NOT NULL, seen REAL NOT NULL,
+    PRIMARY KEY(digest, key)) WITHOUT ROWID"""
+"""Each readable image's contrast as ``check`` decodes it, by content digest, in the image facts
+store, under :func:`decoded_key`, and when a check last read it. Not the image facts
+(``dedup.cached_facts``), which ``check`` reads where a split or an audit kept them: their
+perceptual hashes cost 8 times the decode's CPU (a first check of Caltech-101 took 122 s with
+them, 11 s without), and check uses none of them. An unreadable image is not kept: it is decoded
+again, as the facts store tries one again."""
+
+
+def decoded_key() -> str:
+    """How ``check`` decodes an image (``dedup.DRAFT``, ``images.PIXEL_RULES``, the decoders'
+    versions, the pixel limit it was refused over): kept under another key, it is decoded again."""
+    from objrec import dedup
+    from objrec.images import PIXEL_RULES, decoder_versions, pixel_limit
+
+    return f"draft{dedup.DRAFT} pixels{PIXEL_RULES} limit{pixel_limit()} {decoder_versions()}"
+
+
+def decoded(
+    paths: list[Path], hashes: dict[Path, str], kept: Path, advance: Callable[[], None]
+) -> dict[Path, float | UnreadableImageError]:
+    """Each image's contrast (``dedup.contrast``, decoded at ``dedup.DRAFT`` as the image facts
+    are), or why it cannot be decoded (``open_image``'s error). Read from ``kept`` where a
+    split's or an audit's image facts or an earlier check (:data:`DECODED_SCHEMA`) hold its
+    content (``hashes``: each file's SHA-256, a file without one decoded), else decoded and kept
+    there; ``advance()`` after each."""
+    from objrec.store import DIGEST_CHARS
+
+    digests = {p: hashes[p][:DIGEST_CHARS] for p in paths if p in hashes}
+    known = _known_contrast(kept, digests)
+    found: dict[Path, float | UnreadableImageError] = {}
+    for path in paths:
+        digest = digests.get(path, "")
+        found[path] = known[digest][0] if digest in known else _decode_one(path)
+        advance()
+    day_ago = time.time() - 86400  # those decoded now, and those not seen for a day (pruned)
+    fresh = {
+        d: look
+        for p, d in digests.items()
+        if isinstance(look := found[p], float) and known.get(d, (0.0, 0.0))[1] < day_ago
+    }
+    _keep_contrast(kept, fresh)
+    return found
+
+
+def _decode_one(path: Path) -> float | UnreadableImageError:
+    """``path``'s contrast, decoded as training decodes it (reduced), or why it cannot be."""
+    from objrec import dedup
+
+    try:
+        return dedup.contrast(open_image(path, draft_size=dedup.DRAFT))
+    except UnreadableImageError as exc:
+        return exc
+
+
+def _known_contrast(kept: Path, digests: dict[Path, str]) -> dict[str, tuple[float, float]]:
+    """The contrast ``kept`` holds of each of ``digests``' contents, and when a check last saw it
+    (a split's or an audit's image facts: now)."""
+    from objrec import dedup
+
+    if not kept.exists():
+        return {}
+    facts = dedup.kept_facts(list(digests), list(digests.values()), kept)
+    now = time.time()
+    found = {d: (f.contrast, now) for d, f in facts.items()}
+    wanted = [d for d in dict.fromkeys(digests.values()) if d not in found]
+    with dedup.open_facts(kept) as db:
+        db.execute(DECODED_SCHEMA)
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            query = (
+                "SELECT digest, contrast, seen FROM check_decoded "
+                f"WHERE key=? AND digest IN ({','.join('?' * len(part))})"
+            )
+            found |= {d: (c, seen) for d, c, seen in db.execute(query, (decoded_key(), *part))}
+    return found
+
+
+def _keep_contrast(kept: Path, contrast: dict[str, float]) -> None:
+    """Keep each readable image's ``contrast`` (by its content digest) in ``kept``."""
+    from objrec import dedup
+
+    if not contrast:
+        return
+    now, key = time.time(), decoded_key()
+    with dedup.open_facts(kept) as db:
+        db.execute(DECODED_SCHEMA)
+        db.execute("BEGIN IMMEDIATE")  # one transaction: a commit per row costs an fsync each
+        db.executemany(
+            "INSERT OR REPLACE INTO check_decoded VALUES (?,?,?,?)",
+            [(d, key, c, now) for d, c in contrast.items()],
+        )
+        db.execute("COMMIT")
+
+
+def prune_decoded(
+    kept: Path,
+    older_than_days: float | None = None,
+    keep: set[str] | None = None,
+    wait: Callable[[], None] | None = None,
+) -> int:
+    """Forget what ``check`` decoded not seen for ``older_than_days``, of no digest in ``keep``,
+    or under another :func:`decoded_key`; how many. Safe: a forgotten image is decoded again."""
+    from objrec import dedup
+
+    if not kept.exists():
+        return 0
+    with dedup.open_facts(kept, exclusive=True, wait=wait) as db:
+        db.execute(DECODED_SCHEMA)
+        db.execute("BEGIN IMMEDIATE")
+        removed = db.execute("DELETE FROM check_decoded WHERE key<>?", (decoded_key(),)).rowcount
+        if older_than_days is not None:
+            cutoff = time.time() - older_than_days * 86400
+            removed += db.execute("DELETE FROM check_decoded WHERE seen<?", (cutoff,)).rowcount
+        if keep is not None:
+            gone = [
+                (d,) for (d,) in db.execute("SELECT digest FROM check_decoded") if d not in keep
+            ]
+            removed += db.executemany("DELETE FROM check_decoded WHERE digest=?", gone).rowcount
+        db.execute("COMMIT")
+    return removed
 
 
 def _note_blank(

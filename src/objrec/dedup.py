@@ -541,6 +541,20 @@ def cached_facts(
     return [computed[i] if i in computed else found[d] for i, d in enumerate(digests)]
 
 
+def kept_facts(
+    paths: Sequence[Path], digests: Sequence[str], db_file: Path
+) -> dict[str, ImageFacts]:
+    """The facts ``db_file`` keeps of ``digests`` (those of ``paths``, by content) under today's
+    :func:`facts_key`, less those of the photos this Python cannot decode now
+    (:func:`_decodable`); nothing is measured: what ``check`` reads of the images a split or an
+    audit measured."""
+    if not Path(db_file).exists():
+        return {}
+    with open_facts(db_file) as db:
+        found = _stored_facts(db, list(dict.fromkeys(digests)), facts_key())
+    return _decodable(found, paths, digests, {})
+
+
 def _decodable(
     stored: dict[str, ImageFacts],
     paths: Sequence[Path],

@@ -248,24 +248,49 @@ def refuse_alike_classes(src: Path, names: Sequence[str]) -> None:
         )
 
 
-def hash_all(files: dict[str, list[Path]], on_file, kept: Path | None = None) -> dict[Path, str]:
+def hash_all(
+    files: dict[str, list[Path]],
+    on_file,
+    kept: Path | None = None,
+    failed: dict[Path, OSError] | None = None,
+) -> dict[Path, str]:
     """The SHA-256 of every file; ``on_file(done, total)`` counts them as the first half of the
     work, :func:`decode_all` being the second. ``kept``: the image facts store, where each file's
     digest is kept by its path, size, times and inode (:data:`FILES_SCHEMA`): a file unchanged
-    since an earlier split is not read again (60,000 phone photos are some 240 GB to read)."""
+    since an earlier split (or check) is not read again (60,000 phone photos are some 240 GB to
+    read). ``failed``: where a file that cannot be read (gone, no permission) goes with its
+    error, left out of the answer, for ``check`` to report; without it, the error is raised."""
     paths = [p for group in files.values() for p in group]
-    stats = [os.stat(p) for p in paths]
+    stats = [_read(os.stat, p, failed) for p in paths]
     known = _known_sha256(kept, paths, stats) if kept is not None else {}
     hashes: dict[Path, str] = {}
     for i, path in enumerate(paths):
-        hashes[path] = known[i][0] if i in known else sha256_file(path)
+        if i in known:
+            hashes[path] = known[i][0]
+        elif stats[i] is not None and (digest := _read(sha256_file, path, failed)) is not None:
+            hashes[path] = digest
         if on_file:
-            on_file(len(hashes), 2 * len(paths))
+            on_file(i + 1, 2 * len(paths))
     if kept is not None:  # those read now, and those not seen for a day (pruned by it)
         day_ago = time.time() - 86400
         seen = [i for i in range(len(paths)) if i not in known or known[i][1] < day_ago]
-        _keep_sha256(kept, [(paths[i], stats[i], hashes[paths[i]]) for i in seen])
+        read = [
+            (paths[i], s, hashes[paths[i]]) for i in seen if (s := stats[i]) and paths[i] in hashes
+        ]
+        _keep_sha256(kept, read)
     return hashes
+
+
+def _read(read: Callable[[Path], Any], path: Path, failed: dict[Path, OSError] | None) -> Any:
+    """``read(path)``; None, the error put in ``failed``, where it raises an OSError and
+    ``failed`` is given."""
+    try:
+        return read(path)
+    except OSError as exc:
+        if failed is None:
+            raise
+        failed[path] = exc
+        return None
 
 
 FILES_SCHEMA = """CREATE TABLE IF NOT EXISTS file_sha256(
@@ -281,7 +306,7 @@ def _stat_key(stat: os.stat_result) -> tuple[int, int, int, int]:
 
 
 def _known_sha256(
-    kept: Path, paths: list[Path], stats: list[os.stat_result]
+    kept: Path, paths: list[Path], stats: list[os.stat_result | None]
 ) -> dict[int, tuple[str, float]]:
     """The SHA-256 ``kept`` holds of each file unchanged since (by its index in ``paths``), and
     when it was last seen."""
@@ -295,7 +320,11 @@ def _known_sha256(
             "SELECT w.i, f.size, f.mtime_ns, f.ctime_ns, f.ino, f.sha256, f.seen "
             "FROM temp.wanted_files w JOIN file_sha256 f ON f.path=w.path"
         ).fetchall()
-    return {i: (d, seen) for i, *stat, d, seen in rows if tuple(stat) == _stat_key(stats[i])}
+    return {
+        i: (d, seen)
+        for i, *stat, d, seen in rows
+        if (now := stats[i]) is not None and tuple(stat) == _stat_key(now)
+    }
 
 
 def _keep_sha256(kept: Path, hashed: list[tuple[Path, os.stat_result, str]]) -> None:
