@@ -890,6 +890,27 @@ def test_apply_plan_waits_for_an_add_writing_in_data_and_copies_what_it_wrote(tm
     assert said == ["waiting"] and counts["copied"] == 3 and (out / "red/new.png").is_file()
 
 
+@pytest.mark.slow
+def test_audit_waits_for_an_add_writing_in_data_and_audits_what_it_wrote(tmp_path):
+    """audit read DATA with no lock, where add and apply-plan take the folder's: beside an add
+    it listed the files the add had written so far and read them while it wrote more (a file
+    renamed away meanwhile was skipped as unreadable). It reads DATA under a shared lock, as
+    apply-plan does: an add holding the folder is waited for (``on_wait`` first), and the audit
+    holds what it wrote once it is done."""
+    data = colour_folder(tmp_path / "data", {"red": 4, "green": 4})
+    fd = os.open(data, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # an add writing in DATA
+    said = []
+
+    def wait():
+        said.append("waiting")
+        pattern(COLOURS["red"], 99).save(data / "red/new.png")  # ... which ends
+        os.close(fd)
+
+    result = audit(data, None, replace(config(), epochs=2), on_wait=wait)
+    assert said == ["waiting"] and result.n_images == 9
+
+
 def test_apply_plan_remembers_and_records_the_plan_it_applied_though_saved_meanwhile(
     tmp_path, monkeypatch
 ):
@@ -1496,7 +1517,7 @@ def fake_audit(found: list[Path]):
     """``audit`` as the CLI calls it, finding one group across splits; ``found``: its ``out``."""
     from objrec.audit import AuditResult
 
-    def run_audit(data, out, config, run, reporter, force, refresh=False):
+    def run_audit(data, out, config, run, reporter, force, refresh=False, on_wait=None):
         found.append(Path(out))
         group = {"paths": ["a", "b"], "splits": ["train", "test"], "similarity": 0.907}
         groups = [{**group, "kind": "across splits"}]
@@ -1809,7 +1830,7 @@ def test_the_terminal_shows_the_first_near_duplicate_groups_and_counts_the_rest(
         for i in range(7)
     ]
 
-    def run_audit(data, out, config, run, reporter, force, refresh=False):
+    def run_audit(data, out, config, run, reporter, force, refresh=False, on_wait=None):
         return AuditResult(
             issues, groups, [], 120, ["a"], seconds={"total": 1.0}, look_alikes=groups[:3]
         )
@@ -1838,7 +1859,7 @@ def test_look_alikes_across_splits_are_not_said_to_be_a_leak(tmp_path, monkeypat
     import objrec.audit
     from objrec.audit import AuditResult
 
-    def run_audit(data, out, config, run, reporter, force, refresh=False):
+    def run_audit(data, out, config, run, reporter, force, refresh=False, on_wait=None):
         group = {"paths": ["a", "b"], "splits": ["train", "test"], "similarity": 0.902}
         alike = [{**group, "kind": "across splits"}]
         return AuditResult([], [], [], 120, ["a"], seconds={"total": 1.0}, look_alikes=alike)
@@ -1868,7 +1889,7 @@ def test_look_alikes_within_a_class_are_listed_as_the_other_findings_are(
     across |= {"splits": ["train", "test"], "kind": "across splits", "similarity": 0.9}
     found = [within]
 
-    def run_audit(data, out, config, run, reporter, force, refresh=False):
+    def run_audit(data, out, config, run, reporter, force, refresh=False, on_wait=None):
         return AuditResult([], [], [], 120, ["a"], seconds={"total": 1.0}, look_alikes=found)
 
     monkeypatch.setattr(objrec.audit, "audit", run_audit)
@@ -2715,7 +2736,7 @@ def test_audit_json_says_where_it_wrote_its_files_and_plan(tmp_path, capsys, mon
 
     data = make_split(tmp_path / "data")
     monkeypatch.setattr(
-        objrec.audit, "audit", lambda *args: AuditResult([], [], [], 9, ["blue", "red"])
+        objrec.audit, "audit", lambda *args, **kwargs: AuditResult([], [], [], 9, ["blue", "red"])
     )
     assert main(["audit", str(data), "--json"]) == 0
     found = json.loads(capsys.readouterr().out)

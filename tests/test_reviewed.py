@@ -150,7 +150,7 @@ def test_the_audits_summary_says_the_settled_flags_apart_from_the_likely_wrong_l
     from objrec.cli import main
 
     data = split_folder(tmp_path / "data")
-    monkeypatch.setattr(objrec.audit, "audit", lambda *args: settled_result(data))
+    monkeypatch.setattr(objrec.audit, "audit", lambda *args, **kwargs: settled_result(data))
     assert main(["audit", str(data)]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert ": 1 likely wrong label, 1 label settled by your earlier plans (kept), 0 near" in said

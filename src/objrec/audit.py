@@ -30,7 +30,7 @@ import math
 import time
 import warnings
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -1346,19 +1346,42 @@ def audit(
     reporter: Reporter | None = None,
     force: bool = False,
     refresh: bool = False,
+    on_wait: Callable[[], None] | None = None,
 ) -> AuditResult:
     """Audit ``data`` (a class folder or a split folder, only read); write the findings to ``out``
     (new or empty unless ``refresh``: over its unchanged outputs, refusing a file changed since
     (``outputs.users_file``), or ``force``: over objrec's outputs, an edited plan.csv kept as
     plan.csv.bak). A re-run into an earlier audit's folder wants ``refresh=True``.
     With ``run`` the run's own body and preprocessing make the features (its cache reused).
-    ``out=None`` writes nothing.
+    ``out=None`` writes nothing. ``data`` is read under a shared lock (``outputs.locked``), as
+    ``apply_plan`` reads it and ``train`` lists a split: an ``add`` writing there is waited for
+    (``on_wait()`` called first), and none starts until the audit is written (its page shows
+    thumbnails of ``data``'s files), so the files it lists are the files it reads.
     """
-    from objrec import audit_report
+    from objrec.outputs import locked
 
     config, reporter = config or AuditConfig(), or_silent(reporter)  # None: nothing shown
+    if not Path(data).is_dir():
+        raise ObjrecError(f"{data} is not a folder")
+    with locked(Path(data), on_wait, shared=True):
+        return _audit(Path(data), out, config, run, reporter, force=force, refresh=refresh)
+
+
+def _audit(
+    data: Path,
+    out: Path | None,
+    config: AuditConfig,
+    run: Path | None,
+    reporter: Reporter,
+    *,
+    force: bool,
+    refresh: bool,
+) -> AuditResult:
+    """:func:`audit`, ``data`` locked."""
+    from objrec import audit_report
+
     clock = Stopwatch()
-    inv = inventory(Path(data))
+    inv = inventory(data)
     if out is not None:
         from objrec.outputs import AUDIT_FILES, HINT, prepare_output_dir, refuse_inside
 

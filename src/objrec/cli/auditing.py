@@ -123,7 +123,9 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
     with logged_warnings() as logged:
         if run is not None:
             warn_of_unused_body(run)
-        result = run_audit(data, out_dir, config, run, reporter, force, refresh)
+        result = run_audit(
+            data, out_dir, config, run, reporter, force, refresh, on_wait=waiting_line(data)
+        )
     if as_json:
         written = {"out": str(out_dir), "plan": str(out_dir / "plan.csv")}  # for apply-plan
         print_json(with_warnings(written | result.to_json(), logged + audit_notes(result)))
