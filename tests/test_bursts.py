@@ -169,6 +169,38 @@ def test_a_second_split_or_an_add_opens_no_photo_again_for_its_exif(tmp_path, mo
     assert read == ["b_3.jpg"] and added.burst_files == 1  # the data folder's frames: none read
 
 
+@pytest.mark.slow
+def test_the_audit_reads_each_photo_s_camera_time_where_a_split_kept_it(tmp_path, monkeypatch):
+    """The audit's bursts opened every photo again for its EXIF camera time on every audit, where
+    split and add keep it in the image facts store by content digest (review47c MEDIUM 5, left
+    in session 47): it reads them there, and keeps those it reads."""
+    from dataclasses import replace
+
+    from objrec.audit import audit
+
+    from .test_audit import config
+
+    src = tmp_path / "photos"
+    for c, name in enumerate(("cat", "dog")):
+        for f in range(3):  # a burst of 3 frames at 10 frames a second
+            save_shot(src / name / f"b_{f}.jpg", 10 * c + f, "2024:05:01 10:00:00", f"{f}00")
+            save_shot(src / name / f"plain_{f}.jpg", 10 * c + 5 + f, None)
+    split_folder(src, tmp_path / "data", seed=0)
+    read: list[str] = []
+    real = bursts.exif_time
+    monkeypatch.setattr(bursts, "exif_time", lambda path: read.append(path.name) or real(path))
+    quick = replace(config(), epochs=2)  # the bursts are found before the heads learn
+    first = audit(tmp_path / "data", None, quick)
+    assert read == []  # the split read them
+    audit(src, None, quick)  # the same photos, another folder: kept by content
+    assert read == []
+    save_shot(src / "cat" / "new.jpg", 50, "2024:05:01 10:00:00", "300")
+    again = audit(src, None, quick)
+    assert read == ["new.jpg"]
+    audit(src, None, quick)
+    assert read == ["new.jpg"] and first.n_images == 12 and again.n_images == 13
+
+
 def test_camera_times_are_kept_by_content_and_pruned_as_the_image_facts_are(tmp_path):
     """What a photo's EXIF says is kept by its content digest, none too (a photo without a time
     is not opened again either); ``objrec cache --prune`` forgets those of no image kept."""

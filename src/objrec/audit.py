@@ -656,17 +656,21 @@ def copy_groups(
     return group
 
 
-def burst_pairs(inv: Inventory, idx: np.ndarray) -> list[tuple[int, int]]:
+def burst_pairs(inv: Inventory, idx: np.ndarray, kept: Path | None = None) -> list[tuple[int, int]]:
     """Pairs of rows (of ``idx``, the readable images) linking each burst's frames: one camera's
     photos of a class within ``bursts.BURST_SECONDS`` of each other, by EXIF time, whatever
-    their split (:func:`objrec.bursts.bursts`, as ``split`` keeps them in one)."""
+    their split (:func:`objrec.bursts.bursts`, as ``split`` keeps them in one). With ``kept``
+    (the image facts store) each photo's camera time is read there by its content digest
+    (``inv.digests``) where a split, an add or an earlier audit kept it, and kept there: each
+    audit opened every photo again for its EXIF, as each split did (review47c)."""
     from objrec import bursts
 
     row = {inv.items[i].path: r for r, i in enumerate(idx)}
     classes: dict[str, list[Path]] = {}
     for i in idx:
         classes.setdefault(inv.classes[inv.items[i].label], []).append(inv.items[i].path)
-    found = bursts.bursts(classes, bursts.camera_times(row))
+    digests = [inv.digests[i] for i in idx] if kept is not None and inv.digests else None
+    found = bursts.bursts(classes, bursts.camera_times(row, digests=digests, kept=kept))
     return [(row[burst[0]], row[path]) for burst in found for path in burst[1:]]
 
 
@@ -1106,7 +1110,8 @@ def find_issues(
         near = dedup.feature_neighbours(unit, max(dedup.NEIGHBOURS, config.neighbours))
         clock.lap("neighbours")
         pairs = dedup.duplicate_pairs(unit, [facts[i] for i in idx], config.duplicates, near)
-        group = copy_groups(len(idx), pairs, burst_pairs(inv, idx))
+        kept = open_cache(config.cache_dir).facts_file
+        group = copy_groups(len(idx), pairs, burst_pairs(inv, idx, kept))
         clock.lap("duplicates")
         around = Around(unit, near, labels, group, config.neighbours)
         _ = around.outside, around.within  # what the labels and outliers read: worked out here
