@@ -745,6 +745,26 @@ def test_waiting_for_the_lock_and_copying_are_said(tmp_path, split_dir):
     assert said == ["waiting", (1, 3), (2, 3), (3, 3)]
 
 
+def test_add_waiting_for_the_folder_says_a_reader_may_hold_it(tmp_path, capsys, monkeypatch):
+    """add waits for any objrec process holding DATA's lock, an audit, apply-plan or train only
+    reading it too (they hold it shared): its line said "to stop writing in DATA", where an audit
+    read it. Audit's and apply-plan's, which wait for writers alone, say so still."""
+    from objrec.cli.output import waiting_line
+
+    def held(data, new, **settings):
+        settings["on_wait"]()  # the folder is held: said, then the add stops here
+        raise ObjrecError("stopped")
+
+    monkeypatch.setattr(add_module, "add_images", held)
+    (data := tmp_path / "data").mkdir()
+    (tmp_path / "new").mkdir()
+    assert main(["add", str(data), str(tmp_path / "new")]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "waiting for other objrec processes to stop reading or writing" in err
+    waiting_line(data)()
+    assert "to stop writing in" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_an_empty_class_folder_and_a_dry_run_are_said(tmp_path, split_dir, capsys):
     from PIL import Image

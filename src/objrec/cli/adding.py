@@ -129,7 +129,7 @@ def run_add(data, new, dry_run: bool, cache_dir, settings: dict[str, Any]) -> tu
             dry_run=dry_run,
             on_file=on_file,
             on_write=on_write,
-            on_wait=waiting_line(data),
+            on_wait=waiting_line(data, readers=True),
             cache_dir=cache_dir,
             command=command_line(),
             **settings,

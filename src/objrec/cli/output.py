@@ -385,13 +385,16 @@ def task_from_first_step(
         yield step
 
 
-def waiting_line(folder: Path) -> Callable[[], None]:
-    """What a command says when it waits for another objrec process writing in ``folder`` (an
-    ``add``: it holds the folder's lock), before it waits: a wait with nothing said looks hung."""
+def waiting_line(folder: Path, readers: bool = False) -> Callable[[], None]:
+    """What a command says when it waits for another objrec process holding ``folder``'s lock,
+    before it waits: a wait with nothing said looks hung. A reader (audit, apply-plan) waits for
+    a writer (an ``add``); a writer (``readers``) waits for readers too: an add beside an audit
+    heard "to stop writing in", where the audit only read."""
+    doing = "reading or writing" if readers else "writing in"
 
     def wait() -> None:
         err.print(
-            f"waiting for other objrec processes to stop writing in {shown(folder)}", markup=False
+            f"waiting for other objrec processes to stop {doing} {shown(folder)}", markup=False
         )
 
     return wait
