@@ -2293,6 +2293,33 @@ def test_a_copy_split_keeps_together_by_its_crop_hash_alone_is_a_look_alike_in_t
     assert plan["anchor/1.jpg"][1].startswith("looks like anchor/0.png (look-alikes within class")
 
 
+@pytest.mark.slow
+def test_a_turned_or_letterboxed_copy_is_a_near_duplicate_in_the_audit(tmp_path):
+    """review47c: a copy stored sideways (its EXIF orientation lost) and one padded to a square
+    with black bars were 106-130 bits from their photo by every hash, so neither split nor the
+    audit paired them where the features disagree (as a turn makes them). Their turned or
+    trimmed hash within ``hash_strict`` bits makes them near-duplicates, as a re-saved copy's
+    whole hash does: a leak across splits, which the plan removes."""
+    from PIL import ImageOps
+
+    from objrec.audit import Inventory, Item, duplicate_groups
+
+    folder = tmp_path / "anchor"
+    folder.mkdir()
+    original = pattern(COLOURS["red"], 7, size=(240, 200))
+    original.save(folder / "0.png")
+    ImageOps.pad(original, (240, 240), color="black").save(folder / "1.jpg", quality=85)
+    original.transpose(Image.Transpose.ROTATE_90).save(folder / "2.jpg", quality=85)
+    pattern(COLOURS["red"], 8, size=(240, 200)).save(folder / "3.png")
+    facts = [dedup.image_facts(p) for p in sorted(folder.iterdir())]
+    assert min(dedup.hash_distance(facts[0], f) for f in facts[1:3]) > dedup.HASH_SPLIT
+    unit = np.eye(4, dtype=np.float32)  # features that disagree
+    items = [Item(p, f"anchor/{p.name}", 0, None) for p in sorted(folder.iterdir())]
+    inv = Inventory(tmp_path, ("anchor",), items, False)
+    copies, alike = duplicate_groups(inv, np.arange(4), unit, facts, dedup.DuplicateRule(), None)
+    assert [sorted(g["_indices"]) for g in copies] == [[0, 1, 2]] and alike == []
+
+
 def test_the_plan_relabels_only_a_strong_suggestion_and_asks_to_review_a_weak_one():
     """plan.csv proposed relabel for every flagged label: 3 of a user's 7 relabels were wrong
     (a cougar drawing relabelled elephant at p(suggested)=0.24, a statue at 0.49), so a plan
@@ -2801,11 +2828,11 @@ def flipped(value: int, bits: range) -> int:
     return value ^ sum(1 << b for b in bits)
 
 
-def test_the_pairs_of_some_images_are_all_pairs_holding_them():
-    """hash_pairs, crop_pairs and split_pairs with ``rows`` measure those images against all and
-    give the rows all pairs give (a hash distance measured from the pair's first image, as all
-    pairs measure it: a mirror's hash is not its hash mirrored); linked_pairs follows them to
-    their whole groups."""
+def pairs_planted() -> list:
+    """40 images' random facts, some planted near another: by the whole hash (3 ~ 31 ~ 36, 3 and
+    36 apart), the mirror's (from 5, 32 is far; from 7, 33 near), a crop's (9 ~ 34, 11 ~ 35), a
+    turn's (26 turned is 14), the trimmed hash (27 trimmed is 16, at the limit; 28 a bit past
+    it from 17; 28 and 29 trimmed alike); 37 unreadable, 38 without crops, 39 a twin of 20."""
     rng = np.random.default_rng(0)
     values = iter(int.from_bytes(rng.bytes(32), "big") for _ in range(6 * 40))
     facts = [
@@ -2816,22 +2843,41 @@ def test_the_pairs_of_some_images_are_all_pairs_holding_them():
     def change(i, **values):
         facts[i] = replace(facts[i], **values)
 
-    change(31, phash=flipped(facts[3].phash, range(14)))  # 3 ~ 31 ~ 36, 3 and 36 apart
+    change(31, phash=flipped(facts[3].phash, range(14)))
     change(36, phash=flipped(facts[31].phash, range(14, 34)))
-    change(32, phash=flipped(facts[5].phash_mirror, range(5)))  # from 5, 32 is far
-    change(33, phash_mirror=flipped(facts[7].phash, range(5)))  # from 7, 33 is near
+    change(32, phash=flipped(facts[5].phash_mirror, range(5)))
+    change(33, phash_mirror=flipped(facts[7].phash, range(5)))
     change(34, crops=(flipped(facts[9].phash, range(20)), *facts[34].crops[1:]))
     change(35, phash=flipped(facts[11].crops[2], range(20)))
     facts[37] = replace(facts[3], error="unreadable")
     facts[38] = replace(facts[12], phash=flipped(facts[12].phash, range(3)), crops=())
-    facts[39] = facts[20]  # a twin
+    facts[39] = facts[20]
+    change(26, turns=(0, flipped(facts[14].phash, range(20)), 1))
+    change(27, trimmed=flipped(facts[16].phash, range(24)))
+    change(28, trimmed=flipped(facts[17].phash, range(25)))
+    change(29, trimmed=flipped(facts[28].trimmed, range(230, 240)))
+    return facts
+
+
+@pytest.mark.slow  # 0.18-0.25 s on 2 loaded cores (0.12 s before the turned and trimmed)
+def test_the_pairs_of_some_images_are_all_pairs_holding_them():
+    """hash_pairs, reframed_pairs, crop_pairs and split_pairs with ``rows`` measure those images
+    against all and give the rows all pairs give (a hash distance measured from the pair's first
+    image, as all pairs measure it: a mirror's hash is not its hash mirrored; a turned or trimmed
+    one either way); linked_pairs follows them to their whole groups."""
+    facts = pairs_planted()
     everything = dedup.split_pairs(facts)
-    assert everything == [(3, 31), (7, 33), (9, 34), (11, 35), (12, 38), (20, 39), (31, 36)]
-    for rows in ([], [32], [5, 32], [33], [3, 31, 34, 37], [35, 9, 39], list(range(0, 40, 3))):
+    assert everything == [
+        *[(3, 31), (7, 33), (9, 34), (11, 35), (12, 38), (14, 26), (16, 27), (20, 39)],
+        *[(28, 29), (31, 36)],
+    ]
+    some = ([], [32], [5, 32], [33], [3, 31, 34, 37], [35, 9, 39], [14, 29], range(0, 40, 3))
+    for rows in map(list, some):
         holding = set(rows)
         for pairs, full in [
             (dedup.hash_pairs(facts, 40, rows=rows), dedup.hash_pairs(facts, 40)),
             (dedup.crop_pairs(facts, 32, rows=rows), dedup.crop_pairs(facts, 32)),
+            (dedup.reframed_pairs(facts, 24, rows=rows), dedup.reframed_pairs(facts, 24)),
         ]:
             assert pairs.tolist() == [row for row in full.tolist() if holding & set(row[:2])]
         assert dedup.split_pairs(facts, rows) == [p for p in everything if holding & set(p)]
@@ -2843,8 +2889,9 @@ def test_the_pairs_of_some_images_are_all_pairs_holding_them():
 @pytest.mark.slow  # 0.75 s on 2 loaded cores
 def test_split_pairs_tell_their_progress_block_by_block():
     """All pairs of 60,000 images take 20 minutes on 2 cores (every image against every other):
-    split_pairs tells the rows measured after each block, the whole hashes then the crops, each
-    row counted once a pass; with ``rows``, only those rows (what add measures)."""
+    split_pairs tells the rows measured after each block, the whole hashes, then the turned and
+    trimmed ones, then the crops, each row counted once a pass; with ``rows``, only those rows
+    (what add measures)."""
     rng = np.random.default_rng(3)
     values = iter(int.from_bytes(rng.bytes(32), "big") for _ in range(6 * 300))
     facts = [
@@ -2853,10 +2900,10 @@ def test_split_pairs_tell_their_progress_block_by_block():
     ]
     told: list[tuple[int, int]] = []
     assert dedup.split_pairs(facts, on_row=lambda *step: told.append(step)) == []
-    assert told == [(256, 600), (300, 600), (600, 600)]  # blocks of 256, then of 512
+    assert told == [(256, 900), (300, 900), (600, 900), (900, 900)]  # blocks of 256, then 512
     told.clear()
     dedup.split_pairs(facts, rows=[7, 3, 7, 9], on_row=lambda *step: told.append(step))
-    assert told == [(3, 6), (6, 6)]
+    assert told == [(3, 9), (6, 9), (9, 9)]
 
 
 def test_crop_pairs_are_every_pair_within_the_limit_measured_one_by_one():

@@ -1658,6 +1658,7 @@ def test_split_and_add_count_files_not_steps_in_their_progress(
         f"hashing files: {n}/{n} (100%)",
         f"reading images: {n}/{n} (100%)",
         f"comparing images: {n}/{n} (100%)",  # the near-duplicate search: minutes at 60,000
+        f"comparing turned and trimmed: {n}/{n} (100%)",
         f"comparing crops: {n}/{n} (100%)",
         f"reading camera times: {n}/{n} (100%)",  # bursts: 2.5 ms a photo read (review47c)
         f"copying files: {n}/{n} (100%)",  # minutes of 60,000 phone photos

@@ -2540,7 +2540,11 @@ def test_evaluate_shows_its_near_duplicate_search_counting_images(image_folder, 
         told = Counted()
         grouped_here(paths, digests, tmp_path / "cache", reporter=told)
         n = len(paths)
-        assert told.tasks == [["comparing images", n, n], ["comparing crops", n, n]]
+        assert told.tasks == [
+            ["comparing images", n, n],
+            ["comparing turned and trimmed", n, n],
+            ["comparing crops", n, n],
+        ]
 
 
 @pytest.mark.slow

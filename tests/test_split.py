@@ -313,6 +313,17 @@ def test_a_split_that_train_would_refuse_is_refused_before_writing(
     assert not (tmp_path / "out").exists()
 
 
+def kept_in_one_split(src: Path, tmp_path: Path, copies: set[str]) -> None:
+    """Split with seeds 0 to 3, ``copies`` (class/name in ``src``) land in one split, all but
+    one of them counted as near-duplicates, and no other picture."""
+    for seed in range(4):
+        out = tmp_path / f"s{seed}"
+        result = split_folder(src, out, seed=seed)
+        splits = {r["split"] for r in manifest(out) if r["source"].split("photos/")[1] in copies}
+        assert len(splits) == 1
+        assert result.near_duplicate_files == len(copies) - 1
+
+
 @pytest.mark.slow
 def test_near_duplicates_never_cross_splits(tmp_path):
     from PIL import Image, ImageOps
@@ -328,12 +339,7 @@ def test_near_duplicates_never_cross_splits(tmp_path):
     ImageOps.mirror(original).save(src / "red" / "mirrored.jpg", quality=60)
     original.resize((40, 35)).save(src / "green" / "resized.png")  # across classes too
     copies = {"red/red_00.png", "red/mirrored.jpg", "green/resized.png"}
-    for seed in range(4):
-        out = tmp_path / f"s{seed}"
-        result = split_folder(src, out, seed=seed)
-        splits = {r["split"] for r in manifest(out) if r["source"].split("photos/")[1] in copies}
-        assert len(splits) == 1
-        assert result.near_duplicate_files == 2
+    kept_in_one_split(src, tmp_path, copies)
     exact = split_folder(src, tmp_path / "exact", seed=0, near_duplicates=False)
     assert exact.near_duplicate_files == 0
 
@@ -523,12 +529,7 @@ def test_a_cropped_copy_never_crosses_splits(tmp_path, kept, mirrored):
     copies = {"red/red_00.png", "red/cropped.jpg", "green/mirrored.png"}
     first, *others = [dedup.image_facts(src / name) for name in sorted(copies, reverse=True)]
     assert min(dedup.hash_distance(first, other) for other in others) > dedup.HASH_SPLIT
-    for seed in range(4):
-        out = tmp_path / f"s{seed}"
-        result = split_folder(src, out, seed=seed)
-        splits = {r["split"] for r in manifest(out) if r["source"].split("photos/")[1] in copies}
-        assert len(splits) == 1
-        assert result.near_duplicate_files == 2  # the two copies, no other picture
+    kept_in_one_split(src, tmp_path, copies)
 
 
 @pytest.mark.slow
@@ -552,6 +553,58 @@ def test_a_photo_cropped_between_the_crop_hashes_scales_is_kept_with_it(tmp_path
     crops = [dedup.image_facts(tmp_path / f"{i}.jpg") for i in range(len(photos))]
     kept = [bool(dedup.split_pairs([a, b])) for a, b in zip(facts, crops, strict=True)]
     assert kept == [True] * len(photos)
+
+
+@pytest.mark.slow
+def test_a_letterboxed_and_a_sideways_copy_never_cross_splits(tmp_path):
+    """A copy padded to a square with black bars (a dataset's letterbox) and one stored sideways,
+    its EXIF orientation lost, moved the whole hash 106-130 bits and every crop hash 74-112 from
+    their photo: each had a group of its own, and seeds put them in train with the photo in test
+    (review47c). The hash of each image turned and of it with its flat border trimmed keeps
+    them with it."""
+    from PIL import ImageOps
+
+    from objrec.demo import sample_dir
+
+    src = tmp_path / "photos"
+    for name in ("Motorbikes", "watch", "sunflower"):
+        (src / name).mkdir(parents=True)
+        for photo in sorted((sample_dir() / name).glob("*.jpg"))[:8]:
+            shutil.copy(photo, src / name / photo.name)
+    original = Image.open(src / "Motorbikes" / "image_0003.jpg")
+    side = max(original.size)
+    ImageOps.pad(original, (side, side), color="black").save(src / "Motorbikes" / "square.jpg")
+    sideways = original.transpose(Image.Transpose.ROTATE_90)
+    sideways.save(src / "Motorbikes" / "IMG_phone.jpg", quality=90)
+    copies = {"Motorbikes/image_0003.jpg", "Motorbikes/square.jpg", "Motorbikes/IMG_phone.jpg"}
+    kept_in_one_split(src, tmp_path, copies)
+
+
+@pytest.mark.slow
+def test_turned_and_trimmed_copies_pair_with_their_photo_alone(tmp_path):
+    """Each photo padded with black or white bars, or turned a quarter or a half turn, pairs
+    with its photo and with nothing else: ten different photos padded with the same black bars
+    share those bars, and their trimmed hashes compare what lies inside them."""
+    from PIL import ImageOps
+
+    from objrec import dedup
+    from objrec.demo import sample_dir
+
+    turns = [Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270]
+    facts, expected = [], []
+    for photo in sorted(sample_dir().rglob("*.jpg"))[::12]:  # 10 photos, 2 of each class
+        image = Image.open(photo)
+        side = max(image.size)
+        copies = [ImageOps.pad(image, (side, side), color=c) for c in ("black", "white")]
+        copies += [image.transpose(turn) for turn in turns]
+        expected.append(list(range(len(facts), len(facts) + 1 + len(copies))))
+        facts.append(dedup.image_facts(photo))
+        for copy in copies:
+            copy.save(path := tmp_path / f"{len(facts)}.jpg", quality=90)
+            facts.append(dedup.image_facts(path))
+    assert dedup.groups_of(len(facts), dedup.split_pairs(facts)) == expected
+    letterboxed = [facts[group[1]] for group in expected]
+    assert dedup.split_pairs(letterboxed) == []
 
 
 @pytest.mark.slow
@@ -2236,9 +2289,10 @@ def test_a_class_named_test_beside_other_classes_is_split_as_a_class(tmp_path):
 
 
 def planted_facts(n: int, seed: int) -> tuple[list, list[str]]:
-    """``n`` images' random facts and digests, a fifth of them planted near another image: by the
-    whole hash, by the mirror's (which pairs them in one order of the two only) or by a crop's,
-    within a few bits of the limits either side; three byte-identical copies, one unreadable."""
+    """``n`` images' random facts and digests (half of them trimmed), a fifth of them planted near
+    another image: by the whole hash, by the mirror's (which pairs them in one order of the two
+    only), by a crop's, a turn's or the trimmed hash, within a few bits of the limits either
+    side; three byte-identical copies, one unreadable."""
     import random
     from dataclasses import replace
 
@@ -2254,11 +2308,17 @@ def planted_facts(n: int, seed: int) -> tuple[list, list[str]]:
         dedup.ImageFacts(64, 64, hashes[k], hashes[k + 1], 30.0, tuple(hashes[k + 2 : k + 22]))
         for k in range(0, len(hashes), 2 + dedup.CROP_COUNT)
     ]
+    facts = [
+        replace(f, turns=tuple(rng.getrandbits(256) for _ in dedup.TURNS), trimmed=t)
+        for f, t in zip(facts, [rng.choice([0, rng.getrandbits(256)]) for _ in facts], strict=True)
+    ]
     for _ in range(n // 5):
         i, j = rng.sample(range(n), 2)
         crop = facts[i].crops[rng.randrange(dedup.CROP_COUNT)]
         plants = [("phash", facts[i].phash, 24), ("phash_mirror", facts[i].phash, 24)]
         plants += [("phash", crop, 32), ("phash_mirror", crop, 32)]
+        plants += [("phash", rng.choice(facts[i].turns), 24), ("trimmed", facts[i].phash, 24)]
+        plants += [("trimmed", facts[i].trimmed, 24)] if facts[i].trimmed else []
         field, value, bits = rng.choice(plants)
         facts[j] = replace(facts[j], **{field: near(value, bits + rng.randrange(-4, 5))})
     digests = [f"{i:032x}" for i in range(n)]
@@ -2294,7 +2354,8 @@ def test_kept_pairs_group_images_as_comparing_every_pair_does(tmp_path):
         pairs = near_pairs.kept_split_pairs(some, named, tmp_path / "facts.sqlite", told_into(told))
         groups = dedup.groups_of(len(some), pairs)
         assert groups == dedup.groups_of(len(some), dedup.split_pairs(some))
-        assert told[0] == (before, 2 * len(some)) and told[-1] == (2 * len(some),) * 2
+        total = dedup.PAIR_PASSES * len(some)
+        assert told[0] == (before, total) and told[-1] == (total, total)
 
 
 @pytest.mark.slow

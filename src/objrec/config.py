@@ -360,8 +360,8 @@ class SplitConfig:
     (by default they are left out with a warning)."""
     near_duplicates: bool = True
     """Keep near-duplicates in one split. Keep near-duplicates (resized, re-encoded, cropped,
-    mirrored or recoloured copies of one picture, found by perceptual hash) in one split, as
-    byte-identical files always are."""
+    mirrored, turned, letterboxed or recoloured copies of one picture, found by perceptual hash)
+    in one split, as byte-identical files always are."""
     groups: str | Path | None = None
     """Keep each group a CSV file names in one split. A CSV file with the columns file and group
     (file as class/name relative to the source folder, ./class/name, class\\name as Windows writes

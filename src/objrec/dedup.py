@@ -5,7 +5,10 @@ Three signals, each catching what the others miss:
 * a perceptual hash (``imagehash.phash``, 256 bits, of the image and of its mirror), which needs
   no model and survives resizing, re-encoding and colour changes; ``split`` uses the hashes
   alone (this one and the crops' below), so a re-saved or mirrored copy never lands on the other
-  side of a split;
+  side of a split. A pHash is not turned with its image, nor trimmed: the image turned a quarter,
+  a half and three quarters of a turn (a copy stored sideways, its EXIF orientation lost) and
+  the image with its flat border trimmed (a letterbox's bars, a scan's margin) have hashes of
+  their own, compared with the other image's whole (``reframed_pairs``);
 * cosine similarity of frozen-backbone features (a scikit-learn ``NearestNeighbors`` index), which
   roughly survives crops; ``audit`` combines it with the hashes;
 * for crops, which move every pixel of the whole-image hash, the hash of each image's centre
@@ -132,7 +135,8 @@ class DuplicateRule:
         return self.duplicate(similarity, distance, crop) or self.look_alike(similarity, distance)
 
     def duplicate(self, similarity: float, distance: int, crop: int = HASH_SIZE**2) -> bool:
-        """Copies of one picture: resized, re-encoded, mirrored, recoloured or cropped."""
+        """Copies of one picture: resized, re-encoded, mirrored, turned, letterboxed, recoloured
+        or cropped."""
         return (
             similarity >= self.sim_strict
             or distance <= self.hash_strict
@@ -200,6 +204,12 @@ class ImageFacts:
     error: str = ""
     too_large: bool = False
     """Refused as over the pixel limit (``images.pixel_limit``), not as undecodable."""
+    turns: tuple[int, ...] = ()
+    """pHash of the image turned by each of ``TURNS`` (:func:`turn_hashes`): a copy stored
+    sideways or upside down, its EXIF orientation lost, is this image turned."""
+    trimmed: int = 0
+    """pHash of the image with its flat border trimmed (:func:`trimmed_hash`: a letterbox's or
+    pillarbox's bars, a scan's margin); 0 where it has none, its whole hash standing for it."""
 
 
 def hash_bits(image: Image.Image) -> int:
@@ -243,6 +253,8 @@ def image_facts(path: Path) -> ImageFacts:
         phash_mirror=hash_bits(ImageOps.mirror(grey)),
         contrast=contrast(image),
         crops=crop_hashes(grey),
+        turns=turn_hashes(grey),
+        trimmed=trimmed_hash(path, grey, (width, height)),
     )
 
 
@@ -260,6 +272,66 @@ def crop_hashes(grey: Image.Image) -> tuple[int, ...]:
         for box in ((dx, 0, w, h), (0, dy, w, h), (0, 0, w - dx, h), (0, 0, w, h - dy)):
             hashes.append(hash_bits(grey.crop(box)))
     return tuple(hashes)
+
+
+TURNS = (Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270)
+"""The quarter turns whose hashes ``image_facts`` takes (:attr:`ImageFacts.turns`)."""
+
+
+def turn_hashes(grey: Image.Image) -> tuple[int, ...]:
+    """pHash of ``grey`` turned by each of ``TURNS``. Taken of the pixels: a pHash's bits are
+    not turned with the image (its DCT's coefficients change sign as well as place)."""
+    return tuple(hash_bits(grey.transpose(turn)) for turn in TURNS)
+
+
+TRIM_LEVELS = 16
+"""Grey levels (of 255) within which a pixel is of the border's colour: a JPEG's noise in a
+black or white bar stays within it, a photo's edge seldom does."""
+TRIM_LEAST = 0.02
+"""The share of a side a border must take, on two opposite edges together, to be trimmed: less
+is left to the centre crops (``CROP_KEEP``), which a thin frame moves by little."""
+TRIM_DRAFT = 256
+"""The size a JPEG reduced under it is decoded at again to trim its border: at ``DRAFT`` a
+300-pixel photo is 75 pixels, and the half-pixel its bars' edge falls on moved the trimmed hash
+of a letterboxed copy past ``HASH_SPLIT`` from its photo for 12 of 100 Caltech-101 photos (3 of
+100 at this size: those whose own edge is of the bars' colour and was trimmed with them). A
+phone's photo is reduced by 8 at most, to 375 pixels or more: not decoded again."""
+
+
+def trimmed_hash(path: Path, grey: Image.Image, size: tuple[int, int]) -> int:
+    """:attr:`ImageFacts.trimmed` of the image at ``path``, ``grey`` (decoded at ``DRAFT``) of
+    its full ``size``: the pHash of what lies inside its flat border, 0 where it has none or
+    nothing but one colour lies inside (whose hash any other such image shares)."""
+    box = border_box(grey)
+    if box is not None and grey.width < size[0] and min(grey.size) < TRIM_DRAFT:  # reduced
+        try:
+            grey = open_image(path, draft_size=TRIM_DRAFT).convert("L")
+        except (UnreadableImageError, OSError, Image.DecompressionBombError):
+            pass  # changed since it was read: the reduced copy's border stands
+        else:
+            box = border_box(grey)
+    if box is None:
+        return 0
+    inside = grey.crop(box)
+    return hash_bits(inside) if contrast(inside) >= MIN_CONTRAST else 0
+
+
+def border_box(grey: Image.Image) -> tuple[int, int, int, int] | None:
+    """The box (left, top, right, bottom) inside ``grey``'s flat border: the rows and columns at
+    its edges whose pixels are of its corners' colour (their median), all but 2%, within
+    ``TRIM_LEVELS``; None when the border takes less than ``TRIM_LEAST`` of both sides."""
+    pixels = np.asarray(grey, dtype=np.int16)
+    h, w = pixels.shape
+    corners = pixels[[0, 0, -1, -1], [0, -1, 0, -1]]
+    off = np.abs(pixels - int(np.median(corners))) > TRIM_LEVELS
+    rows = np.flatnonzero(off.mean(axis=1) > 0.02)
+    cols = np.flatnonzero(off.mean(axis=0) > 0.02)
+    if not len(rows) or not len(cols):
+        return None  # one colour all over
+    left, top, right, bottom = int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+    if w - (right - left) < TRIM_LEAST * w and h - (bottom - top) < TRIM_LEAST * h:
+        return None
+    return left, top, right, bottom
 
 
 PROCESS_MIN = 200
@@ -391,7 +463,8 @@ def _held_facts(path: Path) -> tuple[ImageFacts, list[HeldWarning]]:
 
 
 FACTS_KEY = (
-    f"phash{HASH_SIZE} crops{CROP_KEEP} edges{EDGE_CUTS} draft{DRAFT} v2 pixels{PIXEL_RULES}"
+    f"phash{HASH_SIZE} crops{CROP_KEEP} edges{EDGE_CUTS} draft{DRAFT} v2 pixels{PIXEL_RULES} "
+    f"turns{len(TURNS)} trim{TRIM_LEVELS},{TRIM_LEAST},{TRIM_DRAFT} v3"
 )
 """What ``image_facts`` measures: stored facts under another key are measured again."""
 
@@ -639,7 +712,8 @@ def _stored_facts(db, digests: list[str], key: str, chunk=500) -> dict[str, Imag
         query = f"SELECT digest, facts FROM facts WHERE key=? AND digest IN ({marks})"
         for digest, text in db.execute(query, (key, *part)):
             values = json.loads(text)
-            found[digest] = ImageFacts(**(values | {"crops": tuple(values["crops"])}))
+            tuples = {name: tuple(values[name]) for name in ("crops", "turns")}
+            found[digest] = ImageFacts(**(values | tuples))
     return found
 
 
@@ -741,20 +815,57 @@ def crop_pairs(
     Every image against every other: 6,000 images take a few seconds, 60,000 a hundred times
     that (``benchmarks/README.md``), hence ``on_rows(n)``, told after each block of ``n`` rows."""
     usable = np.array([not f.error and bool(f.crops) for f in facts])
-    n, bits = len(facts), HASH_SIZE * HASH_SIZE
-    if n < 2 or not usable.any():
+    if len(facts) < 2 or not usable.any():
         return np.zeros((0, 2), dtype=np.int64)
     wholes = [_signs([f.phash for f in facts]).T, _signs([f.phash_mirror for f in facts]).T]
     crops = [
-        (*_crop_bits(facts, usable, c), wholes[mirrored_crop(c) :])
+        (*_nth_bits([f.crops for f in facts], usable, c), wholes[mirrored_crop(c) :])
         for c in range(max(len(f.crops) for f in facts))
     ]
-    least = bits - 2 * max_distance  # a @ b at or above this: within max_distance bits
-    mine = _row_indices(n, rows)
+    return _probed_pairs(crops, usable, max_distance, chunk, rows, on_rows)
+
+
+def reframed_pairs(
+    facts: Sequence[ImageFacts],
+    max_distance: int,
+    chunk: int = 512,
+    rows: Sequence[int] | np.ndarray | None = None,
+    on_rows: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """(P, 2) rows ``i, j`` with i < j for every pair whose ``reframed_distance`` is at most
+    ``max_distance`` (with ``rows``, every such pair holding one of those images), as
+    ``crop_pairs`` finds its own: each turn's hash against the other's whole hash, the trimmed
+    hash against the other's whole and trimmed hashes. ``on_rows`` as ``crop_pairs``'."""
+    usable = np.array([not f.error for f in facts])
+    if len(facts) < 2 or not usable.any():
+        return np.zeros((0, 2), dtype=np.int64)
+    whole = _signs([f.phash for f in facts]).T
+    trimmed = np.array([u and f.trimmed != 0 for f, u in zip(facts, usable, strict=True)])
+    inside = _packed([f.trimmed or f.phash for f in facts])
+    turns = [f.turns for f in facts]
+    probes = [(*_nth_bits(turns, usable, t), [whole]) for t in range(len(TURNS))]
+    probes.append((inside, trimmed, [whole, _unpacked(inside).T]))
+    return _probed_pairs(probes, usable, max_distance, chunk, rows, on_rows)
+
+
+def _probed_pairs(
+    probes: list,
+    usable: np.ndarray,
+    max_distance: int,
+    chunk: int,
+    rows: Sequence[int] | np.ndarray | None,
+    on_rows: Callable[[int], None] | None,
+) -> np.ndarray:
+    """(P, 2) rows ``i < j`` of the ``usable`` images where a hash of one of ``probes`` (each
+    image's bits, which images have it, the hashes of all it is compared with) is within
+    ``max_distance`` bits of a hash it is compared with, in blocks of ``chunk`` rows (``rows``:
+    those rows alone, each compared both ways), ``on_rows(n)`` told after each block."""
+    least = HASH_SIZE * HASH_SIZE - 2 * max_distance  # a @ b at or above this: within reach
+    mine = _row_indices(len(usable), rows)
     found = [np.zeros((0, 2), dtype=np.int64)]
     for start in range(0, len(mine), chunk):
         index = mine[start : start + chunk]
-        near = _crops_near(crops, index, least, both_ways=rows is not None)
+        near = _probes_near(probes, index, least, both_ways=rows is not None)
         block_rows, cols = np.nonzero(near)
         i = index[block_rows]
         keep = (i != cols) & usable[i] & usable[cols]
@@ -764,26 +875,26 @@ def crop_pairs(
     return np.unique(np.concatenate(found), axis=0)
 
 
-def _crop_bits(facts: Sequence[ImageFacts], usable: np.ndarray, c: int):
-    """Each image's crop hash ``c`` (:func:`_packed`: its signs are made a block at a time, 20
-    crops' signs of every image took 20 KiB an image, 1.2 GiB at 60,000), and which images have
-    one (usable, and with that many crops: facts measured with fewer crops are compared by the
-    ones they have)."""
-    have = np.array([u and len(f.crops) > c for f, u in zip(facts, usable, strict=True)])
-    return _packed([f.crops[c] if h else 0 for f, h in zip(facts, have, strict=True)]), have
+def _nth_bits(hashes: Sequence[tuple[int, ...]], usable: np.ndarray, n: int):
+    """Each image's hash ``n`` of ``hashes`` (its crops, its turns) as :func:`_packed` bits (their
+    signs are made a block at a time: 20 crops' signs of every image took 20 KiB an image, 1.2
+    GiB at 60,000), and which images have one (usable, and with that many: facts measured with
+    fewer crops are compared by the ones they have)."""
+    have = np.array([u and len(h) > n for h, u in zip(hashes, usable, strict=True)])
+    return _packed([h[n] if k else 0 for h, k in zip(hashes, have, strict=True)]), have
 
 
 SIGN_ROWS = 4096
 """Crop hashes made signs at once when every image's are measured against a block's wholes."""
 
 
-def _crops_near(crops, index: np.ndarray, least: float, both_ways: bool) -> np.ndarray:
-    """(len(index), N): whether a crop of image ``index[r]`` is near a whole of image c (when
-    every row is measured, that covers the other way round too, over the blocks); ``both_ways``:
-    or a crop of c near a whole of ``index[r]``. ``crops``: each crop's bits (:func:`_packed`),
-    which images have it, and the wholes it is compared with."""
-    near = np.zeros((len(index), len(crops[0][1])), dtype=bool)
-    for bits, have, wholes in crops:
+def _probes_near(probes, index: np.ndarray, least: float, both_ways: bool) -> np.ndarray:
+    """(len(index), N): whether a probe (a crop, a turn) of image ``index[r]`` is near a whole
+    of image c (when every row is measured, that covers the other way round too, over the
+    blocks); ``both_ways``: or a probe of c near a whole of ``index[r]``. ``probes``: each
+    one's bits (:func:`_packed`), which images have it, and the wholes it is compared with."""
+    near = np.zeros((len(index), len(probes[0][1])), dtype=bool)
+    for bits, have, wholes in probes:
         at = np.flatnonzero(have[index])  # the rows with this crop: all but a few
         block = _unpacked(bits[index[at]])
         for whole in wholes:
@@ -818,19 +929,28 @@ def _at_least(a: np.ndarray, b: np.ndarray, least: float):
     return rows[keep], cols[keep], total[keep]
 
 
+PAIR_PASSES = 3
+"""The passes of ``split_pairs`` over the rows it measures: the whole hashes, the turned and
+trimmed ones (``reframed_pairs``), the crops (``crop_pairs``)."""
+
+
 def split_pairs(
     facts: Sequence[ImageFacts],
     rows: Sequence[int] | np.ndarray | None = None,
     on_row: Callable[[int, int], None] | None = None,
 ) -> list[tuple[int, int]]:
-    """The pairs ``split`` keeps together: whole-image hashes within ``HASH_SPLIT`` bits, or one
-    image's whole hash within ``CROP_SPLIT`` bits of a centre-crop hash of the other. With
-    ``rows``, only the pairs holding one of those images (each measured as among all).
-    ``on_row(done, total)``: the rows measured so far, for a progress bar (``total``: each row
-    twice, its whole hashes, then its crops; minutes with 60,000 images: every pair is measured)."""
-    measured = _two_passes(2 * len(_row_indices(len(facts), rows)), on_row)
+    """The pairs ``split`` keeps together: whole-image hashes within ``HASH_SPLIT`` bits, as
+    they are or one image turned or trimmed (``reframed_distance``), or one image's whole hash
+    within ``CROP_SPLIT`` bits of a crop hash of the other. With ``rows``, only the pairs
+    holding one of those images (each measured as among all). ``on_row(done, total)``: the rows
+    measured so far, for a progress bar (``total``: each row once a pass, ``PAIR_PASSES``;
+    minutes with 60,000 images: every pair is measured)."""
+    measured = _passes(PAIR_PASSES * len(_row_indices(len(facts), rows)), on_row)
     pairs = {
         (int(i), int(j)) for i, j, _ in hash_pairs(facts, HASH_SPLIT, rows=rows, on_rows=measured)
+    }
+    pairs |= {
+        (int(i), int(j)) for i, j in reframed_pairs(facts, HASH_SPLIT, rows=rows, on_rows=measured)
     }
     for i, j in crop_pairs(facts, CROP_SPLIT, rows=rows, on_rows=measured):
         if crop_distance(facts[i], facts[j]) <= CROP_SPLIT:
@@ -838,8 +958,9 @@ def split_pairs(
     return sorted(pairs)
 
 
-def _two_passes(total: int, on_row: Callable[[int, int], None] | None) -> Callable[[int], None]:
-    """``on_rows(n)`` for the whole hashes' pass, then the crops': ``on_row(done, total)``."""
+def _passes(total: int, on_row: Callable[[int, int], None] | None) -> Callable[[int], None]:
+    """``on_rows(n)`` for each pass in turn (the whole hashes', the turned and trimmed ones',
+    the crops'): ``on_row(done, total)``."""
     done = [0]
 
     def measured(n: int) -> None:
@@ -853,10 +974,11 @@ def _two_passes(total: int, on_row: Callable[[int, int], None] | None) -> Callab
 def split_paired(a: ImageFacts, b: ImageFacts) -> bool:
     """Whether ``split_pairs`` pairs ``a`` with ``b`` where ``a`` comes first: whole hashes within
     ``HASH_SPLIT`` bits (``a``'s hash against ``b``'s and its mirror's: :func:`hash_distance`,
-    which is not symmetric), or a crop hash within ``CROP_SPLIT`` bits of the other's whole."""
+    which is not symmetric; or either turned or trimmed: :func:`reframed_distance`, which is),
+    or a crop hash within ``CROP_SPLIT`` bits of the other's whole."""
     if a.error or b.error:
         return False
-    if hash_distance(a, b) <= HASH_SPLIT:
+    if min(hash_distance(a, b), reframed_distance(a, b)) <= HASH_SPLIT:
         return True
     return bool(a.crops) and bool(b.crops) and crop_distance(a, b) <= CROP_SPLIT
 
@@ -871,11 +993,13 @@ def candidate_pairs(
     keeps, measured in one folder's order of the images, decided again in another's. With
     ``rows``, those holding one of those images; ``on_row`` as ``split_pairs``'. As fast as
     ``split_pairs``: the same products, kept either way round."""
-    measured = _two_passes(2 * len(_row_indices(len(facts), rows)), on_row)
+    measured = _passes(PAIR_PASSES * len(_row_indices(len(facts), rows)), on_row)
     wholes = _whole_candidates(facts, rows, measured)
+    reframed = reframed_pairs(facts, HASH_SPLIT, rows=rows, on_rows=measured)
     crops = crop_pairs(facts, CROP_SPLIT, rows=rows, on_rows=measured)
     near = [crop_distance(facts[i], facts[j]) <= CROP_SPLIT for i, j in crops]
-    return np.unique(np.concatenate([wholes, crops[np.array(near, dtype=bool)]]), axis=0)
+    found = [wholes, reframed, crops[np.array(near, dtype=bool)]]
+    return np.unique(np.concatenate(found), axis=0)
 
 
 def _whole_candidates(
@@ -958,6 +1082,8 @@ class Pair:
     j: int
     similarity: float
     hash_distance: int
+    """Bits between their whole hashes as they are, mirrored, turned or trimmed (the fewest:
+    :func:`hash_distance`, :func:`reframed_distance`)."""
     crop_distance: int
     look_alike: bool = False
     """Only alike (``DuplicateRule.look_alike``, or ``kept_by_split``), not a near-duplicate."""
@@ -986,6 +1112,28 @@ def crop_distance(a: ImageFacts, b: ImageFacts) -> int:
     return min(distances, default=HASH_SIZE * HASH_SIZE)
 
 
+def reframed_distance(a: ImageFacts, b: ImageFacts) -> int:
+    """Bits between one image turned (:attr:`ImageFacts.turns`) and the other's whole hash, or
+    one trimmed (:attr:`ImageFacts.trimmed`) and the other whole or trimmed, either way round:
+    small when one is the other stored sideways, or letterboxed (``HASH_SIZE ** 2`` when
+    neither is measured)."""
+    distances = [
+        int(probe ^ target).bit_count()
+        for x, y in ((a, b), (b, a))
+        for probe, targets in _reframed_probes(x, y)
+        for target in targets
+    ]
+    return min(distances, default=HASH_SIZE * HASH_SIZE)
+
+
+def _reframed_probes(x: ImageFacts, y: ImageFacts) -> list[tuple[int, tuple[int, ...]]]:
+    """``x``'s turned and trimmed hashes, each with the hashes of ``y`` it is compared with."""
+    probes: list[tuple[int, tuple[int, ...]]] = [(turn, (y.phash,)) for turn in x.turns]
+    if x.trimmed:
+        probes.append((x.trimmed, (y.phash, y.trimmed or y.phash)))
+    return probes
+
+
 def duplicate_pairs(
     unit: np.ndarray,
     facts: Sequence[ImageFacts],
@@ -1011,7 +1159,8 @@ def duplicate_pairs(
         if facts[i].error or facts[j].error:
             continue
         a, b, split = facts[i], facts[j], (i, j) in kept
-        pair = Pair(i, j, float(unit[i] @ unit[j]), hash_distance(a, b), crop_distance(a, b))
+        whole = min(hash_distance(a, b), reframed_distance(a, b))
+        pair = Pair(i, j, float(unit[i] @ unit[j]), whole, crop_distance(a, b))
         pair = replace(pair, kept_by_split=split)
         if rule.duplicate(pair.similarity, pair.hash_distance, pair.crop_distance):
             pairs.append(pair)

@@ -25,7 +25,7 @@ import numpy as np
 
 from objrec import dedup
 
-PAIRS_KEY = f"split{dedup.HASH_SPLIT} crop{dedup.CROP_SPLIT} v1"
+PAIRS_KEY = f"split{dedup.HASH_SPLIT} crop{dedup.CROP_SPLIT} turned trimmed v2"
 """What a kept set's pairs were decided by, beside the facts' own key (:func:`pairs_key`)."""
 MAX_SETS = 8
 """Sets kept, the most recently used: each is a folder's images (a split of each of 8 folders,
@@ -85,7 +85,8 @@ def _in_images(
 ) -> Callable[[int, int], None]:
     """``candidate_pairs``' ``on_row(done, total)``, measuring the rows ``mine`` (sorted), told
     to ``on_row`` in images, as ``split_pairs`` counts them: each row is the files holding its
-    digest (``copies``), and the others, compared before, are done at the start of each pass."""
+    digest (``copies``), and the others, compared before, are done at the start of each of the
+    ``dedup.PAIR_PASSES`` passes."""
     total = int(copies.sum())
     before = np.concatenate([[0], np.cumsum(copies[mine])])  # the images of the first k rows
     known = total - int(before[-1])
@@ -95,7 +96,7 @@ def _in_images(
         if rows == 0 and passes:  # a pass's end
             passes, rows = passes - 1, len(mine)
         if on_row and total:
-            on_row(passes * total + known + int(before[rows]), 2 * total)
+            on_row(passes * total + known + int(before[rows]), dedup.PAIR_PASSES * total)
 
     return step
 
@@ -125,8 +126,9 @@ def _candidates(
     if len(rows):
         measured = dedup.candidate_pairs(facts, None if base is None else rows, told)
         found |= {(digests[i], digests[j]) for i, j in measured}
-    else:
-        told(2, 0)  # no row: the second pass's end, every image compared before
+    else:  # no row: every image compared before, each pass's end told (a bar each)
+        for passes in range(1, dedup.PAIR_PASSES + 1):
+            told(passes, 0)
     with dedup.open_facts(db_file) as db:
         db.executescript(SCHEMA)
         _keep_set(db, key, (base, len(known)), readable if len(rows) else [], found)

@@ -55,9 +55,10 @@ class Prefixed(Reporter):
         self.reporter.note(self.prefix + message)
 
 
-COMPARE_PASSES = ("comparing images", "comparing crops")
-"""The near-duplicate search's two passes as ``split`` and ``evaluate`` show them (every image
-against every other, but those compared before: minutes for 60,000 images): whole hashes, then
+COMPARE_PASSES = ("comparing images", "comparing turned and trimmed", "comparing crops")
+"""The near-duplicate search's passes (``dedup.PAIR_PASSES``) as ``split`` and ``evaluate`` show
+them (every image against every other, but those compared before: minutes for 60,000 images):
+whole hashes, the images turned a quarter or half turn and with flat borders trimmed, then
 centre crops and cut edges (``dedup.split_pairs``)."""
 
 

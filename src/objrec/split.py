@@ -2,8 +2,9 @@
 
 Byte-identical files (same SHA-256) form one group and always land in the same split, within a class
 and across classes, so no image is both trained on and tested on. So do near-duplicates (a resized,
-re-encoded, mirrored, recoloured or cropped copy): images whose perceptual hashes (of the image or
-of its mirror) differ by at most ``dedup.HASH_SPLIT`` bits of 256, or one of which is the other's
+re-encoded, mirrored, turned, letterboxed, recoloured or cropped copy): images whose perceptual
+hashes (of the image, its mirror, it turned a quarter or half turn, or with its flat border
+trimmed) differ by at most ``dedup.HASH_SPLIT`` bits of 256, or one of which is the other's
 centre crop, or the other with a strip cut off one edge, by its hash (``dedup.split_pairs``): the
 hash half of ``objrec audit``'s check (the audit adds frozen-feature similarity). The hashes are
 kept by content digest in the cache folder's image facts (``facts.sqlite``, shared with the audit).

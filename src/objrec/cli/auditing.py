@@ -102,14 +102,14 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
     DATA is a class folder or a split folder (all three splits are audited together). Wrong labels:
     each image is judged by a head that never learnt its label (--folds), and those whose label the
     heads find least likely come first (ranked by cleanlab). Near-duplicates: feature similarity and
-    a perceptual hash (resized, re-encoded, cropped, mirrored or recoloured copies); images only
-    moderately alike by both are listed apart as look-alikes, to check (often different photos of
-    one kind), as are copies `objrec split` keeps together by a crop hash alone whose features
-    disagree (a drawing recoloured). Outliers: far from their class or from everything, tiny,
-    blank or oddly shaped images. DATA is only read; --out receives label_issues.csv,
-    near_duplicates.csv, look_alikes.csv, outliers.csv, audit.json, audit.html (thumbnails side by
-    side), plan.csv, which `objrec apply-plan` applies into a new folder once you have reviewed
-    it, and photos_needed.csv: the classes to add or retake photos of, and why.
+    a perceptual hash (resized, re-encoded, cropped, mirrored, turned, letterboxed or recoloured
+    copies); images only moderately alike by both are listed apart as look-alikes, to check (often
+    different photos of one kind), as are copies `objrec split` keeps together by a crop hash alone
+    whose features disagree (a drawing recoloured). Outliers: far from their class or from
+    everything, tiny, blank or oddly shaped images. DATA is only read; --out receives
+    label_issues.csv, near_duplicates.csv, look_alikes.csv, outliers.csv, audit.json, audit.html
+    (thumbnails side by side), plan.csv, which `objrec apply-plan` applies into a new folder once
+    you have reviewed it, and photos_needed.csv: the classes to add or retake photos of, and why.
     """
     if run is None:
         refuse_unknown_backbone(backbone)  # a usage error, one line: before any progress

@@ -175,9 +175,9 @@ def split(src: Path, out: Path, copy: bool, force: bool, as_json: bool, **settin
     """Split SRC (one sub-folder per class) into OUT/train, OUT/valid, OUT/test.
 
     Stratified per class and seeded; byte-identical files and near-duplicates (resized,
-    re-encoded, cropped, mirrored or recoloured copies, by perceptual hash) always land in the
-    same split, and so do bursts (photos of one class one camera took within --burst-seconds of
-    each other, by their EXIF time).
+    re-encoded, cropped, mirrored, turned, letterboxed or recoloured copies, by perceptual hash)
+    always land in the same split, and so do bursts (photos of one class one camera took within
+    --burst-seconds of each other, by their EXIF time).
     \f
     SRC is only read. OUT also receives manifest.csv (file,
     class, split, sha256, source, group: the number of what it was kept together with, which
