@@ -42,9 +42,19 @@ Needs a store holding every feature of DATA and the int8 graph of the default bo
   (``data.scan_class_folder``), sorted by each path's parts taken from a path made again from it
   (``Path(path).parts``, before) and from the path itself (``images.path_order``, now); the
   listings are checked equal.
+* ``class sample``: the default score's class sample of the training images' centre view
+  (``confidence.class_sample``, 64 images a class by seeded keys) as before (each row a class
+  keeps copied into slots of its class, zeroed first, then gathered class by class and joined)
+  and now (the kept images' positions, then their rows read once); the samples are checked equal.
+* ``lookups``: the training images' tables of their centre and augmented views from the store
+  (``features.feature_table``), each view looking up every file in the store's file index itself
+  (before) and the files looked up once for both (now, ``features.digested_for_each_view``);
+  the tables' digests and rows are checked equal.
 
 Prints the wall and CPU seconds (user and system, all threads and child processes:
-``os.times``) and the ratio of now to before. Run it under the CPU lock.
+``os.times``) and the ratio of now to before. PyTorch's and OpenBLAS's idle threads sleep as in
+``objrec`` (``cores.wait_passively``; before session 48 they spun here). Run it under the CPU
+lock.
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ import argparse
 import atexit
 import copy
 import hashlib
+import math
 import os
 import shutil
 import statistics
@@ -63,22 +74,29 @@ from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-import torch
-from _sampling import SPLIT, SPLIT_HELP, timed
+from objrec.cores import wait_passively
 
-from objrec import checkpoint, confidence, images, runs
-from objrec.bodies import fingerprint_module
-from objrec.cache import open_cache
-from objrec.config import TrainConfig
-from objrec.data import scan_class_folder
-from objrec.distributed import SINGLE
-from objrec.engine import EarlyStopping, FitState
-from objrec.precision import settle_head_precision, settle_precision
-from objrec.progress import SILENT
-from objrec.quantize import int8_engine, quantize_body
-from objrec.runtime import OpenVinoModel
-from objrec.train import FeatureSource, head_optimizer, prepare, run_meta
+wait_passively(os.environ)  # before PyTorch and NumPy start their threads, as ``objrec`` does
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from _sampling import SPLIT, SPLIT_HELP, timed  # noqa: E402
+
+from objrec import checkpoint, confidence, images, runs  # noqa: E402
+from objrec.bodies import fingerprint_module  # noqa: E402
+from objrec.cache import open_cache  # noqa: E402
+from objrec.config import TrainConfig  # noqa: E402
+from objrec.data import scan_class_folder  # noqa: E402
+from objrec.distributed import SINGLE  # noqa: E402
+from objrec.engine import EarlyStopping, FitState  # noqa: E402
+from objrec.features import digested_for_each_view, feature_table  # noqa: E402
+from objrec.frozen import FrozenBody  # noqa: E402
+from objrec.precision import settle_head_precision, settle_precision  # noqa: E402
+from objrec.progress import SILENT  # noqa: E402
+from objrec.quantize import int8_engine, quantize_body  # noqa: E402
+from objrec.runtime import OpenVinoModel  # noqa: E402
+from objrec.train import FeatureSource, head_optimizer, prepare, run_meta  # noqa: E402
+from objrec.views import ViewSpec  # noqa: E402
 
 
 def lookups(prep, config: TrainConfig):
@@ -285,6 +303,95 @@ def listings(data: Path):
     return before, listed
 
 
+class RowSample:
+    """``confidence.ClassSample`` as it was before: each kept row copied into slots of its class
+    (zeroed first), then gathered class by class and joined."""
+
+    def __init__(self, per_class: int):
+        self.per_class = per_class
+        self.keys = torch.full((0, per_class), math.inf)  # inf: an empty slot
+        self.rows: list[torch.Tensor | None] = []
+
+    def add(self, x: torch.Tensor, y: torch.Tensor, keys: torch.Tensor) -> None:
+        n_classes = int(y.max()) + 1 if len(y) else 0
+        if n_classes > len(self.keys):
+            grown = torch.full((n_classes - len(self.keys), self.per_class), math.inf)
+            self.keys = torch.cat([self.keys, grown])
+            self.rows += [None] * len(grown)
+        present = y.unique()
+        n_slots = len(present) * self.per_class
+        candidates = torch.cat([self.keys[present].flatten(), keys])
+        owner = torch.cat([present.repeat_interleave(self.per_class), y])
+        order = candidates.argsort(stable=True)
+        order = order[owner[order].argsort(stable=True)]  # by class, then by key
+        starts = torch.cumsum(torch.bincount(owner), 0) - torch.bincount(owner)
+        kept = torch.zeros(len(candidates), dtype=torch.bool)
+        kept[order] = torch.arange(len(order)) - starts[owner[order]] < self.per_class
+        freed = (~kept[:n_slots]).nonzero().squeeze(1)  # class by class, as ``present``
+        taken = kept[n_slots:].nonzero().squeeze(1)
+        taken = taken[y[taken].argsort(stable=True)]  # as many per class as freed slots
+        classes, slots = present[freed // self.per_class], freed % self.per_class
+        self.keys[classes, slots] = keys[taken]
+        for c, slot, i in zip(classes.tolist(), slots.tolist(), taken.tolist(), strict=True):
+            rows = self.rows[c]
+            if rows is None:
+                rows = self.rows[c] = x.new_zeros(self.per_class, x.shape[1])
+            rows[slot] = x[i]
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = [], []
+        for c, rows in enumerate(self.rows):
+            if rows is None:
+                continue
+            order = self.keys[c].argsort()[: int(self.keys[c].isfinite().sum())]
+            xs.append(rows[order])
+            ys.append(torch.full((len(order),), c, dtype=torch.long))
+        return torch.cat(xs), torch.cat(ys)
+
+
+def row_sample(batches, per_class: int = confidence.CLASS_SAMPLE, seed: int = 0):
+    """``confidence.class_sample`` as it was before, on :class:`RowSample`."""
+    g = torch.Generator().manual_seed(seed)
+    sample = RowSample(per_class)
+    for features, labels in batches():
+        sample.add(confidence.normalise(features), labels, torch.rand(len(labels), generator=g))
+    return sample.result()
+
+
+def class_samples(prep):
+    """The default score's class sample of the training images' centre view, before (each kept
+    row copied into its class's slots, then gathered) and now (positions kept, the rows read
+    once)."""
+    source = FeatureSource(prep.train, prep.valid)
+    batches = lambda: source.batches(source.train)  # noqa: E731
+    before = lambda: row_sample(batches)  # noqa: E731
+    now = lambda: confidence.class_sample(batches)  # noqa: E731
+    (old, old_y), (new, new_y) = before(), now()
+    assert torch.equal(old, new) and torch.equal(old_y, new_y), "the samples differ"
+    return before, now
+
+
+def table_lookups(prep, config: TrainConfig, data: Path):
+    """The training images' tables of the centre and augmented views, from the store, each view
+    looking up every file itself (before) and the files looked up once for both (now)."""
+    folder = scan_class_folder(data / "train")
+    cache = open_cache(config.cache_dir, config.feature_dtype)
+    body = FrozenBody(prep.model.body, prep.data.input_size, cache, name=config.backbone)
+    specs = [ViewSpec(prep.data, config.augment if v else "none", v) for v in (0, 1)]
+    before = lambda: [feature_table(body, folder.samples, spec) for spec in specs]  # noqa: E731
+
+    def now():
+        digested = digested_for_each_view(cache.store, folder.samples, len(specs))
+        return [
+            feature_table(body, folder.samples, spec, digested=digests)
+            for spec, digests in zip(specs, digested, strict=True)
+        ]
+
+    rows = lambda tables: [(t.digests, t.rows.tolist()) for t in tables]  # noqa: E731
+    assert rows(before()) == rows(now()), "the tables differ"
+    return before, now
+
+
 def steps(prep, config: TrainConfig, data: Path, names: list[str]) -> dict:
     """The steps ``names`` asked for, each its (before, now) pair."""
     made = {
@@ -298,6 +405,8 @@ def steps(prep, config: TrainConfig, data: Path, names: list[str]) -> dict:
         "imports": imports,
         "run files": lambda: run_files(prep, config, data),
         "listing": lambda: listings(data),
+        "class sample": lambda: class_samples(prep),
+        "lookups": lambda: table_lookups(prep, config, data),
     }
     return {name: made[name]() for name in names or made}
 
