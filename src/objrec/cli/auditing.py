@@ -435,9 +435,10 @@ def apply_plan(
     PLAN is the plan.csv of `objrec audit` (columns file, action, new_class), edited by you:
     keep copies the file, remove leaves it out, relabel copies it into the new_class folder
     (--link: links to DATA's files instead of copies, as split --link does). A row whose file
-    is not the image the audit saw (its digest column: replaced since) is skipped, said. OUT must be new or
-    empty; a split folder's copy gets its own manifest.csv, and a split.json: DATA's, with the
-    plan applied (the file, its SHA-256, what it did), which objrec check OUT shows.
+    is not the image the audit saw (its digest column: replaced since) is skipped, said. OUT
+    must be new or empty; a split folder's copy gets its own manifest.csv, and a split.json:
+    DATA's, with the plan applied (the file, its SHA-256, what it did), which objrec check OUT
+    shows.
 
     OUT also gets reviewed.csv, the labels your plan changed or kept by a row about the label or
     of your own, not the audit's keeps of copies, look-alikes and outliers (and DATA's earlier
