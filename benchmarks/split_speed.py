@@ -3,9 +3,13 @@
 A round runs both trees, in turn first (baseline then this tree, then the other way round), each
 as its own process (`python -m objrec split`): first with a new, empty ``$OBJREC_CACHE`` (every
 image decoded and hashed: the image facts), then again with the cache that run left (the facts
-read from ``facts.sqlite``). Prints each arm's wall seconds, their medians over ``--repeats``
-rounds and new / old, and checks that every run split every file alike: the same ``manifest.csv``
-rows (file, class, split, source) and the same ``--json`` answer (duplicate groups included).
+read from ``facts.sqlite``). Prints each arm's wall and CPU seconds (the CPU moves less with
+other work on the machine), their medians over ``--repeats`` rounds and new / old, and checks
+that every run of a tree split every file alike: the same ``manifest.csv`` rows (file, class,
+split, source) and the same ``--json`` answer (duplicate groups included). Where the trees
+split differently (a change of the grouping), it prints the duplicate groups each finds that
+the other does not. On a busy machine, ``--repeats 1 --first-round N`` runs one round at a
+time (each a short hold of the CPU lock), the order still in turns.
 
 ``--baseline SRC`` is the earlier tree's ``src`` folder, run with this Python:
 
@@ -20,6 +24,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,20 +37,24 @@ HERE = Path(__file__).resolve().parent.parent / "src"
 
 def split_once(
     src: Path, tree: Path, cache: Path, out: Path, extra: list[str]
-) -> tuple[float, dict]:
-    """Wall seconds of one ``objrec split SRC OUT --json`` of ``tree``, and what it wrote."""
+) -> tuple[float, float, dict]:
+    """Wall and CPU seconds (the process's and its workers', user and system) of one ``objrec
+    split SRC OUT --json`` of ``tree``, and what it wrote."""
     env = os.environ | {"PYTHONPATH": str(tree), "OBJREC_CACHE": str(cache)}
     command = [sys.executable, "-m", "objrec", "split", str(src), str(out), "--json", *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if done.returncode:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
     answer = json.loads(done.stdout)
     answer.pop("out")
     with open(out / "manifest.csv", newline="", encoding="utf-8-sig") as f:  # a BOM
         rows = sorted((r["file"], r["class"], r["split"], r["source"]) for r in csv.DictReader(f))
-    return wall, {"json": answer, "manifest": rows}
+    return wall, cpu, {"json": answer, "manifest": rows}
 
 
 def main() -> None:
@@ -53,6 +62,13 @@ def main() -> None:
     parser.add_argument("src", type=Path, help="the folder to split (one sub-folder per class)")
     parser.add_argument("--baseline", type=Path, required=True, help="the earlier tree's src")
     parser.add_argument("--repeats", type=int, default=3, help="rounds (medians over them)")
+    parser.add_argument(
+        "--first-round",
+        type=int,
+        default=1,
+        help="the first round's number: an even one runs this tree first (a run of one round at "
+        "a time, on a busy machine, keeps the order in turns)",
+    )
     parser.add_argument("--seed", default="0", help="split's --seed")
     parser.add_argument(
         "--exclude", nargs="*", default=[], help="split's --exclude: classes to leave out"
@@ -61,31 +77,46 @@ def main() -> None:
     extra = ["--seed", args.seed, *(["--exclude", *args.exclude] if args.exclude else [])]
     trees = {"old": args.baseline.resolve(), "new": HERE}
     walls: dict[tuple[str, str], list[float]] = {}
-    outputs = []
+    cpus: dict[tuple[str, str], list[float]] = {}
+    outputs: dict[str, list[dict]] = {"old": [], "new": []}
     with tempfile.TemporaryDirectory(prefix="split-speed-") as work:
-        for r in range(args.repeats):
-            for name in ("old", "new") if r % 2 == 0 else ("new", "old"):
+        for r in range(args.first_round, args.first_round + args.repeats):
+            for name in ("old", "new") if r % 2 == 1 else ("new", "old"):
                 cache = Path(work) / f"cache-{name}-{r}"
                 for kind in ("first", "cached"):
                     out = Path(work) / f"out-{name}-{r}-{kind}"
-                    wall, written = split_once(args.src, trees[name], cache, out, extra)
+                    wall, cpu, written = split_once(args.src, trees[name], cache, out, extra)
                     walls.setdefault((name, kind), []).append(wall)
-                    outputs.append(written)
-                    print(f"round {r + 1} {name} {kind}: {wall:.1f} s", flush=True)
-    same = all(o == outputs[0] for o in outputs)
-    groups = len(outputs[0]["json"]["duplicate_groups"])
-    print(
-        f"\nevery run split alike (manifest rows, --json answer, {groups} duplicate groups): {same}"
-    )
+                    cpus.setdefault((name, kind), []).append(cpu)
+                    outputs[name].append(written)
+                    print(f"round {r} {name} {kind}: {wall:.1f} s ({cpu:.1f} s CPU)", flush=True)
+    same = all(o == runs[0] for runs in outputs.values() for o in runs)
+    print(f"\nevery run of a tree split alike (manifest rows, --json answer): {same}")
+    print_groups(outputs["old"][0], outputs["new"][0])
     print(f"| split ({args.repeats} rounds) | old s | new s | new / old |")
     print("| --- | --- | --- | --- |")
     for kind in ("first", "cached"):
-        old, new = (statistics.median(walls[(n, kind)]) for n in ("old", "new"))
-        runs = ", ".join(f"{w:.1f}" for w in walls[("old", kind)]) + " / "
-        runs += ", ".join(f"{w:.1f}" for w in walls[("new", kind)])
-        print(f"| {kind} ({runs}) | {old:.1f} | {new:.1f} | {new / old:.2f} |")
+        for what, seconds in (("wall", walls), ("CPU", cpus)):
+            old, new = (statistics.median(seconds[(n, kind)]) for n in ("old", "new"))
+            runs = ", ".join(f"{w:.1f}" for w in seconds[("old", kind)]) + " / "
+            runs += ", ".join(f"{w:.1f}" for w in seconds[("new", kind)])
+            print(f"| {kind}, {what} ({runs}) | {old:.1f} | {new:.1f} | {new / old:.2f} |")
     if not same:
-        raise SystemExit("the runs split the files differently")
+        raise SystemExit("the runs of one tree split the files differently")
+
+
+def print_groups(old: dict, new: dict) -> None:
+    """How many duplicate groups each tree found, whether they split alike, and the groups
+    one found that the other did not."""
+    found = {
+        name: {tuple(g) for g in run["json"]["duplicate_groups"]}
+        for name, run in (("old", old), ("new", new))
+    }
+    print(f"duplicate groups: old {len(found['old'])}, new {len(found['new'])}")
+    print(f"old and new split alike: {old == new}")
+    for name, other in (("new", "old"), ("old", "new")):
+        for group in sorted(found[name] - found[other]):
+            print(f"  only {name}: {', '.join(group)}")
 
 
 if __name__ == "__main__":
