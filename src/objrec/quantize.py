@@ -25,7 +25,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -279,10 +279,10 @@ def quantize_graph(
     out: Path,
     batches: list[np.ndarray],
     config: QuantConfig,
-    advance: Callable[[], object] = lambda: None,
+    advance: Callable[..., object] = lambda n=1: None,
 ) -> Path:
     """Write the int8 version of the graph at ``fp32_path`` to ``out`` (atomically);
-    ``advance`` is called :data:`QUANTIZE_STEPS` times plus once per calibration batch."""
+    ``advance`` counts :data:`QUANTIZE_STEPS` steps plus one per calibration batch."""
     import onnx
 
     api = _quantization_api()
@@ -307,7 +307,7 @@ def quantize_graph(
             calibrate_method=_method(api, config),
             calibration_cache_path=ranges,
         )
-        advance()
+        advance(WRITE_STEPS)
     return out
 
 
@@ -328,9 +328,33 @@ def calibration_key(
 
 QUANTIZING = "making the 8-bit (int8) copy of the pretrained weights (once per cache folder)"
 """The task shown while an int8 graph is made (it is cached afterwards), counting its steps."""
-QUANTIZE_STEPS = 2
-"""Steps of :func:`quantize_graph` besides the calibration batches: the graph prepared, the int8
-graph written."""
+WRITE_STEPS = 8
+"""Steps the int8 graph's writing counts for in the task :data:`QUANTIZING`, as long as about
+eight calibration batches: ONNX Runtime quantizes and writes the whole graph in one call (35 s
+against 4 to 5 s a batch at a load of 9 to 10, newcomer48), and counted as one step the bar sat
+at 34/35, "about 5s left", for those 35 s."""
+QUANTIZE_STEPS = 1 + WRITE_STEPS
+"""Steps of :func:`quantize_graph` besides the calibration batches: the graph prepared (one),
+the int8 graph written (:data:`WRITE_STEPS`)."""
+
+
+class CopyStopped(KeyboardInterrupt):
+    """Ctrl-C while the int8 copy was being made, with how far it got (``done`` of ``total``
+    steps): the copy is written only at its end, so train says that it starts over and that
+    letting it finish once serves every later train (newcomer48: "nothing of the run was saved"
+    hid the one-off step that had run 55 s)."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__()
+        self.done, self.total = done, total
+
+    def said(self) -> str:
+        """What the stop left of the copy, one clause."""
+        return (
+            f"the 8-bit (int8) copy of the pretrained weights was {self.done} of {self.total} "
+            "steps done and starts over next time: it is made once per cache folder, so let it "
+            "finish once and every later train skips it"
+        )
 
 
 def quantize_body(
@@ -399,7 +423,8 @@ def make_int8_graph(
     # 40 s, with no share done or time left; the images read before it began, its time said
     # 4m02s where train's summary said 286 s of it (at a load of 16)
     read, calibrated = -(-len(chosen) // READ_STEP), -(-len(chosen) // CALIBRATION_BATCH)
-    with reporter.task(QUANTIZING, read + 1 + QUANTIZE_STEPS + calibrated) as advance:
+    total = read + 1 + QUANTIZE_STEPS + calibrated
+    with reporter.task(QUANTIZING, total) as shown, counted(shown, total) as advance:
         batches = calibration_batches(chosen, data, advance)
         if not usable(fp32, store):
             export_onnx(body, fp32, data.input_size)
@@ -409,6 +434,23 @@ def make_int8_graph(
     log.info(
         "int8 body calibrated in %.1f s (once: later runs reuse it)", time.perf_counter() - started
     )
+
+
+@contextlib.contextmanager
+def counted(advance: Callable[..., object], total: int) -> Iterator[Callable[..., None]]:
+    """``advance``, counting the steps done, so that Ctrl-C in the block raises
+    :class:`CopyStopped` saying how far the int8 copy got."""
+    done = 0
+
+    def step(n: int = 1) -> None:
+        nonlocal done
+        done += n
+        advance(n)
+
+    try:
+        yield step
+    except KeyboardInterrupt:
+        raise CopyStopped(done, total) from None
 
 
 def int8_engine(engine: str = "auto") -> str:

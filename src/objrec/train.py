@@ -97,7 +97,7 @@ from objrec.outputs import locked, takes_back_folders
 from objrec.precision import precision_notes, settle_head_precision, settle_precision
 from objrec.progress import SILENT, Reporter, listed, or_silent, plural, quoted, some_of
 from objrec.provenance import CommandLine, SplitState, given_here, split_state
-from objrec.quantize import QuantizedBody, int8_engine, quantize_body
+from objrec.quantize import CopyStopped, QuantizedBody, int8_engine, quantize_body
 from objrec.ratios import min_class_size
 from objrec.runs import (
     EpochSaver,
@@ -195,29 +195,39 @@ def train(
     config = train_settings(config, keywords)
     with process_group(device) as world, ExitStack() as held:
         reporter = or_silent(reporter) if world.main else SILENT
-        before = state_stamp(Path(out)), store_rows(config.cache_dir)
+        begun = config, (state_stamp(Path(out)), store_rows(config.cache_dir)), world
         try:
             return _train(Path(data_dir), Path(out), config, reporter, request, world, held)
-        except KeyboardInterrupt:  # not during the head's epochs: those save and say so
+        except KeyboardInterrupt as stop:  # not during the head's epochs: those save and say so
             if not world.main:  # rank 0 says what was kept
                 raise
-            raise stopped_outside_epochs(data_dir, out, request, config, before, world) from None
+            raise stopped_outside_epochs(data_dir, out, request, begun, stop) from None
+
+
+def with_copy_left(said: Interrupted, stop: KeyboardInterrupt) -> Interrupted:
+    """``said``, and what a stop in the int8 copy of the body left of it (``CopyStopped``): it
+    starts over, and is made once per cache folder."""
+    if not isinstance(stop, CopyStopped):
+        return said
+    return Interrupted(f"{said}; {stop.said()}", said.values, said.summary, said.left)
 
 
 def stopped_outside_epochs(
     data_dir: Path | str,
     out: Path | str,
     request: RunRequest,
-    config: TrainConfig,
-    before: tuple[tuple[int, int] | None, tuple[int, int]],
-    world: World,
+    settings: tuple[TrainConfig, tuple[tuple[int, int] | None, tuple[int, int]], World],
+    stop: KeyboardInterrupt,
 ) -> Interrupted:
-    """:func:`interrupted_outside_epochs` for a train stopped in ``out``: the run's training state
-    is ours when resumed or written since it began (``before``: its :func:`state_stamp` then, and
-    the :func:`store_rows` of this process)."""
+    """:func:`interrupted_outside_epochs` for a train stopped in ``out`` by ``stop``: the run's
+    training state is ours when resumed or written since it began (``settings``: the config, then
+    ``before``, its :func:`state_stamp` then and the :func:`store_rows` of this process, and the
+    world); a stop in the int8 copy of the body says what it left of it (:func:`with_copy_left`)."""
+    config, before, world = settings
     ours = request.resume or state_stamp(Path(out)) not in (None, before[0])
     rows = rows_since(config.cache_dir, before[1])  # this process's
-    return interrupted_outside_epochs(data_dir, out, ours, *rows, world=world)
+    said = interrupted_outside_epochs(data_dir, out, ours, *rows, world=world)
+    return with_copy_left(said, stop)
 
 
 def store_rows(cache_dir: str | Path | None) -> tuple[int, int]:
