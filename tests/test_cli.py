@@ -4496,7 +4496,7 @@ def test_check_names_balance_weights_for_a_strongly_imbalanced_training_split(ca
     code, out, _ = run(capsys, "check", split_dir, "--json")
     notes = [p for p in json.loads(out)["problems"] if p["kind"] == "imbalanced"]
     assert code == 0 and [(p["path"], p["unusable"]) for p in notes] == [("train", False)]
-    said = "red has 50 training images, blue 1 (50 to 1; said from 50 to 1), so the model may"
+    said = "red has 50 training images, blue 1 (50 to 1; said at 50 to 1 or more), so the model may"
     assert said in notes[0]["message"]
     option = "`objrec train DATA --out RUN --balance weights` weighs each class's loss"
     assert option in notes[0]["message"]

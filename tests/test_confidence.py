@@ -1071,3 +1071,26 @@ def test_a_stop_in_the_mahalanobis_fit_calls_the_kmeans_off(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         confidence.fit_sum(batches, 5, 8, 2)
     assert 1 <= len(calls) < classes  # all 400 (2 s) before: the stop waited for every class
+
+
+def test_train_says_its_calibration_in_short_lines_a_fact_each():
+    """train's and demo's calibration note was one line of 560 characters holding four facts
+    (newcomer48 nit 4): each clause starts a line of its own, indented after the first, and no
+    line is longer than evaluate's."""
+    from objrec.confidence import FittedConfidence, TemperatureFit
+    from objrec.progress import clauses_on_lines
+    from objrec.train import calibrated_line
+
+    kept = TemperatureFit(1.0, 0.31, 4, "4 validation errors, 10 needed to sharpen")
+    fitted = FittedConfidence(1.0, "mahalanobis+knn", 0.0, torch.nn.Identity(), (0.1, 0.1), kept)
+    line = calibrated_line(replace(fitted, n_valid=91))
+    shown = clauses_on_lines(line).splitlines()
+    assert len(line) > 400 and max(len(s) for s in shown) <= 96
+    assert " ".join(s.strip() for s in shown) == line
+    starts = [s for s in shown if not s.startswith("    ")]
+    assert [s.split(" ")[:3] for s in starts] == [
+        ["probabilities", "left", "as"],
+        ["", "", "on"],
+        ["", "", "predict"],
+        ["", "", "that"],
+    ]

@@ -25,7 +25,7 @@ from .conftest import make_class_folder, make_image
         ({"airplanes": 300, "inline_skate": 11, "metronome": 12}, None),  # Caltech-101: 27 to 1
         ({"a": 49, "b": 1}, None),
         ({"a": 400, "b": 0, "c": 300}, None),  # an empty class is a problem of its own
-        ({"a": 50, "b": 1}, "a has 50 training images, b 1 (50 to 1; said from 50 to 1)"),
+        ({"a": 50, "b": 1}, "a has 50 training images, b 1 (50 to 1; said at 50 to 1 or more)"),
         ({"healthy": 407, "rust": 3, "scab": 40}, "healthy has 407 training images, rust 3 (136"),
     ],
 )

@@ -2730,3 +2730,23 @@ def test_is_current_reads_metrics_json_once(tmp_path, monkeypatch):
     )
     assert is_current(out / "predictions.csv", run)
     assert reads.count(metrics) == 1
+
+
+def test_an_auroc_just_under_1_is_not_rounded_to_1():
+    """evaluate and the report said "1.00 (1: every time)" for an AUROC of 0.9962 beside 3 of
+    20 untaught photos given a class (newcomer48 nit 9): a score under 1 is shown to as many
+    places as it takes not to read as 1."""
+    from objrec.cli.evaluation import confidence_lines
+    from objrec.report import report_template
+
+    metrics = stricter_metrics(None)
+    metrics["open_set"]["auroc"] = 0.9962
+    lines = confidence_lines(metrics, "data/test")
+    assert "  how well it tells them from data/test, whatever the threshold: 0.996" in lines
+    shown = report_template().environment.filters["below_one"]
+    assert [shown(x) for x in (0.97, 0.9962, 0.99999, 1.0)] == [
+        "0.97",
+        "0.996",
+        "over 0.9999",
+        "1.00",
+    ]

@@ -300,9 +300,10 @@ def imbalance_hint(counts: dict[str, int], images: str, how: str) -> str | None:
         return None
     return (
         f"the classes are strongly imbalanced: {large} has {plural(held[large], images)}, "
-        f"{small} {held[small]:,} ({ratio:,.0f} to 1; said from {IMBALANCE_RATIO} to 1), so the "
-        f"model may favour the large classes; {how} weighs each class's loss by the inverse of "
-        "its share of the training images (evaluate's mean per-class top-1 says whether it helps)"
+        f"{small} {held[small]:,} ({ratio:,.0f} to 1; said at {IMBALANCE_RATIO} to 1 or more), "
+        f"so the model may favour the large classes; {how} weighs each class's loss by the "
+        "inverse of its share of the training images (evaluate's mean per-class top-1 says "
+        "whether it helps)"
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import logging
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -185,6 +186,36 @@ def duration(seconds: float, tenths: bool = False) -> str:
         return f"{seconds:.1f}s"
     whole = round(seconds)
     return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
+
+
+def clauses_on_lines(sentence: str, width: int = 96) -> str:
+    """``sentence`` with each of its clauses (joined by "; " outside brackets) on lines of its
+    own, the later ones indented and each wrapped at ``width``: train's and demo's calibration
+    note was four facts on one line of 560 characters (newcomer48), where evaluate writes such
+    facts on short indented lines."""
+    clauses, depth, start = [], 0, 0
+    for i, char in enumerate(sentence):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and sentence.startswith("; ", i):
+            clauses.append(sentence[start : i + 1])
+            start = i + 2
+    clauses.append(sentence[start:])
+    lines = []
+    for n, clause in enumerate(clauses):
+        first = "" if n == 0 else "  "
+        lines += textwrap.wrap(clause, width, initial_indent=first, subsequent_indent="    ")
+    return "\n".join(lines)
+
+
+def below_one(score: float) -> str:
+    """``score`` (from 0 to 1, 1 the best: an AUROC) to two places, or to as many more as it
+    takes, up to four, not to read as 1 when it is under: 0.996 was shown "1.00, where 1 is
+    always" beside 3 of 20 untaught photos given a class (newcomer48)."""
+    for places in (2, 3, 4):
+        shown = f"{score:.{places}f}"
+        if score >= 1 or float(shown) < 1:
+            return shown
+    return "over 0.9999"
 
 
 def plural(n: int, noun: str, nouns: str | None = None) -> str:

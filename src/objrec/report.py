@@ -60,7 +60,7 @@ from objrec.outputs import (
     shown_name,
     staged,
 )
-from objrec.progress import Reporter, or_silent, plural, quoted, some_of
+from objrec.progress import Reporter, below_one, or_silent, plural, quoted, some_of
 from objrec.runs import read_summary
 from objrec.tables import exact_cell
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
@@ -437,6 +437,7 @@ def report_template() -> Template:
     env.filters["plural"] = plural  # "1 class", never "1 classes"
     env.filters["some_of"] = some_of  # as evaluate names them: "and 1 more" never
     env.filters["shaded"] = shaded_words
+    env.filters["below_one"] = below_one  # 0.996, never "1.00, where 1 is always"
     return env.from_string((resources.files("objrec") / "static" / "report.html.j2").read_text())
 
 

@@ -95,7 +95,16 @@ from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, LowPrecisionTraining, build_head, count_parameters
 from objrec.outputs import locked, takes_back_folders
 from objrec.precision import precision_notes, settle_head_precision, settle_precision
-from objrec.progress import SILENT, Reporter, listed, or_silent, plural, quoted, some_of
+from objrec.progress import (
+    SILENT,
+    Reporter,
+    clauses_on_lines,
+    listed,
+    or_silent,
+    plural,
+    quoted,
+    some_of,
+)
 from objrec.provenance import CommandLine, SplitState, given_here, split_state
 from objrec.quantize import CopyStopped, QuantizedBody, int8_engine, quantize_body
 from objrec.ratios import min_class_size
@@ -1360,7 +1369,7 @@ def calibrate(
             config.unknown_score,
         )
     prep.model.familiarity = fitted.familiarity
-    reporter.note(calibrated_line(fitted))
+    reporter.note(clauses_on_lines(calibrated_line(fitted)))  # short lines, as evaluate's
     chosen = fitted.temperature_fit
     calibration = Calibration(fitted.temperature, fitted.threshold, fitted.score, fitted.n_valid)
     return replace(meta, calibration=calibration), chosen.to_dict() if chosen else {}

@@ -44,7 +44,7 @@ from objrec.config import (
     unknown_score_words,
 )
 from objrec.enough import FEWEST_TO_TRUST
-from objrec.progress import NAMED, plural, quoted, some_of, with_distinct
+from objrec.progress import NAMED, below_one, plural, quoted, some_of, with_distinct
 
 if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult
@@ -694,7 +694,7 @@ def open_set_lines(m: dict[str, Any], evaluated: str) -> list[str]:
     o = m["open_set"]
     n, accepted, auroc = o["n_unknown"], o.get("unknown_accepted"), o["auroc"]
     separation = [
-        f"  how well it tells them from {evaluated}, whatever the threshold: {auroc:.2f}",
+        f"  how well it tells them from {evaluated}, whatever the threshold: {below_one(auroc)}",
         f"  (1: every time, 0.5: no better than guessing); a threshold set on {evaluated}",
         f"  to keep 95% of them would still give a class to {percent(o['fpr_at_95_tpr'])} of the "
         "unknown images",
