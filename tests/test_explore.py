@@ -399,3 +399,25 @@ def test_explore_shows_its_plots_being_drawn(tmp_path, split_dir):
     reporter = TaskRecorder()
     explore(split_dir, tmp_path / "out", reporter)
     assert reporter.tasks == ["reading image sizes", "writing the tables and plots"]
+
+
+def test_one_huge_photo_does_not_move_the_size_explore_shows():
+    """ewer's "mean size" read 532 x 515 for 25 photos of about 300 pixels and one of 8000x6000
+    (newcomer48 nit 6): explore shows the median, kept beside the mean in size_stats.csv."""
+    import pandas as pd
+
+    from objrec.explore import summarise_sizes
+
+    widths = [300] * 5 + [8000]
+    sizes = pd.DataFrame(
+        {
+            "class": "ewer",
+            "split": "all",
+            "file": [f"{i}.jpg" for i in range(6)],
+            "width": widths,
+            "height": [280] * 5 + [6000],
+        }
+    )
+    stats = summarise_sizes(sizes, []).size_stats.loc["ewer"]
+    assert (stats.width_median, stats.height_median) == (300, 280)
+    assert stats.width_mean > 1000  # the mean a huge photo moves stays in the CSV

@@ -1920,3 +1920,15 @@ def test_an_export_is_never_written_over_the_run_it_exports_even_forced(tmp_path
         assert "force" not in str(error.value)
     assert (run / "model.safetensors").read_bytes() == b"the model"
     assert export_names(run / "mine.onnx", run, None, force=True)[0] == run / "mine.json"
+
+
+def test_export_out_without_an_extension_gets_onnx(tmp_path):
+    """`export --out exp2` wrote an ONNX file named exp2 (newcomer48 nit 10): a name without an
+    extension gets .onnx; one with any extension, or a folder, stays as given."""
+    from objrec.export import onnx_named
+
+    assert onnx_named(tmp_path / "exp2") == tmp_path / "exp2.onnx"
+    assert onnx_named(tmp_path / "my-model.v2") == tmp_path / "my-model.v2"
+    assert onnx_named(tmp_path / "m.onnx") == tmp_path / "m.onnx"
+    (tmp_path / "folder").mkdir()
+    assert onnx_named(tmp_path / "folder") == tmp_path / "folder"

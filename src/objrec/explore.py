@@ -150,8 +150,10 @@ def list_classes(
 def summarise_sizes(
     sizes: pd.DataFrame, unreadable: list[str], classes: Sequence[str] = ()
 ) -> ExploreResult:
-    """Readable images per class and split, and each class's image-size statistics; each of
-    ``classes`` has a row of counts, 0 when none of its images could be read (it vanished)."""
+    """Readable images per class and split, and each class's image-size statistics (the median
+    too, which explore shows: one 8000x6000 photo among 25 of about 300 pixels made the mean
+    532 x 515, newcomer48); each of ``classes`` has a row of counts, 0 when none of its images
+    could be read (it vanished)."""
     counts = sizes.pivot_table(
         index="class", columns="split", values="file", aggfunc="count", fill_value=0
     )
@@ -162,9 +164,11 @@ def summarise_sizes(
         .agg(
             images=("file", "count"),
             width_mean=("width", "mean"),
+            width_median=("width", "median"),
             width_min=("width", "min"),
             width_max=("width", "max"),
             height_mean=("height", "mean"),
+            height_median=("height", "median"),
             height_min=("height", "min"),
             height_max=("height", "max"),
         )

@@ -718,7 +718,7 @@ def export_loaded(
     replaced meanwhile."""
     require_onnxruntime()
     warn_if_unfinished(Path(run))
-    path = output_path(out) if out else default_out(Path(run))
+    path = onnx_named(output_path(out)) if out else default_out(Path(run))
     sidecar, script = export_names(path, Path(run), meta.data_dir, force)
     kept = usable_kept(run, threshold, model=meta.digest)
     kept_on = kept.kept_on if kept is not None and kept.current else None
@@ -778,6 +778,17 @@ def as_written(sidecar: Mapping[str, Any], paths: Sequence[Path]) -> bool:
     if not isinstance(recorded, dict):
         return False
     return all(recorded.get(path.name) == sha256_file(path) for path in paths)
+
+
+def onnx_named(path: Path) -> Path:
+    """``path`` with ``.onnx`` added when its name has no extension (and it is no folder):
+    ``export --out exp2`` wrote an ONNX file named ``exp2``, beside ``exp2.json`` and
+    ``exp2_infer.py``, which tools that know a model by its extension do not open (newcomer48)."""
+    if path.suffix or path.is_dir():
+        return path
+    named = path.with_name(f"{path.name}.onnx")
+    log.info("`out` %s has no extension: the model goes to %s", path, named)
+    return named
 
 
 def export_names(path: Path, run: Path, data_dir: str | None, force: bool) -> tuple[Path, Path]:

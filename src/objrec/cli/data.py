@@ -424,10 +424,10 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
         print_json(with_warnings(found, logged))
         return
     counts, title = explore_rows(result.counts)
-    table = Table("class", *map(str, counts.columns), "mean size (w x h)", title=title)
+    table = Table("class", *map(str, counts.columns), "median size (w x h)", title=title)
     for name, row in counts.iterrows():
         stats = result.size_stats.loc[name] if name in result.size_stats.index else None
-        size = "-" if stats is None else f"{stats.width_mean:.0f} x {stats.height_mean:.0f}"
+        size = "-" if stats is None else f"{stats.width_median:.0f} x {stats.height_median:.0f}"
         table.add_row(Text(str(name)), *map(str, row.tolist()), size)  # names are never markup
     console.print(table)
     if len(counts) < len(result.counts):
