@@ -3966,3 +3966,40 @@ def test_the_crop_search_keeps_every_images_crop_hashes_as_bits_not_signs():
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert peak < 15 * 2**20
+
+
+def test_a_pair_split_kept_together_as_copies_is_no_look_alike(tmp_path):
+    """split kept anchor 0008 and 0017 (one drawing recoloured) together as duplicates alike by
+    their hashes; the audit called them look-alikes, "remove it only if it is the same picture"
+    (newcomer48 LOW 4). A look-alike pair that split pairs and its manifest groups together is a
+    near-duplicate pair; one the manifest does not group, or a file changed since, stays."""
+    from objrec.audit import split_copies
+    from objrec.dedup import Pair
+    from objrec.manifest import sha256_file
+
+    data = tmp_path / "data"
+    files = [data / "train" / "anchor" / f"{n}.jpg" for n in ("a", "b", "c", "d")]
+    files[0].parent.mkdir(parents=True)
+    for n, f in enumerate(files):
+        f.write_bytes(bytes([n]) * 10)
+    digests = [sha256_file(f) for f in files]
+    rows = [
+        f"train/anchor/{f.name},anchor,train,{d},x,{g}"
+        for f, d, g in zip(files, digests, ("0", "0", "1", "2"), strict=True)
+    ]
+    (data / "manifest.csv").write_text("file,class,split,sha256,source,group\n" + "\n".join(rows))
+    alike = Pair(0, 1, 0.683, 6, 8, look_alike=True, kept_by_split=True)
+    apart = Pair(2, 3, 0.7, 6, 8, look_alike=True, kept_by_split=True)  # split grouped apart
+    features = Pair(0, 2, 0.8, 20, 20, look_alike=True)  # alike by features only
+    found = split_copies([alike, apart, features], files, digests)
+    assert [p.look_alike for p in found] == [False, True, True]
+    ship = data / "train" / "ship" / "e.jpg"  # in group 0 too, of another class
+    ship.parent.mkdir()
+    ship.write_bytes(bytes([1]) * 10)
+    with (data / "manifest.csv").open("a") as manifest:
+        manifest.write(f"\ntrain/ship/e.jpg,ship,train,{digests[1]},x,0")
+    across = [files[0], ship, *files[2:]]
+    assert split_copies([alike], [files[0], files[1], *files[2:]], digests)[0].look_alike is False
+    assert [p.look_alike for p in split_copies([alike], across, digests)] == [True]
+    changed = [digests[0], "0" * 64, *digests[2:]]  # b.jpg is not what split saw
+    assert [p.look_alike for p in split_copies([alike], files, changed)] == [True]

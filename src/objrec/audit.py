@@ -31,7 +31,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -656,6 +656,35 @@ def copy_groups(
     return group
 
 
+def split_copies(
+    pairs: Sequence[dedup.Pair], paths: Sequence[Path], digests: Sequence[str]
+) -> list[dedup.Pair]:
+    """``pairs`` (of the images at ``paths``, of content ``digests``), each look-alike pair that
+    split pairs by its hashes (``kept_by_split``) and kept in one group of one class folder (its
+    manifest's ``group`` column, of the files as they are now) made a near-duplicate pair:
+    split called such a pair duplicates and kept them together, where the audit called it
+    look-alikes, "remove it only if it is the same picture" (newcomer48: one drawing
+    recoloured). In one class and split, the plan keeps it ("it leaks nothing"). A pair across
+    classes stays a look-alike, which the plan does not remove as a leak; a burst's frames,
+    grouped by split too, are not paired by hash."""
+    from objrec.manifest import recorded_groups
+
+    if not any(p.look_alike and p.kept_by_split for p in pairs) or len(digests) != len(paths):
+        return list(pairs)
+    groups = recorded_groups(paths, digests)
+
+    def kept(p: dedup.Pair) -> bool:
+        return (
+            p.look_alike
+            and p.kept_by_split
+            and groups[p.i] is not None
+            and groups[p.i] == groups[p.j]
+            and paths[p.i].parent == paths[p.j].parent
+        )
+
+    return [replace(p, look_alike=False) if kept(p) else p for p in pairs]
+
+
 def burst_pairs(inv: Inventory, idx: np.ndarray, kept: Path | None = None) -> list[tuple[int, int]]:
     """Pairs of rows (of ``idx``, the readable images) linking each burst's frames: one camera's
     photos of a class within ``bursts.BURST_SECONDS`` of each other, by EXIF time, whatever
@@ -1110,6 +1139,8 @@ def find_issues(
         near = dedup.feature_neighbours(unit, max(dedup.NEIGHBOURS, config.neighbours))
         clock.lap("neighbours")
         pairs = dedup.duplicate_pairs(unit, [facts[i] for i in idx], config.duplicates, near)
+        digests = [inv.digests[i] for i in idx] if inv.digests else []
+        pairs = split_copies(pairs, [inv.items[i].path for i in idx], digests)
         kept = open_cache(config.cache_dir).facts_file
         group = copy_groups(len(idx), pairs, burst_pairs(inv, idx, kept))
         clock.lap("duplicates")
