@@ -354,6 +354,61 @@ def test_train_json_says_a_fine_tuning_that_did_not_help_was_not_kept(capsys, tm
     assert summary["finetune"] == finetune
 
 
+def test_fine_tuning_short_of_the_head_s_loss_gives_back_the_untuned_weights(caplog):
+    """Fine-tuning's epochs start from the untuned model's loss (fp32, as they run it); one that
+    improved on that start without lowering the head's best (measured on the int8 body) is not
+    kept, and the model gets its untuned weights back (review48a LOW 3)."""
+    import copy
+
+    from objrec.train import finetune_start, finetune_told, unless_below_the_head
+
+    head, _ = fit_states([0.9, 0.5], [], best_epoch=2)
+    head.stopper.min_delta = 0.01  # the run's, which fine-tuning's stopper takes from the head's
+    model = torch.nn.Linear(2, 2)
+    config = TrainConfig(backbone="tiny_test", patience=3, min_delta=0.01)
+    start = finetune_start(head, model, config, untuned=0.6)
+    assert (start.stopper.best, start.best_epoch, start.epoch) == (0.6, 2, 2)
+    untouched = copy.deepcopy(start.best_state)
+    with torch.no_grad():
+        model.weight.add_(1.0)  # what the fine-tuning's best epoch left
+    start.stopper.step(0.495, 3)  # 0.105 below its start, 0.005 below the head's: not a gain
+    tuned = {"epoch": 3, "valid_loss": 0.495, "best": True}
+    start.epoch, start.history = 3, [*head.history, tuned]
+    state = unless_below_the_head(start, head, model, start.best_state)
+    assert (state.best_epoch, state.best_valid_loss, tuned["best"]) == (2, 0.5, False)
+    assert all(torch.equal(v, untouched[k]) for k, v in model.state_dict().items())
+    record = finetune_told(head, state, config, TaskRecorder(), untuned=0.6)
+    assert record["kept"] is False and record["valid_loss_untuned"] == 0.6
+    assert "(its lowest: 0.4950, from 0.6000 untuned in fp32): the run keeps" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_fine_tuning_that_learns_nothing_is_not_said_to_lower_the_loss(
+    tmp_path, split_dir, monkeypatch
+):
+    """Fine-tuning had to beat the head's best loss, measured on the int8 body in bf16, while its
+    epochs run the fp32 body in fp32: where the untuned fp32 model scores better, a fine-tuning
+    that learns nothing was kept, the run's body switched to fp32, and the note said it "lowered
+    the best valid loss" (review48a LOW 3). Here the head's best reads 0.5 higher than its fp32
+    model's, as another arithmetic could make it, and fine-tuning's learning rate is 1e-12."""
+    import importlib
+
+    recipe = importlib.import_module("objrec.train")
+    fit_head = recipe.fit_head
+
+    def read_higher(*args, **kwargs):
+        state, saver = fit_head(*args, **kwargs)
+        state.stopper.best += 0.5
+        return state, saver
+
+    monkeypatch.setattr(recipe, "fit_head", read_higher)
+    config = TrainConfig(**barely_trained_then_tuned().to_dict() | {"finetune_lr": 1e-12})
+    result = train(split_dir, tmp_path / "run", config)
+    assert result.finetune is not None and result.finetune["kept"] is False
+    before, untuned = (result.finetune[k] for k in ("best_valid_loss_before", "valid_loss_untuned"))
+    assert untuned < before - 0.4
+
+
 @pytest.fixture(scope="session")
 def lite0_int8_graphs(tmp_path_factory) -> Path:
     """The ``onnx`` folder of a cache holding Lite0's int8 graph as train makes it: calibrating

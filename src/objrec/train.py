@@ -70,7 +70,15 @@ from objrec.data import (
 )
 from objrec.devices import loader_settings
 from objrec.distributed import SINGLE, World, epoch_seed, process_group
-from objrec.engine import Diverged, EarlyStopping, FitState, HeadAdam, fit, lower_not_kept
+from objrec.engine import (
+    Diverged,
+    EarlyStopping,
+    FitState,
+    HeadAdam,
+    evaluate_loss,
+    fit,
+    lower_not_kept,
+)
 from objrec.errors import Interrupted, ObjrecError
 from objrec.features import (
     FeatureTable,
@@ -1513,52 +1521,76 @@ def tune_blocks(
     """:func:`finetune_phase`'s work on the body split at the cut (``parts``: stem, top)."""
     stem, top = parts
     train_x, valid_stack = cut_features(stem, prep, config, reporter, world)
-    train_y = train_x.labels
     unfreeze(top)
     model = FinetuneModel(top, prep.model.head, config.finetune_batchnorm).to(world.device)
-    optimizer = optimizer_for(model, config.finetune_lr)
-    steps = -(-len(train_y) // config.batch_size)
-    scheduler = warmup_cosine(optimizer, steps, steps * config.finetune_epochs)
-    start = finetune_start(head_state, model, config)
-    seed_everything(config.seed)
+    with torch.no_grad():  # one validation pass: the untuned model as fine-tuning's epochs run it
+        untuned = evaluate_loss(model, valid_stack.batches(256))["loss"]
+    start = finetune_start(head_state, model, config, untuned)
     reporter.note(
         f"fine-tuning the body's last {config.finetune_blocks} block(s) with the head, at most "
         f"{plural(config.finetune_epochs, 'epoch')} from epoch {head_state.epoch + 1}"
     )
+    untouched = start.best_state  # ``fit`` replaces the state's copy as epochs improve on it
+    stacks, n = (train_x, valid_stack), len(prep.classes)
+    state = finetune_fit(model, start, stacks, config, n, world, reporter)
+    state = unless_below_the_head(state, head_state, model, untouched)
+    prep.model.cpu().freeze_body()
+    outcome = finetune_told(head_state, state, config, reporter, untuned)
+    if not outcome["kept"]:  # the body as it was: its stored features, as without fine-tuning
+        return state, FeatureSource(prep.train, prep.valid), outcome
+    return state, FeatureSource(train_x, valid_stack, top.eval()), outcome
+
+
+def finetune_fit(
+    model: FinetuneModel,
+    start: FitState,
+    stacks: tuple[ViewStack, ViewStack],
+    config: TrainConfig,
+    n_classes: int,
+    world: World,
+    reporter: Reporter = SILENT,
+) -> FitState:
+    """Fine-tuning's epochs (``engine.fit``) of ``model`` from ``start``, on the cut activations
+    (``stacks``: training and validation) of ``n_classes``' images."""
+    train_x, valid_stack = stacks
+    train_y = train_x.labels
+    optimizer = optimizer_for(model, config.finetune_lr)
+    steps = -(-len(train_y) // config.batch_size)
+    scheduler = warmup_cosine(optimizer, steps, steps * config.finetune_epochs)
+    seed_everything(config.seed)
     with finetune_divergence(config):
-        state = fit(
+        return fit(
             model,
             lambda epoch: feature_batches(
                 train_x, train_y, config.batch_size, epoch_seed(config.seed, epoch)
             ),
             lambda: valid_stack.batches(256),
             optimizer,
-            epochs=head_state.epoch + config.finetune_epochs,
+            epochs=start.epoch + config.finetune_epochs,
             patience=config.patience,
             min_delta=config.min_delta,
             steps_per_epoch=steps,
             reporter=reporter,
-            loss_fn=training_loss(config, train_y, len(prep.classes)).to(world.device),
+            loss_fn=training_loss(config, train_y, n_classes).to(world.device),
             scheduler=scheduler,
             state=start,
             limit=("finetune_epochs", config.finetune_epochs),
         )
-    prep.model.cpu().freeze_body()
-    outcome = finetune_told(head_state, state, config, reporter)
-    if not outcome["kept"]:  # the body as it was: its stored features, as without fine-tuning
-        return state, FeatureSource(prep.train, prep.valid), outcome
-    return state, FeatureSource(train_x, valid_stack, top.eval()), outcome
 
 
 def finetune_told(
-    head_state: FitState, state: FitState, config: TrainConfig, reporter: Reporter
+    head_state: FitState,
+    state: FitState,
+    config: TrainConfig,
+    reporter: Reporter,
+    untuned: float | None = None,
 ) -> dict[str, Any]:
     """What fine-tuning did (:func:`finetune_record`), said: a note when its weights are kept, a
     warning (which --json's ``warnings`` carries too) when not; every history row names its
     phase, since an empty cell reads as missing."""
     for record in state.history:
         record["phase"] = "finetune" if record["epoch"] > head_state.epoch else "head"
-    outcome = finetune_record(head_state, state, config.finetune_blocks)
+    outcome = finetune_record(head_state, state, config.finetune_blocks, untuned)
     said = finetune_outcome(outcome, config.min_delta, state.best_valid_loss)
     if outcome["kept"]:
         reporter.note(said)
@@ -1567,10 +1599,17 @@ def finetune_told(
     return outcome
 
 
-def finetune_start(head_state: FitState, model: nn.Module, config: TrainConfig) -> FitState:
-    """Where fine-tuning starts: after the head's epochs, its best loss the one to beat."""
+def finetune_start(
+    head_state: FitState, model: nn.Module, config: TrainConfig, untuned: float | None = None
+) -> FitState:
+    """Where fine-tuning starts: after the head's epochs, from the loss of the ``untuned`` model
+    as its epochs run it (the fp32 body and head: an int8 body's run, or a bf16 head's, measured
+    the head's best otherwise), so that its epochs, and its patience, judge its own progress;
+    without it, from the head's best loss."""
     stopper = EarlyStopping(config.patience)
     stopper.load_state_dict({**head_state.stopper.state_dict(), "bad_epochs": 0})
+    if untuned is not None:
+        stopper.best = untuned
     history, best = list(head_state.history), copy.deepcopy(model.state_dict())
     return FitState(
         stopper,
@@ -1579,6 +1618,30 @@ def finetune_start(head_state: FitState, model: nn.Module, config: TrainConfig) 
         best_state=best,
         began_from=head_state.epoch,
     )
+
+
+def unless_below_the_head(
+    state: FitState, head_state: FitState, model: nn.Module, untouched: dict[str, torch.Tensor]
+) -> FitState:
+    """``state``, or, when fine-tuning's best did not lower the head's best loss as early stopping
+    counts a gain, the head's: ``model`` given back its ``untouched`` weights (the run keeps the
+    network as it was, and its head). Fine-tuning improved on its own start, an untuned model that
+    scored worse than the head's (an fp32 body against the int8 one it trained on), without
+    beating the model it would replace."""
+    if improved_on_the_head(state, head_state):
+        return state
+    model.load_state_dict(untouched)  # fit's best: these, or an epoch short of the head's loss
+    state.stopper.load_state_dict(head_state.stopper.state_dict())
+    state.best_state = untouched
+    for record in state.history[head_state.epoch :]:  # history.csv's best: the epoch kept
+        record["best"] = False
+    return state
+
+
+def improved_on_the_head(state: FitState, head_state: FitState) -> bool:
+    """Fine-tuning's best epoch lowered the head's best loss by more than ``min_delta``."""
+    tuned = state.best_epoch > head_state.epoch
+    return tuned and state.best_valid_loss < head_state.best_valid_loss - state.stopper.min_delta
 
 
 @contextmanager
@@ -1592,12 +1655,15 @@ def finetune_divergence(config: TrainConfig) -> Iterator[None]:
         raise diverged(stop, "finetune_lr", config.finetune_lr, kept) from None
 
 
-def finetune_record(head_state: FitState, state: FitState, blocks: int) -> dict[str, Any]:
+def finetune_record(
+    head_state: FitState, state: FitState, blocks: int, untuned: float | None = None
+) -> dict[str, Any]:
     """What fine-tuning did, for ``summary.json``: the ``blocks`` tuned, its epochs, whether the
     run keeps the fine-tuned model (it lowered the head's best validation loss, as early stopping
-    counts a gain), the best loss before it and the lowest of its own epochs."""
+    counts a gain), the best loss before it, the ``untuned`` model's its epochs start from (when
+    measured) and the lowest of its own epochs."""
     tuned = [r["valid_loss"] for r in state.history if r["epoch"] > head_state.epoch]
-    return {
+    record = {
         "blocks": blocks,
         "epochs_run": len(tuned),
         "kept": state.best_epoch > head_state.epoch,
@@ -1605,6 +1671,7 @@ def finetune_record(head_state: FitState, state: FitState, blocks: int) -> dict[
         "best_valid_loss_after": min(tuned, default=math.nan),
         "best_epoch_before": head_state.best_epoch,
     }
+    return record if untuned is None else record | {"valid_loss_untuned": untuned}
 
 
 def finetune_outcome(
@@ -1613,17 +1680,25 @@ def finetune_outcome(
     """Whether fine-tuning lowered the best validation loss (by more than ``min_delta``, as early
     stopping counts it), so which model the run keeps (``outcome``: :func:`finetune_record`);
     ``kept_loss``: the kept model's loss (default: the lowest of fine-tuning's epochs), above
-    that lowest when a later epoch was lower by ``min_delta`` or less."""
+    that lowest when a later epoch was lower by ``min_delta`` or less. The untuned model's loss,
+    where it reads otherwise than the head's best (an int8 body, a bf16 head), is said too: the
+    epochs started from it."""
     before, after = outcome["best_valid_loss_before"], outcome["best_valid_loss_after"]
+    untuned = outcome.get("valid_loss_untuned")
+    start = "" if untuned is None or f"{untuned:.4f}" == f"{before:.4f}" else f"{untuned:.4f}"
     if outcome["kept"]:
         kept = after if kept_loss is None else kept_loss
+        started = f" (its epochs started from {start}: the untuned network in fp32)" * bool(start)
         return (
             f"fine-tuning lowered the best valid loss from {before:.4f} to {kept:.4f}"
-            f"{lower_not_kept(kept, after, min_delta)}: the run keeps the fine-tuned blocks"
+            f"{lower_not_kept(kept, after, min_delta)}{started}: the run keeps the fine-tuned "
+            "blocks"
         )
     by = f" by more than {min_delta:g}" if min_delta else ""
+    started = f", from {start} untuned in fp32" if start else ""
     return (
         f"fine-tuning did not lower the best valid loss ({before:.4f}, the head's epoch "
         f"{outcome['best_epoch_before']}){by} in its {plural(outcome['epochs_run'], 'epoch')} "
-        f"(its lowest: {after:.4f}): the run keeps the pretrained network as it was, and its head"
+        f"(its lowest: {after:.4f}{started}): the run keeps the pretrained network as it was, "
+        "and its head"
     )
