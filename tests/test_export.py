@@ -1913,6 +1913,7 @@ def test_an_export_is_never_written_over_the_run_it_exports_even_forced(tmp_path
     run = tmp_path / "run"
     run.mkdir()
     (run / "model.safetensors").write_bytes(b"the model")
+    (run / "summary.json").write_text("{}")
     os.link(run / "model.safetensors", tmp_path / "hard.onnx")
     for out in (run / "model.safetensors", run / "curves.png", tmp_path / "hard.onnx"):
         with pytest.raises(ObjrecError, match=r"`out` .* (is the model|`train` wrote)") as error:

@@ -1335,6 +1335,7 @@ def test_no_output_is_written_over_the_run_being_read_even_forced(tmp_path, opti
     run.mkdir()
     (run / "model.safetensors").write_bytes(b"the model")
     (run / "curves.png").write_bytes(b"train's curves")
+    (run / "summary.json").write_text("{}")
     (tmp_path / "linked").symlink_to(run)
     suffix = ".csv" if option == "csv" else ".png"
     os.link(run / "model.safetensors", tmp_path / f"hard{suffix}")
@@ -1356,3 +1357,7 @@ def test_no_output_is_written_over_the_run_being_read_even_forced(tmp_path, opti
     assert (run / "model.safetensors").read_bytes() == b"the model"
     assert (run / "curves.png").read_bytes() == b"train's curves"
     assert check_csv(run / "mine.csv", None, True, (), run) == run / "mine.csv"
+    alone = tmp_path / "downloads"  # a model file kept alone: no run's files beside it
+    alone.mkdir()
+    (alone / "model.safetensors").write_bytes(b"a model")
+    assert check_csv(alone / "history.csv", None, True, (), alone) == alone / "history.csv"

@@ -378,17 +378,19 @@ def holds_run(out: Path) -> bool:
 def refuse_run_file(path: Path, run: Path, option: str) -> None:
     """Refuse, even with ``force``, an output ``path`` that would replace the model ``run`` names
     (through a link or a hard link too) or another file ``train`` wrote into its folder
-    (``RUN_FILES``): ``force`` replaces an earlier output, never the run a command reads, which
-    only a new ``train`` makes again (``predict RUN IMG --csv RUN/model.safetensors --force``
-    replaced the model with a table, ``export --out RUN/model.safetensors --force`` with a
-    graph)."""
+    (``RUN_FILES``, where the folder is a run: it holds ``SUMMARY`` or ``LAST``; beside a model
+    file kept alone, ``curves.png`` is the user's to name): ``force`` replaces an earlier output,
+    never the run a command reads, which only a new ``train`` makes again (``predict RUN IMG
+    --csv RUN/model.safetensors --force`` replaced the model with a table, ``export --out
+    RUN/model.safetensors --force`` with a graph)."""
     model = checkpoint_file(run)
     if writes_over(path, model):
         raise ObjrecError(
             f"`{option}` {path} is the model {run} holds, which the command reads: choose another "
             f"`{option}`"
         )
-    if path.name in RUN_FILES and in_folder(path, model.parent):
+    in_run = any((model.parent / name).is_file() for name in (SUMMARY, LAST))  # not a file alone
+    if in_run and path.name in RUN_FILES and in_folder(path, model.parent):
         raise ObjrecError(
             f"`{option}` {path} is a file `train` wrote into the run {model.parent}: choose "
             f"another `{option}`"
