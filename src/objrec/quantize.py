@@ -328,11 +328,13 @@ def calibration_key(
 
 QUANTIZING = "making the 8-bit (int8) copy of the pretrained weights (once per cache folder)"
 """The task shown while an int8 graph is made (it is cached afterwards), counting its steps."""
-WRITE_STEPS = 8
+WRITE_STEPS = 10
 """Steps the int8 graph's writing counts for in the task :data:`QUANTIZING`, as long as about
-eight calibration batches: ONNX Runtime quantizes and writes the whole graph in one call (35 s
-against 4 to 5 s a batch at a load of 9 to 10, newcomer48), and counted as one step the bar sat
-at 34/35, "about 5s left", for those 35 s."""
+ten calibration batches: ONNX Runtime quantizes and writes the whole graph in one call, 43.0 s
+against 4.22 s a batch on average (30 batches, 126.7 s; quantize_body of the default ensemble
+into an empty cache folder under the CPU lock, load 8.8 to 13, 6 December 2026: 200.3 s in all;
+newcomer48 saw 35 s against 4 to 5 at a load of 9 to 10). Counted as one step, the bar sat at
+34/35, "about 5s left", for those 35 s."""
 QUANTIZE_STEPS = 1 + WRITE_STEPS
 """Steps of :func:`quantize_graph` besides the calibration batches: the graph prepared (one),
 the int8 graph written (:data:`WRITE_STEPS`)."""
