@@ -457,6 +457,58 @@ def test_a_deep_grey_scan_is_made_8_bit_without_float_copies(mode, most):
         assert peak < most * 512 * 512, convert.__module__
 
 
+@pytest.mark.parametrize("mode", ["I", "F"])
+def test_a_32_bit_grey_image_is_scaled_a_block_at_a_time_to_the_same_pixels(mode, monkeypatch):
+    """A 581 KiB 32-bit TIFF of 9000 x 9000 pixels took serve 1.4 GB to decode: the whole image
+    in float64 and a mask of its numbers, 9 bytes a pixel traced by numpy on top of Pillow's 4
+    (review48b MEDIUM 2). Its rows are scaled a block at a time into 8-bit grey: 1 byte a pixel
+    and a block, the same pixels as in one block (model_infer.py's copy stays exact)."""
+    import tracemalloc
+
+    image = deep_image("F")
+    if mode == "I":
+        values = np.random.default_rng(0).random((512, 512)) * 7e8 - 1e8
+        image = Image.fromarray(values.astype(np.int32))
+    whole = np.asarray(images._deep_to_grey(image, "TIFF"))
+    monkeypatch.setattr(images, "DEEP_BLOCK_PIXELS", 1 << 14)  # 32 blocks of 16 rows
+    tracemalloc.start()
+    try:
+        grey = images._deep_to_grey(image, "TIFF")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(np.asarray(grey), whole) and len(np.unique(whole)) > 200
+    assert peak < 3 * 512 * 512  # 14 bytes a pixel before
+
+
+@pytest.mark.parametrize(
+    ("mode", "cost"), [("RGB", 4), ("L", 5), ("I;16", 7), ("I", 9), ("F", 9), ("RGBA", 9)]
+)
+def test_a_limit_given_counts_the_memory_an_image_takes_to_decode(mode, cost):
+    """serve's limit counted pixels: a 0.6 MB 32-bit TIFF within it took 1.4 GB to decode, an
+    RGBA PNG 1.0 GB, where an RGB one of the pixels took 0.36 GB (review48b MEDIUM 2). A limit
+    given counts RGB pixels' worth of the memory each kind takes to decode (the bytes a pixel
+    measured by peak RSS); without one, objrec's own limit counts pixels, as before."""
+    size = (64, 32)
+    image = Image.new(mode, size)
+    data = io.BytesIO()
+    image.save(data, "TIFF" if mode in ("I", "F") else "PNG")
+    data = data.getvalue()
+    assert images.bytes_to_decode(Image.open(io.BytesIO(data))) == cost
+    enough = 64 * 32 * cost // 4
+    assert open_image(data, max_pixels=enough).size == size
+    assert open_image(data).size == size
+    with pytest.raises(UnreadableImageError) as refused:
+        open_image(data, name="deep.tif", max_pixels=enough - 1)
+    assert refused.value.too_large
+    if cost > 4:  # an RGB image is refused for its pixels, as before
+        assert str(refused.value) == (
+            f"deep.tif: 64x32 pixels is over the limit of {(enough - 1) * 4 // cost:,} pixels "
+            f"for an image of its kind, which takes {cost} bytes a pixel to decode (the limit of "
+            f"{enough - 1:,} pixels is of RGB ones, which take 4)"
+        )
+
+
 @pytest.mark.parametrize("mode", ["I;16", "F"])
 def test_deep_grey_pixels_are_those_of_the_float_conversion(mode):
     """The whole-number and in-place conversion gives the pixels the float64 one gave (the

@@ -611,8 +611,10 @@ def open_image(
             reduction that keeps both sides at least this large, several times faster for big
             photos.
         name: what to call ``source`` in error messages (default: its path, or "upload").
-        max_pixels: refuse images that would decode to more pixels (default
-            :func:`pixel_limit`), before decoding them.
+        max_pixels: serve's limit: refuse an image that would take more memory to decode
+            than an RGB image of this many pixels (a 32-bit grey or transparent one takes more
+            than twice that a pixel: :func:`bytes_to_decode`), before decoding it; default:
+            :func:`pixel_limit` pixels, whatever their kind (Pillow's guard too).
         from_file: ``source`` is the bytes of the file ``name``, read by a caller that keys
             something by them (the feature store): decoded exactly as that file would be (a
             large baseline JPEG reduced, a damaged EXIF warned about once per file), not as an
@@ -631,7 +633,7 @@ def open_image(
         with open_file(stream, from_file) as img:
             if draft_size and img.format in JPEG_FORMATS:
                 img.draft("RGB", (draft_size, draft_size))
-            _check_size(label, img, limit, hint)  # the size it will decode at
+            _check_size(label, img, limit, hint, as_rgb=bool(max_pixels))  # as decoded
             img.load()
             exif = img.info.get("exif") or b""  # as read: turning the image rewrites it
             ImageOps.exif_transpose(img, in_place=True)  # a copy held the pixels twice
@@ -836,11 +838,43 @@ def _warn_damaged_exif(exif: bytes, label: str, source: str | Path | bytes) -> N
         warn_once("exif", where, message, label, damage)
 
 
-def _check_size(label: str, img: Image.Image, limit: int, hint: str = "") -> None:
+def _check_size(label: str, img: Image.Image, limit: int, hint: str = "", as_rgb=False) -> None:
+    """Refuse ``img`` (opened, not decoded) of more than ``limit`` pixels; ``as_rgb``: of more
+    than its kind's share of the memory ``limit`` RGB pixels take (:func:`bytes_to_decode`)."""
     width, height = img.size
     if width * height > limit:
         reason = IMAGE_ERRORS["over_limit"].format(width=width, height=height, limit=limit) + hint
         raise UnreadableImageError(label, reason, too_large=True)
+    cost = bytes_to_decode(img) if as_rgb else RGB_BYTES
+    if width * height * cost > limit * RGB_BYTES:
+        fewer = limit * RGB_BYTES // cost
+        reason = OVER_MEMORY.format(width=width, height=height, fewer=fewer, cost=cost, limit=limit)
+        raise UnreadableImageError(label, reason + hint, too_large=True)
+
+
+RGB_BYTES = 4
+"""Bytes Pillow holds an RGB pixel in: what a limit of pixels bounds the memory of."""
+OVER_MEMORY = (
+    "{width}x{height} pixels is over the limit of {fewer:,} pixels for an image of its kind, "
+    "which takes {cost} bytes a pixel to decode (the limit of {limit:,} pixels is of RGB ones, "
+    "which take 4)"
+)
+DECODE_BYTES = {"RGB": 4, "1": 5, "L": 5, "P": 5, "I": 9, "F": 9, "RGBA": 9}
+DECODE_BYTES |= {"LA": 13, "PA": 13, "La": 17, "RGBa": 17}
+"""Bytes a pixel of each of Pillow's modes takes at the peak of :func:`_to_rgb`, its own buffer
+included: an RGB image is used as decoded; grey or a palette (1 byte) is converted to RGB; 32-bit
+grey (4 bytes) is scaled into 8-bit grey (1), then RGB; RGBA is pasted over a white RGB through
+its alpha channel (1); LA and PA are made RGBA first, premultiplied alpha straight before that."""
+
+
+def bytes_to_decode(img: Image.Image) -> int:
+    """Bytes a pixel of ``img`` (opened, not decoded) takes to open as RGB (:data:`DECODE_BYTES`):
+    a transparent colour is made RGBA first (13; 15 for a 16-bit image's), 16-bit grey takes 7
+    (its shifted copies), other modes (CMYK, YCbCr) 8, a copy converted from Pillow's buffer."""
+    keyed = img.mode in KEYED_MODES and img.info.get("transparency") is not None
+    if img.mode.startswith("I;16"):
+        return 15 if keyed else 7
+    return 13 if keyed else DECODE_BYTES.get(img.mode, 8)
 
 
 KEYED_MODES = ("1", "L", "P", "RGB", "I", "I;16", "I;16B", "I;16L")
@@ -878,8 +912,8 @@ def _over_white(img: Image.Image, file_format: str | None) -> Image.Image:
         rgba = _deep_to_grey(img, file_format).convert("RGBA")
         opaque = np.asarray(img) != img.info["transparency"]
         rgba.putalpha(Image.fromarray(opaque.astype(np.uint8) * 255))
-    else:
-        rgba = img.convert("RGBA")
+    else:  # an RGBA image as it is: convert() copied it whole
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
     background = Image.new("RGB", rgba.size, (255, 255, 255))
     background.paste(rgba, mask=rgba.getchannel("A"))
     return background
@@ -898,19 +932,48 @@ def _deep_to_grey(img: Image.Image, file_format: str | None) -> Image.Image:
     if img.mode.startswith("I;16") or (img.mode == "I" and file_format == "PPM"):
         top = np.asarray(img) >> 8  # whole numbers: a float64 copy took 8 bytes a pixel, 4 times
         return Image.fromarray(np.clip(top, 0, 255, out=top).astype(np.uint8))
-    pixels = np.array(img, dtype=np.float64)  # scaled in place: one copy, not four
-    finite = np.isfinite(pixels)
-    low = pixels.min(where=finite, initial=np.inf) if finite.any() else 0.0
-    high = pixels.max(where=finite, initial=-np.inf) if finite.any() else 0.0
-    if img.mode == "F" and low >= 0 and high <= 1:
-        pixels *= 255
+    low, high = _finite_range(img)
+    grey = np.empty((img.height, img.width), np.uint8)
+    for first, block in _row_blocks(img):  # the whole image in float64 took 1.4 GB for 0.6 MB
+        grey[first : first + len(block)] = _scaled(block, img.mode == "F", low, high)
+    return Image.fromarray(grey)
+
+
+DEEP_BLOCK_PIXELS = 1 << 22
+"""Pixels of a 32-bit image scaled to 8 bits at once (:func:`_deep_to_grey`): 32 MB of float64."""
+
+
+def _row_blocks(img: Image.Image) -> Iterator[tuple[int, np.ndarray]]:
+    """The rows of the one-channel image ``img``, a block of about :data:`DEEP_BLOCK_PIXELS` at
+    a time, in float64 (exact for 32-bit integers and floats), each with its first row's index."""
+    rows = max(1, DEEP_BLOCK_PIXELS // max(1, img.width))
+    for top in range(0, img.height, rows):
+        box = (0, top, img.width, min(top + rows, img.height))
+        yield top, np.array(img.crop(box), dtype=np.float64)
+
+
+def _finite_range(img: Image.Image) -> tuple[float, float]:
+    """The lowest and highest of the values of ``img`` that are numbers (0, 0 when none is)."""
+    low, high = np.inf, -np.inf
+    for _, block in _row_blocks(img):
+        finite = np.isfinite(block)
+        low = min(low, block.min(where=finite, initial=np.inf))
+        high = max(high, block.max(where=finite, initial=-np.inf))
+    return (low, high) if low <= high else (0.0, 0.0)
+
+
+def _scaled(block: np.ndarray, floats: bool, low: float, high: float) -> np.ndarray:
+    """The float64 ``block`` as 8-bit grey, scaled in place as :func:`_deep_to_grey` says for an
+    image whose values lie within ``low``..``high`` (``floats``: mode F)."""
+    if floats and low >= 0 and high <= 1:
+        block *= 255
     elif high > low:
-        pixels -= low
-        pixels *= 255 / (high - low)
+        block -= low
+        block *= 255 / (high - low)
     else:
-        pixels[:] = 0
-    np.nan_to_num(pixels, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
-    return Image.fromarray(np.clip(pixels, 0, 255, out=pixels).astype(np.uint8))
+        block[:] = 0
+    np.nan_to_num(block, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
+    return np.clip(block, 0, 255, out=block).astype(np.uint8)
 
 
 def file_head(path: Path) -> bytes | None:

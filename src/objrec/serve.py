@@ -100,8 +100,9 @@ others wait their turn, holding no thread. FastAPI ran up to 40 at once, one per
 pool, and each thread kept what its own images had taken (the allocator keeps an arena per
 thread), so 40 small PNGs of 6,000 x 6,000 pixels took a server to 10.9 GB and left it at 9.3 GB.
 One answer already keeps every core busy. An image within objrec's pixel limit
-(``images.pixel_limit``, 89 million pixels) decodes to up to 0.36 GB as RGB
-(Pillow holds a pixel in 4 bytes)."""
+(``images.pixel_limit``, 89 million pixels) decodes in up to 0.36 GB (Pillow holds an RGB pixel
+in 4 bytes): one of a kind that takes more a pixel to decode (32-bit grey, RGBA: 9 bytes) is
+allowed fewer pixels (``images.bytes_to_decode``), where a 0.6 MB 32-bit TIFF took 1.4 GB."""
 
 
 NOT_STARTED = "the server had not started (its model loads first): run it again"

@@ -41,8 +41,10 @@ def upload_limit_bytes(max_upload_mib: float) -> int:
 
 def upload_pixel_limit(max_pixels: int | None) -> int:
     """The most pixels the server decodes from one upload: ``max_pixels``, or objrec's own limit
-    (``images.pixel_limit``) when None. A lower one bounds the server's memory (a decoded image
-    takes 4 bytes a pixel, ``serve.ANSWERING_AT_ONCE`` at once); one under a pixel, or higher than
+    (``images.pixel_limit``) when None: RGB pixels' worth of memory, an image of a kind that
+    takes more a pixel to decode allowed fewer (``images.bytes_to_decode``). A lower one bounds
+    the server's memory (an RGB image takes 4 bytes a pixel to decode,
+    ``serve.ANSWERING_AT_ONCE`` at once); one under a pixel, or higher than
     objrec reads anywhere (Pillow's guard is set from objrec's limit), is refused."""
     limit = pixel_limit()  # a bad OBJREC_MAX_PIXELS refused here, in one sentence
     if max_pixels is None:
