@@ -1709,3 +1709,30 @@ def test_allowed_host_that_is_no_host_name_is_a_usage_error(tmp_path, capsys, mo
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert err.startswith("error: --allowed-host http://objrec.lan:8000/ is not a host name"), err
+
+
+@pytest.mark.slow  # a run loaded (1 s)
+def test_serves_default_runtime_that_cannot_make_its_graph_says_pytorch_serves_without_it(
+    trained_run, monkeypatch
+):
+    """serve runs ONNX Runtime unless told otherwise: a graph it could not make (a cache folder
+    it cannot write) stopped it in a sentence that named no way on, though the user asked for
+    no ONNX Runtime and --runtime torch serves (review48b LOW 6). Asked for, onnx says only why."""
+    from objrec import inference
+    from objrec.errors import ObjrecError
+    from objrec.serve import load_recognizer
+
+    def fails(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted", "/cache/onnx/model.onnx")
+
+    monkeypatch.setattr(inference, "export_checked", fails)
+    with pytest.raises(ObjrecError) as refused:
+        load_recognizer(trained_run, None, "cpu", None, True)
+    assert str(refused.value).startswith("cannot make the ONNX model ")
+    assert str(refused.value).endswith(
+        "[Errno 1] Operation not permitted: '/cache/onnx/model.onnx'; `runtime='torch'` serves "
+        "without it"
+    )
+    with pytest.raises(ObjrecError) as refused:
+        load_recognizer(trained_run, "onnx", "cpu", None, True)
+    assert "runtime" not in str(refused.value)

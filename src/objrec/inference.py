@@ -105,6 +105,11 @@ def int8_placement(
     return device, runtime
 
 
+class GraphUnmade(ObjrecError):
+    """The ONNX graph a run is answered with in ONNX Runtime could not be made (a cache folder
+    that cannot be written, an exporter's failure): PyTorch answers without it."""
+
+
 @dataclass
 class Answers:
     """A batch's answer: probabilities (N, classes), the unknown score (N,) that the threshold
@@ -304,7 +309,7 @@ class Recognizer:
             export_checked(self.model, self.meta, path, softmax=False, digest=self.model_digest)
             return open_graph(path, expected)
         except Exception as exc:  # the exporter too
-            raise ObjrecError(f"cannot make the ONNX model {path} for this run: {exc}") from exc
+            raise GraphUnmade(f"cannot make the ONNX model {path} for this run: {exc}") from exc
 
     @torch.inference_mode()
     def _from_features(self, features: torch.Tensor, familiar: bool = True) -> Outputs:

@@ -63,7 +63,7 @@ from objrec.api_docs import docs_html, docs_policy
 from objrec.devices import resolve_device
 from objrec.errors import ObjrecError, ctrl_c_leaves
 from objrec.images import MAX_PIXELS_VARIABLE, UnreadableImageError, open_image
-from objrec.inference import Recognizer, resolve_runtime
+from objrec.inference import GraphUnmade, Recognizer, resolve_runtime
 from objrec.kept import kept_path
 from objrec.meta import checkpoint_file
 from objrec.predict import Prediction, answered, base_name
@@ -243,16 +243,24 @@ def load_recognizer(
     holds no infinity (it said null, which reads as no unknown answer, while inf answered every
     image unknown). ``runtime``
     onnx on a GPU is refused for a float body only: an int8 body runs on the CPU, where ONNX
-    Runtime runs (``inference.int8_placement``), and was refused before it was read."""
+    Runtime runs (``inference.int8_placement``), and was refused before it was read. The default
+    runtime's graph that cannot be made says that PyTorch serves without it: the user asked for
+    no ONNX Runtime."""
     if threshold is not None and math.isinf(threshold):
         raise ObjrecError(
             f"`threshold` must be a finite number, not {threshold}: the app's /info gives it in "
             "JSON, which holds no infinity (`unknown=False` answers no image unknown)"
         )
     where = resolve_device(device)
+    asked = runtime
     if runtime != "onnx":  # onnx asked for on a GPU: refused by the recognizer unless int8
         runtime = resolve_runtime(runtime, where, default="onnx")
-    return Recognizer.load(run, runtime, threshold, unknown, where)
+    try:
+        return Recognizer.load(run, runtime, threshold, unknown, where)
+    except GraphUnmade as exc:
+        if asked is not None:
+            raise
+        raise ObjrecError(f"{exc}; `runtime='torch'` serves without it", exc.values) from exc
 
 
 def mebibytes(n_bytes: int) -> str:
