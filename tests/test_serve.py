@@ -209,7 +209,7 @@ def test_docs_describes_the_api_offline_from_its_own_schema_with_nothing_loaded_
     for field in ("<td>file</td><td>a file</td><td>required</td>", "default 5, from 1, to 20"):
         assert field in docs.text
     refused = schema["paths"]["/predict"]["post"]["responses"]
-    assert set(refused) == {"200", "400", "413", "415", "422", "500"}
+    assert set(refused) == {"200", "400", "413", "415", "422", "500", "503"}
     assert refused["422"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorAnswer")
     assert "<b>415</b> the file is not an image objrec reads" in docs.text
     assert client.get("/redoc").status_code == 404
@@ -1711,6 +1711,43 @@ def test_allowed_host_that_is_no_host_name_is_a_usage_error(tmp_path, capsys, mo
     assert err.startswith("error: --allowed-host http://objrec.lan:8000/ is not a host name"), err
 
 
+def test_an_upload_whose_client_closed_the_connection_is_logged_not_answered(
+    client, monkeypatch, caplog
+):
+    """serve decoded and answered uploads whose clients had given up (12 of 12 after curl's
+    --max-time 2), and logged them as answered (review48b MEDIUM 3). At its turn, an upload whose
+    client closed the connection (ASGI's http.disconnect) is not decoded, and the log says so."""
+    from objrec import serve
+
+    answered = []
+    monkeypatch.setattr(serve, "answer_upload", lambda *args, **kwargs: answered.append(args))
+    part = b'Content-Disposition: form-data; name="file"; filename="x.png"\r\n'
+    body = b"--b\r\n" + part + b"Content-Type: image/png\r\n\r\n" + png_bytes() + b"\r\n--b--\r\n"
+    headers = [(b"host", b"localhost"), (b"content-type", b"multipart/form-data; boundary=b")]
+    scope = {
+        "type": "http", "method": "POST", "path": "/predict", "raw_path": b"/predict",
+        "query_string": b"", "root_path": "", "scheme": "http", "http_version": "1.1",
+        "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 50000), "server": ("localhost", 80),
+    }  # fmt: skip
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    with caplog.at_level("INFO", logger="objrec.serve.events"):
+        asyncio.run(client.app(scope, receive, send))
+    assert answered == [] and sent[0]["status"] == 499
+    [line] = [r.getMessage() for r in caplog.records if r.name == "objrec.serve.events"]
+    assert line.startswith("/predict x.png (") and line.split(": ", 1)[1].startswith(
+        "not answered: its client had closed the connection before its turn in "
+    )
+
+
 @pytest.mark.slow  # a run loaded (1 s)
 def test_serves_default_runtime_that_cannot_make_its_graph_says_pytorch_serves_without_it(
     trained_run, monkeypatch
@@ -1736,3 +1773,20 @@ def test_serves_default_runtime_that_cannot_make_its_graph_says_pytorch_serves_w
     with pytest.raises(ObjrecError) as refused:
         load_recognizer(trained_run, "onnx", "cpu", None, True)
     assert "runtime" not in str(refused.value)
+
+
+@pytest.mark.slow  # uvicorn imported (0.2 s)
+def test_a_server_process_keeps_open_at_most_half_the_connections_it_may_open_files_for(
+    monkeypatch,
+):
+    """uvicorn's default is no limit: a flood of connections (slow clients, which uvicorn never
+    times out) took every file the process may open (review48b LOW 7). Past half of them uvicorn
+    answers 503 at once, and the server can still open its own files."""
+    import resource
+
+    from objrec.serve import server_config
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (1024, 4096))
+    assert server_config("objrec.serve:app", 2, "").limit_concurrency == 512
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY,) * 2)
+    assert server_config("objrec.serve:app", 1, "").limit_concurrency is None

@@ -82,6 +82,7 @@ from objrec.serve_settings import (
     proxy_prefix,
     upload_pixel_limit,
 )
+from objrec.serve_turns import MOST_WAITING, RETRY_AFTER, ClientGone, Turns
 from objrec.served import CHECK_EVERY, MODEL_HEADER, ServedModel, checking_lifespan, events
 
 log = logging.getLogger(__name__)
@@ -753,6 +754,11 @@ PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
             "tta not true or false, a field given in the URL, more than one image",
         ),
         (500, "the server failed on this request (its log says why)"),
+        (
+            503,
+            f"the server is busy: {MOST_WAITING} uploads wait for their turn already; send it "
+            "again after the seconds its Retry-After header gives",
+        ),
     )
 }
 """``/predict``'s refusals, for ``/openapi.json`` and ``/docs``."""
@@ -773,8 +779,11 @@ def add_predict_route(
     max_pixels: int,
 ) -> None:
     """``POST /predict``: each upload answered on an ``answering`` thread by the model served
-    when it came (:func:`answer_upload`), and told in the log (:func:`log_request`)."""
+    when its turn came (:func:`answer_upload`, ``serve_turns.Turns``: not when its client has
+    gone, 503 when too many wait), and told in the log (:func:`log_request`)."""
     limits = {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels}
+    turns = Turns(ANSWERING_AT_ONCE)
+    busy = {"Retry-After": str(RETRY_AFTER)}
 
     async def answer(
         request: Request, response: Response, file: UploadFile, topk: int, tta: bool
@@ -782,9 +791,10 @@ def add_predict_route(
         misplaced = misplaced_field_text(request.query_params, await request.form())
         if misplaced:
             raise HTTPException(422, misplaced)
-        recognizer, response.headers[MODEL_HEADER], _ = served.now()
-        job = answering.submit(answer_upload, recognizer, file, topk, tta, **limits)
-        return await asyncio.wrap_future(job)
+        async with turns.turn(request.is_disconnected, busy):
+            recognizer, response.headers[MODEL_HEADER], _ = served.now()
+            job = answering.submit(answer_upload, recognizer, file, topk, tta, **limits)
+            return await asyncio.wrap_future(job)
 
     @app.post(
         "/predict",
@@ -802,6 +812,9 @@ def add_predict_route(
         started = time.perf_counter()
         try:
             answered = await answer(request, response, file, topk, tta)
+        except ClientGone:
+            log_request(request, file, GONE, time.perf_counter() - started)
+            raise HTTPException(499, GONE) from None  # nginx's "client closed request": unread
         except Exception as exc:
             log_request(request, file, failure_words(exc), time.perf_counter() - started)
             raise
@@ -834,6 +847,10 @@ def upload_size(n_bytes: int) -> str:
     if n_bytes < 1024:
         return f"{n_bytes} bytes"
     return f"{n_bytes / 1024:,.0f} KiB" if n_bytes < MIB - 512 else mebibytes(n_bytes)
+
+
+GONE = "not answered: its client had closed the connection before its turn"
+"""The log's words for an upload whose client gave up while it waited (``serve_turns``)."""
 
 
 def answer_words(answer: Mapping[str, Any]) -> str:
@@ -1339,12 +1356,34 @@ def serve(
 
 def server_config(app: FastAPI | str, workers: int, root_path: str) -> Any:
     """uvicorn's settings for ``app`` (with several ``workers``, the name of its factory):
-    ``root_path`` is the prefix ``/openapi.json`` names as its server (:func:`proxy_prefix`)."""
+    ``root_path`` is the prefix ``/openapi.json`` names as its server (:func:`proxy_prefix`);
+    connections beyond :func:`connection_limit` are answered 503 by uvicorn."""
     import uvicorn
 
     return uvicorn.Config(
-        app, factory=workers > 1, workers=workers, log_level="warning", root_path=root_path
+        app,
+        factory=workers > 1,
+        workers=workers,
+        log_level="warning",
+        root_path=root_path,
+        limit_concurrency=connection_limit(),
     )
+
+
+def connection_limit() -> int | None:
+    """The connections (and their requests) a server process keeps open: half the files it may
+    open (``RLIMIT_NOFILE``'s soft limit; None where the system says none). Past it uvicorn
+    answers 503 at once; without it, a flood of connections took every file the process may
+    open, and the server could no longer accept one, nor open an upload's spooled file or a
+    new model (review48b LOW 7). Slow clients are not timed out: uvicorn has no timeout for
+    receiving a request (its keep-alive timeout restarts at each byte), a reverse proxy does
+    (docs/commands.md)."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to stay under
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else max(64, soft // 2)
 
 
 @contextmanager
