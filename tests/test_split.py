@@ -189,6 +189,40 @@ def test_a_forced_split_never_deletes_the_users_own_split_folders(
 
 
 @pytest.mark.slow
+def test_a_forced_split_into_a_folder_being_read_says_it_waits(tmp_path, image_folder, known_facts):
+    """`split SRC OUT --force` while an audit of OUT ran (it holds OUT's shared lock) waited for
+    the whole audit with nothing said (review3-48 MEDIUM 1): ``on_wait`` is called first."""
+    out = tmp_path / "out"
+    split_folder(image_folder, out)
+    said = []
+    reader = os.open(out, os.O_RDONLY)
+    fcntl.flock(reader, fcntl.LOCK_SH)  # an audit reading OUT
+
+    def wait():
+        said.append("waiting")
+        os.close(reader)  # the audit ends
+
+    split_folder(image_folder, out, force=True, seed=1, on_wait=wait)
+    assert said == ["waiting"] and len(manifest(out)) == 36
+
+
+def test_the_split_command_says_it_waits_for_readers_of_out(tmp_path, capsys, monkeypatch):
+    """The CLI's split gives ``on_wait`` the line add gives: an audit or a train may hold OUT."""
+    import objrec.split
+    from objrec.cli import main
+
+    def held(src, out, config, **settings):
+        settings["on_wait"]()  # OUT is held: said, then the split stops here
+        raise ObjrecError("stopped")
+
+    monkeypatch.setattr(objrec.split, "split_folder", held)
+    (tmp_path / "photos").mkdir()
+    assert main(["split", str(tmp_path / "photos"), str(tmp_path / "out")]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "waiting for other objrec processes to stop reading or writing" in err
+
+
+@pytest.mark.slow
 def test_a_forced_split_never_deletes_files_its_earlier_split_does_not_list(
     tmp_path, image_folder, known_facts
 ):

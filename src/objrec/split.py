@@ -77,6 +77,7 @@ def split_folder(
     on_compare: Callable[[int, int], None] | None = None,
     on_camera: Callable[[int, int], None] | None = None,
     on_write: Callable[[int, int], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
     **keywords: Any,
 ) -> SplitResult:
     """Split the class folders of ``src`` into ``out/train``, ``out/valid``, ``out/test``.
@@ -86,22 +87,19 @@ def split_folder(
         out: receives the three split folders, ``manifest.csv`` (file, class, split, sha256)
             and ``split.json``: how it was made (:mod:`objrec.split_record`).
         config: how to split (ratios, seed, exclude, classes, mode, strict, near_duplicates,
-            groups, like); or give those settings as keywords, e.g.
-            ``split_folder(src, out, seed=1)``. ``like`` (an earlier split of ``src``, edited
-            since) keeps each image it holds in its split (:func:`like_splits`).
+            groups, like), or those as keywords (``split_folder(src, out, seed=1)``); ``like``,
+            an earlier split of ``src`` edited since, keeps its images in their splits.
         force: replace an earlier split in ``out`` (its splits and manifest, after every check).
-        command: the command line that asked for the split (the CLI's, ``objrec`` first), for
-            ``split.json``; None from a script.
+        command: the command line that asked for it (the CLI's, ``objrec`` first), or None.
         on_file, on_compare, on_camera, on_write: ``(done, total)``, a progress bar each: hashing
             then reading the images; comparing them (each with every other: minutes for 60,000);
             reading their EXIF camera times (kept: read once); copying (or linking) them.
+        on_wait: called before waiting for an objrec process reading ``out`` (audit, train).
 
-    Image files that cannot be decoded are left out (``unreadable_files``), as class folders
-    without images are (``empty_classes``); ``strict`` refuses both (:func:`refuse_problems`).
+    Undecodable images and empty class folders are left out (named), refused under ``strict``.
 
     Raises:
-        ObjrecError: before anything is written, when the split would have no training or no
-            validation image (``train`` needs both), saying how many images a class needs.
+        ObjrecError: before writing, where train or valid (``train`` needs both) would be empty.
     """
     config = settings(SplitConfig, config, keywords, "split_folder")
     src, out = _resolved(src), Path(out).resolve()
@@ -112,7 +110,9 @@ def split_folder(
         assignment, (hashes, keys), result = _plan(src, out, config, progress)
         refuse_dropping_images(src, out, set(hashes.values()))
         records, record = (hashes, keys, reviewed), split_record(src, config, command)
-        result.reviewed = write_split(src, out, assignment, records, config.mode, record, on_write)
+        result.reviewed = write_split(
+            src, out, assignment, records, config.mode, record, on_write, on_wait
+        )
     _log_split(src, out, result, config)
     return result
 

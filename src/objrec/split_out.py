@@ -333,6 +333,7 @@ def write_split(
     mode: str,
     record: SplitRecord | None = None,
     on_write: Callable[[int, int], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
 ) -> int:
     """Write the split beside any earlier one in ``out`` (in a hidden folder there), then swap it
     in: an earlier split (its train/valid/test folders, manifest and ``split.json``, nothing else;
@@ -341,10 +342,11 @@ def write_split(
     its folders in left (:func:`partial_split`), its staging folder too. Ctrl-C and SIGTERM wait
     while it moves in (renames, the earlier split's folders into the stage: ``errors.stops_held``),
     which a stop cut in two, an image of the new split in train and of the earlier one in test.
-    ``on_write(done, total)`` after each image is copied or linked. Returns how many labels its
-    ``reviewed.csv`` carries."""
+    ``on_write(done, total)`` after each image is copied or linked; ``on_wait()`` before waiting
+    for another objrec process holding ``out`` (an audit reads it under its shared lock). Returns
+    how many labels its ``reviewed.csv`` carries."""
     out.mkdir(parents=True, exist_ok=True)
-    with locked(out):  # as ``add`` holds it: neither writes under the other
+    with locked(out, on_wait):  # as ``add`` holds it: neither writes under the other
         partial = partial_split(out)  # a killed split's, replaced with it (``force`` checked)
         stage = out / f"{STAGE}{uuid.uuid4().hex[:8]}"
         stage.mkdir()

@@ -36,6 +36,7 @@ from objrec.cli.output import (
     print_warnings,
     printable,
     shown,
+    waiting_line,
     with_warnings,
 )
 from objrec.cli.sections import Sectioned
@@ -204,6 +205,7 @@ def split(src: Path, out: Path, copy: bool, force: bool, as_json: bool, **settin
             on_compare=compared,
             on_camera=on_camera,
             on_write=on_write,
+            on_wait=waiting_line(out, readers=True),
         )
     warnings = split_warnings(result, chosen_ratios=bool(given_options(["ratios"])))
     if as_json:
