@@ -399,6 +399,26 @@ def test_a_second_check_or_one_after_a_split_hashes_and_decodes_no_unchanged_fil
 
 
 @pytest.mark.slow
+def test_a_check_after_a_split_refuses_what_its_pixel_limit_refuses(tmp_path, monkeypatch):
+    """check read each image's contrast from the image facts a split kept, which do not record
+    the pixel limit: under a lower ``OBJREC_MAX_PIXELS`` than the split's, an image train leaves
+    out as too large was called readable (review3-48 LOW-MEDIUM 2). It is decoded again."""
+    from objrec.check import check_folder
+    from objrec.split import split_folder
+
+    photos = folder_with_blank_frames(tmp_path / "photos")
+    Image.new("RGB", (80, 60), (200, 30, 30)).save(photos / "red" / "large.png")
+    split_folder(photos, tmp_path / "data", seed=0)  # the default limit: its facts kept
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "4000")
+    checked = check_folder(photos)
+    assert [(Path(p.path).name, p.kind) for p in checked.problems if p.kind == "too_large"] == [
+        ("large.png", "too_large")
+    ]
+    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "fresh"))
+    assert check_folder(photos).to_json() == checked.to_json()
+
+
+@pytest.mark.slow
 def test_what_check_decoded_is_kept_by_content_and_pruned_as_the_image_facts_are(tmp_path):
     """check keeps each readable image's contrast by its content digest (not an unreadable
     one's: tried again), read for a file of the same bytes elsewhere; ``objrec cache --prune``
