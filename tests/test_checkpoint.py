@@ -973,10 +973,11 @@ def test_a_model_whose_seal_is_gone_from_a_header_naming_its_objrec_is_refused(t
     path.write_bytes(data.replace(b'"objrec_sha256":"', b'"objrec_sha25X":"', 1))
     flipped(path, -100)
     damaged = (
-        f"{path} is damaged: its header says objrec {__version__} wrote it, which records a "
-        "file's SHA-256 in it, and that SHA-256 is gone from it (a changed byte, a bad copy or "
-        "disk), so its answers cannot be trusted: copy it again from where it came, or train the "
-        "run again"
+        f"{path} was saved again by a tool that kept objrec's entry in its header but not "
+        "`objrec_sha256`, or is damaged (a changed byte, a bad copy or disk): its header says "
+        f"objrec {__version__} wrote it, which records a file's SHA-256 in it, and that SHA-256 "
+        "is gone from it, so its answers cannot be trusted: copy it again from where it came, or "
+        "train the run again"
     )
     for read in (load_model, read_meta):
         with pytest.raises(ObjrecError) as refused:

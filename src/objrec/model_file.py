@@ -49,20 +49,27 @@ UNSEALED = b"0" * 64
 _SEAL_MARK = f'"{SEAL_KEY}":"'.encode()
 
 DAMAGED = (
-    "{path} is damaged: {why} (a changed byte, a bad copy or disk), so its answers cannot be "
-    "trusted: copy it again from where it came, or train the run again"
+    "{path} {why}, so its answers cannot be trusted: copy it again from where it came, or train "
+    "the run again"
 )
+"""``{why}``: :data:`MISMATCHED` or :data:`SEAL_GONE`, each with its causes."""
 STATE_DAMAGED = (
-    "{path} is damaged: {why} (a changed byte, a bad copy or disk), so its training cannot go on "
-    "from it: start the run over with `train(data, out=run, force=True)`"
+    "{path} {why}, so its training cannot go on from it: start the run over with "
+    "`train(data, out=run, force=True)`"
 )
 """A training state's :data:`DAMAGED`: its run is resumed from it, never answers with it. The
 command is spelled out: one resuming it (`resume=True`) does not read `force=True`."""
-MISMATCHED = "its bytes no longer match the SHA-256 objrec recorded in it when it was written"
-SEAL_GONE = (
-    "its header says objrec {version} wrote it, which records a file's SHA-256 in it, and that "
-    "SHA-256 is gone from it"
+MISMATCHED = (
+    "is damaged: its bytes no longer match the SHA-256 objrec recorded in it when it was written "
+    "(a changed byte, a bad copy or disk)"
 )
+SEAL_GONE = (
+    "was saved again by a tool that kept objrec's entry in its header but not `objrec_sha256`, "
+    "or is damaged (a changed byte, a bad copy or disk): its header says objrec {version} wrote "
+    "it, which records a file's SHA-256 in it, and that SHA-256 is gone from it"
+)
+"""Not only damage: a file saved again by safetensors with objrec's metadata alone keeps every
+tensor as it was (review3-48 LOW 5)."""
 
 
 HEADER_LIMIT = 100_000_000
