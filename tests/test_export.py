@@ -684,6 +684,25 @@ def test_a_file_force_cannot_replace_is_refused_without_advising_force(
     assert not (tmp_path / "2024-cats.onnx").exists() and not (tmp_path / "mine.onnx").exists()
 
 
+def test_a_sidecar_over_a_file_train_wrote_is_refused_without_advising_to_move_it(
+    trained_run, capsys
+):
+    """`export RUN --out RUN/config.onnx` was refused as "RUN/config.json is not a sidecar ...:
+    move it", where moving train's config.json out breaks the run (review3-48 nit 7)."""
+    from objrec.cli import main
+
+    for name in ("config", "summary"):
+        kept = (trained_run / f"{name}.json").read_bytes()
+        out = trained_run / f"{name}.onnx"
+        assert main(["export", str(trained_run), "--out", str(out), "--force"]) == 1
+        error = " ".join(capsys.readouterr().err.split())
+        assert (
+            f"{name}.json, a file `objrec train` wrote into the run: choose another --out" in error
+        )
+        assert "move it" not in error and not out.exists()
+        assert (trained_run / f"{name}.json").read_bytes() == kept
+
+
 @pytest.mark.parametrize(
     ("model", "module"),
     [

@@ -803,7 +803,7 @@ def export_names(path: Path, run: Path, data_dir: str | None, force: bool) -> tu
     refuse_in_the_splits(path, data_dir, run)
     refuse_run_file(path, run, "out")
     script = script_path(path)
-    refuse_users_sidecar(sidecar, path)  # first: `force` cannot lift these, so never advise it
+    refuse_users_sidecar(sidecar, path, run)  # first: `force` cannot lift these, so never advise it
     refuse_users_script(script, path)
     for target in (path, sidecar, script):
         refuse_overwrite(target, force)
@@ -828,11 +828,19 @@ def refuse_in_the_splits(path: Path, data_dir: str | None, run: Path) -> None:
             )
 
 
-def refuse_users_sidecar(sidecar: Path, path: Path) -> None:
+def refuse_users_sidecar(sidecar: Path, path: Path, run: Path) -> None:
     """Refuse, even with ``force``, a file at ``sidecar`` (the JSON name beside the model
     ``path``) that no export wrote: ``force`` replaces an earlier export, never a file of the
-    user's that happens to share its name."""
+    user's that happens to share its name, nor one ``train`` wrote into the run ``run`` (its
+    ``config.json``, ``summary.json``), which moved out would break the run."""
     if os.path.lexists(sidecar) and not is_export_sidecar(sidecar):
+        try:
+            refuse_run_file(sidecar, run, "out")
+        except ObjrecError:
+            raise ObjrecError(
+                f"`out` {path} would write its JSON sidecar over {sidecar}, a file `train` wrote "
+                "into the run: choose another `out`"
+            ) from None
         raise ObjrecError(
             f"{sidecar} is not a sidecar `export_model` wrote, and the export of {path.name} "
             "writes its own there: `force=True` does not replace it; move it, or choose another "
