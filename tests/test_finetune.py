@@ -383,6 +383,7 @@ def test_fine_tuning_short_of_the_head_s_loss_gives_back_the_untuned_weights(cap
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("auto_is_int8")  # its int8 graph made once for the run, not here
 def test_a_fine_tuning_that_learns_nothing_is_not_said_to_lower_the_loss(
     tmp_path, split_dir, monkeypatch
 ):
