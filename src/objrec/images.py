@@ -845,8 +845,7 @@ def _check_size(label: str, img: Image.Image, limit: int, hint: str = "", as_rgb
     if width * height > limit:
         reason = IMAGE_ERRORS["over_limit"].format(width=width, height=height, limit=limit) + hint
         raise UnreadableImageError(label, reason, too_large=True)
-    cost = bytes_to_decode(img) if as_rgb else RGB_BYTES
-    if width * height * cost > limit * RGB_BYTES:
+    if as_rgb and width * height * (cost := bytes_to_decode(img)) > limit * RGB_BYTES:
         fewer = limit * RGB_BYTES // cost
         reason = OVER_MEMORY.format(width=width, height=height, fewer=fewer, cost=cost, limit=limit)
         raise UnreadableImageError(label, reason + hint, too_large=True)
