@@ -1711,6 +1711,20 @@ def test_allowed_host_that_is_no_host_name_is_a_usage_error(tmp_path, capsys, mo
     assert err.startswith("error: --allowed-host http://objrec.lan:8000/ is not a host name"), err
 
 
+def upload_scope() -> tuple[dict, bytes]:
+    """The ASGI scope and body of a POST /predict of x.png, for an app called directly."""
+    part = b'Content-Disposition: form-data; name="file"; filename="x.png"\r\n'
+    body = b"--b\r\n" + part + b"Content-Type: image/png\r\n\r\n" + png_bytes() + b"\r\n--b--\r\n"
+    headers = [(b"host", b"localhost"), (b"content-type", b"multipart/form-data; boundary=b")]
+    scope = {
+        "type": "http", "method": "POST", "path": "/predict", "raw_path": b"/predict",
+        "query_string": b"", "root_path": "", "scheme": "http", "http_version": "1.1",
+        "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 50000), "server": ("localhost", 80),
+    }  # fmt: skip
+    return scope, body
+
+
 def test_an_upload_whose_client_closed_the_connection_is_logged_not_answered(
     client, monkeypatch, caplog
 ):
@@ -1721,15 +1735,7 @@ def test_an_upload_whose_client_closed_the_connection_is_logged_not_answered(
 
     answered = []
     monkeypatch.setattr(serve, "answer_upload", lambda *args, **kwargs: answered.append(args))
-    part = b'Content-Disposition: form-data; name="file"; filename="x.png"\r\n'
-    body = b"--b\r\n" + part + b"Content-Type: image/png\r\n\r\n" + png_bytes() + b"\r\n--b--\r\n"
-    headers = [(b"host", b"localhost"), (b"content-type", b"multipart/form-data; boundary=b")]
-    scope = {
-        "type": "http", "method": "POST", "path": "/predict", "raw_path": b"/predict",
-        "query_string": b"", "root_path": "", "scheme": "http", "http_version": "1.1",
-        "headers": [*headers, (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 50000), "server": ("localhost", 80),
-    }  # fmt: skip
+    scope, body = upload_scope()
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     sent = []
 
@@ -1746,6 +1752,89 @@ def test_an_upload_whose_client_closed_the_connection_is_logged_not_answered(
     assert line.startswith("/predict x.png (") and line.split(": ", 1)[1].startswith(
         "not answered: its client had closed the connection before its turn in "
     )
+
+
+def test_an_upload_whose_client_leaves_while_sending_it_is_logged_so(client, caplog):
+    """A client that closed the connection while its upload was being received (curl
+    --max-time 0.3 on a 103 MiB PNG) was logged as a form refused: "refused, 400: the form
+    (multipart/form-data) could not be read (There was an error parsing the body)"."""
+    scope, body = upload_scope()
+    messages = [{"type": "http.request", "body": body[:200], "more_body": True}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    with caplog.at_level("INFO", logger="objrec.serve.events"):
+        asyncio.run(client.app(scope, receive, send))
+    assert sent[0]["status"] == 499
+    [line] = [r.getMessage() for r in caplog.records if r.name == "objrec.serve.events"]
+    assert line == (
+        "/predict without an image from 127.0.0.1: not answered: its client closed the "
+        "connection while sending it"
+    )
+
+
+@pytest.mark.parametrize(
+    ("leaves_in", "said"),
+    [
+        ("open_image", "not answered: its client closed the connection while its image was "
+         "decoded, so the model did not run in "),
+        ("answer_json", "answered for nobody: its client closed the connection while the model "
+         "ran in "),
+    ],
+)  # fmt: skip
+def test_an_upload_whose_client_leaves_during_its_turn_stops_and_is_logged_so(
+    client, monkeypatch, caplog, leaves_in, said
+):
+    """A client that closed the connection during its upload's own turn, while its image was
+    decoded or scored (curl --max-time 1.3 on a 103 MiB PNG that took 2.3 s), still had it
+    scored, and the log said it answered (unknown, closest: pyramid 19.08%). The model no longer
+    runs on an image whose client left while it was decoded, and the log says how far it came."""
+    from objrec import serve
+
+    scored, started, left, loops = [], threading.Event(), threading.Event(), []
+    real_json = serve.answer_json
+
+    def until_the_client_left(real):
+        def stalled(*args, **kwargs):
+            started.set()
+            left.wait(60)
+            if loops:  # once the event loop has taken the disconnect in
+                asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loops[0]).result(60)
+            return real(*args, **kwargs)
+
+        return stalled
+
+    def answer_json(*args, **kwargs):
+        scored.append(1)
+        return real_json(*args, **kwargs)
+
+    monkeypatch.setattr(serve, "answer_json", answer_json)
+    monkeypatch.setattr(serve, leaves_in, until_the_client_left(getattr(serve, leaves_in)))
+    scope, body = upload_scope()
+    messages, sent = [{"type": "http.request", "body": body, "more_body": False}], []
+
+    async def receive():
+        if messages:
+            return messages.pop(0)
+        while not started.is_set():  # the client leaves once its image is being worked on
+            await asyncio.sleep(0.001)
+        loops.append(asyncio.get_running_loop())
+        left.set()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    with caplog.at_level("INFO", logger="objrec.serve.events"):
+        asyncio.run(client.app(scope, receive, send))
+    assert sent[0]["status"] == 499 and len(scored) == (leaves_in == "answer_json")
+    [line] = [r.getMessage() for r in caplog.records if r.name == "objrec.serve.events"]
+    assert line.startswith("/predict x.png (") and line.split(": ", 1)[1].startswith(said), line
 
 
 @pytest.mark.slow  # a run loaded (1 s)

@@ -23,7 +23,6 @@ point a name of its own at it (DNS rebinding: :class:`RefuseOtherHosts`).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import errno
 import hashlib
@@ -43,6 +42,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, suppress
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from traceback import format_exception
@@ -82,7 +82,15 @@ from objrec.serve_settings import (
     proxy_prefix,
     upload_pixel_limit,
 )
-from objrec.serve_turns import MOST_WAITING, RETRY_AFTER, ClientGone, Turns
+from objrec.serve_turns import (
+    LEFT,
+    MOST_WAITING,
+    RETRY_AFTER,
+    ClientLeft,
+    Turns,
+    stop_if_left,
+    while_connected,
+)
 from objrec.served import CHECK_EVERY, MODEL_HEADER, ServedModel, checking_lifespan, events
 
 log = logging.getLogger(__name__)
@@ -124,11 +132,15 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     """Every HTTP error as ``{"error": ...}``. A 413 that is not FastAPI's ``HTTPException`` (those
     raised here) is the body limit's, Starlette's "Content Too Large": it is said as the upload
-    limit. The exception's headers are kept (a 405's ``Allow``)."""
+    limit; a 400 of the form's parser, for a client that left while sending it, as that. The
+    exception's headers are kept (a 405's ``Allow``)."""
     if exc.status_code == 413 and not isinstance(exc, HTTPException):
         log_too_large(request.app.state.max_upload_bytes)
         return _error(413, too_large_text(request.app.state.max_upload_bytes))
     if exc.status_code == 400 and not isinstance(exc, HTTPException):  # the form's parser
+        if route_path(request) == "/predict" and await request.is_disconnected():
+            log_request(request, None, LEFT["sending"])  # it read as a form refused
+            return _error(499, LEFT["sending"])
         sentence = unreadable_form_text(str(exc.detail))
         if route_path(request) == "/predict":
             log_request(request, None, f"refused, 400: {sentence}")
@@ -780,9 +792,9 @@ def add_predict_route(
 ) -> None:
     """``POST /predict``: each upload answered on an ``answering`` thread by the model served
     when its turn came (:func:`answer_upload`, ``serve_turns.Turns``: not when its client has
-    gone, 503 when too many wait), and told in the log (:func:`log_request`)."""
-    limits = {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels}
-    turns = Turns(ANSWERING_AT_ONCE)
+    gone, 503 when too many wait; stopped where it can be when its client leaves during its
+    turn, ``serve_turns.while_connected``), and told in the log (:func:`log_request`)."""
+    turns, limits = Turns(ANSWERING_AT_ONCE), (max_upload_bytes, max_pixels)
     busy = {"Retry-After": str(RETRY_AFTER)}
 
     async def answer(
@@ -793,8 +805,8 @@ def add_predict_route(
             raise HTTPException(422, misplaced)
         async with turns.turn(request.is_disconnected, busy):
             recognizer, response.headers[MODEL_HEADER], _ = served.now()
-            job = answering.submit(answer_upload, recognizer, file, topk, tta, **limits)
-            return await asyncio.wrap_future(job)
+            job = partial(answer_upload, recognizer, file, topk, tta, *limits)
+            return await while_connected(request.receive, answering, job)
 
     @app.post(
         "/predict",
@@ -812,9 +824,9 @@ def add_predict_route(
         started = time.perf_counter()
         try:
             answered = await answer(request, response, file, topk, tta)
-        except ClientGone:
-            log_request(request, file, GONE, time.perf_counter() - started)
-            raise HTTPException(499, GONE) from None  # nginx's "client closed request": unread
+        except ClientLeft as left:
+            log_request(request, file, str(left), time.perf_counter() - started)
+            raise HTTPException(499, str(left)) from None  # nginx's "client closed request"
         except Exception as exc:
             log_request(request, file, failure_words(exc), time.perf_counter() - started)
             raise
@@ -847,10 +859,6 @@ def upload_size(n_bytes: int) -> str:
     if n_bytes < 1024:
         return f"{n_bytes} bytes"
     return f"{n_bytes / 1024:,.0f} KiB" if n_bytes < MIB - 512 else mebibytes(n_bytes)
-
-
-GONE = "not answered: its client had closed the connection before its turn"
-"""The log's words for an upload whose client gave up while it waited (``serve_turns``)."""
 
 
 def answer_words(answer: Mapping[str, Any]) -> str:
@@ -940,10 +948,16 @@ def answer_upload(
     tta: bool,
     max_upload_bytes: int,
     max_pixels: int,
+    left: threading.Event | None = None,
 ) -> dict:
-    """``/predict``'s answer to one upload: its bytes read, decoded and answered."""
+    """``/predict``'s answer to one upload: its bytes read, decoded and answered; stopped before
+    the decoding and before the model once ``left`` says that its client has closed the
+    connection (``serve_turns.stop_if_left``)."""
     name = upload_name(file.filename)
-    image = _decode(read_upload(file, name, max_upload_bytes), name, max_pixels, recognizer.draft)
+    data = read_upload(file, name, max_upload_bytes)
+    stop_if_left(left, "read")
+    image = _decode(data, name, max_pixels, recognizer.draft)
+    stop_if_left(left, "decoded")
     return {"filename": name, **answer_json(recognizer, image, topk, tta)}
 
 

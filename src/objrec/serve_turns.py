@@ -1,18 +1,25 @@
 """Whose turn it is to be answered by ``serve``: a few uploads at once, a bounded line of others
-waiting in the event loop, and none whose client has gone.
+waiting in the event loop, none whose client has gone, and no more work for one whose client
+leaves during its turn.
 
 Uploads waited in the answering threads' executor, whose queue has no bound and never looks at
 the connection: 12 clients that gave up after 2 s were all decoded and answered 9 s later, and
-logged as answered (review48b MEDIUM 3). Waiting here costs a coroutine, not a decode.
+logged as answered (review48b MEDIUM 3). Waiting here costs a coroutine, not a decode. A client
+that left during its upload's own turn still had its image scored, and was logged as answered
+(:func:`while_connected`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Executor
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.exceptions import HTTPException
+from starlette.types import Receive
 
 MOST_WAITING = 64
 """Uploads ``/predict`` keeps waiting for a turn (their bodies received, on disk above 1 MiB);
@@ -26,9 +33,63 @@ BUSY = (
 )
 
 
-class ClientGone(Exception):
+class ClientLeft(Exception):
+    """The client of an upload closed its connection before its answer was sent: ``done`` says
+    how far the answer had come (:data:`LEFT`): where its work stopped or, ``answered``, that it
+    was made all the same (nothing stops the model midway), for nobody."""
+
+    def __init__(self, done: str) -> None:
+        super().__init__(LEFT[done])
+        self.done = done
+
+
+class ClientGone(ClientLeft):
     """The client of an upload closed its connection before the upload's turn: nobody would read
     the answer, so it is not made."""
+
+    def __init__(self) -> None:
+        super().__init__("waiting")
+
+
+LEFT = {
+    "sending": "not answered: its client closed the connection while sending it",
+    "waiting": "not answered: its client had closed the connection before its turn",
+    "read": "not answered: its client closed the connection before its image was decoded",
+    "decoded": "not answered: its client closed the connection while its image was decoded, so "
+    "the model did not run",
+    "answered": "answered for nobody: its client closed the connection while the model ran",
+}
+"""The log's words for an upload whose client left, by how far its answer had come."""
+
+
+def stop_if_left(left: threading.Event | None, done: str) -> None:
+    """Where the work of an upload can stop: :class:`ClientLeft` once ``left`` is set (its
+    client has closed the connection: :func:`while_connected`), ``done`` being what was done."""
+    if left is not None and left.is_set():
+        raise ClientLeft(done)
+
+
+async def while_connected(receive: Receive, threads: Executor, work: Callable[..., Any]) -> Any:
+    """What ``work(left=...)`` returns, run on one of ``threads``, with ``left`` set as soon as
+    the upload's client closes its connection (ASGI's ``http.disconnect``, which ``receive``
+    gives once the request's body has been read), so that the work stops at its next
+    :func:`stop_if_left`. :class:`ClientLeft` ("answered") when the client left after the
+    last of them: the answer was made, but nobody will receive it (it was logged as answered)."""
+    left = threading.Event()
+    watching = asyncio.ensure_future(until_disconnected(receive, left))
+    try:
+        result = await asyncio.wrap_future(threads.submit(work, left=left))
+    finally:
+        watching.cancel()
+    stop_if_left(left, "answered")
+    return result
+
+
+async def until_disconnected(receive: Receive, left: threading.Event) -> None:
+    """Set ``left`` once the client has closed the connection."""
+    while (await receive())["type"] != "http.disconnect":
+        continue
+    left.set()
 
 
 class Turns:
