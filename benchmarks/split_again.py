@@ -39,7 +39,7 @@ def main() -> None:
         os.environ["OBJREC_CACHE"] = str(Path(folder) / "cache")
         from objrec import dedup, near_pairs
         from objrec.split import split_folder
-        from objrec.split_source import prune_file_sha256
+        from objrec.split_source import FILE_SHA256
         from objrec.store import default_cache_dir
 
         facts = default_cache_dir() / dedup.FACTS_FILE
@@ -50,8 +50,7 @@ def main() -> None:
         for n in range(args.repeats):
             for arm in times:
                 if arm == "facts alone kept":
-                    near_pairs.prune_pairs(facts, keep=set())
-                    prune_file_sha256(facts, keep=set())
+                    dedup.prune_kept(facts, (near_pairs.PAIR_SETS, FILE_SHA256), keep=set())
                 out = Path(folder) / f"{arm[:4]}-{n}"
                 wall, cpu = time.perf_counter(), time.process_time()
                 split_folder(args.src, out, mode="link")

@@ -10,6 +10,7 @@ from PIL import Image
 from objrec import bursts
 from objrec.add import add_images
 from objrec.bursts import CameraTime, camera_times, parse_time
+from objrec.dedup import prune_kept
 from objrec.split import split_folder
 
 from .test_audit import pattern
@@ -211,8 +212,8 @@ def test_camera_times_are_kept_by_content_and_pruned_as_the_image_facts_are(tmp_
     assert first == [shot(1714557600.5), None]
     gone = [tmp_path / "gone_a.jpg", tmp_path / "gone_b.jpg"]  # read from the store alone
     assert bursts.read_times(gone, digests=["d1", "d2"], kept=kept) == first
-    assert bursts.prune_camera_times(kept, keep={"d1", "d2"}) == 0
-    assert bursts.prune_camera_times(kept, keep={"d2"}) == 1
+    assert prune_kept(kept, [bursts.CAMERA_TIMES], keep={"d1", "d2"}) == {"camera_times": 0}
+    assert prune_kept(kept, [bursts.CAMERA_TIMES], keep={"d2"}) == {"camera_times": 1}
     assert bursts.read_times(gone, digests=["d1", "d2"], kept=kept) == [None, None]
 
 

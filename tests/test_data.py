@@ -423,7 +423,8 @@ def test_what_check_decoded_is_kept_by_content_and_pruned_as_the_image_facts_are
     """check keeps each readable image's contrast by its content digest (not an unreadable
     one's: tried again), read for a file of the same bytes elsewhere; ``objrec cache --prune``
     forgets those of no image kept, as it does the image facts."""
-    from objrec.check import decoded, prune_decoded
+    from objrec.check import DECODED, decoded
+    from objrec.dedup import prune_kept
 
     make_image((200, 40, 40), seed=1).save(red := tmp_path / "red.png")
     (broken := tmp_path / "broken.jpg").write_bytes(b"not an image")
@@ -435,8 +436,8 @@ def test_what_check_decoded_is_kept_by_content_and_pruned_as_the_image_facts_are
     assert decoded([elsewhere], {elsewhere: "a" * 64}, kept, lambda: None) == {
         elsewhere: first[red]
     }
-    assert prune_decoded(kept, keep={"a" * 32, "b" * 32}) == 0
-    assert prune_decoded(kept, keep={"b" * 32}) == 1
+    assert prune_kept(kept, [DECODED], keep={"a" * 32, "b" * 32}) == {"check_decoded": 0}
+    assert prune_kept(kept, [DECODED], keep={"b" * 32}) == {"check_decoded": 1}
     assert (
         "cannot read"
         in decoded([elsewhere], {elsewhere: "a" * 64}, kept, lambda: None)[elsewhere].reason

@@ -2418,7 +2418,7 @@ def test_a_second_split_compares_only_the_images_no_split_compared(tmp_path, mon
     ImageOps.mirror(Image.open(src / "red" / "red_03.png")).save(src / "green" / "mirrored.jpg")
     kept = split_folder(src, tmp_path / "c", seed=1)
     assert [len(rows) for rows in measured] == [1] and kept.near_duplicate_files == 1
-    near_pairs.prune_pairs(default_cache_dir() / dedup.FACTS_FILE, keep=set())
+    dedup.prune_kept(default_cache_dir() / dedup.FACTS_FILE, [near_pairs.PAIR_SETS], keep=set())
     split_folder(src, tmp_path / "d", seed=1)
     assert measured[1:] == [None] and placed(tmp_path / "d") == placed(tmp_path / "c")
 

@@ -323,6 +323,59 @@ def test_prune_covers_the_image_facts_by_age_and_by_folder(tmp_path):
     assert cache.summary().facts.rows == done.facts_after.rows
 
 
+KEPT_TABLES = {  # each table kept by digest in facts.sqlite, and its column of last use
+    "facts": "facts_used",
+    "file_sha256": "file_sha256",
+    "camera_times": "camera_times",
+    "check_decoded": "check_decoded",
+    "pair_sets": "pair_sets",
+}
+
+
+@pytest.mark.slow
+def test_prune_forgets_every_kept_table_by_age_and_by_folder(tmp_path, monkeypatch):
+    """`cache --prune` forgets the rows of every table split, check and audit keep by content in
+    `facts.sqlite` (facts, files' SHA-256, camera times, check's decodes, the pair sets) by one
+    rule: not used for N days, or of no image of the folder kept; a pair set goes with its
+    images and pairs."""
+    from objrec import bursts, check, dedup, near_pairs
+    from objrec.split_source import class_files, hash_all
+
+    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "cache"))
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    cache = FeatureCache(tmp_path / "cache")
+    kept = cache.facts_file
+    files = class_files(photos, [])[0]
+    paths = [p for group in files.values() for p in group]
+    hashes = hash_all(files, None, kept)
+    check.decoded(paths, hashes, kept, lambda: None)  # before the facts, which it would read
+    digests = [hashes[p][:32] for p in paths]
+    facts = dedup.cached_facts(paths, digests, kept)
+    near_pairs.kept_split_pairs(facts, digests, kept)
+    bursts.read_times(paths, digests=digests, kept=kept)
+
+    def rows() -> dict[str, int]:
+        with sqlite3.connect(kept) as db:
+            found = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in KEPT_TABLES}
+            found["pair_members"] = db.execute("SELECT COUNT(*) FROM pair_members").fetchone()[0]
+        return found
+
+    one = {t: len(paths) for t in KEPT_TABLES} | {"pair_sets": 1, "pair_members": len(paths)}
+    assert rows() == one
+    assert cache.prune(7, None).facts_removed == 0 and rows() == one
+    red = photos / "red"
+    cache.prune(None, red)  # the red images alone: the set holding the others goes whole
+    reds = len(files["red"])
+    assert rows() == {t: reds for t in KEPT_TABLES} | {"pair_sets": 0, "pair_members": 0}
+    with sqlite3.connect(kept) as db:  # all unused for 10 days
+        for column, table in (("used", "facts_used"), ("seen", "file_sha256")):
+            db.execute(f"UPDATE {table} SET {column}=?", (time.time() - 864000,))
+        for table in ("camera_times", "check_decoded"):
+            db.execute(f"UPDATE {table} SET seen=?", (time.time() - 864000,))
+    assert cache.prune(7, None).facts_removed == reds
+    assert rows() == dict.fromkeys([*KEPT_TABLES, "pair_members"], 0)
+
+
 RACE = """
 import multiprocessing, sqlite3, sys
 from pathlib import Path

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from objrec.dedup import KeptTable
+
 log = logging.getLogger(__name__)
 
 BURST_SECONDS = 1.0
@@ -160,6 +162,11 @@ def camera_key() -> str:
     return f"exif head{HEAD_BYTES} subsec{SUBSEC_DIGITS} v1 {decoder_versions()}"
 
 
+CAMERA_TIMES = KeptTable("camera_times", CAMERA_SCHEMA, camera_key)
+"""The camera times as ``objrec cache --prune`` forgets them (``dedup.prune_kept``): a
+forgotten photo is read again."""
+
+
 def read_times(
     paths: Sequence[Path],
     on_file: Callable[[int, int], None] | None = None,
@@ -222,32 +229,6 @@ def _keep_times(kept: Path, times: Mapping[str, CameraTime | None]) -> None:
         db.execute("BEGIN IMMEDIATE")  # one transaction: a commit per row costs an fsync each
         db.executemany("INSERT OR REPLACE INTO camera_times VALUES (?,?,?,?,?,?,?,?)", rows)
         db.execute("COMMIT")
-
-
-def prune_camera_times(
-    kept: Path,
-    older_than_days: float | None = None,
-    keep: set[str] | None = None,
-    wait: Callable[[], None] | None = None,
-) -> int:
-    """Forget the camera times not seen for ``older_than_days``, of no digest in ``keep``, or read
-    under another :func:`camera_key`; how many. Safe: a forgotten photo is read again."""
-    from objrec.dedup import open_facts
-
-    if not kept.exists():
-        return 0
-    with open_facts(kept, exclusive=True, wait=wait) as db:
-        db.execute(CAMERA_SCHEMA)
-        db.execute("BEGIN IMMEDIATE")
-        removed = db.execute("DELETE FROM camera_times WHERE key<>?", (camera_key(),)).rowcount
-        if older_than_days is not None:
-            cutoff = time.time() - older_than_days * 86400
-            removed += db.execute("DELETE FROM camera_times WHERE seen<?", (cutoff,)).rowcount
-        if keep is not None:
-            gone = [(d,) for (d,) in db.execute("SELECT digest FROM camera_times") if d not in keep]
-            removed += db.executemany("DELETE FROM camera_times WHERE digest=?", gone).rowcount
-        db.execute("COMMIT")
-    return removed
 
 
 def close(a: CameraTime, b: CameraTime, seconds: float) -> bool:

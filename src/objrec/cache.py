@@ -165,20 +165,19 @@ class FeatureCache:
         compact the store; remove the folders of the old cache format, the graphs of ``onnx/``
         not used for ``older_than_days`` (:func:`prune_graphs`) and OpenVINO's compiled graphs
         not read for as long (:func:`prune_compiled`)."""
-        from objrec import near_pairs  # with split's modules: not for a train's or a predict's
-        from objrec.bursts import prune_camera_times
-        from objrec.check import prune_decoded
-        from objrec.split_source import prune_file_sha256
+        from objrec import bursts, check, near_pairs, split_source  # not for a train's
 
         keep = None
         if keep_folder is not None:
             keep = set(self.store.digests(list_images(Path(keep_folder)))[0])
         result = self.store.prune(older_than_days, keep, wait)
-        near_pairs.prune_pairs(self.facts_file, older_than_days, keep, wait)  # before compacting
-        prune_file_sha256(self.facts_file, older_than_days, keep, wait)
-        prune_camera_times(self.facts_file, older_than_days, keep, wait)
-        prune_decoded(self.facts_file, older_than_days, keep, wait)
-        facts = dedup.prune_facts(self.facts_file, older_than_days, keep, wait)
+        tables = (
+            near_pairs.PAIR_SETS,
+            split_source.FILE_SHA256,
+            bursts.CAMERA_TIMES,
+            check.DECODED,
+        )
+        facts = dedup.prune_facts(self.facts_file, older_than_days, keep, wait, tables)
         old = self.old_entries()
         for path in old:
             remove_entry(path)

@@ -41,6 +41,7 @@ from objrec.data import (
     refuse_run_folder,
     windows_unsafe,
 )
+from objrec.dedup import KeptTable
 from objrec.enough import FEWEST_WITHOUT_INTERVAL
 from objrec.errors import ObjrecError, on_ctrl_c, strict_refusal
 from objrec.images import (
@@ -591,6 +592,11 @@ def decoded_key() -> str:
     return f"draft{dedup.DRAFT} pixels{PIXEL_RULES} limit{pixel_limit()} {decoder_versions()}"
 
 
+DECODED = KeptTable("check_decoded", DECODED_SCHEMA, decoded_key)
+"""What ``check`` decoded, as ``objrec cache --prune`` forgets it (``dedup.prune_kept``): a
+forgotten image is decoded again."""
+
+
 def decoded(
     paths: list[Path], hashes: dict[Path, str], kept: Path, advance: Callable[[], None]
 ) -> dict[Path, float | UnreadableImageError]:
@@ -668,34 +674,6 @@ def _keep_contrast(kept: Path, contrast: dict[str, float]) -> None:
             [(d, key, c, now) for d, c in contrast.items()],
         )
         db.execute("COMMIT")
-
-
-def prune_decoded(
-    kept: Path,
-    older_than_days: float | None = None,
-    keep: set[str] | None = None,
-    wait: Callable[[], None] | None = None,
-) -> int:
-    """Forget what ``check`` decoded not seen for ``older_than_days``, of no digest in ``keep``,
-    or under another :func:`decoded_key`; how many. Safe: a forgotten image is decoded again."""
-    from objrec import dedup
-
-    if not kept.exists():
-        return 0
-    with dedup.open_facts(kept, exclusive=True, wait=wait) as db:
-        db.execute(DECODED_SCHEMA)
-        db.execute("BEGIN IMMEDIATE")
-        removed = db.execute("DELETE FROM check_decoded WHERE key<>?", (decoded_key(),)).rowcount
-        if older_than_days is not None:
-            cutoff = time.time() - older_than_days * 86400
-            removed += db.execute("DELETE FROM check_decoded WHERE seen<?", (cutoff,)).rowcount
-        if keep is not None:
-            gone = [
-                (d,) for (d,) in db.execute("SELECT digest FROM check_decoded") if d not in keep
-            ]
-            removed += db.executemany("DELETE FROM check_decoded WHERE digest=?", gone).rowcount
-        db.execute("COMMIT")
-    return removed
 
 
 def _note_blank(

@@ -664,42 +664,104 @@ def facts_info(db_file: Path) -> FactsInfo:
     return FactsInfo(rows, db_file.stat().st_blocks * 512)
 
 
+@dataclass(frozen=True)
+class KeptTable:
+    """A table of the facts store whose rows are kept by content digest, as a prune
+    (:func:`prune_kept`) forgets them: those measured under another :attr:`key`, not used for
+    some days (:attr:`used`), or of a digest the prune does not keep (:attr:`kept`)."""
+
+    name: str
+    schema: str
+    """Its ``CREATE ... IF NOT EXISTS`` statements: a prune may come before any row."""
+    key: Callable[[], str] | None = None
+    """What measures a row today (its ``key`` column): a row under another is never read again.
+    None: the table has no key."""
+    used: str = "seen"
+    """SQL: when a row was last read or written (``time.time()``); NULL: used now."""
+    kept: str = "digest IN temp.keep"
+    """SQL: whether a row's images are all of digests a prune keeps (``temp.keep``: the
+    feature store's, ``store.DIGEST_CHARS`` hex characters)."""
+    then: tuple[str, ...] = ()
+    """Statements run after the rows are removed, for what they leave (``:now``: the time)."""
+
+
+FACTS = KeptTable(
+    "facts",
+    "",  # made with the connection (:func:`open_facts`)
+    facts_key,
+    used="(SELECT used FROM facts_used u WHERE u.digest=facts.digest AND u.key=facts.key)",
+    then=(  # a row an older objrec wrote, without its use, counts as used now
+        "INSERT OR IGNORE INTO facts_used SELECT digest, key, :now FROM facts",
+        "DELETE FROM facts_used WHERE (digest, key) NOT IN (SELECT digest, key FROM facts)",
+    ),
+)
+"""The image facts (:func:`cached_facts`), their last use in ``facts_used``."""
+
+
+def prune_kept(
+    db_file: Path,
+    tables: Sequence[KeptTable],
+    older_than_days: float | None = None,
+    keep: set[str] | None = None,
+    wait: Callable[[], None] | None = None,
+    compact: bool = False,
+) -> dict[str, int]:
+    """Forget the rows of ``tables`` measured under another key, not used for
+    ``older_than_days``, or of no digest in ``keep``, in one transaction, once no split or audit
+    has the file open (``wait()`` is called first when one has); ``compact``: then compact the
+    file. Returns how many rows of each table (by name). Safe at any time: what is forgotten is
+    measured again."""
+    removed = dict.fromkeys((t.name for t in tables), 0)
+    if not Path(db_file).exists():
+        return removed
+    with open_facts(db_file, exclusive=True, wait=wait) as db:
+        for table in tables:
+            db.executescript(table.schema)
+        db.execute("BEGIN IMMEDIATE")
+        if keep is not None:
+            db.execute("CREATE TEMP TABLE keep(digest TEXT PRIMARY KEY)")
+            db.executemany("INSERT OR IGNORE INTO temp.keep VALUES (?)", ((d,) for d in keep))
+        for table in tables:
+            removed[table.name] = _forget_stale(db, table, older_than_days, keep is not None)
+        db.execute("COMMIT")
+        if compact:
+            db.execute("VACUUM")
+    return removed
+
+
+def _forget_stale(db, table: KeptTable, older_than_days: float | None, keep: bool) -> int:
+    """Remove ``table``'s rows :func:`prune_kept` forgets (``keep``: by ``temp.keep`` too); how
+    many."""
+    now = time.time()
+    stale: list[str] = []
+    args: list[object] = []
+    if table.key is not None:
+        stale.append("key<>?")
+        args.append(table.key())
+    if older_than_days is not None:
+        stale.append(f"{table.used}<?")
+        args.append(now - older_than_days * 86400)
+    if keep:
+        stale.append(f"NOT ({table.kept})")
+    where = " OR ".join(stale) or "0"
+    removed = db.execute(f"DELETE FROM {table.name} WHERE {where}", args).rowcount
+    for statement in table.then:
+        db.execute(statement, {"now": now})
+    return removed
+
+
 def prune_facts(
     db_file: Path,
     older_than_days: float | None = None,
     keep: set[str] | None = None,
     wait: Callable[[], None] | None = None,
+    tables: Sequence[KeptTable] = (),
 ) -> tuple[int, FactsInfo, FactsInfo]:
-    """Forget the facts not used for ``older_than_days``, of no digest in ``keep``, or measured
-    under another :func:`facts_key` (never read again); compact the file, once no split or audit has
-    it open (``wait()`` is called first when one has). Returns the rows removed and the store
-    before and after. Safe at any time: forgotten facts are measured again."""
+    """:func:`prune_kept` of the image facts and the other ``tables``, the file compacted after.
+    Returns the image facts' rows removed and the store before and after."""
     before = facts_info(db_file)
-    if not db_file.exists():
-        return 0, before, before
-    with open_facts(db_file, exclusive=True, wait=wait) as db:
-        db.execute("BEGIN IMMEDIATE")
-        removed = db.execute("DELETE FROM facts WHERE key<>?", (facts_key(),)).rowcount
-        if older_than_days is not None:  # rows an older objrec wrote count as used now
-            now = time.time()
-            db.execute("INSERT OR IGNORE INTO facts_used SELECT digest, key, ? FROM facts", (now,))
-            removed += db.execute(
-                "DELETE FROM facts WHERE (digest, key) IN "
-                "(SELECT digest, key FROM facts_used WHERE used<?)",
-                (now - older_than_days * 86400,),
-            ).rowcount
-        if keep is not None:
-            db.execute("CREATE TEMP TABLE keep(digest TEXT PRIMARY KEY)")
-            db.executemany("INSERT OR IGNORE INTO temp.keep VALUES (?)", ((d,) for d in keep))
-            removed += db.execute(
-                "DELETE FROM facts WHERE digest NOT IN (SELECT digest FROM temp.keep)"
-            ).rowcount
-        db.execute(
-            "DELETE FROM facts_used WHERE (digest, key) NOT IN (SELECT digest, key FROM facts)"
-        )
-        db.execute("COMMIT")
-        db.execute("VACUUM")
-    return removed, before, facts_info(db_file)
+    removed = prune_kept(db_file, (FACTS, *tables), older_than_days, keep, wait, compact=True)
+    return removed[FACTS.name], before, facts_info(db_file)
 
 
 def _stored_facts(db, digests: list[str], key: str, chunk=500) -> dict[str, ImageFacts]:

@@ -49,6 +49,21 @@ def pairs_key() -> str:
     return f"{PAIRS_KEY} {dedup.facts_key()}"
 
 
+PAIR_SETS = dedup.KeptTable(
+    "pair_sets",
+    SCHEMA,
+    pairs_key,
+    used="used",
+    kept="id NOT IN (SELECT pair_set FROM pair_members WHERE digest NOT IN temp.keep)",
+    then=tuple(
+        f"DELETE FROM {t} WHERE {c} NOT IN (SELECT id FROM pair_sets)" for t, c in TABLES[1:]
+    ),
+)
+"""The kept sets, as ``objrec cache --prune`` forgets them (``dedup.prune_kept``): a set holding
+an image of no digest kept goes whole, its images and pairs with it, and a forgotten set's images
+are compared again."""
+
+
 def kept_split_pairs(
     facts: Sequence[dedup.ImageFacts],
     digests: Sequence[str],
@@ -193,29 +208,3 @@ def _forget_sets(db, sets: Sequence[int]) -> None:
     """Remove the kept ``sets``, their images and pairs."""
     for table, column in TABLES:
         db.executemany(f"DELETE FROM {table} WHERE {column}=?", ((s,) for s in sets))
-
-
-def prune_pairs(
-    db_file: Path,
-    older_than_days: float | None = None,
-    keep: set[str] | None = None,
-    wait: Callable[[], None] | None = None,
-) -> int:
-    """Forget the kept sets not used for ``older_than_days``, holding an image of no digest in
-    ``keep`` (``dedup.prune_facts``' digests), or decided under another :func:`pairs_key`; how
-    many. Safe at any time: a forgotten set's images are compared again."""
-    if not db_file.exists():
-        return 0
-    with dedup.open_facts(db_file, exclusive=True, wait=wait) as db:
-        db.executescript(SCHEMA)
-        gone = {s for (s,) in db.execute("SELECT id FROM pair_sets WHERE key<>?", (pairs_key(),))}
-        if older_than_days is not None:
-            cutoff = time.time() - older_than_days * 86400
-            gone |= {s for (s,) in db.execute("SELECT id FROM pair_sets WHERE used<?", (cutoff,))}
-        if keep is not None:
-            members = db.execute("SELECT pair_set, digest FROM pair_members")
-            gone |= {s for s, digest in members if digest not in keep}
-        db.execute("BEGIN IMMEDIATE")
-        _forget_sets(db, sorted(gone))
-        db.execute("COMMIT")
-    return len(gone)

@@ -301,6 +301,13 @@ the feature store's file index keeps its digests (which are cut to 128 bits; the
 256): a file whose path or any of these changed is read again."""
 
 
+FILE_SHA256 = dedup.KeptTable(
+    "file_sha256", FILES_SCHEMA, kept=f"substr(sha256, 1, {DIGEST_CHARS}) IN temp.keep"
+)
+"""The files' SHA-256, as ``objrec cache --prune`` forgets them (``dedup.prune_kept``; by the
+feature store's digest, their first ``DIGEST_CHARS``): a forgotten file is read again."""
+
+
 def _stat_key(stat: os.stat_result) -> tuple[int, int, int, int]:
     return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
 
@@ -336,31 +343,3 @@ def _keep_sha256(kept: Path, hashed: list[tuple[Path, os.stat_result, str]]) -> 
         db.execute("BEGIN IMMEDIATE")
         db.executemany("INSERT OR REPLACE INTO file_sha256 VALUES (?,?,?,?,?,?,?)", rows)
         db.execute("COMMIT")
-
-
-def prune_file_sha256(
-    kept: Path,
-    older_than_days: float | None = None,
-    keep: set[str] | None = None,
-    wait: Callable[[], None] | None = None,
-) -> int:
-    """Forget the files' SHA-256 not seen for ``older_than_days``, or of no digest in ``keep``
-    (their first ``DIGEST_CHARS``); how many. Safe: a forgotten file is read again."""
-    if not kept.exists():
-        return 0
-    with dedup.open_facts(kept, exclusive=True, wait=wait) as db:
-        db.execute(FILES_SCHEMA)
-        db.execute("BEGIN IMMEDIATE")
-        removed = 0
-        if older_than_days is not None:
-            cutoff = time.time() - older_than_days * 86400
-            removed += db.execute("DELETE FROM file_sha256 WHERE seen<?", (cutoff,)).rowcount
-        if keep is not None:
-            gone = [
-                (path,)
-                for path, digest in db.execute("SELECT path, sha256 FROM file_sha256")
-                if digest[:DIGEST_CHARS] not in keep
-            ]
-            removed += db.executemany("DELETE FROM file_sha256 WHERE path=?", gone).rowcount
-        db.execute("COMMIT")
-    return removed
