@@ -459,6 +459,25 @@ def test_unreadable_image_files_are_left_out_and_named_or_refused_under_strict(
 
 
 @pytest.mark.slow
+def test_a_split_under_a_lower_pixel_limit_leaves_out_what_it_refuses_though_its_facts_are_kept(
+    tmp_path, image_folder, known_facts, monkeypatch
+):
+    """The image facts are kept by content and measuring rules, not the pixel limit: a split
+    under a lower ``OBJREC_MAX_PIXELS`` than the one that kept an image's facts placed it (as
+    readable) where train leaves it out as too large, and where a split with an empty cache left
+    it out. Facts of an image over the limit are measured again, to be refused in their words."""
+    make_image((200, 40, 40), size=(160, 120)).save(image_folder / "red" / "huge.png")
+    split_folder(image_folder, tmp_path / "first")  # the default limit: its facts kept
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "10000")
+    again = split_folder(image_folder, tmp_path / "again")
+    assert again.too_large_files == ["red/huge.png"]
+    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "fresh"))
+    fresh = split_folder(image_folder, tmp_path / "fresh")
+    assert placed(tmp_path / "again") == placed(tmp_path / "fresh")
+    assert again.too_large_files == fresh.too_large_files
+
+
+@pytest.mark.slow
 def test_heic_photos_left_out_without_pillow_heif_are_said_apart_from_damaged_files(
     tmp_path, image_folder, known_facts, no_heif_plugin
 ):

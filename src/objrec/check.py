@@ -636,16 +636,15 @@ def _decode_one(path: Path) -> float | UnreadableImageError:
 
 def _known_contrast(kept: Path, digests: dict[Path, str]) -> dict[str, tuple[float, float]]:
     """The contrast ``kept`` holds of each of ``digests``' contents, and when a check last saw it
-    (a split's or an audit's image facts: now). Image facts are not keyed by the pixel limit: an
-    image over this one (``OBJREC_MAX_PIXELS``) is decoded again, to be refused in its words."""
+    (a split's or an audit's image facts: now; not those of an image over today's pixel limit,
+    decoded again to be refused in its words)."""
     from objrec import dedup
-    from objrec.images import pixel_limit
 
     if not kept.exists():
         return {}
     facts = dedup.kept_facts(list(digests), list(digests.values()), kept)
-    now, limit = time.time(), pixel_limit()
-    found = {d: (f.contrast, now) for d, f in facts.items() if f.width * f.height <= limit}
+    now = time.time()
+    found = {d: (f.contrast, now) for d, f in facts.items()}
     wanted = [d for d in dict.fromkeys(digests.values()) if d not in found]
     with dedup.open_facts(kept) as db:
         db.execute(DECODED_SCHEMA)

@@ -765,9 +765,13 @@ def prune_facts(
 
 
 def _stored_facts(db, digests: list[str], key: str, chunk=500) -> dict[str, ImageFacts]:
+    """The facts ``db`` keeps of ``digests`` under ``key``, less those of images over today's
+    pixel limit (``images.pixel_limit``), which the key does not hold: kept under a higher
+    ``OBJREC_MAX_PIXELS``, they made a split place an image train leaves out as too large.
+    Measured again, they are refused in their own words."""
     import json
 
-    found = {}
+    found, limit = {}, pixel_limit()
     for start in range(0, len(digests), chunk):
         part = digests[start : start + chunk]
         marks = ",".join("?" * len(part))
@@ -775,7 +779,8 @@ def _stored_facts(db, digests: list[str], key: str, chunk=500) -> dict[str, Imag
         for digest, text in db.execute(query, (key, *part)):
             values = json.loads(text)
             tuples = {name: tuple(values[name]) for name in ("crops", "turns")}
-            found[digest] = ImageFacts(**(values | tuples))
+            if values["width"] * values["height"] <= limit:
+                found[digest] = ImageFacts(**(values | tuples))
     return found
 
 
