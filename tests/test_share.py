@@ -238,6 +238,33 @@ def test_the_card_quotes_the_evaluations_of_the_model_shared(run, tmp_path):
     assert "objrec predict ours photo.jpg" in card and "random weights, for tests" in card
 
 
+def test_the_card_quotes_no_evaluation_of_the_models_own_training_images(run, tmp_path):
+    """`evaluate R4 S4 --split train` warned that its 40 images were the run's own training
+    images, but the card quoted "On the train split (40 images): top-1 80.00%" beside the test
+    split's 50.00%, and eval-valid's worst classes under "test photos" (review49b MEDIUM 2)."""
+    digest = model_digest(run)
+    for name, seen in [("eval-train", {"train": 12, "valid": 0}), ("eval-valid", {"valid": 12})]:
+        fake_evaluation(run, name, digest)
+        metrics = json.loads((run / name / "metrics.json").read_text())
+        metrics |= {"seen_in_training": seen, "ece": 0.5, "known_kept": 0.25}
+        (run / name / "metrics.json").write_text(json.dumps(metrics))
+    result = share_run(run, tmp_path / "ours")
+    card = (tmp_path / "ours" / "README.md").read_text()
+    assert result.evaluations == ["eval-valid"]
+    assert "On the train split" not in card
+    assert (
+        "- The train split was evaluated too, but 12 of its 12 images are the model's own "
+        "training photos: its figures overstate accuracy on new photos, and are not quoted."
+    ) in card
+    assert (
+        "- On the valid split (12 images, 12 of them the model's own validation images: "
+        "optimistic, as above): top-1 75.00%"
+    ) in card
+    assert "| class | top-1 | valid images | most confused with |" in card
+    assert "Not evaluated on a test split with this model" in card
+    assert "50.00 percentage points" not in card and "25.00% of the images" not in card
+
+
 @pytest.mark.slow
 def test_share_json_and_what_the_recipient_runs(run, tmp_path, capsys):
     """--json's keys; the shared folder, alone on another path, predicts as the run did."""
