@@ -24,6 +24,7 @@ from PIL import Image
 from objrec import images
 from objrec.config import TrainConfig
 from objrec.progress import Reporter
+from tests.xdist_groups import pytest_xdist_make_scheduler  # noqa: F401
 from tests.xdist_text import pytest_report_to_serializable, pytest_warning_recorded  # noqa: F401
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}

@@ -59,39 +59,50 @@ def run(cmd, env):
     return done
 
 
-CLI_LOGGING_AT_INFO = """
-import logging, os, sys
-from objrec.cli import main
-
+LOGGING_AT_INFO = """
+import logging, os
 logging.basicConfig(level=logging.INFO, format=f"rank {os.environ['RANK']}: %(message)s")
-sys.exit(main(sys.argv[1:]))
 """
-"""``objrec`` (``python -m objrec`` runs this ``main``) in a process whose logging is already set
-up at INFO, as a script calling objrec's functions sets it: the command's own setup then changes
-nothing (``basicConfig`` once), so every rank logs what the library says at INFO."""
+"""Logging set up at INFO, as a script calling objrec's functions sets it: ``objrec``'s own setup
+then changes nothing (``basicConfig`` once), so every rank logs what the library says at INFO."""
 
 
-def torchrun_and_single(root):
-    """A single process's run (in this process: a new one's start costs seconds) and torchrun's
-    (2 ranks, ``objrec train`` logging at INFO) of the same settings, on one split folder."""
+@pytest.fixture(scope="module")
+def torchrun_and_single(tmp_path_factory):
+    """One split folder; a single process's run of it (in this process: a new one's start costs
+    seconds) and one torchrun's of the same settings (2 ranks, :data:`RANK_1_ERRS`' ``objrec
+    train``, logging at INFO): its three processes take seconds each to start, so the module's
+    tests share it (xdist runs the module on one worker, ``xdist_groups``). The folder, the
+    torchrun's output, and the training photos in the order the ranks list them."""
     import os
 
+    root = tmp_path_factory.mktemp("torchrun")
     split_folder(make_class_folder(root / "photos", per_class=20), root / "data", seed=0)
-    ddp_env = {**os.environ, "OBJREC_CACHE": str(root / "cache-ddp")}
+    train_files = sorted((root / "data" / "train").rglob("*.*"))
+    ddp_env = {
+        **os.environ,
+        "OBJREC_CACHE": str(root / "cache-ddp"),
+        "VICTIM": str(train_files[0]),  # the first image: rank 0's share of the frozen pass
+        "OTHER": str(next((root / "data" / "test").rglob("*.*"))),
+    }
     with torch.random.fork_rng():
         train(root / "data", root / "single", replace(SINGLE, cache_dir=str(root / "cache-single")))
-    script = root / "objrec_logging_at_info.py"
-    script.write_text(CLI_LOGGING_AT_INFO)
+    script = root / "rank_1_errs.py"
+    script.write_text(LOGGING_AT_INFO + RANK_1_ERRS)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc-per-node", "2", str(script), "train", str(root / "data")]
-    return run([*command, "--out", str(root / "ddp"), *ARGS], ddp_env)
+    return root, run([*command, "--out", str(root / "ddp"), *ARGS], ddp_env), train_files
 
 
-def test_torchrun_trains_like_a_single_process_fills_the_store_once_and_only_rank_0_logs(tmp_path):
-    """One torchrun (each of its processes takes seconds to start), checked for each of these."""
-    ddp = torchrun_and_single(tmp_path)
-    trains_like_a_single_process(tmp_path, ddp)
-    the_sharded_frozen_pass_fills_the_same_store_once(tmp_path)
+def test_torchrun_trains_like_a_single_process_fills_the_store_once_and_only_rank_0_logs(
+    torchrun_and_single,
+):
+    """Checked on the torchrun whose rank 1 hashes and lists with the errors of
+    :data:`RANK_1_ERRS`, which every rank leaves for rank 0's hashes and listing (the test
+    below): its run is the single process's."""
+    root, ddp, _ = torchrun_and_single
+    trains_like_a_single_process(root, ddp)
+    the_sharded_frozen_pass_fills_the_same_store_once(root)
     only_rank_0_logs_that_it_writes_the_run(ddp)
 
 
@@ -238,29 +249,14 @@ sys.exit(main(sys.argv[1:]))
 each one's (digest, label), with both of rank 1's errors above."""
 
 
-def test_under_torchrun_every_rank_trains_on_rank_0_s_hashes_and_listing(tmp_path):
-    """One torchrun (its three processes take seconds each to start) whose rank 1 hashes one
-    photo as another's bytes and lists another class for one, checked for each: every rank
-    trains on the images rank 0 hashed, with the labels rank 0 listed."""
-    import os
-
-    split_folder(make_class_folder(tmp_path / "photos", per_class=8), tmp_path / "data", seed=0)
-    train_files = sorted((tmp_path / "data" / "train").rglob("*.*"))
-    env = {
-        **os.environ,
-        "OBJREC_CACHE": str(tmp_path / "cache"),
-        "VICTIM": str(train_files[0]),  # the first image: rank 0's share of the frozen pass
-        "OTHER": str(next((tmp_path / "data" / "test").rglob("*.*"))),
-    }
-    script = tmp_path / "rank_1_errs.py"
-    script.write_text(RANK_1_ERRS)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", "2", str(script), "train", str(tmp_path / "data")]
-    args = ["--backbone", "tiny_test", "--epochs", "1", "--batch-size", "8", "--aug-views", "1"]
-    done = run([*command, "--out", str(tmp_path / "run"), *args], env)
-    stacks = sorted(line for line in done.stderr.splitlines() if " trains on " in line)
-    assert len(stacks) == 2, done.stderr[-2000:]
-    every_rank_trains_on_the_images_rank_0_hashed(tmp_path, stacks, train_files)
+def test_under_torchrun_every_rank_trains_on_rank_0_s_hashes_and_listing(torchrun_and_single):
+    """The torchrun whose rank 1 hashes one photo as another's bytes and lists another class for
+    one, checked for each: every rank trains on the images rank 0 hashed, with the labels rank 0
+    listed."""
+    root, ddp, train_files = torchrun_and_single
+    stacks = sorted(line for line in ddp.stderr.splitlines() if " trains on " in line)
+    assert len(stacks) == 2, ddp.stderr[-2000:]
+    every_rank_trains_on_the_images_rank_0_hashed(root, stacks, train_files)
     every_rank_trains_on_the_same_listing_as_rank_0(stacks)
 
 
@@ -272,7 +268,7 @@ def every_rank_trains_on_the_images_rank_0_hashed(root, stacks, train_files):
     assert images[0] == images[1], stacks
     assert images[0] == f"{list(range(len(train_files)))}"  # the victim too
     listed = len(train_files) + len(list((root / "data" / "valid").rglob("*.*")))
-    counts = json.loads((root / "run" / "summary.json").read_text())["frozen_pass"]
+    counts = json.loads((root / "ddp" / "summary.json").read_text())["frozen_pass"]
     assert counts["hashed"] == listed and counts["unreadable"] == 0  # each file read once
 
 

@@ -1,6 +1,7 @@
 """The code's shape: short functions, and no later stage reaching into ``train``."""
 
 import ast
+import functools
 import importlib.util
 import re
 import sys
@@ -29,15 +30,21 @@ def test_every_function_in_src_is_under_50_lines():
     assert long_functions(source_trees()) == []
 
 
+@functools.cache
+def trees_of_tests() -> tuple[tuple[Path, ast.Module], ...]:
+    """Each module of ``tests/`` (its name) and its syntax tree, in name order, parsed once for
+    the tests here that read the tests' shape (1 to 2 s each on 2 busy cores; xdist runs this
+    module on one worker, ``xdist_groups``)."""
+    folder = Path(__file__).resolve().parent
+    paths = sorted(folder.glob("*.py"))
+    return tuple((path.relative_to(folder), ast.parse(path.read_text())) for path in paths)
+
+
 @pytest.mark.slow
 def test_every_function_in_tests_is_under_50_lines():
     """A test of 50 lines or more (five were, up to 61) reads as several: split into helpers and
     tests that each say what they check."""
-    folder = Path(__file__).resolve().parent
-    trees = [
-        (path.relative_to(folder), ast.parse(path.read_text())) for path in folder.glob("*.py")
-    ]
-    assert long_functions(sorted(trees, key=lambda pair: pair[0])) == []
+    assert long_functions(trees_of_tests()) == []
 
 
 @pytest.mark.slow
@@ -170,8 +177,8 @@ def test_no_test_carries_one_mark_twice():
     30): the new test carried the mark twice, and the old one, which builds an int8 body (0.4 s),
     lost it and joined the quick tier unseen. No test function repeats a decorator."""
     twice = []
-    for path in sorted(Path(__file__).parent.glob("test_*.py")):
-        for node in ast.parse(path.read_text()).body:
+    for path, tree in trees_of_tests():
+        for node in tree.body if path.name.startswith("test_") else ():
             if isinstance(node, ast.FunctionDef):
                 marks = [ast.unparse(d) for d in node.decorator_list]
                 if len(set(marks)) < len(marks):

@@ -1,7 +1,9 @@
 """The page and the API of a real ``objrec serve`` process, the page in a real headless Chromium.
 
-One server process and one browser serve the whole module (each takes seconds to start); each
-test opens its own page, in a browser context of its own (no cookie, cache or route shared).
+Two server processes (one with a lower pixel limit), one browser and one with a fake camera
+serve the whole module (each takes seconds to start), which xdist runs on one worker
+(``xdist_groups``); each test opens its own page, in a browser context of its own (no cookie,
+cache or route shared).
 """
 
 import io
@@ -300,29 +302,37 @@ FAKE_CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-st
 """Chromium's fake camera (a moving test pattern), lent without asking."""
 
 
-@contextmanager
-def camera_page(browser, server: str, script: str = "") -> Iterator:
-    """The served page in a Chromium of its own with the fake camera (:data:`FAKE_CAMERA`),
-    ``script`` run before the page's own (the module's Playwright: one per thread)."""
+@pytest.fixture(scope="module")
+def camera_browser(browser):
+    """A Chromium of its own with the fake camera (:data:`FAKE_CAMERA`), launched once for the
+    module's camera tests (the module's Playwright: one per thread)."""
     with_camera = browser.browser_type.launch(
         executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu", *FAKE_CAMERA]
     )
+    yield with_camera
+    with_camera.close()
+
+
+@contextmanager
+def camera_page(camera_browser, server: str, script: str = "") -> Iterator:
+    """The served page in the camera's Chromium, in a context of its own, ``script`` run before
+    the page's own."""
+    page = camera_browser.new_page()
     try:
-        page = with_camera.new_page()
         if script:
             page.add_init_script(script)
         page.goto(server + "/")
         yield page
     finally:
-        with_camera.close()
+        page.close()
 
 
 @pytest.mark.slow
-def test_a_photo_taken_with_the_computer_s_camera_is_answered(browser, server):
+def test_a_photo_taken_with_the_computer_s_camera_is_answered(camera_browser, server):
     """Teachable Machine's preview answers the webcam; the page took files alone (teachable42).
     "Use the camera" shows it (Chromium's fake camera here), "Take a photo" sends a frame, which is
     answered as a photo chosen alone; "Stop the camera" stops it."""
-    with camera_page(browser, server) as page:
+    with camera_page(camera_browser, server) as page:
         page.click("#camera-start")
         wait_until(page, "document.getElementById('camera-view').videoWidth > 0", 15)
         page.click("#camera-shoot")
@@ -336,7 +346,7 @@ def test_a_photo_taken_with_the_computer_s_camera_is_answered(browser, server):
 
 
 @pytest.mark.slow
-def test_a_camera_whose_video_will_not_play_is_turned_off_again(browser, server):
+def test_a_camera_whose_video_will_not_play_is_turned_off_again(camera_browser, server):
     """The camera granted but its video refusing to play (a browser's autoplay policy, a device
     taken away meanwhile): the page said so and dropped the stream without stopping it, the
     camera left on (its light too) until the tab closed."""
@@ -345,7 +355,7 @@ def test_a_camera_whose_video_will_not_play_is_turned_off_again(browser, server)
         "const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);"
         "navigator.mediaDevices.getUserMedia = async c => (window.opened = await open(c));"
     )
-    with camera_page(browser, server, script) as page:
+    with camera_page(camera_browser, server, script) as page:
         page.click("#camera-start")
         wait_until(page, "document.getElementById('error').textContent.includes('camera')", 15)
         live = page.evaluate("window.opened.getTracks().map(t => t.readyState)")
@@ -353,7 +363,7 @@ def test_a_camera_whose_video_will_not_play_is_turned_off_again(browser, server)
 
 
 @pytest.mark.slow
-def test_a_double_click_on_the_camera_button_opens_one_camera(browser, server):
+def test_a_double_click_on_the_camera_button_opens_one_camera(camera_browser, server):
     """A double click on "Use the camera" asked for the camera twice while the first request was
     pending: two streams, the first shown for a moment and never stopped, so "Stop the camera"
     left the camera on (its light too) until the tab closed. One stream, stopped by one click."""
@@ -364,7 +374,7 @@ def test_a_double_click_on_the_camera_button_opens_one_camera(browser, server):
         "  window.asked += 1; const asked = open(c);"
         "  asked.then(s => window.opened.push(s)); return asked; };"
     )
-    with camera_page(browser, server, script) as page:
+    with camera_page(camera_browser, server, script) as page:
         page.dblclick("#camera-start")
         wait_until(page, "document.getElementById('camera-view').videoWidth > 0", 15)
         wait_until(page, "!document.getElementById('camera-start').disabled", 15)

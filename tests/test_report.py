@@ -23,6 +23,19 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, launched once for the module's tests that open the report in it (each
+    page in a context of its own); xdist runs the module on one worker (``xdist_groups``)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
 def built_report(tmp_path_factory, trained_once):
     """The report of a copy of the session's tiny run, built once for the tests that only read it
     in a browser (a report takes seconds: evaluation, plots, Grad-CAM maps)."""
@@ -94,15 +107,11 @@ def test_the_training_wall_time_says_where_the_features_came_from():
 @pytest.mark.skipif(
     not chromium(), reason="Debian's chromium is not installed (.ci/run installs it)"
 )
-def test_report_renders_in_headless_chromium(built_report):
-    playwright = pytest.importorskip("playwright.sync_api")
+def test_report_renders_in_headless_chromium(browser, built_report):
     path = built_report
     errors = []
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    try:
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(path.as_uri())
@@ -123,7 +132,8 @@ def test_report_renders_in_headless_chromium(built_report):
         page.locator("#per-class th", has_text="class").first.click()
         sorted_first = page.locator("#per-class tbody tr td").first.text_content()
         shot = page.screenshot(full_page=True)
-        browser.close()
+    finally:
+        page.close()
     assert errors == [] and broken == 0
     assert sorted_first == "blue" and first in ("blue", "green", "red")
     from io import BytesIO
@@ -159,12 +169,11 @@ SORT_BY = """name => {
 @pytest.mark.skipif(
     not chromium(), reason="Debian's chromium is not installed (.ci/run installs it)"
 )
-def test_the_per_class_table_sorts_names_as_text_and_figures_as_numbers(built_report):
+def test_the_per_class_table_sorts_names_as_text_and_figures_as_numbers(browser, built_report):
     """Every column was sorted by parseFloat: "b10" after "b9" (names that parse as no number
     were compared as lower-case text), a name starting with digits by that number among names
     compared as text, a "nan" loss as text among numbers. Names now sort as text, case aside and
     digits as numbers; figures as numbers, with an empty or "nan" cell last either way."""
-    playwright = pytest.importorskip("playwright.sync_api")
     path = built_report
     names = ["b10", "A1", "b9", "10 apples", "9 pears"]
     counts = ["12", "9", "100", "7", "30"]
@@ -172,17 +181,15 @@ def test_the_per_class_table_sorts_names_as_text_and_figures_as_numbers(built_re
     rows = [
         {"class": n, "n_train": c, "loss": x} for n, c, x in zip(names, counts, losses, strict=True)
     ]
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page()
+    page = browser.new_page()
+    try:
         page.goto(path.as_uri())
         page.evaluate(FILL_TABLE, rows)
         by_name = [page.evaluate(SORT_BY, "class") for _ in range(2)]
         by_count = page.evaluate(SORT_BY, "n_train")
         by_loss = [page.evaluate(SORT_BY, "loss") for _ in range(2)]
-        browser.close()
+    finally:
+        page.close()
     assert by_name[0] == ["9 pears", "10 apples", "A1", "b9", "b10"]
     assert by_name[1] == by_name[0][::-1]
     assert by_count == ["7", "9", "12", "30", "100"]
@@ -1246,16 +1253,12 @@ SORTED_BY_KEYBOARD = """() => {
 @pytest.mark.skipif(
     not chromium(), reason="Debian's chromium is not installed (.ci/run installs it)"
 )
-def test_the_per_class_table_sorts_from_the_keyboard_and_says_how(built_report):
+def test_the_per_class_table_sorts_from_the_keyboard_and_says_how(browser, built_report):
     """The table's headers sorted on a click only: Tab never reached them, and a screen reader
     was not told the order (a11y40 #3). Each header is a button, and says its order in
     aria-sort."""
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page()
+    page = browser.new_page()
+    try:
         page.goto(built_report.as_uri())
         before = page.evaluate(SORTED_BY_KEYBOARD)
         page.locator("#per-class th button", has_text="class").first.focus()
@@ -1263,7 +1266,8 @@ def test_the_per_class_table_sorts_from_the_keyboard_and_says_how(built_report):
         for _ in range(2):
             page.keyboard.press("Enter")
             by_name.append(page.evaluate(SORTED_BY_KEYBOARD))
-        browser.close()
+    finally:
+        page.close()
     assert before[0] is None
     assert by_name[0] == ["ascending", sorted(before[1])]
     assert by_name[1] == ["descending", sorted(before[1], reverse=True)]
@@ -1286,19 +1290,16 @@ UNDER_THE_NAV = """() => {
 @pytest.mark.skipif(
     not chromium(), reason="Debian's chromium is not installed (.ci/run installs it)"
 )
-def test_a_section_the_nav_leads_to_starts_below_the_sticky_nav(built_report):
+def test_a_section_the_nav_leads_to_starts_below_the_sticky_nav(browser, built_report):
     """The nav stays at the top of the window as the page scrolls, and a section its link led to
     was scrolled to the very top, under it: its heading hidden, as was an element the keyboard's
     focus scrolled to there (a11y40 #10). The window stops the nav's height short of it."""
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page(viewport={"width": 1100, "height": 700})
+    page = browser.new_page(viewport={"width": 1100, "height": 700})
+    try:
         page.goto(built_report.as_uri())
         hidden = page.evaluate(UNDER_THE_NAV)
-        browser.close()
+    finally:
+        page.close()
     assert hidden == []
 
 

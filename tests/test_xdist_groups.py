@@ -1,0 +1,61 @@
+"""``pytest -n auto`` keeps the tests of ``xdist_groups.ONE_WORKER``'s modules on one worker."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from .xdist_groups import ONE_WORKER, load_scheduling_keeping_modules_whole, module_of
+
+pytest.importorskip("xdist")
+
+
+class Worker:
+    """What the scheduler sees of a worker: the tests it is sent, in order."""
+
+    def __init__(self, name: str):
+        self.sent, self.shutting_down, self.gateway = [], False, SimpleNamespace(id=name)
+
+    def send_runtest_some(self, indices):
+        self.sent.extend(indices)
+
+    def shutdown(self):
+        self.shutting_down = True
+
+
+def scheduled(collection: list[str]) -> list[list[str]]:
+    """The tests each of two workers is sent, as ``--dist load`` with the hook sends them, each
+    worker finishing every test it was sent before the other finishes one."""
+    options = {"tx": ["2*popen"], "maxschedchunk": None}
+    config = SimpleNamespace(getvalue=options.get, getoption=options.get)
+    silent = SimpleNamespace(loadsched=lambda *words: None)
+    scheduler = load_scheduling_keeping_modules_whole()(config, silent)
+    workers = [Worker("gw0"), Worker("gw1")]
+    for worker in workers:
+        scheduler.add_node(worker)
+        scheduler.add_node_collection(worker, collection)
+    scheduler.schedule()
+    while scheduler.pending or any(scheduler.node2pending.values()):
+        for worker in workers:
+            for index in list(scheduler.node2pending[worker]):
+                scheduler.mark_test_complete(worker, index)
+    return [[collection[i] for i in worker.sent] for worker in workers]
+
+
+def test_a_module_kept_whole_runs_on_one_worker_and_the_others_on_both():
+    assert (
+        "test_page.py" in ONE_WORKER
+        and module_of("tests/test_page.py::test_x[a]") == "test_page.py"
+    )
+    collection = [f"tests/test_a.py::test_{i}" for i in range(37)]
+    collection += [f"tests/test_page.py::test_{i}" for i in range(30)]
+    collection += [f"tests/test_z.py::test_{i}" for i in range(41)]
+    sent = scheduled(collection)
+    assert sorted(sent[0] + sent[1]) == sorted(collection)  # each test once
+    assert [sum("test_page.py" in nodeid for nodeid in tests) for tests in sent] in (
+        [30, 0],
+        [0, 30],
+    )
+    for tests in sent:
+        assert tests == [nodeid for nodeid in collection if nodeid in tests]  # in order
+        assert any("test_a.py" in nodeid for nodeid in tests)
+        assert any("test_z.py" in nodeid for nodeid in tests)
