@@ -871,49 +871,80 @@ def test_serve_with_several_workers_refuses_a_bad_setting_before_starting_them(
     assert err.startswith("error: ") and words in err, err
 
 
+@pytest.fixture(scope="module")
+def served_by_two_workers(client):
+    """One ``serve(workers=2)`` of the module's run (its settings checked in a new process that
+    imports PyTorch: about 3 s of CPU, made once for the tests below; xdist runs the module on
+    one worker, ``xdist_groups``), the workers' start stubbed: what it said and showed, whether
+    this process loaded the model, and at the workers' start the processes still running and the
+    environment, with the caller's own ``OBJREC_SERVE_DEVICE`` set; then its variables after."""
+    import multiprocessing
+
+    from objrec import serve
+
+    from .conftest import TaskRecorder
+
+    done = SimpleNamespace(started=[], said=[], shown=TaskRecorder(), loaded=[], running=[])
+
+    def start(config, sock):
+        done.started.append(config)
+        done.running.append(multiprocessing.active_children())
+        done.environ = dict(os.environ)
+
+    real = serve.load_recognizer
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OBJREC_SERVE_DEVICE", "mine")  # the caller's own, kept as it was
+        patch.setattr(serve, "load_recognizer", lambda *a: done.loaded.append(1) or real(*a))
+        patch.setattr(serve, "run_until_stopped", start)
+        serve.serve(
+            client.run,
+            port=0,
+            workers=2,
+            runtime="torch",
+            on_loaded=lambda *w: done.said.append(w),
+            reporter=done.shown,
+            worker_logging={"version": 1},
+        )
+        done.after = {k: v for k, v in os.environ.items() if k.startswith("OBJREC_SERVE_")}
+    return done
+
+
 @pytest.mark.slow
-def test_serve_with_several_workers_starts_them_when_the_settings_are_good(client, monkeypatch):
+def test_serve_with_several_workers_starts_them_when_the_settings_are_good(
+    client, monkeypatch, served_by_two_workers
+):
     """It says what runs the model and why once loaded (the CLI prints it when it is up), and
-    shows the loading as a step (10.6 s with nothing on screen at a load of 9)."""
+    shows the loading as a step (10.6 s with nothing on screen at a load of 9); as one worker
+    does."""
     from objrec import serve
 
     from .conftest import TaskRecorder
 
     started, said, shown = [], [], TaskRecorder()
     monkeypatch.setattr(serve, "run_until_stopped", lambda config, sock: started.append(config))
-    for workers in (2, 1):
-        serve.serve(
-            client.run,
-            port=0,
-            workers=workers,
-            runtime="torch",
-            on_loaded=lambda *w: said.append(w),
-            reporter=shown,
-        )
-    assert [(c.workers, c.factory) for c in started] == [(2, True), (1, False)]
-    assert said == [("the whole model in PyTorch, on the CPU", "runtime torch was asked for")] * 2
-    assert shown.tasks == ["loading the model"] * 2
+    serve.serve(
+        client.run,
+        port=0,
+        workers=1,
+        runtime="torch",
+        on_loaded=lambda *w: said.append(w),
+        reporter=shown,
+    )
+    two = served_by_two_workers
+    assert [(c.workers, c.factory) for c in two.started + started] == [(2, True), (1, False)]
+    torch = [("the whole model in PyTorch, on the CPU", "runtime torch was asked for")]
+    assert two.said == said == torch
+    assert two.shown.tasks == shown.tasks == ["loading the model"]
 
 
 @pytest.mark.slow
 def test_serve_with_several_workers_checks_the_settings_in_a_process_that_has_ended(
-    client, monkeypatch
+    served_by_two_workers,
 ):
     """`serve --workers 2`'s starting process loaded the model to check the settings, and kept
     what that took while it watched the workers: 0.82 GiB against 0.54 GiB for its imports on a
     default run. A process of its own loads it now, and has ended before any worker starts."""
-    import multiprocessing
-
-    from objrec import serve
-
-    loaded, running = [], []
-    real = serve.load_recognizer
-    monkeypatch.setattr(serve, "load_recognizer", lambda *args: loaded.append(1) or real(*args))
-    monkeypatch.setattr(
-        serve, "run_until_stopped", lambda *_: running.append(multiprocessing.active_children())
-    )
-    serve.serve(client.run, port=0, workers=2, runtime="torch")
-    assert loaded == [] and running == [[]]
+    assert served_by_two_workers.loaded == [] and served_by_two_workers.running == [[]]
 
 
 def children_of(pid: int) -> list[int]:
@@ -1015,21 +1046,15 @@ def test_the_settings_checker_starts_with_sigint_held_back_after_the_resource_tr
 
 
 @pytest.mark.slow
-def test_serve_leaves_no_worker_settings_in_its_callers_environment(client, monkeypatch):
+def test_serve_leaves_no_worker_settings_in_its_callers_environment(client, served_by_two_workers):
     """serve() handed several workers their settings in os.environ and left them there: a Python
     process that served, then built a worker's app or served again, read the old run's."""
-    import os
-
     from objrec import serve
 
-    seen = []
-    monkeypatch.setenv("OBJREC_SERVE_DEVICE", "mine")  # the caller's own, kept as it was
-    monkeypatch.setattr(serve, "run_until_stopped", lambda *_: seen.append(dict(os.environ)))
-    serve.serve(client.run, port=0, workers=2, runtime="torch", worker_logging={"version": 1})
-    assert seen[0]["OBJREC_SERVE_RUN"] == str(client.run.resolve())  # the workers read them
-    assert seen[0]["OBJREC_SERVE_DEVICE"] == "auto" and serve.WORKER_LOGGING in seen[0]
-    after = {name for name in os.environ if name.startswith("OBJREC_SERVE_")}
-    assert after == {"OBJREC_SERVE_DEVICE"} and os.environ["OBJREC_SERVE_DEVICE"] == "mine"
+    seen = served_by_two_workers.environ
+    assert seen["OBJREC_SERVE_RUN"] == str(client.run.resolve())  # the workers read them
+    assert seen["OBJREC_SERVE_DEVICE"] == "auto" and serve.WORKER_LOGGING in seen
+    assert served_by_two_workers.after == {"OBJREC_SERVE_DEVICE": "mine"}
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ ONE_WORKER = {
     "test_report.py": "a headless Chromium",
     "test_distributed.py": "one torchrun of three processes",
     "test_layout.py": "every test file's syntax tree",
+    "test_serve.py": "a copy of the session's run served, and a `serve --workers 2`'s check",
 }
 """The modules whose tests one worker runs, and what their module fixtures start or make once."""
 
