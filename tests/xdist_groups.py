@@ -5,7 +5,7 @@ torchrun) that every worker running one of their tests would start again.
 ``--dist load`` sends each worker a run of consecutive tests, more as it runs low; a module's
 tests are split wherever a run ends. Here a run that reaches a module of :data:`ONE_WORKER`
 takes the rest of that module's tests with it, and the other worker gets the tests after them.
-``tests/conftest.py`` registers the hook; ``test_xdist_text.py`` checks the scheduling.
+``tests/conftest.py`` registers the hook; ``test_xdist_groups.py`` checks the scheduling.
 """
 
 from __future__ import annotations
