@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from objrec.cli import main
+from objrec.current import image_set_fingerprint
 from objrec.errors import ObjrecError
-from objrec.evaluate import evaluate, image_set_fingerprint, resolve_eval_folder
+from objrec.evaluate import evaluate, resolve_eval_folder
 from objrec.meta import checkpoint_file
 from objrec.predict import predict
 

@@ -1538,3 +1538,40 @@ def test_the_page_says_the_test_split_holds_a_class_the_model_was_not_taught(
         "The test split has 1 class folder the model was not taught, left out of every score: "
         "purple (3 images); the model answered"
     )
+
+
+@pytest.mark.slow  # about 0.2 s: the store opened five times
+def test_a_report_evaluates_again_when_a_test_photo_is_replaced_under_its_name(
+    tmp_path, monkeypatch
+):
+    """A test photo replaced in place (re-shot, cropped, a wrong file overwritten with the right
+    one) kept the listing, so the evaluation stayed current: report drew the new photo under the
+    old one's answer and the card quoted the old figures (review49b HIGH 1, review49a MEDIUM 1).
+    The image set it recorded is compared through the store's stat-keyed file index: an
+    unchanged folder reads no file, a replaced photo is hashed again."""
+    import importlib
+
+    from objrec import store as store_module
+    from objrec.cache import open_cache
+    from objrec.current import currency, image_set_fingerprint
+    from objrec.progress import SILENT
+    from objrec.report import load_evaluation
+
+    run, data, test, folder = evaluated_test_folder(tmp_path)
+    names = ("a/1.jpg", "a/2.jpg", "b/3.jpg")
+    digests = open_cache().store.digests([test / name for name in names])[0]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics["image_set"] = image_set_fingerprint(digests, [name[0] for name in names])
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    hashed: list[str] = []
+    real_hash = store_module.hash_or_error
+    monkeypatch.setattr(store_module, "hash_or_error", lambda p: hashed.append(p) or real_hash(p))
+    made: list[Path] = []
+    evaluate_module = importlib.import_module("objrec.evaluate")
+    monkeypatch.setattr(evaluate_module, "evaluate", lambda run, data, **kw: made.append(data))
+    assert currency(folder, run).images and not hashed  # unchanged: no file read
+    assert load_evaluation(run, data, SILENT) == folder and not made
+    (test / "a" / "2.jpg").write_bytes(b"another photo")  # replaced, same name and class
+    assert not currency(folder, run).images
+    assert hashed == [str((test / "a" / "2.jpg").absolute())]
+    assert load_evaluation(run, data, SILENT) == folder and made == [data]

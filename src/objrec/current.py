@@ -2,7 +2,9 @@
 (``share``): of the model now in the run (:func:`is_current`: the digest its ``metrics.json``
 records), at the unknown threshold the run answers with now (:func:`at_threshold_now`), and of the
 evaluated folder's images as they are now (:func:`same_images`: the (path, class) pairs of its
-``predictions.csv`` against a listing of the folder, no file read). ``report`` shows one only when
+``predictions.csv`` against a listing of the folder, then the images' contents, through the feature
+store's stat-keyed file index, against the image set it recorded: an unchanged folder reads no
+file, a photo replaced under its own name is hashed again). ``report`` shows one only when
 all three hold, else evaluates again; the card quotes one of the model shared and its images now,
 and its figures at a threshold only when that threshold is the one in use.
 """
@@ -10,6 +12,7 @@ and its figures at a threshold only when that threshold is the one in use.
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +48,16 @@ def currency(folder: Path, run: Path, model: str | None = None) -> Currency:
     return Currency(
         is_current(folder / PREDICTIONS, run, model),
         at_threshold_now(folder, run, model),
-        same_images(folder),
+        same_images(folder, run_cache_dir(run)),
     )
+
+
+def run_cache_dir(run: Path) -> str | None:
+    """The cache folder ``train`` was given (its ``config.json``'s ``cache_dir``), while it exists
+    here, as ``RunMeta.cache_dir`` says it without reading the model: the store whose file index
+    knows the run's evaluated images. None: the default folder."""
+    folder = json_dict((run if run.is_dir() else run.parent) / "config.json").get("cache_dir")
+    return str(folder) if folder and Path(str(folder)).is_dir() else None
 
 
 def is_current(predictions: Path, run: Path, model: str | None = None) -> bool:
@@ -89,9 +100,10 @@ def at_threshold_now(folder: Path, run: Path, model: str | None = None) -> bool:
     return then == now
 
 
-def same_images(folder: Path) -> bool:
+def same_images(folder: Path, cache_dir: str | Path | None = None) -> bool:
     """Whether the evaluated folder (``metrics.json``'s ``folder``) holds the images the
-    evaluation in ``folder`` measured, each in the class folder it was measured as: every row of
+    evaluation in ``folder`` measured, each in the class folder it was measured as and with the
+    bytes it measured (:func:`same_contents`, by the store in ``cache_dir``): every row of
     its ``predictions.csv`` still there under its class, no image of the model's classes added
     (but those it could not read), and the class folders the model was not taught holding as many
     images as it counted (a class folder that is none of those it measured or named,
@@ -120,7 +132,50 @@ def same_images(folder: Path) -> bool:
     ):
         return False
     unreadable = [str(entry) for entry in metrics.get("unreadable") or []]
-    return all(was_unreadable(key, unreadable) for key in set(listed) - set(keys))
+    if not all(was_unreadable(key, unreadable) for key in set(listed) - set(keys)):
+        return False
+    paths = [evaluated.joinpath(*key) for key in keys if key is not None]
+    return same_contents(metrics, paths, [true for _, true in rows], cache_dir)
+
+
+def same_contents(
+    metrics: dict[str, Any],
+    paths: Sequence[Path],
+    labels: Sequence[str],
+    cache_dir: str | Path | None,
+) -> bool:
+    """Whether the images ``paths`` (labelled ``labels``) are, byte for byte, those the evaluation
+    of ``metrics`` measured: their fingerprint (:func:`image_set_fingerprint`) is the
+    ``image_set`` it recorded. A photo replaced under its own name (re-shot, cropped, a wrong
+    file overwritten with the right one) keeps the listing, and the report showed the old
+    photo's answer under the new one (review49b HIGH 1). The digests come from the feature
+    store's file index (stat-keyed: an unchanged file is not read; a replaced one is hashed
+    again); a file that cannot be read now makes it False. True for an evaluation that recorded
+    no image set (made before they were): the listing is all there is to compare."""
+    from objrec.cache import open_cache
+
+    recorded = str(metrics.get("image_set") or "")
+    if not recorded:
+        return True
+    cache = open_cache(cache_dir)
+    try:
+        digests, failures, _ = cache.store.readable_digests(paths)
+    finally:
+        cache.close()  # lets `objrec cache --prune` go on
+    return not failures and image_set_fingerprint(digests, labels) == recorded
+
+
+IMAGE_SET_CHARS = 8
+
+
+def image_set_fingerprint(digests: Sequence[str], labels: Sequence[str]) -> str:
+    """A short fingerprint of a labelled set of images, whatever their paths, names and order:
+    the first ``IMAGE_SET_CHARS`` hex digits of the SHA-256 of the sorted (content digest, label)
+    pairs. A relabelled, an added or a removed image changes it; the same images renamed, moved
+    within their class or copied elsewhere keep it. ``digests``: the feature store's
+    (``FeatureTable.digests``, ``FeatureStore.digests``), so that no file is read again for it."""
+    pairs = sorted(f"{digest}\t{label}" for digest, label in zip(digests, labels, strict=True))
+    return hashlib.sha256("\n".join(pairs).encode()).hexdigest()[:IMAGE_SET_CHARS]
 
 
 def taught_classes(metrics: dict[str, Any], rows: Sequence[tuple[str, str]]) -> set[str]:

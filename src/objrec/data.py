@@ -32,7 +32,7 @@ IMAGE_SET_MEANING = (
     "a fingerprint of the images and their labels; compare scores only between evaluations of "
     "the same set"
 )
-"""What an evaluation's image set (``evaluate.image_set_fingerprint``) is, as every command and
+"""What an evaluation's image set (``current.image_set_fingerprint``) is, as every command and
 the report say it after naming one (``test set 3f9a1c2b``)."""
 
 

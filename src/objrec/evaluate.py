@@ -37,6 +37,7 @@ from objrec.confidence import (
     threshold_trade,
 )
 from objrec.config import TOP5_CLASSES, EvaluateConfig, SplitConfig, settings
+from objrec.current import image_set_fingerprint
 from objrec.data import (
     SPLITS,
     UNKNOWN,
@@ -736,19 +737,6 @@ def record_provenance(
     result.unreadable, result.model = unreadable, model
     labels = [] if result.predictions is None else list(result.predictions["true"])
     result.image_set = image_set_fingerprint(list(digests), labels)
-
-
-IMAGE_SET_CHARS = 8
-
-
-def image_set_fingerprint(digests: Sequence[str], labels: Sequence[str]) -> str:
-    """A short fingerprint of a labelled set of images, whatever their paths, names and order:
-    the first ``IMAGE_SET_CHARS`` hex digits of the SHA-256 of the sorted (content digest, label)
-    pairs. A relabelled, an added or a removed image changes it; the same images renamed, moved
-    within their class or copied elsewhere keep it. ``digests``: the feature store's
-    (``FeatureTable.digests``), so that no file is read again for it."""
-    pairs = sorted(f"{digest}\t{label}" for digest, label in zip(digests, labels, strict=True))
-    return hashlib.sha256("\n".join(pairs).encode()).hexdigest()[:IMAGE_SET_CHARS]
 
 
 def mark_seen(
