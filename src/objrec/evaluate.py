@@ -490,6 +490,11 @@ def near_duplicate_groups(
     return [numbers.setdefault(key, len(numbers)) for key in keys]
 
 
+MEASURING_FACTS = "measuring the images for near-duplicates"
+"""The task of decoding (small) each image a split did not measure, for its perceptual hashes:
+21 s of silence for 800 new photos (review49b MEDIUM 5); none for a split's own images."""
+
+
 def grouped_here(
     paths: Sequence[Path],
     digests: Sequence[str],
@@ -502,19 +507,21 @@ def grouped_here(
     folder keeps by ``digests``, the feature store's: a split measured them, the others are
     measured now, at a small size), and a burst: one camera's photos of one class (``classes_of``,
     each image's) within split's default ``burst_seconds`` by their EXIF
-    (``grouping.burst_keys``). ``reporter`` is shown the search (every image against every other
-    but those a split compared: ``near_pairs``)."""
+    (``grouping.burst_keys``). ``reporter`` is shown the measuring (:data:`MEASURING_FACTS`) and
+    the search (every image against every other but those a split compared: ``near_pairs``)."""
     from objrec import dedup
     from objrec.grouping import burst_keys, near_groups
 
     facts_file = open_cache(cache_dir).facts_file
-    facts = dedup.cached_facts(list(paths), list(digests), facts_file)
+    reporter = or_silent(reporter)
+    with reporter.task(MEASURING_FACTS, len(paths)) as advance:  # minutes for a new folder
+        facts = dedup.cached_facts(list(paths), list(digests), facts_file, lambda: advance(1))
     files: dict[str, list[Path]] = {}
     for path, name in zip(paths, classes_of or [""] * len(paths), strict=True):
         files.setdefault(name, []).append(path)
     hashes = dict(zip(paths, digests, strict=True))
     facts_of = dict(zip(paths, facts, strict=True))
-    with passes_from_first_step(or_silent(reporter), COMPARE_PASSES) as on_row:
+    with passes_from_first_step(reporter, COMPARE_PASSES) as on_row:
         keys = near_groups(files, hashes, facts_of, on_row=on_row, kept=facts_file)
     seconds = SplitConfig().burst_seconds
     keys = burst_keys(files, keys, seconds, digests=hashes, kept=facts_file)[0]
