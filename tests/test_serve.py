@@ -93,24 +93,27 @@ def test_info_says_why_an_onnxruntime_int8_body_runs_beside_a_pytorch_head_with_
     on the CPU, in ONNX Runtime. The GPU is mocked: none here."""
     import torch
 
-    from objrec import serve
+    from objrec import serve_model
 
     from .test_inference import int8_copy
 
     run = int8_copy(client.run, tmp_path / "run", engine="onnxruntime")
-    monkeypatch.setattr(serve, "resolve_device", lambda device: torch.device("cuda", 0))
-    recognizer = serve.load_recognizer(run, None, "auto", None, True)
+    monkeypatch.setattr(serve_model, "resolve_device", lambda device: torch.device("cuda", 0))
+    recognizer = serve_model.load_recognizer(run, None, "auto", None, True)
     assert recognizer.runtime == "torch" and recognizer.device == torch.device("cpu")
-    runs, why = serve.runs_and_why(recognizer, None)
+    runs, why = serve_model.runs_and_why(recognizer, None)
     assert runs == "the int8 body in ONNX Runtime, the head in PyTorch"
     assert why.startswith("this run's pretrained network is in 8-bit integers (int8), which ")
     assert "the head runs in PyTorch beside it, on the CPU too" in why
     assert "one ONNX graph" not in why and "serve's default on the CPU, as" not in why
-    assert serve.runs_why("torch", "onnxruntime", "cpu", "torch") == "runtime torch was asked for"
+    assert (
+        serve_model.runs_why("torch", "onnxruntime", "cpu", "torch")
+        == "runtime torch was asked for"
+    )
     # --runtime onnx was refused with a GPU ("runs on the CPU only") before the body was read
-    recognizer = serve.load_recognizer(run, "onnx", "auto", None, True)
+    recognizer = serve_model.load_recognizer(run, "onnx", "auto", None, True)
     assert recognizer.runtime == "onnx" and recognizer.device == torch.device("cpu")
-    assert serve.runs_and_why(recognizer, "onnx") == (
+    assert serve_model.runs_and_why(recognizer, "onnx") == (
         "the whole model in ONNX Runtime, on the CPU",
         "runtime onnx was asked for",
     )
@@ -124,7 +127,7 @@ def test_the_model_answers_once_on_an_answering_thread_before_the_app_is_made(
     on a thread of those that answer uploads before it is made, and one that fails is refused.
     What it says it runs names the run's kept threshold, as with several workers: `serve RUN`
     (one worker) said nothing of the threshold.json it used."""
-    from objrec import serve
+    from objrec import serve_model
     from objrec.errors import ObjrecError
     from objrec.kept import KeptThreshold
 
@@ -135,14 +138,14 @@ def test_the_model_answers_once_on_an_answering_thread_before_the_app_is_made(
         def warm_up(self):
             self.warmed.append(threading.current_thread().name)
 
-    monkeypatch.setattr(serve, "load_recognizer", lambda *args: Loaded())
+    monkeypatch.setattr(serve_model, "load_recognizer", lambda *args: Loaded())
     app = create_app(tmp_path)
     assert len(Loaded.warmed) == 1 and Loaded.warmed[0].startswith("objrec-answer")
-    runs = serve.start_words(app.state.served.recognizer, None)
+    runs = serve_model.start_words(app.state.served.recognizer, None)
     assert runs[0] == "the whole model in PyTorch, on the CPU"
     said = "\nunknown below 0.2, kept from evaluate --unknown on 2026-12-03 (run/threshold.json;"
     assert said in runs[1] and runs[1].endswith(Loaded.kept.words())
-    assert serve.loaded_words(tmp_path, None, "cpu", None, True) == runs
+    assert serve_model.loaded_words(tmp_path, None, "cpu", None, True) == runs
     monkeypatch.setattr(Loaded, "warm_up", lambda self: 1 / 0)
     with pytest.raises(ObjrecError, match="the model loaded but failed on a first test image"):
         create_app(tmp_path)
@@ -158,7 +161,7 @@ def test_info_and_serve_help_say_the_same_of_what_runs_the_model():
 
     from objrec.cli.delivery import RUNS_NOTE, serve
     from objrec.cli.prediction import predict
-    from objrec.serve import runs_why, runs_words
+    from objrec.serve_model import runs_why, runs_words
 
     default_run = runs_words("torch", "openvino")  # a default run asked for onnx: torch
     assert default_run == "the int8 body in OpenVINO, the head in PyTorch"
@@ -382,7 +385,7 @@ def test_a_field_in_the_url_or_a_second_image_is_refused_not_ignored(client):
 def test_a_file_named_in_the_url_is_told_to_come_as_the_image_in_the_form():
     """``/predict?file=photo.jpg`` beside a form's image was told "send file as a form field
     beside file (curl -F file=... -F file=@photo.jpg)": the image, not a second field."""
-    from objrec.serve import misplaced_field_text
+    from objrec.serve_predict import misplaced_field_text
 
     assert misplaced_field_text({"file": "photo.jpg"}, None) == (
         "file: /predict reads its fields from the form, not from the URL: send the image itself "
@@ -409,17 +412,17 @@ def test_a_failure_of_the_server_s_own_is_a_json_error_the_page_can_show(
 ):
     """Anything that failed beyond a bad request (here the model's answer) was Starlette's
     plain-text "Internal Server Error", which the page read as no answer at all."""
-    from objrec import serve
+    from objrec import serve_errors, serve_predict
 
     def fails(*args, **kwargs):
         raise RuntimeError("/home/someone/run: the model failed")
 
-    monkeypatch.setattr(serve, "answer_json", fails)
+    monkeypatch.setattr(serve_predict, "answer_json", fails)
     quiet = local_client(client.app, raise_server_exceptions=False)
     with caplog.at_level("INFO", logger="objrec.serve.events"):
         response = quiet.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
     assert response.status_code == 500
-    assert response.json() == {"error": serve.SERVER_ERROR}  # no detail of the server's
+    assert response.json() == {"error": serve_errors.SERVER_ERROR}  # no detail of the server's
     assert "/predict x.png (" in caplog.text and ": failed, 500 in " in caplog.text
 
 
@@ -545,7 +548,7 @@ def test_sizes_are_said_in_mib_to_three_figures_never_in_exponents(n_bytes, word
     which a Windows user, whose file manager counts MB as MiB, read as taking a "10.3 MB" photo
     that it refused; "up to 10 MiB" refuses nothing shown as under 10 MB by any file manager, and
     the operator's 10 reads 10. A limit of 1000 said "1.05e+03 MB"."""
-    from objrec.serve import size_text
+    from objrec.serve_uploads import size_text
 
     assert size_text(n_bytes) == f"{words} ({n_bytes:,} bytes)"
 
@@ -620,12 +623,12 @@ def test_at_most_a_few_uploads_are_decoded_at_once_each_on_the_app_s_own_threads
     ``ANSWERING_AT_ONCE`` threads; the others wait their turn and are answered after."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from objrec import serve
+    from objrec import serve_predict, serve_uploads
 
-    limit = serve.ANSWERING_AT_ONCE
+    limit = serve_predict.ANSWERING_AT_ONCE
     lock, release = threading.Lock(), threading.Event()
     inside, most, threads = [0], [0], set()
-    real_open_image = serve.open_image
+    real_open_image = serve_uploads.open_image
 
     def open_image(*args, **kwargs):
         with lock:
@@ -637,7 +640,7 @@ def test_at_most_a_few_uploads_are_decoded_at_once_each_on_the_app_s_own_threads
             inside[0] -= 1
         return real_open_image(*args, **kwargs)
 
-    monkeypatch.setattr(serve, "open_image", open_image)
+    monkeypatch.setattr(serve_uploads, "open_image", open_image)
 
     def ask(_):
         return client.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
@@ -821,7 +824,7 @@ def test_serve_refuses_an_upload_limit_under_one_byte_in_one_sentence(
 
 
 def test_serve_passes_its_upload_limit_on_and_keeps_10_mib_by_default(tmp_path, monkeypatch):
-    from objrec import cli, serve
+    from objrec import cli, serve, serve_uploads
     from objrec.cli.delivery import SERVE_MAX_UPLOAD_MIB
 
     asked = []
@@ -829,8 +832,8 @@ def test_serve_passes_its_upload_limit_on_and_keeps_10_mib_by_default(tmp_path, 
     fake_checkpoint(tmp_path / "model.safetensors")  # a run: serve checks before its imports
     assert cli.main(["serve", str(tmp_path), "--max-upload-mib", "0.5"]) == 0
     assert cli.main(["serve", str(tmp_path)]) == 0
-    assert [a["max_upload_bytes"] for a in asked] == [512 * 1024, serve.MAX_UPLOAD_BYTES]
-    assert serve.MAX_UPLOAD_BYTES == SERVE_MAX_UPLOAD_MIB * 1024 * 1024 == 10 * 1024 * 1024
+    assert [a["max_upload_bytes"] for a in asked] == [512 * 1024, serve_uploads.MAX_UPLOAD_BYTES]
+    assert serve_uploads.MAX_UPLOAD_BYTES == SERVE_MAX_UPLOAD_MIB * 1024 * 1024 == 10 * 1024 * 1024
 
 
 def test_each_worker_of_several_takes_the_upload_limit(client, monkeypatch):
@@ -880,7 +883,7 @@ def served_by_two_workers(client):
     environment, with the caller's own ``OBJREC_SERVE_DEVICE`` set; then its variables after."""
     import multiprocessing
 
-    from objrec import serve
+    from objrec import serve, serve_model
 
     from .conftest import TaskRecorder
 
@@ -891,10 +894,10 @@ def served_by_two_workers(client):
         done.running.append(multiprocessing.active_children())
         done.environ = dict(os.environ)
 
-    real = serve.load_recognizer
+    real = serve_model.load_recognizer
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OBJREC_SERVE_DEVICE", "mine")  # the caller's own, kept as it was
-        patch.setattr(serve, "load_recognizer", lambda *a: done.loaded.append(1) or real(*a))
+        patch.setattr(serve_model, "load_recognizer", lambda *a: done.loaded.append(1) or real(*a))
         patch.setattr(serve, "run_until_stopped", start)
         serve.serve(
             client.run,
@@ -998,13 +1001,17 @@ def test_a_ctrl_c_while_the_checker_starts_is_answered_once_it_has_started():
     tracker unblocks SIGINT as it starts) raised KeyboardInterrupt between the process's spawn
     and the data it is sent: the process read a closed pipe and printed an EOFError traceback
     (CI, a quiet machine). It is answered when the start is done."""
-    from objrec import serve
+    from objrec import serve_workers
 
     done = []
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # xdist's workers: ignored
     try:
-        deferred = serve.ctrl_c_deferred()
-        with pytest.raises(KeyboardInterrupt), deferred, serve.signals_blocked([signal.SIGINT]):
+        deferred = serve_workers.ctrl_c_deferred()
+        with (
+            pytest.raises(KeyboardInterrupt),
+            deferred,
+            serve_workers.signals_blocked([signal.SIGINT]),
+        ):
             signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])  # as the tracker does
             os.kill(os.getpid(), signal.SIGINT)
             for _ in range(1000):  # Python answers a signal between its bytecodes
@@ -1017,7 +1024,7 @@ def test_a_ctrl_c_while_the_checker_starts_is_answered_once_it_has_started():
 
 SPAWN_MASKS = """
 import multiprocessing, multiprocessing.util as util, signal
-from objrec import serve
+from objrec import serve_workers
 
 masks, spawn = [], util.spawnv_passfds
 def spy(*args):
@@ -1025,7 +1032,7 @@ def spy(*args):
     return spawn(*args)
 util.spawnv_passfds = spy
 process = multiprocessing.get_context("spawn").Process(target=print)
-serve.start_deaf_to_ctrl_c(process)
+serve_workers.start_deaf_to_ctrl_c(process)
 process.join()
 print(masks)
 """
@@ -1049,11 +1056,11 @@ def test_the_settings_checker_starts_with_sigint_held_back_after_the_resource_tr
 def test_serve_leaves_no_worker_settings_in_its_callers_environment(client, served_by_two_workers):
     """serve() handed several workers their settings in os.environ and left them there: a Python
     process that served, then built a worker's app or served again, read the old run's."""
-    from objrec import serve
+    from objrec import serve_workers
 
     seen = served_by_two_workers.environ
     assert seen["OBJREC_SERVE_RUN"] == str(client.run.resolve())  # the workers read them
-    assert seen["OBJREC_SERVE_DEVICE"] == "auto" and serve.WORKER_LOGGING in seen
+    assert seen["OBJREC_SERVE_DEVICE"] == "auto" and serve_workers.WORKER_LOGGING in seen
     assert served_by_two_workers.after == {"OBJREC_SERVE_DEVICE": "mine"}
 
 
@@ -1070,7 +1077,7 @@ def test_an_infinite_threshold_is_refused_as_info_cannot_say_it(trained_once, th
 
 def up_at(port: int):
     """A stand-in for ``serve.serve`` that only says it answers, on ``port``."""
-    from objrec.serve import url_of
+    from objrec.serve_address import url_of
 
     def serve(run, host, port_asked, *args, on_ready, on_loaded=lambda *words: None, **kwargs):
         on_loaded("the whole model in PyTorch, on the CPU", "runtime torch was asked for")
@@ -1091,10 +1098,10 @@ def test_serve_on_every_address_prints_addresses_a_phone_can_open(
 ):
     """`serve --host 0.0.0.0` printed http://0.0.0.0:8000/, which no browser opens: it now gives
     localhost for this machine and the machine's network addresses for other devices."""
-    from objrec import cli, serve
+    from objrec import cli, serve, serve_address
 
     found = {False: ["192.168.1.23"], True: ["192.168.1.23", "fd12::5"]}
-    monkeypatch.setattr(serve, "network_addresses", lambda ipv6=False: found[ipv6])
+    monkeypatch.setattr(serve_address, "network_addresses", lambda ipv6=False: found[ipv6])
     monkeypatch.setattr(serve, "serve", up_at(8123))
     fake_checkpoint(tmp_path / "model.safetensors")  # a run: serve checks before its imports
     assert cli.main(["serve", str(tmp_path), "--host", host]) == 0
@@ -1114,9 +1121,9 @@ def test_serve_on_every_address_prints_addresses_a_phone_can_open(
 def test_serve_on_every_address_says_when_it_finds_no_network_address(
     tmp_path, capsys, monkeypatch
 ):
-    from objrec import cli, serve
+    from objrec import cli, serve, serve_address
 
-    monkeypatch.setattr(serve, "network_addresses", lambda ipv6=False: [])
+    monkeypatch.setattr(serve_address, "network_addresses", lambda ipv6=False: [])
     monkeypatch.setattr(serve, "serve", up_at(80))
     fake_checkpoint(tmp_path / "model.safetensors")  # a run: serve checks before its imports
     assert cli.main(["serve", str(tmp_path), "--host", "0.0.0.0"]) == 0
@@ -1129,7 +1136,7 @@ def test_network_addresses_are_found_without_the_network_and_only_ones_others_ca
 ):
     """The route's address first, then the host name's; no loopback (Debian's /etc/hosts gives
     the host name 127.0.1.1), link-local or repeated one."""
-    from objrec import serve
+    from objrec import serve_address
 
     monkeypatch.setattr(socket, "gethostname", lambda: "lab-pc")
     resolved = {
@@ -1143,16 +1150,16 @@ def test_network_addresses_are_found_without_the_network_and_only_ones_others_ca
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     routes = {socket.AF_INET: ["192.168.1.23"], socket.AF_INET6: []}
-    monkeypatch.setattr(serve, "routed_address", lambda family: routes[family])
-    assert serve.network_addresses() == ["192.168.1.23", "10.0.0.7"]
-    assert serve.network_addresses(ipv6=True) == ["192.168.1.23", "10.0.0.7", "fd12::5"]
+    monkeypatch.setattr(serve_address, "routed_address", lambda family: routes[family])
+    assert serve_address.network_addresses() == ["192.168.1.23", "10.0.0.7"]
+    assert serve_address.network_addresses(ipv6=True) == ["192.168.1.23", "10.0.0.7", "fd12::5"]
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a: (_ for _ in ()).throw(socket.gaierror))
-    assert serve.network_addresses() == ["192.168.1.23"]
+    assert serve_address.network_addresses() == ["192.168.1.23"]
 
 
 def test_the_routed_address_is_asked_of_a_udp_socket_that_sends_nothing(monkeypatch):
     """A UDP socket's connect to a private address only picks the route: nothing is sent."""
-    from objrec import serve
+    from objrec import serve_address
 
     calls = []
 
@@ -1176,7 +1183,7 @@ def test_the_routed_address_is_asked_of_a_udp_socket_that_sends_nothing(monkeypa
             raise AssertionError(f"the probe called {name}")
 
     monkeypatch.setattr(socket, "socket", Probe)
-    assert serve.routed_address(socket.AF_INET) == ["192.168.1.23"]
+    assert serve_address.routed_address(socket.AF_INET) == ["192.168.1.23"]
     assert calls == [
         ("socket", socket.AF_INET, socket.SOCK_DGRAM),
         ("connect", ("10.254.254.254", 9)),
@@ -1187,13 +1194,13 @@ def test_the_routed_address_is_asked_of_a_udp_socket_that_sends_nothing(monkeypa
         raise OSError(101, "Network is unreachable")
 
     monkeypatch.setattr(Probe, "connect", unreachable)
-    assert serve.routed_address(socket.AF_INET6) == []
+    assert serve_address.routed_address(socket.AF_INET6) == []
 
 
 def test_a_server_bound_to_every_ipv6_address_takes_ipv4_too():
     """The IPv4 addresses printed for `--host ::` open it, whatever the system's default."""
     from objrec.errors import ObjrecError
-    from objrec.serve import bind_socket
+    from objrec.serve_address import bind_socket
 
     if not socket.has_ipv6:
         pytest.skip("no IPv6 on this machine")
@@ -1247,7 +1254,7 @@ def test_serve_takes_a_lower_pixel_limit_for_its_uploads_and_says_it(
     3.4 GB for 4 such PNGs, with nothing its operator could set to bound it but OBJREC_MAX_PIXELS,
     which changes what every command reads. `serve --max-pixels` sets the server's own, up to
     objrec's; the 413 states it, also when Pillow's guard refuses the file from its header."""
-    from objrec import serve
+    from objrec import serve, serve_uploads
     from objrec.errors import ObjrecError
     from objrec.images import UnreadableImageError
 
@@ -1262,7 +1269,7 @@ def test_serve_takes_a_lower_pixel_limit_for_its_uploads_and_says_it(
     assert "over the limit of 10,000 pixels" in refused.json()["error"]
     assert "objrec serve --max-pixels sets it" in caplog.text
     bomb = UnreadableImageError("x.png", "cannot read image (another limit's words)", True)
-    assert "this server takes images of up to 10,000 pixels" in serve.too_many_pixels_text(
+    assert "this server takes images of up to 10,000 pixels" in serve_uploads.too_many_pixels_text(
         bomb, 10_000
     )
     with pytest.raises(ObjrecError, match="is over objrec's own limit of 89,478,485"):
@@ -1377,17 +1384,17 @@ def test_a_failure_of_the_server_s_own_carries_the_cors_headers_too(trained_once
     """A 500 came without them (Starlette answers it outside every middleware of the app's): a
     page of an allowed origin saw a failed request, not the error. The traceback still reaches
     the server (here the test client, which raises it unless told not to)."""
-    from objrec import serve
+    from objrec import serve_errors, serve_predict
 
     def fails(*args, **kwargs):
         raise RuntimeError("the model failed")
 
-    monkeypatch.setattr(serve, "answer_json", fails)
+    monkeypatch.setattr(serve_predict, "answer_json", fails)
     app = create_app(trained_once, runtime="torch", cors_origins=[SHOP])
     png = {"file": ("x.png", png_bytes())}
     with local_client(app, raise_server_exceptions=False) as shop:
         failed = shop.post("/predict", headers={"Origin": SHOP}, files=png)
-    assert failed.status_code == 500 and failed.json() == {"error": serve.SERVER_ERROR}
+    assert failed.status_code == 500 and failed.json() == {"error": serve_errors.SERVER_ERROR}
     assert failed.headers["access-control-allow-origin"] == SHOP
     with (
         local_client(app) as strict,
@@ -1565,7 +1572,7 @@ def test_serve_shows_a_server_s_events_with_their_time_in_each_worker_too(
     import logging
     import logging.config
 
-    from objrec import serve
+    from objrec import serve, serve_workers
     from objrec.cli import main
 
     asked, applied = [], []
@@ -1574,7 +1581,7 @@ def test_serve_shows_a_server_s_events_with_their_time_in_each_worker_too(
     for name in serve.worker_environment(client.run, None, "cpu", None, True, 1):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OBJREC_SERVE_RUN", str(client.run))
-    monkeypatch.setenv(serve.WORKER_LOGGING, json.dumps(asked[0]["worker_logging"]))
+    monkeypatch.setenv(serve_workers.WORKER_LOGGING, json.dumps(asked[0]["worker_logging"]))
     monkeypatch.setattr(serve, "create_app", lambda *args, **kwargs: None)
     monkeypatch.setattr(logging.config, "dictConfig", applied.append)  # not this process's
     serve.app_from_env()  # as a worker starts
@@ -1644,7 +1651,7 @@ def test_an_upload_refused_as_an_invalid_request_is_one_line_in_the_log_too(clie
     ],
 )
 def test_an_upload_s_size_is_said_in_the_unit_that_reads_best(n_bytes, words):
-    from objrec.serve import upload_size
+    from objrec.serve_uploads import upload_size
 
     assert upload_size(n_bytes) == words
 
@@ -1689,7 +1696,7 @@ def test_the_names_a_server_answers_to_are_its_host_this_machine_s_and_those_all
     (as colleagues type it: gpu-box, gpu-box.local); ``allowed_hosts`` adds names,
     ``*.office.lan`` those under a domain, ``*`` any; a name that is no host name is refused."""
     from objrec.errors import ObjrecError
-    from objrec.serve import host_allowed, server_names
+    from objrec.serve_guards import host_allowed, server_names
 
     monkeypatch.setattr(socket, "gethostname", lambda: "GPU-Box.office.lan")
     machine = ["gpu-box.office.lan", "gpu-box", "gpu-box.local"]
@@ -1756,10 +1763,12 @@ def test_an_upload_whose_client_closed_the_connection_is_logged_not_answered(
     """serve decoded and answered uploads whose clients had given up (12 of 12 after curl's
     --max-time 2), and logged them as answered (review48b MEDIUM 3). At its turn, an upload whose
     client closed the connection (ASGI's http.disconnect) is not decoded, and the log says so."""
-    from objrec import serve
+    from objrec import serve_predict
 
     answered = []
-    monkeypatch.setattr(serve, "answer_upload", lambda *args, **kwargs: answered.append(args))
+    monkeypatch.setattr(
+        serve_predict, "answer_upload", lambda *args, **kwargs: answered.append(args)
+    )
     scope, body = upload_scope()
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     sent = []
@@ -1819,10 +1828,10 @@ def test_an_upload_whose_client_leaves_during_its_turn_stops_and_is_logged_so(
     decoded or scored (curl --max-time 1.3 on a 103 MiB PNG that took 2.3 s), still had it
     scored, and the log said it answered (unknown, closest: pyramid 19.08%). The model no longer
     runs on an image whose client left while it was decoded, and the log says how far it came."""
-    from objrec import serve
+    from objrec import serve_predict, serve_uploads
 
     scored, started, left, loops = [], threading.Event(), threading.Event(), []
-    real_json = serve.answer_json
+    real_json = serve_predict.answer_json
 
     def until_the_client_left(real):
         def stalled(*args, **kwargs):
@@ -1838,8 +1847,9 @@ def test_an_upload_whose_client_leaves_during_its_turn_stops_and_is_logged_so(
         scored.append(1)
         return real_json(*args, **kwargs)
 
-    monkeypatch.setattr(serve, "answer_json", answer_json)
-    monkeypatch.setattr(serve, leaves_in, until_the_client_left(getattr(serve, leaves_in)))
+    monkeypatch.setattr(serve_predict, "answer_json", answer_json)
+    where = serve_uploads if leaves_in == "open_image" else serve_predict
+    monkeypatch.setattr(where, leaves_in, until_the_client_left(getattr(where, leaves_in)))
     scope, body = upload_scope()
     messages, sent = [{"type": "http.request", "body": body, "more_body": False}], []
 
@@ -1871,7 +1881,7 @@ def test_serves_default_runtime_that_cannot_make_its_graph_says_pytorch_serves_w
     no ONNX Runtime and --runtime torch serves (review48b LOW 6). Asked for, onnx says only why."""
     from objrec import inference
     from objrec.errors import ObjrecError
-    from objrec.serve import load_recognizer
+    from objrec.serve_model import load_recognizer
 
     def fails(*args, **kwargs):
         raise PermissionError(1, "Operation not permitted", "/cache/onnx/model.onnx")

@@ -411,7 +411,8 @@ def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, tr
     older run's 0.22 by mistake. `evaluate --unknown OTHER --keep-threshold` keeps it beside the
     model: predict answers as with --threshold then, an explicit one still wins, the one kept
     before stays recorded, and nothing of the run changes unless it is asked to keep one."""
-    from objrec.serve import answer_json, unknown_info
+    from objrec.serve_model import unknown_info
+    from objrec.serve_predict import answer_json
 
     run = Path(shutil.copytree(trained_once, tmp_path / "run"))
     images = [*known_images(trained_once.parent / "data"), planted(tmp_path / "board.png")]

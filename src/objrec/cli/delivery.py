@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from objrec.share import ShareResult
 
 SERVE_MAX_UPLOAD_MIB = 10.0
-"""``serve``'s upload limit in MiB: ``serve.MAX_UPLOAD_BYTES``, here since the CLI does not import
-FastAPI for ``--help`` (a test checks that the two agree)."""
+"""``serve``'s upload limit in MiB: ``serve_uploads.MAX_UPLOAD_BYTES``, here since the CLI does not
+import FastAPI for ``--help`` (a test checks that the two agree)."""
 
 RUNS_NOTE = (
     "A model whose pretrained network is in 8-bit integers run in OpenVINO (int8: train's "
@@ -52,7 +52,7 @@ RUNS_NOTE = (
     '(the head\'s), "int8_engine": "openvino", and the same in words (runs, runs_why).'
 )
 """What ``serve --help`` says first of an int8 body's engine, as ``/info`` and the line at start
-say it (``serve.runs_words``; a test checks that they agree). It came after "Left out, serve
+say it (``serve_model.runs_words``; a test checks that they agree). It came after "Left out, serve
 picks: on the CPU onnx", which a newcomer with a default run read against /info's "runtime":
 "torch"."""
 
@@ -550,7 +550,7 @@ def serving_text(run: Path, host: str, url: str) -> str:
     """What ``serve`` says once it answers at ``url``: the address to open, or, bound to every
     address (``--host 0.0.0.0``), the one for this machine and those for other devices, since
     no browser opens http://0.0.0.0:8000/."""
-    from objrec.serve import urls_to_open
+    from objrec.serve_address import urls_to_open
 
     here, others = urls_to_open(host, urlsplit(url).port or 0)
     if not others and here == url:

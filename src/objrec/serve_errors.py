@@ -1,0 +1,166 @@
+"""Every error ``serve`` answers, as JSON ``{"error": ...}`` in one sentence: HTTP errors, requests
+FastAPI could not validate (naming the field, and what the request sent instead), failures of
+the server's own (a 500, answered inside CORS)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from objrec.serve_turns import (
+    LEFT,
+)
+from objrec.serve_uploads import log_request, log_too_large, too_large_text
+
+
+def route_path(request: Request) -> str:
+    """The path ``request`` was routed by: its URL's path without the ``root_path`` that
+    ``serve``'s own (``root_path``) puts before it (``/objrec/predict`` is ``/predict``)."""
+    path, root = request.scope["path"], request.scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(f"{root}/") else path
+
+
+def error_response(
+    status: int, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": message}, headers=headers)
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Every HTTP error as ``{"error": ...}``. A 413 that is not FastAPI's ``HTTPException`` (those
+    raised here) is the body limit's, Starlette's "Content Too Large": it is said as the upload
+    limit; a 400 of the form's parser, for a client that left while sending it, as that. The
+    exception's headers are kept (a 405's ``Allow``)."""
+    if exc.status_code == 413 and not isinstance(exc, HTTPException):
+        log_too_large(request.app.state.max_upload_bytes)
+        return error_response(413, too_large_text(request.app.state.max_upload_bytes))
+    if exc.status_code == 400 and not isinstance(exc, HTTPException):  # the form's parser
+        if route_path(request) == "/predict" and await request.is_disconnected():
+            log_request(request, None, LEFT["sending"])  # it read as a form refused
+            return error_response(499, LEFT["sending"])
+        sentence = unreadable_form_text(str(exc.detail))
+        if route_path(request) == "/predict":
+            log_request(request, None, f"refused, 400: {sentence}")
+        return error_response(400, sentence)
+    return error_response(exc.status_code, str(exc.detail), exc.headers)
+
+
+def unreadable_form_text(detail: str) -> str:
+    """The 400's words for a form Starlette's parser could not read: its own words alone
+    ("Invalid multipart data.") said neither what nor what to do. A part's headers over 4 KiB
+    (python-multipart's limit) are such a form: a file name of 5,000 characters was one."""
+    return (
+        f"the form (multipart/form-data) could not be read ({detail.rstrip('.')}): send the "
+        "image as curl -F file=@photo.jpg sends it, under a file name of fewer than 4,000 "
+        "characters"
+    )
+
+
+SERVER_ERROR = "the server failed on this request (its log says why); try again, or another image"
+
+
+async def server_error(request: Request, exc: Exception) -> JSONResponse:
+    """Any other failure as a 500 ``{"error": ...}`` too, not Starlette's plain-text "Internal
+    Server Error", which the page cannot read (it said "error (no answer)"). The sentence names
+    no detail of the server; uvicorn logs the traceback. :class:`AnswerFailuresInside` answers
+    the app's own failures so, with CORS headers; this handler, those of the middleware."""
+    return error_response(500, SERVER_ERROR)
+
+
+class AnswerFailuresInside:
+    """A failure of the server's own answered as its 500 ``{"error": ...}`` (:func:`server_error`)
+    from inside the CORS middleware, so that it carries the CORS headers every other answer
+    carries, then raised on, so that uvicorn still logs its traceback. Starlette answers such a
+    failure in its ``ServerErrorMiddleware``, which it puts outside every middleware of the
+    app's: a page of an allowed origin saw a failed request, not the 500. Raised on, the failure
+    reaches that middleware with the answer already sent, and it sends none of its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            if not started:  # else the answer is under way, and only the server can end it
+                await error_response(500, SERVER_ERROR)(scope, receive, send)
+            raise
+
+
+NOT_A_FILE = (
+    "file: the image must be sent as a file (a form part with a file name, as curl -F "
+    "file=@photo.jpg sends it), not as text"
+)
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A request FastAPI could not validate: one sentence naming the field. A ``file`` sent as
+    text (``curl -F file=photo.jpg``, without the ``@``) was pydantic's "Value error, Expected
+    UploadFile, received: <class 'str'>"."""
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+    if where == "file" and first.get("type") != "missing":
+        sentence = NOT_A_FILE
+    elif where == "file":
+        sentence = no_file_text(request.headers.get("content-type"), exc.body)
+    else:
+        sentence = f"{where}: {first.get('msg', 'invalid request')}"
+    if route_path(request) == "/predict":  # an upload refused: one line, as every other upload
+        sent = exc.body.get("file") if hasattr(exc.body, "get") else None
+        image = sent if isinstance(sent, StarletteUploadFile) else None
+        log_request(request, image, f"refused, 422: {sentence}")
+    return error_response(422, sentence)
+
+
+def no_file_text(content_type: str | None, form: Any) -> str:
+    """Why a request without a ``file`` field got no answer, naming what it sent instead: a form
+    whose image is in another field (``-F image=@photo.jpg``), or a body that is no form (the
+    image's bytes as the body, JSON). It was pydantic's "file: Field required", which does not
+    say that the image goes in a form's ``file`` field."""
+    how = "as curl -F file=@photo.jpg sends it"
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind != "multipart/form-data":
+        sent = f"this request's body is {kind}" if kind else "this request has no form"
+        return (
+            f"file: no image: /predict reads a form (multipart/form-data) with the image in its "
+            f"field file, {how}; {sent}"
+        )
+    fields = sorted(set(form.keys())) if hasattr(form, "keys") else []
+    if not fields:
+        return f"file: the form is empty: send the image in its field file, {how}"
+    return (
+        f"file: the form has no field file, only {', '.join(fields)}: send the image in the "
+        f"field file, {how}"
+    )
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Every error ``app`` answers as ``{"error": ...}``: HTTP, invalid requests, failures."""
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, server_error)
+
+
+class ErrorAnswer(BaseModel):
+    """Every refusal's body, as /openapi.json says it (it said FastAPI's ``{"detail": [...]}``
+    for a 422, which objrec never sends)."""
+
+    error: str = Field(description="one sentence: what was wrong, naming the file or the field")

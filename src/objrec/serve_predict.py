@@ -1,0 +1,202 @@
+"""``POST /predict``: an upload's form checked, its turn (``serve_turns``), its image decoded and
+answered on one of the app's answering threads by the model served when its turn came, and one
+line in the server's log for each upload."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from objrec.inference import Recognizer
+from objrec.predict import Prediction, answered
+from objrec.serve_errors import ErrorAnswer
+from objrec.serve_turns import (
+    MOST_WAITING,
+    RETRY_AFTER,
+    ClientLeft,
+    Turns,
+    stop_if_left,
+    while_connected,
+)
+from objrec.serve_uploads import body_limit, decode_upload, log_request, read_upload, upload_name
+from objrec.served import MODEL_HEADER, ServedModel
+
+MAX_TOPK = 20
+
+
+ANSWERING_AT_ONCE = 4
+"""Uploads ``/predict`` decodes and answers at once, each on one of the app's own threads; the
+others wait their turn, holding no thread. FastAPI ran up to 40 at once, one per thread of its
+pool, and each thread kept what its own images had taken (the allocator keeps an arena per
+thread), so 40 small PNGs of 6,000 x 6,000 pixels took a server to 10.9 GB and left it at 9.3 GB.
+One answer already keeps every core busy. An image within objrec's pixel limit
+(``images.pixel_limit``, 89 million pixels) decodes in up to 0.36 GB (Pillow holds an RGB pixel
+in 4 bytes): one of a kind that takes more a pixel to decode (32-bit grey, RGBA: 9 bytes) is
+allowed fewer pixels (``images.bytes_to_decode``), where a 0.6 MB 32-bit TIFF took 1.4 GB."""
+
+
+PREDICT_TEXT = (
+    "Answer one image: the keys that predict --json gives each image, without path: filename, "
+    "answer (the closest class, or unknown), unknown, score (its familiarity), barely_familiar, "
+    "unknown_threshold, unknown_threshold_kept_on, topk, the closest classes with their "
+    "probabilities, and confused_with (null from serve)."
+)
+
+
+PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorAnswer, "description": text}
+    for code, text in (
+        (
+            400,
+            "the file is empty, the form cannot be read, or the request was sent to a name "
+            "this server does not answer to (its Host header)",
+        ),
+        (
+            413,
+            "the file is over the server's upload limit (max_upload_bytes in /info), or the "
+            "image over its pixel limit (max_pixels)",
+        ),
+        (415, "the file is not an image objrec reads, or is damaged (cut short)"),
+        (
+            422,
+            "a form field missing or wrong: no file, topk not a whole number from 1 to 20, "
+            "tta not true or false, a field given in the URL, more than one image",
+        ),
+        (500, "the server failed on this request (its log says why)"),
+        (
+            503,
+            f"the server is busy: {MOST_WAITING} uploads wait for their turn already; send it "
+            "again after the seconds its Retry-After header gives",
+        ),
+    )
+}
+"""``/predict``'s refusals, for ``/openapi.json`` and ``/docs``."""
+
+
+def add_predict_route(
+    app: FastAPI,
+    served: ServedModel,
+    answering: ThreadPoolExecutor,
+    max_upload_bytes: int,
+    max_pixels: int,
+) -> None:
+    """``POST /predict``: each upload answered on an ``answering`` thread by the model served
+    when its turn came (:func:`answer_upload`, ``serve_turns.Turns``: not when its client has
+    gone, 503 when too many wait; stopped where it can be when its client leaves during its
+    turn, ``serve_turns.while_connected``), and told in the log (``serve_uploads.log_request``)."""
+    turns, limits = Turns(ANSWERING_AT_ONCE), (max_upload_bytes, max_pixels)
+    busy = {"Retry-After": str(RETRY_AFTER)}
+
+    async def answer(
+        request: Request, response: Response, file: UploadFile, topk: int, tta: bool
+    ) -> dict:
+        misplaced = misplaced_field_text(request.query_params, await request.form())
+        if misplaced:
+            raise HTTPException(422, misplaced)
+        async with turns.turn(request.is_disconnected, busy):
+            recognizer, response.headers[MODEL_HEADER], _ = served.now()
+            job = partial(answer_upload, recognizer, file, topk, tta, *limits)
+            return await while_connected(request.receive, answering, job)
+
+    @app.post(
+        "/predict",
+        max_body_size=body_limit(max_upload_bytes),
+        description=PREDICT_TEXT,
+        responses=PREDICT_ERRORS,
+    )
+    async def predict(
+        request: Request,
+        response: Response,
+        file: Annotated[UploadFile, File(description="an image file")],
+        topk: Annotated[int, Form(ge=1, le=MAX_TOPK, description="how many classes to give")] = 5,
+        tta: Annotated[bool, Form(description="average over the test-time views")] = False,
+    ) -> dict:
+        started = time.perf_counter()
+        try:
+            answered = await answer(request, response, file, topk, tta)
+        except ClientLeft as left:
+            log_request(request, file, str(left), time.perf_counter() - started)
+            raise HTTPException(499, str(left)) from None  # nginx's "client closed request"
+        except Exception as exc:
+            log_request(request, file, failure_words(exc), time.perf_counter() - started)
+            raise
+        log_request(request, file, answer_words(answered), time.perf_counter() - started)
+        return answered
+
+
+def answer_words(answer: Mapping[str, Any]) -> str:
+    """``/predict``'s answer in the log: the top class and its probability, or unknown and the
+    closest class."""
+    top = answer["topk"][0]
+    said = f"{top['class']} {top['prob']:.2%}"
+    return f"unknown (closest: {said})" if answer["unknown"] else said
+
+
+def failure_words(exc: Exception) -> str:
+    """Why ``/predict`` gave no answer, in the log: a refusal's status and sentence, or a failure
+    of the server's own (its traceback is logged too)."""
+    if isinstance(exc, StarletteHTTPException):
+        return f"refused, {exc.status_code}: {exc.detail}"
+    return "failed, 500"
+
+
+FORM_FIELDS = ("file", "topk", "tta")
+"""The fields ``/predict`` reads, all from the form."""
+
+
+def misplaced_field_text(query: Mapping[str, str], form: Any) -> str | None:
+    """Why ``/predict`` refuses a request that its form alone would answer otherwise than meant:
+    a field given in the URL (``/predict?topk=3``: ignored, it answered 5 classes), or several
+    images in ``file`` (it answered the last one alone); None for a request as it should be."""
+    in_url = [name for name in FORM_FIELDS if name in query]
+    if in_url:
+        send = (
+            "the image itself in the form's field file (curl -F file=@photo.jpg)"
+            if in_url[0] == "file"
+            else f"{in_url[0]} as a form field beside file (curl -F {in_url[0]}=... -F "
+            "file=@photo.jpg)"
+        )
+        return (
+            f"{in_url[0]}: /predict reads its fields from the form, not from the URL: send {send}"
+        )
+    images = len(form.getlist("file"))
+    if images > 1:
+        return f"file: one image per request, and this one sends {images}: send each on its own"
+    return None
+
+
+def answer_upload(
+    recognizer: Recognizer,
+    file: UploadFile,
+    topk: int,
+    tta: bool,
+    max_upload_bytes: int,
+    max_pixels: int,
+    left: threading.Event | None = None,
+) -> dict:
+    """``/predict``'s answer to one upload: its bytes read, decoded and answered; stopped before
+    the decoding and before the model once ``left`` says that its client has closed the
+    connection (``serve_turns.stop_if_left``)."""
+    name = upload_name(file.filename)
+    data = read_upload(file, name, max_upload_bytes)
+    stop_if_left(left, "read")
+    image = decode_upload(data, name, max_pixels, recognizer.draft)
+    stop_if_left(left, "decoded")
+    return {"filename": name, **answer_json(recognizer, image, topk, tta)}
+
+
+def answer_json(recognizer: Recognizer, image, topk: int, tta: bool) -> dict:
+    """``predict --json``'s answer for the image (:func:`~objrec.predict.answered`), without
+    ``filename`` and ``path``: its ``answer`` (the class, or "unknown"), ``unknown`` (like no
+    class), its ``score``, whether it is ``barely_familiar``, the threshold it was judged by and
+    whether it is a kept one, and the ``topk`` (given either way)."""
+    answer = answered(Prediction(""), recognizer, recognizer.answer([image], tta), 0, topk)
+    return {k: v for k, v in answer.to_json().items() if k not in ("filename", "path")}

@@ -1,0 +1,166 @@
+"""An upload to ``serve``: its limits (bytes, pixels) and their refusals in words, for whoever sent
+it (413) and for the operator (the log names the option that raises each); its bytes read and
+decoded; its line in the server's log."""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+
+from fastapi import HTTPException, Request, UploadFile
+from starlette.datastructures import Headers
+from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.types import Scope
+
+from objrec.images import MAX_PIXELS_VARIABLE, UnreadableImageError, open_image
+from objrec.predict import base_name
+from objrec.served import events
+
+log = logging.getLogger(__name__)
+
+
+MIB = 1024 * 1024
+
+
+MAX_UPLOAD_BYTES = 10 * MIB
+"""The largest upload ``/predict`` takes unless told otherwise (``objrec serve --max-upload-mib``):
+a phone's photo is a few MiB; larger uploads are answered 413, naming the limit."""
+
+
+MULTIPART_ALLOWANCE = 64 * 1024
+"""Room in a request's body for what multipart wraps around the file (boundaries, part headers, the
+``topk`` and ``tta`` fields): ``/predict`` reads at most the upload limit plus this."""
+
+
+def mebibytes(n_bytes: int) -> str:
+    """A byte count in MiB, the unit ``--max-upload-mib`` sets it in, to 3 figures, whole MiB
+    from 1,000 on: ``10 MiB``; ``0.191 MiB``; ``1,024 MiB``, not ``1e+03 MiB`` nor ``1,020 MiB``.
+    One unit for the page, the 413 and the log: the operator's 10 (or 1024) reads 10 to
+    everyone, and no file that a phone or a file manager shows as under 10 MB is refused,
+    whichever MB it counts (10^6 bytes on a Mac or a phone, 2^20 on Windows), where "up to 10.5
+    MB" let a Windows user's "10.3 MB" photo be refused."""
+    mib = n_bytes / MIB
+    return f"{mib:,.0f} MiB" if mib >= 999.5 else f"{float(f'{mib:.3g}'):,g} MiB"
+
+
+def size_text(n_bytes: int) -> str:
+    """:func:`mebibytes` and the exact count: ``10 MiB (10,485,760 bytes)``."""
+    return f"{mebibytes(n_bytes)} ({n_bytes:,} bytes)"
+
+
+def too_large_text(max_upload_bytes: int) -> str:
+    """The 413 error's words, for the person who sent the file (at the page, or with curl): the
+    limit, and what they can do. Not the option that sets it: they did not start the server, and
+    the server's log tells its operator (:func:`log_too_large`)."""
+    return (
+        f"the file is too large: this server takes uploads of up to "
+        f"{size_text(max_upload_bytes)}; send a smaller image, or ask whoever runs the "
+        "server to raise its limit"
+    )
+
+
+def log_too_large(max_upload_bytes: int) -> None:
+    """Tell the server's operator, in its log, that an upload was refused as too large, and how
+    to raise the limit. Named in full: the log of a worker process or of the app's own threads is
+    not translated into the CLI's terms."""
+    log.warning(
+        "refused an upload over this server's limit of %s: objrec serve --max-upload-mib "
+        "raises it (create_app's max_upload_bytes in Python)",
+        size_text(max_upload_bytes),
+    )
+
+
+def body_limit(max_upload_bytes: int) -> int:
+    """The most bytes of a request's body ``/predict`` reads (FastAPI's ``max_body_size``)."""
+    return max_upload_bytes + MULTIPART_ALLOWANCE
+
+
+def declared_length(scope: Scope) -> int:
+    """The body's length as the Content-Length header gives it; 0 without one (chunked)."""
+    try:
+        return int(Headers(scope=scope).get("content-length", 0))
+    except ValueError:  # the server refuses such a request before the app sees it
+        return 0
+
+
+def log_request(
+    request: Request, file: StarletteUploadFile | None, outcome: str, seconds: float | None = None
+) -> None:
+    """One line in the server's log (``served.events``, which ``objrec serve`` shows) for an
+    upload: its name, size, who sent it, the answer or why none, and the time it took from its
+    arrival (its body received) to the answer (``seconds``; None for a request refused before it
+    reached the model). ``file`` None: the request held no image. uvicorn's access log, off
+    under ``serve``, would say only the client, path and status."""
+    client = request.client.host if request.client is not None else "an unknown client"
+    took = "" if seconds is None else f" in {seconds * 1000:.0f} ms"
+    if file is None:
+        events.info("/predict without an image from %s: %s%s", client, outcome, took)
+        return
+    size = upload_size(file.size) if file.size is not None else "size unknown"
+    name = upload_name(file.filename)
+    events.info("/predict %s (%s) from %s: %s%s", name, size, client, outcome, took)
+
+
+def upload_size(n_bytes: int) -> str:
+    """An upload's size for the log: bytes under a KiB, whole KiB under a MiB, else in MiB as
+    the upload limit is said (:func:`mebibytes`): ``812 bytes``, ``245 KiB``, ``2.31 MiB``; a
+    size that rounds to 1,024 KiB is ``1 MiB``."""
+    if n_bytes < 1024:
+        return f"{n_bytes} bytes"
+    return f"{n_bytes / 1024:,.0f} KiB" if n_bytes < MIB - 512 else mebibytes(n_bytes)
+
+
+def read_upload(file: UploadFile, name: str, max_upload_bytes: int) -> bytes:
+    """The upload's bytes; refused when empty (the error names the file, ``name``, as the
+    others do: an archivist's 0-byte scan was the one refusal that did not), or over
+    ``max_upload_bytes`` (the error names the limit)."""
+    data = file.file.read(max_upload_bytes + 1)
+    if not data:
+        raise HTTPException(400, f"{name}: the uploaded file is empty (0 bytes)")
+    if len(data) > max_upload_bytes:  # a body within body_limit() may still hold too large a file
+        log_too_large(max_upload_bytes)
+        raise HTTPException(413, too_large_text(max_upload_bytes))
+    return data
+
+
+def upload_name(filename: str | None) -> str:
+    """The upload's base name (a client may send a whole path, either slash), as ``predict --json``
+    names a file in ``filename``; ``upload`` when the client sent none."""
+    return base_name(filename) or "upload"
+
+
+def decode_upload(data: bytes, name: str, max_pixels: int, draft: int):
+    try:
+        return open_image(data, draft_size=draft, name=name, max_pixels=max_pixels)
+    except UnreadableImageError as exc:
+        if not exc.too_large:
+            raise HTTPException(415, str(exc)) from exc
+        log_too_many_pixels(max_pixels)
+        raise HTTPException(413, too_many_pixels_text(exc, max_pixels)) from exc
+
+
+def too_many_pixels_text(exc: UnreadableImageError, max_pixels: int) -> str:
+    """The 413's words for an image of too many pixels: why, this server's limit (which the
+    reason says, ``images.bomb_reason`` too, unless it came from elsewhere), and what the
+    sender can do."""
+    limit = f"{max_pixels:,} pixels"
+    said = "" if limit in exc.reason else f"; this server takes images of up to {limit}"
+    return f"{exc}{said}; {TOO_MANY_PIXELS}"
+
+
+TOO_MANY_PIXELS = "send a smaller image, or ask whoever runs the server to raise its limit"
+"""What the person who sent an image of too many pixels can do (the error before it says the
+limit): not the setting that raises it, which is the operator's (:func:`log_too_many_pixels`)."""
+
+
+def log_too_many_pixels(max_pixels: int) -> None:
+    """Tell the server's operator, in its log, that an upload was refused for its pixels, and
+    how to change the limit: ``objrec serve --max-pixels`` up to objrec's own, the one train and
+    predict read images under, which the environment raises."""
+    log.warning(
+        "refused an upload of more pixels than this server's limit of %s: objrec serve "
+        "--max-pixels sets it, up to objrec's own limit, which the environment variable %s "
+        "raises for serve as for every command (docs/folders.md)",
+        f"{max_pixels:,}",
+        MAX_PIXELS_VARIABLE,
+    )
