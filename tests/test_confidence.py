@@ -103,8 +103,11 @@ def test_train_says_and_records_why_the_temperature_was_kept_at_1(trained_once):
     )
     plain = TemperatureFit(0.8, 0.8, 40)
     line = calibrated_line(FittedConfidence(0.8, "msp", 0.5, None, (0.2, 0.1), plain))
-    assert line.startswith("probabilities made surer (temperature 0.800) to say how often the")
-    assert "10.00 percentage points off on average, 20.00 before" in line and "ECE" not in line
+    assert line.startswith("probabilities made surer (temperature 0.800); on the validation")
+    assert (
+        "differ by 10.00 points on average (0 would be perfect; the expected calibration " in line
+    )
+    assert "error), 20.00 points before;" in line and "ECE" not in line
     softer = TemperatureFit(1.6, 1.6, 40)
     line = calibrated_line(FittedConfidence(1.6, "msp", 0.5, None, (0.2, 0.1), softer))
     assert line.startswith("probabilities made less sure (temperature 1.600)")
@@ -114,7 +117,9 @@ def test_train_says_and_records_why_the_temperature_was_kept_at_1(trained_once):
     assert line.startswith("probabilities left as the model gives them (no rescaling needed)")
     assert (
         "temperature" not in line
-        and "10.00 percentage points off how often the model is right" in line
+        and "on the validation images, how sure the model says it is and how often it is right "
+        "differ by 10.00 points on average"
+        in line
     )
     assert line.endswith(
         'predict answers "unknown" for an image whose top probability is below 0.5000'
@@ -733,14 +738,15 @@ def test_a_temperature_that_widens_the_calibration_gap_is_not_said_to_narrow_it(
     assert "to say how often" not in line
     assert line.startswith(
         "probabilities made less sure (temperature 1.107, the one that lowers the validation "
-        "images' loss most); on those images they are 1.05 percentage points off how often the "
-        "model is right, on average, 0.45 before: the model's own were closer (the temperature "
+        "images' loss most); on the validation images, how sure the model says it is and how "
+        "often it is right differ by 1.05 points on average (0 would be perfect; the expected "
+        "calibration error), 0.45 points before: the model's own were closer (the temperature "
         "is fitted to the loss, not this gap)"
     )
     narrower = calibrated_line(FittedConfidence(1.107, "msp", 0.5, None, (0.0105, 0.0045), fit))
     assert (
-        "to say how often the model is right: on the validation images 0.45 percentage points off on average, 1.05 before"
-        in narrower
+        "differ by 0.45 points on average (0 would be perfect; the expected calibration error), "
+        "1.05 points before;" in narrower
     )
 
 
@@ -757,7 +763,7 @@ def test_train_says_the_calibration_gap_in_percentage_points_not_as_a_raw_share(
         fitted.ece_chance, fitted.n_valid = (0.09, 53) if ece[0] < ece[1] else (None, 0)
         line = calibrated_line(fitted)
         assert "0.0105" not in line and "0.0045" not in line
-        assert f"{100 * ece[1]:.2f} percentage points" in line
+        assert f"differ by {100 * ece[1]:.2f} points" in line
 
 
 def test_a_calibration_error_within_chance_is_said_to_be_too_noisy_and_the_loss_leads():
@@ -775,9 +781,10 @@ def test_a_calibration_error_within_chance_is_said_to_be_too_noisy_and_the_loss_
     line = calibrated_line(fitted)
     assert line.startswith(
         "probabilities made less sure (temperature 1.557, chosen on the 53 validation images: "
-        "it lowers their loss from 0.2656 to 0.2239); their calibration error there, 6.82 "
-        "percentage points (5.14 before), is too noisy to judge on 53 images: exactly calibrated "
-        "probabilities would show up to 9.34 points by chance; "
+        "it lowers their loss from 0.2656 to 0.2239); on the validation images, how sure the "
+        "model says it is and how often it is right differ by 6.82 points on average (the "
+        "expected calibration error; 5.14 points before), too noisy to judge on 53 images: a "
+        "model exactly as sure as it is right would show up to 9.34 points by chance; "
     )
     assert "closer" not in line
     fitted.ece_chance = 0.03  # many images: a wider gap after is said as before
@@ -786,6 +793,43 @@ def test_a_calibration_error_within_chance_is_said_to_be_too_noisy_and_the_loss_
     assert "chosen on the 1,542 validation images" in calibrated_line(fitted)
     fitted.ece_chance = 0.0934
     assert "too noisy to judge on 1,542 images" in calibrated_line(fitted)
+
+
+@pytest.mark.slow  # imports the report and the card (0.16 s)
+def test_a_gap_within_chance_is_too_noisy_to_judge_at_temperature_1_in_every_place():
+    """A first run kept at temperature 1 (fewer than 10 validation errors) printed "on the
+    validation images they are 19.76 percentage points off how often the model is right", and
+    the card "the top probability is 17.40 percentage points off", where evaluate said of the
+    same images "too noisy to judge on 20 images ... up to 33.19 points by chance" (review49b
+    MEDIUM 4). train, evaluate, the report and the card now say it with one function."""
+    from objrec.card import Evaluation, measured_lines
+    from objrec.cli.evaluation import calibration_line
+    from objrec.confidence import FittedConfidence, TemperatureFit, calibration_words
+    from objrec.report import calibration_sentence
+    from objrec.train import calibrated_line
+
+    said = calibration_words(0.1976, 20, 0.3319)
+    assert said == (
+        "how sure the model says it is and how often it is right differ by 19.76 points on "
+        "average (the expected calibration error), too noisy to judge on 20 images: a model "
+        "exactly as sure as it is right would show up to 33.19 points by chance"
+    )
+    kept = TemperatureFit(1.0, 0.31, 4, "4 validation errors, 10 needed to sharpen")
+    fitted = FittedConfidence(1.0, "msp", 0.5, None, (0.1976, 0.1976), kept)
+    fitted.ece_chance, fitted.n_valid = 0.3319, 20
+    assert f"; on the validation images, {said};" in calibrated_line(fitted)
+    fitted.temperature_fit = TemperatureFit(1.0002, 1.0002, 40)  # fitted to 1.000
+    assert f"(no rescaling needed); on the validation images, {said};" in calibrated_line(fitted)
+    m = {"ece": 0.1976, "ece_before_calibration": 0.1976, "ece_by_chance": 0.3319, "n": 20}
+    m |= {"temperature": 1.0, "nll": 0.5, "nll_before_calibration": 0.5}
+    assert f"on data/test, {said};" in calibration_line(m, "data/test")
+    assert calibration_sentence(m) == said
+    assert measured_lines([Evaluation("eval-test", m)]) == [f"- On the test split, {said}."]
+    m["ece_by_chance"] = 0.05  # beyond chance: said as a gap
+    assert measured_lines([Evaluation("eval-test", m)]) == [
+        "- On the test split, how sure the model says it is and how often it is right differ by "
+        "19.76 points on average (0 would be perfect; the expected calibration error)."
+    ]
 
 
 def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_be_about_the_same():
@@ -804,8 +848,8 @@ def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_be_about_the_
     line = calibrated_line(fitted)
     assert "closer" not in line
     assert (
-        "; on those images they are 7.39 percentage points off how often the model is right, on "
-        "average, 7.26 before: about the same (less than 0.25 points apart), nothing needs doing"
+        "differ by 7.39 points on average (0 would be perfect; the expected calibration error), "
+        "7.26 points before: about the same (less than 0.25 points apart), nothing needs doing"
         in line
     )
     fitted.valid_ece = (0.0726, 0.0796)  # 0.70 points wider: said as before
@@ -818,7 +862,7 @@ def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_be_about_the_
         "7.26 points before: about the same (less than 0.25 points apart), nothing needs doing"
     )
     m["ece"] = 0.0796
-    assert calibration_line(m, "data/test").endswith("before: the model's own were closer")
+    assert "before: the model's own were closer" in calibration_line(m, "data/test")
 
 
 @pytest.mark.slow  # 40 ECEs and a bound of 5,300 images (0.15 s)

@@ -1917,7 +1917,8 @@ def test_a_calibration_gap_wider_after_the_temperature_is_not_said_to_be_its_aim
     assert "to say how often" not in line
     assert line.endswith(
         "1.05 points on average (0 would be perfect; the expected calibration "
-        "error), 0.45 points before: the model's own were closer"
+        "error), 0.45 points before: the model's own were closer (the temperature is fitted to "
+        "the loss, not this gap)"
     )
     m["ece"] = 0.0055  # 0.10 points wider: about the same, as train says
     assert calibration_line(m, "data/test").endswith("nothing needs doing")
@@ -1934,8 +1935,8 @@ def test_evaluate_gives_the_loss_and_calls_a_calibration_error_within_chance_too
     assert calibration_line(m, "the images of data/test") == (
         "confidence: the model's probabilities made less sure (temperature 1.557, chosen on the "
         "validation split): it lowers their loss on the images of data/test (53 images) from "
-        "0.0500 to 0.0427; how sure it says it is and how often it is right differ by 3.31 "
-        "points on average (1.55 points before; the expected calibration error), too noisy to "
+        "0.0500 to 0.0427; how sure the model says it is and how often it is right differ by "
+        "3.31 points on average (the expected calibration error; 1.55 points before), too noisy to "
         "judge on 53 images: a model exactly as sure as it is right would show up to 9.00 points "
         "by chance"
     )
@@ -1944,7 +1945,7 @@ def test_evaluate_gives_the_loss_and_calls_a_calibration_error_within_chance_too
         "raises their loss on the images of data/test (53 images) from 0.0500 to 0.0600; how "
         "sure the model says it is and how often it is right differ by 3.31 points on average (0 "
         "would be perfect; the expected calibration error), 1.55 points before: the model's own "
-        "were closer"
+        "were closer (the temperature is fitted to the loss, not this gap)"
     )
 
 

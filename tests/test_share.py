@@ -230,7 +230,7 @@ def test_the_card_quotes_the_evaluations_of_the_model_shared(run, tmp_path):
     assert "On the test split (12 images): top-1 75.00% (95% interval 46.77% to 91.11%)." in card
     assert "| red | 50.00% | 8 | green |" in card
     assert "Tested on fewer than 3 distinct photos, so their results say little: blue." in card
-    assert "`older`" not in card and "3.10 percentage points" in card
+    assert "`older`" not in card and "differ by 3.10 points on average (0 would be" in card
     assert "91.67% of the images get a class" in card and "top-1 66.67% when an unknown" in card
     _, meta = read_checkpoint(run)
     for name, count in meta.n_train.items():

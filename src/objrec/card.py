@@ -264,10 +264,7 @@ def measured_lines(evaluations: list[Evaluation]) -> list[str]:
     for e in evaluations:
         m = e.metrics
         if m.get("ece") is not None:
-            lines.append(
-                f"- On {e.what}, the top probability is {100 * m['ece']:.2f} percentage points "
-                "off how often it is right, on average (expected calibration error)."
-            )
+            lines.append(f"- On {e.what}, {gap_words(m)}.")
         if not e.at_threshold:  # measured at a threshold the model shared no longer uses
             continue
         if m.get("known_kept") is not None and m.get("top1_at_threshold") is not None:
@@ -278,6 +275,17 @@ def measured_lines(evaluations: list[Evaluation]) -> list[str]:
             )
         lines += untaught_lines(m)
     return lines
+
+
+def gap_words(m: dict[str, Any]) -> str:
+    """An evaluation's calibration gap as evaluate says it (``confidence.calibration_words``):
+    too noisy to judge within what exactly calibrated probabilities show by chance on as many
+    images. The card said "the top probability is 17.40 percentage points off how often it is
+    right" of 20 test images, where evaluate said "too noisy to judge ... up to 31.37 points by
+    chance" (review49b MEDIUM 4). An evaluation made before ``ece_by_chance`` is judged without."""
+    from objrec.confidence import calibration_words
+
+    return calibration_words(m["ece"], m.get("n", 0), m.get("ece_by_chance"))
 
 
 def untaught_lines(m: dict[str, Any]) -> list[str]:

@@ -50,7 +50,7 @@ from objrec.enough import FEWEST_FOR_A_THRESHOLD
 from objrec.kmeans import kmeans_centres
 from objrec.metrics import answered
 from objrec.model import HeadEnsemble
-from objrec.progress import plural
+from objrec.progress import plural, points
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,6 +87,35 @@ def gap_verdict(before: float, after: float, chance: float | None = None) -> str
     if abs(after - before) < ECE_SAME:
         return "same"
     return "wider" if after > before else "narrower"
+
+
+def calibration_words(ece: float, n: int, chance: float | None, before: float | None = None) -> str:
+    """The calibration gap (ECE, a share) on ``n`` images in words, in points, as train, evaluate,
+    the report and the model card all say it: ``before`` the temperature when given, with
+    :func:`gap_verdict`'s verdict, and too noisy to judge when within ``chance``
+    (:func:`ece_by_chance`). Four places said it with two rules: at temperature 1 train printed
+    "19.76 percentage points off how often the model is right" where evaluate, on the same 20
+    images, said "too noisy to judge ... up to 33.19 points by chance" (review49b MEDIUM 4)."""
+    gap = (
+        f"how sure the model says it is and how often it is right differ by {points(ece)} on "
+        "average"
+    )
+    verdict = gap_verdict(ece if before is None else before, ece, chance)
+    if verdict == "noisy":
+        was = "" if before is None else f"; {points(before)} before"
+        return (
+            f"{gap} (the expected calibration error{was}), too noisy to judge on {n:,} images: a "
+            f"model exactly as sure as it is right would show up to {points(chance or 0)} by chance"
+        )
+    gap += " (0 would be perfect; the expected calibration error)"
+    if before is None:
+        return gap
+    said = {
+        "same": f": about the same (less than {points(ECE_SAME)} apart), nothing needs doing",
+        "wider": ": the model's own were closer (the temperature is fitted to the loss, not this "
+        "gap)",
+    }
+    return f"{gap}, {points(before)} before{said.get(verdict, '')}"
 
 
 MIN_ERRORS_TO_SHARPEN = 10

@@ -218,6 +218,12 @@ def below_one(score: float) -> str:
     return "over 0.9999"
 
 
+def points(share: float) -> str:
+    """A share (or a change of one) in percentage points, ``24.00 points``: a calibration gap
+    said as a share, "0.0105 off", read as a hundredth of a percent."""
+    return f"{100 * share:.2f} points"
+
+
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
     """``n`` and ``noun`` in the right number for a message: ``1 image``, ``2 images``,
     ``1,542 classes``, ``3 entries``, ``5 epochs``; ``nouns`` gives any other plural."""

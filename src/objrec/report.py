@@ -638,12 +638,7 @@ def evaluation_context(
         metrics = json.loads((evaluation / "metrics.json").read_text())
     if metrics.get("folder"):
         roots = [*roots, Path(metrics["folder"])]
-    with read_as_written(evaluation / "per_class.csv", run):
-        per_class = read_table(evaluation / "per_class.csv", ("class", "most_confused_with"))
-        if "n_groups" not in per_class:  # an older CSV lacks it: every image counted as distinct
-            per_class["n_groups"] = per_class["n_test"]
-        per_class["too_few_to_trust"] = too_few_to_trust(per_class)
-        per_class = add_top1_interval(per_class)  # an older CSV lacks it
+    per_class = read_per_class(evaluation, run)
     with read_as_written(evaluation / "predictions.csv", run):
         predictions = read_table(evaluation / "predictions.csv", PREDICTION_TEXT)
     n_gone = find_photos(predictions, metrics.get("folder"))
@@ -671,12 +666,39 @@ def evaluation_context(
         "scatter": embed_if_there(evaluation / "accuracy_vs_train.png"),
         "scatter_words": train_size_words(per_class),
         "reliability": reliability_picture(evaluation, metrics.get("temperature"), run),
+        "calibration": calibration_sentence(metrics),
         "n_wrong": len(wrong),
         "n_gone": n_gone,
         "n_wrong_groups": wrong["group"].nunique() if "group" in wrong else len(wrong),
         "top_losses": top_tiles,
         "worst_examples": worst_examples,
     }, shown
+
+
+def read_per_class(evaluation: Path, run: Path) -> pd.DataFrame:
+    """The evaluation's ``per_class.csv``, with what an older one lacks: ``n_groups`` (every
+    image counted as distinct) and the top-1 interval; ``too_few_to_trust`` by today's rule."""
+    with read_as_written(evaluation / "per_class.csv", run):
+        per_class = read_table(evaluation / "per_class.csv", ("class", "most_confused_with"))
+        if "n_groups" not in per_class:
+            per_class["n_groups"] = per_class["n_test"]
+        per_class["too_few_to_trust"] = too_few_to_trust(per_class)
+        return add_top1_interval(per_class)
+
+
+def calibration_sentence(metrics: dict[str, Any]) -> str:
+    """The calibration gap as evaluate, train and the model card say it
+    (``confidence.calibration_words``), before the temperature too when there was one; "" for
+    an evaluation without one."""
+    from objrec.confidence import calibration_words
+
+    if metrics.get("ece") is None:
+        return ""
+    tempered = f"{metrics.get('temperature', 1):.3f}" != "1.000"
+    before = metrics.get("ece_before_calibration") if tempered else None
+    return calibration_words(
+        metrics["ece"], metrics.get("n", 0), metrics.get("ece_by_chance"), before
+    )
 
 
 def reliability_picture(evaluation: Path, temperature: float | None, run: Path) -> str | None:

@@ -49,12 +49,11 @@ from objrec.checkpoint import (
     restore_training_state,
 )
 from objrec.confidence import (
-    ECE_SAME,
     MIN_ERRORS_TO_SHARPEN,
     FittedConfidence,
     TemperatureFit,
+    calibration_words,
     fit_confidence,
-    gap_verdict,
     resting_words,
 )
 from objrec.config import DataConfig, SplitConfig, TrainConfig, as_config, settings
@@ -1413,25 +1412,18 @@ def unsharpened_words(chosen: TemperatureFit) -> str:
 def adjusted_words(fitted: FittedConfidence) -> str:
     """How the probabilities were adjusted: made surer or less sure by the temperature, left as
     they are (a temperature of 1, and why the rule kept it there when it did), and how far they
-    are from how often the model is right on the validation images (the ECE, and before, said in
-    percentage points: "0.0105 off" was a share a user read as a hundredth of a percent). The
-    temperature minimises the validation images' loss (``confidence.temperature_fit``), not the
-    ECE, which it can leave higher (1.107: 0.0105, 0.0045 before): the line says how far the
-    loss fell, and an ECE within what chance gives on so few images (``ece_by_chance``; 53
-    validation images: 0.0682, 0.0514 before, both under 0.09) is said to be too noisy to judge
-    rather than to show that the model's own probabilities were closer."""
+    are from how often the model is right on the validation images (:func:`validation_gap`).
+    The temperature minimises the validation images' loss (``confidence.temperature_fit``), not
+    the ECE, which it can leave higher (1.107: 0.0105, 0.0045 before): the line says how far the
+    loss fell."""
     chosen = fitted.temperature_fit
-    before, after = (f"{100 * ece:.2f}" for ece in fitted.valid_ece)  # in percentage points
-    off = (
-        f"on the validation images they are {after} percentage points off how often the model "
-        "is right"
-    )
     if chosen and chosen.kept_at_one:
         why = unsharpened_words(chosen)
-        return f"probabilities left as the model gives them ({why}); {off}, on average"
+        return f"probabilities left as the model gives them ({why}); {validation_gap(fitted)}"
     if f"{fitted.temperature:.3f}" == "1.000":  # "rescaled (temperature 1.000)" said nothing
         return (
-            f"probabilities left as the model gives them (no rescaling needed); {off}, on average"
+            "probabilities left as the model gives them (no rescaling needed); "
+            f"{validation_gap(fitted)}"
         )
     how = "less sure" if fitted.temperature > 1 else "surer"
     made = f"probabilities made {how} (temperature {fitted.temperature:.3f}"
@@ -1442,36 +1434,19 @@ def adjusted_words(fitted: FittedConfidence) -> str:
     else:  # a FittedConfidence without the losses
         wider = fitted.valid_ece[1] > fitted.valid_ece[0]
         made += ", the one that lowers the validation images' loss most)" if wider else ")"
-    return made + _gap_words(fitted, before, after)
+    return f"{made}; {validation_gap(fitted, before=True)}"
 
 
-def _gap_words(fitted: FittedConfidence, before: str, after: str) -> str:
-    """The end of :func:`adjusted_words` for rescaled probabilities: the calibration gap on the
-    validation images after and ``before`` (percentage points, as read), judged by
-    :func:`~objrec.confidence.gap_verdict`: too noisy to judge, about the same, the model's own
-    closer, or narrowed."""
-    verdict = gap_verdict(*fitted.valid_ece, fitted.ece_chance)
-    if verdict == "noisy":
-        return (
-            f"; their calibration error there, {after} percentage points ({before} before), is "
-            f"too noisy to judge on {fitted.n_valid:,} images: exactly calibrated probabilities "
-            f"would show up to {100 * (fitted.ece_chance or 0):.2f} points by chance"
-        )
-    if verdict == "narrower":
-        return (
-            f" to say how often the model is right: on the validation images {after} percentage "
-            f"points off on average, {before} before"
-        )
-    said = {
-        "same": f"about the same (less than {100 * ECE_SAME:.2f} points apart), nothing needs "
-        "doing",
-        "wider": "the model's own were closer (the temperature is fitted to the loss, not this "
-        "gap)",
-    }
-    return (
-        f"; on those images they are {after} percentage points off how often the model is "
-        f"right, on average, {before} before: {said[verdict]}"
-    )
+def validation_gap(fitted: FittedConfidence, before: bool = False) -> str:
+    """The calibration gap on the validation images in evaluate's words
+    (``confidence.calibration_words``), ``before`` the temperature too when asked: too noisy to
+    judge when within what exactly calibrated probabilities show there by chance. Kept at 1, a
+    first run's 20 validation images read "19.76 percentage points off how often the model is
+    right", where evaluate of the same images said "too noisy to judge ... up to 33.19 points by
+    chance" (review49b MEDIUM 4)."""
+    was, ece = fitted.valid_ece
+    words = calibration_words(ece, fitted.n_valid, fitted.ece_chance, was if before else None)
+    return f"on the validation images, {words}"
 
 
 # ---------------------------------------------------------------- 3. fine-tune (optional)

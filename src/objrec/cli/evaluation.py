@@ -44,7 +44,15 @@ from objrec.config import (
     unknown_score_words,
 )
 from objrec.enough import FEWEST_TO_TRUST
-from objrec.progress import NAMED, below_one, plural, quoted, some_of, with_distinct
+from objrec.progress import (
+    NAMED,
+    below_one,
+    plural,
+    points,
+    quoted,
+    some_of,
+    with_distinct,
+)
 
 if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult
@@ -795,66 +803,38 @@ def calibration_line(m: dict[str, Any], evaluated: str) -> str:
     chosen on the validation split changed them: made surer (below 1), less sure (above 1), or
     not at all (1, to 3 decimals). The temperature lowers the validation split's loss, not this
     gap, which it can widen: the line gives the loss on ``evaluated`` before and after, and the
-    gap's change as train judges it (:func:`tempered_calibration_line`)."""
+    gap's change as train judges it (``confidence.calibration_words``)."""
     temperature = m["temperature"]
     if f"{temperature:.3f}" == "1.000":
         return (
-            f"confidence: on {evaluated}, {untempered_gap(m)}; its probabilities are left "
-            "as they are (temperature 1, chosen on the validation split)"
+            f"confidence: on {evaluated}, {gap_words(m)}; its probabilities are left as they are "
+            "(temperature 1, chosen on the validation split)"
         )
     return tempered_calibration_line(m, evaluated, "less sure" if temperature > 1 else "surer")
 
 
-def untempered_gap(m: dict[str, Any]) -> str:
-    """The calibration gap of probabilities left at temperature 1, said too noisy to judge when
-    within what exactly calibrated ones would show on as many images by chance, as report.html
-    and a temperature other than 1 say it: "11.63 points" on 12 test images read as badly
-    calibrated, where chance alone shows up to 14.18."""
-    chance = m.get("ece_by_chance")
-    if chance is None or m["ece"] > chance:
-        return calibration_gap(m["ece"])
-    return (
-        f"how sure the model says it is and how often it is right differ by {points(m['ece'])} "
-        f"on average (the expected calibration error), too noisy to judge on {m['n']} images: a "
-        f"model exactly as sure as it is right would show up to {points(chance)} by chance"
-    )
+def gap_words(m: dict[str, Any], before: bool = False) -> str:
+    """An evaluation's calibration gap in words (``confidence.calibration_words``), with the
+    gap ``before`` the temperature when asked: "11.63 points" on 12 test images read as badly
+    calibrated, where exactly calibrated probabilities show up to 14.18 there by chance."""
+    from objrec.confidence import calibration_words
 
-
-def calibration_gap(ece: float) -> str:
-    """The expected calibration error in words first, in points (report.html's words)."""
-    return (
-        f"how sure the model says it is and how often it is right differ by {points(ece)} on "
-        "average (0 would be perfect; the expected calibration error)"
-    )
+    was = m["ece_before_calibration"] if before else None
+    return calibration_words(m["ece"], m.get("n", 0), m.get("ece_by_chance"), was)
 
 
 def tempered_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> str:
     """:func:`calibration_line` of a temperature other than 1: the loss on ``evaluated`` (the
     proper score, the one the temperature lowers on the validation split) before and after, and
-    the ECE's change judged by ``confidence.gap_verdict``, against what exactly calibrated
-    probabilities would show on as many images by chance too."""
-    before, after, chance, n = m["ece_before_calibration"], m["ece"], m["ece_by_chance"], m["n"]
+    the ECE's change judged against what exactly calibrated probabilities would show on as many
+    images by chance too."""
     fell = "lowers" if m["nll"] <= m["nll_before_calibration"] else "raises"
-    line = (
+    return (
         f"confidence: the model's probabilities made {how} (temperature {m['temperature']:.3f}, "
-        f"chosen on the validation split): it {fell} their loss on {evaluated} ({n:,} images) "
-        f"from {m['nll_before_calibration']:.4f} to {m['nll']:.4f}; "
+        f"chosen on the validation split): it {fell} their loss on {evaluated} ({m['n']:,} "
+        f"images) from {m['nll_before_calibration']:.4f} to {m['nll']:.4f}; "
+        f"{gap_words(m, before=True)}"
     )
-    from objrec.confidence import ECE_SAME, gap_verdict
-
-    verdict = gap_verdict(before, after, chance)
-    if verdict == "noisy":
-        return line + (
-            f"how sure it says it is and how often it is right differ by {points(after)} on "
-            f"average ({points(before)} before; the expected calibration error), too noisy to "
-            f"judge on {n:,} images: a model exactly as sure as it is right would show up to "
-            f"{points(chance)} by chance"
-        )
-    said = {
-        "same": f": about the same (less than {points(ECE_SAME)} apart), nothing needs doing",
-        "wider": ": the model's own were closer",
-    }
-    return line + f"{calibration_gap(after)}, {points(before)} before{said.get(verdict, '')}"
 
 
 TRADE_RULE = (
@@ -1029,11 +1009,6 @@ def both_counts(counts: tuple[int, int], total: int) -> str:
     """``3 of 75 (4.00%) now, 19 of 75 (25.33%) with it``: at the run's threshold and another."""
     now, then = (f"{c} of {total} ({percent(c / max(total, 1))})" for c in counts)
     return f"{now} now, {then} with it"
-
-
-def points(share: float) -> str:
-    """A change of share in percentage points, ``24.00 points``."""
-    return f"{100 * share:.2f} points"
 
 
 def top5_text(value: float, n_classes: int, explained: bool = False) -> str:
