@@ -3784,19 +3784,38 @@ def test_photos_needed_names_the_classes_with_few_or_unrecognised_photos_and_why
     needs = class_needs(labels, answers, photos, flagged, classes)
     assert [n.name for n in needs] == ["water_lilly", "bike", "car"]  # lotus, bus: nothing lacks
     assert needs[0].reasons == [
-        "6 of its 12 photos recognised by heads that never saw them (add varied photos)",
-        "confused with lotus (6 of its photos look like it: add photos that tell them apart)",
+        "6 of its 12 images recognised by heads that never saw them (add varied photos)",
+        "confused with lotus (6 of its images look like it: add photos that tell them apart)",
     ]
     assert needs[1].reasons == ["only 6 photos (add photos: 11 or more)"]
     assert needs[2].row() == {
         "class": "car",
         "photos": 20,
+        "images": 20,
         "recognised": 18,
         "of": 18,
         "flagged": 2,
         "confused_with": "",
         "reason": "2 labels flagged as likely wrong (label_issues.csv)",
     }
+
+
+def test_photos_needed_says_distinct_photos_as_photos_and_images_as_images():
+    """12 images of ant in 3 distinct photos, 3 recognised, read "only 3 photos (add photos: 11
+    or more); 3 of its 12 photos recognised ...; confused with bee (9 of its photos look like
+    it ...)": one class counted two ways under one word (review49b LOW 8)."""
+    from objrec.photos_needed import class_needs
+
+    labels = np.array([0] * 12 + [1] * 12)
+    answers = np.array([0] * 3 + [1] * 9 + [1] * 12)
+    flagged = np.zeros(len(labels), dtype=bool)
+    (ant, *_) = class_needs(labels, answers, np.array([3, 12]), flagged, ["ant", "bee"])
+    assert ant.reasons == [
+        "only 3 distinct photos in 12 images (add photos: 11 or more)",
+        "3 of its 12 images recognised by heads that never saw them (add varied photos)",
+        "confused with bee (9 of its images look like it: add photos that tell them apart)",
+    ]
+    assert (ant.row()["photos"], ant.row()["images"]) == (3, 12)
 
 
 def test_the_audit_prints_the_classes_that_need_photos(capsys):

@@ -186,7 +186,9 @@ TABLE_COLUMNS = {
 }
 """The columns of each CSV of findings, written as its header even when nothing was found
 (``pd.read_csv`` of a file of one newline raises ``EmptyDataError``)."""
-NEEDS_COLUMNS = ("class", "photos", "recognised", "of", "flagged", "confused_with", "reason")
+NEEDS_COLUMNS = (
+    *("class", "photos", "images", "recognised", "of", "flagged", "confused_with", "reason"),
+)
 """``photos_needed.csv``'s columns (``photos_needed.ClassNeed.row``)."""
 PAGE_LIMIT = 150
 """Findings of each kind shown with thumbnails on the page (the CSVs hold all of them)."""

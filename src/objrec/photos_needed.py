@@ -31,11 +31,13 @@ CONFUSED_MIN = 2
 
 @dataclass
 class ClassNeed:
-    """One class's evidence: its distinct photos, how many of its unflagged photos the
-    out-of-fold answer recognised, its label flags, and the class that takes most of the rest."""
+    """One class's evidence: its distinct photos and its images, how many of its unflagged
+    images the out-of-fold answer recognised, its label flags, and the class that takes most of
+    the rest. Photos are distinct (near-duplicates counted once), the other counts images."""
 
     name: str
     photos: int
+    images: int
     judged: int
     recognised: int
     flagged: int
@@ -48,6 +50,7 @@ class ClassNeed:
         return {
             "class": self.name,
             "photos": self.photos,
+            "images": self.images,
             "recognised": self.recognised,
             "of": self.judged,
             "flagged": self.flagged,
@@ -75,6 +78,7 @@ def class_needs(
         need = ClassNeed(
             classes[c],
             int(photos[c]),
+            int((labels == c).sum()),
             int(mine.sum()),
             int((answers[mine] == c).sum()),
             int(((labels == c) & flagged).sum()),
@@ -98,15 +102,17 @@ def need_rank(need: ClassNeed) -> tuple:
 
 
 def need_reasons(need: ClassNeed) -> list[str]:
-    """What a class lacks, in words: few photos, its photos not recognised, label flags, and the
-    class most of its unrecognised photos look like; none without one of the first three (a
-    confusion alone, one or two photos of a well recognised class, is not a reason to list it)."""
+    """What a class lacks, in words: few photos, its images not recognised, label flags, and the
+    class most of its unrecognised images look like; none without one of the first three (a
+    confusion alone, one or two images of a well recognised class, is not a reason to list it).
+    Distinct photos are said as photos, the rest as images: "only 3 photos ...; 3 of its 12
+    photos recognised" counted one class two ways under one word (review49b LOW 8)."""
     reasons = []
     if need.photos < FEW_PHOTOS:
-        reasons.append(f"only {plural(need.photos, 'photo')} (add photos: {FEW_PHOTOS} or more)")
+        reasons.append(f"only {few_photos_words(need)} (add photos: {FEW_PHOTOS} or more)")
     if need.judged and need.recognised < RECOGNISED_SHARE * need.judged:
         reasons.append(
-            f"{need.recognised} of its {plural(need.judged, 'photo')} recognised by heads that "
+            f"{need.recognised} of its {plural(need.judged, 'image')} recognised by heads that "
             "never saw them (add varied photos)"
         )
     if need.flagged:
@@ -114,7 +120,14 @@ def need_reasons(need: ClassNeed) -> list[str]:
         reasons.append(f"{need.flagged} {labels} flagged as likely wrong (label_issues.csv)")
     if reasons and need.confused_with:
         reasons.append(
-            f"confused with {need.confused_with} ({need.confused} of its photos look like it: "
+            f"confused with {need.confused_with} ({need.confused} of its images look like it: "
             "add photos that tell them apart)"
         )
     return reasons
+
+
+def few_photos_words(need: ClassNeed) -> str:
+    """``6 photos``, or ``3 distinct photos in 12 images`` where near-duplicates are many."""
+    if need.images <= need.photos:
+        return plural(need.photos, "photo")
+    return f"{plural(need.photos, 'distinct photo')} in {plural(need.images, 'image')}"
