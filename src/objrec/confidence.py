@@ -160,7 +160,8 @@ def temperature_fit(logits: torch.Tensor, labels: torch.Tensor) -> TemperatureFi
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The temperature :func:`temperature_fit` chooses."""
+    """The temperature :func:`temperature_fit` chooses (``benchmarks/open_set.py``'s, and the
+    tests', short way to it)."""
     return temperature_fit(logits, labels).temperature
 
 
@@ -1022,11 +1023,6 @@ def resting_clauses(n: int, what: str = "validation images", cure: bool = True) 
         "clear photos of your classes may come out unknown,",
         f"and more {what} (more photos per class) steady it",
     ]
-
-
-def threshold_keeping(scores: torch.Tensor, keep: float = KEEP_KNOWN) -> float:
-    """The score above which ``keep`` of ``scores`` (known-class validation images) lie."""
-    return float(torch.quantile(scores.double(), 1 - keep))
 
 
 def choose_threshold(
