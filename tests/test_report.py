@@ -60,7 +60,8 @@ def test_report_is_one_self_contained_file(trained_run, tmp_path):
     assert reporter.tasks.count("Grad-CAM maps") == 1
     # and so is each step of seconds (a report showed nothing for 17 s)
     assert reporter.tasks.index("loading the model") < reporter.tasks.index("Grad-CAM maps")
-    data = ["reading image sizes", "writing the tables and plots"]  # explore's, of the split
+    # explore's sizes, of the split, and its two figures: no tables written to throw away
+    data = ["reading image sizes", "drawing the data's figures"]
     assert reporter.tasks[-3:] == [*data, "writing the page"]
     html = path.read_text()
     for section in (
