@@ -384,6 +384,23 @@ def stricter_metrics(threshold, recommended=True):
     }
 
 
+def test_a_stricter_threshold_is_offered_and_kept_by_one_rule():
+    """evaluate shows a stricter threshold, and --keep-threshold keeps it, when it catches more of
+    the unknown images than the run's (``kept.stricter_offered``), kept only when recommended
+    too: the rule was spelled in cli/evaluation and kept apart (review49b nit 12)."""
+    from objrec.kept import recommended_threshold, stricter_offered
+
+    offered = stricter_metrics(0.3)
+    assert stricter_offered(offered) is offered["open_set"]["stricter"]
+    assert recommended_threshold(offered) == 0.3
+    assert recommended_threshold(stricter_metrics(0.3, False)) is None
+    none_more = stricter_metrics(0.3)
+    none_more["open_set"]["stricter"]["unknown_accepted"] = 0.5  # catches no more
+    assert stricter_offered(none_more) is None and recommended_threshold(none_more) is None
+    assert stricter_offered({"open_set": {"unknown_accepted": 0.5}}) is None
+    assert stricter_offered({}) is None
+
+
 def kept_middle_threshold(
     run: Path, images: list[Path], tmp_path: Path
 ) -> tuple[float, KeptThreshold]:

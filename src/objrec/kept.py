@@ -297,15 +297,24 @@ def record_digest(record: dict[str, Any]) -> str:
     ).hexdigest()
 
 
-def recommended_threshold(metrics: dict[str, Any]) -> float | None:
-    """The stricter threshold ``evaluate --unknown`` recommends in ``metrics`` (its
-    ``open_set.stricter``, when it catches more unknown images and the trade is recommended:
-    ``confidence.worth_trading``), else None."""
+def stricter_offered(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """``evaluate --unknown``'s stricter threshold in ``metrics`` (``open_set.stricter``) when it
+    catches more of the unknown images than the run's: the one rule by which evaluate shows it,
+    recommended or not, and :func:`recommended_threshold` keeps it (spelled in both, with
+    ``recommended``, which implies it: review49b nit 12); None else."""
     open_set = metrics.get("open_set") or {}
     stricter, accepted = open_set.get("stricter"), open_set.get("unknown_accepted")
-    if not stricter or accepted is None or not stricter.get("recommended"):
+    if not stricter or accepted is None or stricter["unknown_accepted"] >= accepted:
         return None
-    return float(stricter["threshold"]) if stricter["unknown_accepted"] < accepted else None
+    return stricter
+
+
+def recommended_threshold(metrics: dict[str, Any]) -> float | None:
+    """The stricter threshold ``evaluate --unknown`` recommends in ``metrics``: offered
+    (:func:`stricter_offered`) and worth its trade (``recommended``:
+    ``confidence.worth_trading``), else None."""
+    stricter = stricter_offered(metrics)
+    return float(stricter["threshold"]) if stricter and stricter.get("recommended") else None
 
 
 def keep_recommended(

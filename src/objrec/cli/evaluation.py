@@ -662,14 +662,15 @@ def confidence_lines(
     (:func:`stricter_lines`; ``kept``: it was just kept with ``run``), else why none is
     suggested (:func:`no_stricter_lines`). The temperature and threshold come from the
     validation split, the figures from ``evaluated``."""
+    from objrec.kept import stricter_offered
+
     lines = [calibration_line(m, evaluated)]
     o = m.get("open_set")
     if o is not None:
         lines += open_set_lines(m, evaluated)
-        stricter, accepted = o.get("stricter"), o.get("unknown_accepted")
-        if stricter and accepted is not None and stricter["unknown_accepted"] < accepted:
+        if stricter_offered(m):
             lines += stricter_lines(m, evaluated, run, kept)
-        elif accepted is not None:
+        elif o.get("unknown_accepted") is not None:
             lines += no_stricter_lines(m)
     elif m.get("unknown_threshold") is not None:
         lines += [
