@@ -1191,6 +1191,53 @@ def test_ctrl_c_while_waiting_for_the_folders_lock_ends_the_command(tmp_path, mo
     assert not (out / "counts.csv").exists()
 
 
+@pytest.mark.parametrize(
+    "writing",
+    [pytest.param("staged outputs", marks=pytest.mark.slow), "their record", "the mark"],
+)  # 0.14 s: staging imports the store
+def test_a_command_waiting_for_its_output_folders_lock_says_so(
+    tmp_path, monkeypatch, caplog, writing
+):
+    """Writing outputs into a folder another objrec holds (a split writing there, an audit
+    reading it) waited for its lock with nothing said, as split --force did before it said
+    "waiting for other objrec processes to stop reading or writing OUT" (session 48)."""
+    import fcntl
+
+    from objrec import store
+    from objrec.outputs import (
+        EXPLORE_FILES,
+        mark_output_dir,
+        prepare_output_dir,
+        record_output,
+        staged_outputs,
+    )
+
+    out = prepare_output_dir(tmp_path / "out")
+    other = os.open(out, os.O_RDONLY)  # another process's lock, as flock sees a second open
+    fcntl.flock(other, fcntl.LOCK_EX)
+    take_lock = store.take_lock
+
+    def told_then_let_go(fd, mode, wait):
+        def waits():  # what the command says as it waits; the other then lets go
+            if wait is not None:
+                wait()
+            os.close(other)
+
+        take_lock(fd, mode, waits)
+
+    monkeypatch.setattr(store, "take_lock", told_then_let_go)
+    with caplog.at_level("WARNING", logger="objrec.outputs"):
+        if writing == "staged outputs":
+            with staged_outputs(out, EXPLORE_FILES) as place:
+                place("counts.csv").write_text("new\n")
+        elif writing == "their record":
+            record_output(out, {})
+        else:
+            mark_output_dir(out)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [f"waiting for other objrec processes to stop reading or writing {out}"]
+
+
 def test_a_full_disk_while_an_output_is_staged_names_that_output(tmp_path):
     """A write error on the staging folder's per_class.csv (a full disk, a read-only mount) was
     raised about OUT, which names no file; now about OUT/per_class.csv, the file it was for."""

@@ -169,7 +169,7 @@ def mark_output_dir(folder: Path) -> None:
     the user's that ``force`` writes beside stays theirs, on every forced run, so a file of theirs
     there is never taken for objrec's. The mark records no file yet."""
     folder = Path(folder)
-    with locked(folder):  # another objrec's record, written meanwhile, is never replaced
+    with locked(folder, waiting_in(folder)):  # another objrec's record is never replaced
         if (folder / MARKER).is_file():
             return
         if not own_contents(folder) or only_earlier(folder.resolve()):
@@ -208,6 +208,18 @@ def locked(
             yield
     finally:
         os.close(fd)
+
+
+def waiting_in(folder: Path) -> Callable[[], None]:
+    """What a command writing its outputs into ``folder`` says, as a warning, before it waits for
+    another objrec process holding the folder's lock (a split writing there, an audit or a
+    train reading it, another command's outputs): it waited with nothing said, and looked hung.
+    The CLI says split's and add's waits in the same words (``cli.output.waiting_line``)."""
+
+    def wait() -> None:
+        log.warning("waiting for other objrec processes to stop reading or writing %s", folder)
+
+    return wait
 
 
 LOCK_FILE = ".objrec-lock"
@@ -485,7 +497,7 @@ def record_output(folder: Path, written: dict[str, dict[str, Any]]) -> None:
     :func:`locked` meanwhile: two objrecs writing into one folder at once each add theirs, where
     one's record written over the other's lost its files (refused later as the user's)."""
     folder = Path(folder)
-    with locked(folder):  # read, added to and written whole by one objrec at a time
+    with locked(folder, waiting_in(folder)):  # read, added to, written whole by one at a time
         if is_plain_file(folder / MARKER):
             write_record(folder, (read_record(folder) or {}) | written)
 
@@ -689,7 +701,8 @@ def swap_in_outputs(
         for name in inner
         if (stage / name).is_dir()
     ]
-    with locked(folder), ctrl_c_leaves(lambda: written_whole([folder])), stops_held():
+    held = locked(folder, waiting_in(folder))
+    with held, ctrl_c_leaves(lambda: written_whole([folder])), stops_held():
         for source, target, written, stale in folders:
             put_folder(source, target, written, stale, names)
         swap_files(stage, folder, *own)
