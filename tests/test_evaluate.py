@@ -549,9 +549,8 @@ def test_a_name_that_is_not_utf8_in_the_unknown_folder_is_warned_about_once(
     warnings about the one file."""
     unknown = tmp_path / "unknown"
     unknown.mkdir()
-    image = next((split_dir / "test" / "red").iterdir())
-    shutil.copy(image, unknown / "fine.jpg")
-    shutil.copy(image, unknown / os.fsdecode(b"caf\xe9.jpg"))
+    make_image((90, 90, 90), seed=998).save(unknown / "fine.jpg")  # none of its test photos:
+    shutil.copy(unknown / "fine.jpg", unknown / os.fsdecode(b"caf\xe9.jpg"))  # those are refused
     with caplog.at_level(logging.WARNING, logger="objrec"):
         evaluate(trained_run, split_dir, out=tmp_path / "eval", unknown=unknown)
     assert sum("not UTF-8" in r.getMessage() for r in caplog.records) == 1

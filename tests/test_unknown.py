@@ -852,3 +852,36 @@ def test_a_plain_evaluate_says_it_replaced_an_earlier_unknown_result(
         "(report shows them only then)"
     ]
     assert "open_set" not in json.loads((out / "metrics.json").read_text())
+
+
+@pytest.mark.slow  # a model loaded, test/ evaluated
+def test_an_unknown_folder_of_the_model_s_classes_or_its_own_images_is_refused(
+    capsys, trained_run, split_dir, tmp_path
+):
+    """`evaluate --unknown` took the run's own training images, or its data folder's test/, as
+    photos of none of its classes: "0 of 40 caught", no word (review49b LOW 6). Class folders
+    named as the model's are refused before any image is read; the run's own training or
+    validation images, or the evaluated ones, before the unknown folder's pass."""
+    from objrec.cli import main
+
+    test = split_dir / "test"
+    code = main(["evaluate", str(trained_run), str(split_dir), "--unknown", str(test)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        code == 1
+        and f"--unknown {test} has 3 folders named as the model's classes (blue, green, red)" in err
+    )
+    own = tmp_path / "odd"
+    own.mkdir()
+    for i, image in enumerate([*(split_dir / "train").rglob("*.*")][:2]):
+        shutil.copy(image, own / f"train{i}{image.suffix}")
+    for i, image in enumerate([*(split_dir / "test").rglob("*.*")][:1]):
+        shutil.copy(image, own / f"test{i}{image.suffix}")
+    planted(own / "odd.png")
+    code = main(["evaluate", str(trained_run), str(split_dir), "--unknown", str(own)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 1, err
+    assert (
+        f"--unknown {own} holds 3 photos of the model's classes, 2 of the run's own training "
+        "images and 1 of the images evaluated (such as" in err
+    ), err

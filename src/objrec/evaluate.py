@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -69,7 +70,7 @@ from objrec.images import (
     warned_once_per_file,
 )
 from objrec.inference import Answers, Recognizer
-from objrec.leakage import SEEN_SPLITS, seen_images
+from objrec.leakage import SEEN_SPLITS, known_hashes, seen_images
 from objrec.meta import output_beside
 from objrec.metrics import (
     answered,
@@ -98,6 +99,7 @@ from objrec.progress import (
     COMPARE_PASSES,
     Reporter,
     grouped,
+    joined,
     log_result_warnings,
     or_silent,
     passes_from_first_step,
@@ -394,6 +396,7 @@ def measured(
     folder it is to be written to, checked (:func:`check_eval_dir`), not made."""
     with reporter.task("loading the model", None):  # seconds: the body, torchvision's import
         recognizer = Recognizer.load(run, device=resolve_device(config.device))
+    refuse_unknown_of_classes(config, recognizer.classes)
     target = resolve_eval_folder(folder, config.split)
     out = check_eval_dir(run, recognizer.meta.data_dir, target, out, force, config.tta)
     untaught = untaught_images(target, recognizer.classes)
@@ -402,6 +405,7 @@ def measured(
     tables = view_tables(recognizer, images, target.name, config, reporter)
     unreadable = report_unreadable(tables)
     require_readable(tables[0], target)
+    refuse_known_unknown(run, recognizer, tables[0].digests, config)
     result, (paths, digests, table) = measure(recognizer, images.samples, tables, config, reporter)
     result.predictions, result.folder = table, target.resolve()
     record_provenance(result, recognizer.model_digest or "", unreadable, digests)
@@ -1009,6 +1013,58 @@ def unknown_images(folder: Path) -> list[Path]:
     if not files:
         raise ObjrecError(f"`unknown` {folder} holds no images")
     return files
+
+
+def refuse_unknown_of_classes(config: EvaluateConfig, classes: Sequence[str]) -> None:
+    """Refused before any image is read: an ``unknown`` folder with sub-folders named as the
+    model's ``classes`` (its data folder's ``test/`` given by mistake). Its photos were counted
+    as strangers the model missed, "0 of 40 caught", without a word (review49b LOW 6)."""
+    folder = Path(config.unknown) if config.unknown is not None else None
+    if folder is None or not folder.is_dir():
+        return
+    taught = {class_of_folder(name) for name in classes}
+    with os.scandir(folder) as entries:
+        named = [e.name for e in entries if e.is_dir() and class_of_folder(e.name) in taught]
+    if named:
+        raise ObjrecError(
+            f"`unknown` {folder} has {plural(len(named), 'folder')} named as the model's classes "
+            f"({some_of(sorted(named))}): it is for photos of none of its classes; give a folder "
+            "of those only"
+        )
+
+
+OWN_IMAGES = {
+    "train": "run's own training images",
+    "valid": "run's own validation images",
+    "evaluated": "images evaluated",
+}
+"""What :func:`refuse_known_unknown` calls each kind of the run's own images."""
+
+
+def refuse_known_unknown(
+    run: Path, recognizer: Recognizer, evaluated: Sequence[str], config: EvaluateConfig
+) -> None:
+    """Refused before the ``unknown`` folder's pass: one holding the run's own training or
+    validation images (its record, ``leakage.known_hashes``) or the ``evaluated`` images (their
+    content digests), photos of its classes that its figures would count as strangers the model
+    missed (review49b LOW 6). Its files are hashed through the feature store's file index, as
+    their pass would hash them: read once."""
+    if config.unknown is None:
+        return
+    files = unknown_images(Path(config.unknown))
+    store = open_cache(config.cache_dir or recognizer.meta.cache_dir).store
+    digests = store.readable_digests(files)[0]
+    own = dict.fromkeys(filter(None, evaluated), "evaluated")
+    own |= known_hashes(run if run.is_dir() else run.parent, recognizer.meta.data_dir, store)
+    found = [(path, own[d]) for path, d in zip(files, digests, strict=True) if d in own]
+    if found:
+        counts = Counter(kind for _, kind in found)
+        kinds = [f"{n} of the {OWN_IMAGES[k]}" for k, n in counts.most_common()]
+        raise ObjrecError(
+            f"`unknown` {config.unknown} holds {plural(len(found), 'photo')} of the model's "
+            f"classes, {joined(kinds)} (such as {found[0][0]}): it is for photos of none of its "
+            "classes, which its figures count as strangers; give a folder of those only"
+        )
 
 
 def unknown_tables(
