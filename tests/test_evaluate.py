@@ -1060,6 +1060,9 @@ def test_evaluate_unknown_says_why_it_suggests_no_stricter_threshold():
     assert confidence_lines(metrics, "data/test")[-1] == (
         "  /photos/data/valid could not be read (moved, or its classes changed)"
     )
+    gone = "/photos/data/valid is not there (moved, or removed)"  # valid_images' words
+    metrics["open_set"]["no_stricter"] = no_stricter(recognizer, None, gone)  # type: ignore[arg-type]
+    assert confidence_lines(metrics, "data/test")[-1] == f"  {gone}"  # it guessed the reason
     metrics["open_set"]["unknown_accepted"] = 0.0
     assert confidence_lines(metrics, "data/test")[-1] == (
         "no stricter threshold is suggested: the one in use already catches every unknown image"

@@ -885,3 +885,25 @@ def test_an_unknown_folder_of_the_model_s_classes_or_its_own_images_is_refused(
         f"--unknown {own} holds 3 photos of the model's classes, 2 of the run's own training "
         "images and 1 of the images evaluated (such as" in err
     ), err
+
+
+@pytest.mark.slow  # a model loaded, 9 validation images read
+def test_the_validation_images_beside_a_class_folder_the_run_was_not_taught_are_read(
+    trained_run, split_dir
+):
+    """A class folder the run was not taught in its valid/ (``add`` of a new class puts one
+    there) made valid_images give up: "no stricter threshold is suggested: ... valid could not
+    be read (moved, or its classes changed)" of a folder there and readable (review49b LOW 7).
+    Its images are left out, as the evaluated folder's are; a folder gone is said as such."""
+    from objrec.config import EvaluateConfig
+    from objrec.progress import SILENT
+
+    evaluation = importlib.import_module("objrec.evaluate")  # objrec.evaluate is the function
+    (split_dir / "valid" / "purple").mkdir()
+    planted(split_dir / "valid" / "purple" / "new.png")
+    recognizer = Recognizer.load(trained_run)
+    valid = evaluation.valid_images(recognizer, EvaluateConfig(), SILENT)
+    assert isinstance(valid, evaluation.ValidImages) and len(valid.scores) == 9
+    shutil.rmtree(split_dir / "valid")
+    why = evaluation.valid_images(recognizer, EvaluateConfig(), SILENT)
+    assert why == f"{split_dir.resolve() / 'valid'} is not there (moved, or removed)"

@@ -800,17 +800,34 @@ def add_confidence(
         ),
     }
     if config.unknown is not None:
-        tables = unknown_tables(recognizer, Path(config.unknown), config, reporter)
-        unknown = unknown_answers(recognizer, tables)
-        open_set = open_set_result(recognizer, answers, unknown)
-        valid = valid_images(recognizer, config, reporter)
-        open_set["stricter"] = stricter_result(
-            recognizer, (answers, labels), unknown, valid, photos
+        result.metrics["open_set"] = open_set_measured(
+            recognizer, (answers, labels), config, reporter, photos
         )
-        scores = None if valid is None else valid.scores
-        open_set["no_stricter"] = None if open_set["stricter"] else no_stricter(recognizer, scores)
-        open_set["folder"] = str(Path(config.unknown).resolve())  # report measures it again
-        result.metrics["open_set"] = open_set
+
+
+def open_set_measured(
+    recognizer: Recognizer,
+    known: tuple[Answers, torch.Tensor],
+    config: EvaluateConfig,
+    reporter: Reporter,
+    photos: dict[str, int] | None,
+) -> dict[str, Any]:
+    """``evaluate --unknown``'s figures (:func:`open_set_result`) of the ``known`` images
+    (answers, labels; ``photos``, each class's distinct photos) against the ``unknown`` folder's,
+    with the stricter threshold the run's validation images offer, or why none is."""
+    folder = Path(str(config.unknown))
+    unknown = unknown_answers(recognizer, unknown_tables(recognizer, folder, config, reporter))
+    open_set = open_set_result(recognizer, known[0], unknown)
+    valid = valid_images(recognizer, config, reporter)
+    found = valid if isinstance(valid, ValidImages) else None
+    open_set["stricter"] = stricter_result(recognizer, known, unknown, found, photos)
+    if not open_set["stricter"]:
+        scores, why = (found.scores, "") if found is not None else (None, str(valid))
+        open_set["no_stricter"] = no_stricter(recognizer, scores, why)
+    else:
+        open_set["no_stricter"] = None
+    open_set["folder"] = str(folder.resolve())  # report measures it again
+    return open_set
 
 
 def distinct_photos(per_class: pd.DataFrame) -> dict[str, int] | None:
@@ -1114,23 +1131,30 @@ class ValidImages:
 
 def valid_images(
     recognizer: Recognizer, config: EvaluateConfig, reporter: Reporter
-) -> ValidImages | None:
-    """The run's own validation images (:class:`ValidImages`), read from the feature store;
-    None when the run's split folder has no readable valid split of its classes any more (moved,
-    or its classes changed). Their distinct photos are counted (near-duplicates grouped) only
-    when they offer a stricter threshold (:func:`stricter_result`), which alone reads them."""
+) -> ValidImages | str:
+    """The run's own validation images (:class:`ValidImages`), read from the feature store, those
+    of class folders it was not taught left out (``add`` of a new class puts some there), as the
+    evaluated folder's are; else why there are none, in words that follow "and" ("" for a run
+    that answers no "unknown"): it said "could not be read (moved, or its classes changed)" of a
+    folder there and readable (review49b LOW 7). Their distinct photos are counted
+    (near-duplicates grouped) only when they offer a stricter threshold
+    (:func:`stricter_result`), which alone reads them."""
     folder = Path(recognizer.meta.data_dir or "") / "valid"
-    if recognizer.threshold is None or not recognizer.meta.data_dir or not folder.is_dir():
-        return None
+    if recognizer.threshold is None:
+        return ""
+    if not recognizer.meta.data_dir:
+        return "the run does not name its split folder"
+    if not folder.is_dir():
+        return f"{folder} is not there (moved, or removed)"
     try:
-        images = scan_class_folder(folder, recognizer.classes)
+        untaught = untaught_images(folder, recognizer.classes)
+        images = scan_class_folder(folder, recognizer.classes, leave_out=untaught)
     except ObjrecError as exc:
-        log.info("no stricter threshold offered: %s", exc)
-        return None
+        return f"{folder} could not be read: {exc}"
     tables = view_tables(recognizer, images, "valid", replace(config, tta=False), reporter)
     ok = tables[0].ok
     if not bool(ok.any()):
-        return None
+        return f"none of the images of {folder} could be read"
     labels, scores = tables[0].labels[ok], table_answers(recognizer, tables, ok)[0].scores
     stricter = keeping_threshold(scores)
     if stricter is None or stricter <= recognizer.threshold:  # no stricter one to judge
@@ -1205,19 +1229,21 @@ def silenced_classes(
     return rows, [name for name in mostly_unknown(judged(rows)) if name not in now]
 
 
-def no_stricter(recognizer: Recognizer, valid: torch.Tensor | None) -> dict[str, Any]:
+def no_stricter(
+    recognizer: Recognizer, valid: torch.Tensor | None, why: str = ""
+) -> dict[str, Any]:
     """Why :func:`stricter_result` offered none, for ``--json`` and the line ``evaluate`` prints
     in its place (a newcomer read silence as a missing promise): ``reason`` is
     ``no_threshold`` (the run answers no "unknown"), ``no_validation_images`` (``valid_folder``
-    unreadable), ``few_validation_images`` (too few of them to reject one in twenty) or
-    ``not_stricter`` (the threshold in use already keeps ``valid_kept`` of the
-    ``valid_images``, no more than ``KEEP_KNOWN``)."""
+    unreadable: ``why``, :func:`valid_images`' words), ``few_validation_images`` (too few of
+    them to reject one in twenty) or ``not_stricter`` (the threshold in use already keeps
+    ``valid_kept`` of the ``valid_images``, no more than ``KEEP_KNOWN``)."""
     if recognizer.threshold is None:
         return {"reason": "no_threshold"}
     if valid is None:
         data_dir = recognizer.meta.data_dir
         folder = str(Path(data_dir) / "valid") if data_dir else None
-        return {"reason": "no_validation_images", "valid_folder": folder}
+        return {"reason": "no_validation_images", "valid_folder": folder, "why": why}
     reason = "few_validation_images" if keeping_threshold(valid) is None else "not_stricter"
     return {
         "reason": reason,

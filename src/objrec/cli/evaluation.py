@@ -876,10 +876,8 @@ def no_stricter_lines(m: dict[str, Any]) -> list[str]:
     reason = why.get("reason")
     if reason == "no_validation_images":
         folder = why.get("valid_folder") or "the run's split folder"
-        return [
-            f"{start} objrec chooses one on the run's validation images, and",
-            f"  {folder} could not be read (moved, or its classes changed)",
-        ]
+        words = why.get("why") or f"{folder} could not be read (moved, or its classes changed)"
+        return [f"{start} objrec chooses one on the run's validation images, and", f"  {words}"]
     if reason not in ("not_stricter", "few_validation_images"):
         return []
     kept, n, keep = percent(why["valid_kept"]), why["valid_images"], percent(why["keep_valid"])
