@@ -628,6 +628,17 @@ def kept_facts(
     return _decodable(found, paths, digests, {})
 
 
+def facts_of(digests: Sequence[str], db_file: Path) -> dict[str, ImageFacts]:
+    """The facts ``db_file`` keeps of ``digests`` under today's :func:`facts_key`, measured by
+    whoever measured them (a split of a run's images); no file is read, so none is left out as
+    undecodable now: for images known by content only (a run's training images, by its record),
+    whose hashes are compared, never decoded again."""
+    if not Path(db_file).exists():
+        return {}
+    with open_facts(db_file) as db:
+        return _stored_facts(db, list(dict.fromkeys(digests)), facts_key())
+
+
 def _decodable(
     stored: dict[str, ImageFacts],
     paths: Sequence[Path],

@@ -70,7 +70,7 @@ from objrec.images import (
     warned_once_per_file,
 )
 from objrec.inference import Answers, Recognizer
-from objrec.leakage import SEEN_SPLITS, known_hashes, seen_images
+from objrec.leakage import SEEN_SPLITS, known_hashes, near_seen, read_seen, seen_images
 from objrec.meta import output_beside
 from objrec.metrics import (
     answered,
@@ -114,6 +114,23 @@ from objrec.views import ViewSpec
 log = logging.getLogger(__name__)
 
 
+NEAR_COPIES = "re-saved, resized or cropped copies, by their perceptual hashes"
+"""What a near-duplicate of the run's own images is, as evaluate's warning says it."""
+
+
+def seen_words(counts: Mapping[str, int], of: str, what: str = "") -> str:
+    """``3 of the 10 evaluated images are the run's own 2 training and 1 validation images``:
+    ``counts`` by split, ``of`` whose (``the 10 evaluated images``), ``what`` before "the run's"
+    (``near-duplicates of ``)."""
+    parts = " and ".join(
+        f"{c} {'training' if s == 'train' else 'validation'}" for s, c in counts.items()
+    )
+    seen = sum(counts.values())
+    verb, noun = ("is", "image") if seen == 1 else ("are", "images")
+    what = what.replace("duplicates", "duplicate") if seen == 1 else what
+    return f"{seen} of {of} {verb} {what}the run's own {parts} {noun}"
+
+
 @dataclass
 class EvaluationResult:
     """Overall metrics, the per-class table (worst first) and the most confused pairs."""
@@ -136,6 +153,9 @@ class EvaluationResult:
     """The class folder that was evaluated (a split folder's split)."""
     seen: dict[str, list[str]] = field(default_factory=dict)
     """Evaluated images that are the run's own training or validation images, per split."""
+    near_seen: dict[str, list[str]] = field(default_factory=dict)
+    """Evaluated images that are near-duplicates of the run's own training or validation images
+    (re-saved, resized or cropped copies; not byte copies: those are ``seen``), per split."""
     unreadable: list[str] = field(default_factory=list)
     """``path: reason`` for each image of the folder that could not be read, left out."""
     model: str = ""
@@ -167,18 +187,17 @@ class EvaluationResult:
     def warning(self) -> str | None:
         """A sentence when the evaluated images include images the run trained or validated on."""
         counts = {split: len(paths) for split, paths in self.seen.items() if paths}
-        if not counts:
+        near = {split: len(paths) for split, paths in self.near_seen.items() if paths}
+        if not counts and not near:
             return None
-        n = int(self.metrics["n"])
-        parts = " and ".join(
-            f"{c} {'training' if s == 'train' else 'validation'}" for s, c in counts.items()
-        )
-        seen = sum(counts.values())
-        return (
-            f"{seen} of the {plural(n, 'evaluated image')} {'is' if seen == 1 else 'are'} the "
-            f"run's own {parts} {'image' if seen == 1 else 'images'} (same file contents): "
-            "these results overstate accuracy on new images"
-        )
+        n = "the " + plural(int(self.metrics["n"]), "evaluated image")
+        said = []
+        if counts:
+            said.append(f"{seen_words(counts, n)} (same file contents)")
+        if near:
+            n = "the others" if counts else n
+            said.append(f"{seen_words(near, n, 'near-duplicates of ')} ({NEAR_COPIES})")
+        return f"{'; '.join(said)}: these results overstate accuracy on new images"
 
     @property
     def classes_without_images(self) -> list[str]:
@@ -291,6 +310,7 @@ class EvaluationResult:
             "folder": str(self.folder) if self.folder else None,
             "image_set": self.image_set,
             "seen_in_training": {s: len(self.seen.get(s, [])) for s in SEEN_SPLITS},
+            "near_seen_in_training": {s: len(self.near_seen.get(s, [])) for s in SEEN_SPLITS},
             "unreadable": self.unreadable,
             "model": self.model,
             "untaught_classes": self.untaught,
@@ -410,6 +430,7 @@ def measured(
     result.predictions, result.folder = table, target.resolve()
     record_provenance(result, recognizer.model_digest or "", unreadable, digests)
     table["seen_in"] = mark_seen(result, recognizer, paths, config, run)
+    mark_near_seen(result, recognizer, (paths, digests), config, (run, reporter))
     flag_untaught(result, (run, recognizer), untaught, config, reporter)
     result.out = out
     return result
@@ -767,6 +788,49 @@ def mark_seen(
     open_cache(cache).close()  # lets `objrec cache --prune` go on
     seen_in = {path: split for split, found in result.seen.items() for path in found}
     return [seen_in.get(str(p), "") for p in paths]
+
+
+NEAR_SEEN_PASSES = (
+    "comparing with the run's own images",
+    "comparing with them turned and trimmed",
+    "comparing with their crops",
+)
+"""The passes of the search for near-duplicates of the run's own images (``COMPARE_PASSES``'s)."""
+
+
+def mark_near_seen(
+    result: EvaluationResult,
+    recognizer: Recognizer,
+    found: tuple[list[Path], list[str]],
+    config: EvaluateConfig,
+    where: tuple[Path, Reporter],
+) -> None:
+    """Which evaluated images (``found``: paths, content digests) are near-duplicates of the
+    run's own training or validation images without being byte copies (``leakage.near_seen``):
+    ``result.near_seen``. A user's re-exported copies of training photos scored "top-1 100%"
+    with no warning (review49b MEDIUM 3). Looked for only in a folder outside the run's data
+    folder (whose split kept near-duplicates in one split), by the run's record of its images
+    (``SEEN_RECORD``: a run of an older objrec has none) and the image facts the cache folder
+    keeps of them (a split with it measured them): where it keeps none, they are not compared,
+    and the log says so. ``where``: the run, and the reporter shown the search."""
+    run, reporter = where
+    data_dir = recognizer.meta.data_dir
+    inside = data_dir and result.folder and result.folder.is_relative_to(Path(data_dir).resolve())
+    known = None if inside else read_seen(run if run.is_dir() else run.parent)
+    if not known:
+        return
+    cache = open_cache(config.cache_dir or recognizer.meta.cache_dir)
+    with passes_from_first_step(reporter, NEAR_SEEN_PASSES) as on_row:
+        near, unmeasured = near_seen(found[1], known, cache.facts_file, on_row)
+    if unmeasured:
+        log.info(
+            "near-duplicates of %d of the run's own images not looked for: the cache folder %s "
+            "keeps no image facts of them (a split or an audit with it measures them)",
+            unmeasured,
+            cache.root,
+        )
+    for i, split in near.items():
+        result.near_seen.setdefault(split, []).append(str(found[0][i]))
 
 
 def refuse_early(run: Path, folder: Path, out: Path | None, config: EvaluateConfig) -> None:

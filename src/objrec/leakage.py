@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +40,43 @@ def digests(paths: Sequence[Path], store: FeatureStore | None) -> list[str]:
     if store is not None:
         return store.digests(list(paths))[0]
     return [hash_file(Path(p)) for p in paths]
+
+
+def near_seen(
+    digests: Sequence[str],
+    known: Mapping[str, str],
+    facts_file: Path,
+    on_row: Callable[[int, int], None] | None = None,
+) -> tuple[dict[int, str], int]:
+    """Which of the images of content ``digests`` are near-duplicates of the run's own (``known``:
+    digest -> split) without being byte copies: re-saved, resized or cropped copies, by the rule
+    ``split`` keeps photos together by (``dedup.candidate_pairs``), from the image facts the cache
+    folder ``facts_file`` keeps (evaluate measured the evaluated images', a split the run's).
+    Returns each such image's position and the split of a run image it copies (train first), and
+    how many of the run's images the facts have nothing of (not compared: a cache folder cleared,
+    a run from another machine). ``on_row(done, total)``: the search's progress."""
+    from objrec import dedup
+
+    evaluated = set(digests)
+    own = [d for d in known if d not in evaluated]
+    kept = dedup.facts_of([*own, *digests], facts_file)
+    theirs = [d for d in own if d in kept and not kept[d].error]
+    ours = [i for i, d in enumerate(digests) if d in kept and not kept[d].error and d not in known]
+    if not theirs or not ours:
+        return {}, len(own) - len(theirs)
+    # the smaller side's rows against all: each side's own pairs are measured too, and left out
+    mine = len(ours) <= len(theirs)
+    first = [kept[digests[i]] for i in ours] if mine else [kept[d] for d in theirs]
+    second = [kept[d] for d in theirs] if mine else [kept[digests[i]] for i in ours]
+    n, found = len(first), dict[int, str]()
+    for i, j in dedup.candidate_pairs([*first, *second], rows=range(n), on_row=on_row).tolist():
+        if i < n <= j:
+            image, split = (
+                (ours[i], known[theirs[j - n]]) if mine else (ours[j - n], known[theirs[i]])
+            )
+            if found.get(image) != "train":
+                found[image] = split
+    return dict(sorted(found.items())), len(own) - len(theirs)
 
 
 HEADER = ["split", "digest"]
