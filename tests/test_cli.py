@@ -3691,6 +3691,7 @@ def test_after_one_sigterm_a_second_one_ends_the_process_at_once():
         (["{tmp}/full"], "full is not empty: choose another folder or pass --force"),
         (["{photos}/out"], "must lie outside the source folder"),
         (["{photos}"], "must lie outside the source folder"),
+        (["{tmp}"], "must not hold the source folder"),  # said "must lie outside" (review49a)
         (["{tmp}/afile/out"], "afile is a file, not a folder"),
         (["{tmp}/out", "--ratios", "0.5", "0.3", "0.3"], "sum to 1"),
         (["{tmp}/out", "--exclude", "mauve"], "does not have: mauve"),

@@ -167,6 +167,20 @@ def test_non_empty_output_is_refused_unless_forced(tmp_path, image_folder, known
     assert len(manifest(out)) == 36
 
 
+def test_a_run_folder_is_refused_as_a_splits_output_even_forced(tmp_path, image_folder):
+    """`split SRC RUN --force` wrote train/ valid/ test/ beside the run's model, which add, check
+    and evaluate then took for the run (review49a LOW 3)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    header = json.dumps({"__metadata__": {"objrec": "{}"}}).encode()
+    (run / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
+    before = sorted(p.name for p in run.iterdir())
+    for force in (False, True):
+        with pytest.raises(ObjrecError, match=r"is a run folder .*model\.safetensors.*: a split "):
+            split_folder(image_folder, run, force=force)
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
 def test_a_forced_split_never_deletes_the_users_own_split_folders(
     tmp_path, image_folder, known_facts
 ):

@@ -74,17 +74,23 @@ def refuse_run_folder(root: Path) -> None:
     would be read as classes. It is known by the checkpoint every run writes (``model.safetensors``,
     or ``last.safetensors`` while it can be resumed) when its header is objrec's: a file of that
     name from elsewhere (a downloaded model) is only an ignored file of a data folder."""
-    named = [name for name in (BEST, LAST) if (Path(root) / name).is_file()]
-    if not named:
-        return
-    from objrec.model_file import is_checkpoint  # its header, read only for a file of that name
-
-    held = next((name for name in named if is_checkpoint(Path(root) / name)), None)
+    held = run_checkpoint(root)
     if held:
         raise ObjrecError(
             f"{root} is a run folder (`train`'s output: it holds {held}), not a folder of "
             "class sub-folders: pass the data folder it was trained on"
         )
+
+
+def run_checkpoint(root: Path) -> str | None:
+    """The name of the objrec checkpoint that makes ``root`` a run folder (``model.safetensors``
+    or ``last.safetensors``), or None: a file of that name from elsewhere does not."""
+    named = [name for name in (BEST, LAST) if (Path(root) / name).is_file()]
+    if not named:
+        return None
+    from objrec.model_file import is_checkpoint  # its header, read only for a file of that name
+
+    return next((name for name in named if is_checkpoint(Path(root) / name)), None)
 
 
 def class_dirs(root: Path) -> list[Path]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from objrec.add_pending import OLD_PENDING, PENDING
-from objrec.data import SPLITS
+from objrec.data import SPLITS, run_checkpoint
 from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves, stops_held
 from objrec.images import is_hidden
 from objrec.manifest import (
@@ -56,10 +56,13 @@ def check_out_folder(src: Path, out: Path, force: bool) -> None:
     """Refuse an output folder the split may not write (inside ``src`` or holding it, a file,
     the user's own ``train/``, a stopped or an earlier split without ``force``), before anything
     is read or written."""
-    if out == src or out.is_relative_to(src) or src.is_relative_to(out):
+    if out == src or out.is_relative_to(src):
         raise ObjrecError(f"the output folder {out} must lie outside the source folder {src}")
+    if src.is_relative_to(out):
+        raise ObjrecError(f"the output folder {out} must not hold the source folder {src}")
     if out.exists() and not out.is_dir():
         raise ObjrecError(f"{out} exists and is not a folder")
+    refuse_run_out(out)
     partial = partial_split(out)
     if partial is not None and not force:
         raise ObjrecError(
@@ -81,6 +84,18 @@ def check_out_folder(src: Path, out: Path, force: bool) -> None:
     if force:
         refuse_unlisted_files(src, out)
     refuse_overwrite(out, force, "choose another folder or pass `force=True`")
+
+
+def refuse_run_out(out: Path) -> None:
+    """Refuse a run folder as a split's output, even with ``force``: ``add``, ``check`` and
+    ``evaluate`` would take the split written beside its model for the run, and ``force``
+    replaces only an earlier split."""
+    held = run_checkpoint(out) if out.is_dir() else None
+    if held:
+        raise ObjrecError(
+            f"{out} is a run folder (`train`'s output: it holds {held}): a split written there "
+            "would be taken for the run; choose another folder"
+        )
 
 
 def refuse_unlisted_files(src: Path, out: Path) -> None:
