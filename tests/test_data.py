@@ -373,6 +373,7 @@ def test_a_second_check_or_one_after_a_split_hashes_and_decodes_no_unchanged_fil
 
     from PIL import Image as PILImage
 
+    from objrec import images
     from objrec.check import check_folder
     from objrec.split import split_folder
 
@@ -393,9 +394,13 @@ def test_a_second_check_or_one_after_a_split_hashes_and_decodes_no_unchanged_fil
     split_folder(photos, tmp_path / "data", seed=0)
     make_image((250, 10, 10), size=(36, 33), seed=9).save(photos / "red" / "img_00.jpg")
     opened.clear(), hashed.clear()
+    sniffed, head = [], images._head
+    monkeypatch.setattr(images, "_head", lambda f: sniffed.append(f) or head(f))
     assert check_folder(photos).to_json() == first
     assert sorted(p.name for p in opened) == ["broken.jpg", "img_00.jpg"]
     assert len(hashed) == 1  # img_00.jpg, written since
+    # the two decoded aside, each kept image's first bytes were read, HEIC decoding (review49a)
+    assert {Path(p).name for p in sniffed} <= {"broken.jpg", "img_00.jpg"}
 
 
 @pytest.mark.slow
