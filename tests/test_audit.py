@@ -465,14 +465,15 @@ def test_apply_plan_stopped_half_way_leaves_out_as_it_was_for_the_retry(tmp_path
     applying = importlib.import_module("objrec.applying")
     data = make_class_folder(tmp_path / "photos", per_class=2, classes=("red", "blue"))
     (plan := tmp_path / "plan.csv").write_text("file,action,new_class\n")
-    copied, copy2 = [], shutil.copy2
+    copied, copy = [], applying.copy_hashed
 
     def full_disk(source, target):
         if len(copied) == 2:
             raise OSError(28, "No space left on device", str(target))
-        copied.append(copy2(source, target))
+        copied.append(copy(source, target))
+        return copied[-1]
 
-    monkeypatch.setattr(applying.shutil, "copy2", full_disk)
+    monkeypatch.setattr(applying, "copy_hashed", full_disk)
     with pytest.raises(OSError, match="No space left on device"):
         apply_plan(data, plan, out := tmp_path / "fixed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos", "plan.csv"]
@@ -928,8 +929,9 @@ def test_apply_plan_remembers_and_records_the_plan_it_applied_though_saved_meanw
     copy = applying._copy_planned
 
     def saved_meanwhile(*args, **kwargs):
-        copy(*args, **kwargs)
+        copied = copy(*args, **kwargs)
         plan.write_text("file,action,new_class\ntrain/red/red_00.png,keep,\n")
+        return copied
 
     monkeypatch.setattr(applying, "_copy_planned", saved_meanwhile)
     apply_plan(data, plan, out := tmp_path / "fixed")
@@ -4022,3 +4024,72 @@ def test_a_pair_split_kept_together_as_copies_is_no_look_alike(tmp_path):
     assert [p.look_alike for p in split_copies([alike], across, digests)] == [True]
     changed = [digests[0], "0" * 64, *digests[2:]]  # b.jpg is not what split saw
     assert [p.look_alike for p in split_copies([alike], files, changed)] == [True]
+
+
+@pytest.mark.slow
+def test_removing_one_copy_keeps_the_label_a_person_settled_for_the_copy_kept(tmp_path):
+    """reviewed.csv is keyed by content: an apply-plan removing one byte-identical copy of a
+    picture (the audit's plan removes them by default) forgot the label a person settled for the
+    copy it kept, and the next audit asked again (review49a LOW 4)."""
+    from objrec.reviewed import read_reviewed
+    from objrec.store import hash_file
+
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 1})
+    shutil.copy(data / "red/red_0.png", data / "green/dup_of_red.png")
+    digest = hash_file(data / "red/red_0.png")
+    first = tmp_path / "first"
+    apply_plan(data, plan_of(tmp_path / "p1.csv", "green/dup_of_red.png,,,keep,,,"), first)
+    assert read_reviewed(first) == {digest: ("green", "green/dup_of_red.png")}
+    counts = apply_plan(
+        first, plan_of(tmp_path / "p2.csv", "red/red_0.png,,,remove,,,"), out := tmp_path / "second"
+    )
+    assert (out / "green/dup_of_red.png").is_file() and not (out / "red/red_0.png").exists()
+    assert counts["reviewed"] == 1 and read_reviewed(out) == read_reviewed(first)
+    apply_plan(
+        out,
+        plan_of(tmp_path / "p3.csv", "green/dup_of_red.png,,,remove,,,"),
+        gone := tmp_path / "third",
+    )
+    assert read_reviewed(gone) == {}  # the picture's last copy removed: its row goes
+
+
+@pytest.mark.slow
+def test_two_copies_settled_under_two_classes_are_warned_of_and_neither_kept(tmp_path, caplog):
+    """A plan keeping both copies of one picture, in two classes, recorded one label as settled
+    (the later in path order) without a word (review49a LOW 4)."""
+    from objrec.reviewed import read_reviewed
+
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 1})
+    shutil.copy(data / "red/red_0.png", data / "green/dup_of_red.png")
+    plan = plan_of(tmp_path / "p.csv", "green/dup_of_red.png,,,keep,,,", "red/red_0.png,,,keep,,,")
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        counts = apply_plan(data, plan, out := tmp_path / "out")
+    (said,) = [r.getMessage() for r in caplog.records if "settled one picture" in r.getMessage()]
+    assert said == (
+        "the plan settled one picture (byte-identical copies) under 2 classes: "
+        "green/dup_of_red.png, red/red_0.png; neither label is remembered as settled: keep the "
+        "picture in one class"
+    )
+    assert counts["reviewed"] == 0 and read_reviewed(out) == {}
+
+
+@pytest.mark.slow
+def test_apply_plan_reads_each_photo_once_and_its_manifest_holds_each_copys_sha256(
+    tmp_path, monkeypatch
+):
+    """apply-plan copied each photo of a split folder, then read the copy again for its SHA-256
+    (a second full read of a folder larger than the page cache): it hashes the bytes it copies
+    now, the manifest's digests and the copies' times as before (review49a LOW 5)."""
+    from objrec import applying
+    from objrec.manifest import manifest_rows
+
+    planted = make_split(tmp_path / "data")
+    monkeypatch.setattr(applying, "sha256_file", lambda path: pytest.fail(f"read {path} again"))
+    plan = plan_of(tmp_path / "plan.csv", "train/red/red_00.png,,,remove,,,")
+    apply_plan(planted, plan, out := tmp_path / "fixed")
+    rows = manifest_rows(out / "manifest.csv")
+    assert rows and len(rows) == len(list(out.glob("*/*/*.png")))
+    for row in rows:
+        copy = out / row["file"]
+        assert row["sha256"] == hashlib.sha256(copy.read_bytes()).hexdigest()
+        assert copy.stat().st_mtime_ns == (planted / row["file"]).stat().st_mtime_ns

@@ -5981,8 +5981,7 @@ def test_ctrl_c_in_apply_plan_leaves_no_half_copied_image_and_out_as_it_was(
     def half(source, target):
         Path(target).write_bytes(Path(source).read_bytes()[:50])
 
-    copy2 = stop_at_call(3, shutil.copy2, half)
-    monkeypatch.setattr(applying.shutil, "copy2", copy2)
+    monkeypatch.setattr(applying, "copy_hashed", stop_at_call(3, applying.copy_hashed, half))
     code, _, err = run(capsys, "apply-plan", photos, tmp_path / "plan.csv", tmp_path / "fixed")
     said = " ".join(err.split())
     assert code == 130 and "Traceback" not in err, err

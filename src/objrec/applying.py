@@ -69,7 +69,7 @@ from objrec.outputs import (
 from objrec.progress import plural, quoted, some_of
 from objrec.reviewed import write_reviewed
 from objrec.split_record import applied_entry, record_applied
-from objrec.store import DIGEST_CHARS, hash_file
+from objrec.store import DIGEST_CHARS, HASH_CHUNK, hash_file
 from objrec.tables import (
     CSV_ENCODING,
     blank_row,
@@ -496,7 +496,8 @@ def _applied(
     if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)
     with staged_folder(out) as stage:  # ``out`` whole or as it was: never half a copy
-        _copy_planned((data, stage), targets, (mode, on_file), split_folder, counts, out)
+        copied = _copy_planned((data, stage), targets, (mode, on_file), split_folder, counts, out)
+        planned.digests.update(copied)  # reviewed.csv reads the copies' digests, not their files
         counts["reviewed"] = _remember_review(data, stage, planned, at)
         if split_folder:
             record_applied(data, stage, made | counts)
@@ -546,13 +547,15 @@ def _copy_planned(
     split_folder: bool,
     counts: dict[str, int],
     out: Path,
-) -> None:
+) -> dict[str, str]:
     """Copy (or link) each image of ``data`` that ``targets`` keeps to its target in the staging
     folder (``folders``) of ``out``, adding to ``counts``; ``how``: the mode, and
     ``on_file(done, total)`` told after each file (a minute of silence for 60,000 photos); a
-    split folder's copy gets the manifest of the files copied."""
+    split folder's copy gets the manifest of the files copied. Returns the content digest
+    (``store.hash_file``'s) of each file copied that was read, by its path in ``data``."""
     (data, stage), (mode, on_file) = folders, how
     rows: list[list[str]] = []
+    digests: dict[str, str] = {}
     groups = manifest_groups(data) if split_folder else {}
     total = sum(target is not None for target in targets.values())
     with ctrl_c_leaves(lambda: applied_so_far(out, counts["copied"], targets)):
@@ -560,13 +563,17 @@ def _copy_planned(
             counts["removed"] += target is None
             if target is not None:
                 recorded = groups.get(rel.as_posix())
-                rows += _copy(data / rel, (stage, target), mode, split_folder, recorded)
+                row, digest = _copy(data / rel, (stage, target), mode, split_folder, recorded)
+                rows += row
+                if digest is not None:
+                    digests[rel.as_posix()] = digest[:DIGEST_CHARS]
                 counts["copied"] += 1
                 counts["relabelled"] += target.parent != rel.parent
                 if on_file is not None:
                     on_file(counts["copied"], total)
     if split_folder and rows:
         _write_manifest(stage, rows)
+    return digests
 
 
 def applied_so_far(out: Path, done: int, targets: dict[Path, Path | None]) -> str:
@@ -588,15 +595,14 @@ def _remember_review(data: Path, out: Path, planned: Planned, at: int) -> int:
     class (1 in a split folder, 0 in a class folder). The files whose digest the plan's check
     read are not hashed again."""
     plan, targets = planned.rows, planned.targets
-    settled = {
-        rel: target
+    settled = [
+        rel
         for rel, target in targets.items()
         if target is not None
         and len(target.parts) > at + 1
         and settles_label(plan.get(rel.as_posix()))
-    }
-    removed = [rel for rel, target in targets.items() if target is None]
-    return write_reviewed(data, out, (settled, removed), at, planned.digests)
+    ]
+    return write_reviewed(data, out, targets, settled, at, planned.digests)
 
 
 def settles_label(row: dict[str, str] | None) -> bool:
@@ -677,24 +683,40 @@ def _copy(
     mode: str,
     split_folder: bool,
     recorded: tuple[str, str] | None,
-) -> list[list[str]]:
+) -> tuple[list[list[str]], str | None]:
     """Copy ``source`` to ``out/target`` (``into``; ``mode="link"``: a symbolic link to the file
     ``source`` is, or points to); its row of the new manifest, for an image of a class folder of
     a split (``split/class/...``), with the group ``recorded`` for it (its SHA-256 and group in
-    the source's manifest) where the copy still holds that content."""
+    the source's manifest) where the copy still holds that content; and the copy's SHA-256,
+    None for a link outside a split folder (not read)."""
     destination = into[0] / (target := into[1])
     destination.parent.mkdir(parents=True, exist_ok=True)
+    digest = None
     with renamed_over(destination, temporary_name(destination)) as tmp:  # whole or not there
         if mode == "copy":
-            shutil.copy2(source, tmp)
+            digest = copy_hashed(source, tmp)
         else:
             link_file(os.path.realpath(source), tmp, into[0])
     if not split_folder or len(target.parts) < 3 or target.parts[0] not in SPLITS:
-        return []
+        return [], digest
     split, name = target.parts[:2]
-    digest = sha256_file(destination)
+    digest = digest or sha256_file(destination)
     group = recorded[1] if recorded is not None and recorded[0] == digest else ""
-    return [[target.as_posix(), name, split, digest, str(source), group]]
+    return [[target.as_posix(), name, split, digest, str(source), group]], digest
+
+
+def copy_hashed(source: Path, destination: Path) -> str:
+    """Copy ``source`` to ``destination`` as ``shutil.copy2`` does (its bytes, then its times
+    and mode), and return the SHA-256 of the bytes copied: each photo read once, where the copy
+    and then a hash of the copy read it twice (a second full read of a folder larger than the
+    page cache)."""
+    digest = hashlib.sha256()
+    with open(source, "rb") as f, open(destination, "wb") as copy:
+        while chunk := f.read(HASH_CHUNK):
+            digest.update(chunk)
+            copy.write(chunk)
+    shutil.copystat(source, destination)
+    return digest.hexdigest()
 
 
 def _write_manifest(out: Path, rows: list[list[str]]) -> None:

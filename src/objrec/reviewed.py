@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 from objrec.errors import ObjrecError
@@ -53,28 +53,67 @@ def read_reviewed(folder: Path) -> dict[str, tuple[str, str]]:
 def write_reviewed(
     data: Path,
     out: Path,
-    applied: tuple[Mapping[Path, Path], list[Path]],
+    targets: Mapping[Path, Path | None],
+    settled: Collection[Path],
     at: int,
     digests: Mapping[str, str] | None = None,
 ) -> int:
-    """``out/reviewed.csv``: each image of ``data`` a plan row settled (``applied``'s first: its
-    path in ``data`` -> its path in ``out``, whose part ``at`` is its class), and the earlier
-    reviews of ``data/reviewed.csv`` but those of the images removed (``applied``'s second);
-    none written when there are none. ``digests``: the content digests known already, by path
-    in ``data`` (the plan's check read them), the others hashed. Returns how many rows it
-    holds."""
-    settled, removed = applied
+    """``out/reviewed.csv``: each image of ``data`` a plan row settled (``settled``, of
+    ``targets``: its path in ``data`` -> its path in ``out``, whose part ``at`` is its class, or
+    None when removed), and the earlier reviews of ``data/reviewed.csv`` but those of the
+    pictures no image copied holds any more; none written when there are none. A row is by
+    content, so removing one copy of a picture keeps the label a person settled for another
+    (:func:`_forgotten`); two copies settled under two classes are warned of and neither kept
+    (:func:`_settled_rows`). ``digests``: the content digests known already, by path in
+    ``data`` (the plan's check read them, the copy hashed them), the others hashed. Returns how
+    many rows it holds."""
     known = digests or {}
 
     def digest(rel: Path) -> str:
         return known.get(rel.as_posix()) or hash_file(data / rel)
 
     rows = read_reviewed(data)
-    for rel in removed:
-        rows.pop(digest(rel), None)
-    for rel, target in settled.items():
-        rows[digest(rel)] = (target.parts[at], target.as_posix())
+    for gone in _forgotten(targets, rows, digest):
+        rows.pop(gone)
+    rows |= _settled_rows({rel: targets[rel] for rel in settled}, at, digest)
     return _write_rows(out, rows)
+
+
+def _forgotten(
+    targets: Mapping[Path, Path | None],
+    rows: Mapping[str, tuple[str, str]],
+    digest: Callable[[Path], str],
+) -> set[str]:
+    """The digests of ``rows`` whose every image ``targets`` removes: a row is forgotten only
+    when no copy of its picture is left (the audit's plan removes byte-identical copies)."""
+    gone = {d for rel, target in targets.items() if target is None if (d := digest(rel)) in rows}
+    if gone:
+        gone -= {digest(rel) for rel, target in targets.items() if target is not None}
+    return gone
+
+
+def _settled_rows(
+    settled: Mapping[Path, Path | None], at: int, digest: Callable[[Path], str]
+) -> dict[str, tuple[str, str]]:
+    """The rows of the images ``settled`` (path in ``data`` -> path in ``out``), by content;
+    copies of one picture settled under two classes are warned of, naming them, and give no
+    row: which label is right is the person's to say, and check says to keep it in one."""
+    rows: dict[str, tuple[str, str]] = {}
+    named: dict[str, list[Path]] = {}
+    for rel, target in settled.items():
+        if target is not None:
+            rows.setdefault(d := digest(rel), (target.parts[at], target.as_posix()))
+            named.setdefault(d, []).append(target)
+    for d, targets in named.items():
+        if len({t.parts[at] for t in targets}) > 1:
+            rows.pop(d)
+            log.warning(
+                "the plan settled one picture (byte-identical copies) under %d classes: %s; "
+                "neither label is remembered as settled: keep the picture in one class",
+                len({t.parts[at] for t in targets}),
+                ", ".join(t.as_posix() for t in targets),
+            )
+    return rows
 
 
 def earlier_reviews(folders: Sequence[Path]) -> dict[str, tuple[str, str]]:
