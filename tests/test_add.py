@@ -1404,3 +1404,18 @@ def test_a_new_sub_folder_named_like_a_file_of_data_gets_a_free_name(capsys, tmp
     assert (split_dir / "train" / "red" / taken).read_bytes() == before
     assert f"2 images were renamed, a file of that name being there: red/{taken}/x.png -> " in said
     assert {f"{free}/x.png", f"{free}/y.png"} <= {row["file"] for row in manifest(split_dir)}
+
+
+@pytest.mark.slow
+def test_adds_bar_moves_as_each_file_of_the_data_folder_is_hashed(tmp_path, split_dir):
+    """add's hashing bar sat at 0 while the feature store hashed the whole data folder, then
+    jumped to half (tens of minutes of silence at 60,000 phone photos the store had not seen):
+    each file hashed is told now (review49a LOW 6)."""
+    calls: list[tuple[int, int]] = []
+    new = new_images(tmp_path / "new", "red", 2)
+    add_images(
+        split_dir, new, dry_run=True, on_file=lambda done, total: calls.append((done, total))
+    )
+    total = calls[0][1]
+    data = total // 2 - 2  # the data folder's files, before the 2 new ones
+    assert data > 10 and calls[: data + 1] == [(done, total) for done in range(data + 1)]

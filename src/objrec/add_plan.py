@@ -213,16 +213,15 @@ def _digests(
     and each new image's whole SHA-256, for its manifest row. The data folder's digests come from
     the file index (path, size, times, inode) of the feature store in ``store_dir``: only files
     an earlier add or train using that store did not see as they are now are read. ``on_file``
-    counts them as the first half of the work."""
+    counts them as the first half of the work, each file as it is hashed."""
     data, new = files["data"], files["new"]
     total = 2 * (len(data) + len(new))
+    told = None if on_file is None else lambda done, _: on_file(done, total)
     with FeatureStore(store_dir) as store:
-        known, stats = store.digests(data)
+        known, stats = store.digests(data, on_file=told)
     log.info(
         "hashed %d of the data folder's %d files in %.1fs", stats.hashed, len(data), stats.seconds
     )
-    if on_file and data:
-        on_file(len(data), total)
     sha256: dict[Path, str] = {}
     for path in new:
         sha256[path] = sha256_file(path)
