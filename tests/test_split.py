@@ -2488,3 +2488,21 @@ def test_a_second_split_reads_no_unchanged_file_again(tmp_path, image_folder, mo
     digests = {Path(r["source"]).name: r["sha256"] for r in manifest(tmp_path / "c")}
     assert sorted(read) == ["img_00.jpg", "img_01.png"]
     assert digests["img_00.jpg"] == hashlib.sha256(changed.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_like_shows_its_hashing_of_the_earlier_split_as_it_goes(tmp_path, image_folder):
+    """`split --like OLD` hashed every image of OLD before any bar moved (a full read of a split
+    the feature store had not seen: tens of minutes at 60,000 phone photos): on_like is told
+    each one (review49a LOW 6)."""
+    split_folder(image_folder, tmp_path / "data", seed=0)
+    images = len(manifest(tmp_path / "data"))
+    calls: list[tuple[int, int]] = []
+    split_folder(
+        image_folder,
+        tmp_path / "again",
+        seed=1,
+        like=tmp_path / "data",
+        on_like=lambda done, total: calls.append((done, total)),
+    )
+    assert calls == [(done, images) for done in range(images + 1)]

@@ -78,6 +78,7 @@ def split_folder(
     on_camera: Callable[[int, int], None] | None = None,
     on_write: Callable[[int, int], None] | None = None,
     on_wait: Callable[[], None] | None = None,
+    on_like: Callable[[int, int], None] | None = None,
     **keywords: Any,
 ) -> SplitResult:
     """Split the class folders of ``src`` into ``out/train``, ``out/valid``, ``out/test``.
@@ -91,9 +92,8 @@ def split_folder(
             an earlier split of ``src`` edited since, keeps its images in their splits.
         force: replace an earlier split in ``out`` (its splits and manifest, after every check).
         command: the command line that asked for it (the CLI's, ``objrec`` first), or None.
-        on_file, on_compare, on_camera, on_write: ``(done, total)``, a progress bar each: hashing
-            then reading the images; comparing them (each with every other: minutes for 60,000);
-            reading their EXIF camera times (kept: read once); copying (or linking) them.
+        on_file, on_compare, on_camera, on_write, on_like: a progress bar each: hashing then reading
+            the images; comparing them; their EXIF camera times; copying them; hashing ``like``'s.
         on_wait: called before waiting for an objrec process reading ``out`` (audit, train).
 
     Undecodable images and empty class folders are left out (named), refused under ``strict``.
@@ -106,7 +106,7 @@ def split_folder(
     with told_of_killed_splits(src, out, force):
         check_out_folder(src, out, force)
         reviewed = earlier_reviews([src, *_likes(config), out])  # refused first when unreadable
-        progress = Progress(on_file, on_compare, on_camera)
+        progress = Progress(on_file, on_compare, on_camera, on_like)
         assignment, (hashes, keys), result = _plan(src, out, config, progress)
         refuse_dropping_images(src, out, set(hashes.values()))
         records, record = (hashes, keys, reviewed), split_record(src, config, command)
@@ -135,6 +135,8 @@ class Progress(NamedTuple):
     """Comparing the images for near-duplicates."""
     on_camera: Callable[[int, int], None] | None
     """Reading each image's EXIF camera time, for bursts."""
+    on_like: Callable[[int, int], None] | None = None
+    """Hashing the images of ``like``, the earlier split."""
 
 
 def _plan(
@@ -163,7 +165,7 @@ def _plan(
         files, groups, config.burst_seconds, digests=hashes, kept=kept, on_file=progress.on_camera
     )
     keys, joined, unjoined = _file_groups(config, src, files, keys)
-    like = _like(config, files, hashes, keys, facts)
+    like = _like(config, files, hashes, keys, facts, progress.on_like)
     assignment, result = assign(files, (groups, keys), ratios, config.seed, (src, out), like.held)
     result.file_groups, result.gone_files, result.groups_unjoined = joined, like.gone, unjoined
     result.relabelled = [(path.relative_to(src).as_posix(), was) for path, was in like.relabelled]
@@ -196,13 +198,13 @@ def _file_groups(
     return keys, joined, "" if joined else read.unjoined()
 
 
-def _like(config: SplitConfig, files, hashes, keys, facts) -> Like:
+def _like(config: SplitConfig, files, hashes, keys, facts, on_file=None) -> Like:
     """What the earlier split folder ``config.like`` tells of ``files`` (nothing without one), of
-    the classes the split takes (``classes``, ``exclude``)."""
+    the classes the split takes (``classes``, ``exclude``); ``on_file``: hashing its images."""
     if config.like is None:
         return Like({}, 0, [], {})
     taken = partial(chosen_class, classes=config.classes, exclude=config.exclude)
-    return like_splits(Path(config.like), files, hashes, keys, facts, taken)
+    return like_splits(Path(config.like), files, hashes, keys, facts, taken, on_file)
 
 
 def _tell_bursts(

@@ -39,6 +39,7 @@ def like_splits(
     keys: dict[Path, str],
     facts: dict[Path, Any] | None = None,
     chosen: Callable[[str], bool] = lambda name: True,
+    on_file: Callable[[int, int], None] | None = None,
 ) -> Like:
     """The split each placing group (``keys``) with an image ``like`` (an earlier split folder)
     holds had there: where most of its images were, train first on a tie; and how many of
@@ -47,8 +48,8 @@ def like_splits(
     out are not gone, and need not be compared). With ``facts`` (the files' perceptual hashes),
     an image of ``like`` whose content no file has is found in the files that look like it (an
     edit since: re-saved, resized, cropped), as a near-duplicate of it in the folder would be
-    (:func:`_looked_like`)."""
-    earlier = earlier_images(like)
+    (:func:`_looked_like`). ``on_file(done, total)``: hashing ``like``'s images."""
+    earlier = earlier_images(like, on_file)
     paths = [p for group in files.values() for p in group]
     digest_of = {p: hashes[p][:DIGEST_CHARS] for p in paths}
     splits: dict[str, Counter[str]] = {}
@@ -142,18 +143,21 @@ def _looked_like(
     ]
 
 
-def earlier_images(like: Path) -> list[tuple[str, str, Path | None, str]]:
+def earlier_images(
+    like: Path, on_file: Callable[[int, int], None] | None = None
+) -> list[tuple[str, str, Path | None, str]]:
     """The content digest, split, file and class of each image of the split folder ``like``, hashed
-    through the default feature store's file index, as ``add`` hashes a data folder's; a link to
-    a photo moved or deleted since (a split made with links: the photo renamed, or moved to
-    another class) by the SHA-256 ``like``'s manifest recorded for it, and no file."""
+    through the default feature store's file index, as ``add`` hashes a data folder's (told to
+    ``on_file(done, total)``: a split the index has not seen is read whole); a link to a photo
+    moved or deleted since (a split made with links: the photo renamed, or moved to another
+    class) by the SHA-256 ``like``'s manifest recorded for it, and no file."""
     earlier: dict[Path, str] = {}
     others: list[Path] = []  # links to nothing among them, passed over without a warning
     for split in present_splits(like):
         for folder in class_dirs(like / split):
             earlier.update(dict.fromkeys(list_images(folder, others=others), split))
     with FeatureStore(default_cache_dir() / "store") as store:
-        digests = store.digests(list(earlier))[0]
+        digests = store.digests(list(earlier), on_file=on_file)[0]
     found = [
         (d, s, p, class_of_folder(p.relative_to(like).parts[1]))
         for d, (p, s) in zip(digests, earlier.items(), strict=True)

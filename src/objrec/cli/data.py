@@ -59,6 +59,9 @@ FILE_PASSES = ("hashing files", "reading images")
 CAMERA_TASK = "reading camera times"
 """Split's pass over the images' EXIF for bursts (each read once: the image facts store keeps
 it), shown as a task as the others are: it was 2.5 ms a photo with nothing shown (review47c)."""
+LIKE_TASK = "hashing the earlier split"
+"""``--like``'s pass over the earlier split's images (read only where the feature store's file
+index has not seen them): a full read of it with nothing shown (review49a LOW 6)."""
 RATIOS_OPTION = click.option(
     "--ratios",
     type=float,
@@ -193,6 +196,7 @@ def split(src: Path, out: Path, copy: bool, force: bool, as_json: bool, **settin
         passes_from_first_step(reporter := RichReporter(), FILE_PASSES) as on_file,
         passes_from_first_step(reporter, COMPARE_PASSES) as compared,
         passes_from_first_step(reporter, [CAMERA_TASK]) as on_camera,
+        passes_from_first_step(reporter, [LIKE_TASK]) as on_like,
         passes_from_first_step(reporter, [f"{'copying' if copy else 'linking'} files"]) as on_write,
     ):
         result = split_folder(
@@ -204,6 +208,7 @@ def split(src: Path, out: Path, copy: bool, force: bool, as_json: bool, **settin
             command=command_line(),
             on_compare=compared,
             on_camera=on_camera,
+            on_like=on_like,
             on_write=on_write,
             on_wait=waiting_line(out, readers=True),
         )
