@@ -514,3 +514,30 @@ def test_a_folder_the_model_cannot_know_and_an_emptied_split_say_what_to_do(tmp_
         f"{tmp_path / 'data' / 'valid'}, the valid part of the split folder {tmp_path / 'data'}, "
         "has no class sub-folders: split the photos again, into a new folder"
     )
+
+
+@pytest.mark.slow
+def test_a_check_writes_again_the_last_use_of_what_it_read_an_hour_ago(tmp_path):
+    """The facts store's tables refreshed a row's last use on three rules (a day for check's
+    decodes, the files' SHA-256 and the camera times, an hour for the image facts), so `cache
+    --prune --older-than 1` could forget what a check read 23 hours before: one rule now, an
+    hour (dedup.USE_REFRESH; review49a nit)."""
+    import sqlite3
+    import time
+
+    from objrec.check import check_folder
+    from objrec.dedup import FACTS_FILE
+    from objrec.store import default_cache_dir
+
+    photos = make_class_folder(tmp_path / "photos", per_class=2, classes=("red", "blue"))
+    check_folder(photos)
+    db = sqlite3.connect(default_cache_dir() / FACTS_FILE)
+    two_hours_ago = time.time() - 7200
+    with db:
+        db.execute("UPDATE check_decoded SET seen=?", (two_hours_ago,))
+        db.execute("UPDATE file_sha256 SET seen=?", (two_hours_ago,))
+    check_folder(photos)
+    for table in ("check_decoded", "file_sha256"):
+        (oldest,) = db.execute(f"SELECT min(seen) FROM {table}").fetchone()
+        assert oldest > two_hours_ago + 3600, table
+    db.close()

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from objrec.dedup import KeptTable
+from objrec.dedup import KeptTable, use_is_stale
 
 log = logging.getLogger(__name__)
 
@@ -185,9 +185,8 @@ def read_times(
         found.append(known[keys[i]][0] if keys and keys[i] in known else exif_time(path))
         if on_file:
             on_file(i + 1, len(paths))
-    if keys and kept is not None:  # those read now, and those not seen for a day (pruned by it)
-        day_ago = time.time() - 86400
-        fresh = [i for i, d in enumerate(keys) if d not in known or known[d][1] < day_ago]
+    if keys and kept is not None:  # those read now, and those whose last use is stale (pruned)
+        fresh = [i for i, d in enumerate(keys) if d not in known or use_is_stale(known[d][1])]
         _keep_times(kept, {keys[i]: found[i] for i in fresh})
     return found
 

@@ -41,7 +41,7 @@ from objrec.data import (
     refuse_run_folder,
     windows_unsafe,
 )
-from objrec.dedup import KeptTable
+from objrec.dedup import KeptTable, use_is_stale
 from objrec.enough import FEWEST_WITHOUT_INTERVAL
 from objrec.errors import ObjrecError, on_ctrl_c, strict_refusal
 from objrec.images import (
@@ -614,11 +614,10 @@ def decoded(
         digest = digests.get(path, "")
         found[path] = known[digest][0] if digest in known else _decode_one(path)
         advance()
-    day_ago = time.time() - 86400  # those decoded now, and those not seen for a day (pruned)
-    fresh = {
+    fresh = {  # those decoded now, and those whose last use is stale (pruned by it)
         d: look
         for p, d in digests.items()
-        if isinstance(look := found[p], float) and known.get(d, (0.0, 0.0))[1] < day_ago
+        if isinstance(look := found[p], float) and use_is_stale(known.get(d, (0.0, 0.0))[1])
     }
     _keep_contrast(kept, fresh)
     return found

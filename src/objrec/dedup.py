@@ -478,6 +478,18 @@ def facts_key() -> str:
 
 FACTS_FILE = "facts.sqlite"
 """The facts store's file name in the cache folder (beside ``store/``)."""
+USE_REFRESH = 3600
+"""Seconds a kept row's last use (``seen``, ``facts_used``) may lag: a row read again is
+written again only once its last use is older, so a warm run rewrites no row it read within the
+hour, and ``cache --prune --older-than DAYS`` never forgets a row used within DAYS less an
+hour. One rule for every table of the facts store (a day for some, an hour for others, once)."""
+
+
+def use_is_stale(seen: float) -> bool:
+    """Whether a row last used at ``seen`` is written again (:data:`USE_REFRESH`)."""
+    return seen < time.time() - USE_REFRESH
+
+
 FACTS_LOCK = "facts.lock"
 """Beside ``FACTS_FILE``: held shared while the facts store is open (:func:`open_facts`), taken
 exclusively by ``objrec cache --clear`` and ``--prune`` (:func:`facts_lock`), as the feature
@@ -607,7 +619,7 @@ def cached_facts(
         db.executemany("INSERT OR REPLACE INTO facts VALUES (?,?,?)", [r[:3] for r in rows])
         db.executemany(  # last use, written at most once an hour per row
             "INSERT INTO facts_used VALUES (?,?,?) ON CONFLICT DO UPDATE SET used=excluded.used "
-            "WHERE used<excluded.used-3600",
+            f"WHERE used<excluded.used-{USE_REFRESH}",
             [(d, key, now) for d in {*found, *(r[0] for r in rows)}],
         )
         db.execute("COMMIT")

@@ -271,9 +271,8 @@ def hash_all(
             hashes[path] = digest
         if on_file:
             on_file(i + 1, 2 * len(paths))
-    if kept is not None:  # those read now, and those not seen for a day (pruned by it)
-        day_ago = time.time() - 86400
-        seen = [i for i in range(len(paths)) if i not in known or known[i][1] < day_ago]
+    if kept is not None:  # those read now, and those whose last use is stale (pruned by it)
+        seen = [i for i in range(len(paths)) if i not in known or dedup.use_is_stale(known[i][1])]
         read = [
             (paths[i], s, hashes[paths[i]]) for i in seen if (s := stats[i]) and paths[i] in hashes
         ]
