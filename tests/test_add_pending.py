@@ -171,3 +171,23 @@ def test_a_killed_adds_file_written_under_the_next_free_name_is_listed(split_dir
     found = unfinished_add(split_dir)
     assert found is not None
     assert [r["file"] for r in found.unlisted] == ["train/red/new_a-1.png"]
+
+
+@pytest.mark.slow
+def test_the_repairing_add_counts_the_killed_adds_files_as_its_not_as_copies(
+    tmp_path, split_dir, capsys
+):
+    """Adding the same photos again after a killed add listed the files it had written as
+    copies of themselves ("copies skipped 2", `{"source": "red/new_0.png", "copy_of":
+    "train/red/new_0.png"}`; review49a nit): they are the stopped add's now, named as such."""
+    import json
+
+    from objrec.cli import main
+
+    more = new_photos(tmp_path / "more", per_class=3)
+    written = kill_an_add(split_dir, more)
+    assert main(["add", str(split_dir), str(more), "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert sorted(f["file"] for f in said["stopped_add_files"]) == sorted(written)
+    assert said["copies"] == [] and not any(c["copies"] for c in said["classes"].values())
+    assert sum(said["totals"].values()) == len(list(more.rglob("*.png"))) - len(written)

@@ -114,8 +114,8 @@ def add_images(
     with ctrl_c_leaves(progress.left), _failure_leaves(progress):
         config, own = _add_settings(config, keywords)
         given, root, images, labelled = _asked(Path(data), new, class_name, labels, new_class)
-        with _held(root, dry_run, on_wait, progress):
-            plan = plan_add(root, images, config, on_file, own, store_dir(cache_dir))
+        with _held(root, dry_run, on_wait, progress) as stopped:
+            plan = plan_add(root, images, config, on_file, own, store_dir(cache_dir), stopped)
             if not dry_run:
                 entry = _entry(given, labels, class_name, config, plan.result, command)
                 plan.result.files = write_added(root, plan, config.mode, entry, progress, on_write)
@@ -140,15 +140,14 @@ def _failure_leaves(progress: AddProgress) -> Iterator[None]:
 @contextlib.contextmanager
 def _held(
     root: Path, dry_run: bool, on_wait: Callable[[], None] | None, progress: AddProgress
-) -> Iterator[None]:
+) -> Iterator[dict[str, str]]:
     """The data folder locked, and what an earlier, killed add wrote there listed first
-    (``progress`` told); a dry run: neither."""
+    (``progress`` told; its files and their sources given to the block); a dry run: neither."""
     if dry_run:
-        yield
+        yield {}
         return
     with locked(root, on_wait):
-        finish_killed_add(root, progress.listed_killed)
-        yield
+        yield finish_killed_add(root, progress.listed_killed)
 
 
 def _asked(

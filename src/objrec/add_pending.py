@@ -105,14 +105,16 @@ def unfinished_words(found: Unfinished) -> str | None:
     )
 
 
-def finish_killed_add(data: Path, on_listed: Callable[[int], None] | None = None) -> int:
+def finish_killed_add(data: Path, on_listed: Callable[[int], None] | None = None) -> dict[str, str]:
     """The files a killed add wrote listed (:func:`unfinished_add`): their manifest rows
     appended, those not there yet, and its entry in the ``added`` of ``split.json``, unless it is
     there already. ``on_listed`` is told how many files it had written once the manifest lists
-    them (what a Ctrl-C then says: ``add_write.AddProgress``), which it returns."""
+    them (what a Ctrl-C then says: ``add_write.AddProgress``). Returns each of those files
+    (relative to ``data``) and the new image it was copied from (its row's ``source``): the
+    repairing add tells them from copies of the data folder's photos."""
     found = unfinished_add(data)
     if found is None:
-        return 0
+        return {}
     if found.unlisted and (data / MANIFEST).is_file():
         append_manifest(data / MANIFEST, found.unlisted)
     if on_listed:
@@ -128,7 +130,7 @@ def finish_killed_add(data: Path, on_listed: Callable[[int], None] | None = None
             ", and its split.json lists that add" if found.entry is not None else "",
         )
     remove_pending(data)
-    return len(found.held)
+    return {row["file"]: row.get("source") or "" for row in found.held}
 
 
 def _read_note(data: Path) -> tuple[list[dict[str, str]], dict[str, Any] | None]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,10 +40,17 @@ class Plan:
 
 
 def plan_add(
-    data: Path, images: list[NewImage], config: SplitConfig, on_file, own: bool, store_dir: Path
+    data: Path,
+    images: list[NewImage],
+    config: SplitConfig,
+    on_file,
+    own: bool,
+    store_dir: Path,
+    stopped: Mapping[str, str] | None = None,
 ) -> Plan:
     """Hash everything (facts from the cache where known), then decide each new image's fate;
-    ``store_dir``: the feature store whose file index knows the data folder's files."""
+    ``store_dir``: the feature store whose file index knows the data folder's files;
+    ``stopped``: the files a killed add wrote, listed just now, and their sources."""
     refuse_split_only(config)
     existing = _existing(data)
     config = dataclasses.replace(config, ratios=own_ratios(existing)) if own else config
@@ -75,7 +82,7 @@ def plan_add(
     near_held = held_splits(existing, groups)
     _count_near(result, data, existing, rows, groups)
     _count_bursts(result, found, fresh, (placing, held, groups, near_held), existing)
-    _count_copies(result, images, hashes, in_data)
+    _count_copies(result, images, hashes, in_data, stopped or {})
     _count_twins(result, fresh, hashes)
     result.cross_class_duplicates = _cross_class(data, existing, images, groups)
     result.spread_groups = _spread(data, existing, fresh, groups)
@@ -231,14 +238,21 @@ def _digests(
     return digests | {path: whole[:DIGEST_CHARS] for path, whole in sha256.items()}, sha256
 
 
-def _count_copies(result: AddResult, images: list[NewImage], hashes, in_data) -> None:
-    """The new images byte-identical to one of the data folder (``in_data``), per class."""
+def _count_copies(
+    result: AddResult, images: list[NewImage], hashes, in_data, stopped: Mapping[str, str]
+) -> None:
+    """The new images byte-identical to one of the data folder (``in_data``), per class; those
+    whose file there a killed add wrote from them (``stopped``: file -> source) apart, as
+    added by it: listed as copies of themselves, they read as photos the folder had."""
     for image in images:
         if hashes[image.path] in in_data:
-            result.copies[image.name] = result.copies.get(image.name, 0) + 1
             copy = in_data[hashes[image.path]].relative_to(result.data).as_posix()
-            result.copy_files.append((image.shown, copy))
             result.counts.setdefault(image.name, dict.fromkeys(SPLITS, 0))
+            if stopped.get(copy) == str(image.path):
+                result.stopped_add_files.append((image.shown, copy))
+                continue
+            result.copies[image.name] = result.copies.get(image.name, 0) + 1
+            result.copy_files.append((image.shown, copy))
 
 
 def _count_twins(result: AddResult, fresh: list[NewImage], hashes) -> None:

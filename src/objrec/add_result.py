@@ -27,6 +27,9 @@ class AddResult:
     """Per class: new images byte-identical to one already in ``data``, not added."""
     copy_files: list[tuple[str, str]] = field(default_factory=list)
     """Each of those, and its copy in ``data`` (relative to it: ``test/red/a.jpg``)."""
+    stopped_add_files: list[tuple[str, str]] = field(default_factory=list)
+    """New images an earlier add into ``data``, killed, had written there (listed by this one
+    first), and each one's file there: added by that add, neither added now nor copies."""
     new_classes: list[str] = field(default_factory=list)
     """Classes ``data`` had in no split before."""
     left_out_classes: list[str] = field(default_factory=list)

@@ -152,6 +152,7 @@ def add_json(result, warnings: list[str]) -> dict[str, Any]:
         "own_ratios": result.own_ratios,
         "files": [{"source": a, "file": b} for a, b in result.files],
         "copies": [{"source": a, "copy_of": b} for a, b in result.copy_files],
+        "stopped_add_files": [{"source": a, "file": b} for a, b in result.stopped_add_files],
         "identical_files": result.identical_files,
         "identical_groups": result.identical_groups,
         "near_duplicate_files": result.near_duplicate_files,
@@ -220,7 +221,19 @@ def added_notes(result) -> list[str]:
     if result.burst_files:
         lines.append(added_bursts_line(result))
     found = (left_out_line(result), renamed_line(result), skipped_line(result))
-    return lines + [line for line in found if line]
+    return lines + [line for line in (*found, stopped_add_line(result)) if line]
+
+
+def stopped_add_line(result) -> str | None:
+    """The new images a killed add had written into DATA (listed by this add first): neither
+    added now nor copies of DATA's photos, where the table called them copies of themselves."""
+    if not result.stopped_add_files:
+        return None
+    named = [f"{quoted(a)} = {quoted(b)}" for a, b in result.stopped_add_files]
+    return (
+        f"{plural(len(named), 'image')} the stopped add had written already (in the manifest "
+        f"now): {some_of(named, quote=False)}"
+    )
 
 
 def identical_line(result) -> str:
