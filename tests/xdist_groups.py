@@ -47,7 +47,7 @@ def load_scheduling_keeping_modules_whole():
     return ModulesWhole
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """``--dist load``'s scheduler keeping the modules of ``ONE_WORKER`` on one worker; any other
     ``--dist`` as xdist makes it."""
