@@ -265,6 +265,42 @@ def test_the_card_quotes_no_evaluation_of_the_models_own_training_images(run, tm
     assert "50.00 percentage points" not in card and "25.00% of the images" not in card
 
 
+def test_the_card_quotes_no_evaluation_of_copies_of_the_training_images(run, tmp_path):
+    """evaluate warned that 24 re-saved and resized copies of training photos overstate accuracy
+    (``near_seen_in_training``), but the card quoted "On `resaved` (24 images): top-1 100.00%"
+    and counted it as an evaluation on new photos (review3-49 MEDIUM 1)."""
+    fake_evaluation(run, "eval-resaved", model_digest(run))
+    metrics = json.loads((run / "eval-resaved" / "metrics.json").read_text())
+    metrics["near_seen_in_training"] = {"train": 12, "valid": 0}
+    (run / "eval-resaved" / "metrics.json").write_text(json.dumps(metrics))
+    result = share_run(run, tmp_path / "ours")
+    card = (tmp_path / "ours" / "README.md").read_text()
+    assert result.evaluations == [] and "On `resaved`" not in card
+    assert (
+        "- `resaved` was evaluated too, but 12 of its 12 images are the model's own training "
+        "photos or copies of them: its figures overstate accuracy on new photos, and are not "
+        "quoted."
+    ) in card
+    assert "Not evaluated on a test split with this model" in card
+
+
+def test_the_card_names_an_evaluation_whose_images_changed(run, tmp_path):
+    """A test photo replaced after `evaluate` leaves eval-test out of date, and the card said
+    "Not evaluated on a test split with this model" of a model that was (review3-49 LOW 3)."""
+    fake_evaluation(run, "eval-test", model_digest(run))
+    metrics = json.loads((run / "eval-test" / "metrics.json").read_text())
+    metrics["folder"] = str(tmp_path)  # no class folder there now: its images changed
+    (run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
+    result = share_run(run, tmp_path / "ours")
+    card = (tmp_path / "ours" / "README.md").read_text()
+    assert result.evaluations == [] and "On the test split" not in card
+    assert (
+        "- Not quoted: `eval-test`, whose images have changed since they were evaluated (added, "
+        "removed, moved or replaced): `objrec evaluate` again to quote them."
+    ) in card
+    assert "Not evaluated on a test split" not in card
+
+
 @pytest.mark.slow
 def test_share_json_and_what_the_recipient_runs(run, tmp_path, capsys):
     """--json's keys; the shared folder, alone on another path, predicts as the run did."""

@@ -63,8 +63,19 @@ class Evaluation:
 
     def seen(self, split: str) -> int:
         """How many evaluated images are the run's own ``split`` (``train`` or ``valid``)
-        images, as ``evaluate`` counts and warns of them (``seen_in_training``)."""
-        return int((self.metrics.get("seen_in_training") or {}).get(split) or 0)
+        images or copies of them, as ``evaluate`` counts and warns of them: byte copies
+        (``seen_in_training``) and re-saved, resized or cropped ones (``near_seen_in_training``),
+        which the card quoted as results though evaluate warned of them (review3-49 MEDIUM 1)."""
+        return self.count("seen_in_training", split) + self.count("near_seen_in_training", split)
+
+    def count(self, key: str, split: str) -> int:
+        return int((self.metrics.get(key) or {}).get(split) or 0)
+
+    def own(self, split: str) -> str:
+        """``training photos`` (``validation images``), ``or copies of them`` where evaluate
+        found re-saved, resized or cropped copies among them."""
+        what = {"train": "training photos", "valid": "validation images"}[split]
+        return what + (" or copies of them" if self.count("near_seen_in_training", split) else "")
 
     @property
     def independent(self) -> bool:
@@ -84,7 +95,7 @@ def write_card(
     ``model``: the one share read, not the file as it is now); the evaluations it quotes, by
     their folders' names."""
     _, meta = read_checkpoint(folder / BEST)
-    evaluations = current_evaluations(run, model)
+    evaluations, changed = current_evaluations(run, model)
     quoted = [e for e in evaluations if not e.seen("train")]
     independent = [e for e in evaluations if e.independent]
     summary = json_dict(folder / "summary.json")
@@ -95,7 +106,7 @@ def write_card(
         *heading(folder.name, meta),
         *use_section(folder),
         *classes_section(meta),
-        *results_section(meta, summary, evaluations),
+        *results_section(meta, summary, evaluations, changed),
         *unknown_section(meta, independent, kept),
         *training_section(meta, summary),
         *limits_section(meta, summary, independent),
@@ -105,19 +116,26 @@ def write_card(
     return [e.name for e in quoted]
 
 
-def current_evaluations(run: Path, model: str) -> list[Evaluation]:
+def current_evaluations(run: Path, model: str) -> tuple[list[Evaluation], list[str]]:
     """The run's evaluations made with its model of digest ``model`` on the
     images their folders hold now (:func:`objrec.current.currency`, the rule ``report`` shows one
-    by), the test split's first; each says whether it measured at the threshold in use."""
-    found = []
+    by), the test split's first, each saying whether it measured at the threshold in use; and the
+    folders of this model's evaluations whose images have changed since, which the card names
+    rather than quotes (it said "Not evaluated on a test split" of a run whose eval-test was
+    out of date, review3-49 LOW 3)."""
+    found, changed = [], []
     for path in sorted(run.glob("eval-*")):
         metrics = json_dict(path / "metrics.json") if holds_evaluation(path) else {}
         if metrics.get("model") != model:
             continue
         now = currency(path, run, model)
-        if now.model and now.images:
+        if not now.model:
+            continue
+        if now.images:
             found.append(Evaluation(path.name, metrics, now.threshold))
-    return sorted(found, key=lambda e: e.name != "eval-test")
+        else:
+            changed.append(path.name)
+    return sorted(found, key=lambda e: e.name != "eval-test"), changed
 
 
 def heading(name: str, meta: RunMeta) -> list[str]:
@@ -172,7 +190,7 @@ def classes_section(meta: RunMeta) -> list[str]:
 
 
 def results_section(
-    meta: RunMeta, summary: dict[str, Any], evaluations: list[Evaluation]
+    meta: RunMeta, summary: dict[str, Any], evaluations: list[Evaluation], changed: list[str]
 ) -> list[str]:
     lines = ["## Results", ""]
     valid = (summary.get("n_images") or {}).get("valid")
@@ -185,7 +203,13 @@ def results_section(
         ]
     for evaluation in evaluations:
         lines += evaluation_lines(evaluation)
-    if not any(e.independent for e in evaluations):
+    if changed:
+        lines += [
+            f"- Not quoted: {', '.join(f'`{name}`' for name in changed)}, whose images have "
+            "changed since they were evaluated (added, removed, moved or replaced): "
+            "`objrec evaluate` again to quote them."
+        ]
+    elif not any(e.independent for e in evaluations):
         lines += ["- Not evaluated on a test split with this model: only validation figures."]
     return [*lines, ""]
 
@@ -197,8 +221,9 @@ def own_training_line(evaluation: Evaluation, trained: int) -> str:
     images those were."""
     return (
         f"- {capitalised(evaluation.what)} was evaluated too, but {trained:,} of its "
-        f"{evaluation.metrics.get('n', 0):,} images are the model's own training photos: its "
-        "figures overstate accuracy on new photos, and are not quoted."
+        f"{evaluation.metrics.get('n', 0):,} images are the model's own "
+        f"{evaluation.own('train')}: its figures overstate accuracy on new photos, and are not "
+        "quoted."
     )
 
 
@@ -208,7 +233,9 @@ def own_validation_words(evaluation: Evaluation) -> str:
     validated = evaluation.seen("valid")
     if not validated:
         return ""
-    return f", {validated:,} of them the model's own validation images: optimistic, as above"
+    return (
+        f", {validated:,} of them the model's own {evaluation.own('valid')}: optimistic, as above"
+    )
 
 
 def evaluation_lines(evaluation: Evaluation) -> list[str]:
