@@ -1726,6 +1726,58 @@ def test_against_matches_a_class_spelt_with_its_accents_decomposed_by_the_old_ru
     assert (c["n"], c["top1_against"], c["top1"], c["fixed"]) == (4, 3 / 4, 1.0, 1)
 
 
+def test_against_reads_a_class_renamed_or_merged_since_as_its_new_name():
+    """After windsor_chair was merged into chair, `evaluate run4 data --against run3` counted
+    run3's windsor_chair answers on the merged photos as errors, "chair +58.3 points", McNemar
+    p = 0.004: the labels had moved, not the model (newcomer49). A renamed class's photos were
+    left out (only_against). The earlier run's answers of a moved class are the new class's."""
+    from objrec.cli.evaluation import against_notes
+    from objrec.compare import compare_runs
+
+    old = _evaluation(["chair", "dolphin", "windsor"], [0, 0, 0, 0, 1, 1], [0, 2, 2, 2, 1, 0])
+    new = _evaluation(["chair", "dolphins"], [0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 1, 0])
+    moved = {"windsor": "chair", "dolphin": "dolphins"}
+    c = compare_runs(new, old, Path("old"), moved)
+    assert (c["classes"], c["only_here"], c["only_against"]) == (["chair", "dolphins"], [], [])
+    assert (c["renamed"], c["merged"]) == ({"dolphin": "dolphins"}, {"windsor": "chair"})
+    assert (c["n"], c["top1_against"], c["top1"], c["fixed"], c["broken"]) == (
+        6,
+        5 / 6,
+        5 / 6,
+        0,
+        0,
+    )
+    (note,) = [n for n in against_notes(c, "run3", "run4") if "is now" in n]
+    assert note.startswith("dolphin is now dolphins; windsor is now part of chair (the same photos")
+    assert "run3's answers of the old name count as the new one's" in note
+
+
+@pytest.mark.slow  # images hashed into a new store
+def test_against_finds_a_class_renamed_or_merged_by_its_photos_contents(tmp_path, monkeypatch):
+    """Which of the earlier run's classes moved: those this run's labels lack whose photos in
+    the earlier run's data folder (by content) all carry one class of the evaluated folder now;
+    one spread over two classes (seat) or with no photo here (lamp) is none."""
+    from types import SimpleNamespace
+
+    import objrec.model_file
+    from objrec.compare import earlier_classes_moved
+
+    was = {"windsor": "ab", "dolphin": "c", "lamp": "d", "seat": "ef", "chair": "g"}
+    now = {"chair": "abeg", "dolphins": "cf"}
+    for root, classes in ((tmp_path / "old/test", was), (tmp_path / "new", now)):
+        for name, images in classes.items():
+            (root / name).mkdir(parents=True)
+            for letter in images:
+                make_image((200, 40, 40), seed=ord(letter)).save(root / name / f"{letter}.png")
+    meta = SimpleNamespace(classes=[*was], data_dir=str(tmp_path / "old"), cache_dir=None)
+    monkeypatch.setattr(objrec.model_file, "read_meta", lambda path: meta)
+    new = _evaluation(["chair", "dolphins"], [0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 1, 1])
+    files = [tmp_path / "new" / name / f"{x}.png" for name, images in now.items() for x in images]
+    new.predictions["path"] = [str(f) for f in files]
+    moved = earlier_classes_moved(new, tmp_path / "run", str(tmp_path / "cache"))
+    assert moved == {"windsor": "chair", "dolphin": "dolphins"}
+
+
 def run_with_a_class_added(data: Path, tmp_path: Path) -> Path:
     """A class of 8 yellow images added to ``data`` (``add``), and a run trained on it after."""
     from objrec.add import add_images
@@ -1774,6 +1826,36 @@ def test_evaluate_against_the_run_before_a_class_was_added(
     assert earlier["top1"] == old.metrics["top1"] and earlier["n"] == old.metrics["n"]
     evaluate(run2, split_dir)  # a plain evaluate: no comparison left beside it
     assert not (run2 / "eval-test/against-run").exists()
+
+
+@pytest.mark.slow  # a train and two evaluations
+def test_evaluate_against_a_run_before_a_class_was_renamed_and_another_merged(
+    trained_run, split_dir, tmp_path, capsys
+):
+    """`objrec evaluate NEW DATA2 --against OLD`, DATA2 a copy of OLD's data with green renamed
+    verde and blue merged into red: every test image compared, OLD's green and blue answers
+    read as verde and red, said in one line; no image changed answer, so no change is claimed."""
+    from objrec.train import train
+
+    from .conftest import tiny_train_config
+
+    data2 = Path(shutil.copytree(split_dir, tmp_path / "data2"))
+    for split in ("train", "valid", "test"):
+        (data2 / split / "green").rename(data2 / split / "verde")
+        for image in (data2 / split / "blue").iterdir():
+            image.rename(data2 / split / "red" / f"blue-{image.name}")
+        (data2 / split / "blue").rmdir()
+    train(data2, tmp_path / "run2", tiny_train_config())
+    old = evaluate(trained_run, split_dir, out=tmp_path / "old-eval")
+    command = ["evaluate", str(tmp_path / "run2"), str(data2), "--against", str(trained_run)]
+    assert main([*command, "--json"]) == 0
+    against = json.loads(capsys.readouterr().out)["against"]
+    assert (against["renamed"], against["merged"]) == ({"green": "verde"}, {"blue": "red"})
+    assert against["only_against"] == [] and against["n"] == old.metrics["n"]
+    assert against["top1_against"] == old.metrics["top1"]
+    assert main(command) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "green is now verde; blue is now part of red (the same photos, by their contents)" in out
 
 
 @pytest.mark.slow

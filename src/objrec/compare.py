@@ -19,20 +19,25 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from objrec.data import class_of_folder
+from objrec.data import SPLITS, ClassFolder, Sample, class_dirs, class_of_folder
 from objrec.errors import ObjrecError
+from objrec.images import list_images
 from objrec.meta import checkpoint_file
 from objrec.progress import Prefixed, Reporter, plural
 
 if TYPE_CHECKING:
     from objrec.config import EvaluateConfig
     from objrec.evaluate import EvaluationResult
+    from objrec.store import FeatureStore
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +121,13 @@ def evaluate_against(
     against = Path(config.against or "")
     settings = replace(config, against=None, unknown=None)
     told = Prefixed(reporter, f"{earlier_name(against)} (the earlier run): ")
-    with as_earlier_run(result.classes):
+    cache_dir = str(config.cache_dir) if config.cache_dir else None
+    moved = earlier_classes_moved(result, against, cache_dir)
+    known = earlier_known(against) if moved else set()
+    renamed = {new: old for old, new in moved.items() if new not in known}
+    with as_earlier_run(result.classes), reading_renamed(renamed):
         earlier = measured(against, folder, settings, against_dir(out, against), told, force=True)
-    comparison = compare_runs(result, earlier, against)
+    comparison = compare_runs(result, earlier, against, moved)
     comparison["image_set"] = earlier.image_set
     comparison["own_evaluation"] = own_evaluation(against, config, earlier.model)
     log.info(
@@ -127,6 +136,87 @@ def evaluate_against(
         *(comparison["top1"], comparison["top1_against"]),
     )
     return comparison, earlier
+
+
+def earlier_known(against: Path) -> set[str]:
+    """The classes of the run ``against`` (in NFC), read without its tensors."""
+    from objrec.model_file import read_meta
+
+    return {class_of_folder(name) for name in read_meta(Path(against)).classes}
+
+
+def earlier_classes_moved(
+    result: EvaluationResult, against: Path, cache_dir: str | None
+) -> dict[str, str]:
+    """The classes of the run ``against`` that this run's labels lack, whose images now all
+    carry one class of this run, by content digest: the photos of each in ``against``'s data
+    folder, found among those evaluated (``result``). Old name -> new (NFC): a class renamed
+    (``dolphin`` -> ``dolphins``) or merged into another (``windsor_chair`` -> ``chair``). Its
+    answers of the old name are then answers of the new: a merge read as a significant gain,
+    the earlier run's ``windsor_chair`` on a photo now labelled ``chair`` counted wrong, and a
+    rename's photos were left out of the comparison (newcomer49)."""
+    from objrec.cache import open_cache
+    from objrec.model_file import read_meta
+
+    meta = read_meta(Path(against))
+    here = {class_of_folder(name) for name in result.classes}
+    gone = [class_of_folder(n) for n in meta.classes if class_of_folder(n) not in here]
+    if not gone or result.predictions is None or not meta.data_dir:
+        return {}
+    cache = open_cache(cache_dir or meta.cache_dir)
+    try:
+        was = _labels_by_digest(Path(meta.data_dir), gone, cache.store)
+        paths = [Path(p) for p in result.predictions["path"]]
+        now = cache.store.readable_digests(paths)[0] if was else []
+    finally:
+        cache.close()
+    labels: dict[str, set[str]] = {}
+    for digest, label in zip(now, result.predictions["true"], strict=True):
+        if digest in was:
+            labels.setdefault(was[digest], set()).add(class_of_folder(label))
+    return {old: new.pop() for old, new in labels.items() if len(new) == 1}
+
+
+def _labels_by_digest(data_dir: Path, classes: list[str], store: FeatureStore) -> dict[str, str]:
+    """Content digest -> class for the images of ``classes`` (NFC) in the split folder
+    ``data_dir``, as its class folders name them now."""
+    files: list[tuple[str, Path]] = []
+    for split in SPLITS:
+        for folder in class_dirs(data_dir / split) if (data_dir / split).is_dir() else []:
+            if class_of_folder(folder.name) in classes:
+                files += [(class_of_folder(folder.name), f) for f in list_images(folder)]
+    digests = store.readable_digests([f for _, f in files])[0] if files else []
+    return {d: name for (name, _), d in zip(files, digests, strict=True) if d}
+
+
+_renamed: ContextVar[Mapping[str, str] | None] = ContextVar("objrec_renamed", default=None)
+"""While ``evaluate --against`` evaluates the earlier run: this folder's class folders that are
+an earlier class renamed, new name -> the earlier run's (NFC)."""
+
+
+@contextmanager
+def reading_renamed(renamed: Mapping[str, str]) -> Iterator[None]:
+    """Within this block, :func:`read_renamed` reads the class folders ``renamed`` names (new ->
+    old) as the old classes."""
+    token = _renamed.set({class_of_folder(k): class_of_folder(v) for k, v in renamed.items()})
+    try:
+        yield
+    finally:
+        _renamed.reset(token)
+
+
+def read_renamed(
+    images: ClassFolder, untaught: dict[str, list[Path]], classes: Sequence[str]
+) -> ClassFolder:
+    """``images`` with the untaught class folders that :func:`reading_renamed` names read as
+    the earlier class they were renamed from (``classes``: the earlier run's), taken out of
+    ``untaught``: the earlier run's answers on a renamed class's photos, compared."""
+    index = {class_of_folder(name): i for i, name in enumerate(classes)}
+    extra = []
+    for folder, old in (_renamed.get() or {}).items():
+        if old in index and folder in untaught:
+            extra += [Sample(path, index[old]) for path in untaught.pop(folder)]
+    return replace(images, samples=images.samples + tuple(extra)) if extra else images
 
 
 def own_evaluation(against: Path, config: EvaluateConfig, model: str) -> dict[str, Any] | None:
@@ -148,18 +238,23 @@ def own_evaluation(against: Path, config: EvaluateConfig, model: str) -> dict[st
 
 
 def compare_runs(
-    result: EvaluationResult, earlier: EvaluationResult, against: Path
+    result: EvaluationResult,
+    earlier: EvaluationResult,
+    against: Path,
+    moved: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """``result`` (this run) and ``earlier`` (the run ``against``), evaluated on one folder,
     on the images both scored whose class both know: each run's top-1 and mean per-class top-1,
     the images one got right and the other wrong, each class's top-1 in both, and how many of
     the images each run trained or validated on (``seen_here``, ``seen_against``: its top-1
     overstates it). Class names are matched in NFC (a run of a Mac's NFD ``Café`` folder and
-    one of an NFC one know one class)."""
-    known = {class_of_folder(name) for name in earlier.classes}
-    here_known = {class_of_folder(name) for name in result.classes}
-    shared = [name for name in result.classes if class_of_folder(name) in known]
-    here, there = (_rows(r.predictions, shared) for r in (result, earlier))
+    one of an NFC one know one class). ``moved``: the earlier run's classes renamed or merged
+    since (:func:`earlier_classes_moved`), its answers (and labels) of each read as the new
+    class's: ``renamed`` and ``merged`` say which."""
+    moved = {class_of_folder(k): class_of_folder(v) for k, v in (moved or {}).items()}
+    classes = _class_fields(result.classes, earlier.classes, moved)
+    shared = classes["classes"]
+    here, there = _rows(result.predictions, shared), _rows(earlier.predictions, shared, moved)
     both = here.merge(there, on=["path", "true"], suffixes=("", "_against"))
     if not len(both):
         raise ObjrecError(
@@ -171,15 +266,11 @@ def compare_runs(
     both = both.assign(right=right, right_against=right_before)
     photos = changed_photos(both)
     per_class = _per_class(both, photos)
-    only_here = [name for name in result.classes if class_of_folder(name) not in known]
+    only_here = classes["only_here"]
     return {
         "run": str(against),
         "out": str(earlier.out) if earlier.out else None,
-        "classes": shared,
-        "only_here": only_here,
-        "only_against": [
-            name for name in earlier.classes if class_of_folder(name) not in here_known
-        ],
+        **classes,
         "n": len(both),
         "top1": _rate(int(right.sum()), len(both)),
         "top1_against": _rate(int(right_before.sum()), len(both)),
@@ -194,6 +285,24 @@ def compare_runs(
         "seen_here": int((both["seen_in"] != "").sum()),
         "seen_against": int((both["seen_in_against"] != "").sum()),
         "per_class": per_class.to_dict(orient="records"),
+    }
+
+
+def _class_fields(here: list[str], there: list[str], moved: Mapping[str, str]) -> dict[str, Any]:
+    """The classes both runs know (``classes``, as this run spells them), those only this run
+    (``here``) or only the earlier (``there``) knows, and the earlier's ``moved`` (NFC, old ->
+    new) ones, ``renamed`` or ``merged`` into a class it knew too."""
+    earlier_names = {class_of_folder(name) for name in there}
+    known = {moved.get(name, name) for name in earlier_names}
+    here_known = {class_of_folder(name) for name in here}
+    return {
+        "classes": [name for name in here if class_of_folder(name) in known],
+        "only_here": [name for name in here if class_of_folder(name) not in known],
+        "only_against": [
+            name for name in there if class_of_folder(name) not in here_known | set(moved)
+        ],
+        "renamed": {old: new for old, new in moved.items() if new not in earlier_names},
+        "merged": {old: new for old, new in moved.items() if new in earlier_names},
     }
 
 
@@ -250,10 +359,12 @@ def changed_photos(both: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _rows(predictions: pd.DataFrame | None, classes: list[str]) -> pd.DataFrame:
-    """The predictions' path, true and predicted class (in NFC), the run's split it is in
-    (``seen_in``: "" for none) and its near-duplicate ``group`` (its path where none is
-    recorded), for the images of ``classes``."""
+def _rows(
+    predictions: pd.DataFrame | None, classes: list[str], moved: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """The predictions' path, true and predicted class (in NFC; a class ``moved`` since, its new
+    name), the run's split it is in (``seen_in``: "" for none) and its near-duplicate ``group``
+    (its path where none is recorded), for the images of ``classes``."""
     columns = ["path", "true", "predicted", "seen_in", "group"]
     if predictions is None:
         return pd.DataFrame(columns=columns)
@@ -261,7 +372,7 @@ def _rows(predictions: pd.DataFrame | None, classes: list[str]) -> pd.DataFrame:
     rows["seen_in"] = rows["seen_in"].astype(object).fillna("")  # absent: none known
     rows["group"] = rows["group"].astype(object).fillna(rows["path"])
     for column in ("true", "predicted"):
-        rows[column] = rows[column].map(class_of_folder)
+        rows[column] = rows[column].map(class_of_folder).map(lambda n: (moved or {}).get(n, n))
     return rows[rows["true"].isin([class_of_folder(name) for name in classes])]
 
 

@@ -23,6 +23,7 @@ from objrec import plots
 from objrec.cache import open_cache
 from objrec.compare import (
     evaluate_against,
+    read_renamed,
     remove_stale_against,
     require_earlier_run,
 )
@@ -421,6 +422,7 @@ def measured(
     out = check_eval_dir(run, recognizer.meta.data_dir, target, out, force, config.tta)
     untaught = untaught_images(target, recognizer.classes)
     images = scan_class_folder(target, recognizer.classes, leave_out=untaught)
+    images = read_renamed(images, untaught, recognizer.classes)  # --against: a class renamed
     refuse_none_taught(target, images, untaught, len(recognizer.classes))
     tables = view_tables(recognizer, images, target.name, config, reporter)
     unreadable = report_unreadable(tables)

@@ -529,6 +529,7 @@ def against_notes(c: dict[str, Any], old: str, new: str) -> list[str]:
         )
     if c["only_against"]:
         notes.append(f"left out: the images of {some_of(c['only_against'])}, unknown to {new}")
+    notes += moved_note(c, old)
     for run, seen in ((old, c.get("seen_against", 0)), (new, c.get("seen_here", 0))):
         if seen:
             notes.append(
@@ -542,6 +543,20 @@ def against_notes(c: dict[str, Any], old: str, new: str) -> list[str]:
             "folders, earlier results, are left as they were)"
         )
     return notes
+
+
+def moved_note(c: dict[str, Any], old: str) -> list[str]:
+    """One line for the earlier run's classes renamed or merged since (``compare.
+    earlier_classes_moved``), or none: ``dolphin is now dolphins; windsor_chair is now part of
+    chair``, and that ``old``'s answers of them count as the new names'."""
+    said = [f"{was} is now {now}" for was, now in c.get("renamed", {}).items()]
+    said += [f"{was} is now part of {now}" for was, now in c.get("merged", {}).items()]
+    if not said:
+        return []
+    return [
+        f"{'; '.join(said)} (the same photos, by their contents): {old}'s answers of the old "
+        "name count as the new one's"
+    ]
 
 
 def against_table(changed: list[dict[str, Any]], old: str, new: str, shown: int) -> Table:
