@@ -99,6 +99,18 @@ class AddResult:
     def totals(self) -> dict[str, int]:
         return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
 
+    def __repr__(self) -> str:
+        """One line, as the other results': the data folder, the images added to each split,
+        the new classes and the images not added (``print(objrec.add_images(...))`` showed
+        every field, every file pair and empty list: 4,000 characters, newcomer49)."""
+        added = ", ".join(f"{split}={n}" for split, n in self.totals().items())
+        left = f", copies={sum(self.copies.values())}, unreadable={len(self.unreadable_files)}"
+        would = ", dry_run=True" if self.dry_run else ""
+        return (
+            f"AddResult(data={str(self.data)!r}, {added}, "
+            f"new_classes={len(self.new_classes)}{left}{would})"
+        )
+
 
 def linked_folders(data: Path, files: Sequence[tuple[str, str]]) -> list[tuple[str, str, int]]:
     """Of the folders of ``data`` (resolved) that ``files`` (``AddResult.files``) are written in,
