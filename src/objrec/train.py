@@ -492,7 +492,7 @@ def _train(
                 replaces=prep.replaces,
                 in_place=saver.let_go if saver else lambda: None,
             )
-    log_seconds(result.seconds, time.perf_counter() - t2, world)
+    log_seconds(result.seconds, time.perf_counter() - t2, world, prep.precision)
     return result
 
 
@@ -546,10 +546,17 @@ def prepared_run(
     return prep, run_meta(prep, config, data_dir)
 
 
-def log_seconds(seconds: dict[str, float], writing: float, world: World) -> None:
-    """Where the run's time went, logged by the rank that wrote it, once every rank is there."""
+def log_seconds(
+    seconds: dict[str, float], writing: float, world: World, precision: dict[str, str]
+) -> None:
+    """Where the run's time went, logged by the rank that wrote it, once every rank is there;
+    then, of a run whose int8 body OpenVINO ran, what that means for its export
+    (:data:`EXPORT_IN_OPENVINO`): logged as the run began, it was the first line a Python user
+    logging at INFO read, an export note before a word of training (newcomer49)."""
     if world.main:
         log.info("train: seconds: %s; writing the run %.1f", listed(seconds, ".1f"), writing)
+        if precision.get("engine") == "openvino":
+            log.info(EXPORT_IN_OPENVINO)
     world.barrier()
 
 
@@ -604,8 +611,6 @@ def open_run(
     config, precision = settled_precision(config or TrainConfig(), request, world)
     for note in precision_notes(precision, config.backbone):
         reporter.note(note)
-    if precision.get("engine") == "openvino":
-        log.info(EXPORT_IN_OPENVINO)
     return out, saved, config, precision
 
 
@@ -642,7 +647,7 @@ EXPORT_IN_OPENVINO = (
     "the exported model gives objrec's answers in OpenVINO, not exactly in ONNX Runtime: "
     "for ONNX Runtime, train with --precision fp32 (see docs/export.md)"
 )
-"""What train logs (shown with ``-v``) of an int8 body OpenVINO runs: its export's answers
+"""What train logs (shown with ``-v``) at its end of an int8 body OpenVINO ran: its export's answers
 differ in ONNX Runtime (docs/export.md measures by how much). It was a line of every default
 train on a CPU with 8-bit dot products, read before a user had thought of exporting; export's
 help says it, and export warns when the file's answers in ONNX Runtime are apart."""
