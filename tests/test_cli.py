@@ -94,6 +94,29 @@ def test_every_option_s_help_line_is_one_short_sentence():
     assert long == []
 
 
+def test_every_json_option_s_help_line_points_to_its_keys_and_threshold_says_familiarity():
+    """`predict --help` showed "--json  Print the answers as JSON." with no pointer to its keys,
+    where evaluate's and add's had "(keys: docs/json.md)", and "--threshold  Answer unknown below
+    this score." where every answer and line says "familiarity" (newcomer49)."""
+    from objrec.cli import cli
+    from objrec.cli.sections import first_sentences
+
+    lines = {
+        (name, option.opts[0]): first_sentences(option.help or "")
+        for name, command in cli.commands.items()
+        for option in command.params
+        if isinstance(option, click.Option) and option.opts[0] in ("--json", "--threshold")
+    }
+    assert [
+        key for key, line in lines.items() if key[1] == "--json" if "docs/json.md" not in line
+    ] == []
+    assert (
+        lines["predict", "--threshold"]
+        == lines["serve", "--threshold"]
+        == ("Answer unknown below this familiarity.")
+    )
+
+
 def test_every_option_of_every_command_is_under_a_heading():
     """A sectioned command lists each option under the heading its ``sections`` gives: an
     option a helper adds without placing it would fall under "More options", unexplained."""

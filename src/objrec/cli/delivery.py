@@ -187,7 +187,7 @@ def export(
     "--json",
     "as_json",
     is_flag=True,
-    help="Print what was written and left out as JSON. Keys: docs/json.md.",
+    help="Print what was written and left out as JSON (keys: docs/json.md).",
 )
 def share(run: Path, out: Path, onnx: bool, zipped: bool, force: bool, as_json: bool) -> None:
     """Write what someone needs to use the model in RUN into the new folder DEST: to predict,

@@ -274,8 +274,8 @@ def unknown_options(command):
     return click.option(
         "--threshold",
         type=FINITE,
-        help="Answer unknown below this score. It replaces the run's own threshold (chosen on the "
-        "valid split). The score is the familiarity: 1 for a typical image of the known classes, "
+        help="Answer unknown below this familiarity. It replaces the run's own threshold (chosen "
+        "on the valid split). The familiarity is 1 for a typical image of the known classes, "
         "0 at the run's threshold (a run with --unknown-score msp: the top probability; a run "
         "trained before the familiarity: its raw feature score, with its own threshold); "
         "`objrec serve` /info (unknown_score_readable) and predict --json show it.",

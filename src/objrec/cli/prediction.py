@@ -92,7 +92,8 @@ PREDICT_SECTIONS = {
     "--json",
     "as_json",
     is_flag=True,
-    help='Print the answers as JSON. A list of {"filename", "path", "answer", "unknown", "score", '
+    help="Print the answers as JSON (keys: docs/json.md). "
+    'A list of {"filename", "path", "answer", "unknown", "score", '
     '"barely_familiar", "unknown_threshold", "unknown_threshold_kept_on", '
     '"topk": [{"class", "prob"}], "confused_with"} ("filename": '
     'the base name, as serve\'s /predict answers; "answer": what to act on, the top class, or '
@@ -102,7 +103,7 @@ PREDICT_SECTIONS = {
     '"confused_with": the classes the run\'s evaluation often mistook the top class for both '
     "ways (at least 2 and 5% of each class's images) that have 5% or more in this answer "
     '(an answer of "unknown" too), null when no evaluation recorded them; '
-    '"error" instead for a bad input; keys: docs/json.md).',
+    '"error" instead for a bad input).',
 )
 @click.option(
     "--csv",

@@ -141,7 +141,7 @@ TRAIN_SECTIONS = {
     "--json",
     "as_json",
     is_flag=True,
-    help="Print the run's summary as JSON. Its keys: docs/json.md.",
+    help="Print the run's summary as JSON (keys: docs/json.md).",
 )
 def train(
     data: Path,
