@@ -1976,6 +1976,66 @@ def test_a_copy_left_in_its_class_is_no_change_of_class():
     assert relabelled(earlier, files, digest_of) == [(Path("sunflower/b.jpg"), "laptop")]
 
 
+def test_like_says_a_class_renamed_merged_or_gone_in_one_line_each(tmp_path):
+    """After one rename and one merge, `split --like` listed "73 images changed class since
+    data: chair/IMG_1248.JPG (was windsor_chair), ..." one by one, and "26 images of data are no
+    longer in photos2" did not name lamp, the class deleted (newcomer49). One line per class."""
+    from types import SimpleNamespace
+
+    from objrec.cli.data import class_change_lines, like_line
+
+    relabelled = [(f"dolphins/d{i}.jpg", "dolphin") for i in range(45)]
+    relabelled += [(f"chair/w{i}.jpg", "windsor_chair") for i in range(28)]
+    relabelled += [("sunflower/p1.jpg", "pizza")]
+    counts = {"dolphins": {"train": 30, "valid": 8, "test": 7}, "chair": {"train": 60}}
+    counts |= {"sunflower": {"train": 30}, "pizza": {"train": 30}}
+    result = SimpleNamespace(
+        relabelled=relabelled,
+        counts=counts,
+        gone_classes={"lamp": 26, "pizza": 1},
+        kept_files=313,
+        gone_files=27,
+        moved=[],
+        totals=lambda: {"train": 313},
+    )
+    data = tmp_path / "data"
+    assert class_change_lines(result, data) == [
+        f"dolphin renamed dolphins since {data}: 45 images",
+        f"windsor_chair merged into chair since {data}: 28 images",
+        f"1 image changed class since {data}: sunflower/p1.jpg (was pizza)",
+    ]
+    assert like_line(result, tmp_path / "photos2", data).endswith(
+        f"27 images of {data} are no longer in {tmp_path / 'photos2'}: lamp, a class no longer "
+        "there (26), pizza (1)"
+    )
+
+
+@pytest.mark.slow  # three splits
+def test_like_finds_a_class_renamed_another_merged_and_an_image_gone(
+    tmp_path, image_folder, known_facts, capsys
+):
+    """`split PHOTOS data2 --like data` after green was renamed verde, blue merged into red and
+    one red photo deleted: one line for each class, and the gone image's class named."""
+    from objrec.cli import main
+
+    split_folder(image_folder, tmp_path / "data", seed=0)
+    (image_folder / "green").rename(image_folder / "verde")
+    for image in sorted((image_folder / "blue").iterdir()):
+        image.rename(image_folder / "red" / f"blue_{image.name}")
+    (image_folder / "blue").rmdir()
+    (image_folder / "red/img_00.jpg").unlink()
+    result = split_folder(image_folder, tmp_path / "again", like=tmp_path / "data")
+    assert (result.gone_files, result.gone_classes) == (1, {"red": 1})
+    args = ["split", str(image_folder), str(tmp_path / "again"), "--force", "--like"]
+    assert main([*args, str(tmp_path / "data")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    data = tmp_path / "data"
+    assert f"green renamed verde since {data}: 12 images" in out
+    assert f"blue merged into red since {data}: 12 images" in out
+    assert f"1 image of {data} is no longer in {image_folder}: red (1)" in out
+    assert "changed class" not in out
+
+
 @pytest.mark.slow
 def test_like_names_the_photos_that_changed_class_since(
     tmp_path, image_folder, known_facts, capsys

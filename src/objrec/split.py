@@ -169,6 +169,7 @@ def _plan(
     assignment, result = assign(files, (groups, keys), ratios, config.seed, (src, out), like.held)
     result.file_groups, result.gone_files, result.groups_unjoined = joined, like.gone, unjoined
     result.relabelled = [(path.relative_to(src).as_posix(), was) for path, was in like.relabelled]
+    result.gone_classes = like.gone_classes
     _tell_bursts(result, src, files, found, (timed, cameraless), config.burst_seconds)
     result.moved = moved_files(like.was, assignment, src)
     held = sum(keys[p] in like.held for paths in files.values() for p in paths)
@@ -202,7 +203,7 @@ def _like(config: SplitConfig, files, hashes, keys, facts, on_file=None) -> Like
     """What the earlier split folder ``config.like`` tells of ``files`` (nothing without one), of
     the classes the split takes (``classes``, ``exclude``); ``on_file``: hashing its images."""
     if config.like is None:
-        return Like({}, 0, [], {})
+        return Like({}, 0, [], {}, {})
     taken = partial(chosen_class, classes=config.classes, exclude=config.exclude)
     return like_splits(Path(config.like), files, hashes, keys, facts, taken, on_file)
 

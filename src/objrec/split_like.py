@@ -26,6 +26,8 @@ class Like(NamedTuple):
     content of any more."""
     relabelled: list[tuple[Path, str]]
     """Each file whose content the earlier split held under other classes only, and the first."""
+    gone_classes: dict[str, int]
+    """Of ``gone``, the images of each class (NFC), most first."""
     was: dict[Path, str]
     """The split each file had there (by its content, or the image it looks like): a file of a
     group the earlier split kept apart (an older objrec's rules grouped fewer near-duplicates)
@@ -68,10 +70,14 @@ def like_splits(
     for path, split, _ in edited:
         found.setdefault(keys[path], Counter())[split] += 1
     held = {key: _most(c) for key, c in found.items()}
-    gone = len(missing) - len({index for _, _, index in edited})
+    found_again = {index for _, _, index in edited}
+    gone = len(missing) - len(found_again)
+    names = [n for digest, _, _, n in earlier if digest not in present and chosen(n)]
+    gone_classes = Counter(n for i, n in enumerate(names) if i not in found_again)
     was = {p: _most(splits[digest_of[p]]) for p in paths if digest_of[p] in splits}
     was |= {path: split for path, split, _ in edited}
-    return Like(held, gone, relabelled(earlier, files, digest_of), was)
+    moved = relabelled(earlier, files, digest_of)
+    return Like(held, gone, moved, dict(gone_classes.most_common()), was)
 
 
 def _most(counts: Counter[str]) -> str:

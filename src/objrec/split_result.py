@@ -96,6 +96,8 @@ class SplitResult:
     gone_files: int = 0
     """With ``like``: its images whose content no image of the source folder has any more, of
     the classes split (not those ``classes`` or ``exclude`` leaves out)."""
+    gone_classes: dict[str, int] = field(default_factory=dict)
+    """Of ``gone_files``, the images of each class of ``like``, most first."""
     relabelled: list[tuple[str, str]] = field(default_factory=list)
     """With ``like``: each image (relative to the source folder) whose content ``like`` held
     under other classes only, and the first of those: a label fixed since."""

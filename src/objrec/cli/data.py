@@ -8,7 +8,7 @@ from __future__ import annotations
 import shlex
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -241,8 +241,8 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
         )
     if like is not None:
         console.print(like_line(result, *like), markup=False, highlight=False)
-    if like is not None and result.relabelled:
-        console.print(relabelled_line(result, like[1]), markup=False, highlight=False)
+    for line in class_change_lines(result, like[1]) if like is not None else []:
+        console.print(line, markup=False, highlight=False)
     if result.duplicate_files:
         console.print(duplicates_line(result), highlight=False)
     if result.bursts:
@@ -273,7 +273,7 @@ def like_line(result, src: Path, like: Path) -> str:
     gone = result.gone_files
     gone_words = (
         f"; {plural(gone, 'image')} of {shown(like)} {'is' if gone == 1 else 'are'} no longer in "
-        f"{shown(src)}"
+        f"{shown(src)}{gone_classes_words(result)}"
         if gone
         else ""
     )
@@ -295,10 +295,45 @@ def moved_words(moved: Sequence[tuple[str, str, str]], like: Path) -> str:
     )
 
 
-def relabelled_line(result, like: Path) -> str:
+def gone_classes_words(result) -> str:
+    """``: lamp, a class no longer there (26), kangaroo (2)``: the classes of ``split --like``'s
+    gone images (``gone_classes``), a class the source folder no longer has said so: "26 images
+    ... are no longer in photos2" did not name lamp, the class deleted (newcomer49)."""
+    if not getattr(result, "gone_classes", None):
+        return ""
+    named = [
+        f"{printable(name)}{'' if name in result.counts else ', a class no longer there'} ({n:,})"
+        for name, n in result.gone_classes.items()
+    ]
+    return ": " + some_of(named, quote=False)
+
+
+def class_change_lines(result, like: Path) -> list[str]:
+    """What ``split --like`` found relabelled since ``like``, one line per class renamed (every
+    image of a class now under a class all of whose images it holds) or merged into another (a
+    class the source folder no longer has), then the other images whose class changed (labels
+    fixed), named: a rename and a merge were 73 images listed one by one (newcomer49)."""
+    moves: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for file, was in result.relabelled:
+        moves.setdefault((was, PurePosixPath(file).parts[0]), []).append((file, was))
+    lines, rest = [], []
+    for (was, now), files in moves.items():
+        whole = was not in result.counts and len({n for w, n in moves if w == was}) == 1
+        if whole and len(files) == sum(result.counts.get(now, {}).values()):
+            lines.append(f"{was} renamed {now} since {shown(like)}: {plural(len(files), 'image')}")
+        elif whole:
+            lines.append(
+                f"{was} merged into {now} since {shown(like)}: {plural(len(files), 'image')}"
+            )
+        else:
+            rest += files
+    return lines + ([relabelled_line(rest, like)] if rest else [])
+
+
+def relabelled_line(relabelled: Sequence[tuple[str, str]], like: Path) -> str:
     """The images whose class changed since ``like`` (a label fixed by moving a photo), the first
     ``SHOWN_GROUPS`` named with their earlier class: nothing said the fix was seen."""
-    named = [f"{printable(file)} (was {printable(was)})" for file, was in result.relabelled]
+    named = [f"{printable(file)} (was {printable(was)})" for file, was in relabelled]
     more = len(named) - SHOWN_GROUPS
     rest = f" and {more:,} more (--json lists every one)" if more > 0 else ""
     changed = plural(len(named), "image")
@@ -376,6 +411,7 @@ def split_json(result, warnings: list[str]) -> dict:
         "kept_files": result.kept_files,
         "moved": [list(row) for row in result.moved],
         "gone_files": result.gone_files,
+        "gone_classes": result.gone_classes,
         "relabelled": [list(pair) for pair in result.relabelled],
         "reviewed": result.reviewed,
         "ignored_files": result.ignored_files.to_json() if result.ignored_files else None,
