@@ -1241,6 +1241,22 @@ def test_check_on_a_split_folder_counts_classes_and_images_per_split(capsys, spl
     assert (result["classes"], result["splits"]) == (3, {"train": 18, "valid": 9, "test": 9})
 
 
+@pytest.mark.slow
+def test_check_says_a_class_folder_renamed_inside_a_split_folder(capsys, split_dir):
+    """A user renamed dolphin dolphins in train/, valid/ and test/ of a split folder: `check`
+    said all was fine, though manifest.csv still listed the 45 files under dolphin (newcomer49).
+    It says so, where the files are now, and how to rename a class."""
+    for split in ("train", "valid", "test"):
+        (split_dir / split / "green").rename(split_dir / split / "verde")
+    code, out, _ = run(capsys, "check", split_dir, "--json")
+    (found,) = [p for p in json.loads(out)["problems"] if p["kind"] == "manifest_class_gone"]
+    assert code == 0 and found["message"].startswith(
+        "manifest.csv lists 12 images of class green, which has no folder in any split (its "
+        "files are in verde now: renamed by hand?): train reads the class folders"
+    )
+    assert found["message"].endswith("`objrec split PHOTOS DATA --force --like DATA`")
+
+
 def test_check_names_every_file_relative_to_the_folder_checked(capsys, tmp_path, monkeypatch):
     """check printed ``PHOTOS/lamp/image_0004.jpg: the same bytes as lamp/lamp_dup.jpg``: the
     problem's file relative to the working folder, the ones its message names relative to the

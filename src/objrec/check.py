@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from objrec.config import SplitConfig
@@ -29,6 +29,7 @@ from objrec.data import (
     alike_names,
     alike_why,
     already_split,
+    class_dirs,
     class_of_folder,
     close_match,
     how_alike,
@@ -277,11 +278,53 @@ def _read_records(root: Path, result: CheckResult) -> None:
     from objrec.outputs import held_elsewhere
 
     result.split_record = read_split_record(root)
+    _note_manifest_classes(root, result)
 
     # an add running now holds the folder, its note there until it lists what it wrote
     found = None if held_elsewhere(root) else unfinished_add(root)
     if found is not None and (said := unfinished_words(found)):
         result.note(root / PENDING, "unfinished_add", said)
+
+
+def _note_manifest_classes(root: Path, result: CheckResult) -> None:
+    """Each class the split folder's ``manifest.csv`` lists that no split of ``root`` has a
+    folder of now, noted with where its files are now by name: a class folder renamed by hand
+    inside a split folder, check said all was fine (newcomer49)."""
+    from objrec.manifest import MANIFEST, manifest_rows
+
+    present = {class_of_folder(f.name) for s in present_splits(root) for f in class_dirs(root / s)}
+    missing: dict[str, list[tuple[str, str]]] = {}
+    for row in manifest_rows(root / MANIFEST):
+        name = class_of_folder(row.get("class") or "")
+        if name and name not in present:
+            missing.setdefault(name, []).append((row.get("file") or "", row.get("sha256") or ""))
+    for name, files in missing.items():
+        result.note(root / MANIFEST, "manifest_class_gone", manifest_class_words(root, name, files))
+
+
+def manifest_class_words(root: Path, name: str, files: list[tuple[str, str]]) -> str:
+    """The sentence for the class ``name`` that ``manifest.csv`` lists with ``files`` (each
+    relative to the split folder ``root``, and its SHA-256) and no split has a folder of: where
+    they are now (the class folders of their splits holding a file of their name and bytes),
+    what it costs, and what to do."""
+    from objrec.manifest import sha256_file
+
+    now: set[str] = set()
+    for file, sha256 in files:
+        parts = PurePosixPath(file).parts
+        split = root / parts[0] if len(parts) > 1 else None
+        for folder in class_dirs(split) if split is not None and split.is_dir() else []:
+            same = folder.name not in now and (folder / parts[-1]).is_file()
+            if same and sha256_file(folder / parts[-1]) == sha256:
+                now.add(folder.name)
+    where = f" (its files are in {_and(sorted(now))} now: renamed by hand?)" if now else ""
+    return (
+        f"manifest.csv lists {plural(len(files), 'image')} of class {quoted(name)}, which has no "
+        f"folder in any split{where}: train reads the class folders, but add, audit and evaluate "
+        "read each image's near-duplicate group from manifest.csv by its path, so these images "
+        "lost theirs; to rename a class, rename its folder in the photo folder and split again, "
+        "which keeps every image's split: `objrec split PHOTOS DATA --force --like DATA`"
+    )
 
 
 def _and(names: list[str]) -> str:
