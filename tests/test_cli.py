@@ -1577,6 +1577,25 @@ def test_plain_progress_tells_the_time_left_from_the_pace_after_the_first_step()
     ]
 
 
+def test_progress_of_few_steps_tells_no_time_left_from_one_step_s_pace():
+    """report's Grad-CAM said "2/12 (17%), 15s, about 4s left": the pace of one step after the
+    first, which carries the start-up (newcomer49). The time left waits for two."""
+    from types import SimpleNamespace
+
+    from objrec.cli.output import PlainProgress, SteadyTimeRemaining
+
+    now, lines = [0.0], []
+    progress = PlainProgress("grad-cam", 12, 1.0, clock=lambda: now[0], write=lines.append)
+    for t in (13.0, 15.0):
+        now[0] = t
+        progress.advance()
+    assert lines == ["grad-cam: 1/12 (8%), 13s", "grad-cam: 2/12 (17%), 15s"]  # no "about 4s"
+    now[0] = 16.0
+    progress.advance()
+    assert lines[-1] == "grad-cam: 3/12 (25%), 16s, about 14s left"  # 2 steps in 3 s
+    assert not SteadyTimeRemaining().render(SimpleNamespace(total=12, completed=2)).plain
+
+
 def test_plain_progress_of_a_task_without_steps_still_prints_a_line_every_few_seconds():
     import threading
 

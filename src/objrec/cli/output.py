@@ -97,6 +97,9 @@ one), each improvement by ``BEST_LINE_GAIN`` or more, and every this many."""
 ETA_AFTER = 0.1
 """A progress display says how long is left once this share of the steps is done: before, the
 first steps' start-up made it wild (16/260 done in 5 s read "about 1m23s left"; all took 9 s)."""
+ETA_STEPS = 2
+"""Nor before this many steps after the first are timed: a task of few steps (report's 12
+Grad-CAM images) said "2/12 (17%), 15s, about 4s left", the pace of one step (newcomer49)."""
 BEST_LINE_GAIN = 0.001
 """An improvement gets its own epoch line when it lowers the last printed best loss by this much."""
 
@@ -133,10 +136,11 @@ def loss_text(loss: float) -> str:
 
 
 class SteadyTimeRemaining(TimeRemainingColumn):
-    """Rich's time left, blank until ``ETA_AFTER`` of the steps are done."""
+    """Rich's time left, blank until ``ETA_AFTER`` of the steps are done, and the first
+    ``ETA_STEPS`` after the first one."""
 
     def render(self, task: Any) -> Text:
-        if task.total and task.completed < ETA_AFTER * task.total:
+        if task.total and task.completed < max(ETA_AFTER * task.total, ETA_STEPS + 1):
             return Text("")
         return super().render(task)
 
@@ -155,7 +159,7 @@ class PlainProgress:
     ):
         self.description, self.total, self.interval = description, total, interval
         self.clock, self.write = clock, write
-        self.done, self.printed = 0, False
+        self.done, self.printed, self.steps = 0, False, 0
         self.start = self.last = clock()
         self.first: tuple[float, int] | None = None
         """When the first step ended and how many it counted: the pace is measured from there"""
@@ -179,15 +183,15 @@ class PlainProgress:
         """``, about 8s left`` at the pace since the first step ended, as rich's bar measures it:
         the first step carries the task's start-up (workers, the body's runner: a demo's first
         16 of 60 images took 17 s, and "about 46s left" came 1 s before the end). Nothing
-        before a second step, nor when what is left rounds to 0 s."""
-        if self.first is None or self.done <= self.first[1]:
+        before ``ETA_STEPS`` steps after the first, nor when what is left rounds to 0 s."""
+        if self.first is None or self.steps - 1 < ETA_STEPS:
             return ""
         since, counted = self.clock() - self.first[0], self.done - self.first[1]
         left = since * (total - self.done) / counted
         return f", about {duration(left)} left" if round(left) >= 1 else ""  # never "about 0s"
 
     def advance(self, n: int = 1) -> None:
-        self.done += n
+        self.done, self.steps = self.done + n, self.steps + 1
         if self.first is None:
             self.first = (self.clock(), self.done)
         if self.clock() - self.last < self.interval:
