@@ -1254,7 +1254,9 @@ def test_check_says_a_class_folder_renamed_inside_a_split_folder(capsys, split_d
         "manifest.csv lists 12 images of class green, which has no folder in any split (its "
         "files are in verde now: renamed by hand?): train reads the class folders"
     )
-    assert found["message"].endswith("`objrec split PHOTOS DATA --force --like DATA`")
+    assert found["message"].endswith(
+        f"`objrec split PHOTOS {split_dir} --force --like {split_dir}`"
+    )
 
 
 def test_check_names_every_file_relative_to_the_folder_checked(capsys, tmp_path, monkeypatch):

@@ -323,7 +323,8 @@ def manifest_class_words(root: Path, name: str, files: list[tuple[str, str]]) ->
         f"folder in any split{where}: train reads the class folders, but add, audit and evaluate "
         "read each image's near-duplicate group from manifest.csv by its path, so these images "
         "lost theirs; to rename a class, rename its folder in the photo folder and split again, "
-        "which keeps every image's split: `objrec split PHOTOS DATA --force --like DATA`"
+        f"which keeps every image's split: `split_folder('PHOTOS', {str(root)!r}, force=True, "
+        f"like={str(root)!r})`"
     )
 
 
