@@ -241,7 +241,8 @@ def test_the_card_quotes_the_evaluations_of_the_model_shared(run, tmp_path):
 def test_the_card_quotes_no_evaluation_of_the_models_own_training_images(run, tmp_path):
     """`evaluate R4 S4 --split train` warned that its 40 images were the run's own training
     images, but the card quoted "On the train split (40 images): top-1 80.00%" beside the test
-    split's 50.00%, and eval-valid's worst classes under "test photos" (review49b MEDIUM 2)."""
+    split's 50.00%, and eval-valid's worst classes under "test photos" (review49b MEDIUM 2).
+    The unquoted line comes last: it came between the results it does not belong with."""
     digest = model_digest(run)
     for name, seen in [("eval-train", {"train": 12, "valid": 0}), ("eval-valid", {"valid": 12})]:
         fake_evaluation(run, name, digest)
@@ -262,6 +263,9 @@ def test_the_card_quotes_no_evaluation_of_the_models_own_training_images(run, tm
     ) in card
     assert "| class | top-1 | valid images | most confused with |" in card
     assert "Not evaluated on a test split with this model" in card
+    # the quoted results first, the unquoted one last (review3-49 nit 4)
+    assert card.index("On the valid split") < card.index("Not evaluated on a test split")
+    assert card.index("Not evaluated on a test split") < card.index("The train split was")
     assert "50.00 percentage points" not in card and "25.00% of the images" not in card
 
 

@@ -202,7 +202,8 @@ def results_section(
             "optimistic: a test split says more.",
         ]
     for evaluation in evaluations:
-        lines += evaluation_lines(evaluation)
+        if not evaluation.seen("train"):
+            lines += evaluation_lines(evaluation)
     if changed:
         lines += [
             f"- Not quoted: {', '.join(f'`{name}`' for name in changed)}, whose images have "
@@ -211,6 +212,7 @@ def results_section(
         ]
     elif not any(e.independent for e in evaluations):
         lines += ["- Not evaluated on a test split with this model: only validation figures."]
+    lines += [own_training_line(e, trained) for e in evaluations if (trained := e.seen("train"))]
     return [*lines, ""]
 
 
@@ -239,8 +241,6 @@ def own_validation_words(evaluation: Evaluation) -> str:
 
 
 def evaluation_lines(evaluation: Evaluation) -> list[str]:
-    if trained := evaluation.seen("train"):
-        return [own_training_line(evaluation, trained)]
     m = evaluation.metrics
     tta = " with test-time augmentation" if m.get("tta") else ""
     whose = own_validation_words(evaluation)
