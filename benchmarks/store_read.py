@@ -2,7 +2,8 @@
 
 The file index gives each image's digest (none hashed: the store has seen the files), then each of
 the two views of the store's largest space is looked up and made a table (``features.make_table``,
-which leaves out the HEIC photos pillow-heif cannot decode now). Prints the median of 5 reads (a
+which leaves out the HEIC photos pillow-heif cannot decode now, and images over the pixel limit:
+the default body's JPEG draft size). Prints the median of 5 reads (a
 first read is not counted: it keeps the kinds a store from before 5 December lacks), the whole
 read and make_table's part. Run each source tree on a copy of a store (a read marks rows used):
 
@@ -19,10 +20,15 @@ import sys
 import time
 from pathlib import Path
 
+from objrec.backbones import get_backbone
+from objrec.config import DEFAULT_BACKBONE
 from objrec.data import Sample
 from objrec.features import make_table
 from objrec.images import image_formats, list_images
 from objrec.store import FeatureStore
+from objrec.transforms import draft_size
+
+DRAFT = draft_size(get_backbone(DEFAULT_BACKBONE).data_config)
 
 
 def largest_space(root: Path) -> tuple[str, list[str]]:
@@ -48,9 +54,7 @@ def main(root: Path, folder: Path) -> None:
         for view in views:
             found = store.lookup(sid, view, digests)
             made = time.perf_counter()
-            make_table(
-                space, samples, found, computed=0, failed=0, hashing=hashing, digests=digests
-            )
+            make_table(space, samples, found, digests, DRAFT, hashing)
             spent += time.perf_counter() - made
         whole.append(time.perf_counter() - started)
         tables.append(spent)

@@ -191,6 +191,78 @@ def test_unreadable_files_are_marked_remembered_and_named_by_their_current_path(
     assert again.errors == [f"{moved}: cannot read image ({first.errors[0].split('(', 1)[1]}"]
 
 
+def with_a_large_image(image_folder: Path) -> tuple[list[Sample], int]:
+    """The folder's samples with ``red/huge.png`` (160x120: 19,200 pixels) among them, and its
+    position; the fixture's others are at most 44x36."""
+    from .conftest import make_image
+
+    make_image((200, 40, 40), size=(160, 120)).save(image_folder / "red" / "huge.png")
+    samples = scan_class_folder(image_folder).samples
+    return samples, [s.path.name for s in samples].index("huge.png")
+
+
+@pytest.mark.slow
+def test_stored_features_of_an_image_over_a_lower_pixel_limit_are_refused_unopened(
+    tmp_path, image_folder, monkeypatch
+):
+    """The store keys a row by the image's content, not the pixel limit it was decoded under: under
+    a lower ``OBJREC_MAX_PIXELS`` train, evaluate and predict used the stored features of an image
+    that split, check and a run on an empty cache refuse as too large. Refused now, as a run on
+    an empty cache refuses it, with no file opened; the row is kept for a higher limit."""
+    from objrec import images
+    from objrec.features import stored_tables
+
+    samples, at = with_a_large_image(image_folder)
+    spec = ViewSpec(DATA)
+    assert feature_table(frozen(tmp_path), samples, spec).ok.all()  # the default limit
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "10000")
+    with monkeypatch.context() as opening:
+        opening.setattr(images, "open_file", lambda *a, **k: pytest.fail(f"opened {a[0]}"))
+        warm = feature_table(frozen(tmp_path), samples, spec)
+        (predicts,) = stored_tables(frozen(tmp_path), samples, [spec]) or [None]
+    assert warm.computed == 0 and warm.ok.tolist() == [i != at for i in range(len(samples))]
+    assert warm.errors == [
+        f"{samples[at].path}: 19,200 pixels is over the limit of 10,000 pixels: "
+        f"{images.TOO_LARGE_HINT}"
+    ]
+    assert predicts is not None and torch.equal(predicts.ok, warm.ok)
+    cold = feature_table(frozen(tmp_path / "empty"), samples, spec)
+    assert torch.equal(cold.ok, warm.ok) and "160x120 pixels is over the limit" in cold.errors[0]
+    monkeypatch.delenv("OBJREC_MAX_PIXELS")
+    assert feature_table(frozen(tmp_path), samples, spec).ok.all()
+
+
+@pytest.mark.slow
+def test_a_row_kept_before_the_store_kept_its_pixels_has_its_file_header_read_once(
+    tmp_path, image_folder, monkeypatch
+):
+    """An index made by an objrec that kept no pixels has the column added, each image's file
+    header read once (for all its views) and its pixels kept: the next table opens no file."""
+    import sqlite3
+
+    import objrec.features
+
+    samples, at = with_a_large_image(image_folder)
+    body = frozen(tmp_path)
+    for view in (0, 1):
+        feature_table(body, samples, ViewSpec(DATA, "article", view))
+    body.cache.close()
+    with sqlite3.connect(tmp_path / "cache" / "store" / "index.sqlite") as db:
+        db.execute("ALTER TABLE entries DROP COLUMN pixels")  # as an older objrec made it
+    read, decoded_pixels = [], objrec.features.decoded_pixels
+    monkeypatch.setattr(
+        objrec.features, "decoded_pixels", lambda p, d: read.append(p) or decoded_pixels(p, d)
+    )
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "10000")
+    tables = [
+        feature_table(frozen(tmp_path), samples, ViewSpec(DATA, "article", v)) for v in (0, 1)
+    ]
+    assert sorted(read) == sorted(s.path for s in samples)  # once each, for both views
+    assert all(t.computed == 0 and t.ok.sum() == len(samples) - 1 and not t.ok[at] for t in tables)
+    read.clear()
+    assert not feature_table(frozen(tmp_path), samples, ViewSpec(DATA)).ok[at] and not read
+
+
 @pytest.mark.slow
 def test_a_file_that_cannot_be_decoded_is_not_counted_as_computed(tmp_path, samples):
     """A truncated JPEG was said to be "pushed through the frozen body", then "skipped"."""
@@ -444,11 +516,12 @@ def test_worker_processes_started_by_spawn_compute_what_the_thread_computes(tmp_
         spawned = run(1)
     finally:
         multiprocessing.set_start_method(before, force=True)
-    for (i, features, failed, facts), (j, mine, mine_failed, my_facts) in zip(
+    for (i, features, failed, facts, pixels), (j, mine, mine_failed, my_facts, my_pixels) in zip(
         spawned, run(0), strict=True
     ):
         assert np.array_equal(i, j) and np.array_equal(features, mine)
         assert failed == mine_failed and list(facts) == list(my_facts)
+        assert list(pixels) == list(my_pixels) and len(pixels) == len(i)
     assert spawned[0][2][0][0] == 0  # the unreadable file, said by the worker
 
 

@@ -1219,11 +1219,11 @@ def test_a_frozen_pass_stopped_midway_indexes_the_batches_it_wrote(tmp_path, mon
     monkeypatch.setattr(store_module, "SYNC_SECONDS", 3600.0, raising=False)
     real, writes = store_module.Space.write, []
 
-    def write(self, view, digests, features):
+    def write(self, view, digests, features, pixels=None):
         if len(writes) == 2:
             raise KeyboardInterrupt
         writes.append(list(digests))
-        real(self, view, digests, features)
+        real(self, view, digests, features, pixels)
 
     monkeypatch.setattr(store_module.Space, "write", write)
     cache = FeatureCache(tmp_path / "cache")

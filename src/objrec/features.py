@@ -30,9 +30,10 @@ from objrec.data import Sample
 from objrec.distributed import SINGLE, World
 from objrec.errors import ObjrecError
 from objrec.frozen import FeatureSet, FrozenBody, PassSettings, Probe, frozen_pass, get_ready
-from objrec.images import kind_gone_reason
+from objrec.images import decoded_pixels, kind_gone_reason, pixel_limit, too_large_reason
 from objrec.progress import NAMED, plural, some_of
 from objrec.store import FLOAT32, INDEX_FILE, FeatureStore, HashStats, Lookup, Space, space_id
+from objrec.transforms import draft_size
 from objrec.view_keys import pixel_makers, require_same_definition, view_key
 from objrec.views import PassingFailure, ViewSpec, cannot_read, view_seed
 
@@ -143,9 +144,8 @@ def feature_table(
     found = account_for_missing(found, samples, digests, passing, world.size > 1, unhashed)
     name = settings.description
     log.info("%s: %s, %d computed, %s", name, plural(len(samples), "image"), computed, hashing)
-    table = make_table(
-        space, samples, found, computed=computed, failed=failed, hashing=hashing, digests=digests
-    )
+    draft = draft_size(spec.data)
+    table = make_table(space, samples, found, digests, draft, hashing, computed, failed)
     table.copies = copies_computed_once(digests, set(missing), table.ok)
     return table
 
@@ -249,11 +249,7 @@ def stored_tables(
     tables = []
     for spec in specs:
         found = store.lookup(sid, view_key(spec, store), digests)
-        tables.append(
-            make_table(
-                space, samples, found, computed=0, failed=0, hashing=hashing, digests=digests
-            )
-        )
+        tables.append(make_table(space, samples, found, digests, draft_size(spec.data), hashing))
     return tables
 
 
@@ -283,6 +279,40 @@ def decodable_now(
         return found
     rows = found.rows.copy()
     rows[list(refused)] = -1
+    return replace(found, rows=rows, errors=found.errors | refused)
+
+
+def within_pixel_limit(
+    found: Lookup,
+    samples: Sequence[Sample],
+    digests: Sequence[str],
+    space: Space,
+    draft: int | None,
+) -> Lookup:
+    """``found`` less the rows of images that decode into more pixels than today's limit
+    (``images.pixel_limit``: ``OBJREC_MAX_PIXELS``), each with the reason: the store keys a row
+    by the image's content, not the limit it was decoded under, so a row kept under a higher
+    limit made train, evaluate and predict use an image that split, check and a run on an empty
+    cache refuse as too large (a safety limit: such an image is never trained on). The store
+    keeps the pixels with each row (``FeatureStore.add_entries``); a row kept before it did has
+    its file's header read once (``images.decoded_pixels``, ``draft`` the size its JPEG is
+    decoded for), its count kept. The rows stay in the store for a higher limit."""
+    pixels = found.pixels if found.pixels is not None else np.zeros(len(found.rows), np.int64)
+    held = found.rows >= 0
+    unknown = np.flatnonzero(held & (pixels <= 0)).tolist()
+    if unknown:
+        paths = {digests[i]: samples[i].path for i in unknown}
+        read = {d: n for d, path in paths.items() if (n := decoded_pixels(path, draft))}
+        space.store.keep_pixels(space.id, read)
+        pixels = pixels.copy()
+        pixels[unknown] = [read.get(digests[i], 0) for i in unknown]
+    limit = pixel_limit()
+    over = np.flatnonzero(held & (pixels > limit)).tolist()
+    if not over:
+        return found
+    rows = found.rows.copy()
+    rows[over] = -1
+    refused = {i: too_large_reason(int(pixels[i]), limit) for i in over}
     return replace(found, rows=rows, errors=found.errors | refused)
 
 
@@ -335,7 +365,8 @@ def narrow_rows(
     for part in np.array_split(have, max(1, -(-len(have) // 4096))):
         if len(part):
             rows = source.read(found.rows[part], found.generation)
-            space.write(view, [digests[i] for i in part], rows)
+            pixels = None if found.pixels is None else found.pixels[part]
+            space.write(view, [digests[i] for i in part], rows, pixels)
     if found.errors:
         space.write_errors(view, [digests[i] for i in found.errors], list(found.errors.values()))
     return [d for d, hit in zip(digests, found.found, strict=True) if not hit]
@@ -364,10 +395,10 @@ def fill(
         body, samples, spec, settings, seeds=seeds, measure=measure, digests=digests
     )
     failed, passing = 0, dict[str, str]()
-    for indices, features, failures, measured in batches:
+    for indices, features, failures, measured, pixels in batches:
         failed += len(failures)
         if features is not None:
-            space.write(spec.key, [digests[i] for i in indices], features)
+            space.write(spec.key, [digests[i] for i in indices], features, pixels)
         if probe is not None and len(measured):
             probe.keep([digests[i] for i in indices], list(measured))
         reasons = {i: m.removeprefix(f"{samples[i].path}: ") for i, m in failures}
@@ -384,15 +415,17 @@ def make_table(
     space: Space,
     samples: Sequence[Sample],
     found: Lookup,
-    *,
-    computed: int,
-    failed: int,
-    hashing: HashStats,
     digests: list[str],
+    draft: int | None,
+    hashing: HashStats,
+    computed: int = 0,
+    failed: int = 0,
 ) -> FeatureTable:
-    """The table of ``samples`` that ``found`` located, less the HEIC photos that cannot be decoded
-    now (:func:`decodable_now`); ``computed``: the images this process pushed through the body
-    for it, ``failed``: those it tried and could not decode."""
+    """The table of ``samples`` that ``found`` located, less the images over today's pixel limit
+    (:func:`within_pixel_limit`, ``draft``: the size their JPEGs are decoded for) and the HEIC
+    photos that cannot be decoded now (:func:`decodable_now`); ``computed``: the images this
+    process pushed through the body for it, ``failed``: those it tried and could not decode."""
+    found = within_pixel_limit(found, samples, digests, space, draft)
     found = decodable_now(found, samples, digests, space.store)
     return FeatureTable(
         space=space,

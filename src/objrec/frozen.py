@@ -310,13 +310,14 @@ def frozen_pass(
     seeds: Sequence[int] | None = None,
     measure: Callable[[Path], Any] | None = None,
     digests: Sequence[str] | None = None,
-) -> Iterator[tuple[np.ndarray, np.ndarray | None, list[tuple[int, str]], tuple]]:
+) -> Iterator[tuple[np.ndarray, np.ndarray | None, list[tuple[int, str]], tuple, tuple]]:
     """Run the frozen body over ``samples`` in ``spec``'s view, yielding one batch at a time, in
     order (``body.callers`` of them in the body at once: ``in_body``).
 
-    Yields (indices, features, failures, measured): the positions of the images decoded in the
-    batch, their features, (position, message) for each file of the batch that could not be
-    decoded, and ``measure``'s result for each decoded image (empty without ``measure``).
+    Yields (indices, features, failures, measured, pixels): the positions of the images decoded in
+    the batch, their features, (position, message) for each file of the batch that could not be
+    decoded, ``measure``'s result for each decoded image (empty without ``measure``) and the
+    pixels each was decoded into.
     ``digests``: the images' content digests, which their bytes must hash to when decoded
     (``SeededViewDataset``). On a GPU the batches come in pinned memory.
     """
@@ -338,7 +339,8 @@ def frozen_pass(
         for start, (batch, features) in steps:
             indices = batch.indices.numpy()
             failed = sorted(set(range(start, min(start + batch_size, n))) - set(indices.tolist()))
-            yield indices, features, list(zip(failed, batch.errors, strict=True)), batch.measured
+            failures = list(zip(failed, batch.errors, strict=True))
+            yield indices, features, failures, batch.measured, batch.pixels
             if total is not None:
                 advance(min(batch_size, n - start))
 
@@ -370,7 +372,7 @@ def compute_features(
     features = np.zeros((len(samples), body.n_features), dtype=np.float32)
     ok = np.zeros(len(samples), dtype=bool)
     errors: list[str] = []
-    for indices, part, failures, _ in frozen_pass(body, samples, spec, settings, seeds=seeds):
+    for indices, part, failures, *_ in frozen_pass(body, samples, spec, settings, seeds=seeds):
         if len(indices):
             features[indices], ok[indices] = part, True
         errors += [message for _, message in failures]

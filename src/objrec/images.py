@@ -142,6 +142,13 @@ def bomb_reason(exc: Exception, limit: int) -> str:
     return IMAGE_ERRORS["decompression_bomb"].format(pixels=pixels, limit=limit)
 
 
+def too_large_reason(pixels: int, limit: int) -> str:
+    """Why an image that decodes into ``pixels`` pixels is refused under ``limit``, and what to do:
+    for an image known by the pixels it was decoded into (the feature store's rows), unopened."""
+    reason = IMAGE_ERRORS["decompression_bomb"].format(pixels=f"{pixels:,}", limit=limit)
+    return f"{reason}: {TOO_LARGE_HINT}"
+
+
 def pixel_limit() -> int:
     """The most pixels objrec decodes from one file: :data:`MAX_PIXELS`, or the environment's
     :data:`MAX_PIXELS_VARIABLE` when set. A higher limit raises Pillow's decompression-bomb
@@ -642,8 +649,7 @@ def open_image(
     stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
         with open_file(stream, from_file) as img:
-            if draft_size and img.format in JPEG_FORMATS:
-                img.draft("RGB", (draft_size, draft_size))
+            reduce_jpeg(img, draft_size)
             _check_size(label, img, limit, hint, as_rgb=bool(max_pixels))  # as decoded
             img.load()
             exif = img.info.get("exif") or b""  # as read: turning the image rewrites it
@@ -656,6 +662,32 @@ def open_image(
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = IMAGE_ERRORS["cannot_read"].format(reason=_reason(exc, _head(source)))
         raise UnreadableImageError(label, reason) from exc
+
+
+def reduce_jpeg(img: Image.Image, draft_size: int | None) -> None:
+    """Have ``img`` (opened, not decoded) decode at the smallest power-of-two reduction that keeps
+    both sides at least ``draft_size`` when it is a JPEG (an MPO one too); its ``size`` is then
+    what it decodes into, the pixels the limit counts."""
+    if draft_size and img.format in JPEG_FORMATS:
+        img.draft("RGB", (draft_size, draft_size))
+
+
+def decoded_pixels(path: Path, draft_size: int | None = None) -> int | None:
+    """The pixels :func:`open_image` decodes ``path`` into with ``draft_size``, as the pixel limit
+    counts them (a JPEG at its reduced scale), read from the file's header; None when it cannot be
+    opened now. For the feature store's rows kept before it kept their pixels
+    (``features.within_pixel_limit``)."""
+    quiet_pillow()
+    pixel_limit()  # Pillow's guard raised with objrec's limit, as open_image raises it
+    try:
+        with open_file(Path(path)) as img:
+            reduce_jpeg(img, draft_size)
+            return img.width * img.height
+    except Image.DecompressionBombError as exc:  # over twice Pillow's guard: its count
+        found = PILLOW_PIXELS.search(str(exc))
+        return int(found[1]) if found else None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
 
 
 def open_file(source: Path | io.BytesIO, from_file: bool = False) -> Image.Image:

@@ -20,13 +20,15 @@ from objrec.images import UnreadableImageError, carry_warned, open_image
 class Batch(NamedTuple):
     """Images, labels, their dataset indices, and the messages of files that could not be read;
     ``measured``: what a dataset that measures each image (``views.SeededViewDataset``'s
-    ``measure``) found, one per index."""
+    ``measure``) found, one per index; ``pixels``: the pixels each image was decoded into, where
+    the dataset says them (``views.SeededViewDataset``)."""
 
     images: torch.Tensor
     labels: torch.Tensor
     indices: torch.Tensor
     errors: list[str]
     measured: tuple = ()
+    pixels: tuple = ()
 
 
 class ImageDataset(Dataset):
@@ -56,22 +58,24 @@ class ImageDataset(Dataset):
 
 
 def collate_skipping(items, finish: Callable | None = None) -> Batch:
-    """Stack (image, label, index[, measured]) items into a :class:`Batch`, setting unreadable
-    files aside; ``finish`` (``transforms.build_batch_finish``) then makes the stacked images
-    what the model reads."""
+    """Stack (image, label, index[, pixels[, measured]]) items into a :class:`Batch`, setting
+    unreadable files aside; ``finish`` (``transforms.build_batch_finish``) then makes the stacked
+    images what the model reads."""
     errors = [item[1] for item in items if item[0] is None]
     good = [item for item in items if item[0] is not None]
     if not good:
         empty = torch.empty(0, dtype=torch.long)
         return Batch(torch.empty(0), empty, empty, errors)
-    images, labels, indices, *measured = zip(*good, strict=True)
+    images, labels, indices, *more = zip(*good, strict=True)
+    pixels, measured = (*more, (), ())[:2]
     stacked = torch.stack(images)
     return Batch(
         stacked if finish is None else finish(stacked),
         torch.tensor(labels),
         torch.tensor(indices),
         errors,
-        measured[0] if measured else (),
+        measured,
+        pixels,
     )
 
 

@@ -10,9 +10,11 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
 * ``index.sqlite`` (SQLite, WAL): ``spaces`` (one per body fingerprint + data config + dtype +
   numerics + decoding rules + decoders' versions, :func:`space_id`: its row width, how many rows
   are reserved, the generation of its array file), ``entries`` (space, view, content digest ->
-  row, or the reason the image could not be decoded; last use) and ``files`` (path, size,
-  mtime, ctime, inode -> content digest), so unchanged files are never hashed again; ``memos``
-  (a digest of what a small value is made from -> the value:
+  row and the pixels the image was decoded into, or the reason it could not be decoded; last
+  use: the pixels let a reader leave out, unopened, an image over today's pixel limit,
+  ``features.within_pixel_limit``; NULL in an entry kept before they were) and ``files``
+  (path, size, mtime, ctime, inode -> content digest), so unchanged files are never hashed
+  again; ``memos`` (a digest of what a small value is made from -> the value:
   :func:`view_keys.remembered_fingerprint`); ``kinds`` (content digest -> HEIC, HEIF, AVIF or
   "" for any other image, by its first bytes, kept as the file is hashed:
   :meth:`FeatureStore.image_kinds`), so that a reader where pillow-heif cannot decode HEIC tells
@@ -129,7 +131,7 @@ CREATE TABLE IF NOT EXISTS spaces(
     rows INTEGER NOT NULL DEFAULT 0, generation INTEGER NOT NULL DEFAULT 0, created REAL);
 CREATE TABLE IF NOT EXISTS entries(
     space TEXT NOT NULL, view TEXT NOT NULL, digest TEXT NOT NULL,
-    row INTEGER, error TEXT, used REAL NOT NULL,
+    row INTEGER, error TEXT, used REAL NOT NULL, pixels INTEGER,
     PRIMARY KEY(space, view, digest)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS files(
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER,
@@ -392,6 +394,14 @@ def space_id(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def add_pixels_column(db: sqlite3.Connection) -> None:
+    """Give the ``entries`` of an index made before they kept each image's pixels the column
+    (NULL in each entry: ``features.within_pixel_limit`` reads those once from the files)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
+    if "pixels" not in columns:
+        db.execute("ALTER TABLE entries ADD COLUMN pixels INTEGER")
+
+
 @dataclass
 class HashStats:
     """How many files were looked up, how many had to be hashed, and how long that took."""
@@ -415,6 +425,9 @@ class Lookup:
     """Position -> why that image could not be decoded (found, no row)."""
     generation: int = 0
     """The generation of the space's array file the rows belong to (``prune`` moves rows)."""
+    pixels: np.ndarray | None = None
+    """The pixels each image with a row was decoded into (``images.decoded_pixels``), 0 where
+    the store does not know them (an entry kept before it kept them)."""
 
 
 @dataclass(frozen=True)
@@ -438,6 +451,7 @@ class Pending:
     view: str
     digests: Sequence[str]
     rows: range
+    pixels: Sequence[int] | np.ndarray | None
 
 
 class Space:
@@ -543,8 +557,15 @@ class Space:
         out[order] = staging
         return out if as_stored else out.astype(np.float32, copy=False)
 
-    def write(self, view: str, digests: Sequence[str], features: np.ndarray) -> None:
-        """Store one feature row per digest: reserve rows, write them, sync and index them (within
+    def write(
+        self,
+        view: str,
+        digests: Sequence[str],
+        features: np.ndarray,
+        pixels: Sequence[int] | np.ndarray | None = None,
+    ) -> None:
+        """Store one feature row per digest, with the pixels each image was decoded into
+        (``pixels``, when known): reserve rows, write them, sync and index them (within
         :meth:`syncing_seldom`, with the rows written since, by the first write ``SYNC_SECONDS``
         or more later).
         A file that lacks rows reserved before these (removed or cut short since) has the
@@ -563,7 +584,8 @@ class Space:
             raise self._named(exc) from exc
         if not self._pending:
             self._oldest = time.monotonic()
-        self._pending.append(Pending(view, list(digests), range(first, first + len(digests))))
+        rows = range(first, first + len(digests))
+        self._pending.append(Pending(view, list(digests), rows, pixels))
         if not self._seldom or time.monotonic() - self._oldest >= SYNC_SECONDS:
             self.flush()
 
@@ -595,7 +617,13 @@ class Space:
             # made again by another writer in between (its forget_lost_rows committed first) left
             # these entries on the new file's hole, read as zeros
             indexed = self.store.add_entries(
-                self.id, batch.view, batch.digests, batch.rows, None, only_if=self._still_there
+                self.id,
+                batch.view,
+                batch.digests,
+                batch.rows,
+                None,
+                only_if=self._still_there,
+                pixels=batch.pixels,
             )
             if not indexed:
                 self._pending = pending[done:]
@@ -723,6 +751,7 @@ class FeatureStore:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(SCHEMA)
+                add_pixels_column(db)
             except BaseException:
                 db.close()
                 raise
@@ -811,22 +840,40 @@ class FeatureStore:
         rows: Sequence[int | None],
         errors: Sequence[str | None] | None,
         only_if: Callable[[], bool] | None = None,
+        pixels: Sequence[int | None] | np.ndarray | None = None,
     ) -> bool:
         """Index ``digests`` in ``view`` of space ``sid``: each at its row (written and synced
-        already), or with no row and the reason it could not be decoded (``errors``). An entry
-        already there is kept: another writer's row holds the same features. With ``only_if``,
-        nothing is indexed (False returned) unless it holds, asked once the index is locked."""
+        already) with the pixels it was decoded into (``pixels``, when known), or with no row and
+        the reason it could not be decoded (``errors``). An entry already there is kept: another
+        writer's row holds the same features. With ``only_if``, nothing is indexed (False
+        returned) unless it holds, asked once the index is locked."""
         now = time.time()
         errors = errors if errors is not None else [None] * len(digests)
+        known = pixels if pixels is not None else [None] * len(digests)
+        sizes = [int(n) if n else None for n in known]
+        entries = zip(digests, rows, errors, sizes, strict=True)
         with self._transaction():
             if only_if is not None and not only_if():
                 return False
             self.db.executemany(
-                "INSERT OR IGNORE INTO entries(space, view, digest, row, error, used) "
-                "VALUES (?,?,?,?,?,?)",
-                [(sid, view, d, r, e, now) for d, r, e in zip(digests, rows, errors, strict=True)],
+                "INSERT OR IGNORE INTO entries(space, view, digest, row, error, used, pixels) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [(sid, view, d, r, e, now, n) for d, r, e, n in entries],
             )
         return True
+
+    @index_errors
+    def keep_pixels(self, sid: str, pixels: dict[str, int]) -> None:
+        """Keep the pixels each digest's image is decoded into (``pixels``) in every view of
+        space ``sid`` whose entry lacks them: entries kept before the store kept them."""
+        with self._transaction():
+            query = "SELECT DISTINCT view FROM entries WHERE space=?"
+            views = [view for (view,) in self.db.execute(query, (sid,))]
+            self.db.executemany(  # by the whole key: by space and digest alone, a scan each
+                "UPDATE entries SET pixels=? WHERE space=? AND view=? AND digest=? "
+                "AND pixels IS NULL AND row IS NOT NULL",
+                [(n, sid, view, d) for d, n in pixels.items() for view in views],
+            )
 
     def _transaction(self):
         return _Transaction(self.db)
@@ -909,18 +956,19 @@ class FeatureStore:
     def _lookup(self, sid: str, view: str, digests: Sequence[str]) -> Lookup:
         n = len(digests)
         rows = np.full(n, -1, dtype=np.int64)
+        pixels = np.zeros(n, dtype=np.int64)
         found = np.zeros(n, dtype=bool)
         errors: dict[int, str] = {}
         now = time.time()
         with self._transaction():
             self._fill_wanted(digests)
             cursor = self.db.execute(
-                "SELECT w.i, e.row, e.error FROM temp.wanted w JOIN entries e "
+                "SELECT w.i, e.row, e.error, e.pixels FROM temp.wanted w JOIN entries e "
                 "ON e.space=? AND e.view=? AND e.digest=w.digest",
                 (sid, view),
             )
             stale, tag = [], decode_tag()
-            for i, row, error in cursor:
+            for i, row, error, size in cursor:
                 if row is None and (not (error or "").startswith(tag) or readable_since(error)):
                     stale.append(digests[i])  # refused under older rules: decode it again
                     continue
@@ -928,7 +976,7 @@ class FeatureStore:
                 if row is None:
                     errors[i] = error[len(tag) :]
                 else:
-                    rows[i] = row
+                    rows[i], pixels[i] = row, size or 0
             self.db.executemany(
                 "DELETE FROM entries WHERE space=? AND view=? AND digest=? AND row IS NULL",
                 [(sid, view, d) for d in stale],
@@ -939,7 +987,7 @@ class FeatureStore:
                 (now, sid, view, now - 3600),
             )
             generation = self.generation(sid)
-        return Lookup(rows, found, errors, generation)
+        return Lookup(rows, found, errors, generation, pixels)
 
     def _fill_wanted(self, digests: Sequence[str]) -> None:
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted(i INTEGER, digest TEXT)")

@@ -100,19 +100,29 @@ class SeededViewDataset(ImageDataset):
         self.digests = None if digests is None else list(digests)
 
     def _decoded(self, index: int):
-        """(view, label, index), or (None, why not, index): ``ImageDataset``'s item, but with
-        ``digests`` decoded from the bytes that hash to the image's digest."""
-        if self.digests is None:
-            return super().__getitem__(index)
+        """(view, label, index, pixels), or (None, why not, index): ``ImageDataset``'s item, with
+        the pixels the image was decoded into (the store keeps them with its row: an image over
+        a lower pixel limit is then refused unopened), and with ``digests`` decoded from the
+        bytes that hash to the image's digest."""
         sample = self.samples[index]
-        data = read_as_hashed(Path(sample.path), self.digests[index])
-        if isinstance(data, PassingFailure):
-            return None, data, index
         try:
-            image = open_image(data, self.draft_size, name=str(sample.path), from_file=True)
+            image = self._open(index)
         except UnreadableImageError as exc:
             return None, str(exc), index
-        return self.transform(image), sample.label, index
+        if isinstance(image, PassingFailure):
+            return None, image, index
+        return self.transform(image), sample.label, index, image.width * image.height
+
+    def _open(self, index: int):
+        """The image at ``index``, opened as ``ImageDataset`` opens it, or (with ``digests``)
+        from its bytes that hash to its digest, else why not (a :class:`PassingFailure`)."""
+        path = self.samples[index].path
+        if self.digests is None:
+            return open_image(path, draft_size=self.draft_size)
+        data = read_as_hashed(Path(path), self.digests[index])
+        if isinstance(data, PassingFailure):
+            return data
+        return open_image(data, self.draft_size, name=str(path), from_file=True)
 
     def __getitem__(self, index: int):
         item = self._view(index)
