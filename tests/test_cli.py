@@ -5001,12 +5001,16 @@ def test_train_s_last_line_counts_the_seconds_the_user_waited_starting_included(
         best_valid_loss=0.5,
         best_valid_acc=0.9,
         run=trained_run,
-        seconds={"total": 4.0, "features": 1.0},
+        seconds={"total": 4.0, "features": 1.0, "fit": 2.2, "calibrate": 0.4},
         precision={"used": "fp32"},
     )
     print_trained(result, None, Waited(time.monotonic() - 12.8, 6.6))
     said = " ".join(capsys.readouterr().out.split())
     assert "13s in all (7s starting, 1s computing features with the pretrained" in said
+    # the head's fit is said, what a retrain waits for (newcomer50); calibrating's 0.4 s is not
+    heads = json.loads((trained_run / "config.json").read_text())["heads"]
+    fitting = f"fitting the {heads} heads" if heads > 1 else "fitting the head"
+    assert f"32-bit floats (fp32), 2s {fitting}); model saved to" in said
     print_trained(result, None, Waited(time.monotonic() - 4.2, 0.3))  # under a second: unsaid
     said = " ".join(capsys.readouterr().out.split())
     assert "4s in all (1s computing features with the pretrained" in said
