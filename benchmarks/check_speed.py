@@ -9,7 +9,8 @@ that one `objrec split DATA` (not timed) filled. Prints each arm's wall seconds 
 and checks that every check found the same (its ``--json`` answer).
 
 ``--baseline SRC`` is the earlier tree's ``src`` folder, run with this Python; ``--lock FILE``
-holds ``flock FILE`` for each timed check alone (not for the split before one):
+holds ``flock FILE`` for each timed check alone (not for the split before one); ``--arms first``
+times the first check alone:
 
     git archive 6a8abd9 src | tar -x -C /tmp/base
     python benchmarks/check_speed.py /work/shared/data/caltech101 --baseline /tmp/base/src \\
@@ -66,11 +67,11 @@ def objrec(
 
 
 def round_of(
-    data: Path, tree: Path, work: Path, lock: Path | None
+    data: Path, tree: Path, work: Path, lock: Path | None, arms: list[str]
 ) -> dict[str, tuple[float, float, str]]:
-    """Each arm's wall and CPU seconds and ``--json`` answer, for one tree."""
+    """Each of ``arms``' wall and CPU seconds and ``--json`` answer, for one tree."""
     found = {}
-    for arm in ARMS:
+    for arm in arms:
         cache = work / ("split-cache" if arm == "after split" else "cache")
         if arm == "after split":
             objrec(tree, cache, "split", str(data), str(work / "split"), "--link", "--json")
@@ -84,6 +85,9 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, required=True, help="the earlier tree's src")
     parser.add_argument("--repeats", type=int, default=3, help="rounds (medians over them)")
     parser.add_argument("--lock", type=Path, help="a file to flock for each timed check")
+    parser.add_argument(
+        "--arms", nargs="+", choices=ARMS, default=list(ARMS), help="the checks to time (all)"
+    )
     args = parser.parse_args()
     trees = {"old": args.baseline.resolve(), "new": HERE}
     times: dict[tuple[str, str], list[tuple[float, float]]] = {}
@@ -92,7 +96,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="check-speed-") as work:
         for r in range(args.repeats):
             for name in ("old", "new") if r % 2 == 0 else ("new", "old"):
-                found = round_of(args.data, trees[name], Path(work) / f"{name}-{r}", args.lock)
+                where = Path(work) / f"{name}-{r}"
+                found = round_of(args.data, trees[name], where, args.lock, args.arms)
                 for arm, (wall, cpu, answer) in found.items():
                     times.setdefault((name, arm), []).append((wall, cpu))
                     answers.add(json.dumps(json.loads(answer), sort_keys=True))
@@ -101,7 +106,7 @@ def main() -> None:
     print(f"\nevery check found the same: {len(answers) == 1}")
     print(f"| check ({args.repeats} rounds) | old s (CPU) | new s (CPU) | new / old |")
     print("| --- | --- | --- | --- |")
-    for arm in ARMS:
+    for arm in args.arms:
         old, new = (
             [statistics.median(t[k] for t in times[(n, arm)]) for k in (0, 1)] for n in trees
         )

@@ -1173,7 +1173,7 @@ def test_all_facts_of_worker_processes_are_the_callers_own(tmp_path, monkeypatch
     paths += [tmp_path / "damaged.jpg", tmp_path / "broken.jpg"]
     expected = [dedup.image_facts(p) for p in paths]
     caplog.clear()
-    monkeypatch.setattr(dedup, "PROCESS_MIN", 2)
+    monkeypatch.setattr("objrec.processes.PROCESS_MIN", 2)
     ticks: list[int] = []
     with caplog.at_level("WARNING", "objrec"), images.warned_once_per_file():
         found = dedup.all_facts(paths * 2, lambda: ticks.append(1), workers=2)
@@ -1191,7 +1191,7 @@ def test_all_facts_of_worker_processes_are_the_callers_own(tmp_path, monkeypatch
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", refuse)
     assert {f.error for f in dedup.all_facts(paths, workers=2)} == {str(os.getpid())}
     monkeypatch.undo()  # on macOS (fork unsafe) and Windows (none): measured in the caller
-    monkeypatch.setattr(dedup, "PROCESS_MIN", 2)
+    monkeypatch.setattr("objrec.processes.PROCESS_MIN", 2)
     monkeypatch.setattr(dedup, "image_facts", lambda p: dedup.ImageFacts(error=str(os.getpid())))
     monkeypatch.setattr(sys, "platform", "darwin")
     assert {f.error for f in dedup.all_facts(paths, workers=2)} == {str(os.getpid())}
@@ -1218,7 +1218,7 @@ def test_all_facts_goes_on_in_the_caller_when_a_worker_process_is_killed(
             os._exit(9)
         return measure(path)
 
-    monkeypatch.setattr(dedup, "PROCESS_MIN", 2)
+    monkeypatch.setattr("objrec.processes.PROCESS_MIN", 2)
     monkeypatch.setattr(dedup, "image_facts", killed)
     ticks: list[int] = []
     with caplog.at_level("WARNING", "objrec"):
@@ -1249,7 +1249,7 @@ def test_all_facts_leaves_no_worker_behind_when_a_fork_fails(tmp_path, monkeypat
         return start(process)
 
     monkeypatch.setattr(multiprocessing.context.ForkProcess, "_Popen", staticmethod(second_fails))
-    monkeypatch.setattr(dedup, "PROCESS_MIN", 2)
+    monkeypatch.setattr("objrec.processes.PROCESS_MIN", 2)
     try:
         assert dedup.all_facts(paths, workers=2) == [dedup.image_facts(p) for p in paths]
         assert len(forks) == 2 and multiprocessing.active_children() == []

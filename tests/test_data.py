@@ -16,7 +16,7 @@ from objrec.data import (
 )
 from objrec.errors import ObjrecError
 
-from .conftest import make_class_folder, make_image
+from .conftest import TaskRecorder, make_class_folder, make_image
 
 
 @pytest.mark.parametrize(
@@ -421,6 +421,46 @@ def test_a_check_after_a_split_refuses_what_its_pixel_limit_refuses(tmp_path, mo
     ]
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "fresh"))
     assert check_folder(photos).to_json() == checked.to_json()
+
+
+@pytest.mark.slow
+def test_a_first_check_decodes_in_worker_processes_as_split_measures_its_facts(
+    tmp_path, monkeypatch
+):
+    """A first check decoded every image in its own process, where split measures the same
+    images in one worker process a core (session 49): about twice the wall time on 2 cores. It
+    decodes in split's worker processes now (``processes.each_file``): the same problems, in the
+    same order, a tick of its progress per image, the too-large and unreadable ones (their
+    errors sent back from the workers) said as before."""
+    import os
+
+    from objrec import check
+    from objrec.check import check_folder
+
+    photos = folder_with_blank_frames(tmp_path / "photos")
+    (photos / "red" / "broken.jpg").write_bytes(b"\xff\xd8 not a JPEG")
+    Image.new("RGB", (80, 60), (200, 30, 30)).save(photos / "red" / "large.png")
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "4000")
+    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "here"))
+    here = check_folder(photos).to_json()
+    pids, decode = tmp_path / "pids.txt", check._decode_one
+
+    def decode_telling(path):
+        with open(pids, "a") as out:
+            out.write(f"{os.getpid()}\n")
+        return decode(path)
+
+    monkeypatch.setattr(check, "_decode_one", decode_telling)
+    monkeypatch.setattr("objrec.processes.PROCESS_MIN", 2)
+    monkeypatch.setattr("objrec.processes.usable_cores", lambda: 2)
+    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "workers"))
+    ticks = TaskRecorder()
+    assert check_folder(photos, ticks).to_json() == here
+    decoded_in = pids.read_text().split()
+    assert len(decoded_in) == here["images"] and str(os.getpid()) not in decoded_in
+    assert sum(ticks.steps["decoding images"]) == ticks.totals["decoding images"] == len(decoded_in)
+    kinds = {(Path(p["path"]).name, p["kind"]) for p in here["problems"]}
+    assert {("large.png", "too_large"), ("broken.jpg", "unreadable")} <= kinds
 
 
 @pytest.mark.slow

@@ -701,9 +701,11 @@ def test_workers_and_threads_follow_the_cgroup_quota(eight_cores_quota_two, monk
 def test_split_measures_images_on_as_many_processes_as_the_quota_allows(
     eight_cores_quota_two, monkeypatch
 ):
+    from objrec import processes
+
     started = []
-    monkeypatch.setattr(dedup, "_facts_in_processes", lambda p, f, n: started.append(n) or [])
-    dedup.all_facts([Path("x.jpg")] * dedup.PROCESS_MIN)
+    monkeypatch.setattr(processes, "in_processes", lambda w, p, f, n, d: started.append(n) or [])
+    dedup.all_facts([Path("x.jpg")] * processes.PROCESS_MIN)
     assert started == [2]
 
 

@@ -648,16 +648,21 @@ def decoded(
     are), or why it cannot be decoded (``open_image``'s error). Read from ``kept`` where a
     split's or an audit's image facts or an earlier check (:data:`DECODED_SCHEMA`) hold its
     content (``hashes``: each file's SHA-256, a file without one decoded), else decoded and kept
-    there; ``advance()`` after each."""
+    there, in worker processes as ``split`` measures its image facts (``processes.each_file``);
+    ``advance()`` after each."""
+    from objrec.processes import each_file
     from objrec.store import DIGEST_CHARS
 
     digests = {p: hashes[p][:DIGEST_CHARS] for p in paths if p in hashes}
     known = _known_contrast(kept, digests)
     found: dict[Path, float | UnreadableImageError] = {}
     for path in paths:
-        digest = digests.get(path, "")
-        found[path] = known[digest][0] if digest in known else _decode_one(path)
-        advance()
+        if (digest := digests.get(path, "")) in known:
+            found[path] = known[digest][0]
+            advance()
+    todo = [p for p in paths if p not in found]
+    found |= zip(todo, each_file(_decode_one, todo, advance, doing="decoding images"), strict=True)
+    found = {path: found[path] for path in paths}  # in the order of ``paths``
     fresh = {  # those decoded now, and those whose last use is stale (pruned by it)
         d: look
         for p, d in digests.items()

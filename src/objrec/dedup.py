@@ -27,8 +27,6 @@ and ``audit``, and pruned with the feature store (:func:`prune_facts`).
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,22 +38,18 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from objrec.config import check_field_types
-from objrec.cores import usable_cores
 from objrec.errors import ObjrecError
 from objrec.images import (
     PIXEL_RULES,
-    HeldWarning,
     UnreadableImageError,
     decoder_gone,
     decoder_versions,
-    held_warnings,
     image_size,
     kind_gone_reason,
     open_image,
     pixel_limit,
-    warn_once,
 )
-from objrec.progress import plural
+from objrec.processes import each_file
 
 if TYPE_CHECKING:
     import sqlite3
@@ -334,132 +328,14 @@ def border_box(grey: Image.Image) -> tuple[int, int, int, int] | None:
     return left, top, right, bottom
 
 
-PROCESS_MIN = 200
-"""``all_facts`` measures this many images or more in worker processes, fewer in the caller's:
-starting the workers takes about as long as measuring 100 images."""
-MAX_WORKERS = 8
-
-
 def all_facts(
     paths: Sequence[Path], on_file: Callable[[], None] | None = None, workers: int | None = None
 ) -> list[ImageFacts]:
     """``image_facts`` of every path, in order: in worker processes, one per core (``workers``
-    at most), when there are ``PROCESS_MIN`` or more, else here (also where no process can be
-    started). Not on threads: an image's 20 short Pillow and NumPy calls each give the GIL back
-    and take it again, and 4 threads on 2 cores took 7.0 ms an image against 3.9 ms on one
-    (``benchmarks/README.md``). The warnings an image gives (damaged EXIF) are logged here, once
-    per file (:func:`objrec.images.warn_once`), as the caller's own are."""
-    workers = min(workers or usable_cores(), MAX_WORKERS)
-    if workers > 1 and len(paths) >= PROCESS_MIN:
-        found = _facts_in_processes(paths, on_file, workers)
-        if found is not None:
-            return found
-    return _facts_here(paths, on_file)
-
-
-def _facts_here(paths: Sequence[Path], on_file: Callable[[], None] | None) -> list[ImageFacts]:
-    """``image_facts`` of every path, measured in this process."""
-    results = []
-    for path in paths:
-        results.append(image_facts(path))
-        if on_file:
-            on_file()
-    return results
-
-
-def _facts_in_processes(
-    paths: Sequence[Path], on_file: Callable[[], None] | None, workers: int
-) -> list[ImageFacts] | None:
-    """``all_facts`` on ``workers`` forked processes, or None when they cannot be started.
-
-    Forked, as PyTorch's data loaders are: a fork server or a spawned worker would import the
-    caller's ``__main__`` again (the CLI, PyTorch with it, in each worker; a script without the
-    ``if __name__ == "__main__"`` guard, over again). A worker only decodes and hashes, so the
-    locks of the caller's other threads (PyTorch's) are never needed there. On Linux only: macOS
-    makes spawn the default because a forked child of a process that used its system frameworks
-    may crash (Python's multiprocessing docs), and Windows cannot fork. A worker that dies (the
-    out-of-memory killer, a ``kill``) breaks the pool: the images it had not sent back are
-    measured here, with a warning."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    if sys.platform != "linux":
-        return None
-    context = multiprocessing.get_context("fork")
-    try:
-        pool = ProcessPoolExecutor(workers, context, initializer=_start_worker)
-    except OSError as exc:  # no semaphores here (a sandbox): measured in this process
-        log.debug("image facts measured in this process: no worker process (%s)", exc)
-        return None
-    results: list[ImageFacts] = []
-    with pool:
-        try:
-            found = pool.map(_held_facts, paths, chunksize=16)
-        except OSError as exc:  # a process could not be started
-            log.debug("image facts measured in this process: no worker process (%s)", exc)
-            _end_started(pool)
-            return None
-        try:
-            return _collect(found, pool, on_file, results)
-        except BrokenProcessPool:
-            log.warning(
-                "a worker process measuring image facts ended abruptly (killed, or out of "
-                "memory): the %s left are measured in this process",
-                plural(len(paths) - len(results), "image"),
-            )
-    return results + _facts_here(paths[len(results) :], on_file)
-
-
-def _end_started(pool) -> None:
-    """End the workers ``pool`` started before one of them could not be: no manager thread
-    ever tells them to stop, and at its exit the caller would wait for them forever
-    (multiprocessing joins its children). The pool's own list of them is private."""
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        process.kill()
-        process.join()
-
-
-def _collect(
-    found: Iterator, pool, on_file: Callable[[], None] | None, results: list[ImageFacts]
-) -> list[ImageFacts]:
-    """The facts ``found`` by the workers of ``pool``, appended to ``results`` (which keeps those
-    sent before an error), their warnings logged here. Interrupted (Ctrl-C), the images not yet
-    sent are dropped: the workers end after their last one."""
-    try:
-        for facts, held in found:
-            for kind, path, message, args in held:
-                warn_once(kind, path, message, *args)
-            results.append(facts)
-            if on_file:
-                on_file()
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    return results
-
-
-def _start_worker() -> None:
-    """In each worker: Ctrl-C is the caller's to handle, and a worker whose caller is gone (killed)
-    ends rather than waiting for work forever."""
-    import signal
-    import threading
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    caller = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == caller:
-            time.sleep(1)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _held_facts(path: Path) -> tuple[ImageFacts, list[HeldWarning]]:
-    """``image_facts`` in a worker process, with the warnings it gave, for the caller to log."""
-    with held_warnings() as held:
-        return image_facts(path), held
+    at most), when there are ``processes.PROCESS_MIN`` or more, else here
+    (:func:`objrec.processes.each_file`). The warnings an image gives (damaged EXIF) are logged
+    here, once per file (:func:`objrec.images.warn_once`), as the caller's own are."""
+    return each_file(image_facts, paths, on_file, workers=workers, doing="measuring image facts")
 
 
 FACTS_KEY = (

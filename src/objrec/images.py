@@ -323,6 +323,11 @@ class UnreadableImageError(ObjrecError):
         super().__init__(f"{name}: {reason}")
         self.name, self.reason, self.too_large = name, reason, too_large
 
+    def __reduce__(self):
+        """Pickled as made (a worker process's decode sends it back: ``processes.each_file``);
+        ``Exception``'s own pickling made it again from its message alone, and failed."""
+        return type(self), (self.name, self.reason, self.too_large)
+
 
 def _has_image_magic(path: Path) -> bool:
     try:
