@@ -19,10 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,7 +114,7 @@ def evaluate_against(
     split, views and cache; no ``unknown`` folder), then :func:`compare_runs`: the comparison,
     and the earlier run's evaluation, to be written into :func:`against_dir` of ``out`` (its
     ``out``) with the new evaluation's own files, in one step (``evaluate.write_evaluation``)."""
-    from objrec.evaluate import as_earlier_run, measured
+    from objrec.evaluate import measured
 
     against = Path(config.against or "")
     settings = replace(config, against=None, unknown=None)
@@ -125,8 +123,9 @@ def evaluate_against(
     moved = earlier_classes_moved(result, against, cache_dir)
     known = earlier_known(against) if moved else set()
     renamed = {new: old for old, new in moved.items() if new not in known}
-    with as_earlier_run(result.classes), reading_renamed(renamed):
-        earlier = measured(against, folder, settings, against_dir(out, against), told, force=True)
+    reading = EarlierRun(frozenset(result.classes), renamed)
+    into = against_dir(out, against)
+    earlier = measured(against, folder, settings, into, told, force=True, earlier=reading)
     comparison = compare_runs(result, earlier, against, moved)
     comparison["image_set"] = earlier.image_set
     comparison["own_evaluation"] = own_evaluation(against, config, earlier.model)
@@ -189,31 +188,33 @@ def _labels_by_digest(data_dir: Path, classes: list[str], store: FeatureStore) -
     return {d: name for (name, _), d in zip(files, digests, strict=True) if d}
 
 
-_renamed: ContextVar[Mapping[str, str] | None] = ContextVar("objrec_renamed", default=None)
-"""While ``evaluate --against`` evaluates the earlier run: this folder's class folders that are
-an earlier class renamed, new name -> the earlier run's (NFC)."""
+@dataclass(frozen=True)
+class EarlierRun:
+    """How ``evaluate --against`` reads the evaluated folder for the earlier run it compares with
+    (``evaluate.measured``'s ``earlier``)."""
 
-
-@contextmanager
-def reading_renamed(renamed: Mapping[str, str]) -> Iterator[None]:
-    """Within this block, :func:`read_renamed` reads the class folders ``renamed`` names (new ->
-    old) as the old classes."""
-    token = _renamed.set({class_of_folder(k): class_of_folder(v) for k, v in renamed.items()})
-    try:
-        yield
-    finally:
-        _renamed.reset(token)
+    later_classes: frozenset[str]
+    """The classes of the later run it is compared with: a folder of one of those is a class the
+    earlier run was not taught (``reds`` beside its ``red`` is no misspelling), and the comparison
+    names such classes itself, so the warning that names them is only logged as information."""
+    renamed: Mapping[str, str] = field(default_factory=dict)
+    """The folder's class folders that are an earlier class renamed, new name -> the earlier
+    run's (NFC): read as that class (:func:`read_renamed`)."""
 
 
 def read_renamed(
-    images: ClassFolder, untaught: dict[str, list[Path]], classes: Sequence[str]
+    images: ClassFolder,
+    untaught: dict[str, list[Path]],
+    classes: Sequence[str],
+    renamed: Mapping[str, str],
 ) -> ClassFolder:
-    """``images`` with the untaught class folders that :func:`reading_renamed` names read as
+    """``images`` with the untaught class folders that ``renamed`` names (new -> old) read as
     the earlier class they were renamed from (``classes``: the earlier run's), taken out of
     ``untaught``: the earlier run's answers on a renamed class's photos, compared."""
     index = {class_of_folder(name): i for i, name in enumerate(classes)}
     extra = []
-    for folder, old in (_renamed.get() or {}).items():
+    for new, was in renamed.items():
+        folder, old = class_of_folder(new), class_of_folder(was)
         if old in index and folder in untaught:
             extra += [Sample(path, index[old]) for path in untaught.pop(folder)]
     return replace(images, samples=images.samples + tuple(extra)) if extra else images

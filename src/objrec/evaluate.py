@@ -8,9 +8,7 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import compress
 from pathlib import Path
@@ -22,6 +20,7 @@ import torch
 from objrec import plots
 from objrec.cache import open_cache
 from objrec.compare import (
+    EarlierRun,
     evaluate_against,
     read_renamed,
     remove_stale_against,
@@ -412,17 +411,21 @@ def measured(
     out: Path | None,
     reporter: Reporter,
     force: bool = False,
+    earlier: EarlierRun | None = None,
 ) -> EvaluationResult:
     """:func:`evaluate`'s evaluation of ``run`` on ``folder``, nothing written: its ``out`` the
-    folder it is to be written to, checked (:func:`check_eval_dir`), not made."""
+    folder it is to be written to, checked (:func:`check_eval_dir`), not made. ``earlier``: the
+    run is the one ``evaluate --against`` compares with, read as :class:`EarlierRun` says."""
     with reporter.task("loading the model", None):  # seconds: the body, torchvision's import
         recognizer = Recognizer.load(run, device=resolve_device(config.device))
     refuse_unknown_of_classes(config, recognizer.classes)
     target = resolve_eval_folder(folder, config.split)
     out = check_eval_dir(run, recognizer.meta.data_dir, target, out, force, config.tta)
-    untaught = untaught_images(target, recognizer.classes)
+    later = earlier.later_classes if earlier else ()
+    untaught = untaught_images(target, recognizer.classes, later)
     images = scan_class_folder(target, recognizer.classes, leave_out=untaught)
-    images = read_renamed(images, untaught, recognizer.classes)  # --against: a class renamed
+    if earlier is not None:  # a class renamed since read as the earlier run's
+        images = read_renamed(images, untaught, recognizer.classes, earlier.renamed)
     refuse_none_taught(target, images, untaught, len(recognizer.classes))
     tables = view_tables(recognizer, images, target.name, config, reporter)
     unreadable = report_unreadable(tables)
@@ -433,7 +436,8 @@ def measured(
     record_provenance(result, recognizer.model_digest or "", unreadable, digests)
     table["seen_in"] = mark_seen(result, recognizer, paths, config, run)
     mark_near_seen(result, recognizer, (paths, digests), config, (run, reporter))
-    flag_untaught(result, (run, recognizer), untaught, config, reporter)
+    compared = earlier is not None
+    flag_untaught(result, (run, recognizer), untaught, config, reporter, compared=compared)
     result.out = out
     return result
 
@@ -606,15 +610,12 @@ def mark_too_few(per_class: pd.DataFrame, distinct: dict[str, int] | None = None
 def warn_few_images(result: EvaluationResult, run: Path | None = None) -> None:
     """Say which classes' per-class results rest on very few distinct images
     (``few_image_classes``), each with its count, so that a top-1 of 0.0 from one image (or from
-    the frames of one burst) is not read as a measurement. With ``evaluate --against``, once:
-    the earlier run (:func:`as_earlier_run`) is evaluated on the same images, so it names only
-    classes the later run does not know; the sentence names the ``run`` it is about."""
-    later = _later_classes.get()
-    few = [name for name in result.few_image_classes if later is None or name not in later]
+    the frames of one burst) is not read as a measurement. With ``evaluate --against``, the
+    sentence names the ``run`` it is about."""
+    few = result.few_image_classes
     if not few:
         return
-    compared = later is not None or result.against is not None
-    whose = f" of {run}" if compared and run is not None else ""
+    whose = f" of {run}" if result.against is not None and run is not None else ""
     table = result.per_class.set_index("class")
     log.warning(
         "per-class results of %s%s rest on fewer than %d distinct images each, too few to "
@@ -632,13 +633,17 @@ def image_count(per_class: pd.DataFrame, name: str) -> str:
     return with_distinct(n, distinct, "image")
 
 
-def untaught_images(target: Path, classes: Sequence[str]) -> dict[str, list[Path]]:
+def untaught_images(
+    target: Path, classes: Sequence[str], later_classes: Collection[str] = ()
+) -> dict[str, list[Path]]:
     """The images of ``target``'s class folders that are not among the model's ``classes`` (a
     class ``add_images`` brought in after the run was trained), by class folder. A folder named
     like a taught class (``gren`` beside ``green``) is not one: a misspelling, which
-    :func:`scan_class_folder` refuses, naming the class it is likely meant to be."""
+    :func:`scan_class_folder` refuses, naming the class it is likely meant to be; unless it is
+    one of the ``later_classes`` of the run compared with (``EarlierRun``: ``reds`` beside
+    ``red``)."""
     taught = {class_of_folder(name) for name in classes}
-    later = {class_of_folder(name) for name in _later_classes.get() or ()}
+    later = {class_of_folder(name) for name in later_classes}
     untaught: dict[str, list[Path]] = {}
     for name, folders in class_folders(target).items():
         if name in taught or (name not in later and close_match(name, classes)):
@@ -677,34 +682,19 @@ def refuse_none_taught(
     raise ObjrecError(message)
 
 
-_later_classes: ContextVar[frozenset[str] | None] = ContextVar("objrec_later", default=None)
-"""While ``evaluate --against`` evaluates the earlier run (:func:`as_earlier_run`): the classes
-of the later run it is compared with."""
-
-
-@contextmanager
-def as_earlier_run(later_classes: Sequence[str]) -> Iterator[None]:
-    """Within this block, :func:`evaluate` evaluates the run a run of ``later_classes`` is
-    compared with: a folder of one of those classes is a class it was not taught (``reds``
-    beside its ``red`` is no misspelling), and the comparison names such classes itself, so the
-    warning that names them is only logged as information."""
-    token = _later_classes.set(frozenset(later_classes))
-    try:
-        yield
-    finally:
-        _later_classes.reset(token)
-
-
 def flag_untaught(
     result: EvaluationResult,
     model: tuple[Path, Recognizer],
     untaught: dict[str, list[Path]],
     config: EvaluateConfig,
     reporter: Reporter,
+    compared: bool = False,
 ) -> None:
     """Into ``result``: the ``untaught`` class folders' image counts and how many of their images
     the ``model`` (its run, and the run loaded) answered "unknown" (as ``predict`` would: the
-    run's unknown score and threshold); one warning naming them and the run."""
+    run's unknown score and threshold); one warning naming them and the run, only information
+    when the run is the one ``evaluate --against`` compares with (``compared``): the comparison
+    names those classes itself."""
     run, recognizer = model
     result.untaught = {name: len(files) for name, files in untaught.items()}
     if not untaught:
@@ -715,7 +705,7 @@ def flag_untaught(
         tables = view_tables(recognizer, images, "untaught", replace(config, tta=False), reporter)
         if bool(tables[0].ok.any()):
             result.untaught_unknown = int(unknown_answers(recognizer, tables).unknown.sum())
-    level = logging.WARNING if _later_classes.get() is None else logging.INFO
+    level = logging.INFO if compared else logging.WARNING
     log.log(level, "%s", untaught_warning(result, recognizer.threshold is not None, run))
 
 
