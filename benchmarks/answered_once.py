@@ -1,6 +1,6 @@
 """Work evaluate and audit did two or three times over the same features, before and after.
 
-``evaluate``: its answers for the test split's stored features (``evaluate.table_answers``: the
+``evaluate``: its answers for the test split's stored features (``answering.table_answers``: the
 head and the familiarity score), timed in each source tree given (``--variant NAME=SRC``, each in
 its own process, ``--repeats`` runs, median printed), with the test features read from the feature
 store once per process beforehand (a run's, ``--run``, of ``--data``). Before, each batch ran the
@@ -37,7 +37,7 @@ EVALUATE = """
 import json, sys, time
 import torch
 from objrec.data import scan_class_folder
-from objrec.evaluate import table_answers, view_tables
+from objrec.answering import table_answers, view_tables
 from objrec.inference import Recognizer
 from objrec.config import EvaluateConfig
 from objrec.progress import SILENT

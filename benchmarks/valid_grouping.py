@@ -1,5 +1,5 @@
 """What ``evaluate --unknown`` spent grouping the run's validation images when no stricter
-threshold needs their distinct photos (``evaluate.valid_images``, review41): their near-duplicate
+threshold needs their distinct photos (``open_set.valid_images``, review41): their near-duplicate
 groups, from the split folder's manifest where it records them, else worked out here (a split
 made before the manifest recorded groups, images added by hand), which now happens only when
 a stricter threshold is offered.
@@ -18,7 +18,7 @@ from unittest import mock
 from _sampling import SPLIT, SPLIT_HELP, timed
 
 from objrec.data import scan_class_folder
-from objrec.evaluate import near_duplicate_groups
+from objrec.distinct import near_duplicate_groups
 from objrec.manifest import sha256_file
 
 

@@ -202,7 +202,7 @@ def test_check_and_evaluate_take_a_split_of_the_nfd_and_nfc_cafe_for_one_class(t
     validated); `evaluate` took a folder of a model's class in the other encoding for an untaught
     class when no close match saved it (``é`` beside ``é``)."""
     from objrec.check import check_folder
-    from objrec.evaluate import untaught_images
+    from objrec.untaught import untaught_images
 
     for split, name in (("train", "Cafe\u0301"), ("valid", "Caf\u00e9"), ("other", "e\u0301")):
         make_class_folder(tmp_path / "data" / split, per_class=3, classes=("red", "green"))

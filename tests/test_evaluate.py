@@ -749,8 +749,8 @@ def test_a_stricter_threshold_is_chosen_on_the_validation_images_and_measured_on
 
     import torch
 
-    from objrec.evaluate import ValidImages, stricter_result
     from objrec.inference import Answers
+    from objrec.open_set import ValidImages, stricter_result
 
     recognizer = SimpleNamespace(threshold=0.0, classes=("ant", "crab"))
     scores = torch.cat([torch.tensor([0.0, 0.19, 0.2, 0.31, 0.415]), torch.linspace(0.43, 2, 95)])
@@ -777,7 +777,7 @@ def test_the_images_said_to_be_unknown_are_counted_by_class_the_largest_share_fi
     harmless; it was 2 of the 4 ants (the rarest class) and none of the 237 largest classes'."""
     import torch
 
-    from objrec.evaluate import unknown_by_class
+    from objrec.open_set import unknown_by_class
 
     said = torch.tensor([1, 0, 0, 0, 1, 1, 0, 1, 0], dtype=torch.bool)
     labels = torch.tensor([0, 0, 0, 0, 1, 1, 2, 3, 3])
@@ -855,8 +855,8 @@ def test_evaluate_unknown_says_which_classes_the_missed_strangers_were_answered_
     import torch
 
     from objrec.cli.evaluation import confidence_lines
-    from objrec.evaluate import open_set_result
     from objrec.inference import Answers
+    from objrec.open_set import open_set_result
 
     recognizer = SimpleNamespace(threshold=0.0, classes=["deer", "empty", "fox"])
     known = Answers(torch.eye(3), torch.tensor([1.0, 2.0, 3.0]), torch.zeros(3, dtype=torch.bool))
@@ -1034,7 +1034,7 @@ def test_evaluate_unknown_says_why_it_suggests_no_stricter_threshold():
     import torch
 
     from objrec.cli.evaluation import confidence_lines
-    from objrec.evaluate import no_stricter
+    from objrec.open_set import no_stricter
 
     meta = SimpleNamespace(data_dir="/photos/data")
     recognizer = SimpleNamespace(threshold=0.3, meta=meta)
@@ -1072,10 +1072,10 @@ def test_evaluate_unknown_says_why_it_suggests_no_stricter_threshold():
 
 
 def validation(*classes: list[float], photos: dict[str, int] | None = None) -> object:
-    """The run's validation images (``evaluate.ValidImages``), their scores given class by class."""
+    """The run's validation images (``open_set.ValidImages``), their scores given class by class."""
     import torch
 
-    from objrec.evaluate import ValidImages
+    from objrec.open_set import ValidImages
 
     labels = torch.tensor([label for label, scores in enumerate(classes) for _ in scores])
     return ValidImages(torch.tensor([x for c in classes for x in c]), labels, photos)
@@ -1117,7 +1117,7 @@ def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_
     from types import SimpleNamespace
 
     from objrec.cli.evaluation import confidence_lines
-    from objrec.evaluate import stricter_result
+    from objrec.open_set import stricter_result
 
     recognizer = SimpleNamespace(threshold=0.0, classes=("a", "b", "c"))
     known = evaluated([0.005] * 19 + [0.5 + 0.02 * i for i in range(56)], [0] * 75)
@@ -1154,7 +1154,7 @@ def test_a_stricter_threshold_is_recommended_whatever_the_evaluated_images_show(
     the same advice (5 points of them lost for 20 points of strangers caught), each measured."""
     from types import SimpleNamespace
 
-    from objrec.evaluate import stricter_result
+    from objrec.open_set import stricter_result
 
     recognizer = SimpleNamespace(threshold=0.0, classes=("a", "b", "crab"))
     valid = validation(VALID_100)
@@ -1188,7 +1188,7 @@ def test_a_stricter_threshold_that_would_leave_a_class_mostly_unanswered_is_not_
     from types import SimpleNamespace
 
     from objrec.cli.evaluation import confidence_lines
-    from objrec.evaluate import stricter_result
+    from objrec.open_set import stricter_result
 
     recognizer = SimpleNamespace(threshold=0.0, classes=("airplanes", "ant", "crab"))
     known = evaluated(AIRPLANES[:40] + [1.0] * 8, [0] * 40 + [1] * 4 + [2] * 4)
@@ -1219,7 +1219,7 @@ def test_a_class_too_few_to_judge_does_not_stop_a_stricter_threshold():
     from types import SimpleNamespace
 
     from objrec.cli.evaluation import confidence_lines
-    from objrec.evaluate import stricter_result
+    from objrec.open_set import stricter_result
 
     recognizer = SimpleNamespace(threshold=0.0, classes=("airplanes", "ant", "bonsai"))
     valid = validation(AIRPLANES, [1.0] * 4, [0.2, 1.0])  # 1 of 2 bonsai lost
@@ -1247,7 +1247,7 @@ def test_a_class_of_one_burst_s_frames_is_too_few_to_judge_a_stricter_threshold_
     from types import SimpleNamespace
 
     from objrec.cli.evaluation import confidence_lines
-    from objrec.evaluate import judged, stricter_result
+    from objrec.open_set import judged, stricter_result
 
     recognizer = SimpleNamespace(threshold=0.0, classes=("airplanes", "ant", "burst"))
     photos = {"airplanes": 40, "ant": 4, "burst": 1}
@@ -1276,7 +1276,7 @@ def test_a_stricter_threshold_the_shares_already_refuse_names_no_class_as_the_re
     from types import SimpleNamespace
 
     from objrec.cli.evaluation import confidence_lines
-    from objrec.evaluate import stricter_result
+    from objrec.open_set import stricter_result
 
     recognizer = SimpleNamespace(threshold=0.0, classes=("airplanes", "ant", "crab"))
     valid = validation(AIRPLANES, [1.0] * 4, [0.001, 0.002, 0.003, 0.004, 0.005, 1.0])
@@ -1903,7 +1903,8 @@ def test_the_untaught_warning_names_the_run_it_is_about(tmp_path):
     import pandas as pd
     import torch
 
-    from objrec.evaluate import EvaluationResult, untaught_warning
+    from objrec.evaluate import EvaluationResult
+    from objrec.untaught import untaught_warning
 
     result = EvaluationResult({}, pd.DataFrame(), pd.DataFrame(), torch.zeros(0, 0), ["red"])
     result.folder, result.untaught, result.untaught_unknown = tmp_path, {"kangaroo": 6}, 6
@@ -2102,7 +2103,7 @@ def burst(folder: Path, name: str, seed: int, frames: int) -> list[Path]:
 def test_near_duplicates_are_grouped_as_split_groups_them(tmp_path):
     """The evaluated images' near-duplicate groups, from the perceptual hashes split keeps them
     together by: five frames of one burst are one group, other pictures their own."""
-    from objrec.evaluate import near_duplicate_groups
+    from objrec.distinct import near_duplicate_groups
     from objrec.store import hash_file
 
     paths = burst(tmp_path, "a", 1, 5) + burst(tmp_path, "b", 2, 1) + burst(tmp_path, "c", 3, 2)
@@ -2114,7 +2115,7 @@ def test_near_duplicates_are_grouped_as_split_groups_them(tmp_path):
 def test_a_bursts_frames_are_one_group_as_split_keeps_them_whatever_their_hash(tmp_path):
     """Frames of a moving subject, far apart by their hash, are one burst by their EXIF time
     (one camera, within a second), as split keeps them: one group, within its class only."""
-    from objrec.evaluate import near_duplicate_groups
+    from objrec.distinct import near_duplicate_groups
     from objrec.store import hash_file
 
     from .test_bursts import save_shot
@@ -2262,7 +2263,7 @@ def test_the_groups_split_kept_together_are_counted_from_its_manifest(
     (copied in by hand) are grouped as before, the copy with what it duplicates."""
     import csv
 
-    from objrec.evaluate import near_duplicate_groups
+    from objrec.distinct import near_duplicate_groups
     from objrec.split import split_folder
     from objrec.store import hash_file
 
@@ -2483,7 +2484,7 @@ def test_a_folder_of_empty_class_folders_is_refused_saying_they_are_empty(tmp_pa
     """A folder whose only class folder (zebra/) holds no image was refused as holding images
     "only of class folders it was not taught: " and no name after the colon."""
     from objrec.data import ClassFolder
-    from objrec.evaluate import refuse_none_taught
+    from objrec.untaught import refuse_none_taught
 
     (tmp_path / "held" / "zebra").mkdir(parents=True)
     held = tmp_path / "held"
@@ -2507,8 +2508,8 @@ def test_evaluate_runs_the_head_and_the_familiarity_once_over_each_batch(trained
     (the answers, the plain view's probabilities, those before calibration), and the score on
     every test-time view though only the first view's is read: one pass now, the score of the
     first view alone, with the same three results."""
+    from objrec.answering import table_answers
     from objrec.checkpoint import load_model
-    from objrec.evaluate import table_answers
     from objrec.inference import Recognizer
 
     model, meta = load_model(trained_once)
@@ -2532,8 +2533,8 @@ OK6 = torch.ones(6, dtype=torch.bool)
 def test_table_answers_counts_each_batch_answered(trained_once):
     """The answers of s0's 1,542 test images took 3 to 5 s with nothing on screen: each batch's
     images are counted once answered."""
+    from objrec.answering import table_answers
     from objrec.checkpoint import load_model
-    from objrec.evaluate import table_answers
     from objrec.inference import Recognizer
 
     model, meta = load_model(trained_once)
@@ -2609,7 +2610,7 @@ def test_evaluate_shows_its_near_duplicate_search_counting_images(image_folder, 
     measured before (the second time) done at once."""
     from contextlib import contextmanager
 
-    from objrec.evaluate import MEASURING_FACTS, grouped_here
+    from objrec.distinct import MEASURING_FACTS, grouped_here
     from objrec.progress import Reporter
     from objrec.store import hash_file
 

@@ -3,7 +3,7 @@
 import pytest
 
 from objrec.cli.prediction import topk_line
-from objrec.evaluate import mostly_unknown_words
+from objrec.open_set import mostly_unknown_words
 from objrec.progress import grouped, quoted, some_of
 from objrec.train import classes_note
 

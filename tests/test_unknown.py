@@ -162,7 +162,7 @@ def test_a_photo_given_to_unknown_is_not_called_a_table(tmp_path):
     as a table and refused as "not a labels table in UTF-8 ... save it as CSV UTF-8", which
     sent the user to a spreadsheet; it is named as a photo, and what --unknown takes is said."""
     from objrec.cli.messages import to_cli
-    from objrec.evaluate import unknown_images
+    from objrec.open_set import unknown_images
 
     photo = tmp_path / "stranger.jpg"
     Image.new("RGB", (8, 8)).save(photo)
@@ -214,7 +214,7 @@ def test_the_validation_images_are_grouped_only_when_they_offer_a_stricter_thres
     from objrec.config import EvaluateConfig
     from objrec.progress import SILENT
 
-    evaluation = importlib.import_module("objrec.evaluate")  # objrec.evaluate is the function
+    evaluation = importlib.import_module("objrec.open_set")
 
     def never(*args):
         raise AssertionError("grouped for nothing")
@@ -898,7 +898,7 @@ def test_the_validation_images_beside_a_class_folder_the_run_was_not_taught_are_
     from objrec.config import EvaluateConfig
     from objrec.progress import SILENT
 
-    evaluation = importlib.import_module("objrec.evaluate")  # objrec.evaluate is the function
+    evaluation = importlib.import_module("objrec.open_set")
     (split_dir / "valid" / "purple").mkdir()
     planted(split_dir / "valid" / "purple" / "new.png")
     recognizer = Recognizer.load(trained_run)

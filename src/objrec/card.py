@@ -250,7 +250,7 @@ def evaluation_lines(evaluation: Evaluation) -> list[str]:
     if m.get("top5") is not None:
         line += f", top-5 {pct(m['top5'])}{interval(m, 'top5')}"
     lines = [line + "."]
-    from objrec.evaluate import untaught_note
+    from objrec.untaught import untaught_note
 
     if untaught := untaught_note(m, capitalised(evaluation.what)):
         lines.append(f"  {untaught}")

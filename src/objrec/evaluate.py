@@ -6,11 +6,8 @@ import functools
 import hashlib
 import json
 import logging
-import os
-from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from itertools import compress
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ import pandas as pd
 import torch
 
 from objrec import plots
+from objrec.answering import table_answers, view_tables
 from objrec.cache import open_cache
 from objrec.compare import (
     EarlierRun,
@@ -27,50 +25,38 @@ from objrec.compare import (
     require_earlier_run,
 )
 from objrec.confidence import (
-    KEEP_KNOWN,
     accuracy_at_threshold,
     ece_by_chance,
     expected_calibration_error,
-    keeping_threshold,
     mean_nll,
-    open_set_metrics,
     reliability_table,
-    threshold_trade,
 )
-from objrec.config import TOP5_CLASSES, EvaluateConfig, SplitConfig, settings
+from objrec.config import TOP5_CLASSES, EvaluateConfig, settings
 from objrec.current import image_set_fingerprint
 from objrec.data import (
     SPLITS,
     UNKNOWN,
-    ClassFolder,
     Sample,
-    class_folders,
-    class_of_folder,
-    close_match,
     is_split_folder,
     present_splits,
     scan_class_folder,
 )
-from objrec.devices import loader_settings, resolve_device
+from objrec.devices import resolve_device
+from objrec.distinct import distinct_per_class, readable_groups
 from objrec.enough import FEWEST_TO_TRUST, too_few_to_trust
 from objrec.errors import ObjrecError, on_ctrl_c, unexpected_error
 from objrec.features import (
     FeatureTable,
-    digested_for_each_view,
-    feature_table,
     report_unreadable,
     require_readable,
 )
-from objrec.frozen import PassSettings
 from objrec.images import (
     UnreadableImageError,
-    is_image_file,
-    list_images,
     open_image,
     warned_once_per_file,
 )
 from objrec.inference import Answers, Recognizer
-from objrec.leakage import SEEN_SPLITS, known_hashes, near_seen, read_seen, seen_images
+from objrec.leakage import SEEN_SPLITS, near_seen, read_seen, seen_images
 from objrec.meta import output_beside
 from objrec.metrics import (
     answered,
@@ -81,6 +67,13 @@ from objrec.metrics import (
     photo_confusion,
     ranked,
     summarize,
+)
+from objrec.open_set import (
+    open_set_measured,
+    refuse_known_unknown,
+    refuse_unknown_of_classes,
+    unknown_by_class,
+    unknown_images,
 )
 from objrec.outputs import (
     EVALUATION_FILES,
@@ -96,20 +89,16 @@ from objrec.outputs import (
 )
 from objrec.predict import barely_familiar, familiarity_line, threshold_cells
 from objrec.progress import (
-    COMPARE_PASSES,
     Reporter,
     grouped,
-    joined,
     log_result_warnings,
     or_silent,
     passes_from_first_step,
     plural,
-    quoted,
-    some_of,
     with_distinct,
 )
 from objrec.tables import write_table
-from objrec.views import ViewSpec
+from objrec.untaught import flag_untaught, refuse_none_taught, untaught_images
 
 log = logging.getLogger(__name__)
 
@@ -467,106 +456,6 @@ def measure(
     return result, (paths, digests, table)
 
 
-def readable_groups(
-    recognizer: Recognizer,
-    samples: Sequence[Sample],
-    table: FeatureTable,
-    ok: torch.Tensor,
-    config: EvaluateConfig,
-    reporter: Reporter | None = None,
-) -> tuple[list[Path], list[str], list[int]]:
-    """The paths and content digests of the images ``ok`` of ``samples`` (``table``: their
-    first view's features) and each one's near-duplicate group (:func:`near_duplicate_groups`,
-    its search shown to ``reporter``): what ``measure`` counts the evaluated images' distinct
-    photos by, and ``valid_images`` the validation images'."""
-    paths = [s.path for s, good in zip(samples, ok.tolist(), strict=True) if good]
-    digests = list(compress(table.digests, ok.tolist()))
-    named = [recognizer.classes[label] for label in table.labels[ok].tolist()]
-    cache = config.cache_dir or recognizer.meta.cache_dir
-    return paths, digests, near_duplicate_groups(paths, digests, cache, named, reporter)
-
-
-def near_duplicate_groups(
-    paths: Sequence[Path],
-    digests: Sequence[str],
-    cache_dir: str | Path | None,
-    classes_of: Sequence[str] | None = None,
-    reporter: Reporter | None = None,
-) -> list[int]:
-    """Each image's near-duplicate group, numbered from 0 in order of first appearance: the
-    groups ``split`` kept together, as the manifest of the split folder holding the images
-    records them (``manifest.recorded_groups``: with a ``groups`` file's groups and the
-    ``burst_seconds`` that split was given; ``add`` records its images' so). The images no
-    manifest records (added by hand; a split before it recorded groups; a file changed since) are
-    grouped here (:func:`grouped_here`), and join a recorded group where they duplicate one of its
-    images. A score over 75 frames of 14 scenes rests on 14 distinct photos, and evaluate says
-    so."""
-    from objrec.grouping import join_groups
-    from objrec.manifest import recorded_groups
-
-    if not paths:
-        return []
-    recorded = recorded_groups(paths, digests)
-    keys = [f"split {group}" for group in recorded if group is not None]
-    if len(keys) < len(paths):
-        here = grouped_here(paths, digests, cache_dir, classes_of, reporter)
-        alone = {key for key, group in zip(here, recorded, strict=True) if group is None}
-        own = {
-            path: f"split {group}" if group else f"here {key}"
-            for path, group, key in zip(paths, recorded, here, strict=True)
-        }
-        links = {path: key for path, key in zip(paths, here, strict=True) if key in alone}
-        keys = list(join_groups(own, links)[0].values())
-    numbers: dict[str, int] = {}
-    return [numbers.setdefault(key, len(numbers)) for key in keys]
-
-
-MEASURING_FACTS = "measuring the images for near-duplicates"
-"""The task of decoding (small) each image a split did not measure, for its perceptual hashes:
-21 s of silence for 800 new photos (review49b MEDIUM 5); none for a split's own images."""
-
-
-def grouped_here(
-    paths: Sequence[Path],
-    digests: Sequence[str],
-    cache_dir: str | Path | None,
-    classes_of: Sequence[str] | None = None,
-    reporter: Reporter | None = None,
-) -> list[str]:
-    """Each image's placing key as ``split`` would give it by default: byte-identical files and
-    those its perceptual hashes link (``grouping.near_groups``, from the image facts the cache
-    folder keeps by ``digests``, the feature store's: a split measured them, the others are
-    measured now, at a small size), and a burst: one camera's photos of one class (``classes_of``,
-    each image's) within split's default ``burst_seconds`` by their EXIF
-    (``grouping.burst_keys``). ``reporter`` is shown the measuring (:data:`MEASURING_FACTS`) and
-    the search (every image against every other but those a split compared: ``near_pairs``)."""
-    from objrec import dedup
-    from objrec.grouping import burst_keys, near_groups
-
-    facts_file = open_cache(cache_dir).facts_file
-    reporter = or_silent(reporter)
-    with reporter.task(MEASURING_FACTS, len(paths)) as advance:  # minutes for a new folder
-        facts = dedup.cached_facts(list(paths), list(digests), facts_file, lambda: advance(1))
-    files: dict[str, list[Path]] = {}
-    for path, name in zip(paths, classes_of or [""] * len(paths), strict=True):
-        files.setdefault(name, []).append(path)
-    hashes = dict(zip(paths, digests, strict=True))
-    facts_of = dict(zip(paths, facts, strict=True))
-    with passes_from_first_step(reporter, COMPARE_PASSES) as on_row:
-        keys = near_groups(files, hashes, facts_of, on_row=on_row, kept=facts_file)
-    seconds = SplitConfig().burst_seconds
-    keys = burst_keys(files, keys, seconds, digests=hashes, kept=facts_file)[0]
-    return [keys[p] for p in paths]
-
-
-def distinct_per_class(
-    labels: torch.Tensor, groups: Sequence[int], classes: Sequence[str]
-) -> dict[str, int]:
-    """How many distinct photos (near-duplicate ``groups``) each class's images are."""
-    pairs = {(int(label), group) for label, group in zip(labels.tolist(), groups, strict=True)}
-    return dict(Counter(classes[label] for label, _ in pairs))
-
-
 def log_evaluation(run: Path, result: EvaluationResult) -> None:
     """The evaluation's top-1, then what to read it with: classes of very few images, the run's
     own images among those evaluated."""
@@ -631,123 +520,6 @@ def image_count(per_class: pd.DataFrame, name: str) -> str:
     """A class's images, and its distinct ones when fewer: ``5 images, 1 distinct``."""
     n, distinct = int(per_class.loc[name, "n_test"]), int(per_class.loc[name, "n_groups"])
     return with_distinct(n, distinct, "image")
-
-
-def untaught_images(
-    target: Path, classes: Sequence[str], later_classes: Collection[str] = ()
-) -> dict[str, list[Path]]:
-    """The images of ``target``'s class folders that are not among the model's ``classes`` (a
-    class ``add_images`` brought in after the run was trained), by class folder. A folder named
-    like a taught class (``gren`` beside ``green``) is not one: a misspelling, which
-    :func:`scan_class_folder` refuses, naming the class it is likely meant to be; unless it is
-    one of the ``later_classes`` of the run compared with (``EarlierRun``: ``reds`` beside
-    ``red``)."""
-    taught = {class_of_folder(name) for name in classes}
-    later = {class_of_folder(name) for name in later_classes}
-    untaught: dict[str, list[Path]] = {}
-    for name, folders in class_folders(target).items():
-        if name in taught or (name not in later and close_match(name, classes)):
-            continue
-        if files := [f for folder in folders for f in list_images(folder)]:
-            untaught[name] = files
-    return untaught
-
-
-def refuse_none_taught(
-    target: Path, images: ClassFolder, untaught: dict[str, list[Path]], n_classes: int
-) -> None:
-    """Refused in one sentence: ``target`` holds no image of the model's classes, only of class
-    folders it was not taught (``untaught``), so nothing to measure. A held-out ``test/`` kept
-    alone is one: without ``train/`` and ``valid/`` beside it, it is no split folder, so ``test``
-    was taken for a class (a KeyError from pandas, sorting an empty table, before). A folder of
-    empty class folders only is said to be that."""
-    if images.samples:
-        return
-    if not untaught:  # its class folders hold no image at all (each said in a warning)
-        raise ObjrecError(f"{target} holds no images: its class folders are empty")
-    named = some_of(
-        [f"{quoted(name)} ({plural(len(files), 'image')})" for name, files in untaught.items()],
-        quote=False,
-    )
-    message = (
-        f"{target} holds no images of the model's {plural(n_classes, 'class', 'classes')}, only "
-        f"of class folders it was not taught: {named}"
-    )
-    split = next((name for name in SPLITS if name in untaught), None)
-    if split is not None:
-        message += (
-            f"; {target} is no split folder (it has no train/ and valid/), so {split} was taken "
-            f"for a class: give the folder of the images itself, {target / split}"
-        )
-    raise ObjrecError(message)
-
-
-def flag_untaught(
-    result: EvaluationResult,
-    model: tuple[Path, Recognizer],
-    untaught: dict[str, list[Path]],
-    config: EvaluateConfig,
-    reporter: Reporter,
-    compared: bool = False,
-) -> None:
-    """Into ``result``: the ``untaught`` class folders' image counts and how many of their images
-    the ``model`` (its run, and the run loaded) answered "unknown" (as ``predict`` would: the
-    run's unknown score and threshold); one warning naming them and the run, only information
-    when the run is the one ``evaluate --against`` compares with (``compared``): the comparison
-    names those classes itself."""
-    run, recognizer = model
-    result.untaught = {name: len(files) for name, files in untaught.items()}
-    if not untaught:
-        return
-    if recognizer.threshold is not None:
-        samples = tuple(Sample(f, 0) for files in untaught.values() for f in files)
-        images = ClassFolder(Path(result.folder or "."), ("untaught",), samples)
-        tables = view_tables(recognizer, images, "untaught", replace(config, tta=False), reporter)
-        if bool(tables[0].ok.any()):
-            result.untaught_unknown = int(unknown_answers(recognizer, tables).unknown.sum())
-    level = logging.INFO if compared else logging.WARNING
-    log.log(level, "%s", untaught_warning(result, recognizer.threshold is not None, run))
-
-
-def untaught_warning(result: EvaluationResult, has_threshold: bool, run: Path) -> str:
-    """The sentence naming the classes the model of ``run`` was not taught that the folder has,
-    and the run: ``evaluate --against`` evaluates two runs, of which either may lack one."""
-    return (
-        f"{result.folder} has {plural(len(result.untaught), 'class folder')} that {run} was not "
-        "taught, left out of every score: "
-        f"{untaught_words(result.untaught, result.untaught_unknown, has_threshold)} (train again "
-        "to teach them; `evaluate(new_run, data, against=old_run)` compares a run taught them "
-        "with this one, on the classes both know)"
-    )
-
-
-def untaught_words(untaught: Mapping[str, int], unknown: int | None, has_threshold: bool) -> str:
-    """The class folders a model was not taught (``untaught``: their images) and how many of
-    their images it answered "unknown" (``unknown``), as evaluate's warning, the report's page
-    and the model card say them."""
-    named = ", ".join(f"{quoted(name)} ({plural(n, 'image')})" for name, n in untaught.items())
-    total = plural(sum(untaught.values()), "image")
-    if unknown is not None:
-        flagged = f'the model answered {unknown} of these {total} "unknown"'
-    elif has_threshold:
-        flagged = "none of their images could be read"
-    else:
-        flagged = 'the run has no "unknown" answer to flag them with'
-    return f"{named}; {flagged}"
-
-
-def untaught_note(metrics: Mapping[str, Any], what: str) -> str:
-    """One sentence, from an evaluation's ``metrics.json``, naming the class folders of ``what``
-    (``the test split``) the model was not taught, left out of every score, as evaluate warns of
-    them; "" when none (the report's page and the model card were silent, beside a top-1 of the
-    other classes' images only)."""
-    untaught = {str(k): int(v) for k, v in dict(metrics.get("untaught_classes") or {}).items()}
-    if not untaught:
-        return ""
-    unknown, has_threshold = metrics.get("untaught_unknown"), metrics.get("unknown_threshold")
-    words = untaught_words(untaught, unknown, has_threshold is not None)
-    folders = plural(len(untaught), "class folder")
-    return f"{what} has {folders} the model was not taught, left out of every score: {words}."
 
 
 def record_provenance(
@@ -861,31 +633,6 @@ def add_confidence(
         )
 
 
-def open_set_measured(
-    recognizer: Recognizer,
-    known: tuple[Answers, torch.Tensor],
-    config: EvaluateConfig,
-    reporter: Reporter,
-    photos: dict[str, int] | None,
-) -> dict[str, Any]:
-    """``evaluate --unknown``'s figures (:func:`open_set_result`) of the ``known`` images
-    (answers, labels; ``photos``, each class's distinct photos) against the ``unknown`` folder's,
-    with the stricter threshold the run's validation images offer, or why none is."""
-    folder = Path(str(config.unknown))
-    unknown = unknown_answers(recognizer, unknown_tables(recognizer, folder, config, reporter))
-    open_set = open_set_result(recognizer, known[0], unknown)
-    valid = valid_images(recognizer, config, reporter)
-    found = valid if isinstance(valid, ValidImages) else None
-    open_set["stricter"] = stricter_result(recognizer, known, unknown, found, photos)
-    if not open_set["stricter"]:
-        scores, why = (found.scores, "") if found is not None else (None, str(valid))
-        open_set["no_stricter"] = no_stricter(recognizer, scores, why)
-    else:
-        open_set["no_stricter"] = None
-    open_set["folder"] = str(folder.resolve())  # report measures it again
-    return open_set
-
-
 def distinct_photos(per_class: pd.DataFrame) -> dict[str, int] | None:
     """Each class's distinct photos (``per_class``'s ``n_groups``: near-duplicates, such as a
     burst's frames, counted once), for the rows of :func:`unknown_by_class`; None for a table of no
@@ -893,65 +640,6 @@ def distinct_photos(per_class: pd.DataFrame) -> dict[str, int] | None:
     if "n_groups" not in per_class:
         return None
     return {str(c): int(n) for c, n in zip(per_class["class"], per_class["n_groups"], strict=True)}
-
-
-def view_tables(
-    recognizer: Recognizer,
-    images: ClassFolder,
-    name: str,
-    config: EvaluateConfig,
-    reporter: Reporter,
-) -> list[FeatureTable]:
-    """The features of ``images`` in each of the recognizer's views, from the feature store
-    (in the dtype the run's features were stored in), computed on the recognizer's device."""
-    frozen = recognizer.frozen_body(config.cache_dir)
-    num_workers = loader_settings(recognizer.device, config.num_workers).num_workers
-    views = recognizer.view_names(config.tta)
-    digested = digested_for_each_view(frozen.cache.store, images.samples, len(views))
-    return [
-        feature_table(
-            frozen,
-            images.samples,
-            ViewSpec(recognizer.data, tta=view),
-            PassSettings(
-                num_workers=num_workers, reporter=reporter, description=view_label(name, view)
-            ),
-            digested=digests,
-        )
-        for view, digests in zip(views, digested, strict=True)
-    ]
-
-
-def view_label(images: str, view: str) -> str:
-    """The progress bar's name for the features of ``images`` (``test``, ...) in ``view``, as
-    ``train`` names its own: ``test features``, ``test features (flip)``."""
-    return f"{images} features" if view == "centre" else f"{images} features ({view})"
-
-
-def table_answers(
-    recognizer: Recognizer,
-    tables: list[FeatureTable],
-    ok: torch.Tensor,
-    batch: int = 1024,
-    advance: Callable[[int], object] = lambda n: None,
-) -> tuple[Answers, torch.Tensor, torch.Tensor]:
-    """The recognizer's answers for the images ``ok``, from every view's features, read batch by
-    batch; its probabilities from the first (plain) view alone; and its probabilities before
-    calibration: all three from one pass of the head and the familiarity score over each batch
-    (three passes: 17.4 s against 6.4 s for the 100-class protocol's 1,542 test images on a
-    loaded 2-core machine, ``benchmarks/answered_once.py``); ``advance(n)`` told of each batch's
-    ``n`` images once answered."""
-    where = torch.nonzero(ok).flatten().split(batch) or (torch.empty(0, dtype=torch.long),)
-    parts = []
-    for idx in where:
-        outputs = recognizer.outputs_from_features([table.read(idx.numpy()) for table in tables])
-        plain = recognizer.combine([outputs[0][0]])
-        parts.append((recognizer.decide(outputs), plain, recognizer.uncalibrated(outputs)))
-        advance(len(idx))
-    answers = Answers(
-        *(torch.cat([getattr(a, f) for a, _, _ in parts]) for f in ("probs", "scores", "unknown"))
-    )
-    return answers, torch.cat([p for _, p, _ in parts]), torch.cat([u for _, _, u in parts])
 
 
 def calibration_metrics(
@@ -984,333 +672,6 @@ def calibration_metrics(
         classes = recognizer.classes
         metrics["unknown_by_class"] = unknown_by_class(answers.unknown, labels, classes, photos)
     return metrics
-
-
-def unknown_by_class(
-    unknown: torch.Tensor,
-    labels: torch.Tensor,
-    classes: Sequence[str],
-    photos: dict[str, int] | None = None,
-) -> list[dict[str, Any]]:
-    """Each class with an evaluated image said to be unknown (``unknown``: one bool per image,
-    ``labels`` its class): ``class``, its ``images``, its distinct ``photos`` (``photos``, the
-    per-class table's ``n_groups``: a burst's frames count once; without it, every image is one)
-    and how many were said ``unknown``, the largest share first. The share of all images hid
-    where it falls: on the classes of fewest photos (a newcomer's 4 test ants: 2 said unknown at
-    the run's threshold, 4 at the stricter one evaluate recommended, while 0 of the 237 of the
-    three largest classes were)."""
-    rows = []
-    for index, name in enumerate(classes):
-        mine = labels == index
-        said = int((unknown.bool() & mine).sum())
-        if said:
-            images = int(mine.sum())
-            distinct = images if photos is None else photos.get(name, images)
-            rows.append({"class": name, "images": images, "photos": distinct, "unknown": said})
-    return sorted(rows, key=lambda r: (-r["unknown"] / r["images"], -r["unknown"], r["class"]))
-
-
-def mostly_unknown(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """The classes of :func:`unknown_by_class`'s ``rows`` of which half or more of the images
-    (two at least) were said to be unknown: in use, those would often get no answer."""
-    return [r["class"] for r in rows if r["images"] > 1 and 2 * r["unknown"] >= r["images"]]
-
-
-def judged(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows of :func:`unknown_by_class` of classes of :data:`FEWEST_TO_TRUST` distinct photos
-    or more (``photos``; ``images`` in a row of an older ``metrics.json``): those of fewer are too
-    few to judge by, as their per-class results are too few to trust (``enough.too_few_to_trust``:
-    5 frames of one burst are one photo, in both)."""
-    return [r for r in rows if r.get("photos", r["images"]) >= FEWEST_TO_TRUST]
-
-
-def mostly_unknown_words(rows: Sequence[dict[str, Any]], stricter: bool = False) -> str:
-    """The classes of :func:`mostly_unknown`, each with its count (``bonsai 1 of 2``), in words
-    (``stricter``: at the stricter threshold), those of fewer than :data:`FEWEST_TO_TRUST` photos
-    said too few to judge by, as their per-class results are said too few to trust: a catalogue
-    of 2 test photos a class was told "half or more of the images of bonsai, cup, wheelchair are
-    said to be unknown: in use, those classes would often get no answer" of 1 photo of 2 each
-    (persona39c). At the stricter threshold, that those do not count against it
-    (:func:`stricter_result`). "" when no class is."""
-    most, enough = set(mostly_unknown(rows)), {r["class"] for r in judged(rows)}
-    few = {r["class"]: r for r in rows if r["class"] in most and r["class"] not in enough}
-    said = {r["class"]: r for r in rows if r["class"] in most and r["class"] in enough}
-    lead, verb = ("with it, ", "would be") if stricter else ("", "are")
-    words = []
-    if said:
-        those = "that class" if len(said) == 1 else "those classes"
-        words.append(
-            f"{lead}half or more of the images of {unknown_counts(said)} {verb} said to be "
-            f"unknown: in use, {those} would often get no answer"
-        )
-    if few:
-        counts = unknown_counts(few)
-        named = f"{counts} too" if said else f"{lead}half or more of the images of {counts}"
-        named += "" if said else f" {verb} said to be unknown"
-        words.append(
-            f"{named}, but fewer than {plural(FEWEST_TO_TRUST, 'distinct photo')} a class are too "
-            "few to judge by (as their per-class results)"
-            + (", and do not count against it" if stricter else "")
-        )
-    return "; ".join(words)
-
-
-def unknown_counts(rows: dict[str, dict[str, Any]]) -> str:
-    """Classes with how many of their images were said unknown, one count said once for the
-    classes that share it: ``bonsai, cup (1 of 2 each); ant (2 of 4)``."""
-    return grouped({name: unknown_count(r) for name, r in rows.items()})
-
-
-def unknown_count(row: dict[str, Any]) -> str:
-    """A row of :func:`unknown_by_class` as :func:`unknown_counts` says it: ``2 of 4``, with its
-    distinct photos when fewer than its images (``3 of 5, 1 distinct``)."""
-    count, photos = f"{row['unknown']} of {row['images']}", row.get("photos", row["images"])
-    return count if photos >= row["images"] else f"{count}, {photos} distinct"
-
-
-def unknown_images(folder: Path) -> list[Path]:
-    """The image files under ``folder`` (the ``unknown`` option); refused when there are none.
-    A file is a reviewed ``predict --csv`` table: the photos it labels unknown
-    (``labels.unknown_photos``), those a person set aside as of none of the classes."""
-    if is_image_file(folder):  # read as a table, it was "not a labels table in UTF-8"
-        raise ObjrecError(
-            f"`unknown` {folder} is a photo: give the folder that holds your photos of none of "
-            "the classes, or the table `predict(run, photos, csv=file)` wrote with a label "
-            "column saying which are unknown"
-        )
-    if folder.is_file():
-        from objrec.labels import unknown_photos
-
-        return unknown_photos(folder)
-    files = list_images(folder) if folder.is_dir() else []
-    if not files:
-        raise ObjrecError(f"`unknown` {folder} holds no images")
-    return files
-
-
-def refuse_unknown_of_classes(config: EvaluateConfig, classes: Sequence[str]) -> None:
-    """Refused before any image is read: an ``unknown`` folder with sub-folders named as the
-    model's ``classes`` (its data folder's ``test/`` given by mistake). Its photos were counted
-    as strangers the model missed, "0 of 40 caught", without a word (review49b LOW 6)."""
-    folder = Path(config.unknown) if config.unknown is not None else None
-    if folder is None or not folder.is_dir():
-        return
-    taught = {class_of_folder(name) for name in classes}
-    with os.scandir(folder) as entries:
-        named = [e.name for e in entries if e.is_dir() and class_of_folder(e.name) in taught]
-    if named:
-        raise ObjrecError(
-            f"`unknown` {folder} has {plural(len(named), 'folder')} named as the model's classes "
-            f"({some_of(sorted(named))}): it is for photos of none of its classes; give a folder "
-            "of those only"
-        )
-
-
-OWN_IMAGES = {
-    "train": "run's own training images",
-    "valid": "run's own validation images",
-    "evaluated": "images evaluated",
-}
-"""What :func:`refuse_known_unknown` calls each kind of the run's own images."""
-
-
-def refuse_known_unknown(
-    run: Path, recognizer: Recognizer, evaluated: Sequence[str], config: EvaluateConfig
-) -> None:
-    """Refused before the ``unknown`` folder's pass: one holding the run's own training or
-    validation images (its record, ``leakage.known_hashes``) or the ``evaluated`` images (their
-    content digests), photos of its classes that its figures would count as strangers the model
-    missed (review49b LOW 6). Its files are hashed through the feature store's file index, as
-    their pass would hash them: read once."""
-    if config.unknown is None:
-        return
-    files = unknown_images(Path(config.unknown))
-    cache = open_cache(config.cache_dir or recognizer.meta.cache_dir)
-    try:
-        digests = cache.store.readable_digests(files)[0]
-        own = dict.fromkeys(filter(None, evaluated), "evaluated")
-        folder = run if run.is_dir() else run.parent
-        own |= known_hashes(folder, recognizer.meta.data_dir, cache.store)
-    finally:
-        cache.close()  # lets `objrec cache --prune` go on, as mark_seen's does
-    found = [(path, own[d]) for path, d in zip(files, digests, strict=True) if d in own]
-    if found:
-        counts = Counter(kind for _, kind in found)
-        kinds = [f"{n} of the {OWN_IMAGES[k]}" for k, n in counts.most_common()]
-        raise ObjrecError(
-            f"`unknown` {config.unknown} holds {plural(len(found), 'photo')} of the model's "
-            f"classes, {joined(kinds)} (such as {found[0][0]}): it is for photos of none of its "
-            "classes, which its figures count as strangers; give a folder of those only"
-        )
-
-
-def unknown_tables(
-    recognizer: Recognizer, folder: Path, config: EvaluateConfig, reporter: Reporter
-) -> list[FeatureTable]:
-    """The features of every image under ``folder`` (classes the model was not taught)."""
-    files = unknown_images(folder)
-    images = ClassFolder(folder, ("unknown",), tuple(Sample(f, 0) for f in files))
-    tables = view_tables(recognizer, images, "unknown", config, reporter)
-    report_unreadable(tables)
-    require_readable(tables[0], folder)
-    return tables
-
-
-def unknown_answers(recognizer: Recognizer, tables: list[FeatureTable]) -> Answers:
-    """The recognizer's answers for the readable images of the unknown folder's ``tables``."""
-    ok = torch.stack([t.ok for t in tables]).all(0)
-    return table_answers(recognizer, tables, ok)[0]
-
-
-def open_set_result(recognizer: Recognizer, known: Answers, unknown: Answers) -> dict[str, Any]:
-    """How well the unknown score tells the evaluated images (``known``, the positives) from the
-    unknown folder's: AUROC and FPR at 95% TPR (``open_set_metrics``). With a threshold, also
-    the share of unknown images it still accepts (``unknown_accepted``) and the classes those
-    were answered as, with their counts, most first (``unknown_answered_as``): the share alone
-    does not show that one class (a catch-all such as "empty") takes most of them."""
-    result = open_set_metrics(known.scores, unknown.scores)
-    if recognizer.threshold is not None:
-        missed = ~unknown.unknown.bool()
-        result["unknown_accepted"] = float(missed.double().mean())
-        top = unknown.probs[missed].argmax(dim=1).tolist() if bool(missed.any()) else []
-        counts = Counter(recognizer.classes[i] for i in top)
-        result["unknown_answered_as"] = dict(counts.most_common())
-    return result
-
-
-@dataclass(frozen=True)
-class ValidImages:
-    """The run's own validation images, on which a stricter threshold is chosen and judged: each
-    one's unknown ``scores`` (centre view, as the run's threshold was chosen on them), its class
-    (``labels``), and each class's distinct ``photos`` (None: every image one)."""
-
-    scores: torch.Tensor
-    labels: torch.Tensor
-    photos: dict[str, int] | None = None
-
-
-def valid_images(
-    recognizer: Recognizer, config: EvaluateConfig, reporter: Reporter
-) -> ValidImages | str:
-    """The run's own validation images (:class:`ValidImages`), read from the feature store, those
-    of class folders it was not taught left out (``add`` of a new class puts some there), as the
-    evaluated folder's are; else why there are none, in words that follow "and" ("" for a run
-    that answers no "unknown"): it said "could not be read (moved, or its classes changed)" of a
-    folder there and readable (review49b LOW 7). Their distinct photos are counted
-    (near-duplicates grouped) only when they offer a stricter threshold
-    (:func:`stricter_result`), which alone reads them."""
-    folder = Path(recognizer.meta.data_dir or "") / "valid"
-    if recognizer.threshold is None:
-        return ""
-    if not recognizer.meta.data_dir:
-        return "the run does not name its split folder"
-    if not folder.is_dir():
-        return f"{folder} is not there (moved, or removed)"
-    try:
-        untaught = untaught_images(folder, recognizer.classes)
-        images = scan_class_folder(folder, recognizer.classes, leave_out=untaught)
-    except ObjrecError as exc:
-        return f"{folder} could not be read: {exc}"
-    tables = view_tables(recognizer, images, "valid", replace(config, tta=False), reporter)
-    ok = tables[0].ok
-    if not bool(ok.any()):
-        return f"none of the images of {folder} could be read"
-    labels, scores = tables[0].labels[ok], table_answers(recognizer, tables, ok)[0].scores
-    stricter = keeping_threshold(scores)
-    if stricter is None or stricter <= recognizer.threshold:  # no stricter one to judge
-        return ValidImages(scores, labels)
-    _, _, groups = readable_groups(recognizer, images.samples, tables[0], ok, config)
-    return ValidImages(scores, labels, distinct_per_class(labels, groups, recognizer.classes))
-
-
-def stricter_result(
-    recognizer: Recognizer,
-    known: tuple[Answers, torch.Tensor],
-    unknown: Answers,
-    valid: ValidImages | None,
-    photos: dict[str, int] | None = None,
-) -> dict[str, Any] | None:
-    """The threshold that keeps ``KEEP_KNOWN`` of the run's ``valid`` images (chosen on them, as
-    the run's own threshold was; ``keeping_threshold``) and whether objrec recommends it, judged
-    on them too and on the ``unknown`` folder's (``confidence.threshold_trade``; the strangers
-    have no other images): never when it ``silences`` a class (:func:`silenced_classes`). Its
-    figures on the evaluated ``known`` images (answers, labels; ``photos``, each class's distinct
-    photos) are measured and reported, never weighed: the recommendation had weighed the test
-    images it newly called unknown, so a test split chose the threshold a later evaluation of it
-    measured (stats41). None when it is not above the threshold in use."""
-    if valid is None or recognizer.threshold is None:
-        return None
-    threshold = keeping_threshold(valid.scores)
-    if threshold is None or threshold <= recognizer.threshold:
-        return None
-    answers, labels = known
-    scores = answers.scores.double()
-    kept = accuracy_at_threshold(answers.probs, labels, scores, threshold)
-    by_class = unknown_by_class(scores < threshold, labels, recognizer.classes, photos)
-    measured = threshold_trade(answers.scores, unknown.scores, recognizer.threshold, threshold)
-    trade = threshold_trade(valid.scores, unknown.scores, recognizer.threshold, threshold)
-    valid_by_class, silences = silenced_classes(
-        recognizer.classes, valid, (recognizer.threshold, threshold)
-    )
-    return {
-        "threshold": threshold,
-        "keep_valid": KEEP_KNOWN,
-        "valid_kept": float((valid.scores.double() >= threshold).double().mean()),
-        "valid_images": len(valid.scores),
-        "valid_rejected_now": trade["known_rejected_now"],
-        "valid_rejected": trade["known_rejected"],
-        "valid_unknown_by_class": valid_by_class,
-        "known_kept": kept["kept"],
-        "top1_at_threshold": kept["top1_at_threshold"],
-        "unknown_accepted": float((unknown.scores.double() >= threshold).double().mean()),
-        "unknown_by_class": by_class,
-        "known_rejected_now": measured["known_rejected_now"],
-        "known_rejected": measured["known_rejected"],
-        "unknown_caught_now": trade["unknown_caught_now"],
-        "unknown_caught": trade["unknown_caught"],
-        "silences": silences,
-        "recommended": trade["recommended"] and not silences,
-    }
-
-
-def silenced_classes(
-    classes: Sequence[str], valid: ValidImages, thresholds: tuple[float, float]
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """The ``valid`` images the stricter of ``thresholds`` (the run's, the stricter) says unknown,
-    by class (:func:`unknown_by_class`), and the classes it would leave mostly unanswered where
-    the run's threshold did not: half or more
-    of their validation images unknown (:func:`mostly_unknown`), of :data:`FEWEST_TO_TRUST`
-    distinct photos or more (:func:`judged`: of 2, 1 is half). A newcomer's recommended one
-    caught 36 points more strangers for 4.13 points of the test images, which were all 4 test
-    ants and all 4 crabs: the model would have answered neither class."""
-    (current, threshold), scores = thresholds, valid.scores.double()
-    rows = unknown_by_class(scores < threshold, valid.labels, classes, valid.photos)
-    now = set(mostly_unknown(unknown_by_class(scores < current, valid.labels, classes)))
-    return rows, [name for name in mostly_unknown(judged(rows)) if name not in now]
-
-
-def no_stricter(
-    recognizer: Recognizer, valid: torch.Tensor | None, why: str = ""
-) -> dict[str, Any]:
-    """Why :func:`stricter_result` offered none, for ``--json`` and the line ``evaluate`` prints
-    in its place (a newcomer read silence as a missing promise): ``reason`` is
-    ``no_threshold`` (the run answers no "unknown"), ``no_validation_images`` (``valid_folder``
-    unreadable: ``why``, :func:`valid_images`' words), ``few_validation_images`` (too few of
-    them to reject one in twenty) or ``not_stricter`` (the threshold in use already keeps
-    ``valid_kept`` of the ``valid_images``, no more than ``KEEP_KNOWN``)."""
-    if recognizer.threshold is None:
-        return {"reason": "no_threshold"}
-    if valid is None:
-        data_dir = recognizer.meta.data_dir
-        folder = str(Path(data_dir) / "valid") if data_dir else None
-        return {"reason": "no_validation_images", "valid_folder": folder, "why": why}
-    reason = "few_validation_images" if keeping_threshold(valid) is None else "not_stricter"
-    return {
-        "reason": reason,
-        "valid_images": len(valid),
-        "valid_kept": float((valid.double() >= recognizer.threshold).double().mean()),
-        "keep_valid": KEEP_KNOWN,
-    }
 
 
 def default_eval_dir(

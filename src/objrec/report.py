@@ -43,14 +43,13 @@ from objrec.evaluate import (
     add_top1_interval,
     near_duplicate_words,
     top_losses,
-    unknown_images,
-    untaught_note,
     worst_class_rows,
 )
 from objrec.explore import explore
 from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
 from objrec.meta import RunMeta, output_beside
+from objrec.open_set import unknown_images
 from objrec.outputs import (
     landing,
     output_path,
@@ -64,6 +63,7 @@ from objrec.progress import Reporter, below_one, or_silent, plural, quoted, some
 from objrec.runs import read_summary
 from objrec.tables import exact_cell
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
+from objrec.untaught import untaught_note
 
 log = logging.getLogger(__name__)
 
@@ -753,10 +753,10 @@ def shaky_advice(open_set: dict[str, Any]) -> dict[str, Any] | None:
 
 def unknown_class_words(rows: list[dict[str, Any]] | None, stricter: bool = False) -> str:
     """Which classes the images said to be unknown are of, as ``evaluate`` says it
-    (``evaluate.unknown_by_class``; ``stricter``: at the stricter threshold), and the classes of
+    (``open_set.unknown_by_class``; ``stricter``: at the stricter threshold), and the classes of
     which half or more are, which in use would often get no answer; "" when it does not say. The
     page's "7 of the 315 test images" hid that 2 of them were 2 of the 4 ants (persona38b)."""
-    from objrec.evaluate import mostly_unknown_words
+    from objrec.open_set import mostly_unknown_words
 
     if not rows:
         return ""

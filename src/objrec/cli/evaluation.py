@@ -740,11 +740,11 @@ def open_set_lines(m: dict[str, Any], evaluated: str) -> list[str]:
 
 def unknown_class_lines(rows: list[dict[str, Any]] | None, stricter: bool = False) -> list[str]:
     """``  said to be unknown, by class: ant 2 of 4, crab 1 of 4``: which classes the evaluated
-    images said to be unknown are of (``evaluate.unknown_by_class``, the largest share first;
+    images said to be unknown are of (``open_set.unknown_by_class``, the largest share first;
     ``stricter``: at the stricter threshold offered), then the classes of which half or more
     were: in use, those would often get no answer. The overall share hid it: a newcomer's 2.22%
     was 2 of 4 ants and 0 of 237 of the largest classes, and the stricter threshold evaluate
-    recommended said all 4 ants unknown (``evaluate.mostly_unknown_words``: with the counts,
+    recommended said all 4 ants unknown (``open_set.mostly_unknown_words``: with the counts,
     and a class of too few distinct photos said too few to judge by). None when no image was (or an
     older ``metrics.json`` does not say)."""
     if not rows:
@@ -755,7 +755,7 @@ def unknown_class_lines(rows: list[dict[str, Any]] | None, stricter: bool = Fals
         parts.append(f"and {plural(len(rest), 'more class', 'more classes')} ({images})")
     lead = "with it, by class" if stricter else "said to be unknown, by class"
     lines = wrapped(f"{lead}: ", parts)
-    from objrec.evaluate import mostly_unknown_words
+    from objrec.open_set import mostly_unknown_words
 
     alarm = mostly_unknown_words(rows, stricter)
     return lines + wrapped(alarm) if alarm else lines
@@ -861,9 +861,9 @@ TRADE_RULE = (
     "photos that the run's threshold answers mostly; the evaluated images are measured, never\n"
     "weighed, so that they do not choose the threshold they measure"
 )
-"""``confidence.worth_trading`` and ``evaluate.stricter_result``'s ``silences`` in words, as
+"""``confidence.worth_trading`` and ``open_set.stricter_result``'s ``silences`` in words, as
 ``evaluate --unknown`` prints it, on five lines (docs/confidence.md). A class is judged by its
-distinct photos (``evaluate.judged``: 5 frames of one burst are one), its share by its images;
+distinct photos (``open_set.judged``: 5 frames of one burst are one), its share by its images;
 the line said "no class's images (3 or more)", as if images were counted. Judged on the
 validation images, never on the evaluated ones: weighing a test split's, a later evaluation of
 it measured a threshold those very images had chosen (stats41); the strangers have no other
@@ -972,11 +972,11 @@ def trade_lines(s: dict[str, Any], unknown: int) -> list[str]:
 
 def silenced_lines(s: dict[str, Any]) -> list[str]:
     """Why a stricter threshold the shares alone would have recommended is not: the classes it
-    would leave mostly unanswered (``evaluate.stricter_result``'s ``silences``), with how many of
+    would leave mostly unanswered (``open_set.stricter_result``'s ``silences``), with how many of
     their validation images it says unknown (``valid_unknown_by_class``): the class line above
     counts the evaluated images, which may not show it. Said only then: one the shares refuse is
     not recommended for them, and its class line names those classes."""
-    from objrec.evaluate import unknown_count
+    from objrec.open_set import unknown_count
 
     silences = s.get("silences")
     if not silences:
