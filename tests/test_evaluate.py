@@ -760,13 +760,13 @@ def test_a_stricter_threshold_is_chosen_on_the_validation_images_and_measured_on
     labels = torch.tensor([0, 1, 1, 1])  # the third is wrong
     unknown = Answers(torch.eye(2)[[0] * 4], torch.tensor([-0.5, 0.2, 0.3, 0.6]), torch.zeros(4))
     s = stricter_result(recognizer, (known, labels), unknown, valid)  # type: ignore[arg-type]
-    assert s is not None and s["threshold"] == 0.42 and s["valid_kept"] == 0.95
-    assert (s["known_kept"], s["top1_at_threshold"], s["unknown_accepted"]) == (0.75, 0.5, 0.25)
-    assert (s["known_rejected_now"], s["known_rejected"]) == (0, 1)  # 25% more of these lost
-    assert (s["valid_rejected_now"], s["valid_rejected"]) == (0, 5)  # 5% of the validation ones
-    assert (s["unknown_caught_now"], s["unknown_caught"]) == (1, 3)  # for 50% more caught
-    assert s["recommended"] is True
-    assert s["unknown_by_class"] == [{"class": "ant", "images": 1, "photos": 1, "unknown": 1}]
+    assert s is not None and s.threshold == 0.42 and s.valid_kept == 0.95
+    assert (s.known_kept, s.top1_at_threshold, s.unknown_accepted) == (0.75, 0.5, 0.25)
+    assert (s.known_rejected_now, s.known_rejected) == (0, 1)  # 25% more of these lost
+    assert (s.valid_rejected_now, s.valid_rejected) == (0, 5)  # 5% of the validation ones
+    assert (s.unknown_caught_now, s.unknown_caught) == (1, 3)  # for 50% more caught
+    assert s.recommended is True
+    assert s.unknown_by_class == [{"class": "ant", "images": 1, "photos": 1, "unknown": 1}]
     assert stricter_result(recognizer, (known, labels), unknown, None) is None  # no valid split
     recognizer.threshold = 0.5  # already stricter (predict --threshold): nothing to offer
     assert stricter_result(recognizer, (known, labels), unknown, valid) is None
@@ -1122,12 +1122,12 @@ def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_
     recognizer = SimpleNamespace(threshold=0.0, classes=("a", "b", "c"))
     known = evaluated([0.005] * 19 + [0.5 + 0.02 * i for i in range(56)], [0] * 75)
     s = stricter_result(recognizer, known, strangers(1), validation(VALID_100))  # type: ignore[arg-type]
-    assert s is not None and s["threshold"] == 0.1
-    assert (s["known_rejected_now"], s["known_rejected"]) == (0, 19)
-    assert (s["valid_rejected_now"], s["valid_rejected"]) == (0, 5)
-    assert (s["unknown_caught_now"], s["unknown_caught"]) == (0, 1)
-    assert s["recommended"] is False
-    metrics = stricter_metrics(s)
+    assert s is not None and s.threshold == 0.1
+    assert (s.known_rejected_now, s.known_rejected) == (0, 19)
+    assert (s.valid_rejected_now, s.valid_rejected) == (0, 5)
+    assert (s.unknown_caught_now, s.unknown_caught) == (0, 1)
+    assert s.recommended is False
+    metrics = stricter_metrics(s.to_json())
     metrics["open_set"] |= {"n_known": 75, "n_unknown": 25, "unknown_accepted": 1.0}
     lines = confidence_lines(metrics, "data/test", Path("run"))
     at = lines.index("a stricter threshold is not recommended: familiarity 0.1; the run's stays")
@@ -1164,9 +1164,9 @@ def test_a_stricter_threshold_is_recommended_whatever_the_evaluated_images_show(
         stricter_result(recognizer, known, strangers(5), valid)  # type: ignore[arg-type]
         for known in (easy, hard)
     ]
-    assert [s and s["known_rejected"] for s in advice] == [0, 23]  # measured: 30.67% of hard
-    assert [s and (s["recommended"], s["silences"]) for s in advice] == [(True, [])] * 2
-    assert advice[1] and advice[1]["unknown_by_class"][0] == {
+    assert [s and s.known_rejected for s in advice] == [0, 23]  # measured: 30.67% of hard
+    assert [s and (s.recommended, s.silences) for s in advice] == [(True, [])] * 2
+    assert advice[1] and advice[1].unknown_by_class[0] == {
         "class": "crab",
         "images": 4,
         "photos": 4,
@@ -1193,10 +1193,10 @@ def test_a_stricter_threshold_that_would_leave_a_class_mostly_unanswered_is_not_
     recognizer = SimpleNamespace(threshold=0.0, classes=("airplanes", "ant", "crab"))
     known = evaluated(AIRPLANES[:40] + [1.0] * 8, [0] * 40 + [1] * 4 + [2] * 4)
     s = stricter_result(recognizer, known, strangers(20), validation(*CRAB_VALID))  # type: ignore[arg-type]
-    assert s is not None and s["threshold"] == 0.3 and s["known_rejected"] == 0
-    assert (s["valid_rejected_now"], s["valid_rejected"]) == (2, 5)  # 3 points for 80 caught
-    assert s["silences"] == ["crab"] and s["recommended"] is False  # ant: half unknown already
-    metrics = stricter_metrics(s)
+    assert s is not None and s.threshold == 0.3 and s.known_rejected == 0
+    assert (s.valid_rejected_now, s.valid_rejected) == (2, 5)  # 3 points for 80 caught
+    assert s.silences == ["crab"] and s.recommended is False  # ant: half unknown already
+    metrics = stricter_metrics(s.to_json())
     metrics["open_set"] |= {"n_known": 48, "n_unknown": 25, "unknown_accepted": 1.0}
     lines = confidence_lines(metrics, "data/test", Path("run"))
     assert "a stricter threshold is not recommended: familiarity 0.3; the run's stays" in lines
@@ -1207,7 +1207,7 @@ def test_a_stricter_threshold_that_would_leave_a_class_mostly_unanswered_is_not_
     assert not any("--threshold" in line for line in lines)
     fewer = (AIRPLANES, CRAB_VALID[1], [0.002, 0.003, 0.6, 1.0, 1.0, 1.0])  # 2 crabs of 6 lost
     s = stricter_result(recognizer, known, strangers(20), validation(*fewer))  # type: ignore[arg-type]
-    assert s is not None and s["silences"] == [] and s["recommended"] is True
+    assert s is not None and s.silences == [] and s.recommended is True
 
 
 def test_a_class_too_few_to_judge_does_not_stop_a_stricter_threshold():
@@ -1225,9 +1225,9 @@ def test_a_class_too_few_to_judge_does_not_stop_a_stricter_threshold():
     valid = validation(AIRPLANES, [1.0] * 4, [0.2, 1.0])  # 1 of 2 bonsai lost
     known = evaluated([*AIRPLANES[:44], 0.005, 1.0], [0] * 40 + [1] * 4 + [2] * 2)
     s = stricter_result(recognizer, known, strangers(20), valid)  # type: ignore[arg-type]
-    assert s is not None and s["valid_unknown_by_class"][0]["class"] == "bonsai"
-    assert s["silences"] == [] and s["recommended"] is True
-    metrics = stricter_metrics(s)
+    assert s is not None and s.valid_unknown_by_class[0]["class"] == "bonsai"
+    assert s.silences == [] and s.recommended is True
+    metrics = stricter_metrics(s.to_json())
     metrics["open_set"] |= {"n_known": 46, "n_unknown": 25, "unknown_accepted": 1.0}
     said = " ".join(line.strip() for line in confidence_lines(metrics, "data/test", Path("run")))
     assert "a stricter threshold is recommended" in said
@@ -1255,11 +1255,11 @@ def test_a_class_of_one_burst_s_frames_is_too_few_to_judge_a_stricter_threshold_
     valid = validation(AIRPLANES, [1.0] * 4, [0.1] * 3 + [1.0] * 2, photos=valid_photos)
     known = evaluated(AIRPLANES[:44] + [0.005] * 3 + [1.0] * 2, [0] * 40 + [1] * 4 + [2] * 5)
     s = stricter_result(recognizer, known, strangers(20), valid, photos)  # type: ignore[arg-type]
-    assert s is not None and s["silences"] == [] and s["recommended"] is True
+    assert s is not None and s.silences == [] and s.recommended is True
     burst = {"class": "burst", "images": 5, "photos": 1, "unknown": 3}
-    assert s["unknown_by_class"][0] == s["valid_unknown_by_class"][0] == burst  # most first
+    assert s.unknown_by_class[0] == s.valid_unknown_by_class[0] == burst  # most first
     assert judged([{"class": "burst", "images": 5, "unknown": 3}])  # an older row: its images
-    metrics = stricter_metrics(s)
+    metrics = stricter_metrics(s.to_json())
     metrics["open_set"] |= {"n_known": 49, "n_unknown": 25, "unknown_accepted": 1.0}
     said = " ".join(line.strip() for line in confidence_lines(metrics, "data/test", Path("run")))
     assert (
@@ -1282,8 +1282,8 @@ def test_a_stricter_threshold_the_shares_already_refuse_names_no_class_as_the_re
     valid = validation(AIRPLANES, [1.0] * 4, [0.001, 0.002, 0.003, 0.004, 0.005, 1.0])
     known = evaluated(AIRPLANES[:44] + [0.005] * 4, [0] * 40 + [1] * 4 + [2] * 4)
     s = stricter_result(recognizer, known, strangers(1), valid)  # type: ignore[arg-type]
-    assert s is not None and s["silences"] == ["crab"] and s["recommended"] is False
-    metrics = stricter_metrics(s)
+    assert s is not None and s.silences == ["crab"] and s.recommended is False
+    metrics = stricter_metrics(s.to_json())
     metrics["open_set"] |= {"n_known": 48, "n_unknown": 25, "unknown_accepted": 1.0}
     lines = confidence_lines(metrics, "data/test", Path("run"))
     trade = (

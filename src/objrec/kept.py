@@ -301,7 +301,8 @@ def stricter_offered(metrics: dict[str, Any]) -> dict[str, Any] | None:
     """``evaluate --unknown``'s stricter threshold in ``metrics`` (``open_set.stricter``) when it
     catches more of the unknown images than the run's: the one rule by which evaluate shows it,
     recommended or not, and :func:`recommended_threshold` keeps it (spelled in both, with
-    ``recommended``, which implies it: review49b nit 12); None else."""
+    ``recommended``, which implies it: review49b nit 12); None else. Its keys are the fields of
+    ``open_set.StricterThreshold``, which says what each holds."""
     open_set = metrics.get("open_set") or {}
     stricter, accepted = open_set.get("stricter"), open_set.get("unknown_accepted")
     if not stricter or accepted is None or stricter["unknown_accepted"] >= accepted:

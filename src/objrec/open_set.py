@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,9 @@ def open_set_measured(
     open_set = open_set_result(recognizer, known[0], unknown)
     valid = valid_images(recognizer, config, reporter)
     found = valid if isinstance(valid, ValidImages) else None
-    open_set["stricter"] = stricter_result(recognizer, known, unknown, found, photos)
-    if not open_set["stricter"]:
+    stricter = stricter_result(recognizer, known, unknown, found, photos)
+    open_set["stricter"] = None if stricter is None else stricter.to_json()
+    if stricter is None:
         scores, why = (found.scores, "") if found is not None else (None, str(valid))
         open_set["no_stricter"] = no_stricter(recognizer, scores, why)
     else:
@@ -217,13 +218,77 @@ def valid_images(
     return ValidImages(scores, labels, distinct_per_class(labels, groups, recognizer.classes))
 
 
+@dataclass(frozen=True)
+class StricterThreshold:
+    """A threshold stricter than the run's, chosen to keep ``keep_valid`` of the run's validation
+    images, and what it trades (:func:`stricter_result`): judged on the validation images and the
+    ``--unknown`` folder's, measured on the evaluated images, never weighed by them.
+    ``--json``'s and ``metrics.json``'s ``open_set.stricter`` is :meth:`to_json`: its fields, in
+    this order (docs/json.md)."""
+
+    threshold: float
+    """The threshold, on the run's unknown score (its familiarity, or a raw score)."""
+    keep_valid: float
+    """The share of the validation images it was chosen to keep (``confidence.KEEP_KNOWN``)."""
+
+    # on the run's validation images: chosen and judged on them
+    valid_kept: float
+    """The share of them it keeps."""
+    valid_images: int
+    """How many there are."""
+    valid_rejected_now: int
+    """How many the run's threshold says unknown."""
+    valid_rejected: int
+    """How many this one says unknown."""
+    valid_unknown_by_class: list[dict[str, Any]]
+    """Those this one says unknown, by class (:func:`unknown_by_class`)."""
+
+    # on the evaluated images: measured, never weighed
+    known_kept: float
+    """The share of them it answers (not "unknown")."""
+    top1_at_threshold: float
+    """Their top-1 when an "unknown" answer counts as wrong."""
+
+    # on the unknown folder's images: judged on them
+    unknown_accepted: float
+    """The share of them it still gives a class."""
+
+    # the evaluated images again (the order is --json's)
+    unknown_by_class: list[dict[str, Any]]
+    """The evaluated images it says unknown, by class (:func:`unknown_by_class`)."""
+    known_rejected_now: int
+    """How many evaluated images the run's threshold says unknown, wrongly."""
+    known_rejected: int
+    """How many evaluated images this one says unknown, wrongly."""
+
+    # the unknown folder's images again
+    unknown_caught_now: int
+    """How many of them the run's threshold says unknown."""
+    unknown_caught: int
+    """How many of them this one says unknown."""
+
+    # the verdict
+    silences: list[str]
+    """The classes it would leave mostly unanswered where the run's threshold did not: half or
+    more of their validation images said unknown, of ``FEWEST_TO_TRUST`` distinct photos or more
+    (:func:`silenced_classes`)."""
+    recommended: bool
+    """Whether objrec recommends it: the share of unknown images it newly catches is at least
+    the share of validation images it newly says unknown (``confidence.threshold_trade``), and
+    it ``silences`` no class."""
+
+    def to_json(self) -> dict[str, Any]:
+        """As ``open_set.stricter`` in ``metrics.json`` and ``--json``."""
+        return asdict(self)
+
+
 def stricter_result(
     recognizer: Recognizer,
     known: tuple[Answers, torch.Tensor],
     unknown: Answers,
     valid: ValidImages | None,
     photos: dict[str, int] | None = None,
-) -> dict[str, Any] | None:
+) -> StricterThreshold | None:
     """The threshold that keeps ``KEEP_KNOWN`` of the run's ``valid`` images (chosen on them, as
     the run's own threshold was; ``keeping_threshold``) and whether objrec recommends it, judged
     on them too and on the ``unknown`` folder's (``confidence.threshold_trade``; the strangers
@@ -246,25 +311,25 @@ def stricter_result(
     valid_by_class, silences = silenced_classes(
         recognizer.classes, valid, (recognizer.threshold, threshold)
     )
-    return {
-        "threshold": threshold,
-        "keep_valid": KEEP_KNOWN,
-        "valid_kept": float((valid.scores.double() >= threshold).double().mean()),
-        "valid_images": len(valid.scores),
-        "valid_rejected_now": trade["known_rejected_now"],
-        "valid_rejected": trade["known_rejected"],
-        "valid_unknown_by_class": valid_by_class,
-        "known_kept": kept["kept"],
-        "top1_at_threshold": kept["top1_at_threshold"],
-        "unknown_accepted": float((unknown.scores.double() >= threshold).double().mean()),
-        "unknown_by_class": by_class,
-        "known_rejected_now": measured["known_rejected_now"],
-        "known_rejected": measured["known_rejected"],
-        "unknown_caught_now": trade["unknown_caught_now"],
-        "unknown_caught": trade["unknown_caught"],
-        "silences": silences,
-        "recommended": trade["recommended"] and not silences,
-    }
+    return StricterThreshold(
+        threshold=threshold,
+        keep_valid=KEEP_KNOWN,
+        valid_kept=float((valid.scores.double() >= threshold).double().mean()),
+        valid_images=len(valid.scores),
+        valid_rejected_now=trade["known_rejected_now"],
+        valid_rejected=trade["known_rejected"],
+        valid_unknown_by_class=valid_by_class,
+        known_kept=kept["kept"],
+        top1_at_threshold=kept["top1_at_threshold"],
+        unknown_accepted=float((unknown.scores.double() >= threshold).double().mean()),
+        unknown_by_class=by_class,
+        known_rejected_now=measured["known_rejected_now"],
+        known_rejected=measured["known_rejected"],
+        unknown_caught_now=trade["unknown_caught_now"],
+        unknown_caught=trade["unknown_caught"],
+        silences=silences,
+        recommended=trade["recommended"] and not silences,
+    )
 
 
 def silenced_classes(

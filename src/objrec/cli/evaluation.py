@@ -918,7 +918,8 @@ def stricter_lines(
     caught, ``evaluated`` images wrongly said to be unknown, top-1), the trade against
     :data:`TRADE_RULE`, and, recommended, how to use it (``--keep-threshold``, or predict, serve
     and export's ``--threshold``), or, ``kept``, that this evaluate's ``--keep-threshold`` just
-    kept it (it suggested adding the flag it had been given)."""
+    kept it (it suggested adding the flag it had been given). ``open_set.stricter``'s keys are
+    the fields of ``open_set.StricterThreshold``, which says what each holds."""
     o, s = m["open_set"], m["open_set"]["stricter"]
     value = repr(s["threshold"])
     n, u = o["n_known"], o["n_unknown"]
