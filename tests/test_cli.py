@@ -4093,15 +4093,21 @@ def test_check_of_a_run_loads_a_sealed_model_another_objrec_wrote(capsys, traine
         ("config", "disagrees", "config.json: says other settings than the model file carries: lr"),
         ("threshold", "edited", "threshold.json was changed since evaluate kept it"),
         ("evaluation", "other_model", "eval-test: an evaluation of another model than the run's"),
+        (
+            "classes",
+            "unreadable",
+            "image_classes.csv: line 2 is not a split, a class and a digest: evaluate --against "
+            "cannot follow its classes",
+        ),
     ],
 )
 def test_check_of_a_run_names_each_damaged_file_in_one_line(
     capsys, trained_run, damage, kind, said
 ):
-    """A flipped byte of the model or of the resume state, a summary or config of another model:
-    one line each, naming the file, and exit 1; a threshold edited by hand is used by every
-    command, and an evaluation of another model is left out by those that read one: notes
-    (exit 0)."""
+    """A flipped byte of the model or of the resume state, a summary or config of another model,
+    a record of the images' classes cut off: one line each, naming the file, and exit 1; a
+    threshold edited by hand is used by every command, and an evaluation of another model is
+    left out by those that read one: notes (exit 0)."""
     from objrec.kept import keep_threshold
 
     if damage == "model":
@@ -4112,6 +4118,8 @@ def test_check_of_a_run_names_each_damaged_file_in_one_line(
         path = trained_run / f"{damage}.json"
         record = json.loads(path.read_text())
         path.write_text(json.dumps(record | ({"classes": 4} if damage == "summary" else {"lr": 9})))
+    elif damage == "classes":  # cut off within its first row
+        (trained_run / "image_classes.csv").write_text("split,class,digest\ntest,red,0f0\n")
     elif damage == "threshold":
         kept = keep_threshold(trained_run, 0.25, {"replaced": 0.0})
         kept.path.write_text(kept.path.read_text().replace("0.25", "0.5"))

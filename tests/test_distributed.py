@@ -113,14 +113,15 @@ def trains_like_a_single_process(root, ddp):
         "config.json",
         "curves.png",
         "history.csv",
+        "image_classes.csv",
         "model.safetensors",
         "seen_digests.csv",
         "summary.json",
     ]
     made = json.loads((root / "ddp" / "summary.json").read_text())["provenance"]  # rank 0's
     assert made["command"][:6] == ["torchrun", "--nproc-per-node", "2", "-m", "objrec", "train"]
-    same = (root / "ddp" / "seen_digests.csv").read_text()  # every image, whichever rank had it
-    assert same == (root / "single" / "seen_digests.csv").read_text()
+    for record in ("seen_digests.csv", "image_classes.csv"):  # every image, whichever rank had it
+        assert (root / "ddp" / record).read_text() == (root / "single" / record).read_text()
     _, single_meta = read_checkpoint(root / "single" / BEST)
     _, ddp_meta = read_checkpoint(root / "ddp" / BEST)
     import pandas as pd

@@ -218,7 +218,8 @@ def test_a_folders_files_are_looked_up_once_for_all_its_views(tmp_path, split_di
     monkeypatch.setattr(FeatureStore, "readable_digests", counted)
     prep = prepare(split_dir, tiny_train_config(cache_dir=str(tmp_path / "cache")), TaskRecorder())
     centre, augmented = prep.train.tables
-    assert looked_up == [len(centre), len(prep.valid)]  # train's files once, valid's once
+    test = sum(1 for row in prep.image_classes or [] if row[0] == "test")  # for the run's record
+    assert looked_up == [len(centre), len(prep.valid), test]  # train's files once, valid's once
     assert augmented.digests == centre.digests and augmented.ok.all()
     assert (centre.hashing.hashed, augmented.hashing.hashed) == (len(centre), 0)
 

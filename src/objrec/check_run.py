@@ -23,6 +23,7 @@ from typing import Any
 from objrec import __version__
 from objrec.backbones import builds_on_meta
 from objrec.check import Problem
+from objrec.class_record import CLASSES_RECORD, classes_record
 from objrec.errors import ObjrecError
 from objrec.kept import (
     DIGEST,
@@ -136,7 +137,7 @@ def check_run(run: Path, reporter: Reporter | None = None) -> RunCheck:
         kept = _check_kept(run, result, meta.digest)
         _check_config(run, meta, result)
         _check_summary(run, meta, result)
-        _check_seen(run, result)
+        _check_records(run, result)
         _check_evaluations(run, result, meta.digest)
         _check_export(run, result, kept, meta.digest)
     log.info("checked %s: %s", run, plural(len(result.unusable), "unusable file"))
@@ -323,16 +324,30 @@ def _check_summary(run: Path, meta: RunMeta, result: RunCheck) -> None:
         result.problems.append(Problem(str(run / SUMMARY), "disagrees", message, True))
 
 
-def _check_seen(run: Path, result: RunCheck) -> None:
-    """``seen_digests.csv``, which ``evaluate``'s leak check reads."""
-    path = run / SEEN_RECORD
-    why = "evaluate cannot tell which of the images it scores the run trained or validated on"
-    try:
-        seen_record(path)
-    except FileNotFoundError:
-        result.note(path, "missing", f"not there: {why}")
-    except (OSError, ValueError, csv.Error) as exc:
-        result.problems.append(Problem(str(path), "unreadable", f"{exc}: {why}", True))
+IMAGE_RECORDS: tuple[tuple[str, str], ...] = (
+    (
+        SEEN_RECORD,
+        "evaluate cannot tell which of the images it scores the run trained or validated on",
+    ),
+    (
+        CLASSES_RECORD,
+        "evaluate --against cannot follow its classes renamed, merged or split since by it",
+    ),
+)
+"""The run's records of its images, and what is lost without them."""
+
+
+def _check_records(run: Path, result: RunCheck) -> None:
+    """``seen_digests.csv``, which ``evaluate``'s leak check reads, and ``image_classes.csv``,
+    which ``evaluate --against`` reads (a run of an older objrec has none: not noted)."""
+    for (name, why), read in zip(IMAGE_RECORDS, (seen_record, classes_record), strict=True):
+        try:
+            read(run / name)
+        except FileNotFoundError:
+            if name == SEEN_RECORD:
+                result.note(run / name, "missing", f"not there: {why}")
+        except (OSError, ValueError, csv.Error) as exc:
+            result.problems.append(Problem(str(run / name), "unreadable", f"{exc}: {why}", True))
 
 
 def _check_evaluations(run: Path, result: RunCheck, model: str | None) -> None:

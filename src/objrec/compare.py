@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from objrec.data import SPLITS, ClassFolder, Sample, class_dirs, class_of_folder
+from objrec.class_record import folder_classes, read_classes
+from objrec.data import ClassFolder, Sample, class_of_folder
 from objrec.errors import ObjrecError
-from objrec.images import list_images
 from objrec.meta import checkpoint_file
 from objrec.progress import Prefixed, Reporter, plural
 
@@ -121,8 +121,8 @@ def evaluate_against(
     told = Prefixed(reporter, f"{earlier_name(against)} (the earlier run): ")
     cache_dir = str(config.cache_dir) if config.cache_dir else None
     moved = earlier_classes_moved(result, against, cache_dir)
-    known = earlier_known(against) if moved else set()
-    renamed = {new: old for old, new in moved.items() if new not in known}
+    known = earlier_known(against) if moved.moved else set()
+    renamed = {new: old for old, new in moved.moved.items() if new not in known}
     reading = EarlierRun(frozenset(result.classes), renamed)
     into = against_dir(out, against)
     earlier = measured(against, folder, settings, into, told, force=True, earlier=reading)
@@ -144,48 +144,76 @@ def earlier_known(against: Path) -> set[str]:
     return {class_of_folder(name) for name in read_meta(Path(against)).classes}
 
 
+@dataclass(frozen=True)
+class ClassesMoved:
+    """Where the earlier run's classes that this run's labels lack are now, by their photos'
+    contents (:func:`earlier_classes_moved`; every name in NFC)."""
+
+    moved: dict[str, str] = field(default_factory=dict)
+    """Old -> new: every photo of it here carries one class now (renamed, or merged into it)."""
+    split: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    """Old -> each class its photos here carry now -> their paths (``predictions.path``), two
+    classes or more: the earlier run, taught them as one, is neither right nor wrong on them."""
+    untold: list[str] = field(default_factory=list)
+    """Those whose photos could not be looked for: the earlier run records no classes of its
+    images (``class_record``) and its data folder holds no folder of them."""
+
+    @property
+    def split_paths(self) -> set[str]:
+        """The images here of the classes ``split``: left out of the comparison."""
+        return {path for now in self.split.values() for paths in now.values() for path in paths}
+
+
 def earlier_classes_moved(
     result: EvaluationResult, against: Path, cache_dir: str | None
-) -> dict[str, str]:
-    """The classes of the run ``against`` that this run's labels lack, whose images now all
-    carry one class of this run, by content digest: the photos of each in ``against``'s data
-    folder, found among those evaluated (``result``). Old name -> new (NFC): a class renamed
-    (``dolphin`` -> ``dolphins``) or merged into another (``windsor_chair`` -> ``chair``). Its
-    answers of the old name are then answers of the new: a merge read as a significant gain,
-    the earlier run's ``windsor_chair`` on a photo now labelled ``chair`` counted wrong, and a
-    rename's photos were left out of the comparison (newcomer49)."""
+) -> ClassesMoved:
+    """Where the classes of the run ``against`` that this run's labels lack went, by content
+    digest: its photos of each (its record of its images' classes, else its data folder now:
+    :func:`earlier_labels`), found among those evaluated (``result``). One class here now: renamed
+    (``dolphin`` -> ``dolphins``) or merged into another (``windsor_chair`` -> ``chair``), its
+    answers of the old name then the new one's (a merge read as a significant gain, the earlier
+    run's ``windsor_chair`` on a photo now labelled ``chair`` counted wrong: newcomer49). Several
+    classes here now: split, its photos compared by neither run (session 50)."""
     from objrec.cache import open_cache
     from objrec.model_file import read_meta
 
     meta = read_meta(Path(against))
     here = {class_of_folder(name) for name in result.classes}
     gone = [class_of_folder(n) for n in meta.classes if class_of_folder(n) not in here]
-    if not gone or result.predictions is None or not meta.data_dir:
-        return {}
+    if not gone or result.predictions is None:
+        return ClassesMoved()
     cache = open_cache(cache_dir or meta.cache_dir)
     try:
-        was = _labels_by_digest(Path(meta.data_dir), gone, cache.store)
-        paths = [Path(p) for p in result.predictions["path"]]
-        now = cache.store.readable_digests(paths)[0] if was else []
+        was, untold = earlier_labels(against, meta.data_dir, gone, cache.store)
+        paths = [str(p) for p in result.predictions["path"]]
+        now = cache.store.readable_digests(list(map(Path, paths)))[0] if was else [""] * len(paths)
     finally:
         cache.close()
-    labels: dict[str, set[str]] = {}
-    for digest, label in zip(now, result.predictions["true"], strict=True):
+    labels: dict[str, dict[str, list[str]]] = {}
+    for path, digest, label in zip(paths, now, result.predictions["true"], strict=True):
         if digest in was:
-            labels.setdefault(was[digest], set()).add(class_of_folder(label))
-    return {old: new.pop() for old, new in labels.items() if len(new) == 1}
+            labels.setdefault(was[digest], {}).setdefault(class_of_folder(label), []).append(path)
+    return ClassesMoved(
+        moved={old: next(iter(new)) for old, new in labels.items() if len(new) == 1},
+        split={old: new for old, new in labels.items() if len(new) > 1},
+        untold=untold,
+    )
 
 
-def _labels_by_digest(data_dir: Path, classes: list[str], store: FeatureStore) -> dict[str, str]:
-    """Content digest -> class for the images of ``classes`` (NFC) in the split folder
-    ``data_dir``, as its class folders name them now."""
-    files: list[tuple[str, Path]] = []
-    for split in SPLITS:
-        for folder in class_dirs(data_dir / split) if (data_dir / split).is_dir() else []:
-            if class_of_folder(folder.name) in classes:
-                files += [(class_of_folder(folder.name), f) for f in list_images(folder)]
-    digests = store.readable_digests([f for _, f in files])[0] if files else []
-    return {d: name for (name, _), d in zip(files, digests, strict=True) if d}
+def earlier_labels(
+    against: Path, data_dir: str | None, gone: list[str], store: FeatureStore
+) -> tuple[dict[str, str], list[str]]:
+    """Content digest -> class for the earlier run ``against``'s images of the classes ``gone``
+    (NFC): from its record of them (``class_record``), else from its data folder ``data_dir`` as
+    its class folders are now (a run of an older objrec); and those of ``gone`` that neither
+    holds (the data folder gone, or edited in place), which cannot be matched."""
+    recorded = read_classes(Path(against) if Path(against).is_dir() else Path(against).parent)
+    if recorded is not None:
+        return {digest: name for digest, name in recorded.items() if name in gone}, []
+    folder = Path(data_dir) if data_dir else None
+    rows = folder_classes(folder, store, classes=gone) if folder and folder.is_dir() else []
+    was = {digest: name for _, name, digest in rows}
+    return was, [name for name in gone if name not in set(was.values())]
 
 
 @dataclass(frozen=True)
@@ -242,29 +270,21 @@ def compare_runs(
     result: EvaluationResult,
     earlier: EvaluationResult,
     against: Path,
-    moved: Mapping[str, str] | None = None,
+    moved: ClassesMoved | None = None,
 ) -> dict[str, Any]:
     """``result`` (this run) and ``earlier`` (the run ``against``), evaluated on one folder,
     on the images both scored whose class both know: each run's top-1 and mean per-class top-1,
     the images one got right and the other wrong, each class's top-1 in both, and how many of
     the images each run trained or validated on (``seen_here``, ``seen_against``: its top-1
     overstates it). Class names are matched in NFC (a run of a Mac's NFD ``Café`` folder and
-    one of an NFC one know one class). ``moved``: the earlier run's classes renamed or merged
-    since (:func:`earlier_classes_moved`), its answers (and labels) of each read as the new
-    class's: ``renamed`` and ``merged`` say which."""
-    moved = {class_of_folder(k): class_of_folder(v) for k, v in (moved or {}).items()}
+    one of an NFC one know one class). ``moved``: where the earlier run's classes this run lacks
+    went (:func:`earlier_classes_moved`): its answers (and labels) of one renamed or merged read
+    as the new class's (``renamed``, ``merged``); the photos of one split into several left out
+    (``split``: old -> each class now -> its images here)."""
+    moved = moved or ClassesMoved()
     classes = _class_fields(result.classes, earlier.classes, moved)
-    shared = classes["classes"]
-    here, there = _rows(result.predictions, shared), _rows(earlier.predictions, shared, moved)
-    both = here.merge(there, on=["path", "true"], suffixes=("", "_against"))
-    if not len(both):
-        raise ObjrecError(
-            f"the run and `against` {against} share no class with images in {result.folder}: "
-            "there is nothing to compare them on"
-        )
-    right = both["true"] == both["predicted"]
-    right_before = both["true"] == both["predicted_against"]
-    both = both.assign(right=right, right_against=right_before)
+    both = _paired(result, earlier, classes["classes"], moved, against)
+    right, right_before = both["right"], both["right_against"]
     photos = changed_photos(both)
     per_class = _per_class(both, photos)
     only_here = classes["only_here"]
@@ -289,21 +309,46 @@ def compare_runs(
     }
 
 
-def _class_fields(here: list[str], there: list[str], moved: Mapping[str, str]) -> dict[str, Any]:
+def _paired(
+    result: EvaluationResult,
+    earlier: EvaluationResult,
+    shared: list[str],
+    moved: ClassesMoved,
+    against: Path,
+) -> pd.DataFrame:
+    """The images both runs scored whose class both know (``shared``), each with both runs'
+    answers and whether each is right (``right``, ``right_against``), less the photos of a class
+    split since (``moved``), of which the earlier run is neither right nor wrong by its labels;
+    refused when none is left."""
+    here, there = _rows(result.predictions, shared), _rows(earlier.predictions, shared, moved.moved)
+    both = here.merge(there, on=["path", "true"], suffixes=("", "_against"))
+    both = both[~both["path"].isin(moved.split_paths)]
+    if not len(both):
+        raise ObjrecError(
+            f"the run and `against` {against} share no class with images in {result.folder}: "
+            "there is nothing to compare them on"
+        )
+    right = both["true"] == both["predicted"]
+    return both.assign(right=right, right_against=both["true"] == both["predicted_against"])
+
+
+def _class_fields(here: list[str], there: list[str], moved: ClassesMoved) -> dict[str, Any]:
     """The classes both runs know (``classes``, as this run spells them), those only this run
-    (``here``) or only the earlier (``there``) knows, and the earlier's ``moved`` (NFC, old ->
-    new) ones, ``renamed`` or ``merged`` into a class it knew too."""
+    (``here``) or only the earlier (``there``) knows, and where the earlier's classes this run
+    lacks went (``moved``): ``renamed``, ``merged`` into a class it knew too, ``split`` (old ->
+    each class now -> its images here), or ``untold``."""
     earlier_names = {class_of_folder(name) for name in there}
-    known = {moved.get(name, name) for name in earlier_names}
+    known = {moved.moved.get(name, name) for name in earlier_names}
     here_known = {class_of_folder(name) for name in here}
+    went = here_known | set(moved.moved) | set(moved.split)
     return {
         "classes": [name for name in here if class_of_folder(name) in known],
         "only_here": [name for name in here if class_of_folder(name) not in known],
-        "only_against": [
-            name for name in there if class_of_folder(name) not in here_known | set(moved)
-        ],
-        "renamed": {old: new for old, new in moved.items() if new not in earlier_names},
-        "merged": {old: new for old, new in moved.items() if new in earlier_names},
+        "only_against": [name for name in there if class_of_folder(name) not in went],
+        "renamed": {old: new for old, new in moved.moved.items() if new not in earlier_names},
+        "merged": {old: new for old, new in moved.moved.items() if new in earlier_names},
+        "split": {old: {new: len(p) for new, p in now.items()} for old, now in moved.split.items()},
+        "untold": list(moved.untold),
     }
 
 

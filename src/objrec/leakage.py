@@ -150,16 +150,33 @@ def seen_record(record: Path) -> dict[str, str]:
 def checked_rows(reader: Iterable[list[str]]) -> list[tuple[str, str]]:
     """The (split, digest) rows of a record after its header; a ValueError saying what is wrong
     with one that is not whole."""
-    rows = iter(reader)
-    if next(rows, None) != HEADER:
-        raise ValueError(f"its first line is not {','.join(HEADER)}")
-    checked = []
-    for n, row in enumerate(rows, 2):
-        if len(row) != 2 or row[0] not in SEEN_SPLITS or not DIGEST.fullmatch(row[1]):
-            raise ValueError(f"line {n} is not a split and a digest")
-        checked.append((row[0], row[1]))
+
+    def whole(row: list[str]) -> bool:
+        return len(row) == 2 and row[0] in SEEN_SPLITS and bool(DIGEST.fullmatch(row[1]))
+
+    checked = [
+        (split, digest)
+        for split, digest in rows_after(reader, HEADER, whole, "a split and a digest")
+    ]
     if not any(split == "train" for split, _ in checked):
         raise ValueError("it lists no training image")
+    return checked
+
+
+def rows_after(
+    reader: Iterable[list[str]], header: list[str], whole: Callable[[list[str]], bool], what: str
+) -> list[list[str]]:
+    """The rows of one of a run's records after its ``header``; a ValueError naming the first
+    line that is not ``what`` (not ``whole``), or a first line that is not the header: a record
+    cut off or edited is said to be unreadable, never read as far as it goes."""
+    rows = iter(reader)
+    if next(rows, None) != header:
+        raise ValueError(f"its first line is not {','.join(header)}")
+    checked = []
+    for n, row in enumerate(rows, 2):
+        if not whole(row):
+            raise ValueError(f"line {n} is not {what}")
+        checked.append(row)
     return checked
 
 

@@ -25,7 +25,12 @@ SUMMARY = "summary.json"
 """A run folder's summary: the figures of its training, and whether it finished."""
 SEEN_RECORD = "seen_digests.csv"
 """A run folder's record of the images it trained and chose its epoch on (``objrec.leakage``)."""
-RUN_FILES = (BEST, LAST, "config.json", "history.csv", "curves.png", SUMMARY, SEEN_RECORD)
+CLASSES_RECORD = "image_classes.csv"
+"""A run folder's record of the classes of its data folder's images (``objrec.class_record``)."""
+RUN_FILES = (
+    *(BEST, LAST, "config.json", "history.csv", "curves.png", SUMMARY),
+    *(SEEN_RECORD, CLASSES_RECORD),
+)
 """What ``train`` writes into a run folder."""
 
 

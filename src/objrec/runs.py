@@ -1,8 +1,9 @@
 """The run folder: what a training run writes, how it is resumed, what Ctrl-C leaves behind.
 
 A run folder holds ``model.safetensors`` (the best epoch), ``config.json``, ``history.csv``,
-``curves.png``, ``summary.json`` and ``seen_digests.csv`` (the content digests of the images it
-trained and validated on, for ``evaluate``'s leak check). While the run trains, and after it was
+``curves.png``, ``summary.json``, ``seen_digests.csv`` (the content digests of the images it
+trained and validated on, for ``evaluate``'s leak check) and ``image_classes.csv`` (the class of
+each image of its data folder, for ``evaluate --against``). While the run trains, and after it was
 interrupted or its loss diverged (``engine.Diverged``), it also holds ``last.safetensors`` (the
 state after the last completed epoch, for ``--resume``); a finished run removes it. The files
 are written in a hidden folder in the run, then renamed in together (:func:`put_in_place`): a
@@ -40,6 +41,7 @@ from objrec.checkpoint import (
     training_state,
     write_training_state,
 )
+from objrec.class_record import CLASSES_RECORD, write_classes
 from objrec.config import TrainConfig
 from objrec.cores import cpu_threads
 from objrec.data import class_of_folder
@@ -151,6 +153,9 @@ class RunRecord:
     """What fine-tuning did; None without it."""
     seen: Mapping[str, Sequence[str]] | None = None
     """The digests of the images it trained and validated on (``leakage.write_seen``; None:
+    none to write)."""
+    image_classes: Sequence[tuple[str, str, str]] | None = None
+    """The split, class and digest of each image of its data folder (``class_record``; None:
     none to write)."""
     command: CommandLine | None = None
     """The command line that started the run and its folder, for its provenance."""
@@ -648,8 +653,9 @@ def write_run(
     in_place: Callable[[], None] = lambda: None,
 ) -> TrainResult:
     """Write the best model, history, curves, config and summary of a run (unless not ``write``:
-    under torchrun, ranks other than 0), and ``record.seen``, the digests of the images it
-    trained and validated on (``leakage.write_seen``), all put in place together
+    under torchrun, ranks other than 0), ``record.seen``, the digests of the images it trained
+    and validated on (``leakage.write_seen``), and ``record.image_classes``, the classes of its data
+    folder's images (``class_record.write_classes``), all put in place together
     (:func:`put_in_place`, which calls ``in_place`` then); a ``record.finished`` run no longer
     needs its training state, which goes with them, and a run that ``replaces`` an earlier one
     (forced) takes what objrec made from the earlier model with them too."""
@@ -668,7 +674,7 @@ def write_run(
         **record.result_fields(config),
     )
     if write:  # under torchrun only rank 0 writes, and says so
-        _write_files(out, model, config, meta, result, record.seen, replaces, in_place)
+        _write_files(out, model, config, meta, result, record, replaces, in_place)
         log.info(
             "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
         )
@@ -706,7 +712,7 @@ def _write_files(
     config: TrainConfig,
     meta: RunMeta,
     result: TrainResult,
-    seen: Mapping[str, Sequence[str]] | None,
+    record: RunRecord,
     replaces: bool,
     in_place: Callable[[], None],
 ) -> None:
@@ -723,8 +729,10 @@ def _write_files(
         curves.result()
         (stage / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         (stage / SUMMARY).write_text(json.dumps(result.summary(), indent=2))
-        if seen is not None:
-            write_seen(stage, seen)
+        if record.seen is not None:
+            write_seen(stage, record.seen)
+        if record.image_classes is not None:
+            write_classes(stage, record.image_classes)
         put_in_place(stage, out, finished=result.finished, replaces=replaces, then=in_place)
 
 
@@ -737,7 +745,7 @@ def put_in_place(
     then: Callable[[], None] = lambda: None,
 ) -> None:
     """The run's files written in ``stage`` renamed into ``out``, with Ctrl-C and SIGTERM held
-    back meanwhile (milliseconds): an earlier run's ``seen_digests.csv`` goes first (never beside
+    back meanwhile (milliseconds): an earlier run's records of its images go first (never beside
     another model, even after a kill between the renames), a ``finished`` run's training state
     last, and,
     when the run ``replaces`` an earlier one (forced), what objrec made from the earlier model
@@ -748,7 +756,8 @@ def put_in_place(
     with ctrl_c_leaves(lambda: run_written(out, finished)), stops_held():
         # first: a kill between the renames (nothing holds it back) leaves a model without a
         # record, which evaluate's leak check says, never beside the earlier model's record
-        (out / SEEN_RECORD).unlink(missing_ok=True)
+        for name in (SEEN_RECORD, CLASSES_RECORD):
+            (out / name).unlink(missing_ok=True)
         for name in names:
             os.replace(stage / name, out / name)
         if finished:

@@ -40,7 +40,7 @@ from objrec.backbones import (
 )
 from objrec.batches import ViewStack, feature_batches, sharded_feature_batches
 from objrec.bodies import Body, fingerprint_module
-from objrec.cache import open_cache
+from objrec.cache import FeatureCache, open_cache
 from objrec.checkpoint import (
     BEST,
     LAST,
@@ -48,6 +48,7 @@ from objrec.checkpoint import (
     load_training_state,
     restore_training_state,
 )
+from objrec.class_record import with_test_split
 from objrec.confidence import (
     MIN_ERRORS_TO_SHARPEN,
     FittedConfidence,
@@ -60,6 +61,7 @@ from objrec.config import DataConfig, SplitConfig, TrainConfig, as_config, setti
 from objrec.data import (
     ClassFolder,
     class_folders,
+    class_of_folder,
     imbalance_hint,
     refuse_classes_named_alike,
     refuse_unknown_class,
@@ -693,6 +695,9 @@ class Prepared:
     """Of ``seconds``, how long quantizing the body to int8 took (calibration included)."""
     seen: dict[str, list[str]] = field(default_factory=dict)
     """The content digests of the training and validation images (``leakage.SEEN_RECORD``)."""
+    image_classes: list[tuple[str, str, str]] | None = None
+    """The split, class and content digest of each image of the data folder, train, valid and
+    test (``class_record``; None under torchrun on ranks other than 0)."""
     precision: dict[str, str] = field(default_factory=dict)
     """The body's and the head's precision and why (``open_run``), for the run's summary."""
     stages: Stages = field(default_factory=lambda: Stages(time.perf_counter()))
@@ -766,8 +771,30 @@ def prepare(
         seconds=time.perf_counter() - started,
         quantize_seconds=quantizing,
         seen={"train": hashed(train_sets[0]), "valid": hashed(valid)},
+        image_classes=record_classes(data_dir, (train_sets[0], valid), train_set, cache, reporter)
+        if world.main
+        else None,
         split=split,
     )
+
+
+def record_classes(
+    data_dir: Path,
+    tables: tuple[FeatureTable, FeatureTable],
+    listing: ClassFolder,
+    cache: FeatureCache,
+    reporter: Reporter,
+) -> list[tuple[str, str, str]]:
+    """The run's record of its data folder's classes (``class_record``): the train and valid
+    images in ``tables`` (labelled as ``listing``'s classes) as listed and hashed, the test
+    split's hashed now (by rank 0 alone under torchrun, which writes the run)."""
+    listed = [
+        (split, class_of_folder(listing.classes[int(label)]), digest)
+        for split, table in zip(("train", "valid"), tables, strict=True)
+        for label, digest in zip(table.labels.tolist(), table.digests, strict=True)
+        if digest
+    ]
+    return with_test_split(listed, Path(data_dir), cache.store, reporter)
 
 
 def hashed(table: FeatureTable) -> list[str]:
@@ -1280,6 +1307,7 @@ def run_record(
         seconds=seconds,
         precision=prep.precision,
         seen=prep.seen,
+        image_classes=prep.image_classes,
         command=prep.command,
         split=prep.split,
         calibration=calibration or {},

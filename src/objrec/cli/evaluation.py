@@ -47,6 +47,7 @@ from objrec.enough import FEWEST_TO_TRUST
 from objrec.progress import (
     NAMED,
     below_one,
+    joined,
     plural,
     points,
     quoted,
@@ -527,9 +528,10 @@ def against_notes(c: dict[str, Any], old: str, new: str) -> list[str]:
             f"{new} answered {plural(c['answered_only_here'], 'image')} of the compared ones "
             "with such a class (counted wrong)"
         )
-    if c["only_against"]:
-        notes.append(f"left out: the images of {some_of(c['only_against'])}, unknown to {new}")
-    notes += moved_note(c, old)
+    gone = [name for name in c["only_against"] if name not in c.get("untold", [])]
+    if gone:
+        notes.append(f"left out: the images of {some_of(gone)}, unknown to {new}")
+    notes += moved_note(c, old) + split_notes(c, old) + untold_note(c, old, new)
     for run, seen in ((old, c.get("seen_against", 0)), (new, c.get("seen_here", 0))):
         if seen:
             notes.append(
@@ -556,6 +558,36 @@ def moved_note(c: dict[str, Any], old: str) -> list[str]:
     return [
         f"{'; '.join(said)} (the same photos, by their contents): {old}'s answers of the old "
         "name count as the new one's"
+    ]
+
+
+def split_notes(c: dict[str, Any], old: str) -> list[str]:
+    """One line per class of the earlier run split into several since (``compare.ClassesMoved``):
+    ``seat is now chair (7 images) and stool (5 images) ...``, its images left out."""
+    notes = []
+    for was, now in c.get("split", {}).items():
+        parts = joined([f"{name} ({plural(n, 'image')})" for name, n in now.items()])
+        notes.append(
+            f"{was} is now {parts} (the same photos, by their contents): {old} was taught them as "
+            f"one class, so its answer {was} is neither right nor wrong on them; these "
+            f"{plural(sum(now.values()), 'image')} are left out of the comparison"
+        )
+    return notes
+
+
+def untold_note(c: dict[str, Any], old: str, new: str) -> list[str]:
+    """The earlier run's classes missing here whose photos could not be looked for: it records
+    no class of its images (an older objrec) and its data folder holds none of them now."""
+    untold = c.get("untold") or []
+    if not untold:
+        return []
+    one = len(untold) == 1
+    return [
+        f"left out: the images of {some_of(untold)}, unknown to {new}; whether "
+        f"{'it was' if one else 'they were'} renamed, merged or split since cannot be told: "
+        f"{old} records no class of its images (an older objrec trained it) and its data folder "
+        f"holds no such class folder now, so {'its' if one else 'their'} photos under another "
+        f"class {old} knows count as {old}'s errors"
     ]
 
 
