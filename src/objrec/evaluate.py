@@ -56,7 +56,7 @@ from objrec.images import (
     warned_once_per_file,
 )
 from objrec.inference import Answers, Recognizer
-from objrec.leakage import SEEN_SPLITS, near_seen, read_seen, seen_images
+from objrec.leakage import SEEN_SPLITS, near_copies, seen_images
 from objrec.meta import output_beside
 from objrec.metrics import (
     answered,
@@ -93,7 +93,6 @@ from objrec.progress import (
     grouped,
     log_result_warnings,
     or_silent,
-    passes_from_first_step,
     plural,
     with_distinct,
 )
@@ -554,14 +553,6 @@ def mark_seen(
     return [seen_in.get(str(p), "") for p in paths]
 
 
-NEAR_SEEN_PASSES = (
-    "comparing with the run's own images",
-    "comparing with them turned and trimmed",
-    "comparing with their crops",
-)
-"""The passes of the search for near-duplicates of the run's own images (``COMPARE_PASSES``'s)."""
-
-
 def mark_near_seen(
     result: EvaluationResult,
     recognizer: Recognizer,
@@ -570,31 +561,14 @@ def mark_near_seen(
     where: tuple[Path, Reporter],
 ) -> None:
     """Which evaluated images (``found``: paths, content digests) are near-duplicates of the
-    run's own training or validation images without being byte copies (``leakage.near_seen``):
-    ``result.near_seen``. A user's re-exported copies of training photos scored "top-1 100%"
-    with no warning (review49b MEDIUM 3). Looked for only in a folder outside the run's data
-    folder (whose split kept near-duplicates in one split), by the run's record of its images
-    (``SEEN_RECORD``: a run of an older objrec has none) and the image facts the cache folder
-    keeps of them (a split with it measured them): where it keeps none, they are not compared,
-    and the log says so. ``where``: the run, and the reporter shown the search."""
+    run's own training or validation images without being byte copies (``leakage.near_copies``,
+    which ``suggest`` leaves out): ``result.near_seen``. A user's re-exported copies of training
+    photos scored "top-1 100%" with no warning (review49b MEDIUM 3). ``where``: the run, and the
+    reporter shown the search."""
     run, reporter = where
-    data_dir = recognizer.meta.data_dir
-    inside = data_dir and result.folder and result.folder.is_relative_to(Path(data_dir).resolve())
-    known = None if inside else read_seen(run if run.is_dir() else run.parent)
-    if not known:
-        return
-    cache = open_cache(config.cache_dir or recognizer.meta.cache_dir)
-    with passes_from_first_step(reporter, NEAR_SEEN_PASSES) as on_row:
-        near, unmeasured = near_seen(found[1], known, cache.facts_file, on_row)
-    if unmeasured:
-        log.info(
-            "near-duplicates of %d of the run's own images not looked for: the cache folder %s "
-            "keeps no image facts of them (a split or an audit with it measures them)",
-            unmeasured,
-            cache.root,
-        )
-    for i, split in near.items():
-        result.near_seen.setdefault(split, []).append(str(found[0][i]))
+    facts_file = open_cache(config.cache_dir or recognizer.meta.cache_dir).facts_file
+    folder = (result.folder or Path("."), recognizer.meta.data_dir)
+    result.near_seen = near_copies(run, folder, found, facts_file, reporter)
 
 
 def refuse_early(run: Path, folder: Path, out: Path | None, config: EvaluateConfig) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 
 from objrec.images import list_images
 from objrec.meta import SEEN_RECORD as SEEN_RECORD  # the file a run keeps it in
+from objrec.progress import Reporter, passes_from_first_step
 from objrec.store import DIGEST_CHARS, FeatureStore, hash_file
 
 if TYPE_CHECKING:
@@ -77,6 +78,61 @@ def near_seen(
             if found.get(image) != "train":
                 found[image] = split
     return dict(sorted(found.items())), len(own) - len(theirs)
+
+
+NEAR_SEEN_PASSES = (
+    "comparing with the run's own images",
+    "comparing with them turned and trimmed",
+    "comparing with their crops",
+)
+"""The passes of the search for near-duplicates of the run's own images (``COMPARE_PASSES``'s)."""
+MEASURING_NEAR = "measuring the images for copies of the run's own"
+"""The task of decoding (small) each image not measured before, for its perceptual hashes, when
+they are to be compared with the run's own and were not measured for anything else (``suggest``)."""
+
+
+def near_copies(
+    run: Path,
+    where: tuple[Path, str | None],
+    found: tuple[Sequence[Path], Sequence[str]],
+    facts_file: Path,
+    reporter: Reporter,
+    measure: bool = False,
+) -> dict[str, list[str]]:
+    """Which images ``found`` (paths, content digests) are near-duplicates of the run's own
+    training or validation images without being byte copies (:func:`near_seen`), by split:
+    re-saved, resized or cropped copies, which ``evaluate`` warns of and ``suggest`` leaves out
+    as labelled already (a phone's or gallery's export is where a user's copies land).
+    ``where``: the folder they are in and the run's data folder, whose split kept near-duplicates
+    in one split (not looked for inside it). By ``run``'s record of its images (``SEEN_RECORD``:
+    a run of an older objrec has none) and the image facts the cache folder ``facts_file`` keeps
+    of them (a split with it measured them): where it keeps none, they are not compared, and
+    the log says so. ``measure``: measure ``found``'s facts first where the run's are kept (a
+    task of its own); else ``found``'s are already (``evaluate``'s near-duplicate groups)."""
+    from objrec import dedup
+
+    folder, data_dir = where
+    inside = data_dir and Path(folder).resolve().is_relative_to(Path(data_dir).resolve())
+    known = None if inside else read_seen(run if run.is_dir() else run.parent)
+    if not known or (measure and not dedup.facts_of(list(known), facts_file)):
+        return {}
+    paths, digests = found
+    if measure:
+        with reporter.task(MEASURING_NEAR, len(paths)) as advance:
+            dedup.cached_facts(list(paths), list(digests), facts_file, lambda: advance(1))
+    with passes_from_first_step(reporter, NEAR_SEEN_PASSES) as on_row:
+        near, unmeasured = near_seen(digests, known, facts_file, on_row)
+    if unmeasured:
+        log.info(
+            "near-duplicates of %d of the run's own images not looked for: the cache folder %s "
+            "keeps no image facts of them (a split or an audit with it measures them)",
+            unmeasured,
+            Path(facts_file).parent,
+        )
+    copies: dict[str, list[str]] = {}
+    for i, split in near.items():
+        copies.setdefault(split, []).append(str(paths[i]))
+    return copies
 
 
 HEADER = ["split", "digest"]

@@ -29,14 +29,14 @@ import numpy as np
 import pandas as pd
 
 from objrec import dedup
-from objrec.cache import open_cache
+from objrec.cache import FeatureCache, open_cache
 from objrec.data import Sample
 from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.features import cached_features, report_unreadable, require_readable
 from objrec.frozen import FrozenBody, PassSettings
 from objrec.images import list_images, warned_once_per_file
 from objrec.inference import Answers, Recognizer
-from objrec.leakage import seen_images
+from objrec.leakage import near_copies, seen_images
 from objrec.meta import output_beside
 from objrec.outputs import (
     SUGGEST_FILES,
@@ -50,7 +50,6 @@ from objrec.outputs import (
 )
 from objrec.predict import familiarity_line, score_and_line
 from objrec.progress import Reporter, joined, or_silent
-from objrec.store import FeatureStore
 from objrec.tables import write_table
 from objrec.views import ViewSpec
 
@@ -74,6 +73,9 @@ class Suggestions:
     labelled: list[str] = field(default_factory=list)
     """The images left out as the run's own training or validation images (by content): they are
     labelled already (an add copies its photos, so they stay in the folder suggested from)."""
+    near_copies: list[str] = field(default_factory=list)
+    """The images left out as re-saved, resized or cropped copies of the run's own training or
+    validation images (by their perceptual hashes, ``leakage.near_copies``): labelled already."""
 
     @property
     def all_unknown(self) -> bool:
@@ -150,7 +152,9 @@ def suggest(
     data = recognizer.data
     cache = open_cache(cache_dir or recognizer.meta.cache_dir, recognizer.meta.feature_dtype)
     body = FrozenBody(recognizer.model.body, data.input_size, cache, name=recognizer.meta.backbone)
-    paths, labelled = unlabelled_paths(run, recognizer, paths, cache.store, Path(folder))
+    paths, labelled, near = unlabelled_paths(
+        run, recognizer, paths, cache, (Path(folder), reporter)
+    )
     samples = [Sample(p, 0) for p in paths]
     settings = PassSettings(reporter=reporter, description="images")
     found = cached_features(body, samples, ViewSpec(data), settings)
@@ -163,9 +167,7 @@ def suggest(
     line = familiarity_line(recognizer)
     table = rank_table(kept, answers, unit, recognizer.classes, n, diversity, line)
     unknown = int(answers.unknown.sum())
-    result = Suggestions(
-        table, found.errors, unknown=unknown, readable=len(kept), labelled=labelled
-    )
+    result = Suggestions(table, found.errors, None, unknown, len(kept), labelled, near)
     prepare_output_dir(out, force, names=SUGGEST_FILES, refresh=refresh)  # made only now
     with writing_outputs(out):
         write_suggestions(result, out, Path(folder), force)
@@ -173,19 +175,40 @@ def suggest(
 
 
 def unlabelled_paths(
-    run: Path, recognizer: Recognizer, paths: list[Path], store: FeatureStore, folder: Path
-) -> tuple[list[Path], list[str]]:
-    """``paths`` less the run's own training and validation images (its record of them, by
-    content), and those left out; refused when none is left."""
-    seen = seen_images(recognizer.meta.data_dir, paths, store, run=run)
+    run: Path,
+    recognizer: Recognizer,
+    paths: list[Path],
+    cache: FeatureCache,
+    where: tuple[Path, Reporter],
+) -> tuple[list[Path], list[str], list[str]]:
+    """``paths`` (of the folder ``where`` names, with the reporter shown the search) less the
+    run's own training and validation images (its record of them, by content) and their near
+    copies, re-saved, resized or cropped (``leakage.near_copies``, which ``evaluate`` warns of:
+    an add copies its photos, and a phone's export re-saves them), and the two kinds left out;
+    refused when none is left."""
+    folder, reporter = where
+    seen = seen_images(recognizer.meta.data_dir, paths, cache.store, run=run)
     labelled = sorted(path for split in seen.values() for path in split)
-    if len(labelled) == len(paths):
+    rest = without(paths, labelled)
+    digests = cache.store.readable_digests(rest)[0]  # one unreadable: said by the pass after
+    found = ([p for p, d in zip(rest, digests, strict=True) if d], [d for d in digests if d])
+    place = (folder, recognizer.meta.data_dir)
+    copies = near_copies(Path(run), place, found, cache.facts_file, reporter, measure=True)
+    near = sorted(path for split in copies.values() for path in split)
+    left = without(rest, near)
+    if not left:
         raise ObjrecError(
-            f"every image in {folder} is one {run} trained or validated on (by content): they "
-            "are labelled already, so there is nothing to suggest"
+            f"every image in {folder} is one {run} trained or validated on (by content"
+            f"{', or a re-saved, resized or cropped copy of one' if near else ''}): they are "
+            "labelled already, so there is nothing to suggest"
         )
-    left_out = set(labelled)
-    return [p for p in paths if str(p) not in left_out], labelled
+    return left, labelled, near
+
+
+def without(paths: list[Path], left_out: list[str]) -> list[Path]:
+    """``paths`` less those ``left_out`` names."""
+    out = set(left_out)
+    return [path for path in paths if str(path) not in out]
 
 
 def default_suggest_dir(run: Path) -> Path:

@@ -423,20 +423,40 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
     if as_json:
         print_json(result.table.to_dict(orient="records"))
         return
-    if result.labelled:
-        console.print(
-            f"{plural(len(result.labelled), 'image')} left out: {run} trained or validated on "
-            f"{'it' if len(result.labelled) == 1 else 'them'} (by content), so "
-            f"{'it is' if len(result.labelled) == 1 else 'they are'} labelled already",
-            markup=False,
-            highlight=False,
-        )
+    for line in left_out_lines(result, run):
+        console.print(line, markup=False, highlight=False)
     if result.all_unknown:
         from objrec.suggest import all_unknown_line
 
         every, rest = all_unknown_line(result.readable).split(": ", 1)
         console.print(f"[yellow]{escape(every)}[/]: {escape(rest)}")
     print_ranked(result)
+
+
+def left_out_lines(result, run: Path) -> list[str]:
+    """What ``suggest`` left out as labelled already: the run's own training or validation images
+    (by content), and re-saved, resized or cropped copies of them (by their perceptual hashes)."""
+    lines = []
+    if result.labelled:
+        one = len(result.labelled) == 1
+        lines.append(
+            f"{plural(len(result.labelled), 'image')} left out: {run} trained or validated on "
+            f"{'it' if one else 'them'} (by content), so {'it is' if one else 'they are'} "
+            "labelled already"
+        )
+    if result.near_copies:
+        one = len(result.near_copies) == 1
+        copies = (
+            "a re-saved, resized or cropped copy of an image"
+            if one
+            else "re-saved, resized or cropped copies of images"
+        )
+        lines.append(
+            f"{plural(len(result.near_copies), 'image')} left out: {copies} {run} trained or "
+            f"validated on (by their perceptual hashes), so {'it is' if one else 'they are'} "
+            "labelled already"
+        )
+    return lines
 
 
 SUGGEST_SHOWN = 10
