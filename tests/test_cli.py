@@ -1598,6 +1598,36 @@ def test_progress_of_few_steps_tells_no_time_left_from_one_step_s_pace():
     assert not SteadyTimeRemaining().render(SimpleNamespace(total=12, completed=2)).plain
 
 
+def test_a_task_says_what_a_long_step_of_it_is_doing_in_its_lines_until_it_is_done(capsys):
+    """The int8 copy's bar sat at 34/44 for 15 to 40 s with nothing said, one call of ONNX
+    Runtime's (session 49): ``Reporter.doing`` puts the step's words after the task's
+    description, a line at once in a log and in each line after it; the last says the task."""
+    from objrec.cli.output import PlainProgress, RichReporter
+
+    now, lines = [0.0], []
+    progress = PlainProgress("int8 copy", 4, 1.0, clock=lambda: now[0], write=lines.append)
+    now[0] = 2.0
+    progress.advance()
+    progress.doing("writing the graph")
+    now[0] = 9.0
+    progress.tick()
+    progress.advance(3)
+    progress.finish()
+    assert lines == [
+        "int8 copy: 1/4 (25%), 2s",
+        "int8 copy: writing the graph: 1/4 (25%), 2s",
+        "int8 copy: writing the graph: 1/4 (25%), 9s",
+        "int8 copy: 4/4 (100%), 9s, done",
+    ]
+    reporter = RichReporter()
+    reporter.doing("nothing going on: said nowhere")
+    with reporter.task("int8 copy", 4) as advance:
+        reporter.doing("writing the graph")
+        advance(4)
+    said = capsys.readouterr().err
+    assert "int8 copy: writing the graph: 0/4 (0%)" in said and "said nowhere" not in said
+
+
 def test_plain_progress_of_a_task_without_steps_still_prints_a_line_every_few_seconds():
     import threading
 

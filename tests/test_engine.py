@@ -519,7 +519,7 @@ def test_the_tqdm_reporter_draws_a_bar_per_task_and_counts_each_fits_epochs():
     reporter.note("training stopped")  # after the bar's last line, not run into it
     assert reporter.epochs is None
     with reporter.task("calibrating", None):
-        pass
+        reporter.doing("writing the graph")
     text = shown.getvalue()
     last = text.split("\ntraining stopped\n")[0].split("\r")[-1]  # the bar's last line, whole
     assert last.startswith("epochs: 3 [") and last.endswith("]")
@@ -527,6 +527,7 @@ def test_the_tqdm_reporter_draws_a_bar_per_task_and_counts_each_fits_epochs():
     assert "\ntrain features: 3 computed\n" in text
     assert text.count("epochs: 0 [") == 2 and text.count("epochs: 3 [") >= 2
     assert "valid loss" in text and "best " in text and "calibrating: 0it" in text
+    assert "calibrating: writing the graph: 0it" in text  # what its long step is doing
 
 
 def test_a_head_whose_loss_barely_fell_at_the_limit_is_not_told_more_epochs_may_help(caplog):

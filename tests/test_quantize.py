@@ -87,6 +87,9 @@ class StepRecorder(TaskRecorder):
 
         yield advance
 
+    def doing(self, what):
+        self.steps[list(self.steps)[-1]].append(what)
+
 
 @pytest.mark.slow
 def test_making_the_int8_body_counts_its_steps(tmp_path, split_dir, tiny):
@@ -99,11 +102,30 @@ def test_making_the_int8_body_counts_its_steps(tmp_path, split_dir, tiny):
     samples = scan_class_folder(split_dir / "train").samples[:10]  # 3 batches of at most 4
     shown = StepRecorder()
     quantize_body(body, data, tmp_path, QuantConfig(calibration_images=10), samples, shown)
-    assert shown.totals[QUANTIZING] == 1 + 1 + QUANTIZE_STEPS + 3 == 16  # 10 images read: 1
-    assert shown.done[QUANTIZING] == 16
+    assert shown.totals[QUANTIZING] == 1 + 1 + QUANTIZE_STEPS + 3 == 18  # 10 images read: 1
+    assert shown.done[QUANTIZING] == 18
     # the int8 graph written, one call of ONNX Runtime as long as about 10 calibration batches,
-    # counts for 10 steps: counted as one, the bar sat at 34/35 "about 5s left" for 35 s
-    assert shown.steps[QUANTIZING][-2:] == [WRITE_STEPS, 0] and WRITE_STEPS == 10
+    # counts for 10 steps: counted as one, the bar sat at 34/35 "about 5s left" for 35 s; it
+    # sat at 34/44 for 15 to 40 s with nothing said (session 49), and at 4/44 for 19 s before
+    # the first batch: each part says what it does as it begins, the calibration graph counts
+    assert WRITE_STEPS == 10
+    assert shown.steps[QUANTIZING] == [
+        "reading the calibration images",
+        1,
+        "exporting the pretrained networks",
+        1,
+        "preparing the graph",
+        1,
+        "adding a range probe after each layer",
+        1,
+        "loading the probed graph",
+        1,
+        "measuring the activations' ranges, 4 images a step",
+        *[1] * 3,
+        "quantizing the weights and writing the graph (one long step)",
+        WRITE_STEPS,
+        0,
+    ]
 
 
 @pytest.mark.slow
@@ -115,7 +137,7 @@ def test_ctrl_c_in_the_int8_copy_says_how_far_it_got_and_that_it_starts_over(
     starts over, nor that it is made once per cache folder (newcomer48 MEDIUM 1)."""
     import objrec.quantize
 
-    def stopped(fp32_path, out, batches, config, advance):
+    def stopped(fp32_path, out, batches, config, advance, say):
         advance()  # the graph prepared, then Ctrl-C in the calibration
         raise KeyboardInterrupt
 

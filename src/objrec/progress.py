@@ -34,6 +34,11 @@ class Reporter:
     def note(self, message: str) -> None:
         """A one-line message worth showing a person (also logged by the caller)."""
 
+    def doing(self, what: str) -> None:
+        """What the innermost task is doing now, in a few words, shown with its description
+        until the next: for a step that counts nothing for a while (one long library call), so
+        that its bar says why it stands still."""
+
 
 SILENT = Reporter()
 
@@ -54,6 +59,9 @@ class Prefixed(Reporter):
 
     def note(self, message: str) -> None:
         self.reporter.note(self.prefix + message)
+
+    def doing(self, what: str) -> None:
+        self.reporter.doing(what)
 
 
 COMPARE_PASSES = ("comparing images", "comparing turned and trimmed", "comparing crops")
@@ -113,6 +121,8 @@ class TqdmReporter(Reporter):
         """The fit's lowest validation loss so far."""
         self.best_earlier = float("inf")
         """The best told by :meth:`best_before` (a resumed run's), for the next fit's bar."""
+        self.bars: list[tuple[Any, str]] = []
+        """Each task's bar and description, innermost last (:meth:`doing`)."""
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
@@ -122,7 +132,16 @@ class TqdmReporter(Reporter):
         if not per_epoch:
             self.end_fit()  # the fit is over: its epochs bar stays as it ended
         with tqdm(desc=description, total=total, leave=not per_epoch, file=self.file) as bar:
-            yield bar.update
+            self.bars.append((bar, description))
+            try:
+                yield bar.update
+            finally:
+                self.bars.remove((bar, description))
+
+    def doing(self, what: str) -> None:
+        if self.bars:
+            bar, description = self.bars[-1]
+            bar.set_description_str(f"{description}: {what}")
 
     def epoch(self, record: dict[str, Any]) -> None:
         """The epochs bar counts to ``record``'s epoch (a lower one starts the next fit's: the

@@ -242,6 +242,7 @@ def activation_ranges(
     config: QuantConfig,
     out: Path,
     advance: Callable[[], object] = lambda: None,
+    say: Callable[[str], object] = lambda what: None,
 ) -> Path:
     """Measure each activation's range on ``batches`` and write them to ``out`` (ONNX Runtime's
     calibration cache, which ``quantize_static`` reads).
@@ -252,16 +253,23 @@ def activation_ranges(
     Runtime's full optimisations instead, as any objrec session: 10 s, the same ranges within
     ``6e-5`` (``benchmarks/int8_quantize_time.py``). One batch per pass, as ``quantize_static``'s
     ``CalibStridedMinMax`` does: the histogram methods hold every activation of a pass;
-    ``advance`` is called after each."""
+    ``advance`` is called after each, and after the calibration graph is made and after it is
+    loaded (:data:`PROBE_STEPS`: 12 and 7 s at a load of 18, with nothing counted); ``say`` is
+    told each of the three parts as it begins."""
     api = _quantization_api()
+    say("adding a range probe after each layer")
     calibrator = api.create_calibrator(
         model,
         [],
         augmented_model_path=str(out.with_suffix(".augmented.onnx")),
         calibrate_method=_method(api, config),
     )
+    advance()
+    say("loading the probed graph")
     calibrator.infer_session = session = onnx_session(Path(calibrator.augmented_model_path))
+    advance()
     name = session.get_inputs()[0].name
+    say(f"measuring the activations' ranges, {CALIBRATION_BATCH} images a step")
     for batch in batches:
         calibrator.collect_data(_Reader(name, [batch]))
         advance()
@@ -280,18 +288,24 @@ def quantize_graph(
     batches: list[np.ndarray],
     config: QuantConfig,
     advance: Callable[..., object] = lambda n=1: None,
+    say: Callable[[str], object] = lambda what: None,
 ) -> Path:
     """Write the int8 version of the graph at ``fp32_path`` to ``out`` (atomically);
-    ``advance`` counts :data:`QUANTIZE_STEPS` steps plus one per calibration batch."""
+    ``advance`` counts :data:`QUANTIZE_STEPS` steps plus one per calibration batch; ``say``
+    is told what each part does as it begins (``Reporter.doing``): its last, the graph
+    quantized and written, is one call of ONNX Runtime's that counts nothing for 15 to 40 s."""
     import onnx
 
     api = _quantization_api()
     with tempfile.TemporaryDirectory() as tmp_dir, staged(out) as tmp, quiet():
         source = Path(tmp_dir) / "prepared.onnx" if config.prepare else fp32_path
         if config.prepare:
+            say("preparing the graph")
             api.quant_pre_process(str(fp32_path), str(source))
         advance()
-        ranges = activation_ranges(source, batches, config, Path(tmp_dir) / "ranges.json", advance)
+        ranges = Path(tmp_dir) / "ranges.json"
+        activation_ranges(source, batches, config, ranges, advance, say)
+        say("quantizing the weights and writing the graph (one long step)")
         model = onnx.load(str(source))
         api.quantize_static(
             model,
@@ -334,10 +348,14 @@ ten calibration batches: ONNX Runtime quantizes and writes the whole graph in on
 against 4.22 s a batch on average (30 batches, 126.7 s; quantize_body of the default ensemble
 into an empty cache folder under the CPU lock, load 8.8 to 13, 6 December 2026: 200.3 s in all;
 newcomer48 saw 35 s against 4 to 5 at a load of 9 to 10). Counted as one step, the bar sat at
-34/35, "about 5s left", for those 35 s."""
-QUANTIZE_STEPS = 1 + WRITE_STEPS
+34/35, "about 5s left", for those 35 s; it still stands for that call, saying what it does
+(``Reporter.doing``: "quantizing the weights and writing the graph (one long step)")."""
+PROBE_STEPS = 2
+"""Steps of the calibration graph before its first batch (:func:`activation_ranges`): made (a
+range probe after each layer), then loaded; the bar sat at 4/44 for both, 19 s at a load of 18."""
+QUANTIZE_STEPS = 1 + PROBE_STEPS + WRITE_STEPS
 """Steps of :func:`quantize_graph` besides the calibration batches: the graph prepared (one),
-the int8 graph written (:data:`WRITE_STEPS`)."""
+the calibration graph (:data:`PROBE_STEPS`), the int8 graph written (:data:`WRITE_STEPS`)."""
 
 
 class CopyStopped(KeyboardInterrupt):
@@ -427,11 +445,13 @@ def make_int8_graph(
     read, calibrated = -(-len(chosen) // READ_STEP), -(-len(chosen) // CALIBRATION_BATCH)
     total = read + 1 + QUANTIZE_STEPS + calibrated
     with reporter.task(QUANTIZING, total) as shown, counted(shown, total) as advance:
+        reporter.doing("reading the calibration images")
         batches = calibration_batches(chosen, data, advance)
         if not usable(fp32, store):
+            reporter.doing("exporting the pretrained networks")
             export_onnx(body, fp32, data.input_size)
         advance()
-        quantize_graph(fp32, path, batches, config, advance)
+        quantize_graph(fp32, path, batches, config, advance, reporter.doing)
         advance(calibrated - len(batches))  # the batches its unreadable images left unfilled
     log.info(
         "int8 body calibrated in %.1f s (once: later runs reuse it)", time.perf_counter() - started

@@ -158,6 +158,8 @@ class PlainProgress:
         write: Callable[[str], None] = lambda line: err.print(line, markup=False, highlight=False),
     ):
         self.description, self.total, self.interval = description, total, interval
+        self.base = description
+        """The description as the task began (:meth:`doing` adds to it)."""
         self.clock, self.write = clock, write
         self.done, self.printed, self.steps = 0, False, 0
         self.start = self.last = clock()
@@ -203,6 +205,14 @@ class PlainProgress:
             self.write(self.line())
             self.last, self.printed = self.clock(), True
 
+    def doing(self, what: str) -> None:
+        """Its lines say ``what`` after the description from now on, the first at once: a step
+        that counts nothing for a while says why in a log too."""
+        with self.writing:
+            self.description = f"{self.base}: {what}"
+            self.write(self.line())
+            self.last, self.printed = self.clock(), True
+
     def beat(self) -> None:
         """A line every interval from a thread until ``finish``, so that a log shows the work
         going on: for a task without steps (``total`` None), and for a counted one while no
@@ -234,6 +244,7 @@ class PlainProgress:
 
     def finish(self) -> None:
         self.stop()  # so that "done" is the last line
+        self.description = self.base  # done: the task's, not its last step's
         if self.printed:
             self.write(self.line(final=True) + ", done")
 
@@ -305,11 +316,19 @@ class RichReporter(Reporter):
         """The first epoch reported: 1, or on a resume the one after the last completed."""
         self.resumed_best: tuple[int, float] | None = None
         """A resumed run's best epoch and valid loss (:meth:`best_before`), before any line."""
+        self.renames: list[Callable[[str], None]] = []
+        """How each task shown says what it is doing now (:meth:`doing`), innermost last."""
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
         with PROGRESS.task(description, total) as count, self.shown(description, total) as shown:
             yield progress_counted(shown, count)
+
+    def doing(self, what: str) -> None:
+        """The innermost task's bar, or its next plain line, says ``what`` after its
+        description: a step that counts nothing for a while says why its count stands still."""
+        if self.renames:
+            self.renames[-1](what)
 
     @contextmanager
     def shown(self, description: str, total: int | None) -> Iterator[Any]:
@@ -321,7 +340,8 @@ class RichReporter(Reporter):
             if total is None or plain.interval > 0:  # 0: a line at every step already
                 plain.beat()
             try:
-                yield plain.advance
+                with self.renaming(plain.doing):
+                    yield plain.advance
             finally:
                 plain.stop()  # a failed task: no more lines, and no "done"
             plain.finish()
@@ -336,7 +356,21 @@ class RichReporter(Reporter):
         )
         with Progress(*columns, console=err, transient=True) as progress:
             task = progress.add_task(escape(description), total=total)  # may name a folder
-            yield lambda n=1: progress.advance(task, n)
+
+            def rename(what: str) -> None:
+                progress.update(task, description=escape(f"{description}: {what}"))
+
+            with self.renaming(rename):
+                yield lambda n=1: progress.advance(task, n)
+
+    @contextmanager
+    def renaming(self, rename: Callable[[str], None]) -> Iterator[None]:
+        """``rename`` is how :meth:`doing` reaches the innermost task while the block runs."""
+        self.renames.append(rename)
+        try:
+            yield
+        finally:
+            self.renames.remove(rename)
 
     def best_before(self, epoch: int, valid_loss: float) -> None:
         """A resumed run's best so far counts as the last shown best, so a new best line must
