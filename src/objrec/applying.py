@@ -19,6 +19,7 @@ import shutil
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -223,6 +224,22 @@ def suggested_p(row: dict[str, str]) -> float | None:
     return float(found.group(1)) if found else None
 
 
+@dataclass(frozen=True)
+class Copying:
+    """How :func:`apply_plan` copies ``data`` into ``out``, as it was asked to."""
+
+    data: Path
+    """The folder the plan is applied to (resolved), only read."""
+    out: Path
+    """The folder made (resolved): the copy is staged beside it, and renamed ``out`` once whole."""
+    mode: str
+    """``copy``, or ``link``: each image a symbolic link to the file ``data``'s is, or points to."""
+    command: Sequence[str] | None
+    """The CLI's command line, for ``split.json`` (None from a script)."""
+    on_file: Callable[[int, int], None] | None
+    """Told ``(done, total)`` after each file copied (or linked)."""
+
+
 class Planned(NamedTuple):
     """What the plan does to DATA, as :func:`_planned_targets` found it."""
 
@@ -253,7 +270,7 @@ def _planned_targets(
     plan_file = given.file
     rels = [p.relative_to(data) for p in images]
     known = {rel.as_posix() for rel in rels} | set(broken)
-    plan = _as_data_files((plan_file, data), given.rows, known)
+    plan = _as_data_files(plan_file, data, given.rows, known)
     _refuse_missing(plan_file, plan, known, data)
     digests, replaced = _unreplaced(plan_file, data, plan, set(broken))
     classes = {rel.parts[at] for rel in rels if len(rel.parts) > at + 1}
@@ -319,25 +336,25 @@ def _warn_replaced(plan_file: Path, rows: Sequence[dict[str, str]]) -> None:
 
 
 def _as_data_files(
-    files: tuple[Path, Path], plan: dict[str, dict[str, str]], known: set[str]
+    plan_file: Path, data: Path, plan: dict[str, dict[str, str]], known: set[str]
 ) -> dict[str, dict[str, str]]:
-    """The plan's rows by the image of DATA each names (``files``: the plan file, and DATA): a
-    file named by its absolute path inside DATA, or but for how its accents are encoded (a name
-    typed in NFC, a Mac's NFD one on disk: one name to a person), or with a Windows path's
-    backslashes (:func:`objrec.tables.slashed`), is that image, when DATA has one such and not
-    the name itself; two rows naming one image so, with two actions, are refused, as
-    :func:`read_plan` refuses one file on two rows."""
+    """The rows of ``plan_file`` by the image of ``data`` each names: a file named by its
+    absolute path inside ``data``, or but for how its accents are encoded (a name typed in NFC,
+    a Mac's NFD one on disk: one name to a person), or with a Windows path's backslashes
+    (:func:`objrec.tables.slashed`), is that image, when ``data`` has one such and not the name
+    itself; two rows naming one image so, with two actions, are refused, as :func:`read_plan`
+    refuses one file on two rows."""
     alike: dict[str, list[str]] = {}
     for rel in sorted(known):
         alike.setdefault(unicodedata.normalize("NFC", rel), []).append(rel)
     rows: dict[str, dict[str, str]] = {}
     for file, row in plan.items():
-        name = _inside(files[1], file) if file not in known else file
+        name = _inside(data, file) if file not in known else file
         found = alike.get(slashed(unicodedata.normalize("NFC", name), alike), [])
         earlier = rows.setdefault(found[0] if name not in known and len(found) == 1 else name, row)
         if _decision(earlier) != _decision(row):
             raise ObjrecError(
-                f"{files[0]} line {row['_line']}: {file!r} is the image of line "
+                f"{plan_file} line {row['_line']}: {file!r} is the image of line "
                 f"{earlier['_line']} (named there otherwise), with another action: keep one of "
                 "the two rows"
             )
@@ -465,38 +482,30 @@ def apply_plan(
     given = PlanRead(Path(plan_file), read_plan(plan_file, raw), hashlib.sha256(raw).hexdigest())
     with locked(data, on_wait, shared=True):  # no add half written in the copy
         _refuse_unfinished_add(data)
-        counts = _applied(data, given, out, (mode, command), new_class, on_file)
+        counts = _applied(given, Copying(data, out, mode, command, on_file), new_class)
     log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
     if note := test_change_note(counts):
         log.info("%s", note)
     return counts
 
 
-def _applied(
-    data: Path,
-    given: PlanRead,
-    out: Path,
-    how: tuple[str, Sequence[str] | None],
-    new_class: bool,
-    on_file: Callable[[int, int], None] | None,
-) -> dict[str, int]:
-    """:func:`apply_plan`'s copy, ``data`` locked: the plan ``given`` checked against its images,
-    then each copied (``how``: the mode, and the command line for ``split.json``; ``on_file``
-    told after each); the counts."""
-    mode, command = how
+def _applied(given: PlanRead, copying: Copying, new_class: bool) -> dict[str, int]:
+    """:func:`apply_plan`'s copy, its ``data`` locked: the plan ``given`` checked against its
+    images, then each copied as ``copying`` says; the counts."""
+    data, out, mode = copying.data, copying.out, copying.mode
     split_folder = is_split_folder(data)
     at = 1 if split_folder else 0
     images, broken = _listed(data)
     planned = _planned_targets(given, data, images, at, new_class, broken)
     targets = planned.targets
-    made = applied_entry(data, (given.file, given.sha256), mode, command)
+    made = applied_entry(data, (given.file, given.sha256), mode, copying.command)
     counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(_settle_names(targets))}
     counts["broken_links"], counts["replaced"] = len(broken), planned.replaced
     counts |= _test_changes(targets if split_folder else {})
     if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)
     with staged_folder(out) as stage:  # ``out`` whole or as it was: never half a copy
-        copied = _copy_planned((data, stage), targets, (mode, on_file), split_folder, counts, out)
+        copied = _copy_planned(copying, stage, targets, split_folder, counts)
         planned.digests.update(copied)  # reviewed.csv reads the copies' digests, not their files
         counts["reviewed"] = _remember_review(data, stage, planned, at)
         if split_folder:
@@ -541,19 +550,18 @@ def _checked_folders(data: Path, out: Path, mode: str) -> tuple[Path, Path]:
 
 
 def _copy_planned(
-    folders: tuple[Path, Path],
+    copying: Copying,
+    stage: Path,
     targets: dict[Path, Path | None],
-    how: tuple[str, Callable[[int, int], None] | None],
     split_folder: bool,
     counts: dict[str, int],
-    out: Path,
 ) -> dict[str, str]:
-    """Copy (or link) each image of ``data`` that ``targets`` keeps to its target in the staging
-    folder (``folders``) of ``out``, adding to ``counts``; ``how``: the mode, and
-    ``on_file(done, total)`` told after each file (a minute of silence for 60,000 photos); a
-    split folder's copy gets the manifest of the files copied. Returns the content digest
-    (``store.hash_file``'s) of each file copied that was read, by its path in ``data``."""
-    (data, stage), (mode, on_file) = folders, how
+    """Copy (or link, ``copying.mode``) each image of ``data`` that ``targets`` keeps to its
+    target in the staging folder ``stage`` of ``out``, adding to ``counts``; ``on_file(done,
+    total)`` told after each file (a minute of silence for 60,000 photos); a split folder's copy
+    gets the manifest of the files copied. Returns the content digest (``store.hash_file``'s) of
+    each file copied that was read, by its path in ``data``."""
+    data, out, on_file = copying.data, copying.out, copying.on_file
     rows: list[list[str]] = []
     digests: dict[str, str] = {}
     groups = manifest_groups(data) if split_folder else {}
@@ -563,7 +571,7 @@ def _copy_planned(
             counts["removed"] += target is None
             if target is not None:
                 recorded = groups.get(rel.as_posix())
-                row, digest = _copy(data / rel, (stage, target), mode, split_folder, recorded)
+                row, digest = _copy(data / rel, stage, target, copying.mode, split_folder, recorded)
                 rows += row
                 if digest is not None:
                     digests[rel.as_posix()] = digest[:DIGEST_CHARS]
@@ -679,24 +687,25 @@ def valid_change_note(counts: dict[str, int]) -> str | None:
 
 def _copy(
     source: Path,
-    into: tuple[Path, Path],
+    stage: Path,
+    target: Path,
     mode: str,
     split_folder: bool,
     recorded: tuple[str, str] | None,
 ) -> tuple[list[list[str]], str | None]:
-    """Copy ``source`` to ``out/target`` (``into``; ``mode="link"``: a symbolic link to the file
+    """Copy ``source`` to ``stage/target`` (``mode="link"``: a symbolic link to the file
     ``source`` is, or points to); its row of the new manifest, for an image of a class folder of
     a split (``split/class/...``), with the group ``recorded`` for it (its SHA-256 and group in
     the source's manifest) where the copy still holds that content; and the copy's SHA-256,
     None for a link outside a split folder (not read)."""
-    destination = into[0] / (target := into[1])
+    destination = stage / target
     destination.parent.mkdir(parents=True, exist_ok=True)
     digest = None
     with renamed_over(destination, temporary_name(destination)) as tmp:  # whole or not there
         if mode == "copy":
             digest = copy_hashed(source, tmp)
         else:
-            link_file(os.path.realpath(source), tmp, into[0])
+            link_file(os.path.realpath(source), tmp, stage)
     if not split_folder or len(target.parts) < 3 or target.parts[0] not in SPLITS:
         return [], digest
     split, name = target.parts[:2]
