@@ -234,7 +234,7 @@ def test_stored_features_of_an_image_over_a_lower_pixel_limit_are_refused_unopen
 
 @pytest.mark.slow
 def test_a_row_kept_before_the_store_kept_its_pixels_has_its_file_header_read_once(
-    tmp_path, image_folder, monkeypatch
+    tmp_path, image_folder, monkeypatch, caplog
 ):
     """An index made by an objrec that kept no pixels has the column added, each image's file
     header read once (for all its views) and its pixels kept: the next table opens no file."""
@@ -254,10 +254,13 @@ def test_a_row_kept_before_the_store_kept_its_pixels_has_its_file_header_read_on
         objrec.features, "decoded_pixels", lambda p, d: read.append(p) or decoded_pixels(p, d)
     )
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "10000")
+    caplog.set_level("INFO", "objrec.features")
     tables = [
         feature_table(frozen(tmp_path), samples, ViewSpec(DATA, "article", v)) for v in (0, 1)
     ]
     assert sorted(read) == sorted(s.path for s in samples)  # once each, for both views
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("reading the")]
+    assert said == [f"reading the size of {len(samples)} images stored before objrec kept it, once"]
     assert all(t.computed == 0 and t.ok.sum() == len(samples) - 1 and not t.ok[at] for t in tables)
     read.clear()
     assert not feature_table(frozen(tmp_path), samples, ViewSpec(DATA)).ok[at] and not read

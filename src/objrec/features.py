@@ -302,6 +302,10 @@ def within_pixel_limit(
     unknown = np.flatnonzero(held & (pixels <= 0)).tolist()
     if unknown:
         paths = {digests[i]: samples[i].path for i in unknown}
+        log.info(  # about 0.1 ms a header, once: a minute for a store of a million images
+            "reading the size of %s stored before objrec kept it, once",
+            plural(len(paths), "image"),
+        )
         read = {d: n for d, path in paths.items() if (n := decoded_pixels(path, draft))}
         space.store.keep_pixels(space.id, read)
         pixels = pixels.copy()
