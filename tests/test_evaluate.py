@@ -284,6 +284,21 @@ def test_the_runs_record_decides_and_an_unreadable_one_falls_back_to_the_folder(
     assert "cannot be read" in caplog.text and f"no readable {SEEN_RECORD}" in caplog.text
 
 
+def test_a_run_without_its_record_is_said_once_a_command(split_dir, tmp_path, caplog):
+    """`evaluate --unknown` of a run without seen_digests.csv said the same warning twice: once
+    checking the unknown folder, once the evaluated images (review3-49 nit 3)."""
+    from objrec.images import warned_once_per_file
+    from objrec.leakage import SEEN_RECORD, known_hashes
+
+    run = tmp_path / "run"
+    (run / SEEN_RECORD).parent.mkdir()
+    (run / SEEN_RECORD).write_text("split,dig")  # cut off
+    with caplog.at_level(logging.WARNING, "objrec"), warned_once_per_file():
+        assert known_hashes(run, split_dir, None) == known_hashes(run, split_dir, None) != {}
+    assert caplog.text.count(f"no readable {SEEN_RECORD}") == 1
+    assert caplog.text.count("cannot be read") == 1
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("bad", ["", "split,digest\n", "split,dig", "split,digest\ntrain,0123abc"])
 def test_an_empty_or_cut_off_record_is_unreadable_not_a_run_that_saw_nothing(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from objrec.images import list_images
+from objrec.images import list_images, warn_once
 from objrec.meta import SEEN_RECORD as SEEN_RECORD  # the file a run keeps it in
 from objrec.progress import Reporter, passes_from_first_step
 from objrec.store import DIGEST_CHARS, FeatureStore, hash_file
@@ -192,7 +192,7 @@ def read_seen(run: Path) -> dict[str, str] | None:
         return seen_record(record)
     except (OSError, ValueError, csv.Error) as exc:
         if record.exists():
-            log.warning("%s cannot be read (%s)", record, exc)
+            warn_once("seen record", record, "%s cannot be read (%s)", record, exc)
         return None
 
 
@@ -270,8 +270,10 @@ def known_hashes(
     if data_dir is None or not Path(data_dir).is_dir():
         log.info("the run's data folder %s is not there: overlap with it not checked", data_dir)
         return {}
-    if run is not None:
-        log.warning(
+    if run is not None:  # once a command: evaluate --unknown reads it for two folders
+        warn_once(
+            "no seen record",
+            run,
             "%s has no readable %s (a run trained by an older objrec has none): the evaluated "
             "images are compared with the training and validation images now in %s, which may "
             "not be those it trained on",
