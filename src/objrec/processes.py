@@ -41,15 +41,14 @@ def each_file(
     *,
     workers: int | None = None,
     doing: str = "reading images",
-    least: int | None = None,
 ) -> list[R]:
     """``work(path)`` of every path, in order: in worker processes, one per core (``workers`` at
-    most), when there are ``least`` (``PROCESS_MIN``) or more, else here (also where no process
-    can be started); ``on_file()`` after each. ``doing``: what a worker does, for the warning
-    that one ended abruptly. ``work`` is handed to forked workers as it is, never pickled (a
-    lambda will do); its results travel back pickled."""
+    most), when there are ``PROCESS_MIN`` or more, else here (also where no process can be
+    started); ``on_file()`` after each. ``doing``: what a worker does, for the warning that one
+    ended abruptly. ``work`` is handed to forked workers as it is, never pickled (a lambda will
+    do); its results travel back pickled."""
     workers = min(workers or usable_cores(), MAX_WORKERS)
-    if workers > 1 and len(paths) >= (PROCESS_MIN if least is None else least):
+    if workers > 1 and len(paths) >= PROCESS_MIN:
         found = in_processes(work, paths, on_file, workers, doing)
         if found is not None:
             return found
