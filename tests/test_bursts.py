@@ -217,6 +217,31 @@ def test_camera_times_are_kept_by_content_and_pruned_as_the_image_facts_are(tmp_
     assert bursts.read_times(gone, digests=["d1", "d2"], kept=kept) == [None, None]
 
 
+def test_a_photo_whose_camera_time_could_not_be_read_is_not_kept_as_one_without(
+    tmp_path, monkeypatch, caplog
+):
+    """A read that failed (a denied file, an I/O error) was kept as "no camera time" by the
+    photo's content: no later split or add opened it again, and it left its burst for good."""
+    timed = save_shot(tmp_path / "a.jpg", 1, "2024:05:01 10:00:00")
+    kept = tmp_path / "facts.sqlite"
+    real_open = Path.open
+
+    def denied(self, *args, **kwargs):
+        if self == timed:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
+    assert bursts.read_times([timed], digests=["d1"], kept=kept) == [None]
+    assert "a.jpg: its camera time could not be read (PermissionError" in caplog.text
+    monkeypatch.setattr(Path, "open", real_open)
+    assert bursts.read_times([timed], digests=["d1"], kept=kept) == [shot(1714557600.0, True)]
+    # a bug of the parser is no unreadable photo: it fails, not "in no burst"
+    monkeypatch.setattr(bursts, "parse_time", lambda *_: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        bursts.exif_time(save_shot(tmp_path / "b.jpg", 2, "2024:05:01 10:00:00"))
+
+
 @pytest.mark.slow
 def test_split_shows_the_bursts_and_json_lists_them(tmp_path, capsys):
     from .test_cli import run

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from PIL import Image
+
 from objrec.dedup import KeptTable, use_is_stale
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,13 @@ MAKE, MODEL, EXIF_IFD = 0x010F, 0x0110, 0x8769
 ORIGINAL, SUBSEC_ORIGINAL = 0x9003, 0x9291
 SERIALS = (0xA431, 0xC62F)
 """BodySerialNumber, then DNG's CameraSerialNumber."""
+READ_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+"""What reading a file or its EXIF raises (Pillow's as ``images.open_image`` catches them): the
+photo was not read, which says nothing of its time."""
+
+
+class TimeUnread(Exception):
+    """A photo's file or EXIF could not be read (:data:`READ_ERRORS`): its time is unknown."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,9 @@ def parse_time(original: object, subsec: object = None) -> tuple[float, bool] | 
 
 def exif_time(path: Path) -> CameraTime | None:
     """``path``'s time from its EXIF with its camera, ``('', '', '')`` where none is named; None
-    without a time (no EXIF, no date, unreadable)."""
+    without a time (no EXIF, no date). Raises :class:`TimeUnread` when the file or its EXIF could
+    not be read: that is no answer, to be kept as "no time" (the photo then left its burst for
+    good, by its content, while a denied or failing read is often one of the moment)."""
     try:
         with Path(path).open("rb") as f:
             head = f.read(HEAD_BYTES)
@@ -100,14 +111,26 @@ def exif_time(path: Path) -> CameraTime | None:
         with open_file(Path(path)) as img:
             exif = img.getexif()
             inner = exif.get_ifd(EXIF_IFD)
-    except Exception as exc:  # any reader's failure: a photo in no burst
-        log.debug("%s: no camera time read (%s)", path, exc)
-        return None
+    except READ_ERRORS as exc:  # not a bug of the parser below: that fails loudly
+        raise TimeUnread(f"{type(exc).__name__}: {exc}") from exc
     when = parse_time(inner.get(ORIGINAL), inner.get(SUBSEC_ORIGINAL))
     if when is None:
         return None
     serial = next((_text(s) for s in (inner.get(t) or exif.get(t) for t in SERIALS) if s), "")
     return CameraTime((_text(exif.get(MAKE)), _text(exif.get(MODEL)), serial), *when)
+
+
+def checked_time(path: Path) -> tuple[CameraTime | None, bool]:
+    """:func:`exif_time` of ``path``, and whether it was read: one not read is warned of once per
+    file (``images.warn_once``) and is in no burst this time, read again by the next command."""
+    try:
+        return exif_time(path), True
+    except TimeUnread as exc:
+        from objrec.images import warn_once
+
+        message = "%s: its camera time could not be read (%s): in no burst this time"
+        warn_once("camera time", path, message, path, exc)
+        return None, False
 
 
 def webp_with_exif(head: bytes) -> bool:
@@ -156,10 +179,12 @@ NULL: no camera time), under :func:`camera_key`, and when a split or add last re
 
 
 def camera_key() -> str:
-    """What :func:`exif_time` reads a file with: times read under another key are read again."""
+    """What :func:`exif_time` reads a file with: times read under another key are read again.
+    v2: v1 kept a photo it could not read as one without a time, which cannot be told apart from
+    a true "no time": every photo is read once more (as after a Pillow upgrade)."""
     from objrec.images import decoder_versions
 
-    return f"exif head{HEAD_BYTES} subsec{SUBSEC_DIGITS} v1 {decoder_versions()}"
+    return f"exif head{HEAD_BYTES} subsec{SUBSEC_DIGITS} v2 {decoder_versions()}"
 
 
 CAMERA_TIMES = KeptTable("camera_times", CAMERA_SCHEMA, camera_key)
@@ -181,13 +206,18 @@ def read_times(
     keys = list(digests) if kept is not None and digests else []
     known = _stored_times(kept, keys) if keys and kept is not None else {}
     found: list[CameraTime | None] = []
+    unread: set[int] = set()  # not kept, as dedup keeps no facts of an image it could not read
     for i, path in enumerate(paths):
-        found.append(known[keys[i]][0] if keys and keys[i] in known else exif_time(path))
+        stored = bool(keys) and keys[i] in known
+        taken, read = (known[keys[i]][0], True) if stored else checked_time(path)
+        found.append(taken)
+        if not read:
+            unread.add(i)
         if on_file:
             on_file(i + 1, len(paths))
     if keys and kept is not None:  # those read now, and those whose last use is stale (pruned)
         fresh = [i for i, d in enumerate(keys) if d not in known or use_is_stale(known[d][1])]
-        _keep_times(kept, {keys[i]: found[i] for i in fresh})
+        _keep_times(kept, {keys[i]: found[i] for i in fresh if i not in unread})
     return found
 
 
