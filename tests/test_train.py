@@ -201,6 +201,27 @@ def autocast_of_head_forwards(monkeypatch) -> list[tuple[bool, bool, object]]:
 
 
 @pytest.mark.slow
+def test_a_run_records_its_images_classes_hashing_the_test_split_only_when_new(tmp_path, split_dir):
+    """The run's record of its data folder's classes (image_classes.csv, which evaluate
+    --against reads) holds train, valid and test: a first train hashes the test split in a task
+    of its own (one read of each photo, tens of seconds at 60,000 photos), a retrain of the same
+    folder shows none (every file already in the store's index)."""
+    from objrec.cache import open_cache
+    from objrec.class_record import folder_classes
+    from objrec.train import prepare
+
+    config = tiny_train_config(cache_dir=str(tmp_path / "cache"))
+    first, again = TaskRecorder(), TaskRecorder()
+    prep = prepare(split_dir, config, first)
+    assert "hashing the test images" in first.tasks
+    rows = folder_classes(split_dir, open_cache(tmp_path / "cache").store)
+    assert sorted(prep.image_classes or []) == sorted(rows)  # as the folder's class folders say
+    assert {split for split, _, _ in rows} == {"train", "valid", "test"}
+    prepare(split_dir, config, again)
+    assert "hashing the test images" not in again.tasks
+
+
+@pytest.mark.slow
 def test_a_folders_files_are_looked_up_once_for_all_its_views(tmp_path, split_dir, monkeypatch):
     """Each view's table looked up every file in the store's file index again (a ``stat``, a row
     read and written back each): train's training images twice, centre and augmented view

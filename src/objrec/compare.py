@@ -213,7 +213,8 @@ def earlier_labels(
     folder = Path(data_dir) if data_dir else None
     rows = folder_classes(folder, store, classes=gone) if folder and folder.is_dir() else []
     was = {digest: name for _, name, digest in rows}
-    return was, [name for name in gone if name not in set(was.values())]
+    found = set(was.values())
+    return was, [name for name in gone if name not in found]
 
 
 @dataclass(frozen=True)
