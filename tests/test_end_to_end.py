@@ -88,15 +88,14 @@ def test_a_forced_retrain_leaves_no_earlier_results_and_its_report_works(
     import json
 
     from objrec.cli import main
-    from objrec.evaluate import OUTPUT_FILES
-    from objrec.outputs import MARKER
+    from objrec.outputs import EVALUATION_FILES, MARKER
 
     from .conftest import make_class_folder
 
     assert main(["evaluate", str(trained_run), str(split_dir)]) == 0
     assert main(["report", str(trained_run)]) == 0
     written = {p.name for p in (trained_run / "eval-test").iterdir()}
-    assert written <= {*OUTPUT_FILES, MARKER}  # objrec's mark goes with them
+    assert written <= {*EVALUATION_FILES, MARKER}  # objrec's mark goes with them
     for args in (["evaluate", trained_run, split_dir], ["report", trained_run]):
         assert main([str(a) for a in args]) == 0, args  # the run's own: refreshed, no --force
     fixed = tmp_path / "data-fixed"

@@ -468,7 +468,7 @@ def test_every_name_objrec_writes_into_an_output_folder_is_known():
 
     from objrec import audit_report, outputs, suggest
 
-    evaluate, explore = map(importlib.import_module, ("objrec.evaluate", "objrec.explore"))
+    explore = importlib.import_module("objrec.explore")
 
     writers = {
         audit_report.write_audit: outputs.AUDIT_FILES,
@@ -478,7 +478,7 @@ def test_every_name_objrec_writes_into_an_output_folder_is_known():
     for writer, names in writers.items():  # each command's names: what its --force may replace
         written = set(re.findall(r'"([\w.]+\.(?:csv|json|png|html))"', inspect.getsource(writer)))
         assert written and written <= set(names) <= outputs.OUTPUT_NAMES
-    assert set(evaluate.OUTPUT_FILES) <= outputs.OUTPUT_NAMES
+    assert set(outputs.EVALUATION_FILES) <= outputs.OUTPUT_NAMES
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -57,7 +56,6 @@ from objrec.images import (
 )
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import SEEN_SPLITS, near_copies, seen_images
-from objrec.meta import output_beside
 from objrec.metrics import (
     answered,
     confusion_matrix,
@@ -96,6 +94,7 @@ from objrec.progress import (
     plural,
     with_distinct,
 )
+from objrec.runs import default_eval_dir
 from objrec.tables import write_table
 from objrec.untaught import flag_untaught, refuse_none_taught, untaught_images
 
@@ -648,26 +647,6 @@ def calibration_metrics(
     return metrics
 
 
-def default_eval_dir(
-    run: Path, data_dir: str | Path | None, target: Path, tta: bool = False
-) -> Path:
-    """``RUN/eval-<split>`` for a split of the run's own data folder, else a folder of its own.
-
-    Another folder gets ``RUN/eval-<its name>-<8 hex digits of its absolute path>``, so that no
-    two evaluated folders share an output folder; ``tta`` adds ``-tta``, so that an evaluation
-    with test-time views never replaces the plain one (which ``report`` shows). ``run`` may be a
-    checkpoint file: ``RUN/model.safetensors`` writes where its run folder would, another beside
-    itself, named after it (``RUN/epoch3-eval-test``: ``meta.output_beside``).
-    """
-    target = Path(target).resolve()
-    suffix = "-tta" if tta else ""
-    if data_dir and target.parent == Path(data_dir).resolve() and target.name in SPLITS:
-        return output_beside(run, f"eval-{target.name}{suffix}")
-    name = f"{target.parent.name}-{target.name}" if target.name in SPLITS else target.name
-    digest = hashlib.sha256(str(target).encode()).hexdigest()[:8]
-    return output_beside(run, f"eval-{name}-{digest}{suffix}")
-
-
 def check_eval_dir(
     run: Path, data_dir, target: Path, out: Path | None, force: bool, tta: bool = False
 ) -> Path:
@@ -678,7 +657,7 @@ def check_eval_dir(
     folder of the user's must be new or empty, unless ``force``.
     """
     if out is not None:
-        check_output_dir(out, force, names=OUTPUT_FILES)
+        check_output_dir(out, force, names=EVALUATION_FILES)
         return Path(out)
     out = default_eval_dir(run, data_dir, target, tta)
     earlier = evaluated_folder(out)
@@ -849,11 +828,6 @@ def near_duplicate_words(row: Any) -> str:
     return f"+{plural(others, 'near-duplicate')} ({int(row.near_duplicates_wrong)} wrong)"
 
 
-OUTPUT_FILES = EVALUATION_FILES
-"""What ``write_evaluation`` writes into an evaluation's folder (``eval-*`` in a run): what a forced
-``train`` removes of an earlier model's evaluation (``runs.remove_derived``)."""
-
-
 def write_galleries(
     result: EvaluationResult, predictions: pd.DataFrame, place: Callable[[str], Path], n: int = 12
 ) -> None:
@@ -952,7 +926,7 @@ def write_evaluation(
     force: bool = False,
     earlier: EvaluationResult | None = None,
 ) -> None:
-    """The evaluation's files (:data:`OUTPUT_FILES`), put in place together once all are written
+    """The evaluation's files (:data:`EVALUATION_FILES`), put in place together once all are written
     (``outputs.staged_outputs``): an evaluation stopped half way leaves the earlier one whole,
     never its plots beside new figures. ``force`` writes over any plain file, never a link.
 
@@ -967,7 +941,7 @@ def write_evaluation(
     inner = None if earlier is None else earlier.out
     within = [] if inner is None else [inner.name]
     stale = functools.partial(remove_stale_against, out, inner)
-    with staged_outputs(out, OUTPUT_FILES, force, inner=within, last=stale) as place:
+    with staged_outputs(out, EVALUATION_FILES, force, inner=within, last=stale) as place:
         write_files(result, place)
         if earlier is not None and inner is not None:
             write_files(earlier, lambda name: place(f"{inner.name}/{name}"))

@@ -96,7 +96,7 @@ EVALUATION_FILES = (
     *("confusion_normalised.csv", "most_confused.csv", "confusion.png", "top_losses.png"),
     *("worst_classes.png", "accuracy_vs_train.png", "reliability.csv", "reliability.png"),
 )
-"""What ``evaluate`` writes into its folder (``evaluate.OUTPUT_FILES``)."""
+"""What ``evaluate`` writes into its folder (``evaluate.write_evaluation``)."""
 EXPLORE_FILES = (
     "counts.csv",
     "sizes.csv",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -44,20 +45,21 @@ from objrec.checkpoint import (
 from objrec.class_record import CLASSES_RECORD, write_classes
 from objrec.config import TrainConfig
 from objrec.cores import cpu_threads
-from objrec.data import class_of_folder
+from objrec.data import SPLITS, class_of_folder
 from objrec.engine import FitState
 from objrec.errors import LOGGED_VALUES, Interrupted, ObjrecError, ctrl_c_leaves, stops_held
 from objrec.images import is_hidden, is_image_file
 from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
 from objrec.manifest import sha256_file
 from objrec.meta import RUN_FILES as RUN_FILES  # what train writes into a run
-from objrec.meta import Processes, RunMeta
+from objrec.meta import Processes, RunMeta, output_beside
 from objrec.model import Classifier, count_parameters
 from objrec.model_file import SUMMARY as SUMMARY  # what a run folder holds: model_file's
 from objrec.model_file import holds_run as holds_run
 from objrec.model_file import replaces_a_finished_run as replaces_a_finished_run
 from objrec.model_file import run_status as run_status
 from objrec.outputs import (
+    EVALUATION_FILES,
     HINT,
     MARKER,
     holds_evaluation,
@@ -372,12 +374,30 @@ def edited_script(out: Path) -> Path | None:
     return script if digest is not None and digest != sha256_file(script) else None
 
 
+def default_eval_dir(
+    run: Path, data_dir: str | Path | None, target: Path, tta: bool = False
+) -> Path:
+    """``RUN/eval-<split>`` for a split of the run's own data folder, else a folder of its own.
+
+    Another folder gets ``RUN/eval-<its name>-<8 hex digits of its absolute path>``, so that no
+    two evaluated folders share an output folder; ``tta`` adds ``-tta``, so that an evaluation
+    with test-time views never replaces the plain one (which ``report`` shows). ``run`` may be a
+    checkpoint file: ``RUN/model.safetensors`` writes where its run folder would, another beside
+    itself, named after it (``RUN/epoch3-eval-test``: ``meta.output_beside``).
+    """
+    target = Path(target).resolve()
+    suffix = "-tta" if tta else ""
+    if data_dir and target.parent == Path(data_dir).resolve() and target.name in SPLITS:
+        return output_beside(run, f"eval-{target.name}{suffix}")
+    name = f"{target.parent.name}-{target.name}" if target.name in SPLITS else target.name
+    digest = hashlib.sha256(str(target).encode()).hexdigest()[:8]
+    return output_beside(run, f"eval-{name}-{digest}{suffix}")
+
+
 def is_evaluation(folder: Path) -> bool:
     """Whether ``folder`` (not a link) holds an evaluation objrec wrote into its own default
-    folder for what it evaluated (``evaluate.default_eval_dir``): one the user named with
+    folder for what it evaluated (:func:`default_eval_dir`): one the user named with
     ``evaluate --out RUN/eval-mine`` is theirs, and stays."""
-    from objrec.evaluate import default_eval_dir
-
     if not folder.is_dir() or folder.is_symlink() or not holds_evaluation(folder):
         return False
     metrics = json_dict(folder / "metrics.json")
@@ -405,12 +425,10 @@ def remove_evaluation(path: Path) -> bool:
     """Remove the files ``evaluate`` writes from the folder ``path``, and the ``against-*``
     evaluations it wrote inside (``evaluate --against``), then the folder once it is empty;
     False when it is kept, holding files objrec did not write."""
-    from objrec.evaluate import OUTPUT_FILES
-
     for inner in sorted(path.glob("against-*")):
         if inner.is_dir() and not inner.is_symlink() and holds_evaluation(inner):
             remove_evaluation(inner)
-    for name in OUTPUT_FILES:
+    for name in EVALUATION_FILES:
         (path / name).unlink(missing_ok=True)
     remove_leftovers(path)  # of an evaluate killed mid-write
     if any(p.name != MARKER for p in path.iterdir()):
