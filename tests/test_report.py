@@ -364,6 +364,33 @@ def test_each_failure_picture_names_its_file_and_only_errors_are_top_losses(
     assert f'alt="{name}: ' in saliency  # its Grad-CAM map too
 
 
+@pytest.mark.slow
+def test_grad_cam_maps_explain_the_class_the_page_reports_without_answering_again(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """report's first map stood at "Grad-CAM maps: 0/7" for 53 s: each map answered its image
+    again (the first opening the int8 runtime) before explaining the answer, which the
+    evaluation had given. Each map now explains the class the page reports as predicted."""
+    import pandas as pd
+
+    from objrec.inference import Recognizer
+
+    folder = evaluate(trained_run, split_dir).out
+    predictions = pd.read_csv(folder / "predictions.csv")
+    first = predictions["true"] == predictions["true"].iloc[0]
+    other = next(c for c in predictions["true"] if c != predictions["true"].iloc[0])
+    predictions.loc[first.idxmax(), ["predicted", "loss"]] = [other, 9.0]
+    predictions.to_csv(folder / "predictions.csv", index=False)  # one planted error
+
+    def answered(self, images):
+        raise AssertionError("an image answered again for its map")
+
+    monkeypatch.setattr(Recognizer, "answer", answered)
+    page = build_report(trained_run, tmp_path / "r.html").read_text()
+    saliency = page[page.index('<section id="saliency">') : page.index('<section id="config">')]
+    assert f"true {predictions['true'].iloc[0]} · Grad-CAM of {other}" in saliency
+
+
 def test_the_runs_own_report_is_refreshed_however_out_spells_it(tmp_path, monkeypatch):
     from objrec.errors import ObjrecError
     from objrec.report import report_path
@@ -1417,15 +1444,17 @@ def test_each_grad_cam_map_is_counted_once_drawn(tmp_path):
     class Explained:
         classes, draft = ["ant", "bee"], None
 
-        def explain(self, image):
-            seen.append(sum(reporter.steps["Grad-CAM maps"]))  # maps counted before this one
-            return image, 0
+        def explain_all(self, images, targets):
+            seen.append(sum(reporter.steps["Grad-CAM maps"]))  # maps counted before this pass
+            given.extend(targets)
+            return [(image, target) for image, target in zip(images, targets, strict=True)]
 
     seen: list[int] = []
-    rows = pd.DataFrame({"path": [str(tmp_path / "a.png")] * 2, "true": "ant", "predicted": "ant"})
+    given: list[int] = []
+    rows = pd.DataFrame({"path": [str(tmp_path / "a.png")] * 6, "true": "ant", "predicted": "bee"})
     tiles = saliency_tiles(Explained(), {"saliency_right": rows}, reporter)  # type: ignore[arg-type]
-    assert seen == [0, 1] and reporter.steps["Grad-CAM maps"] == [1, 1]
-    assert len(tiles["saliency_right"]) == 2
+    assert seen == [0, 4] and reporter.steps["Grad-CAM maps"] == [4, 2]  # passes of CAM_BATCH
+    assert len(tiles["saliency_right"]) == 6 and given == [1] * 6  # the predicted class's maps
 
 
 def test_a_report_evaluates_again_when_test_images_moved_or_went(tmp_path, monkeypatch):

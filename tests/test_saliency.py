@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from objrec.saliency import grad_cam, overlay
+from objrec.saliency import grad_cam, grad_cams, overlay
 
 
 def patch_images(n, size=32, seed=0):
@@ -100,6 +100,21 @@ def test_grad_cam_differentiates_only_what_follows_the_hooked_layer():
     cam, target = grad_cam(model, x)
     assert not ran  # the first convolution was never differentiated
     assert torch.allclose(cam, full_backward_cam(model, x, target), atol=1e-6)
+
+
+def test_a_batch_of_maps_is_each_image_s_own_map_of_its_own_target():
+    """report drew its maps one image at a time (61 s for 7 on the default ensemble, 26 s in one
+    pass): the batch's maps equal each image's alone, each of the class it was given, or of its
+    top class where given None."""
+    torch.manual_seed(0)
+    model = SmallNet().requires_grad_(False).eval()
+    x, _, _ = patch_images(3)
+    top = model(x).argmax(1).tolist()
+    cams, targets = grad_cams(model, x, [1 - top[0], None, top[2]])
+    assert targets == [1 - top[0], top[1], top[2]]
+    for i, target in enumerate(targets):
+        alone, _ = grad_cam(model, x[i : i + 1], target)
+        assert torch.allclose(cams[i], alone, atol=1e-6)
 
 
 def test_the_overlay_grows_brighter_with_the_heat_as_a_grey_print_shows_it():

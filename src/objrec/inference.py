@@ -47,7 +47,7 @@ from objrec.model import Classifier, as_stored
 from objrec.outputs import json_dict
 from objrec.quantize import QuantizedBody, graph_engine
 from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, using_graph
-from objrec.saliency import grad_cam, overlay
+from objrec.saliency import grad_cams, overlay
 from objrec.transforms import TTA_VIEWS, build_tta_transform, draft_size, model_view
 from objrec.views import ViewSpec
 
@@ -491,14 +491,30 @@ class Recognizer:
 
     def explain(self, image: Image.Image, target: int | None = None) -> tuple[Image.Image, int]:
         """A Grad-CAM overlay on the model's view of ``image``, and the class it explains:
-        ``target``, by default this recognizer's top class of the evaluation view (on its own
+        :meth:`explain_all` of one image."""
+        return self.explain_all([image], [target])[0]
+
+    def explain_all(
+        self, images: Sequence[Image.Image], targets: Sequence[int | None]
+    ) -> list[tuple[Image.Image, int]]:
+        """A Grad-CAM overlay on the model's view of each image, and the class it explains: its
+        target, where None this recognizer's top class of the evaluation view (on its own
         runtime: for an int8 model the int8 answer, explained through its fp32 body, which the
         int8 one approximates, as Grad-CAM needs gradients). A caller that reported another top
-        class (test-time views) passes it, so that the map shows the class it reported."""
-        model = self.model
-        if target is None:
-            target = int(self.answer([image]).probs[0].argmax())
+        class (test-time views, an evaluation's predictions) passes it, so that the map shows the
+        class it reported, and the int8 runtime is never opened for it. One pass for them all
+        (:func:`saliency.grad_cams`)."""
+        if not images:
+            return []
+        model, missing = self.model, [i for i, t in enumerate(targets) if t is None]
+        top = self.answer([images[i] for i in missing]).probs.argmax(1).tolist() if missing else []
+        chosen = list(targets)
+        for i, t in zip(missing, top, strict=True):
+            chosen[i] = int(t)
         if isinstance(model.body, QuantizedBody):
             model = Classifier(model.body.float_body, model.head).freeze_body().eval()
-        cam, target = grad_cam(model, self.preprocess([image]), target)
-        return overlay(model_view(self.data, image), cam), target
+        cams, explained = grad_cams(model, self.preprocess(images), chosen)
+        return [
+            (overlay(model_view(self.data, image), cam), target)
+            for image, cam, target in zip(images, cams, explained, strict=True)
+        ]

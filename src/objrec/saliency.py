@@ -6,6 +6,8 @@ the class score over that channel, sum, keep the positive part, upsample to the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -32,13 +34,26 @@ def cam_layers(body: nn.Module) -> list[nn.Conv2d]:
 def grad_cam(
     model: nn.Module, x: torch.Tensor, target: int | None = None
 ) -> tuple[torch.Tensor, int]:
-    """A heatmap (H, W) in [0, 1] for one image ``x`` (1, 3, H, W), and the class it explains.
+    """A heatmap (H, W) in [0, 1] for one image ``x`` (1, 3, H, W), and the class it explains
+    (``target``, by default the predicted class): :func:`grad_cams` of a batch of one."""
+    cams, targets = grad_cams(model, x, None if target is None else [target])
+    return cams[0], targets[0]
 
-    ``target`` defaults to the predicted class. Each hooked activation is made a leaf that asks
-    for its gradient, so the backward pass stops there: the layers before it (most of the body,
-    frozen or not) are never differentiated, which halves a map's time on the default ensemble,
-    for the same gradients. For a feature ensemble the maps of its bodies are added, each
-    upsampled to the input size.
+
+def grad_cams(
+    model: nn.Module, x: torch.Tensor, targets: Sequence[int | None] | None = None
+) -> tuple[torch.Tensor, list[int]]:
+    """A heatmap (N, H, W), each in [0, 1], for each image of ``x`` (N, 3, H, W), and the class
+    each explains: its ``targets``' (None: the predicted class).
+
+    One forward pass for the batch (the body's forward is nearly all of a map's time, and a batch
+    of several runs faster than as many images one at a time); the sum of each image's target
+    logit is differentiated once: in eval mode no image's output depends on another's, so each
+    image's gradient is its own. Each hooked activation is made a leaf that asks for its
+    gradient, so the backward pass stops there: the layers before it (most of the body, frozen or
+    not) are never differentiated, which halves a map's time on the default ensemble, for the
+    same gradients. For a feature ensemble the maps of its bodies are added, each upsampled to
+    the input size.
     """
     layers = cam_layers(getattr(model, "body", model))
     saved: list[torch.Tensor] = []
@@ -54,21 +69,40 @@ def grad_cam(
         model.eval()
         with torch.enable_grad():
             logits = model(x.detach())
-            target = int(logits.argmax(1)) if target is None else target
-            logits[0, target].backward()
+            chosen = chosen_classes(logits, targets)
+            logits[torch.arange(len(x)), chosen].sum().backward()
         model.train(was_training)
     finally:
         for handle in handles:
             handle.remove()
-    cam = torch.zeros(x.shape[-2:])
+    return normalised(summed_maps(saved, x.shape[-2:])), chosen.tolist()
+
+
+def chosen_classes(logits: torch.Tensor, targets: Sequence[int | None] | None) -> torch.Tensor:
+    """Each image's class to explain: its target, or its top class where it has none."""
+    top = logits.argmax(1)
+    if targets is None:
+        return top
+    given = [int(t) if t is not None else int(top[i]) for i, t in enumerate(targets)]
+    return torch.tensor(given, dtype=torch.long)
+
+
+def summed_maps(saved: Sequence[torch.Tensor], size: Sequence[int]) -> torch.Tensor:
+    """The class activation maps (N, H, W) of each hooked activation, upsampled and added."""
+    cam = torch.zeros(saved[0].shape[0], *size)
     for activation in saved:
         grad = activation.grad
         assert grad is not None, "the hooked activation took part in the backward pass"
         weights = grad.mean(dim=(2, 3), keepdim=True)
         part = F.relu((weights * activation).sum(1, keepdim=True)).detach()
-        cam += F.interpolate(part, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
-    peak = cam.max()
-    return (cam / peak if peak > 0 else cam), target
+        cam += F.interpolate(part, size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
+    return cam
+
+
+def normalised(cam: torch.Tensor) -> torch.Tensor:
+    """Each map divided by its own peak (a map with no positive part left at zero)."""
+    peak = cam.amax(dim=(1, 2), keepdim=True)
+    return torch.where(peak > 0, cam / peak.clamp_min(1e-30), cam)
 
 
 def overlay(image: Image.Image, cam: torch.Tensor, alpha: float = 0.45) -> Image.Image:
