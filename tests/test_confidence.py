@@ -894,6 +894,49 @@ def test_a_gap_within_chance_is_too_noisy_to_judge_at_temperature_1_in_every_pla
     ]
 
 
+@pytest.mark.slow  # imports the report and the card (0.16 s)
+def test_the_calibration_gap_says_which_way_the_model_is_off_in_every_place():
+    """train printed "probabilities left as the model gives them (...); ... differ by 15.30
+    points on average": a user read "15 points off, and left so", not knowing whether to trust
+    the percentages more or less; its answers were right more often than they said (newcomer50
+    LOW). train, evaluate, the report and the card now say which way, and how to read them."""
+    from objrec.card import Evaluation, measured_lines
+    from objrec.cli.evaluation import calibration_line
+    from objrec.confidence import FittedConfidence, TemperatureFit, overconfidence
+    from objrec.report import calibration_sentence
+    from objrec.train import calibrated_line
+
+    probs = torch.tensor([[0.6, 0.4], [0.7, 0.3], [0.2, 0.8], [0.5, 0.5]])
+    assert overconfidence(probs, torch.tensor([0, 0, 1, 0])) == pytest.approx(0.65 - 1.0)
+    assert overconfidence(probs, torch.tensor([1, 1, 1, 1])) == pytest.approx(0.65 - 0.25)
+    under = (
+        "; under-confident: its answers are right more often than their probabilities say "
+        "(15.10 points on average): read them as lower bounds"
+    )
+    kept = TemperatureFit(1.0, 0.31, 3, "3 validation errors, 10 needed to sharpen")
+    fitted = FittedConfidence(1.0, "msp", 0.5, None, (0.153, 0.153), kept)
+    fitted.ece_chance, fitted.n_valid, fitted.valid_over = 0.09, 48, -0.151
+    assert (
+        "differ by 15.30 points on average (0 would be perfect; the expected calibration "
+        f"error){under}" in calibrated_line(fitted)
+    )
+    m = {"ece": 0.153, "ece_before_calibration": 0.153, "ece_by_chance": 0.09, "n": 48}
+    m |= {"temperature": 1.0, "nll": 0.5, "nll_before_calibration": 0.5, "overconfidence": -0.151}
+    assert under in calibration_line(m, "data/test") and under in calibration_sentence(m)
+    assert under in measured_lines([Evaluation("eval-test", m)])[0]
+    m["overconfidence"] = 0.08
+    assert (
+        "; over-confident: its answers are right less often than their probabilities say "
+        "(8.00 points on average): read them as upper bounds" in calibration_sentence(m)
+    )
+    m["ece_by_chance"] = 0.2  # too noisy to judge: no direction either
+    assert "confident" not in calibration_sentence(m)
+    m |= {"ece_by_chance": 0.09, "overconfidence": 0.001}  # barely any: nothing said
+    assert "confident" not in calibration_sentence(m)
+    del m["overconfidence"]  # an evaluation made before it was recorded
+    assert "confident" not in calibration_sentence(m)
+
+
 def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_be_about_the_same():
     """train said "7.39 percentage points off ..., 7.26 before: the model's own were closer (the
     temperature is fitted to the loss, not this gap)" for a temperature that lowered the

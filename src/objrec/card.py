@@ -312,7 +312,9 @@ def gap_words(m: dict[str, Any]) -> str:
     chance" (review49b MEDIUM 4). An evaluation made before ``ece_by_chance`` is judged without."""
     from objrec.confidence import calibration_words
 
-    return calibration_words(m["ece"], m.get("n", 0), m.get("ece_by_chance"))
+    return calibration_words(
+        m["ece"], m.get("n", 0), m.get("ece_by_chance"), over=m.get("overconfidence")
+    )
 
 
 def untaught_lines(m: dict[str, Any]) -> list[str]:

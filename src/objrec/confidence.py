@@ -89,13 +89,21 @@ def gap_verdict(before: float, after: float, chance: float | None = None) -> str
     return "wider" if after > before else "narrower"
 
 
-def calibration_words(ece: float, n: int, chance: float | None, before: float | None = None) -> str:
+def calibration_words(
+    ece: float,
+    n: int,
+    chance: float | None,
+    before: float | None = None,
+    over: float | None = None,
+) -> str:
     """The calibration gap (ECE, a share) on ``n`` images in words, in points, as train, evaluate,
     the report and the model card all say it: ``before`` the temperature when given, with
     :func:`gap_verdict`'s verdict, and too noisy to judge when within ``chance``
     (:func:`ece_by_chance`). Four places said it with two rules: at temperature 1 train printed
     "19.76 percentage points off how often the model is right" where evaluate, on the same 20
-    images, said "too noisy to judge ... up to 33.19 points by chance" (review49b MEDIUM 4)."""
+    images, said "too noisy to judge ... up to 33.19 points by chance" (review49b MEDIUM 4).
+    ``over`` (:func:`overconfidence`), when given, says which way: "differ by 15.30 points, and
+    left so" did not say whether to trust the percentages more or less (newcomer50)."""
     gap = (
         f"how sure the model says it is and how often it is right differ by {points(ece)} on "
         "average"
@@ -109,13 +117,39 @@ def calibration_words(ece: float, n: int, chance: float | None, before: float | 
         )
     gap += " (0 would be perfect; the expected calibration error)"
     if before is None:
-        return gap
+        return gap + which_way(over)
     said = {
         "same": f": about the same (less than {points(ECE_SAME)} apart), nothing needs doing",
         "wider": ": the model's own were closer (the temperature is fitted to the loss, not this "
         "gap)",
     }
-    return f"{gap}, {points(before)} before{said.get(verdict, '')}"
+    return f"{gap}, {points(before)} before{said.get(verdict, '')}{which_way(over)}"
+
+
+def overconfidence(probs: torch.Tensor, labels: torch.Tensor) -> float:
+    """The mean top probability less the share of top answers right (a share, signed): above 0
+    the model is surer than it is right (over-confident), below 0 less sure (under-confident),
+    the direction the ECE, a mean of absolute gaps, does not say."""
+    if len(labels) == 0:
+        return float("nan")
+    top = probs.max(1)
+    return float(top.values.double().mean() - (top.indices == labels).double().mean())
+
+
+def which_way(over: float | None) -> str:
+    """Which way the probabilities are off, and how to read them, for :func:`calibration_words`;
+    "" where unknown or within :data:`ECE_SAME` of none."""
+    if over is None or not abs(over) >= ECE_SAME:  # nan too
+        return ""
+    if over < 0:
+        return (
+            f"; under-confident: its answers are right more often than their probabilities say "
+            f"({points(-over)} on average): read them as lower bounds"
+        )
+    return (
+        f"; over-confident: its answers are right less often than their probabilities say "
+        f"({points(over)} on average): read them as upper bounds"
+    )
 
 
 MIN_ERRORS_TO_SHARPEN = 10
@@ -1225,6 +1259,8 @@ class FittedConfidence:
     (:func:`ece_by_chance`): ``valid_ece`` below it is too noisy to judge."""
     n_valid: int = 0
     """Validation images it was all measured on."""
+    valid_over: float | None = None
+    """:func:`overconfidence` on the validation images after the temperature."""
 
 
 def unknown_scores(
@@ -1283,7 +1319,8 @@ def fit_confidence(
         *(temperature, score, raw_threshold, where, *ece, *loss),
     )
     fitted = FittedConfidence(temperature, score, threshold, familiarity, ece, chosen, loss)
-    return replace(fitted, ece_chance=chance, n_valid=len(valid_y))
+    over = overconfidence(probs, valid_y)
+    return replace(fitted, ece_chance=chance, n_valid=len(valid_y), valid_over=over)
 
 
 def before_and_after(

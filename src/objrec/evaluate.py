@@ -28,6 +28,7 @@ from objrec.confidence import (
     ece_by_chance,
     expected_calibration_error,
     mean_nll,
+    overconfidence,
     reliability_table,
 )
 from objrec.config import TOP5_CLASSES, EvaluateConfig, settings
@@ -630,6 +631,7 @@ def calibration_metrics(
         "ece_before_calibration": expected_calibration_error(uncalibrated, labels),
         "ece": expected_calibration_error(answers.probs, labels),
         "ece_by_chance": ece_by_chance(answers.probs),
+        "overconfidence": overconfidence(answers.probs, labels),
         "nll_before_calibration": mean_nll(uncalibrated, labels),
         "nll": mean_nll(answers.probs, labels),
         "unknown_score": recognizer.unknown_score,

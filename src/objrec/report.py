@@ -729,7 +729,11 @@ def calibration_sentence(metrics: dict[str, Any]) -> str:
     tempered = f"{metrics.get('temperature', 1):.3f}" != "1.000"
     before = metrics.get("ece_before_calibration") if tempered else None
     return calibration_words(
-        metrics["ece"], metrics.get("n", 0), metrics.get("ece_by_chance"), before
+        metrics["ece"],
+        metrics.get("n", 0),
+        metrics.get("ece_by_chance"),
+        before,
+        metrics.get("overconfidence"),
     )
 
 

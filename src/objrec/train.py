@@ -1478,7 +1478,8 @@ def validation_gap(fitted: FittedConfidence, before: bool = False) -> str:
     right", where evaluate of the same images said "too noisy to judge ... up to 33.19 points by
     chance" (review49b MEDIUM 4)."""
     was, ece = fitted.valid_ece
-    words = calibration_words(ece, fitted.n_valid, fitted.ece_chance, was if before else None)
+    earlier = was if before else None
+    words = calibration_words(ece, fitted.n_valid, fitted.ece_chance, earlier, fitted.valid_over)
     return f"on the validation images, {words}"
 
 

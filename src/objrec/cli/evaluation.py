@@ -868,7 +868,8 @@ def gap_words(m: dict[str, Any], before: bool = False) -> str:
     from objrec.confidence import calibration_words
 
     was = m["ece_before_calibration"] if before else None
-    return calibration_words(m["ece"], m.get("n", 0), m.get("ece_by_chance"), was)
+    chance, over = m.get("ece_by_chance"), m.get("overconfidence")
+    return calibration_words(m["ece"], m.get("n", 0), chance, was, over)
 
 
 def tempered_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> str:
