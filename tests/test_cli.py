@@ -1784,6 +1784,32 @@ def test_epoch_lines_are_the_first_the_improvements_and_every_tenth(capsys):
     assert [line.endswith("best") for line in lines] == [True] * 4 + [False, True, False]
 
 
+def test_train_shows_the_last_epoch_s_line_where_the_table_skipped_it(
+    capsys, monkeypatch, tmp_path
+):
+    """ "stopped after 21 epochs (best 16)" under a table that ended at epoch 20: a reader looked
+    for epoch 21 (newcomer50 nit). The last epoch gets its line, once, before the closing lines."""
+    from objrec.runs import TrainResult
+
+    history = [
+        {"epoch": e, "train_loss": 0.1, "train_acc": 1.0, "seconds": 0.1, "valid_acc": 0.9}
+        | {"valid_loss": 0.9 - 0.03 * min(e, 16), "best": e in (1, 2, 16)}
+        for e in range(1, 22)
+    ]
+
+    def fake_train(data, out, config, reporter, *args, **kwargs):
+        for record in history:
+            reporter.epoch(record)
+        seconds = {"total": 1.0, "features": 0.5}
+        return TrainResult(out, ["a", "b"], history, 16, 0.42, 0.9, {}, seconds)
+
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", fake_train)
+    code, out, err = run(capsys, "train", tmp_path, "--out", tmp_path / "run")
+    shown = [int(line.split()[1]) for line in err.splitlines() if line.startswith("epoch ")]
+    assert code == 0 and shown == [1, 2, 10, 16, 20, 21]
+    assert "best epoch 16 of 21" in " ".join(out.split())
+
+
 def test_the_epoch_lines_begin_with_what_their_words_mean(capsys):
     """A newcomer (Teachable Machine, not ML) read 'epoch 1  train loss 2.0800 acc 13.75%  valid
     loss 1.4281 acc 92.50%' without a word of what an epoch, a loss or 'valid' is, nor why train's

@@ -126,7 +126,8 @@ def epoch_lines_say(first: int, before: tuple[int, float] | None = None) -> str:
         )
     return (
         f"showing {start}, every {EPOCH_LINES_EVERY}th epoch and each new best valid loss (lower "
-        f"by {BEST_LINE_GAIN} or more{than}); every epoch is in history.csv in the run folder"
+        f"by {BEST_LINE_GAIN} or more{than}), and the last; every epoch is in history.csv in the "
+        "run folder"
     )
 
 
@@ -318,6 +319,8 @@ class RichReporter(Reporter):
         """A resumed run's best epoch and valid loss (:meth:`best_before`), before any line."""
         self.renames: list[Callable[[str], None]] = []
         """How each task shown says what it is doing now (:meth:`doing`), innermost last."""
+        self.unshown: dict[str, Any] | None = None
+        """The last epoch reported, when the table gave it no line (:meth:`last_epoch`)."""
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
@@ -386,11 +389,22 @@ class RichReporter(Reporter):
             self.shown_best is None or r["valid_loss"] <= self.shown_best - BEST_LINE_GAIN
         )
         first = r["epoch"] == self.first_epoch
-        if not (gained or first or r["epoch"] % EPOCH_LINES_EVERY == 0):
-            return
+        self.unshown = None if gained or first or r["epoch"] % EPOCH_LINES_EVERY == 0 else r
+        if self.unshown is None:
+            self.epoch_line(r)
+
+    def last_epoch(self) -> None:
+        """The last epoch's line, when the table skipped it: "stopped after 21 epochs" under a
+        table that ended at epoch 20 left a reader looking for epoch 21 (newcomer50)."""
+        if self.unshown is not None:
+            self.epoch_line(self.unshown)
+            self.unshown = None
+
+    def epoch_line(self, r: dict[str, Any]) -> None:
+        """One epoch's line of the table (the legend and which epochs get one, before the first)."""
         if not self.said_which:  # the lines skip epochs: say which before the first one
             self.said_which = True
-            said = epoch_lines_say(self.first_epoch, self.resumed_best)
+            said = epoch_lines_say(self.first_epoch or r["epoch"], self.resumed_best)
             err.print(EPOCH_LEGEND, markup=False, highlight=False)
             err.print(said, markup=False, highlight=False)
         if r["best"]:

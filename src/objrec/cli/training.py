@@ -351,6 +351,8 @@ def print_trained(
     else the run's own), the model."""
     from objrec.backbones import network_words
 
+    if reporter is not None:
+        reporter.last_epoch()
     tuned = (getattr(result, "finetune", None) or {}).get("kept")  # tuned blocks kept with it
     console.print(
         f"best epoch {result.best_epoch} of {len(result.history)}, the head "
