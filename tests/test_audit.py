@@ -677,6 +677,24 @@ def test_apply_plan_lists_the_less_sure_relabels_before_copying(tmp_path, capsys
     assert RELABEL_SURE_PROB == 0.7 and RELABEL_MIN_PROB == 0.5  # the measured bins' edges
 
 
+def test_apply_plan_does_not_list_a_relabel_a_person_set_to_another_class(tmp_path, capsys):
+    """A user set a row the audit pre-filled "relabel strawberry" (p(suggested)=0.50) to pizza,
+    its true class, and apply-plan still warned of it: "to pizza (line 6, p(suggested)=0.50)",
+    the 0.50 being strawberry's. A row whose new class differs from the audit's suggestion was
+    reviewed: not listed; one left as the audit suggested is."""
+    data = colour_folder(tmp_path / "data", {"red": 3, "green": 3, "blue": 1})
+    said = '"heads and neighbours give p(given)=0.20, p(suggested)=0.50; 5 of its 10 nearest '
+    plan = plan_of(
+        tmp_path / "plan.csv",
+        f'green/green_0.png,green,,relabel,blue,{said}images are labelled red"',
+        f'green/green_1.png,green,,relabel,red,{said}images are labelled red"',
+    )
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "a"), "--json"]) == 0
+    (warning,) = json.loads(capsys.readouterr().out)["warnings"]
+    assert "green/green_1.png to red (line 3" in warning and "green_0" not in warning
+    assert warning.startswith("1 relabel of the plan is less sure")
+
+
 def test_apply_plan_skips_a_spreadsheets_blank_rows_and_names_the_line_of_a_bad_one(tmp_path):
     """A spreadsheet saves its empty rows as ,,,,, : skipped (they were read as a file named ""
     that DATA lacks, refused as 'e.g. ' and nothing more); a row naming a file DATA lacks, or

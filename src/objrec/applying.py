@@ -30,6 +30,7 @@ from objrec.audit_report import (
     RELABEL_SURE_PROB,
     REVIEWED,
     SETTLED,
+    SUGGESTED_CLASS,
     SUGGESTED_P,
 )
 from objrec.config import SPLIT_MODES
@@ -194,10 +195,14 @@ def _warn_unsure_relabels(plan: dict[str, dict[str, str]]) -> None:
     """List the plan's relabels below :data:`RELABEL_SURE_PROB`, least sure first, before any
     file is copied: a plan relabelled a correct image at p(suggested)=0.74 and apply-plan said
     nothing of how sure each relabel was. A relabel whose reason gives no probability (a
-    person's own), or says it was kept to review (a person made it a relabel), is not listed."""
+    person's own), says it was kept to review (a person made it a relabel), or suggested
+    another class than the row's (a person chose it: :func:`reviewed_by_hand`) is not listed."""
     relabels = [row for row in plan.values() if row["action"] == "relabel"]
     relabels = [
-        row for row in relabels if not (row.get("reason") or "").startswith((REVIEWED, SETTLED))
+        row
+        for row in relabels
+        if not (row.get("reason") or "").startswith((REVIEWED, SETTLED))
+        and not reviewed_by_hand(row)
     ]
     unsure = sorted(
         (p, int(row["_line"]), row["file"], row["new_class"])
@@ -216,6 +221,14 @@ def _warn_unsure_relabels(plan: dict[str, dict[str, str]]) -> None:
         *(plural(len(unsure), "relabel"), "is" if len(unsure) == 1 else "are", RELABEL_SURE_PROB),
         *("it" if len(unsure) == 1 else "them", some_of(named, quote=False)),
     )
+
+
+def reviewed_by_hand(row: dict[str, str]) -> bool:
+    """Whether a relabel row goes to another class than the one its reason says the audit
+    suggested (:data:`SUGGESTED_CLASS`): apply-plan flagged a row a user had set to pizza, "to
+    pizza (p(suggested)=0.50)", the 0.50 being strawberry's, the audit's suggestion (newcomer50)."""
+    found = SUGGESTED_CLASS.search((row.get("reason") or "").strip())
+    return found is not None and found.group(1).strip() != row["new_class"].strip()
 
 
 def suggested_p(row: dict[str, str]) -> float | None:

@@ -137,6 +137,10 @@ On the 100-class protocol (``benchmarks/audit.py --seed 1``, the development see
 has a ratio over 50, p(given) near 0: nothing changes there."""
 SUGGESTED_P = re.compile(r"p\(suggested\)=([0-9]*\.?[0-9]+)")
 """The suggested class's probability in a plan row's reason, as the audit writes it."""
+SUGGESTED_CLASS = re.compile(r"nearest images are labelled (.+)$")
+"""The suggested class in a relabel's reason, as the audit writes it (``audit.label_issue_rows``'
+evidence ends "3 of its 10 nearest images are labelled strawberry"): a row relabelled to another
+class was reviewed by a person, and its ``p(suggested)`` is not of the class it goes to."""
 REVIEW_REASON = "review: may be {suggested}, p(suggested)={p:.2f}; relabel if so ({evidence})"
 """The plan's reason for keeping a flagged image whose suggested class is below
 ``RELABEL_MIN_PROB``."""
