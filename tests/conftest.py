@@ -1,4 +1,7 @@
-"""Shared fixtures: tiny image folders made in tmp dirs, the tiny test backbone, fixed RNG state."""
+"""Shared fixtures: tiny image folders made in tmp dirs, the tiny test backbone, fixed RNG state.
+
+PyTorch is imported by the functions that use it, not here: under xdist the controller, which
+runs no test, loads this file too, and importing PyTorch was 2.2 s of its CPU in every run."""
 
 from __future__ import annotations
 
@@ -15,17 +18,26 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from objrec import images
 from objrec.config import TrainConfig
 from objrec.progress import Reporter
+from tests.rewrite_once import (  # noqa: F401
+    pytest_configure,
+    pytest_configure_node,
+    pytest_testnodedown,
+    pytest_testnodeready,
+)
 from tests.xdist_groups import pytest_xdist_make_scheduler  # noqa: F401
 from tests.xdist_text import pytest_report_to_serializable, pytest_warning_recorded  # noqa: F401
+
+if TYPE_CHECKING:
+    import torch
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -49,6 +61,8 @@ def drawn_weights(monkeypatch) -> list[bool]:
     """From now on, one entry per weight drawn at random (``kaiming_uniform_``, how every
     convolution and linear layer starts): whether it was drawn on the meta device, where a draw
     costs nothing (a body built to take a file's tensors draws no real weight)."""
+    import torch
+
     drawn: list[bool] = []
     kaiming = torch.nn.init.kaiming_uniform_
 
@@ -70,6 +84,7 @@ def make_image(colour, size=(40, 32), seed=0) -> Image.Image:
 def fake_checkpoint(path: Path) -> Path:
     """A file with objrec's checkpoint header and no model in it: what makes a folder a run
     (``runs.holds_run``), for tests of run folders that need no training."""
+    import torch
     from safetensors.torch import save_file
 
     save_file({"x": torch.zeros(1)}, path, metadata={"objrec": "{}"})
@@ -89,10 +104,15 @@ def make_class_folder(root: Path, per_class: int = 12, classes=tuple(COLOURS)) -
     return root
 
 
-def pytest_configure(config):
+@pytest.fixture(scope="session", autouse=True)
+def _one_intra_op_thread() -> None:
     """One intra-op thread unless ``OMP_NUM_THREADS`` says otherwise: the tests' tiny tensors
     gain nothing from a second thread, and OpenMP's waiting threads slow every operator several
-    times over whenever another process holds a core."""
+    times over whenever another process holds a core. A session fixture, not
+    ``pytest_configure``: set where tests run, never in xdist's controller (this module's
+    docstring)."""
+    import torch
+
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)
 
@@ -127,6 +147,8 @@ def _caches(tmp_path_factory) -> Iterator[Path]:
 @pytest.fixture(autouse=True)
 def _restore_rng_and_cache(_caches, monkeypatch):
     """Each test gets fresh RNG state afterwards and its own feature cache."""
+    import torch
+
     monkeypatch.setenv("OBJREC_CACHE", str(next(_caches)))
     state = (random.getstate(), np.random.get_state(), torch.get_rng_state())
     yield
@@ -308,6 +330,8 @@ def tiny_config() -> TrainConfig:
 @pytest.fixture(scope="session")
 def trained_once(tmp_path_factory, class_folder_template) -> Path:
     """A run trained on ``make_class_folder``'s images with ``tiny_config``, once per session."""
+    import torch
+
     from objrec.split import split_folder
     from objrec.train import train
 
@@ -363,6 +387,8 @@ def retrain_of(run: Path, stash: Path) -> Callable[[], None]:
     the run's model file. Written once into ``stash``; each call puts it in place again."""
     from dataclasses import replace
 
+    import torch
+
     from objrec.checkpoint import BEST, load_model, save_checkpoint
 
     model, meta = load_model(run)
@@ -396,6 +422,8 @@ def sample_run(tmp_path_factory, sample_facts) -> tuple[Path, Path]:
 
     Built once per session; tests read it and write only into their own folders.
     """
+    import torch
+
     from objrec.demo import sample_dir
     from objrec.split import split_folder
     from objrec.train import train
@@ -494,6 +522,8 @@ def save_heic(image: Image.Image, path: Path) -> Path:
 def counted_familiarity(model: torch.nn.Module) -> tuple[list[int], torch.nn.Module]:
     """Put a recorder in place of ``model.familiarity``: each call's batch size goes into the
     list returned, beside the score it stands in for (to compare the answers with)."""
+    import torch
+
     calls: list[int] = []
     score = model.familiarity
 

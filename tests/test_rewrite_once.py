@@ -1,0 +1,129 @@
+"""The test modules' asserts rewritten once per xdist run (``tests/rewrite_once.py``)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from _pytest.assertion import rewrite
+
+from tests.rewrite_once import modules_to_import, taking_rewritten, write_rewritten
+
+FAILING = "def test_x():\n    a = 1\n    assert a == 2\n"
+
+
+def counted(own, asked: list[Path]):
+    """``own`` (pytest's rewriting), each module it is asked for noted in ``asked``."""
+
+    def rewriting(module, config):
+        asked.append(module)
+        return own(module, config)
+
+    return rewriting
+
+
+def test_a_worker_takes_the_code_of_another_s_share_and_it_explains_its_failures(
+    tmp_path, pytestconfig
+):
+    module, folder = tmp_path / "test_sample.py", tmp_path / "rewritten"
+    module.write_text(FAILING)
+    folder.mkdir()
+    write_rewritten(folder, [module], pytestconfig)  # the share of worker 1
+    asked: list[Path] = []
+    rewritten = taking_rewritten(folder, {module: "gw1"}, counted(rewrite._rewrite_test, asked))
+    _, code = rewritten(module, pytestconfig)  # in worker 0
+    assert asked == []
+    namespace: dict = {}
+    exec(code, namespace)
+    with pytest.raises(AssertionError, match=r"assert 1 == 2"):  # rewritten: it says what a was
+        namespace["test_x"]()
+
+
+def test_a_module_changed_since_its_code_was_written_is_rewritten_as_it_reads_now(
+    tmp_path, pytestconfig
+):
+    module, folder = tmp_path / "test_sample.py", tmp_path / "rewritten"
+    module.write_text(FAILING)
+    folder.mkdir()
+    write_rewritten(folder, [module], pytestconfig)
+    module.write_text(FAILING.replace("a = 1", "a = 3"))
+    asked: list[Path] = []
+    rewritten = taking_rewritten(folder, {module: "gw1"}, counted(rewrite._rewrite_test, asked))
+    _, code = rewritten(module, pytestconfig)
+    assert asked == [module]
+    namespace: dict = {}
+    exec(code, namespace)
+    with pytest.raises(AssertionError, match=r"assert 3 == 2"):
+        namespace["test_x"]()
+
+
+def test_the_modules_to_import_are_those_of_the_paths_given_less_the_test_named(tmp_path):
+    (tmp_path / "tests").mkdir()
+    for name in ("test_b.py", "test_a.py", "helpers.py"):
+        (tmp_path / "tests" / name).write_text("")
+
+    given = SimpleNamespace(dir=tmp_path)
+    config = SimpleNamespace(args=["tests", "tests/test_a.py::test_x"], invocation_params=given)
+    found = modules_to_import(config)
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "tests/test_a.py",
+        "tests/test_b.py",
+        "tests/test_a.py",
+    ]
+
+
+COUNTING = """
+import os
+from _pytest.assertion import rewrite
+from tests.rewrite_once import (
+    pytest_configure,
+    pytest_configure_node,
+    pytest_testnodedown,
+    pytest_testnodeready,
+)
+
+own = rewrite._rewrite_test
+
+
+def counted(module, config):
+    with open(os.environ["REWRITES"], "a") as noted:
+        noted.write(module.name + "\\n")
+    return own(module, config)
+
+
+rewrite._rewrite_test = counted
+"""
+
+
+@pytest.mark.slow  # a pytest with two xdist workers: about 3 s of CPU
+def test_two_workers_rewrite_each_module_once_and_a_failure_still_explains_itself(tmp_path):
+    """Each worker rewrote every test module (6,000 asserts: 3 s of CPU per worker on idle
+    cores); now each rewrites its share, and takes the other's share from the folder it wrote,
+    which goes at the end of the run."""
+    for n in range(4):
+        (tmp_path / f"test_m{n}.py").write_text(FAILING if n == 2 else "def test_x():\n    pass\n")
+    (tmp_path / "conftest.py").write_text(COUNTING)
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "tmp").mkdir()
+    env = os.environ | {
+        "REWRITES": str(tmp_path / "rewrites.txt"),
+        "PYTHONPATH": str(root),
+        "TMPDIR": str(tmp_path / "tmp"),
+    }
+    args = ["-m", "pytest", "-n", "2", "-p", "no:cacheprovider", "."]
+    done = subprocess.run(
+        [sys.executable, *args, "--rootdir", str(tmp_path), "-c", os.devnull],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 failed, 3 passed" in done.stdout and "assert 1 == 2" in done.stdout
+    rewrites = (tmp_path / "rewrites.txt").read_text().split()  # with plugins' modules
+    assert sorted(r for r in rewrites if r.startswith("test_")) == [
+        f"test_m{n}.py" for n in range(4)
+    ]
+    assert not any((tmp_path / "tmp").glob("objrec-rewritten-*"))
