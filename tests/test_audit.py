@@ -1634,7 +1634,7 @@ def test_a_group_across_splits_is_not_called_the_same_picture(tmp_path, monkeypa
 def test_a_near_duplicate_pair_in_valid_and_test_is_not_called_trained_on():
     """audit called a near-duplicate pair lying in valid and test 'trained on and tested on': each
     pair of splits is now said as what is true of it, a group in all three as train and test."""
-    from objrec.audit import leak_words
+    from objrec.audit_report import leak_words
 
     def group(*splits):
         return {"splits": list(splits), "kind": "across splits"}

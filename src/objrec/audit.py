@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from objrec import dedup
+from objrec.audit_report import FINDING_KINDS, MIN_JUDGED, findings_table, write_audit
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.bodies import Body
 from objrec.cache import open_cache
@@ -71,8 +72,9 @@ from objrec.model import build_head
 from objrec.outputs import takes_back_folders, writing_outputs
 from objrec.photos_needed import FEW_PHOTOS, class_needs
 from objrec.precision import auto_precision
-from objrec.progress import SILENT, Reporter, or_silent, plural, quoted
+from objrec.progress import SILENT, Reporter, or_silent, plural
 from objrec.quantize import quantize_body
+from objrec.reviewed import settled_paths
 from objrec.views import ViewSpec
 
 if TYPE_CHECKING:
@@ -113,11 +115,6 @@ and 6 of 15-30, 15 of the 16 outliers were photos of the small classes (crab 7 o
 planted wrong labels among the outliers of /work/splits/s0 (3 now) and none of the small
 classes' photos, but missed 7 of 12 photos of other objects placed in the small classes
 (benchmarks/README.md, "outliers in classes of very different sizes")."""
-MIN_JUDGED = 2
-"""Readable images a class needs for its labels to be judged, near-duplicates of one another
-counted once (``copy_groups``): a class's only image (or only burst) is never in a head's training
-folds beside one of its own class and has no neighbour of its class, so it always looked
-mislabelled."""
 
 
 @documented
@@ -242,10 +239,6 @@ class Inventory:
         return item.path.relative_to(self.root).as_posix()
 
 
-FINDING_KINDS = ("label_issues", "near_duplicates", "look_alikes", "outliers")
-"""The kinds of findings: ``AuditResult``'s lists of them, each written to ``<kind>.csv``."""
-
-
 @dataclass
 class AuditResult:
     """What the audit found; ``to_json`` gives the documented ``--json`` shape."""
@@ -266,10 +259,11 @@ class AuditResult:
     which only a look tells; not counted as leaks."""
     unjudged: list[str] = field(default_factory=list)
     """Classes with fewer than ``MIN_JUDGED`` readable images: none of their images is ranked as
-    a label issue, as nothing can judge them (``unjudged_note`` says so)."""
+    a label issue, as nothing can judge them (``audit_report.unjudged_note`` says so)."""
     far_classes: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Classes of few images that lie far as a whole (``far_classes``): each one's outliers far
-    from every image or from their class, and its images; ``far_classes_note`` says it."""
+    from every image or from their class, and its images (``audit_report.far_classes_note``
+    says it)."""
     planned: dict[str, int] = field(default_factory=dict)
     """How many rows plan.csv pre-fills of each action (``relabel``, ``remove``, ``keep``), how
     many of its keeps are label flags to review (``review``) or kept as a person settled them
@@ -337,8 +331,6 @@ class AuditResult:
         """The findings of ``kind`` (``label_issues``, ``near_duplicates``, ``look_alikes`` or
         ``outliers``, as the attributes) as a pandas DataFrame of the rows ``<kind>.csv`` holds
         (``audit_report.findings_table``): a group's paths joined by " | ", as there."""
-        from objrec.audit_report import findings_table
-
         if kind not in FINDING_KINDS:
             raise ObjrecError(f"`kind` must be one of {', '.join(FINDING_KINDS)}, not {kind!r}")
         return findings_table(self, kind)
@@ -770,16 +762,6 @@ def rank_label_issues(
     return np.asarray(ranked, dtype=np.int64), 1 - quality
 
 
-def unjudged_note(classes: list[str]) -> str:
-    """The sentence that says which classes' labels the audit could not judge, and why."""
-    names = ", ".join(map(quoted, classes))
-    return (
-        f"labels not judged in {plural(len(classes), 'class', 'classes')} ({names}): fewer than "
-        f"{MIN_JUDGED} readable images (near-duplicates counted once), so nothing of their own "
-        "class to compare them with"
-    )
-
-
 def suggested_label(probs: np.ndarray, given: int) -> int:
     """The most probable class other than the given one."""
     order = np.argsort(-probs)
@@ -912,30 +894,6 @@ def keep_first(
     return split, copy_named(item.path.stem, stems), pixels, modified(item.path)
 
 
-SPLIT_PAIRS = {
-    ("train", "test"): "trained on and tested on",
-    ("train", "valid"): "trained on and validated on",
-    ("valid", "test"): "validated on and tested on, not trained on",
-}
-"""What is true of one picture in each pair of splits (a group in all three: train and test)."""
-
-
-def leak_words(groups: Sequence[dict[str, Any]]) -> str:
-    """How many of the ``groups`` (rows of ``group_rows``) lie in each pair of splits, each said
-    as what is true of it: ``1 in train and test (trained on and tested on); 2 in valid and test
-    (validated on and tested on, not trained on)``. A valid/test pair was called "trained on and
-    tested on"; it leaks less (the checkpoint and the unknown threshold were chosen on a picture
-    tested on), but is not trained on."""
-    counts: dict[tuple[str, str], int] = dict.fromkeys(SPLIT_PAIRS, 0)
-    for group in groups:
-        present = [s for s in SPLITS if s in group.get("splits", ())]
-        if len(present) > 1:
-            counts[("train", "test") if len(present) == 3 else (present[0], present[1])] += 1
-    return "; ".join(
-        f"{n} in {a} and {b} ({SPLIT_PAIRS[(a, b)]})" for (a, b), n in counts.items() if n
-    )
-
-
 def _group_kind(items: list[Item]) -> str:
     if len({it.split for it in items}) > 1:
         return "across splits"
@@ -1055,19 +1013,6 @@ def far_classes(
         and n >= max(2, FAR_CLASS_SHARE * sizes[classes.index(name)])
     }
     return dict(sorted(found.items(), key=lambda kv: -kv[1][0] / kv[1][1]))
-
-
-def far_classes_note(found: dict[str, tuple[int, int]], outliers: int) -> str:
-    """The sentence that says how many of the ``outliers`` lie in classes of few images that are
-    far as a whole (:func:`far_classes`), naming them, and what that means for removing them."""
-    named = ", ".join(f"{quoted(name)} {n} of its {size}" for name, (n, size) in found.items())
-    total = sum(n for n, _ in found.values())
-    return (
-        f"{total} of the {plural(outliers, 'outlier')} are photos of classes of few images "
-        f"({named}): a class of few photos lies far from the rest as a whole (each photo has few "
-        "of its own class near it), so these may be ordinary photos of their class; look at them "
-        "before removing any"
-    )
 
 
 def degenerate_reason(facts: dedup.ImageFacts, path: Path | None = None) -> str | None:
@@ -1241,8 +1186,6 @@ def unsettled(inv: Inventory, issues: Sequence[dict[str, Any]], ranked: np.ndarr
     """The rows (``ranked``) of the flagged ``issues`` but those whose label a person settled in
     an earlier plan (``reviewed.csv``): a settled photo is of its class, so photos_needed.csv
     counts it among the class's photos, recognised or not, never as a label likely wrong."""
-    from objrec.audit_report import settled_paths
-
     settled = set(settled_paths(inv, issues))
     keep = [row["path"] not in settled for row in issues]
     return ranked[np.array(keep, dtype=bool)] if keep else ranked
@@ -1414,8 +1357,6 @@ def _audit(
     refresh: bool,
 ) -> AuditResult:
     """:func:`audit`, ``data`` locked."""
-    from objrec import audit_report
-
     clock = Stopwatch()
     inv = inventory(data)
     if out is not None:
@@ -1434,11 +1375,11 @@ def _audit(
     clock.lap("hashing")
     result = find_issues(inv, features, ok, facts, config, reporter)
     clock.seconds |= result.seconds
-    result.settled = audit_report.settled_paths(inv, result.label_issues)
+    result.settled = settled_paths(inv, result.label_issues)
     clock.mark()
     if out is not None:
         with writing_outputs(Path(out)):
-            audit_report.write_audit(result, inv, Path(out), reporter, force)
+            write_audit(result, inv, Path(out), reporter, force)
         result.out = Path(out)
         clock.lap("report")
     result.seconds = clock.seconds | {"total": clock.total}

@@ -22,6 +22,7 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from objrec import dedup
+from objrec.data import SPLITS
 from objrec.images import (
     UnreadableImageError,
     open_image,
@@ -36,7 +37,7 @@ from objrec.outputs import (
     users_file,
 )
 from objrec.progress import SILENT, Reporter, plural, quoted
-from objrec.reviewed import read_reviewed
+from objrec.reviewed import read_reviewed, settled_at
 from objrec.tables import CSV_ENCODING, spreadsheet_cell, write_table
 
 if TYPE_CHECKING:
@@ -160,6 +161,64 @@ OUTLIER = "outlier: "
 from its class, an odd size...)."""
 
 
+FINDING_KINDS = ("label_issues", "near_duplicates", "look_alikes", "outliers")
+"""The kinds of findings: ``AuditResult``'s lists of them, each written to ``<kind>.csv``."""
+
+
+MIN_JUDGED = 2
+"""Readable images a class needs for its labels to be judged, near-duplicates of one another
+counted once (``audit.copy_groups``): a class's only image (or only burst) is never in a head's
+training folds beside one of its own class and has no neighbour of its class, so it always
+looked mislabelled. Here, beside :func:`unjudged_note`, which words it; ``audit`` imports it."""
+
+
+def unjudged_note(classes: list[str]) -> str:
+    """The sentence that says which classes' labels the audit could not judge, and why."""
+    names = ", ".join(map(quoted, classes))
+    return (
+        f"labels not judged in {plural(len(classes), 'class', 'classes')} ({names}): fewer than "
+        f"{MIN_JUDGED} readable images (near-duplicates counted once), so nothing of their own "
+        "class to compare them with"
+    )
+
+
+SPLIT_PAIRS = {
+    ("train", "test"): "trained on and tested on",
+    ("train", "valid"): "trained on and validated on",
+    ("valid", "test"): "validated on and tested on, not trained on",
+}
+"""What is true of one picture in each pair of splits (a group in all three: train and test)."""
+
+
+def leak_words(groups: Sequence[dict[str, Any]]) -> str:
+    """How many of the ``groups`` (rows of ``group_rows``) lie in each pair of splits, each said
+    as what is true of it: ``1 in train and test (trained on and tested on); 2 in valid and test
+    (validated on and tested on, not trained on)``. A valid/test pair was called "trained on and
+    tested on"; it leaks less (the checkpoint and the unknown threshold were chosen on a picture
+    tested on), but is not trained on."""
+    counts: dict[tuple[str, str], int] = dict.fromkeys(SPLIT_PAIRS, 0)
+    for group in groups:
+        present = [s for s in SPLITS if s in group.get("splits", ())]
+        if len(present) > 1:
+            counts[("train", "test") if len(present) == 3 else (present[0], present[1])] += 1
+    return "; ".join(
+        f"{n} in {a} and {b} ({SPLIT_PAIRS[(a, b)]})" for (a, b), n in counts.items() if n
+    )
+
+
+def far_classes_note(found: dict[str, tuple[int, int]], outliers: int) -> str:
+    """The sentence that says how many of the ``outliers`` lie in classes of few images that are
+    far as a whole (:func:`far_classes`), naming them, and what that means for removing them."""
+    named = ", ".join(f"{quoted(name)} {n} of its {size}" for name, (n, size) in found.items())
+    total = sum(n for n, _ in found.values())
+    return (
+        f"{total} of the {plural(outliers, 'outlier')} are photos of classes of few images "
+        f"({named}): a class of few photos lies far from the rest as a whole (each photo has few "
+        "of its own class near it), so these may be ordinary photos of their class; look at them "
+        "before removing any"
+    )
+
+
 def reason_pattern(*templates: str) -> re.Pattern[str]:
     """What the beginning of a reason written from any of ``templates`` matches: each one's
     words, anything in place of its fields (``{first}``, ``{sim:.3f}``)."""
@@ -212,8 +271,6 @@ def write_audit(
     (``outputs.staged_outputs``), each refused first where it is the user's: a plan.csv the user
     saved during the audit is kept, refused, and nothing else replaced; an audit stopped while
     drawing its page leaves the earlier audit whole, never its plan beside the new findings."""
-    from objrec.audit import FINDING_KINDS
-
     with staged_outputs(out, AUDIT_FILES, force) as place:
         for kind in FINDING_KINDS:
             write_table(findings_table(result, kind), place(f"{kind}.csv"))
@@ -253,7 +310,7 @@ def keep_edited_plan(out: Path) -> Path | None:
 
 
 def findings_table(result: AuditResult, kind: str) -> pd.DataFrame:
-    """The findings of ``kind`` (one of ``audit.FINDING_KINDS``) as ``<kind>.csv`` holds them: its
+    """The findings of ``kind`` (one of :data:`FINDING_KINDS`) as ``<kind>.csv`` holds them: its
     :data:`TABLE_COLUMNS`, each file relative to the audited folder (:func:`relative_rows`), a
     group's paths, splits and classes joined by " | " (:func:`duplicate_rows`), no private
     (underscore) key."""
@@ -446,22 +503,6 @@ def harmless_copies(
     for group in groups:
         parts[fate(group)].append(group)
     return parts
-
-
-def settled_paths(inv: Inventory, issues: Sequence[dict[str, Any]]) -> list[str]:
-    """The paths of the flagged ``issues`` whose label as it is a person settled in an earlier
-    plan (:func:`settled_at`): the plan keeps them, and the summaries say them apart."""
-    reviewed = read_reviewed(inv.root)
-    return [row["path"] for row in issues if settled_at(inv, row["_index"], reviewed) is not None]
-
-
-def settled_at(inv: Inventory, index: int, reviewed: dict[str, tuple[str, str]]) -> str | None:
-    """Where ``reviewed`` (``reviewed.read_reviewed``) saw the image ``index`` when a person
-    settled its label as it is now, or None (unsettled, relabelled since, digests unknown)."""
-    found = reviewed.get(inv.digests[index]) if inv.digests else None
-    if found is None or found[0] != inv.classes[inv.items[index].label]:
-        return None
-    return found[1] or "a file"
 
 
 def label_proposal(issue: dict[str, Any], settled: str | None = None) -> tuple[str, str, str]:
@@ -680,8 +721,6 @@ def write_page(
         min(PAGE_LIMIT, len(x))
         for x in (result.label_issues, result.near_duplicates, result.look_alikes, result.outliers)
     )
-    from objrec.audit import far_classes_note, leak_words, unjudged_note
-
     with reporter.task("thumbnails", total) as advance:
         actions = {row["file"]: row["action"] for row in plan}
         sections = page_sections(result, inv, advance, actions, settled_words(plan))

@@ -20,11 +20,15 @@ import io
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from objrec.errors import ObjrecError
 from objrec.outputs import staged
 from objrec.store import hash_file
 from objrec.tables import CSV_ENCODING, csv_separator, read_text
+
+if TYPE_CHECKING:
+    from objrec.audit import Inventory
 
 log = logging.getLogger(__name__)
 
@@ -150,3 +154,19 @@ def _write_rows(out: Path, rows: Mapping[str, tuple[str, str]]) -> int:
             writer.writerows((digest, *row) for digest, row in sorted(rows.items()))
     log.info("%s: %d labels a person settled", out / REVIEWED_FILE, len(rows))
     return len(rows)
+
+
+def settled_paths(inv: Inventory, issues: Sequence[dict[str, Any]]) -> list[str]:
+    """The paths of the flagged ``issues`` whose label as it is a person settled in an earlier
+    plan (:func:`settled_at`): the plan keeps them, and the summaries say them apart."""
+    reviewed = read_reviewed(inv.root)
+    return [row["path"] for row in issues if settled_at(inv, row["_index"], reviewed) is not None]
+
+
+def settled_at(inv: Inventory, index: int, reviewed: dict[str, tuple[str, str]]) -> str | None:
+    """Where ``reviewed`` (``reviewed.read_reviewed``) saw the image ``index`` when a person
+    settled its label as it is now, or None (unsettled, relabelled since, digests unknown)."""
+    found = reviewed.get(inv.digests[index]) if inv.digests else None
+    if found is None or found[0] != inv.classes[inv.items[index].label]:
+        return None
+    return found[1] or "a file"

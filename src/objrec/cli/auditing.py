@@ -136,7 +136,7 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
 def audit_notes(result) -> list[str]:
     """The sentences ``--json`` adds to its warnings: the classes whose labels were not judged,
     the classes of few images far as a whole (most of the outliers, say)."""
-    from objrec.audit import far_classes_note, unjudged_note
+    from objrec.audit_report import far_classes_note, unjudged_note
 
     notes = [unjudged_note(result.unjudged)] if result.unjudged else []
     if result.far_classes:
@@ -147,7 +147,7 @@ def audit_notes(result) -> list[str]:
 def print_audit(result, data: Path, out_dir: Path) -> None:
     """The audit's findings for the terminal: the counts, each list under its heading naming
     its file, the files written, and what plan.csv pre-fills (:func:`plan_words`)."""
-    from objrec.audit import far_classes_note, unjudged_note
+    from objrec.audit_report import far_classes_note, unjudged_note
     from objrec.outputs import AUDIT_FILES
 
     console.print(
@@ -295,7 +295,7 @@ def print_duplicates(groups: Sequence[dict], data: Path) -> None:
     red: possible leaks), where all of them are; then the first few (those across splits first)."""
     if not groups:
         return
-    from objrec.audit import leak_words
+    from objrec.audit_report import leak_words
 
     leaks = sum(g["kind"] == "across splits" for g in groups)
     spans = (
