@@ -61,3 +61,31 @@ def test_a_new_class_s_groups_leave_no_split_empty_where_split_would_fill_it():
         assert sorted(split_of.values()) == sorted(SPLITS), (seed, split_of)
         assert split_of["single"] == "test"
         assert place_groups(images, groups, {}, {"a": [5, 2, 2]}, config)[0]["single"] == "train"
+
+
+def new_classes(sizes: dict[str, int]) -> tuple[list[NewImage], dict[Path, str]]:
+    """New images of classes of ``sizes`` images, each its own group (named ``class/i``)."""
+    images, groups = [], {}
+    for name, n in sizes.items():
+        for i in range(n):
+            path = Path(f"/new/{name}/{i}.jpg")
+            images.append(NewImage(path, name, Path(path.name), path.name))
+            groups[path] = f"{name}/{i}"
+    return images, groups
+
+
+def test_one_more_new_photo_of_a_class_moves_no_new_photo_of_another():
+    """add drew every class's shuffle from one ``random.Random(seed)``, in name order (review47c
+    MEDIUM 3): one more photo of class a in an add placed b's and c's new photos elsewhere. Each
+    class's groups now take their own seeded order, as split's do (``placing_order``)."""
+    from objrec.config import SplitConfig
+
+    def others(split_of: dict[str, str]) -> dict[str, str]:
+        return {key: split for key, split in split_of.items() if not key.startswith("a/")}
+
+    for seed in range(6):
+        config = SplitConfig(seed=seed)
+        counts = {"a": [6, 3, 3], "b": [6, 3, 3]}  # a and b in the data folder, c new
+        before = place_groups(*new_classes({"a": 8, "b": 8, "c": 8}), {}, counts, config)[0]
+        after = place_groups(*new_classes({"a": 9, "b": 8, "c": 8}), {}, counts, config)[0]
+        assert others(after) == others(before), seed

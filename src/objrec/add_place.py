@@ -5,13 +5,18 @@ default."""
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from pathlib import Path
 
 from objrec.config import SplitConfig
 from objrec.data import SPLITS
-from objrec.placement import evaluated_pair, is_pair, nearer_split, no_empty_split
+from objrec.placement import (
+    evaluated_pair,
+    is_pair,
+    nearer_split,
+    no_empty_split,
+    placing_order,
+)
 from objrec.ratios import allocate
 
 
@@ -52,27 +57,27 @@ def place_groups(
 ) -> tuple[dict[str, str], set[str]]:
     """The split of each new group, and the classes placed as a pair to evaluate
     (:func:`objrec.placement.evaluated_pair`): a group with images in the data folder goes where
-    they are; per class (in name order, seeded), the others toward ``allocate``'s targets for its
-    new total, as ``split`` places a class's groups (:func:`objrec.placement.nearer_split`):
-    shuffled, largest first, a group of two images or more to the split lacking the largest share of
+    they are; per class, the others toward ``allocate``'s targets for its new total, as ``split``
+    places a class's groups (:func:`objrec.placement.nearer_split`): in their seeded order
+    (:func:`objrec.placement.placing_order`: a class's own, whatever the others add), largest
+    first, a group of two images or more to the split lacking the largest share of
     its target among those it brings nearer, single images to train's, valid's, then test's places;
     then, as ``split`` does (:func:`objrec.placement.no_empty_split`), a split that ``allocate``
     gives one of the class's groups (its images in the data folder counted as groups) but that holds
     none of its images takes the smallest new group of a split holding two or more."""
-    rng = random.Random(config.seed)
     split_of = dict(held)
     paired: set[str] = set()
     for name in sorted({image.name for image in images}):
         sizes = Counter(groups[image.path] for image in images if image.name == name)
         before = counts.get(name, [0] * len(SPLITS))
-        placed, pair = _place_class(sizes, split_of, before, config, rng)
+        placed, pair = _place_class(sizes, split_of, before, config)
         split_of |= placed
         paired |= {name} if pair else set()
     return split_of, paired
 
 
 def _place_class(
-    sizes, split_of, before: list[int], config: SplitConfig, rng
+    sizes, split_of, before: list[int], config: SplitConfig
 ) -> tuple[dict[str, str], bool]:
     """The split of each of one class's new groups (``sizes``) that ``split_of`` has not placed,
     the class holding ``before`` images in each split (:func:`place_groups`), and whether they were
@@ -84,9 +89,8 @@ def _place_class(
         if key in split_of:  # placed already: by the data folder, or by an earlier class
             left[SPLITS.index(split_of[key])] -= n
             held.append(split_of[key])
-    free = sorted(key for key in sizes if key not in split_of)
-    rng.shuffle(free)
-    free.sort(key=lambda key: -sizes[key])  # stable: one size keeps its shuffled order
+    free = placing_order((key for key in sizes if key not in split_of), config.seed)
+    free.sort(key=lambda key: -sizes[key])  # stable: one size keeps its seeded order
     placed = {}
     for key in free:
         split = nearer_split(left, targets, sizes[key])

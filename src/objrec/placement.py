@@ -1,13 +1,15 @@
 """Which split each group of a class's images goes to: ``allocate``'s targets counted in images,
-the shuffled groups placed largest first (:func:`nearer_split`), the groups with images in several
-classes planned across them (``_Room``), and no wanted split left without a group; a class of
-only two groups has one in train and the other in test (:func:`evaluated_pair`). ``split`` and
+the groups in their seeded order (:func:`placing_order`) placed largest first
+(:func:`nearer_split`), the groups with images in several classes planned across them
+(``_Room``), and no wanted split left without a group; a class of only two groups has one in
+train and the other in test (:func:`evaluated_pair`). ``split`` and
 ``add`` place by it."""
 
 from __future__ import annotations
 
-import random
+import hashlib
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from objrec.copies import originals_first
@@ -16,15 +18,30 @@ from objrec.images import path_order
 from objrec.ratios import allocate
 from objrec.split_result import SplitResult
 
+PLACEMENT = 2
+"""The order ``split`` and ``add`` place groups in, recorded in ``split.json`` as ``placement``
+(and in each ``add``'s entry): 2, each group by its own seeded draw (:func:`placing_order`),
+since 6 December 2026; 1, a ``split.json`` without it: one shuffle drawn class after class, so
+that a photo added to one class (or a class added, removed or excluded) moved photos of every
+class after it, as the same ``seed`` gave them other draws."""
+
+
+def placing_order(keys: Iterable[str], seed: int) -> list[str]:
+    """``keys`` (placing groups) in the order a class's groups of one size are placed in: by the
+    SHA-256 of ``"{seed}/{key}"``, each group's own draw, so that another group added or gone
+    moves no other in the order, and a class's order is its own groups' alone. A group added to a
+    class then moves only what it pushes across a split's boundary, in that class."""
+    return sorted(keys, key=lambda key: hashlib.sha256(f"{seed}/{key}".encode()).digest())
+
 
 def assign(files, group_keys, ratios, seed, folders, held=None) -> tuple[dict, SplitResult]:
-    """Decide each file's split: per class, shuffled groups fill the targets. ``group_keys``: each
-    file's duplicate group (identical or near, what the result reports) and the group it is
-    placed with (those united with the ``groups`` file's); ``folders``: the source and output
-    folders; ``held``: the split of each placing group that keeps its earlier one (``like``)."""
+    """Decide each file's split: per class, the groups in their seeded order fill the targets.
+    ``group_keys``: each file's duplicate group (identical or near, what the result reports) and the
+    group it is placed with (those united with the ``groups`` file's); ``folders``: the source and
+    output folders; ``held``: the split of each placing group that keeps its earlier one
+    (``like``)."""
     src, out = folders
     hashes, keys = group_keys
-    rng = random.Random(seed)
     split_of_hash: dict[str, str] = dict(held or {})  # by placing key
     room = _Room(files, keys, ratios, split_of_hash, seed)
     # the first file of each duplicate group, in the first class
@@ -49,7 +66,7 @@ def assign(files, group_keys, ratios, seed, folders, held=None) -> tuple[dict, S
         )
         for h, group in groups.items():
             first_of_hash.setdefault(h, group[0])
-        placed, paired = _place_groups(placing, split_of_hash, ratios, rng, room, name)
+        placed, paired = _place_groups(placing, split_of_hash, ratios, seed, room, name)
         split_of_hash.update(placed)
         counts = dict.fromkeys(SPLITS, 0)
         for path in paths:
@@ -65,27 +82,25 @@ def assign(files, group_keys, ratios, seed, folders, held=None) -> tuple[dict, S
     return assignment, result
 
 
-def _place_groups(groups, split_of_hash, ratios, rng, room, name) -> tuple[dict[str, str], bool]:
+def _place_groups(groups, split_of_hash, ratios, seed, room, name) -> tuple[dict[str, str], bool]:
     """Splits for class ``name``'s unplaced groups (``groups``: each group's files in this class),
     and whether they were placed as a pair to evaluate (:func:`evaluated_pair`).
     ``allocate``'s targets count images, less those of groups placed already (by other classes,
-    or planned by ``room``); the shuffled groups, largest first, each go to a split whose target
-    it brings nearer (:func:`nearer_split`: a larger group to the one lacking the largest share
-    of its target, so every split takes its share of the bursts; one-image groups then fill
-    train's, then valid's, then test's), else to train. A burst or a camera site of half a class
-    no longer counts as one image of its split's share. A group with images in later classes too,
-    which ``room`` left to this class, is sorted by its largest share of one and goes where it
-    brings them all nearest (:meth:`_Room.split`)."""
+    or planned by ``room``); the groups in their seeded order (:func:`placing_order`), largest
+    first, each go to a split whose target it brings nearer (:func:`nearer_split`: a larger group to
+    the one lacking the largest share of its target, so every split takes its share of the bursts;
+    one-image groups then fill train's, then valid's, then test's), else to train. A burst or a
+    camera site of half a class no longer counts as one image of its split's share. A group with
+    images in later classes too, which ``room`` left to this class, is sorted by its largest share
+    of one and goes where it brings them all nearest (:meth:`_Room.split`)."""
     sizes = {h: len(paths) for h, paths in groups.items()}
     targets = allocate(sum(sizes.values()), ratios)
     left = list(targets)
     for h in groups:
         if h in split_of_hash or h in room.planned:
             left[SPLITS.index(split_of_hash.get(h) or room.planned[h])] -= sizes[h]
-    # ``room``'s planned groups are shuffled too: the classes after keep their draws (and splits)
-    free = sorted(h for h in groups if h not in split_of_hash)
-    rng.shuffle(free)
-    free.sort(key=lambda h: -room.weight(h, sizes[h]))  # stable: one size keeps shuffled order
+    free = placing_order((h for h in groups if h not in split_of_hash), seed)
+    free.sort(key=lambda h: -room.weight(h, sizes[h]))  # stable: one size keeps the seeded order
     placed = {h: room.planned[h] for h in free if h in room.planned}
     for h in (h for h in free if h not in placed):
         split = nearer_split(left, targets, sizes[h])
@@ -165,11 +180,12 @@ class _Room:
     first class alone, a site of 1 image of one class and 15 of the next went wherever that one
     image fitted, valid or test included.
 
-    Before any class is placed, shuffled (seeded), those with the most images of one class first,
-    each is planned into the split that brings all the classes it touches nearest ``allocate``'s
-    targets in all, in images (``left``: counting ``like``'s held groups and those planned
-    before). One that several splits bring as near (a picture in two classes with room in every
-    split) is left to its first class, which places it among its own (:func:`_place_groups`)."""
+    Before any class is placed, in their seeded order (:func:`placing_order`), those with the most
+    images of one class first, each is planned into the split that brings all the classes it touches
+    nearest ``allocate``'s targets in all, in images (``left``: counting ``like``'s held groups and
+    those planned before). One that several splits bring as near (a picture in two classes with room
+    in every split) is left to its first class, which places it among its own
+    (:func:`_place_groups`)."""
 
     def __init__(self, files, keys, ratios, held: dict[str, str], seed: int) -> None:
         classes_of: dict[str, Counter[str]] = {}
@@ -183,8 +199,7 @@ class _Room:
             for path in files[name]:
                 if keys[path] in held:
                     self.left[name][SPLITS.index(held[keys[path]])] -= 1
-        free = sorted(key for key in self.shares if key not in held)
-        random.Random(seed).shuffle(free)
+        free = placing_order((key for key in self.shares if key not in held), seed)
         free.sort(key=lambda key: -max(self.shares[key].values()))
         self.planned: dict[str, str] = {}
         for key in free:

@@ -22,6 +22,7 @@ from objrec import __version__
 from objrec.config import SplitConfig
 from objrec.manifest import SPLIT_RECORD, read_split_record, sha256_file
 from objrec.outputs import staged
+from objrec.placement import PLACEMENT
 from objrec.provenance import command_fields, given_here, source_commit
 
 
@@ -49,6 +50,10 @@ class SplitRecord:
     """The SHA-256 of the ``groups`` file as it was read."""
     like: str | None
     """The earlier split folder whose images kept their splits, absolute; None without one."""
+    placement: int = PLACEMENT
+    """The order the groups were placed in (``placement.PLACEMENT``): the same photos, settings
+    and ``seed`` give the same manifest under the same one. Absent from a ``split.json`` written
+    before 6 December 2026: 1 (:func:`placement_of`)."""
     objrec: str = __version__
     commit: str | None = None
     """objrec's commit (``provenance.source_commit``, the same form as a run's: the full hash,
@@ -104,6 +109,7 @@ def added_entry(
         "class": class_name,
         "ratios": None if own else list(config.ratios),
         "seed": config.seed,
+        "placement": PLACEMENT,
         "mode": config.mode,
         "near_duplicates": config.near_duplicates,
         "burst_seconds": config.burst_seconds,
@@ -112,6 +118,13 @@ def added_entry(
         **made,
         **command_fields(given_here(command)),
     }
+
+
+def placement_of(record: dict[str, Any]) -> int:
+    """The order a split (``split.json``'s ``record``) or an ``add`` (an entry of its ``added``)
+    placed groups in: 1, the order before ``placement`` was recorded, where it is absent."""
+    placement = record.get("placement", 1)
+    return placement if isinstance(placement, int) else 1
 
 
 def applied_entry(

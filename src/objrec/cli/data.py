@@ -714,7 +714,7 @@ def applied_words(applied: list[dict[str, Any]]) -> str:
 def split_words(record: dict[str, Any]) -> str:
     """The source, settings, objrec's version and command of ``split.json``'s ``record``."""
     ratios = " ".join(map(number, record.get("ratios") or []))
-    settings = [f"seed {record.get('seed')}", f"ratios {ratios}"]
+    settings = [f"seed {record.get('seed')}{placement_words(record)}", f"ratios {ratios}"]
     if record.get("classes"):
         settings.append("only the classes " + joined([quoted(str(c)) for c in record["classes"]]))
     if record.get("exclude"):
@@ -728,6 +728,23 @@ def split_words(record: dict[str, Any]) -> str:
         said += f", by {shlex.join(map(str, command))}"
         said += f" in {record['cwd']}" if isinstance(record.get("cwd"), str) else ""
     return said
+
+
+def placement_words(record: dict[str, Any]) -> str:
+    """What ``check`` says after the seed of a split placed in another order than this objrec's
+    (``split_record.placement_of``): that the same photos and seed split again land elsewhere,
+    and how to keep them where they are; nothing of a split placed in this objrec's order."""
+    from objrec.placement import PLACEMENT
+    from objrec.split_record import placement_of
+
+    placement = placement_of(record)
+    if placement == PLACEMENT:
+        return ""
+    order = "objrec's order before 6 December 2026" if placement == 1 else f"order {placement}"
+    return (
+        f" placed in {order} (split again with this objrec, the same photos and seed land in "
+        "other splits; `split --like` keeps each where it is)"
+    )
 
 
 def number(value: Any) -> str:
