@@ -700,7 +700,7 @@ def test_the_split_warning_names_the_first_ten_unreadable_files_and_counts_the_r
 
 def test_ctrl_c_outside_the_heads_epochs_says_what_was_kept(tmp_path, split_dir, tiny_config):
     """Ctrl-C in the frozen pass (or fine-tuning, calibrating) said only "aborted"."""
-    from objrec.train import interrupted_outside_epochs
+    from objrec.train_stops import interrupted_outside_epochs
 
     class CtrlCInTheFrozenPass:
         def task(self, *a):
@@ -983,7 +983,7 @@ def test_ctrl_c_before_the_first_epoch_says_what_the_store_kept(
 
 
 def test_ctrl_c_before_the_first_epoch_counts_views_computed_and_stored_earlier():
-    from objrec.train import interrupted_outside_epochs
+    from objrec.train_stops import interrupted_outside_epochs
 
     said = str(interrupted_outside_epochs("data", "run", False, stored=5, earlier=40))
     assert said.endswith(

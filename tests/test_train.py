@@ -841,7 +841,7 @@ def test_a_stop_whose_training_state_cannot_be_written_either_raises_its_own_err
     wrong first. The stop's error is raised, the failed write logged."""
     import errno
 
-    from objrec.train import written_on_stop
+    from objrec.train_stops import written_on_stop
 
     class FullDisk:
         def flush(self) -> None:

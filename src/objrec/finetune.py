@@ -24,6 +24,7 @@ from torch import nn
 from objrec.backbones import get_backbone
 from objrec.bodies import Body, ConcatBody, LiteBody
 from objrec.errors import ObjrecError
+from objrec.quantize import QuantizedBody
 
 log = logging.getLogger(__name__)
 
@@ -189,3 +190,8 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_ste
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def float_body(body: nn.Module) -> nn.Module:
+    """The fp32 body fine-tuning trains: an int8 body's own fp32 weights, or the body itself."""
+    return body.float_body if isinstance(body, QuantizedBody) else body

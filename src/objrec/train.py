@@ -8,7 +8,8 @@
 5. ``runs.write_run``: write the best model, history, curves, config and summary.
 
 Features and their batches come from ``features``; the run folder's policy (what it may hold,
-resume, Ctrl-C, what is written) from ``runs``.
+resume, what is written) from ``runs``; what a stop (Ctrl-C, a diverged loss) keeps and says
+from ``train_stops``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
@@ -42,10 +44,7 @@ from objrec.batches import ViewStack, feature_batches, sharded_feature_batches
 from objrec.bodies import Body, fingerprint_module
 from objrec.cache import FeatureCache, open_cache
 from objrec.checkpoint import (
-    BEST,
-    LAST,
     SavedTraining,
-    load_training_state,
     restore_training_state,
 )
 from objrec.class_record import with_test_split
@@ -80,7 +79,7 @@ from objrec.engine import (
     fit,
     lower_not_kept,
 )
-from objrec.errors import Interrupted, ObjrecError
+from objrec.errors import ObjrecError
 from objrec.features import (
     FeatureTable,
     digested_for_each_view,
@@ -93,7 +92,6 @@ from objrec.finetune import (
     FinetuneModel,
     optimizer_for,
     require_blocks,
-    split_body,
     unfreeze,
     warmup_cosine,
 )
@@ -101,9 +99,10 @@ from objrec.frozen import FrozenBody, PassSettings
 from objrec.images import warned_once_per_file
 from objrec.leakage import seen_in_state, union_seen
 from objrec.meta import Calibration, RunMeta
-from objrec.model import Classifier, LowPrecisionTraining, build_head, count_parameters
+from objrec.model import Classifier, LowPrecisionTraining, build_head
 from objrec.outputs import locked, takes_back_folders
 from objrec.precision import precision_notes, settle_head_precision, settle_precision
+from objrec.prepared import Prepared, Stages
 from objrec.progress import (
     SILENT,
     Reporter,
@@ -115,15 +114,13 @@ from objrec.progress import (
     some_of,
 )
 from objrec.provenance import CommandLine, SplitState, given_here, split_state
-from objrec.quantize import CopyStopped, QuantizedBody, int8_engine, quantize_body
+from objrec.quantize import QuantizedBody, int8_engine, quantize_body
 from objrec.ratios import min_class_size
 from objrec.runs import (
     EpochSaver,
     RunRecord,
     TrainResult,
     held_run,
-    holds_run,
-    interrupted_in_fit,
     keep_best_so_far,
     load_resume,
     open_run_folder,
@@ -136,6 +133,15 @@ from objrec.runs import (
     write_run,
 )
 from objrec.split_result import few_train_words
+from objrec.train_stops import (
+    diverged,
+    save_on_stop,
+    saved_as_of_the_head_on_stop,
+    state_stamp,
+    stopped_outside_epochs,
+    store_rows,
+    written_on_stop,
+)
 from objrec.views import ViewSpec
 
 log = logging.getLogger(__name__)
@@ -219,147 +225,7 @@ def train(
         except KeyboardInterrupt as stop:  # not during the head's epochs: those save and say so
             if not world.main:  # rank 0 says what was kept
                 raise
-            raise stopped_outside_epochs(data_dir, out, request, begun, stop) from None
-
-
-def with_copy_left(said: Interrupted, stop: KeyboardInterrupt) -> Interrupted:
-    """``said``, and what a stop in the int8 copy of the body left of it (``CopyStopped``): it
-    starts over, and is made once per cache folder."""
-    if not isinstance(stop, CopyStopped):
-        return said
-    return Interrupted(f"{said}; {stop.said()}", said.values, said.summary, said.left)
-
-
-def stopped_outside_epochs(
-    data_dir: Path | str,
-    out: Path | str,
-    request: RunRequest,
-    settings: tuple[TrainConfig, tuple[tuple[int, int] | None, tuple[int, int]], World],
-    stop: KeyboardInterrupt,
-) -> Interrupted:
-    """:func:`interrupted_outside_epochs` for a train stopped in ``out`` by ``stop``: the run's
-    training state is ours when resumed or written since it began (``settings``: the config, then
-    ``before``, its :func:`state_stamp` then and the :func:`store_rows` of this process, and the
-    world); a stop in the int8 copy of the body says what it left of it (:func:`with_copy_left`)."""
-    config, before, world = settings
-    ours = request.resume or state_stamp(Path(out)) not in (None, before[0])
-    rows = rows_since(config.cache_dir, before[1])  # this process's
-    said = interrupted_outside_epochs(data_dir, out, ours, *rows, world=world)
-    return with_copy_left(said, stop)
-
-
-def store_rows(cache_dir: str | Path | None) -> tuple[int, int]:
-    """Feature rows this process has written into the cache folder's store, and those its frozen
-    passes found there already, stored by earlier commands."""
-    cache = open_cache(cache_dir)
-    return cache.rows_written, cache.rows_reused
-
-
-def rows_since(cache_dir: str | Path | None, before: tuple[int, int]) -> tuple[int, int]:
-    """:func:`store_rows` since ``before`` (its answer then)."""
-    now = store_rows(cache_dir)
-    return now[0] - before[0], now[1] - before[1]
-
-
-def train_settings(
-    config: TrainConfig | Mapping[str, Any] | None, keywords: dict[str, Any]
-) -> TrainConfig:
-    """``train``'s settings from ``config`` and ``keywords``; a cache folder as the absolute
-    path it names now, since the run records it."""
-    config = settings(TrainConfig, as_config(TrainConfig, config), keywords, "train")
-    if config.cache_dir:
-        config = replace(config, cache_dir=str(Path(config.cache_dir).resolve()))
-    return config
-
-
-def classes_note(classes: Sequence[str], listed: int = 10) -> str:
-    """How many classes the run learns, named when ``listed`` or fewer: ``classes: 3 (blue,
-    green, red)``, so that a class added or gone shows in train's first lines."""
-    names = f" ({', '.join(map(quoted, classes))})" if len(classes) <= listed else ""
-    return f"classes: {len(classes)}{names}"
-
-
-def state_stamp(out: Path) -> tuple[int, int] | None:
-    """Which ``last.safetensors`` is in ``out`` (inode, modification time), if any."""
-    try:
-        stat = (out / LAST).stat()
-    except OSError:
-        return None
-    return stat.st_ino, stat.st_mtime_ns
-
-
-def save_after_the_head(
-    prep: Prepared, config: TrainConfig, meta: RunMeta, out: Path, data_dir: Path
-) -> Interrupted:
-    """Ctrl-C after the head's epochs (fine-tuning or calibrating, the body's tuned blocks put
-    back as they were by :func:`saved_as_of_the_head_on_stop`): write the run as of the head's
-    end, the training state ``fit_head`` left in ``out`` (the best model so far, ``finished``
-    False), as a stop in the head's epochs does (``runs.keep_best_so_far``), so that
-    ``train --json`` prints it; then say how to go on. A forced run over an earlier one writes
-    nothing: the earlier model stays until this run's is written whole."""
-    if prep.replaces:
-        return interrupted_outside_epochs(data_dir, out, True)
-    optimizer = head_optimizer(prep.model.head, config)
-    # ours: written_on_stop has just written the training state, or the resumed run's own is there
-    kept = keep_run_so_far(prep, config, meta, out, optimizer, ours=True)
-    return interrupted_outside_epochs(
-        data_dir, out, True, summary=read_summary(out) if kept else None
-    )
-
-
-@contextmanager
-def saved_as_of_the_head_on_stop(
-    prep: Prepared,
-    config: TrainConfig,
-    meta: RunMeta,
-    folders: tuple[Path, Path],
-    world: World,
-    saver: EpochSaver | None,
-) -> Iterator[tuple[nn.Module, nn.Module] | None]:
-    """Ctrl-C while fine-tuning or calibrating (after it, too): the body's tuned blocks put back as
-    they were before fine-tuning (a copy of their weights taken first), since the training state
-    the run is then written from holds the head's best only, trained on that body; rank 0 writes
-    the run (:func:`save_after_the_head`, ``folders``: out, data) from the training state
-    (``saver``'s, written first: :func:`written_on_stop`) and says so. Yields the body split at
-    fine-tuning's cut (stem, top) for :func:`finetune_phase`, None without it."""
-    parts, body, precision = None, prep.model.body, dict(prep.precision)
-    if config.finetune_blocks and not world.distributed:  # finetune_phase refuses torchrun
-        parts = split_body(float_body(body), config.finetune_blocks, prep.data.input_size)
-    top = parts[1] if parts else None
-    before = {k: v.detach().clone() for k, v in top.state_dict().items()} if top else {}
-    try:
-        with written_on_stop(saver):  # before save_after_the_head reads it
-            yield parts
-    except KeyboardInterrupt:
-        if top is not None:
-            top.load_state_dict(before)
-            prep.model.body, prep.precision = body, precision  # as before body_kept
-            prep.model.cpu().freeze_body()
-        if world.main and not state_written(saver, folders[0]):
-            raise unsaved_after_the_head() from None
-        if world.main:
-            raise save_after_the_head(prep, config, meta, *folders) from None
-        raise
-
-
-def state_written(saver: EpochSaver | None, out: Path) -> bool:
-    """Whether the head's training state is in ``out`` for a resume: not when its last write
-    failed (a full disk, logged by :func:`written_on_stop`), nor when none was ever written."""
-    return (saver is None or saver.failed is None) and (out / LAST).is_file()
-
-
-def unsaved_after_the_head() -> Interrupted:
-    """What Ctrl-C after the head's epochs says when their training state could not be written:
-    there is nothing to resume, and no run to offer."""
-    return Interrupted(
-        "interrupted after the head's epochs, whose training state could not be written "
-        "(the log says why): nothing of the run was saved; train it again"
-    )
-
-
-def float_body(body: nn.Module) -> nn.Module:
-    """The fp32 body fine-tuning trains: an int8 body's own fp32 weights, or the body itself."""
-    return body.float_body if isinstance(body, QuantizedBody) else body
+            raise stopped_outside_epochs(data_dir, out, resume, begun, stop) from None
 
 
 def body_kept(
@@ -378,74 +244,6 @@ def body_kept(
     prep.precision = {k: v for k, v in prep.precision.items() if k != "engine"}
     prep.precision |= {"used": "fp32", "why": why}
     return config, replace(meta, train_config=config)
-
-
-def interrupted_outside_epochs(
-    data_dir: Path | str,
-    out: Path | str,
-    saved: bool,
-    stored: int = 0,
-    earlier: int = 0,
-    summary: dict | None = None,
-    world: World = SINGLE,
-) -> Interrupted:
-    """What Ctrl-C before the head's first epoch, or after its last (fine-tuning, calibrating),
-    leaves and how to go on; ``saved``: this run's training state is in ``out`` (written by this
-    train, or the resumed run's own); ``stored``: feature rows this train wrote into the store
-    (none while it was still making the int8 copy of the body, say); ``earlier``: those of its
-    image views it found there already, stored by earlier commands; ``summary``: the run as
-    written then (:func:`save_after_the_head`), which ``train --json`` prints."""
-    if world.distributed and not saved:
-        return interrupted_rank(stored, world)
-    out = Path(out)
-    if saved:
-        best = f"the head's best model is in {out / BEST} and " if summary is not None else ""
-        return Interrupted(
-            f"interrupted after the head's epochs; {best}its training state is in {out / LAST}: "
-            "continue it with `resume=True` (fine-tuning, if asked for, starts again)",
-            values={"resume": str(out), "data": str(data_dir)},
-            summary=summary,
-        )
-    head = "interrupted before the head's first epoch ended: nothing of the run was saved"
-    if not stored and not earlier:
-        return Interrupted(f"{head}, and no features of its images were stored or found yet")
-    return Interrupted(f"{head}, but {kept_features(stored, earlier)}")
-
-
-def kept_features(stored: int, earlier: int) -> str:
-    """Which of the run's image views have their features in the store after Ctrl-C: ``stored``
-    by this train, ``earlier`` found there, stored by earlier commands (a count, not zero)."""
-    again, before = "so the same command starts again from them", "stored by earlier commands"
-    if not earlier:
-        views = plural(stored, "image view")
-        return f"the features of the {views} computed so far are in the store, {again}"
-    views = plural(stored + earlier, "image view")
-    if not stored:
-        return f"the store holds the features of the {views} looked up so far, {before}, {again}"
-    return (
-        f"the store holds the features of the {views} looked up or computed so far ({stored} "
-        f"computed now, {earlier} {before}), {again}"
-    )
-
-
-def interrupted_rank(stored: int, world: World) -> Interrupted:
-    """What Ctrl-C before the head's first epoch leaves under torchrun, where rank 0 says it:
-    ``stored`` counts the feature rows this process wrote, not the other ranks' (each writes its
-    share itself). Summing them would take a collective, which is not safe at interruption: the
-    ranks take the signal at different moments, some inside a collective already, and a rank
-    that is gone never joins, so the sum would wait for ever."""
-    head = "interrupted before the head's first epoch ended: nothing of the run was saved"
-    whose = f"this process (rank {world.rank} of {world.size})"
-    if not stored:
-        return Interrupted(
-            f"{head}; {whose} had stored no features yet, and those the other ranks computed so "
-            "far, if any, are in the store"
-        )
-    return Interrupted(
-        f"{head}, but the features of the {plural(stored, 'image view')} {whose} computed so far "
-        "are in the store, with those of the other ranks, so the same command starts again from "
-        "them"
-    )
 
 
 def _train(
@@ -469,7 +267,7 @@ def _train(
             after_the_head.enter_context(written_on_stop(saver))
             source, finetune = FeatureSource(prep.train, prep.valid), None
             folders = (out, data_dir)
-            with saved_as_of_the_head_on_stop(prep, config, meta, folders, world, saver) as parts:
+            with kept_as_of_the_head_on_stop(prep, config, meta, folders, world, saver) as parts:
                 if config.finetune_blocks:
                     state, source, finetune = finetune_phase(
                         prep, config, state, reporter, world, parts
@@ -498,6 +296,20 @@ def _train(
     return result
 
 
+def kept_as_of_the_head_on_stop(
+    prep: Prepared,
+    config: TrainConfig,
+    meta: RunMeta,
+    folders: tuple[Path, Path],
+    world: World,
+    saver: EpochSaver | None,
+) -> AbstractContextManager[tuple[nn.Module, nn.Module] | None]:
+    """``train_stops.saved_as_of_the_head_on_stop`` for this run: a stop after the head's epochs
+    writes the run as of the head's end (:func:`keep_run_so_far`, into ``folders``' run folder)."""
+    keep = partial(keep_run_so_far, prep, config, meta, folders[0], None, ours=True)
+    return saved_as_of_the_head_on_stop(prep, config, keep, folders, world, saver)
+
+
 def refuse_unusable_files(data_dir: Path, reporter: Reporter) -> None:
     """``strict``: refuse a data folder in which ``objrec check`` finds unusable files; ``check``
     (every file opened) is imported here, not by a plain train."""
@@ -512,6 +324,17 @@ def replaces_earlier(out: Path, request: RunRequest) -> bool:
     if request.resume:
         return replaces_a_finished_run(out)
     return request.force
+
+
+def train_settings(
+    config: TrainConfig | Mapping[str, Any] | None, keywords: dict[str, Any]
+) -> TrainConfig:
+    """``train``'s settings from ``config`` and ``keywords``; a cache folder as the absolute
+    path it names now, since the run records it."""
+    config = settings(TrainConfig, as_config(TrainConfig, config), keywords, "train")
+    if config.cache_dir:
+        config = replace(config, cache_dir=str(Path(config.cache_dir).resolve()))
+    return config
 
 
 def started_by(out: Path | str, resume: bool, command: Sequence[str] | None) -> CommandLine | None:
@@ -546,6 +369,13 @@ def prepared_run(
     reporter.note(classes_note(prep.classes))
     reporter.note("parameters: {total:,} total, {trainable:,} trainable".format(**prep.params))
     return prep, run_meta(prep, config, data_dir)
+
+
+def classes_note(classes: Sequence[str], listed: int = 10) -> str:
+    """How many classes the run learns, named when ``listed`` or fewer: ``classes: 3 (blue,
+    green, red)``, so that a class added or gone shows in train's first lines."""
+    names = f" ({', '.join(map(quoted, classes))})" if len(classes) <= listed else ""
+    return f"classes: {len(classes)}{names}"
 
 
 def log_seconds(
@@ -656,76 +486,6 @@ help says it, and export warns when the file's answers in ONNX Runtime are apart
 
 
 # ---------------------------------------------------------------- 1. prepare
-
-
-@dataclass
-class Stages:
-    """When a run began and then its fit and its calibration (``time.perf_counter``): what its
-    summary's ``seconds`` are made of, so that a run stopped midway (Ctrl-C, a diverged loss)
-    records the time spent so far as a finished run records it all."""
-
-    started: float
-    fitting: float | None = None
-    calibrating: float | None = None
-
-    def until(self, now: float) -> tuple[float, float, float, float]:
-        """The times :func:`run_seconds` takes, for a run stopped (or ended) at ``now``: a stage
-        not begun yet took no time."""
-        fitting = now if self.fitting is None else self.fitting
-        calibrating = now if self.calibrating is None else self.calibrating
-        return self.started, fitting, calibrating, now
-
-
-@dataclass
-class Prepared:
-    """The model and the cached features a run trains on."""
-
-    model: Classifier
-    data: DataConfig
-    train: ViewStack
-    valid: ViewStack
-    fingerprint: str
-    train_set: ClassFolder
-    valid_set: ClassFolder
-    frozen_pass: dict[str, float] = field(default_factory=dict)
-    """Image views pushed through the frozen body (``computed``), read from the store, hashed."""
-    seconds: float = 0.0
-    """How long the frozen pass (or reading the store) took."""
-    quantize_seconds: float = 0.0
-    """Of ``seconds``, how long quantizing the body to int8 took (calibration included)."""
-    seen: dict[str, list[str]] = field(default_factory=dict)
-    """The content digests of the training and validation images (``leakage.SEEN_RECORD``)."""
-    image_classes: list[tuple[str, str, str]] | None = None
-    """The split, class and content digest of each image of the data folder, train, valid and
-    test (``class_record``; None under torchrun on ranks other than 0)."""
-    precision: dict[str, str] = field(default_factory=dict)
-    """The body's and the head's precision and why (``open_run``), for the run's summary."""
-    stages: Stages = field(default_factory=lambda: Stages(time.perf_counter()))
-    """When the run and its stages began, for its summary's ``seconds``."""
-    command: CommandLine | None = None
-    """The command line that started the run and its folder, for its summary's
-    ``provenance``."""
-    split: SplitState | None = None
-    """The split folder as the run listed its images, for its summary's ``provenance``."""
-    replaces: bool = False
-    """A forced run over an earlier run in its folder, whose evaluations, report and export go
-    with this run's files, as they take their names (``runs.put_in_place``)."""
-
-    @property
-    def train_y(self) -> torch.Tensor:
-        return self.train.labels
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return self.train_set.classes
-
-    @property
-    def params(self) -> dict[str, int]:
-        return count_parameters(self.model)
-
-    @property
-    def n_images(self) -> dict[str, int]:
-        return {"train": len(self.train_y), "valid": len(self.valid.labels)}
 
 
 def prepare(
@@ -1136,8 +896,8 @@ def fit_head(
     world: World = SINGLE,
 ) -> tuple[FitState, EpochSaver | None]:
     """Run ``fit`` on the cached features, the training state copied after every epoch (written
-    every ``runs.SAVE_EVERY`` seconds); also returns rank 0's saver, which holds the last
-    epoch's state until :func:`written_on_stop` writes it (at once when fine-tuning follows)."""
+    every ``runs.SAVE_EVERY`` seconds); also returns rank 0's saver, which holds the last epoch's
+    state until ``train_stops.written_on_stop`` writes it (at once when fine-tuning follows)."""
     head = prep.model.head.to(world.device)
     optimizer = head_optimizer(head, config)
     state = None
@@ -1169,7 +929,7 @@ def fit_head(
             raise
         saver.flush()
         ours = saved is not None or state_stamp(out) not in (None, before)
-        save_on_stop(stop, prep, config, meta, out, optimizer, ours=ours)
+        stopped_in_the_fit(stop, prep, (config, meta), out, optimizer, ours=ours)
     if saver is not None:
         saver.fit_ended()
         if config.finetune_blocks:  # minutes of it: a crash then loses none of the head's epochs
@@ -1177,31 +937,21 @@ def fit_head(
     return state, saver
 
 
-@contextmanager
-def written_on_stop(saver: EpochSaver | None) -> Iterator[None]:
-    """The head's training state as of its last epoch (``saver``'s, rank 0's) written to
-    ``last.safetensors`` when what follows the head's epochs stops, by Ctrl-C or an error
-    (fine-tuning, calibrating, writing the run), so that ``resume`` goes on from it. A run that
-    ends writes none, since its model is written whole and the state would be removed: 80 MB for
-    the default head, 0.14 s of writing, hashing and syncing of a 10.6 s warm retrain of the
-    100-class protocol; once the run's files are in place, a stop held back meanwhile writes none
-    either (``runs.put_in_place`` lets it go: ``EpochSaver.let_go``). A crash (``kill -9``)
-    meanwhile loses at most ``runs.SAVE_EVERY`` seconds of training, as one within the epochs
-    does. A state that cannot be written either (the full disk that stopped the run) is logged,
-    and the stop's own error raised: it says what went wrong first."""
-    try:
-        yield
-    except BaseException:
-        if saver is not None:
-            try:
-                saver.flush()
-            except Exception as exc:
-                log.error(
-                    "the training state could not be written either (%s): the run cannot be "
-                    "resumed",
-                    exc,
-                )
-        raise
+def stopped_in_the_fit(
+    stop: BaseException,
+    prep: Prepared,
+    settings: tuple[TrainConfig, RunMeta],
+    out: Path,
+    optimizer: torch.optim.Optimizer,
+    *,
+    ours: bool,
+) -> NoReturn:
+    """``train_stops.save_on_stop`` for this run (``settings``: its config and metadata), whose
+    run so far :func:`keep_run_so_far` writes (``ours``: the training state in ``out`` is this
+    run's)."""
+    config, meta = settings
+    keep = partial(keep_run_so_far, prep, config, meta, out, optimizer, ours=ours)
+    save_on_stop(stop, prep, config, meta, out, keep, ours=ours)
 
 
 def epoch_saver(
@@ -1234,61 +984,22 @@ def resumed_state(
     return restore_training_state(saved, head, optimizer)
 
 
-def save_on_stop(
-    stop: BaseException,
-    prep: Prepared,
-    config: TrainConfig,
-    meta: RunMeta,
-    out: Path,
-    optimizer: torch.optim.Optimizer,
-    *,
-    ours: bool,
-) -> NoReturn:
-    """Ctrl-C or a diverged loss (``stop``) in the head's fit: write the run as of its last
-    completed epoch (``runs.keep_best_so_far``; ``ours``: the training state in ``out`` is this
-    run's), then say what was kept: how to resume after Ctrl-C, to lower ``lr`` after a
-    divergence (a resume would diverge again: it keeps the run's settings). A forced run over an
-    earlier one writes nothing (:func:`kept_the_earlier_run`)."""
-    if prep.replaces:
-        raise kept_the_earlier_run(stop, config, meta, out, ours) from None
-    state = keep_run_so_far(prep, config, meta, out, optimizer, ours=ours)
-    if isinstance(stop, Diverged):
-        raise diverged(stop, "lr", config.lr, kept_words(out, state), holds_run(out)) from None
-    raise interrupted_in_fit(out, meta, state) from None
-
-
-def kept_the_earlier_run(
-    stop: BaseException, config: TrainConfig, meta: RunMeta, out: Path, ours: bool
-) -> Exception:
-    """What Ctrl-C or a diverged loss (``stop``) in a forced run's fit says: the earlier run in
-    ``out`` stays whole, its model and what was made from it, until this run's model is written;
-    this run's training state (``ours``: it wrote one) is there for ``resume=True``."""
-    earlier = f"{out / BEST} is still the earlier run's model"
-    if isinstance(stop, Diverged):
-        return diverged(stop, "lr", config.lr, f"; {earlier}")
-    if not ours:
-        return interrupted_in_fit(out, meta, None)
-    epoch = load_training_state(out / LAST).progress.epoch
-    return Interrupted(
-        f"interrupted after epoch {epoch}; {earlier}, kept until this run's is written: "
-        "continue it with `resume=True`",
-        values={"resume": str(out), "data": str(meta.data_dir or "DATA")},
-    )
-
-
 def keep_run_so_far(
     prep: Prepared,
     config: TrainConfig,
     meta: RunMeta,
     out: Path,
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | None,
     *,
     ours: bool,
 ) -> FitState | None:
     """``runs.keep_best_so_far`` for this run: its model and its record so far
-    (:func:`run_record`, the seconds spent until now)."""
+    (:func:`run_record`, the seconds spent until now); ``optimizer``: the head's (None after its
+    epochs: a new one, which the training state's is read into, the state ``written_on_stop`` has
+    just written, or the resumed run's own). ``train_stops`` calls it."""
     seconds = run_seconds(prep, config.precision, prep.stages.until(time.perf_counter()))
     record = run_record(prep, seconds)
+    optimizer = optimizer or head_optimizer(prep.model.head, config)
     return keep_best_so_far(out, prep.model, optimizer, config, meta, record, ours=ours)
 
 
@@ -1312,26 +1023,6 @@ def run_record(
         split=prep.split,
         calibration=calibration or {},
         finetune=finetune,
-    )
-
-
-def kept_words(out: Path, state: FitState | None) -> str:
-    """What a diverged head's fit left in ``out``: the best model of the epochs before (``state``
-    after the last of them), or nothing."""
-    if state is None:
-        return ", before any epoch of this run could be saved"
-    return f"; the best model before it (epoch {state.best_epoch}) is in {out / BEST}"
-
-
-def diverged(stop: Diverged, setting: str, lr: float, kept: str, force: bool = True) -> ObjrecError:
-    """The error of a diverged fit (``stop``), in one sentence: the epoch and the loss, what was
-    ``kept``, and to start again with a lower ``setting`` than ``lr`` (the run's own settings are
-    what a resume uses); ``force``: the run folder holds a run, so a new one needs
-    ``force=True``."""
-    again = " and `force=True`" if force else ""
-    return ObjrecError(
-        f"the {stop.which} loss is {stop.value} at epoch {stop.epoch}: training diverged{kept}; "
-        f"start it again with a lower `{setting}` than {lr:g}{again}"
     )
 
 
@@ -1511,9 +1202,9 @@ def finetune_phase(
     parts: tuple[nn.Module, nn.Module] | None,
 ) -> tuple[FitState, FeatureSource, dict[str, Any]]:
     """Train the body's last blocks and the head on cached activations at the cut (see finetune;
-    ``parts``: the body split there, stem and top, by :func:`saved_as_of_the_head_on_stop`); the
-    tuned body's features for calibration come from the same activations. Also returns what
-    fine-tuning did (:func:`finetune_record`)."""
+    ``parts``: the body split there, stem and top, by
+    ``train_stops.saved_as_of_the_head_on_stop``); the tuned body's features for calibration come
+    from the same activations. Also returns what fine-tuning did (:func:`finetune_record`)."""
     if world.distributed or parts is None:
         raise ObjrecError(FINETUNE_IN_ONE_PROCESS)
     return tune_blocks(prep, config, head_state, reporter, world, parts)

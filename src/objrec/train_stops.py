@@ -1,0 +1,310 @@
+"""What a stop of ``train`` keeps and says: Ctrl-C (or SIGTERM) before the head's first epoch ends,
+in its epochs, or after them (fine-tuning, calibrating, writing the run), and a diverged loss.
+
+In the head's epochs the run is written as of its last completed epoch (``runs.keep_best_so_far``)
+and the training state stays for ``resume``; after them the body's tuned blocks are put back and
+the run is written as of the head's end; before the first epoch nothing of the run is kept but
+the features the frozen pass stored. A forced run over an earlier one writes nothing: the earlier
+model stays until this run's is written whole. Each stop says, in one sentence, what it left and
+how to go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn
+
+from torch import nn
+
+from objrec.cache import open_cache
+from objrec.checkpoint import BEST, LAST, load_training_state
+from objrec.config import TrainConfig
+from objrec.distributed import SINGLE, World
+from objrec.engine import Diverged, FitState
+from objrec.errors import Interrupted, ObjrecError
+from objrec.finetune import float_body, split_body
+from objrec.meta import RunMeta
+from objrec.prepared import Prepared
+from objrec.progress import plural
+from objrec.quantize import CopyStopped
+from objrec.runs import EpochSaver, holds_run, interrupted_in_fit, read_summary
+
+log = logging.getLogger(__name__)
+
+KeepSoFar = Callable[[], FitState | None]
+"""Writes the run as of the training state in its folder (``runs.keep_best_so_far``, with the
+run's record so far) and returns that state, None when there is none of this run's."""
+
+
+def with_copy_left(said: Interrupted, stop: KeyboardInterrupt) -> Interrupted:
+    """``said``, and what a stop in the int8 copy of the body left of it (``CopyStopped``): it
+    starts over, and is made once per cache folder."""
+    if not isinstance(stop, CopyStopped):
+        return said
+    return Interrupted(f"{said}; {stop.said()}", said.values, said.summary, said.left)
+
+
+def stopped_outside_epochs(
+    data_dir: Path | str,
+    out: Path | str,
+    resumed: bool,
+    settings: tuple[TrainConfig, tuple[tuple[int, int] | None, tuple[int, int]], World],
+    stop: KeyboardInterrupt,
+) -> Interrupted:
+    """:func:`interrupted_outside_epochs` for a train stopped in ``out`` by ``stop``: the run's
+    training state is ours when ``resumed`` or written since it began (``settings``: the config,
+    then ``before``, its :func:`state_stamp` then and the :func:`store_rows` of this process, and
+    the world); a stop in the int8 copy of the body says what it left of it
+    (:func:`with_copy_left`)."""
+    config, before, world = settings
+    ours = resumed or state_stamp(Path(out)) not in (None, before[0])
+    rows = rows_since(config.cache_dir, before[1])  # this process's
+    said = interrupted_outside_epochs(data_dir, out, ours, *rows, world=world)
+    return with_copy_left(said, stop)
+
+
+def store_rows(cache_dir: str | Path | None) -> tuple[int, int]:
+    """Feature rows this process has written into the cache folder's store, and those its frozen
+    passes found there already, stored by earlier commands."""
+    cache = open_cache(cache_dir)
+    return cache.rows_written, cache.rows_reused
+
+
+def rows_since(cache_dir: str | Path | None, before: tuple[int, int]) -> tuple[int, int]:
+    """:func:`store_rows` since ``before`` (its answer then)."""
+    now = store_rows(cache_dir)
+    return now[0] - before[0], now[1] - before[1]
+
+
+def state_stamp(out: Path) -> tuple[int, int] | None:
+    """Which ``last.safetensors`` is in ``out`` (inode, modification time), if any."""
+    try:
+        stat = (out / LAST).stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def save_after_the_head(prep: Prepared, keep: KeepSoFar, out: Path, data_dir: Path) -> Interrupted:
+    """Ctrl-C after the head's epochs (fine-tuning or calibrating, the body's tuned blocks put
+    back as they were by :func:`saved_as_of_the_head_on_stop`): write the run as of the head's
+    end, the training state ``fit_head`` left in ``out`` (the best model so far, ``finished``
+    False), as a stop in the head's epochs does (``keep``: ``runs.keep_best_so_far``), so that
+    ``train --json`` prints it; then say how to go on. A forced run over an earlier one writes
+    nothing: the earlier model stays until this run's is written whole."""
+    if prep.replaces:
+        return interrupted_outside_epochs(data_dir, out, True)
+    kept = keep()
+    return interrupted_outside_epochs(
+        data_dir, out, True, summary=read_summary(out) if kept else None
+    )
+
+
+@contextmanager
+def saved_as_of_the_head_on_stop(
+    prep: Prepared,
+    config: TrainConfig,
+    keep: KeepSoFar,
+    folders: tuple[Path, Path],
+    world: World,
+    saver: EpochSaver | None,
+) -> Iterator[tuple[nn.Module, nn.Module] | None]:
+    """Ctrl-C while fine-tuning or calibrating (after it, too): the body's tuned blocks put back as
+    they were before fine-tuning (a copy of their weights taken first), since the training state
+    the run is then written from holds the head's best only, trained on that body; rank 0 writes
+    the run (:func:`save_after_the_head` with ``keep``, ``folders``: out, data) from the
+    training state (``saver``'s, written first: :func:`written_on_stop`) and says so. Yields the
+    body split at fine-tuning's cut (stem, top) for ``train.finetune_phase``, None without it."""
+    parts, body, precision = None, prep.model.body, dict(prep.precision)
+    if config.finetune_blocks and not world.distributed:  # finetune_phase refuses torchrun
+        parts = split_body(float_body(body), config.finetune_blocks, prep.data.input_size)
+    top = parts[1] if parts else None
+    before = {k: v.detach().clone() for k, v in top.state_dict().items()} if top else {}
+    try:
+        with written_on_stop(saver):  # before save_after_the_head reads it
+            yield parts
+    except KeyboardInterrupt:
+        if top is not None:
+            top.load_state_dict(before)
+            prep.model.body, prep.precision = body, precision  # as before body_kept
+            prep.model.cpu().freeze_body()
+        if world.main and not state_written(saver, folders[0]):
+            raise unsaved_after_the_head() from None
+        if world.main:
+            raise save_after_the_head(prep, keep, *folders) from None
+        raise
+
+
+def state_written(saver: EpochSaver | None, out: Path) -> bool:
+    """Whether the head's training state is in ``out`` for a resume: not when its last write
+    failed (a full disk, logged by :func:`written_on_stop`), nor when none was ever written."""
+    return (saver is None or saver.failed is None) and (out / LAST).is_file()
+
+
+def unsaved_after_the_head() -> Interrupted:
+    """What Ctrl-C after the head's epochs says when their training state could not be written:
+    there is nothing to resume, and no run to offer."""
+    return Interrupted(
+        "interrupted after the head's epochs, whose training state could not be written "
+        "(the log says why): nothing of the run was saved; train it again"
+    )
+
+
+def interrupted_outside_epochs(
+    data_dir: Path | str,
+    out: Path | str,
+    saved: bool,
+    stored: int = 0,
+    earlier: int = 0,
+    summary: dict | None = None,
+    world: World = SINGLE,
+) -> Interrupted:
+    """What Ctrl-C before the head's first epoch, or after its last (fine-tuning, calibrating),
+    leaves and how to go on; ``saved``: this run's training state is in ``out`` (written by this
+    train, or the resumed run's own); ``stored``: feature rows this train wrote into the store
+    (none while it was still making the int8 copy of the body, say); ``earlier``: those of its
+    image views it found there already, stored by earlier commands; ``summary``: the run as
+    written then (:func:`save_after_the_head`), which ``train --json`` prints."""
+    if world.distributed and not saved:
+        return interrupted_rank(stored, world)
+    out = Path(out)
+    if saved:
+        best = f"the head's best model is in {out / BEST} and " if summary is not None else ""
+        return Interrupted(
+            f"interrupted after the head's epochs; {best}its training state is in {out / LAST}: "
+            "continue it with `resume=True` (fine-tuning, if asked for, starts again)",
+            values={"resume": str(out), "data": str(data_dir)},
+            summary=summary,
+        )
+    head = "interrupted before the head's first epoch ended: nothing of the run was saved"
+    if not stored and not earlier:
+        return Interrupted(f"{head}, and no features of its images were stored or found yet")
+    return Interrupted(f"{head}, but {kept_features(stored, earlier)}")
+
+
+def kept_features(stored: int, earlier: int) -> str:
+    """Which of the run's image views have their features in the store after Ctrl-C: ``stored``
+    by this train, ``earlier`` found there, stored by earlier commands (a count, not zero)."""
+    again, before = "so the same command starts again from them", "stored by earlier commands"
+    if not earlier:
+        views = plural(stored, "image view")
+        return f"the features of the {views} computed so far are in the store, {again}"
+    views = plural(stored + earlier, "image view")
+    if not stored:
+        return f"the store holds the features of the {views} looked up so far, {before}, {again}"
+    return (
+        f"the store holds the features of the {views} looked up or computed so far ({stored} "
+        f"computed now, {earlier} {before}), {again}"
+    )
+
+
+def interrupted_rank(stored: int, world: World) -> Interrupted:
+    """What Ctrl-C before the head's first epoch leaves under torchrun, where rank 0 says it:
+    ``stored`` counts the feature rows this process wrote, not the other ranks' (each writes its
+    share itself). Summing them would take a collective, which is not safe at interruption: the
+    ranks take the signal at different moments, some inside a collective already, and a rank
+    that is gone never joins, so the sum would wait for ever."""
+    head = "interrupted before the head's first epoch ended: nothing of the run was saved"
+    whose = f"this process (rank {world.rank} of {world.size})"
+    if not stored:
+        return Interrupted(
+            f"{head}; {whose} had stored no features yet, and those the other ranks computed so "
+            "far, if any, are in the store"
+        )
+    return Interrupted(
+        f"{head}, but the features of the {plural(stored, 'image view')} {whose} computed so far "
+        "are in the store, with those of the other ranks, so the same command starts again from "
+        "them"
+    )
+
+
+@contextmanager
+def written_on_stop(saver: EpochSaver | None) -> Iterator[None]:
+    """The head's training state as of its last epoch (``saver``'s, rank 0's) written to
+    ``last.safetensors`` when what follows the head's epochs stops, by Ctrl-C or an error
+    (fine-tuning, calibrating, writing the run), so that ``resume`` goes on from it. A run that
+    ends writes none, since its model is written whole and the state would be removed: 80 MB for
+    the default head, 0.14 s of writing, hashing and syncing of a 10.6 s warm retrain of the
+    100-class protocol; once the run's files are in place, a stop held back meanwhile writes none
+    either (``runs.put_in_place`` lets it go: ``EpochSaver.let_go``). A crash (``kill -9``)
+    meanwhile loses at most ``runs.SAVE_EVERY`` seconds of training, as one within the epochs
+    does. A state that cannot be written either (the full disk that stopped the run) is logged,
+    and the stop's own error raised: it says what went wrong first."""
+    try:
+        yield
+    except BaseException:
+        if saver is not None:
+            try:
+                saver.flush()
+            except Exception as exc:
+                log.error(
+                    "the training state could not be written either (%s): the run cannot be "
+                    "resumed",
+                    exc,
+                )
+        raise
+
+
+def save_on_stop(
+    stop: BaseException,
+    prep: Prepared,
+    config: TrainConfig,
+    meta: RunMeta,
+    out: Path,
+    keep: KeepSoFar,
+    *,
+    ours: bool,
+) -> NoReturn:
+    """Ctrl-C or a diverged loss (``stop``) in the head's fit: write the run as of its last
+    completed epoch (``keep``: ``runs.keep_best_so_far``; ``ours``: the training state in ``out``
+    is this run's), then say what was kept: how to resume after Ctrl-C, to lower ``lr`` after a
+    divergence (a resume would diverge again: it keeps the run's settings). A forced run over an
+    earlier one writes nothing (:func:`kept_the_earlier_run`)."""
+    if prep.replaces:
+        raise kept_the_earlier_run(stop, config, meta, out, ours) from None
+    state = keep()
+    if isinstance(stop, Diverged):
+        raise diverged(stop, "lr", config.lr, kept_words(out, state), holds_run(out)) from None
+    raise interrupted_in_fit(out, meta, state) from None
+
+
+def kept_the_earlier_run(
+    stop: BaseException, config: TrainConfig, meta: RunMeta, out: Path, ours: bool
+) -> Exception:
+    """What Ctrl-C or a diverged loss (``stop``) in a forced run's fit says: the earlier run in
+    ``out`` stays whole, its model and what was made from it, until this run's model is written;
+    this run's training state (``ours``: it wrote one) is there for ``resume=True``."""
+    earlier = f"{out / BEST} is still the earlier run's model"
+    if isinstance(stop, Diverged):
+        return diverged(stop, "lr", config.lr, f"; {earlier}")
+    if not ours:
+        return interrupted_in_fit(out, meta, None)
+    epoch = load_training_state(out / LAST).progress.epoch
+    return Interrupted(
+        f"interrupted after epoch {epoch}; {earlier}, kept until this run's is written: "
+        "continue it with `resume=True`",
+        values={"resume": str(out), "data": str(meta.data_dir or "DATA")},
+    )
+
+
+def kept_words(out: Path, state: FitState | None) -> str:
+    """What a diverged head's fit left in ``out``: the best model of the epochs before (``state``
+    after the last of them), or nothing."""
+    if state is None:
+        return ", before any epoch of this run could be saved"
+    return f"; the best model before it (epoch {state.best_epoch}) is in {out / BEST}"
+
+
+def diverged(stop: Diverged, setting: str, lr: float, kept: str, force: bool = True) -> ObjrecError:
+    """The error of a diverged fit (``stop``), in one sentence: the epoch and the loss, what was
+    ``kept``, and to start again with a lower ``setting`` than ``lr`` (the run's own settings are
+    what a resume uses); ``force``: the run folder holds a run, so a new one needs
+    ``force=True``."""
+    again = " and `force=True`" if force else ""
+    return ObjrecError(
+        f"the {stop.which} loss is {stop.value} at epoch {stop.epoch}: training diverged{kept}; "
+        f"start it again with a lower `{setting}` than {lr:g}{again}"
+    )
