@@ -243,7 +243,7 @@ def test_each_lite_backbone_knows_its_blocks_before_it_is_built():
 
 def test_a_diverged_finetuning_names_finetune_lr_and_keeps_the_heads_state():
     from objrec.engine import Diverged
-    from objrec.train import finetune_divergence
+    from objrec.finetune import finetune_divergence
 
     config = TrainConfig(backbone="tiny_test", finetune_blocks=1, finetune_lr=0.5)
     with pytest.raises(ObjrecError) as caught, finetune_divergence(config):
@@ -279,7 +279,7 @@ def fit_states(head_losses, tuned_losses, best_epoch):
 def test_a_fine_tuning_that_did_not_help_says_in_plain_words_what_the_run_keeps():
     """It said the run keeps 'the frozen body and its head'; and --json did not say so at all
     (only the text output did): finetune_record is the summary's `finetune`."""
-    from objrec.train import finetune_outcome, finetune_record
+    from objrec.finetune import finetune_outcome, finetune_record
 
     head, tuned = fit_states([0.9, 0.5, 0.6], [0.7, 0.55, 0.65], best_epoch=2)
     record = finetune_record(head, tuned, 1)
@@ -311,7 +311,7 @@ def test_a_kept_fine_tuning_s_note_quotes_the_kept_model_s_loss_under_min_delta(
     best_valid_loss_after stays the lowest (docs/json.md)."""
     from types import SimpleNamespace
 
-    from objrec.train import finetune_told
+    from objrec.finetune import finetune_told
 
     head, tuned = fit_states([0.9, 0.5], [0.45, 0.445], best_epoch=2)
     tuned.stopper.best, tuned.stopper.best_epoch = 0.45, 3  # as min_delta=0.01 leaves them
@@ -360,7 +360,7 @@ def test_fine_tuning_short_of_the_head_s_loss_gives_back_the_untuned_weights(cap
     kept, and the model gets its untuned weights back (review48a LOW 3)."""
     import copy
 
-    from objrec.train import finetune_start, finetune_told, unless_below_the_head
+    from objrec.finetune import finetune_start, finetune_told, unless_below_the_head
 
     head, _ = fit_states([0.9, 0.5], [], best_epoch=2)
     head.stopper.min_delta = 0.01  # the run's, which fine-tuning's stopper takes from the head's

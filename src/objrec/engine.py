@@ -6,16 +6,19 @@ import copy
 import inspect
 import logging
 import math
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from objrec import config
+from objrec.config import TrainConfig
 from objrec.distributed import SINGLE, World
 from objrec.errors import ObjrecError, stops_held
 from objrec.model import mean_log_probs
@@ -465,3 +468,30 @@ def end_epoch(
     state.history.append(record)
     state.epoch = epoch
     return record
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def training_loss(config: TrainConfig, labels: torch.Tensor, n_classes: int) -> nn.Module:
+    """Cross-entropy with the configured label smoothing and class weighting."""
+    weight = None
+    if config.balance == "weights":
+        counts = torch.bincount(labels, minlength=n_classes).float()
+        weight = counts.sum() / (n_classes * counts.clamp(min=1))
+    return nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+
+
+def diverged(stop: Diverged, setting: str, lr: float, kept: str, force: bool = True) -> ObjrecError:
+    """The error of a diverged fit (``stop``), in one sentence: the epoch and the loss, what was
+    ``kept``, and to start again with a lower ``setting`` than ``lr`` (the run's own settings are
+    what a resume uses); ``force``: the run folder holds a run, so a new one needs
+    ``force=True``."""
+    again = " and `force=True`" if force else ""
+    return ObjrecError(
+        f"the {stop.which} loss is {stop.value} at epoch {stop.epoch}: training diverged{kept}; "
+        f"start it again with a lower `{setting}` than {lr:g}{again}"
+    )

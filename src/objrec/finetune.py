@@ -11,19 +11,46 @@ learning rates), with a one-epoch linear warm-up and a cosine decay; BatchNorm k
 running statistics by default (the unfrozen layers' BatchNorms stay in eval mode), or updates them
 from the training batches with ``finetune_batchnorm="train"`` (both measured in
 benchmarks/README.md).
+
+The phase in ``train`` (``train.finetune_phase`` cuts the body and stores the activations at
+the cut): the epochs (:func:`tune_blocks`), kept only when they lower the head's best validation
+loss (:func:`unless_below_the_head`), what fine-tuning did and says (:func:`finetune_record`,
+:func:`finetune_outcome`), the body a kept fine-tuning leaves the run (:func:`body_kept`).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
 
 import torch
 from torch import nn
 
 from objrec.backbones import get_backbone
+from objrec.batches import ViewStack, feature_batches
 from objrec.bodies import Body, ConcatBody, LiteBody
+from objrec.config import TrainConfig
+from objrec.distributed import World, epoch_seed
+from objrec.engine import (
+    Diverged,
+    EarlyStopping,
+    FitState,
+    diverged,
+    evaluate_loss,
+    fit,
+    lower_not_kept,
+    seed_everything,
+    training_loss,
+)
 from objrec.errors import ObjrecError
+from objrec.meta import RunMeta
+from objrec.prepared import Prepared
+from objrec.progress import SILENT, Reporter, plural
 from objrec.quantize import QuantizedBody
 
 log = logging.getLogger(__name__)
@@ -47,6 +74,17 @@ def require_blocks(backbone: str, n: int) -> None:
             f"`finetune_blocks` must be between 1 and {spec.blocks} for the backbone {backbone}: "
             f"{body} {spec.blocks} blocks"
         )
+
+
+FINETUNE_IN_ONE_PROCESS = "`finetune_blocks` does not run under torchrun yet: train in one process"
+
+
+def refuse_finetune_under_torchrun(blocks: int, world: World) -> None:
+    """Fine-tuning (``blocks`` above 0) runs in one process only: under torchrun it is refused
+    before any work, a resume too. It was refused after the frozen pass and the head's fit, on
+    every rank, leaving a training state that no torchrun could resume."""
+    if blocks and world.distributed:
+        raise ObjrecError(FINETUNE_IN_ONE_PROCESS)
 
 
 def _check(body: nn.Module, n: int) -> LiteBody:
@@ -192,6 +230,222 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_ste
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+# ---------------------------------------------------------------- the phase in train
+
+
 def float_body(body: nn.Module) -> nn.Module:
     """The fp32 body fine-tuning trains: an int8 body's own fp32 weights, or the body itself."""
     return body.float_body if isinstance(body, QuantizedBody) else body
+
+
+def tune_blocks(
+    prep: Prepared,
+    config: TrainConfig,
+    head_state: FitState,
+    told: tuple[Reporter, World],
+    top: nn.Module,
+    stacks: tuple[ViewStack, ViewStack],
+) -> tuple[FitState, dict[str, Any]]:
+    """Train the body's last blocks (``top``, above the cut) and the head, from the head's own
+    fit (``head_state``), on the stored activations at the cut (``stacks``: the training views
+    and the validation images); ``told``: where it is said, and the ranks. Returns the fit and
+    what fine-tuning did (:func:`finetune_record`); not kept, ``top`` and the head are given back
+    the weights they had."""
+    reporter, world = told
+    train_x, valid_stack = stacks
+    unfreeze(top)
+    model = FinetuneModel(top, prep.model.head, config.finetune_batchnorm).to(world.device)
+    with torch.no_grad():  # one validation pass: the untuned model as fine-tuning's epochs run it
+        untuned = evaluate_loss(model, valid_stack.batches(256))["loss"]
+    start = finetune_start(head_state, model, config, untuned)
+    reporter.note(
+        f"fine-tuning the body's last {config.finetune_blocks} block(s) with the head, at most "
+        f"{plural(config.finetune_epochs, 'epoch')} from epoch {head_state.epoch + 1}"
+    )
+    untouched = start.best_state  # ``fit`` replaces the state's copy as epochs improve on it
+    stacks, n = (train_x, valid_stack), len(prep.classes)
+    state = finetune_fit(model, start, stacks, config, n, world, reporter)
+    state = unless_below_the_head(state, head_state, model, untouched)
+    prep.model.cpu().freeze_body()
+    return state, finetune_told(head_state, state, config, reporter, untuned)
+
+
+def finetune_fit(
+    model: FinetuneModel,
+    start: FitState,
+    stacks: tuple[ViewStack, ViewStack],
+    config: TrainConfig,
+    n_classes: int,
+    world: World,
+    reporter: Reporter = SILENT,
+) -> FitState:
+    """Fine-tuning's epochs (``engine.fit``) of ``model`` from ``start``, on the cut activations
+    (``stacks``: training and validation) of ``n_classes``' images."""
+    train_x, valid_stack = stacks
+    train_y = train_x.labels
+    optimizer = optimizer_for(model, config.finetune_lr)
+    steps = -(-len(train_y) // config.batch_size)
+    scheduler = warmup_cosine(optimizer, steps, steps * config.finetune_epochs)
+    seed_everything(config.seed)
+    with finetune_divergence(config):
+        return fit(
+            model,
+            lambda epoch: feature_batches(
+                train_x, train_y, config.batch_size, epoch_seed(config.seed, epoch)
+            ),
+            lambda: valid_stack.batches(256),
+            optimizer,
+            epochs=start.epoch + config.finetune_epochs,
+            patience=config.patience,
+            min_delta=config.min_delta,
+            steps_per_epoch=steps,
+            reporter=reporter,
+            loss_fn=training_loss(config, train_y, n_classes).to(world.device),
+            scheduler=scheduler,
+            state=start,
+            limit=("finetune_epochs", config.finetune_epochs),
+        )
+
+
+def finetune_told(
+    head_state: FitState,
+    state: FitState,
+    config: TrainConfig,
+    reporter: Reporter,
+    untuned: float | None = None,
+) -> dict[str, Any]:
+    """What fine-tuning did (:func:`finetune_record`), said: a note when its weights are kept, a
+    warning (which --json's ``warnings`` carries too) when not; every history row names its
+    phase, since an empty cell reads as missing."""
+    for record in state.history:
+        record["phase"] = "finetune" if record["epoch"] > head_state.epoch else "head"
+    outcome = finetune_record(head_state, state, config.finetune_blocks, untuned)
+    said = finetune_outcome(outcome, config.min_delta, state.best_valid_loss)
+    if outcome["kept"]:
+        reporter.note(said)
+    else:
+        log.warning("%s", said)
+    return outcome
+
+
+def finetune_start(
+    head_state: FitState, model: nn.Module, config: TrainConfig, untuned: float | None = None
+) -> FitState:
+    """Where fine-tuning starts: after the head's epochs, from the loss of the ``untuned`` model
+    as its epochs run it (the fp32 body and head: an int8 body's run, or a bf16 head's, measured
+    the head's best otherwise), so that its epochs, and its patience, judge its own progress;
+    without it, from the head's best loss."""
+    stopper = EarlyStopping(config.patience)
+    stopper.load_state_dict({**head_state.stopper.state_dict(), "bad_epochs": 0})
+    if untuned is not None:
+        stopper.best = untuned
+    history, best = list(head_state.history), copy.deepcopy(model.state_dict())
+    return FitState(
+        stopper,
+        epoch=head_state.epoch,
+        history=history,
+        best_state=best,
+        began_from=head_state.epoch,
+    )
+
+
+def unless_below_the_head(
+    state: FitState, head_state: FitState, model: nn.Module, untouched: dict[str, torch.Tensor]
+) -> FitState:
+    """``state``, or, when fine-tuning's best did not lower the head's best loss as early stopping
+    counts a gain, the head's: ``model`` given back its ``untouched`` weights (the run keeps the
+    network as it was, and its head). Fine-tuning improved on its own start, an untuned model that
+    scored worse than the head's (an fp32 body against the int8 one it trained on), without
+    beating the model it would replace."""
+    if improved_on_the_head(state, head_state):
+        return state
+    model.load_state_dict(untouched)  # fit's best: these, or an epoch short of the head's loss
+    state.stopper.load_state_dict(head_state.stopper.state_dict())
+    state.best_state = untouched
+    for record in state.history[head_state.epoch :]:  # history.csv's best: the epoch kept
+        record["best"] = False
+    return state
+
+
+def improved_on_the_head(state: FitState, head_state: FitState) -> bool:
+    """Fine-tuning's best epoch lowered the head's best loss by more than ``min_delta``."""
+    tuned = state.best_epoch > head_state.epoch
+    return tuned and state.best_valid_loss < head_state.best_valid_loss - state.stopper.min_delta
+
+
+@contextmanager
+def finetune_divergence(config: TrainConfig) -> Iterator[None]:
+    """A diverged fine-tuning (``engine.Diverged``) as one error that names ``finetune_lr``: the
+    head's own training state stays in the run folder, as after Ctrl-C while fine-tuning."""
+    try:
+        yield
+    except Diverged as stop:
+        kept = " while fine-tuning (the head's training state is kept)"
+        raise diverged(stop, "finetune_lr", config.finetune_lr, kept) from None
+
+
+def finetune_record(
+    head_state: FitState, state: FitState, blocks: int, untuned: float | None = None
+) -> dict[str, Any]:
+    """What fine-tuning did, for ``summary.json``: the ``blocks`` tuned, its epochs, whether the
+    run keeps the fine-tuned model (it lowered the head's best validation loss, as early stopping
+    counts a gain), the best loss before it, the ``untuned`` model's its epochs start from (when
+    measured) and the lowest of its own epochs."""
+    tuned = [r["valid_loss"] for r in state.history if r["epoch"] > head_state.epoch]
+    record = {
+        "blocks": blocks,
+        "epochs_run": len(tuned),
+        "kept": state.best_epoch > head_state.epoch,
+        "best_valid_loss_before": head_state.stopper.best,
+        "best_valid_loss_after": min(tuned, default=math.nan),
+        "best_epoch_before": head_state.best_epoch,
+    }
+    return record if untuned is None else record | {"valid_loss_untuned": untuned}
+
+
+def finetune_outcome(
+    outcome: Mapping[str, Any], min_delta: float = 0.0, kept_loss: float | None = None
+) -> str:
+    """Whether fine-tuning lowered the best validation loss (by more than ``min_delta``, as early
+    stopping counts it), so which model the run keeps (``outcome``: :func:`finetune_record`);
+    ``kept_loss``: the kept model's loss (default: the lowest of fine-tuning's epochs), above
+    that lowest when a later epoch was lower by ``min_delta`` or less. The untuned model's loss,
+    where it reads otherwise than the head's best (an int8 body, a bf16 head), is said too: the
+    epochs started from it."""
+    before, after = outcome["best_valid_loss_before"], outcome["best_valid_loss_after"]
+    untuned = outcome.get("valid_loss_untuned")
+    start = "" if untuned is None or f"{untuned:.4f}" == f"{before:.4f}" else f"{untuned:.4f}"
+    if outcome["kept"]:
+        kept = after if kept_loss is None else kept_loss
+        started = f" (its epochs started from {start}: the untuned network in fp32)" * bool(start)
+        return (
+            f"fine-tuning lowered the best valid loss from {before:.4f} to {kept:.4f}"
+            f"{lower_not_kept(kept, after, min_delta)}{started}: the run keeps the fine-tuned "
+            "blocks"
+        )
+    by = f" by more than {min_delta:g}" if min_delta else ""
+    started = f", from {start} untuned in fp32" if start else ""
+    return (
+        f"fine-tuning did not lower the best valid loss ({before:.4f}, the head's epoch "
+        f"{outcome['best_epoch_before']}){by} in its {plural(outcome['epochs_run'], 'epoch')} "
+        f"(its lowest: {after:.4f}{started}): the run keeps the pretrained network as it was, "
+        "and its head"
+    )
+
+
+def body_kept(
+    prep: Prepared, config: TrainConfig, meta: RunMeta, finetune: dict[str, Any]
+) -> tuple[TrainConfig, RunMeta]:
+    """The run's body and settings once fine-tuning is done (``finetune``: its record). Kept, the
+    fp32 body it tuned becomes the run's in place of an int8 one (whose graph holds the untuned
+    weights), and the run records fp32 and why; not kept, the run stays as it would be without
+    fine-tuning, its int8 body, precision and stored features included."""
+    body = prep.model.body
+    if not finetune["kept"] or not isinstance(body, QuantizedBody):
+        return config, meta
+    prep.model.body = body.float_body
+    config = replace(config, precision="fp32")
+    why = "fine-tuning was kept: its tuned blocks run in fp32"
+    prep.precision = {k: v for k, v in prep.precision.items() if k != "engine"}
+    prep.precision |= {"used": "fp32", "why": why}
+    return config, replace(meta, train_config=config)

@@ -55,7 +55,7 @@ def int8_dot_product(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
 def auto_precision(spec: BackboneSpec, device: torch.device) -> tuple[str, str]:
     """What ``precision="auto"`` runs the body in, ``int8`` or ``fp32``, and why, in words (the
     same with ``finetune_blocks``: the head trains on that body, and a fine-tuning not kept
-    leaves the run as it would be without it, ``train.body_kept``)."""
+    leaves the run as it would be without it, ``finetune.body_kept``)."""
     flag = int8_dot_product()
     fp32_because = (
         (device.type != "cpu", f"the frozen pass runs on {device.type}, int8 on the CPU only"),

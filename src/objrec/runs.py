@@ -104,7 +104,7 @@ class TrainResult:
     """How the temperature was chosen: the one used, the plain fit, the validation errors and
     ``kept_at_1`` (why the temperature was kept at 1, or None)."""
     finetune: dict[str, Any] | None = None
-    """What fine-tuning did (``train.finetune_record``): whether the run keeps the fine-tuned
+    """What fine-tuning did (``finetune.finetune_record``): whether the run keeps the fine-tuned
     model, the best validation loss before it and its own lowest; None without fine-tuning."""
     provenance: dict[str, Any] = field(default_factory=dict)
     """What the run was made with (``provenance.Provenance``): objrec's version and commit, the

@@ -19,12 +19,13 @@ from typing import NoReturn
 
 from torch import nn
 
+from objrec.bodies import Body
 from objrec.cache import open_cache
 from objrec.checkpoint import BEST, LAST, load_training_state
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE, World
-from objrec.engine import Diverged, FitState
-from objrec.errors import Interrupted, ObjrecError
+from objrec.engine import Diverged, FitState, diverged
+from objrec.errors import Interrupted
 from objrec.finetune import float_body, split_body
 from objrec.meta import RunMeta
 from objrec.prepared import Prepared
@@ -111,7 +112,7 @@ def saved_as_of_the_head_on_stop(
     folders: tuple[Path, Path],
     world: World,
     saver: EpochSaver | None,
-) -> Iterator[tuple[nn.Module, nn.Module] | None]:
+) -> Iterator[tuple[Body, nn.Module] | None]:
     """Ctrl-C while fine-tuning or calibrating (after it, too): the body's tuned blocks put back as
     they were before fine-tuning (a copy of their weights taken first), since the training state
     the run is then written from holds the head's best only, trained on that body; rank 0 writes
@@ -296,15 +297,3 @@ def kept_words(out: Path, state: FitState | None) -> str:
     if state is None:
         return ", before any epoch of this run could be saved"
     return f"; the best model before it (epoch {state.best_epoch}) is in {out / BEST}"
-
-
-def diverged(stop: Diverged, setting: str, lr: float, kept: str, force: bool = True) -> ObjrecError:
-    """The error of a diverged fit (``stop``), in one sentence: the epoch and the loss, what was
-    ``kept``, and to start again with a lower ``setting`` than ``lr`` (the run's own settings are
-    what a resume uses); ``force``: the run folder holds a run, so a new one needs
-    ``force=True``."""
-    again = " and `force=True`" if force else ""
-    return ObjrecError(
-        f"the {stop.which} loss is {stop.value} at epoch {stop.epoch}: training diverged{kept}; "
-        f"start it again with a lower `{setting}` than {lr:g}{again}"
-    )
