@@ -3,7 +3,8 @@
 1. :func:`prepare`: build the model, compute (or read from the feature store) the frozen body's
    features of every training view and of the validation images;
 2. :func:`fit_head`: train the head on them with early stopping, saving every epoch;
-3. :func:`finetune_phase`: optionally train the body's last blocks too (``--finetune-blocks``);
+3. :func:`finetune_phase`: optionally train the body's last blocks too (``--finetune-blocks``;
+   its epochs, and what the run keeps of them, in ``finetune``);
 4. :func:`calibrate`: fit the temperature, the unknown score and its threshold (``confidence``);
 5. ``runs.write_run``: write the best model, history, curves, config and summary.
 
@@ -1080,8 +1081,8 @@ def calibrate(
     """Temperature, unknown score and threshold of the final model (``confidence``): the feature
     score on the training images, the temperature and threshold on the validation images' outputs,
     both read batch by batch (the centre view) from ``source``. Also how the temperature was
-    chosen, for ``summary.json``. Under torchrun rank 0 alone, which writes the run: every rank
-    calibrated, on the same cores, and the others' was thrown away (nothing reads it)."""
+    chosen, for ``summary.json``. Rank 0 alone calibrates (it writes the run); under torchrun the
+    other ranks return at once, ``meta`` unchanged and no record, since nothing reads theirs."""
     if not world.main:
         return meta, {}
     prep.model.cpu().eval()  # the head may have trained on a GPU; the features are on the CPU
