@@ -2372,8 +2372,9 @@ def test_an_evaluation_written_again_removes_an_earlier_comparisons_evaluation(t
     remove_stale_against(out, keep=out / "against-now")
     said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert [m for m in said if m.startswith("removed")] == [
-        f"removed {out / 'against-old'}, an earlier `evaluate --against`'s evaluation of the other "
-        "run: it was compared with results this evaluate replaced (give --against again to compare)"
+        f"removed {out / 'against-old'}, the other run's evaluation of an earlier comparison "
+        "(`against`): it was compared with results this evaluate replaced (give `against` again "
+        "to compare, or another `out` to write elsewhere)"  # the CLI says --against, --out
     ]
     assert sorted(p.name for p in out.iterdir()) == ["against-kept", "against-mine", "against-now"]
     assert sorted(p.name for p in (out / "against-kept").iterdir()) == [

@@ -847,16 +847,41 @@ def test_a_plain_evaluate_says_it_replaced_an_earlier_unknown_result(
     evaluate(trained_run, split_dir, out=out, unknown=unknown)
     evaluate(trained_run, split_dir, out=out, unknown=unknown, force=True)
     said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert not [m for m in said if "--unknown" in m]
+    assert not [m for m in said if "`unknown=" in m]
     caplog.clear()
     evaluate(trained_run, split_dir, out=out, force=True)
     said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert [m for m in said if "--unknown" in m] == [
-        f"replaced the earlier `evaluate --unknown {unknown.resolve()}`'s results in {out} (3 "
-        f"images of none of the classes): give --unknown {unknown.resolve()} again to keep them "
-        "(report shows them only then)"
+    given = f"`unknown={str(unknown.resolve())!r}`"  # from Python it said --unknown, a flag
+    assert [m for m in said if "`unknown=" in m] == [
+        f"replaced the results of an earlier evaluation with {given} in {out} (3 images of none "
+        f"of the classes): give {given} again to keep them (report shows them only then), or "
+        "another `out` to write elsewhere"
     ]
     assert "open_set" not in json.loads((out / "metrics.json").read_text())
+
+
+def test_the_replaced_results_sentence_names_the_option_in_the_cli_and_the_argument_in_python(
+    tmp_path, monkeypatch
+):
+    """`objrec.evaluate(run, data)` from Python warned "give --unknown bg again to keep them": a
+    flag a Python caller has not got (newcomer50). The library names its arguments, which the
+    CLI spells as evaluate's options."""
+    from objrec.cli import cli
+    from objrec.cli.messages import to_cli
+    from objrec.evaluate import unknown_dropped
+
+    monkeypatch.chdir(tmp_path)
+    out = Path("run/eval-test")
+    out.mkdir(parents=True)
+    earlier = {"open_set": {"folder": "/photos/bg", "n_unknown": 30}}
+    (out / "metrics.json").write_text(json.dumps(earlier))
+    said = unknown_dropped(out, {})
+    assert said is not None and "give `unknown='/photos/bg'` again to keep them" in said
+    assert to_cli(said, cli.commands["evaluate"]) == (
+        "replaced the results of an earlier evaluation with --unknown /photos/bg in "
+        "run/eval-test (30 images of none of the classes): give --unknown /photos/bg again to "
+        "keep them (report shows them only then), or another --out to write elsewhere"
+    )
 
 
 @pytest.mark.slow  # a model loaded, test/ evaluated

@@ -96,9 +96,10 @@ def remove_stale_against(out: Path, keep: Path | None = None) -> None:
         if inner == keep or inner.is_symlink() or not inner.is_dir():
             continue
         if holds_evaluation(inner) and remove_evaluation(inner):
-            log.warning(
-                "removed %s, an earlier `evaluate --against`'s evaluation of the other run: it was "
-                "compared with results this evaluate replaced (give --against again to compare)",
+            log.warning(  # in the API's words: the CLI says --against and --out
+                "removed %s, the other run's evaluation of an earlier comparison (`against`): it "
+                "was compared with results this evaluate replaced (give `against` again to "
+                "compare, or another `out` to write elsewhere)",
                 inner,
             )
 

@@ -374,7 +374,9 @@ def unknown_dropped(out: Path, metrics: dict[str, Any]) -> str | None:
     ``evaluate --unknown FOLDER``'s results in ``out`` (None when it had none, or this one has
     its own): they went without a word, and the next report lost its section on photos of none
     of the classes (newcomer48). Said, not measured again: a plain evaluate measures what it is
-    asked to, as a dropped ``--against`` comparison is said (``compare.remove_stale_against``)."""
+    asked to, as a dropped ``--against`` comparison is said (``compare.remove_stale_against``).
+    In the API's words, which the CLI spells as its options: from Python it said "give --unknown
+    bg again", a flag a Python caller has not got (newcomer50)."""
     if metrics.get("open_set"):
         return None
     try:
@@ -383,12 +385,12 @@ def unknown_dropped(out: Path, metrics: dict[str, Any]) -> str | None:
         return None
     if not earlier:
         return None
-    folder = earlier.get("folder") or "FOLDER"
+    given = f"`unknown={str(earlier.get('folder') or 'FOLDER')!r}`"  # the CLI says --unknown X
     images = plural(int(earlier.get("n_unknown") or 0), "image")
     return (
-        f"replaced the earlier `evaluate --unknown {folder}`'s results in {out} ({images} of "
-        f"none of the classes): give --unknown {folder} again to keep them (report shows them "
-        "only then)"
+        f"replaced the results of an earlier evaluation with {given} in {out} ({images} of none "
+        f"of the classes): give {given} again to keep them (report shows them only then), or "
+        "another `out` to write elsewhere"
     )
 
 
