@@ -1313,6 +1313,33 @@ def test_export_shows_its_progress_while_it_checks_real_photos(trained_run, tmp_
     assert err.startswith("loading the libraries ...") and f"{written} ..." in err
 
 
+@pytest.mark.slow
+def test_the_check_s_bar_says_whose_answers_it_waits_for(trained_run, tmp_path):
+    """`export`'s "checking the export ...: 32/96 (33%)" stood still for 35 s, OpenVINO compiling
+    the file at its first batch, without a word (newcomer50 LOW). Before each engine's answers
+    the bar says whose they are, and at OpenVINO's first batch that it compiles the file."""
+    from objrec.export import check_photos, said_doing
+
+    from .conftest import TaskRecorder
+
+    class Doings(TaskRecorder):
+        def doing(self, what: str) -> None:
+            said.append(what)
+
+    said: list[str] = []
+    export_model(trained_run, tmp_path / "m.onnx", reporter=Doings())
+    batches = -(-len(check_photos(load_model(trained_run)[1])) // 16)
+    assert said == ["objrec's answers", "ONNX Runtime's answers"] * batches
+    said.clear()
+    for name, first in (("openvino", True), ("openvino", False), ("onnxruntime", True)):
+        said_doing(said.append, name, first)
+    assert said == [
+        "OpenVINO compiling the file, then its answers",
+        "OpenVINO's answers",
+        "ONNX Runtime's answers",
+    ]
+
+
 def test_the_check_s_photos_cover_every_class_of_the_run_s_data_and_of_the_sample(split_dir):
     """The check went from 150 photos to 32 (most of the export's time): a difference that shows
     on one class's photos only must still be met, so the photos spread over the classes of the

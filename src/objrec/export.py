@@ -303,12 +303,14 @@ def photo_agreement(
         confidence = confidence_sidecar(meta, model, softmax, outputs)
     tallies = {name: Tally() for name in runners}
     reading, steps = (softmax, confidence), len(photos) * (1 + len(runners))
-    with or_silent(reporter).task(checking_words(photos, runners), steps) as advance:
+    reporter = or_silent(reporter)
+    with reporter.task(checking_words(photos, runners), steps) as advance:
         for start in range(0, len(photos), PHOTO_BATCH):
             batch = photos[start : start + PHOTO_BATCH]
             answered = functools.partial(advance, len(batch))  # objrec's, then each engine's
             if images := readable(batch, recognizer.draft):
-                compare_batch(recognizer, runners, images, reading, tallies, answered)
+                doing = functools.partial(said_doing, reporter.doing, first=start == 0)
+                compare_batch(recognizer, runners, images, reading, tallies, answered, doing)
             else:
                 advance(len(batch) * (1 + len(runners)))
     return [tally.agreement(name) for name, tally in tallies.items()]
@@ -323,6 +325,17 @@ def checking_words(photos: Sequence[Path], runners: Mapping[str, object]) -> str
     names = ["objrec", *(ENGINE_NAMES.get(name, name) for name in runners)]
     answers = joined([name + "'s" for name in names]) + " answers"
     return f"checking the export: {answers} to {plural(len(photos), 'real photo')}"
+
+
+def said_doing(say: Callable[[str], None], name: str, first: bool = False) -> None:
+    """Whose answers the check's bar waits for (``Reporter.doing``): the file standing at
+    "32/96" for 35 s said nothing of OpenVINO compiling it, at its first batch (newcomer50)."""
+    if name == "objrec":
+        say("objrec's answers")
+    elif first and name == "openvino":
+        say("OpenVINO compiling the file, then its answers")
+    else:
+        say(f"{ENGINE_NAMES.get(name, name)}'s answers")
 
 
 @dataclass
@@ -359,14 +372,18 @@ def compare_batch(
     reading: tuple[bool, dict[str, Any]],
     tallies: dict[str, Tally],
     answered: Callable[[], object] = lambda: None,
+    doing: Callable[[str], object] = lambda name: None,
 ) -> None:
     """Each runner's answers on ``images`` against the ``recognizer``'s, read as ``reading``
     (softmax, the sidecar's confidence entries) says, added to its tally; ``answered`` is called
-    after objrec's answers and after each runner's."""
+    after objrec's answers and after each runner's, ``doing`` with the name of each (``objrec``,
+    then each runner's) before its answers."""
     softmax, confidence = reading
+    doing("objrec")
     expected, x = recognizer.answer(images), recognizer.preprocess(images)
     answered()
     for name, runner in runners.items():
+        doing(name)
         got = file_answer(runner.outputs(x), confidence, recognizer, softmax)
         tallies[name].add(got, expected, confidence["unknown"]["threshold"])
         answered()
