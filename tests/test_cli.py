@@ -4375,6 +4375,28 @@ def test_check_of_a_run_compares_its_records_with_the_model_it_checked(
     assert [p for p in result.problems if p.kind == "other_model"] == []
 
 
+@pytest.mark.slow  # a run's model read, twice (0.3 s)
+def test_check_of_a_run_whose_summary_is_damaged_says_so_and_never_advises_force(
+    capsys, trained_run
+):
+    """With its model sound and summary.json damaged, check called the run interrupted and said
+    "train it again with --force", which replaces the sound model (review50b MEDIUM 2). It says
+    the summary is damaged, not the model, and the run is finished."""
+    summary = trained_run / "summary.json"
+    summary.write_text("{bad")
+    code, out, _ = run(capsys, "check", trained_run, "--json")
+    answer = json.loads(out)
+    assert code == 1 and answer["status"] == "finished"
+    assert [(p["path"], p["kind"]) for p in answer["problems"]] == [("summary.json", "unreadable")]
+    said = answer["problems"][0]["message"]
+    assert said.startswith(f"{summary} is not JSON (Expecting property name") and (
+        "the run's record is damaged, not its model" in said
+    )
+    _, out, _ = run(capsys, "check", trained_run)
+    assert "--force" not in out and "interrupted" not in out and "unfinished" not in out
+    assert f"{trained_run}: a finished run of 3 classes" in " ".join(out.split())
+
+
 @pytest.mark.slow  # a run's training state read (0.2 s)
 def test_check_of_a_run_with_no_model_yet_says_only_how_to_continue_it(capsys, trained_run):
     """With last.safetensors and no model.safetensors, check said "no model yet" and then that

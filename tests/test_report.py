@@ -104,6 +104,26 @@ def test_the_training_wall_time_says_where_the_features_came_from():
     assert wall_time_words({"seconds": {"total": 3.0}}) == "training wall time"  # an older run
 
 
+def test_a_run_whose_summary_is_damaged_is_reported_with_a_warning(trained_once, tmp_path, caplog):
+    """report of a run whose summary.json a user or a crash broke left its times out and exited
+    0 without a word, where check calls it damaged (review50b MEDIUM 2): it warns, naming it."""
+    from objrec.model_file import read_meta
+    from objrec.report import run_context
+
+    meta = read_meta(trained_once)
+    (tmp_path / "summary.json").write_text("{bad")
+    with caplog.at_level("WARNING", logger="objrec"):
+        assert run_context(tmp_path, meta)["summary"] == {}
+    assert [m.split(":")[0] for m in caplog.messages] == [
+        f"{tmp_path / 'summary.json'} is not readable as a JSON object"
+    ]
+    assert "the report leaves out the run's times" in caplog.messages[0]
+    (tmp_path / "summary.json").write_text(json.dumps({"seconds": {"total": 3.0}}))
+    caplog.clear()
+    assert run_context(tmp_path, meta)["summary"] == {"seconds": {"total": 3.0}}
+    assert caplog.messages == []
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     not chromium(), reason="Debian's chromium is not installed (.ci/run installs it)"

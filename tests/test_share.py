@@ -620,3 +620,22 @@ def test_the_card_says_the_test_split_held_a_class_the_model_was_not_taught(run,
         "The test split has 1 class folder the model was not taught, left out of every score: "
         'ketch (22 images); the model answered 20 of these 22 images "unknown".'
     ) in card
+
+
+@pytest.mark.parametrize("text", ["{bad", "[1, 2]"], ids=["not-json", "not-an-object"])
+def test_a_damaged_summary_is_refused_as_the_runs_record_not_called_a_bug(
+    run, tmp_path, capsys, text
+):
+    """share of a run whose summary.json a user or a crash broke said "an error objrec did not
+    expect, a bug: JSONDecodeError" (review50b MEDIUM 1): it names the file, says the model is
+    sound and what to do, and writes nothing."""
+    (run / "summary.json").write_text(text)
+    assert main(["share", str(run), str(tmp_path / "out")]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "a bug" not in err and "Traceback" not in err, err
+    assert f"error: {run / 'summary.json'} is not " in err
+    assert "the run's record is damaged, not its model" in err
+    assert "remove it to share the run without it" in err
+    assert not (tmp_path / "out").exists()
+    (run / "summary.json").unlink()  # as the sentence says
+    assert main(["share", str(run), str(tmp_path / "out")]) == 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from objrec.meta import BEST, LAST, RunMeta
 from objrec.model_file import (
     SUMMARY,
     Damaged,
+    damaged_record,
     holds_run,
     is_sealed,
     model_digest,
@@ -47,7 +49,7 @@ from objrec.model_file import (
     read_training_progress,
     replaces_a_finished_run,
     run_status,
-    summary_finished,
+    summary_says_finished,
 )
 from objrec.outputs import (
     FILES_SHA256,
@@ -211,7 +213,7 @@ def _check_state(run: Path, meta: RunMeta | None, result: RunCheck) -> None:
     one cannot be resumed."""
     path = run / LAST
     if not path.is_file():
-        if meta is not None and (run / SUMMARY).is_file() and not summary_finished(run):
+        if meta is not None and summary_says_finished(run) is False:  # damaged: noted as such
             message = "the run is unfinished and its training state is gone: it cannot be resumed"
             result.note(path, "unfinished", f"{message}; train it again with `force=True`")
         return
@@ -286,11 +288,12 @@ def _read_json_record(path: Path, result: RunCheck) -> dict[str, Any] | None:
         result.note(path, "missing", "not there: every run writes it beside its model")
         return None
     except (OSError, ValueError) as exc:
-        record = exc
-    if isinstance(record, dict):
-        return record
-    message = f"not a JSON object ({record!r}): the run's record of its model is lost"
-    result.problems.append(Problem(str(path), "unreadable", message, True))
+        why = f"not JSON ({exc})" if isinstance(exc, ValueError) else f"unreadable ({exc})"
+    else:
+        if isinstance(record, dict):
+            return record
+        why = f"not a JSON object ({reprlib.repr(record)})"
+    result.problems.append(Problem(str(path), "unreadable", damaged_record(path, why), True))
     return None
 
 

@@ -342,16 +342,34 @@ def read_training_progress(path: Path) -> tuple[RunMeta, TrainingProgress]:
 
 def summary_finished(run: Path) -> bool:
     """Whether the ``summary.json`` in ``run`` says its run finished (one that cannot be read
-    does not; one written before "finished" existed: an interrupted run recorded no times). A
-    training state beside a finished run's summary is a forced retrain's, stopped before its
-    model was written: the model is still the finished run's."""
+    does not: :func:`summary_says_finished`). A training state beside a finished run's summary
+    is a forced retrain's, stopped before its model was written: the model is still the
+    finished run's."""
+    return summary_says_finished(run) is True
+
+
+def summary_says_finished(run: Path) -> bool | None:
+    """What the ``summary.json`` in ``run`` says of its run: finished or not (one written before
+    "finished" existed: an interrupted run recorded no times), or None when it says nothing: it
+    is not there, or damaged (not a JSON object), which tells nothing of the model beside it."""
     try:
-        summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+        summary = json.loads((run / SUMMARY).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
+        return None
     if not isinstance(summary, dict):
-        return False
+        return None
     return bool(summary.get("finished", bool(summary.get("seconds"))))
+
+
+def damaged_record(path: Path, why: str) -> str:
+    """The one sentence for a run's record (``summary.json``, ``config.json``) that cannot be
+    read, beside a model that can: ``why`` (``not JSON (...)``). The model carries all a command
+    needs, so only the record is lost."""
+    return (
+        f"{path} is {why}: the run's record is damaged, not its model, which predict, evaluate, "
+        f"export and serve read alone: restore {path.name} from a copy, or remove it to share "
+        "the run without it"
+    )
 
 
 def run_status(out: Path) -> str:
@@ -363,8 +381,9 @@ def run_status(out: Path) -> str:
         return "none"
     if is_checkpoint(out / LAST):  # a finished run removes it: beside a finished run's summary,
         return "interrupted"  # it is a forced run's over it, stopped before its model was written
-    if (out / SUMMARY).is_file():
-        return "finished" if summary_finished(out) else "interrupted"
+    finished = summary_says_finished(out)  # a damaged summary says nothing: the model does
+    if finished is not None:
+        return "finished" if finished else "interrupted"
     return "finished" if (out / BEST).exists() else "none"
 
 

@@ -48,7 +48,8 @@ from objrec.evaluate import (
 from objrec.explore import explore
 from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
-from objrec.meta import RunMeta, output_beside
+from objrec.meta import SUMMARY, RunMeta, output_beside
+from objrec.model_file import damaged_record
 from objrec.open_set import unknown_images
 from objrec.outputs import (
     landing,
@@ -576,10 +577,20 @@ def run_context(run: Path, meta: RunMeta) -> dict[str, Any]:
         "meta": meta,
         "with_top5": len(meta.classes) > TOP5_CLASSES,  # else always 100%
         "config": meta.train_config.to_dict() if meta.train_config else {},
-        "summary": read_summary(run) or {},  # one a user or a crash broke: the run's times left out
+        "summary": summary_read(run),
         "curves": embed_if_there(run / "curves.png"),
         "explore": None,
     }
+
+
+def summary_read(run: Path) -> dict[str, Any]:
+    """The run's summary.json; empty, with a warning, when a user or a crash broke it: the page
+    leaves out the run's times, and says why (check alone said so)."""
+    summary = read_summary(run)
+    if summary is None and (run / SUMMARY).is_file():
+        said = damaged_record(run / SUMMARY, "not readable as a JSON object")
+        log.warning("%s; the report leaves out the run's times", said)
+    return summary or {}
 
 
 WALL_TIME_PARTS = (

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+import reprlib
 import shutil
 import zipfile
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ from objrec.checkpoint import (
 from objrec.errors import ObjrecError, ctrl_c_leaves, on_ctrl_c, stops_held
 from objrec.kept import KEPT_NAME, read_kept, sealed
 from objrec.meta import BEST, require_checkpoint_file
+from objrec.model_file import damaged_record
 from objrec.outputs import new_folders, output_path, temporary_folder
 from objrec.progress import SILENT, Reporter, plural
 
@@ -331,7 +333,12 @@ def write_json_redacted(source: Path, path: Path, run_name: str | None = None) -
     nothing when ``source`` is not there."""
     if not source.is_file():
         return []
-    data = json.loads(source.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except ValueError as exc:  # a user or a crash broke it: the run's record, not a bug
+        raise ObjrecError(damaged_record(source, f"not JSON ({exc})")) from exc
+    if not isinstance(data, dict):
+        raise ObjrecError(damaged_record(source, f"not a JSON object ({reprlib.repr(data)})"))
     redacted = redact_settings(data) if run_name is None else []
     if run_name is not None and "run" in data:
         data["run"] = run_name
