@@ -2976,6 +2976,40 @@ def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):
     assert code == 1 and f"{said}folder that contains" in " ".join(err.split())
 
 
+@pytest.mark.slow  # two checks (0.2 s at a load of 14)
+def test_check_of_an_empty_folder_or_one_of_a_link_loop_fails_as_split_refuses_it(capsys, tmp_path):
+    """check of an empty folder (or one holding only a link loop) said "0 image files in 0
+    classes" and exited 0, where split, explore, audit and train refuse it (review50b LOW 3)."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    looped = tmp_path / "looped"
+    looped.mkdir()
+    (looped / "lp1").symlink_to(looped / "lp2")
+    (looped / "lp2").symlink_to(looped / "lp1")
+    for folder in (empty, looped):
+        code, out, err = run(capsys, "check", folder)
+        assert code == 1 and "0 image files" not in out
+        assert f"error: {folder} has no class sub-folders: give the folder" in " ".join(err.split())
+
+
+def test_check_of_a_run_folder_whose_model_is_gone_says_so(capsys, tmp_path):
+    """check of a run folder whose model.safetensors was moved said "RUN has no class sub-folders
+    (it holds 1 image directly)", its curves.png (review50b LOW 4); train given it as DATA too."""
+    run_folder = tmp_path / "run"
+    (run_folder / "eval-test").mkdir(parents=True)
+    for name in ("config.json", "summary.json"):
+        (run_folder / name).write_text("{}")
+    make_image(COLOURS["red"]).save(run_folder / "curves.png")
+    said = (
+        f"error: {run_folder} is a run folder without its model.safetensors (it holds config.json "
+        "and summary.json, which `objrec train` writes beside it): moved or deleted? Put the model "
+        "back to use the run, or pass a folder of class sub-folders"
+    )
+    for args in (["check", run_folder], ["split", run_folder, tmp_path / "data"]):
+        code, _, err = run(capsys, *args)
+        assert code == 1 and said in " ".join(err.split()), err
+
+
 @pytest.mark.slow
 def test_check_calls_a_folder_laid_out_as_train_val_test_unusable_and_split_refuses_it(
     capsys, tmp_path

@@ -370,7 +370,7 @@ def _check_class_root(root: Path, result: CheckResult, split: bool) -> dict[str,
         if named_unknown(path.name):
             message = f"`train` refuses a class named {path.name}: {UNKNOWN_NAME_WHY}"
             result.problems.append(Problem(str(path), "unknown_name", message, True))
-    if loose and not classes:
+    if not classes and (loose or not split):  # an empty split of a split folder is noted
         raise no_class_folders(root, loose)
     if not split:
         _note_already_split(root, classes, result)

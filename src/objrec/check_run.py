@@ -25,6 +25,7 @@ from objrec import __version__
 from objrec.backbones import builds_on_meta
 from objrec.check import Problem
 from objrec.class_record import CLASSES_RECORD, classes_record
+from objrec.data import RUN_RECORDS
 from objrec.errors import ObjrecError
 from objrec.kept import (
     DIGEST,
@@ -63,9 +64,9 @@ from objrec.progress import Reporter, or_silent, plural, some_of
 
 log = logging.getLogger(__name__)
 
-CONFIG = "config.json"
-RECORDS = (CONFIG, SUMMARY)
+RECORDS = RUN_RECORDS
 """The records every run writes beside its model."""
+CONFIG = RECORDS[0]
 
 
 @dataclass

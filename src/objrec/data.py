@@ -18,7 +18,7 @@ from objrec.images import (
     is_link_loop,
     list_images,
 )
-from objrec.meta import BEST, LAST
+from objrec.meta import BEST, LAST, SUMMARY
 from objrec.progress import close_match, grouped, joined, plural, quoted, some_of
 
 log = logging.getLogger(__name__)
@@ -73,13 +73,27 @@ def refuse_run_folder(root: Path) -> None:
     """Refuse a run folder given where a data folder belongs: its evaluation folders (``eval-test``)
     would be read as classes. It is known by the checkpoint every run writes (``model.safetensors``,
     or ``last.safetensors`` while it can be resumed) when its header is objrec's: a file of that
-    name from elsewhere (a downloaded model) is only an ignored file of a data folder."""
+    name from elsewhere (a downloaded model) is only an ignored file of a data folder. A folder
+    with neither, holding the records a run writes beside them, is a run whose model is gone."""
     held = run_checkpoint(root)
     if held:
         raise ObjrecError(
             f"{root} is a run folder (`train`'s output: it holds {held}), not a folder of "
             "class sub-folders: pass the data folder it was trained on"
         )
+    if not any((root / name).exists() for name in (BEST, LAST)) and all(
+        (root / name).is_file() for name in RUN_RECORDS
+    ):  # its photo folder's curves.png was read as one image at the top
+        raise ObjrecError(
+            f"{root} is a run folder without its {BEST} (it holds {' and '.join(RUN_RECORDS)}, "
+            "which `train` writes beside it): moved or deleted? Put the model back to use the "
+            "run, or pass a folder of class sub-folders"
+        )
+
+
+RUN_RECORDS = ("config.json", SUMMARY)
+"""The records every run writes beside its model: a folder holding both and neither checkpoint
+is a run whose model was moved or deleted."""
 
 
 def run_checkpoint(root: Path) -> str | None:
