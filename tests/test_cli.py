@@ -33,6 +33,14 @@ def run(capsys, *args):
     return code, captured.out, captured.err
 
 
+def as_split_folder(folder: Path) -> Path:
+    """``folder`` with empty train/ and valid/: what train's CLI asks of DATA before the libraries
+    load, for a test whose library train is faked."""
+    for split in ("train", "valid"):
+        (folder / split).mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def test_help_explains_every_command(capsys):
     from objrec.cli import cli
 
@@ -523,7 +531,7 @@ def test_serve_and_train_say_they_load_the_libraries_before_importing_them(
     monkeypatch.setitem(sys.modules, f"objrec.{command}", fake)
     (tmp_path / "run").mkdir()
     fake_checkpoint(tmp_path / "run" / "model.safetensors")
-    (tmp_path / "data").mkdir()
+    as_split_folder(tmp_path / "data")  # train refuses any other before its first line
     args = (
         [tmp_path / "run"] if command == "serve" else [tmp_path / "data", "--out", tmp_path / "new"]
     )
@@ -531,11 +539,51 @@ def test_serve_and_train_say_they_load_the_libraries_before_importing_them(
     assert code == 1 and err.startswith("loading the libraries ...") and "stopped here" in err
 
 
+CPU_OUT_OF_MEMORY = (
+    "[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: can't allocate memory: you "
+    "tried to allocate 4000000000 bytes. Error code 12 (Cannot allocate memory)"
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (
+            RuntimeError(CPU_OUT_OF_MEMORY),
+            "objrec train ran out of memory (an allocation of 3.7 GiB failed): lower "
+            "--batch-size, --heads, --hidden or --aug-views, or close other programs",
+        ),
+        (
+            RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.2 GiB total)"),
+            "objrec train ran out of the GPU's memory (an allocation of 2.0 GiB failed): lower",
+        ),
+        (MemoryError(), "objrec train ran out of memory (MemoryError): lower --batch-size,"),
+    ],
+)
+def test_memory_that_runs_out_is_said_with_what_to_lower_not_called_a_bug(
+    capsys, tmp_path, monkeypatch, error, said
+):
+    """train --heads 1000000 said "objrec train stopped on an error objrec did not expect, a bug:
+    RuntimeError: [enforce fail at alloc_cpu.cpp:127] ..." (review50b LOW 6)."""
+    from objrec.cli import training
+
+    def run_train(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(training, "loaded_train", lambda *args: run_train)
+    as_split_folder(tmp_path / "data")
+    code, out, err = run(capsys, "train", tmp_path / "data", "--out", tmp_path / "run")
+    err = " ".join(err.split())
+    assert code == 1 and out == "" and err.startswith(f"error: {said}"), err
+    assert "a bug" not in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [
         (["predict", "run", "missing.jpg", "--device", "gpu"], "--device must be auto, cpu, cuda"),
         (["serve", "run", "--device", "gpu"], "--device must be auto, cpu, cuda or cuda:N"),
+        (["evaluate", "run", "run", "--device", "gpu"], "--device must be auto, cpu, cuda"),
     ],
 )
 def test_a_misspelt_device_is_said_at_once(capsys, tmp_path, monkeypatch, args, said):
@@ -553,7 +601,7 @@ def test_a_misspelt_device_is_said_at_once(capsys, tmp_path, monkeypatch, args, 
     (tmp_path / "run").mkdir()
     fake_checkpoint(tmp_path / "run" / "model.safetensors")
     code, _, err = run(capsys, *args)
-    assert code == 1 and err.startswith(f"error: {said}"), err
+    assert code == 2 and err.startswith(f"error: {said}"), err  # a usage error (review50b nit 8)
 
 
 def test_report_on_a_folder_that_is_no_run_says_so_before_loading_the_libraries(
@@ -1808,6 +1856,7 @@ def test_train_shows_the_last_epoch_s_line_where_the_table_skipped_it(
         return TrainResult(out, ["a", "b"], history, 16, 0.42, 0.9, {}, seconds)
 
     monkeypatch.setattr(importlib.import_module("objrec.train"), "train", fake_train)
+    as_split_folder(tmp_path)
     code, out, err = run(capsys, "train", tmp_path, "--out", tmp_path / "run")
     shown = [int(line.split()[1]) for line in err.splitlines() if line.startswith("epoch ")]
     assert code == 0 and shown == [1, 2, 10, 16, 20, 21]
@@ -1935,6 +1984,7 @@ def test_the_last_lines_say_which_epochs_head_was_kept_when_its_line_is_not_show
         return TrainResult(out, ["a", "b"], history, 21, 0.2996, 0.9, {}, seconds)
 
     monkeypatch.setattr(importlib.import_module("objrec.train"), "train", fake_train)
+    as_split_folder(tmp_path)
     code, out, err = run(capsys, "train", tmp_path, "--out", tmp_path / "run")
     best_lines = [line.split()[1] for line in err.splitlines() if line.endswith("best")]
     assert code == 0 and best_lines[-1] == "20"
@@ -1992,6 +2042,10 @@ def test_train_ends_with_the_evaluate_to_run_and_how_to_try_unknown_photos(
         (["add", "{tmp}", "{tmp}/nowhere"], "error: invalid value for '[NEW]...'"),
         (["train", "{tmp}"], "error: give --out RUN for a new run, or --resume RUN"),
         (["cache", "--prune"], "error: --prune needs --days N, --keep FOLDER or both"),
+        # review50b LOW 7 and nits 8, 16: exit 1, --std late and unnamed, --folds after torch
+        (["train", "{tmp}", "--out", "{tmp}/r", "--std", "0", "0", "0"], "error: --std must be"),
+        (["train", "{tmp}", "--out", "{tmp}/r", "--device", "bogus"], "error: --device must be"),
+        (["audit", "{tmp}", "--folds", "1"], "error: invalid value for '--folds': 1 is not in"),
     ],
 )
 def test_a_missing_path_or_option_is_refused_before_the_heavy_imports(
@@ -1999,7 +2053,7 @@ def test_a_missing_path_or_option_is_refused_before_the_heavy_imports(
 ):
     """`objrec add data nowhere` took 4.6 s to say nowhere does not exist and `objrec train data`
     3 s to ask for --out: each imported torch and the command's module first."""
-    for name in ("objrec.add", "objrec.train", "objrec.features", "objrec.cache"):
+    for name in ("objrec.add", "objrec.train", "objrec.features", "objrec.cache", "objrec.audit"):
         monkeypatch.setitem(sys.modules, name, None)  # importing it now fails
     code, _, err = run(capsys, *(a.format(tmp=tmp_path) for a in args))
     assert code == 2 and err.startswith(said), err
@@ -2041,6 +2095,7 @@ def imported_by(args: list[str], cwd: Path) -> tuple[int, list[str]]:
         (["backbones"], 0),
         (["backbones", "--json"], 0),
         (["train", "photos", "--out", "new", "--epochs", "0"], 2),
+        (["train", "photos", "--out", "new"], 1),  # not a split folder (review50b nit 11)
     ],
 )
 def test_a_quick_command_imports_no_heavy_library(tmp_path, args, exit_code):
@@ -5210,7 +5265,7 @@ def test_train_says_it_wrote_all_once_it_has_said_all(capsys, tmp_path, monkeypa
     result = SimpleNamespace(run=tmp_path / "run")
     monkeypatch.setattr(importlib.import_module("objrec.train"), "train", lambda *a, **k: result)
     monkeypatch.setattr(training, "print_trained", lambda *args: print("trained"))
-    (tmp_path / "data").mkdir()
+    as_split_folder(tmp_path / "data")
     code, out, _ = run(capsys, "train", tmp_path / "data", "--out", tmp_path / "run")
     assert code == 0 and "trained" in out and heap._done
     monkeypatch.setattr(heap, "_done", False)
@@ -5745,6 +5800,7 @@ def test_ctrl_c_under_torchrun_leaves_the_other_ranks_silent(capsys, monkeypatch
 
     monkeypatch.setattr(importlib.import_module("objrec.train"), "train", interrupted)
     monkeypatch.setenv("RANK", "1")
+    as_split_folder(tmp_path)
     code, out, err = run(capsys, "train", tmp_path, "--out", tmp_path / "run")
     assert (code, out, err) == (130, "", "")
 
@@ -5851,6 +5907,7 @@ def test_under_torchrun_another_rank_than_0_says_which_it_is_before_its_error(
         raise ObjrecError("run already holds a trained model")
 
     monkeypatch.setattr(importlib.import_module("objrec.train"), "train", refused)
+    as_split_folder(tmp_path)
     lines = {}
     for rank in (0, 1):
         as_torchrun_rank(monkeypatch, rank)
@@ -6314,3 +6371,59 @@ def test_a_failure_after_ctrl_c_half_made_an_import_is_said_as_the_interruption(
     photos = make_class_folder(tmp_path / "photos", per_class=2)
     code, _, err = run(capsys, "explore", photos)
     assert code == 130 and err.strip() == "interrupted before its work began: nothing was written"
+
+
+@pytest.mark.slow  # a fresh interpreter (0.2 s)
+def test_ctrl_c_as_objrec_starts_exits_130_without_a_traceback(tmp_path):
+    """Ctrl-C in the first second of a command (longer on a loaded machine), as the CLI was
+    imported, printed a 20-line traceback ending in KeyboardInterrupt (review50b nit 10). A
+    ``click`` that raises KeyboardInterrupt as it is imported stands for the key pressed then."""
+    import subprocess
+
+    from objrec.__main__ import INTERRUPTED_AT_START
+
+    (tmp_path / "click").mkdir()
+    (tmp_path / "click" / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    done = subprocess.run(
+        [sys.executable, "-m", "objrec", "--help"], capture_output=True, text=True, env=env
+    )
+    assert (done.returncode, done.stderr, done.stdout) == (130, f"{INTERRUPTED_AT_START}\n", "")
+
+
+@pytest.mark.slow  # two fresh interpreters importing objrec's CLI (1 to 5 s)
+def test_train_refuses_its_data_or_out_from_paths_alone_before_loading_the_libraries(tmp_path):
+    """`objrec train data-r2 --out run2` (run2 holding a model) said "run2/model.safetensors
+    exists" after 28 s of "loading the libraries" (newcomer50 MEDIUM, review50b nit 11), and a
+    DATA that is no split folder as late: both are said from paths and headers alone, at once."""
+    import subprocess
+
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    (tmp_path / "data" / "valid").mkdir()
+    (tmp_path / "photos" / "red").mkdir(parents=True)
+    (tmp_path / "run").mkdir()
+    fake_checkpoint(tmp_path / "run" / "model.safetensors")
+    (tmp_path / "busy").mkdir()  # a run another train holds, its training state there
+    fake_checkpoint(tmp_path / "busy" / "last.safetensors")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    said = {
+        ("photos", "new"): "error: photos is not a split folder: it has no train and no valid",
+        ("data", "run"): f"error: {tmp_path.resolve() / 'run' / 'model.safetensors'} exists: "
+        "run already holds a trained model; choose another --out or pass --force",
+    }
+    for (data, out), sentence in said.items():
+        command = [sys.executable, "-m", "objrec", "train", data, "--out", out]
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env)
+        err = " ".join(done.stderr.split())
+        assert done.returncode == 1 and err.startswith(sentence), err
+        assert "loading the libraries" not in err and not (tmp_path / "new").exists()
+    import fcntl
+
+    other = os.open(tmp_path / "busy", os.O_RDONLY)
+    try:  # not "holds an interrupted run: continue it with --resume": the library's RUN_BUSY
+        fcntl.flock(other, fcntl.LOCK_EX)
+        command = [sys.executable, "-m", "objrec", "train", "data", "--out", "busy"]
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env)
+    finally:
+        os.close(other)
+    assert "interrupted run" not in done.stderr and "loading the libraries" in done.stderr

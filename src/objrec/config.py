@@ -663,6 +663,8 @@ class TrainConfig:
             if value is not None:
                 if len(value) != 3:
                     raise ObjrecError(f"`{name}` needs three values, one per RGB channel")
+                if name == "std" and min(value) <= 0:  # each pixel is divided by it
+                    raise ObjrecError(f"`std` must be above zero, not {' '.join(map(str, value))}")
                 setattr(self, name, tuple(float(v) for v in value))
 
     def to_dict(self) -> dict[str, Any]:

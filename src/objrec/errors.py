@@ -5,6 +5,7 @@ import contextlib
 import functools
 import inspect
 import os
+import re
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -40,6 +41,20 @@ def os_error_sentence(exc: OSError) -> str:
         return reason
     files = " and ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
     return f"{files}: {reason}"
+
+
+OUT_OF_MEMORY = re.compile(r"out of memory|can't allocate memory|cannot allocate memory", re.I)
+"""What PyTorch says when an allocation fails: ``CUDA out of memory. Tried to allocate 2.00
+GiB``, or on the CPU ``DefaultCPUAllocator: can't allocate memory: you tried to allocate 4000000
+bytes`` (a RuntimeError; NumPy raises MemoryError)."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation that failed: the machine's (or the GPU's) memory is
+    short, which a smaller setting or fewer other programs mend, not a bug."""
+    if isinstance(exc, MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and OUT_OF_MEMORY.search(str(exc)) is not None
 
 
 def unexpected_error(exc: BaseException) -> str:

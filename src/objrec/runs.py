@@ -56,6 +56,7 @@ from objrec.meta import Processes, RunMeta, output_beside
 from objrec.model import Classifier, count_parameters
 from objrec.model_file import SUMMARY as SUMMARY  # what a run folder holds: model_file's
 from objrec.model_file import holds_run as holds_run
+from objrec.model_file import refuse_held_run
 from objrec.model_file import replaces_a_finished_run as replaces_a_finished_run
 from objrec.model_file import run_status as run_status
 from objrec.outputs import (
@@ -68,7 +69,6 @@ from objrec.outputs import (
     is_plain_file,
     json_dict,
     refuse_inside,
-    refuse_overwrite,
     refuse_unwritable,
     remove_leftovers,
     staging,
@@ -190,17 +190,9 @@ def open_run_folder(out: Path, force: bool, data_dir: Path | None = None) -> Pat
     if real.exists() and not real.is_dir():
         raise ObjrecError(f"`out` {out} exists and is not a folder")
     refuse_unwritable(out, real)
-    status = run_status(real)
+    status = refuse_held_run(out, force, data_dir)
     if status == "none" and visible_entries(real):
         refuse_users_folder(out, real, force)
-    if status == "interrupted" and not force:
-        raise ObjrecError(
-            f"{out} holds an interrupted run: continue it with `resume=True`, "
-            "or pass `force=True` to start it over",
-            values={"resume": str(out)} | ({"data": str(data_dir)} if data_dir else {}),
-        )
-    if status == "finished":
-        refuse_overwrite(real / BEST, force, f"{out} already holds a trained model; {HINT}")
     if status != "none":  # forced: an interrupted run's evaluations go with its model too
         warn_of_derived(out, real)
     out.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 import shlex
 import signal
 import sys
@@ -53,7 +54,13 @@ from objrec.cli.output import (
 )
 from objrec.cli.sections import HELP_FLAGS
 from objrec.cores import limit_thread_pools, wait_passively
-from objrec.errors import Interrupted, ObjrecError, os_error_sentence, unexpected_error
+from objrec.errors import (
+    Interrupted,
+    ObjrecError,
+    is_out_of_memory,
+    os_error_sentence,
+    unexpected_error,
+)
 
 __all__ = ["cli", "main"]
 
@@ -159,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             code = run_command(args, typed)
         except Exception as exc:  # a bug, or Ctrl-C that left an import half made (it fails after)
-            code = said_interrupted(None, args) if caught else said_unexpected(exc, args, typed)
+            code = said_interrupted(None, args) if caught else said_failed(exc, args, typed)
     freeze_heap()  # the program exits now: its last collection need not walk what lived
     code = 128 + caught[0] if code == INTERRUPTED and caught else code
     end_program(code)  # a command that wrote all: no teardown
@@ -317,6 +324,47 @@ def said_interrupted(exc: Interrupted | None, args: Sequence[str]) -> int:
     message = escape(to_cli(text, invoked_command(args), values))
     err.print(f"[yellow]{message}[/]", highlight=False)
     return INTERRUPTED
+
+
+MEMORY_OPTIONS = ("batch_size", "heads", "hidden", "aug_views")
+"""The options whose lower values need less memory (train's: the head's batch, how many heads and
+how wide, the views of each training image kept)."""
+
+
+def said_failed(exc: Exception, args: Sequence[str], typed: Sequence[str]) -> int:
+    """An error no command said itself: memory that ran out (:func:`said_out_of_memory`), or
+    a bug (:func:`said_unexpected`)."""
+    if is_out_of_memory(exc):
+        return said_out_of_memory(exc, args)
+    return said_unexpected(exc, args, typed)
+
+
+def said_out_of_memory(exc: Exception, args: Sequence[str]) -> int:
+    """Memory that ran out, in one sentence naming the options that need less of it, exit 1: it
+    was called "an error objrec did not expect, a bug" (review50b); ``-v`` logs the trace."""
+    logging.getLogger("objrec").debug("out of memory", exc_info=exc)
+    command = invoked_command(args)
+    named = "objrec" + (f" {command.name}" if command is not None else "")
+    given = {p.name for p in command.params} if command is not None else set()
+    lower = [f"--{name.replace('_', '-')}" for name in MEMORY_OPTIONS if name in given]
+    where = "the GPU's memory" if "CUDA" in str(exc) else "memory"
+    some = ", ".join(lower[:-1]) + " or " + lower[-1] if len(lower) > 1 else "".join(lower)
+    mend = f"lower {some}, or close other programs" if lower else "close other programs"
+    print_error(escape(f"{named} ran out of {where} ({asked_for(exc)}): {mend}"))
+    return 1
+
+
+def asked_for(exc: Exception) -> str:
+    """How much an allocation that failed asked for (``an allocation of 3.7 GiB failed``), from
+    PyTorch's words (``you tried to allocate 4000000000 bytes``, ``Tried to allocate 2.00 GiB``);
+    the error's first line when they say none."""
+    found = re.search(r"tried to allocate ([\d.]+) ?(bytes|[KMGT]iB)", str(exc), re.I)
+    if found is None:
+        return unexpected_error(exc)
+    size, unit = float(found[1]), found[2]
+    if unit.lower() == "bytes":
+        size, unit = (size / 2**30, "GiB") if size >= 2**30 else (size / 2**20, "MiB")
+    return f"an allocation of {size:.1f} {unit} failed"
 
 
 def said_unexpected(exc: Exception, args: Sequence[str], typed: Sequence[str]) -> int:

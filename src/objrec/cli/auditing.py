@@ -65,7 +65,7 @@ from objrec.progress import joined, plural, quoted, some_of
 )
 @click.option(
     "--folds",
-    type=int,
+    type=click.IntRange(min=2),
     default=5,
     show_default=True,
     help="Into how many parts the images are cut. Each part's labels are judged by a head trained "

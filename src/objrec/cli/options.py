@@ -19,7 +19,7 @@ import click
 from click.core import ParameterSource
 
 from objrec.cli.sections import first_sentences
-from objrec.config import TrainConfig, field_docs
+from objrec.config import TrainConfig, field_docs, require_device
 from objrec.errors import ObjrecError
 from objrec.outputs import refuse_unwritable, resolved
 
@@ -225,7 +225,15 @@ def option_help(name: str, choices: Sequence[str] = (), cls: type = TrainConfig)
 def device_option(command):
     """``--device``; ``train``'s help also says how to use several GPUs (the others run on one)."""
     text = TRAIN_DEVICE_HELP if command.__name__ == "train" else DEVICE_HELP
-    return click.option("--device", default="auto", show_default=True, help=text)(command)
+    return click.option(
+        "--device", default="auto", show_default=True, help=text, callback=known_device
+    )(command)
+
+
+def known_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--device`` as a device name, one naming none (``bogus``) a usage error (exit 2, as any
+    bad option value: docs/json.md) before PyTorch loads."""
+    return from_options(require_device, value)
 
 
 def refuse_swapped(command: str, run: Path, second: Path) -> None:

@@ -164,11 +164,11 @@ def train(
     image) and cached; the head (small layers that learn your classes) then trains for as many
     epochs as early stopping on the validation loss wants. RUN receives model.safetensors (the
     best epoch), config.json, history.csv, curves.png, summary.json and seen_digests.csv (the
-    images it trained and validated on, by content, for evaluate's check).
-    """
+    images it trained and validated on, by content, for evaluate's check)."""
     began = command_began()
     refuse_out_and_resume(run, resume)  # before the heavy import: answered at once
     config = train_config(options, resume)
+    refuse_from_paths(data, run, force)
     reporter = RichReporter()
     run_train = loaded_train(config, resume is None, reporter)
     starting = time.monotonic() - began
@@ -214,6 +214,20 @@ def refuse_out_and_resume(run: Path | None, resume: Path | None) -> None:
             "give --out RUN for a new run, or --resume RUN to continue one"
             + (", not both (a resumed run stays in its folder)" if run is not None else "")
         )
+
+
+def refuse_from_paths(data: Path, run: Path | None, force: bool) -> None:
+    """What a new run refuses from paths and files alone, said before the libraries load (5 to
+    30 s of them first: newcomer50, review50b): a DATA that is not a split folder, an --out
+    holding a run without --force. The library checks both again, as it does for a caller."""
+    from objrec.data import require_split_folder
+    from objrec.model_file import refuse_held_run
+    from objrec.outputs import held_elsewhere, output_path
+
+    require_split_folder(data)
+    out = None if run is None else output_path(run)  # a loop of links said as the library does
+    if out is not None and not held_elsewhere(out):  # one training now: the library says so
+        refuse_held_run(out, force, data)
 
 
 @contextmanager
