@@ -6427,3 +6427,24 @@ def test_train_refuses_its_data_or_out_from_paths_alone_before_loading_the_libra
     finally:
         os.close(other)
     assert "interrupted run" not in done.stderr and "loading the libraries" in done.stderr
+
+
+def test_a_loop_of_links_is_said_to_be_one_not_a_link_to_nothing(capsys, tmp_path):
+    """`ln -s lp2 lp1; ln -s lp1 lp2`: check and split said "lp1 is a link to nothing", predict
+    "a link to lp2, which is not there (moved or deleted since it was linked)", though lp2 is
+    there (review50b nit 12)."""
+    from objrec.images import broken_link_reason
+
+    (tmp_path / "lp1").symlink_to("lp2")
+    (tmp_path / "lp2").symlink_to("lp1")
+    (tmp_path / "gone").symlink_to("nowhere")
+    loop = "lp1 is a link in a loop of links (lp2 leads back to it): it reaches no file"
+    for args in (["check", "lp1"], ["split", "lp1", "data"]):
+        code, _, err = run(capsys, args[0], *[tmp_path / a for a in args[1:]])
+        assert code == 2 and f"{tmp_path / loop}" in " ".join(err.split()), err
+    code, _, err = run(capsys, "check", tmp_path / "gone")
+    assert code == 2 and "gone is a link to nothing" in err
+    assert broken_link_reason(tmp_path / "lp2").startswith("a link in a loop of links (lp1 leads")
+    assert broken_link_reason(tmp_path / "gone") == (
+        "a link to nowhere, which is not there (moved or deleted since it was linked)"
+    )

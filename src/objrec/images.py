@@ -9,6 +9,7 @@ puts there (``Thumbs.db``, ``desktop.ini``: ``SYSTEM_FILES``, ``ZONE_MARK``) are
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import logging
@@ -614,9 +615,27 @@ def is_broken_image_link(path: Path) -> bool:
     return suffix and not is_hidden(path) and path.is_symlink() and not path.exists()
 
 
+LINK_LOOP = "a link in a loop of links ({target} leads back to it): it reaches no file"
+"""A link that leads, through others, back to itself (``ln -s lp2 lp1; ln -s lp1 lp2``): it was
+called a link to a file "not there (moved or deleted since it was linked)", though lp2 is."""
+
+
 def broken_link_reason(path: Path) -> str:
-    """Why a broken link (:func:`is_broken_image_link`, or any other) cannot be read."""
-    return IMAGE_ERRORS["broken_link"].format(target=os.readlink(path))
+    """Why a broken link (:func:`is_broken_image_link`, or any other) cannot be read: its target
+    gone, or a loop (:data:`LINK_LOOP`)."""
+    target = os.readlink(path)
+    if is_looped_link(path):
+        return LINK_LOOP.format(target=target)
+    return IMAGE_ERRORS["broken_link"].format(target=target)
+
+
+def is_looped_link(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a link in a loop of links (``stat`` says ELOOP), not one to nothing."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def open_image(

@@ -91,12 +91,24 @@ class PathParam(click.Path):
         except PermissionError:  # a folder on the way that it may not look into
             return "cannot be reached (permission denied)"
         except OSError:  # as click: missing, or a link whose target is gone (or a loop of links)
-            return "is a link to nothing" if os.path.islink(path) else not_there(path)
+            return link_refusal(path) if os.path.islink(path) else not_there(path)
         if is_dir and not self.dir_okay:
             return "is a folder, not a file"
         if not is_dir and not self.file_okay:
             return "is a file, not a folder"
         return "cannot be read (permission denied)" if not os.access(path, os.R_OK) else None
+
+
+def link_refusal(path: str) -> str:
+    """Why the link ``path`` leads nowhere: ``is a link to nothing``, or one in a loop of links
+    (``ln -s lp2 lp1; ln -s lp1 lp2``), which was said to be a link to nothing too (review50b)."""
+    from objrec.images import LINK_LOOP, is_looped_link
+
+    return (
+        f"is {LINK_LOOP.format(target=os.readlink(path))}"
+        if is_looped_link(path)
+        else ("is a link to nothing")
+    )
 
 
 def not_there(path: str) -> str:
