@@ -223,8 +223,11 @@ def test_a_wrong_path_or_method_is_a_json_error_that_keeps_its_headers(client):
     the path takes (its ``Allow`` header, which HTTP requires)."""
     missing = client.get("/nothing")
     assert missing.status_code == 404 and missing.json() == {"error": "Not Found"}
-    wrong = client.get("/predict")
-    assert wrong.status_code == 405 and wrong.json() == {"error": "Method Not Allowed"}
+    wrong = client.get("/predict")  # it said only "Method Not Allowed" (newcomer50)
+    assert wrong.status_code == 405 and wrong.json() == {
+        "error": "/predict takes POST requests, not GET: send the image in a POST, as curl -F "
+        "file=@photo.jpg sends it"
+    }
     assert wrong.headers.get("allow") == "POST"
 
 
@@ -293,7 +296,7 @@ def test_predict_says_an_image_near_the_unknown_line_is_barely_familiar(client):
 @pytest.mark.parametrize(
     ("files", "data", "status", "words"),
     [
-        ({"file": ("x.png", b"", "image/png")}, {}, 400, "x.png: the uploaded file is empty"),
+        ({"file": ("null", b"", "image/png")}, {}, 400, "the uploaded file, named null, is empty"),
         ({"file": ("x.png", b"hello, not an image", "image/png")}, {}, 415, "cannot read image"),
         ({"file": ("x.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 64, "image/jpeg")}, {}, 415, "x.jpg"),
         (
@@ -469,6 +472,20 @@ def test_an_upload_over_the_limit_is_refused_with_or_without_its_length(client, 
         headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
     )
     assert small.status_code == 200 and small.json()["topk"][0]["class"] == "red"
+
+
+def test_an_upload_refused_by_its_content_length_is_one_line_in_the_log_too(client, caplog):
+    """An upload refused by its Content-Length alone had the operator's warning and no line of
+    its own, where one refused once read has both (review50b nit 9)."""
+    too_big = png_bytes() + b"\x00" * 300_000
+    with caplog.at_level("INFO", logger="objrec.serve.events"):
+        answer = client.post("/predict", files={"file": ("big.png", too_big, "image/png")})
+    lines = [r.getMessage() for r in caplog.records if r.name == "objrec.serve.events"]
+    size = int(answer.request.headers["content-length"]) / 1024
+    assert answer.status_code == 413 and lines == [
+        f"/predict ({size:,.0f} KiB declared) from testclient: refused, 413: "
+        + answer.json()["error"]
+    ]
 
 
 def test_the_page_reads_the_header_that_names_the_model_that_answered(client):

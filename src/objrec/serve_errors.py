@@ -50,7 +50,20 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
         if route_path(request) == "/predict":
             log_request(request, None, f"refused, 400: {sentence}")
         return error_response(400, sentence)
+    if exc.status_code == 405:
+        return error_response(405, wrong_method_text(request, exc), exc.headers)
     return error_response(exc.status_code, str(exc.detail), exc.headers)
+
+
+def wrong_method_text(request: Request, exc: StarletteHTTPException) -> str:
+    """The 405's words: the methods the path takes (its ``Allow`` header), and for ``/predict``
+    how to send an image; Starlette's "Method Not Allowed" said neither (newcomer50)."""
+    allowed = (exc.headers or {}).get("Allow", "")
+    path = route_path(request)
+    said = f"{path} takes {allowed or 'other'} requests, not {request.method}"
+    if path == "/predict":
+        said += ": send the image in a POST, as curl -F file=@photo.jpg sends it"
+    return said
 
 
 def unreadable_form_text(detail: str) -> str:

@@ -23,7 +23,13 @@ from objrec.serve_settings import (
     host_of,
     is_address,
 )
-from objrec.serve_uploads import body_limit, declared_length, log_too_large, too_large_text
+from objrec.serve_uploads import (
+    body_limit,
+    declared_length,
+    log_declared_too_large,
+    log_too_large,
+    too_large_text,
+)
 from objrec.served import MODEL_HEADER
 
 log = logging.getLogger(__name__)
@@ -62,6 +68,7 @@ class RefuseDeclaredOverLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and declared_length(scope) > body_limit(self.max_upload_bytes):
             log_too_large(self.max_upload_bytes)
+            log_declared_too_large(scope, self.max_upload_bytes)
             await error_response(413, too_large_text(self.max_upload_bytes))(scope, receive, send)
             return
         await self.app(scope, receive, send)
