@@ -911,7 +911,7 @@ def test_the_calibration_gap_says_which_way_the_model_is_off_in_every_place():
     assert overconfidence(probs, torch.tensor([1, 1, 1, 1])) == pytest.approx(0.65 - 0.25)
     under = (
         "; under-confident: its answers are right more often than their probabilities say "
-        "(15.10 points on average): read them as lower bounds"
+        "(15.10 points on average): on average, trust them a little more than they say"
     )
     kept = TemperatureFit(1.0, 0.31, 3, "3 validation errors, 10 needed to sharpen")
     fitted = FittedConfidence(1.0, "msp", 0.5, None, (0.153, 0.153), kept)
@@ -927,7 +927,8 @@ def test_the_calibration_gap_says_which_way_the_model_is_off_in_every_place():
     m["overconfidence"] = 0.08
     assert (
         "; over-confident: its answers are right less often than their probabilities say "
-        "(8.00 points on average): read them as upper bounds" in calibration_sentence(m)
+        "(8.00 points on average): on average, trust them a little less than they say"
+        in calibration_sentence(m)
     )
     m["ece_by_chance"] = 0.2  # too noisy to judge: no direction either
     assert "confident" not in calibration_sentence(m)

@@ -110,18 +110,21 @@ def evaluate_against(
     config: EvaluateConfig,
     reporter: Reporter,
     out: Path,
+    later: Path | None = None,
 ) -> tuple[dict[str, Any], EvaluationResult]:
     """Evaluate ``config.against`` (the earlier run) on ``folder`` as ``result``'s run was (same
     split, views and cache; no ``unknown`` folder), then :func:`compare_runs`: the comparison,
     and the earlier run's evaluation, to be written into :func:`against_dir` of ``out`` (its
-    ``out``) with the new evaluation's own files, in one step (``evaluate.write_evaluation``)."""
+    ``out``) with the new evaluation's own files, in one step (``evaluate.write_evaluation``).
+    ``later``: ``result``'s run, whose record of its images' classes tells a class split from
+    one renamed (:func:`earlier_classes_moved`)."""
     from objrec.evaluate import measured
 
     against = Path(config.against or "")
     settings = replace(config, against=None, unknown=None)
     told = Prefixed(reporter, f"{earlier_name(against)} (the earlier run): ")
     cache_dir = str(config.cache_dir) if config.cache_dir else None
-    moved = earlier_classes_moved(result, against, cache_dir)
+    moved = earlier_classes_moved(result, against, cache_dir, later)
     known = earlier_known(against) if moved.moved else set()
     renamed = {new: old for old, new in moved.moved.items() if new not in known}
     reading = EarlierRun(frozenset(result.classes), renamed)
@@ -153,8 +156,9 @@ class ClassesMoved:
     moved: dict[str, str] = field(default_factory=dict)
     """Old -> new: every photo of it here carries one class now (renamed, or merged into it)."""
     split: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    """Old -> each class its photos here carry now -> their paths (``predictions.path``), two
-    classes or more: the earlier run, taught them as one, is neither right nor wrong on them."""
+    """Old -> each class its photos carry now -> their paths here (``predictions.path``; none for
+    a class only the later run's record gives them), two classes or more: the earlier run, taught
+    them as one, is neither right nor wrong on them."""
     untold: list[str] = field(default_factory=list)
     """Those whose photos could not be looked for: the earlier run records no classes of its
     images (``class_record``) and its data folder holds no folder of them."""
@@ -166,7 +170,7 @@ class ClassesMoved:
 
 
 def earlier_classes_moved(
-    result: EvaluationResult, against: Path, cache_dir: str | None
+    result: EvaluationResult, against: Path, cache_dir: str | None, later: Path | None = None
 ) -> ClassesMoved:
     """Where the classes of the run ``against`` that this run's labels lack went, by content
     digest: its photos of each (its record of its images' classes, else its data folder now:
@@ -174,7 +178,9 @@ def earlier_classes_moved(
     (``dolphin`` -> ``dolphins``) or merged into another (``windsor_chair`` -> ``chair``), its
     answers of the old name then the new one's (a merge read as a significant gain, the earlier
     run's ``windsor_chair`` on a photo now labelled ``chair`` counted wrong: newcomer49). Several
-    classes here now: split, its photos compared by neither run (session 50)."""
+    classes now, here or in the later run's (``later``) record of its images: split, its photos
+    compared by neither run. A folder holding one part's photos only read as a rename, the
+    earlier run's answer ``ant`` right on each ``ant_a`` photo (review3-50 MEDIUM 1)."""
     from objrec.cache import open_cache
     from objrec.model_file import read_meta
 
@@ -194,11 +200,22 @@ def earlier_classes_moved(
     for path, digest, label in zip(paths, now, result.predictions["true"], strict=True):
         if digest in was:
             labels.setdefault(was[digest], {}).setdefault(class_of_folder(label), []).append(path)
+    for digest, name in recorded_classes(later).items():
+        if digest in was and was[digest] in labels:
+            labels[was[digest]].setdefault(name, [])
     return ClassesMoved(
         moved={old: next(iter(new)) for old, new in labels.items() if len(new) == 1},
         split={old: new for old, new in labels.items() if len(new) > 1},
         untold=untold,
     )
+
+
+def recorded_classes(run: Path | None) -> dict[str, str]:
+    """Content digest -> class (NFC) of the images of the run (folder or checkpoint) ``run``, as it
+    recorded them when it trained; empty without a run or a record."""
+    if run is None:
+        return {}
+    return read_classes(Path(run) if Path(run).is_dir() else Path(run).parent) or {}
 
 
 def earlier_labels(

@@ -144,11 +144,11 @@ def which_way(over: float | None) -> str:
     if over < 0:
         return (
             f"; under-confident: its answers are right more often than their probabilities say "
-            f"({points(-over)} on average): read them as lower bounds"
+            f"({points(-over)} on average): on average, trust them a little more than they say"
         )
     return (
         f"; over-confident: its answers are right less often than their probabilities say "
-        f"({points(over)} on average): read them as upper bounds"
+        f"({points(over)} on average): on average, trust them a little less than they say"
     )
 
 
