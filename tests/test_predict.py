@@ -90,20 +90,20 @@ def test_the_map_explains_the_class_predict_reported(trained_run, split_dir, tmp
     from objrec import inference
     from objrec.inference import Recognizer
 
-    decide, grad_cam, explained = Recognizer.decide, inference.grad_cam, []
+    decide, grad_cams, explained = Recognizer.decide, inference.grad_cams, []
 
     def reversed_answer(self, views):
         answers = decide(self, views)
         answers.probs = answers.probs.flip(1)
         return answers
 
-    def spied(model, x, target=None):
-        cam, target = grad_cam(model, x, target)
-        explained.append(target)
-        return cam, target
+    def spied(model, x, targets=None):
+        cams, targets = grad_cams(model, x, targets)
+        explained.extend(targets)
+        return cams, targets
 
     monkeypatch.setattr(Recognizer, "decide", reversed_answer)
-    monkeypatch.setattr(inference, "grad_cam", spied)
+    monkeypatch.setattr(inference, "grad_cams", spied)
     images = sorted((split_dir / "test" / "red").iterdir())[:2]
     results = predict(trained_run, images, explain=tmp_path / "cams", tta=True)
     classes = Recognizer.load(trained_run).classes
