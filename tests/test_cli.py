@@ -773,6 +773,8 @@ def test_an_option_value_out_of_range_is_a_usage_error_naming_it(capsys, tmp_pat
     """They exited 1, as a failed run does, while click's own type errors (``--epochs x``) exit
     2: a script could not tell a wrong command line from a failure (docs/json.md)."""
     args = [a.format(tmp=tmp_path) for a in args]
+    for split in ("train", "valid") if args[0] == "train" else ():
+        (tmp_path / split).mkdir()  # a split folder's shape: what train refuses before its options
     code, out, err = run(capsys, *args)
     err = err.removeprefix("loading the libraries ...\n")  # a body's blocks are torch's to count
     assert code == 2 and out == "" and err.startswith("error: ") and flag in err, err
@@ -5067,7 +5069,8 @@ def test_fine_tuning_options_without_blocks_to_tune_are_named_as_ignored(
     """train --finetune-epochs 20 trained the head alone and said nothing: without
     --finetune-blocks N the body stays frozen and the fine-tuning options change nothing."""
     empty = tmp_path / "empty"
-    empty.mkdir()  # train refuses it at once, after the options are read
+    for split in ("train", "valid"):  # a split folder of no images: refused after the options
+        (empty / split).mkdir(parents=True)
     given = ["--finetune-epochs", "20", "--finetune-lr", "0.001", *blocks]
     with caplog.at_level(logging.WARNING, logger="objrec"):
         code, _, _ = run(capsys, "train", empty, "--out", tmp_path / "run", *given)
