@@ -566,13 +566,15 @@ def split_notes(c: dict[str, Any], old: str) -> list[str]:
     ``seat is now chair (7 images) and stool (5 images) ...``, its images left out."""
     notes = []
     for was, now in c.get("split", {}).items():
+        total = sum(now.values())
+        left_out = "this image is" if total == 1 else f"these {plural(total, 'image')} are"
         parts = joined(
             [f"{name} ({plural(n, 'image') if n else 'none here'})" for name, n in now.items()]
         )
         notes.append(
             f"{was} is now {parts} (the same photos, by their contents): {old} was taught them as "
-            f"one class, so its answer {was} is neither right nor wrong on them; these "
-            f"{plural(sum(now.values()), 'image')} are left out of the comparison"
+            f"one class, so its answer {was} is neither right nor wrong on them; {left_out} "
+            "left out of the comparison"
         )
     return notes
 
