@@ -2685,6 +2685,25 @@ def test_split_names_unreadable_files_once_and_strict_refuses_them(
 
 
 @pytest.mark.slow
+def test_split_says_its_warnings_before_the_summary_they_qualify(
+    capsys, monkeypatch, tmp_path, image_folder, known_facts
+):
+    """Both streams in one terminal read "split 3 classes ...: train 19, ...", the duplicates'
+    and bursts' notes, and only then "warning: left out 1 image file that cannot be read": the
+    warning came after the counts it explains, as a split's library warnings (logged as it
+    works) never do. Every warning now comes before the summary, which ends the output."""
+    (image_folder / "red" / "broken.jpg").write_bytes(b"not a picture")
+    shutil.copy(image_folder / "blue" / "img_00.jpg", image_folder / "blue" / "copy.jpg")
+    monkeypatch.setattr(sys, "stderr", sys.stdout)  # one stream, as a terminal shows both
+    code = main(["split", str(image_folder), str(tmp_path / "data")])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    said = ("warning: left out 1 image file that cannot be read", "split 3 classes", "1 duplicate")
+    starts = [next(i for i, line in enumerate(lines) if line.startswith(s)) for s in said]
+    assert code == 0 and starts == sorted(starts), lines
+    assert lines[-1].startswith("none of the") and "EXIF camera time" in lines[-1]
+
+
+@pytest.mark.slow
 def test_check_totals_add_up_and_an_empty_class_folder_is_not_a_class(capsys, tmp_path):
     """'283 images of 8 classes: 281 readable, 3 unusable': the empty class folder counted as a
     class, and as one of the unusable beside the undecodable files (281 + 3 != 283)."""

@@ -213,12 +213,12 @@ def split(src: Path, out: Path, copy: bool, force: bool, as_json: bool, **settin
             on_wait=waiting_line(out, readers=True),
         )
     warnings = split_warnings(result, chosen_ratios=bool(given_options(["ratios"])))
+    print_warnings(warnings)  # before the summary they qualify, as those logged as it worked
     if as_json:
         print_json(split_json(result, logged + warnings))
     else:
         like = settings["like"]
         print_split(result, settings["groups"], like and (src, like))
-    print_warnings(warnings)
 
 
 def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = None) -> None:
