@@ -5165,20 +5165,25 @@ def test_train_s_last_line_says_in_plain_words_what_its_feature_seconds_went_to(
     from types import SimpleNamespace
 
     from objrec.cli.training import print_trained
+    from objrec.precision import Precision, Settled
 
     losses = [{"valid_loss": 0.5}, {"valid_loss": 0.4}]
     seconds = {"total": 10.0, "features": 4.0, "quantize": 2.0}
     result = SimpleNamespace(
         best_epoch=2, history=losses, best_valid_loss=0.4, best_valid_acc=0.9, run=trained_run
     )
-    print_trained(SimpleNamespace(**vars(result), seconds=seconds, precision={"used": "int8"}))
+    head = Settled("fp32", "asked for")
+    int8 = Precision(body=Settled("int8", "auto"), head=head, engine="openvino")
+    print_trained(SimpleNamespace(**vars(result), seconds=seconds, precision=int8))
     said = " ".join(capsys.readouterr().out.split())
     assert (
         "10s in all (4s computing features with the pretrained network in 8-bit integers (int8), "
         "2s of it getting its int8 copy, which the first run with a cache folder makes and later "
         "runs load from it); model saved to" in said
     )
-    tuned = {"used": "fp32", "why": "fine-tuning was kept: its tuned blocks run in fp32"}
+    tuned = Precision(
+        body=Settled("fp32", "fine-tuning was kept: its tuned blocks run in fp32"), head=head
+    )
     print_trained(SimpleNamespace(**vars(result), seconds=seconds, precision=tuned))
     said = " ".join(capsys.readouterr().out.split())  # the features were the int8 body's
     assert "(4s computing features with the pretrained network in 8-bit integers (int8)" in said
@@ -5195,6 +5200,7 @@ def test_train_s_last_line_counts_the_seconds_the_user_waited_starting_included(
     from types import SimpleNamespace
 
     from objrec.cli.training import Waited, print_trained
+    from objrec.precision import Precision, Settled
 
     result = SimpleNamespace(
         best_epoch=1,
@@ -5203,7 +5209,7 @@ def test_train_s_last_line_counts_the_seconds_the_user_waited_starting_included(
         best_valid_acc=0.9,
         run=trained_run,
         seconds={"total": 4.0, "features": 1.0, "fit": 2.2, "calibrate": 0.4},
-        precision={"used": "fp32"},
+        precision=Precision(body=Settled("fp32", "asked for"), head=Settled("fp32", "asked for")),
     )
     print_trained(result, None, Waited(time.monotonic() - 12.8, 6.6))
     said = " ".join(capsys.readouterr().out.split())

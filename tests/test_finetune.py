@@ -15,6 +15,7 @@ from objrec.config import DEFAULT_BACKBONE, TrainConfig
 from objrec.errors import ObjrecError
 from objrec.finetune import FinetuneModel, optimizer_for, split_body, unfreeze, warmup_cosine
 from objrec.model import Classifier, build_head
+from objrec.precision import Settled
 from objrec.train import train
 
 from .conftest import TaskRecorder, own_cache
@@ -501,8 +502,10 @@ def test_an_int8_body_s_kept_fine_tuning_makes_the_run_fp32(
     )
     result = train(split_dir, tmp_path / "run", resume=True)  # fine-tunes again, and keeps it
     assert result.finetune is not None and result.finetune["kept"] is True
-    assert result.precision["used"] == "fp32"
-    assert result.precision["why"] == "fine-tuning was kept: its tuned blocks run in fp32"
+    assert result.precision is not None and result.precision.engine is None  # no int8 body
+    assert result.precision.body == Settled(
+        "fp32", "fine-tuning was kept: its tuned blocks run in fp32"
+    )
     assert "quantize" in result.seconds  # its features were computed by the int8 body all the same
     model, meta = load_model(tmp_path / "run")
     assert not isinstance(model.body, QuantizedBody) and meta.train_config.precision == "fp32"

@@ -27,7 +27,7 @@ from objrec.evaluate import evaluate
 from objrec.export import export_model
 from objrec.frozen import FrozenBody
 from objrec.inference import Recognizer
-from objrec.precision import auto_precision, int8_dot_product
+from objrec.precision import Settled, auto_precision, int8_dot_product
 from objrec.quantize import (
     QUANTIZE_STEPS,
     QUANTIZING,
@@ -414,17 +414,17 @@ def test_auto_is_settled_before_the_run_so_the_run_records_the_precision_used(mo
     assert config.precision == "auto" and TrainConfig(finetune_blocks=1).precision == "auto"
     settled, why = precision.settle_precision(config, SINGLE)
     assert settled.precision == "fp32"
-    assert why == {"used": "fp32", "why": "auto: int8 was not validated on tiny_test"}
+    assert why == precision.Settled("fp32", "auto: int8 was not validated on tiny_test")
     monkeypatch.setattr(precision, "auto_precision", lambda *a: ("int8", "this CPU has x"))
     settled, why = precision.settle_precision(config, SINGLE)
-    assert settled.precision == "int8" and why["why"] == "auto: this CPU has x"
+    assert settled.precision == "int8" and why.why == "auto: this CPU has x"
     int8 = TrainConfig(backbone="tiny_test", precision="int8")
     assert precision.settle_precision(int8, SINGLE) == (
         int8,
-        {"used": "int8", "why": "--precision int8"},
+        precision.Settled("int8", "--precision int8"),
     )
     demo = precision.settle_precision(int8, SINGLE, "the demo's setting")[1]
-    assert demo["why"] == "the demo's setting"  # a caller other than the CLI says who set it
+    assert demo.why == "the demo's setting"  # a caller other than the CLI says who set it
 
 
 @pytest.mark.slow
@@ -433,8 +433,8 @@ def test_a_run_records_the_precision_auto_chose_and_why(tmp_path, split_dir, mon
 
     config = TrainConfig(backbone="tiny_test", epochs=1, heads=1, aug_views=0)
     result = train(split_dir, tmp_path / "a", config)
-    body = {k: result.precision[k] for k in ("used", "why")}  # the head's precision beside it
-    assert body == {"used": "fp32", "why": "auto: int8 was not validated on tiny_test"}
+    assert result.precision is not None  # the head's precision beside it
+    assert result.precision.body == Settled("fp32", "auto: int8 was not validated on tiny_test")
     assert json.loads((tmp_path / "a" / "config.json").read_text())["precision"] == "fp32"
     monkeypatch.setattr(precision, "auto_precision", lambda *a: ("int8", "this CPU has x"))
     result = train(split_dir, tmp_path / "b", config)

@@ -145,18 +145,18 @@ def test_bf16_is_refused_under_torchrun_and_a_forced_precision_is_kept():
 
     from objrec.distributed import World
     from objrec.errors import ObjrecError
-    from objrec.precision import settle_head_precision
+    from objrec.precision import Settled, settle_head_precision
 
     torchrun = World(rank=0, size=2, device=torch.device("cpu"), launched=True)
     with pytest.raises(ObjrecError, match=r"head_precision.*torchrun"):
         settle_head_precision(tiny_train_config(head_precision="bf16"), torchrun)
     config, why = settle_head_precision(tiny_train_config(head_precision="fp32"), World())
-    assert config.head_precision == "fp32" and why == {"head": "fp32", "head_why": "asked for"}
+    assert config.head_precision == "fp32" and why == Settled("fp32", "asked for")
     # a run that trained in bf16 in one process, resumed under torchrun: its settings are its own
     config, why = settle_head_precision(tiny_train_config(head_precision="bf16"), torchrun, True)
-    assert config.head_precision == "fp32" and "trained in bf16 so far" in why["head_why"]
+    assert config.head_precision == why.used == "fp32" and "trained in bf16 so far" in why.why
     config, why = settle_head_precision(tiny_train_config(head_precision="bf16"), World(), True)
-    assert config.head_precision == "bf16" and why["head_why"] == "the resumed run's own"
+    assert config.head_precision == "bf16" and why == Settled("bf16", "the resumed run's own")
 
 
 def test_a_torchrun_rank_takes_rank_0_s_precisions_and_engine(monkeypatch):
@@ -166,16 +166,19 @@ def test_a_torchrun_rank_takes_rank_0_s_precisions_and_engine(monkeypatch):
     import torch
 
     from objrec.distributed import World
+    from objrec.precision import Precision, Settled
     from objrec.train import RunRequest, settled_precision
 
     recipe = importlib.import_module("objrec.train")
     rank_1 = World(rank=1, size=2, device=torch.device("cpu"), launched=True)
-    monkeypatch.setattr(recipe, "settle_precision", lambda c, w, why: (c, {"used": "fp32"}))
+    fp32 = Settled("fp32", "x")
+    monkeypatch.setattr(recipe, "settle_precision", lambda c, w, why: (c, fp32))
     shared = []
-    rank_0s = (tiny_train_config(precision="int8", int8_engine="onnxruntime"), {"used": "int8"})
+    int8 = Precision(body=Settled("int8", "y"), head=fp32, engine="onnxruntime")
+    rank_0s = (tiny_train_config(precision="int8", int8_engine="onnxruntime"), int8)
     monkeypatch.setattr(World, "share", lambda self, value: shared.append(value) or rank_0s)
     assert settled_precision(tiny_train_config(), RunRequest(), rank_1) == rank_0s
-    assert shared[0][1]["used"] == "fp32"  # rank 1's own, offered and not kept
+    assert shared[0][1].body.used == "fp32"  # rank 1's own, offered and not kept
 
 
 def autocast_of_head_forwards(monkeypatch) -> list[tuple[bool, bool, object]]:
@@ -262,7 +265,8 @@ def test_the_head_trains_and_validates_under_bf16_autocast_where_the_cpu_has_bf1
     amx = flag is not None
     result = train(split_dir, tmp_path / "run", tiny_train_config(epochs=3))
     used = "bf16" if amx else "fp32"
-    assert result.precision["head"] == used and result.precision["head_why"].startswith("auto")
+    assert result.precision is not None and result.precision.head.used == used
+    assert result.precision.head.why.startswith("auto")
     assert json.loads((tmp_path / "run" / "config.json").read_text())["head_precision"] == used
     training = {(on, dtype) for is_training, on, dtype in seen if is_training}
     assert training == ({(True, torch.bfloat16)} if amx else {(False, None)})
@@ -366,11 +370,11 @@ def test_train_says_the_default_bodys_three_networks_in_the_plural():
     through the pretrained network" of the default body, three networks (a feature ensemble)."""
     from objrec.backbones import network_words
     from objrec.config import DEFAULT_BACKBONE
-    from objrec.precision import precision_notes
+    from objrec.precision import Precision, Settled, precision_notes
 
     assert network_words("tiny_test") == "the pretrained network"
     assert network_words("resnet18+tiny_test") == "the 2 pretrained networks"
-    precision = {"used": "int8", "why": "auto: x", "head": "fp32", "head_why": "y"}
+    precision = Precision(body=Settled("int8", "auto: x"), head=Settled("fp32", "y"))
     assert precision_notes(precision, DEFAULT_BACKBONE)[0] == (
         "the 3 pretrained networks, kept as they are, run in 8-bit integers (int8), auto: x"
     )
@@ -391,11 +395,11 @@ def test_train_says_that_an_int8_body_in_openvino_exports_otherwise_only_with_v(
     import logging
 
     from objrec.distributed import SINGLE
-    from objrec.precision import precision_notes
+    from objrec.precision import Precision, Settled, precision_notes
     from objrec.train import EXPORT_IN_OPENVINO, RunRequest, log_seconds, open_run
 
-    precision = {"used": "int8", "why": "auto", "head": "fp32", "head_why": "auto"}
-    (body, head) = precision_notes(precision | {"engine": "openvino"})
+    auto = Settled("int8", "auto"), Settled("fp32", "auto")
+    (body, head) = precision_notes(Precision(body=auto[0], head=auto[1], engine="openvino"))
     assert body.endswith("runs in 8-bit integers (int8) on openvino, auto")
     assert head.startswith("the new head trains in")
     monkeypatch.setattr(
@@ -630,6 +634,34 @@ def test_only_rank_0_works_out_the_runs_provenance(monkeypatch, tmp_path):
     on_rank_1 = write_run(tmp_path, None, TrainConfig(), meta, state, RunRecord(), write=False)
     assert asked == [] and on_rank_1.provenance == {}
     assert not list(tmp_path.iterdir())  # and it writes nothing
+
+
+def test_a_run_s_summary_holds_its_precision_key_for_key_as_it_always_has():
+    """A run's precision is read by attribute (``precision.Precision``); its ``summary.json``
+    holds it as before, key for key in the same order (docs/json.md): the body's ``used`` and
+    ``why``, an int8 body's ``engine``, the head's ``head`` and ``head_why``."""
+    from objrec.config import TrainConfig
+    from objrec.precision import Precision, Settled
+    from objrec.runs import RunRecord, TrainResult
+
+    def summed(precision: Precision | None) -> list[tuple[str, str]]:
+        fields = RunRecord(precision=precision).result_fields(TrainConfig(head_precision="fp32"))
+        result = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, {}, **fields)
+        return list(json.loads(json.dumps(result.summary()))["precision"].items())
+
+    head = Settled("bf16", "auto: this CPU has amx_bf16")
+    int8 = Precision(body=Settled("int8", "auto: this CPU has x"), head=head, engine="openvino")
+    assert summed(int8) == [
+        ("used", "int8"),
+        ("why", "auto: this CPU has x"),
+        ("engine", "openvino"),
+        ("head", "bf16"),
+        ("head_why", "auto: this CPU has amx_bf16"),
+    ]
+    fp32 = Precision(body=Settled("fp32", "--precision fp32"), head=head)
+    assert [key for key, _ in summed(fp32)] == ["used", "why", "head", "head_why"]
+    # a record made without settling them (no run train writes): the config's, no reason given
+    assert summed(None) == [("used", "auto"), ("why", ""), ("head", "fp32"), ("head_why", "")]
 
 
 def test_a_resumed_run_keeps_the_command_that_started_it(tmp_path, monkeypatch):

@@ -49,6 +49,7 @@ from objrec.engine import (
 )
 from objrec.errors import ObjrecError
 from objrec.meta import RunMeta
+from objrec.precision import Settled
 from objrec.prepared import Prepared
 from objrec.progress import SILENT, Reporter, plural
 from objrec.quantize import QuantizedBody
@@ -445,7 +446,7 @@ def body_kept(
         return config, meta
     prep.model.body = body.float_body
     config = replace(config, precision="fp32")
-    why = "fine-tuning was kept: its tuned blocks run in fp32"
-    prep.precision = {k: v for k, v in prep.precision.items() if k != "engine"}
-    prep.precision |= {"used": "fp32", "why": why}
+    if prep.precision is not None:
+        fp32 = Settled("fp32", "fine-tuning was kept: its tuned blocks run in fp32")
+        prep.precision = replace(prep.precision, body=fp32, engine=None)
     return config, replace(meta, train_config=config)

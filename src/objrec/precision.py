@@ -1,13 +1,13 @@
 """Which arithmetic ``train``'s frozen body and new head run in, the one rule for both:
 ``precision="auto"`` settled to int8 or fp32 (the CPU's 8-bit dot products, a body int8 was
 validated on, the frozen pass on the CPU), ``head_precision="auto"`` to bf16 or fp32 (the CPU's
-bfloat16 matrix instructions, one process), each with why in words, so that the run records the
-one used; and what train says of them at its start. The audit reads images with the body auto
-settles on too. Making the int8 body is ``quantize``'s."""
+bfloat16 matrix instructions, one process), each with why in words (:class:`Precision`), so that
+the run records the one used; and what train says of them at its start. The audit reads images
+with the body auto settles on too. Making the int8 body is ``quantize``'s."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -28,6 +28,42 @@ multiplies bfloat16 matrices faster than float32 ones, most capable first: AMX's
 (Intel Xeon since Sapphire Rapids; a 3095 x 3840 by 3840 x 256 product took 2.4 ms in bfloat16
 against 18.3 ms in float32 on 2 cores) and AVX-512 BF16's dot products (AMD since Zen 4; the same
 product took 34.8 ms against 70.6 ms on 2 cores of an AMD EPYC; benchmarks/README.md)."""
+
+
+@dataclass(frozen=True)
+class Settled:
+    """One arithmetic a run uses (``used``: ``int8``, ``fp32`` or ``bf16``) and ``why``, in words:
+    what ``auto`` found, or that it was asked for."""
+
+    used: str
+    why: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Precision:
+    """What a run's frozen body runs in and its new head trains in, and why: settled as the run
+    opens (:func:`settle_precision`, :func:`settle_head_precision`), said at its start
+    (:func:`precision_notes`), written in its ``summary.json`` (:meth:`to_json`)."""
+
+    body: Settled
+    """The frozen body's: ``int8`` or ``fp32``."""
+    head: Settled
+    """The new head's while it trains: ``bf16`` or ``fp32`` (its weights are kept in fp32)."""
+    engine: str | None = None
+    """What runs an int8 body: ``openvino`` or ``onnxruntime``; None for an fp32 body."""
+
+    @classmethod
+    def configured(cls, config: TrainConfig) -> Precision:
+        """``config``'s precisions, no reason given: for a run record made without settling
+        them (no run that ``train`` writes)."""
+        return cls(body=Settled(config.precision, ""), head=Settled(config.head_precision, ""))
+
+    def to_json(self) -> dict[str, str]:
+        """As ``summary.json`` holds it (docs/json.md): ``used`` and ``why`` (the body's),
+        ``engine`` for an int8 body, ``head`` and ``head_why``."""
+        engine = {} if self.engine is None else {"engine": self.engine}
+        body = {"used": self.body.used, "why": self.body.why}
+        return body | engine | {"head": self.head.used, "head_why": self.head.why}
 
 
 def bf16_matrix_unit(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
@@ -69,55 +105,56 @@ def auto_precision(spec: BackboneSpec, device: torch.device) -> tuple[str, str]:
     return "int8", f"this CPU has {flag}"
 
 
-def precision_notes(precision: dict[str, str], backbone: str = "") -> list[str]:
+def precision_notes(precision: Precision, backbone: str = "") -> list[str]:
     """What train says at start of the arithmetic body (of ``backbone``: one network or several,
     :func:`backbones.network_words`) and head run in, and why (what an int8 body in OpenVINO
     means for its export is logged: ``train.EXPORT_IN_OPENVINO``)."""
-    on = f" on {precision['engine']}" if "engine" in precision else ""
-    used, trains = precision_words(precision["used"]), precision_words(precision["head"])
-    body = network_words(backbone)
+    body, head = precision.body, precision.head
+    on = f" on {precision.engine}" if precision.engine is not None else ""
+    used, trains = precision_words(body.used), precision_words(head.used)
+    network = network_words(backbone)
     kept = "kept as it is, runs" if "+" not in backbone else "kept as they are, run"
     # a newcomer who asked for --precision fp32 read "the head trains in bf16" and wondered
     # whether fp32 took: bf16 is the head's arithmetic while it learns, never what it keeps
-    kept_as = "; its weights are kept in fp32" if precision["head"] == "bf16" else ""
+    kept_as = "; its weights are kept in fp32" if head.used == "bf16" else ""
     return [
-        f"{body}, {kept} in {used}{on}, {precision['why']}",
-        f"the new head trains in {trains}, {precision['head_why']}{kept_as}",
+        f"{network}, {kept} in {used}{on}, {body.why}",
+        f"the new head trains in {trains}, {head.why}{kept_as}",
     ]
 
 
 def settle_precision(
     config: TrainConfig, world: World, why: str | None = None
-) -> tuple[TrainConfig, dict[str, str]]:
+) -> tuple[TrainConfig, Settled]:
     """``config`` with ``precision="auto"`` settled to ``int8`` or ``fp32`` for this machine and
     body (:func:`auto_precision`), so the run records the one used; and which, and why
     (``why`` for a precision set in ``config``; default: the CLI's ``--precision X``)."""
     if config.precision != "auto":
-        return config, {"used": config.precision, "why": why or f"--precision {config.precision}"}
+        return config, Settled(config.precision, why or f"--precision {config.precision}")
     spec = get_backbone(config.backbone)
     used, why = auto_precision(spec, world.device)
-    return replace(config, precision=used), {"used": used, "why": f"auto: {why}"}
+    return replace(config, precision=used), Settled(used, f"auto: {why}")
 
 
 def settle_head_precision(
     config: TrainConfig, world: World, resumed: bool = False
-) -> tuple[TrainConfig, dict[str, str]]:
+) -> tuple[TrainConfig, Settled]:
     """``config`` with ``head_precision="auto"`` settled to ``bf16`` or ``fp32``
-    (:func:`auto_head_precision`), so the run records the one used; and which (``head``) and why
-    (``head_why``). bf16 is refused under torchrun, whose DistributedDataParallel head trains in
-    fp32, but for a ``resumed`` run that trained in bf16 so far (its settings cannot be changed):
-    it goes on in fp32, saying so."""
+    (:func:`auto_head_precision`), so the run records the one used; and which, and why. bf16 is
+    refused under torchrun, whose DistributedDataParallel head trains in fp32, but for a
+    ``resumed`` run that trained in bf16 so far (its settings cannot be changed): it goes on in
+    fp32, saying so."""
     if config.head_precision == "bf16" and world.distributed:
         if not resumed:
             raise ObjrecError('`head_precision="bf16"` does not run under torchrun yet: use fp32')
         why = "the run trained in bf16 so far; under torchrun the head trains in fp32"
-        return replace(config, head_precision="fp32"), {"head": "fp32", "head_why": why}
+        return replace(config, head_precision="fp32"), Settled("fp32", why)
     if resumed:
-        return config, {"head": config.head_precision, "head_why": "the resumed run's own"}
+        return config, Settled(config.head_precision, "the resumed run's own")
     if config.head_precision != "auto":
-        return config, {"head": config.head_precision, "head_why": "asked for"}
+        return config, Settled(config.head_precision, "asked for")
     used, why = auto_head_precision(world)
-    return replace(config, head_precision=used), {"head": used, "head_why": f"auto: {why}"}
+    return replace(config, head_precision=used), Settled(used, f"auto: {why}")
 
 
 def auto_head_precision(world: World) -> tuple[str, str]:

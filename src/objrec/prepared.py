@@ -14,6 +14,7 @@ from objrec.batches import ViewStack
 from objrec.config import DataConfig
 from objrec.data import ClassFolder
 from objrec.model import Classifier, count_parameters
+from objrec.precision import Precision
 from objrec.provenance import CommandLine, SplitState
 
 
@@ -57,7 +58,7 @@ class Prepared:
     image_classes: list[tuple[str, str, str]] | None = None
     """The split, class and content digest of each image of the data folder, train, valid and
     test (``class_record``; None under torchrun on ranks other than 0)."""
-    precision: dict[str, str] = field(default_factory=dict)
+    precision: Precision | None = None
     """The body's and the head's precision and why (``open_run``), for the run's summary."""
     stages: Stages = field(default_factory=lambda: Stages(time.perf_counter()))
     """When the run and its stages began, for its summary's ``seconds``."""

@@ -74,6 +74,7 @@ from objrec.outputs import (
     staging,
     written_whole,
 )
+from objrec.precision import Precision
 from objrec.progress import joined, some_of
 from objrec.provenance import CommandLine, SplitState, provenance
 
@@ -97,9 +98,9 @@ class TrainResult:
     """False for the model saved on Ctrl-C: the run can be resumed."""
     frozen_pass: dict[str, float] = field(default_factory=dict)
     """Image views pushed through the frozen body (``computed``), read from the store, hashed."""
-    precision: dict[str, str] = field(default_factory=dict)
-    """The frozen body's arithmetic (``used``: fp32 or int8) and ``why`` (asked for, or what
-    ``--precision auto`` found)."""
+    precision: Precision | None = None
+    """The frozen body's arithmetic (fp32 or int8) and the head's (fp32 or bf16), and why (asked
+    for, or what ``auto`` found); None only for a result made without them (``summary``: ``{}``)."""
     calibration: dict[str, Any] = field(default_factory=dict)
     """How the temperature was chosen: the one used, the plain fit, the validation errors and
     ``kept_at_1`` (why the temperature was kept at 1, or None)."""
@@ -125,6 +126,7 @@ class TrainResult:
         as a string, the classes counted and the epochs run in place of ``history``."""
         head = {"run": str(self.run), "classes": len(self.classes), "best_epoch": self.best_epoch}
         rest = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_SUMMED}
+        rest["precision"] = self.precision.to_json() if self.precision is not None else {}
         return head | {"epochs_run": len(self.history)} | rest
 
 
@@ -147,7 +149,7 @@ class RunRecord:
     """Where the run's time went (of a stopped run, until the stop)."""
     finished: bool = True
     """False for a run written as of its last completed epoch (Ctrl-C, a diverged loss)."""
-    precision: dict[str, str] | None = None
+    precision: Precision | None = None
     """The body's and the head's precision and why (None: the config's, no reason given)."""
     calibration: dict[str, Any] = field(default_factory=dict)
     """How the temperature was chosen (``{}``: not calibrated)."""
@@ -167,7 +169,7 @@ class RunRecord:
     def result_fields(self, config: TrainConfig) -> dict[str, Any]:
         """The :class:`TrainResult` fields this record fills, each of its own name; a
         ``precision`` not given is ``config``'s."""
-        precision = self.precision or {"used": config.precision, "why": ""}
+        precision = self.precision or Precision.configured(config)
         named = {f.name for f in fields(TrainResult)}
         given = {f.name: getattr(self, f.name) for f in fields(self) if f.name in named}
         return given | {"precision": precision}

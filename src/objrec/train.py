@@ -97,7 +97,12 @@ from objrec.leakage import seen_in_state, union_seen
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, LowPrecisionTraining, build_head
 from objrec.outputs import locked, takes_back_folders
-from objrec.precision import precision_notes, settle_head_precision, settle_precision
+from objrec.precision import (
+    Precision,
+    precision_notes,
+    settle_head_precision,
+    settle_precision,
+)
 from objrec.prepared import Prepared, Stages
 from objrec.progress import (
     SILENT,
@@ -249,7 +254,7 @@ def _train(
         finally:
             open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
         t2 = time.perf_counter()
-        seconds = run_seconds(prep, precision["used"], prep.stages.until(t2))
+        seconds = run_seconds(prep, precision.body.used, prep.stages.until(t2))
         record = run_record(prep, seconds, calibration=calibration, finetune=finetune)
         with reporter.task("writing the run", None):  # seconds: the model file, the curves' plot
             result = write_run(
@@ -350,7 +355,7 @@ def classes_note(classes: Sequence[str], listed: int = 10) -> str:
 
 
 def log_seconds(
-    seconds: dict[str, float], writing: float, world: World, precision: dict[str, str]
+    seconds: dict[str, float], writing: float, world: World, precision: Precision | None
 ) -> None:
     """Where the run's time went, logged by the rank that wrote it, once every rank is there;
     then, of a run whose int8 body OpenVINO ran, what that means for its export
@@ -358,7 +363,7 @@ def log_seconds(
     logging at INFO read, an export note before a word of training (newcomer49)."""
     if world.main:
         log.info("train: seconds: %s; writing the run %.1f", listed(seconds, ".1f"), writing)
-        if precision.get("engine") == "openvino":
+        if precision is not None and precision.engine == "openvino":
             log.info(EXPORT_IN_OPENVINO)
     world.barrier()
 
@@ -383,7 +388,7 @@ def open_run(
     reporter: Reporter,
     world: World,
     held: ExitStack | None = None,
-) -> tuple[Path, SavedTraining | None, TrainConfig, dict[str, str]]:
+) -> tuple[Path, SavedTraining | None, TrainConfig, Precision]:
     """The run folder (refused inside ``data_dir``; held in ``held``: ``runs.held_run``), the
     saved state when resuming, the settings (a resumed run's own), their precision settled, and
     which precision and why (told to ``reporter``); first ``data_dir``: a split of 2+ classes."""
@@ -419,20 +424,20 @@ def open_run(
 
 def settled_precision(
     config: TrainConfig, request: RunRequest, world: World
-) -> tuple[TrainConfig, dict[str, str]]:
+) -> tuple[TrainConfig, Precision]:
     """``config`` with its body's and head's precisions (and an int8 body's engine) settled, and
     which and why; under torchrun rank 0's, shared: the body's precision is part of the store's
     key, and a rank settling its own (another machine's CPU, another engine installed) would look
     up and write another space than rank 0's."""
-    config, precision = settle_precision(config, world, request.precision_why)
+    config, body = settle_precision(config, world, request.precision_why)
+    engine = None
     if config.precision == "int8":  # the engine too, so the run records the one used
         config = replace(config, int8_engine=int8_engine(config.int8_engine))
-        precision["engine"] = config.int8_engine
+        engine = config.int8_engine
     config, head = settle_head_precision(config, world, request.resume)
-    precision |= head
     if request.resume:  # settled when the run started
-        precision["why"] = "the resumed run's own"
-    return world.share((config, precision))
+        body = replace(body, why="the resumed run's own")
+    return world.share((config, Precision(body=body, head=head, engine=engine)))
 
 
 EXPORT_IN_OPENVINO = (

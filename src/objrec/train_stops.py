@@ -119,7 +119,7 @@ def saved_as_of_the_head_on_stop(
     the run (:func:`save_after_the_head` with ``keep``, ``folders``: out, data) from the
     training state (``saver``'s, written first: :func:`written_on_stop`) and says so. Yields the
     body split at fine-tuning's cut (stem, top) for ``train.finetune_phase``, None without it."""
-    parts, body, precision = None, prep.model.body, dict(prep.precision)
+    parts, body, precision = None, prep.model.body, prep.precision
     if config.finetune_blocks and not world.distributed:  # finetune_phase refuses torchrun
         parts = split_body(float_body(body), config.finetune_blocks, prep.data.input_size)
     top = parts[1] if parts else None

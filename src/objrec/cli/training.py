@@ -383,7 +383,8 @@ def print_trained(
         console.print(stopped)
     quantized = result.seconds.get("quantize", 0.0)
     # an int8 frozen pass records "quantize", its body fp32 since when a fine-tuning was kept
-    frozen = "int8" if "quantize" in result.seconds else result.precision.get("used", "fp32")
+    settled = result.precision.body.used if result.precision is not None else "fp32"
+    frozen = "int8" if "quantize" in result.seconds else settled
     console.print(
         f"{in_all(result.seconds, waited)}"
         f"{result.seconds['features']:.0f}s computing features with "
