@@ -1939,15 +1939,20 @@ def test_tiny_gains_of_a_nearly_zero_loss_get_no_line_of_their_own(capsys):
 def test_a_kept_fine_tuning_is_named_in_the_best_epoch_line(capsys, tmp_path):
     """After --finetune-blocks 1 was kept (valid loss 0.1396 -> 0.1353), train's last lines said
     'best epoch 19 of 24, the head kept': as if the body's tuned block had not been."""
+    from dataclasses import replace
+
     from objrec.cli.training import print_trained
+    from objrec.finetune import FinetuneRecord
     from objrec.runs import TrainResult
 
     record = {"epoch": 1, "train_loss": 0.1, "train_acc": 1.0, "valid_loss": 0.2}
     record |= {"valid_acc": 0.9, "seconds": 0.1, "best": True}
     seconds = {"total": 1.0, "features": 0.5}
+    losses = {"best_valid_loss_before": 0.3, "best_valid_loss_after": 0.2}
+    tuned = FinetuneRecord(blocks=1, epochs_run=1, kept=True, best_epoch_before=1, **losses)
     for finetune, said in (
-        ({"kept": True}, "the head and its fine-tuned blocks kept"),
-        ({"kept": False}, "the head kept"),
+        (tuned, "the head and its fine-tuned blocks kept"),
+        (replace(tuned, kept=False), "the head kept"),
         (None, "the head kept"),
     ):
         result = TrainResult(tmp_path, ["a", "b"], [record], 1, 0.2, 0.9, {}, seconds)

@@ -139,7 +139,7 @@ def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, sp
     said = [n for n in notes.notes if n.startswith("fine-tuning")]  # announced, then its outcome
     assert said[0].startswith("fine-tuning the body's last 1 block(s) with the head")
     assert "lowered the best valid loss" in said[1] and "keeps the fine-tuned blocks" in said[1]
-    assert result.best_epoch > 1 and result.finetune and result.finetune["kept"] is True
+    assert result.best_epoch > 1 and result.finetune and result.finetune.kept is True
     model, _ = load_model(tmp_path / "run")
     before, after = lite.state_dict(), model.body.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
@@ -284,7 +284,7 @@ def test_a_fine_tuning_that_did_not_help_says_in_plain_words_what_the_run_keeps(
 
     head, tuned = fit_states([0.9, 0.5, 0.6], [0.7, 0.55, 0.65], best_epoch=2)
     record = finetune_record(head, tuned, 1)
-    assert record == {
+    assert record.to_json() == {
         "blocks": 1,
         "epochs_run": 3,
         "kept": False,
@@ -298,11 +298,41 @@ def test_a_fine_tuning_that_did_not_help_says_in_plain_words_what_the_run_keeps(
     )
     head, tuned = fit_states([0.9, 0.5, 0.6], [0.7, 0.4, 0.45], best_epoch=2)
     record = finetune_record(head, tuned, 2)
-    assert record["kept"] and record["best_valid_loss_after"] == 0.4
+    assert record.kept and record.best_valid_loss_after == 0.4
     assert finetune_outcome(record) == (
         "fine-tuning lowered the best valid loss from 0.5000 to 0.4000: the run keeps the "
         "fine-tuned blocks"
     )
+
+
+def test_a_fine_tuning_record_is_written_and_read_back_as_summary_json_always_held_it():
+    """What fine-tuning did is read by attribute (``FinetuneRecord``); a run's summary holds it
+    as before, key for key in the same order (docs/json.md), ``valid_loss_untuned`` only where
+    measured, and a summary an earlier objrec wrote, without it, still reads (the report)."""
+    import json
+    import math
+
+    from objrec.finetune import FinetuneRecord, finetune_record
+
+    head, tuned = fit_states([0.9, 0.5], [0.45, 0.6], best_epoch=2)
+    record = finetune_record(head, tuned, 2, untuned=0.52)
+    written = json.loads(json.dumps(record.to_json()))
+    assert list(written.items()) == [
+        ("blocks", 2),
+        ("epochs_run", 2),
+        ("kept", True),
+        ("best_valid_loss_before", 0.5),
+        ("best_valid_loss_after", 0.45),
+        ("best_epoch_before", 2),
+        ("valid_loss_untuned", 0.52),
+    ]
+    assert FinetuneRecord.from_json(written) == record
+    earlier = {k: v for k, v in written.items() if k != "valid_loss_untuned"}
+    assert FinetuneRecord.from_json(earlier).valid_loss_untuned is None
+    assert list(FinetuneRecord.from_json(earlier).to_json().items()) == list(earlier.items())
+    none_ran = finetune_record(head, fit_states([0.9, 0.5], [], best_epoch=2)[1], 1)
+    read = FinetuneRecord.from_json(json.loads(json.dumps(none_ran.to_json())))  # NaN in JSON
+    assert math.isnan(read.best_valid_loss_after) and read.epochs_run == 0
 
 
 def test_a_kept_fine_tuning_s_note_quotes_the_kept_model_s_loss_under_min_delta():
@@ -319,7 +349,7 @@ def test_a_kept_fine_tuning_s_note_quotes_the_kept_model_s_loss_under_min_delta(
     notes = TaskRecorder()
     config = SimpleNamespace(finetune_blocks=1, min_delta=0.01)
     record = finetune_told(head, tuned, config, notes)
-    assert record["kept"] and record["best_valid_loss_after"] == 0.445
+    assert record.kept and record.best_valid_loss_after == 0.445
     assert notes.notes == [
         "fine-tuning lowered the best valid loss from 0.5000 to 0.4500 (a later epoch's 0.4450 "
         "was not lower by more than 0.01): the run keeps the fine-tuned blocks"
@@ -379,7 +409,7 @@ def test_fine_tuning_short_of_the_head_s_loss_gives_back_the_untuned_weights(cap
     assert (state.best_epoch, state.best_valid_loss, tuned["best"]) == (2, 0.5, False)
     assert all(torch.equal(v, untouched[k]) for k, v in model.state_dict().items())
     record = finetune_told(head, state, config, TaskRecorder(), untuned=0.6)
-    assert record["kept"] is False and record["valid_loss_untuned"] == 0.6
+    assert record.kept is False and record.valid_loss_untuned == 0.6
     assert "(its lowest: 0.4950, from 0.6000 untuned in fp32): the run keeps" in caplog.text
 
 
@@ -406,9 +436,9 @@ def test_a_fine_tuning_that_learns_nothing_is_not_said_to_lower_the_loss(
     monkeypatch.setattr(recipe, "fit_head", read_higher)
     config = TrainConfig(**barely_trained_then_tuned().to_dict() | {"finetune_lr": 1e-12})
     result = train(split_dir, tmp_path / "run", config)
-    assert result.finetune is not None and result.finetune["kept"] is False
-    before, untuned = (result.finetune[k] for k in ("best_valid_loss_before", "valid_loss_untuned"))
-    assert untuned < before - 0.4
+    assert result.finetune is not None and result.finetune.kept is False
+    untuned = result.finetune.valid_loss_untuned
+    assert untuned is not None and untuned < result.finetune.best_valid_loss_before - 0.4
 
 
 @pytest.fixture(scope="session")
@@ -459,7 +489,7 @@ def test_a_fine_tuning_not_kept_leaves_the_run_a_head_only_run_saves(
     train(split_dir, tmp_path / "head", head_only)
     tuned = TrainConfig(**head_only.to_dict() | {"finetune_blocks": 1, "finetune_lr": 1e-9})
     result = train(split_dir, tmp_path / "tuned", tuned)
-    assert result.finetune is not None and result.finetune["kept"] is False
+    assert result.finetune is not None and result.finetune.kept is False
     assert result.frozen_pass["computed"] == 0 and result.frozen_pass["from_store"] > 0
     (model, meta), (base, base_meta) = load_model(tmp_path / "tuned"), load_model(tmp_path / "head")
     assert isinstance(model.body, QuantizedBody) and meta.train_config.precision == "int8"
@@ -501,7 +531,7 @@ def test_an_int8_body_s_kept_fine_tuning_makes_the_run_fp32(
         torch.equal(v, lite.state_dict()[k]) for k, v in model.body.float_body.state_dict().items()
     )
     result = train(split_dir, tmp_path / "run", resume=True)  # fine-tunes again, and keeps it
-    assert result.finetune is not None and result.finetune["kept"] is True
+    assert result.finetune is not None and result.finetune.kept is True
     assert result.precision is not None and result.precision.engine is None  # no int8 body
     assert result.precision.body == Settled(
         "fp32", "fine-tuning was kept: its tuned blocks run in fp32"

@@ -14,8 +14,9 @@ benchmarks/README.md).
 
 The phase in ``train`` (``train.finetune_phase`` cuts the body and stores the activations at
 the cut): the epochs (:func:`tune_blocks`), kept only when they lower the head's best validation
-loss (:func:`unless_below_the_head`), what fine-tuning did and says (:func:`finetune_record`,
-:func:`finetune_outcome`), the body a kept fine-tuning leaves the run (:func:`body_kept`).
+loss (:func:`unless_below_the_head`), what fine-tuning did and says (:class:`FinetuneRecord`,
+:func:`finetune_record`, :func:`finetune_outcome`), the body a kept fine-tuning leaves the run
+(:func:`body_kept`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import logging
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import torch
@@ -246,7 +247,7 @@ def tune_blocks(
     told: tuple[Reporter, World],
     top: nn.Module,
     stacks: tuple[ViewStack, ViewStack],
-) -> tuple[FitState, dict[str, Any]]:
+) -> tuple[FitState, FinetuneRecord]:
     """Train the body's last blocks (``top``, above the cut) and the head, from the head's own
     fit (``head_state``), on the stored activations at the cut (``stacks``: the training views
     and the validation images); ``told``: where it is said, and the ranks. Returns the fit and
@@ -314,7 +315,7 @@ def finetune_told(
     config: TrainConfig,
     reporter: Reporter,
     untuned: float | None = None,
-) -> dict[str, Any]:
+) -> FinetuneRecord:
     """What fine-tuning did (:func:`finetune_record`), said: a note when its weights are kept, a
     warning (which --json's ``warnings`` carries too) when not; every history row names its
     phase, since an empty cell reads as missing."""
@@ -322,7 +323,7 @@ def finetune_told(
         record["phase"] = "finetune" if record["epoch"] > head_state.epoch else "head"
     outcome = finetune_record(head_state, state, config.finetune_blocks, untuned)
     said = finetune_outcome(outcome, config.min_delta, state.best_valid_loss)
-    if outcome["kept"]:
+    if outcome.kept:
         reporter.note(said)
     else:
         log.warning("%s", said)
@@ -385,27 +386,65 @@ def finetune_divergence(config: TrainConfig) -> Iterator[None]:
         raise diverged(stop, "finetune_lr", config.finetune_lr, kept) from None
 
 
+@dataclass(frozen=True, kw_only=True)
+class FinetuneRecord:
+    """What fine-tuning did (:func:`finetune_record`): read by attribute, written in the run's
+    ``summary.json`` as ``finetune`` (:meth:`to_json`, docs/json.md) and read back from it
+    (:meth:`from_json`, the report)."""
+
+    blocks: int
+    """The body's last blocks tuned (``finetune_blocks``)."""
+    epochs_run: int
+    """Fine-tuning's own epochs."""
+    kept: bool
+    """The run keeps the fine-tuned model: it lowered the head's best validation loss, as early
+    stopping counts a gain; False: the pretrained network as it was, and its head."""
+    best_valid_loss_before: float
+    """The head's best validation loss, before fine-tuning."""
+    best_valid_loss_after: float
+    """The lowest of fine-tuning's own epochs (NaN: none ran)."""
+    best_epoch_before: int
+    """The head's best epoch."""
+    valid_loss_untuned: float | None = None
+    """The untuned model's loss as fine-tuning's epochs run it (the fp32 body and head), where
+    they start from; None: not measured (a summary written before it was)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """As ``summary.json`` holds it: each field by its name, in this order,
+        ``valid_loss_untuned`` only where measured."""
+        record = asdict(self)
+        if self.valid_loss_untuned is None:
+            del record["valid_loss_untuned"]
+        return record
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> FinetuneRecord:
+        """The record a summary holds (:meth:`to_json`), that of an earlier objrec too (without
+        ``valid_loss_untuned``); keys it does not know are left out."""
+        return cls(**{f.name: record[f.name] for f in fields(cls) if f.name in record})
+
+
 def finetune_record(
     head_state: FitState, state: FitState, blocks: int, untuned: float | None = None
-) -> dict[str, Any]:
-    """What fine-tuning did, for ``summary.json``: the ``blocks`` tuned, its epochs, whether the
-    run keeps the fine-tuned model (it lowered the head's best validation loss, as early stopping
-    counts a gain), the best loss before it, the ``untuned`` model's its epochs start from (when
+) -> FinetuneRecord:
+    """What fine-tuning did: the ``blocks`` tuned, its epochs, whether the run keeps the
+    fine-tuned model (it lowered the head's best validation loss, as early stopping counts a
+    gain), the best loss before it, the ``untuned`` model's its epochs start from (when
     measured) and the lowest of its own epochs."""
     tuned = [r["valid_loss"] for r in state.history if r["epoch"] > head_state.epoch]
-    record = {
-        "blocks": blocks,
-        "epochs_run": len(tuned),
-        "kept": state.best_epoch > head_state.epoch,
-        "best_valid_loss_before": head_state.stopper.best,
-        "best_valid_loss_after": min(tuned, default=math.nan),
-        "best_epoch_before": head_state.best_epoch,
-    }
-    return record if untuned is None else record | {"valid_loss_untuned": untuned}
+    return FinetuneRecord(
+        blocks=blocks,
+        epochs_run=len(tuned),
+        kept=state.best_epoch > head_state.epoch,
+        best_valid_loss_before=head_state.stopper.best,
+        best_valid_loss_after=min(tuned, default=math.nan),
+        best_epoch_before=head_state.best_epoch,
+        valid_loss_untuned=untuned,
+    )
 
 
 def finetune_outcome(
-    outcome: Mapping[str, Any], min_delta: float = 0.0, kept_loss: float | None = None
+    outcome: FinetuneRecord, min_delta: float = 0.0, kept_loss: float | None = None
 ) -> str:
     """Whether fine-tuning lowered the best validation loss (by more than ``min_delta``, as early
     stopping counts it), so which model the run keeps (``outcome``: :func:`finetune_record`);
@@ -413,10 +452,10 @@ def finetune_outcome(
     that lowest when a later epoch was lower by ``min_delta`` or less. The untuned model's loss,
     where it reads otherwise than the head's best (an int8 body, a bf16 head), is said too: the
     epochs started from it."""
-    before, after = outcome["best_valid_loss_before"], outcome["best_valid_loss_after"]
-    untuned = outcome.get("valid_loss_untuned")
+    before, after = outcome.best_valid_loss_before, outcome.best_valid_loss_after
+    untuned = outcome.valid_loss_untuned
     start = "" if untuned is None or f"{untuned:.4f}" == f"{before:.4f}" else f"{untuned:.4f}"
-    if outcome["kept"]:
+    if outcome.kept:
         kept = after if kept_loss is None else kept_loss
         started = f" (its epochs started from {start}: the untuned network in fp32)" * bool(start)
         return (
@@ -428,21 +467,21 @@ def finetune_outcome(
     started = f", from {start} untuned in fp32" if start else ""
     return (
         f"fine-tuning did not lower the best valid loss ({before:.4f}, the head's epoch "
-        f"{outcome['best_epoch_before']}){by} in its {plural(outcome['epochs_run'], 'epoch')} "
+        f"{outcome.best_epoch_before}){by} in its {plural(outcome.epochs_run, 'epoch')} "
         f"(its lowest: {after:.4f}{started}): the run keeps the pretrained network as it was, "
         "and its head"
     )
 
 
 def body_kept(
-    prep: Prepared, config: TrainConfig, meta: RunMeta, finetune: dict[str, Any]
+    prep: Prepared, config: TrainConfig, meta: RunMeta, finetune: FinetuneRecord
 ) -> tuple[TrainConfig, RunMeta]:
     """The run's body and settings once fine-tuning is done (``finetune``: its record). Kept, the
     fp32 body it tuned becomes the run's in place of an int8 one (whose graph holds the untuned
     weights), and the run records fp32 and why; not kept, the run stays as it would be without
     fine-tuning, its int8 body, precision and stored features included."""
     body = prep.model.body
-    if not finetune["kept"] or not isinstance(body, QuantizedBody):
+    if not finetune.kept or not isinstance(body, QuantizedBody):
         return config, meta
     prep.model.body = body.float_body
     config = replace(config, precision="fp32")

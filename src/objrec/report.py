@@ -46,6 +46,7 @@ from objrec.evaluate import (
     worst_class_rows,
 )
 from objrec.explore import explore
+from objrec.finetune import FinetuneRecord
 from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
 from objrec.meta import SUMMARY, RunMeta, output_beside
@@ -630,24 +631,24 @@ def finetune_words(summary: dict[str, Any], min_delta: float = 0.0) -> str:
     ``finetune`` record, as ``train --json`` prints it): the blocks tuned and for how many epochs,
     the best validation loss before and after, and which model the run keeps. "" without
     fine-tuning (or for a run written before the record)."""
-    tuned = summary.get("finetune")
-    if not tuned:
+    if not summary.get("finetune"):
         return ""
-    before, after = tuned["best_valid_loss_before"], tuned["best_valid_loss_after"]
+    tuned = FinetuneRecord.from_json(summary["finetune"])
+    before, after = tuned.best_valid_loss_before, tuned.best_valid_loss_after
     lowest = f"{after:.4f}" if isinstance(after, (int, float)) and math.isfinite(after) else "none"
     done = (
-        f"Fine-tuning: the network's last {plural(tuned['blocks'], 'block')} trained with the "
-        f"head for {plural(tuned['epochs_run'], 'epoch')} from the head's best epoch "
-        f"{tuned['best_epoch_before']} (valid loss {before:.4f})"
+        f"Fine-tuning: the network's last {plural(tuned.blocks, 'block')} trained with the "
+        f"head for {plural(tuned.epochs_run, 'epoch')} from the head's best epoch "
+        f"{tuned.best_epoch_before} (valid loss {before:.4f})"
     )
-    if tuned["kept"]:  # the run's model is the fine-tuned one: its loss is the run's
+    if tuned.kept:  # the run's model is the fine-tuned one: its loss is the run's
         kept = summary.get("best_valid_loss", after)
         lowered = f"lowered its valid loss to {kept:.4f}{lower_not_kept(kept, after, min_delta)}"
         return f"{done} and {lowered}: the model is the fine-tuned one."
     by = f" by more than {min_delta:g}" if min_delta else ""
     return (
         f"{done} and did not lower its valid loss{by} (their lowest: {lowest}): the model is the "
-        f"pretrained network as it was, with the head of epoch {tuned['best_epoch_before']}."
+        f"pretrained network as it was, with the head of epoch {tuned.best_epoch_before}."
     )
 
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -78,6 +78,9 @@ from objrec.precision import Precision
 from objrec.progress import joined, some_of
 from objrec.provenance import CommandLine, SplitState, provenance
 
+if TYPE_CHECKING:
+    from objrec.finetune import FinetuneRecord
+
 log = logging.getLogger(__name__)
 
 
@@ -104,8 +107,8 @@ class TrainResult:
     calibration: dict[str, Any] = field(default_factory=dict)
     """How the temperature was chosen: the one used, the plain fit, the validation errors and
     ``kept_at_1`` (why the temperature was kept at 1, or None)."""
-    finetune: dict[str, Any] | None = None
-    """What fine-tuning did (``finetune.finetune_record``): whether the run keeps the fine-tuned
+    finetune: FinetuneRecord | None = None
+    """What fine-tuning did (``finetune.FinetuneRecord``): whether the run keeps the fine-tuned
     model, the best validation loss before it and its own lowest; None without fine-tuning."""
     provenance: dict[str, Any] = field(default_factory=dict)
     """What the run was made with (``provenance.Provenance``): objrec's version and commit, the
@@ -127,6 +130,7 @@ class TrainResult:
         head = {"run": str(self.run), "classes": len(self.classes), "best_epoch": self.best_epoch}
         rest = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_SUMMED}
         rest["precision"] = self.precision.to_json() if self.precision is not None else {}
+        rest["finetune"] = self.finetune.to_json() if self.finetune is not None else None
         return head | {"epochs_run": len(self.history)} | rest
 
 
@@ -153,7 +157,7 @@ class RunRecord:
     """The body's and the head's precision and why (None: the config's, no reason given)."""
     calibration: dict[str, Any] = field(default_factory=dict)
     """How the temperature was chosen (``{}``: not calibrated)."""
-    finetune: dict[str, Any] | None = None
+    finetune: FinetuneRecord | None = None
     """What fine-tuning did; None without it."""
     seen: Mapping[str, Sequence[str]] | None = None
     """The digests of the images it trained and validated on (``leakage.write_seen``; None:

@@ -86,6 +86,7 @@ from objrec.features import (
 )
 from objrec.finetune import (
     FINETUNE_IN_ONE_PROCESS,
+    FinetuneRecord,
     body_kept,
     refuse_finetune_under_torchrun,
     require_blocks,
@@ -972,7 +973,7 @@ def run_record(
     prep: Prepared,
     seconds: dict[str, float],
     calibration: dict[str, Any] | None = None,
-    finetune: dict[str, Any] | None = None,
+    finetune: FinetuneRecord | None = None,
 ) -> RunRecord:
     """What the run's summary and records say of ``prep`` (counts, precision, the images seen,
     the command and the split) and its ``seconds``; the ``calibration`` and ``finetune`` of a
@@ -1034,7 +1035,7 @@ def finetune_phase(
     reporter: Reporter,
     world: World,
     parts: tuple[Body, nn.Module] | None,
-) -> tuple[FitState, FeatureSource, dict[str, Any]]:
+) -> tuple[FitState, FeatureSource, FinetuneRecord]:
     """Train the body's last blocks and the head on cached activations at the cut (see finetune;
     ``parts``: the body split there, stem and top, by
     ``train_stops.saved_as_of_the_head_on_stop``); the tuned body's features for calibration come
@@ -1045,7 +1046,7 @@ def finetune_phase(
     stem, top = parts
     stacks = cut_features(stem, prep, config, reporter, world)
     state, outcome = tune_blocks(prep, config, head_state, (reporter, world), top, stacks)
-    if not outcome["kept"]:  # the body as it was: its stored features, as without fine-tuning
+    if not outcome.kept:  # the body as it was: its stored features, as without fine-tuning
         return state, FeatureSource(prep.train, prep.valid), outcome
     return state, FeatureSource(*stacks, top.eval()), outcome
 

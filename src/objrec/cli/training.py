@@ -367,7 +367,8 @@ def print_trained(
 
     if reporter is not None:
         reporter.last_epoch()
-    tuned = (getattr(result, "finetune", None) or {}).get("kept")  # tuned blocks kept with it
+    finetune = getattr(result, "finetune", None)
+    tuned = finetune is not None and finetune.kept  # tuned blocks kept with the head
     console.print(
         f"best epoch {result.best_epoch} of {len(result.history)}, the head "
         f"{'and its fine-tuned blocks ' if tuned else ''}kept: valid loss "
