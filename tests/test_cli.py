@@ -2511,6 +2511,8 @@ def test_the_cli_spells_a_method_of_an_api_call_as_the_commands_flag():
     assert said == "it: `objrec cache --clear --cache-dir '/a b/c'` removes it"
     said = to_cli("`open_cache(cache_dir='c').clear()`", train, {"cache_dir": "x"})
     assert said == "`objrec cache --clear --cache-dir c`"
+    said = to_cli("`open_cache(cache_dir='c').prune(older_than_days=30)`", train)
+    assert said == "`objrec cache --prune --cache-dir c --days 30`"  # the method's options too
     for left in ("`open_cache(cache_dir='c').compact()`", "`open_cache('c').clear(1)`"):
         assert to_cli(left, train) == left  # no such flag, or no flag's call: left as it is
     said = to_cli("`check_folder('/my photos')` lists", train)
@@ -2687,6 +2689,30 @@ def test_split_names_unreadable_files_once_and_strict_refuses_them(
     assert f"warning: {sentence}" in " ".join(err.split())  # on stderr too (docs/json.md)
     code, _, err = run(capsys, "split", image_folder, tmp_path / "strict", "--strict")
     assert code == 1 and "red/broken.jpg" in err and not (tmp_path / "strict").exists()
+
+
+@pytest.mark.slow
+def test_check_on_a_full_cache_disk_says_so_and_how_to_free_it(capsys, tmp_path, monkeypatch):
+    """SQLite's "database or disk is full" in the cache folder's image facts store: the CLI names
+    the cache folder, its full disk, `objrec cache --prune` and OBJREC_CACHE (check has no
+    --cache-dir to offer), exit 1; never "an error objrec did not expect"."""
+    from .test_store import sqlite_full
+
+    photos = make_class_folder(tmp_path / "photos", per_class=2, classes=("red", "green"))
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("OBJREC_CACHE", str(cache))
+    with sqlite_full(monkeypatch, pages=1):
+        code, out, err = run(capsys, "check", photos)
+    said = " ".join(err.split())
+    assert code == 1 and out == ""
+    assert said.startswith(
+        f"error: the disk of the cache folder {cache} is full: the image facts store "
+        f"{cache / 'facts.sqlite'} could not be written (database or disk is full); free some "
+        f"space on it (`objrec cache --prune --cache-dir {cache} --days 30` forgets what no "
+        "command used for 30 days"
+    )
+    assert said.endswith("or point OBJREC_CACHE at a folder on a disk with room")
+    assert "did not expect" not in said
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ import json
 import multiprocessing
 import os
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import textwrap
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -753,18 +755,118 @@ def test_a_damaged_index_is_one_sentence_and_leaves_nothing_open(tmp_path):
     assert open_files(root) == []  # the lock was held on until the process ended
 
 
-def test_an_index_the_disk_cannot_hold_is_one_sentence(tmp_path):
-    """A full disk while rows are reserved raised SQLite's OperationalError: disk I/O error."""
-    with FeatureStore(tmp_path / "store") as store:
+def test_an_index_the_disk_cannot_hold_is_one_sentence(tmp_path, monkeypatch):
+    """A full disk while rows are reserved raised SQLite's OperationalError: disk I/O error. On a
+    disk with room it failed, which clearing the cache mends; on one nearly full, it is full."""
+    import objrec.store as store_module
+
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         store.space("s", 4)
         with file_size_limit(1000), pytest.raises(ObjrecError) as caught:
             store.reserve("s", 1)
-        message = str(caught.value)
-        assert (
-            f"cannot use the feature store's index {tmp_path / 'store' / 'index.sqlite'}" in message
+        index = tmp_path / "cache" / "store" / "index.sqlite"
+        assert str(caught.value).startswith(
+            f"cannot use the feature store's index {index} (disk I/O error): the disk failed to "
+            "read or write it; if it fails again, `open_cache(cache_dir="
         )
-        assert "disk I/O error" in message and "if the disk is full, free some space" in message
         assert store.reserve("s", 1) == 0  # with room again, the failed reservation left nothing
+        full = shutil.disk_usage(tmp_path)._replace(free=4096)
+        monkeypatch.setattr(store_module.shutil, "disk_usage", lambda path: full)
+        with file_size_limit(1000), pytest.raises(ObjrecError) as caught:
+            store.reserve("s", 1)
+        assert str(caught.value) == full_disk_sentence(
+            tmp_path / "cache",
+            f"the feature store's index {index} could not be written (disk I/O error)",
+        )
+
+
+def full_disk_sentence(cache: Path, refused: str) -> str:
+    """What a full disk under the cache folder ``cache`` says, ``refused`` being what failed."""
+    prune = f"`open_cache(cache_dir={str(cache)!r}).prune(older_than_days=30)`"
+    clear = f"`open_cache(cache_dir={str(cache)!r}).clear()`"
+    return (
+        f"the disk of the cache folder {cache} is full: {refused}; free some space on it ({prune} "
+        f"forgets what no command used for 30 days, once the disk has a little room; {clear} "
+        "forgets all of it; what is forgotten is computed again when needed), or point "
+        "OBJREC_CACHE or `cache_dir` at a folder on a disk with room"
+    )
+
+
+@contextmanager
+def sqlite_full(monkeypatch, pages: int | None = None):
+    """SQLite's own full disk, "database or disk is full" (SQLITE_FULL): every database opened
+    in the block holds no more pages than it has (``pages``: than that)."""
+    connect = sqlite3.connect
+
+    def limited(*args, **kwargs):
+        db = connect(*args, **kwargs)
+        (has,) = db.execute("PRAGMA page_count").fetchone()
+        db.execute(f"PRAGMA max_page_count={has if pages is None else pages}")
+        return db
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sqlite3, "connect", limited)
+        yield
+
+
+def test_a_full_disk_under_the_index_says_the_cache_folders_disk_is_full(tmp_path, monkeypatch):
+    """SQLite's "database or disk is full" as the store's rows are indexed was "cannot use the
+    feature store's index ...: if the disk is full, free some space first; if it still fails,
+    objrec cache --clear removes it": it names the cache folder's full disk, how to prune it and
+    OBJREC_CACHE now."""
+    cache = tmp_path / "cache"
+    with FeatureStore(cache / "store") as store:
+        store.space("s", 4)
+    with sqlite_full(monkeypatch), FeatureStore(cache / "store") as store:
+        with pytest.raises(ObjrecError) as caught:
+            store.space("s", 4).write("v", DIGESTS[:300], ROWS[:300, :4])
+        refused = (
+            f"the feature store's index {cache / 'store' / 'index.sqlite'} could not be written "
+            "(database or disk is full)"
+        )
+        assert str(caught.value) == full_disk_sentence(cache, refused)
+    with FeatureStore(cache / "store") as store:  # with room again, as if nothing had happened
+        store.space("s", 4).write("v", DIGESTS[:300], ROWS[:300, :4])
+        assert store.lookup("s", "v", DIGESTS[:300]).found.all()
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_the_image_facts_says_the_cache_folders_disk_is_full(
+    tmp_path, monkeypatch
+):
+    """The image facts store (``facts.sqlite``: split's, audit's and check's facts) full."""
+    from objrec.dedup import cached_facts
+
+    photos = make_class_folder(tmp_path / "photos", per_class=2, classes=("red",))
+    paths = sorted((photos / "red").iterdir())
+    digests = [hash_file(p) for p in paths]
+    db_file = tmp_path / "cache" / "facts.sqlite"
+    with sqlite_full(monkeypatch, pages=1), pytest.raises(ObjrecError) as caught:
+        cached_facts(paths, digests, db_file)
+    refused = f"the image facts store {db_file} could not be written (database or disk is full)"
+    assert str(caught.value) == full_disk_sentence(tmp_path / "cache", refused)
+    assert [f.error for f in cached_facts(paths, digests, db_file)] == ["", ""]  # with room
+
+
+def test_rows_a_full_disk_cannot_hold_say_the_cache_folders_disk_is_full(tmp_path, monkeypatch):
+    """An array file's write that a full disk refused (ENOSPC) was its OSError alone, which the
+    CLI said as "CACHE/store/s-0.float32: no space left on device"."""
+    import objrec.store as store_module
+
+    def full(fd, data, at):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with FeatureStore(tmp_path / "cache" / "store") as store:
+        space = store.space("s", 4)
+        monkeypatch.setattr(store_module.os, "pwrite", full)
+        with pytest.raises(ObjrecError) as caught:
+            space.write("v", DIGESTS[:5], ROWS[:5, :4])
+        refused = (
+            f"the feature store's array file {tmp_path / 'cache' / 'store' / 's-0.float32'} "
+            "could not be written (no space left on device)"
+        )
+        assert str(caught.value) == full_disk_sentence(tmp_path / "cache", refused)
+        assert not store.lookup("s", "v", DIGESTS[:5]).found.any()
 
 
 def test_clear_removes_the_store_s_own_files_index_first_and_leaves_the_rest(tmp_path, monkeypatch):

@@ -159,7 +159,10 @@ class FeatureCache:
 
     @on_ctrl_c("what it had removed is gone, the rest is kept: run it again to finish")
     def prune(
-        self, older_than_days: float | None, keep_folder: Path | None, wait: Wait = None
+        self,
+        older_than_days: float | None = None,
+        keep_folder: Path | None = None,
+        wait: Wait = None,
     ) -> PruneSummary:
         """Forget features not used for ``older_than_days`` or of no image in ``keep_folder``;
         compact the store; remove the folders of the old cache format, the graphs of ``onnx/``

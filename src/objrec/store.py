@@ -113,6 +113,12 @@ DAMAGED = {11, 26}
 """SQLite's primary result codes of a damaged database: SQLITE_CORRUPT, SQLITE_NOTADB."""
 DISK = {10, 13}
 """... of a disk that failed or is full: SQLITE_IOERR, SQLITE_FULL."""
+FULL = 13
+"""SQLITE_FULL: "database or disk is full"."""
+NEARLY_FULL = 64 << 20
+"""Free bytes on the cache folder's disk under which SQLite's SQLITE_IOERR ("disk I/O error") is
+said as the full disk it most likely is: SQLite reports a full disk so where it grows the
+shared memory of a WAL index (``index.sqlite-shm``), not as SQLITE_FULL."""
 BUSY = {5, 6}
 """... of a database another connection is using: SQLITE_BUSY, SQLITE_LOCKED."""
 UNWRITABLE = {3, 8}
@@ -259,10 +265,12 @@ def database_error(path: Path, what: str, cache_dir: Path, exc: sqlite3.Error) -
             f"{what} {path} is damaged ({reason}): {clear} removes it, and what it held is "
             "computed again when needed"
         )
+    if code == FULL or (code in DISK and is_nearly_full(cache_dir)):
+        return full_cache_disk(cache_dir, f"{what} {path} could not be written ({reason})")
     if code in DISK:
         return ObjrecError(
-            f"cannot use {what} {path} ({reason}): if the disk is full, free some space first; "
-            f"if it still fails, {clear} removes it, and what it held is computed again when needed"
+            f"cannot use {what} {path} ({reason}): the disk failed to read or write it; if it "
+            f"fails again, {clear} removes it, and what it held is computed again when needed"
         )
     if code in BUSY:
         return ObjrecError(
@@ -276,6 +284,35 @@ def database_error(path: Path, what: str, cache_dir: Path, exc: sqlite3.Error) -
             "of its folder"
         )
     return ObjrecError(f"cannot use {what} {path} ({reason})")
+
+
+def full_cache_disk(cache_dir: Path, refused: str) -> ObjrecError:
+    """The one sentence of a full disk under the cache folder ``cache_dir``, whoever met it (the
+    feature store's index or array files, the image facts store): which folder, what was
+    ``refused`` and why, and the ways out: pruning or clearing the cache, or another disk for
+    it. SQLite's "database or disk is full" was told "if the disk is full, free some space
+    first; if it still fails, ... --clear removes it", neither naming the folder whose disk it
+    was nor the cache's own ways to free space in it."""
+    folder = repr(str(cache_dir))
+    prune = f"`open_cache(cache_dir={folder}).prune(older_than_days=30)`"
+    clear = f"`open_cache(cache_dir={folder}).clear()`"
+    return ObjrecError(
+        f"the disk of the cache folder {cache_dir} is full: {refused}; free some space on it "
+        f"({prune} forgets what no command used for 30 days, once the disk has a little room; "
+        f"{clear} forgets all of it; what is forgotten is computed again when needed), or point "
+        "OBJREC_CACHE or `cache_dir` at a folder on a disk with room"
+    )
+
+
+def is_nearly_full(folder: Path) -> bool:
+    """Whether the disk of ``folder`` (or of the nearest folder above it that exists) has less
+    than :data:`NEARLY_FULL` bytes free for this user; False where that cannot be told."""
+    for place in (Path(folder), *Path(folder).parents):
+        try:
+            return shutil.disk_usage(place).free < NEARLY_FULL
+        except OSError:
+            continue
+    return False
 
 
 P = ParamSpec("P")
@@ -631,8 +668,13 @@ class Space:
                 return
             self.store.rows_written += len(batch.digests)
 
-    def _named(self, exc: OSError) -> OSError:
-        """``exc``, an error of the array file, naming it."""
+    def _named(self, exc: OSError) -> OSError | ObjrecError:
+        """``exc``, an error of the array file, naming it; a full disk (or quota) is said as the
+        cache folder's (:func:`full_cache_disk`)."""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            refused = f"the feature store's array file {self._path} could not be written"
+            reason = (exc.strerror or "no space left").lower()
+            return full_cache_disk(self.store.root.parent, f"{refused} ({reason})")
         return OSError(exc.errno or errno.EIO, exc.strerror or str(exc), str(self._path))
 
     def write_errors(self, view: str, digests: Sequence[str], messages: Sequence[str]) -> None:
@@ -1279,7 +1321,21 @@ class _Transaction:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind, value, tb) -> None:
-        self.db.execute("ROLLBACK" if kind else "COMMIT")
+        if kind is not None:
+            self.roll_back()
+            return
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error:
+            self.roll_back()
+            raise
+
+    def roll_back(self) -> None:
+        """``ROLLBACK``, where the transaction is still open: SQLite ends one itself on some
+        errors (SQLITE_FULL, a full disk), and a ROLLBACK then raised "cannot rollback - no
+        transaction is active", which took the full disk's place in the error said."""
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
 
 
 def chunks(items: Sequence, size: int) -> Iterable[Sequence]:

@@ -22,7 +22,7 @@ OPTIONAL_NAME = re.compile(r" or `([a-z_]+)`")
 """An API parameter a message offers as an alternative (OBJREC_CACHE or `cache_dir`): left out
 where the command has no such option."""
 QUOTES = "\"'"
-API_ALIASES = {"data_dir": "data", "folder": "data"}
+API_ALIASES = {"data_dir": "data", "folder": "data", "older_than_days": "days"}
 """API parameters that the CLI calls by another name."""
 API_COMMANDS = {
     "split_folder": "split",
@@ -171,7 +171,7 @@ def call_spelling(function: str, arguments: str, values: dict[str, str]) -> str 
     command runs ``function`` (or has the method's flag) or the arguments are no Python."""
     command = objrec_command(function)
     try:
-        call, method = called(ast.parse(f"f{arguments}", mode="eval").body)
+        call, method, options = called(ast.parse(f"f{arguments}", mode="eval").body)
     except SyntaxError:
         return None
     if command is None or not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
@@ -183,21 +183,23 @@ def call_spelling(function: str, arguments: str, values: dict[str, str]) -> str 
     words += [argument_spelling(command, argument, values) for argument in call.args]
     words += [
         cli_spelling(command, keyword.arg, ast.unparse(keyword.value), values, whole=False)
-        for keyword in call.keywords
+        for keyword in [*call.keywords, *options]
         if keyword.arg is not None
     ]
     return f"`{' '.join(words)}`"
 
 
-def called(call: ast.expr) -> tuple[ast.expr, list[str]]:
-    """An API call and the method called on what it returns, if any, without arguments:
-    ``f(x).clear()`` -> (``f(x)``, ``["clear"]``), ``f(x)`` -> (``f(x)``, ``[]``)."""
-    if not isinstance(call, ast.Call) or call.args or call.keywords:
-        return call, []
-    method = call.func
-    if isinstance(method, ast.Attribute) and isinstance(method.value, ast.Call):
-        return method.value, [method.attr]
-    return call, []
+def called(call: ast.expr) -> tuple[ast.expr, list[str], list[ast.keyword]]:
+    """An API call, the method called on what it returns, if any, and that method's keywords
+    (options of the command, as the call's own are): ``f(x).clear()`` -> (``f(x)``,
+    ``["clear"]``, ``[]``), ``f(x).prune(older_than_days=30)`` -> (``f(x)``, ``["prune"]``,
+    ``[older_than_days=30]``), ``f(x)`` -> (``f(x)``, ``[]``, ``[]``)."""
+    method = call.func if isinstance(call, ast.Call) else None
+    if not isinstance(call, ast.Call) or call.args or not isinstance(method, ast.Attribute):
+        return call, [], []
+    if not isinstance(method.value, ast.Call):
+        return call, [], []
+    return method.value, [method.attr], call.keywords
 
 
 def argument_spelling(command: click.Command, argument: ast.expr, values: dict[str, str]) -> str:
