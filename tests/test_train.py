@@ -538,6 +538,33 @@ def test_under_torchrun_only_rank_0_takes_back_the_run_folder(tmp_path, split_di
     assert not (tmp_path / "run").exists()
 
 
+def test_under_torchrun_only_rank_0_checks_the_folder_for_strict(tmp_path, split_dir, monkeypatch):
+    """`torchrun --nproc-per-node 2 -m objrec train --strict` ran `objrec check` on every rank:
+    each opened every file with a worker per core, all writing the same facts.sqlite (review51a
+    M1). Rank 1 takes rank 0's verdict and refuses with the same sentence."""
+    from contextlib import contextmanager
+
+    import torch
+
+    import objrec.check
+    from objrec.distributed import World
+    from objrec.errors import ObjrecError
+
+    @contextmanager
+    def rank_1(device):
+        yield World(rank=1, size=2, device=torch.device("cpu"), launched=True)
+
+    def checked(*args, **kwargs):
+        raise AssertionError("rank 1 checked the folder")
+
+    rank_0s = "1 unusable file or folder: train/a/x.jpg (unreadable)"
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "process_group", rank_1)
+    monkeypatch.setattr(objrec.check, "check_folder", checked)
+    monkeypatch.setattr(World, "share", lambda self, value: rank_0s if value is None else value)
+    with pytest.raises(ObjrecError, match=r"`strict=True` refuses .*: 1 unusable file or folder"):
+        train(split_dir, tmp_path / "run", tiny_train_config(), strict=True)
+
+
 @pytest.mark.slow
 def test_a_runs_summary_records_what_it_was_made_with(trained_once):
     """repro40: summary.json and config.json named no objrec version or commit, no library, no

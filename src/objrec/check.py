@@ -855,8 +855,16 @@ def _note_few_train(root: Path, found: dict[str, list[Path]], result: CheckResul
 
 def require_clean(root: Path, reporter: Reporter = SILENT) -> None:
     """For ``--strict``: raise with the whole list when any file or folder is unusable."""
+    if problem := unusable_problem(root, reporter):
+        raise strict_refusal(root, [problem])
+
+
+def unusable_problem(root: Path, reporter: Reporter = SILENT) -> str | None:
+    """What ``--strict`` refuses ``root`` for (every file opened): its unusable files and
+    folders, the first named and the rest counted; None when there are none."""
     bad = check_folder(root, reporter).unusable
-    if bad:
-        listing = some_of([f"{quoted(p.path)} ({p.kind})" for p in bad], quote=False)
-        what = plural(len(bad), "unusable file or folder", "unusable files or folders")
-        raise strict_refusal(root, [f"{what}: {listing}"])
+    if not bad:
+        return None
+    listing = some_of([f"{quoted(p.path)} ({p.kind})" for p in bad], quote=False)
+    what = plural(len(bad), "unusable file or folder", "unusable files or folders")
+    return f"{what}: {listing}"

@@ -75,7 +75,7 @@ from objrec.engine import (
     seed_everything,
     training_loss,
 )
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, strict_refusal
 from objrec.features import (
     FeatureTable,
     digested_for_each_view,
@@ -235,7 +235,7 @@ def _train(
     started = time.perf_counter()
     out, saved, config, precision = open_run(data_dir, out, config, request, reporter, world, held)
     if request.strict:
-        refuse_unusable_files(data_dir, reporter)
+        refuse_unusable_files(data_dir, reporter, world)
     with ExitStack() as after_the_head:  # until the run is written: the head's state on a stop
         try:
             prep, meta = prepared_run((data_dir, out), config, reporter, world, saved, request)
@@ -287,12 +287,16 @@ def kept_as_of_the_head_on_stop(
     return saved_as_of_the_head_on_stop(prep, config, keep, folders, world, saver)
 
 
-def refuse_unusable_files(data_dir: Path, reporter: Reporter) -> None:
-    """``strict``: refuse a data folder in which ``objrec check`` finds unusable files; ``check``
-    (every file opened) is imported here, not by a plain train."""
-    from objrec.check import require_clean
+def refuse_unusable_files(data_dir: Path, reporter: Reporter, world: World) -> None:
+    """``strict``: refuse a data folder in which ``objrec check`` finds unusable files. Under
+    torchrun rank 0 alone checks (every file opened, a worker per core, the facts it learns
+    written) and every rank refuses with its sentence. ``check`` is imported here, not by a plain
+    train."""
+    from objrec.check import unusable_problem
 
-    require_clean(data_dir, reporter)
+    problem = world.share(unusable_problem(data_dir, reporter) if world.main else None)
+    if problem:
+        raise strict_refusal(data_dir, [problem])
 
 
 def replaces_earlier(out: Path, request: RunRequest) -> bool:
