@@ -1,5 +1,5 @@
 """A second ``objrec split`` of an unchanged folder: with the pairs and file digests an earlier
-split kept (``near_pairs``, ``split_source.hash_all``) against the facts alone kept (what every
+split kept (``near_pairs``, the feature store's file index) against the facts alone kept (what every
 split did before: each file read for its SHA-256, every image compared with every other).
 
 Splits ``--src`` once into an empty cache folder (decoding every image: not timed), then times
@@ -39,10 +39,10 @@ def main() -> None:
         os.environ["OBJREC_CACHE"] = str(Path(folder) / "cache")
         from objrec import dedup, near_pairs
         from objrec.split import split_folder
-        from objrec.split_source import FILE_SHA256
-        from objrec.store import default_cache_dir
+        from objrec.store import FeatureStore, default_cache_dir, store_dir
 
         facts = default_cache_dir() / dedup.FACTS_FILE
+        files = [p for p in args.src.rglob("*") if p.is_file()]
         result = split_folder(args.src, Path(folder) / "first", mode="link")
         print(f"{args.src}: {sum(result.totals().values())} images", flush=True)
         times: dict[str, list[tuple[float, float]]] = {"facts alone kept": [], "all kept": []}
@@ -50,7 +50,9 @@ def main() -> None:
         for n in range(args.repeats):
             for arm in times:
                 if arm == "facts alone kept":
-                    dedup.prune_kept(facts, (near_pairs.PAIR_SETS, FILE_SHA256), keep=set())
+                    dedup.prune_kept(facts, (near_pairs.PAIR_SETS,), keep=set())
+                    with FeatureStore(store_dir()) as store:  # the file index's digests
+                        store.forget_files(files)
                 out = Path(folder) / f"{arm[:4]}-{n}"
                 wall, cpu = time.perf_counter(), time.process_time()
                 split_folder(args.src, out, mode="link")

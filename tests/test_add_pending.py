@@ -75,11 +75,11 @@ def repaired_then_stopped(split_dir) -> str:
 def test_ctrl_c_after_a_killed_adds_repair_says_what_it_wrote(tmp_path, split_dir, monkeypatch):
     """The next add gives a killed add's files their manifest rows first: Ctrl-C after that (as
     it hashed the new photos) said "nothing was written to data"."""
-    from objrec import add_plan
+    from objrec.store import FeatureStore
 
     kill_an_add(split_dir, new_photos(tmp_path / "more", per_class=3))
 
-    monkeypatch.setattr(add_plan, "sha256_file", ctrl_c)
+    monkeypatch.setattr(FeatureStore, "readable_sha256s", ctrl_c)
     with pytest.raises(Interrupted) as interrupted:
         add_images(split_dir, new_photos(tmp_path / "later", per_class=1))
     assert str(interrupted.value) == repaired_then_stopped(split_dir)

@@ -3961,7 +3961,7 @@ def test_after_one_sigterm_a_second_one_ends_the_process_at_once():
 def test_split_refuses_a_bad_out_first_and_reads_no_image(
     capsys, monkeypatch, tmp_path, image_folder, args, message
 ):
-    monkeypatch.setattr("objrec.split_source.sha256_file", lambda path: pytest.fail(f"read {path}"))
+    monkeypatch.setattr("objrec.store.hash_file_and_kind", lambda path: pytest.fail(f"read {path}"))
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "notes.txt").write_text("mine")
     (tmp_path / "afile").write_text("mine")
@@ -6231,14 +6231,21 @@ def test_ctrl_c_in_split_says_how_far_it_got_and_that_nothing_was_written(
 ):
     """Ctrl-C said only "aborted" in every command but train, demo and predict (cli42): now how
     far the progress got and what the work left, exit 130."""
-    hashing = importlib.import_module("objrec.split_source")
-    monkeypatch.setattr(hashing, "sha256_file", stop_at_call(5, hashing.sha256_file))
+    hashing = importlib.import_module("objrec.store")
+    hash_file = hashing.hash_file_and_kind
+
+    def stop_at_red(path):  # hashed in threads, told in order: the blue and green ones done
+        if Path(path).parent.name == "red":
+            raise KeyboardInterrupt
+        return hash_file(path)
+
+    monkeypatch.setattr(hashing, "hash_file_and_kind", stop_at_red)
     photos = make_class_folder(tmp_path / "photos", per_class=4)
     code, _, err = run(capsys, "split", photos, tmp_path / "data")
     said = " ".join(err.split())
     assert code == 130 and "aborted" not in err and "Traceback" not in err, err
     assert said == (
-        f"interrupted at hashing files (4 of 12 done): nothing was written to {tmp_path / 'data'}"
+        f"interrupted at hashing files (8 of 12 done): nothing was written to {tmp_path / 'data'}"
         ": run it again"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]

@@ -571,13 +571,14 @@ def test_a_check_writes_again_the_last_use_of_what_it_read_an_hour_ago(tmp_path)
 
     photos = make_class_folder(tmp_path / "photos", per_class=2, classes=("red", "blue"))
     check_folder(photos)
-    db = sqlite3.connect(default_cache_dir() / FACTS_FILE)
+    facts = sqlite3.connect(default_cache_dir() / FACTS_FILE)
+    files = sqlite3.connect(default_cache_dir() / "store" / "index.sqlite")  # the file index
     two_hours_ago = time.time() - 7200
-    with db:
-        db.execute("UPDATE check_decoded SET seen=?", (two_hours_ago,))
-        db.execute("UPDATE file_sha256 SET seen=?", (two_hours_ago,))
+    for db, table in ((facts, "check_decoded"), (files, "files")):
+        with db:
+            db.execute(f"UPDATE {table} SET seen=?", (two_hours_ago,))
     check_folder(photos)
-    for table in ("check_decoded", "file_sha256"):
+    for db, table in ((facts, "check_decoded"), (files, "files")):
         (oldest,) = db.execute(f"SELECT min(seen) FROM {table}").fetchone()
         assert oldest > two_hours_ago + 3600, table
-    db.close()
+        db.close()

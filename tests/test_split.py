@@ -886,8 +886,12 @@ def test_a_running_split_holds_its_staging_folder(tmp_path, image_folder, known_
 def test_a_file_system_that_refuses_the_staging_lock_still_splits(
     tmp_path, image_folder, known_facts, monkeypatch
 ):
+    flock = fcntl.flock
+
     def refuse(fd, operation):  # NFS: no exclusive lock on a folder opened to read
-        raise OSError(errno.EBADF, "Bad file descriptor")
+        if os.path.isdir(f"/proc/self/fd/{fd if isinstance(fd, int) else fd.fileno()}"):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        flock(fd, operation)  # a file's: the feature store's, which a split hashes files in
 
     monkeypatch.setattr(fcntl, "flock", refuse)
     split_folder(image_folder, tmp_path / "data")
@@ -2578,12 +2582,12 @@ def test_a_second_split_reads_no_unchanged_file_again(tmp_path, image_folder, mo
     """split read every file for its SHA-256 on every run (60,000 phone photos: some 240 GB);
     a file whose path, size, times and inode are as an earlier split saw them is not read
     again, one written since is, and the manifest records the same digests either way."""
-    from objrec import split_source
+    from objrec import store
 
     split_folder(image_folder, tmp_path / "a", seed=0)
-    read, sha256_file = [], split_source.sha256_file
+    read, hash_file = [], store.hash_file_and_kind
     monkeypatch.setattr(
-        split_source, "sha256_file", lambda path: read.append(path.name) or sha256_file(path)
+        store, "hash_file_and_kind", lambda path: read.append(Path(path).name) or hash_file(path)
     )
     split_folder(image_folder, tmp_path / "b", seed=0)
     assert read == [] and manifest(tmp_path / "b") == manifest(tmp_path / "a")
@@ -2602,8 +2606,12 @@ def test_like_shows_its_hashing_of_the_earlier_split_as_it_goes(tmp_path, image_
     """`split --like OLD` hashed every image of OLD before any bar moved (a full read of a split
     the feature store had not seen: tens of minutes at 60,000 phone photos): on_like is told
     each one (review49a LOW 6)."""
+    from objrec.store import FeatureStore, store_dir
+
     split_folder(image_folder, tmp_path / "data", seed=0)
     images = len(manifest(tmp_path / "data"))
+    with FeatureStore(store_dir()) as store:  # as if the file index never saw the split's copies
+        store.forget_files(sorted((tmp_path / "data").rglob("*.*g")))
     calls: list[tuple[int, int]] = []
     split_folder(
         image_folder,

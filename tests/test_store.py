@@ -1,6 +1,7 @@
 """The feature store under concurrent writers, a SIGKILL mid-write, pruning, and the file index."""
 
 import errno
+import hashlib
 import json
 import multiprocessing
 import os
@@ -12,6 +13,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,7 +29,7 @@ from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.features import feature_table, stored_tables
 from objrec.frozen import FrozenBody, PassSettings, compute_features
-from objrec.store import FeatureStore, database_error, hash_file
+from objrec.store import FeatureStore, database_error, hash_file, store_dir
 from objrec.views import ViewSpec, view_seed
 
 from .conftest import make_class_folder, make_image
@@ -249,6 +252,128 @@ def test_known_digests_are_the_file_index_s_alone_hashing_and_recording_nothing(
         assert store.indexed_files() == len(paths) - 1  # as before: nothing recorded
 
 
+def read_for_sha256(monkeypatch) -> list[Path]:
+    """Every file read whole for its SHA-256 from now on, by any command: the feature store's
+    file index hashes with ``store.hash_file_and_kind``, split and add with ``sha256_file`` till
+    6 December 2026 (each module its own name)."""
+    import objrec.add_plan
+    import objrec.split_source
+    import objrec.store
+
+    read: list[Path] = []
+
+    def counting(hash_function):
+        return lambda path: read.append(Path(path)) or hash_function(path)
+
+    monkeypatch.setattr(
+        objrec.store, "hash_file_and_kind", counting(objrec.store.hash_file_and_kind)
+    )
+    for module in (objrec.split_source, objrec.add_plan):
+        if hasattr(module, "sha256_file"):
+            monkeypatch.setattr(module, "sha256_file", counting(module.sha256_file))
+    return read
+
+
+@pytest.mark.slow
+def test_check_split_train_add_train_read_each_photo_once_for_its_sha256(tmp_path, monkeypatch):
+    """check and split kept the files' SHA-256 in an index of their own (facts.sqlite), train and
+    add in the feature store's, and train hashed the split's copies of the photos split had just
+    hashed: each photo was read twice for its SHA-256, each added one twice too. One index now,
+    which a split and an add tell of the files they write."""
+    from objrec.cli import main
+
+    photos = make_class_folder(tmp_path / "photos", per_class=6)
+    new = make_class_folder(tmp_path / "new", per_class=1, classes=("red",))
+    for path in new.rglob("*.*g"):  # other bytes than the photos'
+        make_image((90, 20, 20), seed=700 + len(path.name)).save(path)
+    read = read_for_sha256(monkeypatch)
+    run = ["--out", tmp_path / "run", "--backbone", "tiny_test", "--epochs", "1"]
+    data = tmp_path / "data"
+    for command in (
+        ["check", photos],
+        ["split", photos, data],
+        ["train", data, *run],
+        ["add", data, new],
+        ["train", data, *run, "--force"],
+    ):
+        assert main([str(a) for a in command]) == 0, command
+
+    def contents(paths):
+        return Counter(hashlib.sha256(p.read_bytes()).hexdigest() for p in paths)
+
+    assert contents(read) == contents([*photos.rglob("*.*g"), *new.rglob("*.*g")])
+
+
+@pytest.mark.slow
+def test_a_copy_is_known_by_its_sources_digest_only_if_the_source_stayed_as_hashed(tmp_path):
+    """A split's or an add's copy is indexed under its source's digest where the source was, as
+    it was copied, as the index knows it: one changed before or while it was copied is not."""
+    from objrec.store import copied
+
+    photos = [make_image((200, 40, 40), seed=s) for s in range(3)]
+    sources = [tmp_path / f"img_{n}.png" for n in range(3)]
+    for image, path in zip(photos, sources, strict=True):
+        image.save(path)
+
+    def copy(source: Path, edit: bool = False) -> Callable[[], Path]:
+        def write() -> Path:
+            if edit:  # changed while copied: the copy holds bytes the index never hashed
+                source.write_bytes(source.read_bytes() + b"\0")
+            return Path(shutil.copy2(source, tmp_path / f"copy_{source.name}"))
+
+        return write
+
+    with FeatureStore(tmp_path / "store") as store:
+        hashed, _ = store.digests(sources)
+        sources[1].write_bytes(sources[1].read_bytes() + b"\0")  # changed since it was hashed
+        made = [copied(sources[0], copy(sources[0])), copied(sources[1], copy(sources[1]))]
+        made.append(copied(sources[2], copy(sources[2], edit=True)))
+        assert made[2][1] is None
+        assert store.keep_copies([c for _, c in made if c is not None]) == 1
+        assert store.known_digests([path for path, _ in made]) == [hashed[0], None, None]
+
+
+@pytest.mark.slow
+def test_an_older_objrecs_indexes_are_read_not_hashed_again(tmp_path, monkeypatch):
+    """check's and split's index before 6 December 2026 (``file_sha256`` in facts.sqlite) is
+    moved into the feature store's, then dropped: no file it knew is read again; one the
+    feature store knows by the cut digest alone (an older train's) is read once, by the first
+    command that needs its whole SHA-256 (a check), and by none after."""
+    from objrec.check import check_folder
+    from objrec.dedup import FACTS_FILE
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("OBJREC_CACHE", str(cache))
+    photos = make_class_folder(tmp_path / "photos", per_class=2, classes=("red", "blue"))
+    reds, blues = sorted((photos / "red").iterdir()), sorted((photos / "blue").iterdir())
+    cache.mkdir()
+    with sqlite3.connect(cache / FACTS_FILE) as db:  # as check left it: the red photos hashed
+        db.execute(
+            "CREATE TABLE file_sha256(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
+            "ctime_ns INTEGER, ino INTEGER, sha256 TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID"
+        )
+        for path in reds:
+            s = path.stat()
+            row = (str(path), s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino)
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            db.execute("INSERT INTO file_sha256 VALUES (?,?,?,?,?,?,?)", (*row, digest, 1.0))
+    with FeatureStore(cache / "store") as store:  # as a train left it: the blue photos hashed
+        cut, _ = store.digests(blues)
+        store.db.execute("UPDATE files SET digest=substr(digest, 1, 32)")
+    read = read_for_sha256(monkeypatch)
+    with FeatureStore(cache / "store") as store:
+        assert store.digests(blues)[0] == cut and read == []  # what a train needs: all there
+    check_folder(photos)
+    assert sorted(read) == blues  # the red photos' from facts.sqlite, the blue's read once
+    read.clear()
+    check_folder(photos)
+    assert read == []
+    with sqlite3.connect(cache / FACTS_FILE) as db:
+        assert (
+            db.execute("SELECT name FROM sqlite_master WHERE name='file_sha256'").fetchall() == []
+        )
+
+
 @pytest.mark.slow
 def test_the_same_body_and_config_share_one_array_file_across_views(tmp_path):
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
@@ -327,7 +452,6 @@ def test_prune_covers_the_image_facts_by_age_and_by_folder(tmp_path):
 
 KEPT_TABLES = {  # each table kept by digest in facts.sqlite, and its column of last use
     "facts": "facts_used",
-    "file_sha256": "file_sha256",
     "camera_times": "camera_times",
     "check_decoded": "check_decoded",
     "pair_sets": "pair_sets",
@@ -337,9 +461,9 @@ KEPT_TABLES = {  # each table kept by digest in facts.sqlite, and its column of 
 @pytest.mark.slow
 def test_prune_forgets_every_kept_table_by_age_and_by_folder(tmp_path, monkeypatch):
     """`cache --prune` forgets the rows of every table split, check and audit keep by content in
-    `facts.sqlite` (facts, files' SHA-256, camera times, check's decodes, the pair sets) by one
-    rule: not used for N days, or of no image of the folder kept; a pair set goes with its
-    images and pairs."""
+    `facts.sqlite` (facts, camera times, check's decodes, the pair sets) by one rule: not used
+    for N days, or of no image of the folder kept; a pair set goes with its images and pairs;
+    and the files' SHA-256 in the feature store's file index, whole as split keeps them."""
     from objrec import bursts, check, dedup, near_pairs
     from objrec.split_source import class_files, hash_all
 
@@ -349,7 +473,7 @@ def test_prune_forgets_every_kept_table_by_age_and_by_folder(tmp_path, monkeypat
     kept = cache.facts_file
     files = class_files(photos, [])[0]
     paths = [p for group in files.values() for p in group]
-    hashes = hash_all(files, None, kept)
+    hashes = hash_all(files, None, store_dir())
     check.decoded(paths, hashes, kept, lambda: None)  # before the facts, which it would read
     digests = [hashes[p][:32] for p in paths]
     facts = dedup.cached_facts(paths, digests, kept)
@@ -360,22 +484,26 @@ def test_prune_forgets_every_kept_table_by_age_and_by_folder(tmp_path, monkeypat
         with sqlite3.connect(kept) as db:
             found = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in KEPT_TABLES}
             found["pair_members"] = db.execute("SELECT COUNT(*) FROM pair_members").fetchone()[0]
+        found["files"] = cache.store.indexed_files()
         return found
 
-    one = {t: len(paths) for t in KEPT_TABLES} | {"pair_sets": 1, "pair_members": len(paths)}
+    one = {t: len(paths) for t in [*KEPT_TABLES, "files"]}
+    one |= {"pair_sets": 1, "pair_members": len(paths)}
     assert rows() == one
     assert cache.prune(7, None).facts_removed == 0 and rows() == one
     red = photos / "red"
     cache.prune(None, red)  # the red images alone: the set holding the others goes whole
     reds = len(files["red"])
-    assert rows() == {t: reds for t in KEPT_TABLES} | {"pair_sets": 0, "pair_members": 0}
+    left = {t: reds for t in [*KEPT_TABLES, "files"]}
+    assert rows() == left | {"pair_sets": 0, "pair_members": 0}
     with sqlite3.connect(kept) as db:  # all unused for 10 days
-        for column, table in (("used", "facts_used"), ("seen", "file_sha256")):
-            db.execute(f"UPDATE {table} SET {column}=?", (time.time() - 864000,))
+        db.execute("UPDATE facts_used SET used=?", (time.time() - 864000,))
         for table in ("camera_times", "check_decoded"):
             db.execute(f"UPDATE {table} SET seen=?", (time.time() - 864000,))
+    with sqlite3.connect(tmp_path / "cache" / "store" / "index.sqlite") as db:
+        db.execute("UPDATE files SET seen=?", (time.time() - 864000,))
     assert cache.prune(7, None).facts_removed == reds
-    assert rows() == dict.fromkeys([*KEPT_TABLES, "pair_members"], 0)
+    assert rows() == dict.fromkeys([*KEPT_TABLES, "pair_members", "files"], 0)
 
 
 RACE = """
@@ -517,8 +645,8 @@ def test_an_image_refused_under_older_decoding_rules_is_decoded_again(tmp_path):
     assert first.ok.sum() == 4 and "broken.jpg: cannot read image" in first.errors[0]
     old = "img_00.jpg: 12000x9000 pixels is over the limit of 89,478,485 pixels"
     with sqlite3.connect(tmp_path / "cache" / "store" / "index.sqlite") as db:
-        (digest,) = db.execute(
-            "SELECT digest FROM files WHERE path LIKE '%red/img_00.jpg'"
+        (digest,) = db.execute(  # the file's whole SHA-256, the store's digest its start
+            "SELECT substr(digest, 1, 32) FROM files WHERE path LIKE '%red/img_00.jpg'"
         ).fetchone()
         db.execute("UPDATE entries SET row=NULL, error=? WHERE digest=?", (old, digest))
     again = feature_table(body, samples, VIEW)

@@ -47,7 +47,7 @@ from objrec.add_new import (
     split_folder,
 )
 from objrec.add_pending import finish_killed_add
-from objrec.add_plan import plan_add, store_dir
+from objrec.add_plan import plan_add
 from objrec.add_result import (
     AddResult,
     add_warnings,
@@ -66,6 +66,7 @@ from objrec.manifest import MANIFEST, check_manifest
 from objrec.outputs import locked
 from objrec.progress import listed, log_result_warnings
 from objrec.split_record import added_entry
+from objrec.store import store_dir
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,9 @@ def add_images(
             plan = plan_add(root, images, config, on_file, own, store_dir(cache_dir), stopped)
             if not dry_run:
                 entry = _entry(given, labels, class_name, config, plan.result, command)
-                plan.result.files = write_added(root, plan, config.mode, entry, progress, on_write)
+                index = store_dir(cache_dir)
+                written = write_added(root, plan, config.mode, entry, progress, on_write, index)
+                plan.result.files = written
         return _finish(plan.result, root, dry_run, (given, images, class_name), labelled)
 
 

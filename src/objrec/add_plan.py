@@ -21,12 +21,11 @@ from objrec.data import SPLITS, class_dirs, present_splits
 from objrec.errors import ObjrecError
 from objrec.grouping import near_groups
 from objrec.images import decoder_missing, list_images
-from objrec.manifest import sha256_file
 from objrec.outputs import free_name, name_key
 from objrec.progress import some_of
 from objrec.ratios import min_class_size
 from objrec.split_source import decode_all, facts_file
-from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
+from objrec.store import DIGEST_CHARS, FeatureStore
 
 log = logging.getLogger(__name__)
 
@@ -205,35 +204,27 @@ def _count_bursts(result: AddResult, found, fresh: list[NewImage], keys, existin
     result.burst_held_files = sum(placing[p] in held and groups[p] not in near_held for p in mates)
 
 
-def store_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
-    """The feature store folder of the cache folder ``cache_dir`` (default: the default one's),
-    whose file index gives the digests of the files an add or a train given that folder hashed
-    (an add has no run to read ``train``'s ``cache_dir`` from, so it is given the folder too).
-    The image facts stay in the default cache folder, where ``split`` keeps them."""
-    return Path(cache_dir or default_cache_dir()) / "store"
-
-
 def _digests(
     files: dict[str, list[Path]], on_file, store_dir: Path
 ) -> tuple[dict[Path, str], dict[Path, str]]:
     """Each file's content digest (SHA-256's first 128 bits, as the feature store keys images)
-    and each new image's whole SHA-256, for its manifest row. The data folder's digests come from
-    the file index (path, size, times, inode) of the feature store in ``store_dir``: only files
-    an earlier add or train using that store did not see as they are now are read. ``on_file``
-    counts them as the first half of the work, each file as it is hashed."""
+    and each new image's whole SHA-256, for its manifest row, from the file index (path, size,
+    times, inode) of the feature store in ``store_dir``: only files an earlier command using that
+    store (a check or split, an add, a train) did not see as they are now are read. ``on_file``
+    counts them as the first half of the work, those known first, then each file as it is
+    hashed."""
     data, new = files["data"], files["new"]
     total = 2 * (len(data) + len(new))
     told = None if on_file is None else lambda done, _: on_file(done, total)
+    then = None if on_file is None else lambda done, _: on_file(len(data) + done, total)
     with FeatureStore(store_dir) as store:
         known, stats = store.digests(data, on_file=told)
-    log.info(
-        "hashed %d of the data folder's %d files in %.1fs", stats.hashed, len(data), stats.seconds
-    )
-    sha256: dict[Path, str] = {}
-    for path in new:
-        sha256[path] = sha256_file(path)
-        if on_file:
-            on_file(len(data) + len(sha256), total)
+        log.info("the data folder's files: %s", stats)
+        whole, failures, stats = store.readable_sha256s(new, on_file=then)
+        log.info("the new files: %s", stats)
+    if failures:
+        raise next(iter(failures.values()))
+    sha256 = dict(zip(new, whole, strict=True))
     digests = dict(zip(data, known, strict=True))
     return digests | {path: whole[:DIGEST_CHARS] for path, whole in sha256.items()}, sha256
 

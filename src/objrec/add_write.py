@@ -24,6 +24,7 @@ from objrec.manifest import (
 from objrec.outputs import link_file, remove_leftovers, write_new
 from objrec.progress import plural
 from objrec.split_record import record_added
+from objrec.store import Copied, copied, index_copies
 
 
 @dataclass
@@ -99,7 +100,13 @@ class AddProgress:
 
 
 def write_added(
-    data: Path, plan: Plan, mode: str, entry: dict[str, Any], progress: AddProgress, on_write=None
+    data: Path,
+    plan: Plan,
+    mode: str,
+    entry: dict[str, Any],
+    progress: AddProgress,
+    on_write=None,
+    index: Path | None = None,
 ) -> list[tuple[str, str]]:
     """Each file under a hidden temporary name, then linked to its target, never replacing a file
     (one there the plan did not see gets the next free name); the manifest gets the rows of the
@@ -107,22 +114,31 @@ def write_added(
     stopped), even when a later file fails (or Ctrl-C): files and records always match. A killed
     add's temporary files in the class folders written go first, each folder looked through once
     (``write_new`` does not: a class folder of thousands, once per image). ``progress`` follows.
+    ``index``: the feature store folder whose file index hashed the new images, told each file
+    written (``store.keep_copies``), so that ``train`` reads none of them for its digest.
     Returns each written file's name as shown and its path in ``data``."""
     rows = plan.rows
     for folder in sorted({(data / target).parent for _, target, *_ in rows}):
         remove_leftovers(folder)
     write_pending(data, [manifest_row(*row) for row in rows], entry)
     written: list[tuple[NewImage, Path, str, str, str]] = []
+    copies: list[Copied] = []
     progress.total = len(rows)
     try:
         for image, target, split, digest, group in rows:
-            final = write_new(data / target, functools.partial(_put, image.path, mode, data))
+            put = functools.partial(
+                write_new, data / target, functools.partial(_put, image.path, mode, data)
+            )
+            final, made = copied(image.path, put)
+            copies += [made] if made else []
             written.append((image, final.relative_to(data), split, digest, group))
             progress.written = len(written)
             if on_write:
                 on_write(len(written), len(rows))
     finally:
         _list_written(data, [manifest_row(*row) for row in written], entry, progress)
+    if index is not None:
+        index_copies(index, copies)
     return [(image.shown, target.as_posix()) for image, target, *_ in written]
 
 

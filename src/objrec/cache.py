@@ -170,16 +170,12 @@ class FeatureCache:
         not read for as long (:func:`prune_compiled`)."""
         from objrec import bursts, check, near_pairs, split_source  # not for a train's
 
+        split_source.adopt_old_index(self.store, self.facts_file)  # pruned with the others
         keep = None
         if keep_folder is not None:
             keep = set(self.store.digests(list_images(Path(keep_folder)))[0])
         result = self.store.prune(older_than_days, keep, wait)
-        tables = (
-            near_pairs.PAIR_SETS,
-            split_source.FILE_SHA256,
-            bursts.CAMERA_TIMES,
-            check.DECODED,
-        )
+        tables = (near_pairs.PAIR_SETS, bursts.CAMERA_TIMES, check.DECODED)
         facts = dedup.prune_facts(self.facts_file, older_than_days, keep, wait, tables)
         old = self.old_entries()
         for path in old:

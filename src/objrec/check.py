@@ -584,20 +584,27 @@ def _bad_names(result: CheckResult, folder: Path) -> int:
 def _decode(
     classes: dict[str, list[Path]], result: CheckResult, reporter: Reporter
 ) -> dict[str, int]:
-    """Hash and decode every image as ``split`` does; the readable images of each class. What is
-    kept in the cache folder's image facts store is read, not measured again: each file's SHA-256
-    (``split_source.hash_all``, by its path and stat) and what its decode told (by its content:
-    :func:`decoded`), so that a second check of an unchanged folder, or a check after a split,
-    reads no file again (each check decoded every image: 10 min for 60,000 phone photos, in the
-    loop of fixing a folder and checking it again; review47c). Those of one colour all over go
-    to ``result.blank_images``."""
+    """Hash and decode every image as ``split`` does; the readable images of each class. What the
+    cache folder keeps is read, not measured again: each file's SHA-256 (``split_source.hash_all``,
+    by its path and stat, in the feature store's file index, which every command reads and fills)
+    and what its decode told (by its content, in the image facts store: :func:`decoded`), so that
+    a second check of an unchanged folder, or a check after a split, reads no file again (each
+    check decoded every image: 10 min for 60,000 phone photos, in the loop of fixing a folder and
+    checking it again; review47c). Those of one colour all over go to ``result.blank_images``."""
     from objrec.dedup import MIN_CONTRAST
     from objrec.split_source import facts_file, hash_all
+    from objrec.store import store_dir
 
     paths = [p for files in classes.values() for p in files]
     failed: dict[Path, OSError] = {}  # cannot be read: their decode says why, in its words
     with reporter.task("hashing files", len(paths)) as advance:
-        hashes = hash_all(classes, lambda done, total: advance(1), facts_file(), failed)
+        told = [0]
+
+        def hashed(done: int, _total: int) -> None:  # those known first, then one by one
+            advance(done - told[0])
+            told[0] = done
+
+        hashes = hash_all(classes, hashed, store_dir(), failed)
     with reporter.task("decoding images", len(paths)) as advance:
         found = decoded(paths, hashes, facts_file(), lambda: advance(1))
     readable = dict.fromkeys(classes, 0)

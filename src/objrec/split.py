@@ -59,6 +59,7 @@ from objrec.split_source import (
     refuse_wrong_source,
     without_empty,
 )
+from objrec.store import store_dir
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def split_folder(
         refuse_dropping_images(src, out, set(hashes.values()))
         records, record = (hashes, keys, reviewed), split_record(src, config, command)
         result.reviewed = write_split(
-            src, out, assignment, records, config.mode, record, on_write, on_wait
+            src, out, assignment, records, config.mode, record, on_write, on_wait, store_dir()
         )
     _log_split(src, out, result, config)
     return result
@@ -151,7 +152,7 @@ def _plan(
     refuse_wrong_source(src, files)
     images = [p for paths in files.values() for p in paths]
     not_images = ignored_files(src, ignored, images, loose_files(src, config.groups))
-    hashes = hash_all(files, on_file, facts_file())  # kept there: unchanged files not read
+    hashes = hash_all(files, on_file, store_dir())  # indexed there: unchanged files not read
     facts = decode_all(files, hashes, on_file)
     files, unreadable, too_large, no_decoder = drop_unreadable(src, files, facts)
     if config.strict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import logging
 import os
 import shlex
@@ -13,6 +14,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from objrec.add_pending import OLD_PENDING, PENDING
@@ -40,7 +42,7 @@ from objrec.outputs import (
 from objrec.progress import plural
 from objrec.reviewed import REVIEWED_FILE, carry_reviewed
 from objrec.split_record import SPLIT_RECORD, SplitRecord, write_split_record
-from objrec.store import DIGEST_CHARS
+from objrec.store import DIGEST_CHARS, Copied, copied, index_copies
 from objrec.tables import CSV_ENCODING
 
 log = logging.getLogger(__name__)
@@ -349,6 +351,7 @@ def write_split(
     record: SplitRecord | None = None,
     on_write: Callable[[int, int], None] | None = None,
     on_wait: Callable[[], None] | None = None,
+    index: Path | None = None,
 ) -> int:
     """Write the split beside any earlier one in ``out`` (in a hidden folder there), then swap it
     in: an earlier split (its train/valid/test folders, manifest and ``split.json``, nothing else;
@@ -358,9 +361,12 @@ def write_split(
     while it moves in (renames, the earlier split's folders into the stage: ``errors.stops_held``),
     which a stop cut in two, an image of the new split in train and of the earlier one in test.
     ``on_write(done, total)`` after each image is copied or linked; ``on_wait()`` before waiting
-    for another objrec process holding ``out`` (an audit reads it under its shared lock). Returns
-    how many labels its ``reviewed.csv`` carries."""
+    for another objrec process holding ``out`` (an audit reads it under its shared lock).
+    ``index``: the feature store folder whose file index hashed ``src``'s files, told each copy
+    (or link) written, so that ``train`` reads none of them for its digest. Returns how many
+    labels its ``reviewed.csv`` carries."""
     out.mkdir(parents=True, exist_ok=True)
+    copies: list[Copied] = []
     with locked(out, on_wait):  # as ``add`` holds it: neither writes under the other
         partial = partial_split(out)  # a killed split's, replaced with it (``force`` checked)
         stage = out / f"{STAGE}{uuid.uuid4().hex[:8]}"
@@ -368,7 +374,7 @@ def write_split(
         with locked(stage):  # removed while still held: never seen as left by a killed split
             try:
                 with reported_as(out, stage):
-                    reviewed = _write_files(src, stage, assignment, records, mode, on_write)
+                    reviewed = _write_files(src, stage, assignment, records, mode, on_write, copies)
                     if record is not None:
                         write_split_record(stage, record)
             except BaseException:
@@ -381,6 +387,9 @@ def write_split(
                 if partial is not None:
                     shutil.rmtree(partial)
                     log.info("removed %s, the rest of the split that was stopped", partial)
+                if index is not None:
+                    moved = [replace(c, copy=out / c.copy.relative_to(stage)) for c in copies]
+                    index_copies(index, moved)
     return reviewed
 
 
@@ -439,13 +448,16 @@ def _swap_in(stage: Path, out: Path) -> None:
     (stage / MANIFEST).replace(out / MANIFEST)
 
 
-def _write_files(src: Path, out: Path, assignment, records, mode: str, on_write=None) -> int:
+def _write_files(
+    src: Path, out: Path, assignment, records, mode: str, on_write=None, copies=None
+) -> int:
     """Each image goes to ``out/SPLIT/CLASS/`` under its own path in its class folder, sub-folders
     kept: ``2019/IMG_1.jpg`` and ``2020/IMG_1.jpg`` of one class are two images, never one. The
     manifest records each one's content digest (``records``: hashes) and the group it was kept
     together with (placing keys: :data:`MANIFEST_GROUP`); ``reviewed.csv`` the labels a person
     settled of the images written (``records``' reviewed: ``reviewed.earlier_reviews``);
-    ``on_write(done, total)`` after each image."""
+    ``on_write(done, total)`` after each image; ``copies``: where each is put as the file index
+    takes it (``store.copied``)."""
     out.mkdir(parents=True, exist_ok=True)
     (hashes, keys, reviewed), rows, numbers = records, [], dict[str, int]()
     files = sorted(assignment.items())
@@ -454,10 +466,9 @@ def _write_files(src: Path, out: Path, assignment, records, mode: str, on_write=
     for (path, (name, split)), rel in zip(files, settle_names(wanted), strict=True):
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        if mode == "copy":
-            shutil.copy2(path, target)
-        else:
-            link_file(path, target, out.parent)  # ``out`` is the staging folder in it
+        made = copied(path, functools.partial(_put, path, target, mode, out.parent))[1]
+        if made is not None and copies is not None:
+            copies.append(made)
         group = numbers.setdefault(keys[path], len(numbers))
         rows.append([target.relative_to(out).as_posix(), name, split, hashes[path], str(path)])
         rows[-1].append(str(group))
@@ -471,3 +482,12 @@ def _write_files(src: Path, out: Path, assignment, records, mode: str, on_write=
     carried = carry_reviewed(out, reviewed, {row[3][:DIGEST_CHARS]: row[0] for row in rows})
     tmp.replace(out / MANIFEST)
     return carried
+
+
+def _put(source: Path, target: Path, mode: str, folder: Path) -> Path:
+    """``source`` copied to ``target`` (``mode`` copy) or linked there from ``folder``'s split."""
+    if mode == "copy":
+        shutil.copy2(source, target)
+    else:
+        link_file(source, target, folder)
+    return target

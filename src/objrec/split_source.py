@@ -4,10 +4,9 @@ perceptual hashes, what cannot be read, and the folders left without images."""
 
 from __future__ import annotations
 
-import os
+import logging
 import shlex
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +30,12 @@ from objrec.manifest import (
     is_split_manifest,
     manifest_rows,
     read_split_record,
-    sha256_file,
 )
 from objrec.progress import plural, some_of
 from objrec.reviewed import REVIEWED_FILE
-from objrec.store import DIGEST_CHARS, default_cache_dir
+from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
+
+log = logging.getLogger(__name__)
 
 
 def loose_files(src: Path, groups: str | Path | None = None) -> list[Path]:
@@ -251,94 +251,46 @@ def refuse_alike_classes(src: Path, names: Sequence[str]) -> None:
 def hash_all(
     files: dict[str, list[Path]],
     on_file,
-    kept: Path | None = None,
+    store: Path,
     failed: dict[Path, OSError] | None = None,
 ) -> dict[Path, str]:
-    """The SHA-256 of every file; ``on_file(done, total)`` counts them as the first half of the
-    work, :func:`decode_all` being the second. ``kept``: the image facts store, where each file's
-    digest is kept by its path, size, times and inode (:data:`FILES_SCHEMA`): a file unchanged
-    since an earlier split (or check) is not read again (60,000 phone photos are some 240 GB to
-    read). ``failed``: where a file that cannot be read (gone, no permission) goes with its
-    error, left out of the answer, for ``check`` to report; without it, the error is raised."""
+    """The SHA-256 of every file (whole, as the manifest records it); ``on_file(done, total)``
+    counts them as the first half of the work, :func:`decode_all` being the second. ``store``:
+    the feature store folder whose file index knows each file by its path, size, times and inode
+    (``FeatureStore.readable_sha256s``), the one every command reads and fills: a file unchanged
+    since an earlier check, split, add or train read it is not read again (60,000 phone photos
+    are some 240 GB to read). ``failed``: where a file that cannot be read (gone, no permission)
+    goes with its error, left out of the answer, for ``check`` to report; without it, the error
+    is raised."""
     paths = [p for group in files.values() for p in group]
-    stats = [_read(os.stat, p, failed) for p in paths]
-    known = _known_sha256(kept, paths, stats) if kept is not None else {}
-    hashes: dict[Path, str] = {}
-    for i, path in enumerate(paths):
-        if i in known:
-            hashes[path] = known[i][0]
-        elif stats[i] is not None and (digest := _read(sha256_file, path, failed)) is not None:
-            hashes[path] = digest
-        if on_file:
-            on_file(i + 1, 2 * len(paths))
-    if kept is not None:  # those read now, and those whose last use is stale (pruned by it)
-        seen = [i for i in range(len(paths)) if i not in known or dedup.use_is_stale(known[i][1])]
-        read = [
-            (paths[i], s, hashes[paths[i]]) for i in seen if (s := stats[i]) and paths[i] in hashes
-        ]
-        _keep_sha256(kept, read)
-    return hashes
-
-
-def _read(read: Callable[[Path], Any], path: Path, failed: dict[Path, OSError] | None) -> Any:
-    """``read(path)``; None, the error put in ``failed``, where it raises an OSError and
-    ``failed`` is given."""
-    try:
-        return read(path)
-    except OSError as exc:
+    told = None if on_file is None else lambda done, total: on_file(done, 2 * total)
+    with FeatureStore(store) as index:
+        adopt_old_index(index, store.parent / dedup.FACTS_FILE)
+        found, failures, stats = index.readable_sha256s(paths, on_file=told)
+    log.info("%s", stats)
+    if failures:
         if failed is None:
-            raise
-        failed[path] = exc
-        return None
+            raise next(iter(failures.values()))
+        failed.update((paths[i], exc) for i, exc in failures.items())
+    return {path: found[i] for i, path in enumerate(paths) if i not in failures}
 
 
-FILES_SCHEMA = """CREATE TABLE IF NOT EXISTS file_sha256(
-    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER,
-    sha256 TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID"""
-"""Each file's SHA-256 by its absolute path, size, modification and change times and inode, as
-the feature store's file index keeps its digests (which are cut to 128 bits; the manifest records
-256): a file whose path or any of these changed is read again."""
+def adopt_old_index(index: FeatureStore, facts: Path) -> None:
+    """The files' SHA-256 an objrec before 6 December 2026 kept for ``check`` and ``split`` in
+    the image facts store ``facts`` (its table ``file_sha256``, by the same path, size, times
+    and inode), moved into the feature store's file index, which every command reads now: read
+    once, then dropped, so that no file it knew is read again."""
+    if not facts.is_file():
+        return
+    with dedup.open_facts(facts) as db:
+        if db.execute(f"SELECT 1 FROM sqlite_master WHERE name='{OLD_INDEX}'").fetchone() is None:
+            return
+        columns = "path, size, mtime_ns, ctime_ns, ino, sha256, seen"
+        index.adopt_files(db.execute(f"SELECT {columns} FROM {OLD_INDEX}").fetchall())
+        db.execute(f"DROP TABLE {OLD_INDEX}")
+    log.info("moved the files' SHA-256 that %s kept into the feature store's file index", facts)
 
 
-FILE_SHA256 = dedup.KeptTable(
-    "file_sha256", FILES_SCHEMA, kept=f"substr(sha256, 1, {DIGEST_CHARS}) IN temp.keep"
-)
-"""The files' SHA-256, as ``objrec cache --prune`` forgets them (``dedup.prune_kept``; by the
-feature store's digest, their first ``DIGEST_CHARS``): a forgotten file is read again."""
-
-
-def _stat_key(stat: os.stat_result) -> tuple[int, int, int, int]:
-    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
-
-
-def _known_sha256(
-    kept: Path, paths: list[Path], stats: list[os.stat_result | None]
-) -> dict[int, tuple[str, float]]:
-    """The SHA-256 ``kept`` holds of each file unchanged since (by its index in ``paths``), and
-    when it was last seen."""
-    names = [os.path.abspath(p) for p in paths]
-    with dedup.open_facts(kept) as db:
-        db.execute(FILES_SCHEMA)
-        db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_files(i INTEGER, path TEXT)")
-        db.execute("DELETE FROM temp.wanted_files")
-        db.executemany("INSERT INTO temp.wanted_files VALUES (?,?)", enumerate(names))
-        rows = db.execute(
-            "SELECT w.i, f.size, f.mtime_ns, f.ctime_ns, f.ino, f.sha256, f.seen "
-            "FROM temp.wanted_files w JOIN file_sha256 f ON f.path=w.path"
-        ).fetchall()
-    return {
-        i: (d, seen)
-        for i, *stat, d, seen in rows
-        if (now := stats[i]) is not None and tuple(stat) == _stat_key(now)
-    }
-
-
-def _keep_sha256(kept: Path, hashed: list[tuple[Path, os.stat_result, str]]) -> None:
-    """Keep the SHA-256 of each file ``hashed`` (path, its stat before it was read, digest)."""
-    now = time.time()
-    rows = [(os.path.abspath(p), *_stat_key(s), d, now) for p, s, d in hashed]
-    with dedup.open_facts(kept) as db:
-        db.execute(FILES_SCHEMA)
-        db.execute("BEGIN IMMEDIATE")
-        db.executemany("INSERT OR REPLACE INTO file_sha256 VALUES (?,?,?,?,?,?,?)", rows)
-        db.execute("COMMIT")
+OLD_INDEX = "file_sha256"
+"""The table of the image facts store that kept ``check``'s and ``split``'s files' SHA-256 before
+6 December 2026 (:func:`adopt_old_index`)."""

@@ -13,7 +13,10 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
   row and the pixels the image was decoded into, or the reason it could not be decoded; last
   use: the pixels let a reader leave out, unopened, an image over today's pixel limit,
   ``features.within_pixel_limit``; NULL in an entry kept before they were) and ``files``
-  (path, size, mtime, ctime, inode -> content digest), so unchanged files are never hashed
+  (path, size, mtime, ctime, inode -> the file's SHA-256, whole; cut to the content digest by
+  the store's readers): the one file index every command reads and fills (``check`` and
+  ``split`` too, which keep the whole SHA-256 for the manifest; a split's and an add's copies
+  are told to it, :meth:`FeatureStore.keep_copies`), so unchanged files are never hashed
   again; ``memos`` (a digest of what a small value is made from -> the value:
   :func:`view_keys.remembered_fingerprint`); ``kinds`` (content digest -> HEIC, HEIF, AVIF or
   "" for any other image, by its first bytes, kept as the file is hashed:
@@ -215,18 +218,62 @@ def hash_bytes(data: bytes) -> str:
 
 def hash_file(path: Path) -> str:
     """SHA-256 of a file's bytes, cut to 128 bits (hex)."""
-    return hash_file_and_kind(path)[0]
+    return hash_file_and_kind(path)[0][:DIGEST_CHARS]
 
 
 def hash_file_and_kind(path: Path) -> tuple[str, str]:
-    """:func:`hash_file`'s digest, and the kind of image its first bytes say
-    (``images.heif_kind``: HEIC, HEIF, AVIF or ""), read with them."""
+    """The SHA-256 of a file's bytes (hex, whole: the file index keeps it so, for a split's
+    manifest; :func:`hash_file` cuts it to the store's digest), and the kind of image its first
+    bytes say (``images.heif_kind``: HEIC, HEIF, AVIF or ""), read with them."""
     digest, head = hashlib.sha256(), b""
     with open(path, "rb") as f:
         while chunk := f.read(HASH_CHUNK):
             head = head or chunk[:12]
             digest.update(chunk)
-    return digest.hexdigest()[:DIGEST_CHARS], heif_kind(head)
+    return digest.hexdigest(), heif_kind(head)
+
+
+WHOLE_CHARS = 64
+"""A whole SHA-256 in hex, as the file index keeps each file's digest (an index an objrec before
+6 December 2026 wrote keeps :data:`DIGEST_CHARS`: enough for the store's readers, read once again
+for a whole one)."""
+
+
+def stat_key(stat: os.stat_result) -> tuple[int, int, int, int]:
+    """What the file index compares of a file to know it unchanged: its size, modification and
+    change times and inode (with its path)."""
+    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
+
+
+@dataclass(frozen=True)
+class Copied:
+    """A file written as a copy of another (or a link to it), for the file index to know by the
+    digest it holds of the source (:meth:`FeatureStore.keep_copies`): a split's or an add's."""
+
+    source: Path
+    seen: os.stat_result
+    """The source's stat, the same before and after it was copied."""
+    copy: Path
+    stat: os.stat_result
+    """The copy's stat once written (a link's: its target's, the source's)."""
+
+
+def copied(source: Path, write: Callable[[], Path]) -> tuple[Path, Copied | None]:
+    """``write()``, which copies ``source`` (or links to it) and returns where; that path, and
+    the copy as :meth:`FeatureStore.keep_copies` takes it, or None where ``source`` changed while
+    it was copied (or either cannot be seen): that copy is hashed where it is read."""
+    try:
+        before = os.stat(source)
+    except OSError:
+        before = None
+    copy = write()
+    try:
+        after, stat = os.stat(source), os.stat(copy)
+    except OSError:
+        return copy, None
+    if before is None or stat_key(before) != stat_key(after):
+        return copy, None
+    return copy, Copied(Path(source), after, copy, stat)
 
 
 def stat_or_keep(path: str, index: int, failures: dict[int, OSError]) -> os.stat_result | None:
@@ -236,6 +283,13 @@ def stat_or_keep(path: str, index: int, failures: dict[int, OSError]) -> os.stat
     except OSError as exc:
         failures[index] = exc
         return None
+
+
+def store_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The feature store folder of the cache folder ``cache_dir`` (default: the default one's,
+    :func:`default_cache_dir`), whose file index every command reads and fills: ``check`` and
+    ``split`` the default one's, ``train`` and ``add`` the one they are given."""
+    return Path(cache_dir or default_cache_dir()) / "store"
 
 
 def hash_or_error(path: str) -> tuple[str, str] | OSError:
@@ -1070,11 +1124,35 @@ class FeatureStore:
         a reader that skips it, as it skips a file gone by the time it is decoded.
         ``on_file(done, total)`` is told the files the index knew, then after each file read: a
         folder the index has not seen is a full read (tens of minutes at 60,000 phone photos)."""
+        found, failures, stats = self._indexed(paths, threads, on_file, whole=False)
+        return [d[:DIGEST_CHARS] for d in found], failures, stats
+
+    @index_errors
+    def readable_sha256s(
+        self,
+        paths: Sequence[Path],
+        threads: int = 4,
+        on_file: Callable[[int, int], None] | None = None,
+    ) -> tuple[list[str], dict[int, OSError], HashStats]:
+        """:meth:`readable_digests`, but each file's whole SHA-256 (hex), as a split's manifest
+        records it (``check``, ``split`` and ``add`` read them so, from the same index as every
+        other command): a file an older objrec indexed by the cut digest alone is read once."""
+        return self._indexed(paths, threads, on_file, whole=True)
+
+    def _indexed(
+        self,
+        paths: Sequence[Path],
+        threads: int,
+        on_file: Callable[[int, int], None] | None,
+        whole: bool,
+    ) -> tuple[list[str], dict[int, OSError], HashStats]:
+        """Each file's digest as the index keeps it (``whole``: whole, else whole or cut), those
+        it does not know read, hashed and kept: :meth:`readable_sha256s`."""
         started = time.perf_counter()
         names = [os.path.abspath(p) for p in paths]
         failures: dict[int, OSError] = {}
         stats = [stat_or_keep(name, i, failures) for i, name in enumerate(names)]
-        known = self._known_digests(names, stats)
+        known = self._known_digests(names, stats, whole)
         todo = [i for i, d in enumerate(known) if d is None and i not in failures]
         kinds = {}
         tell = on_file or (lambda done, total: None)
@@ -1085,7 +1163,8 @@ class FeatureStore:
                 if isinstance(result, OSError):
                     failures[i] = result
                 else:
-                    known[i], kinds[result[0]] = result
+                    known[i] = result[0]
+                    kinds[result[0][:DIGEST_CHARS]] = result[1]
                 tell(n + 1, len(names))
         now = time.time()
         with self._transaction():
@@ -1093,7 +1172,7 @@ class FeatureStore:
             self.db.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
                 [
-                    (p, s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino, d, now)
+                    (p, *stat_key(s), d, now)
                     for i, (p, s, d) in enumerate(zip(names, stats, known, strict=True))
                     if s is not None and d is not None and i not in failures
                 ],
@@ -1101,6 +1180,41 @@ class FeatureStore:
         seconds = time.perf_counter() - started
         found = [d or "" for d in known]
         return found, dict(sorted(failures.items())), HashStats(len(names), len(todo), seconds)
+
+    @index_errors
+    def keep_copies(self, copies: Sequence[Copied]) -> int:
+        """Index each copy (or link) a split or an add wrote under the digest the index holds of
+        its source, where it knows the source as it was copied (:attr:`Copied.seen`): a train
+        after a split then reads no image the split hashed (it read every copy again). A copy
+        of a source the index does not know so is hashed where it is read. How many it indexed."""
+        sources = [os.path.abspath(c.source) for c in copies]
+        known = self._known_digests(sources, [c.seen for c in copies], whole=False)
+        now = time.time()
+        rows = [
+            (os.path.abspath(c.copy), *stat_key(c.stat), d, now)
+            for c, d in zip(copies, known, strict=True)
+            if d is not None
+        ]
+        with self._transaction():
+            self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", rows)
+        return len(rows)
+
+    @index_errors
+    def adopt_files(self, rows: Sequence[tuple[str, int, int, int, int, str, float]]) -> None:
+        """Take the rows of another index of files' SHA-256 (path, size, mtime_ns, ctime_ns,
+        inode, SHA-256, last seen): ``check``'s and ``split``'s before 6 December 2026
+        (``split_source.adopt_old_index``). Where both know a path, the one seen last is kept,
+        or the whole digest of a file both saw as it is."""
+        with self._transaction():
+            self.db.executemany(
+                "INSERT INTO files VALUES (?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET "
+                "size=excluded.size, mtime_ns=excluded.mtime_ns, ctime_ns=excluded.ctime_ns, "
+                "ino=excluded.ino, digest=excluded.digest, seen=excluded.seen "
+                "WHERE excluded.seen > files.seen OR (length(excluded.digest) > "
+                "length(files.digest) AND (excluded.size, excluded.mtime_ns, excluded.ctime_ns, "
+                "excluded.ino) = (files.size, files.mtime_ns, files.ctime_ns, files.ino))",
+                rows,
+            )
 
     def _keep_kinds(self, kinds: dict[str, str]) -> None:
         """Keep each content digest's kind of image (``images.heif_kind``), read from its file's
@@ -1141,8 +1255,8 @@ class FeatureStore:
                 stats.append(os.stat(name))
             except OSError:
                 stats.append(None)
-        known = self._known_digests(names, stats)
-        return [d if s is not None else None for d, s in zip(known, stats, strict=True)]
+        known = self._known_digests(names, stats, whole=False)
+        return [d[:DIGEST_CHARS] if d is not None else None for d in known]
 
     @index_errors
     def forget_files(self, paths: Sequence[Path]) -> None:
@@ -1155,8 +1269,10 @@ class FeatureStore:
                 )
 
     def _known_digests(
-        self, paths: list[str], stats: Sequence[os.stat_result | None]
+        self, paths: list[str], stats: Sequence[os.stat_result | None], whole: bool
     ) -> list[str | None]:
+        """The digest the index keeps of each file as ``stats`` says it is (None: not known so);
+        ``whole``: only a whole SHA-256, not the cut digest an older objrec kept."""
         known: list[str | None] = [None] * len(paths)
         with self._transaction():
             self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_files(i INTEGER, path TEXT)")
@@ -1168,9 +1284,9 @@ class FeatureStore:
             )
             for i, size, mtime, ctime, ino, digest in cursor:
                 s = stats[i]
-                if s is None:
+                if s is None or (whole and len(digest) < WHOLE_CHARS):
                     continue
-                if (size, mtime, ctime, ino) == (s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino):
+                if (size, mtime, ctime, ino) == stat_key(s):
                     known[i] = digest
         return known
 
@@ -1258,12 +1374,13 @@ class Pruner:
             self.db.execute("CREATE TEMP TABLE IF NOT EXISTS keep(digest TEXT PRIMARY KEY)")
             self.db.execute("DELETE FROM temp.keep")
             self.db.executemany("INSERT OR IGNORE INTO temp.keep VALUES (?)", ((d,) for d in keep))
-            gone = "digest NOT IN (SELECT digest FROM temp.keep)"
-            entries += self.db.execute(f"DELETE FROM entries WHERE {gone}").rowcount
-            files += self.db.execute(f"DELETE FROM files WHERE {gone}").rowcount
+            gone = "NOT IN (SELECT digest FROM temp.keep)"
+            entries += self.db.execute(f"DELETE FROM entries WHERE digest {gone}").rowcount
+            cut = f"substr(digest, 1, {DIGEST_CHARS})"  # a file's whole SHA-256 (or cut)
+            files += self.db.execute(f"DELETE FROM files WHERE {cut} {gone}").rowcount
         self.db.execute(
             "DELETE FROM kinds WHERE digest NOT IN (SELECT digest FROM entries) "
-            "AND digest NOT IN (SELECT digest FROM files)"
+            f"AND digest NOT IN (SELECT substr(digest, 1, {DIGEST_CHARS}) FROM files)"
         )
         return entries, files
 
@@ -1336,6 +1453,19 @@ class _Transaction:
         transaction is active", which took the full disk's place in the error said."""
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
+
+
+def index_copies(index: Path, copies: list[Copied]) -> None:
+    """Tell the feature store's file index in ``index`` the ``copies`` a split or an add wrote
+    (``FeatureStore.keep_copies``). The files are in place by then: an index that cannot take
+    them (a full disk) is a warning, the files being read again where they are used."""
+    try:
+        with FeatureStore(index) as store:
+            kept = store.keep_copies(copies)
+    except ObjrecError as exc:
+        log.warning("%s; the files written are hashed again where they are read", exc)
+        return
+    log.info("the file index knows %d of the %d files written", kept, len(copies))
 
 
 def chunks(items: Sequence, size: int) -> Iterable[Sequence]:
