@@ -894,8 +894,8 @@ def test_train_after_an_add_computes_only_the_new_images(tmp_path, split_dir, ti
     warm = train(split_dir, tmp_path / "b", tiny_config)
     added = result.counts["red"]
     views = 1 + tiny_config.aug_views  # a training image: its centre crop and augmented views
-    assert warm.frozen_pass["computed"] == views * added["train"] + added["valid"]
-    assert warm.frozen_pass["from_store"] == cold.frozen_pass["computed"]
+    assert warm.frozen_pass.computed == views * added["train"] + added["valid"]
+    assert warm.frozen_pass.from_store == cold.frozen_pass.computed
 
 
 @pytest.mark.slow

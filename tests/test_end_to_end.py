@@ -69,8 +69,8 @@ def test_train_on_a_warm_store_equals_train_on_a_cold_one(tmp_path, split_dir, t
 
     cold = train(split_dir, tmp_path / "cold", tiny_config)
     warm = train(split_dir, tmp_path / "warm", tiny_config)
-    assert cold.frozen_pass["computed"] > 0 and warm.frozen_pass["computed"] == 0
-    assert warm.frozen_pass["from_store"] == cold.frozen_pass["computed"]
+    assert cold.frozen_pass.computed > 0 and warm.frozen_pass.computed == 0
+    assert warm.frozen_pass.from_store == cold.frozen_pass.computed
     assert cold.history == [
         {**r, "seconds": c["seconds"]} for r, c in zip(warm.history, cold.history, strict=True)
     ]

@@ -289,7 +289,7 @@ def test_a_copy_of_a_photo_on_a_cold_store_is_a_copy_not_from_the_store(tmp_path
     said = f"{len(listed)} images, {len(samples)} run through the pretrained network, 0 from the"
     assert table_counts(cold, SINGLE) == said + " feature store, 1 a copy of another image"
     counts = frozen_pass_counts([cold], SINGLE)
-    assert (counts["computed"], counts["from_store"], counts["copies"]) == (len(samples), 0, 1)
+    assert (counts.computed, counts.from_store, counts.copies) == (len(samples), 0, 1)
     warm = feature_table(body, listed, ViewSpec(DATA))  # both rows are read from the store now
     assert (warm.computed, warm.copies) == (0, 0)
     assert table_counts(warm, SINGLE).endswith(f", {len(listed)} from the feature store")

@@ -490,7 +490,7 @@ def test_a_fine_tuning_not_kept_leaves_the_run_a_head_only_run_saves(
     tuned = TrainConfig(**head_only.to_dict() | {"finetune_blocks": 1, "finetune_lr": 1e-9})
     result = train(split_dir, tmp_path / "tuned", tuned)
     assert result.finetune is not None and result.finetune.kept is False
-    assert result.frozen_pass["computed"] == 0 and result.frozen_pass["from_store"] > 0
+    assert result.frozen_pass.computed == 0 and result.frozen_pass.from_store > 0
     (model, meta), (base, base_meta) = load_model(tmp_path / "tuned"), load_model(tmp_path / "head")
     assert isinstance(model.body, QuantizedBody) and meta.train_config.precision == "int8"
     state, base_state = model.state_dict(), base.state_dict()

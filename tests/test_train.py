@@ -24,7 +24,7 @@ def test_augment_none_trains_on_the_centre_view_alone(tmp_path, split_dir):
     result = train(split_dir, tmp_path / "run", tiny_train_config(augment="none"), notes)
     assert not [note for note in notes.notes if "augmented view" in note]
     train_images, valid_images = result.n_images["train"], result.n_images["valid"]
-    assert result.frozen_pass["computed"] == train_images + valid_images  # one view each
+    assert result.frozen_pass.computed == train_images + valid_images  # one view each
     # its last step is shown too: 2.4 s of nothing on screen after calibrating, at a load of 7
     assert notes.tasks[-1] == "writing the run"
 
@@ -689,6 +689,33 @@ def test_a_run_s_summary_holds_its_precision_key_for_key_as_it_always_has():
     assert [key for key, _ in summed(fp32)] == ["used", "why", "head", "head_why"]
     # a record made without settling them (no run train writes): the config's, no reason given
     assert summed(None) == [("used", "auto"), ("why", ""), ("head", "fp32"), ("head_why", "")]
+
+
+def test_a_run_s_summary_holds_its_frozen_pass_counts_key_for_key_as_it_always_has():
+    """What a run's frozen pass did is read by attribute (``prepared.FrozenPassCounts``); its
+    summary holds the counts as before, key for key in the same order (docs/json.md), and the
+    counts of a summary an earlier objrec wrote, without some of them, read as 0 (the report)."""
+    from objrec.config import TrainConfig
+    from objrec.prepared import FrozenPassCounts
+    from objrec.runs import RunRecord, TrainResult
+
+    counts = FrozenPassCounts(
+        computed=45, from_store=9, copies=1, unreadable=2, hashed=27, digest_seconds=0.032
+    )
+    fields = RunRecord(frozen_pass=counts).result_fields(TrainConfig())
+    result = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, {}, **fields)
+    written = json.loads(json.dumps(result.summary()))["frozen_pass"]
+    assert list(written.items()) == [
+        ("computed", 45),
+        ("from_store", 9),
+        ("copies", 1),
+        ("unreadable", 2),
+        ("hashed", 27),
+        ("digest_seconds", 0.032),
+    ]
+    assert FrozenPassCounts.from_json(written) == counts
+    earlier = FrozenPassCounts.from_json({"computed": 3, "from_store": 4, "unreadable": 0})
+    assert (earlier.computed, earlier.from_store, earlier.copies, earlier.hashed) == (3, 4, 0, 0)
 
 
 def test_a_resumed_run_keeps_the_command_that_started_it(tmp_path, monkeypatch):

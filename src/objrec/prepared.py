@@ -1,12 +1,15 @@
 """``Prepared``: what ``train.prepare`` made for a run to train on (the model, the frozen body's
-features of the training views and the validation images, what the run records of them), and
-``Stages``, when the run and its stages began. Its own module so that the stages after the head
-(``finetune``, ``train_stops``) read it without importing ``train``."""
+features of the training views and the validation images, what the run records of them: its
+frozen pass's counts, ``FrozenPassCounts``), and ``Stages``, when the run and its stages began.
+Its own module so that the stages after the head (``finetune``, ``train_stops``) read it without
+importing ``train``."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import torch
 
@@ -16,6 +19,36 @@ from objrec.data import ClassFolder
 from objrec.model import Classifier, count_parameters
 from objrec.precision import Precision
 from objrec.provenance import CommandLine, SplitState
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrozenPassCounts:
+    """What a run's frozen pass did with its images' views (``train.frozen_pass_counts``, over
+    every rank): read by attribute, written in the run's ``summary.json`` as ``frozen_pass``
+    (:meth:`to_json`, docs/json.md) and read back from it (:meth:`from_json`, the report)."""
+
+    computed: int
+    """Image views pushed through the frozen body."""
+    from_store: int
+    """Image views read from the feature store."""
+    copies: int
+    """Image views of a file whose bytes an earlier image of the run has: computed once."""
+    unreadable: int
+    """Files that could not be read, each once whatever its views."""
+    hashed: int
+    """Files read for their content digest (the others' came from the store's file index)."""
+    digest_seconds: float
+    """Seconds rank 0 spent looking up or computing content digests."""
+
+    def to_json(self) -> dict[str, float]:
+        """As ``summary.json`` holds it: each count by its name, in this order."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, counts: Mapping[str, Any]) -> FrozenPassCounts:
+        """The counts a summary holds (:meth:`to_json`); one an earlier objrec wrote without
+        some of them reads those as 0."""
+        return cls(**{f.name: counts.get(f.name, 0) for f in fields(cls)})
 
 
 @dataclass
@@ -47,8 +80,9 @@ class Prepared:
     fingerprint: str
     train_set: ClassFolder
     valid_set: ClassFolder
-    frozen_pass: dict[str, float] = field(default_factory=dict)
-    """Image views pushed through the frozen body (``computed``), read from the store, hashed."""
+    frozen_pass: FrozenPassCounts | None = None
+    """What the frozen pass did: image views pushed through the body, read from the store,
+    files hashed."""
     seconds: float = 0.0
     """How long the frozen pass (or reading the store) took."""
     quantize_seconds: float = 0.0

@@ -61,6 +61,7 @@ from objrec.outputs import (
     shown_name,
     staged,
 )
+from objrec.prepared import FrozenPassCounts
 from objrec.progress import Reporter, below_one, or_silent, plural, quoted, some_of
 from objrec.runs import read_summary
 from objrec.tables import exact_cell
@@ -608,8 +609,9 @@ def wall_time_words(summary: dict[str, Any]) -> str:
     as the cost of training) and its parts' seconds ("training wall time: every image's features
     from the feature store (263 reused, none computed), not a train from scratch; image features
     1.0 s, head fit 1.5 s, calibration 0.4 s")."""
-    seconds, counts = summary.get("seconds") or {}, summary.get("frozen_pass") or {}
-    computed, stored = int(counts.get("computed", 0)), int(counts.get("from_store", 0))
+    seconds = summary.get("seconds") or {}
+    counts = FrozenPassCounts.from_json(summary.get("frozen_pass") or {})
+    computed, stored = int(counts.computed), int(counts.from_store)
     said = []
     if stored and not computed:
         said.append(

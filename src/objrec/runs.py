@@ -75,6 +75,7 @@ from objrec.outputs import (
     written_whole,
 )
 from objrec.precision import Precision
+from objrec.prepared import FrozenPassCounts
 from objrec.progress import joined, some_of
 from objrec.provenance import CommandLine, SplitState, provenance
 
@@ -99,8 +100,9 @@ class TrainResult:
     n_images: dict[str, int] = field(default_factory=dict)
     finished: bool = True
     """False for the model saved on Ctrl-C: the run can be resumed."""
-    frozen_pass: dict[str, float] = field(default_factory=dict)
-    """Image views pushed through the frozen body (``computed``), read from the store, hashed."""
+    frozen_pass: FrozenPassCounts | None = None
+    """Image views pushed through the frozen body, read from the store, files hashed; None only
+    for a result made without them (``summary``: ``{}``)."""
     precision: Precision | None = None
     """The frozen body's arithmetic (fp32 or int8) and the head's (fp32 or bf16), and why (asked
     for, or what ``auto`` found); None only for a result made without them (``summary``: ``{}``)."""
@@ -129,6 +131,7 @@ class TrainResult:
         as a string, the classes counted and the epochs run in place of ``history``."""
         head = {"run": str(self.run), "classes": len(self.classes), "best_epoch": self.best_epoch}
         rest = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_SUMMED}
+        rest["frozen_pass"] = self.frozen_pass.to_json() if self.frozen_pass is not None else {}
         rest["precision"] = self.precision.to_json() if self.precision is not None else {}
         rest["finetune"] = self.finetune.to_json() if self.finetune is not None else None
         return head | {"epochs_run": len(self.history)} | rest
@@ -147,8 +150,8 @@ class RunRecord:
 
     n_images: dict[str, int] = field(default_factory=dict)
     """Images trained and validated on."""
-    frozen_pass: dict[str, float] = field(default_factory=dict)
-    """Image views pushed through the frozen body (``computed``), read from the store, hashed."""
+    frozen_pass: FrozenPassCounts | None = None
+    """Image views pushed through the frozen body, read from the store, files hashed."""
     seconds: dict[str, float] = field(default_factory=dict)
     """Where the run's time went (of a stopped run, until the stop)."""
     finished: bool = True

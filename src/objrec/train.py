@@ -104,7 +104,7 @@ from objrec.precision import (
     settle_head_precision,
     settle_precision,
 )
-from objrec.prepared import Prepared, Stages
+from objrec.prepared import FrozenPassCounts, Prepared, Stages
 from objrec.progress import (
     SILENT,
     Reporter,
@@ -747,21 +747,21 @@ def held(tables: list[FeatureTable], world: World) -> ViewStack:
     return ViewStack(tables).hold(share=world.local_size)
 
 
-def frozen_pass_counts(tables: list[FeatureTable], world: World) -> dict[str, float]:
+def frozen_pass_counts(tables: list[FeatureTable], world: World) -> FrozenPassCounts:
     """Image views pushed through the frozen body (all ranks), read from the store; files that
     could not be read, each once whatever its views (as the warning counts them:
     ``features.report_unreadable``); files hashed (all ranks) and the seconds rank 0 spent looking
     up or computing content digests."""
     computed, copies = world.sum(sum(t.computed for t in tables)), sum(t.copies for t in tables)
     unreadable_views = sum(len(t) - int(t.ok.sum()) for t in tables)
-    return {
-        "computed": computed,
-        "from_store": sum(len(t) for t in tables) - computed - copies - unreadable_views,
-        "copies": copies,
-        "unreadable": len({message for t in tables for message in t.errors}),
-        "hashed": world.sum(sum(t.hashing.hashed for t in tables)),
-        "digest_seconds": round(sum(t.hashing.seconds for t in tables), 3),
-    }
+    return FrozenPassCounts(
+        computed=computed,
+        from_store=sum(len(t) for t in tables) - computed - copies - unreadable_views,
+        copies=copies,
+        unreadable=len({message for t in tables for message in t.errors}),
+        hashed=world.sum(sum(t.hashing.hashed for t in tables)),
+        digest_seconds=round(sum(t.hashing.seconds for t in tables), 3),
+    )
 
 
 def trained_counts(prep: Prepared) -> dict[str, int]:
