@@ -151,6 +151,36 @@ def test_with_test_time_views_the_unknown_score_is_the_centre_views(score):
     assert answers.unknown.tolist() == [False]  # 0.5 or the views' mean would be below 0.6
 
 
+def test_test_time_views_score_the_first_views_familiarity_alone(trained_once, monkeypatch):
+    """``answer`` with test-time views (``serve --tta``, ``predict --tta`` of photos the store
+    lacks) scored the familiarity of all 4 views and read the first's alone (:meth:`decide`;
+    review51a L1). It scores the first's now, as the stored features' path does, and answers
+    the same."""
+    import objrec.inference
+
+    recognizer = Recognizer.load(trained_once)
+    assert recognizer.model.familiarity is not None
+    paths = sorted((trained_once.parent / "data" / "test").rglob("*.png"))[:3]
+    images = [open_image(path) for path in paths]
+    views = recognizer.view_names(tta=True)
+    assert len(views) == 4 and len(images) == 3
+    with torch.inference_mode():  # each view's features as ``_torch`` computes them, scored
+        batches = [recognizer.preprocess(images, view) for view in views]
+        body = recognizer.model.body
+        features = [body(x.contiguous(memory_format=torch.channels_last)) for x in batches]
+        every_view_scored = recognizer.decide([recognizer._from_features(f) for f in features])
+    scored = []
+    score = objrec.inference.score_in_chunks
+    monkeypatch.setattr(
+        objrec.inference, "score_in_chunks", lambda *args: scored.append(1) or score(*args)
+    )
+    answers = recognizer.answer(images, tta=True)
+    assert len(scored) == 1
+    assert torch.equal(answers.probs, every_view_scored.probs)
+    assert torch.equal(answers.scores, every_view_scored.scores)
+    assert torch.equal(answers.unknown, every_view_scored.unknown)
+
+
 @pytest.mark.slow
 def test_a_temperature_in_the_metadata_applies_to_images_and_features_alike(sample_run):
     from dataclasses import replace

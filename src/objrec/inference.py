@@ -182,9 +182,11 @@ class Recognizer:
         """Each view's preprocessing, built at its first image (:meth:`_transform`)."""
         if runtime == "torch" and self.device.type == "cpu":
             self.model.body.to(memory_format=torch.channels_last)  # see ``_torch``
-        self._run: Callable[[torch.Tensor], Outputs] = (
+        self._run: Callable[[torch.Tensor, bool], Outputs] = (
             self._onnx_model() if runtime == "onnx" else self._torch
         )
+        """(logits, familiarity) of a preprocessed batch; the familiarity only when asked for
+        (:meth:`_from_features`)."""
         self._head, self._familiarity = self.model.head, self.model.familiarity
         self._body: DeviceRunner | None = None
         """The body on the card, built at the first batch run there (:meth:`_device_body`):
@@ -256,12 +258,14 @@ class Recognizer:
         whose score and threshold are the raw feature score's."""
         return isinstance(self.model.familiarity, Readable)
 
-    def _onnx_model(self) -> Callable[[torch.Tensor], Outputs]:
+    def _onnx_model(self) -> Callable[[torch.Tensor, bool], Outputs]:
+        """The whole model's graph as a runner: it computes the familiarity whether asked for or
+        not (one graph), and gives it only when asked for, as the other runners do."""
         onnx_model = self._cached_graph(open_cache().model_onnx_path(self._graph_key()))
 
-        def run(x: torch.Tensor) -> Outputs:
+        def run(x: torch.Tensor, familiar: bool) -> Outputs:
             outputs = onnx_model.outputs(x)
-            return outputs[0], outputs[1] if len(outputs) > 1 else None
+            return outputs[0], outputs[1] if familiar and len(outputs) > 1 else None
 
         return run
 
@@ -321,8 +325,8 @@ class Recognizer:
         familiarity = score_in_chunks(scorer, features).cpu() if scorer is not None else None
         return self._head(features).cpu(), familiarity
 
-    def _on_device(self, x: torch.Tensor) -> Outputs:
-        return self._from_features(self._device_body().features(x))
+    def _on_device(self, x: torch.Tensor, familiar: bool) -> Outputs:
+        return self._from_features(self._device_body().features(x), familiar)
 
     def _device_body(self) -> DeviceRunner:
         """The body's runner on the card, built at the first call (from one thread when several
@@ -334,12 +338,13 @@ class Recognizer:
         return self._body
 
     @torch.inference_mode()
-    def _torch(self, x: torch.Tensor) -> Outputs:
+    def _torch(self, x: torch.Tensor, familiar: bool) -> Outputs:
         """Eager PyTorch on the CPU, channels-last as the frozen pass's eager runner
         (``runtime.torch_runner``): the demo's predict step (30 images, the default three-body
         model) took 4.25 s against 6.17 s channels-first (medians of 3), its probabilities within
         1e-10 and unknown scores within 1e-6 (relative) of those (``benchmarks/demo_time.py``)."""
-        return self._from_features(self.model.body(x.contiguous(memory_format=torch.channels_last)))
+        features = self.model.body(x.contiguous(memory_format=torch.channels_last))
+        return self._from_features(features, familiar)
 
     def frozen_body(self, cache_dir: str | Path | None = None) -> FrozenBody:
         """The body as the frozen pass runs it, on this recognizer's device, with the feature store
@@ -413,7 +418,7 @@ class Recognizer:
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The model's output for a preprocessed batch, on this recognizer's runtime."""
-        return self._run(x)[0]
+        return self._run(x, False)[0]
 
     def combine(
         self, view_logits: Sequence[torch.Tensor], temperature: float | None = None
@@ -432,8 +437,12 @@ class Recognizer:
         return self.answer(images, tta).probs
 
     def answer(self, images: Sequence[Image.Image], tta: bool = False) -> Answers:
-        """Probabilities, unknown scores and "unknown" flags of PIL images."""
-        return self.decide([self._run(self.preprocess(images, v)) for v in self.view_names(tta)])
+        """Probabilities, unknown scores and "unknown" flags of PIL images; the familiarity of
+        the first view alone, as :meth:`outputs_from_features` computes it."""
+        views = self.view_names(tta)
+        return self.decide(
+            [self._run(self.preprocess(images, v), i == 0) for i, v in enumerate(views)]
+        )
 
     @torch.inference_mode()
     def answer_from_features(self, view_features: Sequence[torch.Tensor]) -> Answers:
