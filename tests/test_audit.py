@@ -277,6 +277,21 @@ def test_apply_plan_writes_the_manifest_of_what_it_copied_and_add_extends_it(tmp
         assert [r["file"] for r in csv.DictReader(f)][-1] == added.files[0][1]
 
 
+@pytest.mark.slow
+def test_apply_plan_tells_the_file_index_its_copies_so_train_hashes_none(tmp_path):
+    """apply-plan hashes each photo as it copies it, yet a train of OUT read every copy again
+    for its SHA-256: the feature store's file index now knows each copy by what was written."""
+    from objrec.store import FeatureStore, hash_file, store_dir
+
+    data = make_split(tmp_path / "data")
+    plan = tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class\ntrain/green/green_00.png,relabel,red\n")
+    apply_plan(data, plan, out := tmp_path / "fixed")
+    files = sorted(out.rglob("*.png"))
+    with FeatureStore(store_dir()) as store:  # what train's hashing looks up first
+        assert store.known_digests(files) == [hash_file(f) for f in files]
+
+
 @pytest.mark.slow  # an apply-plan and a check through the CLI (0.4 s)
 def test_apply_plan_s_copy_of_a_split_folder_records_how_it_was_made(tmp_path, capsys, monkeypatch):
     """review41: apply-plan's OUT, a split folder, had no split.json, so a run trained on it

@@ -24,7 +24,7 @@ from objrec.manifest import (
 from objrec.outputs import link_file, remove_leftovers, write_new
 from objrec.progress import plural
 from objrec.split_record import record_added
-from objrec.store import Copied, copied, index_copies
+from objrec.store import Copied, copied, index_written
 
 
 @dataclass
@@ -138,7 +138,7 @@ def write_added(
     finally:
         _list_written(data, [manifest_row(*row) for row in written], entry, progress)
     if index is not None:
-        index_copies(index, copies)
+        index_written(index, copies)
     return [(image.shown, target.as_posix()) for image, target, *_ in written]
 
 

@@ -71,7 +71,7 @@ from objrec.outputs import (
 from objrec.progress import plural, quoted, some_of
 from objrec.reviewed import write_reviewed
 from objrec.split_record import applied_entry, record_applied
-from objrec.store import DIGEST_CHARS, HASH_CHUNK, hash_file
+from objrec.store import DIGEST_CHARS, HASH_CHUNK, Hashed, hash_file, index_written, store_dir
 from objrec.tables import (
     CSV_ENCODING,
     blank_row,
@@ -517,12 +517,14 @@ def _applied(given: PlanRead, copying: Copying, new_class: bool) -> dict[str, in
     counts |= _test_changes(targets if split_folder else {})
     if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)
+    hashed: list[Hashed] = []
     with staged_folder(out) as stage:  # ``out`` whole or as it was: never half a copy
-        copied = _copy_planned(copying, stage, targets, split_folder, counts)
+        copied = _copy_planned(copying, stage, targets, split_folder, counts, hashed)
         planned.digests.update(copied)  # reviewed.csv reads the copies' digests, not their files
         counts["reviewed"] = _remember_review(data, stage, planned, at)
         if split_folder:
             record_applied(data, stage, made | counts)
+    index_written(store_dir(), hashed=[(out / p.relative_to(stage), s, d) for p, s, d in hashed])
     return counts
 
 
@@ -568,12 +570,14 @@ def _copy_planned(
     targets: dict[Path, Path | None],
     split_folder: bool,
     counts: dict[str, int],
+    hashed: list[Hashed],
 ) -> dict[str, str]:
     """Copy (or link, ``copying.mode``) each image of ``data`` that ``targets`` keeps to its
     target in the staging folder ``stage`` of ``out``, adding to ``counts``; ``on_file(done,
     total)`` told after each file (a minute of silence for 60,000 photos); a split folder's copy
     gets the manifest of the files copied. Returns the content digest (``store.hash_file``'s) of
-    each file copied that was read, by its path in ``data``."""
+    each file copied that was read, by its path in ``data``; ``hashed`` gets each copy's path,
+    stat and SHA-256, for the file index (``train`` of ``out`` then reads none of them)."""
     data, out, on_file = copying.data, copying.out, copying.on_file
     rows: list[list[str]] = []
     digests: dict[str, str] = {}
@@ -585,6 +589,8 @@ def _copy_planned(
             if target is not None:
                 recorded = groups.get(rel.as_posix())
                 row, digest = _copy(data / rel, stage, target, copying.mode, split_folder, recorded)
+                if digest is not None and copying.mode == "copy":  # its own bytes' digest
+                    hashed.append((stage / target, os.stat(stage / target), digest))
                 rows += row
                 if digest is not None:
                     digests[rel.as_posix()] = digest[:DIGEST_CHARS]

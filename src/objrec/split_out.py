@@ -42,7 +42,7 @@ from objrec.outputs import (
 from objrec.progress import plural
 from objrec.reviewed import REVIEWED_FILE, carry_reviewed
 from objrec.split_record import SPLIT_RECORD, SplitRecord, write_split_record
-from objrec.store import DIGEST_CHARS, Copied, copied, index_copies
+from objrec.store import DIGEST_CHARS, Copied, copied, index_written
 from objrec.tables import CSV_ENCODING
 
 log = logging.getLogger(__name__)
@@ -389,7 +389,7 @@ def write_split(
                     log.info("removed %s, the rest of the split that was stopped", partial)
                 if index is not None:
                     moved = [replace(c, copy=out / c.copy.relative_to(stage)) for c in copies]
-                    index_copies(index, moved)
+                    index_written(index, moved)
     return reviewed
 
 

@@ -258,6 +258,10 @@ class Copied:
     """The copy's stat once written (a link's: its target's, the source's)."""
 
 
+Hashed = tuple[Path, os.stat_result, str]
+"""A file written, its stat once written, and the SHA-256 of the bytes written (whole, hex)."""
+
+
 def copied(source: Path, write: Callable[[], Path]) -> tuple[Path, Copied | None]:
     """``write()``, which copies ``source`` (or links to it) and returns where; that path, and
     the copy as :meth:`FeatureStore.keep_copies` takes it, or None where ``source`` changed while
@@ -1200,6 +1204,17 @@ class FeatureStore:
         return len(rows)
 
     @index_errors
+    def keep_hashed(self, files: Sequence[Hashed]) -> int:
+        """Index each file written whose SHA-256 the writer took of the very bytes it wrote
+        (``applying.copy_hashed``), by its stat once written: ``train`` on ``apply-plan``'s copy
+        reads none of them again. How many."""
+        now = time.time()
+        rows = [(os.path.abspath(p), *stat_key(s), d, now) for p, s, d in files]
+        with self._transaction():
+            self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", rows)
+        return len(rows)
+
+    @index_errors
     def adopt_files(self, rows: Sequence[tuple[str, int, int, int, int, str, float]]) -> None:
         """Take the rows of another index of files' SHA-256 (path, size, mtime_ns, ctime_ns,
         inode, SHA-256, last seen): ``check``'s and ``split``'s before 6 December 2026
@@ -1455,17 +1470,21 @@ class _Transaction:
             self.db.execute("ROLLBACK")
 
 
-def index_copies(index: Path, copies: list[Copied]) -> None:
-    """Tell the feature store's file index in ``index`` the ``copies`` a split or an add wrote
-    (``FeatureStore.keep_copies``). The files are in place by then: an index that cannot take
-    them (a full disk) is a warning, the files being read again where they are used."""
+def index_written(
+    index: Path, copies: Sequence[Copied] = (), hashed: Sequence[Hashed] = ()
+) -> None:
+    """Tell the feature store's file index in ``index`` the files a command wrote: ``copies``
+    of files it knows (a split's, an add's: :meth:`FeatureStore.keep_copies`), files ``hashed``
+    as they were written (apply-plan's: :meth:`FeatureStore.keep_hashed`). The files are in
+    place by then: an index that cannot take them (a full disk) is a warning, the files being
+    read again where they are used."""
     try:
         with FeatureStore(index) as store:
-            kept = store.keep_copies(copies)
+            kept = store.keep_copies(copies) + store.keep_hashed(hashed)
     except ObjrecError as exc:
         log.warning("%s; the files written are hashed again where they are read", exc)
         return
-    log.info("the file index knows %d of the %d files written", kept, len(copies))
+    log.info("the file index knows %d of the %d files written", kept, len(copies) + len(hashed))
 
 
 def chunks(items: Sequence, size: int) -> Iterable[Sequence]:
