@@ -2692,6 +2692,35 @@ def test_split_names_unreadable_files_once_and_strict_refuses_them(
 
 
 @pytest.mark.slow
+def test_train_on_a_full_disk_at_its_end_says_one_sentence_last(
+    capsys, monkeypatch, tmp_path, split_dir
+):
+    """A full disk as train wrote its run, its training state failing too, printed "error: the
+    training state could not be written either ([Errno 28] No space left on device: '...')"
+    and then "error: run/model.safetensors: no space left on device": the consequence before
+    the cause, in the system's raw words. One error line ends the output now, exit 1."""
+    import errno
+
+    runs = importlib.import_module("objrec.runs")
+
+    def full(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(runs, "save_checkpoint", full)
+    monkeypatch.setattr(runs, "write_training_state", full)
+    monkeypatch.setattr(sys, "stderr", sys.stdout)  # one stream, as a terminal shows both
+    out = tmp_path / "run"
+    code = main(
+        ["train", str(split_dir), "--out", str(out), "--backbone", "tiny_test", "--epochs", "3"]
+    )
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    errors = [i for i, line in enumerate(lines) if line.startswith("error:")]
+    assert code == 1 and errors == [len(lines) - 1], lines
+    assert lines[-1].startswith(f"error: the disk of {out} is full: {out / 'model.safetensors'}")
+    assert "give --out a folder on a disk with room" in lines[-1] and "Errno" not in lines[-1]
+
+
+@pytest.mark.slow
 def test_check_on_a_full_cache_disk_says_so_and_how_to_free_it(capsys, tmp_path, monkeypatch):
     """SQLite's "database or disk is full" in the cache folder's image facts store: the CLI names
     the cache folder, its full disk, `objrec cache --prune` and OBJREC_CACHE (check has no

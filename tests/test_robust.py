@@ -581,14 +581,15 @@ def ctrl_c(*args):
 
 STOPS = {
     "failed": ("objrec.train", "calibrate", disk_full, OSError, "No space left"),
-    "model unwritten": ("objrec.runs", "save_checkpoint", disk_full, OSError, "No space left"),
-    "curves unwritten": ("objrec.runs", "draw_curves", disk_full, OSError, "No space left"),
+    "model unwritten": ("objrec.runs", "save_checkpoint", disk_full, ObjrecError, "is full"),
+    "curves unwritten": ("objrec.runs", "draw_curves", disk_full, ObjrecError, "is full"),
     "ctrl-c calibrating": ("objrec.train", "calibrate", ctrl_c, Interrupted, "`resume=True`"),
     "ctrl-c writing": ("objrec.runs", "draw_curves", ctrl_c, Interrupted, "`resume=True`"),
 }
 """Where a forced retrain stops after its fit: failing as it calibrates or writes its model or
-its curves (a full disk: the model and history are written by then), or Ctrl-C as it
-calibrates or draws its curves; what it raises, and says."""
+its curves (a full disk: the model and history are written by then; one met writing the run is
+said in a sentence of its own, ``train_stops.full_disk``), or Ctrl-C as it calibrates or draws
+its curves; what it raises, and says."""
 
 
 @pytest.mark.slow

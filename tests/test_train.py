@@ -922,22 +922,151 @@ def test_ctrl_c_held_while_the_run_is_put_in_place_writes_no_training_state(
 
 
 def test_a_stop_whose_training_state_cannot_be_written_either_raises_its_own_error(caplog):
-    """A run stopped after its head's fit (a full disk failing curves.png) writes the training
-    state: when that write failed too, its OSError replaced the stop's, which said what went
-    wrong first. The stop's error is raised, the failed write logged."""
+    """A run stopped after its head's fit (curves.png refused) writes the training state: when
+    that write failed too (a full disk), its OSError replaced the stop's, which said what went
+    wrong first. The stop's error is raised, the failed write logged. (A full disk met by the
+    run's own write is one sentence saying both: :func:`test_a_full_disk_writing_the_run_`.)"""
     import errno
 
     from objrec.train_stops import written_on_stop
 
     class FullDisk:
+        path = Path("run/last.safetensors")
+
         def flush(self) -> None:
             raise OSError(errno.ENOSPC, "No space left on device", "run/last.safetensors")
 
     stopped = pytest.raises(OSError, match=r"curves\.png")
     with stopped as caught, caplog.at_level(logging.ERROR), written_on_stop(FullDisk()):  # type: ignore[arg-type]
-        raise OSError(errno.ENOSPC, "No space left on device", "run/curves.png")
+        raise OSError(errno.EACCES, "Permission denied", "run/curves.png")
     assert caught.value.filename == "run/curves.png"
     assert caplog.messages == [
         "the training state could not be written either ([Errno 28] No space left on device: "
         "'run/last.safetensors'): the run cannot be resumed"
     ]
+
+
+RUN_WRITERS = {
+    "model.safetensors": "save_checkpoint",
+    "history.csv": "write_history",
+    "curves.png": "draw_curves",
+    "seen_digests.csv": "write_seen",
+    "image_classes.csv": "write_classes",
+}
+"""The writer of each file of a run folder, in ``objrec.runs``; ``config.json`` and
+``summary.json`` are written by ``Path.write_text``."""
+
+
+def full_disk_writing(patched: pytest.MonkeyPatch, name: str) -> None:
+    """The write of the run's file ``name`` (in the hidden folder the run is written in) meets a
+    full disk: ENOSPC about that file."""
+    import errno
+
+    runs = importlib.import_module("objrec.runs")
+
+    def full(path: Path) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    def writer(*args, **kwargs) -> None:
+        where = next(a for a in args if isinstance(a, Path))
+        full(where / name if where.is_dir() else where)
+
+    if name in RUN_WRITERS:
+        patched.setattr(runs, RUN_WRITERS[name], writer)
+        return
+    write_text = Path.write_text
+
+    def text(path: Path, *args, **kwargs) -> int:
+        if path.name == name:
+            full(path)
+        return write_text(path, *args, **kwargs)
+
+    patched.setattr(Path, "write_text", text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [*RUN_WRITERS, "config.json", "summary.json"])
+def test_a_full_disk_writing_the_run_says_what_was_kept_and_a_resume_ends_it(
+    tmp_path, split_dir, monkeypatch, name
+):
+    """A full disk met writing any file of the run folder at train's end was the OSError alone
+    ("run/model.safetensors: no space left on device"): nothing said that none of the run's files
+    was put in place, that its training state was, nor how to go on. One sentence says so now;
+    the folder holds the state alone, and a resume ends the run from it, the features read from
+    the store."""
+    from objrec.errors import ObjrecError
+    from objrec.meta import LAST
+    from objrec.runs import run_status
+    from objrec.train_stops import store_rows
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patched, pytest.raises(ObjrecError) as caught:
+        full_disk_writing(patched, name)
+        train(split_dir, out, tiny_train_config(epochs=3))
+    assert str(caught.value) == (
+        f"the disk of {out} is full: {out / name} could not be written (no space left on "
+        f"device); none of the run's files was put in place, but its training state is in "
+        f"{out / LAST}: free some space on that disk, then continue it with `resume=True`"
+    )
+    assert caught.value.values == {"resume": str(out), "data": str(split_dir)}
+    assert [p.name for p in out.iterdir()] == [LAST] and run_status(out) == "interrupted"
+    if name != "summary.json":  # the last written: a resume of one will do
+        return
+    computed = store_rows(None)[0]
+    resumed = train(split_dir, out, resume=True)
+    assert resumed.finished and run_status(out) == "finished" and not (out / LAST).exists()
+    assert store_rows(None)[0] == computed  # every feature read from the store
+
+
+@pytest.mark.slow
+def test_a_full_disk_that_takes_the_training_state_too_says_to_train_again(
+    tmp_path, split_dir, monkeypatch, caplog
+):
+    """The training state failing too on the full disk logged "the training state could not be
+    written either ([Errno 28] No space left on device: '.../last.safetensors')" before the
+    CLI's "error: .../model.safetensors: no space left on device": the consequence before its
+    cause, the system's raw words. One sentence says both; the run folder this train made is
+    taken back, and the same train again starts from the features stored."""
+    import errno
+
+    from objrec.errors import ObjrecError
+
+    runs = importlib.import_module("objrec.runs")
+    out = tmp_path / "run"
+
+    def full(path, *args) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    with monkeypatch.context() as patched, pytest.raises(ObjrecError) as caught:
+        patched.setattr(runs, "write_training_state", full)
+        full_disk_writing(patched, "model.safetensors")
+        with caplog.at_level(logging.ERROR):
+            train(split_dir, out, tiny_train_config(epochs=3))
+    assert str(caught.value) == (
+        f"the disk of {out} is full: {out / 'model.safetensors'} could not be written (no space "
+        "left on device); none of the run's files was put in place, nor its training state, "
+        "which could not be written either: free some space on that disk, or give `out` a "
+        "folder on a disk with room, and train it again: the features of its images are in the "
+        "store, so it starts from them"
+    )
+    assert caplog.messages == [] and not out.exists()
+    assert train(split_dir, out, tiny_train_config(epochs=3)).finished
+
+
+@pytest.mark.slow
+def test_a_forced_run_on_a_full_disk_keeps_the_earlier_run_whole(
+    tmp_path, trained_run, split_dir, monkeypatch
+):
+    """A forced run over an earlier one meeting a full disk says the earlier run is whole."""
+    from objrec.errors import ObjrecError
+    from objrec.meta import LAST
+
+    before = {p.name: p.read_bytes() for p in trained_run.iterdir() if p.is_file()}
+    with monkeypatch.context() as patched, pytest.raises(ObjrecError) as caught:
+        full_disk_writing(patched, "summary.json")
+        train(split_dir, trained_run, tiny_train_config(epochs=3), force=True)
+    assert f"none of the run's files was put in place (the earlier run in {trained_run} is " in (
+        str(caught.value)
+    )
+    after = {p.name: p.read_bytes() for p in trained_run.iterdir() if p.is_file()}
+    assert after.pop(LAST) and after == before

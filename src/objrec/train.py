@@ -136,6 +136,7 @@ from objrec.runs import (
 )
 from objrec.split_result import few_train_words
 from objrec.train_stops import (
+    said_on_a_full_disk,
     save_on_stop,
     saved_as_of_the_head_on_stop,
     state_stamp,
@@ -241,6 +242,8 @@ def _train(
             prep, meta = prepared_run((data_dir, out), config, reporter, world, saved, request)
             prep.precision, prep.stages = precision, Stages(started, fitting=time.perf_counter())
             state, saver = fit_head(prep, config, meta, out, saved, reporter, world)
+            full_disk = said_on_a_full_disk(out, data_dir, saver, prep.replaces)
+            after_the_head.enter_context(full_disk)  # said after written_on_stop has run
             after_the_head.enter_context(written_on_stop(saver))
             source, finetune = FeatureSource(prep.train, prep.valid), None
             folders = (out, data_dir)

@@ -11,7 +11,9 @@ how to go on.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +27,7 @@ from objrec.checkpoint import BEST, LAST, load_training_state
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE, World
 from objrec.engine import Diverged, FitState, diverged
-from objrec.errors import Interrupted
+from objrec.errors import Interrupted, ObjrecError
 from objrec.finetune import float_body, split_body
 from objrec.meta import RunMeta
 from objrec.prepared import Prepared
@@ -222,6 +224,65 @@ def interrupted_rank(stored: int, world: World) -> Interrupted:
     )
 
 
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+"""The errors of a full disk, or of a quota reached: more room mends them."""
+
+
+def fills_the_run_disk(out: Path, stop: BaseException) -> bool:
+    """Whether ``stop`` is a full disk (or quota) met writing a file of the run folder ``out``
+    (the run's files are written in a hidden folder in it, each error naming the file it would
+    be: ``outputs.reported_as``)."""
+    if not isinstance(stop, OSError) or stop.errno not in FULL_DISK or stop.filename is None:
+        return False
+    refused = Path(os.fsdecode(stop.filename))
+    return refused == out or out in refused.parents
+
+
+@contextmanager
+def said_on_a_full_disk(
+    out: Path, data_dir: Path, saver: EpochSaver | None, replaces: bool
+) -> Iterator[None]:
+    """A full disk (or quota) met writing the run folder ``out`` after the head's epochs (its
+    model, the curves, a record; :func:`fills_the_run_disk`) is one sentence (:func:`full_disk`),
+    once the training state is written or has failed (``saver``'s: :func:`written_on_stop`,
+    entered after this). It was the OSError alone ("run/model.safetensors: no space left on
+    device"), said after the failed state's own logged error, its raw ``[Errno 28]`` text, and
+    neither said what was kept nor how to go on."""
+    try:
+        yield
+    except OSError as stop:
+        if not fills_the_run_disk(out, stop):
+            raise
+        saved = state_written(saver, out)
+        raise full_disk(stop, out, data_dir, saved=saved, replaces=replaces) from stop
+
+
+def full_disk(
+    stop: OSError, out: Path, data_dir: Path, *, saved: bool, replaces: bool
+) -> ObjrecError:
+    """What a full disk met writing the run folder ``out`` (``stop``: its error) says: the file
+    refused; that none of the run's files was put in place, as they are written apart and put in
+    place together (``runs.write_run``), an earlier run there (``replaces``: a forced run) whole;
+    and how to go on: free some space, then resume from the training state when it is ``saved``
+    in ``out``, else run it again, which finds the features of its images in the store."""
+    reason = (stop.strerror or "no space left").lower()
+    refused = os.fsdecode(stop.filename)
+    said = f"the disk of {out} is full: {refused} could not be written ({reason})"
+    earlier = f" (the earlier run in {out} is kept whole)" if replaces else ""
+    kept = f"none of the run's files was put in place{earlier}"
+    if saved:
+        return ObjrecError(
+            f"{said}; {kept}, but its training state is in {out / LAST}: free some space on that "
+            "disk, then continue it with `resume=True`",
+            values={"resume": str(out), "data": str(data_dir)},
+        )
+    return ObjrecError(
+        f"{said}; {kept}, nor its training state, which could not be written either: free some "
+        "space on that disk, or give `out` a folder on a disk with room, and train it again: the "
+        "features of its images are in the store, so it starts from them"
+    )
+
+
 @contextmanager
 def written_on_stop(saver: EpochSaver | None) -> Iterator[None]:
     """The head's training state as of its last epoch (``saver``'s, rank 0's) written to
@@ -236,16 +297,17 @@ def written_on_stop(saver: EpochSaver | None) -> Iterator[None]:
     and the stop's own error raised: it says what went wrong first."""
     try:
         yield
-    except BaseException:
+    except BaseException as stop:
         if saver is not None:
             try:
                 saver.flush()
             except Exception as exc:
-                log.error(
-                    "the training state could not be written either (%s): the run cannot be "
-                    "resumed",
-                    exc,
-                )
+                if not fills_the_run_disk(saver.path.parent, stop):  # its sentence says it
+                    log.error(
+                        "the training state could not be written either (%s): the run cannot be "
+                        "resumed",
+                        exc,
+                    )
         raise
 
 
