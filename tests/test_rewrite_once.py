@@ -9,7 +9,14 @@ from types import SimpleNamespace
 import pytest
 from _pytest.assertion import rewrite
 
-from tests.rewrite_once import modules_to_import, taking_rewritten, write_rewritten
+from tests.rewrite_once import (
+    FOLDER,
+    modules_to_import,
+    pytest_configure,
+    pytest_configure_node,
+    taking_rewritten,
+    write_rewritten,
+)
 
 FAILING = "def test_x():\n    a = 1\n    assert a == 2\n"
 
@@ -72,6 +79,23 @@ def test_the_modules_to_import_are_those_of_the_paths_given_less_the_test_named(
         "tests/test_b.py",
         "tests/test_a.py",
     ]
+
+
+def test_a_pytest_whose_private_rewriting_changed_rewrites_as_its_own(
+    monkeypatch, tmp_path, pytestconfig
+):
+    """``_rewrite_test`` is pytest's, private: a pytest whose one takes other arguments gets
+    neither the folder (the controller) nor the module's stand-in (a worker), where it broke the
+    run; each worker rewrites as pytest does."""
+    changed = lambda fn, config, source: own(fn, config)  # noqa: E731
+    own = rewrite._rewrite_test
+    monkeypatch.setattr(rewrite, "_rewrite_test", changed)
+    node = SimpleNamespace(config=pytestconfig, workerinput={"workercount": 2, "workerid": "gw0"})
+    pytest_configure_node(node)
+    assert FOLDER not in node.workerinput
+    given = {FOLDER: str(tmp_path), "workercount": 2, "workerid": "gw0"}
+    pytest_configure(SimpleNamespace(workerinput=given))
+    assert rewrite._rewrite_test is changed and list(tmp_path.iterdir()) == []
 
 
 COUNTING = """
