@@ -63,7 +63,6 @@ from objrec.runtime import (
     ENGINE_NAMES,
     TOLERANCE,
     OnnxModel,
-    OpenVinoModel,
     export_onnx,
     onnxruntime_available,
 )
@@ -285,8 +284,9 @@ def photo_agreement(
 ) -> list[Agreement]:
     """The file at ``path`` against objrec's own answers (``predict``'s: the recognizer, its
     centre view, the body in the engine it trained on) on the readable ``photos``: run in ONNX
-    Runtime, as most callers run it, and for a body OpenVINO ran, in OpenVINO as objrec runs it
-    (a static batch, float operators in float32: ``runtime.OpenVinoModel``). Its probabilities and
+    Runtime, as an app runs it, and for a body OpenVINO ran, in OpenVINO as the script beside it
+    runs it by default (:class:`ScriptEngine`: a static batch, float operators in float32, as
+    objrec runs the body). Its probabilities and
     its unknown score, read as the sidecar's ``confidence`` entries say (:func:`file_answer`;
     default: the run's own, :func:`confidence_sidecar`), and whether that score is under the
     sidecar's threshold, against ``predict``'s. ``reporter`` counts the photos (minutes on a CPU
@@ -295,11 +295,11 @@ def photo_agreement(
 
     recognizer = Recognizer(model, meta, unknown=False)
     onnx_model = OnnxModel(path)
-    runners: dict[str, OnnxModel | OpenVinoModel] = {"onnxruntime": onnx_model}
+    outputs = [o.name for o in onnx_model.session.get_outputs()]
+    runners: dict[str, OnnxModel | ScriptEngine] = {"onnxruntime": onnx_model}
     if graph_engine(recognizer.model.body) == "openvino":
-        runners["openvino"] = OpenVinoModel(path.read_bytes())
+        runners["openvino"] = ScriptEngine(path, "openvino", outputs)
     if confidence is None:
-        outputs = [o.name for o in onnx_model.session.get_outputs()]
         confidence = confidence_sidecar(meta, model, softmax, outputs)
     tallies = {name: Tally() for name in runners}
     reading, steps = (softmax, confidence), len(photos) * (1 + len(runners))
@@ -314,6 +314,22 @@ def photo_agreement(
             else:
                 advance(len(batch) * (1 + len(runners)))
     return [tally.agreement(name) for name, tally in tallies.items()]
+
+
+class ScriptEngine:
+    """The file at ``path`` run by ``runtime`` as the script export writes beside it runs it
+    (``export_script.ENGINES``: OpenVINO at objrec's static batches, float operators in float32),
+    like :class:`~objrec.runtime.OnnxModel`: a tensor in, the ``names`` outputs out. The check
+    measures the path a user of the script runs, not a like one of objrec's."""
+
+    def __init__(self, path: Path, runtime: str, names: list[str]):
+        from objrec.export_script import ENGINES
+
+        self.engine, self.names = ENGINES[runtime](path), names
+
+    def outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        images = x.detach().float().cpu().contiguous().numpy()
+        return [torch.from_numpy(out) for out in self.engine.run(self.names, images)]
 
 
 def checking_words(photos: Sequence[Path], runners: Mapping[str, object]) -> str:
@@ -367,7 +383,7 @@ class Tally:
 
 def compare_batch(
     recognizer: Recognizer,
-    runners: dict[str, OnnxModel | OpenVinoModel],
+    runners: Mapping[str, OnnxModel | ScriptEngine],
     images: list,
     reading: tuple[bool, dict[str, Any]],
     tallies: dict[str, Tally],
@@ -418,24 +434,37 @@ def readable(paths: Sequence[Path], draft: int | None) -> list:
 
 
 def warn_if_apart(answers: Sequence[Agreement]) -> None:
-    """Warn, in one sentence, when the file in ONNX Runtime is :attr:`~Agreement.apart` from
-    objrec's answers: what it means, and what gives objrec's answers instead."""
-    first = answers[0]
-    if not first.apart:
-        return
-    apart = f"the exported file, run in ONNX Runtime, {apart_words(first)}"
-    close = next((a for a in answers[1:] if not a.apart), None)
-    if close is not None:
+    """Warn, in one sentence, when the file as the script beside it runs it by default (the last
+    of ``answers``: in OpenVINO for an int8 body OpenVINO ran, else in ONNX Runtime) is
+    :attr:`~Agreement.apart` from objrec's answers. ONNX Runtime apart where OpenVINO is not is
+    no warning: the script runs the file in OpenVINO, and export's lines say how far ONNX Runtime
+    alone (an app's) is (:func:`onnxruntime_words`)."""
+    default = answers[-1]
+    if default.apart:
         log.warning(
-            "%s: objrec ran this run's int8 body in OpenVINO, whose 8-bit arithmetic rounds "
-            'otherwise; run the file in OpenVINO as the sidecar\'s "openvino" entry says (within '
-            "%.1e of objrec's answers here), or retrain with `train(data_dir, "
-            "out=run, precision='fp32')` for a file that any runtime reproduces",
-            apart,
-            max(close.max_prob_diff, close.max_score_diff),
+            "the exported file, run in %s as %s runs it, %s: it does not give objrec's answers; "
+            "predict and serve do",
+            ENGINE_NAMES[default.runtime],
+            SCRIPT_NAME,
+            apart_words(default),
         )
-    else:
-        log.warning("%s: it does not give objrec's answers; predict and serve do", apart)
+    elif answers[0].apart:
+        log.info("%s", onnxruntime_words(answers[0]))
+
+
+SCRIPT_NAME = "model_infer.py"
+"""The script export writes beside the model, as its messages name it."""
+
+
+def onnxruntime_words(a: Agreement) -> str:
+    """How far ONNX Runtime alone is from objrec's answers on an int8 body OpenVINO ran, and
+    what gives them in any runtime."""
+    return (
+        f"in ONNX Runtime alone (an app's, or {SCRIPT_NAME} where openvino is not installed), "
+        f"the file {apart_words(a)}, as objrec ran this int8 body in OpenVINO, whose 8-bit "
+        "arithmetic rounds otherwise; retrain with `train(data_dir, out=run, precision='fp32')` "
+        "for a file that any runtime reproduces"
+    )
 
 
 def apart_words(a: Agreement) -> str:
@@ -459,13 +488,13 @@ def differ(n: int, noun: str, nouns: str | None = None) -> str:
 
 
 OPENVINO_RUN = (
-    "objrec ran this int8 body in OpenVINO on the CPU: to get its answers, run the file in "
-    "OpenVINO with the model reshaped to a static batch (its kernels for a dynamic batch axis "
-    "differ) and INFERENCE_PRECISION_HINT f32 (on CPUs with AMX it would pick bfloat16), as "
-    "answers_checked.openvino was; ONNX Runtime's 8-bit arithmetic rounds otherwise "
-    "(answers_checked.onnxruntime)"
+    "model_infer.py runs this file in OpenVINO where openvino is installed (as it is with objrec; "
+    "--runtime onnxruntime for ONNX Runtime), as objrec ran this int8 body: at a static batch "
+    "(its kernels for a dynamic batch axis differ) with INFERENCE_PRECISION_HINT f32 (on CPUs "
+    "with AMX it would pick bfloat16), checked as answers_checked.openvino; ONNX Runtime's "
+    "8-bit arithmetic rounds otherwise (answers_checked.onnxruntime)"
 )
-"""The sidecar's word on an OpenVINO body's export: how to run it as objrec does."""
+"""The sidecar's word on an OpenVINO body's export: what the script runs it in, and how."""
 
 
 def int8_sidecar(body: nn.Module) -> dict[str, Any]:

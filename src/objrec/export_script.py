@@ -1,5 +1,5 @@
 # Written by objrec export beside the model it names (MODEL): runs it without objrec.
-"""The top classes of photos, from an objrec export, in ONNX Runtime.
+"""The top classes of photos, from an objrec export, in OpenVINO or ONNX Runtime.
 
 It needs onnxruntime, numpy and Pillow only (``pip install onnxruntime numpy pillow``), not
 objrec nor PyTorch, and Python 3.10 or later; older releases than objrec's do (onnxruntime 1.16,
@@ -12,9 +12,12 @@ need pillow-heif too, as in objrec::
 
 It runs ``MODEL`` (the ONNX file beside it; ``--model`` for another export) and prepares each
 photo as its sidecar (the same name with ``.json``) says and as objrec does: upright by EXIF,
-RGB, the short side resized as PyTorch resizes, the centre square, normalised. Its probabilities
-are ``objrec predict``'s (within 1e-5) for a model trained with ``--precision fp32``; an int8
-model's differ in ONNX Runtime (it says by how much). From your own code::
+RGB, the short side resized as PyTorch resizes, the centre square, normalised. It runs the
+model in ONNX Runtime, or in OpenVINO where objrec ran the model's int8 network in OpenVINO (a
+default run's) and ``openvino`` is installed (as it is with objrec), as objrec runs it: its
+probabilities are then ``objrec predict``'s, as they are in ONNX Runtime for a model trained with
+``--precision fp32`` (within 1e-5); such an int8 model's differ in ONNX Runtime (it says by how
+much). ``--runtime`` picks one. From your own code::
 
     import model_infer
     answers = model_infer.Model().answer(["photo.jpg"], k=3)
@@ -397,12 +400,89 @@ def python_too_old() -> str | None:
     return f"needs Python {'.'.join(map(str, PYTHON))} or later, and this is Python {running}"
 
 
-class Model:
-    """The export at ``path`` (default: :data:`MODEL` beside this script) with its sidecar."""
+RUNTIMES = ("auto", "openvino", "onnxruntime")
+"""What runs the model (``--runtime``): ``auto`` is OpenVINO for a model whose int8 network objrec
+ran in OpenVINO, where ``openvino`` is installed, else ONNX Runtime (:func:`chosen_runtime`)."""
+SMALL_BATCH = 2
+"""The static batch OpenVINO runs one or two photos in, as objrec runs it (not 1, at which an
+ONNX ``Squeeze`` without axes would drop the batch axis too)."""
+BATCH = 16
+"""The static batch OpenVINO runs more photos in, the last one padded with blank images."""
 
-    def __init__(self, path: str | Path | None = None):
+
+def chosen_runtime(spec: dict, runtime: str = "auto") -> str:
+    """``openvino`` or ``onnxruntime``: ``runtime`` itself, or for ``auto`` the engine objrec ran
+    the model's int8 network in (the sidecar's ``int8_engine``) where it is installed: OpenVINO's
+    8-bit arithmetic rounds otherwise than ONNX Runtime's, so only it gives objrec's answers."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime {runtime!r} is none of {', '.join(RUNTIMES)}")
+    if runtime != "auto":
+        return runtime
+    ran = spec.get("int8_engine") == "openvino"
+    return "openvino" if ran and importlib.util.find_spec("openvino") else "onnxruntime"
+
+
+class OnnxRuntime:
+    """The ONNX file at ``path`` in ONNX Runtime, on the CPU: a batch in, the named outputs out."""
+
+    def __init__(self, path: Path):
         import onnxruntime as ort
 
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def run(self, names: list[str], x: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(names, {"input": x})
+
+
+class OpenVino:
+    """The ONNX file at ``path`` in OpenVINO on the CPU, as objrec runs an int8 network there: at
+    a static batch (:data:`SMALL_BATCH` photos, or :data:`BATCH`, the last batch padded with blank
+    images: OpenVINO's kernels for a dynamic batch round otherwise, its static ones give a photo
+    the same answer in any batch), float operators in float32 (a CPU with AMX would pick
+    bfloat16). Each batch size is compiled at its first use (a second or two)."""
+
+    def __init__(self, path: Path):
+        import openvino as ov
+
+        self.core = ov.Core()
+        self.graph = self.core.read_model(str(path))
+        self.compiled: dict[int, object] = {}
+
+    def compiled_for(self, n: int):
+        if n not in self.compiled:
+            graph = self.graph.clone()
+            shape = graph.input(0).get_partial_shape()
+            shape[0] = n
+            graph.reshape({graph.input(0): shape})
+            self.compiled[n] = self.core.compile_model(
+                graph, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+            )
+        return self.compiled[n]
+
+    def run(self, names: list[str], x: np.ndarray) -> list[np.ndarray]:
+        size = SMALL_BATCH if len(x) <= SMALL_BATCH else BATCH
+        parts = []
+        for start in range(0, len(x), size):
+            chunk = x[start : start + size]
+            blank = np.zeros((size - len(chunk), *chunk.shape[1:]), chunk.dtype)
+            compiled = self.compiled_for(size)
+            result = compiled(np.concatenate([chunk, blank]))
+            parts.append([np.asarray(result[compiled.output(name)]) for name in names])
+        return [np.concatenate(out)[: len(x)] for out in zip(*parts, strict=True)]
+
+
+ENGINES: dict[str, type[OpenVino | OnnxRuntime]] = {
+    "openvino": OpenVino,
+    "onnxruntime": OnnxRuntime,
+}
+"""What runs the model, by the name ``--runtime`` gives it."""
+
+
+class Model:
+    """The export at ``path`` (default: :data:`MODEL` beside this script) with its sidecar, run by
+    ``runtime`` (:data:`RUNTIMES`; its choice is ``self.runtime``)."""
+
+    def __init__(self, path: str | Path | None = None, runtime: str = "auto"):
         if python_too_old():
             raise RuntimeError(f"{Path(__file__).name} {python_too_old()}")
         self.path = Path(path) if path else Path(__file__).with_name(MODEL)
@@ -415,7 +495,8 @@ class Model:
             self.spec = json.loads(sidecar.read_text(encoding="utf-8"))
         except ValueError as exc:  # cut short or edited: json's words alone name no file
             raise ValueError(f"{sidecar} is not the JSON sidecar an export writes ({exc})") from exc
-        self.session = ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
+        self.runtime = chosen_runtime(self.spec, runtime)
+        self.engine = ENGINES[self.runtime](self.path)
 
     def prepare(self, path: str | Path) -> np.ndarray:
         spec = self.spec["input"]
@@ -425,7 +506,7 @@ class Model:
         """A prepared batch (N, 3, S, S) -> calibrated probabilities (N, classes), unknown
         scores (N,)."""
         names = self.spec["outputs"]
-        outputs = dict(zip(names, self.session.run(names, {"input": x}), strict=True))
+        outputs = dict(zip(names, self.engine.run(names, x), strict=True))
         probs = outputs[names[0]]
         if self.spec["output"] == "logits":  # the scores the probabilities come from
             probs = softmax(probs, self.spec["temperature"])
@@ -472,12 +553,13 @@ class Model:
         }
 
 
-def int8_note(spec: dict) -> str | None:
-    """One line for a model whose int8 network objrec ran in OpenVINO: ONNX Runtime answers
-    otherwise, by as much as export measured. The line is read by whoever runs the script, often
-    not whoever trained the model (a student given a teacher's export): it says who can change
-    it."""
-    if spec.get("int8_engine") != "openvino":
+def int8_note(spec: dict, runtime: str = "onnxruntime") -> str | None:
+    """One line for a model whose int8 network objrec ran in OpenVINO, run by ``runtime``
+    (``onnxruntime``: the script's choice where openvino is not installed, or ``--runtime``'s)
+    : ONNX Runtime answers otherwise, by as much as export measured, and OpenVINO gives
+    objrec's answers. The line is read by whoever runs the script, often not whoever trained the
+    model (a student given a teacher's export): it says what each of them can do."""
+    if spec.get("int8_engine") != "openvino" or runtime != "onnxruntime":
         return None
     checked = spec.get("answers_checked", {}).get("onnxruntime", {})
     apart = f"up to {checked['max_prob_diff']:.2g}" if checked else "a little"
@@ -486,8 +568,9 @@ def int8_note(spec: dict) -> str | None:
         apart += f" (the top class changed on {changed} of the {checked['photos']} photos checked)"
     return (
         f"note: this model's network is int8, and objrec ran it in OpenVINO: in ONNX Runtime its "
-        f"probabilities differ from objrec's by {apart}; nothing to do here: whoever trained the "
-        "model can train it with --precision fp32 and export it again for answers equal to objrec's"
+        f"probabilities differ from objrec's by {apart}; `pip install openvino` and this script "
+        "runs it in OpenVINO, with objrec's answers (or whoever trained the model can train it "
+        "with --precision fp32 and export it again for objrec's answers in any runtime)"
     )
 
 
@@ -1035,6 +1118,15 @@ def arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse
         "--csv", metavar="FILE", help="also write the answers as a table, one row per photo"
     )
     parser.add_argument("--model", help=f"the ONNX file (default: {MODEL} beside this script)")
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="auto",
+        help="what runs the model. auto (the default): OpenVINO for a model whose int8 network "
+        "objrec ran in OpenVINO (a default run's: model.json's int8_engine), where openvino is "
+        "installed, which gives objrec's answers; ONNX Runtime otherwise, which gives them for "
+        "a model trained in fp32 (an int8 one's differ a little: it says by how much)",
+    )
     args = parser.parse_args(argv)
     if args.topk < 1:
         parser.error(f"--topk is {args.topk}: give 1 or more classes per photo")
@@ -1057,13 +1149,14 @@ venv not activated, another python3): a traceback ended in "No module named 'PIL
 missing onnxruntime read "cannot load the model model.onnx: No module named 'onnxruntime'"."""
 
 
-def loaded(parser: argparse.ArgumentParser, model: str | None) -> Model:
-    """The model, or the command's end in one line naming what is wrong with it."""
+def loaded(parser: argparse.ArgumentParser, model: str | None, runtime: str = "auto") -> Model:
+    """The model run by ``runtime``, or the command's end in one line naming what is wrong."""
     model_path = Path(model) if model else Path(__file__).with_name(MODEL)
     try:
-        return Model(model_path)
+        return Model(model_path, runtime)
     except ImportError as exc:
-        parser.exit(2, f"{parser.prog}: {NEEDS}, and {import_failed(exc)}\n")
+        needs = "needs openvino (pip install openvino)" if runtime == "openvino" else NEEDS
+        parser.exit(2, f"{parser.prog}: {needs}, and {import_failed(exc)}\n")
     except FileNotFoundError as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")
     except Exception as exc:  # onnxruntime's errors are no OSError; a sidecar that is no JSON
@@ -1108,8 +1201,8 @@ def main(argv: list[str] | None = None) -> int:
     # the script refuses, as objrec does, what Pillow only warns about (refuse_over)
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     inputs = photo_paths(args.photos)
-    model = loaded(parser, args.model)
-    note = int8_note(model.spec)
+    model = loaded(parser, args.model, args.runtime)
+    note = int8_note(model.spec, model.runtime)
     if note:
         print(note, file=sys.stderr)
     answers = answer_all(model, inputs, args.topk, quiet=args.json, table=args.csv)

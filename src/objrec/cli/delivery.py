@@ -25,6 +25,7 @@ from objrec.cli.output import (
     RichReporter,
     console,
     err,
+    in_cli_terms,
     logged_warnings,
     print_json,
     show_server_events,
@@ -134,16 +135,19 @@ def export(
     RUN/model_infer.py PHOTO... (the model's name with _infer.py; files or folders; --csv FILE
     writes a table; --help says more).
 
-    For objrec's answers in ONNX Runtime, export a run trained with --precision fp32: train's
-    default on a CPU with 8-bit dot products is int8, run in OpenVINO, and ONNX Runtime's 8-bit
-    arithmetic rounds otherwise (up to 0.062 apart in a probability, 3 top classes of 150
-    photos changed, on a 10-class Caltech-101 run; 1.2e-5 and none trained in fp32).
+    train's default on a CPU with 8-bit dot products is an int8 body run in OpenVINO: the
+    script runs such a model in OpenVINO where openvino is installed (as it is with objrec), as
+    objrec runs it, for objrec's answers. For objrec's answers in ONNX Runtime, export a run
+    trained with --precision fp32: ONNX Runtime's 8-bit arithmetic rounds otherwise (up to
+    0.062 apart in a probability, 3 top classes of 150 photos changed, on a 10-class
+    Caltech-101 run; 1.2e-5 and none trained in fp32).
 
     The export checks itself: ONNX Runtime must reproduce the graph's probabilities in PyTorch
     within 1e-4 on sample inputs, or the file is removed and the command fails. It then answers
     32 real photos (--check-photos), spread over the classes of the run's data and of the
-    built-in sample, and says how far its probabilities are from objrec's own, with a warning
-    above 1e-3.
+    built-in sample, in ONNX Runtime and, for an int8 body OpenVINO ran, in OpenVINO as the
+    script runs it, and says how far its probabilities are from objrec's own, with a warning
+    above 1e-3 for the runtime the script runs it in.
     """
     reporter = RichReporter()
     with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
@@ -153,7 +157,9 @@ def export(
     if as_json:
         print_json(with_warnings(export_record(result), logged))
         return
-    lines = [exported_line(result), *agreement_lines(result.answers), script_line(result.script)]
+    openvino = any(a.runtime == "openvino" for a in result.answers)
+    lines = [exported_line(result), *agreement_lines(result.answers)]
+    lines.append(script_line(result.script, openvino))
     for line in lines:
         console.print(line, markup=False, highlight=False)
 
@@ -275,28 +281,47 @@ def export_record(result: ExportResult) -> dict[str, Any]:
     return record | {"max_abs_diff": result.max_diff, "answers_checked": checked}
 
 
-def script_line(script: Path | None) -> str:
-    """How to run the export without objrec: the script written beside it."""
+def script_line(script: Path | None, openvino: bool = False) -> str:
+    """How to run the export without objrec: the script written beside it, and with what (for
+    an int8 body OpenVINO ran, ``openvino``, OpenVINO where it is installed)."""
+    needs = "onnxruntime, numpy and Pillow only"
+    if openvino:
+        needs = "numpy, Pillow and OpenVINO where installed, as with objrec; else onnxruntime"
     return (
-        f"to run it without objrec (onnxruntime, numpy and Pillow only): python "
+        f"to run it without objrec ({needs}): python "
         f"{shlex.quote(shown(script))} PHOTO... (files or folders; --csv FILE for a table; "
         "--help says more)"
     )
 
 
 def agreement_lines(answers: list) -> list[str]:
-    """One line per runtime the file was checked in against objrec's own answers, but the first
-    when it is apart from them: export's warning said how far (``export.warn_if_apart``)."""
-    names = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO (as objrec runs the body)"}
-    if answers and answers[0].apart:
-        answers = answers[1:]
-    return [
-        f"in {names[a.runtime]}, on {plural(a.photos, 'real photo')}, it differs from objrec's "
-        f"answers by up to {a.max_prob_diff:.1e} in a probability and {a.max_score_diff:.1e} in "
-        f"the unknown score; top class changed: {a.top_class_changed}, unknown answer changed: "
-        f"{a.unknown_changed}"
-        for a in answers
-    ]
+    """One line per runtime the file was checked in against objrec's own answers, but the
+    script's default one (the last) when it is apart from them: export's warning said how far
+    (``export.warn_if_apart``). ONNX Runtime, apart from an int8 body OpenVINO ran, says why and
+    what gives objrec's answers in any runtime (``export.onnxruntime_words``)."""
+    from objrec.export import SCRIPT_NAME, onnxruntime_words
+
+    default = answers[-1].runtime if answers else None
+    as_run = {
+        "onnxruntime": f"ONNX Runtime (as {SCRIPT_NAME} runs it)",
+        "openvino": f"OpenVINO (as {SCRIPT_NAME} runs it, where openvino is installed, and as "
+        "objrec runs the body)",
+    }
+    lines = []
+    for a in answers:
+        if a.runtime == default and a.apart:
+            continue
+        if a.runtime != default and a.apart:
+            lines.append(in_cli_terms(onnxruntime_words(a)))
+            continue
+        where = as_run[a.runtime] if a.runtime == default else "ONNX Runtime alone (an app's)"
+        lines.append(
+            f"in {where}, on {plural(a.photos, 'real photo')}, it differs from objrec's "
+            f"answers by up to {a.max_prob_diff:.1e} in a probability and {a.max_score_diff:.1e} "
+            f"in the unknown score; top class changed: {a.top_class_changed}, unknown answer "
+            f"changed: {a.unknown_changed}"
+        )
+    return lines
 
 
 def kept_words(kept) -> str:
