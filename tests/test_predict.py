@@ -45,10 +45,37 @@ def test_predict_s_progress_moves_during_a_folder_of_20_photos(tmp_path, trained
     reporter = TaskRecorder()
     results = predict(trained_run, photos, reporter=reporter)
     assert len(results) == 20 and all(r.error is None for r in results)
-    ready = "getting the model ready"  # after the model's file was read, seconds too
+    # after the model's file was read, seconds too; what it does named (newcomer51)
+    ready = "getting the model ready: preparing how photos are resized and normalised"
     assert reporter.tasks == ["loading the model", ready, "predicting"]
     assert reporter.totals["loading the model"] is None and reporter.totals[ready] is None
     assert reporter.steps == {"loading the model": [], ready: [], "predicting": [16, 4]}
+
+
+@pytest.mark.slow
+def test_getting_an_int8_model_ready_names_openvino_s_compile_once_per_cache_folder(
+    tmp_path, trained_run
+):
+    """newcomer51: a share recipient's first predict said "getting the model ready" for 18 s,
+    not what it did. For a body OpenVINO runs, it names OpenVINO compiling the 8-bit networks,
+    once per cache folder, and the next predict loading what it compiled."""
+    pytest.importorskip("openvino")
+    from .conftest import TaskRecorder
+    from .test_inference import int8_copy
+
+    run = int8_copy(trained_run, tmp_path / "run", engine="openvino")
+    photo = tmp_path / "photo.png"
+    make_image((200, 40, 40), seed=7).save(photo)
+    said = []
+    for _ in range(2):
+        reporter = TaskRecorder()
+        predict(run, [photo], reporter=reporter)
+        said += [t for t in reporter.tasks if t.startswith("getting the model ready")]
+    assert said == [
+        "getting the model ready: compiling the 8-bit networks for this CPU in OpenVINO (once "
+        "per cache folder)",
+        "getting the model ready: loading the 8-bit networks OpenVINO compiled for this CPU",
+    ]
 
 
 @pytest.mark.slow

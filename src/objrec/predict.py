@@ -693,8 +693,10 @@ def predict_all(
     stored = recognizer.stored_views([Path(r.path) for r in todo], tta)
     try:
         if not Stored(stored).held(todo).all():  # some are computed from their pixels
-            with reporter.task("getting the model ready", None):
-                recognizer.get_ready(min(batch_size, len(todo)), tta)
+            first = min(batch_size, len(todo))
+            ready = f"getting the model ready: {recognizer.ready_words(first)}"
+            with reporter.task(ready, None):
+                recognizer.get_ready(first, tta)
         with reporter.task("predicting", len(todo)) as advance:
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start : start + batch_size]
