@@ -15,6 +15,7 @@ from objrec.cache import FeatureCache
 from objrec.data import Sample, scan_class_folder
 from objrec.features import cached_features, feature_table
 from objrec.frozen import FrozenBody, PassSettings, compute_features
+from objrec.images import TOO_LARGE_HINT
 from objrec.store import hash_file
 from objrec.views import ViewSpec, view_seed
 
@@ -208,7 +209,9 @@ def test_stored_features_of_an_image_over_a_lower_pixel_limit_are_refused_unopen
     """The store keys a row by the image's content, not the pixel limit it was decoded under: under
     a lower ``OBJREC_MAX_PIXELS`` train, evaluate and predict used the stored features of an image
     that split, check and a run on an empty cache refuse as too large. Refused now, as a run on
-    an empty cache refuses it, with no file opened; the row is kept for a higher limit."""
+    an empty cache refuses it, in its words: "19,200 pixels is over the limit" on a warm store,
+    "160x120 pixels" on a cold one (review of session 50, nit 2). No other file is opened than
+    the refused one, for its size; the row is kept for a higher limit."""
     from objrec import images
     from objrec.features import stored_tables
 
@@ -216,18 +219,20 @@ def test_stored_features_of_an_image_over_a_lower_pixel_limit_are_refused_unopen
     spec = ViewSpec(DATA)
     assert feature_table(frozen(tmp_path), samples, spec).ok.all()  # the default limit
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "10000")
+    opened, open_file = [], images.open_file
     with monkeypatch.context() as opening:
-        opening.setattr(images, "open_file", lambda *a, **k: pytest.fail(f"opened {a[0]}"))
+        opening.setattr(images, "open_file", lambda f, *a: opened.append(f) or open_file(f, *a))
         warm = feature_table(frozen(tmp_path), samples, spec)
         (predicts,) = stored_tables(frozen(tmp_path), samples, [spec]) or [None]
+    assert set(opened) == {samples[at].path}
     assert warm.computed == 0 and warm.ok.tolist() == [i != at for i in range(len(samples))]
     assert warm.errors == [
-        f"{samples[at].path}: 19,200 pixels is over the limit of 10,000 pixels: "
+        f"{samples[at].path}: 160x120 pixels is over the limit of 10,000 pixels: "
         f"{images.TOO_LARGE_HINT}"
     ]
     assert predicts is not None and torch.equal(predicts.ok, warm.ok)
     cold = feature_table(frozen(tmp_path / "empty"), samples, spec)
-    assert torch.equal(cold.ok, warm.ok) and "160x120 pixels is over the limit" in cold.errors[0]
+    assert torch.equal(cold.ok, warm.ok) and cold.errors == warm.errors
     monkeypatch.delenv("OBJREC_MAX_PIXELS")
     assert feature_table(frozen(tmp_path), samples, spec).ok.all()
 
@@ -248,10 +253,10 @@ def test_a_row_kept_before_the_store_kept_its_pixels_has_its_file_header_read_on
         feature_table(body, samples, ViewSpec(DATA, "article", view))
     body.cache.close()
     with sqlite3.connect(tmp_path / "cache" / "store" / "index.sqlite") as db:
-        db.execute("ALTER TABLE entries DROP COLUMN pixels")  # as an older objrec made it
-    read, decoded_pixels = [], objrec.features.decoded_pixels
+        db.execute("ALTER TABLE entries DROP COLUMN counted")  # as an older objrec made it
+    read, counted_pixels = [], objrec.features.counted_pixels
     monkeypatch.setattr(
-        objrec.features, "decoded_pixels", lambda p, d: read.append(p) or decoded_pixels(p, d)
+        objrec.features, "counted_pixels", lambda p: read.append(p) or counted_pixels(p)
     )
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "10000")
     caplog.set_level("INFO", "objrec.features")
@@ -264,6 +269,41 @@ def test_a_row_kept_before_the_store_kept_its_pixels_has_its_file_header_read_on
     assert all(t.computed == 0 and t.ok.sum() == len(samples) - 1 and not t.ok[at] for t in tables)
     read.clear()
     assert not feature_table(frozen(tmp_path), samples, ViewSpec(DATA)).ok[at] and not read
+
+
+@pytest.mark.slow
+def test_a_row_whose_file_header_cannot_be_read_for_its_count_is_not_read_again(
+    tmp_path, image_folder, monkeypatch
+):
+    """A row kept before the store kept each image's count has its file's header read once; one
+    whose header could not be read kept no count, and was read again on every run (review of
+    session 50, nit 3). That it could not be read is kept; the row is used, as a file that
+    cannot be read now keeps its rows."""
+    import sqlite3
+
+    from objrec import images
+
+    samples, _ = with_a_large_image(image_folder)
+    body = frozen(tmp_path)
+    feature_table(body, samples, ViewSpec(DATA))
+    body.cache.close()
+    with sqlite3.connect(tmp_path / "cache" / "store" / "index.sqlite") as db:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
+        for name in {"pixels", "counted"} & columns:  # as an older objrec made it
+            db.execute(f"ALTER TABLE entries DROP COLUMN {name}")
+    unread, tries, open_file = samples[0].path, [], images.open_file
+
+    def failing(source, *args):
+        if source == unread:
+            tries.append(source)
+            raise OSError("Input/output error")
+        return open_file(source, *args)
+
+    monkeypatch.setattr(images, "open_file", failing)
+    for _ in range(2):
+        table = feature_table(frozen(tmp_path), samples, ViewSpec(DATA))
+        assert table.computed == 0 and table.ok.all()
+    assert tries == [unread]
 
 
 @pytest.mark.slow
@@ -1302,3 +1342,38 @@ def test_torchvision_is_imported_in_a_thread_while_the_body_gets_ready():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "True"]
+
+
+@pytest.mark.slow
+def test_check_split_and_train_refuse_the_same_jpegs_over_a_lower_pixel_limit(
+    tmp_path, image_folder, monkeypatch
+):
+    """check and split decode a JPEG at 64 pixels a side and counted its pixels at that scale,
+    train at its backbone's (274 for the default): under a lower ``OBJREC_MAX_PIXELS`` check
+    passed a 600x400 JPEG (150x100 at 1/4) that train refused (600x400, unreduced), and train's
+    warning said check lists it (session 50's review, LOW 1). A JPEG counts at one scale for
+    every command (``images.LIMIT_SIDE``): the same files refused, in the same words."""
+    from objrec.check import check_folder
+    from objrec.config import DEFAULT_BACKBONE
+    from objrec.split import split_folder
+
+    from .conftest import make_image
+
+    make_image((200, 40, 40), size=(600, 400)).save(image_folder / "red" / "wide.jpg")
+    make_image((40, 40, 200), size=(2400, 1800)).save(image_folder / "blue" / "phone.jpg")
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "100000")
+    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "cache"))
+    checked = {p.path: p.message for p in check_folder(image_folder).problems}
+    split = split_folder(image_folder, tmp_path / "data", near_duplicates=False)
+    data = get_backbone(DEFAULT_BACKBONE).data_config  # 274 pixels a side: 600x400 unreduced
+    body = FrozenBody(TinyBody(), data.input_size, FeatureCache(tmp_path / "store"), "torch")
+    samples = scan_class_folder(image_folder).samples
+    trained = feature_table(body, samples, ViewSpec(data))
+    refused = dict(e.split(": ", 1) for e in trained.errors)
+    wide, phone = str(image_folder / "red" / "wide.jpg"), str(image_folder / "blue" / "phone.jpg")
+    assert refused == {
+        wide: f"600x400 pixels is over the limit of 100,000 pixels: {TOO_LARGE_HINT}",
+        phone: f"600x450 pixels is over the limit of 100,000 pixels: {TOO_LARGE_HINT}",
+    }
+    assert checked == refused
+    assert split.too_large_files == ["blue/phone.jpg", "red/wide.jpg"]

@@ -242,18 +242,70 @@ def test_links_to_folders_are_followed_and_a_link_loop_is_not(tmp_path):
     assert [p.relative_to(root).as_posix() for p in list_images(root)] == ["a.png", "linked/b.png"]
 
 
-def test_a_big_jpeg_counts_the_pixels_it_is_decoded_at_and_a_big_png_is_refused(
+def test_a_big_jpeg_counts_its_pixels_at_the_limits_scale_and_a_big_png_is_refused(
     tmp_path, monkeypatch
 ):
     """A 108-megapixel phone photo (12,000 x 9,000) is over the limit whole but read at 1/8 scale
-    for a model: the limit applies to the pixels decoded. A PNG has no reduced scale."""
+    for a model: the limit counts it at that scale, the one training reads it at
+    (``LIMIT_SIDE``), whatever scale a command decodes it at: check decodes it smaller, a
+    backbone of larger inputs larger, and each counted its own, so check passed JPEGs train
+    refused. A PNG has no reduced scale; a JPEG decoded whole counts whole. Scaled down: the
+    limit's side 20 pixels, the limit 10,000 pixels."""
     monkeypatch.setattr(images, "MAX_PIXELS", 100 * 100)
+    monkeypatch.setattr(images, "LIMIT_SIDE", 20)
     make_image((90, 90, 90), size=(160, 120)).save(tmp_path / "big.jpg")
     make_image((90, 90, 90), size=(160, 120)).save(tmp_path / "big.png")
-    assert open_image(tmp_path / "big.jpg", draft_size=20).size == (40, 30)
+    for draft, size in ((20, (40, 30)), (5, (20, 15)), (60, (80, 60))):
+        opened = open_image(tmp_path / "big.jpg", draft_size=draft)
+        assert opened.size == size and opened.info[images.COUNTED] == 40 * 30
+    assert images.counted_pixels(tmp_path / "big.jpg") == 40 * 30
+    monkeypatch.setattr(images, "LIMIT_SIDE", 60)  # 1/2: 80x60, 4,800 pixels
+    assert open_image(tmp_path / "big.jpg", draft_size=5).info[images.COUNTED] == 80 * 60
     for path, draft in ((tmp_path / "big.jpg", None), (tmp_path / "big.png", 20)):
         with pytest.raises(UnreadableImageError, match="160x120 pixels is over the limit"):
             open_image(path, draft_size=draft)
+
+
+@pytest.mark.parametrize("size", [(600, 400), (2400, 1800), (548, 1100), (547, 300), (9000, 2)])
+def test_a_jpeg_counts_at_the_size_pillows_draft_mode_decodes_it_at_for_the_limits_side(
+    tmp_path, size
+):
+    """``counted_size`` picks the reduction as Pillow's ``JpegImageFile.draft`` does, without
+    drafting the image (a command decodes it at its own scale)."""
+    make_image((90, 90, 90), size=size).save(tmp_path / "photo.jpg")
+    with Image.open(tmp_path / "photo.jpg") as img:
+        counted = images.counted_size(img, 64)
+        img.draft("RGB", (images.LIMIT_SIDE, images.LIMIT_SIDE))
+        assert counted == img.size
+
+
+def test_the_limits_side_is_the_scale_the_default_backbone_trains_at():
+    """``LIMIT_SIDE`` is what train decodes a JPEG for with the default backbone, and the script
+    ``export`` writes counts at it too, so that it refuses what predict refuses."""
+    from objrec import export_script
+    from objrec.backbones import get_backbone
+    from objrec.config import DEFAULT_BACKBONE
+    from objrec.transforms import draft_size
+
+    assert draft_size(get_backbone(DEFAULT_BACKBONE).data_config) == images.LIMIT_SIDE
+    assert export_script.LIMIT_SIDE == images.LIMIT_SIDE
+
+
+@pytest.mark.parametrize("size, counted", [((600, 400), "600x400"), ((2400, 1800), "600x450")])
+def test_the_exported_script_counts_a_jpeg_as_objrec_does(tmp_path, monkeypatch, size, counted):
+    """The script ``export`` writes counted a JPEG at the scale it decodes it at, objrec at
+    ``LIMIT_SIDE``'s: under a lower ``OBJREC_MAX_PIXELS`` it would answer for photos ``predict``
+    refuses. Both refuse it, in the same words."""
+    from objrec import export_script
+
+    make_image((90, 90, 90), size=size).save(tmp_path / "photo.jpg")
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "100000")
+    with pytest.raises(UnreadableImageError) as objrecs:
+        open_image(tmp_path / "photo.jpg", draft_size=64)
+    with pytest.raises(export_script.OverLimit) as scripts:
+        export_script.decoded(tmp_path / "photo.jpg", 64)
+    assert str(scripts.value) == objrecs.value.reason
+    assert objrecs.value.reason.startswith(f"{counted} pixels is over the limit of 100,000 pixels")
 
 
 HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64

@@ -591,6 +591,7 @@ def test_the_export_s_script_decodes_no_larger_an_image_than_objrec(
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", pillows)
     for module in (objrec.images, export_script):
         monkeypatch.setattr(module, "MAX_PIXELS", pillows, raising=False)  # the script had none
+        monkeypatch.setattr(module, "LIMIT_SIDE", 64)  # a JPEG counted as decoded here
     if limit_from == "environment":
         monkeypatch.setenv("OBJREC_MAX_PIXELS", "10,000")
     rng = np.random.default_rng(3)

@@ -636,11 +636,16 @@ again, as the facts store tries one again."""
 
 def decoded_key() -> str:
     """How ``check`` decodes an image (``dedup.DRAFT``, ``images.PIXEL_RULES``, the decoders'
-    versions, the pixel limit it was refused over): kept under another key, it is decoded again."""
+    versions, the pixel limit it was refused over and, under another limit than the default, the
+    side a JPEG counts at: ``images.LIMIT_SIDE``): kept under another key, it is decoded again.
+    Under the default limit no JPEG counts over it at any side (65,535 pixels at most a side):
+    counted at ``dedup.DRAFT`` until session 51, the images an earlier check kept stand."""
     from objrec import dedup
-    from objrec.images import PIXEL_RULES, decoder_versions, pixel_limit
+    from objrec.images import LIMIT_SIDE, MAX_PIXELS, PIXEL_RULES, decoder_versions, pixel_limit
 
-    return f"draft{dedup.DRAFT} pixels{PIXEL_RULES} limit{pixel_limit()} {decoder_versions()}"
+    limit = pixel_limit()
+    counted = f" counted{LIMIT_SIDE}" if limit != MAX_PIXELS else ""
+    return f"draft{dedup.DRAFT} pixels{PIXEL_RULES} limit{limit}{counted} {decoder_versions()}"
 
 
 DECODED = KeptTable("check_decoded", DECODED_SCHEMA, decoded_key)

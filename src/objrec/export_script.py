@@ -75,8 +75,12 @@ NEAR_LINE = 0.25
 """How far above the unknown threshold, in familiarity (1 for a typical validation image, 0 at
 the run's threshold), an answered photo is barely familiar, as objrec predict says it."""
 MAX_PIXELS = 89_478_485
-"""The most pixels decoded from one photo (``OBJREC_MAX_PIXELS`` for another), counted at the
-size it decodes at (a JPEG at its reduced scale): objrec's limit, written in by export."""
+"""The most pixels decoded from one photo (``OBJREC_MAX_PIXELS`` for another), counted as objrec
+counts them (a JPEG at the reduced scale of :data:`LIMIT_SIDE`): objrec's limit, written in by
+export."""
+LIMIT_SIDE = 274
+"""The side a JPEG counts at against the limit, whatever scale it is decoded at: objrec's
+(``images.LIMIT_SIDE``), so that the script refuses the photos ``objrec predict`` refuses."""
 ERRORS = {
     "cannot_read": "cannot read image ({reason})",
     "not_image": "not a recognised image format",
@@ -174,9 +178,9 @@ def decoded(path: str | Path, draft: int) -> np.ndarray:
     limit = pixel_limit()  # before Pillow opens it: it may raise Pillow's guard
     image = opened(path)
     kind = image.format
+    refuse_over(image, limit)
     if kind in ("JPEG", "MPO"):
         image.draft("RGB", (draft, draft))
-    refuse_over(image, limit)
     image = upright(image)
     if image.mode in ("RGBa", "La"):  # premultiplied alpha
         image = image.convert(image.mode.upper())
@@ -280,8 +284,14 @@ class OverLimit(Image.DecompressionBombError):
 
 
 def refuse_over(image: Image.Image, limit: int) -> None:
-    """Refuse, before decoding it, an image that would decode to more than ``limit`` pixels."""
+    """Refuse, before decoding it, an image (opened, not reduced) that counts more than ``limit``
+    pixels: a JPEG at the reduction libjpeg's draft mode picks for :data:`LIMIT_SIDE`, as objrec
+    counts it (``images.counted_size``), whatever scale it is decoded at."""
     width, height = image.size
+    if image.format in ("JPEG", "MPO") and len(getattr(image, "tile", ())) == 1:
+        fits = min(width // LIMIT_SIDE, height // LIMIT_SIDE)
+        scale = next(s for s in (8, 4, 2, 1) if fits >= s or s == 1)
+        width, height = -(-width // scale), -(-height // scale)
     if width * height > limit:
         over = ERRORS["over_limit"].format(width=width, height=height, limit=limit)
         raise OverLimit(f"{over}: {ERRORS['too_large_hint']}")

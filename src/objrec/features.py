@@ -30,10 +30,18 @@ from objrec.data import Sample
 from objrec.distributed import SINGLE, World
 from objrec.errors import ObjrecError
 from objrec.frozen import FeatureSet, FrozenBody, PassSettings, Probe, frozen_pass, get_ready
-from objrec.images import decoded_pixels, kind_gone_reason, pixel_limit, too_large_reason
+from objrec.images import counted_pixels, kind_gone_reason, over_limit_reason, pixel_limit
 from objrec.progress import NAMED, plural, some_of
-from objrec.store import FLOAT32, INDEX_FILE, FeatureStore, HashStats, Lookup, Space, space_id
-from objrec.transforms import draft_size
+from objrec.store import (
+    FLOAT32,
+    INDEX_FILE,
+    UNCOUNTED,
+    FeatureStore,
+    HashStats,
+    Lookup,
+    Space,
+    space_id,
+)
 from objrec.view_keys import pixel_makers, require_same_definition, view_key
 from objrec.views import PassingFailure, ViewSpec, cannot_read, view_seed
 
@@ -144,8 +152,7 @@ def feature_table(
     found = account_for_missing(found, samples, digests, passing, world.size > 1, unhashed)
     name = settings.description
     log.info("%s: %s, %d computed, %s", name, plural(len(samples), "image"), computed, hashing)
-    draft = draft_size(spec.data)
-    table = make_table(space, samples, found, digests, draft, hashing, computed, failed)
+    table = make_table(space, samples, found, digests, hashing, computed, failed)
     table.copies = copies_computed_once(digests, set(missing), table.ok)
     return table
 
@@ -249,7 +256,7 @@ def stored_tables(
     tables = []
     for spec in specs:
         found = store.lookup(sid, view_key(spec, store), digests)
-        tables.append(make_table(space, samples, found, digests, draft_size(spec.data), hashing))
+        tables.append(make_table(space, samples, found, digests, hashing))
     return tables
 
 
@@ -283,40 +290,38 @@ def decodable_now(
 
 
 def within_pixel_limit(
-    found: Lookup,
-    samples: Sequence[Sample],
-    digests: Sequence[str],
-    space: Space,
-    draft: int | None,
+    found: Lookup, samples: Sequence[Sample], digests: Sequence[str], space: Space
 ) -> Lookup:
-    """``found`` less the rows of images that decode into more pixels than today's limit
-    (``images.pixel_limit``: ``OBJREC_MAX_PIXELS``), each with the reason: the store keys a row
-    by the image's content, not the limit it was decoded under, so a row kept under a higher
-    limit made train, evaluate and predict use an image that split, check and a run on an empty
-    cache refuse as too large (a safety limit: such an image is never trained on). The store
-    keeps the pixels with each row (``FeatureStore.add_entries``); a row kept before it did has
-    its file's header read once (``images.decoded_pixels``, ``draft`` the size its JPEG is
-    decoded for), its count kept. The rows stay in the store for a higher limit."""
+    """``found`` less the rows of images that count more pixels than today's limit
+    (``images.pixel_limit``: ``OBJREC_MAX_PIXELS``), each with the reason, in the words a run on
+    an empty cache refuses them in (``images.over_limit_reason``): the store keys a row by the
+    image's content, not the limit it was decoded under, so a row kept under a higher limit made
+    train, evaluate and predict use an image that split, check and a run on an empty cache refuse
+    as too large (a safety limit: such an image is never trained on). The store keeps the pixels
+    the limit counts with each row (``FeatureStore.add_entries``); a row kept before it did has
+    its file's header read once (``images.counted_pixels``), its count kept, or, where the header
+    cannot be read, :data:`store.UNCOUNTED`, so that it is not read again each run (a row is
+    only ever made of an image that decoded). The rows stay in the store for a higher limit."""
     pixels = found.pixels if found.pixels is not None else np.zeros(len(found.rows), np.int64)
     held = found.rows >= 0
-    unknown = np.flatnonzero(held & (pixels <= 0)).tolist()
+    unknown = np.flatnonzero(held & (pixels == 0)).tolist()
     if unknown:
         paths = {digests[i]: samples[i].path for i in unknown}
         log.info(  # about 0.1 ms a header, once: a minute for a store of a million images
             "reading the size of %s stored before objrec kept it, once",
             plural(len(paths), "image"),
         )
-        read = {d: n for d, path in paths.items() if (n := decoded_pixels(path, draft))}
+        read = {d: counted_pixels(path) or UNCOUNTED for d, path in paths.items()}
         space.store.keep_pixels(space.id, read)
         pixels = pixels.copy()
-        pixels[unknown] = [read.get(digests[i], 0) for i in unknown]
+        pixels[unknown] = [read[digests[i]] for i in unknown]
     limit = pixel_limit()
     over = np.flatnonzero(held & (pixels > limit)).tolist()
     if not over:
         return found
     rows = found.rows.copy()
     rows[over] = -1
-    refused = {i: too_large_reason(int(pixels[i]), limit) for i in over}
+    refused = {i: over_limit_reason(samples[i].path, int(pixels[i]), limit) for i in over}
     return replace(found, rows=rows, errors=found.errors | refused)
 
 
@@ -420,17 +425,17 @@ def make_table(
     samples: Sequence[Sample],
     found: Lookup,
     digests: list[str],
-    draft: int | None,
     hashing: HashStats,
     computed: int = 0,
     failed: int = 0,
 ) -> FeatureTable:
-    """The table of ``samples`` that ``found`` located, less the images over today's pixel limit
-    (:func:`within_pixel_limit`, ``draft``: the size their JPEGs are decoded for) and the HEIC
-    photos that cannot be decoded now (:func:`decodable_now`); ``computed``: the images this
-    process pushed through the body for it, ``failed``: those it tried and could not decode."""
-    found = within_pixel_limit(found, samples, digests, space, draft)
+    """The table of ``samples`` that ``found`` located, less the HEIC photos that cannot be
+    decoded now (:func:`decodable_now`) and the images over today's pixel limit
+    (:func:`within_pixel_limit`: after, so that the header of no photo this Python cannot read
+    is read for its count); ``computed``: the images this process pushed through the body for
+    it, ``failed``: those it tried and could not decode."""
     found = decodable_now(found, samples, digests, space.store)
+    found = within_pixel_limit(found, samples, digests, space)
     return FeatureTable(
         space=space,
         rows=found.rows,

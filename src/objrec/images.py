@@ -69,11 +69,20 @@ _HEIF_BRANDS = {
 MAX_PIXELS = 89_478_485
 """The most pixels objrec decodes from one file: PIL's own decompression-bomb threshold (about
 9,500 x 9,500, 0.36 GB as Pillow holds RGB, in 4 bytes a pixel). Larger images are refused before
-their pixels are decoded, counted as decoded: a JPEG read at a reduced scale (``draft_size``)
-counts at that scale, so a 108-megapixel phone photo (12,000 x 9,000) is read at 1/8, 1,500 x
-1,125 pixels. PIL itself refuses any image over twice this many pixels from its header, before a
-scale can be chosen: objrec opens a file's baseline JPEG that large all the same, and decodes it
-reduced (:func:`open_file`)."""
+their pixels are decoded, counted as training decodes them: a JPEG read at a reduced scale
+(``draft_size``) counts at the scale the default backbone's training reads it at
+(:data:`LIMIT_SIDE`), so a 108-megapixel phone photo (12,000 x 9,000) counts 1/8 of its sides,
+1,500 x 1,125 pixels. PIL itself refuses any image over twice this many pixels from its header,
+before a scale can be chosen: objrec opens a file's baseline JPEG that large all the same, and
+decodes it reduced (:func:`open_file`)."""
+LIMIT_SIDE = 274
+"""The side a JPEG decoded reduced counts at against the pixel limit (:func:`counted_size`),
+whatever scale a command decodes it at: the scale the default backbone's training decodes it at
+(``transforms.draft_size`` of its data config: 274 pixels a side, the other framing of its
+240-pixel input). ``check`` and ``split`` decode a JPEG at 64 pixels a side to look at it, train
+at its backbone's size: each counted the pixels it decoded, so ``check`` passed images ``train``
+then refused (session 50's review). Counted alike, every command refuses the same files. A
+backbone of larger inputs decodes a JPEG at up to twice this side (4 times the pixels counted)."""
 MAX_PIXELS_VARIABLE = "OBJREC_MAX_PIXELS"
 """The environment variable that sets another limit than :data:`MAX_PIXELS` for the images of a
 folder (an inspection camera's 150-megapixel TIFF), or a lower one (:func:`pixel_limit`); ``serve``
@@ -141,13 +150,6 @@ def bomb_reason(exc: Exception, limit: int) -> str:
     guard = 2 * (Image.MAX_IMAGE_PIXELS or limit)
     pixels = f"{int(found[1]):,}" if found else f"more than {guard:,}"
     return IMAGE_ERRORS["decompression_bomb"].format(pixels=pixels, limit=limit)
-
-
-def too_large_reason(pixels: int, limit: int) -> str:
-    """Why an image that decodes into ``pixels`` pixels is refused under ``limit``, and what to do:
-    for an image known by the pixels it was decoded into (the feature store's rows), unopened."""
-    reason = IMAGE_ERRORS["decompression_bomb"].format(pixels=f"{pixels:,}", limit=limit)
-    return f"{reason}: {TOO_LARGE_HINT}"
 
 
 def pixel_limit() -> int:
@@ -673,13 +675,17 @@ def open_image(
     stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
         with open_file(stream, from_file) as img:
+            counted = None if max_pixels else counted_size(img, draft_size)  # serve's: decoded
             reduce_jpeg(img, draft_size)
-            _check_size(label, img, limit, hint, as_rgb=bool(max_pixels))  # as decoded
+            counted = counted or img.size
+            _check_size(label, img, limit, hint, as_rgb=bool(max_pixels), size=counted)
             img.load()
             exif = img.info.get("exif") or b""  # as read: turning the image rewrites it
             ImageOps.exif_transpose(img, in_place=True)  # a copy held the pixels twice
             _warn_damaged_exif(exif, label, label if from_file else source)
-            return _to_rgb(img, img.format)
+            rgb = _to_rgb(img, img.format)
+            rgb.info[COUNTED] = counted[0] * counted[1]
+            return rgb
     except Image.DecompressionBombError as exc:
         reason = bomb_reason(exc, limit) + hint
         raise UnreadableImageError(label, reason, too_large=True) from exc
@@ -696,22 +702,58 @@ def reduce_jpeg(img: Image.Image, draft_size: int | None) -> None:
         img.draft("RGB", (draft_size, draft_size))
 
 
-def decoded_pixels(path: Path, draft_size: int | None = None) -> int | None:
-    """The pixels :func:`open_image` decodes ``path`` into with ``draft_size``, as the pixel limit
-    counts them (a JPEG at its reduced scale), read from the file's header; None when it cannot be
-    opened now. For the feature store's rows kept before it kept their pixels
-    (``features.within_pixel_limit``)."""
+COUNTED = "objrec_counted"
+"""The key of the image :func:`open_image` returns' ``info`` that holds the pixels the limit
+counted it at (:func:`counted_size`): what the feature store keeps with its row."""
+
+
+def counted_size(img: Image.Image, draft_size: int | None) -> tuple[int, int]:
+    """The size the pixel limit counts ``img`` (opened, not decoded) at, as a file: a JPEG to be
+    decoded reduced (``draft_size``) at the reduction libjpeg's draft mode picks for
+    :data:`LIMIT_SIDE` (1/2, 1/4 or 1/8, as ``JpegImageFile.draft`` picks it), whatever
+    ``draft_size``; any other image, or one decoded whole, at its size."""
+    width, height = img.size
+    if not draft_size or img.format not in JPEG_FORMATS or len(getattr(img, "tile", ())) != 1:
+        return width, height
+    fits = min(width // LIMIT_SIDE, height // LIMIT_SIDE)
+    scale = next(s for s in (8, 4, 2, 1) if fits >= s or s == 1)
+    return -(-width // scale), -(-height // scale)
+
+
+def counted_pixels(path: Path) -> int | None:
+    """The pixels the limit counts the image at ``path`` at (:func:`counted_size`, as decoded
+    reduced for a model), read from the file's header; None when it cannot be opened now. For the
+    feature store's rows kept before it kept them (``features.within_pixel_limit``)."""
     quiet_pillow()
     pixel_limit()  # Pillow's guard raised with objrec's limit, as open_image raises it
     try:
         with open_file(Path(path)) as img:
-            reduce_jpeg(img, draft_size)
-            return img.width * img.height
+            width, height = counted_size(img, LIMIT_SIDE)
+            return width * height
     except Image.DecompressionBombError as exc:  # over twice Pillow's guard: its count
         found = PILLOW_PIXELS.search(str(exc))
         return int(found[1]) if found else None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return None
+
+
+def over_limit_reason(path: Path, pixels: int, limit: int) -> str:
+    """Why the image at ``path``, counted at ``pixels``, is refused under ``limit``, in the words
+    :func:`open_image` refuses it in: its counted size, from its header (one read: only images
+    refused unopened, by the feature store's count, are); its count where the header says another
+    (the file changed since) or cannot be read."""
+    quiet_pillow()
+    width = height = 0
+    try:
+        with open_file(Path(path)) as img:
+            width, height = counted_size(img, LIMIT_SIDE)
+    except (Image.DecompressionBombError, UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        pass  # its count said instead
+    if width * height == pixels:
+        reason = IMAGE_ERRORS["over_limit"].format(width=width, height=height, limit=limit)
+    else:
+        reason = IMAGE_ERRORS["decompression_bomb"].format(pixels=f"{pixels:,}", limit=limit)
+    return f"{reason}: {TOO_LARGE_HINT}"
 
 
 def open_file(source: Path | io.BytesIO, from_file: bool = False) -> Image.Image:
@@ -905,10 +947,18 @@ def _warn_damaged_exif(exif: bytes, label: str, source: str | Path | bytes) -> N
         warn_once("exif", where, message, label, damage)
 
 
-def _check_size(label: str, img: Image.Image, limit: int, hint: str = "", as_rgb=False) -> None:
-    """Refuse ``img`` (opened, not decoded) of more than ``limit`` pixels; ``as_rgb``: of more
-    than its kind's share of the memory ``limit`` RGB pixels take (:func:`bytes_to_decode`)."""
-    width, height = img.size
+def _check_size(
+    label: str,
+    img: Image.Image,
+    limit: int,
+    hint: str = "",
+    as_rgb=False,
+    size: tuple[int, int] | None = None,
+) -> None:
+    """Refuse ``img`` (opened, not decoded) of more than ``limit`` pixels, counted at ``size``
+    (default: its size); ``as_rgb``: of more than its kind's share of the memory ``limit`` RGB
+    pixels take (:func:`bytes_to_decode`)."""
+    width, height = size or img.size
     if width * height > limit:
         reason = IMAGE_ERRORS["over_limit"].format(width=width, height=height, limit=limit) + hint
         raise UnreadableImageError(label, reason, too_large=True)

@@ -40,7 +40,7 @@ from objrec.errors import ObjrecError
 from objrec.export import Tail, export_checked
 from objrec.features import FeatureTable, stored_tables
 from objrec.frozen import FrozenBody
-from objrec.images import open_image
+from objrec.images import MAX_PIXELS, open_image
 from objrec.kept import KeptThreshold, usable_kept
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, as_stored
@@ -501,8 +501,10 @@ class Recognizer:
         making this thread's infer request, ONNX Runtime and PyTorch setting up their kernels) is
         then done, on the calling thread, before a caller's first image. A real photo, not a
         blank one: on a GPU the first batch builds the body's copy on the card and chooses its
-        precision (``runtime.DeviceRunner``)."""
-        self.answer([open_image(sample_photo(), draft_size=self.draft)])
+        precision (``runtime.DeviceRunner``). objrec's own photo, not the user's, is decoded
+        within objrec's default pixel limit, not ``OBJREC_MAX_PIXELS``: a limit under its 160x129
+        pixels stopped serve from starting."""
+        self.answer([open_image(sample_photo(), draft_size=self.draft, max_pixels=MAX_PIXELS)])
 
     # ------------------------------------------------------------ presenting it
 

@@ -10,9 +10,11 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
 * ``index.sqlite`` (SQLite, WAL): ``spaces`` (one per body fingerprint + data config + dtype +
   numerics + decoding rules + decoders' versions, :func:`space_id`: its row width, how many rows
   are reserved, the generation of its array file), ``entries`` (space, view, content digest ->
-  row and the pixels the image was decoded into, or the reason it could not be decoded; last
-  use: the pixels let a reader leave out, unopened, an image over today's pixel limit,
-  ``features.within_pixel_limit``; NULL in an entry kept before they were) and ``files``
+  row and the pixels the pixel limit counts the image at (``counted``: ``images.counted_size``),
+  or the reason it could not be decoded; last use: the count lets a reader leave out, unopened,
+  an image over today's pixel limit, ``features.within_pixel_limit``; NULL in an entry kept
+  before it was kept, as counted now; :data:`UNCOUNTED` where its file's header could not be
+  read then) and ``files``
   (path, size, mtime, ctime, inode -> the file's SHA-256, whole; cut to the content digest by
   the store's readers): the one file index every command reads and fills (``check`` and
   ``split`` too, which keep the whole SHA-256 for the manifest; a split's and an add's copies
@@ -85,7 +87,7 @@ from objrec.images import (
 log = logging.getLogger(__name__)
 
 STORE_VERSION = 2
-DECODE_RULES = "decode-5"
+DECODE_RULES = "decode-6"
 """What the reason an image could not be decoded is remembered with, beside the Pillow that
 decoded it and pillow-heif, when installed (:func:`decode_tag`): the rules objrec decodes by
 (``images.open_image``). A reason remembered without them, or under older ones, is forgotten and
@@ -96,7 +98,9 @@ the store. Change it whenever ``open_image`` comes to read images it refused; wh
 read an image it read before into other pixels, change ``images.PIXEL_RULES``. decode-4: a file
 that could not be opened or read is no longer remembered as undecodable (decode-3 kept a missing
 file's or an I/O error's reason forever). decode-5: a TIFF of grey with associated (premultiplied)
-alpha, Pillow's mode La, is read (decode-4 refused it: Pillow converts La to LA only)."""
+alpha, Pillow's mode La, is read (decode-4 refused it: Pillow converts La to LA only). decode-6:
+a JPEG counts at one scale against the pixel limit (``images.LIMIT_SIDE``), so a view that decodes
+it larger (a backbone of larger inputs) reads some it refused as too large."""
 DTYPES = {"float32": np.float32, "float16": np.float16}
 SYNC_SECONDS = 1.0
 """The least time a writer's rows wait, written but neither synced nor indexed, before it
@@ -140,7 +144,7 @@ CREATE TABLE IF NOT EXISTS spaces(
     rows INTEGER NOT NULL DEFAULT 0, generation INTEGER NOT NULL DEFAULT 0, created REAL);
 CREATE TABLE IF NOT EXISTS entries(
     space TEXT NOT NULL, view TEXT NOT NULL, digest TEXT NOT NULL,
-    row INTEGER, error TEXT, used REAL NOT NULL, pixels INTEGER,
+    row INTEGER, error TEXT, used REAL NOT NULL, counted INTEGER,
     PRIMARY KEY(space, view, digest)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS files(
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER,
@@ -489,12 +493,21 @@ def space_id(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def add_pixels_column(db: sqlite3.Connection) -> None:
-    """Give the ``entries`` of an index made before they kept each image's pixels the column
-    (NULL in each entry: ``features.within_pixel_limit`` reads those once from the files)."""
+UNCOUNTED = -1
+"""An entry's ``counted`` where its file's header could not be read for it
+(``features.within_pixel_limit``): known not to be known, so that the header is not read again
+on every run. Such a row is used, as a file that cannot be read now keeps its rows."""
+
+
+def add_counted_column(db: sqlite3.Connection) -> None:
+    """Give the ``entries`` of an index made before they kept the pixels the limit counts each
+    image at the column (NULL in each entry: ``features.within_pixel_limit`` reads those once
+    from the files). An older index's ``pixels`` column, the pixels each was decoded into at its
+    view's own scale, stays unread: the limit counts a JPEG at one scale for every command
+    (``images.LIMIT_SIDE``)."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
-    if "pixels" not in columns:
-        db.execute("ALTER TABLE entries ADD COLUMN pixels INTEGER")
+    if "counted" not in columns:
+        db.execute("ALTER TABLE entries ADD COLUMN counted INTEGER")
 
 
 @dataclass
@@ -521,8 +534,9 @@ class Lookup:
     generation: int = 0
     """The generation of the space's array file the rows belong to (``prune`` moves rows)."""
     pixels: np.ndarray | None = None
-    """The pixels each image with a row was decoded into (``images.decoded_pixels``), 0 where
-    the store does not know them (an entry kept before it kept them)."""
+    """The pixels the limit counts each image with a row at (``images.counted_size``), 0 where
+    the store does not know them (an entry kept before it kept them), :data:`UNCOUNTED` where
+    its file's header could not be read for them."""
 
 
 @dataclass(frozen=True)
@@ -659,7 +673,7 @@ class Space:
         features: np.ndarray,
         pixels: Sequence[int] | np.ndarray | None = None,
     ) -> None:
-        """Store one feature row per digest, with the pixels each image was decoded into
+        """Store one feature row per digest, with the pixels the limit counts each image at
         (``pixels``, when known): reserve rows, write them, sync and index them (within
         :meth:`syncing_seldom`, with the rows written since, by the first write ``SYNC_SECONDS``
         or more later).
@@ -851,7 +865,7 @@ class FeatureStore:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(SCHEMA)
-                add_pixels_column(db)
+                add_counted_column(db)
             except BaseException:
                 db.close()
                 raise
@@ -943,7 +957,7 @@ class FeatureStore:
         pixels: Sequence[int | None] | np.ndarray | None = None,
     ) -> bool:
         """Index ``digests`` in ``view`` of space ``sid``: each at its row (written and synced
-        already) with the pixels it was decoded into (``pixels``, when known), or with no row and
+        already) with the pixels the limit counts it at (``pixels``, when known), or with no row and
         the reason it could not be decoded (``errors``). An entry already there is kept: another
         writer's row holds the same features. With ``only_if``, nothing is indexed (False
         returned) unless it holds, asked once the index is locked."""
@@ -956,7 +970,7 @@ class FeatureStore:
             if only_if is not None and not only_if():
                 return False
             self.db.executemany(
-                "INSERT OR IGNORE INTO entries(space, view, digest, row, error, used, pixels) "
+                "INSERT OR IGNORE INTO entries(space, view, digest, row, error, used, counted) "
                 "VALUES (?,?,?,?,?,?,?)",
                 [(sid, view, d, r, e, now, n) for d, r, e, n in entries],
             )
@@ -964,14 +978,15 @@ class FeatureStore:
 
     @index_errors
     def keep_pixels(self, sid: str, pixels: dict[str, int]) -> None:
-        """Keep the pixels each digest's image is decoded into (``pixels``) in every view of
-        space ``sid`` whose entry lacks them: entries kept before the store kept them."""
+        """Keep the pixels the limit counts each digest's image at (``pixels``, or
+        :data:`UNCOUNTED`) in every view of space ``sid`` whose entry lacks them: entries kept
+        before the store kept them."""
         with self._transaction():
             query = "SELECT DISTINCT view FROM entries WHERE space=?"
             views = [view for (view,) in self.db.execute(query, (sid,))]
             self.db.executemany(  # by the whole key: by space and digest alone, a scan each
-                "UPDATE entries SET pixels=? WHERE space=? AND view=? AND digest=? "
-                "AND pixels IS NULL AND row IS NOT NULL",
+                "UPDATE entries SET counted=? WHERE space=? AND view=? AND digest=? "
+                "AND counted IS NULL AND row IS NOT NULL",
                 [(n, sid, view, d) for d, n in pixels.items() for view in views],
             )
 
@@ -1063,7 +1078,7 @@ class FeatureStore:
         with self._transaction():
             self._fill_wanted(digests)
             cursor = self.db.execute(
-                "SELECT w.i, e.row, e.error, e.pixels FROM temp.wanted w JOIN entries e "
+                "SELECT w.i, e.row, e.error, e.counted FROM temp.wanted w JOIN entries e "
                 "ON e.space=? AND e.view=? AND e.digest=w.digest",
                 (sid, view),
             )

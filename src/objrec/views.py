@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from objrec.config import DataConfig
-from objrec.images import UnreadableImageError, open_image
+from objrec.images import COUNTED, UnreadableImageError, open_image
 from objrec.loaders import ImageDataset
 from objrec.store import hash_bytes
 from objrec.transforms import build_transforms, build_tta_transform
@@ -101,9 +101,9 @@ class SeededViewDataset(ImageDataset):
 
     def _decoded(self, index: int):
         """(view, label, index, pixels), or (None, why not, index): ``ImageDataset``'s item, with
-        the pixels the image was decoded into (the store keeps them with its row: an image over
-        a lower pixel limit is then refused unopened), and with ``digests`` decoded from the
-        bytes that hash to the image's digest."""
+        the pixels the limit counted the image at (``images.COUNTED``: the store keeps them with
+        its row, so that an image over a lower pixel limit is refused unopened), and with
+        ``digests`` decoded from the bytes that hash to the image's digest."""
         sample = self.samples[index]
         try:
             image = self._open(index)
@@ -111,7 +111,7 @@ class SeededViewDataset(ImageDataset):
             return None, str(exc), index
         if isinstance(image, PassingFailure):
             return None, image, index
-        return self.transform(image), sample.label, index, image.width * image.height
+        return self.transform(image), sample.label, index, image.info[COUNTED]
 
     def _open(self, index: int):
         """The image at ``index``, opened as ``ImageDataset`` opens it, or (with ``digests``)
