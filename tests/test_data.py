@@ -424,6 +424,44 @@ def test_a_check_after_a_split_refuses_what_its_pixel_limit_refuses(tmp_path, mo
 
 
 @pytest.mark.slow
+def test_a_second_check_warns_of_a_damaged_exif_as_the_first_did(tmp_path, monkeypatch, caplog):
+    """A second check of a folder reads what the first decoded from the image facts store, and
+    said nothing of the damaged EXIF data the first warned about (review of session 50, nit 4);
+    nor after a split, whose facts it read first. Each says what the first said, decoding nothing
+    again (what a check kept before it kept the damage is decoded once more)."""
+    import sqlite3
+
+    from objrec import check
+    from objrec.check import check_folder
+    from objrec.split import split_folder
+
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Canon" * 10  # the orientation, and a value stored apart
+    make_image((200, 40, 40)).save(photos / "red" / "damaged.jpg", exif=exif.tobytes()[:-20])
+    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "cache"))
+    decoded, decode = [], check._decode_one
+    monkeypatch.setattr(check, "_decode_one", lambda p: decoded.append(p) or decode(p))
+
+    def warned() -> list[str]:
+        caplog.clear()
+        with caplog.at_level("WARNING", "objrec"):
+            check_folder(photos)
+        return [r.getMessage() for r in caplog.records if "EXIF" in r.getMessage()]
+
+    first = warned()
+    assert len(first) == 1 and first[0].startswith(f"{photos / 'red' / 'damaged.jpg'}: damaged")
+    decoded.clear()
+    assert warned() == first and not decoded
+    with sqlite3.connect(tmp_path / "cache" / "facts.sqlite") as db:  # as an older check kept it
+        db.execute("UPDATE check_decoded SET exif=NULL")
+    assert warned() == first and len(decoded) == 7
+    assert warned() == first and len(decoded) == 7
+    split_folder(photos, tmp_path / "data", near_duplicates=False)
+    assert warned() == first and len(decoded) == 7
+
+
+@pytest.mark.slow
 def test_a_first_check_decodes_in_worker_processes_as_split_measures_its_facts(
     tmp_path, monkeypatch
 ):

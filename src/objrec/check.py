@@ -47,6 +47,7 @@ from objrec.enough import FEWEST_WITHOUT_INTERVAL
 from objrec.errors import ObjrecError, on_ctrl_c, strict_refusal
 from objrec.images import (
     BAD_NAME,
+    DAMAGED_EXIF,
     RAW_EXTENSIONS,
     SIDECAR_EXTENSIONS,
     SYSTEM_FOLDERS,
@@ -58,6 +59,7 @@ from objrec.images import (
     is_link_loop,
     open_image,
     walk_tree,
+    warn_damaged_exif,
 )
 from objrec.manifest import read_split_record
 from objrec.progress import SILENT, Reporter, joined, or_silent, plural, quoted, some_of
@@ -624,14 +626,23 @@ def _decode(
 
 
 DECODED_SCHEMA = """CREATE TABLE IF NOT EXISTS check_decoded(
-    digest TEXT, key TEXT, contrast REAL NOT NULL, seen REAL NOT NULL,
+    digest TEXT, key TEXT, contrast REAL NOT NULL, seen REAL NOT NULL, exif TEXT,
     PRIMARY KEY(digest, key)) WITHOUT ROWID"""
 """Each readable image's contrast as ``check`` decodes it, by content digest, in the image facts
-store, under :func:`decoded_key`, and when a check last read it. Not the image facts
+store, under :func:`decoded_key`, when a check last read it, and why its EXIF data is damaged
+("" where it is not: ``images.exif_damage``), so that a check that decodes it no more warns as
+the first did (NULL in a row kept before it was kept: decoded again). Not the image facts
 (``dedup.cached_facts``), which ``check`` reads where a split or an audit kept them: their
 perceptual hashes cost 8 times the decode's CPU (a first check of Caltech-101 took 122 s with
 them, 11 s without), and check uses none of them. An unreadable image is not kept: it is decoded
 again, as the facts store tries one again."""
+
+
+def _decoded_table(db) -> None:
+    """:data:`DECODED_SCHEMA`'s table, its ``exif`` column added to one made before it."""
+    db.execute(DECODED_SCHEMA)
+    if "exif" not in {row[1] for row in db.execute("PRAGMA table_info(check_decoded)")}:
+        db.execute("ALTER TABLE check_decoded ADD COLUMN exif TEXT")
 
 
 def decoded_key() -> str:
@@ -653,84 +664,101 @@ DECODED = KeptTable("check_decoded", DECODED_SCHEMA, decoded_key)
 forgotten image is decoded again."""
 
 
+Decoded = tuple[float, str]
+"""An image's contrast (``dedup.contrast``) and why its EXIF data is damaged ("": it is not)."""
+
+
 def decoded(
     paths: list[Path], hashes: dict[Path, str], kept: Path, advance: Callable[[], None]
 ) -> dict[Path, float | UnreadableImageError]:
     """Each image's contrast (``dedup.contrast``, decoded at ``dedup.DRAFT`` as the image facts
-    are), or why it cannot be decoded (``open_image``'s error). Read from ``kept`` where a
-    split's or an audit's image facts or an earlier check (:data:`DECODED_SCHEMA`) hold its
+    are), or why it cannot be decoded (``open_image``'s error). Read from ``kept`` where an
+    earlier check (:data:`DECODED_SCHEMA`) or a split's or an audit's image facts hold its
     content (``hashes``: each file's SHA-256, a file without one decoded), else decoded and kept
     there, in worker processes as ``split`` measures its image facts (``processes.each_file``);
-    ``advance()`` after each."""
+    ``advance()`` after each. A damaged EXIF an earlier check kept is warned about again, as its
+    decode warned (a split's facts know none)."""
     from objrec.processes import each_file
     from objrec.store import DIGEST_CHARS
 
     digests = {p: hashes[p][:DIGEST_CHARS] for p in paths if p in hashes}
     known = _known_contrast(kept, digests)
-    found: dict[Path, float | UnreadableImageError] = {}
+    found: dict[Path, Decoded | UnreadableImageError] = {}
     for path in paths:
         if (digest := digests.get(path, "")) in known:
-            found[path] = known[digest][0]
+            contrast, _, damage = known[digest]
+            found[path] = contrast, damage
+            if damage:
+                warn_damaged_exif(str(path), damage, path)
             advance()
     todo = [p for p in paths if p not in found]
     found |= zip(todo, each_file(_decode_one, todo, advance, doing="decoding images"), strict=True)
-    found = {path: found[path] for path in paths}  # in the order of ``paths``
     fresh = {  # those decoded now, and those whose last use is stale (pruned by it)
         d: look
         for p, d in digests.items()
-        if isinstance(look := found[p], float) and use_is_stale(known.get(d, (0.0, 0.0))[1])
+        if isinstance(look := found[p], tuple) and use_is_stale(known.get(d, (0.0, 0.0, ""))[1])
     }
     _keep_contrast(kept, fresh)
-    return found
+    return {  # in the order of ``paths``
+        path: look if isinstance(look := found[path], UnreadableImageError) else look[0]
+        for path in paths
+    }
 
 
-def _decode_one(path: Path) -> float | UnreadableImageError:
-    """``path``'s contrast, decoded as training decodes it (reduced), or why it cannot be."""
+def _decode_one(path: Path) -> Decoded | UnreadableImageError:
+    """``path``'s contrast and EXIF damage, decoded as training decodes it (reduced), or why it
+    cannot be."""
     from objrec import dedup
 
     try:
-        return dedup.contrast(open_image(path, draft_size=dedup.DRAFT))
+        image = open_image(path, draft_size=dedup.DRAFT)
     except UnreadableImageError as exc:
         return exc
+    return dedup.contrast(image), image.info[DAMAGED_EXIF]
 
 
-def _known_contrast(kept: Path, digests: dict[Path, str]) -> dict[str, tuple[float, float]]:
-    """The contrast ``kept`` holds of each of ``digests``' contents, and when a check last saw it
-    (a split's or an audit's image facts: now; not those of an image over today's pixel limit,
-    decoded again to be refused in its words)."""
+def _known_contrast(kept: Path, digests: dict[Path, str]) -> dict[str, tuple[float, float, str]]:
+    """The contrast ``kept`` holds of each of ``digests``' contents, when a check last saw it and
+    why its EXIF data is damaged: an earlier check's, else a split's or an audit's image facts
+    (seen now; their EXIF not known, said undamaged; not those of an image over today's pixel
+    limit, decoded again to be refused in its words)."""
     from objrec import dedup
 
     if not kept.exists():
         return {}
-    facts = dedup.kept_facts(list(digests), list(digests.values()), kept)
-    now = time.time()
-    found = {d: (f.contrast, now) for d, f in facts.items()}
-    wanted = [d for d in dict.fromkeys(digests.values()) if d not in found]
+    wanted = list(dict.fromkeys(digests.values()))
+    found: dict[str, tuple[float, float, str]] = {}
     with dedup.open_facts(kept) as db:
-        db.execute(DECODED_SCHEMA)
+        _decoded_table(db)
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
             query = (
-                "SELECT digest, contrast, seen FROM check_decoded "
-                f"WHERE key=? AND digest IN ({','.join('?' * len(part))})"
+                "SELECT digest, contrast, seen, exif FROM check_decoded WHERE key=? "
+                f"AND exif IS NOT NULL AND digest IN ({','.join('?' * len(part))})"
             )
-            found |= {d: (c, seen) for d, c, seen in db.execute(query, (decoded_key(), *part))}
-    return found
+            rows = db.execute(query, (decoded_key(), *part))
+            found |= {d: (contrast, seen, exif) for d, contrast, seen, exif in rows}
+    rest = {p: d for p, d in digests.items() if d not in found}
+    facts = dedup.kept_facts(list(rest), list(rest.values()), kept) if rest else {}
+    now = time.time()
+    return found | {d: (f.contrast, now, "") for d, f in facts.items()}
 
 
-def _keep_contrast(kept: Path, contrast: dict[str, float]) -> None:
-    """Keep each readable image's ``contrast`` (by its content digest) in ``kept``."""
+def _keep_contrast(kept: Path, looks: dict[str, Decoded]) -> None:
+    """Keep each readable image's contrast and EXIF damage (``looks``, by its content digest) in
+    ``kept``."""
     from objrec import dedup
 
-    if not contrast:
+    if not looks:
         return
     now, key = time.time(), decoded_key()
     with dedup.open_facts(kept) as db:
-        db.execute(DECODED_SCHEMA)
+        _decoded_table(db)
         db.execute("BEGIN IMMEDIATE")  # one transaction: a commit per row costs an fsync each
         db.executemany(
-            "INSERT OR REPLACE INTO check_decoded VALUES (?,?,?,?)",
-            [(d, key, c, now) for d, c in contrast.items()],
+            "INSERT OR REPLACE INTO check_decoded(digest, key, contrast, seen, exif) "
+            "VALUES (?,?,?,?,?)",
+            [(d, key, c, now, damage) for d, (c, damage) in looks.items()],
         )
         db.execute("COMMIT")
 

@@ -682,9 +682,10 @@ def open_image(
             img.load()
             exif = img.info.get("exif") or b""  # as read: turning the image rewrites it
             ImageOps.exif_transpose(img, in_place=True)  # a copy held the pixels twice
-            _warn_damaged_exif(exif, label, label if from_file else source)
+            damage = _warn_damaged_exif(exif, label, label if from_file else source)
             rgb = _to_rgb(img, img.format)
             rgb.info[COUNTED] = counted[0] * counted[1]
+            rgb.info[DAMAGED_EXIF] = damage or ""
             return rgb
     except Image.DecompressionBombError as exc:
         reason = bomb_reason(exc, limit) + hint
@@ -705,6 +706,9 @@ def reduce_jpeg(img: Image.Image, draft_size: int | None) -> None:
 COUNTED = "objrec_counted"
 """The key of the image :func:`open_image` returns' ``info`` that holds the pixels the limit
 counted it at (:func:`counted_size`): what the feature store keeps with its row."""
+DAMAGED_EXIF = "objrec_damaged_exif"
+"""... that holds why its EXIF data is damaged (:func:`exif_damage`), "" where it is not: what
+``check`` keeps, to warn again without decoding it (:func:`warn_damaged_exif`)."""
 
 
 def counted_size(img: Image.Image, draft_size: int | None) -> tuple[int, int]:
@@ -936,15 +940,22 @@ def exif_damage(exif: bytes) -> str | None:
     return None
 
 
-def _warn_damaged_exif(exif: bytes, label: str, source: str | Path | bytes) -> None:
+def _warn_damaged_exif(exif: bytes, label: str, source: str | Path | bytes) -> str | None:
     """Warn, once per file (:func:`warn_once`), when the EXIF data read for an image's
     orientation, ``exif``, is damaged (:func:`exif_damage`), naming the file as Pillow's own
-    warning does not."""
+    warning does not; returns the damage."""
     damage = exif_damage(exif)
     if damage:
-        where = None if isinstance(source, bytes) else source
-        message = "%s: damaged EXIF data (%s): its orientation may be lost, the image turned"
-        warn_once("exif", where, message, label, damage)
+        warn_damaged_exif(label, damage, None if isinstance(source, bytes) else source)
+    return damage
+
+
+def warn_damaged_exif(label: str, damage: str, path: str | Path | None = None) -> None:
+    """The warning of an image, ``label``, whose EXIF data is damaged (``damage``:
+    :func:`exif_damage`), once per file (``path``; None: an upload): given as its decode gives
+    it, and by ``check`` of an image it knows without decoding it again."""
+    message = "%s: damaged EXIF data (%s): its orientation may be lost, the image turned"
+    warn_once("exif", path, message, label, damage)
 
 
 def _check_size(
