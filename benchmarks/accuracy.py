@@ -122,7 +122,7 @@ def main() -> None:
             metrics = evaluate(work / f"run-{i}", data, cache_dir=cache).metrics
             seconds = time.perf_counter() - start
             print(row(name, result, metrics, seconds, note, train_s), flush=True)
-            used = result.precision.get("used", "?")
+            used = result.precision.body.used if result.precision is not None else "?"
             print(f"    {used} body; train's seconds: {stages(result.seconds)}", flush=True)
             if name in TTA_AFTER and not args.no_tta:
                 start = time.perf_counter()

@@ -436,8 +436,8 @@ def print_settings(seeds: list[int]) -> TrainConfig:
     """The settled precisions, the seeds and the main table's header; the settled config."""
     config, precision = settle_precision(TrainConfig(), SINGLE)
     head = settle_head_precision(config, SINGLE)[1]  # each variant sets its own
-    print(f"frozen body in {precision['used']} ({precision['why']}); head seeds {seeds}")
-    print(f"auto would train the head in {head['head']} ({head['head_why']})")
+    print(f"frozen body in {precision.used} ({precision.why}); head seeds {seeds}")
+    print(f"auto would train the head in {head.used} ({head.why})")
     print(
         "| split | variant | best valid loss per head seed | median | best epochs | epochs run | "
         "fit s (median) | Adam steps (median) | valid acc at best (median) | "
@@ -478,7 +478,7 @@ def main() -> None:
     pca_table: list[str] = []
     for data_dir in args.splits:
         prep = prepare(data_dir, config, SILENT)
-        computed = int(prep.frozen_pass["computed"])
+        computed = prep.frozen_pass.computed if prep.frozen_pass is not None else 0
         basis = None
         if any(v.pca for v in chosen):
             basis = principal_components(held_views(prep.train))
