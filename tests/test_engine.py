@@ -309,6 +309,32 @@ def test_an_ensembles_train_loss_is_that_of_its_averaged_prediction_as_the_valid
     assert trained["loss"] == pytest.approx(evaluate_loss(head, batches)["loss"], rel=1e-6)
 
 
+@pytest.mark.parametrize("members", [1, 5])
+def test_an_epochs_figures_leave_a_distributed_samplers_padding_out(members):
+    """Under torchrun the DistributedSampler evens the ranks' shares by repeating images, and the
+    epoch's training loss and accuracy counted the repeats: 21 images on 2 ranks gave a
+    training accuracy of 10 of 22 (review51a L2). Only the first ``counted`` images count now;
+    the repeats still train, as DDP trains on them."""
+    from objrec.engine import evaluate_loss, train_one_epoch
+    from objrec.model import build_head
+
+    torch.manual_seed(0)
+    head = build_head(6, 3, 0, 0.0, members)  # no dropout: training and evaluation see the same
+    x, y = torch.randn(11, 6), torch.randint(0, 3, (11,))
+    x[10], y[10] = x[0], y[0]  # the padding: the first image again
+    batches = [(x[:4], y[:4]), (x[4:8], y[4:8]), (x[8:], y[8:])]
+    trained = train_one_epoch(head, batches, torch.optim.SGD(head.parameters(), lr=0.0), counted=10)
+    own = evaluate_loss(head, [(x[:10], y[:10])])
+    assert trained["n"] == own["n"] == 10
+    assert trained["acc"] == own["acc"]
+    assert trained["loss"] == pytest.approx(own["loss"], rel=1e-6)
+    counted, every = copy.deepcopy(head), copy.deepcopy(head)
+    train_one_epoch(counted, batches, torch.optim.SGD(counted.parameters(), lr=0.1), counted=10)
+    train_one_epoch(every, batches, torch.optim.SGD(every.parameters(), lr=0.1))
+    trained_on = every.state_dict()  # the repeat trained: the same weights as every image counted
+    assert all(torch.equal(v, trained_on[k]) for k, v in counted.state_dict().items())
+
+
 def test_a_fit_state_is_made_with_its_early_stopping():
     """FitState made an ``EarlyStopping(5)`` of its own, whatever the run's patience: every caller
     replaced it, so the default only misled."""

@@ -163,12 +163,33 @@ class Tally:
     loss: float = 0.0
     correct: int = 0
     seen: int = 0
+    counted: int | None = None
+    """How many images, the first ones, count (None: all): under torchrun those after them are a
+    DistributedSampler's padding (``batches.sampled_images``)."""
 
     def add(self, loss: float, logits: torch.Tensor, y: torch.Tensor) -> None:
         """One batch: its summed loss, its outputs and labels."""
         self.loss += loss
         self.correct += int((logits.argmax(1) == y).sum())
         self.seen += len(y)
+
+    def add_trained(
+        self,
+        measured: torch.Tensor,
+        logits: torch.Tensor,
+        y: torch.Tensor,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    ) -> None:
+        """One training batch, its mean loss ``measured``: the rows that count (:attr:`counted`),
+        whose loss is measured again when the batch ends with padding."""
+        kept = len(y) if self.counted is None else max(0, min(len(y), self.counted - self.seen))
+        if kept < len(y):  # padding, trained on as DDP does: the images it repeats count once
+            if not kept:
+                return
+            with torch.no_grad():
+                logits, y = logits[:kept].detach(), y[:kept]
+                measured = loss_fn(logits, y)
+        self.add(measured.item() * kept, logits, y)
 
     def means(self) -> dict[str, float]:
         """Mean loss and accuracy, and how many images (``n``)."""
@@ -183,6 +204,7 @@ def train_one_epoch(
     advance: Callable[[int], None] = lambda n: None,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    counted: int | None = None,
 ) -> dict[str, float]:
     """One pass over ``batches``; returns the mean loss and accuracy seen while training.
 
@@ -190,9 +212,11 @@ def train_one_epoch(
     The batches are moved to the model's device. A ``HeadEnsemble``'s members each train on
     their own loss, but the loss and accuracy returned are those of their averaged prediction,
     the one :func:`evaluate_loss` measures (the mean of the members' losses is higher).
+    ``counted``: how many of the epoch's images, the first ones, the loss, accuracy and ``n``
+    returned count (None: all); every image trains.
     """
     model.train()
-    tally = Tally()
+    tally = Tally(counted=counted)
     for x, y in model_batches(model, batches):
         logits = model(x)
         if logits.dim() == 3:  # a HeadEnsemble: each member's own loss, scored as the ensemble
@@ -206,7 +230,7 @@ def train_one_epoch(
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        tally.add(measured.item() * len(y), logits, y)
+        tally.add_trained(measured, logits, y, loss_fn)
         advance(1)
     return tally.means()
 
@@ -276,6 +300,7 @@ def fit(
     world: World = SINGLE,
     min_delta: float = 0.0,
     limit: tuple[str, int] | None = None,
+    counted: int | None = None,
 ) -> FitState:
     """Train until ``epochs`` or early stopping on validation loss; the best weights are restored.
 
@@ -285,7 +310,10 @@ def fit(
     ``min_delta``: how much an epoch must lower the best validation loss to count as better;
     ``limit``: the setting (name, value) that set ``epochs``, named if it stops the fit. Under
     ``torchrun`` (``world``), losses and accuracies are averaged over the ranks, rank 0's early
-    stop is shared (all stop at one epoch). Raises :class:`Diverged` at a loss not finite."""
+    stop is shared (all stop at one epoch); ``counted``: how many of each epoch's training images,
+    the first ones, its training loss and accuracy count on this rank (None: all), which leaves a
+    DistributedSampler's padding out (``batches.sampled_images``). Raises :class:`Diverged` at a
+    loss not finite."""
     net = getattr(model, "module", model)  # the module itself under DistributedDataParallel
     state = starting_state(state, net, EarlyStopping(patience, min_delta), reporter)
     for epoch in range(state.epoch + 1, epochs + 1):
@@ -294,7 +322,7 @@ def fit(
         start = time.perf_counter()
         with reporter.task(epoch_task(state, epoch, epochs), steps_per_epoch) as advance:
             train = train_one_epoch(
-                model, train_batches(epoch), optimizer, advance, loss_fn, scheduler
+                model, train_batches(epoch), optimizer, advance, loss_fn, scheduler, counted
             )
         train = world.reduce_metrics(train)  # the same on every rank: all of them stop
         valid = world.reduce_metrics(evaluate_loss(model, valid_batches()))

@@ -37,7 +37,12 @@ from objrec.backbones import (
     normalisation_warning,
     resolve_data_config,
 )
-from objrec.batches import ViewStack, feature_batches, sharded_feature_batches
+from objrec.batches import (
+    ViewStack,
+    feature_batches,
+    sampled_images,
+    sharded_feature_batches,
+)
 from objrec.bodies import Body, fingerprint_module
 from objrec.cache import FeatureCache, open_cache
 from objrec.checkpoint import (
@@ -896,6 +901,7 @@ def fit_head(
             state=state,
             on_epoch_end=saver,
             world=world,
+            counted=sampled_images(len(prep.train_y), world) if world.distributed else None,
         )
     except (KeyboardInterrupt, Diverged) as stop:
         if saver is None:  # another rank than 0, which keeps what there is and says so
