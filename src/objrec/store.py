@@ -1166,12 +1166,18 @@ class FeatureStore:
         whole: bool,
     ) -> tuple[list[str], dict[int, OSError], HashStats]:
         """Each file's digest as the index keeps it (``whole``: whole, else whole or cut), those
-        it does not know read, hashed and kept: :meth:`readable_sha256s`."""
+        it does not know read, hashed and kept: :meth:`readable_sha256s`. A row read is written
+        again (its last use, for ``prune``) only once that is older than
+        ``dedup.USE_REFRESH``, as the image facts' rows are: a warm read of 60,000 files
+        rewrote all 60,000 rows each time."""
+        from objrec.dedup import use_is_stale
+
         started = time.perf_counter()
         names = [os.path.abspath(p) for p in paths]
         failures: dict[int, OSError] = {}
         stats = [stat_or_keep(name, i, failures) for i, name in enumerate(names)]
-        known = self._known_digests(names, stats, whole)
+        rows = self._known_rows(names, stats, whole)
+        known: list[str | None] = [rows[i][0] if i in rows else None for i in range(len(names))]
         todo = [i for i, d in enumerate(known) if d is None and i not in failures]
         kinds = {}
         tell = on_file or (lambda done, total: None)
@@ -1186,6 +1192,7 @@ class FeatureStore:
                     kinds[result[0][:DIGEST_CHARS]] = result[1]
                 tell(n + 1, len(names))
         now = time.time()
+        fresh = {i for i, (_, seen) in rows.items() if not use_is_stale(seen)}  # not rewritten
         with self._transaction():
             self._keep_kinds(kinds)
             self.db.executemany(
@@ -1193,7 +1200,7 @@ class FeatureStore:
                 [
                     (p, *stat_key(s), d, now)
                     for i, (p, s, d) in enumerate(zip(names, stats, known, strict=True))
-                    if s is not None and d is not None and i not in failures
+                    if s is not None and d is not None and i not in failures and i not in fresh
                 ],
             )
         seconds = time.perf_counter() - started
@@ -1304,20 +1311,29 @@ class FeatureStore:
         """The digest the index keeps of each file as ``stats`` says it is (None: not known so);
         ``whole``: only a whole SHA-256, not the cut digest an older objrec kept."""
         known: list[str | None] = [None] * len(paths)
+        for i, (digest, _) in self._known_rows(paths, stats, whole).items():
+            known[i] = digest
+        return known
+
+    def _known_rows(
+        self, paths: list[str], stats: Sequence[os.stat_result | None], whole: bool
+    ) -> dict[int, tuple[str, float]]:
+        """:meth:`_known_digests` by position, with when each row was last seen."""
+        known: dict[int, tuple[str, float]] = {}
         with self._transaction():
             self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_files(i INTEGER, path TEXT)")
             self.db.execute("DELETE FROM temp.wanted_files")
             self.db.executemany("INSERT INTO temp.wanted_files VALUES (?,?)", enumerate(paths))
             cursor = self.db.execute(
-                "SELECT w.i, f.size, f.mtime_ns, f.ctime_ns, f.ino, f.digest "
+                "SELECT w.i, f.size, f.mtime_ns, f.ctime_ns, f.ino, f.digest, f.seen "
                 "FROM temp.wanted_files w JOIN files f ON f.path=w.path"
             )
-            for i, size, mtime, ctime, ino, digest in cursor:
+            for i, size, mtime, ctime, ino, digest, seen in cursor:
                 s = stats[i]
                 if s is None or (whole and len(digest) < WHOLE_CHARS):
                     continue
                 if (size, mtime, ctime, ino) == stat_key(s):
-                    known[i] = digest
+                    known[i] = digest, seen
         return known
 
     @index_errors
