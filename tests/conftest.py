@@ -27,6 +27,7 @@ from PIL import Image
 from objrec import images
 from objrec.config import TrainConfig
 from objrec.progress import Reporter
+from tests.preloaded import PreloadedPython
 from tests.rewrite_once import (  # noqa: F401
     pytest_configure,
     pytest_configure_node,
@@ -115,6 +116,15 @@ def _one_intra_op_thread() -> None:
 
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def preloaded_python() -> Iterator[PreloadedPython]:
+    """A Python that imported PyTorch once, forked for each test's ``python -c CODE`` that checks
+    what its code imports (``tests/preloaded.py``): 2 to 3 s of CPU less for each."""
+    python = PreloadedPython()
+    yield python
+    python.close()
 
 
 @pytest.hookimpl(wrapper=True)

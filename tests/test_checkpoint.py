@@ -883,17 +883,15 @@ print(" ".join(name for name in ("torchvision", "torch._dynamo") if name in sys.
 """
 
 
-@pytest.mark.slow  # a fresh Python importing torch: 3 s
-def test_a_run_loaded_and_answering_stored_features_imports_no_torch_dynamo(trained_once):
+@pytest.mark.slow  # a new process, forked from one that imported torch
+def test_a_run_loaded_and_answering_stored_features_imports_no_torch_dynamo(
+    trained_once, preloaded_python
+):
     """predict of photos the store holds (after evaluate) and evaluate answer from stored
     features without torchvision (and its torch._dynamo: inference.Recognizer._transform); the
     head built on the meta device (3c8853a) imported torch._dynamo all the same, through
     torch.stack's meta kernel: 1.2 to 2.3 s before predict's answer to one photo."""
-    import subprocess
-    import sys
-
-    argv = [sys.executable, "-c", LOAD_AND_ANSWER, str(trained_once)]
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = preloaded_python.run(LOAD_AND_ANSWER, trained_once)
     assert (done.returncode, done.stdout.strip()) == (0, ""), done.stderr + done.stdout
 
 

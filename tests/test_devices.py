@@ -725,8 +725,8 @@ GPU_IMAGE_LACKS = (
 scientific stack may lack (the one ``benchmarks/gpu_check.py`` was prepared for did)."""
 
 
-@pytest.mark.slow  # a fresh Python importing torch: 2 to 3 s
-def test_train_and_evaluate_import_without_the_packages_a_gpu_image_may_lack():
+@pytest.mark.slow  # a new process, forked from one that imported torch
+def test_train_and_evaluate_import_without_the_packages_a_gpu_image_may_lack(preloaded_python):
     """`objrec train` failed at its first import on such an image: features imported dedup,
     which imported imagehash at module level, for the perceptual hashes only split, audit and
     evaluate's grouping of images no manifest records compute."""
@@ -738,7 +738,7 @@ import objrec.cli.training, objrec.cli.evaluation, objrec.train, objrec.evaluate
 from objrec.runtime import openvino_available
 assert not openvino_available()
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = preloaded_python.run(code)
     assert done.returncode == 0, done.stderr
 
 

@@ -1,6 +1,4 @@
 import copy
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -395,8 +393,8 @@ def test_head_adam_steps_and_saves_as_torchs_adam_does_bit_for_bit():
     assert same_weights(head2, twin2)
 
 
-@pytest.mark.slow  # a fresh Python importing torch: 2.6 s
-def test_training_a_head_and_calibrating_it_never_import_torch_dynamo():
+@pytest.mark.slow  # a new process, forked from one that imported torch
+def test_training_a_head_and_calibrating_it_never_import_torch_dynamo(preloaded_python):
     """torch.optim's optimizers import torch._dynamo (0.9 s) at their first call; HeadAdam and the
     temperature's LBFGS do not, so a warm retrain does not pay it. Nor does the unknown score's
     k-means import scikit-learn (0.7 to 1.6 s: ``objrec.kmeans``), nor the calibration error
@@ -424,7 +422,7 @@ assert "sklearn" not in sys.modules, "scikit-learn was imported"
 expected_calibration_error(torch.randn(40, 5).softmax(1), torch.randint(0, 5, (40,)))
 assert "pandas" not in sys.modules, "pandas was imported"
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = preloaded_python.run(code)
     assert done.returncode == 0, done.stderr
 
 

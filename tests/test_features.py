@@ -956,13 +956,12 @@ print(table.computed, "torchvision" in sys.modules, table.load().features.sum().
 """
 
 
-@pytest.mark.slow
-def test_a_warm_augmented_table_does_not_import_torchvision(tmp_path, samples, image_folder):
+@pytest.mark.slow  # a new process, forked from one that imported torch
+def test_a_warm_augmented_table_does_not_import_torchvision(
+    tmp_path, samples, image_folder, preloaded_python
+):
     """Naming the augmented view in the store (``augment_fingerprint``) imported torchvision, 1.0
     s of a 15 s retrain on the 100-class protocol that read every feature from the store."""
-    import subprocess
-    import sys
-
     from objrec.view_keys import definition_key
 
     body = frozen(tmp_path)
@@ -972,10 +971,9 @@ def test_a_warm_augmented_table_does_not_import_torchvision(tmp_path, samples, i
     # it started (code edited during the run): then a first child names it, and the second is run.
     key = definition_key(DATA, "article")
     warm = key is not None and body.cache.store.recall(key) is not None
-    command = [sys.executable, "-c", WARM_CHILD, str(tmp_path / "cache"), str(image_folder)]
-    runs = [subprocess.run(command, capture_output=True, text=True, check=True)]
+    runs = [preloaded_python.run(WARM_CHILD, tmp_path / "cache", image_folder, check=True)]
     if not warm:
-        runs.append(subprocess.run(command, capture_output=True, text=True, check=True))
+        runs.append(preloaded_python.run(WARM_CHILD, tmp_path / "cache", image_folder, check=True))
     computed, imported, total = runs[-1].stdout.split()
     assert (computed, imported) == ("0", "False"), runs[-1].stderr
     assert float(total) == pytest.approx(table.load().features.sum().item(), rel=1e-6)
@@ -1325,13 +1323,10 @@ def test_the_body_is_ready_before_a_table_checks_the_views_it_computes(
     assert ready[-1] == (False, False)
 
 
-@pytest.mark.slow
-def test_torchvision_is_imported_in_a_thread_while_the_body_gets_ready():
+@pytest.mark.slow  # a new process, forked from one that imported torch
+def test_torchvision_is_imported_in_a_thread_while_the_body_gets_ready(preloaded_python):
     """``importing_torchvision`` imports it in a thread of its own while its block runs (the
     body's session, in C++), done when the block ends."""
-    import subprocess
-    import sys
-
     code = (
         "import sys, threading\n"
         "from objrec.frozen import importing_torchvision\n"
@@ -1340,7 +1335,7 @@ def test_torchvision_is_imported_in_a_thread_while_the_body_gets_ready():
         "    names = [t.name for t in threading.enumerate()]\n"
         "print('objrec-import' in names, 'torchvision.transforms' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = preloaded_python.run(code, check=True)
     assert out.stdout.split() == ["True", "True"]
 
 

@@ -449,16 +449,13 @@ def test_train_says_that_an_int8_body_in_openvino_exports_otherwise_only_with_v(
     assert "train with --precision fp32" in EXPORT_IN_OPENVINO
 
 
-@pytest.mark.slow  # a fresh Python importing torch: 2 to 3 s
-def test_train_imports_matplotlib_only_to_draw_the_curves():
+@pytest.mark.slow  # a new process, forked from one that imported torch
+def test_train_imports_matplotlib_only_to_draw_the_curves(preloaded_python):
     """Importing ``objrec.train`` (and the run folder's ``objrec.runs``) leaves matplotlib out: 0.5 s
     of a warm retrain's start, paid only when ``curves.png`` is drawn, not by a train refused
     before its run is written."""
-    import subprocess
-    import sys
-
     code = "import sys, objrec.train, objrec.runs; print('matplotlib' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = preloaded_python.run(code)
     assert (done.returncode, done.stdout.strip()) == (0, "False"), done.stderr
 
 
@@ -474,9 +471,9 @@ print(json.dumps({"code": code, "imported": imported}))
 """
 
 
-@pytest.mark.slow  # two fresh Pythons training the tiny body: about 9 s of CPU
+@pytest.mark.slow  # two new processes training the tiny body, forked from one that imported torch
 def test_a_retrain_that_computes_no_feature_imports_neither_torchvision_nor_torch_dynamo(
-    tmp_path, split_dir
+    tmp_path, split_dir, preloaded_python
 ):
     """The whole ``objrec train`` of a warm retrain (every feature in the store, as after a label
     fix or a removed image), not its parts one by one: torchvision (and ``torch._dynamo``, which
@@ -491,8 +488,6 @@ def test_a_retrain_that_computes_no_feature_imports_neither_torchvision_nor_torc
     ``view_keys.definition_key``): then a second warm child is the one checked."""
     import json
     import os
-    import subprocess
-    import sys
 
     from objrec.backbones import get_backbone
     from objrec.store import FeatureStore
@@ -503,9 +498,7 @@ def test_a_retrain_that_computes_no_feature_imports_neither_torchvision_nor_torc
 
     def child(out: str) -> tuple[dict, dict]:
         argv = ["train", str(split_dir), "--out", str(tmp_path / out), "--json", *flags]
-        done = subprocess.run(
-            [sys.executable, "-c", WARM_TRAIN, *argv], capture_output=True, text=True, env=env
-        )
+        done = preloaded_python.run(WARM_TRAIN, *argv, env=env)
         assert done.returncode == 0, done.stderr
         *summary, said = done.stdout.strip().splitlines()  # train's --json, then the child's
         return json.loads("\n".join(summary)), json.loads(said)
