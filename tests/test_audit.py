@@ -3465,6 +3465,14 @@ def test_the_audit_shows_each_step_of_seconds_after_hashing():
     find_issues(inv, features, np.ones(len(inv.items), dtype=bool), facts, AuditConfig(), shown)
     nearest, grouping = "finding each image's nearest images and copies", "grouping the copies"
     assert shown.tasks == [nearest, "out-of-fold heads", f"{grouping} and finding outliers"]
+    # the features' PCA before the first head: "out-of-fold heads: 0/5 (0%)" for 10 s
+    # (newcomer51) where it is one (64 dimensions here, more than 16)
+    shown = TaskRecorder()
+    find_issues(
+        inv, features, np.ones(len(inv.items), dtype=bool), facts, AuditConfig(pca=16), shown
+    )
+    pca = "reducing the features to 16 dimensions (PCA)"
+    assert shown.tasks == [nearest, pca, "out-of-fold heads", f"{grouping} and finding outliers"]
 
 
 @pytest.mark.slow

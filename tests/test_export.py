@@ -1341,8 +1341,14 @@ def test_the_check_s_bar_says_whose_answers_it_waits_for(trained_run, tmp_path):
 
     said: list[str] = []
     export_model(trained_run, tmp_path / "m.onnx", reporter=Doings())
-    batches = -(-len(check_photos(load_model(trained_run)[1])) // 16)
-    assert said == ["objrec's answers", "ONNX Runtime's answers"] * batches
+    n = len(check_photos(load_model(trained_run)[1]))
+    batches = [f"photos {start + 1}-{min(start + 16, n)} of {n}" for start in range(0, n, 16)]
+    # newcomer51: "OpenVINO's answers: 32/96" then "objrec's answers: 48/96" read as going back
+    assert said == [
+        f"{photos}: {whose}"
+        for photos in batches
+        for whose in ("objrec's answers", "ONNX Runtime's answers")
+    ]
     said.clear()
     for name, first in (("openvino", True), ("openvino", False), ("onnxruntime", True)):
         said_doing(said.append, name, first)

@@ -57,7 +57,7 @@ from objrec.outputs import (
     temporary_name,
     writing_outputs,
 )
-from objrec.progress import Reporter, joined, or_silent, plural
+from objrec.progress import Reporter, joined, or_silent, plural, span
 from objrec.quantize import QuantizedBody, calibration_set, damaged_graph, graph_engine
 from objrec.runtime import (
     ENGINE_NAMES,
@@ -309,7 +309,9 @@ def photo_agreement(
             batch = photos[start : start + PHOTO_BATCH]
             answered = functools.partial(advance, len(batch))  # objrec's, then each engine's
             if images := readable(batch, recognizer.draft):
+                photos_now = f"photos {span(start, len(batch), len(photos))}"
                 doing = functools.partial(said_doing, reporter.doing, first=start == 0)
+                doing = functools.partial(doing, photos=photos_now)
                 compare_batch(recognizer, runners, images, reading, tallies, answered, doing)
             else:
                 advance(len(batch) * (1 + len(runners)))
@@ -343,15 +345,20 @@ def checking_words(photos: Sequence[Path], runners: Mapping[str, object]) -> str
     return f"checking the export: {answers} to {plural(len(photos), 'real photo')}"
 
 
-def said_doing(say: Callable[[str], None], name: str, first: bool = False) -> None:
-    """Whose answers the check's bar waits for (``Reporter.doing``): the file standing at
-    "32/96" for 35 s said nothing of OpenVINO compiling it, at its first batch (newcomer50)."""
+def said_doing(
+    say: Callable[[str], None], name: str, first: bool = False, photos: str = ""
+) -> None:
+    """Whose answers the check's bar waits for (``Reporter.doing``), of which ``photos`` (``photos
+    17-32 of 32``): the file standing at "32/96" for 35 s said nothing of OpenVINO compiling it,
+    at its first batch (newcomer50), and "OpenVINO's answers: 32/96" then "objrec's answers:
+    48/96" read as going back where the batch was not said (newcomer51)."""
     if name == "objrec":
-        say("objrec's answers")
+        said = "objrec's answers"
     elif first and name == "openvino":
-        say("OpenVINO compiling the file, then its answers")
+        said = "OpenVINO compiling the file, then its answers"
     else:
-        say(f"{ENGINE_NAMES.get(name, name)}'s answers")
+        said = f"{ENGINE_NAMES.get(name, name)}'s answers"
+    say(f"{photos}: {said}" if photos else said)
 
 
 @dataclass

@@ -189,6 +189,15 @@ def or_silent(reporter: Reporter | None) -> Reporter:
     return SILENT if reporter is None else reporter
 
 
+def span(start: int, size: int, total: int) -> str:
+    """Which of ``total`` things a batch of ``size`` from ``start`` (0-based) holds, for a bar's
+    :meth:`Reporter.doing`: ``17-32 of 32``, ``5 of 8``. A counter that moves a batch at a time
+    then says what it waits for, and its phases read in order (newcomer51: export's "OpenVINO's
+    answers: 32/96" then "objrec's answers: 48/96" read as going back)."""
+    last = min(start + size, total)
+    return f"{start + 1}{f'-{last}' if last > start + 1 else ''} of {total}"
+
+
 def with_distinct(n: int, distinct: int, noun: str | None = None) -> str:
     """``n`` images and, when fewer, how many are distinct (near-duplicates counted once): ``5 (1
     distinct)`` in a table; with ``noun``, in a sentence: ``5 images, 1 distinct``."""

@@ -62,7 +62,7 @@ from objrec.outputs import (
     staged,
 )
 from objrec.prepared import FrozenPassCounts
-from objrec.progress import Reporter, below_one, or_silent, plural, quoted, some_of
+from objrec.progress import Reporter, below_one, or_silent, plural, quoted, some_of, span
 from objrec.runs import read_summary
 from objrec.tables import exact_cell
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
@@ -369,6 +369,7 @@ def saliency_tiles(
     with reporter.task("Grad-CAM maps", len(rows)) as advance:
         for start in range(0, len(rows), CAM_BATCH):
             batch = rows[start : start + CAM_BATCH]
+            reporter.doing(f"drawing {span(start, len(batch), len(rows))} in one pass")
             for (key, _), tile in zip(batch, saliency_batch(recognizer, batch, roots), strict=True):
                 tiles[key] += [tile] if tile is not None else []
             advance(len(batch))

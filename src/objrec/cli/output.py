@@ -138,12 +138,22 @@ def loss_text(loss: float) -> str:
 
 class SteadyTimeRemaining(TimeRemainingColumn):
     """Rich's time left, blank until ``ETA_AFTER`` of the steps are done, and the first
-    ``ETA_STEPS`` after the first one."""
+    ``ETA_STEPS`` after the first one; counted down from the last step (the task's ``stepped``
+    field, :meth:`RichReporter.shown`) while the next is awaited, and blank once it is overdue:
+    rich's own stood still through a long step."""
 
     def render(self, task: Any) -> Text:
         if task.total and task.completed < max(ETA_AFTER * task.total, ETA_STEPS + 1):
             return Text("")
-        return super().render(task)
+        stepped, left = task.fields.get("stepped"), task.time_remaining
+        if stepped is None or left is None or task.finished:
+            return super().render(task)
+        left -= task.get_time() - stepped
+        if left < 1:
+            return Text("")
+        minutes, seconds = divmod(int(left), 60)
+        hours, minutes = divmod(minutes, 60)
+        return Text(f"{hours:d}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
 
 
 class PlainProgress:
@@ -161,9 +171,17 @@ class PlainProgress:
         self.description, self.total, self.interval = description, total, interval
         self.base = description
         """The description as the task began (:meth:`doing` adds to it)."""
-        self.clock, self.write = clock, write
+        self.clock, self.said = clock, ""
+        """``said``: the last line written."""
+
+        def written(line: str) -> None:
+            self.said = line
+            write(line)
+
+        self.write = written
         self.done, self.printed, self.steps = 0, False, 0
-        self.start = self.last = clock()
+        self.start = self.last = self.stepped = clock()
+        """When the task began; its last line was written; its last step ended."""
         self.first: tuple[float, int] | None = None
         """When the first step ended and how many it counted: the pace is measured from there"""
         self.stopped = threading.Event()
@@ -183,18 +201,21 @@ class PlainProgress:
         return text
 
     def time_left(self, total: int) -> str:
-        """``, about 8s left`` at the pace since the first step ended, as rich's bar measures it:
-        the first step carries the task's start-up (workers, the body's runner: a demo's first
-        16 of 60 images took 17 s, and "about 46s left" came 1 s before the end). Nothing
-        before ``ETA_STEPS`` steps after the first, nor when what is left rounds to 0 s."""
+        """``, about 8s left`` at the pace from the first step's end to the last's, as rich's bar
+        measures it: the first step carries the task's start-up (workers, the body's runner: a
+        demo's first 16 of 60 images took 17 s, and "about 46s left" came 1 s before the end).
+        Counted down while the next step is awaited: measured to now, the int8 copy's "36/46
+        (78%) ... about 23s left" grew to 27s through its long last step (newcomer51). Nothing
+        before ``ETA_STEPS`` steps after the first, nor when what is left rounds to 0 s (overdue:
+        a long step outlasting the pace)."""
         if self.first is None or self.steps - 1 < ETA_STEPS:
             return ""
-        since, counted = self.clock() - self.first[0], self.done - self.first[1]
-        left = since * (total - self.done) / counted
+        since, counted = self.stepped - self.first[0], self.done - self.first[1]
+        left = since * (total - self.done) / counted - (self.clock() - self.stepped)
         return f", about {duration(left)} left" if round(left) >= 1 else ""  # never "about 0s"
 
     def advance(self, n: int = 1) -> None:
-        self.done, self.steps = self.done + n, self.steps + 1
+        self.done, self.steps, self.stepped = self.done + n, self.steps + 1, self.clock()
         if self.first is None:
             self.first = (self.clock(), self.done)
         if self.clock() - self.last < self.interval:
@@ -246,8 +267,14 @@ class PlainProgress:
     def finish(self) -> None:
         self.stop()  # so that "done" is the last line
         self.description = self.base  # done: the task's, not its last step's
-        if self.printed:
-            self.write(self.line(final=True) + ", done")
+        if not self.printed:
+            return
+        line = self.line(final=True)
+        # a task without steps whose last line showed this time: "loading ...: 10s" then
+        # "loading ...: 10s, done" read as stuck (newcomer51's demo)
+        self.write(
+            f"{self.base}: done" if self.total is None and line == self.said else line + ", done"
+        )
 
 
 class ProgressSeen:
@@ -363,8 +390,11 @@ class RichReporter(Reporter):
             def rename(what: str) -> None:
                 progress.update(task, description=escape(f"{description}: {what}"))
 
+            def advance(n: int = 1) -> None:
+                progress.update(task, advance=n, stepped=progress.get_time())
+
             with self.renaming(rename):
-                yield lambda n=1: progress.advance(task, n)
+                yield advance
 
     @contextmanager
     def renaming(self, rename: Callable[[str], None]) -> Iterator[None]:
