@@ -493,6 +493,26 @@ def test_a_split_under_a_lower_pixel_limit_leaves_out_what_it_refuses_though_its
 
 
 @pytest.mark.slow
+def test_a_second_split_under_a_lower_limit_measures_no_jpeg_the_limit_counts_reduced_again(
+    tmp_path, image_folder, known_facts, monkeypatch
+):
+    """The kept facts of an image over the limit whole were measured again by every split, to be
+    refused: a JPEG under it as the limit counts it (reduced: 1200x800 counts 600x400) but over
+    it whole was kept each time, and its facts (perceptual hashes, 8 times its decode) measured
+    again by each split under a lower ``OBJREC_MAX_PIXELS``. They are kept with its count now."""
+    from objrec import dedup
+
+    make_image((200, 40, 40), size=(1200, 800)).save(image_folder / "red" / "photo.jpg")
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "500000")
+    first = split_folder(image_folder, tmp_path / "first", near_duplicates=False)
+    measured, image_facts = [], dedup.image_facts
+    monkeypatch.setattr(dedup, "image_facts", lambda p: measured.append(p) or image_facts(p))
+    again = split_folder(image_folder, tmp_path / "again", near_duplicates=False)
+    assert measured == [] and first.too_large_files == again.too_large_files == []
+    assert placed(tmp_path / "again") == placed(tmp_path / "first")
+
+
+@pytest.mark.slow
 def test_heic_photos_left_out_without_pillow_heif_are_said_apart_from_damaged_files(
     tmp_path, image_folder, known_facts, no_heif_plugin
 ):

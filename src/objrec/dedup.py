@@ -40,6 +40,7 @@ from PIL import Image, ImageOps
 from objrec.config import check_field_types
 from objrec.errors import ObjrecError
 from objrec.images import (
+    COUNTED,
     PIXEL_RULES,
     UnreadableImageError,
     decoder_gone,
@@ -204,6 +205,10 @@ class ImageFacts:
     trimmed: int = 0
     """pHash of the image with its flat border trimmed (:func:`trimmed_hash`: a letterbox's or
     pillarbox's bars, a scan's margin); 0 where it has none, its whole hash standing for it."""
+    counted: int = 0
+    """The pixels the pixel limit counts the image at (``images.counted_size``: a JPEG reduced),
+    which a later split compares with its limit; 0 in facts kept before they kept it, whose
+    ``width`` by ``height`` stands for it."""
 
 
 def hash_bits(image: Image.Image) -> int:
@@ -249,6 +254,7 @@ def image_facts(path: Path) -> ImageFacts:
         crops=crop_hashes(grey),
         turns=turn_hashes(grey),
         trimmed=trimmed_hash(path, grey, (width, height)),
+        counted=image.info[COUNTED],
     )
 
 
@@ -667,7 +673,9 @@ def _stored_facts(db, digests: list[str], key: str, chunk=500) -> dict[str, Imag
     """The facts ``db`` keeps of ``digests`` under ``key``, less those of images over today's
     pixel limit (``images.pixel_limit``), which the key does not hold: kept under a higher
     ``OBJREC_MAX_PIXELS``, they made a split place an image train leaves out as too large.
-    Measured again, they are refused in their own words."""
+    Measured again, they are refused in their own words. Counted as the limit counts them
+    (:attr:`ImageFacts.counted`): by their whole size, a JPEG under the limit as it is counted
+    (reduced) but not whole was measured again by every split."""
     import json
 
     found, limit = {}, pixel_limit()
@@ -678,7 +686,7 @@ def _stored_facts(db, digests: list[str], key: str, chunk=500) -> dict[str, Imag
         for digest, text in db.execute(query, (key, *part)):
             values = json.loads(text)
             tuples = {name: tuple(values[name]) for name in ("crops", "turns")}
-            if values["width"] * values["height"] <= limit:
+            if (values.get("counted") or values["width"] * values["height"]) <= limit:
                 found[digest] = ImageFacts(**(values | tuples))
     return found
 
