@@ -361,6 +361,42 @@ def test_check_notes_nearly_blank_images_as_one_warning_naming_them(tmp_path):
 
 
 @pytest.mark.slow
+def test_check_notes_images_a_few_pixels_a_side_with_their_sizes(tmp_path, monkeypatch):
+    """A 4x3 PNG in a class folder, or a 1x1 tracking pixel, passed `check` without a word (the
+    1x1 as a nearly blank image), and training scaled each up to 224 pixels from next to nothing.
+    One note of the images under TINY_SIDE pixels a side names a few with their size (--json:
+    all of them), read again from the facts store by a second check; one kept by an objrec whose
+    check kept only the contrast is decoded again."""
+    import sqlite3
+
+    from objrec import check
+    from objrec.split_source import facts_file
+
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    rng = np.random.default_rng(0)
+    for name, (w, h) in {"red/icon.png": (4, 3), "green/pixel.gif": (1, 1)}.items():
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(photos / name)
+    Image.fromarray(rng.integers(0, 256, (16, 300, 3), dtype=np.uint8)).save(photos / "red/w.png")
+    with sqlite3.connect(facts_file()) as db:  # as an objrec before the sizes made it
+        db.execute(
+            "CREATE TABLE check_decoded(digest TEXT, key TEXT, contrast REAL NOT NULL, "
+            "seen REAL NOT NULL, PRIMARY KEY(digest, key)) WITHOUT ROWID"
+        )
+    for _ in range(2):  # the second from the sizes kept
+        result = check.check_folder(photos)
+        (note,) = [p for p in result.problems if p.kind == "tiny_images"]
+        tiny = [photos / "green" / "pixel.gif", photos / "red" / "icon.png"]
+        assert (note.path, note.unusable, note.files) == (str(photos), False, list(map(str, tiny)))
+        assert note.message.startswith(
+            "2 images under 16 pixels a side (green/pixel.gif 1x1, red/icon.png 4x3): training "
+            "scales each up to the network's input, 224 pixels or more, from next to nothing"
+        )
+        assert not [p for p in result.problems if p.kind == "blank_images"]  # the 1x1: tiny
+        assert result.readable == 9 and not result.unusable
+        monkeypatch.setattr(check, "_decode_one", None)  # nothing decoded again
+
+
+@pytest.mark.slow
 def test_a_second_check_or_one_after_a_split_hashes_and_decodes_no_unchanged_file(
     tmp_path, monkeypatch
 ):
@@ -503,10 +539,10 @@ def test_a_first_check_decodes_in_worker_processes_as_split_measures_its_facts(
 
 @pytest.mark.slow
 def test_what_check_decoded_is_kept_by_content_and_pruned_as_the_image_facts_are(tmp_path):
-    """check keeps each readable image's contrast by its content digest (not an unreadable
-    one's: tried again), read for a file of the same bytes elsewhere; ``objrec cache --prune``
-    forgets those of no image kept, as it does the image facts."""
-    from objrec.check import DECODED, decoded
+    """check keeps each readable image's contrast and size by its content digest (not an
+    unreadable one's: tried again), read for a file of the same bytes elsewhere; ``objrec cache
+    --prune`` forgets those of no image kept, as it does the image facts."""
+    from objrec.check import DECODED, Decoded, decoded
     from objrec.dedup import prune_kept
 
     make_image((200, 40, 40), seed=1).save(red := tmp_path / "red.png")
@@ -514,7 +550,8 @@ def test_what_check_decoded_is_kept_by_content_and_pruned_as_the_image_facts_are
     hashes = {red: "a" * 64, broken: "b" * 64}
     kept = tmp_path / "facts.sqlite"
     first = decoded([red, broken], hashes, kept, lambda: None)
-    assert isinstance(first[red], float) and "cannot read" in first[broken].reason
+    assert isinstance(look := first[red], Decoded) and (look.width, look.height) == (40, 32)
+    assert "cannot read" in first[broken].reason
     elsewhere = tmp_path / "gone.png"  # not there: read from the store alone
     assert decoded([elsewhere], {elsewhere: "a" * 64}, kept, lambda: None) == {
         elsewhere: first[red]

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 from objrec.config import SplitConfig
 from objrec.copies import originals_first
@@ -86,14 +86,15 @@ class Problem:
     sidecar_files: one note of all the camera RAW files (``images.RAW_EXTENSIONS``), or of all
     the sidecar files (``images.SIDECAR_EXTENSIONS``), of the class folders, at the folder
     checked; blank_images: one note of all the nearly blank images (a camera's black failure
-    frames), at the folder checked; identical_files: one note of each group of files of the same
-    bytes, at its first file; windows_name: a class folder whose name Windows cannot hold
+    frames), at the folder checked; tiny_images: one note of all the images a few pixels a side
+    (``TINY_SIDE``), at the folder checked; identical_files: one note of each group of files of
+    the same bytes, at its first file; windows_name: a class folder whose name Windows cannot hold
     (``data.windows_unsafe``)"""
     message: str
     unusable: bool
     files: list[str] | None = None
-    """Of a raw_files, sidecar_files or blank_images note: every file it counts (its message
-    names few); of an identical_files note, every file of the group."""
+    """Of a raw_files, sidecar_files, blank_images or tiny_images note: every file it counts (its
+    message names few); of an identical_files note, every file of the group."""
     without_image: list[str] | None = None
     """Of a raw_files note: its files with no image of the same name beside them (a photo that
     is not trained on unless converted), which its message names, the first 10."""
@@ -121,6 +122,9 @@ class CheckResult:
     """Sidecar files (``.xmp``) in class folders, noted together."""
     blank_images: list[Path] = field(default_factory=list)
     """Readable images of one colour all over (``dedup.MIN_CONTRAST``), noted together."""
+    tiny_images: list[tuple[Path, int, int]] = field(default_factory=list)
+    """Readable images with a side under ``TINY_SIDE`` pixels, with their width and height,
+    noted together (:func:`_note_tiny`)."""
     split_record: dict[str, Any] | None = None
     """How a split folder was made, as its ``split.json`` says (``split_record``); None for a
     class folder, or a split folder made before objrec recorded it."""
@@ -485,6 +489,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
         result.problems.append(Problem(str(root), "one_class", message, True))
     readable = _decode(classes, result, reporter)
     _note_blank(root, classes, readable, result)
+    _note_tiny(root, result)
     _note_identical(root, result)
     if not result.splits:
         _note_small_classes(root, classes, readable, result)
@@ -592,7 +597,9 @@ def _decode(
     and what its decode told (by its content, in the image facts store: :func:`decoded`), so that
     a second check of an unchanged folder, or a check after a split, reads no file again (each
     check decoded every image: 10 min for 60,000 phone photos, in the loop of fixing a folder and
-    checking it again; review47c). Those of one colour all over go to ``result.blank_images``."""
+    checking it again; review47c). Those a few pixels a side go to ``result.tiny_images``, the
+    others of one colour all over to ``result.blank_images`` (a 1x1 image is both: tiny says more
+    of it)."""
     from objrec.dedup import MIN_CONTRAST
     from objrec.split_source import facts_file, hash_all
     from objrec.store import store_dir
@@ -619,19 +626,30 @@ def _decode(
             readable[name] += 1
             if path in hashes:  # else unreadable when hashed, readable since
                 result.digests[path] = hashes[path]
-            if look < MIN_CONTRAST:
+            if min(look.width, look.height) < TINY_SIDE:
+                result.tiny_images.append((path, look.width, look.height))
+            elif look.contrast < MIN_CONTRAST:
                 result.blank_images.append(path)
     result.readable = sum(readable.values())
     return readable
 
 
+TINY_SIDE = 16
+"""An image with a side shorter than this many pixels is noted by ``check`` (``tiny_images``): a
+few pixels a side, an icon or a tracking pixel rather than a photo, which training scales up to
+the network's input (224 pixels or more) from next to nothing. ``audit`` lists those under
+``audit.MIN_SIDE`` (32) among its outliers, for a person to look at; under this they are most
+likely the wrong file."""
+
+
 DECODED_SCHEMA = """CREATE TABLE IF NOT EXISTS check_decoded(
     digest TEXT, key TEXT, contrast REAL NOT NULL, seen REAL NOT NULL, exif TEXT,
-    PRIMARY KEY(digest, key)) WITHOUT ROWID"""
-"""Each readable image's contrast as ``check`` decodes it, by content digest, in the image facts
-store, under :func:`decoded_key`, when a check last read it, and why its EXIF data is damaged
-("" where it is not: ``images.exif_damage``), so that a check that decodes it no more warns as
-the first did (NULL in a row kept before it was kept: decoded again). Not the image facts
+    width INTEGER, height INTEGER, PRIMARY KEY(digest, key)) WITHOUT ROWID"""
+"""Each readable image's contrast and size as ``check`` decodes it (:class:`Decoded`), by content
+digest, in the image facts store, under :func:`decoded_key`, when a check last read it, and why
+its EXIF data is damaged ("" where it is not: ``images.exif_damage``), so that a check that
+decodes it no more warns as the first did (NULL in a row kept before each was kept: decoded
+again). Not the image facts
 (``dedup.cached_facts``), which ``check`` reads where a split or an audit kept them: their
 perceptual hashes cost 8 times the decode's CPU (a first check of Caltech-101 took 122 s with
 them, 11 s without), and check uses none of them. An unreadable image is not kept: it is decoded
@@ -639,10 +657,13 @@ again, as the facts store tries one again."""
 
 
 def _decoded_table(db) -> None:
-    """:data:`DECODED_SCHEMA`'s table, its ``exif`` column added to one made before it."""
+    """:data:`DECODED_SCHEMA`'s table, its ``exif``, ``width`` and ``height`` columns added to
+    one made before them."""
     db.execute(DECODED_SCHEMA)
-    if "exif" not in {row[1] for row in db.execute("PRAGMA table_info(check_decoded)")}:
-        db.execute("ALTER TABLE check_decoded ADD COLUMN exif TEXT")
+    has = {row[1] for row in db.execute("PRAGMA table_info(check_decoded)")}
+    for column, kind in (("exif", "TEXT"), ("width", "INTEGER"), ("height", "INTEGER")):
+        if column not in has:
+            db.execute(f"ALTER TABLE check_decoded ADD COLUMN {column} {kind}")
 
 
 def decoded_key() -> str:
@@ -664,15 +685,23 @@ DECODED = KeptTable("check_decoded", DECODED_SCHEMA, decoded_key)
 forgotten image is decoded again."""
 
 
-Decoded = tuple[float, str]
-"""An image's contrast (``dedup.contrast``) and why its EXIF data is damaged ("": it is not)."""
+class Decoded(NamedTuple):
+    """What ``check`` keeps of a readable image's decode: its contrast (``dedup.contrast``), its
+    size as decoded, reduced at ``dedup.DRAFT`` (a JPEG whose sides both stay that large: the
+    file's own below it, where ``TINY_SIDE`` is told), and why its EXIF data is damaged ("": it
+    is not)."""
+
+    contrast: float
+    width: int
+    height: int
+    exif: str
 
 
 def decoded(
     paths: list[Path], hashes: dict[Path, str], kept: Path, advance: Callable[[], None]
-) -> dict[Path, float | UnreadableImageError]:
-    """Each image's contrast (``dedup.contrast``, decoded at ``dedup.DRAFT`` as the image facts
-    are), or why it cannot be decoded (``open_image``'s error). Read from ``kept`` where an
+) -> dict[Path, Decoded | UnreadableImageError]:
+    """Each image's contrast and size (:class:`Decoded`, decoded at ``dedup.DRAFT`` as the image
+    facts are), or why it cannot be decoded (``open_image``'s error). Read from ``kept`` where an
     earlier check (:data:`DECODED_SCHEMA`) or a split's or an audit's image facts hold its
     content (``hashes``: each file's SHA-256, a file without one decoded), else decoded and kept
     there, in worker processes as ``split`` measures its image facts (``processes.each_file``);
@@ -682,71 +711,67 @@ def decoded(
     from objrec.store import DIGEST_CHARS
 
     digests = {p: hashes[p][:DIGEST_CHARS] for p in paths if p in hashes}
-    known = _known_contrast(kept, digests)
+    known = _known_decodes(kept, digests)
     found: dict[Path, Decoded | UnreadableImageError] = {}
     for path in paths:
         if (digest := digests.get(path, "")) in known:
-            contrast, _, damage = known[digest]
-            found[path] = contrast, damage
-            if damage:
-                warn_damaged_exif(str(path), damage, path)
+            found[path] = was = known[digest][0]
+            if was.exif:
+                warn_damaged_exif(str(path), was.exif, path)
             advance()
     todo = [p for p in paths if p not in found]
     found |= zip(todo, each_file(_decode_one, todo, advance, doing="decoding images"), strict=True)
     fresh = {  # those decoded now, and those whose last use is stale (pruned by it)
         d: look
         for p, d in digests.items()
-        if isinstance(look := found[p], tuple) and use_is_stale(known.get(d, (0.0, 0.0, ""))[1])
+        if isinstance(look := found[p], Decoded) and use_is_stale(known.get(d, (look, 0.0))[1])
     }
-    _keep_contrast(kept, fresh)
-    return {  # in the order of ``paths``
-        path: look if isinstance(look := found[path], UnreadableImageError) else look[0]
-        for path in paths
-    }
+    _keep_decodes(kept, fresh)
+    return {path: found[path] for path in paths}  # in the order of ``paths``
 
 
 def _decode_one(path: Path) -> Decoded | UnreadableImageError:
-    """``path``'s contrast and EXIF damage, decoded as training decodes it (reduced), or why it
-    cannot be."""
+    """``path``'s contrast, size and EXIF damage, decoded as training decodes it (reduced), or
+    why it cannot be."""
     from objrec import dedup
 
     try:
         image = open_image(path, draft_size=dedup.DRAFT)
     except UnreadableImageError as exc:
         return exc
-    return dedup.contrast(image), image.info[DAMAGED_EXIF]
+    return Decoded(dedup.contrast(image), *image.size, image.info[DAMAGED_EXIF])
 
 
-def _known_contrast(kept: Path, digests: dict[Path, str]) -> dict[str, tuple[float, float, str]]:
-    """The contrast ``kept`` holds of each of ``digests``' contents, when a check last saw it and
-    why its EXIF data is damaged: an earlier check's, else a split's or an audit's image facts
-    (seen now; their EXIF not known, said undamaged; not those of an image over today's pixel
-    limit, decoded again to be refused in its words)."""
+def _known_decodes(kept: Path, digests: dict[Path, str]) -> dict[str, tuple[Decoded, float]]:
+    """What ``kept`` holds of the decode of each of ``digests``' contents (:class:`Decoded`) and
+    when a check last saw it: an earlier check's, else a split's or an audit's image facts (seen
+    now; their EXIF not known, said undamaged; not those of an image over today's pixel limit,
+    decoded again to be refused in its words)."""
     from objrec import dedup
 
     if not kept.exists():
         return {}
     wanted = list(dict.fromkeys(digests.values()))
-    found: dict[str, tuple[float, float, str]] = {}
+    found: dict[str, tuple[Decoded, float]] = {}
     with dedup.open_facts(kept) as db:
         _decoded_table(db)
         for start in range(0, len(wanted), 500):
             part = wanted[start : start + 500]
             query = (
-                "SELECT digest, contrast, seen, exif FROM check_decoded WHERE key=? "
-                f"AND exif IS NOT NULL AND digest IN ({','.join('?' * len(part))})"
+                "SELECT digest, contrast, width, height, exif, seen FROM check_decoded WHERE "
+                "key=? AND exif IS NOT NULL AND width IS NOT NULL AND height IS NOT NULL AND "
+                f"digest IN ({','.join('?' * len(part))})"
             )
             rows = db.execute(query, (decoded_key(), *part))
-            found |= {d: (contrast, seen, exif) for d, contrast, seen, exif in rows}
+            found |= {d: (Decoded(*look), seen) for d, *look, seen in rows}
     rest = {p: d for p, d in digests.items() if d not in found}
     facts = dedup.kept_facts(list(rest), list(rest.values()), kept) if rest else {}
     now = time.time()
-    return found | {d: (f.contrast, now, "") for d, f in facts.items()}
+    return found | {d: (Decoded(f.contrast, f.width, f.height, ""), now) for d, f in facts.items()}
 
 
-def _keep_contrast(kept: Path, looks: dict[str, Decoded]) -> None:
-    """Keep each readable image's contrast and EXIF damage (``looks``, by its content digest) in
-    ``kept``."""
+def _keep_decodes(kept: Path, looks: dict[str, Decoded]) -> None:
+    """Keep each readable image's decode (``looks``, by its content digest) in ``kept``."""
     from objrec import dedup
 
     if not looks:
@@ -756,9 +781,9 @@ def _keep_contrast(kept: Path, looks: dict[str, Decoded]) -> None:
         _decoded_table(db)
         db.execute("BEGIN IMMEDIATE")  # one transaction: a commit per row costs an fsync each
         db.executemany(
-            "INSERT OR REPLACE INTO check_decoded(digest, key, contrast, seen, exif) "
-            "VALUES (?,?,?,?,?)",
-            [(d, key, c, now, damage) for d, (c, damage) in looks.items()],
+            "INSERT OR REPLACE INTO check_decoded(digest, key, contrast, seen, exif, width, "
+            "height) VALUES (?,?,?,?,?,?,?)",
+            [(d, key, c, now, exif, w, h) for d, (c, w, h, exif) in looks.items()],
         )
         db.execute("COMMIT")
 
@@ -802,6 +827,25 @@ def _note_blank(
         )
     files = [str(p) for p in shown]
     result.problems.append(Problem(str(root), "blank_images", message, False, files))
+
+
+def _note_tiny(root: Path, result: CheckResult) -> None:
+    """One note of the images a few pixels a side (``TINY_SIDE``), naming a few with their size:
+    training scales each up to the network's input from next to nothing, and such a file is
+    most often not the photo meant (an icon, a tracking pixel, a thumbnail saved in its place)."""
+    if not result.tiny_images:
+        return
+    named = [f"{quoted(str(p.relative_to(root)))} {w}x{h}" for p, w, h in result.tiny_images]
+    more = ", ..." if len(named) > 3 else ""
+    message = (
+        f"{plural(len(named), 'image')} under {TINY_SIDE} pixels a side "
+        f"({', '.join(named[:3])}{more}): training scales each up to the network's input, 224 "
+        "pixels or more, from next to nothing, and such a file is most often not the photo "
+        "meant (an icon, a tracking pixel, a thumbnail). Replace them with the photos, or move "
+        "them out"
+    )
+    files = [str(p) for p, _, _ in result.tiny_images]
+    result.problems.append(Problem(str(root), "tiny_images", message, False, files))
 
 
 def _note_identical(root: Path, result: CheckResult) -> None:
