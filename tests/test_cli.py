@@ -2788,9 +2788,10 @@ def test_train_on_a_full_disk_at_its_end_says_one_sentence_last(
 
 @pytest.mark.slow
 def test_check_on_a_full_cache_disk_says_so_and_how_to_free_it(capsys, tmp_path, monkeypatch):
-    """SQLite's "database or disk is full" in the cache folder's image facts store: the CLI names
-    the cache folder, its full disk, `objrec cache --prune` and OBJREC_CACHE (check has no
-    --cache-dir to offer), exit 1; never "an error objrec did not expect"."""
+    """SQLite's "database or disk is full" in the cache folder (the feature store's file index,
+    which check hashes through, or the image facts store): the CLI names the cache folder, its
+    full disk, `objrec cache --prune` and OBJREC_CACHE (check has no --cache-dir to offer), exit
+    1; never "an error objrec did not expect"."""
     from .test_store import sqlite_full
 
     photos = make_class_folder(tmp_path / "photos", per_class=2, classes=("red", "green"))
@@ -2800,12 +2801,12 @@ def test_check_on_a_full_cache_disk_says_so_and_how_to_free_it(capsys, tmp_path,
         code, out, err = run(capsys, "check", photos)
     said = " ".join(err.split())
     assert code == 1 and out == ""
-    assert said.startswith(
-        f"error: the disk of the cache folder {cache} is full: the image facts store "
-        f"{cache / 'facts.sqlite'} could not be written (database or disk is full); free some "
-        f"space on it (`objrec cache --prune --cache-dir {cache} --days 30` forgets what no "
-        "command used for 30 days"
-    )
+    assert said.startswith(f"error: the disk of the cache folder {cache} is full: the ")
+    assert (  # the feature store's file index, its first write since check hashes through it
+        f"{cache / 'store' / 'index.sqlite'} could not be written (database or disk is full); "
+        f"free some space on it (`objrec cache --prune --cache-dir {cache} --days 30` forgets "
+        "what no command used for 30 days"
+    ) in said
     assert said.endswith("or point OBJREC_CACHE at a folder on a disk with room")
     assert "did not expect" not in said
 
