@@ -3488,8 +3488,36 @@ def test_evaluate_s_tables_say_what_their_columns_and_rows_mean():
     said = " ".join(console.export_text().split())
     assert "trained on" in said and "n_train" not in said
     assert "top-1 (recall): its images guessed right" in said
-    assert "precision: the images guessed as it that are it; F1: the two in one score" in said
+    assert "precision: the images guessed as it that are it (-: it never was); F1" in said
     assert "macro: each class counts the same; weighted: each image does" in said
+
+
+def test_evaluate_s_tables_show_a_class_never_answered_without_a_precision():
+    """A class never answered showed precision 0.000 ("every answer of it wrong", yet there was
+    none), and the macro precision counted it (review51a L3): "-" now, NaN in the per-class
+    table, null in JSON; the averages' caption says the precision leaves such a class out."""
+    import pandas as pd
+    from rich.console import Console
+
+    from objrec.cli.evaluation import averages_table, worst_table
+
+    rows = pd.DataFrame(
+        {"class": ["green"], "n_train": [3], "n_test": [2], "top1": [0.0], "top5": [1.0]}
+        | {"precision": [float("nan")], "f1": [0.0], "most_confused_with": ["red"]}
+    )
+    metrics = {
+        f"{kind}_{name}": 0.5
+        for kind in ("macro", "weighted")
+        for name in ("precision", "recall", "f1")
+    }
+    console = Console(width=300, record=True)
+    console.print(worst_table(rows), averages_table(metrics | {"macro_precision": None, "n": 2}))
+    said = console.export_text()
+    rows = [line.strip("│ ").split("│") for line in said.splitlines() if line.startswith("│")]
+    cells = {row[0].strip(): [cell.strip() for cell in row[1:]] for row in rows}
+    assert cells["green"][-3:] == ["-", "0.000", "red"] and "nan" not in said
+    assert cells["macro"] == ["-", "0.500", "0.500", "2"]
+    assert "the precision leaves out a class never guessed" in " ".join(said.split())
 
 
 def test_a_top1_on_few_images_is_shown_with_its_interval():

@@ -97,6 +97,38 @@ def test_precision_recall_f1_match_scikit_learn():
     assert precision_recall_f1(preds, targets, 5)["precision"][4] == 0  # predicted, never right
 
 
+def test_a_class_never_answered_has_no_precision_and_no_part_in_the_averages_of_it():
+    """A class never answered showed precision 0.000, read as "every answer of it was wrong"
+    where there was none, and pulled the macro precision down (a tiny run's first evaluation:
+    green never answered, macro precision 0.500; review51a L3). Its precision is undefined (NaN:
+    null in JSON, "-" in the tables), out of the macro and weighted precision, as scikit-learn's
+    ``zero_division=np.nan``; its F1 is 0, as its recall is."""
+    metrics = pytest.importorskip("sklearn.metrics")
+    targets = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2])
+    preds = torch.tensor([0, 0, 2, 0, 2, 2, 2, 2])  # green (1) never answered
+    logits = torch.nn.functional.one_hot(preds, 3).double()
+    table = per_class_table(logits, targets, ["red", "green", "blue"]).set_index("class")
+    assert np.isnan(table.loc["green", "precision"]) and table.loc["green", "f1"] == 0
+    assert table.loc["red", "precision"] == 2 / 3 and table.loc["blue", "precision"] == 3 / 5
+    summary = summarize(logits, targets)
+    assert summary["macro_precision"] == pytest.approx((2 / 3 + 3 / 5) / 2)
+    assert summary["weighted_precision"] == pytest.approx((3 * 2 / 3 + 3 * 3 / 5) / 6)
+    for average in ("macro", "weighted"):
+        expected = metrics.precision_recall_fscore_support(
+            targets.numpy(), preds.numpy(), average=average, zero_division=np.nan
+        )
+        got = [summary[f"{average}_{n}"] for n in ("precision", "recall", "f1")]
+        np.testing.assert_allclose(got, expected[:3])
+    precision, _, f1, _ = metrics.precision_recall_fscore_support(
+        targets.numpy(), preds.numpy(), zero_division=np.nan
+    )
+    np.testing.assert_allclose(table.loc[["red", "green", "blue"], "precision"], precision)
+    np.testing.assert_allclose(table.loc[["red", "green", "blue"], "f1"], f1)
+    elsewhere = torch.nn.functional.one_hot(torch.full((4,), 2), 3).double()  # 2: no images
+    none_answered = summarize(elsewhere, torch.tensor([0, 0, 1, 1]), 3)
+    assert np.isnan(none_answered["macro_precision"]) and none_answered["macro_recall"] == 0
+
+
 def test_one_quantity_under_two_names_has_one_value():
     """evaluate --json gave "top1": 0.991150438785553 (float32) beside "weighted_recall":
     0.9911504424778761, and per class "top1": 0.8999999761581421 beside "recall": 0.9."""

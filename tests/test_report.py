@@ -278,6 +278,45 @@ def test_an_evaluation_older_than_the_model_is_made_again_not_reported(
 
 
 @pytest.mark.slow
+def test_a_class_never_answered_shows_no_precision_in_evaluate_its_json_and_the_report(
+    trained_run, split_dir, tmp_path, capsys
+):
+    """A class the model never answered showed precision 0.000 in evaluate's table, the report
+    and metrics.json, read as "every answer of it was wrong" where there was none, and its 0
+    pulled the macro precision down (review51a L3). "-" in the tables, null in the JSON, left
+    out of the averages."""
+    import re
+
+    import torch
+
+    from objrec.checkpoint import BEST, load_model, save_checkpoint
+    from objrec.cli import main
+
+    model, meta = load_model(trained_run)
+    never = meta.classes.index("green")
+    with torch.no_grad():  # the last layer's bias (each member's): green's far below the rest
+        bias = model.head.out_bias if hasattr(model.head, "out_bias") else model.head[-1].bias
+        bias[..., never] = -1e4
+    save_checkpoint(trained_run / BEST, model, meta)
+    assert main(["evaluate", str(trained_run), str(split_dir)]) == 0
+    said = capsys.readouterr().out
+    row = next(line for line in said.splitlines() if line.startswith("│ green "))
+    assert [cell.strip() for cell in row.split("│")][-4:-2] == ["-", "0.000"]  # precision, F1
+    metrics = json.loads((trained_run / "eval-test" / "metrics.json").read_text())
+    rows = {r["class"]: r for r in metrics["per_class"]}
+    assert rows["green"]["precision"] is None and rows["green"]["f1"] == 0
+    others = [r["precision"] for name, r in rows.items() if name != "green"]
+    assert metrics["macro_precision"] == pytest.approx(sum(others) / len(others))
+    html = build_report(trained_run, tmp_path / "report.html").read_text()
+    green = re.search(r"<td>green</td>(.*?)</tr>", html, re.S)
+    assert green is not None
+    cells = re.findall(r'<td class="num">([^<]*)', green.group(1))
+    assert cells[-3:-1] == ["-", "0.000"]  # precision, F1, before the loss
+    macro = re.search(r'<td>macro average</td><td class="num">([^<]*)</td>', html)
+    assert macro is not None and macro.group(1) == f"{metrics['macro_precision']:.3f}"
+
+
+@pytest.mark.slow
 def test_report_force_replaces_an_evaluation_of_another_folder_as_its_advice_says(
     trained_run, split_dir, capsys
 ):

@@ -80,8 +80,10 @@ def precision_recall_f1(
 ) -> dict[str, torch.Tensor]:
     """Per class (n_classes,): precision, recall, F1 and support (true images) of top-1 answers.
 
-    A ratio with nothing to divide by (a class never predicted, or absent) is 0, as scikit-learn's
-    ``zero_division=0``.
+    The precision of a class never answered is NaN, undefined: no answer was right or wrong
+    (scikit-learn's ``zero_division=np.nan``; 0 read as "every answer wrong"). Its F1 is 0, as
+    scikit-learn's ``2 tp / (2 tp + fp + fn)`` gives, since its recall is. A class without images
+    (in no table) has recall 0.
     """
     matrix = confusion_matrix(preds, targets, n_classes).double()
     tp = matrix.diagonal()
@@ -89,23 +91,28 @@ def precision_recall_f1(
     precision = tp / predicted.clamp(min=1)
     recall = tp / support.clamp(min=1)
     f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
+    precision[predicted == 0] = float("nan")
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
 
 
 def averaged_prf(preds: torch.Tensor, targets: torch.Tensor, n_classes: int) -> dict[str, float]:
     """Macro (unweighted mean) and weighted (by support) precision, recall and F1 over the classes
-    that have images, as scikit-learn's ``average="macro"``/``"weighted"`` with those labels."""
+    that have images, as scikit-learn's ``average="macro"``/``"weighted"`` with those labels and
+    ``zero_division=np.nan``: the precision over those answered at least once, a class never
+    answered having none (NaN when no class has one)."""
     prf = precision_recall_f1(preds, targets, n_classes)
     support = prf["support"]
     present = support > 0
-    weights = support[present] / support[present].sum().clamp(min=1)
     result = {}
-    empty = not bool(present.any())
     for name in ("precision", "recall", "f1"):
-        values = prf[name][present]
+        values, counts = prf[name][present], support[present]
+        defined = ~values.isnan()  # a class never answered has no precision
+        values, counts = values[defined], counts[defined]
+        weights = counts / counts.sum().clamp(min=1)
+        empty = not len(values)
         result[f"macro_{name}"] = float("nan") if empty else values.mean().item()
         result[f"weighted_{name}"] = float("nan") if empty else (values * weights).sum().item()
-    if not empty:  # the share of images right, as summarize's top1: to the last digit
+    if bool(present.any()):  # the share of images right, as summarize's top1: to the last digit
         result["weighted_recall"] = (preds == targets).sum().item() / support.sum().item()
     return result
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import sys
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -244,6 +245,13 @@ def below_one(score: float) -> str:
         if score >= 1 or float(shown) < 1:
             return shown
     return "over 0.9999"
+
+
+def three_places(ratio: float | None) -> str:
+    """A precision, recall or F1 to three places, ``0.875``; ``-`` where it is undefined (None, as
+    JSON has it, or NaN): the precision of a class never answered, which no answer made right or
+    wrong."""
+    return "-" if ratio is None or math.isnan(ratio) else f"{ratio:.3f}"
 
 
 def points(share: float) -> str:

@@ -62,7 +62,16 @@ from objrec.outputs import (
     staged,
 )
 from objrec.prepared import FrozenPassCounts
-from objrec.progress import Reporter, below_one, or_silent, plural, quoted, some_of, span
+from objrec.progress import (
+    Reporter,
+    below_one,
+    or_silent,
+    plural,
+    quoted,
+    some_of,
+    span,
+    three_places,
+)
 from objrec.runs import read_summary
 from objrec.tables import exact_cell
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
@@ -474,6 +483,7 @@ def report_template() -> Template:
     env.filters["some_of"] = some_of  # as evaluate names them: "and 1 more" never
     env.filters["shaded"] = shaded_words
     env.filters["below_one"] = below_one  # 0.996, never "1.00, where 1 is always"
+    env.filters["three_places"] = three_places  # "-" for a class never answered's precision
     return env.from_string((resources.files("objrec") / "static" / "report.html.j2").read_text())
 
 

@@ -52,6 +52,7 @@ from objrec.progress import (
     points,
     quoted,
     some_of,
+    three_places,
     with_distinct,
 )
 
@@ -1132,7 +1133,8 @@ def worst_table(rows, with_top5: bool = True, title: str = "Worst classes") -> T
     columns = ("class", "trained on", "images", "top-1 (recall)", *top5, "precision", "F1")
     caption = (
         "worst first: by top-1, then by mean loss; top-1 (recall): its images guessed right; "
-        "precision: the images guessed as it that are it; F1: the two in one score"
+        "precision: the images guessed as it that are it (-: it never was); F1: the two in one "
+        "score"
     )
     if any(measured_on_few(r) for r in rows.itertuples()):
         caption += (
@@ -1147,7 +1149,7 @@ def worst_table(rows, with_top5: bool = True, title: str = "Worst classes") -> T
             with_distinct(r.n_test, getattr(r, "n_groups", r.n_test)),
             top1_cell(r),
             *((percent(r.top5),) if with_top5 else ()),
-            f"{r.precision:.3f}",
+            three_places(r.precision),
             f"{r.f1:.3f}",
             Text(str(r.most_confused_with)),
         )
@@ -1171,10 +1173,13 @@ def top1_cell(r) -> str:
 
 def averages_table(m: dict[str, Any]) -> Table:
     """Macro (each class counts once) and weighted (by images) precision, recall and F1."""
-    caption = "macro: each class counts the same; weighted: each image does"
+    caption = (
+        "macro: each class counts the same; weighted: each image does; the precision leaves out a "
+        "class never guessed, which has none"
+    )
     table = Table("average", "precision", "recall", "F1", "images", caption=caption)
     for kind in ("macro", "weighted"):
-        values = (f"{m[f'{kind}_{name}']:.3f}" for name in ("precision", "recall", "f1"))
+        values = (three_places(m[f"{kind}_{name}"]) for name in ("precision", "recall", "f1"))
         table.add_row(kind, *values, f"{m['n']:,}")
     return table
 
