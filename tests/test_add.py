@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -849,6 +850,24 @@ def test_add_through_the_cli(capsys, tmp_path, split_dir):
     code = main(["add", str(split_dir), str(new), "--class", "a/b"])
     err = " ".join(capsys.readouterr().err.split())
     assert code == 1 and "'a/b' is not a valid folder name for --class" in err
+
+
+@pytest.mark.slow
+def test_add_says_its_warnings_before_its_summary_and_next_step(
+    capsys, monkeypatch, tmp_path, split_dir
+):
+    """Both streams in one terminal read the add's table, "added 4 images to data", "next:
+    objrec train ...", and only then "warning: pictures in two classes ...": a warning after the
+    step to take next, about the images just counted. Its warnings come first now, as split's."""
+    new = new_images(tmp_path / "new", "purple", 4, PURPLE)
+    shutil.copy(sorted((split_dir / "train" / "red").iterdir())[0], new / "purple" / "dup.jpg")
+    monkeypatch.setattr(sys, "stderr", sys.stdout)  # one stream, as a terminal shows both
+    code = main(["add", str(split_dir), str(new)])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    warned = [i for i, line in enumerate(lines) if line.startswith("warning:")]
+    added = next(i for i, line in enumerate(lines) if line.startswith("added 4 images to"))
+    assert code == 0 and warned and max(warned) < added, lines
+    assert "objrec train" in lines[-1]
 
 
 @pytest.mark.slow

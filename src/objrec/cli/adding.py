@@ -104,11 +104,11 @@ def add(data, new, copy, ratios, dry_run, cache_dir, as_json, **settings) -> Non
     settings |= {"ratios": ratios or None, "mode": "copy" if copy else "link"}
     result, logged = run_add(data, new, dry_run, cache_dir, settings)
     warnings = add_warnings(result)
+    print_warnings(warnings)  # before the summary they qualify, as split's
     if as_json:
         print_json(add_json(result, logged + warnings))
     else:
         print_added(result, cache_dir)
-    print_warnings(warnings)
 
 
 def run_add(data, new, dry_run: bool, cache_dir, settings: dict[str, Any]) -> tuple[Any, list[str]]:
