@@ -1,0 +1,256 @@
+"""The evaluation's overall figures as typed data: ``EvaluationResult.metrics``, and the first keys
+of ``metrics.json`` and ``evaluate --json`` (the per-class tables and what was evaluated follow
+them there, from the result's other fields).
+
+Written as JSON in one place (:meth:`EvaluationMetrics.to_json`, the keys and their order as
+docs/json.md lists them) and read back by :meth:`EvaluationMetrics.from_json`, which takes the
+files of earlier versions too, without the figures they did not measure yet."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # open_set imports PyTorch
+    from objrec.open_set import StricterThreshold
+
+
+@dataclass(frozen=True)
+class Overall:
+    """Top-1 and top-5 on every evaluated image (micro) and averaged over the classes present
+    (macro), as ``metrics.summarize`` measures them; top-5's figures are None for a model of at
+    most five classes (every class is then among the first five)."""
+
+    n: int
+    loss: float
+    top1: float
+    top5: float | None
+    mean_class_top1: float
+    mean_class_top5: float | None
+    macro_precision: float
+    weighted_precision: float
+    macro_recall: float
+    weighted_recall: float
+    macro_f1: float
+    weighted_f1: float
+    n_groups: int
+    """The distinct photos among the ``n`` images (near-duplicates counted once)."""
+    top1_low: float | None = None
+    """The 95% Wilson interval of ``top1`` on the ``n_groups`` photos (None in older files)."""
+    top1_high: float | None = None
+    top5_low: float | None = None
+    top5_high: float | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Overall:
+        """From ``metrics.json``'s keys; ``n_groups`` is ``n`` in a file from before it was."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values.setdefault("n_groups", data.get("n", 0))
+        nan = float("nan")
+        for name in ("loss", "top1", "top5", "mean_class_top1", "mean_class_top5"):
+            values.setdefault(name, nan)
+        for name in (f"{kind}_{what}" for what in ("precision", "recall", "f1") for kind in KINDS):
+            values.setdefault(name, nan)
+        return cls(**{"n": 0, **values})
+
+
+KINDS = ("macro", "weighted")
+"""How ``Overall``'s precision, recall and F1 are averaged over the classes."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How far the probabilities are from the share of answers right, before and after the run's
+    temperature (``confidence.expected_calibration_error``, ``mean_nll``)."""
+
+    temperature: float
+    ece_before_calibration: float
+    ece: float
+    ece_by_chance: float | None
+    """The ECE exactly calibrated probabilities would show on these images by chance."""
+    overconfidence: float | None
+    nll_before_calibration: float | None
+    nll: float | None
+
+
+@dataclass(frozen=True)
+class UnknownAnswer:
+    """The run's unknown answer as evaluated: its score and threshold (``unknown_*`` keys)."""
+
+    score: str | None
+    threshold: float | None
+    readable: bool
+    """Whether the score is a familiarity to read in [0, 1] (False in older files)."""
+    kept_on: str | None
+    """The folder a kept threshold (``RUN/threshold.json``) was judged on, or None."""
+    images: int | None
+    """How many validation images the threshold was chosen on (None in older files)."""
+
+
+UNKNOWN_KEYS = {
+    "score": "unknown_score",
+    "threshold": "unknown_threshold",
+    "readable": "unknown_score_readable",
+    "kept_on": "unknown_threshold_kept_on",
+    "images": "unknown_threshold_images",
+}
+""":class:`UnknownAnswer`'s fields as ``metrics.json`` names them."""
+
+
+@dataclass(frozen=True)
+class AtThreshold:
+    """The run's threshold's cost on the evaluated images, when it has one."""
+
+    known_kept: float
+    """The share of them it answers (not "unknown")."""
+    top1_at_threshold: float
+    """Their top-1 when an "unknown" answer counts as wrong."""
+    unknown_by_class: list[dict[str, Any]]
+    """Those it says unknown, by class (``open_set.unknown_by_class``)."""
+
+
+@dataclass(frozen=True)
+class OpenSet:
+    """``evaluate --unknown``'s figures: the known images against the unknown folder's
+    (``open_set.open_set_result``'s, such as ``auroc``), the stricter threshold the run's
+    validation images offer, or why none is."""
+
+    figures: dict[str, Any]
+    stricter: StricterThreshold | None
+    no_stricter: dict[str, Any] | None
+    folder: str | None
+    """The unknown folder, resolved (report measures it again)."""
+
+    @property
+    def unknown_accepted(self) -> float | None:
+        """The share of the unknown images the run's threshold still gives a class."""
+        accepted = self.figures.get("unknown_accepted")
+        return None if accepted is None else float(accepted)
+
+    def to_json(self) -> dict[str, Any]:
+        """As ``open_set`` in ``metrics.json``: the figures, then ``stricter``,
+        ``no_stricter`` and ``folder``."""
+        stricter = None if self.stricter is None else self.stricter.to_json()
+        return {**self.figures, **self.trailer(stricter)}
+
+    def trailer(self, stricter: dict[str, Any] | None) -> dict[str, Any]:
+        """The keys after the figures."""
+        return {"stricter": stricter, "no_stricter": self.no_stricter, "folder": self.folder}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OpenSet:
+        """From ``metrics.json``'s ``open_set``."""
+        figures = {k: v for k, v in data.items() if k not in OPEN_SET_TRAILER}
+        stricter = data.get("stricter")
+        typed = stricter_of(stricter) if stricter else None
+        return cls(figures, typed, data.get("no_stricter"), data.get("folder"))
+
+
+def stricter_of(data: Mapping[str, Any]) -> StricterThreshold:
+    """``open_set.stricter`` of ``metrics.json``; a field an earlier version did not write is
+    empty (a list) or None."""
+    from objrec.open_set import StricterThreshold
+
+    values = {
+        f.name: data.get(f.name, [] if str(f.type).startswith("list") else None)
+        for f in fields(StricterThreshold)
+    }
+    return StricterThreshold(**values)
+
+
+OPEN_SET_TRAILER = ("stricter", "no_stricter", "folder")
+"""``open_set``'s keys that :class:`OpenSet` holds as fields of their own."""
+
+
+@dataclass(frozen=True)
+class EvaluationMetrics:
+    """An evaluation's overall figures; each group None where it was not measured (a result of
+    logits alone has no calibration; a run without a threshold no ``at_threshold``; an evaluation
+    without ``unknown`` no ``open_set``)."""
+
+    overall: Overall
+    tta: bool | None = None
+    """Whether the probabilities are averaged over the test-time views (None: not said)."""
+    calibration: Calibration | None = None
+    unknown: UnknownAnswer | None = None
+    at_threshold: AtThreshold | None = None
+    open_set: OpenSet | None = None
+
+    @property
+    def n(self) -> int:
+        """The evaluated images."""
+        return self.overall.n
+
+    @property
+    def n_groups(self) -> int:
+        """Their distinct photos."""
+        return self.overall.n_groups
+
+    @property
+    def top1(self) -> float:
+        """The share of them whose first answer is their class."""
+        return self.overall.top1
+
+    def to_json(self) -> dict[str, Any]:
+        """As the first keys of ``metrics.json`` and ``--json``, in their order."""
+        data: dict[str, Any] = asdict(self.overall)
+        if self.tta is not None:
+            data["tta"] = self.tta
+        if self.calibration is not None:
+            data |= asdict(self.calibration)
+        if self.unknown is not None:
+            data |= {UNKNOWN_KEYS[key]: value for key, value in asdict(self.unknown).items()}
+        if self.at_threshold is not None:
+            data |= asdict(self.at_threshold)
+        if self.open_set is not None:
+            data["open_set"] = self.open_set.to_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EvaluationMetrics:
+        """From ``metrics.json`` (or ``--json``'s output), of this version or an earlier one."""
+        open_set = data.get("open_set")
+        return cls(
+            Overall.from_json(data),
+            data.get("tta"),
+            calibration_of(data),
+            unknown_of(data),
+            at_threshold_of(data),
+            OpenSet.from_json(open_set) if open_set else None,
+        )
+
+
+def calibration_of(data: Mapping[str, Any]) -> Calibration | None:
+    """``metrics.json``'s calibration, None where it has none."""
+    if "ece" not in data:
+        return None
+    return Calibration(
+        float(data.get("temperature", 1.0)),
+        data.get("ece_before_calibration", data["ece"]),
+        data["ece"],
+        *(data.get(name) for name in ("ece_by_chance", "overconfidence")),
+        *(data.get(name) for name in ("nll_before_calibration", "nll")),
+    )
+
+
+def unknown_of(data: Mapping[str, Any]) -> UnknownAnswer | None:
+    """``metrics.json``'s unknown answer, None where it says nothing of one."""
+    if "unknown_score" not in data and "unknown_threshold" not in data:
+        return None
+    return UnknownAnswer(
+        data.get("unknown_score"),
+        data.get("unknown_threshold"),
+        bool(data.get("unknown_score_readable", False)),
+        data.get("unknown_threshold_kept_on"),
+        data.get("unknown_threshold_images"),
+    )
+
+
+def at_threshold_of(data: Mapping[str, Any]) -> AtThreshold | None:
+    """``metrics.json``'s cost of the run's threshold, None where it has none."""
+    if "known_kept" not in data:
+        return None
+    by_class = list(data.get("unknown_by_class") or [])
+    return AtThreshold(data["known_kept"], data.get("top1_at_threshold", float("nan")), by_class)

@@ -1,0 +1,109 @@
+"""The evaluation's figures as typed data, written as metrics.json's keys and read back."""
+
+import json
+
+from objrec.evaluation_metrics import EvaluationMetrics
+from objrec.open_set import StricterThreshold
+
+STRICTER = {
+    "threshold": 0.42,
+    "keep_valid": 0.95,
+    "valid_kept": 0.95,
+    "valid_images": 100,
+    "valid_rejected_now": 0,
+    "valid_rejected": 5,
+    "valid_unknown_by_class": [{"class": "ant", "images": 5, "photos": 5, "unknown": 5}],
+    "known_kept": 0.75,
+    "top1_at_threshold": 0.5,
+    "unknown_accepted": 0.25,
+    "unknown_by_class": [{"class": "ant", "images": 1, "photos": 1, "unknown": 1}],
+    "known_rejected_now": 0,
+    "known_rejected": 1,
+    "unknown_caught_now": 1,
+    "unknown_caught": 3,
+    "silences": [],
+    "recommended": True,
+}
+
+WRITTEN = {  # an evaluate --unknown's metrics.json, its keys before the per-class tables
+    "n": 9,
+    "loss": 0.003067248733714223,
+    "top1": 1.0,
+    "top5": None,
+    "mean_class_top1": 1.0,
+    "mean_class_top5": None,
+    "macro_precision": 1.0,
+    "weighted_precision": 1.0,
+    "macro_recall": 1.0,
+    "weighted_recall": 1.0,
+    "macro_f1": 1.0,
+    "weighted_f1": 1.0,
+    "n_groups": 9,
+    "top1_low": 0.7008,
+    "top1_high": 1.0,
+    "top5_low": None,
+    "top5_high": None,
+    "tta": False,
+    "temperature": 1.0,
+    "ece_before_calibration": 0.0030585792329576034,
+    "ece": 0.0030585792329576034,
+    "ece_by_chance": 0.003058579232957628,
+    "overconfidence": -0.0030585792329576034,
+    "nll_before_calibration": 0.003067248628178214,
+    "nll": 0.003067248628178214,
+    "unknown_score": "mahalanobis+knn",
+    "unknown_threshold": 0.0,
+    "unknown_score_readable": True,
+    "unknown_threshold_kept_on": None,
+    "unknown_threshold_images": 9,
+    "known_kept": 0.6666666666666666,
+    "top1_at_threshold": 0.6666666666666666,
+    "unknown_by_class": [{"class": "green", "images": 3, "photos": 3, "unknown": 2}],
+    "open_set": {
+        "auroc": 1.0,
+        "fpr_at_95_tpr": 0.0,
+        "n_known": 9,
+        "n_unknown": 5,
+        "unknown_accepted": 0.5,
+        "unknown_answered_as": {},
+        "stricter": STRICTER,
+        "no_stricter": None,
+        "folder": "/photos/unknown",
+    },
+}
+
+
+def test_the_metrics_write_the_json_they_were_read_from_byte_for_byte():
+    """metrics.json and --json are unchanged by the figures being typed: the same keys, in the
+    same order, of the same values; the stricter threshold is read as its dataclass."""
+    metrics = EvaluationMetrics.from_json(WRITTEN)
+    assert json.dumps(metrics.to_json(), indent=2) == json.dumps(WRITTEN, indent=2)
+    assert (metrics.n, metrics.n_groups, metrics.top1, metrics.tta) == (9, 9, 1.0, False)
+    assert metrics.unknown is not None and metrics.unknown.score == "mahalanobis+knn"
+    assert metrics.open_set is not None and metrics.open_set.unknown_accepted == 0.5
+    assert isinstance(metrics.open_set.stricter, StricterThreshold)
+    assert metrics.open_set.stricter.threshold == 0.42
+
+
+def test_a_result_of_logits_alone_writes_no_calibration_or_unknown_answer():
+    """Groups not measured are left out of the JSON, not written as nulls."""
+    overall = {key: WRITTEN[key] for key in list(WRITTEN)[:17]}
+    metrics = EvaluationMetrics.from_json(overall)
+    assert (metrics.tta, metrics.calibration, metrics.unknown, metrics.open_set) == (None,) * 4
+    assert list(metrics.to_json()) == list(overall)
+
+
+def test_a_metrics_json_of_an_earlier_version_still_reads():
+    """A file from before n_groups, the intervals, the readable score, the threshold's images
+    and the stricter threshold's later fields: read with those missing, never a KeyError."""
+    older = {key: WRITTEN[key] for key in ("n", "loss", "top1", "top5", "ece", "unknown_score")}
+    older["unknown_threshold"] = 0.3
+    older["open_set"] = {"auroc": 0.9, "unknown_accepted": 0.4, "stricter": {"threshold": 0.5}}
+    metrics = EvaluationMetrics.from_json(older)
+    assert (metrics.n_groups, metrics.overall.top1_low) == (9, None)
+    assert metrics.calibration is not None and metrics.calibration.temperature == 1.0
+    assert metrics.unknown is not None and not metrics.unknown.readable
+    assert metrics.unknown.threshold == 0.3 and metrics.unknown.images is None
+    assert metrics.open_set is not None and metrics.open_set.stricter is not None
+    assert metrics.open_set.stricter.threshold == 0.5
+    assert metrics.open_set.stricter.silences == []
