@@ -495,7 +495,8 @@ def test_the_manifest_gets_the_new_rows(tmp_path, split_dir):
     last = max(int(g) for g in by_file.values())
     assert group["new_00.png"] == group["twin.png"]
     assert sorted(int(group[f"new_0{i}.png"]) for i in range(3)) == [last + 1, last + 2, last + 3]
-    (split_dir / "manifest.csv").unlink()  # a split folder without one gets none
+    for name in ("manifest.csv", "split.json"):  # a split folder made by hand gets none
+        (split_dir / name).unlink()
     add_images(split_dir, new_images(tmp_path / "more", "red", 1, seed=5))
     assert not (split_dir / "manifest.csv").exists()
 
@@ -1444,3 +1445,17 @@ def test_an_add_result_reads_in_one_line():
         "unreadable=0)"
     )
     assert repr(dataclasses.replace(result, dry_run=True)).endswith(", dry_run=True)")
+
+
+@pytest.mark.parametrize("damage", ["cut", "gone"])
+def test_add_refuses_a_manifest_cut_short_or_gone_writing_nothing(tmp_path, split_dir, damage):
+    manifest_csv = split_dir / "manifest.csv"  # a copy that stopped mid-row, or deleted
+    if damage == "cut":
+        manifest_csv.write_bytes(manifest_csv.read_bytes()[:300])
+    else:
+        manifest_csv.unlink()
+    new, before = new_images(tmp_path / "new", "red", 2), tree_digest(split_dir)
+    said = "last row is cut short" if damage == "cut" else "manifest.csv is missing"
+    with pytest.raises(ObjrecError, match=f"cannot add to .*{said}.*restore it from a copy"):
+        add_images(split_dir, new, seed=1)
+    assert tree_digest(split_dir) == before  # review51b M1: its rows went after the half row

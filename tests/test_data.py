@@ -657,3 +657,23 @@ def test_a_check_writes_again_the_last_use_of_what_it_read_an_hour_ago(tmp_path)
         (oldest,) = db.execute(f"SELECT min(seen) FROM {table}").fetchone()
         assert oldest > two_hours_ago + 3600, table
         db.close()
+
+
+def test_check_says_a_manifest_cut_mid_row_missing_or_short_of_rows(split_dir):
+    from objrec.check import check_folder
+
+    def noted(kind):
+        return [p.message for p in check_folder(split_dir).problems if p.kind == kind]
+
+    manifest = split_dir / "manifest.csv"
+    whole = manifest.read_bytes()
+    assert not noted("manifest_damaged") and not noted("manifest_unlisted")
+    manifest.write_bytes(whole[:300])  # review51b M1: check said all was well
+    (said,) = noted("manifest_damaged")
+    assert "its last row is cut short" in said and "restore it from a copy" in said
+    manifest.write_bytes(b"".join(whole.splitlines(keepends=True)[:2]))  # cut at a row's end
+    (said,) = noted("manifest_unlisted")
+    assert said.startswith(f"{manifest} lists 1 of the ") and "has no row of" in said
+    manifest.unlink()
+    (said,) = noted("manifest_damaged")
+    assert said.startswith(f"{manifest} is missing, though split.json says")

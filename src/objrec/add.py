@@ -62,7 +62,7 @@ from objrec.data import refuse_likely_misspelt
 from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves, os_error_sentence
 from objrec.images import warned_once_per_file
 from objrec.labels import LabelledPhotos, labelled_images, labelled_photos
-from objrec.manifest import MANIFEST, check_manifest
+from objrec.manifest import MANIFEST, check_manifest, manifest_damage
 from objrec.outputs import locked
 from objrec.progress import listed, log_result_warnings
 from objrec.split_record import added_entry
@@ -108,7 +108,8 @@ def add_images(
 
     Raises:
         ObjrecError: before anything is written, for a ``data`` that is not a split folder (a run
-            folder, a manifest not as ``split`` writes it), a ``new`` missing, without images or
+            folder, a manifest not as ``split`` writes it, cut short, or missing where
+            ``split.json`` is), a ``new`` missing, without images or
             inside ``data``, a ``class_name`` that cannot be a folder's name, a class named like
             another but for case, and a new one like one of ``data``'s (but ``new_class``)."""
     progress = AddProgress(Path(data))
@@ -182,6 +183,8 @@ def _checked_images(
     """The new images (``labelled``'s, when given), once the manifest is known to be readable,
     and their classes not to clash with the data folder's."""
     check_manifest(root / MANIFEST)
+    if said := manifest_damage(root):
+        raise ObjrecError(f"cannot add to {root}: {said}")
     found = (
         new_images(given, class_name, data) if labelled is None else labelled_images(labelled, data)
     )

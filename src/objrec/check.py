@@ -292,6 +292,33 @@ def _read_records(root: Path, result: CheckResult) -> None:
         result.note(root / PENDING, "unfinished_add", said)
 
 
+def _note_manifest(root: Path, by_split: dict[str, dict[str, list[Path]]], result: CheckResult):
+    """A damaged or missing ``manifest.csv`` noted (:func:`objrec.manifest.manifest_damage`), else
+    images of the splits it has no row of: check said all was well of a manifest cut to
+    one row, and add appended its rows after the half row (review51b). Not while an add writes
+    there, nor beside a killed add's note (its files in no row are said already), nor for a class
+    gone (said already)."""
+    from objrec.add_pending import OLD_PENDING, PENDING
+    from objrec.manifest import MANIFEST, manifest_damage, manifest_listing
+    from objrec.outputs import held_elsewhere
+
+    if said := manifest_damage(root):
+        result.note(root / MANIFEST, "manifest_damaged", said)
+        return
+    noted = any(p.kind == "manifest_class_gone" for p in result.problems)
+    adding = any((root / name).exists() for name in (PENDING, OLD_PENDING))
+    if noted or adding or held_elsewhere(root):
+        return
+    files = {
+        path.relative_to(root).as_posix()
+        for found in by_split.values()
+        for paths in found.values()
+        for path in paths
+    }
+    if said := manifest_listing(root, files):
+        result.note(root / MANIFEST, "manifest_unlisted", said)
+
+
 def _note_manifest_classes(root: Path, result: CheckResult) -> None:
     """Each class the split folder's ``manifest.csv`` lists that no split of ``root`` has a
     folder of now, noted with where its files are now by name: a class folder renamed by hand
@@ -471,6 +498,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
         _note_windows_names(root / "train", by_split.get("train", {}), result)
         trained = {name: len(files) for name, files in by_split.get("train", {}).items()}
         _read_records(root, result)
+        _note_manifest(root, by_split, result)
     else:
         found = _check_class_root(root, result, False)
         _note_alike_classes(root, list(found), result)

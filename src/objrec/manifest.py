@@ -17,6 +17,7 @@ from typing import Any
 
 from objrec.errors import ObjrecError
 from objrec.outputs import staged
+from objrec.progress import plural
 from objrec.tables import CSV_ENCODING
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,80 @@ def check_manifest(manifest: Path) -> None:
             f"{manifest} is not a manifest as `split` writes it (its first line lacks the "
             f"comma-separated columns {', '.join(missing)}): fix it or move it away, then add"
         )
+
+
+MANIFEST_WHY = (
+    "add, audit and evaluate read each image's near-duplicate group from it, and `split --like` "
+    "the split each image was given: restore it from a copy, or split the photos again into a "
+    "new folder"
+)
+"""What a damaged or missing ``manifest.csv`` costs, and what to do (:func:`manifest_damage`)."""
+
+
+def manifest_damage(folder: Path) -> str | None:
+    """One sentence when the ``manifest.csv`` of the split folder ``folder`` is damaged: missing
+    where its ``split.json`` says ``split`` made the folder (and so wrote one), cut short (its
+    last row ends mid-line: a copy that stopped), or holding rows without a file and SHA-256;
+    None when it is whole, or the folder never had one (made by hand). ``check`` says it and
+    ``add`` refuses such a folder before writing: rows appended after a half row were lost."""
+    manifest = Path(folder) / MANIFEST
+    if not manifest.exists():
+        if (Path(folder) / SPLIT_RECORD).is_file():
+            return (
+                f"{manifest} is missing, though {SPLIT_RECORD} says objrec split made "
+                f"{folder} (moved or deleted?): {MANIFEST_WHY}"
+            )
+        return None
+    try:
+        text = manifest.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None  # said by check_manifest, or the error reading it
+    if not text.startswith(MANIFEST_HEADER):
+        if MANIFEST_HEADER.startswith(text.strip()):  # empty, or cut within its first line
+            return f"{manifest} is cut short before its first row (a copy that stopped?): " + (
+                MANIFEST_WHY
+            )
+        return None  # not a split's: check_manifest refuses it for add
+    rows = list(csv.reader(io.StringIO(text)))
+    bad = [n for n, row in enumerate(rows[1:], 2) if row and not _whole_row(row)]
+    if not bad:
+        return None
+    cut = bad[-1] == len(rows) and not text.endswith(("\n", "\r"))
+    inner = bad[:-1] if cut else bad
+    parts = ["its last row is cut short (a copy that stopped?)"] if cut else []
+    if inner:
+        lines = ", ".join(map(str, inner[:5])) + (", ..." if len(inner) > 5 else "")
+        lack = "lacks" if len(inner) == 1 else "lack"
+        parts.append(f"{plural(len(inner), 'line')} ({lines}) {lack} a file or its SHA-256")
+    whole = plural(sum(map(_whole_row, rows[1:])), "image")
+    return f"{manifest} is damaged: {' and '.join(parts)}; it lists {whole} whole: {MANIFEST_WHY}"
+
+
+def _whole_row(row: list[str]) -> bool:
+    """Whether a manifest row has a file, a class, a split and a whole SHA-256 (64 hex digits)."""
+    if len(row) < 4 or not all(row[:3]):
+        return False
+    digest = row[3]
+    return len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+
+
+def manifest_listing(folder: Path, files: set[str]) -> str | None:
+    """One sentence when the manifest of the split folder ``folder`` (whole, a split's) has no row
+    of some of its image ``files`` (relative, ``train/cat/a.jpg``): put there by hand, or a
+    manifest that lost rows; their groups are lost and ``split --like`` refuses the folder. None
+    when it lists them all or it has no manifest of a split's (rows of files removed since cost
+    nothing: they are not said)."""
+    manifest = Path(folder) / MANIFEST
+    if not is_split_manifest(manifest):
+        return None
+    unlisted = sorted(files - {row.get("file") or "" for row in manifest_rows(manifest)})
+    if not unlisted:
+        return None
+    return (
+        f"{manifest} lists {len(files) - len(unlisted):,} of the {plural(len(files), 'image')} in "
+        f"the splits: it has no row of {plural(len(unlisted), 'image')} (such as {unlisted[0]}): "
+        f"put there by hand, or a manifest that lost rows? {MANIFEST_WHY}"
+    )
 
 
 def append_manifest(manifest: Path, rows: list[dict[str, str]]) -> None:
