@@ -1908,7 +1908,8 @@ def test_train_shows_the_last_epoch_s_line_where_the_table_skipped_it(
     capsys, monkeypatch, tmp_path
 ):
     """ "stopped after 21 epochs (best 16)" under a table that ended at epoch 20: a reader looked
-    for epoch 21 (newcomer50 nit). The last epoch gets its line, once, before the closing lines."""
+    for epoch 21 (newcomer50 nit). The last epoch gets its line, once, when the fit ends: before
+    the next stage (calibration, writing the run), where it came after them (review51b L2)."""
     from objrec.runs import TrainResult
 
     history = [
@@ -1920,14 +1921,19 @@ def test_train_shows_the_last_epoch_s_line_where_the_table_skipped_it(
     def fake_train(data, out, config, reporter, *args, **kwargs):
         for record in history:
             reporter.epoch(record)
+        with reporter.task('calibrating probabilities and "unknown"', None):
+            reporter.note("temperature 1.2")
         seconds = {"total": 1.0, "features": 0.5}
         return TrainResult(out, ["a", "b"], history, 16, 0.42, 0.9, {}, seconds)
 
     monkeypatch.setattr(importlib.import_module("objrec.train"), "train", fake_train)
     as_split_folder(tmp_path)
     code, out, err = run(capsys, "train", tmp_path, "--out", tmp_path / "run")
-    shown = [int(line.split()[1]) for line in err.splitlines() if line.startswith("epoch ")]
+    lines = err.splitlines()
+    shown = [int(line.split()[1]) for line in lines if line.startswith("epoch ")]
     assert code == 0 and shown == [1, 2, 10, 16, 20, 21]
+    calibrating = next(i for i, line in enumerate(lines) if line.startswith("calibrating"))
+    assert lines[calibrating - 1].startswith("epoch  21")
     assert "best epoch 16 of 21" in " ".join(out.split())
 
 

@@ -38,7 +38,7 @@ from rich.text import Text
 from objrec.cli.messages import to_cli, under_torchrun
 from objrec.errors import LOGGED_VALUES
 from objrec.outputs import finite_or_null
-from objrec.progress import IN_RESULT, Reporter, duration
+from objrec.progress import IN_RESULT, Reporter, TqdmReporter, duration
 
 
 class EscapingConsole(Console):
@@ -351,6 +351,8 @@ class RichReporter(Reporter):
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
+        if not description.startswith(TqdmReporter.EPOCH_TASK):
+            self.last_epoch()  # the fit is over: its last line before the next stage's
         with PROGRESS.task(description, total) as count, self.shown(description, total) as shown:
             yield progress_counted(shown, count)
 
@@ -425,7 +427,9 @@ class RichReporter(Reporter):
 
     def last_epoch(self) -> None:
         """The last epoch's line, when the table skipped it: "stopped after 21 epochs" under a
-        table that ended at epoch 20 left a reader looking for epoch 21 (newcomer50)."""
+        table that ended at epoch 20 left a reader looking for epoch 21 (newcomer50). Said when
+        the fit ends (the next task or note), not once the run is written: it came after the
+        calibration's paragraph and "writing the run" (review51b)."""
         if self.unshown is not None:
             self.epoch_line(self.unshown)
             self.unshown = None
@@ -447,6 +451,7 @@ class RichReporter(Reporter):
         )
 
     def note(self, message: str) -> None:
+        self.last_epoch()  # notes come between a fit and the next step, as tasks do
         err.print(message, markup=False)  # plain text: "[draft] a.png" is no markup
 
 
