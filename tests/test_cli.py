@@ -6670,3 +6670,26 @@ def test_a_loop_of_links_is_said_to_be_one_not_a_link_to_nothing(capsys, tmp_pat
     assert broken_link_reason(tmp_path / "gone") == (
         "a link to nowhere, which is not there (moved or deleted since it was linked)"
     )
+
+
+def test_out_of_range_options_of_suggest_add_and_split_are_usage_errors(capsys, tmp_path):
+    """Each exit status 2 with the option named and the --help pointer, as every bad option
+    value (docs/json.md); they were failed runs, exit 1, without it (review51b L1)."""
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    (tmp_path / "data" / "valid").mkdir()
+    (tmp_path / "l.csv").write_text("path,label\n", encoding="utf-8")
+    data, new, l_csv = tmp_path / "data", tmp_path, tmp_path / "l.csv"
+    cases = {
+        ("suggest", tmp_path, tmp_path, "-n", "0"): ("'-n'", "suggest"),
+        ("add", data, new, "--ratios", "2", "0", "0"): ("--ratios must sum to 1", "add"),
+        ("add", data, "--class", "ant", "--labels", l_csv): ("--class with it", "add"),
+        ("split", new, tmp_path / "o", "--ratios", "1", "0", "0"): (
+            "--ratios gives valid",
+            "split",
+        ),
+    }
+    for args, (said, command) in cases.items():
+        code, out, err = run(capsys, *args)
+        assert code == 2 and said in err and f"(see objrec {command} --help)" in err, err
+        assert not out
+

@@ -15,7 +15,7 @@ import csv
 import io
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,6 +156,18 @@ def left_out_words(left_out: Mapping[str, int]) -> str:
     return ", ".join(f"{n} {LEFT_OUT_REASONS[k]}" for k, n in left_out.items() if n)
 
 
+def refuse_labels_beside(
+    labels: str | os.PathLike[str] | None, given: Sequence[object], class_name: str | None
+) -> None:
+    """Refuse a ``labels`` table given with new images or a class: the table says each photo's
+    class (the CLI checks it before anything is read, as a usage error)."""
+    if labels is not None and (given or class_name is not None):
+        raise ObjrecError(
+            f"`labels` {labels} says each photo and its class: give no new images or "
+            "`class_name` with it"
+        )
+
+
 def labelled_photos(
     labels: str | os.PathLike[str] | None, given: list[Path], class_name: str | None
 ) -> LabelledPhotos | None:
@@ -163,11 +175,7 @@ def labelled_photos(
     images or a class: the table says each photo's class."""
     if labels is None:
         return None
-    if given or class_name is not None:
-        raise ObjrecError(
-            f"`labels` {labels} says each photo and its class: give no new images or "
-            "`class_name` with it"
-        )
+    refuse_labels_beside(labels, given, class_name)
     found = read_labels(Path(labels))
     if not found.photos:
         left = left_out_words(found.left_out) or "no rows"

@@ -378,16 +378,25 @@ def few_judged(assignment, keys: dict[Path, str], result: SplitResult) -> dict[s
     return few
 
 
+def require_train_and_valid_shares(ratios: tuple[float, float, float]) -> None:
+    """Refuse ``ratios`` that give train or valid no share: ``train`` would refuse the split (the
+    CLI checks it before reading the photos, as a usage error)."""
+    if missing := [s for s in ("train", "valid") if ratios[SPLITS.index(s)] == 0]:
+        raise ObjrecError(
+            f"no image would go to {' or '.join(missing)}, which `train` needs: `ratios` gives "
+            f"{missing[0]} a share of 0"
+        )
+
+
 def require_train_and_valid(result: SplitResult, ratios: tuple[float, float, float]) -> None:
     """Refuse a split that ``train`` would refuse: no training or no validation image at all."""
+    require_train_and_valid_shares(ratios)
     totals = result.totals()
     missing = [s for s in ("train", "valid") if totals[s] == 0]
     if not missing:
         return
     why = (
-        f"`ratios` gives {missing[0]} a share of 0"
-        if any(ratios[SPLITS.index(s)] == 0 for s in missing)
-        else f"every class has fewer than the {result.min_images} distinct images"
+        f"every class has fewer than the {result.min_images} distinct images"
         f"{_or_groups(result)} these ratios need to fill every split: add images, or give train "
         "and valid larger ratios"
     )

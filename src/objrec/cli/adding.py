@@ -20,7 +20,7 @@ from objrec.cli.data import (
     new_class_option,
 )
 from objrec.cli.messages import to_cli
-from objrec.cli.options import DIR, EXISTING, FOLDER, command_line, option_help
+from objrec.cli.options import DIR, EXISTING, FOLDER, command_line, from_options, option_help
 from objrec.cli.output import (
     RichReporter,
     console,
@@ -32,6 +32,7 @@ from objrec.cli.output import (
     waiting_line,
 )
 from objrec.cli.sections import Sectioned
+from objrec.config import SplitConfig
 from objrec.progress import listed, passes_from_first_step, plural, quoted, some_of
 
 
@@ -101,6 +102,7 @@ def add(data, new, copy, ratios, dry_run, cache_dir, as_json, **settings) -> Non
     --new-class. `objrec train DATA --out RUN` (a new RUN, or the earlier one with --force; the
     same --cache-dir, if any) then computes only the new images.
     """
+    refuse_bad_usage(new, ratios, settings)
     settings |= {"ratios": ratios or None, "mode": "copy" if copy else "link"}
     result, logged = run_add(data, new, dry_run, cache_dir, settings)
     warnings = add_warnings(result)
@@ -109,6 +111,16 @@ def add(data, new, copy, ratios, dry_run, cache_dir, as_json, **settings) -> Non
         print_json(add_json(result, logged + warnings))
     else:
         print_added(result, cache_dir)
+
+
+def refuse_bad_usage(new, ratios, settings: dict[str, Any]) -> None:
+    """--ratios that split would refuse, and --labels beside NEW or --class, as usage errors
+    naming the option (exit status 2), before the images are read: they were failed runs."""
+    from objrec.labels import refuse_labels_beside
+
+    if ratios:
+        from_options(SplitConfig, ratios=ratios)
+    from_options(refuse_labels_beside, settings.get("labels"), new, settings.get("class_name"))
 
 
 def run_add(data, new, dry_run: bool, cache_dir, settings: dict[str, Any]) -> tuple[Any, list[str]]:

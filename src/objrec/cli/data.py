@@ -189,8 +189,10 @@ def split(src: Path, out: Path, copy: bool, force: bool, as_json: bool, **settin
     options, objrec's version, this command line), which `objrec check OUT` shows.
     """
     from objrec.split import split_folder
+    from objrec.split_result import require_train_and_valid_shares
 
     config = from_options(SplitConfig, mode="copy" if copy else "link", **settings)
+    from_options(require_train_and_valid_shares, config.ratios)
     with (
         logged_warnings() as logged,
         passes_from_first_step(reporter := RichReporter(), FILE_PASSES) as on_file,

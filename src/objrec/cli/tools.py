@@ -32,7 +32,6 @@ from objrec.cli.output import (
 )
 from objrec.cli.sections import Sectioned
 from objrec.config import DEFAULT_BACKBONE
-from objrec.errors import ObjrecError
 from objrec.progress import plural, some_of
 
 
@@ -377,7 +376,14 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
 @click.command(cls=Sectioned, short_help="Rank unlabelled photos by how much labelling them helps.")
 @click.argument("run", type=EXISTING)
 @click.argument("unlabelled", type=FOLDER)
-@click.option("-n", "n", type=int, default=50, show_default=True, help="How many images to list.")
+@click.option(
+    "-n",
+    "n",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="How many images to list.",
+)
 @click.option(
     "--diversity",
     type=click.FloatRange(0, 1),
@@ -410,8 +416,6 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
     (ranked) and suggestions.html (thumbnails), each image with its reason. UNLABELLED is only
     read; its sub-folders are searched too. A folder of only unknown images is said so.
     """
-    if n < 1:
-        raise ObjrecError("-n must be at least 1")
     reporter = RichReporter()
     with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
         from objrec.outputs import SUGGEST_FILES
