@@ -6693,3 +6693,26 @@ def test_out_of_range_options_of_suggest_add_and_split_are_usage_errors(capsys, 
         assert code == 2 and said in err and f"(see objrec {command} --help)" in err, err
         assert not out
 
+
+def test_a_run_whose_model_is_gone_is_said_so_by_every_command_given_it(capsys, tmp_path):
+    """predict, evaluate, export and share said "give a run folder written by `objrec train`" of
+    a run folder whose model was deleted; check's sentence, from one place (review51b L4)."""
+    run_folder = tmp_path / "run"
+    run_folder.mkdir()
+    for name in ("config.json", "summary.json"):
+        (run_folder / name).write_text("{}")
+    as_split_folder(tmp_path / "data")
+    make_image(COLOURS["red"]).save(tmp_path / "a.png")
+    said = (
+        f"error: {run_folder} is a run folder without its model.safetensors (it holds config.json "
+        "and summary.json, which `objrec train` writes beside it): moved or deleted? Put the model "
+        "back to use the run"
+    )
+    for args in (
+        ["predict", run_folder, tmp_path / "a.png"],
+        ["evaluate", run_folder, tmp_path / "data"],
+        ["export", run_folder],
+        ["share", run_folder, tmp_path / "shared"],
+    ):
+        code, _, err = run(capsys, *args)
+        assert code == 1 and said in " ".join(err.split()), err

@@ -18,7 +18,7 @@ from objrec.images import (
     is_link_loop,
     list_images,
 )
-from objrec.meta import BEST, LAST, SUMMARY
+from objrec.meta import BEST, LAST, RUN_RECORDS, model_gone
 from objrec.progress import close_match, grouped, joined, plural, quoted, some_of
 
 log = logging.getLogger(__name__)
@@ -81,19 +81,9 @@ def refuse_run_folder(root: Path) -> None:
             f"{root} is a run folder (`train`'s output: it holds {held}), not a folder of "
             "class sub-folders: pass the data folder it was trained on"
         )
-    if not any((root / name).exists() for name in (BEST, LAST)) and all(
-        (root / name).is_file() for name in RUN_RECORDS
-    ):  # its photo folder's curves.png was read as one image at the top
-        raise ObjrecError(
-            f"{root} is a run folder without its {BEST} (it holds {' and '.join(RUN_RECORDS)}, "
-            "which `train` writes beside it): moved or deleted? Put the model back to use the "
-            "run, or pass a folder of class sub-folders"
-        )
-
-
-RUN_RECORDS = ("config.json", SUMMARY)
-"""The records every run writes beside its model: a folder holding both and neither checkpoint
-is a run whose model was moved or deleted."""
+    gone = model_gone(root)  # its photo folder's curves.png was read as one image at the top
+    if gone and all((root / name).is_file() for name in RUN_RECORDS):
+        raise ObjrecError(f"{gone}, or pass a folder of class sub-folders")
 
 
 def run_checkpoint(root: Path) -> str | None:

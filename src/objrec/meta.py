@@ -23,6 +23,9 @@ LAST = "last.safetensors"
 """A run folder's training state after its last completed epoch, while it can be resumed."""
 SUMMARY = "summary.json"
 """A run folder's summary: the figures of its training, and whether it finished."""
+RUN_RECORDS = ("config.json", SUMMARY)
+"""The records every run writes beside its model: a folder holding both and neither checkpoint
+is a run whose model was moved or deleted."""
 SEEN_RECORD = "seen_digests.csv"
 """A run folder's record of the images it trained and chose its epoch on (``objrec.leakage``)."""
 CLASSES_RECORD = "image_classes.csv"
@@ -74,7 +77,24 @@ def require_checkpoint_file(run: Path) -> Path:
             "`train(data, resume=True)`",
             values={"resume": str(run)} | ({"data": data} if data else {}),
         )
-    raise ObjrecError(f"no checkpoint at {path}: give a run folder written by `train`")
+    raise ObjrecError(
+        model_gone(run) or f"no checkpoint at {path}: give a run folder written by `train`"
+    )
+
+
+def model_gone(run: Path) -> str | None:
+    """The sentence for a run folder whose model was moved or deleted (it holds the records
+    ``train`` writes beside it, and neither checkpoint), as ``check`` and every command given it
+    say it; None for a folder that is not such a run. predict, evaluate, export and share said
+    "give a run folder written by `train`" of one (review51b)."""
+    run = Path(run)
+    held = [name for name in RUN_RECORDS if (run / name).is_file()]
+    if not held or any((run / name).exists() for name in (BEST, LAST)):
+        return None
+    return (
+        f"{run} is a run folder without its {BEST} (it holds {' and '.join(held)}, which `train` "
+        "writes beside it): moved or deleted? Put the model back to use the run"
+    )
 
 
 def trained_on(state: Path) -> str | None:
