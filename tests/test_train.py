@@ -1105,3 +1105,27 @@ def test_a_forced_run_on_a_full_disk_keeps_the_earlier_run_whole(
     )
     after = {p.name: p.read_bytes() for p in trained_run.iterdir() if p.is_file()}
     assert after.pop(LAST) and after == before
+
+
+def test_a_resume_on_another_data_folder_names_the_one_it_started_on(tmp_path):
+    """`train data2 --resume runc`, runc started on data: it suggested --force, which throws the
+    interrupted run away; the likelier mistake is the folder (review51b L5). The same folder
+    whose classes changed is still told to start over."""
+    from types import SimpleNamespace
+
+    from objrec.errors import ObjrecError
+    from objrec.runs import require_same_classes
+
+    started, other, out = tmp_path / "data", tmp_path / "data2", tmp_path / "runc"
+    saved = SimpleNamespace(classes=["ant", "crab"], data_dir=str(started.resolve()))
+    with pytest.raises(ObjrecError) as raised:
+        require_same_classes(out, saved, ["camera", "cup"], other / "train")
+    said = str(raised.value)
+    assert (
+        f"it was started on {started.resolve()}: `train('{started.resolve()}', resume=True)`"
+        in said
+    )
+    assert said.startswith(f"{out} cannot be resumed on {other}, whose classes are not its (")
+    assert "force" not in said and raised.value.values == {"resume": str(out)}
+    with pytest.raises(ObjrecError, match=r"changed since it started .* `force=True`"):
+        require_same_classes(out, saved, ["camera", "cup"], started / "train")

@@ -467,13 +467,24 @@ def load_resume(out: Path) -> tuple[SavedTraining, TrainConfig]:
 def require_same_classes(out: Path, saved: RunMeta, classes: Sequence[str], folder: Path) -> None:
     """Refuse to resume the run in ``out`` (``saved``: its metadata) on a class folder whose
     classes are not the run's: its head answers in the old classes' order and number, so a renamed
-    class would be mislabelled and an added one would not fit."""
+    class would be mislabelled and an added one would not fit. Given another data folder than it
+    started on (``folder``: its ``train``), the likelier mistake is the folder: the sentence names
+    the one it started on, not ``force``, which would throw the run away (review51b)."""
     if [class_of_folder(c) for c in classes] == [class_of_folder(c) for c in saved.classes]:
         return  # a Mac's NFD ``Café`` is the class of that name
+    changed = changed_classes(saved.classes, classes)
+    data = Path(folder).resolve().parent
+    if saved.data_dir is not None and saved.data_dir != str(data):
+        raise ObjrecError(
+            f"{out} cannot be resumed on {folder.parent}, whose classes are not its ({changed}): "
+            f"it was started on {saved.data_dir}: `train({saved.data_dir!r}, resume=True)` "
+            f"continues it; to train on {folder.parent} instead, "
+            f"`train({str(folder.parent)!r}, out='NEW_RUN')`",
+            values={"resume": str(out)},
+        )
     raise ObjrecError(
         f"{out} cannot be resumed: the classes in {folder} changed since it started "
-        f"({changed_classes(saved.classes, classes)}) and its head knows only the old ones: "
-        "start it over with `force=True`"
+        f"({changed}) and its head knows only the old ones: start it over with `force=True`"
     )
 
 
