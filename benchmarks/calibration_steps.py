@@ -8,7 +8,7 @@ training and validation images' centre-view features as ``train``'s calibration 
 times, taking turns (before, now, before, now, ...), medians of ``--repeats``:
 
 * ``k-means``: the default score's 4 centroids a class, each in a fresh Python that has imported
-  ``objrec.confidence`` (and torch) untimed: before, ``import sklearn.cluster`` and scikit-learn's
+  ``objrec.unknown_scores`` (and torch) untimed: before, ``import sklearn.cluster`` and scikit-learn's
   ``KMeans(k, n_init=3, random_state=0)`` a class, as ``class_centroids`` did; now,
   ``class_centroids`` (``objrec.kmeans``, no scikit-learn). The two banks are checked equal, and
   their float32 bytes compared (what the model stores).
@@ -60,12 +60,12 @@ from _sampling import SPLIT, SPLIT_HELP, timed  # noqa: E402
 
 KMEANS = """
 import sys, time, torch
-from objrec.confidence import class_centroids, normalise
+from objrec.unknown_scores import class_centroids, normalise
 x, y = torch.load(sys.argv[1])
 start = time.perf_counter()
 if sys.argv[2] == "before":
     from sklearn.cluster import KMeans
-    from objrec.confidence import distinct_rows
+    from objrec.unknown_scores import distinct_rows
     bank = []
     for c in y.unique():
         xc = x[y == c].double().numpy()
@@ -128,7 +128,7 @@ def digest(tensor: torch.Tensor) -> str:
 
 def kmeans_step(train, folder: Path):
     """The k-means before and now, each a fresh Python (its imports timed)."""
-    from objrec.confidence import class_sample
+    from objrec.unknown_scores import class_sample
 
     sample = folder / "sample.pt"
     batches = lambda: zip(train[0].split(1024), train[1].split(1024), strict=True)  # noqa: E731
@@ -150,12 +150,12 @@ def kmeans_step(train, folder: Path):
 
 
 def old_eigenpairs(batches, means, n, k, single=False):
-    """``confidence.scatter_eigenpairs`` before the Gram matrix: the scatter at 960 images and
+    """``unknown_scores.scatter_eigenpairs`` before the Gram matrix: the scatter at 960 images and
     more (``SVD_IMAGES_PER_FEATURE``)."""
-    from objrec import confidence
+    from objrec import unknown_scores
 
-    scatter = confidence.centred_scatter(batches, means)
-    return float(scatter.trace()), *confidence.top_eigenpairs(scatter, k, single)
+    scatter = unknown_scores.centred_scatter(batches, means)
+    return float(scatter.trace()), *unknown_scores.top_eigenpairs(scatter, k, single)
 
 
 def float64_eigenpairs(batches, means, n, k, single=False):
@@ -163,45 +163,45 @@ def float64_eigenpairs(batches, means, n, k, single=False):
 
 
 def float64_gram_eigenpairs(batches, means, n, k, single=False):
-    """``confidence.scatter_eigenpairs`` on the Gram matrix's route before it was summed in
+    """``unknown_scores.scatter_eigenpairs`` on the Gram matrix's route before it was summed in
     float32: ``rows @ rows.T`` in float64, rounded to float32 for the solve (sessions 27 to 29)."""
-    from objrec import confidence
+    from objrec import unknown_scores
 
-    rows = confidence.centred_rows(batches, means, n)
+    rows = unknown_scores.centred_rows(batches, means, n)
     trace = float(rows.pow(2).sum())
-    values, vectors = confidence.top_eigenpairs(rows @ rows.t(), k, single=True)
+    values, vectors = unknown_scores.top_eigenpairs(rows @ rows.t(), k, single=True)
     return trace, values, (rows.t() @ vectors) / values.sqrt()
 
 
 def mahalanobis_with(eigenpairs, batches):
     """``fit_mahalanobis_batches`` with ``eigenpairs`` as its ``scatter_eigenpairs``."""
-    from objrec import confidence
+    from objrec import unknown_scores
 
-    kept = confidence.scatter_eigenpairs
-    confidence.scatter_eigenpairs = eigenpairs
+    kept = unknown_scores.scatter_eigenpairs
+    unknown_scores.scatter_eigenpairs = eigenpairs
     try:
-        return confidence.fit_mahalanobis_batches(batches, 256)
+        return unknown_scores.fit_mahalanobis_batches(batches, 256)
     finally:
-        confidence.scatter_eigenpairs = kept
+        unknown_scores.scatter_eigenpairs = kept
 
 
 def eigen_step(train, valid, unknown=None, old=old_eigenpairs):
     """The eigenpairs before (``old``) and now, and how far each score is from float64's; with
     ``unknown`` features, the default score's threshold and open-set figures each way too."""
-    from objrec import confidence
+    from objrec import confidence, unknown_scores
 
-    batches = confidence.in_batches(*train, size=1024)
-    sums, counts = confidence.class_sums(batches)
+    batches = unknown_scores.in_batches(*train, size=1024)
+    sums, counts = unknown_scores.class_sums(batches)
     means, n = sums / counts.clamp(min=1)[:, None], int(counts.sum())
     single = n - len(counts) > 2 * 256
     before_way = lambda: old(batches, means, n, 256, single)  # noqa: E731
-    now_way = lambda: confidence.scatter_eigenpairs(batches, means, n, 256, single)  # noqa: E731
+    now_way = lambda: unknown_scores.scatter_eigenpairs(batches, means, n, 256, single)  # noqa: E731
 
     @torch.inference_mode()
     def check() -> str:
         exact = float64_eigenpairs(batches, means, n, 256)[1]
         errors = [float(((way()[1] - exact).abs() / exact).max()) for way in (before_way, now_way)]
-        ways = (old, confidence.scatter_eigenpairs, float64_eigenpairs)
+        ways = (old, unknown_scores.scatter_eigenpairs, float64_eigenpairs)
         fitted = [mahalanobis_with(way, batches) for way in ways]
         scores = [confidence.score_in_chunks(score, valid[0]) for score in fitted]
         spread = float(scores[2].std())
@@ -222,19 +222,20 @@ def unknown_lines(ways, batches, valid, unknown):
     """The default score (``mahalanobis+knn``) fitted with each way's eigenpairs (before, now,
     float64), standardised on the validation images: its threshold keeping 95% of them, the
     validation and unknown images it puts on another side than float64's, AUROC and FPR."""
-    from objrec import confidence
+    from objrec import confidence, unknown_scores
+    from objrec.thresholds import open_set_metrics
 
-    options = confidence.SCORE_OPTIONS["mahalanobis+knn"]
+    options = unknown_scores.SCORE_OPTIONS["mahalanobis+knn"]
     known, other, thresholds = [], [], []
     for way in ways:
         score = mahalanobis_with_sum(way, batches, options)
-        known.append(score.standardised_scores(confidence.in_batches(*valid, size=1024)))
+        known.append(score.standardised_scores(unknown_scores.in_batches(*valid, size=1024)))
         other.append(confidence.score_in_chunks(score, unknown[0]))
         ordered = known[-1].double().sort().values  # keeping_threshold's, not rounded
         rejected = int(0.05 * len(ordered))
         thresholds.append(float(ordered[rejected - 1] + ordered[rejected]) / 2)
     for name, i in (("before", 0), ("now", 1), ("float64", 2)):
-        metrics = confidence.open_set_metrics(known[i], other[i])
+        metrics = open_set_metrics(known[i], other[i])
         moved = sum(
             int(((s[i] < thresholds[i]) != (s[2] < thresholds[2])).sum()) for s in (known, other)
         )
@@ -247,32 +248,34 @@ def unknown_lines(ways, batches, valid, unknown):
 
 def mahalanobis_with_sum(eigenpairs, batches, options):
     """``fit_sum`` (the default score, not yet standardised) with ``eigenpairs``."""
-    from objrec import confidence
+    from objrec import unknown_scores
 
-    kept = confidence.scatter_eigenpairs
-    confidence.scatter_eigenpairs = eigenpairs
+    kept = unknown_scores.scatter_eigenpairs
+    unknown_scores.scatter_eigenpairs = eigenpairs
     try:
-        return confidence.fit_feature_score_batches("mahalanobis+knn", batches, **options)
+        return unknown_scores.fit_feature_score_batches("mahalanobis+knn", batches, **options)
     finally:
-        confidence.scatter_eigenpairs = kept
+        unknown_scores.scatter_eigenpairs = kept
 
 
 def beside_step(train):
     """The default score fitted before (the k-means, then the Mahalanobis part) and now
     (``fit_sum``: the k-means beside it), and whether the two are the same bits."""
-    from objrec import confidence
+    from objrec import unknown_scores
 
-    batches = confidence.in_batches(*train, size=1024)
-    options = confidence.SCORE_OPTIONS["mahalanobis+knn"]
+    batches = unknown_scores.in_batches(*train, size=1024)
+    options = unknown_scores.SCORE_OPTIONS["mahalanobis+knn"]
     k, dims, centroids = options["k"], options["dims"], options["centroids"]
 
     def before():
-        bank = confidence.class_centroids(*confidence.class_sample(batches), centroids)
-        mahalanobis = confidence.fit_mahalanobis_batches(batches, dims)
-        return confidence.SumScore([mahalanobis, confidence.KnnScore(bank, k, normalised=True)])
+        bank = unknown_scores.class_centroids(*unknown_scores.class_sample(batches), centroids)
+        mahalanobis = unknown_scores.fit_mahalanobis_batches(batches, dims)
+        return unknown_scores.SumScore(
+            [mahalanobis, unknown_scores.KnnScore(bank, k, normalised=True)]
+        )
 
     def now():
-        return confidence.fit_sum(batches, k, dims, centroids)
+        return unknown_scores.fit_sum(batches, k, dims, centroids)
 
     @torch.inference_mode()
     def check() -> str:

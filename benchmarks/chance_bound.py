@@ -1,4 +1,4 @@
-"""The "too noisy to judge" bound (``confidence.ece_by_chance``): its Monte Carlo error and its
+"""The "too noisy to judge" bound (``calibration.ece_by_chance``): its Monte Carlo error and its
 cost, the 200 draws of every image it took before against the exact count of right answers per
 bin it draws from now.
 
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from _sampling import timed
 
-from objrec.confidence import count_right, ece_by_chance
+from objrec.calibration import count_right, ece_by_chance
 
 BINS, QUANTILE = 15, 0.95
 

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from objrec import plots
-from objrec.confidence import reliability_table
+from objrec.calibration import reliability_table
 
 
 def names(classes: int) -> list[str]:

@@ -43,7 +43,7 @@ Needs a store holding every feature of DATA and the int8 graph of the default bo
   (``Path(path).parts``, before) and from the path itself (``images.path_order``, now); the
   listings are checked equal.
 * ``class sample``: the default score's class sample of the training images' centre view
-  (``confidence.class_sample``, 64 images a class by seeded keys) as before (each row a class
+  (``unknown_scores.class_sample``, 64 images a class by seeded keys) as before (each row a class
   keeps copied into slots of its class, zeroed first, then gathered class by class and joined)
   and now (the kept images' positions, then their rows read once); the samples are checked equal.
 * ``lookups``: the training images' tables of their centre and augmented views from the store
@@ -82,7 +82,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from _sampling import SPLIT, SPLIT_HELP, timed  # noqa: E402
 
-from objrec import checkpoint, confidence, images, runs  # noqa: E402
+from objrec import checkpoint, confidence, images, runs, unknown_scores  # noqa: E402
 from objrec.bodies import fingerprint_module  # noqa: E402
 from objrec.cache import open_cache  # noqa: E402
 from objrec.config import TrainConfig  # noqa: E402
@@ -113,10 +113,10 @@ def scorings(prep, config: TrainConfig):
     """The validation images' scores before (standardise, then score again) and now."""
     source = FeatureSource(prep.train, prep.valid)
     with torch.inference_mode():
-        raw = confidence.fit_feature_score_batches(
+        raw = unknown_scores.fit_feature_score_batches(
             config.unknown_score,
             lambda: source.batches(source.train),
-            **confidence.SCORE_OPTIONS[config.unknown_score],
+            **unknown_scores.SCORE_OPTIONS[config.unknown_score],
         )
     valid = lambda: source.batches(source.valid)  # noqa: E731
     head = prep.model.head
@@ -304,7 +304,7 @@ def listings(data: Path):
 
 
 class RowSample:
-    """``confidence.ClassSample`` as it was before: each kept row copied into slots of its class
+    """``unknown_scores.ClassSample`` as it was before: each kept row copied into slots of its class
     (zeroed first), then gathered class by class and joined."""
 
     def __init__(self, per_class: int):
@@ -349,12 +349,12 @@ class RowSample:
         return torch.cat(xs), torch.cat(ys)
 
 
-def row_sample(batches, per_class: int = confidence.CLASS_SAMPLE, seed: int = 0):
-    """``confidence.class_sample`` as it was before, on :class:`RowSample`."""
+def row_sample(batches, per_class: int = unknown_scores.CLASS_SAMPLE, seed: int = 0):
+    """``unknown_scores.class_sample`` as it was before, on :class:`RowSample`."""
     g = torch.Generator().manual_seed(seed)
     sample = RowSample(per_class)
     for features, labels in batches():
-        sample.add(confidence.normalise(features), labels, torch.rand(len(labels), generator=g))
+        sample.add(unknown_scores.normalise(features), labels, torch.rand(len(labels), generator=g))
     return sample.result()
 
 
@@ -365,7 +365,7 @@ def class_samples(prep):
     source = FeatureSource(prep.train, prep.valid)
     batches = lambda: source.batches(source.train)  # noqa: E731
     before = lambda: row_sample(batches)  # noqa: E731
-    now = lambda: confidence.class_sample(batches)  # noqa: E731
+    now = lambda: unknown_scores.class_sample(batches)  # noqa: E731
     (old, old_y), (new, new_y) = before(), now()
     assert torch.equal(old, new) and torch.equal(old_y, new_y), "the samples differ"
     return before, now

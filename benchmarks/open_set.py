@@ -13,7 +13,7 @@ The heads train as ``objrec train`` does (its defaults: five heads, one augmente
 stopping on the valid loss of the known classes); then the temperature is fitted on the known
 classes' valid images, each score is fitted on the known classes' training features (a sum of
 scores is standardised on the known valid images), and its threshold
-(``confidence.choose_threshold``) keeps at least 95% of the known valid images and costs at most
+(``thresholds.choose_threshold``) keeps at least 95% of the known valid images and costs at most
 half a point of their accuracy. Choice: known *valid* images against every image of the choice
 classes. Report: known *test* images against every image of the reporting classes. Known accuracy
 lost: test top-1 of the known classes minus the share that is both accepted and right; report
@@ -42,23 +42,16 @@ import torch
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.batches import feature_batches
 from objrec.cache import open_cache
-from objrec.confidence import (
-    SumScore,
-    choose_threshold,
-    expected_calibration_error,
-    fit_feature_score,
-    fit_mahalanobis,
-    fit_temperature,
-    in_batches,
-    open_set_metrics,
-)
+from objrec.calibration import expected_calibration_error, fit_temperature
 from objrec.config import TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import fit
 from objrec.features import cached_features
 from objrec.frozen import FeatureSet, FrozenBody, PassSettings
 from objrec.model import build_head
+from objrec.thresholds import choose_threshold, open_set_metrics
 from objrec.train import seed_everything
+from objrec.unknown_scores import SumScore, fit_feature_score, fit_mahalanobis, in_batches
 from objrec.views import ViewSpec
 
 SPLITS = Path("/work/splits/s0")

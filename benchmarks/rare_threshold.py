@@ -17,7 +17,7 @@ even positions of the sorted remaining classes, those of the *held-out* draws fr
 so a held-out draw holds no class a development draw looked at.
 
 The three ways, each fitted on the draw's validation images only, each keeping the run's rule
-(``confidence.choose_threshold``: keep 95% of the validation images, lose at most 0.5% of their
+(``thresholds.choose_threshold``: keep 95% of the validation images, lose at most 0.5% of their
 right answers) on the score it compares:
 
 * ``single``: the run's familiarity against its one threshold (0), objrec's way;
@@ -49,12 +49,13 @@ from open_set import load_features, subset, train_heads
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.cache import open_cache
-from objrec.confidence import choose_threshold, fit_confidence, score_in_chunks
+from objrec.confidence import fit_confidence, score_in_chunks
 from objrec.config import TrainConfig
 from objrec.data import Sample, scan_class_folder
 from objrec.features import cached_features
 from objrec.frozen import FrozenBody, PassSettings
 from objrec.split import split_folder
+from objrec.thresholds import choose_threshold
 from objrec.views import ViewSpec
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,11 +27,12 @@ import numpy as np
 import torch
 
 from objrec.batches import ViewStack, feature_batches
-from objrec.confidence import SCORES, fit_confidence
+from objrec.confidence import fit_confidence
 from objrec.engine import train_one_epoch
 from objrec.features import FeatureTable
 from objrec.model import build_head
 from objrec.store import FeatureStore
+from objrec.unknown_scores import SCORES
 
 
 def peak_mib() -> float:

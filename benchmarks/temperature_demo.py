@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from objrec.answering import table_answers, view_tables
-from objrec.confidence import expected_calibration_error, fit_temperature, fit_temperature_mle
+from objrec.calibration import expected_calibration_error, fit_temperature, fit_temperature_mle
 from objrec.config import EvaluateConfig
 from objrec.data import scan_class_folder
 from objrec.demo import DEMO_CONFIG, sample_dir

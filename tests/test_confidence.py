@@ -8,28 +8,32 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from objrec import confidence
-from objrec.confidence import (
-    KnnScore,
-    Readable,
+from objrec import calibration, unknown_scores
+from objrec.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    fit_temperature_mle,
+    reliability_table,
+    temperature_fit,
+)
+from objrec.confidence import fit_confidence
+from objrec.thresholds import (
     accuracy_at_threshold,
     advice_rests_on,
     choose_threshold,
+    keeping_threshold,
+    open_set_metrics,
+)
+from objrec.unknown_scores import (
+    KnnScore,
+    Readable,
     class_centroids,
     class_sample,
     distinct_rows,
-    expected_calibration_error,
     familiarity_from_state,
-    fit_confidence,
     fit_feature_score,
     fit_feature_score_batches,
-    fit_temperature,
-    fit_temperature_mle,
     in_batches,
-    keeping_threshold,
-    open_set_metrics,
-    reliability_table,
-    temperature_fit,
 )
 
 
@@ -91,7 +95,8 @@ def test_train_says_and_records_why_the_temperature_was_kept_at_1(trained_once):
     """The rule shows in train's calibrated line and in summary.json, not only in the log."""
     import json
 
-    from objrec.confidence import FittedConfidence, TemperatureFit
+    from objrec.calibration import TemperatureFit
+    from objrec.confidence import FittedConfidence
     from objrec.train import calibrated_line
 
     kept = TemperatureFit(1.0, 0.31, 4, "4 validation errors, 10 needed to sharpen")
@@ -283,7 +288,7 @@ def test_feature_scores_survive_their_state_dict(kind):
 
 def mahalanobis_in_memory(features, labels, dims):
     """The score as fitted before it was streamed: an SVD of every centred feature at once."""
-    from objrec.confidence import MahalanobisScore, normalise
+    from objrec.unknown_scores import MahalanobisScore, normalise
 
     x = normalise(features).double()
     n_classes = int(labels.max()) + 1
@@ -313,7 +318,7 @@ def test_scores_fitted_batch_by_batch_equal_those_fitted_in_memory(kind, images)
 
 def score_in_memory(kind, features, labels, k=10, dims=256, centroids=4):
     """Each feature score fitted directly from every training feature at once."""
-    from objrec.confidence import KnnScore, RelativeMahalanobisScore, SumScore, class_centroids
+    from objrec.unknown_scores import KnnScore, RelativeMahalanobisScore, SumScore, class_centroids
 
     if kind == "knn":
         return KnnScore(features, min(k, int(torch.bincount(labels).min())))
@@ -330,7 +335,8 @@ def score_in_memory(kind, features, labels, k=10, dims=256, centroids=4):
 def confidence_in_memory(head, train, labels, valid, valid_y, score):
     """``fit_confidence`` computed from every feature at once: the score and its scale fitted on
     all the validation images together."""
-    from objrec.confidence import SCORE_OPTIONS, choose_threshold
+    from objrec.thresholds import choose_threshold
+    from objrec.unknown_scores import SCORE_OPTIONS
 
     raw = score_in_memory(score, train, labels, **SCORE_OPTIONS[score])
     if score == "mahalanobis+knn":
@@ -424,7 +430,7 @@ def test_the_class_sample_keeps_positions_and_reads_the_kept_rows_once():
     """The sample copied each row it kept into slots of its class (100 MB, zeroed first, for the
     100-class protocol), then gathered them class by class and joined them: it keeps positions
     in the stream now, and ``rows_at`` reads the kept rows, in the sample's order, once."""
-    from objrec.confidence import ClassSample, normalise, rows_at
+    from objrec.unknown_scores import ClassSample, normalise, rows_at
 
     g = torch.Generator().manual_seed(5)
     features, labels = torch.randn(300, 16, generator=g), torch.randint(0, 5, (300,), generator=g)
@@ -440,7 +446,7 @@ def test_the_class_sample_keeps_positions_and_reads_the_kept_rows_once():
 
 def class_sample_in_memory(features, labels, per_class, seed=0):
     """Each image's seeded key drawn at once; each class's ``per_class`` lowest keys, by key."""
-    from objrec.confidence import normalise
+    from objrec.unknown_scores import normalise
 
     keys = torch.rand(len(labels), generator=torch.Generator().manual_seed(seed))
     chosen = [
@@ -465,7 +471,7 @@ def test_the_class_sample_is_the_lowest_keys_of_each_class_drawn_at_once(size):
 def vim_in_memory(features, head, dims, weight):
     """ViM from every training feature at once: a full eigendecomposition of the centred
     normalised features' scatter, the scale from ViM's rule (mean top logit / mean residual)."""
-    from objrec.confidence import normalise
+    from objrec.unknown_scores import normalise
 
     z = normalise(features).double()
     centre = z.mean(0)
@@ -502,8 +508,8 @@ def test_vim_is_the_heads_energy_minus_its_scale_times_the_norm_off_the_principa
 
 @torch.no_grad()
 def test_vim_keeps_the_head_out_of_its_state_and_takes_the_models_after_loading():
-    from objrec.confidence import tie_head
     from objrec.model import build_head
+    from objrec.unknown_scores import tie_head
 
     train, labels, known, unknown = clusters()
     torch.manual_seed(0)  # the head's random weights: 1 global state in 10 misses the AUROC below
@@ -528,8 +534,8 @@ def test_far_fewer_images_than_features_take_the_images_svd_not_the_features_sca
     eigenpairs come from the centred images' SVD: the (features x features) eigensolve is not
     called, and the score is the one it gave, with ``dims`` past the scatter's rank (its null space)
     too. With more images per feature (the 100-class protocol's 3,095), the eigensolve runs."""
-    from objrec import confidence
-    from objrec.confidence import (
+    from objrec import unknown_scores
+    from objrec.unknown_scores import (
         MahalanobisScore,
         centred_scatter,
         class_sums,
@@ -550,7 +556,7 @@ def test_far_fewer_images_than_features_take_the_images_svd_not_the_features_sca
     reference = MahalanobisScore(means, basis, (eigen / scale).clamp(min=residual), residual)
     calls = []
     monkeypatch.setattr(
-        confidence, "top_eigenpairs", lambda *a, **k: calls.append(1) or top_eigenpairs(*a, **k)
+        unknown_scores, "top_eigenpairs", lambda *a, **k: calls.append(1) or top_eigenpairs(*a, **k)
     )
     fitted = fit_mahalanobis_batches(batches)
     assert calls == []
@@ -568,8 +574,8 @@ def test_no_more_images_than_features_take_the_images_gram_matrix(monkeypatch):
     the top ``dims`` well inside the rank, the eigenpairs come from the images' Gram matrix, a
     smaller eigensolve than the (features x features) scatter's, which is not summed: the same
     score as the scatter's float64 eigenpairs give, to float32 eigensolve rounding."""
-    from objrec import confidence
-    from objrec.confidence import (
+    from objrec import unknown_scores
+    from objrec.unknown_scores import (
         MahalanobisScore,
         centred_scatter,
         class_sums,
@@ -590,7 +596,7 @@ def test_no_more_images_than_features_take_the_images_gram_matrix(monkeypatch):
     eigen, basis = top_eigenpairs(scatter.clone(), 8)
     residual = (float(scatter.trace()) - float(eigen.sum())) / 57 / (64 - 8)
     reference = MahalanobisScore(means, basis, eigen / 57, residual)
-    monkeypatch.setattr(confidence, "centred_scatter", lambda *a: pytest.fail("scatter summed"))
+    monkeypatch.setattr(unknown_scores, "centred_scatter", lambda *a: pytest.fail("scatter summed"))
     fitted = fit_mahalanobis_batches(batches, dims=8)
     torch.testing.assert_close(fitted.inv_sd, reference.inv_sd, rtol=1e-5, atol=0)
     torch.testing.assert_close(fitted.inv_residual, reference.inv_residual, rtol=1e-5, atol=0)
@@ -605,7 +611,7 @@ def test_near_copies_that_leave_the_gram_matrix_fewer_eigenpairs_give_the_scatte
     whose ``rows.T @ u / sqrt(s)`` were no unit vectors: scores 1,000 standard deviations off the
     float64 scatter's (the float32 scatter, before the Gram route: 970). They come from the
     float64 scatter now."""
-    from objrec.confidence import (
+    from objrec.unknown_scores import (
         MahalanobisScore,
         centred_scatter,
         class_sums,
@@ -646,7 +652,7 @@ def test_the_mahalanobis_score_is_its_formula_where_its_directions_hold_almost_e
     scores 3.5e-4 of their spread off their formula here (5e-3 on other images), and ONNX
     Runtime, summing in another order, as far otherwise. Against the formula in float64 from the
     score's own tensors, over six such fits: 1e-7 now."""
-    from objrec.confidence import fit_mahalanobis_batches
+    from objrec.unknown_scores import fit_mahalanobis_batches
 
     worst = 0.0
     for seed in range(6):
@@ -783,7 +789,7 @@ def test_the_temperature_is_what_torchs_lbfgs_fits_bit_for_bit(monkeypatch):
     labels = torch.randint(0, 7, (60,), generator=generator)
     cases = [(logits, labels), (logits, logits.argmax(1)), (logits, (logits.argmax(1) + 1) % 7)]
     ours = [fit_temperature_mle(x, y) for x, y in cases]
-    monkeypatch.setattr(confidence, "PlainLBFGS", torch.optim.LBFGS)
+    monkeypatch.setattr(calibration, "PlainLBFGS", torch.optim.LBFGS)
     assert ours == [fit_temperature_mle(x, y) for x, y in cases]
 
 
@@ -792,7 +798,8 @@ def test_a_temperature_that_widens_the_calibration_gap_is_not_said_to_narrow_it(
     is right: on the validation images 0.0105 off on average, 0.0045 before", as if made worse
     on purpose. The temperature minimises the validation loss, not that gap (the ECE): when
     the gap is wider after, the line says what the temperature was chosen for."""
-    from objrec.confidence import FittedConfidence, TemperatureFit
+    from objrec.calibration import TemperatureFit
+    from objrec.confidence import FittedConfidence
     from objrec.train import calibrated_line
 
     fit = TemperatureFit(1.107, 1.107, 40)
@@ -816,7 +823,8 @@ def test_train_says_the_calibration_gap_in_percentage_points_not_as_a_raw_share(
     """train printed "they are 0.0105 off how often the model is right": a share, which a user
     read as a hundredth of a percent, where evaluate and the report say points. Every form of
     the line says percentage points; summary.json keeps the shares."""
-    from objrec.confidence import FittedConfidence, TemperatureFit
+    from objrec.calibration import TemperatureFit
+    from objrec.confidence import FittedConfidence
     from objrec.train import calibrated_line
 
     fits = [TemperatureFit(1.0, 0.31, 4, "4 validation errors"), TemperatureFit(1.107, 1.107, 40)]
@@ -834,7 +842,8 @@ def test_a_calibration_error_within_chance_is_said_to_be_too_noisy_and_the_loss_
     own were closer", and he asked why it was applied. The temperature lowers the loss (the
     proper score) from 0.2656 to 0.2239; on 53 images exactly calibrated probabilities show an
     ECE up to 0.09 by chance, so the line says the loss fell and the ECE is too noisy to judge."""
-    from objrec.confidence import FittedConfidence, TemperatureFit
+    from objrec.calibration import TemperatureFit
+    from objrec.confidence import FittedConfidence
     from objrec.train import calibrated_line
 
     fit = TemperatureFit(1.557, 1.557, 2)
@@ -864,9 +873,10 @@ def test_a_gap_within_chance_is_too_noisy_to_judge_at_temperature_1_in_every_pla
     the card "the top probability is 17.40 percentage points off", where evaluate said of the
     same images "too noisy to judge on 20 images ... up to 33.19 points by chance" (review49b
     MEDIUM 4). train, evaluate, the report and the card now say it with one function."""
+    from objrec.calibration import TemperatureFit, calibration_words
     from objrec.card import Evaluation, measured_lines
     from objrec.cli.evaluation import calibration_line
-    from objrec.confidence import FittedConfidence, TemperatureFit, calibration_words
+    from objrec.confidence import FittedConfidence
     from objrec.report import calibration_sentence
     from objrec.train import calibrated_line
 
@@ -900,9 +910,10 @@ def test_the_calibration_gap_says_which_way_the_model_is_off_in_every_place():
     points on average": a user read "15 points off, and left so", not knowing whether to trust
     the percentages more or less; its answers were right more often than they said (newcomer50
     LOW). train, evaluate, the report and the card now say which way, and how to read them."""
+    from objrec.calibration import TemperatureFit, overconfidence
     from objrec.card import Evaluation, measured_lines
     from objrec.cli.evaluation import calibration_line
-    from objrec.confidence import FittedConfidence, TemperatureFit, overconfidence
+    from objrec.confidence import FittedConfidence
     from objrec.report import calibration_sentence
     from objrec.train import calibrated_line
 
@@ -944,8 +955,9 @@ def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_be_about_the_
     validation loss from 0.1574 to 0.1573, and a volunteer could not tell whether to act. Gaps
     less than a quarter of a point apart are said to be about the same; wider ones as before.
     evaluate's line says the same of its test images."""
+    from objrec.calibration import TemperatureFit
     from objrec.cli.evaluation import calibration_line
-    from objrec.confidence import FittedConfidence, TemperatureFit
+    from objrec.confidence import FittedConfidence
     from objrec.train import calibrated_line
 
     fit = TemperatureFit(0.97, 0.97, 90)
@@ -975,7 +987,7 @@ def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_be_about_the_
 def test_the_ece_of_exactly_calibrated_probabilities_is_within_the_bound():
     """``ece_by_chance``: exactly calibrated probabilities stay under it about 95% of the time;
     it shrinks as the images grow; ``mean_nll`` is the cross-entropy."""
-    from objrec.confidence import ece_by_chance, mean_nll
+    from objrec.calibration import ece_by_chance, mean_nll
 
     generator = torch.Generator().manual_seed(1)
     confident = 0.5 + 0.5 * torch.rand(53, generator=generator, dtype=torch.double)
@@ -998,7 +1010,7 @@ def test_the_chance_bound_is_the_same_for_the_same_images_in_another_order():
     on s0's test split). It now draws each bin's count of right answers from its exact
     distribution, 20,000 times: the order changes nothing, and a brute-force 95th percentile of
     20,000 ECEs (each image drawn) agrees within 2%."""
-    from objrec.confidence import count_right, ece_by_chance
+    from objrec.calibration import count_right, ece_by_chance
 
     generator = torch.Generator().manual_seed(3)
     logits = 3 * torch.randn(300, 20, generator=generator, dtype=torch.double)
@@ -1018,7 +1030,7 @@ def test_the_temperature_fitted_lowers_the_loss_though_it_can_widen_the_calibrat
     is the validation loss's minimum (never above the loss at 1), and the binned gap between
     confidence and accuracy is another measure. An accurate model whose few errors are sure
     ones: softening them lowers the loss and widens the gap on the many right answers."""
-    from objrec.confidence import expected_calibration_error
+    from objrec.calibration import expected_calibration_error
 
     logits, labels = torch.zeros(200, 3), torch.zeros(200, dtype=torch.long)
     logits[:, 0] = torch.linspace(5.5, 6.5, 200)  # 199 right with 99.2 to 99.7%: 99.5% right
@@ -1073,7 +1085,7 @@ def test_kmeans_relocates_an_empty_cluster_as_scikit_learn_does():
 
 def test_gap_verdict_orders_noise_then_sameness_then_direction():
     """train and evaluate judge the temperature's effect on the ECE with one rule."""
-    from objrec.confidence import ECE_SAME, gap_verdict
+    from objrec.calibration import ECE_SAME, gap_verdict
 
     assert gap_verdict(0.05, 0.06, chance=0.07) == "noisy"
     assert gap_verdict(0.0739, 0.0726, chance=0.01) == "same"
@@ -1100,7 +1112,8 @@ def test_a_threshold_chosen_on_few_validation_images_is_said_to_be_shaky():
     """A newcomer's 6-class run (36 validation images) answered a clear photo of a known class
     "unknown" (familiarity -0.21), and nothing had said that a threshold chosen on so few images
     is shaky. train's line now says how many it was chosen on and, under 100, that it is shaky."""
-    from objrec.confidence import FittedConfidence, TemperatureFit
+    from objrec.calibration import TemperatureFit
+    from objrec.confidence import FittedConfidence
     from objrec.enough import FEWEST_FOR_A_THRESHOLD
     from objrec.train import calibrated_line
 
@@ -1151,7 +1164,7 @@ def test_the_threshold_s_images_are_counted_as_every_count_is():
     count lacked the thousands separator every other count has, in objrec and the export's
     script alike."""
     from objrec import export_script
-    from objrec.confidence import resting_words
+    from objrec.thresholds import resting_words
 
     assert resting_words(1542) == "chosen on 1,542 validation images"
     assert export_script.resting_words(1542) == ", chosen on 1,542 validation images"
@@ -1169,7 +1182,7 @@ def test_the_kmeans_runs_while_the_mahalanobis_part_is_fitted(monkeypatch):
     labels = torch.arange(3).repeat(20)
     batches = in_batches(features, labels, size=16)
     started, seen = threading.Event(), []
-    kmeans, mahalanobis = confidence.kmeans_centres, confidence.fit_mahalanobis_batches
+    kmeans, mahalanobis = unknown_scores.kmeans_centres, unknown_scores.fit_mahalanobis_batches
 
     def fit_mahalanobis(*args, **kwargs):
         started.set()
@@ -1179,14 +1192,14 @@ def test_the_kmeans_runs_while_the_mahalanobis_part_is_fitted(monkeypatch):
         seen.append((threading.get_ident(), started.wait(30)))  # at once where it runs beside
         return kmeans(*args, **kwargs)
 
-    monkeypatch.setattr(confidence, "fit_mahalanobis_batches", fit_mahalanobis)
-    monkeypatch.setattr(confidence, "kmeans_centres", kmeans_centres)
-    score = confidence.fit_sum(batches, 5, 8, 4)
+    monkeypatch.setattr(unknown_scores, "fit_mahalanobis_batches", fit_mahalanobis)
+    monkeypatch.setattr(unknown_scores, "kmeans_centres", kmeans_centres)
+    score = unknown_scores.fit_sum(batches, 5, 8, 4)
     assert seen and all(t != threading.get_ident() and waited for t, waited in seen)
     monkeypatch.undo()
     bank = class_centroids(*class_sample(batches), 4)
-    parts = [confidence.fit_mahalanobis_batches(batches, 8), KnnScore(bank, 5, normalised=True)]
-    alone = confidence.SumScore(parts).state_dict()
+    parts = [unknown_scores.fit_mahalanobis_batches(batches, 8), KnnScore(bank, 5, normalised=True)]
+    alone = unknown_scores.SumScore(parts).state_dict()
     for name, tensor in score.state_dict().items():
         assert torch.equal(tensor, alone[name]), name
 
@@ -1216,10 +1229,10 @@ def test_a_stop_in_the_mahalanobis_fit_calls_the_kmeans_off(monkeypatch):
         time.sleep(0.005)
         return np.zeros((k, x.shape[1]))
 
-    monkeypatch.setattr(confidence, "fit_mahalanobis_batches", fit_mahalanobis)
-    monkeypatch.setattr(confidence, "kmeans_centres", kmeans_centres)
+    monkeypatch.setattr(unknown_scores, "fit_mahalanobis_batches", fit_mahalanobis)
+    monkeypatch.setattr(unknown_scores, "kmeans_centres", kmeans_centres)
     with pytest.raises(KeyboardInterrupt):
-        confidence.fit_sum(batches, 5, 8, 2)
+        unknown_scores.fit_sum(batches, 5, 8, 2)
     assert 1 <= len(calls) < classes  # all 400 (2 s) before: the stop waited for every class
 
 
@@ -1227,7 +1240,8 @@ def test_train_says_its_calibration_in_short_lines_a_fact_each():
     """train's and demo's calibration note was one line of 560 characters holding four facts
     (newcomer48 nit 4): each clause starts a line of its own, indented after the first, and no
     line is longer than evaluate's."""
-    from objrec.confidence import FittedConfidence, TemperatureFit
+    from objrec.calibration import TemperatureFit
+    from objrec.confidence import FittedConfidence
     from objrec.progress import clauses_on_lines
     from objrec.train import calibrated_line
 

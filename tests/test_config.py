@@ -250,7 +250,6 @@ def test_a_misspelt_keyword_setting_names_the_function_and_the_likely_setting(tm
 def test_every_unknown_score_and_precision_has_plain_words_before_its_name():
     """evaluate and the report named the unknown score by its name alone ('mahalanobis+knn'),
     train its arithmetic ('bf16'): each has words a newcomer reads, the name after them."""
-    from objrec.confidence import SCORES
     from objrec.config import (
         HEAD_PRECISIONS,
         PRECISIONS,
@@ -259,6 +258,7 @@ def test_every_unknown_score_and_precision_has_plain_words_before_its_name():
         precision_words,
         unknown_score_words,
     )
+    from objrec.unknown_scores import SCORES
 
     assert set(UNKNOWN_SCORE_WORDS) == set(UNKNOWN_SCORES) and SCORES is UNKNOWN_SCORES
     assert unknown_score_words("knn") == "distance to the nearest training images, knn"

@@ -28,6 +28,7 @@ def test_the_few_numbers_are_defined_only_in_enough():
     import objrec.confidence
     import objrec.evaluate
     import objrec.split
+    import objrec.thresholds
 
-    for module in (objrec.split, objrec.evaluate, objrec.confidence):
+    for module in (objrec.split, objrec.evaluate, objrec.confidence, objrec.thresholds):
         assert not {"few_images", "FEW_TO_MEASURE", "FEW_IMAGES"} & set(vars(module))

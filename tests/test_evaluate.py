@@ -2186,7 +2186,7 @@ def test_a_calibration_gap_wider_after_the_temperature_is_not_said_to_be_its_aim
     """evaluate printed "made less sure (temperature 1.107, chosen on the validation split) to
     say how often it is right: ... 0.0105 off on average, 0.0045 before", as if made worse on
     purpose: the temperature lowers the validation loss, not that gap. The gap's change is judged
-    as train judges it (confidence.gap_verdict): the branch for metrics without the loss and the
+    as train judges it (calibration.gap_verdict): the branch for metrics without the loss and the
     ECE by chance, which said "closer" of any wider gap, is gone (evaluate always records both)."""
     from objrec.cli.evaluation import calibration_line
 

@@ -1824,8 +1824,8 @@ def test_the_script_words_its_answers_as_predict_does(capsys, score):
     barely = " (1 barely familiar)" if familiar else ""  # near.jpg: 0.0004 above the line
     unknown_line = "  unknown    1 (like none of the classes)"
     assert said[4:] == ["3 images answered:", f"  butterfly  2{barely}", unknown_line]
-    from objrec.confidence import resting_words
     from objrec.enough import FEWEST_FOR_A_THRESHOLD
+    from objrec.thresholds import resting_words
 
     assert export_script.FEWEST_FOR_A_THRESHOLD == FEWEST_FOR_A_THRESHOLD
     for n in (36, 512):  # the script cannot import objrec: its words are a copy

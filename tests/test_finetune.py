@@ -203,7 +203,7 @@ def calibrated_on_the_tuned_model(run, split_dir):
     """Temperature, familiarity and threshold fitted on the final (tuned) model's valid outputs:
     the stored temperature is the one its valid logits give, and the familiarity is 1 at the
     median valid image (``Readable``), which features of the untuned body would not give."""
-    from objrec.confidence import fit_temperature
+    from objrec.calibration import fit_temperature
     from objrec.images import open_image
     from objrec.inference import Recognizer
 

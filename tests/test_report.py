@@ -1238,7 +1238,7 @@ def test_the_page_says_how_many_images_the_threshold_and_its_advice_rest_on(trai
     does, how many validation images the threshold was chosen on and, under 100, that it is
     shaky, and what the advice rests on. It judged the advice by the untaught photos alone, so
     500 of them with 9 evaluated images read steady where evaluate called it shaky: both now
-    judge by the fewest of the three counts (``confidence.advice_rests_on``; of an older
+    judge by the fewest of the three counts (``thresholds.advice_rests_on``; of an older
     metrics.json, whose advice weighed the evaluated images too)."""
     build_report(trained_run, tmp_path / "first.html")  # evaluates the test split
     metrics_file = trained_run / "eval-test" / "metrics.json"

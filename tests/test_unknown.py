@@ -233,8 +233,8 @@ def test_the_validation_images_are_grouped_only_when_they_offer_a_stricter_thres
 
 @pytest.mark.slow
 def test_a_mahalanobis_only_run_travels_through_the_checkpoint_and_onnx(split_dir, tmp_path):
-    from objrec.confidence import MahalanobisScore
     from objrec.train import train
+    from objrec.unknown_scores import MahalanobisScore
 
     from .conftest import tiny_train_config
 
@@ -324,9 +324,9 @@ def test_a_vim_run_uses_its_own_head_in_predict_and_onnx(split_dir, tmp_path):
     and the exported file carries the head's weights once."""
     import onnx
 
-    from objrec.confidence import VimScore
     from objrec.export import export_model
     from objrec.train import train
+    from objrec.unknown_scores import VimScore
 
     from .conftest import tiny_train_config
 

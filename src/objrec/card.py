@@ -305,12 +305,12 @@ def measured_lines(evaluations: list[Evaluation]) -> list[str]:
 
 
 def gap_words(m: dict[str, Any]) -> str:
-    """An evaluation's calibration gap as evaluate says it (``confidence.calibration_words``):
+    """An evaluation's calibration gap as evaluate says it (``calibration.calibration_words``):
     too noisy to judge within what exactly calibrated probabilities show by chance on as many
     images. The card said "the top probability is 17.40 percentage points off how often it is
     right" of 20 test images, where evaluate said "too noisy to judge ... up to 31.37 points by
     chance" (review49b MEDIUM 4). An evaluation made before ``ece_by_chance`` is judged without."""
-    from objrec.confidence import calibration_words
+    from objrec.calibration import calibration_words
 
     return calibration_words(
         m["ece"], m.get("n", 0), m.get("ece_by_chance"), over=m.get("overconfidence")

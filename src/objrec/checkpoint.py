@@ -27,7 +27,6 @@ from safetensors.torch import load, save, save_file
 from objrec import __version__
 from objrec.backbones import BadBackbone, build_body, builds_on_meta, get_backbone
 from objrec.bodies import load_into, loaded_in_place, restore_input_transform
-from objrec.confidence import familiarity_from_state, tie_head
 from objrec.engine import EarlyStopping, FitState, model_device
 from objrec.errors import ObjrecError
 from objrec.meta import (
@@ -64,6 +63,7 @@ from objrec.model_file import seal_at as seal_at
 from objrec.model_file import summary_finished as summary_finished
 from objrec.outputs import renamed_over, temporary_folder, temporary_name
 from objrec.quantize import QuantizedBody, is_quantized
+from objrec.unknown_scores import familiarity_from_state, tie_head
 
 log = logging.getLogger(__name__)
 

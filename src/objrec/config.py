@@ -585,7 +585,7 @@ class TrainConfig:
     measured best; the others (``mahalanobis``, ``knn``, ``relative_mahalanobis``, ``vim``, ``msp``)
     are for comparison, and docs/confidence.md, "An unknown score and its threshold", says what each
     measures. ``mahalanobis+knn``: distance to the class centres and to the nearest training images;
-    ``msp``: the top probability. In detail (``objrec.confidence``): ``mahalanobis+knn`` is the
+    ``msp``: the top probability. In detail (``objrec.unknown_scores``): ``mahalanobis+knn`` is the
     Mahalanobis score plus the cosine similarity to the third most similar of 4 k-means centroids
     per class, each standardised on the valid split; ``mahalanobis`` the distance to the nearest
     class mean of the training features; ``vim`` the heads' energy minus the features' norm off

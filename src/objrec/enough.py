@@ -36,9 +36,9 @@ fewer."""
 
 FEWEST_FOR_A_THRESHOLD = 100
 """Under this many images a threshold, or the advice to take a stricter one, is shaky, and objrec
-says so where it states or recommends one (``confidence.resting_words``). Under 200 validation
+says so where it states or recommends one (``thresholds.resting_words``). Under 200 validation
 images the run's threshold sits just below the least familiar right answer
-(``confidence.choose_threshold``), and the share of new photos of the known classes below the
+(``thresholds.choose_threshold``), and the share of new photos of the known classes below the
 least of ``n`` draws is, at 95%, up to 1 - 0.05^(1/n): 3% at 100 images, 8% at 36, 14% at 20 (1%
 expected at 100). A share of ``n`` unknown images moves 100/n points per image, with a 95% margin
 of up to about 1/sqrt(n): 10 points at 100 images, 31 at 10, where one image more or less caught

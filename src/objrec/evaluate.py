@@ -16,20 +16,19 @@ import torch
 from objrec import plots
 from objrec.answering import table_answers, view_tables
 from objrec.cache import open_cache
+from objrec.calibration import (
+    ece_by_chance,
+    expected_calibration_error,
+    mean_nll,
+    overconfidence,
+    reliability_table,
+)
 from objrec.compare import (
     EarlierRun,
     evaluate_against,
     read_renamed,
     remove_stale_against,
     require_earlier_run,
-)
-from objrec.confidence import (
-    accuracy_at_threshold,
-    ece_by_chance,
-    expected_calibration_error,
-    mean_nll,
-    overconfidence,
-    reliability_table,
 )
 from objrec.config import TOP5_CLASSES, EvaluateConfig, settings
 from objrec.current import image_set_fingerprint
@@ -97,6 +96,7 @@ from objrec.progress import (
 )
 from objrec.runs import default_eval_dir
 from objrec.tables import write_table
+from objrec.thresholds import accuracy_at_threshold
 from objrec.untaught import flag_untaught, refuse_none_taught, untaught_images
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ class EvaluationResult:
     """(images, classes): every class's probability, in the rows' order of ``predictions``
     (:meth:`probability_table` labels them)."""
     reliability: dict[str, pd.DataFrame] | None = None
-    """Reliability tables (``confidence.reliability_table``) before and after calibration."""
+    """Reliability tables (``calibration.reliability_table``) before and after calibration."""
 
     def confusion_table(self, normalised: bool = False) -> pd.DataFrame:
         """``confusion`` labelled, as ``confusion.csv``: a row per true class (the index, named

@@ -24,7 +24,6 @@ from torch import nn
 
 from objrec import __version__, images
 from objrec.checkpoint import load_model, model_digest, warn_if_unfinished
-from objrec.confidence import Readable
 from objrec.config import CHECK_PHOTOS, require_number
 from objrec.data import SPLITS
 from objrec.errors import ObjrecError
@@ -67,6 +66,7 @@ from objrec.runtime import (
     onnxruntime_available,
 )
 from objrec.transforms import MAX_ASPECT, TTA_VIEWS, draft_size, tta_view_geometry
+from objrec.unknown_scores import Readable
 
 if TYPE_CHECKING:
     from objrec.inference import Answers, Recognizer

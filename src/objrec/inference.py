@@ -33,7 +33,7 @@ from PIL import Image
 from objrec import __version__
 from objrec.cache import open_cache
 from objrec.checkpoint import BEST, load_model, warn_if_unfinished
-from objrec.confidence import Readable, score_in_chunks, tie_head
+from objrec.confidence import score_in_chunks
 from objrec.config import require_number
 from objrec.data import Sample
 from objrec.errors import ObjrecError
@@ -49,6 +49,7 @@ from objrec.quantize import QuantizedBody, graph_engine
 from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, using_graph
 from objrec.saliency import grad_cams, overlay
 from objrec.transforms import TTA_VIEWS, build_tta_transform, draft_size, model_view
+from objrec.unknown_scores import Readable, tie_head
 from objrec.views import ViewSpec
 
 log = logging.getLogger(__name__)

@@ -313,7 +313,7 @@ def stricter_offered(metrics: dict[str, Any]) -> dict[str, Any] | None:
 def recommended_threshold(metrics: dict[str, Any]) -> float | None:
     """The stricter threshold ``evaluate --unknown`` recommends in ``metrics``: offered
     (:func:`stricter_offered`) and worth its trade (``recommended``:
-    ``confidence.worth_trading``), else None."""
+    ``thresholds.worth_trading``), else None."""
     stricter = stricter_offered(metrics)
     return float(stricter["threshold"]) if stricter and stricter.get("recommended") else None
 

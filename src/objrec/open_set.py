@@ -23,13 +23,6 @@ import torch
 
 from objrec.answering import readable_answers, table_answers, view_tables
 from objrec.cache import open_cache
-from objrec.confidence import (
-    KEEP_KNOWN,
-    accuracy_at_threshold,
-    keeping_threshold,
-    open_set_metrics,
-    threshold_trade,
-)
 from objrec.config import EvaluateConfig
 from objrec.data import ClassFolder, Sample, class_of_folder, scan_class_folder
 from objrec.distinct import distinct_per_class, readable_groups
@@ -40,6 +33,13 @@ from objrec.images import is_image_file, list_images
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import known_hashes
 from objrec.progress import Reporter, grouped, joined, plural, some_of
+from objrec.thresholds import (
+    KEEP_KNOWN,
+    accuracy_at_threshold,
+    keeping_threshold,
+    open_set_metrics,
+    threshold_trade,
+)
 from objrec.untaught import untaught_images
 
 
@@ -229,7 +229,7 @@ class StricterThreshold:
     threshold: float
     """The threshold, on the run's unknown score (its familiarity, or a raw score)."""
     keep_valid: float
-    """The share of the validation images it was chosen to keep (``confidence.KEEP_KNOWN``)."""
+    """The share of the validation images it was chosen to keep (``thresholds.KEEP_KNOWN``)."""
 
     # on the run's validation images: chosen and judged on them
     valid_kept: float
@@ -274,7 +274,7 @@ class StricterThreshold:
     (:func:`silenced_classes`)."""
     recommended: bool
     """Whether objrec recommends it: the share of unknown images it newly catches is at least
-    the share of validation images it newly says unknown (``confidence.threshold_trade``), and
+    the share of validation images it newly says unknown (``thresholds.threshold_trade``), and
     it ``silences`` no class."""
 
     def to_json(self) -> dict[str, Any]:
@@ -291,7 +291,7 @@ def stricter_result(
 ) -> StricterThreshold | None:
     """The threshold that keeps ``KEEP_KNOWN`` of the run's ``valid`` images (chosen on them, as
     the run's own threshold was; ``keeping_threshold``) and whether objrec recommends it, judged
-    on them too and on the ``unknown`` folder's (``confidence.threshold_trade``; the strangers
+    on them too and on the ``unknown`` folder's (``thresholds.threshold_trade``; the strangers
     have no other images): never when it ``silences`` a class (:func:`silenced_classes`). Its
     figures on the evaluated ``known`` images (answers, labels; ``photos``, each class's distinct
     photos) are measured and reported, never weighed: the recommendation had weighed the test

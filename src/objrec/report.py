@@ -27,7 +27,6 @@ from PIL import Image
 
 from objrec import __version__
 from objrec.checkpoint import read_checkpoint
-from objrec.confidence import advice_rests_on, resting_words
 from objrec.config import TOP5_CLASSES, DataConfig, unknown_score_words
 from objrec.current import at_threshold_now, currency, is_current
 from objrec.data import IMAGE_SET_MEANING, SPLITS, scan_class_folder
@@ -74,6 +73,7 @@ from objrec.progress import (
 )
 from objrec.runs import read_summary
 from objrec.tables import exact_cell
+from objrec.thresholds import advice_rests_on, resting_words
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
 from objrec.untaught import untaught_note
 
@@ -745,9 +745,9 @@ def read_per_class(evaluation: Path, run: Path) -> pd.DataFrame:
 
 def calibration_sentence(metrics: dict[str, Any]) -> str:
     """The calibration gap as evaluate, train and the model card say it
-    (``confidence.calibration_words``), before the temperature too when there was one; "" for
+    (``calibration.calibration_words``), before the temperature too when there was one; "" for
     an evaluation without one."""
-    from objrec.confidence import calibration_words
+    from objrec.calibration import calibration_words
 
     if metrics.get("ece") is None:
         return ""
@@ -803,7 +803,7 @@ def read_as_written(path: Path, run: Path) -> Iterator[None]:
 def shaky_advice(open_set: dict[str, Any]) -> dict[str, Any] | None:
     """For a stricter threshold's advice that is shaky, what it rests on (``words``) and how many
     points one image more or less moves a share (``points``); None when it is steady. Judged as
-    evaluate judges it (``confidence.advice_rests_on``): the page had looked at the untaught
+    evaluate judges it (``thresholds.advice_rests_on``): the page had looked at the untaught
     photos alone, steady with 500 of them where evaluate called the same advice on 36 test
     images shaky."""
     stricter = open_set.get("stricter") or {}

@@ -45,19 +45,13 @@ from objrec.batches import (
 )
 from objrec.bodies import Body, fingerprint_module
 from objrec.cache import FeatureCache, open_cache
+from objrec.calibration import MIN_ERRORS_TO_SHARPEN, TemperatureFit, calibration_words
 from objrec.checkpoint import (
     SavedTraining,
     restore_training_state,
 )
 from objrec.class_record import with_test_split
-from objrec.confidence import (
-    MIN_ERRORS_TO_SHARPEN,
-    FittedConfidence,
-    TemperatureFit,
-    calibration_words,
-    fit_confidence,
-    resting_words,
-)
+from objrec.confidence import FittedConfidence, fit_confidence
 from objrec.config import DataConfig, SplitConfig, TrainConfig, as_config, settings
 from objrec.data import (
     ClassFolder,
@@ -140,6 +134,7 @@ from objrec.runs import (
     write_run,
 )
 from objrec.split_result import few_train_words
+from objrec.thresholds import resting_words
 from objrec.train_stops import (
     said_on_a_full_disk,
     save_on_stop,
@@ -1123,7 +1118,7 @@ def calibrate(
 def calibrated_line(fitted: FittedConfidence) -> str:
     """What ``train`` says after calibrating, in plain words: how the probabilities were adjusted
     (:func:`adjusted_words`), when predict answers "unknown", and how many validation images
-    that threshold was chosen on (few make it shaky: ``confidence.resting_words``)."""
+    that threshold was chosen on (few make it shaky: ``thresholds.resting_words``)."""
     unknown = (
         f"whose top probability is below {fitted.threshold:.4f}"
         if fitted.familiarity is None
@@ -1151,7 +1146,7 @@ def adjusted_words(fitted: FittedConfidence) -> str:
     """How the probabilities were adjusted: made surer or less sure by the temperature, left as
     they are (a temperature of 1, and why the rule kept it there when it did), and how far they
     are from how often the model is right on the validation images (:func:`validation_gap`).
-    The temperature minimises the validation images' loss (``confidence.temperature_fit``), not
+    The temperature minimises the validation images' loss (``calibration.temperature_fit``), not
     the ECE, which it can leave higher (1.107: 0.0105, 0.0045 before): the line says how far the
     loss fell."""
     chosen = fitted.temperature_fit
@@ -1177,7 +1172,7 @@ def adjusted_words(fitted: FittedConfidence) -> str:
 
 def validation_gap(fitted: FittedConfidence, before: bool = False) -> str:
     """The calibration gap on the validation images in evaluate's words
-    (``confidence.calibration_words``), ``before`` the temperature too when asked: too noisy to
+    (``calibration.calibration_words``), ``before`` the temperature too when asked: too noisy to
     judge when within what exactly calibrated probabilities show there by chance. Kept at 1, a
     first run's 20 validation images read "19.76 percentage points off how often the model is
     right", where evaluate of the same images said "too noisy to judge ... up to 33.19 points by

@@ -700,7 +700,7 @@ def threshold_words(m: dict[str, Any]) -> list[str]:
     images = m.get("unknown_threshold_images")  # absent from older metrics.json
     if images is None:
         return lines
-    from objrec.confidence import resting_clauses
+    from objrec.thresholds import resting_clauses
 
     return lines + [f"  {clause}" for clause in resting_clauses(images, cure=False)]
 
@@ -856,7 +856,7 @@ def calibration_line(m: dict[str, Any], evaluated: str) -> str:
     chosen on the validation split changed them: made surer (below 1), less sure (above 1), or
     not at all (1, to 3 decimals). The temperature lowers the validation split's loss, not this
     gap, which it can widen: the line gives the loss on ``evaluated`` before and after, and the
-    gap's change as train judges it (``confidence.calibration_words``)."""
+    gap's change as train judges it (``calibration.calibration_words``)."""
     temperature = m["temperature"]
     if f"{temperature:.3f}" == "1.000":
         return (
@@ -867,10 +867,10 @@ def calibration_line(m: dict[str, Any], evaluated: str) -> str:
 
 
 def gap_words(m: dict[str, Any], before: bool = False) -> str:
-    """An evaluation's calibration gap in words (``confidence.calibration_words``), with the
+    """An evaluation's calibration gap in words (``calibration.calibration_words``), with the
     gap ``before`` the temperature when asked: "11.63 points" on 12 test images read as badly
     calibrated, where exactly calibrated probabilities show up to 14.18 there by chance."""
-    from objrec.confidence import calibration_words
+    from objrec.calibration import calibration_words
 
     was = m["ece_before_calibration"] if before else None
     chance, over = m.get("ece_by_chance"), m.get("overconfidence")
@@ -899,7 +899,7 @@ TRADE_RULE = (
     "photos that the run's threshold answers mostly; the evaluated images are measured, never\n"
     "weighed, so that they do not choose the threshold they measure"
 )
-"""``confidence.worth_trading`` and ``open_set.stricter_result``'s ``silences`` in words, as
+"""``thresholds.worth_trading`` and ``open_set.stricter_result``'s ``silences`` in words, as
 ``evaluate --unknown`` prints it, on five lines (docs/confidence.md). A class is judged by its
 distinct photos (``open_set.judged``: 5 frames of one burst are one), its share by its images;
 the line said "no class's images (3 or more)", as if images were counted. Judged on the
@@ -995,7 +995,7 @@ def trade_lines(s: dict[str, Any], unknown: int) -> list[str]:
     """The shares the stricter threshold ``s`` trades, weighed by :data:`TRADE_RULE`: of the
     ``unknown`` images caught against of the validation images lost, and the classes it would
     leave mostly unanswered (:func:`silenced_lines`)."""
-    from objrec.confidence import traded_shares, worth_trading
+    from objrec.thresholds import traded_shares, worth_trading
 
     lost = (s["valid_rejected_now"], s["valid_rejected"])
     caught = (s["unknown_caught_now"], s["unknown_caught"])
@@ -1041,11 +1041,11 @@ def offered_words(m: dict[str, Any], value: str) -> str:
 def advice_resting_lines(unknown: int, valid: int) -> list[str]:
     """What the stricter threshold's advice rests on (``unknown`` and ``valid`` validation
     images: the evaluated ones are not weighed) and, under ``FEWEST_FOR_A_THRESHOLD`` of either,
-    that it is shaky (``confidence.advice_rests_on``, the report's rule too): 10 strangers had
+    that it is shaky (``thresholds.advice_rests_on``, the report's rule too): 10 strangers had
     recommended one as confidently as hundreds, where one stranger more or less caught is 10
     points of the trade."""
-    from objrec.confidence import advice_rests_on
     from objrec.enough import FEWEST_FOR_A_THRESHOLD
+    from objrec.thresholds import advice_rests_on
 
     words, fewest = advice_rests_on(unknown, valid)
     rests = f"  it rests on {words}"

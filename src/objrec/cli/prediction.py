@@ -395,7 +395,7 @@ def threshold_sentence(r, given: float | None) -> str:
     else:
         whose = "the run's own threshold"
         if r.threshold_images is not None:
-            from objrec.confidence import resting_words
+            from objrec.thresholds import resting_words
 
             whose += f", {resting_words(r.threshold_images, cure=False)}"
     return f"unknown below {what}: {whose}"
