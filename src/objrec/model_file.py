@@ -69,7 +69,7 @@ SEAL_GONE = (
     "it, which records a file's SHA-256 in it, and that SHA-256 is gone from it"
 )
 """Not only damage: a file saved again by safetensors with objrec's metadata alone keeps every
-tensor as it was (review3-48 LOW 5)."""
+tensor as it was."""
 
 
 HEADER_LIMIT = 100_000_000
@@ -390,8 +390,8 @@ def run_status(out: Path) -> str:
 def refuse_held_run(out: Path, force: bool, data_dir: Path | None = None) -> str:
     """What ``out``, where a new run is to go, holds (:func:`run_status`), a run refused unless
     ``force``: an interrupted one is to be resumed, a finished one's model is the user's. Paths and
-    headers alone, so that ``train`` says it at once, before PyTorch loads (newcomer50: 28 s of
-    "loading the libraries" first). ``data_dir`` completes the resume command said."""
+    headers alone, so that ``train`` says it at once, before PyTorch loads (which can take 30 s
+    of "loading the libraries"). ``data_dir`` completes the resume command said."""
     real = Path(out).resolve()  # where the run lands: ``x/..`` is the folder above x
     status = run_status(real)
     if status == "interrupted" and not force:

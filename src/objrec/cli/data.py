@@ -58,10 +58,10 @@ FILE_PASSES = ("hashing files", "reading images")
 """The two passes split and add make over the files, shown as a progress task each."""
 CAMERA_TASK = "reading camera times"
 """Split's pass over the images' EXIF for bursts (each read once: the image facts store keeps
-it), shown as a task as the others are: it was 2.5 ms a photo with nothing shown (review47c)."""
+it), shown as a task as the others are: about 2.5 ms a photo, too long to pass unshown."""
 LIKE_TASK = "hashing the earlier split"
 """``--like``'s pass over the earlier split's images (read only where the feature store's file
-index has not seen them): a full read of it with nothing shown (review49a LOW 6)."""
+index has not seen them), shown as a task: a full read of a split is too long to pass unshown."""
 RATIOS_OPTION = click.option(
     "--ratios",
     type=float,
@@ -263,7 +263,7 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
 
 def like_line(result, src: Path, like: Path) -> str:
     """How many images kept their split of ``like``, how many were placed, and how many it has
-    that the source folder ``src`` no longer has, that clause only when there are any (it said
+    that the source folder ``src`` no longer has, that clause only when there are any (never
     "no longer has 0 of its images"); the images moved to be with their group, named."""
     placed = sum(result.totals().values()) - result.kept_files - len(result.moved)
     kept = (
@@ -299,8 +299,8 @@ def moved_words(moved: Sequence[tuple[str, str, str]], like: Path) -> str:
 
 def gone_classes_words(result) -> str:
     """``: lamp, a class no longer there (26), kangaroo (2)``: the classes of ``split --like``'s
-    gone images (``gone_classes``), a class the source folder no longer has said so: "26 images
-    ... are no longer in photos2" did not name lamp, the class deleted (newcomer49)."""
+    gone images (``gone_classes``), a class the source folder no longer has said so, so that
+    "26 images ... are no longer in photos2" names lamp, the class deleted."""
     if not getattr(result, "gone_classes", None):
         return ""
     named = [
@@ -314,7 +314,7 @@ def class_change_lines(result, like: Path) -> list[str]:
     """What ``split --like`` found relabelled since ``like``, one line per class renamed (every
     image of a class now under a class all of whose images it holds) or merged into another (a
     class the source folder no longer has), then the other images whose class changed (labels
-    fixed), named: a rename and a merge were 73 images listed one by one (newcomer49)."""
+    fixed), named: a rename or a merge is one line, not its images listed one by one."""
     moves: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for file, was in result.relabelled:
         moves.setdefault((was, PurePosixPath(file).parts[0]), []).append((file, was))
@@ -424,8 +424,8 @@ def split_json(result, warnings: list[str]) -> dict:
 def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
     """What the user should know about a split, one sentence each (names as they are): the
     library's (``split_result.split_warnings``), naming split's options and objrec's commands;
-    ``chosen_ratios``: ``--ratios`` was typed, even as the default (0.5 0.25 0.25), and heard
-    "the default ratios keep ...", as if not chosen (review39b)."""
+    ``chosen_ratios``: ``--ratios`` was typed, even as the default (0.5 0.25 0.25), so the
+    warning does not call typed ratios "the default ratios"."""
     from objrec.split_result import split_warnings as sentences
 
     return [to_cli(sentence, split) for sentence in sentences(result, chosen_ratios)]

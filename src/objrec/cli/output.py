@@ -98,8 +98,8 @@ ETA_AFTER = 0.1
 """A progress display says how long is left once this share of the steps is done: before, the
 first steps' start-up made it wild (16/260 done in 5 s read "about 1m23s left"; all took 9 s)."""
 ETA_STEPS = 2
-"""Nor before this many steps after the first are timed: a task of few steps (report's 12
-Grad-CAM images) said "2/12 (17%), 15s, about 4s left", the pace of one step (newcomer49)."""
+"""Nor before this many steps after the first are timed: in a task of few steps (report's 12
+Grad-CAM images) the pace of one step would say "2/12 (17%), 15s, about 4s left"."""
 BEST_LINE_GAIN = 0.001
 """An improvement gets its own epoch line when it lowers the last printed best loss by this much."""
 
@@ -204,8 +204,8 @@ class PlainProgress:
         """``, about 8s left`` at the pace from the first step's end to the last's, as rich's bar
         measures it: the first step carries the task's start-up (workers, the body's runner: a
         demo's first 16 of 60 images took 17 s, and "about 46s left" came 1 s before the end).
-        Counted down while the next step is awaited: measured to now, the int8 copy's "36/46
-        (78%) ... about 23s left" grew to 27s through its long last step (newcomer51). Nothing
+        Counted down while the next step is awaited: measured to now, so that a long last step
+        (the int8 copy's "36/46 (78%) ... about 23s left") does not make the time left grow. Nothing
         before ``ETA_STEPS`` steps after the first, nor when what is left rounds to 0 s (overdue:
         a long step outlasting the pace)."""
         if self.first is None or self.steps - 1 < ETA_STEPS:
@@ -271,7 +271,7 @@ class PlainProgress:
             return
         line = self.line(final=True)
         # a task without steps whose last line showed this time: "loading ...: 10s" then
-        # "loading ...: 10s, done" read as stuck (newcomer51's demo)
+        # "loading ...: 10s, done" would read as stuck
         self.write(
             f"{self.base}: done" if self.total is None and line == self.said else line + ", done"
         )
@@ -427,9 +427,9 @@ class RichReporter(Reporter):
 
     def last_epoch(self) -> None:
         """The last epoch's line, when the table skipped it: "stopped after 21 epochs" under a
-        table that ended at epoch 20 left a reader looking for epoch 21 (newcomer50). Said when
-        the fit ends (the next task or note), not once the run is written: it came after the
-        calibration's paragraph and "writing the run" (review51b)."""
+        table that ended at epoch 20 would leave a reader looking for epoch 21. Said when the fit
+        ends (the next task or note), not once the run is written, so that it comes before the
+        calibration's paragraph and "writing the run"."""
         if self.unshown is not None:
             self.epoch_line(self.unshown)
             self.unshown = None

@@ -196,7 +196,7 @@ def train(
 
 def loaded_train(config: TrainConfig, new: bool, reporter: RichReporter):
     """objrec.train's ``train``, imported under a first line that says so (seconds of PyTorch:
-    train sat silent for 6.6 s at a load of 7, newcomer46), by rank 0 alone under torchrun; a
+    several seconds of silence otherwise, under load), by rank 0 alone under torchrun; a
     ``new`` run's network checked."""
     with reporter.task("loading the libraries", None) if is_main_rank() else nullcontext():
         if new:
@@ -218,7 +218,7 @@ def refuse_out_and_resume(run: Path | None, resume: Path | None) -> None:
 
 def refuse_from_paths(data: Path, run: Path | None, force: bool) -> None:
     """What a new run refuses from paths and files alone, said before the libraries load (5 to
-    30 s of them first: newcomer50, review50b): a DATA that is not a split folder, an --out
+    30 s of them first): a DATA that is not a split folder, an --out
     holding a run without --force. The library checks both again, as it does for a caller."""
     from objrec.data import require_split_folder
     from objrec.model_file import refuse_held_run
@@ -338,8 +338,8 @@ def command_began() -> float:
     is the program (Python's start and the imports before ``main`` included: the system dates
     it), else now (``main([...])`` in a process that goes on: a test, a notebook).
 
-    summary.json's ``seconds.total`` counts train's own work only: a warm retrain said "4s in
-    all" after 12.8 s, 6.6 s of it starting (newcomer46)."""
+    summary.json's ``seconds.total`` counts train's own work only, which leaves out the
+    seconds of starting (half of a warm retrain's wait: "4s in all" of 12.8 s waited)."""
     if is_program():
         with suppress(OSError, ValueError, IndexError, AttributeError):
             return time.monotonic() - process_age()
@@ -401,8 +401,8 @@ def print_trained(
 
 def fit_words(seconds: dict[str, float], config: dict[str, Any]) -> str:
     """``, 36s fitting the 5 heads, 2s calibrating``: what a warm retrain's user mostly waits for,
-    which the closing line left out (newcomer50: "88s in all (30s starting, 5s computing
-    features)" of a retrain whose head fit took 36 s); a part under a second is left unsaid."""
+    which "88s in all (30s starting, 5s computing features)" alone would not account for; a
+    part under a second is left unsaid."""
     heads = config.get("heads") or 1
     fitting = f"fitting the {heads} heads" if heads > 1 else "fitting the head"
     parts = [
@@ -423,8 +423,8 @@ def in_all(seconds: dict[str, float], waited: Waited | None) -> str:
 
 INT8_ONCE = ", which the first run with a cache folder makes and later runs load from it"
 """Of the seconds train spent on its int8 copy: a warm retrain's 1-2 s find the copy (the fp32
-body's fingerprint is its key), where "making its int8 copy" said it was made again (loop44);
-"made once per cache folder and found after" left "found after" unclear (newcomer45)."""
+body's fingerprint is its key), so the words say the copy is made once and loaded after, not
+"making its int8 copy" (as if made again) nor "found after" (unclear)."""
 
 
 def unshown_best(result, reporter: RichReporter | None) -> str:
