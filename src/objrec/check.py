@@ -294,8 +294,8 @@ def _read_records(root: Path, result: CheckResult) -> None:
 
 def _note_manifest(root: Path, by_split: dict[str, dict[str, list[Path]]], result: CheckResult):
     """A damaged or missing ``manifest.csv`` noted (:func:`objrec.manifest.manifest_damage`), else
-    images of the splits it has no row of: check said all was well of a manifest cut to
-    one row, and add appended its rows after the half row (review51b). Not while an add writes
+    images of the splits it has no row of: a manifest cut short mid-row looks whole to the
+    eye, and add would append its rows after the half row. Not while an add writes
     there, nor beside a killed add's note (its files in no row are said already), nor for a class
     gone (said already)."""
     from objrec.add_pending import OLD_PENDING, PENDING
@@ -322,7 +322,7 @@ def _note_manifest(root: Path, by_split: dict[str, dict[str, list[Path]]], resul
 def _note_manifest_classes(root: Path, result: CheckResult) -> None:
     """Each class the split folder's ``manifest.csv`` lists that no split of ``root`` has a
     folder of now, noted with where its files are now by name: a class folder renamed by hand
-    inside a split folder, check said all was fine (newcomer49)."""
+    inside a split folder is otherwise not seen."""
     from objrec.manifest import MANIFEST, manifest_rows
 
     present = {class_of_folder(f.name) for s in present_splits(root) for f in class_dirs(root / s)}
@@ -623,9 +623,9 @@ def _decode(
     cache folder keeps is read, not measured again: each file's SHA-256 (``split_source.hash_all``,
     by its path and stat, in the feature store's file index, which every command reads and fills)
     and what its decode told (by its content, in the image facts store: :func:`decoded`), so that
-    a second check of an unchanged folder, or a check after a split, reads no file again (each
-    check decoded every image: 10 min for 60,000 phone photos, in the loop of fixing a folder and
-    checking it again; review47c). Those a few pixels a side go to ``result.tiny_images``, the
+    a second check of an unchanged folder, or a check after a split, reads no file again
+    (decoding every image is 10 min for 60,000 phone photos, in the loop of fixing a folder and
+    checking it again). Those a few pixels a side go to ``result.tiny_images``, the
     others of one colour all over to ``result.blank_images`` (a 1x1 image is both: tiny says more
     of it)."""
     from objrec.dedup import MIN_CONTRAST
@@ -698,8 +698,9 @@ def decoded_key() -> str:
     """How ``check`` decodes an image (``dedup.DRAFT``, ``images.PIXEL_RULES``, the decoders'
     versions, the pixel limit it was refused over and, under another limit than the default, the
     side a JPEG counts at: ``images.LIMIT_SIDE``): kept under another key, it is decoded again.
-    Under the default limit no JPEG counts over it at any side (65,535 pixels at most a side):
-    counted at ``dedup.DRAFT`` until session 51, the images an earlier check kept stand."""
+    Under the default limit no JPEG counts over it at any side (65,535 pixels at most a side), so
+    the key leaves the side out there and the images an earlier check kept (counted at
+    ``dedup.DRAFT``) stand."""
     from objrec import dedup
     from objrec.images import LIMIT_SIDE, MAX_PIXELS, PIXEL_RULES, decoder_versions, pixel_limit
 

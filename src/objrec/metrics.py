@@ -30,8 +30,8 @@ def answered(scores: torch.Tensor) -> torch.Tensor:
     """Each row's top-1 class, one rule for every figure and table of an evaluation (top-1, the
     per-class recall, precision and F1, the confusion matrix, ``predictions.csv``'s
     ``predicted``): the first of :func:`ranked`'s order. ``argmax`` takes the first of tied
-    values, ``topk`` on a CPU the last: on an exact tie, top-1 counted an image right that
-    recall and the confusion matrix counted wrong (review47b LOW 5)."""
+    values, ``topk`` on a CPU the last: on an exact tie, mixing them would count an image right
+    in top-1 and wrong in recall and the confusion matrix."""
     return ranked(scores, 1)[:, 0]
 
 
@@ -192,7 +192,7 @@ def photo_confusion(
     """:func:`confusion_matrix` of distinct photos: each photo (a class's images of one
     near-duplicate group, as evaluate's "rests on N distinct photos" counts them) counted once in
     each class its images were taken for; and each class's distinct photos. Eight copies of one
-    crocodile taken for its head are one photo taken for it, not eight (review47b)."""
+    crocodile taken for its head are one photo taken for it, not eight."""
     rows = torch.stack([targets, torch.as_tensor(list(groups), dtype=torch.long), preds], 1)
     once = torch.unique(rows, dim=0) if len(rows) else rows
     matrix = confusion_matrix(once[:, 2], once[:, 0], n_classes)
@@ -246,7 +246,7 @@ evaluate to list the pair as look-alikes and predict to name it beside an answer
 answer sent to a random other class paired two classes one each way in 21% of 2,000 draws, two
 each way (and :data:`MIXED_SHARE`) in none, and both kept the split's two real pairs (lotus and
 water_lilly 4 of 12 and 3 of 7; crocodile and crocodile_head 2 and 3 of 10). With a handful of
-classes, one mistake each way is what chance gives (review41: a 6-image fixture paired airplanes
+classes, one mistake each way is what chance gives (a 6-image fixture would pair airplanes
 with sunflower). ``benchmarks/look_alikes.py`` measures both floors."""
 
 MIXED_SHARE = 0.05
@@ -257,8 +257,8 @@ to name the pair: 2 of 150 airplanes are not often."""
 def often_mixed(pair: dict[str, Any]) -> bool:
     """Whether a row of :func:`mixed_pairs` is evidence enough to name, one rule for evaluate's
     look-alikes and predict's hint: each class's images taken for the other at least
-    :data:`MIXED_FEWEST` times and :data:`MIXED_SHARE` of them (review41: crocodile and
-    crocodile_head rested on 1 and 1 of 10, which chance gives)."""
+    :data:`MIXED_FEWEST` times and :data:`MIXED_SHARE` of them (crocodile and crocodile_head
+    named on 1 and 1 of 10 would rest on what chance gives)."""
     counts = [pair.get(key) for key in ("a_as_b", "b_as_a", "n_a", "n_b")]
     if not all(isinstance(count, int) for count in counts):
         return False

@@ -46,9 +46,9 @@ SILENT = Reporter()
 
 class Prefixed(Reporter):
     """``reporter``'s tasks and notes, each led by ``prefix``: the work of one command done again
-    inside it, for another object, is told apart. ``evaluate --against``'s evaluation of the
-    earlier run said "loading the model" and "writing the tables and plots" a second time, as
-    though the first had been redone (newcomer45)."""
+    inside it, for another object, is told apart: ``evaluate --against``'s evaluation of the
+    earlier run says "loading the model" and "writing the tables and plots" a second time, which
+    unprefixed would read as though the first had been redone."""
 
     def __init__(self, reporter: Reporter, prefix: str) -> None:
         self.reporter, self.prefix = reporter, prefix
@@ -193,8 +193,8 @@ def or_silent(reporter: Reporter | None) -> Reporter:
 def span(start: int, size: int, total: int) -> str:
     """Which of ``total`` things a batch of ``size`` from ``start`` (0-based) holds, for a bar's
     :meth:`Reporter.doing`: ``17-32 of 32``, ``5 of 8``. A counter that moves a batch at a time
-    then says what it waits for, and its phases read in order (newcomer51: export's "OpenVINO's
-    answers: 32/96" then "objrec's answers: 48/96" read as going back)."""
+    then says what it waits for, and its phases read in order (export's "OpenVINO's answers:
+    32/96" then "objrec's answers: 48/96" would read as going back)."""
     last = min(start + size, total)
     return f"{start + 1}{f'-{last}' if last > start + 1 else ''} of {total}"
 
@@ -220,8 +220,8 @@ def duration(seconds: float, tenths: bool = False) -> str:
 def clauses_on_lines(sentence: str, width: int = 96) -> str:
     """``sentence`` with each of its clauses (joined by "; " outside brackets) on lines of its
     own, the later ones indented and each wrapped at ``width``: train's and demo's calibration
-    note was four facts on one line of 560 characters (newcomer48), where evaluate writes such
-    facts on short indented lines."""
+    note is four facts, too many for one line of 560 characters, and evaluate writes such facts
+    on short indented lines too."""
     clauses, depth, start = [], 0, 0
     for i, char in enumerate(sentence):
         depth += {"(": 1, ")": -1}.get(char, 0)
@@ -238,8 +238,8 @@ def clauses_on_lines(sentence: str, width: int = 96) -> str:
 
 def below_one(score: float) -> str:
     """``score`` (from 0 to 1, 1 the best: an AUROC) to two places, or to as many more as it
-    takes, up to four, not to read as 1 when it is under: 0.996 was shown "1.00, where 1 is
-    always" beside 3 of 20 untaught photos given a class (newcomer48)."""
+    takes, up to four, not to read as 1 when it is under: 0.996 shown "1.00, where 1 is always"
+    would contradict 3 of 20 untaught photos given a class beside it."""
     for places in (2, 3, 4):
         shown = f"{score:.{places}f}"
         if score >= 1 or float(shown) < 1:

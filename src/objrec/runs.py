@@ -243,7 +243,7 @@ def held_run(out: Path, make: bool) -> Iterator[None]:
 PROBE_WAIT = 0.2
 """Seconds :func:`lock_past_probes` tries for: a command that reads a model probes whether a train
 holds the run (``meta.trained_into_now``) with a shared lock held for microseconds, and a train
-starting then was refused as if another train held the folder (review42)."""
+starting then is not to be refused as if another train held the folder."""
 
 
 def lock_past_probes(fd: int) -> None:
@@ -469,7 +469,7 @@ def require_same_classes(out: Path, saved: RunMeta, classes: Sequence[str], fold
     classes are not the run's: its head answers in the old classes' order and number, so a renamed
     class would be mislabelled and an added one would not fit. Given another data folder than it
     started on (``folder``: its ``train``), the likelier mistake is the folder: the sentence names
-    the one it started on, not ``force``, which would throw the run away (review51b)."""
+    the one it started on, not ``force``, which would throw the run away."""
     if [class_of_folder(c) for c in classes] == [class_of_folder(c) for c in saved.classes]:
         return  # a Mac's NFD ``Café`` is the class of that name
     changed = changed_classes(saved.classes, classes)
