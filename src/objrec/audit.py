@@ -538,7 +538,7 @@ def out_of_fold_probs(
     splits = fold_splits(labels, groups, config)
     probs = np.zeros((len(labels), n_classes), dtype=np.float64)
     reduced = np.ascontiguousarray(features, dtype=np.float32)
-    if reduces(features, config):  # seconds before the first head: said, not "0/5" (newcomer51)
+    if reduces(features, config):  # seconds before the first head: said, not "0/5"
         with reporter.task(f"reducing the features to {config.pca} dimensions (PCA)", None):
             reduced = reduce(features, config)
     x, y = torch.from_numpy(reduced), torch.from_numpy(labels)
@@ -662,11 +662,11 @@ def split_copies(
     """``pairs`` (of the images at ``paths``, of content ``digests``), each look-alike pair that
     split pairs by its hashes (``kept_by_split``) and kept in one group of one class folder (its
     manifest's ``group`` column, of the files as they are now) made a near-duplicate pair:
-    split called such a pair duplicates and kept them together, where the audit called it
-    look-alikes, "remove it only if it is the same picture" (newcomer48: one drawing
-    recoloured). In one class and split, the plan keeps it ("it leaks nothing"). A pair across
-    classes stays a look-alike, which the plan does not remove as a leak; a burst's frames,
-    grouped by split too, are not paired by hash."""
+    split calls such a pair duplicates and keeps them together, so the audit does not call it
+    look-alikes, "remove it only if it is the same picture" (one drawing recoloured, say). In
+    one class and split, the plan keeps it ("it leaks nothing"). A pair across classes stays a
+    look-alike, which the plan does not remove as a leak; a burst's frames, grouped by split too,
+    are not paired by hash."""
     from objrec.manifest import recorded_groups
 
     if not any(p.look_alike and p.kept_by_split for p in pairs) or len(digests) != len(paths):
@@ -690,8 +690,8 @@ def burst_pairs(inv: Inventory, idx: np.ndarray, kept: Path | None = None) -> li
     photos of a class within ``bursts.BURST_SECONDS`` of each other, by EXIF time, whatever
     their split (:func:`objrec.bursts.bursts`, as ``split`` keeps them in one). With ``kept``
     (the image facts store) each photo's camera time is read there by its content digest
-    (``inv.digests``) where a split, an add or an earlier audit kept it, and kept there: each
-    audit opened every photo again for its EXIF, as each split did (review47c)."""
+    (``inv.digests``) where a split, an add or an earlier audit kept it, and kept there, so that
+    an audit does not open every photo again for its EXIF."""
     from objrec import bursts
 
     row = {inv.items[i].path: r for r, i in enumerate(idx)}

@@ -376,8 +376,8 @@ def already_split(root: Path, files: Mapping[str, Sequence[Path]]) -> str | None
     dataset laid out as split already, and what to do with it ("laid out as split already: ..."):
     every class folder holding images is named as a split (:data:`SPLIT_NAMES`) and holds them
     all in sub-folders (``train/cat/a.jpg``). None when it is not so: a class named ``test``
-    beside others is a class. ``split`` made classes train, val and test of such a folder, and
-    ``check`` found nothing wrong (review47c)."""
+    beside others is a class. Unseen, ``split`` would make classes train, val and test of such
+    a folder, and ``check`` would find nothing wrong."""
     held = {name: paths for name, paths in files.items() if paths}
     parts = [p.relative_to(root).parts for paths in held.values() for p in paths]
     if not held or any(n.casefold() not in SPLIT_NAMES for n in held) or min(map(len, parts)) < 3:

@@ -85,8 +85,8 @@ def require_checkpoint_file(run: Path) -> Path:
 def model_gone(run: Path) -> str | None:
     """The sentence for a run folder whose model was moved or deleted (it holds the records
     ``train`` writes beside it, and neither checkpoint), as ``check`` and every command given it
-    say it; None for a folder that is not such a run. predict, evaluate, export and share said
-    "give a run folder written by `train`" of one (review51b)."""
+    say it; None for a folder that is not such a run. "give a run folder written by `train`"
+    would be wrong of one."""
     run = Path(run)
     held = [name for name in RUN_RECORDS if (run / name).is_file()]
     if not held or any((run / name).exists() for name in (BEST, LAST)):
@@ -220,9 +220,10 @@ class RunMeta:
     calibration: Calibration | None = None
     format_version: int = FORMAT_VERSION
     objrec_version: str | None = field(default=None, compare=False)
-    """The objrec that wrote the model file (None before 5 December 2026, session 47): it built the
-    architecture the tensors were saved from, so ``check RUN`` of a sealed file that this objrec
-    wrote need not build it again in PyTorch (``check_run``); one another objrec wrote, it does."""
+    """The objrec that wrote the model file (None in a file written before objrec recorded
+    it): it built the architecture the tensors were saved from, so ``check RUN`` of a sealed file
+    that this objrec wrote need not build it again in PyTorch (``check_run``); one another objrec
+    wrote, it does."""
     digest: str | None = field(default=None, compare=False)
     """The content digest of the model file this was read from (``checkpoint.model_digest``'s
     value, of the very bytes its tensors came from), never written into one: what every record

@@ -95,7 +95,7 @@ def need_rank(need: ClassNeed) -> tuple:
     """Where a class comes in the list: by its reasons, each counted only as a reason (a share
     recognised over :data:`RECOGNISED_SHARE`, or photos of :data:`FEW_PHOTOS` or more, ranks none
     above another); most label flags before fewer. By its share alone, a class of 1 flag and 40
-    of 41 photos recognised came before one of 2 flags and 40 of 40 (newcomer46)."""
+    of 41 photos recognised would come before one of 2 flags and 40 of 40."""
     share = need.recognised / max(need.judged, 1)
     few = min(need.photos, FEW_PHOTOS)
     return (min(share, RECOGNISED_SHARE), few, -need.flagged, share, need.photos, need.name)
@@ -106,7 +106,7 @@ def need_reasons(need: ClassNeed) -> list[str]:
     class most of its unrecognised images look like; none without one of the first three (a
     confusion alone, one or two images of a well recognised class, is not a reason to list it).
     Distinct photos are said as photos, the rest as images: "only 3 photos ...; 3 of its 12
-    photos recognised" counted one class two ways under one word (review49b LOW 8)."""
+    photos recognised" would count one class two ways under one word."""
     reasons = []
     if need.photos < FEW_PHOTOS:
         reasons.append(f"only {few_photos_words(need)} (add photos: {FEW_PHOTOS} or more)")

@@ -346,9 +346,9 @@ WRITE_STEPS = 10
 """Steps the int8 graph's writing counts for in the task :data:`QUANTIZING`, as long as about
 ten calibration batches: ONNX Runtime quantizes and writes the whole graph in one call, 43.0 s
 against 4.22 s a batch on average (30 batches, 126.7 s; quantize_body of the default ensemble
-into an empty cache folder under the CPU lock, load 8.8 to 13, 6 December 2026: 200.3 s in all;
-newcomer48 saw 35 s against 4 to 5 at a load of 9 to 10). Counted as one step, the bar sat at
-34/35, "about 5s left", for those 35 s; it still stands for that call, saying what it does
+into an empty cache folder under the CPU lock, load 8.8 to 13: 200.3 s in all; 35 s against
+4 to 5 at a load of 9 to 10). Counted as one step, the bar would sit at 34/35, "about 5s left",
+for those 35 s; it still stands for that call, saying what it does
 (``Reporter.doing``: "quantizing the weights and writing the graph (one long step)")."""
 PROBE_STEPS = 2
 """Steps of the calibration graph before its first batch (:func:`activation_ranges`): made (a
@@ -361,8 +361,8 @@ the calibration graph (:data:`PROBE_STEPS`), the int8 graph written (:data:`WRIT
 class CopyStopped(KeyboardInterrupt):
     """Ctrl-C while the int8 copy was being made, with how far it got (``done`` of ``total``
     steps): the copy is written only at its end, so train says that it starts over and that
-    letting it finish once serves every later train (newcomer48: "nothing of the run was saved"
-    hid the one-off step that had run 55 s)."""
+    letting it finish once serves every later train ("nothing of the run was saved" alone would
+    hide a one-off step that may have run a minute)."""
 
     def __init__(self, done: int, total: int) -> None:
         super().__init__()

@@ -240,9 +240,9 @@ def server_config(app: FastAPI | str, workers: int, root_path: str) -> Any:
 def connection_limit() -> int | None:
     """The connections (and their requests) a server process keeps open: half the files it may
     open (``RLIMIT_NOFILE``'s soft limit; None where the system says none). Past it uvicorn
-    answers 503 at once; without it, a flood of connections took every file the process may
-    open, and the server could no longer accept one, nor open an upload's spooled file or a
-    new model (review48b LOW 7). Slow clients are not timed out: uvicorn has no timeout for
+    answers 503 at once; without it, a flood of connections would take every file the process
+    may open, and the server could no longer accept one, nor open an upload's spooled file or a
+    new model. Slow clients are not timed out: uvicorn has no timeout for
     receiving a request (its keep-alive timeout restarts at each byte), a reverse proxy does
     (docs/commands.md)."""
     try:

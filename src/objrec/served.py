@@ -86,10 +86,10 @@ class ServedModel:
     def now(self) -> tuple[Any, str, dict[str, Any]]:
         """The model served, its mark and what ``/info`` says of it (when this server process
         loaded it, ``loaded_at``, and when its checkpoint was written, ``checkpoint_modified``),
-        read together: read one after the other, a reload between them sent an answer of the new
-        model under the old one's mark, which the page drew against the other model's unknown
-        line (review39 #9), and ``/info`` said the new model's times under the old mark, which
-        the page then kept (review39b)."""
+        read together: read one after the other, a reload between them would send an answer of
+        the new model under the old one's mark, which the page would draw against the other
+        model's unknown line, and ``/info`` would say the new model's times under the old mark,
+        which the page would then keep."""
         recognizer, stamp, loaded_at = self.serving
         info = {"loaded_at": loaded_at, "checkpoint_modified": self.checkpoint_time(stamp)}
         return recognizer, self.mark_of(stamp), info

@@ -280,8 +280,8 @@ def rank_table(
 def with_ties(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with ``tied``: whether another image listed has its informativeness (to the 4
     decimals written), so that their order among them is the tie-break's (the least like the
-    images above, then the less familiar), not their informativeness: 7 of 8 rows said
-    "informativeness 1.00" in an order that said nothing of why (newcomer45)."""
+    images above, then the less familiar), not their informativeness: rows that all say
+    "informativeness 1.00" would otherwise come in an order that says nothing of why."""
     if table.empty:
         return table.assign(tied=pd.Series(dtype=bool))
     return table.assign(tied=table["informativeness"].duplicated(keep=False))
@@ -290,7 +290,7 @@ def with_ties(table: pd.DataFrame) -> pd.DataFrame:
 def worth_words(values: list[float], tied: list[bool]) -> list[str]:
     """Each shown informativeness: 2 decimals, 4 where two that differ would read the same in 2
     (0.9987 and 0.9962 both read "1.00"), and ``(tied)`` where another image listed has the same
-    (:func:`with_ties`): 7 of 8 rows read "1.00" in an order that said nothing (newcomer45)."""
+    (:func:`with_ties`), so that rows reading "1.00" alike say why their order is not theirs."""
     short = [f"{v:.2f}" for v in values]
     words = []
     for value, text, tie in zip(values, short, tied, strict=True):

@@ -367,8 +367,8 @@ def log_seconds(
 ) -> None:
     """Where the run's time went, logged by the rank that wrote it, once every rank is there;
     then, of a run whose int8 body OpenVINO ran, what that means for its export
-    (:data:`EXPORT_IN_OPENVINO`): logged as the run began, it was the first line a Python user
-    logging at INFO read, an export note before a word of training (newcomer49)."""
+    (:data:`EXPORT_IN_OPENVINO`): logged at the end, not as the run begins, where it would be the
+    first line a Python user logging at INFO reads, an export note before a word of training."""
     if world.main:
         log.info("train: seconds: %s; writing the run %.1f", listed(seconds, ".1f"), writing)
         if precision is not None and precision.engine == "openvino":
@@ -1173,10 +1173,10 @@ def adjusted_words(fitted: FittedConfidence) -> str:
 def validation_gap(fitted: FittedConfidence, before: bool = False) -> str:
     """The calibration gap on the validation images in evaluate's words
     (``calibration.calibration_words``), ``before`` the temperature too when asked: too noisy to
-    judge when within what exactly calibrated probabilities show there by chance. Kept at 1, a
-    first run's 20 validation images read "19.76 percentage points off how often the model is
-    right", where evaluate of the same images said "too noisy to judge ... up to 33.19 points by
-    chance" (review49b MEDIUM 4)."""
+    judge when within what exactly calibrated probabilities show there by chance, so that train
+    and evaluate agree: a first run's 20 validation images are not "19.76 percentage points off
+    how often the model is right" where evaluate of the same images says "too noisy to judge ...
+    up to 33.19 points by chance"."""
     was, ece = fitted.valid_ece
     earlier = was if before else None
     words = calibration_words(ece, fitted.n_valid, fitted.ece_chance, earlier, fitted.valid_over)

@@ -264,8 +264,8 @@ def identical_line(result) -> str:
 
 def near_line(result) -> str:
     """The images placed in the split of a near-duplicate already in DATA, each with its split
-    and that near-duplicate: "1 image would go to the split of a near-duplicate already in the
-    data folder" named neither (newcomer45)."""
+    and that near-duplicate, so that "1 image would go to the split of a near-duplicate already
+    in the data folder" names both."""
     went = "would go" if result.dry_run else "went"
     pairs = [
         f"{quoted(new)} to {split} (like {quoted(there)})"
@@ -356,10 +356,10 @@ def train_again(data: Path, cache_dir: Path | None) -> str:
 def ratios_line(result) -> str:
     """Which ratios the new images were placed toward, and whence they came: the data folder's
     own proportions as the counts they are (``placed toward the ratios 0.5/0.24/0.25`` of
-    59/29/30 images summed to 0.99, which read as a mistake: readme40), or ``--ratios``'s. The
-    own proportions say how they place (``add_place``): 2 photos a class went to valid and test,
-    none to train, "toward train 152, valid 81, test 81", which read as a contradiction
-    (newcomer45): each class's valid and test, rounded from its new total, were short of one."""
+    59/29/30 images sum to 0.99, which reads as a mistake), or ``--ratios``'s. The own
+    proportions say how they place (``add_place``): 2 photos a class going to valid and test,
+    none to train, "toward train 152, valid 81, test 81", would read as a contradiction where
+    each class's valid and test, rounded from its new total, were short of one."""
     if result.own_ratios and result.data_images:
         counts = result.data_images
         totals = result.totals()  # in train, valid, test order, as the ratios
