@@ -1,7 +1,7 @@
 """``python -m objrec`` and the ``objrec`` command (pyproject.toml's script): the CLI, imported
 under a Ctrl-C guard. Its import (click, rich, the commands' modules) takes the first second or
-more of every command, outside the CLI's own handling of Ctrl-C: one then printed a 20-line
-traceback ending in KeyboardInterrupt (review50b nit 10)."""
+more of every command, outside the CLI's own handling of Ctrl-C, where one would print a 20-line
+traceback ending in KeyboardInterrupt."""
 
 import sys
 

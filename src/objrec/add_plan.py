@@ -272,9 +272,9 @@ def _members(existing, groups) -> dict[str, list[Path]]:
 def _count_near(result: AddResult, data: Path, existing, rows, groups) -> None:
     """Each new image placed in the split of a near-duplicate already in the data folder (as
     named relative to NEW), that split, and the near-duplicate (relative to ``data``; one in that
-    split where it has several): "1 image went to the split of a near-duplicate" named neither
-    (newcomer45). One its burst placed in another split than all its near-duplicates is no such
-    image: it was said to go "to train (like test/red/a.png)"; it is a leak, listed apart."""
+    split where it has several), so that "1 image went to the split of a near-duplicate" can name
+    both. One its burst placed in another split than all its near-duplicates is no such image,
+    not said to go "to train (like test/red/a.png)": it is a leak, listed apart."""
     members = _members(existing, groups)
     pairs, apart = [], []
     for image, _, split, _, _ in rows:

@@ -101,8 +101,8 @@ class AddResult:
 
     def __repr__(self) -> str:
         """One line, as the other results': the data folder, the images added to each split,
-        the new classes and the images not added (``print(objrec.add_images(...))`` showed
-        every field, every file pair and empty list: 4,000 characters, newcomer49)."""
+        the new classes and the images not added (``print(objrec.add_images(...))`` would
+        otherwise show every field, every file pair and empty list: 4,000 characters)."""
         added = ", ".join(f"{split}={n}" for split, n in self.totals().items())
         left = f", copies={sum(self.copies.values())}, unreadable={len(self.unreadable_files)}"
         would = ", dry_run=True" if self.dry_run else ""

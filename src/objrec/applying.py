@@ -225,8 +225,8 @@ def _warn_unsure_relabels(plan: dict[str, dict[str, str]]) -> None:
 
 def reviewed_by_hand(row: dict[str, str]) -> bool:
     """Whether a relabel row goes to another class than the one its reason says the audit
-    suggested (:data:`SUGGESTED_CLASS`): apply-plan flagged a row a user had set to pizza, "to
-    pizza (p(suggested)=0.50)", the 0.50 being strawberry's, the audit's suggestion (newcomer50)."""
+    suggested (:data:`SUGGESTED_CLASS`), so that apply-plan does not flag a row a user set to
+    pizza, "to pizza (p(suggested)=0.50)", the 0.50 being strawberry's, the audit's suggestion."""
     found = SUGGESTED_CLASS.search((row.get("reason") or "").strip())
     return found is not None and found.group(1).strip() != row["new_class"].strip()
 

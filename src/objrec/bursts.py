@@ -200,9 +200,9 @@ def read_times(
 ) -> list[CameraTime | None]:
     """:func:`exif_time` of each of ``paths``, ``on_file(done, total)`` after each. With ``kept``
     (the image facts store) and ``digests`` (each file's content digest, as the facts are kept),
-    kept there (:data:`CAMERA_SCHEMA`): a photo an earlier split or add read is not opened again.
-    Each split opened every photo again (2.5 ms a 1600x1200 JPEG: 150 s for 60,000 phone photos,
-    the largest share of a warm split, with nothing shown; review47c)."""
+    kept there (:data:`CAMERA_SCHEMA`): a photo an earlier split or add read is not opened again
+    (2.5 ms a 1600x1200 JPEG: 150 s for 60,000 phone photos, which would be the largest share of
+    a warm split)."""
     keys = list(digests) if kept is not None and digests else []
     known = _stored_times(kept, keys) if keys and kept is not None else {}
     found: list[CameraTime | None] = []

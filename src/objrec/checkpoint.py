@@ -378,8 +378,8 @@ def write_training_state(path: Path, state: TrainingState) -> None:
 
 def load_training_state(path: Path) -> SavedTraining:
     """The training state written by :func:`write_training_state`, refused in one sentence when
-    its bytes no longer match its SHA-256 (:data:`STATE_DAMAGED`; one written before 5 December
-    2026 has none, and is read as it was)."""
+    its bytes no longer match its SHA-256 (:data:`STATE_DAMAGED`; one an earlier objrec
+    wrote has none, and is read as it is)."""
     try:
         tensors, header, _ = read_state(path, STATE_DAMAGED, digested=False)
     except Damaged as exc:  # the run's own folder and data in the command it gives

@@ -3,9 +3,9 @@
 ``train`` writes each image's split, class and content digest (the feature store's) as its data
 folder held them: train and valid as the run listed them, and the test split beside them. So
 ``evaluate --against`` tells where an earlier run's class went since (renamed, merged, split
-into several) by its photos' contents, whatever its data folder holds now: it read the data
-folder itself, which an edit made in place had changed (session 49). Plain CSV, each row checked
-as it is read (a split, a class name, a digest); a record that fails is said and not used.
+into several) by its photos' contents, whatever its data folder holds now, which an edit made
+in place may have changed. Plain CSV, each row checked as it is read (a split, a class name, a
+digest); a record that fails is said and not used.
 """
 
 from __future__ import annotations

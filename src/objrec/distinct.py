@@ -77,7 +77,7 @@ def near_duplicate_groups(
 
 MEASURING_FACTS = "measuring the images for near-duplicates"
 """The task of decoding (small) each image a split did not measure, for its perceptual hashes:
-21 s of silence for 800 new photos (review49b MEDIUM 5); none for a split's own images."""
+shown, as it takes about 21 s for 800 new photos; none for a split's own images."""
 
 
 def grouped_here(

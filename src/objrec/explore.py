@@ -151,8 +151,8 @@ def summarise_sizes(
     sizes: pd.DataFrame, unreadable: list[str], classes: Sequence[str] = ()
 ) -> ExploreResult:
     """Readable images per class and split, and each class's image-size statistics (the median
-    too, which explore shows: one 8000x6000 photo among 25 of about 300 pixels made the mean
-    532 x 515, newcomer48); each of ``classes`` has a row of counts, 0 when none of its images
+    too, which explore shows: one 8000x6000 photo among 25 of about 300 pixels makes the mean
+    532 x 515); each of ``classes`` has a row of counts, 0 when none of its images
     could be read (it vanished)."""
     counts = sizes.pivot_table(
         index="class", columns="split", values="file", aggfunc="count", fill_value=0

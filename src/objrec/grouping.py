@@ -136,10 +136,10 @@ def read_groups(path: Path, src: Path, files: dict[str, list[Path]]) -> GroupsRe
     columns are ignored, blank rows skipped, and a spreadsheet's semicolons taken. Refused, naming
     the line, for a row without a file or a group, a file outside ``src`` or that ``src`` lacks,
     or a file in two groups; an image of ``src`` that the split leaves out (an excluded class, an
-    unreadable image) is passed over. An absolute path was looked up as a class folder's name, and
-    passed over when any file had it (``/etc/passwd`` too): a site's photos spread over the
-    three splits, with "kept 0 groups" said (review47c): :meth:`GroupsRead.unjoined` says why a
-    file joins nothing."""
+    unreadable image) is passed over. An absolute path is not looked up as a class folder's name
+    (passed over when any file had it, ``/etc/passwd`` too, a site's photos would spread over the
+    three splits, with "kept 0 groups" said): :meth:`GroupsRead.unjoined` says why a file joins
+    nothing."""
     images = {
         class_of_folder(p.relative_to(src).as_posix()): p for paths in files.values() for p in paths
     }

@@ -80,8 +80,8 @@ LIMIT_SIDE = 274
 whatever scale a command decodes it at: the scale the default backbone's training decodes it at
 (``transforms.draft_size`` of its data config: 274 pixels a side, the other framing of its
 240-pixel input). ``check`` and ``split`` decode a JPEG at 64 pixels a side to look at it, train
-at its backbone's size: each counted the pixels it decoded, so ``check`` passed images ``train``
-then refused (session 50's review). Counted alike, every command refuses the same files. A
+at its backbone's size: counting the pixels each decoded, ``check`` would pass images ``train``
+then refuses. Counted alike, every command refuses the same files. A
 backbone of larger inputs decodes a JPEG at up to twice this side (4 times the pixels counted)."""
 MAX_PIXELS_VARIABLE = "OBJREC_MAX_PIXELS"
 """The environment variable that sets another limit than :data:`MAX_PIXELS` for the images of a

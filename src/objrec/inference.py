@@ -404,9 +404,9 @@ class Recognizer:
 
     def ready_words(self, images: int) -> str:
         """What :meth:`get_ready` does for a first batch of ``images`` images, in a few words for
-        its progress line: a share recipient's first predict said "getting the model ready" for
-        18 s, not that OpenVINO was compiling the 8-bit networks, once per cache folder
-        (newcomer51). The body's session is opened to tell (OpenVINO reading the graph)."""
+        its progress line: a share recipient's first predict is told that OpenVINO compiles the
+        8-bit networks, once per cache folder, not 18 s of "getting the model ready". The
+        body's session is opened to tell (OpenVINO reading the graph)."""
         body = self.model.body
         on_engine = self.runtime == "torch" and self.device.type == "cpu"
         if not (isinstance(body, QuantizedBody) and on_engine):

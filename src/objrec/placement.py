@@ -90,7 +90,7 @@ def _place_groups(groups, split_of_hash, ratios, seed, room, name) -> tuple[dict
     first, each go to a split whose target it brings nearer (:func:`nearer_split`: a larger group to
     the one lacking the largest share of its target, so every split takes its share of the bursts;
     one-image groups then fill train's, then valid's, then test's), else to train. A burst or a
-    camera site of half a class no longer counts as one image of its split's share. A group with
+    camera site of half a class does not count as one image of its split's share. A group with
     images in later classes too, which ``room`` left to this class, is sorted by its largest share
     of one and goes where it brings them all nearest (:meth:`_Room.split`)."""
     sizes = {h: len(paths) for h, paths in groups.items()}

@@ -346,9 +346,9 @@ def logistic_fit(x: Any, right: Any, total: Any, ridge: float = 1e-6) -> tuple[A
     ``ridge`` where the classes separate; all right (or all wrong) gives a flat 100% (0%).
 
     Each step is halved until it raises the (penalised) log-likelihood: a full step from the
-    start overshot into p of 0 or 1 on a run whose one-image class was wrong and the others
-    nearly all right, every weight p(1 - p) underflowed and the solve met a singular matrix
-    (newcomer47), though the fit exists there."""
+    start can overshoot into p of 0 or 1 on a run whose one-image class is wrong and the others
+    nearly all right, every weight p(1 - p) underflowing and the solve meeting a singular matrix,
+    though the fit exists there."""
     import numpy as np
 
     share, centre = right.sum() / total.sum(), float(x.mean())

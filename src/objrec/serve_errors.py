@@ -57,7 +57,7 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
 
 def wrong_method_text(request: Request, exc: StarletteHTTPException) -> str:
     """The 405's words: the methods the path takes (its ``Allow`` header), and for ``/predict``
-    how to send an image; Starlette's "Method Not Allowed" said neither (newcomer50)."""
+    how to send an image; Starlette's "Method Not Allowed" says neither."""
     allowed = (exc.headers or {}).get("Allow", "")
     path = route_path(request)
     said = f"{path} takes {allowed or 'other'} requests, not {request.method}"

@@ -2,10 +2,10 @@
 waiting in the event loop, none whose client has gone, and no more work for one whose client
 leaves during its turn.
 
-Uploads waited in the answering threads' executor, whose queue has no bound and never looks at
-the connection: 12 clients that gave up after 2 s were all decoded and answered 9 s later, and
-logged as answered (review48b MEDIUM 3). Waiting here costs a coroutine, not a decode. A client
-that left during its upload's own turn still had its image scored, and was logged as answered
+Uploads do not wait in the answering threads' executor, whose queue has no bound and never looks
+at the connection: there, 12 clients that gave up after 2 s would all be decoded and answered 9 s
+later, and logged as answered. Waiting here costs a coroutine, not a decode. A client that leaves
+during its upload's own turn has its image's work stopped, and is not logged as answered
 (:func:`while_connected`).
 """
 
@@ -74,7 +74,7 @@ async def while_connected(receive: Receive, threads: Executor, work: Callable[..
     the upload's client closes its connection (ASGI's ``http.disconnect``, which ``receive``
     gives once the request's body has been read), so that the work stops at its next
     :func:`stop_if_left`. :class:`ClientLeft` ("answered") when the client left after the
-    last of them: the answer was made, but nobody will receive it (it was logged as answered)."""
+    last of them: the answer was made, but nobody will receive it (not to be logged as answered)."""
     left = threading.Event()
     watching = asyncio.ensure_future(until_disconnected(receive, left))
     try:

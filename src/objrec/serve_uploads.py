@@ -72,8 +72,8 @@ def log_too_large(max_upload_bytes: int) -> None:
 
 def log_declared_too_large(scope: Scope, max_upload_bytes: int) -> None:
     """The log's line for an upload refused by its Content-Length alone, as :func:`log_request`
-    writes one for an upload refused once read (its body unread: no file name to give); it had
-    the operator's warning alone (review50b nit 9)."""
+    writes one for an upload refused once read (its body unread: no file name to give), beside
+    the operator's warning."""
     client = scope.get("client")
     sender = client[0] if client else "an unknown client"
     size = upload_size(declared_length(scope))

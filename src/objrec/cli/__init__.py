@@ -340,8 +340,8 @@ def said_failed(exc: Exception, args: Sequence[str], typed: Sequence[str]) -> in
 
 
 def said_out_of_memory(exc: Exception, args: Sequence[str]) -> int:
-    """Memory that ran out, in one sentence naming the options that need less of it, exit 1: it
-    was called "an error objrec did not expect, a bug" (review50b); ``-v`` logs the trace."""
+    """Memory that ran out, in one sentence naming the options that need less of it, exit 1, not
+    "an error objrec did not expect, a bug"; ``-v`` logs the trace."""
     logging.getLogger("objrec").debug("out of memory", exc_info=exc)
     command = invoked_command(args)
     named = "objrec" + (f" {command.name}" if command is not None else "")

@@ -101,7 +101,7 @@ class PathParam(click.Path):
 
 def link_refusal(path: str) -> str:
     """Why the link ``path`` leads nowhere: ``is a link to nothing``, or one in a loop of links
-    (``ln -s lp2 lp1; ln -s lp1 lp2``), which was said to be a link to nothing too (review50b)."""
+    (``ln -s lp2 lp1; ln -s lp1 lp2``), said as such, not as a link to nothing."""
     from objrec.images import LINK_LOOP, is_looped_link
 
     return (
