@@ -129,7 +129,7 @@ def add_images(
 @contextlib.contextmanager
 def _failure_leaves(progress: AddProgress) -> Iterator[None]:
     """An error once files were written (a full disk, a file refused) says what the add left, as
-    Ctrl-C does: it said only the error, and a user who freed space did not know that 3 of 18
+    Ctrl-C does: the error alone would leave a user who freed space not knowing that 3 of 18
     images went in, each in the manifest, nor that the same add again goes on (it skips them)."""
     try:
         yield

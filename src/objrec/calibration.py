@@ -60,11 +60,11 @@ def calibration_words(
     """The calibration gap (ECE, a share) on ``n`` images in words, in points, as train, evaluate,
     the report and the model card all say it: ``before`` the temperature when given, with
     :func:`gap_verdict`'s verdict, and too noisy to judge when within ``chance``
-    (:func:`ece_by_chance`). Four places said it with two rules: at temperature 1 train printed
-    "19.76 percentage points off how often the model is right" where evaluate, on the same 20
-    images, said "too noisy to judge ... up to 33.19 points by chance" (review49b MEDIUM 4).
-    ``over`` (:func:`overconfidence`), when given, says which way: "differ by 15.30 points, and
-    left so" did not say whether to trust the percentages more or less (newcomer50)."""
+    (:func:`ece_by_chance`). One rule for the four places, so that train does not print "19.76
+    percentage points off how often the model is right" where evaluate, on the same 20 images,
+    says "too noisy to judge ... up to 33.19 points by chance". ``over``
+    (:func:`overconfidence`), when given, says which way: "differ by 15.30 points, and left so"
+    alone does not say whether to trust the percentages more or less."""
     gap = (
         f"how sure the model says it is and how often it is right differ by {points(ece)} on "
         "average"

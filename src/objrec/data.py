@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "valid", "test")
 REQUIRED_SPLITS = ("train", "valid")
 EMPTY_CLASS_ADVICE = "holds no images: delete it, or put photos of the class in it"
-"""What a class folder without images is told (check's line, train's error): it said "it would
-shift every later label", which a teacher could not act on."""
+"""What a class folder without images is told (check's line, train's error): what to do about
+it, not "it would shift every later label", which a teacher could not act on."""
 IMAGE_SET_MEANING = (
     "a fingerprint of the images and their labels; compare scores only between evaluations of "
     "the same set"

@@ -449,7 +449,7 @@ def improved_lately(best: int, ran: int, patience: int) -> bool:
     validation loss last fell within the head's default ``patience`` (``config.PATIENCE``, after
     which early stopping calls a fit done) of the end, or within ``patience``, if fewer. Only
     then may more epochs help: a loss that last fell 287 epochs before the limit of 300
-    (``patience`` 300) was said to be worth more epochs."""
+    (``patience`` 300) is not said to be worth more epochs."""
     return ran - best < min(patience, config.PATIENCE)
 
 

@@ -82,7 +82,7 @@ SERVER_ERROR = "the server failed on this request (its log says why); try again,
 
 async def server_error(request: Request, exc: Exception) -> JSONResponse:
     """Any other failure as a 500 ``{"error": ...}`` too, not Starlette's plain-text "Internal
-    Server Error", which the page cannot read (it said "error (no answer)"). The sentence names
+    Server Error", which the page cannot read (it would say "error (no answer)"). The sentence names
     no detail of the server; uvicorn logs the traceback. :class:`AnswerFailuresInside` answers
     the app's own failures so, with CORS headers; this handler, those of the middleware."""
     return error_response(500, SERVER_ERROR)
@@ -173,7 +173,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
 
 class ErrorAnswer(BaseModel):
-    """Every refusal's body, as /openapi.json says it (it said FastAPI's ``{"detail": [...]}``
+    """Every refusal's body, as /openapi.json says it (not FastAPI's ``{"detail": [...]}``
     for a 422, which objrec never sends)."""
 
     error: str = Field(description="one sentence: what was wrong, naming the file or the field")

@@ -32,10 +32,10 @@ def load_recognizer(
     """The served model: ``runtime`` defaults to ONNX Runtime on the CPU, PyTorch on a GPU, but an
     int8 body that OpenVINO ran in training runs in OpenVINO whatever the runtime
     (:func:`runs_why`). An infinite ``threshold`` is refused: ``/info`` gives it in JSON, which
-    holds no infinity (it said null, which reads as no unknown answer, while inf answered every
-    image unknown). ``runtime``
+    holds no infinity (null would read as no unknown answer, while inf answers every image
+    unknown). ``runtime``
     onnx on a GPU is refused for a float body only: an int8 body runs on the CPU, where ONNX
-    Runtime runs (``inference.int8_placement``), and was refused before it was read. The default
+    Runtime runs (``inference.int8_placement``), so it is not refused before it is read. The default
     runtime's graph that cannot be made says that PyTorch serves without it: the user asked for
     no ONNX Runtime."""
     if threshold is not None and math.isinf(threshold):

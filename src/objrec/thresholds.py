@@ -24,11 +24,11 @@ MAX_COST = 0.005
 
 def resting_words(n: int, what: str = "validation images", cure: bool = True) -> str:
     """``chosen on 512 validation images``, or under ``FEWEST_FOR_A_THRESHOLD``, that so few make
-    the threshold shaky: a newcomer's clear photo of a known class came out "unknown" (familiarity
-    -0.21) from a threshold chosen on 36 validation images, and nothing had said it might.
+    the threshold shaky: a clear photo of a known class can come out "unknown" (familiarity
+    -0.21) from a threshold chosen on 36 validation images, and the user is to know it might.
     ``cure``: and what steadies it, said where the threshold is chosen (train) and in the report;
     evaluate and predict (and the exported script, worded as predict), run again and again on one
-    run, leave it out (newcomer46: four commands said the whole paragraph every time)."""
+    run, leave it out, not to say the whole paragraph at every command."""
     return " ".join(resting_clauses(n, what, cure))
 
 

@@ -491,8 +491,8 @@ def applied_line(counts: dict[str, int], folders: tuple[Path, Path, Path], copy:
     """What apply-plan did, in one line: the images copied (or linked) into OUT, relabelled,
     renamed, left out (by the plan, and DATA's links to a file not there); or, when the plan
     moved and left out none (``folders``: DATA, PLAN, OUT),
-    that nothing was, because every row says keep: an audit's plan left as pre-filled was told
-    "remembers the 4 labels your plans settled", which read as a decision taken (readme40)."""
+    that nothing was, because every row says keep: of an audit's plan left as pre-filled,
+    "remembers the 4 labels your plans settled" would read as a decision taken."""
     data, plan, out = folders
     verb = "copied" if copy else "linked"
     broken, replaced = counts.get("broken_links", 0), counts.get("replaced", 0)
