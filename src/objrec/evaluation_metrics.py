@@ -63,7 +63,7 @@ KINDS = ("macro", "weighted")
 @dataclass(frozen=True)
 class Calibration:
     """How far the probabilities are from the share of answers right, before and after the run's
-    temperature (``confidence.expected_calibration_error``, ``mean_nll``)."""
+    temperature (``calibration.expected_calibration_error``, ``mean_nll``)."""
 
     temperature: float
     ece_before_calibration: float

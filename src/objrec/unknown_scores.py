@@ -376,7 +376,7 @@ class HeadEnergy(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         head = self._head[0]
         if head is None:
-            raise RuntimeError("the energy score has no head: call confidence.tie_head")
+            raise RuntimeError("the energy score has no head: call unknown_scores.tie_head")
         return member_logits(head, features).logsumexp(-1).mean(0)
 
 
