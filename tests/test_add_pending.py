@@ -147,7 +147,7 @@ def test_check_says_nothing_of_the_note_of_an_add_running_now(tmp_path, split_di
     (killed, or a power cut)". While another holds the folder (an add lists a killed add's files
     first, and its own as it ends), check says nothing of it."""
     from objrec.check import check_folder
-    from objrec.outputs import locked
+    from objrec.locks import locked
 
     kill_an_add(split_dir, new_photos(tmp_path / "more", per_class=3))
     with locked(split_dir):  # as a running add holds it

@@ -278,7 +278,7 @@ def test_atomic_save_writes_the_bytes_save_makes_and_no_temporary_file(tmp_path,
 
     import objrec.checkpoint
     from objrec.checkpoint import atomic_save
-    from objrec.outputs import is_leftover
+    from objrec.leftovers import is_leftover
 
     seen = []
 

@@ -1250,7 +1250,7 @@ def test_a_graph_s_user_that_waited_for_a_clear_holds_the_folder_made_again(tmp_
     """A process that waited on `onnx/` while a clear removed it got the lock of the removed
     folder and wrote its graph into none (or into one made again, holding nothing, which the next
     clear or prune could empty under it): it holds the folder there is, made again."""
-    from objrec.outputs import held_elsewhere
+    from objrec.locks import held_elsewhere
 
     folder = tmp_path / "onnx"
     folder.mkdir()

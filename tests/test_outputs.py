@@ -753,7 +753,7 @@ def test_a_leftover_that_cannot_be_removed_is_kept_and_stops_nothing(tmp_path, m
     import os
     import time
 
-    from objrec.outputs import remove_leftovers
+    from objrec.leftovers import remove_leftovers
 
     theirs = [leftover(tmp_path, ".part"), tmp_path / f".objrec-{'a' * 32}.d"]
     theirs[1].mkdir()
@@ -1165,20 +1165,20 @@ def test_ctrl_c_while_waiting_for_the_folders_lock_ends_the_command(tmp_path, mo
     import fcntl
     import signal
 
-    from objrec import store
+    from objrec import locks
     from objrec.outputs import EXPLORE_FILES, prepare_output_dir, staged_outputs
 
     out = prepare_output_dir(tmp_path / "out")
     other = os.open(out, os.O_RDONLY)  # another process's lock, as flock sees a second open
     fcntl.flock(other, fcntl.LOCK_EX)
-    take_lock = store.take_lock
+    take_lock = locks.take_lock
 
     def ctrl_c_then_let_go() -> None:  # the user's Ctrl-C as it waits; the other lets go after
         signal.raise_signal(signal.SIGINT)
         os.close(other)
 
     monkeypatch.setattr(
-        store, "take_lock", lambda fd, mode, _: take_lock(fd, mode, ctrl_c_then_let_go)
+        locks, "take_lock", lambda fd, mode, _: take_lock(fd, mode, ctrl_c_then_let_go)
     )
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # xdist's workers ignore it
     try:
@@ -1203,7 +1203,7 @@ def test_a_command_waiting_for_its_output_folders_lock_says_so(
     "waiting for other objrec processes to stop reading or writing OUT" (session 48)."""
     import fcntl
 
-    from objrec import store
+    from objrec import locks
     from objrec.outputs import (
         EXPLORE_FILES,
         mark_output_dir,
@@ -1215,7 +1215,7 @@ def test_a_command_waiting_for_its_output_folders_lock_says_so(
     out = prepare_output_dir(tmp_path / "out")
     other = os.open(out, os.O_RDONLY)  # another process's lock, as flock sees a second open
     fcntl.flock(other, fcntl.LOCK_EX)
-    take_lock = store.take_lock
+    take_lock = locks.take_lock
 
     def told_then_let_go(fd, mode, wait):
         def waits():  # what the command says as it waits; the other then lets go
@@ -1225,7 +1225,7 @@ def test_a_command_waiting_for_its_output_folders_lock_says_so(
 
         take_lock(fd, mode, waits)
 
-    monkeypatch.setattr(store, "take_lock", told_then_let_go)
+    monkeypatch.setattr(locks, "take_lock", told_then_let_go)
     with caplog.at_level("WARNING", logger="objrec.outputs"):
         if writing == "staged outputs":
             with staged_outputs(out, EXPLORE_FILES) as place:
@@ -1355,7 +1355,7 @@ def test_a_killed_commands_staging_folder_is_removed_at_once_by_the_next(tmp_pat
     import sys
     import uuid
 
-    from objrec.outputs import remove_leftovers
+    from objrec.leftovers import remove_leftovers
 
     child = subprocess.Popen(
         [sys.executable, "-c", STAGED_THEN_WAIT, str(tmp_path / "out")],
@@ -1388,7 +1388,7 @@ def test_another_machines_stage_is_said_without_walking_it(tmp_path, monkeypatch
     walked whole for its size on every command beside it, seconds for a large copy on a network
     share, and the user told to delete it "if no objrec writes there" while another machine may
     fill it (review3-47 LOW 4): it is said by its age, one stat, as possibly in use elsewhere."""
-    from objrec.outputs import remove_leftovers
+    from objrec.leftovers import remove_leftovers
 
     gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has this id
     elsewhere = tmp_path / f".objrec-{gone}-{uuid.uuid4().hex}.d"  # not this machine's tag
@@ -1409,7 +1409,7 @@ def test_another_machines_stage_is_said_without_walking_it(tmp_path, monkeypatch
 
 
 def refuse_exclusive_flock(lock, mode, wait):
-    """``store.take_lock`` as a file system refusing an exclusive lock on a folder opened to
+    """``locks.take_lock`` as a file system refusing an exclusive lock on a folder opened to
     read refuses it (EBADF)."""
     import fcntl
 
@@ -1423,11 +1423,11 @@ def refuse_exclusive_flock(lock, mode, wait):
 LOCKED_THEN_WAIT = """
 import errno, fcntl, sys, time
 from pathlib import Path
-import objrec.store
+import objrec.locks
 def refuse(lock, mode, wait):
     raise OSError(errno.EBADF, "Bad file descriptor")
-objrec.store.take_lock = refuse
-from objrec.outputs import locked
+objrec.locks.take_lock = refuse
+from objrec.locks import locked
 with locked(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(60)
@@ -1444,8 +1444,9 @@ def test_a_folder_refusing_its_lock_is_locked_by_a_lock_file(tmp_path, monkeypat
     import subprocess
     import sys
 
-    from objrec import store
-    from objrec.outputs import locked, own_contents
+    from objrec import locks
+    from objrec.locks import locked
+    from objrec.outputs import own_contents
 
     child = subprocess.Popen(
         [sys.executable, "-c", LOCKED_THEN_WAIT, str(tmp_path)], stdout=subprocess.PIPE, text=True
@@ -1458,7 +1459,7 @@ def test_a_folder_refusing_its_lock_is_locked_by_a_lock_file(tmp_path, monkeypat
 
     try:
         assert child.stdout.readline() == "held\n"
-        monkeypatch.setattr(store, "take_lock", refuse_exclusive_flock)
+        monkeypatch.setattr(locks, "take_lock", refuse_exclusive_flock)
         with locked(tmp_path, wait):
             assert waited == [True]
     finally:
@@ -1472,13 +1473,13 @@ def test_a_folder_refusing_every_lock_is_said_once_naming_it(tmp_path, monkeypat
     so once, naming the folder, rather than nothing."""
     import fcntl
 
-    from objrec import store
-    from objrec.outputs import locked
+    from objrec import locks
+    from objrec.locks import locked
 
     def refuse_lockf(fd, mode):
         raise OSError(errno.ENOLCK, "No locks available")
 
-    monkeypatch.setattr(store, "take_lock", refuse_exclusive_flock)
+    monkeypatch.setattr(locks, "take_lock", refuse_exclusive_flock)
     monkeypatch.setattr(fcntl, "lockf", refuse_lockf)
     caplog.set_level(logging.WARNING, logger="objrec")
     for _ in range(2):

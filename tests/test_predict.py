@@ -85,20 +85,20 @@ def test_predict_explain_writes_one_overlay_per_image(
     """One map per image; the folder is looked through for a killed objrec's temporary files
     a fixed number of times, not before each map as well (10,000 maps: 11 ms a listing at the
     end, some 55 s in all), and such a file there still goes."""
-    from objrec import outputs
+    from objrec import leftovers
 
     cams = tmp_path / "cams"
     cams.mkdir()
     killed = cams / ".objrec-4000000000-0123456789abcdef0123456789abcdef.png"
     killed.write_bytes(b"half a map")
     os.utime(killed, (0, 0))
-    looked, remove_leftovers = [], outputs.remove_leftovers
+    looked, remove_leftovers = [], leftovers.remove_leftovers
 
     def counted(folder):
         looked.append(Path(folder))
         return remove_leftovers(folder)
 
-    monkeypatch.setattr(outputs, "remove_leftovers", counted)
+    monkeypatch.setattr(leftovers, "remove_leftovers", counted)
     images = sorted((split_dir / "test").glob("*/*"))
     results = predict(trained_run, images, explain=cams)
     assert [r.explanation is not None for r in results] == [True] * len(images)

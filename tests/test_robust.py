@@ -23,7 +23,7 @@ from objrec.cli import main
 from objrec.config import TrainConfig
 from objrec.errors import Interrupted, ObjrecError
 from objrec.leakage import SEEN_RECORD
-from objrec.outputs import is_leftover
+from objrec.leftovers import is_leftover
 from objrec.runs import run_status
 from objrec.split import split_folder
 from objrec.train import train

@@ -16,7 +16,7 @@ from PIL import Image
 from objrec import placement, split_out
 from objrec.data import SPLITS
 from objrec.errors import Interrupted, ObjrecError
-from objrec.outputs import locked
+from objrec.locks import locked
 from objrec.ratios import allocate
 from objrec.split import split_folder
 from objrec.split_out import leftover_stages

@@ -62,8 +62,8 @@ from objrec.data import refuse_likely_misspelt
 from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves, os_error_sentence
 from objrec.images import warned_once_per_file
 from objrec.labels import LabelledPhotos, labelled_images, labelled_photos
+from objrec.locks import locked
 from objrec.manifest import MANIFEST, check_manifest, manifest_damage
-from objrec.outputs import locked
 from objrec.progress import listed, log_result_warnings
 from objrec.split_record import added_entry
 from objrec.store import store_dir

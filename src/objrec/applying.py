@@ -55,10 +55,10 @@ from objrec.images import (
     warn_once,
     warned_once_per_file,
 )
+from objrec.locks import locked
 from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, manifest_groups, sha256_file
 from objrec.outputs import (
     link_file,
-    locked,
     refuse_overwrite,
     refuse_without_links,
     renamed_over,
@@ -476,7 +476,7 @@ def apply_plan(
     plan's SHA-256, the counts, ``command``: the CLI's command line, None from a script). A
     relabel into a new class named like one of ``data``'s (``sunflowr`` beside ``sunflower``) is
     refused before any file is copied, as ``add_images`` refuses one, unless ``new_class``.
-    ``data`` is read under a shared lock (``outputs.locked``), as ``train`` lists a split: an
+    ``data`` is read under a shared lock (``locks.locked``), as ``train`` lists a split: an
     ``add`` writing there is waited for (``on_wait()`` called first), and none starts until the
     copy is whole; a ``data`` a killed add left half listed is refused, naming what lists it.
     ``on_file(done, total)`` is called after each file copied (or linked).

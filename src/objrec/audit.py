@@ -1340,12 +1340,12 @@ def audit(
     (``outputs.users_file``), or ``force``: over objrec's outputs, an edited plan.csv kept as
     plan.csv.bak). A re-run into an earlier audit's folder wants ``refresh=True``.
     With ``run`` the run's own body and preprocessing make the features (its cache reused).
-    ``out=None`` writes nothing. ``data`` is read under a shared lock (``outputs.locked``), as
+    ``out=None`` writes nothing. ``data`` is read under a shared lock (``locks.locked``), as
     ``apply_plan`` reads it and ``train`` lists a split: an ``add`` writing there is waited for
     (``on_wait()`` called first), and none starts until the audit is written (its page shows
     thumbnails of ``data``'s files), so the files it lists are the files it reads.
     """
-    from objrec.outputs import locked
+    from objrec.locks import locked
 
     config, reporter = config or AuditConfig(), or_silent(reporter)  # None: nothing shown
     if not Path(data).is_dir():

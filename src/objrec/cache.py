@@ -17,7 +17,8 @@ from pathlib import Path
 from objrec import dedup
 from objrec.errors import on_ctrl_c
 from objrec.images import list_images
-from objrec.outputs import locked, remove_leftovers
+from objrec.leftovers import remove_leftovers
+from objrec.locks import locked
 from objrec.progress import some_of
 from objrec.store import (
     SQLITE_SIDE_FILES,
@@ -187,7 +188,7 @@ class FeatureCache:
 
     def remove_leftovers(self) -> int:
         """Remove the temporary files a stopped objrec left in ``onnx/`` (a graph it was
-        writing: ``outputs.remove_leftovers``, which keeps a running process's); how many."""
+        writing: ``leftovers.remove_leftovers``, which keeps a running process's); how many."""
         onnx = self.root / "onnx"
         if not onnx.is_dir() or onnx.is_symlink():
             return 0

@@ -281,7 +281,7 @@ def _read_records(root: Path, result: CheckResult) -> None:
     (:func:`objrec.add_pending.unfinished_add`): check counted the files and said nothing of
     either. Nothing of it while another process holds the folder (an add running: it lists them)."""
     from objrec.add_pending import PENDING, unfinished_add, unfinished_words
-    from objrec.outputs import held_elsewhere
+    from objrec.locks import held_elsewhere
 
     result.split_record = read_split_record(root)
     _note_manifest_classes(root, result)
@@ -299,8 +299,8 @@ def _note_manifest(root: Path, by_split: dict[str, dict[str, list[Path]]], resul
     there, nor beside a killed add's note (its files in no row are said already), nor for a class
     gone (said already)."""
     from objrec.add_pending import OLD_PENDING, PENDING
+    from objrec.locks import held_elsewhere
     from objrec.manifest import MANIFEST, manifest_damage, manifest_listing
-    from objrec.outputs import held_elsewhere
 
     if said := manifest_damage(root):
         result.note(root / MANIFEST, "manifest_damaged", said)

@@ -87,7 +87,7 @@ def atomic_save(
     writes a file of its own beside ``tmp`` (``.tmpXXXXXX``) and renames it over it, readable by
     its owner only: ``tmp``, made first, says what permissions a new file gets, and the file is
     given them. Both are in a temporary folder of objrec's name, so that a run killed meanwhile
-    leaves nothing the next one could not tell for its own (``outputs.remove_leftovers``).
+    leaves nothing the next one could not tell for its own (``leftovers.remove_leftovers``).
     ``sealed``: ``metadata`` holds :data:`SEAL_KEY`'s placeholder, the file's SHA-256 is written
     over it before the file is renamed into place (:func:`seal`)."""
     with temporary_folder(Path(path)) as folder, replacing(Path(path), folder) as tmp:
@@ -111,7 +111,7 @@ def replacing(path: Path, folder: Path | None = None) -> Iterator[Path]:
     (``outputs.temporary_folder``), for the block to write, renamed over ``path`` in one step
     when the block ends, removed when it fails; an OSError about it is raised about ``path``.
     A run killed meanwhile leaves it under a name the next one knows for objrec's
-    (``outputs.remove_leftovers``)."""
+    (``leftovers.remove_leftovers``)."""
     tmp = folder / path.name if folder is not None else temporary_name(path)
     with renamed_over(path, tmp) as written:
         yield written

@@ -403,7 +403,8 @@ def facts_lock(
     of a folder holding neither the facts store nor its lock (no one uses it) makes none there."""
     import fcntl
 
-    from objrec.store import lock_exclusively, make_cache_folder
+    from objrec.locks import lock_exclusively
+    from objrec.store import make_cache_folder
 
     folder = Path(db_file).parent
     if exclusive and not (folder / FACTS_LOCK).exists() and not Path(db_file).exists():

@@ -113,7 +113,7 @@ def trained_on(state: Path) -> str | None:
 def trained_into_now(run: Path) -> bool:
     """Whether a ``train`` holds the run folder ``run`` (``runs.held_run``): its exclusive lock
     refuses a shared one."""
-    from objrec.outputs import held_elsewhere
+    from objrec.locks import held_elsewhere
 
     return held_elsewhere(run, exclusive=False) is True
 

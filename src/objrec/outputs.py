@@ -20,10 +20,8 @@ import math
 import os
 import re
 import shutil
-import socket
 import stat
 import sys
-import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -32,7 +30,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from objrec import __version__
 from objrec.errors import ObjrecError, ctrl_c_leaves, stops_held
-from objrec.progress import plural
+from objrec.leftovers import host_tag, is_leftover, remove_leftovers
+from objrec.locks import LOCK_FILE, locked, waiting_in
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -184,257 +183,11 @@ def only_earlier(real: Path) -> bool:
     return bool(ours) and all(p.name in ours for p in real.iterdir() if not p.name.startswith("."))
 
 
-@contextlib.contextmanager
-def locked(
-    folder: Path, wait: Callable[[], None] | None = None, shared: bool = False
-) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``folder`` for the block: the system releases it when the
-    process ends however it ends, so a killed split's staging folder is told by its free lock.
-    A split holds its output folder too while it writes there, as ``add`` does its data folder,
-    and objrec an output folder while it updates its mark (:func:`record_output`). ``shared``:
-    a shared one, to read the folder as no writer leaves it halfway (``train`` listing a split).
-    ``wait()`` is called first when another process holds it. A file system refusing the
-    folder's lock gets its :data:`LOCK_FILE`'s instead (:func:`_file_locked`).
-
-    On NFS, Linux keeps a folder's ``flock`` to the machine that takes it (its folders have no
-    lock of their own): the processes of one machine take turns, two machines' do not."""
-    import fcntl
-
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-        refused = not _flocked(fd, mode, wait)
-        with _file_locked(Path(folder), mode, wait) if refused else contextlib.nullcontext():
-            yield
-    finally:
-        os.close(fd)
-
-
-def waiting_in(folder: Path) -> Callable[[], None]:
-    """What a command writing its outputs into ``folder`` says, as a warning, before it waits for
-    another objrec process holding the folder's lock (a split writing there, an audit or a
-    train reading it, another command's outputs): it waited with nothing said, and looked hung.
-    The CLI says split's and add's waits in the same words (``cli.output.waiting_line``)."""
-
-    def wait() -> None:
-        log.warning("waiting for other objrec processes to stop reading or writing %s", folder)
-
-    return wait
-
-
-LOCK_FILE = ".objrec-lock"
-"""The file in a folder that :func:`locked` locks (a POSIX lock, ``lockf``, which NFS's lock
-manager carries between machines) where the folder refuses ``flock``: made then, and kept (a
-lock file removed while another process waits on it would let two in). Not the folder's
-contents (:func:`own_contents`)."""
-
-
-def _flocked(fd: int, mode: int, wait: Callable[[], None] | None) -> bool:
-    """Whether ``flock`` ``mode`` was taken on ``fd`` (after waiting, ``wait()`` told); False where
-    the file system refuses it."""
-    from objrec.store import take_lock  # numpy: not for ``objrec --help``
-
-    try:
-        take_lock(fd, mode, wait)
-    except OSError:
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def _file_locked(folder: Path, mode: int, wait: Callable[[], None] | None) -> Iterator[None]:
-    """The block run holding ``folder``'s :data:`LOCK_FILE` locked with ``lockf`` in ``mode``
-    (``wait()`` told first when another process holds it); where that is refused too, run
-    unlocked, said once per folder (:func:`_say_unlocked`): it went on in silence, and two adds
-    at once lost one's manifest rows. A POSIX lock is the process's: two threads share it."""
-    try:
-        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError:
-        fd = -1
-    try:
-        if fd < 0 or not _lockf(fd, mode, wait):
-            _say_unlocked(folder)
-        yield
-    finally:
-        if fd >= 0:
-            os.close(fd)  # lets go of the lock
-
-
-def _lockf(fd: int, mode: int, wait: Callable[[], None] | None) -> bool:
-    """Whether ``lockf`` ``mode`` was taken on ``fd``, waiting for another process's."""
-    import fcntl
-
-    try:
-        try:
-            fcntl.lockf(fd, mode | fcntl.LOCK_NB)
-        except (BlockingIOError, PermissionError):  # EAGAIN or EACCES: another process holds it
-            if wait is not None:
-                wait()
-            fcntl.lockf(fd, mode)
-    except OSError:
-        return False
-    return True
-
-
-_UNLOCKED: set[str] = set()
-"""The folders this process has said it writes into unlocked (:func:`_say_unlocked`)."""
-
-
-def _say_unlocked(folder: Path) -> None:
-    """Warn, once per folder, that its file system refuses every lock objrec takes."""
-    if str(folder) in _UNLOCKED:
-        return
-    _UNLOCKED.add(str(folder))
-    log.warning(
-        "the file system of %s refuses file locks (flock and lockf): objrec goes on there "
-        "unlocked, so run one command that writes into it at a time (two adds at once may lose "
-        "one's manifest rows)",
-        folder,
-    )
-
-
-LEFTOVER = re.compile(
-    r"\.objrec-(?P<pid>[1-9][0-9]{0,9})-(?P<hex>[0-9a-f]{32})(?P<suffix>\.[^./]+)?"
-    r"|\.objrec-[0-9a-f]{32}(?P<unnamed>\.part|\.csv|\.json|\.png|\.html|\.d)"
-    r"|\.(?:model\.safetensors|last\.safetensors|seen_digests\.csv)\.tmp-(?P<old>[1-9][0-9]{0,9})"
-)
-"""The name of a temporary file objrec writes an output under first (:func:`temporary_name`,
-:func:`output_file`): hidden, the writing process's id, a random UUID's 32 hex digits, and the
-ending of the file it writes, whatever it is (``predict --plot fig.pdf``, ``--csv x.tsv``: the
-name is the user's), or ``.part``; ``.d`` a temporary folder (:func:`temporary_folder`:
-safetensors writes a file of its own, ``.tmpXXXXXX``, beside the one it is given, which would be
-no one's to remove). Before objrec named the process, the name had no id and one of the endings
-objrec's own names had (``unnamed``); before that, a run's file had ``.tmp-<process id>``, as
-objrec named the temporary checkpoint. A run killed mid-write (SIGKILL, a power loss) leaves it;
-a failing run removes its own."""
-LEFTOVER_AGE_S = 3600.0
-"""How long ago a temporary file was last written for it to be a leftover: one younger may be
-another objrec's, writing into the same folder now (each output takes well under that, and a
-long write keeps its file's time moving)."""
-
-
-def is_leftover(path: Path) -> bool:
-    """Whether ``path`` is a temporary file of objrec's (:data:`LEFTOVER`): a plain file so
-    named, or a folder so named (``.d``), never a link or anything else of the user's."""
-    named = LEFTOVER.fullmatch(path.name)
-    if named is None or path.is_symlink():
-        return False
-    return path.is_file() or (".d" in (named["suffix"], named["unnamed"]) and path.is_dir())
-
-
-def is_stale(path: Path) -> bool:
-    """Whether the temporary file or folder ``path`` (:func:`is_leftover`) is left by an objrec
-    that stopped: last written more than :data:`LEFTOVER_AGE_S` ago, by a process that is no longer
-    running where its name says which (:func:`process_alive`); or, at once, a staging folder of
-    this machine whose process is gone and whose lock is free (:func:`dead_stage`)."""
-    named = LEFTOVER.fullmatch(path.name)
-    pid = named and (named["pid"] or named["old"])
-    if pid and process_alive(int(pid)):
-        return False
-    return time.time() - path.lstat().st_mtime > LEFTOVER_AGE_S or bool(pid and dead_stage(path))
-
-
-def dead_stage(path: Path) -> bool:
-    """Whether ``path`` is a temporary folder of this machine (:func:`temporary_folder`, its name
-    tagged by :func:`host_tag`) that no process holds: its own, whose id its name gives, is not
-    running (:func:`is_stale` asks first), so it was killed. Another machine's, writing into a
-    shared folder, is never this one's to tell (its process id means nothing here, its lock may
-    not reach here): that is told by age alone."""
-    named = LEFTOVER.fullmatch(path.name)
-    if named is None or named["suffix"] != ".d" or not named["hex"].startswith(host_tag()):
-        return False
-    return held_elsewhere(path) is False
-
-
-@functools.cache
-def host_tag() -> str:
-    """8 hex digits naming this machine (of its host name's SHA-256), which a temporary folder's
-    name starts its random part with (:func:`temporary_folder`): one of this machine's is told
-    from another's at a glance."""
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process ``pid`` runs on this machine (one of another user's counts too; one of
-    another machine, writing into a shared folder, is told by its file's age alone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OverflowError:  # not a process id at all
-        return False
-    return True
-
-
 def own_contents(folder: Path) -> list[str]:
     """The names in ``folder`` other than objrec's mark, lock file (:data:`LOCK_FILE`) and
     temporary files (:func:`is_leftover`): what makes it not empty."""
     ours = (MARKER, LOCK_FILE)
     return sorted(p.name for p in folder.iterdir() if p.name not in ours and not is_leftover(p))
-
-
-def remove_leftovers(folder: Path) -> int:
-    """Remove the temporary files (:func:`is_leftover`) a stopped objrec left in ``folder``
-    (:func:`is_stale`), saying so, and return how many; one written in the last
-    :data:`LEFTOVER_AGE_S`, or by a process still running, is kept (another objrec may be writing
-    it), a staging folder said with its age when its process is not running here. One that
-    cannot be removed (another user's, in a shared folder such as /tmp) is kept: nothing else is
-    touched, and the command goes on; so is a folder that is not there (one the command makes)
-    or that may not be listed."""
-    try:
-        found = sorted(p for p in Path(folder).iterdir() if is_leftover(p))
-    except OSError:
-        return 0
-    removed = [path.name for path in found if _removed(path)]
-    if removed:
-        more = " ..." if len(removed) > 3 else ""
-        log.warning(
-            "removed %s a stopped objrec left in %s (%s%s)",
-            *(plural(len(removed), "temporary file"), folder, ", ".join(removed[:3]), more),
-        )
-    return len(removed)
-
-
-def _removed(path: Path) -> bool:
-    """Whether the leftover ``path`` was stale (:func:`is_stale`) and is removed now; a staging
-    folder kept of a process not running here is said, with its age (:func:`kept_stage`)."""
-    try:
-        if not is_stale(path):
-            kept_stage(path)
-            return False
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    except FileNotFoundError:  # renamed meanwhile: not a leftover
-        return False
-    except OSError as exc:  # not this user's to remove: housekeeping never stops a command
-        log.info("kept %s, a stopped objrec's temporary file: %s", path, exc.strerror)
-        return False
-    return True
-
-
-def kept_stage(path: Path) -> None:
-    """Say a temporary folder (a staging folder, a checkpoint's) kept though no process of this
-    machine writes it (another machine's, or an objrec's from before they were locked, younger
-    than :data:`LEFTOVER_AGE_S`): a killed command's full copy, kept unsaid, took its size again.
-    It is said by its age, one stat: its size was a walk of the whole folder on every command
-    beside it (seconds for another machine's large copy on a network share)."""
-    named = LEFTOVER.fullmatch(path.name)
-    if named is None or named["suffix"] != ".d" or not named["pid"] or not path.is_dir():
-        return
-    if process_alive(int(named["pid"])):
-        return
-    minutes = max(0, int(time.time() - path.lstat().st_mtime)) // 60
-    log.warning(
-        "kept %s (last written %d min ago), the temporary folder of an objrec not running on this "
-        "machine: another machine's, which may still be writing it, or one stopped less than an "
-        "hour ago. objrec removes it once it is an hour old; remove it yourself only if no objrec "
-        "on any machine writes there",
-        *(path, minutes),
-    )
 
 
 def users_namesake(real: Path, names: Collection[str] = OUTPUT_NAMES) -> str | None:
@@ -1243,27 +996,6 @@ def staged_folder(path: Path) -> Iterator[Path]:
     with temporary_folder(path) as stage, reported_as(path, stage):
         yield stage
         os.replace(stage, path)
-
-
-def held_elsewhere(folder: Path, exclusive: bool = True) -> bool | None:
-    """Whether another process holds an ``flock`` on ``folder`` that refuses one of ours, tried
-    and let go at once (``exclusive``: any lock refuses it; else only an exclusive one does);
-    None when that cannot be told (no such folder, no permission, a file system without flock)."""
-    import fcntl  # not on Windows: objrec's CLI refuses to run there (cli.NO_FILE_LOCKS)
-
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return None
-    finally:
-        os.close(fd)  # lets go of the lock, if taken
-    return False
 
 
 NO_SYMBOLIC_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP}

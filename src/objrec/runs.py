@@ -50,6 +50,7 @@ from objrec.engine import FitState
 from objrec.errors import LOGGED_VALUES, Interrupted, ObjrecError, ctrl_c_leaves, stops_held
 from objrec.images import is_hidden, is_image_file
 from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
+from objrec.leftovers import remove_leftovers
 from objrec.manifest import sha256_file
 from objrec.meta import RUN_FILES as RUN_FILES  # what train writes into a run
 from objrec.meta import Processes, RunMeta, output_beside
@@ -70,7 +71,6 @@ from objrec.outputs import (
     json_dict,
     refuse_inside,
     refuse_unwritable,
-    remove_leftovers,
     staging,
     written_whole,
 )

@@ -21,6 +21,7 @@ from objrec.add_pending import OLD_PENDING, PENDING
 from objrec.data import SPLITS, run_checkpoint
 from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves, stops_held
 from objrec.images import is_hidden
+from objrec.locks import held_elsewhere, locked
 from objrec.manifest import (
     MANIFEST,
     MANIFEST_COLUMNS,
@@ -30,15 +31,7 @@ from objrec.manifest import (
     manifest_rows,
     sha256_file,
 )
-from objrec.outputs import (
-    held_elsewhere,
-    link_file,
-    locked,
-    name_key,
-    refuse_overwrite,
-    reported_as,
-    settle_names,
-)
+from objrec.outputs import link_file, name_key, refuse_overwrite, reported_as, settle_names
 from objrec.progress import plural
 from objrec.reviewed import REVIEWED_FILE, carry_reviewed
 from objrec.split_record import SPLIT_RECORD, SplitRecord, write_split_record

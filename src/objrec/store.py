@@ -83,6 +83,7 @@ from objrec.images import (
     heif_kind,
     register_heif_plugin,
 )
+from objrec.locks import lock_exclusively, take_lock
 
 log = logging.getLogger(__name__)
 
@@ -401,22 +402,6 @@ def index_errors(
             ) from exc
 
     return checked
-
-
-def lock_exclusively(lock, wait: Callable[[], None] | None) -> None:
-    """Take ``lock`` (an open file, or its descriptor) exclusively; ``wait()`` is called first
-    when another holds it."""
-    take_lock(lock, fcntl.LOCK_EX, wait)
-
-
-def take_lock(lock, mode: int, wait: Callable[[], None] | None) -> None:
-    """``flock`` ``lock`` in ``mode``; ``wait()`` is called first when that has to wait."""
-    try:
-        fcntl.flock(lock, mode | fcntl.LOCK_NB)
-    except BlockingIOError:
-        if wait is not None:
-            wait()
-        fcntl.flock(lock, mode)
 
 
 def sync_folder(folder: Path) -> None:

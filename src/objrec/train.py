@@ -94,9 +94,10 @@ from objrec.finetune import (
 from objrec.frozen import FrozenBody, PassSettings
 from objrec.images import warned_once_per_file
 from objrec.leakage import seen_in_state, union_seen
+from objrec.locks import locked
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, LowPrecisionTraining, build_head
-from objrec.outputs import locked, takes_back_folders
+from objrec.outputs import takes_back_folders
 from objrec.precision import (
     Precision,
     precision_notes,

@@ -221,8 +221,9 @@ def refuse_from_paths(data: Path, run: Path | None, force: bool) -> None:
     30 s of them first): a DATA that is not a split folder, an --out
     holding a run without --force. The library checks both again, as it does for a caller."""
     from objrec.data import require_split_folder
+    from objrec.locks import held_elsewhere
     from objrec.model_file import refuse_held_run
-    from objrec.outputs import held_elsewhere, output_path
+    from objrec.outputs import output_path
 
     require_split_folder(data)
     out = None if run is None else output_path(run)  # a loop of links said as the library does
