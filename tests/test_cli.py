@@ -741,17 +741,23 @@ def test_train_on_a_class_folder_gives_the_split_command_that_makes_one(
     capsys, tmp_path, monkeypatch
 ):
     """Its refusal "photos is not a split folder ...; `objrec split` makes them" left the user
-    to find its arguments, where split's own errors give them (newcomer47): the command, into
-    data beside it, or photos-split where data is taken."""
+    to find its arguments, where split's own errors give them (newcomer47): the command, into a
+    folder named after the photos' in the current one (newcomer51: `data` beside the photos was
+    outside it), never one that exists."""
     make_class_folder(tmp_path / "photos", per_class=2)
-    monkeypatch.chdir(tmp_path)
-    code, _, err = run(capsys, "train", "photos", "--out", "run")
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    photos = tmp_path / "photos"
+    code, _, err = run(capsys, "train", photos, "--out", "run")
     assert code == 1 and err.strip().endswith(
-        "(train/ and valid/ are needed, test/ is optional); `objrec split photos data` makes them"
+        "(train/ and valid/ are needed, test/ is optional); "
+        f"`objrec split {photos} photos-split` makes them"
     )
-    (tmp_path / "data").mkdir()
-    code, _, err = run(capsys, "train", "photos", "--out", "run")
-    assert code == 1 and err.strip().endswith("`objrec split photos photos-split` makes them")
+    (here / "photos-split").mkdir()
+    code, _, err = run(capsys, "train", photos, "--out", "run")
+    assert code == 1 and err.strip().endswith(f"`objrec split {photos} photos-split-2` makes them")
+    assert not (tmp_path / "data").exists() and not (here / "data").exists()
 
 
 @pytest.mark.slow

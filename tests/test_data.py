@@ -139,11 +139,12 @@ def test_an_empty_class_folder_is_an_error_not_a_shift_of_labels(tmp_path):
         scan_class_folder(root)
 
 
-def test_a_split_folder_needs_train_and_valid(tmp_path):
+def test_a_split_folder_needs_train_and_valid(tmp_path, monkeypatch):
     (tmp_path / "d" / "train").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
     assert not is_split_folder(tmp_path / "d")
-    made = f"`split_folder({str(tmp_path / 'd')!r}, {str(tmp_path / 'data')!r})` makes them"
-    with pytest.raises(ObjrecError, match=f"; {re.escape(made)}$"):  # CLI: objrec split d data
+    made = f"`split_folder({str(tmp_path / 'd')!r}, 'd-split')` makes them"
+    with pytest.raises(ObjrecError, match=f"; {re.escape(made)}$"):  # CLI: objrec split d d-split
         require_split_folder(tmp_path / "d")
 
 

@@ -347,14 +347,16 @@ def require_split_folder(root: Path) -> None:
 
 
 def split_call(root: Path) -> str:
-    """The call that splits the class folder ``root`` into a new folder beside it (``data``, as
-    README's, or ``root-split`` where that is taken), which the CLI says as the command
-    (``objrec split photos data``): "`split_folder` makes them" left the user to find the
-    arguments, where split's own errors give them."""
-    out = root.parent / "data"
-    if os.path.lexists(out):
-        out = root.with_name(f"{root.name}-split")
-    return f"split_folder({str(root)!r}, {str(out)!r})"
+    """The call that splits the class folder ``root`` into a new folder in the current one, named
+    after it (``photos-split``, or ``photos-split-2`` where that is taken: never a folder that
+    exists), which the CLI says as the command (``objrec split photos photos-split``): the
+    folders the commands name are made where they run (README), where a generic ``data`` beside
+    the photos was suggested, outside it and over a name the user may hold (newcomer51)."""
+    name = f"{Path(root).resolve().name}-split"
+    out, n = name, 2
+    while os.path.lexists(out):
+        out, n = f"{name}-{n}", n + 1
+    return f"split_folder({str(root)!r}, {out!r})"
 
 
 SPLIT_NAMES = {
