@@ -39,6 +39,18 @@ def test_lists_of_names_say_a_name_with_a_comma_as_one():
     assert some_of(worded, quote=False) == 'Cat (4), "chien, tacheté" (4)'
 
 
+def test_train_names_an_11th_class_and_counts_what_does_not_fit_a_line():
+    """After `add` of an 11th class train said only "classes: 11" (newcomer51): names are shown
+    as far as two lines of them go, the rest counted."""
+    caltech = "buddha crab electric_guitar ibis kangaroo laptop llama minaret revolver scorpion"
+    eleven = [*caltech.split(), "umbrella"]
+    assert classes_note(eleven) == f"classes: 11 ({', '.join(eleven)})"
+    many = [f"class_{i:03d}" for i in range(101)]
+    said = classes_note(many)
+    assert said.startswith("classes: 101 (class_000, class_001, ") and said.endswith(" more)")
+    assert len(said) < 200 and "class_100" not in said
+
+
 def test_trains_evaluates_and_predicts_lists_of_classes_quote_a_name_with_a_comma():
     classes = ["Cat", "chien, tacheté", "crème brûlée"]
     assert classes_note(classes) == 'classes: 3 (Cat, "chien, tacheté", crème brûlée)'

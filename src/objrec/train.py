@@ -356,11 +356,24 @@ def prepared_run(
     return prep, run_meta(prep, config, data_dir)
 
 
-def classes_note(classes: Sequence[str], listed: int = 10) -> str:
-    """How many classes the run learns, named when ``listed`` or fewer: ``classes: 3 (blue,
-    green, red)``, so that a class added or gone shows in train's first lines."""
-    names = f" ({', '.join(map(quoted, classes))})" if len(classes) <= listed else ""
-    return f"classes: {len(classes)}{names}"
+CLASS_NAMES_WIDTH = 160
+"""How many characters of class names train's ``classes:`` line holds (two lines of a terminal)
+before it counts the rest."""
+
+
+def classes_note(classes: Sequence[str], width: int = CLASS_NAMES_WIDTH) -> str:
+    """How many classes the run learns, named as far as ``width`` characters of names go, the
+    rest counted: ``classes: 3 (blue, green, red)``, ``classes: 60 (ant, bee, ... and 41 more)``,
+    so that a class added or gone shows in train's first lines. Names were shown for 10 classes
+    or fewer, so an 11th class added hid them all (newcomer51)."""
+    names = [quoted(name) for name in classes]
+    shown = 0
+    while shown < len(names) and len(", ".join(names[: shown + 1])) <= width:
+        shown += 1
+    if shown == len(names):
+        return f"classes: {len(classes)} ({', '.join(names)})"
+    listed = f"{', '.join(names[:shown])} and {len(names) - shown:,} more" if shown else ""
+    return f"classes: {len(classes)}" + (f" ({listed})" if listed else "")
 
 
 def log_seconds(
