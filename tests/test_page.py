@@ -536,9 +536,11 @@ def test_the_page_s_header_says_what_the_model_knows_in_plain_words(browser_page
     browser_page.wait_for_selector("#technical:has-text('tiny_test')")
     right = f"{100 * info['valid_accuracy']:.1f}%"
     assert browser_page.locator("#meta").text_content() == (
-        f"Knows 3 classes · right on {right} of the photos it was checked on as it learned"
+        f"Knows 3 classes · right on {right} of the photos it was checked on as it learned "
+        "(its validation accuracy)"
     )  # the validation photos, which chose its epoch: not "set aside", which the README says of
-    # the test photos that score a model on photos it never saw (review37c finding 10)
+    # the test photos that score a model on photos it never saw (review37c finding 10); named,
+    # as a bare figure was taken for evaluate's test score (newcomer51)
     technical = browser_page.locator("#technical").text_content()
     assert technical == f"technical details: network tiny_test · objrec {info['version']}"
     browser_page.route(
