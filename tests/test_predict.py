@@ -890,6 +890,17 @@ def test_predict_s_help_says_the_threshold_line_comes_only_when_an_answer_was_ju
     )
 
 
+def test_predict_s_help_says_it_exits_1_after_answering_the_other_inputs(capsys):
+    """predict exits 1 when an input is unreadable, still writing the other answers: a `set -e`
+    script stopped after a good run, and only docs/json.md said so (newcomer51)."""
+    from objrec.cli import main
+
+    assert main(["predict", "--help"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "Exits with 0 when every image was answered; 1 when an input could not be" in said
+    assert "after answering the others and writing them all" in said
+
+
 def test_predict_s_threshold_line_says_how_many_validation_images_the_run_s_own_rests_on(capsys):
     """A newcomer's clear photo of a known class came out unknown (familiarity -0.21) from a run
     whose threshold rested on 36 validation images; predict's threshold line now says so."""
