@@ -3250,6 +3250,54 @@ def test_every_csv_of_findings_has_its_header_when_nothing_was_found(tmp_path):
     assert list(pd.read_csv(tmp_path / "out" / "plan.csv").columns)[:2] == ["file", "class"]
 
 
+@pytest.mark.slow  # writes an audit twice: 0.4 s
+def test_the_photos_that_look_like_the_class_a_class_is_confused_with_are_named(tmp_path, capsys):
+    """The audit said "crab: ...; confused with scorpion (2 of its images look like it ...)"
+    and no CSV, no page and no line named those 2 photos; audit.html had no section for the
+    classes that need photos, and its empty sections were bare headings (newcomer51). They are
+    named in photos_needed.csv (relative to DATA, joined by " | "), under the class's line and
+    on the page, which has the terminal's every section, an empty one saying so."""
+    import pandas as pd
+
+    from objrec.audit import inventory
+    from objrec.audit_report import write_audit
+    from objrec.cli.auditing import print_photos_needed
+
+    data = make_split(tmp_path / "data", per_split=(2, 1, 1))
+    inv = inventory(data)
+    like = [i for i, item in enumerate(inv.items) if inv.classes[item.label] == "red"][:2]
+    row = {
+        **{"class": "red", "photos": 4, "images": 4, "recognised": 2, "of": 4, "flagged": 0},
+        "confused_with": "green",
+        "confused_photos": [inv.items[i].shown for i in like],
+        "reason": "2 of its 4 images recognised ...; confused with green (2 of its images ...)",
+        "_confused": like,
+    }
+    result = AuditResult([], [], [], len(inv.items), list(inv.classes), photos_needed=[row])
+    result.data = data
+    write_audit(result, inv, tmp_path / "out")
+    relative = [inv.rel(inv.items[i]) for i in like]
+    needs = pd.read_csv(tmp_path / "out" / "photos_needed.csv")
+    assert needs["confused_photos"].tolist() == [" | ".join(relative)]
+    assert (
+        "_confused" not in needs.columns and "_confused" not in result.to_json()["photos_needed"][0]
+    )
+    page = " ".join((tmp_path / "out" / "audit.html").read_text().split())
+    section = page.split('<h2 id="photos-needed">Classes to add or retake photos of</h2>')[1]
+    assert "<b>red</b>: 2 of its 4 images recognised" in section
+    assert all(f'<span class="muted">{path}</span>' in section for path in relative)
+    assert section.count("looks like green") == 2
+    for heading in ("labels", "duplicates", "look-alikes", "outliers"):
+        assert page.split(f'<h2 id="{heading}">')[1].split("<h2")[0].count("None found.") == 1
+    print_photos_needed([row])
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == f"    those like green: {', '.join(row['confused_photos'])}"
+    result.photos_needed = []
+    write_audit(result, inv, tmp_path / "out", force=True)
+    page = " ".join((tmp_path / "out" / "audit.html").read_text().split())
+    assert page.split('<h2 id="photos-needed">')[1].count("<p>None: no class lacks photos") == 1
+
+
 @pytest.mark.slow  # writes an audit twice: 0.2 s
 def test_an_audit_stopped_while_writing_its_page_leaves_the_earlier_audit_whole(
     tmp_path, monkeypatch
@@ -3355,6 +3403,7 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
         far_classes={},
         settled=[],
         too_few=[],
+        photos_needed=[],
     )
     write_page(result, SimpleNamespace(root=tmp_path), tmp_path / "audit.html")
     text = " ".join((tmp_path / "audit.html").read_text().split())
@@ -3386,6 +3435,7 @@ def test_audit_html_counts_the_flags_too_few_to_judge_apart(tmp_path, monkeypatc
         far_classes={},
         settled=[],
         too_few=["red/b.jpg"],
+        photos_needed=[],
     )
     write_page(result, SimpleNamespace(root=tmp_path), tmp_path / "audit.html")
     text = " ".join((tmp_path / "audit.html").read_text().split())
@@ -3690,6 +3740,7 @@ def page_with_a_long_name_and_a_copy(tmp_path: Path) -> tuple[Path, Any]:
         far_classes={},
         settled=[],
         too_few=[],
+        photos_needed=[],
     )
     plan = [{"file": f"red/{LONG_NAME}.png", "action": "remove"}]
     write_page(result, inv, tmp_path / "audit.html", plan=plan)
@@ -3839,8 +3890,12 @@ def test_photos_needed_names_the_classes_with_few_or_unrecognised_photos_and_why
         "of": 18,
         "flagged": 2,
         "confused_with": "",
+        "confused_photos": [],
         "reason": "2 labels flagged as likely wrong (label_issues.csv)",
+        "_confused": [],
     }
+    named = needs[0].row([f"p{i}.jpg" for i in range(len(labels))])  # the 6 water lilies
+    assert named["confused_photos"] == [f"p{i}.jpg" for i in range(12, 18)]
 
 
 def test_photos_needed_says_distinct_photos_as_photos_and_images_as_images():

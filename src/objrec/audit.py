@@ -305,7 +305,8 @@ class AuditResult:
             "too_few_to_judge": [row for row in flags if row["path"] in few - settled],
         }
         rest = {"classes_not_judged": list(self.unjudged), "far_classes": far}
-        return labels | found | rest | {"photos_needed": list(self.photos_needed)}
+        needs = [{k: v for k, v in row.items() if k[0] != "_"} for row in self.photos_needed]
+        return labels | found | rest | {"photos_needed": needs}
 
     def likely_wrong(self) -> list[dict[str, Any]]:
         """The label issues but those a person settled in an earlier plan (``settled``) and those
@@ -1186,7 +1187,9 @@ def judge_labels(
         row["_suggested_z"] = round(float(far_out), 2)
         row["_too_few"] = too_few_to_judge(row, config)
         row["_mixed"] = (int(labels[r]), int(s)) in mixed
-    found.needs = needs_rows(labels, probs, counts, unsettled(inv, found.issues, ranked), inv)
+    found.needs = needs_rows(
+        labels, probs, counts, unsettled(inv, found.issues, ranked), (inv, idx)
+    )
     return found
 
 
@@ -1214,13 +1217,22 @@ def mixed_both_ways(labels, answers, flagged) -> set[tuple[int, int]]:
     return {(a, b) for a, b in taken if a != b and (b, a) in taken}
 
 
-def needs_rows(labels, probs, counts, ranked, inv: Inventory) -> list[dict[str, Any]]:
+def needs_rows(
+    labels, probs, counts, ranked, rows: tuple[Inventory, np.ndarray]
+) -> list[dict[str, Any]]:
     """``photos_needed.csv``'s rows: the classes that most need more or better photos, by the
-    out-of-fold answers (``probs``' best class) of their photos not flagged (``ranked``)."""
+    out-of-fold answers (``probs``' best class) of their photos not flagged (``ranked``);
+    ``rows``: the inventory and the index in it of each row of ``labels``, which the images
+    that look like another class are named by (``_confused``: their indices in it)."""
+    inv, idx = rows
     flagged = np.zeros(len(labels), dtype=bool)
     flagged[ranked] = True
     needs = class_needs(labels, probs.argmax(1), counts, flagged, inv.classes)
-    return [need.row() for need in needs]
+    paths = [inv.items[i].shown for i in idx]
+    return [
+        need.row(paths) | {"_confused": [int(idx[r]) for r in need.confused_images]}
+        for need in needs
+    ]
 
 
 def far_from_label(

@@ -250,7 +250,8 @@ TABLE_COLUMNS = {
 """The columns of each CSV of findings, written as its header even when nothing was found
 (``pd.read_csv`` of a file of one newline raises ``EmptyDataError``)."""
 NEEDS_COLUMNS = (
-    *("class", "photos", "images", "recognised", "of", "flagged", "confused_with", "reason"),
+    *("class", "photos", "images", "recognised", "of", "flagged", "confused_with"),
+    *("confused_photos", "reason"),
 )
 """``photos_needed.csv``'s columns (``photos_needed.ClassNeed.row``)."""
 PAGE_LIMIT = 150
@@ -274,8 +275,7 @@ def write_audit(
     with staged_outputs(out, AUDIT_FILES, force) as place:
         for kind in FINDING_KINDS:
             write_table(findings_table(result, kind), place(f"{kind}.csv"))
-        needs = pd.DataFrame(result.photos_needed, columns=list(NEEDS_COLUMNS))
-        write_table(needs, place("photos_needed.csv"))
+        write_table(needs_table(result), place("photos_needed.csv"))
         place("audit.json").write_text(json.dumps(result.to_json(), indent=2))
         plan = plan_rows(result, inv)
         write_plan(plan, place("plan.csv"))
@@ -317,6 +317,17 @@ def findings_table(result: AuditResult, kind: str) -> pd.DataFrame:
     rows = relative_rows(getattr(result, kind), result.data)
     rows = duplicate_rows(rows) if kind in ("near_duplicates", "look_alikes") else public(rows)
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS[f"{kind}.csv"]))
+
+
+def needs_table(result: AuditResult) -> pd.DataFrame:
+    """photos_needed.csv: its :data:`NEEDS_COLUMNS`, the images that look like the class each
+    class is confused with (``confused_photos``) relative to the audited folder and joined by
+    " | ", as a group's paths are."""
+    rows = []
+    for row in result.photos_needed:
+        named = relative_rows([{"path": p} for p in row.get("confused_photos", [])], result.data)
+        rows.append(row | {"confused_photos": " | ".join(r["path"] for r in named)})
+    return pd.DataFrame(rows, columns=list(NEEDS_COLUMNS))
 
 
 def relative_rows(rows: list[dict[str, Any]], data: Path | None) -> list[dict[str, Any]]:
@@ -664,7 +675,20 @@ def page_sections(
     for o in result.outliers[:PAGE_LIMIT]:
         outliers.append({"row": o, "tiles": [_tile(inv, o["_index"], o["class"])]})
         advance(1)
-    return {"issues": issues, "groups": groups, "alike": alike, "outliers": outliers}
+    needs = [_needed(inv, row, advance) for row in result.photos_needed]
+    return {
+        **{"issues": issues, "groups": groups, "alike": alike, "outliers": outliers},
+        "needs": needs,
+    }
+
+
+def _needed(inv: Inventory, row: dict[str, Any], advance) -> dict[str, Any]:
+    """A class of photos_needed.csv with the tiles of its images that look like the class it is
+    confused with: the terminal's "2 of its images look like it" named no photo (newcomer51)."""
+    like = f"looks like {row['confused_with']}"
+    tiles = [_tile(inv, i, like) for i in row.get("_confused", [])[:PAGE_LIMIT]]
+    advance(1)
+    return {"row": row, "tiles": tiles}
 
 
 def settled_words(plan: Sequence[dict[str, str]]) -> dict[str, str]:
@@ -717,7 +741,7 @@ def write_page(
 ):
     """audit.html: the findings with their thumbnails; ``plan``'s rows (plan.csv) give the
     action a byte-identical copy's mark names."""
-    total = sum(
+    total = len(result.photos_needed) + sum(
         min(PAGE_LIMIT, len(x))
         for x in (result.label_issues, result.near_duplicates, result.look_alikes, result.outliers)
     )
@@ -797,7 +821,7 @@ labelled <b>{{ f.row.given }}</b>, suggested <b>{{ f.row.suggested }}</b>
 {%- endif %}</div>
 <div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}<img src="{{ t.src }}" alt="">
 {% endif %}<figcaption>{{ t.caption }}<br><span class="muted">{{ t.path }}</span></figcaption>
-</figure>{% endfor %}</div></div>{% endfor %}
+</figure>{% endfor %}</div></div>{% else %}<p>None found.</p>{% endfor %}
 <h2 id="duplicates">Near-duplicates</h2>
 {% for f in groups %}<div class="finding"><div class="info">
 <span class="{{ 'leak' if f.row.kind == 'across splits' else '' }}">{{ f.row.kind }}</span><br>
@@ -808,7 +832,7 @@ crop hash distance {{ f.row.crop_distance|plural("bit") }}
 <img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}<br>
 <span class="muted">{{ t.path }}</span>{% if t.identical %}<br>
 <span class="identical">{{ t.identical }}</span>{% endif %}</figcaption></figure>{% endfor %}
-</div></div>{% endfor %}
+</div></div>{% else %}<p>None found.</p>{% endfor %}
 <h2 id="look-alikes">Look-alikes (to check)</h2>
 <p class="muted">Alike by features and hash, but less than a copy is: one picture re-framed or
 edited, another shot of the same thing, or different photos of one kind (two motorbikes of one
@@ -819,12 +843,23 @@ feature similarity {{ '%.3f' % f.row.similarity }},
 hash distance {{ f.row.hash_distance|plural("bit") }}
 </div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
 <img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}<br>
-<span class="muted">{{ t.path }}</span></figcaption></figure>{% endfor %}</div></div>{% endfor %}
+<span class="muted">{{ t.path }}</span></figcaption></figure>{% endfor %}</div></div>
+{%- else %}<p>None found.</p>{% endfor %}
 <h2 id="outliers">Outliers</h2>
 {% if far %}<p class="check">{{ far }}.</p>{% endif %}
 {% for f in outliers %}<div class="finding"><div class="info"><b>{{ f.row.path }}</b><br>
 {{ f.row.reason }}</div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
 <img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}</figcaption></figure>
-{% endfor %}</div></div>{% endfor %}
+{% endfor %}</div></div>{% else %}<p>None found.</p>{% endfor %}
+<h2 id="photos-needed">Classes to add or retake photos of</h2>
+<p class="muted">Most in need first, judged by heads that never saw each photo
+(<code>photos_needed.csv</code>); under a class confused with another, its photos that look like
+that class.</p>
+{% for f in needs %}<div class="finding"><div class="info"><b>{{ f.row["class"] }}</b>:
+{{ f.row.reason }}</div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
+<img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}<br>
+<span class="muted">{{ t.path }}</span></figcaption></figure>{% endfor %}</div></div>
+{%- else %}<p>None: no class lacks photos, is poorly recognised or has label flags.</p>
+{%- endfor %}
 </main></body></html>
 """

@@ -43,10 +43,14 @@ class ClassNeed:
     flagged: int
     confused_with: str = ""
     confused: int = 0
+    confused_images: list[int] = field(default_factory=list)
+    """The indices of the ``confused`` images, those that look like ``confused_with``."""
     reasons: list[str] = field(default_factory=list)
 
-    def row(self) -> dict[str, object]:
-        """``photos_needed.csv``'s row (and ``--json``'s)."""
+    def row(self, paths: Sequence[str] = ()) -> dict[str, object]:
+        """``photos_needed.csv``'s row (and ``--json``'s): the images that look like the class
+        it is confused with named by ``paths`` (each image's), their indices in ``_confused``.
+        "2 of its images look like it" named no photo anywhere (newcomer51)."""
         return {
             "class": self.name,
             "photos": self.photos,
@@ -55,7 +59,9 @@ class ClassNeed:
             "of": self.judged,
             "flagged": self.flagged,
             "confused_with": self.confused_with,
+            "confused_photos": [paths[i] for i in self.confused_images] if paths else [],
             "reason": "; ".join(self.reasons),
+            "_confused": list(self.confused_images),
         }
 
 
@@ -84,7 +90,9 @@ def class_needs(
             int(((labels == c) & flagged).sum()),
         )
         if taken.max(initial=0) >= CONFUSED_MIN:
-            need.confused_with, need.confused = classes[int(taken.argmax())], int(taken.max())
+            other = int(taken.argmax())
+            need.confused_with, need.confused = classes[other], int(taken.max())
+            need.confused_images = np.flatnonzero(mine & (answers == other)).tolist()
         need.reasons = need_reasons(need)
         if need.reasons:
             needs.append(need)

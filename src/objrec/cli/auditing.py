@@ -243,7 +243,8 @@ def removed_words(planned: dict[str, int]) -> str:
 
 def print_photos_needed(rows: Sequence[dict], limit: int = 5) -> None:
     """The classes that most need more or better photos under their heading, naming
-    photos_needed.csv: the first ``limit`` with their reasons, the rest counted."""
+    photos_needed.csv: the first ``limit`` with their reasons and the photos that look like the
+    class each is confused with (:func:`confused_line`), the rest counted."""
     if not rows:
         return
     console.print(
@@ -253,8 +254,20 @@ def print_photos_needed(rows: Sequence[dict], limit: int = 5) -> None:
     )
     for row in rows[:limit]:
         console.print(printable(f"  {row['class']}: {row['reason']}"), markup=False)
+        if row.get("confused_photos"):
+            console.print(printable(confused_line(row)), markup=False, highlight=False)
     if len(rows) > limit:
         console.print(f"  and {len(rows) - limit:,} more in photos_needed.csv")
+
+
+def confused_line(row: dict, named: int = 3) -> str:
+    """The photos of a class of photos_needed.csv that look like the class it is confused with,
+    the first ``named`` of them, for the line under it: "confused with scorpion (2 of its images
+    look like it ...)" named no photo, in any file or on the page (newcomer51)."""
+    photos = row["confused_photos"]
+    said = some_of(photos, named)
+    where = " (all in photos_needed.csv and audit.html)" if len(photos) > named + 1 else ""
+    return f"    those like {row['confused_with']}: {said}{where}"
 
 
 def print_outliers(rows: Sequence[dict], data: Path, limit: int = 3) -> None:
