@@ -1311,6 +1311,31 @@ def test_check_says_a_class_folder_renamed_inside_a_split_folder(capsys, split_d
     )
 
 
+@pytest.mark.slow
+def test_check_says_an_image_moved_by_hand_between_class_folders_of_a_split_folder(
+    capsys, split_dir
+):
+    """`mv split/test/crab/x.jpg split/test/ibis/` went unremarked by check, while manifest.csv
+    still listed the photo as a crab (newcomer51). check notes it, with what reads the
+    manifest's class and how to record the move; an image left where it was is not named."""
+    moved = sorted((split_dir / "test" / "green").iterdir())[0]
+    now = f"test/red/green_{moved.name}"  # renamed as it was moved: found by its bytes
+    moved.rename(split_dir / now)
+    code, out, _ = run(capsys, "check", split_dir, "--json")
+    (found,) = [p for p in json.loads(out)["problems"] if p["kind"] == "manifest_class_moved"]
+    assert code == 0 and found["message"].startswith(
+        "1 image is in another class folder than manifest.csv lists it under (moved by hand?): "
+        f"{now} (green in manifest.csv); train, evaluate, add and audit take an "
+        "image's class from its folder"
+    )
+    assert found["message"].endswith(
+        f"`objrec split PHOTOS {split_dir} --force --like {split_dir}`"
+    )
+    assert "manifest_unlisted" not in {p["kind"] for p in json.loads(out)["problems"]}  # listed
+    code, out, _ = run(capsys, "check", split_dir)
+    assert f"{now} (green in manifest.csv)" in " ".join(out.split())
+
+
 def test_check_names_every_file_relative_to_the_folder_checked(capsys, tmp_path, monkeypatch):
     """check printed ``PHOTOS/lamp/image_0004.jpg: the same bytes as lamp/lamp_dup.jpg``: the
     problem's file relative to the working folder, the ones its message names relative to the

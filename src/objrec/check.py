@@ -305,6 +305,7 @@ def _note_manifest(root: Path, by_split: dict[str, dict[str, list[Path]]], resul
     if said := manifest_damage(root):
         result.note(root / MANIFEST, "manifest_damaged", said)
         return
+    moved = _note_moved_images(root, result)  # listed by their content: not said twice
     noted = any(p.kind == "manifest_class_gone" for p in result.problems)
     adding = any((root / name).exists() for name in (PENDING, OLD_PENDING))
     if noted or adding or held_elsewhere(root):
@@ -315,7 +316,7 @@ def _note_manifest(root: Path, by_split: dict[str, dict[str, list[Path]]], resul
         for paths in found.values()
         for path in paths
     }
-    if said := manifest_listing(root, files):
+    if said := manifest_listing(root, files - moved):
         result.note(root / MANIFEST, "manifest_unlisted", said)
 
 
@@ -333,6 +334,80 @@ def _note_manifest_classes(root: Path, result: CheckResult) -> None:
             missing.setdefault(name, []).append((row.get("file") or "", row.get("sha256") or ""))
     for name, files in missing.items():
         result.note(root / MANIFEST, "manifest_class_gone", manifest_class_words(root, name, files))
+
+
+def _note_moved_images(root: Path, result: CheckResult) -> set[str]:
+    """The images of the split folder ``root`` in another class folder than ``manifest.csv``
+    lists them under (:func:`moved_images`), noted with what that costs and how to record it: a
+    photo moved by hand from ``test/crab`` to ``test/ibis``, check said nothing, while the
+    manifest still had it as a crab (newcomer51). Their paths (relative to ``root``)."""
+    from objrec.manifest import MANIFEST
+
+    if moved := moved_images(root):
+        result.note(root / MANIFEST, "manifest_class_moved", moved_words(root, moved))
+    return {path for path, _ in moved}
+
+
+def moved_images(root: Path) -> list[tuple[str, str]]:
+    """Each image of a class folder of ``root`` that ``manifest.csv`` does not list and whose
+    bytes it lists under another class, at a path where no file is now (the image's path
+    relative to ``root``, and the class listed): a photo moved by hand between class folders of
+    the manifest's classes, renamed or not. Only the images the manifest does not list are read.
+    Those of a class no split has a folder of now are ``manifest_class_gone``'s, and a class
+    folder renamed in one split (``unknown_class``) is not a move between two classes."""
+    from objrec.manifest import MANIFEST, manifest_rows
+
+    rows = manifest_rows(root / MANIFEST)
+    folders = [f for s in present_splits(root) for f in class_dirs(root / s)]
+    present = {class_of_folder(f.name) for f in folders}
+    gone = {
+        row["sha256"]: row["class"]
+        for row in rows
+        if row.get("file") and row.get("sha256") and not os.path.lexists(root / row["file"])
+        if class_of_folder(row.get("class") or "") in present
+    }
+    listed = {row.get("file") or "" for row in rows}
+    known = {class_of_folder(row.get("class") or "") for row in rows}
+    moved = []
+    for folder in [f for f in folders if class_of_folder(f.name) in known] if gone else []:
+        for path in sorted(folder.iterdir()):  # a split's class folders are flat
+            rel = path.relative_to(root).as_posix()
+            if rel in listed or not is_image_file(path):
+                continue
+            was = gone.get(_sha256_or_none(path) or "")
+            if was is not None and class_of_folder(was) != class_of_folder(folder.name):
+                moved.append((rel, was))
+    return sorted(moved)
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    """``path``'s SHA-256, or None where it cannot be read (said as unreadable elsewhere)."""
+    from objrec.manifest import sha256_file
+
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
+
+
+def moved_words(root: Path, moved: list[tuple[str, str]]) -> str:
+    """The sentence for the images ``moved`` by hand between class folders (each path relative
+    to ``root``, and the class ``manifest.csv`` lists it under)."""
+    one = len(moved) == 1
+    files = some_of(
+        [f"{path} ({quoted(name)} in manifest.csv)" for path, name in moved], quote=False
+    )
+    them, their = ("it", "its") if one else ("them", "their")
+    return (
+        f"{plural(len(moved), 'image')} {'is' if one else 'are'} in another class folder than "
+        f"manifest.csv lists {them} under (moved by hand?): {files}; train, evaluate, add and "
+        f"audit take an image's class from its folder, so {'it is' if one else 'they are'} of "
+        f"{their} new class to them, and only manifest.csv keeps the old one (a run's record of "
+        "its split reads it, and evaluate, add and audit no longer find "
+        f"{their} near-duplicate group{'' if one else 's'} there, read by path); to record the "
+        "move, make it in the photo folder too and split again, which keeps every image's "
+        f"split: `split_folder('PHOTOS', {str(root)!r}, force=True, like={str(root)!r})`"
+    )
 
 
 def manifest_class_words(root: Path, name: str, files: list[tuple[str, str]]) -> str:
