@@ -3445,6 +3445,31 @@ def test_audit_html_counts_the_flags_too_few_to_judge_apart(tmp_path, monkeypatc
     )
 
 
+def test_audit_html_marks_a_flag_in_a_class_of_too_few_photos_as_the_terminal_lists_it(tmp_path):
+    """The terminal lists the flags in classes of too few photos to judge apart, kept by the
+    plan; the page showed them as likely wrong labels, unmarked (newcomer51: every section the
+    terminal shows is on the page)."""
+    from types import SimpleNamespace
+
+    from objrec.audit import Inventory, Item
+    from objrec.audit_report import write_page
+
+    items = [Item(tmp_path / f"ant/{k}.jpg", f"ant/{k}.jpg", 0, None) for k in range(2)]
+    inv = Inventory(tmp_path, ("ant", "bee"), items, False, ["d0", "d1"])
+    issues = [
+        {"_index": k, "_like": [], "path": f"ant/{k}.jpg", "given": "ant", "score": 0.1}
+        | {"suggested": "bee", "evidence": f"evidence {k}"}
+        for k in range(2)
+    ]
+    found = {"label_issues": issues, "near_duplicates": [], "look_alikes": [], "outliers": []}
+    said = {"n_images": 2, "classes": ["ant", "bee"], "unjudged": [], "far_classes": {}}
+    result = SimpleNamespace(**found, **said, settled=[], too_few=["ant/1.jpg"], photos_needed=[])
+    write_page(result, inv, tmp_path / "audit.html")
+    html = " ".join((tmp_path / "audit.html").read_text().split())
+    mark = "in a class of too few photos to judge: plan.csv keeps it"
+    assert html.count(mark) == 1 and html.index("evidence 0") < html.index(mark)
+
+
 def facts_and_items(classes, labels: list[int], hashes: list[int]):
     """An image's facts (its hash ``hashes[i]``, contrast enough) and inventory item (in class
     ``classes[labels[i]]``) for each of ``labels``."""

@@ -668,7 +668,8 @@ def page_sections(
         tiles = [_tile(inv, r["_index"], f"labelled {r['given']}")]
         tiles += [_tile(inv, j, f"labelled {r['suggested']}") for j in r["_like"]]
         said = (settled or {}).get(inv.rel(inv.items[r["_index"]]), "")
-        issues.append({"row": r, "tiles": tiles, "settled": said})
+        few = not said and r.get("path") in result.too_few
+        issues.append({"row": r, "tiles": tiles, "settled": said, "too_few": few})
         advance(1)
     groups = [_group(inv, g, advance, actions or {}) for g in result.near_duplicates[:PAGE_LIMIT]]
     alike = [_group(inv, g, advance) for g in result.look_alikes[:PAGE_LIMIT]]
@@ -818,7 +819,8 @@ into a new folder. The first {{ limit }} of each kind are shown; the CSVs hold a
 labelled <b>{{ f.row.given }}</b>, suggested <b>{{ f.row.suggested }}</b>
 (score {{ '%.3f' % f.row.score }})<br><span class="muted">{{ f.row.evidence }}</span>
 {%- if f.settled %}<br><span class="settled">{{ f.settled }}: plan.csv keeps it</span>
-{%- endif %}</div>
+{%- elif f.too_few %}<br><span class="settled">in a class of too few photos to judge:
+plan.csv keeps it</span>{%- endif %}</div>
 <div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}<img src="{{ t.src }}" alt="">
 {% endif %}<figcaption>{{ t.caption }}<br><span class="muted">{{ t.path }}</span></figcaption>
 </figure>{% endfor %}</div></div>{% else %}<p>None found.</p>{% endfor %}
