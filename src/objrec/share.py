@@ -97,6 +97,7 @@ def share_run(
     model_file = shared_run(run)
     warn_if_unfinished(run)
     out = share_path(out, zipped)
+    refuse_out_inside(run, out)
     refuse_taken(out, force, zipped)
     earlier = inode(out)
     with ctrl_c_leaves(lambda: ctrl_c_words(out, earlier)), new_folders(out.parent):
@@ -150,6 +151,14 @@ def shared_run(run: Path) -> Path:
             "the model too)"
         )
     return require_checkpoint_file(run)
+
+
+def refuse_out_inside(run: Path, out: Path) -> None:
+    """Refuse a share written inside the run it copies (``share RUN RUN/sub``), as ``split``
+    refuses an output inside its source: the run would hold a copy of itself (review51b)."""
+    inside = Path(os.path.realpath(run))
+    if Path(os.path.realpath(out)).is_relative_to(inside):
+        raise ObjrecError(f"the share {out} must lie outside the run folder {run} it copies")
 
 
 def share_path(out: Path, zipped: bool) -> Path:
