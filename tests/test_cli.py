@@ -6743,3 +6743,46 @@ def test_a_run_whose_model_is_gone_is_said_so_by_every_command_given_it(capsys, 
     ):
         code, _, err = run(capsys, *args)
         assert code == 1 and said in " ".join(err.split()), err
+
+
+def test_a_full_disk_names_the_output_option_not_the_marker_file(capsys, monkeypatch, tmp_path):
+    """evaluate's and explore's full disk named their hidden marker (`ev/.objrec-output: no space
+    left on device`) and said nothing of what to do; in train's words now, with the option whose
+    folder it was (review51b L3)."""
+    import errno
+
+    out = tmp_path / "ex"
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / ".objrec-output"))
+
+    monkeypatch.setattr(importlib.import_module("objrec.explore"), "explore", full)
+    as_split_folder(tmp_path / "data")
+    code, out_text, err = run(capsys, "explore", tmp_path / "data", "--out", out)
+    said = " ".join(err.split())
+    assert code == 1 and not out_text and ".objrec-output" not in said
+    assert said.endswith(
+        f"error: the disk of {out} is full: {out} could not be written (no space left on "
+        "device): free some space on that disk, or give --out a place on a disk with room"
+    )
+
+
+@pytest.mark.slow
+def test_predict_says_its_answers_before_a_full_disk_refuses_its_csv(
+    capsys, monkeypatch, tmp_path, trained_run, split_dir
+):
+    """predict --csv on a full disk computed every answer and printed none: the table was
+    written before the lines (review51b L3). The lines say every answer, then the error."""
+    import errno
+
+    table = tmp_path / "p.csv"
+
+    def full(results, path, force=False):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(importlib.import_module("objrec.predict"), "write_csv", full)
+    code, out, err = run(capsys, "predict", trained_run, split_dir / "test" / "red", "--csv", table)
+    images = sorted((split_dir / "test" / "red").iterdir())
+    assert code == 1 and all(image.name in out for image in images) and "written to" not in out
+    assert f"the disk of {tmp_path} is full: {table} could not be written" in " ".join(err.split())
+    assert "give --csv a place on a disk with room" in " ".join(err.split())

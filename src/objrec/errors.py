@@ -2,6 +2,7 @@
 way a long command answers Ctrl-C (:func:`on_ctrl_c`)."""
 
 import contextlib
+import errno
 import functools
 import inspect
 import os
@@ -41,6 +42,21 @@ def os_error_sentence(exc: OSError) -> str:
         return reason
     files = " and ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
     return f"{files}: {reason}"
+
+
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+"""The errors of a full disk, or of a quota reached: more room mends them."""
+
+
+def full_disk_words(
+    stop: OSError, folder: str | os.PathLike[str], refused: str | os.PathLike[str] | None = None
+) -> str:
+    """How a full disk (or quota) met writing in ``folder`` begins, whoever met it (a run folder,
+    an evaluation's, a table): ``the disk of ev is full: ev/metrics.json could not be written (no
+    space left on device)``; ``refused``: the file to name, where not ``stop``'s own."""
+    reason = (stop.strerror or "no space left").lower()
+    named = os.fsdecode(refused if refused is not None else stop.filename or folder)
+    return f"the disk of {folder} is full: {named} could not be written ({reason})"
 
 
 OUT_OF_MEMORY = re.compile(r"out of memory|can't allocate memory|cannot allocate memory", re.I)

@@ -11,7 +11,6 @@ how to go on.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -27,7 +26,7 @@ from objrec.checkpoint import BEST, LAST, load_training_state
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE, World
 from objrec.engine import Diverged, FitState, diverged
-from objrec.errors import Interrupted, ObjrecError
+from objrec.errors import FULL_DISK, Interrupted, ObjrecError, full_disk_words
 from objrec.finetune import float_body, split_body
 from objrec.meta import RunMeta
 from objrec.prepared import Prepared
@@ -224,10 +223,6 @@ def interrupted_rank(stored: int, world: World) -> Interrupted:
     )
 
 
-FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
-"""The errors of a full disk, or of a quota reached: more room mends them."""
-
-
 def fills_the_run_disk(out: Path, stop: BaseException) -> bool:
     """Whether ``stop`` is a full disk (or quota) met writing a file of the run folder ``out``
     (the run's files are written in a hidden folder in it, each error naming the file it would
@@ -265,9 +260,7 @@ def full_disk(
     place together (``runs.write_run``), an earlier run there (``replaces``: a forced run) whole;
     and how to go on: free some space, then resume from the training state when it is ``saved``
     in ``out``, else run it again, which finds the features of its images in the store."""
-    reason = (stop.strerror or "no space left").lower()
-    refused = os.fsdecode(stop.filename)
-    said = f"the disk of {out} is full: {refused} could not be written ({reason})"
+    said = full_disk_words(stop, out)
     earlier = f" (the earlier run in {out} is kept whole)" if replaces else ""
     kept = f"none of the run's files was put in place{earlier}"
     if saved:

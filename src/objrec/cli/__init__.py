@@ -26,6 +26,7 @@ import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 
 import click
 from rich.markup import escape
@@ -55,12 +56,15 @@ from objrec.cli.output import (
 from objrec.cli.sections import HELP_FLAGS
 from objrec.cores import limit_thread_pools, wait_passively
 from objrec.errors import (
+    FULL_DISK,
     Interrupted,
     ObjrecError,
+    full_disk_words,
     is_out_of_memory,
     os_error_sentence,
     unexpected_error,
 )
+from objrec.outputs import MARKER
 
 __all__ = ["cli", "main"]
 
@@ -232,7 +236,7 @@ def run_command(args: list[str], typed: Sequence[str] | None = None) -> int:
         with json_only(args):
             return command_code(args, typed)
     except OSError as exc:
-        return refused_by_os(exc)
+        return refused_by_os(exc, args)
 
 
 def refused_under_torchrun(args: Sequence[str]) -> int | None:
@@ -278,11 +282,44 @@ def refused_without_file_locks(args: Sequence[str]) -> int | None:
     return 1
 
 
-def refused_by_os(exc: OSError) -> int:
+def refused_by_os(exc: OSError, args: Sequence[str] = ()) -> int:
     """The file system refused (a folder objrec may not read, a full disk): said, exit 1."""
     logging.getLogger("objrec").debug("the operating system refused", exc_info=True)
-    print_error(escape(os_error_sentence(exc)))
+    said = full_disk_sentence(exc, args) if exc.errno in FULL_DISK else None
+    print_error(escape(said or os_error_sentence(exc)))
     return 1
+
+
+def full_disk_sentence(exc: OSError, args: Sequence[str]) -> str | None:
+    """A full disk (or quota) met writing an output of the command line ``args``, in the words of
+    train's (``errors.full_disk_words``) and what to do: the option whose path holds the refused
+    file named (evaluate's and explore's named their hidden marker file, ``ev/.objrec-output:
+    no space left on device``, and none said what to do: review51b). None: no file named."""
+    if exc.filename is None:
+        return None
+    refused = Path(os.fsdecode(exc.filename))
+    marker = refused.name == MARKER  # an output folder's marker: the folder is what was asked
+    refused = refused.parent if marker else refused
+    folder = refused if marker else refused.parent
+    given = given_path(args, refused)
+    then = f", or give {given[0]} a place on a disk with room" if given else ""
+    return f"{full_disk_words(exc, folder, refused)}: free some space on that disk{then}"
+
+
+def given_path(args: Sequence[str], refused: Path) -> tuple[str, str] | None:
+    """The option of ``args`` (``--out ev``, ``--csv=p.csv``) whose path is ``refused`` or holds
+    it, and that path as given; None when none does."""
+    refused = Path(os.path.abspath(refused))
+    for i, arg in enumerate(args):
+        option, is_value, value = arg.partition("=")
+        if not option.startswith("--"):
+            continue
+        if not is_value:
+            value = args[i + 1] if i + 1 < len(args) else ""
+        path = Path(os.path.abspath(value)) if value else None
+        if path is not None and (refused == path or path in refused.parents):
+            return option, value
+    return None
 
 
 FROM_THE_COMMAND_LINE = (
@@ -436,7 +473,7 @@ def command_code(args: list[str], typed: Sequence[str] | None = None) -> int:
         print_error(escape(to_cli(str(exc), invoked_command(args), exc.values)))
         return 1
     except OSError as exc:
-        return refused_by_os(exc)
+        return refused_by_os(exc, args)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     return 0

@@ -168,8 +168,10 @@ def predict(
     refuse_unknown_conflict(threshold, no_unknown)
     if len(paths) == 1:
         refuse_swapped("predict", run, paths[0])
+    from objrec.predict import check_csv, path_list
     from objrec.predict import predict as run_predict  # PyTorch comes with "loading the model"
 
+    table = check_csv(csv, plot, force, path_list(paths), run)  # written once the lines are said
     results = run_predict(
         run,
         paths,
@@ -184,9 +186,8 @@ def predict(
         unknown=not no_unknown,
         device=device,
         force=force,
-        csv=csv,
     )
-    show_predictions(results, as_json, plot, plot_max, explain, csv, threshold)
+    show_predictions(results, as_json, plot, plot_max, explain, table, threshold, force)
 
 
 def show_predictions(
@@ -197,11 +198,16 @@ def show_predictions(
     explain: Path | None = None,
     csv: Path | None = None,
     given: float | None = None,
+    force: bool = False,
 ) -> None:
-    """The predictions as JSON or as lines, where the plot, the Grad-CAM overlays and the CSV
-    went (on stderr with --json, which keeps stdout for the JSON); exit 1 when any input failed.
-    ``given``: --threshold's value, which the lines name as the threshold used."""
+    """The CSV written (``csv``, checked), then the predictions as JSON or as lines, where the
+    plot, the Grad-CAM overlays and the CSV went (on stderr with --json, which keeps stdout for
+    the JSON); exit 1 when any input failed. ``given``: --threshold's value, which the lines name
+    as the threshold used. A CSV that cannot be written (a full disk) is raised once every answer
+    is said: they were computed, then none was printed (review51b)."""
     failed = [r for r in results if r.error]
+    unwritten = written_table(results, csv, force)
+    csv = None if unwritten else csv  # the lines give every answer where the table does not
     if as_json:
         print_json([r.to_json() for r in results])
         if plot:
@@ -216,7 +222,24 @@ def show_predictions(
     if failed:
         named = None if as_json else csv  # --json names none on stderr: its answers have each
         err.print(failed_sentence(failed, len(results), named), style="red", markup=False)
+    if unwritten is not None:
+        raise unwritten
+    if failed:
         sys.exit(1)
+
+
+def written_table(results, csv: Path | None, force: bool) -> OSError | None:
+    """``predict --csv``'s table written to ``csv`` (none without it); the OSError that refused
+    it (a full disk), for the caller to raise once the answers are said."""
+    from objrec.predict import write_csv
+
+    if csv is None:
+        return None
+    try:
+        write_csv(results, csv, force)
+    except OSError as exc:
+        return exc
+    return None
 
 
 def table_sentence(results, csv: Path) -> str:
