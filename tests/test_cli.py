@@ -6786,3 +6786,31 @@ def test_predict_says_its_answers_before_a_full_disk_refuses_its_csv(
     assert code == 1 and all(image.name in out for image in images) and "written to" not in out
     assert f"the disk of {tmp_path} is full: {table} could not be written" in " ".join(err.split())
     assert "give --csv a place on a disk with room" in " ".join(err.split())
+
+
+def test_a_torchrun_process_its_agent_stops_says_so_not_interrupted(capsys, monkeypatch, tmp_path):
+    """Under torchrun, one rank's error, then rank 0 (stopped by torchrun's SIGTERM) said
+    "interrupted before its work began: nothing was written", read as a Ctrl-C (review51b L7)."""
+    import signal
+
+    def stopped_by_the_agent(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    class Unhandled(Exception):
+        pass
+
+    def unhandled(*args):
+        raise Unhandled("objrec left SIGTERM to its default: the process would have ended")
+
+    for name, value in {"WORLD_SIZE": "2", "MASTER_ADDR": "localhost", "RANK": "0"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", stopped_by_the_agent)
+    as_split_folder(tmp_path / "data")
+    previous = signal.signal(signal.SIGTERM, unhandled)  # never end pytest itself
+    try:
+        code, _, err = run(capsys, "train", tmp_path / "data", "--out", tmp_path / "run")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    said = " ".join(err.split())
+    assert code == 128 + signal.SIGTERM and "interrupted" not in said, said
+    assert "stopped by torchrun (another of its processes failed, its error above, or " in said

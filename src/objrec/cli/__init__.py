@@ -168,9 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     caught: list[int] = []
     with sigterm_as_ctrl_c(caught):
         try:
-            code = run_command(args, typed)
+            code = run_command(args, typed, caught)
         except Exception as exc:  # a bug, or Ctrl-C that left an import half made (it fails after)
-            code = said_interrupted(None, args) if caught else said_failed(exc, args, typed)
+            code = said_interrupted(None, args, caught) if caught else said_failed(exc, args, typed)
     freeze_heap()  # the program exits now: its last collection need not walk what lived
     code = 128 + caught[0] if code == INTERRUPTED and caught else code
     end_program(code)  # a command that wrote all: no teardown
@@ -223,18 +223,20 @@ def dash_file_note(exc: click.ClickException, args: Sequence[str]) -> str:
     return f"; {name} is a file here, read as options: give it as ./{name}, or put -- before it"
 
 
-def run_command(args: list[str], typed: Sequence[str] | None = None) -> int:
+def run_command(
+    args: list[str], typed: Sequence[str] | None = None, caught: Sequence[int] = ()
+) -> int:
     """Run the command line ``args``; errors and interruptions become a sentence and a code. A
     ``--json`` answer is written to stdout as the command ends (:func:`json_only`), where stdout
     may refuse it (a full disk, a closed pipe): said as the command's own refusals are.
     ``typed``: the command line as given, before ``--exclude A B`` became ``--exclude A
-    --exclude B`` (``options.command_line``)."""
+    --exclude B`` (``options.command_line``); ``caught``: the signals that stopped it."""
     refused = refused_under_torchrun(args) or refused_without_file_locks(args)
     if refused is not None:
         return refused
     try:
         with json_only(args):
-            return command_code(args, typed)
+            return command_code(args, typed, caught)
     except OSError as exc:
         return refused_by_os(exc, args)
 
@@ -346,7 +348,9 @@ def usage_error(exc: click.ClickException, args: Sequence[str]) -> int:
     return exc.exit_code
 
 
-def said_interrupted(exc: Interrupted | None, args: Sequence[str]) -> int:
+def said_interrupted(
+    exc: Interrupted | None, args: Sequence[str], caught: Sequence[int] = ()
+) -> int:
     """Ctrl-C said, and its exit code: how far the command's progress got, then what its work
     left (``errors.ctrl_c_leaves``), or all that train or demo said of themselves. Stopped
     outside the library's work (``exc`` None: click's ``Abort``) before any progress, as it
@@ -357,10 +361,27 @@ def said_interrupted(exc: Interrupted | None, args: Sequence[str]) -> int:
     else:
         left = exc.left if exc is not None else None if began else "nothing was written"
         text = f"interrupted {PROGRESS.where()}" + (f": {left}" if left else "")
+    if signal.SIGTERM in caught and under_torchrun():
+        text = stopped_by_torchrun(text)
     values = {} if exc is None else exc.values
     message = escape(to_cli(text, invoked_command(args), values))
     err.print(f"[yellow]{message}[/]", highlight=False)
     return INTERRUPTED
+
+
+def stopped_by_torchrun(text: str) -> str:
+    """An interruption's sentence ``text`` for a torchrun process its agent stopped (SIGTERM):
+    rank 0 said "interrupted before its work began: nothing was written" under another rank's
+    error, which read as a Ctrl-C (review51b)."""
+    head = (
+        "stopped by torchrun (another of its processes failed, its error above, or torchrun "
+        "itself was stopped)"
+    )
+    return (
+        head + text.removeprefix("interrupted")
+        if text.startswith("interrupted ")
+        else (f"{head}: {text}")
+    )
 
 
 MEMORY_OPTIONS = ("batch_size", "heads", "hidden", "aug_views")
@@ -451,7 +472,9 @@ def written_trace(trace: str, typed: Sequence[str]) -> str:
     return f"its full trace is in {name}: please report it with that file (-v prints it too)"
 
 
-def command_code(args: list[str], typed: Sequence[str] | None = None) -> int:
+def command_code(
+    args: list[str], typed: Sequence[str] | None = None, caught: Sequence[int] = ()
+) -> int:
     """The exit code of the command line ``args``, its errors and interruptions said; ``typed``
     (``args`` as given) is the commands' ``options.command_line``."""
     PROGRESS.reset()
@@ -466,9 +489,9 @@ def command_code(args: list[str], typed: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         return usage_error(exc, args)
     except (click.exceptions.Abort, KeyboardInterrupt):  # Ctrl-C outside the library's work
-        return said_interrupted(None, args)
+        return said_interrupted(None, args, caught)
     except Interrupted as exc:
-        return said_interrupted(exc, args)
+        return said_interrupted(exc, args, caught)
     except ObjrecError as exc:
         print_error(escape(to_cli(str(exc), invoked_command(args), exc.values)))
         return 1
