@@ -793,6 +793,61 @@ def test_the_script_says_in_one_line_how_far_an_int8_body_openvino_ran_is_in_onn
     assert int8_note({"precision": "fp32"}) is None
 
 
+def test_the_script_says_nothing_of_onnx_runtime_where_export_found_it_giving_objrec_s_answers():
+    """An int8 body objrec ran in OpenVINO whose ONNX Runtime answers export measured within its
+    own tolerance (the two rounded alike on that machine: 1.2e-07 seen) gets no note telling the
+    user to install openvino for objrec's answers: it has them."""
+    from objrec.export import PHOTO_TOLERANCE
+    from objrec.export_script import AGREES, int8_note
+
+    assert AGREES == PHOTO_TOLERANCE == SCORE_TOLERANCE
+    close = {"photos": 32, "max_prob_diff": 1.2e-07, "top_class_changed": 0, "max_score_diff": 0}
+    spec = {"int8_engine": "openvino", "answers_checked": {"onnxruntime": close}}
+    assert int8_note(spec, "onnxruntime") is None
+    for apart in ({"max_prob_diff": 2e-3}, {"max_score_diff": 2e-3}, {"top_class_changed": 1}):
+        spec["answers_checked"] = {"onnxruntime": {**close, **apart}}
+        assert int8_note(spec, "onnxruntime") is not None, apart
+
+
+def test_the_script_runs_onnx_runtime_where_openvino_is_installed_but_cannot_be_imported(
+    tmp_path, monkeypatch
+):
+    """``auto`` chose OpenVINO because the package is there; where it then fails to import (a
+    broken wheel, a native library missing), the script answers in ONNX Runtime and its note says
+    why and what repairs it, where it ended with "needs onnxruntime, numpy and Pillow" though
+    all three were there. ``--runtime openvino`` still ends on the failure, naming openvino."""
+    import importlib.util
+
+    from objrec import export_script as script
+
+    if importlib.util.find_spec("openvino") is None:
+        pytest.skip("the choice of OpenVINO needs openvino installed")
+
+    class Broken:
+        def __init__(self, path):
+            raise ImportError("libopenvino.so.2540: cannot open shared object", name="openvino")
+
+    class Ran:
+        def __init__(self, path):
+            self.path = path
+
+    monkeypatch.setitem(script.ENGINES, "openvino", Broken)
+    monkeypatch.setattr(script, "OnnxRuntime", Ran)
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"onnx")
+    checked = {"photos": 32, "max_prob_diff": 0.015, "top_class_changed": 1}
+    spec = {"int8_engine": "openvino", "answers_checked": {"onnxruntime": checked}}
+    model.with_suffix(".json").write_text(json.dumps(spec))
+    ran = script.Model(model)
+    assert ran.runtime == "onnxruntime" and isinstance(ran.engine, Ran)
+    assert "cannot import openvino (libopenvino.so.2540" in ran.openvino_failed
+    note = script.int8_note(ran.spec, ran.runtime, ran.openvino_failed)
+    assert note is not None and "openvino is installed, but this Python" in note
+    assert "repair it (`pip install --force-reinstall openvino`) and this script runs" in note
+    with pytest.raises(ImportError):
+        script.Model(model, runtime="openvino")
+
+
 class _Answers:
     """A stand-in for the script's Model: the first class for a photo named ``a*``, else
     unknown; ``spec`` as an fp32 export's."""
@@ -800,6 +855,7 @@ class _Answers:
     def __init__(self, path=None, runtime="auto"):
         self.spec: dict = {}
         self.runtime = "onnxruntime"
+        self.openvino_failed = ""
 
     def answer(self, paths, k=5):
         path = str(paths[0])

@@ -667,6 +667,7 @@ def test_the_export_s_script_says_a_photo_too_large_to_decode_and_answers_the_ot
         def __init__(self, path=None, runtime="auto"):
             self.spec: dict = {}
             self.runtime = "onnxruntime"
+            self.openvino_failed = ""
 
         def answer(self, paths, k=5):
             export_script.decoded(paths[0], 64)

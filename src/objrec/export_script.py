@@ -506,7 +506,16 @@ class Model:
         except ValueError as exc:  # cut short or edited: json's words alone name no file
             raise ValueError(f"{sidecar} is not the JSON sidecar an export writes ({exc})") from exc
         self.runtime = chosen_runtime(self.spec, runtime)
-        self.engine = ENGINES[self.runtime](self.path)
+        self.openvino_failed = ""
+        """Why ``auto`` runs ONNX Runtime where it chose OpenVINO: installed, it cannot be
+        imported (a broken wheel or native library); "" where it did not fall back."""
+        try:
+            self.engine: OpenVino | OnnxRuntime = ENGINES[self.runtime](self.path)
+        except ImportError as exc:
+            if runtime != "auto" or self.runtime != "openvino":
+                raise
+            self.openvino_failed = import_failed(exc)
+            self.runtime, self.engine = "onnxruntime", OnnxRuntime(self.path)
 
     def prepare(self, path: str | Path) -> np.ndarray:
         spec = self.spec["input"]
@@ -563,24 +572,50 @@ class Model:
         }
 
 
-def int8_note(spec: dict, runtime: str = "onnxruntime") -> str | None:
+AGREES = 1e-3
+"""The largest difference of a probability, and of the unknown score, at which export takes the
+file's answers for objrec's (its ``PHOTO_TOLERANCE`` and ``SCORE_TOLERANCE``)."""
+
+
+def int8_note(spec: dict, runtime: str = "onnxruntime", openvino_failed: str = "") -> str | None:
     """One line for a model whose int8 network objrec ran in OpenVINO, run by ``runtime``
-    (``onnxruntime``: the script's choice where openvino is not installed, or ``--runtime``'s)
-    : ONNX Runtime answers otherwise, by as much as export measured, and OpenVINO gives
-    objrec's answers. The line is read by whoever runs the script, often not whoever trained the
-    model (a student given a teacher's export): it says what each of them can do."""
+    (``onnxruntime``: the script's choice where openvino is not installed or cannot be imported,
+    as ``openvino_failed`` says why, or ``--runtime``'s): ONNX Runtime answers otherwise, by as
+    much as export measured, and OpenVINO gives objrec's answers. Nothing where export measured
+    ONNX Runtime giving objrec's answers (within :data:`AGREES`, no top class changed). The line
+    is read by whoever runs the script, often not whoever trained the model (a student given a
+    teacher's export): it says what each of them can do."""
     if spec.get("int8_engine") != "openvino" or runtime != "onnxruntime":
         return None
     checked = spec.get("answers_checked", {}).get("onnxruntime", {})
+    if checked and agrees(checked):
+        return None
     apart = f"up to {checked['max_prob_diff']:.2g}" if checked else "a little"
     changed = checked.get("top_class_changed")
     if changed is not None and checked.get("photos"):
         apart += f" (the top class changed on {changed} of the {checked['photos']} photos checked)"
+    get = (
+        f"openvino is installed, but {openvino_failed}: repair it (`pip install --force-reinstall "
+        "openvino`)"
+        if openvino_failed
+        else "`pip install openvino`"
+    )
     return (
         f"note: this model's network is int8, and objrec ran it in OpenVINO: in ONNX Runtime its "
-        f"probabilities differ from objrec's by {apart}; `pip install openvino` and this script "
+        f"probabilities differ from objrec's by {apart}; {get} and this script "
         "runs it in OpenVINO, with objrec's answers (or whoever trained the model can train it "
         "with --precision fp32 and export it again for objrec's answers in any runtime)"
+    )
+
+
+def agrees(checked: dict) -> bool:
+    """Whether export's check of a runtime (the sidecar's ``answers_checked`` entry) found it
+    giving objrec's answers: every probability and unknown score within :data:`AGREES`, no top
+    class changed."""
+    return (
+        checked.get("max_prob_diff", 1.0) <= AGREES
+        and checked.get("max_score_diff", 0.0) <= AGREES
+        and not checked.get("top_class_changed")
     )
 
 
@@ -1212,7 +1247,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     inputs = photo_paths(args.photos)
     model = loaded(parser, args.model, args.runtime)
-    note = int8_note(model.spec, model.runtime)
+    note = int8_note(model.spec, model.runtime, model.openvino_failed)
     if note:
         print(note, file=sys.stderr)
     answers = answer_all(model, inputs, args.topk, quiet=args.json, table=args.csv)
