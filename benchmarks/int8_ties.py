@@ -26,7 +26,7 @@ import hashlib
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from _sampling import sample_parser
 
 from objrec import quantize
 from objrec.backbones import build_body, get_backbone, resolve_data_config
-from objrec.config import DEFAULT_BACKBONE
+from objrec.config import DEFAULT_BACKBONE, DataConfig
 from objrec.data import scan_class_folder
 from objrec.outputs import staged
 from objrec.quantize import (
@@ -109,11 +109,18 @@ def shift_tied_input(model, batches: Sequence[np.ndarray]):
     return model
 
 
-def shifted_quantize_graph(fp32: Path, out: Path, batches: list[np.ndarray], config) -> Path:
+def shifted_quantize_graph(
+    fp32_path: Path,
+    out: Path,
+    batches: list[np.ndarray],
+    config: QuantConfig,
+    advance: Callable[..., object] = lambda n=1: None,
+    say: Callable[[str], object] = lambda what: None,
+) -> Path:
     """``quantize.quantize_graph``, its graph's input then moved (:func:`shift_tied_input`)."""
     import onnx
 
-    QUANTIZE_GRAPH(fp32, out, batches, config)
+    QUANTIZE_GRAPH(fp32_path, out, batches, config, advance, say)
     moved = shift_tied_input(onnx.load(str(out)), batches)
     if moved is not None:
         with staged(out) as tmp:
@@ -121,9 +128,12 @@ def shifted_quantize_graph(fp32: Path, out: Path, batches: list[np.ndarray], con
     return out
 
 
-def shifted_key(*args) -> str:
+def shifted_key(
+    body_fingerprint: str, digests: Sequence[str], data: DataConfig, config: QuantConfig
+) -> str:
     """``quantize.calibration_key``, made another: moved graphs are cached apart."""
-    return hashlib.sha256(f"moved|{CALIBRATION_KEY(*args)}".encode()).hexdigest()[:32]
+    key = CALIBRATION_KEY(body_fingerprint, digests, data, config)
+    return hashlib.sha256(f"moved|{key}".encode()).hexdigest()[:32]
 
 
 def shifted_objrec(args: list[str]) -> int:

@@ -2,8 +2,8 @@
 
 The file index gives each image's digest (none hashed: the store has seen the files), then each of
 the two views of the store's largest space is looked up and made a table (``features.make_table``,
-which leaves out the HEIC photos pillow-heif cannot decode now, and images over the pixel limit:
-the default body's JPEG draft size). Prints the median of 5 reads (a
+which leaves out the HEIC photos pillow-heif cannot decode now, and images over today's pixel
+limit by the pixels the store kept with each row). Prints the median of 5 reads (a
 first read is not counted: it keeps the kinds a store from before 5 December lacks), the whole
 read and make_table's part. Run each source tree on a copy of a store (a read marks rows used):
 
@@ -14,21 +14,16 @@ read and make_table's part. Run each source tree on a copy of a store (a read ma
 
 from __future__ import annotations
 
+import argparse
 import sqlite3
 import statistics
-import sys
 import time
 from pathlib import Path
 
-from objrec.backbones import get_backbone
-from objrec.config import DEFAULT_BACKBONE
 from objrec.data import Sample
 from objrec.features import make_table
 from objrec.images import image_formats, list_images
 from objrec.store import FeatureStore
-from objrec.transforms import draft_size
-
-DRAFT = draft_size(get_backbone(DEFAULT_BACKBONE).data_config)
 
 
 def largest_space(root: Path) -> tuple[str, list[str]]:
@@ -54,7 +49,7 @@ def main(root: Path, folder: Path) -> None:
         for view in views:
             found = store.lookup(sid, view, digests)
             made = time.perf_counter()
-            make_table(space, samples, found, digests, DRAFT, hashing)
+            make_table(space, samples, found, digests, hashing)
             spent += time.perf_counter() - made
         whole.append(time.perf_counter() - started)
         tables.append(spent)
@@ -65,4 +60,10 @@ def main(root: Path, folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("store", type=Path, help="a copy of a feature store (a read marks rows)")
+    parser.add_argument("split", type=Path, help="a folder of class folders whose rows it holds")
+    args = parser.parse_args()
+    main(args.store, args.split)
