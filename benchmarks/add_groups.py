@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from split_groups import RATIOS, SPLITS, build
@@ -86,37 +87,47 @@ def split_then_add(folders, tree: Path, out: Path, seed: int, cache: Path) -> li
         return list(csv.DictReader(f))
 
 
+@dataclass
+class Added:
+    """A class's added images in each split: every one, those of a burst, each one's frames."""
+
+    images: Counter[str] = field(default_factory=Counter)
+    bursty: Counter[str] = field(default_factory=Counter)
+    frames: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in SPLITS})
+
+
 def summary(rows: list[dict], new: Path, bursts: dict[str, int]) -> dict:
     """Over the classes whose added images are over 20% burst frames: the added burst share of
     valid and test less the class's added share (mean, worst, points), classes whose added valid
     or test images hold no burst frame, the mean frames of an added burst in each split, and the
     class's images off ``allocate``'s targets per image (mean, worst)."""
-    added, every = {}, {}
+    added: dict[str, Added] = {}
+    every: dict[str, Counter[str]] = {}
     for r in rows:
         every.setdefault(r["class"], Counter())[r["split"]] += 1
         if Path(r["source"]).is_relative_to(new):
             name = Path(r["source"]).relative_to(new).as_posix()
-            c = added.setdefault(r["class"], {"images": Counter(), "bursty": Counter()})
-            c["images"][r["split"]] += 1
-            c["bursty"][r["split"]] += bursts.get(name, 1) > 1
-            c.setdefault("frames", {s: [] for s in SPLITS})[r["split"]].append(bursts.get(name, 1))
-    grouped = [c for c in added.values() if sum(c["bursty"].values()) > 0.2 * c["images"].total()]
+            c = added.setdefault(r["class"], Added())
+            c.images[r["split"]] += 1
+            c.bursty[r["split"]] += bursts.get(name, 1) > 1
+            c.frames[r["split"]].append(bursts.get(name, 1))
+    grouped = [c for c in added.values() if sum(c.bursty.values()) > 0.2 * c.images.total()]
     gap = [
-        abs(c["bursty"][s] / c["images"][s] - c["bursty"].total() / c["images"].total()) * 100
+        abs(c.bursty[s] / c.images[s] - c.bursty.total() / c.images.total()) * 100
         for c in grouped
         for s in ("valid", "test")
-        if c["images"][s]
+        if c.images[s]
     ]
     off = []
     for counts in every.values():
         targets = allocate(counts.total(), RATIOS)
-        off.append(sum(abs(counts[s] - t) for s, t in zip(SPLITS, targets, strict=True)))
-        off[-1] /= counts.total()
-    frames = {s: [n for c in grouped for n in c["frames"][s] if n > 1] for s in SPLITS}
+        apart = sum(abs(counts[s] - t) for s, t in zip(SPLITS, targets, strict=True))
+        off.append(apart / counts.total())
+    frames = {s: [n for c in grouped for n in c.frames[s] if n > 1] for s in SPLITS}
     return {
         "classes": len(grouped),
         "gap": f"{statistics.mean(gap):.1f} / {max(gap):.1f}",
-        "no_bursts": sum(1 for c in grouped if not (c["bursty"]["valid"] and c["bursty"]["test"])),
+        "no_bursts": sum(1 for c in grouped if not (c.bursty["valid"] and c.bursty["test"])),
         "frames": " / ".join(f"{statistics.mean(frames[s] or [0]):.1f}" for s in SPLITS),
         "off": f"{statistics.mean(off):.3f} / {max(off):.3f}",
     }

@@ -247,7 +247,7 @@ def plan_table(data: Path, plan: Path, true: dict[str, str]) -> None:
     from objrec.audit_report import REVIEW_REASON
 
     reviewed = REVIEW_REASON.partition("{")[0]  # "review: may be "
-    counts = Counter()
+    counts: Counter[str] = Counter()
     with plan.open(newline="", encoding="utf-8-sig") as f:
         for row in csv.DictReader(f):
             name = row["file"]
@@ -344,6 +344,11 @@ def draw_sample(data: Path, groups: list[dict], out: Path, n: int = 24, per: int
     print(f"  {len(picked)} of them drawn into {out}: look and count one picture or two")
 
 
+def ordered(i: int, j: int) -> tuple[int, int]:
+    """The pair ``(i, j)`` smaller index first."""
+    return (i, j) if i <= j else (j, i)
+
+
 def signals(data: Path, truth, config: AuditConfig) -> None:
     """Similarity and hash distance of injected pairs and of every other close pair."""
     inv = inventory(data)
@@ -351,11 +356,9 @@ def signals(data: Path, truth, config: AuditConfig) -> None:
     facts = dedup.all_facts([it.path for it in inv.items])
     unit = dedup.normalise(features)
     index = {inv.rel(it): i for i, it in enumerate(inv.items)}
-    injected = {
-        tuple(sorted((index[p["original"]], index[p["copy"]]))) for p in truth["duplicates"]
-    }
+    injected = {ordered(index[p["original"]], index[p["copy"]]) for p in truth["duplicates"]}
     _, idx = dedup.feature_neighbours(unit, 10)
-    close = {tuple(sorted((i, int(j)))) for i in range(len(unit)) for j in idx[i]}
+    close = {ordered(i, int(j)) for i in range(len(unit)) for j in idx[i]}
     close |= {(int(i), int(j)) for i, j, _ in dedup.hash_pairs(facts, 72)}
     rows = [
         (float(unit[i] @ unit[j]), dedup.hash_distance(facts[i], facts[j]), (i, j) in injected)

@@ -16,6 +16,7 @@ import argparse
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -187,24 +188,30 @@ def duplicate_choices(inv, unit, facts, truth) -> None:
     rule_choices(rows, injected)
 
 
+def or_close(
+    rule: dedup.DuplicateRule, s_min: float, c_max: int
+) -> Callable[[float, int, int], bool]:
+    """``rule``, or a similarity of at least ``s_min`` with a crop hash distance of at most
+    ``c_max``."""
+    return lambda s, d, c: rule(s, d) or (s >= s_min and c <= c_max)
+
+
 def rule_choices(rows, injected) -> None:
     # the rule before the crop hash: similarity 0.93, or hash 24, or 0.90 and hash 64
     current = dedup.DuplicateRule(sim_strict=0.93, sim_crop=2.0)
-    rules = {"previous rule": lambda s, d, c: current(s, d)}
+    rules: dict[str, Callable[[float, int, int], bool]] = {
+        "previous rule": lambda s, d, c: current(s, d)
+    }
     for s_min in (0.80, 0.85, 0.88):
         for c_max in (16, 24, 32, 40):
-            rules[f"previous, or sim >= {s_min} and crop <= {c_max}"] = (
-                lambda s, d, c, s_min=s_min, c_max=c_max: (
-                    current(s, d) or (s >= s_min and c <= c_max)
-                )
+            rules[f"previous, or sim >= {s_min} and crop <= {c_max}"] = or_close(
+                current, s_min, c_max
             )
     for sim_strict in (0.95, 0.97):
         for c_max in (24, 32):
             strict = replace(current, sim_strict=sim_strict)
             rules[f"sim >= {sim_strict} or hash rule, or sim >= 0.85 and crop <= {c_max}"] = (
-                lambda s, d, c, strict=strict, c_max=c_max: (
-                    strict(s, d) or (s >= 0.85 and c <= c_max)
-                )
+                or_close(strict, 0.85, c_max)
             )
     log("\nrule                                                       injected  other pairs")
     for name, rule in rules.items():

@@ -23,6 +23,7 @@ import numpy as np
 from _sampling import SPLIT, SPLIT_HELP
 
 from objrec import audit
+from objrec.dedup import ImageFacts
 from objrec.progress import SILENT
 
 
@@ -44,7 +45,7 @@ def run_arm(inv, cache: Path, onnx: Path | None, in_loader: bool):
     if onnx is not None:
         shutil.copytree(onnx, cache / "onnx")
     config = audit.AuditConfig(cache_dir=str(cache))
-    measured = {} if in_loader else None
+    measured: dict[str, ImageFacts] | None = {} if in_loader else None
     started = time.perf_counter()
     features, _, _ = audit.audit_features(inv, config, None, SILENT, measured)
     middle = time.perf_counter()

@@ -297,12 +297,13 @@ def main() -> None:
         "--unknown", type=Path, help="class folders of untaught images, for the gram step's check"
     )
     args = parser.parse_args()
-    train, valid, *unknown = held_features(args.data, args.unknown)
+    train, valid, *rest = held_features(args.data, args.unknown)
+    unknown = rest[0] if rest else None
     with tempfile.TemporaryDirectory() as tmp:
         made = {
             "k-means": lambda: kmeans_step(train, Path(tmp)),
             "eigenpairs": lambda: eigen_step(train, valid),
-            "gram": lambda: eigen_step(train, valid, *unknown, old=float64_gram_eigenpairs),
+            "gram": lambda: eigen_step(train, valid, unknown, old=float64_gram_eigenpairs),
             "beside": lambda: beside_step(train),
         }
         for name in args.steps or made:

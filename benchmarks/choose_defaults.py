@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import statistics
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -106,6 +107,15 @@ class Features:
         return train, valid
 
 
+def epoch_batches(
+    train_x, train_y: torch.Tensor, config: TrainConfig
+) -> Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]]:
+    """``fit``'s training batches of an epoch, shuffled as ``train`` shuffles them."""
+    return lambda epoch: feature_batches(
+        train_x, train_y, config.batch_size, config.seed * 100_003 + epoch
+    )
+
+
 def fit_heads(feats: Features, train_x, valid_x, seeds: int, **overrides) -> tuple[float, float]:
     """Median best valid loss and accuracy of objrec's head over ``seeds`` seeds."""
     losses, accs = fit_heads_each(feats, train_x, valid_x, seeds, **overrides)
@@ -128,9 +138,7 @@ def fit_heads_each(
         )
         state = fit(
             head,
-            lambda epoch, c=config: feature_batches(
-                train_x, train_y, c.batch_size, c.seed * 100_003 + epoch
-            ),
+            epoch_batches(train_x, train_y, config),
             lambda: [(valid_x, valid_y)],
             torch.optim.Adam(head.parameters(), lr=config.lr),
             epochs=config.epochs,

@@ -56,7 +56,7 @@ SHARES = (
 def copies(photos: list[Path], work: Path) -> dict[tuple[float, bool], list[Path]]:
     """Each photo with each share of ``SHARES`` cut off each side, and that crop mirrored, JPEG
     quality 90: keyed by (share, mirrored)."""
-    made: dict[tuple[float, bool], list[Path]] = {(s, m): [] for s in SHARES for m in (0, 1)}
+    made: dict[tuple[float, bool], list[Path]] = {(s, m): [] for s in SHARES for m in (False, True)}
     for i, photo in enumerate(photos):
         image = Image.open(photo).convert("RGB")
         w, h = image.size

@@ -277,7 +277,10 @@ def run_files(prep, config: TrainConfig, data: Path):
         finally:
             runs.ThreadPoolExecutor = drawing
 
-    old.mkdir(), new.mkdir(), before(), now()
+    old.mkdir()
+    new.mkdir()
+    before()
+    now()
     for name in (checkpoint.BEST, "curves.png", "history.csv"):
         assert (old / name).read_bytes() == (new / name).read_bytes(), f"the {name} differ"
     return before, now

@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from _sampling import seeded_sample
@@ -36,7 +37,7 @@ CALTECH = ROOT.parent / "shared" / "data" / "caltech101"
 def fold_lite_batchnorm(body: torch.nn.Module) -> torch.nn.Module:
     """EfficientNet-Lite with every BatchNorm folded into the convolution before it."""
     body = copy.deepcopy(body).eval()
-    net = body.net
+    net: Any = body.net  # efficientnet_lite_pytorch's EfficientNet, untyped
     pairs = [(net, "_conv_stem", "_bn0"), (net, "_conv_head", "_bn1")]
     for block in net._blocks:
         if hasattr(block, "_expand_conv"):

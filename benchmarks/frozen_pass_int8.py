@@ -217,7 +217,7 @@ def compare_engines(spec, data, args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             runs = engines(build_body(get_backbone(name)).eval(), data, Path(tmp))
-            features = {}
+            features: dict[str, torch.Tensor] = {}
             for engine, run in runs.items():
                 run(batches[0])
 

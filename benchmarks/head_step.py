@@ -49,7 +49,7 @@ import torch.nn.functional as F  # noqa: E402
 from _sampling import SPLIT, SPLIT_HELP  # noqa: E402
 
 from objrec.engine import HeadAdam, members_loss  # noqa: E402
-from objrec.model import mean_log_probs  # noqa: E402
+from objrec.model import HeadEnsemble, mean_log_probs  # noqa: E402
 from objrec.train import head_optimizer, trains_in  # noqa: E402
 
 BF16 = torch.bfloat16
@@ -130,6 +130,9 @@ class ByHand(Today):
 
     def __init__(self, head: torch.nn.Module, config, loss_fn: Callable) -> None:
         super().__init__(head, config, loss_fn)
+        if not isinstance(head, HeadEnsemble) or not head.hidden:
+            raise TypeError("by-hand casts the first layer of a head of several hidden members")
+        self.ensemble = head
         weight = head.hidden_weight
         self.kept = weight.detach().to(BF16).requires_grad_()
         self.flat, self.flat_kept = weight.detach().flatten(0, 1), self.kept.detach().flatten(0, 1)
@@ -143,7 +146,7 @@ class ByHand(Today):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``HeadEnsemble.member_logits`` under autocast, the first layer's weight the kept
         bfloat16 copy (autocast leaves a bfloat16 tensor as it is)."""
-        head = self.head
+        head = self.ensemble
         n_members, width = self.kept.shape[:2]
         with torch.autocast("cpu", dtype=BF16):
             h = F.linear(x, self.kept.flatten(0, 1), head.hidden_bias.flatten())
@@ -159,8 +162,9 @@ class ByHand(Today):
         self.optimizer.step()  # every weight but the first layer's, which has no .grad
         group, state = self.optimizer.param_groups[0], self.state
         state["step"] += 1  # as Adam's fused path counts it, once a step
+        assert self.kept.grad is not None  # the step's backward gave the kept copy one
         grads = self.kept.grad.flatten(0, 1)
-        moments = [state[k].flatten(0, 1) for k in ("exp_avg", "exp_avg_sq")]
+        exp_avg, exp_avg_sq = (state[k].flatten(0, 1) for k in ("exp_avg", "exp_avg_sq"))
         for start in range(0, len(self.flat), len(self.buffer)):
             block = slice(start, start + len(self.buffer))
             buffer = self.buffer[: len(self.flat[block])]
@@ -168,7 +172,8 @@ class ByHand(Today):
             torch._fused_adam_(
                 [self.flat[block]],
                 [buffer],
-                *([m[block]] for m in moments),
+                [exp_avg[block]],
+                [exp_avg_sq[block]],
                 [],
                 [state["step"]],
                 amsgrad=False,

@@ -18,8 +18,10 @@ import argparse
 import os
 import statistics
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from _sampling import SPLIT, SPLIT_HELP
 
 from objrec.checkpoint import load_model
@@ -34,7 +36,10 @@ def gaps(run: Path, photos: list[Path], folder: Path) -> dict[str, tuple[list[fl
     model, meta = load_model(run)
     path = export_checked(model, meta, folder / f"{run.name}.onnx").path
     recognizer = Recognizer(model, meta, unknown=False)
-    engines = {"onnxruntime": OnnxModel(path), "openvino": OpenVinoModel(path.read_bytes())}
+    engines: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+        "onnxruntime": OnnxModel(path),
+        "openvino": OpenVinoModel(path.read_bytes()),
+    }
     found: dict[str, tuple[list[float], int]] = {name: ([], 0) for name in engines}
     for start in range(0, len(photos), PHOTO_BATCH):
         images = readable(photos[start : start + PHOTO_BATCH], recognizer.draft)

@@ -146,7 +146,7 @@ def child(run: Path, loads: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         last = written_state(run, Path(tmp) / "last.safetensors")  # the model loaded untimed
         load_training_state(last)  # untimed, as the model's load
-        times = {"load_model": [], "load_training_state": []}
+        times: dict[str, list[float]] = {"load_model": [], "load_training_state": []}
         for _ in range(loads):
             times["load_model"].append(seconds(lambda: load_model(run)))
             times["load_training_state"].append(seconds(lambda: load_training_state(last)))

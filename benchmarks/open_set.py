@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -55,7 +56,7 @@ from objrec.unknown_scores import SumScore, fit_feature_score, fit_mahalanobis, 
 from objrec.views import ViewSpec
 
 SPLITS = Path("/work/splits/s0")
-LIBRARY = [
+LIBRARY: list[tuple[str, dict[str, Any]]] = [
     ("knn", {"k": 1}),
     ("knn", {"k": 5}),
     ("knn", {"k": 10}),
@@ -102,8 +103,9 @@ BODY_WIDTH = 1280
 """Features per body of the default three-body ensemble (EfficientNet-Lite0, 1, 2)."""
 
 
-def load_features(root: Path, config: TrainConfig) -> dict[str, FeatureSet]:
-    """train (centre), train_aug (view 1), valid, test: exactly the entries train/evaluate cache."""
+def load_features(root: Path, config: TrainConfig) -> tuple[dict[str, FeatureSet], list[str]]:
+    """train (centre), train_aug (view 1), valid, test: exactly the entries train/evaluate cache;
+    and the classes."""
     spec = get_backbone(config.backbone)
     data = resolve_data_config(spec, config.mean, config.std)
     body = FrozenBody(build_body(spec, pretrained=True), data.input_size, open_cache(None))
@@ -120,8 +122,7 @@ def load_features(root: Path, config: TrainConfig) -> dict[str, FeatureSet]:
         sets[name] = cached_features(
             body, folder.samples, view_spec, PassSettings(description=name)
         )
-    sets["classes"] = train.classes  # type: ignore[assignment]
-    return sets
+    return sets, list(train.classes)
 
 
 def subset(s: FeatureSet, classes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,7 +158,10 @@ def library_scores(kind, options, head, train, valid, xs) -> dict[str, torch.Ten
     """Scores of one of objrec's own unknown scores (``confidence``), fitted as ``train`` fits it:
     on the training features (and, for ``vim``, the heads), a sum standardised on the known valid
     images."""
-    scorer = fit_feature_score(kind, *train, head=head, **options)
+    features, labels = train
+    scorer = fit_feature_score(kind, features, labels, head=head, **options)
+    if scorer is None:  # only msp has none, and it is not among LIBRARY's
+        raise ValueError(f"{kind} is not a feature score")
     if isinstance(scorer, SumScore):
         scorer.standardise(in_batches(*valid))
     with torch.inference_mode():
@@ -180,7 +184,7 @@ def per_body_mahalanobis(train, valid, xs, dims: int = 256) -> dict[str, torch.T
 
 
 def standardised_sum(scores: dict, names) -> dict[str, torch.Tensor]:
-    out = {}
+    out: dict[str, torch.Tensor] = {}
     for name in names:
         v = scores[name]["valid"]
         for k, s in scores[name].items():
@@ -230,8 +234,7 @@ def main() -> None:
     args = parser.parse_args()
     config = TrainConfig(backbone=args.backbone, aug_views=args.aug_views)
     started = time.perf_counter()
-    sets = load_features(args.data, config)
-    classes = list(sets.pop("classes"))  # type: ignore[call-overload]
+    sets, classes = load_features(args.data, config)
     n = len(classes)
     known = list(range(0, n, 2))
     choice, report = list(range(1, n, 4)), list(range(3, n, 4))

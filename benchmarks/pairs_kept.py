@@ -56,7 +56,10 @@ def one_size(n: int, repeats: int) -> list[tuple[float, float]]:
             added, _ = seconds(lambda: kept(new))
         assert groups == again == expected, "the kept pairs grouped otherwise"
         runs.append((every, first, second, added))
-    return [tuple(statistics.median(run[k][c] for run in runs) for c in (0, 1)) for k in range(4)]
+    return [
+        (statistics.median(run[k][0] for run in runs), statistics.median(run[k][1] for run in runs))
+        for k in range(4)
+    ]
 
 
 def main() -> None:

@@ -82,7 +82,7 @@ def body_profile(graph: bytes | str, batches: int, threads: int) -> None:
     profile = Path(session.end_profiling())
     events = json.loads(profile.read_text())
     profile.unlink()
-    times: dict[str, float] = collections.Counter()
+    times: dict[str, float] = collections.defaultdict(float)
     for event in events:
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
             op = event["args"].get("op_name", "?")

@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -62,13 +63,13 @@ def run_once(src: str, args: list[str]) -> tuple[float, float | None]:
     return first, time.perf_counter() - started
 
 
-def cell(values: list[float | None]) -> str:
+def cell(values: Sequence[float | None]) -> str:
     """The median of ``values``, or a dash where the command was stopped."""
     kept = [v for v in values if v is not None]
     return f"{statistics.median(kept):.2f}" if kept else "-"
 
 
-def ratio(values: list[float | None], first: list[float | None]) -> str:
+def ratio(values: Sequence[float | None], first: Sequence[float | None]) -> str:
     kept, base = [v for v in values if v is not None], [v for v in first if v is not None]
     if not kept or not base:
         return "-"
@@ -97,7 +98,9 @@ def main() -> None:
     commands = command_lines(args.data, args.run, args.image)
     if args.only:
         commands = {name: line for name, line in commands.items() if name in args.only}
-    times = {(c, v): [] for c in commands for v in variants}
+    times: dict[tuple[str, str], list[tuple[float, float | None]]] = {
+        (c, v): [] for c in commands for v in variants
+    }
     for round_ in range(args.repeats + 1):
         for name, line in commands.items():
             for variant, src in variants.items():

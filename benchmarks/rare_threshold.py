@@ -320,8 +320,8 @@ def print_offsets(sc: Scored, classes: list[str], rare: torch.Tensor) -> None:
 
 def run_balanced(split: Path, config: TrainConfig) -> None:
     """open_set.py's protocol: even classes taught, the reporting classes as strangers."""
-    sets = load_features(split, config)
-    n = len(sets.pop("classes"))  # type: ignore[call-overload]
+    sets, classes = load_features(split, config)
+    n = len(classes)
     known, report = list(range(0, n, 2)), list(range(3, n, 4))
     own = {k: subset(sets[k], known) for k in ("train", "valid", "test")}
     strangers = torch.cat([subset(sets[s], report)[0] for s in ("train", "valid", "test")])

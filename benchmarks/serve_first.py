@@ -27,7 +27,7 @@ from pathlib import Path
 try:
     import httpx2 as httpx  # the test extra's (starlette's TestClient wants it)
 except ModuleNotFoundError:  # an environment installed before the extra named httpx2
-    import httpx
+    import httpx  # type: ignore[no-redef]  # mypy's limit: one name for either module
 
 
 def free_port() -> int:
@@ -137,7 +137,9 @@ def main() -> None:
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for name, values in times.items():
-        up, first, second = (statistics.median(v[i] for v in values) for i in range(3))
+        up = statistics.median(v[0] for v in values)
+        first = statistics.median(v[1] for v in values)
+        second = statistics.median(v[2] for v in values)
         firsts = ", ".join(f"{v[1]:.2f}" for v in values)
         ratio = statistics.median(v[1] / v[2] for v in values)
         rss = statistics.median(v[4] for v in values)

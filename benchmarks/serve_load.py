@@ -25,7 +25,7 @@ from PIL import Image
 try:
     import httpx2 as httpx  # the test extra's (starlette's TestClient wants it)
 except ModuleNotFoundError:  # an environment installed before the extra named httpx2
-    import httpx
+    import httpx  # type: ignore[no-redef]  # mypy's limit: one name for either module
 
 
 def loopback_only(url: str) -> str:

@@ -23,6 +23,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from objrec.features import feature_table
 from objrec.frozen import FrozenBody, PassSettings
 from objrec.images import list_images
 from objrec.views import ViewSpec
+
+if TYPE_CHECKING:
+    from _typeshed import FileDescriptorLike
 
 EACH_BATCH = 0.0
 """``SYNC_SECONDS`` that syncs and indexes each batch as it is written: the store before."""
@@ -45,7 +49,7 @@ def one_pass(body: FrozenBody, samples: list[Sample], spec: ViewSpec, every: flo
     shutil.rmtree(body.cache.root / "store", ignore_errors=True)
     synced, real = [0], os.fsync
 
-    def fsync(fd: int) -> None:
+    def fsync(fd: FileDescriptorLike) -> None:
         synced[0] += 1
         real(fd)
 

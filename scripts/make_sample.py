@@ -37,8 +37,8 @@ def main() -> None:
     for name in CLASSES:
         (args.out / name).mkdir(parents=True)
         for path in sorted((args.src / name).glob("*.jpg"))[:PER_CLASS]:
-            with Image.open(path) as img:
-                img = img.convert("RGB")
+            with Image.open(path) as opened:
+                img = opened.convert("RGB")
                 img.thumbnail((160, 160))
                 img.save(args.out / name / path.name, quality=85)
     (args.out.parent / "ATTRIBUTION.txt").write_text(

@@ -148,7 +148,7 @@ class DuplicateRule:
         return min(self.sim_strict, self.sim_loose, self.sim_crop)
 
 
-CROP_KEEP = (0.95, 0.9, 0.85, 0.8)
+CROP_KEEP: tuple[float, ...] = (0.95, 0.9, 0.85, 0.8)
 """Centre crops (share of each side kept) whose hashes ``image_facts`` also takes: a copy with
 1.5-10% cut off each side matches one of them. A crop's hash reaches about 2 points of its cut
 either side, so with 0.9 and 0.8 alone a copy cut by 2-3% or 6.5-8% a side fell between (of 60
