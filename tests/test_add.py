@@ -243,8 +243,8 @@ def test_a_taken_name_gets_a_free_one_and_nothing_is_overwritten(tmp_path, split
 @pytest.mark.slow
 def test_a_linked_class_folder_keeps_its_files(tmp_path, split_dir):
     """data/train/red is a link to the user's photos elsewhere: none of them is replaced, and the
-    add says that its files went there, outside the data folder (it said nothing: review47a
-    nit 11), a dry run that they would."""
+    add says that its files went there, outside the data folder (it said
+    nothing), a dry run that they would."""
     elsewhere = tmp_path / "mine" / "red"
     elsewhere.parent.mkdir()
     shutil.move(split_dir / "train" / "red", elsewhere)
@@ -310,7 +310,7 @@ def test_the_default_ratios_are_the_data_folders_own(tmp_path, image_folder, cap
 
 
 def test_an_add_that_adds_nothing_says_nothing_of_where_it_placed_them(capsys):
-    """loop44: an add run again (all 36 images skipped as copies) said "added 0 images", then
+    """an add run again (all 36 images skipped as copies) said "added 0 images", then
     "placed toward the data folder's own proportions: ..." of no image; nothing is placed then."""
     from objrec.cli.adding import print_added
 
@@ -327,7 +327,7 @@ def test_an_add_that_adds_nothing_says_nothing_of_where_it_placed_them(capsys):
 
 
 def test_add_says_how_it_places_toward_the_own_proportions_when_a_split_gets_none():
-    """newcomer45: 2 photos a class went 0 to train, 7 to valid, 7 to test, "placed toward the
+    """2 photos a class went 0 to train, 7 to valid, 7 to test, "placed toward the
     data folder's own proportions: train 152, valid 81, test 81", which read as a contradiction:
     each class's valid and test, rounded from its new total, were short, train was not. The line
     says so; a split of ratio 0 is not said to be passed over."""
@@ -346,7 +346,7 @@ def test_add_says_how_it_places_toward_the_own_proportions_when_a_split_gets_non
 
 
 def test_add_gives_the_data_folders_own_proportions_as_counts_and_its_json_rounds_them():
-    """readme40: add said "placed toward the ratios 0.5/0.24/0.25 (... the data folder's own
+    """add said "placed toward the ratios 0.5/0.24/0.25 (... the data folder's own
     proportions)" of 59/29/30 images, which sums to 0.99 and read as a mistake, and --json gave
     0.5042016806722689. The counts are what the proportions are; --json's to 4 decimals."""
     from objrec.add import AddResult
@@ -541,7 +541,7 @@ def test_a_new_class_named_like_one_of_data_is_refused_as_a_misspelling(
     tmp_path, split_dir, capsys
 ):
     """``--class sunflowr`` beside the data folder's sunflower, a ``butterfy/`` folder of new
-    photos: each was planned as a new class without a word (newcomer46); refused now, asking
+    photos: each was planned as a new class without a word; refused now, asking
     "is it X?", before anything is written (a dry run too), unless said new."""
     new = new_images(tmp_path / "new", "gren", 1, (40, 180, 60))
     new_images(new, "bleu", 1, (40, 60, 200), seed=910)
@@ -778,7 +778,7 @@ def test_an_empty_class_folder_and_a_dry_run_are_said(tmp_path, split_dir, capsy
     assert main(["add", str(split_dir), str(new), "--dry-run"]) == 0
     out, err = (" ".join(text.split()) for text in capsys.readouterr())
     assert "left out class folders without images: empty" in err
-    like = f"test/red/{first.name}"  # it named neither the split nor the image (newcomer45)
+    like = f"test/red/{first.name}"  # it named neither the split nor the image
     assert (
         "1 image would go to the split of a near-duplicate already in the data folder: "
         f"red/mirrored.png to test (like {like})"
@@ -1209,7 +1209,7 @@ def test_a_new_class_whose_group_the_data_folder_placed_is_not_said_placed_by_th
 ):
     """Its smaller group near copies of a test photo of another class (held in test), the other
     in train: add said "the larger group in train and the other in test", as if its rule had
-    placed them, from where they ended (review40). Now only a class the rule placed."""
+    placed them, from where they ended. Now only a class the rule placed."""
     from PIL import Image
 
     folder = tmp_path / "new" / "purple"
@@ -1420,7 +1420,7 @@ def test_a_new_sub_folder_named_like_a_file_of_data_gets_a_free_name(capsys, tmp
 def test_adds_bar_moves_as_each_file_of_the_data_folder_is_hashed(tmp_path, split_dir):
     """add's hashing bar sat at 0 while the feature store hashed the whole data folder, then
     jumped to half (tens of minutes of silence at 60,000 phone photos the store had not seen):
-    each file hashed is told now (review49a LOW 6)."""
+    each file hashed is told now."""
     calls: list[tuple[int, int]] = []
     new = new_images(tmp_path / "new", "red", 2)
     add_images(
@@ -1458,4 +1458,4 @@ def test_add_refuses_a_manifest_cut_short_or_gone_writing_nothing(tmp_path, spli
     said = "last row is cut short" if damage == "cut" else "manifest.csv is missing"
     with pytest.raises(ObjrecError, match=f"cannot add to .*{said}.*restore it from a copy"):
         add_images(split_dir, new, seed=1)
-    assert tree_digest(split_dir) == before  # review51b M1: its rows went after the half row
+    assert tree_digest(split_dir) == before  # its rows went after the half row

@@ -179,7 +179,7 @@ def test_the_repairing_add_counts_the_killed_adds_files_as_its_not_as_copies(
 ):
     """Adding the same photos again after a killed add listed the files it had written as
     copies of themselves ("copies skipped 2", `{"source": "red/new_0.png", "copy_of":
-    "train/red/new_0.png"}`; review49a nit): they are the stopped add's now, named as such."""
+    "train/red/new_0.png"}`): they are the stopped add's now, named as such."""
     import json
 
     from objrec.cli import main

@@ -75,8 +75,8 @@ def new_classes(sizes: dict[str, int]) -> tuple[list[NewImage], dict[Path, str]]
 
 
 def test_one_more_new_photo_of_a_class_moves_no_new_photo_of_another():
-    """add drew every class's shuffle from one ``random.Random(seed)``, in name order (review47c
-    MEDIUM 3): one more photo of class a in an add placed b's and c's new photos elsewhere. Each
+    """add drew every class's shuffle from one ``random.Random(seed)``, in name order: one
+    more photo of class a in an add placed b's and c's new photos elsewhere. Each
     class's groups now take their own seeded order, as split's do (``placing_order``)."""
     from objrec.config import SplitConfig
 

@@ -210,7 +210,7 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
 @pytest.mark.slow
 def test_the_findings_csvs_name_each_file_relative_to_data_as_the_plan_does(audited):
     """label_issues.csv said data/train/green/moved.png where plan.csv says train/green/moved.png,
-    so a path copied from one into the plan was refused as not in DATA (newcomer47); --json and
+    so a path copied from one into the plan was refused as not in DATA; --json and
     the terminal name them in DATA, as before."""
     data, result, _, root = audited
     plan = {r["file"] for r in csv.DictReader((root / "audit/plan.csv").open(encoding="utf-8-sig"))}
@@ -294,7 +294,7 @@ def test_apply_plan_tells_the_file_index_its_copies_so_train_hashes_none(tmp_pat
 
 @pytest.mark.slow  # an apply-plan and a check through the CLI (0.4 s)
 def test_apply_plan_s_copy_of_a_split_folder_records_how_it_was_made(tmp_path, capsys, monkeypatch):
-    """review41: apply-plan's OUT, a split folder, had no split.json, so a run trained on it
+    """apply-plan's OUT, a split folder, had no split.json, so a run trained on it
     recorded no split_record. It has DATA's record now, with the plan applied (the plan file and
     its SHA-256, the counts, the command line and its folder), which check shows."""
     monkeypatch.chdir(tmp_path)
@@ -882,7 +882,7 @@ def test_apply_plan_refuses_an_existing_file_or_a_folder_with_files(tmp_path):
 
 
 def test_apply_plan_refuses_a_folder_a_killed_add_left_half_listed(tmp_path):
-    """review47a MEDIUM 1: after `kill -9` of an add, apply-plan copied the files it had written
+    """after `kill -9` of an add, apply-plan copied the files it had written
     into OUT with no manifest row nor split.json entry, and without the note the next add repairs
     both from, saying DATA was "unchanged". It refuses, in check's words, naming the note."""
     from objrec.add_pending import PENDING, write_pending
@@ -905,7 +905,7 @@ def test_apply_plan_refuses_a_folder_a_killed_add_left_half_listed(tmp_path):
 
 
 def test_apply_plan_waits_for_an_add_writing_in_data_and_copies_what_it_wrote(tmp_path):
-    """review47a MEDIUM 1: apply-plan read DATA with no lock, so run beside an add it copied the
+    """apply-plan read DATA with no lock, so run beside an add it copied the
     files the add had written so far and said DATA was unchanged. It reads DATA under a shared
     lock as train lists a split: an add holding the folder is waited for (``on_wait`` first),
     and the copy holds what it wrote once it is done."""
@@ -948,7 +948,7 @@ def test_audit_waits_for_an_add_writing_in_data_and_audits_what_it_wrote(tmp_pat
 def test_apply_plan_remembers_and_records_the_plan_it_applied_though_saved_meanwhile(
     tmp_path, monkeypatch
 ):
-    """review47a: apply-plan read plan.csv three times (to apply it, to hash it, and after the
+    """apply-plan read plan.csv three times (to apply it, to hash it, and after the
     copy to choose the labels reviewed.csv remembers): saved again meanwhile (a spreadsheet
     holding it open), reviewed.csv forgot the relabel applied and remembered a row never applied,
     and split.json could record the SHA-256 of another plan. It is read once."""
@@ -978,7 +978,7 @@ def test_apply_plan_remembers_and_records_the_plan_it_applied_though_saved_meanw
 
 
 def test_apply_plan_counts_and_says_the_links_of_data_to_a_file_not_there(tmp_path, caplog):
-    """review47a: DATA made with --link, one photo deleted since: apply-plan left its link out
+    """DATA made with --link, one photo deleted since: apply-plan left its link out
     and said "every row of plan.csv says keep, so nothing was moved or left out". The link is
     warned of by name, counted (``broken_links``), and the line says it was left out."""
     from objrec.cli.auditing import applied_line
@@ -1005,7 +1005,7 @@ def test_apply_plan_counts_and_says_the_links_of_data_to_a_file_not_there(tmp_pa
 
 @pytest.mark.slow
 def test_apply_plan_skips_a_row_whose_file_was_replaced_since_the_audit(tmp_path, caplog):
-    """review47a finding 10: a photo replaced in place since the audit (same name, other bytes)
+    """A photo replaced in place since the audit (same name, other bytes)
     got the old row's action, relabelled into crab and remembered in reviewed.csv as a label a
     person settled. The plan's digest column (the audit's content digest) tells it: the row is
     skipped, its file copied as it is, named with its line; a row without a digest (a person's
@@ -1067,7 +1067,7 @@ def test_apply_plan_applies_a_plan_without_digests_as_before_said_once_of_an_aud
 
 @pytest.mark.slow  # an apply-plan through the CLI (0.4 s)
 def test_apply_plan_shows_its_copying_as_add_does(tmp_path, monkeypatch):
-    """review47a LOW 7: apply-plan copied 6,179 images in 7 s with nothing on the screen (a
+    """apply-plan copied 6,179 images in 7 s with nothing on the screen (a
     minute of silence for 60,000 photos), where add shows a bar. ``on_file(done, total)`` after
     each file, and the CLI's "copying files" (or "linking files") task from it."""
     import contextlib
@@ -1092,7 +1092,7 @@ def test_apply_plan_shows_its_copying_as_add_does(tmp_path, monkeypatch):
 
 
 def test_apply_plan_reads_a_capitalised_action_and_an_absolute_path_inside_data(tmp_path):
-    """review47a nit: rows a person writes naturally were refused: `Remove` or `KEEP` (a
+    """rows a person writes naturally were refused: `Remove` or `KEEP` (a
     spreadsheet's capitals) as an unknown action, and DATA's file by its absolute path (copied
     from a file manager, through a link to DATA too) as "not in DATA"."""
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
@@ -1590,7 +1590,7 @@ def test_the_sample_is_audited_into_the_current_folder_not_the_package(
 def test_a_linked_folder_is_audited_beside_the_link_not_its_target(tmp_path, monkeypatch):
     """`objrec audit PHOTOS`, where PHOTOS is a link to the photos elsewhere, writes PHOTOS-audit
     beside the link, where the README's next command (`apply-plan PHOTOS PHOTOS-audit/plan.csv`)
-    looks for it, not beside the folder the link points to (readme38 stumble 1)."""
+    looks for it, not beside the folder the link points to."""
     import objrec.audit
 
     found: list[Path] = []
@@ -1626,7 +1626,7 @@ def test_a_bad_option_is_refused_before_saying_it_writes_again(tmp_path, capsys)
     args = ["audit", str(data), "--backbone", "tiny_test", "--folds"]
     assert main([*args, "3"]) == 0
     capsys.readouterr()
-    assert main([*args, "1"]) == 2  # a usage error, as --epochs 0 (review50b nit 16)
+    assert main([*args, "1"]) == 2  # a usage error, as --epochs 0
     err = capsys.readouterr().err
     assert "'--folds': 1 is not in the range x>=2" in err and "writing again" not in err
 
@@ -1721,7 +1721,7 @@ def test_a_file_removed_while_the_audit_runs_is_skipped_as_an_unreadable_one(
 
 @pytest.mark.slow  # an audit and an apply-plan
 def test_the_plan_removes_a_file_no_command_can_read(tmp_path):
-    """An empty butterfly/empty.jpg was pre-filled keep (newcomer47): applied as it came, the plan
+    """An empty butterfly/empty.jpg was pre-filled keep: applied as it came, the plan
     copied it into the fixed folder, reviewed.csv recorded its label as settled (the SHA-256 of
     no bytes as butterfly), and the next split warned of it again. Now it is removed, the reason
     saying why and how to keep it."""
@@ -1913,7 +1913,7 @@ def test_look_alikes_within_a_class_are_listed_as_the_other_findings_are(
     tmp_path, monkeypatch, capsys
 ):
     """The summary counted "1 group of look-alikes" and listed it nowhere on screen: only the
-    groups that span two splits were listed (newcomer47). Every group is, those first."""
+    groups that span two splits were listed. Every group is, those first."""
     import objrec.audit
     from objrec.audit import AuditResult
 
@@ -2298,7 +2298,7 @@ def test_the_plan_of_a_folder_not_split_keeps_only_the_copies_split_keeps_togeth
 
 @pytest.mark.slow
 def test_a_copy_split_keeps_together_by_its_crop_hash_alone_is_a_look_alike_in_the_audit(tmp_path):
-    """readme37: ``split`` kept Caltech-101's anchor 0008 with 0017 (one drawing, red on white and
+    """``split`` kept Caltech-101's anchor 0008 with 0017 (one drawing, red on white and
     brown on blue: the whole hashes 62 bits apart, a crop hash 24), but the audit, which trusts a
     crop hash only where the features agree (theirs 0.68), named it in no file nor the plan. Every
     pair ``split`` keeps together is now in the audit: here, a look-alike the plan keeps."""
@@ -2330,7 +2330,7 @@ def test_a_copy_split_keeps_together_by_its_crop_hash_alone_is_a_look_alike_in_t
 
 @pytest.mark.slow
 def test_a_turned_or_letterboxed_copy_is_a_near_duplicate_in_the_audit(tmp_path):
-    """review47c: a copy stored sideways (its EXIF orientation lost) and one padded to a square
+    """a copy stored sideways (its EXIF orientation lost) and one padded to a square
     with black bars were 106-130 bits from their photo by every hash, so neither split nor the
     audit paired them where the features disagree (as a turn makes them). Their turned or
     trimmed hash within ``hash_strict`` bits makes them near-duplicates, as a re-saved copy's
@@ -3541,7 +3541,7 @@ def test_the_audit_shows_each_step_of_seconds_after_hashing():
     nearest, grouping = "finding each image's nearest images and copies", "grouping the copies"
     assert shown.tasks == [nearest, "out-of-fold heads", f"{grouping} and finding outliers"]
     # the features' PCA before the first head: "out-of-fold heads: 0/5 (0%)" for 10 s
-    # (newcomer51) where it is one (64 dimensions here, more than 16)
+    # where it is one (64 dimensions here, more than 16)
     shown = TaskRecorder()
     find_issues(
         inv, features, np.ones(len(inv.items), dtype=bool), facts, AuditConfig(pca=16), shown
@@ -3869,7 +3869,7 @@ def test_apply_plan_refuses_a_relabel_beside_a_class_named_alike_but_for_case_an
 
 def test_photos_needed_lists_a_class_of_more_label_flags_first_when_both_are_recognised():
     """ "Most in need first" listed chandelier (1 flag, 40 of 41 recognised) before ketch (2 flags,
-    40 of 40): a share over 80% is no reason, so the flags decide (newcomer46)."""
+    40 of 40): a share over 80% is no reason, so the flags decide."""
     from objrec.photos_needed import class_needs
 
     labels = np.array([0] * 42 + [1] * 42)
@@ -3926,7 +3926,7 @@ def test_photos_needed_names_the_classes_with_few_or_unrecognised_photos_and_why
 def test_photos_needed_says_distinct_photos_as_photos_and_images_as_images():
     """12 images of ant in 3 distinct photos, 3 recognised, read "only 3 photos (add photos: 11
     or more); 3 of its 12 photos recognised ...; confused with bee (9 of its photos look like
-    it ...)": one class counted two ways under one word (review49b LOW 8)."""
+    it ...)": one class counted two ways under one word."""
     from objrec.photos_needed import class_needs
 
     labels = np.array([0] * 12 + [1] * 12)
@@ -4112,8 +4112,8 @@ def test_the_crop_search_keeps_every_images_crop_hashes_as_bits_not_signs():
 
 def test_a_pair_split_kept_together_as_copies_is_no_look_alike(tmp_path):
     """split kept anchor 0008 and 0017 (one drawing recoloured) together as duplicates alike by
-    their hashes; the audit called them look-alikes, "remove it only if it is the same picture"
-    (newcomer48 LOW 4). A look-alike pair that split pairs and its manifest groups together is a
+    their hashes; the audit called them look-alikes, "remove it only if it is the same picture".
+    A look-alike pair that split pairs and its manifest groups together is a
     near-duplicate pair; one the manifest does not group, or a file changed since, stays."""
     from objrec.audit import split_copies
     from objrec.dedup import Pair
@@ -4151,7 +4151,7 @@ def test_a_pair_split_kept_together_as_copies_is_no_look_alike(tmp_path):
 def test_removing_one_copy_keeps_the_label_a_person_settled_for_the_copy_kept(tmp_path):
     """reviewed.csv is keyed by content: an apply-plan removing one byte-identical copy of a
     picture (the audit's plan removes them by default) forgot the label a person settled for the
-    copy it kept, and the next audit asked again (review49a LOW 4)."""
+    copy it kept, and the next audit asked again."""
     from objrec.reviewed import read_reviewed
     from objrec.store import hash_file
 
@@ -4177,7 +4177,7 @@ def test_removing_one_copy_keeps_the_label_a_person_settled_for_the_copy_kept(tm
 @pytest.mark.slow
 def test_two_copies_settled_under_two_classes_are_warned_of_and_neither_kept(tmp_path, caplog):
     """A plan keeping both copies of one picture, in two classes, recorded one label as settled
-    (the later in path order) without a word (review49a LOW 4)."""
+    (the later in path order) without a word."""
     from objrec.reviewed import read_reviewed
 
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 1})
@@ -4200,7 +4200,7 @@ def test_apply_plan_reads_each_photo_once_and_its_manifest_holds_each_copys_sha2
 ):
     """apply-plan copied each photo of a split folder, then read the copy again for its SHA-256
     (a second full read of a folder larger than the page cache): it hashes the bytes it copies
-    now, the manifest's digests and the copies' times as before (review49a LOW 5)."""
+    now, the manifest's digests and the copies' times as before."""
     from objrec import applying
     from objrec.manifest import manifest_rows
 

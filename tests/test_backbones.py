@@ -91,7 +91,7 @@ def test_a_lite_body_takes_its_weights_file_tensors_without_drawing_or_copying_w
 def test_a_lite_body_s_own_state_dict_is_taken_as_its_weights(tmp_path, suffix):
     """``model.body.state_dict()`` of a Lite body (a fine-tuned run's blocks, kept) has every key
     under ``net.``, and ``--weights`` refused it: "it lacks 245 of the model's keys (e.g.
-    '_blocks.0._bn1.bias')" (review48a nit 6)."""
+    '_blocks.0._bn1.bias')"."""
     from safetensors.torch import save_file
 
     from objrec.bodies import fingerprint_module

@@ -139,7 +139,7 @@ def test_every_burst_lands_in_one_split_whatever_its_hash(tmp_path):
 
 @pytest.mark.slow
 def test_a_second_split_or_an_add_opens_no_photo_again_for_its_exif(tmp_path, monkeypatch):
-    """review47c MEDIUM 5: every split opened every photo again for its EXIF camera time (2.5 ms a
+    """every split opened every photo again for its EXIF camera time (2.5 ms a
     1600x1200 JPEG: 150 s of 60,000, the largest share of a warm split), and add every photo of
     the classes it adds to; now kept in the image facts store by content digest, as the image
     facts are: a photo is read once, and again only when its bytes change."""
@@ -173,8 +173,8 @@ def test_a_second_split_or_an_add_opens_no_photo_again_for_its_exif(tmp_path, mo
 @pytest.mark.slow
 def test_the_audit_reads_each_photo_s_camera_time_where_a_split_kept_it(tmp_path, monkeypatch):
     """The audit's bursts opened every photo again for its EXIF camera time on every audit, where
-    split and add keep it in the image facts store by content digest (review47c MEDIUM 5, left
-    in session 47): it reads them there, and keeps those it reads."""
+    split and add keep it in the image facts store by content digest: it reads them there, and
+    keeps those it reads."""
     from dataclasses import replace
 
     from objrec.audit import audit

@@ -960,7 +960,7 @@ def test_a_model_written_before_its_digest_was_recorded_loads_as_before(tmp_path
 def test_a_model_whose_seal_is_gone_from_a_header_naming_its_objrec_is_refused(trained_run):
     """A model whose header lost its SHA-256 key (one changed byte of it) loaded silently as an
     old objrec's, unchecked, and ``check`` called it "written before objrec recorded a file's
-    SHA-256", though its header names the objrec_version that wrote it, sealed (review48b LOW 4).
+    SHA-256", though its header names the objrec_version that wrote it, sealed.
     """
     from objrec import __version__
     from objrec.check_run import check_run

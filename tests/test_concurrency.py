@@ -156,7 +156,7 @@ def test_a_train_starting_while_a_command_probes_its_run_folder_is_not_refused(
 ):
     """predict, evaluate and serve probe a run with no model (is a train writing it?) with a
     shared lock held for microseconds; a train starting in that moment was refused as if
-    another train held the folder (review42). A lock let go within the probe's wait is waited
+    another train held the folder. A lock let go within the probe's wait is waited
     for; one held on is still refused."""
     import time
     import types

@@ -403,7 +403,7 @@ def test_a_second_check_or_one_after_a_split_hashes_and_decodes_no_unchanged_fil
 ):
     """check hashed and decoded every image on every run (10 min at 60,000 phone photos, in the
     loop of fixing a folder and checking it again), without the SHA-256s and image facts split
-    keeps in facts.sqlite (review47c LOW 6). It reads and fills them now: a second check of an
+    keeps in facts.sqlite. It reads and fills them now: a second check of an
     unchanged folder, and a first check after a split, hash and decode none of its files but the
     one that cannot be read (never kept) and one written since, and find the same problems."""
     import hashlib
@@ -436,7 +436,7 @@ def test_a_second_check_or_one_after_a_split_hashes_and_decodes_no_unchanged_fil
     assert check_folder(photos).to_json() == first
     assert sorted(p.name for p in opened) == ["broken.jpg", "img_00.jpg"]
     assert len(hashed) == 1  # img_00.jpg, written since
-    # the two decoded aside, each kept image's first bytes were read, HEIC decoding (review49a)
+    # the two decoded aside, each kept image's first bytes were read, HEIC decoding
     assert {Path(p).name for p in sniffed} <= {"broken.jpg", "img_00.jpg"}
 
 
@@ -463,7 +463,7 @@ def test_a_check_after_a_split_refuses_what_its_pixel_limit_refuses(tmp_path, mo
 @pytest.mark.slow
 def test_a_second_check_warns_of_a_damaged_exif_as_the_first_did(tmp_path, monkeypatch, caplog):
     """A second check of a folder reads what the first decoded from the image facts store, and
-    said nothing of the damaged EXIF data the first warned about (review of session 50, nit 4);
+    said nothing of the damaged EXIF data the first warned about;
     nor after a split, whose facts it read first. Each says what the first said, decoding nothing
     again (what a check kept before it kept the damage is decoded once more)."""
     import sqlite3
@@ -503,7 +503,7 @@ def test_a_first_check_decodes_in_worker_processes_as_split_measures_its_facts(
     tmp_path, monkeypatch
 ):
     """A first check decoded every image in its own process, where split measures the same
-    images in one worker process a core (session 49): about twice the wall time on 2 cores. It
+    images in one worker process a core: about twice the wall time on 2 cores. It
     decodes in split's worker processes now (``processes.each_file``): the same problems, in the
     same order, a tick of its progress per image, the too-large and unreadable ones (their
     errors sent back from the workers) said as before."""
@@ -637,7 +637,7 @@ def test_a_check_writes_again_the_last_use_of_what_it_read_an_hour_ago(tmp_path)
     """The facts store's tables refreshed a row's last use on three rules (a day for check's
     decodes, the files' SHA-256 and the camera times, an hour for the image facts), so `cache
     --prune --older-than 1` could forget what a check read 23 hours before: one rule now, an
-    hour (dedup.USE_REFRESH; review49a nit)."""
+    hour (dedup.USE_REFRESH)."""
     import sqlite3
     import time
 
@@ -669,7 +669,7 @@ def test_check_says_a_manifest_cut_mid_row_missing_or_short_of_rows(split_dir):
     manifest = split_dir / "manifest.csv"
     whole = manifest.read_bytes()
     assert not noted("manifest_damaged") and not noted("manifest_unlisted")
-    manifest.write_bytes(whole[:300])  # review51b M1: check said all was well
+    manifest.write_bytes(whole[:300])  # check said all was well
     (said,) = noted("manifest_damaged")
     assert "its last row is cut short" in said and "restore it from a copy" in said
     manifest.write_bytes(b"".join(whole.splitlines(keepends=True)[:2]))  # cut at a row's end

@@ -133,7 +133,7 @@ def test_demo_force_replaces_the_earlier_demos_predictions_figure(
 @pytest.mark.slow
 def test_the_short_help_says_where_the_samples_photos_are(capsys):
     """The README sends a user to `objrec demo --help` for the sample's folder, which only
-    --help-all showed (newcomer44)."""
+    --help-all showed."""
     from objrec.cli import main
     from objrec.cli.output import SAMPLE
 

@@ -181,7 +181,7 @@ def only_rank_0_logs_that_it_writes_the_run(ddp):
     """A script calling `train` under torchrun, logging at INFO: rank 1 logged 'trained RUN: best
     epoch N' and 'writing the run' too, though only rank 0 writes it; and every rank calibrated
     (the temperature, the unknown score's k-means: 'valid ECE' logged by each), though only rank
-    0's calibration is written (review48a LOW 2)."""
+    0's calibration is written."""
     lines = [line for line in ddp.stderr.splitlines() if line.startswith("rank ")]  # logged
     for words in ("trained ", "writing the run", "valid ECE"):
         said = [line.split(":")[0] for line in lines if words in line]

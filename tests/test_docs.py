@@ -315,7 +315,7 @@ def test_each_headline_figure_is_its_sections_and_each_page_quoting_it_says_the_
 
 def test_each_python_module_the_pages_run_is_installed_by_objrec_or_said_to_install():
     """README.md said `python -m build` writes a wheel, in a venv the README's commands made:
-    "No module named build" (readme42). Each `python -m MODULE` the pages show runs a module of the
+    "No module named build". Each `python -m MODULE` the pages show runs a module of the
     standard library, pip, objrec or a package objrec's pyproject.toml declares (extras too), or
     its paragraph says to `pip install` it."""
     project = (ROOT / "pyproject.toml").read_text()

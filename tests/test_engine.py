@@ -311,7 +311,7 @@ def test_an_ensembles_train_loss_is_that_of_its_averaged_prediction_as_the_valid
 def test_an_epochs_figures_leave_a_distributed_samplers_padding_out(members):
     """Under torchrun the DistributedSampler evens the ranks' shares by repeating images, and the
     epoch's training loss and accuracy counted the repeats: 21 images on 2 ranks gave a
-    training accuracy of 10 of 22 (review51a L2). Only the first ``counted`` images count now;
+    training accuracy of 10 of 22. Only the first ``counted`` images count now;
     the repeats still train, as DDP trains on them."""
     from objrec.engine import evaluate_loss, train_one_epoch
     from objrec.model import build_head

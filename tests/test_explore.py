@@ -402,8 +402,8 @@ def test_explore_shows_its_plots_being_drawn(tmp_path, split_dir):
 
 
 def test_one_huge_photo_does_not_move_the_size_explore_shows():
-    """ewer's "mean size" read 532 x 515 for 25 photos of about 300 pixels and one of 8000x6000
-    (newcomer48 nit 6): explore shows the median, kept beside the mean in size_stats.csv."""
+    """A "mean size" read 532 x 515 for 25 photos of about 300 pixels and one of 8000x6000:
+    explore shows the median, kept beside the mean in size_stats.csv."""
     import pandas as pd
 
     from objrec.explore import summarise_sizes

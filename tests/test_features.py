@@ -210,7 +210,7 @@ def test_stored_features_of_an_image_over_a_lower_pixel_limit_are_refused_unopen
     a lower ``OBJREC_MAX_PIXELS`` train, evaluate and predict used the stored features of an image
     that split, check and a run on an empty cache refuse as too large. Refused now, as a run on
     an empty cache refuses it, in its words: "19,200 pixels is over the limit" on a warm store,
-    "160x120 pixels" on a cold one (review of session 50, nit 2). No other file is opened than
+    "160x120 pixels" on a cold one. No other file is opened than
     the refused one, for its size; the row is kept for a higher limit."""
     from objrec import images
     from objrec.features import stored_tables
@@ -276,9 +276,8 @@ def test_a_row_whose_file_header_cannot_be_read_for_its_count_is_not_read_again(
     tmp_path, image_folder, monkeypatch
 ):
     """A row kept before the store kept each image's count has its file's header read once; one
-    whose header could not be read kept no count, and was read again on every run (review of
-    session 50, nit 3). That it could not be read is kept; the row is used, as a file that
-    cannot be read now keeps its rows."""
+    whose header could not be read kept no count, and was read again on every run. That it could
+    not be read is kept; the row is used, as a file that cannot be read now keeps its rows."""
     import sqlite3
 
     from objrec import images
@@ -317,7 +316,7 @@ def test_a_file_that_cannot_be_decoded_is_not_counted_as_computed(tmp_path, samp
 @pytest.mark.slow
 def test_a_copy_of_a_photo_on_a_cold_store_is_a_copy_not_from_the_store(tmp_path, samples):
     """A cold run with one photo copied said "31 images, 30 run through the pretrained network,
-    1 from the feature store" of a store that held nothing (review48a nit 5)."""
+    1 from the feature store" of a store that held nothing."""
     from objrec.distributed import SINGLE
     from objrec.train import frozen_pass_counts, table_counts
 
@@ -1346,7 +1345,7 @@ def test_check_split_and_train_refuse_the_same_jpegs_over_a_lower_pixel_limit(
     """check and split decode a JPEG at 64 pixels a side and counted its pixels at that scale,
     train at its backbone's (274 for the default): under a lower ``OBJREC_MAX_PIXELS`` check
     passed a 600x400 JPEG (150x100 at 1/4) that train refused (600x400, unreduced), and train's
-    warning said check lists it (session 50's review, LOW 1). A JPEG counts at one scale for
+    warning said check lists it. A JPEG counts at one scale for
     every command (``images.LIMIT_SIDE``): the same files refused, in the same words."""
     from objrec.check import check_folder
     from objrec.config import DEFAULT_BACKBONE

@@ -388,7 +388,7 @@ def test_train_json_says_a_fine_tuning_that_did_not_help_was_not_kept(capsys, tm
 def test_fine_tuning_short_of_the_head_s_loss_gives_back_the_untuned_weights(caplog):
     """Fine-tuning's epochs start from the untuned model's loss (fp32, as they run it); one that
     improved on that start without lowering the head's best (measured on the int8 body) is not
-    kept, and the model gets its untuned weights back (review48a LOW 3)."""
+    kept, and the model gets its untuned weights back."""
     import copy
 
     from objrec.finetune import finetune_start, finetune_told, unless_below_the_head
@@ -421,7 +421,7 @@ def test_a_fine_tuning_that_learns_nothing_is_not_said_to_lower_the_loss(
     """Fine-tuning had to beat the head's best loss, measured on the int8 body in bf16, while its
     epochs run the fp32 body in fp32: where the untuned fp32 model scores better, a fine-tuning
     that learns nothing was kept, the run's body switched to fp32, and the note said it "lowered
-    the best valid loss" (review48a LOW 3). Here the head's best reads 0.5 higher than its fp32
+    the best valid loss". Here the head's best reads 0.5 higher than its fp32
     model's, as another arithmetic could make it, and fine-tuning's learning rate is 1e-12."""
     import importlib
 

@@ -512,8 +512,8 @@ def test_a_deep_grey_scan_is_made_8_bit_without_float_copies(mode, most):
 @pytest.mark.parametrize("mode", ["I", "F"])
 def test_a_32_bit_grey_image_is_scaled_a_block_at_a_time_to_the_same_pixels(mode, monkeypatch):
     """A 581 KiB 32-bit TIFF of 9000 x 9000 pixels took serve 1.4 GB to decode: the whole image
-    in float64 and a mask of its numbers, 9 bytes a pixel traced by numpy on top of Pillow's 4
-    (review48b MEDIUM 2). Its rows are scaled a block at a time into 8-bit grey: 1 byte a pixel
+    in float64 and a mask of its numbers, 9 bytes a pixel traced by numpy on top of Pillow's 4.
+    Its rows are scaled a block at a time into 8-bit grey: 1 byte a pixel
     and a block, the same pixels as in one block (model_infer.py's copy stays exact)."""
     import tracemalloc
 
@@ -538,7 +538,7 @@ def test_a_32_bit_grey_image_is_scaled_a_block_at_a_time_to_the_same_pixels(mode
 )
 def test_a_limit_given_counts_the_memory_an_image_takes_to_decode(mode, cost):
     """serve's limit counted pixels: a 0.6 MB 32-bit TIFF within it took 1.4 GB to decode, an
-    RGBA PNG 1.0 GB, where an RGB one of the pixels took 0.36 GB (review48b MEDIUM 2). A limit
+    RGBA PNG 1.0 GB, where an RGB one of the pixels took 0.36 GB. A limit
     given counts RGB pixels' worth of the memory each kind takes to decode (the bytes a pixel
     measured by peak RSS); without one, objrec's own limit counts pixels, as before."""
     size = (64, 32)

@@ -153,9 +153,8 @@ def test_with_test_time_views_the_unknown_score_is_the_centre_views(score):
 
 def test_test_time_views_score_the_first_views_familiarity_alone(trained_once, monkeypatch):
     """``answer`` with test-time views (``serve --tta``, ``predict --tta`` of photos the store
-    lacks) scored the familiarity of all 4 views and read the first's alone (:meth:`decide`;
-    review51a L1). It scores the first's now, as the stored features' path does, and answers
-    the same."""
+    lacks) scored the familiarity of all 4 views and read the first's alone (:meth:`decide`). It
+    scores the first's now, as the stored features' path does, and answers the same."""
     import objrec.inference
 
     recognizer = Recognizer.load(trained_once)

@@ -142,7 +142,7 @@ def test_a_row_labelled_unknown_in_any_case_is_left_out(tmp_path):
 
 
 def test_rows_labelled_unknown_are_counted_apart_and_get_no_hint_to_label_them(tmp_path):
-    """loop44: two strangers the run had answered stapler and pagoda, labelled unknown by the
+    """two strangers the run had answered stapler and pagoda, labelled unknown by the
     reviewer, were said as "4 answered unknown" beside two the run answered unknown, with "write
     a class in its label column to add one": the reviewer had written one. A row labelled
     unknown is counted as such, and the hint is given only for rows no one labelled."""

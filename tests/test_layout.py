@@ -263,7 +263,7 @@ def heading_anchors(page: Path) -> set[str]:
 
 
 def test_every_link_of_the_readme_and_docs_reaches_its_page_and_heading():
-    """readme39: docs/export.md linked benchmarks/README.md's export-check section by an anchor its
+    """docs/export.md linked benchmarks/README.md's export-check section by an anchor its
     heading no longer gave (the heading had gained its date): the link opened the page's top."""
     root = SRC.parents[1]
     pages = [root / "README.md", *(root / "benchmarks").glob("*.md"), *(root / "docs").glob("*.md")]

@@ -100,7 +100,7 @@ def test_precision_recall_f1_match_scikit_learn():
 def test_a_class_never_answered_has_no_precision_and_no_part_in_the_averages_of_it():
     """A class never answered showed precision 0.000, read as "every answer of it was wrong"
     where there was none, and pulled the macro precision down (a tiny run's first evaluation:
-    green never answered, macro precision 0.500; review51a L3). Its precision is undefined (NaN:
+    green never answered, macro precision 0.500). Its precision is undefined (NaN:
     null in JSON, "-" in the tables), out of the macro and weighted precision, as scikit-learn's
     ``zero_division=np.nan``; its F1 is 0, as its recall is."""
     metrics = pytest.importorskip("sklearn.metrics")
@@ -186,7 +186,7 @@ def test_the_mean_class_top1_averages_the_classes_present_not_every_class_taught
 
 def test_the_per_class_columns_counted_at_once_equal_the_loop_over_classes():
     """per_class_table, mixed_pairs and plots.confused_order without a loop over the classes or
-    their pairs (review47b LOW 4: 29.5 s at 1,000 classes) give what the loops gave, on a random
+    their pairs (29.5 s at 1,000 classes) give what the loops gave, on a random
     case with tied logits (a tie for the top, and ties for the commonest confusion), a class
     without images and 32 classes (more than confused_order's 30); the loss to float32's
     rounding (the loop averaged in float32, now each class sums in float64)."""
@@ -221,7 +221,7 @@ def test_the_per_class_columns_counted_at_once_equal_the_loop_over_classes():
 def test_an_exact_tie_is_one_answer_in_every_figure_and_table():
     """top-1 took topk's answer (the last tied class on a CPU), recall, the confusion matrix and
     most_confused_with argmax's (the first), so 4 images of b tied between a and b were 100%
-    right in top-1 and 0% in recall (review47b LOW 5); predictions.csv said b. One rule now."""
+    right in top-1 and 0% in recall; predictions.csv said b. One rule now."""
     logits = torch.tensor([[0.0, 0.0, -5.0, -5.0, -5.0, -5.0, -5.0]] * 4).log_softmax(1)
     labels, classes = torch.tensor([1, 1, 1, 1]), list("abcdefg")
     result = summarize_logits(logits, labels, classes)

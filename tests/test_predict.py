@@ -45,7 +45,7 @@ def test_predict_s_progress_moves_during_a_folder_of_20_photos(tmp_path, trained
     reporter = TaskRecorder()
     results = predict(trained_run, photos, reporter=reporter)
     assert len(results) == 20 and all(r.error is None for r in results)
-    # after the model's file was read, seconds too; what it does named (newcomer51)
+    # after the model's file was read, seconds too; what it does named
     ready = "getting the model ready: preparing how photos are resized and normalised"
     assert reporter.tasks == ["loading the model", ready, "predicting"]
     assert reporter.totals["loading the model"] is None and reporter.totals[ready] is None
@@ -56,7 +56,7 @@ def test_predict_s_progress_moves_during_a_folder_of_20_photos(tmp_path, trained
 def test_getting_an_int8_model_ready_names_openvino_s_compile_once_per_cache_folder(
     tmp_path, trained_run
 ):
-    """newcomer51: a share recipient's first predict said "getting the model ready" for 18 s,
+    """a share recipient's first predict said "getting the model ready" for 18 s,
     not what it did. For a body OpenVINO runs, it names OpenVINO compiling the 8-bit networks,
     once per cache folder, and the next predict loading what it compiled."""
     pytest.importorskip("openvino")
@@ -335,7 +335,7 @@ def test_predict_explain_makes_no_folder_when_no_image_can_be_read(trained_run, 
 
 def test_no_input_to_predict_is_said_without_reading_the_model(trained_run, tmp_path, monkeypatch):
     """`objrec predict run missing.jpg` built the model (seconds: 6 s at a load of 8) before
-    saying "missing.jpg: no such file or folder" (newcomer45), and then still imported PyTorch
+    saying "missing.jpg: no such file or folder", and then still imported PyTorch
     and read the checkpoint (its SHA-256) first. With no input it can predict, the model file is
     not read: the same answers, the same table; a folder that is no run, or a threshold that is
     not a number, is still the first error, and a damaged model is said once there is an image."""
@@ -913,7 +913,7 @@ def test_predict_s_threshold_line_says_how_many_validation_images_the_run_s_own_
     assert capsys.readouterr().out.splitlines()[1] == (
         "unknown below familiarity 0 (a typical validation image scores 1): the run's own "
         "threshold, chosen on only 36 validation images, under 100, so it is shaky: clear photos "
-        "of your classes may come out unknown"  # what steadies it is train's to say (newcomer46)
+        "of your classes may come out unknown"  # what steadies it is train's to say
     )
 
 
@@ -1236,7 +1236,7 @@ def test_mixed_pairs_rows_that_name_no_two_classes_are_passed_over(trained_run):
 
 
 def test_a_pair_is_named_on_real_evidence_and_only_beside_a_real_probability():
-    """review41: crocodile and crocodile_head were named for every answer of either on one
+    """crocodile and crocodile_head were named for every answer of either on one
     mistake each way (1 and 1 of 10), and beside "crocodile 100%". A pair is named now when each
     class's images were taken for the other at least twice and 5% of them, and only to an answer
     that gives the partner 5% or more among its top-k."""

@@ -97,7 +97,7 @@ def test_making_the_int8_body_counts_its_steps(tmp_path, split_dir, tiny):
     8-bit (int8) copy" for about 40 s with no share done nor time left (a task of no total): it
     counts each batch of calibration images read, the fp32 graph, the preparation, each
     calibration batch and the int8 graph written. The images were read before it began, so that
-    its time said 4m02s where train's summary said 286 s (newcomer44, at a load of 16)."""
+    its time said 4m02s where train's summary said 286 s (at a load of 16)."""
     body, data = tiny
     samples = scan_class_folder(split_dir / "train").samples[:10]  # 3 batches of at most 4
     shown = StepRecorder()
@@ -106,7 +106,7 @@ def test_making_the_int8_body_counts_its_steps(tmp_path, split_dir, tiny):
     assert shown.done[QUANTIZING] == 18
     # the int8 graph written, one call of ONNX Runtime as long as about 10 calibration batches,
     # counts for 10 steps: counted as one, the bar sat at 34/35 "about 5s left" for 35 s; it
-    # sat at 34/44 for 15 to 40 s with nothing said (session 49), and at 4/44 for 19 s before
+    # sat at 34/44 for 15 to 40 s with nothing said, and at 4/44 for 19 s before
     # the first batch: each part says what it does as it begins, the calibration graph counts
     assert WRITE_STEPS == 10
     assert shown.steps[QUANTIZING] == [
@@ -134,7 +134,7 @@ def test_ctrl_c_in_the_int8_copy_says_how_far_it_got_and_that_it_starts_over(
 ):
     """Ctrl-C in a first train's int8 copy said "nothing of the run was saved, and no features
     of its images were stored or found yet": not that the copy (its longest step, 55 s in)
-    starts over, nor that it is made once per cache folder (newcomer48 MEDIUM 1)."""
+    starts over, nor that it is made once per cache folder."""
     import objrec.quantize
 
     def stopped(fp32_path, out, batches, config, advance, say):
@@ -556,7 +556,7 @@ def test_resuming_an_int8_run_whose_weights_file_changed_names_it_before_quantiz
     tmp_path, split_dir, monkeypatch
 ):
     """The resume quantized the new weights (72.7 s for the default body), then blamed "an
-    earlier objrec (or onnxruntime)" (review48a LOW-MEDIUM 1)."""
+    earlier objrec (or onnxruntime)"."""
     weights = tiny_weights(tmp_path / "w.safetensors", 1.01)
     config = TrainConfig(backbone="tiny_test", epochs=2, precision="int8", weights=str(weights))
     recipe = importlib.import_module("objrec.train")

@@ -54,7 +54,7 @@ def test_apply_plan_remembers_the_labels_its_rows_settled_and_the_earlier_ones(t
 
 
 def test_only_a_plan_s_rows_about_the_label_and_a_person_s_own_settle_a_label(tmp_path):
-    """review47a LOW 6: every keep of an applied plan went into reviewed.csv, the audit's keeps of
+    """every keep of an applied plan went into reviewed.csv, the audit's keeps of
     outliers, look-alikes and a near-duplicate group's first too, which most apply untouched; the
     next audit then kept such an image's label as settled, and an outlier is often a wrong
     label. A relabel, a keep of a label flag (to review) and a person's own row settle it."""
@@ -141,7 +141,7 @@ def settled_result(data: Path) -> AuditResult:
 def test_the_audits_summary_says_the_settled_flags_apart_from_the_likely_wrong_labels(
     tmp_path, capsys, monkeypatch
 ):
-    """readme39: after apply-plan the audit's summary listed '1 likely wrong label ...:
+    """after apply-plan the audit's summary listed '1 likely wrong label ...:
     test/butterfly/image_0012.jpg', a photo the plan kept as an earlier plan settled it: a
     newcomer read the review as ignored. The terminal and --json count and list it apart."""
     import json
@@ -176,8 +176,8 @@ def test_apply_plan_says_where_it_remembers_the_settled_labels(tmp_path, capsys)
     assert said.startswith(
         f"every row of {plan} says keep, so nothing was moved or left out: copied 10 images into "
         f"{tmp_path / 'fixed'} as they are in {data}, which is unchanged "
-    )  # readme40: a plan left all keep was said to hold "the labels your plans settled"
-    assert (  # which label: "the 1 label" left the user to guess (newcomer47)
+    )  # a plan left all keep was said to hold "the labels your plans settled"
+    assert (  # which label: "the 1 label" left the user to guess
         f"{tmp_path / 'fixed' / 'reviewed.csv'} remembers the 1 label your plans kept or changed "
         "(train/ant/ant_0.png as ant): an audit of it keeps each instead of suggesting its "
         "relabel again"
@@ -191,8 +191,7 @@ def test_apply_plan_says_where_it_remembers_the_settled_labels(tmp_path, capsys)
 
 def test_apply_plan_says_it_changed_validation_images_as_it_says_test_ones(tmp_path, capsys):
     """Removing a test and a valid image said "1 test image changed (1 removed)" alone: the
-    valid change, which moves the next train's early stopping and threshold, went unsaid
-    (newcomer47)."""
+    valid change, which moves the next train's early stopping and threshold, went unsaid."""
     from objrec.cli import main
 
     data, plan = split_folder(tmp_path / "data"), tmp_path / "plan.csv"
@@ -307,7 +306,7 @@ def test_a_row_naming_a_file_but_for_its_accent_encoding_is_remembered_as_settle
 
 @pytest.mark.slow
 def test_photos_needed_counts_a_settled_label_as_its_classs_photo_not_a_flag(tmp_path):
-    """loop44: after apply-plan kept an anchor the audit took for a pizza, the next audit said
+    """after apply-plan kept an anchor the audit took for a pizza, the next audit said
     "0 likely wrong labels, 1 label settled by your earlier plans", then listed anchor among the
     classes to photograph for "1 label flagged as likely wrong". A settled label is its class's
     photo: counted with the class's photos, recognised or not, never as a flag."""

@@ -223,7 +223,7 @@ def test_a_wrong_path_or_method_is_a_json_error_that_keeps_its_headers(client):
     the path takes (its ``Allow`` header, which HTTP requires)."""
     missing = client.get("/nothing")
     assert missing.status_code == 404 and missing.json() == {"error": "Not Found"}
-    wrong = client.get("/predict")  # it said only "Method Not Allowed" (newcomer50)
+    wrong = client.get("/predict")  # it said only "Method Not Allowed"
     assert wrong.status_code == 405 and wrong.json() == {
         "error": "/predict takes POST requests, not GET: send the image in a POST, as curl -F "
         "file=@photo.jpg sends it"
@@ -476,7 +476,7 @@ def test_an_upload_over_the_limit_is_refused_with_or_without_its_length(client, 
 
 def test_an_upload_refused_by_its_content_length_is_one_line_in_the_log_too(client, caplog):
     """An upload refused by its Content-Length alone had the operator's warning and no line of
-    its own, where one refused once read has both (review50b nit 9)."""
+    its own, where one refused once read has both."""
     too_big = png_bytes() + b"\x00" * 300_000
     with caplog.at_level("INFO", logger="objrec.serve.events"):
         answer = client.post("/predict", files={"file": ("big.png", too_big, "image/png")})
@@ -1778,7 +1778,7 @@ def test_an_upload_whose_client_closed_the_connection_is_logged_not_answered(
     client, monkeypatch, caplog
 ):
     """serve decoded and answered uploads whose clients had given up (12 of 12 after curl's
-    --max-time 2), and logged them as answered (review48b MEDIUM 3). At its turn, an upload whose
+    --max-time 2), and logged them as answered. At its turn, an upload whose
     client closed the connection (ASGI's http.disconnect) is not decoded, and the log says so."""
     from objrec import serve_predict
 
@@ -1895,7 +1895,7 @@ def test_serves_default_runtime_that_cannot_make_its_graph_says_pytorch_serves_w
 ):
     """serve runs ONNX Runtime unless told otherwise: a graph it could not make (a cache folder
     it cannot write) stopped it in a sentence that named no way on, though the user asked for
-    no ONNX Runtime and --runtime torch serves (review48b LOW 6). Asked for, onnx says only why."""
+    no ONNX Runtime and --runtime torch serves. Asked for, onnx says only why."""
     from objrec import inference
     from objrec.errors import ObjrecError
     from objrec.serve_model import load_recognizer
@@ -1921,7 +1921,7 @@ def test_a_server_process_keeps_open_at_most_half_the_connections_it_may_open_fi
     monkeypatch,
 ):
     """uvicorn's default is no limit: a flood of connections (slow clients, which uvicorn never
-    times out) took every file the process may open (review48b LOW 7). Past half of them uvicorn
+    times out) took every file the process may open. Past half of them uvicorn
     answers 503 at once, and the server can still open its own files."""
     import resource
 

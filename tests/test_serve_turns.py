@@ -16,8 +16,8 @@ async def gone() -> bool:
 
 def test_an_upload_whose_client_has_gone_is_not_answered_at_its_turn():
     """serve decoded and answered uploads whose clients had given up (12 of 12 after curl's
-    --max-time 2), waiting in the executor's queue, and logged them as answered (review48b
-    MEDIUM 3). At its turn, an upload whose client closed the connection is not answered."""
+    --max-time 2), waiting in the executor's queue, and logged them as answered. At
+    its turn, an upload whose client closed the connection is not answered."""
     turns, answered = Turns(1), []
 
     async def upload(name, client_gone):

@@ -187,7 +187,7 @@ def mixed_while_replaced(served, read) -> list:
 def test_the_model_served_and_its_mark_are_read_together_while_it_is_replaced(served):
     """``/predict`` sends which model answered in a header; it read the mark, then the model, so
     a reload between the two sent the new model's answer under the old model's mark, and the
-    page drew it against the old model's unknown line (review39 #9). A thread replaces the model
+    page drew it against the old model's unknown line. A thread replaces the model
     again and again (switching threads every microsecond) while ``now`` is read."""
 
     def read(served):
@@ -200,7 +200,7 @@ def test_the_model_served_and_its_mark_are_read_together_while_it_is_replaced(se
 def test_info_says_the_model_of_its_mark_while_it_is_replaced(served):
     """``/info`` read the mark with the model, then the load and checkpoint times apart, so a
     reload between them said the new model's times under the old model's mark, and the page,
-    seeing no new mark after, kept them (review39b). ``now`` reads them together."""
+    seeing no new mark after, kept them. ``now`` reads them together."""
 
     def read(served):
         recognizer, mark, info = served.now()

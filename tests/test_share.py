@@ -241,7 +241,7 @@ def test_the_card_quotes_the_evaluations_of_the_model_shared(run, tmp_path):
 def test_the_card_quotes_no_evaluation_of_the_models_own_training_images(run, tmp_path):
     """`evaluate R4 S4 --split train` warned that its 40 images were the run's own training
     images, but the card quoted "On the train split (40 images): top-1 80.00%" beside the test
-    split's 50.00%, and eval-valid's worst classes under "test photos" (review49b MEDIUM 2).
+    split's 50.00%, and eval-valid's worst classes under "test photos".
     The unquoted line comes last: it came between the results it does not belong with."""
     digest = model_digest(run)
     for name, seen in [("eval-train", {"train": 12, "valid": 0}), ("eval-valid", {"valid": 12})]:
@@ -573,7 +573,7 @@ def test_many_entries_left_out_are_counted_by_file_not_dumped():
 
 
 def test_the_card_says_how_many_photos_of_untaught_things_were_answered_unknown():
-    """loop44: run2 was evaluated with --unknown on 43 photos of pyramids (3 still got a class at
+    """run2 was evaluated with --unknown on 43 photos of pyramids (3 still got a class at
     the kept threshold), but the card shared said only which share of the test photos got a
     class: nothing told the recipient how it answers things it was never taught. The folder
     (a path of this machine) stays out."""
@@ -597,7 +597,7 @@ def test_the_card_says_how_many_photos_of_untaught_things_were_answered_unknown(
 def test_the_card_quotes_no_share_answered_at_a_threshold_no_longer_used(run, tmp_path):
     """evaluate --unknown U --keep-threshold measured eval-test at the run's own threshold, then
     kept a stricter one: the card quoted the share of images given a class at the first beside
-    "Kept since: 0.3" (review47b MEDIUM 1); what holds at any threshold is still quoted."""
+    "Kept since: 0.3"; what holds at any threshold is still quoted."""
     fake_evaluation(run, "eval-test", model_digest(run))
     keep_threshold(run, 0.3, {"unknown": None, "evaluated": None})
     share_run(run, tmp_path / "ours")
@@ -609,7 +609,7 @@ def test_the_card_quotes_no_share_answered_at_a_threshold_no_longer_used(run, tm
 def test_the_card_says_the_test_split_held_a_class_the_model_was_not_taught(run, tmp_path):
     """After `add` brought in a class, and before the retrain, the card quoted "On the test split
     (47 images): top-1 76.60%" with no word of the 22 ketch images left out of it, which evaluate
-    warns of (review47b LOW 6)."""
+    warns of."""
     fake_evaluation(run, "eval-test", model_digest(run))
     metrics = json.loads((run / "eval-test" / "metrics.json").read_text())
     metrics |= {"untaught_classes": {"ketch": 22}, "untaught_unknown": 20, "unknown_threshold": 0.2}
@@ -627,7 +627,7 @@ def test_a_damaged_summary_is_refused_as_the_runs_record_not_called_a_bug(
     run, tmp_path, capsys, text
 ):
     """share of a run whose summary.json a user or a crash broke said "an error objrec did not
-    expect, a bug: JSONDecodeError" (review50b MEDIUM 1): it names the file, says the model is
+    expect, a bug: JSONDecodeError": it names the file, says the model is
     sound and what to do, and writes nothing."""
     (run / "summary.json").write_text(text)
     assert main(["share", str(run), str(tmp_path / "out")]) == 1

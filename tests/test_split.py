@@ -170,7 +170,7 @@ def test_non_empty_output_is_refused_unless_forced(tmp_path, image_folder, known
 
 def test_a_run_folder_is_refused_as_a_splits_output_even_forced(tmp_path, image_folder):
     """`split SRC RUN --force` wrote train/ valid/ test/ beside the run's model, which add, check
-    and evaluate then took for the run (review49a LOW 3)."""
+    and evaluate then took for the run."""
     run = tmp_path / "run"
     run.mkdir()
     header = json.dumps({"__metadata__": {"objrec": "{}"}}).encode()
@@ -647,8 +647,8 @@ def test_a_photo_cropped_between_the_crop_hashes_scales_is_kept_with_it(tmp_path
 def test_a_letterboxed_and_a_sideways_copy_never_cross_splits(tmp_path):
     """A copy padded to a square with black bars (a dataset's letterbox) and one stored sideways,
     its EXIF orientation lost, moved the whole hash 106-130 bits and every crop hash 74-112 from
-    their photo: each had a group of its own, and seeds put them in train with the photo in test
-    (review47c). The hash of each image turned and of it with its flat border trimmed keeps
+    their photo: each had a group of its own, and seeds put them in train with the photo in test.
+    The hash of each image turned and of it with its flat border trimmed keeps
     them with it."""
     from PIL import ImageOps
 
@@ -1507,7 +1507,7 @@ def test_a_groups_file_that_joins_nothing_says_why(tmp_path, image_folder, known
 def test_a_groups_file_naming_its_photos_by_absolute_path_or_dot_slash_keeps_its_group(
     tmp_path, image_folder, known_facts
 ):
-    """review47c HIGH: rows naming photos by absolute path (as ``find "$PWD/photos"`` writes them)
+    """rows naming photos by absolute path (as ``find "$PWD/photos"`` writes them)
     or as ``./red/img_00.jpg`` were passed over unsaid ("kept 0 groups"), and the site's photos
     spread over the splits; a row naming a file outside the source folder was passed over too
     (``/etc/passwd``), now refused naming its line. One of a class the split leaves out is still
@@ -2005,7 +2005,7 @@ def test_a_copy_left_in_its_class_is_no_change_of_class():
 def test_like_says_a_class_renamed_merged_or_gone_in_one_line_each(tmp_path):
     """After one rename and one merge, `split --like` listed "73 images changed class since
     data: chair/IMG_1248.JPG (was windsor_chair), ..." one by one, and "26 images of data are no
-    longer in photos2" did not name lamp, the class deleted (newcomer49). One line per class."""
+    longer in photos2" did not name lamp, the class deleted. One line per class."""
     from types import SimpleNamespace
 
     from objrec.cli.data import class_change_lines, like_line
@@ -2180,7 +2180,7 @@ def moved(before, after):
 
 @pytest.mark.slow  # 0.6 s: 80 placements
 def test_a_photo_added_to_one_class_moves_no_photo_of_another():
-    """review47c MEDIUM 3: one shuffle was drawn class after class, so one photo added to class a
+    """one shuffle was drawn class after class, so one photo added to class a
     moved 2 to 15 of 20 photos of every class after it (seeds 1-3); a ``split --force`` after a
     fix moved test photos of untouched classes into train. Each class's groups now take their
     own seeded order (``placing_order``): the photo moves only what it pushes across a split's
@@ -2238,7 +2238,7 @@ def test_a_class_without_groups_is_split_in_its_own_seeded_order():
 def test_a_class_of_two_groups_another_placed_is_not_said_to_be_placed_by_the_rule():
     """The sentence was derived from where the groups ended (train and test), not from the rule:
     a class whose groups ``--like`` kept (the larger in test) was said to have "the larger group
-    in train" (review40). Now only the classes the rule placed."""
+    in train". Now only the classes the rule placed."""
     from objrec.split_result import split_warnings
 
     files, keys = placing_keys({"a": 10, "b": 12}, [{"a": 6}, {"a": 4}])
@@ -2452,7 +2452,7 @@ def test_class_folders_one_level_too_deep_are_refused_naming_the_folder_to_give(
 
 
 def test_a_folder_laid_out_as_train_val_test_is_refused_saying_what_to_do(tmp_path):
-    """review47c HIGH: a downloaded dataset's train/ val/ test/, each of class folders, without
+    """a downloaded dataset's train/ val/ test/, each of class folders, without
     objrec's manifest, was split into three classes, train, val and test, exit 0; now refused
     before any image is read, naming its split folders and classes and what to do. Empty .png
     files: nothing decodes."""
@@ -2625,7 +2625,7 @@ def test_a_second_split_reads_no_unchanged_file_again(tmp_path, image_folder, mo
 def test_like_shows_its_hashing_of_the_earlier_split_as_it_goes(tmp_path, image_folder):
     """`split --like OLD` hashed every image of OLD before any bar moved (a full read of a split
     the feature store had not seen: tens of minutes at 60,000 phone photos): on_like is told
-    each one (review49a LOW 6)."""
+    each one."""
     from objrec.store import FeatureStore, store_dir
 
     split_folder(image_folder, tmp_path / "data", seed=0)

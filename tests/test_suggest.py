@@ -87,7 +87,7 @@ def test_equally_informative_images_go_least_familiar_first():
 
 
 def test_images_tied_in_informativeness_are_said_to_tie_and_close_ones_told_apart():
-    """7 of 8 rows said "informativeness 1.00" in an order that said nothing (newcomer45): rows
+    """7 of 8 rows said "informativeness 1.00" in an order that said nothing: rows
     that tie are marked (``tied``, in suggestions.csv and --json too) and their order explained;
     those that differ but read the same in 2 decimals are shown in 4."""
     from objrec.suggest import tie_lines, worth_words
@@ -222,7 +222,7 @@ def test_a_folder_of_only_unknown_images_is_said_so_beside_the_same_ranking(
     assert "red.png" in ranked[-1]  # an unknown image comes first, however sure its top class
     assert all("informativeness 1.00 (tied): answered unknown" in line for line in ranked[:-1])
     tie = "ranks 1 and 2 tie at informativeness 1.00: among them, the image least like those"
-    assert any(line.startswith(tie) for line in lines)  # an order that said nothing (newcomer45)
+    assert any(line.startswith(tie) for line in lines)  # an order that said nothing
     page = (tmp_path / "s" / "suggestions.html").read_text()
     assert page.count("answered unknown (familiarity") == 2 and "informativeness" in page
     assert any("board_" in line for line in lines) and any("red.png" in line for line in lines)
@@ -358,7 +358,7 @@ def test_the_runs_own_training_images_are_left_out_and_said(
     trained_run, split_dir, tmp_path, capsys
 ):
     """An add copies its photos, so the folder a user suggests from may still hold photos the
-    run trained on: they were ranked as if unlabelled (loop44: third of the list)."""
+    run trained on: they were ranked as if unlabelled (third of the list)."""
     folder = tmp_path / "inbox"
     folder.mkdir()
     trained = sorted((split_dir / "train").rglob("*.png"))[:2]

@@ -32,7 +32,7 @@ def test_augment_none_trains_on_the_centre_view_alone(tmp_path, split_dir):
 @pytest.mark.slow
 def test_a_pass_of_one_batch_is_named_once_with_its_images_in_trains_line(tmp_path, split_dir):
     """A log said "valid features: 11 images, one batch ..." and then "valid features: 11
-    images, 11 run through ..." (newcomer47): train says a table's images once its pass ends,
+    images, 11 run through ...": train says a table's images once its pass ends,
     so a pass of one batch is the step "valid features" alone."""
     from objrec.train import prepare
 
@@ -80,7 +80,7 @@ def test_under_ddp_an_epochs_training_figures_count_each_image_once(
 ):
     """The DistributedSampler evens the ranks' shares by repeating images, and the epoch's
     training loss and accuracy counted the repeats: 21 images on 2 ranks gave a training
-    accuracy of 10 of 22 (review51a L2). On 4 ranks 18 images are 20 places: ranks 2 and 3 each
+    accuracy of 10 of 22. On 4 ranks 18 images are 20 places: ranks 2 and 3 each
     train on one image twice, and count it once."""
     import torch
 
@@ -192,7 +192,7 @@ def test_bf16_is_refused_under_torchrun_and_a_forced_precision_is_kept():
 def test_a_torchrun_rank_takes_rank_0_s_precisions_and_engine(monkeypatch):
     """Each rank settled ``auto`` itself (its own CPU's instructions, its own engine installed),
     though the body's precision and engine are part of the store's key: two ranks settling
-    differently look up and write different spaces (review48a LOW 2)."""
+    differently look up and write different spaces."""
     import torch
 
     from objrec.distributed import World
@@ -358,7 +358,7 @@ def test_train_warns_at_its_start_of_a_class_of_one_training_image_in_split_s_wo
     tmp_path, split_dir, monkeypatch, caplog
 ):
     """check and split warned of a class of 1 training image, train said nothing, and the user
-    who skipped their warnings met it when evaluate stumbled on that class (newcomer47): train
+    who skipped their warnings met it when evaluate stumbled on that class: train
     says it too, before the frozen pass, in the words split uses."""
     for path in sorted((split_dir / "train" / "blue").iterdir())[1:]:
         path.unlink()
@@ -380,7 +380,7 @@ def test_train_warns_at_its_start_of_a_class_of_one_training_image_in_split_s_wo
 def test_train_says_in_plain_words_what_runs_in_which_arithmetic(tmp_path, split_dir):
     """Its first lines said 'frozen body in fp32 (asked for)' and 'head trains in bf16', words a
     newcomer does not know; the short names stay, after the plain words, as the options spell
-    them. newcomer45 asked for --precision fp32, read "the new head trains in ... (bf16)" and
+    them. A user who asked for --precision fp32, read "the new head trains in ... (bf16)" and
     wondered whether fp32 took: a bf16 head's weights are kept in fp32, and it says so."""
     from objrec.distributed import SINGLE
     from objrec.train import RunRequest, open_run
@@ -396,7 +396,7 @@ def test_train_says_in_plain_words_what_runs_in_which_arithmetic(tmp_path, split
 
 
 def test_train_says_the_default_bodys_three_networks_in_the_plural():
-    """readme39: train said "the pretrained network, kept as it is, runs in ..." and "run
+    """train said "the pretrained network, kept as it is, runs in ..." and "run
     through the pretrained network" of the default body, three networks (a feature ensemble)."""
     from objrec.backbones import network_words
     from objrec.config import DEFAULT_BACKBONE
@@ -441,7 +441,7 @@ def test_train_says_that_an_int8_body_in_openvino_exports_otherwise_only_with_v(
         _, _, _, settled = open_run(
             split_dir, tmp_path / "run", config, RunRequest(), notes, SINGLE
         )
-        # at the start, it was the first line a Python user logging at INFO read (newcomer49)
+        # at the start, it was the first line a Python user logging at INFO read
         assert EXPORT_IN_OPENVINO not in caplog.messages
         log_seconds({"total": 1.0}, 0.1, SINGLE, settled)
     assert not any("ONNX Runtime" in note for note in notes.notes)
@@ -572,8 +572,8 @@ def test_under_torchrun_only_rank_0_takes_back_the_run_folder(tmp_path, split_di
 
 def test_under_torchrun_only_rank_0_checks_the_folder_for_strict(tmp_path, split_dir, monkeypatch):
     """`torchrun --nproc-per-node 2 -m objrec train --strict` ran `objrec check` on every rank:
-    each opened every file with a worker per core, all writing the same facts.sqlite (review51a
-    M1). Rank 1 takes rank 0's verdict and refuses with the same sentence."""
+    each opened every file with a worker per core, all writing the same facts.sqlite.
+    Rank 1 takes rank 0's verdict and refuses with the same sentence."""
     from contextlib import contextmanager
 
     import torch
@@ -1109,7 +1109,7 @@ def test_a_forced_run_on_a_full_disk_keeps_the_earlier_run_whole(
 
 def test_a_resume_on_another_data_folder_names_the_one_it_started_on(tmp_path):
     """`train data2 --resume runc`, runc started on data: it suggested --force, which throws the
-    interrupted run away; the likelier mistake is the folder (review51b L5). The same folder
+    interrupted run away; the likelier mistake is the folder. The same folder
     whose classes changed is still told to start over."""
     from types import SimpleNamespace
 

@@ -156,7 +156,7 @@ def pinned_views(folder) -> str:
 @pytest.mark.slow
 def test_the_centre_and_test_time_views_make_the_pixels_pinned(tmp_path):
     """The store keys the centre and test-time views' rows by their names alone
-    (``views.ViewSpec.key``, review46 finding 3): a change to how they frame or resize an image
+    (``views.ViewSpec.key``): a change to how they frame or resize an image
     (``transforms.reframed_size``, ``resize_short_side``, ``draft_size``, a crop) served every
     user's rows of the old pixels unless ``images.PIXEL_RULES`` changed too, and no test failed
     (``reframed_size``'s ``/ 0.875`` made ``/ 0.85`` here: the reframed views of "whole" move by

@@ -213,7 +213,7 @@ def test_evaluate_unknown_reads_the_reviewed_table_add_labels_reads(
 def test_the_validation_images_are_grouped_only_when_they_offer_a_stricter_threshold(
     trained_run, monkeypatch
 ):
-    """``valid_images`` grouped the validation images' near-duplicates (review41, thresh41)
+    """``valid_images`` grouped the validation images' near-duplicates
     before knowing whether a stricter threshold exists, though only that threshold's silenced
     classes count their photos: 9 validation images offer none (95% of them rejects none)."""
     from objrec.config import EvaluateConfig
@@ -392,7 +392,7 @@ def stricter_metrics(threshold, recommended=True):
 def test_a_stricter_threshold_is_offered_and_kept_by_one_rule():
     """evaluate shows a stricter threshold, and --keep-threshold keeps it, when it catches more of
     the unknown images than the run's (``kept.stricter_offered``), kept only when recommended
-    too: the rule was spelled in cli/evaluation and kept apart (review49b nit 12)."""
+    too: the rule was spelled in cli/evaluation and kept apart."""
     from objrec.kept import recommended_threshold, stricter_offered
 
     offered = stricter_metrics(0.3)
@@ -553,7 +553,7 @@ def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
 
 
 def test_keep_threshold_says_an_export_in_the_run_still_answers_by_its_own(tmp_path):
-    """loop44: `export run2`, then `evaluate run2 ... --keep-threshold` kept 0.18 and said
+    """`export run2`, then `evaluate run2 ... --keep-threshold` kept 0.18 and said
     "predict, serve and export use it", while run2/model_infer.py (and the model.json a
     colleague was sent) still answered unknown below 0: nothing said the export was stale."""
     import json
@@ -835,7 +835,7 @@ def test_a_plain_evaluate_says_it_replaced_an_earlier_unknown_result(
 ):
     """`evaluate RUN DATA --unknown FOLDER`, then a plain `evaluate RUN DATA` (CLI or
     objrec.evaluate): the open-set results went without a word and the next report lost its
-    section on photos of none of the classes (newcomer48 LOW 5). It is said, naming the folder
+    section on photos of none of the classes. It is said, naming the folder
     to give again; an evaluate with --unknown again says nothing of it."""
     from objrec.evaluate import evaluate
 
@@ -864,7 +864,7 @@ def test_the_replaced_results_sentence_names_the_option_in_the_cli_and_the_argum
     tmp_path, monkeypatch
 ):
     """`objrec.evaluate(run, data)` from Python warned "give --unknown bg again to keep them": a
-    flag a Python caller has not got (newcomer50). The library names its arguments, which the
+    flag a Python caller has not got. The library names its arguments, which the
     CLI spells as evaluate's options."""
     from objrec.cli import cli
     from objrec.cli.messages import to_cli
@@ -889,7 +889,7 @@ def test_an_unknown_folder_of_the_model_s_classes_or_its_own_images_is_refused(
     capsys, trained_run, split_dir, tmp_path
 ):
     """`evaluate --unknown` took the run's own training images, or its data folder's test/, as
-    photos of none of its classes: "0 of 40 caught", no word (review49b LOW 6). Class folders
+    photos of none of its classes: "0 of 40 caught", no word. Class folders
     named as the model's are refused before any image is read; the run's own training or
     validation images, or the evaluated ones, before the unknown folder's pass."""
     from objrec.cli import main
@@ -923,7 +923,7 @@ def test_the_validation_images_beside_a_class_folder_the_run_was_not_taught_are_
 ):
     """A class folder the run was not taught in its valid/ (``add`` of a new class puts one
     there) made valid_images give up: "no stricter threshold is suggested: ... valid could not
-    be read (moved, or its classes changed)" of a folder there and readable (review49b LOW 7).
+    be read (moved, or its classes changed)" of a folder there and readable.
     Its images are left out, as the evaluated folder's are; a folder gone is said as such."""
     from objrec.config import EvaluateConfig
     from objrec.progress import SILENT
