@@ -5733,7 +5733,7 @@ def test_export_check_photos_help_says_its_default_and_cost_from_export_itself(c
 def test_export_s_check_line_says_1_real_photo_not_1_real_photos():
     """`export --check-photos 1` printed "on 1 real photos" (a newcomer's run, readme37)."""
     from objrec.cli.delivery import agreement_lines
-    from objrec.export import Agreement
+    from objrec.export_check import Agreement
 
     found = dict(runtime="onnxruntime", max_prob_diff=4.6e-6, max_score_diff=1e-6)
     found |= dict(top_class_changed=0, unknown_changed=0)
@@ -5748,12 +5748,12 @@ def test_export_s_check_line_says_1_real_photo_not_1_real_photos():
 
 def test_export_says_once_how_far_onnx_runtime_is_from_objrec_s_answers():
     """loop44: an int8 run's export warned that the file in ONNX Runtime differs from objrec's
-    answers (export.warn_if_apart), then said it again ("in ONNX Runtime, on 32 real photos, it
+    answers (export_check.warn_if_apart), then said it again ("in ONNX Runtime, on 32 real photos, it
     differs ... by up to 4.0e-02"): the warning says it, the line of a runtime that agrees stays.
     newcomer51: the script runs an int8 body OpenVINO ran in OpenVINO, so its line says so, and
     ONNX Runtime alone apart is no warning but a line saying why and what gives objrec's."""
     from objrec.cli.delivery import agreement_lines
-    from objrec.export import Agreement
+    from objrec.export_check import Agreement
 
     apart = Agreement("onnxruntime", 32, 4.0e-2, 0, 1e-3, 0)
     close = Agreement("openvino", 32, 2e-6, 0, 1e-6, 0)

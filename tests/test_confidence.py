@@ -681,7 +681,7 @@ def test_the_familiarity_in_onnx_runtime_is_pytorch_s_where_the_directions_hold_
     ``SCORE_TOLERANCE``, and found a tiny run on another split of the tests' images apart from
     predict); now none. (The default score's kNN part stays float32: 1.6e-4 apart at most on
     such fits, 5e-5 on the tiny runs.)"""
-    from objrec.export import SCORE_TOLERANCE
+    from objrec.export_check import SCORE_TOLERANCE
     from objrec.runtime import OnnxModel, export_onnx
 
     worst = 0.0

@@ -14,7 +14,8 @@ import torch
 from objrec.checkpoint import load_model
 from objrec.cli.output import in_cli_terms
 from objrec.errors import ObjrecError
-from objrec.export import SCORE_TOLERANCE, Agreement, export_model, warn_if_apart
+from objrec.export import export_model
+from objrec.export_check import SCORE_TOLERANCE, Agreement, warn_if_apart
 from objrec.runtime import OnnxModel
 
 from .conftest import followed_by, retrain_of
@@ -158,7 +159,8 @@ def test_the_self_check_catches_a_familiarity_the_file_computes_otherwise(traine
     """The check measures how far the file's probabilities are from PyTorch's, and compares the
     familiarity output too: one 1% off (relative to its size) counts as a failed export, though
     the probabilities agree."""
-    from objrec.export import TOLERANCE, Tail, check_onnx
+    from objrec.export import TOLERANCE, Tail
+    from objrec.export_check import check_onnx
 
     model, meta = load_model(trained_run)
     assert model.familiarity is not None
@@ -455,7 +457,7 @@ def test_the_check_on_real_photos_compares_the_unknown_score_and_answer_too(
     sidecar naming the output to read it from, whose score is not objrec's on photos passed, and
     the script could answer "unknown" where predict does not. The check now reads the score as
     the sidecar says, and counts the photos answered "unknown" otherwise at its threshold."""
-    from objrec.export import check_photos, readable
+    from objrec.export_check import check_photos, readable
     from objrec.inference import Answers, Recognizer
 
     result = export_model(trained_run, tmp_path / "m.onnx")
@@ -487,7 +489,7 @@ def test_the_check_on_real_photos_compares_the_unknown_score_and_answer_too(
         rules = confidence_sidecar(*args)
         return rules | {"unknown": rules["unknown"] | {"from": "the top probability"}}
 
-    from objrec.export import confidence_sidecar
+    from objrec.export_sidecar import confidence_sidecar
 
     monkeypatch.setattr(Recognizer, "answer", answer)
     monkeypatch.setattr("objrec.export.confidence_sidecar", top_probability)
@@ -515,7 +517,7 @@ def test_a_file_apart_from_objrec_s_answers_is_warned_of_as_the_script_runs_it(c
     differs from objrec's answers and to run it in OpenVINO "as the sidecar's entry says", a
     sentence. The script runs it in OpenVINO now: the warning is of the runtime the script runs
     the file in by default (the last checked), and ONNX Runtime alone apart is no warning."""
-    caplog.set_level(logging.INFO, logger="objrec.export")
+    caplog.set_level(logging.INFO, logger="objrec.export_check")
 
     def check(runtime, diff, changed=0):
         return Agreement(runtime, 150, diff, changed)
@@ -797,7 +799,7 @@ def test_the_script_says_nothing_of_onnx_runtime_where_export_found_it_giving_ob
     """An int8 body objrec ran in OpenVINO whose ONNX Runtime answers export measured within its
     own tolerance (the two rounded alike on that machine: 1.2e-07 seen) gets no note telling the
     user to install openvino for objrec's answers: it has them."""
-    from objrec.export import PHOTO_TOLERANCE
+    from objrec.export_check import PHOTO_TOLERANCE
     from objrec.export_script import AGREES, int8_note
 
     assert AGREES == PHOTO_TOLERANCE == SCORE_TOLERANCE
@@ -1286,7 +1288,7 @@ def test_the_sidecar_says_how_32_bit_grey_becomes_rgb(tmp_path):
     from PIL import Image
 
     from objrec.config import DataConfig, TrainConfig
-    from objrec.export import preprocessing
+    from objrec.export_sidecar import preprocessing
     from objrec.images import open_image
     from objrec.meta import RunMeta
 
@@ -1365,7 +1367,7 @@ def test_export_shows_its_progress_while_it_checks_real_photos(trained_run, tmp_
     engines' first calls), then were done. Before the writing, the import and the model's file
     read took 4.9 s with nothing on screen (s0's run, load 9): each is a step of its own."""
     from objrec.cli import main
-    from objrec.export import check_photos
+    from objrec.export_check import check_photos
 
     from .conftest import TaskRecorder
 
@@ -1387,7 +1389,7 @@ def test_the_check_s_bar_says_whose_answers_it_waits_for(trained_run, tmp_path):
     """`export`'s "checking the export ...: 32/96 (33%)" stood still for 35 s, OpenVINO compiling
     the file at its first batch, without a word (newcomer50 LOW). Before each engine's answers
     the bar says whose they are, and at OpenVINO's first batch that it compiles the file."""
-    from objrec.export import check_photos, said_doing
+    from objrec.export_check import check_photos, said_doing
 
     from .conftest import TaskRecorder
 
@@ -1421,7 +1423,8 @@ def test_the_check_s_photos_cover_every_class_of_the_run_s_data_and_of_the_sampl
     run's test split and of the built-in sample, one of each class before a second of any."""
     from types import SimpleNamespace
 
-    from objrec.export import CHECK_PHOTOS, across_classes, check_photos
+    from objrec.export import CHECK_PHOTOS
+    from objrec.export_check import across_classes, check_photos
     from objrec.images import list_images
     from objrec.quantize import calibration_set
 
@@ -1450,7 +1453,7 @@ def test_the_check_s_photos_spread_over_more_classes_than_photos():
     Caltech-101 run has 100) had them from its first 24 classes by name, one each: a file that
     answers otherwise on a later class only (the last one, say) was never met. The classes
     chosen spread over all of them, from the first to near the last."""
-    from objrec.export import across_classes
+    from objrec.export_check import across_classes
 
     paths = [Path(f"c{c:02d}/{i}.jpg") for c in range(40) for i in range(2)]
     picked = across_classes(paths, 10)
@@ -1732,7 +1735,7 @@ def test_a_file_answering_nan_is_not_counted_as_agreeing():
     max(0.0, nan) is 0.0: a file whose probabilities or unknown scores were NaN on every photo
     passed as giving objrec's answers (differences 0, no warning). NaN now counts as infinitely
     apart."""
-    from objrec.export import Tally
+    from objrec.export_check import Tally
     from objrec.inference import Answers
 
     expected = Answers(torch.eye(2), torch.tensor([0.5, 1.0]), torch.zeros(2, dtype=torch.bool))

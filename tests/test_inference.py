@@ -14,7 +14,8 @@ from PIL import Image, ImageOps
 from torchvision.transforms.v2 import functional as F
 
 from objrec.evaluate import evaluate
-from objrec.export import SCORE_TOLERANCE, export_model
+from objrec.export import export_model
+from objrec.export_check import SCORE_TOLERANCE
 from objrec.images import open_image
 from objrec.inference import Recognizer
 from objrec.predict import predict

@@ -297,9 +297,9 @@ def script_line(script: Path | None, openvino: bool = False) -> str:
 def agreement_lines(answers: list) -> list[str]:
     """One line per runtime the file was checked in against objrec's own answers, but the
     script's default one (the last) when it is apart from them: export's warning said how far
-    (``export.warn_if_apart``). ONNX Runtime, apart from an int8 body OpenVINO ran, says why and
-    what gives objrec's answers in any runtime (``export.onnxruntime_words``)."""
-    from objrec.export import SCRIPT_NAME, onnxruntime_words
+    (``export_check.warn_if_apart``). ONNX Runtime, apart from an int8 body OpenVINO ran, says why
+    and what gives objrec's answers in any runtime (``export_check.onnxruntime_words``)."""
+    from objrec.export_check import SCRIPT_NAME, onnxruntime_words
 
     default = answers[-1].runtime if answers else None
     as_run = {

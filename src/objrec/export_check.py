@@ -1,0 +1,397 @@
+"""An export's checks: the exported file against the same graph in PyTorch on noise
+(:func:`check_onnx`), and its answers against objrec's own on real photos of the run's data
+folder (:func:`photo_agreement`: in ONNX Runtime, and in OpenVINO for a body OpenVINO ran),
+each photo batch said as it is compared; a file whose answers are apart is said so
+(:func:`warn_if_apart`), in words that name the figures (:func:`apart_words`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from objrec.config import CHECK_PHOTOS
+from objrec.export_sidecar import confidence_sidecar
+from objrec.images import UnreadableImageError, list_images, open_image
+from objrec.meta import RunMeta
+from objrec.model import Classifier
+from objrec.progress import Reporter, joined, or_silent, plural, span
+from objrec.quantize import calibration_set, graph_engine
+from objrec.runtime import ENGINE_NAMES, OnnxModel
+
+if TYPE_CHECKING:
+    from objrec.inference import Answers, Recognizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Agreement:
+    """The exported file's answers against objrec's own on real photos (:func:`photo_agreement`)."""
+
+    runtime: str
+    """What ran the file: ``onnxruntime``, or ``openvino`` as objrec runs an OpenVINO body."""
+    photos: int
+    max_prob_diff: float
+    """The largest absolute difference of a probability, over every photo and class."""
+    top_class_changed: int
+    """Photos whose most probable class differs from objrec's."""
+    max_score_diff: float = 0.0
+    """The largest difference of the unknown score, read from the file as the sidecar says (its
+    familiarity output, or the top probability), relative to the score's size where over 1 (as
+    :data:`FAMILIARITY_RTOL` measures it): what ``predict``'s "unknown" answer is decided on."""
+    unknown_changed: int = 0
+    """Photos the file answers "unknown" and objrec not, or the reverse, at the sidecar's
+    threshold."""
+
+    @property
+    def apart(self) -> bool:
+        """Whether the file does not give objrec's answers: a probability over
+        :data:`PHOTO_TOLERANCE` from objrec's, or an unknown score over :data:`SCORE_TOLERANCE`."""
+        return self.max_prob_diff > PHOTO_TOLERANCE or self.max_score_diff > SCORE_TOLERANCE
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "photos": self.photos,
+            "max_prob_diff": self.max_prob_diff,
+            "top_class_changed": self.top_class_changed,
+            "max_score_diff": self.max_score_diff,
+            "unknown_changed": self.unknown_changed,
+        }
+
+
+def as_tuple(outputs) -> tuple[torch.Tensor, ...]:
+    return outputs if isinstance(outputs, tuple) else (outputs,)
+
+
+FAMILIARITY_RTOL = 1e-3
+"""How closely ONNX Runtime must reproduce the familiarity score, relative to its size: the score
+sums squares over thousands of features, so float32 rounding (and an int8 body's two runtimes) move
+it by about 1e-4 of its size."""
+
+
+def onnx_differences(
+    module: nn.Module, path: Path, input_size: int, softmax: bool
+) -> tuple[float, float]:
+    """ONNX Runtime against PyTorch on sample inputs: the max absolute difference of
+    probabilities, and the max difference of familiarity scores relative to their size (0 without
+    one)."""
+    onnx_model = OnnxModel(path)
+    g = torch.Generator().manual_seed(0)
+    worst, familiarity = 0.0, 0.0
+    for batch in (1, 5):
+        x = torch.randn(batch, 3, input_size, input_size, generator=g)
+        with torch.inference_mode():
+            expected = as_tuple(module(x))
+        got = onnx_model.outputs(x)
+        e, o = (expected[0], got[0]) if softmax else (expected[0].softmax(1), got[0].softmax(1))
+        worst = max(worst, largest_gap((e - o).abs()))
+        if len(expected) > 1:
+            relative = (expected[1] - got[1]).abs() / expected[1].abs().clamp(min=1)
+            familiarity = max(familiarity, largest_gap(relative))
+    return worst, familiarity
+
+
+def largest_gap(gaps: torch.Tensor) -> float:
+    """The largest of ``gaps`` (differences from objrec's answers), infinite where one is NaN: a
+    file answering NaN is not close, and ``max(worst, nan)`` keeps ``worst``, so a check that
+    took the largest with ``max`` passed such a file as agreeing."""
+    return float(gaps.nan_to_num(nan=math.inf).max())
+
+
+def check_onnx(module: nn.Module, path: Path, input_size: int, softmax: bool) -> float:
+    """Max absolute difference of probabilities, ONNX Runtime against PyTorch, on sample inputs;
+    a familiarity score further off than ``FAMILIARITY_RTOL`` counts as a difference of 1."""
+    diff, familiarity = onnx_differences(module, path, input_size, softmax)
+    return diff if familiarity <= FAMILIARITY_RTOL else 1.0
+
+
+PHOTO_TOLERANCE = 1e-3
+"""Above this difference of a probability from objrec's own answers on real photos, export warns
+that the file does not give objrec's answers."""
+SCORE_TOLERANCE = 1e-3
+"""Above this difference of the unknown score from objrec's on real photos (relative to its size
+where over 1: on the familiarity's scale, a thousandth of a typical image's score), export warns
+as for a probability: the file would answer "unknown" otherwise than ``predict`` near the
+threshold."""
+SAMPLE_SHARE = 4
+"""One photo in this many of the check comes from the built-in sample, the rest from the run's
+data (the built-in sample's fill the check when the data has too few, or is not there)."""
+PHOTO_BATCH = 16
+"""Photos the check answers at a time: the batch OpenVINO runs an int8 body in (at 32, the
+default 32 photos were one step of the check's progress)."""
+
+
+def check_photos(meta: RunMeta, n: int = CHECK_PHOTOS) -> list[Path]:
+    """The ``n`` real photos (fewer where there are not so many) export checks its file on: most
+    of them from the run's data (:func:`data_photos`), the rest from the built-in sample's 120
+    (downscaled Caltech-101 photos, ``quantize.calibration_set``), each spread over its classes."""
+    sample = [s.path for s in calibration_set()]
+    data = data_photos(meta.data_dir, n - n // SAMPLE_SHARE)
+    return data + across_classes(sample, n - len(data))
+
+
+def data_photos(data_dir: str | None, n: int = CHECK_PHOTOS) -> list[Path]:
+    """Up to ``n`` images of ``data_dir``'s test split, else its valid split, spread over its
+    classes (:func:`across_classes`); none when neither is there (a run moved to another
+    machine)."""
+    folders = [Path(data_dir) / split for split in ("test", "valid")] if data_dir else []
+    folder = next((f for f in folders if f.is_dir()), None)
+    if folder is None:
+        return []
+    try:
+        found = list_images(folder, others=[])
+    except OSError:
+        return []
+    return across_classes(found, n)
+
+
+def across_classes(photos: Sequence[Path], n: int) -> list[Path]:
+    """Up to ``n`` of ``photos`` (sorted, each in its class's folder), as many of each class as
+    can be (one of each before a second of any), spread evenly over each class's photos; of more
+    classes than ``n``, one of each of ``n`` classes spread evenly over them (not the first ``n``
+    by name: a file wrong on a later class only went unmet)."""
+    by_class: dict[Path, list[Path]] = {}
+    for photo in photos:
+        by_class.setdefault(photo.parent, []).append(photo)
+    quota = dict.fromkeys(evenly(list(by_class), min(n, len(by_class))), 0)
+    while sum(quota.values()) < min(n, len(photos)):
+        for folder in quota:
+            if quota[folder] < len(by_class[folder]) and sum(quota.values()) < n:
+                quota[folder] += 1
+    return [photo for folder, k in quota.items() for photo in evenly(by_class[folder], k)]
+
+
+def evenly(items: Sequence[Path], k: int) -> list[Path]:
+    """``k`` of ``items``, evenly spaced over them."""
+    step = len(items) / k if k else 1.0
+    return [items[int(i * step)] for i in range(k)]
+
+
+def photo_agreement(
+    model: Classifier,
+    meta: RunMeta,
+    path: Path,
+    softmax: bool,
+    photos: Sequence[Path],
+    reporter: Reporter | None = None,
+    confidence: dict[str, Any] | None = None,
+) -> list[Agreement]:
+    """The file at ``path`` against objrec's own answers (``predict``'s: the recognizer, its
+    centre view, the body in the engine it trained on) on the readable ``photos``: run in ONNX
+    Runtime, as an app runs it, and for a body OpenVINO ran, in OpenVINO as the script beside it
+    runs it by default (:class:`ScriptEngine`: a static batch, float operators in float32, as
+    objrec runs the body). Its probabilities and
+    its unknown score, read as the sidecar's ``confidence`` entries say (:func:`file_answer`;
+    default: the run's own, :func:`confidence_sidecar`), and whether that score is under the
+    sidecar's threshold, against ``predict``'s. ``reporter`` counts the photos (minutes on a CPU
+    for a large body: objrec's answers run PyTorch)."""
+    from objrec.inference import Recognizer  # it imports this module
+
+    recognizer = Recognizer(model, meta, unknown=False)
+    onnx_model = OnnxModel(path)
+    outputs = [o.name for o in onnx_model.session.get_outputs()]
+    runners: dict[str, OnnxModel | ScriptEngine] = {"onnxruntime": onnx_model}
+    if graph_engine(recognizer.model.body) == "openvino":
+        runners["openvino"] = ScriptEngine(path, "openvino", outputs)
+    if confidence is None:
+        confidence = confidence_sidecar(meta, model, softmax, outputs)
+    tallies = {name: Tally() for name in runners}
+    reading, steps = (softmax, confidence), len(photos) * (1 + len(runners))
+    reporter = or_silent(reporter)
+    with reporter.task(checking_words(photos, runners), steps) as advance:
+        for start in range(0, len(photos), PHOTO_BATCH):
+            batch = photos[start : start + PHOTO_BATCH]
+            answered = functools.partial(advance, len(batch))  # objrec's, then each engine's
+            if images := readable(batch, recognizer.draft):
+                photos_now = f"photos {span(start, len(batch), len(photos))}"
+                doing = functools.partial(said_doing, reporter.doing, first=start == 0)
+                doing = functools.partial(doing, photos=photos_now)
+                compare_batch(recognizer, runners, images, reading, tallies, answered, doing)
+            else:
+                advance(len(batch) * (1 + len(runners)))
+    return [tally.agreement(name) for name, tally in tallies.items()]
+
+
+class ScriptEngine:
+    """The file at ``path`` run by ``runtime`` as the script export writes beside it runs it
+    (``export_script.ENGINES``: OpenVINO at objrec's static batches, float operators in float32),
+    like :class:`~objrec.runtime.OnnxModel`: a tensor in, the ``names`` outputs out. The check
+    measures the path a user of the script runs, not a like one of objrec's."""
+
+    def __init__(self, path: Path, runtime: str, names: list[str]):
+        from objrec.export_script import ENGINES
+
+        self.engine, self.names = ENGINES[runtime](path), names
+
+    def outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        images = x.detach().float().cpu().contiguous().numpy()
+        return [torch.from_numpy(out) for out in self.engine.run(self.names, images)]
+
+
+def checking_words(photos: Sequence[Path], runners: Mapping[str, object]) -> str:
+    """The check's progress task: it counts answers, each photo's objrec's and then each
+    engine's (``checking the export: objrec's, ONNX Runtime's and OpenVINO's answers to 32 real
+    photos``: 48/96), as the engines' first calls (OpenVINO compiling the file: 8 s) made one
+    batch of every photo sit at "0/32" for 37 s; "32 real photos in objrec, ONNX Runtime and
+    OpenVINO: 48/96" read as 96 of 32 photos."""
+    names = ["objrec", *(ENGINE_NAMES.get(name, name) for name in runners)]
+    answers = joined([name + "'s" for name in names]) + " answers"
+    return f"checking the export: {answers} to {plural(len(photos), 'real photo')}"
+
+
+def said_doing(
+    say: Callable[[str], None], name: str, first: bool = False, photos: str = ""
+) -> None:
+    """Whose answers the check's bar waits for (``Reporter.doing``), of which ``photos`` (``photos
+    17-32 of 32``): the file standing at "32/96" for 35 s said nothing of OpenVINO compiling it,
+    at its first batch (newcomer50), and "OpenVINO's answers: 32/96" then "objrec's answers:
+    48/96" read as going back where the batch was not said (newcomer51)."""
+    if name == "objrec":
+        said = "objrec's answers"
+    elif first and name == "openvino":
+        said = "OpenVINO compiling the file, then its answers"
+    else:
+        said = f"{ENGINE_NAMES.get(name, name)}'s answers"
+    say(f"{photos}: {said}" if photos else said)
+
+
+@dataclass
+class Tally:
+    """One runtime's differences from objrec's answers so far (:class:`Agreement`'s)."""
+
+    photos: int = 0
+    prob: float = 0.0
+    top_changed: int = 0
+    score: float = 0.0
+    unknown_changed: int = 0
+
+    def add(self, got: Answers, expected: Answers, threshold: float | None) -> None:
+        """A batch's probabilities and unknown scores, the file's (``got``) and objrec's."""
+        self.photos += len(expected.probs)
+        self.prob = max(self.prob, largest_gap((got.probs - expected.probs).abs()))
+        self.top_changed += int((got.probs.argmax(1) != expected.probs.argmax(1)).sum())
+        apart = (got.scores - expected.scores).abs() / expected.scores.abs().clamp(min=1)
+        self.score = max(self.score, largest_gap(apart))
+        if threshold is not None:
+            flipped = (got.scores < threshold) != (expected.scores < threshold)
+            self.unknown_changed += int(flipped.sum())
+
+    def agreement(self, runtime: str) -> Agreement:
+        return Agreement(
+            runtime, self.photos, self.prob, self.top_changed, self.score, self.unknown_changed
+        )
+
+
+def compare_batch(
+    recognizer: Recognizer,
+    runners: Mapping[str, OnnxModel | ScriptEngine],
+    images: list,
+    reading: tuple[bool, dict[str, Any]],
+    tallies: dict[str, Tally],
+    answered: Callable[[], object] = lambda: None,
+    doing: Callable[[str], object] = lambda name: None,
+) -> None:
+    """Each runner's answers on ``images`` against the ``recognizer``'s, read as ``reading``
+    (softmax, the sidecar's confidence entries) says, added to its tally; ``answered`` is called
+    after objrec's answers and after each runner's, ``doing`` with the name of each (``objrec``,
+    then each runner's) before its answers."""
+    softmax, confidence = reading
+    doing("objrec")
+    expected, x = recognizer.answer(images), recognizer.preprocess(images)
+    answered()
+    for name, runner in runners.items():
+        doing(name)
+        got = file_answer(runner.outputs(x), confidence, recognizer, softmax)
+        tallies[name].add(got, expected, confidence["unknown"]["threshold"])
+        answered()
+
+
+def file_answer(
+    outputs: Sequence[torch.Tensor],
+    confidence: dict[str, Any],
+    recognizer: Recognizer,
+    softmax: bool,
+) -> Answers:
+    """The file's probabilities and unknown scores from its ``outputs``, read as the sidecar's
+    ``confidence`` entries tell a caller to (as ``model_infer.py`` reads them): the scores are
+    the output the unknown entry's ``from`` names, else the top probability."""
+    from objrec.inference import Answers
+
+    probs = outputs[0] if softmax else recognizer.combine([outputs[0]])
+    named = dict(zip(confidence["outputs"], outputs, strict=True))
+    scores = named.get(confidence["unknown"]["from"], probs.max(1).values)
+    return Answers(probs, scores.float(), torch.zeros(len(probs), dtype=torch.bool))
+
+
+def readable(paths: Sequence[Path], draft: int | None) -> list:
+    """The images of ``paths`` that open, decoded as objrec decodes them."""
+    images = []
+    for photo in paths:
+        try:
+            images.append(open_image(photo, draft))
+        except UnreadableImageError:
+            log.info("%s left out of the export's check: unreadable", photo)
+    return images
+
+
+def warn_if_apart(answers: Sequence[Agreement]) -> None:
+    """Warn, in one sentence, when the file as the script beside it runs it by default (the last
+    of ``answers``: in OpenVINO for an int8 body OpenVINO ran, else in ONNX Runtime) is
+    :attr:`~Agreement.apart` from objrec's answers. ONNX Runtime apart where OpenVINO is not is
+    no warning: the script runs the file in OpenVINO, and export's lines say how far ONNX Runtime
+    alone (an app's) is (:func:`onnxruntime_words`)."""
+    default = answers[-1]
+    if default.apart:
+        log.warning(
+            "the exported file, run in %s as %s runs it, %s: it does not give objrec's answers; "
+            "predict and serve do",
+            ENGINE_NAMES[default.runtime],
+            SCRIPT_NAME,
+            apart_words(default),
+        )
+    elif answers[0].apart:
+        log.info("%s", onnxruntime_words(answers[0]))
+
+
+SCRIPT_NAME = "model_infer.py"
+"""The script export writes beside the model, as its messages name it."""
+
+
+def onnxruntime_words(a: Agreement) -> str:
+    """How far ONNX Runtime alone is from objrec's answers on an int8 body OpenVINO ran, and
+    what gives them in any runtime."""
+    return (
+        f"in ONNX Runtime alone (an app's, or {SCRIPT_NAME} where openvino is not installed), "
+        f"the file {apart_words(a)}, as objrec ran this int8 body in OpenVINO, whose 8-bit "
+        "arithmetic rounds otherwise; retrain with `train(data_dir, out=run, precision='fp32')` "
+        "for a file that any runtime reproduces"
+    )
+
+
+def apart_words(a: Agreement) -> str:
+    """How far the file's answers are from objrec's: "differs from objrec's answers by up to
+    0.072 in a probability on 32 real photos (2 top classes differ)", the unknown score and its
+    answers named too where the score is over :data:`SCORE_TOLERANCE`."""
+    far = [f"{a.max_prob_diff:.2g} in a probability"]
+    changed = [differ(a.top_class_changed, "top class", "top classes")]
+    if a.max_score_diff > SCORE_TOLERANCE:
+        far.append(f"{a.max_score_diff:.2g} in the unknown score")
+        changed.append(differ(a.unknown_changed, "unknown answer"))
+    return (
+        f"differs from objrec's answers by up to {' and '.join(far)} on "
+        f"{plural(a.photos, 'real photo')} ({', '.join(changed)})"
+    )
+
+
+def differ(n: int, noun: str, nouns: str | None = None) -> str:
+    """``2 top classes differ``, ``1 unknown answer differs``."""
+    return f"{plural(n, noun, nouns)} {'differs' if n == 1 else 'differ'}"
