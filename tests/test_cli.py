@@ -6743,6 +6743,11 @@ def test_a_run_whose_model_is_gone_is_said_so_by_every_command_given_it(capsys, 
     ):
         code, _, err = run(capsys, *args)
         assert code == 1 and said in " ".join(err.split()), err
+    project = tmp_path / "project"  # a config.json alone is any project's, not a run's (late51)
+    project.mkdir()
+    (project / "config.json").write_text("{}")
+    code, _, err = run(capsys, "predict", project, tmp_path / "a.png")
+    assert code == 1 and "moved or deleted" not in err and "give a run folder" in err, err
 
 
 def test_a_full_disk_names_the_output_option_not_the_marker_file(capsys, monkeypatch, tmp_path):

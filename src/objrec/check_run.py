@@ -25,7 +25,6 @@ from objrec import __version__
 from objrec.backbones import builds_on_meta
 from objrec.check import Problem
 from objrec.class_record import CLASSES_RECORD, classes_record
-from objrec.data import RUN_RECORDS
 from objrec.errors import ObjrecError
 from objrec.kept import (
     DIGEST,
@@ -38,7 +37,7 @@ from objrec.kept import (
 )
 from objrec.leakage import SEEN_RECORD, seen_record
 from objrec.manifest import sha256_file
-from objrec.meta import BEST, LAST, RunMeta
+from objrec.meta import BEST, LAST, RUN_RECORDS, RunMeta
 from objrec.model_file import (
     SUMMARY,
     Damaged,

@@ -18,7 +18,7 @@ from objrec.images import (
     is_link_loop,
     list_images,
 )
-from objrec.meta import BEST, LAST, RUN_RECORDS, model_gone
+from objrec.meta import BEST, LAST, model_gone
 from objrec.progress import close_match, grouped, joined, plural, quoted, some_of
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def refuse_run_folder(root: Path) -> None:
             "class sub-folders: pass the data folder it was trained on"
         )
     gone = model_gone(root)  # its photo folder's curves.png was read as one image at the top
-    if gone and all((root / name).is_file() for name in RUN_RECORDS):
+    if gone:
         raise ObjrecError(f"{gone}, or pass a folder of class sub-folders")
 
 

@@ -83,17 +83,18 @@ def require_checkpoint_file(run: Path) -> Path:
 
 
 def model_gone(run: Path) -> str | None:
-    """The sentence for a run folder whose model was moved or deleted (it holds the records
+    """The sentence for a run folder whose model was moved or deleted (it holds both records
     ``train`` writes beside it, and neither checkpoint), as ``check`` and every command given it
     say it; None for a folder that is not such a run. "give a run folder written by `train`"
     would be wrong of one."""
     run = Path(run)
-    held = [name for name in RUN_RECORDS if (run / name).is_file()]
-    if not held or any((run / name).exists() for name in (BEST, LAST)):
+    if not all((run / name).is_file() for name in RUN_RECORDS):
+        return None  # a config.json alone is any project's
+    if any((run / name).exists() for name in (BEST, LAST)):
         return None
     return (
-        f"{run} is a run folder without its {BEST} (it holds {' and '.join(held)}, which `train` "
-        "writes beside it): moved or deleted? Put the model back to use the run"
+        f"{run} is a run folder without its {BEST} (it holds {' and '.join(RUN_RECORDS)}, which "
+        "`train` writes beside it): moved or deleted? Put the model back to use the run"
     )
 
 
