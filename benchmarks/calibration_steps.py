@@ -190,7 +190,7 @@ def eigen_step(train, valid, unknown=None, old=old_eigenpairs):
     ``unknown`` features, the default score's threshold and open-set figures each way too."""
     from objrec import confidence, unknown_scores
 
-    batches = unknown_scores.in_batches(*train, size=1024)
+    batches = unknown_scores.in_batches(train[0], train[1], size=1024)
     sums, counts = unknown_scores.class_sums(batches)
     means, n = sums / counts.clamp(min=1)[:, None], int(counts.sum())
     single = n - len(counts) > 2 * 256
@@ -229,7 +229,9 @@ def unknown_lines(ways, batches, valid, unknown):
     known, other, thresholds = [], [], []
     for way in ways:
         score = mahalanobis_with_sum(way, batches, options)
-        known.append(score.standardised_scores(unknown_scores.in_batches(*valid, size=1024)))
+        known.append(
+            score.standardised_scores(unknown_scores.in_batches(valid[0], valid[1], size=1024))
+        )
         other.append(confidence.score_in_chunks(score, unknown[0]))
         ordered = known[-1].double().sort().values  # keeping_threshold's, not rounded
         rejected = int(0.05 * len(ordered))
@@ -263,7 +265,7 @@ def beside_step(train):
     (``fit_sum``: the k-means beside it), and whether the two are the same bits."""
     from objrec import unknown_scores
 
-    batches = unknown_scores.in_batches(*train, size=1024)
+    batches = unknown_scores.in_batches(train[0], train[1], size=1024)
     options = unknown_scores.SCORE_OPTIONS["mahalanobis+knn"]
     k, dims, centroids = options["k"], options["dims"], options["centroids"]
 

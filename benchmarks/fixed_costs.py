@@ -73,6 +73,7 @@ import tempfile
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 from objrec.cores import wait_passively
 
@@ -118,6 +119,8 @@ def scorings(prep, config: TrainConfig):
             lambda: source.batches(source.train),
             **unknown_scores.SCORE_OPTIONS[config.unknown_score],
         )
+    if not isinstance(raw, unknown_scores.SumScore):
+        raise SystemExit(f"{config.unknown_score}: the default score is no longer a sum to time")
     valid = lambda: source.batches(source.valid)  # noqa: E731
     head = prep.model.head
 
@@ -271,11 +274,8 @@ def run_files(prep, config: TrainConfig, data: Path):
     now = lambda: runs.write_run(new, prep.model, config, meta, state, record)  # noqa: E731
 
     def before():
-        drawing, runs.ThreadPoolExecutor = runs.ThreadPoolExecutor, InCallingThread
-        try:
+        with mock.patch.object(runs, "ThreadPoolExecutor", InCallingThread):
             runs.write_run(old, prep.model, config, meta, state, record)
-        finally:
-            runs.ThreadPoolExecutor = drawing
 
     old.mkdir()
     new.mkdir()

@@ -52,7 +52,7 @@ def looped_per_class_table(logits, targets, classes, n_train=None):
             continue
         wrong = preds[mask & ~top1]
         counts = torch.bincount(wrong, minlength=len(classes))
-        tied = torch.nonzero(counts == counts.max()).flatten() if len(wrong) else []
+        tied = torch.nonzero(counts == counts.max()).flatten().tolist() if len(wrong) else []
         rows.append(
             {
                 "class": name,
