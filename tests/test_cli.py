@@ -105,7 +105,7 @@ def test_every_option_s_help_line_is_one_short_sentence():
 def test_every_json_option_s_help_line_points_to_its_keys_and_threshold_says_familiarity():
     """`predict --help` showed "--json  Print the answers as JSON." with no pointer to its keys,
     where evaluate's and add's had "(keys: docs/json.md)", and "--threshold  Answer unknown below
-    this score." where every answer and line says "familiarity" (newcomer49)."""
+    this score." where every answer and line says "familiarity"."""
     from objrec.cli import cli
     from objrec.cli.sections import first_sentences
 
@@ -453,7 +453,7 @@ def test_report_says_where_it_wrote_as_an_absolute_path_and_a_link(capsys, tmp_p
 
 
 def test_report_no_grad_cam_leaves_the_maps_out(capsys, tmp_path, monkeypatch):
-    """Grad-CAM took 3m45s for a report's 6 maps on a busy machine (newcomer44), with no way to
+    """Grad-CAM took 3m45s for a report's 6 maps on a busy machine, with no way to
     skip it: --no-grad-cam passes ``grad_cam=False``, and --help says what it saves."""
     import sys
     import types
@@ -520,7 +520,7 @@ def test_serve_and_train_say_they_load_the_libraries_before_importing_them(
 ):
     """`objrec serve RUN` sat silent for 3 s (more under load) importing FastAPI and PyTorch
     before its first line, "loading the model"; `objrec train DATA --out RUN`, the command a
-    train-fix-retrain loop runs most, 6.6 s at a load of 7 (PyTorch, objrec.train: newcomer46)."""
+    train-fix-retrain loop runs most, 6.6 s at a load of 7 (PyTorch, objrec.train)."""
     import types
 
     def stop(name: str):
@@ -564,7 +564,8 @@ def test_memory_that_runs_out_is_said_with_what_to_lower_not_called_a_bug(
     capsys, tmp_path, monkeypatch, error, said
 ):
     """train --heads 1000000 said "objrec train stopped on an error objrec did not expect, a bug:
-    RuntimeError: [enforce fail at alloc_cpu.cpp:127] ..." (review50b LOW 6)."""
+    RuntimeError: [enforce fail at alloc_cpu.cpp:127] ...", as if memory running
+    out were a bug."""
     from objrec.cli import training
 
     def run_train(*args, **kwargs):
@@ -601,7 +602,7 @@ def test_a_misspelt_device_is_said_at_once(capsys, tmp_path, monkeypatch, args, 
     (tmp_path / "run").mkdir()
     fake_checkpoint(tmp_path / "run" / "model.safetensors")
     code, _, err = run(capsys, *args)
-    assert code == 2 and err.startswith(f"error: {said}"), err  # a usage error (review50b nit 8)
+    assert code == 2 and err.startswith(f"error: {said}"), err  # a usage error
 
 
 def test_report_on_a_folder_that_is_no_run_says_so_before_loading_the_libraries(
@@ -741,8 +742,8 @@ def test_train_on_a_class_folder_gives_the_split_command_that_makes_one(
     capsys, tmp_path, monkeypatch
 ):
     """Its refusal "photos is not a split folder ...; `objrec split` makes them" left the user
-    to find its arguments, where split's own errors give them (newcomer47): the command, into a
-    folder named after the photos' in the current one (newcomer51: `data` beside the photos was
+    to find its arguments, where split's own errors give them: the command, into a
+    folder named after the photos' in the current one (`data` beside the photos was
     outside it), never one that exists."""
     make_class_folder(tmp_path / "photos", per_class=2)
     here = tmp_path / "here"
@@ -1296,7 +1297,7 @@ def test_check_on_a_split_folder_counts_classes_and_images_per_split(capsys, spl
 @pytest.mark.slow
 def test_check_says_a_class_folder_renamed_inside_a_split_folder(capsys, split_dir):
     """A user renamed dolphin dolphins in train/, valid/ and test/ of a split folder: `check`
-    said all was fine, though manifest.csv still listed the 45 files under dolphin (newcomer49).
+    said all was fine, though manifest.csv still listed the 45 files under dolphin.
     It says so, where the files are now, and how to rename a class."""
     for split in ("train", "valid", "test"):
         (split_dir / split / "green").rename(split_dir / split / "verde")
@@ -1316,7 +1317,7 @@ def test_check_says_an_image_moved_by_hand_between_class_folders_of_a_split_fold
     capsys, split_dir
 ):
     """`mv split/test/crab/x.jpg split/test/ibis/` went unremarked by check, while manifest.csv
-    still listed the photo as a crab (newcomer51). check notes it, with what reads the
+    still listed the photo as a crab. check notes it, with what reads the
     manifest's class and how to record the move; an image left where it was is not named."""
     moved = sorted((split_dir / "test" / "green").iterdir())[0]
     now = f"test/red/green_{moved.name}"  # renamed as it was moved: found by its bytes
@@ -1417,7 +1418,7 @@ def test_predict_of_missing_inputs_only_says_so_without_loading_the_model(
     capsys, tmp_path, trained_run, monkeypatch
 ):
     """`objrec predict run missing.jpg` said "loading the model ..." (6 s at a load of 8) before
-    "missing.jpg: no such file or folder" (newcomer45): the same lines, exit code and --json,
+    "missing.jpg: no such file or folder": the same lines, exit code and --json,
     the model never built."""
     from objrec import inference
 
@@ -1662,7 +1663,7 @@ def test_plain_progress_tells_the_time_left_from_the_pace_after_the_first_step()
 
 def test_progress_of_few_steps_tells_no_time_left_from_one_step_s_pace():
     """report's Grad-CAM said "2/12 (17%), 15s, about 4s left": the pace of one step after the
-    first, which carries the start-up (newcomer49). The time left waits for two."""
+    first, which carries the start-up. The time left waits for two."""
     from types import SimpleNamespace
 
     from objrec.cli.output import PlainProgress, SteadyTimeRemaining
@@ -1681,7 +1682,7 @@ def test_progress_of_few_steps_tells_no_time_left_from_one_step_s_pace():
 
 def test_the_time_left_counts_down_through_a_long_step_and_is_not_said_once_overdue():
     """The int8 copy sat at "36/46 (78%)" for 16 s while "about 23s left" grew to 27s: the pace
-    was measured to now, not to the last step (newcomer51). The time left is counted down from
+    was measured to now, not to the last step. The time left is counted down from
     the last step, and not said once a step outlasts it; rich's bar counts it down too."""
     from types import SimpleNamespace
 
@@ -1725,7 +1726,7 @@ def test_the_time_left_counts_down_through_a_long_step_and_is_not_said_once_over
 
 def test_a_task_without_steps_does_not_say_its_time_twice_as_it_ends():
     """The demo printed "loading the 3 pretrained networks: 10s" then "...: 10s, done", which
-    read as stuck (newcomer51): a task without steps whose last line showed the time it ends at
+    read as stuck: a task without steps whose last line showed the time it ends at
     says "done" alone."""
     from objrec.cli.output import PlainProgress
 
@@ -1747,7 +1748,7 @@ def test_a_task_without_steps_does_not_say_its_time_twice_as_it_ends():
 
 def test_a_task_says_what_a_long_step_of_it_is_doing_in_its_lines_until_it_is_done(capsys):
     """The int8 copy's bar sat at 34/44 for 15 to 40 s with nothing said, one call of ONNX
-    Runtime's (session 49): ``Reporter.doing`` puts the step's words after the task's
+    Runtime's: ``Reporter.doing`` puts the step's words after the task's
     description, a line at once in a log and in each line after it; the last says the task."""
     from objrec.cli.output import PlainProgress, RichReporter
 
@@ -1884,7 +1885,7 @@ def test_split_and_add_count_files_not_steps_in_their_progress(
     then the image read), and add's count never reached its end (the files its store knew were
     one step). split's near-duplicate search (every image against every other: 20 minutes of
     60,000 images on 2 cores) showed nothing; it counts the images too, a pass each. So do its
-    reading of the photos' EXIF for bursts and its copying (review47c: both showed nothing)."""
+    reading of the photos' EXIF for bursts and its copying (both showed nothing)."""
     import objrec.cli.output
 
     monkeypatch.setattr(objrec.cli.output, "PLAIN_PROGRESS_SECONDS", 0.0)
@@ -1897,7 +1898,7 @@ def test_split_and_add_count_files_not_steps_in_their_progress(
         f"comparing images: {n}/{n} (100%)",  # the near-duplicate search: minutes at 60,000
         f"comparing turned and trimmed: {n}/{n} (100%)",
         f"comparing crops: {n}/{n} (100%)",
-        f"reading camera times: {n}/{n} (100%)",  # bursts: 2.5 ms a photo read (review47c)
+        f"reading camera times: {n}/{n} (100%)",  # bursts: 2.5 ms a photo read
         f"copying files: {n}/{n} (100%)",  # minutes of 60,000 phone photos
     ]
     new = tmp_path / "new" / "red"
@@ -1935,8 +1936,8 @@ def test_train_shows_the_last_epoch_s_line_where_the_table_skipped_it(
     capsys, monkeypatch, tmp_path
 ):
     """ "stopped after 21 epochs (best 16)" under a table that ended at epoch 20: a reader looked
-    for epoch 21 (newcomer50 nit). The last epoch gets its line, once, when the fit ends: before
-    the next stage (calibration, writing the run), where it came after them (review51b L2)."""
+    for epoch 21. The last epoch gets its line, once, when the fit ends: before
+    the next stage (calibration, writing the run), where it came after them."""
     from objrec.runs import TrainResult
 
     history = [
@@ -1967,7 +1968,7 @@ def test_train_shows_the_last_epoch_s_line_where_the_table_skipped_it(
 def test_the_epoch_lines_begin_with_what_their_words_mean(capsys):
     """A newcomer (Teachable Machine, not ML) read 'epoch 1  train loss 2.0800 acc 13.75%  valid
     loss 1.4281 acc 92.50%' without a word of what an epoch, a loss or 'valid' is, nor why train's
-    accuracy is the lower (readme41: 15.38% against 100.00%, read as a bug)."""
+    accuracy is the lower (15.38% against 100.00%, read as a bug)."""
     from objrec.cli.output import RichReporter
 
     report_epochs(RichReporter(), range(1, 4), improved={1, 2})
@@ -2148,7 +2149,7 @@ def test_train_ends_with_the_evaluate_to_run_and_how_to_try_unknown_photos(
         (["add", "{tmp}", "{tmp}/nowhere"], "error: invalid value for '[NEW]...'"),
         (["train", "{tmp}"], "error: give --out RUN for a new run, or --resume RUN"),
         (["cache", "--prune"], "error: --prune needs --days N, --keep FOLDER or both"),
-        # review50b LOW 7 and nits 8, 16: exit 1, --std late and unnamed, --folds after torch
+        # exit 1, --std late and unnamed, --folds after torch
         (["train", "{tmp}", "--out", "{tmp}/r", "--std", "0", "0", "0"], "error: --std must be"),
         (["train", "{tmp}", "--out", "{tmp}/r", "--device", "bogus"], "error: --device must be"),
         (["audit", "{tmp}", "--folds", "1"], "error: invalid value for '--folds': 1 is not in"),
@@ -2201,7 +2202,7 @@ def imported_by(args: list[str], cwd: Path) -> tuple[int, list[str]]:
         (["backbones"], 0),
         (["backbones", "--json"], 0),
         (["train", "photos", "--out", "new", "--epochs", "0"], 2),
-        (["train", "photos", "--out", "new"], 1),  # not a split folder (review50b nit 11)
+        (["train", "photos", "--out", "new"], 1),  # not a split folder
     ],
 )
 def test_a_quick_command_imports_no_heavy_library(tmp_path, args, exit_code):
@@ -2698,14 +2699,14 @@ def test_every_command_line_of_the_readme_parses_as_objrec_does():
     assert "objrec split PHOTOS-fixed data-fixed2 --like data" in lines
     assert "objrec apply-plan PHOTOS PHOTOS-audit/plan.csv PHOTOS-fixed" in lines
     # a museum's volunteer looked in vain here for how to answer a folder without objrec
-    assert "objrec export run" in lines  # the run you have: an int8 one exports too (newcomer46)
+    assert "objrec export run" in lines  # the run you have: an int8 one exports too
     assert "objrec train data --out run-fp32 --precision fp32" in lines
     assert "python run/model_infer.py new_photos/ --csv answers.csv" in readme.read_text()
     # a newcomer following the page in order met "run already holds a trained model" there,
     # then "data-fixed holds an earlier split" where the second fix loop reused the first's names
     outs = [readme_out_folder(line) for line in lines]
     assert sorted(o for o in outs if o and outs.count(o) > 1) == []
-    # a second evaluate of run2 without --against removed the first's comparison (newcomer46)
+    # a second evaluate of run2 without --against removed the first's comparison
     compared: set[str] = set()
     for line in (line for line in lines if line.startswith("objrec evaluate ")):
         run = line.split()[2]
@@ -2718,7 +2719,7 @@ def test_the_readme_says_how_to_come_back_to_objrec_and_how_to_edit_the_plan():
     """A newcomer's new terminal gave "objrec: command not found": the first command activates
     .venv in its own shell only, and the page never said to activate it again. And "the
     plan.csv you reviewed" never said which actions a row takes, nor that most come pre-filled
-    keep (readme37). The first two commands stay the page's first two, as they were."""
+    keep. The first two commands stay the page's first two, as they were."""
     import re
 
     page = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -3220,7 +3221,7 @@ def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):
 @pytest.mark.slow  # two checks (0.2 s at a load of 14)
 def test_check_of_an_empty_folder_or_one_of_a_link_loop_fails_as_split_refuses_it(capsys, tmp_path):
     """check of an empty folder (or one holding only a link loop) said "0 image files in 0
-    classes" and exited 0, where split, explore, audit and train refuse it (review50b LOW 3)."""
+    classes" and exited 0, where split, explore, audit and train refuse it."""
     empty = tmp_path / "empty"
     empty.mkdir()
     looped = tmp_path / "looped"
@@ -3235,7 +3236,7 @@ def test_check_of_an_empty_folder_or_one_of_a_link_loop_fails_as_split_refuses_i
 
 def test_check_of_a_run_folder_whose_model_is_gone_says_so(capsys, tmp_path):
     """check of a run folder whose model.safetensors was moved said "RUN has no class sub-folders
-    (it holds 1 image directly)", its curves.png (review50b LOW 4); train given it as DATA too."""
+    (it holds 1 image directly)", its curves.png; train given it as DATA too."""
     run_folder = tmp_path / "run"
     (run_folder / "eval-test").mkdir(parents=True)
     for name in ("config.json", "summary.json"):
@@ -3255,7 +3256,7 @@ def test_check_of_a_run_folder_whose_model_is_gone_says_so(capsys, tmp_path):
 def test_check_calls_a_folder_laid_out_as_train_val_test_unusable_and_split_refuses_it(
     capsys, tmp_path
 ):
-    """review47c HIGH: check said of train/ val/ test/ of class folders (no manifest) "36
+    """check said of train/ val/ test/ of class folders (no manifest) "36
     readable, 0 unusable", exit 0, with a nested_folder note of each split-named folder, and
     split made classes of them; now one unusable problem, the folder checked, saying what to do,
     as split's refusal does."""
@@ -3527,7 +3528,7 @@ def test_evaluate_s_tables_say_what_their_columns_and_rows_mean():
 
 def test_evaluate_s_tables_show_a_class_never_answered_without_a_precision():
     """A class never answered showed precision 0.000 ("every answer of it wrong", yet there was
-    none), and the macro precision counted it (review51a L3): "-" now, NaN in the per-class
+    none), and the macro precision counted it: "-" now, NaN in the per-class
     table, null in JSON; the averages' caption says the precision leaves such a class out."""
     import pandas as pd
     from rich.console import Console
@@ -3573,7 +3574,7 @@ def test_a_top1_on_few_images_is_shown_with_its_interval():
     said = console.export_text()
     assert "│ 75.00% (30-95%) " in said and "│ 100.00%  " in said and "(92-100%)" not in said
     caption = " ".join(said.split())
-    # "(30-95%)" under a table whose only interval read "(70-100%)" read as a row's (newcomer46)
+    # "(30-95%)" under a table whose only interval read "(70-100%)" read as a row's
     assert (
         "; (low-high%) after a top-1: under 10 images, where it would likely lie on many more "
         "photos (95% interval)" in caption
@@ -3664,7 +3665,7 @@ def test_evaluate_names_the_classes_mistaken_for_each_other_with_counts(capsys, 
 
 def test_the_classes_mistaken_both_ways_are_counted_in_distinct_photos():
     """evaluate said "11 of 18 crocodile taken for crocodile_head" where 9 were copies of one
-    photo, and two frames of one burst met the floor of 2 (review47b): the pair is counted in
+    photo, and two frames of one burst met the floor of 2: the pair is counted in
     distinct photos, as the scores and McNemar's test are, and its lines say so."""
     from objrec.cli.evaluation import mixed_pair_lines
     from objrec.evaluate import summarize_logits
@@ -3892,7 +3893,7 @@ def test_splits_duplicate_counts_are_of_one_class_and_add_up(capsys, tmp_path):
 
 
 def test_split_s_line_of_one_duplicate_file_says_its_class():
-    """readme42: split said '1 duplicate file kept together in one split with a file of their
+    """split said '1 duplicate file kept together in one split with a file of their
     class' of the one copy a Caltech-101 class held."""
     from types import SimpleNamespace
 
@@ -4114,7 +4115,7 @@ def test_after_one_sigterm_a_second_one_ends_the_process_at_once():
         (["{tmp}/full"], "full is not empty: choose another folder or pass --force"),
         (["{photos}/out"], "must lie outside the source folder"),
         (["{photos}"], "must lie outside the source folder"),
-        (["{tmp}"], "must not hold the source folder"),  # said "must lie outside" (review49a)
+        (["{tmp}"], "must not hold the source folder"),  # said "must lie outside"
         (["{tmp}/afile/out"], "afile is a file, not a folder"),
         (["{tmp}/out", "--ratios", "0.5", "0.3", "0.3"], "sum to 1"),
         (["{tmp}/out", "--exclude", "mauve"], "does not have: mauve"),
@@ -4683,7 +4684,7 @@ def test_check_of_a_run_whose_summary_is_damaged_says_so_and_never_advises_force
     capsys, trained_run
 ):
     """With its model sound and summary.json damaged, check called the run interrupted and said
-    "train it again with --force", which replaces the sound model (review50b MEDIUM 2). It says
+    "train it again with --force", which replaces the sound model. It says
     the summary is damaged, not the model, and the run is finished."""
     summary = trained_run / "summary.json"
     summary.write_text("{bad")
@@ -4893,7 +4894,7 @@ def test_check_points_a_folder_of_mostly_small_classes_to_larger_training_ratios
 
 @pytest.mark.slow
 def test_split_leaves_ratios_typed_as_the_default_ones_alone(capsys, tmp_path):
-    """review39b: `--ratios 0.5 0.25 0.25` typed still heard "the default ratios keep ...", as if
+    """`--ratios 0.5 0.25 0.25` typed still heard "the default ratios keep ...", as if
     the user had not chosen them; other typed ratios are not second-guessed, nor are these."""
     photos = make_class_folder(tmp_path / "photos", per_class=8)
     code, _, err = run(capsys, "split", photos, tmp_path / "default")
@@ -5354,8 +5355,8 @@ def test_train_s_last_line_says_in_plain_words_what_its_feature_seconds_went_to(
 ):
     """It said '(4s frozen features, int8 body, 2s of it making the int8 body)'; then "2s of it
     making its int8 copy" on every warm retrain, where the copy made once per cache folder is
-    found (the body's fingerprint, its key, taking those seconds: loop44); then "made once per
-    cache folder and found after", where "found after" was unclear (newcomer45)."""
+    found (the body's fingerprint, its key, taking those seconds); then "made once per
+    cache folder and found after", where "found after" was unclear."""
     from types import SimpleNamespace
 
     from objrec.cli.training import print_trained
@@ -5387,8 +5388,8 @@ def test_train_s_last_line_counts_the_seconds_the_user_waited_starting_included(
     trained_run, capsys
 ):
     """A warm retrain said "4s in all" after 12.8 s: summary.json's total, which leaves out
-    Python's start and the libraries' import (6.6 s at a load of 7) and the run's writing
-    (newcomer46). The CLI says the seconds since the process began, and how many went to
+    Python's start and the libraries' import (6.6 s at a load of 7) and the run's writing.
+    The CLI says the seconds since the process began, and how many went to
     starting."""
     import time
     from types import SimpleNamespace
@@ -5408,7 +5409,7 @@ def test_train_s_last_line_counts_the_seconds_the_user_waited_starting_included(
     print_trained(result, None, Waited(time.monotonic() - 12.8, 6.6))
     said = " ".join(capsys.readouterr().out.split())
     assert "13s in all (7s starting, 1s computing features with the pretrained" in said
-    # the head's fit is said, what a retrain waits for (newcomer50); calibrating's 0.4 s is not
+    # the head's fit is said, what a retrain waits for; calibrating's 0.4 s is not
     heads = json.loads((trained_run / "config.json").read_text())["heads"]
     fitting = f"fitting the {heads} heads" if heads > 1 else "fitting the head"
     assert f"32-bit floats (fp32), 2s {fitting}); model saved to" in said
@@ -5731,7 +5732,7 @@ def test_export_check_photos_help_says_its_default_and_cost_from_export_itself(c
 
 
 def test_export_s_check_line_says_1_real_photo_not_1_real_photos():
-    """`export --check-photos 1` printed "on 1 real photos" (a newcomer's run, readme37)."""
+    """`export --check-photos 1` printed "on 1 real photos" (a newcomer's run)."""
     from objrec.cli.delivery import agreement_lines
     from objrec.export_check import Agreement
 
@@ -5747,10 +5748,10 @@ def test_export_s_check_line_says_1_real_photo_not_1_real_photos():
 
 
 def test_export_says_once_how_far_onnx_runtime_is_from_objrec_s_answers():
-    """loop44: an int8 run's export warned that the file in ONNX Runtime differs from objrec's
+    """an int8 run's export warned that the file in ONNX Runtime differs from objrec's
     answers (export_check.warn_if_apart), then said it again ("in ONNX Runtime, on 32 real photos, it
     differs ... by up to 4.0e-02"): the warning says it, the line of a runtime that agrees stays.
-    newcomer51: the script runs an int8 body OpenVINO ran in OpenVINO, so its line says so, and
+    The script runs an int8 body OpenVINO ran in OpenVINO, so its line says so, and
     ONNX Runtime alone apart is no warning but a line saying why and what gives objrec's."""
     from objrec.cli.delivery import agreement_lines
     from objrec.export_check import Agreement
@@ -6548,7 +6549,7 @@ UNEXPECTED = (
 def test_an_unexpected_error_is_one_sentence_naming_the_command_and_the_file_of_its_trace(
     tmp_path, capsys, monkeypatch
 ):
-    """An error objrec did not expect (numpy's "Singular matrix" in evaluate's figure, newcomer47)
+    """An error objrec did not expect (numpy's "Singular matrix" in evaluate's figure)
     reached the user as a raw traceback of 60 lines, click's frames among them, with no word of
     what failed or what to do: now one sentence, exit 1, and the trace with the command line in
     a file it names; -v prints the trace too."""
@@ -6625,7 +6626,7 @@ def test_a_failure_after_ctrl_c_half_made_an_import_is_said_as_the_interruption(
 @pytest.mark.slow  # a fresh interpreter (0.2 s)
 def test_ctrl_c_as_objrec_starts_exits_130_without_a_traceback(tmp_path):
     """Ctrl-C in the first second of a command (longer on a loaded machine), as the CLI was
-    imported, printed a 20-line traceback ending in KeyboardInterrupt (review50b nit 10). A
+    imported, printed a 20-line traceback ending in KeyboardInterrupt. A
     ``click`` that raises KeyboardInterrupt as it is imported stands for the key pressed then."""
     import subprocess
 
@@ -6643,7 +6644,7 @@ def test_ctrl_c_as_objrec_starts_exits_130_without_a_traceback(tmp_path):
 @pytest.mark.slow  # two fresh interpreters importing objrec's CLI (1 to 5 s)
 def test_train_refuses_its_data_or_out_from_paths_alone_before_loading_the_libraries(tmp_path):
     """`objrec train data-r2 --out run2` (run2 holding a model) said "run2/model.safetensors
-    exists" after 28 s of "loading the libraries" (newcomer50 MEDIUM, review50b nit 11), and a
+    exists" after 28 s of "loading the libraries", and a
     DATA that is no split folder as late: both are said from paths and headers alone, at once."""
     import subprocess
 
@@ -6681,7 +6682,7 @@ def test_train_refuses_its_data_or_out_from_paths_alone_before_loading_the_libra
 def test_a_loop_of_links_is_said_to_be_one_not_a_link_to_nothing(capsys, tmp_path):
     """`ln -s lp2 lp1; ln -s lp1 lp2`: check and split said "lp1 is a link to nothing", predict
     "a link to lp2, which is not there (moved or deleted since it was linked)", though lp2 is
-    there (review50b nit 12)."""
+    there."""
     from objrec.images import broken_link_reason
 
     (tmp_path / "lp1").symlink_to("lp2")
@@ -6701,7 +6702,7 @@ def test_a_loop_of_links_is_said_to_be_one_not_a_link_to_nothing(capsys, tmp_pat
 
 def test_out_of_range_options_of_suggest_add_and_split_are_usage_errors(capsys, tmp_path):
     """Each exit status 2 with the option named and the --help pointer, as every bad option
-    value (docs/json.md); they were failed runs, exit 1, without it (review51b L1)."""
+    value (docs/json.md); they were failed runs, exit 1, without it."""
     (tmp_path / "data" / "train").mkdir(parents=True)
     (tmp_path / "data" / "valid").mkdir()
     (tmp_path / "l.csv").write_text("path,label\n", encoding="utf-8")
@@ -6723,7 +6724,7 @@ def test_out_of_range_options_of_suggest_add_and_split_are_usage_errors(capsys, 
 
 def test_a_run_whose_model_is_gone_is_said_so_by_every_command_given_it(capsys, tmp_path):
     """predict, evaluate, export and share said "give a run folder written by `objrec train`" of
-    a run folder whose model was deleted; check's sentence, from one place (review51b L4)."""
+    a run folder whose model was deleted; check's sentence, from one place."""
     run_folder = tmp_path / "run"
     run_folder.mkdir()
     for name in ("config.json", "summary.json"):
@@ -6753,7 +6754,7 @@ def test_a_run_whose_model_is_gone_is_said_so_by_every_command_given_it(capsys, 
 def test_a_full_disk_names_the_output_option_not_the_marker_file(capsys, monkeypatch, tmp_path):
     """evaluate's and explore's full disk named their hidden marker (`ev/.objrec-output: no space
     left on device`) and said nothing of what to do; in train's words now, with the option whose
-    folder it was (review51b L3)."""
+    folder it was."""
     import errno
 
     out = tmp_path / "ex"
@@ -6777,7 +6778,7 @@ def test_predict_says_its_answers_before_a_full_disk_refuses_its_csv(
     capsys, monkeypatch, tmp_path, trained_run, split_dir
 ):
     """predict --csv on a full disk computed every answer and printed none: the table was
-    written before the lines (review51b L3). The lines say every answer, then the error."""
+    written before the lines. The lines say every answer, then the error."""
     import errno
 
     table = tmp_path / "p.csv"
@@ -6795,7 +6796,7 @@ def test_predict_says_its_answers_before_a_full_disk_refuses_its_csv(
 
 def test_a_torchrun_process_its_agent_stops_says_so_not_interrupted(capsys, monkeypatch, tmp_path):
     """Under torchrun, one rank's error, then rank 0 (stopped by torchrun's SIGTERM) said
-    "interrupted before its work began: nothing was written", read as a Ctrl-C (review51b L7)."""
+    "interrupted before its work began: nothing was written", read as a Ctrl-C."""
     import signal
 
     def stopped_by_the_agent(*args, **kwargs):
