@@ -62,13 +62,13 @@ TTA_AFTER = {SETTINGS[0][0], "lite2 alone (260 px)"}
 
 
 def row(
-    name: str, result, metrics: dict, seconds: float, note: str = "", train_s: float | None = None
+    name: str, result, metrics, seconds: float, note: str = "", train_s: float | None = None
 ) -> str:
     valid = f"{result.best_valid_loss:.4f} {result.best_valid_acc:7.2%}" if result else " " * 15
     train_wall = f"{train_s:8.0f}" if train_s is not None else " " * 8
     return (
-        f"{name:50s} {valid} {metrics['top1']:7.2%} {metrics['top5']:7.2%} "
-        f"{metrics['mean_class_top1']:8.2%} {seconds:7.0f}{train_wall} {note}"
+        f"{name:50s} {valid} {metrics.top1:7.2%} {metrics.top5:7.2%} "
+        f"{metrics.mean_class_top1:8.2%} {seconds:7.0f}{train_wall} {note}"
     )
 
 
@@ -119,7 +119,7 @@ def main() -> None:
             config = TrainConfig(cache_dir=str(cache), **overrides)
             result = train(data, work / f"run-{i}", config)
             train_s = time.perf_counter() - start
-            metrics = evaluate(work / f"run-{i}", data, cache_dir=cache).metrics
+            metrics = evaluate(work / f"run-{i}", data, cache_dir=cache).metrics.overall
             seconds = time.perf_counter() - start
             print(row(name, result, metrics, seconds, note, train_s), flush=True)
             used = result.precision.body.used if result.precision is not None else "?"
@@ -132,7 +132,7 @@ def main() -> None:
                     cache_dir=cache,
                     tta=True,
                     out=work / f"tta-{i}",
-                ).metrics
+                ).metrics.overall
                 print(
                     row("  + TTA (mirror, other framing)", None, tta, time.perf_counter() - start),
                     flush=True,

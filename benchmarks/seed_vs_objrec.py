@@ -128,8 +128,8 @@ def objrec_default(data: Path, work: Path) -> dict:
         "epochs": len(result.history),
         "best_valid_loss": result.best_valid_loss,
         "best_valid_acc": result.best_valid_acc,
-        "test_top1": evaluation.metrics["top1"],
-        "test_top5": evaluation.metrics["top5"],
+        "test_top1": evaluation.metrics.top1,
+        "test_top5": evaluation.metrics.overall.top5,
         "frozen_img_s": (n_train * (config.aug_views + 1) + n_valid) / result.seconds["features"],
         "peak_mb": peak_memory_mb(),
     }

@@ -75,6 +75,15 @@ def drawn_weights(monkeypatch) -> list[bool]:
     return drawn
 
 
+def confidence_lines_of(metrics: dict, *args, **options) -> list[str]:
+    """``cli.evaluation.confidence_lines`` of the figures ``metrics`` holds as metrics.json keys
+    them (``EvaluationMetrics.from_json``): a test names only the keys the lines read."""
+    from objrec.cli.evaluation import confidence_lines
+    from objrec.evaluation_metrics import EvaluationMetrics
+
+    return confidence_lines(EvaluationMetrics.from_json(metrics), *args, **options)
+
+
 def make_image(colour, size=(40, 32), seed=0) -> Image.Image:
     """A noisy image of one dominant colour, different for every seed."""
     rng = np.random.default_rng(seed)

@@ -3507,6 +3507,7 @@ def test_evaluate_s_tables_say_what_their_columns_and_rows_mean():
     from rich.console import Console
 
     from objrec.cli.evaluation import averages_table, worst_table
+    from objrec.evaluation_metrics import Overall
 
     rows = pd.DataFrame(
         {"class": ["a"], "n_train": [3], "n_test": [2], "top1": [0.5], "top5": [1.0]}
@@ -3518,7 +3519,7 @@ def test_evaluate_s_tables_say_what_their_columns_and_rows_mean():
         for name in ("precision", "recall", "f1")
     }
     console = Console(width=300, record=True)
-    console.print(worst_table(rows), averages_table(metrics | {"n": 2}))
+    console.print(worst_table(rows), averages_table(Overall.from_json(metrics | {"n": 2})))
     said = " ".join(console.export_text().split())
     assert "trained on" in said and "n_train" not in said
     assert "top-1 (recall): its images guessed right" in said
@@ -3534,6 +3535,7 @@ def test_evaluate_s_tables_show_a_class_never_answered_without_a_precision():
     from rich.console import Console
 
     from objrec.cli.evaluation import averages_table, worst_table
+    from objrec.evaluation_metrics import Overall
 
     rows = pd.DataFrame(
         {"class": ["green"], "n_train": [3], "n_test": [2], "top1": [0.0], "top5": [1.0]}
@@ -3545,7 +3547,10 @@ def test_evaluate_s_tables_show_a_class_never_answered_without_a_precision():
         for name in ("precision", "recall", "f1")
     }
     console = Console(width=300, record=True)
-    console.print(worst_table(rows), averages_table(metrics | {"macro_precision": None, "n": 2}))
+    console.print(
+        worst_table(rows),
+        averages_table(Overall.from_json(metrics | {"macro_precision": None, "n": 2})),
+    )
     said = console.export_text()
     rows = [line.strip("│ ").split("│") for line in said.splitlines() if line.startswith("│")]
     cells = {row[0].strip(): [cell.strip() for cell in row[1:]] for row in rows}
@@ -3706,7 +3711,7 @@ def test_evaluate_counts_its_images_as_every_count_is():
     said = "1,200 test images are 1,100 distinct photos and 100 near-duplicates of them"
     assert result.near_duplicates is not None and result.near_duplicates.startswith(said)
     assert result.near_duplicates.endswith("not 1,200")
-    table = averages_table(result.metrics)
+    table = averages_table(result.metrics.overall)
     assert table.columns[-1]._cells == ["1,200", "1,200"]
     m = {"n": 1200, "temperature": 0.9, "nll": 0.1, "nll_before_calibration": 0.2}
     m |= {"ece": 0.01, "ece_before_calibration": 0.02, "ece_by_chance": 0.005}

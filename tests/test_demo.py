@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 import objrec.demo
+from objrec.evaluation_metrics import EvaluationMetrics
 
 from .conftest import seed_facts
 
@@ -20,7 +21,9 @@ def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch, sam
         )
 
     evaluation = SimpleNamespace(
-        metrics={"top1": 1.0, "top5": 1.0, "n": 30}, classes=list("abcde"), out=tmp_path / "eval"
+        metrics=EvaluationMetrics.from_json({"top1": 1.0, "top5": 1.0, "n": 30}),
+        classes=list("abcde"),
+        out=tmp_path / "eval",
     )
     monkeypatch.setattr(objrec.demo, "explore", lambda *a, **k: None)
     monkeypatch.setattr(objrec.demo, "train", fake_train)
@@ -116,7 +119,9 @@ def test_demo_force_replaces_the_earlier_demos_predictions_figure(
         return [SimpleNamespace(path="t/0.jpg", error=None)]
 
     evaluation = SimpleNamespace(
-        metrics={"top1": 1.0, "top5": 1.0, "n": 30}, classes=list("abcde"), out=None
+        metrics=EvaluationMetrics.from_json({"top1": 1.0, "top5": 1.0, "n": 30}),
+        classes=list("abcde"),
+        out=None,
     )
     trained = SimpleNamespace(history=[{}], best_epoch=1, best_valid_loss=0.1, best_valid_acc=1)
     monkeypatch.setattr(objrec.demo, "explore", lambda *a, **k: None)

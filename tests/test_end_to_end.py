@@ -23,7 +23,7 @@ def test_pipeline_learns_a_separable_toy_set(tmp_path, image_folder, tiny_config
     assert len(history) == len(result.history) and kept == result.best_valid_loss
     assert history["valid_loss"].min() > kept - tiny_config.min_delta
     evaluation = evaluate(tmp_path / "run", tmp_path / "data")
-    assert evaluation.metrics["top1"] > 0.6 and evaluation.metrics["n"] == 9
+    assert evaluation.metrics.top1 > 0.6 and evaluation.metrics.n == 9
     written = {p.name for p in (tmp_path / "run" / "eval-test").iterdir()}
     assert {
         "top_losses.png",

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,11 @@ from objrec.cli import main
 from objrec.current import image_set_fingerprint
 from objrec.errors import ObjrecError
 from objrec.evaluate import evaluate, resolve_eval_folder
+from objrec.evaluation_metrics import Calibration, EvaluationMetrics, Overall
 from objrec.meta import checkpoint_file
 from objrec.predict import predict
 
-from .conftest import counted_familiarity, make_image, retrain_of
+from .conftest import confidence_lines_of, counted_familiarity, make_image, retrain_of
 
 
 @pytest.mark.slow
@@ -49,7 +51,9 @@ def test_an_evaluation_names_the_model_it_evaluated_when_a_retrain_lands_meanwhi
     metrics["open_set"] = {"stricter": {"threshold": 0.3, "recommended": True, "valid_kept": 0.9}}
     metrics["open_set"]["stricter"]["unknown_accepted"] = 1
     metrics["open_set"]["unknown_accepted"] = 3
-    kept = keep_recommended(trained_run, metrics, tmp_path, None, result.model)
+    kept = keep_recommended(
+        trained_run, EvaluationMetrics.from_json(metrics), tmp_path, None, result.model
+    )
     assert kept is not None and kept.record["model"] == evaluated
     # review3-46 LOW 3: it said "predict, serve and export use it"; they load the new model
     assert not kept.current
@@ -64,12 +68,12 @@ def test_tta_reports_with_and_without(trained_run, split_dir, capsys):
     from objrec.cli.evaluation import print_evaluation
 
     result = evaluate(trained_run, split_dir, tta=True)
-    assert result.metrics["tta"] and result.metrics_plain is not None
+    assert result.metrics.tta and result.metrics_plain is not None
     print_evaluation(result, 0)  # it said 'without TTA: top-1 ...'
     assert "\nwithout --tta (one view of each image, not 4): top-1 " in capsys.readouterr().out
     plain = evaluate(trained_run, split_dir)
-    assert result.metrics_plain["top1"] == pytest.approx(plain.metrics["top1"])
-    assert result.metrics_plain["loss"] == pytest.approx(plain.metrics["loss"], rel=1e-5)
+    assert result.metrics_plain["top1"] == pytest.approx(plain.metrics.top1)
+    assert result.metrics_plain["loss"] == pytest.approx(plain.metrics.overall.loss, rel=1e-5)
     saved = json.loads((trained_run / "eval-test" / "metrics.json").read_text())
     assert "without_tta" not in saved  # each in its own folder: neither replaced the other
     saved = json.loads((trained_run / "eval-test-tta" / "metrics.json").read_text())
@@ -107,6 +111,11 @@ def test_evaluate_writes_its_tables_into_the_run_and_refuses_a_users_non_empty_f
         evaluate(trained_run, split_dir, out=mine)
     evaluate(trained_run, split_dir, out=mine, force=True)
     assert (mine / "notes.txt").read_text() == "keep" and (mine / "metrics.json").is_file()
+
+
+def calibrated(ece: float) -> Calibration:
+    """The calibration of a temperature of 1 (the probabilities left as they are), ECE ``ece``."""
+    return Calibration(1.0, ece, ece, None, None, None, None)
 
 
 def test_the_image_set_fingerprint_is_of_the_images_and_labels_not_their_paths_or_order():
@@ -479,7 +488,6 @@ def test_an_output_folder_it_may_not_write_is_refused_before_any_image_is_read(
 
 
 def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
-    from objrec.cli.evaluation import confidence_lines
 
     metrics = {
         "temperature": 1.5,
@@ -494,18 +502,18 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
         "known_kept": 0.9333,
         "top1_at_threshold": 0.9,
     }
-    calibration, share, threshold = confidence_lines(metrics, "data/test")
+    calibration, share, threshold = confidence_lines_of(metrics, "data/test")
     assert calibration == (
         "confidence: the model's probabilities made less sure (temperature 1.500, chosen on the "
         "validation split): it lowers their loss on data/test (120 images) from 0.3000 to "
         "0.2500; how sure the model says it is and how often it is right differ by 5.00 points "
         "on average (0 would be perfect; the expected calibration error), 10.00 points before"
     )
-    surer = confidence_lines({**metrics, "temperature": 0.7}, "data/test")[0]
+    surer = confidence_lines_of({**metrics, "temperature": 0.7}, "data/test")[0]
     assert "made surer (temperature 0.700, chosen on the validation split)" in surer
     # 1, or 1 to three decimals: it said "calibration: temperature 1.000 ..."
     for one in (1.0, 1.0004):
-        kept = confidence_lines({**metrics, "temperature": one, "ece": 0.1}, "data/test")[0]
+        kept = confidence_lines_of({**metrics, "temperature": one, "ece": 0.1}, "data/test")[0]
         assert kept == (  # it said "0.1000 off how often it is right", a bare number
             "confidence: on data/test, how sure the model says it is and how often it is right "
             "differ by 10.00 points on average (0 would be perfect; the expected calibration "
@@ -519,7 +527,10 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
         "top-1 90.00% when an unknown counts as wrong"
     )
     assert threshold == "  unknown below a top probability of 0.5000, the run's threshold"
-    every = confidence_lines({**metrics, "known_kept": 1.0, "top1_at_threshold": 0.9}, "data/test")
+    every = confidence_lines_of(
+        {**metrics, "known_kept": 1.0, "top1_at_threshold": 0.9},
+        "data/test",
+    )
     assert every[1] == (  # it said "100.00% of ... get a class, the rest are said to be unknown"
         "unknown answer: every one of data/test gets a class, none is said to be unknown"
     )
@@ -535,7 +546,7 @@ def test_an_unreadable_test_image_is_named_not_silently_left_out(
         result = evaluate(trained_run, split_dir, out=tmp_path / "eval")
     named = f"{bad}: cannot read image (empty file, 0 bytes)"
     assert result.unreadable == [named] and result.to_json()["unreadable"] == [named]
-    assert result.metrics["n"] == len(list((split_dir / "test").rglob("*.*"))) - 1
+    assert result.metrics.n == len(list((split_dir / "test").rglob("*.*"))) - 1
     assert any("skipped 1 unreadable file" in r.getMessage() for r in caplog.records)
     for image in (split_dir / "test").rglob("*.*"):
         image.write_bytes(b"")
@@ -809,7 +820,6 @@ def test_evaluate_names_the_classes_the_unknown_answer_falls_on_at_either_thresh
     """persona38b: the stricter threshold evaluate recommended ("4.13 points more of the images
     of data/test lost") said all 4 ant and all 4 crab test photos unknown; only the per-class
     counts show it, and a class of which half or more are said unknown is named."""
-    from objrec.cli.evaluation import confidence_lines
 
     now = [
         {"class": "ant", "images": 4, "unknown": 2},
@@ -817,7 +827,7 @@ def test_evaluate_names_the_classes_the_unknown_answer_falls_on_at_either_thresh
     ]
     plain = {**stricter_metrics(None), "known_kept": 0.98, "unknown_by_class": now}
     del plain["open_set"]
-    lines = confidence_lines(plain, "data/test")
+    lines = confidence_lines_of(plain, "data/test")
     assert lines[2:5] == [
         "  said to be unknown, by class: ant 2 of 4, watch 2 of 45",
         "  half or more of the images of ant (2 of 4) are said to be unknown: in use, that class",
@@ -828,7 +838,10 @@ def test_evaluate_names_the_classes_the_unknown_answer_falls_on_at_either_thresh
         **STRICTER,
         "unknown_by_class": [*rarest, {"class": "lotus", "images": 8, "unknown": 3}],
     }
-    offer = confidence_lines({**stricter_metrics(stricter), "unknown_by_class": now}, "data/test")
+    offer = confidence_lines_of(
+        {**stricter_metrics(stricter), "unknown_by_class": now},
+        "data/test",
+    )
     at = offer.index("  with it, by class: ant 4 of 4, crab 4 of 4, lotus 3 of 8")
     assert "wrongly" in offer[at - 1] and offer[at + 1 : at + 3] == [
         "  with it, half or more of the images of ant, crab (4 of 4 each) would be said to be",
@@ -836,7 +849,7 @@ def test_evaluate_names_the_classes_the_unknown_answer_falls_on_at_either_thresh
     ]
     assert "  said to be unknown, by class: ant 2 of 4, watch 2 of 45" in offer
     assert max(len(line) for line in lines[2:5] + offer[at : at + 3]) <= 92
-    older = confidence_lines(stricter_metrics(STRICTER), "data/test")  # an older metrics.json
+    older = confidence_lines_of(stricter_metrics(STRICTER), "data/test")  # an older metrics.json
     assert "by class" not in " ".join(older)
 
 
@@ -869,7 +882,6 @@ def test_evaluate_unknown_says_which_classes_the_missed_strangers_were_answered_
 
     import torch
 
-    from objrec.cli.evaluation import confidence_lines
     from objrec.inference import Answers
     from objrec.open_set import open_set_result
 
@@ -882,7 +894,7 @@ def test_evaluate_unknown_says_which_classes_the_missed_strangers_were_answered_
     assert list(o["unknown_answered_as"]) == ["empty", "deer"]  # most first
     metrics = stricter_metrics(None)
     metrics["open_set"]["unknown_answered_as"] = o["unknown_answered_as"]
-    lines = confidence_lines(metrics, "data/test")
+    lines = confidence_lines_of(metrics, "data/test")
     assert "  the 4 missed went to: empty 3, deer 1" in lines  # too few for the catch-all line
     recognizer.threshold = None  # no threshold: nothing is missed, no key
     assert "unknown_answered_as" not in open_set_result(recognizer, known, unknown)  # type: ignore[arg-type]
@@ -968,11 +980,10 @@ def test_evaluate_unknown_says_first_how_many_unknown_images_were_caught_in_shor
     unknown images the model caught came last, as a share "accepted as known". It now leads
     with the caught and missed counts, then what the threshold costs the evaluated images,
     then where the missed went and how well the score separates the two, each line short."""
-    from objrec.cli.evaluation import confidence_lines
 
     metrics = stricter_metrics(None)
     metrics["open_set"]["unknown_answered_as"] = {"empty": 6, "deer": 3}
-    lines = confidence_lines(metrics, "data/test")[1:]
+    lines = confidence_lines_of(metrics, "data/test")[1:]
     assert lines[:4] == [
         "unknown images: 7 of 16 caught (43.75%, said to be unknown), 9 missed",
         "  unknown below familiarity 0.00 (a typical validation image scores 1), the run's "
@@ -992,10 +1003,8 @@ def test_evaluate_unknown_says_first_how_many_unknown_images_were_caught_in_shor
 def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that_use_it():
     from pathlib import Path
 
-    from objrec.cli.evaluation import confidence_lines
-
     metrics = stricter_metrics(STRICTER)
-    lines = confidence_lines(metrics, "data/test", Path("my run"))
+    lines = confidence_lines_of(metrics, "data/test", Path("my run"))
     at = lines.index("a stricter threshold is recommended: familiarity 0.42")
     offer = lines[at:]
     # readme39: 0% of the unknown images given a class at 95% of data/test kept, then 1 of 12
@@ -1025,13 +1034,13 @@ def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that
         "    objrec export 'my run' --threshold 0.42  (writes it in the sidecar)",
     ]
     assert max(len(line) for line in offer) <= 92
-    kept = confidence_lines(metrics, "data/test", Path("my run"), kept=True)
+    kept = confidence_lines_of(metrics, "data/test", Path("my run"), kept=True)
     assert "37.50 points more" in " ".join(kept)
     assert kept[-1] == "  this evaluate's --keep-threshold kept it with the run, as said below"
     assert "add --keep-threshold" not in str(kept) and "--threshold 0.42" not in str(kept)
     same = {**STRICTER, "unknown_accepted": 0.5625}  # catches no more: not offered, and why
     metrics["open_set"]["stricter"] = same
-    lines = confidence_lines(metrics, "data/test")
+    lines = confidence_lines_of(metrics, "data/test")
     assert lines[-2:] == [
         "no stricter threshold is suggested: the one that keeps 95.00% of the run's validation "
         "images",
@@ -1048,7 +1057,6 @@ def test_evaluate_unknown_says_why_it_suggests_no_stricter_threshold():
 
     import torch
 
-    from objrec.cli.evaluation import confidence_lines
     from objrec.open_set import no_stricter
 
     meta = SimpleNamespace(data_dir="/photos/data")
@@ -1063,23 +1071,23 @@ def test_evaluate_unknown_says_why_it_suggests_no_stricter_threshold():
     }
     metrics = stricter_metrics(None)
     metrics["open_set"]["no_stricter"] = why
-    assert confidence_lines(metrics, "data/test")[-2:] == [
+    assert confidence_lines_of(metrics, "data/test")[-2:] == [
         "no stricter threshold is suggested: the one in use already keeps 68.00% of the run's 25",
         "  validation images, no more than the 95.00% a suggested one would keep",
     ]
     metrics["open_set"]["no_stricter"] = no_stricter(recognizer, valid[:19])  # type: ignore[arg-type]
-    assert confidence_lines(metrics, "data/test")[-1] == (
+    assert confidence_lines_of(metrics, "data/test")[-1] == (
         "  and 19 are too few to leave any out (20 or more are needed)"
     )
     metrics["open_set"]["no_stricter"] = no_stricter(recognizer, None)  # type: ignore[arg-type]
-    assert confidence_lines(metrics, "data/test")[-1] == (
+    assert confidence_lines_of(metrics, "data/test")[-1] == (
         "  /photos/data/valid could not be read (moved, or its classes changed)"
     )
     gone = "/photos/data/valid is not there (moved, or removed)"  # valid_images' words
     metrics["open_set"]["no_stricter"] = no_stricter(recognizer, None, gone)  # type: ignore[arg-type]
-    assert confidence_lines(metrics, "data/test")[-1] == f"  {gone}"  # it guessed the reason
+    assert confidence_lines_of(metrics, "data/test")[-1] == f"  {gone}"  # it guessed the reason
     metrics["open_set"]["unknown_accepted"] = 0.0
-    assert confidence_lines(metrics, "data/test")[-1] == (
+    assert confidence_lines_of(metrics, "data/test")[-1] == (
         "no stricter threshold is suggested: the one in use already catches every unknown image"
     )
     recognizer.threshold = None  # the run answers no "unknown": nothing to make stricter
@@ -1131,7 +1139,6 @@ def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_
     from pathlib import Path
     from types import SimpleNamespace
 
-    from objrec.cli.evaluation import confidence_lines
     from objrec.open_set import stricter_result
 
     recognizer = SimpleNamespace(threshold=0.0, classes=("a", "b", "c"))
@@ -1144,7 +1151,7 @@ def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_
     assert s.recommended is False
     metrics = stricter_metrics(s.to_json())
     metrics["open_set"] |= {"n_known": 75, "n_unknown": 25, "unknown_accepted": 1.0}
-    lines = confidence_lines(metrics, "data/test", Path("run"))
+    lines = confidence_lines_of(metrics, "data/test", Path("run"))
     at = lines.index("a stricter threshold is not recommended: familiarity 0.1; the run's stays")
     offer = lines[at:]
     assert offer[2] == "  it rests on 25 unknown and 100 validation images: under 100 is few,"
@@ -1202,7 +1209,6 @@ def test_a_stricter_threshold_that_would_leave_a_class_mostly_unanswered_is_not_
     from pathlib import Path
     from types import SimpleNamespace
 
-    from objrec.cli.evaluation import confidence_lines
     from objrec.open_set import stricter_result
 
     recognizer = SimpleNamespace(threshold=0.0, classes=("airplanes", "ant", "crab"))
@@ -1213,7 +1219,7 @@ def test_a_stricter_threshold_that_would_leave_a_class_mostly_unanswered_is_not_
     assert s.silences == ["crab"] and s.recommended is False  # ant: half unknown already
     metrics = stricter_metrics(s.to_json())
     metrics["open_set"] |= {"n_known": 48, "n_unknown": 25, "unknown_accepted": 1.0}
-    lines = confidence_lines(metrics, "data/test", Path("run"))
+    lines = confidence_lines_of(metrics, "data/test", Path("run"))
     assert "a stricter threshold is not recommended: familiarity 0.3; the run's stays" in lines
     assert lines[-2:] == [
         "  so it is not recommended: with it, that class would often get no answer, half or more of",
@@ -1233,7 +1239,6 @@ def test_a_class_too_few_to_judge_does_not_stop_a_stricter_threshold():
     from pathlib import Path
     from types import SimpleNamespace
 
-    from objrec.cli.evaluation import confidence_lines
     from objrec.open_set import stricter_result
 
     recognizer = SimpleNamespace(threshold=0.0, classes=("airplanes", "ant", "bonsai"))
@@ -1244,7 +1249,7 @@ def test_a_class_too_few_to_judge_does_not_stop_a_stricter_threshold():
     assert s.silences == [] and s.recommended is True
     metrics = stricter_metrics(s.to_json())
     metrics["open_set"] |= {"n_known": 46, "n_unknown": 25, "unknown_accepted": 1.0}
-    said = " ".join(line.strip() for line in confidence_lines(metrics, "data/test", Path("run")))
+    said = " ".join(line.strip() for line in confidence_lines_of(metrics, "data/test", Path("run")))
     assert "a stricter threshold is recommended" in said
     assert (
         "with it, half or more of the images of bonsai (1 of 2) would be said to be unknown, but "
@@ -1261,7 +1266,6 @@ def test_a_class_of_one_burst_s_frames_is_too_few_to_judge_a_stricter_threshold_
     from pathlib import Path
     from types import SimpleNamespace
 
-    from objrec.cli.evaluation import confidence_lines
     from objrec.open_set import judged, stricter_result
 
     recognizer = SimpleNamespace(threshold=0.0, classes=("airplanes", "ant", "burst"))
@@ -1276,7 +1280,7 @@ def test_a_class_of_one_burst_s_frames_is_too_few_to_judge_a_stricter_threshold_
     assert judged([{"class": "burst", "images": 5, "unknown": 3}])  # an older row: its images
     metrics = stricter_metrics(s.to_json())
     metrics["open_set"] |= {"n_known": 49, "n_unknown": 25, "unknown_accepted": 1.0}
-    said = " ".join(line.strip() for line in confidence_lines(metrics, "data/test", Path("run")))
+    said = " ".join(line.strip() for line in confidence_lines_of(metrics, "data/test", Path("run")))
     assert (
         "with it, half or more of the images of burst (3 of 5, 1 distinct) would be said to be "
         "unknown, but fewer than 3 distinct photos a class are too few to judge by"
@@ -1290,7 +1294,6 @@ def test_a_stricter_threshold_the_shares_already_refuse_names_no_class_as_the_re
     from pathlib import Path
     from types import SimpleNamespace
 
-    from objrec.cli.evaluation import confidence_lines
     from objrec.open_set import stricter_result
 
     recognizer = SimpleNamespace(threshold=0.0, classes=("airplanes", "ant", "crab"))
@@ -1300,7 +1303,7 @@ def test_a_stricter_threshold_the_shares_already_refuse_names_no_class_as_the_re
     assert s is not None and s.silences == ["crab"] and s.recommended is False
     metrics = stricter_metrics(s.to_json())
     metrics["open_set"] |= {"n_known": 48, "n_unknown": 25, "unknown_accepted": 1.0}
-    lines = confidence_lines(metrics, "data/test", Path("run"))
+    lines = confidence_lines_of(metrics, "data/test", Path("run"))
     trade = (
         "  it catches 4.00 points more of the unknown images for 5.00 points more of the validation"
     )
@@ -1362,12 +1365,13 @@ def test_the_overall_top1_and_top5_carry_their_95_percent_interval_on_distinct_p
     one_hot = torch.nn.functional.one_hot
     logits = one_hot(torch.tensor([0, 0, 0, 0, 1, 1, 0, 0]), 6) + one_hot(labels, 6) / 2
     groups = [0, 0, 1, 2, 3, 4, 5, 6]  # the first two images are one photo
-    m = summarize_logits(logits, labels, list("abcdef"), groups=groups).metrics
+    m = summarize_logits(logits, labels, list("abcdef"), groups=groups).metrics.overall
     low, high = wilson_interval(6 / 8, 7)
-    assert (m["top1_low"], m["top1_high"]) == (round(low, 4), round(high, 4))
-    assert m["top1_low"] < m["top1"] < m["top1_high"]
-    assert m["top5"] == 1.0 and m["top5_low"] == round(wilson_interval(1.0, 7)[0], 4)
-    assert m["top5_high"] == 1.0
+    assert (m.top1_low, m.top1_high) == (round(low, 4), round(high, 4))
+    assert m.top1_low is not None and m.top1_high is not None
+    assert m.top1_low < m.top1 < m.top1_high
+    assert m.top5 == 1.0 and m.top5_low == round(wilson_interval(1.0, 7)[0], 4)
+    assert m.top5_high == 1.0
 
 
 @pytest.mark.slow  # writes an evaluation's files: 0.19 s
@@ -1384,14 +1388,14 @@ def test_five_classes_or_fewer_have_no_top5_in_the_json_nor_its_interval(tmp_pat
     logits = torch.eye(3)[[0, 1, 1, 1, 2, 0]] * 3
     result = summarize_logits(logits, labels, list("abc"))
     names = ("top5", "top5_low", "top5_high", "mean_class_top5")
-    assert all(result.metrics[name] is None for name in names)
-    assert result.per_class["top5"].isna().all() and result.metrics["top1"] == 4 / 6
+    assert all(getattr(result.metrics.overall, name) is None for name in names)
+    assert result.per_class["top5"].isna().all() and result.metrics.top1 == 4 / 6
     write_evaluation(result, tmp_path / "eval")
     written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert all(written[name] is None for name in names)
     assert all(row["top5"] is None for row in written["per_class"])
     shown = summarize_logits(torch.eye(6)[[0, 1, 1]], torch.tensor([0, 1, 2]), list("abcdef"))
-    assert shown.metrics["top5"] is not None and shown.per_class["top5"].notna().all()
+    assert shown.metrics.overall.top5 is not None and shown.per_class["top5"].notna().all()
 
 
 def test_per_class_table_gives_each_top1_its_95_percent_interval():
@@ -1452,7 +1456,7 @@ def test_a_class_the_run_was_never_taught_is_left_out_with_one_warning(
         make_image((230, 230, 30), seed=900 + i).save(split_dir / f"test/kangaroo/k{i}.png")
     with caplog.at_level(logging.WARNING, logger="objrec"):
         result = evaluate(trained_run, split_dir, out=split_dir.parent / "after")
-    assert result.metrics["n"] == before.metrics["n"] and result.image_set == before.image_set
+    assert result.metrics.n == before.metrics.n and result.image_set == before.image_set
     assert result.untaught == {"kangaroo": 3}
     answered = predict(trained_run, [split_dir / "test/kangaroo"])  # the run has a threshold
     assert result.untaught_unknown == sum(p.unknown for p in answered)  # as predict answers
@@ -1462,7 +1466,7 @@ def test_a_class_the_run_was_never_taught_is_left_out_with_one_warning(
     assert "kangaroo (3 images)" in warning and "left out of every score" in warning
     assert main(["evaluate", str(trained_run), str(split_dir), "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert answer["untaught_classes"] == {"kangaroo": 3} and answer["n"] == before.metrics["n"]
+    assert answer["untaught_classes"] == {"kangaroo": 3} and answer["n"] == before.metrics.n
     assert [w for w in answer["warnings"] if "kangaroo (3 images)" in w] == answer["warnings"]
     assert len(answer["warnings"]) == 1
     assert "`objrec evaluate NEW_RUN DATA --against OLD_RUN` compares" in answer["warnings"][0]
@@ -1530,7 +1534,7 @@ def test_metrics_json_is_standard_json_when_a_loss_is_infinite(tmp_path):
 
     probs = torch.tensor([[1.0, 0.0, 0.0], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
     result = summarize_logits(probs.log(), torch.tensor([1, 1, 2]), ["a", "b", "c"])
-    assert result.metrics["loss"] == float("inf")
+    assert result.metrics.overall.loss == float("inf")
     write_evaluation(result, tmp_path / "eval")
     text = (tmp_path / "eval" / "metrics.json").read_text()
 
@@ -1598,7 +1602,7 @@ def test_against_compares_two_runs_on_the_images_of_the_classes_both_know():
     c = compare_runs(new, old, Path("old"))
     assert (c["classes"], c["only_here"], c["only_against"]) == (["a", "b", "c"], ["d"], [])
     assert c["n"] == 6 and c["top1_against"] == 4 / 6 and c["top1"] == 5 / 6
-    assert new.metrics["top1"] == 6 / 8  # over its own classes, the figure that misled
+    assert new.metrics.top1 == 6 / 8  # over its own classes, the figure that misled
     assert (c["fixed"], c["broken"], c["answered_only_here"]) == (2, 1, 1)
     rows = {row["class"]: row for row in c["per_class"]}
     assert rows["b"]["top1_against"] == 1.0 and rows["b"]["top1"] == 0.5
@@ -1959,7 +1963,7 @@ def test_evaluate_against_the_run_before_a_class_was_added(
     command = ["evaluate", str(run2), str(split_dir), "--against", str(trained_run)]
     code = main(command)
     out = " ".join(capsys.readouterr().out.split())
-    assert code == 0 and f"against {trained_run}: both runs on the same {old.metrics['n']} " in out
+    assert code == 0 and f"against {trained_run}: both runs on the same {old.metrics.n} " in out
     assert "images of the 3 classes both know" in out
     own = trained_run / "eval-test"  # the yellow images added are left out: the same 3 classes'
     assert f"{trained_run}'s own evaluation ({own}) was on these same images and labels" in out
@@ -1968,13 +1972,13 @@ def test_evaluate_against_the_run_before_a_class_was_added(
     assert f"{run2 / 'eval-test/against-run'} (its own eval-* folders" in out
     assert main([*command, "--json"]) == 0
     against = json.loads(capsys.readouterr().out)["against"]
-    assert against["n"] == old.metrics["n"] and against["top1_against"] == old.metrics["top1"]
+    assert against["n"] == old.metrics.n and against["top1_against"] == old.metrics.top1
     assert against["only_here"] == ["yellow"] and against["classes"] == ["blue", "green", "red"]
     saved = json.loads((run2 / "eval-test/metrics.json").read_text())
     assert saved["against"] == against and saved["n"] > against["n"]  # its own: four classes
     earlier = json.loads((run2 / "eval-test/against-run/metrics.json").read_text())
     assert against["out"] == str(run2 / "eval-test/against-run")
-    assert earlier["top1"] == old.metrics["top1"] and earlier["n"] == old.metrics["n"]
+    assert earlier["top1"] == old.metrics.top1 and earlier["n"] == old.metrics.n
     evaluate(run2, split_dir)  # a plain evaluate: no comparison left beside it
     assert not (run2 / "eval-test/against-run").exists()
 
@@ -2002,8 +2006,8 @@ def test_evaluate_against_a_run_before_a_class_was_renamed_and_another_merged(
     assert main([*command, "--json"]) == 0
     against = json.loads(capsys.readouterr().out)["against"]
     assert (against["renamed"], against["merged"]) == ({"green": "verde"}, {"blue": "red"})
-    assert against["only_against"] == [] and against["n"] == old.metrics["n"]
-    assert against["top1_against"] == old.metrics["top1"]
+    assert against["only_against"] == [] and against["n"] == old.metrics.n
+    assert against["top1_against"] == old.metrics.top1
     assert main(command) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "green is now verde; blue is now part of red (the same photos, by their contents)" in out
@@ -2339,7 +2343,7 @@ def test_scores_over_near_duplicates_say_how_many_distinct_photos_they_rest_on(c
     logits = torch.nn.functional.one_hot(torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]), 2).float()
     result = summarize_logits(logits, labels, ["a", "b"], groups=[0, 0, 0, 0, 0, 1, 2, 3])
     result.folder = Path("data/test")
-    assert result.metrics["n"] == 8 and result.metrics["n_groups"] == 4
+    assert result.metrics.n == 8 and result.metrics.n_groups == 4
     assert result.near_duplicates == (
         "8 test images are 4 distinct photos and 4 near-duplicates of them (burst frames, "
         "re-saved or cropped copies, a groups file's groups: those split keeps together): the "
@@ -2353,8 +2357,8 @@ def test_scores_over_near_duplicates_say_how_many_distinct_photos_they_rest_on(c
     with caplog.at_level(logging.WARNING, logger="objrec"):
         warn_few_images(result)
     assert caplog.messages[-1].endswith("too few to trust: a (5 images, 1 distinct)")
-    result.metrics |= {"temperature": 1.0, "ece": 0.1, "ece_before_calibration": 0.1}
-    result.metrics["unknown_threshold"], result.out = None, Path("data/eval")
+    result.metrics = replace(result.metrics, calibration=calibrated(ece=0.1))
+    result.out = Path("data/eval")
     print_evaluation(result, 3)
     said = " ".join(capsys.readouterr().out.split())
     assert f"near-duplicates: {result.near_duplicates}" in said
@@ -2509,11 +2513,11 @@ def test_against_says_both_runs_are_scored_on_the_current_labels_and_the_old_run
         "know, each scored now on their current files and labels; the change below is between "
         f"the two runs on them {trained_run}'s own evaluation ({trained_run / 'eval-test'}: "
         f"image set {old.image_set}) was on other images or labels than these (image set "
-        f"{fixed['image_set']}): it scored {old.metrics['top1']:.2%} top-1 there and scores "
+        f"{fixed['image_set']}): it scored {old.metrics.top1:.2%} top-1 there and scores "
         f"{fixed['top1_against']:.2%} on these: the same model, so that difference is the test "
         "set's"
     )
-    assert fixed["own_evaluation"]["top1"] == old.metrics["top1"] != fixed["top1_against"]
+    assert fixed["own_evaluation"]["top1"] == old.metrics.top1 != fixed["top1_against"]
 
 
 def test_against_explains_no_difference_between_two_equal_scores():
@@ -2591,12 +2595,11 @@ def test_a_threshold_and_its_advice_say_how_many_images_they_rest_on_and_when_fe
     threshold as confidently as with hundreds, and the run's own threshold (36 validation images)
     was stated without a word of how few it rested on. Both now say their counts, and under 100
     that they are shaky."""
-    from objrec.cli.evaluation import confidence_lines
 
     few = {**STRICTER, "valid_images": 36}
     metrics = stricter_metrics(few) | {"unknown_threshold_images": 36}
     metrics["open_set"] |= {"n_unknown": 10, "unknown_accepted": 0.3}
-    lines = confidence_lines(metrics, "data/test")
+    lines = confidence_lines_of(metrics, "data/test")
     assert lines[2:5] == [  # broken where the sentence pauses, as evaluate's other lines are
         "  unknown below familiarity 0.00 (a typical validation image scores 1), the run's threshold",
         "  chosen on only 36 validation images, under 100, so it is shaky:",
@@ -2611,7 +2614,7 @@ def test_a_threshold_and_its_advice_say_how_many_images_they_rest_on_and_when_fe
     many = {**STRICTER, "valid_images": 512}
     metrics = stricter_metrics(many) | {"unknown_threshold_images": 512}
     metrics["open_set"] |= {"n_unknown": 135, "unknown_accepted": 0.3}
-    lines = confidence_lines(metrics, "data/test")
+    lines = confidence_lines_of(metrics, "data/test")
     assert "  chosen on 512 validation images" in lines and "shaky" not in " ".join(lines)
     at = lines.index("a stricter threshold is recommended: familiarity 0.42")
     assert lines[at + 2] == "  it rests on 135 unknown and 512 validation images"
@@ -2629,8 +2632,7 @@ def test_a_score_on_few_test_images_says_how_far_it_may_be_from_the_truth(capsys
     labels = torch.tensor([0] * 16 + [1] * 16)
     result = summarize_logits(torch.nn.functional.one_hot(labels, 2).float(), labels, ["a", "b"])
     result.folder, result.out = Path("data/test"), Path("run/eval-test")
-    result.metrics |= {"temperature": 1.0, "ece": 0.0, "ece_before_calibration": 0.0}
-    result.metrics["unknown_threshold"] = None
+    result.metrics = replace(result.metrics, calibration=calibrated(ece=0.0))
     print_evaluation(result, 3)
     said = " ".join(capsys.readouterr().out.split())
     assert (
@@ -2640,8 +2642,7 @@ def test_a_score_on_few_test_images_says_how_far_it_may_be_from_the_truth(capsys
     many = torch.arange(4000) % 2  # 4,000 images: an interval under a point, nothing said
     result = summarize_logits(torch.nn.functional.one_hot(many, 2).float(), many, ["a", "b"])
     result.folder, result.out = Path("data/test"), Path("run/eval-test")
-    result.metrics |= {"temperature": 1.0, "ece": 0.0, "ece_before_calibration": 0.0}
-    result.metrics["unknown_threshold"] = None
+    result.metrics = replace(result.metrics, calibration=calibrated(ece=0.0))
     print_evaluation(result, 3)
     assert "are few" not in capsys.readouterr().out
 
@@ -2666,12 +2667,12 @@ def test_few_images_line_names_the_distinct_photos_its_interval_rests_on():
     they are is the near-duplicates line's, printed before it."""
     from objrec.cli.evaluation import few_images_line
 
-    line = few_images_line({"n": 500, "n_groups": 20, "top1": 0.9})
+    line = few_images_line(Overall.from_json({"n": 500, "n_groups": 20, "top1": 0.9}))
     assert line is not None and line.startswith(
         "20 distinct photos are few: a photo with its near-duplicates is on average "
         "5.0 points of top-1, "
     )
-    alone = few_images_line({"n": 32, "n_groups": 32, "top1": 1.0})
+    alone = few_images_line(Overall.from_json({"n": 32, "n_groups": 32, "top1": 1.0}))
     assert alone is not None and alone.startswith("32 images are few: ")
 
 
@@ -2748,7 +2749,7 @@ def test_evaluate_shows_each_step_of_seconds(trained_run, split_dir, tmp_path):
 
     reporter = TaskRecorder()
     result = evaluate(trained_run, split_dir, out=tmp_path / "eval", reporter=reporter)
-    n = int(result.metrics["n"])
+    n = result.metrics.n
     loaded, answered = "loading the model", "answering the images"
     assert reporter.tasks.index(loaded) < reporter.tasks.index(answered)
     assert reporter.totals[answered] == sum(reporter.steps[answered]) == n
@@ -3021,12 +3022,11 @@ def test_an_auroc_just_under_1_is_not_rounded_to_1():
     """evaluate and the report said "1.00 (1: every time)" for an AUROC of 0.9962 beside 3 of
     20 untaught photos given a class (newcomer48 nit 9): a score under 1 is shown to as many
     places as it takes not to read as 1."""
-    from objrec.cli.evaluation import confidence_lines
     from objrec.report import report_template
 
     metrics = stricter_metrics(None)
     metrics["open_set"]["auroc"] = 0.9962
-    lines = confidence_lines(metrics, "data/test")
+    lines = confidence_lines_of(metrics, "data/test")
     assert "  how well it tells them from data/test, whatever the threshold: 0.996" in lines
     shown = report_template().environment.filters["below_one"]
     assert [shown(x) for x in (0.97, 0.9962, 0.99999, 1.0)] == [

@@ -107,3 +107,19 @@ def test_a_metrics_json_of_an_earlier_version_still_reads():
     assert metrics.open_set is not None and metrics.open_set.stricter is not None
     assert metrics.open_set.stricter.threshold == 0.5
     assert metrics.open_set.stricter.silences == []
+
+
+def test_an_evaluation_s_metrics_are_read_by_attribute_and_written_first_in_its_json():
+    """``EvaluationResult.metrics`` is the dataclass (review51a M2: a 47-key dict read by string
+    keys in 7 modules), and its JSON the first keys of the result's, as metrics.json has them."""
+    import torch
+
+    from objrec.evaluate import summarize_logits
+
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    result = summarize_logits(torch.eye(3)[[0, 1, 1, 1, 2, 0]] * 3, labels, list("abc"))
+    assert isinstance(result.metrics, EvaluationMetrics)
+    assert (result.metrics.n, result.metrics.top1, result.metrics.overall.top5) == (6, 4 / 6, None)
+    written = result.to_json()
+    assert list(written)[: len(result.metrics.to_json())] == list(result.metrics.to_json())
+    assert EvaluationMetrics.from_json(written) == result.metrics

@@ -225,8 +225,8 @@ def test_an_exact_tie_is_one_answer_in_every_figure_and_table():
     logits = torch.tensor([[0.0, 0.0, -5.0, -5.0, -5.0, -5.0, -5.0]] * 4).log_softmax(1)
     labels, classes = torch.tensor([1, 1, 1, 1]), list("abcdefg")
     result = summarize_logits(logits, labels, classes)
-    m, row = result.metrics, result.per_class.set_index("class").loc["b"]
-    assert m["top1"] == m["weighted_recall"] and m["mean_class_top1"] == m["macro_recall"]
+    m, row = result.metrics.overall, result.per_class.set_index("class").loc["b"]
+    assert m.top1 == m.weighted_recall and m.mean_class_top1 == m.macro_recall
     assert row["top1"] == row["recall"]
     predicted = prediction_table([Path("x")] * 4, logits, labels, classes)["predicted"]
     answer = classes.index(predicted[0])

@@ -225,11 +225,11 @@ def test_a_report_without_errors_says_none_instead_of_empty_tables_and_galleries
     trained_run, split_dir, tmp_path
 ):
     metrics = evaluate(trained_run, split_dir).metrics
-    assert metrics["top1"] == 1.0  # the colours are separable
+    assert metrics.top1 == 1.0  # the colours are separable
     html = build_report(trained_run, tmp_path / "r.html").read_text()
     failures = html[html.index('<section id="failures">') : html.index('<section id="saliency">')]
     assert "<figure" not in failures
-    assert f"None: all {metrics['n']} test images were predicted right" in failures
+    assert f"None: all {metrics.n} test images were predicted right" in failures
     assert '<p id="most-confused">None' in html and '<table id="most-confused">' not in html
     assert "None: no test image was predicted wrong" in html
 

@@ -14,11 +14,19 @@ from safetensors.torch import save_file
 
 from objrec.checkpoint import load_model, read_checkpoint, save_checkpoint
 from objrec.errors import ObjrecError
+from objrec.evaluation_metrics import EvaluationMetrics
 from objrec.inference import Recognizer
 from objrec.kept import KeptThreshold
 from objrec.predict import predict
 
-from .conftest import TaskRecorder, counted_familiarity, followed_by, local_client, retrain_of
+from .conftest import (
+    TaskRecorder,
+    confidence_lines_of,
+    counted_familiarity,
+    followed_by,
+    local_client,
+    retrain_of,
+)
 
 
 def planted(path):
@@ -139,11 +147,11 @@ def test_evaluate_measures_calibration_and_the_unknown_folder(trained_run, split
     for i in range(3):
         planted(unknown / f"odd{i}.png")
     result = evaluate(trained_run, split_dir, out=tmp_path / "eval", unknown=unknown)
-    m = result.metrics
-    assert 0 <= m["ece"] <= 1 and 0 <= m["ece_before_calibration"] <= 1
-    assert m["open_set"]["n_unknown"] == 3 and m["open_set"]["auroc"] > 0.9
-    assert m["open_set"]["unknown_accepted"] == 0.0
-    assert m["open_set"]["stricter"] is None  # 9 validation images: 95% of them rejects none
+    m, open_set = result.metrics.calibration, result.metrics.open_set
+    assert m is not None and 0 <= m.ece <= 1 and 0 <= m.ece_before_calibration <= 1
+    assert open_set is not None and open_set.unknown_accepted == 0.0
+    assert open_set.figures["n_unknown"] == 3 and open_set.figures["auroc"] > 0.9
+    assert open_set.stricter is None  # 9 validation images: 95% of them rejects none
     assert (tmp_path / "eval" / "reliability.png").exists()
     assert "stricter" in json.loads((tmp_path / "eval" / "metrics.json").read_text())["open_set"]
 
@@ -276,7 +284,6 @@ def run_before_the_familiarity(run):
 def test_a_run_trained_before_the_familiarity_is_said_to_have_a_score_without_a_scale(
     trained_run, tmp_path
 ):
-    from objrec.cli.evaluation import confidence_lines
     from objrec.serve import create_app
 
     assert Recognizer.load(trained_run).readable_score
@@ -296,18 +303,18 @@ def test_a_run_trained_before_the_familiarity_is_said_to_have_a_score_without_a_
         "known_kept": 0.95,
         "top1_at_threshold": 0.9,
     }
-    line = " ".join(confidence_lines(metrics)[1:])
+    line = " ".join(confidence_lines_of(metrics)[1:])
     assert "score -7546 (distance to the nearest class's centre, mahalanobis)" in line
     assert "familiarity" not in line
     assert "typical" not in line
-    readable = confidence_lines(
+    readable = confidence_lines_of(
         metrics | {"unknown_threshold": 0.0, "unknown_score_readable": True}
     )
     assert readable[2] == (
         "  unknown below familiarity 0.00 (a typical validation image scores 1), the run's "
         "threshold"
     )
-    kept = confidence_lines(
+    kept = confidence_lines_of(
         metrics
         | {"unknown_threshold": 0.23, "unknown_score_readable": True}
         | {"unknown_threshold_kept_on": "2026-12-04T10:00:00Z"}
@@ -396,14 +403,21 @@ def test_a_stricter_threshold_is_offered_and_kept_by_one_rule():
     from objrec.kept import recommended_threshold, stricter_offered
 
     offered = stricter_metrics(0.3)
-    assert stricter_offered(offered) is offered["open_set"]["stricter"]
-    assert recommended_threshold(offered) == 0.3
-    assert recommended_threshold(stricter_metrics(0.3, False)) is None
+    offer = stricter_offered(EvaluationMetrics.from_json(offered))
+    assert offer is not None and offer.threshold == offered["open_set"]["stricter"]["threshold"]
+    assert recommended_threshold(EvaluationMetrics.from_json(offered)) == 0.3
+    assert recommended_threshold(EvaluationMetrics.from_json(stricter_metrics(0.3, False))) is None
     none_more = stricter_metrics(0.3)
     none_more["open_set"]["stricter"]["unknown_accepted"] = 0.5  # catches no more
-    assert stricter_offered(none_more) is None and recommended_threshold(none_more) is None
-    assert stricter_offered({"open_set": {"unknown_accepted": 0.5}}) is None
-    assert stricter_offered({}) is None
+    assert (
+        stricter_offered(EvaluationMetrics.from_json(none_more)) is None
+        and recommended_threshold(EvaluationMetrics.from_json(none_more)) is None
+    )
+    assert (
+        stricter_offered(EvaluationMetrics.from_json({"open_set": {"unknown_accepted": 0.5}}))
+        is None
+    )
+    assert stricter_offered(EvaluationMetrics.from_json({})) is None
 
 
 def kept_middle_threshold(
@@ -417,10 +431,17 @@ def kept_middle_threshold(
     files = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     scores = sorted(r.score for r in predict(run, images))
     middle = round((scores[len(scores) // 2 - 1] + scores[len(scores) // 2]) / 2, 6)
-    assert keep_recommended(run, stricter_metrics(middle, False), tmp_path, None) is None
+    assert (
+        keep_recommended(
+            run, EvaluationMetrics.from_json(stricter_metrics(middle, False)), tmp_path, None
+        )
+        is None
+    )
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == files
-    keep_recommended(run, stricter_metrics(0.22), tmp_path, None)
-    kept = keep_recommended(run, stricter_metrics(middle), tmp_path, run.parent)
+    keep_recommended(run, EvaluationMetrics.from_json(stricter_metrics(0.22)), tmp_path, None)
+    kept = keep_recommended(
+        run, EvaluationMetrics.from_json(stricter_metrics(middle)), tmp_path, run.parent
+    )
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.name in files} == files
     assert kept is not None and read_kept(run) == kept and kept.current
     assert [p["threshold"] for p in kept.record["previous"]] == [0.22]  # the one before stays
@@ -746,7 +767,9 @@ def test_predict_says_the_kept_threshold_only_when_asked(tmp_path, trained_once,
 
     caplog.set_level("INFO", logger="objrec.predict")
     run = Path(shutil.copytree(trained_once, tmp_path / "run"))
-    kept = keep_recommended(run, stricter_metrics(-5.0), tmp_path, run.parent)
+    kept = keep_recommended(
+        run, EvaluationMetrics.from_json(stricter_metrics(-5.0)), tmp_path, run.parent
+    )
     image = str(known_images(trained_once.parent / "data")[0])
     assert kept is not None and main(["predict", str(run), image]) == 0
     said = capsys.readouterr()
@@ -875,7 +898,7 @@ def test_the_replaced_results_sentence_names_the_option_in_the_cli_and_the_argum
     out.mkdir(parents=True)
     earlier = {"open_set": {"folder": "/photos/bg", "n_unknown": 30}}
     (out / "metrics.json").write_text(json.dumps(earlier))
-    said = unknown_dropped(out, {})
+    said = unknown_dropped(out, EvaluationMetrics.from_json({}))
     assert said is not None and "give `unknown='/photos/bg'` again to keep them" in said
     assert to_cli(said, cli.commands["evaluate"]) == (
         "replaced the results of an earlier evaluation with --unknown /photos/bg in "

@@ -84,10 +84,10 @@ def _run_demo(out: Path, reporter: Reporter, force: bool) -> dict[str, Any]:
         f" valid loss {result.best_valid_loss:.4f}, valid accuracy {result.best_valid_acc:.1%}"
     )
     evaluation = evaluate(run, data, reporter=reporter)
-    m = evaluation.metrics
+    m = evaluation.metrics.overall
     reporter.note(
-        f"4/5 evaluated on the test split: top-1 {m['top1']:.1%} "
-        f"({plural(int(m['n']), 'image')} of {plural(len(evaluation.classes), 'class')})"
+        f"4/5 evaluated on the test split: top-1 {m.top1:.1%} "
+        f"({plural(m.n, 'image')} of {plural(len(evaluation.classes), 'class')})"
     )
     predictions = predict(
         run,
@@ -103,8 +103,8 @@ def _run_demo(out: Path, reporter: Reporter, force: bool) -> dict[str, Any]:
         f"top {TOPK} classes, are drawn in {out / 'predictions.png'}"
     )
     return {
-        "top1": m["top1"],
-        "top5": m["top5"],
+        "top1": m.top1,
+        "top5": m.top5,
         "classes": len(evaluation.classes),
         "seconds": time.perf_counter() - started,
         "run": str(run),

@@ -6,7 +6,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,13 @@ from objrec.devices import resolve_device
 from objrec.distinct import distinct_per_class, readable_groups
 from objrec.enough import FEWEST_TO_TRUST, too_few_to_trust
 from objrec.errors import ObjrecError, on_ctrl_c, unexpected_error
+from objrec.evaluation_metrics import (
+    AtThreshold,
+    Calibration,
+    EvaluationMetrics,
+    Overall,
+    UnknownAnswer,
+)
 from objrec.features import (
     FeatureTable,
     report_unreadable,
@@ -123,7 +130,7 @@ def seen_words(counts: Mapping[str, int], of: str, what: str = "") -> str:
 class EvaluationResult:
     """Overall metrics, the per-class table (worst first) and the most confused pairs."""
 
-    metrics: dict[str, Any]
+    metrics: EvaluationMetrics
     per_class: pd.DataFrame
     confused: pd.DataFrame
     confusion: torch.Tensor
@@ -178,7 +185,7 @@ class EvaluationResult:
         near = {split: len(paths) for split, paths in self.near_seen.items() if paths}
         if not counts and not near:
             return None
-        n = "the " + plural(int(self.metrics["n"]), "evaluated image")
+        n = "the " + plural(self.metrics.n, "evaluated image")
         said = []
         if counts:
             said.append(f"{seen_words(counts, n)} (same file contents)")
@@ -212,7 +219,7 @@ class EvaluationResult:
         below ``n``): the scores rest on the distinct photos, fewer than the images counted. It
         said "9 test images in 7 groups of near-duplicates" of one photo and 2 copies of it among
         6 photos of their own."""
-        n, groups = int(self.metrics["n"]), int(self.metrics.get("n_groups", self.metrics["n"]))
+        n, groups = self.metrics.n, self.metrics.n_groups
         if groups >= n:
             return None
         folder = self.folder.name if self.folder else ""
@@ -262,16 +269,16 @@ class EvaluationResult:
         """One line: what was evaluated and its top-1 and top-5 (top-5 with more than five
         classes only; a notebook cell ending in an evaluation showed every field: the tables,
         the confusion matrix, every probability)."""
-        m = self.metrics
+        m = self.metrics.overall
         shown = ("top1", "top5") if len(self.classes) > TOP5_CLASSES else ("top1",)  # else 100%
-        scores = ", ".join(f"{k}={m[k]:.4f}" for k in shown if k in m)
+        scores = ", ".join(f"{k}={getattr(m, k):.4f}" for k in shown)
         where = ", ".join(
             f"{name}={str(value)!r}"
             for name, value in (("folder", self.folder), ("out", self.out))
             if value is not None
         )
         return (
-            f"EvaluationResult(images={int(m.get('n', 0))}, "
+            f"EvaluationResult(images={m.n}, "
             f"classes={len(self.classes)}" + "".join(f", {p}" for p in (scores, where) if p) + ")"
         )
 
@@ -288,7 +295,7 @@ class EvaluationResult:
         """Everything measured as JSON-able data (``metrics.json``, ``--json``), ``worst`` of
         :meth:`worst`'s rows in ``worst_classes`` (``evaluate --worst N --json``)."""
         return {
-            **self.metrics,
+            **self.metrics.to_json(),
             **({"without_tta": self.metrics_plain} if self.metrics_plain else {}),
             "per_class": self.per_class.to_dict(orient="records"),
             "classes_without_images": self.classes_without_images,
@@ -369,7 +376,7 @@ def evaluate(
     return result
 
 
-def unknown_dropped(out: Path, metrics: dict[str, Any]) -> str | None:
+def unknown_dropped(out: Path, metrics: EvaluationMetrics) -> str | None:
     """The sentence saying that this evaluation, without ``unknown``, replaces the earlier
     ``evaluate --unknown FOLDER``'s results in ``out`` (None when it had none, or this one has
     its own): they went without a word, and the next report lost its section on photos of none
@@ -377,7 +384,7 @@ def unknown_dropped(out: Path, metrics: dict[str, Any]) -> str | None:
     asked to, as a dropped ``--against`` comparison is said (``compare.remove_stale_against``).
     In the API's words, which the CLI spells as its options: from Python it said "give --unknown
     bg again", a flag a Python caller has not got (newcomer50)."""
-    if metrics.get("open_set"):
+    if metrics.open_set is not None:
         return None
     try:
         earlier = json.loads((out / "metrics.json").read_text()).get("open_set") or {}
@@ -460,7 +467,7 @@ def measure(
 def log_evaluation(run: Path, result: EvaluationResult) -> None:
     """The evaluation's top-1, then what to read it with: classes of very few images, the run's
     own images among those evaluated."""
-    log.info("evaluated %s on %s: top1 %.4f", run, result.folder, result.metrics["top1"])
+    log.info("evaluated %s on %s: top1 %.4f", run, result.folder, result.metrics.top1)
     warn_few_images(result, run)
     log_result_warnings(log, [result.warning] if result.warning else [])
 
@@ -596,7 +603,8 @@ def add_confidence(
     ``known``: the answers, uncalibrated probabilities and labels of the evaluated images."""
     answers, uncalibrated, labels = known
     photos = distinct_photos(result.per_class)
-    result.metrics |= calibration_metrics(recognizer, answers, uncalibrated, labels, photos)
+    measured = calibration_metrics(recognizer, answers, uncalibrated, labels, photos)
+    result.metrics = replace(result.metrics, **measured)
     result.reliability = {
         "before calibration": reliability_table(uncalibrated, labels),
         f"after (temperature {recognizer.temperature:.3f})": reliability_table(
@@ -604,9 +612,8 @@ def add_confidence(
         ),
     }
     if config.unknown is not None:
-        result.metrics["open_set"] = open_set_measured(
-            recognizer, (answers, labels), config, reporter, photos
-        )
+        open_set = open_set_measured(recognizer, (answers, labels), config, reporter, photos)
+        result.metrics = replace(result.metrics, open_set=open_set)
 
 
 def distinct_photos(per_class: pd.DataFrame) -> dict[str, int] | None:
@@ -626,29 +633,32 @@ def calibration_metrics(
     photos: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """ECE and loss before and after the run's temperature, the ECE exactly calibrated
-    probabilities would show here by chance; the unknown threshold's cost on these images, by
-    class (``photos``: each class's distinct photos, :func:`unknown_by_class`)."""
-    metrics: dict[str, Any] = {
-        "temperature": recognizer.temperature,
-        "ece_before_calibration": expected_calibration_error(uncalibrated, labels),
-        "ece": expected_calibration_error(answers.probs, labels),
-        "ece_by_chance": ece_by_chance(answers.probs),
-        "overconfidence": overconfidence(answers.probs, labels),
-        "nll_before_calibration": mean_nll(uncalibrated, labels),
-        "nll": mean_nll(answers.probs, labels),
-        "unknown_score": recognizer.unknown_score,
-        "unknown_threshold": recognizer.threshold,
-        "unknown_score_readable": recognizer.readable_score,
-        "unknown_threshold_kept_on": recognizer.threshold_kept_on,
-        "unknown_threshold_images": recognizer.threshold_images,
-    }
+    probabilities would show here by chance (``calibration``); the run's unknown answer
+    (``unknown``) and its threshold's cost on these images, by class (``at_threshold``;
+    ``photos``: each class's distinct photos, :func:`unknown_by_class`): the fields of
+    :class:`EvaluationMetrics` they fill."""
+    calibration = Calibration(
+        temperature=recognizer.temperature,
+        ece_before_calibration=expected_calibration_error(uncalibrated, labels),
+        ece=expected_calibration_error(answers.probs, labels),
+        ece_by_chance=ece_by_chance(answers.probs),
+        overconfidence=overconfidence(answers.probs, labels),
+        nll_before_calibration=mean_nll(uncalibrated, labels),
+        nll=mean_nll(answers.probs, labels),
+    )
+    unknown = UnknownAnswer(
+        score=recognizer.unknown_score,
+        threshold=recognizer.threshold,
+        readable=recognizer.readable_score,
+        kept_on=recognizer.threshold_kept_on,
+        images=recognizer.threshold_images,
+    )
+    at_threshold = None
     if recognizer.threshold is not None:
         kept = accuracy_at_threshold(answers.probs, labels, answers.scores, recognizer.threshold)
-        metrics["known_kept"] = kept["kept"]
-        metrics["top1_at_threshold"] = kept["top1_at_threshold"]
-        classes = recognizer.classes
-        metrics["unknown_by_class"] = unknown_by_class(answers.unknown, labels, classes, photos)
-    return metrics
+        said = unknown_by_class(answers.unknown, labels, recognizer.classes, photos)
+        at_threshold = AtThreshold(kept["kept"], kept["top1_at_threshold"], said)
+    return {"calibration": calibration, "unknown": unknown, "at_threshold": at_threshold}
 
 
 def check_eval_dir(
@@ -671,6 +681,11 @@ def check_eval_dir(
             "replace it, or choose another `out`"
         )
     return out
+
+
+def temperature_of(metrics: EvaluationMetrics) -> float | None:
+    """The run's temperature, None for a result not calibrated (one of logits alone)."""
+    return None if metrics.calibration is None else metrics.calibration.temperature
 
 
 def reliability_shown(
@@ -865,7 +880,8 @@ def summarize_views(
     second) too, in ``metrics_plain``."""
     logits, plain = answers
     result = summarize_logits(logits, labels, classes, n_train, groups)
-    result.metrics["tta"] = tta = config.tta
+    result.metrics = replace(result.metrics, tta=config.tta)
+    tta = config.tta
     if tta:
         result.metrics_plain = without_top5(summarize(plain.log(), labels, len(classes)), classes)
     return result
@@ -886,7 +902,8 @@ def summarize_logits(logits, labels, classes, n_train=None, groups=None) -> Eval
     table = table.sort_values(["top1", "loss"], ascending=[True, False]).reset_index(drop=True)
     answers = answered(logits)
     matrix = confusion_matrix(answers, labels, len(classes))
-    result = EvaluationResult(metrics, table, most_confused(matrix, classes), matrix, list(classes))
+    overall = EvaluationMetrics(Overall.from_json(metrics))
+    result = EvaluationResult(overall, table, most_confused(matrix, classes), matrix, list(classes))
     photos, sizes = photo_confusion(answers, labels, groups, len(classes))
     result.mixed = mixed_pairs(photos, classes, sizes)  # a photo's copies once, as the scores
     return result
@@ -989,7 +1006,7 @@ def write_plots(result: EvaluationResult, place: Callable[[str], Path]) -> None:
         table = result.per_class
         figure(["accuracy_vs_train.png"], lambda at: plots.accuracy_vs_train_size(table, at))
     if result.reliability:
-        shown = reliability_shown(result.reliability, result.metrics.get("temperature"))
+        shown = reliability_shown(result.reliability, temperature_of(result.metrics))
         figure(["reliability.png"], lambda at: plots.reliability_diagram(shown, at))
 
 

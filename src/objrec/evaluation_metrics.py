@@ -28,8 +28,9 @@ class Overall:
     top5: float | None
     mean_class_top1: float
     mean_class_top5: float | None
-    macro_precision: float
-    weighted_precision: float
+    macro_precision: float | None
+    """None (NaN in a result) where no class was ever answered: none has a precision."""
+    weighted_precision: float | None
     macro_recall: float
     weighted_recall: float
     macro_f1: float

@@ -22,11 +22,15 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from objrec.errors import ObjrecError
 from objrec.meta import checkpoint_file, output_beside
 from objrec.outputs import is_export_sidecar, json_dict
+
+if TYPE_CHECKING:
+    from objrec.evaluation_metrics import EvaluationMetrics
+    from objrec.open_set import StricterThreshold
 
 log = logging.getLogger(__name__)
 
@@ -297,30 +301,30 @@ def record_digest(record: dict[str, Any]) -> str:
     ).hexdigest()
 
 
-def stricter_offered(metrics: dict[str, Any]) -> dict[str, Any] | None:
+def stricter_offered(metrics: EvaluationMetrics) -> StricterThreshold | None:
     """``evaluate --unknown``'s stricter threshold in ``metrics`` (``open_set.stricter``) when it
     catches more of the unknown images than the run's: the one rule by which evaluate shows it,
     recommended or not, and :func:`recommended_threshold` keeps it (spelled in both, with
-    ``recommended``, which implies it: review49b nit 12); None else. Its keys are the fields of
-    ``open_set.StricterThreshold``, which says what each holds."""
-    open_set = metrics.get("open_set") or {}
-    stricter, accepted = open_set.get("stricter"), open_set.get("unknown_accepted")
-    if not stricter or accepted is None or stricter["unknown_accepted"] >= accepted:
+    ``recommended``, which implies it: review49b nit 12); None else."""
+    open_set = metrics.open_set
+    if open_set is None or open_set.stricter is None or open_set.unknown_accepted is None:
         return None
-    return stricter
+    if open_set.stricter.unknown_accepted >= open_set.unknown_accepted:
+        return None
+    return open_set.stricter
 
 
-def recommended_threshold(metrics: dict[str, Any]) -> float | None:
+def recommended_threshold(metrics: EvaluationMetrics) -> float | None:
     """The stricter threshold ``evaluate --unknown`` recommends in ``metrics``: offered
     (:func:`stricter_offered`) and worth its trade (``recommended``:
     ``thresholds.worth_trading``), else None."""
     stricter = stricter_offered(metrics)
-    return float(stricter["threshold"]) if stricter and stricter.get("recommended") else None
+    return float(stricter.threshold) if stricter and stricter.recommended else None
 
 
 def keep_recommended(
     run: Path,
-    metrics: dict[str, Any],
+    metrics: EvaluationMetrics,
     unknown: Path,
     evaluated: Path | None,
     model: str | None = None,
@@ -331,14 +335,14 @@ def keep_recommended(
     on (the validation images it was chosen and judged on are the run's); None, and the run
     untouched, when none is."""
     threshold = recommended_threshold(metrics)
-    if threshold is None:
+    stricter = stricter_offered(metrics)
+    if threshold is None or stricter is None or metrics.unknown is None:
         return None
-    stricter = metrics["open_set"]["stricter"]
     why = {
-        "unknown_score": metrics["unknown_score"],
-        "replaced": metrics["unknown_threshold"],
+        "unknown_score": metrics.unknown.score,
+        "replaced": metrics.unknown.threshold,
         "unknown": str(Path(unknown).resolve()),
         "evaluated": str(Path(evaluated).resolve()) if evaluated else None,
-        "valid_kept": stricter["valid_kept"],
+        "valid_kept": stricter.valid_kept,
     }
     return keep_threshold(run, threshold, why, model)

@@ -28,6 +28,7 @@ from objrec.data import ClassFolder, Sample, class_of_folder, scan_class_folder
 from objrec.distinct import distinct_per_class, readable_groups
 from objrec.enough import FEWEST_TO_TRUST
 from objrec.errors import ObjrecError
+from objrec.evaluation_metrics import OpenSet
 from objrec.features import FeatureTable, report_unreadable, require_readable
 from objrec.images import is_image_file, list_images
 from objrec.inference import Answers, Recognizer
@@ -49,24 +50,21 @@ def open_set_measured(
     config: EvaluateConfig,
     reporter: Reporter,
     photos: dict[str, int] | None,
-) -> dict[str, Any]:
+) -> OpenSet:
     """``evaluate --unknown``'s figures (:func:`open_set_result`) of the ``known`` images
     (answers, labels; ``photos``, each class's distinct photos) against the ``unknown`` folder's,
     with the stricter threshold the run's validation images offer, or why none is."""
     folder = Path(str(config.unknown))
     unknown = readable_answers(recognizer, unknown_tables(recognizer, folder, config, reporter))
-    open_set = open_set_result(recognizer, known[0], unknown)
+    figures = open_set_result(recognizer, known[0], unknown)
     valid = valid_images(recognizer, config, reporter)
     found = valid if isinstance(valid, ValidImages) else None
     stricter = stricter_result(recognizer, known, unknown, found, photos)
-    open_set["stricter"] = None if stricter is None else stricter.to_json()
+    why_not = None
     if stricter is None:
         scores, why = (found.scores, "") if found is not None else (None, str(valid))
-        open_set["no_stricter"] = no_stricter(recognizer, scores, why)
-    else:
-        open_set["no_stricter"] = None
-    open_set["folder"] = str(folder.resolve())  # report measures it again
-    return open_set
+        why_not = no_stricter(recognizer, scores, why)
+    return OpenSet(figures, stricter, why_not, str(folder.resolve()))  # report measures it again
 
 
 def unknown_images(folder: Path) -> list[Path]:

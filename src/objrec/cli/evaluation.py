@@ -58,6 +58,7 @@ from objrec.progress import (
 
 if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult
+    from objrec.evaluation_metrics import EvaluationMetrics, Overall
 
 
 EVALUATE_SECTIONS = {
@@ -284,10 +285,11 @@ WIDE_INTERVAL = 0.05
 says how far it may be from the truth."""
 
 
-def few_images_line(m: dict[str, Any]) -> str | None:
-    """How far top-1 (``m``: the metrics) on few test images may be from the model's share right
-    on many more photos like them: a teacher's 32 photos all right read "100.00%", and nothing
-    said a second set of 32 could score several points lower. None when its interval is narrow.
+def few_images_line(m: Overall) -> str | None:
+    """How far top-1 (``m``: the overall figures) on few test images may be from the model's
+    share right on many more photos like them: a teacher's 32 photos all right read "100.00%",
+    and nothing said a second set of 32 could score several points lower. None when its
+    interval is narrow.
     The interval rests on the distinct photos (near-duplicates count once), so when they are
     fewer than the images the line says they are few ("500 images are few" of 20 photos read
     wrong), after the near-duplicates line that said how many images they are (both lines said
@@ -296,9 +298,9 @@ def few_images_line(m: dict[str, Any]) -> str | None:
     are 5 points."""
     from objrec.metrics import wilson_interval
 
-    n = int(m["n"])  # near-duplicates: the interval of the distinct photos, as wide as they say
-    distinct = int(m.get("n_groups") or n)
-    low, high = wilson_interval(m["top1"], distinct)
+    n = m.n  # near-duplicates: the interval of the distinct photos, as wide as they say
+    distinct = m.n_groups or n
+    low, high = wilson_interval(m.top1, distinct)
     if not n or high - low <= WIDE_INTERVAL:
         return None
     counted = plural(distinct, "distinct photo") if distinct < n else plural(n, "image")
@@ -316,18 +318,17 @@ def print_evaluation(
     """``objrec evaluate``'s text: the overall metrics, the worst classes, the classes it had no
     image of, the averages and the confidence lines (``kept``: the recommended threshold was
     just kept with ``run``)."""
-    m = result.metrics
+    m, n_classes = result.metrics.overall, len(result.classes)
     console.print(
         f"evaluated {shown(result.folder)}: {image_set_words(result)}",
         markup=False,
         highlight=False,
     )
-    n_classes = len(result.classes)
     console.print(
-        f"{plural(int(m['n']), 'image')}: top-1 {percent(m['top1'])} (the first guess right)"
-        f"{top5_text(m['top5'], n_classes, explained=True)}, loss {m['loss']:.4f} (lower is "
+        f"{plural(m.n, 'image')}: top-1 {percent(m.top1)} (the first guess right)"
+        f"{top5_text(m.top5, n_classes, explained=True)}, loss {m.loss:.4f} (lower is "
         f"better); mean per class, each counting the same: top-1 "
-        f"{percent(m['mean_class_top1'])}{top5_text(m['mean_class_top5'], n_classes)}"
+        f"{percent(m.mean_class_top1)}{top5_text(m.mean_class_top5, n_classes)}"
     )
     if result.near_duplicates:  # how many distinct photos, before the line saying they are few
         console.print(f"near-duplicates: {result.near_duplicates}", markup=False, highlight=False)
@@ -352,7 +353,8 @@ def print_evaluation(
     for line in mixed_pair_lines(result):
         console.print(line, markup=False, highlight=False)
     console.print(averages_table(m))
-    for line in confidence_lines(m, f"the images of {shown(result.folder)}", run, kept):
+    evaluated = f"the images of {shown(result.folder)}"
+    for line in confidence_lines(result.metrics, evaluated, run, kept):
         console.print(line, markup=False, highlight=False)
     console.print(
         f"per-class table, confusion matrix and plots in {shown(result.out)}",
@@ -706,7 +708,10 @@ def threshold_words(m: dict[str, Any]) -> list[str]:
 
 
 def confidence_lines(
-    m: dict[str, Any], evaluated: str = "these images", run: Path | None = None, kept: bool = False
+    metrics: EvaluationMetrics,
+    evaluated: str = "these images",
+    run: Path | None = None,
+    kept: bool = False,
 ) -> list[str]:
     """Calibration, then the unknown answer, each figure first and on a short line of its own:
     without ``--unknown``, the share of ``evaluated`` answered and the threshold; with it,
@@ -716,15 +721,15 @@ def confidence_lines(
     validation split, the figures from ``evaluated``."""
     from objrec.kept import stricter_offered
 
+    m = metrics.to_json()  # the lines' words read the figures as metrics.json names them
     lines = [calibration_line(m, evaluated)]
-    o = m.get("open_set")
-    if o is not None:
+    if metrics.open_set is not None:
         lines += open_set_lines(m, evaluated)
-        if stricter_offered(m):
+        if stricter_offered(metrics):
             lines += stricter_lines(m, evaluated, run, kept)
-        elif o.get("unknown_accepted") is not None:
+        elif metrics.open_set.unknown_accepted is not None:
             lines += no_stricter_lines(m)
-    elif m.get("unknown_threshold") is not None:
+    elif metrics.unknown is not None and metrics.unknown.threshold is not None:
         lines += [
             unknown_answer_line(m, evaluated),
             *unknown_class_lines(m.get("unknown_by_class")),
@@ -1064,10 +1069,11 @@ def both_counts(counts: tuple[int, int], total: int) -> str:
     return f"{now} now, {then} with it"
 
 
-def top5_text(value: float, n_classes: int, explained: bool = False) -> str:
+def top5_text(value: float | None, n_classes: int, explained: bool = False) -> str:
     """ ", top-5 X%" (``explained``: with what it means, of how many classes: among 5 of 6 is
-    only not last), or nothing for a model of at most five classes (where it is always 100%)."""
-    if n_classes <= TOP5_CLASSES:
+    only not last), or nothing for a model of at most five classes (where it is always 100%,
+    and null in the metrics)."""
+    if n_classes <= TOP5_CLASSES or value is None:
         return ""
     words = f" (the right class among the {TOP5_CLASSES} best guesses of {n_classes})"
     return f", top-5 {percent(value)}{words if explained else ''}"
@@ -1103,8 +1109,8 @@ def mixed_pair_lines(result: EvaluationResult) -> list[str]:
     pairs = [p for p in result.mixed_pairs if often_mixed(p)]
     if not pairs:
         return []
-    n = int(result.metrics["n"])
-    counted = " (in distinct photos)" if int(result.metrics.get("n_groups", n)) < n else ""
+    n = result.metrics.n
+    counted = " (in distinct photos)" if result.metrics.n_groups < n else ""
     both = f"mistaken for each other both ways{counted}"
     lines = [f"{both}, so the model cannot yet tell them apart:"]
     for p in pairs[:5]:
@@ -1171,7 +1177,7 @@ def top1_cell(r) -> str:
     return f"{percent(r.top1)} ({100 * r.top1_low:.0f}-{100 * r.top1_high:.0f}%)"
 
 
-def averages_table(m: dict[str, Any]) -> Table:
+def averages_table(m: Overall) -> Table:
     """Macro (each class counts once) and weighted (by images) precision, recall and F1."""
     caption = (
         "macro: each class counts the same; weighted: each image does; the precision leaves out a "
@@ -1179,8 +1185,10 @@ def averages_table(m: dict[str, Any]) -> Table:
     )
     table = Table("average", "precision", "recall", "F1", "images", caption=caption)
     for kind in ("macro", "weighted"):
-        values = (three_places(m[f"{kind}_{name}"]) for name in ("precision", "recall", "f1"))
-        table.add_row(kind, *values, f"{m['n']:,}")
+        values = (
+            three_places(getattr(m, f"{kind}_{name}")) for name in ("precision", "recall", "f1")
+        )
+        table.add_row(kind, *values, f"{m.n:,}")
     return table
 
 
