@@ -249,7 +249,7 @@ def _count_copies(
 def _count_twins(result: AddResult, fresh: list[NewImage], hashes) -> None:
     """The new images byte-identical to another new image of their class (one picture twice in
     NEW), grouped, the original first (:func:`objrec.copies.originals_first`): each group is added
-    whole to one split, as ``split`` keeps such copies, and said as ``split`` says them (it was
+    whole to one split, as ``split`` keeps such copies, and said as ``split`` says them (not
     added unsaid, where a copy of the data folder's is skipped)."""
     by_bytes: dict[tuple[str, str], list[NewImage]] = {}
     for image in fresh:

@@ -685,7 +685,7 @@ def page_sections(
 
 def _needed(inv: Inventory, row: dict[str, Any], advance) -> dict[str, Any]:
     """A class of photos_needed.csv with the tiles of its images that look like the class it is
-    confused with: the terminal's "2 of its images look like it" named no photo (newcomer51)."""
+    confused with: the terminal's "2 of its images look like it" alone names no photo."""
     like = f"looks like {row['confused_with']}"
     tiles = [_tile(inv, i, like) for i in row.get("_confused", [])[:PAGE_LIMIT]]
     advance(1)

@@ -278,8 +278,8 @@ def _has(n: int) -> str:
 def _read_records(root: Path, result: CheckResult) -> None:
     """A split folder's ``split.json`` into ``result``; a killed add's files in no manifest row,
     and the add not in ``split.json``, noted with what lists them
-    (:func:`objrec.add_pending.unfinished_add`): check counted the files and said nothing of
-    either. Nothing of it while another process holds the folder (an add running: it lists them)."""
+    (:func:`objrec.add_pending.unfinished_add`), not the files counted as if all were well.
+    Nothing of it while another process holds the folder (an add running: it lists them)."""
     from objrec.add_pending import PENDING, unfinished_add, unfinished_words
     from objrec.locks import held_elsewhere
 
@@ -339,8 +339,8 @@ def _note_manifest_classes(root: Path, result: CheckResult) -> None:
 def _note_moved_images(root: Path, result: CheckResult) -> set[str]:
     """The images of the split folder ``root`` in another class folder than ``manifest.csv``
     lists them under (:func:`moved_images`), noted with what that costs and how to record it: a
-    photo moved by hand from ``test/crab`` to ``test/ibis``, check said nothing, while the
-    manifest still had it as a crab (newcomer51). Their paths (relative to ``root``)."""
+    photo moved by hand from ``test/crab`` to ``test/ibis`` is said, as the manifest still has
+    it as a crab. Their paths (relative to ``root``)."""
     from objrec.manifest import MANIFEST
 
     if moved := moved_images(root):
@@ -606,7 +606,7 @@ FEW_BESIDE_RATIO = 10
 """The ratio of the largest class's images to a small class's from which check names, in a class
 folder, the classes a default split tests on fewer than ``FEWEST_WITHOUT_INTERVAL`` photos: such
 a class is hidden by the overall top-1, and is the first the unknown answer and the audit's
-outliers fall on. persona38b (airplanes 400, ant 15: 27 to 1, 4 test ants) heard nothing."""
+outliers fall on (airplanes 400, ant 15: 27 to 1, 4 test ants)."""
 
 
 def few_beside_many_hint(counts: dict[str, int]) -> str | None:

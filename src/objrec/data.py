@@ -350,8 +350,8 @@ def split_call(root: Path) -> str:
     """The call that splits the class folder ``root`` into a new folder in the current one, named
     after it (``photos-split``, or ``photos-split-2`` where that is taken: never a folder that
     exists), which the CLI says as the command (``objrec split photos photos-split``): the
-    folders the commands name are made where they run (README), where a generic ``data`` beside
-    the photos was suggested, outside it and over a name the user may hold (newcomer51)."""
+    folders the commands name are made where they run (README); a generic ``data`` beside the
+    photos would lie outside it and over a name the user may hold."""
     name = f"{Path(root).resolve().name}-split"
     out, n = name, 2
     while os.path.lexists(out):
@@ -440,7 +440,7 @@ def windows_warning(names: Mapping[str, str] | Iterable[str], kind: str = "class
 def windows_unsafe(name: str) -> str | None:
     """Why Windows cannot hold a folder named ``name`` (``con``: a device name; ``x:y``: it holds
     ``:``; ``café.``: it ends in a dot, which Windows drops), in words; None when it can. Linux
-    and macOS hold such names, so a split or a run works here; only a copy fails (persona39d)."""
+    and macOS hold such names, so a split or a run works here; only a copy fails."""
     if name.split(".")[0].rstrip(" ").upper() in WINDOWS_DEVICES:
         return "a device name"
     if bad := sorted({c for c in name if c in WINDOWS_FORBIDDEN or ord(c) < 32}):

@@ -339,8 +339,8 @@ ENTRIES = (
 
 def warn_of_later_entries(data: Mapping[str, Any], source: str) -> None:
     """Warn, naming them and the file ``source``, of entries of a checkpoint's metadata that this
-    objrec does not read (a later objrec's, which may change its answers): they were ignored
-    without a word, while a later setting inside an entry was warned of."""
+    objrec does not read (a later objrec's, which may change its answers), as a later setting
+    inside an entry is warned of."""
     progress = ("kind", *(f.name for f in fields(TrainingProgress)))  # a training state's
     if unknown := sorted(set(map(str, data)) - {*ENTRIES, *progress}):
         from objrec.images import warn_once

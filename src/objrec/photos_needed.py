@@ -50,7 +50,7 @@ class ClassNeed:
     def row(self, paths: Sequence[str] = ()) -> dict[str, object]:
         """``photos_needed.csv``'s row (and ``--json``'s): the images that look like the class
         it is confused with named by ``paths`` (each image's), their indices in ``_confused``.
-        "2 of its images look like it" named no photo anywhere (newcomer51)."""
+        "2 of its images look like it" alone names no photo anywhere."""
         return {
             "class": self.name,
             "photos": self.photos,

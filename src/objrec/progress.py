@@ -307,7 +307,7 @@ def quoted(name: str) -> str:
     (a quote or backslash in it escaped by a backslash, as in JSON) when the list's own words
     would split or hide it: a comma or a semicolon, a space at either end, a leading quote, no
     character at all (``"crème, brûlée"``). ``classes: 7 (Cat, café, chien "dalmatien",
-    tacheté, crème brûlée, ...)`` read as 8 classes (persona39d). A control character is left
+    tacheté, crème brûlée, ...)`` would read as 8 classes. A control character is left
     to the CLI, which shows every name's as ``\\x1b`` (docs/folders.md)."""
     plain = name == name.strip() and not name.startswith('"')
     if name and plain and "," not in name and ";" not in name:

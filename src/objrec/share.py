@@ -155,7 +155,7 @@ def shared_run(run: Path) -> Path:
 
 def refuse_out_inside(run: Path, out: Path) -> None:
     """Refuse a share written inside the run it copies (``share RUN RUN/sub``), as ``split``
-    refuses an output inside its source: the run would hold a copy of itself (review51b)."""
+    refuses an output inside its source: the run would hold a copy of itself."""
     inside = Path(os.path.realpath(run))
     if Path(os.path.realpath(out)).is_relative_to(inside):
         raise ObjrecError(f"the share {out} must lie outside the run folder {run} it copies")

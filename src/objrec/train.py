@@ -364,8 +364,8 @@ before it counts the rest."""
 def classes_note(classes: Sequence[str], width: int = CLASS_NAMES_WIDTH) -> str:
     """How many classes the run learns, named as far as ``width`` characters of names go, the
     rest counted: ``classes: 3 (blue, green, red)``, ``classes: 60 (ant, bee, ... and 41 more)``,
-    so that a class added or gone shows in train's first lines. Names were shown for 10 classes
-    or fewer, so an 11th class added hid them all (newcomer51)."""
+    so that a class added or gone shows in train's first lines. Names shown only for 10 classes
+    or fewer would let an 11th class added hide them all."""
     names = [quoted(name) for name in classes]
     shown = 0
     while shown < len(names) and len(", ".join(names[: shown + 1])) <= width:

@@ -295,8 +295,8 @@ def refused_by_os(exc: OSError, args: Sequence[str] = ()) -> int:
 def full_disk_sentence(exc: OSError, args: Sequence[str]) -> str | None:
     """A full disk (or quota) met writing an output of the command line ``args``, in the words of
     train's (``errors.full_disk_words``) and what to do: the option whose path holds the refused
-    file named (evaluate's and explore's named their hidden marker file, ``ev/.objrec-output:
-    no space left on device``, and none said what to do: review51b). None: no file named."""
+    file named (not a hidden marker file, ``ev/.objrec-output: no space left on device``, which
+    says nothing of what to do). None: no file named."""
     if exc.filename is None:
         return None
     refused = Path(os.fsdecode(exc.filename))
@@ -371,8 +371,8 @@ def said_interrupted(
 
 def stopped_by_torchrun(text: str) -> str:
     """An interruption's sentence ``text`` for a torchrun process its agent stopped (SIGTERM):
-    rank 0 said "interrupted before its work began: nothing was written" under another rank's
-    error, which read as a Ctrl-C (review51b)."""
+    "interrupted before its work began: nothing was written", said by rank 0 under another
+    rank's error, would read as a Ctrl-C."""
     head = (
         "stopped by torchrun (another of its processes failed, its error above, or torchrun "
         "itself was stopped)"

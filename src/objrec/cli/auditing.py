@@ -263,7 +263,7 @@ def print_photos_needed(rows: Sequence[dict], limit: int = 5) -> None:
 def confused_line(row: dict, named: int = 3) -> str:
     """The photos of a class of photos_needed.csv that look like the class it is confused with,
     the first ``named`` of them, for the line under it: "confused with scorpion (2 of its images
-    look like it ...)" named no photo, in any file or on the page (newcomer51)."""
+    look like it ...)" alone names no photo, in any file or on the page."""
     photos = row["confused_photos"]
     said = some_of(photos, named)
     where = " (all in photos_needed.csv and audit.html)" if len(photos) > named + 1 else ""
@@ -416,8 +416,8 @@ TOO_FEW_WORDS = "in classes of too few photos to judge"
 
 def print_too_few(result, data: Path, limit: int = 3) -> None:
     """The label flags in classes of too few photos to judge, apart from the likely wrong labels
-    (persona39c: 18 right photos of a catalogue of 6-10 photos a product were listed as likely
-    wrong): how many, why, the first ``limit``, the rest counted."""
+    (18 right photos of a catalogue of 6-10 photos a product would be listed as likely wrong):
+    how many, why, the first ``limit``, the rest counted."""
     from objrec.photos_needed import FEW_PHOTOS
 
     rows = result.too_few_apart()

@@ -204,7 +204,7 @@ def show_predictions(
     plot, the Grad-CAM overlays and the CSV went (on stderr with --json, which keeps stdout for
     the JSON); exit 1 when any input failed. ``given``: --threshold's value, which the lines name
     as the threshold used. A CSV that cannot be written (a full disk) is raised once every answer
-    is said: they were computed, then none was printed (review51b)."""
+    is said, so that answers computed are never lost unprinted."""
     failed = [r for r in results if r.error]
     unwritten = written_table(results, csv, force)
     csv = None if unwritten else csv  # the lines give every answer where the table does not
