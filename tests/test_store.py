@@ -377,7 +377,7 @@ def test_an_older_objrecs_indexes_are_read_not_hashed_again(tmp_path, monkeypatc
             db.execute("INSERT INTO file_sha256 VALUES (?,?,?,?,?,?,?)", (*row, digest, 1.0))
     with FeatureStore(cache / "store") as store:  # as a train left it: the blue photos hashed
         cut, _ = store.digests(blues)
-        store.db.execute("UPDATE files SET digest=substr(digest, 1, 32)")
+        store.db.execute("DELETE FROM sha256s")  # kept by a train since 6 December 2026 only
     read = read_for_sha256(monkeypatch)
     with FeatureStore(cache / "store") as store:
         assert store.digests(blues)[0] == cut and read == []  # what a train needs: all there
@@ -390,6 +390,51 @@ def test_an_older_objrecs_indexes_are_read_not_hashed_again(tmp_path, monkeypatc
         assert (
             db.execute("SELECT name FROM sqlite_master WHERE name='file_sha256'").fetchall() == []
         )
+
+
+def test_an_older_objrec_sharing_the_cache_reads_the_file_index_as_it_wrote_it(
+    tmp_path, monkeypatch
+):
+    """An objrec before 6 December 2026 reads ``files.digest`` as the store's 128-bit key, and
+    writes ``files`` rows as 7 values: the whole SHA-256 written there for check, split and add
+    was a key no feature row has, so such an objrec sharing the cache folder computed and stored
+    every image again, silently. The index keeps the content digest there, as that objrec did,
+    and the whole SHA-256 beside it, still served to check, split and add without a read."""
+    from objrec.store import copied
+
+    sources = [tmp_path / f"img_{n}.png" for n in range(4)]
+    for n, path in enumerate(sources):
+        make_image((200, 40, 40), seed=n).save(path)
+    old = [(str(sources[3]), *stat_tuple(sources[3]), sha256_of(sources[3]), time.time())]
+    with FeatureStore(tmp_path / "store") as store:
+        store.readable_sha256s(sources[:2])  # check's, split's
+        copies = [copied(s, lambda s=s: Path(shutil.copy2(s, f"{s}.copy"))) for s in sources[:2]]
+        store.keep_copies([c for _, c in copies if c is not None])  # split's copies
+        written = tmp_path / "written.png"  # apply-plan's, hashed as it wrote it
+        shutil.copy2(sources[2], written)
+        store.keep_hashed([(written, written.stat(), sha256_of(written))])
+        store.adopt_files(old)  # check's own index before 6 December 2026
+    files = [*sources[:2], *(Path(f"{s}.copy") for s in sources[:2]), written, sources[3]]
+    with sqlite3.connect(tmp_path / "store" / "index.sqlite") as db:  # as the older objrec reads
+        rows = db.execute("SELECT path, size, mtime_ns, ctime_ns, ino, digest FROM files")
+        assert {path: (*key, digest) for path, *key, digest in rows} == {
+            str(f): (*stat_tuple(f), hash_file(f)) for f in files
+        }
+        db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", ("x", 1, 2, 3, 4, "a", 5))
+    read = read_for_sha256(monkeypatch)
+    with FeatureStore(tmp_path / "store") as store:
+        whole, failures, stats = store.readable_sha256s(files)
+    assert whole == [sha256_of(f) for f in files] and not failures
+    assert stats.hashed == 0 and read == []
+
+
+def stat_tuple(path: Path) -> tuple[int, int, int, int]:
+    s = path.stat()
+    return s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.mark.slow

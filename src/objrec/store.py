@@ -14,17 +14,17 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
   or the reason it could not be decoded; last use: the count lets a reader leave out, unopened,
   an image over today's pixel limit, ``features.within_pixel_limit``; NULL in an entry kept
   before it was kept, as counted now; :data:`UNCOUNTED` where its file's header could not be
-  read then) and ``files``
-  (path, size, mtime, ctime, inode -> the file's SHA-256, whole; cut to the content digest by
-  the store's readers): the one file index every command reads and fills (``check`` and
-  ``split`` too, which keep the whole SHA-256 for the manifest; a split's and an add's copies
-  are told to it, :meth:`FeatureStore.keep_copies`), so unchanged files are never hashed
-  again; ``memos`` (a digest of what a small value is made from -> the value:
-  :func:`view_keys.remembered_fingerprint`); ``kinds`` (content digest -> HEIC, HEIF, AVIF or
-  "" for any other image, by its first bytes, kept as the file is hashed:
-  :meth:`FeatureStore.image_kinds`), so that a reader where pillow-heif cannot decode HEIC tells
-  such photos apart without opening a file (an image hashed before ``kinds`` was kept, or by an
-  older objrec, is read once for it).
+  read then), ``files`` (path, size, mtime, ctime, inode -> content digest): the one file
+  index every command reads and fills (a split's and an add's copies are told to it,
+  :meth:`FeatureStore.keep_copies`), so unchanged files are never hashed again, and ``sha256s``
+  (the same key -> the file's whole SHA-256, which ``check``, ``split`` and ``add`` read for a
+  split's manifest: a table of its own, so that an objrec before 6 December 2026 sharing the
+  cache folder reads and writes ``files`` as it always did); ``memos`` (a digest of what a
+  small value is made from -> the value: :func:`view_keys.remembered_fingerprint`); ``kinds``
+  (content digest -> HEIC, HEIF, AVIF or "" for any other image, by its first bytes, kept as
+  the file is hashed: :meth:`FeatureStore.image_kinds`), so that a reader where pillow-heif
+  cannot decode HEIC tells such photos apart without opening a file (an image hashed before
+  ``kinds`` was kept, or by an older objrec, is read once for it).
 * ``<space>-<generation>.<dtype>``: one flat array file per space, row ``r`` at byte
   ``r * dim * itemsize``: written with ``pwrite`` into rows reserved in the index, read with
   ``pread`` by row, so reading a batch costs the batch's memory, never the file's.
@@ -150,6 +150,9 @@ CREATE TABLE IF NOT EXISTS entries(
 CREATE TABLE IF NOT EXISTS files(
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER,
     digest TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sha256s(
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER,
+    sha256 TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS memos(
     key TEXT PRIMARY KEY, value TEXT NOT NULL, made REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kinds(digest TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID;
@@ -236,12 +239,6 @@ def hash_file_and_kind(path: Path) -> tuple[str, str]:
             head = head or chunk[:12]
             digest.update(chunk)
     return digest.hexdigest(), heif_kind(head)
-
-
-WHOLE_CHARS = 64
-"""A whole SHA-256 in hex, as the file index keeps each file's digest (an index an objrec before
-6 December 2026 wrote keeps :data:`DIGEST_CHARS`: enough for the store's readers, read once again
-for a whole one)."""
 
 
 def stat_key(stat: os.stat_result) -> tuple[int, int, int, int]:
@@ -1140,7 +1137,8 @@ class FeatureStore:
     ) -> tuple[list[str], dict[int, OSError], HashStats]:
         """:meth:`readable_digests`, but each file's whole SHA-256 (hex), as a split's manifest
         records it (``check``, ``split`` and ``add`` read them so, from the same index as every
-        other command): a file an older objrec indexed by the cut digest alone is read once."""
+        other command): a file indexed by its content digest alone (by a train, or an objrec
+        before 6 December 2026) is read once."""
         return self._indexed(paths, threads, on_file, whole=True)
 
     def _indexed(
@@ -1150,11 +1148,11 @@ class FeatureStore:
         on_file: Callable[[int, int], None] | None,
         whole: bool,
     ) -> tuple[list[str], dict[int, OSError], HashStats]:
-        """Each file's digest as the index keeps it (``whole``: whole, else whole or cut), those
-        it does not know read, hashed and kept: :meth:`readable_sha256s`. A row read is written
-        again (its last use, for ``prune``) only once that is older than
-        ``dedup.USE_REFRESH``, as the image facts' rows are: a warm read of 60,000 files
-        rewrote all 60,000 rows each time."""
+        """Each file's digest as the index keeps it (``whole``: its whole SHA-256, else its
+        content digest), those it does not know read, hashed and kept, by both:
+        :meth:`readable_sha256s`. A row read is written again (its last use, for ``prune``)
+        only once that is older than ``dedup.USE_REFRESH``, as the image facts' rows are: a warm
+        read of 60,000 files rewrote all 60,000 rows each time."""
         from objrec.dedup import use_is_stale
 
         started = time.perf_counter()
@@ -1178,16 +1176,16 @@ class FeatureStore:
                 tell(n + 1, len(names))
         now = time.time()
         fresh = {i for i, (_, seen) in rows.items() if not use_is_stale(seen)}  # not rewritten
+        kept = [
+            (i, p, stat_key(s), d)
+            for i, (p, s, d) in enumerate(zip(names, stats, known, strict=True))
+            if s is not None and d is not None and i not in failures
+        ]
+        read = set(todo)
         with self._transaction():
             self._keep_kinds(kinds)
-            self.db.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
-                [
-                    (p, *stat_key(s), d, now)
-                    for i, (p, s, d) in enumerate(zip(names, stats, known, strict=True))
-                    if s is not None and d is not None and i not in failures and i not in fresh
-                ],
-            )
+            self._keep_files([(p, *s, d, now) for i, p, s, d in kept if i not in fresh])
+            self._keep_sha256s([(p, *s, d) for i, p, s, d in kept if i in read])
         seconds = time.perf_counter() - started
         found = [d or "" for d in known]
         return found, dict(sorted(failures.items())), HashStats(len(names), len(todo), seconds)
@@ -1199,15 +1197,15 @@ class FeatureStore:
         after a split then reads no image the split hashed (it read every copy again). A copy
         of a source the index does not know so is hashed where it is read. How many it indexed."""
         sources = [os.path.abspath(c.source) for c in copies]
-        known = self._known_digests(sources, [c.seen for c in copies], whole=False)
+        seen = [c.seen for c in copies]
+        known = self._known_digests(sources, seen, whole=False)
+        wholes = self._known_digests(sources, seen, whole=True)
         now = time.time()
-        rows = [
-            (os.path.abspath(c.copy), *stat_key(c.stat), d, now)
-            for c, d in zip(copies, known, strict=True)
-            if d is not None
-        ]
+        copy = [(os.path.abspath(c.copy), *stat_key(c.stat)) for c in copies]
+        rows = [(*f, d, now) for f, d in zip(copy, known, strict=True) if d is not None]
         with self._transaction():
-            self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", rows)
+            self._keep_files(rows)
+            self._keep_sha256s([(*f, d) for f, d in zip(copy, wholes, strict=True) if d])
         return len(rows)
 
     @index_errors
@@ -1216,26 +1214,45 @@ class FeatureStore:
         (``applying.copy_hashed``), by its stat once written: ``train`` on ``apply-plan``'s copy
         reads none of them again. How many."""
         now = time.time()
-        rows = [(os.path.abspath(p), *stat_key(s), d, now) for p, s, d in files]
+        rows = [(os.path.abspath(p), *stat_key(s), d) for p, s, d in files]
         with self._transaction():
-            self.db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", rows)
+            self._keep_files([(*row, now) for row in rows])
+            self._keep_sha256s(rows)
         return len(rows)
+
+    def _keep_files(self, rows: Sequence[tuple[str, int, int, int, int, str, float]]) -> None:
+        """Index files (path, size, mtime_ns, ctime_ns, inode, SHA-256, now) by their content
+        digest: the SHA-256 cut to :data:`DIGEST_CHARS`, as every objrec reads ``files``."""
+        self.db.executemany(
+            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
+            [(*row[:5], row[5][:DIGEST_CHARS], row[6]) for row in rows],
+        )
+
+    def _keep_sha256s(self, rows: Sequence[tuple[str, int, int, int, int, str]]) -> None:
+        """Keep files' whole SHA-256 (path, size, mtime_ns, ctime_ns, inode, SHA-256)."""
+        self.db.executemany("INSERT OR REPLACE INTO sha256s VALUES (?,?,?,?,?,?)", rows)
 
     @index_errors
     def adopt_files(self, rows: Sequence[tuple[str, int, int, int, int, str, float]]) -> None:
         """Take the rows of another index of files' SHA-256 (path, size, mtime_ns, ctime_ns,
         inode, SHA-256, last seen): ``check``'s and ``split``'s before 6 December 2026
-        (``split_source.adopt_old_index``). Where both know a path, the one seen last is kept,
-        or the whole digest of a file both saw as it is."""
+        (``split_source.adopt_old_index``). Where both know a path, the one seen last is kept;
+        a whole SHA-256 the index keeps already is replaced only by one of the file as the index
+        knows it then."""
+        stat = "size, mtime_ns, ctime_ns, ino"
+        theirs = "excluded.size, excluded.mtime_ns, excluded.ctime_ns, excluded.ino"
         with self._transaction():
             self.db.executemany(
                 "INSERT INTO files VALUES (?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET "
-                "size=excluded.size, mtime_ns=excluded.mtime_ns, ctime_ns=excluded.ctime_ns, "
-                "ino=excluded.ino, digest=excluded.digest, seen=excluded.seen "
-                "WHERE excluded.seen > files.seen OR (length(excluded.digest) > "
-                "length(files.digest) AND (excluded.size, excluded.mtime_ns, excluded.ctime_ns, "
-                "excluded.ino) = (files.size, files.mtime_ns, files.ctime_ns, files.ino))",
-                rows,
+                f"({stat})=({theirs}), digest=excluded.digest, seen=excluded.seen "
+                "WHERE excluded.seen > files.seen",
+                [(*row[:5], row[5][:DIGEST_CHARS], row[6]) for row in rows],
+            )
+            self.db.executemany(
+                "INSERT INTO sha256s VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET "
+                f"({stat})=({theirs}), sha256=excluded.sha256 "
+                f"WHERE ({theirs}) = (SELECT {stat} FROM files WHERE path=excluded.path)",
+                [row[:6] for row in rows],
             )
 
     def _keep_kinds(self, kinds: dict[str, str]) -> None:
@@ -1285,16 +1302,16 @@ class FeatureStore:
         """Forget the content digests of ``paths``, so that they are hashed again next time: files
         that changed since they were hashed, perhaps keeping their size and times."""
         if paths:
+            names = [(os.path.abspath(p),) for p in paths]
             with self._transaction():
-                self.db.executemany(
-                    "DELETE FROM files WHERE path=?", [(os.path.abspath(p),) for p in paths]
-                )
+                self.db.executemany("DELETE FROM files WHERE path=?", names)
+                self.db.executemany("DELETE FROM sha256s WHERE path=?", names)
 
     def _known_digests(
         self, paths: list[str], stats: Sequence[os.stat_result | None], whole: bool
     ) -> list[str | None]:
-        """The digest the index keeps of each file as ``stats`` says it is (None: not known so);
-        ``whole``: only a whole SHA-256, not the cut digest an older objrec kept."""
+        """The digest the index keeps of each file as ``stats`` says it is (None: not known so):
+        its content digest, or (``whole``) its whole SHA-256."""
         known: list[str | None] = [None] * len(paths)
         for i, (digest, _) in self._known_rows(paths, stats, whole).items():
             known[i] = digest
@@ -1303,21 +1320,27 @@ class FeatureStore:
     def _known_rows(
         self, paths: list[str], stats: Sequence[os.stat_result | None], whole: bool
     ) -> dict[int, tuple[str, float]]:
-        """:meth:`_known_digests` by position, with when each row was last seen."""
+        """:meth:`_known_digests` by position, with when each file's ``files`` row was last
+        seen (0 where that row is of another stat than the whole SHA-256's, or gone: an older
+        objrec's ``prune`` knows no ``sha256s``)."""
+        query = (
+            "SELECT w.i, s.size, s.mtime_ns, s.ctime_ns, s.ino, s.sha256, coalesce(f.seen, 0) "
+            "FROM temp.wanted_files w JOIN sha256s s ON s.path=w.path LEFT JOIN files f "
+            "ON f.path=w.path AND (f.size, f.mtime_ns, f.ctime_ns, f.ino) = "
+            "(s.size, s.mtime_ns, s.ctime_ns, s.ino)"
+            if whole
+            else "SELECT w.i, f.size, f.mtime_ns, f.ctime_ns, f.ino, "
+            f"substr(f.digest, 1, {DIGEST_CHARS}), f.seen "
+            "FROM temp.wanted_files w JOIN files f ON f.path=w.path"
+        )
         known: dict[int, tuple[str, float]] = {}
         with self._transaction():
             self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_files(i INTEGER, path TEXT)")
             self.db.execute("DELETE FROM temp.wanted_files")
             self.db.executemany("INSERT INTO temp.wanted_files VALUES (?,?)", enumerate(paths))
-            cursor = self.db.execute(
-                "SELECT w.i, f.size, f.mtime_ns, f.ctime_ns, f.ino, f.digest, f.seen "
-                "FROM temp.wanted_files w JOIN files f ON f.path=w.path"
-            )
-            for i, size, mtime, ctime, ino, digest, seen in cursor:
+            for i, size, mtime, ctime, ino, digest, seen in self.db.execute(query):
                 s = stats[i]
-                if s is None or (whole and len(digest) < WHOLE_CHARS):
-                    continue
-                if (size, mtime, ctime, ino) == stat_key(s):
+                if s is not None and (size, mtime, ctime, ino) == stat_key(s):
                     known[i] = digest, seen
         return known
 
@@ -1407,8 +1430,9 @@ class Pruner:
             self.db.executemany("INSERT OR IGNORE INTO temp.keep VALUES (?)", ((d,) for d in keep))
             gone = "NOT IN (SELECT digest FROM temp.keep)"
             entries += self.db.execute(f"DELETE FROM entries WHERE digest {gone}").rowcount
-            cut = f"substr(digest, 1, {DIGEST_CHARS})"  # a file's whole SHA-256 (or cut)
+            cut = f"substr(digest, 1, {DIGEST_CHARS})"  # a digest kept whole cut too
             files += self.db.execute(f"DELETE FROM files WHERE {cut} {gone}").rowcount
+        self.db.execute("DELETE FROM sha256s WHERE path NOT IN (SELECT path FROM files)")
         self.db.execute(
             "DELETE FROM kinds WHERE digest NOT IN (SELECT digest FROM entries) "
             f"AND digest NOT IN (SELECT substr(digest, 1, {DIGEST_CHARS}) FROM files)"
