@@ -189,3 +189,53 @@ def test_a_train_starting_while_a_command_probes_its_run_folder_is_not_refused(
             pass
     finally:
         os.close(other)
+
+
+@pytest.mark.slow  # gives the second command a second to go first
+def test_two_commands_moving_the_older_file_index_at_once_take_turns(tmp_path, monkeypatch):
+    """The first check or split after an upgrade moves the files' SHA-256 an older objrec kept in
+    facts.sqlite into the feature store, then drops that table. Two at once (two checks, a check
+    and a split) both found the table, and the slower failed with "cannot use the image facts
+    store ... (no such table: file_sha256)". A second command starting while the first moves it
+    waits for it, then finds nothing to move."""
+    import sqlite3
+    import threading
+
+    from objrec.split_source import OLD_INDEX, adopt_old_index, facts_file
+    from objrec.store import FeatureStore, store_dir
+
+    photo = tmp_path / "photo.png"
+    make_image((200, 40, 40), seed=1).save(photo)
+    s = photo.stat()
+    row = (str(photo), s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino, "ab" * 32, 1.0)
+    facts_file().parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(facts_file()) as db:
+        db.execute(
+            f"CREATE TABLE {OLD_INDEX}(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
+            "ctime_ns INTEGER, ino INTEGER, sha256 TEXT NOT NULL, seen REAL NOT NULL)"
+        )
+        db.execute(f"INSERT INTO {OLD_INDEX} VALUES (?,?,?,?,?,?,?)", row)
+    failed: list[BaseException] = []
+
+    def command() -> None:
+        try:
+            with FeatureStore(store_dir()) as index:
+                adopt_old_index(index, facts_file())
+        except BaseException as exc:
+            failed.append(exc)
+
+    second = threading.Thread(target=command)
+    adopt = FeatureStore.adopt_files
+
+    def adopt_while_another_starts(store, rows):
+        if not second.is_alive() and second.ident is None:
+            second.start()
+            second.join(timeout=1.0)  # the second's whole move, where nothing makes it wait
+        adopt(store, rows)
+
+    monkeypatch.setattr(FeatureStore, "adopt_files", adopt_while_another_starts)
+    command()
+    second.join()
+    assert failed == []
+    with FeatureStore(store_dir()) as index:
+        assert index.readable_sha256s([photo])[0] == ["ab" * 32]

@@ -175,8 +175,8 @@ def decode_all(files: dict[str, list[Path]], hashes: dict[Path, str], on_file) -
 
 
 def facts_file() -> Path:
-    """The image facts store of the cache folder (``$OBJREC_CACHE``): each image's facts, each
-    file's SHA-256 (:func:`hash_all`) and the pairs compared before (``near_pairs``)."""
+    """The image facts store of the cache folder (``$OBJREC_CACHE``): each image's facts and the
+    pairs compared before (``near_pairs``)."""
     return default_cache_dir() / dedup.FACTS_FILE
 
 
@@ -279,16 +279,28 @@ def adopt_old_index(index: FeatureStore, facts: Path) -> None:
     """The files' SHA-256 an objrec before 6 December 2026 kept for ``check`` and ``split`` in
     the image facts store ``facts`` (its table ``file_sha256``, by the same path, size, times
     and inode), moved into the feature store's file index, which every command reads now: read
-    once, then dropped, so that no file it knew is read again."""
+    once, then dropped, so that no file it knew is read again. Read, moved and dropped in one
+    write transaction of ``facts``: two commands that find the table at once (two checks, a
+    check and a split) take turns, and the second finds it gone (it failed with "no such
+    table")."""
     if not facts.is_file():
         return
     with dedup.open_facts(facts) as db:
-        if db.execute(f"SELECT 1 FROM sqlite_master WHERE name='{OLD_INDEX}'").fetchone() is None:
+        if not _has_table(db, OLD_INDEX):  # moved already: no write lock taken
+            return
+        db.execute("BEGIN IMMEDIATE")
+        if not _has_table(db, OLD_INDEX):  # moved by another command meanwhile
+            db.execute("COMMIT")
             return
         columns = "path, size, mtime_ns, ctime_ns, ino, sha256, seen"
         index.adopt_files(db.execute(f"SELECT {columns} FROM {OLD_INDEX}").fetchall())
         db.execute(f"DROP TABLE {OLD_INDEX}")
+        db.execute("COMMIT")
     log.info("moved the files' SHA-256 that %s kept into the feature store's file index", facts)
+
+
+def _has_table(db, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE name=?", (name,)).fetchone() is not None
 
 
 OLD_INDEX = "file_sha256"
