@@ -678,3 +678,40 @@ def test_check_says_a_manifest_cut_mid_row_missing_or_short_of_rows(split_dir):
     manifest.unlink()
     (said,) = noted("manifest_damaged")
     assert said.startswith(f"{manifest} is missing, though split.json says")
+
+
+def test_two_first_checks_at_once_add_check_decoded_s_new_columns_once(tmp_path):
+    """Two checks at once on a cache an older objrec made both found check_decoded without its
+    newer columns and both added them: the second failed with "duplicate column name: exif",
+    said as "cannot use the image facts store". A check adding them while another looks for
+    them adds none the other added."""
+    import sqlite3
+
+    from objrec import check
+
+    facts = tmp_path / "facts.sqlite"
+    with sqlite3.connect(facts) as db:  # as an objrec before the EXIF and the sizes made it
+        db.execute(
+            "CREATE TABLE check_decoded(digest TEXT, key TEXT, contrast REAL NOT NULL, "
+            "seen REAL NOT NULL, PRIMARY KEY(digest, key)) WITHOUT ROWID"
+        )
+
+    class Looking:
+        """A check's connection: another check adds the columns once this one has looked."""
+
+        def __init__(self, db):
+            self.db, self.other = db, sqlite3.connect(facts, isolation_level=None)
+
+        def execute(self, sql, *args):
+            found = self.db.execute(sql, *args)
+            if sql.startswith("PRAGMA table_info") and self.other is not None:
+                found, other, self.other = list(found), self.other, None
+                check._decoded_table(other)
+                other.close()
+            return found
+
+    first = sqlite3.connect(facts, isolation_level=None)
+    check._decoded_table(Looking(first))
+    columns = [row[1] for row in first.execute("PRAGMA table_info(check_decoded)")]
+    assert columns == ["digest", "key", "contrast", "seen", "exif", "width", "height"]
+    first.close()

@@ -761,12 +761,23 @@ again, as the facts store tries one again."""
 
 def _decoded_table(db) -> None:
     """:data:`DECODED_SCHEMA`'s table, its ``exif``, ``width`` and ``height`` columns added to
-    one made before them."""
+    one made before them: in a write transaction that looks for them again, so that of two
+    checks adding them at once the second adds none (it failed with "duplicate column name")."""
     db.execute(DECODED_SCHEMA)
+    if not _missing_columns(db):
+        return
+    db.execute("BEGIN IMMEDIATE")
+    for column, kind in _missing_columns(db):
+        db.execute(f"ALTER TABLE check_decoded ADD COLUMN {column} {kind}")
+    db.execute("COMMIT")
+
+
+def _missing_columns(db) -> list[tuple[str, str]]:
+    """The columns of :data:`DECODED_SCHEMA` added since it was first made that ``db``'s table
+    lacks, with their kinds."""
     has = {row[1] for row in db.execute("PRAGMA table_info(check_decoded)")}
-    for column, kind in (("exif", "TEXT"), ("width", "INTEGER"), ("height", "INTEGER")):
-        if column not in has:
-            db.execute(f"ALTER TABLE check_decoded ADD COLUMN {column} {kind}")
+    added = (("exif", "TEXT"), ("width", "INTEGER"), ("height", "INTEGER"))
+    return [(column, kind) for column, kind in added if column not in has]
 
 
 def decoded_key() -> str:
