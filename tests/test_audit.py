@@ -2564,7 +2564,7 @@ def test_the_audit_lists_its_outliers_and_names_every_file_it_wrote(capsys):
 
 
 def test_outliers_that_are_a_small_class_as_a_whole_are_said_to_be(capsys):
-    """persona38b: 15 of the audit's 16 outliers were photos of the classes of 15-30 images
+    """15 of the audit's 16 outliers were photos of the classes of 15-30 images
     (crab 7 of its 18), scored against every image's distances; nothing said that a class of few
     photos lies far as a whole. The classes under the median size with a tenth or more of their
     images far (2 at least) are named, in the terminal, under the outliers."""
@@ -3254,7 +3254,7 @@ def test_every_csv_of_findings_has_its_header_when_nothing_was_found(tmp_path):
 def test_the_photos_that_look_like_the_class_a_class_is_confused_with_are_named(tmp_path, capsys):
     """The audit said "crab: ...; confused with scorpion (2 of its images look like it ...)"
     and no CSV, no page and no line named those 2 photos; audit.html had no section for the
-    classes that need photos, and its empty sections were bare headings (newcomer51). They are
+    classes that need photos, and its empty sections were bare headings. They are
     named in photos_needed.csv (relative to DATA, joined by " | "), under the class's line and
     on the page, which has the terminal's every section, an empty one saying so."""
     import pandas as pd
@@ -3447,7 +3447,7 @@ def test_audit_html_counts_the_flags_too_few_to_judge_apart(tmp_path, monkeypatc
 
 def test_audit_html_marks_a_flag_in_a_class_of_too_few_photos_as_the_terminal_lists_it(tmp_path):
     """The terminal lists the flags in classes of too few photos to judge apart, kept by the
-    plan; the page showed them as likely wrong labels, unmarked (newcomer51: every section the
+    plan; the page showed them as likely wrong labels, unmarked (every section the
     terminal shows is on the page)."""
     from types import SimpleNamespace
 
@@ -3885,7 +3885,7 @@ def test_photos_needed_lists_a_class_of_more_label_flags_first_when_both_are_rec
 
 
 def test_photos_needed_names_the_classes_with_few_or_unrecognised_photos_and_why():
-    """persona39c: her real question after a run was "which products do I photograph again?",
+    """A shop owner's real question after a run was "which products do I photograph again?",
     which neither the audit nor evaluate answered per class. The audit lists the classes with
     few photos, photos its heads did not recognise, or label flags, least recognised first, the
     reasons in words (a confusion named)."""
@@ -3960,7 +3960,7 @@ def test_the_audit_prints_the_classes_that_need_photos(capsys):
 
 
 def test_a_flag_in_a_class_of_too_few_photos_that_no_class_claims_is_set_apart():
-    """persona39c: with 6-10 photos a product, the audit listed 18 right photos as likely wrong
+    """with 6-10 photos a product, the audit listed 18 right photos as likely wrong
     labels (p(given) near 0: the class cannot fill the neighbour vote), though no other class
     claimed them (p(suggested) 0.1-0.25). Such a flag is now too few photos to judge; a flag
     another class claims, or one in a class of 11 photos or more, is still a likely wrong label."""

@@ -3560,7 +3560,7 @@ def test_evaluate_s_tables_show_a_class_never_answered_without_a_precision():
 
 
 def test_a_top1_on_few_images_is_shown_with_its_interval():
-    """persona38b: evaluate's table showed crab's 3 right of 4 as a plain "75.00%": a class of
+    """evaluate's table showed crab's 3 right of 4 as a plain "75.00%": a class of
     fewer than 10 distinct images shows its 95% interval beside it, the caption says what it is,
     and a class of 45 stays as it was."""
     import pandas as pd
@@ -4883,7 +4883,7 @@ def test_check_s_raw_note_says_each_case_in_english():
 
 
 def test_check_points_a_folder_of_mostly_small_classes_to_larger_training_ratios(capsys, tmp_path):
-    """persona39c: check named the classes of 6 photos, but nothing said that a default split of
+    """check named the classes of 6 photos, but nothing said that a default split of
     her 101 classes of 6 to 10 photos keeps half of them out of training, nor how to train on
     more: one note on the folder says it, as split does, with the command that splits so."""
     photos = make_class_folder(tmp_path / "photos", per_class=8)
@@ -4911,7 +4911,7 @@ def test_split_leaves_ratios_typed_as_the_default_ones_alone(capsys, tmp_path):
 
 
 def test_check_says_the_classes_of_one_few_images_note_in_one_line(tmp_path):
-    """101 classes of 6 to 10 photos (persona39c): check printed 21 lines of "few_images NAME: 6
+    """101 classes of 6 to 10 photos: check printed 21 lines of "few_images NAME: 6
     readable images: split gives 2 training images, fewer than 3: ...". The classes noted alike
     are named in one line; a note of another count keeps its own; --json keeps one per class."""
     from objrec.check import Problem
@@ -6147,7 +6147,7 @@ def test_under_torchrun_another_rank_than_0_says_which_it_is_before_its_error(
     capsys, monkeypatch, tmp_path
 ):
     """Under torchrun every rank printed 'error: ... run already holds a trained model ...',
-    the same line twice, unmarked (persona38 stumble 6). An error one rank alone meets must
+    the same line twice, unmarked. An error one rank alone meets must
     still show, so each rank says its own, marked; a bad option, the same command line on every
     rank, is said by rank 0 alone."""
 
@@ -6265,7 +6265,7 @@ def test_serve_v_in_a_terminal_shows_an_upload_s_name_escaped_as_every_other_log
 def test_a_python_reading_file_names_in_a_legacy_encoding_is_told_so(capsys, monkeypatch, encoding):
     """Under LANG=fr_FR.ISO-8859-1 (ja_JP.eucJP, or a C locale with UTF-8 mode off) Python reads
     a UTF-8 folder café as cafÃ©: split wrote class cafÃ© into manifest.csv, train would into
-    the model, without a word (persona39d). Every command now says it first, and the cure."""
+    the model, without a word. Every command now says it first, and the cure."""
     from objrec.cli.output import legacy_names_warning
 
     assert legacy_names_warning("utf-8") is None and legacy_names_warning("UTF8") is None

@@ -51,7 +51,7 @@ def test_a_strong_imbalance_is_said_from_50_to_1_and_not_of_caltech_101(counts, 
     ],
 )
 def test_classes_of_few_images_beside_a_large_one_are_named_from_10_to_1(counts, said):
-    """persona38b: ant 15 and crab 18 photos beside airplanes' 400 (27 to 1) drew no word from
+    """ant 15 and crab 18 photos beside airplanes' 400 (27 to 1) drew no word from
     check, which notes imbalance from 50 to 1 (for class weighting). From 10 to 1, a class a
     default split tests on fewer than 10 photos is named, with what that means."""
     from objrec.check import few_beside_many_hint
@@ -97,7 +97,7 @@ def test_check_names_the_classes_of_few_images_of_a_class_folder(tmp_path):
     ],
 )
 def test_names_windows_cannot_hold_are_found_with_why(name, why):
-    """persona39d: `x:y`, `con`, `café.`, `quoi?` were split into class folders without a word;
+    """`x:y`, `con`, `café.`, `quoi?` were split into class folders without a word;
     copied to Windows (or a FAT/exFAT stick) such a class is lost or renamed."""
     from objrec.data import windows_unsafe
 

@@ -70,7 +70,7 @@ def test_a_loss_creeping_down_stops_once_drops_are_below_min_delta():
 
 
 def creeping_loss(start: float = 0.0031, step: float = 1e-5, epochs: int = 100) -> list[float]:
-    """A validation loss at 100% validation accuracy on a small, easy folder (persona36's retrain
+    """A validation loss at 100% validation accuracy on a small, easy folder (a user's retrain
     after adding a class, history.csv: 0.003125 at epoch 90 ... 0.003011 at epoch 100), falling
     0.00001 an epoch from its first."""
     return [start - step * e for e in range(epochs)]

@@ -539,8 +539,8 @@ def test_the_page_s_header_says_what_the_model_knows_in_plain_words(browser_page
         f"Knows 3 classes · right on {right} of the photos it was checked on as it learned "
         "(its validation accuracy)"
     )  # the validation photos, which chose its epoch: not "set aside", which the README says of
-    # the test photos that score a model on photos it never saw (review37c finding 10); named,
-    # as a bare figure was taken for evaluate's test score (newcomer51)
+    # the test photos that score a model on photos it never saw; named,
+    # as a bare figure was taken for evaluate's test score
     technical = browser_page.locator("#technical").text_content()
     assert technical == f"technical details: network tiny_test · objrec {info['version']}"
     browser_page.route(
@@ -653,7 +653,7 @@ def sending(route, sent: list) -> None:
 @pytest.mark.slow
 def test_a_photo_over_the_limit_is_sent_as_a_smaller_upright_copy(browser_page, server, tmp_path):
     """A 50-megapixel phone's photo (18 MiB) was refused by the page, and the person holding the
-    phone cannot raise the server's limit (persona39b). A photo over the limit is now sent as a
+    phone cannot raise the server's limit. A photo over the limit is now sent as a
     copy of 2048 pixels on its long side, upright, within the limit, and the page says so in one
     line; a file within the limit is still sent as it is, byte for byte."""
     from PIL import Image
@@ -795,7 +795,7 @@ def test_the_answer_fits_a_phone_s_screen(browser, server, tmp_path):
 @pytest.mark.slow
 def test_a_phone_is_told_to_tap_and_a_computer_to_drop_or_click(browser, server):
     """On a phone the page's one instruction was "Drop an image here, or click to choose one": a
-    touch screen cannot drop a file, and taps (persona39b). A touch screen is told to tap, to take
+    touch screen cannot drop a file, and taps. A touch screen is told to tap, to take
     a photo or choose one (the file input offers the camera there); a mouse's screen keeps its
     words."""
     said, several = {}, {}

@@ -892,7 +892,7 @@ def test_predict_s_help_says_the_threshold_line_comes_only_when_an_answer_was_ju
 
 def test_predict_s_help_says_it_exits_1_after_answering_the_other_inputs(capsys):
     """predict exits 1 when an input is unreadable, still writing the other answers: a `set -e`
-    script stopped after a good run, and only docs/json.md said so (newcomer51)."""
+    script stopped after a good run, and only docs/json.md said so."""
     from objrec.cli import main
 
     assert main(["predict", "--help"]) == 0

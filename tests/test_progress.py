@@ -29,7 +29,7 @@ def test_a_name_is_quoted_only_where_a_list_would_split_or_hide_it(name, said):
 
 
 def test_lists_of_names_say_a_name_with_a_comma_as_one():
-    """persona39d: `classes: 7 (Cat, café, chien "dalmatien", tacheté, crème brûlée, ...)` read
+    """`classes: 7 (Cat, café, chien "dalmatien", tacheté, crème brûlée, ...)` read
     as 8 classes; "crème, brûlée 1 of 8" as two. Every list of names quotes such a name."""
     names = ["Cat", "chien, tacheté", "crème brûlée"]
     assert some_of(names) == 'Cat, "chien, tacheté", crème brûlée'
@@ -40,7 +40,7 @@ def test_lists_of_names_say_a_name_with_a_comma_as_one():
 
 
 def test_train_names_an_11th_class_and_counts_what_does_not_fit_a_line():
-    """After `add` of an 11th class train said only "classes: 11" (newcomer51): names are shown
+    """After `add` of an 11th class train said only "classes: 11": names are shown
     as far as two lines of them go, the rest counted."""
     caltech = "buddha crab electric_guitar ibis kangaroo laptop llama minaret revolver scorpion"
     eleven = [*caltech.split(), "umbrella"]

@@ -1375,7 +1375,7 @@ def test_serve_sends_no_cors_headers_by_default(client):
 
 
 def test_cors_origin_lets_that_website_s_pages_call_the_api_and_no_other(trained_once):
-    """The persona37b shop's page at https://shop.example could not read /predict's answer (no
+    """A shop's page at https://shop.example could not read /predict's answer (no
     Access-Control-Allow-Origin): `cors_origins` names the pages that may, and only those."""
     app = create_app(trained_once, runtime="torch", cors_origins=["HTTPS://Shop.example:443"])
     with local_client(app) as shop:

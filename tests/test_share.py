@@ -644,7 +644,7 @@ def test_a_damaged_summary_is_refused_as_the_runs_record_not_called_a_bug(
 @pytest.mark.parametrize("zipped", [False, True])
 def test_a_share_inside_the_run_it_copies_is_refused(run, tmp_path, zipped):
     """`share RUN RUN/sub` wrote the share (model, card, SHA256SUMS) into the run it shares; it is
-    refused, as split refuses an output inside its source (review51b L8), and nothing written."""
+    refused, as split refuses an output inside its source, and nothing written."""
     before = sorted(p.relative_to(run) for p in run.rglob("*"))
     with pytest.raises(ObjrecError, match=f"must lie outside the run folder {run} it copies"):
         share_run(run, run / "sub", zipped=zipped)

@@ -624,7 +624,7 @@ def test_a_cropped_copy_never_crosses_splits(tmp_path, kept, mirrored):
 @pytest.mark.parametrize("share", [0.025, 0.075])
 def test_a_photo_cropped_between_the_crop_hashes_scales_is_kept_with_it(tmp_path, share):
     """A camera trap's frame recropped by 2-3% a side, or 7%, fell between the whole hash and the
-    centre crops (then 90% and 80% of each side kept): of 100 such burst frames of persona37's
+    centre crops (then 90% and 80% of each side kept): of 100 such burst frames of a user's
     photos without EXIF, 13 went to another split than their photo, and of the sample's 120
     photos 32 were kept with a 2.5% crop of themselves, 12 with a 7.5% one. The centre crops now
     keep 95%, 90%, 85% and 80%: 120 of 120 each."""
@@ -1284,7 +1284,7 @@ def test_the_too_few_to_judge_warning_counts_images_beside_distinct_photos(tmp_p
 
 
 def test_the_too_few_warnings_say_a_count_once_and_how_many_photos_would_do(tmp_path):
-    """101 classes of 6 to 10 photos (persona39c): split named 21 classes each "(2 in train)"
+    """101 classes of 6 to 10 photos: split named 21 classes each "(2 in train)"
     and 80 each "(2 in valid, 2 in test)", the last 70 hidden, and said "add images" without how
     many would do. Classes of one count are named once with it, fewest in train first, and each
     warning says from how many distinct photos on a class gets 3 where it has fewer."""
@@ -1307,7 +1307,7 @@ def test_the_too_few_warnings_say_a_count_once_and_how_many_photos_would_do(tmp_
 
 
 def test_split_points_a_folder_of_mostly_small_classes_to_larger_training_ratios(tmp_path):
-    """persona39c: 101 classes of 6 to 10 photos, the default split trained on 396 of 800 and
+    """101 classes of 6 to 10 photos, the default split trained on 396 of 800 and
     tested each class on 2, and nothing said that `--ratios 0.7 0.15 0.15` trains on more (its
     run got 88.7% of 808 other photos right, the default's 84.2%). One line says it, with the
     counts, when most classes have fewer than the 11 photos that give 3 in valid and in test."""
@@ -1333,7 +1333,7 @@ def test_split_points_a_folder_of_mostly_small_classes_to_larger_training_ratios
 
 
 def test_split_warns_of_class_names_windows_cannot_hold(tmp_path):
-    """persona39d: split made class folders `x:y`, `con` and `nul` without a word; a warning names
+    """split made class folders `x:y`, `con` and `nul` without a word; a warning names
     them, grouped by why, and the split is made as before."""
     from objrec.split_result import SplitResult, split_warnings
 
@@ -1762,7 +1762,7 @@ def test_class_folders_named_alike_but_for_accent_encoding_are_one_class_written
     """A Mac writes ``Café`` decomposed (NFD), a person or another system composed (NFC): the
     two folders look the same, yet split refused them as named apart "in how their accents are
     encoded", and wrote an NFD name as it was (manifest and checkpoints then held two spellings).
-    The two are one class, and split says so (persona39d: it merged them without a word)."""
+    The two are one class, and split says so (it merged them without a word)."""
     from objrec.check import check_folder
     from objrec.split_result import split_warnings
 
