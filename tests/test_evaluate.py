@@ -366,7 +366,7 @@ def test_a_forced_run_stopped_writing_its_model_never_pairs_it_with_the_earlier_
         raise OSError(28, "No space left on device", str(path))
 
     monkeypatch.setattr("objrec.runs.save_checkpoint", full_disk)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(ObjrecError, match=r"earlier run in .* is kept whole"):
         train(split_dir, trained_run, tiny_config, force=True)
     assert (trained_run / SEEN_RECORD).read_bytes() == record
     assert not list(trained_run.glob(".objrec-*"))
