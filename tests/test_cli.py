@@ -4287,7 +4287,7 @@ def test_a_folder_the_system_refuses_is_one_sentence_naming_it(capsys, tmp_path,
     assert code == 1 and "Traceback" not in err
     err = " ".join(err.split())
     named = tmp_path / "split" / "train" / "blue" / "img_00.jpg"  # where it goes (3006d51)
-    assert f"{named}: no space left on device" in err  # not the hidden staging folder
+    assert f"{named} could not be written (no space left on device)" in err  # not staging's
     assert str(data) not in err and ".objrec-split" not in err  # nor the source it copied
 
 

@@ -85,7 +85,7 @@ def test_predict_explain_writes_one_overlay_per_image(
     """One map per image; the folder is looked through for a killed objrec's temporary files
     a fixed number of times, not before each map as well (10,000 maps: 11 ms a listing at the
     end, some 55 s in all), and such a file there still goes."""
-    from objrec import leftovers
+    from objrec import leftovers, outputs
 
     cams = tmp_path / "cams"
     cams.mkdir()
@@ -98,7 +98,7 @@ def test_predict_explain_writes_one_overlay_per_image(
         looked.append(Path(folder))
         return remove_leftovers(folder)
 
-    monkeypatch.setattr(leftovers, "remove_leftovers", counted)
+    monkeypatch.setattr(outputs, "remove_leftovers", counted)  # the name its callers use
     images = sorted((split_dir / "test").glob("*/*"))
     results = predict(trained_run, images, explain=cams)
     assert [r.explanation is not None for r in results] == [True] * len(images)

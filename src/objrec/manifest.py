@@ -168,7 +168,7 @@ def manifest_damage(folder: Path) -> str | None:
     if not manifest.exists():
         if (Path(folder) / SPLIT_RECORD).is_file():
             return (
-                f"{manifest} is missing, though {SPLIT_RECORD} says objrec split made "
+                f"{manifest} is missing, though {SPLIT_RECORD} says `split_folder` made "
                 f"{folder} (moved or deleted?): {MANIFEST_WHY}"
             )
         return None
