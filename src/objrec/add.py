@@ -47,7 +47,7 @@ from objrec.add_new import (
     split_folder,
 )
 from objrec.add_pending import finish_killed_add
-from objrec.add_plan import plan_add
+from objrec.add_plan import Plan, plan_add
 from objrec.add_result import (
     AddResult,
     add_warnings,
@@ -94,9 +94,8 @@ def add_images(
         data: holds ``train/``, ``valid/`` (and ``test/``) class folders, maybe ``manifest.csv``.
         new: a folder of class folders (``split_folder``'s ``src``; none with ``labels``); with
             ``class_name``, folders of images or image files, all of that class. Never modified.
-        config: the ``ratios`` to come close to (by default, or ``ratios=None``, each split's
-            share of ``data``'s images: a split it has none in gets none), ``seed``, ``mode``
-            ``near_duplicates``, ``burst_seconds``; or those as keywords (not its others).
+        config: the ``ratios`` to come close to (default or None: ``data``'s own), ``seed``,
+            ``mode``, ``near_duplicates``, ``burst_seconds``; or those alone as keywords.
         class_name: the class of every image of ``new`` (one ``data`` has, or a new one).
         dry_run: decide everything and write nothing.
         on_file, on_write: progress, called as ``(done, total)`` hashing, then writing.
@@ -107,23 +106,34 @@ def add_images(
         new_class: make a new class named like one of ``data``'s (refused as a misspelling).
 
     Raises:
-        ObjrecError: before anything is written, for a ``data`` that is not a split folder (a run
-            folder, a manifest not as ``split`` writes it, cut short, or missing where
-            ``split.json`` is), a ``new`` missing, without images or
-            inside ``data``, a ``class_name`` that cannot be a folder's name, a class named like
-            another but for case, and a new one like one of ``data``'s (but ``new_class``)."""
+        ObjrecError: before anything is written, for ``data`` not a split folder (a run folder; a
+            manifest cut short, unlike ``split``'s or missing beside ``split.json``), ``new``
+            missing, imageless or inside ``data``, a ``class_name`` no folder can take, a class
+            named like another but for case or like one of ``data``'s without ``new_class``."""
     progress = AddProgress(Path(data))
     with ctrl_c_leaves(progress.left), _failure_leaves(progress):
         config, own = _add_settings(config, keywords)
         given, root, images, labelled = _asked(Path(data), new, class_name, labels, new_class)
+        index = store_dir(cache_dir)
         with _held(root, dry_run, on_wait, progress) as stopped:
-            plan = plan_add(root, images, config, on_file, own, store_dir(cache_dir), stopped)
+            plan = plan_add(root, images, config, on_file, own, index, stopped)
             if not dry_run:
                 entry = _entry(given, labels, class_name, config, plan.result, command)
-                index = store_dir(cache_dir)
-                written = write_added(root, plan, config.mode, entry, progress, on_write, index)
-                plan.result.files = written
+                _write(root, plan, config.mode, entry, progress, on_write, index)
         return _finish(plan.result, root, dry_run, (given, images, class_name), labelled)
+
+
+def _write(
+    root: Path,
+    plan: Plan,
+    mode: str,
+    entry: dict[str, Any],
+    progress: AddProgress,
+    on_write: Callable[[int, int], None] | None,
+    index: Path,
+) -> None:
+    """Write ``plan``'s files into ``root`` (:func:`write_added`) and count them in its result."""
+    plan.result.files = write_added(root, plan, mode, entry, progress, on_write, index)
 
 
 @contextlib.contextmanager

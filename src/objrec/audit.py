@@ -1180,13 +1180,7 @@ def judge_labels(
         around.unit, labels, ranked, suggested, config.neighbours, group, around.within
     )
     mixed = mixed_both_ways(labels, probs.argmax(1), np.isin(np.arange(len(labels)), ranked))
-    for row, r, s, far_out in zip(
-        found.issues, ranked.tolist(), suggested, z.tolist(), strict=True
-    ):
-        row["_class_images"] = int(counts[labels[r]])
-        row["_suggested_z"] = round(float(far_out), 2)
-        row["_too_few"] = too_few_to_judge(row, config)
-        row["_mixed"] = (int(labels[r]), int(s)) in mixed
+    note_doubts(found.issues, labels[ranked], suggested, z, counts, mixed, config)
     found.needs = needs_rows(
         labels, probs, counts, unsettled(inv, found.issues, ranked), (inv, idx)
     )
@@ -1200,6 +1194,17 @@ def unsettled(inv: Inventory, issues: Sequence[dict[str, Any]], ranked: np.ndarr
     settled = set(settled_paths(inv, issues))
     keep = [row["path"] not in settled for row in issues]
     return ranked[np.array(keep, dtype=bool)] if keep else ranked
+
+
+def note_doubts(issues, given, suggested, z, counts, mixed, config: AuditConfig) -> None:
+    """Mark each of the flagged ``issues`` with what makes its flag doubtful: its class's distinct
+    images (``counts`` of its ``given`` label), how far it lies from the ``suggested`` class
+    (``z``), a class too small to judge, a pair of classes ``mixed`` both ways."""
+    for row, label, s, far_out in zip(issues, given.tolist(), suggested, z.tolist(), strict=True):
+        row["_class_images"] = int(counts[label])
+        row["_suggested_z"] = round(float(far_out), 2)
+        row["_too_few"] = too_few_to_judge(row, config)
+        row["_mixed"] = (int(label), int(s)) in mixed
 
 
 def too_few_to_judge(row: dict[str, Any], config: AuditConfig) -> bool:

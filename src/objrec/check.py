@@ -548,6 +548,28 @@ def compare_splits(root: Path, by_split: dict[str, set[str]], result: CheckResul
             )
 
 
+def _check_splits(
+    root: Path, result: CheckResult, classes: dict[str, list[Path]]
+) -> dict[str, int]:
+    """Check a split folder's splits into ``result``, adding their images to ``classes``; returns
+    the training images per class."""
+    by_split = {
+        split: _check_class_root(root / split, result, True) for split in present_splits(root)
+    }
+    for split, found in by_split.items():
+        result.splits[split] = sum(map(len, found.values())) + _bad_names(result, root / split)
+        for name, files in found.items():
+            classes.setdefault(class_of_folder(name), []).extend(files)
+    compare_splits(root, {split: set(found) for split, found in by_split.items()}, result)
+    train = by_split.get("train", {})
+    _note_few_train(root, train, result)
+    _note_alike_classes(root / "train", list(train), result, "`train`")
+    _note_windows_names(root / "train", train, result)
+    _read_records(root, result)
+    _note_manifest(root, by_split, result)
+    return {name: len(files) for name, files in train.items()}
+
+
 @on_ctrl_c("{root} was only read, as check does: run it again")
 def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
     """Decode every image below ``root`` (a class or split folder) and list the problems;
@@ -560,20 +582,7 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
     classes: dict[str, list[Path]] = {}
     trained: dict[str, int] | None = None  # a split folder's training images per class
     if is_split_folder(root):
-        by_split = {
-            split: _check_class_root(root / split, result, True) for split in present_splits(root)
-        }
-        for split, found in by_split.items():
-            result.splits[split] = sum(map(len, found.values())) + _bad_names(result, root / split)
-            for name, files in found.items():
-                classes.setdefault(class_of_folder(name), []).extend(files)
-        compare_splits(root, {split: set(found) for split, found in by_split.items()}, result)
-        _note_few_train(root, by_split.get("train", {}), result)
-        _note_alike_classes(root / "train", list(by_split.get("train", {})), result, "`train`")
-        _note_windows_names(root / "train", by_split.get("train", {}), result)
-        trained = {name: len(files) for name, files in by_split.get("train", {}).items()}
-        _read_records(root, result)
-        _note_manifest(root, by_split, result)
+        trained = _check_splits(root, result, classes)
     else:
         found = _check_class_root(root, result, False)
         _note_alike_classes(root, list(found), result)

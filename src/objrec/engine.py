@@ -304,16 +304,13 @@ def fit(
 ) -> FitState:
     """Train until ``epochs`` or early stopping on validation loss; the best weights are restored.
 
-    ``train_batches(epoch)`` yields the (input, target) batches of one epoch (so the caller decides
-    shuffling and augmentation); ``valid_batches()`` those of the validation set. ``state`` resumes
-    after its last completed epoch; ``on_epoch_end(state)`` runs after every epoch (to save it).
-    ``min_delta``: how much an epoch must lower the best validation loss to count as better;
-    ``limit``: the setting (name, value) that set ``epochs``, named if it stops the fit. Under
-    ``torchrun`` (``world``), losses and accuracies are averaged over the ranks, rank 0's early
-    stop is shared (all stop at one epoch); ``counted``: how many of each epoch's training images,
-    the first ones, its training loss and accuracy count on this rank (None: all), which leaves a
-    DistributedSampler's padding out (``batches.sampled_images``). Raises :class:`Diverged` at a
-    loss not finite."""
+    ``train_batches(epoch)`` yields an epoch's (input, target) batches, shuffled and augmented by
+    the caller; ``valid_batches()`` the validation set's. ``state`` resumes after its last epoch;
+    ``on_epoch_end(state)`` runs after each, to save it. A loss not finite raises :class:`Diverged`.
+    ``min_delta``: the drop in the best validation loss that counts; ``limit``: the (name, value)
+    setting behind ``epochs``, named if it stops the fit. Under ``torchrun`` (``world``) losses and
+    accuracies are averaged over ranks, rank 0's early stop is shared, and ``counted`` (None: all)
+    of an epoch's first training images count on each rank, not a DistributedSampler's padding."""
     net = getattr(model, "module", model)  # the module itself under DistributedDataParallel
     state = starting_state(state, net, EarlyStopping(patience, min_delta), reporter)
     for epoch in range(state.epoch + 1, epochs + 1):
@@ -328,8 +325,7 @@ def fit(
         valid = world.reduce_metrics(evaluate_loss(model, valid_batches()))
         require_finite(epoch, train, valid)
         with stops_held():  # the epoch said is the epoch kept: Ctrl-C waits for both
-            record = end_epoch(state, net, epoch, train, valid, world)
-            record["seconds"] = time.perf_counter() - start
+            record = end_epoch(state, net, epoch, train, valid, world, start)
             if on_epoch_end:
                 on_epoch_end(state)
             reporter.epoch(record)
@@ -479,8 +475,10 @@ def end_epoch(
     train: dict[str, float],
     valid: dict[str, float],
     world: World,
+    started: float,
 ) -> dict[str, Any]:
-    """Record epoch ``epoch`` in ``state``: early stopping's verdict, the best weights, history."""
+    """Record epoch ``epoch`` in ``state``: early stopping's verdict, the best weights, history
+    (its seconds since ``started``, a ``time.perf_counter()``)."""
     state.stopped_early = world.decide(state.stopper.step(valid["loss"], epoch))
     if state.stopper.improved:
         state.best_state = copy.deepcopy(net.state_dict())
@@ -490,7 +488,7 @@ def end_epoch(
         "train_acc": train["acc"],
         "valid_loss": valid["loss"],
         "valid_acc": valid["acc"],
-        "seconds": 0.0,
+        "seconds": time.perf_counter() - started,
         "best": state.stopper.improved,
     }
     state.history.append(record)

@@ -651,23 +651,19 @@ def open_image(
 
     Args:
         source: the image file, or its bytes (e.g. an upload).
-        draft_size: when given, JPEGs (MPO ones too) are decoded at the smallest power-of-two
-            reduction that keeps both sides at least this large, several times faster for big
-            photos.
+        draft_size: when given, JPEGs (MPO ones too) decode at the smallest power-of-two reduction
+            keeping both sides at least this large: several times faster for big photos.
         name: what to call ``source`` in error messages (default: its path, or "upload").
-        max_pixels: serve's limit: refuse an image that would take more memory to decode
-            than an RGB image of this many pixels (a 32-bit grey or transparent one takes more
-            than twice that a pixel: :func:`bytes_to_decode`), before decoding it; default:
-            :func:`pixel_limit` pixels, whatever their kind (Pillow's guard too).
+        max_pixels: serve's limit: refuse before decoding an image needing more memory than an RGB
+            image of this many pixels (:func:`bytes_to_decode`: a 32-bit grey or transparent one,
+            over twice that); default: :func:`pixel_limit` pixels of any kind, Pillow's guard too.
         from_file: ``source`` is the bytes of the file ``name``, read by a caller that keys
-            something by them (the feature store): decoded exactly as that file would be (a
-            large baseline JPEG reduced, a damaged EXIF warned about once per file), not as an
-            upload.
+            something by them (the feature store): decoded exactly as that file would be (a large
+            baseline JPEG reduced, a damaged EXIF warned about once per file), not as an upload.
 
     Raises:
         UnreadableImageError: the file is missing, empty, truncated, not an image, or over
-            ``MAX_PIXELS`` pixels.
-    """
+            ``MAX_PIXELS`` pixels."""
     label = name or ("upload" if isinstance(source, bytes) else str(source))
     quiet_pillow()
     limit = max_pixels or pixel_limit()  # before Pillow opens it: it may raise Pillow's guard

@@ -243,9 +243,8 @@ def _train(
             prep, meta = prepared_run((data_dir, out), config, reporter, world, saved, request)
             prep.precision, prep.stages = precision, Stages(started, fitting=time.perf_counter())
             state, saver = fit_head(prep, config, meta, out, saved, reporter, world)
-            full_disk = said_on_a_full_disk(out, data_dir, saver, prep.replaces)
-            after_the_head.enter_context(full_disk)  # said after written_on_stop has run
-            after_the_head.enter_context(written_on_stop(saver))
+            after_the_head.enter_context(said_on_a_full_disk(out, data_dir, saver, prep.replaces))
+            after_the_head.enter_context(written_on_stop(saver))  # exits before said_on_a_full_disk
             source, finetune = FeatureSource(prep.train, prep.valid), None
             folders = (out, data_dir)
             with kept_as_of_the_head_on_stop(prep, config, meta, folders, world, saver) as parts:
@@ -887,10 +886,8 @@ def fit_head(
     state until ``train_stops.written_on_stop`` writes it (at once when fine-tuning follows)."""
     head = prep.model.head.to(world.device)
     optimizer = head_optimizer(head, config)
-    state = None
-    if saved:
-        state = resumed_state(saved, prep, config, out, head, optimizer)
-    else:
+    state = resumed_state(saved, prep, config, out, head, optimizer) if saved else None
+    if not saved:
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
     model, train_batches, valid_batches = epoch_sources(prep, config, world)
     saver = epoch_saver(out, head, optimizer, meta, prep, world)

@@ -157,21 +157,16 @@ def predict(
     them all (--csv, --json: each failed input with its reason), or when none could be (RUN
     cannot be used, say); 2 when the command line is wrong.
     \f
-    An image that looks like none of the model's classes (its unknown score below the run's
-    threshold) is said to be unknown, and its top classes are still given. One answered though
-    barely familiar (its familiarity within 0.25 of the unknown line, where a typical valid
-    image scores 1 and the line is 0) says so after its classes: "(barely familiar: 0.02)". When
-    any image is answered unknown or barely familiar, the threshold that judged them is said
-    once, under the lines. An answer of a look-alike pair (evaluate mixed them up both ways) gets
-    a line too. A tally of two answers or more ends them: how many went to each class, unknown
-    too. With --csv, the table holds the answers and a line says what they come to."""
-    refuse_unknown_conflict(threshold, no_unknown)
-    if len(paths) == 1:
-        refuse_swapped("predict", run, paths[0])
-    from objrec.predict import check_csv, path_list
+    An image like none of the model's classes (its unknown score below the run's threshold) is said
+    to be unknown, its top classes still given. One barely familiar (its familiarity within 0.25 of
+    the unknown line, where a typical valid image scores 1 and the line is 0) says so after its
+    classes: "(barely familiar: 0.02)". When any image is answered unknown or barely familiar, the
+    threshold that judged them is said once, under the lines. A look-alike pair's answer (evaluate
+    mixed them up both ways) gets a line too. A tally ends two answers or more: how many went to
+    each class, unknown too. With --csv, the table holds the answers, a line what they come to."""
+    table = checked_request(run, paths, threshold, no_unknown, csv, plot, force)
     from objrec.predict import predict as run_predict  # PyTorch comes with "loading the model"
 
-    table = check_csv(csv, plot, force, path_list(paths), run)  # written once the lines are said
     results = run_predict(
         run,
         paths,
@@ -188,6 +183,26 @@ def predict(
         force=force,
     )
     show_predictions(results, as_json, plot, plot_max, explain, table, threshold, force)
+
+
+def checked_request(
+    run: Path,
+    paths: Sequence[Path],
+    threshold: float | None,
+    no_unknown: bool,
+    csv: Path | None,
+    plot: Path | None,
+    force: bool,
+) -> Path | None:
+    """Refuse, before the model loads, a command line predict cannot answer (--threshold with
+    --no-unknown, RUN and an image swapped, a --csv file it must not write); returns the --csv
+    file, written once the lines are said."""
+    refuse_unknown_conflict(threshold, no_unknown)
+    if len(paths) == 1:
+        refuse_swapped("predict", run, paths[0])
+    from objrec.predict import check_csv, path_list
+
+    return check_csv(csv, plot, force, path_list(paths), run)
 
 
 def show_predictions(
