@@ -403,15 +403,8 @@ def test_each_failure_picture_names_its_file_and_only_errors_are_top_losses(
     named nowhere in the page, beside 11 right 100% answers in "Top losses"."""
     import html as html_lib
 
-    import pandas as pd
-
-    folder = evaluate(trained_run, split_dir).out
-    predictions = pd.read_csv(folder / "predictions.csv")
-    first = predictions["true"] == predictions["true"].iloc[0]
-    other = next(c for c in predictions["true"] if c != predictions["true"].iloc[0])
-    predictions.loc[first.idxmax(), ["predicted", "loss"]] = [other, 9.0]
-    predictions.to_csv(folder / "predictions.csv", index=False)  # one planted error
-    name = Path(predictions["path"].iloc[first.idxmax()]).relative_to(split_dir).as_posix()
+    predictions, planted, other = planted_error(trained_run, split_dir)
+    name = Path(predictions["path"].iloc[planted]).relative_to(split_dir).as_posix()
     page = build_report(trained_run, tmp_path / "r.html").read_text()
     failures = page[page.index('<section id="failures">') : page.index('<section id="saliency">')]
     top = failures[failures.index("<h3>Top losses") : failures.index("<h3>The worst classes")]
@@ -423,6 +416,21 @@ def test_each_failure_picture_names_its_file_and_only_errors_are_top_losses(
     assert f'alt="{name}: ' in saliency  # its Grad-CAM map too
 
 
+def planted_error(run: Path, split_dir: Path):
+    """``run`` evaluated on ``split_dir``, its predictions.csv with one planted error: the first
+    image of the first class predicted as another class with a loss of 9. The table, the planted
+    row's position and the class it was given."""
+    import pandas as pd
+
+    folder = evaluate(run, split_dir).out
+    predictions = pd.read_csv(folder / "predictions.csv")
+    planted = int((predictions["true"] == predictions["true"].iloc[0]).idxmax())
+    other = next(c for c in predictions["true"] if c != predictions["true"].iloc[0])
+    predictions.loc[planted, ["predicted", "loss"]] = [other, 9.0]
+    predictions.to_csv(folder / "predictions.csv", index=False)
+    return predictions, planted, other
+
+
 @pytest.mark.slow
 def test_grad_cam_maps_explain_the_class_the_page_reports_without_answering_again(
     trained_run, split_dir, tmp_path, monkeypatch
@@ -430,16 +438,10 @@ def test_grad_cam_maps_explain_the_class_the_page_reports_without_answering_agai
     """report's first map stood at "Grad-CAM maps: 0/7" for 53 s: each map answered its image
     again (the first opening the int8 runtime) before explaining the answer, which the
     evaluation had given. Each map now explains the class the page reports as predicted."""
-    import pandas as pd
 
     from objrec.inference import Recognizer
 
-    folder = evaluate(trained_run, split_dir).out
-    predictions = pd.read_csv(folder / "predictions.csv")
-    first = predictions["true"] == predictions["true"].iloc[0]
-    other = next(c for c in predictions["true"] if c != predictions["true"].iloc[0])
-    predictions.loc[first.idxmax(), ["predicted", "loss"]] = [other, 9.0]
-    predictions.to_csv(folder / "predictions.csv", index=False)  # one planted error
+    predictions, _, other = planted_error(trained_run, split_dir)
 
     def answered(self, images):
         raise AssertionError("an image answered again for its map")
