@@ -292,6 +292,28 @@ def test_apply_plan_tells_the_file_index_its_copies_so_train_hashes_none(tmp_pat
         assert store.known_digests(files) == [hash_file(f) for f in files]
 
 
+def test_apply_plan_link_tells_the_file_index_its_links_of_known_photos(tmp_path):
+    """apply-plan --link told the file index nothing, so a train of OUT read every linked photo
+    again for its SHA-256: each link to a photo the index knows is now known by that digest (a
+    link shares its file's bytes); one to a photo it does not know is read where it is used."""
+    from objrec.store import FeatureStore, hash_file, store_dir
+
+    from .conftest import make_class_folder
+
+    data = make_class_folder(tmp_path / "photos", per_class=2, classes=("red", "blue"))
+    (plan := tmp_path / "plan.csv").write_text(
+        "file,action,new_class\nred/img_00.jpg,relabel,blue\n"
+    )
+    photos = sorted(p.resolve() for p in data.rglob("img_*"))
+    with FeatureStore(store_dir()) as store:
+        store.digests(photos[1:])  # what a check or an audit of DATA reads
+    apply_plan(data, plan, out := tmp_path / "fixed", mode="link")
+    links = sorted(out.rglob("img_*"), key=lambda p: p.resolve())
+    assert [p.resolve() for p in links] == photos and all(p.is_symlink() for p in links)
+    with FeatureStore(store_dir()) as store:
+        assert store.known_digests(links) == [None] + [hash_file(p) for p in photos[1:]]
+
+
 @pytest.mark.slow  # an apply-plan and a check through the CLI (0.4 s)
 def test_apply_plan_s_copy_of_a_split_folder_records_how_it_was_made(tmp_path, capsys, monkeypatch):
     """apply-plan's OUT, a split folder, had no split.json, so a run trained on it

@@ -19,7 +19,7 @@ import shutil
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -71,7 +71,15 @@ from objrec.outputs import (
 from objrec.progress import plural, quoted, some_of
 from objrec.reviewed import write_reviewed
 from objrec.split_record import applied_entry, record_applied
-from objrec.store import DIGEST_CHARS, HASH_CHUNK, Hashed, hash_file, index_written, store_dir
+from objrec.store import (
+    DIGEST_CHARS,
+    HASH_CHUNK,
+    Copied,
+    Hashed,
+    hash_file,
+    index_written,
+    store_dir,
+)
 from objrec.tables import (
     CSV_ENCODING,
     blank_row,
@@ -517,15 +525,25 @@ def _applied(given: PlanRead, copying: Copying, new_class: bool) -> dict[str, in
     counts |= _test_changes(targets if split_folder else {})
     if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)
-    hashed: list[Hashed] = []
+    written: list[Hashed | Copied] = []
     with staged_folder(out) as stage:  # ``out`` whole or as it was: never half a copy
-        copied = _copy_planned(copying, stage, targets, split_folder, counts, hashed)
+        copied = _copy_planned(copying, stage, targets, split_folder, counts, written)
         planned.digests.update(copied)  # reviewed.csv reads the copies' digests, not their files
         counts["reviewed"] = _remember_review(data, stage, planned, at)
         if split_folder:
             record_applied(data, stage, made | counts)
-    index_written(store_dir(), hashed=[(out / p.relative_to(stage), s, d) for p, s, d in hashed])
+    _tell_index(written, stage, out)
     return counts
+
+
+def _tell_index(written: list[Hashed | Copied], stage: Path, out: Path) -> None:
+    """Tell the file index each file ``written`` in ``stage``, now in ``out``: a copy by the
+    SHA-256 of the bytes written, a link by the digest the index holds of its photo."""
+    links = [w for w in written if isinstance(w, Copied)]
+    copies = [replace(c, copy=out / c.copy.relative_to(stage)) for c in links]
+    files = [w for w in written if not isinstance(w, Copied)]
+    hashed = [(out / p.relative_to(stage), s, d) for p, s, d in files]
+    index_written(store_dir(), copies=copies, hashed=hashed)
 
 
 def _listed(data: Path) -> tuple[list[Path], list[str]]:
@@ -570,14 +588,14 @@ def _copy_planned(
     targets: dict[Path, Path | None],
     split_folder: bool,
     counts: dict[str, int],
-    hashed: list[Hashed],
+    written: list[Hashed | Copied],
 ) -> dict[str, str]:
     """Copy (or link, ``copying.mode``) each image of ``data`` that ``targets`` keeps to its
     target in the staging folder ``stage`` of ``out``, adding to ``counts``; ``on_file(done,
     total)`` told after each file (a minute of silence for 60,000 photos); a split folder's copy
     gets the manifest of the files copied. Returns the content digest (``store.hash_file``'s) of
-    each file copied that was read, by its path in ``data``; ``hashed`` gets each copy's path,
-    stat and SHA-256, for the file index (``train`` of ``out`` then reads none of them)."""
+    each file copied that was read, by its path in ``data``; ``written`` gets each file written
+    as the file index takes it (:func:`_written`: ``train`` of ``out`` then reads none of them)."""
     data, out, on_file = copying.data, copying.out, copying.on_file
     rows: list[list[str]] = []
     digests: dict[str, str] = {}
@@ -589,8 +607,7 @@ def _copy_planned(
             if target is not None:
                 recorded = groups.get(rel.as_posix())
                 row, digest = _copy(data / rel, stage, target, copying.mode, split_folder, recorded)
-                if digest is not None and copying.mode == "copy":  # its own bytes' digest
-                    hashed.append((stage / target, os.stat(stage / target), digest))
+                written.append(_written(data / rel, stage / target, copying.mode, digest))
                 rows += row
                 if digest is not None:
                     digests[rel.as_posix()] = digest[:DIGEST_CHARS]
@@ -601,6 +618,16 @@ def _copy_planned(
     if split_folder and rows:
         _write_manifest(stage, rows)
     return digests
+
+
+def _written(source: Path, path: Path, mode: str, digest: str | None) -> Hashed | Copied:
+    """``path``, written from ``source``, as the file index takes it: a copy (``mode``) by the
+    SHA-256 ``digest`` of the bytes written; a link by the digest the index holds of ``source``
+    (``FeatureStore.keep_copies``) at the stat they share, that of the file both name."""
+    stat = os.stat(path)
+    if mode == "copy" and digest is not None:
+        return path, stat, digest
+    return Copied(source, stat, path, stat)
 
 
 def applied_so_far(out: Path, done: int, targets: dict[Path, Path | None]) -> str:
