@@ -6778,6 +6778,41 @@ def test_a_full_disk_names_the_output_option_not_the_marker_file(capsys, monkeyp
     )
 
 
+def test_a_full_disk_names_no_flag_as_the_option_to_fix(capsys, monkeypatch, tmp_path):
+    """The option named for a full disk was the word before the refused path, whatever it was:
+    `evaluate --json RUN DATA`, whose results go in RUN, was told to "give --json a place on a
+    disk with room". The command's own parser says which options take a path."""
+    import errno
+
+    from objrec.cli import given_path
+
+    run_dir, data = tmp_path / "run", as_split_folder(tmp_path / "data")
+    run_dir.mkdir()
+    (run_dir / "model.safetensors").write_bytes(b"")  # a run, as evaluate's first look sees it
+    refused = run_dir / "eval-test" / ".objrec-output"
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(refused))
+
+    monkeypatch.setattr(importlib.import_module("objrec.evaluate"), "evaluate", full)
+    code, out_text, err = run(capsys, "evaluate", "--json", run_dir, data)
+    said = " ".join(err.split())
+    assert code == 1 and not out_text and "--json" not in said, said
+    assert said.endswith(
+        "could not be written (no space left on device): free some space on that disk"
+    )
+    ev = str(tmp_path / "ev")
+    assert given_path(["evaluate", "--json", ev, "d", "--out", ev], Path(ev, "m.csv")) == (
+        "--out",
+        ev,
+    )
+    assert given_path(["predict", "r", "--csv=p.csv", "--force"], Path("p.csv")) == (
+        "--csv",
+        "p.csv",
+    )
+    assert given_path(["predict", "--force", "p.csv", "x.jpg"], Path("p.csv")) is None
+
+
 @pytest.mark.slow
 def test_predict_says_its_answers_before_a_full_disk_refuses_its_csv(
     capsys, monkeypatch, tmp_path, trained_run, split_dir

@@ -309,19 +309,41 @@ def full_disk_sentence(exc: OSError, args: Sequence[str]) -> str | None:
 
 
 def given_path(args: Sequence[str], refused: Path) -> tuple[str, str] | None:
-    """The option of ``args`` (``--out ev``, ``--csv=p.csv``) whose path is ``refused`` or holds
-    it, and that path as given; None when none does."""
+    """The path option of ``args`` (``--out ev``, ``--csv=p.csv``) whose path is ``refused`` or
+    holds it, and that path as given; None when none does. The command line is read by click's
+    own parser for the command, which knows the options that take no value (``--json``,
+    ``--force``) and how many each takes: ``--json RUN`` gives --json no path."""
+    given = given_values(args)
     refused = Path(os.path.abspath(refused))
-    for i, arg in enumerate(args):
-        option, is_value, value = arg.partition("=")
-        if not option.startswith("--"):
-            continue
-        if not is_value:
-            value = args[i + 1] if i + 1 < len(args) else ""
-        path = Path(os.path.abspath(value)) if value else None
-        if path is not None and (refused == path or path in refused.parents):
-            return option, value
+    for param, value in given:
+        path = Path(os.path.abspath(value))
+        if refused == path or path in refused.parents:
+            return param.opts[0], value
     return None
+
+
+def given_values(args: Sequence[str]) -> list[tuple[click.Option, str]]:
+    """Each path the command line ``args`` gives an option of its command (one of ``multiple``
+    or ``nargs`` options' several), as given; none where it names no command or does not
+    parse."""
+    command = invoked_command(args)
+    if command is None or command.name is None:
+        return []
+    after = list(args)[list(args).index(command.name) + 1 :]
+    ctx = click.Context(command, info_name=command.name, resilient_parsing=True)
+    try:
+        values = command.make_parser(ctx).parse_args(after)[0]
+    except click.UsageError:
+        return []
+    options = [p for p in command.params if isinstance(p, click.Option)]
+    paths = [p for p in options if isinstance(p.type, click.Path) and not p.is_flag]
+    given = [(p, values.get(p.name)) for p in paths]
+    return [
+        (param, value)
+        for param, found in given
+        for value in (found if isinstance(found, (list, tuple)) else [found])
+        if isinstance(value, str) and value
+    ]
 
 
 FROM_THE_COMMAND_LINE = (
