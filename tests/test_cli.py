@@ -6386,6 +6386,53 @@ def test_a_bad_number_is_refused_in_words_with_where_help_is(capsys, tmp_path, a
     assert code == 2 and " ".join(err.split()) == said, err
 
 
+def numeric_options() -> list[tuple[str, str, int, str]]:
+    """Every option of every command that takes numbers: its command, flag, how many values and
+    the words its refusal of ``x`` uses."""
+    from objrec.cli import cli
+
+    words = {"integer": "a whole number", "float": "a number", "number": "a number"}
+    return [
+        (name, param.opts[0], param.nargs, words[param.type.name.split()[0]])
+        for name, command in cli.commands.items()
+        for param in command.params
+        if isinstance(param, click.Option) and param.type.name.split()[0] in words
+    ]
+
+
+def test_every_number_option_refuses_a_word_in_the_same_words(capsys):
+    """A wrong-type value was said three ways: `--topk x` "is not a whole number", `--epochs
+    x` "is not a valid integer", `--threshold abc` "is not a valid float". One wording a type,
+    each a usage error (exit 2) with where help is."""
+    options = numeric_options()
+    assert len(options) > 20 and {"--epochs", "--threshold", "--lr"} <= {o[1] for o in options}
+    for name, flag, nargs, words in options:
+        code, _, err = run(capsys, name, flag, *["x"] * nargs)
+        said = f"error: invalid value for '{flag}': 'x' is not {words} (see objrec {name} --help)"
+        assert code == 2 and " ".join(err.split()) == said, (name, err)
+
+
+def test_every_path_is_refused_in_objrec_s_words(capsys, tmp_path):
+    """`add --labels x.csv` said click's own "File 'x.csv' does not exist" where every other
+    path says "x.csv does not exist"."""
+    from objrec.cli import cli
+    from objrec.cli.options import PathParam
+
+    checked = [
+        (name, param.name, param.type)
+        for name, command in cli.commands.items()
+        for param in command.params
+        if isinstance(param.type, click.Path) and param.type.exists
+    ]
+    assert len(checked) > 10
+    assert [c[:2] for c in checked if not isinstance(c[2], PathParam)] == []
+    code, _, err = run(capsys, "add", tmp_path, "--labels", tmp_path / "x.csv")
+    assert code == 2 and " ".join(err.split()) == (
+        f"error: invalid value for '--labels': {tmp_path / 'x.csv'} does not exist "
+        "(see objrec add --help)"
+    ), err
+
+
 def test_train_given_both_out_and_resume_says_not_both(capsys, tmp_path):
     """mistakes41: `train data --out run2 --resume run` was told to give --out or --resume, as
     if it had given neither."""

@@ -20,7 +20,15 @@ from objrec.cli.data import (
     new_class_option,
 )
 from objrec.cli.messages import to_cli
-from objrec.cli.options import DIR, EXISTING, FOLDER, command_line, from_options, option_help
+from objrec.cli.options import (
+    DIR,
+    EXISTING,
+    FILE,
+    FOLDER,
+    command_line,
+    from_options,
+    option_help,
+)
 from objrec.cli.output import (
     RichReporter,
     console,
@@ -43,7 +51,7 @@ from objrec.progress import listed, passes_from_first_step, plural, quoted, some
 @click.argument("new", nargs=-1, type=EXISTING)
 @click.option(
     "--labels",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=FILE,
     metavar="CSV",
     help="Add the photos a reviewed table labels. It is predict --csv's table, read in place of "
     "NEW: each row's photo (path) of its class (label, a column you add, else answer). Rows "

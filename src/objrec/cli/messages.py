@@ -218,9 +218,12 @@ def argument_spelling(command: click.Command, argument: ast.expr, values: dict[s
 CLICK_TYPES = {
     "is not a valid integer range": "is not a whole number",
     "is not a valid float range": "is not a number",
+    "is not a valid integer": "is not a whole number",
+    "is not a valid float": "is not a number",
 }
-"""Click's names for a bounded option's type, in its refusal ("'three' is not a valid integer
-range", mistakes41), said in words a user reads."""
+"""Click's names for an option's type, in its refusal ("'three' is not a valid integer range",
+"'x' is not a valid float"), said in words a user reads, the same for every option of a type,
+bounded or not (each bounded one first: it holds the unbounded one's words)."""
 
 
 def usage_sentence(exc: click.ClickException, command: str | None = None) -> str:
