@@ -123,3 +123,35 @@ def test_an_evaluation_s_metrics_are_read_by_attribute_and_written_first_in_its_
     written = result.to_json()
     assert list(written)[: len(result.metrics.to_json())] == list(result.metrics.to_json())
     assert EvaluationMetrics.from_json(written) == result.metrics
+
+
+def test_why_no_stricter_threshold_is_typed_and_written_as_before():
+    """open_set.no_stricter is read by attribute (``NoStricter``) and written back with the keys
+    of its reason, in their order; one of an evaluation from before ``why`` was written reads
+    without it."""
+    from objrec.open_set import NoStricter
+
+    written = [
+        {"reason": "no_threshold"},
+        {"reason": "no_validation_images", "valid_folder": "/data/valid", "why": "gone"},
+        {"reason": "no_validation_images", "valid_folder": None, "why": ""},
+        {
+            "reason": "few_validation_images",
+            "valid_images": 9,
+            "valid_kept": 1.0,
+            "keep_valid": 0.95,
+        },
+        {"reason": "not_stricter", "valid_images": 25, "valid_kept": 0.68, "keep_valid": 0.95},
+    ]
+    for why in written:
+        data = {
+            **WRITTEN,
+            "open_set": {**WRITTEN["open_set"], "stricter": None, "no_stricter": why},
+        }
+        metrics = EvaluationMetrics.from_json(data)
+        assert metrics.open_set is not None and isinstance(metrics.open_set.no_stricter, NoStricter)
+        assert metrics.open_set.no_stricter.reason == why["reason"]
+        assert json.dumps(metrics.to_json()) == json.dumps(data)
+    older = NoStricter.from_json({"reason": "no_validation_images", "valid_folder": "/data/valid"})
+    assert (older.valid_folder, older.why) == ("/data/valid", None)
+    assert NoStricter.from_json(written[4]).valid_images == 25

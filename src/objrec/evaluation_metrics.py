@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # open_set imports PyTorch
-    from objrec.open_set import StricterThreshold
+    from objrec.open_set import NoStricter, StricterThreshold
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,8 @@ class OpenSet:
 
     figures: dict[str, Any]
     stricter: StricterThreshold | None
-    no_stricter: dict[str, Any] | None
+    no_stricter: NoStricter | None
+    """Why none is offered (``open_set.NoStricter``; None where ``stricter`` is)."""
     folder: str | None
     """The unknown folder, resolved (report measures it again)."""
 
@@ -138,7 +139,8 @@ class OpenSet:
 
     def trailer(self, stricter: dict[str, Any] | None) -> dict[str, Any]:
         """The keys after the figures."""
-        return {"stricter": stricter, "no_stricter": self.no_stricter, "folder": self.folder}
+        why_not = None if self.no_stricter is None else self.no_stricter.to_json()
+        return {"stricter": stricter, "no_stricter": why_not, "folder": self.folder}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OpenSet:
@@ -146,7 +148,7 @@ class OpenSet:
         figures = {k: v for k, v in data.items() if k not in OPEN_SET_TRAILER}
         stricter = data.get("stricter")
         typed = stricter_of(stricter) if stricter else None
-        return cls(figures, typed, data.get("no_stricter"), data.get("folder"))
+        return cls(figures, typed, no_stricter_of(data.get("no_stricter")), data.get("folder"))
 
 
 def stricter_of(data: Mapping[str, Any]) -> StricterThreshold:
@@ -159,6 +161,14 @@ def stricter_of(data: Mapping[str, Any]) -> StricterThreshold:
         for f in fields(StricterThreshold)
     }
     return StricterThreshold(**values)
+
+
+def no_stricter_of(data: Mapping[str, Any] | None) -> NoStricter | None:
+    """``open_set.no_stricter`` of ``metrics.json`` (None: a stricter threshold was offered, or
+    an evaluation before objrec said why not)."""
+    from objrec.open_set import NoStricter
+
+    return NoStricter.from_json(data) if data else None
 
 
 OPEN_SET_TRAILER = ("stricter", "no_stricter", "folder")

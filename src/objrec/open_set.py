@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -346,28 +346,69 @@ def silenced_classes(
     return rows, [name for name in mostly_unknown(judged(rows)) if name not in now]
 
 
-def no_stricter(
-    recognizer: Recognizer, valid: torch.Tensor | None, why: str = ""
-) -> dict[str, Any]:
+NO_STRICTER_FIELDS = {
+    "no_threshold": (),
+    "no_validation_images": ("valid_folder", "why"),
+    "few_validation_images": ("valid_images", "valid_kept", "keep_valid"),
+    "not_stricter": ("valid_images", "valid_kept", "keep_valid"),
+}
+"""The fields of :class:`NoStricter` that ``metrics.json`` holds beside ``reason``, by reason."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoStricter:
+    """Why ``evaluate --unknown`` offers no stricter threshold (:func:`no_stricter`): read by
+    attribute, written in ``--json``'s and ``metrics.json``'s ``open_set.no_stricter`` as
+    :meth:`to_json` (``reason`` and the fields it comes with, docs/json.md), read back by
+    :meth:`from_json`."""
+
+    reason: str
+    """``no_threshold`` (the run answers no "unknown"), ``no_validation_images`` (the run's
+    validation split could not be read), ``few_validation_images`` (too few of them to reject
+    one in twenty) or ``not_stricter`` (the threshold in use keeps no more than ``keep_valid``
+    of them already)."""
+    valid_folder: str | None = None
+    """``no_validation_images``: the run's validation folder (None: its run names no data)."""
+    why: str | None = None
+    """``no_validation_images``: what could not be read, and why (:func:`valid_images`' words;
+    None from an evaluation before objrec said it)."""
+    valid_images: int = 0
+    """The last two reasons: how many validation images there are."""
+    valid_kept: float = 0.0
+    """The last two reasons: the share of them the threshold in use keeps."""
+    keep_valid: float = KEEP_KNOWN
+    """The last two reasons: the share a stricter threshold is chosen to keep."""
+
+    def to_json(self) -> dict[str, Any]:
+        """As ``open_set.no_stricter`` in ``metrics.json`` and ``--json``: ``reason``, then the
+        fields of its reason (:data:`NO_STRICTER_FIELDS`), in this order."""
+        named = NO_STRICTER_FIELDS.get(self.reason, ())
+        return {"reason": self.reason} | {name: getattr(self, name) for name in named}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> NoStricter:
+        """From ``open_set.no_stricter`` of ``metrics.json``; a field it does not hold (its
+        reason's others; ``why``, which an earlier version did not write) keeps its default."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+def no_stricter(recognizer: Recognizer, valid: torch.Tensor | None, why: str = "") -> NoStricter:
     """Why :func:`stricter_result` offered none, for ``--json`` and the line ``evaluate`` prints
-    in its place (a newcomer read silence as a missing promise): ``reason`` is
-    ``no_threshold`` (the run answers no "unknown"), ``no_validation_images`` (``valid_folder``
-    unreadable: ``why``, :func:`valid_images`' words), ``few_validation_images`` (too few of
-    them to reject one in twenty) or ``not_stricter`` (the threshold in use already keeps
-    ``valid_kept`` of the ``valid_images``, no more than ``KEEP_KNOWN``)."""
+    in its place (a newcomer read silence as a missing promise): ``valid``, the run's validation
+    images' scores (None: they could not be read, ``why``: :func:`valid_images`' words)."""
     if recognizer.threshold is None:
-        return {"reason": "no_threshold"}
+        return NoStricter(reason="no_threshold")
     if valid is None:
         data_dir = recognizer.meta.data_dir
         folder = str(Path(data_dir) / "valid") if data_dir else None
-        return {"reason": "no_validation_images", "valid_folder": folder, "why": why}
+        return NoStricter(reason="no_validation_images", valid_folder=folder, why=why)
     reason = "few_validation_images" if keeping_threshold(valid) is None else "not_stricter"
-    return {
-        "reason": reason,
-        "valid_images": len(valid),
-        "valid_kept": float((valid.double() >= recognizer.threshold).double().mean()),
-        "keep_valid": KEEP_KNOWN,
-    }
+    return NoStricter(
+        reason=reason,
+        valid_images=len(valid),
+        valid_kept=float((valid.double() >= recognizer.threshold).double().mean()),
+        keep_valid=KEEP_KNOWN,
+    )
 
 
 def unknown_by_class(

@@ -59,6 +59,7 @@ from objrec.progress import (
 if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult
     from objrec.evaluation_metrics import EvaluationMetrics, Overall
+    from objrec.open_set import NoStricter
 
 
 EVALUATE_SECTIONS = {
@@ -728,7 +729,7 @@ def confidence_lines(
         if stricter_offered(metrics):
             lines += stricter_lines(m, evaluated, run, kept)
         elif metrics.open_set.unknown_accepted is not None:
-            lines += no_stricter_lines(m)
+            lines += no_stricter_lines(m, metrics.open_set.no_stricter)
     elif metrics.unknown is not None and metrics.unknown.threshold is not None:
         lines += [
             unknown_answer_line(m, evaluated),
@@ -913,14 +914,14 @@ it measured a threshold those very images had chosen (stats41); the strangers ha
 images than the ``--unknown`` folder's."""
 
 
-def no_stricter_lines(m: dict[str, Any]) -> list[str]:
+def no_stricter_lines(m: dict[str, Any], why: NoStricter | None) -> list[str]:
     """Why ``evaluate --unknown`` suggests no stricter threshold, in one sentence (said nothing,
     it read as a promise the README made and the command forgot): the run's threshold already
     catches every unknown image; the one keeping 95% of the validation images would catch no
-    more of them; or ``open_set.no_stricter``'s reason. Nothing from an older ``metrics.json``
-    without that reason."""
+    more of them; or ``why``, ``open_set.no_stricter``'s reason. Nothing from an older
+    ``metrics.json`` without that reason."""
     o = m["open_set"]
-    stricter, why = o.get("stricter"), o.get("no_stricter") or {}
+    stricter = o.get("stricter")
     start = "no stricter threshold is suggested:"
     if o["unknown_accepted"] == 0:
         return [f"{start} the one in use already catches every unknown image"]
@@ -931,18 +932,17 @@ def no_stricter_lines(m: dict[str, Any]) -> list[str]:
             f"  ({offered_words(m, repr(stricter['threshold']))}) would catch no more of the "
             "unknown images",
         ]
-    reason = why.get("reason")
-    if reason == "no_validation_images":
-        folder = why.get("valid_folder") or "the run's split folder"
-        words = why.get("why") or f"{folder} could not be read (moved, or its classes changed)"
+    if why is not None and why.reason == "no_validation_images":
+        folder = why.valid_folder or "the run's split folder"
+        words = why.why or f"{folder} could not be read (moved, or its classes changed)"
         return [f"{start} objrec chooses one on the run's validation images, and", f"  {words}"]
-    if reason not in ("not_stricter", "few_validation_images"):
+    if why is None or why.reason not in ("not_stricter", "few_validation_images"):
         return []
-    kept, n, keep = percent(why["valid_kept"]), why["valid_images"], percent(why["keep_valid"])
-    if reason == "few_validation_images":
+    kept, n, keep = percent(why.valid_kept), why.valid_images, percent(why.keep_valid)
+    if why.reason == "few_validation_images":
         return [
             f"{start} objrec chooses one to keep {keep} of the run's validation images,",
-            f"  and {n} are too few to leave any out ({round(1 / (1 - why['keep_valid']))} or "
+            f"  and {n} are too few to leave any out ({round(1 / (1 - why.keep_valid))} or "
             "more are needed)",
         ]
     return [
