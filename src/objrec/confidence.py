@@ -56,7 +56,7 @@ class FittedConfidence:
     """:func:`overconfidence` on the validation images after the temperature."""
 
 
-def unknown_scores(
+def threshold_values(
     score: str, probs: torch.Tensor, familiarity: torch.Tensor | None
 ) -> torch.Tensor:
     """What the threshold applies to: the top (calibrated) probability, or the feature score."""
@@ -98,7 +98,7 @@ def fit_confidence(
         chosen = temperature_fit(logits.clone(), valid_y.clone())
     temperature = chosen.temperature
     probs = (logits / temperature).softmax(1)
-    values = unknown_scores(score, probs, feature_scores)
+    values = threshold_values(score, probs, feature_scores)
     threshold = choose_threshold(values, probs.argmax(1) == valid_y)
     familiarity = None
     if raw is not None and feature_scores is not None:
