@@ -74,6 +74,102 @@ def test_no_module_imports_another_modules_private_name():
     assert private == []
 
 
+def module_name(path: Path) -> str:
+    """``objrec.cli.training`` of ``cli/training.py`` (:func:`source_trees`' paths), ``objrec.cli``
+    of ``cli/__init__.py``."""
+    parts = ["objrec", *path.with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def run_time_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Every import of ``tree`` that runs: at its top and inside its functions, not those under
+    ``if TYPE_CHECKING:``, which never run (an annotation naming a caller's type)."""
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for statement in node.body
+        for inner in ast.walk(statement)
+    }
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in typing_only
+    ]
+
+
+def imported_modules(name: str, tree: ast.Module, modules: set[str]) -> set[str]:
+    """The modules of ``modules`` that module ``name`` imports when it runs: ``from objrec import
+    check`` and ``from objrec.check import DECODED`` both import ``objrec.check``."""
+    wanted = set()
+    for node in run_time_imports(tree):
+        if isinstance(node, ast.Import):
+            wanted.update(alias.name for alias in node.names)
+            continue
+        base = node.module or ""
+        if node.level:  # relative: from the package holding ``name``
+            package = name.split(".")[: -node.level]
+            base = ".".join([*package, base] if base else package)
+        wanted.update([base, *(f"{base}.{alias.name}" for alias in node.names)])
+    return {w for w in wanted if w in modules and w != name}
+
+
+def import_cycles() -> list[list[str]]:
+    """The modules of ``src/objrec`` that import each other, directly or through others: each
+    strongly connected component of more than one module of the graph of
+    :func:`imported_modules` (Tarjan's), as a sorted list, in sorted order."""
+    trees = {module_name(path): tree for path, tree in source_trees()}
+    graph = {name: imported_modules(name, tree, set(trees)) for name, tree in trees.items()}
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(module: str) -> None:
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        for other in graph[module]:
+            if other not in order:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], order[other])
+        if low[module] == order[module]:
+            component = stack[stack.index(module) :]
+            del stack[stack.index(module) :]
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in order:
+            visit(module)
+    return sorted(cycles)
+
+
+KEPT_CYCLES = [
+    ["objrec.cache", "objrec.runtime"],  # runtime.compiling_into, which a clear holds
+    ["objrec.compare", "objrec.evaluate"],  # compare runs evaluate.measured on the earlier run
+    ["objrec.dedup", "objrec.store"],  # store.make_cache_folder, dedup.use_is_stale
+    ["objrec.evaluation_metrics", "objrec.open_set"],  # open_set.StricterThreshold
+    ["objrec.export", "objrec.export_check", "objrec.inference"],  # inference.Recognizer
+]
+"""The cycles among the library's modules kept, each with what closes it."""
+
+
+@pytest.mark.slow
+def test_no_library_module_imports_itself_through_others():
+    """A module that imports, at its top or inside a function, one that imports it back (directly
+    or through others) cannot be read, loaded or changed alone: backbones and bodies imported
+    each other, until the body's ``torchvision_weights`` moved down into bodies. The ``cli``
+    package is one cycle and may stay one: ``cli/__init__`` assembles the click group from its
+    commands' modules, and two of them look a command up in that group when they run
+    (``messages.objrec_command``, to spell an option as the command spells it, and
+    ``data.check_run_folder``): a function-level import of the finished group, which is the
+    package's own business, as nothing outside it but ``__main__`` imports it."""
+    cycles = [c for c in import_cycles() if not all(m.startswith("objrec.cli") for m in c)]
+    assert cycles == KEPT_CYCLES
+
+
 def benchmark_trees() -> list[tuple[str, ast.Module]]:
     """Each script and helper module of ``benchmarks/``, by file name, and its syntax tree."""
     folder = Path(__file__).resolve().parents[1] / "benchmarks"

@@ -279,19 +279,9 @@ def _torchvision_names() -> set[str]:
     return set(models.list_models(module=models))
 
 
-def torchvision_weights(name: str):
-    """torchvision's default weights of ``name`` (an enum member), None for a model without."""
-    from torchvision.models import get_model_weights
-
-    try:
-        return get_model_weights(name).DEFAULT
-    except (ValueError, AttributeError):
-        return None
-
-
 def _torchvision_spec(name: str) -> BackboneSpec:
     """The spec of torchvision's ``name`` (torchvision is imported: the body's module with it)."""
-    from objrec.bodies import build_torchvision
+    from objrec.bodies import build_torchvision, torchvision_weights
 
     weights_enum = torchvision_weights(name)
     data = DataConfig(224, 256, IMAGENET_MEAN, IMAGENET_STD)

@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from objrec.backbones import torchvision_weights
 from objrec.errors import ObjrecError
 
 log = logging.getLogger(__name__)
@@ -303,6 +302,16 @@ def build_tiny(pretrained: bool, weights: Path | None) -> Body:
 
 
 # ---------------------------------------------------------------- torchvision
+
+
+def torchvision_weights(name: str):
+    """torchvision's default weights of ``name`` (an enum member), None for a model without."""
+    from torchvision.models import get_model_weights
+
+    try:
+        return get_model_weights(name).DEFAULT
+    except (ValueError, AttributeError):
+        return None
 
 
 def build_torchvision(name: str, pretrained: bool, weights: Path | None) -> Body:
