@@ -533,6 +533,22 @@ def test_views_normalised_once_a_batch_are_the_per_image_views_bit_for_bit(
         assert torch.equal(got[True], got[False])
 
 
+def test_each_batch_of_the_frozen_pass_is_read_by_name(tmp_path, samples):
+    """frozen_pass yields a PassedBatch a batch, not a 5-tuple unpacked by position: the images
+    decoded, their features, the files that could not be, what ``measure`` found, the pixels."""
+    from objrec.frozen import frozen_pass
+
+    (samples := samples[:5])[1].path.write_bytes(b"not an image")
+    spec, body = ViewSpec(DATA, "none", 0), frozen(tmp_path)
+    settings = PassSettings(batch_size=3)
+    first, second = frozen_pass(body, samples, spec, settings, measure=lambda path: path.name)
+    assert first.indices.tolist() == [0, 2] and second.indices.tolist() == [3, 4]
+    assert first.features is not None and first.features.shape == (2, body.n_features)
+    assert [i for i, _ in first.failures] == [1] and second.failures == []
+    assert list(first.measured) == [samples[0].path.name, samples[2].path.name]
+    assert len(first.pixels) == 2
+
+
 @pytest.mark.slow
 def test_worker_processes_started_by_spawn_compute_what_the_thread_computes(tmp_path, samples):
     """macOS and Windows start a loader's worker processes by spawn, which pickles the dataset,
@@ -558,13 +574,13 @@ def test_worker_processes_started_by_spawn_compute_what_the_thread_computes(tmp_
         spawned = run(1)
     finally:
         multiprocessing.set_start_method(before, force=True)
-    for (i, features, failed, facts, pixels), (j, mine, mine_failed, my_facts, my_pixels) in zip(
-        spawned, run(0), strict=True
-    ):
-        assert np.array_equal(i, j) and np.array_equal(features, mine)
-        assert failed == mine_failed and list(facts) == list(my_facts)
-        assert list(pixels) == list(my_pixels) and len(pixels) == len(i)
-    assert spawned[0][2][0][0] == 0  # the unreadable file, said by the worker
+    for theirs, mine in zip(spawned, run(0), strict=True):
+        assert np.array_equal(theirs.indices, mine.indices)
+        assert np.array_equal(theirs.features, mine.features)
+        assert theirs.failures == mine.failures and list(theirs.measured) == list(mine.measured)
+        assert list(theirs.pixels) == list(mine.pixels)
+        assert len(theirs.pixels) == len(theirs.indices)
+    assert spawned[0].failures[0][0] == 0  # the unreadable file, said by the worker
 
 
 @pytest.mark.slow

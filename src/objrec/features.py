@@ -404,12 +404,13 @@ def fill(
         body, samples, spec, settings, seeds=seeds, measure=measure, digests=digests
     )
     failed, passing = 0, dict[str, str]()
-    for indices, features, failures, measured, pixels in batches:
+    for batch in batches:
+        failures, decoded = batch.failures, [digests[i] for i in batch.indices]
         failed += len(failures)
-        if features is not None:
-            space.write(spec.key, [digests[i] for i in indices], features, pixels)
-        if probe is not None and len(measured):
-            probe.keep([digests[i] for i in indices], list(measured))
+        if batch.features is not None:
+            space.write(spec.key, decoded, batch.features, batch.pixels)
+        if probe is not None and len(batch.measured):
+            probe.keep(decoded, list(batch.measured))
         reasons = {i: m.removeprefix(f"{samples[i].path}: ") for i, m in failures}
         kept = [i for i, m in failures if not isinstance(m, PassingFailure)]
         space.write_errors(spec.key, [digests[i] for i in kept], [reasons[i] for i in kept])

@@ -275,6 +275,22 @@ class Probe:
     keep: Callable[[list[str], list[Any]], None]
 
 
+@dataclass(frozen=True, slots=True)
+class PassedBatch:
+    """One batch of :func:`frozen_pass`, read by name."""
+
+    indices: np.ndarray
+    """The positions in ``samples`` of the batch's images that were decoded."""
+    features: np.ndarray | None
+    """Their features (float32, a row each); None where none of them could be decoded."""
+    failures: list[tuple[int, str]]
+    """(position, message) of each file of the batch that could not be decoded."""
+    measured: tuple
+    """``measure``'s result for each decoded image (empty without ``measure``)."""
+    pixels: tuple
+    """The pixels each decoded image was decoded into."""
+
+
 def in_body(body: FrozenBody, batches: Iterable[Batch]) -> Iterator[tuple[Batch, Any]]:
     """Each batch with its features (a float32 array, ``None`` where none of its images could be
     read), in order, with ``body.callers`` batches in the body at once."""
@@ -310,14 +326,11 @@ def frozen_pass(
     seeds: Sequence[int] | None = None,
     measure: Callable[[Path], Any] | None = None,
     digests: Sequence[str] | None = None,
-) -> Iterator[tuple[np.ndarray, np.ndarray | None, list[tuple[int, str]], tuple, tuple]]:
-    """Run the frozen body over ``samples`` in ``spec``'s view, yielding one batch at a time, in
-    order (``body.callers`` of them in the body at once: ``in_body``).
-
-    Yields (indices, features, failures, measured, pixels): the positions of the images decoded in
-    the batch, their features, (position, message) for each file of the batch that could not be
-    decoded, ``measure``'s result for each decoded image (empty without ``measure``) and the
-    pixels each was decoded into.
+) -> Iterator[PassedBatch]:
+    """Run the frozen body over ``samples`` in ``spec``'s view, yielding one batch at a time
+    (:class:`PassedBatch`: the images decoded, their features, the files that could not be,
+    ``measure``'s results, the pixels), in order (``body.callers`` of them in the body at once:
+    ``in_body``).
     ``digests``: the images' content digests, which their bytes must hash to when decoded
     (``SeededViewDataset``). On a GPU the batches come in pinned memory.
     """
@@ -340,7 +353,7 @@ def frozen_pass(
             indices = batch.indices.numpy()
             failed = sorted(set(range(start, min(start + batch_size, n))) - set(indices.tolist()))
             failures = list(zip(failed, batch.errors, strict=True))
-            yield indices, features, failures, batch.measured, batch.pixels
+            yield PassedBatch(indices, features, failures, batch.measured, batch.pixels)
             if total is not None:
                 advance(min(batch_size, n - start))
 
@@ -372,10 +385,10 @@ def compute_features(
     features = np.zeros((len(samples), body.n_features), dtype=np.float32)
     ok = np.zeros(len(samples), dtype=bool)
     errors: list[str] = []
-    for indices, part, failures, *_ in frozen_pass(body, samples, spec, settings, seeds=seeds):
-        if len(indices):
-            features[indices], ok[indices] = part, True
-        errors += [message for _, message in failures]
+    for batch in frozen_pass(body, samples, spec, settings, seeds=seeds):
+        if len(batch.indices):
+            features[batch.indices], ok[batch.indices] = batch.features, True
+        errors += [message for _, message in batch.failures]
     labels = np.array([s.label for s in samples], dtype=np.int64)
     return FeatureSet(
         torch.from_numpy(features), torch.from_numpy(labels), torch.from_numpy(ok), errors
