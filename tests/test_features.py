@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from objrec import runtime
+from objrec import locks, runtime
 from objrec.backbones import get_backbone
 from objrec.batches import TensorViews, ViewStack, feature_batches
 from objrec.bodies import TinyBody
@@ -682,17 +682,17 @@ def test_clear_leaves_openvino_s_folder_to_a_compile_holding_it(tmp_path, monkey
     new folder and held that one, so two processes could write one graph at once (OpenVINO writes
     it straight to its name) or load it half written. Clear holds the folder as a compile does:
     it waits for the compile, and keeps the folder, saying so, when one holds it too long."""
-    monkeypatch.setattr(runtime, "COMPILE_WAIT", 0.1)
+    monkeypatch.setattr(locks, "COMPILE_WAIT", 0.1)
     cache = FeatureCache(tmp_path / "cache")
     blob = cache.compiled_dir / "42.blob"
     cache.compiled_dir.mkdir(parents=True)
     blob.write_bytes(b"compiled")
-    with runtime.compiling_into(cache.compiled_dir) as held:
+    with locks.compiling_into(cache.compiled_dir) as held:
         with caplog.at_level("WARNING", logger="objrec"):
             done = cache.clear()
         assert held and blob.exists() and cache.compiled_dir in done.left
         assert "was compiling a graph into it" in caplog.text
-        with runtime.compiling_into(cache.compiled_dir, wait=0.1) as other:
+        with locks.compiling_into(cache.compiled_dir, wait=0.1) as other:
             assert not other  # one folder, still held
     assert cache.clear().removed == 1 and not cache.compiled_dir.exists()
 
@@ -703,11 +703,11 @@ def test_prune_and_clear_say_they_wait_for_a_compile_holding_openvino_s_folder(
 ):
     """`cache --prune` and `--clear` wait up to a minute for a compile holding `openvino/`, and
     never said so: the CLI's "waiting for other objrec processes" came for `onnx/` alone."""
-    monkeypatch.setattr(runtime, "COMPILE_WAIT", 0.1)
+    monkeypatch.setattr(locks, "COMPILE_WAIT", 0.1)
     cache = FeatureCache(tmp_path / "cache")
     cache.compiled_dir.mkdir(parents=True)
     waited: list[str] = []
-    with runtime.compiling_into(cache.compiled_dir):
+    with locks.compiling_into(cache.compiled_dir):
         cache.prune(0, None, wait=lambda: waited.append("prune"))
         cache.clear(wait=lambda: waited.append("clear"))
     assert waited == ["prune", "clear"]  # once each
@@ -730,7 +730,7 @@ def test_ctrl_c_while_waiting_for_a_held_folder_leaks_no_descriptor(tmp_path):
 
     before = len(os.listdir("/proc/self/fd"))
     try:
-        with pytest.raises(KeyboardInterrupt), runtime.compiling_into(folder, waiting=ctrl_c):
+        with pytest.raises(KeyboardInterrupt), locks.compiling_into(folder, waiting=ctrl_c):
             pass
     finally:
         os.close(other)
@@ -747,7 +747,7 @@ def removed_once_opened(monkeypatch, folder: Path) -> None:
             open_then_removed.done = folder.rmdir()  # type: ignore[attr-defined]
         return fd
 
-    monkeypatch.setattr(runtime.os, "open", open_then_removed)
+    monkeypatch.setattr(locks.os, "open", open_then_removed)
 
 
 @pytest.mark.slow
@@ -757,9 +757,9 @@ def test_a_compile_holds_the_folder_it_writes_into_not_one_removed(tmp_path, mon
     folder = tmp_path / "openvino"
     folder.mkdir()
     removed_once_opened(monkeypatch, folder)
-    with runtime.compiling_into(folder) as held:
+    with locks.compiling_into(folder) as held:
         monkeypatch.undo()
-        with runtime.compiling_into(folder, wait=0.1) as other:
+        with locks.compiling_into(folder, wait=0.1) as other:
             assert held and not other
 
 

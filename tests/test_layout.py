@@ -147,7 +147,6 @@ def import_cycles() -> list[list[str]]:
 
 
 KEPT_CYCLES = [
-    ["objrec.cache", "objrec.runtime"],  # runtime.compiling_into, which a clear holds
     ["objrec.compare", "objrec.evaluate"],  # compare runs evaluate.measured on the earlier run
     ["objrec.dedup", "objrec.store"],  # store.make_cache_folder, dedup.use_is_stale
     ["objrec.evaluation_metrics", "objrec.open_set"],  # open_set.StricterThreshold

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from objrec import dedup
+from objrec import dedup, locks
 from objrec.errors import on_ctrl_c
 from objrec.images import list_images
 from objrec.leftovers import remove_leftovers
@@ -344,13 +344,11 @@ def remove_held_graphs(folder: Path, wait: Wait = None) -> tuple[int, list[Path]
 
 def remove_compiled(folder: Path, wait: Wait = None) -> tuple[int, list[Path]]:
     """:func:`remove_graphs` of OpenVINO's ``folder``, held as a compile holds it
-    (``runtime.compiling_into``): OpenVINO writes a graph straight to its name, so a folder removed
+    (``locks.compiling_into``): OpenVINO writes a graph straight to its name, so a folder removed
     under a compile would let the next process write the same graph beside it, or load it half
-    written. A compile still holding it after ``runtime.COMPILE_WAIT`` seconds keeps it, said;
+    written. A compile still holding it after ``locks.COMPILE_WAIT`` seconds keeps it, said;
     ``wait()`` is called first when one holds it."""
-    from objrec import runtime  # PyTorch's too: for a clear, not for the summary
-
-    with runtime.compiling_into(folder, runtime.COMPILE_WAIT, wait) as held:
+    with locks.compiling_into(folder, locks.COMPILE_WAIT, wait) as held:
         if held:
             return remove_graphs(folder, is_compiled_file)
     log.warning("kept %s: an objrec process was compiling a graph into it", folder)
@@ -360,15 +358,13 @@ def remove_compiled(folder: Path, wait: Wait = None) -> tuple[int, list[Path]]:
 def prune_compiled(folder: Path, older_than_days: float | None, wait: Wait = None) -> int:
     """Remove the graphs of OpenVINO's ``folder`` not used for ``older_than_days``
     (:func:`compiled_last_use`), with the records of their use once their graph is gone; returns
-    how many graphs. Held as a compile holds it (``runtime.compiling_into``): none is removed as
-    it is loaded; a compile still holding it after ``runtime.COMPILE_WAIT`` seconds keeps them
+    how many graphs. Held as a compile holds it (``locks.compiling_into``): none is removed as
+    it is loaded; a compile still holding it after ``locks.COMPILE_WAIT`` seconds keeps them
     all, said (``wait()`` is called first when one holds it). None keeps them all."""
     if older_than_days is None or not folder.is_dir() or folder.is_symlink():
         return 0
     cutoff = time.time() - older_than_days * 86400
-    from objrec import runtime  # PyTorch's too: for a prune, not for the summary
-
-    with runtime.compiling_into(folder, runtime.COMPILE_WAIT, wait) as held:
+    with locks.compiling_into(folder, locks.COMPILE_WAIT, wait) as held:
         if held:
             return _prune_held_compiled(folder, cutoff)
     log.warning("kept %s: an objrec process was compiling a graph into it", folder)

@@ -4,9 +4,11 @@ readers wait for writers.
 :func:`locked` holds a folder's ``flock`` for a block (its :data:`LOCK_FILE`'s ``lockf`` where the
 file system refuses that, unlocked and said once where it refuses both); :func:`take_lock` and
 :func:`lock_exclusively` take one on an open file, :func:`held_elsewhere` asks whether another
-process holds one. The system lets a lock go when its process ends however it ends, so a free lock
-tells a killed command's folder. ``fcntl`` is imported where a lock is taken: not on Windows, where
-objrec's CLI refuses to run (``cli.NO_FILE_LOCKS``).
+process holds one; :func:`compiling_into` holds OpenVINO's compiled-graph folder while a compile
+writes it (``runtime``) or a clear or prune removes from it (``cache``). The system lets a lock
+go when its process ends however it ends, so a free lock tells a killed command's folder.
+``fcntl`` is imported where a lock is taken: not on Windows, where objrec's CLI refuses to run
+(``cli.NO_FILE_LOCKS``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -166,3 +169,63 @@ def take_lock(lock, mode: int, wait: Callable[[], None] | None) -> None:
         if wait is not None:
             wait()
         fcntl.flock(lock, mode)
+
+
+COMPILE_WAIT = 60.0
+"""Seconds a compile waits for another process compiling into the same cache folder before it
+compiles without the cache."""
+
+
+@contextlib.contextmanager
+def compiling_into(
+    folder: Path, wait: float = COMPILE_WAIT, waiting: Callable[[], None] | None = None
+) -> Iterator[bool]:
+    """Hold ``folder`` (an ``flock`` on the folder itself) while OpenVINO compiles into it; yields
+    whether it is held (False after ``wait`` seconds of another process holding it).
+    ``waiting()`` is called once, first, when another process holds it (``cache --prune`` says
+    it waits).
+
+    OpenVINO writes a compiled graph straight to its final name, with no lock between processes:
+    under torchrun, or a ``predict`` beside a ``train``, a process could load a graph another is
+    still writing, or have one mapped that another truncates to write it again. Held, the others
+    wait (about 1.7 s for the three-body default), then load the graph rather than compile it."""
+    import fcntl
+
+    deadline = time.monotonic() + wait
+    while True:
+        folder.mkdir(parents=True, exist_ok=True)  # again, if ``objrec cache --clear`` removed it
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held: bool | None = held_folder(fd, folder)
+        except BlockingIOError:
+            held = None  # another process holds it
+        except BaseException:
+            os.close(fd)
+            raise
+        if held:
+            break
+        # closed before waiting, so that a Ctrl-C in ``waiting`` or the sleep leaks no descriptor:
+        # lets go of the lock (or of a folder removed since: the new one is held next)
+        os.close(fd)
+        if held is None:
+            if time.monotonic() >= deadline:
+                yield False
+                return
+            if waiting is not None:
+                waiting()
+                waiting = None  # said once
+            time.sleep(0.05)
+    try:
+        yield True
+    finally:
+        os.close(fd)
+
+
+def held_folder(fd: int, folder: Path) -> bool:
+    """Whether ``fd``, locked, is still ``folder``: a clear that held it first removes it, and
+    the lock of a removed folder keeps no other process out of the new one."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(folder))
+    except FileNotFoundError:
+        return False

@@ -33,6 +33,7 @@ from torch import nn
 from objrec.cache import use_marker
 from objrec.cores import cpu_threads
 from objrec.devices import GPU_BATCH_RANGE, batch_for_memory
+from objrec.locks import COMPILE_WAIT, compiling_into, held_folder
 from objrec.outputs import staged
 
 log = logging.getLogger(__name__)
@@ -187,9 +188,6 @@ ENGINE_NAMES = {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime"}
 SMALL_BATCH = 2
 """The static batch OpenVINO runs one or two images in: not 1, at which an ONNX ``Squeeze`` without
 axes (as the exporter writes for ``Tensor.squeeze()``) would drop the batch axis too."""
-COMPILE_WAIT = 60.0
-"""Seconds a compile waits for another process compiling into the same cache folder before it
-compiles without the cache."""
 
 
 def compiled_cache(folder: Path) -> Path | None:
@@ -208,59 +206,6 @@ def compiled_cache(folder: Path) -> Path | None:
         reason,
     )
     return None
-
-
-@contextmanager
-def compiling_into(
-    folder: Path, wait: float = COMPILE_WAIT, waiting: Callable[[], None] | None = None
-) -> Iterator[bool]:
-    """Hold ``folder`` (an ``flock`` on the folder itself) while OpenVINO compiles into it; yields
-    whether it is held (False after ``wait`` seconds of another process holding it).
-    ``waiting()`` is called once, first, when another process holds it (``cache --prune`` says
-    it waits).
-
-    OpenVINO writes a compiled graph straight to its final name, with no lock between processes:
-    under torchrun, or a ``predict`` beside a ``train``, a process could load a graph another is
-    still writing, or have one mapped that another truncates to write it again. Held, the others
-    wait (about 1.7 s for the three-body default), then load the graph rather than compile it."""
-    deadline = time.monotonic() + wait
-    while True:
-        folder.mkdir(parents=True, exist_ok=True)  # again, if ``objrec cache --clear`` removed it
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            held: bool | None = held_folder(fd, folder)
-        except BlockingIOError:
-            held = None  # another process holds it
-        except BaseException:
-            os.close(fd)
-            raise
-        if held:
-            break
-        # closed before waiting, so that a Ctrl-C in ``waiting`` or the sleep leaks no descriptor:
-        # lets go of the lock (or of a folder removed since: the new one is held next)
-        os.close(fd)
-        if held is None:
-            if time.monotonic() >= deadline:
-                yield False
-                return
-            if waiting is not None:
-                waiting()
-                waiting = None  # said once
-            time.sleep(0.05)
-    try:
-        yield True
-    finally:
-        os.close(fd)
-
-
-def held_folder(fd: int, folder: Path) -> bool:
-    """Whether ``fd``, locked, is still ``folder``: a clear that held it first removes it, and
-    the lock of a removed folder keeps no other process out of the new one."""
-    try:
-        return os.path.samestat(os.fstat(fd), os.stat(folder))
-    except FileNotFoundError:
-        return False
 
 
 def static_name(key: str, n: int) -> str:
