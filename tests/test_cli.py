@@ -6591,6 +6591,33 @@ def test_ctrl_c_before_the_work_began_says_nothing_was_written(tmp_path, capsys,
     assert code == 130 and err.strip() == "interrupted before its work began: nothing was written"
 
 
+class StoppedAtImport:
+    """A module whose import is stopped by Ctrl-C: any name taken from it raises it."""
+
+    def __getattr__(self, name):
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_as_the_libraries_load_says_nothing_was_written(tmp_path, capsys, monkeypatch):
+    """Ctrl-C in the seconds of "loading the libraries" said "interrupted at loading the
+    libraries" alone, where every other stop says what was left. A stop outside the library's
+    work once it began (its files may be written) still claims nothing."""
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    monkeypatch.setitem(sys.modules, "objrec.explore", StoppedAtImport())
+    code, _, err = run(capsys, "explore", photos, "--out", tmp_path / "out")
+    said = err.strip().splitlines()
+    assert code == 130 and said[-1] == "interrupted at loading the libraries: nothing was written"
+    monkeypatch.undo()
+
+    def wrote_then_stopped(data, out, reporter, *args):
+        with reporter.task("writing the tables", None):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module("objrec.explore"), "explore", wrote_then_stopped)
+    code, _, err = run(capsys, "explore", photos, "--out", tmp_path / "out")
+    assert code == 130 and err.strip().splitlines()[-1] == "interrupted at writing the tables"
+
+
 UNEXPECTED = (
     r"error: objrec explore stopped on an error objrec did not expect, a bug: "
     r"LinAlgError: Singular matrix; its full trace is in (\S+objrec-error-\S+\.txt): please "

@@ -375,13 +375,15 @@ def said_interrupted(
 ) -> int:
     """Ctrl-C said, and its exit code: how far the command's progress got, then what its work
     left (``errors.ctrl_c_leaves``), or all that train or demo said of themselves. Stopped
-    outside the library's work (``exc`` None: click's ``Abort``) before any progress, as it
-    loaded its libraries or checked its options, it had written nothing."""
+    outside the library's work (``exc`` None: click's ``Abort``) before any progress (checking
+    its options) or as it loaded its libraries, it had written nothing; later (printing what it
+    wrote), it may have written all, and says only how far it got."""
     began = PROGRESS.going or PROGRESS.ended
     if (exc is not None and exc.left is None) or (exc is not None and not began):
         text = str(exc)
     else:
-        left = exc.left if exc is not None else None if began else "nothing was written"
+        nothing = "nothing was written" if PROGRESS.wrote_nothing() else None
+        left = exc.left if exc is not None else nothing
         text = f"interrupted {PROGRESS.where()}" + (f": {left}" if left else "")
     if signal.SIGTERM in caught and under_torchrun():
         text = stopped_by_torchrun(text)

@@ -114,7 +114,7 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
     if run is None:
         refuse_unknown_backbone(backbone)  # a usage error, one line: before any progress
     reporter = RichReporter()
-    with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
+    with reporter.loading():  # seconds (torch): not in silence
         from objrec.audit import AuditConfig
         from objrec.audit import audit as run_audit
     config = AuditConfig(backbone=backbone, folds=folds, seed=seed, precision=precision)

@@ -457,7 +457,7 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     """
     out_dir, refresh = output_folder(out, data, "-explore", force)
     reporter = RichReporter()
-    with reporter.task("loading the libraries", None):  # seconds (pandas, matplotlib)
+    with reporter.loading():  # seconds (pandas, matplotlib)
         from objrec.explore import explore as run_explore
 
     with logged_warnings() as logged:

@@ -150,7 +150,7 @@ def export(
     above 1e-3 for the runtime the script runs it in.
     """
     reporter = RichReporter()
-    with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
+    with reporter.loading():  # seconds (torch): not in silence
         from objrec.export import export_model
     with logged_warnings() as logged:
         result = export_model(run, out, fmt, softmax, force, threshold, reporter, photos)
@@ -472,7 +472,7 @@ def serve(
     refuse_unknown_conflict(threshold, no_unknown)
     max_upload_bytes, origins = checked_settings(workers, max_upload_mib, max_pixels, cors_origins)
     settings, device = server_settings(allowed_hosts, root_path), served_device(run, device)
-    with (reporter := RichReporter()).task("loading the libraries", None):  # FastAPI, PyTorch
+    with (reporter := RichReporter()).loading():  # FastAPI, PyTorch
         from objrec.serve import serve as run_serve
     run_serve(
         *(run, host, port, workers, runtime),

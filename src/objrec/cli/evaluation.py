@@ -177,7 +177,7 @@ def evaluate(
     refuse_table(data)
     require_folder(data, "DATA")  # before the heavy import: answered at once
     reporter = RichReporter()
-    with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
+    with reporter.loading():  # seconds (torch): not in silence
         from objrec.evaluate import evaluate as run_evaluate
 
     config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device, against=against)
@@ -1237,7 +1237,7 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool, grad_cam
 
     require_checkpoint_file(run)  # a folder that is no run said at once, not after the import
     reporter = RichReporter()
-    with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
+    with reporter.loading():  # seconds (torch): not in silence
         from objrec.report import build_report
 
     path = build_report(run, out, data, reporter, force, grad_cam=grad_cam).resolve()

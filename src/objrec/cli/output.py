@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager, redirect_stdout, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, redirect_stdout, suppress
 from pathlib import Path
 from typing import Any
 
@@ -305,6 +305,12 @@ class ProgressSeen:
         self.going.remove(state)
         self.ended = description
 
+    def wrote_nothing(self) -> bool:
+        """Whether the command's work has not begun: no task yet, or only its libraries loading
+        (:data:`LOADING`, the first task, which writes nothing). A stop later, even outside the
+        library's work (printing what it wrote), may have left files."""
+        return self.ended is None and [state[0] for state in self.going] in ([], [LOADING])
+
     def where(self) -> str:
         """``at reading images (1,104 of 1,515 done)``; ``after hashing files``; ``before its
         work began`` (no progress shown yet: loading its libraries, checking its options)."""
@@ -314,6 +320,9 @@ class ProgressSeen:
         return f"after {self.ended}" if self.ended else "before its work began"
 
 
+LOADING = "loading the libraries"
+"""The task of a command's heavy imports (seconds of PyTorch), said rather than seconds of
+silence; its first task, before any work (:meth:`RichReporter.loading`)."""
 PROGRESS = ProgressSeen()
 """The running command's progress (a new one for each command: ``cli.command_code``)."""
 
@@ -355,6 +364,11 @@ class RichReporter(Reporter):
             self.last_epoch()  # the fit is over: its last line before the next stage's
         with PROGRESS.task(description, total) as count, self.shown(description, total) as shown:
             yield progress_counted(shown, count)
+
+    def loading(self) -> AbstractContextManager[Any]:
+        """The command's libraries loading (:data:`LOADING`): said while they load, and a Ctrl-C
+        then says that nothing was written."""
+        return self.task(LOADING, None)
 
     def doing(self, what: str) -> None:
         """The innermost task's bar, or its next plain line, says ``what`` after its

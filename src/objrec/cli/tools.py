@@ -417,7 +417,7 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
     read; its sub-folders are searched too. A folder of only unknown images is said so.
     """
     reporter = RichReporter()
-    with reporter.task("loading the libraries", None):  # seconds (torch): not in silence
+    with reporter.loading():  # seconds (torch): not in silence
         from objrec.outputs import SUGGEST_FILES
         from objrec.suggest import default_suggest_dir
         from objrec.suggest import suggest as run_suggest

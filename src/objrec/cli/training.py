@@ -198,7 +198,7 @@ def loaded_train(config: TrainConfig, new: bool, reporter: RichReporter):
     """objrec.train's ``train``, imported under a first line that says so (seconds of PyTorch:
     several seconds of silence otherwise, under load), by rank 0 alone under torchrun; a
     ``new`` run's network checked."""
-    with reporter.task("loading the libraries", None) if is_main_rank() else nullcontext():
+    with reporter.loading() if is_main_rank() else nullcontext():
         if new:
             refuse_what_the_body_cannot(config)  # builds on torch: after the line above
         from objrec.train import train as run_train
