@@ -2166,6 +2166,45 @@ def test_a_missing_path_or_option_is_refused_before_the_heavy_imports(
     assert code == 2 and err.startswith(said), err
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["serve", "{run}", "--port", "{port}"], "port {port} on 127.0.0.1 is already in use"),
+        (["serve", "{run}", "--host", "192.0.2.1"], "cannot listen on 192.0.2.1 port 8000"),
+        (["report", "{run}", "--out", "{tmp}/full/mine.txt"], "{tmp}/full/mine.txt exists"),
+        (["train", "{data}", "--out", "{tmp}/new", "--strict"], "--strict refuses {data}"),
+        (["evaluate", "{run}", "{data}", "--out", "{tmp}/full"], "{tmp}/full is not empty"),
+        (["explore", "{data}", "--out", "{tmp}/full"], "{tmp}/full is not empty"),
+        (["explore", "{data}", "--out", "{data}/x"], "--out {data}/x lies inside the data"),
+        (["suggest", "{run}", "{data}", "--out", "{tmp}/full"], "{tmp}/full is not empty"),
+    ],
+)
+def test_a_refusal_that_needs_no_library_is_said_before_they_load(
+    capsys, monkeypatch, tmp_path, args, said
+):
+    """serve's busy port or unknown host, report's --out already there, train --strict's
+    unusable files, evaluate's, explore's and suggest's --out not empty: each was said once the
+    libraries had loaded (5 to 30 s of "loading the libraries")."""
+    import socket
+
+    for name in ("serve", "report", "train", "evaluate", "explore", "suggest", "audit"):
+        monkeypatch.setitem(sys.modules, f"objrec.{name}", None)  # importing it now fails
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.safetensors").write_bytes(b"")  # a run as a first look sees it
+    data = as_split_folder(tmp_path / "data")
+    (data / "train" / "red").mkdir()
+    (data / "train" / "red" / "text.jpg").write_text("hello")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mine.txt").write_text("mine")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        given = {"tmp": tmp_path, "run": tmp_path / "run", "data": data, "port": port}
+        code, _, err = run(capsys, *(a.format(**given) for a in args))
+    assert code == 1 and err.startswith("error: " + said.format(**given)), err
+
+
 HEAVY_LIBRARIES = ("torch", "torchvision", "onnxruntime", "fastapi", "pandas", "matplotlib")
 """The libraries a command that answers at once never imports: each costs 0.5 to 2 s to start."""
 

@@ -32,6 +32,7 @@ from objrec import __version__
 from objrec.errors import ObjrecError, ctrl_c_leaves, stops_held
 from objrec.leftovers import host_tag, is_leftover, remove_leftovers
 from objrec.locks import LOCK_FILE, locked, waiting_in
+from objrec.meta import output_beside
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -1080,3 +1081,30 @@ def finite_or_null(data: Any) -> Any:
     if isinstance(data, (list, tuple)):
         return [finite_or_null(value) for value in data]
     return data
+
+
+def report_path(run: Path, out: Path | None, force: bool = False) -> Path:
+    """Where the report goes (``out``, default ``RUN/report.html``, or ``CKPT-report.html`` beside
+    a checkpoint file other than a run's model), refused when it would write over a file without
+    ``force``; the run's own earlier report is refreshed, however ``out`` spells it
+    (``run/../run/report.html``, through a link to the run folder)."""
+    own = output_beside(run, "report.html")
+    out = output_path(out) if out else own
+    if not same_file(out, own) and is_part_of(out, run):
+        raise ObjrecError(
+            f"{out} is part of the run {run}: a report is never written over it, even with "
+            "`force=True`; choose another `out`"
+        )
+    refuse_overwrite(out, force or same_file(out, own))
+    return out
+
+
+def is_part_of(path: Path, run: Path) -> bool:
+    """Whether ``path`` is the run folder or anything already in it (its model, settings,
+    evaluations), as a write would land on it: its folder resolved, its own name as spelled."""
+    try:
+        target, folder = landing(path), resolved(run)
+    except OSError:
+        return False
+    there = target.exists() or target.is_symlink()
+    return there and target.is_relative_to(folder)

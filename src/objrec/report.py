@@ -51,15 +51,7 @@ from objrec.inference import Recognizer
 from objrec.meta import SUMMARY, RunMeta, output_beside
 from objrec.model_file import damaged_record
 from objrec.open_set import unknown_images
-from objrec.outputs import (
-    landing,
-    output_path,
-    refuse_overwrite,
-    resolved,
-    same_file,
-    shown_name,
-    staged,
-)
+from objrec.outputs import report_path, same_file, shown_name, staged
 from objrec.prepared import FrozenPassCounts
 from objrec.progress import (
     Reporter,
@@ -549,33 +541,6 @@ def data_shown(used: Path | None, given: Path | None, meta: RunMeta) -> Path | N
     folders = [given.parent] if given is not None and given.name in SPLITS else []
     folders += [Path(meta.data_dir)] if meta.data_dir else []
     return next((folder for folder in folders if (folder / "train").is_dir()), None)
-
-
-def report_path(run: Path, out: Path | None, force: bool = False) -> Path:
-    """Where the report goes (``out``, default ``RUN/report.html``, or ``CKPT-report.html`` beside
-    a checkpoint file other than a run's model), refused when it would write over a file without
-    ``force``; the run's own earlier report is refreshed, however ``out`` spells it
-    (``run/../run/report.html``, through a link to the run folder)."""
-    own = output_beside(run, "report.html")
-    out = output_path(out) if out else own
-    if not same_file(out, own) and is_part_of(out, run):
-        raise ObjrecError(
-            f"{out} is part of the run {run}: a report is never written over it, even with "
-            "`force=True`; choose another `out`"
-        )
-    refuse_overwrite(out, force or same_file(out, own))
-    return out
-
-
-def is_part_of(path: Path, run: Path) -> bool:
-    """Whether ``path`` is the run folder or anything already in it (its model, settings,
-    evaluations), as a write would land on it: its folder resolved, its own name as spelled."""
-    try:
-        target, folder = landing(path), resolved(run)
-    except OSError:
-        return False
-    there = target.exists() or target.is_symlink()
-    return there and target.is_relative_to(folder)
 
 
 def embed_if_there(path: Path) -> str | None:

@@ -35,12 +35,14 @@ from objrec.cli.output import (
     print_json,
     print_warnings,
     printable,
+    refuse_given_out,
     shown,
     waiting_line,
     with_warnings,
 )
 from objrec.cli.sections import Sectioned
 from objrec.config import SplitConfig
+from objrec.outputs import EXPLORE_FILES
 from objrec.progress import (
     COMPARE_PASSES,
     joined,
@@ -456,6 +458,7 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     Writes counts.csv, size_stats.csv, sizes.csv, images_per_class.png and image_sizes.png.
     """
     out_dir, refresh = output_folder(out, data, "-explore", force)
+    refuse_given_out(out, force, EXPLORE_FILES, data)
     reporter = RichReporter()
     with reporter.loading():  # seconds (pandas, matplotlib)
         from objrec.explore import explore as run_explore

@@ -36,6 +36,7 @@ from objrec.cli.sections import Sectioned
 from objrec.config import CHECK_PHOTOS, require_device
 from objrec.meta import require_checkpoint_file
 from objrec.progress import plural
+from objrec.serve_address import bind_socket
 
 if TYPE_CHECKING:
     from objrec.export import ExportResult
@@ -471,7 +472,7 @@ def serve(
     first upload is as fast as the next); one trained again into RUN is served seconds later."""
     refuse_unknown_conflict(threshold, no_unknown)
     max_upload_bytes, origins = checked_settings(workers, max_upload_mib, max_pixels, cors_origins)
-    settings, device = server_settings(allowed_hosts, root_path), served_device(run, device)
+    settings, device = server_settings(allowed_hosts, root_path), served_on(run, device, host, port)
     with (reporter := RichReporter()).loading():  # FastAPI, PyTorch
         from objrec.serve import serve as run_serve
     run_serve(
@@ -488,12 +489,14 @@ def serve(
     )
 
 
-def served_device(run: Path, device: str) -> str:
-    """``serve``'s --device as spelt, then RUN as a run holding a model: each refused in one
-    sentence (exit 1) at once, not after the seconds of FastAPI's and PyTorch's imports; the
-    device. The usage errors (exit 2) come before, as predict's come before its own."""
+def served_on(run: Path, device: str, host: str, port: int) -> str:
+    """The device ``serve`` runs the model on: its --device as spelt, then RUN as a run holding a
+    model, then --host and --port as an address it can listen on (not busy, of this machine):
+    each refused in one sentence (exit 1) at once, not after the seconds of FastAPI's and
+    PyTorch's imports. The usage errors (exit 2) come before, as predict's come before its own."""
     device = require_device(device)
     require_checkpoint_file(run)
+    bind_socket(host, port).close()  # the library binds it again, before the model loads
     return device
 
 

@@ -34,6 +34,7 @@ from objrec.cli.output import (
     percent,
     print_json,
     printable,
+    refuse_given_out,
     shown,
     with_warnings,
 )
@@ -44,6 +45,7 @@ from objrec.config import (
     unknown_score_words,
 )
 from objrec.enough import FEWEST_TO_TRUST
+from objrec.outputs import EVALUATION_FILES
 from objrec.progress import (
     NAMED,
     below_one,
@@ -174,8 +176,8 @@ def evaluate(
     """
     refuse_swapped("evaluate", run, data)
     refuse_keep_without_unknown(keep_threshold, unknown)
-    refuse_table(data)
-    require_folder(data, "DATA")  # before the heavy import: answered at once
+    refuse_data(data)  # before the heavy import: answered at once
+    refuse_given_out(out, force, EVALUATION_FILES)
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
         from objrec.evaluate import evaluate as run_evaluate
@@ -201,13 +203,13 @@ def evaluate(
 
 
 TABLES = (".csv", ".tsv")
-"""The names of a table given as DATA (:func:`refuse_table`)."""
+"""The names of a table given as DATA (:func:`refuse_data`)."""
 
 
-def refuse_table(data: Path) -> None:
-    """DATA given a table, as a reviewed ``predict --csv`` one is, which ``add --labels`` and
-    ``--unknown`` read: said where it goes, where evaluate said "a file, not a folder" alone
-    (exit 2, before anything is read)."""
+def refuse_data(data: Path) -> None:
+    """DATA that is not a folder (exit 2, before anything is read); a table, as a reviewed
+    ``predict --csv`` one is, which ``add --labels`` and ``--unknown`` read, said where it goes,
+    where evaluate said "a file, not a folder" alone."""
     if data.is_file() and data.suffix.lower() in TABLES:
         raise click.BadParameter(
             f"{data} is a table, not a folder of classes: a reviewed predict --csv table's "
@@ -215,6 +217,7 @@ def refuse_table(data: Path) -> None:
             f"evaluate that folder), and its photos labelled unknown to --unknown {data}",
             param_hint="'DATA'",
         )
+    require_folder(data, "DATA")
 
 
 def refuse_keep_without_unknown(keep_threshold: bool, unknown: Path | None) -> None:
@@ -1234,8 +1237,10 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool, grad_cam
     `evaluate --unknown` result of the model. Runs `evaluate` first if needed.
     """
     from objrec.meta import require_checkpoint_file
+    from objrec.outputs import report_path
 
     require_checkpoint_file(run)  # a folder that is no run said at once, not after the import
+    report_path(run, out, force)  # and a page there already
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
         from objrec.report import build_report

@@ -559,6 +559,22 @@ def output_folder(out: Path | None, data: Path, suffix: str, force: bool) -> tup
     return out_dir, not force and refreshing(out, out_dir, names)
 
 
+def refuse_given_out(
+    out: Path | None, force: bool, names: Sequence[str], read: Path | None = None, what: str = ""
+) -> None:
+    """A --out given (``out``) that the command would refuse, refused before the libraries load
+    (seconds of PyTorch): not empty without --force, or a file of the user's of a name in
+    ``names``, or inside the folder ``read`` that the command reads (its ``what``: ``image
+    folder``). The library checks it again, as it does for a caller."""
+    from objrec.outputs import check_output_dir, refuse_inside
+
+    if out is None:
+        return
+    if read is not None:
+        refuse_inside(out, read, what=what or "data folder")
+    check_output_dir(out, force, names=names)
+
+
 def refreshing(out: Path | None, out_dir: Path, names: Sequence[str]) -> bool:
     """Whether a command writes again into its default output folder ``out_dir`` without --force
     (``out``: the --out given, if any): it does when objrec made that folder for its outputs, as

@@ -27,11 +27,13 @@ from objrec.cli.output import (
     percent,
     print_json,
     refreshing,
+    refuse_given_out,
     shown,
     with_warnings,
 )
 from objrec.cli.sections import Sectioned
 from objrec.config import DEFAULT_BACKBONE
+from objrec.outputs import SUGGEST_FILES
 from objrec.progress import plural, some_of
 
 
@@ -416,9 +418,9 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
     (ranked) and suggestions.html (thumbnails), each image with its reason. UNLABELLED is only
     read; its sub-folders are searched too. A folder of only unknown images is said so.
     """
+    refuse_given_out(out, force, SUGGEST_FILES, unlabelled, "image folder")
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
-        from objrec.outputs import SUGGEST_FILES
         from objrec.suggest import default_suggest_dir
         from objrec.suggest import suggest as run_suggest
     if not force:  # says so when it writes again into its default folder

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import click
 
 from objrec.cli.heap import freeze_heap, is_program, wrote_all
+from objrec.cli.messages import under_torchrun
 from objrec.cli.options import (
     DIR,
     FILE,
@@ -166,14 +167,13 @@ def train(
     best epoch), config.json, history.csv, curves.png, summary.json and seen_digests.csv (the
     images it trained and validated on, by content, for evaluate's check)."""
     began = command_began()
-    refuse_out_and_resume(run, resume)  # before the heavy import: answered at once
+    target = run_folder(run, resume)  # before the heavy import: answered at once
     config = train_config(options, resume)
     refuse_from_paths(data, run, force)
     reporter = RichReporter()
+    strict = strict and not checked_strictly(data, reporter)
     run_train = loaded_train(config, resume is None, reporter)
     starting = time.monotonic() - began
-    target = run or resume
-    assert target is not None
     with logged_warnings() as logged, silent_stop_off_rank_0():
         if resume is None:
             warn_of_unused_finetune(config.finetune_blocks)
@@ -207,13 +207,17 @@ def loaded_train(config: TrainConfig, new: bool, reporter: RichReporter):
     return run_train
 
 
-def refuse_out_and_resume(run: Path | None, resume: Path | None) -> None:
-    """Exactly one of --out and --resume, or a usage error saying so (both given: not both)."""
-    if (run is None) == (resume is None):
-        raise click.UsageError(
-            "give --out RUN for a new run, or --resume RUN to continue one"
-            + (", not both (a resumed run stays in its folder)" if run is not None else "")
-        )
+def run_folder(run: Path | None, resume: Path | None) -> Path:
+    """The run's folder: exactly one of --out and --resume, or a usage error saying so (both
+    given: not both)."""
+    if run is not None and resume is None:
+        return run
+    if resume is not None and run is None:
+        return resume
+    raise click.UsageError(
+        "give --out RUN for a new run, or --resume RUN to continue one"
+        + (", not both (a resumed run stays in its folder)" if run is not None else "")
+    )
 
 
 def refuse_from_paths(data: Path, run: Path | None, force: bool) -> None:
@@ -229,6 +233,21 @@ def refuse_from_paths(data: Path, run: Path | None, force: bool) -> None:
     out = None if run is None else output_path(run)  # a loop of links said as the library does
     if out is not None and not held_elsewhere(out):  # one training now: the library says so
         refuse_held_run(out, force, data)
+
+
+def checked_strictly(data: Path, reporter: RichReporter) -> bool:
+    """--strict's check of DATA's files (``objrec check``'s), made before the libraries load,
+    which it needs none of: unusable files are said at once, not after seconds of PyTorch.
+    Whether it was made: under torchrun with several processes it is left to the library, where
+    rank 0 checks and every rank refuses."""
+    from objrec.check import unusable_problem
+    from objrec.errors import strict_refusal
+
+    if under_torchrun() and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        return False
+    if problem := unusable_problem(data, reporter):
+        raise strict_refusal(data, [problem])
+    return True
 
 
 @contextmanager
