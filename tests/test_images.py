@@ -308,6 +308,26 @@ def test_the_exported_script_counts_a_jpeg_as_objrec_does(tmp_path, monkeypatch,
     assert objrecs.value.reason.startswith(f"{counted} pixels is over the limit of 100,000 pixels")
 
 
+def test_serve_counts_an_upload_as_every_command_counts_it(tmp_path, monkeypatch):
+    """serve counted an upload at the scale it decodes it at, so under a lower
+    ``OBJREC_MAX_PIXELS`` a backbone of smaller inputs than ``LIMIT_SIDE`` answered for JPEGs
+    predict refuses: it counts them as predict does, in the same words. Its memory rule, at the
+    size it decodes, still refuses on top what a backbone of larger inputs decodes larger."""
+    make_image((90, 90, 90), size=(2400, 1800)).save(tmp_path / "photo.jpg")
+    upload = (tmp_path / "photo.jpg").read_bytes()
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "100000")
+    with pytest.raises(UnreadableImageError) as predicts:
+        open_image(tmp_path / "photo.jpg", draft_size=64)  # decoded at 1/8: 300x225
+    with pytest.raises(UnreadableImageError) as serves:
+        open_image(upload, draft_size=64, max_pixels=images.pixel_limit())
+    assert serves.value.too_large and serves.value.reason.startswith("600x450 pixels is over")
+    assert predicts.value.reason.startswith(serves.value.reason)
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "500000")  # 600x450 within it
+    assert open_image(tmp_path / "photo.jpg", draft_size=600).size == (1200, 900)
+    with pytest.raises(UnreadableImageError, match=r"^upload: 1200x900 pixels is over the limit"):
+        open_image(upload, draft_size=600, max_pixels=images.pixel_limit())
+
+
 HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
 """The start of an iPhone's HEIC photo (Pillow decodes none without a plugin such as pillow-heif)."""
 

@@ -655,8 +655,10 @@ def open_image(
             keeping both sides at least this large: several times faster for big photos.
         name: what to call ``source`` in error messages (default: its path, or "upload").
         max_pixels: serve's limit: refuse before decoding an image needing more memory than an RGB
-            image of this many pixels (:func:`bytes_to_decode`: a 32-bit grey or transparent one,
-            over twice that); default: :func:`pixel_limit` pixels of any kind, Pillow's guard too.
+            image of this many pixels at the size it decodes (:func:`bytes_to_decode`: a 32-bit
+            grey or transparent one, over twice that), besides every command's rule, always
+            applied: :func:`pixel_limit` pixels of any kind counted at :func:`counted_size`, or
+            ``max_pixels`` where higher (objrec's own photo, serve's first), Pillow's guard too.
         from_file: ``source`` is the bytes of the file ``name``, read by a caller that keys
             something by them (the feature store): decoded exactly as that file would be (a large
             baseline JPEG reduced, a damaged EXIF warned about once per file), not as an upload.
@@ -666,15 +668,13 @@ def open_image(
             ``MAX_PIXELS`` pixels."""
     label = name or ("upload" if isinstance(source, bytes) else str(source))
     quiet_pillow()
-    limit = max_pixels or pixel_limit()  # before Pillow opens it: it may raise Pillow's guard
+    shared = pixel_limit()  # before Pillow opens it: it may raise Pillow's guard
+    limit = max_pixels or shared
     hint = "" if max_pixels else f": {IMAGE_ERRORS['too_large_hint']}"  # serve's: its own words
     stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
         with open_file(stream, from_file) as img:
-            counted = None if max_pixels else counted_size(img, draft_size)  # serve's: decoded
-            reduce_jpeg(img, draft_size)
-            counted = counted or img.size
-            _check_size(label, img, limit, hint, as_rgb=bool(max_pixels), size=counted)
+            counted = _checked_size(label, img, draft_size, max(shared, limit), hint, max_pixels)
             img.load()
             exif = img.info.get("exif") or b""  # as read: turning the image rewrites it
             ImageOps.exif_transpose(img, in_place=True)  # a copy held the pixels twice
@@ -689,6 +689,27 @@ def open_image(
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = IMAGE_ERRORS["cannot_read"].format(reason=_reason(exc, _head(source)))
         raise UnreadableImageError(label, reason) from exc
+
+
+def _checked_size(
+    label: str,
+    img: Image.Image,
+    draft_size: int | None,
+    limit: int,
+    hint: str,
+    max_pixels: int | None,
+) -> tuple[int, int]:
+    """Refuse ``img`` (opened, not decoded), given ``max_pixels`` (serve's), of more than the
+    memory that many RGB pixels take at the size it decodes at (a backbone of larger inputs
+    decodes a JPEG larger), or of more than ``limit`` pixels counted as every command counts
+    them (:func:`counted_size`); else have it decode at ``draft_size`` (:func:`reduce_jpeg`) and
+    return the size counted."""
+    counted = counted_size(img, draft_size)
+    reduce_jpeg(img, draft_size)
+    if max_pixels:  # first: the server's own limit, which its 413 names
+        _check_size(label, img, max_pixels, as_rgb=True)
+    _check_size(label, img, limit, hint, size=counted)
+    return counted
 
 
 def reduce_jpeg(img: Image.Image, draft_size: int | None) -> None:
