@@ -306,6 +306,40 @@ def test_a_row_whose_file_header_cannot_be_read_for_its_count_is_not_read_again(
 
 
 @pytest.mark.slow
+def test_a_row_whose_header_could_not_be_read_is_counted_under_other_decoders_or_limit(
+    tmp_path, image_folder, monkeypatch
+):
+    """A row whose file's header could not be read for its count (a HEIC photo while pillow-heif
+    was missing) was never counted again, so a lowered ``OBJREC_MAX_PIXELS`` never refused it
+    in a warm run, as a cold run does: that it could not be read holds for the decoders and the
+    limit it was tried under (``store.decode_tag``), and is tried again, once, under others."""
+    import sqlite3
+
+    from objrec import images
+
+    samples, at = with_a_large_image(image_folder)
+    body = frozen(tmp_path)
+    feature_table(body, samples, ViewSpec(DATA))
+    body.cache.close()
+    with sqlite3.connect(tmp_path / "cache" / "store" / "index.sqlite") as db:
+        db.execute("UPDATE entries SET counted=NULL")  # as an objrec that kept no counts left it
+    tries, open_file = [], images.open_file
+
+    def failing(source, *args):
+        if source == samples[at].path:
+            tries.append(source)
+            raise OSError("cannot identify image file")
+        return open_file(source, *args)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(images, "open_file", failing)
+        assert feature_table(frozen(tmp_path), samples, ViewSpec(DATA)).ok.all() and tries
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "10000")
+    warm = feature_table(frozen(tmp_path), samples, ViewSpec(DATA))
+    assert warm.computed == 0 and not warm.ok[at] and warm.ok.sum() == len(samples) - 1
+
+
+@pytest.mark.slow
 def test_a_file_that_cannot_be_decoded_is_not_counted_as_computed(tmp_path, samples):
     """A truncated JPEG was said to be "pushed through the frozen body", then "skipped"."""
     samples[0].path.write_bytes(b"\xff\xd8\xff\xe0 cut short")

@@ -35,12 +35,12 @@ from objrec.progress import NAMED, plural, some_of
 from objrec.store import (
     FLOAT32,
     INDEX_FILE,
-    UNCOUNTED,
     FeatureStore,
     HashStats,
     Lookup,
     Space,
     space_id,
+    uncounted,
 )
 from objrec.view_keys import pixel_makers, require_same_definition, view_key
 from objrec.views import PassingFailure, ViewSpec, cannot_read, view_seed
@@ -300,18 +300,20 @@ def within_pixel_limit(
     as too large (a safety limit: such an image is never trained on). The store keeps the pixels
     the limit counts with each row (``FeatureStore.add_entries``); a row kept before it did has
     its file's header read once (``images.counted_pixels``), its count kept, or, where the header
-    cannot be read, :data:`store.UNCOUNTED`, so that it is not read again each run (a row is
-    only ever made of an image that decoded). The rows stay in the store for a higher limit."""
+    cannot be read, :func:`store.uncounted`, so that it is not read again each run under the same
+    decoders and limit (a row is only ever made of an image that decoded). The rows stay in the
+    store for a higher limit."""
     pixels = found.pixels if found.pixels is not None else np.zeros(len(found.rows), np.int64)
     held = found.rows >= 0
-    unknown = np.flatnonzero(held & (pixels == 0)).tolist()
+    mark = uncounted()
+    unknown = np.flatnonzero(held & (pixels <= 0) & (pixels != mark)).tolist()
     if unknown:
         paths = {digests[i]: samples[i].path for i in unknown}
         log.info(  # about 0.1 ms a header, once: a minute for a store of a million images
             "reading the size of %s stored before objrec kept it, once",
             plural(len(paths), "image"),
         )
-        read = {d: counted_pixels(path) or UNCOUNTED for d, path in paths.items()}
+        read = {d: counted_pixels(path) or mark for d, path in paths.items()}
         space.store.keep_pixels(space.id, read)
         pixels = pixels.copy()
         pixels[unknown] = [read[digests[i]] for i in unknown]

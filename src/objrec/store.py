@@ -13,7 +13,7 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
   row and the pixels the pixel limit counts the image at (``counted``: ``images.counted_size``),
   or the reason it could not be decoded; last use: the count lets a reader leave out, unopened,
   an image over today's pixel limit, ``features.within_pixel_limit``; NULL in an entry kept
-  before it was kept, as counted now; :data:`UNCOUNTED` where its file's header could not be
+  before it was kept, as counted now; :func:`uncounted` where its file's header could not be
   read then), ``files`` (path, size, mtime, ctime, inode -> content digest): the one file
   index every command reads and fills (a split's and an add's copies are told to it,
   :meth:`FeatureStore.keep_copies`), so unchanged files are never hashed again, and ``sha256s``
@@ -66,6 +66,7 @@ import re
 import shutil
 import sqlite3
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -475,10 +476,14 @@ def space_id(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
-UNCOUNTED = -1
-"""An entry's ``counted`` where its file's header could not be read for it
-(``features.within_pixel_limit``): known not to be known, so that the header is not read again
-on every run. Such a row is used, as a file that cannot be read now keeps its rows."""
+def uncounted() -> int:
+    """An entry's ``counted`` where its file's header could not be read for it
+    (``features.within_pixel_limit``): negative, one for each :func:`decode_tag` (the decoders'
+    versions, the pixel limit), so that the header is not read again on every run, but is, once,
+    under other decoders or another limit (pillow-heif installed; a lower ``OBJREC_MAX_PIXELS``,
+    under which a cold run counts it). Such a row is used, as a file that cannot be read now
+    keeps its rows."""
+    return -1 - zlib.crc32(decode_tag().encode()) % 2**31
 
 
 def add_counted_column(db: sqlite3.Connection) -> None:
@@ -517,8 +522,8 @@ class Lookup:
     """The generation of the space's array file the rows belong to (``prune`` moves rows)."""
     pixels: np.ndarray | None = None
     """The pixels the limit counts each image with a row at (``images.counted_size``), 0 where
-    the store does not know them (an entry kept before it kept them), :data:`UNCOUNTED` where
-    its file's header could not be read for them."""
+    the store does not know them (an entry kept before it kept them), negative where its file's
+    header could not be read for them (:func:`uncounted`)."""
 
 
 @dataclass(frozen=True)
@@ -961,14 +966,14 @@ class FeatureStore:
     @index_errors
     def keep_pixels(self, sid: str, pixels: dict[str, int]) -> None:
         """Keep the pixels the limit counts each digest's image at (``pixels``, or
-        :data:`UNCOUNTED`) in every view of space ``sid`` whose entry lacks them: entries kept
-        before the store kept them."""
+        :func:`uncounted`) in every view of space ``sid`` whose entry lacks them: entries kept
+        before the store kept them, or whose file's header could not be read then."""
         with self._transaction():
             query = "SELECT DISTINCT view FROM entries WHERE space=?"
             views = [view for (view,) in self.db.execute(query, (sid,))]
             self.db.executemany(  # by the whole key: by space and digest alone, a scan each
                 "UPDATE entries SET counted=? WHERE space=? AND view=? AND digest=? "
-                "AND counted IS NULL AND row IS NOT NULL",
+                "AND (counted IS NULL OR counted < 0) AND row IS NOT NULL",
                 [(n, sid, view, d) for d, n in pixels.items() for view in views],
             )
 
