@@ -691,7 +691,8 @@ def test_only_rank_0_works_out_the_runs_provenance(monkeypatch, tmp_path):
     record = {"epoch": 1, "valid_loss": 0.5, "valid_acc": 1.0}
     state = FitState(EarlyStopping(3, best=0.5, best_epoch=1), epoch=1, history=[record])
     on_rank_1 = write_run(tmp_path, None, TrainConfig(), meta, state, RunRecord(), write=False)
-    assert asked == [] and on_rank_1.provenance == {}
+    assert asked == [] and on_rank_1.provenance is None
+    assert on_rank_1.summary()["provenance"] == {}
     assert not list(tmp_path.iterdir())  # and it writes nothing
 
 
@@ -748,6 +749,92 @@ def test_a_run_s_summary_holds_its_frozen_pass_counts_key_for_key_as_it_always_h
     assert FrozenPassCounts.from_json(written) == counts
     earlier = FrozenPassCounts.from_json({"computed": 3, "from_store": 4, "unreadable": 0})
     assert (earlier.computed, earlier.from_store, earlier.copies, earlier.hashed) == (3, 4, 0, 0)
+
+
+def test_a_run_s_calibration_and_provenance_are_typed_and_summed_as_before():
+    """How the temperature was chosen (``calibration.TemperatureFit``) and what the run was made
+    with (``provenance.Provenance``) are read by attribute; summary.json holds each as before,
+    key for key in the same order (docs/json.md)."""
+    from objrec.calibration import TemperatureFit
+    from objrec.config import TrainConfig
+    from objrec.provenance import Provenance
+    from objrec.runs import RunRecord, TrainResult
+
+    fit = TemperatureFit(1.0, 0.29, 0, "0 validation errors, 10 needed to sharpen")
+    made = Provenance("0.1.0", None, "3.11.7", {"torch": "2.14.1"}, threads=2, data="/data")
+    fields = RunRecord(calibration=fit).result_fields(TrainConfig())
+    result = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, {}, provenance=made, **fields)
+    assert result.calibration is fit and result.provenance is made
+    written = json.loads(json.dumps(result.summary()))
+    assert list(written["calibration"].items()) == [
+        ("temperature", 1.0),
+        ("fitted_temperature", 0.29),
+        ("validation_errors", 0),
+        ("kept_at_1", "0 validation errors, 10 needed to sharpen"),
+    ]
+    assert list(written["provenance"]) == [
+        *("objrec", "commit", "python", "libraries", "machine", "cpu", "threads"),
+        *("body_fingerprint", "data", "split_fingerprint", "split_record", "command", "cwd"),
+    ]
+    assert (written["provenance"]["threads"], written["provenance"]["data"]) == (2, "/data")
+    unmade = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, {}).summary()
+    assert (unmade["calibration"], unmade["provenance"]) == ({}, {})
+
+
+SUMMARY_LAYOUT = {
+    "run": str,
+    "classes": int,
+    "best_epoch": int,
+    "epochs_run": int,
+    "best_valid_loss": float,
+    "best_valid_acc": float,
+    "params": {"total": int, "trainable": int},
+    "seconds": {"features": float, "fit": float, "calibrate": float, "total": float},
+    "n_images": {"train": int, "valid": int},
+    "finished": bool,
+    "frozen_pass": dict.fromkeys(("computed", "from_store", "copies", "unreadable", "hashed"), int)
+    | {"digest_seconds": float},
+    "precision": {"used": str, "why": str, "head": str, "head_why": str},
+    "calibration": {
+        "temperature": float,
+        "fitted_temperature": float,
+        "validation_errors": int,
+        "kept_at_1": (str, type(None)),
+    },
+    "finetune": type(None),
+    "provenance": {
+        **{"objrec": str, "commit": (str, type(None)), "python": str, "libraries": dict},
+        **{"machine": str, "cpu": str, "threads": int, "body_fingerprint": str, "data": str},
+        **{"split_fingerprint": str, "split_record": dict, "command": type(None)},
+        "cwd": type(None),
+    },
+}
+"""A tiny run's summary.json (docs/json.md): its keys in order, the type of each value."""
+
+
+def layout_of(written: dict, layout: dict) -> list[tuple[str, object]]:
+    """``written``'s keys in order, each with whether its value is of ``layout``'s type for it
+    (a dict of keys in ``layout``: the value's own keys so, one level down)."""
+    return [
+        (key, layout_of(value, kind) if isinstance(kind, dict) else isinstance(value, kind))
+        for key, value in written.items()
+        for kind in [layout.get(key, ())]
+    ]
+
+
+def every_key(layout: dict) -> list[tuple[str, object]]:
+    """:func:`layout_of` of a summary that matches ``layout``."""
+    return [
+        (key, every_key(kind) if isinstance(kind, dict) else True) for key, kind in layout.items()
+    ]
+
+
+def test_a_run_s_summary_json_keeps_its_layout_key_for_key(trained_once):
+    """What ``train`` returns is read by attribute (its records typed), and ``summary.json`` (and
+    ``--json``, the same ``TrainResult.summary``) holds them as it always has: every key in the
+    same order, each value of the same type."""
+    written = json.loads((trained_once / "summary.json").read_text())
+    assert layout_of(written, SUMMARY_LAYOUT) == every_key(SUMMARY_LAYOUT)
 
 
 def test_a_resumed_run_keeps_the_command_that_started_it(tmp_path, monkeypatch):

@@ -133,7 +133,8 @@ class TemperatureFit:
     kept_at_one: str | None = None
     """Why the temperature was kept at 1 instead of ``fitted`` (None when it was not)."""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
+        """As a run's ``summary.json`` holds it (``calibration``), in this order."""
         return {
             "temperature": self.temperature,
             "fitted_temperature": self.fitted,

@@ -66,7 +66,8 @@ class Provenance:
     """The folder ``command`` was given in, which its relative paths start from (None with no
     command, or from a run's summary written before objrec recorded it)."""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
+        """As ``summary.json``'s ``provenance`` holds it: each field by its name, in this order."""
         return asdict(self)
 
 

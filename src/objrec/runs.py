@@ -77,9 +77,10 @@ from objrec.outputs import (
 from objrec.precision import Precision
 from objrec.prepared import FrozenPassCounts
 from objrec.progress import joined, some_of
-from objrec.provenance import CommandLine, SplitState, provenance
+from objrec.provenance import CommandLine, Provenance, SplitState, provenance
 
 if TYPE_CHECKING:
+    from objrec.calibration import TemperatureFit
     from objrec.finetune import FinetuneRecord
 
 log = logging.getLogger(__name__)
@@ -106,15 +107,17 @@ class TrainResult:
     precision: Precision | None = None
     """The frozen body's arithmetic (fp32 or int8) and the head's (fp32 or bf16), and why (asked
     for, or what ``auto`` found); None only for a result made without them (``summary``: ``{}``)."""
-    calibration: dict[str, Any] = field(default_factory=dict)
-    """How the temperature was chosen: the one used, the plain fit, the validation errors and
-    ``kept_at_1`` (why the temperature was kept at 1, or None)."""
+    calibration: TemperatureFit | None = None
+    """How the temperature was chosen (``calibration.TemperatureFit``): the one used, the plain
+    fit, the validation errors and why it was kept at 1 (or None); None for a run written before
+    it was calibrated (``summary``: ``{}``)."""
     finetune: FinetuneRecord | None = None
     """What fine-tuning did (``finetune.FinetuneRecord``): whether the run keeps the fine-tuned
     model, the best validation loss before it and its own lowest; None without fine-tuning."""
-    provenance: dict[str, Any] = field(default_factory=dict)
+    provenance: Provenance | None = None
     """What the run was made with (``provenance.Provenance``): objrec's version and commit, the
-    libraries, the machine, the body's weights, the split's fingerprint."""
+    libraries, the machine, the body's weights, the split's fingerprint; None under torchrun on
+    the ranks that write nothing (``summary``: ``{}``)."""
 
     def __repr__(self) -> str:
         """One line: the run, its classes and best epoch (the whole ``history`` is in the
@@ -130,15 +133,27 @@ class TrainResult:
         """The run's ``summary.json`` (also ``objrec train --json``): every field, the run folder
         as a string, the classes counted and the epochs run in place of ``history``."""
         head = {"run": str(self.run), "classes": len(self.classes), "best_epoch": self.best_epoch}
-        rest = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_SUMMED}
-        rest["frozen_pass"] = self.frozen_pass.to_json() if self.frozen_pass is not None else {}
-        rest["precision"] = self.precision.to_json() if self.precision is not None else {}
-        rest["finetune"] = self.finetune.to_json() if self.finetune is not None else None
-        return head | {"epochs_run": len(self.history)} | rest
+        rest = {f.name: summed(f.name, getattr(self, f.name)) for f in fields(self)}
+        return head | {"epochs_run": len(self.history)} | without(rest, NOT_SUMMED)
 
 
 NOT_SUMMED = ("run", "classes", "history", "best_epoch")
 """The fields of :class:`TrainResult` that ``summary`` writes otherwise, or first."""
+
+
+def summed(name: str, value: Any) -> Any:
+    """A :class:`TrainResult` field as ``summary.json`` holds it: a record as its ``to_json()``
+    (docs/json.md), one the result was made without as ``{}`` (``finetune``: null, a run
+    without fine-tuning), a plain value as it is."""
+    if value is None:
+        return None if name == "finetune" else {}
+    to_json = getattr(value, "to_json", None)
+    return to_json() if to_json is not None else value
+
+
+def without(mapping: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """``mapping`` less the keys ``names``, in its order."""
+    return {key: value for key, value in mapping.items() if key not in names}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,8 +173,8 @@ class RunRecord:
     """False for a run written as of its last completed epoch (Ctrl-C, a diverged loss)."""
     precision: Precision | None = None
     """The body's and the head's precision and why (None: the config's, no reason given)."""
-    calibration: dict[str, Any] = field(default_factory=dict)
-    """How the temperature was chosen (``{}``: not calibrated)."""
+    calibration: TemperatureFit | None = None
+    """How the temperature was chosen (None: not calibrated)."""
     finetune: FinetuneRecord | None = None
     """What fine-tuning did; None without it."""
     seen: Mapping[str, Sequence[str]] | None = None
@@ -700,7 +715,7 @@ def write_run(
         best_valid_loss=best["valid_loss"],
         best_valid_acc=best["valid_acc"],
         params=dict(meta.params) if meta.params else count_parameters(model),
-        provenance=_provenance(meta, record) if write else {},  # git: rank 0's alone
+        provenance=_provenance(meta, record) if write else None,  # git: rank 0's alone
         **record.result_fields(config),
     )
     if write:  # under torchrun only rank 0 writes, and says so
@@ -711,11 +726,11 @@ def write_run(
     return result
 
 
-def _provenance(meta: RunMeta, record: RunRecord) -> dict[str, Any]:
-    """The run's ``provenance`` (``provenance.Provenance``) as its summary holds it: only what
-    writes the run asks for it (under torchrun rank 0), as it runs ``git``."""
+def _provenance(meta: RunMeta, record: RunRecord) -> Provenance:
+    """The run's ``provenance``: only what writes the run asks for it (under torchrun rank 0), as
+    it runs ``git``."""
     where = meta.body_fingerprint, meta.data_dir, cpu_threads(), record.command, record.split
-    return provenance(*where).to_dict()
+    return provenance(*where)
 
 
 def history_columns(history: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:

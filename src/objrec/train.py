@@ -991,7 +991,7 @@ def keep_run_so_far(
 def run_record(
     prep: Prepared,
     seconds: dict[str, float],
-    calibration: dict[str, Any] | None = None,
+    calibration: TemperatureFit | None = None,
     finetune: FinetuneRecord | None = None,
 ) -> RunRecord:
     """What the run's summary and records say of ``prep`` (counts, precision, the images seen,
@@ -1006,7 +1006,7 @@ def run_record(
         image_classes=prep.image_classes,
         command=prep.command,
         split=prep.split,
-        calibration=calibration or {},
+        calibration=calibration,
         finetune=finetune,
     )
 
@@ -1102,14 +1102,14 @@ def calibrate(
     source: FeatureSource,
     reporter: Reporter,
     world: World = SINGLE,
-) -> tuple[RunMeta, dict[str, Any]]:
+) -> tuple[RunMeta, TemperatureFit | None]:
     """Temperature, unknown score and threshold of the final model (``confidence``): the feature
     score on the training images, the temperature and threshold on the validation images' outputs,
     both read batch by batch (the centre view) from ``source``. Also how the temperature was
     chosen, for ``summary.json``. Rank 0 alone calibrates (it writes the run); under torchrun the
     other ranks return at once, ``meta`` unchanged and no record, since nothing reads theirs."""
     if not world.main:
-        return meta, {}
+        return meta, None
     prep.model.cpu().eval()  # the head may have trained on a GPU; the features are on the CPU
     task = reporter.task('calibrating probabilities and "unknown"', None)  # fits 80 columns
     with task, torch.inference_mode():
@@ -1121,9 +1121,8 @@ def calibrate(
         )
     prep.model.familiarity = fitted.familiarity
     reporter.note(clauses_on_lines(calibrated_line(fitted)))  # short lines, as evaluate's
-    chosen = fitted.temperature_fit
     calibration = Calibration(fitted.temperature, fitted.threshold, fitted.score, fitted.n_valid)
-    return replace(meta, calibration=calibration), chosen.to_dict() if chosen else {}
+    return replace(meta, calibration=calibration), fitted.temperature_fit
 
 
 def calibrated_line(fitted: FittedConfidence) -> str:
