@@ -36,11 +36,11 @@ from _sampling import sample_parser, seeded_sample
 import objrec.frozen as frozen_module
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.cache import FeatureCache
+from objrec.cache_folder import default_cache_dir
 from objrec.config import DEFAULT_BACKBONE
 from objrec.frozen import FrozenBody, compute_features
 from objrec.loaders import make_loader, openmp_threads
 from objrec.quantize import quantize_body
-from objrec.store import default_cache_dir
 from objrec.transforms import build_batch_finish, draft_size
 from objrec.views import SeededViewDataset, ViewSpec
 

@@ -28,9 +28,10 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from objrec import dedup
+from objrec.cache_folder import default_cache_dir
 from objrec.data import class_dirs
+from objrec.file_index import hash_file
 from objrec.images import list_images
-from objrec.store import default_cache_dir, hash_file
 
 SHARES = (
     0.01,

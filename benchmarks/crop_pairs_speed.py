@@ -34,8 +34,9 @@ HERE = Path(__file__).resolve().parent.parent / "src"
 
 def facts_of(folder: Path) -> list:
     from objrec import dedup
+    from objrec.cache_folder import default_cache_dir
+    from objrec.file_index import hash_file
     from objrec.images import list_images
-    from objrec.store import default_cache_dir, hash_file
 
     manifest = folder / "manifest.csv"
     if manifest.exists():

@@ -24,6 +24,7 @@ import torch
 from _sampling import SPLIT, SPLIT_HELP
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.cache_folder import default_cache_dir
 from objrec.config import DEFAULT_BACKBONE
 from objrec.data import scan_class_folder
 from objrec.quantize import (
@@ -34,7 +35,6 @@ from objrec.quantize import (
     quantize_body,
 )
 from objrec.runtime import OnnxModel
-from objrec.store import default_cache_dir
 
 
 def features(graph: bytes, batches) -> torch.Tensor:

@@ -59,7 +59,7 @@ def both_in_one_loop(data: bytes) -> str:
     """The check and the digest from one loop over the bytes: the prefix before the file's own
     digest hashed once, then each chunk fed to both hashers."""
     from objrec.checkpoint import UNSEALED, seal_at
-    from objrec.store import DIGEST_CHARS
+    from objrec.file_index import DIGEST_CHARS
 
     view, at = memoryview(data), seal_at(data)
     assert at is not None, "a model file without its own SHA-256"

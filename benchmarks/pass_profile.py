@@ -28,12 +28,12 @@ from _sampling import sample_parser, seeded_sample
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.bodies import fingerprint_module
 from objrec.cache import FeatureCache
+from objrec.cache_folder import default_cache_dir
 from objrec.config import DEFAULT_BACKBONE
 from objrec.frozen import FROZEN_BATCH
 from objrec.images import open_image
 from objrec.quantize import quantize_body
 from objrec.runtime import export_onnx
-from objrec.store import default_cache_dir
 from objrec.transforms import build_transforms, draft_size
 
 KINDS = ("_depthwise", "_expand", "_project", "_conv_stem", "_conv_head")

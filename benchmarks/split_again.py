@@ -38,8 +38,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="split-again-") as folder:
         os.environ["OBJREC_CACHE"] = str(Path(folder) / "cache")
         from objrec import dedup, near_pairs
+        from objrec.cache_folder import default_cache_dir, store_dir
         from objrec.split import split_folder
-        from objrec.store import FeatureStore, default_cache_dir, store_dir
+        from objrec.store import FeatureStore
 
         facts = default_cache_dir() / dedup.FACTS_FILE
         files = [p for p in args.src.rglob("*") if p.is_file()]

@@ -271,8 +271,8 @@ def class_folder_template(tmp_path_factory) -> Path:
 def seed_facts(template_cache: Path, cache: Path | None = None) -> None:
     """Give ``cache`` (this test's ``$OBJREC_CACHE`` by default) the image facts a session
     fixture measured, unless it has its own: a split then decodes none of those images."""
+    from objrec.cache_folder import default_cache_dir
     from objrec.dedup import FACTS_FILE
-    from objrec.store import default_cache_dir
 
     facts = (cache or default_cache_dir()) / FACTS_FILE
     if not facts.exists():

@@ -926,16 +926,16 @@ def test_a_second_add_reads_only_the_files_it_has_not_hashed_as_they_are(
     (path, size, times, inode) now gives the digests of the files it has seen unchanged, and of
     the files an add wrote (the copies of the new images it hashed: read again by the next add
     before the index took them)."""
-    import objrec.store
+    import objrec.file_index
 
     read: list[str] = []
-    hash_file = objrec.store.hash_file_and_kind
+    hash_file = objrec.file_index.hash_file_and_kind
 
     def hashed(path):
         read.append(Path(path).resolve().relative_to(tmp_path).as_posix())
         return hash_file(path)
 
-    monkeypatch.setattr(objrec.store, "hash_file_and_kind", hashed)
+    monkeypatch.setattr(objrec.file_index, "hash_file_and_kind", hashed)
     images = sorted(p.relative_to(tmp_path).as_posix() for p in split_dir.rglob("*.*g"))
     first = add_images(split_dir, new_images(tmp_path / "new1", "red", 2))
     assert sorted(read) == sorted([*images, "new1/red/new_00.png", "new1/red/new_01.png"])
@@ -961,19 +961,19 @@ def test_add_given_trains_cache_dir_hashes_none_of_the_files_train_hashed(
 ):
     """After `objrec train ... --cache-dir ELSEWHERE`, add opened the default cache folder's
     store and hashed every file of DATA again; `--cache-dir ELSEWHERE` gives it train's."""
-    import objrec.store
+    import objrec.file_index
 
     elsewhere = tmp_path / "elsewhere"
     train = ["train", split_dir, "--out", tmp_path / "run", "--backbone", "tiny_test"]
     assert main([str(a) for a in [*train, "--epochs", "1", "--cache-dir", elsewhere]]) == 0
     read: list[str] = []
-    hash_file = objrec.store.hash_file_and_kind
+    hash_file = objrec.file_index.hash_file_and_kind
 
     def hashed(path):
         read.append(Path(path).resolve().relative_to(tmp_path).as_posix())
         return hash_file(path)
 
-    monkeypatch.setattr(objrec.store, "hash_file_and_kind", hashed)
+    monkeypatch.setattr(objrec.file_index, "hash_file_and_kind", hashed)
     new = new_images(tmp_path / "new", "red", 2)
     capsys.readouterr()
     assert main(["add", str(split_dir), str(new), "--cache-dir", str(elsewhere)]) == 0

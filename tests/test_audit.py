@@ -231,7 +231,7 @@ def test_apply_plan_copies_a_corrected_folder_and_leaves_data_alone(audited, tmp
     rows = list(csv.DictReader((root / "audit/plan.csv").open(encoding="utf-8-sig")))
     actions = {r["file"]: (r["action"], r["new_class"]) for r in rows}
     assert actions["train/green/moved.png"] == ("relabel", "red")
-    from objrec.store import hash_file
+    from objrec.file_index import hash_file
 
     assert all(r["digest"] == hash_file(data / r["file"]) for r in rows)  # the audit saw them
     counts = apply_plan(data, root / "audit/plan.csv", tmp_path / "fixed")
@@ -281,7 +281,9 @@ def test_apply_plan_writes_the_manifest_of_what_it_copied_and_add_extends_it(tmp
 def test_apply_plan_tells_the_file_index_its_copies_so_train_hashes_none(tmp_path):
     """apply-plan hashes each photo as it copies it, yet a train of OUT read every copy again
     for its SHA-256: the feature store's file index now knows each copy by what was written."""
-    from objrec.store import FeatureStore, hash_file, store_dir
+    from objrec.cache_folder import store_dir
+    from objrec.file_index import hash_file
+    from objrec.store import FeatureStore
 
     data = make_split(tmp_path / "data")
     plan = tmp_path / "plan.csv"
@@ -296,7 +298,9 @@ def test_apply_plan_link_tells_the_file_index_its_links_of_known_photos(tmp_path
     """apply-plan --link told the file index nothing, so a train of OUT read every linked photo
     again for its SHA-256: each link to a photo the index knows is now known by that digest (a
     link shares its file's bytes); one to a photo it does not know is read where it is used."""
-    from objrec.store import FeatureStore, hash_file, store_dir
+    from objrec.cache_folder import store_dir
+    from objrec.file_index import hash_file
+    from objrec.store import FeatureStore
 
     from .conftest import make_class_folder
 
@@ -974,8 +978,8 @@ def test_apply_plan_remembers_and_records_the_plan_it_applied_though_saved_meanw
     copy to choose the labels reviewed.csv remembers): saved again meanwhile (a spreadsheet
     holding it open), reviewed.csv forgot the relabel applied and remembered a row never applied,
     and split.json could record the SHA-256 of another plan. It is read once."""
+    from objrec.file_index import hash_file
     from objrec.reviewed import read_reviewed
-    from objrec.store import hash_file
 
     applying = importlib.import_module("objrec.applying")
     data = make_split(tmp_path / "data", per_split=(1, 1, 1))
@@ -1033,8 +1037,8 @@ def test_apply_plan_skips_a_row_whose_file_was_replaced_since_the_audit(tmp_path
     skipped, its file copied as it is, named with its line; a row without a digest (a person's
     own) is applied."""
     from objrec.cli.auditing import applied_line
+    from objrec.file_index import hash_file
     from objrec.reviewed import read_reviewed
-    from objrec.store import hash_file
 
     data = colour_folder(tmp_path / "data", {"red": 3, "green": 1})
     digest = {f"red/red_{i}.png": hash_file(data / f"red/red_{i}.png") for i in range(3)}
@@ -4174,8 +4178,8 @@ def test_removing_one_copy_keeps_the_label_a_person_settled_for_the_copy_kept(tm
     """reviewed.csv is keyed by content: an apply-plan removing one byte-identical copy of a
     picture (the audit's plan removes them by default) forgot the label a person settled for the
     copy it kept, and the next audit asked again."""
+    from objrec.file_index import hash_file
     from objrec.reviewed import read_reviewed
-    from objrec.store import hash_file
 
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 1})
     shutil.copy(data / "red/red_0.png", data / "green/dup_of_red.png")

@@ -896,7 +896,7 @@ def test_a_run_loaded_and_answering_stored_features_imports_no_torch_dynamo(
 
 
 def test_a_model_read_carries_the_digest_of_the_bytes_read(trained_run, tmp_path):
-    """``RunMeta.digest``: the model file's ``model_digest`` (``store.hash_file``'s value, so
+    """``RunMeta.digest``: the model file's ``model_digest`` (``file_index.hash_file``'s value, so
     that records made either way compare), of the bytes the tensors came from, never saved into
     a checkpoint, and no part of what makes two metadata the same."""
     from objrec.checkpoint import model_digest

@@ -4168,7 +4168,9 @@ def test_after_one_sigterm_a_second_one_ends_the_process_at_once():
 def test_split_refuses_a_bad_out_first_and_reads_no_image(
     capsys, monkeypatch, tmp_path, image_folder, args, message
 ):
-    monkeypatch.setattr("objrec.store.hash_file_and_kind", lambda path: pytest.fail(f"read {path}"))
+    monkeypatch.setattr(
+        "objrec.file_index.hash_file_and_kind", lambda path: pytest.fail(f"read {path}")
+    )
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "notes.txt").write_text("mine")
     (tmp_path / "afile").write_text("mine")
@@ -6506,7 +6508,7 @@ def test_ctrl_c_in_split_says_how_far_it_got_and_that_nothing_was_written(
 ):
     """Ctrl-C said only "aborted" in every command but train, demo and predict (cli42): now how
     far the progress got and what the work left, exit 130."""
-    hashing = importlib.import_module("objrec.store")
+    hashing = importlib.import_module("objrec.file_index")
     hash_file = hashing.hash_file_and_kind
 
     def stop_at_red(path):  # hashed in threads, told in order: the blue and green ones done

@@ -637,13 +637,13 @@ def test_a_check_writes_again_the_last_use_of_what_it_read_an_hour_ago(tmp_path)
     """The facts store's tables refreshed a row's last use on three rules (a day for check's
     decodes, the files' SHA-256 and the camera times, an hour for the image facts), so `cache
     --prune --older-than 1` could forget what a check read 23 hours before: one rule now, an
-    hour (dedup.USE_REFRESH)."""
+    hour (file_index.USE_REFRESH)."""
     import sqlite3
     import time
 
+    from objrec.cache_folder import default_cache_dir
     from objrec.check import check_folder
     from objrec.dedup import FACTS_FILE
-    from objrec.store import default_cache_dir
 
     photos = make_class_folder(tmp_path / "photos", per_class=2, classes=("red", "blue"))
     check_folder(photos)

@@ -218,13 +218,13 @@ def test_the_leak_check_takes_digests_from_the_stores_file_index(
     """A second evaluation reads no image to hash it: the evaluated images and the run's own
     (no manifest here) come from the store's (path, size, times) -> digest index. (The model file
     is hashed, as every evaluation records which model it measured: ``checkpoint.model_digest``.)"""
+    import objrec.file_index
     import objrec.leakage
-    import objrec.store
 
     (split_dir / "manifest.csv").unlink()
     assert seen(evaluate(trained_run, image_folder)) == {"train": 18, "valid": 9}
     hashed = []
-    for module in (objrec.store, objrec.leakage):
+    for module in (objrec.file_index, objrec.leakage):
         for name in ("hash_file", "hash_file_and_kind", "sha256_file"):
             real = getattr(module, name, None)
             if real is not None:
@@ -279,8 +279,8 @@ def test_a_train_image_given_a_test_images_bytes_after_the_split_is_seen(split_d
 def test_the_runs_record_decides_and_an_unreadable_one_falls_back_to_the_folder(
     split_dir, tmp_path, caplog
 ):
+    from objrec.file_index import hash_file
     from objrec.leakage import SEEN_RECORD, seen_images, write_seen
-    from objrec.store import hash_file
 
     test_image = next((split_dir / "test" / "red").iterdir())
     run = tmp_path / "run"
@@ -315,8 +315,8 @@ def test_an_empty_or_cut_off_record_is_unreadable_not_a_run_that_saw_nothing(
 ):
     """An empty or cut-off seen_digests.csv read as a run that saw no image: a copy of a training
     image passed the leak check, unsaid."""
+    from objrec.file_index import hash_file
     from objrec.leakage import SEEN_RECORD, seen_images, write_seen
-    from objrec.store import hash_file
 
     original = next((split_dir / "train" / "red").iterdir())
     copy = tmp_path / f"copy{original.suffix}"
@@ -333,8 +333,8 @@ def test_an_empty_or_cut_off_record_is_unreadable_not_a_run_that_saw_nothing(
 
 
 def test_an_image_both_trained_and_validated_on_counts_as_a_training_image(split_dir, tmp_path):
+    from objrec.file_index import hash_file
     from objrec.leakage import seen_images, write_seen
-    from objrec.store import hash_file
 
     image = next((split_dir / "train" / "red").iterdir())
     (split_dir / "valid" / "red" / f"again{image.suffix}").write_bytes(image.read_bytes())
@@ -2305,7 +2305,7 @@ def test_near_duplicates_are_grouped_as_split_groups_them(tmp_path):
     """The evaluated images' near-duplicate groups, from the perceptual hashes split keeps them
     together by: five frames of one burst are one group, other pictures their own."""
     from objrec.distinct import near_duplicate_groups
-    from objrec.store import hash_file
+    from objrec.file_index import hash_file
 
     paths = burst(tmp_path, "a", 1, 5) + burst(tmp_path, "b", 2, 1) + burst(tmp_path, "c", 3, 2)
     groups = near_duplicate_groups(paths, [hash_file(p) for p in paths], tmp_path / "cache")
@@ -2317,7 +2317,7 @@ def test_a_bursts_frames_are_one_group_as_split_keeps_them_whatever_their_hash(t
     """Frames of a moving subject, far apart by their hash, are one burst by their EXIF time
     (one camera, within a second), as split keeps them: one group, within its class only."""
     from objrec.distinct import near_duplicate_groups
-    from objrec.store import hash_file
+    from objrec.file_index import hash_file
 
     from .test_bursts import save_shot
 
@@ -2466,8 +2466,8 @@ def test_the_groups_split_kept_together_are_counted_from_its_manifest(
     import csv
 
     from objrec.distinct import near_duplicate_groups
+    from objrec.file_index import hash_file
     from objrec.split import split_folder
-    from objrec.store import hash_file
 
     together = ("red/img_00.jpg", "red/img_05.png", "blue/img_03.png")
     groups = tmp_path / "groups.csv"
@@ -2810,8 +2810,8 @@ def test_evaluate_shows_its_near_duplicate_search_counting_images(image_folder, 
     from contextlib import contextmanager
 
     from objrec.distinct import MEASURING_FACTS, grouped_here
+    from objrec.file_index import hash_file
     from objrec.progress import Reporter
-    from objrec.store import hash_file
 
     class Counted(Reporter):
         def __init__(self):
@@ -3081,8 +3081,8 @@ def test_near_duplicates_of_the_run_s_images_are_found_whichever_side_is_smaller
     from PIL import Image
 
     from objrec import dedup
+    from objrec.file_index import hash_file
     from objrec.leakage import near_seen
-    from objrec.store import hash_file
 
     paths = []
     for seed in range(4):

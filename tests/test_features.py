@@ -14,9 +14,9 @@ from objrec.bodies import TinyBody
 from objrec.cache import FeatureCache
 from objrec.data import Sample, scan_class_folder
 from objrec.features import cached_features, feature_table
+from objrec.file_index import hash_file
 from objrec.frozen import FrozenBody, PassSettings, compute_features
 from objrec.images import TOO_LARGE_HINT
-from objrec.store import hash_file
 from objrec.views import ViewSpec, view_seed
 
 DATA = get_backbone("tiny_test").data_config

@@ -467,7 +467,7 @@ def auto_is_int8(monkeypatch, lite0_int8_graphs):
     """A CPU with 8-bit dot products, where ``precision="auto"`` takes int8 for a Lite body; this
     test's cache holds Lite0's int8 graph already (``lite0_int8_graphs``)."""
     import objrec.precision
-    from objrec.store import default_cache_dir
+    from objrec.cache_folder import default_cache_dir
 
     monkeypatch.setattr(objrec.precision, "int8_dot_product", lambda: "avx512_vnni")
     shutil.copytree(lite0_int8_graphs, default_cache_dir() / "onnx")

@@ -19,6 +19,7 @@ from objrec.audit import AuditConfig, audit
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.bodies import fingerprint_module
 from objrec.cache import FeatureCache
+from objrec.cache_folder import default_cache_dir
 from objrec.checkpoint import load_model
 from objrec.config import DEFAULT_BACKBONE, TrainConfig
 from objrec.data import scan_class_folder
@@ -40,7 +41,6 @@ from objrec.quantize import (
     quantize_body,
 )
 from objrec.runtime import OpenVinoModel, export_onnx, onnx_session
-from objrec.store import default_cache_dir
 from objrec.train import train
 
 from .conftest import TaskRecorder, make_image

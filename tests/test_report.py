@@ -246,9 +246,9 @@ def test_an_evaluation_older_than_the_model_is_made_again_not_reported(
 
     from objrec.checkpoint import BEST
     from objrec.errors import ObjrecError
+    from objrec.file_index import hash_file
     from objrec.progress import SILENT
     from objrec.report import load_evaluation
-    from objrec.store import hash_file
 
     folder = evaluate(trained_run, split_dir).out
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -1651,7 +1651,7 @@ def test_a_report_evaluates_again_when_a_test_photo_is_replaced_under_its_name(
     unchanged folder reads no file, a replaced photo is hashed again."""
     import importlib
 
-    from objrec import store as store_module
+    from objrec import file_index
     from objrec.cache import open_cache
     from objrec.current import currency, image_set_fingerprint
     from objrec.progress import SILENT
@@ -1664,8 +1664,8 @@ def test_a_report_evaluates_again_when_a_test_photo_is_replaced_under_its_name(
     metrics["image_set"] = image_set_fingerprint(digests, [name[0] for name in names])
     (folder / "metrics.json").write_text(json.dumps(metrics))
     hashed: list[str] = []
-    real_hash = store_module.hash_or_error
-    monkeypatch.setattr(store_module, "hash_or_error", lambda p: hashed.append(p) or real_hash(p))
+    real_hash = file_index.hash_or_error
+    monkeypatch.setattr(file_index, "hash_or_error", lambda p: hashed.append(p) or real_hash(p))
     made: list[Path] = []
     evaluate_module = importlib.import_module("objrec.evaluate")
     monkeypatch.setattr(evaluate_module, "evaluate", lambda run, data, **kw: made.append(data))

@@ -13,8 +13,8 @@ from PIL import Image
 from objrec.applying import apply_plan
 from objrec.audit import AuditResult, Inventory, Item
 from objrec.audit_report import plan_rows
+from objrec.file_index import hash_file
 from objrec.reviewed import REVIEWED_FILE, read_reviewed, settled_paths
-from objrec.store import hash_file
 
 
 def split_folder(root: Path) -> Path:

@@ -202,8 +202,8 @@ def test_a_resumed_run_records_the_images_it_saw_before_the_resume(
     """A resumed run's seen_digests.csv listed only the images there at the resume: one it
     trained on before, removed or changed since, was missing, so evaluate's leak check missed it.
     The record is the union; the training state carries it (a run killed mid-fit writes none)."""
+    from objrec.file_index import hash_file
     from objrec.leakage import read_seen
-    from objrec.store import hash_file
 
     tiny_config.patience, tiny_config.epochs = 100, 8
     run = tmp_path / "run"

@@ -2390,8 +2390,8 @@ def test_like_keeps_a_group_split_evenly_before_in_train(tmp_path):
     ``groups`` file or as near-duplicates) keeps train, as ``like`` says (train first on a tie):
     in test, the new split's test images would hold one the earlier run trained on, and
     ``evaluate --against`` would score that run on it."""
+    from objrec.file_index import hash_file
     from objrec.split_like import like_splits
-    from objrec.store import hash_file
 
     like, photos = tmp_path / "data", tmp_path / "photos"
     (photos / "red").mkdir(parents=True)
@@ -2563,7 +2563,7 @@ def test_a_second_split_compares_only_the_images_no_split_compared(tmp_path, mon
     from PIL import ImageOps
 
     from objrec import dedup, near_pairs
-    from objrec.store import default_cache_dir
+    from objrec.cache_folder import default_cache_dir
 
     from .test_audit import COLOURS, pattern
 
@@ -2602,12 +2602,14 @@ def test_a_second_split_reads_no_unchanged_file_again(tmp_path, image_folder, mo
     """split read every file for its SHA-256 on every run (60,000 phone photos: some 240 GB);
     a file whose path, size, times and inode are as an earlier split saw them is not read
     again, one written since is, and the manifest records the same digests either way."""
-    from objrec import store
+    from objrec import file_index
 
     split_folder(image_folder, tmp_path / "a", seed=0)
-    read, hash_file = [], store.hash_file_and_kind
+    read, hash_file = [], file_index.hash_file_and_kind
     monkeypatch.setattr(
-        store, "hash_file_and_kind", lambda path: read.append(Path(path).name) or hash_file(path)
+        file_index,
+        "hash_file_and_kind",
+        lambda path: read.append(Path(path).name) or hash_file(path),
     )
     split_folder(image_folder, tmp_path / "b", seed=0)
     assert read == [] and manifest(tmp_path / "b") == manifest(tmp_path / "a")
@@ -2626,7 +2628,8 @@ def test_like_shows_its_hashing_of_the_earlier_split_as_it_goes(tmp_path, image_
     """`split --like OLD` hashed every image of OLD before any bar moved (a full read of a split
     the feature store had not seen: tens of minutes at 60,000 phone photos): on_like is told
     each one."""
-    from objrec.store import FeatureStore, store_dir
+    from objrec.cache_folder import store_dir
+    from objrec.store import FeatureStore
 
     split_folder(image_folder, tmp_path / "data", seed=0)
     images = len(manifest(tmp_path / "data"))

@@ -25,11 +25,13 @@ import torch
 from objrec.backbones import get_backbone
 from objrec.bodies import TinyBody
 from objrec.cache import FeatureCache
+from objrec.cache_folder import database_error, store_dir
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.features import feature_table, stored_tables
+from objrec.file_index import hash_file
 from objrec.frozen import FrozenBody, PassSettings, compute_features
-from objrec.store import FeatureStore, database_error, hash_file, store_dir
+from objrec.store import FeatureStore
 from objrec.views import ViewSpec, view_seed
 
 from .conftest import make_class_folder, make_image
@@ -223,7 +225,7 @@ def test_unchanged_files_are_not_hashed_again(tmp_path):
 def test_a_warm_lookup_writes_again_only_the_rows_last_used_over_an_hour_ago(tmp_path):
     """The file index rewrote every row it read, on every command (60,000 rows for a warm read
     of 60,000 photos), where the image facts' tables refresh a row's last use once an hour
-    (``dedup.USE_REFRESH``): one rule for both, now that check and split read this index."""
+    (``file_index.USE_REFRESH``): one rule for both, now that check and split read this index."""
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
     paths = [os.path.abspath(s.path) for s in samples]
     half_an_hour_ago, two_hours_ago = time.time() - 1800, time.time() - 7200
@@ -272,11 +274,11 @@ def test_known_digests_are_the_file_index_s_alone_hashing_and_recording_nothing(
 
 def read_for_sha256(monkeypatch) -> list[Path]:
     """Every file read whole for its SHA-256 from now on, by any command: the feature store's
-    file index hashes with ``store.hash_file_and_kind``, split and add with ``sha256_file`` till
+    file index hashes with ``file_index.hash_file_and_kind``, split and add with ``sha256_file`` till
     6 December 2026 (each module its own name)."""
     import objrec.add_plan
+    import objrec.file_index
     import objrec.split_source
-    import objrec.store
 
     read: list[Path] = []
 
@@ -284,7 +286,7 @@ def read_for_sha256(monkeypatch) -> list[Path]:
         return lambda path: read.append(Path(path)) or hash_function(path)
 
     monkeypatch.setattr(
-        objrec.store, "hash_file_and_kind", counting(objrec.store.hash_file_and_kind)
+        objrec.file_index, "hash_file_and_kind", counting(objrec.file_index.hash_file_and_kind)
     )
     for module in (objrec.split_source, objrec.add_plan):
         if hasattr(module, "sha256_file"):
@@ -326,7 +328,7 @@ def test_check_split_train_add_train_read_each_photo_once_for_its_sha256(tmp_pat
 def test_a_copy_is_known_by_its_sources_digest_only_if_the_source_stayed_as_hashed(tmp_path):
     """A split's or an add's copy is indexed under its source's digest where the source was, as
     it was copied, as the index knows it: one changed before or while it was copied is not."""
-    from objrec.store import copied
+    from objrec.file_index import copied
 
     photos = [make_image((200, 40, 40), seed=s) for s in range(3)]
     sources = [tmp_path / f"img_{n}.png" for n in range(3)]
@@ -400,7 +402,7 @@ def test_an_older_objrec_sharing_the_cache_reads_the_file_index_as_it_wrote_it(
     was a key no feature row has, so such an objrec sharing the cache folder computed and stored
     every image again, silently. The index keeps the content digest there, as that objrec did,
     and the whole SHA-256 beside it, still served to check, split and add without a read."""
-    from objrec.store import copied
+    from objrec.file_index import copied
 
     sources = [tmp_path / f"img_{n}.png" for n in range(4)]
     for n, path in enumerate(sources):

@@ -57,6 +57,7 @@ from objrec.add_result import (
     test_note,
 )
 from objrec.add_write import AddProgress, write_added
+from objrec.cache_folder import store_dir
 from objrec.config import SplitConfig, settings
 from objrec.data import refuse_likely_misspelt
 from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves, os_error_sentence
@@ -66,7 +67,6 @@ from objrec.locks import locked
 from objrec.manifest import MANIFEST, check_manifest, manifest_damage
 from objrec.progress import listed, log_result_warnings
 from objrec.split_record import added_entry
-from objrec.store import store_dir
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,14 @@ from objrec.config import SplitConfig
 from objrec.copies import originals_first
 from objrec.data import SPLITS, class_dirs, present_splits
 from objrec.errors import ObjrecError
+from objrec.file_index import DIGEST_CHARS
 from objrec.grouping import near_groups
 from objrec.images import decoder_missing, list_images
 from objrec.outputs import free_name, name_key
 from objrec.progress import some_of
 from objrec.ratios import min_class_size
 from objrec.split_source import decode_all, facts_file
-from objrec.store import DIGEST_CHARS, FeatureStore
+from objrec.store import FeatureStore
 
 log = logging.getLogger(__name__)
 

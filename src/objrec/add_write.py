@@ -14,6 +14,7 @@ from typing import Any
 from objrec.add_new import NewImage
 from objrec.add_pending import remove_pending, write_pending
 from objrec.add_plan import Plan
+from objrec.file_index import Copied, copied
 from objrec.leftovers import remove_leftovers
 from objrec.manifest import (
     MANIFEST,
@@ -25,7 +26,7 @@ from objrec.manifest import (
 from objrec.outputs import link_file, write_new
 from objrec.progress import plural
 from objrec.split_record import record_added
-from objrec.store import Copied, copied, index_written
+from objrec.store import index_written
 
 
 @dataclass

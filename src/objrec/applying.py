@@ -33,6 +33,7 @@ from objrec.audit_report import (
     SUGGESTED_CLASS,
     SUGGESTED_P,
 )
+from objrec.cache_folder import store_dir
 from objrec.config import SPLIT_MODES
 from objrec.data import (
     SPLITS,
@@ -47,6 +48,7 @@ from objrec.data import (
     windows_warning,
 )
 from objrec.errors import ObjrecError, ctrl_c_leaves
+from objrec.file_index import DIGEST_CHARS, HASH_CHUNK, Copied, Hashed, hash_file
 from objrec.images import (
     broken_link_reason,
     is_broken_image_link,
@@ -71,15 +73,7 @@ from objrec.outputs import (
 from objrec.progress import plural, quoted, some_of
 from objrec.reviewed import write_reviewed
 from objrec.split_record import applied_entry, record_applied
-from objrec.store import (
-    DIGEST_CHARS,
-    HASH_CHUNK,
-    Copied,
-    Hashed,
-    hash_file,
-    index_written,
-    store_dir,
-)
+from objrec.store import index_written
 from objrec.tables import (
     CSV_ENCODING,
     blank_row,
@@ -593,9 +587,10 @@ def _copy_planned(
     """Copy (or link, ``copying.mode``) each image of ``data`` that ``targets`` keeps to its
     target in the staging folder ``stage`` of ``out``, adding to ``counts``; ``on_file(done,
     total)`` told after each file (a minute of silence for 60,000 photos); a split folder's copy
-    gets the manifest of the files copied. Returns the content digest (``store.hash_file``'s) of
-    each file copied that was read, by its path in ``data``; ``written`` gets each file written
-    as the file index takes it (:func:`_written`: ``train`` of ``out`` then reads none of them)."""
+    gets the manifest of the files copied. Returns the content digest
+    (``file_index.hash_file``'s) of each file copied that was read, by its path in ``data``;
+    ``written`` gets each file written as the file index takes it (:func:`_written`: ``train``
+    of ``out`` then reads none of them)."""
     data, out, on_file = copying.data, copying.out, copying.on_file
     rows: list[list[str]] = []
     digests: dict[str, str] = {}

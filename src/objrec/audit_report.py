@@ -46,9 +46,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PLAN_COLUMNS = ("file", "class", "split", "action", "new_class", "reason", "digest")
-"""``digest``: the content digest of the image the audit saw (``store.hash_file``, as the feature
-store names files), by which ``apply-plan`` skips a row whose file was replaced since; "" where
-unknown."""
+"""``digest``: the content digest of the image the audit saw (``file_index.hash_file``, as the
+feature store names files), by which ``apply-plan`` skips a row whose file was replaced since;
+"" where unknown."""
 NEAR_DUPLICATE_REASON = "{kind} near-duplicate of {first} (similarity {sim:.3f})"
 WITHIN_CLASS_REASON = (
     "{kind} near-duplicate of {first} (similarity {sim:.3f}), {where}: it leaks nothing; "

@@ -34,7 +34,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from objrec.dedup import KeptTable, use_is_stale
+from objrec.dedup import KeptTable
+from objrec.file_index import use_is_stale
 
 log = logging.getLogger(__name__)
 

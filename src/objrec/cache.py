@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from objrec import dedup, locks
+from objrec.cache_folder import default_cache_dir, refuse_unmakeable_cache_folder
 from objrec.errors import on_ctrl_c
 from objrec.images import list_images
 from objrec.leftovers import remove_leftovers
@@ -25,8 +26,6 @@ from objrec.store import (
     FeatureStore,
     PruneResult,
     SpaceInfo,
-    default_cache_dir,
-    refuse_unmakeable_cache_folder,
     remove_entry,
     remove_store,
 )

@@ -42,9 +42,10 @@ from objrec.data import (
     refuse_run_folder,
     windows_unsafe,
 )
-from objrec.dedup import KeptTable, use_is_stale
+from objrec.dedup import KeptTable
 from objrec.enough import FEWEST_WITHOUT_INTERVAL
 from objrec.errors import ObjrecError, on_ctrl_c, strict_refusal
+from objrec.file_index import use_is_stale
 from objrec.images import (
     BAD_NAME,
     DAMAGED_EXIF,
@@ -712,9 +713,9 @@ def _decode(
     checking it again). Those a few pixels a side go to ``result.tiny_images``, the
     others of one colour all over to ``result.blank_images`` (a 1x1 image is both: tiny says more
     of it)."""
+    from objrec.cache_folder import store_dir
     from objrec.dedup import MIN_CONTRAST
     from objrec.split_source import facts_file, hash_all
-    from objrec.store import store_dir
 
     paths = [p for files in classes.values() for p in files]
     failed: dict[Path, OSError] = {}  # cannot be read: their decode says why, in its words
@@ -831,8 +832,8 @@ def decoded(
     there, in worker processes as ``split`` measures its image facts (``processes.each_file``);
     ``advance()`` after each. A damaged EXIF an earlier check kept is warned about again, as its
     decode warned (a split's facts know none)."""
+    from objrec.file_index import DIGEST_CHARS
     from objrec.processes import each_file
-    from objrec.store import DIGEST_CHARS
 
     digests = {p: hashes[p][:DIGEST_CHARS] for p in paths if p in hashes}
     known = _known_decodes(kept, digests)

@@ -39,6 +39,7 @@ from PIL import Image, ImageOps
 
 from objrec.config import check_field_types
 from objrec.errors import ObjrecError
+from objrec.file_index import USE_REFRESH
 from objrec.images import (
     COUNTED,
     PIXEL_RULES,
@@ -360,16 +361,6 @@ def facts_key() -> str:
 
 FACTS_FILE = "facts.sqlite"
 """The facts store's file name in the cache folder (beside ``store/``)."""
-USE_REFRESH = 3600
-"""Seconds a kept row's last use (``seen``, ``facts_used``) may lag: a row read again is
-written again only once its last use is older, so a warm run rewrites no row it read within the
-hour, and ``cache --prune --older-than DAYS`` never forgets a row used within DAYS less an
-hour. One rule for every table of the facts store (a day for some, an hour for others, once)."""
-
-
-def use_is_stale(seen: float) -> bool:
-    """Whether a row last used at ``seen`` is written again (:data:`USE_REFRESH`)."""
-    return seen < time.time() - USE_REFRESH
 
 
 FACTS_LOCK = "facts.lock"
@@ -403,8 +394,8 @@ def facts_lock(
     of a folder holding neither the facts store nor its lock (no one uses it) makes none there."""
     import fcntl
 
+    from objrec.cache_folder import make_cache_folder
     from objrec.locks import lock_exclusively
-    from objrec.store import make_cache_folder
 
     folder = Path(db_file).parent
     if exclusive and not (folder / FACTS_LOCK).exists() and not Path(db_file).exists():
@@ -438,7 +429,7 @@ def open_facts(
 def _connected(db_file: Path) -> Iterator[sqlite3.Connection]:
     import sqlite3
 
-    from objrec.store import SQLITE_BUGS, database_error
+    from objrec.cache_folder import SQLITE_BUGS, database_error
 
     folder = db_file.parent
     try:
@@ -470,7 +461,7 @@ def cached_facts(
     kinds: Mapping[str, str] | None = None,
 ) -> list[ImageFacts]:
     """``all_facts`` of ``paths``, kept in a small SQLite table keyed by each file's content digest
-    (``digests``: ``store.hash_file``'s, as the feature store's file index and ``split`` give
+    (``digests``: ``file_index.hash_file``'s, as the feature store's file index and ``split`` give
     them), so a second audit or split decodes nothing. ``measured``: facts already taken by
     digest (the audit's frozen pass measures each image it decodes): kept, not taken again. An
     unreadable file is not kept: it is tried again next time. An invalid ``OBJREC_MAX_PIXELS``
@@ -586,7 +577,7 @@ class KeptTable:
     """SQL: when a row was last read or written (``time.time()``); NULL: used now."""
     kept: str = "digest IN temp.keep"
     """SQL: whether a row's images are all of digests a prune keeps (``temp.keep``: the
-    feature store's, ``store.DIGEST_CHARS`` hex characters)."""
+    feature store's, ``file_index.DIGEST_CHARS`` hex characters)."""
     then: tuple[str, ...] = ()
     """Statements run after the rows are removed, for what they leave (``:now``: the time)."""
 

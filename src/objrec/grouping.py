@@ -14,9 +14,9 @@ from typing import Any
 from objrec import bursts, dedup, near_pairs
 from objrec.data import class_of_folder
 from objrec.errors import ObjrecError
+from objrec.file_index import DIGEST_CHARS
 from objrec.images import list_images
 from objrec.progress import plural, some_of
-from objrec.store import DIGEST_CHARS
 from objrec.tables import (
     blank_row,
     csv_separator,

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from objrec.file_index import DIGEST_CHARS, hash_file
 from objrec.images import list_images, warn_once
 from objrec.meta import SEEN_RECORD as SEEN_RECORD  # the file a run keeps it in
 from objrec.progress import Reporter, passes_from_first_step
-from objrec.store import DIGEST_CHARS, FeatureStore, hash_file
+from objrec.store import FeatureStore
 
 if TYPE_CHECKING:
     import torch

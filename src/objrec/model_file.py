@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from objrec.errors import ObjrecError
+from objrec.file_index import DIGEST_CHARS, hash_file
 from objrec.meta import (
     BEST,
     FORMAT_VERSION,
@@ -34,7 +35,6 @@ from objrec.meta import (
 )
 from objrec.outputs import HINT, is_export_sidecar, refuse_overwrite, writes_over
 from objrec.progress import plural
-from objrec.store import DIGEST_CHARS, hash_file
 
 META_KEY = "objrec"
 """The ``__metadata__`` key of an objrec checkpoint's own metadata (a JSON object)."""
@@ -231,7 +231,7 @@ def not_a_checkpoint(path: Path) -> str:
 
 
 def content_digest(data: bytes) -> str:
-    """:func:`model_digest` of a file's bytes already read: ``store.hash_file``'s value."""
+    """:func:`model_digest` of a file's bytes already read: ``file_index.hash_file``'s value."""
     return hashlib.sha256(data).hexdigest()[:DIGEST_CHARS]
 
 

@@ -35,9 +35,11 @@ import torch
 
 from objrec.bodies import Body, fingerprint_module
 from objrec.cache import COMPILED_FOLDER
+from objrec.cache_folder import default_cache_dir
 from objrec.config import INT8_ENGINES, DataConfig
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
+from objrec.file_index import hash_file
 from objrec.images import PIXEL_RULES, UnreadableImageError, open_image
 from objrec.outputs import staged
 from objrec.progress import SILENT, Reporter, plural
@@ -51,7 +53,7 @@ from objrec.runtime import (
     openvino_available,
     using_graph,
 )
-from objrec.store import FeatureStore, default_cache_dir, hash_file
+from objrec.store import FeatureStore
 from objrec.transforms import build_transforms, draft_size
 
 log = logging.getLogger(__name__)
@@ -674,7 +676,8 @@ class QuantizedBody(Body):
         between operators), the one way objrec opens it: without onnxruntime, or for a graph
         that does not open (a damaged or edited checkpoint's), one sentence, not the engine's
         traceback at the first image. OpenVINO keeps what it compiles in ``cache_dir`` (objrec's
-        cache folder; default :func:`store.default_cache_dir`), in ``cache.COMPILED_FOLDER``."""
+        cache folder; default :func:`cache_folder.default_cache_dir`), in
+        ``cache.COMPILED_FOLDER``."""
         engine = self.runnable().engine
         if engine == "onnxruntime" and not onnxruntime_available():
             raise ObjrecError(NO_ONNXRUNTIME)

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from objrec.errors import ObjrecError
+from objrec.file_index import hash_file
 from objrec.outputs import staged
-from objrec.store import hash_file
 from objrec.tables import CSV_ENCODING, csv_separator, read_text
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 REVIEWED_FILE = "reviewed.csv"
 REVIEWED_COLUMNS = ("digest", "class", "file")
-"""``digest``: the image's content digest (``store.hash_file``); ``class``: the label a person
+"""``digest``: the image's content digest (``file_index.hash_file``); ``class``: the label a person
 settled; ``file``: where the image was, in the folder written then (for a person reading it)."""
 
 

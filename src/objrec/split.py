@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from objrec.cache_folder import store_dir
 from objrec.config import SplitConfig, settings
 from objrec.data import require_split_folder
 from objrec.errors import ObjrecError, on_ctrl_c
@@ -59,7 +60,6 @@ from objrec.split_source import (
     refuse_wrong_source,
     without_empty,
 )
-from objrec.store import store_dir
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from objrec import dedup
+from objrec.cache_folder import default_cache_dir
 from objrec.data import SPLITS, class_dirs, class_of_folder, present_splits
+from objrec.file_index import DIGEST_CHARS, hash_file
 from objrec.images import is_broken_image_link, list_images
 from objrec.manifest import MANIFEST, manifest_rows
-from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir, hash_file
+from objrec.store import FeatureStore
 
 
 class Like(NamedTuple):

@@ -20,6 +20,7 @@ from pathlib import Path
 from objrec.add_pending import OLD_PENDING, PENDING
 from objrec.data import SPLITS, run_checkpoint
 from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves, stops_held
+from objrec.file_index import DIGEST_CHARS, Copied, copied
 from objrec.images import is_hidden
 from objrec.locks import held_elsewhere, locked
 from objrec.manifest import (
@@ -35,7 +36,7 @@ from objrec.outputs import link_file, name_key, refuse_overwrite, reported_as, s
 from objrec.progress import plural
 from objrec.reviewed import REVIEWED_FILE, carry_reviewed
 from objrec.split_record import SPLIT_RECORD, SplitRecord, write_split_record
-from objrec.store import DIGEST_CHARS, Copied, copied, index_written
+from objrec.store import index_written
 from objrec.tables import CSV_ENCODING
 
 log = logging.getLogger(__name__)
@@ -450,7 +451,7 @@ def _write_files(
     together with (placing keys: :data:`MANIFEST_GROUP`); ``reviewed.csv`` the labels a person
     settled of the images written (``records``' reviewed: ``reviewed.earlier_reviews``);
     ``on_write(done, total)`` after each image; ``copies``: where each is put as the file index
-    takes it (``store.copied``)."""
+    takes it (``file_index.copied``)."""
     out.mkdir(parents=True, exist_ok=True)
     (hashes, keys, reviewed), rows, numbers = records, [], dict[str, int]()
     files = sorted(assignment.items())

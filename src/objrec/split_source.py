@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from objrec import dedup
+from objrec.cache_folder import default_cache_dir
 from objrec.data import (
     EMPTY_CLASS_ADVICE,
     alike_names,
@@ -24,6 +25,7 @@ from objrec.data import (
     with_likely,
 )
 from objrec.errors import ObjrecError, strict_refusal
+from objrec.file_index import DIGEST_CHARS
 from objrec.images import decoder_missing, is_hidden, list_images, path_order
 from objrec.manifest import (
     MANIFEST,
@@ -33,7 +35,7 @@ from objrec.manifest import (
 )
 from objrec.progress import plural, some_of
 from objrec.reviewed import REVIEWED_FILE
-from objrec.store import DIGEST_CHARS, FeatureStore, default_cache_dir
+from objrec.store import FeatureStore
 
 log = logging.getLogger(__name__)
 

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import functools
 import hashlib
 import json
 import logging
@@ -68,22 +67,17 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Concatenate, ParamSpec, TypeVar
+from typing import BinaryIO
 
 import numpy as np
 
+from objrec.cache_folder import WRITABLE_CACHE, full_cache_disk, make_cache_folder
 from objrec.errors import ObjrecError
-from objrec.images import (
-    PIXEL_RULES,
-    decoder_missing,
-    file_head,
-    heif_kind,
-    register_heif_plugin,
-)
+from objrec.file_index import DIGEST_CHARS, INDEX_FILE, Copied, FileIndex, Hashed, index_errors
+from objrec.images import PIXEL_RULES, decoder_missing, register_heif_plugin
 from objrec.locks import lock_exclusively, take_lock
 
 log = logging.getLogger(__name__)
@@ -110,35 +104,11 @@ SYNC_SECONDS = 1.0
 of them does it (or the pass's end, a lookup), so a kill may cost about a second's rows computed
 again, more where batches come slower (a big TIFF, a network disk); against one ``fsync`` a
 batch (3.6 ms each here, 10-20 ms on a spinning or network disk)."""
-DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
-HASH_CHUNK = 1 << 20
-INDEX_FILE = "index.sqlite"
 LOCK_FILES = ("lock", "open.lock")
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 """What SQLite keeps beside a database file ``NAME`` (as ``NAME-wal`` and so on)."""
 ARRAY_NAME = re.compile(rf".+-[0-9]+\.(?:{'|'.join(DTYPES)})")
 """The names :meth:`FeatureStore.array_path` makes: ``<space>-<generation>.<dtype>``."""
-DAMAGED = {11, 26}
-"""SQLite's primary result codes of a damaged database: SQLITE_CORRUPT, SQLITE_NOTADB."""
-DISK = {10, 13}
-"""... of a disk that failed or is full: SQLITE_IOERR, SQLITE_FULL."""
-FULL = 13
-"""SQLITE_FULL: "database or disk is full"."""
-NEARLY_FULL = 64 << 20
-"""Free bytes on the cache folder's disk under which SQLite's SQLITE_IOERR ("disk I/O error") is
-said as the full disk it most likely is: SQLite reports a full disk so where it grows the
-shared memory of a WAL index (``index.sqlite-shm``), not as SQLITE_FULL."""
-BUSY = {5, 6}
-"""... of a database another connection is using: SQLITE_BUSY, SQLITE_LOCKED."""
-UNWRITABLE = {3, 8}
-"""... of a database that cannot be written: SQLITE_PERM, SQLITE_READONLY."""
-CANTOPEN = 14
-MOVED = 1032
-"""SQLite's extended code of a database whose file was removed or replaced while it was open
-(SQLITE_READONLY_DBMOVED): ``objrec cache --clear`` beside a process using it, not permissions."""
-SQLITE_BUGS = (sqlite3.ProgrammingError, sqlite3.InterfaceError)
-"""SQLite errors of objrec's own mistakes (a closed connection, a wrong parameter): never turned
-into advice about the file, they pass through as they are."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spaces(
@@ -158,43 +128,6 @@ CREATE TABLE IF NOT EXISTS memos(
     key TEXT PRIMARY KEY, value TEXT NOT NULL, made REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kinds(digest TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID;
 """
-
-
-def default_cache_dir() -> Path:
-    """``$OBJREC_CACHE``, else ``$XDG_CACHE_HOME/objrec``, else ``~/.cache/objrec``."""
-    env = os.environ.get("OBJREC_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "objrec"
-
-
-WRITABLE_CACHE = "point OBJREC_CACHE or `cache_dir` at a folder you can write to"
-"""What to change when the cache folder cannot be made or written (a file on the way, a read-only
-file system, another user's folder): the end of those errors' sentence."""
-
-
-def make_cache_folder(folder: Path) -> None:
-    """Make ``folder`` in the cache (and the folders on the way), or say in one sentence why it
-    cannot be made (a file on the way, no permission) instead of an OSError's traceback."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ObjrecError(
-            f"cannot make the cache folder {folder}: {exc.strerror or exc}; {WRITABLE_CACHE}"
-        ) from None
-
-
-def refuse_unmakeable_cache_folder(folder: Path) -> None:
-    """Say in one sentence that ``folder`` could never be made (a file on the way to it), as
-    :func:`make_cache_folder` would, but without making anything: for commands that only read."""
-    nearest = Path(folder)
-    while not nearest.exists() and nearest != nearest.parent:
-        nearest = nearest.parent
-    if not nearest.is_dir():
-        raise ObjrecError(
-            f"cannot make the cache folder {folder}: {nearest} is a file; {WRITABLE_CACHE}"
-        )
 
 
 def decode_tag() -> str:
@@ -218,188 +151,6 @@ def readable_since(error: str) -> bool:
     bears the same :func:`decode_tag` once pillow-heif loads. pillow-heif is imported only when
     such a reason is met."""
     return decoder_missing(error) is not None and register_heif_plugin()
-
-
-def hash_bytes(data: bytes) -> str:
-    """The content digest of ``data``, as :func:`hash_file` gives it for a file holding them."""
-    return hashlib.sha256(data).hexdigest()[:DIGEST_CHARS]
-
-
-def hash_file(path: Path) -> str:
-    """SHA-256 of a file's bytes, cut to 128 bits (hex)."""
-    return hash_file_and_kind(path)[0][:DIGEST_CHARS]
-
-
-def hash_file_and_kind(path: Path) -> tuple[str, str]:
-    """The SHA-256 of a file's bytes (hex, whole: the file index keeps it so, for a split's
-    manifest; :func:`hash_file` cuts it to the store's digest), and the kind of image its first
-    bytes say (``images.heif_kind``: HEIC, HEIF, AVIF or ""), read with them."""
-    digest, head = hashlib.sha256(), b""
-    with open(path, "rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            head = head or chunk[:12]
-            digest.update(chunk)
-    return digest.hexdigest(), heif_kind(head)
-
-
-def stat_key(stat: os.stat_result) -> tuple[int, int, int, int]:
-    """What the file index compares of a file to know it unchanged: its size, modification and
-    change times and inode (with its path)."""
-    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
-
-
-@dataclass(frozen=True)
-class Copied:
-    """A file written as a copy of another (or a link to it), for the file index to know by the
-    digest it holds of the source (:meth:`FeatureStore.keep_copies`): a split's or an add's."""
-
-    source: Path
-    seen: os.stat_result
-    """The source's stat, the same before and after it was copied."""
-    copy: Path
-    stat: os.stat_result
-    """The copy's stat once written (a link's: its target's, the source's)."""
-
-
-Hashed = tuple[Path, os.stat_result, str]
-"""A file written, its stat once written, and the SHA-256 of the bytes written (whole, hex)."""
-
-
-def copied(source: Path, write: Callable[[], Path]) -> tuple[Path, Copied | None]:
-    """``write()``, which copies ``source`` (or links to it) and returns where; that path, and
-    the copy as :meth:`FeatureStore.keep_copies` takes it, or None where ``source`` changed while
-    it was copied (or either cannot be seen): that copy is hashed where it is read."""
-    try:
-        before = os.stat(source)
-    except OSError:
-        before = None
-    copy = write()
-    try:
-        after, stat = os.stat(source), os.stat(copy)
-    except OSError:
-        return copy, None
-    if before is None or stat_key(before) != stat_key(after):
-        return copy, None
-    return copy, Copied(Path(source), after, copy, stat)
-
-
-def stat_or_keep(path: str, index: int, failures: dict[int, OSError]) -> os.stat_result | None:
-    """``os.stat(path)``, or None with its OSError kept in ``failures`` at ``index``."""
-    try:
-        return os.stat(path)
-    except OSError as exc:
-        failures[index] = exc
-        return None
-
-
-def store_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The feature store folder of the cache folder ``cache_dir`` (default: the default one's,
-    :func:`default_cache_dir`), whose file index every command reads and fills: ``check`` and
-    ``split`` the default one's, ``train`` and ``add`` the one they are given."""
-    return Path(cache_dir or default_cache_dir()) / "store"
-
-
-def hash_or_error(path: str) -> tuple[str, str] | OSError:
-    """:func:`hash_file_and_kind` of ``path``, or the OSError reading it raised."""
-    try:
-        return hash_file_and_kind(Path(path))
-    except OSError as exc:
-        return exc
-
-
-def database_error(path: Path, what: str, cache_dir: Path, exc: sqlite3.Error) -> ObjrecError:
-    """An SQLite error of a file in the cache folder ``cache_dir`` (``what``: the store's index,
-    the image facts) as one sentence: the file, SQLite's reason, and the way out, which is
-    ``objrec cache --clear`` only for a damaged file or a disk that failed (once there is room).
-    Not for :data:`SQLITE_BUGS`, which callers let pass."""
-    reason = str(exc) or type(exc).__name__
-    clear = f"`open_cache(cache_dir={str(cache_dir)!r}).clear()`"
-    code = getattr(exc, "sqlite_errorcode", 0)
-    if code == MOVED:
-        return ObjrecError(
-            f"{what} {path} was removed while this command used it ({reason}), most likely by "
-            f"{clear}: run the command again"
-        )
-    code &= 0xFF
-    if code in DAMAGED:
-        return ObjrecError(
-            f"{what} {path} is damaged ({reason}): {clear} removes it, and what it held is "
-            "computed again when needed"
-        )
-    if code == FULL or (code in DISK and is_nearly_full(cache_dir)):
-        return full_cache_disk(cache_dir, f"{what} {path} could not be written ({reason})")
-    if code in DISK:
-        return ObjrecError(
-            f"cannot use {what} {path} ({reason}): the disk failed to read or write it; if it "
-            f"fails again, {clear} removes it, and what it held is computed again when needed"
-        )
-    if code in BUSY:
-        return ObjrecError(
-            f"{what} {path} is busy ({reason}): another objrec process is using it; try again "
-            "when it ends"
-        )
-    if code in UNWRITABLE or code == CANTOPEN:
-        verb = "opened" if code == CANTOPEN else "written"
-        return ObjrecError(
-            f"{what} {path} cannot be {verb} ({reason}): check the permissions of the file and "
-            "of its folder"
-        )
-    return ObjrecError(f"cannot use {what} {path} ({reason})")
-
-
-def full_cache_disk(cache_dir: Path, refused: str) -> ObjrecError:
-    """The one sentence of a full disk under the cache folder ``cache_dir``, whoever met it (the
-    feature store's index or array files, the image facts store): which folder, what was
-    ``refused`` and why, and the ways out: pruning or clearing the cache, or another disk for
-    it. SQLite's "database or disk is full" was told "if the disk is full, free some space
-    first; if it still fails, ... --clear removes it", neither naming the folder whose disk it
-    was nor the cache's own ways to free space in it."""
-    folder = repr(str(cache_dir))
-    prune = f"`open_cache(cache_dir={folder}).prune(older_than_days=30)`"
-    clear = f"`open_cache(cache_dir={folder}).clear()`"
-    return ObjrecError(
-        f"the disk of the cache folder {cache_dir} is full: {refused}; free some space on it "
-        f"({prune} forgets what no command used for 30 days, once the disk has a little room; "
-        f"{clear} forgets all of it; what is forgotten is computed again when needed), or point "
-        "OBJREC_CACHE or `cache_dir` at a folder on a disk with room"
-    )
-
-
-def is_nearly_full(folder: Path) -> bool:
-    """Whether the disk of ``folder`` (or of the nearest folder above it that exists) has less
-    than :data:`NEARLY_FULL` bytes free for this user; False where that cannot be told."""
-    for place in (Path(folder), *Path(folder).parents):
-        try:
-            return shutil.disk_usage(place).free < NEARLY_FULL
-        except OSError:
-            continue
-    return False
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def index_errors(
-    method: Callable[Concatenate[FeatureStore, P], R],
-) -> Callable[Concatenate[FeatureStore, P], R]:
-    """``method`` of the store, whose SQLite errors (a damaged index, a full disk, another process
-    holding it) become one sentence (:func:`database_error`) instead of a traceback; those of
-    objrec's own mistakes (:data:`SQLITE_BUGS`) pass as they are."""
-
-    @functools.wraps(method)
-    def checked(store: FeatureStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(store, *args, **kwargs)
-        except SQLITE_BUGS:
-            raise
-        except sqlite3.Error as exc:
-            index = store.root / INDEX_FILE
-            raise database_error(
-                index, "the feature store's index", store.root.parent, exc
-            ) from exc
-
-    return checked
 
 
 def sync_folder(folder: Path) -> None:
@@ -495,19 +246,6 @@ def add_counted_column(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
     if "counted" not in columns:
         db.execute("ALTER TABLE entries ADD COLUMN counted INTEGER")
-
-
-@dataclass
-class HashStats:
-    """How many files were looked up, how many had to be hashed, and how long that took."""
-
-    files: int = 0
-    hashed: int = 0
-    seconds: float = 0.0
-
-    def __str__(self) -> str:
-        """For a log line: ``hashed 0 of 146 files in 0.01 s``."""
-        return f"hashed {self.hashed:,} of {self.files:,} files in {self.seconds:.2f} s"
 
 
 @dataclass(frozen=True)
@@ -755,7 +493,7 @@ def write_all(fd: int, data: memoryview, offset: int) -> None:
         data, offset = data[written:], offset + written
 
 
-class FeatureStore:
+class FeatureStore(FileIndex):
     """The store folder: its SQLite index, array files and lock (see the module docstring).
 
     Use as a context manager (or call ``close``); it holds a shared lock while open. A closed
@@ -977,19 +715,11 @@ class FeatureStore:
                 [(n, sid, view, d) for d, n in pixels.items() for view in views],
             )
 
-    def _transaction(self):
-        return _Transaction(self.db)
-
     @index_errors
     def space_dim(self, sid: str) -> int | None:
         """The row width of space ``sid``, or None if the store has no such space."""
         known = self.db.execute("SELECT dim FROM spaces WHERE id=?", (sid,)).fetchone()
         return None if known is None else known[0]
-
-    @index_errors
-    def indexed_files(self) -> int:
-        """How many files the (path, size, times) -> content digest index holds."""
-        return self.db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
 
     @index_errors
     def recall(self, key: str) -> str | None:
@@ -1090,264 +820,6 @@ class FeatureStore:
             )
             generation = self.generation(sid)
         return Lookup(rows, found, errors, generation, pixels)
-
-    def _fill_wanted(self, digests: Sequence[str]) -> None:
-        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted(i INTEGER, digest TEXT)")
-        self.db.execute("DELETE FROM temp.wanted")
-        self.db.executemany(
-            "INSERT INTO temp.wanted VALUES (?,?)", ((i, d) for i, d in enumerate(digests))
-        )
-
-    # content digests of files ---------------------------------------------------------------
-
-    @index_errors
-    def digests(
-        self,
-        paths: Sequence[Path],
-        threads: int = 4,
-        on_file: Callable[[int, int], None] | None = None,
-    ) -> tuple[list[str], HashStats]:
-        """The content digest of every file; files unchanged since last seen are not re-read.
-
-        A file is unchanged when its absolute path, size, mtime, ctime and inode all match. A file
-        that cannot be read is an OSError (:meth:`readable_digests` skips it instead).
-        ``on_file(done, total)``: as in :meth:`readable_digests`.
-        """
-        digests, failures, stats = self.readable_digests(paths, threads, on_file)
-        if failures:
-            raise next(iter(failures.values()))
-        return digests, stats
-
-    @index_errors
-    def readable_digests(
-        self,
-        paths: Sequence[Path],
-        threads: int = 4,
-        on_file: Callable[[int, int], None] | None = None,
-    ) -> tuple[list[str], dict[int, OSError], HashStats]:
-        """:meth:`digests`, but a file that cannot be read now (removed since it was listed, no
-        permission) has the digest "" and its OSError by its position, and is not recorded: for
-        a reader that skips it, as it skips a file gone by the time it is decoded.
-        ``on_file(done, total)`` is told the files the index knew, then after each file read: a
-        folder the index has not seen is a full read (tens of minutes at 60,000 phone photos)."""
-        found, failures, stats = self._indexed(paths, threads, on_file, whole=False)
-        return [d[:DIGEST_CHARS] for d in found], failures, stats
-
-    @index_errors
-    def readable_sha256s(
-        self,
-        paths: Sequence[Path],
-        threads: int = 4,
-        on_file: Callable[[int, int], None] | None = None,
-    ) -> tuple[list[str], dict[int, OSError], HashStats]:
-        """:meth:`readable_digests`, but each file's whole SHA-256 (hex), as a split's manifest
-        records it (``check``, ``split`` and ``add`` read them so, from the same index as every
-        other command): a file indexed by its content digest alone (by a train, or an objrec
-        before 6 December 2026) is read once."""
-        return self._indexed(paths, threads, on_file, whole=True)
-
-    def _indexed(
-        self,
-        paths: Sequence[Path],
-        threads: int,
-        on_file: Callable[[int, int], None] | None,
-        whole: bool,
-    ) -> tuple[list[str], dict[int, OSError], HashStats]:
-        """Each file's digest as the index keeps it (``whole``: its whole SHA-256, else its
-        content digest), those it does not know read, hashed and kept, by both:
-        :meth:`readable_sha256s`. A row read is written again (its last use, for ``prune``)
-        only once that is older than ``dedup.USE_REFRESH``, as the image facts' rows are: a warm
-        read of 60,000 files rewrote all 60,000 rows each time."""
-        from objrec.dedup import use_is_stale
-
-        started = time.perf_counter()
-        names = [os.path.abspath(p) for p in paths]
-        failures: dict[int, OSError] = {}
-        stats = [stat_or_keep(name, i, failures) for i, name in enumerate(names)]
-        rows = self._known_rows(names, stats, whole)
-        known: list[str | None] = [rows[i][0] if i in rows else None for i in range(len(names))]
-        todo = [i for i, d in enumerate(known) if d is None and i not in failures]
-        kinds = {}
-        tell = on_file or (lambda done, total: None)
-        tell(len(names) - len(todo), len(names))
-        with ThreadPoolExecutor(threads) as pool:  # hashlib releases the GIL
-            hashed = pool.map(hash_or_error, [names[i] for i in todo])
-            for n, (i, result) in enumerate(zip(todo, hashed, strict=True), len(names) - len(todo)):
-                if isinstance(result, OSError):
-                    failures[i] = result
-                else:
-                    known[i] = result[0]
-                    kinds[result[0][:DIGEST_CHARS]] = result[1]
-                tell(n + 1, len(names))
-        now = time.time()
-        fresh = {i for i, (_, seen) in rows.items() if not use_is_stale(seen)}  # not rewritten
-        kept = [
-            (i, p, stat_key(s), d)
-            for i, (p, s, d) in enumerate(zip(names, stats, known, strict=True))
-            if s is not None and d is not None and i not in failures
-        ]
-        read = set(todo)
-        with self._transaction():
-            self._keep_kinds(kinds)
-            self._keep_files([(p, *s, d, now) for i, p, s, d in kept if i not in fresh])
-            self._keep_sha256s([(p, *s, d) for i, p, s, d in kept if i in read])
-        seconds = time.perf_counter() - started
-        found = [d or "" for d in known]
-        return found, dict(sorted(failures.items())), HashStats(len(names), len(todo), seconds)
-
-    @index_errors
-    def keep_copies(self, copies: Sequence[Copied]) -> int:
-        """Index each copy (or link) a split or an add wrote under the digest the index holds of
-        its source, where it knows the source as it was copied (:attr:`Copied.seen`): a train
-        after a split then reads no image the split hashed (it read every copy again). A copy
-        of a source the index does not know so is hashed where it is read. How many it indexed."""
-        sources = [os.path.abspath(c.source) for c in copies]
-        seen = [c.seen for c in copies]
-        known = self._known_digests(sources, seen, whole=False)
-        wholes = self._known_digests(sources, seen, whole=True)
-        now = time.time()
-        copy = [(os.path.abspath(c.copy), *stat_key(c.stat)) for c in copies]
-        rows = [(*f, d, now) for f, d in zip(copy, known, strict=True) if d is not None]
-        with self._transaction():
-            self._keep_files(rows)
-            self._keep_sha256s([(*f, d) for f, d in zip(copy, wholes, strict=True) if d])
-        return len(rows)
-
-    @index_errors
-    def keep_hashed(self, files: Sequence[Hashed]) -> int:
-        """Index each file written whose SHA-256 the writer took of the very bytes it wrote
-        (``applying.copy_hashed``), by its stat once written: ``train`` on ``apply-plan``'s copy
-        reads none of them again. How many."""
-        now = time.time()
-        rows = [(os.path.abspath(p), *stat_key(s), d) for p, s, d in files]
-        with self._transaction():
-            self._keep_files([(*row, now) for row in rows])
-            self._keep_sha256s(rows)
-        return len(rows)
-
-    def _keep_files(self, rows: Sequence[tuple[str, int, int, int, int, str, float]]) -> None:
-        """Index files (path, size, mtime_ns, ctime_ns, inode, SHA-256, now) by their content
-        digest: the SHA-256 cut to :data:`DIGEST_CHARS`, as every objrec reads ``files``."""
-        self.db.executemany(
-            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
-            [(*row[:5], row[5][:DIGEST_CHARS], row[6]) for row in rows],
-        )
-
-    def _keep_sha256s(self, rows: Sequence[tuple[str, int, int, int, int, str]]) -> None:
-        """Keep files' whole SHA-256 (path, size, mtime_ns, ctime_ns, inode, SHA-256)."""
-        self.db.executemany("INSERT OR REPLACE INTO sha256s VALUES (?,?,?,?,?,?)", rows)
-
-    @index_errors
-    def adopt_files(self, rows: Sequence[tuple[str, int, int, int, int, str, float]]) -> None:
-        """Take the rows of another index of files' SHA-256 (path, size, mtime_ns, ctime_ns,
-        inode, SHA-256, last seen): ``check``'s and ``split``'s before 6 December 2026
-        (``split_source.adopt_old_index``). Where both know a path, the one seen last is kept;
-        a whole SHA-256 the index keeps already is replaced only by one of the file as the index
-        knows it then."""
-        stat = "size, mtime_ns, ctime_ns, ino"
-        theirs = "excluded.size, excluded.mtime_ns, excluded.ctime_ns, excluded.ino"
-        with self._transaction():
-            self.db.executemany(
-                "INSERT INTO files VALUES (?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET "
-                f"({stat})=({theirs}), digest=excluded.digest, seen=excluded.seen "
-                "WHERE excluded.seen > files.seen",
-                [(*row[:5], row[5][:DIGEST_CHARS], row[6]) for row in rows],
-            )
-            self.db.executemany(
-                "INSERT INTO sha256s VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET "
-                f"({stat})=({theirs}), sha256=excluded.sha256 "
-                f"WHERE ({theirs}) = (SELECT {stat} FROM files WHERE path=excluded.path)",
-                [row[:6] for row in rows],
-            )
-
-    def _keep_kinds(self, kinds: dict[str, str]) -> None:
-        """Keep each content digest's kind of image (``images.heif_kind``), read from its file's
-        first bytes: :meth:`digests` those of the files it hashes, :meth:`image_kinds` those of
-        the images hashed before kinds were kept."""
-        self.db.executemany("INSERT OR IGNORE INTO kinds VALUES (?,?)", kinds.items())
-
-    @index_errors
-    def image_kinds(self, paths: Sequence[Path], digests: Sequence[str]) -> dict[str, str]:
-        """Each content digest's kind of image (``images.heif_kind``) as the store keeps it, for
-        a reader that tells HEIC photos apart without opening a file (``dedup.cached_facts``,
-        ``features.decodable_now``).
-        An image hashed before kinds were kept has its file's (``paths``') first bytes read, once:
-        its kind is kept then; one that cannot be read now is left out."""
-        with self._transaction():
-            self._fill_wanted(digests)
-            cursor = self.db.execute(
-                "SELECT w.digest, k.kind FROM temp.wanted w JOIN kinds k ON k.digest=w.digest"
-            )
-            kinds = dict(cursor.fetchall())
-        heads = {d: file_head(p) for p, d in zip(paths, digests, strict=True) if d not in kinds}
-        read = {d: heif_kind(head) for d, head in heads.items() if head is not None}
-        if read:
-            with self._transaction():
-                self._keep_kinds(read)
-        return kinds | read
-
-    @index_errors
-    def known_digests(self, paths: Sequence[Path]) -> list[str | None]:
-        """The content digest of each file that the file index knows unchanged (as
-        :meth:`digests` reads it), None for the others (never seen, changed since, or gone):
-        hashing none and recording nothing, for a reader whose files are mostly new to the store
-        (``predict``), for which hashing them would only cost time."""
-        names = [os.path.abspath(p) for p in paths]
-        stats: list[os.stat_result | None] = []
-        for name in names:
-            try:
-                stats.append(os.stat(name))
-            except OSError:
-                stats.append(None)
-        known = self._known_digests(names, stats, whole=False)
-        return [d[:DIGEST_CHARS] if d is not None else None for d in known]
-
-    @index_errors
-    def forget_files(self, paths: Sequence[Path]) -> None:
-        """Forget the content digests of ``paths``, so that they are hashed again next time: files
-        that changed since they were hashed, perhaps keeping their size and times."""
-        if paths:
-            names = [(os.path.abspath(p),) for p in paths]
-            with self._transaction():
-                self.db.executemany("DELETE FROM files WHERE path=?", names)
-                self.db.executemany("DELETE FROM sha256s WHERE path=?", names)
-
-    def _known_digests(
-        self, paths: list[str], stats: Sequence[os.stat_result | None], whole: bool
-    ) -> list[str | None]:
-        """The digest the index keeps of each file as ``stats`` says it is (None: not known so):
-        its content digest, or (``whole``) its whole SHA-256."""
-        known: list[str | None] = [None] * len(paths)
-        for i, (digest, _) in self._known_rows(paths, stats, whole).items():
-            known[i] = digest
-        return known
-
-    def _known_rows(
-        self, paths: list[str], stats: Sequence[os.stat_result | None], whole: bool
-    ) -> dict[int, tuple[str, float]]:
-        """:meth:`_known_digests` by position, with when each file's ``files`` row was last
-        seen (0 where that row is of another stat than the whole SHA-256's, or gone: an older
-        objrec's ``prune`` knows no ``sha256s``)."""
-        query = (
-            "SELECT w.i, s.size, s.mtime_ns, s.ctime_ns, s.ino, s.sha256, coalesce(f.seen, 0) "
-            "FROM temp.wanted_files w JOIN sha256s s ON s.path=w.path LEFT JOIN files f "
-            "ON f.path=w.path AND (f.size, f.mtime_ns, f.ctime_ns, f.ino) = "
-            "(s.size, s.mtime_ns, s.ctime_ns, s.ino)"
-            if whole
-            else "SELECT w.i, f.size, f.mtime_ns, f.ctime_ns, f.ino, "
-            f"substr(f.digest, 1, {DIGEST_CHARS}), f.seen "
-            "FROM temp.wanted_files w JOIN files f ON f.path=w.path"
-        )
-        known: dict[int, tuple[str, float]] = {}
-        with self._transaction():
-            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_files(i INTEGER, path TEXT)")
-            self.db.execute("DELETE FROM temp.wanted_files")
-            self.db.executemany("INSERT INTO temp.wanted_files VALUES (?,?)", enumerate(paths))
-            for i, size, mtime, ctime, ino, digest, seen in self.db.execute(query):
-                s = stats[i]
-                if s is not None and (size, mtime, ctime, ino) == stat_key(s):
-                    known[i] = digest, seen
-        return known
 
     @index_errors
     def prune(
@@ -1486,33 +958,6 @@ class Pruner:
             space.close()  # reopened on its next use, in its space's current generation
             if sid not in kept:  # made again on its next use
                 del self.store._spaces[sid]
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
-
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind, value, tb) -> None:
-        if kind is not None:
-            self.roll_back()
-            return
-        try:
-            self.db.execute("COMMIT")
-        except sqlite3.Error:
-            self.roll_back()
-            raise
-
-    def roll_back(self) -> None:
-        """``ROLLBACK``, where the transaction is still open: SQLite ends one itself on some
-        errors (SQLITE_FULL, a full disk), and a ROLLBACK then raised "cannot rollback - no
-        transaction is active", which took the full disk's place in the error said."""
-        if self.db.in_transaction:
-            self.db.execute("ROLLBACK")
 
 
 def index_written(

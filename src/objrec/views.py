@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 
 from objrec.config import DataConfig
+from objrec.file_index import hash_bytes
 from objrec.images import COUNTED, UnreadableImageError, open_image
 from objrec.loaders import ImageDataset
-from objrec.store import hash_bytes
 from objrec.transforms import build_transforms, build_tta_transform
 
 

@@ -1,0 +1,149 @@
+"""The cache folder: where it is (``$OBJREC_CACHE``, :func:`default_cache_dir`; its feature store,
+:func:`store_dir`), making it (:func:`make_cache_folder`), and what goes wrong in it said in one
+sentence: an SQLite error of a database kept there (the feature store's index, the image facts:
+:func:`database_error`), a full disk under it (:func:`full_cache_disk`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+from objrec.errors import ObjrecError
+
+DAMAGED = {11, 26}
+"""SQLite's primary result codes of a damaged database: SQLITE_CORRUPT, SQLITE_NOTADB."""
+DISK = {10, 13}
+"""... of a disk that failed or is full: SQLITE_IOERR, SQLITE_FULL."""
+FULL = 13
+"""SQLITE_FULL: "database or disk is full"."""
+NEARLY_FULL = 64 << 20
+"""Free bytes on the cache folder's disk under which SQLite's SQLITE_IOERR ("disk I/O error") is
+said as the full disk it most likely is: SQLite reports a full disk so where it grows the
+shared memory of a WAL index (``index.sqlite-shm``), not as SQLITE_FULL."""
+BUSY = {5, 6}
+"""... of a database another connection is using: SQLITE_BUSY, SQLITE_LOCKED."""
+UNWRITABLE = {3, 8}
+"""... of a database that cannot be written: SQLITE_PERM, SQLITE_READONLY."""
+CANTOPEN = 14
+MOVED = 1032
+"""SQLite's extended code of a database whose file was removed or replaced while it was open
+(SQLITE_READONLY_DBMOVED): ``objrec cache --clear`` beside a process using it, not permissions."""
+SQLITE_BUGS = (sqlite3.ProgrammingError, sqlite3.InterfaceError)
+"""SQLite errors of objrec's own mistakes (a closed connection, a wrong parameter): never turned
+into advice about the file, they pass through as they are."""
+
+
+def default_cache_dir() -> Path:
+    """``$OBJREC_CACHE``, else ``$XDG_CACHE_HOME/objrec``, else ``~/.cache/objrec``."""
+    env = os.environ.get("OBJREC_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "objrec"
+
+
+WRITABLE_CACHE = "point OBJREC_CACHE or `cache_dir` at a folder you can write to"
+"""What to change when the cache folder cannot be made or written (a file on the way, a read-only
+file system, another user's folder): the end of those errors' sentence."""
+
+
+def make_cache_folder(folder: Path) -> None:
+    """Make ``folder`` in the cache (and the folders on the way), or say in one sentence why it
+    cannot be made (a file on the way, no permission) instead of an OSError's traceback."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ObjrecError(
+            f"cannot make the cache folder {folder}: {exc.strerror or exc}; {WRITABLE_CACHE}"
+        ) from None
+
+
+def refuse_unmakeable_cache_folder(folder: Path) -> None:
+    """Say in one sentence that ``folder`` could never be made (a file on the way to it), as
+    :func:`make_cache_folder` would, but without making anything: for commands that only read."""
+    nearest = Path(folder)
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        raise ObjrecError(
+            f"cannot make the cache folder {folder}: {nearest} is a file; {WRITABLE_CACHE}"
+        )
+
+
+def store_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The feature store folder of the cache folder ``cache_dir`` (default: the default one's,
+    :func:`default_cache_dir`), whose file index every command reads and fills: ``check`` and
+    ``split`` the default one's, ``train`` and ``add`` the one they are given."""
+    return Path(cache_dir or default_cache_dir()) / "store"
+
+
+def database_error(path: Path, what: str, cache_dir: Path, exc: sqlite3.Error) -> ObjrecError:
+    """An SQLite error of a file in the cache folder ``cache_dir`` (``what``: the store's index,
+    the image facts) as one sentence: the file, SQLite's reason, and the way out, which is
+    ``objrec cache --clear`` only for a damaged file or a disk that failed (once there is room).
+    Not for :data:`SQLITE_BUGS`, which callers let pass."""
+    reason = str(exc) or type(exc).__name__
+    clear = f"`open_cache(cache_dir={str(cache_dir)!r}).clear()`"
+    code = getattr(exc, "sqlite_errorcode", 0)
+    if code == MOVED:
+        return ObjrecError(
+            f"{what} {path} was removed while this command used it ({reason}), most likely by "
+            f"{clear}: run the command again"
+        )
+    code &= 0xFF
+    if code in DAMAGED:
+        return ObjrecError(
+            f"{what} {path} is damaged ({reason}): {clear} removes it, and what it held is "
+            "computed again when needed"
+        )
+    if code == FULL or (code in DISK and is_nearly_full(cache_dir)):
+        return full_cache_disk(cache_dir, f"{what} {path} could not be written ({reason})")
+    if code in DISK:
+        return ObjrecError(
+            f"cannot use {what} {path} ({reason}): the disk failed to read or write it; if it "
+            f"fails again, {clear} removes it, and what it held is computed again when needed"
+        )
+    if code in BUSY:
+        return ObjrecError(
+            f"{what} {path} is busy ({reason}): another objrec process is using it; try again "
+            "when it ends"
+        )
+    if code in UNWRITABLE or code == CANTOPEN:
+        verb = "opened" if code == CANTOPEN else "written"
+        return ObjrecError(
+            f"{what} {path} cannot be {verb} ({reason}): check the permissions of the file and "
+            "of its folder"
+        )
+    return ObjrecError(f"cannot use {what} {path} ({reason})")
+
+
+def full_cache_disk(cache_dir: Path, refused: str) -> ObjrecError:
+    """The one sentence of a full disk under the cache folder ``cache_dir``, whoever met it (the
+    feature store's index or array files, the image facts store): which folder, what was
+    ``refused`` and why, and the ways out: pruning or clearing the cache, or another disk for
+    it. SQLite's "database or disk is full" was told "if the disk is full, free some space
+    first; if it still fails, ... --clear removes it", neither naming the folder whose disk it
+    was nor the cache's own ways to free space in it."""
+    folder = repr(str(cache_dir))
+    prune = f"`open_cache(cache_dir={folder}).prune(older_than_days=30)`"
+    clear = f"`open_cache(cache_dir={folder}).clear()`"
+    return ObjrecError(
+        f"the disk of the cache folder {cache_dir} is full: {refused}; free some space on it "
+        f"({prune} forgets what no command used for 30 days, once the disk has a little room; "
+        f"{clear} forgets all of it; what is forgotten is computed again when needed), or point "
+        "OBJREC_CACHE or `cache_dir` at a folder on a disk with room"
+    )
+
+
+def is_nearly_full(folder: Path) -> bool:
+    """Whether the disk of ``folder`` (or of the nearest folder above it that exists) has less
+    than :data:`NEARLY_FULL` bytes free for this user; False where that cannot be told."""
+    for place in (Path(folder), *Path(folder).parents):
+        try:
+            return shutil.disk_usage(place).free < NEARLY_FULL
+        except OSError:
+            continue
+    return False

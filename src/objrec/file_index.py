@@ -1,0 +1,464 @@
+"""The file index: each file's content digest, and its whole SHA-256, by its path and stat, so that
+a file unchanged since it was read is never read again (the ``files``, ``sha256s`` and ``kinds``
+tables of the feature store's ``index.sqlite``: ``objrec.store``'s docstring says the layout).
+
+:class:`FileIndex` holds its queries, and what the store's other tables share with them: the
+index's transactions and its SQLite errors said in one sentence (:func:`index_errors`);
+``store.FeatureStore``, which opens, locks and closes the index, is one. Hashing a file
+(:func:`hash_file`, cut to :data:`DIGEST_CHARS`) and the copies a split or an add tells the index
+(:class:`Copied`, :func:`copied`) are here too, and the one rule for when a row's last use is
+written again (:func:`use_is_stale`), shared with the image facts store (``dedup``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
+
+from objrec.cache_folder import SQLITE_BUGS, database_error
+from objrec.images import file_head, heif_kind
+
+DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
+HASH_CHUNK = 1 << 20
+INDEX_FILE = "index.sqlite"
+
+
+def hash_bytes(data: bytes) -> str:
+    """The content digest of ``data``, as :func:`hash_file` gives it for a file holding them."""
+    return hashlib.sha256(data).hexdigest()[:DIGEST_CHARS]
+
+
+def hash_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, cut to 128 bits (hex)."""
+    return hash_file_and_kind(path)[0][:DIGEST_CHARS]
+
+
+def hash_file_and_kind(path: Path) -> tuple[str, str]:
+    """The SHA-256 of a file's bytes (hex, whole: the file index keeps it so, for a split's
+    manifest; :func:`hash_file` cuts it to the store's digest), and the kind of image its first
+    bytes say (``images.heif_kind``: HEIC, HEIF, AVIF or ""), read with them."""
+    digest, head = hashlib.sha256(), b""
+    with open(path, "rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            head = head or chunk[:12]
+            digest.update(chunk)
+    return digest.hexdigest(), heif_kind(head)
+
+
+def stat_key(stat: os.stat_result) -> tuple[int, int, int, int]:
+    """What the file index compares of a file to know it unchanged: its size, modification and
+    change times and inode (with its path)."""
+    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
+
+
+@dataclass(frozen=True)
+class Copied:
+    """A file written as a copy of another (or a link to it), for the file index to know by the
+    digest it holds of the source (:meth:`FeatureStore.keep_copies`): a split's or an add's."""
+
+    source: Path
+    seen: os.stat_result
+    """The source's stat, the same before and after it was copied."""
+    copy: Path
+    stat: os.stat_result
+    """The copy's stat once written (a link's: its target's, the source's)."""
+
+
+Hashed = tuple[Path, os.stat_result, str]
+"""A file written, its stat once written, and the SHA-256 of the bytes written (whole, hex)."""
+
+
+def copied(source: Path, write: Callable[[], Path]) -> tuple[Path, Copied | None]:
+    """``write()``, which copies ``source`` (or links to it) and returns where; that path, and
+    the copy as :meth:`FeatureStore.keep_copies` takes it, or None where ``source`` changed while
+    it was copied (or either cannot be seen): that copy is hashed where it is read."""
+    try:
+        before = os.stat(source)
+    except OSError:
+        before = None
+    copy = write()
+    try:
+        after, stat = os.stat(source), os.stat(copy)
+    except OSError:
+        return copy, None
+    if before is None or stat_key(before) != stat_key(after):
+        return copy, None
+    return copy, Copied(Path(source), after, copy, stat)
+
+
+def stat_or_keep(path: str, index: int, failures: dict[int, OSError]) -> os.stat_result | None:
+    """``os.stat(path)``, or None with its OSError kept in ``failures`` at ``index``."""
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        failures[index] = exc
+        return None
+
+
+def hash_or_error(path: str) -> tuple[str, str] | OSError:
+    """:func:`hash_file_and_kind` of ``path``, or the OSError reading it raised."""
+    try:
+        return hash_file_and_kind(Path(path))
+    except OSError as exc:
+        return exc
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Index = TypeVar("Index", bound="FileIndex")
+
+
+def index_errors(
+    method: Callable[Concatenate[Index, P], R],
+) -> Callable[Concatenate[Index, P], R]:
+    """``method`` of the store, whose SQLite errors (a damaged index, a full disk, another process
+    holding it) become one sentence (:func:`database_error`) instead of a traceback; those of
+    objrec's own mistakes (:data:`SQLITE_BUGS`) pass as they are."""
+
+    @functools.wraps(method)
+    def checked(store: Index, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(store, *args, **kwargs)
+        except SQLITE_BUGS:
+            raise
+        except sqlite3.Error as exc:
+            index = store.root / INDEX_FILE
+            raise database_error(
+                index, "the feature store's index", store.root.parent, exc
+            ) from exc
+
+    return checked
+
+
+@dataclass
+class HashStats:
+    """How many files were looked up, how many had to be hashed, and how long that took."""
+
+    files: int = 0
+    hashed: int = 0
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        """For a log line: ``hashed 0 of 146 files in 0.01 s``."""
+        return f"hashed {self.hashed:,} of {self.files:,} files in {self.seconds:.2f} s"
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, value, tb) -> None:
+        if kind is not None:
+            self.roll_back()
+            return
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error:
+            self.roll_back()
+            raise
+
+    def roll_back(self) -> None:
+        """``ROLLBACK``, where the transaction is still open: SQLite ends one itself on some
+        errors (SQLITE_FULL, a full disk), and a ROLLBACK then raised "cannot rollback - no
+        transaction is active", which took the full disk's place in the error said."""
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+
+USE_REFRESH = 3600
+"""Seconds a kept row's last use (``seen``, ``facts_used``) may lag: a row read again is
+written again only once its last use is older, so a warm run rewrites no row it read within the
+hour, and ``cache --prune --older-than DAYS`` never forgets a row used within DAYS less an
+hour. One rule for every table of the facts store (a day for some, an hour for others, once)."""
+
+
+def use_is_stale(seen: float) -> bool:
+    """Whether a row last used at ``seen`` is written again (:data:`USE_REFRESH`)."""
+    return seen < time.time() - USE_REFRESH
+
+
+class FileIndex:
+    """The file index's queries on the feature store's index database, which ``store.FeatureStore``
+    (a file index itself) opens, locks and closes."""
+
+    root: Path
+    """The store folder."""
+    db: sqlite3.Connection
+    """The index's connection."""
+
+    # content digests of files ---------------------------------------------------------------
+
+    def _transaction(self):
+        return _Transaction(self.db)
+
+    @index_errors
+    def indexed_files(self) -> int:
+        """How many files the (path, size, times) -> content digest index holds."""
+        return self.db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+
+    def _fill_wanted(self, digests: Sequence[str]) -> None:
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted(i INTEGER, digest TEXT)")
+        self.db.execute("DELETE FROM temp.wanted")
+        self.db.executemany(
+            "INSERT INTO temp.wanted VALUES (?,?)", ((i, d) for i, d in enumerate(digests))
+        )
+
+    @index_errors
+    def digests(
+        self,
+        paths: Sequence[Path],
+        threads: int = 4,
+        on_file: Callable[[int, int], None] | None = None,
+    ) -> tuple[list[str], HashStats]:
+        """The content digest of every file; files unchanged since last seen are not re-read.
+
+        A file is unchanged when its absolute path, size, mtime, ctime and inode all match. A file
+        that cannot be read is an OSError (:meth:`readable_digests` skips it instead).
+        ``on_file(done, total)``: as in :meth:`readable_digests`.
+        """
+        digests, failures, stats = self.readable_digests(paths, threads, on_file)
+        if failures:
+            raise next(iter(failures.values()))
+        return digests, stats
+
+    @index_errors
+    def readable_digests(
+        self,
+        paths: Sequence[Path],
+        threads: int = 4,
+        on_file: Callable[[int, int], None] | None = None,
+    ) -> tuple[list[str], dict[int, OSError], HashStats]:
+        """:meth:`digests`, but a file that cannot be read now (removed since it was listed, no
+        permission) has the digest "" and its OSError by its position, and is not recorded: for
+        a reader that skips it, as it skips a file gone by the time it is decoded.
+        ``on_file(done, total)`` is told the files the index knew, then after each file read: a
+        folder the index has not seen is a full read (tens of minutes at 60,000 phone photos)."""
+        found, failures, stats = self._indexed(paths, threads, on_file, whole=False)
+        return [d[:DIGEST_CHARS] for d in found], failures, stats
+
+    @index_errors
+    def readable_sha256s(
+        self,
+        paths: Sequence[Path],
+        threads: int = 4,
+        on_file: Callable[[int, int], None] | None = None,
+    ) -> tuple[list[str], dict[int, OSError], HashStats]:
+        """:meth:`readable_digests`, but each file's whole SHA-256 (hex), as a split's manifest
+        records it (``check``, ``split`` and ``add`` read them so, from the same index as every
+        other command): a file indexed by its content digest alone (by a train, or an objrec
+        before 6 December 2026) is read once."""
+        return self._indexed(paths, threads, on_file, whole=True)
+
+    def _indexed(
+        self,
+        paths: Sequence[Path],
+        threads: int,
+        on_file: Callable[[int, int], None] | None,
+        whole: bool,
+    ) -> tuple[list[str], dict[int, OSError], HashStats]:
+        """Each file's digest as the index keeps it (``whole``: its whole SHA-256, else its
+        content digest), those it does not know read, hashed and kept, by both:
+        :meth:`readable_sha256s`. A row read is written again (its last use, for ``prune``)
+        only once that is older than :data:`USE_REFRESH`, as the image facts' rows are: a warm
+        read of 60,000 files rewrote all 60,000 rows each time."""
+        started = time.perf_counter()
+        names = [os.path.abspath(p) for p in paths]
+        failures: dict[int, OSError] = {}
+        stats = [stat_or_keep(name, i, failures) for i, name in enumerate(names)]
+        rows = self._known_rows(names, stats, whole)
+        known: list[str | None] = [rows[i][0] if i in rows else None for i in range(len(names))]
+        todo = [i for i, d in enumerate(known) if d is None and i not in failures]
+        kinds = {}
+        tell = on_file or (lambda done, total: None)
+        tell(len(names) - len(todo), len(names))
+        with ThreadPoolExecutor(threads) as pool:  # hashlib releases the GIL
+            hashed = pool.map(hash_or_error, [names[i] for i in todo])
+            for n, (i, result) in enumerate(zip(todo, hashed, strict=True), len(names) - len(todo)):
+                if isinstance(result, OSError):
+                    failures[i] = result
+                else:
+                    known[i] = result[0]
+                    kinds[result[0][:DIGEST_CHARS]] = result[1]
+                tell(n + 1, len(names))
+        now = time.time()
+        fresh = {i for i, (_, seen) in rows.items() if not use_is_stale(seen)}  # not rewritten
+        kept = [
+            (i, p, stat_key(s), d)
+            for i, (p, s, d) in enumerate(zip(names, stats, known, strict=True))
+            if s is not None and d is not None and i not in failures
+        ]
+        read = set(todo)
+        with self._transaction():
+            self._keep_kinds(kinds)
+            self._keep_files([(p, *s, d, now) for i, p, s, d in kept if i not in fresh])
+            self._keep_sha256s([(p, *s, d) for i, p, s, d in kept if i in read])
+        seconds = time.perf_counter() - started
+        found = [d or "" for d in known]
+        return found, dict(sorted(failures.items())), HashStats(len(names), len(todo), seconds)
+
+    @index_errors
+    def keep_copies(self, copies: Sequence[Copied]) -> int:
+        """Index each copy (or link) a split or an add wrote under the digest the index holds of
+        its source, where it knows the source as it was copied (:attr:`Copied.seen`): a train
+        after a split then reads no image the split hashed (it read every copy again). A copy
+        of a source the index does not know so is hashed where it is read. How many it indexed."""
+        sources = [os.path.abspath(c.source) for c in copies]
+        seen = [c.seen for c in copies]
+        known = self._known_digests(sources, seen, whole=False)
+        wholes = self._known_digests(sources, seen, whole=True)
+        now = time.time()
+        copy = [(os.path.abspath(c.copy), *stat_key(c.stat)) for c in copies]
+        rows = [(*f, d, now) for f, d in zip(copy, known, strict=True) if d is not None]
+        with self._transaction():
+            self._keep_files(rows)
+            self._keep_sha256s([(*f, d) for f, d in zip(copy, wholes, strict=True) if d])
+        return len(rows)
+
+    @index_errors
+    def keep_hashed(self, files: Sequence[Hashed]) -> int:
+        """Index each file written whose SHA-256 the writer took of the very bytes it wrote
+        (``applying.copy_hashed``), by its stat once written: ``train`` on ``apply-plan``'s copy
+        reads none of them again. How many."""
+        now = time.time()
+        rows = [(os.path.abspath(p), *stat_key(s), d) for p, s, d in files]
+        with self._transaction():
+            self._keep_files([(*row, now) for row in rows])
+            self._keep_sha256s(rows)
+        return len(rows)
+
+    def _keep_files(self, rows: Sequence[tuple[str, int, int, int, int, str, float]]) -> None:
+        """Index files (path, size, mtime_ns, ctime_ns, inode, SHA-256, now) by their content
+        digest: the SHA-256 cut to :data:`DIGEST_CHARS`, as every objrec reads ``files``."""
+        self.db.executemany(
+            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
+            [(*row[:5], row[5][:DIGEST_CHARS], row[6]) for row in rows],
+        )
+
+    def _keep_sha256s(self, rows: Sequence[tuple[str, int, int, int, int, str]]) -> None:
+        """Keep files' whole SHA-256 (path, size, mtime_ns, ctime_ns, inode, SHA-256)."""
+        self.db.executemany("INSERT OR REPLACE INTO sha256s VALUES (?,?,?,?,?,?)", rows)
+
+    @index_errors
+    def adopt_files(self, rows: Sequence[tuple[str, int, int, int, int, str, float]]) -> None:
+        """Take the rows of another index of files' SHA-256 (path, size, mtime_ns, ctime_ns,
+        inode, SHA-256, last seen): ``check``'s and ``split``'s before 6 December 2026
+        (``split_source.adopt_old_index``). Where both know a path, the one seen last is kept;
+        a whole SHA-256 the index keeps already is replaced only by one of the file as the index
+        knows it then."""
+        stat = "size, mtime_ns, ctime_ns, ino"
+        theirs = "excluded.size, excluded.mtime_ns, excluded.ctime_ns, excluded.ino"
+        with self._transaction():
+            self.db.executemany(
+                "INSERT INTO files VALUES (?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET "
+                f"({stat})=({theirs}), digest=excluded.digest, seen=excluded.seen "
+                "WHERE excluded.seen > files.seen",
+                [(*row[:5], row[5][:DIGEST_CHARS], row[6]) for row in rows],
+            )
+            self.db.executemany(
+                "INSERT INTO sha256s VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET "
+                f"({stat})=({theirs}), sha256=excluded.sha256 "
+                f"WHERE ({theirs}) = (SELECT {stat} FROM files WHERE path=excluded.path)",
+                [row[:6] for row in rows],
+            )
+
+    def _keep_kinds(self, kinds: dict[str, str]) -> None:
+        """Keep each content digest's kind of image (``images.heif_kind``), read from its file's
+        first bytes: :meth:`digests` those of the files it hashes, :meth:`image_kinds` those of
+        the images hashed before kinds were kept."""
+        self.db.executemany("INSERT OR IGNORE INTO kinds VALUES (?,?)", kinds.items())
+
+    @index_errors
+    def image_kinds(self, paths: Sequence[Path], digests: Sequence[str]) -> dict[str, str]:
+        """Each content digest's kind of image (``images.heif_kind``) as the store keeps it, for
+        a reader that tells HEIC photos apart without opening a file (``dedup.cached_facts``,
+        ``features.decodable_now``).
+        An image hashed before kinds were kept has its file's (``paths``') first bytes read, once:
+        its kind is kept then; one that cannot be read now is left out."""
+        with self._transaction():
+            self._fill_wanted(digests)
+            cursor = self.db.execute(
+                "SELECT w.digest, k.kind FROM temp.wanted w JOIN kinds k ON k.digest=w.digest"
+            )
+            kinds = dict(cursor.fetchall())
+        heads = {d: file_head(p) for p, d in zip(paths, digests, strict=True) if d not in kinds}
+        read = {d: heif_kind(head) for d, head in heads.items() if head is not None}
+        if read:
+            with self._transaction():
+                self._keep_kinds(read)
+        return kinds | read
+
+    @index_errors
+    def known_digests(self, paths: Sequence[Path]) -> list[str | None]:
+        """The content digest of each file that the file index knows unchanged (as
+        :meth:`digests` reads it), None for the others (never seen, changed since, or gone):
+        hashing none and recording nothing, for a reader whose files are mostly new to the store
+        (``predict``), for which hashing them would only cost time."""
+        names = [os.path.abspath(p) for p in paths]
+        stats: list[os.stat_result | None] = []
+        for name in names:
+            try:
+                stats.append(os.stat(name))
+            except OSError:
+                stats.append(None)
+        known = self._known_digests(names, stats, whole=False)
+        return [d[:DIGEST_CHARS] if d is not None else None for d in known]
+
+    @index_errors
+    def forget_files(self, paths: Sequence[Path]) -> None:
+        """Forget the content digests of ``paths``, so that they are hashed again next time: files
+        that changed since they were hashed, perhaps keeping their size and times."""
+        if paths:
+            names = [(os.path.abspath(p),) for p in paths]
+            with self._transaction():
+                self.db.executemany("DELETE FROM files WHERE path=?", names)
+                self.db.executemany("DELETE FROM sha256s WHERE path=?", names)
+
+    def _known_digests(
+        self, paths: list[str], stats: Sequence[os.stat_result | None], whole: bool
+    ) -> list[str | None]:
+        """The digest the index keeps of each file as ``stats`` says it is (None: not known so):
+        its content digest, or (``whole``) its whole SHA-256."""
+        known: list[str | None] = [None] * len(paths)
+        for i, (digest, _) in self._known_rows(paths, stats, whole).items():
+            known[i] = digest
+        return known
+
+    def _known_rows(
+        self, paths: list[str], stats: Sequence[os.stat_result | None], whole: bool
+    ) -> dict[int, tuple[str, float]]:
+        """:meth:`_known_digests` by position, with when each file's ``files`` row was last
+        seen (0 where that row is of another stat than the whole SHA-256's, or gone: an older
+        objrec's ``prune`` knows no ``sha256s``)."""
+        query = (
+            "SELECT w.i, s.size, s.mtime_ns, s.ctime_ns, s.ino, s.sha256, coalesce(f.seen, 0) "
+            "FROM temp.wanted_files w JOIN sha256s s ON s.path=w.path LEFT JOIN files f "
+            "ON f.path=w.path AND (f.size, f.mtime_ns, f.ctime_ns, f.ino) = "
+            "(s.size, s.mtime_ns, s.ctime_ns, s.ino)"
+            if whole
+            else "SELECT w.i, f.size, f.mtime_ns, f.ctime_ns, f.ino, "
+            f"substr(f.digest, 1, {DIGEST_CHARS}), f.seen "
+            "FROM temp.wanted_files w JOIN files f ON f.path=w.path"
+        )
+        known: dict[int, tuple[str, float]] = {}
+        with self._transaction():
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_files(i INTEGER, path TEXT)")
+            self.db.execute("DELETE FROM temp.wanted_files")
+            self.db.executemany("INSERT INTO temp.wanted_files VALUES (?,?)", enumerate(paths))
+            for i, size, mtime, ctime, ino, digest, seen in self.db.execute(query):
+                s = stats[i]
+                if s is not None and (size, mtime, ctime, ino) == stat_key(s):
+                    known[i] = digest, seen
+        return known
