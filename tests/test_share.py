@@ -432,6 +432,37 @@ def test_with_onnx_an_edited_script_or_a_damaged_graph_is_exported_again_not_cop
 
 
 @pytest.mark.slow  # an export (3 s)
+def test_with_onnx_an_export_an_older_objrec_wrote_is_exported_again_not_copied(
+    run, tmp_path, monkeypatch
+):
+    """`share --onnx` copied a run's export written by an older objrec, whose script ran the
+    graph otherwise (before 6 December 2026, an int8 body in ONNX Runtime where objrec ran it in
+    OpenVINO), until `export --force`: its sidecar named the same model and its files were as
+    that objrec wrote them. A script that is not the one this objrec writes is exported again."""
+    import hashlib
+    import json
+
+    from objrec import export
+
+    export.export_model(run)
+    made = []
+
+    def export_loaded(run, model, meta, out, *more, **options):  # its sidecar, for share to name
+        made.append(out)
+        out.with_suffix(".json").write_text("{}")
+
+    monkeypatch.setattr(export, "export_loaded", export_loaded)
+    script, sidecar = run / "model_infer.py", run / "model.json"
+    older = script.read_text().replace('"openvino"', '"onnxruntime"') + "# an older objrec's\n"
+    script.write_text(older)
+    record = json.loads(sidecar.read_text())
+    record["files_sha256"]["model_infer.py"] = hashlib.sha256(older.encode()).hexdigest()
+    sidecar.write_text(json.dumps(record, indent=2))  # as that objrec wrote it
+    share_run(run, tmp_path / "ours", onnx=True)
+    assert [out.parent.name for out in made] == ["ours"] and script.read_text() == older
+
+
+@pytest.mark.slow  # an export (3 s)
 def test_a_shares_export_names_the_shared_model_so_check_finds_it_whole(run, tmp_path):
     """`objrec check` of every `share --onnx` said "an export of another model than the run's
     now (its model_digest names another model file's SHA-256: a retrain since) ... export it

@@ -300,9 +300,11 @@ def reusable_export(run: Path, model: str | None = None) -> list[Path] | None:
     the model file as it is now), as
     ``share --onnx`` exports it: probabilities, the run's threshold or the one kept now, and the
     graph and the script as written (their ``files_sha256``: a script the user edited, with a path
-    of their machine perhaps, or a damaged graph is never shipped). Share copies them rather than
-    export and check again (a minute on a CPU); None otherwise, and share exports afresh into its
-    own folder, the run's files left as they are."""
+    of their machine perhaps, or a damaged graph is never shipped), the script the one this
+    objrec writes (:func:`script_text`: an older objrec's may run the graph otherwise, its
+    version number the same). Share copies them rather than export and check again (a minute on
+    a CPU); None otherwise, and share exports afresh into its own folder, the run's files left as
+    they are."""
     path = default_out(Path(run))
     sidecar, script = path.with_suffix(".json"), script_path(path)
     if not (is_plain_file(path) and is_export_sidecar(sidecar) and is_export_script(script)):
@@ -318,7 +320,9 @@ def reusable_export(run: Path, model: str | None = None) -> list[Path] | None:
         and not unknown.get("threshold_given")
         and unknown.get("threshold_kept_on") == (kept.kept_on if kept and kept.current else None)
     )
-    return [path, sidecar, script] if same and as_written(written, [path, script]) else None
+    if not (same and as_written(written, [path, script])):
+        return None
+    return [path, sidecar, script] if script.read_text("utf-8") == script_text(path.name) else None
 
 
 def as_written(sidecar: Mapping[str, Any], paths: Sequence[Path]) -> bool:
