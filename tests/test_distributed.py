@@ -189,7 +189,8 @@ def only_rank_0_logs_that_it_writes_the_run(ddp):
 
 
 RANK_1_HASHES_ANOTHER_PHOTO = """
-from objrec.store import FeatureStore, hash_file
+from objrec.file_index import hash_file
+from objrec.store import FeatureStore
 
 victim, other = Path(os.environ["VICTIM"]), hash_file(Path(os.environ["OTHER"]))
 for name in ("digests", "readable_digests"):  # whichever objrec hashes with
