@@ -2710,6 +2710,75 @@ def test_the_plan_says_a_removed_copy_was_flagged_as_a_wrong_label(tmp_path):
     assert "flagged" not in reasons["train/red/red_01.png"]  # a correctly labelled copy
 
 
+@pytest.mark.parametrize(
+    "flag",
+    [
+        {"prob_suggested": 0.69, "prob_given": 0.3},  # the votes split: a relabel kept to review
+        {"prob_suggested": 0.84, "prob_given": 0.15, "_mixed": True},  # a look-alike pair
+    ],
+)
+def test_a_copy_under_two_labels_is_left_to_choose_on_a_flag_the_plan_would_not_relabel_on(
+    tmp_path, flag
+):
+    """A lotus photo and its byte copy among the water lilies, the lotus copy flagged (looks like
+    water lily) weakly or between a pair mistaken both ways: plan.csv removed the lotus copy on
+    that flag and kept the wrong label, though it keeps a relabel on such a flag to review. Now
+    it keeps both copies, each reason saying which copy is labelled what, for a person to choose;
+    an untouched row settles neither label, and the terminal's last line counts them."""
+    from objrec.applying import settles_label
+    from objrec.audit_report import TWO_LABELS, plan_rows
+    from objrec.cli.auditing import planned_rows
+
+    inv, result = copy_in_another_class(tmp_path, flag)
+    plan = {row["file"]: row for row in plan_rows(result, inv)}
+    assert {f: row["action"] for f, row in plan.items()} == {
+        "train/red/red_00.png": "keep",
+        "train/green/dup_red_00.png": "keep",
+    }
+    p = f"{flag['prob_suggested']:.2f}"
+    assert plan["train/red/red_00.png"]["reason"] == (
+        "review: one picture under two labels (across classes): this copy is labelled red, its "
+        "copy train/green/dup_red_00.png is labelled green; which class is it? set remove on the "
+        "copy whose label is wrong; the plan removes neither, as the label flag "
+        f"(train/red/red_00.png may be green, p(suggested)={p}) is not sure enough for it to "
+        "relabel"
+    )
+    assert plan["train/green/dup_red_00.png"]["reason"].startswith(
+        "review: one picture under two labels (across classes): this copy is labelled green, its "
+        "copy train/red/red_00.png is labelled red; which class is it?"
+    )
+    assert not any(settles_label(row) for row in plan.values())
+    assert all(row["reason"].startswith(TWO_LABELS) for row in plan.values())
+    counted = planned_rows({"keep": 2, "two_labels": 2})
+    assert counted == [
+        "2 keeps (flagged images left as they are; 2 copies of a picture under two labels, for "
+        "you to choose between)"
+    ]
+    # the original stays first in near_duplicates.csv (check's and split's original)
+    assert inv.rel(inv.items[result.near_duplicates[0]["_indices"][0]]) == "train/red/red_00.png"
+
+
+def copy_in_another_class(tmp_path: Path, flag: dict[str, Any]) -> tuple[Any, AuditResult]:
+    """A split folder with a byte copy of red_00 made later in green/ (dup_red_00), red_00
+    flagged as looking like green (``flag``: its probabilities and doubts): the inventory and the
+    audit's result."""
+    from objrec.audit import duplicate_groups, inventory
+
+    data = make_split(tmp_path / "data")
+    copied = shutil.copy(data / "train/red/red_00.png", data / "train/green/dup_red_00.png")
+    os.utime(copied, (os.stat(copied).st_mtime + 60,) * 2)  # made after the original
+    inv = inventory(data)
+    where = {inv.rel(it): i for i, it in enumerate(inv.items)}
+    original, copy = where["train/red/red_00.png"], where["train/green/dup_red_00.png"]
+    unit, facts = alike_signals(len(inv.items), {(original, copy): (1.0, 0)})
+    issue = {"_index": original, "suggested": "green", "given": "red", "evidence": "..."} | flag
+    groups, _ = duplicate_groups(
+        inv, np.arange(len(inv.items)), unit, facts, dedup.DuplicateRule(),
+        dedup.feature_neighbours(unit), [issue],
+    )  # fmt: skip
+    return inv, AuditResult([issue], groups, [], len(inv.items), list(inv.classes))
+
+
 def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, caplog):
     """green/ is copied before red/: ``out/red/img_00.jpg`` held the green image and red's own
     image became ``red/img_00-1.jpg``, with no word of it."""

@@ -40,7 +40,13 @@ import numpy as np
 import torch
 
 from objrec import dedup
-from objrec.audit_report import FINDING_KINDS, MIN_JUDGED, findings_table, write_audit
+from objrec.audit_report import (
+    FINDING_KINDS,
+    MIN_JUDGED,
+    acts_on,
+    findings_table,
+    write_audit,
+)
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.bodies import Body
 from objrec.cache import open_cache
@@ -819,9 +825,10 @@ def duplicate_groups(
     """Groups of near-duplicates, and groups of look-alikes (pairs only alike by
     ``DuplicateRule.look_alike``, not already in one near-duplicate group): each list with leaks
     across splits first, then across classes, then within a class. ``label_issues`` (rows of
-    ``label_issue_rows``) decide which copy of a group across classes is kept (``keep_order``);
+    ``label_issue_rows``) the plan relabels on (``audit_report.acts_on``) decide which copy of a
+    group across classes is kept (``keep_order``);
     ``pairs``: ``dedup.duplicate_pairs`` of the rows, when already found."""
-    suggested = {row["_index"]: row["suggested"] for row in label_issues}
+    suggested = {row["_index"]: row["suggested"] for row in label_issues if acts_on(row)}
     sub_facts = [facts[i] for i in idx]
     if pairs is None:
         pairs = dedup.duplicate_pairs(unit, sub_facts, rule, near)
@@ -876,10 +883,13 @@ def split_keeps(group: list[int], pairs: Sequence[dedup.Pair]) -> bool:
 
 
 def keep_order(inv: Inventory, idx, sub_facts, group, suggested: dict[int, str]) -> list[int]:
-    """A group's members, the copy to keep first: a copy flagged as a wrong label whose suggested
-    class another copy is in goes last (keeping the correctly labelled copy needs no relabel, and
-    keeps the user's file where it is); otherwise, and among the rest, ``keep_first``'s order
-    (then the folder's, so the same folder always gives the same order)."""
+    """A group's members, the copy to keep first: a copy flagged as a wrong label whose
+    ``suggested`` class another copy is in goes last (keeping the correctly labelled copy needs
+    no relabel, and keeps the user's file where it is); otherwise, and among the rest,
+    ``keep_first``'s order (then the folder's, so the same folder always gives the same order).
+    ``suggested``: the flags the plan relabels on (``audit_report.acts_on``) alone; where a
+    weaker flag names another copy's class, the plan keeps every copy for a person to choose
+    (``audit_report.undecided``), whatever the order."""
     classes = {inv.classes[inv.items[idx[m]].label] for m in group}
     stems = {inv.items[idx[m]].path.stem.casefold() for m in group}
 

@@ -159,6 +159,18 @@ SETTLED = SETTLED_REASON.partition(":")[0] + ":"
 OUTLIER = "outlier: "
 """How the plan's reason for keeping an outlier begins (``audit``'s own reason after it: far
 from its class, an odd size...)."""
+TWO_LABELS_REASON = (
+    "review: one picture under two labels ({kind}): this copy is labelled {mine}, {others}; "
+    "which class is it? set remove on the copy whose label is wrong; the plan removes neither, "
+    "as {flags} not sure enough for it to relabel"
+)
+"""The plan's reason for keeping each copy of a picture in two classes (or more) where a copy's
+label flag looks like another copy's class but is not one the plan relabels on (:func:`acts_on`):
+removing a copy there would choose its label on a flag the same plan calls too unreliable to
+relabel by (lotus and water lily, mistaken for each other both ways, where a flag at
+p(suggested)=0.75 named the wrong copy), so the plan keeps both and a person chooses."""
+TWO_LABELS = TWO_LABELS_REASON.partition("(")[0]
+"""How the reason of each copy under two labels the plan keeps begins."""
 
 
 FINDING_KINDS = ("label_issues", "near_duplicates", "look_alikes", "outliers")
@@ -228,12 +240,13 @@ def reason_pattern(*templates: str) -> re.Pattern[str]:
 
 NOT_ABOUT_THE_LABEL = reason_pattern(
     *(OUTLIER, NEAR_DUPLICATE_REASON, IDENTICAL_REASON, LOOK_ALIKE_REASON),
-    *(CHAIN_REASON, KEPT_REASON),
+    *(CHAIN_REASON, KEPT_REASON, TWO_LABELS_REASON),
 )
 """The reasons the plan gives its rows about copies, look-alikes and outliers (a near-duplicate
 of, within its class or apart, a byte copy, a look-alike, a chain's image, a group's first, an
-outlier), not about the label: kept as they come, such a row settles no label
-(``applying.settles_label``)."""
+outlier), not about the label, and those of copies under two labels left for a person to choose
+between: kept as they come, such a row settles no label (``applying.settles_label``): a plan
+applied unread has chosen neither label of a picture in two classes."""
 GROUP_COLUMNS = (
     *("paths", "splits", "classes", "similarity"),
     *("hash_distance", "crop_distance", "kind"),
@@ -283,6 +296,7 @@ def write_audit(
             **{action: sum(row["action"] == action for row in plan) for action in ACTIONS},
             "review": sum(row["reason"].startswith(REVIEWED) for row in plan),
             "identical": sum(row["reason"].startswith(IDENTICAL) for row in plan),
+            "two_labels": sum(row["reason"].startswith(TWO_LABELS) for row in plan),
             "unreadable": sum(row["reason"].endswith(UNREADABLE_REMOVED) for row in plan),
             "settled": sum(row["reason"].startswith(SETTLED) for row in plan),
         }
@@ -394,7 +408,10 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
         return chained
 
     flagged = {issue["_index"]: issue["suggested"] for issue in result.label_issues}
-    leaks, apart, within = harmless_copies(result.near_duplicates, flagged, inv.is_split)
+    for index, reason in two_labels_keeps(result, inv):
+        propose(index, "keep", "", reason)
+    groups = [g for g in result.near_duplicates if not undecided(g, result.label_issues, inv)]
+    leaks, apart, within = harmless_copies(groups, flagged, inv.is_split)
     chained = propose_group(leaks, "remove", NEAR_DUPLICATE_REASON)
     chained += propose_group(apart, "remove", APART_REASON)
     # a byte-identical copy's remove first: an outlier's keep took its row (the same file twice)
@@ -410,6 +427,72 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     for index, reason in kept_firsts(result, inv):
         propose(index, "keep", "", reason)
     return list(rows.values())
+
+
+def acts_on(issue: dict[str, Any]) -> bool:
+    """Whether the plan relabels on the label flag ``issue`` (:func:`label_proposal` by the flag
+    alone): one rule for relabelling a flagged image and for choosing, of a picture's copies in
+    two classes, the one in the class its flag suggests (``audit.keep_order``)."""
+    return label_proposal(issue)[0] == "relabel"
+
+
+def undecided(group: dict[str, Any], issues: Sequence[dict[str, Any]], inv: Inventory) -> bool:
+    """Whether the copies of a near-duplicate ``group`` lie in two classes or more and one of
+    them has a label flag (of ``issues``) that looks like another copy's class, which the plan
+    does not act on (:func:`acts_on`): which label is right is a person's to choose."""
+    return bool(weak_flags(group, issues, inv))
+
+
+def weak_flags(
+    group: dict[str, Any], issues: Sequence[dict[str, Any]], inv: Inventory
+) -> list[dict[str, Any]]:
+    """The label flags (of ``issues``) of a ``group``'s copies that look like another copy's
+    class and that the plan does not act on; none where the copies are in one class."""
+    classes = {inv.items[m].label: inv.classes[inv.items[m].label] for m in group["_indices"]}
+    members = set(group["_indices"])
+    return [
+        issue
+        for issue in issues
+        if issue["_index"] in members
+        and issue["suggested"] in classes.values()
+        and len(classes) > 1
+        and not acts_on(issue)
+    ]
+
+
+def two_labels_keeps(result: AuditResult, inv: Inventory) -> list[tuple[int, str]]:
+    """Each copy of the near-duplicate groups whose label is a person's to choose
+    (:func:`undecided`) and its reason (``TWO_LABELS_REASON``)."""
+    found = []
+    for group in result.near_duplicates:
+        if flags := weak_flags(group, result.label_issues, inv):
+            found += [(m, two_labels_reason(m, group, flags, inv)) for m in group["_indices"]]
+    return found
+
+
+def two_labels_reason(
+    index: int, group: dict[str, Any], flags: Sequence[dict[str, Any]], inv: Inventory
+) -> str:
+    """``TWO_LABELS_REASON`` for the copy ``index`` of ``group``: which copy is labelled what, and
+    the label ``flags`` the plan would not relabel on."""
+
+    def label(m: int) -> str:
+        return inv.classes[inv.items[m].label]
+
+    others = [m for m in group["_indices"] if m != index]
+    copies = ", ".join(f"{inv.rel(inv.items[m])} is labelled {label(m)}" for m in others)
+    named = "; ".join(
+        f"{inv.rel(inv.items[f['_index']])} may be {f['suggested']}, "
+        f"p(suggested)={f['prob_suggested']:.2f}"
+        for f in flags
+    )
+    said = f"the label flag ({named}) is" if len(flags) == 1 else f"the label flags ({named}) are"
+    return TWO_LABELS_REASON.format(
+        kind=group["kind"],
+        mine=label(index),
+        others=f"{'its copy' if len(others) == 1 else 'its copies'} {copies}",
+        flags=said,
+    )
 
 
 def label_proposals(result: AuditResult, inv: Inventory) -> list[tuple[int, str, str, str]]:

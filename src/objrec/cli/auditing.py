@@ -203,7 +203,7 @@ def plan_words(result, data: Path, out_dir: Path) -> str:
 def planned_rows(planned: dict[str, int]) -> list[str]:
     """Each action plan.csv pre-fills, counted, with what its rows are: relabels suggestions to
     check, removes (:func:`removed_words`), keeps flagged images left as they are (how many
-    label flags to review)."""
+    label flags to review, how many copies of a picture under two labels)."""
     relabels, removes, keeps = (planned.get(a, 0) for a in ("relabel", "remove", "keep"))
     review, settled = planned.get("review", 0), planned.get("settled", 0)
     rows = []
@@ -222,6 +222,8 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
         if settled:
             label = "its label" if settled == 1 else "their labels"
             flags += f"; {settled} as a plan you applied before settled {label} (reviewed.csv)"
+        if two := planned.get("two_labels", 0):
+            flags += f"; {two} copies of a picture under two labels, for you to choose between"
         rows.append(f"{plural(keeps, 'keep')} ({left}{flags})")
     return rows
 
