@@ -20,6 +20,7 @@ from pathlib import Path
 
 from objrec.config import TrainConfig
 from objrec.evaluate import evaluate
+from objrec.prepared import RunSeconds
 from objrec.split import split_folder
 from objrec.train import train
 
@@ -72,10 +73,13 @@ def row(
     )
 
 
-def stages(seconds: dict[str, float]) -> str:
+def stages(seconds: RunSeconds | None) -> str:
     """Where train's time went: the frozen pass (quantizing included), head fit, calibration."""
-    parts = [f"{name} {value:.0f}" for name, value in seconds.items()]
-    return ", ".join(parts) + (" (quantize is part of features)" if "quantize" in seconds else "")
+    if seconds is None:
+        return "not measured"
+    parts = [f"{name} {value:.0f}" for name, value in seconds.to_json().items()]
+    quantized = seconds.quantize is not None
+    return ", ".join(parts) + (" (quantize is part of features)" if quantized else "")
 
 
 def main() -> None:

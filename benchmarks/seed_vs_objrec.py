@@ -123,6 +123,7 @@ def objrec_default(data: Path, work: Path) -> dict:
     evaluation = evaluate(work / "run-objrec", data, cache_dir=work / "cache-objrec")
     wall = time.perf_counter() - start
     n_train, n_valid = result.n_images["train"], result.n_images["valid"]
+    features_s = result.seconds.features if result.seconds is not None else float("nan")
     return {
         "wall_s": wall,
         "epochs": len(result.history),
@@ -130,7 +131,7 @@ def objrec_default(data: Path, work: Path) -> dict:
         "best_valid_acc": result.best_valid_acc,
         "test_top1": evaluation.metrics.top1,
         "test_top5": evaluation.metrics.overall.top5,
-        "frozen_img_s": (n_train * (config.aug_views + 1) + n_valid) / result.seconds["features"],
+        "frozen_img_s": (n_train * (config.aug_views + 1) + n_valid) / features_s,
         "peak_mb": peak_memory_mb(),
     }
 

@@ -21,6 +21,7 @@ from objrec.cli.options import OUT_DIR, expand_greedy
 from objrec.cli.output import SentenceHandler
 from objrec.config import DEFAULT_BACKBONE, UNKNOWN_SCORES
 from objrec.errors import ObjrecError
+from objrec.prepared import RunSeconds
 
 from .conftest import COLOURS, fake_checkpoint, make_class_folder, make_image
 from .test_checkpoint import flipped
@@ -285,7 +286,7 @@ def test_json_md_names_every_stage_train_times():
     row = next(r for r in page.split("\n## train\n")[1].splitlines() if r.startswith("| `seconds`"))
     prep = SimpleNamespace(seconds=3.0, quantize_seconds=1.0)
     for precision in ("fp32", "int8"):
-        stages = run_seconds(prep, precision, (0.0, 3.0, 4.0, 5.0))
+        stages = run_seconds(prep, precision, (0.0, 3.0, 4.0, 5.0)).to_json()
         assert not [s for s in stages if f"`{s}`" not in row], precision
 
 
@@ -1951,7 +1952,7 @@ def test_train_shows_the_last_epoch_s_line_where_the_table_skipped_it(
             reporter.epoch(record)
         with reporter.task('calibrating probabilities and "unknown"', None):
             reporter.note("temperature 1.2")
-        seconds = {"total": 1.0, "features": 0.5}
+        seconds = RunSeconds(features=0.5, fit=0.0, calibrate=0.0, total=1.0)
         return TrainResult(out, ["a", "b"], history, 16, 0.42, 0.9, {}, seconds)
 
     monkeypatch.setattr(importlib.import_module("objrec.train"), "train", fake_train)
@@ -2047,7 +2048,7 @@ def test_a_kept_fine_tuning_is_named_in_the_best_epoch_line(capsys, tmp_path):
 
     record = {"epoch": 1, "train_loss": 0.1, "train_acc": 1.0, "valid_loss": 0.2}
     record |= {"valid_acc": 0.9, "seconds": 0.1, "best": True}
-    seconds = {"total": 1.0, "features": 0.5}
+    seconds = RunSeconds(features=0.5, fit=0.0, calibrate=0.0, total=1.0)
     losses = {"best_valid_loss_before": 0.3, "best_valid_loss_after": 0.2}
     tuned = FinetuneRecord(blocks=1, epochs_run=1, kept=True, best_epoch_before=1, **losses)
     for finetune, said in (
@@ -2087,7 +2088,7 @@ def test_the_last_lines_say_which_epochs_head_was_kept_when_its_line_is_not_show
     def fake_train(data, out, config, reporter, *args, **kwargs):
         for record in history:
             reporter.epoch(record)
-        seconds = {"total": 1.0, "features": 0.5}
+        seconds = RunSeconds(features=0.5, fit=0.0, calibrate=0.0, total=1.0)
         return TrainResult(out, ["a", "b"], history, 21, 0.2996, 0.9, {}, seconds)
 
     monkeypatch.setattr(importlib.import_module("objrec.train"), "train", fake_train)
@@ -5409,7 +5410,7 @@ def test_train_s_last_line_says_in_plain_words_what_its_feature_seconds_went_to(
     from objrec.precision import Precision, Settled
 
     losses = [{"valid_loss": 0.5}, {"valid_loss": 0.4}]
-    seconds = {"total": 10.0, "features": 4.0, "quantize": 2.0}
+    seconds = RunSeconds(features=4.0, fit=0.0, calibrate=0.0, quantize=2.0, total=10.0)
     result = SimpleNamespace(
         best_epoch=2, history=losses, best_valid_loss=0.4, best_valid_acc=0.9, run=trained_run
     )
@@ -5449,7 +5450,7 @@ def test_train_s_last_line_counts_the_seconds_the_user_waited_starting_included(
         best_valid_loss=0.5,
         best_valid_acc=0.9,
         run=trained_run,
-        seconds={"total": 4.0, "features": 1.0, "fit": 2.2, "calibrate": 0.4},
+        seconds=RunSeconds(features=1.0, fit=2.2, calibrate=0.4, total=4.0),
         precision=Precision(body=Settled("fp32", "asked for"), head=Settled("fp32", "asked for")),
     )
     print_trained(result, None, Waited(time.monotonic() - 12.8, 6.6))

@@ -443,7 +443,7 @@ def test_train_says_that_an_int8_body_in_openvino_exports_otherwise_only_with_v(
         )
         # at the start, it was the first line a Python user logging at INFO read
         assert EXPORT_IN_OPENVINO not in caplog.messages
-        log_seconds({"total": 1.0}, 0.1, SINGLE, settled)
+        log_seconds(None, 0.1, SINGLE, settled)
     assert not any("ONNX Runtime" in note for note in notes.notes)
     assert caplog.messages[-1] == EXPORT_IN_OPENVINO  # at the end, after the run's seconds
     assert "train with --precision fp32" in EXPORT_IN_OPENVINO
@@ -779,6 +779,35 @@ def test_a_run_s_calibration_and_provenance_are_typed_and_summed_as_before():
     assert (written["provenance"]["threads"], written["provenance"]["data"]) == (2, "/data")
     unmade = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, {}).summary()
     assert (unmade["calibration"], unmade["provenance"]) == ({}, {})
+
+
+def test_a_run_s_seconds_are_typed_and_summed_as_before():
+    """Where a run's time went is read by attribute (``prepared.RunSeconds``); summary.json holds
+    its parts as before, in the same order, ``quantize`` (part of ``features``) only for an int8
+    frozen pass, before ``total``."""
+    from types import SimpleNamespace
+
+    from objrec.runs import TrainResult
+    from objrec.train import run_seconds
+
+    prep = SimpleNamespace(seconds=3.0, quantize_seconds=1.0)
+    fp32 = run_seconds(prep, "fp32", (0.0, 3.0, 4.5, 5.0))  # type: ignore[arg-type]
+    assert (fp32.features, fp32.fit, fp32.calibrate, fp32.total) == (3.0, 1.5, 0.5, 5.0)
+    assert fp32.quantize is None and list(fp32.to_json()) == [
+        "features",
+        "fit",
+        "calibrate",
+        "total",
+    ]
+    int8 = run_seconds(prep, "int8", (0.0, 3.0, 4.5, 5.0))  # type: ignore[arg-type]
+    result = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, {}, seconds=int8)
+    assert list(json.loads(json.dumps(result.summary()))["seconds"].items()) == [
+        ("features", 3.0),
+        ("fit", 1.5),
+        ("calibrate", 0.5),
+        ("quantize", 1.0),
+        ("total", 5.0),
+    ]
 
 
 SUMMARY_LAYOUT = {

@@ -51,11 +51,34 @@ class FrozenPassCounts:
         return cls(**{f.name: counts.get(f.name, 0) for f in fields(cls)})
 
 
+@dataclass(frozen=True, kw_only=True)
+class RunSeconds:
+    """Where a run's time went (``train.run_seconds``; of a stopped run, until the stop): read by
+    attribute, written in the run's ``summary.json`` as ``seconds`` (:meth:`to_json`,
+    docs/json.md)."""
+
+    features: float
+    """The frozen pass, or reading its features from the store (``quantize`` included)."""
+    fit: float
+    """Fitting the head (and fine-tuning)."""
+    calibrate: float
+    """Calibrating: the temperature, the unknown score and its threshold."""
+    quantize: float | None = None
+    """Of ``features``, getting the body's int8 copy; None for a frozen pass in fp32."""
+    total: float
+    """The run's work from its start to its calibration's end (not writing the run)."""
+
+    def to_json(self) -> dict[str, float]:
+        """As ``summary.json`` holds it: each part by its name, in this order, ``quantize`` only
+        for an int8 frozen pass."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
 @dataclass
 class Stages:
     """When a run began and then its fit and its calibration (``time.perf_counter``): what its
-    summary's ``seconds`` are made of, so that a run stopped midway (Ctrl-C, a diverged loss)
-    records the time spent so far as a finished run records it all."""
+    summary's ``seconds`` (:class:`RunSeconds`) are made of, so that a run stopped midway
+    (Ctrl-C, a diverged loss) records the time spent so far as a finished run records it all."""
 
     started: float
     fitting: float | None = None

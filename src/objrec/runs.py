@@ -75,7 +75,7 @@ from objrec.outputs import (
     written_whole,
 )
 from objrec.precision import Precision
-from objrec.prepared import FrozenPassCounts
+from objrec.prepared import FrozenPassCounts, RunSeconds
 from objrec.progress import joined, some_of
 from objrec.provenance import CommandLine, Provenance, SplitState, provenance
 
@@ -97,7 +97,9 @@ class TrainResult:
     best_valid_loss: float
     best_valid_acc: float
     params: dict[str, int]
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: RunSeconds | None = None
+    """Where the run's time went (``prepared.RunSeconds``): the frozen pass, the head's fit, the
+    calibration, in all; None only for a result made without them (``summary``: ``{}``)."""
     n_images: dict[str, int] = field(default_factory=dict)
     finished: bool = True
     """False for the model saved on Ctrl-C: the run can be resumed."""
@@ -167,7 +169,7 @@ class RunRecord:
     """Images trained and validated on."""
     frozen_pass: FrozenPassCounts | None = None
     """Image views pushed through the frozen body, read from the store, files hashed."""
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: RunSeconds | None = None
     """Where the run's time went (of a stopped run, until the stop)."""
     finished: bool = True
     """False for a run written as of its last completed epoch (Ctrl-C, a diverged loss)."""

@@ -104,7 +104,7 @@ from objrec.precision import (
     settle_head_precision,
     settle_precision,
 )
-from objrec.prepared import FrozenPassCounts, Prepared, Stages
+from objrec.prepared import FrozenPassCounts, Prepared, RunSeconds, Stages
 from objrec.progress import (
     SILENT,
     Reporter,
@@ -376,29 +376,29 @@ def classes_note(classes: Sequence[str], width: int = CLASS_NAMES_WIDTH) -> str:
 
 
 def log_seconds(
-    seconds: dict[str, float], writing: float, world: World, precision: Precision | None
+    seconds: RunSeconds | None, writing: float, world: World, precision: Precision | None
 ) -> None:
     """Where the run's time went, logged by the rank that wrote it, once every rank is there;
     then, of a run whose int8 body OpenVINO ran, what that means for its export
     (:data:`EXPORT_IN_OPENVINO`): logged at the end, not as the run begins, where it would be the
     first line a Python user logging at INFO reads, an export note before a word of training."""
     if world.main:
-        log.info("train: seconds: %s; writing the run %.1f", listed(seconds, ".1f"), writing)
+        spent = listed(seconds.to_json(), ".1f") if seconds is not None else "none"
+        log.info("train: seconds: %s; writing the run %.1f", spent, writing)
         if precision is not None and precision.engine == "openvino":
             log.info(EXPORT_IN_OPENVINO)
     world.barrier()
 
 
-def run_seconds(prep: Prepared, frozen: str, times: tuple[float, ...]) -> dict[str, float]:
+def run_seconds(prep: Prepared, frozen: str, times: tuple[float, ...]) -> RunSeconds:
     """Where a run's time went, from its start and the ends of ``prepare``, the fit and the
     calibration (``time.perf_counter`` values); ``frozen``: the precision the frozen pass ran in
     (an int8 body's run keeps ``quantize`` when a fine-tuning kept has made it fp32 since)."""
     started, t0, t1, t2 = times
-    seconds = {"features": prep.seconds, "fit": t1 - t0, "calibrate": t2 - t1}
-    if frozen == "int8":
-        seconds["quantize"] = prep.quantize_seconds  # part of "features"
-    seconds["total"] = t2 - started
-    return seconds
+    quantize = prep.quantize_seconds if frozen == "int8" else None  # part of "features"
+    return RunSeconds(
+        features=prep.seconds, fit=t1 - t0, calibrate=t2 - t1, quantize=quantize, total=t2 - started
+    )
 
 
 def open_run(
@@ -990,7 +990,7 @@ def keep_run_so_far(
 
 def run_record(
     prep: Prepared,
-    seconds: dict[str, float],
+    seconds: RunSeconds,
     calibration: TemperatureFit | None = None,
     finetune: FinetuneRecord | None = None,
 ) -> RunRecord:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
@@ -58,6 +58,10 @@ from objrec.config import (
 )
 from objrec.errors import Interrupted
 from objrec.progress import joined, plural
+
+if TYPE_CHECKING:
+    from objrec.prepared import RunSeconds
+    from objrec.runs import TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -378,13 +382,11 @@ def process_age() -> float:
 
 
 def print_trained(
-    result, reporter: RichReporter | None = None, waited: Waited | None = None
+    result: TrainResult, reporter: RichReporter | None = None, waited: Waited | None = None
 ) -> None:
     """What a finished ``train`` says: the best epoch (the head kept, and the blocks a fine-tuning
     kept tuned), why it stopped, the time (``waited``'s, starting included, where the CLI has it;
     else the run's own), the model."""
-    from objrec.backbones import network_words
-
     if reporter is not None:
         reporter.last_epoch()
     finetune = getattr(result, "finetune", None)
@@ -402,41 +404,46 @@ def print_trained(
     stopped = early_stop_sentence(result.best_epoch, len(result.history), config, losses)
     if stopped:
         console.print(stopped)
-    quantized = result.seconds.get("quantize", 0.0)
-    # an int8 frozen pass records "quantize", its body fp32 since when a fine-tuning was kept
+    if result.seconds is not None:  # a run train wrote: where its time went
+        line = time_line(result, result.seconds, config, waited)
+        console.print(line, markup=False, highlight=False)
+
+
+def time_line(
+    result: TrainResult, seconds: RunSeconds, config: dict[str, Any], waited: Waited | None
+) -> str:
+    """The closing sentence: the seconds in all, those computing features and in what precision
+    (an int8 frozen pass's ``quantize``: its body may be fp32 since, a fine-tuning kept), the
+    fit's and the calibration's, where the model was saved."""
+    from objrec.backbones import network_words
+
+    quantized = seconds.quantize or 0.0
     settled = result.precision.body.used if result.precision is not None else "fp32"
-    frozen = "int8" if "quantize" in result.seconds else settled
-    console.print(
-        f"{in_all(result.seconds, waited)}"
-        f"{result.seconds['features']:.0f}s computing features with "
-        f"{network_words(config.get('backbone', ''))} in "
-        f"{precision_words(frozen)}"
+    frozen = "int8" if seconds.quantize is not None else settled
+    return (
+        f"{in_all(seconds, waited)}{seconds.features:.0f}s computing features with "
+        f"{network_words(config.get('backbone', ''))} in {precision_words(frozen)}"
         + (f", {quantized:.0f}s of it getting its int8 copy{INT8_ONCE}" if quantized >= 1 else "")
-        + fit_words(result.seconds, config)
-        + f"); model saved to {shown(result.run / 'model.safetensors')}",
-        markup=False,
-        highlight=False,
+        + fit_words(seconds, config)
+        + f"); model saved to {shown(result.run / 'model.safetensors')}"
     )
 
 
-def fit_words(seconds: dict[str, float], config: dict[str, Any]) -> str:
+def fit_words(seconds: RunSeconds, config: dict[str, Any]) -> str:
     """``, 36s fitting the 5 heads, 2s calibrating``: what a warm retrain's user mostly waits for,
     which "88s in all (30s starting, 5s computing features)" alone would not account for; a
     part under a second is left unsaid."""
     heads = config.get("heads") or 1
     fitting = f"fitting the {heads} heads" if heads > 1 else "fitting the head"
-    parts = [
-        (seconds.get("fit", 0.0), fitting),
-        (seconds.get("calibrate", 0.0), "calibrating"),
-    ]
+    parts = [(seconds.fit, fitting), (seconds.calibrate, "calibrating")]
     return "".join(f", {spent:.0f}s {what}" for spent, what in parts if spent >= 1)
 
 
-def in_all(seconds: dict[str, float], waited: Waited | None) -> str:
+def in_all(seconds: RunSeconds, waited: Waited | None) -> str:
     """The closing sentence's start: the seconds in all, those the user waited where known, and
     how many of them went to starting when one or more."""
     if waited is None:
-        return f"{seconds['total']:.0f}s in all ("
+        return f"{seconds.total:.0f}s in all ("
     starting = f"{waited.starting:.0f}s starting, " if waited.starting >= 1 else ""
     return f"{waited.until_now():.0f}s in all ({starting}"
 
