@@ -989,17 +989,31 @@ def test_cache_clear_recovers_a_damaged_feature_store_or_facts_store(capsys, tmp
         assert again == 0 and torch.equal(stored, after)
 
 
-def test_cache_clear_of_a_folder_of_the_user_s_own_removes_none_of_its_files(capsys, tmp_path):
+@pytest.mark.parametrize("option", [[], ["--clear"], ["--prune", "--days", "1"]])
+def test_cache_of_a_folder_of_the_user_s_own_says_it_is_none_and_touches_nothing(
+    capsys, tmp_path, option
+):
     """`objrec cache --clear --cache-dir mine` said 'removed every stored feature and 2 other
-    entries' and left mine/ empty: notes.txt and keep/thesis.tex were gone."""
+    entries' and left mine/ empty: notes.txt and keep/thesis.tex were gone. Then `cache
+    --cache-dir PHOTOS` showed an empty table as though PHOTOS were a cache, and --clear
+    listed the photos as entries it left: each says it is no cache folder, and writes nothing
+    there (a prune made a store in it)."""
     mine = tmp_path / "mine"
     (mine / "keep").mkdir(parents=True)
     (mine / "notes.txt").write_text("notes")
     (mine / "keep" / "thesis.tex").write_text("thesis")
-    code, out, err = run(capsys, "cache", "--clear", "--cache-dir", mine)
-    said = " ".join(out.split())
-    assert code == 0 and f"removed every stored feature and 0 other entries from {mine}" in said
-    assert "left 2 entries that objrec did not write: keep, notes.txt" in said, out + err
+    code, out, err = run(capsys, "cache", "--cache-dir", mine, *option)
+    assert (
+        code == 1
+        and not out
+        and " ".join(err.split())
+        == (
+            f"error: {mine} is not an objrec cache folder: it holds keep/, notes.txt, none of what "
+            "objrec keeps there (store/, facts.sqlite, onnx/, openvino/): give --cache-dir the "
+            "folder objrec keeps its cache in (OBJREC_CACHE, by default ~/.cache/objrec)"
+        )
+    )
+    assert sorted(p.name for p in mine.iterdir()) == ["keep", "notes.txt"]
     assert (mine / "notes.txt").read_text() == "notes"
     assert (mine / "keep" / "thesis.tex").read_text() == "thesis"
 

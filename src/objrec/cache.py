@@ -16,7 +16,7 @@ from pathlib import Path
 
 from objrec import dedup, locks
 from objrec.cache_folder import default_cache_dir, refuse_unmakeable_cache_folder
-from objrec.errors import on_ctrl_c
+from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.images import list_images
 from objrec.leftovers import remove_leftovers
 from objrec.locks import locked
@@ -128,6 +128,7 @@ class FeatureCache:
         """
         if not self.root.is_dir():
             refuse_unmakeable_cache_folder(self.root)
+        refuse_foreign_folder(self.root)
         index = self.root / "store" / "index.sqlite"
         spaces: list[SpaceInfo] = []
         files = 0
@@ -170,6 +171,7 @@ class FeatureCache:
         not read for as long (:func:`prune_compiled`)."""
         from objrec import bursts, check, near_pairs, split_source  # not for a train's
 
+        refuse_foreign_folder(self.root)
         split_source.adopt_old_index(self.store, self.facts_file)  # pruned with the others
         keep = None
         if keep_folder is not None:
@@ -200,6 +202,7 @@ class FeatureCache:
         link: a link of one of objrec's names is removed itself."""
         if not self.root.is_dir():
             return ClearResult(0, [])
+        refuse_foreign_folder(self.root)
         self.close()  # this process's own hold on the store would keep the lock from it
         links = {p: link_target(p) for p in sorted(self.root.iterdir()) if p.is_symlink()}
         left = remove_store(self.root / "store", wait)
@@ -261,6 +264,29 @@ TEMPORARY = re.compile(r"\.(?P<of>.+)\.(?:\d+(?:-[0-9a-f]{8})?\.part|tmp-\d+|pre
 STAGED = re.compile(r"\.objrec-(?:[1-9][0-9]{0,9}-)?[0-9a-f]{32}\.part")
 """A file being written by ``outputs.staged`` (``outputs.temporary_name``): in ``onnx/``, a
 graph."""
+
+
+def refuse_foreign_folder(root: Path) -> None:
+    """Raise when ``root``, given as the cache folder, holds entries and none of objrec's: a
+    folder of photos or runs named by mistake (``objrec cache --cache-dir PHOTOS`` showed an
+    empty cache; a prune would have made a store in it). A folder not there, empty, or holding
+    only hidden entries is a cache not made yet."""
+    try:
+        names = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+    except OSError:  # not there, or no folder: each caller says what it does then
+        return
+    if names and not any(is_own_entry(name) for name in names):
+        shown = some_of([f"{name}/" if (root / name).is_dir() else name for name in names], 3)
+        raise ObjrecError(
+            f"{root} is not an objrec cache folder: it holds {shown}, none of what objrec keeps "
+            f"there (store/, {dedup.FACTS_FILE}, onnx/, {COMPILED_FOLDER}/): give `cache_dir` "
+            "the folder objrec keeps its cache in (OBJREC_CACHE, by default ~/.cache/objrec)"
+        )
+
+
+def is_own_entry(name: str) -> bool:
+    """Whether ``name`` in the cache folder is one objrec writes there."""
+    return name in ("store", dedup.FACTS_LOCK, *GRAPH_FOLDERS) or is_cache_file(name)
 
 
 def is_cache_file(name: str) -> bool:
