@@ -818,6 +818,22 @@ def test_a_flipped_byte_of_a_model_is_refused_in_one_sentence_naming_it(trained_
     assert seal_at(data) is not None
 
 
+def test_a_model_cut_short_is_said_to_be_cut_short_with_its_size(trained_run):
+    """A model cut short (50 MB of 84.5 MB: a copy that stopped) was said as "its bytes no longer
+    match the SHA-256 ... (a changed byte, a bad copy or disk)": its header says how long it is,
+    so the sentence says which."""
+    path = trained_run / BEST
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(ObjrecError) as refused:
+        load_model(trained_run)
+    assert str(refused.value) == (
+        f"{path} is cut short: it holds {len(data) * 2 // 3:,} of the {len(data):,} bytes its "
+        "header describes (a copy or download that stopped, or a full disk), so its answers "
+        "cannot be trusted: copy it again from where it came, or train the run again"
+    )
+
+
 @pytest.mark.slow  # a resume refused by the CLI (3 s)
 def test_a_flipped_byte_of_a_training_state_is_refused_in_one_sentence_naming_it(
     tmp_path, split_dir, capsys

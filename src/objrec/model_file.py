@@ -52,7 +52,7 @@ DAMAGED = (
     "{path} {why}, so its answers cannot be trusted: copy it again from where it came, or train "
     "the run again"
 )
-"""``{why}``: :data:`MISMATCHED` or :data:`SEAL_GONE`, each with its causes."""
+"""``{why}``: :data:`MISMATCHED`, :data:`CUT_SHORT` or :data:`SEAL_GONE`, each with its causes."""
 STATE_DAMAGED = (
     "{path} {why}, so its training cannot go on from it: start the run over with "
     "`train(data, out=run, force=True)`"
@@ -63,6 +63,11 @@ MISMATCHED = (
     "is damaged: its bytes no longer match the SHA-256 objrec recorded in it when it was written "
     "(a changed byte, a bad copy or disk)"
 )
+CUT_SHORT = (
+    "is cut short: it holds {size:,} of the {whole:,} bytes its header describes (a copy or "
+    "download that stopped, or a full disk)"
+)
+"""A :data:`MISMATCHED` file shorter than its safetensors header says: which of the causes it is."""
 SEAL_GONE = (
     "was saved again by a tool that kept objrec's entry in its header but not `objrec_sha256`, "
     "or is damaged (a changed byte, a bad copy or disk): its header says objrec {version} wrote "
@@ -158,7 +163,23 @@ def require_intact(path: Path, data: bytes, damaged: str = DAMAGED) -> None:
     digest.update(UNSEALED)
     digest.update(view[at + 64 :])
     if digest.hexdigest().encode() != view[at : at + 64]:
-        raise Damaged(damaged.format(path=path, why=MISMATCHED))
+        whole = described_size(data)
+        cut = whole is not None and len(data) < whole
+        why = CUT_SHORT.format(size=len(data), whole=whole) if cut else MISMATCHED
+        raise Damaged(damaged.format(path=path, why=why))
+
+
+def described_size(data: bytes) -> int | None:
+    """How many bytes the safetensors file whose first bytes are ``data`` is, by its header: the
+    header's length, the header, and the tensors' bytes up to the last one's end. None where
+    the header cannot be read (cut short in it, or no safetensors header)."""
+    length = int.from_bytes(data[:8], "little")
+    try:
+        header = json.loads(bytes(data[8 : 8 + length]))
+        ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+    return 8 + length + max(ends, default=0)
 
 
 def writer_version(data: bytes) -> str | None:
