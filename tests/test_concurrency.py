@@ -239,4 +239,4 @@ def test_two_commands_moving_the_older_file_index_at_once_take_turns(tmp_path, m
     second.join()
     assert failed == []
     with FeatureStore(store_dir()) as index:
-        assert index.readable_sha256s([photo])[0] == ["ab" * 32]
+        assert index.readable_digests([photo], whole=True)[0] == ["ab" * 32]

@@ -409,7 +409,7 @@ def test_an_older_objrec_sharing_the_cache_reads_the_file_index_as_it_wrote_it(
         make_image((200, 40, 40), seed=n).save(path)
     old = [(str(sources[3]), *stat_tuple(sources[3]), sha256_of(sources[3]), time.time())]
     with FeatureStore(tmp_path / "store") as store:
-        store.readable_sha256s(sources[:2])  # check's, split's
+        store.readable_digests(sources[:2], whole=True)  # check's, split's
         copies = [copied(s, lambda s=s: Path(shutil.copy2(s, f"{s}.copy"))) for s in sources[:2]]
         store.keep_copies([c for _, c in copies if c is not None])  # split's copies
         written = tmp_path / "written.png"  # apply-plan's, hashed as it wrote it
@@ -425,7 +425,7 @@ def test_an_older_objrec_sharing_the_cache_reads_the_file_index_as_it_wrote_it(
         db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", ("x", 1, 2, 3, 4, "a", 5))
     read = read_for_sha256(monkeypatch)
     with FeatureStore(tmp_path / "store") as store:
-        whole, failures, stats = store.readable_sha256s(files)
+        whole, failures, stats = store.readable_digests(files, whole=True)
     assert whole == [sha256_of(f) for f in files] and not failures
     assert stats.hashed == 0 and read == []
 

@@ -221,7 +221,7 @@ def _digests(
     with FeatureStore(store_dir) as store:
         known, stats = store.digests(data, on_file=told)
         log.info("the data folder's files: %s", stats)
-        whole, failures, stats = store.readable_sha256s(new, on_file=then)
+        whole, failures, stats = store.readable_digests(new, on_file=then, whole=True)
         log.info("the new files: %s", stats)
     if failures:
         raise next(iter(failures.values()))

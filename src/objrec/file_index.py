@@ -240,27 +240,19 @@ class FileIndex:
         paths: Sequence[Path],
         threads: int = 4,
         on_file: Callable[[int, int], None] | None = None,
+        whole: bool = False,
     ) -> tuple[list[str], dict[int, OSError], HashStats]:
         """:meth:`digests`, but a file that cannot be read now (removed since it was listed, no
         permission) has the digest "" and its OSError by its position, and is not recorded: for
         a reader that skips it, as it skips a file gone by the time it is decoded.
         ``on_file(done, total)`` is told the files the index knew, then after each file read: a
-        folder the index has not seen is a full read (tens of minutes at 60,000 phone photos)."""
-        found, failures, stats = self._indexed(paths, threads, on_file, whole=False)
-        return [d[:DIGEST_CHARS] for d in found], failures, stats
-
-    @index_errors
-    def readable_sha256s(
-        self,
-        paths: Sequence[Path],
-        threads: int = 4,
-        on_file: Callable[[int, int], None] | None = None,
-    ) -> tuple[list[str], dict[int, OSError], HashStats]:
-        """:meth:`readable_digests`, but each file's whole SHA-256 (hex), as a split's manifest
-        records it (``check``, ``split`` and ``add`` read them so, from the same index as every
-        other command): a file indexed by its content digest alone (by a train, or an objrec
-        before 6 December 2026) is read once."""
-        return self._indexed(paths, threads, on_file, whole=True)
+        folder the index has not seen is a full read (tens of minutes at 60,000 phone photos).
+        ``whole``: each file's whole SHA-256 (hex) instead, as a split's manifest records it
+        (``check``, ``split`` and ``add`` read them so, from the same index as every other
+        command): a file indexed by its content digest alone (by a train, or an objrec before
+        6 December 2026) is read once."""
+        found, failures, stats = self._indexed(paths, threads, on_file, whole)
+        return [d if whole else d[:DIGEST_CHARS] for d in found], failures, stats
 
     def _indexed(
         self,
@@ -271,7 +263,7 @@ class FileIndex:
     ) -> tuple[list[str], dict[int, OSError], HashStats]:
         """Each file's digest as the index keeps it (``whole``: its whole SHA-256, else its
         content digest), those it does not know read, hashed and kept, by both:
-        :meth:`readable_sha256s`. A row read is written again (its last use, for ``prune``)
+        :meth:`readable_digests`. A row read is written again (its last use, for ``prune``)
         only once that is older than :data:`USE_REFRESH`, as the image facts' rows are: a warm
         read of 60,000 files rewrote all 60,000 rows each time."""
         started = time.perf_counter()

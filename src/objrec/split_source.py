@@ -259,16 +259,16 @@ def hash_all(
     """The SHA-256 of every file (whole, as the manifest records it); ``on_file(done, total)``
     counts them as the first half of the work, :func:`decode_all` being the second. ``store``:
     the feature store folder whose file index knows each file by its path, size, times and inode
-    (``FeatureStore.readable_sha256s``), the one every command reads and fills: a file unchanged
-    since an earlier check, split, add or train read it is not read again (60,000 phone photos
-    are some 240 GB to read). ``failed``: where a file that cannot be read (gone, no permission)
-    goes with its error, left out of the answer, for ``check`` to report; without it, the error
-    is raised."""
+    (``FeatureStore.readable_digests``, ``whole``), the one every command reads and fills: a file
+    unchanged since an earlier check, split, add or train read it is not read again (60,000
+    phone photos are some 240 GB to read). ``failed``: where a file that cannot be read (gone, no
+    permission) goes with its error, left out of the answer, for ``check`` to report; without
+    it, the error is raised."""
     paths = [p for group in files.values() for p in group]
     told = None if on_file is None else lambda done, total: on_file(done, 2 * total)
     with FeatureStore(store) as index:
         adopt_old_index(index, store.parent / dedup.FACTS_FILE)
-        found, failures, stats = index.readable_sha256s(paths, on_file=told)
+        found, failures, stats = index.readable_digests(paths, on_file=told, whole=True)
     log.info("%s", stats)
     if failures:
         if failed is None:
