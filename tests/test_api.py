@@ -137,3 +137,60 @@ def test_the_python_api_page_says_how_per_class_and_worst_are_indexed_and_what_w
     result = summarize_logits(logits, labels, ["a", "b", "c", "d"])
     assert list(result.per_class.index) == [0, 1, 2, 3] and result.per_class["class"][0] == "a"
     assert list(result.worst(5)["class"]) == ["a"]  # b, c and d are right every time
+
+
+class TinyObjrec:
+    """``objrec`` for docs/python-api.md's blocks: every name as the package has it, but
+    ``train`` and ``audit_folder`` on the tiny body (the page's default three networks would take
+    minutes), with the page's own settings kept."""
+
+    def __getattr__(self, name: str):
+        return getattr(objrec, name)
+
+    @staticmethod
+    def train(data, out, reporter=None, **settings):
+        from tests.conftest import tiny_train_config
+
+        return objrec.train(data, out, tiny_train_config(**settings), reporter=reporter)
+
+    @staticmethod
+    def audit_folder(data, out=None, **options):
+        from objrec.audit import AuditConfig
+        from tests.test_audit import HASH_ONLY  # tiny_test's features find every image alike
+
+        tiny = AuditConfig(backbone="tiny_test", folds=3, epochs=40, lr=1e-2, duplicates=HASH_ONLY)
+        return objrec.audit_folder(data, out, tiny, **options)
+
+
+@pytest.mark.slow  # trains three tiny runs, audits twice, exports, reports: about 30 s
+def test_the_python_api_page_runs_as_written(tmp_path, monkeypatch, class_folder_template, capsys):
+    """docs/python-api.md's first example read `evaluation.metrics["top1"]` after the metrics
+    became a dataclass: it stopped there with a TypeError, and nothing ran the page. Each block
+    runs in order, in a folder holding the files it names, with `objrec` as written but trained
+    on the tiny body; reading the metrics by key still answers, with a DeprecationWarning."""
+    import re
+    import shutil
+    import warnings
+
+    from tests.conftest import make_class_folder
+
+    photos = shutil.copytree(class_folder_template / "photos", tmp_path / "photos")
+    shutil.copy(next(photos.rglob("*.jpg")), tmp_path / "photo.jpg")
+    make_class_folder(tmp_path / "more_photos", per_class=4)
+    for folder in ("new_photos", "unlabelled"):
+        (tmp_path / folder).mkdir()
+        for i, image in enumerate(sorted(photos.rglob("img_0[0-3].*"))):
+            shutil.copy(image, tmp_path / folder / f"{i}{image.suffix}")
+    monkeypatch.chdir(tmp_path)
+    page = (Path(__file__).parents[1] / "docs" / "python-api.md").read_text()
+    namespace = {"objrec": TinyObjrec()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        for block in re.findall(r"(?ms)^```python\n(.*?)^```", page):
+            exec(compile(block.replace("import objrec\n", ""), "python-api.md", "exec"), namespace)
+    assert (tmp_path / "run2" / "suggest" / "suggestions.csv").is_file()
+    assert capsys.readouterr().out.split()[0] == str(namespace["evaluation"].metrics.top1)
+    with pytest.warns(DeprecationWarning, match=r"metrics\['top5'\] .* metrics.overall.top5"):
+        assert (
+            namespace["evaluation"].metrics["top5"] == namespace["evaluation"].metrics.overall.top5
+        )

@@ -8,6 +8,7 @@ files of earlier versions too, without the figures they did not measure yet."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
@@ -219,6 +220,18 @@ class EvaluationMetrics:
             data["open_set"] = self.open_set.to_json()
         return data
 
+    def __getitem__(self, key: str) -> Any:
+        """``metrics["top1"]``, as scripts read the dict this class replaced: the value
+        :meth:`to_json` writes under ``key``, with a :class:`DeprecationWarning` naming the
+        attribute that holds it."""
+        value = self.to_json()[key]
+        warnings.warn(
+            f"metrics[{key!r}] is deprecated: read metrics.{attribute_of(key)}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return value
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EvaluationMetrics:
         """From ``metrics.json`` (or ``--json``'s output), of this version or an earlier one."""
@@ -231,6 +244,18 @@ class EvaluationMetrics:
             at_threshold_of(data),
             OpenSet.from_json(open_set) if open_set else None,
         )
+
+
+def attribute_of(key: str) -> str:
+    """Where :class:`EvaluationMetrics` holds what ``metrics.json`` writes under ``key``."""
+    if key in ("top1", "n", "n_groups", "tta", "open_set"):
+        return key
+    unknown = {name: field for field, name in UNKNOWN_KEYS.items()}
+    if key in unknown:
+        return f"unknown.{unknown[key]}"
+    groups = {"overall": Overall, "calibration": Calibration, "at_threshold": AtThreshold}
+    group = next(name for name, kind in groups.items() if key in {f.name for f in fields(kind)})
+    return f"{group}.{key}"
 
 
 def calibration_of(data: Mapping[str, Any]) -> Calibration | None:
