@@ -122,7 +122,8 @@ def objrec_default(data: Path, work: Path) -> dict:
     result = train(data, work / "run-objrec", config)
     evaluation = evaluate(work / "run-objrec", data, cache_dir=work / "cache-objrec")
     wall = time.perf_counter() - start
-    n_train, n_valid = result.n_images["train"], result.n_images["valid"]
+    counts = result.n_images
+    n_train, n_valid = (counts.train, counts.valid) if counts is not None else (0, 0)
     features_s = result.seconds.features if result.seconds is not None else float("nan")
     return {
         "wall_s": wall,

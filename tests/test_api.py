@@ -108,10 +108,19 @@ def test_a_train_result_has_a_short_repr():
     """`TrainResult`'s repr printed its whole history (a dict per epoch) in the REPL."""
     from pathlib import Path
 
+    from objrec.meta import ParameterCounts
     from objrec.runs import TrainResult
 
     history = [{"epoch": e, "train_loss": 1.0, "valid_loss": 1.0} for e in range(1, 31)]
-    result = TrainResult(Path("run"), ["a", "b"], history, 25, 0.123456, 0.875, {"head": 10})
+    result = TrainResult(
+        Path("run"),
+        ["a", "b"],
+        history,
+        25,
+        0.123456,
+        0.875,
+        ParameterCounts(total=10, trainable=10),
+    )
     assert repr(result) == (
         "TrainResult(run='run', classes=2, epochs_run=30, best_epoch=25, "
         "best_valid_loss=0.1235, best_valid_acc=0.8750, finished=True)"

@@ -21,11 +21,15 @@ from objrec.cli.options import OUT_DIR, expand_greedy
 from objrec.cli.output import SentenceHandler
 from objrec.config import DEFAULT_BACKBONE, UNKNOWN_SCORES
 from objrec.errors import ObjrecError
+from objrec.meta import ParameterCounts
 from objrec.prepared import RunSeconds
 
 from .conftest import COLOURS, fake_checkpoint, make_class_folder, make_image
 from .test_checkpoint import flipped
 from .test_split import no_longer_needed_warning
+
+PARAMS = ParameterCounts(total=2, trainable=1)
+"""A model's parameter counts, for a ``TrainResult`` a test makes."""
 
 
 def run(capsys, *args):
@@ -1967,7 +1971,7 @@ def test_train_shows_the_last_epoch_s_line_where_the_table_skipped_it(
         with reporter.task('calibrating probabilities and "unknown"', None):
             reporter.note("temperature 1.2")
         seconds = RunSeconds(features=0.5, fit=0.0, calibrate=0.0, total=1.0)
-        return TrainResult(out, ["a", "b"], history, 16, 0.42, 0.9, {}, seconds)
+        return TrainResult(out, ["a", "b"], history, 16, 0.42, 0.9, PARAMS, seconds)
 
     monkeypatch.setattr(importlib.import_module("objrec.train"), "train", fake_train)
     as_split_folder(tmp_path)
@@ -2070,7 +2074,7 @@ def test_a_kept_fine_tuning_is_named_in_the_best_epoch_line(capsys, tmp_path):
         (replace(tuned, kept=False), "the head kept"),
         (None, "the head kept"),
     ):
-        result = TrainResult(tmp_path, ["a", "b"], [record], 1, 0.2, 0.9, {}, seconds)
+        result = TrainResult(tmp_path, ["a", "b"], [record], 1, 0.2, 0.9, PARAMS, seconds)
         result.finetune = finetune
         print_trained(result)
         assert f"best epoch 1 of 1, {said}: valid loss 0.2000" in " ".join(
@@ -2103,7 +2107,7 @@ def test_the_last_lines_say_which_epochs_head_was_kept_when_its_line_is_not_show
         for record in history:
             reporter.epoch(record)
         seconds = RunSeconds(features=0.5, fit=0.0, calibrate=0.0, total=1.0)
-        return TrainResult(out, ["a", "b"], history, 21, 0.2996, 0.9, {}, seconds)
+        return TrainResult(out, ["a", "b"], history, 21, 0.2996, 0.9, PARAMS, seconds)
 
     monkeypatch.setattr(importlib.import_module("objrec.train"), "train", fake_train)
     as_split_folder(tmp_path)

@@ -64,7 +64,7 @@ def test_a_run_records_the_split_it_listed_not_an_add_made_while_it_trained(
     recorded = json.loads((tmp_path / "run" / "summary.json").read_text())["provenance"]
     assert recorded["split_fingerprint"] == before
     assert not recorded["split_record"].get("added"), recorded["split_record"].get("added")
-    assert result.n_images["train"] == len(list((split_dir / "train").rglob("img_*")))
+    assert result.n_images.train == len(list((split_dir / "train").rglob("img_*")))
 
 
 @pytest.mark.slow

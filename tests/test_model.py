@@ -27,8 +27,8 @@ def test_optimizer_only_gets_what_trains_and_counts_add_up():
     model = Classifier(TinyBody(), build_head(16, 5)).freeze_body()
     counts = count_parameters(model)
     head = sum(p.numel() for p in model.head.parameters())
-    assert counts["trainable"] == head == 16 * 256 + 256 + 256 * 5 + 5
-    assert counts["total"] == head + sum(p.numel() for p in model.body.parameters())
+    assert counts.trainable == head == 16 * 256 + 256 + 256 * 5 + 5
+    assert counts.total == head + sum(p.numel() for p in model.body.parameters())
 
 
 def test_head_is_the_articles_shape():

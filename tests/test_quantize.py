@@ -257,12 +257,12 @@ def test_adding_and_removing_training_images_keeps_the_int8_body(
     added = split_dir / "train" / "red" / "added.png"
     make_image((255, 255, 255), size=(48, 48), seed=7).save(added)
     more = train(split_dir, tmp_path / "b", tiny_config)
-    assert more.n_images["train"] == first.n_images["train"] + 1
+    assert more.n_images.train == first.n_images.train + 1
     assert more.frozen_pass.computed == 2  # its centre view and its augmented view
     added.unlink()
     next(p for p in (split_dir / "train" / "green").iterdir()).unlink()
     fewer = train(split_dir, tmp_path / "c", tiny_config)
-    assert fewer.n_images["train"] == first.n_images["train"] - 1
+    assert fewer.n_images.train == first.n_images.train - 1
     assert fewer.frozen_pass.computed == 0
     assert list((tmp_path / "cache" / "onnx").glob("*int8*.onnx")) == graphs
 

@@ -100,7 +100,7 @@ def test_check_reports_every_kind_and_train_completes_on_the_good_ones(
     add_bad_and_unusual_files(tmp_path / "data" / "train")  # put there later: train skips them
     with caplog.at_level(logging.WARNING, logger="objrec"):
         run = train(tmp_path / "data", tmp_path / "run", tiny_config)
-    assert run.n_images["train"] == check_folder(tmp_path / "data" / "train").readable
+    assert run.n_images.train == check_folder(tmp_path / "data" / "train").readable
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(skipped) == 1 and "6 unreadable files" in skipped[0] and "bomb.png" in skipped[0]
     assert (tmp_path / "run" / BEST).exists()

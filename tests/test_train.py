@@ -10,9 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from objrec.meta import ParameterCounts
 from objrec.train import train
 
 from .conftest import TaskRecorder, tiny_train_config
+
+PARAMS = ParameterCounts(total=2, trainable=1)
+"""A model's parameter counts, for a ``TrainResult`` a test makes."""
 
 
 @pytest.mark.slow
@@ -23,7 +27,7 @@ def test_augment_none_trains_on_the_centre_view_alone(tmp_path, split_dir):
     notes = TaskRecorder()
     result = train(split_dir, tmp_path / "run", tiny_train_config(augment="none"), notes)
     assert not [note for note in notes.notes if "augmented view" in note]
-    train_images, valid_images = result.n_images["train"], result.n_images["valid"]
+    train_images, valid_images = result.n_images.train, result.n_images.valid
     assert result.frozen_pass.computed == train_images + valid_images  # one view each
     # its last step is shown too: 2.4 s of nothing on screen after calibrating, at a load of 7
     assert notes.tasks[-1] == "writing the run"
@@ -687,7 +691,7 @@ def test_only_rank_0_works_out_the_runs_provenance(monkeypatch, tmp_path):
         "run",
         lambda command, **kw: asked.append(command) or subprocess.CompletedProcess(command, 0, "x"),
     )
-    meta = RunMeta("tiny_test", ("a", "b"), DataConfig(), HeadConfig(8, 2), params={"total": 1})
+    meta = RunMeta("tiny_test", ("a", "b"), DataConfig(), HeadConfig(8, 2), params=PARAMS)
     record = {"epoch": 1, "valid_loss": 0.5, "valid_acc": 1.0}
     state = FitState(EarlyStopping(3, best=0.5, best_epoch=1), epoch=1, history=[record])
     on_rank_1 = write_run(tmp_path, None, TrainConfig(), meta, state, RunRecord(), write=False)
@@ -706,7 +710,7 @@ def test_a_run_s_summary_holds_its_precision_key_for_key_as_it_always_has():
 
     def summed(precision: Precision | None) -> list[tuple[str, str]]:
         fields = RunRecord(precision=precision).result_fields(TrainConfig(head_precision="fp32"))
-        result = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, {}, **fields)
+        result = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, PARAMS, **fields)
         return list(json.loads(json.dumps(result.summary()))["precision"].items())
 
     head = Settled("bf16", "auto: this CPU has amx_bf16")
@@ -736,7 +740,7 @@ def test_a_run_s_summary_holds_its_frozen_pass_counts_key_for_key_as_it_always_h
         computed=45, from_store=9, copies=1, unreadable=2, hashed=27, digest_seconds=0.032
     )
     fields = RunRecord(frozen_pass=counts).result_fields(TrainConfig())
-    result = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, {}, **fields)
+    result = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, PARAMS, **fields)
     written = json.loads(json.dumps(result.summary()))["frozen_pass"]
     assert list(written.items()) == [
         ("computed", 45),
@@ -763,7 +767,9 @@ def test_a_run_s_calibration_and_provenance_are_typed_and_summed_as_before():
     fit = TemperatureFit(1.0, 0.29, 0, "0 validation errors, 10 needed to sharpen")
     made = Provenance("0.1.0", None, "3.11.7", {"torch": "2.14.1"}, threads=2, data="/data")
     fields = RunRecord(calibration=fit).result_fields(TrainConfig())
-    result = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, {}, provenance=made, **fields)
+    result = TrainResult(
+        Path("run"), ["a", "b"], [], 1, 0.5, 1.0, PARAMS, provenance=made, **fields
+    )
     assert result.calibration is fit and result.provenance is made
     written = json.loads(json.dumps(result.summary()))
     assert list(written["calibration"].items()) == [
@@ -777,7 +783,7 @@ def test_a_run_s_calibration_and_provenance_are_typed_and_summed_as_before():
         *("body_fingerprint", "data", "split_fingerprint", "split_record", "command", "cwd"),
     ]
     assert (written["provenance"]["threads"], written["provenance"]["data"]) == (2, "/data")
-    unmade = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, {}).summary()
+    unmade = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, PARAMS).summary()
     assert (unmade["calibration"], unmade["provenance"]) == ({}, {})
 
 
@@ -800,7 +806,7 @@ def test_a_run_s_seconds_are_typed_and_summed_as_before():
         "total",
     ]
     int8 = run_seconds(prep, "int8", (0.0, 3.0, 4.5, 5.0))  # type: ignore[arg-type]
-    result = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, {}, seconds=int8)
+    result = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, PARAMS, seconds=int8)
     assert list(json.loads(json.dumps(result.summary()))["seconds"].items()) == [
         ("features", 3.0),
         ("fit", 1.5),
@@ -808,6 +814,27 @@ def test_a_run_s_seconds_are_typed_and_summed_as_before():
         ("quantize", 1.0),
         ("total", 5.0),
     ]
+
+
+def test_a_run_s_image_and_parameter_counts_are_typed_and_summed_as_before():
+    """The images a run trained on (``prepared.ImageCounts``) and its model's parameters
+    (``meta.ParameterCounts``) are read by attribute; summary.json and the checkpoint's metadata
+    hold them as before, key for key in the same order, and read back."""
+    from objrec.config import DataConfig, TrainConfig
+    from objrec.meta import HeadConfig, RunMeta
+    from objrec.prepared import ImageCounts
+    from objrec.runs import RunRecord, TrainResult
+
+    fields = RunRecord(n_images=ImageCounts(train=18, valid=9)).result_fields(TrainConfig())
+    result = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, PARAMS, **fields)
+    assert (result.n_images.train, result.params.trainable) == (18, 1)
+    written = json.loads(json.dumps(result.summary()))
+    assert list(written["n_images"].items()) == [("train", 18), ("valid", 9)]
+    assert list(written["params"].items()) == [("total", 2), ("trainable", 1)]
+    meta = RunMeta("tiny_test", ("a", "b"), DataConfig(), HeadConfig(8, 2), params=PARAMS)
+    assert list(meta.to_json()["params"].items()) == [("total", 2), ("trainable", 1)]
+    assert RunMeta.from_json(json.loads(json.dumps(meta.to_json()))).params == PARAMS
+    assert RunMeta.from_json(meta.to_json() | {"params": None}).params is None
 
 
 SUMMARY_LAYOUT = {

@@ -195,6 +195,29 @@ class Calibration:
             raise ObjrecError("the unknown threshold on the top probability must be in [0, 1]")
 
 
+@dataclass(frozen=True, kw_only=True)
+class ParameterCounts:
+    """How many parameters a model has (``model.count_parameters``): read by attribute, written
+    in its checkpoint's metadata and its run's ``summary.json`` as ``params`` (:meth:`to_json`)."""
+
+    total: int
+    """Every parameter, the frozen body's too."""
+    trainable: int
+    """Those that train: the head's (and a fine-tuning's blocks')."""
+
+    def to_json(self) -> dict[str, int]:
+        """As a checkpoint and ``summary.json`` hold them: ``total``, then ``trainable``."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> ParameterCounts | None:
+        """The counts a checkpoint holds (:meth:`to_json`); None where it holds none (or not a
+        mapping of them), a count it lacks 0."""
+        if not isinstance(data, Mapping) or not data:
+            return None
+        return cls(total=int(data.get("total", 0)), trainable=int(data.get("trainable", 0)))
+
+
 @dataclass(frozen=True)
 class RunMeta:
     """Everything a checkpoint carries besides tensors: enough to rebuild, use and describe it."""
@@ -206,7 +229,8 @@ class RunMeta:
     train_config: TrainConfig | None = None
     n_train: Mapping[str, int] | None = None
     """Training images per class, for the per-class tables."""
-    params: Mapping[str, int] | None = None
+    params: ParameterCounts | None = None
+    """The model's parameters, total and trainable."""
     body_fingerprint: str | None = None
     """SHA-256 of the frozen body the run trained on (``bodies.fingerprint_module``)."""
     float_fingerprint: str | None = None
@@ -279,7 +303,7 @@ class RunMeta:
             "train_config": earlier_train_config(self.train_config),
             "finetune_blocks": int8_blocks(self.train_config),
             "n_train": dict(self.n_train) if self.n_train is not None else None,
-            "params": dict(self.params) if self.params is not None else None,
+            "params": self.params.to_json() if self.params is not None else None,
             "body_fingerprint": self.body_fingerprint,
             "float_fingerprint": self.float_fingerprint,
             "data_dir": self.data_dir,
@@ -308,7 +332,7 @@ class RunMeta:
                 head=HeadConfig(**head),
                 train_config=read_train_config(data, source),
                 n_train=data.get("n_train"),
-                params=data.get("params"),
+                params=ParameterCounts.from_json(data.get("params")),
                 body_fingerprint=data.get("body_fingerprint"),
                 float_fingerprint=data.get("float_fingerprint"),
                 data_dir=data.get("data_dir"),

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from objrec.bodies import Body
+from objrec.meta import ParameterCounts
 
 
 def build_head(
@@ -202,8 +203,8 @@ class Classifier(nn.Module):
         return self
 
 
-def count_parameters(module: nn.Module) -> dict[str, int]:
+def count_parameters(module: nn.Module) -> ParameterCounts:
     """Total and trainable parameter counts."""
     total = sum(p.numel() for p in module.parameters())
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    return {"total": total, "trainable": trainable}
+    return ParameterCounts(total=total, trainable=trainable)

@@ -16,6 +16,7 @@ import torch
 from objrec.batches import ViewStack
 from objrec.config import DataConfig
 from objrec.data import ClassFolder
+from objrec.meta import ParameterCounts
 from objrec.model import Classifier, count_parameters
 from objrec.precision import Precision
 from objrec.provenance import CommandLine, SplitState
@@ -49,6 +50,21 @@ class FrozenPassCounts:
         """The counts a summary holds (:meth:`to_json`); one an earlier objrec wrote without
         some of them reads those as 0."""
         return cls(**{f.name: counts.get(f.name, 0) for f in fields(cls)})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageCounts:
+    """How many images a run trained and validated on (``Prepared.n_images``): read by
+    attribute, written in the run's ``summary.json`` as ``n_images`` (:meth:`to_json`)."""
+
+    train: int
+    """Training images (each once, whatever its augmented views)."""
+    valid: int
+    """Validation images."""
+
+    def to_json(self) -> dict[str, int]:
+        """As ``summary.json`` holds them: ``train``, then ``valid``."""
+        return asdict(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,9 +153,11 @@ class Prepared:
         return self.train_set.classes
 
     @property
-    def params(self) -> dict[str, int]:
+    def params(self) -> ParameterCounts:
+        """The model's parameters, total and trainable."""
         return count_parameters(self.model)
 
     @property
-    def n_images(self) -> dict[str, int]:
-        return {"train": len(self.train_y), "valid": len(self.valid.labels)}
+    def n_images(self) -> ImageCounts:
+        """The images the run trains and validates on."""
+        return ImageCounts(train=len(self.train_y), valid=len(self.valid.labels))

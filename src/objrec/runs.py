@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,7 @@ from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
 from objrec.leftovers import remove_leftovers
 from objrec.manifest import sha256_file
 from objrec.meta import RUN_FILES as RUN_FILES  # what train writes into a run
-from objrec.meta import Processes, RunMeta, output_beside
+from objrec.meta import ParameterCounts, Processes, RunMeta, output_beside
 from objrec.model import Classifier, count_parameters
 from objrec.model_file import SUMMARY as SUMMARY  # what a run folder holds: model_file's
 from objrec.model_file import holds_run as holds_run
@@ -75,7 +75,7 @@ from objrec.outputs import (
     written_whole,
 )
 from objrec.precision import Precision
-from objrec.prepared import FrozenPassCounts, RunSeconds
+from objrec.prepared import FrozenPassCounts, ImageCounts, RunSeconds
 from objrec.progress import joined, some_of
 from objrec.provenance import CommandLine, Provenance, SplitState, provenance
 
@@ -96,11 +96,14 @@ class TrainResult:
     best_epoch: int
     best_valid_loss: float
     best_valid_acc: float
-    params: dict[str, int]
+    params: ParameterCounts
+    """The model's parameters, total and trainable (``meta.ParameterCounts``)."""
     seconds: RunSeconds | None = None
     """Where the run's time went (``prepared.RunSeconds``): the frozen pass, the head's fit, the
     calibration, in all; None only for a result made without them (``summary``: ``{}``)."""
-    n_images: dict[str, int] = field(default_factory=dict)
+    n_images: ImageCounts | None = None
+    """The images it trained and validated on (``prepared.ImageCounts``); None only for a result
+    made without them (``summary``: ``{}``)."""
     finished: bool = True
     """False for the model saved on Ctrl-C: the run can be resumed."""
     frozen_pass: FrozenPassCounts | None = None
@@ -165,7 +168,7 @@ class RunRecord:
     figure of the run is one field here (and, for its summary, the :class:`TrainResult` field of
     the same name, which it fills), not a parameter more of every function on the way."""
 
-    n_images: dict[str, int] = field(default_factory=dict)
+    n_images: ImageCounts | None = None
     """Images trained and validated on."""
     frozen_pass: FrozenPassCounts | None = None
     """Image views pushed through the frozen body, read from the store, files hashed."""
@@ -716,7 +719,7 @@ def write_run(
         best_epoch=state.best_epoch,
         best_valid_loss=best["valid_loss"],
         best_valid_acc=best["valid_acc"],
-        params=dict(meta.params) if meta.params else count_parameters(model),
+        params=meta.params or count_parameters(model),
         provenance=_provenance(meta, record) if write else None,  # git: rank 0's alone
         **record.result_fields(config),
     )

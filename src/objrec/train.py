@@ -351,7 +351,8 @@ def prepared_run(
     prep = prepare(data_dir, config, reporter, world, saved.meta if saved else None)
     prep.command, prep.replaces = request.command, replaces_earlier(out, request)
     reporter.note(classes_note(prep.classes))
-    reporter.note("parameters: {total:,} total, {trainable:,} trainable".format(**prep.params))
+    params = prep.params
+    reporter.note(f"parameters: {params.total:,} total, {params.trainable:,} trainable")
     return prep, run_meta(prep, config, data_dir)
 
 
