@@ -1197,6 +1197,55 @@ def test_a_full_disk_writing_the_run_says_what_was_kept_and_a_resume_ends_it(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("written", [2, 0])
+def test_a_full_disk_in_the_head_s_epochs_keeps_the_last_state_and_says_how_to_go_on(
+    tmp_path, split_dir, monkeypatch, written
+):
+    """The training state, written every 30 s in the head's epochs, meeting a full disk was the
+    OSError alone ("run/last.safetensors: no space left on device"), in no word of what was kept
+    or what to do. It is train's full-disk sentence now: the state last written whole is kept,
+    and a resume goes on from it; with none written yet, nothing of the run was saved."""
+    import errno
+
+    from objrec.checkpoint import load_training_state
+    from objrec.errors import ObjrecError
+    from objrec.meta import LAST
+
+    runs = importlib.import_module("objrec.runs")
+    write, tries = runs.write_training_state, []
+
+    def full_after_some(path, state):
+        tries.append(path)
+        if len(tries) > written:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        write(path, state)
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patched, pytest.raises(ObjrecError) as caught:
+        patched.setattr(runs, "SAVE_EVERY", 0)  # the state written after every epoch
+        patched.setattr(runs, "write_training_state", full_after_some)
+        train(split_dir, out, tiny_train_config(epochs=6, patience=100))
+    said = (
+        f"the disk of {out} is full: {out / LAST} could not be written (no space left on device) "
+        "in the head's epochs"
+    )
+    if not written:
+        assert str(caught.value) == (
+            f"{said}, before any of its training state was: nothing of the run was saved: free "
+            "some space on that disk, or give `out` a folder on a disk with room, and train it "
+            "again: the features of its images are in the store, so it starts from them"
+        )
+        return
+    assert str(caught.value) == (
+        f"{said}; its training state as of epoch 2 is kept in {out / LAST}: free some space on "
+        "that disk, then continue it with `resume=True`"
+    )
+    assert caught.value.values == {"resume": str(out), "data": str(split_dir)}
+    assert load_training_state(out / LAST).progress.epoch == 2
+    assert train(split_dir, out, resume=True).finished
+
+
+@pytest.mark.slow
 def test_a_full_disk_that_takes_the_training_state_too_says_to_train_again(
     tmp_path, split_dir, monkeypatch, caplog
 ):

@@ -605,6 +605,9 @@ class EpochSaver:
         self.pending: TrainingState | None = None
         self.failed: Exception | None = None
         """Why the last write failed (a full disk): not tried again, nor logged twice."""
+        self.pending_epoch: int | None = None
+        self.written_epoch: int | None = None
+        """The epoch of the state last written whole by this saver (None: none yet)."""
         self.written = time.monotonic()
         self.seen = seen_tensors(seen or {})
         self.copies: dict[str, torch.Tensor] = {}
@@ -618,6 +621,7 @@ class EpochSaver:
             self.head, self.optimizer, state, self.meta, self.spare, self.processes
         )
         self.pending, self.copies, self.spare = (tensors | self.seen, header), tensors, self.copies
+        self.pending_epoch = state.epoch
         if time.monotonic() - self.written >= SAVE_EVERY:
             self.flush()
 
@@ -640,7 +644,7 @@ class EpochSaver:
             except Exception as exc:
                 self.failed = exc
                 raise
-            self.written = time.monotonic()
+            self.written, self.written_epoch = time.monotonic(), self.pending_epoch
 
 
 def interrupted_in_fit(out: Path, meta: RunMeta, kept: FitState | None) -> Interrupted:

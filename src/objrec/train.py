@@ -138,6 +138,7 @@ from objrec.split_result import few_train_words
 from objrec.thresholds import resting_words
 from objrec.train_stops import (
     said_on_a_full_disk,
+    said_on_a_full_disk_in_the_epochs,
     save_on_stop,
     saved_as_of_the_head_on_stop,
     state_stamp,
@@ -894,22 +895,23 @@ def fit_head(
     saver = epoch_saver(out, head, optimizer, meta, prep, world)
     before = state_stamp(out)  # a state in `out` that this fit did not write is not its own
     try:
-        state = fit(
-            model,
-            train_batches,
-            valid_batches,
-            optimizer,
-            epochs=config.epochs,
-            patience=config.patience,
-            min_delta=config.min_delta,
-            steps_per_epoch=epoch_steps(len(prep.train_y), config, world),
-            reporter=reporter,
-            loss_fn=training_loss(config, prep.train_y, len(prep.classes)).to(world.device),
-            state=state,
-            on_epoch_end=saver,
-            world=world,
-            counted=sampled_images(len(prep.train_y), world) if world.distributed else None,
-        )
+        with said_on_a_full_disk_in_the_epochs(out, saver, saved, meta.data_dir):
+            state = fit(
+                model,
+                train_batches,
+                valid_batches,
+                optimizer,
+                epochs=config.epochs,
+                patience=config.patience,
+                min_delta=config.min_delta,
+                steps_per_epoch=epoch_steps(len(prep.train_y), config, world),
+                reporter=reporter,
+                loss_fn=training_loss(config, prep.train_y, len(prep.classes)).to(world.device),
+                state=state,
+                on_epoch_end=saver,
+                world=world,
+                counted=sampled_images(len(prep.train_y), world) if world.distributed else None,
+            )
     except (KeyboardInterrupt, Diverged) as stop:
         if saver is None:  # another rank than 0, which keeps what there is and says so
             raise

@@ -22,7 +22,7 @@ from torch import nn
 
 from objrec.bodies import Body
 from objrec.cache import open_cache
-from objrec.checkpoint import BEST, LAST, load_training_state
+from objrec.checkpoint import BEST, LAST, SavedTraining, load_training_state
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE, World
 from objrec.engine import Diverged, FitState, diverged
@@ -273,6 +273,45 @@ def full_disk(
         f"{said}; {kept}, nor its training state, which could not be written either: free some "
         "space on that disk, or give `out` a folder on a disk with room, and train it again: the "
         "features of its images are in the store, so it starts from them"
+    )
+
+
+@contextmanager
+def said_on_a_full_disk_in_the_epochs(
+    out: Path, saver: EpochSaver | None, resumed: SavedTraining | None, data_dir: str | None
+) -> Iterator[None]:
+    """A full disk (or quota) met writing the head's training state in its epochs (every
+    ``runs.SAVE_EVERY`` seconds) is one sentence (:func:`full_disk_in_the_epochs`): it was the
+    OSError alone, which said neither what was kept nor how to go on. ``resumed``: the state a
+    resumed run began from, kept until this fit writes one."""
+    try:
+        yield
+    except OSError as stop:
+        if saver is None or not fills_the_run_disk(out, stop):
+            raise
+        kept = saver.written_epoch
+        kept = resumed.progress.epoch if kept is None and resumed is not None else kept
+        raise full_disk_in_the_epochs(stop, saver.path, kept, data_dir) from stop
+
+
+def full_disk_in_the_epochs(
+    stop: OSError, path: Path, kept: int | None, data_dir: str | None
+) -> ObjrecError:
+    """What a full disk met writing the training state ``path`` in the head's epochs says: the
+    state of epoch ``kept``, the last written whole, stays as it was (a state is written apart
+    and renamed over it: ``checkpoint.write_training_state``), and a resume goes on from it;
+    with none written yet, nothing of the run was saved, and the features are in the store."""
+    said = f"{full_disk_words(stop, path.parent, path)} in the head's epochs"
+    if kept is None:
+        return ObjrecError(
+            f"{said}, before any of its training state was: nothing of the run was saved: free "
+            "some space on that disk, or give `out` a folder on a disk with room, and train it "
+            "again: the features of its images are in the store, so it starts from them"
+        )
+    return ObjrecError(
+        f"{said}; its training state as of epoch {kept} is kept in {path}: free some space on "
+        "that disk, then continue it with `resume=True`",
+        values={"resume": str(path.parent), "data": data_dir or "DATA"},
     )
 
 
