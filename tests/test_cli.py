@@ -1148,6 +1148,45 @@ def test_cache_prune_and_clear_json_is_json_alone(capsys, tmp_path):
     assert "removed every stored feature" in err
 
 
+@pytest.mark.parametrize("store_said", [True, False])
+def test_cache_prune_on_a_full_disk_says_it_needs_room_and_that_a_clear_needs_none(
+    capsys, tmp_path, monkeypatch, store_said
+):
+    """`cache --prune` on a full disk was told the cache's own full-disk sentence: free some
+    space, "`objrec cache --prune ...` forgets what no command used for 30 days, once the disk
+    has a little room", the very command that had failed. It says that a prune writes, that a
+    clear (which only removes) goes on, and what the prune left; whether the image facts store
+    said the full disk (``store_said``) or a file's write met it."""
+    import errno
+
+    from objrec.cache_folder import full_cache_disk
+
+    cache = tmp_path / "cache"
+    facts = cache / "facts.sqlite"
+    refused = f"{facts} could not be written (no space left on device)"
+
+    def full(*args, **kwargs):
+        if store_said:
+            raise full_cache_disk(cache, refused)
+        raise OSError(errno.ENOSPC, "No space left on device", str(facts))
+
+    monkeypatch.setattr(importlib.import_module("objrec.dedup"), "prune_facts", full)
+    cache.mkdir()
+    code, out, err = run(capsys, "cache", "--cache-dir", cache, "--prune", "--days", "1")
+    assert (
+        code == 1
+        and not out
+        and " ".join(err.split())
+        == (
+            f"error: the disk of the cache folder {cache} is full: {refused}, as the prune wrote: a "
+            "prune needs a little room to write in (SQLite's journal, the store compacted into new "
+            "files), so free a few MB on that disk and prune again, or `objrec cache --clear "
+            f"--cache-dir {cache}` forgets all of it and needs none (what is forgotten is computed "
+            "again when needed); what the prune had removed is gone, the rest is kept"
+        )
+    )
+
+
 @pytest.mark.slow
 def test_predict_and_split_follow_linked_class_folders(capsys, tmp_path, trained_run):
     real = make_class_folder(tmp_path / "real", per_class=3)

@@ -10,13 +10,19 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from objrec import dedup, locks
-from objrec.cache_folder import default_cache_dir, refuse_unmakeable_cache_folder
-from objrec.errors import ObjrecError, on_ctrl_c
+from objrec.cache_folder import (
+    FullCacheDisk,
+    default_cache_dir,
+    full_disk_in_prune,
+    refuse_unmakeable_cache_folder,
+)
+from objrec.errors import FULL_DISK, ObjrecError, on_ctrl_c
 from objrec.images import list_images
 from objrec.leftovers import remove_leftovers
 from objrec.locks import locked
@@ -172,19 +178,20 @@ class FeatureCache:
         from objrec import bursts, check, near_pairs, split_source  # not for a train's
 
         refuse_foreign_folder(self.root)
-        split_source.adopt_old_index(self.store, self.facts_file)  # pruned with the others
-        keep = None
-        if keep_folder is not None:
-            keep = set(self.store.digests(list_images(Path(keep_folder)))[0])
-        result = self.store.prune(older_than_days, keep, wait)
-        tables = (near_pairs.PAIR_SETS, bursts.CAMERA_TIMES, check.DECODED)
-        facts = dedup.prune_facts(self.facts_file, older_than_days, keep, wait, tables)
-        old = self.old_entries()
-        for path in old:
-            remove_entry(path)
-        compiled = prune_compiled(self.compiled_dir, older_than_days, wait)
-        leftovers = self.remove_leftovers()
-        graphs = prune_graphs(self.root / "onnx", older_than_days, wait)
+        with said_as_the_prune_s(self.root):
+            split_source.adopt_old_index(self.store, self.facts_file)  # pruned with the others
+            keep = None
+            if keep_folder is not None:
+                keep = set(self.store.digests(list_images(Path(keep_folder)))[0])
+            result = self.store.prune(older_than_days, keep, wait)
+            tables = (near_pairs.PAIR_SETS, bursts.CAMERA_TIMES, check.DECODED)
+            facts = dedup.prune_facts(self.facts_file, older_than_days, keep, wait, tables)
+            old = self.old_entries()
+            for path in old:
+                remove_entry(path)
+            compiled = prune_compiled(self.compiled_dir, older_than_days, wait)
+            leftovers = self.remove_leftovers()
+            graphs = prune_graphs(self.root / "onnx", older_than_days, wait)
         return PruneSummary(result, len(old), *facts, compiled, leftovers, graphs)
 
     def remove_leftovers(self) -> int:
@@ -264,6 +271,23 @@ TEMPORARY = re.compile(r"\.(?P<of>.+)\.(?:\d+(?:-[0-9a-f]{8})?\.part|tmp-\d+|pre
 STAGED = re.compile(r"\.objrec-(?:[1-9][0-9]{0,9}-)?[0-9a-f]{32}\.part")
 """A file being written by ``outputs.staged`` (``outputs.temporary_name``): in ``onnx/``, a
 graph."""
+
+
+@contextmanager
+def said_as_the_prune_s(cache_dir: Path) -> Iterator[None]:
+    """A full disk (or quota) met in the block, a prune of ``cache_dir``, said in the prune's
+    own words (``cache_folder.full_disk_in_prune``), whether the feature store or the image facts
+    store said it (``FullCacheDisk``) or a file's write did (an OSError)."""
+    try:
+        yield
+    except FullCacheDisk as exc:
+        raise full_disk_in_prune(cache_dir, exc.refused) from exc
+    except OSError as exc:
+        if exc.errno not in FULL_DISK:
+            raise
+        reason = (exc.strerror or "no space left").lower()
+        refused = f"{os.fsdecode(exc.filename or cache_dir)} could not be written ({reason})"
+        raise full_disk_in_prune(cache_dir, refused) from exc
 
 
 def refuse_foreign_folder(root: Path) -> None:

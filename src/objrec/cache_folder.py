@@ -120,7 +120,16 @@ def database_error(path: Path, what: str, cache_dir: Path, exc: sqlite3.Error) -
     return ObjrecError(f"cannot use {what} {path} ({reason})")
 
 
-def full_cache_disk(cache_dir: Path, refused: str) -> ObjrecError:
+class FullCacheDisk(ObjrecError):
+    """A full disk under the cache folder (:func:`full_cache_disk`): ``refused``, what could not
+    be written and why, for a command that says it in its own words (``cache --prune``)."""
+
+    def __init__(self, message: str, refused: str) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+def full_cache_disk(cache_dir: Path, refused: str) -> FullCacheDisk:
     """The one sentence of a full disk under the cache folder ``cache_dir``, whoever met it (the
     feature store's index or array files, the image facts store): which folder, what was
     ``refused`` and why, and the ways out: pruning or clearing the cache, or another disk for
@@ -130,11 +139,27 @@ def full_cache_disk(cache_dir: Path, refused: str) -> ObjrecError:
     folder = repr(str(cache_dir))
     prune = f"`open_cache(cache_dir={folder}).prune(older_than_days=30)`"
     clear = f"`open_cache(cache_dir={folder}).clear()`"
-    return ObjrecError(
+    return FullCacheDisk(
         f"the disk of the cache folder {cache_dir} is full: {refused}; free some space on it "
         f"({prune} forgets what no command used for 30 days, once the disk has a little room; "
         f"{clear} forgets all of it; what is forgotten is computed again when needed), or point "
-        "OBJREC_CACHE or `cache_dir` at a folder on a disk with room"
+        "OBJREC_CACHE or `cache_dir` at a folder on a disk with room",
+        refused,
+    )
+
+
+def full_disk_in_prune(cache_dir: Path, refused: str) -> ObjrecError:
+    """A full disk met by a prune of the cache folder ``cache_dir``: :func:`full_cache_disk`
+    told it to prune "once the disk has a little room", which is what failed. A prune writes
+    (SQLite's journal, the store compacted into new files); a clear only removes, so it goes on
+    where a prune cannot."""
+    clear = f"`open_cache(cache_dir={str(cache_dir)!r}).clear()`"
+    return ObjrecError(
+        f"the disk of the cache folder {cache_dir} is full: {refused}, as the prune wrote: a "
+        "prune needs a little room to write in (SQLite's journal, the store compacted into new "
+        f"files), so free a few MB on that disk and prune again, or {clear} forgets all of it "
+        "and needs none (what is forgotten is computed again when needed); what the prune had "
+        "removed is gone, the rest is kept"
     )
 
 
