@@ -147,7 +147,6 @@ def import_cycles() -> list[list[str]]:
 
 
 KEPT_CYCLES = [
-    ["objrec.compare", "objrec.evaluate"],  # compare runs evaluate.measured on the earlier run
     ["objrec.evaluation_metrics", "objrec.open_set"],  # open_set.StricterThreshold
     ["objrec.export", "objrec.export_check", "objrec.inference"],  # inference.Recognizer
 ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,16 +110,16 @@ def evaluate_against(
     config: EvaluateConfig,
     reporter: Reporter,
     out: Path,
-    later: Path | None = None,
+    later: Path | None,
+    measured: Callable[..., EvaluationResult],
 ) -> tuple[dict[str, Any], EvaluationResult]:
     """Evaluate ``config.against`` (the earlier run) on ``folder`` as ``result``'s run was (same
     split, views and cache; no ``unknown`` folder), then :func:`compare_runs`: the comparison,
     and the earlier run's evaluation, to be written into :func:`against_dir` of ``out`` (its
     ``out``) with the new evaluation's own files, in one step (``evaluate.write_evaluation``).
     ``later``: ``result``'s run, whose record of its images' classes tells a class split from
-    one renamed (:func:`earlier_classes_moved`)."""
-    from objrec.evaluate import measured
-
+    one renamed (:func:`earlier_classes_moved`). ``measured``: how the earlier run is evaluated
+    (``evaluate.measured``, handed in by ``evaluate``, which imports this module)."""
     against = Path(config.against or "")
     settings = replace(config, against=None, unknown=None)
     told = Prefixed(reporter, f"{earlier_name(against)} (the earlier run): ")

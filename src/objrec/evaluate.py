@@ -367,7 +367,9 @@ def evaluate(
     dropped = unknown_dropped(out, result.metrics)
     with writing_outputs(out):
         if config.against is not None:
-            result.against, earlier = evaluate_against(result, folder, config, reporter, out, run)
+            result.against, earlier = evaluate_against(
+                result, folder, config, reporter, out, run, measured
+            )
         with reporter.task("writing the tables and plots", None):  # seconds for many classes
             write_evaluation(result, out, force or not named, earlier)  # the folder made only now
     if dropped:
