@@ -1186,11 +1186,11 @@ def test_image_facts_are_kept_by_content_and_not_decoded_twice(tmp_path, monkeyp
         pattern(COLOURS["blue"], i).save(tmp_path / f"{i}.png")
     (tmp_path / "broken.jpg").write_bytes(b"not an image")
     paths = sorted(tmp_path.glob("*.*"))
-    digests = [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+    digests = [hashlib.sha256(p.read_bytes()).hexdigest()[:32] for p in paths]
     first = dedup.cached_facts(paths, digests, tmp_path / "facts.sqlite")
     assert first[-1].error and not any(f.error for f in first[:-1])  # broken.jpg sorts last
 
-    def decode(path):
+    def decode(path, data=None):
         decoded.append(path.name)
         return dedup.ImageFacts(error="decoded again")
 
@@ -1198,6 +1198,63 @@ def test_image_facts_are_kept_by_content_and_not_decoded_twice(tmp_path, monkeyp
     monkeypatch.setattr(dedup, "image_facts", decode)
     again = dedup.cached_facts(paths, digests, tmp_path / "facts.sqlite")
     assert again[:-1] == first[:-1] and decoded == ["broken.jpg"]  # only the unreadable one
+
+
+def test_image_facts_are_never_kept_under_the_digest_of_other_bytes(tmp_path, monkeypatch):
+    """A photo replaced between its hash (the file index) and its decode had the other photo's
+    hashes, crops and size filed under its digest, for good: later splits and audits read them,
+    and parted its real near-copies (review52a M1). The facts are measured from the bytes that
+    hash to the digest; a file changed since is unreadable this time, its facts not kept."""
+    from objrec.file_index import hash_file
+
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    pattern(COLOURS["blue"], 0).save(paths[0])
+    pattern(COLOURS["red"], 1).save(paths[1])
+    digests = [hash_file(p) for p in paths]
+    original, other = (p.read_bytes() for p in paths)
+    measure = dedup.all_facts
+
+    def swapped(*args, **kwargs):  # a.png replaced by b.png's bytes while the facts are taken
+        paths[0].write_bytes(other)
+        try:
+            return measure(*args, **kwargs)
+        finally:
+            paths[0].write_bytes(original)
+
+    monkeypatch.setattr(dedup, "all_facts", swapped)
+    facts = dedup.cached_facts(paths, digests, tmp_path / "facts.sqlite")
+    assert dedup.facts_of(digests, tmp_path / "facts.sqlite") == {digests[1]: facts[1]}
+    assert facts[0].error == f"{paths[0]}: {dedup.CHANGED}" and not facts[1].error
+    monkeypatch.undo()
+    again = dedup.cached_facts(paths, digests, tmp_path / "facts.sqlite")
+    assert again == [dedup.image_facts(p) for p in paths]  # measured, unchanged, next time
+
+
+def test_image_facts_read_each_file_once(tmp_path, monkeypatch):
+    """``image_facts`` opened each photo twice, its header for its upright size and then to
+    decode it, and a third time to trim a reduced JPEG's border (review52a L3): a split read
+    every photo three times, with its SHA-256. One read: the size comes with the decode, the
+    border's second decode from the same bytes."""
+    import builtins
+    import io
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the size turned: what the header read was for
+    letterboxed = ImageOps.pad(pattern(COLOURS["green"], 2, size=(900, 500)), (900, 900))
+    letterboxed.save(path := tmp_path / "square.jpg", exif=exif)
+    expected = dedup.image_facts(path)
+    opened, real_open = [], builtins.open
+
+    def counted(file, *args, **kwargs):
+        opened.append(Path(file).name if isinstance(file, str | Path) else None)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counted)  # Pillow's
+    monkeypatch.setattr(io, "open", counted)  # pathlib's
+    facts = dedup.image_facts(path)
+    monkeypatch.undo()
+    assert opened.count("square.jpg") == 1 and facts == expected
+    assert (facts.width, facts.height) == (900, 900) and facts.trimmed
 
 
 def test_hash_bits_are_imagehash_phash_as_an_int():
@@ -1240,7 +1297,9 @@ def test_all_facts_of_worker_processes_are_the_callers_own(tmp_path, monkeypatch
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 1 and said[0].startswith(f"{tmp_path / 'damaged.jpg'}: damaged EXIF")
 
-    monkeypatch.setattr(dedup, "image_facts", lambda p: dedup.ImageFacts(error=str(os.getpid())))
+    monkeypatch.setattr(
+        dedup, "image_facts", lambda p, *a: dedup.ImageFacts(error=str(os.getpid()))
+    )
     assert str(os.getpid()) not in {f.error for f in dedup.all_facts(paths, workers=2)}
     assert {f.error for f in dedup.all_facts(paths[:1], workers=2)} == {str(os.getpid())}
 
@@ -1251,7 +1310,9 @@ def test_all_facts_of_worker_processes_are_the_callers_own(tmp_path, monkeypatch
     assert {f.error for f in dedup.all_facts(paths, workers=2)} == {str(os.getpid())}
     monkeypatch.undo()  # on macOS (fork unsafe) and Windows (none): measured in the caller
     monkeypatch.setattr("objrec.processes.PROCESS_MIN", 2)
-    monkeypatch.setattr(dedup, "image_facts", lambda p: dedup.ImageFacts(error=str(os.getpid())))
+    monkeypatch.setattr(
+        dedup, "image_facts", lambda p, *a: dedup.ImageFacts(error=str(os.getpid()))
+    )
     monkeypatch.setattr(sys, "platform", "darwin")
     assert {f.error for f in dedup.all_facts(paths, workers=2)} == {str(os.getpid())}
 
@@ -1272,10 +1333,10 @@ def test_all_facts_goes_on_in_the_caller_when_a_worker_process_is_killed(
     expected = [dedup.image_facts(p) for p in paths]
     caller, measure = os.getpid(), dedup.image_facts
 
-    def killed(path):  # the worker measuring p20.png dies at once
+    def killed(path, *data):  # the worker measuring p20.png dies at once
         if path.name == "p20.png" and os.getpid() != caller:
             os._exit(9)
-        return measure(path)
+        return measure(path, *data)
 
     monkeypatch.setattr("objrec.processes.PROCESS_MIN", 2)
     monkeypatch.setattr(dedup, "image_facts", killed)
@@ -1482,7 +1543,9 @@ def test_a_cold_audit_takes_the_image_facts_in_its_frozen_pass(tmp_path, monkeyp
     expected = {p: dedup.image_facts(p) for p in paths}
     measured, separately = [], []
     image_facts, all_facts = dedup.image_facts, dedup.all_facts
-    monkeypatch.setattr(dedup, "image_facts", lambda p: measured.append(p) or image_facts(p))
+    monkeypatch.setattr(
+        dedup, "image_facts", lambda p, *a: measured.append(p) or image_facts(p, *a)
+    )
     monkeypatch.setattr(
         dedup, "all_facts", lambda ps, *a, **k: separately.extend(ps) or all_facts(ps, *a, **k)
     )

@@ -272,6 +272,40 @@ def test_a_row_kept_before_the_store_kept_its_pixels_has_its_file_header_read_on
 
 
 @pytest.mark.slow
+def test_a_count_read_of_a_file_changed_since_it_was_hashed_is_not_kept(
+    tmp_path, image_folder, monkeypatch
+):
+    """A row kept before the store kept its count had the header of whatever file was at its
+    path read and kept under its digest: a photo replaced since it was hashed was counted at
+    the other's size, and refused as too large for good (review52a M1). A count is kept only
+    of a file the index still knows unchanged; a changed one is counted as unread this run."""
+    import sqlite3
+
+    import objrec.features
+
+    samples, at = with_a_large_image(image_folder)
+    feature_table(body := frozen(tmp_path), samples, ViewSpec(DATA))
+    body.cache.close()
+    with sqlite3.connect(tmp_path / "cache" / "store" / "index.sqlite") as db:
+        db.execute("ALTER TABLE entries DROP COLUMN counted")  # as an older objrec made it
+    victim, original = samples[0].path, samples[0].path.read_bytes()
+    counted_pixels = objrec.features.counted_pixels
+
+    def replaced(path):  # the photo replaced by the large one once it was hashed
+        if path == victim:
+            victim.write_bytes(samples[at].path.read_bytes())
+        return counted_pixels(path)
+
+    monkeypatch.setattr(objrec.features, "counted_pixels", replaced)
+    monkeypatch.setenv("OBJREC_MAX_PIXELS", "10000")
+    assert feature_table(frozen(tmp_path), samples, ViewSpec(DATA)).ok[0]
+    victim.write_bytes(original)
+    monkeypatch.setattr(objrec.features, "counted_pixels", counted_pixels)
+    again = feature_table(frozen(tmp_path), samples, ViewSpec(DATA))
+    assert again.ok[0] and not again.ok[at]
+
+
+@pytest.mark.slow
 def test_a_row_whose_file_header_cannot_be_read_for_its_count_is_not_read_again(
     tmp_path, image_folder, monkeypatch
 ):
@@ -525,13 +559,38 @@ def test_a_probe_measures_each_image_the_frozen_pass_decodes(tmp_path, samples):
 
     body, spec, kept = frozen(tmp_path), ViewSpec(DATA), {}
     probe = Probe(
-        lambda path: path.stat().st_size, lambda ds, xs: kept.update(zip(ds, xs, strict=True))
+        lambda path, data: path.stat().st_size, lambda ds, xs: kept.update(zip(ds, xs, strict=True))
     )
     feature_table(body, samples[:3], spec, probe=probe)
     assert kept == {hash_file(s.path): s.path.stat().st_size for s in samples[:3]}
     kept.clear()
     feature_table(body, samples, spec, probe=probe)  # the first three come from the store
     assert kept == {hash_file(s.path): s.path.stat().st_size for s in samples[3:]}
+
+
+def test_a_probe_measures_the_bytes_the_frozen_pass_decoded(tmp_path, samples, monkeypatch):
+    """The audit's probe measured each image's facts by reading its file again after the frozen
+    pass decoded it, and kept them under the digest of the bytes decoded: a file replaced in
+    between had another photo's facts filed under its digest (review52a M1). The probe measures
+    the bytes that were hashed and decoded."""
+    from objrec import dedup, views
+    from objrec.frozen import Probe
+
+    original, other = samples[0].path.read_bytes(), samples[-1].path.read_bytes()
+    read = views.read_as_hashed
+
+    def replaced_after_reading(path, digest):  # the file replaced once its bytes are read
+        data = read(path, digest)
+        if path == samples[0].path:
+            path.write_bytes(other)
+        return data
+
+    monkeypatch.setattr(views, "read_as_hashed", replaced_after_reading)
+    kept: dict = {}
+    probe = Probe(dedup.image_facts, lambda ds, xs: kept.update(zip(ds, xs, strict=True)))
+    feature_table(frozen(tmp_path), samples[:1], ViewSpec(DATA), probe=probe)
+    samples[0].path.write_bytes(original)
+    assert kept == {hash_file(samples[0].path): dedup.image_facts(samples[0].path)}
 
 
 @pytest.mark.slow
@@ -575,7 +634,7 @@ def test_each_batch_of_the_frozen_pass_is_read_by_name(tmp_path, samples):
     (samples := samples[:5])[1].path.write_bytes(b"not an image")
     spec, body = ViewSpec(DATA, "none", 0), frozen(tmp_path)
     settings = PassSettings(batch_size=3)
-    first, second = frozen_pass(body, samples, spec, settings, measure=lambda path: path.name)
+    first, second = frozen_pass(body, samples, spec, settings, measure=lambda path, data: path.name)
     assert first.indices.tolist() == [0, 2] and second.indices.tolist() == [3, 4]
     assert first.features is not None and first.features.shape == (2, body.n_features)
     assert [i for i, _ in first.failures] == [1] and second.failures == []

@@ -8,6 +8,7 @@ from PIL import Image
 
 from objrec import images
 from objrec.dedup import all_facts
+from objrec.file_index import hash_file
 from objrec.images import UnreadableImageError, image_size, is_image_file, list_images, open_image
 
 from .conftest import EPS, fake_ghostscript, make_image, save_heic
@@ -199,12 +200,13 @@ def test_the_pixel_limit_is_said_and_the_environment_raises_it_with_pillows(tmp_
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "20,000")
     assert open_image(path).size == (160, 120) and Image.MAX_IMAGE_PIXELS == 20_000
     assert decode_tag() != tag  # a refusal remembered under the default is forgotten
-    kept = dedup.cached_facts([path], ["ab" * 16], tmp_path / "facts.sqlite")  # kept, readable
+    digests = [hash_file(path)]
+    kept = dedup.cached_facts([path], digests, tmp_path / "facts.sqlite")  # kept, readable
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "lots")
     with pytest.raises(ObjrecError, match="OBJREC_MAX_PIXELS=lots is not a number of pixels"):
         open_image(path)
     with pytest.raises(ObjrecError, match="OBJREC_MAX_PIXELS=lots"):  # a split went on with it
-        dedup.cached_facts([path], ["ab" * 16], tmp_path / "facts.sqlite")  # nothing to decode
+        dedup.cached_facts([path], digests, tmp_path / "facts.sqlite")  # nothing to decode
     assert not kept[0].error
 
 

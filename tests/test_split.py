@@ -506,7 +506,9 @@ def test_a_second_split_under_a_lower_limit_measures_no_jpeg_the_limit_counts_re
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "500000")
     first = split_folder(image_folder, tmp_path / "first", near_duplicates=False)
     measured, image_facts = [], dedup.image_facts
-    monkeypatch.setattr(dedup, "image_facts", lambda p: measured.append(p) or image_facts(p))
+    monkeypatch.setattr(
+        dedup, "image_facts", lambda p, *a: measured.append(p) or image_facts(p, *a)
+    )
     again = split_folder(image_folder, tmp_path / "again", near_duplicates=False)
     assert measured == [] and first.too_large_files == again.too_large_files == []
     assert placed(tmp_path / "again") == placed(tmp_path / "first")
@@ -702,7 +704,7 @@ def test_a_second_split_decodes_nothing(tmp_path, image_folder, monkeypatch):
 
     first = split_folder(image_folder, tmp_path / "a", seed=0)
     decoded = []
-    monkeypatch.setattr(dedup, "image_facts", lambda path: decoded.append(path))
+    monkeypatch.setattr(dedup, "image_facts", lambda path, *a: decoded.append(path))
     again = split_folder(image_folder, tmp_path / "b", seed=0)
     assert decoded == [] and again.counts == first.counts
 

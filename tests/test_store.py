@@ -818,6 +818,34 @@ def heic_table_reads(tmp_path, monkeypatch, forget_kinds: bool) -> list[tuple[in
     return reads
 
 
+def test_a_kind_read_of_a_file_changed_since_it_was_hashed_is_not_kept(tmp_path, monkeypatch):
+    """A store without kinds read each file's first bytes and kept the kind they said under the
+    digest the file had when it was hashed: a photo replaced by a HEIC one in between was kept
+    as a HEIC, and refused as one wherever pillow-heif is missing, for good (review52a M1). A
+    kind is kept only of a file the index still knows unchanged; the others are left out."""
+    import objrec.file_index
+
+    photos = make_class_folder(tmp_path / "photos", per_class=1)
+    paths = [s.path for s in scan_class_folder(photos).samples]
+    store = FeatureCache(tmp_path / "cache").store
+    digests = store.digests(paths)[0]
+    store.db.execute("DELETE FROM kinds")  # as a store written before kinds were kept
+    victim, original, head = paths[0], paths[0].read_bytes(), objrec.file_index.file_head
+
+    def replaced(path):  # by a HEIC photo, once hashed
+        if path == victim:
+            victim.write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(20))
+        return head(path)
+
+    monkeypatch.setattr(objrec.file_index, "file_head", replaced)
+    kinds = store.image_kinds(paths, digests)
+    monkeypatch.undo()
+    victim.write_bytes(original)
+    assert digests[0] not in kinds and [kinds[d] for d in digests[1:]] == [""] * (len(paths) - 1)
+    assert store.digests(paths)[0] == digests  # the photo back, hashed again
+    assert store.image_kinds(paths, digests) == dict.fromkeys(digests, "")
+
+
 @pytest.mark.slow  # 1.2 s alone (importing pillow-heif)
 def test_where_pillow_heif_cannot_decode_a_warm_read_opens_no_file_to_tell_heic_apart(
     tmp_path, monkeypatch
@@ -1372,15 +1400,16 @@ def test_image_facts_measured_under_another_decoder_are_measured_again(tmp_path,
     paths, db = [tmp_path / "a.jpg"], tmp_path / "facts.sqlite"
     measure, measured = dedup.all_facts, []
 
-    def counted(paths, on_file=None):
+    def counted(paths, *args, **kwargs):
         measured.append(len(paths))
-        return measure(paths, on_file)
+        return measure(paths, *args, **kwargs)
 
     monkeypatch.setattr(dedup, "all_facts", counted)
-    first = dedup.cached_facts(paths, ["d1"], db)
-    assert dedup.cached_facts(paths, ["d1"], db) == first and measured == [1, 0]
+    digests = [hash_file(paths[0])]
+    first = dedup.cached_facts(paths, digests, db)
+    assert dedup.cached_facts(paths, digests, db) == first and measured == [1, 0]
     monkeypatch.setattr(PIL, "__version__", "99.0.0")
-    assert dedup.cached_facts(paths, ["d1"], db) == first and measured == [1, 0, 1]
+    assert dedup.cached_facts(paths, digests, db) == first and measured == [1, 0, 1]
     assert dedup.prune_facts(db)[0] == 1  # the old decoder's row
 
 

@@ -39,14 +39,15 @@ from PIL import Image, ImageOps
 
 from objrec.config import check_field_types
 from objrec.errors import ObjrecError
-from objrec.file_index import USE_REFRESH
+from objrec.file_index import USE_REFRESH, hash_bytes
 from objrec.images import (
     COUNTED,
+    IMAGE_ERRORS,
     PIXEL_RULES,
+    UPRIGHT,
     UnreadableImageError,
     decoder_gone,
     decoder_versions,
-    image_size,
     kind_gone_reason,
     open_image,
     pixel_limit,
@@ -237,15 +238,19 @@ def contrast(image: Image.Image) -> float:
     return float(small.reshape(-1, 3).std(axis=0).max())
 
 
-def image_facts(path: Path) -> ImageFacts:
-    """Decode ``path`` at a reduced size (JPEG draft mode) and measure it; never raises."""
+def image_facts(path: Path, data: bytes | None = None) -> ImageFacts:
+    """Measure the image at ``path`` from one read of its bytes (``data``, where the caller has
+    read them), decoded at a reduced size (JPEG draft mode); never raises."""
     try:
-        width, height = image_size(path)  # upright, as the image is decoded
-        image = open_image(path, draft_size=DRAFT)
-    except (UnreadableImageError, OSError, Image.DecompressionBombError) as exc:
+        data = path.read_bytes() if data is None else data
+        image = open_image(data, DRAFT, name=str(path), from_file=True)
+    except OSError as exc:  # the file could not be read: Pillow's errors are open_image's
+        return ImageFacts(error=f"{path}: {IMAGE_ERRORS['cannot_read'].format(reason=why(exc))}")
+    except (UnreadableImageError, Image.DecompressionBombError) as exc:
         large = getattr(exc, "too_large", isinstance(exc, Image.DecompressionBombError))
         return ImageFacts(error=str(exc), too_large=large)
     grey = image.convert("L")
+    width, height = image.info[UPRIGHT]
     return ImageFacts(
         width=width,
         height=height,
@@ -254,9 +259,33 @@ def image_facts(path: Path) -> ImageFacts:
         contrast=contrast(image),
         crops=crop_hashes(grey),
         turns=turn_hashes(grey),
-        trimmed=trimmed_hash(path, grey, (width, height)),
+        trimmed=trimmed_hash(data, str(path), grey, (width, height)),
         counted=image.info[COUNTED],
     )
+
+
+def hashed_facts(path: Path, digest: str) -> ImageFacts:
+    """:func:`image_facts` of the bytes of ``path`` that hash to ``digest``, the content digest
+    its facts are kept under, read once: a file changed since it was hashed (replaced by another
+    photo) is unreadable this time, never measured under the digest of other bytes (whose
+    near-copies a later split would then part), as the frozen pass skips it
+    (``views.read_as_hashed``); unkept, it is measured next time."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return ImageFacts(error=f"{path}: {IMAGE_ERRORS['cannot_read'].format(reason=why(exc))}")
+    if hash_bytes(data) != digest:
+        return ImageFacts(error=f"{path}: {CHANGED}")
+    return image_facts(path, data)
+
+
+CHANGED = "changed while objrec read it (its image facts are not kept)"
+"""Why :func:`hashed_facts` measured no facts of a file."""
+
+
+def why(exc: OSError) -> str:
+    """Why a file could not be read, in a few words (``No such file or directory``)."""
+    return exc.strerror or str(exc)
 
 
 def crop_hashes(grey: Image.Image) -> tuple[int, ...]:
@@ -299,16 +328,17 @@ of a letterboxed copy past ``HASH_SPLIT`` from its photo for 12 of 100 Caltech-1
 phone's photo is reduced by 8 at most, to 375 pixels or more: not decoded again."""
 
 
-def trimmed_hash(path: Path, grey: Image.Image, size: tuple[int, int]) -> int:
-    """:attr:`ImageFacts.trimmed` of the image at ``path``, ``grey`` (decoded at ``DRAFT``) of
-    its full ``size``: the pHash of what lies inside its flat border, 0 where it has none or
-    nothing but one colour lies inside (whose hash any other such image shares)."""
+def trimmed_hash(data: bytes, name: str, grey: Image.Image, size: tuple[int, int]) -> int:
+    """:attr:`ImageFacts.trimmed` of the image file ``name`` of bytes ``data``, ``grey``
+    (decoded at ``DRAFT``) of its full ``size``: the pHash of what lies inside its flat border,
+    0 where it has none or nothing but one colour lies inside (whose hash any other such image
+    shares)."""
     box = border_box(grey)
     if box is not None and grey.width < size[0] and min(grey.size) < TRIM_DRAFT:  # reduced
         try:
-            grey = open_image(path, draft_size=TRIM_DRAFT).convert("L")
-        except (UnreadableImageError, OSError, Image.DecompressionBombError):
-            pass  # changed since it was read: the reduced copy's border stands
+            grey = open_image(data, TRIM_DRAFT, name=name, from_file=True).convert("L")
+        except (UnreadableImageError, Image.DecompressionBombError):
+            pass  # not at this size: the reduced copy's border stands
         else:
             box = border_box(grey)
     if box is None:
@@ -336,13 +366,30 @@ def border_box(grey: Image.Image) -> tuple[int, int, int, int] | None:
 
 
 def all_facts(
-    paths: Sequence[Path], on_file: Callable[[], None] | None = None, workers: int | None = None
+    paths: Sequence[Path],
+    on_file: Callable[[], None] | None = None,
+    workers: int | None = None,
+    digests: Sequence[str] | None = None,
 ) -> list[ImageFacts]:
-    """``image_facts`` of every path, in order: in worker processes, one per core (``workers``
-    at most), when there are ``processes.PROCESS_MIN`` or more, else here
-    (:func:`objrec.processes.each_file`). The warnings an image gives (damaged EXIF) are logged
-    here, once per file (:func:`objrec.images.warn_once`), as the caller's own are."""
-    return each_file(image_facts, paths, on_file, workers=workers, doing="measuring image facts")
+    """``image_facts`` of every path, in order, or with ``digests`` (each file's content
+    digest) ``hashed_facts``: in worker processes, one per core (``workers`` at most), when
+    there are ``processes.PROCESS_MIN`` or more, else here (:func:`objrec.processes.each_file`).
+    The warnings an image gives (damaged EXIF) are logged here, once per file
+    (:func:`objrec.images.warn_once`), as the caller's own are."""
+    if digests is None:
+        return each_file(image_facts, paths, on_file, workers=workers, doing=MEASURING)
+    digest_of = dict(zip(paths, digests, strict=True))
+    return each_file(
+        lambda path: hashed_facts(path, digest_of[path]),
+        paths,
+        on_file,
+        workers=workers,
+        doing=MEASURING,
+    )
+
+
+MEASURING = "measuring image facts"
+"""What :func:`all_facts`' worker processes do, for the warning that one ended abruptly."""
 
 
 FACTS_KEY = (
@@ -481,7 +528,8 @@ def cached_facts(
     todo = [i for i, d in enumerate(digests) if d not in found]
     for _ in range(len(paths) - len(todo) if on_file else 0):
         on_file()  # type: ignore[misc]
-    computed = dict(zip(todo, all_facts([paths[i] for i in todo], on_file), strict=True))
+    measured_now = all_facts([paths[i] for i in todo], on_file, digests=[digests[i] for i in todo])
+    computed = dict(zip(todo, measured_now, strict=True))
     now = time.time()
     rows = [
         (digest, key, json.dumps(asdict(f)), now)

@@ -293,8 +293,9 @@ def within_pixel_limit(
     the limit counts with each row (``FeatureStore.add_entries``); a row kept before it did has
     its file's header read once (``images.counted_pixels``), its count kept, or, where the header
     cannot be read, :func:`store.uncounted`, so that it is not read again each run under the same
-    decoders and limit (a row is only ever made of an image that decoded). The rows stay in the
-    store for a higher limit."""
+    decoders and limit (a row is only ever made of an image that decoded); none where the file
+    has changed since it was hashed (``FeatureStore.unchanged``: the header may be another
+    photo's), counted as unread this run. The rows stay in the store for a higher limit."""
     pixels = found.pixels if found.pixels is not None else np.zeros(len(found.rows), np.int64)
     held = found.rows >= 0
     mark = uncounted()
@@ -306,7 +307,9 @@ def within_pixel_limit(
             plural(len(paths), "image"),
         )
         read = {d: counted_pixels(path) or mark for d, path in paths.items()}
-        space.store.keep_pixels(space.id, read)
+        unchanged = space.store.unchanged(paths)
+        read = {d: n if d in unchanged else mark for d, n in read.items()}
+        space.store.keep_pixels(space.id, {d: n for d, n in read.items() if d in unchanged})
         pixels = pixels.copy()
         pixels[unknown] = [read[digests[i]] for i in unknown]
     limit = pixel_limit()

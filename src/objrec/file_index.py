@@ -378,19 +378,30 @@ class FileIndex:
         a reader that tells HEIC photos apart without opening a file (``dedup.cached_facts``,
         ``features.decodable_now``).
         An image hashed before kinds were kept has its file's (``paths``') first bytes read, once:
-        its kind is kept then; one that cannot be read now is left out."""
+        its kind is kept then; one that cannot be read now, or has changed since it was hashed
+        (:meth:`unchanged`: those bytes may be another photo's), is left out."""
         with self._transaction():
             self._fill_wanted(digests)
             cursor = self.db.execute(
                 "SELECT w.digest, k.kind FROM temp.wanted w JOIN kinds k ON k.digest=w.digest"
             )
             kinds = dict(cursor.fetchall())
-        heads = {d: file_head(p) for p, d in zip(paths, digests, strict=True) if d not in kinds}
+        files = {d: p for p, d in zip(paths, digests, strict=True) if d not in kinds}
+        heads = {d: file_head(p) for d, p in files.items()}
         read = {d: heif_kind(head) for d, head in heads.items() if head is not None}
+        read = {d: kind for d, kind in read.items() if d in self.unchanged(files)} if read else {}
         if read:
             with self._transaction():
                 self._keep_kinds(read)
         return kinds | read
+
+    def unchanged(self, files: dict[str, Path]) -> set[str]:
+        """The digests of ``files`` (each digest's file) whose file the index still knows
+        unchanged since it was hashed (:meth:`known_digests`, by its stat): asked after a file
+        was read, so that what was read of one changed since (another photo's bytes) is never
+        kept under its digest."""
+        now = self.known_digests(list(files.values()))
+        return {d for d, known in zip(files, now, strict=True) if known == d}
 
     @index_errors
     def known_digests(self, paths: Sequence[Path]) -> list[str | None]:

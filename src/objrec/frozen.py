@@ -266,12 +266,13 @@ class Probe:
     """Something measured on every image the frozen pass decodes, in the same loader, so that it
     needs no pass of its own over the files: the audit's image facts (``dedup.image_facts``).
 
-    ``measure(path)`` runs in the loader (picklable for worker processes); ``keep(digests,
-    results)`` gets each batch's results in this process. Images whose features are already in
-    the store are not decoded, so not measured.
+    ``measure(path, data)`` runs in the loader (picklable for worker processes) on the bytes
+    ``data`` the image was decoded from, which hash to its digest (``views.SeededViewDataset``);
+    ``keep(digests, results)`` gets each batch's results in this process. Images whose features
+    are already in the store are not decoded, so not measured.
     """
 
-    measure: Callable[[Path], Any]
+    measure: Callable[[Path, bytes | None], Any]
     keep: Callable[[list[str], list[Any]], None]
 
 
@@ -324,7 +325,7 @@ def frozen_pass(
     settings: PassSettings = PassSettings(),
     *,
     seeds: Sequence[int] | None = None,
-    measure: Callable[[Path], Any] | None = None,
+    measure: Callable[[Path, bytes | None], Any] | None = None,
     digests: Sequence[str] | None = None,
 ) -> Iterator[PassedBatch]:
     """Run the frozen body over ``samples`` in ``spec``'s view, yielding one batch at a time

@@ -647,7 +647,8 @@ def open_image(
     max_pixels: int | None = None,
     from_file: bool = False,
 ) -> Image.Image:
-    """Open an image file (or the bytes of one) as an upright RGB image.
+    """Open an image file (or the bytes of one) as an upright RGB image, its ``info`` holding
+    :data:`COUNTED`, :data:`DAMAGED_EXIF` and :data:`UPRIGHT`.
 
     Args:
         source: the image file, or its bytes (e.g. an upload).
@@ -674,14 +675,11 @@ def open_image(
     stream = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
         with open_file(stream, from_file) as img:
+            whole = img.size  # before any reduction
             counted = _checked_size(label, img, draft_size, max(shared, limit), hint, max_pixels)
             img.load()
-            exif = img.info.get("exif") or b""  # as read: turning the image rewrites it
-            ImageOps.exif_transpose(img, in_place=True)  # a copy held the pixels twice
-            damage = _warn_damaged_exif(exif, label, label if from_file else source)
-            rgb = _to_rgb(img, img.format)
+            rgb = _upright_rgb(img, whole, label, label if from_file else source)
             rgb.info[COUNTED] = counted[0] * counted[1]
-            rgb.info[DAMAGED_EXIF] = damage or ""
             return rgb
     except Image.DecompressionBombError as exc:
         reason = bomb_reason(exc, limit) + hint
@@ -712,6 +710,28 @@ def _checked_size(
     return counted
 
 
+def _upright_rgb(
+    img: Image.Image, whole: tuple[int, int], label: str, source: str | Path | bytes
+) -> Image.Image:
+    """``img`` (decoded) turned upright by its EXIF orientation and made RGB, its size before any
+    reduction (``whole``) upright and why its EXIF data is damaged (warned about, once per file:
+    ``source``) in its ``info``."""
+    exif = img.info.get("exif") or b""  # as read: turning the image rewrites it
+    upright = upright_size(img, whole)  # before exif_transpose drops the orientation
+    ImageOps.exif_transpose(img, in_place=True)  # a copy held the pixels twice
+    damage = _warn_damaged_exif(exif, label, source)
+    rgb = _to_rgb(img, img.format)
+    rgb.info |= {DAMAGED_EXIF: damage or "", UPRIGHT: upright}
+    return rgb
+
+
+def upright_size(img: Image.Image, size: tuple[int, int]) -> tuple[int, int]:
+    """``size`` (``img``'s, opened, before any reduction) upright: its sides swapped where its
+    EXIF orientation turns it a quarter turn, as ``ImageOps.exif_transpose`` reads it."""
+    turned = img.getexif().get(ORIENTATION, 1) in QUARTER_TURNS
+    return (size[1], size[0]) if turned else size
+
+
 def reduce_jpeg(img: Image.Image, draft_size: int | None) -> None:
     """Have ``img`` (opened, not decoded) decode at the smallest power-of-two reduction that keeps
     both sides at least ``draft_size`` when it is a JPEG (an MPO one too); its ``size`` is then
@@ -726,6 +746,14 @@ counted it at (:func:`counted_size`): what the feature store keeps with its row.
 DAMAGED_EXIF = "objrec_damaged_exif"
 """... that holds why its EXIF data is damaged (:func:`exif_damage`), "" where it is not: what
 ``check`` keeps, to warn again without decoding it (:func:`warn_damaged_exif`)."""
+UPRIGHT = "objrec_upright"
+"""... that holds the image's whole size (width, height), upright as it is decoded (its EXIF
+orientation applied), whatever it was decoded reduced to: what :func:`image_size` reads of the
+file's header, without a second read of the file (``dedup.image_facts``)."""
+ORIENTATION = 0x0112
+"""The EXIF tag of an image's orientation."""
+QUARTER_TURNS = (5, 6, 7, 8)
+"""The orientations that turn an image a quarter turn, one way or the other: its sides swap."""
 
 
 def counted_size(img: Image.Image, draft_size: int | None) -> tuple[int, int]:
@@ -916,7 +944,7 @@ def image_size(path: Path) -> tuple[int, int]:
     try:
         with open_file(Path(path)) as img:
             width, height = img.size
-            orientation = img.getexif().get(0x0112, 1)
+            orientation = img.getexif().get(ORIENTATION, 1)
             _warn_damaged_exif(img.info.get("exif") or b"", str(path), path)
     except Image.DecompressionBombError as exc:  # a traceback in `explore`
         reason = bomb_reason(exc, limit)
@@ -928,7 +956,7 @@ def image_size(path: Path) -> tuple[int, int]:
         raise UnreadableImageError(
             str(path), IMAGE_ERRORS["cannot_read"].format(reason=reason)
         ) from exc
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    return (height, width) if orientation in QUARTER_TURNS else (width, height)
 
 
 def exif_damage(exif: bytes) -> str | None:

@@ -75,12 +75,13 @@ class SeededViewDataset(ImageDataset):
     """Augmented views seeded per image: the same view of the same content is reproducible.
 
     ``seeds`` gives each image's seed (``view_seed`` of its content digest); default: its position.
-    ``measure``: called on the path of each image decoded, right after it (while its file is in
-    memory, in the same loader thread or worker); its results reach ``Batch.measured``.
+    ``measure(path, data)``: called on each image decoded, right after it (in the same loader
+    thread or worker), with the bytes it was decoded from (with ``digests``; else None: it reads
+    the file); its results reach ``Batch.measured``.
     ``digests``: each image's content digest as the store keys it: each file is then read once,
-    its bytes hashed and decoded, so features are never filed under the digest of other bytes; a
-    file that cannot be read, or whose bytes no longer hash to its digest, is a
-    :class:`PassingFailure`.
+    its bytes hashed and decoded, so features (and what ``measure`` takes) are never filed under
+    the digest of other bytes; a file that cannot be read, or whose bytes no longer hash to its
+    digest, is a :class:`PassingFailure`.
     """
 
     def __init__(
@@ -99,43 +100,40 @@ class SeededViewDataset(ImageDataset):
         self.measure = measure
         self.digests = None if digests is None else list(digests)
 
-    def _decoded(self, index: int):
-        """(view, label, index, pixels), or (None, why not, index): ``ImageDataset``'s item, with
-        the pixels the limit counted the image at (``images.COUNTED``: the store keeps them with
-        its row, so that an image over a lower pixel limit is refused unopened), and with
-        ``digests`` decoded from the bytes that hash to the image's digest."""
+    def _decoded(self, index: int, source: Path | bytes):
+        """(view, label, index, pixels), or (None, why not, index): ``ImageDataset``'s item of
+        ``source`` (the image's file, or its bytes), with the pixels the limit counted the image
+        at (``images.COUNTED``: the store keeps them with its row, so that an image over a lower
+        pixel limit is refused unopened)."""
         sample = self.samples[index]
         try:
-            image = self._open(index)
+            image = open_image(source, self.draft_size, name=str(sample.path), from_file=True)
         except UnreadableImageError as exc:
             return None, str(exc), index
-        if isinstance(image, PassingFailure):
-            return None, image, index
         return self.transform(image), sample.label, index, image.info[COUNTED]
 
-    def _open(self, index: int):
-        """The image at ``index``, opened as ``ImageDataset`` opens it, or (with ``digests``)
-        from its bytes that hash to its digest, else why not (a :class:`PassingFailure`)."""
-        path = self.samples[index].path
-        if self.digests is None:
-            return open_image(path, draft_size=self.draft_size)
-        data = read_as_hashed(Path(path), self.digests[index])
-        if isinstance(data, PassingFailure):
-            return data
-        return open_image(data, self.draft_size, name=str(path), from_file=True)
+    def _source(self, index: int) -> Path | bytes | PassingFailure:
+        """What the image at ``index`` is decoded from: its file, or (with ``digests``) its bytes
+        that hash to its digest, else why not (a :class:`PassingFailure`)."""
+        path = Path(self.samples[index].path)
+        return path if self.digests is None else read_as_hashed(path, self.digests[index])
 
     def __getitem__(self, index: int):
-        item = self._view(index)
+        source = self._source(index)
+        if isinstance(source, PassingFailure):
+            return None, source, index
+        item = self._view(index, source)
         if self.measure is None or item[0] is None:
             return item
-        return (*item, self.measure(self.samples[index].path))
+        data = source if isinstance(source, bytes) else None
+        return (*item, self.measure(self.samples[index].path, data))
 
-    def _view(self, index: int):
+    def _view(self, index: int, source: Path | bytes):
         if self.view == 0:
-            return self._decoded(index)
+            return self._decoded(index, source)
         with torch.random.fork_rng(devices=[]):  # leave the caller's random stream untouched
             torch.manual_seed(self.seeds[index])
-            return self._decoded(index)
+            return self._decoded(index, source)
 
 
 def cannot_read(exc: OSError) -> str:
