@@ -190,6 +190,7 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
         "near_duplicates",
         "look_alikes",
         "outliers",
+        "unreadable_files",  # the files no command can read, not counted as images: none here
         "classes_not_judged",
         "far_classes",
         "photos_needed",  # the classes to add or retake photos of (photos_needed.csv)
@@ -199,7 +200,7 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     assert set(found["near_duplicates"][0]) == {"paths", "splits", "similarity"}
     assert all(set(g) == {"paths", "splits", "similarity"} for g in found["look_alikes"])
     assert all(set(r) == {"path", "given", "suggested", "score"} for r in found["label_issues"])
-    assert found["settled_labels"] == []
+    assert found["settled_labels"] == [] and found["unreadable_files"] == []
     assert all(set(r) == {"path", "score", "reason"} for r in found["outliers"])
     assert found["outliers"][0]["path"].startswith(str(data))
     assert found["out"] == str(tmp_path / "audit")
@@ -1775,7 +1776,7 @@ def test_a_file_removed_while_the_audit_runs_is_skipped_as_an_unreadable_one(
     """A user tidying the folder during an audit: a photo removed after the frozen pass read it
     stopped the audit at its second hashing (FileNotFoundError; the CLI's exit 1 'no such file or
     directory'), as train stopped before fcafb32. It is skipped as a file that fails to decode
-    is: said once, an unreadable outlier, left out of the findings and of the plan (apply-plan
+    is: said once, a file that cannot be read, left out of the findings and of the plan (apply-plan
     refuses a row naming no file); as is one removed before the frozen pass (after the folder
     was listed), said once too."""
     import objrec.audit
@@ -1797,7 +1798,8 @@ def test_a_file_removed_while_the_audit_runs_is_skipped_as_an_unreadable_one(
     gone = "cannot read the file (No such file or directory)"
     for path in (before, after):
         assert caplog.text.count(f"skipped {path}: {gone}") == 1
-    unreadable = {r["path"]: r["reason"] for r in result.outliers if "unreadable" in r["reason"]}
+    assert not any("unreadable" in r["reason"] for r in result.outliers)
+    unreadable = {r["path"]: r["reason"] for r in result.unreadable}
     assert unreadable == {str(before): f"unreadable: {gone}", str(after): f"unreadable: {gone}"}
     fixed = apply_plan(data, tmp_path / "audit/plan.csv", tmp_path / "fixed")  # no row of theirs
     assert fixed["copied"] == len(list_images(data)) - fixed["removed"]
@@ -1820,7 +1822,7 @@ def test_the_plan_removes_a_file_no_command_can_read(tmp_path):
     plan = tmp_path / "audit/plan.csv"
     rows = {r["file"]: r for r in csv.DictReader(plan.open(encoding="utf-8-sig"))}
     row = rows["train/red/empty.png"]
-    assert row["action"] == "remove" and row["reason"].startswith("outlier: unreadable: ")
+    assert row["action"] == "remove" and row["reason"].startswith("unreadable: ")
     assert row["reason"].endswith(
         "; no command can read it (split and train leave it out): removed, set keep to copy it "
         "all the same"
@@ -1831,11 +1833,11 @@ def test_the_plan_removes_a_file_no_command_can_read(tmp_path):
     assert not reviewed.exists() or hashlib.sha256(b"").hexdigest() not in reviewed.read_text()
 
 
-def test_an_unreadable_outlier_s_reason_does_not_repeat_its_path(tmp_path):
+def test_an_unreadable_file_s_reason_does_not_repeat_its_path(tmp_path):
     """An archivist's audit printed `Accordéons/IMG_trunc_5.jpg: unreadable:
     /tmp/photos/Accordéons/IMG_trunc_5.jpg: cannot read image (...)`, and outliers.csv's reason
     held the full path again beside its path column: the reason is now the reason alone."""
-    from objrec.audit import degenerate_reason
+    from objrec.audit import unreadable_reason as degenerate_reason
 
     path = tmp_path / "Accordéons" / "IMG_trunc_5.jpg"
     path.parent.mkdir()
@@ -1844,6 +1846,35 @@ def test_an_unreadable_outlier_s_reason_does_not_repeat_its_path(tmp_path):
     assert facts.error.startswith(f"{path}: ")  # as the store keeps it
     assert degenerate_reason(facts, path) == f"unreadable: {facts.error[len(str(path)) + 2 :]}"
     assert str(path) not in degenerate_reason(facts, path)
+
+
+@pytest.mark.slow  # an audit
+def test_a_text_file_named_jpg_is_unreadable_not_an_outlier(tmp_path, capsys):
+    """A text file named butterfly/notes.jpg: check calls it unusable and split and train leave
+    it out, but the audit counted it among the images it audited and listed it as an outlier
+    (an unusual image). It is now a file that cannot be read: not counted, not an outlier,
+    listed apart (terminal, --json's unreadable_files, audit.html), and removed by the plan."""
+    data = make_split(tmp_path / "data")
+    (data / "train/red/notes.jpg").write_text("my notes about red things\n" * 20)
+    args = ["audit", str(data), "--backbone", "tiny_test", "--folds", "3"]
+    assert main([*args, "--out", str(tmp_path / "audit")]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("audited 48 images (1 file that cannot be read left out): ")
+    assert (
+        "1 file that cannot be read, left out as check, split and train leave it out (plan.csv "
+        "removes it):\n  train/red/notes.jpg: cannot read image (not a recognised image format)\n"
+    ) in said
+    assert "notes.jpg" not in (tmp_path / "audit/outliers.csv").read_text(encoding="utf-8-sig")
+    rows = csv_rows(tmp_path / "audit/plan.csv")
+    assert [(r["file"], r["action"]) for r in rows if "notes" in r["file"]] == [
+        ("train/red/notes.jpg", "remove")
+    ]
+    page = (tmp_path / "audit/audit.html").read_text()
+    assert "1 file that cannot be read, left\nout" in page and 'id="unreadable"' in page
+    assert main([*args, "--out", str(tmp_path / "again"), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["unreadable_files"] == [str(data / "train/red/notes.jpg")]
+    assert not any("notes" in row["path"] for row in found["outliers"])
 
 
 def test_robust_z_of_no_values_is_empty_without_a_warning():
@@ -3562,6 +3593,7 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
         settled=[],
         too_few=[],
         photos_needed=[],
+        unreadable=[],
     )
     write_page(result, SimpleNamespace(root=tmp_path), tmp_path / "audit.html")
     text = " ".join((tmp_path / "audit.html").read_text().split())
@@ -3594,6 +3626,7 @@ def test_audit_html_counts_the_flags_too_few_to_judge_apart(tmp_path, monkeypatc
         settled=[],
         too_few=["red/b.jpg"],
         photos_needed=[],
+        unreadable=[],
     )
     write_page(result, SimpleNamespace(root=tmp_path), tmp_path / "audit.html")
     text = " ".join((tmp_path / "audit.html").read_text().split())
@@ -3621,7 +3654,9 @@ def test_audit_html_marks_a_flag_in_a_class_of_too_few_photos_as_the_terminal_li
     ]
     found = {"label_issues": issues, "near_duplicates": [], "look_alikes": [], "outliers": []}
     said = {"n_images": 2, "classes": ["ant", "bee"], "unjudged": [], "far_classes": {}}
-    result = SimpleNamespace(**found, **said, settled=[], too_few=["ant/1.jpg"], photos_needed=[])
+    result = SimpleNamespace(
+        **found, **said, settled=[], too_few=["ant/1.jpg"], photos_needed=[], unreadable=[]
+    )
     write_page(result, inv, tmp_path / "audit.html")
     html = " ".join((tmp_path / "audit.html").read_text().split())
     mark = "in a class of too few photos to judge: plan.csv keeps it"
@@ -3924,6 +3959,7 @@ def page_with_a_long_name_and_a_copy(tmp_path: Path) -> tuple[Path, Any]:
         settled=[],
         too_few=[],
         photos_needed=[],
+        unreadable=[],
     )
     plan = [{"file": f"red/{LONG_NAME}.png", "action": "remove"}]
     write_page(result, inv, tmp_path / "audit.html", plan=plan)

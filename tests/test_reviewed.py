@@ -225,7 +225,9 @@ def test_audit_html_says_which_flags_a_person_settled_before(tmp_path):
     ]
     found = {"label_issues": issues, "near_duplicates": [], "look_alikes": [], "outliers": []}
     said = {"n_images": 2, "classes": ["ant", "dragonfly"], "unjudged": [], "far_classes": {}}
-    result = SimpleNamespace(**found, **said, settled=["ant/0.jpg"], too_few=[], photos_needed=[])
+    result = SimpleNamespace(
+        **found, **said, settled=["ant/0.jpg"], too_few=[], photos_needed=[], unreadable=[]
+    )
     reason = "settled: a person kept it as ant in an earlier plan (ant/0.jpg in reviewed.csv)"
     plan = [{"file": "ant/0.jpg", "action": "keep", "reason": reason + "; may be dragonfly"}]
     plan += [{"file": "ant/1.jpg", "action": "relabel", "reason": "evidence 1"}]

@@ -17,7 +17,9 @@ the files (only the centre view: ``train`` also computes augmented views):
   crops (``objrec.dedup``), grouped; a group spanning two splits is a possible leak; pairs only
   moderately alike by both signals are **look-alikes**, grouped apart, to check (not leaks);
 * **outliers**: images whose nearest neighbours (in their class, or anywhere) are unusually far,
-  and degenerate images (tiny, nearly blank, extreme aspect ratio, unreadable).
+  and degenerate images (tiny, nearly blank, extreme aspect ratio);
+* **unreadable files**: those no command can read (``check`` calls them unusable, ``split`` and
+  ``train`` leave them out), listed apart and not counted among the images.
 
 The audit only reads DATA. It writes CSVs, ``audit.json``, ``audit.html`` and ``plan.csv`` (a
 proposal a person reviews); ``apply_plan`` copies a corrected folder elsewhere.
@@ -278,6 +280,10 @@ class AuditResult:
     too_few: list[str] = field(default_factory=list)
     """The paths of ``label_issues`` in classes of too few photos to judge them
     (``AuditConfig.few_photos_p``): listed apart from the likely wrong labels, kept by the plan."""
+    unreadable: list[dict[str, Any]] = field(default_factory=list)
+    """The files of the folder that cannot be read (as ``check``, ``split`` and ``train`` read
+    them: :func:`unreadable_rows`), left out of ``n_images`` and of every finding; the plan
+    removes them."""
     photos_needed: list[dict[str, Any]] = field(default_factory=list)
     """The classes that most need more or better photos, most in need first, each with its
     evidence and reasons in words (``photos_needed.class_needs``): ``photos_needed.csv``."""
@@ -310,7 +316,11 @@ class AuditResult:
             "settled_labels": [row for row in flags if row["path"] in settled],
             "too_few_to_judge": [row for row in flags if row["path"] in few - settled],
         }
-        rest = {"classes_not_judged": list(self.unjudged), "far_classes": far}
+        rest = {
+            "unreadable_files": [row["path"] for row in self.unreadable],
+            "classes_not_judged": list(self.unjudged),
+            "far_classes": far,
+        }
         needs = [{k: v for k, v in row.items() if k[0] != "_"} for row in self.photos_needed]
         return labels | found | rest | {"photos_needed": needs}
 
@@ -346,7 +356,7 @@ class AuditResult:
         """Take the rows' private keys out (``_index``, ``_like``, ``_indices``, ``_pairs``,
         ``_degenerate``: where each image is in the inventory, which the plan and the page read):
         the rows ``audit`` returns hold what the CSVs show, nothing internal."""
-        for name in ("label_issues", "near_duplicates", "look_alikes", "outliers"):
+        for name in (*FINDING_KINDS, "unreadable"):
             rows = [
                 {k: v for k, v in r.items() if not k.startswith("_")} for r in getattr(self, name)
             ]
@@ -1034,11 +1044,32 @@ def far_classes(
     return dict(sorted(found.items(), key=lambda kv: -kv[1][0] / kv[1][1]))
 
 
-def degenerate_reason(facts: dedup.ImageFacts, path: Path | None = None) -> str | None:
-    """Why an image (at ``path``) is degenerate: unreadable (its reason, without the path its row
-    names already), tiny, nearly blank or oddly shaped; None when it is not."""
-    if facts.error:
-        return f"unreadable: {facts.error.removeprefix(f'{path}: ')}"
+def unreadable_reason(facts: dedup.ImageFacts, path: Path | None = None) -> str:
+    """Why the file at ``path`` cannot be read (its facts' error, without the path its row names
+    already), or, where its facts were read but the frozen pass could not decode it, that."""
+    return f"unreadable: {(facts.error or 'cannot read image').removeprefix(f'{path}: ')}"
+
+
+def unreadable_rows(inv: Inventory, idx: np.ndarray, facts) -> list[dict[str, Any]]:
+    """A row for each file of ``inv`` not among the readable rows ``idx``: its path, why it
+    cannot be read, its class and split."""
+    readable = set(idx.tolist())
+    return [
+        {
+            "path": item.shown,
+            "reason": unreadable_reason(facts[i], item.path),
+            "class": inv.classes[item.label],
+            "split": item.split,
+            "_index": i,
+        }
+        for i, item in enumerate(inv.items)
+        if i not in readable
+    ]
+
+
+def degenerate_reason(facts: dedup.ImageFacts) -> str | None:
+    """Why a readable image is degenerate: tiny, nearly blank or oddly shaped; None when it is
+    not."""
     if min(facts.width, facts.height) < MIN_SIDE:
         return f"tiny ({facts.width}x{facts.height} px)"
     if facts.contrast < MIN_CONTRAST:
@@ -1055,7 +1086,9 @@ def outlier_rows(
     """Degenerate images first, then those far from their class or from everything, by their
     nearest images outside their own ``group`` (``copy_groups``): a burst's frames, each other's
     nearest, made every burst's distances small and so every photo of its own an outlier.
-    ``around``: the same rows' :class:`Around`, where the caller has it."""
+    Readable images only (``idx``): a file that cannot be read is not an unusual image
+    (:func:`unreadable_rows`). ``around``: the same rows' :class:`Around`, where the caller has
+    it."""
     z = np.full(len(inv.items), np.nan)
     z_class = np.full(len(inv.items), np.nan)
     around = around or Around(unit, near, labels, group, k)
@@ -1063,8 +1096,8 @@ def outlier_rows(
     z[idx] = robust_z(1 - sims.mean(1) if sims.size else np.zeros(len(idx)))
     z_class[idx] = robust_z(around.within)
     rows = []
-    for i, item in enumerate(inv.items):
-        reason = degenerate_reason(facts[i], item.path)
+    for i in idx.tolist():
+        item, reason = inv.items[i], degenerate_reason(facts[i])
         if reason is None and z[i] > OUTLIER_Z:
             reason = f"far from every image (k-NN distance z={z[i]:.1f})"
         elif reason is None and z_class[i] > OUTLIER_Z:
@@ -1080,7 +1113,6 @@ def outlier_rows(
                     "split": item.split,
                     "_index": i,
                     "_degenerate": not reason.startswith("far"),
-                    "_unreadable": bool(facts[i].error),
                 }
             )
     return sorted(rows, key=lambda r: (not r["_degenerate"], -r["score"]))
@@ -1092,9 +1124,8 @@ def outlier_rows(
 def find_issues(
     inv: Inventory, features: np.ndarray, ok: np.ndarray, facts, config: AuditConfig, reporter
 ) -> AuditResult:
-    """Everything the audit reports, from features (readable rows) and per-image facts; its
-    steps of seconds shown to ``reporter`` (6,179 images sat 29 s at "hashing images 6179/6179"
-    while their nearest images and copies were found, and 11 s after the heads)."""
+    """Everything the audit reports, from features (readable rows) and per-image facts; each
+    step that takes seconds shown to ``reporter`` as it runs."""
     clock = Stopwatch()
     idx = np.flatnonzero(ok & np.array([not f.error for f in facts]))
     labels = np.array([inv.items[i].label for i in idx], dtype=np.int64)
@@ -1128,7 +1159,8 @@ def find_issues(
         near_duplicates=groups,
         outliers=outliers,
         look_alikes=alike,
-        n_images=len(inv.items),
+        n_images=len(idx),
+        unreadable=unreadable_rows(inv, idx, facts),
         classes=list(inv.classes),
         baseline_flags=found.baseline,
         seconds=clock.seconds,

@@ -159,6 +159,8 @@ SETTLED = SETTLED_REASON.partition(":")[0] + ":"
 OUTLIER = "outlier: "
 """How the plan's reason for keeping an outlier begins (``audit``'s own reason after it: far
 from its class, an odd size...)."""
+UNREADABLE = "unreadable: "
+"""How the plan's reason for removing a file that cannot be read begins (why after it)."""
 TWO_LABELS_REASON = (
     "review: one picture under two labels ({kind}): this copy is labelled {mine}, {others}; "
     "which class is it? set remove on the copy whose label is wrong; the plan removes neither, "
@@ -239,14 +241,15 @@ def reason_pattern(*templates: str) -> re.Pattern[str]:
 
 
 NOT_ABOUT_THE_LABEL = reason_pattern(
-    *(OUTLIER, NEAR_DUPLICATE_REASON, IDENTICAL_REASON, LOOK_ALIKE_REASON),
+    *(OUTLIER, UNREADABLE, NEAR_DUPLICATE_REASON, IDENTICAL_REASON, LOOK_ALIKE_REASON),
     *(CHAIN_REASON, KEPT_REASON, TWO_LABELS_REASON),
 )
 """The reasons the plan gives its rows about copies, look-alikes and outliers (a near-duplicate
 of, within its class or apart, a byte copy, a look-alike, a chain's image, a group's first, an
-outlier), not about the label, and those of copies under two labels left for a person to choose
-between: kept as they come, such a row settles no label (``applying.settles_label``): a plan
-applied unread has chosen neither label of a picture in two classes."""
+outlier, a file that cannot be read), not about the label, and those of copies under two labels
+left for a person to choose between: kept as they come, such a row settles no label
+(``applying.settles_label``): a plan applied unread has chosen neither label of a picture in two
+classes."""
 GROUP_COLUMNS = (
     *("paths", "splits", "classes", "similarity"),
     *("hash_distance", "crop_distance", "kind"),
@@ -418,6 +421,7 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     proposals = [(i, action, "", why) for i, action, why in identical_copies(within, inv)]
     proposals += label_proposals(result, inv)
     proposals += [(row["_index"], *outlier_proposal(row)) for row in result.outliers]
+    proposals += [(row["_index"], *unreadable_proposal(row)) for row in result.unreadable]
     proposals += [(i, "keep", "", why) for i, why in chained]
     for proposal in proposals:
         propose(*proposal)
@@ -513,13 +517,15 @@ UNREADABLE_REMOVED = (
 
 
 def outlier_proposal(row: dict[str, Any]) -> tuple[str, str, str]:
-    """The plan's action, new class and reason for an outlier: ``keep``, to look at, but
-    ``remove`` for a file that cannot be read (an empty one): kept, it travelled into the fixed
-    copy, where every command leaves it out again."""
-    reason = OUTLIER + row["reason"]
-    if row.get("_unreadable"):
-        return "remove", "", reason + UNREADABLE_REMOVED
-    return "keep", "", reason
+    """The plan's action, new class and reason for an outlier: ``keep``, to look at."""
+    return "keep", "", OUTLIER + row["reason"]
+
+
+def unreadable_proposal(row: dict[str, Any]) -> tuple[str, str, str]:
+    """The plan's action, new class and reason for a file that cannot be read (an empty one, a
+    text file named .jpg): ``remove``; kept, it travels into the fixed copy, where every command
+    leaves it out again."""
+    return "remove", "", row["reason"] + UNREADABLE_REMOVED
 
 
 def identical_copies(groups: list[dict], inv: Inventory) -> list[tuple[int, str, str]]:
@@ -846,6 +852,7 @@ def write_page(
             "groups": len(result.near_duplicates),
             "alike": len(result.look_alikes),
             "outliers": len(result.outliers),
+            "unreadable": len(result.unreadable),
         },
         leaks=sum(g["kind"] == "across splits" for g in result.near_duplicates),
         leak_words=leak_words(result.near_duplicates),
@@ -854,6 +861,7 @@ def write_page(
         far=far_classes_note(result.far_classes, len(result.outliers))
         if result.far_classes
         else "",
+        unreadable=result.unreadable,
         **sections,
     )
     path.write_text(html)
@@ -892,7 +900,9 @@ of them across splits (possible leaks, images that look like copies of one pictu
 {{ leak_words }}; look at them below)</span>{% endif %},
 {{ counts.alike|plural("group") }} of look-alikes
 {%- if alike_across %} ({{ alike_across }} across splits: to check, not leaks){% endif %},
-{{ counts.outliers|plural("outlier") }}. Nothing was changed;
+{{ counts.outliers|plural("outlier") }}
+{%- if counts.unreadable %}, and {{ counts.unreadable|plural("file") }} that cannot be read, left
+out (<a href="#unreadable">below</a>){% endif %}. Nothing was changed;
 <code>plan.csv</code> proposes actions to review, applied with <code>objrec apply-plan</code>
 into a new folder. The first {{ limit }} of each kind are shown; the CSVs hold all of them.</p>
 <h2 id="labels">Likely wrong labels</h2>
@@ -936,6 +946,11 @@ hash distance {{ f.row.hash_distance|plural("bit") }}
 {{ f.row.reason }}</div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
 <img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}</figcaption></figure>
 {% endfor %}</div></div>{% else %}<p>None found.</p>{% endfor %}
+{% if unreadable %}<h2 id="unreadable">Files that cannot be read</h2>
+<p class="muted">Left out, as <code>check</code>, <code>split</code> and <code>train</code> leave
+them out; <code>plan.csv</code> removes them.</p>
+<ul>{% for r in unreadable %}<li><b>{{ r.path }}</b>: {{ r.reason }}</li>{% endfor %}</ul>
+{%- endif %}
 <h2 id="photos-needed">Classes to add or retake photos of</h2>
 <p class="muted">Most in need first, judged by heads that never saw each photo
 (<code>photos_needed.csv</code>); under a class confused with another, its photos that look like

@@ -151,7 +151,7 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
     from objrec.outputs import AUDIT_FILES
 
     console.print(
-        f"audited {plural(result.n_images, 'image')}: "
+        f"audited {plural(result.n_images, 'image')}{left_out_words(result.unreadable)}: "
         f"{plural(len(result.likely_wrong()), 'likely wrong label')}, "
         + (f"{plural(len(result.settled), 'label')} {SETTLED_WORDS}, " if result.settled else "")
         + (
@@ -176,6 +176,7 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
     if result.far_classes:
         note = far_classes_note(result.far_classes, len(result.outliers))
         console.print(f"  {note}", markup=False, highlight=False)
+    print_unreadable(result.unreadable, data)
     print_photos_needed(result.photos_needed)
     files = sorted(AUDIT_FILES, key=lambda name: (name != "audit.html", name != "plan.csv"))
     console.print(f"written in {shown(out_dir)}: {', '.join(files)}", markup=False)
@@ -290,6 +291,36 @@ def print_outliers(rows: Sequence[dict], data: Path, limit: int = 3) -> None:
         console.print(printable(line), markup=False, highlight=False)
     if len(rows) > limit:
         console.print(f"  and {len(rows) - limit:,} more in outliers.csv")
+
+
+def left_out_words(unreadable: Sequence[dict]) -> str:
+    """What the audit's first line adds after the images it audited: the files it left out as
+    no command can read them (" (1 file that cannot be read left out)"), or ""."""
+    if not unreadable:
+        return ""
+    return f" ({plural(len(unreadable), 'file')} that cannot be read left out)"
+
+
+def print_unreadable(rows: Sequence[dict], data: Path, limit: int = 3) -> None:
+    """The files that cannot be read under their heading: not outliers (unusual images) but
+    files no command reads, which ``check`` calls unusable and ``split`` and ``train`` leave
+    out; the first ``limit`` with why, the rest counted."""
+    from objrec.outputs import shown_name
+
+    if not rows:
+        return
+    them = "it" if len(rows) == 1 else "them"
+    console.print(
+        f"{plural(len(rows), 'file')} that cannot be read, left out as check, split and train "
+        f"leave {them} out (plan.csv removes {them}):",
+        highlight=False,
+    )
+    for row in rows[:limit]:
+        why = row["reason"].removeprefix("unreadable: ")  # the heading says it
+        line = f"  {shown_name(row['path'], [data])}: {why}"
+        console.print(printable(line), markup=False, highlight=False)
+    if len(rows) > limit:
+        console.print(f"  and {len(rows) - limit:,} more in plan.csv")
 
 
 def warn_of_unused_body(run: Path) -> None:
