@@ -753,6 +753,71 @@ def test_apply_plan_skips_a_spreadsheets_blank_rows_and_names_the_line_of_a_bad_
     assert not (tmp_path / "fixed2").exists()
 
 
+def test_apply_plan_refuses_an_empty_action_and_a_plan_cut_short_and_remembers_neither(
+    tmp_path, capsys
+):
+    """review52b M1: a blank action cell ("not sure yet") was read as keep, and reviewed.csv then
+    remembered the wrong label as one a person settled; a plan cut off mid-row was applied
+    (its cut row as keep) with exit 0, the rows lost after it never said. Each is refused,
+    naming the file and line, and nothing is written."""
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
+    out = tmp_path / "fixed"
+    for row in ("green/green_0.png,green,,,,x", "green/green_0.png"):
+        plan = plan_of(tmp_path / "plan.csv", "red/red_0.png,red,,keep,,x", row)
+        assert main(["apply-plan", str(data), str(plan), str(out)]) == 1
+        err = capsys.readouterr().err
+        assert f"{plan} line 3: no action for 'green/green_0.png': write keep, remove or " in err
+        assert not out.exists()
+    head = plan_of(tmp_path / "plan.csv", "red/red_0.png,red,,keep,,x").read_text()
+    for last, said in (
+        ("green/green_0.png,green,,ke", "4 of 7 cells"),  # a copy that stopped in a row
+        ('green/green_0.png,green,,keep,,"the reas', "6 of 7 cells, a quote left open"),
+    ):
+        plan.write_text(head + last)
+        assert main(["apply-plan", str(data), str(plan), str(out)]) == 1
+        err = capsys.readouterr().err
+        assert f"{plan} line 3 is cut short ({said}): the file was not saved or copied whole" in err
+        assert not out.exists()
+    plan.write_text(head + "green/green_0.png,green,,keep,,x,")  # whole, but no line end
+    assert main(["apply-plan", str(data), str(plan), str(out)]) == 0
+
+
+def test_apply_plan_follows_a_photo_moved_by_hand_done_when_in_its_row_s_class(
+    tmp_path, capsys, caplog
+):
+    """newcomer52 3: a photo fixed by hand (moved to its class folder, as check recognises) made
+    its row refused as naming a file not in DATA, with no way forward. A relabel of it into the
+    class it is in now is done already: the photo is copied where it is, remembered as settled;
+    another row of a moved photo is refused, naming where it is now and what to write."""
+    from objrec.file_index import hash_file
+    from objrec.reviewed import REVIEWED_FILE
+
+    data = tmp_path / "d"  # a split folder with its manifest
+    apply_plan(make_split(tmp_path / "made"), plan_of(tmp_path / "none.csv"), data)
+    (data / "valid/green/green_00.png").rename(data / "valid/red/renamed.png")  # renamed too
+    plan = plan_of(tmp_path / "plan.csv", "valid/green/green_00.png,green,valid,relabel,red,x")
+    out = tmp_path / "fixed"
+    assert main(["apply-plan", str(data), str(plan), str(out)]) == 0
+    assert (
+        f"{plan} line 2: valid/green/green_00.png is valid/red/renamed.png now (moved by hand?), "
+        "in the class the row relabels it to: its relabel is done already"
+    ) in caplog.text
+    assert (out / "valid/red/renamed.png").is_file()
+    assert "valid/red/renamed.png" in (out / REVIEWED_FILE).read_text("utf-8-sig")
+    plan_of(plan, "valid/green/green_00.png,green,valid,remove,,x")
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "fixed2")]) == 1
+    assert (
+        f"{plan} line 2: 'valid/green/green_00.png' is 'valid/red/renamed.png' now (moved by "
+        "hand?), and the row says remove: write valid/red/renamed.png as its file to apply"
+    ) in capsys.readouterr().err
+    folder = colour_folder(tmp_path / "classes", {"red": 2, "green": 2})  # no manifest: digest
+    digest = hash_file(folder / "green/green_0.png")
+    (folder / "green/green_0.png").rename(folder / "red/green_0.png")
+    plan_of(plan, f"green/green_0.png,green,,relabel,red,x,{digest}")
+    assert apply_plan(folder, plan, tmp_path / "fixed3")["copied"] == 4
+    assert (tmp_path / "fixed3/red/green_0.png").is_file()
+
+
 @pytest.mark.parametrize("sep", [";", "\t"])
 def test_apply_plan_reads_a_plan_a_spreadsheet_saved_with_semicolons(tmp_path, sep):
     """Excel set to German or French saves "CSV" with semicolons (the comma is their decimal

@@ -124,16 +124,39 @@ def read_plan(path: Path, raw: bytes | None = None) -> dict[str, dict[str, str]]
 def _plan_lines(path: Path, raw: bytes | None) -> list[tuple[int, dict[str, str]]]:
     """Each row of the plan that is not blank, and the line it ends on; refused when the file
     is not a CSV text (comma, semicolon or tab separated) with the columns file and action."""
+    text = read_text(path, PLAN_WHAT, raw)
     try:
-        with io.StringIO(read_text(path, PLAN_WHAT, raw), newline="") as f:
+        with io.StringIO(text, newline="") as f:
             reader = csv.DictReader(f, delimiter=csv_separator(f))
             rows = [(reader.line_num, exact_row(row)) for row in reader if not blank_row(row)]
-            header = set(reader.fieldnames or ())
+            header = list(reader.fieldnames or ())
     except csv.Error as exc:
         raise ObjrecError(f"{path} is not an audit plan: not a CSV text file ({exc})") from None
-    if not {"file", "action"} <= header:  # checked with rows or without
+    if not {"file", "action"} <= set(header):  # checked with rows or without
         raise ObjrecError(f"{path} is not an audit plan: it needs the columns file and action")
+    if rows:
+        _refuse_cut_short(path, text, header, *rows[-1])
     return rows
+
+
+def _refuse_cut_short(
+    path: Path, text: str, header: list[str], n: int, row: dict[Any, Any]
+) -> None:
+    """Refuse a plan whose last row (line ``n``) is cut short: no line end after it, and fewer
+    cells than the ``header`` or a quote left open (a copy or a save that stopped). It was
+    applied as far as it went, its cut action read as keep, and the rows lost after it never
+    said, where ``add`` refuses a manifest in that state."""
+    if text.endswith(("\n", "\r")):
+        return
+    cells = sum(v is not None for k, v in row.items() if k is not None)
+    if cells >= len(header) and text.count('"') % 2 == 0:
+        return
+    raise ObjrecError(
+        f"{path} line {n} is cut short ({cells} of {len(header)} cells"
+        + (", a quote left open" if text.count('"') % 2 else "")
+        + "): the file was not saved or copied whole; save or copy it again (rows after it "
+        "would be lost)"
+    )
 
 
 def exact_row(row: dict[Any, Any]) -> dict[Any, Any]:
@@ -147,7 +170,12 @@ def _checked_row(path: Path, n: int, row: dict[str, str]) -> dict[str, str]:
     without a class folder name; its action and new_class stripped, its ``_line`` added."""
     if not (row.get("file") or "").strip():
         raise ObjrecError(f"{path} line {n}: its file is empty (name the image it is about)")
-    action = (row.get("action") or "keep").strip().casefold()  # a spreadsheet's Remove, KEEP
+    action = (row.get("action") or "").strip().casefold()  # a spreadsheet's Remove, KEEP
+    if not action:  # "not sure yet" is no keep: reviewed.csv would remember it as one
+        raise ObjrecError(
+            f"{path} line {n}: no action for {row['file'].strip()!r}: write keep, remove or "
+            "relabel (an empty cell is not a decision)"
+        )
     if action not in ACTIONS:
         raise ObjrecError(f"{path} line {n}: unknown action {action!r} ({', '.join(ACTIONS)})")
     new_class = (row.get("new_class") or "").strip()
@@ -286,7 +314,9 @@ def _planned_targets(
     rels = [p.relative_to(data) for p in images]
     known = {rel.as_posix() for rel in rels} | set(broken)
     plan = _as_data_files(plan_file, data, given.rows, known)
-    _refuse_missing(plan_file, plan, known, data)
+    moved = _moved_by_hand(data, plan, known, at)
+    _follow_done_relabels(plan_file, plan, moved, at)
+    _refuse_missing(plan_file, plan, known, data, moved)
     digests, replaced = _unreplaced(plan_file, data, plan, set(broken))
     classes = {rel.parts[at] for rel in rels if len(rel.parts) > at + 1}
     _as_data_classes(plan, classes)
@@ -348,6 +378,54 @@ def _warn_replaced(plan_file: Path, rows: Sequence[dict[str, str]]) -> None:
         *(plural(len(rows), "row"), plan_file, "it is" if len(rows) == 1 else "they are"),
         *(some_of(named, quote=False), it),
     )
+
+
+def _moved_by_hand(
+    data: Path, plan: dict[str, dict[str, str]], known: set[str], at: int
+) -> dict[str, str]:
+    """Where each file the plan names and ``data`` lacks is now, moved by hand into another
+    class folder (both relative to ``data``): in a split folder, as ``check`` finds it by the
+    SHA-256 ``manifest.csv`` lists (renamed too: ``check.moved_from``); else a file of its name
+    in another class folder whose content digest is its row's ``digest``."""
+    from objrec.check import moved_from
+
+    missing = [file for file in plan if file not in known]
+    found = moved_from(data) if missing and at == 1 else {}
+    found = {file: found[file] for file in missing if file in found}
+    alike: dict[tuple[str, ...], list[str]] = {}
+    for rel in sorted(known) if len(found) < len(missing) else []:
+        parts = Path(rel).parts
+        alike.setdefault(parts[:at] + parts[at + 1 :], []).append(rel)
+    for file in (f for f in missing if f not in found):
+        digest = (plan[file].get("digest") or "").strip().lower()
+        parts = Path(file).parts
+        if DIGEST.fullmatch(digest) and len(parts) > at + 1:
+            same = alike.get(parts[:at] + parts[at + 1 :], [])
+            now = next((now for now in same if hash_file(data / now) == digest), None)
+            found |= {file: now} if now is not None else {}
+    return found
+
+
+def _follow_done_relabels(
+    plan_file: Path, plan: dict[str, dict[str, str]], moved: dict[str, str], at: int
+) -> None:
+    """Each relabel of ``plan`` whose photo was ``moved`` by hand into the class it relabels
+    it to, in place: done already, the row is the keep of the photo where it is now (a label a
+    person settled, for ``reviewed.csv``), said. A relabel of a photo a person fixed by hand
+    (``check`` says so) was refused as naming a file not there, with no way forward."""
+    for file, now in moved.items():
+        row = plan[file]
+        into = class_of_folder(row["new_class"])
+        if row["action"] != "relabel" or class_of_folder(Path(now).parts[at]) != into:
+            continue
+        if now in plan:
+            continue  # a row of its own decides it: this one is refused as naming no file
+        plan[now] = {**plan.pop(file), "file": now, "action": "keep"}
+        log.warning(
+            "%s line %s: %s is %s now (moved by hand?), in the class the row relabels it to: "
+            "its relabel is done already, and the photo copied as it is",
+            *(plan_file, row["_line"], quoted(file), quoted(now)),
+        )
 
 
 def _as_data_files(
@@ -666,13 +744,20 @@ def settles_label(row: dict[str, str] | None) -> bool:
 
 
 def _refuse_missing(
-    plan_file: Path, plan: dict[str, dict[str, str]], known: set[str], data: Path
+    plan_file: Path,
+    plan: dict[str, dict[str, str]],
+    known: set[str],
+    data: Path,
+    moved: dict[str, str],
 ) -> None:
-    """Refuse a plan naming files that are not images of ``data``, naming the first one's line."""
+    """Refuse a plan naming files that are not images of ``data``, naming the first one's line;
+    of one ``moved`` by hand, where it is now and what to do."""
     missing = [file for file in plan if file not in known]  # in the plan's order
     if not missing:
         return
     line = plan[missing[0]]["_line"]
+    if (now := moved.get(missing[0])) is not None:
+        raise ObjrecError(_moved_sentence(f"{plan_file} line {line}", plan[missing[0]], now))
     meant = misread(missing[0], {class_of_folder(k) for k in known})
     if meant is not None:
         raise ObjrecError(misread_sentence(f"{plan_file} line {line}", missing[0], meant))
@@ -685,6 +770,17 @@ def _refuse_missing(
             if more
             else ""
         )
+    )
+
+
+def _moved_sentence(where: str, row: dict[str, str], now: str) -> str:
+    """The refusal of a plan ``row`` whose photo was moved by hand to ``now`` (relative to DATA),
+    elsewhere than the class the row relabels it to, if it does."""
+    action = row["action"] + (f" to {row['new_class']}" if row["action"] == "relabel" else "")
+    return (
+        f"{where}: {row['file']!r} is {now!r} now (moved by hand?), and the row says {action}: "
+        f"write {now} as its file to apply the row to the photo there, or delete the row to "
+        "keep it where it is"
     )
 
 

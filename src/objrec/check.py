@@ -356,29 +356,41 @@ def moved_images(root: Path) -> list[tuple[str, str]]:
     the manifest's classes, renamed or not. Only the images the manifest does not list are read.
     Those of a class no split has a folder of now are ``manifest_class_gone``'s, and a class
     folder renamed in one split (``unknown_class``) is not a move between two classes."""
+    return sorted((now, was[1]) for now, was in _moved(root).items())
+
+
+def moved_from(root: Path) -> dict[str, str]:
+    """Where each image moved by hand between class folders of the split folder ``root`` (as
+    :func:`moved_images` finds them) was, as ``manifest.csv`` lists it, and is now (both
+    relative to ``root``): ``apply-plan`` follows a plan's row to it."""
+    return {was[0]: now for now, was in _moved(root).items()}
+
+
+def _moved(root: Path) -> dict[str, tuple[str, str]]:
+    """:func:`moved_images`' images, each with the file and class ``manifest.csv`` lists it as."""
     from objrec.manifest import MANIFEST, manifest_rows
 
     rows = manifest_rows(root / MANIFEST)
     folders = [f for s in present_splits(root) for f in class_dirs(root / s)]
     present = {class_of_folder(f.name) for f in folders}
     gone = {
-        row["sha256"]: row["class"]
+        row["sha256"]: (row["file"], row["class"])
         for row in rows
         if row.get("file") and row.get("sha256") and not os.path.lexists(root / row["file"])
         if class_of_folder(row.get("class") or "") in present
     }
     listed = {row.get("file") or "" for row in rows}
     known = {class_of_folder(row.get("class") or "") for row in rows}
-    moved = []
+    moved = {}
     for folder in [f for f in folders if class_of_folder(f.name) in known] if gone else []:
         for path in sorted(folder.iterdir()):  # a split's class folders are flat
             rel = path.relative_to(root).as_posix()
             if rel in listed or not is_image_file(path):
                 continue
             was = gone.get(_sha256_or_none(path) or "")
-            if was is not None and class_of_folder(was) != class_of_folder(folder.name):
-                moved.append((rel, was))
-    return sorted(moved)
+            if was is not None and class_of_folder(was[1]) != class_of_folder(folder.name):
+                moved[rel] = was
+    return moved
 
 
 def _sha256_or_none(path: Path) -> str | None:
