@@ -1982,7 +1982,9 @@ def test_evaluate_against_the_run_before_a_class_was_added(
     earlier = json.loads((run2 / "eval-test/against-run/metrics.json").read_text())
     assert against["out"] == str(run2 / "eval-test/against-run")
     assert earlier["top1"] == old.metrics.top1 and earlier["n"] == old.metrics.n
-    evaluate(run2, split_dir)  # a plain evaluate: no comparison left beside it
+    with pytest.raises(ObjrecError, match=r"eval-test holds the comparison with .*give it again"):
+        evaluate(run2, split_dir)  # a plain evaluate would drop it: refused while current
+    evaluate(run2, split_dir, force=True)  # replaced as asked: no comparison left beside it
     assert not (run2 / "eval-test/against-run").exists()
 
 

@@ -883,6 +883,68 @@ def test_a_plain_evaluate_says_it_replaced_an_earlier_unknown_result(
     assert "open_set" not in json.loads((out / "metrics.json").read_text())
 
 
+@pytest.mark.slow
+def test_evaluating_the_run_again_keeps_its_current_unknown_results_unless_forced(
+    trained_run, split_dir, tmp_path, capsys, caplog
+):
+    """newcomer52 4: train's own "next: objrec evaluate RUN DATA" after `evaluate --against
+    --unknown` removed both results, saying so only after. While they are current (this model,
+    these images) a plain evaluate into the run's own folder is refused, saying how to keep them
+    or replace them; --force replaces them, as a model changed since does, each said."""
+    from objrec.cli import main
+
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    for i in range(3):
+        planted(unknown / f"odd{i}.png")
+    run, data = str(trained_run), str(split_dir)
+    assert main(["evaluate", run, data, "--unknown", str(unknown)]) == 0
+    out = trained_run / "eval-test"
+    written = (out / "metrics.json").read_bytes()
+    capsys.readouterr()
+    assert main(["evaluate", run, data]) == 1
+    assert capsys.readouterr().err.endswith(
+        f"error: {out} holds the results of {unknown.resolve()} (photos of none of the "
+        "classes), current for this model and these images, which an evaluation without "
+        f"--unknown {unknown.resolve()} drops: give it again to keep them, --force to replace "
+        "them, or another --out to write elsewhere\n"
+    )
+    assert (out / "metrics.json").read_bytes() == written
+    stale = json.loads(written) | {"model": "0" * 64}  # of a model train --force replaced
+    (out / "metrics.json").write_text(json.dumps(stale))
+    assert main(["evaluate", run, data]) == 0
+    assert "replaced the results of an earlier evaluation" in caplog.text
+    assert main(["evaluate", run, data, "--unknown", str(unknown)]) == 0
+    assert main(["evaluate", run, data, "--force"]) == 0
+    assert "open_set" not in json.loads((out / "metrics.json").read_text())
+
+
+def test_a_rerun_drops_the_comparison_with_another_run_and_the_unknown_results_in_words(
+    tmp_path,
+):
+    """What an evaluation without `against` (or with another run) and `unknown` would drop of
+    the run's earlier one, in the API's words (the CLI spells them as its options)."""
+    from objrec.config import EvaluateConfig
+    from objrec.evaluate import asked_results_dropped
+    from objrec.outputs import mark_output_dir
+
+    (tmp_path / "old").mkdir()  # the earlier run
+    out = tmp_path / "eval-test"
+    (out / "against-old").mkdir(parents=True)
+    mark_output_dir(out / "against-old")
+    earlier = {"against": {"run": str(tmp_path / "old")}, "open_set": {"folder": "/p/bg"}}
+    (out / "metrics.json").write_text(json.dumps(earlier))
+    (out / "against-old/metrics.json").write_text(json.dumps({"top1": 1.0, "per_class": []}))
+    assert asked_results_dropped(out, EvaluateConfig()) == [
+        (f"the comparison with {tmp_path / 'old'}", f"against={str(tmp_path / 'old')!r}"),
+        ("the results of /p/bg (photos of none of the classes)", "unknown='/p/bg'"),
+    ]
+    again = EvaluateConfig(against=str(tmp_path / "old"), unknown="/p/other")
+    assert asked_results_dropped(out, again) == []
+    (out / "against-old/metrics.json").unlink()  # none kept to drop
+    assert asked_results_dropped(out, EvaluateConfig(unknown="/p/bg")) == []
+
+
 def test_the_replaced_results_sentence_names_the_option_in_the_cli_and_the_argument_in_python(
     tmp_path, monkeypatch
 ):

@@ -419,7 +419,7 @@ def measured(
         recognizer = Recognizer.load(run, device=resolve_device(config.device))
     refuse_unknown_of_classes(config, recognizer.classes)
     target = resolve_eval_folder(folder, config.split)
-    out = check_eval_dir(run, recognizer.meta.data_dir, target, out, force, config.tta)
+    out = check_eval_dir(run, recognizer.meta.data_dir, target, out, force, config)
     later = earlier.later_classes if earlier else ()
     untaught = untaught_images(target, recognizer.classes, later)
     images = scan_class_folder(target, recognizer.classes, leave_out=untaught)
@@ -664,25 +664,82 @@ def calibration_metrics(
 
 
 def check_eval_dir(
-    run: Path, data_dir, target: Path, out: Path | None, force: bool, tta: bool = False
+    run: Path,
+    data_dir,
+    target: Path,
+    out: Path | None,
+    force: bool,
+    config: EvaluateConfig | None = None,
 ) -> Path:
     """The folder an evaluation of ``target`` is to write to, checked before any image is read
     (made only once there is something to put in it); never one holding something else.
 
-    The default folder inside the run is refreshed by a new evaluation of the same folder; a
-    folder of the user's must be new or empty, unless ``force``.
+    The default folder inside the run is refreshed by a new evaluation of the same folder, but
+    for results of the earlier one ``config`` would drop while they are current
+    (:func:`refuse_dropping`); a folder of the user's must be new or empty, unless ``force``.
     """
+    config = config or EvaluateConfig()
     if out is not None:
         check_output_dir(out, force, names=EVALUATION_FILES)
         return Path(out)
-    out = default_eval_dir(run, data_dir, target, tta)
+    out = default_eval_dir(run, data_dir, target, config.tta)
     earlier = evaluated_folder(out)
     if earlier is not None and earlier != str(target.resolve()) and not force:
         raise ObjrecError(
             f"{out} holds {evaluation_of(out, earlier)}: pass `force=True` to "
             "replace it, or choose another `out`"
         )
+    if earlier is not None and not force:
+        refuse_dropping(out, run, config)
     return out
+
+
+def refuse_dropping(out: Path, run: Path, config: EvaluateConfig) -> None:
+    """Refuse to evaluate into the run's own ``out`` again when that drops results of the
+    earlier evaluation there that a user asked for (``against``'s comparison with another run
+    than ``config``'s, ``unknown``'s results when ``config`` has none) while they are current:
+    of the model now in the run, at its threshold, of the images as they are
+    (``current.currency``). Train's own "next: evaluate RUN DATA" after an ``evaluate --against
+    --unknown`` removed both, said only after (newcomer52). Stale ones go, said, as before."""
+    from objrec.current import currency
+
+    dropped = asked_results_dropped(out, config)
+    if not dropped or not currency(out, run).holds:
+        return
+    results = " and ".join(words for words, _ in dropped)
+    given = " and ".join(f"`{setting}`" for _, setting in dropped)
+    raise ObjrecError(
+        f"{out} holds {results}, current for this model and these images, which an evaluation "
+        f"without {given} drops: give {'it' if len(dropped) == 1 else 'them'} again to keep "
+        "them, `force=True` to replace them, or another `out` to write elsewhere"
+    )
+
+
+def asked_results_dropped(out: Path, config: EvaluateConfig) -> list[tuple[str, str]]:
+    """What of the evaluation in ``out`` one of ``config`` would drop, each in words and as the
+    setting that measures it again: its comparison with another run (``against``), its results
+    of photos of none of the classes (``unknown``)."""
+    from objrec.compare import against_dir
+    from objrec.outputs import holds_evaluation, json_dict
+
+    metrics = json_dict(out / "metrics.json")
+    dropped = []
+    this = None if config.against is None else against_dir(out, Path(config.against))
+    others = [
+        inner
+        for inner in sorted(out.glob("against-*"))
+        if inner != this and inner.is_dir() and not inner.is_symlink() and holds_evaluation(inner)
+    ]  # what compare.remove_stale_against removes
+    if others:
+        earlier = str((metrics.get("against") or {}).get("run") or "")
+        earlier = earlier or others[0].name.removeprefix("against-")
+        dropped.append((f"the comparison with {earlier}", f"against={earlier!r}"))
+    unknown = metrics.get("open_set") or {}
+    if unknown and config.unknown is None:
+        folder = str(unknown.get("folder") or "FOLDER")
+        words = f"the results of {folder} (photos of none of the classes)"
+        dropped.append((words, f"unknown={folder!r}"))
+    return dropped
 
 
 def temperature_of(metrics: EvaluationMetrics) -> float | None:
