@@ -1289,6 +1289,49 @@ def test_a_forced_retrain_takes_the_export_script_with_the_export(tmp_path):
     assert [p.name for p in derived_outputs(run)] == ["model.onnx", "model.json"]
 
 
+def suggested_in(run: Path) -> Path:
+    """``run/suggest`` as ``objrec suggest`` leaves it: marked, its two lists recorded."""
+    from objrec.outputs import fingerprint, mark_output_dir, record_output
+
+    folder = run / "suggest"
+    folder.mkdir(parents=True)
+    mark_output_dir(folder)
+    for name in ("suggestions.csv", "suggestions.html"):
+        (folder / name).write_text(f"the replaced model's {name}")
+        record_output(folder, {name: fingerprint(folder / name)})
+    return folder
+
+
+def test_a_forced_retrain_removes_the_replaced_model_s_suggestions_but_a_user_s_file(
+    tmp_path, caplog
+):
+    """review52b M3: `train --force` left RUN/suggest/, the replaced model's rankings, which a
+    user then opened. It goes with the evaluations, named in the warning, when objrec's mark
+    says it wrote it; a folder holding a file of the user's, or a list edited since, stays
+    whole, said; a `suggest` folder without the mark is the user's, not listed."""
+    from objrec.runs import derived_outputs, remove_derived, warn_of_derived
+
+    run = tmp_path / "run2"
+    folder = suggested_in(run)
+    assert derived_outputs(run) == [folder]
+    with caplog.at_level(logging.WARNING):
+        warn_of_derived(run, run)
+    assert f"suggest in {run} was made from the model this run replaces" in caplog.text
+    remove_derived(run, derived_outputs(run))
+    assert not folder.exists()
+    for mine in ("notes.txt", "suggestions.csv"):  # a file of theirs; a list they edited
+        folder = suggested_in(run)
+        (folder / mine).write_text("my labels")
+        remove_derived(run, derived_outputs(run))
+        assert (folder / mine).read_text() == "my labels"
+        assert (folder / "suggestions.html").is_file()
+        assert f"kept {folder}: it holds files objrec did not write" in caplog.text
+        shutil.rmtree(folder)
+    (run / "suggest").mkdir()
+    (run / "suggest/suggestions.csv").write_text("mine")
+    assert derived_outputs(run) == []
+
+
 def test_a_forced_retrain_leaves_an_export_script_the_user_edited_and_says_so(tmp_path, caplog):
     """Since 6600a53 the export's model_infer.py is yours to adapt, yet `train --force` removed
     it as objrec's, by its first line, edits and all. One whose SHA-256 is not the one its

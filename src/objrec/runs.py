@@ -64,14 +64,17 @@ from objrec.outputs import (
     EVALUATION_FILES,
     HINT,
     MARKER,
+    SUGGEST_FILES,
     holds_evaluation,
     is_export_script,
     is_export_sidecar,
     is_plain_file,
     json_dict,
+    own_contents,
     refuse_inside,
     refuse_unwritable,
     staging,
+    users_file,
     written_whole,
 )
 from objrec.precision import Precision
@@ -367,14 +370,19 @@ def warn_of_derived(out: Path, real: Path) -> None:
 
 def derived_outputs(out: Path) -> list[Path]:
     """What objrec made from the model in ``out``: its evaluations (``eval-*`` folders whose
-    ``metrics.json`` is objrec's), its ``report.html`` and its export (``model.onnx`` beside an
-    objrec ``model.json``, and the ``model_infer.py`` that runs it, by its first line); a file or
-    folder of those names that is the user's is not listed, nor a script the user edited
-    (:func:`edited_script`): the script is theirs to adapt, and objrec never removes their work."""
+    ``metrics.json`` is objrec's), its ``report.html``, its suggestions (``suggest``, the folder
+    ``objrec suggest`` writes into by default, marked as objrec's: the replaced model's rankings
+    stayed, review52b M3) and its export (``model.onnx`` beside an objrec ``model.json``, and the
+    ``model_infer.py`` that runs it, by its first line); a file or folder of those names that is
+    the user's is not listed, nor a script the user edited (:func:`edited_script`): the script is
+    theirs to adapt, and objrec never removes their work."""
     found = [folder for folder in sorted(out.glob("eval-*")) if is_evaluation(folder)]
     report = out / "report.html"
     if is_plain_file(report) and b"<title>objrec report:" in report.read_bytes()[:4096]:
         found.append(report)
+    suggested = out / SUGGESTED
+    if suggested.is_dir() and not suggested.is_symlink() and is_plain_file(suggested / MARKER):
+        found.append(suggested)
     if is_export_sidecar(out / "model.json"):
         found += [out / name for name in DERIVED[:2] if is_plain_file(out / name)]
     script = out / DERIVED[2]  # left alone, it says "no model at model.onnx"
@@ -429,13 +437,19 @@ def is_evaluation(folder: Path) -> bool:
     return folder.name in named
 
 
+SUGGESTED = "suggest"
+"""The folder ``objrec suggest`` writes into inside a run by default
+(``suggest.default_suggest_dir``)."""
+
+
 def remove_derived(out: Path, found: Sequence[Path]) -> None:
     """Remove what objrec made from the model in ``out``, ``found`` by :func:`derived_outputs`:
-    of an evaluation folder only the files ``evaluate`` writes, the folder too once it is
-    empty."""
+    of an evaluation or suggestions folder only the files objrec wrote, the folder too once it
+    is empty."""
     for path in found:
         if path.is_dir():
-            if not remove_evaluation(path):
+            remove = remove_suggestions if path.name == SUGGESTED else remove_evaluation
+            if not remove(path):
                 continue
         else:
             path.unlink(missing_ok=True)
@@ -456,6 +470,24 @@ def remove_evaluation(path: Path) -> bool:
         log.warning("kept %s: it holds files objrec did not write", path)
         return False
     (path / MARKER).unlink(missing_ok=True)
+    path.rmdir()
+    return True
+
+
+def remove_suggestions(path: Path) -> bool:
+    """Remove ``suggest``'s folder ``path``: its lists, its mark, the folder; False when it is
+    kept, whole, holding a file objrec did not write or a list changed since objrec wrote it
+    (``outputs.users_file``: a person's notes in ``suggestions.csv``)."""
+    from objrec.locks import LOCK_FILE
+
+    ours = [name for name in SUGGEST_FILES if os.path.lexists(path / name)]
+    others = [name for name in own_contents(path) if name not in SUGGEST_FILES]
+    if others or any(users_file(path, name) is not None for name in ours):
+        log.warning("kept %s: it holds files objrec did not write", path)
+        return False
+    for name in (*ours, MARKER, LOCK_FILE):
+        (path / name).unlink(missing_ok=True)
+    remove_leftovers(path)
     path.rmdir()
     return True
 
