@@ -79,6 +79,39 @@ def test_the_demo_says_where_it_writes_and_never_writes_into_a_folder_of_yours_u
     )
 
 
+def test_demo_force_refuses_a_data_run_or_explore_folder_it_did_not_make(
+    tmp_path, monkeypatch, capsys
+):
+    """review52b M2: `demo --force --out D` where D/data held a file of the user's split the
+    sample beside it, and Ctrl-C then said "what it made was removed" of that split. A data/,
+    run/ or explore/ the demo did not make is refused, in one sentence, before anything is
+    written; an empty one is none of the user's."""
+    import json
+
+    from objrec.cli import main
+    from objrec.outputs import mark_output_dir
+
+    monkeypatch.setattr(objrec.demo, "_run_demo", lambda *a: {"written": True})
+    out = tmp_path / "d"
+    for part, mine in (("data", "mine.txt"), ("run", "notes.txt"), ("explore", "counts.csv")):
+        (out / part).mkdir(parents=True)
+        (out / part / mine).write_text("mine")
+        assert main(["demo", "--out", str(out), "--force"]) == 1
+        said = capsys.readouterr().err.splitlines()[-1]
+        assert said == f"error: {out / part} exists and is not the demo's: choose another --out"
+        assert [p.name for p in (out / part).iterdir()] == [mine]
+        (out / part / mine).unlink()
+    assert objrec.demo.run_demo(out, force=True) == {"written": True}  # empty: none of theirs
+    (out / "data/split.json").write_text(json.dumps({"source": "/home/ana/photos"}))
+    with pytest.raises(objrec.demo.ObjrecError, match="data exists and is not the demo's"):
+        objrec.demo.run_demo(out, force=True)  # a split of other photos: split's advice never
+    source = str(objrec.demo.sample_dir()).replace("/work/", "/elsewhere/")  # another install
+    (out / "data/split.json").write_text(json.dumps({"source": source}))
+    mark_output_dir(out / "explore")
+    (out / "explore/counts.csv").write_text("an earlier demo's")
+    assert objrec.demo.run_demo(out, force=True) == {"written": True}
+
+
 @pytest.mark.slow
 def test_a_failed_demo_takes_back_what_it_made_and_only_that(tmp_path, monkeypatch, sample_facts):
 
@@ -95,8 +128,11 @@ def test_a_failed_demo_takes_back_what_it_made_and_only_that(tmp_path, monkeypat
     with pytest.raises(Interrupted, match="what it made was removed"):
         objrec.demo.run_demo(tmp_path / "demo", reporter)
     assert not (tmp_path / "demo").exists()  # so the next `objrec demo` needs no --force
+    from objrec.outputs import mark_output_dir
+
     earlier = tmp_path / "again"
     (earlier / "explore").mkdir(parents=True)
+    mark_output_dir(earlier / "explore")  # objrec's: an earlier demo's explore
     (earlier / "explore" / "counts.csv").write_text("an earlier demo's")
     (earlier / "notes.txt").write_text("mine")
     with pytest.raises(Interrupted):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from importlib import resources
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from objrec.config import TrainConfig
-from objrec.errors import Interrupted
+from objrec.errors import Interrupted, ObjrecError
 from objrec.evaluate import evaluate
 from objrec.explore import explore
 from objrec.outputs import refuse_overwrite, takes_back_folders
@@ -52,7 +53,9 @@ def run_demo(out: Path, reporter: Reporter | None = None, force: bool = False) -
     """
     out, reporter = Path(out), or_silent(reporter)
     refuse_overwrite(out, force)
-    made = [out / name for name in PARTS if not (out / name).exists()]
+    refuse_not_the_demos(out)
+    empty = [out / name for name in PARTS if is_empty_folder(out / name)]
+    made = [out / name for name in PARTS if not os.path.lexists(out / name)] + empty
     try:
         return _run_demo(out, reporter, force)
     except BaseException as exc:
@@ -62,9 +65,69 @@ def run_demo(out: Path, reporter: Reporter | None = None, force: bool = False) -
                 shutil.rmtree(part, ignore_errors=True)
             else:
                 part.unlink(missing_ok=True)
+        for part in empty:  # as it was
+            part.mkdir(exist_ok=True)
         if isinstance(exc, (KeyboardInterrupt, Interrupted)):  # train's resume hint is gone too
             raise Interrupted("demo interrupted; what it made was removed: run it again") from None
         raise
+
+
+def refuse_not_the_demos(out: Path) -> None:
+    """Refuse an ``out`` whose ``data``, ``run`` or ``explore`` holds what an earlier demo did
+    not make (a forced demo wrote its split beside a user's files there, then said "what it made
+    was removed" of it, and split's refusal of a user's split advised copying into objrec's own
+    sample): a split or a run of the sample (``split.json``'s source, and the run's record of
+    it), an ``explore`` folder of objrec's holding only explore's files; an empty folder is
+    none of the user's."""
+    for name, is_demos in (
+        ("data", _split_of_sample),
+        ("run", _run_of_sample),
+        ("explore", _explore_of_objrec),
+    ):
+        part = out / name
+        if os.path.lexists(part) and not is_empty_folder(part) and not is_demos(part):
+            raise ObjrecError(f"{part} exists and is not the demo's: choose another `out`")
+
+
+def is_empty_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder (not a link) with nothing in it."""
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+
+
+def _of_sample(record: Any) -> bool:
+    """Whether a split's record (``split.json``) says it split the demo's sample."""
+    source = record.get("source") if isinstance(record, dict) else None
+    return Path(str(source or "")).parts[-2:] == sample_dir().parts[-2:]
+
+
+def _split_of_sample(data: Path) -> bool:
+    """Whether ``data`` is a split an earlier demo made of its sample."""
+    from objrec.manifest import read_split_record
+
+    return data.is_dir() and not data.is_symlink() and _of_sample(read_split_record(data))
+
+
+def _run_of_sample(run: Path) -> bool:
+    """Whether ``run`` is a run an earlier demo trained on the sample's split (its
+    ``summary.json``'s record of the split it trained on)."""
+    from objrec.model_file import holds_run
+    from objrec.outputs import json_dict
+
+    if run.is_symlink() or not run.is_dir() or not holds_run(run):
+        return False
+    if not (run / "summary.json").exists():  # stopped before its end, beside the demo's split
+        return _split_of_sample(run.parent / "data")
+    provenance = json_dict(run / "summary.json").get("provenance")
+    return isinstance(provenance, dict) and _of_sample(provenance.get("split_record"))
+
+
+def _explore_of_objrec(folder: Path) -> bool:
+    """Whether ``folder`` is an ``explore`` output of objrec's holding only its files."""
+    from objrec.outputs import EXPLORE_FILES, holds_objrecs_outputs, own_contents
+
+    if folder.is_symlink() or not holds_objrecs_outputs(folder):
+        return False
+    return set(own_contents(folder)) <= set(EXPLORE_FILES)
 
 
 def _run_demo(out: Path, reporter: Reporter, force: bool) -> dict[str, Any]:
