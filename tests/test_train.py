@@ -837,6 +837,21 @@ def test_a_run_s_image_and_parameter_counts_are_typed_and_summed_as_before():
     assert RunMeta.from_json(meta.to_json() | {"params": None}).params is None
 
 
+def test_a_summary_s_provenance_is_read_back_typed_whatever_an_edit_left():
+    """The model card and a resume read a summary.json's provenance through
+    ``Provenance.from_json``, by attribute: what ``to_json`` wrote reads back the same; one
+    written before objrec recorded it is None; a field missing, or of another type (an edited
+    file: a command that is not a list of words), reads as its default, never raises."""
+    from objrec.provenance import Provenance
+
+    made = Provenance("0.1.0", "abc", "3.11.7", {"torch": "2.14.1"}, command=["objrec", "train"])
+    assert Provenance.from_json(json.loads(json.dumps(made.to_json()))) == made
+    assert Provenance.from_json({}) is None and Provenance.from_json(["objrec"]) is None
+    edited = Provenance.from_json({"command": "rm -rf", "cwd": 3, "threads": "2", "cpu": "x"})
+    assert edited == Provenance("", None, "", cpu="x")
+    assert Provenance.from_json({"command": ["objrec", "train"]}).command == ["objrec", "train"]
+
+
 SUMMARY_LAYOUT = {
     "run": str,
     "classes": int,

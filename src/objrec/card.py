@@ -25,6 +25,7 @@ from objrec.kept import EDITED_KEY, KEPT_NAME
 from objrec.meta import BEST, RunMeta
 from objrec.outputs import holds_evaluation, json_dict
 from objrec.progress import plural, some_of
+from objrec.provenance import Provenance
 
 CARD = "README.md"
 CARD_MARK = "<!-- Written by objrec share"
@@ -375,7 +376,7 @@ def threshold_lines(cal: Any, kept: dict[str, Any]) -> list[str]:
 
 def training_section(meta: RunMeta, summary: dict[str, Any]) -> list[str]:
     config = meta.train_config
-    provenance = summary.get("provenance") or {}
+    made = Provenance.from_json(summary.get("provenance"))
     several = "+" in meta.backbone  # an ensemble of bodies, their features joined
     bodies = "networks (frozen, their features joined)" if several else "network (frozen)"
     lines = [
@@ -394,13 +395,12 @@ def training_section(meta: RunMeta, summary: dict[str, Any]) -> list[str]:
             f"epochs with patience {config.patience}, seed {config.seed}, precision "
             f"{config.precision}; `config.json` holds every setting."
         )
-    if provenance.get("objrec"):
-        libs = provenance.get("libraries") or {}
-        versions = ", ".join(f"{k} {v}" for k, v in libs.items())
-        lines.append(f"- objrec {provenance['objrec']}" + (f"; {versions}" if versions else ""))
-    if provenance.get("split_fingerprint"):
+    if made is not None and made.objrec:
+        versions = ", ".join(f"{k} {v}" for k, v in made.libraries.items())
+        lines.append(f"- objrec {made.objrec}" + (f"; {versions}" if versions else ""))
+    if made is not None and made.split_fingerprint:
         lines.append(
-            f"- The split's fingerprint: `{provenance['split_fingerprint']}` (the same for the "
+            f"- The split's fingerprint: `{made.split_fingerprint}` (the same for the "
             "same photos in the same splits, wherever they lie)."
         )
     return [*lines, ""]

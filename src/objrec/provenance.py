@@ -16,8 +16,8 @@ import importlib.metadata
 import os
 import platform
 import subprocess
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,26 @@ class Provenance:
     def to_json(self) -> dict[str, Any]:
         """As ``summary.json``'s ``provenance`` holds it: each field by its name, in this order."""
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Provenance | None:
+        """The provenance a ``summary.json`` holds (:meth:`to_json`; read by the model card and a
+        resume); None where it holds none (a run written before objrec recorded it). A field it
+        lacks, or holds of another type (an edited file), reads as its default: ``objrec`` and
+        ``python`` "", ``commit`` None."""
+        if not isinstance(data, Mapping) or not data:
+            return None
+        given = {f.name: data[f.name] for f in fields(cls) if of_its_type(f.name, data.get(f.name))}
+        return cls(**{"objrec": "", "commit": None, "python": ""} | given)
+
+
+def of_its_type(name: str, value: Any) -> bool:
+    """Whether ``value`` is of the type of :class:`Provenance`'s field ``name``, as JSON holds it
+    (a ``command`` of words only)."""
+    if name == "command":
+        return isinstance(value, list) and all(isinstance(word, str) for word in value)
+    kinds = {"libraries": dict, "split_record": dict, "threads": int}
+    return isinstance(value, kinds.get(name, str)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,7 @@ from objrec.progress import (
     quoted,
     some_of,
 )
-from objrec.provenance import CommandLine, SplitState, given_here, split_state
+from objrec.provenance import CommandLine, Provenance, SplitState, given_here, split_state
 from objrec.quantize import QuantizedBody, int8_engine, quantize_body
 from objrec.ratios import min_class_size
 from objrec.runs import (
@@ -328,11 +328,9 @@ def started_by(out: Path | str, resume: bool, command: Sequence[str] | None) -> 
     it was stopped (``command`` when it has none: a run killed, or started before objrec
     recorded it)."""
     if resume and not replaces_a_finished_run(Path(out)):
-        earlier = (read_summary(Path(out)) or {}).get("provenance")
-        earlier = earlier if isinstance(earlier, dict) else {}
-        started, cwd = earlier.get("command"), earlier.get("cwd")
-        if isinstance(started, list) and all(isinstance(word, str) for word in started):
-            return CommandLine(started, cwd if isinstance(cwd, str) else None)
+        earlier = Provenance.from_json((read_summary(Path(out)) or {}).get("provenance"))
+        if earlier is not None and earlier.command is not None:
+            return CommandLine(earlier.command, earlier.cwd)
     return given_here(command)
 
 
