@@ -818,19 +818,27 @@ def test_a_flipped_byte_of_a_model_is_refused_in_one_sentence_naming_it(trained_
     assert seal_at(data) is not None
 
 
-def test_a_model_cut_short_is_said_to_be_cut_short_with_its_size(trained_run):
+@pytest.mark.parametrize("within", ["its tensors", "its header"])
+def test_a_model_cut_short_is_said_to_be_cut_short_with_its_size(trained_run, within):
     """A model cut short (50 MB of 84.5 MB: a copy that stopped) was said as "its bytes no longer
-    match the SHA-256 ... (a changed byte, a bad copy or disk)": its header says how long it is,
-    so the sentence says which."""
+    match the SHA-256 ... (a changed byte, a bad copy or disk)", or, cut within its header, as
+    "not an objrec checkpoint (not a readable safetensors file)": its header says how long it
+    is, so the sentence says which, and what to do."""
     path = trained_run / BEST
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) * 2 // 3])
+    header = 8 + int.from_bytes(data[:8], "little")
+    kept = len(data) * 2 // 3 if within == "its tensors" else header // 2
+    path.write_bytes(data[:kept])
     with pytest.raises(ObjrecError) as refused:
         load_model(trained_run)
+    short = (
+        f"it holds {kept:,} of the {len(data):,} bytes its header describes"
+        if within == "its tensors"
+        else f"it holds {kept:,} bytes, fewer than the {header:,} of its header alone"
+    )
     assert str(refused.value) == (
-        f"{path} is cut short: it holds {len(data) * 2 // 3:,} of the {len(data):,} bytes its "
-        "header describes (a copy or download that stopped, or a full disk), so its answers "
-        "cannot be trusted: copy it again from where it came, or train the run again"
+        f"{path} is cut short: {short} (a copy or download that stopped, or a full disk), so its "
+        "answers cannot be trusted: copy it again from where it came, or train the run again"
     )
 
 

@@ -188,7 +188,7 @@ def read_state(
             state = load(data)
         header = safetensors_metadata(data)
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ObjrecError(not_a_checkpoint(path)) from exc
+        raise ObjrecError(not_a_checkpoint(path, damaged)) from exc
     return state, objrec_header(path, header), digest.result() if digest is not None else None
 
 

@@ -68,6 +68,11 @@ CUT_SHORT = (
     "download that stopped, or a full disk)"
 )
 """A :data:`MISMATCHED` file shorter than its safetensors header says: which of the causes it is."""
+HEADER_CUT_SHORT = (
+    "is cut short: it holds {size:,} bytes, fewer than the {header:,} of its header alone (a "
+    "copy or download that stopped, or a full disk)"
+)
+"""A file cut short within its safetensors header, which safetensors cannot read at all."""
 SEAL_GONE = (
     "was saved again by a tool that kept objrec's entry in its header but not `objrec_sha256`, "
     "or is damaged (a changed byte, a bad copy or disk): its header says objrec {version} wrote "
@@ -163,10 +168,19 @@ def require_intact(path: Path, data: bytes, damaged: str = DAMAGED) -> None:
     digest.update(UNSEALED)
     digest.update(view[at + 64 :])
     if digest.hexdigest().encode() != view[at : at + 64]:
-        whole = described_size(data)
-        cut = whole is not None and len(data) < whole
-        why = CUT_SHORT.format(size=len(data), whole=whole) if cut else MISMATCHED
-        raise Damaged(damaged.format(path=path, why=why))
+        raise Damaged(damaged.format(path=path, why=cut_short(data) or MISMATCHED))
+
+
+def cut_short(data: bytes) -> str | None:
+    """:data:`CUT_SHORT`, or :data:`HEADER_CUT_SHORT`, for ``data``, a safetensors file's bytes,
+    when they are fewer than its header says; None otherwise."""
+    header = 8 + int.from_bytes(data[:8], "little")
+    if len(data) < header:
+        return HEADER_CUT_SHORT.format(size=len(data), header=header)
+    whole = described_size(data)
+    if whole is None or len(data) >= whole:
+        return None
+    return CUT_SHORT.format(size=len(data), whole=whole)
 
 
 def described_size(data: bytes) -> int | None:
@@ -241,14 +255,31 @@ def model_digest(path: Path) -> str:
     return hash_file(path / BEST if path.is_dir() else path)
 
 
-def not_a_checkpoint(path: Path) -> str:
+def not_a_checkpoint(path: Path, damaged: str = DAMAGED) -> str:
     """The sentence for a file given as a model that safetensors cannot read, with what to give
-    instead where it can tell what the file is: an export, or a zip (``share --zip``'s)."""
+    instead where it can tell what the file is: an export, or a zip (``share --zip``'s); one
+    cut short within its header in the sentence ``damaged`` (of ``{path}``, ``{why}``)."""
+    if (short := header_cut_short(path)) is not None:
+        return damaged.format(path=path, why=short)
     if zipfile.is_zipfile(path):
         unzip = "unzip it, and give the folder it holds"
         return f"{path} is not an objrec checkpoint but a zip file: {unzip}"
     export = "; for an export, give the run folder it came from" * is_onnx_file(path)
     return f"{path} is not an objrec checkpoint (not a readable safetensors file){export}"
+
+
+def header_cut_short(path: Path) -> str | None:
+    """:data:`HEADER_CUT_SHORT` for a file whose first bytes begin a safetensors header longer
+    than the file (a copy stopped within it); None for any other."""
+    try:
+        with open(path, "rb") as f:
+            head, size = f.read(9), os.fstat(f.fileno()).st_size
+    except OSError:
+        return None
+    header = 8 + int.from_bytes(head[:8], "little")
+    if head[8:9] != b"{" or header > 8 + HEADER_LIMIT or size >= header:
+        return None
+    return HEADER_CUT_SHORT.format(size=size, header=header)
 
 
 def content_digest(data: bytes) -> str:
@@ -306,7 +337,7 @@ def read_header(path: Path, damaged: str = DAMAGED) -> tuple[dict[str, Any], byt
         require_intact(path, data, damaged)
         metadata = safetensors_metadata(data)
     except (OSError, ValueError, AttributeError) as exc:  # AttributeError: a header no object
-        raise ObjrecError(not_a_checkpoint(path)) from exc
+        raise ObjrecError(not_a_checkpoint(path, damaged)) from exc
     return objrec_header(path, metadata), data
 
 
