@@ -4162,7 +4162,7 @@ def test_photos_needed_names_the_classes_with_few_or_unrecognised_photos_and_why
     needs = class_needs(labels, answers, photos, flagged, classes)
     assert [n.name for n in needs] == ["water_lilly", "bike", "car"]  # lotus, bus: nothing lacks
     assert needs[0].reasons == [
-        "6 of its 12 images recognised by heads that never saw them (add varied photos)",
+        "6 of its 12 images not recognised by heads that never saw them (add varied photos)",
         "confused with lotus (6 of its images look like it: add photos that tell them apart)",
     ]
     assert needs[1].reasons == ["only 6 photos (add photos: 11 or more)"]
@@ -4182,6 +4182,23 @@ def test_photos_needed_names_the_classes_with_few_or_unrecognised_photos_and_why
     assert named["confused_photos"] == [f"p{i}.jpg" for i in range(12, 18)]
 
 
+def test_photos_needed_counts_the_images_it_did_not_recognise():
+    """A newcomer read `water_lilly: 21 of its 27 images recognised by heads that never saw them`
+    as good news, where the class is listed for the 6 they missed: the reason counts those now;
+    the CSV's and --json's recognised and of keep their numbers."""
+    from objrec.photos_needed import class_needs
+
+    labels = np.array([0] * 27 + [1] * 27)
+    answers = labels.copy()
+    answers[:6] = 1  # 6 water lilies taken for lotus
+    flagged = np.zeros(len(labels), dtype=bool)
+    (lilies,) = class_needs(labels, answers, np.array([27, 27]), flagged, ["water_lilly", "lotus"])
+    assert lilies.reasons[0] == (
+        "6 of its 27 images not recognised by heads that never saw them (add varied photos)"
+    )
+    assert (lilies.row()["recognised"], lilies.row()["of"]) == (21, 27)
+
+
 def test_photos_needed_says_distinct_photos_as_photos_and_images_as_images():
     """12 images of ant in 3 distinct photos, 3 recognised, read "only 3 photos (add photos: 11
     or more); 3 of its 12 photos recognised ...; confused with bee (9 of its photos look like
@@ -4194,7 +4211,7 @@ def test_photos_needed_says_distinct_photos_as_photos_and_images_as_images():
     (ant, *_) = class_needs(labels, answers, np.array([3, 12]), flagged, ["ant", "bee"])
     assert ant.reasons == [
         "only 3 distinct photos in 12 images (add photos: 11 or more)",
-        "3 of its 12 images recognised by heads that never saw them (add varied photos)",
+        "9 of its 12 images not recognised by heads that never saw them (add varied photos)",
         "confused with bee (9 of its images look like it: add photos that tell them apart)",
     ]
     assert (ant.row()["photos"], ant.row()["images"]) == (3, 12)

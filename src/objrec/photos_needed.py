@@ -113,15 +113,18 @@ def need_reasons(need: ClassNeed) -> list[str]:
     """What a class lacks, in words: few photos, its images not recognised, label flags, and the
     class most of its unrecognised images look like; none without one of the first three (a
     confusion alone, one or two images of a well recognised class, is not a reason to list it).
-    Distinct photos are said as photos, the rest as images: "only 3 photos ...; 3 of its 12
-    photos recognised" would count one class two ways under one word."""
+    Distinct photos are said as photos, the rest as images: "only 3 photos ...; 9 of its 12
+    photos not recognised" would count one class two ways under one word. The images are counted
+    by those missed, the reason the class is listed ("6 of its 27 images not recognised"; the
+    CSV's ``recognised`` and ``of`` give the others)."""
     reasons = []
     if need.photos < FEW_PHOTOS:
         reasons.append(f"only {few_photos_words(need)} (add photos: {FEW_PHOTOS} or more)")
     if need.judged and need.recognised < RECOGNISED_SHARE * need.judged:
+        missed = need.judged - need.recognised
         reasons.append(
-            f"{need.recognised} of its {plural(need.judged, 'image')} recognised by heads that "
-            "never saw them (add varied photos)"
+            f"{missed} of its {plural(need.judged, 'image')} not recognised by heads that never "
+            "saw them (add varied photos)"
         )
     if need.flagged:
         labels = "label" if need.flagged == 1 else "labels"
