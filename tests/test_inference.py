@@ -411,6 +411,13 @@ def test_the_export_s_script_cuts_a_strip_to_its_centre_part_as_objrec_does():
     assert np.allclose(prepared(pixels, spec), ours, atol=1e-6)
 
 
+def cached_graph(recognizer: Recognizer) -> Path:
+    """Where ``recognizer``'s whole-model ONNX graph is cached: the run's cache folder."""
+    from objrec.cache import open_cache
+
+    return open_cache(recognizer.meta.cache_dir).model_onnx_path(recognizer._graph_key())
+
+
 @pytest.mark.slow
 def test_a_damaged_or_foreign_cached_onnx_model_is_made_again(trained_run, split_dir, caplog):
     """The whole model that ``runtime="onnx"`` (serve's default) caches was reused whenever its
@@ -418,13 +425,12 @@ def test_a_damaged_or_foreign_cached_onnx_model_is_made_again(trained_run, split
     on every predict and serve, and was never made again. Now a graph that does not open, or
     whose outputs are not this model's (here: probabilities without the familiarity), is
     exported again, with a warning naming it; the answers are as before."""
-    from objrec.cache import open_cache
     from objrec.checkpoint import load_model
     from objrec.export import export_checked
 
     image = open_image(next((split_dir / "test" / "red").iterdir()))
-    expected = Recognizer.load(trained_run, "onnx").probabilities([image])
-    (cached,) = (open_cache().root / "onnx").glob("model-*.onnx")
+    recognizer = Recognizer.load(trained_run, "onnx")
+    expected, cached = recognizer.probabilities([image]), cached_graph(recognizer)
     model, meta = load_model(trained_run)
     model.familiarity = None
 
@@ -439,6 +445,28 @@ def test_a_damaged_or_foreign_cached_onnx_model_is_made_again(trained_run, split
     answered_again_saying_so()
     export_checked(model, meta, cached, softmax=True)  # another graph: probabilities only
     answered_again_saying_so()
+
+
+@pytest.mark.slow
+def test_the_onnx_graph_of_a_run_trained_with_a_cache_folder_is_kept_in_that_folder(
+    trained_run, tmp_path
+):
+    """``runtime="onnx"`` cached the whole model's graph in the default cache folder whatever
+    the run was trained with (review52a L5): ``objrec cache`` of the run's ``--cache-dir``
+    neither showed nor cleared it. It is kept in the run's cache folder, as its body's graphs
+    (``Recognizer.frozen_body``) are."""
+    from dataclasses import replace
+
+    from objrec.cache import open_cache
+    from objrec.checkpoint import load_model
+
+    model, meta = load_model(trained_run)
+    (folder := tmp_path / "runs-cache").mkdir()
+    meta = replace(meta, train_config=replace(meta.train_config, cache_dir=str(folder)))
+    before = set((open_cache().root / "onnx").glob("model-*.onnx"))
+    Recognizer(model, meta, "onnx")
+    assert len(list((folder / "onnx").glob("model-*.onnx"))) == 1
+    assert set((open_cache().root / "onnx").glob("model-*.onnx")) == before
 
 
 @pytest.mark.slow
@@ -471,15 +499,13 @@ def test_a_cached_onnx_graph_recorded_as_another_model_s_is_made_again(
     key (as the race above did) answered with its own network. Its record (the sidecar written
     with it) names the model file it was made from, compared when it is opened: another's is
     exported again, with a warning."""
-    from objrec.cache import open_cache
 
     other = Path(shutil.copytree(trained_run, tmp_path / "other"))
     retrain_of(trained_run, tmp_path / "b.safetensors")()
     image = open_image(next((split_dir / "test" / "red").iterdir()))
-    expected = Recognizer.load(trained_run, "onnx").probabilities([image])
-    (key,) = graphs = set((open_cache().root / "onnx").glob("model-*.onnx"))
-    Recognizer.load(other, "onnx")
-    (graph,) = set((open_cache().root / "onnx").glob("model-*.onnx")) - graphs
+    recognizer = Recognizer.load(trained_run, "onnx")
+    expected, key = recognizer.probabilities([image]), cached_graph(recognizer)
+    graph = cached_graph(Recognizer.load(other, "onnx"))
     for suffix in (".onnx", ".json"):  # the other model's graph, filed under this one's key
         shutil.copyfile(graph.with_suffix(suffix), key.with_suffix(suffix))
     with caplog.at_level("WARNING", logger="objrec.inference"):
@@ -493,11 +519,9 @@ def test_a_cached_onnx_model_that_cannot_be_made_again_is_one_sentence_naming_it
     trained_run, monkeypatch
 ):
     from objrec import inference
-    from objrec.cache import open_cache
     from objrec.errors import ObjrecError
 
-    Recognizer.load(trained_run, "onnx")
-    (cached,) = (open_cache().root / "onnx").glob("model-*.onnx")
+    cached = cached_graph(Recognizer.load(trained_run, "onnx"))
     cached.write_bytes(b"damaged")
 
     def fails(*args, **kwargs):

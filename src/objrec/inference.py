@@ -262,7 +262,8 @@ class Recognizer:
     def _onnx_model(self) -> Callable[[torch.Tensor, bool], Outputs]:
         """The whole model's graph as a runner: it computes the familiarity whether asked for or
         not (one graph), and gives it only when asked for, as the other runners do."""
-        onnx_model = self._cached_graph(open_cache().model_onnx_path(self._graph_key()))
+        cache = open_cache(self.meta.cache_dir)  # the run's, as its body's graphs (frozen_body)
+        onnx_model = self._cached_graph(cache.model_onnx_path(self._graph_key()))
 
         def run(x: torch.Tensor, familiar: bool) -> Outputs:
             outputs = onnx_model.outputs(x)
