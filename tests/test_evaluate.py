@@ -723,6 +723,39 @@ def test_top_losses_png_shows_only_wrong_answers_and_says_when_there_is_none(tmp
         assert not any(ax.images for ax in drawn[name].axes)
 
 
+def test_an_image_in_both_galleries_is_decoded_once(tmp_path, monkeypatch):
+    """top_losses.png and worst_classes.png each decoded their images: one in both (a wrong
+    answer of a worst class, half of them on a small run) was decoded twice (review52a L3)."""
+    import importlib
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from .conftest import COLOURS, make_image
+
+    evaluate = importlib.import_module("objrec.evaluate")  # the module, not its function
+    monkeypatch.setattr("objrec.plots.save", lambda fig, path: path)
+    paths = [tmp_path / f"{name}.png" for name in ("wrong", "right")]
+    for path in paths:
+        make_image(COLOURS["red"], size=(16, 16)).save(path)
+    predictions = pd.DataFrame(
+        {
+            "path": [str(p) for p in paths],
+            "true": ["red", "red"],
+            "predicted": ["green", "red"],
+            "prob_predicted": [0.5, 0.9],
+            "loss": [0.8, 0.1],
+        }
+    )
+    decoded, open_image = [], evaluate.open_image
+    monkeypatch.setattr(
+        evaluate, "open_image", lambda path, **k: decoded.append(path) or open_image(path, **k)
+    )
+    result = SimpleNamespace(per_class=pd.DataFrame({"class": ["red", "green"]}), folder=tmp_path)
+    evaluate.write_galleries(result, predictions, tmp_path.joinpath)
+    assert decoded == [str(paths[0]), str(paths[1])]  # wrong.png in both, once
+
+
 def test_the_galleries_name_each_image_s_file_shortened_to_fit(tmp_path, monkeypatch):
     """top_losses.png showed the worst images with their classes but no file name: a person
     could not find the file to fix its label. Each tile names it from the evaluated folder

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 import torch
+from PIL import Image
 
 from objrec import plots
 from objrec.answering import table_answers, view_tables
@@ -840,14 +841,20 @@ def add_unknown_columns(
         predictions.insert(at + offset, name, values)
 
 
-def _tiles(rows: pd.DataFrame, folder: Path | None = None) -> list:
+def _tiles(
+    rows: pd.DataFrame,
+    folder: Path | None = None,
+    decoded: dict[str, Image.Image | None] | None = None,
+) -> list:
     """A gallery tile per row: the image, captioned with its file (relative to the evaluated
-    ``folder``, shortened to fit) so that a person can find it and fix it, and its answer."""
-    tiles = []
+    ``folder``, shortened to fit) so that a person can find it and fix it, and its answer.
+    ``decoded``: the images decoded already, by path (None where unreadable), shared by the
+    galleries so that an image in several is decoded once; those decoded here are added."""
+    tiles, decoded = [], {} if decoded is None else decoded
     for r in rows.itertuples():
-        try:
-            image = open_image(r.path, draft_size=256)
-        except UnreadableImageError:
+        if r.path not in decoded:
+            decoded[r.path] = _thumbnail(r.path)
+        if (image := decoded[r.path]) is None:
             continue
         name = plots.shortened(shown_name(r.path, [folder] if folder else []))
         caption = f"{name}\ntrue {r.true}\npredicted {r.predicted} ({r.prob_predicted:.0%})"
@@ -855,6 +862,14 @@ def _tiles(rows: pd.DataFrame, folder: Path | None = None) -> list:
             caption += f"\n{others}"
         tiles.append((image, caption, r.true != r.predicted))
     return tiles
+
+
+def _thumbnail(path: str) -> Image.Image | None:
+    """The image at ``path`` decoded small for a gallery tile; None when it cannot be read."""
+    try:
+        return open_image(path, draft_size=256)
+    except UnreadableImageError:
+        return None
 
 
 def top_losses(predictions: pd.DataFrame, n: int = 12) -> pd.DataFrame:
@@ -918,12 +933,13 @@ def write_galleries(
     )
     every = f"no wrong prediction: all {plural(len(predictions), 'image')} predicted right"
     folder = result.folder
-    tiles = _tiles(top_losses(predictions, n), folder)
+    decoded: dict[str, Image.Image | None] = {}  # shared: an image in both decoded once
+    tiles = _tiles(top_losses(predictions, n), folder, decoded)
     plots.gallery(tiles, place("top_losses.png"), title, empty=every)
     worst = worst_class_rows(predictions, result.per_class, classes=4)
     rows = pd.concat([r for _, r in worst]) if worst else predictions.iloc[:0]
     title = "The worst classes: their hardest test images"
-    plots.gallery(_tiles(rows, folder), place("worst_classes.png"), title, empty=every)
+    plots.gallery(_tiles(rows, folder, decoded), place("worst_classes.png"), title, empty=every)
 
 
 def summarize_views(
