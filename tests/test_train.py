@@ -852,6 +852,18 @@ def test_a_summary_s_provenance_is_read_back_typed_whatever_an_edit_left():
     assert Provenance.from_json({"command": ["objrec", "train"]}).command == ["objrec", "train"]
 
 
+def test_a_summary_s_image_counts_are_read_back_typed_whatever_an_edit_left():
+    """The model card reads a summary.json's ``n_images`` through ``ImageCounts.from_json``, by
+    attribute: what ``to_json`` wrote reads back the same; none is None; a count missing, or not
+    a whole number (an edited file, which the card's ``{valid:,}`` raised on), reads 0."""
+    from objrec.prepared import ImageCounts
+
+    counts = ImageCounts(train=18, valid=9)
+    assert ImageCounts.from_json(json.loads(json.dumps(counts.to_json()))) == counts
+    assert ImageCounts.from_json({}) is None and ImageCounts.from_json(None) is None
+    assert ImageCounts.from_json({"valid": "9", "train": 4}) == ImageCounts(train=4, valid=0)
+
+
 SUMMARY_LAYOUT = {
     "run": str,
     "classes": int,

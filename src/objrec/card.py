@@ -24,6 +24,7 @@ from objrec.enough import FEWEST_FOR_A_THRESHOLD, FEWEST_TO_TRUST, FEWEST_WITHOU
 from objrec.kept import EDITED_KEY, KEPT_NAME
 from objrec.meta import BEST, RunMeta
 from objrec.outputs import holds_evaluation, json_dict
+from objrec.prepared import ImageCounts
 from objrec.progress import plural, some_of
 from objrec.provenance import Provenance
 
@@ -194,7 +195,8 @@ def results_section(
     meta: RunMeta, summary: dict[str, Any], evaluations: list[Evaluation], changed: list[str]
 ) -> list[str]:
     lines = ["## Results", ""]
-    valid = (summary.get("n_images") or {}).get("valid")
+    counts = ImageCounts.from_json(summary.get("n_images"))
+    valid = counts.valid if counts is not None else 0
     if meta.valid_acc is not None:
         on = f" of {valid:,} images" if valid else ""
         lines += [

@@ -66,6 +66,16 @@ class ImageCounts:
         """As ``summary.json`` holds them: ``train``, then ``valid``."""
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: Any) -> ImageCounts | None:
+        """The counts a ``summary.json`` holds (:meth:`to_json`; read by the model card); None
+        where it holds none, a count it lacks (or holds as no whole number: an edited file) 0."""
+        if not isinstance(data, Mapping) or not data:
+            return None
+        counts = {name: data.get(name) for name in ("train", "valid")}
+        whole = {k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
+        return cls(**{"train": 0, "valid": 0} | whole)
+
 
 @dataclass(frozen=True, kw_only=True)
 class RunSeconds:
