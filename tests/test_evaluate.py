@@ -2440,6 +2440,50 @@ def test_top_losses_show_one_image_of_each_group_with_its_near_duplicates_counte
     )
 
 
+def test_one_picture_under_two_classes_is_said_in_the_line_the_json_and_the_captions():
+    """newcomer52 2: the test split held one picture twice, as lotus and as water lily, and
+    evaluate said "+1 near-duplicate (0 wrong)" and "57 distinct photos and 1 near-duplicate":
+    one of its two answers is wrong whatever the model does, and neither said so. The
+    near-duplicates line (which the report quotes), --json and the gallery captions say it."""
+    import pandas as pd
+    import torch
+
+    from objrec.evaluate import near_duplicate_words, summarize_logits, top_losses
+
+    labels = torch.tensor([0, 1, 1, 0])  # image 0 (lotus) and 1 (water lily): the same picture
+    logits = torch.nn.functional.one_hot(torch.tensor([0, 0, 1, 0]), 2).float()
+    result = summarize_logits(logits, labels, ["lotus", "water lily"], groups=[0, 0, 1, 2])
+    result.folder = Path("data/test")
+    result.predictions = pd.DataFrame(
+        {
+            "path": [f"test/{name}" for name in ("lotus/a.jpg", "water lily/dup_a.jpg")]
+            + [f"test/{name}" for name in ("water lily/b.jpg", "lotus/c.jpg")],
+            "true": ["lotus", "water lily", "water lily", "lotus"],
+            "predicted": ["lotus", "lotus", "water lily", "lotus"],
+            "loss": [0.1, 2.0, 0.1, 0.1],
+            "group": [0, 0, 1, 2],
+        }
+    )
+    assert result.two_class_pictures == [
+        {
+            "classes": ["lotus", "water lily"],
+            "images": ["test/lotus/a.jpg", "test/water lily/dup_a.jpg"],
+        }
+    ]
+    assert result.near_duplicates is not None and result.near_duplicates.endswith(
+        "not 4; 1 picture is among them under two classes (lotus and water lily): one of its "
+        "answers is wrong whatever the model does (objrec audit plans which label to keep)"
+    )
+    assert result.to_json()["two_class_pictures"] == result.two_class_pictures
+    (shown,) = top_losses(result.predictions).itertuples()
+    assert near_duplicate_words(shown) == (
+        "+1 near-duplicate (0 wrong), also labelled lotus: one answer is wrong whatever the model "
+        "does"
+    )
+    result.predictions["true"] = ["lotus", "lotus", "water lily", "lotus"]  # one class: no word
+    assert result.two_class_pictures == [] and "two classes" not in str(result.near_duplicates)
+
+
 def test_an_evaluation_written_again_removes_an_earlier_comparisons_evaluation(tmp_path, caplog):
     """A plain evaluate left NEW/eval-test/against-OLD of an earlier `--against OLD` beside its
     new results. What objrec wrote of it goes, said (it went without a word: loop44); a folder

@@ -95,8 +95,10 @@ from objrec.outputs import (
 )
 from objrec.predict import barely_familiar, familiarity_line, threshold_cells
 from objrec.progress import (
+    NAMED,
     Reporter,
     grouped,
+    joined,
     log_result_warnings,
     or_silent,
     plural,
@@ -225,13 +227,30 @@ class EvaluationResult:
             return None
         folder = self.folder.name if self.folder else ""
         kind = f"{folder} images" if folder in SPLITS else "evaluated images"
-        return (
+        said = (
             f"{n:,} {kind} are {plural(groups, 'distinct photo')} and "
             f"{plural(n - groups, 'near-duplicate')} of {'it' if groups == 1 else 'them'} (burst "
             "frames, re-saved or cropped copies, a groups file's groups: those split keeps "
             "together): the scores rest on "
             f"{plural(groups, 'distinct photo')}, not {n:,}"
         )
+        return said + two_class_words(self.two_class_pictures)
+
+    @property
+    def two_class_pictures(self) -> list[dict[str, Any]]:
+        """The near-duplicate groups of the evaluated images labelled with more than one class
+        (one picture filed under two): their ``classes`` and ``images``. One of such a picture's
+        answers is wrong whatever the model does; evaluate showed it as "+1 near-duplicate (0
+        wrong)" (newcomer52 2)."""
+        rows = self.predictions
+        if rows is None or "group" not in rows or not len(rows):
+            return []
+        pictures = []
+        for _, group in rows.groupby("group", sort=False):
+            if group["true"].nunique() > 1:
+                classes = sorted(set(group["true"]), key=str.casefold)
+                pictures.append({"classes": classes, "images": [str(p) for p in group["path"]]})
+        return pictures
 
     probabilities: torch.Tensor | None = None
     """(images, classes): every class's probability, in the rows' order of ``predictions``
@@ -313,8 +332,25 @@ class EvaluationResult:
             "untaught_unknown": self.untaught_unknown,
             **({"against": self.against} if self.against is not None else {}),
             **({"near_duplicates": self.near_duplicates} if self.near_duplicates else {}),
+            "two_class_pictures": self.two_class_pictures,
             **({"warning": self.warning} if self.warning else {}),
         }
+
+
+def two_class_words(pictures: Sequence[Mapping[str, Any]]) -> str:
+    """``; 1 picture is among them under 2 classes (lotus and water lily): ...`` for
+    :attr:`EvaluationResult.two_class_pictures`, or nothing."""
+    if not pictures:
+        return ""
+    n = len(pictures)
+    named = "; ".join(joined(p["classes"]) for p in pictures[:NAMED])
+    more = f" and {n - NAMED:,} more" if n > NAMED else ""
+    verb, whose = ("is", "its answers is") if n == 1 else ("are", "each one's answers is")
+    two = "two classes" if all(len(p["classes"]) == 2 for p in pictures) else "two classes or more"
+    return (
+        f"; {plural(n, 'picture')} {verb} among them under {two} ({named}{more}): one of "
+        f"{whose} wrong whatever the model does (objrec audit plans which label to keep)"
+    )
 
 
 def resolve_eval_folder(folder: Path, split: str) -> Path:
@@ -897,28 +933,44 @@ def one_per_group(rows: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame
     """``rows`` of ``predictions`` (the most telling first) with only the first of each
     near-duplicate ``group``, and how many of ``predictions`` are its near-duplicates
     (``near_duplicates``) and how many of those were predicted wrong (``near_duplicates_wrong``):
-    the top losses showed five frames of one burst as five failures. Without a ``group`` column
-    (a ``predictions.csv`` written before it) every image is its own."""
+    the top losses showed five frames of one burst as five failures; and the other classes its
+    near-duplicates are labelled with (``also_labelled``, joined by "|"; "" for none): one picture
+    under two classes. Without a ``group`` column (a ``predictions.csv`` written before it) every
+    image is its own."""
     if "group" not in predictions:
-        return rows.assign(near_duplicates=0, near_duplicates_wrong=0)
+        return rows.assign(near_duplicates=0, near_duplicates_wrong=0, also_labelled="")
     wrong = (predictions["true"] != predictions["predicted"]).astype(int)
     size = predictions.groupby("group").size()
     wrongs = wrong.groupby(predictions["group"]).sum()
+    labels = predictions.groupby("group")["true"].agg(set)
     kept = rows.drop_duplicates("group")
     own = (kept["true"] != kept["predicted"]).astype(int)
+    also = [
+        "|".join(sorted(labels[group] - {true}, key=str.casefold))
+        for group, true in zip(kept["group"], kept["true"], strict=True)
+    ]
     return kept.assign(
         near_duplicates=kept["group"].map(size) - 1,
         near_duplicates_wrong=kept["group"].map(wrongs) - own,
+        also_labelled=also,
     )
+
+
+WRONG_BY_CONSTRUCTION = "one answer is wrong whatever the model does"
+"""What a picture filed under two classes costs an evaluation, as its caption says."""
 
 
 def near_duplicate_words(row: Any) -> str:
     """``+4 near-duplicates (3 wrong)`` for a gallery row of :func:`one_per_group` standing for
-    its group; "" for an image with none."""
+    its group, and ``, also labelled lotus: one answer is wrong whatever the model does`` where
+    its near-duplicates are filed under another class too; "" for an image with none."""
     others = int(getattr(row, "near_duplicates", 0))
     if not others:
         return ""
-    return f"+{plural(others, 'near-duplicate')} ({int(row.near_duplicates_wrong)} wrong)"
+    said = f"+{plural(others, 'near-duplicate')} ({int(row.near_duplicates_wrong)} wrong)"
+    if also := str(getattr(row, "also_labelled", "") or ""):
+        said += f", also labelled {joined(also.split('|'))}: {WRONG_BY_CONSTRUCTION}"
+    return said
 
 
 def write_galleries(
