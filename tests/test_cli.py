@@ -4004,13 +4004,47 @@ def test_split_s_line_of_one_duplicate_file_says_its_class():
     from objrec.cli.data import duplicates_line
 
     one = SimpleNamespace(
-        duplicate_files=1, identical_files=0, duplicate_groups=[["a/1.jpg", "a/2.jpg"]]
+        duplicate_files=1,
+        identical_files=0,
+        duplicate_groups=[["a/1.jpg", "a/2.jpg"]],
+        cross_class_duplicates=[],
     )
     two = SimpleNamespace(
-        duplicate_files=2, identical_files=1, duplicate_groups=[["a/1", "a/2", "a/3"]]
+        duplicate_files=2,
+        identical_files=1,
+        duplicate_groups=[["a/1", "a/2", "a/3"]],
+        cross_class_duplicates=[],
     )
     assert "with a file of its class (0 identical, 1 alike" in duplicates_line(one)
     assert "with a file of their class (1 identical, 1 alike" in duplicates_line(two)
+
+
+def test_split_s_duplicates_line_counts_the_pictures_in_two_classes_too():
+    """newcomer52 6: check named 3 identical files (copies of lotus photos in water lily), and
+    split's line right after said "2 duplicate files ... (0 identical, 2 alike by perceptual
+    hash)", the 3 only in a warning on stderr: the line counts them, and is said with no copy
+    within a class too."""
+    from types import SimpleNamespace
+
+    from objrec.cli.data import duplicates_line
+
+    pairs = [(f"lotus/{i}.jpg", f"water lily/dup_{i}.jpg") for i in range(3)]
+    both = SimpleNamespace(
+        duplicate_files=2,
+        identical_files=0,
+        duplicate_groups=[["a/1", "a/2"], ["b/1", "b/2"]],
+        cross_class_duplicates=pairs,
+    )
+    assert duplicates_line(both).endswith(
+        "(0 identical, 2 alike by perceptual hash), in 2 groups: a/1 = a/2; b/1 = b/2; and 3 "
+        "pictures in two classes, identical or alike, each kept in one split with its copy (the "
+        "warning names them)"
+    )
+    across = SimpleNamespace(duplicate_files=0, cross_class_duplicates=pairs[:1])
+    assert duplicates_line(across) == (
+        "1 picture in two classes, identical or alike, each kept in one split with its copy (the "
+        "warning names them)"
+    )
 
 
 def test_split_s_lines_write_every_count_with_thousands_separators(capsys, tmp_path):
