@@ -5045,6 +5045,29 @@ def test_split_leaves_ratios_typed_as_the_default_ones_alone(capsys, tmp_path):
     assert code == 0 and "most classes" not in err
 
 
+def test_check_and_split_say_why_a_class_of_six_gets_two_training_images(capsys, tmp_path):
+    """newcomer52 7: a class of 6 photos went 2 / 2 / 2 at the default 50/25/25 and check said
+    only "split gives 2 training images, fewer than 3": not why (valid and test get 25% of 6
+    each, 1.5 rounded to 2), nor what `--ratios 0.7 0.15 0.15` would give (4 / 1 / 1), which
+    split said only when most classes were small."""
+    from objrec.cli.data import split_warnings
+    from objrec.split_result import SplitResult
+
+    photos = make_class_folder(tmp_path / "photos", per_class=6)
+    code, out, _ = run(capsys, "check", photos)
+    said = " ".join(out.split())
+    why = "its 6 photos go 2 / 2 / 2 as valid and test get 25% of 6, 1.5 rounded to 2, each"
+    assert code == 0 and "as few test images; " + why in said
+    assert why + "; `objrec split PHOTOS data --ratios 0.7 0.15 0.15` gives 4 / 1 / 1" in said
+    counts = {"anchor": {"train": 2, "valid": 2, "test": 2}}
+    counts |= {f"c{i}": {"train": 10, "valid": 5, "test": 5} for i in range(3)}
+    result = SplitResult(out=tmp_path, counts=counts, few_train_classes=["anchor"])
+    (few,) = [w for w in split_warnings(result) if "training image" in w]
+    assert few.endswith(
+        f": anchor (2 in train); anchor: {why}; --ratios 0.7 0.15 0.15 gives 4 / 1 / 1"
+    )
+
+
 def test_check_says_the_classes_of_one_few_images_note_in_one_line(tmp_path):
     """101 classes of 6 to 10 photos: check printed 21 lines of "few_images NAME: 6
     readable images: split gives 2 training images, fewer than 3: ...". The classes noted alike

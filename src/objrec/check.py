@@ -64,7 +64,13 @@ from objrec.images import (
 )
 from objrec.manifest import read_split_record
 from objrec.progress import SILENT, Reporter, joined, or_silent, plural, quoted, some_of
-from objrec.ratios import allocate, larger_ratios_hint, min_class_size, photos_for
+from objrec.ratios import (
+    allocate,
+    few_train_why,
+    larger_ratios_hint,
+    min_class_size,
+    photos_for,
+)
 from objrec.reviewed import REVIEWED_FILE
 
 log = logging.getLogger(__name__)
@@ -1046,22 +1052,27 @@ def _note_small_classes(
             )
         elif classes[name] and (train := allocate(count, ratios)[0]) < need:
             result.note(root / name, "few_images", few_train_note(count, train, need))
-    how = "`split_folder('PHOTOS', 'data', ratios=(0.7, 0.15, 0.15))`"  # ratios.LARGER_RATIOS
-    if hint := larger_ratios_hint([n for n in readable.values() if n], ratios, how):
+    if hint := larger_ratios_hint([n for n in readable.values() if n], ratios, LARGER_SPLIT):
         result.note(root, "few_images", hint)  # split says it too
+
+
+LARGER_SPLIT = "`split_folder('PHOTOS', 'data', ratios=(0.7, 0.15, 0.15))`"
+"""The call that splits at ``ratios.LARGER_RATIOS``, as check's notes name it."""
 
 
 def few_train_note(count: int | None, train: int, need: int) -> str:
     """Why a class of ``count`` images (None: of a split folder) with ``train`` training images,
-    fewer than ``need`` (``split_result.few_train``), is noted."""
-    given, more = "", ""
+    fewer than ``need`` (``split_result.few_train``), is noted; of a class folder, why the
+    split gives it so few and what larger ratios give (``ratios.few_train_why``)."""
+    given, more, why = "", "", ""
     if count is not None:  # a class folder: how many photos would give it ``need`` in train
         given = f"{plural(count, 'readable image')}: split gives "
         enough = photos_for(SplitConfig().ratios, ["train"], need)
         more = f" (a class of {enough:,} or more gets {need})" if enough else ""
+        why = f"; {few_train_why(count, SplitConfig().ratios, LARGER_SPLIT)}"
     return (
         f"{given}{plural(train, 'training image')}, fewer than {need}{more}: the model learns the "
-        "class from one or two photos, and its per-class results rest on as few test images"
+        f"class from one or two photos, and its per-class results rest on as few test images{why}"
     )
 
 

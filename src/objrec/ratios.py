@@ -12,6 +12,7 @@ from objrec.config import SplitConfig
 from objrec.data import SPLITS
 from objrec.enough import FEWEST_TO_TRUST
 from objrec.errors import ObjrecError
+from objrec.progress import plural
 
 
 def allocate(n: int, ratios: tuple[float, float, float]) -> list[int]:
@@ -78,6 +79,30 @@ def larger_ratios_hint(
         "101 classes of 6 to 10 photos, top-1 on 808 other photos rose from 84% to 89%, one "
         'draw and one seed; README, "Your own photos")'
     )
+
+
+def few_train_why(n: int, ratios: tuple[float, float, float], how: str = "") -> str:
+    """Why a class of ``n`` photos gets few training images at ``ratios``, and what
+    :data:`LARGER_RATIOS` give it where that is more in train (``how``: the call that splits
+    so; else the option): ``its 6
+    photos go 2 / 2 / 2 as valid and test get 25% of 6 each, 1.5 rounded to 2;
+    `ratios=(0.7, 0.15, 0.15)` gives 4 / 1 / 1``. A newcomer's class of 6 went 2 / 2 / 2
+    with no word why (newcomer52 7)."""
+    counts = allocate(n, ratios)
+    shares = []
+    for i in (1, 2):
+        exact = n * ratios[i]
+        how_many = f"{exact:g}" if exact == counts[i] else f"{exact:g} rounded to {counts[i]}"
+        if exact < counts[i] and round(exact) < counts[i]:
+            how_many = f"{exact:g}, raised to 1 (each split gets one)"
+        shares.append(f"{ratios[i]:.0%} of {n}, {how_many}")
+    each = f"{shares[0]}, each" if shares[0] == shares[1] else " and ".join(shares)
+    said = (
+        f"its {plural(n, 'photo')} go {' / '.join(map(str, counts))} as valid and test get {each}"
+    )
+    if (larger := allocate(n, LARGER_RATIOS))[0] > counts[0]:
+        said += f"; {how or f'`ratios={LARGER_RATIOS}`'} gives {' / '.join(map(str, larger))}"
+    return said
 
 
 def min_class_size(ratios: tuple[float, float, float]) -> int:

@@ -20,7 +20,7 @@ from objrec.enough import FEWEST_TO_TRUST
 from objrec.errors import ObjrecError
 from objrec.images import MAX_PIXELS_VARIABLE, IgnoredFiles, pixel_limit
 from objrec.progress import grouped, plural, quoted, some_of
-from objrec.ratios import larger_ratios_hint, photos_for
+from objrec.ratios import LARGER_RATIOS, allocate, few_train_why, larger_ratios_hint, photos_for
 
 
 @dataclass
@@ -290,9 +290,16 @@ def class_name_warnings(classes: Sequence[str]) -> list[str]:
 
 def few_train_sentence(result: SplitResult) -> str:
     """The warning on classes with too few training images, fewest first, how many photos would
-    give a class enough."""
+    give a class enough, and why the fewest that larger ratios would give more got so few
+    (``ratios.few_train_why``)."""
     trained = {name: result.counts[name]["train"] for name in result.few_train_classes}
-    return few_train_words(trained, result.min_images, result.ratios)
+    said = few_train_words(trained, result.min_images, result.ratios)
+    for name in sorted(trained, key=lambda name: trained[name]):
+        n = sum(result.counts[name].values())
+        train = allocate(n, result.ratios)[0]  # its photos each a group of their own
+        if train == trained[name] and allocate(n, LARGER_RATIOS)[0] > train:
+            return f"{said}; {quoted(name)}: {few_train_why(n, result.ratios)}"
+    return said
 
 
 def few_train_words(
