@@ -1933,3 +1933,34 @@ def test_a_server_process_keeps_open_at_most_half_the_connections_it_may_open_fi
     assert server_config("objrec.serve:app", 2, "").limit_concurrency == 512
     monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY,) * 2)
     assert server_config("objrec.serve:app", 1, "").limit_concurrency is None
+
+
+def test_serve_gives_confused_with_as_predict_gives_it(trained_run, split_dir, monkeypatch):
+    """newcomer52 10: for the same photo `predict --json` gave `"confused_with": []` and serve's
+    /predict `null`, so a script using both had to handle both. serve reads the pairs the run's
+    evaluation of its model mistook both ways when it loads the model, as predict reads them:
+    the same value for the same photo, null only where no evaluation records them."""
+    from objrec.checkpoint import model_digest
+    from objrec.predict import predict
+    from objrec.serve_model import load_recognizer
+    from objrec.serve_predict import answer_json
+
+    monkeypatch.setattr(sys.modules["objrec.predict"], "MIXED_PROB", 0)  # a tiny run is sure
+    image = next((split_dir / "test" / "red").iterdir())
+
+    def both() -> tuple[object, object]:
+        recognizer = load_recognizer(trained_run, "torch", "cpu", None, True)
+        with Image.open(image) as photo:
+            served = answer_json(recognizer, photo.convert("RGB"), 5, False)["confused_with"]
+        return predict(trained_run, [image])[0].confused_with, served
+
+    assert both() == (None, None)  # no evaluation yet
+    (first,) = predict(trained_run, [image])
+    answer, other = (str(t["class"]) for t in first.topk[:2])
+    pair = {"a": answer, "b": other, "a_as_b": 2, "b_as_a": 2, "n_a": 10, "n_b": 12}
+    metrics = {"model": model_digest(trained_run), "folder": str(split_dir / "test")}
+    (trained_run / "eval-test").mkdir()
+    for pairs, expected in (([], []), ([pair], [other])):
+        metrics["mixed_pairs"] = pairs
+        (trained_run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
+        assert both() == (expected, expected)

@@ -550,7 +550,7 @@ class Model:
         :data:`NEAR_LINE` above the threshold; None when the score is no familiarity),
         ``unknown_threshold`` (the sidecar's), ``unknown_threshold_kept_on`` (when that is the
         one ``evaluate --keep-threshold`` kept with the run, when it was kept), ``topk``,
-        ``confused_with`` (None: the export carries no evaluation, as serve gives None)."""
+        ``confused_with`` (None: the export carries no evaluation)."""
         spec, classes = self.spec["unknown"], self.spec["classes"]
         threshold = spec["threshold"]
         unknown = threshold is not None and score < threshold

@@ -19,6 +19,7 @@ from objrec.errors import ObjrecError
 from objrec.inference import GraphUnmade, Recognizer, resolve_runtime
 from objrec.kept import kept_path
 from objrec.meta import checkpoint_file
+from objrec.predict import mixed_partners
 from objrec.quantize import QuantizedBody, graph_engine
 from objrec.runtime import ENGINE_NAMES
 from objrec.served import ServedModel
@@ -37,7 +38,8 @@ def load_recognizer(
     onnx on a GPU is refused for a float body only: an int8 body runs on the CPU, where ONNX
     Runtime runs (``inference.int8_placement``), so it is not refused before it is read. The default
     runtime's graph that cannot be made says that PyTorch serves without it: the user asked for
-    no ONNX Runtime."""
+    no ONNX Runtime. The pairs the run's evaluation of this model mistook both ways are read
+    with it, for each answer's ``confused_with``, as ``predict`` reads them."""
     if threshold is not None and math.isinf(threshold):
         raise ObjrecError(
             f"`threshold` must be a finite number, not {threshold}: the app's /info gives it in "
@@ -48,11 +50,13 @@ def load_recognizer(
     if runtime != "onnx":  # onnx asked for on a GPU: refused by the recognizer unless int8
         runtime = resolve_runtime(runtime, where, default="onnx")
     try:
-        return Recognizer.load(run, runtime, threshold, unknown, where)
+        recognizer = Recognizer.load(run, runtime, threshold, unknown, where)
     except GraphUnmade as exc:
         if asked is not None:
             raise
         raise ObjrecError(f"{exc}; `runtime='torch'` serves without it", exc.values) from exc
+    recognizer.mixed = mixed_partners(run, recognizer.meta.data_dir, recognizer.model_digest)
+    return recognizer
 
 
 def unknown_info(recognizer: Recognizer) -> dict[str, Any]:

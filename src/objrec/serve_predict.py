@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from objrec.inference import Recognizer
-from objrec.predict import Prediction, answered
+from objrec.predict import Prediction, answered, note_mixed
 from objrec.serve_errors import ErrorAnswer
 from objrec.serve_turns import (
     MOST_WAITING,
@@ -47,7 +47,9 @@ PREDICT_TEXT = (
     "Answer one image: the keys that predict --json gives each image, without path: filename, "
     "answer (the closest class, or unknown), unknown, score (its familiarity), barely_familiar, "
     "unknown_threshold, unknown_threshold_kept_on, topk, the closest classes with their "
-    "probabilities, and confused_with (null from serve)."
+    "probabilities, and confused_with (the classes the run's evaluation mistook the answer's "
+    "for both ways, as predict --json gives them; null when no evaluation of the model records "
+    "them)."
 )
 
 
@@ -199,4 +201,5 @@ def answer_json(recognizer: Recognizer, image, topk: int, tta: bool) -> dict:
     class), its ``score``, whether it is ``barely_familiar``, the threshold it was judged by and
     whether it is a kept one, and the ``topk`` (given either way)."""
     answer = answered(Prediction(""), recognizer, recognizer.answer([image], tta), 0, topk)
+    note_mixed([answer], recognizer.mixed)  # as predict --json: [] or the classes; null: none
     return {k: v for k, v in answer.to_json().items() if k not in ("filename", "path")}
