@@ -24,6 +24,7 @@ from PIL import Image, ImageOps
 from objrec import dedup
 from objrec.applying import apply_plan
 from objrec.audit import AuditConfig, AuditResult, audit
+from objrec.audit_findings import DuplicateGroup
 from objrec.audit_report import PLAN_COLUMNS
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING
@@ -108,15 +109,15 @@ def test_planted_wrong_label_is_ranked_first(audited):
 @pytest.mark.slow
 def test_mirrored_and_resized_copies_found_across_splits(audited):
     data, result, _, _ = audited
-    groups = [set(g["paths"]) for g in result.near_duplicates]
+    groups = [set(g.paths) for g in result.near_duplicates]
     copies = {
         str(data / p)
         for p in ("train/blue/blue_01.png", "test/blue/mirrored.png", "valid/blue/resized.jpg")
     }
     assert copies in groups
     group = result.near_duplicates[groups.index(copies)]
-    assert group["kind"] == "across splits"
-    assert sorted(group["splits"]) == ["test", "train", "valid"]
+    assert group.kind == "across splits"
+    assert sorted(group.splits) == ["test", "train", "valid"]
     assert len(groups) == 1  # the other pictures are all different
 
 
@@ -1709,8 +1710,8 @@ def fake_audit(found: list[Path]):
 
     def run_audit(data, out, config, run, reporter, force, refresh=False, on_wait=None):
         found.append(Path(out))
-        group = {"paths": ["a", "b"], "splits": ["train", "test"], "similarity": 0.907}
-        groups = [{**group, "kind": "across splits"}]
+        shown = {"paths": ["a", "b"], "splits": ["train", "test"], "similarity": 0.907}
+        groups = [dup_group(kind="across splits", **shown)]
         return AuditResult([], groups, [], 120, ["a"], seconds={"total": 1.0})
 
     return run_audit
@@ -1807,7 +1808,7 @@ def test_a_near_duplicate_pair_in_valid_and_test_is_not_called_trained_on():
     from objrec.audit_report import leak_words
 
     def group(*splits):
-        return {"splits": list(splits), "kind": "across splits"}
+        return dup_group(splits=list(splits), kind="across splits")
 
     assert leak_words([group("valid", "test")]) == (
         "1 in valid and test (validated on and tested on, not trained on)"
@@ -1870,7 +1871,7 @@ def test_a_file_removed_while_the_audit_runs_is_skipped_as_an_unreadable_one(
     assert fixed["copied"] == len(list_images(data)) - fixed["removed"]
     flagged = [row["path"] for row in result.label_issues]
     flagged += [
-        path for group in result.near_duplicates + result.look_alikes for path in group["paths"]
+        path for group in result.near_duplicates + result.look_alikes for path in group.paths
     ]
     assert len(result.label_issues) > 0 and str(before) not in flagged and str(after) not in flagged
 
@@ -1972,6 +1973,30 @@ def test_the_suggested_label_is_the_most_probable_class_other_than_the_given_one
     assert suggested_label(probs, 2) == 0
 
 
+def dup_group(
+    indices: list[int] | None = None,
+    pairs: dict[tuple[int, int], float] | None = None,
+    *,
+    kind: str = "within class",
+    split_keeps: bool = False,
+    **shown: Any,
+) -> DuplicateGroup:
+    """A near-duplicate group of the inventory's ``indices`` (none: a group the CLI only shows),
+    linked by ``pairs``; its paths, splits, classes and similarity as ``shown`` gives them, else
+    empty (a byte copy's similarity)."""
+    n = len(indices or shown.get("paths") or shown.get("splits") or ())
+    empty = {"paths": [""] * n, "splits": [None] * n, "classes": [""] * n, "similarity": 1.0}
+    return DuplicateGroup(
+        **(empty | shown),
+        hash_distance=0,
+        crop_distance=0,
+        kind=kind,
+        indices=indices or [],
+        pairs=pairs or {},
+        split_keeps=split_keeps,
+    )
+
+
 def alike_signals(n: int, pairs: dict[tuple[int, int], tuple[float, int]], seed: int = 0):
     """Unit features and image facts of ``n`` unrelated images, but for ``pairs``: (i, j) ->
     (feature similarity, hash bits apart) of j to i."""
@@ -2008,8 +2033,8 @@ def test_two_photos_only_moderately_alike_are_look_alikes_not_a_leak(tmp_path):
     idx = np.arange(len(inv.items))
     near = dedup.feature_neighbours(unit)
     copies, alike = duplicate_groups(inv, idx, unit, facts, dedup.DuplicateRule(), near)
-    assert [(g["_indices"], g["kind"]) for g in copies] == [([photo, resized], "across splits")]
-    assert [(g["_indices"], g["kind"]) for g in alike] == [([bike, other_bike], "across splits")]
+    assert [(g.indices, g.kind) for g in copies] == [([photo, resized], "across splits")]
+    assert [(g.indices, g.kind) for g in alike] == [([bike, other_bike], "across splits")]
     result = AuditResult([], copies, [], len(inv.items), list(inv.classes), look_alikes=alike)
     assert "look_alikes" in result.to_json()
     plan = {row["file"]: row for row in plan_rows(result, inv)}
@@ -2034,16 +2059,16 @@ def test_the_terminal_shows_the_first_near_duplicate_groups_and_counts_the_rest(
 
     data = make_split(tmp_path / "data")
     groups = [
-        {
-            "paths": [str(data / f"train/red/red_0{i}.png"), str(data / f"test/red/red_0{i}.png")],
-            "splits": ["train", "test"],
-            "similarity": 0.99 - i / 100,
-            "kind": "across splits",
-        }
+        dup_group(
+            paths=[str(data / f"train/red/red_0{i}.png"), str(data / f"test/red/red_0{i}.png")],
+            splits=["train", "test"],
+            similarity=0.99 - i / 100,
+            kind="across splits",
+        )
         for i in range(3)
     ]
     six = [str(data / f"train/blue/blue_0{i}.png") for i in range(6)]
-    groups.append({"paths": six, "splits": [""] * 6, "similarity": 0.9, "kind": "within class"})
+    groups.append(dup_group(paths=six, splits=[""] * 6, similarity=0.9))
 
     issues = [
         {"path": str(data / f"train/red/red_0{i}.png"), "given": "red", "suggested": "blue"}
@@ -2080,8 +2105,8 @@ def test_look_alikes_across_splits_are_not_said_to_be_a_leak(tmp_path, monkeypat
     from objrec.audit import AuditResult
 
     def run_audit(data, out, config, run, reporter, force, refresh=False, on_wait=None):
-        group = {"paths": ["a", "b"], "splits": ["train", "test"], "similarity": 0.902}
-        alike = [{**group, "kind": "across splits"}]
+        shown = {"paths": ["a", "b"], "splits": ["train", "test"], "similarity": 0.902}
+        alike = [dup_group(kind="across splits", **shown)]
         return AuditResult([], [], [], 120, ["a"], seconds={"total": 1.0}, look_alikes=alike)
 
     monkeypatch.setattr(objrec.audit, "audit", run_audit)
@@ -2104,9 +2129,13 @@ def test_look_alikes_within_a_class_are_listed_as_the_other_findings_are(
 
     data = make_split(tmp_path / "data")
     pair = [str(data / "train/red/red_00.png"), str(data / "train/red/red_01.png")]
-    within = {"paths": pair, "splits": ["train"] * 2, "similarity": 0.91, "kind": "within class"}
-    across = {**within, "paths": [pair[0], str(data / "test/red/red_00.png")]}
-    across |= {"splits": ["train", "test"], "kind": "across splits", "similarity": 0.9}
+    within = dup_group(paths=pair, splits=["train"] * 2, similarity=0.91)
+    across = dup_group(
+        paths=[pair[0], str(data / "test/red/red_00.png")],
+        splits=["train", "test"],
+        similarity=0.9,
+        kind="across splits",
+    )
     found = [within]
 
     def run_audit(data, out, config, run, reporter, force, refresh=False, on_wait=None):
@@ -2258,7 +2287,7 @@ def test_the_plan_removes_only_copies_of_a_kept_image_never_a_chains_far_end():
     items = [Item(Path(f"/d/red/{k}.png"), f"red/{k}.png", 0, split(k)) for k in range(n)]
     inv = Inventory(Path("/d"), ("red",), items, True)
     groups, _ = duplicate_groups(inv, np.arange(n), unit, facts, dedup.DuplicateRule(), None)
-    assert [g["paths"] for g in groups] == [[f"red/{k}.png" for k in range(n)]]
+    assert [g.paths for g in groups] == [[f"red/{k}.png" for k in range(n)]]
     result = AuditResult([], groups, [], n, ["red"])
     plan = {row["file"]: (row["action"], row["reason"]) for row in plan_rows(result, inv)}
     for k in (1, 3, 5):
@@ -2290,7 +2319,7 @@ def test_the_plan_keeps_copies_within_a_class_and_split_unless_one_is_flagged():
 
     def burst(members):  # each frame like the next, less so along the burst
         pairs = {pair: 0.98 - 0.02 * k for k, pair in enumerate(pairwise(members))}
-        return {"kind": "within class", "_indices": members, "_pairs": pairs}
+        return dup_group(members, pairs)
 
     flag = {"_index": 4, "suggested": "blue", "prob_suggested": 0.9, "prob_given": 0.1}
     flag["evidence"] = "e"
@@ -2326,8 +2355,8 @@ def test_the_plan_of_a_class_folder_says_split_will_keep_a_copy_with_its_twin_no
     folder = f"{split}/red" if split else "red"
     items = [Item(Path("/d", folder, f"{k}.png"), f"{folder}/{k}.png", 0, split) for k in (0, 1)]
     inv = Inventory(Path("/d"), ("red",), items, split is not None)
-    group = {"kind": "within class", "_indices": [0, 1], "_pairs": {(0, 1): 0.98}}
-    result = AuditResult([], [{**group, "_split_keeps": True}], [], 2, ["red"])
+    group = dup_group([0, 1], {(0, 1): 0.98}, split_keeps=True)
+    result = AuditResult([], [group], [], 2, ["red"])
     row = next(r for r in plan_rows(result, inv) if r["file"] == f"{folder}/1.png")
     assert (row["action"], row["split"]) == ("keep", split or "")
     assert row["reason"] == (
@@ -2348,9 +2377,8 @@ def test_three_identical_copies_in_one_split_each_name_the_one_the_plan_keeps():
     names = ["IMG 0003 (1)", "IMG 0003", "copy of IMG 0003", "a", "b"]
     items = [Item(Path(f"/d/train/red/{n}.jpg"), f"train/red/{n}.jpg", 0, "train") for n in names]
     inv = Inventory(Path("/d"), ("red",), items, True)
-    copies = {"kind": "within class", "_indices": [0, 1, 2]}
-    copies["_pairs"] = {(0, 1): 1.0, (0, 2): 1.0, (1, 2): 1.0}
-    alike = {"kind": "within class", "_indices": [3, 4], "_pairs": {(3, 4): 0.9}}
+    copies = dup_group([0, 1, 2], {(0, 1): 1.0, (0, 2): 1.0, (1, 2): 1.0})
+    alike = dup_group([3, 4], {(3, 4): 0.9})
     plan = plan_rows(AuditResult([], [copies], [], 5, ["red"], look_alikes=[alike]), inv)
     rows = {row["file"].split("/")[-1]: row["reason"] for row in plan}
     assert sorted(rows) == sorted(f"{n}.jpg" for n in names)
@@ -2381,8 +2409,8 @@ def test_the_plan_removes_a_byte_identical_copy_and_keeps_its_original():
         items = [Item(Path(f"/d/{where}/{n}.jpg"), f"{where}/{n}.jpg", 0, split) for n in names]
         inv = Inventory(Path("/d"), ("lamp",), items, split is not None)
         inv.digests = ["aa", "aa", "bb"]  # lamp_dup: image_0004's bytes; image_0005: a re-save
-        group = {"kind": "within class", "_indices": [0, 1, 2], "_split_keeps": True}
-        group["_pairs"] = {(0, 1): 1.0, (0, 2): 0.99, (1, 2): 0.99}
+        pairs = {(0, 1): 1.0, (0, 2): 0.99, (1, 2): 0.99}
+        group = dup_group([0, 1, 2], pairs, split_keeps=True)
         plan = plan_rows(AuditResult([], [group], [], 3, ["lamp"]), inv)
         rows = {row["file"].split("/")[-1]: (row["action"], row["reason"]) for row in plan}
         assert rows["lamp_dup.jpg"] == (
@@ -2412,8 +2440,7 @@ def test_a_byte_identical_copy_flagged_as_an_outlier_too_is_still_removed():
         Item(Path(f"/d/train/green/{n}.png"), f"train/green/{n}.png", 0, "train") for n in names
     ]
     inv = Inventory(Path("/d"), ("green",), items, True, ["aa", "aa"])
-    group = {"kind": "within class", "_indices": [0, 1], "_split_keeps": True}
-    group["_pairs"] = {(0, 1): 1.0}
+    group = dup_group([0, 1], {(0, 1): 1.0}, split_keeps=True)
     far = [{"_index": i, "reason": "far from every image (k-NN distance z=13.1)"} for i in (0, 1)]
     plan = plan_rows(AuditResult([], [group], far, 2, ["green"]), inv)
     rows = {row["file"]: (row["action"], row["reason"]) for row in plan}
@@ -2471,7 +2498,7 @@ def test_the_plan_of_a_folder_not_split_keeps_only_the_copies_split_keeps_togeth
     items = [Item(Path(f"/d/red/{k}.png"), f"red/{k}.png", 0, None) for k in range(4)]
     inv = Inventory(Path("/d"), ("red",), items, False)
     groups, _ = duplicate_groups(inv, np.arange(4), unit, facts, dedup.DuplicateRule(), None)
-    assert sorted(g["_indices"] for g in groups) == [[0, 1], [2, 3]]
+    assert sorted(g.indices for g in groups) == [[0, 1], [2, 3]]
     result = AuditResult([], groups, [], 4, ["red"])
     plan = {row["file"]: (row["action"], row["reason"]) for row in plan_rows(result, inv)}
     action, reason = plan["red/1.png"]
@@ -2504,7 +2531,7 @@ def test_a_copy_split_keeps_together_by_its_crop_hash_alone_is_a_look_alike_in_t
     items = [Item(p, f"anchor/{p.name}", 0, None) for p in sorted(folder.iterdir())]
     inv = Inventory(tmp_path, ("anchor",), items, False)
     copies, alike = duplicate_groups(inv, np.arange(3), unit, facts, dedup.DuplicateRule(), None)
-    assert copies == [] and [g["_indices"] for g in alike] == [[0, 1]]
+    assert copies == [] and [g.indices for g in alike] == [[0, 1]]
     plan = {
         row["file"]: (row["action"], row["reason"])
         for row in plan_rows(AuditResult([], copies, [], 3, ["anchor"], look_alikes=alike), inv)
@@ -2537,7 +2564,7 @@ def test_a_turned_or_letterboxed_copy_is_a_near_duplicate_in_the_audit(tmp_path)
     items = [Item(p, f"anchor/{p.name}", 0, None) for p in sorted(folder.iterdir())]
     inv = Inventory(tmp_path, ("anchor",), items, False)
     copies, alike = duplicate_groups(inv, np.arange(4), unit, facts, dedup.DuplicateRule(), None)
-    assert [sorted(g["_indices"]) for g in copies] == [[0, 1, 2]] and alike == []
+    assert [sorted(g.indices) for g in copies] == [[0, 1, 2]] and alike == []
 
 
 def test_the_plan_relabels_only_a_strong_suggestion_and_asks_to_review_a_weak_one():
@@ -2831,7 +2858,7 @@ def test_a_copy_flagged_as_a_wrong_label_makes_way_for_its_copy_in_the_suggested
     from objrec.audit_report import plan_rows
 
     inv, result = copies_across_classes(tmp_path)
-    assert [[inv.rel(inv.items[i]) for i in g["_indices"]] for g in result.near_duplicates] == [
+    assert [[inv.rel(inv.items[i]) for i in g.indices] for g in result.near_duplicates] == [
         ["train/red/red_02.png", "test/blue/zz_red_02.png"],  # across splits: train's kept
         ["train/blue/zz_red_01.png", "train/red/red_01.png"],  # suggested green: in no copy's class
         ["train/red/red_00.png", "train/green/zz_red_00.png"],  # suggested red: red's copy kept
@@ -2914,7 +2941,7 @@ def test_a_copy_under_two_labels_is_left_to_choose_on_a_flag_the_plan_would_not_
         "you to choose between)"
     ]
     # the original stays first in near_duplicates.csv (check's and split's original)
-    assert inv.rel(inv.items[result.near_duplicates[0]["_indices"][0]]) == "train/red/red_00.png"
+    assert inv.rel(inv.items[result.near_duplicates[0].indices[0]]) == "train/red/red_00.png"
 
 
 def copy_in_another_class(tmp_path: Path, flag: dict[str, Any]) -> tuple[Any, AuditResult]:
@@ -3581,16 +3608,19 @@ def test_an_audit_stopped_while_writing_its_page_leaves_the_earlier_audit_whole(
 @pytest.mark.slow
 def test_found_rows_have_the_documented_columns_and_no_private_keys(audited):
     """The CSVs' headers are TABLE_COLUMNS's (also written when empty), and the rows `audit`
-    returns to Python hold no internal keys (`_index`, `_like`, `_indices`, `_degenerate`)."""
+    returns to Python hold no internal keys (`_index`, `_like`, `_degenerate`); a group's row()
+    holds its CSV's columns."""
     import pandas as pd
 
-    from objrec.audit_report import TABLE_COLUMNS
+    from objrec.audit_report import GROUP_COLUMNS, TABLE_COLUMNS
 
     _, result, _, root = audited
     for name, columns in TABLE_COLUMNS.items():
         assert list(pd.read_csv(root / "audit" / name).columns) == list(columns), name
-    rows = [*result.label_issues, *result.near_duplicates, *result.look_alikes, *result.outliers]
+    rows = [*result.label_issues, *result.outliers]
     assert rows and not [k for row in rows for k in row if k.startswith("_")]
+    groups = [*result.near_duplicates, *result.look_alikes]
+    assert groups and all(tuple(g.row()) == GROUP_COLUMNS for g in groups)
     assert {"path", "suggested", "evidence"} <= set(result.label_issues[0])
 
 
@@ -3645,7 +3675,7 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
     from objrec.audit_report import write_page
 
     monkeypatch.setattr("objrec.audit_report.PAGE_LIMIT", 0)  # the counts alone, no thumbnails
-    one = [{"kind": "across splits", "splits": ["valid", "test"]}]
+    one = [dup_group(splits=["valid", "test"], kind="across splits")]
     result = SimpleNamespace(
         label_issues=[{}],
         near_duplicates=one,
@@ -4009,8 +4039,7 @@ def page_with_a_long_name_and_a_copy(tmp_path: Path) -> tuple[Path, Any]:
     items = [Item(root / "red" / name, f"red/{name}", 0, None) for name in names]
     digests = [hashlib.sha256(item.path.read_bytes()).hexdigest() for item in items]
     inv = Inventory(root, ("red",), items, False, digests)
-    group = {"_indices": [0, 1, 2], "splits": [""] * 3, "classes": ["red"] * 3}
-    group |= {"kind": "within class", "similarity": 1.0, "hash_distance": 0, "crop_distance": 0}
+    group = dup_group([0, 1, 2], {}, splits=[""] * 3, classes=["red"] * 3)
     outlier = {"_index": 1, "path": str(items[1].path), "class": "red", "reason": "tiny"}
     result = SimpleNamespace(
         label_issues=[],

@@ -42,10 +42,12 @@ import numpy as np
 import torch
 
 from objrec import dedup
+from objrec.audit_findings import DuplicateGroup
 from objrec.audit_report import (
     FINDING_KINDS,
     MIN_JUDGED,
     acts_on,
+    finding_rows,
     findings_table,
     write_audit,
 )
@@ -252,7 +254,7 @@ class AuditResult:
     """What the audit found; ``to_json`` gives the documented ``--json`` shape."""
 
     label_issues: list[dict[str, Any]]
-    near_duplicates: list[dict[str, Any]]
+    near_duplicates: list[DuplicateGroup]
     outliers: list[dict[str, Any]]
     n_images: int
     classes: list[str]
@@ -260,7 +262,7 @@ class AuditResult:
     seconds: dict[str, float] = field(default_factory=dict)
     baseline_flags: list[str] = field(default_factory=list)
     """Paths whose out-of-fold prediction differs from their label: the plain baseline."""
-    look_alikes: list[dict[str, Any]] = field(default_factory=list)
+    look_alikes: list[DuplicateGroup] = field(default_factory=list)
     """Groups alike by both signals moderately (``dedup.DuplicateRule.look_alike``), or paired by
     ``split`` alone (``kept_by_split``), in the rows
     of ``near_duplicates``: one picture re-framed or edited, or different photos of one kind,
@@ -303,7 +305,7 @@ class AuditResult:
             "outliers": ("path", "score", "reason"),
         }
         found = {
-            name: [{k: row[k] for k in wanted} for row in getattr(self, name)]
+            name: [{k: row[k] for k in wanted} for row in finding_rows(getattr(self, name))]
             for name, wanted in keys.items()
         }
         far = [
@@ -353,10 +355,11 @@ class AuditResult:
         return findings_table(self, kind)
 
     def drop_positions(self) -> None:
-        """Take the rows' private keys out (``_index``, ``_like``, ``_indices``, ``_pairs``,
-        ``_degenerate``: where each image is in the inventory, which the plan and the page read):
-        the rows ``audit`` returns hold what the CSVs show, nothing internal."""
-        for name in (*FINDING_KINDS, "unreadable"):
+        """Take the rows' private keys out (``_index``, ``_like``, ``_degenerate``: where each
+        image is in the inventory, which the plan and the page read): the rows ``audit`` returns
+        hold what the CSVs show, nothing internal (a :class:`DuplicateGroup` keeps its typed
+        ``indices``)."""
+        for name in ("label_issues", "outliers", "unreadable"):
             rows = [
                 {k: v for k, v in r.items() if not k.startswith("_")} for r in getattr(self, name)
             ]
@@ -831,7 +834,7 @@ def duplicate_groups(
     near,
     label_issues: Sequence[dict[str, Any]] = (),
     pairs: Sequence[dedup.Pair] | None = None,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[DuplicateGroup], list[DuplicateGroup]]:
     """Groups of near-duplicates, and groups of look-alikes (pairs only alike by
     ``DuplicateRule.look_alike``, not already in one near-duplicate group): each list with leaks
     across splits first, then across classes, then within a class. ``label_issues`` (rows of
@@ -853,9 +856,10 @@ def duplicate_groups(
     )
 
 
-def group_rows(inv: Inventory, idx, sub_facts, pairs, groups, suggested) -> list[dict[str, Any]]:
-    """One row per group: its members (the copy to keep first: ``keep_order``), splits, classes
-    and signals; ``_pairs``: the similarity of each pair of them linked directly."""
+def group_rows(inv: Inventory, idx, sub_facts, pairs, groups, suggested) -> list[DuplicateGroup]:
+    """One :class:`DuplicateGroup` per group: its members (the copy to keep first:
+    ``keep_order``), splits, classes and signals, and the similarity of each pair of them linked
+    directly."""
     sims = {(p.i, p.j): p for p in pairs}
     rows = []
     for group in groups:
@@ -863,23 +867,21 @@ def group_rows(inv: Inventory, idx, sub_facts, pairs, groups, suggested) -> list
         items = [inv.items[idx[m]] for m in members]
         linked = [sims[(a, b)] for a in members for b in members if (a, b) in sims]
         rows.append(
-            {
-                "paths": [it.shown for it in items],
-                "splits": [it.split for it in items],
-                "classes": [inv.classes[it.label] for it in items],
-                "similarity": round(min(p.similarity for p in linked), 4),
-                "hash_distance": max(p.hash_distance for p in linked),
-                "crop_distance": max(p.crop_distance for p in linked),
-                "kind": _group_kind(items),
-                "_indices": [int(idx[m]) for m in members],
-                "_pairs": {
-                    dedup.pair_key(int(idx[p.i]), int(idx[p.j])): p.similarity for p in linked
-                },
-                "_split_keeps": split_keeps(group, linked),
-            }
+            DuplicateGroup(
+                paths=[it.shown for it in items],
+                splits=[it.split for it in items],
+                classes=[inv.classes[it.label] for it in items],
+                similarity=round(min(p.similarity for p in linked), 4),
+                hash_distance=max(p.hash_distance for p in linked),
+                crop_distance=max(p.crop_distance for p in linked),
+                kind=_group_kind(items),
+                indices=[int(idx[m]) for m in members],
+                pairs={dedup.pair_key(int(idx[p.i]), int(idx[p.j])): p.similarity for p in linked},
+                split_keeps=split_keeps(group, linked),
+            )
         )
     order = {"across splits": 0, "across classes": 1, "within class": 2}
-    return sorted(rows, key=lambda g: (order[g["kind"]], -g["similarity"]))
+    return sorted(rows, key=lambda g: (order[g.kind], -g.similarity))
 
 
 def split_keeps(group: list[int], pairs: Sequence[dedup.Pair]) -> bool:

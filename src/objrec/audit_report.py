@@ -22,6 +22,7 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from objrec import dedup
+from objrec.audit_findings import DuplicateGroup
 from objrec.data import SPLITS
 from objrec.images import (
     UnreadableImageError,
@@ -204,15 +205,15 @@ SPLIT_PAIRS = {
 """What is true of one picture in each pair of splits (a group in all three: train and test)."""
 
 
-def leak_words(groups: Sequence[dict[str, Any]]) -> str:
-    """How many of the ``groups`` (rows of ``group_rows``) lie in each pair of splits, each said
+def leak_words(groups: Sequence[DuplicateGroup]) -> str:
+    """How many of the ``groups`` (``audit.group_rows``') lie in each pair of splits, each said
     as what is true of it: ``1 in train and test (trained on and tested on); 2 in valid and test
     (validated on and tested on, not trained on)``. A valid/test pair was called "trained on and
     tested on"; it leaks less (the checkpoint and the unknown threshold were chosen on a picture
     tested on), but is not trained on."""
     counts: dict[tuple[str, str], int] = dict.fromkeys(SPLIT_PAIRS, 0)
     for group in groups:
-        present = [s for s in SPLITS if s in group.get("splits", ())]
+        present = [s for s in SPLITS if s in group.splits]
         if len(present) > 1:
             counts[("train", "test") if len(present) == 3 else (present[0], present[1])] += 1
     return "; ".join(
@@ -331,9 +332,15 @@ def findings_table(result: AuditResult, kind: str) -> pd.DataFrame:
     :data:`TABLE_COLUMNS`, each file relative to the audited folder (:func:`relative_rows`), a
     group's paths, splits and classes joined by " | " (:func:`duplicate_rows`), no private
     (underscore) key."""
-    rows = relative_rows(getattr(result, kind), result.data)
+    rows = relative_rows(finding_rows(getattr(result, kind)), result.data)
     rows = duplicate_rows(rows) if kind in ("near_duplicates", "look_alikes") else public(rows)
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS[f"{kind}.csv"]))
+
+
+def finding_rows(findings: Sequence[Any]) -> list[dict[str, Any]]:
+    """``findings`` as rows of their columns: a :class:`DuplicateGroup`'s ``row()``, a row as it
+    is."""
+    return [f.row() if isinstance(f, DuplicateGroup) else f for f in findings]
 
 
 def needs_table(result: AuditResult) -> pd.DataFrame:
@@ -383,30 +390,30 @@ def duplicate_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
-    """One proposal per flagged image: relabel label issues (keep, to review, those below
-    ``RELABEL_MIN_PROB``), remove a group's copies of the one kept (``audit.keep_order``'s first;
-    a chain's image like none kept is kept; not :func:`harmless_copies`), keep outliers and
-    look-alikes (as often another photo as the same picture); none for a file unreadable when
-    hashed (removed meanwhile: digest ""), which apply-plan would refuse as not in DATA."""
+    """One proposal per flagged image: relabel label issues (:func:`label_proposal`), remove a
+    group's copies of the one kept (``audit.keep_order``'s first; not :func:`harmless_copies`, nor
+    :func:`undecided`), keep outliers and look-alikes; none for a file unreadable when hashed."""
     rows: dict[int, dict[str, str]] = {}
 
     def propose(index: int, action: str, new_class: str, reason: str) -> None:
         if not inv.digests or inv.digests[index]:
             rows.setdefault(index, plan_row(inv, index, action, new_class, reason))
 
-    def propose_group(groups: list[dict], action: str, reason: str) -> list[tuple[int, str]]:
+    def propose_group(
+        groups: list[DuplicateGroup], action: str, reason: str
+    ) -> list[tuple[int, str]]:
         """``action`` for each image of a group but its first, linked to one kept before it (or,
         for ``keep``, to any), which ``reason`` names, saying when the image was flagged as a
         wrong label too (:func:`flagged_note`); the images of a chain like none kept before
         them are kept, returned with their reason."""
         chained = []
         for group in groups:
-            first = inv.rel(inv.items[group["_indices"][0]])
+            first = inv.rel(inv.items[group.indices[0]])
             for index, twin, sim in group_links(group, remove=action == "remove"):
                 if twin is None:
-                    chained.append((index, CHAIN_REASON.format(first=first, kind=group["kind"])))
+                    chained.append((index, CHAIN_REASON.format(first=first, kind=group.kind)))
                     continue
-                said = reason.format(first=inv.rel(inv.items[twin]), kind=group["kind"], sim=sim)
+                said = reason.format(first=inv.rel(inv.items[twin]), kind=group.kind, sim=sim)
                 propose(index, action, "", said + flagged_note(index, group, inv, flagged))
         return chained
 
@@ -440,7 +447,7 @@ def acts_on(issue: dict[str, Any]) -> bool:
     return label_proposal(issue)[0] == "relabel"
 
 
-def undecided(group: dict[str, Any], issues: Sequence[dict[str, Any]], inv: Inventory) -> bool:
+def undecided(group: DuplicateGroup, issues: Sequence[dict[str, Any]], inv: Inventory) -> bool:
     """Whether the copies of a near-duplicate ``group`` lie in two classes or more and one of
     them has a label flag (of ``issues``) that looks like another copy's class, which the plan
     does not act on (:func:`acts_on`): which label is right is a person's to choose."""
@@ -448,12 +455,12 @@ def undecided(group: dict[str, Any], issues: Sequence[dict[str, Any]], inv: Inve
 
 
 def weak_flags(
-    group: dict[str, Any], issues: Sequence[dict[str, Any]], inv: Inventory
+    group: DuplicateGroup, issues: Sequence[dict[str, Any]], inv: Inventory
 ) -> list[dict[str, Any]]:
     """The label flags (of ``issues``) of a ``group``'s copies that look like another copy's
     class and that the plan does not act on; none where the copies are in one class."""
-    classes = {inv.items[m].label: inv.classes[inv.items[m].label] for m in group["_indices"]}
-    members = set(group["_indices"])
+    classes = {inv.items[m].label: inv.classes[inv.items[m].label] for m in group.indices}
+    members = set(group.indices)
     return [
         issue
         for issue in issues
@@ -470,12 +477,12 @@ def two_labels_keeps(result: AuditResult, inv: Inventory) -> list[tuple[int, str
     found = []
     for group in result.near_duplicates:
         if flags := weak_flags(group, result.label_issues, inv):
-            found += [(m, two_labels_reason(m, group, flags, inv)) for m in group["_indices"]]
+            found += [(m, two_labels_reason(m, group, flags, inv)) for m in group.indices]
     return found
 
 
 def two_labels_reason(
-    index: int, group: dict[str, Any], flags: Sequence[dict[str, Any]], inv: Inventory
+    index: int, group: DuplicateGroup, flags: Sequence[dict[str, Any]], inv: Inventory
 ) -> str:
     """``TWO_LABELS_REASON`` for the copy ``index`` of ``group``: which copy is labelled what, and
     the label ``flags`` the plan would not relabel on."""
@@ -483,7 +490,7 @@ def two_labels_reason(
     def label(m: int) -> str:
         return inv.classes[inv.items[m].label]
 
-    others = [m for m in group["_indices"] if m != index]
+    others = [m for m in group.indices if m != index]
     copies = ", ".join(f"{inv.rel(inv.items[m])} is labelled {label(m)}" for m in others)
     named = "; ".join(
         f"{inv.rel(inv.items[f['_index']])} may be {f['suggested']}, "
@@ -492,7 +499,7 @@ def two_labels_reason(
     )
     said = f"the label flag ({named}) is" if len(flags) == 1 else f"the label flags ({named}) are"
     return TWO_LABELS_REASON.format(
-        kind=group["kind"],
+        kind=group.kind,
         mine=label(index),
         others=f"{'its copy' if len(others) == 1 else 'its copies'} {copies}",
         flags=said,
@@ -528,7 +535,7 @@ def unreadable_proposal(row: dict[str, Any]) -> tuple[str, str, str]:
     return "remove", "", row["reason"] + UNREADABLE_REMOVED
 
 
-def identical_copies(groups: list[dict], inv: Inventory) -> list[tuple[int, str, str]]:
+def identical_copies(groups: list[DuplicateGroup], inv: Inventory) -> list[tuple[int, str, str]]:
     """Each image of the ``groups`` (within a class and split) with the same bytes as one before
     it in its group (``audit.keep_order``: the original first, as ``check`` and ``split`` name
     it), the plan's ``remove`` and its reason naming that one. None where the digests are unknown
@@ -540,12 +547,12 @@ def identical_copies(groups: list[dict], inv: Inventory) -> list[tuple[int, str,
     ]
 
 
-def byte_copies(group: dict[str, Any], inv: Inventory) -> dict[int, int]:
+def byte_copies(group: DuplicateGroup, inv: Inventory) -> dict[int, int]:
     """Each image of ``group`` with the same bytes as one before it in the group, and that one
     (the first of those bytes); none where the digests are unknown (``inv.digests`` empty)."""
     first: dict[str, int] = {}
     copies = {}
-    for index in group["_indices"] if inv.digests else []:
+    for index in group.indices if inv.digests else []:
         original = first.setdefault(inv.digests[index], index)
         if original != index:
             copies[index] = original
@@ -561,12 +568,12 @@ def kept_firsts(result: AuditResult, inv: Inventory) -> list[tuple[int, str]]:
         (result.look_alikes, ("image", "look-alike group", "look-alikes", "")),
     ):
         for group in groups:
-            first, *others = group["_indices"]
+            first, *others = group.indices
             names = ", ".join(quoted(inv.rel(inv.items[m])) for m in others[:KEPT_NAMED])
             if len(others) > KEPT_NAMED:
                 names += f" and {len(others) - KEPT_NAMED} more"
             said = dict(zip(("one", "group", "others", "then"), words, strict=True))
-            kind, n = group["kind"], len(others) + 1
+            kind, n = group.kind, len(others) + 1
             found.append((first, KEPT_REASON.format(kind=kind, n=n, names=names, **said)))
     return found
 
@@ -586,20 +593,20 @@ def plan_row(inv: Inventory, index: int, action: str, new_class: str, reason: st
 
 
 def harmless_copies(
-    groups: list[dict], flagged: dict[int, str], is_split: bool
-) -> tuple[list[dict], list[dict], list[dict]]:
+    groups: list[DuplicateGroup], flagged: dict[int, str], is_split: bool
+) -> tuple[list[DuplicateGroup], list[DuplicateGroup], list[DuplicateGroup]]:
     """The near-duplicate ``groups`` whose copies the plan removes as leaks (across splits or
     classes, or with an image ``flagged`` as a wrong label); those within one class of a folder
     not split yet that ``split`` would not keep in one split (alike by their features only:
-    ``_split_keeps``), removed too; and those it keeps: within one class and split, which leak
+    ``split_keeps``), removed too; and those it keeps: within one class and split, which leak
     nothing (and a burst's frames are training data)."""
 
-    def fate(group: dict) -> int:
-        if group["kind"] != "within class" or flagged.keys() & set(group["_indices"]):
+    def fate(group: DuplicateGroup) -> int:
+        if group.kind != "within class" or flagged.keys() & set(group.indices):
             return 0
-        return 2 if is_split or group["_split_keeps"] else 1
+        return 2 if is_split or group.split_keeps else 1
 
-    parts: tuple[list[dict], list[dict], list[dict]] = ([], [], [])
+    parts: tuple[list[DuplicateGroup], list[DuplicateGroup], list[DuplicateGroup]] = ([], [], [])
     for group in groups:
         parts[fate(group)].append(group)
     return parts
@@ -672,23 +679,23 @@ def size_doubt(issue: dict[str, Any]) -> str:
     return ""
 
 
-def group_links(group: dict[str, Any], remove: bool) -> list[tuple[int, int | None, float]]:
+def group_links(group: DuplicateGroup, remove: bool) -> list[tuple[int, int | None, float]]:
     """Each image of a group but its first (``audit.keep_order``'s), the image it is most like of
     those it is linked to directly, and their similarity. ``remove``: of those kept before it,
     and None for one like none of them: in a chain (A like B, B like C, C unlike A), C was
     removed as a copy of A, though another picture; it is kept, and counts as kept after it."""
-    first, *others = group["_indices"]
+    first, *others = group.indices
     kept = [first]
     found: list[tuple[int, int | None, float]] = []
     for index in others:
-        sims = group["_pairs"]
+        sims = group.pairs
         near = [
             (sims[key], other)
-            for other in (kept if remove else group["_indices"])
+            for other in (kept if remove else group.indices)
             if (key := dedup.pair_key(index, other)) in sims
         ]
         if near:  # the most alike, of equals the first kept (a copy names the one kept)
-            sim, twin = max(near, key=lambda pair: (pair[0], -group["_indices"].index(pair[1])))
+            sim, twin = max(near, key=lambda pair: (pair[0], -group.indices.index(pair[1])))
             found.append((index, twin, sim))
         else:
             kept.append(index)
@@ -696,7 +703,7 @@ def group_links(group: dict[str, Any], remove: bool) -> list[tuple[int, int | No
     return found
 
 
-def flagged_note(index: int, group: dict, inv: Inventory, flagged: dict[int, str]) -> str:
+def flagged_note(index: int, group: DuplicateGroup, inv: Inventory, flagged: dict[int, str]) -> str:
     """What the plan's reason for removing ``index``, a copy in ``group``, adds when the label
     audit flagged it (``flagged``: index -> suggested class): that a copy is already in the class
     it looks like (why ``audit.keep_order`` removed this copy and kept that one), or only that it
@@ -704,7 +711,7 @@ def flagged_note(index: int, group: dict, inv: Inventory, flagged: dict[int, str
     suggested = flagged.get(index)
     if suggested is None:
         return ""
-    classes = {inv.classes[inv.items[m].label] for m in group["_indices"] if m != index}
+    classes = {inv.classes[inv.items[m].label] for m in group.indices if m != index}
     if suggested in classes:
         return (
             f"; flagged as a wrong label (looks like {suggested}), and a copy of it is in "
@@ -793,12 +800,12 @@ def settled_words(plan: Sequence[dict[str, str]]) -> dict[str, str]:
 
 
 def _group(
-    inv: Inventory, group: dict[str, Any], advance, actions: dict[str, str] | None = None
+    inv: Inventory, group: DuplicateGroup, advance, actions: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """A group's tiles, each of a byte-identical copy marked (:func:`identical_marks`)."""
     tiles = [
         _tile(inv, i, f"{s + ' · ' if s else ''}{c}")
-        for i, s, c in zip(group["_indices"], group["splits"], group["classes"], strict=True)
+        for i, s, c in zip(group.indices, group.splits, group.classes, strict=True)
     ]
     for tile, mark in zip(tiles, identical_marks(inv, group, actions or {}), strict=True):
         tile["identical"] = mark
@@ -806,13 +813,13 @@ def _group(
     return {"row": group, "tiles": tiles}
 
 
-def identical_marks(inv: Inventory, group: dict[str, Any], actions: dict[str, str]) -> list[str]:
+def identical_marks(inv: Inventory, group: DuplicateGroup, actions: dict[str, str]) -> list[str]:
     """For each image of a near-duplicate ``group``, "" or, when it has the same bytes as one
     before it, a mark saying so, and what the plan does with it ("same bytes as red_01.png, one
     file twice; plan.csv: remove"): the page showed such a copy as any near-duplicate, while the
     plan removed it. None marked where the digests are unknown (``inv.digests`` empty)."""
     copies, marks = byte_copies(group, inv), []
-    for index in group["_indices"]:
+    for index in group.indices:
         if (original := copies.get(index)) is None:
             marks.append("")
             continue
@@ -854,9 +861,9 @@ def write_page(
             "outliers": len(result.outliers),
             "unreadable": len(result.unreadable),
         },
-        leaks=sum(g["kind"] == "across splits" for g in result.near_duplicates),
+        leaks=sum(g.kind == "across splits" for g in result.near_duplicates),
         leak_words=leak_words(result.near_duplicates),
-        alike_across=sum(g["kind"] == "across splits" for g in result.look_alikes),
+        alike_across=sum(g.kind == "across splits" for g in result.look_alikes),
         unjudged=unjudged_note(result.unjudged) if result.unjudged else "",
         far=far_classes_note(result.far_classes, len(result.outliers))
         if result.far_classes

@@ -7,6 +7,7 @@ import logging
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
@@ -38,6 +39,9 @@ from objrec.cli.output import (
 from objrec.cli.sections import Sectioned
 from objrec.config import DEFAULT_BACKBONE, PRECISIONS
 from objrec.progress import joined, plural, quoted, some_of
+
+if TYPE_CHECKING:
+    from objrec.audit_findings import DuplicateGroup
 
 
 @click.command(cls=Sectioned, short_help="Find likely wrong labels, duplicates and outliers.")
@@ -336,14 +340,14 @@ def warn_of_unused_body(run: Path) -> None:
         )
 
 
-def print_duplicates(groups: Sequence[dict], data: Path) -> None:
+def print_duplicates(groups: Sequence[DuplicateGroup], data: Path) -> None:
     """The near-duplicate groups under their heading: how many, how many span two splits (in
     red: possible leaks), where all of them are; then the first few (those across splits first)."""
     if not groups:
         return
     from objrec.audit_report import leak_words
 
-    leaks = sum(g["kind"] == "across splits" for g in groups)
+    leaks = sum(g.kind == "across splits" for g in groups)
     spans = (
         f", [bold red]{leaks} spanning two splits[/] (possible leaks of one picture: "
         f"{escape(leak_words(groups))}; look at them in audit.html)"
@@ -358,13 +362,13 @@ def print_duplicates(groups: Sequence[dict], data: Path) -> None:
     print_groups(groups, data, "near_duplicates.csv")
 
 
-def print_look_alikes(groups: Sequence[dict], data: Path) -> None:
+def print_look_alikes(groups: Sequence[DuplicateGroup], data: Path) -> None:
     """The groups of look-alikes under their heading, those that span two splits counted in
     yellow (to check: most are different photos of one kind) and listed first; then the first
     few. Only those were listed, and the summary counted a group within a class it never named."""
     if not groups:
         return
-    across = [g for g in groups if g["kind"] == "across splits"]
+    across = [g for g in groups if g.kind == "across splits"]
     some = f"{plural(len(groups), 'group')} of look-alikes"
     span = f"{'spans' if len(across) == 1 else 'span'} two splits"
     counted = f"[yellow]{some} {span}[/]" if len(across) == len(groups) else some
@@ -376,22 +380,18 @@ def print_look_alikes(groups: Sequence[dict], data: Path) -> None:
         "all in look_alikes.csv:",
         highlight=False,
     )
-    print_groups(
-        across + [g for g in groups if g["kind"] != "across splits"], data, "look_alikes.csv"
-    )
+    print_groups(across + [g for g in groups if g.kind != "across splits"], data, "look_alikes.csv")
 
 
-def print_groups(groups: Sequence[dict], data: Path, file: str, limit: int = 2) -> None:
+def print_groups(groups: Sequence[DuplicateGroup], data: Path, file: str, limit: int = 2) -> None:
     """The first ``limit`` groups, one line each: their files relative to ``data``, kind and
     similarity; the rest counted (all are in ``file`` and audit.html)."""
     from objrec.outputs import shown_name
 
     for group in groups[:limit]:
-        names = [shown_name(path, [data]) for path in group["paths"]]
+        names = [shown_name(path, [data]) for path in group.paths]
         more = f" and {len(names) - 4} more" if len(names) > 4 else ""
-        line = (
-            f"  {', '.join(names[:4])}{more}: {group['kind']}, similarity {group['similarity']:.3f}"
-        )
+        line = f"  {', '.join(names[:4])}{more}: {group.kind}, similarity {group.similarity:.3f}"
         console.print(printable(line), markup=False, highlight=False)
     if len(groups) > limit:
         console.print(f"  and {len(groups) - limit:,} more in {file}")
