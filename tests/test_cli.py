@@ -4565,6 +4565,34 @@ def test_check_of_a_run_still_loads_a_model_its_seal_cannot_vouch_for(capsys, tr
     assert "does not fit the architecture" in problem["message"], problem
 
 
+@pytest.mark.slow  # a run's model loaded (0.3 s)
+def test_check_of_a_run_reads_its_model_once(trained_run, monkeypatch):
+    """check RUN read the model whole for its metadata, again to load it where its seal cannot
+    vouch for its weights, and its header twice more for the seal (review52a M2): a retrain
+    landing in between had one model's metadata checked beside another's weights. It reads the
+    file whole once (and its header once before, for the run's status); all it checks is of
+    those bytes."""
+    import builtins
+    import io
+
+    from objrec import check_run as checking
+
+    monkeypatch.setattr(checking, "vouched_for", lambda *args: False)  # loaded in PyTorch too
+    opened, real_open = [], builtins.open
+
+    def counted(file, *args, **kwargs):
+        opened.append(Path(file).name if isinstance(file, str | Path) else None)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counted)
+    monkeypatch.setattr(io, "open", counted)  # pathlib's
+    result = checking.check_run(trained_run)
+    monkeypatch.setattr(builtins, "open", real_open)
+    monkeypatch.setattr(io, "open", real_open)
+    assert opened.count("model.safetensors") == 2
+    assert result.intact == ["model.safetensors"] and not result.unusable
+
+
 @pytest.mark.slow  # a run's model loaded twice (0.6 s)
 def test_check_of_a_run_loads_a_sealed_model_another_objrec_wrote(capsys, trained_run):
     """review3-47: a sealed model of objrec's own bodies that another objrec wrote (a later one
@@ -4813,7 +4841,7 @@ def test_check_of_a_run_compares_its_records_with_the_model_it_checked(
     metrics = {"top1": 1.0, "per_class": [], "model": checked}
     (trained_run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
     retrain = retrain_of(trained_run, tmp_path / "b.safetensors")
-    monkeypatch.setattr(checking, "read_meta", followed_by(checking.read_meta, retrain))
+    monkeypatch.setattr(checking, "read_header", followed_by(checking.read_header, retrain))
     result = checking.check_run(trained_run)
     assert model_digest(trained_run) != checked
     assert [p for p in result.problems if p.kind == "other_model"] == []

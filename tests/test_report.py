@@ -432,6 +432,57 @@ def planted_error(run: Path, split_dir: Path):
 
 
 @pytest.mark.slow
+def test_report_reads_the_model_once_and_shows_that_model_alone(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """report read and hashed the whole model file three times (for its metadata, for whether
+    the evaluation is current, for the Grad-CAM maps), so a retrain landing in between gave a
+    page whose header was one model's, whose evaluation was judged against another and whose
+    maps were a third's (review52a M2). It reads the model once; the evaluation is judged
+    against that model, and one made again of another model meanwhile is refused."""
+    import builtins
+    import importlib
+
+    from objrec import report
+    from objrec.checkpoint import BEST
+    from objrec.errors import ObjrecError
+
+    from .conftest import followed_by, retrain_of
+
+    folder = evaluate(trained_run, split_dir).out
+    opened, real_open, model = [], builtins.open, (trained_run / BEST).read_bytes()
+
+    def counted(file, *args, **kwargs):
+        opened.append(Path(file).name if isinstance(file, str | Path) else None)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counted)  # hashlib's reads
+    monkeypatch.setattr(io, "open", counted)  # pathlib's
+    build_report(trained_run, tmp_path / "r.html")
+    monkeypatch.setattr(builtins, "open", real_open)
+    monkeypatch.setattr(io, "open", real_open)
+    assert opened.count(BEST) == 1
+
+    evaluated = importlib.import_module("objrec.evaluate").evaluate
+    again = []
+    monkeypatch.setattr(
+        importlib.import_module("objrec.evaluate"),
+        "evaluate",
+        lambda *a, **k: again.append(a) or evaluated(*a, **k),
+    )
+    retrain = retrain_of(trained_run, tmp_path / "b.safetensors")
+    monkeypatch.setattr(report, "read_checkpoint", followed_by(report.read_checkpoint, retrain))
+    build_report(trained_run, tmp_path / "r.html", force=True)  # the model read is evaluated
+    assert again == []
+    stale = json.loads((folder / "metrics.json").read_text()) | {"model": "0" * 32}
+    (folder / "metrics.json").write_text(json.dumps(stale))  # of neither: evaluated again
+    (trained_run / BEST).write_bytes(model)  # read, then the retrain lands again
+    with pytest.raises(ObjrecError, match="was replaced while report read it"):
+        build_report(trained_run, tmp_path / "r.html", force=True)
+    assert len(again) == 1
+
+
+@pytest.mark.slow
 def test_grad_cam_maps_explain_the_class_the_page_reports_without_answering_again(
     trained_run, split_dir, tmp_path, monkeypatch
 ):

@@ -41,14 +41,17 @@ from objrec.meta import BEST, LAST, RUN_RECORDS, RunMeta
 from objrec.model_file import (
     SUMMARY,
     Damaged,
+    checkpoint_meta,
+    content_digest,
     damaged_record,
     holds_run,
     is_sealed,
     model_digest,
-    read_meta,
+    read_header,
     read_training_progress,
     replaces_a_finished_run,
     run_status,
+    seal_at,
     summary_says_finished,
 )
 from objrec.outputs import (
@@ -157,47 +160,51 @@ def _check_model(run: Path, result: RunCheck) -> RunMeta | None:
         else:
             result.problems.append(Problem(str(path), "no_model", "no model file", True))
         return None
-    try:
-        meta = read_meta(path)
-        if not vouched_for(path, meta):
-            _fits_its_backbone(path)
+    try:  # read once: its seal, its metadata and (where built) its tensors are of those bytes
+        header, data = read_header(path)
+        meta = checkpoint_meta(path, header, content_digest(data))
+        sealed = seal_at(data) is not None
+        if not vouched_for(sealed, meta):
+            _fits_its_backbone(path, data, meta)
     except Damaged as exc:
         result.problems.append(Problem(str(path), "damaged", str(exc), True))
         return None
     except ObjrecError as exc:
         result.problems.append(Problem(str(path), "unreadable", str(exc), True))
         return None
-    _note_sealed(path, "model", result)
+    _note_sealed(path, "model", result, sealed)
     result.classes, result.backbone = list(meta.classes), meta.backbone
     return meta
 
 
-def vouched_for(path: Path, meta: RunMeta) -> bool:
-    """Whether the model file ``path`` (its ``meta``) holds tensors saved from the architecture
-    this objrec builds for its backbone, without building it: sealed (its bytes as written), of
+def vouched_for(sealed: bool, meta: RunMeta) -> bool:
+    """Whether the model file of ``meta`` holds tensors saved from the architecture this objrec
+    builds for its backbone, without building it: ``sealed`` (its bytes as written), of
     one of objrec's own bodies (:func:`backbones.builds_on_meta`) and written by this version of
     objrec, whose pinned body code is that of the architecture. A model another objrec wrote
     (``meta.objrec_version``; none before session 47) is loaded, a later one's body may differ
     (review3-47)."""
-    return is_sealed(path) and builds_on_meta(meta.backbone) and meta.objrec_version == __version__
+    return sealed and builds_on_meta(meta.backbone) and meta.objrec_version == __version__
 
 
-def _fits_its_backbone(path: Path) -> None:
-    """Load the model ``path`` as ``predict`` does (PyTorch), so that weights that do not fit the
+def _fits_its_backbone(path: Path, data: bytes, meta: RunMeta) -> None:
+    """Load the model ``path`` (its bytes ``data``, read already, and ``meta``) as ``predict``
+    does (PyTorch), so that weights that do not fit the
     architecture this objrec builds for its backbone are refused as they would be. Only for a
     model whose seal cannot vouch for that, or a torchvision or timm body: a sealed file of one
     of objrec's own bodies (:func:`backbones.builds_on_meta`, the default among them) holds the
     tensors ``train`` saved from the architecture it builds, byte for byte, which ``check RUN``
     reads without PyTorch (seconds); torchvision's or timm's architecture may differ in another
     version of theirs."""
-    from objrec.checkpoint import load_model
+    from objrec.checkpoint import load_model, tensors_of
 
-    load_model(path)
+    load_model(path, (tensors_of(path, data), meta))
 
 
-def _note_sealed(path: Path, what: str, result: RunCheck) -> None:
-    """``path``, read whole already, as intact, or noted as one holding no digest to check."""
-    if is_sealed(path):
+def _note_sealed(path: Path, what: str, result: RunCheck, sealed: bool | None = None) -> None:
+    """``path``, read whole already, as intact, or noted as one holding no digest to check
+    (``sealed``: whether it holds one, as read; None: its header is read for it)."""
+    if is_sealed(path) if sealed is None else sealed:
         result.intact.append(path.name)
         return
     message = (

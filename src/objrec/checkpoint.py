@@ -192,6 +192,16 @@ def read_state(
     return state, objrec_header(path, header), digest.result() if digest is not None else None
 
 
+def tensors_of(path: Path, data: bytes) -> dict[str, torch.Tensor]:
+    """The tensors of the checkpoint ``path`` from its bytes ``data``, read and checked against
+    their seal already (``model_file.read_header``'s), refused as :func:`read_state` refuses
+    them: for :func:`load_model`'s ``read`` without a second read of the file."""
+    try:
+        return load(data)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise ObjrecError(not_a_checkpoint(path)) from exc
+
+
 def build_from_meta(meta: RunMeta) -> Classifier:
     """The model's architecture (no pretrained weights loaded) as the metadata describes it; a
     backbone this objrec cannot build is one sentence for whoever received the checkpoint: the
@@ -210,14 +220,18 @@ def build_from_meta(meta: RunMeta) -> Classifier:
     return Classifier(body, head).freeze_body()
 
 
-def load_model(path: Path) -> tuple[Classifier, RunMeta]:
-    """Rebuild the model of a run folder or checkpoint file, in eval mode, on the CPU.
+def load_model(
+    path: Path, read: tuple[dict[str, torch.Tensor], RunMeta] | None = None
+) -> tuple[Classifier, RunMeta]:
+    """Rebuild the model of a run folder or checkpoint file, in eval mode, on the CPU; from
+    ``read``, its :func:`read_checkpoint` (tensors and metadata) where the caller read it already
+    (its tensors are then the model's), not read again.
 
     Where the body may be built on the meta device (objrec's own, :func:`builds_on_meta`), the
     model takes the checkpoint's tensors as its own, as a train's bodies take their weights
     files' (``loaded_in_place``): no weight drawn at random for the file's to replace, none
     copied. The tensors are the model's alone (:func:`read_model_state` read the file whole)."""
-    state, meta = read_checkpoint(path)
+    state, meta = read or read_checkpoint(path)
     where = Path(path) / BEST if Path(path).is_dir() else Path(path)
     in_place = builds_on_meta(meta.backbone)
     with named_in_errors(where), torch.device("meta") if in_place else nullcontext():

@@ -214,13 +214,16 @@ class Recognizer:
         threshold: float | None = None,
         unknown: bool = True,
         device: torch.device | None = None,
+        read: tuple[dict[str, torch.Tensor], RunMeta] | None = None,
     ) -> Recognizer:
         """The recognizer of a run folder or checkpoint file; unless given ``threshold`` (or
         ``unknown`` False), with the threshold ``evaluate --keep-threshold`` kept for it
-        (``kept.read_kept``), if any."""
+        (``kept.read_kept``), if any. ``read``: its model as the caller read it already
+        (``checkpoint.read_checkpoint``), not read again: a command's every part is then of
+        one model, whatever a retrain renames over the file meanwhile."""
         require_number(threshold)  # before the model loads
         path = Path(run) / BEST if Path(run).is_dir() else Path(run)
-        model, meta = load_model(path)
+        model, meta = load_model(path, read)
         warn_if_unfinished(Path(run))
         kept = usable_kept(run, threshold, unknown, meta.digest)
         if kept is not None and kept.current:

@@ -112,11 +112,12 @@ def load_evaluation(
     run_data_dir: str | None = None,
     force: bool = False,
     of: Path | None = None,
+    model: str | None = None,
 ) -> Path:
     """The evaluation of ``data_dir``'s test split (run now when there is none yet, or it is not
     current, ``objrec.current.currency``: of an earlier model, another unknown threshold than the
     run's now, or test images moved, removed or added since); ``force``: replace an evaluation of
-    another folder in its place.
+    another folder in its place; ``model``: the digest of the model it is of (None: the file's).
 
     Without a test split (or a known data folder) the run's latest evaluation is shown, of
     whichever folder it was, or, ``of``, the latest of that folder (one with no splits, which
@@ -128,22 +129,22 @@ def load_evaluation(
         target = resolve_eval_folder(data_dir, "test")
         folder = default_eval_dir(run, run_data_dir or data_dir, target)
         # an evaluation of another folder there (evaluate --out RUN/eval-test) is not the test's
-        reusable = currency(folder, run).holds
+        reusable = currency(folder, run, model).holds
         if not reusable or of_another(folder, target):
             refuse_other_evaluation(folder, target, force)
             again = earlier_unknown(folder)  # its evaluate --unknown result, measured again
             evaluate(run, data_dir, reporter=reporter, force=force, **again)
-        return folder
+        return require_of_model(folder, run, model)
     evaluations = output_beside(run, "eval")  # RUN/eval-*, or CKPT-eval-* beside a checkpoint
     made = sorted(
         evaluations.parent.glob(f"{evaluations.name}*/predictions.csv"),
         key=lambda p: p.stat().st_mtime,
     )
-    done = evaluations_of(of, [p for p in made if is_current(p, run)], run)
-    if done and not currency(done[-1].parent, run).holds:
+    done = evaluations_of(of, [p for p in made if is_current(p, run, model)], run)
+    if done and not currency(done[-1].parent, run, model).holds:
         evaluated = of or still_there(done[-1].parent)
         if evaluated is not None:
-            return evaluate_again(run, evaluated, done[-1].parent, reporter, run_data_dir)
+            return evaluate_again(run, evaluated, done[-1].parent, reporter, run_data_dir, model)
     if done:
         return done[-1].parent
     where = f"{data_dir} has no test split" if data_dir else "its data folder is unknown"
@@ -155,18 +156,36 @@ def load_evaluation(
     )
 
 
+def require_of_model(folder: Path, run: Path, model: str | None) -> Path:
+    """``folder``, the evaluation just made, when it is of the model of digest ``model`` (the
+    one the page is of); else refused: a train landed in the run while the report read it, and
+    evaluate measured its model, which the page would show beside the other's."""
+    if model is not None and not is_current(folder / "predictions.csv", run, model):
+        raise ObjrecError(
+            f"the model of {run} was replaced while report read it (a train landed in it): the "
+            "page would show one model's evaluation under another's name, so none was written: "
+            "run report again"
+        )
+    return folder
+
+
 def evaluate_again(
-    run: Path, folder: Path, latest: Path, reporter: Reporter, run_data_dir: str | None
+    run: Path,
+    folder: Path,
+    latest: Path,
+    reporter: Reporter,
+    run_data_dir: str | None,
+    model: str | None = None,
 ) -> Path:
     """``folder`` evaluated again, as the test split is, when its ``latest`` evaluation counted
     the unknown answers at a threshold the run no longer answers with (:func:`at_threshold_now`:
     `evaluate --keep-threshold` kept another since), or its images changed since; its evaluate
     --unknown result measured again too. Returns where it went (the folder's default one,
-    refreshed)."""
+    refreshed); refused when not of the model of digest ``model`` (:func:`require_of_model`)."""
     from objrec.evaluate import default_eval_dir, evaluate
 
     evaluate(run, folder, reporter=reporter, **earlier_unknown(latest))
-    return default_eval_dir(run, run_data_dir, folder)
+    return require_of_model(default_eval_dir(run, run_data_dir, folder), run, model)
 
 
 def still_there(latest: Path) -> Path | None:
@@ -430,18 +449,18 @@ def build_report(
     ``reporter`` shows progress (None: nothing is shown)."""
     run, reporter = Path(run), or_silent(reporter)
     out = report_path(run, out, force)
-    _, meta = read_checkpoint(run)
+    _, meta = read = read_checkpoint(run)  # once: the page is of this model, whatever lands
     given = Path(data_dir) if data_dir is not None else None
     if data_dir is None and meta.data_dir:
         data_dir = Path(meta.data_dir)
     has_data = data_dir is not None and (data_dir / "train").is_dir()
     used = data_dir if has_data else None
     of = given if given is not None and not has_data and given.is_dir() else None
-    evaluation = load_evaluation(run, used, reporter, meta.data_dir, force, of)
+    evaluation = load_evaluation(run, used, reporter, meta.data_dir, force, of, meta.digest)
     roots = [data_dir] if has_data and data_dir is not None else []
     evaluated, saliency_rows = evaluation_context(run, evaluation, meta.classes, roots)
     context = run_context(run, meta) | evaluated
-    context |= saliency_context(run, saliency_rows, reporter, grad_cam, roots)
+    context |= saliency_context(run, saliency_rows, reporter, grad_cam, roots, read)
     if (shown := data_shown(used, given, meta)) is not None:
         context |= data_context(shown, meta, reporter)
     template = report_template()
@@ -640,13 +659,15 @@ def saliency_context(
     reporter: Reporter,
     grad_cam: bool = True,
     roots: Sequence[Path] = (),
+    read: tuple[dict[str, Any], RunMeta] | None = None,
 ) -> dict[str, Any]:
     """The Saliency section's Grad-CAM tiles of ``shown``'s rows (:func:`saliency_tiles`), the
-    model loaded for them; without ``grad_cam``, none, and the section says so."""
+    model loaded for them (from ``read``, ``checkpoint.read_checkpoint``'s, where the page read
+    it); without ``grad_cam``, none, and the section says so."""
     if not grad_cam:
         return {key: [] for key in shown} | {"grad_cam_left_out": True}
     with reporter.task("loading the model", None):  # seconds: torchvision's import, the body
-        recognizer = Recognizer.load(run)
+        recognizer = Recognizer.load(run, read=read)
     return saliency_tiles(recognizer, shown, reporter, roots)
 
 
