@@ -1012,9 +1012,9 @@ def test_cache_of_a_folder_of_the_user_s_own_says_it_is_none_and_touches_nothing
         and not out
         and " ".join(err.split())
         == (
-            f"error: {mine} is not an objrec cache folder: it holds keep/, notes.txt, none of what "
-            "objrec keeps there (store/, facts.sqlite, onnx/, openvino/): give --cache-dir the "
-            "folder objrec keeps its cache in (OBJREC_CACHE, by default ~/.cache/objrec)"
+            f"error: {mine} is not a cache folder of objrec's: it holds keep/, notes.txt, none of "
+            "what objrec keeps there (store/, facts.sqlite, onnx/, openvino/): give --cache-dir "
+            "the folder objrec keeps its cache in (OBJREC_CACHE, by default ~/.cache/objrec)"
         )
     )
     assert sorted(p.name for p in mine.iterdir()) == ["keep", "notes.txt"]

@@ -302,9 +302,10 @@ def refuse_foreign_folder(root: Path) -> None:
     if names and not any(is_own_entry(name) for name in names):
         shown = some_of([f"{name}/" if (root / name).is_dir() else name for name in names], 3)
         raise ObjrecError(
-            f"{root} is not an objrec cache folder: it holds {shown}, none of what objrec keeps "
-            f"there (store/, {dedup.FACTS_FILE}, onnx/, {COMPILED_FOLDER}/): give `cache_dir` "
-            "the folder objrec keeps its cache in (OBJREC_CACHE, by default ~/.cache/objrec)"
+            f"{root} is not a cache folder of objrec's: it holds {shown}, none of what objrec "
+            f"keeps there (store/, {dedup.FACTS_FILE}, onnx/, {COMPILED_FOLDER}/): give "
+            "`cache_dir` the folder objrec keeps its cache in (OBJREC_CACHE, by default "
+            "~/.cache/objrec)"
         )
 
 

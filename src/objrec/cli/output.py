@@ -566,10 +566,11 @@ def refuse_given_out(
     (seconds of PyTorch): not empty without --force, or a file of the user's of a name in
     ``names``, or inside the folder ``read`` that the command reads (its ``what``: ``image
     folder``). The library checks it again, as it does for a caller."""
-    from objrec.outputs import check_output_dir, refuse_inside
+    from objrec.outputs import check_output_dir, output_path, refuse_inside
 
     if out is None:
         return
+    out = output_path(out)  # a loop of links said as the library says it
     if read is not None:
         refuse_inside(out, read, what=what or "data folder")
     check_output_dir(out, force, names=names)

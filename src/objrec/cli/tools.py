@@ -346,14 +346,14 @@ def backbone_row(spec) -> dict[str, Any]:
     "files of other names are left as they are.",
 )
 def demo(out: Path, force: bool) -> None:
-    from objrec.outputs import refuse_overwrite
+    from objrec.outputs import output_path, refuse_overwrite
 
     err.print(
         f"the demo writes into {out.absolute()} (--out FOLDER for another)",
         markup=False,
         highlight=False,
     )
-    refuse_overwrite(out, force)  # a folder not empty: said before the libraries load
+    refuse_overwrite(output_path(out), force)  # not empty: said before the libraries load
     from objrec.demo import run_demo
 
     summary = run_demo(out, RichReporter(), force=force)
