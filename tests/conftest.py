@@ -40,6 +40,8 @@ from tests.xdist_text import pytest_report_to_serializable, pytest_warning_recor
 if TYPE_CHECKING:
     import torch
 
+    from objrec.evaluation_metrics import EvaluationMetrics
+
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CALTECH = SHARED / "data" / "caltech101"
@@ -75,13 +77,20 @@ def drawn_weights(monkeypatch) -> list[bool]:
     return drawn
 
 
-def confidence_lines_of(metrics: dict, *args, **options) -> list[str]:
-    """``cli.evaluation.confidence_lines`` of the figures ``metrics`` holds as metrics.json keys
-    them (``EvaluationMetrics.from_json``): a test names only the keys the lines read."""
-    from objrec.cli.evaluation import confidence_lines
+def metrics_of(keys: dict) -> EvaluationMetrics:
+    """The evaluation metrics of the figures ``keys`` holds as metrics.json keys them
+    (``EvaluationMetrics.from_json``): a test names only the keys the code under test reads."""
     from objrec.evaluation_metrics import EvaluationMetrics
 
-    return confidence_lines(EvaluationMetrics.from_json(metrics), *args, **options)
+    return EvaluationMetrics.from_json(keys)
+
+
+def confidence_lines_of(metrics: dict, *args, **options) -> list[str]:
+    """``cli.evaluation.confidence_lines`` of the figures ``metrics`` holds as metrics.json keys
+    them (:func:`metrics_of`)."""
+    from objrec.cli.evaluation import confidence_lines
+
+    return confidence_lines(metrics_of(metrics), *args, **options)
 
 
 def make_image(colour, size=(40, 32), seed=0) -> Image.Image:

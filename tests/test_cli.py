@@ -24,7 +24,7 @@ from objrec.errors import ObjrecError
 from objrec.meta import ParameterCounts
 from objrec.prepared import RunSeconds
 
-from .conftest import COLOURS, fake_checkpoint, make_class_folder, make_image
+from .conftest import COLOURS, fake_checkpoint, make_class_folder, make_image, metrics_of
 from .test_checkpoint import flipped
 from .test_split import no_longer_needed_warning
 
@@ -3815,7 +3815,7 @@ def test_evaluate_counts_its_images_as_every_count_is():
     m = {"n": 1200, "temperature": 0.9, "nll": 0.1, "nll_before_calibration": 0.2}
     m |= {"ece": 0.01, "ece_before_calibration": 0.02, "ece_by_chance": 0.005}
     assert "on the test images (1,200 images)" in tempered_calibration_line(
-        m, "the test images", "surer"
+        metrics_of(m), "the test images", "surer"
     )
 
 

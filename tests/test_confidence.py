@@ -36,6 +36,8 @@ from objrec.unknown_scores import (
     in_batches,
 )
 
+from .conftest import metrics_of
+
 
 def overconfident(n=4000, classes=5, temperature=3.0, seed=0):
     """Labels drawn from softmax(z), reported as logits z * temperature: overconfident by T."""
@@ -898,7 +900,7 @@ def test_a_gap_within_chance_is_too_noisy_to_judge_at_temperature_1_in_every_pla
     assert f"(no rescaling needed); on the validation images, {said};" in calibrated_line(fitted)
     m = {"ece": 0.1976, "ece_before_calibration": 0.1976, "ece_by_chance": 0.3319, "n": 20}
     m |= {"temperature": 1.0, "nll": 0.5, "nll_before_calibration": 0.5}
-    assert f"on data/test, {said};" in calibration_line(m, "data/test")
+    assert f"on data/test, {said};" in calibration_line(metrics_of(m), "data/test")
     assert calibration_sentence(m) == said
     assert measured_lines([Evaluation("eval-test", m)]) == [f"- On the test split, {said}."]
     m["ece_by_chance"] = 0.05  # beyond chance: said as a gap
@@ -937,7 +939,9 @@ def test_the_calibration_gap_says_which_way_the_model_is_off_in_every_place():
     )
     m = {"ece": 0.153, "ece_before_calibration": 0.153, "ece_by_chance": 0.09, "n": 48}
     m |= {"temperature": 1.0, "nll": 0.5, "nll_before_calibration": 0.5, "overconfidence": -0.151}
-    assert under in calibration_line(m, "data/test") and under in calibration_sentence(m)
+    assert under in calibration_line(metrics_of(m), "data/test") and under in calibration_sentence(
+        m
+    )
     assert under in measured_lines([Evaluation("eval-test", m)])[0]
     m["overconfidence"] = 0.08
     assert (
@@ -978,13 +982,13 @@ def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_be_about_the_
     assert "the model's own were closer" in calibrated_line(fitted)
     m = {"temperature": 0.97, "ece_before_calibration": 0.0726, "ece": 0.0739, "n": 1200}
     m |= {"nll_before_calibration": 0.1574, "nll": 0.1573, "ece_by_chance": 0.021}
-    line = calibration_line(m, "data/test")
+    line = calibration_line(metrics_of(m), "data/test")
     assert "closer" not in line
     assert line.endswith(
         "7.26 points before: about the same (less than 0.25 points apart), nothing needs doing"
     )
     m["ece"] = 0.0796
-    assert "before: the model's own were closer" in calibration_line(m, "data/test")
+    assert "before: the model's own were closer" in calibration_line(metrics_of(m), "data/test")
 
 
 @pytest.mark.slow  # 40 ECEs and a bound of 5,300 images (0.15 s)

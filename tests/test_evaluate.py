@@ -19,7 +19,13 @@ from objrec.evaluation_metrics import Calibration, EvaluationMetrics, Overall
 from objrec.meta import checkpoint_file
 from objrec.predict import predict
 
-from .conftest import confidence_lines_of, counted_familiarity, make_image, retrain_of
+from .conftest import (
+    confidence_lines_of,
+    counted_familiarity,
+    make_image,
+    metrics_of,
+    retrain_of,
+)
 
 
 @pytest.mark.slow
@@ -2234,7 +2240,7 @@ def test_a_calibration_gap_wider_after_the_temperature_is_not_said_to_be_its_aim
 
     m = {"temperature": 1.107, "ece_before_calibration": 0.0045, "ece": 0.0105, "n": 400}
     m |= {"nll_before_calibration": 0.2, "nll": 0.19, "ece_by_chance": 0.004}
-    line = calibration_line(m, "data/test")
+    line = calibration_line(metrics_of(m), "data/test")
     assert "to say how often" not in line
     assert line.endswith(
         "1.05 points on average (0 would be perfect; the expected calibration "
@@ -2242,7 +2248,7 @@ def test_a_calibration_gap_wider_after_the_temperature_is_not_said_to_be_its_aim
         "the loss, not this gap)"
     )
     m["ece"] = 0.0055  # 0.10 points wider: about the same, as train says
-    assert calibration_line(m, "data/test").endswith("nothing needs doing")
+    assert calibration_line(metrics_of(m), "data/test").endswith("nothing needs doing")
 
 
 def test_evaluate_gives_the_loss_and_calls_a_calibration_error_within_chance_too_noisy():
@@ -2253,7 +2259,7 @@ def test_evaluate_gives_the_loss_and_calls_a_calibration_error_within_chance_too
 
     m = {"temperature": 1.557, "ece_before_calibration": 0.0155, "ece": 0.0331, "n": 53}
     m |= {"nll_before_calibration": 0.0500, "nll": 0.0427, "ece_by_chance": 0.09}
-    assert calibration_line(m, "the images of data/test") == (
+    assert calibration_line(metrics_of(m), "the images of data/test") == (
         "confidence: the model's probabilities made less sure (temperature 1.557, chosen on the "
         "validation split): it lowers their loss on the images of data/test (53 images) from "
         "0.0500 to 0.0427; how sure the model says it is and how often it is right differ by "
@@ -2262,7 +2268,7 @@ def test_evaluate_gives_the_loss_and_calls_a_calibration_error_within_chance_too
         "by chance"
     )
     m |= {"ece_by_chance": 0.01, "nll": 0.06}
-    assert calibration_line(m, "the images of data/test").endswith(
+    assert calibration_line(metrics_of(m), "the images of data/test").endswith(
         "raises their loss on the images of data/test (53 images) from 0.0500 to 0.0600; how "
         "sure the model says it is and how often it is right differ by 3.31 points on average (0 "
         "would be perfect; the expected calibration error), 1.55 points before: the model's own "
@@ -2280,7 +2286,7 @@ def test_a_calibration_error_within_chance_is_too_noisy_at_temperature_1_too():
 
     m = {"temperature": 1.0, "ece_before_calibration": 0.1163, "ece": 0.1163, "n": 12}
     m |= {"nll_before_calibration": 0.2049, "nll": 0.2049, "ece_by_chance": 0.1418}
-    assert calibration_line(m, "data/test") == (
+    assert calibration_line(metrics_of(m), "data/test") == (
         "confidence: on data/test, how sure the model says it is and how often it is right "
         "differ by 11.63 points on average (the expected calibration error), too noisy to judge "
         "on 12 images: a model exactly as sure as it is right would show up to 14.18 points by "
@@ -2288,7 +2294,9 @@ def test_a_calibration_error_within_chance_is_too_noisy_at_temperature_1_too():
         "split)"
     )
     m["ece_by_chance"] = 0.05  # beyond chance: read as before
-    assert "differ by 11.63 points on average (0 would be perfect;" in calibration_line(m, "x")
+    assert "differ by 11.63 points on average (0 would be perfect;" in calibration_line(
+        metrics_of(m), "x"
+    )
 
 
 def test_against_that_is_no_run_is_refused_before_the_run_is_evaluated(tmp_path, monkeypatch):

@@ -60,8 +60,14 @@ from objrec.progress import (
 
 if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult
-    from objrec.evaluation_metrics import EvaluationMetrics, Overall
-    from objrec.open_set import NoStricter
+    from objrec.evaluation_metrics import (
+        AtThreshold,
+        Calibration,
+        EvaluationMetrics,
+        Overall,
+        UnknownAnswer,
+    )
+    from objrec.open_set import StricterThreshold
 
 
 EVALUATE_SECTIONS = {
@@ -692,18 +698,17 @@ def score_words(score: str, threshold: float, readable: bool) -> tuple[str, str]
     return f"score {threshold:.4g}", f" ({unknown_score_words(score)})"
 
 
-def threshold_words(m: dict[str, Any]) -> list[str]:
-    """``  unknown below familiarity 0.00 (...), the run's threshold``: the threshold in use,
-    and whose: the run's own, or one ``evaluate --keep-threshold`` kept with the run (when).
-    "Below familiarity 0.00" alone read as no threshold at all: the familiarity is scaled so
-    that the run's own threshold is 0."""
-    readable = m.get("unknown_score_readable", False)  # absent from older metrics.json
-    value, scale = score_words(m["unknown_score"], m["unknown_threshold"], readable)
-    kept = m.get("unknown_threshold_kept_on")
-    if kept:
-        return [f"  unknown below {value}{scale}, kept from evaluate --unknown on {kept[:10]}"]
+def threshold_words(u: UnknownAnswer) -> list[str]:
+    """``  unknown below familiarity 0.00 (...), the run's threshold``: the threshold in use
+    (``u``: the run's unknown answer), and whose: the run's own, or one ``evaluate
+    --keep-threshold`` kept with the run (when). "Below familiarity 0.00" alone read as no
+    threshold at all: the familiarity is scaled so that the run's own threshold is 0."""
+    assert u.score is not None and u.threshold is not None  # an evaluation of a threshold
+    value, scale = score_words(u.score, u.threshold, u.readable)
+    if u.kept_on:
+        return [f"  unknown below {value}{scale}, kept from evaluate --unknown on {u.kept_on[:10]}"]
     lines = [f"  unknown below {value}{scale}, the run's threshold"]
-    images = m.get("unknown_threshold_images")  # absent from older metrics.json
+    images = u.images  # None in older metrics.json
     if images is None:
         return lines
     from objrec.thresholds import resting_clauses
@@ -725,60 +730,63 @@ def confidence_lines(
     validation split, the figures from ``evaluated``."""
     from objrec.kept import stricter_offered
 
-    m = metrics.to_json()  # the lines' words read the figures as metrics.json names them
-    lines = [calibration_line(m, evaluated)]
+    lines = [calibration_line(metrics, evaluated)]
     if metrics.open_set is not None:
-        lines += open_set_lines(m, evaluated)
-        if stricter_offered(metrics):
-            lines += stricter_lines(m, evaluated, run, kept)
+        lines += open_set_lines(metrics, evaluated)
+        if stricter := stricter_offered(metrics):
+            lines += stricter_lines(metrics, stricter, evaluated, run, kept)
         elif metrics.open_set.unknown_accepted is not None:
-            lines += no_stricter_lines(m, metrics.open_set.no_stricter)
+            lines += no_stricter_lines(metrics)
     elif metrics.unknown is not None and metrics.unknown.threshold is not None:
+        assert metrics.at_threshold is not None  # measured wherever there is a threshold
         lines += [
-            unknown_answer_line(m, evaluated),
-            *unknown_class_lines(m.get("unknown_by_class")),
-            *threshold_words(m),
+            unknown_answer_line(metrics.at_threshold, evaluated),
+            *unknown_class_lines(metrics.at_threshold.unknown_by_class),
+            *threshold_words(metrics.unknown),
         ]
     return lines
 
 
-def unknown_answer_line(m: dict[str, Any], evaluated: str) -> str:
-    """How many of the ``evaluated`` images get a class, and top-1 counting an unknown answer as
-    wrong; when every one gets a class, that alone ("100.00% ... get a class, the rest are said
-    to be unknown" named a rest there was none of, and a top-1 the line above gave)."""
-    if m["known_kept"] >= 1:
+def unknown_answer_line(a: AtThreshold, evaluated: str) -> str:
+    """How many of the ``evaluated`` images get a class at the run's threshold (``a``: its cost),
+    and top-1 counting an unknown answer as wrong; when every one gets a class, that alone
+    ("100.00% ... get a class, the rest are said to be unknown" named a rest there was none of,
+    and a top-1 the line above gave)."""
+    if a.known_kept >= 1:
         return f"unknown answer: every one of {evaluated} gets a class, none is said to be unknown"
     return (
-        f"unknown answer: {percent(m['known_kept'])} of {evaluated} get a class, the rest are "
-        f"said to be unknown; top-1 {percent(m['top1_at_threshold'])} when an unknown counts as "
+        f"unknown answer: {percent(a.known_kept)} of {evaluated} get a class, the rest are "
+        f"said to be unknown; top-1 {percent(a.top1_at_threshold)} when an unknown counts as "
         "wrong"
     )
 
 
-def open_set_lines(m: dict[str, Any], evaluated: str) -> list[str]:
+def open_set_lines(m: EvaluationMetrics, evaluated: str) -> list[str]:
     """``evaluate --unknown``'s figures, the count that matters first: how many of the unknown
     images the threshold caught and missed; the threshold; what it costs ``evaluated``; where
     the missed went (:func:`missed_lines`); how well the score separates the two, in words (its
     AUROC, and the share of unknown images accepted at 95% of known ones kept, whatever the
     threshold: exact in ``--json``'s ``open_set``)."""
-    o = m["open_set"]
-    n, accepted, auroc = o["n_unknown"], o.get("unknown_accepted"), o["auroc"]
+    assert m.open_set is not None  # evaluate --unknown's
+    o, accepted = m.open_set.figures, m.open_set.unknown_accepted
+    n, auroc = o["n_unknown"], o["auroc"]
     separation = [
         f"  how well it tells them from {evaluated}, whatever the threshold: {below_one(auroc)}",
         f"  (1: every time, 0.5: no better than guessing); a threshold set on {evaluated}",
         f"  to keep 95% of them would still give a class to {percent(o['fpr_at_95_tpr'])} of the "
         "unknown images",
     ]
-    if accepted is None or m.get("unknown_threshold") is None:  # the run answers no "unknown"
+    if accepted is None or m.unknown is None or m.unknown.threshold is None:  # no "unknown"
         return [f'unknown images ({n}): the run answers no "unknown" (no threshold)', *separation]
+    assert m.at_threshold is not None  # measured wherever there is a threshold
     missed = round(n * accepted)
     return [
         f"unknown images: {n - missed} of {n} caught ({percent(1 - accepted)}, said to be "
         f"unknown), {missed} missed",
-        *threshold_words(m),
-        f"  {evaluated}: {percent(m['known_kept'])} still get an answer; top-1 "
-        f"{percent(m['top1_at_threshold'])} when an unknown counts as wrong",
-        *unknown_class_lines(m.get("unknown_by_class")),
+        *threshold_words(m.unknown),
+        f"  {evaluated}: {percent(m.at_threshold.known_kept)} still get an answer; top-1 "
+        f"{percent(m.at_threshold.top1_at_threshold)} when an unknown counts as wrong",
+        *unknown_class_lines(m.at_threshold.unknown_by_class),
         *missed_lines(o.get("unknown_answered_as") or {}),
         *separation,
     ]
@@ -859,14 +867,14 @@ def missed_line(answered_as: dict[str, int]) -> str:
     return f"  the {sum(answered_as.values())} missed went to: {where}"
 
 
-def calibration_line(m: dict[str, Any], evaluated: str) -> str:
+def calibration_line(m: EvaluationMetrics, evaluated: str) -> str:
     """How far the model's probabilities are from how often it is right on ``evaluated`` (the
     expected calibration error), in points as report.html says it, and how the temperature
     chosen on the validation split changed them: made surer (below 1), less sure (above 1), or
     not at all (1, to 3 decimals). The temperature lowers the validation split's loss, not this
     gap, which it can widen: the line gives the loss on ``evaluated`` before and after, and the
     gap's change as train judges it (``calibration.calibration_words``)."""
-    temperature = m["temperature"]
+    temperature = calibration_of(m).temperature
     if f"{temperature:.3f}" == "1.000":
         return (
             f"confidence: on {evaluated}, {gap_words(m)}; its probabilities are left as they are "
@@ -875,27 +883,37 @@ def calibration_line(m: dict[str, Any], evaluated: str) -> str:
     return tempered_calibration_line(m, evaluated, "less sure" if temperature > 1 else "surer")
 
 
-def gap_words(m: dict[str, Any], before: bool = False) -> str:
+def calibration_of(m: EvaluationMetrics) -> Calibration:
+    """``m``'s calibration, which every evaluation measures (metrics made from logits alone,
+    ``evaluate.summarize_logits``'s, have none to say)."""
+    if m.calibration is None:
+        raise ValueError("these metrics have no calibration: they were made from logits alone")
+    return m.calibration
+
+
+def gap_words(m: EvaluationMetrics, before: bool = False) -> str:
     """An evaluation's calibration gap in words (``calibration.calibration_words``), with the
     gap ``before`` the temperature when asked: "11.63 points" on 12 test images read as badly
     calibrated, where exactly calibrated probabilities show up to 14.18 there by chance."""
     from objrec.calibration import calibration_words
 
-    was = m["ece_before_calibration"] if before else None
-    chance, over = m.get("ece_by_chance"), m.get("overconfidence")
-    return calibration_words(m["ece"], m.get("n", 0), chance, was, over)
+    c = calibration_of(m)
+    was = c.ece_before_calibration if before else None
+    return calibration_words(c.ece, m.n, c.ece_by_chance, was, c.overconfidence)
 
 
-def tempered_calibration_line(m: dict[str, Any], evaluated: str, how: str) -> str:
+def tempered_calibration_line(m: EvaluationMetrics, evaluated: str, how: str) -> str:
     """:func:`calibration_line` of a temperature other than 1: the loss on ``evaluated`` (the
     proper score, the one the temperature lowers on the validation split) before and after, and
     the ECE's change judged against what exactly calibrated probabilities would show on as many
     images by chance too."""
-    fell = "lowers" if m["nll"] <= m["nll_before_calibration"] else "raises"
+    c = calibration_of(m)
+    assert c.nll is not None and c.nll_before_calibration is not None  # None in older files only
+    fell = "lowers" if c.nll <= c.nll_before_calibration else "raises"
     return (
-        f"confidence: the model's probabilities made {how} (temperature {m['temperature']:.3f}, "
-        f"chosen on the validation split): it {fell} their loss on {evaluated} ({m['n']:,} "
-        f"images) from {m['nll_before_calibration']:.4f} to {m['nll']:.4f}; "
+        f"confidence: the model's probabilities made {how} (temperature {c.temperature:.3f}, "
+        f"chosen on the validation split): it {fell} their loss on {evaluated} ({m.n:,} "
+        f"images) from {c.nll_before_calibration:.4f} to {c.nll:.4f}; "
         f"{gap_words(m, before=True)}"
     )
 
@@ -917,22 +935,22 @@ it measured a threshold those very images had chosen (stats41); the strangers ha
 images than the ``--unknown`` folder's."""
 
 
-def no_stricter_lines(m: dict[str, Any], why: NoStricter | None) -> list[str]:
+def no_stricter_lines(m: EvaluationMetrics) -> list[str]:
     """Why ``evaluate --unknown`` suggests no stricter threshold, in one sentence (said nothing,
     it read as a promise the README made and the command forgot): the run's threshold already
     catches every unknown image; the one keeping 95% of the validation images would catch no
-    more of them; or ``why``, ``open_set.no_stricter``'s reason. Nothing from an older
-    ``metrics.json`` without that reason."""
-    o = m["open_set"]
-    stricter = o.get("stricter")
+    more of them; or ``open_set.no_stricter``'s reason. Nothing from an older ``metrics.json``
+    without that reason."""
+    assert m.open_set is not None  # evaluate --unknown's
+    stricter, why = m.open_set.stricter, m.open_set.no_stricter
     start = "no stricter threshold is suggested:"
-    if o["unknown_accepted"] == 0:
+    if m.open_set.unknown_accepted == 0:
         return [f"{start} the one in use already catches every unknown image"]
     if stricter:
-        keep = percent(stricter["keep_valid"])
+        keep = percent(stricter.keep_valid)
         return [
             f"{start} the one that keeps {keep} of the run's validation images",
-            f"  ({offered_words(m, repr(stricter['threshold']))}) would catch no more of the "
+            f"  ({offered_words(m.unknown, repr(stricter.threshold))}) would catch no more of the "
             "unknown images",
         ]
     if why is not None and why.reason == "no_validation_images":
@@ -955,37 +973,41 @@ def no_stricter_lines(m: dict[str, Any], why: NoStricter | None) -> list[str]:
 
 
 def stricter_lines(
-    m: dict[str, Any], evaluated: str, run: Path | None, kept: bool = False
+    m: EvaluationMetrics,
+    s: StricterThreshold,
+    evaluated: str,
+    run: Path | None,
+    kept: bool = False,
 ) -> list[str]:
-    """The threshold that keeps 95% of the run's validation images: whether objrec recommends
+    """The threshold ``s`` that keeps 95% of the run's validation images (``m``'s
+    ``open_set.stricter``, offered: ``kept.stricter_offered``): whether objrec recommends
     it first, and that it was set on those (the separation line's was set on ``evaluated``:
     unsaid, 0% of the unknown images given a class there read as contradicting 1 of 12 given
     one with it), then both sides of the trade at the run's threshold and at it (unknown images
     caught, ``evaluated`` images wrongly said to be unknown, top-1), the trade against
     :data:`TRADE_RULE`, and, recommended, how to use it (``--keep-threshold``, or predict, serve
     and export's ``--threshold``), or, ``kept``, that this evaluate's ``--keep-threshold`` just
-    kept it (it suggested adding the flag it had been given). ``open_set.stricter``'s keys are
-    the fields of ``open_set.StricterThreshold``, which says what each holds."""
-    o, s = m["open_set"], m["open_set"]["stricter"]
-    value = repr(s["threshold"])
+    kept it (it suggested adding the flag it had been given)."""
+    assert m.open_set is not None and m.at_threshold is not None  # evaluate --unknown's
+    value, o = repr(s.threshold), m.open_set.figures
     n, u = o["n_known"], o["n_unknown"]
-    lost = (s["known_rejected_now"], s["known_rejected"])
-    caught = (s["unknown_caught_now"], s["unknown_caught"])
-    verdict = "is recommended" if s.get("recommended") else "is not recommended"
+    lost = (s.known_rejected_now, s.known_rejected)
+    caught = (s.unknown_caught_now, s.unknown_caught)
+    verdict = "is recommended" if s.recommended else "is not recommended"
     lines = [
-        f"a stricter threshold {verdict}: {offered_words(m, value)}"
-        + ("" if s.get("recommended") else "; the run's stays"),
-        f"  set on the validation images, as the run's own was: it keeps {percent(s['valid_kept'])}"
+        f"a stricter threshold {verdict}: {offered_words(m.unknown, value)}"
+        + ("" if s.recommended else "; the run's stays"),
+        f"  set on the validation images, as the run's own was: it keeps {percent(s.valid_kept)}"
         " of them",
-        *advice_resting_lines(u, s["valid_images"]),
+        *advice_resting_lines(u, s.valid_images),
         f"  unknown images caught: {both_counts(caught, u)}",
         f"  {evaluated} said to be unknown, wrongly: {both_counts(lost, n)}",
-        *unknown_class_lines(s.get("unknown_by_class"), stricter=True),
-        f"  top-1 when an unknown counts as wrong: {percent(m['top1_at_threshold'])} now, "
-        f"{percent(s['top1_at_threshold'])} with it",
+        *unknown_class_lines(s.unknown_by_class, stricter=True),
+        f"  top-1 when an unknown counts as wrong: {percent(m.at_threshold.top1_at_threshold)} "
+        f"now, {percent(s.top1_at_threshold)} with it",
         *trade_lines(s, u),
     ]
-    if not s.get("recommended"):
+    if not s.recommended:
         return lines
     if kept:
         return [*lines, "  this evaluate's --keep-threshold kept it with the run, as said below"]
@@ -999,15 +1021,15 @@ def stricter_lines(
     ]
 
 
-def trade_lines(s: dict[str, Any], unknown: int) -> list[str]:
+def trade_lines(s: StricterThreshold, unknown: int) -> list[str]:
     """The shares the stricter threshold ``s`` trades, weighed by :data:`TRADE_RULE`: of the
     ``unknown`` images caught against of the validation images lost, and the classes it would
     leave mostly unanswered (:func:`silenced_lines`)."""
     from objrec.thresholds import traded_shares, worth_trading
 
-    lost = (s["valid_rejected_now"], s["valid_rejected"])
-    caught = (s["unknown_caught_now"], s["unknown_caught"])
-    more_lost, more_caught = traded_shares(lost, s["valid_images"], caught, unknown)
+    lost = (s.valid_rejected_now, s.valid_rejected)
+    caught = (s.unknown_caught_now, s.unknown_caught)
+    more_lost, more_caught = traded_shares(lost, s.valid_images, caught, unknown)
     return [
         f"  it catches {points(more_caught)} more of the unknown images for {points(more_lost)} "
         "more of the validation",
@@ -1017,7 +1039,7 @@ def trade_lines(s: dict[str, Any], unknown: int) -> list[str]:
     ]
 
 
-def silenced_lines(s: dict[str, Any]) -> list[str]:
+def silenced_lines(s: StricterThreshold) -> list[str]:
     """Why a stricter threshold the shares alone would have recommended is not: the classes it
     would leave mostly unanswered (``open_set.stricter_result``'s ``silences``), with how many of
     their validation images it says unknown (``valid_unknown_by_class``): the class line above
@@ -1025,10 +1047,10 @@ def silenced_lines(s: dict[str, Any]) -> list[str]:
     not recommended for them, and its class line names those classes."""
     from objrec.open_set import unknown_count
 
-    silences = s.get("silences")
+    silences = s.silences
     if not silences:
         return []
-    rows = [r for r in s.get("valid_unknown_by_class") or [] if r["class"] in silences]
+    rows = [r for r in s.valid_unknown_by_class or [] if r["class"] in silences]
     those, its = ("that class", "its") if len(silences) == 1 else ("those classes", "their")
     return wrapped(
         f"so it is not recommended: with it, {those} would often get no answer, half or more of "
@@ -1037,13 +1059,14 @@ def silenced_lines(s: dict[str, Any]) -> list[str]:
     )
 
 
-def offered_words(m: dict[str, Any], value: str) -> str:
-    """A threshold ``value`` (as typed: ``repr``) of the run's unknown score, named: ``a top
-    probability of 0.4``, ``familiarity 0.42``, or ``score 3.1`` (a raw score, older runs)."""
-    if m["unknown_score"] == "msp":
+def offered_words(u: UnknownAnswer | None, value: str) -> str:
+    """A threshold ``value`` (as typed: ``repr``) of the run's unknown score (``u``: its unknown
+    answer), named: ``a top probability of 0.4``, ``familiarity 0.42``, or ``score 3.1`` (a raw
+    score, older runs)."""
+    assert u is not None  # a stricter threshold is one of the run's unknown score
+    if u.score == "msp":
         return f"a top probability of {value}"
-    readable = m.get("unknown_score_readable", False)
-    return f"{'familiarity' if readable else 'score'} {value}"
+    return f"{'familiarity' if u.readable else 'score'} {value}"
 
 
 def advice_resting_lines(unknown: int, valid: int) -> list[str]:
