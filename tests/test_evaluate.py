@@ -74,12 +74,13 @@ def test_tta_reports_with_and_without(trained_run, split_dir, capsys):
     from objrec.cli.evaluation import print_evaluation
 
     result = evaluate(trained_run, split_dir, tta=True)
-    assert result.metrics.tta and result.metrics_plain is not None
+    plain_view = result.metrics.without_tta
+    assert result.metrics.tta and plain_view is not None
     print_evaluation(result, 0)  # it said 'without TTA: top-1 ...'
     assert "\nwithout --tta (one view of each image, not 4): top-1 " in capsys.readouterr().out
     plain = evaluate(trained_run, split_dir)
-    assert result.metrics_plain["top1"] == pytest.approx(plain.metrics.top1)
-    assert result.metrics_plain["loss"] == pytest.approx(plain.metrics.overall.loss, rel=1e-5)
+    assert plain_view.top1 == pytest.approx(plain.metrics.top1)
+    assert plain_view.loss == pytest.approx(plain.metrics.overall.loss, rel=1e-5)
     saved = json.loads((trained_run / "eval-test" / "metrics.json").read_text())
     assert "without_tta" not in saved  # each in its own folder: neither replaced the other
     saved = json.loads((trained_run / "eval-test-tta" / "metrics.json").read_text())

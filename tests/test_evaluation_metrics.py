@@ -2,7 +2,7 @@
 
 import json
 
-from objrec.evaluation_metrics import EvaluationMetrics
+from objrec.evaluation_metrics import EvaluationMetrics, Scores
 from objrec.open_set import StricterThreshold
 
 STRICTER = {
@@ -83,6 +83,17 @@ def test_the_metrics_write_the_json_they_were_read_from_byte_for_byte():
     assert metrics.open_set is not None and metrics.open_set.unknown_accepted == 0.5
     assert isinstance(metrics.open_set.stricter, StricterThreshold)
     assert metrics.open_set.stricter.threshold == 0.42
+
+
+def test_the_scores_of_one_view_without_tta_are_read_and_written_with_the_other_figures():
+    """``evaluate --tta``'s scores of one view of each image alone (``without_tta``; a dict
+    beside the metrics, ``EvaluationResult.metrics_plain``, before) are the metrics'
+    :class:`Scores`: read back from metrics.json, and written where it has them, last."""
+    plain = {key: WRITTEN[key] for key in list(WRITTEN)[:12]} | {"top1": 0.875}
+    written = WRITTEN | {"tta": True, "without_tta": plain}
+    metrics = EvaluationMetrics.from_json(written)
+    assert isinstance(metrics.without_tta, Scores) and metrics.without_tta.top1 == 0.875
+    assert json.dumps(metrics.to_json(), indent=2) == json.dumps(written, indent=2)
 
 
 def test_a_result_of_logits_alone_writes_no_calibration_or_unknown_answer():

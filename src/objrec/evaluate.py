@@ -50,6 +50,7 @@ from objrec.evaluation_metrics import (
     Calibration,
     EvaluationMetrics,
     Overall,
+    Scores,
     UnknownAnswer,
 )
 from objrec.features import (
@@ -139,8 +140,6 @@ class EvaluationResult:
     confusion: torch.Tensor
     classes: list[str]
     out: Path | None = None
-    metrics_plain: dict[str, float] | None = None
-    """Without test-time augmentation, when ``metrics`` are with it."""
     predictions: pd.DataFrame | None = None
     """One row per image, as ``predictions.csv``: its ``path``, ``true`` class, ``answer`` (the
     class, or "unknown"), ``predicted`` class and ``prob_predicted``, ``unknown``,
@@ -316,7 +315,6 @@ class EvaluationResult:
         :meth:`worst`'s rows in ``worst_classes`` (``evaluate --worst N --json``)."""
         return {
             **self.metrics.to_json(),
-            **({"without_tta": self.metrics_plain} if self.metrics_plain else {}),
             "per_class": self.per_class.to_dict(orient="records"),
             "classes_without_images": self.classes_without_images,
             "worst_classes": self.worst(worst).to_dict(orient="records"),
@@ -388,7 +386,7 @@ def evaluate(
 
     ``config`` (or its fields as keywords) says what to measure; calibration and the unknown
     answer are measured too (:func:`add_confidence`). With ``tta`` the probabilities are averaged
-    over the test-time views; the metrics without TTA are kept in ``metrics_plain``. Writes its
+    over the test-time views; the scores without TTA are kept in ``metrics.without_tta``. Writes its
     tables, ``metrics.json`` and figures to ``out`` (:func:`write_evaluation`; default: see
     :func:`default_eval_dir`; a folder of the user's must be empty or new, unless ``force``).
     Images the run trained or validated on are listed in ``seen`` (``seen_in``), classes it was
@@ -1003,14 +1001,13 @@ def summarize_views(
     groups: Sequence[int] | None = None,
 ) -> EvaluationResult:
     """:func:`summarize_logits` of the answers (log-probabilities) and their near-duplicate
-    ``groups``; with ``config.tta``, the metrics of the plain view's probabilities (``answers``'
-    second) too, in ``metrics_plain``."""
+    ``groups``; with ``config.tta``, the scores of the plain view's probabilities (``answers``'
+    second) too, in ``metrics.without_tta``."""
     logits, plain = answers
     result = summarize_logits(logits, labels, classes, n_train, groups)
-    result.metrics = replace(result.metrics, tta=config.tta)
-    tta = config.tta
-    if tta:
-        result.metrics_plain = without_top5(summarize(plain.log(), labels, len(classes)), classes)
+    scores = summarize(plain.log(), labels, len(classes)) if config.tta else None
+    without_tta = Scores.from_json(without_top5(scores, classes)) if scores else None
+    result.metrics = replace(result.metrics, tta=config.tta, without_tta=without_tta)
     return result
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:  # open_set imports PyTorch
     from objrec.open_set import NoStricter, StricterThreshold
 
 
 @dataclass(frozen=True)
-class Overall:
+class Scores:
     """Top-1 and top-5 on every evaluated image (micro) and averaged over the classes present
     (macro), as ``metrics.summarize`` measures them; top-5's figures are None for a model of at
     most five classes (every class is then among the first five)."""
@@ -36,6 +36,24 @@ class Overall:
     weighted_recall: float
     macro_f1: float
     weighted_f1: float
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        """From ``metrics.json``'s keys; a figure an older file lacks is NaN."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        nan = float("nan")
+        for name in ("loss", "top1", "top5", "mean_class_top1", "mean_class_top5"):
+            values.setdefault(name, nan)
+        for name in (f"{kind}_{what}" for what in ("precision", "recall", "f1") for kind in KINDS):
+            values.setdefault(name, nan)
+        return cls(**{"n": 0, **values})
+
+
+@dataclass(frozen=True)
+class Overall(Scores):
+    """:class:`Scores` on the distinct photos too: how many, and top-1 and top-5's intervals."""
+
     n_groups: int
     """The distinct photos among the ``n`` images (near-duplicates counted once)."""
     top1_low: float | None = None
@@ -45,17 +63,9 @@ class Overall:
     top5_high: float | None = None
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Overall:
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
         """From ``metrics.json``'s keys; ``n_groups`` is ``n`` in a file from before it was."""
-        known = {f.name for f in fields(cls)}
-        values = {key: value for key, value in data.items() if key in known}
-        values.setdefault("n_groups", data.get("n", 0))
-        nan = float("nan")
-        for name in ("loss", "top1", "top5", "mean_class_top1", "mean_class_top5"):
-            values.setdefault(name, nan)
-        for name in (f"{kind}_{what}" for what in ("precision", "recall", "f1") for kind in KINDS):
-            values.setdefault(name, nan)
-        return cls(**{"n": 0, **values})
+        return super().from_json({"n_groups": data.get("n", 0), **data})
 
 
 KINDS = ("macro", "weighted")
@@ -189,6 +199,8 @@ class EvaluationMetrics:
     unknown: UnknownAnswer | None = None
     at_threshold: AtThreshold | None = None
     open_set: OpenSet | None = None
+    without_tta: Scores | None = None
+    """With ``tta``, the scores of one view of each image (the centre one) alone."""
 
     @property
     def n(self) -> int:
@@ -218,6 +230,8 @@ class EvaluationMetrics:
             data |= asdict(self.at_threshold)
         if self.open_set is not None:
             data["open_set"] = self.open_set.to_json()
+        if self.without_tta is not None:
+            data["without_tta"] = asdict(self.without_tta)
         return data
 
     def __getitem__(self, key: str) -> Any:
@@ -235,7 +249,7 @@ class EvaluationMetrics:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EvaluationMetrics:
         """From ``metrics.json`` (or ``--json``'s output), of this version or an earlier one."""
-        open_set = data.get("open_set")
+        open_set, plain = data.get("open_set"), data.get("without_tta")
         return cls(
             Overall.from_json(data),
             data.get("tta"),
@@ -243,6 +257,7 @@ class EvaluationMetrics:
             unknown_of(data),
             at_threshold_of(data),
             OpenSet.from_json(open_set) if open_set else None,
+            Scores.from_json(plain) if plain else None,
         )
 
 

@@ -344,13 +344,12 @@ def print_evaluation(
         console.print(f"near-duplicates: {result.near_duplicates}", markup=False, highlight=False)
     if line := few_images_line(m):
         console.print(line, markup=False, highlight=False)
-    if result.metrics_plain:
+    if p := result.metrics.without_tta:
         from objrec.transforms import TTA_VIEWS
 
-        p = result.metrics_plain
         console.print(
             f"without --tta (one view of each image, not {len(TTA_VIEWS)}): top-1 "
-            f"{percent(p['top1'])}{top5_text(p['top5'], n_classes)}"
+            f"{percent(p.top1)}{top5_text(p.top5, n_classes)}"
         )
     if missing := result.classes_without_images:
         console.print(
