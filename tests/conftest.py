@@ -40,7 +40,7 @@ from tests.xdist_text import pytest_report_to_serializable, pytest_warning_recor
 if TYPE_CHECKING:
     import torch
 
-    from objrec.evaluation_metrics import EvaluationMetrics
+    from objrec.evaluation_metrics import EvaluationMetrics, EvaluationRecord
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -83,6 +83,13 @@ def metrics_of(keys: dict) -> EvaluationMetrics:
     from objrec.evaluation_metrics import EvaluationMetrics
 
     return EvaluationMetrics.from_json(keys)
+
+
+def record_of(keys: dict) -> EvaluationRecord:
+    """The evaluation record of a metrics.json holding ``keys`` (``EvaluationRecord.from_json``)."""
+    from objrec.evaluation_metrics import EvaluationRecord
+
+    return EvaluationRecord.from_json(keys)
 
 
 def confidence_lines_of(metrics: dict, *args, **options) -> list[str]:

@@ -36,7 +36,7 @@ from objrec.unknown_scores import (
     in_batches,
 )
 
-from .conftest import metrics_of
+from .conftest import metrics_of, record_of
 
 
 def overconfident(n=4000, classes=5, temperature=3.0, seed=0):
@@ -901,10 +901,12 @@ def test_a_gap_within_chance_is_too_noisy_to_judge_at_temperature_1_in_every_pla
     m = {"ece": 0.1976, "ece_before_calibration": 0.1976, "ece_by_chance": 0.3319, "n": 20}
     m |= {"temperature": 1.0, "nll": 0.5, "nll_before_calibration": 0.5}
     assert f"on data/test, {said};" in calibration_line(metrics_of(m), "data/test")
-    assert calibration_sentence(m) == said
-    assert measured_lines([Evaluation("eval-test", m)]) == [f"- On the test split, {said}."]
+    assert calibration_sentence(metrics_of(m)) == said
+    assert measured_lines([Evaluation("eval-test", record_of(m))]) == [
+        f"- On the test split, {said}."
+    ]
     m["ece_by_chance"] = 0.05  # beyond chance: said as a gap
-    assert measured_lines([Evaluation("eval-test", m)]) == [
+    assert measured_lines([Evaluation("eval-test", record_of(m))]) == [
         "- On the test split, how sure the model says it is and how often it is right differ by "
         "19.76 points on average (0 would be perfect; the expected calibration error)."
     ]
@@ -939,22 +941,21 @@ def test_the_calibration_gap_says_which_way_the_model_is_off_in_every_place():
     )
     m = {"ece": 0.153, "ece_before_calibration": 0.153, "ece_by_chance": 0.09, "n": 48}
     m |= {"temperature": 1.0, "nll": 0.5, "nll_before_calibration": 0.5, "overconfidence": -0.151}
-    assert under in calibration_line(metrics_of(m), "data/test") and under in calibration_sentence(
-        m
-    )
-    assert under in measured_lines([Evaluation("eval-test", m)])[0]
+    assert under in calibration_line(metrics_of(m), "data/test")
+    assert under in calibration_sentence(metrics_of(m))
+    assert under in measured_lines([Evaluation("eval-test", record_of(m))])[0]
     m["overconfidence"] = 0.08
     assert (
         "; over-confident: its answers are right less often than their probabilities say "
         "(8.00 points on average): on average, trust them a little less than they say"
-        in calibration_sentence(m)
+        in calibration_sentence(metrics_of(m))
     )
     m["ece_by_chance"] = 0.2  # too noisy to judge: no direction either
-    assert "confident" not in calibration_sentence(m)
+    assert "confident" not in calibration_sentence(metrics_of(m))
     m |= {"ece_by_chance": 0.09, "overconfidence": 0.001}  # barely any: nothing said
-    assert "confident" not in calibration_sentence(m)
+    assert "confident" not in calibration_sentence(metrics_of(m))
     del m["overconfidence"]  # an evaluation made before it was recorded
-    assert "confident" not in calibration_sentence(m)
+    assert "confident" not in calibration_sentence(metrics_of(m))
 
 
 def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_be_about_the_same():

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from objrec.evaluation_metrics import EvaluationMetrics, Scores
 from objrec.open_set import StricterThreshold
 
@@ -94,6 +96,8 @@ def test_the_scores_of_one_view_without_tta_are_read_and_written_with_the_other_
     metrics = EvaluationMetrics.from_json(written)
     assert isinstance(metrics.without_tta, Scores) and metrics.without_tta.top1 == 0.875
     assert json.dumps(metrics.to_json(), indent=2) == json.dumps(written, indent=2)
+    with pytest.warns(DeprecationWarning, match=r"read metrics\.without_tta$"):
+        assert metrics["without_tta"] == plain  # as a script reads the dict it replaced
 
 
 def test_a_result_of_logits_alone_writes_no_calibration_or_unknown_answer():
@@ -166,3 +170,61 @@ def test_why_no_stricter_threshold_is_typed_and_written_as_before():
     older = NoStricter.from_json({"reason": "no_validation_images", "valid_folder": "/data/valid"})
     assert (older.valid_folder, older.why) == ("/data/valid", None)
     assert NoStricter.from_json(written[4]).valid_images == 25
+
+
+def test_an_evaluation_s_file_is_read_once_whole_as_its_record(tmp_path):
+    """report, share's card, check, predict and evaluate read a metrics.json written to disk
+    through one reader, by attribute, where each parsed the JSON and reached into it by string
+    keys: the figures as :class:`EvaluationMetrics`, then what was evaluated."""
+    from objrec.evaluation_metrics import EvaluationRecord, read_record
+
+    written = WRITTEN | {
+        "per_class": [{"class": "green", "top1": 1.0}],
+        "classes_without_images": ["blue"],
+        "mixed_pairs": [],
+        "folder": "/photos/test",
+        "image_set": "61d05a3b",
+        "seen_in_training": {"train": 1, "valid": 0},
+        "unreadable": ["/photos/test/red/x.jpg: cut short"],
+        "model": "ab12",
+        "untaught_classes": {"purple": 3},
+        "untaught_unknown": 2,
+        "against": {"run": "/runs/old"},
+    }
+    (tmp_path / "metrics.json").write_text(json.dumps(written))
+    record = EvaluationRecord.read(tmp_path)
+    assert record == read_record(tmp_path)
+    assert record.metrics == EvaluationMetrics.from_json(WRITTEN)
+    assert (record.folder, record.model, record.image_set) == ("/photos/test", "ab12", "61d05a3b")
+    assert record.per_class == [{"class": "green", "top1": 1.0}]
+    assert (record.classes_without_images, record.mixed_pairs) == (["blue"], [])
+    assert record.seen_in_training == {"train": 1, "valid": 0}
+    assert record.near_seen_in_training == {}  # an earlier version's file: none recorded
+    assert (record.untaught_classes, record.untaught_unknown) == ({"purple": 3}, 2)
+    assert record.unreadable == ["/photos/test/red/x.jpg: cut short"]
+    assert record.against == {"run": "/runs/old"}
+
+
+def test_a_metrics_json_that_holds_no_evaluation_is_read_as_none(tmp_path):
+    """Absent, damaged, not an object, an empty one, or a value of another type than evaluate
+    writes: no record (``read_record``), or an OSError or ValueError naming the file; a file of
+    an earlier version, or one of a few keys, is read with the rest empty."""
+    from objrec.evaluation_metrics import EvaluationRecord, read_record
+
+    assert read_record(tmp_path) is None
+    with pytest.raises(OSError):
+        EvaluationRecord.read(tmp_path)
+    for text in ("{", "[1]", '{"open_set": "all"}', '{"seen_in_training": 3}'):
+        (tmp_path / "metrics.json").write_text(text)
+        assert read_record(tmp_path) is None, text
+        with pytest.raises(ValueError, match=r"metrics\.json"):
+            EvaluationRecord.read(tmp_path)
+    (tmp_path / "metrics.json").write_text("{}")
+    assert read_record(tmp_path) is None and EvaluationRecord.read(tmp_path).model == ""
+    (tmp_path / "metrics.json").write_text('{"model": "ab12"}')
+    record = read_record(tmp_path)
+    assert record is not None and (record.model, record.folder, record.mixed_pairs) == (
+        "ab12",
+        "",
+        None,
+    )

@@ -577,7 +577,7 @@ def test_class_names_pandas_reads_as_missing_or_numbers_are_reported_as_named(
                 frame[column] = frame[column].replace(names)
         frame.to_csv(folder / table, index=False)
     context, _ = evaluation_context(trained_run, folder, ["red", "green", "blue"], [split_dir])
-    assert context["metrics"]["top1"] == 1.0 and context["n_wrong"] == 0
+    assert context["metrics"].top1 == 1.0 and context["n_wrong"] == 0
     assert sorted(r["class"] for r in context["per_class"]) == ["007", "None", "blue"]
     assert context["top_losses"] == [] and context["worst_examples"] == []
 
@@ -988,10 +988,11 @@ def test_the_page_shows_no_evaluate_unknown_result_made_at_a_threshold_the_run_n
     stricter threshold recommended, already kept) as the run's now. A result of another
     evaluation is shown only when made at the threshold the run answers with now."""
     from objrec.checkpoint import model_digest
+    from objrec.evaluation_metrics import OpenSet
     from objrec.kept import keep_threshold
     from objrec.report import open_set_found
 
-    from .conftest import fake_checkpoint
+    from .conftest import fake_checkpoint, metrics_of
 
     run = tmp_path / "run"
     run.mkdir()
@@ -1003,12 +1004,14 @@ def test_the_page_shows_no_evaluate_unknown_result_made_at_a_threshold_the_run_n
     open_set = {"auroc": 0.9, "fpr_at_95_tpr": 0.25, "n_unknown": 16, "unknown_accepted": 0.25}
     metrics = {"model": model_digest(run), "open_set": open_set, "unknown_threshold_kept_on": None}
     (valid / "metrics.json").write_text(json.dumps(metrics))
-    assert open_set_found(run, shown, {}) == open_set | {"from": str(valid)}
+    found = (OpenSet.from_json(open_set), str(valid))
+    assert open_set_found(run, shown, metrics_of({})) == found
     kept = keep_threshold(run, 0.2, {"replaced": 0.0})
-    assert open_set_found(run, shown, {}) == {}  # measured at the threshold replaced since
+    none = (None, None)  # measured at the threshold replaced since
+    assert open_set_found(run, shown, metrics_of({})) == none
     at_kept = {"unknown_threshold": 0.2, "unknown_threshold_kept_on": kept.kept_on}
     (valid / "metrics.json").write_text(json.dumps(metrics | at_kept))  # as evaluate writes it
-    assert open_set_found(run, shown, {}) == open_set | {"from": str(valid)}  # measured again
+    assert open_set_found(run, shown, metrics_of({})) == found  # measured again
 
 
 @pytest.mark.slow
@@ -1029,13 +1032,15 @@ def test_the_stricter_threshold_is_rounded_as_the_runs_own_threshold_is(trained_
     assert "0.4127" not in html
     from objrec.report import threshold_text
 
-    own = metrics["unknown_threshold"]
-    assert threshold_text(metrics, own) == f"{own:.2f}"
-    assert threshold_text(metrics, own + 0.001) == repr(own + 0.001)  # not shown as the same
+    from .conftest import metrics_of
+
+    own, unknown = metrics["unknown_threshold"], metrics_of(metrics).unknown
+    assert threshold_text(unknown, own) == f"{own:.2f}"
+    assert threshold_text(unknown, own + 0.001) == repr(own + 0.001)  # not shown as the same
     msp = metrics | {"unknown_score": "msp", "unknown_threshold": 0.5}
-    assert threshold_text(msp, 0.61273618) == "0.6127"
+    assert threshold_text(metrics_of(msp).unknown, 0.61273618) == "0.6127"
     raw = metrics | {"unknown_score_readable": False}
-    assert threshold_text(raw, -12.3456789) == "-12.35"
+    assert threshold_text(metrics_of(raw).unknown, -12.3456789) == "-12.35"
 
 
 @pytest.mark.parametrize(
@@ -1272,15 +1277,20 @@ def test_the_page_judges_the_advice_by_the_images_it_weighed():
     """stats41: the stricter threshold's advice weighs the validation images, no longer the
     evaluated ones, so 9 test images (measured beside it) do not make it shaky; an older
     metrics.json's advice (no ``valid_rejected``) weighed them, and the page still says so."""
+    from objrec.evaluation_metrics import OpenSet
     from objrec.report import shaky_advice
 
-    open_set = {"n_unknown": 500, "n_known": 9}
+    def advice(stricter: dict) -> dict | None:
+        return shaky_advice(
+            OpenSet.from_json({"n_unknown": 500, "n_known": 9, "stricter": stricter})
+        )
+
     older = {"threshold": 0.4, "recommended": True, "valid_images": 120}
-    shaky = shaky_advice(open_set | {"stricter": older})
+    shaky = advice(older)
     assert shaky and shaky["words"] == "500 unknown, 9 evaluated and 120 validation images"
     now = older | {"valid_rejected_now": 0, "valid_rejected": 6}
-    assert shaky_advice(open_set | {"stricter": now}) is None
-    shaky = shaky_advice(open_set | {"stricter": now | {"valid_images": 60}})
+    assert advice(now) is None
+    shaky = advice(now | {"valid_images": 60})
     assert shaky and shaky["words"] == "500 unknown and 60 validation images"
 
 

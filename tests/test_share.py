@@ -16,7 +16,7 @@ from objrec.errors import ObjrecError
 from objrec.kept import keep_threshold, read_kept
 from objrec.share import MANIFEST, share_run
 
-from .conftest import COLOURS, followed_by, make_image, retrain_of
+from .conftest import COLOURS, followed_by, make_image, record_of, retrain_of
 
 
 @pytest.fixture
@@ -613,16 +613,16 @@ def test_the_card_says_how_many_photos_of_untaught_things_were_answered_unknown(
     metrics = {"unknown_threshold": 0.18, "open_set": {"n_unknown": 43}}
     metrics["open_set"] |= {"unknown_accepted": 3 / 43, "folder": "/home/ana/strangers"}
     metrics["open_set"]["unknown_answered_as"] = {"lamp": 1, "stapler": 1, "pagoda": 1}
-    assert measured_lines([Evaluation("eval-test", metrics)]) == [
+    assert measured_lines([Evaluation("eval-test", record_of(metrics))]) == [
         "- Shown 43 photos of things it was not taught (`objrec evaluate --unknown`), it answered "
         '93.02% of them "unknown" (below 0.18); the others got a class (lamp 1, stapler 1, '
         "pagoda 1)."
     ]
     metrics["open_set"]["unknown_answered_as"] |= {"cup": 2, "fan": 1, "ibis": 1}
-    assert measured_lines([Evaluation("eval-test", metrics)])[0].endswith(
+    assert measured_lines([Evaluation("eval-test", record_of(metrics))])[0].endswith(
         "the others got a class (cup 2, lamp 1, stapler 1 and 3 more)."
     )  # the three most often, not as if they were all
-    assert measured_lines([Evaluation("eval-test", {"unknown_threshold": 0.0})]) == []
+    assert measured_lines([Evaluation("eval-test", record_of({"unknown_threshold": 0.0}))]) == []
 
 
 def test_the_card_quotes_no_share_answered_at_a_threshold_no_longer_used(run, tmp_path):

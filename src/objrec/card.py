@@ -21,6 +21,12 @@ from objrec.backbones import BadBackbone, get_backbone
 from objrec.checkpoint import read_checkpoint
 from objrec.current import currency
 from objrec.enough import FEWEST_FOR_A_THRESHOLD, FEWEST_TO_TRUST, FEWEST_WITHOUT_INTERVAL
+from objrec.evaluation_metrics import (
+    Calibration,
+    EvaluationMetrics,
+    EvaluationRecord,
+    read_record,
+)
 from objrec.kept import EDITED_KEY, KEPT_NAME
 from objrec.meta import BEST, RunMeta
 from objrec.outputs import holds_evaluation, json_dict
@@ -39,10 +45,10 @@ FEW_TRAINING_PHOTOS = FEWEST_WITHOUT_INTERVAL
 
 @dataclass(frozen=True)
 class Evaluation:
-    """One evaluation of the model shared: its folder's name in the run and its metrics."""
+    """One evaluation of the model shared: its folder's name in the run and its record."""
 
     name: str
-    metrics: dict[str, Any]
+    record: EvaluationRecord
     at_threshold: bool = True
     """Measured at the unknown threshold the shared model answers with (the kept one, else its
     own): else its share of images given a class, and of unknown photos, are not quoted."""
@@ -68,16 +74,14 @@ class Evaluation:
         images or copies of them, as ``evaluate`` counts and warns of them: byte copies
         (``seen_in_training``) and re-saved, resized or cropped ones (``near_seen_in_training``),
         which the card quoted as results though evaluate warned of them (review3-49 MEDIUM 1)."""
-        return self.count("seen_in_training", split) + self.count("near_seen_in_training", split)
-
-    def count(self, key: str, split: str) -> int:
-        return int((self.metrics.get(key) or {}).get(split) or 0)
+        record = self.record
+        return record.seen_in_training.get(split, 0) + record.near_seen_in_training.get(split, 0)
 
     def own(self, split: str) -> str:
         """``training photos`` (``validation images``), ``or copies of them`` where evaluate
         found re-saved, resized or cropped copies among them."""
         what = {"train": "training photos", "valid": "validation images"}[split]
-        return what + (" or copies of them" if self.count("near_seen_in_training", split) else "")
+        return what + (" or copies of them" if self.record.near_seen_in_training.get(split) else "")
 
     @property
     def independent(self) -> bool:
@@ -127,14 +131,14 @@ def current_evaluations(run: Path, model: str) -> tuple[list[Evaluation], list[s
     out of date, review3-49 LOW 3)."""
     found, changed = [], []
     for path in sorted(run.glob("eval-*")):
-        metrics = json_dict(path / "metrics.json") if holds_evaluation(path) else {}
-        if metrics.get("model") != model:
+        record = read_record(path) if holds_evaluation(path) else None
+        if record is None or record.model != model:
             continue
         now = currency(path, run, model)
         if not now.model:
             continue
         if now.images:
-            found.append(Evaluation(path.name, metrics, now.threshold))
+            found.append(Evaluation(path.name, record, now.threshold))
         else:
             changed.append(path.name)
     return sorted(found, key=lambda e: e.name != "eval-test"), changed
@@ -226,7 +230,7 @@ def own_training_line(evaluation: Evaluation, trained: int) -> str:
     images those were."""
     return (
         f"- {capitalised(evaluation.what)} was evaluated too, but {trained:,} of its "
-        f"{evaluation.metrics.get('n', 0):,} images are the model's own "
+        f"{evaluation.record.metrics.n:,} images are the model's own "
         f"{evaluation.own('train')}: its figures overstate accuracy on new photos, and are not "
         "quoted."
     )
@@ -244,20 +248,21 @@ def own_validation_words(evaluation: Evaluation) -> str:
 
 
 def evaluation_lines(evaluation: Evaluation) -> list[str]:
-    m = evaluation.metrics
-    tta = " with test-time augmentation" if m.get("tta") else ""
+    m = evaluation.record.metrics
+    o = m.overall
+    tta = " with test-time augmentation" if m.tta else ""
     whose = own_validation_words(evaluation)
-    line = f"- On {evaluation.what} ({m.get('n', 0):,} images{whose}){tta}: "
-    line += f"top-1 {pct(m.get('top1'))}"
-    line += interval(m, "top1")
-    if m.get("top5") is not None:
-        line += f", top-5 {pct(m['top5'])}{interval(m, 'top5')}"
+    line = f"- On {evaluation.what} ({m.n:,} images{whose}){tta}: "
+    line += f"top-1 {pct(o.top1)}"
+    line += interval(o.top1_low, o.top1_high)
+    if o.top5 is not None:
+        line += f", top-5 {pct(o.top5)}{interval(o.top5_low, o.top5_high)}"
     lines = [line + "."]
     from objrec.untaught import untaught_note
 
-    if untaught := untaught_note(m, capitalised(evaluation.what)):
+    if untaught := untaught_note(evaluation.record, capitalised(evaluation.what)):
         lines.append(f"  {untaught}")
-    worst = m.get("worst_classes") or []
+    worst = evaluation.record.worst_classes
     if worst:
         lines += ["", f"  Its worst classes on {evaluation.what}:", ""]
         lines += [f"  | class | top-1 | {evaluation.images} | most confused with |"]
@@ -292,22 +297,22 @@ def measured_lines(evaluations: list[Evaluation]) -> list[str]:
     got a class rather than "unknown"."""
     lines = []
     for e in evaluations:
-        m = e.metrics
-        if m.get("ece") is not None:
-            lines.append(f"- On {e.what}, {gap_words(m)}.")
+        m = e.record.metrics
+        if m.calibration is not None and m.calibration.ece is not None:
+            lines.append(f"- On {e.what}, {gap_words(m.calibration, m.n)}.")
         if not e.at_threshold:  # measured at a threshold the model shared no longer uses
             continue
-        if m.get("known_kept") is not None and m.get("top1_at_threshold") is not None:
+        if (at := m.at_threshold) is not None and at.known_kept is not None:
             lines.append(
-                f"- On {e.what}, {pct(m['known_kept'])} of the images get a class, the rest are "
-                f'answered "unknown": top-1 {pct(m["top1_at_threshold"])} when an unknown counts '
+                f"- On {e.what}, {pct(at.known_kept)} of the images get a class, the rest are "
+                f'answered "unknown": top-1 {pct(at.top1_at_threshold)} when an unknown counts '
                 "as wrong."
             )
         lines += untaught_lines(m)
     return lines
 
 
-def gap_words(m: dict[str, Any]) -> str:
+def gap_words(c: Calibration, n: int) -> str:
     """An evaluation's calibration gap as evaluate says it (``calibration.calibration_words``):
     too noisy to judge within what exactly calibrated probabilities show by chance on as many
     images. The card said "the top probability is 17.40 percentage points off how often it is
@@ -315,22 +320,18 @@ def gap_words(m: dict[str, Any]) -> str:
     chance" (review49b MEDIUM 4). An evaluation made before ``ece_by_chance`` is judged without."""
     from objrec.calibration import calibration_words
 
-    return calibration_words(
-        m["ece"], m.get("n", 0), m.get("ece_by_chance"), over=m.get("overconfidence")
-    )
+    return calibration_words(c.ece, n, c.ece_by_chance, over=c.overconfidence)
 
 
-def untaught_lines(m: dict[str, Any]) -> list[str]:
+def untaught_lines(m: EvaluationMetrics) -> list[str]:
     """What an evaluation's photos of things the model was not taught (``evaluate --unknown``,
-    ``m["open_set"]``) measured: the share answered "unknown", at the threshold then in use, and
+    ``m.open_set``) measured: the share answered "unknown", at the threshold then in use, and
     the classes the others got, most often first (the folder, a path of this machine, is left
     out); none without."""
-    found = m.get("open_set") or {}
-    n, accepted, at = (
-        found.get("n_unknown"),
-        found.get("unknown_accepted"),
-        m.get("unknown_threshold"),
-    )
+    if m.open_set is None:
+        return []
+    found, accepted = m.open_set.figures, m.open_set.unknown_accepted
+    n, at = found.get("n_unknown"), m.unknown.threshold if m.unknown is not None else None
     if not n or accepted is None or at is None:
         return []
     went = Counter(found.get("unknown_answered_as") or {}).most_common()
@@ -456,7 +457,7 @@ def few_photos_lines(meta: RunMeta, evaluations: list[Evaluation]) -> list[str]:
     untrusted = [
         row["class"]
         for e in evaluations[:1]
-        for row in e.metrics.get("per_class") or []
+        for row in e.record.per_class
         if row.get("too_few_to_trust")
     ]
     if untrusted:
@@ -514,8 +515,7 @@ def pct(value: Any) -> str:
     return "?" if value is None else f"{100 * float(value):.2f}%"
 
 
-def interval(metrics: dict[str, Any], key: str) -> str:
-    low, high = metrics.get(f"{key}_low"), metrics.get(f"{key}_high")
+def interval(low: float | None, high: float | None) -> str:
     if low is None or high is None:
         return ""
     return f" (95% interval {pct(low)} to {pct(high)})"

@@ -26,6 +26,7 @@ from objrec.backbones import builds_on_meta
 from objrec.check import Problem
 from objrec.class_record import CLASSES_RECORD, classes_record
 from objrec.errors import ObjrecError
+from objrec.evaluation_metrics import read_record
 from objrec.kept import (
     DIGEST,
     EDITED,
@@ -59,7 +60,6 @@ from objrec.outputs import (
     default_out,
     holds_evaluation,
     is_plain_file,
-    json_dict,
     script_path,
 )
 from objrec.progress import Reporter, or_silent, plural, some_of
@@ -367,8 +367,8 @@ def _check_evaluations(run: Path, result: RunCheck, model: str | None) -> None:
     folders = [f for f in sorted(run.glob("eval-*")) if f.is_dir() and holds_evaluation(f)]
     digest = (model or model_digest(run / BEST)) if folders else ""
     for folder in folders:
-        made = json_dict(folder / "metrics.json").get("model")
-        if made and made != digest:
+        record = read_record(folder)
+        if record is not None and record.model and record.model != digest:
             message = (
                 "an evaluation of another model than the run's now (its metrics.json names another "
                 "model file's SHA-256): report evaluates again rather than use it, and share's "

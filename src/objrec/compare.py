@@ -16,7 +16,6 @@ its own over the images, as ``evaluate`` of it alone would.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +28,7 @@ import pandas as pd
 from objrec.class_record import folder_classes, read_classes
 from objrec.data import ClassFolder, Sample, class_of_folder
 from objrec.errors import ObjrecError
+from objrec.evaluation_metrics import EvaluationRecord
 from objrec.meta import checkpoint_file
 from objrec.progress import Prefixed, Reporter, plural
 
@@ -277,12 +277,13 @@ def own_evaluation(against: Path, config: EvaluateConfig, model: str) -> dict[st
     name = f"eval-{config.split}" + ("-tta" if config.tta else "")
     folder = output_beside(Path(against), name)
     try:
-        metrics = json.loads((folder / "metrics.json").read_text())
-        own = {"out": str(folder), "top1": float(metrics["top1"]), "folder": metrics.get("folder")}
-        own["image_set"] = str(metrics.get("image_set") or "")
-    except (OSError, ValueError, KeyError, TypeError):
+        record = EvaluationRecord.read(folder)
+    except (OSError, ValueError):
         return None
-    return own if metrics.get("model") == model else None
+    if record.model != model:
+        return None
+    top1, evaluated = float(record.metrics.top1), record.folder or None
+    return {"out": str(folder), "top1": top1, "folder": evaluated, "image_set": record.image_set}
 
 
 def compare_runs(

@@ -16,10 +16,10 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from objrec.data import class_folders, class_of_folder
 from objrec.errors import ObjrecError
+from objrec.evaluation_metrics import EvaluationRecord, read_record
 from objrec.images import list_images
 from objrec.meta import checkpoint_file
 from objrec.outputs import json_dict
@@ -68,10 +68,10 @@ def is_current(predictions: Path, run: Path, model: str | None = None) -> bool:
     digest of the model it is to be of (one a command read), by the digest recorded alone."""
     from objrec.checkpoint import model_digest
 
-    metrics = json_dict(predictions.parent / "metrics.json")  # read once: one file's answer
-    if not metrics:  # gone or damaged: nothing to show
+    record = read_record(predictions.parent)  # read once: one file's answer
+    if record is None:  # gone or damaged: nothing to show
         return False
-    recorded = str(metrics.get("model") or "")
+    recorded = record.model
     if model is not None:
         return recorded == model
     file = checkpoint_file(run)
@@ -94,9 +94,9 @@ def at_threshold_now(folder: Path, run: Path, model: str | None = None) -> bool:
 
     kept = read_kept(run, model=model)
     now = (kept.kept_on, kept.threshold) if kept is not None and kept.current else None
-    metrics = json_dict(folder / "metrics.json")
-    kept_on = metrics.get("unknown_threshold_kept_on")
-    then = (kept_on, metrics.get("unknown_threshold")) if kept_on is not None else None
+    record = read_record(folder)
+    unknown = record.metrics.unknown if record is not None else None
+    then = (unknown.kept_on, unknown.threshold) if unknown and unknown.kept_on is not None else None
     return then == now
 
 
@@ -112,16 +112,15 @@ def same_images(folder: Path, cache_dir: str | Path | None = None) -> bool:
     test photo replaced or renamed). True when the folder is not recorded, is gone or holds no
     image of the model's classes (a run copied to another machine): there is nothing to compare
     it with, and the page says so."""
-    metrics = json_dict(folder / "metrics.json")
-    evaluated = Path(str(metrics.get("folder") or ""))
-    rows = predicted_rows(folder / PREDICTIONS)
-    if not metrics.get("folder") or not evaluated.is_dir():
+    record = read_record(folder)
+    if record is None or not record.folder or not Path(record.folder).is_dir():
         return True
+    evaluated, rows = Path(record.folder), predicted_rows(folder / PREDICTIONS)
     try:
-        listed, untaught = listing(evaluated, taught_classes(metrics, rows or []))
+        listed, untaught = listing(evaluated, taught_classes(record, rows or []))
     except ObjrecError:  # no class folder left: evaluating again says so
         return False
-    if rows is None or untaught != dict(metrics.get("untaught_classes") or {}):
+    if rows is None or untaught != record.untaught_classes:
         return False
     if not listed:  # no image of its classes there (a copied run): as a folder gone
         return True
@@ -131,21 +130,20 @@ def same_images(folder: Path, cache_dir: str | Path | None = None) -> bool:
         for key, (_, true) in zip(keys, rows, strict=True)
     ):
         return False
-    unreadable = [str(entry) for entry in metrics.get("unreadable") or []]
-    if not all(was_unreadable(key, unreadable) for key in set(listed) - set(keys)):
+    if not all(was_unreadable(key, record.unreadable) for key in set(listed) - set(keys)):
         return False
     paths = [evaluated.joinpath(*key) for key in keys if key is not None]
-    return same_contents(metrics, paths, [true for _, true in rows], cache_dir)
+    return same_contents(record, paths, [true for _, true in rows], cache_dir)
 
 
 def same_contents(
-    metrics: dict[str, Any],
+    record: EvaluationRecord,
     paths: Sequence[Path],
     labels: Sequence[str],
     cache_dir: str | Path | None,
 ) -> bool:
     """Whether the images ``paths`` (labelled ``labels``) are, byte for byte, those the evaluation
-    of ``metrics`` measured: their fingerprint (:func:`image_set_fingerprint`) is the
+    ``record`` measured: their fingerprint (:func:`image_set_fingerprint`) is the
     ``image_set`` it recorded. A photo replaced under its own name (re-shot, cropped, a wrong
     file overwritten with the right one) keeps the listing, and the report showed the old
     photo's answer under the new one (review49b HIGH 1). The digests come from the feature
@@ -154,7 +152,7 @@ def same_contents(
     no image set (made before they were): the listing is all there is to compare."""
     from objrec.cache import open_cache
 
-    recorded = str(metrics.get("image_set") or "")
+    recorded = record.image_set
     if not recorded:
         return True
     cache = open_cache(cache_dir)
@@ -178,11 +176,11 @@ def image_set_fingerprint(digests: Sequence[str], labels: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(pairs).encode()).hexdigest()[:IMAGE_SET_CHARS]
 
 
-def taught_classes(metrics: dict[str, Any], rows: Sequence[tuple[str, str]]) -> set[str]:
+def taught_classes(record: EvaluationRecord, rows: Sequence[tuple[str, str]]) -> set[str]:
     """The model's classes an evaluation knew of (:func:`class_of_folder`'s spelling): those of
     its images, its per-class table and those it found no image of."""
-    named = [row.get("class") for row in metrics.get("per_class") or [] if isinstance(row, dict)]
-    named += [*(metrics.get("classes_without_images") or []), *(true for _, true in rows)]
+    named = [row.get("class") for row in record.per_class if isinstance(row, dict)]
+    named += [*record.classes_without_images, *(true for _, true in rows)]
     return {class_of_folder(str(name)) for name in named if name is not None}
 
 

@@ -49,9 +49,11 @@ from objrec.evaluation_metrics import (
     AtThreshold,
     Calibration,
     EvaluationMetrics,
+    EvaluationRecord,
     Overall,
     Scores,
     UnknownAnswer,
+    read_record,
 )
 from objrec.features import (
     FeatureTable,
@@ -423,14 +425,12 @@ def unknown_dropped(out: Path, metrics: EvaluationMetrics) -> str | None:
     bg again", a flag a Python caller has not got (newcomer50)."""
     if metrics.open_set is not None:
         return None
-    try:
-        earlier = json.loads((out / "metrics.json").read_text()).get("open_set") or {}
-    except (OSError, ValueError, AttributeError):
+    record = read_record(out)
+    earlier = record.metrics.open_set if record is not None else None
+    if earlier is None:
         return None
-    if not earlier:
-        return None
-    given = f"`unknown={str(earlier.get('folder') or 'FOLDER')!r}`"  # the CLI says --unknown X
-    images = plural(int(earlier.get("n_unknown") or 0), "image")
+    given = f"`unknown={str(earlier.folder or 'FOLDER')!r}`"  # the CLI says --unknown X
+    images = plural(int(earlier.figures.get("n_unknown") or 0), "image")
     return (
         f"replaced the results of an earlier evaluation with {given} in {out} ({images} of none "
         f"of the classes): give {given} again to keep them (report shows them only then), or "
@@ -755,9 +755,9 @@ def asked_results_dropped(out: Path, config: EvaluateConfig) -> list[tuple[str, 
     setting that measures it again: its comparison with another run (``against``), its results
     of photos of none of the classes (``unknown``)."""
     from objrec.compare import against_dir
-    from objrec.outputs import holds_evaluation, json_dict
+    from objrec.outputs import holds_evaluation
 
-    metrics = json_dict(out / "metrics.json")
+    record = read_record(out)
     dropped = []
     this = None if config.against is None else against_dir(out, Path(config.against))
     others = [
@@ -766,12 +766,13 @@ def asked_results_dropped(out: Path, config: EvaluateConfig) -> list[tuple[str, 
         if inner != this and inner.is_dir() and not inner.is_symlink() and holds_evaluation(inner)
     ]  # what compare.remove_stale_against removes
     if others:
-        earlier = str((metrics.get("against") or {}).get("run") or "")
+        compared = record.against if record is not None else None
+        earlier = str((compared or {}).get("run") or "")
         earlier = earlier or others[0].name.removeprefix("against-")
         dropped.append((f"the comparison with {earlier}", f"against={earlier!r}"))
-    unknown = metrics.get("open_set") or {}
-    if unknown and config.unknown is None:
-        folder = str(unknown.get("folder") or "FOLDER")
+    unknown = record.metrics.open_set if record is not None else None
+    if unknown is not None and config.unknown is None:
+        folder = str(unknown.folder or "FOLDER")
         words = f"the results of {folder} (photos of none of the classes)"
         dropped.append((words, f"unknown={folder!r}"))
     return dropped
@@ -805,7 +806,7 @@ def evaluation_of(out: Path, earlier: str) -> str:
     if earlier:
         return f"an evaluation of {earlier}"
     try:
-        json.loads((out / "metrics.json").read_text())
+        EvaluationRecord.read(out)
     except (OSError, ValueError):
         return "an evaluation whose metrics.json cannot be read"
     return "an evaluation of another folder"
@@ -816,7 +817,7 @@ def evaluated_folder(out: Path) -> str | None:
     if not out.is_dir() or not own_contents(out):  # what a killed first run left is none
         return None
     try:
-        return str(json.loads((out / "metrics.json").read_text()).get("folder") or "")
+        return EvaluationRecord.read(out).folder
     except (OSError, ValueError):
         return ""
 

@@ -4,13 +4,17 @@ them there, from the result's other fields).
 
 Written as JSON in one place (:meth:`EvaluationMetrics.to_json`, the keys and their order as
 docs/json.md lists them) and read back by :meth:`EvaluationMetrics.from_json`, which takes the
-files of earlier versions too, without the figures they did not measure yet."""
+files of earlier versions too, without the figures they did not measure yet. A ``metrics.json``
+written to disk is read once, whole, as an :class:`EvaluationRecord`: the figures, and what was
+evaluated (:func:`read_record`)."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:  # open_set imports PyTorch
@@ -263,7 +267,7 @@ class EvaluationMetrics:
 
 def attribute_of(key: str) -> str:
     """Where :class:`EvaluationMetrics` holds what ``metrics.json`` writes under ``key``."""
-    if key in ("top1", "n", "n_groups", "tta", "open_set"):
+    if key in ("top1", "n", "n_groups", "tta", "open_set", "without_tta"):
         return key
     unknown = {name: field for field, name in UNKNOWN_KEYS.items()}
     if key in unknown:
@@ -305,3 +309,103 @@ def at_threshold_of(data: Mapping[str, Any]) -> AtThreshold | None:
         return None
     by_class = list(data.get("unknown_by_class") or [])
     return AtThreshold(data["known_kept"], data.get("top1_at_threshold", float("nan")), by_class)
+
+
+METRICS = "metrics.json"
+"""The file in an evaluation's folder that :class:`EvaluationRecord` reads."""
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """An evaluation's ``metrics.json`` as ``evaluate`` wrote it (``EvaluationResult.to_json``):
+    the figures, then what was evaluated, of which model, and what it found on the way; a field
+    a file of an earlier version (or one a test writes) lacks is empty."""
+
+    metrics: EvaluationMetrics
+    folder: str = ""
+    """The evaluated class folder, resolved ("" where unrecorded)."""
+    model: str = ""
+    """The content digest of the model file evaluated ("" where unrecorded)."""
+    image_set: str = ""
+    """The fingerprint of the evaluated images and their labels ("" where unrecorded)."""
+    per_class: list[dict[str, Any]] = field(default_factory=list)
+    """The per-class table's rows (``per_class.csv``'s)."""
+    classes_without_images: list[str] = field(default_factory=list)
+    worst_classes: list[dict[str, Any]] = field(default_factory=list)
+    mixed_pairs: list[dict[str, Any]] | None = None
+    """The classes mistaken for each other both ways (None: an earlier version's, unrecorded)."""
+    seen_in_training: dict[str, int] = field(default_factory=dict)
+    """Per split of the run's, the evaluated images that are its own (the same bytes)."""
+    near_seen_in_training: dict[str, int] = field(default_factory=dict)
+    """Per split of the run's, the evaluated images that are near-duplicates of its own."""
+    untaught_classes: dict[str, int] = field(default_factory=dict)
+    """The evaluated folder's class folders the model was not taught, and their images."""
+    untaught_unknown: int | None = None
+    """How many of those the model answered "unknown" (None: none, or no threshold)."""
+    against: dict[str, Any] | None = None
+    """``evaluate --against``'s comparison (``compare.compare_runs``'), where it made one."""
+    unreadable: list[str] = field(default_factory=list)
+    """``path: reason`` for each image of the folder that could not be read, left out."""
+    near_duplicates: str | None = None
+    warning: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EvaluationRecord:
+        """From ``metrics.json``'s object, of this version or an earlier one."""
+        pairs = data.get("mixed_pairs")
+        return cls(
+            EvaluationMetrics.from_json(data),
+            folder=str(data.get("folder") or ""),
+            model=str(data.get("model") or ""),
+            image_set=str(data.get("image_set") or ""),
+            per_class=list(data.get("per_class") or []),
+            classes_without_images=list(data.get("classes_without_images") or []),
+            worst_classes=list(data.get("worst_classes") or []),
+            mixed_pairs=pairs if isinstance(pairs, list) else None,
+            seen_in_training=counts(data.get("seen_in_training")),
+            near_seen_in_training=counts(data.get("near_seen_in_training")),
+            untaught_classes=counts(data.get("untaught_classes")),
+            untaught_unknown=data.get("untaught_unknown"),
+            against=data.get("against"),
+            unreadable=[str(entry) for entry in data.get("unreadable") or []],
+            near_duplicates=data.get("near_duplicates"),
+            warning=data.get("warning"),
+        )
+
+    @classmethod
+    def read(cls, folder: Path) -> EvaluationRecord:
+        """The evaluation in ``folder``; OSError when its ``metrics.json`` cannot be read,
+        ValueError when it holds no evaluation's JSON object (damaged, cut short, edited)."""
+        path = Path(folder) / METRICS
+        try:
+            return cls.from_json(json_object(path))
+        except (AttributeError, TypeError) as exc:  # a value of another type than evaluate's
+            raise ValueError(f"{path} is no evaluation's record: {exc}") from exc
+
+
+def read_record(folder: Path) -> EvaluationRecord | None:
+    """The evaluation in ``folder`` (:meth:`EvaluationRecord.read`); None where there is none to
+    read: its ``metrics.json`` absent, unreadable, damaged, or an empty object."""
+    try:
+        data = json_object(Path(folder) / METRICS)
+        return EvaluationRecord.from_json(data) if data else None
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+
+
+def json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; OSError when it cannot be read, ValueError when it holds
+    no JSON object."""
+    text = path.read_text()
+    try:
+        data = json.loads(text)
+    except ValueError as exc:  # damaged or cut short
+        raise ValueError(f"{path} holds no JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds no JSON object")
+    return data
+
+
+def counts(data: Any) -> dict[str, int]:
+    """A ``{name: count}`` object of ``metrics.json`` (none: empty)."""
+    return {str(name): int(count or 0) for name, count in dict(data or {}).items()}

@@ -17,6 +17,7 @@ import numpy as np
 from objrec.config import require_device, require_number, require_type
 from objrec.data import UNKNOWN
 from objrec.errors import ObjrecError, ctrl_c_leaves
+from objrec.evaluation_metrics import read_record
 from objrec.images import (
     BAD_NAME,
     IMAGE_ERRORS,
@@ -38,7 +39,6 @@ from objrec.outputs import (
     check_output_dir,
     fingerprint,
     fitting,
-    json_dict,
     landing,
     new_folders,
     output_file,
@@ -482,18 +482,18 @@ def recorded_pairs(
     test = (Path(data_dir) / "test").resolve() if data_dir else None
     found = []
     for path in evaluations.parent.glob(f"{glob.escape(evaluations.name)}*/metrics.json"):
-        record = json_dict(path)
-        if isinstance(record.get("mixed_pairs"), list):
-            folder = record.get("folder")
-            tested = test is not None and isinstance(folder, str) and Path(folder).resolve() == test
+        record = read_record(path.parent)
+        if record is not None and record.mixed_pairs is not None:
+            folder = record.folder
+            tested = test is not None and bool(folder) and Path(folder).resolve() == test
             found.append((tested, path.stat().st_mtime, record))
     if not found:
         return None
     from objrec.checkpoint import model_digest
 
     model = model or model_digest(checkpoint_file(run))
-    current = sorted((f for f in found if f[2].get("model") == model), key=lambda f: f[:2])
-    return current[-1][2]["mixed_pairs"] if current else None
+    current = sorted((f for f in found if f[2].model == model), key=lambda f: f[:2])
+    return current[-1][2].mixed_pairs if current else None
 
 
 def note_mixed(results: Sequence[Prediction], partners: dict[str, list[str]] | None) -> None:

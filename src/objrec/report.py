@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import logging
 import math
 import tempfile
@@ -41,8 +40,17 @@ from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.evaluate import (
     add_top1_interval,
     near_duplicate_words,
+    temperature_of,
     top_losses,
     worst_class_rows,
+)
+from objrec.evaluation_metrics import (
+    METRICS,
+    EvaluationMetrics,
+    EvaluationRecord,
+    OpenSet,
+    UnknownAnswer,
+    read_record,
 )
 from objrec.explore import explore
 from objrec.finetune import FinetuneRecord
@@ -230,13 +238,11 @@ def earlier_unknown(folder: Path) -> dict[str, Any]:
     (of a model trained since, or at a threshold kept since) without it, and the page lost the
     open-set result the user had made. A FOLDER emptied since is left out, said in the log: the
     report failed on it ("unknown FOLDER holds no images"), a folder no option of its named."""
-    try:
-        open_set = json.loads((folder / "metrics.json").read_text()).get("open_set") or {}
-    except (OSError, ValueError, AttributeError):
+    record = read_record(folder)
+    open_set = record.metrics.open_set if record is not None else None
+    if open_set is None or not open_set.folder:
         return {}
-    if not open_set.get("folder"):
-        return {}
-    unknown = Path(open_set["folder"])
+    unknown = Path(open_set.folder)
     try:
         unknown_images(unknown)
     except ObjrecError:
@@ -248,14 +254,17 @@ def earlier_unknown(folder: Path) -> dict[str, Any]:
 PREDICTIONS = "predictions.csv"
 
 
-def open_set_found(run: Path, evaluation: Path, metrics: dict[str, Any]) -> dict[str, Any]:
-    """``evaluate --unknown``'s result for the page: the shown evaluation's own, else the latest
-    of the run's other evaluations of its model and threshold now (``evaluate RUN DATA --split
-    valid --unknown OTHER`` wrote ``eval-valid``; one made before ``--keep-threshold`` kept the
-    stricter threshold it offered counted the unknown images at the threshold replaced since:
-    :func:`at_threshold_now`), with ``from`` naming where; ``{}`` when there is none."""
-    if metrics.get("open_set"):
-        return dict(metrics["open_set"])
+def open_set_found(
+    run: Path, evaluation: Path, shown: EvaluationMetrics
+) -> tuple[OpenSet | None, str | None]:
+    """``evaluate --unknown``'s result for the page: the ``shown`` evaluation's own, else the
+    latest of the run's other evaluations of its model and threshold now (``evaluate RUN DATA
+    --split valid --unknown OTHER`` wrote ``eval-valid``; one made before ``--keep-threshold``
+    kept the stricter threshold it offered counted the unknown images at the threshold replaced
+    since: :func:`at_threshold_now`), with the folder of that other evaluation (None: the shown
+    one's own); ``(None, None)`` when there is none."""
+    if shown.open_set is not None:
+        return shown.open_set, None
     evaluations = output_beside(run, "eval")
     made = sorted(
         evaluations.parent.glob(f"{evaluations.name}*/metrics.json"),
@@ -267,13 +276,10 @@ def open_set_found(run: Path, evaluation: Path, metrics: dict[str, Any]) -> dict
             continue
         if not at_threshold_now(path.parent, run):
             continue
-        try:
-            open_set = json.loads(path.read_text()).get("open_set")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if open_set:
-            return dict(open_set) | {"from": str(path.parent)}
-    return {}
+        record = read_record(path.parent)
+        if record is not None and record.metrics.open_set is not None:
+            return record.metrics.open_set, str(path.parent)
+    return None, None
 
 
 def refuse_other_evaluation(folder: Path, target: Path, force: bool) -> None:
@@ -677,14 +683,15 @@ def evaluation_context(
     """The evaluation's tables, plots and failure galleries, and the rows of its Grad-CAM maps
     (:func:`saliency_context`'s ``shown``); each picture named by its file relative to the first
     of ``roots`` (the data folder) or the evaluated folder; ``classes``: the run's."""
-    with read_as_written(evaluation / "metrics.json", run):
-        metrics = json.loads((evaluation / "metrics.json").read_text())
-    if metrics.get("folder"):
-        roots = [*roots, Path(metrics["folder"])]
+    with read_as_written(evaluation / METRICS, run):
+        record = EvaluationRecord.read(evaluation)
+    folder = record.folder or None
+    if folder:
+        roots = [*roots, Path(folder)]
     per_class = read_per_class(evaluation, run)
     with read_as_written(evaluation / "predictions.csv", run):
         predictions = read_table(evaluation / "predictions.csv", PREDICTION_TEXT)
-    n_gone = find_photos(predictions, metrics.get("folder"))
+    n_gone = find_photos(predictions, folder)
     with read_as_written(evaluation / "most_confused.csv", run):
         confused = read_table(evaluation / "most_confused.csv", ("true", "predicted"))
     wrong = predictions[predictions["true"] != predictions["predicted"]]
@@ -694,28 +701,43 @@ def evaluation_context(
         "saliency_wrong": top_losses(predictions, 6),
         "saliency_right": right.sample(min(6, len(right)), random_state=0),
     }
-    return {
-        "metrics": metrics,
-        "open_set": open_set_found(run, evaluation, metrics),
+    return record_context(run, evaluation, record) | {
         "evaluation_dir": evaluation,
         "per_class": per_class.to_dict(orient="records"),
         "few_images": FEWEST_TO_TRUST,
         "few_to_measure": FEWEST_WITHOUT_INTERVAL,
-        "untested": untested_note(classes, per_class, metrics.get("folder")),
-        "untaught": untaught_note(metrics, evaluated_name(metrics.get("folder"))),
-        "evaluated": evaluated_words(metrics.get("folder")),
+        "untested": untested_note(classes, per_class, folder),
         "confused": confused.to_dict(orient="records"),
         "confusion": embed_if_there(evaluation / "confusion.png"),
         "scatter": embed_if_there(evaluation / "accuracy_vs_train.png"),
         "scatter_words": train_size_words(per_class),
-        "reliability": reliability_picture(evaluation, metrics.get("temperature"), run),
-        "calibration": calibration_sentence(metrics),
         "n_wrong": len(wrong),
         "n_gone": n_gone,
         "n_wrong_groups": wrong["group"].nunique() if "group" in wrong else len(wrong),
         "top_losses": top_tiles,
         "worst_examples": worst_examples,
     }, shown
+
+
+def record_context(run: Path, evaluation: Path, record: EvaluationRecord) -> dict[str, Any]:
+    """What the page says from the evaluation's ``record`` (its ``metrics.json``): its figures
+    (``metrics``; ``overall``, with ``averaged`` where the file records the averages), the
+    unknown images' result shown (``open_set``, from the evaluation in ``open_set_from`` when
+    another's), the classes not taught, the calibration."""
+    metrics, folder = record.metrics, record.folder or None
+    open_set, open_set_from = open_set_found(run, evaluation, metrics)
+    return {
+        "record": record,
+        "metrics": metrics,
+        "overall": metrics.overall,
+        "averaged": recorded(metrics.overall.macro_f1),
+        "open_set": open_set,
+        "open_set_from": open_set_from,
+        "untaught": untaught_note(record, evaluated_name(folder)),
+        "evaluated": evaluated_words(folder),
+        "reliability": reliability_picture(evaluation, temperature_of(metrics), run),
+        "calibration": calibration_sentence(metrics),
+    }
 
 
 def read_per_class(evaluation: Path, run: Path) -> pd.DataFrame:
@@ -729,23 +751,23 @@ def read_per_class(evaluation: Path, run: Path) -> pd.DataFrame:
         return add_top1_interval(per_class)
 
 
-def calibration_sentence(metrics: dict[str, Any]) -> str:
+def calibration_sentence(m: EvaluationMetrics) -> str:
     """The calibration gap as evaluate, train and the model card say it
     (``calibration.calibration_words``), before the temperature too when there was one; "" for
     an evaluation without one."""
     from objrec.calibration import calibration_words
 
-    if metrics.get("ece") is None:
+    c = m.calibration
+    if c is None or c.ece is None:
         return ""
-    tempered = f"{metrics.get('temperature', 1):.3f}" != "1.000"
-    before = metrics.get("ece_before_calibration") if tempered else None
-    return calibration_words(
-        metrics["ece"],
-        metrics.get("n", 0),
-        metrics.get("ece_by_chance"),
-        before,
-        metrics.get("overconfidence"),
-    )
+    before = c.ece_before_calibration if f"{c.temperature:.3f}" != "1.000" else None
+    return calibration_words(c.ece, m.n, c.ece_by_chance, before, c.overconfidence)
+
+
+def recorded(figure: float | None) -> bool:
+    """Whether ``metrics.json`` records ``figure``: NaN is the figure of an earlier version's
+    file, which had none (``Overall.from_json``)."""
+    return not (isinstance(figure, float) and math.isnan(figure))
 
 
 def reliability_picture(evaluation: Path, temperature: float | None, run: Path) -> str | None:
@@ -786,15 +808,17 @@ def read_as_written(path: Path, run: Path) -> Iterator[None]:
         ) from exc
 
 
-def shaky_advice(open_set: dict[str, Any]) -> dict[str, Any] | None:
+def shaky_advice(open_set: OpenSet) -> dict[str, Any] | None:
     """For a stricter threshold's advice that is shaky, what it rests on (``words``) and how many
     points one image more or less moves a share (``points``); None when it is steady. Judged as
     evaluate judges it (``thresholds.advice_rests_on``): the page had looked at the untaught
     photos alone, steady with 500 of them where evaluate called the same advice on 36 test
     images shaky."""
-    stricter = open_set.get("stricter") or {}
-    known = None if "valid_rejected" in stricter else open_set["n_known"]  # older: weighed them
-    words, fewest = advice_rests_on(open_set["n_unknown"], stricter.get("valid_images"), known)
+    stricter, figures = open_set.stricter, open_set.figures
+    valid = stricter.valid_images if stricter is not None else None
+    weighed = stricter is None or stricter.valid_rejected is None  # older: the evaluated images
+    known = figures["n_known"] if weighed else None
+    words, fewest = advice_rests_on(figures["n_unknown"], valid, known)
     return None if fewest is None else {"words": words, "points": 100 / max(fewest, 1)}
 
 
@@ -816,16 +840,16 @@ def unknown_class_words(rows: list[dict[str, Any]] | None, stricter: bool = Fals
     return words
 
 
-def threshold_text(metrics: dict[str, Any], value: float) -> str:
-    """An unknown threshold ``value`` of the evaluation's ``metrics`` as the page rounds it: a top
-    probability to 4 decimals, a familiarity to 2, a raw score (older runs) to 4 significant
-    digits; as it is where that rounding would show it as the run's own threshold (a stricter
-    one is above it, however little)."""
-    if metrics.get("unknown_score") == "msp":
+def threshold_text(unknown: UnknownAnswer | None, value: float) -> str:
+    """An unknown threshold ``value`` of the evaluation's ``unknown`` answer as the page rounds
+    it: a top probability to 4 decimals, a familiarity to 2, a raw score (older runs) to 4
+    significant digits; as it is where that rounding would show it as the run's own threshold (a
+    stricter one is above it, however little)."""
+    if unknown is not None and unknown.score == "msp":
         form = "{:.4f}"
     else:
-        form = "{:.2f}" if metrics.get("unknown_score_readable") else "{:.4g}"
-    text, own = form.format(value), metrics.get("unknown_threshold")
+        form = "{:.2f}" if unknown is not None and unknown.readable else "{:.4g}"
+    text, own = form.format(value), unknown.threshold if unknown is not None else None
     if own is not None and value != own and form.format(own) == text:
         return repr(value)
     return text

@@ -48,6 +48,7 @@ from objrec.cores import cpu_threads
 from objrec.data import SPLITS, class_of_folder
 from objrec.engine import FitState
 from objrec.errors import LOGGED_VALUES, Interrupted, ObjrecError, ctrl_c_leaves, stops_held
+from objrec.evaluation_metrics import read_record
 from objrec.images import is_hidden, is_image_file
 from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
 from objrec.leftovers import remove_leftovers
@@ -429,8 +430,8 @@ def is_evaluation(folder: Path) -> bool:
     ``evaluate --out RUN/eval-mine`` is theirs, and stays."""
     if not folder.is_dir() or folder.is_symlink() or not holds_evaluation(folder):
         return False
-    metrics = json_dict(folder / "metrics.json")
-    target, tta = Path(str(metrics.get("folder") or "")), folder.name.endswith("-tta")
+    record = read_record(folder)
+    target, tta = Path(record.folder if record else ""), folder.name.endswith("-tta")
     named = {
         default_eval_dir(folder.parent, data, target, tta).name for data in (None, target.parent)
     }

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from objrec.answering import readable_answers, view_tables
 from objrec.config import EvaluateConfig
@@ -22,6 +22,7 @@ from objrec.progress import Reporter, plural, quoted, some_of
 
 if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult
+    from objrec.evaluation_metrics import EvaluationRecord
 
 log = logging.getLogger(__name__)
 
@@ -129,15 +130,16 @@ def untaught_words(untaught: Mapping[str, int], unknown: int | None, has_thresho
     return f"{named}; {flagged}"
 
 
-def untaught_note(metrics: Mapping[str, Any], what: str) -> str:
-    """One sentence, from an evaluation's ``metrics.json``, naming the class folders of ``what``
-    (``the test split``) the model was not taught, left out of every score, as evaluate warns of
-    them; "" when none (the report's page and the model card were silent, beside a top-1 of the
-    other classes' images only)."""
-    untaught = {str(k): int(v) for k, v in dict(metrics.get("untaught_classes") or {}).items()}
+def untaught_note(record: EvaluationRecord, what: str) -> str:
+    """One sentence, from an evaluation's ``metrics.json`` (``record``), naming the class folders
+    of ``what`` (``the test split``) the model was not taught, left out of every score, as
+    evaluate warns of them; "" when none (the report's page and the model card were silent,
+    beside a top-1 of the other classes' images only)."""
+    untaught = record.untaught_classes
     if not untaught:
         return ""
-    unknown, has_threshold = metrics.get("untaught_unknown"), metrics.get("unknown_threshold")
-    words = untaught_words(untaught, unknown, has_threshold is not None)
+    answer = record.metrics.unknown
+    has_threshold = answer is not None and answer.threshold is not None
+    words = untaught_words(untaught, record.untaught_unknown, has_threshold)
     folders = plural(len(untaught), "class folder")
     return f"{what} has {folders} the model was not taught, left out of every score: {words}."
