@@ -49,7 +49,7 @@ def run_arm(inv, cache: Path, onnx: Path | None, in_loader: bool):
     started = time.perf_counter()
     features, _, _ = audit.audit_features(inv, config, None, SILENT, measured)
     middle = time.perf_counter()
-    facts = audit.image_facts(inv, config, lambda: None, measured)
+    facts = audit.inventory_facts(inv, config, lambda: None, measured)
     done = time.perf_counter()
     return middle - started, done - middle, features, facts
 

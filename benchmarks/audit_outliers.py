@@ -40,7 +40,7 @@ def audit_rows(data: Path):
     inv = A.inventory(data)
     measured: dict[str, dedup.ImageFacts] = {}
     features, ok, _ = A.audit_features(inv, config, None, SILENT, measured)
-    facts = A.image_facts(inv, config, lambda: None, measured)
+    facts = A.inventory_facts(inv, config, lambda: None, measured)
     idx = np.flatnonzero(ok & np.array([not f.error for f in facts]))
     labels = np.array([inv.items[i].label for i in idx], dtype=np.int64)
     unit = dedup.normalise(features[idx])

@@ -43,10 +43,10 @@ from objrec.audit import (
     Item,
     audit_features,
     find_issues,
-    fit_head,
-    image_facts,
     inventory,
+    inventory_facts,
     reduce,
+    train_fold_head,
 )
 from objrec.audit_report import label_proposal
 from objrec.progress import SILENT
@@ -73,7 +73,7 @@ def load_pool(split: Path) -> Pool:
     config = AuditConfig()
     inv = inventory(split)
     features, ok, _ = audit_features(inv, config, None, SILENT, {})
-    facts = image_facts(inv, config, lambda: None)
+    facts = inventory_facts(inv, config, lambda: None)
     return Pool(inv, features, ok, facts, alike_pairs(inv, features, config))
 
 
@@ -84,7 +84,7 @@ def alike_pairs(inv: Inventory, features: np.ndarray, config: AuditConfig) -> li
     split = np.array([it.split for it in inv.items])
     y = torch.tensor([it.label for it in inv.items])
     train, valid = np.flatnonzero(split == "train"), np.flatnonzero(split == "valid")
-    head = fit_head(x[train], y[train], len(inv.classes), config, seed=0)
+    head = train_fold_head(x[train], y[train], len(inv.classes), config, seed=0)
     with torch.inference_mode():
         guess = head(x[valid]).argmax(1).numpy()
     counts: dict[tuple[int, int], int] = {}
@@ -228,7 +228,7 @@ def test_recall(pool: Pool, project: Project, seed: int) -> dict[int, float]:
     x = torch.from_numpy(np.ascontiguousarray(pool.features, dtype=np.float32))
     rows = torch.tensor(project.rows)
     y = torch.tensor(project.given)
-    head = fit_head(x[rows], y, len(pool.inv.classes), config, seed)
+    head = train_fold_head(x[rows], y, len(pool.inv.classes), config, seed)
     test = np.flatnonzero(np.array([it.split == "test" for it in pool.inv.items]))
     truth = np.array([pool.inv.items[r].label for r in test])
     with torch.inference_mode():

@@ -4313,7 +4313,7 @@ def warm_facts_heads(tmp_path, monkeypatch, forget_kinds: bool) -> list[tuple[bo
     and how many of the other files' first bytes were read (the HEIC photo, never kept, is measured
     again each time)."""
     from objrec import images
-    from objrec.audit import Inventory, Item, image_facts
+    from objrec.audit import Inventory, Item, inventory_facts
 
     from .conftest import make_class_folder, make_image, save_heic, unregister_heif
 
@@ -4325,7 +4325,7 @@ def warm_facts_heads(tmp_path, monkeypatch, forget_kinds: bool) -> list[tuple[bo
         Inventory(folder, ("red",), items, False),
         config(cache_dir=str(tmp_path / "cache")),
     )
-    assert not any(f.error for f in image_facts(inv, setting, None))
+    assert not any(f.error for f in inventory_facts(inv, setting, None))
     if forget_kinds:
         from objrec.cache import open_cache
 
@@ -4336,7 +4336,7 @@ def warm_facts_heads(tmp_path, monkeypatch, forget_kinds: bool) -> list[tuple[bo
     unregister_heif(monkeypatch, installed=False)
     reads = []
     for _ in range(2):
-        facts = dict(zip(paths, image_facts(inv, setting, None), strict=True))
+        facts = dict(zip(paths, inventory_facts(inv, setting, None), strict=True))
         reads.append(
             (
                 "pillow-heif" in facts[folder / "red" / "IMG_0001.HEIC"].error,

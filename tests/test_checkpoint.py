@@ -602,15 +602,15 @@ def test_a_stop_while_an_epochs_state_is_copied_leaves_the_last_one_whole(tmp_pa
     for n in (1, 2, 3):
         epoch(n)
     epoch3 = {k: v.clone() for k, v in head.state_dict().items()}
-    calls, copied = [], checkpoint.copied
+    calls, cpu_copy = [], checkpoint.cpu_copy
 
     def stopped(tensor, into=None):
         calls.append(1)
         if len(calls) > 3:
             raise KeyboardInterrupt
-        return copied(tensor, into)
+        return cpu_copy(tensor, into)
 
-    monkeypatch.setattr(checkpoint, "copied", stopped)
+    monkeypatch.setattr(checkpoint, "cpu_copy", stopped)
     with pytest.raises(KeyboardInterrupt):
         epoch(4)
     saver.flush()

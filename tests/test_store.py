@@ -328,7 +328,7 @@ def test_check_split_train_add_train_read_each_photo_once_for_its_sha256(tmp_pat
 def test_a_copy_is_known_by_its_sources_digest_only_if_the_source_stayed_as_hashed(tmp_path):
     """A split's or an add's copy is indexed under its source's digest where the source was, as
     it was copied, as the index knows it: one changed before or while it was copied is not."""
-    from objrec.file_index import copied
+    from objrec.file_index import copy_and_record
 
     photos = [make_image((200, 40, 40), seed=s) for s in range(3)]
     sources = [tmp_path / f"img_{n}.png" for n in range(3)]
@@ -346,8 +346,11 @@ def test_a_copy_is_known_by_its_sources_digest_only_if_the_source_stayed_as_hash
     with FeatureStore(tmp_path / "store") as store:
         hashed, _ = store.digests(sources)
         sources[1].write_bytes(sources[1].read_bytes() + b"\0")  # changed since it was hashed
-        made = [copied(sources[0], copy(sources[0])), copied(sources[1], copy(sources[1]))]
-        made.append(copied(sources[2], copy(sources[2], edit=True)))
+        made = [
+            copy_and_record(sources[0], copy(sources[0])),
+            copy_and_record(sources[1], copy(sources[1])),
+        ]
+        made.append(copy_and_record(sources[2], copy(sources[2], edit=True)))
         assert made[2][1] is None
         assert store.keep_copies([c for _, c in made if c is not None]) == 1
         assert store.known_digests([path for path, _ in made]) == [hashed[0], None, None]
@@ -402,7 +405,7 @@ def test_an_older_objrec_sharing_the_cache_reads_the_file_index_as_it_wrote_it(
     was a key no feature row has, so such an objrec sharing the cache folder computed and stored
     every image again, silently. The index keeps the content digest there, as that objrec did,
     and the whole SHA-256 beside it, still served to check, split and add without a read."""
-    from objrec.file_index import copied
+    from objrec.file_index import copy_and_record
 
     sources = [tmp_path / f"img_{n}.png" for n in range(4)]
     for n, path in enumerate(sources):
@@ -410,7 +413,9 @@ def test_an_older_objrec_sharing_the_cache_reads_the_file_index_as_it_wrote_it(
     old = [(str(sources[3]), *stat_tuple(sources[3]), sha256_of(sources[3]), time.time())]
     with FeatureStore(tmp_path / "store") as store:
         store.readable_digests(sources[:2], whole=True)  # check's, split's
-        copies = [copied(s, lambda s=s: Path(shutil.copy2(s, f"{s}.copy"))) for s in sources[:2]]
+        copies = [
+            copy_and_record(s, lambda s=s: Path(shutil.copy2(s, f"{s}.copy"))) for s in sources[:2]
+        ]
         store.keep_copies([c for _, c in copies if c is not None])  # split's copies
         written = tmp_path / "written.png"  # apply-plan's, hashed as it wrote it
         shutil.copy2(sources[2], written)

@@ -39,12 +39,12 @@ from typing import Any
 from objrec.add_new import (
     NewImage,
     as_data_classes,
+    checked_split_folder,
     empty_class_folders,
     new_images,
     refuse_class_folders,
     refuse_look_alike_classes,
     split_classes,
-    split_folder,
 )
 from objrec.add_pending import finish_killed_add
 from objrec.add_plan import Plan, plan_add
@@ -175,7 +175,7 @@ def _asked(
     the split folder ``data`` resolved, the new images, and the photos the ``labels`` table gives
     a class (None without one)."""
     given = [Path(p) for p in ([new] if isinstance(new, str | os.PathLike) else new)]
-    root = split_folder(data, given)
+    root = checked_split_folder(data, given)
     labelled = labelled_photos(labels, given, class_name)
     images = _checked_images(given, class_name, data, root, labelled)
     if not new_class:

@@ -55,7 +55,7 @@ def empty_class_folders(
     return sorted({d.name for d in class_dirs(given[0])} - held)
 
 
-def split_folder(data: Path, given: list[Path]) -> Path:
+def checked_split_folder(data: Path, given: list[Path]) -> Path:
     """``data`` resolved, once it is known to be a split folder and not a run folder (nor the
     new images, given after a split folder: the two swapped)."""
     if not data.exists():

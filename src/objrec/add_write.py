@@ -14,7 +14,7 @@ from typing import Any
 from objrec.add_new import NewImage
 from objrec.add_pending import remove_pending, write_pending
 from objrec.add_plan import Plan
-from objrec.file_index import Copied, copied
+from objrec.file_index import Copied, copy_and_record
 from objrec.leftovers import remove_leftovers
 from objrec.manifest import (
     MANIFEST,
@@ -131,7 +131,7 @@ def write_added(
             put = functools.partial(
                 write_new, data / target, functools.partial(_put, image.path, mode, data)
             )
-            final, made = copied(image.path, put)
+            final, made = copy_and_record(image.path, put)
             copies += [made] if made else []
             written.append((image, final.relative_to(data), split, digest, group))
             progress.written = len(written)

@@ -242,7 +242,7 @@ class Inventory:
     items: list[Item]
     is_split: bool
     digests: list[str] = field(default_factory=list)
-    """Each item's content digest, once :func:`image_facts` has read them (empty before): which
+    """Each item's content digest, once :func:`inventory_facts` has read them (empty before): which
     copies of a near-duplicate group are the same file, byte for byte."""
 
     def rel(self, item: Item) -> str:
@@ -475,7 +475,7 @@ def keep_measured(into: dict[str, dedup.ImageFacts]):
     return keep
 
 
-def image_facts(
+def inventory_facts(
     inv: Inventory, config: AuditConfig, on_file, measured=None, skipped: Collection[str] = ()
 ) -> list[dedup.ImageFacts]:
     """Every image's size, hashes and contrast, kept beside the feature store by content digest
@@ -516,7 +516,9 @@ def head_epochs(n_images: int, config: AuditConfig) -> int:
     return max(config.epochs, math.ceil(config.min_steps / batches))
 
 
-def fit_head(x: torch.Tensor, y: torch.Tensor, n_classes: int, config: AuditConfig, seed: int):
+def train_fold_head(
+    x: torch.Tensor, y: torch.Tensor, n_classes: int, config: AuditConfig, seed: int
+):
     """The article's head (``config.heads`` of them side by side) trained on features ``x`` for
     ``head_epochs`` by the engine's epoch loop: seeded, no early stopping."""
     generator = torch.Generator().manual_seed(seed)
@@ -564,7 +566,9 @@ def out_of_fold_probs(
     x, y = torch.from_numpy(reduced), torch.from_numpy(labels)
     with reporter.task("out-of-fold heads", len(splits)) as advance:
         for k, (fit_idx, held_idx) in enumerate(splits):
-            head = fit_head(x[fit_idx], y[fit_idx], n_classes, config, config.seed * 1000 + k)
+            head = train_fold_head(
+                x[fit_idx], y[fit_idx], n_classes, config, config.seed * 1000 + k
+            )
             with torch.inference_mode():
                 probs[held_idx] = head(x[held_idx]).softmax(1).double().numpy()
             advance(1)
@@ -1440,7 +1444,7 @@ def _audit(
         log.warning("skipped %s", message)
     clock.lap("features")
     with reporter.task("hashing images", len(inv.items)) as advance:
-        facts = image_facts(inv, config, lambda: advance(1), measured, errors)
+        facts = inventory_facts(inv, config, lambda: advance(1), measured, errors)
     clock.lap("hashing")
     result = find_issues(inv, features, ok, facts, config, reporter)
     clock.seconds |= result.seconds

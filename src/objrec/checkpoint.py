@@ -347,13 +347,15 @@ def training_state(
     """Everything needed to continue after ``fit_state.epoch`` (head, best head, optimizer, RNG),
     copied: training may go on while it waits to be written. The RNG is the CPU's, and for a head
     on a GPU that GPU's too (``rng.cuda``): its dropout draws from it. ``into``: an earlier
-    state's tensors, written, to copy the head's and optimizer's into (see :func:`copied`).
+    state's tensors, written, to copy the head's and optimizer's into (see :func:`cpu_copy`).
     ``processes``: how many trained it (None: not known), which a resume compares."""
     into = into or {}
-    tensors = {f"head.{k}": copied(v, into.get(f"head.{k}")) for k, v in head.state_dict().items()}
+    tensors = {
+        f"head.{k}": cpu_copy(v, into.get(f"head.{k}")) for k, v in head.state_dict().items()
+    }
     tensors |= {f"best.{k}": v.detach().cpu().contiguous() for k, v in fit_state.best_state.items()}
     optim_tensors, optim_info = _flatten_optimizer(optimizer.state_dict())
-    tensors |= {k: copied(v, into.get(k)) for k, v in optim_tensors.items()}
+    tensors |= {k: cpu_copy(v, into.get(k)) for k, v in optim_tensors.items()}
     tensors["rng.torch"] = torch.get_rng_state()
     device = model_device(head)
     if device.type == "cuda":
@@ -370,7 +372,7 @@ def training_state(
     return tensors, {META_KEY: json.dumps(info)}
 
 
-def copied(tensor: torch.Tensor, into: torch.Tensor | None = None) -> torch.Tensor:
+def cpu_copy(tensor: torch.Tensor, into: torch.Tensor | None = None) -> torch.Tensor:
     """A CPU copy of ``tensor`` that later in-place updates of it leave alone; written into
     ``into`` when it is one of the same shape and dtype. The training state is copied after
     every epoch: 60 MB for the default head, whose fresh pages cost 119,000 page faults a fit

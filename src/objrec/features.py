@@ -124,7 +124,8 @@ def feature_table(
     space = store.space(sid, body.n_features, body.cache.dtype, space_label(body, spec, numerics))
     key = view_key(spec, store)
     found = store.lookup(sid, key, digests)
-    hits = count_reused_and_hits(store, digests, found)
+    count_reused(store, digests, found)
+    hits = located(digests, found)
     unique = [d for d in dict.fromkeys(digests) if d]  # "": a file that could not be hashed
     missing = [d for d in unique if d not in hits]
     mine = my_share(unique, hits, world)
@@ -322,11 +323,14 @@ def within_pixel_limit(
     return replace(found, rows=rows, errors=found.errors | refused)
 
 
-def count_reused_and_hits(store: FeatureStore, digests: Sequence[str], found: Lookup) -> set[str]:
-    """Adds the digests ``found`` located with features to ``store.rows_reused`` (what Ctrl-C's
-    sentence counts as kept), and returns every digest it located (features, or why the image
-    cannot be decoded)."""
+def count_reused(store: FeatureStore, digests: Sequence[str], found: Lookup) -> None:
+    """Add the digests ``found`` located with features to ``store.rows_reused`` (what Ctrl-C's
+    sentence counts as kept)."""
     store.rows_reused += len({d for d, row in zip(digests, found.rows, strict=True) if row >= 0})
+
+
+def located(digests: Sequence[str], found: Lookup) -> set[str]:
+    """Every digest ``found`` located: with features, or with why the image cannot be decoded."""
     return {d for d, hit in zip(digests, found.found, strict=True) if hit}
 
 

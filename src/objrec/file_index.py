@@ -5,9 +5,9 @@ tables of the feature store's ``index.sqlite``: ``objrec.store``'s docstring say
 :class:`FileIndex` holds its queries, and what the store's other tables share with them: the
 index's transactions and its SQLite errors said in one sentence (:func:`index_errors`);
 ``store.FeatureStore``, which opens, locks and closes the index, is one. Hashing a file
-(:func:`hash_file`, cut to :data:`DIGEST_CHARS`) and the copies a split or an add tells the index
-(:class:`Copied`, :func:`copied`) are here too, and the one rule for when a row's last use is
-written again (:func:`use_is_stale`), shared with the image facts store (``dedup``).
+(:func:`hash_file`, cut to :data:`DIGEST_CHARS`) and the copies a split or an add tells the
+index (:class:`Copied`, :func:`copy_and_record`) are here too, and the one rule for when a row's
+last use is written again (:func:`use_is_stale`), shared with the image facts store (``dedup``).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ Hashed = tuple[Path, os.stat_result, str]
 """A file written, its stat once written, and the SHA-256 of the bytes written (whole, hex)."""
 
 
-def copied(source: Path, write: Callable[[], Path]) -> tuple[Path, Copied | None]:
+def copy_and_record(source: Path, write: Callable[[], Path]) -> tuple[Path, Copied | None]:
     """``write()``, which copies ``source`` (or links to it) and returns where; that path, and
     the copy as :meth:`FeatureStore.keep_copies` takes it, or None where ``source`` changed while
     it was copied (or either cannot be seen): that copy is hashed where it is read."""

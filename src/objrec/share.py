@@ -403,14 +403,14 @@ def export_into(run: Path, folder: Path, model: ReadModel, shared: str, reporter
     from objrec.export import reusable_export
 
     earlier = reusable_export(run, model.digest)
-    if earlier is not None and copied(earlier, folder):
+    if earlier is not None and copy_all_or_none(earlier, folder):
         log.info("the export in %s is of this model: copied, not made again", run)
     else:
         export_read(run, folder, model, reporter)
     name_shared_model(folder / "model.json", shared)
 
 
-def copied(files: list[Path], folder: Path) -> bool:
+def copy_all_or_none(files: list[Path], folder: Path) -> bool:
     """Whether ``files`` were copied into ``folder``; none is left there when one had gone: a
     retrain landing takes the run's export with it."""
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 from objrec.add_pending import OLD_PENDING, PENDING
 from objrec.data import SPLITS, run_checkpoint
 from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves, stops_held
-from objrec.file_index import DIGEST_CHARS, Copied, copied
+from objrec.file_index import DIGEST_CHARS, Copied, copy_and_record
 from objrec.images import is_hidden
 from objrec.locks import held_elsewhere, locked
 from objrec.manifest import (
@@ -451,7 +451,7 @@ def _write_files(
     together with (placing keys: :data:`MANIFEST_GROUP`); ``reviewed.csv`` the labels a person
     settled of the images written (``records``' reviewed: ``reviewed.earlier_reviews``);
     ``on_write(done, total)`` after each image; ``copies``: where each is put as the file index
-    takes it (``file_index.copied``)."""
+    takes it (``file_index.copy_and_record``)."""
     out.mkdir(parents=True, exist_ok=True)
     (hashes, keys, reviewed), rows, numbers = records, [], dict[str, int]()
     files = sorted(assignment.items())
@@ -460,7 +460,7 @@ def _write_files(
     for (path, (name, split)), rel in zip(files, settle_names(wanted), strict=True):
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        made = copied(path, functools.partial(_put, path, target, mode, out.parent))[1]
+        made = copy_and_record(path, functools.partial(_put, path, target, mode, out.parent))[1]
         if made is not None and copies is not None:
             copies.append(made)
         group = numbers.setdefault(keys[path], len(numbers))
