@@ -162,6 +162,6 @@ def sampled_images(n: int, world: World) -> int:
     """How many of this rank's share of an epoch of ``n`` images are images of its own: the
     DistributedSampler of :func:`sharded_feature_batches` gives each rank ``n / world.size`` of
     them rounded up, evening the shares with the first images of its order again, one at most on
-    a rank, at its share's end. They train, as DDP trains on them, but count in no figure: 21
-    images on 2 ranks made an epoch's training accuracy 10 of 22."""
+    a rank, at its share's end. They train, as DDP trains on them, but count in no figure, or
+    21 images on 2 ranks would give an epoch's training accuracy as 10 of 22."""
     return len(range(world.rank, n, world.size))

@@ -33,9 +33,9 @@ log = logging.getLogger(__name__)
 
 ECE_SAME = 0.0025
 """Calibration errors (ECE, a share) before and after the temperature closer than this (a quarter
-of a percentage point) are said to be about the same: "the model's own were closer" for 7.39
-points against 7.26 left a user wondering whether to act, for a temperature that had lowered the
-validation loss only from 0.1574 to 0.1573."""
+of a percentage point) are said to be about the same: a gap such as 7.39 points against 7.26 is
+no reason to act, and calling one of them closer would leave a user wondering whether to (for a
+temperature that lowers the validation loss only from 0.1574 to 0.1573, say)."""
 
 
 def gap_verdict(before: float, after: float, chance: float | None = None) -> str:

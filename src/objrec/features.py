@@ -259,15 +259,15 @@ def decodable_now(
     """``found`` less the rows of the HEIC or HEIF photos this Python cannot decode now
     (``images.decoder_gone``: pillow-heif uninstalled, or installed but unusable), each with the
     reason computing them gives (``images.kind_gone_reason``): the store's key leaves
-    pillow-heif out (:func:`pixel_makers`), so their rows, kept from when it read them, made
-    train, evaluate and predict use photos ``check`` calls unusable. The rows stay in the store
-    for when pillow-heif works again. The store says each image's kind
+    pillow-heif out (:func:`pixel_makers`), so their rows, kept from when it read them, would
+    have train, evaluate and predict use photos ``check`` calls unusable. The rows stay in the
+    store for when pillow-heif works again. The store says each image's kind
     (:meth:`FeatureStore.image_kinds`: kept as its file was hashed, or read once from an image
-    hashed before the store kept kinds); a file that cannot be read now keeps its rows, as
-    before. Whether HEIC is decodable is asked only of a HEIC or HEIF photo's kind
-    (``kind_gone_reason``): asked first, it loaded every Pillow plugin (``image_formats``: 0.04
-    to 0.13 s of a warm retrain, which decodes no image) and the kinds were read all the same
-    until a HEIC photo registers pillow-heif's opener."""
+    hashed before the store kept kinds); a file that cannot be read now keeps its rows. Whether
+    HEIC is decodable is asked only of a HEIC or HEIF photo's kind (``kind_gone_reason``), never
+    first: asking loads every Pillow plugin (``image_formats``: 0.04 to 0.13 s of a warm
+    retrain, which decodes no image), and the kinds are read all the same until a HEIC photo
+    registers pillow-heif's opener."""
     held = np.flatnonzero(found.rows >= 0).tolist()
     if not held:
         return found

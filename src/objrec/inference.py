@@ -283,8 +283,8 @@ class Recognizer:
         (:attr:`model_digest`; without one, the model's tensors and data config), objrec's
         version and :data:`MODEL_GRAPH`, so that no graph another objrec built differently (one
         without the familiarity output, say) is ever reused. Never the file read again: a
-        retrain renaming its model over it meanwhile filed this model's graph under the new
-        model's key, which later loads of the new one then answered with."""
+        retrain renaming its model over it meanwhile would file this model's graph under the new
+        model's key, and later loads of the new model would answer with it."""
         key = hashlib.sha256(f"objrec {__version__} graph {MODEL_GRAPH}\n".encode())
         if self.model_digest is not None:
             key.update(self.model_digest.encode())

@@ -121,9 +121,9 @@ class ServedModel:
 
     def stop(self) -> None:
         """The server stops: a model still loading is never served, nor said to be; the stop
-        waits for its loading thread, which cannot be stopped midway (a daemon thread, which
-        Python's exit would not wait for, ended serve with SIGABRT in 3 of 7 tries: OpenVINO's
-        threads at exit), so it says so, once."""
+        waits for its loading thread, which cannot be stopped midway, so it says so, once. That
+        thread is not a daemon: Python's exit does not wait for a daemon thread, and OpenVINO's
+        threads, torn down under it at exit, abort serve (SIGABRT)."""
         self.stopped.set()
         if self.loading:
             events.info("stopping once the model being loaded (%s) has loaded", self.files[0])
@@ -131,8 +131,8 @@ class ServedModel:
     def changed_words(self, stamp: Stamp) -> str:
         """What a reload to ``stamp`` read anew, for its line in the log: the checkpoint and when
         it was written; or, when only a file beside it changed (the kept threshold), the
-        checkpoint with that file, and when it was written. The line named the checkpoint and
-        its old time alone after ``evaluate --keep-threshold``, as though nothing had changed."""
+        checkpoint with that file, and when it was written: after ``evaluate --keep-threshold``
+        the checkpoint and its old time alone would read as though nothing had changed."""
         if stamp[0] != self.stamp[0]:
             return f"{self.files[0]} (written {self.checkpoint_time(stamp)})"
         beside = [(f, s) for f, s, t in zip(self.files, stamp, self.stamp, strict=True) if s != t]
@@ -161,7 +161,7 @@ class ServedModel:
             )
             return False
         self.loading = False
-        if self.stopped.is_set():  # it said "answering with it now" after the server had stopped
+        if self.stopped.is_set():  # never "answering with it now" once the server has stopped
             return False
         read = self.changed_words(stamp)
         self.serving, self.failed = (recognizer, stamp, utc_text(time.time())), None
@@ -178,8 +178,8 @@ async def keep_checking(served: ServedModel, every: float) -> None:
     """:meth:`ServedModel.check` every ``every`` seconds, on a thread of its own, so that the
     server answers while a new model loads, until cancelled. A look that fails (``check``
     answers a failure to load itself) is warned of, once while it fails alike, and the next look
-    comes as due: raised, it ended this task unseen, and the server never loaded a new model
-    again."""
+    comes as due: an exception raised out of this task would end it unseen, and the server would
+    never load a new model again."""
     said = None
     while True:
         await asyncio.sleep(every)

@@ -91,12 +91,12 @@ the image decoded again, so an image the rules, a newer Pillow or a HEIC decoder
 now accept (a JPEG held to the pixel limit at the scale it is decoded at, an MPO JPEG reduced as
 any JPEG is, AVIF with a Pillow that decodes it, an iPhone's HEIC photo) is no longer skipped from
 the store. Change it whenever ``open_image`` comes to read images it refused; when it comes to
-read an image it read before into other pixels, change ``images.PIXEL_RULES``. decode-4: a file
-that could not be opened or read is no longer remembered as undecodable (decode-3 kept a missing
-file's or an I/O error's reason forever). decode-5: a TIFF of grey with associated (premultiplied)
-alpha, Pillow's mode La, is read (decode-4 refused it: Pillow converts La to LA only). decode-6:
-a JPEG counts at one scale against the pixel limit (``images.LIMIT_SIDE``), so a view that decodes
-it larger (a backbone of larger inputs) reads some it refused as too large."""
+read an image it read before into other pixels, change ``images.PIXEL_RULES``. Under decode-6 a
+file that cannot be opened or read is never remembered as undecodable (a missing file's or an I/O
+error's reason would be kept forever); a TIFF of grey with associated (premultiplied) alpha,
+Pillow's mode La, is read (Pillow converts La to LA only); and a JPEG counts at one scale against
+the pixel limit (``images.LIMIT_SIDE``), so a view that decodes it larger (a backbone of larger
+inputs) does not refuse it as too large."""
 DTYPES = {"float32": np.float32, "float16": np.float16}
 SYNC_SECONDS = 1.0
 """The least time a writer's rows wait, written but neither synced nor indexed, before it

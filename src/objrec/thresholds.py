@@ -181,8 +181,8 @@ def worth_trading(more_lost: float, more_caught: float) -> bool:
     it newly catches is at least the share of known images it newly calls unknown (both of their
     own folder: 4 more of 100 strangers caught never pays for 24 more of 100 real photos lost;
     ``evaluate`` weighs the run's validation images as the known ones, never the evaluated).
-    A user offered one caught 1 stranger of 25 for a quarter of his photos, with no word that
-    the trade was a poor one."""
+    Without this rule a threshold that catches 1 stranger of 25 for a quarter of the real photos
+    would be offered with no word that the trade is a poor one."""
     return more_caught > 0 and more_caught >= more_lost
 
 

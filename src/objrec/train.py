@@ -598,9 +598,9 @@ def hint_balance(train_set: ClassFolder, config: TrainConfig, world: World, resu
 
 def hint_few_train(train_set: ClassFolder, split: SplitState, world: World, resumed: bool) -> None:
     """One warning at the start naming the classes of too few training images, in ``split``'s
-    words (``split_result.few_train_words``, at the split's ratios): a class of one training
-    image was said by ``check`` and ``split`` only, and a user who skipped their warnings
-    learnt of it when ``evaluate`` stumbled on it. Not on a resume, which said it at its start."""
+    words (``split_result.few_train_words``, at the split's ratios): ``check`` and ``split`` say
+    it too, but a user who skips their warnings must not first learn of it when ``evaluate``
+    stumbles on it. Not on a resume, which says it at its start."""
     if resumed or not world.main:
         return
     ratios = split_ratios(split)
@@ -743,8 +743,8 @@ def table_counts(table: FeatureTable, world: World, backbone: str = "") -> str:
     from the feature store, 1 unreadable``, :func:`backbones.network_words`): a file that could
     not be decoded counts as unreadable alone, neither run through the body nor read from the
     store, and a copy of another image the store lacked as a copy (``FeatureTable.copies``).
-    Every count with its thousands separator (``3,095 images, ... 3095 from the feature store``
-    said one number two ways in one line)."""
+    Every count with its thousands separator, so that no line says one number two ways
+    (``3,095 images, ... 3095 from the feature store``)."""
     computed, unreadable = world.sum(table.computed), len(table) - int(table.ok.sum())
     stored = len(table) - computed - unreadable - table.copies
     more = [f"{unreadable:,} unreadable"] if unreadable else []
