@@ -212,7 +212,7 @@ def greedy_note(exc: click.ClickException, args: Sequence[str]) -> str:
 
 def dash_file_note(exc: click.ClickException, args: Sequence[str]) -> str:
     """For an unknown option that is a file here (``-photo5.jpg``, as a camera or an editor may
-    name a copy): click read it as options and said "no such option '-p'", never that it took
+    name a copy): click reads it as options and says "no such option '-p'", never that it took
     the file for them."""
     if not isinstance(exc, click.NoSuchOption):
         return ""

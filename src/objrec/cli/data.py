@@ -768,7 +768,7 @@ def number(value: Any) -> str:
 
 
 def check_next(result: CheckResult) -> str:
-    """What split and train do with the unusable files (a user read '2 unusable' and exit 1 as
+    """What split and train do with the unusable files ('2 unusable' and exit 1 alone read as
     'fix them first'): they leave them out with a warning naming them; ``--strict`` refuses them
     instead (split's refuses the files it cannot decode, not names that are not UTF-8). A split
     folder is not split again: train alone. Nothing is said to go on past an unusable folder (a

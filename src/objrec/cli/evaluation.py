@@ -215,7 +215,7 @@ TABLES = (".csv", ".tsv")
 def refuse_data(data: Path) -> None:
     """DATA that is not a folder (exit 2, before anything is read); a table, as a reviewed
     ``predict --csv`` one is, which ``add --labels`` and ``--unknown`` read, said where it goes,
-    where evaluate said "a file, not a folder" alone."""
+    not "a file, not a folder" alone."""
     if data.is_file() and data.suffix.lower() in TABLES:
         raise click.BadParameter(
             f"{data} is a table, not a folder of classes: a reviewed predict --csv table's "
@@ -297,8 +297,8 @@ says how far it may be from the truth."""
 
 def few_images_line(m: Overall) -> str | None:
     """How far top-1 (``m``: the overall figures) on few test images may be from the model's
-    share right on many more photos like them: a teacher's 32 photos all right read "100.00%",
-    and nothing said a second set of 32 could score several points lower. None when its
+    share right on many more photos like them: 32 photos all right read "100.00%", and a user
+    must be told that a second set of 32 could score several points lower. None when its
     interval is narrow.
     The interval rests on the distinct photos (near-duplicates count once), so when they are
     fewer than the images the line says they are few ("500 images are few" of 20 photos read
@@ -518,8 +518,8 @@ def images_words(c: dict[str, Any], key: str) -> str:
 
 def p_words(p_value: float, places: int = 3) -> str:
     """``p = 0.031``, or ``p < 0.001`` below that: three decimals said 0.000, which it never is.
-    A p that rounds to the cut-off but is not it gets more digits: p = 0.0501, within chance,
-    read "p = 0.05", the cut-off itself, as did 0.0499, more than chance, at three decimals."""
+    A p that rounds to the cut-off but is not it gets more digits: at three decimals p = 0.0501,
+    within chance, and 0.0499, more than chance, would both read "p = 0.05", the cut-off itself."""
     from objrec.compare import CHANCE
 
     if p_value < 0.001:
@@ -928,10 +928,10 @@ TRADE_RULE = (
 """``thresholds.worth_trading`` and ``open_set.stricter_result``'s ``silences`` in words, as
 ``evaluate --unknown`` prints it, on five lines (docs/confidence.md). A class is judged by its
 distinct photos (``open_set.judged``: 5 frames of one burst are one), its share by its images;
-the line said "no class's images (3 or more)", as if images were counted. Judged on the
-validation images, never on the evaluated ones: weighing a test split's, a later evaluation of
-it measured a threshold those very images had chosen (stats41); the strangers have no other
-images than the ``--unknown`` folder's."""
+so the line never says "no class's images (3 or more)", as if images were counted. Judged on
+the validation images, never on the evaluated ones: weighing a test split's, a later evaluation
+of it would measure a threshold those very images chose; the strangers have no other images
+than the ``--unknown`` folder's."""
 
 
 def no_stricter_lines(m: EvaluationMetrics) -> list[str]:

@@ -59,7 +59,7 @@ class PathParam(click.Path):
     """A path argument or option whose refusal says what the path is, one way for every kind:
     ``nope does not exist``, ``a.txt is a file, not a folder``, ``photos is a folder, not a
     file``, ``old is a link to nothing``, ``theirs cannot be read (permission denied)`` (click's
-    own said "Directory 'a.txt' is a file"). Each is a usage error, exit status 2 (docs/json.md).
+    own says "Directory 'a.txt' is a file"). Each is a usage error, exit status 2 (docs/json.md).
     An output (``writes``) is also refused where it cannot be written: below a file, or in a
     folder the user may not write to (read-only, or another user's).
     """

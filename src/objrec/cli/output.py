@@ -96,7 +96,7 @@ EPOCH_LINES_EVERY = 10
 one), each improvement by ``BEST_LINE_GAIN`` or more, and every this many."""
 ETA_AFTER = 0.1
 """A progress display says how long is left once this share of the steps is done: before, the
-first steps' start-up made it wild (16/260 done in 5 s read "about 1m23s left"; all took 9 s)."""
+first steps' start-up makes it wild (16/260 done in 5 s reads "about 1m23s left" of 9 s)."""
 ETA_STEPS = 2
 """Nor before this many steps after the first are timed: in a task of few steps (report's 12
 Grad-CAM images) the pace of one step would say "2/12 (17%), 15s, about 4s left"."""

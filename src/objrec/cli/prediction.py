@@ -353,9 +353,9 @@ MIXED_NAMED = 3
 
 def mixed_sentence(results) -> str | None:
     """One sentence when an answer is a class of a pair the run's evaluation mistook for each
-    other both ways (``Prediction.confused_with``): a crocodile answered "crocodile 71%" gave no
-    hint that the model mixes it up with crocodile_head, whose 24% was the second answer
-    (finegrain40). None when none is, or the run records no such evaluation (older runs)."""
+    other both ways (``Prediction.confused_with``): a crocodile answered "crocodile 71%" alone
+    gives no hint that the model mixes it up with crocodile_head, whose 24% is the second
+    answer. None when none is, or the run records no such evaluation (older runs)."""
     mixed = [r for r in results if not r.error and not r.unknown and r.confused_with]
     if not mixed:
         return None

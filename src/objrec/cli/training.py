@@ -457,9 +457,9 @@ body's fingerprint is its key), so the words say the copy is made once and loade
 def unshown_best(result, reporter: RichReporter | None) -> str:
     """Why the epoch table's last line marked best is another epoch's than the one kept: the kept
     epoch's gain over it was too small for the table to mark (``BEST_LINE_GAIN``); empty when it
-    is not. It said "epoch 8 has no line above: it lowered epoch 7's valid loss (0.0588) by only
-    0.00079, less than the 0.001 a new best line needs", which a newcomer could not read: which
-    line, and why the kept epoch was not the one marked best."""
+    is not. Said so that a newcomer can read it, saying which line and why the kept epoch is not
+    the one marked best, not "epoch 8 has no line above: it lowered epoch 7's valid loss (0.0588)
+    by only 0.00079, less than the 0.001 a new best line needs"."""
     if reporter is None or reporter.shown_best is None:
         return ""
     shown, loss = reporter.shown_best_epoch, reporter.shown_best
