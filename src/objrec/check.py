@@ -790,7 +790,8 @@ again, as the facts store tries one again."""
 def _decoded_table(db) -> None:
     """:data:`DECODED_SCHEMA`'s table, its ``exif``, ``width`` and ``height`` columns added to
     one made before them: in a write transaction that looks for them again, so that of two
-    checks adding them at once the second adds none (it failed with "duplicate column name")."""
+    checks adding them at once the second adds none (rather than fail with "duplicate column
+    name")."""
     db.execute(DECODED_SCHEMA)
     if not _missing_columns(db):
         return

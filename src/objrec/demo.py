@@ -74,11 +74,11 @@ def run_demo(out: Path, reporter: Reporter | None = None, force: bool = False) -
 
 def refuse_not_the_demos(out: Path) -> None:
     """Refuse an ``out`` whose ``data``, ``run`` or ``explore`` holds what an earlier demo did
-    not make (a forced demo wrote its split beside a user's files there, then said "what it made
-    was removed" of it, and split's refusal of a user's split advised copying into objrec's own
-    sample): a split or a run of the sample (``split.json``'s source, and the run's record of
-    it), an ``explore`` folder of objrec's holding only explore's files; an empty folder is
-    none of the user's."""
+    not make: a forced demo would write its split beside a user's files there, then say "what it
+    made was removed" of it, and split's refusal of a user's split would advise copying into
+    objrec's own sample. The demo's own are told by content: a split or a run of the sample
+    (``split.json``'s source, and the run's record of it), an ``explore`` folder of objrec's
+    holding only explore's files; an empty folder is none of the user's."""
     for name, is_demos in (
         ("data", _split_of_sample),
         ("run", _run_of_sample),

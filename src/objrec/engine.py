@@ -369,8 +369,8 @@ def log_stop(
     """Why the fit stopped (INFO); a warning (rank 0's) when the ``epochs`` limit stopped it, not
     early stopping, naming the setting that set it (``limit``: its name and value, default
     ``epochs``) and the epoch the validation loss last improved at: more of it may give a better
-    head. It said "still improving" of a loss that last improved 2 epochs before the limit of 3
-    (``patience`` 5), and "the `epochs` limit (21)" of fine-tuning's ``finetune_epochs`` 3.
+    head. Never "still improving" of a loss that last improved 2 epochs before the limit of 3
+    (``patience`` 5), nor "the `epochs` limit (21)" of fine-tuning's ``finetune_epochs`` 3.
 
     A fit that started from another's best and never beat it (fine-tuning, whose patience count
     starts at 0 after the head's best epoch) gets no such warning: its caller says what the run
@@ -387,8 +387,8 @@ def warn_at_limit(state: FitState, name: str, value: int) -> None:
     that more may give a better model when the validation loss improved lately, by more than
     ``LITTLE_GAIN`` for the head's ``epochs``; one that it would not when ``patience`` alone kept
     it running. A head whose loss still fell, by less than ``LITTLE_GAIN`` over its last
-    ``patience`` epochs, is told at INFO that more would gain little: its warning said "more
-    --epochs may give a better model" above train's "a larger --epochs would gain little"."""
+    ``patience`` epochs, is told at INFO that more would gain little: a warning "more --epochs
+    may give a better model" would contradict train's "a larger --epochs would gain little"."""
     patience = state.stopper.patience
     if not improved_lately(state.best_epoch, state.epoch, patience):
         log.warning(

@@ -153,10 +153,11 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM"))
 def stops_held() -> Iterator[None]:
     """Ctrl-C and SIGTERM held back while the block runs (an epoch's end: its record, the saver's
     copy of it, its line; the renames that put a command's files in place together), then
-    handled as they would have been: ``train`` stopped by SIGTERM once printed "epoch 11 ...
-    best" and then "interrupted after epoch 10", the stop having come before the saver copied
-    epoch 11. Python runs signal handlers in the main thread only, so elsewhere the block runs
-    as it is; a thread mask would not do, as another thread (torch's) may take the signal."""
+    handled as they would have been, so that a stop never lands between an epoch's line and its
+    record: ``train`` would print "epoch 11 ... best" and then "interrupted after epoch 10", the
+    stop having come before the saver copied epoch 11. Python runs signal handlers in the main
+    thread only, so elsewhere the block runs as it is; a thread mask would not do, as another
+    thread (torch's) may take the signal."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

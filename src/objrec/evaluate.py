@@ -220,9 +220,9 @@ class EvaluationResult:
     @property
     def near_duplicates(self) -> str | None:
         """A sentence when the evaluated images include near-duplicates (``metrics``' ``n_groups``
-        below ``n``): the scores rest on the distinct photos, fewer than the images counted. It
-        said "9 test images in 7 groups of near-duplicates" of one photo and 2 copies of it among
-        6 photos of their own."""
+        below ``n``): the scores rest on the distinct photos, fewer than the images counted. Not
+        "9 test images in 7 groups of near-duplicates" of one photo and 2 copies of it among 6
+        photos of their own."""
         n, groups = self.metrics.n, self.metrics.n_groups
         if groups >= n:
             return None
@@ -418,11 +418,11 @@ def evaluate(
 def unknown_dropped(out: Path, metrics: EvaluationMetrics) -> str | None:
     """The sentence saying that this evaluation, without ``unknown``, replaces the earlier
     ``evaluate --unknown FOLDER``'s results in ``out`` (None when it had none, or this one has
-    its own): they went without a word, and the next report lost its section on photos of none
-    of the classes (newcomer48). Said, not measured again: a plain evaluate measures what it is
+    its own): they must not go without a word, as the next report loses its section on photos
+    of none of the classes. Said, not measured again: a plain evaluate measures what it is
     asked to, as a dropped ``--against`` comparison is said (``compare.remove_stale_against``).
-    In the API's words, which the CLI spells as its options: from Python it said "give --unknown
-    bg again", a flag a Python caller has not got (newcomer50)."""
+    In the API's words, which the CLI spells as its options: a Python caller has no flag, so not
+    "give --unknown bg again"."""
     if metrics.open_set is not None:
         return None
     record = read_record(out)

@@ -1190,8 +1190,8 @@ def arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse
 
 NEEDS = "needs onnxruntime, numpy and Pillow (pip install onnxruntime numpy pillow)"
 """What the script runs with, said in one line when the Python running it lacks one of them (a
-venv not activated, another python3): a traceback ended in "No module named 'PIL'", and a
-missing onnxruntime read "cannot load the model model.onnx: No module named 'onnxruntime'"."""
+venv not activated, another python3), rather than a traceback ending in "No module named 'PIL'"
+or, for onnxruntime, "cannot load the model model.onnx: No module named 'onnxruntime'"."""
 
 
 def loaded(parser: argparse.ArgumentParser, model: str | None, runtime: str = "auto") -> Model:

@@ -188,9 +188,9 @@ def valid_images(
     """The run's own validation images (:class:`ValidImages`), read from the feature store, those
     of class folders it was not taught left out (``add`` of a new class puts some there), as the
     evaluated folder's are; else why there are none, in words that follow "and" ("" for a run
-    that answers no "unknown"): it said "could not be read (moved, or its classes changed)" of a
-    folder there and readable (review49b LOW 7). Their distinct photos are counted
-    (near-duplicates grouped) only when they offer a stricter threshold
+    that answers no "unknown"): "could not be read (moved, or its classes changed)" only of a
+    folder that is gone or cannot be read, never of one there and readable. Their distinct
+    photos are counted (near-duplicates grouped) only when they offer a stricter threshold
     (:func:`stricter_result`), which alone reads them."""
     folder = Path(recognizer.meta.data_dir or "") / "valid"
     if recognizer.threshold is None:

@@ -813,7 +813,7 @@ def writing_outputs(out: Path) -> Iterator[None]:
 
 def written_whole(folders: Sequence[Path]) -> str:
     """What a Ctrl-C held back while a command's files were renamed into ``folders`` leaves:
-    all of them, whole (it said "OUT holds 5 outputs of it, not the others: run it again")."""
+    all of them, whole (not "OUT holds 5 outputs of it, not the others: run it again")."""
     where = " and ".join(map(str, folders))
     return f"the files were written to {where}, whole, before the stop: nothing is left to do"
 

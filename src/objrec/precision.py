@@ -114,8 +114,8 @@ def precision_notes(precision: Precision, backbone: str = "") -> list[str]:
     used, trains = precision_words(body.used), precision_words(head.used)
     network = network_words(backbone)
     kept = "kept as it is, runs" if "+" not in backbone else "kept as they are, run"
-    # a newcomer who asked for --precision fp32 read "the head trains in bf16" and wondered
-    # whether fp32 took: bf16 is the head's arithmetic while it learns, never what it keeps
+    # bf16 is the head's arithmetic while it learns, never what it keeps: said, or a user who
+    # asks for --precision fp32 reads "the head trains in bf16" and wonders whether fp32 took
     kept_as = "; its weights are kept in fp32" if head.used == "bf16" else ""
     return [
         f"{network}, {kept} in {used}{on}, {body.why}",

@@ -79,8 +79,8 @@ def passes_from_first_step(
     """``cli.output.task_from_first_step`` for work that passes over the same files once per
     description (split and add hash every file, then read each image): ``step(done, total)``,
     ``total`` being the files times the passes, shown as one task a pass that counts files (one
-    task of two steps a file said "hashing files: 12358/12358" of 6,179). ``done`` may jump (the
-    files an add's store knew)."""
+    task of two steps a file would say "hashing files: 12358/12358" of 6,179). ``done`` may jump
+    (the files an add's store knew)."""
     with ExitStack() as stack:
         current: list[Any] = []  # the pass shown, its advance, the steps shown, its ExitStack
 

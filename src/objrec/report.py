@@ -886,8 +886,8 @@ def evaluated_words(folder: str | None) -> dict[str, str]:
     """How the page names the evaluated images, by the evaluated folder's own name: ``test
     image``, ``test images``, ``test top-1`` and ``test top-5`` for a split (or an evaluation
     that records no folder), ``image of field``, ``images of field``, ``top-1 on field`` and
-    ``top-5 on field`` for another folder (``evaluate RUN field``: the page said "12 test
-    images" of it)."""
+    ``top-5 on field`` for another folder (``evaluate RUN field``: not "12 test images" of
+    it)."""
     name = Path(folder).name if folder else "test"
     if name in SPLITS:
         words = {"image": f"{name} image", "images": f"{name} images"}
@@ -934,9 +934,9 @@ def read_table(path: Path, text: Sequence[str]) -> pd.DataFrame:
 
 def data_context(data_dir: Path, meta: RunMeta, reporter: Reporter) -> dict[str, Any]:
     """The data the run trained on (or the split folder evaluated): counts and sizes, explore's
-    two figures drawn for the page alone. explore wrote its five files into a folder thrown away,
-    and the report showed "writing the tables and plots" on every run, read as the evaluation
-    written again (review49b nit 11)."""
+    two figures drawn for the page alone, not explore's five files written into a folder thrown
+    away: its "writing the tables and plots" on every run would read as the evaluation written
+    again."""
     from objrec import plots
 
     result = explore(data_dir, None, reporter)

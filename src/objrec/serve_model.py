@@ -118,11 +118,11 @@ def runs_why(
 ) -> str:
     """Why the served model runs as :func:`runs_words` says, for ``/info``'s ``runs_why`` and the
     line ``serve`` prints at start: ``asked`` is the runtime the server was given (None: its
-    default). A default run's /info said ``"runtime": "torch"`` where README and ``--help`` said
-    serve defaults to ONNX Runtime, and nothing said why. An ONNX Runtime int8 body on a machine
-    with a GPU runs on the CPU under PyTorch, the GPU's runtime (``inference.int8_placement``):
-    the why said "serve's default on the CPU ... one ONNX graph", where ``runs`` said the head
-    runs in PyTorch."""
+    default). A default run's /info may say ``"runtime": "torch"`` where README and ``--help``
+    say serve defaults to ONNX Runtime, so the why is said. An ONNX Runtime int8 body on a
+    machine with a GPU runs on the CPU under PyTorch, the GPU's runtime
+    (``inference.int8_placement``): its why agrees with ``runs``, which says the head runs in
+    PyTorch, rather than "serve's default on the CPU ... one ONNX graph"."""
     if engine == "openvino":
         return (
             "this run's pretrained network is in 8-bit integers (int8) and runs in OpenVINO "
