@@ -62,8 +62,8 @@ _NAMED_LIKE_MODULES = frozenset(
 class _Package(types.ModuleType):
     """The package module, keeping a function named like its module: importing ``objrec.train``
     sets the package's attribute ``train`` to that module, which would hide the function (``from
-    objrec import train`` gave the module, and ``objrec.train(...)`` worked only until the module
-    was imported)."""
+    objrec import train`` would give the module, and ``objrec.train(...)`` would work only until
+    the module was imported)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _NAMED_LIKE_MODULES and isinstance(value, types.ModuleType):

@@ -166,8 +166,8 @@ def refuse_class_folders(paths: list[Path], data: Path, class_name: str) -> None
 
 def check_class_name(name: str, given: str = "`class_name`") -> None:
     """Refuse a class name that cannot be a visible folder's name on every system objrec runs on:
-    one with a space at either end too (a pasted ``"mugs "``), which made a second class that
-    reads as the first in every table, and which Windows drops from a folder's name. ``given``:
+    one with a space at either end too (a pasted ``"mugs "``), which would make a second class
+    that reads as the first in every table, and which Windows drops from a folder's name. ``given``:
     what gave it, as the refusal names it (a labels table's row)."""
     if name.strip() and name != name.strip():
         raise ObjrecError(

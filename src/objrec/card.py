@@ -127,8 +127,8 @@ def current_evaluations(run: Path, model: str) -> tuple[list[Evaluation], list[s
     images their folders hold now (:func:`objrec.current.currency`, the rule ``report`` shows one
     by), the test split's first, each saying whether it measured at the threshold in use; and the
     folders of this model's evaluations whose images have changed since, which the card names
-    rather than quotes (it said "Not evaluated on a test split" of a run whose eval-test was
-    out of date, review3-49 LOW 3)."""
+    rather than quotes (not "Not evaluated on a test split" of a run whose eval-test is out of
+    date)."""
     found, changed = [], []
     for path in sorted(run.glob("eval-*")):
         record = read_record(path) if holds_evaluation(path) else None
@@ -315,9 +315,9 @@ def measured_lines(evaluations: list[Evaluation]) -> list[str]:
 def gap_words(c: Calibration, n: int) -> str:
     """An evaluation's calibration gap as evaluate says it (``calibration.calibration_words``):
     too noisy to judge within what exactly calibrated probabilities show by chance on as many
-    images. The card said "the top probability is 17.40 percentage points off how often it is
-    right" of 20 test images, where evaluate said "too noisy to judge ... up to 31.37 points by
-    chance" (review49b MEDIUM 4). An evaluation made before ``ece_by_chance`` is judged without."""
+    images, so that the card never says "the top probability is 17.40 percentage points off how
+    often it is right" of 20 test images where evaluate says "too noisy to judge ... up to 31.37
+    points by chance". An evaluation made before ``ece_by_chance`` is judged without."""
     from objrec.calibration import calibration_words
 
     return calibration_words(c.ece, n, c.ece_by_chance, over=c.overconfidence)

@@ -46,9 +46,9 @@ show one at least as uneven more often than this (1 time in 20): :func:`changed_
 
 def require_earlier_run(against: Path, run: Path) -> None:
     """Refuse ``against`` unless it is a run folder or checkpoint this objrec reads, other than
-    ``run``'s own, before anything is evaluated: a mistyped path cost a whole evaluation of the
-    new run first, and the run itself (or a link to it) was compared with itself, "+0.00
-    points" and exit 0, as though two runs had been. A copy of the run is compared: its own
+    ``run``'s own, before anything is evaluated: a mistyped path would cost a whole evaluation of
+    the new run first, and the run itself (or a link to it) compared with itself would read
+    "+0.00 points" and exit 0, as though two runs had been. A copy of the run is compared: its own
     evaluation may have been of other labels (:func:`own_evaluation`)."""
     from objrec.checkpoint import read_checkpoint
 

@@ -215,7 +215,7 @@ class ImageFacts:
 
 def hash_bits(image: Image.Image) -> int:
     """imagehash's pHash as an int, first bit highest: ``int(str(hash), 16)`` without the string
-    (which took a sixth of the time of each hash). imagehash (and the PyWavelets it brings) is
+    (which takes a sixth of the time of each hash). imagehash (and the PyWavelets it brings) is
     imported here, at the first hash, so that train and evaluate run where it is not installed
     (a GPU machine's image with PyTorch alone, ``benchmarks/gpu_check.py``)."""
     import imagehash

@@ -172,8 +172,8 @@ class _Transaction:
 
     def roll_back(self) -> None:
         """``ROLLBACK``, where the transaction is still open: SQLite ends one itself on some
-        errors (SQLITE_FULL, a full disk), and a ROLLBACK then raised "cannot rollback - no
-        transaction is active", which took the full disk's place in the error said."""
+        errors (SQLITE_FULL, a full disk), and a ROLLBACK then raises "cannot rollback - no
+        transaction is active", which would take the full disk's place in the error said."""
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 

@@ -129,8 +129,8 @@ def show_image(ax, image: Image.Image) -> None:
     """``image`` on axes that show no axis.
 
     Both axes are hidden as well as switched off: matplotlib places a title above an axis's tick
-    labels, and made and measured the ticks of an axis switched off to do it, which took half of
-    a gallery's drawing time."""
+    labels, and makes and measures the ticks of an axis switched off to do it: half of a
+    gallery's drawing time."""
     ax.imshow(image)
     ax.axis("off")
     ax.xaxis.set_visible(False)

@@ -357,7 +357,7 @@ EXPLAIN_HINT = "choose another `explain` or pass `force=True`"
 PREDICT_BATCH = 16
 """Images ``predict`` answers at a time: the batch OpenVINO runs an int8 body in (its default
 engine, ``runtime.OpenVinoModel``), so that a smaller one would cost as much, and its progress
-moves every 16 images (20 photos sat at "predicting 0/20" until all 20 were answered, at 32)."""
+moves every 16 images (at 32, 20 photos would sit at "predicting 0/20" until all were answered)."""
 
 PLOT_MAX = 8
 """How many images ``--plot`` draws unless told otherwise (one row of the figure each)."""
@@ -372,9 +372,9 @@ def loaded(
     """The recognizer of ``run`` on ``device``, PyTorch imported and the checkpoint read (its
     SHA-256, its metadata) only now, once there is an image to predict; when it uses a threshold
     kept with the run, that is logged (at info: ``objrec -v predict``), not noted on the
-    terminal: a user predicting again and again read the same sentence on every call; ``--json``
-    and ``--csv`` give it in every row. One kept for another model, not used, ``kept.read_kept``
-    warns of."""
+    terminal, where a user predicting again and again would read the same sentence on every
+    call; ``--json`` and ``--csv`` give it in every row. One kept for another model, not used,
+    ``kept.read_kept`` warns of."""
     from objrec.devices import resolve_device
     from objrec.inference import Recognizer
 
@@ -630,10 +630,10 @@ def check_arguments(
 def refuse_plot_format(plot: Path) -> None:
     """Refuse, before any work, a ``plot`` whose name ends in no format matplotlib writes: the
     figure is drawn under a temporary name with the same ending, and for ``figure`` matplotlib
-    wrote ``<temporary>.png`` (adding the ending), so the rename failed with "no such file" and
-    left the drawing behind; ``fig.txt`` failed with matplotlib's traceback. Not ``.pgf``: LaTeX
-    drawing commands, no image, which matplotlib makes only with a TeX system installed (without
-    one, its traceback came after every image was predicted)."""
+    writes ``<temporary>.png`` (adding the ending), so the rename would fail with "no such file"
+    and leave the drawing behind; ``fig.txt`` would end in matplotlib's traceback. Not ``.pgf``:
+    LaTeX drawing commands, no image, which matplotlib makes only with a TeX system installed
+    (without one, its traceback would come after every image was predicted)."""
     from matplotlib.backend_bases import FigureCanvasBase
 
     formats = sorted(set(FigureCanvasBase.get_supported_filetypes()) - {"pgf"})

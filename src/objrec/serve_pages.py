@@ -96,11 +96,11 @@ def add_reading_routes(
 ) -> None:
     """GET (and HEAD) / (the page), /health and /info (``serve_model.model_info`` of the model
     served now and when it was loaded, with the upload ``limits``: bytes, pixels; and the CORS
-    origins). /info and /predict say which model answered in a header (``served.MODEL_HEADER``): the
-    page showed the classes and the unknown line of the model served when it was opened, however
-    often it had been replaced since; it reads /info again when an answer's model is not the one it
-    shows. HEAD answers each with GET's headers and no body: ``curl -I`` was refused with a 405, so
-    one checking the page's Content-Security-Policy that way saw none."""
+    origins). /info and /predict say which model answered in a header (``served.MODEL_HEADER``),
+    so that the page does not show the classes and the unknown line of the model served when it
+    was opened, however often it is replaced since: it reads /info again when an answer's model
+    is not the one it shows. HEAD answers each with GET's headers and no body, so that one
+    checking the page's Content-Security-Policy with ``curl -I`` sees it (not a 405)."""
 
     policy = {"Content-Security-Policy": page_policy(page)}
 

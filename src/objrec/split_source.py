@@ -283,7 +283,7 @@ def adopt_old_index(index: FeatureStore, facts: Path) -> None:
     and inode), moved into the feature store's file index, which every command reads now: read
     once, then dropped, so that no file it knew is read again. Read, moved and dropped in one
     write transaction of ``facts``: two commands that find the table at once (two checks, a
-    check and a split) take turns, and the second finds it gone (it failed with "no such
+    check and a split) take turns, and the second finds it gone (rather than fail with "no such
     table")."""
     if not facts.is_file():
         return

@@ -466,9 +466,9 @@ EXPORT_IN_OPENVINO = (
     "for ONNX Runtime, train with --precision fp32 (see docs/export.md)"
 )
 """What train logs (shown with ``-v``) at its end of an int8 body OpenVINO ran: its export's answers
-differ in ONNX Runtime (docs/export.md measures by how much). It was a line of every default
-train on a CPU with 8-bit dot products, read before a user had thought of exporting; export's
-help says it, and export warns when the file's answers in ONNX Runtime are apart."""
+differ in ONNX Runtime (docs/export.md measures by how much). Not a line shown by default: every
+default train on a CPU with 8-bit dot products would print it before a user thinks of exporting;
+export's help says it, and export warns when the file's answers in ONNX Runtime are apart."""
 
 
 # ---------------------------------------------------------------- 1. prepare

@@ -281,8 +281,8 @@ def said_on_a_full_disk_in_the_epochs(
     out: Path, saver: EpochSaver | None, resumed: SavedTraining | None, data_dir: str | None
 ) -> Iterator[None]:
     """A full disk (or quota) met writing the head's training state in its epochs (every
-    ``runs.SAVE_EVERY`` seconds) is one sentence (:func:`full_disk_in_the_epochs`): it was the
-    OSError alone, which said neither what was kept nor how to go on. ``resumed``: the state a
+    ``runs.SAVE_EVERY`` seconds) is one sentence (:func:`full_disk_in_the_epochs`) saying what
+    was kept and how to go on, not the OSError alone. ``resumed``: the state a
     resumed run began from, kept until this fit writes one."""
     try:
         yield
