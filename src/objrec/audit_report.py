@@ -7,9 +7,7 @@ applied into a new folder. DATA itself is never changed.
 
 from __future__ import annotations
 
-import base64
 import csv
-import io
 import json
 import logging
 import re
@@ -24,10 +22,6 @@ from jinja2 import Environment, select_autoescape
 from objrec import dedup
 from objrec.audit_findings import DuplicateGroup
 from objrec.data import SPLITS
-from objrec.images import (
-    UnreadableImageError,
-    open_image,
-)
 from objrec.outputs import (
     AUDIT_FILES,
     NEVER_LINK,
@@ -40,6 +34,7 @@ from objrec.outputs import (
 from objrec.progress import SILENT, Reporter, plural, quoted
 from objrec.reviewed import read_reviewed, settled_at
 from objrec.tables import CSV_ENCODING, spreadsheet_cell, write_table
+from objrec.thumbnails import thumbnail
 
 if TYPE_CHECKING:
     from objrec.audit import AuditResult, Inventory
@@ -733,20 +728,9 @@ def write_plan(rows: list[dict[str, str]], path: Path) -> None:
 # ---------------------------------------------------------------- the page
 
 
-def thumbnail(path: Path) -> str | None:
-    try:
-        image = open_image(path, draft_size=THUMB)
-    except UnreadableImageError:
-        return None
-    image.thumbnail((THUMB, THUMB))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
 def _tile(inv: Inventory, index: int, caption: str) -> dict[str, Any]:
     item = inv.items[index]
-    return {"src": thumbnail(item.path), "caption": caption, "path": inv.rel(item)}
+    return {"src": thumbnail(item.path, THUMB), "caption": caption, "path": inv.rel(item)}
 
 
 def page_sections(

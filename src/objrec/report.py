@@ -8,7 +8,6 @@ read from ``RUN/eval-test`` when present and current (``objrec.current.currency`
 from __future__ import annotations
 
 import base64
-import io
 import logging
 import math
 import tempfile
@@ -74,6 +73,7 @@ from objrec.progress import (
 from objrec.runs import read_summary
 from objrec.tables import exact_cell
 from objrec.thresholds import advice_rests_on, resting_words
+from objrec.thumbnails import embed_image, thumbnail
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
 from objrec.untaught import untaught_note
 
@@ -96,21 +96,6 @@ class Tile:
 def embed_file(path: Path) -> str:
     kind = "png" if path.suffix == ".png" else "jpeg"
     return f"data:image/{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
-
-
-def embed_image(image: Image.Image, size: int = THUMB) -> str:
-    image = image.copy()
-    image.thumbnail((size, size))
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, "JPEG", quality=82)
-    return f"data:image/jpeg;base64,{base64.b64encode(buffer.getvalue()).decode()}"
-
-
-def thumbnail(path: str, size: int = THUMB) -> str | None:
-    try:
-        return embed_image(open_image(path, draft_size=size), size)
-    except UnreadableImageError:
-        return None
 
 
 def load_evaluation(
@@ -334,13 +319,13 @@ def augmentation_tiles(data_dir: Path, data: DataConfig, augment: str, n: int = 
         return []
     transform = build_transforms(data, train=True, augment=augment)
     mean, std = torch.tensor(data.mean)[:, None, None], torch.tensor(data.std)[:, None, None]
-    tiles = [Tile(embed_image(image), "original")]
+    tiles = [Tile(embed_image(image, THUMB), "original")]
     with torch.random.fork_rng():
         torch.manual_seed(0)
         for i in range(n):
             x = (transform(image) * std + mean).clamp(0, 1)
             picture = Image.fromarray((x.permute(1, 2, 0).numpy() * 255).astype("uint8"))
-            tiles.append(Tile(embed_image(picture), f"augmented {i + 1}"))
+            tiles.append(Tile(embed_image(picture, THUMB), f"augmented {i + 1}"))
     return tiles
 
 
@@ -349,7 +334,7 @@ def prediction_tiles(rows: pd.DataFrame, roots: Sequence[Path] = ()) -> list[Til
     row standing for its near-duplicates (``evaluate.one_per_group``) says how many."""
     tiles = []
     for r in rows.itertuples():
-        src = thumbnail(r.path)
+        src = thumbnail(r.path, THUMB)
         if src:
             wrong = r.true != r.predicted
             said = f"true {r.true} · predicted {r.predicted}" if wrong else f"{r.true} · right"

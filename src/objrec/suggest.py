@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 DIVERSITY = 0.5
 """The share of an image's uncertainty that resembling an earlier pick as closely as can be costs:
 0 ranks by uncertainty alone, 1 makes an exact copy of an earlier pick worth nothing."""
+THUMB = 150
+"""The side, in pixels, of the thumbnails on suggestions.html (the audit's page's size)."""
 
 
 @dataclass
@@ -349,13 +351,13 @@ def write_suggestions(result: Suggestions, out: Path, folder: Path, force: bool 
     (``outputs.staged_outputs``): never a new list beside the earlier one's page."""
     from jinja2 import Environment, select_autoescape
 
-    from objrec.audit_report import thumbnail
+    from objrec.thumbnails import thumbnail
 
     table = result.table
     worth = worth_words(list(table["informativeness"]), list(table["tied"]))
     records = table.to_dict("records")
     rows = [
-        {**r, "src": thumbnail(Path(r["path"])), "worth": said}
+        {**r, "src": thumbnail(Path(r["path"]), THUMB), "worth": said}
         for r, said in zip(records, worth, strict=True)
     ]
     said = [all_unknown_line(result.readable)] if result.all_unknown else tie_lines(table)
