@@ -73,7 +73,7 @@ class Evaluation:
         """How many evaluated images are the run's own ``split`` (``train`` or ``valid``)
         images or copies of them, as ``evaluate`` counts and warns of them: byte copies
         (``seen_in_training``) and re-saved, resized or cropped ones (``near_seen_in_training``),
-        which the card quoted as results though evaluate warned of them (review3-49 MEDIUM 1)."""
+        which the card does not quote as results, as evaluate warns of them."""
         record = self.record
         return record.seen_in_training.get(split, 0) + record.near_seen_in_training.get(split, 0)
 
@@ -225,9 +225,8 @@ def results_section(
 
 def own_training_line(evaluation: Evaluation, trained: int) -> str:
     """An evaluation of images the model trained on, left unquoted, as ``evaluate`` warns of it
-    (``seen_in_training``): the card quoted "On the train split (40 images): top-1 80.00%"
-    beside the test split's 50.00% (review49b MEDIUM 2), to a recipient who cannot know which
-    images those were."""
+    (``seen_in_training``): not "On the train split (40 images): top-1 80.00%" beside the test
+    split's 50.00%, to a recipient who cannot know which images those were."""
     return (
         f"- {capitalised(evaluation.what)} was evaluated too, but {trained:,} of its "
         f"{evaluation.record.metrics.n:,} images are the model's own "

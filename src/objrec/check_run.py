@@ -182,8 +182,8 @@ def vouched_for(sealed: bool, meta: RunMeta) -> bool:
     builds for its backbone, without building it: ``sealed`` (its bytes as written), of
     one of objrec's own bodies (:func:`backbones.builds_on_meta`) and written by this version of
     objrec, whose pinned body code is that of the architecture. A model another objrec wrote
-    (``meta.objrec_version``; none before session 47) is loaded, a later one's body may differ
-    (review3-47)."""
+    (``meta.objrec_version``; none before session 47) is loaded, as another version's body may
+    differ."""
     return sealed and builds_on_meta(meta.backbone) and meta.objrec_version == __version__
 
 

@@ -176,11 +176,11 @@ def earlier_classes_moved(
     digest: its photos of each (its record of its images' classes, else its data folder now:
     :func:`earlier_labels`), found among those evaluated (``result``). One class here now: renamed
     (``dolphin`` -> ``dolphins``) or merged into another (``windsor_chair`` -> ``chair``), its
-    answers of the old name then the new one's (a merge read as a significant gain, the earlier
-    run's ``windsor_chair`` on a photo now labelled ``chair`` counted wrong: newcomer49). Several
+    answers of the old name then the new one's (else a merge reads as a significant gain, the
+    earlier run's ``windsor_chair`` on a photo now labelled ``chair`` counted wrong). Several
     classes now, here or in the later run's (``later``) record of its images: split, its photos
-    compared by neither run. A folder holding one part's photos only read as a rename, the
-    earlier run's answer ``ant`` right on each ``ant_a`` photo (review3-50 MEDIUM 1)."""
+    compared by neither run, even in a folder holding one part's photos only, which would
+    otherwise read as a rename, the earlier run's answer ``ant`` right on each ``ant_a`` photo."""
     from objrec.cache import open_cache
     from objrec.model_file import read_meta
 
@@ -396,8 +396,8 @@ def chance_fields(fixed: int, broken: int, photos: tuple[int, int] | None = None
     """``fixed``, ``broken`` (images), the distinct photos among them (``photos``: fixed and
     broken, :func:`changed_photos`; None: each image its own), McNemar's ``p_value`` on the
     photos (:func:`changed_by_chance`) and ``within_chance``: whether it is at least
-    :data:`CHANCE`. Copies of one photo are one observation: 8 byte copies of a photo one run got
-    wrong turned "within chance" into "p < 0.001" (review47b MEDIUM 3)."""
+    :data:`CHANCE`. Copies of one photo are one observation: counted apart, 8 byte copies of a
+    photo one run got wrong would turn "within chance" into "p < 0.001"."""
     fixed_photos, broken_photos = photos if photos is not None else (fixed, broken)
     p_value = changed_by_chance(fixed_photos, broken_photos)
     return {

@@ -145,8 +145,8 @@ def same_contents(
     """Whether the images ``paths`` (labelled ``labels``) are, byte for byte, those the evaluation
     ``record`` measured: their fingerprint (:func:`image_set_fingerprint`) is the
     ``image_set`` it recorded. A photo replaced under its own name (re-shot, cropped, a wrong
-    file overwritten with the right one) keeps the listing, and the report showed the old
-    photo's answer under the new one (review49b HIGH 1). The digests come from the feature
+    file overwritten with the right one) keeps the listing, and the report must not show the
+    old photo's answer under the new one. The digests come from the feature
     store's file index (stat-keyed: an unchanged file is not read; a replaced one is hashed
     again); a file that cannot be read now makes it False. True for an evaluation that recorded
     no image set (made before they were): the listing is all there is to compare."""

@@ -344,9 +344,9 @@ def epoch_task(state: FitState, epoch: int, epochs: int) -> str:
     """What epoch ``epoch``'s progress is called: ``epoch 17 of at most 25``, and once this fit
     has timed an epoch (``state.history``'s ``seconds``; fine-tuning's own, after
     ``began_from``), their mean, ``epoch 17 of at most 25, ~41s each`` (not under
-    :data:`SHOWN_EPOCH`): fine-tuning took 27 s to 2 min an epoch on 2 busy cores, and nothing
-    said how long the rest might take (finegrain40). The most it may take (``up to 6m09s
-    more``) pushed the bar's own times off an 80-column terminal."""
+    :data:`SHOWN_EPOCH`): fine-tuning takes 27 s to 2 min an epoch on 2 busy cores, so the
+    line says how long the rest may take. Not the most it may take (``up to 6m09s more``),
+    which would push the bar's own times off an 80-column terminal."""
     task = f"epoch {epoch} of at most {epochs}"
     since = state.began_from or 0
     timed = [r["seconds"] for r in state.history if r["epoch"] > since and r.get("seconds")]

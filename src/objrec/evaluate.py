@@ -608,8 +608,8 @@ def mark_near_seen(
 ) -> None:
     """Which evaluated images (``found``: paths, content digests) are near-duplicates of the
     run's own training or validation images without being byte copies (``leakage.near_copies``,
-    which ``suggest`` leaves out): ``result.near_seen``. A user's re-exported copies of training
-    photos scored "top-1 100%" with no warning (review49b MEDIUM 3). ``where``: the run, and the
+    which ``suggest`` leaves out): ``result.near_seen``, so that a user's re-exported copies of
+    training photos do not score "top-1 100%" with no warning. ``where``: the run, and the
     reporter shown the search."""
     run, reporter = where
     facts_file = open_cache(config.cache_dir or recognizer.meta.cache_dir).facts_file
@@ -734,8 +734,8 @@ def refuse_dropping(out: Path, run: Path, config: EvaluateConfig) -> None:
     earlier evaluation there that a user asked for (``against``'s comparison with another run
     than ``config``'s, ``unknown``'s results when ``config`` has none) while they are current:
     of the model now in the run, at its threshold, of the images as they are
-    (``current.currency``). Train's own "next: evaluate RUN DATA" after an ``evaluate --against
-    --unknown`` removed both, said only after (newcomer52). Stale ones go, said, as before."""
+    (``current.currency``): train's own "next: evaluate RUN DATA" after an ``evaluate --against
+    --unknown`` must not remove both and say so only after. Stale ones go, said."""
     from objrec.current import currency
 
     dropped = asked_results_dropped(out, config)
@@ -802,7 +802,7 @@ are (:func:`reliability_shown`)."""
 def evaluation_of(out: Path, earlier: str) -> str:
     """``an evaluation of FOLDER``, for the evaluation in ``out`` of ``earlier`` (its
     :func:`evaluated_folder`), or says that its ``metrics.json`` cannot be read (it is then
-    unknown, not another folder's, review47b nit 7)."""
+    unknown, not another folder's)."""
     if earlier:
         return f"an evaluation of {earlier}"
     try:

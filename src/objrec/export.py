@@ -336,8 +336,8 @@ def as_written(sidecar: Mapping[str, Any], paths: Sequence[Path]) -> bool:
 
 def onnx_named(path: Path) -> Path:
     """``path`` with ``.onnx`` added when its name has no extension (and it is no folder):
-    ``export --out exp2`` wrote an ONNX file named ``exp2``, beside ``exp2.json`` and
-    ``exp2_infer.py``, which tools that know a model by its extension do not open (newcomer48)."""
+    ``export --out exp2`` writes ``exp2.onnx`` beside ``exp2.json`` and ``exp2_infer.py``, as
+    tools that know a model by its extension do not open an ONNX file named ``exp2``."""
     if path.suffix or path.is_dir():
         return path
     named = path.with_name(f"{path.name}.onnx")

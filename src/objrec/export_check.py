@@ -252,9 +252,9 @@ def said_doing(
     say: Callable[[str], None], name: str, first: bool = False, photos: str = ""
 ) -> None:
     """Whose answers the check's bar waits for (``Reporter.doing``), of which ``photos`` (``photos
-    17-32 of 32``): the file standing at "32/96" for 35 s said nothing of OpenVINO compiling it,
-    at its first batch (newcomer50), and "OpenVINO's answers: 32/96" then "objrec's answers:
-    48/96" read as going back where the batch was not said (newcomer51)."""
+    17-32 of 32``), so that a bar standing at "32/96" for 35 s says OpenVINO is compiling the
+    file, at its first batch, and "OpenVINO's answers: 32/96" then "objrec's answers: 48/96"
+    does not read as going back."""
     if name == "objrec":
         said = "objrec's answers"
     elif first and name == "openvino":

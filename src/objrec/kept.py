@@ -305,7 +305,7 @@ def stricter_offered(metrics: EvaluationMetrics) -> StricterThreshold | None:
     """``evaluate --unknown``'s stricter threshold in ``metrics`` (``open_set.stricter``) when it
     catches more of the unknown images than the run's: the one rule by which evaluate shows it,
     recommended or not, and :func:`recommended_threshold` keeps it (spelled in both, with
-    ``recommended``, which implies it: review49b nit 12); None else."""
+    ``recommended``, which implies it); None else."""
     open_set = metrics.open_set
     if open_set is None or open_set.stricter is None or open_set.unknown_accepted is None:
         return None

@@ -89,8 +89,8 @@ def unknown_images(folder: Path) -> list[Path]:
 
 def refuse_unknown_of_classes(config: EvaluateConfig, classes: Sequence[str]) -> None:
     """Refused before any image is read: an ``unknown`` folder with sub-folders named as the
-    model's ``classes`` (its data folder's ``test/`` given by mistake). Its photos were counted
-    as strangers the model missed, "0 of 40 caught", without a word (review49b LOW 6)."""
+    model's ``classes`` (its data folder's ``test/`` given by mistake), whose photos would count
+    as strangers the model missed, "0 of 40 caught", without a word."""
     folder = Path(config.unknown) if config.unknown is not None else None
     if folder is None or not folder.is_dir():
         return
@@ -119,7 +119,7 @@ def refuse_known_unknown(
     """Refused before the ``unknown`` folder's pass: one holding the run's own training or
     validation images (its record, ``leakage.known_hashes``) or the ``evaluated`` images (their
     content digests), photos of its classes that its figures would count as strangers the model
-    missed (review49b LOW 6). Its files are hashed through the feature store's file index, as
+    missed. Its files are hashed through the feature store's file index, as
     their pass would hash them: read once."""
     if config.unknown is None:
         return
@@ -292,9 +292,9 @@ def stricter_result(
     on them too and on the ``unknown`` folder's (``thresholds.threshold_trade``; the strangers
     have no other images): never when it ``silences`` a class (:func:`silenced_classes`). Its
     figures on the evaluated ``known`` images (answers, labels; ``photos``, each class's distinct
-    photos) are measured and reported, never weighed: the recommendation had weighed the test
-    images it newly called unknown, so a test split chose the threshold a later evaluation of it
-    measured (stats41). None when it is not above the threshold in use."""
+    photos) are measured and reported, never weighed: weighing the test images it newly calls
+    unknown, a test split would choose the threshold a later evaluation of it measures. None
+    when it is not above the threshold in use."""
     if valid is None or recognizer.threshold is None:
         return None
     threshold = keeping_threshold(valid.scores)

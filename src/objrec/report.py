@@ -856,7 +856,7 @@ def found_photo(path: str, folder: str | None) -> str | None:
     ``/home/ana/mine/ant/1.jpg``, and so is ``ant/1.jpg``, evaluate run in the folder it
     evaluated: ``evaluate RUN .``), else, when that folder is gone or not recorded, at ``path``
     as evaluate wrote it (as given, relative to the folder evaluate ran in, which a report need
-    not run in: first, it pictured another split's photo of the same name, review42); None
+    not run in, so it is tried last, lest it picture another split's photo of the same name); None
     when neither is there (the photos moved, or the run came from another machine)."""
     parts = Path(path).parts
     for start in range(len(parts) - 1):  # the longest tail first, a class folder at least

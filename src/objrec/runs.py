@@ -372,8 +372,8 @@ def warn_of_derived(out: Path, real: Path) -> None:
 def derived_outputs(out: Path) -> list[Path]:
     """What objrec made from the model in ``out``: its evaluations (``eval-*`` folders whose
     ``metrics.json`` is objrec's), its ``report.html``, its suggestions (``suggest``, the folder
-    ``objrec suggest`` writes into by default, marked as objrec's: the replaced model's rankings
-    stayed, review52b M3) and its export (``model.onnx`` beside an objrec ``model.json``, and the
+    ``objrec suggest`` writes into by default, marked as objrec's, so that no replaced model's
+    rankings stay) and its export (``model.onnx`` beside an objrec ``model.json``, and the
     ``model_infer.py`` that runs it, by its first line); a file or folder of those names that is
     the user's is not listed, nor a script the user edited (:func:`edited_script`): the script is
     theirs to adapt, and objrec never removes their work."""

@@ -1128,7 +1128,7 @@ def mixed_pair_lines(result: EvaluationResult) -> list[str]:
     real evidence (``metrics.often_mixed``, the rule predict names a pair by): one mistake each
     way is what chance gives, and nothing is said when no pair has more. Counted in distinct
     photos (``EvaluationResult.mixed_pairs``), said so where near-duplicates make them fewer than
-    the images: 9 copies of one crocodile taken for its head were 9 mistakes (review47b)."""
+    the images: 9 copies of one crocodile taken for its head are one mistake, not 9."""
     from objrec.metrics import often_mixed
 
     pairs = [p for p in result.mixed_pairs if often_mixed(p)]
