@@ -219,6 +219,37 @@ def calibrated_on_the_tuned_model(run, split_dir):
 
 
 @pytest.mark.slow
+def test_a_kept_fine_tuning_answers_on_the_features_it_was_calibrated_on(
+    tmp_path, split_dir, monkeypatch
+):
+    """The tuned blocks and head are trained and calibrated on the top's unrounded output, so the
+    run records float32 features: predict's logits of the validation images are calibration's,
+    up to the cut's own arithmetic (1.7e-5), where rounding them to float16 as a head-only run
+    does moved them by 3.4e-4 from the ones the temperature and threshold were fitted on."""
+    import sys
+
+    from objrec.images import open_image
+    from objrec.inference import Recognizer
+
+    train_module = sys.modules["objrec.train"]  # ``objrec.train`` is the function
+    calibrated = {}
+
+    def fit_confidence(head, train_batches, valid_batches, score):
+        calibrated["logits"] = torch.cat([head(x) for x, _ in valid_batches()])
+        return real(head, train_batches, valid_batches, score)
+
+    real = train_module.fit_confidence
+    monkeypatch.setattr(train_module, "fit_confidence", fit_confidence)
+    result = train(split_dir, tmp_path / "run", barely_trained_then_tuned())
+    assert result.finetune is not None and result.finetune.kept is True
+    recognizer = Recognizer.load(tmp_path / "run")
+    paths = sorted((split_dir / "valid").rglob("*.*"))  # the order calibration reads them in
+    answered = recognizer.logits(recognizer.preprocess([open_image(p) for p in paths]))
+    torch.testing.assert_close(answered, calibrated["logits"], rtol=0, atol=1e-4)
+    assert recognizer.meta.feature_dtype == "float32"
+
+
+@pytest.mark.slow
 def test_finetuning_needs_a_lite_backbone(tmp_path, split_dir, tiny_config):
     """Refused before any work: it ran the frozen pass and fitted the head first, leaving the
     run's training state in a folder a failed train should not leave; a count of blocks beyond
@@ -536,7 +567,8 @@ def test_an_int8_body_s_kept_fine_tuning_makes_the_run_fp32(
     assert result.precision.body == Settled(
         "fp32", "fine-tuning was kept: its tuned blocks run in fp32"
     )
-    assert result.seconds.quantize is not None  # its features were computed by the int8 body all the same
+    # its features were computed by the int8 body all the same
+    assert result.seconds.quantize is not None
     model, meta = load_model(tmp_path / "run")
     assert not isinstance(model.body, QuantizedBody) and meta.train_config.precision == "fp32"
     assert json.loads((tmp_path / "run" / "config.json").read_text())["precision"] == "fp32"

@@ -477,15 +477,20 @@ def body_kept(
     prep: Prepared, config: TrainConfig, meta: RunMeta, finetune: FinetuneRecord
 ) -> tuple[TrainConfig, RunMeta]:
     """The run's body and settings once fine-tuning is done (``finetune``: its record). Kept, the
-    fp32 body it tuned becomes the run's in place of an int8 one (whose graph holds the untuned
-    weights), and the run records fp32 and why; not kept, the run stays as it would be without
-    fine-tuning, its int8 body, precision and stored features included."""
-    body = prep.model.body
-    if not finetune.kept or not isinstance(body, QuantizedBody):
+    run records float32 features (``feature_dtype``): its tuned blocks and head were trained and
+    are calibrated on the top's unrounded output, so every command answers on those, not on
+    float16-rounded ones no fit saw; and the fp32 body it tuned becomes the run's in place of an
+    int8 one (whose graph holds the untuned weights), recorded as fp32 with why. Not kept, the
+    run stays as it would be without fine-tuning, its int8 body, precision and stored features
+    included."""
+    if not finetune.kept:
         return config, meta
-    prep.model.body = body.float_body
-    config = replace(config, precision="fp32")
-    if prep.precision is not None:
-        fp32 = Settled("fp32", "fine-tuning was kept: its tuned blocks run in fp32")
-        prep.precision = replace(prep.precision, body=fp32, engine=None)
+    config = replace(config, feature_dtype="float32")
+    body = prep.model.body
+    if isinstance(body, QuantizedBody):
+        prep.model.body = body.float_body
+        config = replace(config, precision="fp32")
+        if prep.precision is not None:
+            fp32 = Settled("fp32", "fine-tuning was kept: its tuned blocks run in fp32")
+            prep.precision = replace(prep.precision, body=fp32, engine=None)
     return config, replace(meta, train_config=config)
