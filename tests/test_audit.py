@@ -24,7 +24,7 @@ from PIL import Image, ImageOps
 from objrec import dedup
 from objrec.applying import apply_plan
 from objrec.audit import AuditConfig, AuditResult, audit
-from objrec.audit_findings import DuplicateGroup
+from objrec.audit_findings import DuplicateGroup, Outlier
 from objrec.audit_report import PLAN_COLUMNS
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING
@@ -124,7 +124,7 @@ def test_mirrored_and_resized_copies_found_across_splits(audited):
 @pytest.mark.slow
 def test_degenerate_images_are_outliers(audited):
     _, result, _, _ = audited
-    reasons = {Path(o["path"]).name: o["reason"] for o in result.outliers}
+    reasons = {Path(o.path).name: o.reason for o in result.outliers}
     assert reasons["blank.png"].startswith("nearly blank")
     assert reasons["tiny.png"].startswith("tiny")
     assert reasons["strip.png"].startswith("extreme aspect ratio")
@@ -1864,7 +1864,7 @@ def test_a_file_removed_while_the_audit_runs_is_skipped_as_an_unreadable_one(
     gone = "cannot read the file (No such file or directory)"
     for path in (before, after):
         assert caplog.text.count(f"skipped {path}: {gone}") == 1
-    assert not any("unreadable" in r["reason"] for r in result.outliers)
+    assert not any("unreadable" in o.reason for o in result.outliers)
     unreadable = {r["path"]: r["reason"] for r in result.unreadable}
     assert unreadable == {str(before): f"unreadable: {gone}", str(after): f"unreadable: {gone}"}
     fixed = apply_plan(data, tmp_path / "audit/plan.csv", tmp_path / "fixed")  # no row of theirs
@@ -2441,7 +2441,8 @@ def test_a_byte_identical_copy_flagged_as_an_outlier_too_is_still_removed():
     ]
     inv = Inventory(Path("/d"), ("green",), items, True, ["aa", "aa"])
     group = dup_group([0, 1], {(0, 1): 1.0}, split_keeps=True)
-    far = [{"_index": i, "reason": "far from every image (k-NN distance z=13.1)"} for i in (0, 1)]
+    why = "far from every image (k-NN distance z=13.1)"
+    far = [Outlier(inv.rel(items[i]), 13.1, why, "green", "train", index=i) for i in (0, 1)]
     plan = plan_rows(AuditResult([], [group], far, 2, ["green"]), inv)
     rows = {row["file"]: (row["action"], row["reason"]) for row in plan}
     assert rows["train/green/green_01_copy.png"][0] == "remove"
@@ -2749,7 +2750,7 @@ def test_the_audit_lists_its_outliers_and_names_every_file_it_wrote(capsys):
 
     data = Path("photos")
     outliers = [
-        {"path": f"photos/cat/{i}.jpg", "score": 5.0 - i, "reason": f"far from its class {i}"}
+        Outlier(f"photos/cat/{i}.jpg", 5.0 - i, f"far from its class {i}", "cat", None)
         for i in range(4)
     ]
     result = AuditResult([], [], outliers, 40, ["cat", "dog"], seconds={"total": 1.0})
@@ -2785,11 +2786,15 @@ def test_outliers_that_are_a_small_class_as_a_whole_are_said_to_be(capsys):
 
     labels = np.array([0] * 50 + [1] * 40 + [2] * 18 + [3] * 30 + [4] * 25)
     names = ["airplanes", "watch", "crab", "lotus", "dolphin"]
-    rows = [{"class": c, "_degenerate": False} for c in ["crab"] * 7 + ["airplanes"] * 5]
-    rows += [{"class": "lotus", "_degenerate": False}, {"class": "dolphin", "_degenerate": True}]
-    rows += [{"class": "dolphin", "_degenerate": False}] * 2  # 2 of 25: under a tenth
+
+    def far(name: str, degenerate: bool = False) -> Outlier:
+        return Outlier("", 4.0, "far", name, None, degenerate=degenerate)
+
+    rows = [far(c) for c in ["crab"] * 7 + ["airplanes"] * 5]
+    rows += [far("lotus"), far("dolphin", degenerate=True)]
+    rows += [far("dolphin")] * 2  # 2 of 25: under a tenth
     assert far_classes(rows, labels, names) == {"crab": (7, 18)}  # airplanes: not small
-    outliers = [{"path": f"photos/crab/{i}.jpg", "score": 1.0, "reason": "far"} for i in range(16)]
+    outliers = [Outlier(f"photos/crab/{i}.jpg", 1.0, "far", "crab", None) for i in range(16)]
     result = AuditResult([], [], outliers, 163, names, seconds={"total": 1.0})
     result.far_classes = {"crab": (7, 18), "ant": (4, 15)}
     assert result.to_json()["far_classes"] == [  # a script need not read the sentence
@@ -3608,8 +3613,8 @@ def test_an_audit_stopped_while_writing_its_page_leaves_the_earlier_audit_whole(
 @pytest.mark.slow
 def test_found_rows_have_the_documented_columns_and_no_private_keys(audited):
     """The CSVs' headers are TABLE_COLUMNS's (also written when empty), and the rows `audit`
-    returns to Python hold no internal keys (`_index`, `_like`, `_degenerate`); a group's row()
-    holds its CSV's columns."""
+    returns to Python hold no internal keys (`_index`, `_like`); a group's and an outlier's
+    row() hold their CSV's columns."""
     import pandas as pd
 
     from objrec.audit_report import GROUP_COLUMNS, TABLE_COLUMNS
@@ -3617,8 +3622,10 @@ def test_found_rows_have_the_documented_columns_and_no_private_keys(audited):
     _, result, _, root = audited
     for name, columns in TABLE_COLUMNS.items():
         assert list(pd.read_csv(root / "audit" / name).columns) == list(columns), name
-    rows = [*result.label_issues, *result.outliers]
+    rows = result.label_issues
     assert rows and not [k for row in rows for k in row if k.startswith("_")]
+    shown = TABLE_COLUMNS["outliers.csv"]
+    assert result.outliers and all(tuple(o.row()) == shown for o in result.outliers)
     groups = [*result.near_duplicates, *result.look_alikes]
     assert groups and all(tuple(g.row()) == GROUP_COLUMNS for g in groups)
     assert {"path", "suggested", "evidence"} <= set(result.label_issues[0])
@@ -3974,7 +3981,7 @@ def test_a_bursts_frames_are_not_each_others_neighbours_for_the_outliers():
     unit = dedup.normalise(features)
     near = dedup.feature_neighbours(unit, dedup.NEIGHBOURS)
     before = outlier_rows(inv, idx, labels, unit, facts, 5, near)  # as it was: groups ignored
-    assert {row["path"] for row in before} == single
+    assert {o.path for o in before} == single
     pairs = dedup.duplicate_pairs(unit, facts, dedup.DuplicateRule(), near)
     group = copy_groups(len(idx), pairs)
     assert outlier_rows(inv, idx, labels, unit, facts, 5, near, group) == []
@@ -4040,7 +4047,7 @@ def page_with_a_long_name_and_a_copy(tmp_path: Path) -> tuple[Path, Any]:
     digests = [hashlib.sha256(item.path.read_bytes()).hexdigest() for item in items]
     inv = Inventory(root, ("red",), items, False, digests)
     group = dup_group([0, 1, 2], {}, splits=[""] * 3, classes=["red"] * 3)
-    outlier = {"_index": 1, "path": str(items[1].path), "class": "red", "reason": "tiny"}
+    outlier = Outlier(str(items[1].path), 0.0, "tiny", "red", None, index=1, degenerate=True)
     result = SimpleNamespace(
         label_issues=[],
         near_duplicates=[group],

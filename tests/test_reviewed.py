@@ -58,6 +58,7 @@ def test_only_a_plan_s_rows_about_the_label_and_a_person_s_own_settle_a_label(tm
     outliers, look-alikes and a near-duplicate group's first too, which most apply untouched; the
     next audit then kept such an image's label as settled, and an outlier is often a wrong
     label. A relabel, a keep of a label flag (to review) and a person's own row settle it."""
+    from objrec.audit_findings import Outlier
     from objrec.audit_report import KEPT_REASON, LOOK_ALIKE_REASON, plan_row, write_plan
 
     data = split_folder(tmp_path / "data")
@@ -66,7 +67,8 @@ def test_only_a_plan_s_rows_about_the_label_and_a_person_s_own_settle_a_label(tm
     inv = Inventory(data, ("ant", "dragonfly"), items, True, [])
     review = {"_index": 0, "given": "ant", "suggested": "dragonfly", "prob_suggested": 0.3}
     review |= {"prob_given": 0.6, "evidence": "4 of its 10 nearest images are labelled dragonfly"}
-    outliers = [{"_index": i, "reason": "far from its class (z=4.1)"} for i in (1, 5)]
+    why = "far from its class (z=4.1)"
+    outliers = [Outlier(files[i], 4.1, why, "ant", "train", index=i) for i in (1, 5)]
     rows = plan_rows(AuditResult([review], [], outliers, 6, ["ant", "dragonfly"]), inv)
     alike = LOOK_ALIKE_REASON.format(first=files[4], kind="within class", sim=0.9)
     rows.append(plan_row(inv, 2, "keep", "", alike))

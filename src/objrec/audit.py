@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from objrec import dedup
-from objrec.audit_findings import DuplicateGroup
+from objrec.audit_findings import DuplicateGroup, Outlier
 from objrec.audit_report import (
     FINDING_KINDS,
     MIN_JUDGED,
@@ -255,7 +255,7 @@ class AuditResult:
 
     label_issues: list[dict[str, Any]]
     near_duplicates: list[DuplicateGroup]
-    outliers: list[dict[str, Any]]
+    outliers: list[Outlier]
     n_images: int
     classes: list[str]
     out: Path | None = None
@@ -355,11 +355,11 @@ class AuditResult:
         return findings_table(self, kind)
 
     def drop_positions(self) -> None:
-        """Take the rows' private keys out (``_index``, ``_like``, ``_degenerate``: where each
-        image is in the inventory, which the plan and the page read): the rows ``audit`` returns
-        hold what the CSVs show, nothing internal (a :class:`DuplicateGroup` keeps its typed
-        ``indices``)."""
-        for name in ("label_issues", "outliers", "unreadable"):
+        """Take the rows' private keys out (``_index``, ``_like``: where each image is in the
+        inventory, which the plan and the page read): the rows ``audit`` returns hold what the
+        CSVs show, nothing internal (a :class:`DuplicateGroup` or an :class:`Outlier` keeps its
+        typed ``indices`` or ``index``)."""
+        for name in ("label_issues", "unreadable"):
             rows = [
                 {k: v for k, v in r.items() if not k.startswith("_")} for r in getattr(self, name)
             ]
@@ -1030,7 +1030,7 @@ def knn_distance(
 
 
 def far_classes(
-    outliers: list[dict[str, Any]], labels: np.ndarray, classes: Sequence[str]
+    outliers: list[Outlier], labels: np.ndarray, classes: Sequence[str]
 ) -> dict[str, tuple[int, int]]:
     """The classes of fewer images (``labels``: the readable ones) than the median class of which
     ``FAR_CLASS_SHARE`` or more, 2 at least, are outliers far from every image or from their
@@ -1040,7 +1040,7 @@ def far_classes(
     if not (held := sizes[sizes > 0]).size:
         return {}
     median = np.median(held)
-    far = Counter(r["class"] for r in outliers if not r["_degenerate"])
+    far = Counter(r.class_name for r in outliers if not r.degenerate)
     found = {
         name: (n, int(sizes[classes.index(name)]))
         for name, n in far.items()
@@ -1088,7 +1088,7 @@ def degenerate_reason(facts: dedup.ImageFacts) -> str | None:
 
 def outlier_rows(
     inv, idx, labels, unit, facts, k: int, near, group=None, around: Around | None = None
-) -> list[dict[str, Any]]:
+) -> list[Outlier]:
     """Degenerate images first, then those far from their class or from everything, by their
     nearest images outside their own ``group`` (``copy_groups``): a burst's frames, each other's
     nearest, made every burst's distances small and so every photo of its own an outlier.
@@ -1111,17 +1111,17 @@ def outlier_rows(
         if reason:
             score = np.nanmax([z[i], z_class[i], 0.0])
             rows.append(
-                {
-                    "path": item.shown,
-                    "score": round(float(score), 3),
-                    "reason": reason,
-                    "class": inv.classes[item.label],
-                    "split": item.split,
-                    "_index": i,
-                    "_degenerate": not reason.startswith("far"),
-                }
+                Outlier(
+                    path=item.shown,
+                    score=round(float(score), 3),
+                    reason=reason,
+                    class_name=inv.classes[item.label],
+                    split=item.split,
+                    index=i,
+                    degenerate=not reason.startswith("far"),
+                )
             )
-    return sorted(rows, key=lambda r: (not r["_degenerate"], -r["score"]))
+    return sorted(rows, key=lambda r: (not r.degenerate, -r.score))
 
 
 # ---------------------------------------------------------------- the audit

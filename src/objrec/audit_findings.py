@@ -47,3 +47,36 @@ class DuplicateGroup:
             "crop_distance": self.crop_distance,
             "kind": self.kind,
         }
+
+
+@dataclass(frozen=True)
+class Outlier:
+    """An image far from its class or from everything, or degenerate (tiny, nearly blank, oddly
+    shaped)."""
+
+    path: str
+    """Its path in the audited folder as given."""
+    score: float
+    """The larger of its two robust z-scores (far from every image, far within its class), 0 at
+    least; 0 for a degenerate image whose distances are ordinary."""
+    reason: str
+    """Why, in words (``far from its class (k-NN distance z=4.1 within class)``, ``tiny (...)``)."""
+    class_name: str
+    """Its class."""
+    split: str | None
+    """Its split (None in a folder not split)."""
+    index: int = -1
+    """Its place in the audit's inventory, which the plan and the page read."""
+    degenerate: bool = False
+    """Tiny, nearly blank or oddly shaped, rather than far."""
+
+    def row(self) -> dict[str, Any]:
+        """The outlier as outliers.csv and ``--json`` show it, before its path is made
+        relative."""
+        return {
+            "path": self.path,
+            "score": self.score,
+            "reason": self.reason,
+            "class": self.class_name,
+            "split": self.split,
+        }

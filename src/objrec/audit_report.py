@@ -20,7 +20,7 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from objrec import dedup
-from objrec.audit_findings import DuplicateGroup
+from objrec.audit_findings import DuplicateGroup, Outlier
 from objrec.data import SPLITS
 from objrec.outputs import (
     AUDIT_FILES,
@@ -333,9 +333,9 @@ def findings_table(result: AuditResult, kind: str) -> pd.DataFrame:
 
 
 def finding_rows(findings: Sequence[Any]) -> list[dict[str, Any]]:
-    """``findings`` as rows of their columns: a :class:`DuplicateGroup`'s ``row()``, a row as it
-    is."""
-    return [f.row() if isinstance(f, DuplicateGroup) else f for f in findings]
+    """``findings`` as rows of their columns: a :class:`DuplicateGroup`'s or an
+    :class:`Outlier`'s ``row()``, a row as it is."""
+    return [f.row() if isinstance(f, DuplicateGroup | Outlier) else f for f in findings]
 
 
 def needs_table(result: AuditResult) -> pd.DataFrame:
@@ -422,7 +422,7 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     # a byte-identical copy's remove first: an outlier's keep took its row (the same file twice)
     proposals = [(i, action, "", why) for i, action, why in identical_copies(within, inv)]
     proposals += label_proposals(result, inv)
-    proposals += [(row["_index"], *outlier_proposal(row)) for row in result.outliers]
+    proposals += [(o.index, *outlier_proposal(o)) for o in result.outliers]
     proposals += [(row["_index"], *unreadable_proposal(row)) for row in result.unreadable]
     proposals += [(i, "keep", "", why) for i, why in chained]
     for proposal in proposals:
@@ -518,9 +518,9 @@ UNREADABLE_REMOVED = (
 """The end of the reason of a file the plan removes as unreadable."""
 
 
-def outlier_proposal(row: dict[str, Any]) -> tuple[str, str, str]:
+def outlier_proposal(outlier: Outlier) -> tuple[str, str, str]:
     """The plan's action, new class and reason for an outlier: ``keep``, to look at."""
-    return "keep", "", OUTLIER + row["reason"]
+    return "keep", "", OUTLIER + outlier.reason
 
 
 def unreadable_proposal(row: dict[str, Any]) -> tuple[str, str, str]:
@@ -754,7 +754,7 @@ def page_sections(
     groups = [_group(inv, g, advance, actions or {}) for g in result.near_duplicates[:PAGE_LIMIT]]
     alike = [_group(inv, g, advance) for g in result.look_alikes[:PAGE_LIMIT]]
     for o in result.outliers[:PAGE_LIMIT]:
-        outliers.append({"row": o, "tiles": [_tile(inv, o["_index"], o["class"])]})
+        outliers.append({"row": o, "tiles": [_tile(inv, o.index, o.class_name)]})
         advance(1)
     needs = [_needed(inv, row, advance) for row in result.photos_needed]
     return {

@@ -41,7 +41,7 @@ from objrec.config import DEFAULT_BACKBONE, PRECISIONS
 from objrec.progress import joined, plural, quoted, some_of
 
 if TYPE_CHECKING:
-    from objrec.audit_findings import DuplicateGroup
+    from objrec.audit_findings import DuplicateGroup, Outlier
 
 
 @click.command(cls=Sectioned, short_help="Find likely wrong labels, duplicates and outliers.")
@@ -277,7 +277,7 @@ def confused_line(row: dict, named: int = 3) -> str:
     return f"    those like {row['confused_with']}: {said}{where}"
 
 
-def print_outliers(rows: Sequence[dict], data: Path, limit: int = 3) -> None:
+def print_outliers(rows: Sequence[Outlier], data: Path, limit: int = 3) -> None:
     """The outliers under their heading, naming outliers.csv (the audit counted them and said
     no more): how many, the first ``limit`` (blank or tiny ones first, then the farthest) with
     why, the rest counted."""
@@ -291,7 +291,7 @@ def print_outliers(rows: Sequence[dict], data: Path, limit: int = 3) -> None:
         highlight=False,
     )
     for row in rows[:limit]:
-        line = f"  {shown_name(row['path'], [data])}: {row['reason']}"
+        line = f"  {shown_name(row.path, [data])}: {row.reason}"
         console.print(printable(line), markup=False, highlight=False)
     if len(rows) > limit:
         console.print(f"  and {len(rows) - limit:,} more in outliers.csv")
