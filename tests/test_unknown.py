@@ -3,6 +3,7 @@
 import importlib
 import json
 import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -906,8 +907,8 @@ def test_evaluating_the_run_again_keeps_its_current_unknown_results_unless_force
     assert capsys.readouterr().err.endswith(
         f"error: {out} holds the results of {unknown.resolve()} (photos of none of the "
         "classes), current for this model and these images, which an evaluation without "
-        f"--unknown {unknown.resolve()} drops: give it again to keep them, --force to replace "
-        "them, or another --out to write elsewhere\n"
+        f"--unknown {unknown.resolve()} drops: give it again to keep it, --force to replace "
+        "it, or another --out to write elsewhere\n"
     )
     assert (out / "metrics.json").read_bytes() == written
     stale = json.loads(written) | {"model": "0" * 64}  # of a model train --force replaced
@@ -920,29 +921,65 @@ def test_evaluating_the_run_again_keeps_its_current_unknown_results_unless_force
 
 
 def test_a_rerun_drops_the_comparison_with_another_run_and_the_unknown_results_in_words(
-    tmp_path,
+    tmp_path, monkeypatch
 ):
     """What an evaluation without `against` (or with another run) and `unknown` would drop of
-    the run's earlier one, in the API's words (the CLI spells them as its options)."""
+    the run's earlier one, in the API's words (the CLI spells them as its options); only what
+    could be made again counts: the other run there with the model it was compared as
+    (``compared_now``), the unknown folder still holding images."""
     from objrec.config import EvaluateConfig
     from objrec.evaluate import asked_results_dropped
     from objrec.outputs import mark_output_dir
 
     (tmp_path / "old").mkdir()  # the earlier run
+    (tmp_path / "bg").mkdir()
     out = tmp_path / "eval-test"
     (out / "against-old").mkdir(parents=True)
     mark_output_dir(out / "against-old")
-    earlier = {"against": {"run": str(tmp_path / "old")}, "open_set": {"folder": "/p/bg"}}
+    bg = str(tmp_path / "bg")
+    earlier = {"against": {"run": str(tmp_path / "old")}, "open_set": {"folder": bg}}
     (out / "metrics.json").write_text(json.dumps(earlier))
     (out / "against-old/metrics.json").write_text(json.dumps({"top1": 1.0, "per_class": []}))
+    assert asked_results_dropped(out, EvaluateConfig()) == []  # old has no model, bg no images
+    planted(tmp_path / "bg" / "odd.png")
+    monkeypatch.setattr(sys.modules["objrec.evaluate"], "compared_now", lambda *_: True)
     assert asked_results_dropped(out, EvaluateConfig()) == [
         (f"the comparison with {tmp_path / 'old'}", f"against={str(tmp_path / 'old')!r}"),
-        ("the results of /p/bg (photos of none of the classes)", "unknown='/p/bg'"),
+        (f"the results of {bg} (photos of none of the classes)", f"unknown={bg!r}"),
     ]
     again = EvaluateConfig(against=str(tmp_path / "old"), unknown="/p/other")
     assert asked_results_dropped(out, again) == []
     (out / "against-old/metrics.json").unlink()  # none kept to drop
-    assert asked_results_dropped(out, EvaluateConfig(unknown="/p/bg")) == []
+    assert asked_results_dropped(out, EvaluateConfig(unknown=bg)) == []
+
+
+@pytest.mark.slow
+def test_a_rerun_is_not_refused_for_results_that_could_not_be_made_again(
+    trained_run, split_dir, tmp_path
+):
+    """late52 M1: after `evaluate RUN DATA --against RUN2 --unknown FOLDER`, with RUN2 deleted,
+    `evaluate RUN DATA --unknown FOLDER` was refused for dropping the comparison with RUN2,
+    current by RUN's model alone, and giving `--against RUN2` again failed: RUN2 is not there.
+    A comparison counts only while its run is there with the model compared; likewise the
+    unknown results only while FOLDER holds images."""
+    import shutil
+
+    from objrec.errors import ObjrecError
+    from objrec.evaluate import evaluate
+
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    for i in range(3):
+        planted(unknown / f"odd{i}.png")
+    other = Path(shutil.copytree(trained_run, tmp_path / "run2"))
+    evaluate(trained_run, split_dir, against=other, unknown=unknown)
+    with pytest.raises(ObjrecError, match="holds the comparison with"):
+        evaluate(trained_run, split_dir, unknown=unknown)  # run2 is there: refused, as before
+    shutil.rmtree(other)
+    evaluate(trained_run, split_dir, unknown=unknown)
+    for image in unknown.iterdir():
+        image.unlink()
+    evaluate(trained_run, split_dir)
 
 
 def test_the_replaced_results_sentence_names_the_option_in_the_cli_and_the_argument_in_python(

@@ -743,10 +743,11 @@ def refuse_dropping(out: Path, run: Path, config: EvaluateConfig) -> None:
         return
     results = " and ".join(words for words, _ in dropped)
     given = " and ".join(f"`{setting}`" for _, setting in dropped)
+    them = "it" if len(dropped) == 1 else "them"
     raise ObjrecError(
         f"{out} holds {results}, current for this model and these images, which an evaluation "
-        f"without {given} drops: give {'it' if len(dropped) == 1 else 'them'} again to keep "
-        "them, `force=True` to replace them, or another `out` to write elsewhere"
+        f"without {given} drops: give {them} again to keep {them}, "
+        f"`force=True` to replace {them}, or another `out` to write elsewhere"
     )
 
 
@@ -765,17 +766,46 @@ def asked_results_dropped(out: Path, config: EvaluateConfig) -> list[tuple[str, 
         for inner in sorted(out.glob("against-*"))
         if inner != this and inner.is_dir() and not inner.is_symlink() and holds_evaluation(inner)
     ]  # what compare.remove_stale_against removes
-    if others:
-        compared = record.against if record is not None else None
-        earlier = str((compared or {}).get("run") or "")
-        earlier = earlier or others[0].name.removeprefix("against-")
-        dropped.append((f"the comparison with {earlier}", f"against={earlier!r}"))
-    unknown = record.metrics.open_set if record is not None else None
+    compared = (record.against or {}).get("run") if record is not None else None
+    if compared and against_dir(out, Path(compared)) in others and compared_now(out, compared):
+        dropped.append((f"the comparison with {compared}", f"against={compared!r}"))
+    unknown = earlier_unknown(out).get("unknown")
     if unknown is not None and config.unknown is None:
-        folder = str(unknown.folder or "FOLDER")
-        words = f"the results of {folder} (photos of none of the classes)"
-        dropped.append((words, f"unknown={folder!r}"))
+        words = f"the results of {unknown} (photos of none of the classes)"
+        dropped.append((words, f"unknown={str(unknown)!r}"))
     return dropped
+
+
+def compared_now(out: Path, earlier: str) -> bool:
+    """Whether ``against=earlier`` would make the comparison in ``out`` again: that run is there
+    with the model its evaluation in ``out`` was of, at its threshold, on the same images."""
+    from objrec.compare import against_dir
+    from objrec.current import currency
+
+    try:
+        return currency(against_dir(out, Path(earlier)), Path(earlier)).holds
+    except (ObjrecError, OSError):  # moved, deleted, or no model now
+        return False
+
+
+def earlier_unknown(folder: Path) -> dict[str, Any]:
+    """``{"unknown": FOLDER}`` when the evaluation in ``folder`` was an ``evaluate --unknown
+    FOLDER`` and FOLDER still holds images, so that its result can be made again; else ``{}``.
+    The report passes it to an evaluation it makes again (of a model trained since, or at a
+    threshold kept since), which would otherwise lose the open-set result the user had made, and
+    :func:`refuse_dropping` keeps a plain evaluate from dropping such a result. A FOLDER emptied
+    since is left out, said in the log: no option of the report's names it."""
+    record = read_record(folder)
+    open_set = record.metrics.open_set if record is not None else None
+    if open_set is None or not open_set.folder:
+        return {}
+    unknown = Path(open_set.folder)
+    try:
+        unknown_images(unknown)
+    except ObjrecError:
+        log.info("evaluated again without --unknown %s: it holds no images now", unknown)
+        return {}
+    return {"unknown": unknown}
 
 
 def temperature_of(metrics: EvaluationMetrics) -> float | None:

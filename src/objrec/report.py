@@ -38,6 +38,7 @@ from objrec.enough import (
 from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.evaluate import (
     add_top1_interval,
+    earlier_unknown,
     near_duplicate_words,
     temperature_of,
     top_losses,
@@ -57,7 +58,6 @@ from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
 from objrec.meta import SUMMARY, RunMeta, output_beside
 from objrec.model_file import damaged_record
-from objrec.open_set import unknown_images
 from objrec.outputs import report_path, same_file, shown_name, staged
 from objrec.prepared import FrozenPassCounts
 from objrec.progress import (
@@ -215,25 +215,6 @@ def evaluations_of(folder: Path | None, made: list[Path], run: Path) -> list[Pat
             f"(`evaluate({str(run)!r}, {str(folder)!r})`)"
         )
     return found
-
-
-def earlier_unknown(folder: Path) -> dict[str, Any]:
-    """``{"unknown": FOLDER}`` when the evaluation in ``folder`` was an ``evaluate --unknown
-    FOLDER`` and FOLDER still holds images, else ``{}``: the report made the evaluation again
-    (of a model trained since, or at a threshold kept since) without it, and the page lost the
-    open-set result the user had made. A FOLDER emptied since is left out, said in the log: the
-    report failed on it ("unknown FOLDER holds no images"), a folder no option of its named."""
-    record = read_record(folder)
-    open_set = record.metrics.open_set if record is not None else None
-    if open_set is None or not open_set.folder:
-        return {}
-    unknown = Path(open_set.folder)
-    try:
-        unknown_images(unknown)
-    except ObjrecError:
-        log.info("evaluated again without --unknown %s: it holds no images now", unknown)
-        return {}
-    return {"unknown": unknown}
 
 
 PREDICTIONS = "predictions.csv"
