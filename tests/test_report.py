@@ -104,6 +104,21 @@ def test_the_training_wall_time_says_where_the_features_came_from():
     assert wall_time_words({"seconds": {"total": 3.0}}) == "training wall time"  # an older run
 
 
+def test_the_training_wall_time_says_the_int8_copy_is_made_once():
+    """A first run's report said "Training took 128 s (...; image features 124.3 s, ...)" where
+    train had said 89 s of it went to the int8 copy, made once per cache folder (newcomer52, 12):
+    the reader thought 267 images cost 124 s. It says so as train does."""
+    seconds = {"features": 124.3, "fit": 2.1, "calibrate": 0.6, "quantize": 89.04, "total": 128}
+    counts = {"computed": 267, "from_store": 0, "unreadable": 0, "hashed": 267}
+    assert wall_time_words({"seconds": seconds, "frozen_pass": counts}).endswith(
+        "image features 124.3 s, head fit 2.1 s, calibration 0.6 s; 89.0 s of the image features "
+        "went to the body's int8 copy, which the first run with a cache folder makes and later "
+        "runs load from it"
+    )
+    seconds["quantize"] = 0.4  # a warm retrain loads the copy: nothing to say
+    assert "int8" not in wall_time_words({"seconds": seconds, "frozen_pass": counts})
+
+
 def test_a_run_whose_summary_is_damaged_is_reported_with_a_warning(trained_once, tmp_path, caplog):
     """report of a run whose summary.json a user or a crash broke left its times out and exited
     0 without a word, where check calls it damaged (review50b MEDIUM 2): it warns, naming it."""
