@@ -958,7 +958,7 @@ def test_the_calibration_gap_says_which_way_the_model_is_off_in_every_place():
     assert "confident" not in calibration_sentence(metrics_of(m))
 
 
-def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_be_about_the_same():
+def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_have_changed_little():
     """train said "7.39 percentage points off ..., 7.26 before: the model's own were closer (the
     temperature is fitted to the loss, not this gap)" for a temperature that lowered the
     validation loss from 0.1574 to 0.1573, and a volunteer could not tell whether to act. Gaps
@@ -976,8 +976,8 @@ def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_be_about_the_
     assert "closer" not in line
     assert (
         "differ by 7.39 points on average (0 would be perfect; the expected calibration error), "
-        "7.26 points before: about the same (less than 0.25 points apart), nothing needs doing"
-        in line
+        "more than the 2.10 points chance alone would show on 1,200 images, 7.26 points before: "
+        "the temperature changed it little (less than 0.25 points)" in line
     )
     fitted.valid_ece = (0.0726, 0.0796)  # 0.70 points wider: said as before
     assert "the model's own were closer" in calibrated_line(fitted)
@@ -986,10 +986,30 @@ def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_be_about_the_
     line = calibration_line(metrics_of(m), "data/test")
     assert "closer" not in line
     assert line.endswith(
-        "7.26 points before: about the same (less than 0.25 points apart), nothing needs doing"
+        "more than the 2.10 points chance alone would show on 1,200 images, 7.26 points before: "
+        "the temperature changed it little (less than 0.25 points)"
     )
     m["ece"] = 0.0796
     assert "before: the model's own were closer" in calibration_line(metrics_of(m), "data/test")
+
+
+def test_a_gap_the_temperature_barely_moved_is_not_said_to_need_nothing():
+    """evaluate said "differ by 28.82 points ..., 28.75 points before: about the same (less than
+    0.25 points apart), nothing needs doing" of 36 images where chance explains about 20 points
+    (review52a L2): the verdict was on what the temperature changed, read as on the model. What
+    the temperature did and how far the probabilities are from the truth are said apart."""
+    from objrec.calibration import calibration_words
+
+    words = calibration_words(0.2882, 36, 0.2010, before=0.2875, over=0.2065)
+    assert "nothing needs doing" not in words
+    assert (
+        "differ by 28.82 points on average (0 would be perfect; the expected calibration error), "
+        "more than the 20.10 points chance alone would show on 36 images, 28.75 points before: "
+        "the temperature changed it little (less than 0.25 points); over-confident:" in words
+    )
+    narrowed = calibration_words(0.05, 400, 0.06, before=0.09)  # within chance after it
+    assert "within the 6.00 points chance alone would show on 400 images, 9.00 points" in narrowed
+    assert "chance" not in calibration_words(0.2882, 36, None, before=0.2875)  # not measured
 
 
 @pytest.mark.slow  # 40 ECEs and a bound of 5,300 images (0.15 s)

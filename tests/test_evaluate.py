@@ -514,7 +514,8 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
         "confidence: the model's probabilities made less sure (temperature 1.500, chosen on the "
         "validation split): it lowers their loss on data/test (120 images) from 0.3000 to "
         "0.2500; how sure the model says it is and how often it is right differ by 5.00 points "
-        "on average (0 would be perfect; the expected calibration error), 10.00 points before"
+        "on average (0 would be perfect; the expected calibration error), more than the 2.00 "
+        "points chance alone would show on 120 images, 10.00 points before"
     )
     surer = confidence_lines_of({**metrics, "temperature": 0.7}, "data/test")[0]
     assert "made surer (temperature 0.700, chosen on the validation split)" in surer
@@ -2245,11 +2246,14 @@ def test_a_calibration_gap_wider_after_the_temperature_is_not_said_to_be_its_aim
     assert "to say how often" not in line
     assert line.endswith(
         "1.05 points on average (0 would be perfect; the expected calibration "
-        "error), 0.45 points before: the model's own were closer (the temperature is fitted to "
-        "the loss, not this gap)"
+        "error), more than the 0.40 points chance alone would show on 400 images, 0.45 points "
+        "before: the model's own were closer (the temperature is fitted to the loss, not this "
+        "gap)"
     )
     m["ece"] = 0.0055  # 0.10 points wider: about the same, as train says
-    assert calibration_line(metrics_of(m), "data/test").endswith("nothing needs doing")
+    assert calibration_line(metrics_of(m), "data/test").endswith(
+        "the temperature changed it little (less than 0.25 points)"
+    )
 
 
 def test_evaluate_gives_the_loss_and_calls_a_calibration_error_within_chance_too_noisy():
@@ -2272,8 +2276,9 @@ def test_evaluate_gives_the_loss_and_calls_a_calibration_error_within_chance_too
     assert calibration_line(metrics_of(m), "the images of data/test").endswith(
         "raises their loss on the images of data/test (53 images) from 0.0500 to 0.0600; how "
         "sure the model says it is and how often it is right differ by 3.31 points on average (0 "
-        "would be perfect; the expected calibration error), 1.55 points before: the model's own "
-        "were closer (the temperature is fitted to the loss, not this gap)"
+        "would be perfect; the expected calibration error), more than the 1.00 points chance "
+        "alone would show on 53 images, 1.55 points before: the model's own were closer (the "
+        "temperature is fitted to the loss, not this gap)"
     )
 
 
