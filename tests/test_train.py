@@ -777,6 +777,7 @@ def test_a_run_s_calibration_and_provenance_are_typed_and_summed_as_before():
         ("fitted_temperature", 0.29),
         ("validation_errors", 0),
         ("kept_at_1", "0 validation errors, 10 needed to sharpen"),
+        ("held_out_gain", None),
     ]
     assert list(written["provenance"]) == [
         *("objrec", "commit", "python", "libraries", "machine", "cpu", "threads"),
@@ -883,6 +884,7 @@ SUMMARY_LAYOUT = {
         "fitted_temperature": float,
         "validation_errors": int,
         "kept_at_1": (str, type(None)),
+        "held_out_gain": (float, type(None)),
     },
     "finetune": type(None),
     "provenance": {

@@ -13,6 +13,7 @@ outputs, never on test. Pure functions; nothing here prints.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from dataclasses import dataclass
@@ -144,6 +145,14 @@ class TemperatureFit:
     """Top-1 errors on the validation set it was fitted on."""
     kept_at_one: str | None = None
     """Why the temperature was kept at 1 instead of ``fitted`` (None when it was not)."""
+    held_out: float | None = None
+    """The loss a temperature fitted on half the validation images took off the other half
+    (:func:`held_out_gain`), None where not measured (the fit kept at 1 by ``errors``)."""
+
+    @property
+    def overfitted(self) -> bool:
+        """Kept at 1 because a temperature did not help the images it was not fitted on."""
+        return self.kept_at_one is not None and self.held_out is not None
 
     def to_json(self) -> dict[str, Any]:
         """As a run's ``summary.json`` holds it (``calibration``), in this order."""
@@ -152,25 +161,91 @@ class TemperatureFit:
             "fitted_temperature": self.fitted,
             "validation_errors": self.errors,
             "kept_at_1": self.kept_at_one,
+            "held_out_gain": self.held_out,
         }
 
 
 def temperature_fit(logits: torch.Tensor, labels: torch.Tensor) -> TemperatureFit:
-    """The temperature ``T`` that minimises the cross-entropy of ``softmax(logits / T)``, but at
-    least 1 when the validation set has fewer than :data:`MIN_ERRORS_TO_SHARPEN` top-1 errors."""
+    """The temperature ``T`` that minimises the cross-entropy of ``softmax(logits / T)``, but 1
+    when the validation set has fewer than :data:`MIN_ERRORS_TO_SHARPEN` top-1 errors to sharpen
+    from, or when ``T`` fitted on half the validation images does not lower the other half's loss
+    (:func:`held_out_gain`: the fit follows its images' noise, and would on new images too)."""
     fitted = fit_temperature_mle(logits, labels)
     errors = int((logits.detach().argmax(1) != labels.detach()).sum()) if len(labels) else 0
-    if fitted < 1.0 and errors < MIN_ERRORS_TO_SHARPEN:
-        why = f"{plural(errors, 'validation error')}, {MIN_ERRORS_TO_SHARPEN} needed to sharpen"
+    why = too_few_errors(fitted, errors)
+    if why is not None:
         log.info("temperature kept at 1 (fitted %.3f): %s", fitted, why)
         return TemperatureFit(1.0, fitted, errors, why)
-    return TemperatureFit(fitted, fitted, errors)
+    gain, _ = held_out_gain(logits, labels, errors >= MIN_ERRORS_TO_SHARPEN)
+    if not gain > 0:
+        why = held_out_words(gain)
+        log.info("temperature kept at 1 (fitted %.3f): %s", fitted, why)
+        return TemperatureFit(1.0, fitted, errors, why, gain)
+    return TemperatureFit(fitted, fitted, errors, None, gain)
+
+
+def held_out_words(gain: float) -> str:
+    """Why a temperature that did not help held-out images is not used, for ``kept_at_1``."""
+    if gain < 0:
+        return (
+            f"fitted on half the validation images, it raises the other half's loss by {-gain:.4f}"
+        )
+    return "fitted on half the validation images, it does not lower the other half's loss"
+
+
+def too_few_errors(fitted: float, errors: int) -> str | None:
+    """Why a temperature ``fitted`` below 1 is not used (:data:`MIN_ERRORS_TO_SHARPEN`), if so."""
+    if fitted < 1.0 and errors < MIN_ERRORS_TO_SHARPEN:
+        return f"{plural(errors, 'validation error')}, {MIN_ERRORS_TO_SHARPEN} needed to sharpen"
+    return None
+
+
+def allowed_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The maximum-likelihood temperature, or 1 where :func:`too_few_errors` to sharpen."""
+    fitted = fit_temperature_mle(logits, labels)
+    errors = int((logits.argmax(1) != labels).sum())
+    return 1.0 if too_few_errors(fitted, errors) else fitted
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """The temperature :func:`temperature_fit` chooses (``benchmarks/open_set.py``'s, and the
     tests', short way to it)."""
     return temperature_fit(logits, labels).temperature
+
+
+def halves(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The validation images' indices in two halves, each class's images alternately (in their
+    order): every class in both, no random draw."""
+    rank = torch.zeros(len(labels), dtype=torch.long)
+    for label in labels.unique():
+        where = (labels == label).nonzero().squeeze(1)
+        rank[where] = torch.arange(len(where))
+    first = rank % 2 == 0
+    return first.nonzero().squeeze(1), (~first).nonzero().squeeze(1)
+
+
+def held_out_gain(
+    logits: torch.Tensor, labels: torch.Tensor, sharpen: bool = True
+) -> tuple[float, float]:
+    """What a fitted temperature does to the loss of images it was not fitted on: ``T`` fitted on
+    one half of the validation images (:func:`halves`; at least 1 unless ``sharpen``, as
+    :data:`MIN_ERRORS_TO_SHARPEN` decides for the whole) lowers the loss of the other half by
+    this much, both ways, averaged over the images; and that mean's standard error. At or below
+    0 the temperature fits its own images' noise: on 8 Caltech-101 classes of 30 photos one
+    lowered the validation loss by 0.006 and raised the test loss by 0.012."""
+    logits, labels = logits.detach().double(), labels.detach()
+    gains = []
+    for fit_on, judged in itertools.permutations(halves(labels)):
+        t = fit_temperature_mle(logits[fit_on], labels[fit_on])
+        t = t if sharpen else max(t, 1.0)
+        judged_logits, judged_labels = logits[judged], labels[judged]
+        plain = F.cross_entropy(judged_logits, judged_labels, reduction="none")
+        scaled = F.cross_entropy(judged_logits / t, judged_labels, reduction="none")
+        gains.append(plain - scaled)
+    gain = torch.cat(gains)
+    if len(gain) < 2:
+        return 0.0, float("inf")
+    return float(gain.mean()), float(gain.std() / math.sqrt(len(gain)))
 
 
 class PlainLBFGS(torch.optim.LBFGS):
