@@ -174,9 +174,8 @@ def require_intact(path: Path, data: bytes, damaged: str = DAMAGED) -> None:
 def cut_short(data: bytes) -> str | None:
     """:data:`CUT_SHORT`, or :data:`HEADER_CUT_SHORT`, for ``data``, a safetensors file's bytes,
     when they are fewer than its header says; None otherwise."""
-    header = 8 + int.from_bytes(data[:8], "little")
-    if len(data) < header:
-        return HEADER_CUT_SHORT.format(size=len(data), header=header)
+    if (short := header_short_of(data[:9], len(data))) is not None:
+        return short
     whole = described_size(data)
     if whole is None or len(data) >= whole:
         return None
@@ -276,6 +275,12 @@ def header_cut_short(path: Path) -> str | None:
             head, size = f.read(9), os.fstat(f.fileno()).st_size
     except OSError:
         return None
+    return header_short_of(head, size)
+
+
+def header_short_of(head: bytes, size: int) -> str | None:
+    """:data:`HEADER_CUT_SHORT` for a file of ``size`` bytes whose first 9, ``head``, begin a
+    safetensors header longer than the file; None for any other."""
     header = 8 + int.from_bytes(head[:8], "little")
     if head[8:9] != b"{" or header > 8 + HEADER_LIMIT or size >= header:
         return None
