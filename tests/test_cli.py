@@ -2605,6 +2605,27 @@ def test_every_json_answer_has_a_warnings_list(capsys, tmp_path, trained_run, sp
     assert len(warnings) == 1 and "overstate accuracy" in warnings[0]
 
 
+def test_evaluate_says_its_results_overstate_accuracy_before_the_scores(
+    monkeypatch, trained_run, split_dir
+):
+    """review52b L10: evaluating the run's own images printed the tables and "next, try:", and
+    only then "these results overstate accuracy": the reader met the figure before the warning
+    on it. The warning comes first (stdout and stderr into one stream here, as in a terminal)."""
+    import io
+
+    from rich.console import Console
+
+    from objrec.cli import evaluation
+
+    both = io.StringIO()
+    monkeypatch.setattr(evaluation, "console", Console(file=both, width=300))
+    monkeypatch.setattr(evaluation, "err", Console(file=both, width=300))
+    assert main(["evaluate", str(trained_run), str(split_dir / "train"), "--force"]) == 0
+    said = " ".join(both.getvalue().split())
+    assert "overstate accuracy" in said and "next, try:" in said
+    assert said.index("overstate accuracy") < said.index("top-1")
+
+
 @pytest.mark.slow
 def test_evaluate_warns_loudly_when_images_are_the_runs_own_training_images(
     capsys, trained_run, split_dir, image_folder

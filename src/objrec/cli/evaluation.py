@@ -195,8 +195,9 @@ def evaluate(
     if as_json:
         extra = {"threshold_kept": kept.record if kept else None} if keep_threshold else {}
         print_json(with_warnings(result.to_json(worst) | extra, [*logged, result.warning or ""]))
-        if result.warning:
-            err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
+    if result.warning:  # before the scores it qualifies: it came after "next, try:" (review52b)
+        err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
+    if as_json:
         return
     print_evaluation(result, worst, run, kept=kept is not None)
     if keep_threshold:
@@ -204,8 +205,6 @@ def evaluate(
     if result.against is not None:
         print_against(result.against, run, worst)
     print_next_steps(run, data, result.out, split)
-    if result.warning:
-        err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
 
 
 TABLES = (".csv", ".tsv")
