@@ -1541,7 +1541,7 @@ def test_a_folder_of_no_taught_class_is_refused_naming_a_lone_test_folder(
     assert f"{held} holds no images of the model's 3 classes" in str(refused.value)
     assert f"give the folder of the images itself, {held / 'test'}" in str(refused.value)
     (tmp_path / "held" / "test").rename(tmp_path / "held" / "zebra")
-    with pytest.raises(ObjrecError, match=r"not taught: zebra \(\d+ images\)$"):
+    with pytest.raises(ObjrecError, match=r"not taught: zebra \(\d+ images\): to measure"):
         evaluate(trained_run, tmp_path / "held", out=tmp_path / "eval")
 
 
@@ -2770,6 +2770,26 @@ def test_few_images_line_names_the_distinct_photos_its_interval_rests_on():
     )
     alone = few_images_line(Overall.from_json({"n": 32, "n_groups": 32, "top1": 1.0}))
     assert alone is not None and alone.startswith("32 images are few: ")
+
+
+def test_a_folder_of_untaught_classes_only_is_pointed_to_unknown(tmp_path):
+    """review52b L8: `evaluate run untaught/` said what was wrong ("holds no images of the
+    model's 4 classes, only of class folders it was not taught: beaver (4 images)") but not what
+    to do: such images are what --unknown measures, and the refusal says so."""
+    from objrec.cli.evaluation import evaluate as command
+    from objrec.cli.messages import to_cli
+    from objrec.data import ClassFolder
+    from objrec.untaught import refuse_none_taught
+
+    held = tmp_path / "held"
+    beaver = [held / "beaver" / f"{i}.jpg" for i in range(4)]
+    with pytest.raises(ObjrecError) as refused:
+        refuse_none_taught(held, ClassFolder(held, ("a", "b"), ()), {"beaver": beaver}, 2)
+    assert to_cli(str(refused.value), command) == (
+        f"{held} holds no images of the model's 2 classes, only of class folders it was not "
+        f"taught: beaver (4 images): to measure how many of them the model answers unknown, give "
+        f"it as --unknown {held}, with a folder of the model's classes as DATA"
+    )
 
 
 def test_a_folder_of_empty_class_folders_is_refused_saying_they_are_empty(tmp_path):

@@ -53,8 +53,9 @@ def refuse_none_taught(
     """Refused in one sentence: ``target`` holds no image of the model's classes, only of class
     folders it was not taught (``untaught``), so nothing to measure. A held-out ``test/`` kept
     alone is one: without ``train/`` and ``valid/`` beside it, it is no split folder, so ``test``
-    was taken for a class (a KeyError from pandas, sorting an empty table, before). A folder of
-    empty class folders only is said to be that."""
+    was taken for a class (a KeyError from pandas, sorting an empty table, before); any other
+    is pointed to ``unknown``, which measures such images. A folder of empty class folders
+    only is said to be that."""
     if images.samples:
         return
     if not untaught:  # its class folders hold no image at all (each said in a warning)
@@ -72,6 +73,11 @@ def refuse_none_taught(
         message += (
             f"; {target} is no split folder (it has no train/ and valid/), so {split} was taken "
             f"for a class: give the folder of the images itself, {target / split}"
+        )
+    else:  # what to do with them (review52b L8): the unknown measure is for untaught images
+        message += (
+            f": to measure how many of them the model answers unknown, give it as "
+            f"`unknown={str(target)!r}`, with a folder of the model's classes as `data`"
         )
     raise ObjrecError(message)
 
