@@ -222,7 +222,10 @@ def test_a_wrong_path_or_method_is_a_json_error_that_keeps_its_headers(client):
     """A 404 or 405 from the router is ``{"error": ...}`` too, and a 405 still says which methods
     the path takes (its ``Allow`` header, which HTTP requires)."""
     missing = client.get("/nothing")
-    assert missing.status_code == 404 and missing.json() == {"error": "Not Found"}
+    assert missing.status_code == 404 and missing.json() == {  # it was "Not Found" (review52b L3)
+        "error": "no page /nothing: this server answers / (the page), /predict (POST an image), "
+        "/health, /info and /docs"
+    }
     wrong = client.get("/predict")  # it said only "Method Not Allowed"
     assert wrong.status_code == 405 and wrong.json() == {
         "error": "/predict takes POST requests, not GET: send the image in a POST, as curl -F "
@@ -292,6 +295,11 @@ def test_predict_says_an_image_near_the_unknown_line_is_barely_familiar(client):
     assert near["topk"][0]["class"] == "blue"
 
 
+TOPK = "topk must be a whole number from 1 to 20 (the classes to answer with),"
+"""serve's refusal of a bad topk: pydantic's "Input should be greater than or equal to 1" and
+"unable to parse string as an integer" before (review52b L1)."""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("files", "data", "status", "words"),
@@ -309,8 +317,9 @@ def test_predict_says_an_image_near_the_unknown_line_is_barely_familiar(client):
         ({"image": ("x.png", None, "image/png")}, {}, 422, "no field file, only image"),
         ({}, {"file": "photo.jpg"}, 422, "file: the image must be sent as a file"),
         ({"x": ("x.png", None, "image/png")}, {"file": "a.jpg"}, 422, "must be sent as a file"),
-        ({"file": ("x.png", None, "image/png")}, {"topk": "0"}, 422, "topk"),
-        ({"file": ("x.png", None, "image/png")}, {"topk": "many"}, 422, "topk"),
+        ({"file": ("x.png", None, "image/png")}, {"topk": "0"}, 422, f"{TOPK} not '0'"),
+        ({"file": ("x.png", None, "image/png")}, {"topk": "many"}, 422, f"{TOPK} not 'many'"),
+        ({"file": ("x.png", None, "image/png")}, {"topk": "21"}, 422, f"{TOPK} not '21'"),
         ({}, {}, 422, "file: no image: /predict reads a form (multipart/form-data)"),
     ],
     ids=[
@@ -324,6 +333,7 @@ def test_predict_says_an_image_near_the_unknown_line_is_barely_familiar(client):
         "file-as-a-text-part",
         "topk-0",
         "topk-text",
+        "topk-21",
         "no-body",
     ],
 )
@@ -1649,7 +1659,7 @@ def test_an_upload_refused_as_an_invalid_request_is_one_line_in_the_log_too(clie
     assert len(lines) == 2, lines
     assert (
         lines[0].startswith("/predict x.png (")
-        and " from testclient: refused, 422: topk: " in lines[0]
+        and " from testclient: refused, 422: topk must be a whole number" in lines[0]
     )
     assert lines[1].startswith("/predict without an image from testclient: refused, 422: file: ")
 

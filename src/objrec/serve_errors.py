@@ -20,6 +20,12 @@ from objrec.serve_turns import (
 )
 from objrec.serve_uploads import log_request, log_too_large, too_large_text
 
+MAX_TOPK = 20
+"""The most classes ``/predict`` answers with (its ``topk`` field's bound)."""
+
+PATHS = "/ (the page), /predict (POST an image), /health, /info and /docs"
+"""What this server answers, as its 404 says."""
+
 
 def route_path(request: Request) -> str:
     """The path ``request`` was routed by: its URL's path without the ``root_path`` that
@@ -37,8 +43,9 @@ def error_response(
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     """Every HTTP error as ``{"error": ...}``. A 413 that is not FastAPI's ``HTTPException`` (those
     raised here) is the body limit's, Starlette's "Content Too Large": it is said as the upload
-    limit; a 400 of the form's parser, for a client that left while sending it, as that. The
-    exception's headers are kept (a 405's ``Allow``)."""
+    limit; a 400 of the form's parser, for a client that left while sending it, as that; the
+    router's 404 names the paths it answers ("Not Found" named none). The exception's headers
+    are kept (a 405's ``Allow``)."""
     if exc.status_code == 413 and not isinstance(exc, HTTPException):
         log_too_large(request.app.state.max_upload_bytes)
         return error_response(413, too_large_text(request.app.state.max_upload_bytes))
@@ -52,6 +59,8 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
         return error_response(400, sentence)
     if exc.status_code == 405:
         return error_response(405, wrong_method_text(request, exc), exc.headers)
+    if exc.status_code == 404 and not isinstance(exc, HTTPException):  # the router's
+        return error_response(404, f"no page {route_path(request)}: this server answers {PATHS}")
     return error_response(exc.status_code, str(exc.detail), exc.headers)
 
 
@@ -127,13 +136,19 @@ NOT_A_FILE = (
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     """A request FastAPI could not validate: one sentence naming the field. A ``file`` sent as
     text (``curl -F file=photo.jpg``, without the ``@``) was pydantic's "Value error, Expected
-    UploadFile, received: <class 'str'>"."""
+    UploadFile, received: <class 'str'>"; a ``topk`` of 0 "Input should be greater than or equal
+    to 1"."""
     first = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
     if where == "file" and first.get("type") != "missing":
         sentence = NOT_A_FILE
     elif where == "file":
         sentence = no_file_text(request.headers.get("content-type"), exc.body)
+    elif where == "topk":  # pydantic's "Input should be greater than or equal to 1"
+        sentence = (
+            f"topk must be a whole number from 1 to {MAX_TOPK} (the classes to answer with), "
+            f"not {first.get('input')!r}"
+        )
     else:
         sentence = f"{where}: {first.get('msg', 'invalid request')}"
     if route_path(request) == "/predict":  # an upload refused: one line, as every other upload

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from objrec.inference import Recognizer
 from objrec.predict import Prediction, answered, note_mixed
-from objrec.serve_errors import ErrorAnswer
+from objrec.serve_errors import MAX_TOPK, ErrorAnswer
 from objrec.serve_turns import (
     MOST_WAITING,
     RETRY_AFTER,
@@ -28,9 +28,6 @@ from objrec.serve_turns import (
 )
 from objrec.serve_uploads import body_limit, decode_upload, log_request, read_upload, upload_name
 from objrec.served import MODEL_HEADER, ServedModel
-
-MAX_TOPK = 20
-
 
 ANSWERING_AT_ONCE = 4
 """Uploads ``/predict`` decodes and answers at once, each on one of the app's own threads; the
