@@ -2207,6 +2207,10 @@ def test_train_ends_with_the_evaluate_to_run_and_how_to_try_unknown_photos(
         (["add", "{tmp}", "{tmp}/nowhere"], "error: invalid value for '[NEW]...'"),
         (["train", "{tmp}"], "error: give --out RUN for a new run, or --resume RUN"),
         (["cache", "--prune"], "error: --prune needs --days N, --keep FOLDER or both"),
+        (  # accepted, pruning nothing (review52b L5)
+            ["cache", "--prune", "--days", "nan"],
+            "error: invalid value for '--days': nan is not a number of days",
+        ),
         # exit 1, --std late and unnamed, --folds after torch
         (["train", "{tmp}", "--out", "{tmp}/r", "--std", "0", "0", "0"], "error: --std must be"),
         (["train", "{tmp}", "--out", "{tmp}/r", "--device", "bogus"], "error: --device must be"),

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections import Counter
 from collections.abc import Callable
@@ -187,7 +188,11 @@ def prune_store(store, days: float | None, keep: Path | None, wait, say: Console
 
 
 def refuse_cache_options(clear: bool, prune: bool, days: float | None, keep: Path | None) -> None:
-    """Options of ``cache`` that mean something only with another are refused without it."""
+    """Options of ``cache`` that mean something only with another are refused without it; a
+    ``--days`` of nan, which click's range lets through and which pruned nothing, is refused
+    (``inf`` prunes nothing, as asked)."""
+    if days is not None and math.isnan(days):
+        raise click.BadParameter("nan is not a number of days", param_hint="'--days'")
     for flag, value in (("--days", days), ("--keep", keep)):
         if value is not None and not prune:
             raise click.UsageError(f"{flag} needs --prune (it says what --prune removes)")
