@@ -244,7 +244,7 @@ def test_a_rerun_into_the_default_folder_keeps_an_edited_list(trained_run, split
     out = trained_run / "suggest"
     assert main(args) == 0
     assert set(read_record(out) or {}) == {"suggestions.csv", "suggestions.html"}
-    assert main(args) == 0 and f"writing again into {out}" in said(capsys)[1]
+    assert main(args) == 0 and f"wrote again into {out}" in said(capsys)[1]
     edited = (out / "suggestions.csv").read_text() + "labelled up to rank 2\n"
     (out / "suggestions.csv").write_text(edited)
     html = (out / "suggestions.html").stat().st_mtime_ns
@@ -292,7 +292,7 @@ def test_a_default_folder_an_objrec_before_the_mark_wrote_is_refreshed_after_one
     (trained_run / "suggest" / ".objrec-output").unlink()  # as an earlier objrec left it
     assert main(args) == 1 and "kept no record" in said(capsys)[1]
     assert main([*args, "--force"]) == 0
-    assert main(args) == 0 and "writing again into" in said(capsys)[1]
+    assert main(args) == 0 and "wrote again into" in said(capsys)[1]
 
 
 @pytest.mark.slow
@@ -432,3 +432,17 @@ def test_suggest_shows_the_model_loading_before_its_pass(trained_run, tmp_path):
     reporter = TaskRecorder()
     suggest(trained_run, folder, out=tmp_path / "suggested", reporter=reporter)
     assert reporter.tasks[:1] == ["loading the model"]  # then the pass, unless stored
+
+
+def test_an_empty_folder_is_refused_without_saying_it_writes_again(trained_run, tmp_path, capsys):
+    """review52b L6: suggest said "writing again into RUN/suggest (objrec's earlier outputs)",
+    then refused an UNLABELLED that holds no image, keeping the earlier files: the first line was
+    false. It says so only once it has written them."""
+    from objrec.outputs import mark_output_dir
+
+    (trained_run / "suggest").mkdir()
+    mark_output_dir(trained_run / "suggest")  # objrec's earlier outputs
+    (tmp_path / "empty").mkdir()
+    assert main(["suggest", str(trained_run), str(tmp_path / "empty")]) == 1
+    err = said(capsys)[1]
+    assert "holds no images to suggest from" in err and "again into" not in err

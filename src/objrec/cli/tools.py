@@ -27,14 +27,13 @@ from objrec.cli.output import (
     logged_warnings,
     percent,
     print_json,
-    refreshing,
     refuse_given_out,
     shown,
     with_warnings,
 )
 from objrec.cli.sections import Sectioned
 from objrec.config import DEFAULT_BACKBONE
-from objrec.outputs import SUGGEST_FILES
+from objrec.outputs import SUGGEST_FILES, holds_objrecs_outputs
 from objrec.progress import plural, some_of
 
 
@@ -432,9 +431,11 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
     with reporter.loading():  # seconds (torch): not in silence
         from objrec.suggest import default_suggest_dir
         from objrec.suggest import suggest as run_suggest
-    if not force:  # says so when it writes again into its default folder
-        refreshing(out, default_suggest_dir(run), SUGGEST_FILES)
+    default = default_suggest_dir(run)
+    again = not force and out is None and holds_objrecs_outputs(default)
     result = run_suggest(run, unlabelled, n, out, diversity, reporter=reporter, force=force)
+    if again:  # said once written: before, it preceded the refusal of an empty UNLABELLED
+        err.print(f"wrote again into {shown(default)} (objrec's earlier outputs)", markup=False)
     if as_json:
         print_json(result.table.to_dict(orient="records"))
         return
