@@ -680,3 +680,22 @@ def test_a_share_inside_the_run_it_copies_is_refused(run, tmp_path, zipped):
     with pytest.raises(ObjrecError, match=f"must lie outside the run folder {run} it copies"):
         share_run(run, run / "sub", zipped=zipped)
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
+
+
+def test_a_run_without_config_or_seen_digests_says_what_the_share_goes_without(run, tmp_path):
+    """review52b L4: a run missing config.json or seen_digests.csv was shared with exit 0,
+    `left_out: []`, and a card still saying "`config.json` holds every setting"."""
+    whole = share_run(run, tmp_path / "whole")
+    card = (tmp_path / "whole" / "README.md").read_text()
+    assert whole.left_out == [] and "`config.json` holds every setting" in card
+    (run / "config.json").unlink()
+    (run / "seen_digests.csv").unlink()
+    result = share_run(run, tmp_path / "ours")
+    assert result.left_out == [
+        "config.json: the run has none, so its training settings go without it",
+        "seen_digests.csv: the run has none, so the recipient's evaluate cannot tell the photos "
+        "it trained on",
+    ]
+    card = (tmp_path / "ours" / "README.md").read_text()
+    assert "`config.json` holds every setting" not in card
+    assert "Not shared: config.json: the run has none" in card

@@ -114,7 +114,7 @@ def write_card(
         *classes_section(meta),
         *results_section(meta, summary, evaluations, changed),
         *unknown_section(meta, independent, kept),
-        *training_section(meta, summary),
+        *training_section(meta, summary, (folder / "config.json").is_file()),
         *limits_section(meta, summary, independent),
         *files_section(folder, redacted, left_out),
     ]
@@ -376,7 +376,9 @@ def threshold_lines(cal: Any, kept: dict[str, Any]) -> list[str]:
     return lines
 
 
-def training_section(meta: RunMeta, summary: dict[str, Any]) -> list[str]:
+def training_section(meta: RunMeta, summary: dict[str, Any], with_config: bool = True) -> list[str]:
+    """How the model was trained; the recipe from the model's own record, ``config.json`` named
+    as holding every setting only when the share has it (``with_config``)."""
     config = meta.train_config
     made = Provenance.from_json(summary.get("provenance"))
     several = "+" in meta.backbone  # an ensemble of bodies, their features joined
@@ -395,7 +397,7 @@ def training_section(meta: RunMeta, summary: dict[str, Any]) -> list[str]:
             f"{plural(config.aug_views, 'augmented view')}, "
             f"learning rate {config.lr:g}, batch {config.batch_size}, up to {config.epochs} "
             f"epochs with patience {config.patience}, seed {config.seed}, precision "
-            f"{config.precision}; `config.json` holds every setting."
+            f"{config.precision}" + ("; `config.json` holds every setting." if with_config else ".")
         )
     if made is not None and made.objrec:
         versions = ", ".join(f"{k} {v}" for k, v in made.libraries.items())

@@ -48,6 +48,14 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "SHA256SUMS"
 ZIP_COMMENT = b"objrec share"
+MISSING = {
+    "config.json": "the run has none, so its training settings go without it",
+    "seen_digests.csv": "the run has none, so the recipient's evaluate cannot tell the photos "
+    "it trained on",
+}
+"""What a share without each of these files of the run loses, as it says (review52b L4: it said
+nothing, and the card still said that ``config.json`` holds every setting)."""
+
 COPIED = ("seen_digests.csv",)
 """Files of the run copied as they are: ``seen_digests.csv`` holds the training and validation
 images' content digests, no names, so that ``evaluate`` warns a recipient of their photos the
@@ -285,6 +293,7 @@ def write_share(
     for name in COPIED:
         if (run / name).is_file():
             shutil.copyfile(run / name, folder / name)
+    left_out += [f"{name}: {why}" for name, why in MISSING.items() if not (run / name).is_file()]
     require_same_model(run, model_file, model.digest)
     if onnx:
         export_into(run, folder, model, shared, reporter)
