@@ -305,6 +305,23 @@ def test_the_card_names_an_evaluation_whose_images_changed(run, tmp_path):
     assert "Not evaluated on a test split" not in card
 
 
+def test_share_s_closing_line_says_why_a_stale_evaluation_is_not_quoted(run, tmp_path):
+    """review52b L11: with eval-test of images changed since, the card said so, but share's own
+    line said "quotes no evaluation (evaluate RUN DATA first to add one)", as if none existed."""
+    from objrec.cli.delivery import shared_lines
+
+    fake_evaluation(run, "eval-test", model_digest(run))
+    metrics = json.loads((run / "eval-test" / "metrics.json").read_text())
+    metrics["folder"] = str(tmp_path)  # no class folder there now: its images changed
+    (run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
+    result = share_run(run, tmp_path / "ours")
+    assert result.stale == ["eval-test"]
+    assert shared_lines(result)[0].endswith(
+        "quotes no evaluation: eval-test is of images changed since they were evaluated "
+        "(evaluate RUN DATA again)"
+    )
+
+
 @pytest.mark.slow
 def test_share_json_and_what_the_recipient_runs(run, tmp_path, capsys):
     """--json's keys; the shared folder, alone on another path, predicts as the run did."""

@@ -96,10 +96,10 @@ def write_card(
     redacted: Sequence[str],
     left_out: Sequence[str],
     model: str,
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """Write the model card of the share in ``folder`` (made from ``run``'s model of digest
-    ``model``: the one share read, not the file as it is now); the evaluations it quotes, by
-    their folders' names."""
+    ``model``: the one share read, not the file as it is now); the evaluations it quotes, and
+    those of the model it does not as their images changed since, by their folders' names."""
     _, meta = read_checkpoint(folder / BEST)
     evaluations, changed = current_evaluations(run, model)
     quoted = [e for e in evaluations if not e.seen("train")]
@@ -119,7 +119,7 @@ def write_card(
         *files_section(folder, redacted, left_out),
     ]
     (folder / CARD).write_text("\n".join(parts) + "\n", encoding="utf-8")
-    return [e.name for e in quoted]
+    return [e.name for e in quoted], list(changed)
 
 
 def current_evaluations(run: Path, model: str) -> tuple[list[Evaluation], list[str]]:

@@ -67,6 +67,11 @@ PRIVATE_KEYS = frozenset({"command", "cwd"})
 and files even when its paths are relative."""
 
 
+Written = tuple[dict[str, str], list[str], list[str], list[str], list[str]]
+"""What a share wrote, in :class:`ShareResult`'s order: files, redacted, evaluations, left_out,
+stale."""
+
+
 @dataclass(frozen=True)
 class ShareResult:
     """What ``share_run`` wrote."""
@@ -81,6 +86,9 @@ class ShareResult:
     """The evaluations the card quotes (their folders' names in the run)."""
     left_out: list[str] = field(default_factory=list)
     """What the run holds that was not shared and why, one sentence each."""
+    stale: list[str] = field(default_factory=list)
+    """The evaluations of the model the card does not quote, their images changed since they
+    were evaluated (their folders' names in the run)."""
     onnx: bool = False
     zipped: bool = False
 
@@ -135,7 +143,7 @@ def ctrl_c_words(out: Path, earlier: int | None) -> str:
 
 def write_in_place(
     run: Path, model_file: Path, out: Path, onnx: bool, zipped: bool, reporter: Reporter
-) -> tuple[dict[str, str], list[str], list[str], list[str]]:
+) -> Written:
     """Write the share in a temporary folder beside ``out``, then put it (or its zip) there."""
     with temporary_folder(out) as staging:
         folder = staging / (out.stem if zipped else out.name)
@@ -279,9 +287,9 @@ class ReadModel:
 
 def write_share(
     run: Path, model_file: Path, folder: Path, onnx: bool, reporter: Reporter
-) -> tuple[dict[str, str], list[str], list[str], list[str]]:
+) -> Written:
     """Write the share's files into ``folder``: the files, what was redacted, the evaluations
-    quoted and what was left out."""
+    quoted, what was left out and the evaluations not quoted as their images changed."""
     with reporter.task("writing the model without the machine's paths", None):
         model = ReadModel(*read_model_state(model_file))
         redacted = write_model(model, folder / BEST)
@@ -297,9 +305,9 @@ def write_share(
     require_same_model(run, model_file, model.digest)
     if onnx:
         export_into(run, folder, model, shared, reporter)
-    evaluations = write_card(run, folder, redacted, left_out, model.digest)
+    evaluations, stale = write_card(run, folder, redacted, left_out, model.digest)
     files = write_manifest(folder)
-    return files, redacted, evaluations, left_out
+    return files, redacted, evaluations, left_out, stale
 
 
 def require_same_model(run: Path, model_file: Path, digest: str) -> None:

@@ -236,6 +236,18 @@ def share_record(result: ShareResult) -> dict[str, Any]:
     }
 
 
+def unquoted_words(stale: list[str]) -> str:
+    """Why the card quotes no evaluation: none made, or those made are of images changed since
+    (``stale``; "evaluate first" said of an evaluation there misled: review52b L11)."""
+    if not stale:
+        return "no evaluation (evaluate RUN DATA first to add one)"
+    verb = "is" if len(stale) == 1 else "are"
+    return (
+        f"no evaluation: {' and '.join(stale)} {verb} of images changed since they were evaluated "
+        "(evaluate RUN DATA again)"
+    )
+
+
 def shared_lines(result: ShareResult) -> list[str]:
     """What share says: what it wrote, what it left out, how the recipient uses it."""
     from objrec.card import redacted_words
@@ -243,9 +255,7 @@ def shared_lines(result: ShareResult) -> list[str]:
     name = result.out.stem if result.zipped else result.out.name
     what = "zipped" if result.zipped else "wrote"
     card = f"{name}/README.md" if result.zipped else shown(result.out / "README.md")
-    quoted = (
-        " and ".join(result.evaluations) or "no evaluation (evaluate RUN DATA first to add one)"
-    )
+    quoted = " and ".join(result.evaluations) or unquoted_words(result.stale)
     lines = [
         f"{what} {shown(result.out)}: {plural(len(result.files) + 1, 'file')}, with SHA256SUMS; "
         f"the model card {card} quotes {quoted}",
