@@ -114,6 +114,8 @@ def test_unknown_backbone_is_a_clear_error():
         get_backbone("resnet9000")
     with pytest.raises(ObjrecError, match=r"'efficientnet-lite0' \(is it efficientnet_lite0\?\)"):
         get_backbone("efficientnet-lite0")
+    with pytest.raises(ObjrecError, match=r"'resnet5' \(is it resnet50\?\)"):  # torchvision's
+        get_backbone("resnet5")  # it had no hint (review52b L7)
 
 
 def test_a_mean_or_std_unlike_the_weights_own_is_named_beside_theirs():

@@ -111,7 +111,8 @@ def get_backbone(name: str) -> BackboneSpec:
     from objrec.data import close_match
 
     names = sorted(s.name for s in list_backbones())
-    likely = close_match(name.replace("-", "_"), names)
+    spelled = name.replace("-", "_")  # torchvision's names too: resnet5 (review52b L7)
+    likely = close_match(spelled, names) or close_match(spelled, _torchvision_names())
     hint = f" (is it {likely}?)" if likely else ""
     raise BadBackbone(
         f"unknown backbone {name!r}{hint}: use one of {', '.join(names)}, a torchvision model "
