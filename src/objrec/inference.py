@@ -154,6 +154,11 @@ class Recognizer:
     Grad-CAM runs on the CPU. Safe to call from several threads at once.
     """
 
+    mixed: dict[str, list[str]] | None = None
+    """The classes the run's evaluation mistook for each other both ways
+    (``predict.mixed_partners``), where the caller read them (``serve`` at each load): each
+    answer's ``confused_with`` comes from them; None: none read or recorded."""
+
     def __init__(
         self,
         model: Classifier,
@@ -177,10 +182,6 @@ class Recognizer:
         """Below it, "unknown"; None (or ``unknown=False``): never."""
         self.kept: KeptThreshold | None = None
         """The run's kept threshold, when :meth:`load` found one (used only when ``current``)."""
-        self.mixed: dict[str, list[str]] | None = None
-        """The classes the run's evaluation mistook for each other both ways
-        (``predict.mixed_partners``), where the caller read them (``serve`` at each load): each
-        answer's ``confused_with`` comes from them; None: none read or recorded."""
         if not unknown:
             self.threshold = None
         self._transforms: dict[str, Callable[[Image.Image], torch.Tensor]] = {}

@@ -469,8 +469,7 @@ def serve(
       POST /predict   multipart field "file" (an image), optional "topk", "tta" ->
                       {"filename", "answer", "unknown", "score", "barely_familiar",
                        "unknown_threshold", "unknown_threshold_kept_on",
-                       "topk": [{"class", "prob"}], "confused_with"}
-                      (confused_with as predict --json gives it: docs/json.md)
+                       "topk": [{"class", "prob"}], "confused_with"} (docs/json.md)
       GET  /          a page: pick, drop or take (camera) photos, a row each
       GET  /health, GET /info (classes, backbone, version, and runtime,
                       int8_engine, runs and runs_why: what runs the model, why)
