@@ -2205,6 +2205,7 @@ def test_train_ends_with_the_evaluate_to_run_and_how_to_try_unknown_photos(
     ("args", "said"),
     [
         (["add", "{tmp}", "{tmp}/nowhere"], "error: invalid value for '[NEW]...'"),
+        (["add", "{tmp}"], "error: no new images given: name a folder"),  # exit 1 (review52b)
         (["train", "{tmp}"], "error: give --out RUN for a new run, or --resume RUN"),
         (["cache", "--prune"], "error: --prune needs --days N, --keep FOLDER or both"),
         (  # accepted, pruning nothing (review52b L5)
