@@ -111,7 +111,7 @@ def get_backbone(name: str) -> BackboneSpec:
     from objrec.data import close_match
 
     names = sorted(s.name for s in list_backbones())
-    spelled = name.replace("-", "_")  # torchvision's names too: resnet5 (review52b L7)
+    spelled = name.replace("-", "_")  # torchvision's names too: resnet5 -> resnet50
     likely = close_match(spelled, names) or close_match(spelled, _torchvision_names())
     hint = f" (is it {likely}?)" if likely else ""
     raise BadBackbone(

@@ -242,7 +242,7 @@ class EvaluationResult:
         """The near-duplicate groups of the evaluated images labelled with more than one class
         (one picture filed under two): their ``classes`` and ``images``. One of such a picture's
         answers is wrong whatever the model does; evaluate showed it as "+1 near-duplicate (0
-        wrong)" (newcomer52 2)."""
+        wrong)"."""
         rows = self.predictions
         if rows is None or "group" not in rows or not len(rows):
             return []

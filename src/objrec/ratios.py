@@ -87,7 +87,7 @@ def few_train_why(n: int, ratios: tuple[float, float, float], how: str = "") -> 
     so; else the option): ``its 6
     photos go 2 / 2 / 2 as valid and test get 25% of 6 each, 1.5 rounded to 2;
     `ratios=(0.7, 0.15, 0.15)` gives 4 / 1 / 1``. A newcomer's class of 6 went 2 / 2 / 2
-    with no word why (newcomer52 7)."""
+    with no word why."""
     counts = allocate(n, ratios)
     shares = []
     for i in (1, 2):

@@ -53,8 +53,8 @@ MISSING = {
     "seen_digests.csv": "the run has none, so the recipient's evaluate cannot tell the photos "
     "it trained on",
 }
-"""What a share without each of these files of the run loses, as it says (review52b L4: it said
-nothing, and the card still said that ``config.json`` holds every setting)."""
+"""What a share without each of these files of the run loses, as it says in ``left_out`` (and
+the card then names no ``config.json``)."""
 
 COPIED = ("seen_digests.csv",)
 """Files of the run copied as they are: ``seen_digests.csv`` holds the training and validation

@@ -74,7 +74,7 @@ def refuse_none_taught(
             f"; {target} is no split folder (it has no train/ and valid/), so {split} was taken "
             f"for a class: give the folder of the images itself, {target / split}"
         )
-    else:  # what to do with them (review52b L8): the unknown measure is for untaught images
+    else:  # what to do with them: the unknown measure is for untaught images
         message += (
             f": to measure how many of them the model answers unknown, give it as "
             f"`unknown={str(target)!r}`, with a folder of the model's classes as `data`"

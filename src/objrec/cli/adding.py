@@ -124,7 +124,7 @@ def add(data, new, copy, ratios, dry_run, cache_dir, as_json, **settings) -> Non
 def refuse_bad_usage(new, ratios, settings: dict[str, Any]) -> None:
     """--ratios that split would refuse, and --labels beside NEW or --class, as usage errors
     naming the option (exit status 2), before the images are read: they were failed runs; and no
-    NEW without --labels (it exited 1: review52b L12)."""
+    NEW without --labels."""
     from objrec.labels import refuse_labels_beside
 
     if not new and settings.get("labels") is None:

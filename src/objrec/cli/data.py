@@ -354,7 +354,7 @@ def duplicates_line(result) -> str:
     up; copies across classes are a warning of their own), how many groups, and the first few
     (markup escaped): ``--json`` lists them all. The pictures in two classes are counted after
     them: "0 identical" read as wrong beside check's 3 identical files, copies in another class
-    that only a warning named (newcomer52 6)."""
+    that only a warning named."""
     said = []
     if result.duplicate_files:
         alike = result.duplicate_files - result.identical_files

@@ -238,7 +238,7 @@ def share_record(result: ShareResult) -> dict[str, Any]:
 
 def unquoted_words(stale: list[str]) -> str:
     """Why the card quotes no evaluation: none made, or those made are of images changed since
-    (``stale``; "evaluate first" said of an evaluation there misled: review52b L11)."""
+    (``stale``: "evaluate first" would deny the evaluation there)."""
     if not stale:
         return "no evaluation (evaluate RUN DATA first to add one)"
     verb = "is" if len(stale) == 1 else "are"

@@ -195,7 +195,7 @@ def evaluate(
     if as_json:
         extra = {"threshold_kept": kept.record if kept else None} if keep_threshold else {}
         print_json(with_warnings(result.to_json(worst) | extra, [*logged, result.warning or ""]))
-    if result.warning:  # before the scores it qualifies: it came after "next, try:" (review52b)
+    if result.warning:  # before the scores it qualifies, where a reader meets it first
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
     if as_json:
         return
