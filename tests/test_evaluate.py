@@ -2486,7 +2486,8 @@ def test_one_picture_under_two_classes_is_said_in_the_line_the_json_and_the_capt
     ]
     assert result.near_duplicates is not None and result.near_duplicates.endswith(
         "not 4; 1 picture is among them under two classes (lotus and water lily): one of its "
-        "answers is wrong whatever the model does (objrec audit plans which label to keep)"
+        "answers is wrong whatever the model does (an audit lists it: in its plan.csv, remove "
+        "the copy whose label is wrong)"
     )
     assert result.to_json()["two_class_pictures"] == result.two_class_pictures
     (shown,) = top_losses(result.predictions).itertuples()

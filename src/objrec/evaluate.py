@@ -349,7 +349,8 @@ def two_class_words(pictures: Sequence[Mapping[str, Any]]) -> str:
     two = "two classes" if all(len(p["classes"]) == 2 for p in pictures) else "two classes or more"
     return (
         f"; {plural(n, 'picture')} {verb} among them under {two} ({named}{more}): one of "
-        f"{whose} wrong whatever the model does (objrec audit plans which label to keep)"
+        f"{whose} wrong whatever the model does (an audit lists it: in its plan.csv, "
+        "remove the copy whose label is wrong)"
     )
 
 
