@@ -763,21 +763,30 @@ def test_apply_plan_refuses_an_empty_action_and_a_plan_cut_short_and_remembers_n
     naming the file and line, and nothing is written."""
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
     out = tmp_path / "fixed"
-    for row in ("green/green_0.png,green,,,,x", "green/green_0.png"):
+    plan = plan_of(
+        tmp_path / "plan.csv", "red/red_0.png,red,,keep,,x", "green/green_0.png,green,,,,x"
+    )
+    assert main(["apply-plan", str(data), str(plan), str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"{plan} line 3: no action for 'green/green_0.png': write keep, remove or " in err
+    assert not out.exists()
+    for row, columns in (("green/green_0.png,remove", 2), ("green/green_0.png", 1)):
         plan = plan_of(tmp_path / "plan.csv", "red/red_0.png,red,,keep,,x", row)
         assert main(["apply-plan", str(data), str(plan), str(out)]) == 1
-        err = capsys.readouterr().err
-        assert f"{plan} line 3: no action for 'green/green_0.png': write keep, remove or " in err
+        err = capsys.readouterr().err  # the README's "its file and its action", written short
+        assert f"{plan} line 3 has {columns} of the 7 columns, so no action: give it every " in err
+        assert "(green/green_0.png,,,remove,,,)" in err
         assert not out.exists()
     head = plan_of(tmp_path / "plan.csv", "red/red_0.png,red,,keep,,x").read_text()
-    for last, said in (
-        ("green/green_0.png,green,,ke", "4 of 7 cells"),  # a copy that stopped in a row
-        ('green/green_0.png,green,,keep,,"the reas', "6 of 7 cells, a quote left open"),
+    for last, said, meant in (
+        ("green/green_0.png,green,,ke", "4 of 7 cells", "remove"),  # a copy stopped in a row
+        ('green/green_0.png,green,,keep,,"the reas', "6 of 7 cells, a quote left open", "keep"),
     ):
         plan.write_text(head + last)
         assert main(["apply-plan", str(data), str(plan), str(out)]) == 1
         err = capsys.readouterr().err
-        assert f"{plan} line 3 is cut short ({said}): the file was not saved or copied whole" in err
+        assert f"{plan} line 3 is cut short ({said}): if the file was not saved or copied " in err
+        assert f"if you wrote the row, give it every column (green/green_0.png,,,{meant},,,)" in err
         assert not out.exists()
     plan.write_text(head + "green/green_0.png,green,,keep,,x,")  # whole, but no line end
     assert main(["apply-plan", str(data), str(plan), str(out)]) == 0

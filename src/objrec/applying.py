@@ -110,8 +110,9 @@ def read_plan(path: Path, raw: bytes | None = None) -> dict[str, dict[str, str]]
     lines, saved as ``,,,,,``) are skipped. Each row's ``_line`` is its line in the file, for
     the errors that name it. ``raw``: the file's bytes, read already (``tables.read_bytes``)."""
     plan: dict[str, dict[str, str]] = {}
-    for n, row in _plan_lines(path, raw):
-        row = _checked_row(path, n, row)
+    header, lines = _plan_lines(path, raw)
+    for n, row in lines:
+        row = _checked_row(path, n, row, header)
         earlier = plan.setdefault(row["file"], row)
         if _decision(earlier) != _decision(row):
             raise ObjrecError(
@@ -121,9 +122,12 @@ def read_plan(path: Path, raw: bytes | None = None) -> dict[str, dict[str, str]]
     return plan
 
 
-def _plan_lines(path: Path, raw: bytes | None) -> list[tuple[int, dict[str, str]]]:
-    """Each row of the plan that is not blank, and the line it ends on; refused when the file
-    is not a CSV text (comma, semicolon or tab separated) with the columns file and action."""
+def _plan_lines(
+    path: Path, raw: bytes | None
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The plan's header, and each row that is not blank with the line it ends on; refused when
+    the file is not a CSV text (comma, semicolon or tab separated) with the columns file and
+    action."""
     text = read_text(path, PLAN_WHAT, raw)
     try:
         with io.StringIO(text, newline="") as f:
@@ -136,7 +140,7 @@ def _plan_lines(path: Path, raw: bytes | None) -> list[tuple[int, dict[str, str]
         raise ObjrecError(f"{path} is not an audit plan: it needs the columns file and action")
     if rows:
         _refuse_cut_short(path, text, header, *rows[-1])
-    return rows
+    return header, rows
 
 
 def _refuse_cut_short(
@@ -154,9 +158,18 @@ def _refuse_cut_short(
     raise ObjrecError(
         f"{path} line {n} is cut short ({cells} of {len(header)} cells"
         + (", a quote left open" if text.count('"') % 2 else "")
-        + "): the file was not saved or copied whole; save or copy it again (rows after it "
-        "would be lost)"
+        + "): if the file was not saved or copied whole, save or copy it again (rows after it "
+        f"would be lost); if you wrote the row, give it every column ({row_like(row, header)})"
     )
+
+
+def row_like(row: dict[Any, Any], header: list[str]) -> str:
+    """``row`` as a plan's line with every column of ``header``, its file first and the action
+    it holds in any cell (``remove`` where none) in ``action``: what a row written short meant."""
+    said = [str(v).strip().casefold() for k, v in row.items() if k is not None and v is not None]
+    action = next((word for word in said if word in ACTIONS), "remove")
+    cells = {"file": str(row.get("file") or "").strip(), "action": action}
+    return ",".join(cells.get(column, "") for column in header)
 
 
 def exact_row(row: dict[Any, Any]) -> dict[Any, Any]:
@@ -165,12 +178,18 @@ def exact_row(row: dict[Any, Any]) -> dict[Any, Any]:
     return {k: exact_cell(v) if isinstance(v, str) else v for k, v in row.items()}
 
 
-def _checked_row(path: Path, n: int, row: dict[str, str]) -> dict[str, str]:
+def _checked_row(path: Path, n: int, row: dict[str, str], header: list[str]) -> dict[str, str]:
     """Line ``n`` of the plan, refused when it names no file, an unknown action, or a relabel
     without a class folder name; its action and new_class stripped, its ``_line`` added."""
     if not (row.get("file") or "").strip():
         raise ObjrecError(f"{path} line {n}: its file is empty (name the image it is about)")
     action = (row.get("action") or "").strip().casefold()  # a spreadsheet's Remove, KEEP
+    if row.get("action") is None:  # ends before its action: `file,remove` put remove in class
+        cells = sum(v is not None for k, v in row.items() if k is not None)
+        raise ObjrecError(
+            f"{path} line {n} has {cells} of the {len(header)} columns, so no action: give it "
+            f"every column, empty where not needed ({row_like(row, header)})"
+        )
     if not action:  # "not sure yet" is no keep: reviewed.csv would remember it as one
         raise ObjrecError(
             f"{path} line {n}: no action for {row['file'].strip()!r}: write keep, remove or "
