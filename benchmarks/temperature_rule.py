@@ -22,8 +22,8 @@ import random
 from pathlib import Path
 
 import torch
+from temperature_demo import outputs  # the validation and test outputs, read the same way
 
-from objrec.answering import table_answers, view_tables
 from objrec.calibration import (
     MIN_ERRORS_TO_SHARPEN,
     allowed_temperature,
@@ -32,23 +32,11 @@ from objrec.calibration import (
     mean_nll,
     temperature_fit,
 )
-from objrec.config import EvaluateConfig
-from objrec.data import scan_class_folder
 from objrec.inference import Recognizer
-from objrec.progress import SILENT
 from objrec.split import split_folder
 from objrec.train import train
 
 LEFT_OUT = {"BACKGROUND_Google", "Faces", "Faces_easy"}
-
-
-def outputs(recognizer: Recognizer, folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probabilities before calibration and labels of the images of ``folder``."""
-    images = scan_class_folder(folder, recognizer.classes)
-    tables = view_tables(recognizer, images, folder.name, EvaluateConfig(), SILENT)
-    ok = tables[0].ok
-    _, _, uncalibrated = table_answers(recognizer, tables, ok)
-    return uncalibrated.log(), tables[0].labels[ok]
 
 
 def small_folder(out: Path, seed: int, args: argparse.Namespace) -> Path:

@@ -384,6 +384,21 @@ def test_with_onnx_the_export_travels_checked_and_listed(run, tmp_path):
     assert str(run.resolve().parent).encode() not in every_byte(out)
 
 
+def exports_made(monkeypatch) -> list[Path]:
+    """The folders share exports into from now on, each export stood in for by a sidecar of its
+    own (``{}``), for share to name (``export.export_loaded`` patched)."""
+    from objrec import export
+
+    made: list[Path] = []
+
+    def export_loaded(run, model, meta, out, *more, **options):
+        made.append(out)
+        out.with_suffix(".json").write_text("{}")
+
+    monkeypatch.setattr(export, "export_loaded", export_loaded)
+    return made
+
+
 @pytest.mark.slow
 def test_with_onnx_the_runs_own_export_of_the_same_model_is_copied_not_made_again(
     run, tmp_path, monkeypatch
@@ -396,13 +411,7 @@ def test_with_onnx_the_runs_own_export_of_the_same_model_is_copied_not_made_agai
     export.export_model(run)
     sidecar = json.loads((run / "model.json").read_text())
     assert sidecar["model_digest"] == model_digest(run)
-    made = []
-
-    def export_loaded(run, model, meta, out, *more, **options):  # its sidecar, for share to name
-        made.append(out)
-        out.with_suffix(".json").write_text("{}")
-
-    monkeypatch.setattr(export, "export_loaded", export_loaded)
+    made = exports_made(monkeypatch)
     share_run(run, tmp_path / "ours", onnx=True)
     for name in ("model.onnx", "model_infer.py"):
         assert (tmp_path / "ours" / name).read_bytes() == (run / name).read_bytes()
@@ -425,13 +434,7 @@ def test_with_onnx_an_edited_script_or_a_damaged_graph_is_exported_again_not_cop
     from objrec import export
 
     export.export_model(run)
-    made = []
-
-    def export_loaded(run, model, meta, out, *more, **options):  # its sidecar, for share to name
-        made.append(out)
-        out.with_suffix(".json").write_text("{}")
-
-    monkeypatch.setattr(export, "export_loaded", export_loaded)
+    made = exports_made(monkeypatch)
     script = run / "model_infer.py"
     edited = script.read_text() + "PHOTOS = '/home/me/photos'\n"
     script.write_text(edited)
@@ -462,13 +465,7 @@ def test_with_onnx_an_export_an_older_objrec_wrote_is_exported_again_not_copied(
     from objrec import export
 
     export.export_model(run)
-    made = []
-
-    def export_loaded(run, model, meta, out, *more, **options):  # its sidecar, for share to name
-        made.append(out)
-        out.with_suffix(".json").write_text("{}")
-
-    monkeypatch.setattr(export, "export_loaded", export_loaded)
+    made = exports_made(monkeypatch)
     script, sidecar = run / "model_infer.py", run / "model.json"
     older = script.read_text().replace('"openvino"', '"onnxruntime"') + "# an older objrec's\n"
     script.write_text(older)
