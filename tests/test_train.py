@@ -836,6 +836,11 @@ def test_a_run_s_image_and_parameter_counts_are_typed_and_summed_as_before():
     assert list(meta.to_json()["params"].items()) == [("total", 2), ("trainable", 1)]
     assert RunMeta.from_json(json.loads(json.dumps(meta.to_json()))).params == PARAMS
     assert RunMeta.from_json(meta.to_json() | {"params": None}).params is None
+    edited = {"total": "2", "trainable": True, "valid": 9.5}  # no whole numbers: 0, as a lack
+    assert ParameterCounts.from_json(edited) == ParameterCounts(total=0, trainable=0)
+    assert ImageCounts.from_json(edited) == ImageCounts(train=0, valid=0)
+    assert ImageCounts.from_json({"train": 3}) == ImageCounts(train=3, valid=0)
+    assert ParameterCounts.from_json({}) is None and ImageCounts.from_json([1]) is None
 
 
 def test_a_summary_s_provenance_is_read_back_typed_whatever_an_edit_left():

@@ -212,10 +212,18 @@ class ParameterCounts:
     @classmethod
     def from_json(cls, data: Any) -> ParameterCounts | None:
         """The counts a checkpoint holds (:meth:`to_json`); None where it holds none (or not a
-        mapping of them), a count it lacks 0."""
-        if not isinstance(data, Mapping) or not data:
-            return None
-        return cls(total=int(data.get("total", 0)), trainable=int(data.get("trainable", 0)))
+        mapping of them), a count it lacks or holds as no whole number 0."""
+        counts = whole_counts(data, ("total", "trainable"))
+        return None if counts is None else cls(**counts)
+
+
+def whole_counts(data: Any, names: tuple[str, ...]) -> dict[str, int] | None:
+    """The counts ``names`` of ``data``, a mapping read from JSON: each it lacks, or holds as no
+    whole number (an edited file), 0; None where ``data`` is no mapping, or an empty one."""
+    if not isinstance(data, Mapping) or not data:
+        return None
+    got = {name: data.get(name) for name in names}
+    return {k: v if isinstance(v, int) and not isinstance(v, bool) else 0 for k, v in got.items()}
 
 
 @dataclass(frozen=True)

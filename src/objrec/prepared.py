@@ -16,7 +16,7 @@ import torch
 from objrec.batches import ViewStack
 from objrec.config import DataConfig
 from objrec.data import ClassFolder
-from objrec.meta import ParameterCounts
+from objrec.meta import ParameterCounts, whole_counts
 from objrec.model import Classifier, count_parameters
 from objrec.precision import Precision
 from objrec.provenance import CommandLine, SplitState
@@ -70,11 +70,8 @@ class ImageCounts:
     def from_json(cls, data: Any) -> ImageCounts | None:
         """The counts a ``summary.json`` holds (:meth:`to_json`; read by the model card); None
         where it holds none, a count it lacks (or holds as no whole number: an edited file) 0."""
-        if not isinstance(data, Mapping) or not data:
-            return None
-        counts = {name: data.get(name) for name in ("train", "valid")}
-        whole = {k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
-        return cls(**{"train": 0, "valid": 0} | whole)
+        counts = whole_counts(data, ("train", "valid"))
+        return None if counts is None else cls(**counts)
 
 
 @dataclass(frozen=True, kw_only=True)
