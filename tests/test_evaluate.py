@@ -931,14 +931,14 @@ def test_evaluate_unknown_says_which_classes_the_missed_strangers_were_answered_
     caught = torch.tensor([False, False, True, False, False])
     unknown = Answers(torch.eye(3)[[1, 0, 2, 1, 1]], torch.tensor([0.5, 0.1, -1, 0.2, 0.3]), caught)
     o = open_set_result(recognizer, known, unknown)  # type: ignore[arg-type]
-    assert o["unknown_answered_as"] == {"empty": 3, "deer": 1}
-    assert list(o["unknown_answered_as"]) == ["empty", "deer"]  # most first
+    assert o.unknown_answered_as == {"empty": 3, "deer": 1}
+    assert list(o.unknown_answered_as) == ["empty", "deer"]  # most first
     metrics = stricter_metrics(None)
-    metrics["open_set"]["unknown_answered_as"] = o["unknown_answered_as"]
+    metrics["open_set"]["unknown_answered_as"] = o.unknown_answered_as
     lines = confidence_lines_of(metrics, "data/test")
     assert "  the 4 missed went to: empty 3, deer 1" in lines  # too few for the catch-all line
     recognizer.threshold = None  # no threshold: nothing is missed, no key
-    assert "unknown_answered_as" not in open_set_result(recognizer, known, unknown)  # type: ignore[arg-type]
+    assert "unknown_answered_as" not in open_set_result(recognizer, known, unknown).to_json()  # type: ignore[arg-type]
 
 
 def test_the_catch_all_line_needs_five_missed_strangers_in_one_class_and_over_half():

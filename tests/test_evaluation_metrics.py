@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from objrec.evaluation_metrics import EvaluationMetrics, Scores
+from objrec.evaluation_metrics import EvaluationMetrics, OpenSetFigures, Scores
 from objrec.open_set import StricterThreshold
 
 STRICTER = {
@@ -85,6 +85,25 @@ def test_the_metrics_write_the_json_they_were_read_from_byte_for_byte():
     assert metrics.open_set is not None and metrics.open_set.unknown_accepted == 0.5
     assert isinstance(metrics.open_set.stricter, StricterThreshold)
     assert metrics.open_set.stricter.threshold == 0.42
+
+
+def test_the_open_set_figures_are_read_by_attribute_and_written_as_before():
+    """``open_set``'s figures (a dict read by key in the CLI, the card and the report's page)
+    are :class:`OpenSetFigures`: written back byte for byte, with the threshold's two figures
+    left out where the run has none, and read from a file of an earlier version without a
+    KeyError."""
+    metrics = EvaluationMetrics.from_json(WRITTEN)
+    assert metrics.open_set is not None
+    figures = metrics.open_set.figures
+    assert isinstance(figures, OpenSetFigures)
+    assert (figures.n_known, figures.n_unknown, figures.auroc) == (9, 5, 1.0)
+    assert (figures.unknown_accepted, figures.unknown_answered_as) == (0.5, {})
+    no_threshold = {k: v for k, v in WRITTEN["open_set"].items() if not k.startswith("unknown_")}
+    read = EvaluationMetrics.from_json({**WRITTEN, "open_set": no_threshold}).open_set
+    assert read is not None and read.unknown_accepted is None
+    assert json.dumps(read.to_json()) == json.dumps(no_threshold)
+    older = OpenSetFigures.from_json({"auroc": 0.9, "unknown_accepted": 0.4})
+    assert (older.n_unknown, older.unknown_accepted, older.unknown_answered_as) == (0, 0.4, None)
 
 
 def test_the_scores_of_one_view_without_tta_are_read_and_written_with_the_other_figures():

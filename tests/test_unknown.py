@@ -151,7 +151,7 @@ def test_evaluate_measures_calibration_and_the_unknown_folder(trained_run, split
     m, open_set = result.metrics.calibration, result.metrics.open_set
     assert m is not None and 0 <= m.ece <= 1 and 0 <= m.ece_before_calibration <= 1
     assert open_set is not None and open_set.unknown_accepted == 0.0
-    assert open_set.figures["n_unknown"] == 3 and open_set.figures["auroc"] > 0.9
+    assert open_set.figures.n_unknown == 3 and open_set.figures.auroc > 0.9
     assert open_set.stricter is None  # 9 validation images: 95% of them rejects none
     assert (tmp_path / "eval" / "reliability.png").exists()
     assert "stricter" in json.loads((tmp_path / "eval" / "metrics.json").read_text())["open_set"]

@@ -330,10 +330,10 @@ def untaught_lines(m: EvaluationMetrics) -> list[str]:
     if m.open_set is None:
         return []
     found, accepted = m.open_set.figures, m.open_set.unknown_accepted
-    n, at = found.get("n_unknown"), m.unknown.threshold if m.unknown is not None else None
+    n, at = found.n_unknown, m.unknown.threshold if m.unknown is not None else None
     if not n or accepted is None or at is None:
         return []
-    went = Counter(found.get("unknown_answered_as") or {}).most_common()
+    went = Counter(found.unknown_answered_as or {}).most_common()
     rest = some_of([f"{md(name)} {k}" for name, k in went], 3, quote=False)
     return [
         f"- Shown {n:,} photos of things it was not taught (`objrec evaluate --unknown`), it "

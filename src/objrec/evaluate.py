@@ -431,7 +431,7 @@ def unknown_dropped(out: Path, metrics: EvaluationMetrics) -> str | None:
     if earlier is None:
         return None
     given = f"`unknown={str(earlier.folder or 'FOLDER')!r}`"  # the CLI says --unknown X
-    images = plural(int(earlier.figures.get("n_unknown") or 0), "image")
+    images = plural(earlier.figures.n_unknown, "image")
     return (
         f"replaced the results of an earlier evaluation with {given} in {out} ({images} of none "
         f"of the classes): give {given} again to keep them (report shows them only then), or "

@@ -128,12 +128,56 @@ class AtThreshold:
 
 
 @dataclass(frozen=True)
+class OpenSetFigures:
+    """How well the unknown score tells the evaluated images from the ``--unknown`` folder's
+    (``open_set.open_set_result``): the first keys of ``metrics.json``'s ``open_set``, in this
+    order; a figure a file of an earlier version lacks is NaN (a count, 0)."""
+
+    auroc: float
+    """How well the score tells the unknown images from the known ones, whatever the threshold."""
+    fpr_at_95_tpr: float
+    """The share of the unknown images accepted at the threshold that keeps 95% of the known."""
+    n_known: int
+    """The evaluated images (the positives)."""
+    n_unknown: int
+    """The unknown folder's images."""
+    unknown_accepted: float | None = None
+    """The share of the unknown images the run's threshold still gives a class (None: the run
+    has no threshold, and the file no key)."""
+    unknown_answered_as: dict[str, int] | None = None
+    """With a threshold, the classes those were answered as, and how many, most first."""
+
+    def to_json(self) -> dict[str, Any]:
+        """As ``open_set``'s first keys: the last two only where the run has a threshold."""
+        data = asdict(self)
+        return {k: v for k, v in data.items() if v is not None or k not in OPTIONAL_FIGURES}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OpenSetFigures:
+        """From ``metrics.json``'s ``open_set``, of this version or an earlier one."""
+        nan = float("nan")
+        accepted, answered = data.get("unknown_accepted"), data.get("unknown_answered_as")
+        return cls(
+            float(data.get("auroc", nan)),
+            float(data.get("fpr_at_95_tpr", nan)),
+            int(data.get("n_known") or 0),
+            int(data.get("n_unknown") or 0),
+            None if accepted is None else float(accepted),
+            None if answered is None else {str(k): int(n) for k, n in dict(answered).items()},
+        )
+
+
+OPTIONAL_FIGURES = ("unknown_accepted", "unknown_answered_as")
+""":class:`OpenSetFigures`' keys that ``metrics.json`` holds only with a threshold."""
+
+
+@dataclass(frozen=True)
 class OpenSet:
     """``evaluate --unknown``'s figures: the known images against the unknown folder's
-    (``open_set.open_set_result``'s, such as ``auroc``), the stricter threshold the run's
-    validation images offer, or why none is."""
+    (:class:`OpenSetFigures`), the stricter threshold the run's validation images offer, or why
+    none is."""
 
-    figures: dict[str, Any]
+    figures: OpenSetFigures
     stricter: StricterThreshold | None
     no_stricter: NoStricter | None
     """Why none is offered (``open_set.NoStricter``; None where ``stricter`` is)."""
@@ -143,14 +187,13 @@ class OpenSet:
     @property
     def unknown_accepted(self) -> float | None:
         """The share of the unknown images the run's threshold still gives a class."""
-        accepted = self.figures.get("unknown_accepted")
-        return None if accepted is None else float(accepted)
+        return self.figures.unknown_accepted
 
     def to_json(self) -> dict[str, Any]:
         """As ``open_set`` in ``metrics.json``: the figures, then ``stricter``,
         ``no_stricter`` and ``folder``."""
         stricter = None if self.stricter is None else self.stricter.to_json()
-        return {**self.figures, **self.trailer(stricter)}
+        return {**self.figures.to_json(), **self.trailer(stricter)}
 
     def trailer(self, stricter: dict[str, Any] | None) -> dict[str, Any]:
         """The keys after the figures."""
@@ -160,9 +203,9 @@ class OpenSet:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OpenSet:
         """From ``metrics.json``'s ``open_set``."""
-        figures = {k: v for k, v in data.items() if k not in OPEN_SET_TRAILER}
         stricter = data.get("stricter")
         typed = stricter_of(stricter) if stricter else None
+        figures = OpenSetFigures.from_json(data)
         return cls(figures, typed, no_stricter_of(data.get("no_stricter")), data.get("folder"))
 
 
@@ -184,10 +227,6 @@ def no_stricter_of(data: Mapping[str, Any] | None) -> NoStricter | None:
     from objrec.open_set import NoStricter
 
     return NoStricter.from_json(data) if data else None
-
-
-OPEN_SET_TRAILER = ("stricter", "no_stricter", "folder")
-"""``open_set``'s keys that :class:`OpenSet` holds as fields of their own."""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from objrec.data import ClassFolder, Sample, class_of_folder, scan_class_folder
 from objrec.distinct import distinct_per_class, readable_groups
 from objrec.enough import FEWEST_TO_TRUST
 from objrec.errors import ObjrecError
-from objrec.evaluation_metrics import OpenSet
+from objrec.evaluation_metrics import OpenSet, OpenSetFigures
 from objrec.features import FeatureTable, report_unreadable, require_readable
 from objrec.images import is_image_file, list_images
 from objrec.inference import Answers, Recognizer
@@ -155,20 +155,22 @@ def unknown_tables(
     return tables
 
 
-def open_set_result(recognizer: Recognizer, known: Answers, unknown: Answers) -> dict[str, Any]:
+def open_set_result(recognizer: Recognizer, known: Answers, unknown: Answers) -> OpenSetFigures:
     """How well the unknown score tells the evaluated images (``known``, the positives) from the
     unknown folder's: AUROC and FPR at 95% TPR (``open_set_metrics``). With a threshold, also
     the share of unknown images it still accepts (``unknown_accepted``) and the classes those
     were answered as, with their counts, most first (``unknown_answered_as``): the share alone
     does not show that one class (a catch-all such as "empty") takes most of them."""
-    result = open_set_metrics(known.scores, unknown.scores)
-    if recognizer.threshold is not None:
-        missed = ~unknown.unknown.bool()
-        result["unknown_accepted"] = float(missed.double().mean())
-        top = unknown.probs[missed].argmax(dim=1).tolist() if bool(missed.any()) else []
-        counts = Counter(recognizer.classes[i] for i in top)
-        result["unknown_answered_as"] = dict(counts.most_common())
-    return result
+    figures = OpenSetFigures(**open_set_metrics(known.scores, unknown.scores))
+    if recognizer.threshold is None:
+        return figures
+    missed = ~unknown.unknown.bool()
+    top = unknown.probs[missed].argmax(dim=1).tolist() if bool(missed.any()) else []
+    counts = Counter(recognizer.classes[i] for i in top)
+    accepted = float(missed.double().mean())
+    return replace(
+        figures, unknown_accepted=accepted, unknown_answered_as=dict(counts.most_common())
+    )
 
 
 @dataclass(frozen=True)

@@ -794,8 +794,8 @@ def shaky_advice(open_set: OpenSet) -> dict[str, Any] | None:
     stricter, figures = open_set.stricter, open_set.figures
     valid = stricter.valid_images if stricter is not None else None
     weighed = stricter is None or stricter.valid_rejected is None  # older: the evaluated images
-    known = figures["n_known"] if weighed else None
-    words, fewest = advice_rests_on(figures["n_unknown"], valid, known)
+    known = figures.n_known if weighed else None
+    words, fewest = advice_rests_on(figures.n_unknown, valid, known)
     return None if fewest is None else {"words": words, "points": 100 / max(fewest, 1)}
 
 

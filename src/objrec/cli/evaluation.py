@@ -767,11 +767,11 @@ def open_set_lines(m: EvaluationMetrics, evaluated: str) -> list[str]:
     threshold: exact in ``--json``'s ``open_set``)."""
     assert m.open_set is not None  # evaluate --unknown's
     o, accepted = m.open_set.figures, m.open_set.unknown_accepted
-    n, auroc = o["n_unknown"], o["auroc"]
+    n, auroc = o.n_unknown, o.auroc
     separation = [
         f"  how well it tells them from {evaluated}, whatever the threshold: {below_one(auroc)}",
         f"  (1: every time, 0.5: no better than guessing); a threshold set on {evaluated}",
-        f"  to keep 95% of them would still give a class to {percent(o['fpr_at_95_tpr'])} of the "
+        f"  to keep 95% of them would still give a class to {percent(o.fpr_at_95_tpr)} of the "
         "unknown images",
     ]
     if accepted is None or m.unknown is None or m.unknown.threshold is None:  # no "unknown"
@@ -785,7 +785,7 @@ def open_set_lines(m: EvaluationMetrics, evaluated: str) -> list[str]:
         f"  {evaluated}: {percent(m.at_threshold.known_kept)} still get an answer; top-1 "
         f"{percent(m.at_threshold.top1_at_threshold)} when an unknown counts as wrong",
         *unknown_class_lines(m.at_threshold.unknown_by_class),
-        *missed_lines(o.get("unknown_answered_as") or {}),
+        *missed_lines(o.unknown_answered_as or {}),
         *separation,
     ]
 
@@ -988,7 +988,7 @@ def stricter_lines(
     kept it (it suggested adding the flag it had been given)."""
     assert m.open_set is not None and m.at_threshold is not None  # evaluate --unknown's
     value, o = repr(s.threshold), m.open_set.figures
-    n, u = o["n_known"], o["n_unknown"]
+    n, u = o.n_known, o.n_unknown
     lost = (s.known_rejected_now, s.known_rejected)
     caught = (s.unknown_caught_now, s.unknown_caught)
     verdict = "is recommended" if s.recommended else "is not recommended"
