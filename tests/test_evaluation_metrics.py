@@ -4,8 +4,13 @@ import json
 
 import pytest
 
-from objrec.evaluation_metrics import EvaluationMetrics, OpenSetFigures, Scores
-from objrec.open_set import StricterThreshold
+from objrec.evaluation_metrics import (
+    EvaluationMetrics,
+    NoStricter,
+    OpenSetFigures,
+    Scores,
+    StricterThreshold,
+)
 
 STRICTER = {
     "threshold": 0.42,
@@ -163,8 +168,6 @@ def test_why_no_stricter_threshold_is_typed_and_written_as_before():
     """open_set.no_stricter is read by attribute (``NoStricter``) and written back with the keys
     of its reason, in their order; one of an evaluation from before ``why`` was written reads
     without it."""
-    from objrec.open_set import NoStricter
-
     written = [
         {"reason": "no_threshold"},
         {"reason": "no_validation_images", "valid_folder": "/data/valid", "why": "gone"},

@@ -147,11 +147,6 @@ def import_cycles() -> list[list[str]]:
 
 
 KEPT_CYCLES = [
-    # evaluation_metrics reads metrics.json's open_set.stricter and .no_stricter into open_set's
-    # records (StricterThreshold, NoStricter), importing open_set inside those readers only:
-    # open_set imports PyTorch (NoStricter's default is thresholds.KEEP_KNOWN), which
-    # evaluation_metrics, the typed metrics.json, keeps out of whatever imports it.
-    ["objrec.evaluation_metrics", "objrec.open_set"],
     # inference makes the whole model's ONNX graph with export.export_checked, whose check on
     # real photos (export_check.photo_agreement, given photos by the export command alone) runs
     # objrec's own answers through inference.Recognizer. Breaking it moves the graph writer

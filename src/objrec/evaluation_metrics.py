@@ -15,10 +15,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
-
-if TYPE_CHECKING:  # open_set imports PyTorch
-    from objrec.open_set import NoStricter, StricterThreshold
+from typing import Any, Self
 
 
 @dataclass(frozen=True)
@@ -128,6 +125,117 @@ class AtThreshold:
 
 
 @dataclass(frozen=True)
+class StricterThreshold:
+    """A threshold stricter than the run's, chosen to keep ``keep_valid`` of the run's validation
+    images, and what it trades (``open_set.stricter_result``): judged on the validation images
+    and the ``--unknown`` folder's, measured on the evaluated images, never weighed by them.
+    ``--json``'s and ``metrics.json``'s ``open_set.stricter`` is :meth:`to_json`: its fields, in
+    this order (docs/json.md)."""
+
+    threshold: float
+    """The threshold, on the run's unknown score (its familiarity, or a raw score)."""
+    keep_valid: float
+    """The share of the validation images it was chosen to keep (``thresholds.KEEP_KNOWN``)."""
+
+    # on the run's validation images: chosen and judged on them
+    valid_kept: float
+    """The share of them it keeps."""
+    valid_images: int
+    """How many there are."""
+    valid_rejected_now: int
+    """How many the run's threshold says unknown."""
+    valid_rejected: int
+    """How many this one says unknown."""
+    valid_unknown_by_class: list[dict[str, Any]]
+    """Those this one says unknown, by class (``open_set.unknown_by_class``)."""
+
+    # on the evaluated images: measured, never weighed
+    known_kept: float
+    """The share of them it answers (not "unknown")."""
+    top1_at_threshold: float
+    """Their top-1 when an "unknown" answer counts as wrong."""
+
+    # on the unknown folder's images: judged on them
+    unknown_accepted: float
+    """The share of them it still gives a class."""
+
+    # the evaluated images again (the order is --json's)
+    unknown_by_class: list[dict[str, Any]]
+    """The evaluated images it says unknown, by class (``open_set.unknown_by_class``)."""
+    known_rejected_now: int
+    """How many evaluated images the run's threshold says unknown, wrongly."""
+    known_rejected: int
+    """How many evaluated images this one says unknown, wrongly."""
+
+    # the unknown folder's images again
+    unknown_caught_now: int
+    """How many of them the run's threshold says unknown."""
+    unknown_caught: int
+    """How many of them this one says unknown."""
+
+    # the verdict
+    silences: list[str]
+    """The classes it would leave mostly unanswered where the run's threshold did not: half or
+    more of their validation images said unknown, of ``FEWEST_TO_TRUST`` distinct photos or more
+    (``open_set.silenced_classes``)."""
+    recommended: bool
+    """Whether objrec recommends it: the share of unknown images it newly catches is at least
+    the share of validation images it newly says unknown (``thresholds.threshold_trade``), and
+    it ``silences`` no class."""
+
+    def to_json(self) -> dict[str, Any]:
+        """As ``open_set.stricter`` in ``metrics.json`` and ``--json``."""
+        return asdict(self)
+
+
+NO_STRICTER_FIELDS = {
+    "no_threshold": (),
+    "no_validation_images": ("valid_folder", "why"),
+    "few_validation_images": ("valid_images", "valid_kept", "keep_valid"),
+    "not_stricter": ("valid_images", "valid_kept", "keep_valid"),
+}
+"""The fields of :class:`NoStricter` that ``metrics.json`` holds beside ``reason``, by reason."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoStricter:
+    """Why ``evaluate --unknown`` offers no stricter threshold (``open_set.no_stricter``): read by
+    attribute, written in ``--json``'s and ``metrics.json``'s ``open_set.no_stricter`` as
+    :meth:`to_json` (``reason`` and the fields it comes with, docs/json.md), read back by
+    :meth:`from_json`."""
+
+    reason: str
+    """``no_threshold`` (the run answers no "unknown"), ``no_validation_images`` (the run's
+    validation split could not be read), ``few_validation_images`` (too few of them to reject
+    one in twenty) or ``not_stricter`` (the threshold in use keeps no more than ``keep_valid``
+    of them already)."""
+    valid_folder: str | None = None
+    """``no_validation_images``: the run's validation folder (None: its run names no data)."""
+    why: str | None = None
+    """``no_validation_images``: what could not be read, and why (``open_set.valid_images``'
+    words; None from an evaluation before objrec said it)."""
+    valid_images: int = 0
+    """The last two reasons: how many validation images there are."""
+    valid_kept: float = 0.0
+    """The last two reasons: the share of them the threshold in use keeps."""
+    keep_valid: float = 0.0
+    """The last two reasons: the share a stricter threshold is chosen to keep
+    (``thresholds.KEEP_KNOWN``)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """As ``open_set.no_stricter`` in ``metrics.json`` and ``--json``: ``reason``, then the
+        fields of its reason (:data:`NO_STRICTER_FIELDS`), in this order."""
+        named = NO_STRICTER_FIELDS.get(self.reason, ())
+        return {"reason": self.reason} | {name: getattr(self, name) for name in named}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> NoStricter:
+        """From ``open_set.no_stricter`` of ``metrics.json``; a field it does not hold (its
+        reason's others; ``why``, which an earlier version did not write) keeps its default."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass(frozen=True)
 class OpenSetFigures:
     """How well the unknown score tells the evaluated images from the ``--unknown`` folder's
     (``open_set.open_set_result``): the first keys of ``metrics.json``'s ``open_set``, in this
@@ -180,7 +288,7 @@ class OpenSet:
     figures: OpenSetFigures
     stricter: StricterThreshold | None
     no_stricter: NoStricter | None
-    """Why none is offered (``open_set.NoStricter``; None where ``stricter`` is)."""
+    """Why none is offered (:class:`NoStricter`; None where ``stricter`` is)."""
     folder: str | None
     """The unknown folder, resolved (report measures it again)."""
 
@@ -212,8 +320,6 @@ class OpenSet:
 def stricter_of(data: Mapping[str, Any]) -> StricterThreshold:
     """``open_set.stricter`` of ``metrics.json``; a field an earlier version did not write is
     empty (a list) or None."""
-    from objrec.open_set import StricterThreshold
-
     values = {
         f.name: data.get(f.name, [] if str(f.type).startswith("list") else None)
         for f in fields(StricterThreshold)
@@ -224,8 +330,6 @@ def stricter_of(data: Mapping[str, Any]) -> StricterThreshold:
 def no_stricter_of(data: Mapping[str, Any] | None) -> NoStricter | None:
     """``open_set.no_stricter`` of ``metrics.json`` (None: a stricter threshold was offered, or
     an evaluation before objrec said why not)."""
-    from objrec.open_set import NoStricter
-
     return NoStricter.from_json(data) if data else None
 
 

@@ -29,8 +29,7 @@ from objrec.meta import checkpoint_file, output_beside
 from objrec.outputs import is_export_sidecar, json_dict
 
 if TYPE_CHECKING:
-    from objrec.evaluation_metrics import EvaluationMetrics
-    from objrec.open_set import StricterThreshold
+    from objrec.evaluation_metrics import EvaluationMetrics, StricterThreshold
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from objrec.data import ClassFolder, Sample, class_of_folder, scan_class_folder
 from objrec.distinct import distinct_per_class, readable_groups
 from objrec.enough import FEWEST_TO_TRUST
 from objrec.errors import ObjrecError
-from objrec.evaluation_metrics import OpenSet, OpenSetFigures
+from objrec.evaluation_metrics import NoStricter, OpenSet, OpenSetFigures, StricterThreshold
 from objrec.features import FeatureTable, report_unreadable, require_readable
 from objrec.images import is_image_file, list_images
 from objrec.inference import Answers, Recognizer
@@ -218,70 +218,6 @@ def valid_images(
     return ValidImages(scores, labels, distinct_per_class(labels, groups, recognizer.classes))
 
 
-@dataclass(frozen=True)
-class StricterThreshold:
-    """A threshold stricter than the run's, chosen to keep ``keep_valid`` of the run's validation
-    images, and what it trades (:func:`stricter_result`): judged on the validation images and the
-    ``--unknown`` folder's, measured on the evaluated images, never weighed by them.
-    ``--json``'s and ``metrics.json``'s ``open_set.stricter`` is :meth:`to_json`: its fields, in
-    this order (docs/json.md)."""
-
-    threshold: float
-    """The threshold, on the run's unknown score (its familiarity, or a raw score)."""
-    keep_valid: float
-    """The share of the validation images it was chosen to keep (``thresholds.KEEP_KNOWN``)."""
-
-    # on the run's validation images: chosen and judged on them
-    valid_kept: float
-    """The share of them it keeps."""
-    valid_images: int
-    """How many there are."""
-    valid_rejected_now: int
-    """How many the run's threshold says unknown."""
-    valid_rejected: int
-    """How many this one says unknown."""
-    valid_unknown_by_class: list[dict[str, Any]]
-    """Those this one says unknown, by class (:func:`unknown_by_class`)."""
-
-    # on the evaluated images: measured, never weighed
-    known_kept: float
-    """The share of them it answers (not "unknown")."""
-    top1_at_threshold: float
-    """Their top-1 when an "unknown" answer counts as wrong."""
-
-    # on the unknown folder's images: judged on them
-    unknown_accepted: float
-    """The share of them it still gives a class."""
-
-    # the evaluated images again (the order is --json's)
-    unknown_by_class: list[dict[str, Any]]
-    """The evaluated images it says unknown, by class (:func:`unknown_by_class`)."""
-    known_rejected_now: int
-    """How many evaluated images the run's threshold says unknown, wrongly."""
-    known_rejected: int
-    """How many evaluated images this one says unknown, wrongly."""
-
-    # the unknown folder's images again
-    unknown_caught_now: int
-    """How many of them the run's threshold says unknown."""
-    unknown_caught: int
-    """How many of them this one says unknown."""
-
-    # the verdict
-    silences: list[str]
-    """The classes it would leave mostly unanswered where the run's threshold did not: half or
-    more of their validation images said unknown, of ``FEWEST_TO_TRUST`` distinct photos or more
-    (:func:`silenced_classes`)."""
-    recommended: bool
-    """Whether objrec recommends it: the share of unknown images it newly catches is at least
-    the share of validation images it newly says unknown (``thresholds.threshold_trade``), and
-    it ``silences`` no class."""
-
-    def to_json(self) -> dict[str, Any]:
-        """As ``open_set.stricter`` in ``metrics.json`` and ``--json``."""
-        return asdict(self)
-
-
 def stricter_result(
     recognizer: Recognizer,
     known: tuple[Answers, torch.Tensor],
@@ -346,52 +282,6 @@ def silenced_classes(
     rows = unknown_by_class(scores < threshold, valid.labels, classes, valid.photos)
     now = set(mostly_unknown(unknown_by_class(scores < current, valid.labels, classes)))
     return rows, [name for name in mostly_unknown(judged(rows)) if name not in now]
-
-
-NO_STRICTER_FIELDS = {
-    "no_threshold": (),
-    "no_validation_images": ("valid_folder", "why"),
-    "few_validation_images": ("valid_images", "valid_kept", "keep_valid"),
-    "not_stricter": ("valid_images", "valid_kept", "keep_valid"),
-}
-"""The fields of :class:`NoStricter` that ``metrics.json`` holds beside ``reason``, by reason."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class NoStricter:
-    """Why ``evaluate --unknown`` offers no stricter threshold (:func:`no_stricter`): read by
-    attribute, written in ``--json``'s and ``metrics.json``'s ``open_set.no_stricter`` as
-    :meth:`to_json` (``reason`` and the fields it comes with, docs/json.md), read back by
-    :meth:`from_json`."""
-
-    reason: str
-    """``no_threshold`` (the run answers no "unknown"), ``no_validation_images`` (the run's
-    validation split could not be read), ``few_validation_images`` (too few of them to reject
-    one in twenty) or ``not_stricter`` (the threshold in use keeps no more than ``keep_valid``
-    of them already)."""
-    valid_folder: str | None = None
-    """``no_validation_images``: the run's validation folder (None: its run names no data)."""
-    why: str | None = None
-    """``no_validation_images``: what could not be read, and why (:func:`valid_images`' words;
-    None from an evaluation before objrec said it)."""
-    valid_images: int = 0
-    """The last two reasons: how many validation images there are."""
-    valid_kept: float = 0.0
-    """The last two reasons: the share of them the threshold in use keeps."""
-    keep_valid: float = KEEP_KNOWN
-    """The last two reasons: the share a stricter threshold is chosen to keep."""
-
-    def to_json(self) -> dict[str, Any]:
-        """As ``open_set.no_stricter`` in ``metrics.json`` and ``--json``: ``reason``, then the
-        fields of its reason (:data:`NO_STRICTER_FIELDS`), in this order."""
-        named = NO_STRICTER_FIELDS.get(self.reason, ())
-        return {"reason": self.reason} | {name: getattr(self, name) for name in named}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> NoStricter:
-        """From ``open_set.no_stricter`` of ``metrics.json``; a field it does not hold (its
-        reason's others; ``why``, which an earlier version did not write) keeps its default."""
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
 def no_stricter(recognizer: Recognizer, valid: torch.Tensor | None, why: str = "") -> NoStricter:

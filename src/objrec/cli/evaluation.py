@@ -65,9 +65,9 @@ if TYPE_CHECKING:
         Calibration,
         EvaluationMetrics,
         Overall,
+        StricterThreshold,
         UnknownAnswer,
     )
-    from objrec.open_set import StricterThreshold
 
 
 EVALUATE_SECTIONS = {
