@@ -15,7 +15,7 @@ from objrec.cli import main
 from objrec.current import image_set_fingerprint
 from objrec.errors import ObjrecError
 from objrec.evaluate import evaluate, resolve_eval_folder
-from objrec.evaluation_metrics import Calibration, EvaluationMetrics, Overall
+from objrec.evaluation_metrics import Calibration, Comparison, EvaluationMetrics, Overall
 from objrec.meta import checkpoint_file
 from objrec.predict import predict
 
@@ -1644,13 +1644,13 @@ def test_against_compares_two_runs_on_the_images_of_the_classes_both_know():
     new = _evaluation(["a", "b", "c", "d"], [0, 0, 1, 1, 2, 2, 3, 3], [0, 0, 1, 3, 2, 2, 3, 0])
     old.predictions = old.predictions.iloc[[1, 0, 3, 2, 5, 4]]  # any order: matched by path
     c = compare_runs(new, old, Path("old"))
-    assert (c["classes"], c["only_here"], c["only_against"]) == (["a", "b", "c"], ["d"], [])
-    assert c["n"] == 6 and c["top1_against"] == 4 / 6 and c["top1"] == 5 / 6
+    assert (c.classes, c.only_here, c.only_against) == (["a", "b", "c"], ["d"], [])
+    assert c.n == 6 and c.top1_against == 4 / 6 and c.top1 == 5 / 6
     assert new.metrics.top1 == 6 / 8  # over its own classes, the figure that misled
-    assert (c["fixed"], c["broken"], c["answered_only_here"]) == (2, 1, 1)
-    rows = {row["class"]: row for row in c["per_class"]}
+    assert (c.fixed, c.broken, c.answered_only_here) == (2, 1, 1)
+    rows = {row["class"]: row for row in c.per_class}
     assert rows["b"]["top1_against"] == 1.0 and rows["b"]["top1"] == 0.5
-    assert rows["a"]["change"] == 0.5 and c["per_class"][0]["class"] == "b"  # most lost first
+    assert rows["a"]["change"] == 0.5 and c.per_class[0]["class"] == "b"  # most lost first
     assert against_caption([0.1, 0.1, 0.2, 0.3]) == (  # it said "the most lost first"
         "4 classes changed, all gained; the biggest change first",
         ["+30.0 points", "+20.0 points", "+10.0 points"],  # the first 3 (--worst)
@@ -1662,7 +1662,7 @@ def test_against_compares_two_runs_on_the_images_of_the_classes_both_know():
         against_caption([-0.2, -0.5])[0] == "2 classes changed, all lost; the biggest change first"
     )
     assert against_caption([-0.2]) == ("1 class changed, lost", ["-20.0 points"])
-    assert c["mean_class_top1"] == pytest.approx(5 / 6)
+    assert c.mean_class_top1 == pytest.approx(5 / 6)
     with pytest.raises(ObjrecError, match="share no class"):
         compare_runs(new, _evaluation(["x", "y"], [0, 1], [0, 1]), Path("other"))
 
@@ -1679,11 +1679,11 @@ def test_against_says_when_a_difference_is_within_chance():
     old = _evaluation(["lamp", "vase"], labels, labels)
     new = _evaluation(["lamp", "vase"], labels, new_answers)
     c = compare_runs(new, old, Path("old"))
-    assert (c["fixed"], c["broken"], c["p_value"], c["within_chance"]) == (0, 1, 1.0, True)
+    assert (c.fixed, c.broken, c.p_value, c.within_chance) == (0, 1, 1.0, True)
     line = chance_line(c, "old", "new")
     assert line.startswith("0 images right in new and wrong in old, 1 image wrong in new and")
     assert "within chance: on these 111 images" in line and "p = 1.00" in line
-    lamp = c["per_class"][0]
+    lamp = c.per_class[0]
     assert (lamp["class"], lamp["within_chance"], lamp["fixed"] + lamp["broken"]) == (
         "lamp",
         True,
@@ -1696,8 +1696,8 @@ def test_against_says_when_a_difference_is_within_chance():
     assert changed_by_chance(5, 0) == pytest.approx(1 / 16)  # 5 of 5: still chance
     many = _evaluation(["lamp", "vase"], labels, [1] * 10 + [0] * 2 + [1] * 99)
     c = compare_runs(old, many, Path("old"))  # 10 lamp images right now, wrong before
-    rows = {row["class"]: row["within_chance"] for row in c["per_class"]}
-    assert (c["fixed"], c["within_chance"], rows) == (10, False, {"lamp": False, "vase": True})
+    rows = {row["class"]: row["within_chance"] for row in c.per_class}
+    assert (c.fixed, c.within_chance, rows) == (10, False, {"lamp": False, "vase": True})
     assert "more than chance" in chance_line(c, "old", "new")
     same = compare_runs(old, old, Path("old"))
     assert chance_line(same, "old", "new").endswith(": no difference between them on these images")
@@ -1721,18 +1721,18 @@ def test_against_counts_copies_of_one_photo_once_in_its_chance_test():
         new_answers[i] = 1
     old_answers[21] = 0  # 1 photo right now, wrong before
     old, new = (_evaluation(["croc", "head"], labels, a) for a in (old_answers, new_answers))
-    assert compare_runs(new, old, Path("old"))["within_chance"]  # 1 fixed, 6 broken: p = 0.125
+    assert compare_runs(new, old, Path("old")).within_chance  # 1 fixed, 6 broken: p = 0.125
     for run, answer in ((old, 0), (new, 1)):  # 8 copies of photo 1, answered as it is
         copies = run.predictions.iloc[[1] * 8].assign(path=[f"copy{k}.png" for k in range(8)])
         copies["predicted"] = ["croc", "head"][answer]
         run.predictions = pd.concat([run.predictions, copies], ignore_index=True)
         run.predictions["group"] = [*range(40), *[1] * 8]  # as evaluate groups byte copies
     c = compare_runs(new, old, Path("old"))
-    assert (c["fixed"], c["broken"], c["fixed_photos"], c["broken_photos"]) == (1, 14, 1, 6)
-    assert c["within_chance"] and c["p_value"] == pytest.approx(0.125)
+    assert (c.fixed, c.broken, c.fixed_photos, c.broken_photos) == (1, 14, 1, 6)
+    assert c.within_chance and c.p_value == pytest.approx(0.125)
     line = chance_line(c, "old", "new")
     assert "14 images (6 distinct photos) wrong in new and right in old: within chance" in line
-    croc = next(row for row in c["per_class"] if row["class"] == "croc")
+    croc = next(row for row in c.per_class if row["class"] == "croc")
     assert chance_cell(croc) == "no, 14 images (6 distinct photos)"
 
 
@@ -1749,7 +1749,7 @@ def test_against_says_how_many_classes_would_read_more_than_chance_by_chance_alo
     old = _evaluation(classes, labels, labels)
     wrong = [(k + 1) % 4 if i % 12 < (7, 6, 6, 1)[k] else k for i, k in enumerate(labels)]
     c = compare_runs(_evaluation(classes, labels, wrong), old, Path("old"))
-    changed = [row for row in c["per_class"] if row["change"] != 0]
+    changed = [row for row in c.per_class if row["change"] != 0]
     caption = " ".join(str(against_table(changed, "old", "new", 10).caption).split())
     assert (
         "3 classes changed enough to be judged (6 or more distinct photos each): were the runs equally "
@@ -1772,7 +1772,7 @@ def test_against_counts_the_compared_images_either_run_trained_on():
     old.predictions["seen_in"] = ["train", "", "valid", ""]
     new.predictions["seen_in"] = ""
     c = compare_runs(new, old, Path("old"))
-    assert (c["seen_here"], c["seen_against"]) == (0, 2)
+    assert (c.seen_here, c.seen_against) == (0, 2)
     notes = " ".join(against_notes(c, "old", "new"))
     assert "2 of the 4 compared images are old's own training or validation images" in notes
 
@@ -1785,8 +1785,8 @@ def test_against_matches_a_class_spelt_with_its_accents_decomposed_by_the_old_ru
     old = _evaluation(["Cafe\u0301", "b"], [0, 0, 1, 1], [0, 1, 1, 1])
     new = _evaluation(["Caf\u00e9", "b"], [0, 0, 1, 1], [0, 0, 1, 1])
     c = compare_runs(new, old, Path("old"))
-    assert (c["classes"], c["only_here"], c["only_against"]) == (["Caf\u00e9", "b"], [], [])
-    assert (c["n"], c["top1_against"], c["top1"], c["fixed"]) == (4, 3 / 4, 1.0, 1)
+    assert (c.classes, c.only_here, c.only_against) == (["Caf\u00e9", "b"], [], [])
+    assert (c.n, c.top1_against, c.top1, c.fixed) == (4, 3 / 4, 1.0, 1)
 
 
 def test_against_reads_a_class_renamed_or_merged_since_as_its_new_name():
@@ -1801,9 +1801,9 @@ def test_against_reads_a_class_renamed_or_merged_since_as_its_new_name():
     new = _evaluation(["chair", "dolphins"], [0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 1, 0])
     moved = ClassesMoved(moved={"windsor": "chair", "dolphin": "dolphins"})
     c = compare_runs(new, old, Path("old"), moved)
-    assert (c["classes"], c["only_here"], c["only_against"]) == (["chair", "dolphins"], [], [])
-    assert (c["renamed"], c["merged"]) == ({"dolphin": "dolphins"}, {"windsor": "chair"})
-    assert (c["n"], c["top1_against"], c["top1"], c["fixed"], c["broken"]) == (
+    assert (c.classes, c.only_here, c.only_against) == (["chair", "dolphins"], [], [])
+    assert (c.renamed, c.merged) == ({"dolphin": "dolphins"}, {"windsor": "chair"})
+    assert (c.n, c.top1_against, c.top1, c.fixed, c.broken) == (
         6,
         5 / 6,
         5 / 6,
@@ -1855,9 +1855,9 @@ def test_against_leaves_out_the_photos_of_a_class_split_into_several():
     new = _evaluation(["chair", "stool"], [0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 1, 1])
     split = {"seat": {"chair": ["img2.png", "img3.png"], "stool": ["img4.png", "img5.png"]}}
     c = compare_runs(new, old, Path("old"), ClassesMoved(split=split))
-    assert (c["classes"], c["only_here"], c["only_against"]) == (["chair"], ["stool"], [])
-    assert (c["n"], c["top1_against"], c["top1"], c["fixed"]) == (2, 1.0, 1.0, 0)
-    assert c["split"] == {"seat": {"chair": 2, "stool": 2}}
+    assert (c.classes, c.only_here, c.only_against) == (["chair"], ["stool"], [])
+    assert (c.n, c.top1_against, c.top1, c.fixed) == (2, 1.0, 1.0, 0)
+    assert c.split == {"seat": {"chair": 2, "stool": 2}}
     (note,) = [n for n in against_notes(c, "run3", "run4") if n.startswith("seat")]
     assert note == (
         "seat is now chair (2 images) and stool (2 images) (the same photos, by their contents): "
@@ -1865,7 +1865,7 @@ def test_against_leaves_out_the_photos_of_a_class_split_into_several():
         "them; these 4 images are left out of the comparison"
     )
     # a part only the later run's record gives (review3-50 MEDIUM 1): none of its photos here
-    (note,) = split_notes({"split": {"seat": {"chair": 1, "stool": 0}}}, "run3")
+    (note,) = split_notes(Comparison(split={"seat": {"chair": 1, "stool": 0}}), "run3")
     assert note.startswith("seat is now chair (1 image) and stool (none here) (the same photos")
     assert note.endswith("on them; this image is left out of the comparison")
 
@@ -1965,7 +1965,7 @@ def test_against_says_which_earlier_classes_it_could_not_match():
     old = _evaluation(["chair", "windsor"], [0, 0, 0, 0], [0, 0, 1, 1])
     new = _evaluation(["chair"], [0, 0, 0, 0], [0, 0, 0, 0])
     c = compare_runs(new, old, Path("old"), ClassesMoved(untold=["windsor"]))
-    assert (c["only_against"], c["untold"], c["n"]) == (["windsor"], ["windsor"], 4)
+    assert (c.only_against, c.untold, c.n) == (["windsor"], ["windsor"], 4)
     notes = against_notes(c, "run3", "run4")
     assert "left out: the images of windsor, unknown to run4" not in notes  # said once, below
     (note,) = [n for n in notes if "cannot be told" in n]
@@ -2125,7 +2125,8 @@ def test_against_a_run_not_taught_a_class_named_like_one_of_its_own(
     caplog.clear()
     with caplog.at_level(logging.INFO, "objrec"):
         result = evaluate(tmp_path / "run2", split_dir, against=trained_run)
-    assert result.against["only_here"] == ["reds"] and result.against["classes"] == [
+    assert result.against is not None and result.against.only_here == ["reds"]
+    assert result.against.classes == [
         "blue",
         "green",
         "red",
@@ -2625,13 +2626,13 @@ def test_against_explains_no_difference_between_two_equal_scores():
 
     own = {"out": "run/eval-test", "image_set": "a1", "top1": 1.0}
     c = {"n": 26, "classes": ["a", "b"], "own_evaluation": own, "image_set": "b2"}
-    same = " ".join(against_heading({**c, "top1_against": 1.0}, "run"))
+    same = " ".join(against_heading(Comparison.from_json({**c, "top1_against": 1.0}), "run"))
     assert same.endswith(  # readme41 read "..., of other images or labels than these; ..." twice
         "run's own evaluation (run/eval-test: image set a1) was on other images or labels than "
         "these (image set b2): it scored 100.00% top-1 there and scores 100.00% on these, the "
         "same score"
     )
-    apart = " ".join(against_heading({**c, "top1_against": 0.9}, "run"))
+    apart = " ".join(against_heading(Comparison.from_json({**c, "top1_against": 0.9}), "run"))
     assert apart.endswith(
         "90.00% on these: the same model, so that difference is the test set's, not a run's"
     )
@@ -2643,10 +2644,12 @@ def test_against_never_says_p_is_0():
     from objrec.cli.evaluation import chance_line
     from objrec.compare import chance_fields
 
-    line = chance_line(chance_fields(12, 0) | {"n": 111}, "old", "new")
-    assert line.endswith("(McNemar's exact test, p < 0.001)")
-    assert chance_line(chance_fields(6, 0) | {"n": 111}, "old", "new").endswith("p = 0.031)")
-    line = chance_line(chance_fields(1, 0) | {"n": 111}, "old", "new")
+    def line_of(fixed: int) -> str:
+        return chance_line(Comparison(n=111, **chance_fields(fixed, 0)), "old", "new")
+
+    assert line_of(12).endswith("(McNemar's exact test, p < 0.001)")
+    assert line_of(6).endswith("p = 0.031)")
+    line = line_of(1)
     assert ": within chance: on these 111 images, two equally good runs often differ" in line
 
 
@@ -2656,7 +2659,7 @@ def test_against_never_prints_a_p_beside_the_cut_off_as_the_cut_off():
     from objrec.cli.evaluation import chance_line
 
     def line(p_value: float, within: bool) -> str:
-        c = {"fixed": 9, "broken": 2, "n": 111, "p_value": p_value, "within_chance": within}
+        c = Comparison(fixed=9, broken=2, n=111, p_value=p_value, within_chance=within)
         return chance_line(c, "old", "new")
 
     assert line(0.0501, True).endswith("(McNemar's exact test, p = 0.0501)")
@@ -2676,14 +2679,14 @@ def test_against_does_not_call_an_own_evaluation_without_an_image_set_other_imag
 
     c = {"n": 111, "classes": ["lamp", "vase"], "image_set": "3f9a1c2b", "top1_against": 0.9}
     own = {"out": "old/eval-test", "top1": 0.918, "folder": None, "image_set": ""}
-    lines = against_heading(c | {"own_evaluation": own}, "old")
+    lines = against_heading(Comparison.from_json(c | {"own_evaluation": own}), "old")
     assert len(lines) == 2 and "other images" not in lines[1]
     assert lines[1].startswith("old scored 91.80% top-1 on its own evaluation (old/eval-test")
     assert "did not record which images" in lines[1] and "90.00%" in lines[1]
     own["image_set"] = "0badc0de"  # recorded, and another: other images or labels, as before
     assert (
         "was on other images or labels than these"
-        in against_heading(c | {"own_evaluation": own}, "old")[1]
+        in against_heading(Comparison.from_json(c | {"own_evaluation": own}), "old")[1]
     )
 
 

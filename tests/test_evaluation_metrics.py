@@ -224,7 +224,66 @@ def test_an_evaluation_s_file_is_read_once_whole_as_its_record(tmp_path):
     assert record.near_seen_in_training == {}  # an earlier version's file: none recorded
     assert (record.untaught_classes, record.untaught_unknown) == ({"purple": 3}, 2)
     assert record.unreadable == ["/photos/test/red/x.jpg: cut short"]
-    assert record.against == {"run": "/runs/old"}
+    assert record.against is not None and record.against.run == "/runs/old"
+    assert record.against.own_evaluation is None and record.against.within_chance is None
+
+
+AGAINST = {  # an evaluate --against's metrics.json's "against", as compare_runs wrote it
+    "run": "/runs/old",
+    "out": "/runs/new/eval-test/against-old",
+    "classes": ["a", "b"],
+    "only_here": ["d"],
+    "only_against": [],
+    "renamed": {"dolphin": "dolphins"},
+    "merged": {},
+    "split": {"seat": {"chair": 2, "stool": 1}},
+    "untold": [],
+    "n": 6,
+    "top1": 0.8333333333333334,
+    "top1_against": 0.6666666666666666,
+    "mean_class_top1": 0.8333333333333334,
+    "mean_class_top1_against": 0.6666666666666666,
+    "fixed": 2,
+    "broken": 1,
+    "fixed_photos": 2,
+    "broken_photos": 1,
+    "p_value": 1.0,
+    "within_chance": True,
+    "answered_only_here": 1,
+    "seen_here": 0,
+    "seen_against": 2,
+    "per_class": [
+        {"class": "b", "n": 2, "top1": 0.5, "top1_against": 1.0, "change": -0.5, "fixed": 0},
+    ],
+    "image_set": "3f9a1c2b",
+    "own_evaluation": {
+        "out": "/runs/old/eval-test",
+        "top1": 0.9,
+        "folder": "/data/test",
+        "image_set": "0badc0de",
+    },
+}
+
+
+def test_the_comparison_with_an_earlier_run_is_read_by_attribute_and_written_as_before():
+    """``evaluate --against``'s comparison (a dict read by string keys in cli/evaluation.py,
+    evaluate and compare) is :class:`Comparison`, its earlier run's own evaluation an
+    :class:`OwnEvaluation`: written back byte for byte, read from a file of an earlier version
+    with what it lacks left empty."""
+    from objrec.evaluation_metrics import Comparison, EvaluationRecord, OwnEvaluation
+
+    record = EvaluationRecord.from_json(WRITTEN | {"against": AGAINST})
+    c = record.against
+    assert isinstance(c, Comparison) and isinstance(c.own_evaluation, OwnEvaluation)
+    assert (c.n, c.fixed, c.within_chance, c.own_evaluation.image_set) == (6, 2, True, "0badc0de")
+    assert json.dumps(c.to_json(), indent=2) == json.dumps(AGAINST, indent=2)
+    older = Comparison.from_json({k: v for k, v in AGAINST.items() if k in list(AGAINST)[:5]})
+    assert (older.renamed, older.untold, older.p_value, older.own_evaluation) == (
+        {},
+        [],
+        None,
+        None,
+    )
 
 
 def test_a_metrics_json_that_holds_no_evaluation_is_read_as_none(tmp_path):

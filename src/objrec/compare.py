@@ -28,7 +28,7 @@ import pandas as pd
 from objrec.class_record import folder_classes, read_classes
 from objrec.data import ClassFolder, Sample, class_of_folder
 from objrec.errors import ObjrecError
-from objrec.evaluation_metrics import EvaluationRecord
+from objrec.evaluation_metrics import Comparison, EvaluationRecord, OwnEvaluation
 from objrec.meta import checkpoint_file
 from objrec.progress import Prefixed, Reporter, plural
 
@@ -112,7 +112,7 @@ def evaluate_against(
     out: Path,
     later: Path | None,
     measured: Callable[..., EvaluationResult],
-) -> tuple[dict[str, Any], EvaluationResult]:
+) -> tuple[Comparison, EvaluationResult]:
     """Evaluate ``config.against`` (the earlier run) on ``folder`` as ``result``'s run was (same
     split, views and cache; no ``unknown`` folder), then :func:`compare_runs`: the comparison,
     and the earlier run's evaluation, to be written into :func:`against_dir` of ``out`` (its
@@ -130,13 +130,15 @@ def evaluate_against(
     reading = EarlierRun(frozenset(result.classes), renamed)
     into = against_dir(out, against)
     earlier = measured(against, folder, settings, into, told, force=True, earlier=reading)
-    comparison = compare_runs(result, earlier, against, moved)
-    comparison["image_set"] = earlier.image_set
-    comparison["own_evaluation"] = own_evaluation(against, config, earlier.model)
+    comparison = replace(
+        compare_runs(result, earlier, against, moved),
+        image_set=earlier.image_set,
+        own_evaluation=own_evaluation(against, config, earlier.model),
+    )
     log.info(
         "against %s on %s of %s both know: top1 %.4f here, %.4f there",
-        *(against, plural(comparison["n"], "image"), plural(len(comparison["classes"]), "class")),
-        *(comparison["top1"], comparison["top1_against"]),
+        *(against, plural(comparison.n, "image"), plural(len(comparison.classes), "class")),
+        *(comparison.top1, comparison.top1_against),
     )
     return comparison, earlier
 
@@ -267,7 +269,7 @@ def read_renamed(
     return replace(images, samples=images.samples + tuple(extra)) if extra else images
 
 
-def own_evaluation(against: Path, config: EvaluateConfig, model: str) -> dict[str, Any] | None:
+def own_evaluation(against: Path, config: EvaluateConfig, model: str) -> OwnEvaluation | None:
     """The earlier run's own evaluation of the split compared (its ``eval-<split>``, which
     ``evaluate`` of it alone writes for its data folder's split), when it is of its present
     ``model``: where, its top-1 and image set (``image_set``: the images and labels it was scored
@@ -283,7 +285,7 @@ def own_evaluation(against: Path, config: EvaluateConfig, model: str) -> dict[st
     if record.model != model:
         return None
     top1, evaluated = float(record.metrics.top1), record.folder or None
-    return {"out": str(folder), "top1": top1, "folder": evaluated, "image_set": record.image_set}
+    return OwnEvaluation(str(folder), top1, evaluated, record.image_set)
 
 
 def compare_runs(
@@ -291,7 +293,7 @@ def compare_runs(
     earlier: EvaluationResult,
     against: Path,
     moved: ClassesMoved | None = None,
-) -> dict[str, Any]:
+) -> Comparison:
     """``result`` (this run) and ``earlier`` (the run ``against``), evaluated on one folder,
     on the images both scored whose class both know: each run's top-1 and mean per-class top-1,
     the images one got right and the other wrong, each class's top-1 in both, and how many of
@@ -308,25 +310,25 @@ def compare_runs(
     photos = changed_photos(both)
     per_class = _per_class(both, photos)
     only_here = classes["only_here"]
-    return {
-        "run": str(against),
-        "out": str(earlier.out) if earlier.out else None,
+    return Comparison(
+        run=str(against),
+        out=str(earlier.out) if earlier.out else None,
         **classes,
-        "n": len(both),
-        "top1": _rate(int(right.sum()), len(both)),
-        "top1_against": _rate(int(right_before.sum()), len(both)),
-        "mean_class_top1": float(per_class["top1"].mean()),
-        "mean_class_top1_against": float(per_class["top1_against"].mean()),
+        n=len(both),
+        top1=_rate(int(right.sum()), len(both)),
+        top1_against=_rate(int(right_before.sum()), len(both)),
+        mean_class_top1=float(per_class["top1"].mean()),
+        mean_class_top1_against=float(per_class["top1_against"].mean()),
         **chance_fields(
             int((right & ~right_before).sum()),
             int((~right & right_before).sum()),
             (int(photos["fixed"].sum()), int(photos["broken"].sum())),
         ),
-        "answered_only_here": int(both["predicted"].isin(map(class_of_folder, only_here)).sum()),
-        "seen_here": int((both["seen_in"] != "").sum()),
-        "seen_against": int((both["seen_in_against"] != "").sum()),
-        "per_class": per_class.to_dict(orient="records"),
-    }
+        answered_only_here=int(both["predicted"].isin(map(class_of_folder, only_here)).sum()),
+        seen_here=int((both["seen_in"] != "").sum()),
+        seen_against=int((both["seen_in_against"] != "").sum()),
+        per_class=per_class.to_dict(orient="records"),
+    )
 
 
 def _paired(

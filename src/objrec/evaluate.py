@@ -48,6 +48,7 @@ from objrec.errors import ObjrecError, on_ctrl_c, unexpected_error
 from objrec.evaluation_metrics import (
     AtThreshold,
     Calibration,
+    Comparison,
     EvaluationMetrics,
     EvaluationRecord,
     Overall,
@@ -169,7 +170,7 @@ class EvaluationResult:
     untaught_unknown: int | None = None
     """How many of the ``untaught`` images the model answered "unknown" (readable ones; None when
     there are none, or the run has no unknown threshold)."""
-    against: dict[str, Any] | None = None
+    against: Comparison | None = None
     """With ``against``: this run and the earlier one on the same images of the classes both
     know (:func:`objrec.compare.compare_runs`)."""
     mixed: list[dict[str, Any]] | None = None
@@ -330,7 +331,7 @@ class EvaluationResult:
             "model": self.model,
             "untaught_classes": self.untaught,
             "untaught_unknown": self.untaught_unknown,
-            **({"against": self.against} if self.against is not None else {}),
+            **({"against": self.against.to_json()} if self.against is not None else {}),
             **({"near_duplicates": self.near_duplicates} if self.near_duplicates else {}),
             "two_class_pictures": self.two_class_pictures,
             **({"warning": self.warning} if self.warning else {}),
@@ -767,7 +768,7 @@ def asked_results_dropped(out: Path, config: EvaluateConfig) -> list[tuple[str, 
         for inner in sorted(out.glob("against-*"))
         if inner != this and inner.is_dir() and not inner.is_symlink() and holds_evaluation(inner)
     ]  # what compare.remove_stale_against removes
-    compared = (record.against or {}).get("run") if record is not None else None
+    compared = record.against.run if record is not None and record.against else None
     if compared and against_dir(out, Path(compared)) in others and compared_now(out, compared):
         dropped.append((f"the comparison with {compared}", f"against={compared!r}"))
     unknown = earlier_unknown(out).get("unknown")

@@ -454,6 +454,102 @@ def at_threshold_of(data: Mapping[str, Any]) -> AtThreshold | None:
     return AtThreshold(data["known_kept"], data.get("top1_at_threshold", float("nan")), by_class)
 
 
+@dataclass(frozen=True)
+class OwnEvaluation:
+    """The earlier run's own evaluation of the split ``evaluate --against`` compares, of its
+    present model (``compare.own_evaluation``)."""
+
+    out: str
+    """Its ``eval-*`` folder."""
+    top1: float
+    folder: str | None
+    """The class folder it evaluated."""
+    image_set: str
+    """The images and labels it was scored on then ("" where unrecorded): after a label fix,
+    not those compared now."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OwnEvaluation:
+        """From ``against.own_evaluation`` of ``metrics.json``."""
+        folder = data.get("folder")
+        return cls(
+            str(data.get("out") or ""),
+            float(data.get("top1", float("nan"))),
+            None if folder is None else str(folder),
+            str(data.get("image_set") or ""),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comparison:
+    """``evaluate --against``'s comparison (``compare.compare_runs``): this run and the earlier
+    one (``run``) on the same images of the classes both know. ``metrics.json``'s and
+    ``--json``'s ``against`` is :meth:`to_json`: its fields, in this order (docs/json.md); read
+    back by :meth:`from_json`, a field a file of an earlier version lacks keeps its default."""
+
+    run: str = ""
+    """The earlier run, as given."""
+    out: str | None = None
+    """Where the earlier run's evaluation for this comparison was written."""
+    classes: list[str] = field(default_factory=list)
+    """The classes both runs know, as this run spells them."""
+    only_here: list[str] = field(default_factory=list)
+    """The classes only this run knows: their images left out."""
+    only_against: list[str] = field(default_factory=list)
+    """The classes only the earlier run knows: their images left out."""
+    renamed: dict[str, str] = field(default_factory=dict)
+    """The earlier run's classes renamed since, old -> new."""
+    merged: dict[str, str] = field(default_factory=dict)
+    """The earlier run's classes merged since into one it knew too, old -> new."""
+    split: dict[str, dict[str, int]] = field(default_factory=dict)
+    """The earlier run's classes split since, old -> each class now -> its images here (left
+    out)."""
+    untold: list[str] = field(default_factory=list)
+    """The earlier run's classes missing here whose photos could not be looked for."""
+    n: int = 0
+    """The images compared."""
+    top1: float = float("nan")
+    top1_against: float = float("nan")
+    mean_class_top1: float = float("nan")
+    mean_class_top1_against: float = float("nan")
+    fixed: int = 0
+    """The images this run gets right and the earlier one wrong."""
+    broken: int = 0
+    """The images the earlier run gets right and this one wrong."""
+    fixed_photos: int | None = None
+    """The distinct photos among ``fixed`` (None in an earlier version's: each image one)."""
+    broken_photos: int | None = None
+    """The distinct photos among ``broken``."""
+    p_value: float | None = None
+    """McNemar's exact test on the photos (``compare.changed_by_chance``; None: not judged)."""
+    within_chance: bool | None = None
+    """Whether ``p_value`` is at least ``compare.CHANCE`` (None: not judged, an older file)."""
+    answered_only_here: int = 0
+    """The compared images this run answered with a class the earlier one lacks."""
+    seen_here: int = 0
+    """The compared images this run trained or validated on."""
+    seen_against: int = 0
+    """The compared images the earlier run trained or validated on."""
+    per_class: list[dict[str, Any]] = field(default_factory=list)
+    """Each class's rows (``class``, ``n``, ``top1``, ``top1_against``, ``change`` and the
+    chance fields), the most lost first."""
+    image_set: str | None = None
+    """The fingerprint of the images and labels the earlier run was scored on here."""
+    own_evaluation: OwnEvaluation | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """As ``against`` in ``metrics.json`` and ``--json``."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Comparison:
+        """From ``metrics.json``'s ``against``, of this version or an earlier one."""
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        own = values.get("own_evaluation")
+        values["own_evaluation"] = OwnEvaluation.from_json(own) if own else None
+        return cls(**values)
+
+
 METRICS = "metrics.json"
 """The file in an evaluation's folder that :class:`EvaluationRecord` reads."""
 
@@ -485,8 +581,8 @@ class EvaluationRecord:
     """The evaluated folder's class folders the model was not taught, and their images."""
     untaught_unknown: int | None = None
     """How many of those the model answered "unknown" (None: none, or no threshold)."""
-    against: dict[str, Any] | None = None
-    """``evaluate --against``'s comparison (``compare.compare_runs``'), where it made one."""
+    against: Comparison | None = None
+    """``evaluate --against``'s comparison (:class:`Comparison`), where it made one."""
     unreadable: list[str] = field(default_factory=list)
     """``path: reason`` for each image of the folder that could not be read, left out."""
     near_duplicates: str | None = None
@@ -495,7 +591,7 @@ class EvaluationRecord:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EvaluationRecord:
         """From ``metrics.json``'s object, of this version or an earlier one."""
-        pairs = data.get("mixed_pairs")
+        pairs, against = data.get("mixed_pairs"), data.get("against")
         return cls(
             EvaluationMetrics.from_json(data),
             folder=str(data.get("folder") or ""),
@@ -509,7 +605,7 @@ class EvaluationRecord:
             near_seen_in_training=counts(data.get("near_seen_in_training")),
             untaught_classes=counts(data.get("untaught_classes")),
             untaught_unknown=data.get("untaught_unknown"),
-            against=data.get("against"),
+            against=Comparison.from_json(against) if against else None,
             unreadable=[str(entry) for entry in data.get("unreadable") or []],
             near_duplicates=data.get("near_duplicates"),
             warning=data.get("warning"),

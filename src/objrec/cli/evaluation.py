@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from objrec.evaluation_metrics import (
         AtThreshold,
         Calibration,
+        Comparison,
         EvaluationMetrics,
         Overall,
         StricterThreshold,
@@ -419,59 +420,59 @@ def report_finds(run: Path, out: Path | None) -> bool:
     return out.parent == beside.parent.resolve() and out.name.startswith(beside.name)
 
 
-def print_against(c: dict[str, Any], run: Path, worst: int) -> None:
+def print_against(c: Comparison, run: Path, worst: int) -> None:
     """``--against``'s comparison: both runs' top-1 side by side on the same images of the
     classes both know, the images one got right and the other wrong, and the classes whose top-1
     changed most."""
-    old, new = shown(c["run"]), shown(run)
+    old, new = shown(c.run), shown(run)
     for line in against_heading(c, old):
         console.print(line, markup=False, highlight=False)
     table = Table("run", "top-1", "mean per class top-1")
-    table.add_row(Text(old), percent(c["top1_against"]), percent(c["mean_class_top1_against"]))
-    table.add_row(Text(new), percent(c["top1"]), percent(c["mean_class_top1"]))
-    points = (c[key] - c[f"{key}_against"] for key in ("top1", "mean_class_top1"))
+    table.add_row(Text(old), percent(c.top1_against), percent(c.mean_class_top1_against))
+    table.add_row(Text(new), percent(c.top1), percent(c.mean_class_top1))
+    points = (c.top1 - c.top1_against, c.mean_class_top1 - c.mean_class_top1_against)
     table.add_row("change", *(f"{100 * value:+.2f} points" for value in points))
     console.print(table)
     for line in [chance_line(c, old, new), *against_notes(c, old, new)]:
         console.print(line, markup=False, highlight=False)
-    changed = [row for row in c["per_class"] if row["change"] != 0]
+    changed = [row for row in c.per_class if row["change"] != 0]
     if changed:
         console.print(against_table(changed, old, new, worst))
 
 
-def against_heading(c: dict[str, Any], old: str) -> list[str]:
+def against_heading(c: Comparison, old: str) -> list[str]:
     """The comparison's first lines: both runs scored now on the same images, and what ``old``
     scored on its own evaluation, when known (after a label fix, both are scored on the fixed
     test set: "+0.00 points" read as if the fix did nothing, while old's own score had been on
     the images as they were)."""
     lines = [
-        f"against {old}: both runs on the same {plural(c['n'], 'image')} of the "
-        f"{plural(len(c['classes']), 'class', 'classes')} both know, each scored now on their "
+        f"against {old}: both runs on the same {plural(c.n, 'image')} of the "
+        f"{plural(len(c.classes), 'class', 'classes')} both know, each scored now on their "
         "current files and labels; the change below is between the two runs on them"
     ]
-    own = c.get("own_evaluation")
-    if not own:  # none, of another model, or an older metrics.json
+    own = c.own_evaluation
+    if own is None:  # none, of another model, or an older metrics.json
         return lines
-    where = shown(own["out"])
-    if own["image_set"] and own["image_set"] == c.get("image_set"):
+    where = shown(own.out)
+    if own.image_set and own.image_set == c.image_set:
         lines.append(f"{old}'s own evaluation ({where}) was on these same images and labels")
-    elif not own["image_set"]:  # an evaluation from before image sets were recorded
+    elif not own.image_set:  # an evaluation from before image sets were recorded
         lines.append(
-            f"{old} scored {percent(own['top1'])} top-1 on its own evaluation ({where}), which "
+            f"{old} scored {percent(own.top1)} top-1 on its own evaluation ({where}), which "
             "did not record which images and labels it was on; on these it scores "
-            f"{percent(c['top1_against'])}"
+            f"{percent(c.top1_against)}"
         )
     else:
-        now = percent(c["top1_against"])
+        now = percent(c.top1_against)
         why = (
             ", the same score"  # no difference to explain
-            if now == percent(own["top1"])
+            if now == percent(own.top1)
             else ": the same model, so that difference is the test set's, not a run's"
         )
         lines.append(  # "..., of other images or labels than these; ..." was read twice
-            f"{old}'s own evaluation ({where}: image set {own['image_set']}) was on other "
-            f"images or labels than these (image set {c.get('image_set') or 'unknown'}): it "
-            f"scored {percent(own['top1'])} top-1 there and scores {now} on these{why}"
+            f"{old}'s own evaluation ({where}: image set {own.image_set}) was on other "
+            f"images or labels than these (image set {c.image_set or 'unknown'}): it "
+            f"scored {percent(own.top1)} top-1 there and scores {now} on these{why}"
         )
     return lines
 
@@ -483,36 +484,36 @@ CHANCE_RULE = (
 """What "could be chance" means in ``evaluate --against``'s output (``compare.chance_fields``)."""
 
 
-def chance_line(c: dict[str, Any], old: str, new: str) -> str:
+def chance_line(c: Comparison, old: str, new: str) -> str:
     """The images one run got right and the other wrong, and whether the top-1 change is more
     than chance gives on that many: a 1-image change among 111 read as "-0.90 points" with no
     word that it shows nothing."""
     counted = (
-        f"{images_words(c, 'fixed')} right in {new} and wrong in {old}, "
-        f"{images_words(c, 'broken')} wrong in {new} and right in {old}"
+        f"{images_words(c.fixed, c.fixed_photos)} right in {new} and wrong in {old}, "
+        f"{images_words(c.broken, c.broken_photos)} wrong in {new} and right in {old}"
     )
-    if "within_chance" not in c:  # an older metrics.json
+    if c.within_chance is None or c.p_value is None:  # an older metrics.json
         return counted
-    if not c["fixed"] + c["broken"]:
+    if not c.fixed + c.broken:
         return f"{counted}: no difference between them on these images"
-    if c["within_chance"]:
+    if c.within_chance:
         return (
-            f"{counted}: within chance: on these {c['n']} images, two equally good runs often "
+            f"{counted}: within chance: on these {c.n} images, two equally good runs often "
             "differ this much; it does not show either run is better (McNemar's exact test, "
-            f"{p_words(c['p_value'], 2)})"
+            f"{p_words(c.p_value, 2)})"
         )
     return (
         f"{counted}: more than chance, two equally good runs differ this much less than 1 time "
-        f"in 20 (McNemar's exact test, {p_words(c['p_value'])})"
+        f"in 20 (McNemar's exact test, {p_words(c.p_value)})"
     )
 
 
-def images_words(c: dict[str, Any], key: str) -> str:
-    """``14 images (1 distinct photo)``: ``c[key]`` images, and the distinct photos among them
-    (``c[key + "_photos"]``, which McNemar's test counts) where they are fewer."""
-    images, photos = int(c[key]), int(c.get(f"{key}_photos", c[key]))
+def images_words(images: int, photos: int | None = None) -> str:
+    """``14 images (1 distinct photo)``: ``images``, and the distinct ``photos`` among them
+    (which McNemar's test counts; None: each image one) where they are fewer."""
+    photos = images if photos is None else int(photos)
     distinct = f" ({plural(photos, 'distinct photo')})" if photos != images else ""
-    return plural(images, "image") + distinct
+    return plural(int(images), "image") + distinct
 
 
 def p_words(p_value: float, places: int = 3) -> str:
@@ -530,40 +531,40 @@ def p_words(p_value: float, places: int = 3) -> str:
     return f"p = {text}"
 
 
-def against_notes(c: dict[str, Any], old: str, new: str) -> list[str]:
+def against_notes(c: Comparison, old: str, new: str) -> list[str]:
     """What the comparison leaves out, and where the earlier run's own evaluation is."""
     notes = []
-    if c["only_here"]:
+    if c.only_here:
         notes.append(
-            f"left out: the images of {some_of(c['only_here'])}, which {old} was not taught; "
-            f"{new} answered {plural(c['answered_only_here'], 'image')} of the compared ones "
+            f"left out: the images of {some_of(c.only_here)}, which {old} was not taught; "
+            f"{new} answered {plural(c.answered_only_here, 'image')} of the compared ones "
             "with such a class (counted wrong)"
         )
-    gone = [name for name in c["only_against"] if name not in c.get("untold", [])]
+    gone = [name for name in c.only_against if name not in c.untold]
     if gone:
         notes.append(f"left out: the images of {some_of(gone)}, unknown to {new}")
     notes += moved_note(c, old) + split_notes(c, old) + untold_note(c, old, new)
-    for run, seen in ((old, c.get("seen_against", 0)), (new, c.get("seen_here", 0))):
+    for run, seen in ((old, c.seen_against), (new, c.seen_here)):
         if seen:
             notes.append(
-                f"warning: {seen} of the {c['n']} compared images are {run}'s own training or "
+                f"warning: {seen} of the {c.n} compared images are {run}'s own training or "
                 f"validation images (the same file contents), so its top-1 here overstates it; "
                 "a folder split again keeps each image's split with split --like OLD_SPLIT"
             )
-    if c["out"]:
+    if c.out:
         notes.append(
-            f"{old}'s evaluation for this comparison is in {shown(c['out'])} (its own eval-* "
+            f"{old}'s evaluation for this comparison is in {shown(c.out)} (its own eval-* "
             "folders, earlier results, are left as they were)"
         )
     return notes
 
 
-def moved_note(c: dict[str, Any], old: str) -> list[str]:
+def moved_note(c: Comparison, old: str) -> list[str]:
     """One line for the earlier run's classes renamed or merged since (``compare.
     earlier_classes_moved``), or none: ``dolphin is now dolphins; windsor_chair is now part of
     chair``, and that ``old``'s answers of them count as the new names'."""
-    said = [f"{was} is now {now}" for was, now in c.get("renamed", {}).items()]
-    said += [f"{was} is now part of {now}" for was, now in c.get("merged", {}).items()]
+    said = [f"{was} is now {now}" for was, now in c.renamed.items()]
+    said += [f"{was} is now part of {now}" for was, now in c.merged.items()]
     if not said:
         return []
     return [
@@ -572,11 +573,11 @@ def moved_note(c: dict[str, Any], old: str) -> list[str]:
     ]
 
 
-def split_notes(c: dict[str, Any], old: str) -> list[str]:
+def split_notes(c: Comparison, old: str) -> list[str]:
     """One line per class of the earlier run split into several since (``compare.ClassesMoved``):
     ``seat is now chair (7 images) and stool (5 images) ...``, its images left out."""
     notes = []
-    for was, now in c.get("split", {}).items():
+    for was, now in c.split.items():
         total = sum(now.values())
         left_out = "this image is" if total == 1 else f"these {plural(total, 'image')} are"
         parts = joined(
@@ -590,10 +591,10 @@ def split_notes(c: dict[str, Any], old: str) -> list[str]:
     return notes
 
 
-def untold_note(c: dict[str, Any], old: str, new: str) -> list[str]:
+def untold_note(c: Comparison, old: str, new: str) -> list[str]:
     """The earlier run's classes missing here whose photos could not be looked for: it records
     no class of its images (an older objrec) and its data folder holds none of them now."""
-    untold = c.get("untold") or []
+    untold = c.untold
     if not untold:
         return []
     one = len(untold) == 1
@@ -661,11 +662,10 @@ def chance_cell(row: dict[str, Any]) -> str:
     """``yes, 1 image`` / ``no, 7 images`` / ``yes, 9 images (1 distinct photo)``: whether a
     class's change could be chance, and how many of its images (and distinct photos, where
     fewer) changed answer."""
-    both = {
-        "changed": int(row["fixed"]) + int(row["broken"]),
-        "changed_photos": photos_changed(row),
-    }
-    return f"{'yes' if row['within_chance'] else 'no'}, {images_words(both, 'changed')}"
+    changed = int(row["fixed"]) + int(row["broken"])
+    return (
+        f"{'yes' if row['within_chance'] else 'no'}, {images_words(changed, photos_changed(row))}"
+    )
 
 
 def photos_changed(row: dict[str, Any]) -> int:
