@@ -445,7 +445,7 @@ def kept_middle_threshold(
     )
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.name in files} == files
     assert kept is not None and read_kept(run) == kept and kept.current
-    assert [p["threshold"] for p in kept.record["previous"]] == [0.22]  # the one before stays
+    assert [p.threshold for p in kept.previous] == [0.22]  # the one before stays
     return middle, kept
 
 
@@ -531,7 +531,7 @@ def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
     says what was kept, what it replaced, and that the model file is unchanged."""
     from objrec.cli import main
     from objrec.cli.evaluation import kept_line
-    from objrec.kept import KeptThreshold
+    from objrec.kept import EarlierKept, KeptThreshold
 
     (tmp_path / "run").mkdir(), (tmp_path / "data").mkdir()
     assert (
@@ -544,6 +544,8 @@ def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
     earlier = {"threshold": 0.22, "kept_on": "2026-12-01T10:00:00Z", "model": "ab12"}
     record = {"replaced": 0.22, "previous": [earlier], "model": "ab12"}
     kept = KeptThreshold(0.2, "2026-12-03T14:00:00Z", Path("run2/threshold.json"), True, record)
+    assert (kept.replaced, kept.model, kept.sealed) == (0.22, "ab12", False)  # read by attribute
+    assert kept.previous == [EarlierKept(0.22, "2026-12-01T10:00:00Z", "ab12")]
     assert kept_line(Path("run2"), kept) == (
         "kept unknown below 0.2 with run2, in run2/threshold.json (it was 0.22, kept on "
         "2026-12-01, now under previous; the model file, with the run's own threshold, is "
@@ -619,7 +621,7 @@ def test_keeping_a_threshold_over_one_kept_for_an_earlier_model_warns_nothing_mo
         assert not read_kept(run).current  # what loading the run warns of, once
         caplog.clear()
         again = keep_threshold(run, 0.3, {"replaced": 0.0})
-    assert again.current and [p["threshold"] for p in again.record["previous"]] == [0.2]
+    assert again.current and [p.threshold for p in again.previous] == [0.2]
     assert [r.getMessage() for r in caplog.records] == []
 
 

@@ -28,7 +28,6 @@ from objrec.class_record import CLASSES_RECORD, classes_record
 from objrec.errors import ObjrecError
 from objrec.evaluation_metrics import read_record
 from objrec.kept import (
-    DIGEST,
     EDITED,
     KEPT_NAME,
     KeptThreshold,
@@ -271,7 +270,7 @@ def _check_kept(run: Path, result: RunCheck, model: str | None) -> KeptThreshold
         return None
     if not kept.current:
         result.note(kept.path, "other_model", kept.words())
-    elif kept.edited and DIGEST not in kept.record:
+    elif kept.edited and not kept.sealed:
         message = (
             f"edited by hand (its sha256 line removed): unknown below {kept.threshold!r} is used, "
             "as it reads"
@@ -279,7 +278,7 @@ def _check_kept(run: Path, result: RunCheck, model: str | None) -> KeptThreshold
         result.note(kept.path, "edited", message)
     elif kept.edited:
         result.note(kept.path, "edited", EDITED.format(path=kept.path, threshold=kept.threshold))
-    elif DIGEST not in kept.record:
+    elif not kept.sealed:
         message = "kept before objrec recorded its SHA-256 (5 December 2026): a change is unseen"
         result.note(kept.path, "no_digest", message)
     else:

@@ -58,8 +58,22 @@ def kept_path(run: Path) -> Path:
 
 
 @dataclass(frozen=True)
+class EarlierKept:
+    """A threshold kept before the one in the file, as its ``previous`` lists them (the latest
+    first)."""
+
+    threshold: float | None
+    kept_on: str
+    """When it was kept (UTC, ISO 8601; "" where the entry does not say)."""
+    model: str | None
+    """The digest of the model it was kept for."""
+
+
+@dataclass(frozen=True)
 class KeptThreshold:
-    """A kept threshold as read back, and whether it was kept for the model now in the run."""
+    """A kept threshold as read back, and whether it was kept for the model now in the run; what
+    its file records beside the threshold is read by attribute (:attr:`replaced`,
+    :attr:`model`, :attr:`previous`, :attr:`sealed`)."""
 
     threshold: float
     kept_on: str
@@ -68,8 +82,35 @@ class KeptThreshold:
     current: bool
     """False: kept for a model the run no longer holds (it is then not used)."""
     record: dict[str, Any]
+    """The file's JSON object as written (or read): its digest seals these very keys and
+    values, a person's edits with them, and ``evaluate --keep-threshold --json`` prints it as
+    ``threshold_kept``."""
     edited: bool = False
     """Its fields no longer match its digest: changed since evaluate kept it (:data:`EDITED`)."""
+
+    @property
+    def replaced(self) -> float | None:
+        """The threshold it replaced: the one in use when it was kept."""
+        return self.record.get("replaced")
+
+    @property
+    def model(self) -> str | None:
+        """The digest of the model it was kept for."""
+        return self.record.get("model")
+
+    @property
+    def previous(self) -> list[EarlierKept]:
+        """The thresholds kept before it, the latest first."""
+        return [
+            EarlierKept(entry.get("threshold"), str(entry.get("kept_on") or ""), entry.get("model"))
+            for entry in self.record.get("previous") or []
+            if isinstance(entry, dict)
+        ]
+
+    @property
+    def sealed(self) -> bool:
+        """Whether its file holds its own digest (one kept before 5 December 2026 has none)."""
+        return DIGEST in self.record
 
     def fields(self) -> dict[str, Any]:
         """Its record without its own digest and the records it replaced, and saying

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
         StricterThreshold,
         UnknownAnswer,
     )
+    from objrec.kept import KeptThreshold
 
 
 EVALUATE_SECTIONS = {
@@ -235,7 +236,7 @@ def refuse_keep_without_unknown(keep_threshold: bool, unknown: Path | None) -> N
         )
 
 
-def keep_from(run: Path, result: EvaluationResult, unknown: Path | None):
+def keep_from(run: Path, result: EvaluationResult, unknown: Path | None) -> KeptThreshold | None:
     """``--keep-threshold``: the recommended threshold kept with ``run`` (None: none was)."""
     from objrec.kept import keep_recommended
 
@@ -243,19 +244,19 @@ def keep_from(run: Path, result: EvaluationResult, unknown: Path | None):
     return keep_recommended(run, result.metrics, unknown, result.folder, result.model)
 
 
-def kept_line(run: Path, kept) -> str:
-    """What ``--keep-threshold`` did, in a sentence (``kept``: a ``kept.KeptThreshold`` or None)."""
+def kept_line(run: Path, kept: KeptThreshold | None) -> str:
+    """What ``--keep-threshold`` did, in a sentence (``kept``: None when nothing was)."""
     if kept is None:
         return (
             "--keep-threshold: nothing kept, no stricter threshold is recommended here; "
             f"{shown(run)} is unchanged"
         )
-    record, earlier = kept.record, kept.record["previous"]
-    was = f"it was {record['replaced']!r}"
-    if earlier and earlier[0].get("model") == record.get("model"):
-        was += f", kept on {earlier[0]['kept_on'][:10]}, now under previous"
+    earlier = kept.previous
+    was = f"it was {kept.replaced!r}"
+    if earlier and earlier[0].model == kept.model:
+        was += f", kept on {earlier[0].kept_on[:10]}, now under previous"
     elif earlier:  # kept for a model since replaced: evaluate used the run's own, not that one
-        when = earlier[0]["kept_on"][:10]
+        when = earlier[0].kept_on[:10]
         was += f", the run's own; the one kept on {when} for an earlier model is now under previous"
     said = (
         f"kept unknown below {kept.threshold!r} with {shown(run)}, in {shown(kept.path)} ({was}; "
