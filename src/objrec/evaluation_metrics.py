@@ -541,6 +541,16 @@ class Comparison:
         """As ``against`` in ``metrics.json`` and ``--json``."""
         return asdict(self)
 
+    def __getitem__(self, key: str) -> Any:
+        """``against["top1"]``, as scripts read the dict this class replaced (docs/python-api.md
+        showed it): the value :meth:`to_json` writes under ``key``, with a
+        :class:`DeprecationWarning` naming the attribute."""
+        value = self.to_json()[key]
+        warnings.warn(
+            f"against[{key!r}] is deprecated: read against.{key}", DeprecationWarning, stacklevel=2
+        )
+        return value
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Comparison:
         """From ``metrics.json``'s ``against``, of this version or an earlier one."""
