@@ -25,7 +25,7 @@ from objrec import dedup
 from objrec.applying import apply_plan
 from objrec.audit import AuditConfig, AuditResult, audit
 from objrec.audit_findings import DuplicateGroup, Outlier
-from objrec.audit_report import PLAN_COLUMNS
+from objrec.audit_report import PLAN_COLUMNS, none_judged_note
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING
 from objrec.errors import ObjrecError
@@ -192,6 +192,8 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
         "look_alikes",
         "outliers",
         "unreadable_files",  # the files no command can read, not counted as images: none here
+        "labels_judged",  # false when no label was judged (one class): a script can tell
+        "labels_not_judged",  # why not, or null
         "classes_not_judged",
         "far_classes",
         "photos_needed",  # the classes to add or retake photos of (photos_needed.csv)
@@ -202,6 +204,7 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     assert all(set(g) == {"paths", "splits", "similarity"} for g in found["look_alikes"])
     assert all(set(r) == {"path", "given", "suggested", "score"} for r in found["label_issues"])
     assert found["settled_labels"] == [] and found["unreadable_files"] == []
+    assert found["labels_judged"] is True and found["labels_not_judged"] is None
     assert all(set(r) == {"path", "score", "reason"} for r in found["outliers"])
     assert found["outliers"][0]["path"].startswith(str(data))
     assert found["out"] == str(tmp_path / "audit")
@@ -3057,8 +3060,8 @@ def test_an_audit_of_one_image_per_class_judges_no_label(tmp_path, capsys):
     args = ["audit", str(data), "--backbone", "tiny_test", "--folds", "3"]
     assert main([*args, "--out", str(tmp_path / "audit")]) == 0
     out = capsys.readouterr().out
-    assert "audited 3 images: 0 likely wrong labels" in out
-    assert "labels not judged in 3 classes (blue, green, red): fewer than 2 readable" in out
+    assert "audited 3 images: labels not judged, 0 near-duplicate groups" in out
+    assert "and no class has 2 readable images or more (near-duplicates counted once)" in out
 
 
 @pytest.mark.slow
@@ -3077,6 +3080,52 @@ def test_the_only_image_of_a_class_is_not_called_a_wrong_label(tmp_path, capsys,
     page = (tmp_path / "audit/audit.html").read_text()
     assert "labels not judged in 1 class (blue)" in page
     assert json.loads((tmp_path / "audit/audit.json").read_text())["classes_not_judged"] == ["blue"]
+
+
+@pytest.mark.slow
+def test_an_audit_of_one_class_says_its_labels_were_not_judged(tmp_path, capsys, monkeypatch):
+    """An audit of a one-class folder said "0 likely wrong labels" as if it had looked at them:
+    a label is judged against other classes, so it says that none was judged and why, in the
+    terminal, --json (a key a script reads) and audit.html."""
+    copies_by_hash(monkeypatch)
+    data = colour_folder(tmp_path / "data", {"red": 6})
+    args = ["audit", str(data), "--backbone", "tiny_test", "--folds", "3"]
+    assert main([*args, "--out", str(tmp_path / "audit")]) == 0
+    out = capsys.readouterr().out
+    assert "audited 6 images: labels not judged, 0 near-duplicate groups" in out
+    assert "likely wrong label" not in out
+    why = "labels not judged: the folder holds one class (red), and a label is judged against"
+    assert why in out
+    page = " ".join((tmp_path / "audit/audit.html").read_text().split())
+    assert "6 images, 1 class. labels not judged," in page and why in page
+    assert page.split('<h2 id="labels">')[1].split("<h2")[0].count("None found.") == 0
+    assert main([*args, "--out", str(tmp_path / "again"), "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert said["labels_judged"] is False and said["labels_not_judged"].startswith(why)
+    assert said["warnings"] == [said["labels_not_judged"]]
+
+
+def test_an_audit_says_why_it_judged_no_label_of_classes_too_small():
+    """With one class of 2 distinct photos or more beside smaller ones, or none, no label was
+    judged, and the summary said "0 likely wrong labels" all the same."""
+    from objrec.cli.auditing import not_judged_words, wrong_labels_words
+
+    note = none_judged_note(["blue", "red"], ["red"])
+    assert note == (
+        "labels not judged: a label is judged against the photos of another class, and only red "
+        "has 2 readable images or more (near-duplicates counted once)"
+    )
+    assert "and no class has 2 readable" in none_judged_note(["blue", "red"], [])
+    result = AuditResult([], [], [], 9, ["blue", "red"], unjudged=["blue"])
+    assert result.to_json()["labels_judged"] is True
+    assert result.to_json()["labels_not_judged"] is None
+    assert wrong_labels_words(result) == "0 likely wrong labels"
+    assert not_judged_words(result).startswith("labels not judged in 1 class (blue)")
+    result.labels_not_judged = note
+    assert result.to_json()["labels_judged"] is False
+    assert result.to_json()["labels_not_judged"] == note
+    assert wrong_labels_words(result) == "labels not judged"
+    assert not_judged_words(result) == note
 
 
 def test_audit_json_names_the_classes_whose_labels_were_not_judged():
@@ -3700,6 +3749,7 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
         n_images=1,
         classes=["red"],
         unjudged=[],
+        labels_not_judged="",
         far_classes={},
         settled=[],
         too_few=[],
@@ -3733,6 +3783,7 @@ def test_audit_html_counts_the_flags_too_few_to_judge_apart(tmp_path, monkeypatc
         n_images=9,
         classes=["red", "blue"],
         unjudged=[],
+        labels_not_judged="",
         far_classes={},
         settled=[],
         too_few=["red/b.jpg"],
@@ -3768,6 +3819,7 @@ def test_audit_html_marks_a_flag_in_a_class_of_too_few_photos_as_the_terminal_li
     result = SimpleNamespace(
         **found, **said, settled=[], too_few=["ant/1.jpg"], photos_needed=[], unreadable=[]
     )
+    result.labels_not_judged = ""
     write_page(result, inv, tmp_path / "audit.html")
     html = " ".join((tmp_path / "audit.html").read_text().split())
     mark = "in a class of too few photos to judge: plan.csv keeps it"
@@ -4065,6 +4117,7 @@ def page_with_a_long_name_and_a_copy(tmp_path: Path) -> tuple[Path, Any]:
         n_images=3,
         classes=["red"],
         unjudged=[],
+        labels_not_judged="",
         far_classes={},
         settled=[],
         too_few=[],

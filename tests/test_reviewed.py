@@ -230,6 +230,7 @@ def test_audit_html_says_which_flags_a_person_settled_before(tmp_path):
     result = SimpleNamespace(
         **found, **said, settled=["ant/0.jpg"], too_few=[], photos_needed=[], unreadable=[]
     )
+    result.labels_not_judged = ""
     reason = "settled: a person kept it as ant in an earlier plan (ant/0.jpg in reviewed.csv)"
     plan = [{"file": "ant/0.jpg", "action": "keep", "reason": reason + "; may be dragonfly"}]
     plan += [{"file": "ant/1.jpg", "action": "relabel", "reason": "evidence 1"}]

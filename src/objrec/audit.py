@@ -49,6 +49,7 @@ from objrec.audit_report import (
     acts_on,
     finding_rows,
     findings_table,
+    none_judged_note,
     write_audit,
 )
 from objrec.backbones import build_body, get_backbone, resolve_data_config
@@ -270,6 +271,10 @@ class AuditResult:
     unjudged: list[str] = field(default_factory=list)
     """Classes with fewer than ``MIN_JUDGED`` readable images: none of their images is ranked as
     a label issue, as nothing can judge them (``audit_report.unjudged_note`` says so)."""
+    labels_not_judged: str = ""
+    """Why no label was judged at all ("" when labels were): the folder holds one class, or
+    fewer than two classes of ``MIN_JUDGED`` readable images (``audit_report.none_judged_note``):
+    no label issue then means no label was looked at, not that none is wrong."""
     far_classes: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Classes of few images that lie far as a whole (``far_classes``): each one's outliers far
     from every image or from their class, and its images (``audit_report.far_classes_note``
@@ -320,6 +325,8 @@ class AuditResult:
         }
         rest = {
             "unreadable_files": [row["path"] for row in self.unreadable],
+            "labels_judged": not self.labels_not_judged,
+            "labels_not_judged": self.labels_not_judged or None,
             "classes_not_judged": list(self.unjudged),
             "far_classes": far,
         }
@@ -1158,7 +1165,6 @@ def find_issues(
         outliers = outlier_rows(
             inv, idx, labels, unit, facts, config.neighbours, near, group, around
         )
-        far = far_classes(outliers, labels, inv.classes)
         clock.lap("outliers")
     return AuditResult(
         label_issues=found.issues,
@@ -1171,7 +1177,8 @@ def find_issues(
         baseline_flags=found.baseline,
         seconds=clock.seconds,
         unjudged=found.unjudged,
-        far_classes=far,
+        labels_not_judged=found.none_judged,
+        far_classes=far_classes(outliers, labels, inv.classes),
         photos_needed=found.needs,
         too_few=[row["path"] for row in found.issues if row["_too_few"]],
         data=inv.root,
@@ -1180,11 +1187,13 @@ def find_issues(
 
 @dataclass
 class LabelFindings:
-    """``judge_labels``' answer: the ranked rows, the baseline's flags, unjudged classes."""
+    """``judge_labels``' answer: the ranked rows, the baseline's flags, unjudged classes, why no
+    label was judged ("" when labels were)."""
 
     issues: list[dict[str, Any]] = field(default_factory=list)
     baseline: list[str] = field(default_factory=list)
     unjudged: list[str] = field(default_factory=list)
+    none_judged: str = ""
     needs: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -1203,7 +1212,9 @@ def judge_labels(
     unjudged = [inv.classes[c] for c in sorted(present) if counts[c] < MIN_JUDGED]
     judged = np.flatnonzero(counts[labels] >= MIN_JUDGED)
     found = LabelFindings(unjudged=unjudged)
-    if len(np.unique(labels[judged])) < 2:  # no two classes to tell apart
+    if len(judged_classes := np.unique(labels[judged])) < 2:  # no two classes to tell apart
+        names = [inv.classes[c] for c in judged_classes]
+        found.none_judged = none_judged_note([inv.classes[c] for c in sorted(present)], names)
         return found
     probs = layout_free_probs(inv, idx, features, labels, config, reporter, group)
     wrong = judged[probs[judged].argmax(1) != labels[judged]]
@@ -1463,9 +1474,10 @@ def _audit(
 
 def log_findings(data: Path, result: AuditResult) -> None:
     """How many of each kind the audit of ``data`` found, each count in its right number."""
+    issues = plural(len(result.label_issues), "label issue")
     log.info(
         "audited %s: %s, %s, %s, %s",
-        *(data, plural(len(result.label_issues), "label issue")),
+        *(data, "labels not judged" if result.labels_not_judged else issues),
         plural(len(result.near_duplicates), "duplicate group"),
         plural(len(result.look_alikes), "look-alike group"),
         plural(len(result.outliers), "outlier"),

@@ -192,6 +192,22 @@ def unjudged_note(classes: list[str]) -> str:
     )
 
 
+def none_judged_note(classes: Sequence[str], judged: Sequence[str]) -> str:
+    """The sentence that says why the audit judged no label at all: a label is judged against
+    the photos of other classes, and the folder has one class, or fewer than two ``judged``
+    (classes of ``MIN_JUDGED`` readable images or more)."""
+    if len(classes) == 1:
+        return (
+            f"labels not judged: the folder holds one class ({quoted(classes[0])}), and a label "
+            "is judged against the photos of other classes: audit it with them"
+        )
+    some = f"only {quoted(judged[0])} has" if judged else "no class has"
+    return (
+        "labels not judged: a label is judged against the photos of another class, and "
+        f"{some} {MIN_JUDGED} readable images or more (near-duplicates counted once)"
+    )
+
+
 SPLIT_PAIRS = {
     ("train", "test"): "trained on and tested on",
     ("train", "valid"): "trained on and validated on",
@@ -849,6 +865,7 @@ def write_page(
         leak_words=leak_words(result.near_duplicates),
         alike_across=sum(g.kind == "across splits" for g in result.look_alikes),
         unjudged=unjudged_note(result.unjudged) if result.unjudged else "",
+        none_judged=result.labels_not_judged,
         far=far_classes_note(result.far_classes, len(result.outliers))
         if result.far_classes
         else "",
@@ -880,7 +897,8 @@ figure img { max-width: 150px; max-height: 150px; display: block; }
 </style></head><body><main>
 <h1>objrec audit</h1>
 <p>{{ root }}: {{ n|plural("image") }}, {{ classes|plural("class", "classes") }}.
-{{ counts.issues|plural("likely wrong label") }},
+{% if none_judged %}labels not judged,{% else %}{{ counts.issues|plural("likely wrong label") }},
+{% endif -%}
 {% if counts.settled %}{{ counts.settled|plural("label") }} settled by your earlier plans (kept),
 {% endif -%}
 {% if counts.too_few %}{{ counts.too_few|plural("label flag") }} in classes of too few photos to
@@ -898,7 +916,8 @@ out (<a href="#unreadable">below</a>){% endif %}. Nothing was changed;
 into a new folder. The first {{ limit }} of each kind are shown; the CSVs hold all of them.</p>
 <h2 id="labels">Likely wrong labels</h2>
 <p class="muted">The image, then images of the suggested class that look most like it.</p>
-{% if unjudged %}<p class="check">{{ unjudged }}.</p>{% endif %}
+{% if none_judged %}<p class="check">{{ none_judged }}.</p>
+{%- elif unjudged %}<p class="check">{{ unjudged }}.</p>{% endif %}
 {% for f in issues %}<div class="finding"><div class="info"><b>{{ f.row.path }}</b><br>
 labelled <b>{{ f.row.given }}</b>, suggested <b>{{ f.row.suggested }}</b>
 (score {{ '%.3f' % f.row.score }})<br><span class="muted">{{ f.row.evidence }}</span>
@@ -907,7 +926,8 @@ labelled <b>{{ f.row.given }}</b>, suggested <b>{{ f.row.suggested }}</b>
 plan.csv keeps it</span>{%- endif %}</div>
 <div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}<img src="{{ t.src }}" alt="">
 {% endif %}<figcaption>{{ t.caption }}<br><span class="muted">{{ t.path }}</span></figcaption>
-</figure>{% endfor %}</div></div>{% else %}<p>None found.</p>{% endfor %}
+</figure>{% endfor %}</div></div>{% else %}{% if not none_judged %}<p>None found.</p>{% endif %}
+{%- endfor %}
 <h2 id="duplicates">Near-duplicates</h2>
 {% for f in groups %}<div class="finding"><div class="info">
 <span class="{{ 'leak' if f.row.kind == 'across splits' else '' }}">{{ f.row.kind }}</span><br>

@@ -138,11 +138,11 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
 
 
 def audit_notes(result) -> list[str]:
-    """The sentences ``--json`` adds to its warnings: the classes whose labels were not judged,
-    the classes of few images far as a whole (most of the outliers, say)."""
-    from objrec.audit_report import far_classes_note, unjudged_note
+    """The sentences ``--json`` adds to its warnings: why no label was judged, or the classes
+    whose labels were not, the classes of few images far as a whole (most of the outliers, say)."""
+    from objrec.audit_report import far_classes_note
 
-    notes = [unjudged_note(result.unjudged)] if result.unjudged else []
+    notes = [note] if (note := not_judged_words(result)) else []
     if result.far_classes:
         notes.append(far_classes_note(result.far_classes, len(result.outliers)))
     return notes
@@ -151,12 +151,12 @@ def audit_notes(result) -> list[str]:
 def print_audit(result, data: Path, out_dir: Path) -> None:
     """The audit's findings for the terminal: the counts, each list under its heading naming
     its file, the files written, and what plan.csv pre-fills (:func:`plan_words`)."""
-    from objrec.audit_report import far_classes_note, unjudged_note
+    from objrec.audit_report import far_classes_note
     from objrec.outputs import AUDIT_FILES
 
     console.print(
         f"audited {plural(result.n_images, 'image')}{left_out_words(result.unreadable)}: "
-        f"{plural(len(result.likely_wrong()), 'likely wrong label')}, "
+        f"{wrong_labels_words(result)}, "
         + (f"{plural(len(result.settled), 'label')} {SETTLED_WORDS}, " if result.settled else "")
         + (
             f"{plural(len(few), 'flag')} {TOO_FEW_WORDS}, "
@@ -171,8 +171,8 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
     )
     print_duplicates(result.near_duplicates, data)
     print_look_alikes(result.look_alikes, data)
-    if result.unjudged:
-        console.print(unjudged_note(result.unjudged), markup=False, highlight=False)
+    if note := not_judged_words(result):
+        console.print(note, markup=False, highlight=False)
     print_label_issues(result.likely_wrong(), data)
     print_settled(result, data)
     print_too_few(result, data)
@@ -185,6 +185,24 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
     files = sorted(AUDIT_FILES, key=lambda name: (name != "audit.html", name != "plan.csv"))
     console.print(f"written in {shown(out_dir)}: {', '.join(files)}", markup=False)
     console.print(plan_words(result, data, out_dir), markup=False, highlight=False)
+
+
+def wrong_labels_words(result) -> str:
+    """The summary's count of likely wrong labels, or "labels not judged" where the audit judged
+    none (one class): "0 likely wrong labels" read as labels looked at and found right."""
+    if result.labels_not_judged:
+        return "labels not judged"
+    return plural(len(result.likely_wrong()), "likely wrong label")
+
+
+def not_judged_words(result) -> str:
+    """Why the audit judged no label (``AuditResult.labels_not_judged``), else which classes it
+    could not judge (``audit_report.unjudged_note``), else ""."""
+    from objrec.audit_report import unjudged_note
+
+    if result.labels_not_judged:
+        return str(result.labels_not_judged)
+    return unjudged_note(result.unjudged) if result.unjudged else ""
 
 
 def plan_words(result, data: Path, out_dir: Path) -> str:
