@@ -2961,10 +2961,10 @@ def test_a_copy_under_two_labels_is_left_to_choose_on_a_flag_the_plan_would_not_
     assert inv.rel(inv.items[result.near_duplicates[0].indices[0]]) == "train/red/red_00.png"
 
 
-def copy_in_another_class(tmp_path: Path, flag: dict[str, Any]) -> tuple[Any, AuditResult]:
+def copy_in_another_class(tmp_path: Path, flag: dict[str, Any] | None) -> tuple[Any, AuditResult]:
     """A split folder with a byte copy of red_00 made later in green/ (dup_red_00), red_00
-    flagged as looking like green (``flag``: its probabilities and doubts): the inventory and the
-    audit's result."""
+    flagged as looking like green (``flag``: its probabilities and doubts; None: no flag): the
+    inventory and the audit's result."""
     from objrec.audit import duplicate_groups, inventory
 
     data = make_split(tmp_path / "data")
@@ -2974,12 +2974,45 @@ def copy_in_another_class(tmp_path: Path, flag: dict[str, Any]) -> tuple[Any, Au
     where = {inv.rel(it): i for i, it in enumerate(inv.items)}
     original, copy = where["train/red/red_00.png"], where["train/green/dup_red_00.png"]
     unit, facts = alike_signals(len(inv.items), {(original, copy): (1.0, 0)})
-    issue = {"_index": original, "suggested": "green", "given": "red", "evidence": "..."} | flag
+    issue = {"_index": original, "suggested": "green", "given": "red", "evidence": "..."}
+    issues = [] if flag is None else [issue | flag]
     groups, _ = duplicate_groups(
         inv, np.arange(len(inv.items)), unit, facts, dedup.DuplicateRule(),
-        dedup.feature_neighbours(unit), [issue],
+        dedup.feature_neighbours(unit), issues,
     )  # fmt: skip
-    return inv, AuditResult([issue], groups, [], len(inv.items), list(inv.classes))
+    return inv, AuditResult(issues, groups, [], len(inv.items), list(inv.classes))
+
+
+def test_a_copy_removed_under_another_label_says_which_label_the_plan_keeps(tmp_path):
+    """A byte copy of a red photo among the greens, with no label flag: the plan removed it by
+    the original-first order, its reason ("across classes near-duplicate of ...") silent on the
+    label it dropped. It says the copies disagree, which label the plan keeps and how to keep the
+    other; the terminal's last line counts such removes, for the user to decide."""
+    from objrec.audit_report import plan_rows
+    from objrec.cli.auditing import planned_rows
+
+    inv, result = copy_in_another_class(tmp_path, None)
+    plan = {row["file"]: row for row in plan_rows(result, inv)}
+    assert {f: row["action"] for f, row in plan.items()} == {
+        "train/green/dup_red_00.png": "remove",
+        "train/red/red_00.png": "keep",
+    }
+    assert plan["train/green/dup_red_00.png"]["reason"] == (
+        "across classes near-duplicate of train/red/red_00.png (similarity 1.000); the copies "
+        "disagree on the label: this one is labelled green, train/red/red_00.png red, and the "
+        "plan keeps red, the label of the copy it keeps (chosen as the original, not as the right "
+        "label): if this is green, set keep here and remove on train/red/red_00.png"
+    )
+    counted = planned_rows({"remove": 1, "keep": 1, "other_label": 1})
+    assert counted[0] == (
+        "1 remove (a copy of a picture it keeps, labelled otherwise than the copy kept: check "
+        "which label is right)"
+    )
+    counted = planned_rows({"remove": 3, "identical": 3, "other_label": 2})
+    assert counted == [
+        "3 removes (byte-identical copies of a picture it keeps, 2 labelled otherwise than the "
+        "copy kept: check which label is right)"
+    ]
 
 
 def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, caplog):

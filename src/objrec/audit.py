@@ -282,8 +282,8 @@ class AuditResult:
     planned: dict[str, int] = field(default_factory=dict)
     """How many rows plan.csv pre-fills of each action (``relabel``, ``remove``, ``keep``), how
     many of its keeps are label flags to review (``review``) or kept as a person settled them
-    (``settled``), and of its removes byte-identical copies (``identical``); empty when nothing
-    was written."""
+    (``settled``), and of its removes byte-identical copies (``identical``) and copies labelled
+    otherwise than the copy kept (``other_label``); empty when nothing was written."""
     too_few: list[str] = field(default_factory=list)
     """The paths of ``label_issues`` in classes of too few photos to judge them
     (``AuditConfig.few_photos_p``): listed apart from the likely wrong labels, kept by the plan."""

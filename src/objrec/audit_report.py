@@ -71,6 +71,16 @@ APART_REASON = (
     "{kind} near-duplicate of {first} (similarity {sim:.3f}), alike by its features only: "
     "`split` may put them in two splits (a leak)"
 )
+OTHER_LABEL_REASON = (
+    "; the copies disagree on the label: this one is labelled {mine}, {kept} {theirs}, and the "
+    "plan keeps {theirs}, the label of the copy it keeps (chosen as the original, not as the "
+    "right label): if this is {mine}, set keep here and remove on {kept}"
+)
+"""What the plan's reason for removing a copy adds where the copy it keeps has another label and
+no label flag chose between them (:func:`other_label_note`): a byte copy of a lotus photo among
+the water lilies went by the original-first order alone, the label it dropped unsaid."""
+OTHER_LABEL = OTHER_LABEL_REASON.partition(":")[0]
+"""How the clause of a removed copy under another label than the copy kept begins."""
 CHAIN_REASON = (
     "in a near-duplicate group ({kind}) with {first}, but like none of the images the plan keeps "
     "(only like images it removes): another picture, kept"
@@ -312,6 +322,7 @@ def write_audit(
             "review": sum(row["reason"].startswith(REVIEWED) for row in plan),
             "identical": sum(row["reason"].startswith(IDENTICAL) for row in plan),
             "two_labels": sum(row["reason"].startswith(TWO_LABELS) for row in plan),
+            "other_label": sum(OTHER_LABEL in row["reason"] for row in plan),
             "unreadable": sum(row["reason"].endswith(UNREADABLE_REMOVED) for row in plan),
             "settled": sum(row["reason"].startswith(SETTLED) for row in plan),
         }
@@ -424,8 +435,8 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
                 if twin is None:
                     chained.append((index, CHAIN_REASON.format(first=first, kind=group.kind)))
                     continue
-                said = reason.format(first=inv.rel(inv.items[twin]), kind=group.kind, sim=sim)
-                propose(index, action, "", said + flagged_note(index, group, inv, flagged))
+                said = copy_reason(reason, (index, twin, sim), group, inv, flagged, action)
+                propose(index, action, "", said)
         return chained
 
     flagged = {issue["_index"]: issue["suggested"] for issue in result.label_issues}
@@ -729,6 +740,36 @@ def flagged_note(index: int, group: DuplicateGroup, inv: Inventory, flagged: dic
             f"{suggested} already: this copy is removed, not relabelled"
         )
     return f"; also flagged as a wrong label (looks like {suggested})"
+
+
+def copy_reason(
+    reason: str,
+    link: tuple[int, int, float],
+    group: DuplicateGroup,
+    inv: Inventory,
+    flagged: dict[int, str],
+    action: str,
+) -> str:
+    """The plan's reason for the copy ``link`` names in ``group`` (its index, the image it is
+    like and their similarity) from the group's ``reason``, and what it adds: when the
+    ``action`` is ``remove``, the label the copy drops (:func:`other_label_note`); whether it was
+    flagged as a wrong label (:func:`flagged_note`)."""
+    index, twin, sim = link
+    said = reason.format(first=inv.rel(inv.items[twin]), kind=group.kind, sim=sim)
+    dropped = other_label_note(index, twin, inv, flagged) if action == "remove" else ""
+    return said + dropped + flagged_note(index, group, inv, flagged)
+
+
+def other_label_note(index: int, kept: int, inv: Inventory, flagged: dict[int, str]) -> str:
+    """What the plan's reason for removing ``index``, a copy of ``kept`` (the copy it keeps), adds
+    where the two are labelled differently (``OTHER_LABEL_REASON``): which label the plan keeps,
+    and how to keep the other. Nothing where they agree, where ``index``'s label flag looks like
+    ``kept``'s class (:func:`flagged_note` says why that copy goes), or where ``kept`` is flagged
+    (its own row relabels it, or says to review its label)."""
+    mine, theirs = (inv.classes[inv.items[m].label] for m in (index, kept))
+    if mine == theirs or flagged.get(index) == theirs or kept in flagged:
+        return ""
+    return OTHER_LABEL_REASON.format(mine=mine, theirs=theirs, kept=inv.rel(inv.items[kept]))
 
 
 def write_plan(rows: list[dict[str, str]], path: Path) -> None:

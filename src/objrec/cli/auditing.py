@@ -252,8 +252,8 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
 
 
 def removed_words(planned: dict[str, int]) -> str:
-    """What plan.csv's removes are: copies of a picture it keeps (how many byte-identical), and
-    files no command can read."""
+    """What plan.csv's removes are: copies of a picture it keeps (how many byte-identical, how
+    many labelled otherwise than the copy kept), and files no command can read."""
     unreadable, identical = planned.get("unreadable", 0), planned.get("identical", 0)
     copied = planned.get("remove", 0) - unreadable
     said = [f"{plural(unreadable, 'file')} no command can read"] if unreadable else []
@@ -262,6 +262,9 @@ def removed_words(planned: dict[str, int]) -> str:
         counted = f"{copied} " if unreadable else ""  # "5 removes (copies ...)" says it
         copies = f"a {same}copy" if copied == 1 else f"{counted}{same}copies"
         some = f", {identical} byte-identical" if 0 < identical < copied else ""
+        if other := planned.get("other_label", 0):
+            which = "labelled" if copied == 1 else f"{other} labelled"
+            some += f", {which} otherwise than the copy kept: check which label is right"
         said.insert(0, f"{copies} of a picture it keeps{some}")
     return "; ".join(said)
 
