@@ -3666,9 +3666,9 @@ def test_the_photos_that_look_like_the_class_a_class_is_confused_with_are_named(
     assert section.count("looks like green") == 2
     for heading in ("labels", "duplicates", "look-alikes", "outliers"):
         assert page.split(f'<h2 id="{heading}">')[1].split("<h2")[0].count("None found.") == 1
-    print_photos_needed([row])
+    print_photos_needed([row], data)  # relative to DATA, as every other line: they were absolute
     out = capsys.readouterr().out.splitlines()
-    assert out[-1] == f"    those like green: {', '.join(row['confused_photos'])}"
+    assert out[-1] == f"    those like green: {', '.join(relative)}"
     result.photos_needed = []
     write_audit(result, inv, tmp_path / "out", force=True)
     page = " ".join((tmp_path / "out" / "audit.html").read_text().split())

@@ -181,7 +181,7 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
         note = far_classes_note(result.far_classes, len(result.outliers))
         console.print(f"  {note}", markup=False, highlight=False)
     print_unreadable(result.unreadable, data)
-    print_photos_needed(result.photos_needed)
+    print_photos_needed(result.photos_needed, data)
     files = sorted(AUDIT_FILES, key=lambda name: (name != "audit.html", name != "plan.csv"))
     console.print(f"written in {shown(out_dir)}: {', '.join(files)}", markup=False)
     console.print(plan_words(result, data, out_dir), markup=False, highlight=False)
@@ -269,10 +269,11 @@ def removed_words(planned: dict[str, int]) -> str:
     return "; ".join(said)
 
 
-def print_photos_needed(rows: Sequence[dict], limit: int = 5) -> None:
+def print_photos_needed(rows: Sequence[dict], data: Path, limit: int = 5) -> None:
     """The classes that most need more or better photos under their heading, naming
     photos_needed.csv: the first ``limit`` with their reasons and the photos that look like the
-    class each is confused with (:func:`confused_line`), the rest counted."""
+    class each is confused with (:func:`confused_line`, relative to ``data``), the rest
+    counted."""
     if not rows:
         return
     console.print(
@@ -283,16 +284,19 @@ def print_photos_needed(rows: Sequence[dict], limit: int = 5) -> None:
     for row in rows[:limit]:
         console.print(printable(f"  {row['class']}: {row['reason']}"), markup=False)
         if row.get("confused_photos"):
-            console.print(printable(confused_line(row)), markup=False, highlight=False)
+            console.print(printable(confused_line(row, data)), markup=False, highlight=False)
     if len(rows) > limit:
         console.print(f"  and {len(rows) - limit:,} more in photos_needed.csv")
 
 
-def confused_line(row: dict, named: int = 3) -> str:
+def confused_line(row: dict, data: Path, named: int = 3) -> str:
     """The photos of a class of photos_needed.csv that look like the class it is confused with,
-    the first ``named`` of them, for the line under it: "confused with scorpion (2 of its images
+    the first ``named`` of them relative to ``data`` as every line of the audit names a file
+    (``outputs.shown_name``), for the line under it: "confused with scorpion (2 of its images
     look like it ...)" alone names no photo, in any file or on the page."""
-    photos = row["confused_photos"]
+    from objrec.outputs import shown_name
+
+    photos = [shown_name(path, [data]) for path in row["confused_photos"]]
     said = some_of(photos, named)
     where = " (all in photos_needed.csv and audit.html)" if len(photos) > named + 1 else ""
     return f"    those like {row['confused_with']}: {said}{where}"
