@@ -5,10 +5,13 @@ the float16/bfloat16 precision check (autocast runs on the CPU too)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -92,6 +95,13 @@ def test_nccl_on_gpus_gloo_on_the_cpu():
     assert backend_for(CPU) == "gloo"
 
 
+WAITS = object()
+"""The gloo group that ``dist.new_group`` gives, as tests stand it in."""
+
+HOURS_3 = timedelta(hours=3)
+"""How long the ranks wait for each other by default (``OBJREC_TORCHRUN_TIMEOUT`` not set)."""
+
+
 def _torchrun_env(monkeypatch, rank=1, size=2):
     for name, value in {
         "WORLD_SIZE": size,
@@ -104,7 +114,12 @@ def _torchrun_env(monkeypatch, rank=1, size=2):
         monkeypatch.setenv(name, str(value))
     calls = {}
     monkeypatch.setattr(dist, "is_initialized", lambda: False)
-    monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.update(backend=backend))
+    monkeypatch.setattr(
+        dist,
+        "init_process_group",
+        lambda backend, **kwargs: calls.update(backend=backend, **kwargs),
+    )
+    monkeypatch.setattr(dist, "new_group", lambda **kwargs: calls.update(waits=kwargs) or WAITS)
     monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.update(destroyed=True))
     monkeypatch.setattr(torch.cuda, "set_device", lambda device: calls.update(set_device=device))
     return calls
@@ -115,16 +130,22 @@ def test_under_torchrun_on_gpus_each_rank_takes_its_local_gpu_and_nccl(monkeypat
     calls = _torchrun_env(monkeypatch)
     with process_group("auto") as world:
         assert (world.rank, world.size, world.local_size) == (1, 2, 2)
-        assert world.device == torch.device("cuda", 1)
-    assert calls == {"backend": "nccl", "set_device": torch.device("cuda", 1), "destroyed": True}
+        assert world.device == torch.device("cuda", 1) and world.waits is WAITS
+    assert calls == {
+        "backend": "nccl",
+        "timeout": HOURS_3,
+        "waits": {"backend": "gloo", "timeout": HOURS_3},  # beside NCCL's, for the waits
+        "set_device": torch.device("cuda", 1),
+        "destroyed": True,
+    }
 
 
 @pytest.mark.usefixtures("two_gpus")
 def test_under_torchrun_device_cpu_is_gloo_even_on_a_gpu_machine(monkeypatch):
     calls = _torchrun_env(monkeypatch)
     with process_group("cpu") as world:
-        assert world.device == CPU
-    assert calls == {"backend": "gloo", "destroyed": True}
+        assert world.device == CPU and world.waits is None  # the group itself
+    assert calls == {"backend": "gloo", "timeout": HOURS_3, "destroyed": True}
 
 
 @pytest.mark.usefixtures("no_gpu")
@@ -132,7 +153,27 @@ def test_torchrun_with_one_process_still_joins_a_group(monkeypatch):
     calls = _torchrun_env(monkeypatch, rank=0, size=1)
     with process_group("auto") as world:
         assert world.distributed and world.device == CPU and world.main
-    assert calls == {"backend": "gloo", "destroyed": True}
+    assert calls == {"backend": "gloo", "timeout": HOURS_3, "destroyed": True}
+
+
+@pytest.mark.usefixtures("no_gpu")
+def test_the_ranks_wait_for_each_other_for_hours_or_as_long_as_objrec_torchrun_timeout_says(
+    monkeypatch,
+):
+    """The group was made without a timeout: torch's 10 minutes for NCCL and 30 for gloo, which
+    rank 0's work alone outlasts at scale (hashing every file of a first run, calibrating), and
+    the other ranks then stopped a finished training with a timeout taken for a bug."""
+    calls = _torchrun_env(monkeypatch)
+    monkeypatch.setenv("OBJREC_TORCHRUN_TIMEOUT", "90.5")
+    with process_group("cpu") as world:
+        assert world.timeout == 90.5
+    assert calls["timeout"] == timedelta(seconds=90.5)
+    for wrong in ("0", "-3", "an hour", "inf"):
+        monkeypatch.setenv("OBJREC_TORCHRUN_TIMEOUT", wrong)
+        with pytest.raises(ObjrecError, match=rf"OBJREC_TORCHRUN_TIMEOUT is '{wrong}': give the "):
+            world_from_env("cpu")
+    monkeypatch.setenv("OBJREC_TORCHRUN_TIMEOUT", "")
+    assert world_from_env("cpu").timeout == HOURS_3.total_seconds()
 
 
 @pytest.mark.usefixtures("no_gpu")
@@ -187,9 +228,43 @@ def test_collectives_create_their_tensors_on_the_groups_device(monkeypatch):
 def test_barrier_names_the_ranks_gpu_under_nccl(monkeypatch):
     calls = []
     monkeypatch.setattr(dist, "barrier", lambda **kwargs: calls.append(kwargs))
-    World(rank=1, size=2, device=torch.device("cuda", 1)).barrier()
-    World(rank=1, size=2).barrier()
+    World(rank=1, size=2, device=torch.device("cuda", 1)).barrier("x")
+    World(rank=1, size=2).barrier("x")
     assert calls == [{"device_ids": [1]}, {}]
+
+
+def test_under_nccl_the_ranks_wait_for_each_other_in_the_gloo_group_not_on_their_gpu(monkeypatch):
+    """A rank waiting for rank 0's hashing or calibration sat in an NCCL collective on its GPU."""
+    calls = []
+    monkeypatch.setattr(dist, "barrier", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(dist, "broadcast_object_list", lambda box, **kwargs: calls.append(kwargs))
+    world = World(rank=1, size=2, device=torch.device("cuda", 1), waits=WAITS)
+    world.barrier("rank 0 hashing the test split")
+    world.share(None, "rank 0 hashing 3 image files")
+    assert calls == [{"group": WAITS}, {"src": 0, "group": WAITS, "device": CPU}]
+
+
+def test_a_wait_as_long_as_the_timeout_says_what_it_waited_for(monkeypatch):
+    """The rank that gave up said "objrec train stopped on an error objrec did not expect, a bug:
+    RuntimeError: ... Timed out waiting 15000ms for recv"; torchrun then stopped rank 0 while it
+    calibrated. An error before the timeout is left as it is."""
+
+    def timed_out(**kwargs):
+        time.sleep(0.3)
+        raise RuntimeError("[gloo] Timed out waiting 250ms for recv operation to complete")
+
+    monkeypatch.setattr(dist, "barrier", timed_out)
+    world = World(rank=1, size=2, timeout=0.25)
+    with pytest.raises(ObjrecError) as said:
+        world.barrier("rank 0 calibrating and writing the run")
+    assert re.fullmatch(
+        r"this rank waited \d+\.\ds for rank 0 calibrating and writing the run, as long as "
+        r"OBJREC_TORCHRUN_TIMEOUT \(0\.25 seconds\) lets the ranks wait for each other: set it "
+        r"higher where torchrun starts, OBJREC_TORCHRUN_TIMEOUT=1 for four times as long",
+        str(said.value),
+    )
+    with pytest.raises(RuntimeError, match="Timed out"):
+        replace(world, timeout=60.0).barrier("rank 0 calibrating and writing the run")
 
 
 def test_metrics_are_reduced_on_cpu_as_before(monkeypatch):
@@ -761,7 +836,7 @@ def test_ctrl_c_under_torchrun_says_its_stored_features_are_this_process_s(
 
     _torchrun_env(monkeypatch, rank=0, size=2)
     # no process group: rank 0's broadcast (its settled precisions, 527fc31) leaves its own value
-    monkeypatch.setattr(dist, "broadcast_object_list", lambda box, src=0, device=None: None)
+    monkeypatch.setattr(dist, "broadcast_object_list", lambda box, **kwargs: None)
     module = importlib.import_module("objrec.train")  # `objrec.train`: the function
     config = tiny_train_config(cache_dir=str(tmp_path / "cache"))
     said = []

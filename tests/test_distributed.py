@@ -280,3 +280,48 @@ def every_rank_trains_on_the_same_listing_as_rank_0(stacks):
     0 (removed: a ValueError traceback)."""
     labels = [line.split(" labels ")[1] for line in stacks]
     assert labels[0] == labels[1], stacks
+
+
+RANK_0_CALIBRATES_SLOWLY = """
+import importlib, os, sys, time
+
+recipe = importlib.import_module("objrec.train")
+if os.environ["RANK"] == "0":
+    def slowly(*args, **kwargs):
+        time.sleep(600)  # until torchrun stops it, once rank 1 has given up
+    recipe.fit_confidence = slowly
+
+from objrec.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+"""``objrec`` in a process whose rank 0 calibrates for 10 minutes."""
+
+
+def test_a_rank_that_waits_longer_than_the_timeout_for_rank_0_says_what_it_waited_for(
+    torchrun_and_single,
+):
+    """Rank 1 waits for rank 0's calibration and writing of the run at most
+    OBJREC_TORCHRUN_TIMEOUT seconds, and says so in one sentence: it waited torch's default, 30
+    minutes on gloo (10 on NCCL), then said "objrec train stopped on an error objrec did not
+    expect, a bug: RuntimeError: ... Timed out", as a training of hours ended."""
+    import os
+
+    root, _, _ = torchrun_and_single
+    script = root / "rank_0_calibrates_slowly.py"
+    script.write_text(RANK_0_CALIBRATES_SLOWLY)
+    env = {**os.environ, "OBJREC_CACHE": str(root / "cache-slow"), "OBJREC_TORCHRUN_TIMEOUT": "20"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
+    command += ["2", str(script), "train", str(root / "data"), "--out", str(root / "slow")]
+    done = subprocess.run(
+        [*command, *ARGS, "--epochs", "1"], capture_output=True, text=True, env=env, timeout=300
+    )
+    said = " ".join(done.stderr.split())  # as one line, however the terminal wrapped it
+    assert done.returncode != 0
+    assert (
+        "rank 1 of 2: error: this rank waited 2" in said  # 20.0 s or a little more
+        and "s for rank 0 calibrating and writing the run, as long as OBJREC_TORCHRUN_TIMEOUT "
+        "(20 seconds) lets the ranks wait for each other: set it higher where torchrun starts, "
+        "OBJREC_TORCHRUN_TIMEOUT=80 for four times as long"
+        in said
+    ), said[-3000:]
+    assert "did not expect" not in said

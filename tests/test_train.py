@@ -210,7 +210,7 @@ def test_a_torchrun_rank_takes_rank_0_s_precisions_and_engine(monkeypatch):
     shared = []
     int8 = Precision(body=Settled("int8", "y"), head=fp32, engine="onnxruntime")
     rank_0s = (tiny_train_config(precision="int8", int8_engine="onnxruntime"), int8)
-    monkeypatch.setattr(World, "share", lambda self, value: shared.append(value) or rank_0s)
+    monkeypatch.setattr(World, "share", lambda self, value, doing: shared.append(value) or rank_0s)
     assert settled_precision(tiny_train_config(), RunRequest(), rank_1) == rank_0s
     assert shared[0][1].body.used == "fp32"  # rank 1's own, offered and not kept
 
@@ -596,7 +596,9 @@ def test_under_torchrun_only_rank_0_checks_the_folder_for_strict(tmp_path, split
     rank_0s = "1 unusable file or folder: train/a/x.jpg (unreadable)"
     monkeypatch.setattr(importlib.import_module("objrec.train"), "process_group", rank_1)
     monkeypatch.setattr(objrec.check, "check_folder", checked)
-    monkeypatch.setattr(World, "share", lambda self, value: rank_0s if value is None else value)
+    monkeypatch.setattr(
+        World, "share", lambda self, value, doing: rank_0s if value is None else value
+    )
     with pytest.raises(ObjrecError, match=r"`strict=True` refuses .*: 1 unusable file or folder"):
         train(split_dir, tmp_path / "run", tiny_train_config(), strict=True)
 

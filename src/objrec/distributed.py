@@ -9,16 +9,25 @@ same early-stopping decision (rank 0's, broadcast). Only rank 0 reports progress
 files. On GPUs each rank computes on GPU ``LOCAL_RANK`` and the backend is NCCL, whose
 collectives take only tensors on that GPU; on the CPU it is gloo. A single process (no
 ``WORLD_SIZE``) uses none of this, only the device it chose.
+
+Some of the work is rank 0's alone (hashing every file, ``--strict``'s check, calibrating and
+writing the run), and some uneven (each rank's share of the frozen pass): the other ranks wait
+for it in :meth:`World.share` and :meth:`World.barrier`, in a gloo group beside NCCL's, not in a
+collective on their GPU, for at most ``OBJREC_TORCHRUN_TIMEOUT`` seconds (:data:`TIMEOUT`,
+3 hours by default, where torch's own were 10 minutes for NCCL and 30 for gloo); a wait that
+outlasts it says what it waited for (:func:`waited_too_long`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TypeVar
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -26,10 +35,17 @@ import torch.distributed as dist
 from objrec.devices import backend_for, resolve_device
 from objrec.errors import ObjrecError
 from objrec.meta import Processes
+from objrec.progress import duration
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+TIMEOUT_VARIABLE = "OBJREC_TORCHRUN_TIMEOUT"
+TIMEOUT = 3 * 3600.0
+"""How long, in seconds, a rank waits for the others (``OBJREC_TORCHRUN_TIMEOUT``), in any one
+collective: hours, since rank 0 does some of the work alone; a first run on 140 GB of images
+hashes them all on rank 0, 23 minutes at 100 MB/s, and ``--strict`` decodes every one."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,12 @@ class World:
     launched: bool = False
     """Started by torchrun: in a process group even alone (``--nproc-per-node 1`` runs the sharded
     pass, DDP and the collectives as more ranks would)."""
+    timeout: float = TIMEOUT
+    """The longest a collective waits, in seconds (``OBJREC_TORCHRUN_TIMEOUT``)."""
+    waits: Any = None
+    """The gloo group the ranks wait for each other's work in (:meth:`share`, :meth:`barrier`)
+    where the process group is NCCL's: a rank waiting there for rank 0's hashing holds no
+    collective on its GPU. None: the process group itself (gloo on the CPU)."""
 
     @property
     def distributed(self) -> bool:
@@ -58,13 +80,31 @@ class World:
         """How many processes train, as the training state records them."""
         return Processes(self.size, self.local_size, self.distributed)
 
-    def barrier(self) -> None:
+    def barrier(self, doing: str) -> None:
+        """Wait until every rank is here; ``doing``: what the ranks here first wait for, as
+        :func:`waited_too_long` names it (``rank 0 calibrating and writing the run``)."""
         if not self.distributed:
             return
-        if self.device.type == "cuda":
-            dist.barrier(device_ids=[self.device.index])
-        else:
-            dist.barrier()
+        with self.waiting_for(doing):
+            if self.waits is not None:
+                dist.barrier(group=self.waits)
+            elif self.device.type == "cuda":
+                dist.barrier(device_ids=[self.device.index])
+            else:
+                dist.barrier()
+
+    @contextmanager
+    def waiting_for(self, doing: str) -> Iterator[None]:
+        """A wait for ``doing``: one that lasted the whole :attr:`timeout` and failed is said in
+        one sentence (:func:`waited_too_long`), not as an error objrec did not expect."""
+        started = time.monotonic()
+        try:
+            yield
+        except RuntimeError as error:  # torch.distributed.DistBackendError is one
+            waited = time.monotonic() - started
+            if waited < self.timeout:
+                raise
+            raise ObjrecError(waited_too_long(self, doing, waited)) from error
 
     def reduce_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
         """Loss and accuracy averaged over all ranks, weighted by how many samples each saw."""
@@ -86,13 +126,16 @@ class World:
         dist.all_reduce(t)
         return int(t.item())
 
-    def share(self, value: T) -> T:
+    def share(self, value: T, doing: str) -> T:
         """Rank 0's ``value`` (any picklable object), the same on every rank; the others' is
-        not looked at (pass None)."""
+        not looked at (pass None). ``doing``: what rank 0 does before it shares it, which the
+        others wait for (:meth:`barrier`)."""
         if not self.distributed:
             return value
         box = [value]
-        dist.broadcast_object_list(box, src=0, device=self.device)
+        device = self.device if self.waits is None else torch.device("cpu")
+        with self.waiting_for(doing):
+            dist.broadcast_object_list(box, src=0, group=self.waits, device=device)
         return box[0]
 
     def decide(self, value: bool) -> bool:
@@ -115,6 +158,17 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
 
+def waited_too_long(world: World, doing: str, waited: float) -> str:
+    """Why a rank stopped after waiting ``waited`` seconds for ``doing``, the whole of
+    ``world``'s timeout, and what to do: one sentence (the CLI names the rank before it)."""
+    return (
+        f"this rank waited {duration(waited, tenths=True)} for {doing}, as long as "
+        f"{TIMEOUT_VARIABLE} ({world.timeout:g} seconds) lets the ranks wait for each other: "
+        f"set it higher where torchrun starts, {TIMEOUT_VARIABLE}={round(world.timeout * 4)} "
+        "for four times as long"
+    )
+
+
 def world_from_env(device: str = "auto") -> World:
     """This process's place in the job torchrun describes (or a single process), and its device."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -131,7 +185,25 @@ def world_from_env(device: str = "auto") -> World:
         resolve_device(device, local_rank),
         int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
         launched,
+        torchrun_timeout(),
     )
+
+
+def torchrun_timeout() -> float:
+    """``OBJREC_TORCHRUN_TIMEOUT``'s seconds, or :data:`TIMEOUT` where it is not set."""
+    given = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if not given:
+        return TIMEOUT
+    try:
+        seconds = float(given)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise ObjrecError(
+            f"{TIMEOUT_VARIABLE} is {given!r}: give the seconds a rank may wait for the others, "
+            f"a number above 0 ({TIMEOUT:g}, 3 hours, when it is not set)"
+        )
+    return seconds
 
 
 TORCHRUN_VARIABLES = ("RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -156,7 +228,8 @@ def process_group(device: str = "auto") -> Iterator[World]:
     """Join the process group that torchrun describes (or none), and always leave it cleanly.
 
     ``device`` is ``--device``: under torchrun on GPUs each rank takes GPU ``LOCAL_RANK`` and the
-    group is NCCL; on the CPU it is gloo.
+    group is NCCL, with a gloo group beside it for the waits (:attr:`World.waits`); on the CPU
+    it is gloo. Both wait ``OBJREC_TORCHRUN_TIMEOUT`` seconds at most (:data:`TIMEOUT`).
     """
     world = world_from_env(device)
     if not world.distributed or dist.is_initialized():
@@ -165,7 +238,10 @@ def process_group(device: str = "auto") -> Iterator[World]:
     backend = backend_for(world.device)
     if backend == "nccl":
         torch.cuda.set_device(world.device)
-    dist.init_process_group(backend)
+    timeout = timedelta(seconds=world.timeout)
+    dist.init_process_group(backend, timeout=timeout)
+    if backend != "gloo":
+        world = replace(world, waits=dist.new_group(backend="gloo", timeout=timeout))
     log.info("rank %d of %d joined (%s)", world.rank, world.size, backend)
     try:
         yield world

@@ -139,7 +139,7 @@ def feature_table(
         computed, failed, passing = fill(
             body, space, spec, [(d, by_digest[d]) for d in mine], settings, probe
         )
-    world.barrier()
+    world.barrier("every rank computing its share of the features the store lacked")
     if missing:
         found = store.lookup(sid, key, digests)
     found = account_for_missing(found, samples, digests, passing, world.size > 1, unhashed)
@@ -203,7 +203,8 @@ def file_digests(
     if world.main:
         digests, failures, hashing = store.readable_digests([s.path for s in samples])
         unhashed = {i: cannot_read(exc) for i, exc in failures.items()}
-    digests, unhashed = world.share((digests, unhashed))
+    doing = f"rank 0 hashing {plural(len(samples), 'image file')}"
+    digests, unhashed = world.share((digests, unhashed), doing)
     if not world.main:
         hashing = HashStats(len(samples), 0, time.perf_counter() - started)
     return digests, unhashed, hashing

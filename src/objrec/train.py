@@ -298,7 +298,8 @@ def refuse_unusable_files(data_dir: Path, reporter: Reporter, world: World) -> N
     train."""
     from objrec.check import unusable_problem
 
-    problem = world.share(unusable_problem(data_dir, reporter) if world.main else None)
+    problem = unusable_problem(data_dir, reporter) if world.main else None
+    problem = world.share(problem, f"rank 0 checking every file of {data_dir} (--strict)")
     if problem:
         raise strict_refusal(data_dir, [problem])
 
@@ -387,7 +388,7 @@ def log_seconds(
         log.info("train: seconds: %s; writing the run %.1f", spent, writing)
         if precision is not None and precision.engine == "openvino":
             log.info(EXPORT_IN_OPENVINO)
-    world.barrier()
+    world.barrier("rank 0 calibrating and writing the run")
 
 
 def run_seconds(prep: Prepared, frozen: str, times: tuple[float, ...]) -> RunSeconds:
@@ -458,7 +459,8 @@ def settled_precision(
     config, head = settle_head_precision(config, world, request.resume)
     if request.resume:  # settled when the run started
         body = replace(body, why="the resumed run's own")
-    return world.share((config, Precision(body=body, head=head, engine=engine)))
+    precision = Precision(body=body, head=head, engine=engine)
+    return world.share((config, precision), "rank 0 settling the run's precision")
 
 
 EXPORT_IN_OPENVINO = (
@@ -517,11 +519,27 @@ def prepare(
         seconds=time.perf_counter() - started,
         quantize_seconds=quantizing,
         seen={"train": hashed(train_sets[0]), "valid": hashed(valid)},
-        image_classes=record_classes(data_dir, (train_sets[0], valid), train_set, cache, reporter)
-        if world.main
-        else None,
+        image_classes=run_classes(
+            data_dir, (train_sets[0], valid), train_set, cache, reporter, world
+        ),
         split=split,
     )
+
+
+def run_classes(
+    data_dir: Path,
+    tables: tuple[FeatureTable, FeatureTable],
+    listing: ClassFolder,
+    cache: FeatureCache,
+    reporter: Reporter,
+    world: World,
+) -> list[tuple[str, str, str]] | None:
+    """:func:`record_classes`, by rank 0 alone under torchrun, which writes the run: the other
+    ranks wait for its hashing of the test split here, in :meth:`World.barrier`, not in DDP's
+    first broadcast, a collective on their GPU under NCCL."""
+    record = record_classes(data_dir, tables, listing, cache, reporter) if world.main else None
+    world.barrier("rank 0 hashing the test split")
+    return record
 
 
 def record_classes(
@@ -563,13 +581,14 @@ def listed_split(
     def wait() -> None:
         reporter.note(f"waiting for another objrec process to finish writing in {data_dir}")
 
+    doing = f"rank 0 listing the images of {data_dir}"
     if not world.main:
-        return cast(tuple[ClassFolder, ClassFolder, SplitState], world.share(None))
+        return cast(tuple[ClassFolder, ClassFolder, SplitState], world.share(None, doing))
     with locked(data_dir, wait, shared=True):
         train_set = scan_class_folder(data_dir / "train")
         valid_set = scan_class_folder(data_dir / "valid", train_set.classes)
         listing = train_set, valid_set, split_state(data_dir)
-    return world.share(listing)
+    return world.share(listing, doing)
 
 
 def hint_normalisation(
@@ -704,11 +723,12 @@ def int8_body(
     found whole is remembered in the store (``quantize.usable``)."""
     cache = open_cache(config.cache_dir)
     root, engine, store = cache.root, config.int8_engine, cache.store
+    doing = "rank 0 quantizing the body to int8"
     if not world.main:
-        world.barrier()  # once rank 0 has made the graph
+        world.barrier(doing)  # once rank 0 has made the graph
         return quantize_body(body, data, root, engine=engine, store=store)
     made = quantize_body(body, data, root, reporter=reporter, engine=engine, store=store)
-    world.barrier()
+    world.barrier(doing)
     return made
 
 
