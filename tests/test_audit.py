@@ -831,6 +831,29 @@ def test_apply_plan_follows_a_photo_moved_by_hand_done_when_in_its_row_s_class(
     assert (tmp_path / "fixed3/red/green_0.png").is_file()
 
 
+def test_apply_plan_counts_a_relabel_done_by_hand_in_its_last_line_and_json(tmp_path, capsys):
+    """A relabel done by hand already was said only in a warning: the closing line read "every
+    row of plan.csv says keep, so nothing was moved", and --json had no count of it. Both count
+    it (``moved_by_hand``)."""
+    from objrec.cli.auditing import applied_line
+
+    data = tmp_path / "d"  # a split folder with its manifest
+    apply_plan(make_split(tmp_path / "made", (2, 1, 1)), plan_of(tmp_path / "none.csv"), data)
+    (data / "train/green/green_00.png").rename(data / "train/red/green_00.png")
+    plan = plan_of(tmp_path / "plan.csv", "train/green/green_00.png,green,train,relabel,red,x")
+    args = ["apply-plan", str(data), str(plan)]
+    assert main([*args, str(tmp_path / "fixed"), "--json"]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    assert (counts["moved_by_hand"], counts["relabelled"], counts["copied"]) == (1, 0, 12)
+    line = applied_line(counts, (data, plan, tmp_path / "fixed"), copy=True)
+    assert line.startswith(
+        f"copied 12 images into {tmp_path / 'fixed'} (0 relabelled, 1 relabel done by hand "
+        "already: copied where it is), left out 0"
+    )
+    counts = apply_plan(data, plan_of(tmp_path / "keep.csv"), tmp_path / "kept")
+    assert counts["moved_by_hand"] == 0
+
+
 @pytest.mark.parametrize("sep", [";", "\t"])
 def test_apply_plan_reads_a_plan_a_spreadsheet_saved_with_semicolons(tmp_path, sep):
     """Excel set to German or French saves "CSV" with semicolons (the comma is their decimal
@@ -3037,6 +3060,7 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
         "relabelled": 1,
         "renamed": 1,
         "broken_links": 0,
+        "moved_by_hand": 0,
         "replaced": 0,
         "test_removed": 0,
         "test_relabelled": 0,

@@ -313,6 +313,9 @@ class Planned(NamedTuple):
     """The content digest of each file whose row was checked (``reviewed.csv`` reuses them)."""
     replaced: int
     """Rows skipped: their file is not the image the audit saw (:func:`_unreplaced`)."""
+    by_hand: int
+    """Relabels done by hand already: the photo moved into the class the row relabels it to
+    (:func:`_follow_done_relabels`), copied where it is."""
 
 
 def _planned_targets(
@@ -334,7 +337,7 @@ def _planned_targets(
     known = {rel.as_posix() for rel in rels} | set(broken)
     plan = _as_data_files(plan_file, data, given.rows, known)
     moved = _moved_by_hand(data, plan, known, at)
-    _follow_done_relabels(plan_file, plan, moved, at)
+    by_hand = _follow_done_relabels(plan_file, plan, moved, at)
     _refuse_missing(plan_file, plan, known, data, moved)
     digests, replaced = _unreplaced(plan_file, data, plan, set(broken))
     classes = {rel.parts[at] for rel in rels if len(rel.parts) > at + 1}
@@ -345,7 +348,7 @@ def _planned_targets(
     _warn_new_classes(plan, classes)
     _warn_unsure_relabels(plan)
     targets = {rel: _target(plan_file, rel, plan.get(rel.as_posix()), at) for rel in rels}
-    return Planned(targets, plan, digests, replaced)
+    return Planned(targets, plan, digests, replaced, by_hand)
 
 
 DIGEST = re.compile(f"[0-9a-f]{{{DIGEST_CHARS}}}")
@@ -427,11 +430,12 @@ def _moved_by_hand(
 
 def _follow_done_relabels(
     plan_file: Path, plan: dict[str, dict[str, str]], moved: dict[str, str], at: int
-) -> None:
+) -> int:
     """Each relabel of ``plan`` whose photo was ``moved`` by hand into the class it relabels
     it to, in place: done already, the row is the keep of the photo where it is now (a label a
-    person settled, for ``reviewed.csv``), said. A relabel of a photo a person fixed by hand
-    (``check`` says so) was refused as naming a file not there, with no way forward."""
+    person settled, for ``reviewed.csv``), said; how many. A relabel of a photo a person fixed
+    by hand (``check`` says so) was refused as naming a file not there, with no way forward."""
+    done = 0
     for file, now in moved.items():
         row = plan[file]
         into = class_of_folder(row["new_class"])
@@ -440,11 +444,13 @@ def _follow_done_relabels(
         if now in plan:
             continue  # a row of its own decides it: this one is refused as naming no file
         plan[now] = {**plan.pop(file), "file": now, "action": "keep"}
+        done += 1
         log.warning(
             "%s line %s: %s is %s now (moved by hand?), in the class the row relabels it to: "
             "its relabel is done already, and the photo copied as it is",
             *(plan_file, row["_line"], quoted(file), quoted(now)),
         )
+    return done
 
 
 def _as_data_files(
@@ -581,7 +587,9 @@ def apply_plan(
     ``on_file(done, total)`` is called after each file copied (or linked).
 
     Returns the number of files copied, removed, relabelled and renamed (a relabelled file whose
-    name another file of its new folder has: each is logged), and of a split folder's test
+    name another file of its new folder has: each is logged), of the plan's relabels done by hand
+    already (``moved_by_hand``: the photo in the row's class now, copied where it is, warned of),
+    and of a split folder's test
     images removed and relabelled (``test_removed``, ``test_relabelled``: scores on ``out``'s
     test split are not comparable with scores on ``data``'s when either is not 0), and how many
     labels ``out/reviewed.csv`` remembers as settled by a person (``reviewed``: the plan's
@@ -613,6 +621,7 @@ def _applied(given: PlanRead, copying: Copying, new_class: bool) -> dict[str, in
     made = applied_entry(data, (given.file, given.sha256), mode, copying.command)
     counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(_settle_names(targets))}
     counts["broken_links"], counts["replaced"] = len(broken), planned.replaced
+    counts["moved_by_hand"] = planned.by_hand
     counts |= _test_changes(targets if split_folder else {})
     if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)

@@ -559,9 +559,9 @@ def reviewed_line(out: Path, n: int) -> str:
 
 
 def applied_line(counts: dict[str, int], folders: tuple[Path, Path, Path], copy: bool) -> str:
-    """What apply-plan did, in one line: the images copied (or linked) into OUT, relabelled,
-    renamed, left out (by the plan, and DATA's links to a file not there); or, when the plan
-    moved and left out none (``folders``: DATA, PLAN, OUT),
+    """What apply-plan did, in one line: the images copied (or linked) into OUT, relabelled (and
+    the relabels found done by hand), renamed, left out (by the plan, and DATA's links to a file
+    not there); or, when the plan moved and left out none (``folders``: DATA, PLAN, OUT),
     that nothing was, because every row says keep: of an audit's plan left as pre-filled,
     "remembers the 4 labels your plans settled" would read as a decision taken."""
     data, plan, out = folders
@@ -569,13 +569,17 @@ def applied_line(counts: dict[str, int], folders: tuple[Path, Path, Path], copy:
     broken, replaced = counts.get("broken_links", 0), counts.get("replaced", 0)
     skipped = f"; skipped {plural(replaced, 'row')} of files replaced since the audit (warned of)"
     skipped = skipped if replaced else ""
-    if not counts["removed"] and not counts["relabelled"] and not broken and not replaced:
+    by_hand = counts.get("moved_by_hand", 0)
+    if not any((counts["removed"], counts["relabelled"], by_hand, broken, replaced)):
         return (
             f"every row of {shown(plan)} says keep, so nothing was moved or left out: "
             f"{verb} {plural(counts['copied'], 'image')} into {shown(out)} as they are in "
             f"{shown(data)}, which is unchanged"
         )
     renamed = f", {counts['renamed']} of them renamed" if counts["renamed"] else ""
+    if by_hand:  # relabels the plan asks for that a person did first
+        where = "it is" if by_hand == 1 else "they are"
+        renamed += f", {plural(by_hand, 'relabel')} done by hand already: copied where {where}"
     gone = (
         f" by the plan and {plural(broken, 'link')} to a file not there (warned of)"
         if broken
