@@ -29,7 +29,7 @@ def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch, sam
     monkeypatch.setattr(objrec.demo, "train", fake_train)
     monkeypatch.setattr(objrec.demo, "evaluate", lambda *a, **k: evaluation)
     answers = [SimpleNamespace(path=f"t/{i}.jpg", error=None) for i in range(30)]
-    monkeypatch.setattr(objrec.demo, "predict", lambda *a, **k: answers)
+    monkeypatch.setattr(objrec.demo, "predict", drawing(answers))
     notes = []
     reporter = SimpleNamespace(note=notes.append)
     summary = objrec.demo.run_demo(tmp_path / "demo", reporter)
@@ -152,7 +152,7 @@ def test_demo_force_replaces_the_earlier_demos_predictions_figure(
 
     def fake_predict(run, paths, **kwargs):
         asked.update(kwargs)
-        return [SimpleNamespace(path="t/0.jpg", error=None)]
+        return drawing([SimpleNamespace(path="t/0.jpg", error=None)])(run, paths, **kwargs)
 
     evaluation = SimpleNamespace(
         metrics=EvaluationMetrics.from_json({"top1": 1.0, "top5": 1.0, "n": 30}),
@@ -169,6 +169,66 @@ def test_demo_force_replaces_the_earlier_demos_predictions_figure(
     assert asked["force"] is False
     objrec.demo.run_demo(tmp_path / "demo", reporter, force=True)
     assert asked["force"] is True
+
+
+def drawing(answers: list[SimpleNamespace]):
+    """A stand-in for ``predict`` that answers ``answers`` and draws its ``plot`` file, as
+    predict does."""
+
+    def predict(run, paths, plot=None, **kwargs):
+        plot.write_bytes(b"a figure of the demo's")
+        return answers
+
+    return predict
+
+
+def fake_stages(monkeypatch) -> None:
+    """Every step of the demo a stand-in: the split an empty data/, the figure drawn."""
+    evaluation = SimpleNamespace(
+        metrics=EvaluationMetrics.from_json({"top1": 1.0, "top5": 1.0, "n": 1}),
+        classes=list("abcde"),
+        out=None,
+    )
+    trained = SimpleNamespace(history=[{}], best_epoch=1, best_valid_loss=0.1, best_valid_acc=1)
+
+    def split(source, data, **kwargs):
+        data.mkdir(parents=True, exist_ok=True)
+        return SimpleNamespace(totals=lambda: {"test": 1})
+
+    monkeypatch.setattr(objrec.demo, "split_folder", split)
+    monkeypatch.setattr(objrec.demo, "explore", lambda *a, **k: None)
+    monkeypatch.setattr(objrec.demo, "train", lambda *a, **k: trained)
+    monkeypatch.setattr(objrec.demo, "evaluate", lambda *a, **k: evaluation)
+    answers = [SimpleNamespace(path="t/0.jpg", error=None)]
+    monkeypatch.setattr(objrec.demo, "predict", drawing(answers))
+
+
+def test_demo_force_never_writes_over_a_predictions_png_of_yours(tmp_path, monkeypatch, capsys):
+    """loop52: `demo --force` drew its figure over a user's own predictions.png in its folder,
+    as nothing told the demo's figure from theirs. The demo records its figure in the folder's
+    mark: one it did not record, or changed since, is refused, naming it, before anything is
+    written; its own is replaced."""
+    from objrec.cli import main
+
+    fake_stages(monkeypatch)
+    out, figure = tmp_path / "d", tmp_path / "d" / "predictions.png"
+    out.mkdir()
+    figure.write_bytes(b"my figure")
+    assert main(["demo", "--out", str(out), "--force"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: {figure} is not a figure the demo recorded writing: the demo would write its "
+        "figure over it; move it or choose another --out"
+    )
+    assert [p.name for p in out.iterdir()] == ["predictions.png"]
+    assert figure.read_bytes() == b"my figure"
+    figure.unlink()
+    objrec.demo.run_demo(out, force=True)
+    assert figure.read_bytes() == b"a figure of the demo's"
+    objrec.demo.run_demo(out, force=True)  # the demo's own: drawn again
+    figure.write_bytes(b"my figure, drawn over the demo's")
+    with pytest.raises(objrec.demo.ObjrecError, match=r"predictions\.png changed after objrec"):
+        objrec.demo.run_demo(out, force=True)
+    assert figure.read_bytes() == b"my figure, drawn over the demo's"
 
 
 @pytest.mark.slow

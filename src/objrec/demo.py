@@ -14,7 +14,17 @@ from objrec.config import TrainConfig
 from objrec.errors import Interrupted, ObjrecError
 from objrec.evaluate import evaluate
 from objrec.explore import explore
-from objrec.outputs import refuse_overwrite, takes_back_folders
+from objrec.outputs import (
+    MARKER,
+    fingerprint,
+    own_contents,
+    read_record,
+    record_output,
+    refuse_overwrite,
+    takes_back_folders,
+    users_file,
+    write_record,
+)
 from objrec.predict import PLOT_MAX, predict
 from objrec.progress import Reporter, or_silent, plural
 from objrec.split import split_folder
@@ -37,7 +47,10 @@ def sample_dir() -> Path:
 TOPK = 3
 """Classes per image in the demo's predictions figure."""
 
-PARTS = ("data", "explore", "run", "predictions.png")
+FIGURE = "predictions.png"
+"""The demo's predictions figure, in its folder: recorded in the folder's mark
+(``outputs.MARKER``) once written, the only file the demo writes over with ``force``."""
+PARTS = ("data", "explore", "run", FIGURE)
 """What the demo writes in its folder."""
 
 
@@ -55,8 +68,9 @@ def run_demo(out: Path, reporter: Reporter | None = None, force: bool = False) -
     refuse_overwrite(out, force)
     refuse_not_the_demos(out)
     empty = [out / name for name in PARTS if is_empty_folder(out / name)]
-    made = [out / name for name in PARTS if not os.path.lexists(out / name)] + empty
+    made = [out / name for name in (*PARTS, MARKER) if not os.path.lexists(out / name)] + empty
     try:
+        mark_demo_folder(out)
         return _run_demo(out, reporter, force)
     except BaseException as exc:
         for part in made:
@@ -87,6 +101,32 @@ def refuse_not_the_demos(out: Path) -> None:
         part = out / name
         if os.path.lexists(part) and not is_empty_folder(part) and not is_demos(part):
             raise ObjrecError(f"{part} exists and is not the demo's: choose another `out`")
+    refuse_users_figure(out)
+
+
+def refuse_users_figure(out: Path) -> None:
+    """Refuse an ``out`` whose predictions figure the demo did not write, or that was changed
+    since: the demo tells its own by the record of ``out``'s mark (``outputs.users_file``), so a
+    user's file of that name is never written over, even with ``force``: nothing else told a
+    demo's figure from a user's."""
+    why = users_file(out, FIGURE) if os.path.lexists(out / FIGURE) else None
+    if why is not None and read_record(out) is None:
+        why = "is not a figure the demo recorded writing"
+    if why is not None:
+        raise ObjrecError(
+            f"{out / FIGURE} {why}: the demo would write its figure over it; move it or choose "
+            "another `out`"
+        )
+
+
+def mark_demo_folder(out: Path) -> None:
+    """Make ``out`` and mark it objrec's (``outputs.MARKER``) where it holds nothing but the
+    demo's parts, so that the demo records its figure there and a later one tells it from a
+    user's file; a folder of the user's that ``force`` writes into stays unmarked, and a figure
+    there is never taken for the demo's."""
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / MARKER).is_file() and set(own_contents(out)) <= set(PARTS):
+        write_record(out, {})
 
 
 def is_empty_folder(path: Path) -> bool:
@@ -160,6 +200,7 @@ def _run_demo(out: Path, reporter: Reporter, force: bool) -> dict[str, Any]:
         reporter=reporter,
         force=force,
     )
+    record_output(out, {FIGURE: fingerprint(out / FIGURE)})
     drawn = min(len(predictions), PLOT_MAX)
     reporter.note(
         f"5/5 predicted {plural(len(predictions), 'test image')}; the first {drawn}, with their "

@@ -346,8 +346,8 @@ def backbone_row(spec) -> dict[str, Any]:
     "--force",
     is_flag=True,
     help="Write into --out when it is not empty. An earlier demo's data/, explore/, run/ and "
-    "predictions.png are replaced (a data/, explore/ or run/ the demo did not make is refused); "
-    "files of other names are left as they are.",
+    "predictions.png are replaced (a data/, explore/, run/ or predictions.png the demo did not "
+    "make is refused); files of other names are left as they are.",
 )
 def demo(out: Path, force: bool) -> None:
     from objrec.outputs import output_path, refuse_overwrite
