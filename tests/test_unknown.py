@@ -893,7 +893,8 @@ def test_evaluating_the_run_again_keeps_its_current_unknown_results_unless_force
     """newcomer52 4: train's own "next: objrec evaluate RUN DATA" after `evaluate --against
     --unknown` removed both results, saying so only after. While they are current (this model,
     these images) a plain evaluate into the run's own folder is refused, saying how to keep them
-    or replace them; --force replaces them, as a model changed since does, each said."""
+    or replace them, before the model loads; --force replaces them, as a model changed since
+    does, each said."""
     from objrec.cli import main
 
     unknown = tmp_path / "unknown"
@@ -906,12 +907,14 @@ def test_evaluating_the_run_again_keeps_its_current_unknown_results_unless_force
     written = (out / "metrics.json").read_bytes()
     capsys.readouterr()
     assert main(["evaluate", run, data]) == 1
-    assert capsys.readouterr().err.endswith(
+    err = capsys.readouterr().err
+    assert err.endswith(
         f"error: {out} holds the results of {unknown.resolve()} (photos of none of the "
         "classes), current for this model and these images, which an evaluation without "
         f"--unknown {unknown.resolve()} drops: give it again to keep it, --force to replace "
         "it, or another --out to write elsewhere\n"
     )
+    assert "loading the model" not in err  # cli53: decided from the files, before the load
     assert (out / "metrics.json").read_bytes() == written
     stale = json.loads(written) | {"model": "0" * 64}  # of a model train --force replaced
     (out / "metrics.json").write_text(json.dumps(stale))

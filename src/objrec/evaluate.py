@@ -398,7 +398,7 @@ def evaluate(
     ``against`` compares both on the images of the classes both know (:mod:`objrec.compare`).
     """
     config, reporter = settings(EvaluateConfig, config, keywords, "evaluate"), or_silent(reporter)
-    refuse_early(Path(run), folder, out, config)
+    refuse_early(Path(run), folder, out, config, force)
     named = out is not None  # else the run's own eval-* folder, refreshed as with force
     result = measured(Path(run), folder, config, out, reporter, force)
     out, earlier = result.out, None
@@ -619,16 +619,44 @@ def mark_near_seen(
     result.near_seen = near_copies(run, folder, found, facts_file, reporter)
 
 
-def refuse_early(run: Path, folder: Path, out: Path | None, config: EvaluateConfig) -> None:
+def refuse_early(
+    run: Path, folder: Path, out: Path | None, config: EvaluateConfig, force: bool = False
+) -> None:
     """What is refused before the model is loaded or any image read: an ``out`` inside
     ``folder``, an ``unknown`` folder without images, an ``against`` that is no run or holds
-    ``run``'s model."""
+    ``run``'s model, the run's own folder of another evaluation or of results this one would
+    drop (:func:`refuse_own_eval_dir`)."""
     if out is not None:
         refuse_inside(out, folder)
     if config.unknown is not None:
         unknown_images(Path(config.unknown))
     if config.against is not None:
         require_earlier_run(Path(config.against), run)
+    if out is None and not force:
+        refuse_own_eval_dir(run, folder, config)
+
+
+def refuse_own_eval_dir(run: Path, folder: Path, config: EvaluateConfig) -> None:
+    """:func:`check_eval_dir`'s refusals of the run's own evaluation folder, said before the
+    model loads (seconds, and a "loading the model" line before the refusal): the folder's name
+    needs only the model's data folder, read from its metadata without its tensors
+    (``model_file.read_meta``), and only when either name it may have holds one. A
+    model that cannot be read, or a folder without the split, is left to be said as before,
+    after the run's own refusals."""
+    from objrec.model_file import read_meta
+
+    try:
+        target = resolve_eval_folder(folder, config.split)
+    except ObjrecError:
+        return
+    names = {default_eval_dir(run, data, target, config.tta) for data in (None, target.parent)}
+    if all(evaluated_folder(name) is None for name in names):
+        return
+    try:
+        data_dir = read_meta(run).data_dir
+    except ObjrecError:
+        return
+    check_eval_dir(run, data_dir, target, None, False, config)
 
 
 def add_confidence(
