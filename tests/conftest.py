@@ -194,12 +194,16 @@ def _restore_rng_and_cache(_caches, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _server_events_level():
-    """``objrec serve`` shows a server's events by setting their logger to INFO for its process
-    (``cli.output.show_server_events``): a test that runs it leaves the next test's at its own."""
-    logger = logging.getLogger("objrec.serve.events")
-    level = logger.level
+    """``objrec serve`` shows a server's events by setting their logger to INFO for its process,
+    and python-multipart's to ERROR (``cli.output.show_server_events``): a test that runs it
+    leaves the next test's at their own."""
+    loggers = [
+        logging.getLogger(n) for n in ("objrec.serve.events", "python_multipart", "multipart")
+    ]
+    levels = [logger.level for logger in loggers]
     yield
-    logger.setLevel(level)
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
 
 
 @functools.cache

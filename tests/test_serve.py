@@ -368,6 +368,24 @@ def test_a_form_that_cannot_be_read_is_told_what_to_send_and_logged(client, capl
     assert client.post("/predict", files={"file": ("é" * 300 + ".png", png_bytes())}).is_success
 
 
+def test_serve_s_log_leaves_the_form_parser_s_own_words_to_its_400(client, monkeypatch, caplog):
+    """review52b L2: a form that is no form (``garbage`` under a boundary) put python-multipart's
+    own warning into serve's log, ``warning: Expected boundary character 45, got 103 at index
+    2``, with no time or client, before the 400's line that says it in words. objrec serve
+    shows that library's warnings only with -v."""
+    from objrec import serve
+    from objrec.cli import main
+
+    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: None)
+    assert main(["serve", "--port", "0", str(client.run)]) == 0
+    headers = {"content-type": "multipart/form-data; boundary=xyz"}
+    with caplog.at_level("INFO", logger="objrec.serve.events"):
+        answer = client.post("/predict", content=b"garbage", headers=headers)
+    assert answer.status_code == 400
+    assert [r.getMessage() for r in caplog.records if not r.name.startswith("objrec")] == []
+    assert "refused, 400: the form (multipart/form-data) could not be read" in caplog.text
+
+
 def test_an_image_sent_as_the_body_is_told_to_come_in_the_form_field_file(client):
     """A website's first try may post the image's bytes as the body, or JSON: it was answered
     pydantic's "file: Field required", which does not say the image goes in a form's field
@@ -1613,7 +1631,11 @@ def test_serve_shows_a_server_s_events_with_their_time_in_each_worker_too(
     serve.app_from_env()  # as a worker starts
     (setup,) = applied
     assert setup["root"] == {"level": "WARNING", "handlers": ["cli"]}
-    assert setup["loggers"] == {"objrec.serve.events": {"level": "INFO"}}
+    assert setup["loggers"] == {
+        "objrec.serve.events": {"level": "INFO"},
+        "python_multipart": {"level": "ERROR"},
+        "multipart": {"level": "ERROR"},
+    }
     made = dict(setup["handlers"]["cli"])
     module, name = made.pop("()").rsplit(".", 1)
     handler = getattr(importlib.import_module(module), name)(**made)  # as dictConfig makes it

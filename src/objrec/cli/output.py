@@ -838,21 +838,32 @@ SERVER_EVENTS = "objrec.serve.events"
 whose INFO lines ``serve`` shows at its normal verbosity (:func:`show_server_events`)."""
 
 
+FORM_PARSERS = ("python_multipart", "multipart")
+"""The loggers of python-multipart (named ``multipart`` before its 0.0.13), which logs a warning
+in its own words (``Expected boundary character 45, got 103 at index 2``) for each form it cannot
+read, with no time or client: the server's 400 and its log line say what was sent and what to
+send instead (``serve_errors``), so ``serve`` shows them only with ``-v``."""
+
+
 def show_server_events() -> dict[str, Any]:
-    """Have the CLI's log show :data:`SERVER_EVENTS`' INFO lines, in this process, and return the
-    ``logging.config.dictConfig`` that sets up each of ``serve``'s worker processes as this one
-    is (they are started afresh, without this process's logging): the CLI's handler for its
-    ``-v`` count (:func:`log_handler`), at its level, and those INFO lines."""
-    logging.getLogger(SERVER_EVENTS).setLevel(logging.INFO)
+    """Have the CLI's log show :data:`SERVER_EVENTS`' INFO lines and not :data:`FORM_PARSERS`'
+    warnings (but with ``-v``), in this process, and return the ``logging.config.dictConfig``
+    that sets up each of ``serve``'s worker processes as this one is (they are started afresh,
+    without this process's logging): the CLI's handler for its ``-v`` count
+    (:func:`log_handler`), at its level, and those loggers' levels."""
     ctx = click.get_current_context(silent=True)
     verbose = ctx.find_root().params.get("verbose", 0) if ctx is not None else 0
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    parsers = logging.ERROR if verbose == 0 else logging.NOTSET
+    levels = {SERVER_EVENTS: logging.INFO} | dict.fromkeys(FORM_PARSERS, parsers)
+    for name, at in levels.items():
+        logging.getLogger(name).setLevel(at)
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "handlers": {"cli": {"()": "objrec.cli.output.log_handler", "verbose": verbose}},
         "root": {"level": logging.getLevelName(level), "handlers": ["cli"]},
-        "loggers": {SERVER_EVENTS: {"level": "INFO"}},
+        "loggers": {name: {"level": logging.getLevelName(at)} for name, at in levels.items()},
     }
 
 
