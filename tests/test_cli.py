@@ -2339,6 +2339,13 @@ def test_a_mistyped_option_or_command_is_asked_about_as_a_class_name_is(capsys):
         # the reverse: export's file named as share's DEST is, without --out
         ("export", ".", "m.onnx"): "got unexpected extra argument (m.onnx) (is it --out FILE?) "
         "(see objrec export --help)",
+        # one of a few words: click listed them alone (review52b L7)
+        ("evaluate", ".", ".", "--split", "tset"): "invalid value for '--split': 'tset' is not "
+        "one of 'train', 'valid', 'test' (is it test?) (see objrec evaluate --help)",
+        ("predict", ".", ".", "--runtime", "onxx"): "invalid value for '--runtime': 'onxx' is "
+        "not one of 'torch', 'onnx' (is it onnx?) (see",
+        ("evaluate", ".", ".", "--split", "all"): "invalid value for '--split': 'all' is not one "
+        "of 'train', 'valid', 'test' (see",
     }
     for args, said in cases.items():
         code, _, err = run(capsys, *args)
@@ -2347,6 +2354,23 @@ def test_a_mistyped_option_or_command_is_asked_about_as_a_class_name_is(capsys):
 
     assert close_match("sead", ["seed", "ratios"]) == "seed"  # a setting, as train(sead=1) says
     assert close_match("bass", ["crab", "lotus"]) is None
+
+
+def test_every_option_of_a_few_words_asks_is_it_x_of_a_misspelt_one():
+    """Each command's option of a few words (``--split``, ``--precision``, ``--runtime``) is
+    ``cli.options.Choice``, which asks "is it X?" where click's Choice lists the words alone."""
+    from objrec.cli import cli
+    from objrec.cli.options import Choice
+
+    ctx = click.Context(cli)
+    params = [
+        (name, param)
+        for name in cli.list_commands(ctx)
+        for param in cli.get_command(ctx, name).params
+        if isinstance(param.type, click.Choice)
+    ]
+    assert len(params) >= 10
+    assert [(n, p.name) for n, p in params if not isinstance(p.type, Choice)] == []
 
 
 def test_click_usage_errors_read_like_objrecs_own(capsys, tmp_path):

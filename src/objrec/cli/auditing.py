@@ -20,6 +20,7 @@ from objrec.cli.options import (
     FOLDER,
     FORCE_OUT,
     OUT_DIR,
+    Choice,
     command_line,
     given_options,
     refuse_unknown_backbone,
@@ -78,7 +79,7 @@ if TYPE_CHECKING:
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same folds.")
 @click.option(
     "--precision",
-    type=click.Choice(PRECISIONS),
+    type=Choice(PRECISIONS),
     default="auto",
     show_default=True,
     help="How that network computes. When no --run is given: 8-bit integers (int8) or 32-bit "

@@ -15,6 +15,7 @@ from objrec.cli.options import (
     EXISTING,
     FINITE,
     OUT_FILE,
+    Choice,
     PathParam,
     device_option,
     from_options,
@@ -64,7 +65,7 @@ picks: on the CPU onnx", which a newcomer with a default run read against /info'
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["onnx"]),
+    type=Choice(["onnx"]),
     default="onnx",
     show_default=True,
     help="The file format. ONNX, which ONNX Runtime and many other programs run (opset 17).",
@@ -383,7 +384,7 @@ SERVE_SECTIONS = {
 )
 @click.option(
     "--runtime",
-    type=click.Choice(["onnx", "torch"]),
+    type=Choice(["onnx", "torch"]),
     help="Which engine computes the answers. It changes how fast they come, not what they say "
     "(the two agree within 1e-4). "
     + RUNS_NOTE

@@ -21,6 +21,7 @@ from objrec.cli.options import (
     FORCE_OUT,
     OUT_DIR,
     OUT_FILE,
+    Choice,
     device_option,
     option_help,
     refuse_swapped,
@@ -90,7 +91,7 @@ EVALUATE_SECTIONS = {
 @click.argument("data", type=EXISTING)
 @click.option(
     "--split",
-    type=click.Choice(["train", "valid", "test"]),
+    type=Choice(["train", "valid", "test"]),
     default=EvaluateConfig.split,
     show_default=True,
     help=option_help("split", cls=EvaluateConfig),

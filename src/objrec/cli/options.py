@@ -191,6 +191,18 @@ class FiniteFloat(click.ParamType):
 FINITE = FiniteFloat()
 
 
+class Choice(click.Choice):
+    """One of a few words (``--split``, ``--runtime``, ``--precision``), whose refusal asks "is
+    it X?" of a misspelt one as every name objrec refuses does (``progress.is_it``): `--split
+    tset` got click's list of the words alone."""
+
+    def get_invalid_choice_message(self, value: Any, ctx: click.Context | None) -> str:
+        from objrec.progress import is_it
+
+        said = super().get_invalid_choice_message(value, ctx).rstrip(".")
+        return f"{said}{is_it(str(value), map(str, self.choices))}"
+
+
 # Here, not in ``devices``: that module imports torch, which the CLI loads only when a command runs.
 DEVICE_HELP = (
     "Where to compute. auto uses an NVIDIA GPU when PyTorch sees one, else the CPU (nothing to set "

@@ -15,6 +15,7 @@ from objrec.cli.options import (
     EXISTING,
     OUT_DIR,
     OUT_FILE,
+    Choice,
     device_option,
     refuse_swapped,
     refuse_unknown_conflict,
@@ -71,7 +72,7 @@ PREDICT_SECTIONS = {
 )
 @click.option(
     "--runtime",
-    type=click.Choice(["torch", "onnx"]),
+    type=Choice(["torch", "onnx"]),
     default="torch",
     show_default=True,
     help="Which engine computes the answers. It changes how fast they come, not what they say "

@@ -24,6 +24,7 @@ from objrec.cli.options import (
     FILE,
     FOLDER,
     OUT_DIR,
+    Choice,
     command_line,
     config_option,
     device_option,
@@ -107,22 +108,22 @@ TRAIN_SECTIONS = {
 @config_option("--dropout")
 @config_option("--heads")
 @config_option("--aug-views")
-@config_option("--augment", type=click.Choice(AUGMENTATIONS))
+@config_option("--augment", type=Choice(AUGMENTATIONS))
 @config_option("--label-smoothing")
-@config_option("--balance", type=click.Choice(BALANCES))
+@config_option("--balance", type=Choice(BALANCES))
 @config_option("--finetune-blocks")
 @config_option("--finetune-epochs")
 @config_option("--finetune-lr")
-@config_option("--finetune-batchnorm", type=click.Choice(BATCHNORM_MODES))
-@config_option("--precision", type=click.Choice(PRECISIONS))
-@config_option("--int8-engine", type=click.Choice(INT8_ENGINES))
-@config_option("--head-precision", type=click.Choice(HEAD_PRECISIONS))
-@config_option("--unknown-score", type=click.Choice(UNKNOWN_SCORES))
+@config_option("--finetune-batchnorm", type=Choice(BATCHNORM_MODES))
+@config_option("--precision", type=Choice(PRECISIONS))
+@config_option("--int8-engine", type=Choice(INT8_ENGINES))
+@config_option("--head-precision", type=Choice(HEAD_PRECISIONS))
+@config_option("--unknown-score", type=Choice(UNKNOWN_SCORES))
 @config_option("--seed")
 @config_option("--num-workers", type=click.IntRange(min=0))
 @device_option
 @config_option("--cache-dir", type=DIR)
-@config_option("--feature-dtype", type=click.Choice(FEATURE_DTYPES))
+@config_option("--feature-dtype", type=Choice(FEATURE_DTYPES))
 @click.option(
     "--force",
     is_flag=True,
