@@ -330,3 +330,27 @@ def test_each_python_module_the_pages_run_is_installed_by_objrec_or_said_to_inst
                 if module.split(".")[0] not in provided and not said:
                     wrong.append(f"{page.relative_to(ROOT).as_posix()}: python -m {module}")
     assert wrong == [] and "pytest" in provided
+
+
+def test_the_csv_files_section_reads_a_table_objrec_writes_as_it_shows(tmp_path, monkeypatch):
+    """Every CSV objrec writes for a person starts with UTF-8's byte-order mark
+    (``tables.CSV_ENCODING``), which Excel needs and Python's plain "utf-8" keeps in the first
+    column's name: docs/folders.md's "CSV files" says it once for every table, with the Python
+    that reads one, run here on a table objrec writes (it was said for predict --csv alone)."""
+    import codecs
+
+    import pandas as pd
+
+    from objrec.tables import write_table
+
+    section = (ROOT / "docs" / "folders.md").read_text().split("\n## CSV files\n")[1]
+    (block,) = re.findall(r"(?s)```python\n(.*?)```", section.split("\n## ")[0])
+    table = tmp_path / "run" / "eval-test" / "predictions.csv"
+    table.parent.mkdir(parents=True)
+    write_table(pd.DataFrame({"path": ["Café.jpg"], "true": ["café"]}), table)
+    assert table.read_bytes().startswith(codecs.BOM_UTF8)
+    monkeypatch.chdir(tmp_path)
+    names: dict = {}
+    exec(block, names)
+    assert names["rows"] == [{"path": "Café.jpg", "true": "café"}]
+    assert list(pd.read_csv(table).columns) == ["path", "true"]  # "pandas drops it by itself"
