@@ -307,8 +307,9 @@ def test_the_card_names_an_evaluation_whose_images_changed(run, tmp_path):
 
 def test_share_s_closing_line_says_why_a_stale_evaluation_is_not_quoted(run, tmp_path):
     """review52b L11: with eval-test of images changed since, the card said so, but share's own
-    line said "quotes no evaluation (evaluate RUN DATA first to add one)", as if none existed."""
-    from objrec.cli.delivery import shared_lines
+    line said "quotes no evaluation (evaluate RUN DATA first to add one)", as if none existed;
+    --json said nothing of it (``stale_evaluations``)."""
+    from objrec.cli.delivery import share_record, shared_lines
 
     fake_evaluation(run, "eval-test", model_digest(run))
     metrics = json.loads((run / "eval-test" / "metrics.json").read_text())
@@ -316,6 +317,8 @@ def test_share_s_closing_line_says_why_a_stale_evaluation_is_not_quoted(run, tmp
     (run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
     result = share_run(run, tmp_path / "ours")
     assert result.stale == ["eval-test"]
+    assert share_record(result)["evaluations"] == []
+    assert share_record(result)["stale_evaluations"] == ["eval-test"]
     assert shared_lines(result)[0].endswith(
         "quotes no evaluation: eval-test is of images changed since they were evaluated "
         "(evaluate RUN DATA again)"
@@ -328,7 +331,8 @@ def test_share_json_and_what_the_recipient_runs(run, tmp_path, capsys):
     assert main(["share", str(run), str(tmp_path / "ours"), "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert set(record) == {"out", "zip", "files", "redacted", "evaluations", "left_out"} | {
-        "warnings"
+        "stale_evaluations",
+        "warnings",
     }
     moved = tmp_path / "elsewhere" / "model"
     shutil.move(tmp_path / "ours", moved)

@@ -233,6 +233,7 @@ def share_record(result: ShareResult) -> dict[str, Any]:
         "files": result.files,
         "redacted": result.redacted,
         "evaluations": result.evaluations,
+        "stale_evaluations": result.stale,
         "left_out": result.left_out,
     }
 
