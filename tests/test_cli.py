@@ -2267,7 +2267,8 @@ def test_a_refusal_that_needs_no_library_is_said_before_they_load(
         given = {"tmp": tmp_path, "run": tmp_path / "run", "data": data, "port": port}
         code, _, err = run(capsys, *(a.format(**given) for a in args))
     last = err.strip().splitlines()[-1]  # demo says first where it writes
-    assert code == 1 and last.startswith("error: " + said.format(**given)), err
+    usage = "lies inside" in said  # an output inside what the command reads: exit 2
+    assert code == (2 if usage else 1) and last.startswith("error: " + said.format(**given)), err
 
 
 HEAVY_LIBRARIES = ("torch", "torchvision", "onnxruntime", "fastapi", "pandas", "matplotlib")
@@ -4296,14 +4297,37 @@ def test_after_one_sigterm_a_second_one_ends_the_process_at_once():
         signal.signal(signal.SIGTERM, before)
 
 
+def test_apply_plan_s_out_inside_data_is_a_usage_error_and_a_full_out_a_refused_output(
+    capsys, tmp_path
+):
+    """review52b L12: apply-plan's OUT inside DATA (or holding it) exited 1, as a failed run; it is
+    a usage error, exit 2, naming OUT, as split's OUT inside SRC is. OUT not empty stays a refused
+    output, exit 1, as every command's (docs/json.md). Nothing is written."""
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    plan = tmp_path / "plan.csv"
+    plan.write_text("file,action\n")
+    code, _, err = run(capsys, "apply-plan", photos, plan, photos / "fixed")
+    assert code == 2 and " ".join(err.split()) == (
+        f"error: OUT {photos / 'fixed'} lies inside the data folder {photos}: choose one outside "
+        "it (see objrec apply-plan --help)"
+    )
+    code, _, err = run(capsys, "apply-plan", photos, plan, tmp_path)
+    assert code == 2 and f"OUT {tmp_path} holds the data folder {photos}: choose" in err, err
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mine.txt").write_text("mine")
+    code, _, err = run(capsys, "apply-plan", photos, plan, tmp_path / "full")
+    assert code == 1 and "full is not empty: choose another folder" in err, err
+    assert not (photos / "fixed").exists() and os.listdir(tmp_path / "full") == ["mine.txt"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["{tmp}/full"], "full is not empty: choose another folder or pass --force"),
-        (["{photos}/out"], "must lie outside the source folder"),
-        (["{photos}"], "must lie outside the source folder"),
-        (["{tmp}"], "must not hold the source folder"),  # said "must lie outside"
+        (["{photos}/out"], "OUT {photos}/out lies inside the source folder {photos}: choose"),
+        (["{photos}"], "OUT {photos} lies inside the source folder"),
+        (["{tmp}"], "OUT {tmp} holds the source folder {photos}: choose"),
         (["{tmp}/afile/out"], "afile is a file, not a folder"),
         (["{tmp}/out", "--ratios", "0.5", "0.3", "0.3"], "sum to 1"),
         (["{tmp}/out", "--exclude", "mauve"], "does not have: mauve"),
@@ -4319,9 +4343,10 @@ def test_split_refuses_a_bad_out_first_and_reads_no_image(
     (tmp_path / "full" / "notes.txt").write_text("mine")
     (tmp_path / "afile").write_text("mine")
     args = [a.format(tmp=tmp_path, photos=image_folder) for a in args]
+    message = message.format(tmp=tmp_path, photos=image_folder)
     code, _, err = run(capsys, "split", image_folder, *args)
-    usage = "--ratios" in args or "afile" in args[0]  # 2: a usage error
-    assert code == (2 if usage else 1) and message in err
+    usage = "--ratios" in args or "afile" in args[0] or "OUT" in message  # 2: a usage error
+    assert code == (2 if usage else 1) and message in " ".join(err.split())
     assert len(err.strip().splitlines()) == 1 and "hashing" not in err, err
 
 
@@ -4338,15 +4363,17 @@ def test_split_refuses_a_bad_out_first_and_reads_no_image(
             "image",
         ),
         (["predict", "{run}", "{data}/test", "--plot", "{data}/test/p.png"], "image"),
+        (["share", "{run}", "{run}/sub"], "run"),
     ],
 )
 def test_an_output_inside_the_folder_a_command_reads_is_refused(
     capsys, split_dir, trained_run, args, folder
 ):
-    """What it writes there (plots are images) would be read as data the next time."""
+    """What it writes there (plots are images) would be read as data the next time. A usage
+    error, exit 2, as an output below a file is (it was 1: review52b L12)."""
     args = [a.format(data=split_dir, run=trained_run) for a in args]
     code, _, err = run(capsys, *args)
-    assert code == 1 and f"lies inside the {folder} folder" in err, err
+    assert code == 2 and f"lies inside the {folder} folder" in err, err
     err = err.removeprefix("loading the libraries ...\n")  # its progress, before the check
     assert len(err.strip().splitlines()) == 1 and not Path(args[-1]).exists()
 

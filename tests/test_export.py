@@ -369,7 +369,7 @@ def test_an_export_into_a_split_of_the_runs_data_is_refused(trained_run, split_d
 
     for folder in (split_dir / "train" / "red", split_dir / "test", split_dir / "valid" / "new"):
         before = sorted(p.name for p in folder.parent.iterdir())
-        assert main(["export", str(trained_run), "--out", str(folder / "m.onnx")]) == 1
+        assert main(["export", str(trained_run), "--out", str(folder / "m.onnx")]) == 2
         said = capsys.readouterr().err
         said = said.removeprefix("loading the libraries ...\nloading the model ...\n")  # progress
         assert len(said.strip().splitlines()) == 1 and "Traceback" not in said, said

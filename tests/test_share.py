@@ -12,7 +12,7 @@ import torch
 
 from objrec.checkpoint import load_model, model_digest, read_checkpoint
 from objrec.cli import main
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, UsageRefused
 from objrec.kept import keep_threshold, read_kept
 from objrec.share import MANIFEST, share_run
 
@@ -695,7 +695,9 @@ def test_a_share_inside_the_run_it_copies_is_refused(run, tmp_path, zipped):
     """`share RUN RUN/sub` wrote the share (model, card, SHA256SUMS) into the run it shares; it is
     refused, as split refuses an output inside its source, and nothing written."""
     before = sorted(p.relative_to(run) for p in run.rglob("*"))
-    with pytest.raises(ObjrecError, match=f"must lie outside the run folder {run} it copies"):
+    with pytest.raises(
+        UsageRefused, match=f"`out` {run / 'sub'}.* lies inside the run folder {run}:"
+    ):
         share_run(run, run / "sub", zipped=zipped)
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
 

@@ -26,7 +26,7 @@ from objrec.data import (
     refuse_run_folder,
     require_split_folder,
 )
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, UsageRefused
 from objrec.images import SYSTEM_FOLDERS, is_image_file, list_images
 from objrec.progress import some_of
 
@@ -101,11 +101,11 @@ def new_images(paths: list[Path], class_name: str | None, data: Path) -> list[Ne
 def refuse_overlap(path: Path, data: Path) -> None:
     real, data_real = path.resolve(), data.resolve()
     if real == data_real or real.is_relative_to(data_real):
-        raise ObjrecError(
+        raise UsageRefused(
             f"{path} lies inside the data folder {data}: the new images must come from outside it"
         )
     if data_real.is_relative_to(real):
-        raise ObjrecError(f"the data folder {data} lies inside {path}: give the new images only")
+        raise UsageRefused(f"the data folder {data} lies inside {path}: give the new images only")
 
 
 def refuse_look_alike_classes(new: set[str], data: Path) -> None:

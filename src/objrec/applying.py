@@ -61,6 +61,7 @@ from objrec.locks import locked
 from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, manifest_groups, sha256_file
 from objrec.outputs import (
     link_file,
+    refuse_nested,
     refuse_overwrite,
     refuse_without_links,
     renamed_over,
@@ -675,9 +676,8 @@ def _checked_folders(data: Path, out: Path, mode: str) -> tuple[Path, Path]:
     ``data``."""
     if mode not in SPLIT_MODES:
         raise ObjrecError(f"unknown apply-plan `mode` {mode!r}: use copy or link")
+    refuse_nested(out, data)
     data, out = data.resolve(), out.resolve()
-    if out == data or out.is_relative_to(data) or data.is_relative_to(out):
-        raise ObjrecError(f"the output folder {out} must lie outside {data}")
     refuse_overwrite(out, hint="choose another folder")
     return data, out
 

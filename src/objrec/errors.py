@@ -32,6 +32,13 @@ class ObjrecError(Exception):
         self.values = dict(values or {})
 
 
+class UsageRefused(ObjrecError):
+    """A refusal of how a command was called, decided from the paths it was given alone: an
+    output inside the folder it reads (``outputs.refuse_inside``), or one holding it. The CLI
+    says it as it says a usage error, exit status 2 (docs/json.md), as it says an output below a
+    file; from Python it is an :class:`ObjrecError` as any other."""
+
+
 def os_error_sentence(exc: OSError) -> str:
     """Which file the operating system refused, and why: ``/data/cats: permission denied`` (an
     error without the system's reason keeps its own words, first line only: ``-vv`` logs the

@@ -27,7 +27,7 @@ from objrec import __version__, images
 from objrec.checkpoint import load_model, model_digest, warn_if_unfinished
 from objrec.config import CHECK_PHOTOS, require_number
 from objrec.data import SPLITS
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, UsageRefused
 from objrec.export_check import Agreement, check_onnx, check_photos, photo_agreement, warn_if_apart
 from objrec.export_sidecar import confidence_sidecar, int8_sidecar, preprocessing
 from objrec.images import IMAGE_ERRORS, MAX_PIXELS
@@ -375,7 +375,7 @@ def refuse_in_the_splits(path: Path, data_dir: str | None, run: Path) -> None:
         return
     for split in SPLITS:
         if path.parent.resolve().is_relative_to((Path(data_dir) / split).resolve()):
-            raise ObjrecError(
+            raise UsageRefused(
                 f"`out` {path} lies inside {Path(data_dir) / split}, a split of the folder {run} "
                 "was trained on, where the next split into it with `force=True` would delete the "
                 "export and every command warns of its files: choose a folder outside the splits"

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from objrec import __version__
-from objrec.errors import ObjrecError, ctrl_c_leaves, stops_held
+from objrec.errors import ObjrecError, UsageRefused, ctrl_c_leaves, stops_held
 from objrec.leftovers import host_tag, is_leftover, remove_leftovers
 from objrec.locks import LOCK_FILE, locked, waiting_in
 from objrec.meta import output_beside
@@ -79,10 +79,18 @@ def refuse_unwritable(path: Path, real: Path) -> None:
 def refuse_inside(out: Path, source: Path, name: str = "out", what: str = "data folder") -> None:
     """Raise when the output ``out`` (the argument ``name``) is, or lies inside, the folder
     ``source`` the command reads: what it writes there (plots are images) would be read as data
-    the next time, a new class of its own."""
+    the next time, a new class of its own. A usage error (:class:`UsageRefused`)."""
     real, read = Path(out).resolve(), Path(source).resolve()
     if real.is_relative_to(read):
-        raise ObjrecError(f"`{name}` {out} lies inside the {what} {source}: choose one outside it")
+        raise UsageRefused(f"`{name}` {out} lies inside the {what} {source}: choose one outside it")
+
+
+def refuse_nested(out: Path, source: Path, what: str = "data folder") -> None:
+    """:func:`refuse_inside`, and an ``out`` that holds ``source``: a folder written whole (a
+    split, an applied plan) would be written around the one it copies."""
+    refuse_inside(out, source, what=what)
+    if Path(source).resolve().is_relative_to(Path(out).resolve()):
+        raise UsageRefused(f"`out` {out} holds the {what} {source}: choose one outside it")
 
 
 MARKER = ".objrec-output"

@@ -16,7 +16,7 @@ import numpy as np
 
 from objrec.config import require_device, require_number, require_type
 from objrec.data import UNKNOWN
-from objrec.errors import ObjrecError, ctrl_c_leaves
+from objrec.errors import ObjrecError, UsageRefused, ctrl_c_leaves
 from objrec.evaluation_metrics import read_record
 from objrec.images import (
     BAD_NAME,
@@ -542,12 +542,12 @@ def refuse_input(output: Path, paths: Sequence[Path], name: str) -> None:
         if path.is_dir():
             inside = landing(output).is_relative_to(path.resolve())
             if inside and output.suffix.lower() in IMAGE_EXTENSIONS:
-                raise ObjrecError(
+                raise UsageRefused(
                     f"`{name}` {output} is named as an image inside the image folder {path}, "
                     f"whose images are predicted: choose another `{name}`"
                 )
         elif writes_over(output, path):
-            raise ObjrecError(
+            raise UsageRefused(
                 f"`{name}` {output} is one of the images to predict: choose another `{name}`"
             )
 

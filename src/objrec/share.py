@@ -41,7 +41,7 @@ from objrec.errors import ObjrecError, ctrl_c_leaves, on_ctrl_c, stops_held
 from objrec.kept import KEPT_NAME, read_kept, sealed
 from objrec.meta import BEST, require_checkpoint_file
 from objrec.model_file import damaged_record
-from objrec.outputs import new_folders, output_path, temporary_folder
+from objrec.outputs import new_folders, output_path, refuse_inside, temporary_folder
 from objrec.progress import SILENT, Reporter, plural
 
 log = logging.getLogger(__name__)
@@ -172,9 +172,7 @@ def shared_run(run: Path) -> Path:
 def refuse_out_inside(run: Path, out: Path) -> None:
     """Refuse a share written inside the run it copies (``share RUN RUN/sub``), as ``split``
     refuses an output inside its source: the run would hold a copy of itself."""
-    inside = Path(os.path.realpath(run))
-    if Path(os.path.realpath(out)).is_relative_to(inside):
-        raise ObjrecError(f"the share {out} must lie outside the run folder {run} it copies")
+    refuse_inside(out, run, what="run folder")
 
 
 def share_path(out: Path, zipped: bool) -> Path:

@@ -32,7 +32,14 @@ from objrec.manifest import (
     manifest_rows,
     sha256_file,
 )
-from objrec.outputs import link_file, name_key, refuse_overwrite, reported_as, settle_names
+from objrec.outputs import (
+    link_file,
+    name_key,
+    refuse_nested,
+    refuse_overwrite,
+    reported_as,
+    settle_names,
+)
 from objrec.progress import plural
 from objrec.reviewed import REVIEWED_FILE, carry_reviewed
 from objrec.split_record import SPLIT_RECORD, SplitRecord, write_split_record
@@ -52,10 +59,7 @@ def check_out_folder(src: Path, out: Path, force: bool) -> None:
     """Refuse an output folder the split may not write (inside ``src`` or holding it, a file,
     the user's own ``train/``, a stopped or an earlier split without ``force``), before anything
     is read or written."""
-    if out == src or out.is_relative_to(src):
-        raise ObjrecError(f"the output folder {out} must lie outside the source folder {src}")
-    if src.is_relative_to(out):
-        raise ObjrecError(f"the output folder {out} must not hold the source folder {src}")
+    refuse_nested(out, src, "source folder")
     if out.exists() and not out.is_dir():
         raise ObjrecError(f"{out} exists and is not a folder")
     refuse_run_out(out)

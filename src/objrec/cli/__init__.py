@@ -59,6 +59,7 @@ from objrec.errors import (
     FULL_DISK,
     Interrupted,
     ObjrecError,
+    UsageRefused,
     full_disk_words,
     is_out_of_memory,
     os_error_sentence,
@@ -357,6 +358,19 @@ command, an extra argument, options that do not go together), the same on every 
 a bad value (``click.BadParameter``: a folder missing on one machine) may be one rank's own."""
 
 
+def refused(exc: ObjrecError, args: Sequence[str]) -> int:
+    """The library's refusal said in the command's words (``messages.to_cli``), and its exit
+    code: 1, or 2 for how the command was called (``errors.UsageRefused``: an output inside the
+    folder it reads), which ends as click's usage errors do, with where help is."""
+    command = invoked_command(args)
+    said = to_cli(str(exc), command, exc.values)
+    usage = isinstance(exc, UsageRefused)
+    if usage and command is not None:
+        said += f" (see objrec {command.name} --help)"
+    print_error(escape(said))
+    return 2 if usage else 1
+
+
 def usage_error(exc: click.ClickException, args: Sequence[str]) -> int:
     """A usage error said, and its exit code. Under torchrun one the command line alone makes
     (:data:`FROM_THE_COMMAND_LINE`) is said by rank 0 alone: every rank has the same command line,
@@ -517,8 +531,7 @@ def command_code(
     except Interrupted as exc:
         return said_interrupted(exc, args, caught)
     except ObjrecError as exc:
-        print_error(escape(to_cli(str(exc), invoked_command(args), exc.values)))
-        return 1
+        return refused(exc, args)
     except OSError as exc:
         return refused_by_os(exc, args)
     except SystemExit as exc:
