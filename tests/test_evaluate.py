@@ -14,7 +14,8 @@ import torch
 from objrec.cli import main
 from objrec.current import image_set_fingerprint
 from objrec.errors import ObjrecError
-from objrec.evaluate import evaluate, resolve_eval_folder
+from objrec.eval_dir import resolve_eval_folder
+from objrec.evaluate import evaluate
 from objrec.evaluation_metrics import Calibration, Comparison, EvaluationMetrics, Overall
 from objrec.meta import checkpoint_file
 from objrec.predict import predict
@@ -173,7 +174,7 @@ def test_evaluations_show_the_same_test_set_only_for_the_same_images_and_labels(
 
 
 def test_an_evaluation_with_tta_gets_its_own_folder(tmp_path):
-    from objrec.evaluate import default_eval_dir
+    from objrec.eval_dir import default_eval_dir
 
     run, data = tmp_path / "run", tmp_path / "data"
     run.mkdir()  # a run folder, not a checkpoint file (which writes beside itself)
@@ -186,7 +187,7 @@ def test_an_evaluation_with_tta_gets_its_own_folder(tmp_path):
 def test_a_checkpoint_files_evaluation_goes_beside_it_never_inside_it(tmp_path):
     """`evaluate RUN/model.safetensors DATA` read every image, then failed writing to
     RUN/model.safetensors/eval-test: "[Errno 20] Not a directory"."""
-    from objrec.evaluate import default_eval_dir
+    from objrec.eval_dir import default_eval_dir
 
     run, data = tmp_path / "run", tmp_path / "data"
     run.mkdir()
@@ -3097,7 +3098,7 @@ def test_an_evaluation_whose_metrics_json_is_gone_is_not_called_another_folders(
     another folder" of the same folder's (review47b nit 7); the report reused the folder, then
     failed reading it."""
     from objrec.current import is_current
-    from objrec.evaluate import check_eval_dir, default_eval_dir
+    from objrec.eval_dir import check_eval_dir, default_eval_dir
 
     from .conftest import fake_checkpoint
 

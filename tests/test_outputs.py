@@ -816,7 +816,7 @@ def test_only_objrecs_own_temporary_names_count_as_its_leftovers(tmp_path):
 def test_an_evaluation_folder_holding_only_objrecs_leftovers_holds_no_evaluation(tmp_path):
     """The default eval-* folder of an `evaluate` killed while writing its first file (its mark
     and a temporary file) was refused on the re-run as 'holds an evaluation of another folder'."""
-    from objrec.evaluate import evaluated_folder
+    from objrec.eval_dir import evaluated_folder
     from objrec.outputs import write_record
 
     out = tmp_path / "eval-test"

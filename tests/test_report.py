@@ -14,6 +14,7 @@ from markupsafe import escape
 
 from objrec.cli.evaluation import advice_resting_lines
 from objrec.data import IMAGE_SET_MEANING
+from objrec.eval_dir import default_eval_dir
 from objrec.evaluate import evaluate
 from objrec.report import build_report, wall_time_words
 
@@ -810,7 +811,7 @@ def test_an_evaluation_at_another_threshold_than_the_runs_now_is_made_again(tmp_
         (tmp_path / "data" / split / "red").mkdir(parents=True)
     run.mkdir()
     fake_checkpoint(run / "model.safetensors")
-    folder = evaluate_module.default_eval_dir(run, tmp_path / "data", test)
+    folder = default_eval_dir(run, tmp_path / "data", test)
     folder.mkdir()
     (folder / "predictions.csv").write_text("path,true,predicted\n")
     metrics = {"model": model_digest(run), "folder": str(test.resolve())}
@@ -942,7 +943,7 @@ def test_a_report_that_evaluates_again_measures_its_unknown_folder_again(tmp_pat
     run.mkdir()
     other.mkdir()
     fake_checkpoint(run / "model.safetensors")
-    folder = evaluate_module.default_eval_dir(run, tmp_path / "data", test)
+    folder = default_eval_dir(run, tmp_path / "data", test)
     folder.mkdir()
     (folder / "predictions.csv").write_text("path,true,predicted\n")
     metrics = {"model": "an earlier model", "folder": str(test.resolve())}
@@ -1637,8 +1638,6 @@ def test_a_report_evaluates_again_when_test_images_moved_or_went(tmp_path, monke
 def evaluated_test_folder(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
     """A run, its data folder, its test/ (a/1.jpg, a/2.jpg, b/3.jpg evaluated, b/bad.jpg
     unreadable, new/9.jpg of a class it was not taught) and an evaluation of it."""
-    import importlib
-
     from objrec.checkpoint import model_digest
 
     from .conftest import fake_checkpoint
@@ -1652,7 +1651,7 @@ def evaluated_test_folder(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
         (test / name).write_bytes(b"x")
     run.mkdir()
     fake_checkpoint(run / "model.safetensors")
-    folder = importlib.import_module("objrec.evaluate").default_eval_dir(run, data, test)
+    folder = default_eval_dir(run, data, test)
     folder.mkdir()
     rows = "".join(f"data/test/{p},{p[0]}\n" for p in ("a/1.jpg", "a/2.jpg", "b/3.jpg"))
     (folder / "predictions.csv").write_text("path,true\n" + rows)

@@ -176,7 +176,7 @@ def test_a_photo_given_to_unknown_is_not_called_a_table(tmp_path):
     as a table and refused as "not a labels table in UTF-8 ... save it as CSV UTF-8", which
     sent the user to a spreadsheet; it is named as a photo, and what --unknown takes is said."""
     from objrec.cli.messages import to_cli
-    from objrec.open_set import unknown_images
+    from objrec.labels import unknown_images
 
     photo = tmp_path / "stranger.jpg"
     Image.new("RGB", (8, 8)).save(photo)
@@ -914,7 +914,7 @@ def test_evaluating_the_run_again_keeps_its_current_unknown_results_unless_force
         f"--unknown {unknown.resolve()} drops: give it again to keep it, --force to replace "
         "it, or another --out to write elsewhere\n"
     )
-    assert "loading the model" not in err  # cli53: decided from the files, before the load
+    assert "loading" not in err  # cli53: decided from the files, before the libraries load
     assert (out / "metrics.json").read_bytes() == written
     stale = json.loads(written) | {"model": "0" * 64}  # of a model train --force replaced
     (out / "metrics.json").write_text(json.dumps(stale))
@@ -933,7 +933,7 @@ def test_a_rerun_drops_the_comparison_with_another_run_and_the_unknown_results_i
     could be made again counts: the other run there with the model it was compared as
     (``compared_now``), the unknown folder still holding images."""
     from objrec.config import EvaluateConfig
-    from objrec.evaluate import asked_results_dropped
+    from objrec.eval_dir import asked_results_dropped
     from objrec.outputs import mark_output_dir
 
     (tmp_path / "old").mkdir()  # the earlier run
@@ -947,7 +947,7 @@ def test_a_rerun_drops_the_comparison_with_another_run_and_the_unknown_results_i
     (out / "against-old/metrics.json").write_text(json.dumps({"top1": 1.0, "per_class": []}))
     assert asked_results_dropped(out, EvaluateConfig()) == []  # old has no model, bg no images
     planted(tmp_path / "bg" / "odd.png")
-    monkeypatch.setattr(sys.modules["objrec.evaluate"], "compared_now", lambda *_: True)
+    monkeypatch.setattr(sys.modules["objrec.eval_dir"], "compared_now", lambda *_: True)
     assert asked_results_dropped(out, EvaluateConfig()) == [
         (f"the comparison with {tmp_path / 'old'}", f"against={str(tmp_path / 'old')!r}"),
         (f"the results of {bg} (photos of none of the classes)", f"unknown={bg!r}"),

@@ -28,6 +28,7 @@ import pandas as pd
 from objrec.class_record import folder_classes, read_classes
 from objrec.data import ClassFolder, Sample, class_of_folder
 from objrec.errors import ObjrecError
+from objrec.eval_dir import against_dir, earlier_name
 from objrec.evaluation_metrics import Comparison, EvaluationRecord, OwnEvaluation
 from objrec.meta import checkpoint_file
 from objrec.progress import Prefixed, Reporter, plural
@@ -65,22 +66,6 @@ def require_earlier_run(against: Path, run: Path) -> None:
             f"`against` {against} is the run evaluated, {run}: comparing a run with itself says "
             "nothing; give `against` an earlier run"
         )
-
-
-def against_dir(out: Path, against: Path) -> Path:
-    """Where the earlier run ``against``'s evaluation for the comparison goes: inside the new
-    evaluation's folder ``out``, ``against-`` and its :func:`earlier_name`."""
-    return Path(out) / f"against-{earlier_name(against)}"
-
-
-def earlier_name(against: Path) -> str:
-    """The earlier run's name, as its folder and its steps' progress say it: the run folder's
-    name (``.`` too: ``against.name`` is empty there), a checkpoint other than a run's
-    ``model.safetensors`` its folder's and its own (``<its folder>-<its name>``)."""
-    real = Path(against).resolve()
-    if real.is_dir() or real.name == "model.safetensors":
-        return (real if real.is_dir() else real.parent).name
-    return f"{real.parent.name}-{real.stem}"
 
 
 def remove_stale_against(out: Path, keep: Path | None = None) -> None:

@@ -22,6 +22,7 @@ from objrec.errors import ObjrecError
 from objrec.evaluation_metrics import EvaluationRecord, read_record
 from objrec.images import list_images
 from objrec.meta import checkpoint_file
+from objrec.model_file import model_digest
 from objrec.outputs import json_dict
 from objrec.tables import CSV_ENCODING, exact_cell
 
@@ -66,8 +67,6 @@ def is_current(predictions: Path, run: Path, model: str | None = None) -> bool:
     digest its ``metrics.json`` records (a copied run's files all have the copy's times); an
     evaluation that records none is current when made after the model was saved. ``model``: the
     digest of the model it is to be of (one a command read), by the digest recorded alone."""
-    from objrec.checkpoint import model_digest
-
     record = read_record(predictions.parent)  # read once: one file's answer
     if record is None:  # gone or damaged: nothing to show
         return False

@@ -37,20 +37,18 @@ from objrec.data import (
     SPLITS,
     UNKNOWN,
     Sample,
-    is_split_folder,
-    present_splits,
     scan_class_folder,
 )
 from objrec.devices import resolve_device
 from objrec.distinct import distinct_per_class, readable_groups
 from objrec.enough import FEWEST_TO_TRUST, too_few_to_trust
-from objrec.errors import ObjrecError, on_ctrl_c, unexpected_error
+from objrec.errors import on_ctrl_c, unexpected_error
+from objrec.eval_dir import check_eval_dir, refuse_own_eval_dir, resolve_eval_folder
 from objrec.evaluation_metrics import (
     AtThreshold,
     Calibration,
     Comparison,
     EvaluationMetrics,
-    EvaluationRecord,
     Overall,
     Scores,
     UnknownAnswer,
@@ -67,6 +65,7 @@ from objrec.images import (
     warned_once_per_file,
 )
 from objrec.inference import Answers, Recognizer
+from objrec.labels import unknown_images
 from objrec.leakage import SEEN_SPLITS, near_copies, seen_images
 from objrec.metrics import (
     answered,
@@ -83,14 +82,11 @@ from objrec.open_set import (
     refuse_known_unknown,
     refuse_unknown_of_classes,
     unknown_by_class,
-    unknown_images,
 )
 from objrec.outputs import (
     EVALUATION_FILES,
-    check_output_dir,
     finite_or_null,
     mark_output_dir,
-    own_contents,
     refuse_inside,
     shown_name,
     staged_outputs,
@@ -108,7 +104,6 @@ from objrec.progress import (
     plural,
     with_distinct,
 )
-from objrec.runs import default_eval_dir
 from objrec.tables import write_table
 from objrec.thresholds import accuracy_at_threshold
 from objrec.untaught import flag_untaught, refuse_none_taught, untaught_images
@@ -353,24 +348,6 @@ def two_class_words(pictures: Sequence[Mapping[str, Any]]) -> str:
         f"{whose} wrong whatever the model does (an audit lists it: in its plan.csv, "
         "remove the copy whose label is wrong)"
     )
-
-
-def resolve_eval_folder(folder: Path, split: str) -> Path:
-    """``folder/split`` for a split folder, else ``folder`` itself (one sub-folder per class)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ObjrecError(f"{folder} is not a folder")
-    if is_split_folder(folder):
-        if split not in SPLITS:
-            raise ObjrecError(f"`split` must be one of {', '.join(SPLITS)}")
-        if not (folder / split).is_dir():
-            present = " and ".join(present_splits(folder))
-            raise ObjrecError(
-                f"{folder} has no {split} split (only {present}): evaluate the folder that holds "
-                f"the test images, or choose `split='{present_splits(folder)[-1]}'`"
-            )
-        return folder / split
-    return folder
 
 
 @takes_back_folders("out")
@@ -636,29 +613,6 @@ def refuse_early(
         refuse_own_eval_dir(run, folder, config)
 
 
-def refuse_own_eval_dir(run: Path, folder: Path, config: EvaluateConfig) -> None:
-    """:func:`check_eval_dir`'s refusals of the run's own evaluation folder, said before the
-    model loads (seconds, and a "loading the model" line before the refusal): the folder's name
-    needs only the model's data folder, read from its metadata without its tensors
-    (``model_file.read_meta``), and only when either name it may have holds one. A
-    model that cannot be read, or a folder without the split, is left to be said as before,
-    after the run's own refusals."""
-    from objrec.model_file import read_meta
-
-    try:
-        target = resolve_eval_folder(folder, config.split)
-    except ObjrecError:
-        return
-    names = {default_eval_dir(run, data, target, config.tta) for data in (None, target.parent)}
-    if all(evaluated_folder(name) is None for name in names):
-        return
-    try:
-        data_dir = read_meta(run).data_dir
-    except ObjrecError:
-        return
-    check_eval_dir(run, data_dir, target, None, False, config)
-
-
 def add_confidence(
     result: EvaluationResult,
     recognizer: Recognizer,
@@ -728,116 +682,6 @@ def calibration_metrics(
     return {"calibration": calibration, "unknown": unknown, "at_threshold": at_threshold}
 
 
-def check_eval_dir(
-    run: Path,
-    data_dir,
-    target: Path,
-    out: Path | None,
-    force: bool,
-    config: EvaluateConfig | None = None,
-) -> Path:
-    """The folder an evaluation of ``target`` is to write to, checked before any image is read
-    (made only once there is something to put in it); never one holding something else.
-
-    The default folder inside the run is refreshed by a new evaluation of the same folder, but
-    for results of the earlier one ``config`` would drop while they are current
-    (:func:`refuse_dropping`); a folder of the user's must be new or empty, unless ``force``.
-    """
-    config = config or EvaluateConfig()
-    if out is not None:
-        check_output_dir(out, force, names=EVALUATION_FILES)
-        return Path(out)
-    out = default_eval_dir(run, data_dir, target, config.tta)
-    earlier = evaluated_folder(out)
-    if earlier is not None and earlier != str(target.resolve()) and not force:
-        raise ObjrecError(
-            f"{out} holds {evaluation_of(out, earlier)}: pass `force=True` to "
-            "replace it, or choose another `out`"
-        )
-    if earlier is not None and not force:
-        refuse_dropping(out, run, config)
-    return out
-
-
-def refuse_dropping(out: Path, run: Path, config: EvaluateConfig) -> None:
-    """Refuse to evaluate into the run's own ``out`` again when that drops results of the
-    earlier evaluation there that a user asked for (``against``'s comparison with another run
-    than ``config``'s, ``unknown``'s results when ``config`` has none) while they are current:
-    of the model now in the run, at its threshold, of the images as they are
-    (``current.currency``): train's own "next: evaluate RUN DATA" after an ``evaluate --against
-    --unknown`` must not remove both and say so only after. Stale ones go, said."""
-    from objrec.current import currency
-
-    dropped = asked_results_dropped(out, config)
-    if not dropped or not currency(out, run).holds:
-        return
-    results = " and ".join(words for words, _ in dropped)
-    given = " and ".join(f"`{setting}`" for _, setting in dropped)
-    them = "it" if len(dropped) == 1 else "them"
-    raise ObjrecError(
-        f"{out} holds {results}, current for this model and these images, which an evaluation "
-        f"without {given} drops: give {them} again to keep {them}, "
-        f"`force=True` to replace {them}, or another `out` to write elsewhere"
-    )
-
-
-def asked_results_dropped(out: Path, config: EvaluateConfig) -> list[tuple[str, str]]:
-    """What of the evaluation in ``out`` one of ``config`` would drop, each in words and as the
-    setting that measures it again: its comparison with another run (``against``), its results
-    of photos of none of the classes (``unknown``)."""
-    from objrec.compare import against_dir
-    from objrec.outputs import holds_evaluation
-
-    record = read_record(out)
-    dropped = []
-    this = None if config.against is None else against_dir(out, Path(config.against))
-    others = [
-        inner
-        for inner in sorted(out.glob("against-*"))
-        if inner != this and inner.is_dir() and not inner.is_symlink() and holds_evaluation(inner)
-    ]  # what compare.remove_stale_against removes
-    compared = record.against.run if record is not None and record.against else None
-    if compared and against_dir(out, Path(compared)) in others and compared_now(out, compared):
-        dropped.append((f"the comparison with {compared}", f"against={compared!r}"))
-    unknown = earlier_unknown(out).get("unknown")
-    if unknown is not None and config.unknown is None:
-        words = f"the results of {unknown} (photos of none of the classes)"
-        dropped.append((words, f"unknown={str(unknown)!r}"))
-    return dropped
-
-
-def compared_now(out: Path, earlier: str) -> bool:
-    """Whether ``against=earlier`` would make the comparison in ``out`` again: that run is there
-    with the model its evaluation in ``out`` was of, at its threshold, on the same images."""
-    from objrec.compare import against_dir
-    from objrec.current import currency
-
-    try:
-        return currency(against_dir(out, Path(earlier)), Path(earlier)).holds
-    except (ObjrecError, OSError):  # moved, deleted, or no model now
-        return False
-
-
-def earlier_unknown(folder: Path) -> dict[str, Any]:
-    """``{"unknown": FOLDER}`` when the evaluation in ``folder`` was an ``evaluate --unknown
-    FOLDER`` and FOLDER still holds images, so that its result can be made again; else ``{}``.
-    The report passes it to an evaluation it makes again (of a model trained since, or at a
-    threshold kept since), which would otherwise lose the open-set result the user had made, and
-    :func:`refuse_dropping` keeps a plain evaluate from dropping such a result. A FOLDER emptied
-    since is left out, said in the log: no option of the report's names it."""
-    record = read_record(folder)
-    open_set = record.metrics.open_set if record is not None else None
-    if open_set is None or not open_set.folder:
-        return {}
-    unknown = Path(open_set.folder)
-    try:
-        unknown_images(unknown)
-    except ObjrecError:
-        log.info("evaluated again without --unknown %s: it holds no images now", unknown)
-        return {}
-    return {"unknown": unknown}
-
-
 def temperature_of(metrics: EvaluationMetrics) -> float | None:
     """The run's temperature, None for a result not calibrated (one of logits alone)."""
     return None if metrics.calibration is None else metrics.calibration.temperature
@@ -857,29 +701,6 @@ def reliability_shown(
 UNCHANGED = "as the model gives them (temperature 1: unchanged)"
 """The title of ``reliability.png``'s one panel when calibration left the probabilities as they
 are (:func:`reliability_shown`)."""
-
-
-def evaluation_of(out: Path, earlier: str) -> str:
-    """``an evaluation of FOLDER``, for the evaluation in ``out`` of ``earlier`` (its
-    :func:`evaluated_folder`), or says that its ``metrics.json`` cannot be read (it is then
-    unknown, not another folder's)."""
-    if earlier:
-        return f"an evaluation of {earlier}"
-    try:
-        EvaluationRecord.read(out)
-    except (OSError, ValueError):
-        return "an evaluation whose metrics.json cannot be read"
-    return "an evaluation of another folder"
-
-
-def evaluated_folder(out: Path) -> str | None:
-    """The folder whose evaluation ``out`` holds ("" when unknown); None when it holds none."""
-    if not out.is_dir() or not own_contents(out):  # what a killed first run left is none
-        return None
-    try:
-        return EvaluationRecord.read(out).folder
-    except (OSError, ValueError):
-        return ""
 
 
 def prediction_table(paths, logits: torch.Tensor, labels: torch.Tensor, classes) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from pathlib import Path
 from objrec.add_new import NewImage, check_class_name, refuse_overlap
 from objrec.data import named_unknown
 from objrec.errors import ObjrecError
+from objrec.images import is_image_file, list_images
 from objrec.tables import blank_row, csv_separator, exact_cell, read_text
 
 LEFT_OUT_REASONS = {
@@ -193,3 +194,21 @@ def labelled_images(labelled: LabelledPhotos, data: Path) -> list[NewImage]:
         NewImage(path, name, Path(path.name), labelled.shown[path])
         for path, name in labelled.photos.items()
     ]
+
+
+def unknown_images(folder: Path) -> list[Path]:
+    """The image files under ``folder`` (the ``unknown`` option); refused when there are none.
+    A file is a reviewed ``predict --csv`` table: the photos it labels unknown
+    (``labels.unknown_photos``), those a person set aside as of none of the classes."""
+    if is_image_file(folder):  # read as a table, it was "not a labels table in UTF-8"
+        raise ObjrecError(
+            f"`unknown` {folder} is a photo: give the folder that holds your photos of none of "
+            "the classes, or the table `predict(run, photos, csv=file)` wrote with a label "
+            "column saying which are unknown"
+        )
+    if folder.is_file():
+        return unknown_photos(folder)
+    files = list_images(folder) if folder.is_dir() else []
+    if not files:
+        raise ObjrecError(f"`unknown` {folder} holds no images")
+    return files

@@ -30,8 +30,8 @@ from objrec.enough import FEWEST_TO_TRUST
 from objrec.errors import ObjrecError
 from objrec.evaluation_metrics import NoStricter, OpenSet, OpenSetFigures, StricterThreshold
 from objrec.features import FeatureTable, report_unreadable, require_readable
-from objrec.images import is_image_file, list_images
 from objrec.inference import Answers, Recognizer
+from objrec.labels import unknown_images
 from objrec.leakage import known_hashes
 from objrec.progress import Reporter, grouped, joined, plural, some_of
 from objrec.thresholds import (
@@ -65,26 +65,6 @@ def open_set_measured(
         scores, why = (found.scores, "") if found is not None else (None, str(valid))
         why_not = no_stricter(recognizer, scores, why)
     return OpenSet(figures, stricter, why_not, str(folder.resolve()))  # report measures it again
-
-
-def unknown_images(folder: Path) -> list[Path]:
-    """The image files under ``folder`` (the ``unknown`` option); refused when there are none.
-    A file is a reviewed ``predict --csv`` table: the photos it labels unknown
-    (``labels.unknown_photos``), those a person set aside as of none of the classes."""
-    if is_image_file(folder):  # read as a table, it was "not a labels table in UTF-8"
-        raise ObjrecError(
-            f"`unknown` {folder} is a photo: give the folder that holds your photos of none of "
-            "the classes, or the table `predict(run, photos, csv=file)` wrote with a label "
-            "column saying which are unknown"
-        )
-    if folder.is_file():
-        from objrec.labels import unknown_photos
-
-        return unknown_photos(folder)
-    files = list_images(folder) if folder.is_dir() else []
-    if not files:
-        raise ObjrecError(f"`unknown` {folder} holds no images")
-    return files
 
 
 def refuse_unknown_of_classes(config: EvaluateConfig, classes: Sequence[str]) -> None:

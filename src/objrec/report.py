@@ -36,9 +36,15 @@ from objrec.enough import (
     too_few_to_trust,
 )
 from objrec.errors import ObjrecError, on_ctrl_c
+from objrec.eval_dir import (
+    default_eval_dir,
+    earlier_unknown,
+    evaluated_folder,
+    evaluation_of,
+    resolve_eval_folder,
+)
 from objrec.evaluate import (
     add_top1_interval,
-    earlier_unknown,
     near_duplicate_words,
     temperature_of,
     top_losses,
@@ -116,7 +122,7 @@ def load_evaluation(
     whichever folder it was, or, ``of``, the latest of that folder (one with no splits, which
     ``evaluate RUN FOLDER`` evaluated whole); the page says which. Either is evaluated again, as
     the test split, when not current (the folder it evaluated still there)."""
-    from objrec.evaluate import default_eval_dir, evaluate, resolve_eval_folder
+    from objrec.evaluate import evaluate
 
     if data_dir is not None and (data_dir / "test").is_dir():
         target = resolve_eval_folder(data_dir, "test")
@@ -175,7 +181,7 @@ def evaluate_again(
     `evaluate --keep-threshold` kept another since), or its images changed since; its evaluate
     --unknown result measured again too. Returns where it went (the folder's default one,
     refreshed); refused when not of the model of digest ``model`` (:func:`require_of_model`)."""
-    from objrec.evaluate import default_eval_dir, evaluate
+    from objrec.evaluate import evaluate
 
     evaluate(run, folder, reporter=reporter, **earlier_unknown(latest))
     return require_of_model(default_eval_dir(run, run_data_dir, folder), run, model)
@@ -185,8 +191,6 @@ def still_there(latest: Path) -> Path | None:
     """The folder the evaluation in ``latest`` evaluated, to evaluate again at the run's
     threshold now; None, logged, when it is gone (or unknown): the page shows ``latest`` then, at
     the threshold it records."""
-    from objrec.evaluate import evaluated_folder
-
     folder = evaluated_folder(latest)
     if folder and Path(folder).is_dir():
         return Path(folder)
@@ -204,8 +208,6 @@ def evaluations_of(folder: Path | None, made: list[Path], run: Path) -> list[Pat
     (all when None): `report RUN --data FOLDER`, as evaluate advises after `evaluate RUN
     FOLDER`, showed the run's latest evaluation, of its test split, when that came after. None
     of ``folder`` is refused, with the call that makes one."""
-    from objrec.evaluate import evaluated_folder
-
     if folder is None:
         return made
     found = [p for p in made if evaluated_folder(p.parent) == str(folder.resolve())]
@@ -252,8 +254,6 @@ def refuse_other_evaluation(folder: Path, target: Path, force: bool) -> None:
     """Refuse, unless ``force``, to replace ``folder``'s evaluation of another folder than
     ``target`` with the report's own: ``report --force`` replaces it (evaluate's advice, choose
     another ``out``, means the HTML file here and would not help)."""
-    from objrec.evaluate import evaluated_folder, evaluation_of
-
     earlier = evaluated_folder(folder)
     if earlier is not None and earlier != str(target.resolve()) and not force:
         raise ObjrecError(
@@ -264,8 +264,6 @@ def refuse_other_evaluation(folder: Path, target: Path, force: bool) -> None:
 
 def of_another(folder: Path, target: Path) -> bool:
     """Whether ``folder`` holds an evaluation that records a folder other than ``target``."""
-    from objrec.evaluate import evaluated_folder
-
     return evaluated_folder(folder) not in (None, "", str(target.resolve()))
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -45,16 +44,17 @@ from objrec.checkpoint import (
 from objrec.class_record import CLASSES_RECORD, write_classes
 from objrec.config import TrainConfig
 from objrec.cores import cpu_threads
-from objrec.data import SPLITS, class_of_folder
+from objrec.data import class_of_folder
 from objrec.engine import FitState
 from objrec.errors import LOGGED_VALUES, Interrupted, ObjrecError, ctrl_c_leaves, stops_held
+from objrec.eval_dir import default_eval_dir
 from objrec.evaluation_metrics import read_record
 from objrec.images import is_hidden, is_image_file
 from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
 from objrec.leftovers import remove_leftovers
 from objrec.manifest import sha256_file
 from objrec.meta import RUN_FILES as RUN_FILES  # what train writes into a run
-from objrec.meta import ParameterCounts, Processes, RunMeta, output_beside
+from objrec.meta import ParameterCounts, Processes, RunMeta
 from objrec.model import Classifier, count_parameters
 from objrec.model_file import SUMMARY as SUMMARY  # what a run folder holds: model_file's
 from objrec.model_file import holds_run as holds_run
@@ -402,26 +402,6 @@ def edited_script(out: Path) -> Path | None:
         return None
     digest = recorded.get(script.name)
     return script if digest is not None and digest != sha256_file(script) else None
-
-
-def default_eval_dir(
-    run: Path, data_dir: str | Path | None, target: Path, tta: bool = False
-) -> Path:
-    """``RUN/eval-<split>`` for a split of the run's own data folder, else a folder of its own.
-
-    Another folder gets ``RUN/eval-<its name>-<8 hex digits of its absolute path>``, so that no
-    two evaluated folders share an output folder; ``tta`` adds ``-tta``, so that an evaluation
-    with test-time views never replaces the plain one (which ``report`` shows). ``run`` may be a
-    checkpoint file: ``RUN/model.safetensors`` writes where its run folder would, another beside
-    itself, named after it (``RUN/epoch3-eval-test``: ``meta.output_beside``).
-    """
-    target = Path(target).resolve()
-    suffix = "-tta" if tta else ""
-    if data_dir and target.parent == Path(data_dir).resolve() and target.name in SPLITS:
-        return output_beside(run, f"eval-{target.name}{suffix}")
-    name = f"{target.parent.name}-{target.name}" if target.name in SPLITS else target.name
-    digest = hashlib.sha256(str(target).encode()).hexdigest()[:8]
-    return output_beside(run, f"eval-{name}-{digest}{suffix}")
 
 
 def is_evaluation(folder: Path) -> bool:

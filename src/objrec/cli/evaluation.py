@@ -187,11 +187,12 @@ def evaluate(
     refuse_keep_without_unknown(keep_threshold, unknown)
     refuse_data(data)  # before the heavy import: answered at once
     refuse_given_out(out, force, EVALUATION_FILES)
+    config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device, against=against)
+    refuse_own_eval_dir(run, data, out, force, config)
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
         from objrec.evaluate import evaluate as run_evaluate
 
-    config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device, against=against)
     with logged_warnings() as logged:
         result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force)
     kept = keep_from(run, result, unknown) if keep_threshold else None
@@ -226,6 +227,18 @@ def refuse_data(data: Path) -> None:
             param_hint="'DATA'",
         )
     require_folder(data, "DATA")
+
+
+def refuse_own_eval_dir(
+    run: Path, data: Path, out: Path | None, force: bool, config: EvaluateConfig
+) -> None:
+    """RUN's own eval-* folder refused before the libraries load (an evaluation of another
+    folder there, or current results this one would drop: ``eval_dir.check_eval_dir``), from
+    the files alone: the refusal is the first thing said, not after seconds of loading."""
+    if out is None and not force:
+        from objrec.eval_dir import refuse_own_eval_dir as refuse_early
+
+        refuse_early(run, data, config)
 
 
 def refuse_keep_without_unknown(keep_threshold: bool, unknown: Path | None) -> None:

@@ -1,0 +1,234 @@
+"""The folder an evaluation writes to, and what is refused of it before the model loads.
+
+``evaluate`` writes into ``RUN/eval-<split>`` for a split of the run's own data folder, else a
+folder of its own (:func:`default_eval_dir`); an evaluation of the same folder there is refreshed,
+one of another folder is not replaced, and results a user asked for that evaluating again would
+drop (an ``against`` comparison, ``unknown`` results) are refused while they are current
+(:func:`check_eval_dir`). All of it is decided from the files alone, without PyTorch: the CLI
+says such a refusal before its libraries load, and ``evaluate`` before its model does
+(:func:`refuse_own_eval_dir`, the model's data folder read from its metadata).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from objrec.config import EvaluateConfig
+from objrec.data import SPLITS, is_split_folder, present_splits
+from objrec.errors import ObjrecError
+from objrec.evaluation_metrics import EvaluationRecord, read_record
+from objrec.labels import unknown_images
+from objrec.meta import output_beside
+from objrec.outputs import EVALUATION_FILES, check_output_dir, holds_evaluation, own_contents
+
+log = logging.getLogger(__name__)
+
+
+def default_eval_dir(
+    run: Path, data_dir: str | Path | None, target: Path, tta: bool = False
+) -> Path:
+    """``RUN/eval-<split>`` for a split of the run's own data folder, else a folder of its own.
+
+    Another folder gets ``RUN/eval-<its name>-<8 hex digits of its absolute path>``, so that no
+    two evaluated folders share an output folder; ``tta`` adds ``-tta``, so that an evaluation
+    with test-time views never replaces the plain one (which ``report`` shows). ``run`` may be a
+    checkpoint file: ``RUN/model.safetensors`` writes where its run folder would, another beside
+    itself, named after it (``RUN/epoch3-eval-test``: ``meta.output_beside``).
+    """
+    target = Path(target).resolve()
+    suffix = "-tta" if tta else ""
+    if data_dir and target.parent == Path(data_dir).resolve() and target.name in SPLITS:
+        return output_beside(run, f"eval-{target.name}{suffix}")
+    name = f"{target.parent.name}-{target.name}" if target.name in SPLITS else target.name
+    digest = hashlib.sha256(str(target).encode()).hexdigest()[:8]
+    return output_beside(run, f"eval-{name}-{digest}{suffix}")
+
+
+def resolve_eval_folder(folder: Path, split: str) -> Path:
+    """``folder/split`` for a split folder, else ``folder`` itself (one sub-folder per class)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ObjrecError(f"{folder} is not a folder")
+    if is_split_folder(folder):
+        if split not in SPLITS:
+            raise ObjrecError(f"`split` must be one of {', '.join(SPLITS)}")
+        if not (folder / split).is_dir():
+            present = " and ".join(present_splits(folder))
+            raise ObjrecError(
+                f"{folder} has no {split} split (only {present}): evaluate the folder that holds "
+                f"the test images, or choose `split='{present_splits(folder)[-1]}'`"
+            )
+        return folder / split
+    return folder
+
+
+def evaluated_folder(out: Path) -> str | None:
+    """The folder whose evaluation ``out`` holds ("" when unknown); None when it holds none."""
+    if not out.is_dir() or not own_contents(out):  # what a killed first run left is none
+        return None
+    try:
+        return EvaluationRecord.read(out).folder
+    except (OSError, ValueError):
+        return ""
+
+
+def evaluation_of(out: Path, earlier: str) -> str:
+    """``an evaluation of FOLDER``, for the evaluation in ``out`` of ``earlier`` (its
+    :func:`evaluated_folder`), or says that its ``metrics.json`` cannot be read (it is then
+    unknown, not another folder's)."""
+    if earlier:
+        return f"an evaluation of {earlier}"
+    try:
+        EvaluationRecord.read(out)
+    except (OSError, ValueError):
+        return "an evaluation whose metrics.json cannot be read"
+    return "an evaluation of another folder"
+
+
+def check_eval_dir(
+    run: Path,
+    data_dir,
+    target: Path,
+    out: Path | None,
+    force: bool,
+    config: EvaluateConfig | None = None,
+) -> Path:
+    """The folder an evaluation of ``target`` is to write to, checked before any image is read
+    (made only once there is something to put in it); never one holding something else.
+
+    The default folder inside the run is refreshed by a new evaluation of the same folder, but
+    for results of the earlier one ``config`` would drop while they are current
+    (:func:`refuse_dropping`); a folder of the user's must be new or empty, unless ``force``.
+    """
+    config = config or EvaluateConfig()
+    if out is not None:
+        check_output_dir(out, force, names=EVALUATION_FILES)
+        return Path(out)
+    out = default_eval_dir(run, data_dir, target, config.tta)
+    earlier = evaluated_folder(out)
+    if earlier is not None and earlier != str(target.resolve()) and not force:
+        raise ObjrecError(
+            f"{out} holds {evaluation_of(out, earlier)}: pass `force=True` to "
+            "replace it, or choose another `out`"
+        )
+    if earlier is not None and not force:
+        refuse_dropping(out, run, config)
+    return out
+
+
+def refuse_own_eval_dir(run: Path, folder: Path, config: EvaluateConfig) -> None:
+    """:func:`check_eval_dir`'s refusals of the run's own evaluation folder, said before the
+    model loads (seconds, and a "loading the model" line before the refusal): the folder's name
+    needs only the model's data folder, read from its metadata without its tensors
+    (``model_file.read_meta``), and only when either name it may have holds one. A
+    model that cannot be read, or a folder without the split, is left to be said as before,
+    after the run's own refusals."""
+    from objrec.model_file import read_meta
+
+    try:
+        target = resolve_eval_folder(folder, config.split)
+    except ObjrecError:
+        return
+    names = {default_eval_dir(run, data, target, config.tta) for data in (None, target.parent)}
+    if all(evaluated_folder(name) is None for name in names):
+        return
+    try:
+        data_dir = read_meta(run).data_dir
+    except ObjrecError:
+        return
+    check_eval_dir(run, data_dir, target, None, False, config)
+
+
+def refuse_dropping(out: Path, run: Path, config: EvaluateConfig) -> None:
+    """Refuse to evaluate into the run's own ``out`` again when that drops results of the
+    earlier evaluation there that a user asked for (``against``'s comparison with another run
+    than ``config``'s, ``unknown``'s results when ``config`` has none) while they are current:
+    of the model now in the run, at its threshold, of the images as they are
+    (``current.currency``): train's own "next: evaluate RUN DATA" after an ``evaluate --against
+    --unknown`` must not remove both and say so only after. Stale ones go, said."""
+    from objrec.current import currency  # reads the file index: sqlite, opened only here
+
+    dropped = asked_results_dropped(out, config)
+    if not dropped or not currency(out, run).holds:
+        return
+    results = " and ".join(words for words, _ in dropped)
+    given = " and ".join(f"`{setting}`" for _, setting in dropped)
+    them = "it" if len(dropped) == 1 else "them"
+    raise ObjrecError(
+        f"{out} holds {results}, current for this model and these images, which an evaluation "
+        f"without {given} drops: give {them} again to keep {them}, "
+        f"`force=True` to replace {them}, or another `out` to write elsewhere"
+    )
+
+
+def asked_results_dropped(out: Path, config: EvaluateConfig) -> list[tuple[str, str]]:
+    """What of the evaluation in ``out`` one of ``config`` would drop, each in words and as the
+    setting that measures it again: its comparison with another run (``against``), its results
+    of photos of none of the classes (``unknown``)."""
+
+    record = read_record(out)
+    dropped = []
+    this = None if config.against is None else against_dir(out, Path(config.against))
+    others = [
+        inner
+        for inner in sorted(out.glob("against-*"))
+        if inner != this and inner.is_dir() and not inner.is_symlink() and holds_evaluation(inner)
+    ]  # what compare.remove_stale_against removes
+    compared = record.against.run if record is not None and record.against else None
+    if compared and against_dir(out, Path(compared)) in others and compared_now(out, compared):
+        dropped.append((f"the comparison with {compared}", f"against={compared!r}"))
+    unknown = earlier_unknown(out).get("unknown")
+    if unknown is not None and config.unknown is None:
+        words = f"the results of {unknown} (photos of none of the classes)"
+        dropped.append((words, f"unknown={str(unknown)!r}"))
+    return dropped
+
+
+def compared_now(out: Path, earlier: str) -> bool:
+    """Whether ``against=earlier`` would make the comparison in ``out`` again: that run is there
+    with the model its evaluation in ``out`` was of, at its threshold, on the same images."""
+    from objrec.current import currency  # reads the file index: sqlite, opened only here
+
+    try:
+        return currency(against_dir(out, Path(earlier)), Path(earlier)).holds
+    except (ObjrecError, OSError):  # moved, deleted, or no model now
+        return False
+
+
+def earlier_unknown(folder: Path) -> dict[str, Any]:
+    """``{"unknown": FOLDER}`` when the evaluation in ``folder`` was an ``evaluate --unknown
+    FOLDER`` and FOLDER still holds images, so that its result can be made again; else ``{}``.
+    The report passes it to an evaluation it makes again (of a model trained since, or at a
+    threshold kept since), which would otherwise lose the open-set result the user had made, and
+    :func:`refuse_dropping` keeps a plain evaluate from dropping such a result. A FOLDER emptied
+    since is left out, said in the log: no option of the report's names it."""
+    record = read_record(folder)
+    open_set = record.metrics.open_set if record is not None else None
+    if open_set is None or not open_set.folder:
+        return {}
+    unknown = Path(open_set.folder)
+    try:
+        unknown_images(unknown)
+    except ObjrecError:
+        log.info("evaluated again without --unknown %s: it holds no images now", unknown)
+        return {}
+    return {"unknown": unknown}
+
+
+def against_dir(out: Path, against: Path) -> Path:
+    """Where the earlier run ``against``'s evaluation for the comparison goes: inside the new
+    evaluation's folder ``out``, ``against-`` and its :func:`earlier_name`."""
+    return Path(out) / f"against-{earlier_name(against)}"
+
+
+def earlier_name(against: Path) -> str:
+    """The earlier run's name, as its folder and its steps' progress say it: the run folder's
+    name (``.`` too: ``against.name`` is empty there), a checkpoint other than a run's
+    ``model.safetensors`` its folder's and its own (``<its folder>-<its name>``)."""
+    real = Path(against).resolve()
+    if real.is_dir() or real.name == "model.safetensors":
+        return (real if real.is_dir() else real.parent).name
+    return f"{real.parent.name}-{real.stem}"
