@@ -3,10 +3,12 @@
 Tolerance: both runs make the same number of updates per epoch with the same global batch (each
 rank takes batch/2) and DDP averages the gradients, so the only differences are which images share a
 batch (DistributedSampler against one shuffled order) and the dropout masks. On a separable toy set
-that leaves the per-epoch validation loss within 25% and the test accuracy within one image.
+that leaves the per-epoch validation loss within 25% and the test accuracy within one image. A
+group of one rank draws the batches of one process and trains as it does, to float rounding.
 """
 
 import json
+import logging
 import subprocess
 import sys
 from dataclasses import replace
@@ -136,6 +138,33 @@ def trains_like_a_single_process(root, ddp):
     assert ddp_meta.classes == single_meta.classes
     single_right, ddp_right = (correct(root / run, root / "data") for run in ("single", "ddp"))
     assert abs(single_right - ddp_right) <= 1  # the test accuracy within one image
+
+
+def test_a_group_of_one_trains_as_one_process_does(tmp_path, monkeypatch, caplog):
+    """``torchrun --nproc-per-node 1`` (here a group of one in this process: the same
+    ``process_group``, sharded frozen pass, DDP and sharded batches, without a launch) trains the
+    head as one process of the same seed does, epoch for epoch; it read most images in another
+    view (``batches.epoch_draws``), so only the 2-rank run's looser agreement was tested."""
+    import socket
+
+    split_folder(make_class_folder(tmp_path / "photos", per_class=10), tmp_path / "data", seed=0)
+    config = replace(SINGLE, epochs=4, head_precision="fp32", cache_dir=str(tmp_path / "cache"))
+    single = train(tmp_path / "data", tmp_path / "single", config)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    torchrun = {"WORLD_SIZE": 1, "RANK": 0, "LOCAL_RANK": 0, "LOCAL_WORLD_SIZE": 1}
+    for name, value in {**torchrun, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}.items():
+        monkeypatch.setenv(name, str(value))
+    with caplog.at_level(logging.INFO, logger="objrec.distributed"):
+        one_rank = train(tmp_path / "data", tmp_path / "one_rank", config)
+    assert "rank 0 of 1 joined (gloo)" in caplog.messages
+    for figure in ("train_loss", "train_acc", "valid_loss", "valid_acc"):
+        ours, theirs = ([r[figure] for r in run.history] for run in (one_rank, single))
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, err_msg=figure)
+    heads = [read_checkpoint(tmp_path / run / BEST)[0] for run in ("single", "one_rank")]
+    for name, tensor in heads[0].items():
+        torch.testing.assert_close(heads[1][name], tensor, rtol=1e-6, atol=1e-7)
 
 
 def correct(run, data) -> int:

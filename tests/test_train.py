@@ -954,6 +954,32 @@ def test_a_resumed_run_keeps_the_command_that_started_it(tmp_path, monkeypatch):
     assert started_by(tmp_path, True, None) is None
 
 
+def test_one_rank_reads_each_image_in_the_view_one_process_reads_it_in():
+    """``torchrun --nproc-per-node 1`` drew the batches' order as one process of the same seed
+    does, but the views from a generator of their own: 7 of 10 images (seed 0, epoch 1, 3 views)
+    were read in another view, so a group of one could not train as one process. The ranks'
+    shares of the order stay a shuffling DistributedSampler's."""
+    import torch
+    from torch.utils.data import DistributedSampler
+
+    from objrec.batches import feature_batches, sharded_feature_batches
+    from objrec.distributed import World, epoch_seed
+
+    n = 11
+    views = (torch.arange(3.0).view(3, 1, 1) * 100 + torch.arange(n).view(1, n, 1)).contiguous()
+    labels = torch.arange(n)  # each image's feature says its view and itself: 100 * v + i
+    one = list(feature_batches(views, labels, 4, epoch_seed(0, 1)))
+    ranked = list(sharded_feature_batches(views, labels, 4, 0, 1, World(0, 1)))
+    assert len(one) == len(ranked) == 3
+    for (x, y), (rx, ry) in zip(one, ranked, strict=True):
+        assert torch.equal(x, rx) and torch.equal(y, ry)
+    for rank in (0, 1):
+        sampler = DistributedSampler(range(n), 2, rank, shuffle=True, seed=epoch_seed(0, 0))
+        sampler.set_epoch(1)
+        batches = sharded_feature_batches(views, labels, 4, 0, 1, World(rank, 2))
+        assert [i for _, y in batches for i in y.tolist()] == list(sampler)
+
+
 @pytest.mark.parametrize(("n", "size"), [(64, 2), (10, 3), (21, 2), (2, 3)])
 def test_the_ranks_shares_of_a_sharded_epoch_cover_every_image(n, size):
     """Under torchrun each rank trains on its share of an epoch: together the shares hold every

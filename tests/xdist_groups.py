@@ -15,7 +15,7 @@ import pytest
 ONE_WORKER = {
     "test_page.py": "a headless Chromium and two `objrec serve` processes",
     "test_report.py": "a headless Chromium",
-    "test_distributed.py": "one torchrun of three processes",
+    "test_distributed.py": "two torchruns of three processes each",
     "test_layout.py": "every test file's syntax tree",
     "test_serve.py": "a copy of the session's run served, and a `serve --workers 2`'s check",
 }

@@ -116,19 +116,27 @@ class TensorViews:
         return self.views.flatten(0, 1).index_select(0, views * self.views.shape[1] + idx)
 
 
+def epoch_draws(n: int, n_views: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """An epoch's order of ``n`` images and the view each is read in (of ``n_views``), drawn
+    from one generator seeded ``seed`` (``distributed.epoch_seed``), the order first: a
+    DistributedSampler shuffles with that very ``randperm``. One process and each rank draw
+    both alike, so that a group of one rank trains as one process does."""
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(n, generator=g)
+    return order, torch.randint(n_views, (n,), generator=g)
+
+
 def feature_batches(
     views, labels: torch.Tensor, batch_size: int, seed: int
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch over stored features: shuffled, each image in one randomly chosen view.
+    """One epoch over stored features: shuffled, each image in one randomly chosen view
+    (:func:`epoch_draws` of ``seed``).
 
     ``views`` is a :class:`ViewStack` (read from the store batch by batch) or a (V, N, F) tensor.
     """
     views = TensorViews(views) if isinstance(views, torch.Tensor) else views
-    g = torch.Generator().manual_seed(seed)
-    n = len(labels)
-    order = torch.randperm(n, generator=g)
-    choice = torch.randint(views.n_views, (n,), generator=g)
-    for start in range(0, n, batch_size):
+    order, choice = epoch_draws(len(labels), views.n_views, seed)
+    for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         yield views.gather(choice[idx], idx), labels[idx]
 
@@ -136,23 +144,21 @@ def feature_batches(
 def sharded_feature_batches(
     views, labels: torch.Tensor, batch_size: int, seed: int, epoch: int, world: World
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """This rank's part of an epoch: a DistributedSampler's indices, each image in a random view."""
+    """This rank's part of an epoch: the order and views one process draws
+    (:func:`epoch_draws`), shared out as a shuffling DistributedSampler of the same seed shares
+    its order (each rank every ``world.size``-th image, the shares evened by repeating the first
+    ones). The views were drawn from a generator of their own: ``torchrun --nproc-per-node 1``
+    read 7 of 10 images in another view than one process of the same seed."""
     views = TensorViews(views) if isinstance(views, torch.Tensor) else views
+    order, choice = epoch_draws(len(labels), views.n_views, epoch_seed(seed, epoch))
     indices = range(len(labels))  # any sized sequence does as the sampler's "dataset"
     sampler: DistributedSampler[int] = DistributedSampler(
         indices,  # type: ignore[arg-type]
         world.size,
         world.rank,
-        shuffle=True,
-        seed=epoch_seed(seed, 0),  # it shuffles with seed + epoch, as epoch_seed does
+        shuffle=False,  # the positions in ``order`` this rank takes
     )
-    sampler.set_epoch(epoch)
-    choice = torch.randint(
-        views.n_views,
-        (len(labels),),
-        generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)),
-    )
-    order = torch.tensor(list(sampler))
+    order = order[torch.tensor(list(sampler), dtype=torch.long)]
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         yield views.gather(choice[idx], idx), labels[idx]

@@ -151,8 +151,9 @@ SINGLE = World()
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of an epoch's random draws over the training images (which view of each, and in
-    one process their order), from the run's ``seed``, on every path alike: far apart for
+    """The seed of an epoch's random draws over the training images (their order and which view
+    of each: ``batches.epoch_draws``; a rank takes its share of that order), from the run's
+    ``seed``, on every path alike: far apart for
     neighbouring seeds, so that seed s + 1 never replays seed s's draws an epoch later, as
     ``seed + epoch`` would."""
     return seed * 100_003 + epoch
