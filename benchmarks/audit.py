@@ -139,7 +139,7 @@ def label_table(data: Path, result, truth) -> list[tuple]:
     injected = set(truth["wrong_labels"])
     injected |= {p["copy"] for p in truth["duplicates"] if p["placement"] == "other class"}
     n = len(injected)
-    ranked = [rel(data, r["path"]) for r in result.label_issues]
+    ranked = [rel(data, r.path) for r in result.label_issues]
     top = ranked[:n]
     hits_top = sum(p in injected for p in top)
     hits_all = sum(p in injected for p in ranked)
@@ -175,11 +175,11 @@ def label_misses(data: Path, result, truth, reference: Path | None) -> None:
             "/".join(Path(r["path"]).parts[-3:])
             for r in json.loads(reference.read_text())["label_issues"]
         }
-    rows = [r for r in result.label_issues[: len(injected)] if rel(data, r["path"]) not in injected]
-    kinds: dict[str, list[dict]] = {"original of a cross-class copy": [], "flagged unmodified": []}
+    rows = [r for r in result.label_issues[: len(injected)] if rel(data, r.path) not in injected]
+    kinds: dict[str, list] = {"original of a cross-class copy": [], "flagged unmodified": []}
     kinds["other"] = []
     for r in rows:
-        name = rel(data, r["path"])
+        name = rel(data, r.path)
         kind = "other"
         if name in originals:
             kind = "original of a cross-class copy"
@@ -190,9 +190,7 @@ def label_misses(data: Path, result, truth, reference: Path | None) -> None:
     for kind, members in kinds.items():
         print(f"  {kind}: {len(members)}")
         for r in members[:8]:
-            print(
-                f"    {rel(data, r['path'])}: {r['given']} -> {r['suggested']} ({r['score']:.3f})"
-            )
+            print(f"    {rel(data, r.path)}: {r.given} -> {r.suggested} ({r.score:.3f})")
 
 
 def true_classes(data: Path, truth) -> dict[str, str]:
@@ -221,15 +219,15 @@ def relabel_table(data: Path, result, truth) -> None:
         "\nlabel flags by p(suggested)  flagged  injected  suggested = true (of flagged)  not injected"
     )
     for lo, hi in pairwise(edges):
-        rows = [r for r in result.label_issues if lo <= r["prob_suggested"] < hi]
-        names = [rel(data, r["path"]) for r in rows]
+        rows = [r for r in result.label_issues if lo <= r.prob_suggested < hi]
+        names = [rel(data, r.path) for r in rows]
         injected = sum(n in true for n in names)
-        right = sum(true.get(n) == r["suggested"] for n, r in zip(names, rows, strict=True))
+        right = sum(true.get(n) == r.suggested for n, r in zip(names, rows, strict=True))
         print(
             f"  [{lo:.1f}, {min(hi, 1):.1f}){'':16s} {len(rows):7d} {injected:9d} "
             f"{right:9d} ({right / max(1, len(rows)):4.0%}) {len(rows) - injected:22d}"
         )
-    weak = [r for r in result.label_issues if r["prob_suggested"] < RELABEL_MIN_PROB]
+    weak = [r for r in result.label_issues if r.prob_suggested < RELABEL_MIN_PROB]
     print(
         f"  {len(weak)} flags are below {RELABEL_MIN_PROB}, {len(result.label_issues) - len(weak)} "
         "at or above it"

@@ -120,7 +120,7 @@ def audit_project(name: str, src: Path, large: str, n: int, work: Path) -> list[
     started = time.perf_counter()
     result = audit(src, work / f"{name}-audit", AuditConfig(), force=True)
     seconds = time.perf_counter() - started
-    planted = [Path(r["path"]).name.startswith("wrong_") for r in result.label_issues]
+    planted = [Path(r.path).name.startswith("wrong_") for r in result.label_issues]
     top, flags, hits = sum(planted[:n]), len(planted), sum(planted)
     c = plan_counts(work / f"{name}-audit" / "plan.csv", result.classes, large)
     print(

@@ -98,7 +98,7 @@ def build(
 
 def score(result, n: int) -> tuple[int, int, int]:
     """Planted among the N highest-ranked flags, flags, planted among every flag."""
-    flagged = [Path(r["path"]).name.startswith("wrong_") for r in result.label_issues]
+    flagged = [Path(r.path).name.startswith("wrong_") for r in result.label_issues]
     return sum(flagged[:n]), len(flagged), sum(flagged)
 
 

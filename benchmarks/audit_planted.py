@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -165,7 +165,7 @@ def score(project: Project, result, variant: str) -> dict[str, float]:
     """Precision and recall of the flags (with ``after``, those set apart not counted)."""
     wrong = {k for k, (g, t) in enumerate(zip(project.given, project.true, strict=True)) if g != t}
     kept = set(result.too_few) if variant == "after" else set()
-    flags = {int(r["path"]) for r in result.label_issues if r["path"] not in kept}
+    flags = {int(r.path) for r in result.label_issues if r.path not in kept}
     hits = len(flags & wrong)
     return {
         "planted": len(wrong),
@@ -179,16 +179,16 @@ def score(project: Project, result, variant: str) -> dict[str, float]:
 def plan_check(pool: Pool, project: Project) -> dict[str, list[int]]:
     """The flags the plan would pre-fill ``relabel`` or ``keep`` without ``mixed_doubt``, split by
     whether the given and the suggested class are a pair the audit's out-of-fold answers mistake
-    both ways (``_mixed``: ``audit.mixed_both_ways``): [flags, planted, suggested the true class,
+    both ways (``mixed``: ``audit.mixed_both_ways``): [flags, planted, suggested the true class,
     relabelled with the rule]."""
     result = run(pool, project, AuditConfig())
     at = {name: k for k, name in enumerate(pool.inv.classes[c] for c in project.classes)}
     true = {at[pool.inv.classes[c]]: c for c in project.classes}
     out: dict[str, list[int]] = {}
     for issue in result.label_issues:
-        k, suggested = int(issue["path"]), at[issue["suggested"]]
-        before = label_proposal({**issue, "_mixed": False})[0]
-        row = out.setdefault(f"{before} {'mixed' if issue['_mixed'] else 'other'}", [0] * 4)
+        k, suggested = int(issue.path), at[issue.suggested]
+        before = label_proposal(replace(issue, mixed=False))[0]
+        row = out.setdefault(f"{before} {'mixed' if issue.mixed else 'other'}", [0] * 4)
         row[0] += 1
         row[1] += project.given[k] != project.true[k]
         row[2] += true[suggested] == project.true[k]
@@ -211,7 +211,7 @@ def needs_check(pool: Pool, seed: int) -> dict[str, float]:
     ]
     labels = [c for _, c in chosen]
     project = Project([r for r, _ in chosen], labels, labels, sorted(rows))
-    listed = [row["class"] for row in run(pool, project, AuditConfig()).photos_needed]
+    listed = [row.class_name for row in run(pool, project, AuditConfig()).photos_needed]
     recall = test_recall(pool, project, seed)
     fewest = sorted(rows, key=lambda c: (labels.count(c), rng.random()))
     by_name = {pool.inv.classes[c]: recall[c] for c in rows}

@@ -24,8 +24,8 @@ from PIL import Image, ImageOps
 from objrec import dedup
 from objrec.applying import apply_plan
 from objrec.audit import AuditConfig, AuditResult, audit
-from objrec.audit_findings import DuplicateGroup, Outlier
-from objrec.audit_report import PLAN_COLUMNS, none_judged_note
+from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded
+from objrec.audit_report import NEEDS_COLUMNS, PLAN_COLUMNS, none_judged_note
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING
 from objrec.errors import ObjrecError
@@ -102,8 +102,8 @@ def audited(tmp_path_factory):
 def test_planted_wrong_label_is_ranked_first(audited):
     data, result, _, _ = audited
     top = result.label_issues[0]
-    assert top["path"] == str(data / "train/green/moved.png")
-    assert (top["given"], top["suggested"]) == ("green", "red")
+    assert top.path == str(data / "train/green/moved.png")
+    assert (top.given, top.suggested) == ("green", "red")
 
 
 @pytest.mark.slow
@@ -221,9 +221,8 @@ def test_the_findings_csvs_name_each_file_relative_to_data_as_the_plan_does(audi
     plan = {r["file"] for r in csv.DictReader((root / "audit/plan.csv").open(encoding="utf-8-sig"))}
     issues = csv_paths(root / "audit/label_issues.csv")
     outliers = csv_paths(root / "audit/outliers.csv")
-    assert issues[0] == "train/green/moved.png" and result.label_issues[0]["path"] == str(
-        data / "train/green/moved.png"
-    )
+    assert issues[0] == "train/green/moved.png"
+    assert result.label_issues[0].path == str(data / "train/green/moved.png")
     assert outliers and set(issues + outliers) <= plan
     groups = csv.DictReader((root / "audit/near_duplicates.csv").open(encoding="utf-8-sig"))
     paths = [p for g in groups for p in g["paths"].split(" | ")]
@@ -1904,7 +1903,7 @@ def test_a_file_removed_while_the_audit_runs_is_skipped_as_an_unreadable_one(
     assert unreadable == {str(before): f"unreadable: {gone}", str(after): f"unreadable: {gone}"}
     fixed = apply_plan(data, tmp_path / "audit/plan.csv", tmp_path / "fixed")  # no row of theirs
     assert fixed["copied"] == len(list_images(data)) - fixed["removed"]
-    flagged = [row["path"] for row in result.label_issues]
+    flagged = [row.path for row in result.label_issues]
     flagged += [
         path for group in result.near_duplicates + result.look_alikes for path in group.paths
     ]
@@ -2105,10 +2104,7 @@ def test_the_terminal_shows_the_first_near_duplicate_groups_and_counts_the_rest(
     six = [str(data / f"train/blue/blue_0{i}.png") for i in range(6)]
     groups.append(dup_group(paths=six, splits=[""] * 6, similarity=0.9))
 
-    issues = [
-        {"path": str(data / f"train/red/red_0{i}.png"), "given": "red", "suggested": "blue"}
-        for i in range(7)
-    ]
+    issues = [LabelIssue(str(data / f"train/red/red_0{i}.png"), "red", "blue") for i in range(7)]
 
     def run_audit(data, out, config, run, reporter, force, refresh=False, on_wait=None):
         return AuditResult(
@@ -2356,8 +2352,7 @@ def test_the_plan_keeps_copies_within_a_class_and_split_unless_one_is_flagged():
         pairs = {pair: 0.98 - 0.02 * k for k, pair in enumerate(pairwise(members))}
         return dup_group(members, pairs)
 
-    flag = {"_index": 4, "suggested": "blue", "prob_suggested": 0.9, "prob_given": 0.1}
-    flag["evidence"] = "e"
+    flag = LabelIssue("", "red", "blue", index=4, prob_suggested=0.9, prob_given=0.1, evidence="e")
     result = AuditResult([flag], [burst([0, 1, 2]), burst([3, 4])], [], 5, ["red", "blue"])
     plan = {row["file"]: (row["action"], row["reason"]) for row in plan_rows(result, inv)}
     for k, copies in ((0, "train/red/1.png, train/red/2.png"), (3, "train/red/4.png")):
@@ -2616,13 +2611,15 @@ def test_the_plan_relabels_only_a_strong_suggestion_and_asks_to_review_a_weak_on
     ]
     inv = Inventory(Path("/d"), ("cougar_body", "elephant"), items, False)
     issues = [
-        {
-            "_index": k,
-            "suggested": "elephant",
-            "prob_suggested": p,
-            "prob_given": 0.01,
-            "evidence": f"heads and neighbours give p(given)=0.01, p(suggested)={p:.2f}",
-        }
+        LabelIssue(
+            f"cougar_body/{k}.jpg",
+            "cougar_body",
+            "elephant",
+            index=k,
+            prob_suggested=p,
+            prob_given=0.01,
+            evidence=f"heads and neighbours give p(given)=0.01, p(suggested)={p:.2f}",
+        )
         for k, p in enumerate((0.24, 0.49, 0.5))
     ]
     result = AuditResult(issues, [], [], len(items), list(inv.classes))
@@ -2635,7 +2632,7 @@ def test_the_plan_relabels_only_a_strong_suggestion_and_asks_to_review_a_weak_on
     assert (statue["action"], statue["new_class"]) == ("keep", "")
     assert "may be elephant, p(suggested)=0.49" in statue["reason"]
     assert (strong["action"], strong["new_class"]) == ("relabel", "elephant")
-    assert strong["reason"] == issues[2]["evidence"]
+    assert strong["reason"] == issues[2].evidence
 
 
 def test_the_plan_asks_to_review_a_suggestion_the_votes_split_with_the_given_class():
@@ -2654,9 +2651,12 @@ def test_the_plan_asks_to_review_a_suggestion_the_votes_split_with_the_given_cla
     inv = Inventory(Path("/d"), ("ant", "dragonfly"), items, False)
     odds = ((0.51, 0.40), (0.6, 0.13), (0.5, 0.1), (0.99, 0.0))  # (p(suggested), p(given))
     issues = [
-        {"_index": k, "given": "ant", "suggested": "dragonfly", "prob_suggested": p}
-        | {"prob_given": g, "evidence": f"heads and neighbours give p(given)={g:.2f}"}
-        for k, (p, g) in enumerate(odds)
+        LabelIssue(f"ant/image_000{k}.jpg", "ant", "dragonfly", index=k, prob_suggested=p)
+        for k, p in enumerate(p for p, _ in odds)
+    ]
+    issues = [
+        replace(issue, prob_given=g, evidence=f"heads and neighbours give p(given)={g:.2f}")
+        for issue, (_, g) in zip(issues, odds, strict=True)
     ]
     plan = [
         plan_rows(AuditResult([issue], [], [], 4, ["ant", "dragonfly"]), inv)[0] for issue in issues
@@ -2673,7 +2673,7 @@ def test_the_plan_asks_to_review_a_suggestion_the_votes_split_with_the_given_cla
         assert (row["action"], row["new_class"], row["reason"]) == (
             "relabel",
             "dragonfly",
-            issue["evidence"],
+            issue.evidence,
         )
 
 
@@ -2687,11 +2687,12 @@ def test_the_plan_asks_to_review_a_relabel_between_classes_mistaken_both_ways():
     classes = ("crocodile", "crocodile_head")
     items = [Item(Path(f"/d/crocodile/{k}.jpg"), f"crocodile/{k}.jpg", 0, None) for k in range(2)]
     inv = Inventory(Path("/d"), classes, items, False)
+    evidence = "heads and neighbours give p(given)=0.05"
     issues = [
-        {"_index": k, "given": "crocodile", "suggested": "crocodile_head", "prob_suggested": 0.9}
-        | {"prob_given": 0.05, "evidence": "heads and neighbours give p(given)=0.05", "_mixed": m}
+        LabelIssue(f"crocodile/{k}.jpg", "crocodile", "crocodile_head", index=k, mixed=m)
         for k, m in enumerate((True, False))
     ]
+    issues = [replace(i, prob_suggested=0.9, prob_given=0.05, evidence=evidence) for i in issues]
     underwater, other = plan_rows(AuditResult(issues, [], [], 2, list(classes)), inv)
     assert (underwater["action"], underwater["new_class"]) == ("keep", "")
     assert underwater["reason"] == (
@@ -2878,10 +2879,10 @@ def copies_across_classes(tmp_path: Path) -> tuple[Any, AuditResult]:
         ("test/blue/zz_red_02.png", "green"),
     )
     issues = [
-        {"_index": where[f], "suggested": c, "prob_suggested": 0.9, "prob_given": 0.05}
-        | {"evidence": f"looks like {c}"}
+        LabelIssue(f, f.split("/")[1], c, index=where[f], prob_suggested=0.9, prob_given=0.05)
         for f, c in flagged
     ]
+    issues = [replace(issue, evidence=f"looks like {issue.suggested}") for issue in issues]
     near = dedup.feature_neighbours(unit)
     groups, _ = duplicate_groups(
         inv, np.arange(len(inv.items)), unit, facts, dedup.DuplicateRule(), near, issues
@@ -2940,7 +2941,7 @@ def test_the_plan_says_a_removed_copy_was_flagged_as_a_wrong_label(tmp_path):
     "flag",
     [
         {"prob_suggested": 0.69, "prob_given": 0.3},  # the votes split: a relabel kept to review
-        {"prob_suggested": 0.84, "prob_given": 0.15, "_mixed": True},  # a look-alike pair
+        {"prob_suggested": 0.84, "prob_given": 0.15, "mixed": True},  # a look-alike pair
     ],
 )
 def test_a_copy_under_two_labels_is_left_to_choose_on_a_flag_the_plan_would_not_relabel_on(
@@ -2997,8 +2998,8 @@ def copy_in_another_class(tmp_path: Path, flag: dict[str, Any] | None) -> tuple[
     where = {inv.rel(it): i for i, it in enumerate(inv.items)}
     original, copy = where["train/red/red_00.png"], where["train/green/dup_red_00.png"]
     unit, facts = alike_signals(len(inv.items), {(original, copy): (1.0, 0)})
-    issue = {"_index": original, "suggested": "green", "given": "red", "evidence": "..."}
-    issues = [] if flag is None else [issue | flag]
+    issue = LabelIssue("train/red/red_00.png", "red", "green", index=original, evidence="...")
+    issues = [] if flag is None else [replace(issue, **flag)]
     groups, _ = duplicate_groups(
         inv, np.arange(len(inv.items)), unit, facts, dedup.DuplicateRule(),
         dedup.feature_neighbours(unit), issues,
@@ -3234,8 +3235,8 @@ def test_a_wrong_label_cleanlab_does_not_count_on_a_small_folder_is_flagged(tmp_
     pattern((220, 40, 200), 500).save(data / "train/green/magenta.png")
     result = audit(data, None, config(cache_dir=str(tmp_path / "cache")))
     assert counted == [0]
-    assert [Path(r["path"]).name for r in result.label_issues] == ["magenta.png"]
-    assert result.label_issues[0]["given"] == "green"
+    assert [Path(r.path).name for r in result.label_issues] == ["magenta.png"]
+    assert result.label_issues[0].given == "green"
 
 
 @pytest.mark.slow  # about 1 s: the first nearest-neighbour search
@@ -3667,22 +3668,22 @@ def test_the_photos_that_look_like_the_class_a_class_is_confused_with_are_named(
     data = make_split(tmp_path / "data", per_split=(2, 1, 1))
     inv = inventory(data)
     like = [i for i, item in enumerate(inv.items) if inv.classes[item.label] == "red"][:2]
-    row = {
-        **{"class": "red", "photos": 4, "images": 4, "recognised": 2, "of": 4, "flagged": 0},
-        "confused_with": "green",
-        "confused_photos": [inv.items[i].shown for i in like],
-        "reason": "2 of its 4 images recognised ...; confused with green (2 of its images ...)",
-        "_confused": like,
-    }
+    row = PhotosNeeded(
+        class_name="red",
+        **{"photos": 4, "images": 4, "recognised": 2, "judged": 4, "flagged": 0},
+        confused_with="green",
+        confused_photos=[inv.items[i].shown for i in like],
+        reason="2 of its 4 images recognised ...; confused with green (2 of its images ...)",
+        confused=like,
+    )
     result = AuditResult([], [], [], len(inv.items), list(inv.classes), photos_needed=[row])
     result.data = data
     write_audit(result, inv, tmp_path / "out")
     relative = [inv.rel(inv.items[i]) for i in like]
     needs = pd.read_csv(tmp_path / "out" / "photos_needed.csv")
     assert needs["confused_photos"].tolist() == [" | ".join(relative)]
-    assert (
-        "_confused" not in needs.columns and "_confused" not in result.to_json()["photos_needed"][0]
-    )
+    assert list(needs.columns) == list(NEEDS_COLUMNS) == list(row.row())
+    assert list(result.to_json()["photos_needed"][0]) == list(NEEDS_COLUMNS)
     page = " ".join((tmp_path / "out" / "audit.html").read_text().split())
     section = page.split('<h2 id="photos-needed">Classes to add or retake photos of</h2>')[1]
     assert "<b>red</b>: 2 of its 4 images recognised" in section
@@ -3727,9 +3728,9 @@ def test_an_audit_stopped_while_writing_its_page_leaves_the_earlier_audit_whole(
 
 @pytest.mark.slow
 def test_found_rows_have_the_documented_columns_and_no_private_keys(audited):
-    """The CSVs' headers are TABLE_COLUMNS's (also written when empty), and the rows `audit`
-    returns to Python hold no internal keys (`_index`, `_like`); a group's and an outlier's
-    row() hold their CSV's columns."""
+    """The CSVs' headers are TABLE_COLUMNS's (also written when empty), and the findings `audit`
+    returns to Python are typed records (a label flag's dict held `_index`, `_like`, read by key
+    across modules), each one's row() its CSV's columns."""
     import pandas as pd
 
     from objrec.audit_report import GROUP_COLUMNS, TABLE_COLUMNS
@@ -3738,12 +3739,11 @@ def test_found_rows_have_the_documented_columns_and_no_private_keys(audited):
     for name, columns in TABLE_COLUMNS.items():
         assert list(pd.read_csv(root / "audit" / name).columns) == list(columns), name
     rows = result.label_issues
-    assert rows and not [k for row in rows for k in row if k.startswith("_")]
+    assert rows and all(tuple(r.row()) == TABLE_COLUMNS["label_issues.csv"] for r in rows)
     shown = TABLE_COLUMNS["outliers.csv"]
     assert result.outliers and all(tuple(o.row()) == shown for o in result.outliers)
     groups = [*result.near_duplicates, *result.look_alikes]
     assert groups and all(tuple(g.row()) == GROUP_COLUMNS for g in groups)
-    assert {"path", "suggested", "evidence"} <= set(result.label_issues[0])
 
 
 def test_counts_in_the_audits_messages_agree_with_their_nouns(caplog):
@@ -3799,7 +3799,7 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
     monkeypatch.setattr("objrec.audit_report.PAGE_LIMIT", 0)  # the counts alone, no thumbnails
     one = [dup_group(splits=["valid", "test"], kind="across splits")]
     result = SimpleNamespace(
-        label_issues=[{}],
+        label_issues=[LabelIssue("red/a.jpg", "red", "blue")],
         near_duplicates=one,
         look_alikes=one,
         outliers=[{}],
@@ -3833,7 +3833,7 @@ def test_audit_html_counts_the_flags_too_few_to_judge_apart(tmp_path, monkeypatc
 
     monkeypatch.setattr("objrec.audit_report.PAGE_LIMIT", 0)  # the counts alone, no thumbnails
     result = SimpleNamespace(
-        label_issues=[{"path": "red/a.jpg"}, {"path": "red/b.jpg"}],
+        label_issues=[LabelIssue(f"red/{n}.jpg", "red", "blue") for n in "ab"],
         near_duplicates=[],
         look_alikes=[],
         outliers=[],
@@ -3867,8 +3867,7 @@ def test_audit_html_marks_a_flag_in_a_class_of_too_few_photos_as_the_terminal_li
     items = [Item(tmp_path / f"ant/{k}.jpg", f"ant/{k}.jpg", 0, None) for k in range(2)]
     inv = Inventory(tmp_path, ("ant", "bee"), items, False, ["d0", "d1"])
     issues = [
-        {"_index": k, "_like": [], "path": f"ant/{k}.jpg", "given": "ant", "score": 0.1}
-        | {"suggested": "bee", "evidence": f"evidence {k}"}
+        LabelIssue(f"ant/{k}.jpg", "ant", "bee", 0.1, index=k, evidence=f"evidence {k}")
         for k in range(2)
     ]
     found = {"label_issues": issues, "near_duplicates": [], "look_alikes": [], "outliers": []}
@@ -3935,8 +3934,8 @@ def test_a_burst_of_frames_in_the_wrong_class_does_not_vouch_for_its_label():
     ok = np.ones(len(inv.items), dtype=bool)
     result = find_issues(inv, features, ok, facts, AuditConfig(pca=0), SILENT)
     assert len(result.near_duplicates) == 2  # the bursts, as the audit groups them
-    assert {row["path"] for row in result.label_issues} == planted
-    assert {row["suggested"] for row in result.label_issues} == {"flamingo"}
+    assert {row.path for row in result.label_issues} == planted
+    assert {row.suggested for row in result.label_issues} == {"flamingo"}
 
 
 @pytest.mark.slow
@@ -3985,7 +3984,7 @@ def test_the_audit_finds_each_images_nearest_outside_its_group_once(monkeypatch)
     result = audit_module.find_issues(inv, features, ok, facts, AuditConfig(pca=0), SILENT)
     assert calls["knn_distance", len(inv.items)] == 1
     assert calls["outside_groups", len(inv.items)] == 1
-    assert {row["path"] for row in result.label_issues} == planted
+    assert {row.path for row in result.label_issues} == planted
 
 
 def test_near_duplicates_share_a_fold_and_only_they_move():
@@ -4051,7 +4050,7 @@ def test_a_class_of_one_burst_is_not_judged():
     facts = [facts[i] for i in keep]
     result = find_issues(inv, features[keep], ok, facts, AuditConfig(pca=0), SILENT)
     assert result.unjudged == ["ibis"]
-    assert not {row["given"] for row in result.label_issues} & {"ibis"}
+    assert not {row.given for row in result.label_issues} & {"ibis"}
 
 
 def bursts_and_single_photos(bursts: int = 10, frames: int = 4, singles: int = 8, seed: int = 0):
@@ -4242,9 +4241,9 @@ def test_a_split_folder_and_the_class_folder_it_came_from_find_the_same_wrong_la
         result = audit(folder, None, config(cache_dir=str(tmp_path / "cache")))
         found.append(
             {
-                Path(row["path"]).parent.name + "/" + Path(row["path"]).name.split("-")[-1]: (
-                    row["suggested"],
-                    round(row["score"], 6),
+                Path(row.path).parent.name + "/" + Path(row.path).name.split("-")[-1]: (
+                    row.suggested,
+                    round(row.score, 6),
                 )
                 for row in result.label_issues
             }
@@ -4321,7 +4320,7 @@ def test_photos_needed_names_the_classes_with_few_or_unrecognised_photos_and_why
         "confused with lotus (6 of its images look like it: add photos that tell them apart)",
     ]
     assert needs[1].reasons == ["only 6 photos (add photos: 11 or more)"]
-    assert needs[2].row() == {
+    assert needs[2].listed().row() == {
         "class": "car",
         "photos": 20,
         "images": 20,
@@ -4331,10 +4330,11 @@ def test_photos_needed_names_the_classes_with_few_or_unrecognised_photos_and_why
         "confused_with": "",
         "confused_photos": [],
         "reason": "2 labels flagged as likely wrong (label_issues.csv)",
-        "_confused": [],
     }
-    named = needs[0].row([f"p{i}.jpg" for i in range(len(labels))])  # the 6 water lilies
-    assert named["confused_photos"] == [f"p{i}.jpg" for i in range(12, 18)]
+    paths, places = [f"p{i}.jpg" for i in range(len(labels))], range(100, 100 + len(labels))
+    named = needs[0].listed(paths, places)  # the 6 water lilies
+    assert named.confused_photos == [f"p{i}.jpg" for i in range(12, 18)]
+    assert named.confused == list(range(112, 118))  # their places in the inventory
 
 
 def test_photos_needed_counts_the_images_it_did_not_recognise():
@@ -4351,7 +4351,7 @@ def test_photos_needed_counts_the_images_it_did_not_recognise():
     assert lilies.reasons[0] == (
         "6 of its 27 images not recognised by heads that never saw them (add varied photos)"
     )
-    assert (lilies.row()["recognised"], lilies.row()["of"]) == (21, 27)
+    assert (lilies.listed().recognised, lilies.listed().row()["of"]) == (21, 27)
 
 
 def test_photos_needed_says_distinct_photos_as_photos_and_images_as_images():
@@ -4369,14 +4369,14 @@ def test_photos_needed_says_distinct_photos_as_photos_and_images_as_images():
         "9 of its 12 images not recognised by heads that never saw them (add varied photos)",
         "confused with bee (9 of its images look like it: add photos that tell them apart)",
     ]
-    assert (ant.row()["photos"], ant.row()["images"]) == (3, 12)
+    assert (ant.listed().photos, ant.listed().images) == (3, 12)
 
 
 def test_the_audit_prints_the_classes_that_need_photos(capsys):
     """The terminal names the first classes of photos_needed.csv with their reasons."""
     from objrec.cli.auditing import print_audit
 
-    needs = [{"class": f"c{i}", "reason": f"only {i} photos"} for i in range(7)]
+    needs = [PhotosNeeded(class_name=f"c{i}", reason=f"only {i} photos") for i in range(7)]
     result = AuditResult([], [], [], 40, ["cat"], seconds={"total": 1.0}, photos_needed=needs)
     print_audit(result, Path("photos"), Path("photos-audit"))
     lines = capsys.readouterr().out.splitlines()
@@ -4397,8 +4397,8 @@ def test_a_flag_in_a_class_of_too_few_photos_that_no_class_claims_is_set_apart()
     another class claims, or one in a class of 11 photos or more, is still a likely wrong label."""
     from objrec.audit import too_few_to_judge
 
-    def row(images: int, p: float) -> dict[str, Any]:
-        return {"_class_images": images, "prob_suggested": p}
+    def row(images: int, p: float) -> LabelIssue:
+        return LabelIssue("cat/0.jpg", "cat", "dog", prob_suggested=p, class_images=images)
 
     assert too_few_to_judge(row(6, 0.15), AuditConfig())
     assert not too_few_to_judge(row(6, 0.6), AuditConfig())
@@ -4412,13 +4412,10 @@ def test_flags_too_few_to_judge_are_said_apart_from_the_likely_wrong_labels(caps
     """The summary, --json and the terminal count them apart, as the settled ones."""
     from objrec.cli.auditing import print_audit
 
-    flags = [
-        {"path": f"photos/cat/{i}.jpg", "given": "cat", "suggested": "dog", "score": 0.9}
-        for i in range(3)
-    ]
+    flags = [LabelIssue(f"photos/cat/{i}.jpg", "cat", "dog", 0.9) for i in range(3)]
     result = AuditResult(flags, [], [], 40, ["cat", "dog"], seconds={"total": 1.0})
     result.too_few = ["photos/cat/1.jpg", "photos/cat/2.jpg"]
-    assert [row["path"] for row in result.likely_wrong()] == ["photos/cat/0.jpg"]
+    assert [row.path for row in result.likely_wrong()] == ["photos/cat/0.jpg"]
     shown = result.to_json()
     assert [row["path"] for row in shown["label_issues"]] == ["photos/cat/0.jpg"]
     assert len(shown["too_few_to_judge"]) == 2
@@ -4495,14 +4492,11 @@ def test_a_flag_both_settled_and_too_few_to_judge_is_counted_once(capsys):
     audit.html's counts and --json: the summary had counted it among the too-few flags too."""
     from objrec.cli.auditing import print_audit
 
-    flags = [
-        {"path": f"photos/cat/{i}.jpg", "given": "cat", "suggested": "dog", "score": 0.9}
-        for i in range(3)
-    ]
+    flags = [LabelIssue(f"photos/cat/{i}.jpg", "cat", "dog", 0.9) for i in range(3)]
     result = AuditResult(flags, [], [], 40, ["cat", "dog"], seconds={"total": 1.0})
     result.too_few = ["photos/cat/1.jpg", "photos/cat/2.jpg"]
     result.settled = ["photos/cat/2.jpg"]
-    assert [row["path"] for row in result.too_few_apart()] == ["photos/cat/1.jpg"]
+    assert [row.path for row in result.too_few_apart()] == ["photos/cat/1.jpg"]
     assert len(result.to_json()["too_few_to_judge"]) == 1
     print_audit(result, Path("photos"), Path("photos-audit"))
     out = capsys.readouterr().out

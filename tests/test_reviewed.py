@@ -4,6 +4,7 @@ keeps them (a persona's second audit pre-filled relabels undoing 10 of her first
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from PIL import Image
 
 from objrec.applying import apply_plan
 from objrec.audit import AuditResult, Inventory, Item
+from objrec.audit_findings import LabelIssue, PhotosNeeded
 from objrec.audit_report import plan_rows
 from objrec.file_index import hash_file
 from objrec.reviewed import REVIEWED_FILE, read_reviewed, settled_paths
@@ -65,8 +67,9 @@ def test_only_a_plan_s_rows_about_the_label_and_a_person_s_own_settle_a_label(tm
     files = [f"train/{name}/{name}_{k}.png" for name in ("ant", "dragonfly") for k in range(3)]
     items = [Item(data / f, f, int("dragonfly" in f), "train") for f in files]
     inv = Inventory(data, ("ant", "dragonfly"), items, True, [])
-    review = {"_index": 0, "given": "ant", "suggested": "dragonfly", "prob_suggested": 0.3}
-    review |= {"prob_given": 0.6, "evidence": "4 of its 10 nearest images are labelled dragonfly"}
+    evidence = "4 of its 10 nearest images are labelled dragonfly"
+    review = LabelIssue(files[0], "ant", "dragonfly", index=0, prob_suggested=0.3)
+    review = replace(review, prob_given=0.6, evidence=evidence)
     why = "far from its class (z=4.1)"
     outliers = [Outlier(files[i], 4.1, why, "ant", "train", index=i) for i in (1, 5)]
     rows = plan_rows(AuditResult([review], [], outliers, 6, ["ant", "dragonfly"]), inv)
@@ -92,11 +95,12 @@ def test_the_plan_keeps_a_label_a_person_settled_instead_of_relabelling_it(tmp_p
     with (tmp_path / REVIEWED_FILE).open("w", newline="") as f:  # d1: settled as dragonfly
         csv.writer(f).writerows([["digest", "class", "file"], ["d0", "ant", "old/ant/0.jpg"]])
         csv.writer(f).writerow(["d1", "dragonfly", "dragonfly/1.jpg"])
+    evidence = "10 of its 10 nearest images are labelled dragonfly"
     issues = [
-        {"_index": k, "given": "ant", "suggested": "dragonfly", "prob_suggested": 0.99}
-        | {"prob_given": 0.0, "evidence": "10 of its 10 nearest images are labelled dragonfly"}
+        LabelIssue(f"ant/{k}.jpg", "ant", "dragonfly", index=k, prob_suggested=0.99)
         for k in range(3)
     ]
+    issues = [replace(issue, prob_given=0.0, evidence=evidence) for issue in issues]
     plan = plan_rows(AuditResult(issues, [], [], 3, ["ant", "dragonfly"]), inv)
     settled, *others = plan
     assert (settled["action"], settled["new_class"]) == ("keep", "")
@@ -124,19 +128,15 @@ def test_the_flags_a_person_settled_are_found_by_the_audit_from_reviewed_csv(tmp
     items = [Item(tmp_path / f"ant/{k}.jpg", f"ant/{k}.jpg", 0, None) for k in range(3)]
     inv = Inventory(tmp_path, ("ant", "dragonfly"), items, False, ["d0", "d1", "d2"])
     (tmp_path / REVIEWED_FILE).write_text("digest,class,file\nd0,ant,\nd1,dragonfly,\n")
-    issues = [{"_index": k, "path": f"ant/{k}.jpg"} for k in range(3)]
+    issues = [LabelIssue(f"ant/{k}.jpg", "ant", "dragonfly", index=k) for k in range(3)]
     assert settled_paths(inv, issues) == ["ant/0.jpg"]  # d1 was settled as another class
 
 
 def settled_result(data: Path) -> AuditResult:
     """Two label flags in ``data``, the first one's label settled in an earlier plan."""
-    issues = [
-        {"path": str(data / f"train/ant/ant_{k}.png"), "given": "ant", "suggested": "fly"}
-        | {"score": 0.1}
-        for k in range(2)
-    ]
+    issues = [LabelIssue(str(data / f"train/ant/ant_{k}.png"), "ant", "fly", 0.1) for k in range(2)]
     result = AuditResult(issues, [], [], 10, ["ant", "fly"], seconds={"total": 1.0})
-    result.settled = [issues[0]["path"]]
+    result.settled = [issues[0].path]
     return result
 
 
@@ -221,8 +221,7 @@ def test_audit_html_says_which_flags_a_person_settled_before(tmp_path):
     items = [Item(tmp_path / f"ant/{k}.jpg", f"ant/{k}.jpg", 0, None) for k in range(2)]
     inv = Inventory(tmp_path, ("ant", "dragonfly"), items, False, ["d0", "d1"])
     issues = [
-        {"_index": k, "_like": [], "path": f"ant/{k}.jpg", "given": "ant", "score": 0.1}
-        | {"suggested": "dragonfly", "evidence": f"evidence {k}"}
+        LabelIssue(f"ant/{k}.jpg", "ant", "dragonfly", 0.1, index=k, evidence=f"evidence {k}")
         for k in range(2)
     ]
     found = {"label_issues": issues, "near_duplicates": [], "look_alikes": [], "outliers": []}
@@ -269,7 +268,7 @@ def test_the_photo_folder_route_remembers_a_settled_label_through_split(tmp_path
     assert read_reviewed(data)[odd] == ("green", moved)  # the path in the split
     assert read_reviewed(data)[hash_file(photos / "red/red_1.png")][0] == "blue"
     result = audit(data, tmp_path / "audit", config(cache_dir=str(tmp_path / "cache")))
-    flagged = [issue["path"] for issue in result.label_issues]
+    flagged = [issue.path for issue in result.label_issues]
     assert str(data / moved) in flagged  # a red picture labelled green
     assert str(data / moved) in result.settled  # said apart from the likely wrong labels
     with (tmp_path / "audit/plan.csv").open(newline="", encoding="utf-8-sig") as f:
@@ -329,13 +328,13 @@ def test_photos_needed_counts_a_settled_label_as_its_classs_photo_not_a_flag(tmp
     inv = Inventory(tmp_path, ("ant", "dragonfly"), items, False, digests)
     near = feature_neighbours(normalise(x), 10)
 
-    def needs() -> list[dict]:
+    def needs() -> list[PhotosNeeded]:
         found = judge_labels(
             inv, np.arange(len(items)), labels, x, near, AuditConfig(pca=0), SILENT
         )
-        assert [row["path"] for row in found.issues] == ["60.jpg"]
+        assert [row.path for row in found.issues] == ["60.jpg"]
         return found.needs
 
-    assert [(n["class"], n["flagged"]) for n in needs()] == [("dragonfly", 1)]
+    assert [(n.class_name, n.flagged) for n in needs()] == [("dragonfly", 1)]
     (tmp_path / REVIEWED_FILE).write_text("digest,class,file\nd60,dragonfly,60.jpg\n")
     assert needs() == []  # 30 of its 31 photos recognised: nothing lacks

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from objrec import dedup
-from objrec.audit_findings import DuplicateGroup, Outlier
+from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded
 from objrec.audit_report import (
     FINDING_KINDS,
     MIN_JUDGED,
@@ -254,7 +254,7 @@ class Inventory:
 class AuditResult:
     """What the audit found; ``to_json`` gives the documented ``--json`` shape."""
 
-    label_issues: list[dict[str, Any]]
+    label_issues: list[LabelIssue]
     near_duplicates: list[DuplicateGroup]
     outliers: list[Outlier]
     n_images: int
@@ -291,7 +291,7 @@ class AuditResult:
     """The files of the folder that cannot be read (as ``check``, ``split`` and ``train`` read
     them: :func:`unreadable_rows`), left out of ``n_images`` and of every finding; the plan
     removes them."""
-    photos_needed: list[dict[str, Any]] = field(default_factory=list)
+    photos_needed: list[PhotosNeeded] = field(default_factory=list)
     """The classes that most need more or better photos, most in need first, each with its
     evidence and reasons in words (``photos_needed.class_needs``): ``photos_needed.csv``."""
     settled: list[str] = field(default_factory=list)
@@ -330,21 +330,21 @@ class AuditResult:
             "classes_not_judged": list(self.unjudged),
             "far_classes": far,
         }
-        needs = [{k: v for k, v in row.items() if k[0] != "_"} for row in self.photos_needed]
+        needs = [need.row() for need in self.photos_needed]
         return labels | found | rest | {"photos_needed": needs}
 
-    def likely_wrong(self) -> list[dict[str, Any]]:
+    def likely_wrong(self) -> list[LabelIssue]:
         """The label issues but those a person settled in an earlier plan (``settled``) and those
         in classes of too few photos to judge (``too_few``)."""
         apart = set(self.settled) | set(self.too_few)
-        return [row for row in self.label_issues if row["path"] not in apart]
+        return [issue for issue in self.label_issues if issue.path not in apart]
 
-    def too_few_apart(self) -> list[dict[str, Any]]:
+    def too_few_apart(self) -> list[LabelIssue]:
         """The label issues in classes of too few photos to judge (``too_few``) but those a
         person settled in an earlier plan, which are said as settled: each flag is counted once,
         in the terminal's summary as in ``audit.html`` and ``--json``."""
         apart = set(self.too_few) - set(self.settled)
-        return [row for row in self.label_issues if row["path"] in apart]
+        return [issue for issue in self.label_issues if issue.path in apart]
 
     def __repr__(self) -> str:
         """One line: how many findings of each kind (a notebook cell ending in an audit showed
@@ -362,15 +362,13 @@ class AuditResult:
         return findings_table(self, kind)
 
     def drop_positions(self) -> None:
-        """Take the rows' private keys out (``_index``, ``_like``: where each image is in the
-        inventory, which the plan and the page read): the rows ``audit`` returns hold what the
-        CSVs show, nothing internal (a :class:`DuplicateGroup` or an :class:`Outlier` keeps its
-        typed ``indices`` or ``index``)."""
-        for name in ("label_issues", "unreadable"):
-            rows = [
-                {k: v for k, v in r.items() if not k.startswith("_")} for r in getattr(self, name)
-            ]
-            setattr(self, name, rows)
+        """Take the unreadable rows' private key out (``_index``: where each file is in the
+        inventory, which the plan reads): the rows ``audit`` returns hold what the CSVs show,
+        nothing internal (a :class:`LabelIssue`, a :class:`DuplicateGroup` or an
+        :class:`Outlier` keeps its typed place)."""
+        self.unreadable = [
+            {k: v for k, v in r.items() if not k.startswith("_")} for r in self.unreadable
+        ]
 
 
 # ---------------------------------------------------------------- the folder
@@ -807,7 +805,8 @@ def suggested_label(probs: np.ndarray, given: int) -> int:
     return int(order[0] if order[0] != given else order[1])
 
 
-def label_issue_rows(inv, idx, labels, probs, ranked, scores, neighbours) -> list[dict[str, Any]]:
+def label_issue_rows(inv, idx, labels, probs, ranked, scores, neighbours) -> list[LabelIssue]:
+    """A :class:`LabelIssue` for each of the ``ranked`` rows, most likely first."""
     rows = []
     for r in ranked:
         item = inv.items[idx[r]]
@@ -815,20 +814,20 @@ def label_issue_rows(inv, idx, labels, probs, ranked, scores, neighbours) -> lis
         near = neighbours.idx[r]
         agree = int((labels[near] == suggested).sum())
         rows.append(
-            {
-                "path": item.shown,
-                "given": inv.classes[labels[r]],
-                "suggested": inv.classes[suggested],
-                "score": round(float(scores[r]), 4),
-                "split": item.split,
-                "prob_given": round(float(probs[r, labels[r]]), 4),
-                "prob_suggested": round(float(probs[r, suggested]), 4),
-                "evidence": f"heads and neighbours give p(given)={probs[r, labels[r]]:.2f}, "
+            LabelIssue(
+                path=item.shown,
+                given=inv.classes[labels[r]],
+                suggested=inv.classes[suggested],
+                score=round(float(scores[r]), 4),
+                split=item.split,
+                prob_given=round(float(probs[r, labels[r]]), 4),
+                prob_suggested=round(float(probs[r, suggested]), 4),
+                evidence=f"heads and neighbours give p(given)={probs[r, labels[r]]:.2f}, "
                 f"p(suggested)={probs[r, suggested]:.2f}; {agree} of its {len(near)} nearest "
                 f"images are labelled {inv.classes[suggested]}",
-                "_index": int(idx[r]),
-                "_like": [int(idx[j]) for j in near if labels[j] == suggested][:3],
-            }
+                index=int(idx[r]),
+                like=[int(idx[j]) for j in near if labels[j] == suggested][:3],
+            )
         )
     return rows
 
@@ -843,7 +842,7 @@ def duplicate_groups(
     facts,
     rule,
     near,
-    label_issues: Sequence[dict[str, Any]] = (),
+    label_issues: Sequence[LabelIssue] = (),
     pairs: Sequence[dedup.Pair] | None = None,
 ) -> tuple[list[DuplicateGroup], list[DuplicateGroup]]:
     """Groups of near-duplicates, and groups of look-alikes (pairs only alike by
@@ -852,7 +851,7 @@ def duplicate_groups(
     ``label_issue_rows``) the plan relabels on (``audit_report.acts_on``) decide which copy of a
     group across classes is kept (``keep_order``);
     ``pairs``: ``dedup.duplicate_pairs`` of the rows, when already found."""
-    suggested = {row["_index"]: row["suggested"] for row in label_issues if acts_on(row)}
+    suggested = {issue.index: issue.suggested for issue in label_issues if acts_on(issue)}
     sub_facts = [facts[i] for i in idx]
     if pairs is None:
         pairs = dedup.duplicate_pairs(unit, sub_facts, rule, near)
@@ -1180,7 +1179,7 @@ def find_issues(
         labels_not_judged=found.none_judged,
         far_classes=far_classes(outliers, labels, inv.classes),
         photos_needed=found.needs,
-        too_few=[row["path"] for row in found.issues if row["_too_few"]],
+        too_few=[issue.path for issue in found.issues if issue.too_few],
         data=inv.root,
     )
 
@@ -1190,11 +1189,11 @@ class LabelFindings:
     """``judge_labels``' answer: the ranked rows, the baseline's flags, unjudged classes, why no
     label was judged ("" when labels were)."""
 
-    issues: list[dict[str, Any]] = field(default_factory=list)
+    issues: list[LabelIssue] = field(default_factory=list)
     baseline: list[str] = field(default_factory=list)
     unjudged: list[str] = field(default_factory=list)
     none_judged: str = ""
-    needs: list[dict[str, Any]] = field(default_factory=list)
+    needs: list[PhotosNeeded] = field(default_factory=list)
 
 
 def judge_labels(
@@ -1234,42 +1233,48 @@ def judge_labels(
     ]
     ranked = add_far_issues(judged[ranked], far, scores)
     found.issues = label_issue_rows(inv, idx, labels, probs, ranked, scores, near)
-    suggested = np.array([inv.classes.index(row["suggested"]) for row in found.issues], dtype=int)
+    suggested = np.array([inv.classes.index(i.suggested) for i in found.issues], dtype=int)
     z = spread_z_within(
         around.unit, labels, ranked, suggested, config.neighbours, group, around.within
     )
     mixed = mixed_both_ways(labels, probs.argmax(1), np.isin(np.arange(len(labels)), ranked))
-    note_doubts(found.issues, labels[ranked], suggested, z, counts, mixed, config)
+    found.issues = with_doubts(found.issues, labels[ranked], suggested, z, counts, mixed, config)
     found.needs = needs_rows(
         labels, probs, counts, unsettled(inv, found.issues, ranked), (inv, idx)
     )
     return found
 
 
-def unsettled(inv: Inventory, issues: Sequence[dict[str, Any]], ranked: np.ndarray) -> np.ndarray:
+def unsettled(inv: Inventory, issues: Sequence[LabelIssue], ranked: np.ndarray) -> np.ndarray:
     """The rows (``ranked``) of the flagged ``issues`` but those whose label a person settled in
     an earlier plan (``reviewed.csv``): a settled photo is of its class, so photos_needed.csv
     counts it among the class's photos, recognised or not, never as a label likely wrong."""
     settled = set(settled_paths(inv, issues))
-    keep = [row["path"] not in settled for row in issues]
+    keep = [issue.path not in settled for issue in issues]
     return ranked[np.array(keep, dtype=bool)] if keep else ranked
 
 
-def note_doubts(issues, given, suggested, z, counts, mixed, config: AuditConfig) -> None:
-    """Mark each of the flagged ``issues`` with what makes its flag doubtful: its class's distinct
+def with_doubts(
+    issues: Sequence[LabelIssue], given, suggested, z, counts, mixed, config: AuditConfig
+) -> list[LabelIssue]:
+    """The flagged ``issues``, each with what makes its flag doubtful: its class's distinct
     images (``counts`` of its ``given`` label), how far it lies from the ``suggested`` class
     (``z``), a class too small to judge, a pair of classes ``mixed`` both ways."""
-    for row, label, s, far_out in zip(issues, given.tolist(), suggested, z.tolist(), strict=True):
-        row["_class_images"] = int(counts[label])
-        row["_suggested_z"] = round(float(far_out), 2)
-        row["_too_few"] = too_few_to_judge(row, config)
-        row["_mixed"] = (int(label), int(s)) in mixed
+    noted = []
+    for issue, label, s, far_out in zip(issues, given.tolist(), suggested, z.tolist(), strict=True):
+        issue = replace(
+            issue, class_images=int(counts[label]), suggested_z=round(float(far_out), 2)
+        )
+        too_few = too_few_to_judge(issue, config)
+        noted.append(replace(issue, too_few=too_few, mixed=(int(label), int(s)) in mixed))
+    return noted
 
 
-def too_few_to_judge(row: dict[str, Any], config: AuditConfig) -> bool:
+def too_few_to_judge(issue: LabelIssue, config: AuditConfig) -> bool:
     """Whether a label flag is too weak to count as a likely wrong label: its class has fewer than
     ``FEW_PHOTOS`` distinct photos and no class claims it (``config.few_photos_p``)."""
-    return row["_class_images"] < FEW_PHOTOS and row["prob_suggested"] < config.few_photos_p
+    few = issue.class_images is not None and issue.class_images < FEW_PHOTOS
+    return few and issue.prob_suggested < config.few_photos_p
 
 
 def mixed_both_ways(labels, answers, flagged) -> set[tuple[int, int]]:
@@ -1283,20 +1288,17 @@ def mixed_both_ways(labels, answers, flagged) -> set[tuple[int, int]]:
 
 def needs_rows(
     labels, probs, counts, ranked, rows: tuple[Inventory, np.ndarray]
-) -> list[dict[str, Any]]:
-    """``photos_needed.csv``'s rows: the classes that most need more or better photos, by the
+) -> list[PhotosNeeded]:
+    """``photos_needed.csv``'s classes: those that most need more or better photos, by the
     out-of-fold answers (``probs``' best class) of their photos not flagged (``ranked``);
     ``rows``: the inventory and the index in it of each row of ``labels``, which the images
-    that look like another class are named by (``_confused``: their indices in it)."""
+    that look like another class are named and placed by (``PhotosNeeded.confused``)."""
     inv, idx = rows
     flagged = np.zeros(len(labels), dtype=bool)
     flagged[ranked] = True
     needs = class_needs(labels, probs.argmax(1), counts, flagged, inv.classes)
     paths = [inv.items[i].shown for i in idx]
-    return [
-        need.row(paths) | {"_confused": [int(idx[r]) for r in need.confused_images]}
-        for need in needs
-    ]
+    return [need.listed(paths, idx) for need in needs]
 
 
 def far_from_label(

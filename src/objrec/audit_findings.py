@@ -80,3 +80,99 @@ class Outlier:
             "class": self.class_name,
             "split": self.split,
         }
+
+
+@dataclass(frozen=True)
+class LabelIssue:
+    """An image whose label the audit flags as likely wrong (``audit.label_issue_rows``): the
+    columns label_issues.csv shows, where the image is in the audit's inventory, and what makes
+    its flag doubtful (``audit.note_doubts``), which the plan weighs
+    (``audit_report.label_proposal``)."""
+
+    path: str
+    """Its path in the audited folder as given."""
+    given: str
+    """Its label."""
+    suggested: str
+    """The class it looks like: the most probable other than its label."""
+    score: float = 0.0
+    """How likely its label is wrong (cleanlab's, 0-1), rounded to 4 places."""
+    split: str | None = None
+    """Its split (None in a folder not split)."""
+    prob_given: float = 0.0
+    """The heads' and neighbours' probability of its label, rounded to 4 places."""
+    prob_suggested: float = 0.0
+    """Their probability of ``suggested``, rounded to 4 places."""
+    evidence: str = ""
+    """Those probabilities and the neighbours' vote, in words."""
+    index: int = -1
+    """Its place in the audit's inventory, which the plan and the page read."""
+    like: list[int] = field(default_factory=list)
+    """The places of up to 3 of its nearest images labelled ``suggested`` (the page's tiles)."""
+    class_images: int | None = None
+    """Its class's distinct images (None: not counted)."""
+    suggested_z: float | None = None
+    """How far it lies from the ``suggested`` class's images, as a robust z (None: not
+    measured)."""
+    too_few: bool = False
+    """In a class of too few photos to judge it (``audit.too_few_to_judge``)."""
+    mixed: bool = False
+    """Its class and ``suggested`` are mistaken for each other both ways
+    (``audit.mixed_both_ways``)."""
+
+    def row(self) -> dict[str, Any]:
+        """The flag as label_issues.csv and ``--json`` show it, before its path is made
+        relative."""
+        return {
+            "path": self.path,
+            "given": self.given,
+            "suggested": self.suggested,
+            "score": self.score,
+            "split": self.split,
+            "prob_given": self.prob_given,
+            "prob_suggested": self.prob_suggested,
+            "evidence": self.evidence,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhotosNeeded:
+    """A class that needs more or better photos, as photos_needed.csv lists it
+    (``photos_needed.ClassNeed.listed``): its evidence, its reasons in words, and the images
+    that look like the class it is confused with."""
+
+    class_name: str
+    """The class."""
+    photos: int = 0
+    """Its distinct photos (near-duplicates counted once)."""
+    images: int = 0
+    """Its images."""
+    recognised: int = 0
+    """How many of its unflagged images the out-of-fold heads and neighbours recognised..."""
+    judged: int = 0
+    """... of how many (the CSV's ``of``)."""
+    flagged: int = 0
+    """Its label flags."""
+    confused_with: str = ""
+    """The class that takes most of the rest ("" when none takes 2)."""
+    confused_photos: list[str] = field(default_factory=list)
+    """Those images' paths in the audited folder as given."""
+    reason: str = ""
+    """Why it is listed, in words ("; " between reasons)."""
+    confused: list[int] = field(default_factory=list)
+    """Those images' places in the audit's inventory, which the page reads."""
+
+    def row(self) -> dict[str, Any]:
+        """The class as photos_needed.csv and ``--json`` show it, before its paths are made
+        relative and joined."""
+        return {
+            "class": self.class_name,
+            "photos": self.photos,
+            "images": self.images,
+            "recognised": self.recognised,
+            "of": self.judged,
+            "flagged": self.flagged,
+            "confused_with": self.confused_with,
+            "confused_photos": list(self.confused_photos),
+            "reason": self.reason,
+        }

@@ -20,7 +20,7 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from objrec import dedup
-from objrec.audit_findings import DuplicateGroup, Outlier
+from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded
 from objrec.data import SPLITS
 from objrec.outputs import (
     AUDIT_FILES,
@@ -291,7 +291,7 @@ NEEDS_COLUMNS = (
     *("class", "photos", "images", "recognised", "of", "flagged", "confused_with"),
     *("confused_photos", "reason"),
 )
-"""``photos_needed.csv``'s columns (``photos_needed.ClassNeed.row``)."""
+"""``photos_needed.csv``'s columns (``audit_findings.PhotosNeeded.row``)."""
 PAGE_LIMIT = 150
 """Findings of each kind shown with thumbnails on the page (the CSVs hold all of them)."""
 THUMB = 150
@@ -360,9 +360,11 @@ def findings_table(result: AuditResult, kind: str) -> pd.DataFrame:
 
 
 def finding_rows(findings: Sequence[Any]) -> list[dict[str, Any]]:
-    """``findings`` as rows of their columns: a :class:`DuplicateGroup`'s or an
-    :class:`Outlier`'s ``row()``, a row as it is."""
-    return [f.row() if isinstance(f, DuplicateGroup | Outlier) else f for f in findings]
+    """``findings`` as rows of their columns: a :class:`LabelIssue`'s, a
+    :class:`DuplicateGroup`'s or an :class:`Outlier`'s ``row()``, a row as it is."""
+    return [
+        f.row() if isinstance(f, LabelIssue | DuplicateGroup | Outlier) else f for f in findings
+    ]
 
 
 def needs_table(result: AuditResult) -> pd.DataFrame:
@@ -370,9 +372,9 @@ def needs_table(result: AuditResult) -> pd.DataFrame:
     class is confused with (``confused_photos``) relative to the audited folder and joined by
     " | ", as a group's paths are."""
     rows = []
-    for row in result.photos_needed:
-        named = relative_rows([{"path": p} for p in row.get("confused_photos", [])], result.data)
-        rows.append(row | {"confused_photos": " | ".join(r["path"] for r in named)})
+    for need in result.photos_needed:
+        named = relative_rows([{"path": p} for p in need.confused_photos], result.data)
+        rows.append(need.row() | {"confused_photos": " | ".join(r["path"] for r in named)})
     return pd.DataFrame(rows, columns=list(NEEDS_COLUMNS))
 
 
@@ -439,7 +441,7 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
                 propose(index, action, "", said)
         return chained
 
-    flagged = {issue["_index"]: issue["suggested"] for issue in result.label_issues}
+    flagged = {issue.index: issue.suggested for issue in result.label_issues}
     for index, reason in two_labels_keeps(result, inv):
         propose(index, "keep", "", reason)
     groups = [g for g in result.near_duplicates if not undecided(g, result.label_issues, inv)]
@@ -462,14 +464,14 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     return list(rows.values())
 
 
-def acts_on(issue: dict[str, Any]) -> bool:
+def acts_on(issue: LabelIssue) -> bool:
     """Whether the plan relabels on the label flag ``issue`` (:func:`label_proposal` by the flag
     alone): one rule for relabelling a flagged image and for choosing, of a picture's copies in
     two classes, the one in the class its flag suggests (``audit.keep_order``)."""
     return label_proposal(issue)[0] == "relabel"
 
 
-def undecided(group: DuplicateGroup, issues: Sequence[dict[str, Any]], inv: Inventory) -> bool:
+def undecided(group: DuplicateGroup, issues: Sequence[LabelIssue], inv: Inventory) -> bool:
     """Whether the copies of a near-duplicate ``group`` lie in two classes or more and one of
     them has a label flag (of ``issues``) that looks like another copy's class, which the plan
     does not act on (:func:`acts_on`): which label is right is a person's to choose."""
@@ -477,8 +479,8 @@ def undecided(group: DuplicateGroup, issues: Sequence[dict[str, Any]], inv: Inve
 
 
 def weak_flags(
-    group: DuplicateGroup, issues: Sequence[dict[str, Any]], inv: Inventory
-) -> list[dict[str, Any]]:
+    group: DuplicateGroup, issues: Sequence[LabelIssue], inv: Inventory
+) -> list[LabelIssue]:
     """The label flags (of ``issues``) of a ``group``'s copies that look like another copy's
     class and that the plan does not act on; none where the copies are in one class."""
     classes = {inv.items[m].label: inv.classes[inv.items[m].label] for m in group.indices}
@@ -486,8 +488,8 @@ def weak_flags(
     return [
         issue
         for issue in issues
-        if issue["_index"] in members
-        and issue["suggested"] in classes.values()
+        if issue.index in members
+        and issue.suggested in classes.values()
         and len(classes) > 1
         and not acts_on(issue)
     ]
@@ -504,7 +506,7 @@ def two_labels_keeps(result: AuditResult, inv: Inventory) -> list[tuple[int, str
 
 
 def two_labels_reason(
-    index: int, group: DuplicateGroup, flags: Sequence[dict[str, Any]], inv: Inventory
+    index: int, group: DuplicateGroup, flags: Sequence[LabelIssue], inv: Inventory
 ) -> str:
     """``TWO_LABELS_REASON`` for the copy ``index`` of ``group``: which copy is labelled what, and
     the label ``flags`` the plan would not relabel on."""
@@ -515,8 +517,7 @@ def two_labels_reason(
     others = [m for m in group.indices if m != index]
     copies = ", ".join(f"{inv.rel(inv.items[m])} is labelled {label(m)}" for m in others)
     named = "; ".join(
-        f"{inv.rel(inv.items[f['_index']])} may be {f['suggested']}, "
-        f"p(suggested)={f['prob_suggested']:.2f}"
+        f"{inv.rel(inv.items[f.index])} may be {f.suggested}, p(suggested)={f.prob_suggested:.2f}"
         for f in flags
     )
     said = f"the label flag ({named}) is" if len(flags) == 1 else f"the label flags ({named}) are"
@@ -533,7 +534,7 @@ def label_proposals(result: AuditResult, inv: Inventory) -> list[tuple[int, str,
     keep as a person settled it in an earlier plan (``reviewed.csv``)."""
     reviewed = read_reviewed(inv.root)
     return [
-        (issue["_index"], *label_proposal(issue, settled_at(inv, issue["_index"], reviewed)))
+        (issue.index, *label_proposal(issue, settled_at(inv, issue.index, reviewed)))
         for issue in result.label_issues
     ]
 
@@ -634,7 +635,7 @@ def harmless_copies(
     return parts
 
 
-def label_proposal(issue: dict[str, Any], settled: str | None = None) -> tuple[str, str, str]:
+def label_proposal(issue: LabelIssue, settled: str | None = None) -> tuple[str, str, str]:
     """The plan's action, new class and reason for a flagged label: ``relabel`` to the suggested
     class where its probability reaches ``RELABEL_MIN_PROB``, else ``keep``, to be reviewed; kept
     to review too, whatever the probability, where the evidence says more about the classes'
@@ -642,60 +643,60 @@ def label_proposal(issue: dict[str, Any], settled: str | None = None) -> tuple[s
     and the suggested class (:func:`split_doubt`), or the two are a pair the heads mistake for
     each other both ways (:func:`mixed_doubt`); kept as a person ``settled`` it (where the
     image was then: :func:`settled_at`) whatever they say."""
-    p, suggested = issue["prob_suggested"], issue["suggested"]
+    p, suggested = issue.prob_suggested, issue.suggested
     if settled is not None:
-        said = {"given": issue["given"], "file": settled, "evidence": issue["evidence"]}
+        said = {"given": issue.given, "file": settled, "evidence": issue.evidence}
         return "keep", "", SETTLED_REASON.format(suggested=suggested, p=p, **said)
     doubt = size_doubt(issue) or split_doubt(issue) or mixed_doubt(issue)
     if p >= RELABEL_MIN_PROB and not doubt:
-        return "relabel", suggested, issue["evidence"]
-    reason = REVIEW_REASON.format(suggested=suggested, p=p, evidence=issue["evidence"])
+        return "relabel", suggested, issue.evidence
+    reason = REVIEW_REASON.format(suggested=suggested, p=p, evidence=issue.evidence)
     return "keep", "", reason.replace("; relabel if so", f"{doubt}; relabel if so", 1)
 
 
-def split_doubt(issue: dict[str, Any]) -> str:
+def split_doubt(issue: LabelIssue) -> str:
     """The clause of the plan's reason when the votes are split between the given and the
     suggested class (the suggested one under ``RELABEL_MIN_RATIO`` times as probable), or "".
     It names no probability: the evidence that follows gives both, rounded from the unrounded
     ones (``prob_given`` is rounded to 4 places, and 0.2050 would show as 0.20 beside 0.21)."""
-    if issue["prob_suggested"] >= RELABEL_MIN_RATIO * issue["prob_given"]:
+    if issue.prob_suggested >= RELABEL_MIN_RATIO * issue.prob_given:
         return ""
     return (
-        f", but {issue['given']} is not far behind (p(given) over a fifth of p(suggested)): the "
+        f", but {issue.given} is not far behind (p(given) over a fifth of p(suggested)): the "
         "votes are split between the two classes, as for an unusual picture of either"
     )
 
 
-def mixed_doubt(issue: dict[str, Any]) -> str:
+def mixed_doubt(issue: LabelIssue) -> str:
     """The clause of the plan's reason when the given and the suggested class are mistaken for
-    each other both ways by the heads and neighbours that never saw the photos (``_mixed``:
+    each other both ways by the heads and neighbours that never saw the photos (``mixed``:
     ``audit.mixed_both_ways``), or "". Between such look-alikes (a crocodile and a crocodile's
     head) the relabels were right for 37 of 85 planted-noise flags (``benchmarks/audit_planted.py
     --plan-pairs 1``, pairs regime, seeds 1-12), against 203 of 230 between other classes."""
-    if not issue.get("_mixed"):
+    if not issue.mixed:
         return ""
     return (
-        f", but {issue['given']} and {issue['suggested']} are mistaken for each other both ways "
+        f", but {issue.given} and {issue.suggested} are mistaken for each other both ways "
         "(a look-alike pair, where such relabels were wrong more often than right)"
     )
 
 
-def size_doubt(issue: dict[str, Any]) -> str:
+def size_doubt(issue: LabelIssue) -> str:
     """Why a flagged label's evidence is not enough to relabel it unread (a clause of the plan's
-    reason), or "": the image is unlike the suggested class's images too (``_suggested_z`` above
+    reason), or "": the image is unlike the suggested class's images too (``suggested_z`` above
     ``RELABEL_MAX_Z``: an unusual picture's nearest images, and the heads, lean to whichever
     class is most of the folder), or its class has too few images for the neighbour vote to
-    vouch for it (``_class_images`` under ``RELABEL_MIN_CLASS``)."""
-    z, n = issue.get("_suggested_z"), issue.get("_class_images")
+    vouch for it (``class_images`` under ``RELABEL_MIN_CLASS``)."""
+    z, n = issue.suggested_z, issue.class_images
     if z is not None and z > RELABEL_MAX_Z:
         return (
-            f", but it is unlike {issue['suggested']}'s images too (distance z={z:.1f} among "
+            f", but it is unlike {issue.suggested}'s images too (distance z={z:.1f} among "
             "them): an unusual picture, which the votes give to the class most of its "
             "surroundings are"
         )
     if n is not None and n < RELABEL_MIN_CLASS:
         return (
-            f", but {issue['given']} has only {plural(n, 'image')}: too few to fill the "
+            f", but {issue.given} has only {plural(n, 'image')}: too few to fill the "
             f"{dedup.NEIGHBOURS} nearest images the vote counts without the image itself"
         )
     return ""
@@ -802,10 +803,10 @@ def page_sections(
     plan's words for each flagged file kept as a person settled it (:func:`settled_words`)."""
     issues, outliers = [], []
     for r in result.label_issues[:PAGE_LIMIT]:
-        tiles = [_tile(inv, r["_index"], f"labelled {r['given']}")]
-        tiles += [_tile(inv, j, f"labelled {r['suggested']}") for j in r["_like"]]
-        said = (settled or {}).get(inv.rel(inv.items[r["_index"]]), "")
-        few = not said and r.get("path") in result.too_few
+        tiles = [_tile(inv, r.index, f"labelled {r.given}")]
+        tiles += [_tile(inv, j, f"labelled {r.suggested}") for j in r.like]
+        said = (settled or {}).get(inv.rel(inv.items[r.index]), "")
+        few = not said and r.path in result.too_few
         issues.append({"row": r, "tiles": tiles, "settled": said, "too_few": few})
         advance(1)
     groups = [_group(inv, g, advance, actions or {}) for g in result.near_duplicates[:PAGE_LIMIT]]
@@ -820,13 +821,13 @@ def page_sections(
     }
 
 
-def _needed(inv: Inventory, row: dict[str, Any], advance) -> dict[str, Any]:
+def _needed(inv: Inventory, need: PhotosNeeded, advance) -> dict[str, Any]:
     """A class of photos_needed.csv with the tiles of its images that look like the class it is
     confused with: the terminal's "2 of its images look like it" alone names no photo."""
-    like = f"looks like {row['confused_with']}"
-    tiles = [_tile(inv, i, like) for i in row.get("_confused", [])[:PAGE_LIMIT]]
+    like = f"looks like {need.confused_with}"
+    tiles = [_tile(inv, i, like) for i in need.confused[:PAGE_LIMIT]]
     advance(1)
-    return {"row": row, "tiles": tiles}
+    return {"row": need, "tiles": tiles}
 
 
 def settled_words(plan: Sequence[dict[str, str]]) -> dict[str, str]:
@@ -1007,7 +1008,7 @@ them out; <code>plan.csv</code> removes them.</p>
 <p class="muted">Most in need first, judged by heads that never saw each photo
 (<code>photos_needed.csv</code>); under a class confused with another, its photos that look like
 that class.</p>
-{% for f in needs %}<div class="finding"><div class="info"><b>{{ f.row["class"] }}</b>:
+{% for f in needs %}<div class="finding"><div class="info"><b>{{ f.row.class_name }}</b>:
 {{ f.row.reason }}</div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
 <img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}<br>
 <span class="muted">{{ t.path }}</span></figcaption></figure>{% endfor %}</div></div>

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from objrec.audit_findings import PhotosNeeded
 from objrec.dedup import NEIGHBOURS
 from objrec.progress import plural
 
@@ -47,22 +48,25 @@ class ClassNeed:
     """The indices of the ``confused`` images, those that look like ``confused_with``."""
     reasons: list[str] = field(default_factory=list)
 
-    def row(self, paths: Sequence[str] = ()) -> dict[str, object]:
-        """``photos_needed.csv``'s row (and ``--json``'s): the images that look like the class
-        it is confused with named by ``paths`` (each image's), their indices in ``_confused``.
-        "2 of its images look like it" alone names no photo anywhere."""
-        return {
-            "class": self.name,
-            "photos": self.photos,
-            "images": self.images,
-            "recognised": self.recognised,
-            "of": self.judged,
-            "flagged": self.flagged,
-            "confused_with": self.confused_with,
-            "confused_photos": [paths[i] for i in self.confused_images] if paths else [],
-            "reason": "; ".join(self.reasons),
-            "_confused": list(self.confused_images),
-        }
+    def listed(
+        self, paths: Sequence[str] = (), places: Sequence[int] | np.ndarray = ()
+    ) -> PhotosNeeded:
+        """The class as ``photos_needed.csv`` lists it: the images that look like the class it
+        is confused with named by ``paths`` (each image's) and placed by ``places`` (each
+        image's place in the audit's inventory, which the page reads). "2 of its images look
+        like it" alone names no photo anywhere."""
+        return PhotosNeeded(
+            class_name=self.name,
+            photos=self.photos,
+            images=self.images,
+            recognised=self.recognised,
+            judged=self.judged,
+            flagged=self.flagged,
+            confused_with=self.confused_with,
+            confused_photos=[paths[i] for i in self.confused_images] if paths else [],
+            reason="; ".join(self.reasons),
+            confused=[int(places[i]) for i in self.confused_images] if len(places) else [],
+        )
 
 
 def class_needs(

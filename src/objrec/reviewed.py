@@ -20,7 +20,7 @@ import io
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from objrec.errors import ObjrecError
 from objrec.file_index import hash_file
@@ -29,6 +29,7 @@ from objrec.tables import CSV_ENCODING, csv_separator, read_text
 
 if TYPE_CHECKING:
     from objrec.audit import Inventory
+    from objrec.audit_findings import LabelIssue
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +157,11 @@ def _write_rows(out: Path, rows: Mapping[str, tuple[str, str]]) -> int:
     return len(rows)
 
 
-def settled_paths(inv: Inventory, issues: Sequence[dict[str, Any]]) -> list[str]:
+def settled_paths(inv: Inventory, issues: Sequence[LabelIssue]) -> list[str]:
     """The paths of the flagged ``issues`` whose label as it is a person settled in an earlier
     plan (:func:`settled_at`): the plan keeps them, and the summaries say them apart."""
     reviewed = read_reviewed(inv.root)
-    return [row["path"] for row in issues if settled_at(inv, row["_index"], reviewed) is not None]
+    return [issue.path for issue in issues if settled_at(inv, issue.index, reviewed) is not None]
 
 
 def settled_at(inv: Inventory, index: int, reviewed: dict[str, tuple[str, str]]) -> str | None:

@@ -42,7 +42,7 @@ from objrec.config import DEFAULT_BACKBONE, PRECISIONS
 from objrec.progress import joined, plural, quoted, some_of
 
 if TYPE_CHECKING:
-    from objrec.audit_findings import DuplicateGroup, Outlier
+    from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded
 
 
 @click.command(cls=Sectioned, short_help="Find likely wrong labels, duplicates and outliers.")
@@ -270,7 +270,7 @@ def removed_words(planned: dict[str, int]) -> str:
     return "; ".join(said)
 
 
-def print_photos_needed(rows: Sequence[dict], data: Path, limit: int = 5) -> None:
+def print_photos_needed(rows: Sequence[PhotosNeeded], data: Path, limit: int = 5) -> None:
     """The classes that most need more or better photos under their heading, naming
     photos_needed.csv: the first ``limit`` with their reasons and the photos that look like the
     class each is confused with (:func:`confused_line`, relative to ``data``), the rest
@@ -283,24 +283,24 @@ def print_photos_needed(rows: Sequence[dict], data: Path, limit: int = 5) -> Non
         highlight=False,
     )
     for row in rows[:limit]:
-        console.print(printable(f"  {row['class']}: {row['reason']}"), markup=False)
-        if row.get("confused_photos"):
+        console.print(printable(f"  {row.class_name}: {row.reason}"), markup=False)
+        if row.confused_photos:
             console.print(printable(confused_line(row, data)), markup=False, highlight=False)
     if len(rows) > limit:
         console.print(f"  and {len(rows) - limit:,} more in photos_needed.csv")
 
 
-def confused_line(row: dict, data: Path, named: int = 3) -> str:
+def confused_line(row: PhotosNeeded, data: Path, named: int = 3) -> str:
     """The photos of a class of photos_needed.csv that look like the class it is confused with,
     the first ``named`` of them relative to ``data`` as every line of the audit names a file
     (``outputs.shown_name``), for the line under it: "confused with scorpion (2 of its images
     look like it ...)" alone names no photo, in any file or on the page."""
     from objrec.outputs import shown_name
 
-    photos = [shown_name(path, [data]) for path in row["confused_photos"]]
+    photos = [shown_name(path, [data]) for path in row.confused_photos]
     said = some_of(photos, named)
     where = " (all in photos_needed.csv and audit.html)" if len(photos) > named + 1 else ""
-    return f"    those like {row['confused_with']}: {said}{where}"
+    return f"    those like {row.confused_with}: {said}{where}"
 
 
 def print_outliers(rows: Sequence[Outlier], data: Path, limit: int = 3) -> None:
@@ -423,7 +423,7 @@ def print_groups(groups: Sequence[DuplicateGroup], data: Path, file: str, limit:
         console.print(f"  and {len(groups) - limit:,} more in {file}")
 
 
-def print_label_issues(rows: Sequence[dict], data: Path, limit: int = 5) -> None:
+def print_label_issues(rows: Sequence[LabelIssue], data: Path, limit: int = 5) -> None:
     """The likely wrong labels under their heading: how many, the first ``limit`` (most likely
     first) with the class each looks like, the rest counted."""
     heading = (
@@ -432,7 +432,9 @@ def print_label_issues(rows: Sequence[dict], data: Path, limit: int = 5) -> None
     print_flags(rows, heading, data, limit, "label_issues.csv")
 
 
-def print_flags(rows: Sequence[dict], heading: str, data: Path, limit: int, rest_in: str) -> None:
+def print_flags(
+    rows: Sequence[LabelIssue], heading: str, data: Path, limit: int, rest_in: str
+) -> None:
     """Label flags under ``heading``: the first ``limit`` (:func:`flag_line`), the rest counted as
     in the file ``rest_in``; nothing when there are none."""
     if not rows:
@@ -444,12 +446,12 @@ def print_flags(rows: Sequence[dict], heading: str, data: Path, limit: int, rest
         console.print(f"  and {len(rows) - limit:,} more in {rest_in}")
 
 
-def flag_line(row: dict, data: Path) -> str:
+def flag_line(issue: LabelIssue, data: Path) -> str:
     """A label flag's line: its file relative to ``data``, its label and the class it looks like."""
     from objrec.outputs import shown_name
 
-    name = shown_name(row["path"], [data])
-    return f"  {name}: labelled {row['given']}, looks like {row['suggested']}"
+    name = shown_name(issue.path, [data])
+    return f"  {name}: labelled {issue.given}, looks like {issue.suggested}"
 
 
 SETTLED_WORDS = "settled by your earlier plans (kept)"
@@ -461,7 +463,7 @@ def print_settled(result, data: Path, limit: int = 3) -> None:
     """The flags whose label a person settled, apart from the likely wrong labels: how many,
     the first ``limit``, the rest counted."""
     settled = set(result.settled)
-    rows = [row for row in result.label_issues if row["path"] in settled]
+    rows = [issue for issue in result.label_issues if issue.path in settled]
     heading = (
         f"{plural(len(rows), 'label')} {SETTLED_WORDS}, flagged again (plan.csv keeps "
         f"{'it' if len(rows) == 1 else 'them'}; also in label_issues.csv):"
