@@ -14,6 +14,7 @@ library's sentences are spelled in the CLI's terms.
 
 from __future__ import annotations
 
+import _thread
 import importlib.util
 import logging
 import os
@@ -114,13 +115,64 @@ def invoked_command(args: Sequence[str]) -> click.Command | None:
     return next((cli.commands[a] for a in args if a in cli.commands), None)
 
 
+class FirstCtrlC:
+    """Ctrl-C (SIGINT) while a command runs: the first raises KeyboardInterrupt in the main
+    thread, as Python's own handler does; later ones are recorded in ``caught`` and not raised,
+    so that the clean-up and the sentence that says what the command left finish (a second
+    Ctrl-C cut that sentence, and stopped train's writing of its run half way); a third ends the
+    process at once, as a second SIGTERM does. The first one's KeyboardInterrupt, raised where
+    Python cannot raise it (a finalizer, ProcessPoolExecutor's weakref callback), is not printed
+    as an "Exception ignored" traceback: it is raised again where the command runs."""
+
+    def __init__(self, caught: list[int]) -> None:
+        self.caught = caught
+        self.pid = os.getpid()
+        self.raised: KeyboardInterrupt | None = None
+        self.later = 0  # Ctrl-Cs recorded, not raised
+        self.again = False  # the first one's KeyboardInterrupt was lost: raised again
+        self.in_hook = False
+        self.hook = sys.unraisablehook
+
+    def interrupt(self, signum: int, frame: object) -> None:
+        if os.getpid() != self.pid:  # a forked child (a data loader's worker)
+            raise KeyboardInterrupt
+        if self.in_hook:  # raised in the hook, it would be lost again: once the hook returns
+            self.raise_again()
+        elif self.raised is not None:
+            self.caught.append(signum)
+            self.later += 1
+            if self.later >= 2:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+        else:
+            self.caught.extend([] if self.again else [signum])
+            self.again, self.raised = False, KeyboardInterrupt()
+            raise self.raised
+
+    def unraisable(self, unraisable: sys.UnraisableHookArgs) -> None:
+        if self.raised is None or unraisable.exc_value is not self.raised:
+            self.hook(unraisable)
+            return
+        self.in_hook = True
+        try:
+            self.raised, self.again = None, True  # the command never saw it
+            self.raise_again()
+        finally:
+            self.in_hook = False
+
+    def raise_again(self) -> None:
+        """SIGINT handled again in the main thread, from another thread (it would run in this
+        very call from this one)."""
+        _thread.start_new_thread(_thread.interrupt_main, (signal.SIGINT,))
+
+
 @contextmanager
 def sigterm_as_ctrl_c(caught: list[int]) -> Iterator[None]:
     """While the block runs, SIGTERM (a job scheduler, ``kill``, torchrun stopping a worker) stops
     the command as Ctrl-C does: KeyboardInterrupt in the main thread, so that a failed command
     takes back its folders, train saves its state and says how to resume, demo removes what it
-    made. The signals received are appended to ``caught``, Ctrl-C's (SIGINT) too, which raises
-    KeyboardInterrupt as Python's own handler does: one that came while a C extension was
+    made. The signals received are appended to ``caught``, Ctrl-C's (SIGINT) too, which
+    :class:`FirstCtrlC` handles: one that came while a C extension was
     imported (numpy, torch, in a command's first second) could leave it half made, and the
     command failed later with a traceback (RecursionError) that :func:`main` now says as the
     interruption it was. A forked child (a data loader's worker) keeps SIGTERM's default: it
@@ -139,16 +191,14 @@ def sigterm_as_ctrl_c(caught: list[int]) -> Iterator[None]:
         signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the clean-up at once
         raise KeyboardInterrupt
 
-    def interrupt(signum: int, frame: object) -> None:
-        if os.getpid() == pid:
-            caught.append(signum)
-        raise KeyboardInterrupt
-
+    ctrl_c = FirstCtrlC(caught)
     previous = signal.signal(signal.SIGTERM, stop)
-    previous_int = signal.signal(signal.SIGINT, interrupt)
+    previous_int = signal.signal(signal.SIGINT, ctrl_c.interrupt)
+    sys.unraisablehook = ctrl_c.unraisable
     try:
         yield
     finally:
+        sys.unraisablehook = ctrl_c.hook
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
         signal.signal(
             signal.SIGINT, signal.default_int_handler if previous_int is None else previous_int
