@@ -1399,3 +1399,39 @@ def test_no_output_is_written_over_the_run_being_read_even_forced(tmp_path, opti
     alone.mkdir()
     (alone / "model.safetensors").write_bytes(b"a model")
     assert check_csv(alone / "history.csv", None, True, (), alone) == alone / "history.csv"
+
+
+def test_a_file_no_image_has_is_refused_before_the_model_loads(trained_once, tmp_path, monkeypatch):
+    """review53b M2: `predict run notes.txt` loaded the model and compiled OpenVINO's graph for
+    it (20 s) to say "not an image file objrec reads (.txt)"; its suffix says so at once."""
+    import importlib
+
+    predict_module = importlib.import_module("objrec.predict")
+
+    def not_loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(predict_module, "loaded", not_loaded)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("to do")
+    (result,) = predict(trained_once, notes)
+    assert (result.path, result.error) == (str(notes), "not an image file objrec reads (.txt)")
+
+
+def test_a_wildcard_no_shell_expanded_is_said_as_such(tmp_path, monkeypatch):
+    """review53b L5: `predict run 'photos/*/t*.jpg'` (quoted, so the shell left it) said "no such
+    file or folder", as if a file were missing; it says the pattern was not expanded."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("a/t1.jpg", "b/t2.jpg"):
+        (tmp_path / "photos" / name).parent.mkdir(parents=True)
+        make_image((200, 30, 30)).save(tmp_path / "photos" / name)
+    found, none = expand_paths(["photos/*/t*.jpg", "photos/*.png"])
+    assert (found.path, found.error) == (
+        "photos/*/t*.jpg",
+        "no such file or folder: a wildcard pattern that no shell expanded (it matches 2 files "
+        "here): leave it unquoted, or give the folder",
+    )
+    assert none.error == (
+        "no such file or folder: a wildcard pattern that no shell expanded (it matches nothing "
+        "here): leave it unquoted, or give the folder"
+    )

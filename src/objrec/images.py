@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import glob
 import io
 import logging
 import os
@@ -118,13 +119,23 @@ WEB_ADDRESS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+(.+)")
 def missing_path(path: str | os.PathLike[str]) -> tuple[str, str]:
     """A path that is not there, as the user typed it, and why, in one sentence: a web address
     (objrec reads files here, not pages), or a ``~`` the shell left as it is (quoted, it is no
-    home folder) said so, where ``no such file or folder`` left the user guessing."""
+    home folder) said so, where ``no such file or folder`` left the user guessing; so is a
+    wildcard pattern no shell expanded (quoted, or from a script's list)."""
     text = os.fspath(path)
     if (web := WEB_ADDRESS.match(text)) and web[1].lower() != "file" and not Path(web[1]).exists():
         typed = f"{web[1]}://{web[2]}"
         return typed, "a web address: objrec reads files on this computer, so download it first"
     if text.startswith("~") and (home := os.path.expanduser(text)) != text:
         return text, f"no such file or folder (~ is a home folder only unquoted: {home})"
+    if glob.has_magic(text):
+        n = len(glob.glob(text))
+        matches = (
+            f"it matches {n} file{'s' if n != 1 else ''} here" if n else "it matches nothing here"
+        )
+        return text, (
+            f"{IMAGE_ERRORS['missing']}: a wildcard pattern that no shell expanded ({matches}): "
+            "leave it unquoted, or give the folder"
+        )
     return text, IMAGE_ERRORS["missing"]
 
 

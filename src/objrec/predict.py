@@ -297,13 +297,27 @@ def expand_paths(paths: PathsGiven) -> list[Prediction]:
         if path.is_dir():
             entries += folder_entries(path)
         elif path.is_file():
-            entries.append(Prediction(str(path), error=None if has_utf8_name(path) else BAD_NAME))
+            entries.append(file_entry(path))
         elif path.is_symlink():
             entries.append(Prediction(str(path), error=broken_link_reason(path)))
         else:
             typed, why = missing_path(path)
             entries.append(Prediction(typed, error=why))
     return first_of_each(entries)
+
+
+def file_entry(path: Path) -> Prediction:
+    """A file given by name: its entry, with its ``error`` when it cannot be an image (a name
+    that is not UTF-8, a suffix no image has: ``notes.txt``), known before the model loads, so
+    that predict refuses such a file at once, not after seconds of loading the model. A hidden
+    or suffixless file is tried as an image."""
+    if not has_utf8_name(path):
+        return Prediction(str(path), error=BAD_NAME)
+    if path.suffix and path.suffix.lower() not in IMAGE_EXTENSIONS:
+        return Prediction(
+            str(path), error=IMAGE_ERRORS["not_image_file"].format(suffix=path.suffix)
+        )
+    return Prediction(str(path))
 
 
 def folder_entries(folder: Path) -> list[Prediction]:
@@ -745,10 +759,6 @@ def _predict_chunk(
     """Fill in ``topk`` for each entry of ``chunk``, or its ``error`` when it cannot be read; from
     the body's features in the store (``stored``) where it holds them in every view, the answer
     of those features (:meth:`Recognizer.answer_from_features`), else from its pixels."""
-    for entry in chunk:
-        path = Path(entry.path)
-        if path.suffix.lower() not in IMAGE_EXTENSIONS and path.suffix:  # hidden ones are tried
-            entry.error = IMAGE_ERRORS["not_image_file"].format(suffix=path.suffix)
     held = stored.held(chunk) & np.array([entry.error is None for entry in chunk], dtype=bool)
     if held.any():
         answers = recognizer.answer_from_features(stored.features(chunk, held))
