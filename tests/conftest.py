@@ -6,6 +6,7 @@ runs no test, loads this file too, and importing PyTorch was 2.2 s of its CPU in
 from __future__ import annotations
 
 import ast
+import collections
 import errno
 import functools
 import gc
@@ -115,6 +116,31 @@ def fake_checkpoint(path: Path) -> Path:
 
     save_file({"x": torch.zeros(1)}, path, metadata={"objrec": "{}"})
     return path
+
+
+@contextmanager
+def opens_counted(monkeypatch) -> Iterator[collections.Counter]:
+    """How many times each file is opened in the block, by name (``open``, ``Path.open``,
+    ``Path.read_bytes``, ``Image.open`` of a path, hashlib's file reads): each a read of the
+    file, whole or its header; not a look at its first bytes with ``os.open``."""
+    import builtins
+    import io
+
+    opened: collections.Counter = collections.Counter()
+    real = io.open
+
+    def counted(file, *args, **kwargs):
+        if isinstance(file, str | Path):
+            opened[Path(file).name] += 1
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counted)
+    monkeypatch.setattr(io, "open", counted)  # pathlib's
+    try:
+        yield opened
+    finally:
+        monkeypatch.setattr(builtins, "open", real)
+        monkeypatch.setattr(io, "open", real)
 
 
 def make_class_folder(root: Path, per_class: int = 12, classes=tuple(COLOURS)) -> Path:

@@ -4643,31 +4643,38 @@ def test_check_of_a_run_still_loads_a_model_its_seal_cannot_vouch_for(capsys, tr
 
 
 @pytest.mark.slow  # a run's model loaded (0.3 s)
-def test_check_of_a_run_reads_its_model_once(trained_run, monkeypatch):
+def test_check_of_a_run_reads_its_model_state_and_summary_once(
+    capsys, trained_run, split_dir, monkeypatch
+):
     """check RUN read the model whole for its metadata, again to load it where its seal cannot
     vouch for its weights, and its header twice more for the seal (review52a M2): a retrain
-    landing in between had one model's metadata checked beside another's weights. It reads the
-    file whole once (and its header once before, for the run's status); all it checks is of
-    those bytes."""
-    import builtins
-    import io
-
+    landing in between had one model's metadata checked beside another's weights. It still
+    opened the model twice more for the run's status (``is_run_folder``, ``run_status``), the
+    training state five times (the status, its check, its seal, whether a forced retrain left
+    it, the resume command's data folder) and summary.json three times (the status, the state's
+    check, the summary's).
+    It reads each once; the status, the state's words and its resume command are of those
+    bytes."""
     from objrec import check_run as checking
 
+    from .conftest import opens_counted
+
     monkeypatch.setattr(checking, "vouched_for", lambda *args: False)  # loaded in PyTorch too
-    opened, real_open = [], builtins.open
+    files = ("model.safetensors", "last.safetensors", "summary.json")
+    with opens_counted(monkeypatch) as opened:
+        code, out, _ = run(capsys, "check", trained_run, "--json")
+    assert code == 0 and json.loads(out)["status"] == "finished"
+    assert {name: opened[name] for name in files} == dict(zip(files, (1, 0, 1), strict=True))
+    assert json.loads(out)["intact"] == ["model.safetensors"]
 
-    def counted(file, *args, **kwargs):
-        opened.append(Path(file).name if isinstance(file, str | Path) else None)
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", counted)
-    monkeypatch.setattr(io, "open", counted)  # pathlib's
-    result = checking.check_run(trained_run)
-    monkeypatch.setattr(builtins, "open", real_open)
-    monkeypatch.setattr(io, "open", real_open)
-    assert opened.count("model.safetensors") == 2
-    assert result.intact == ["model.safetensors"] and not result.unusable
+    write_state(trained_run)  # a forced retrain's, stopped before its model was written
+    with opens_counted(monkeypatch) as opened:
+        code, out, _ = run(capsys, "check", trained_run)
+    assert {name: opened[name] for name in files} == dict.fromkeys(files, 1)
+    said = " ".join(out.split())
+    assert code == 0 and "a forced retrain stopped after epoch 1" in said
+    assert f"objrec train {split_dir.resolve()} --resume {trained_run}" in said
+    assert f"{trained_run}: an interrupted run of 3 classes" in said
 
 
 @pytest.mark.slow  # a run's model loaded twice (0.6 s)
@@ -4918,7 +4925,9 @@ def test_check_of_a_run_compares_its_records_with_the_model_it_checked(
     metrics = {"top1": 1.0, "per_class": [], "model": checked}
     (trained_run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
     retrain = retrain_of(trained_run, tmp_path / "b.safetensors")
-    monkeypatch.setattr(checking, "read_header", followed_by(checking.read_header, retrain))
+    monkeypatch.setattr(
+        checking, "checkpoint_bytes", followed_by(checking.checkpoint_bytes, retrain)
+    )
     result = checking.check_run(trained_run)
     assert model_digest(trained_run) != checked
     assert [p for p in result.problems if p.kind == "other_model"] == []

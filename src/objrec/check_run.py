@@ -39,20 +39,22 @@ from objrec.leakage import SEEN_RECORD, seen_record
 from objrec.manifest import sha256_file
 from objrec.meta import BEST, LAST, RUN_RECORDS, RunMeta
 from objrec.model_file import (
+    STATE_DAMAGED,
     SUMMARY,
     Damaged,
+    checkpoint_bytes,
     checkpoint_meta,
     content_digest,
     damaged_record,
+    finished_in,
+    has_objrec_header,
+    header_of,
     holds_run,
     is_sealed,
     model_digest,
-    read_header,
-    read_training_progress,
-    replaces_a_finished_run,
-    run_status,
     seal_at,
-    summary_says_finished,
+    status_of,
+    training_progress,
 )
 from objrec.outputs import (
     FILES_SHA256,
@@ -81,6 +83,9 @@ class RunCheck:
     classes: list[str] = field(default_factory=list)
     """The model's classes in label order; empty when it cannot be read."""
     backbone: str | None = None
+    trained_on: str | None = None
+    """The split folder the run's training state says it trains on (``meta.trained_on``), for
+    the resume command said; None where there is none or it does not say."""
     intact: list[str] = field(default_factory=list)
     """The files whose SHA-256 was checked and matched."""
     problems: list[Problem] = field(default_factory=list)
@@ -117,11 +122,9 @@ def is_run_folder(folder: Path) -> bool:
     """Whether ``folder`` holds a run: a model or training state with objrec's header
     (``model_file.holds_run``), or a file of those names beside a run's records (one whose header is
     damaged is a run's still, for ``check`` to say so)."""
-    folder = Path(folder)
-    if holds_run(folder):
-        return True
+    folder = Path(folder)  # by names first: a run's files, read by its check, are not opened
     named = any((folder / name).is_file() for name in (BEST, LAST))
-    return named and any((folder / name).is_file() for name in RECORDS)
+    return (named and any((folder / name).is_file() for name in RECORDS)) or holds_run(folder)
 
 
 def check_run(run: Path, reporter: Reporter | None = None) -> RunCheck:
@@ -129,18 +132,21 @@ def check_run(run: Path, reporter: Reporter | None = None) -> RunCheck:
     is damaged, unreadable or disagrees with the model, and what is only worth a note;
     ``reporter`` shows the model and the training state read (None: nothing is shown)."""
     run = Path(run)
-    result = RunCheck(run, run_status(run))
+    result = RunCheck(run, "none")
+    summary = _json_record(run / SUMMARY)  # read once: the run's status, its state's, its own
     state = (run / LAST).is_file()
     what = "reading the model and training state" if state else "reading the model"
     with or_silent(reporter).task(what, 1 + state) as advance:
-        meta = _check_model(run, result)
+        meta, model = _check_model(run, result)
         advance(1)
-        _check_state(run, meta, result)
+        training = _check_state(run, meta, result, summary)
         advance(int(state))
+    held = has_objrec_header(training) or has_objrec_header(model)  # model_file.run_status's
+    result.status = status_of(held, has_objrec_header(training), finished_in(summary))
     if meta is not None:  # each record compared with the model checked (its digest, once read)
         kept = _check_kept(run, result, meta.digest)
         _check_config(run, meta, result)
-        _check_summary(run, meta, result)
+        _check_summary(run, meta, result, summary)
         _check_records(run, result)
         _check_evaluations(run, result, meta.digest)
         _check_export(run, result, kept, meta.digest)
@@ -148,32 +154,32 @@ def check_run(run: Path, reporter: Reporter | None = None) -> RunCheck:
     return result
 
 
-def _check_model(run: Path, result: RunCheck) -> RunMeta | None:
-    """The model, loaded as ``predict`` loads it (its SHA-256 checked); its metadata, or None
-    when there is none or it is refused."""
-    path = run / BEST
+def _check_model(run: Path, result: RunCheck) -> tuple[RunMeta | None, bytes]:
+    """The model, loaded as ``predict`` loads it (its SHA-256 checked): its metadata, or None
+    when there is none or it is refused, and the bytes read (b"": none)."""
+    path, data = run / BEST, b""
     if not path.is_file():
         if (run / LAST).is_file():
             message = "no model yet: the run stopped before its first was written"
             result.note(path, "no_model", f"{message}; continue it with `resume=True`")
         else:
             result.problems.append(Problem(str(path), "no_model", "no model file", True))
-        return None
+        return None, data
     try:  # read once: its seal, its metadata and (where built) its tensors are of those bytes
-        header, data = read_header(path)
-        meta = checkpoint_meta(path, header, content_digest(data))
+        data = checkpoint_bytes(path)
+        meta = checkpoint_meta(path, header_of(path, data), content_digest(data))
         sealed = seal_at(data) is not None
         if not vouched_for(sealed, meta):
             _fits_its_backbone(path, data, meta)
     except Damaged as exc:
         result.problems.append(Problem(str(path), "damaged", str(exc), True))
-        return None
+        return None, data
     except ObjrecError as exc:
         result.problems.append(Problem(str(path), "unreadable", str(exc), True))
-        return None
+        return None, data
     _note_sealed(path, "model", result, sealed)
     result.classes, result.backbone = list(meta.classes), meta.backbone
-    return meta
+    return meta, data
 
 
 def vouched_for(sealed: bool, meta: RunMeta) -> bool:
@@ -213,33 +219,36 @@ def _note_sealed(path: Path, what: str, result: RunCheck, sealed: bool | None = 
     result.note(path, "no_digest", message)
 
 
-def _check_state(run: Path, meta: RunMeta | None, result: RunCheck) -> None:
+def _check_state(
+    run: Path, meta: RunMeta | None, result: RunCheck, summary: dict[str, Any] | str | None
+) -> bytes:
     """The training state a resume continues from, read as a resume reads it (its SHA-256
-    checked), and whether it is the run's; a run whose summary says it is unfinished without
-    one cannot be resumed."""
-    path = run / LAST
+    checked), and whether it is the run's; a run whose ``summary`` (:func:`_json_record`) says
+    it is unfinished without one cannot be resumed. Returns the bytes read (b"": none)."""
+    path, data = run / LAST, b""
     if not path.is_file():
-        if meta is not None and summary_says_finished(run) is False:  # damaged: noted as such
+        if meta is not None and finished_in(summary) is False:  # damaged: noted as such
             message = "the run is unfinished and its training state is gone: it cannot be resumed"
             result.note(path, "unfinished", f"{message}; train it again with `force=True`")
-        return
+        return data
     try:
-        state_meta, progress = read_training_progress(path)
-    except Damaged as exc:
-        result.problems.append(Problem(str(path), "damaged", str(exc), True))
-        return
+        data = checkpoint_bytes(path, STATE_DAMAGED)
+        state_meta, progress = training_progress(path, header_of(path, data, STATE_DAMAGED))
     except ObjrecError as exc:
-        result.problems.append(Problem(str(path), "unreadable", str(exc), True))
-        return
-    _note_sealed(path, "training state", result)
+        kind = "damaged" if isinstance(exc, Damaged) else "unreadable"
+        result.problems.append(Problem(str(path), kind, str(exc), True))
+        return data
+    _note_sealed(path, "training state", result, seal_at(data) is not None)
+    result.trained_on = state_meta.data_dir
     if not (run / BEST).is_file():
-        return  # the no_model note says how to continue the run; this one would name its model
-    forced = replaces_a_finished_run(run)
+        return data  # the no_model note says how to continue the run; this one would name it
+    forced = finished_in(summary) is True  # model_file.replaces_a_finished_run, of what was read
     if meta is not None and not forced and list(state_meta.classes) != list(meta.classes):
         message = "its classes are not the model's: it is another run's training state"
         result.problems.append(Problem(str(path), "disagrees", message, True))
-        return
-    result.note(path, "unfinished", unfinished_words(progress.epoch, forced))
+    else:
+        result.note(path, "unfinished", unfinished_words(progress.epoch, forced))
+    return data
 
 
 def unfinished_words(epoch: int, forced: bool) -> str:
@@ -286,21 +295,31 @@ def _check_kept(run: Path, result: RunCheck, model: str | None) -> KeptThreshold
     return kept
 
 
-def _read_json_record(path: Path, result: RunCheck) -> dict[str, Any] | None:
-    """The JSON object in the run's record ``path``; None, noted, when it is missing or is none."""
+def _read_json_record(
+    path: Path, result: RunCheck, record: dict[str, Any] | str | None = None
+) -> dict[str, Any] | None:
+    """The JSON object in the run's record ``path`` (``record``: :func:`_json_record`'s of it,
+    where read already); None, noted, when it is missing or is none."""
+    record = _json_record(path) if record is None else record
+    if isinstance(record, dict):
+        return record
+    if record is None:
+        result.note(path, "missing", "not there: every run writes it beside its model")
+    else:
+        result.problems.append(Problem(str(path), "unreadable", damaged_record(path, record), True))
+    return None
+
+
+def _json_record(path: Path) -> dict[str, Any] | str | None:
+    """The JSON object in the run's record ``path``, read once; None when it is not there; else
+    why it is none, in words (``not JSON (...)``)."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        result.note(path, "missing", "not there: every run writes it beside its model")
         return None
     except (OSError, ValueError) as exc:
-        why = f"not JSON ({exc})" if isinstance(exc, ValueError) else f"unreadable ({exc})"
-    else:
-        if isinstance(record, dict):
-            return record
-        why = f"not a JSON object ({reprlib.repr(record)})"
-    result.problems.append(Problem(str(path), "unreadable", damaged_record(path, why), True))
-    return None
+        return f"not JSON ({exc})" if isinstance(exc, ValueError) else f"unreadable ({exc})"
+    return record if isinstance(record, dict) else f"not a JSON object ({reprlib.repr(record)})"
 
 
 def _check_config(run: Path, meta: RunMeta, result: RunCheck) -> None:
@@ -317,9 +336,12 @@ def _check_config(run: Path, meta: RunMeta, result: RunCheck) -> None:
         result.problems.append(Problem(str(run / CONFIG), "disagrees", message, True))
 
 
-def _check_summary(run: Path, meta: RunMeta, result: RunCheck) -> None:
-    """``summary.json``'s classes and best epoch against the model's."""
-    summary = _read_json_record(run / SUMMARY, result)
+def _check_summary(
+    run: Path, meta: RunMeta, result: RunCheck, record: dict[str, Any] | str | None
+) -> None:
+    """``summary.json``'s classes and best epoch (``record``, read already: :func:`_json_record`)
+    against the model's."""
+    summary = _read_json_record(run / SUMMARY, result, record)
     if summary is None:
         return
     model = {"classes": len(meta.classes), "best_epoch": meta.best_epoch}

@@ -238,10 +238,22 @@ def is_checkpoint(path: Path) -> bool:
         if path.is_dir():
             return (path / BEST).is_file()
         with path.open("rb") as f:
-            length = int.from_bytes(f.read(8), "little")
-            header = f.read(length) if length <= HEADER_LIMIT else b""
-        return META_KEY in (json.loads(header).get("__metadata__") or {})
-    except (OSError, ValueError, AttributeError):  # AttributeError: a header that is no object
+            head = f.read(8)
+            length = int.from_bytes(head, "little")
+            return has_objrec_header(head + f.read(length) if length <= HEADER_LIMIT else b"")
+    except OSError:
+        return False
+
+
+def has_objrec_header(data: bytes) -> bool:
+    """Whether ``data``, a file's bytes (its first, at least to the end of its header), begin
+    with a safetensors header that is objrec's: :func:`is_checkpoint` of bytes already read."""
+    length = int.from_bytes(data[:8], "little")
+    if not 0 < length <= HEADER_LIMIT:
+        return False
+    try:
+        return META_KEY in (json.loads(data[8 : 8 + length]).get("__metadata__") or {})
+    except (ValueError, AttributeError):  # AttributeError: a header that is no object
         return False
 
 
@@ -337,13 +349,28 @@ def read_header(path: Path, damaged: str = DAMAGED) -> tuple[dict[str, Any], byt
     sentence ``damaged``), as ``checkpoint.read_state`` reads them, without the tensors: no
     PyTorch. Their content digest is the caller's to take, where it names the model."""
     path = require_checkpoint_file(path)
+    data = checkpoint_bytes(path, damaged)
+    return header_of(path, data, damaged), data
+
+
+def checkpoint_bytes(path: Path, damaged: str = DAMAGED) -> bytes:
+    """The bytes of the checkpoint file ``path``, read whole; one that cannot be read is refused
+    in one sentence (:func:`not_a_checkpoint`)."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
+    except OSError as exc:
+        raise ObjrecError(not_a_checkpoint(path, damaged)) from exc
+
+
+def header_of(path: Path, data: bytes, damaged: str = DAMAGED) -> dict[str, Any]:
+    """:func:`read_header`'s metadata of ``data``, the bytes of the checkpoint ``path`` read
+    already (:func:`checkpoint_bytes`), checked against their seal."""
+    try:
         require_intact(path, data, damaged)
         metadata = safetensors_metadata(data)
-    except (OSError, ValueError, AttributeError) as exc:  # AttributeError: a header no object
+    except (ValueError, AttributeError) as exc:  # AttributeError: a header no object
         raise ObjrecError(not_a_checkpoint(path, damaged)) from exc
-    return objrec_header(path, metadata), data
+    return objrec_header(path, metadata)
 
 
 def checkpoint_meta(path: Path, header: dict[str, Any], digest: str) -> RunMeta:
@@ -413,6 +440,12 @@ def summary_says_finished(run: Path) -> bool | None:
         summary = json.loads((run / SUMMARY).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return finished_in(summary)
+
+
+def finished_in(summary: object) -> bool | None:
+    """What a run's summary, read already (its JSON), says of its run
+    (:func:`summary_says_finished`); None for what is no JSON object."""
     if not isinstance(summary, dict):
         return None
     return bool(summary.get("finished", bool(summary.get("seconds"))))
@@ -434,14 +467,19 @@ def run_status(out: Path) -> str:
     resumed: stopped by Ctrl-C or killed) or ``none``: no model or training state objrec wrote
     (:func:`holds_run`), whatever ``summary.json`` or other files of those names it holds."""
     out = Path(out)
-    if not holds_run(out):
+    state = is_checkpoint(out / LAST)
+    return status_of(state or is_checkpoint(out / BEST), state, summary_says_finished(out))
+
+
+def status_of(held: bool, state: bool, finished: bool | None) -> str:
+    """:func:`run_status` of what was read: whether the run folder ``held`` a model or training
+    state objrec wrote (:func:`holds_run`), whether its ``state`` is one, what its summary says
+    (:func:`summary_says_finished`)."""
+    if not held:
         return "none"
-    if is_checkpoint(out / LAST):  # a finished run removes it: beside a finished run's summary,
-        return "interrupted"  # it is a forced run's over it, stopped before its model was written
-    finished = summary_says_finished(out)  # a damaged summary says nothing: the model does
-    if finished is not None:
-        return "finished" if finished else "interrupted"
-    return "finished" if (out / BEST).exists() else "none"
+    if state:  # a finished run removes it: beside a finished run's summary, it is a forced
+        return "interrupted"  # run's over it, stopped before its model was written
+    return "interrupted" if finished is False else "finished"  # a damaged summary says nothing
 
 
 def refuse_held_run(out: Path, force: bool, data_dir: Path | None = None) -> str:

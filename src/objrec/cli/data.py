@@ -614,11 +614,10 @@ def check_run_folder(run: Path, as_json: bool) -> None:
     file is unusable."""
     from objrec.check_run import check_run
     from objrec.cli import cli
-    from objrec.meta import LAST, trained_on
 
     with logged_warnings() as logged:
         result = check_run(run, RichReporter())
-    values = {"resume": str(run), "run": str(run), "data": trained_on(run / LAST) or "DATA"}
+    values = {"resume": str(run), "run": str(run), "data": result.trained_on or "DATA"}
     for problem in result.problems:  # what to do is said as train's options
         problem.message = to_cli(problem.message, cli.commands["train"], values)
     if as_json:
