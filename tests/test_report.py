@@ -455,29 +455,26 @@ def test_report_reads_the_model_once_and_shows_that_model_alone(
     the evaluation is current, for the Grad-CAM maps), so a retrain landing in between gave a
     page whose header was one model's, whose evaluation was judged against another and whose
     maps were a third's (review52a M2). It reads the model once; the evaluation is judged
-    against that model, and one made again of another model meanwhile is refused."""
-    import builtins
+    against that model. An evaluation it makes again (stale) was of the file read a second
+    time inside evaluate, and refused when a retrain had landed meanwhile: it is of the model
+    the page read, read no second time."""
     import importlib
 
     from objrec import report
     from objrec.checkpoint import BEST
-    from objrec.errors import ObjrecError
+    from objrec.model_file import content_digest
 
-    from .conftest import followed_by, retrain_of
+    from .conftest import followed_by, opens_counted, retrain_of
 
     folder = evaluate(trained_run, split_dir).out
-    opened, real_open, model = [], builtins.open, (trained_run / BEST).read_bytes()
+    model = (trained_run / BEST).read_bytes()
+    with opens_counted(monkeypatch) as opened:
+        build_report(trained_run, tmp_path / "r.html")
+    assert opened[BEST] == 1
 
-    def counted(file, *args, **kwargs):
-        opened.append(Path(file).name if isinstance(file, str | Path) else None)
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", counted)  # hashlib's reads
-    monkeypatch.setattr(io, "open", counted)  # pathlib's
-    build_report(trained_run, tmp_path / "r.html")
-    monkeypatch.setattr(builtins, "open", real_open)
-    monkeypatch.setattr(io, "open", real_open)
-    assert opened.count(BEST) == 1
+    def made_stale() -> None:  # an evaluation of neither model: evaluated again
+        stale = json.loads((folder / "metrics.json").read_text()) | {"model": "0" * 32}
+        (folder / "metrics.json").write_text(json.dumps(stale))
 
     evaluated = importlib.import_module("objrec.evaluate").evaluate
     again = []
@@ -486,16 +483,20 @@ def test_report_reads_the_model_once_and_shows_that_model_alone(
         "evaluate",
         lambda *a, **k: again.append(a) or evaluated(*a, **k),
     )
+    made_stale()
+    with opens_counted(monkeypatch) as opened:
+        build_report(trained_run, tmp_path / "r.html", force=True)
+    assert len(again) == 1 and opened[BEST] == 1
+
     retrain = retrain_of(trained_run, tmp_path / "b.safetensors")
     monkeypatch.setattr(report, "read_checkpoint", followed_by(report.read_checkpoint, retrain))
     build_report(trained_run, tmp_path / "r.html", force=True)  # the model read is evaluated
-    assert again == []
-    stale = json.loads((folder / "metrics.json").read_text()) | {"model": "0" * 32}
-    (folder / "metrics.json").write_text(json.dumps(stale))  # of neither: evaluated again
-    (trained_run / BEST).write_bytes(model)  # read, then the retrain lands again
-    with pytest.raises(ObjrecError, match="was replaced while report read it"):
-        build_report(trained_run, tmp_path / "r.html", force=True)
     assert len(again) == 1
+    made_stale()
+    (trained_run / BEST).write_bytes(model)  # read, then the retrain lands again
+    build_report(trained_run, tmp_path / "r.html", force=True)
+    assert len(again) == 2
+    assert json.loads((folder / "metrics.json").read_text())["model"] == content_digest(model)
 
 
 @pytest.mark.slow

@@ -67,6 +67,7 @@ from objrec.images import (
 from objrec.inference import Answers, Recognizer
 from objrec.labels import unknown_images
 from objrec.leakage import SEEN_SPLITS, near_copies, seen_images
+from objrec.meta import RunMeta
 from objrec.metrics import (
     answered,
     confusion_matrix,
@@ -361,6 +362,7 @@ def evaluate(
     out: Path | None = None,
     reporter: Reporter | None = None,
     force: bool = False,
+    read: tuple[dict[str, torch.Tensor], RunMeta] | None = None,
     **keywords: Any,
 ) -> EvaluationResult:
     """Evaluate the model of ``run`` on ``folder`` (a split folder's ``split``, or a class folder).
@@ -373,11 +375,13 @@ def evaluate(
     Images the run trained or validated on are listed in ``seen`` (``seen_in``), classes it was
     never taught in ``untaught`` (:func:`flag_untaught`). With ``against`` (an earlier run),
     ``against`` compares both on the images of the classes both know (:mod:`objrec.compare`).
+    ``read``: the run's model as the caller read it already (``checkpoint.read_checkpoint``),
+    evaluated without reading the file again (``report``, whose page is of that model).
     """
     config, reporter = settings(EvaluateConfig, config, keywords, "evaluate"), or_silent(reporter)
     refuse_early(Path(run), folder, out, config, force)
     named = out is not None  # else the run's own eval-* folder, refreshed as with force
-    result = measured(Path(run), folder, config, out, reporter, force)
+    result = measured(Path(run), folder, config, out, reporter, force, read=read)
     out, earlier = result.out, None
     assert out is not None
     dropped = unknown_dropped(out, result.metrics)
@@ -425,12 +429,14 @@ def measured(
     reporter: Reporter,
     force: bool = False,
     earlier: EarlierRun | None = None,
+    read: tuple[dict[str, torch.Tensor], RunMeta] | None = None,
 ) -> EvaluationResult:
     """:func:`evaluate`'s evaluation of ``run`` on ``folder``, nothing written: its ``out`` the
     folder it is to be written to, checked (:func:`check_eval_dir`), not made. ``earlier``: the
-    run is the one ``evaluate --against`` compares with, read as :class:`EarlierRun` says."""
+    run is the one ``evaluate --against`` compares with, read as :class:`EarlierRun` says;
+    ``read``: its model, read already (:func:`evaluate`'s)."""
     with reporter.task("loading the model", None):  # seconds: the body, torchvision's import
-        recognizer = Recognizer.load(run, device=resolve_device(config.device))
+        recognizer = Recognizer.load(run, device=resolve_device(config.device), read=read)
     refuse_unknown_of_classes(config, recognizer.classes)
     target = resolve_eval_folder(folder, config.split)
     out = check_eval_dir(run, recognizer.meta.data_dir, target, out, force, config)

@@ -111,12 +111,12 @@ def load_evaluation(
     run_data_dir: str | None = None,
     force: bool = False,
     of: Path | None = None,
-    model: str | None = None,
+    read: tuple[dict[str, Any], RunMeta] | None = None,
 ) -> Path:
     """The evaluation of ``data_dir``'s test split (run now when there is none yet, or it is not
     current, ``objrec.current.currency``: of an earlier model, another unknown threshold than the
     run's now, or test images moved, removed or added since); ``force``: replace an evaluation of
-    another folder in its place; ``model``: the digest of the model it is of (None: the file's).
+    another folder in its place; ``read``: the model it is of, read already (None: the file's).
 
     Without a test split (or a known data folder) the run's latest evaluation is shown, of
     whichever folder it was, or, ``of``, the latest of that folder (one with no splits, which
@@ -124,15 +124,15 @@ def load_evaluation(
     the test split, when not current (the folder it evaluated still there)."""
     from objrec.evaluate import evaluate
 
+    model = read[1].digest if read is not None else None
     if data_dir is not None and (data_dir / "test").is_dir():
         target = resolve_eval_folder(data_dir, "test")
         folder = default_eval_dir(run, run_data_dir or data_dir, target)
         # an evaluation of another folder there (evaluate --out RUN/eval-test) is not the test's
-        reusable = currency(folder, run, model).holds
-        if not reusable or of_another(folder, target):
+        if not currency(folder, run, model).holds or of_another(folder, target):
             refuse_other_evaluation(folder, target, force)
             again = earlier_unknown(folder)  # its evaluate --unknown result, measured again
-            evaluate(run, data_dir, reporter=reporter, force=force, **again)
+            evaluate(run, data_dir, reporter=reporter, force=force, read=read, **again)
         return require_of_model(folder, run, model)
     evaluations = output_beside(run, "eval")  # RUN/eval-*, or CKPT-eval-* beside a checkpoint
     made = sorted(
@@ -143,7 +143,7 @@ def load_evaluation(
     if done and not currency(done[-1].parent, run, model).holds:
         evaluated = of or still_there(done[-1].parent)
         if evaluated is not None:
-            return evaluate_again(run, evaluated, done[-1].parent, reporter, run_data_dir, model)
+            return evaluate_again(run, evaluated, done[-1].parent, reporter, run_data_dir, read)
     if done:
         return done[-1].parent
     where = f"{data_dir} has no test split" if data_dir else "its data folder is unknown"
@@ -157,8 +157,9 @@ def load_evaluation(
 
 def require_of_model(folder: Path, run: Path, model: str | None) -> Path:
     """``folder``, the evaluation just made, when it is of the model of digest ``model`` (the
-    one the page is of); else refused: a train landed in the run while the report read it, and
-    evaluate measured its model, which the page would show beside the other's."""
+    one the page is of); else refused: evaluate measured another model (one a train landed in
+    the run while the report read it, where the report gave it no model read), which the page
+    would show beside the other's."""
     if model is not None and not is_current(folder / "predictions.csv", run, model):
         raise ObjrecError(
             f"the model of {run} was replaced while report read it (a train landed in it): the "
@@ -174,16 +175,18 @@ def evaluate_again(
     latest: Path,
     reporter: Reporter,
     run_data_dir: str | None,
-    model: str | None = None,
+    read: tuple[dict[str, Any], RunMeta] | None = None,
 ) -> Path:
     """``folder`` evaluated again, as the test split is, when its ``latest`` evaluation counted
     the unknown answers at a threshold the run no longer answers with (:func:`at_threshold_now`:
     `evaluate --keep-threshold` kept another since), or its images changed since; its evaluate
     --unknown result measured again too. Returns where it went (the folder's default one,
-    refreshed); refused when not of the model of digest ``model`` (:func:`require_of_model`)."""
+    refreshed); ``read``: the model evaluated, as the page read it (None: the file's), and the
+    one it must be of (:func:`require_of_model`)."""
     from objrec.evaluate import evaluate
 
-    evaluate(run, folder, reporter=reporter, **earlier_unknown(latest))
+    evaluate(run, folder, reporter=reporter, read=read, **earlier_unknown(latest))
+    model = read[1].digest if read is not None else None
     return require_of_model(default_eval_dir(run, run_data_dir, folder), run, model)
 
 
@@ -426,7 +429,7 @@ def build_report(
     has_data = data_dir is not None and (data_dir / "train").is_dir()
     used = data_dir if has_data else None
     of = given if given is not None and not has_data and given.is_dir() else None
-    evaluation = load_evaluation(run, used, reporter, meta.data_dir, force, of, meta.digest)
+    evaluation = load_evaluation(run, used, reporter, meta.data_dir, force, of, read)
     roots = [data_dir] if has_data and data_dir is not None else []
     evaluated, saliency_rows = evaluation_context(run, evaluation, meta.classes, roots)
     context = run_context(run, meta) | evaluated
