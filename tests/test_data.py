@@ -16,7 +16,7 @@ from objrec.data import (
 )
 from objrec.errors import ObjrecError
 
-from .conftest import TaskRecorder, make_class_folder, make_image
+from .conftest import TaskRecorder, make_class_folder, make_image, opens_counted
 
 
 @pytest.mark.parametrize(
@@ -404,40 +404,35 @@ def test_a_second_check_or_one_after_a_split_hashes_and_decodes_no_unchanged_fil
     """check hashed and decoded every image on every run (10 min at 60,000 phone photos, in the
     loop of fixing a folder and checking it again), without the SHA-256s and image facts split
     keeps in facts.sqlite. It reads and fills them now: a second check of an
-    unchanged folder, and a first check after a split, hash and decode none of its files but the
-    one that cannot be read (never kept) and one written since, and find the same problems."""
-    import hashlib
-
-    from PIL import Image as PILImage
-
+    unchanged folder, and a first check after a split, read none of its files but the
+    one that cannot be decoded (never kept) and one written since (hashed, then read once to be
+    decoded), and find the same problems."""
     from objrec import images
     from objrec.check import check_folder
     from objrec.split import split_folder
 
     photos = folder_with_blank_frames(tmp_path / "photos")
     (photos / "red" / "broken.jpg").write_bytes(b"\xff\xd8 not a JPEG")
-    opened, hashed = [], []
-    sha256, pil_open = hashlib.sha256, PILImage.open
     first = check_folder(photos).to_json()
-    monkeypatch.setattr(hashlib, "sha256", lambda *a: hashed.append(1) or sha256(*a))
-    monkeypatch.setattr(
-        PILImage, "open", lambda f, *a, **k: opened.append(f) or pil_open(f, *a, **k)
-    )
-    assert check_folder(photos).to_json() == first
-    assert (opened, hashed) == ([photos / "red" / "broken.jpg"], [])  # its SHA-256 is kept
+
+    def images_read(read: dict[str, int]) -> dict[str, int]:  # the photos' among the files read
+        return {name: n for name, n in read.items() if list(photos.glob(f"*/{name}"))}
+
+    with opens_counted(monkeypatch) as read:
+        assert check_folder(photos).to_json() == first
+    assert images_read(read) == {"broken.jpg": 1}  # its SHA-256 is kept
     assert first["unusable_files"] == 1 and first["readable"] == 14
 
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "other-cache"))
     split_folder(photos, tmp_path / "data", seed=0)
     make_image((250, 10, 10), size=(36, 33), seed=9).save(photos / "red" / "img_00.jpg")
-    opened.clear(), hashed.clear()
     sniffed, head = [], images._head
     monkeypatch.setattr(images, "_head", lambda f: sniffed.append(f) or head(f))
-    assert check_folder(photos).to_json() == first
-    assert sorted(p.name for p in opened) == ["broken.jpg", "img_00.jpg"]
-    assert len(hashed) == 1  # img_00.jpg, written since
+    with opens_counted(monkeypatch) as read:
+        assert check_folder(photos).to_json() == first
+    assert images_read(read) == {"broken.jpg": 1, "img_00.jpg": 2}  # img_00.jpg, written since
     # the two decoded aside, each kept image's first bytes were read, HEIC decoding
-    assert {Path(p).name for p in sniffed} <= {"broken.jpg", "img_00.jpg"}
+    assert {Path(f).name for f in sniffed if not isinstance(f, bytes)} <= {"broken.jpg"}
 
 
 @pytest.mark.slow
@@ -478,7 +473,7 @@ def test_a_second_check_warns_of_a_damaged_exif_as_the_first_did(tmp_path, monke
     make_image((200, 40, 40)).save(photos / "red" / "damaged.jpg", exif=exif.tobytes()[:-20])
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "cache"))
     decoded, decode = [], check._decode_one
-    monkeypatch.setattr(check, "_decode_one", lambda p: decoded.append(p) or decode(p))
+    monkeypatch.setattr(check, "_decode_one", lambda p, d: decoded.append(p) or decode(p, d))
 
     def warned() -> list[str]:
         caplog.clear()
@@ -520,10 +515,10 @@ def test_a_first_check_decodes_in_worker_processes_as_split_measures_its_facts(
     here = check_folder(photos).to_json()
     pids, decode = tmp_path / "pids.txt", check._decode_one
 
-    def decode_telling(path):
+    def decode_telling(path, digest):
         with open(pids, "a") as out:
             out.write(f"{os.getpid()}\n")
-        return decode(path)
+        return decode(path, digest)
 
     monkeypatch.setattr(check, "_decode_one", decode_telling)
     monkeypatch.setattr("objrec.processes.PROCESS_MIN", 2)
@@ -545,24 +540,51 @@ def test_what_check_decoded_is_kept_by_content_and_pruned_as_the_image_facts_are
     --prune`` forgets those of no image kept, as it does the image facts."""
     from objrec.check import DECODED, Decoded, decoded
     from objrec.dedup import prune_kept
+    from objrec.file_index import hash_file_and_kind
 
     make_image((200, 40, 40), seed=1).save(red := tmp_path / "red.png")
     (broken := tmp_path / "broken.jpg").write_bytes(b"not an image")
-    hashes = {red: "a" * 64, broken: "b" * 64}
+    hashes = {path: hash_file_and_kind(path)[0] for path in (red, broken)}
     kept = tmp_path / "facts.sqlite"
     first = decoded([red, broken], hashes, kept, lambda: None)
     assert isinstance(look := first[red], Decoded) and (look.width, look.height) == (40, 32)
     assert "cannot read" in first[broken].reason
     elsewhere = tmp_path / "gone.png"  # not there: read from the store alone
-    assert decoded([elsewhere], {elsewhere: "a" * 64}, kept, lambda: None) == {
+    assert decoded([elsewhere], {elsewhere: hashes[red]}, kept, lambda: None) == {
         elsewhere: first[red]
     }
-    assert prune_kept(kept, [DECODED], keep={"a" * 32, "b" * 32}) == {"check_decoded": 0}
-    assert prune_kept(kept, [DECODED], keep={"b" * 32}) == {"check_decoded": 1}
-    assert (
-        "cannot read"
-        in decoded([elsewhere], {elsewhere: "a" * 64}, kept, lambda: None)[elsewhere].reason
-    )
+    both = {hashes[red][:32], hashes[broken][:32]}
+    assert prune_kept(kept, [DECODED], keep=both) == {"check_decoded": 0}
+    assert prune_kept(kept, [DECODED], keep={hashes[broken][:32]}) == {"check_decoded": 1}
+    again = decoded([elsewhere], {elsewhere: hashes[red]}, kept, lambda: None)
+    assert "cannot read" in again[elsewhere].reason
+
+
+@pytest.mark.slow
+def test_check_keeps_no_decode_under_the_digest_of_other_bytes(tmp_path):
+    """check filed an image's contrast and size under the digest of the bytes it hashed, but
+    decoded the file again from its path: a file replaced between the two reads (another photo
+    saved over it) had the other photo's decode kept under its first content, which a later
+    check of a file of that content read. The decode is of the bytes that hash to the digest,
+    read once: a file changed since it was hashed is unreadable this time, nothing is kept, and
+    the next check decodes it."""
+    from objrec.check import Decoded, decoded
+    from objrec.file_index import hash_file_and_kind
+    from objrec.images import UnreadableImageError
+
+    make_image((200, 40, 40), seed=1).save(photo := tmp_path / "photo.png")
+    hashes = {photo: hash_file_and_kind(photo)[0]}
+    Image.new("RGB", (64, 48)).save(photo)  # a black frame saved over it, after the hash
+    kept = tmp_path / "facts.sqlite"
+    look = decoded([photo], hashes, kept, lambda: None)[photo]
+    assert isinstance(look, UnreadableImageError)
+    assert look.reason == "changed while check read it (nothing of it was kept): run check again"
+    elsewhere = tmp_path / "gone.png"  # of the first bytes, not there: read from the store alone
+    first = {elsewhere: hashes[photo]}
+    assert "cannot read" in decoded([elsewhere], first, kept, lambda: None)[elsewhere].reason
+    hashes = {photo: hash_file_and_kind(photo)[0]}
+    assert isinstance(look := decoded([photo], hashes, kept, lambda: None)[photo], Decoded)
+    assert (look.width, look.height, look.contrast) == (64, 48, 0.0)
 
 
 def test_the_blank_note_says_to_move_stray_frames_out_and_to_keep_a_class_of_them():

@@ -49,6 +49,7 @@ from objrec.file_index import use_is_stale
 from objrec.images import (
     BAD_NAME,
     DAMAGED_EXIF,
+    IMAGE_ERRORS,
     RAW_EXTENSIONS,
     SIDECAR_EXTENSIONS,
     SYSTEM_FOLDERS,
@@ -847,10 +848,10 @@ def decoded(
     """Each image's contrast and size (:class:`Decoded`, decoded at ``dedup.DRAFT`` as the image
     facts are), or why it cannot be decoded (``open_image``'s error). Read from ``kept`` where an
     earlier check (:data:`DECODED_SCHEMA`) or a split's or an audit's image facts hold its
-    content (``hashes``: each file's SHA-256, a file without one decoded), else decoded and kept
-    there, in worker processes as ``split`` measures its image facts (``processes.each_file``);
-    ``advance()`` after each. A damaged EXIF an earlier check kept is warned about again, as its
-    decode warned (a split's facts know none)."""
+    content (``hashes``: each file's SHA-256, a file without one decoded, never kept), else
+    decoded (:func:`_decode_one`) and kept there, in worker processes as ``split`` measures its
+    image facts (``processes.each_file``); ``advance()`` after each. A damaged EXIF an earlier
+    check kept is warned about again, as its decode warned (a split's facts know none)."""
     from objrec.file_index import DIGEST_CHARS
     from objrec.processes import each_file
 
@@ -864,7 +865,11 @@ def decoded(
                 warn_damaged_exif(str(path), was.exif, path)
             advance()
     todo = [p for p in paths if p not in found]
-    found |= zip(todo, each_file(_decode_one, todo, advance, doing="decoding images"), strict=True)
+
+    def decode(path: Path) -> Decoded | UnreadableImageError:
+        return _decode_one(path, digests.get(path, ""))
+
+    found |= zip(todo, each_file(decode, todo, advance, doing="decoding images"), strict=True)
     fresh = {  # those decoded now, and those whose last use is stale (pruned by it)
         d: look
         for p, d in digests.items()
@@ -874,16 +879,32 @@ def decoded(
     return {path: found[path] for path in paths}  # in the order of ``paths``
 
 
-def _decode_one(path: Path) -> Decoded | UnreadableImageError:
+def _decode_one(path: Path, digest: str) -> Decoded | UnreadableImageError:
     """``path``'s contrast, size and EXIF damage, decoded as training decodes it (reduced), or
-    why it cannot be."""
+    why it cannot be: decoded from the bytes read once that hash to ``digest``, its content
+    digest, which the decode is kept under; a file changed since it was hashed is unreadable
+    this time (:data:`CHANGED`), as for ``dedup.hashed_facts``. A file without a ``digest`` (it
+    could not be hashed) is decoded from its path (its error in ``open_image``'s words)."""
     from objrec import dedup
+    from objrec.file_index import hash_bytes
 
     try:
-        image = open_image(path, draft_size=dedup.DRAFT)
+        data = path.read_bytes() if digest else None
+    except OSError as exc:  # gone since it was hashed: said as the image facts say it
+        reason = IMAGE_ERRORS["cannot_read"].format(reason=dedup.why(exc))
+        return UnreadableImageError(str(path), reason)
+    if data is not None and hash_bytes(data) != digest:
+        return UnreadableImageError(str(path), CHANGED)
+    source = path if data is None else data
+    try:
+        image = open_image(source, dedup.DRAFT, name=str(path), from_file=data is not None)
     except UnreadableImageError as exc:
         return exc
     return Decoded(dedup.contrast(image), *image.size, image.info[DAMAGED_EXIF])
+
+
+CHANGED = "changed while check read it (nothing of it was kept): run check again"
+"""Why :func:`_decode_one` decoded no image of a file: its bytes are not those it hashed."""
 
 
 def _known_decodes(kept: Path, digests: dict[Path, str]) -> dict[str, tuple[Decoded, float]]:
