@@ -1460,10 +1460,10 @@ def test_check_split_and_train_refuse_the_same_jpegs_over_a_lower_pixel_limit(
     from objrec.config import DEFAULT_BACKBONE
     from objrec.split import split_folder
 
-    from .conftest import make_image
+    from .conftest import make_image, make_large_image
 
     make_image((200, 40, 40), size=(600, 400)).save(image_folder / "red" / "wide.jpg")
-    make_image((40, 40, 200), size=(2400, 1800)).save(image_folder / "blue" / "phone.jpg")
+    make_large_image((40, 40, 200), (2400, 1800)).save(image_folder / "blue" / "phone.jpg")
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "100000")
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "cache"))
     checked = {p.path: p.message for p in check_folder(image_folder).problems}

@@ -11,7 +11,7 @@ from objrec.dedup import all_facts
 from objrec.file_index import hash_file
 from objrec.images import UnreadableImageError, image_size, is_image_file, list_images, open_image
 
-from .conftest import EPS, fake_ghostscript, make_image, save_heic
+from .conftest import EPS, fake_ghostscript, make_image, make_large_image, save_heic
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "CMYK", "I;16", "1"])
@@ -274,7 +274,7 @@ def test_a_jpeg_counts_at_the_size_pillows_draft_mode_decodes_it_at_for_the_limi
 ):
     """``counted_size`` picks the reduction as Pillow's ``JpegImageFile.draft`` does, without
     drafting the image (a command decodes it at its own scale)."""
-    make_image((90, 90, 90), size=size).save(tmp_path / "photo.jpg")
+    make_large_image((90, 90, 90), size).save(tmp_path / "photo.jpg")
     with Image.open(tmp_path / "photo.jpg") as img:
         counted = images.counted_size(img, 64)
         img.draft("RGB", (images.LIMIT_SIDE, images.LIMIT_SIDE))
@@ -300,7 +300,7 @@ def test_the_exported_script_counts_a_jpeg_as_objrec_does(tmp_path, monkeypatch,
     refuses. Both refuse it, in the same words."""
     from objrec import export_script
 
-    make_image((90, 90, 90), size=size).save(tmp_path / "photo.jpg")
+    make_large_image((90, 90, 90), size).save(tmp_path / "photo.jpg")
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "100000")
     with pytest.raises(UnreadableImageError) as objrecs:
         open_image(tmp_path / "photo.jpg", draft_size=64)
@@ -315,7 +315,7 @@ def test_serve_counts_an_upload_as_every_command_counts_it(tmp_path, monkeypatch
     ``OBJREC_MAX_PIXELS`` a backbone of smaller inputs than ``LIMIT_SIDE`` answered for JPEGs
     predict refuses: it counts them as predict does, in the same words. Its memory rule, at the
     size it decodes, still refuses on top what a backbone of larger inputs decodes larger."""
-    make_image((90, 90, 90), size=(2400, 1800)).save(tmp_path / "photo.jpg")
+    make_large_image((90, 90, 90), (2400, 1800)).save(tmp_path / "photo.jpg")
     upload = (tmp_path / "photo.jpg").read_bytes()
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "100000")
     with pytest.raises(UnreadableImageError) as predicts:

@@ -21,7 +21,7 @@ from objrec.ratios import allocate
 from objrec.split import split_folder
 from objrec.split_out import leftover_stages
 
-from .conftest import make_class_folder, make_image
+from .conftest import make_class_folder, make_image, make_large_image
 
 
 def tree_digest(root):
@@ -502,7 +502,7 @@ def test_a_second_split_under_a_lower_limit_measures_no_jpeg_the_limit_counts_re
     again by each split under a lower ``OBJREC_MAX_PIXELS``. They are kept with its count now."""
     from objrec import dedup
 
-    make_image((200, 40, 40), size=(1200, 800)).save(image_folder / "red" / "photo.jpg")
+    make_large_image((200, 40, 40), (1200, 800)).save(image_folder / "red" / "photo.jpg")
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "500000")
     first = split_folder(image_folder, tmp_path / "first", near_duplicates=False)
     measured, image_facts = [], dedup.image_facts
