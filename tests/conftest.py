@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import collections
 import errno
+import fcntl
 import functools
 import gc
 import inspect
@@ -311,15 +312,34 @@ def own_cache(folder: Path):
         yield
 
 
+def made_once(request: pytest.FixtureRequest, name: str, make: Callable[[Path], object]) -> Path:
+    """The folder ``name``, filled by ``make(folder)`` once for the run, not once in each xdist
+    worker: each looks for it in the run's temporary folder (above its own) under a lock, and
+    the first to get there makes it while the others wait. What it holds is read, never written
+    (a test copies it to change it), and comes out the same whichever worker made it."""
+    root = request.getfixturevalue("tmp_path_factory").getbasetemp()
+    root = root.parent if hasattr(request.config, "workerinput") else root  # in a worker
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a worker stopped half way left
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
-def class_folder_template(tmp_path_factory) -> Path:
+def class_folder_template(request) -> Path:
     """``make_class_folder``'s images (``photos``) and their image facts (``cache``), made once."""
     from objrec.split import split_folder
 
-    root = tmp_path_factory.mktemp("template")
-    with own_cache(root / "cache"):
-        split_folder(make_class_folder(root / "photos"), root / "data", seed=0)
-    return root
+    def make(root: Path) -> None:
+        with own_cache(root / "cache"):
+            split_folder(make_class_folder(root / "photos"), root / "data", seed=0)
+
+    return made_once(request, "template", make)
 
 
 def seed_facts(template_cache: Path, cache: Path | None = None) -> None:
@@ -342,15 +362,16 @@ def known_facts(class_folder_template) -> None:
 
 
 @pytest.fixture(scope="session")
-def sample_facts(tmp_path_factory) -> Path:
+def sample_facts(request) -> Path:
     """A cache holding the image facts of the built-in sample, measured once."""
     from objrec.demo import sample_dir
     from objrec.split import split_folder
 
-    root = tmp_path_factory.mktemp("sample_facts")
-    with own_cache(root / "cache"):
-        split_folder(sample_dir(), root / "data", seed=0)
-    return root / "cache"
+    def make(root: Path) -> None:
+        with own_cache(root / "cache"):
+            split_folder(sample_dir(), root / "data", seed=0)
+
+    return made_once(request, "sample_facts", make) / "cache"
 
 
 @pytest.fixture
@@ -401,19 +422,20 @@ def tiny_config() -> TrainConfig:
 
 
 @pytest.fixture(scope="session")
-def trained_once(tmp_path_factory, class_folder_template) -> Path:
-    """A run trained on ``make_class_folder``'s images with ``tiny_config``, once per session."""
+def trained_once(request, class_folder_template) -> Path:
+    """A run trained on ``make_class_folder``'s images with ``tiny_config``, once per run."""
     import torch
 
     from objrec.split import split_folder
     from objrec.train import train
 
-    root = tmp_path_factory.mktemp("trained")
-    seed_facts(class_folder_template / "cache", root / "cache")
-    with own_cache(root / "cache"), torch.random.fork_rng(), figures_blank():
-        split_folder(make_class_folder(root / "photos"), root / "data", seed=0)
-        train(root / "data", root / "run", tiny_train_config(cache_dir=str(root / "cache")))
-    return root / "run"
+    def make(root: Path) -> None:
+        seed_facts(class_folder_template / "cache", root / "cache")
+        with own_cache(root / "cache"), torch.random.fork_rng(), figures_blank():
+            split_folder(make_class_folder(root / "photos"), root / "data", seed=0)
+            train(root / "data", root / "run", tiny_train_config(cache_dir=str(root / "cache")))
+
+    return made_once(request, "trained", make) / "run"
 
 
 def local_client(app, **options):
@@ -490,10 +512,10 @@ def followed_by(read: Callable, step: Callable[[], None]) -> Callable:
 
 
 @pytest.fixture(scope="session")
-def sample_run(tmp_path_factory, sample_facts) -> tuple[Path, Path]:
+def sample_run(request, sample_facts) -> tuple[Path, Path]:
     """The built-in sample (real Caltech-101 photos) split, and a tiny_test run trained on it.
 
-    Built once per session; tests read it and write only into their own folders.
+    Built once per run; tests read it and write only into their own folders.
     """
     import torch
 
@@ -501,21 +523,23 @@ def sample_run(tmp_path_factory, sample_facts) -> tuple[Path, Path]:
     from objrec.split import split_folder
     from objrec.train import train
 
-    root = tmp_path_factory.mktemp("sample")
-    seed_facts(sample_facts, root / "cache")
-    with own_cache(root / "cache"):
-        split_folder(sample_dir(), root / "data", seed=0)
-    config = TrainConfig(
-        backbone="tiny_test",
-        epochs=20,
-        patience=5,
-        batch_size=16,
-        lr=1e-2,
-        aug_views=1,
-        cache_dir=str(root / "cache"),
-    )
-    with torch.random.fork_rng(), figures_blank():
-        train(root / "data", root / "run", config)
+    def make(root: Path) -> None:
+        seed_facts(sample_facts, root / "cache")
+        with own_cache(root / "cache"):
+            split_folder(sample_dir(), root / "data", seed=0)
+        config = TrainConfig(
+            backbone="tiny_test",
+            epochs=20,
+            patience=5,
+            batch_size=16,
+            lr=1e-2,
+            aug_views=1,
+            cache_dir=str(root / "cache"),
+        )
+        with torch.random.fork_rng(), figures_blank():
+            train(root / "data", root / "run", config)
+
+    root = made_once(request, "sample", make)
     return root / "run", root / "data"
 
 

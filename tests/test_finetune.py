@@ -1,7 +1,5 @@
 """Fine-tuning the last blocks: exactly those train, at the intended learning rates."""
 
-import fcntl
-import os
 import shutil
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from objrec.model import Classifier, build_head
 from objrec.precision import Settled
 from objrec.train import train
 
-from .conftest import TaskRecorder, own_cache
+from .conftest import TaskRecorder, made_once, own_cache
 
 
 @pytest.fixture(scope="module")
@@ -473,24 +471,19 @@ def test_a_fine_tuning_that_learns_nothing_is_not_said_to_lower_the_loss(
 
 
 @pytest.fixture(scope="session")
-def lite0_int8_graphs(tmp_path_factory) -> Path:
+def lite0_int8_graphs(request) -> Path:
     """The ``onnx`` folder of a cache holding Lite0's int8 graph as train makes it: calibrating
     it was two thirds of each test below (how it is made is test_quantize's). Made once for the
-    run: each xdist worker looks for it in the run's folder, above its own, under a lock."""
+    run (``made_once``)."""
     from objrec.backbones import resolve_data_config
     from objrec.quantize import quantize_body
 
-    shared = tmp_path_factory.getbasetemp()
-    shared = shared.parent if os.environ.get("PYTEST_XDIST_WORKER") else shared
-    cache = shared / "lite0-int8"
-    with open(shared / "lite0-int8.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (shared / "lite0-int8.done").exists():
-            spec = get_backbone("efficientnet_lite0")
-            with own_cache(cache), torch.random.fork_rng():
-                quantize_body(build_body(spec), resolve_data_config(spec), cache)
-            (shared / "lite0-int8.done").touch()
-    return cache / "onnx"
+    def make(cache: Path) -> None:
+        spec = get_backbone("efficientnet_lite0")
+        with own_cache(cache), torch.random.fork_rng():
+            quantize_body(build_body(spec), resolve_data_config(spec), cache)
+
+    return made_once(request, "lite0-int8", make) / "onnx"
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """``pytest -n auto`` keeps the tests of ``xdist_groups.ONE_WORKER``'s modules on one worker."""
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -59,3 +60,37 @@ def test_a_module_kept_whole_runs_on_one_worker_and_the_others_on_both():
         assert tests == [nodeid for nodeid in collection if nodeid in tests]  # in order
         assert any("test_a.py" in nodeid for nodeid in tests)
         assert any("test_z.py" in nodeid for nodeid in tests)
+
+
+def test_a_folder_made_once_is_made_by_the_first_worker_to_ask_and_read_by_the_others(tmp_path):
+    """``conftest.made_once``: the session's trained run, sample run and image facts were made
+    again in each xdist worker; the first worker to ask makes them in the run's folder, the
+    others find them there. A make that fails marks nothing made: the next worker makes it
+    again, from an empty folder. Without xdist the folder is in the session's own."""
+    from .conftest import made_once
+
+    def request(basetemp, worker: bool):
+        config = SimpleNamespace(workerinput={}) if worker else SimpleNamespace()
+        factory = SimpleNamespace(getbasetemp=lambda: basetemp)
+        return SimpleNamespace(config=config, getfixturevalue={"tmp_path_factory": factory}.get)
+
+    made: list[Path] = []
+
+    def make(folder: Path) -> None:
+        assert list(folder.iterdir()) == []
+        made.append(folder)
+        (folder / "half").touch()
+        if len(made) == 1:
+            raise OSError("disk full")
+
+    run = tmp_path / "pytest-7"
+    (run / "popen-gw0").mkdir(parents=True)
+    with pytest.raises(OSError, match="disk full"):
+        made_once(request(run / "popen-gw0", worker=True), "trained", make)
+    assert made_once(request(run / "popen-gw1", worker=True), "trained", make) == run / "trained"
+    assert made_once(request(run / "popen-gw0", worker=True), "trained", make) == run / "trained"
+    assert made == [run / "trained", run / "trained"]
+    alone = tmp_path / "pytest-8"
+    alone.mkdir()
+    assert made_once(request(alone, worker=False), "trained", make) == alone / "trained"
+    assert len(made) == 3
