@@ -1625,20 +1625,22 @@ def test_predict_csv_says_what_the_answers_come_to_not_a_line_per_photo(
 def test_swapped_run_and_data_say_which_comes_first(capsys, trained_run, split_dir):
     for command, data in (("evaluate", split_dir), ("predict", split_dir / "test")):
         code, out, err = run(capsys, command, data, trained_run)
-        assert code == 1 and out == ""
+        assert code == 2 and out == ""  # a usage error (review53b L11)
         assert (
             f"no checkpoint at {data / 'model.safetensors'} ({trained_run} comes first: "
             f"objrec {command} {trained_run} {data})"
         ) in " ".join(err.split())
     code, _, err = run(capsys, "evaluate", split_dir / "test" / "red", split_dir)
     assert code == 1 and "comes first" not in err  # no checkpoint in either: nothing to swap
+    code, _, err = run(capsys, "add", split_dir / "test", split_dir)  # NEW DATA
+    assert code == 2 and "the split folder comes first" in err, err
 
 
 def test_a_file_before_the_run_says_the_run_comes_first(capsys, trained_run, split_dir):
     image = sorted((split_dir / "test" / "green").iterdir())[0]
     for command in ("predict", "evaluate"):
         code, out, err = run(capsys, command, image, trained_run)
-        assert code == 1 and out == ""
+        assert code == 2 and out == ""
         text = " ".join(err.split())
         assert (
             f"{image} is not an objrec checkpoint ({trained_run} comes first: "

@@ -64,7 +64,7 @@ def checked_split_folder(data: Path, given: list[Path]) -> Path:
         refuse_run_folder(data)
     swapped = next((p for p in given if is_split_folder(p)), None)
     if swapped is not None and not is_split_folder(data):
-        raise ObjrecError(
+        raise UsageRefused(
             f"{data} is not a split folder, but {swapped} is: the split folder comes first, "
             f"then the new images (`add_images({str(swapped)!r}, {str(data)!r})`)"
         )

@@ -34,7 +34,8 @@ class ObjrecError(Exception):
 
 class UsageRefused(ObjrecError):
     """A refusal of how a command was called, decided from the paths it was given alone: an
-    output inside the folder it reads (``outputs.refuse_inside``), or one holding it. The CLI
+    output inside the folder it reads (``outputs.refuse_inside``), or one holding it; two
+    arguments given in each other's place (``evaluate DATA RUN``). The CLI
     says it as it says a usage error, exit status 2 (docs/json.md), as it says an output below a
     file; from Python it is an :class:`ObjrecError` as any other."""
 

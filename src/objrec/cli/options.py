@@ -20,7 +20,7 @@ from click.core import ParameterSource
 
 from objrec.cli.sections import first_sentences
 from objrec.config import TrainConfig, field_docs, require_device
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, UsageRefused
 from objrec.outputs import refuse_unwritable, resolved
 
 T = TypeVar("T")
@@ -278,9 +278,9 @@ def refuse_swapped(command: str, run: Path, second: Path) -> None:
     swapped = " ".join(shlex.quote(str(p)) for p in (second, run))
     hint = f"({second} comes first: objrec {command} {swapped})"
     if run.is_file():
-        raise ObjrecError(f"{run} is not an objrec checkpoint {hint}")
+        raise UsageRefused(f"{run} is not an objrec checkpoint {hint}")
     if looks_like_data(run):
-        raise ObjrecError(f"no checkpoint at {run / BEST} {hint}")
+        raise UsageRefused(f"no checkpoint at {run / BEST} {hint}")
 
 
 def looks_like_data(folder: Path) -> bool:
