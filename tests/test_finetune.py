@@ -123,15 +123,32 @@ def barely_trained_then_tuned() -> TrainConfig:
 
 
 @pytest.mark.slow
-def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, split_dir, lite):
-    # a barely trained head, so that fine-tuning certainly lowers the validation loss
-    config = barely_trained_then_tuned()
-    notes = TaskRecorder()
-    result = train(split_dir, tmp_path / "run", config, reporter=notes)
-    assert [r["phase"] for r in result.history] == ["head", "finetune", "finetune"]
-    # the head's epochs had an empty cell: pandas read NaN, which groupby("phase") drops
+def test_finetuning_changes_only_the_last_blocks_and_answers_on_the_features_it_was_calibrated_on(
+    tmp_path, split_dir, lite, monkeypatch
+):
+    """A barely trained head, so that fine-tuning certainly lowers the validation loss: only the
+    last blocks change, and the run is calibrated on the tuned model. The tuned blocks and head
+    are trained and calibrated on the top's unrounded output, so the run records float32
+    features: predict's logits of the validation images are calibration's, up to the cut's own
+    arithmetic (1.7e-5), where rounding them to float16 as a head-only run does moved them by
+    3.4e-4 from the ones the temperature and threshold were fitted on. One run for both (Lite0's
+    fine-tuning is seconds of CPU)."""
+    import sys
+
     import pandas as pd
 
+    train_module = sys.modules["objrec.train"]  # ``objrec.train`` is the function
+    calibrated = {}
+
+    def fit_confidence(head, train_batches, valid_batches, score):
+        calibrated["logits"] = torch.cat([head(x) for x, _ in valid_batches()])
+        return real(head, train_batches, valid_batches, score)
+
+    real, notes = train_module.fit_confidence, TaskRecorder()
+    monkeypatch.setattr(train_module, "fit_confidence", fit_confidence)
+    result = train(split_dir, tmp_path / "run", barely_trained_then_tuned(), reporter=notes)
+    assert [r["phase"] for r in result.history] == ["head", "finetune", "finetune"]
+    # the head's epochs had an empty cell: pandas read NaN, which groupby("phase") drops
     history = pd.read_csv(tmp_path / "run" / "history.csv")
     assert list(history["phase"]) == ["head", "finetune", "finetune"]
     said = [n for n in notes.notes if n.startswith("fine-tuning")]  # announced, then its outcome
@@ -145,6 +162,7 @@ def test_finetuning_changes_only_the_last_blocks_of_the_saved_model(tmp_path, sp
     assert changed and all(k.startswith((last, "net._conv_head", "net._bn1")) for k in changed)
     assert not any(k.endswith(("running_mean", "running_var")) for k in changed)
     calibrated_on_the_tuned_model(tmp_path / "run", split_dir)
+    answers_as_calibrated(tmp_path / "run", split_dir, calibrated["logits"])
 
 
 @pytest.mark.slow
@@ -216,34 +234,16 @@ def calibrated_on_the_tuned_model(run, split_dir):
     assert float(scores.median()) == pytest.approx(1.0, abs=1e-2)  # float16 stored features
 
 
-@pytest.mark.slow
-def test_a_kept_fine_tuning_answers_on_the_features_it_was_calibrated_on(
-    tmp_path, split_dir, monkeypatch
-):
-    """The tuned blocks and head are trained and calibrated on the top's unrounded output, so the
-    run records float32 features: predict's logits of the validation images are calibration's,
-    up to the cut's own arithmetic (1.7e-5), where rounding them to float16 as a head-only run
-    does moved them by 3.4e-4 from the ones the temperature and threshold were fitted on."""
-    import sys
-
+def answers_as_calibrated(run, split_dir, calibrated: torch.Tensor) -> None:
+    """Predict's logits of the validation images are ``calibrated`` (those calibration fitted
+    on), and the run records float32 features."""
     from objrec.images import open_image
     from objrec.inference import Recognizer
 
-    train_module = sys.modules["objrec.train"]  # ``objrec.train`` is the function
-    calibrated = {}
-
-    def fit_confidence(head, train_batches, valid_batches, score):
-        calibrated["logits"] = torch.cat([head(x) for x, _ in valid_batches()])
-        return real(head, train_batches, valid_batches, score)
-
-    real = train_module.fit_confidence
-    monkeypatch.setattr(train_module, "fit_confidence", fit_confidence)
-    result = train(split_dir, tmp_path / "run", barely_trained_then_tuned())
-    assert result.finetune is not None and result.finetune.kept is True
-    recognizer = Recognizer.load(tmp_path / "run")
+    recognizer = Recognizer.load(run)
     paths = sorted((split_dir / "valid").rglob("*.*"))  # the order calibration reads them in
     answered = recognizer.logits(recognizer.preprocess([open_image(p) for p in paths]))
-    torch.testing.assert_close(answered, calibrated["logits"], rtol=0, atol=1e-4)
+    torch.testing.assert_close(answered, calibrated, rtol=0, atol=1e-4)
     assert recognizer.meta.feature_dtype == "float32"
 
 
