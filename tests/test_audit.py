@@ -1899,7 +1899,7 @@ def test_a_file_removed_while_the_audit_runs_is_skipped_as_an_unreadable_one(
     for path in (before, after):
         assert caplog.text.count(f"skipped {path}: {gone}") == 1
     assert not any("unreadable" in o.reason for o in result.outliers)
-    unreadable = {r["path"]: r["reason"] for r in result.unreadable}
+    unreadable = {r.path: r.reason for r in result.unreadable}
     assert unreadable == {str(before): f"unreadable: {gone}", str(after): f"unreadable: {gone}"}
     fixed = apply_plan(data, tmp_path / "audit/plan.csv", tmp_path / "fixed")  # no row of theirs
     assert fixed["copied"] == len(list_images(data)) - fixed["removed"]

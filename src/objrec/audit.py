@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from objrec import dedup
-from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded
+from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded, Unreadable
 from objrec.audit_report import (
     FINDING_KINDS,
     MIN_JUDGED,
@@ -287,7 +287,7 @@ class AuditResult:
     too_few: list[str] = field(default_factory=list)
     """The paths of ``label_issues`` in classes of too few photos to judge them
     (``AuditConfig.few_photos_p``): listed apart from the likely wrong labels, kept by the plan."""
-    unreadable: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
     """The files of the folder that cannot be read (as ``check``, ``split`` and ``train`` read
     them: :func:`unreadable_rows`), left out of ``n_images`` and of every finding; the plan
     removes them."""
@@ -324,7 +324,7 @@ class AuditResult:
             "too_few_to_judge": [row for row in flags if row["path"] in few - settled],
         }
         rest = {
-            "unreadable_files": [row["path"] for row in self.unreadable],
+            "unreadable_files": [file.path for file in self.unreadable],
             "labels_judged": not self.labels_not_judged,
             "labels_not_judged": self.labels_not_judged or None,
             "classes_not_judged": list(self.unjudged),
@@ -360,15 +360,6 @@ class AuditResult:
         if kind not in FINDING_KINDS:
             raise ObjrecError(f"`kind` must be one of {', '.join(FINDING_KINDS)}, not {kind!r}")
         return findings_table(self, kind)
-
-    def drop_positions(self) -> None:
-        """Take the unreadable rows' private key out (``_index``: where each file is in the
-        inventory, which the plan reads): the rows ``audit`` returns hold what the CSVs show,
-        nothing internal (a :class:`LabelIssue`, a :class:`DuplicateGroup` or an
-        :class:`Outlier` keeps its typed place)."""
-        self.unreadable = [
-            {k: v for k, v in r.items() if not k.startswith("_")} for r in self.unreadable
-        ]
 
 
 # ---------------------------------------------------------------- the folder
@@ -1062,18 +1053,18 @@ def unreadable_reason(facts: dedup.ImageFacts, path: Path | None = None) -> str:
     return f"unreadable: {(facts.error or 'cannot read image').removeprefix(f'{path}: ')}"
 
 
-def unreadable_rows(inv: Inventory, idx: np.ndarray, facts) -> list[dict[str, Any]]:
-    """A row for each file of ``inv`` not among the readable rows ``idx``: its path, why it
-    cannot be read, its class and split."""
+def unreadable_rows(inv: Inventory, idx: np.ndarray, facts) -> list[Unreadable]:
+    """An :class:`Unreadable` for each file of ``inv`` not among the readable rows ``idx``: its
+    path, why it cannot be read, its class and split."""
     readable = set(idx.tolist())
     return [
-        {
-            "path": item.shown,
-            "reason": unreadable_reason(facts[i], item.path),
-            "class": inv.classes[item.label],
-            "split": item.split,
-            "_index": i,
-        }
+        Unreadable(
+            item.shown,
+            unreadable_reason(facts[i], item.path),
+            inv.classes[item.label],
+            item.split,
+            index=i,
+        )
         for i, item in enumerate(inv.items)
         if i not in readable
     ]
@@ -1469,7 +1460,6 @@ def _audit(
         result.out = Path(out)
         clock.lap("report")
     result.seconds = clock.seconds | {"total": clock.total}
-    result.drop_positions()
     log_findings(data, result)
     return result
 

@@ -176,3 +176,20 @@ class PhotosNeeded:
             "confused_photos": list(self.confused_photos),
             "reason": self.reason,
         }
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A file of the audited folder that no command can read (``audit.unreadable_rows``): left
+    out of every finding, removed by the plan."""
+
+    path: str
+    """Its path in the audited folder as given."""
+    reason: str
+    """Why, in words (``unreadable: cannot identify image file``)."""
+    class_name: str
+    """Its class folder."""
+    split: str | None
+    """Its split (None in a folder not split)."""
+    index: int = -1
+    """Its place in the audit's inventory, which the plan reads."""

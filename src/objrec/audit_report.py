@@ -20,7 +20,7 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from objrec import dedup
-from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded
+from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded, Unreadable
 from objrec.data import SPLITS
 from objrec.outputs import (
     AUDIT_FILES,
@@ -452,7 +452,7 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     proposals = [(i, action, "", why) for i, action, why in identical_copies(within, inv)]
     proposals += label_proposals(result, inv)
     proposals += [(o.index, *outlier_proposal(o)) for o in result.outliers]
-    proposals += [(row["_index"], *unreadable_proposal(row)) for row in result.unreadable]
+    proposals += [(file.index, *unreadable_proposal(file)) for file in result.unreadable]
     proposals += [(i, "keep", "", why) for i, why in chained]
     for proposal in proposals:
         propose(*proposal)
@@ -551,11 +551,11 @@ def outlier_proposal(outlier: Outlier) -> tuple[str, str, str]:
     return "keep", "", OUTLIER + outlier.reason
 
 
-def unreadable_proposal(row: dict[str, Any]) -> tuple[str, str, str]:
+def unreadable_proposal(file: Unreadable) -> tuple[str, str, str]:
     """The plan's action, new class and reason for a file that cannot be read (an empty one, a
     text file named .jpg): ``remove``; kept, it travels into the fixed copy, where every command
     leaves it out again."""
-    return "remove", "", row["reason"] + UNREADABLE_REMOVED
+    return "remove", "", file.reason + UNREADABLE_REMOVED
 
 
 def identical_copies(groups: list[DuplicateGroup], inv: Inventory) -> list[tuple[int, str, str]]:

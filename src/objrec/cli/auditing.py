@@ -42,7 +42,13 @@ from objrec.config import DEFAULT_BACKBONE, PRECISIONS
 from objrec.progress import joined, plural, quoted, some_of
 
 if TYPE_CHECKING:
-    from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded
+    from objrec.audit_findings import (
+        DuplicateGroup,
+        LabelIssue,
+        Outlier,
+        PhotosNeeded,
+        Unreadable,
+    )
 
 
 @click.command(cls=Sectioned, short_help="Find likely wrong labels, duplicates and outliers.")
@@ -323,7 +329,7 @@ def print_outliers(rows: Sequence[Outlier], data: Path, limit: int = 3) -> None:
         console.print(f"  and {len(rows) - limit:,} more in outliers.csv")
 
 
-def left_out_words(unreadable: Sequence[dict]) -> str:
+def left_out_words(unreadable: Sequence[Unreadable]) -> str:
     """What the audit's first line adds after the images it audited: the files it left out as
     no command can read them (" (1 file that cannot be read left out)"), or ""."""
     if not unreadable:
@@ -331,7 +337,7 @@ def left_out_words(unreadable: Sequence[dict]) -> str:
     return f" ({plural(len(unreadable), 'file')} that cannot be read left out)"
 
 
-def print_unreadable(rows: Sequence[dict], data: Path, limit: int = 3) -> None:
+def print_unreadable(rows: Sequence[Unreadable], data: Path, limit: int = 3) -> None:
     """The files that cannot be read under their heading: not outliers (unusual images) but
     files no command reads, which ``check`` calls unusable and ``split`` and ``train`` leave
     out; the first ``limit`` with why, the rest counted."""
@@ -346,8 +352,8 @@ def print_unreadable(rows: Sequence[dict], data: Path, limit: int = 3) -> None:
         highlight=False,
     )
     for row in rows[:limit]:
-        why = row["reason"].removeprefix("unreadable: ")  # the heading says it
-        line = f"  {shown_name(row['path'], [data])}: {why}"
+        why = row.reason.removeprefix("unreadable: ")  # the heading says it
+        line = f"  {shown_name(row.path, [data])}: {why}"
         console.print(printable(line), markup=False, highlight=False)
     if len(rows) > limit:
         console.print(f"  and {len(rows) - limit:,} more in plan.csv")
