@@ -25,7 +25,7 @@ from objrec import dedup
 from objrec.applying import apply_plan
 from objrec.audit import AuditConfig, AuditResult, audit
 from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded
-from objrec.audit_report import NEEDS_COLUMNS, PLAN_COLUMNS, none_judged_note
+from objrec.audit_report import ACTIONS, NEEDS_COLUMNS, PLAN_COLUMNS, none_judged_note
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING
 from objrec.errors import ObjrecError
@@ -185,6 +185,7 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     assert set(found) == {
         "out",  # where its files went, as split's and explore's: a script needs plan.csv
         "plan",
+        "planned",  # how many rows plan.csv pre-fills of each action, how many less sure
         "label_issues",
         "settled_labels",  # label flags an earlier plan settled (reviewed.csv): none here
         "too_few_to_judge",  # label flags in classes of too few photos to judge: none here
@@ -210,6 +211,10 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     assert found["out"] == str(tmp_path / "audit")
     assert found["plan"] == str(tmp_path / "audit" / "plan.csv")
     assert (tmp_path / "audit" / "plan.csv").is_file()
+    text = Path(found["plan"]).read_text("utf-8-sig").splitlines()
+    actions = [row["action"] for row in csv.DictReader(text)]
+    assert {k: found["planned"][k] for k in ACTIONS} == {k: actions.count(k) for k in ACTIONS}
+    assert 0 <= found["planned"]["less_sure"] <= found["planned"]["review"]
 
 
 @pytest.mark.slow
@@ -2620,19 +2625,54 @@ def test_the_plan_relabels_only_a_strong_suggestion_and_asks_to_review_a_weak_on
             prob_given=0.01,
             evidence=f"heads and neighbours give p(given)=0.01, p(suggested)={p:.2f}",
         )
-        for k, p in enumerate((0.24, 0.49, 0.5))
+        for k, p in enumerate((0.24, 0.49, 0.7))
     ]
     result = AuditResult(issues, [], [], len(items), list(inv.classes))
     plan = {row["file"]: row for row in plan_rows(result, inv)}
     drawing, statue, strong = (plan[f"cougar_body/{k}.jpg"] for k in range(3))
-    assert (drawing["action"], drawing["new_class"]) == ("keep", "")
+    assert (drawing["action"], drawing["new_class"]) == ("review", "elephant")
     assert drawing["reason"].startswith(
         "review: may be elephant, p(suggested)=0.24; relabel if so (heads and neighbours give"
     )
-    assert (statue["action"], statue["new_class"]) == ("keep", "")
+    assert (statue["action"], statue["new_class"]) == ("review", "elephant")
     assert "may be elephant, p(suggested)=0.49" in statue["reason"]
     assert (strong["action"], strong["new_class"]) == ("relabel", "elephant")
     assert strong["reason"] == issues[2].evidence
+
+
+def test_the_plan_leaves_a_less_sure_relabel_for_a_person_to_decide(capsys):
+    """The audit pre-filled ``relabel -> pizza`` for a right anchor photo at p(suggested)=0.63,
+    and the README runs audit then apply-plan one after the other: only apply-plan said, after
+    the copy was written, that relabels under 0.7 were wrong about 1 in 4 times. A flag from
+    ``RELABEL_MIN_PROB`` to ``RELABEL_SURE_PROB`` is pre-filled ``review`` now, its suggested
+    class in new_class and its reason saying why; the audit's last line and --json count them."""
+    from objrec.audit import Inventory, Item
+    from objrec.audit_report import plan_rows
+    from objrec.cli.auditing import planned_rows
+
+    items = [Item(Path(f"/d/anchor/{k}.jpg"), f"anchor/{k}.jpg", 0, None) for k in range(3)]
+    inv = Inventory(Path("/d"), ("anchor", "pizza"), items, False)
+    evidence = "heads and neighbours give p(given)=0.06; 9 of its 10 nearest images are labelled"
+    issues = [
+        LabelIssue(f"anchor/{k}.jpg", "anchor", "pizza", index=k, prob_suggested=p)
+        for k, p in enumerate((0.63, 0.5, 0.7))
+    ]
+    issues = [replace(i, prob_given=0.06, evidence=f"{evidence} pizza") for i in issues]
+    mosaic, edge, sure = plan_rows(AuditResult(issues, [], [], 3, list(inv.classes)), inv)
+    assert (mosaic["action"], mosaic["new_class"]) == ("review", "pizza")
+    assert mosaic["reason"] == (
+        "review: may be pizza, p(suggested)=0.63, but under 0.7, where about 1 in 4 relabels "
+        f"was wrong when measured; relabel if so ({evidence} pizza)"
+    )
+    assert (edge["action"], edge["new_class"]) == ("review", "pizza")
+    assert (sure["action"], sure["new_class"]) == ("relabel", "pizza")
+    planned = {"relabel": 1, "review": 3, "less_sure": 2}
+    assert planned_rows(planned)[1] == (
+        "3 to review (label flags it does not relabel unread; 2 less sure, p(suggested) under "
+        "0.7, where about 1 in 4 relabels was wrong when measured: decide them in plan.csv, "
+        "relabel to new_class or keep; left as review, apply-plan keeps the image and remembers "
+        "no label)"
+    )
 
 
 def test_the_plan_asks_to_review_a_suggestion_the_votes_split_with_the_given_class():
@@ -2649,7 +2689,7 @@ def test_the_plan_asks_to_review_a_suggestion_the_votes_split_with_the_given_cla
         Item(Path(f"/d/ant/image_000{k}.jpg"), f"ant/image_000{k}.jpg", 0, None) for k in range(4)
     ]
     inv = Inventory(Path("/d"), ("ant", "dragonfly"), items, False)
-    odds = ((0.51, 0.40), (0.6, 0.13), (0.5, 0.1), (0.99, 0.0))  # (p(suggested), p(given))
+    odds = ((0.51, 0.40), (0.7, 0.15), (0.75, 0.15), (0.99, 0.0))  # (p(suggested), p(given))
     issues = [
         LabelIssue(f"ant/image_000{k}.jpg", "ant", "dragonfly", index=k, prob_suggested=p)
         for k, p in enumerate(p for p, _ in odds)
@@ -2662,13 +2702,13 @@ def test_the_plan_asks_to_review_a_suggestion_the_votes_split_with_the_given_cla
         plan_rows(AuditResult([issue], [], [], 4, ["ant", "dragonfly"]), inv)[0] for issue in issues
     ]
     origami, close, edge, clear = plan
-    assert (origami["action"], origami["new_class"]) == ("keep", "")
+    assert (origami["action"], origami["new_class"]) == ("review", "dragonfly")
     assert origami["reason"].startswith(
         "review: may be dragonfly, p(suggested)=0.51, but ant is not far behind (p(given) over "
         "a fifth of p(suggested)): the votes are split between the two classes, as for an "
         "unusual picture of either; relabel if so (heads and neighbours give p(given)=0.40)"
     )
-    assert close["action"] == "keep" and "ant is not far behind" in close["reason"]
+    assert close["action"] == "review" and "ant is not far behind" in close["reason"]
     for row, issue in ((edge, issues[2]), (clear, issues[3])):
         assert (row["action"], row["new_class"], row["reason"]) == (
             "relabel",
@@ -2694,7 +2734,7 @@ def test_the_plan_asks_to_review_a_relabel_between_classes_mistaken_both_ways():
     ]
     issues = [replace(i, prob_suggested=0.9, prob_given=0.05, evidence=evidence) for i in issues]
     underwater, other = plan_rows(AuditResult(issues, [], [], 2, list(classes)), inv)
-    assert (underwater["action"], underwater["new_class"]) == ("keep", "")
+    assert (underwater["action"], underwater["new_class"]) == ("review", "crocodile_head")
     assert underwater["reason"] == (
         "review: may be crocodile_head, p(suggested)=0.90, but crocodile and crocodile_head are "
         "mistaken for each other both ways (a look-alike pair, where such relabels were wrong "
@@ -2731,8 +2771,10 @@ def test_the_audits_last_line_says_the_plans_relabels_are_suggestions_to_check()
     assert plan_words(result, data, out) == (
         "see photos-audit/audit.html; photos-audit/plan.csv pre-fills 3 relabels (suggestions "
         "to check, not answers: the audit judges a photo by the photos it looks like, and an "
-        "unusual picture of a class can look like another), 1 keep (a flagged image left as it "
-        "is; 1 to review, a label flag too weak to relabel); look at each in "
+        "unusual picture of a class can look like another), 1 to review (a label flag it does "
+        "not relabel unread: decide it in plan.csv, relabel to new_class or keep; left as "
+        "review, apply-plan keeps the image and remembers no label), 1 keep (a flagged image "
+        "left as it is); look at each in "
         "photos-audit/audit.html, then `objrec apply-plan photos photos-audit/plan.csv "
         "NEW_FOLDER` writes a corrected copy (photos itself is never changed)"
     )
@@ -2767,8 +2809,11 @@ def test_the_audits_last_line_counts_every_action_of_the_plan():
     assert planned_rows(planned) == ["1 remove (a byte-identical copy of a picture it keeps)"]
     planned = {"remove": 5, "identical": 2, "keep": 3, "review": 2}
     assert planned_rows(planned) == [
+        "2 to review (label flags it does not relabel unread: decide them in plan.csv, relabel "
+        "to new_class or keep; left as review, apply-plan keeps the image and remembers no "
+        "label)",
         "5 removes (copies of a picture it keeps, 2 byte-identical)",
-        "3 keeps (flagged images left as they are; 2 to review, label flags too weak to relabel)",
+        "3 keeps (flagged images left as they are)",
     ]
     planned = {"remove": 3, "identical": 2, "unreadable": 1}  # not "3 byte-identical copies"
     assert planned_rows(planned) == [
@@ -3062,6 +3107,7 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
         "renamed": 1,
         "broken_links": 0,
         "moved_by_hand": 0,
+        "left_to_review": 0,
         "replaced": 0,
         "test_removed": 0,
         "test_relabelled": 0,
@@ -4136,9 +4182,9 @@ def test_the_plan_does_not_relabel_a_small_classs_unusual_image_into_the_large_c
     plan = {row["file"]: row for row in plan_rows(result, inv)}
     odd_row, watch_row, wrench_row = (plan[names[-k]] for k in (3, 2, 1))
     assert (watch_row["action"], watch_row["new_class"]) == ("relabel", "ok")
-    assert odd_row["action"] == "keep"
+    assert odd_row["action"] == "review"
     assert "unlike ok's images too" in odd_row["reason"]
-    assert wrench_row["action"] == "keep"
+    assert wrench_row["action"] == "review"
     assert "bent pin has only 9 images: too few to fill the 10 nearest" in wrench_row["reason"]
 
 

@@ -80,13 +80,52 @@ def test_only_a_plan_s_rows_about_the_label_and_a_person_s_own_settle_a_label(tm
     rows.append(plan_row(inv, 3, "keep", "", first))
     rows.append(plan_row(inv, 4, "keep", "", ""))  # a person's own row
     rows[[row["file"] for row in rows].index(files[5])] |= {"action": "relabel", "new_class": "ant"}
+    assert rows[0]["action"] == "review"
+    rows[0]["action"] = "keep"  # a person's decision on the flag
     write_plan(rows, plan := tmp_path / "plan.csv")
     assert apply_plan(data, plan, tmp_path / "fixed")["reviewed"] == 3
     assert {row[1] for row in read_reviewed(tmp_path / "fixed").values()} == {
-        "train/ant/ant_0.png",  # kept to review
+        "train/ant/ant_0.png",  # a flag to review, kept by a person
         "train/dragonfly/dragonfly_1.png",  # a person's own
         "train/ant/dragonfly_2.png",  # an outlier a person relabelled
     }
+
+
+def test_a_flag_left_to_review_is_applied_as_a_keep_but_not_remembered_as_settled(tmp_path):
+    """A plan applied as the audit wrote it remembered its weak flags ("review: may be ...",
+    pre-filled keep) in reviewed.csv as labels a person settled, so later audits stopped
+    flagging them though nobody had looked. Such a row is pre-filled ``review`` (its suggested
+    class in new_class): applied, the image is copied as it is and nothing is remembered; a
+    person's keep of it is remembered; a plan of an older objrec (the row a keep) still applies."""
+    from objrec.audit_report import write_plan
+    from objrec.cli.auditing import applied_line
+
+    data = split_folder(tmp_path / "data")
+    files = [f"train/ant/ant_{k}.png" for k in range(3)]
+    items = [Item(data / f, f, 0, "train") for f in files]
+    inv = Inventory(data, ("ant", "dragonfly"), items, True, [])
+    evidence = "4 of its 10 nearest images are labelled dragonfly"
+    weak = LabelIssue(files[0], "ant", "dragonfly", index=0, prob_suggested=0.3)
+    weak = replace(weak, prob_given=0.01, evidence=evidence)
+    (row,) = plan_rows(AuditResult([weak], [], [], 3, ["ant", "dragonfly"]), inv)
+    assert (row["action"], row["new_class"]) == ("review", "dragonfly")
+    write_plan([row], plan := tmp_path / "plan.csv")
+    counts = apply_plan(data, plan, tmp_path / "fixed")
+    assert (counts["relabelled"], counts["reviewed"], counts["left_to_review"]) == (0, 0, 1)
+    folders = (data, plan, tmp_path / "fixed")
+    assert applied_line(counts, folders, True).endswith(
+        "says keep or review, so nothing was moved or left out: copied 10 images into "
+        f"{tmp_path}/fixed as they are in {data}, which is unchanged; 1 row left to review, "
+        "copied as it is and no label remembered (decide it in the plan: keep or relabel)"
+    )
+    assert (tmp_path / "fixed" / files[0]).is_file()
+    assert not (tmp_path / "fixed" / REVIEWED_FILE).exists()
+    for action, out in (("keep", "kept"), ("Review", "again")):  # a person's keep; any case
+        write_plan([row | {"action": action}], plan)
+        assert apply_plan(data, plan, tmp_path / out)["reviewed"] == (action == "keep")
+    older = row | {"action": "keep", "new_class": ""}  # as objrec wrote it before
+    write_plan([older], plan)
+    assert apply_plan(data, plan, tmp_path / "older")["reviewed"] == 1
 
 
 def test_the_plan_keeps_a_label_a_person_settled_instead_of_relabelling_it(tmp_path):
@@ -116,9 +155,9 @@ def test_the_audits_last_line_counts_the_keeps_an_earlier_review_settled():
     from objrec.cli.auditing import planned_rows
 
     rows = planned_rows({"relabel": 1, "keep": 12, "review": 2, "settled": 10})
-    assert rows[1] == (
-        "12 keeps (flagged images left as they are; 2 to review, label flags too weak to "
-        "relabel; 10 as a plan you applied before settled their labels (reviewed.csv))"
+    assert rows[2] == (
+        "12 keeps (flagged images left as they are; 10 as a plan you applied before settled "
+        "their labels (reviewed.csv))"
     )
     one = planned_rows({"keep": 7, "settled": 1})[0]
     assert one.endswith("; 1 as a plan you applied before settled its label (reviewed.csv))")

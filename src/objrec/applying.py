@@ -28,6 +28,7 @@ from objrec.audit_report import (
     ACTIONS,
     NOT_ABOUT_THE_LABEL,
     RELABEL_SURE_PROB,
+    REVIEW,
     REVIEWED,
     SETTLED,
     SUGGESTED_CLASS,
@@ -210,7 +211,10 @@ def _checked_row(path: Path, n: int, row: dict[str, str], header: list[str]) -> 
 
 
 def _decision(row: dict[str, str]) -> tuple[str, str]:
-    """What a plan row does to its file: its action, and the new class of a relabel."""
+    """What a plan row does to its file: its action (a ``review`` keeps it), and the new class
+    of a relabel."""
+    if row["action"] == REVIEW:
+        return "keep", ""
     return row["action"], row["new_class"] if row["action"] == "relabel" else ""
 
 
@@ -544,7 +548,7 @@ def _refuse_likely_misspelt(
 def _target(plan_file: Path, rel: Path, row: dict[str, str] | None, at: int) -> Path | None:
     """Where the plan's ``row`` puts the image ``rel``; a relabel of a file in no class folder
     (loose in DATA, or in a split folder) is refused, naming its line."""
-    if row is None or row["action"] == "keep":
+    if row is None or row["action"] in ("keep", REVIEW):
         return rel
     if row["action"] == "remove":
         return None
@@ -590,9 +594,9 @@ def apply_plan(
     Returns the number of files copied, removed, relabelled and renamed (a relabelled file whose
     name another file of its new folder has: each is logged), of the plan's relabels done by hand
     already (``moved_by_hand``: the photo in the row's class now, copied where it is, warned of),
-    and of a split folder's test
-    images removed and relabelled (``test_removed``, ``test_relabelled``: scores on ``out``'s
-    test split are not comparable with scores on ``data``'s when either is not 0), and how many
+    of its rows left ``review`` (``left_to_review``: kept, no label remembered), and of a split
+    folder's test images removed and relabelled (``test_removed``, ``test_relabelled``: scores
+    on ``out``'s test split are not comparable with ``data``'s when either is not 0), and how many
     labels ``out/reviewed.csv`` remembers as settled by a person (``reviewed``: the plan's
     relabels and keeps of rows about the label or of a person's own, :func:`settles_label`, and
     ``data``'s earlier ones), which the next audit of ``out`` keeps, or
@@ -623,6 +627,7 @@ def _applied(given: PlanRead, copying: Copying, new_class: bool) -> dict[str, in
     counts = {"copied": 0, "removed": 0, "relabelled": 0, "renamed": len(_settle_names(targets))}
     counts["broken_links"], counts["replaced"] = len(broken), planned.replaced
     counts["moved_by_hand"] = planned.by_hand
+    counts["left_to_review"] = sum(row["action"] == REVIEW for row in planned.rows.values())
     counts |= _test_changes(targets if split_folder else {})
     if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)
@@ -765,8 +770,10 @@ def settles_label(row: dict[str, str] | None) -> bool:
     a row about the label (a relabel the person turned down, one kept to review) or of a
     person's own row; not the keep of a row the audit wrote about copies, look-alikes or
     outliers (:data:`NOT_ABOUT_THE_LABEL`), applied untouched by most: each such keep went into
-    reviewed.csv, and the next audit then kept an outlier whose label was wrong, as settled."""
-    if row is None:
+    reviewed.csv, and the next audit then kept an outlier whose label was wrong, as settled. Nor
+    a ``review`` (the audit's, left undecided): a plan applied as it came remembered its weak
+    flags as labels a person had settled, and later audits stopped flagging them."""
+    if row is None or row["action"] == REVIEW:
         return False
     return row["action"] == "relabel" or not NOT_ABOUT_THE_LABEL.match(row.get("reason") or "")
 

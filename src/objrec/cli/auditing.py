@@ -138,7 +138,8 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
             data, out_dir, config, run, reporter, force, refresh, on_wait=waiting_line(data)
         )
     if as_json:
-        written = {"out": str(out_dir), "plan": str(out_dir / "plan.csv")}  # for apply-plan
+        written: dict[str, object] = {"out": str(out_dir), "plan": str(out_dir / "plan.csv")}
+        written["planned"] = dict(result.planned)  # how many rows of each action, less sure
         print_json(with_warnings(written | result.to_json(), logged + audit_notes(result)))
         return
     print_audit(result, data, out_dir)
@@ -235,7 +236,7 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
     check, removes (:func:`removed_words`), keeps flagged images left as they are (how many
     label flags to review, how many copies of a picture under two labels)."""
     relabels, removes, keeps = (planned.get(a, 0) for a in ("relabel", "remove", "keep"))
-    review, settled = planned.get("review", 0), planned.get("settled", 0)
+    settled = planned.get("settled", 0)
     rows = []
     if relabels:
         rows.append(
@@ -243,12 +244,13 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
             "a photo by the photos it looks like, and an unusual picture of a class can look "
             "like another)"
         )
+    if review := planned.get("review", 0):
+        rows.append(f"{review} to review ({review_words(planned)})")
     if removes:
         rows.append(f"{plural(removes, 'remove')} ({removed_words(planned)})")
     if keeps:
         left = "a flagged image left as it is" if keeps == 1 else "flagged images left as they are"
-        weak = "a label flag" if review == 1 else "label flags"
-        flags = f"; {review} to review, {weak} too weak to relabel" if review else ""
+        flags = ""
         if settled:
             label = "its label" if settled == 1 else "their labels"
             flags += f"; {settled} as a plan you applied before settled {label} (reviewed.csv)"
@@ -256,6 +258,28 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
             flags += f"; {two} copies of a picture under two labels, for you to choose between"
         rows.append(f"{plural(keeps, 'keep')} ({left}{flags})")
     return rows
+
+
+def review_words(planned: dict[str, int]) -> str:
+    """What plan.csv's review rows are: label flags it does not relabel unread, how many of them
+    less sure (``audit_report.LESS_SURE``), and what to do. Pre-filled ``relabel``, a right
+    anchor photo went to pizza at p(suggested)=0.63, and only apply-plan said, after the copy
+    was written, that such relabels are wrong about 1 in 4 times."""
+    from objrec.audit_report import RELABEL_SURE_PROB
+
+    review, less = planned.get("review", 0), planned.get("less_sure", 0)
+    flags = "a label flag" if review == 1 else "label flags"
+    sure = (
+        f"; {less} less sure, p(suggested) under {RELABEL_SURE_PROB}, where about 1 in 4 "
+        "relabels was wrong when measured"
+        if less
+        else ""
+    )
+    them = "it" if review == 1 else "them"
+    return (
+        f"{flags} it does not relabel unread{sure}: decide {them} in plan.csv, relabel to "
+        f"new_class or keep; left as review, apply-plan keeps the image and remembers no label"
+    )
 
 
 def removed_words(planned: dict[str, int]) -> str:
@@ -514,17 +538,18 @@ def apply_plan(
     \f
     PLAN is the plan.csv of `objrec audit` (columns file, action, new_class), edited by you:
     keep copies the file, remove leaves it out, relabel copies it into the new_class folder
-    (--link: links to DATA's files instead of copies, as split --link does). A row whose file
-    is not the image the audit saw (its digest column: replaced since) is skipped, said. OUT
-    must be new or empty; a split folder's copy gets its own manifest.csv, and a split.json:
-    DATA's, with the plan applied (the file, its SHA-256, what it did), which objrec check OUT
-    shows.
+    (--link: links to DATA's files instead of copies, as split --link does); review, the
+    audit's for a label flag it leaves to you, copies it as keep does but remembers no label.
+    A row whose file is not the image the audit saw (its digest column: replaced since) is
+    skipped, said. OUT must be new or empty; a split folder's copy gets its own manifest.csv,
+    and a split.json: DATA's, with the plan applied (the file, its SHA-256, what it did), which
+    objrec check OUT shows.
 
     OUT also gets reviewed.csv, the labels your plan changed or kept by a row about the label or
-    of your own, not the audit's keeps of copies, look-alikes and outliers (and DATA's earlier
-    ones): the next audit of OUT, or of a split of it, keeps those labels instead of suggesting
-    them again. A relabel into a new class named like one of DATA's (sunflowr beside sunflower) is
-    refused as a misspelling, but with --new-class.
+    of your own, not its rows left review nor the audit's keeps of copies, look-alikes and
+    outliers (and DATA's earlier ones): the next audit of OUT, or of a split of it, keeps those
+    labels instead of suggesting them again. A relabel into a new class named like one of DATA's
+    (sunflowr beside sunflower) is refused as a misspelling, but with --new-class.
     """
     from objrec.applying import apply_plan as run_apply
     from objrec.applying import test_change_note, valid_change_note
@@ -571,19 +596,23 @@ def applied_line(counts: dict[str, int], folders: tuple[Path, Path, Path], copy:
     """What apply-plan did, in one line: the images copied (or linked) into OUT, relabelled (and
     the relabels found done by hand), renamed, left out (by the plan, and DATA's links to a file
     not there); or, when the plan moved and left out none (``folders``: DATA, PLAN, OUT),
-    that nothing was, because every row says keep: of an audit's plan left as pre-filled,
-    "remembers the 4 labels your plans settled" would read as a decision taken."""
+    that nothing was, because every row says keep (or review); and the rows left to review
+    (:func:`left_to_review_words`). Of an audit's plan left as pre-filled, "remembers the 4
+    labels your plans settled" would read as a decision taken."""
     data, plan, out = folders
     verb = "copied" if copy else "linked"
     broken, replaced = counts.get("broken_links", 0), counts.get("replaced", 0)
     skipped = f"; skipped {plural(replaced, 'row')} of files replaced since the audit (warned of)"
     skipped = skipped if replaced else ""
     by_hand = counts.get("moved_by_hand", 0)
+    review = counts.get("left_to_review", 0)
+    undecided = left_to_review_words(review)
     if not any((counts["removed"], counts["relabelled"], by_hand, broken, replaced)):
+        says = "says keep or review" if review else "says keep"
         return (
-            f"every row of {shown(plan)} says keep, so nothing was moved or left out: "
+            f"every row of {shown(plan)} {says}, so nothing was moved or left out: "
             f"{verb} {plural(counts['copied'], 'image')} into {shown(out)} as they are in "
-            f"{shown(data)}, which is unchanged"
+            f"{shown(data)}, which is unchanged{undecided}"
         )
     renamed = f", {counts['renamed']} of them renamed" if counts["renamed"] else ""
     if by_hand:  # relabels the plan asks for that a person did first
@@ -597,7 +626,19 @@ def applied_line(counts: dict[str, int], folders: tuple[Path, Path, Path], copy:
     return (
         f"{verb} {plural(counts['copied'], 'image')} into {shown(out)} "
         f"({counts['relabelled']} relabelled{renamed}), left out {counts['removed']}{gone}"
-        f"{skipped}; {shown(data)} is unchanged"
+        f"{skipped}{undecided}; {shown(data)} is unchanged"
+    )
+
+
+def left_to_review_words(n: int) -> str:
+    """The closing line's clause for the plan's ``n`` rows left as the audit's ``review``, or "":
+    applied as keeps, but no decision, so reviewed.csv remembers none of their labels."""
+    if not n:
+        return ""
+    them = ("it is", "it") if n == 1 else ("they are", "them")
+    return (
+        f"; {plural(n, 'row')} left to review, copied as {them[0]} and no label remembered "
+        f"(decide {them[1]} in the plan: keep or relabel)"
     )
 
 
