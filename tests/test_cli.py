@@ -2241,6 +2241,7 @@ def test_a_missing_path_or_option_is_refused_before_the_heavy_imports(
         (["evaluate", "{run}", "{data}", "--out", "{tmp}/full"], "{tmp}/full is not empty"),
         (["explore", "{data}", "--out", "{tmp}/full"], "{tmp}/full is not empty"),
         (["explore", "{data}", "--out", "{data}/x"], "--out {data}/x lies inside the data"),
+        (["evaluate", "{run}", "{data}", "--out", "{data}/x"], "--out {data}/x lies inside the"),
         (["suggest", "{run}", "{data}", "--out", "{tmp}/full"], "{tmp}/full is not empty"),
         (["demo", "--out", "{tmp}/full"], "{tmp}/full is not empty"),
     ],
@@ -2249,8 +2250,9 @@ def test_a_refusal_that_needs_no_library_is_said_before_they_load(
     capsys, monkeypatch, tmp_path, args, said
 ):
     """serve's busy port or unknown host, report's --out already there, train --strict's
-    unusable files, evaluate's, explore's, suggest's and demo's --out not empty: each was said
-    once the libraries had loaded (5 to 30 s of "loading the libraries")."""
+    unusable files, evaluate's, explore's, suggest's and demo's --out not empty, evaluate's --out
+    inside DATA: each was said once the libraries had loaded (5 to 30 s of "loading the
+    libraries")."""
     import socket
 
     for name in ("serve", "report", "train", "evaluate", "explore", "suggest", "demo"):

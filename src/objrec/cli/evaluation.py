@@ -186,7 +186,7 @@ def evaluate(
     refuse_swapped("evaluate", run, data)
     refuse_keep_without_unknown(keep_threshold, unknown)
     refuse_data(data)  # before the heavy import: answered at once
-    refuse_given_out(out, force, EVALUATION_FILES)
+    refuse_given_out(out, force, EVALUATION_FILES, data)
     config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device, against=against)
     refuse_own_eval_dir(run, data, out, force, config)
     reporter = RichReporter()
