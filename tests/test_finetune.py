@@ -161,8 +161,21 @@ def test_finetuning_changes_only_the_last_blocks_and_answers_on_the_features_it_
     last = f"net._blocks.{len(lite.net._blocks) - 1}."
     assert changed and all(k.startswith((last, "net._conv_head", "net._bn1")) for k in changed)
     assert not any(k.endswith(("running_mean", "running_var")) for k in changed)
+    tuned_body_named(tmp_path / "run", lite)
     calibrated_on_the_tuned_model(tmp_path / "run", split_dir)
     answers_as_calibrated(tmp_path / "run", split_dir, calibrated["logits"])
+
+
+def tuned_body_named(run, pretrained):
+    """The run's model file and provenance name the body it holds, the tuned one."""
+    import json
+
+    from objrec.bodies import fingerprint_module
+
+    model, meta = load_model(run)
+    assert meta.body_fingerprint == fingerprint_module(model.body) != fingerprint_module(pretrained)
+    made = json.loads((run / "summary.json").read_text())["provenance"]
+    assert made["body_fingerprint"] == meta.body_fingerprint
 
 
 @pytest.mark.slow
@@ -245,6 +258,43 @@ def answers_as_calibrated(run, split_dir, calibrated: torch.Tensor) -> None:
     answered = recognizer.logits(recognizer.preprocess([open_image(p) for p in paths]))
     torch.testing.assert_close(answered, calibrated, rtol=0, atol=1e-4)
     assert recognizer.meta.feature_dtype == "float32"
+
+
+def test_a_kept_fine_tuning_records_the_fingerprint_of_the_body_it_tuned():
+    """The run's ``body_fingerprint`` (and its provenance's) named the pretrained body, or for an
+    int8 run the int8 one with its float_fingerprint, while the model file holds the tuned fp32
+    body; a fine-tuning not kept leaves them as they were."""
+    from types import SimpleNamespace
+
+    from objrec.bodies import fingerprint_module
+    from objrec.config import DataConfig
+    from objrec.finetune import FinetuneRecord, body_kept
+    from objrec.meta import HeadConfig, RunMeta
+    from objrec.quantize import QuantizedBody
+
+    tuned = build_body(get_backbone("tiny_test")).eval()
+    meta = RunMeta(
+        "tiny_test",
+        ("a", "b"),
+        DataConfig(),
+        HeadConfig(8, 2),
+        body_fingerprint="int8 body",
+        float_fingerprint="pretrained body",
+    )
+    losses = {"best_valid_loss_before": 0.5, "best_valid_loss_after": 0.4}
+    for kept in (True, False):
+        record = FinetuneRecord(blocks=1, epochs_run=1, kept=kept, best_epoch_before=1, **losses)
+        prep = SimpleNamespace(model=SimpleNamespace(body=QuantizedBody(tuned)), precision=None)
+        _, after = body_kept(prep, TrainConfig(backbone="tiny_test"), meta, record)  # type: ignore[arg-type]
+        if kept:
+            assert prep.model.body is tuned
+            assert after.body_fingerprint == fingerprint_module(tuned)
+            assert after.float_fingerprint is None  # a float body's
+        else:
+            assert (after.body_fingerprint, after.float_fingerprint) == (
+                "int8 body",
+                "pretrained body",
+            )
 
 
 @pytest.mark.slow
@@ -567,3 +617,5 @@ def test_an_int8_body_s_kept_fine_tuning_makes_the_run_fp32(
     assert json.loads((tmp_path / "run" / "config.json").read_text())["precision"] == "fp32"
     before, after = lite.state_dict(), model.body.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
+    tuned_body_named(tmp_path / "run", lite)
+    assert meta.float_fingerprint is None  # the int8 body's source, no longer the run's

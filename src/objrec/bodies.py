@@ -69,7 +69,8 @@ def restore_input_transform(body: nn.Module, fingerprint: str | None) -> bool:
     them, when the run's body ``fingerprint`` says that was without torchvision's input transform
     (``transform_input``), as objrec built them before building them as torchvision does for
     their weights: such a run's head learnt on those features, and its answers must not change.
-    Returns whether it did (a fine-tuned body lost its fingerprint: kept as built)."""
+    Returns whether it did (a body fine-tuned in a run that recorded the pretrained body's
+    fingerprint, as runs did before they recorded the tuned one's: kept as built)."""
     parts = [m for m in body.modules() if isinstance(m, WrappedBody)]
     parts = [m for m in parts if getattr(m.model, "transform_input", False)]
     if not parts or fingerprint is None or fingerprint_module(body) == fingerprint:

@@ -34,7 +34,7 @@ from torch import nn
 
 from objrec.backbones import get_backbone
 from objrec.batches import ViewStack, feature_batches
-from objrec.bodies import Body, ConcatBody, LiteBody
+from objrec.bodies import Body, ConcatBody, LiteBody, fingerprint_module
 from objrec.config import TrainConfig
 from objrec.distributed import World, epoch_seed
 from objrec.engine import (
@@ -479,10 +479,11 @@ def body_kept(
     """The run's body and settings once fine-tuning is done (``finetune``: its record). Kept, the
     run records float32 features (``feature_dtype``): its tuned blocks and head were trained and
     are calibrated on the top's unrounded output, so every command answers on those, not on
-    float16-rounded ones no fit saw; and the fp32 body it tuned becomes the run's in place of an
-    int8 one (whose graph holds the untuned weights), recorded as fp32 with why. Not kept, the
-    run stays as it would be without fine-tuning, its int8 body, precision and stored features
-    included."""
+    float16-rounded ones no fit saw; the fp32 body it tuned becomes the run's in place of an
+    int8 one (whose graph holds the untuned weights), recorded as fp32 with why; and the run's
+    ``body_fingerprint`` (its provenance's too) is the tuned body's, the one the model file holds
+    and answers with, not the pretrained or int8 body's it named. Not kept, the run stays as it
+    would be without fine-tuning, its int8 body, precision and stored features included."""
     if not finetune.kept:
         return config, meta
     config = replace(config, feature_dtype="float32")
@@ -493,4 +494,7 @@ def body_kept(
         if prep.precision is not None:
             fp32 = Settled("fp32", "fine-tuning was kept: its tuned blocks run in fp32")
             prep.precision = replace(prep.precision, body=fp32, engine=None)
-    return config, replace(meta, train_config=config)
+    tuned = fingerprint_module(prep.model.body)
+    return config, replace(
+        meta, train_config=config, body_fingerprint=tuned, float_fingerprint=None
+    )

@@ -240,7 +240,9 @@ class RunMeta:
     params: ParameterCounts | None = None
     """The model's parameters, total and trainable."""
     body_fingerprint: str | None = None
-    """SHA-256 of the frozen body the run trained on (``bodies.fingerprint_module``)."""
+    """SHA-256 of the body the model file holds (``bodies.fingerprint_module``): the frozen body
+    the head trained on, or the tuned one after a kept fine-tuning (in a run written before
+    objrec recorded that, the pretrained one)."""
     float_fingerprint: str | None = None
     """An int8 body's: that of the float body it was quantized from, which a resume compares
     before quantizing again (a changed ``weights`` file). None for a float body, and in a run

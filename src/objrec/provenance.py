@@ -48,7 +48,8 @@ class Provenance:
     threads: int = 1
     """PyTorch's threads; the head came out bit for bit alike on 1 and 2."""
     body_fingerprint: str | None = None
-    """SHA-256 of the pretrained body's architecture and weights."""
+    """SHA-256 of the architecture and weights of the body the run answers with: the pretrained
+    one (its int8 graph for an int8 body), or the tuned one after a kept fine-tuning."""
     data: str | None = None
     """The data folder trained on, absolute."""
     split_fingerprint: str | None = None
