@@ -157,6 +157,60 @@ def test_evaluate_measures_calibration_and_the_unknown_folder(trained_run, split
     assert "stricter" in json.loads((tmp_path / "eval" / "metrics.json").read_text())["open_set"]
 
 
+@pytest.mark.slow  # a model loaded, test/ and 3 unknown images evaluated
+def test_evaluate_unknown_writes_each_unknown_photo_s_answer_and_names_the_file(
+    trained_run, split_dir, tmp_path, capsys
+):
+    """newcomer53 (6): `evaluate --unknown` said "the 8 missed went to: sunflower 3, ..." and
+    named no photo; finding them took a `predict` of the folder. unknown_predictions.csv has a
+    row per photo (predictions.csv's columns that apply), and the closing line names it."""
+    import pandas as pd
+
+    from objrec.cli import main
+
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    photos = [planted(unknown / f"odd{i}.png") for i in range(3)]
+    out = tmp_path / "eval"
+    argv = ["evaluate", str(trained_run), str(split_dir), "--out", str(out)]
+    assert main([*argv, "--unknown", str(unknown)]) == 0
+    table = pd.read_csv(out / "unknown_predictions.csv", encoding="utf-8-sig")
+    assert list(table.columns) == [
+        *("path", "answer", "predicted", "prob_predicted", "unknown", "barely_familiar"),
+        *("score", "unknown_threshold", "unknown_threshold_kept_on", "top5"),
+    ]
+    assert sorted(table["path"]) == [str(p) for p in photos]
+    assert list(table["answer"]) == ["unknown"] * 3 and table["unknown"].all()
+    said = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"each unknown image's answer, the missed first, in {out}/unknown_predictions.csv" in said
+    )
+    assert main([*argv, "--force"]) == 0  # without --unknown: no stale table of its photos
+    assert not (out / "unknown_predictions.csv").exists()
+
+
+def test_the_unknown_photos_table_lists_the_missed_first_the_surest_first():
+    """unknown_predictions.csv's order: the photos the run gave a class (what a user looks for)
+    first, the surest first, then those answered unknown, from the answers already computed."""
+    from types import SimpleNamespace
+
+    from objrec.evaluate import stranger_table
+    from objrec.inference import Answers
+    from objrec.open_set import Strangers
+
+    probs = torch.tensor([[0.6, 0.4], [0.1, 0.9], [0.3, 0.7], [0.8, 0.2]])
+    answers = Answers(probs, torch.tensor([0.1, 0.8, 0.9, 0.2]), torch.tensor([1, 0, 0, 1]).bool())
+    paths = [Path(f"u/{name}.jpg") for name in "abcd"]
+    recognizer = SimpleNamespace(
+        classes=["ant", "bee"], threshold=0.5, threshold_kept_on=None, unknown_score="msp"
+    )
+    table = stranger_table(recognizer, Strangers(paths, answers))  # type: ignore[arg-type]
+    assert list(table["path"]) == ["u/b.jpg", "u/c.jpg", "u/d.jpg", "u/a.jpg"]
+    assert list(table["answer"]) == ["bee", "bee", "unknown", "unknown"]
+    assert list(table["predicted"]) == ["bee", "bee", "ant", "ant"]
+    assert list(table["unknown_threshold"]) == [0.5] * 4
+
+
 def test_evaluate_given_a_table_as_data_says_where_a_reviewed_table_goes(capsys, tmp_path):
     """`objrec evaluate RUN reviewed.csv` said only "reviewed.csv is a file, not a folder": the
     table a person reviewed goes to add --labels (its labelled photos) and --unknown (those

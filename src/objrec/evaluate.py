@@ -79,6 +79,7 @@ from objrec.metrics import (
     summarize,
 )
 from objrec.open_set import (
+    Strangers,
     open_set_measured,
     refuse_known_unknown,
     refuse_unknown_of_classes,
@@ -166,6 +167,9 @@ class EvaluationResult:
     untaught_unknown: int | None = None
     """How many of the ``untaught`` images the model answered "unknown" (readable ones; None when
     there are none, or the run has no unknown threshold)."""
+    unknown_predictions: pd.DataFrame | None = None
+    """With ``unknown``: one row per photo of that folder, as ``unknown_predictions.csv``
+    (:func:`stranger_table`): which photos the run gave a class, and which, not only how many."""
     against: Comparison | None = None
     """With ``against``: this run and the earlier one on the same images of the classes both
     know (:func:`objrec.compare.compare_runs`)."""
@@ -639,8 +643,11 @@ def add_confidence(
         ),
     }
     if config.unknown is not None:
-        open_set = open_set_measured(recognizer, (answers, labels), config, reporter, photos)
+        open_set, strangers = open_set_measured(
+            recognizer, (answers, labels), config, reporter, photos
+        )
         result.metrics = replace(result.metrics, open_set=open_set)
+        result.unknown_predictions = stranger_table(recognizer, strangers)
 
 
 def distinct_photos(per_class: pd.DataFrame) -> dict[str, int] | None:
@@ -738,6 +745,27 @@ def answer_table(
     threshold = (recognizer.threshold, recognizer.threshold_kept_on)
     add_unknown_columns(table, answers, familiarity_line(recognizer), threshold)
     return table
+
+
+def stranger_table(recognizer: Recognizer, strangers: Strangers) -> pd.DataFrame:
+    """``unknown_predictions.csv``: one row per photo of the ``--unknown`` folder the run
+    answered, with the columns of ``predictions.csv`` that a photo of no class has (no ``true``
+    class, ``prob_true`` or ``loss``); the photos given a class (missed) first, the surest first,
+    then those answered unknown."""
+    probs, classes = strangers.answers.probs, recognizer.classes
+    top = ranked(probs, 5)
+    table = pd.DataFrame(
+        {
+            "path": [str(p) for p in strangers.paths],
+            "predicted": [classes[i] for i in top[:, 0].tolist()],
+            "prob_predicted": probs.gather(1, top[:, :1])[:, 0].tolist(),
+            "top5": ["|".join(classes[i] for i in row) for row in top.tolist()],
+        }
+    )
+    threshold = (recognizer.threshold, recognizer.threshold_kept_on)
+    add_unknown_columns(table, strangers.answers, familiarity_line(recognizer), threshold)
+    order = table.sort_values(["unknown", "prob_predicted"], ascending=[True, False], kind="stable")
+    return order.reset_index(drop=True)
 
 
 def add_unknown_columns(
@@ -995,6 +1023,8 @@ def write_tables(result: EvaluationResult, place: Callable[[str], Path]) -> None
     place("metrics.json").write_text(standard_json(result.to_json()))
     if result.predictions is not None:
         write_table(result.predictions, place("predictions.csv"))
+    if result.unknown_predictions is not None:
+        write_table(result.unknown_predictions, place("unknown_predictions.csv"))
     shares = result.confusion_table(normalised=True).round(4)
     write_table(shares, place("confusion_normalised.csv"), index=True)
     if result.reliability:

@@ -29,7 +29,7 @@ from objrec.distinct import distinct_per_class, readable_groups
 from objrec.enough import FEWEST_TO_TRUST
 from objrec.errors import ObjrecError
 from objrec.evaluation_metrics import NoStricter, OpenSet, OpenSetFigures, StricterThreshold
-from objrec.features import FeatureTable, report_unreadable, require_readable
+from objrec.features import report_unreadable, require_readable
 from objrec.inference import Answers, Recognizer
 from objrec.labels import unknown_images
 from objrec.leakage import known_hashes
@@ -50,12 +50,14 @@ def open_set_measured(
     config: EvaluateConfig,
     reporter: Reporter,
     photos: dict[str, int] | None,
-) -> OpenSet:
+) -> tuple[OpenSet, Strangers]:
     """``evaluate --unknown``'s figures (:func:`open_set_result`) of the ``known`` images
     (answers, labels; ``photos``, each class's distinct photos) against the ``unknown`` folder's,
-    with the stricter threshold the run's validation images offer, or why none is."""
+    with the stricter threshold the run's validation images offer, or why none is; and the run's
+    answer to each of the folder's photos (:class:`Strangers`: ``unknown_predictions.csv``)."""
     folder = Path(str(config.unknown))
-    unknown = readable_answers(recognizer, unknown_tables(recognizer, folder, config, reporter))
+    strangers = stranger_answers(recognizer, folder, config, reporter)
+    unknown = strangers.answers
     figures = open_set_result(recognizer, known[0], unknown)
     valid = valid_images(recognizer, config, reporter)
     found = valid if isinstance(valid, ValidImages) else None
@@ -64,7 +66,8 @@ def open_set_measured(
     if stricter is None:
         scores, why = (found.scores, "") if found is not None else (None, str(valid))
         why_not = no_stricter(recognizer, scores, why)
-    return OpenSet(figures, stricter, why_not, str(folder.resolve()))  # report measures it again
+    open_set = OpenSet(figures, stricter, why_not, str(folder.resolve()))  # report measures again
+    return open_set, strangers
 
 
 def refuse_unknown_of_classes(config: EvaluateConfig, classes: Sequence[str]) -> None:
@@ -123,16 +126,29 @@ def refuse_known_unknown(
         )
 
 
-def unknown_tables(
+@dataclass(frozen=True)
+class Strangers:
+    """The ``--unknown`` folder's images read in every view (``paths``) and the run's ``answers``
+    to them, computed once for the figures and ``unknown_predictions.csv``'s rows: the figures
+    named no photo ("the 8 missed went to: sunflower 3, ..."), and finding them took a
+    ``predict`` of the folder."""
+
+    paths: list[Path]
+    answers: Answers
+
+
+def stranger_answers(
     recognizer: Recognizer, folder: Path, config: EvaluateConfig, reporter: Reporter
-) -> list[FeatureTable]:
-    """The features of every image under ``folder`` (classes the model was not taught)."""
+) -> Strangers:
+    """The run's answers to every image under ``folder`` (classes the model was not taught)."""
     files = unknown_images(folder)
     images = ClassFolder(folder, ("unknown",), tuple(Sample(f, 0) for f in files))
     tables = view_tables(recognizer, images, "unknown", config, reporter)
     report_unreadable(tables)
     require_readable(tables[0], folder)
-    return tables
+    ok = torch.stack([t.ok for t in tables]).all(0).tolist()
+    paths = [f for f, read in zip(files, ok, strict=True) if read]
+    return Strangers(paths, readable_answers(recognizer, tables))
 
 
 def open_set_result(recognizer: Recognizer, known: Answers, unknown: Answers) -> OpenSetFigures:

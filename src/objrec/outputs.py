@@ -103,6 +103,7 @@ EVALUATION_FILES = (
     *("metrics.json", "per_class.csv", "predictions.csv", "confusion.csv"),
     *("confusion_normalised.csv", "most_confused.csv", "confusion.png", "top_losses.png"),
     *("worst_classes.png", "accuracy_vs_train.png", "reliability.csv", "reliability.png"),
+    "unknown_predictions.csv",
 )
 """What ``evaluate`` writes into its folder (``evaluate.write_evaluation``)."""
 EXPLORE_FILES = (

@@ -380,11 +380,17 @@ def print_evaluation(
     evaluated = f"the images of {shown(result.folder)}"
     for line in confidence_lines(result.metrics, evaluated, run, kept):
         console.print(line, markup=False, highlight=False)
-    console.print(
-        f"per-class table, confusion matrix and plots in {shown(result.out)}",
-        markup=False,
-        highlight=False,
-    )
+    console.print(files_line(result), markup=False, highlight=False)
+
+
+def files_line(result: EvaluationResult) -> str:
+    """Where the evaluation's files are; with ``--unknown``, the file that names each of its
+    photos and the run's answer to it (the lines above count the missed by class only)."""
+    line = f"per-class table, confusion matrix and plots in {shown(result.out)}"
+    if result.unknown_predictions is None or result.out is None:
+        return line
+    table = shown(result.out / "unknown_predictions.csv")
+    return f"{line}; each unknown image's answer, the missed first, in {table}"
 
 
 def print_next_steps(run: Path, data: Path, out: Path | None, split: str = "test") -> None:
