@@ -352,16 +352,19 @@ def test_photos_needed_counts_a_settled_label_as_its_classs_photo_not_a_flag(tmp
     """after apply-plan kept an anchor the audit took for a pizza, the next audit said
     "0 likely wrong labels, 1 label settled by your earlier plans", then listed anchor among the
     classes to photograph for "1 label flagged as likely wrong". A settled label is its class's
-    photo: counted with the class's photos, recognised or not, never as a flag."""
+    photo: counted with the class's photos, recognised or not, never as a flag (dragonfly is
+    listed for its few photos, its flag said as one to fix first)."""
     from objrec.audit import AuditConfig, judge_labels
     from objrec.dedup import feature_neighbours, normalise
     from objrec.progress import SILENT
 
     rng = np.random.default_rng(0)
     centres = 3 * rng.normal(size=(2, 16))
-    x = np.concatenate([c + 0.3 * rng.normal(size=(30, 16)) for c in centres])
+    x = np.concatenate(
+        [c + 0.3 * rng.normal(size=(n, 16)) for c, n in zip(centres, (30, 9), strict=True)]
+    )
     x = np.concatenate([x, [centres[0] + 0.3 * rng.normal(size=16)]]).astype(np.float32)
-    labels = np.array([0] * 30 + [1] * 31)  # the last: a "dragonfly" among the ants
+    labels = np.array([0] * 30 + [1] * 10)  # the last: a "dragonfly" among the ants
     items = [Item(tmp_path / f"{k}.jpg", f"{k}.jpg", int(c), None) for k, c in enumerate(labels)]
     digests = [f"d{k}" for k in range(len(items))]
     inv = Inventory(tmp_path, ("ant", "dragonfly"), items, False, digests)
@@ -371,9 +374,16 @@ def test_photos_needed_counts_a_settled_label_as_its_classs_photo_not_a_flag(tmp
         found = judge_labels(
             inv, np.arange(len(items)), labels, x, near, AuditConfig(pca=0), SILENT
         )
-        assert [row.path for row in found.issues] == ["60.jpg"]
+        assert [row.path for row in found.issues] == ["39.jpg"]
         return found.needs
 
-    assert [(n.class_name, n.flagged) for n in needs()] == [("dragonfly", 1)]
-    (tmp_path / REVIEWED_FILE).write_text("digest,class,file\nd60,dragonfly,60.jpg\n")
-    assert needs() == []  # 30 of its 31 photos recognised: nothing lacks
+    (flagged,) = needs()
+    assert (flagged.class_name, flagged.flagged, flagged.judged) == ("dragonfly", 1, 9)
+    assert flagged.reason.endswith(
+        "1 label flagged as likely wrong: fix it in plan.csv first "
+        "(label_issues.csv; more photos do not fix a label)"
+    )
+    (tmp_path / REVIEWED_FILE).write_text("digest,class,file\nd39,dragonfly,39.jpg\n")
+    (settled,) = needs()  # its 10 photos judged, none flagged
+    assert (settled.flagged, settled.judged) == (0, 10)
+    assert settled.reason == "only 10 photos (add photos: 11 or more)"

@@ -3,9 +3,10 @@
 The audit judges every image by heads that never saw it and by its nearest other images
 (``audit.judge_labels``); how often those recognise a class's own photos is a cross-validated
 recall that needs no test split, and which class takes its photos says what it is confused with.
-``class_needs`` ranks the classes by their reasons (the least recognised of those not recognised
-enough first, then the fewest photos of those with few, then the most label flags) and says them
-in words: few photos, photos not recognised, label flags, a class it is confused with.
+``class_needs`` lists the classes more photos would help (few photos, photos not recognised),
+ranked by those reasons (the least recognised of those not recognised enough first, then the
+fewest photos of those with few), and says them in words, with the class each is confused with
+and its label flags to fix first: a wrong label is fixed in the plan, not by more photos.
 """
 
 from __future__ import annotations
@@ -106,17 +107,20 @@ def class_needs(
 def need_rank(need: ClassNeed) -> tuple:
     """Where a class comes in the list: by its reasons, each counted only as a reason (a share
     recognised over :data:`RECOGNISED_SHARE`, or photos of :data:`FEW_PHOTOS` or more, ranks none
-    above another); most label flags before fewer. By its share alone, a class of 1 flag and 40
-    of 41 photos recognised would come before one of 2 flags and 40 of 40."""
+    above another), then by its share and photos. Its label flags rank it nowhere: more photos
+    do not fix them."""
     share = need.recognised / max(need.judged, 1)
     few = min(need.photos, FEW_PHOTOS)
-    return (min(share, RECOGNISED_SHARE), few, -need.flagged, share, need.photos, need.name)
+    return (min(share, RECOGNISED_SHARE), few, share, need.photos, need.name)
 
 
 def need_reasons(need: ClassNeed) -> list[str]:
-    """What a class lacks, in words: few photos, its images not recognised, label flags, and the
-    class most of its unrecognised images look like; none without one of the first three (a
-    confusion alone, one or two images of a well recognised class, is not a reason to list it).
+    """What a class lacks, in words: few photos, its images not recognised, the class most of its
+    unrecognised images look like, and its label flags to fix first; none without one of the
+    first two, the reasons more photos would fix (a confusion alone, one or two images of a well
+    recognised class, is not a reason to list it, nor are label flags alone: anchor, elephant
+    and cup were listed "to add or retake photos of" for "N labels flagged as likely wrong",
+    which relabelling fixes, not photos).
     Distinct photos are said as photos, the rest as images: "only 3 photos ...; 9 of its 12
     photos not recognised" would count one class two ways under one word. The images are counted
     by those missed, the reason the class is listed ("6 of its 27 images not recognised"; the
@@ -130,13 +134,17 @@ def need_reasons(need: ClassNeed) -> list[str]:
             f"{missed} of its {plural(need.judged, 'image')} not recognised by heads that never "
             "saw them (add varied photos)"
         )
-    if need.flagged:
-        labels = "label" if need.flagged == 1 else "labels"
-        reasons.append(f"{need.flagged} {labels} flagged as likely wrong (label_issues.csv)")
     if reasons and need.confused_with:
         reasons.append(
             f"confused with {need.confused_with} ({need.confused} of its images look like it: "
             "add photos that tell them apart)"
+        )
+    if reasons and need.flagged:
+        labels = "label" if need.flagged == 1 else "labels"
+        them = "it" if need.flagged == 1 else "them"
+        reasons.append(
+            f"{need.flagged} {labels} flagged as likely wrong: fix {them} in plan.csv first "
+            "(label_issues.csv; more photos do not fix a label)"
         )
     return reasons
 
