@@ -7280,3 +7280,40 @@ def test_ctrl_c_lost_in_a_finalizer_is_not_printed_and_still_stops_the_command()
     assert "Exception ignored" not in done.stderr and done.stderr == "", done.stderr
     assert done.stdout.split("\n")[0] == "stopped", done.stdout
     assert done.stdout.split("\n")[1] == str([signal.SIGINT]), done.stdout  # caught once
+
+
+def safetensors_cut_short(path: Path) -> Path:
+    """A safetensors file of one tensor whose header describes 16 bytes of it, of which it holds
+    8: a copy that stopped part way."""
+    header = json.dumps({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(len(header).to_bytes(8, "little") + header + bytes(8))
+    return path
+
+
+@pytest.mark.parametrize("command", ["export", "train", "serve"])
+def test_refusals_the_files_decide_come_before_the_libraries_load(
+    tmp_path, capsys, monkeypatch, command
+):
+    """review53b M2: `export run` with run/model.onnx there, `train data --out PHOTOS/class` and
+    `serve` of a model file cut short loaded the libraries (7 s, PyTorch, FastAPI) before
+    refusing what the files alone decide. The module that loads them cannot be imported here:
+    each refusal comes without it."""
+    run_dir = tmp_path / "run"
+    if command == "export":
+        (run_dir / "model.onnx").parent.mkdir()
+        (run_dir / "model.onnx").write_bytes(b"an earlier export")
+        monkeypatch.setitem(sys.modules, "objrec.export", None)
+        args, said = ["export", run_dir], f"{run_dir / 'model.onnx'} exists"
+    elif command == "train":
+        photos = make_class_folder(tmp_path / "photos", per_class=2)
+        data = as_split_folder(tmp_path / "data")
+        monkeypatch.setitem(sys.modules, "objrec.train", None)
+        args, said = ["train", data, "--out", photos / "red"], "holds photos (img_00.jpg"
+    else:
+        model = safetensors_cut_short(run_dir / "model.safetensors")
+        monkeypatch.setitem(sys.modules, "objrec.serve", None)
+        args, said = ["serve", run_dir], f"{model} is cut short: it holds 78 of the 86 bytes"
+    code, _, err = run(capsys, *args)
+    assert code == 1 and said in " ".join(err.split()), err
+    assert "loading the libraries" not in err

@@ -753,7 +753,8 @@ def test_the_script_runs_a_model_whose_name_holds_model_infer(tmp_path, model):
     written, so a model named model_inference.onnx got a script running
     "model_inference_inference.onnx", which is not there (and, read back by script_model, a
     script of another model: its own export refused with --force)."""
-    from objrec.export import refuse_users_script, script_model, script_path, script_text
+    from objrec.export import script_path, script_text
+    from objrec.export_names import refuse_users_script, script_model
 
     script = script_path(tmp_path / model)
     script.write_text(script_text(model), encoding="utf-8")
@@ -1324,7 +1325,8 @@ def test_the_script_of_another_model_s_export_is_never_replaced(tmp_path):
     exporting the second with ``--force`` replaced the first's script (an export had written
     it), which then ran the other model. A script of another model's export is refused even with
     ``force``; the same model's is replaced as before."""
-    from objrec.export import refuse_users_script, script_path, script_text
+    from objrec.export import script_path, script_text
+    from objrec.export_names import refuse_users_script
 
     first, second = tmp_path / "my_model.onnx", tmp_path / "my-model.onnx"
     script = script_path(first)
@@ -1344,7 +1346,8 @@ def test_the_script_of_the_same_model_named_in_another_case_is_its_own(tmp_path)
     ``Model.onnx`` are two models sharing ``Model_infer.py``, and the other's is refused."""
     import os
 
-    from objrec.export import refuse_users_script, script_path, script_text
+    from objrec.export import script_path, script_text
+    from objrec.export_names import refuse_users_script
 
     script = script_path(tmp_path / "Model.ONNX")
     script.write_text(script_text("Model.onnx"))
@@ -2050,7 +2053,7 @@ def test_an_export_is_never_written_over_the_run_it_exports_even_forced(tmp_path
 def test_export_out_without_an_extension_gets_onnx(tmp_path):
     """`export --out exp2` wrote an ONNX file named exp2 (newcomer48 nit 10): a name without an
     extension gets .onnx; one with any extension, or a folder, stays as given."""
-    from objrec.export import onnx_named
+    from objrec.export_names import onnx_named
 
     assert onnx_named(tmp_path / "exp2") == tmp_path / "exp2.onnx"
     assert onnx_named(tmp_path / "my-model.v2") == tmp_path / "my-model.v2"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,16 +25,15 @@ from torch import nn
 from objrec import __version__, images
 from objrec.checkpoint import load_model, model_digest, warn_if_unfinished
 from objrec.config import CHECK_PHOTOS, require_number
-from objrec.data import SPLITS
-from objrec.errors import ObjrecError, UsageRefused
+from objrec.errors import ObjrecError
 from objrec.export_check import Agreement, check_onnx, check_photos, photo_agreement, warn_if_apart
+from objrec.export_names import export_names, export_path
 from objrec.export_sidecar import confidence_sidecar, int8_sidecar, preprocessing
 from objrec.images import IMAGE_ERRORS, MAX_PIXELS
 from objrec.kept import KeptThreshold, usable_kept
 from objrec.manifest import sha256_file
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, HeadEnsemble, as_stored
-from objrec.model_file import refuse_run_file
 from objrec.outputs import (
     FILES_SHA256,
     default_out,
@@ -45,8 +43,6 @@ from objrec.outputs import (
     is_plain_file,
     json_dict,
     new_folders,
-    output_path,
-    refuse_overwrite,
     reported_as,
     script_path,
     staged_together,
@@ -268,7 +264,7 @@ def export_loaded(
     replaced meanwhile."""
     require_onnxruntime()
     warn_if_unfinished(Path(run))
-    path = onnx_named(output_path(out)) if out else default_out(Path(run))
+    path = export_path(run, out)
     sidecar, script = export_names(path, Path(run), meta.data_dir, force)
     kept = usable_kept(run, threshold, model=meta.digest)
     kept_on = kept.kept_on if kept is not None and kept.current else None
@@ -334,74 +330,6 @@ def as_written(sidecar: Mapping[str, Any], paths: Sequence[Path]) -> bool:
     return all(recorded.get(path.name) == sha256_file(path) for path in paths)
 
 
-def onnx_named(path: Path) -> Path:
-    """``path`` with ``.onnx`` added when its name has no extension (and it is no folder):
-    ``export --out exp2`` writes ``exp2.onnx`` beside ``exp2.json`` and ``exp2_infer.py``, as
-    tools that know a model by its extension do not open an ONNX file named ``exp2``."""
-    if path.suffix or path.is_dir():
-        return path
-    named = path.with_name(f"{path.name}.onnx")
-    log.info("`out` %s has no extension: the model goes to %s", path, named)
-    return named
-
-
-def export_names(path: Path, run: Path, data_dir: str | None, force: bool) -> tuple[Path, Path]:
-    """The sidecar and the script an export to ``path`` writes beside it, once the three names
-    are checked: none may be a file of the user's, nor, without ``force``, an earlier export."""
-    sidecar = path.with_suffix(".json")
-    if path.suffix.lower() == ".json":  # the sidecar's own name (a case-blind disk's too)
-        raise ObjrecError(
-            f"`out` {path} ends in .json, the name of the JSON file the export writes beside the "
-            f"model: name the model {path.with_suffix('.onnx').name} instead"
-        )
-    refuse_in_the_splits(path, data_dir, run)
-    refuse_run_file(path, run, "out")
-    script = script_path(path)
-    refuse_users_sidecar(sidecar, path, run)  # first: `force` cannot lift these, so never advise it
-    refuse_users_script(script, path)
-    for target in (path, sidecar, script):
-        refuse_overwrite(target, force)
-    return sidecar, script
-
-
-def refuse_in_the_splits(path: Path, data_dir: str | None, run: Path) -> None:
-    """Refuse a model ``path`` inside a split (train, valid or test) of ``data_dir``, the split
-    folder ``run`` was trained on: in a class folder there, the three files were warned of by
-    every command as files that are not images, and the next ``split`` into that folder with
-    ``force`` (the way to split it again) replaced the class folder whole, the export with it.
-    The split folder itself is left allowed: ``split`` keeps what lies beside its splits, and
-    no command reads it."""
-    if data_dir is None:
-        return
-    for split in SPLITS:
-        if path.parent.resolve().is_relative_to((Path(data_dir) / split).resolve()):
-            raise UsageRefused(
-                f"`out` {path} lies inside {Path(data_dir) / split}, a split of the folder {run} "
-                "was trained on, where the next split into it with `force=True` would delete the "
-                "export and every command warns of its files: choose a folder outside the splits"
-            )
-
-
-def refuse_users_sidecar(sidecar: Path, path: Path, run: Path) -> None:
-    """Refuse, even with ``force``, a file at ``sidecar`` (the JSON name beside the model
-    ``path``) that no export wrote: ``force`` replaces an earlier export, never a file of the
-    user's that happens to share its name, nor one ``train`` wrote into the run ``run`` (its
-    ``config.json``, ``summary.json``), which moved out would break the run."""
-    if os.path.lexists(sidecar) and not is_export_sidecar(sidecar):
-        try:
-            refuse_run_file(sidecar, run, "out")
-        except ObjrecError:
-            raise ObjrecError(
-                f"`out` {path} would write its JSON sidecar over {sidecar}, a file `train` wrote "
-                "into the run: choose another `out`"
-            ) from None
-        raise ObjrecError(
-            f"{sidecar} is not a sidecar `export_model` wrote, and the export of {path.name} "
-            "writes its own there: `force=True` does not replace it; move it, or choose another "
-            "`out`"
-        )
-
-
 SCRIPT_MODEL = 'MODEL = "model.onnx"'
 """The line of ``export_script.py`` that names the model it runs, given the model's name."""
 SCRIPT_MAX_PIXELS = re.compile(r"^MAX_PIXELS = [0-9_]+$", re.MULTILINE)
@@ -450,49 +378,6 @@ def errors_lines() -> str:
     """``images.IMAGE_ERRORS`` as the script's ``ERRORS`` (Python, one entry a line)."""
     entries = "".join(f"    {json.dumps(k)}: {json.dumps(v)},\n" for k, v in IMAGE_ERRORS.items())
     return f"ERRORS = {{\n{entries}}}"
-
-
-def refuse_users_script(script: Path, path: Path) -> None:
-    """Refuse, even with ``force``, a file at ``script`` that no export wrote
-    (:func:`refuse_users_sidecar`'s rule, for the script), or the script of another model's
-    export (``my-model.onnx`` and ``my_model.onnx`` share ``my_model_infer.py``)."""
-    if not os.path.lexists(script):
-        return
-    if not is_export_script(script):
-        raise ObjrecError(
-            f"{script} is not a script `export_model` wrote, and the export of {path.name} "
-            "writes its own there: `force=True` does not replace it; move it, or choose another "
-            "`out`"
-        )
-    runs = script_model(script)
-    if runs is not None and not same_name(runs, path.name, script):
-        raise ObjrecError(
-            f"{script} runs {runs}, not {path.name}, whose export would write its script there: "
-            "`force=True` does not replace it; choose another `out`"
-        )
-
-
-def same_name(name: str, other: str, beside: Path) -> bool:
-    """Whether ``name`` and ``other`` name one file in the folder of the file ``beside``, as its
-    disk tells names apart: by case too, unless it is case-blind (macOS, Windows), which
-    ``beside``'s name in the other case finding the same file shows."""
-    if name == other:
-        return True
-    try:
-        blind = os.path.samefile(beside, beside.with_name(beside.name.swapcase()))
-    except OSError:  # not there: a case-sensitive disk
-        blind = False
-    return blind and name.casefold() == other.casefold()
-
-
-def script_model(script: Path) -> str | None:
-    """The model an export's ``script`` runs (its ``MODEL`` line), None where it names none."""
-    try:
-        text = script.read_text(encoding="utf-8")
-        found = re.search(r'^MODEL = ("[^\n]*")$', text, re.MULTILINE)
-        return str(json.loads(found[1])) if found else None
-    except (OSError, ValueError):  # unreadable, not UTF-8, a MODEL line edited to no string
-        return None
 
 
 def write_onnx_checked(

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from objrec.errors import ObjrecError
+from objrec.meta import KEPT_NAME as KEPT_NAME  # where the kept threshold is: meta's
 from objrec.meta import checkpoint_file, output_beside
 from objrec.outputs import is_export_sidecar, json_dict
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KEPT_NAME = "threshold.json"
 DIGEST = "sha256"
 """The key of a kept record's own digest (:func:`record_digest`); one kept before 5 December
 2026 has none, and is read as it was."""

@@ -35,6 +35,8 @@ RUN_FILES = (
     *(SEEN_RECORD, CLASSES_RECORD),
 )
 """What ``train`` writes into a run folder."""
+KEPT_NAME = "threshold.json"
+"""The unknown threshold ``evaluate --keep-threshold`` keeps in a run (``kept``)."""
 
 
 def output_beside(run: Path, name: str) -> Path:

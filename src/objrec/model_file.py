@@ -20,9 +20,11 @@ from typing import Any, BinaryIO
 
 from objrec.errors import ObjrecError
 from objrec.file_index import DIGEST_CHARS, hash_file
+from objrec.images import is_hidden, is_image_file
 from objrec.meta import (
     BEST,
     FORMAT_VERSION,
+    KEPT_NAME,
     LAST,
     READABLE_FORMATS,
     RUN_FILES,
@@ -34,7 +36,7 @@ from objrec.meta import (
     require_checkpoint_file,
 )
 from objrec.outputs import HINT, is_export_sidecar, refuse_overwrite, writes_over
-from objrec.progress import plural
+from objrec.progress import plural, some_of
 
 META_KEY = "objrec"
 """The ``__metadata__`` key of an objrec checkpoint's own metadata (a JSON object)."""
@@ -299,6 +301,27 @@ def header_short_of(head: bytes, size: int) -> str | None:
     return HEADER_CUT_SHORT.format(size=size, header=header)
 
 
+def refuse_cut_short(path: Path) -> None:
+    """Refuse the model ``path`` (a run folder, or a file) when it is shorter than its
+    safetensors header says (:data:`CUT_SHORT`, in :data:`DAMAGED`'s sentence, as its load
+    would), from its header and size alone: ``serve`` says it before FastAPI and PyTorch load.
+    Any other damage is found as it loads, where its bytes are read whole."""
+    path = require_checkpoint_file(path)
+    try:
+        with open(path, "rb") as f:
+            size, first = os.fstat(f.fileno()).st_size, f.read(8)
+            length = int.from_bytes(first, "little")
+            head = first + (f.read(length) if length <= HEADER_LIMIT else f.read(1))
+    except OSError:
+        return  # said as it loads, in its words
+    short = header_short_of(head[:9], size)
+    whole = described_size(head)
+    if short is None and whole is not None and size < whole:
+        short = CUT_SHORT.format(size=size, whole=whole)
+    if short is not None:
+        raise Damaged(DAMAGED.format(path=path, why=short))
+
+
 def content_digest(data: bytes) -> str:
     """:func:`model_digest` of a file's bytes already read: ``file_index.hash_file``'s value."""
     return hashlib.sha256(data).hexdigest()[:DIGEST_CHARS]
@@ -500,6 +523,80 @@ def refuse_held_run(out: Path, force: bool, data_dir: Path | None = None) -> str
             Path(out).resolve() / BEST, force, f"{out} already holds a trained model; {HINT}"
         )
     return status
+
+
+def refuse_run_place(out: Path, force: bool, data_dir: Path | None = None) -> str:
+    """What ``out``, where a new run is to go, holds (:func:`refuse_held_run`, its refusals), and
+    a folder of the user's refused (:func:`refuse_users_folder`): paths and files alone, so that
+    ``train`` says it before PyTorch loads."""
+    status = refuse_held_run(out, force, data_dir)
+    real = Path(out).resolve()
+    if status == "none" and visible_entries(real):
+        refuse_users_folder(out, real, force)
+    return status
+
+
+DERIVED = ("model.onnx", "model.json", "model_infer.py")
+"""What ``objrec export`` writes into a run by default: made from its model, not refreshed by a
+new one (an evaluation and the report are: a newer model makes them again)."""
+
+
+def refuse_users_folder(out: Path, real: Path, force: bool) -> None:
+    """Refuse ``out`` (``real`` resolved), a folder of the user's that holds files and no run:
+    always when some of them have the names a run, or what is made from it, writes (``force``
+    replaces an earlier run, never the user's files); else unless ``force`` (the run is written
+    beside them)."""
+    taken = [name for name in visible_entries(real) if is_run_name(real / name)]
+    if taken:
+        raise ObjrecError(
+            f"{out} holds no run but files of the names a run writes ({some_of(taken)}), "
+            "which are not replaced even with `force=True` (it replaces only an earlier run whose "
+            "model objrec can read): choose another `out`, or delete them if they are what is "
+            "left of an objrec run"
+        )
+    photos = photo_entries(real)
+    if photos:
+        raise ObjrecError(
+            f"{out} holds photos ({some_of(photos)}), not a run: choose another `out` (a run is "
+            "not written among your photos, even with `force=True`)"
+        )
+    if not force:
+        raise ObjrecError(
+            f"{out} is not empty (it holds {visible_entries(real)[0]} and no run): {HINT}"
+        )
+
+
+def photo_entries(folder: Path) -> list[str]:
+    """The image files in ``folder`` and its sub-folders that hold image files (class folders),
+    by name: what says ``folder`` is a folder of photos, not a place for a run."""
+    found = []
+    for name in visible_entries(folder):
+        path = folder / name
+        if path.is_dir():
+            if any(is_image_file(p) for p in path.iterdir() if not is_hidden(p) and p.is_file()):
+                found.append(f"{name}/")
+        elif is_image_file(path):
+            found.append(name)
+    return found
+
+
+def is_run_name(path: Path) -> bool:
+    """Whether objrec writes a file or folder of ``path``'s name into a run: ``train``
+    (``RUN_FILES``), ``export`` (``DERIVED``), ``report``, ``evaluate --keep-threshold``
+    (``meta.KEPT_NAME``), or ``evaluate`` (an ``eval-*`` folder: a user's ``eval-notes.txt`` is
+    not one)."""
+    name = path.name
+    return name in (*RUN_FILES, *DERIVED, "report.html", KEPT_NAME) or (
+        name.startswith("eval-") and path.is_dir()
+    )
+
+
+def visible_entries(folder: Path) -> list[str]:
+    """The names in ``folder`` a person sees (not hidden ones such as ``.DS_Store`` or objrec's
+    own unfinished ``.tmp`` files), sorted; none when it is not a folder."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
 
 def replaces_a_finished_run(out: Path) -> bool:

@@ -49,21 +49,20 @@ from objrec.engine import FitState
 from objrec.errors import LOGGED_VALUES, Interrupted, ObjrecError, ctrl_c_leaves, stops_held
 from objrec.eval_dir import default_eval_dir
 from objrec.evaluation_metrics import read_record
-from objrec.images import is_hidden, is_image_file
 from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
 from objrec.leftovers import remove_leftovers
 from objrec.manifest import sha256_file
 from objrec.meta import RUN_FILES as RUN_FILES  # what train writes into a run
 from objrec.meta import ParameterCounts, Processes, RunMeta
 from objrec.model import Classifier, count_parameters
+from objrec.model_file import DERIVED as DERIVED
 from objrec.model_file import SUMMARY as SUMMARY  # what a run folder holds: model_file's
 from objrec.model_file import holds_run as holds_run
-from objrec.model_file import refuse_held_run
+from objrec.model_file import refuse_run_place
 from objrec.model_file import replaces_a_finished_run as replaces_a_finished_run
 from objrec.model_file import run_status as run_status
 from objrec.outputs import (
     EVALUATION_FILES,
-    HINT,
     MARKER,
     SUGGEST_FILES,
     holds_evaluation,
@@ -214,18 +213,16 @@ def refuse_out_inside_data(data_dir: Path, out: Path) -> None:
 def open_run_folder(out: Path, force: bool, data_dir: Path | None = None) -> Path:
     """The folder of a new run: created; one holding a run, or other files, is refused unless
     ``force``, and one holding files of a run's names but no run always
-    (:func:`refuse_users_folder`; under torchrun every rank checks before any writes there: rank
-    0 writes only after the frozen pass, which waits for all of them). ``data_dir``: the data the
-    run was to train on, so that the refusal of an interrupted run names the whole command that
-    resumes it."""
+    (:func:`model_file.refuse_run_place`; under torchrun every rank checks before any writes
+    there: rank 0 writes only after the frozen pass, which waits for all of them). ``data_dir``:
+    the data the run was to train on, so that the refusal of an interrupted run names the whole
+    command that resumes it."""
     out = Path(out)
     real = out.resolve()  # checked where the run will land: ``x/..`` is the folder above x
     if real.exists() and not real.is_dir():
         raise ObjrecError(f"`out` {out} exists and is not a folder")
     refuse_unwritable(out, real)
-    status = refuse_held_run(out, force, data_dir)
-    if status == "none" and visible_entries(real):
-        refuse_users_folder(out, real, force)
+    status = refuse_run_place(out, force, data_dir)
     if status != "none":  # forced: an interrupted run's evaluations go with its model too
         warn_of_derived(out, real)
     out.mkdir(parents=True, exist_ok=True)
@@ -286,63 +283,6 @@ def lock_past_probes(fd: int) -> None:
             if time.monotonic() >= deadline:
                 raise
             time.sleep(0.01)
-
-
-def refuse_users_folder(out: Path, real: Path, force: bool) -> None:
-    """Refuse ``out`` (``real`` resolved), a folder of the user's that holds files and no run:
-    always when some of them have the names a run, or what is made from it, writes (``force``
-    replaces an earlier run, never the user's files); else unless ``force`` (the run is written
-    beside them)."""
-    taken = [name for name in visible_entries(real) if is_run_name(real / name)]
-    if taken:
-        raise ObjrecError(
-            f"{out} holds no run but files of the names a run writes ({some_of(taken)}), "
-            "which are not replaced even with `force=True` (it replaces only an earlier run whose "
-            "model objrec can read): choose another `out`, or delete them if they are what is "
-            "left of an objrec run"
-        )
-    photos = photo_entries(real)
-    if photos:
-        raise ObjrecError(
-            f"{out} holds photos ({some_of(photos)}), not a run: choose another `out` (a run is "
-            "not written among your photos, even with `force=True`)"
-        )
-    if not force:
-        raise ObjrecError(
-            f"{out} is not empty (it holds {visible_entries(real)[0]} and no run): {HINT}"
-        )
-
-
-def photo_entries(folder: Path) -> list[str]:
-    """The image files in ``folder`` and its sub-folders that hold image files (class folders),
-    by name: what says ``folder`` is a folder of photos, not a place for a run."""
-    found = []
-    for name in visible_entries(folder):
-        path = folder / name
-        if path.is_dir():
-            if any(is_image_file(p) for p in path.iterdir() if not is_hidden(p) and p.is_file()):
-                found.append(f"{name}/")
-        elif is_image_file(path):
-            found.append(name)
-    return found
-
-
-def is_run_name(path: Path) -> bool:
-    """Whether objrec writes a file or folder of ``path``'s name into a run: ``train``
-    (``RUN_FILES``), ``export`` (``DERIVED``), ``report``, ``evaluate --keep-threshold``
-    (``kept.KEPT_NAME``), or ``evaluate`` (an ``eval-*`` folder: a user's ``eval-notes.txt`` is
-    not one)."""
-    from objrec.kept import KEPT_NAME
-
-    name = path.name
-    return name in (*RUN_FILES, *DERIVED, "report.html", KEPT_NAME) or (
-        name.startswith("eval-") and path.is_dir()
-    )
-
-
-DERIVED = ("model.onnx", "model.json", "model_infer.py")
-"""What ``objrec export`` writes into a run by default: made from its model, not refreshed by a
-new one (an evaluation and the report are: a newer model makes them again)."""
 
 
 def warn_of_derived(out: Path, real: Path) -> None:
@@ -471,14 +411,6 @@ def remove_suggestions(path: Path) -> bool:
     remove_leftovers(path)
     path.rmdir()
     return True
-
-
-def visible_entries(folder: Path) -> list[str]:
-    """The names in ``folder`` a person sees (not hidden ones such as ``.DS_Store`` or objrec's
-    own unfinished ``.tmp`` files), sorted; none when it is not a folder."""
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
 
 def load_resume(out: Path) -> tuple[SavedTraining, TrainConfig]:

@@ -35,7 +35,7 @@ from objrec.cli.output import (
 )
 from objrec.cli.sections import Sectioned
 from objrec.config import CHECK_PHOTOS, require_device
-from objrec.meta import require_checkpoint_file
+from objrec.model_file import refuse_cut_short
 from objrec.progress import plural
 from objrec.serve_address import bind_socket
 
@@ -151,6 +151,9 @@ def export(
     script runs it, and says how far its probabilities are from objrec's own, with a warning
     above 1e-3 for the runtime the script runs it in.
     """
+    from objrec.export_names import refuse_early
+
+    refuse_early(run, out, force)  # an earlier export said at once, not after the libraries load
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
         from objrec.export import export_model
@@ -503,11 +506,12 @@ def serve(
 
 def served_on(run: Path, device: str, host: str, port: int) -> str:
     """The device ``serve`` runs the model on: its --device as spelt, then RUN as a run holding a
-    model, then --host and --port as an address it can listen on (not busy, of this machine):
-    each refused in one sentence (exit 1) at once, not after the seconds of FastAPI's and
-    PyTorch's imports. The usage errors (exit 2) come before, as predict's come before its own."""
+    model (not one cut short), then --host and --port as an address it can listen on (not busy,
+    of this machine): each refused in one sentence (exit 1) at once, not after the seconds of
+    FastAPI's and PyTorch's imports. The usage errors (exit 2) come before, as predict's come
+    before its own."""
     device = require_device(device)
-    require_checkpoint_file(run)
+    refuse_cut_short(run)  # a copy that stopped part way: the damage said at once
     bind_socket(host, port).close()  # the library binds it again, before the model loads
     return device
 

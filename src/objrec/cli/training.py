@@ -227,17 +227,18 @@ def run_folder(run: Path | None, resume: Path | None) -> Path:
 
 def refuse_from_paths(data: Path, run: Path | None, force: bool) -> None:
     """What a new run refuses from paths and files alone, said before the libraries load (5 to
-    30 s of them first): a DATA that is not a split folder, an --out
-    holding a run without --force. The library checks both again, as it does for a caller."""
+    30 s of them first): a DATA that is not a split folder, an --out holding a run without
+    --force, or photos (a class folder). The library checks them again, as it does for a
+    caller."""
     from objrec.data import require_split_folder
     from objrec.locks import held_elsewhere
-    from objrec.model_file import refuse_held_run
+    from objrec.model_file import refuse_run_place
     from objrec.outputs import output_path
 
     require_split_folder(data)
     out = None if run is None else output_path(run)  # a loop of links said as the library does
     if out is not None and not held_elsewhere(out):  # one training now: the library says so
-        refuse_held_run(out, force, data)
+        refuse_run_place(out, force, data)
 
 
 def checked_strictly(data: Path, reporter: RichReporter) -> bool:
