@@ -7317,3 +7317,23 @@ def test_refusals_the_files_decide_come_before_the_libraries_load(
     code, _, err = run(capsys, *args)
     assert code == 1 and said in " ".join(err.split()), err
     assert "loading the libraries" not in err
+
+
+def test_explore_says_it_writes_beside_data_in_its_help_and_last_line(
+    tmp_path, capsys, monkeypatch
+):
+    """review53b L1: `cd elsewhere && objrec explore /shared/photos` wrote photos-explore beside
+    the (shared) photo folder; --help said only "Folder for the CSVs and plots". The help's first
+    lines and the closing line say where it goes, and how to choose another."""
+    code, out, _ = run(capsys, "explore", "--help")
+    first = " ".join(out.split("Options:")[0].split())
+    assert code == 0 and "DATA-explore, beside DATA wherever you run it from (--out for" in first
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    monkeypatch.chdir(make_class_folder(tmp_path / "elsewhere", per_class=1))
+    code, out, _ = run(capsys, "explore", photos)
+    last = " ".join(out.split())
+    assert code == 0 and last.endswith(
+        f"CSVs and plots in {tmp_path / 'photos-explore'} (beside DATA; --out for another)"
+    ), last
+    code, out, _ = run(capsys, "explore", photos, "--out", tmp_path / "mine")
+    assert "beside DATA" not in out

@@ -461,6 +461,9 @@ def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
 )
 def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     """Count images per class (per split for a split folder) and summarise image sizes.
+
+    Writes its CSVs and plots to DATA-explore, beside DATA wherever you run it from (--out for
+    another folder).
     \f
     The sizes are read from the files' headers, without decoding the pixels: a truncated image
     with a whole header is counted, where check, which decodes each, calls it unusable.
@@ -491,7 +494,10 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     if len(counts) < len(result.counts):
         rest = plural(len(result.counts) - len(counts), "more class", "more classes")
         console.print(f"and {rest} in counts.csv; every class in images_per_class.png")
-    console.print(explore_summary(result) + f"; CSVs and plots in {shown(out_dir)}", markup=False)
+    beside = " (beside DATA; --out for another)" if out is None else ""
+    console.print(
+        explore_summary(result) + f"; CSVs and plots in {shown(out_dir)}{beside}", markup=False
+    )
     for problem in result.unreadable:
         console.print(f"[yellow]unreadable:[/] {escape(problem)}")
 
