@@ -7337,3 +7337,11 @@ def test_explore_says_it_writes_beside_data_in_its_help_and_last_line(
     ), last
     code, out, _ = run(capsys, "explore", photos, "--out", tmp_path / "mine")
     assert "beside DATA" not in out
+
+
+def test_v_after_the_command_says_it_goes_before_it(tmp_path, capsys):
+    """review53b L6: `objrec predict run x.jpg -v` said "no such option '-v'", where
+    docs/commands.md said predict "says why with -v": the error says where -v goes."""
+    code, _, err = run(capsys, "predict", tmp_path, "x.jpg", "-v")
+    said = " ".join(err.split())
+    assert code == 2 and said.endswith("; -v goes before the command: objrec -v predict ..."), said

@@ -421,13 +421,23 @@ def refused(exc: ObjrecError, args: Sequence[str]) -> int:
     return 2 if usage else 1
 
 
+def verbose_note(exc: click.ClickException, args: Sequence[str]) -> str:
+    """For ``-v`` given after the command (``objrec predict run x.jpg -v``), an option of objrec's
+    own: click said "no such option '-v'", never where it goes."""
+    if not isinstance(exc, click.NoSuchOption) or exc.option_name not in ("-v", "--verbose"):
+        return ""
+    command = invoked_command(args)
+    named = f"objrec -v {command.name} ..." if command is not None else "objrec -v COMMAND ..."
+    return f"; -v goes before the command: {named}"
+
+
 def usage_error(exc: click.ClickException, args: Sequence[str]) -> int:
     """A usage error said, and its exit code. Under torchrun one the command line alone makes
     (:data:`FROM_THE_COMMAND_LINE`) is said by rank 0 alone: every rank has the same command line,
     and its error came once a rank. Any other is said by each rank (``print_error``)."""
     same = isinstance(exc, FROM_THE_COMMAND_LINE) or type(exc) is click.UsageError
     if is_main_rank() or not same:
-        note = greedy_note(exc, args) + dash_file_note(exc, args)
+        note = greedy_note(exc, args) + dash_file_note(exc, args) + verbose_note(exc, args)
         command = invoked_command(args)
         named = f"objrec {command.name}" if command is not None else None
         print_error(escape(usage_sentence(exc, named) + note))
