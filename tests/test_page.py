@@ -621,6 +621,26 @@ def test_the_page_refuses_a_file_over_the_limit_before_sending_it(browser_page, 
     assert browser_page.locator("#error").text_content() == ""
 
 
+@pytest.mark.slow
+def test_the_page_suggests_no_higher_limit_for_a_large_file_that_is_no_image(
+    browser_page, server, tmp_path
+):
+    """review53b L4: 11.4 MiB of random bytes was refused by the page as too large, suggesting
+    `objrec serve --max-upload-mib 12 takes this one`; a higher limit would only have met "not a
+    recognised image format". A file named as no image objrec reads, which the browser cannot
+    draw either, is refused without that suggestion."""
+    noise = tmp_path / "noise.bin"
+    noise.write_bytes(bytes(range(256)) * 45_000)
+    browser_page.goto(server + "/")
+    browser_page.set_input_files("#file", str(noise))
+    error = browser_page.wait_for_selector("#error:not(:empty)", timeout=WAIT_MS).text_content()
+    assert error.startswith("noise.bin is too large (11 MiB): this server takes uploads of up")
+    assert error.endswith(
+        "and it is not named as an image objrec reads, nor one this browser can show: send an image"
+    ), error
+    assert "--max-upload-mib" not in error
+
+
 def sideways_phone_photo(path) -> None:
     """A JPEG over serve's default 10 MiB (12.6 MiB: blue, noisy, at quality 100), stored 2400x2000
     and tagged to be turned a quarter clockwise (EXIF orientation 6), as a phone stores a photo

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
 from objrec.api_docs import docs_html, docs_policy
+from objrec.images import IMAGE_EXTENSIONS
 from objrec.serve_model import model_info
 from objrec.serve_uploads import mebibytes, size_text
 from objrec.served import MODEL_HEADER, ServedModel
@@ -24,14 +25,17 @@ def page_html(max_upload_bytes: int, max_pixels: int) -> str:
     (a phone's 18 MiB photo was refused, and its holder cannot raise the limit); any other larger
     file is refused there, before it is uploaded, in the 413's words and naming the option that
     raises the limit (a 30 MB microscope TIFF met only the 413, after its upload, and nothing on
-    the page said the limit). The copy is within ``max_pixels`` too, which is set in beside the
-    bytes: a 2048-pixel copy was refused by a server given a lower ``--max-pixels``."""
+    the page said the limit), where it is named as an image objrec reads (``IMAGE_EXTENSIONS``,
+    set in too: a larger limit would only see other files refused as no image). The copy is
+    within ``max_pixels`` too, which is set in beside the bytes: a 2048-pixel copy was refused by
+    a server given a lower ``--max-pixels``."""
     page = (resources.files("objrec") / "static" / "index.html").read_text()
     settings = {
         "{{max_upload_bytes}}": str(max_upload_bytes),
         "{{max_upload_size}}": mebibytes(max_upload_bytes),
         "{{max_upload_text}}": size_text(max_upload_bytes),
         "{{max_pixels}}": str(max_pixels),
+        "{{image_extensions}}": " ".join(sorted(IMAGE_EXTENSIONS)),
     }
     for mark, value in settings.items():
         page = page.replace(mark, value)
