@@ -7345,3 +7345,19 @@ def test_v_after_the_command_says_it_goes_before_it(tmp_path, capsys):
     code, _, err = run(capsys, "predict", tmp_path, "x.jpg", "-v")
     said = " ".join(err.split())
     assert code == 2 and said.endswith("; -v goes before the command: objrec -v predict ..."), said
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["cache", "--prune", "--days", "-1"], "'--days': -1 is not in the range x>=0"),
+        (["cache", "--prune", "--days", "-1.5"], "'--days': -1.5 is not in the range x>=0"),
+        (["split", "{tmp}", "{tmp}/out", "--burst-seconds", "-2"], "'--burst-seconds': -2 is not"),
+    ],
+)
+def test_a_number_out_of_range_is_said_as_typed(tmp_path, capsys, monkeypatch, args, words):
+    """review53b nit 7: `cache --prune --days -1` said "-1.0 is not in the range x>=0", a number
+    no one typed."""
+    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "cache"))
+    code, _, err = run(capsys, *(a.format(tmp=tmp_path) for a in args))
+    assert code == 2 and words in " ".join(err.split()), err

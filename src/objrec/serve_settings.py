@@ -29,7 +29,9 @@ def upload_limit_bytes(max_upload_mib: float) -> int:
     in one sentence when it is not a positive size, or is one that rounds to no byte at all (a
     typo for a size in MiB, most likely)."""
     if not (math.isfinite(max_upload_mib) and max_upload_mib > 0):
-        raise ObjrecError(f"`max_upload_mib` must be a positive size in MiB, not {max_upload_mib}")
+        raise ObjrecError(
+            f"`max_upload_mib` must be a positive size in MiB, not {max_upload_mib:g}"
+        )
     max_upload_bytes = round(max_upload_mib * 1024 * 1024)
     if max_upload_bytes < 1:
         raise ObjrecError(

@@ -22,6 +22,7 @@ from objrec.cli.options import (
     FOLDER,
     FORCE_OUT,
     OUT_DIR,
+    FloatRange,
     command_line,
     from_options,
     given_options,
@@ -104,7 +105,7 @@ def new_class_option(which: str, before: str):
 
 BURST_OPTION = click.option(
     "--burst-seconds",
-    type=click.FloatRange(min=0, max_open=True, max=float("inf")),
+    type=FloatRange(min=0, max_open=True, max=float("inf")),
     default=SplitConfig.burst_seconds,
     show_default=True,
     metavar="SECONDS",

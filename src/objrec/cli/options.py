@@ -191,6 +191,22 @@ class FiniteFloat(click.ParamType):
 FINITE = FiniteFloat()
 
 
+class FloatRange(click.FloatRange):
+    """click's ``FloatRange``, its refusal saying the value as typed: ``--days -1`` said "-1.0
+    is not in the range x>=0", a number no one wrote."""
+
+    def convert(self, value, param, ctx) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as exc:
+            typed, echoed = (value.strip() if isinstance(value, str) else ""), ""
+            with contextlib.suppress(ValueError):  # not a number: said as typed already
+                echoed = str(float(typed))
+            if echoed not in ("", typed):
+                self.fail(exc.message.replace(echoed, typed, 1), param, ctx)
+            raise
+
+
 class Choice(click.Choice):
     """One of a few words (``--split``, ``--runtime``, ``--precision``), whose refusal asks "is
     it X?" of a misspelt one as every name objrec refuses does (``progress.is_it``): `--split

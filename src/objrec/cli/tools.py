@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from objrec.cli.evaluation import serve_step, top5_text
-from objrec.cli.options import DIR, EXISTING, FOLDER, FORCE_OUT, OUT_DIR
+from objrec.cli.options import DIR, EXISTING, FOLDER, FORCE_OUT, OUT_DIR, FloatRange
 from objrec.cli.output import (
     SAMPLE,
     RichReporter,
@@ -65,7 +65,7 @@ from objrec.progress import plural, some_of
 )
 @click.option(
     "--days",
-    type=click.FloatRange(min=0),
+    type=FloatRange(min=0),
     help="With --prune: delete what no run used for this many days. 30 keeps what a month's "
     "work used.",
 )
@@ -396,7 +396,7 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
 )
 @click.option(
     "--diversity",
-    type=click.FloatRange(0, 1),
+    type=FloatRange(0, 1),
     default=0.5,
     show_default=True,
     help="How much a look-alike of a listed image counts less. The share of an image's "
