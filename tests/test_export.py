@@ -1008,6 +1008,7 @@ def test_the_script_s_csv_says_what_the_answers_come_to_not_a_line_per_photo(
     monkeypatch.setattr(export_script, "PROGRESS_SECONDS", 0.0, raising=False)  # a line each
     monkeypatch.setattr(export_script, "ANSWERS_SHOWN", 2, raising=False)
     monkeypatch.setattr(prediction, "ANSWERS_SHOWN", 2)
+    monkeypatch.setattr(prediction, "ANSWERS_ALL", 2)
     photos = [tmp_path / n for n in ("a1.jpg", "a2.jpg", "b1.jpg")]
     for photo in photos:
         photo.write_bytes(b"")
@@ -1020,7 +1021,7 @@ def test_the_script_s_csv_says_what_the_answers_come_to_not_a_line_per_photo(
     assert first == [*map(str, photos[:2]), f"and 1 more answer in {table}"]
     predicted = [Prediction(str(p), [{"class": "=crab", "prob": 0.9}]) for p in photos]
     prediction.print_predictions(predicted, None, 20, table=table)
-    assert capsys.readouterr().out.splitlines()[2] == f"and 1 more answer in {table}"
+    assert capsys.readouterr().out.splitlines()[2].startswith(f"and 1 more answer in {table} (")
     assert out.splitlines()[-1] == (
         f"8 rows (one per input) written to {table}: 2 images given a class; 1 said to be "
         "unknown (like none of the classes)"

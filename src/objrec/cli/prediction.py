@@ -299,17 +299,44 @@ FAILED_NAMED = 3
 """The most failed inputs ``predict --csv`` names on a line each: its table has every one."""
 
 ANSWERS_SHOWN = 10
-"""The most answers ``predict --csv`` prints a line each for, so that a user sees what it said:
-its table has every one."""
+"""The most answers ``predict --csv`` prints a line each for, past :data:`ANSWERS_ALL`, so that
+a user sees what it said: its table has every one."""
+
+ANSWERS_ALL = 20
+"""Up to this many answers ``predict --csv`` prints every one: 11 cut to the first 10 saved one
+line and hid the only "unknown", the one answer that mattered."""
 
 
 def shown_results(results) -> list:
-    """The inputs ``predict --csv`` prints a line for, in their order: the first
-    :data:`ANSWERS_SHOWN` answered and the first :data:`FAILED_NAMED` failed."""
-    answered = [r for r in results if not r.error][:ANSWERS_SHOWN]
+    """The inputs ``predict --csv`` prints a line for: every one up to :data:`ANSWERS_ALL`
+    answers, in their order, else the :data:`ANSWERS_SHOWN` most worth a look
+    (:func:`worth_a_look`); and the first :data:`FAILED_NAMED` failed."""
+    answered = [r for r in results if not r.error]
     failed = [r for r in results if r.error][:FAILED_NAMED]
+    if len(answered) > ANSWERS_ALL:
+        return [*sorted(answered, key=worth_a_look)[:ANSWERS_SHOWN], *failed]
     kept = {id(r) for r in (*answered, *failed)}
     return [r for r in results if id(r) in kept]
+
+
+def worth_a_look(r) -> tuple[bool, bool, float]:
+    """The order of the answers ``predict --csv`` prints when it cannot print them all: those
+    answered unknown, then the barely familiar, then the least sure (lowest top probability);
+    the first inputs given among equals. The first ones given hid the interesting ones."""
+    top = float(r.topk[0]["prob"]) if r.topk else 1.0
+    return (not r.unknown, not r.barely_familiar, top)
+
+
+def more_line(results, table: Path) -> str | None:
+    """How many more answers than those printed ``table`` holds, and which were printed; None
+    when every one was."""
+    more = sum(not r.error for r in results) - ANSWERS_SHOWN
+    if sum(not r.error for r in results) <= ANSWERS_ALL or more <= 0:
+        return None
+    return (
+        f"and {plural(more, 'more answer')} in {table} (above, the {ANSWERS_SHOWN} most worth a "
+        "look: those answered unknown, then the barely familiar, then the least sure)"
+    )
 
 
 def print_predictions(
@@ -322,9 +349,10 @@ def print_predictions(
     """One line per input on stdout (a failure on stderr, once), then, when any image was
     answered unknown or barely familiar, the threshold that judged them, once
     (:func:`threshold_sentence`; ``given``: --threshold's), then where the plot went. With
-    ``table`` (``--csv``), which holds every answer, the first :data:`ANSWERS_SHOWN` answers
-    and :data:`FAILED_NAMED` failures (5,000 photos scrolled 5,000 lines past), then how many
-    more the table holds: the progress bar, then :func:`table_sentence`, says what they come to."""
+    ``table`` (``--csv``), which holds every answer, past :data:`ANSWERS_ALL` the
+    :data:`ANSWERS_SHOWN` answers most worth a look and :data:`FAILED_NAMED` failures (5,000
+    photos scrolled 5,000 lines past; :func:`shown_results`), then how many more the table holds:
+    the progress bar, then :func:`table_sentence`, says what they come to."""
     shown = results if table is None else shown_results(results)
     for r in shown:
         if r.error:
@@ -334,9 +362,8 @@ def print_predictions(
         note = f" ({words})" if (words := familiarity_words(r)) else ""
         line = f"{r.path}: {unknown}{topk_line(r.topk)}{note}"
         console.print(one_line(line), markup=False, highlight=False)
-    if table is not None and (more := sum(not r.error for r in results) - ANSWERS_SHOWN) > 0:
-        more_line = printable(f"and {plural(more, 'more answer')} in {table}")
-        console.print(more_line, markup=False, highlight=False)
+    if table is not None and (more := more_line(results, table)):
+        console.print(printable(more), markup=False, highlight=False)
     judged = [r for r in results if not r.error and (r.unknown or r.barely_familiar)]
     if judged:
         console.print(threshold_sentence(judged[0], given), markup=False, highlight=False)
