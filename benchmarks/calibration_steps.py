@@ -101,7 +101,7 @@ def held_features(data: Path, unknown: Path | None = None):
         stacks.append(centre_stack(unknown, prep, config))
     joined = []
     for stack in stacks:
-        xs, ys = zip(*source.batches(stack), strict=True)
+        xs, ys = zip(*source.batches(stack)(), strict=True)
         joined.append((torch.cat(xs), torch.cat(ys)))
     return joined
 

@@ -116,12 +116,12 @@ def scorings(prep, config: TrainConfig):
     with torch.inference_mode():
         raw = unknown_scores.fit_feature_score_batches(
             config.unknown_score,
-            lambda: source.batches(source.train),
+            source.batches(source.train),
             **unknown_scores.SCORE_OPTIONS[config.unknown_score],
         )
     if not isinstance(raw, unknown_scores.SumScore):
         raise SystemExit(f"{config.unknown_score}: the default score is no longer a sum to time")
-    valid = lambda: source.batches(source.valid)  # noqa: E731
+    valid = source.batches(source.valid)
     head = prep.model.head
 
     @torch.inference_mode()
@@ -366,7 +366,7 @@ def class_samples(prep):
     row copied into its class's slots, then gathered) and now (positions kept, the rows read
     once)."""
     source = FeatureSource(prep.train, prep.valid)
-    batches = lambda: source.batches(source.train)  # noqa: E731
+    batches = source.batches(source.train)
     before = lambda: row_sample(batches)  # noqa: E731
     now = lambda: unknown_scores.class_sample(batches)  # noqa: E731
     (old, old_y), (new, new_y) = before(), now()

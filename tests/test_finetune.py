@@ -619,3 +619,62 @@ def test_an_int8_body_s_kept_fine_tuning_makes_the_run_fp32(
     assert any(not torch.equal(before[k], after[k]) for k in before)
     tuned_body_named(tmp_path / "run", lite)
     assert meta.float_fingerprint is None  # the int8 body's source, no longer the run's
+
+
+class HeldRows:
+    """What ``ViewStack`` reads of a ``FeatureTable`` once its rows are held: which images are
+    readable, and their labels."""
+
+    def __init__(self, labels: torch.Tensor):
+        self.ok, self.labels = torch.ones(len(labels), dtype=torch.bool), labels
+
+
+def test_a_fine_tuned_run_s_calibration_runs_the_tuned_top_once_over_each_set():
+    """The default score reads the training features four times and the validation features
+    twice; a fine-tuned run's are the tuned top's outputs, which calibration computes once per
+    set, with the numbers it fitted when the top ran at every read."""
+    from types import SimpleNamespace
+
+    from objrec.batches import ViewStack
+    from objrec.confidence import fit_confidence
+    from objrec.config import DataConfig
+    from objrec.meta import Calibration, HeadConfig, ParameterCounts, RunMeta
+    from objrec.progress import SILENT
+    from objrec.train import FeatureSource, calibrate
+
+    torch.manual_seed(0)
+    centres = torch.randn(3, 16) * 3
+
+    def stack(n: int) -> ViewStack:
+        labels = torch.arange(n) % 3
+        rows = ViewStack([HeldRows(labels)])
+        rows.held = (centres[labels] + torch.randn(n, 16)).half()[None]
+        return rows
+
+    def counted(rows: ViewStack) -> list[int]:
+        reads, batches = [], rows.batches
+        rows.batches = lambda size: reads.append(size) or batches(size)  # type: ignore[method-assign]
+        return reads
+
+    train_set, valid_set = stack(60), stack(30)
+    top, head = torch.nn.Linear(16, 12).eval(), build_head(12, 3).eval()
+    with torch.inference_mode():  # the top at every read, as calibration ran it
+        every_read = fit_confidence(
+            head,
+            lambda: ((top(x), y) for x, y in train_set.batches(256)),
+            lambda: ((top(x), y) for x, y in valid_set.batches(256)),
+            TrainConfig().unknown_score,
+        )
+    reads = counted(train_set), counted(valid_set)
+    prep = SimpleNamespace(model=SimpleNamespace(head=head, cpu=lambda: head, familiarity=None))
+    params = ParameterCounts(total=2, trainable=1)
+    meta = RunMeta("tiny_test", ("a", "b", "c"), DataConfig(), HeadConfig(12, 3), params=params)
+    source = FeatureSource(train_set, valid_set, top)
+    calibrated, chosen = calibrate(prep, TrainConfig(), meta, source, SILENT)  # type: ignore[arg-type]
+    assert [len(r) for r in reads] == [1, 1]  # 4 and 2 when the top ran at every read
+    fitted = (every_read.temperature, every_read.threshold, every_read.score, every_read.n_valid)
+    assert calibrated.calibration == Calibration(*fitted)
+    assert chosen == every_read.temperature_fit
+    assert prep.model.familiarity.state_dict().keys() == every_read.familiarity.state_dict().keys()
+    for name, value in prep.model.familiarity.state_dict().items():
+        assert torch.equal(value, every_read.familiarity.state_dict()[name]), name

@@ -79,10 +79,13 @@ def fit_confidence(
 ) -> FittedConfidence:
     """Fit the feature score on the training features, the temperature on the validation features'
     outputs, and the threshold on the validation images (``choose_threshold``). Both sets are read
-    batch by batch (``train`` twice for a Mahalanobis score, three times for the default
-    ``mahalanobis+knn``: its class sample, then the class means and scatter; ``valid`` twice for
-    it, to standardise its parts): what stays in memory is the score's own size and, per
-    validation image, its outputs and score, never every feature at once.
+    batch by batch, ``train`` once for each statistic of the score (twice for a Mahalanobis
+    score: the class means, then the scatter; four times for the default ``mahalanobis+knn``:
+    its class sample's labels, then its rows, then the Mahalanobis part's two) and ``valid`` twice
+    for a summed score (to standardise its parts, then for the outputs): what stays in memory is
+    the score's own size and, per validation image, its outputs and score, never every feature at
+    once. A source that computes its features (a fine-tuned run's) should hold them
+    (``train.FeatureSource``).
 
     The features are the final model's (for a fine-tuned run, its tuned body's), and ``head`` its
     final head. A feature score is returned rescaled (``Readable``): its threshold is then 0."""
