@@ -92,8 +92,8 @@ def calibration_words(
 def beyond_chance(ece: float, n: int, chance: float | None) -> str:
     """How the gap compares with what exactly calibrated probabilities show on ``n`` images by
     chance, for :func:`calibration_words` ("" where not known): said apart from what the
-    temperature changed, which "about the same ..., nothing needs doing" confused with it for a
-    model 28.82 points off where chance explains 20."""
+    temperature changed, since a gap the temperature left about the same may still be more than
+    chance explains (28.82 points off where chance explains 20)."""
     if chance is None or not math.isfinite(chance):
         return ""
     than = "more than" if ece > chance else "within"

@@ -204,8 +204,8 @@ def tensors_of(path: Path, data: bytes) -> dict[str, torch.Tensor]:
 
 def build_from_meta(meta: RunMeta) -> Classifier:
     """The model's architecture (no pretrained weights loaded) as the metadata describes it; a
-    backbone this objrec cannot build is one sentence for whoever received the checkpoint: the
-    list of names ``--backbone`` takes, which it said, is no help to them."""
+    backbone this objrec cannot build is one sentence for whoever received the checkpoint: what
+    made it and what to upgrade, not the names ``--backbone`` takes, which they did not choose."""
     try:
         spec = get_backbone(meta.backbone)
     except BadBackbone as exc:

@@ -128,8 +128,9 @@ def score_in_chunks(
     score: nn.Module, features: torch.Tensor, chunk: int = SCORE_CHUNK
 ) -> torch.Tensor:
     """``score(features)``, ``chunk`` images per call: a Mahalanobis forward holds a few
-    (images, features) float64 arrays at once, 154 MB each for 5,000 images of 3,840 features in
-    one call (4 MB in chunks of 128), which ``suggest`` gave it for a whole folder."""
+    (images, features) float64 arrays at once, so memory stays that of a chunk (4 MB each in
+    chunks of 128 of 3,840 features) whatever the number of images (154 MB each for 5,000 in one
+    call, a whole folder's for ``suggest``)."""
     if len(features) <= chunk:
         return score(features)
     return torch.cat([score(part) for part in features.split(chunk)])

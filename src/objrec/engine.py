@@ -373,8 +373,8 @@ def log_stop(
     (``patience`` 5), nor "the `epochs` limit (21)" of fine-tuning's ``finetune_epochs`` 3.
 
     A fit that started from another's best and never beat it (fine-tuning, whose patience count
-    starts at 0 after the head's best epoch) gets no such warning: its caller says what the run
-    keeps. It blamed ``patience`` (5) for a fine-tuning of 3 epochs, and named a head epoch."""
+    starts at 0 after the head's best epoch) gets no such warning: neither its limit nor
+    ``patience`` is why its best epoch is the head's, and its caller says what the run keeps."""
     log.info("%s; the best epoch, %d, is kept", stop_reason(state, epochs), state.best_epoch)
     if never_improved(state):
         return

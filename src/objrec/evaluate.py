@@ -955,9 +955,9 @@ TOP5_FIELDS = ("top5", "top5_low", "top5_high", "mean_class_top5")
 
 def without_top5(metrics: dict[str, Any], classes: Sequence[str]) -> dict[str, Any]:
     """``metrics`` with its top-5 figures null when there are at most ``TOP5_CLASSES`` classes:
-    every image's class is then among the first five, so its "100%" measures nothing, and the
-    95% interval a 3-class run's metrics.json gave it (75.75-100% on 12 images) is the chance of
-    a figure that has none. evaluate and the report show no top-5 there either."""
+    every image's class is then among the first five, so its "100%" measures nothing, nor would
+    a 95% interval around it (75.75-100% on 12 images of 3 classes). evaluate and the report show
+    no top-5 there either."""
     if len(classes) <= TOP5_CLASSES:
         metrics.update({name: None for name in TOP5_FIELDS if name in metrics})
     return metrics

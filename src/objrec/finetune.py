@@ -63,8 +63,8 @@ NOT_LITE = "`finetune_blocks` works with the EfficientNet-Lite backbones and ens
 
 def require_blocks(backbone: str, n: int) -> None:
     """Refuse ``finetune_blocks`` ``n`` (above 0) that ``backbone``'s body cannot fine-tune, from
-    its spec, before any work: it ran the frozen pass and the head's fit, wrote the run's training
-    state and only then refused (a resume of it too, for ever)."""
+    its spec, before any work: no frozen pass or head's fit is spent, and no training state
+    written, for a run that could never finish, nor any resume of it."""
     if n <= 0:
         return
     spec = get_backbone(backbone)
@@ -83,8 +83,8 @@ FINETUNE_IN_ONE_PROCESS = "`finetune_blocks` does not run under torchrun yet: tr
 
 def refuse_finetune_under_torchrun(blocks: int, world: World) -> None:
     """Fine-tuning (``blocks`` above 0) runs in one process only: under torchrun it is refused
-    before any work, a resume too. It was refused after the frozen pass and the head's fit, on
-    every rank, leaving a training state that no torchrun could resume."""
+    before any work, a resume too, so that no rank spends the frozen pass and the head's fit on a
+    run that no torchrun could finish or resume."""
     if blocks and world.distributed:
         raise ObjrecError(FINETUNE_IN_ONE_PROCESS)
 

@@ -1162,11 +1162,11 @@ def calibrated_line(fitted: FittedConfidence) -> str:
 
 
 def unsharpened_words(chosen: TemperatureFit) -> str:
-    """Why the probabilities were not made surer, in plain words: ``temperature kept at 1: 6
-    validation errors, 10 needed to sharpen`` said it in the fitting's terms (they stay in
-    summary.json's ``kept_at_1``). A temperature that fits only its own images' noise
-    (``TemperatureFit.overfitted``) is said so: 1.174 lowered a newcomer's validation loss by
-    0.006 and raised the test loss by 0.012."""
+    """Why the probabilities were not made surer, in plain words rather than the fitting's terms
+    (those are in summary.json's ``kept_at_1``): too few validation mistakes to learn from, or a
+    temperature that fits only its own images' noise (``TemperatureFit.overfitted``), which would
+    not help new images (1.174 lowered a newcomer's validation loss by 0.006 and raised the test
+    loss by 0.012)."""
     if chosen.overfitted:
         return (
             f"a temperature of {chosen.fitted:.3f} suits these validation images, but fitted on "
