@@ -308,6 +308,27 @@ def test_an_ensembles_train_loss_is_that_of_its_averaged_prediction_as_the_valid
 
 
 @pytest.mark.parametrize("members", [1, 5])
+@pytest.mark.parametrize("weighted, smoothing", [(False, 0.2), (True, 0.0), (True, 0.1)])
+def test_the_train_loss_is_the_cross_entropy_the_valid_loss_is_whatever_the_head_trains_on(
+    members, weighted, smoothing
+):
+    """history.csv and curves.png put the train and valid losses on one axis: with label
+    smoothing or class weights the head trains on another loss, but the train loss recorded is
+    plain cross-entropy, as the valid loss is."""
+    from objrec.engine import evaluate_loss, train_one_epoch
+
+    torch.manual_seed(0)
+    head = build_head(6, 3, 0, 0.0, members)  # no dropout: training and evaluation see the same
+    batches = [(torch.randn(16, 6), torch.randint(0, 3, (16,))) for _ in range(3)]
+    weight = torch.tensor([0.5, 1.0, 3.0]) if weighted else None
+    criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=smoothing)
+    trained = train_one_epoch(
+        head, batches, torch.optim.SGD(head.parameters(), lr=0.0), loss_fn=criterion
+    )
+    assert trained["loss"] == pytest.approx(evaluate_loss(head, batches)["loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("members", [1, 5])
 def test_an_epochs_figures_leave_a_distributed_samplers_padding_out(members):
     """Under torchrun the DistributedSampler evens the ranks' shares by repeating images, and the
     epoch's training loss and accuracy counted the repeats: 21 images on 2 ranks gave a

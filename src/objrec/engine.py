@@ -174,21 +174,19 @@ class Tally:
         self.seen += len(y)
 
     def add_trained(
-        self,
-        measured: torch.Tensor,
-        logits: torch.Tensor,
-        y: torch.Tensor,
-        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        self, measured: torch.Tensor | None, logits: torch.Tensor, y: torch.Tensor
     ) -> None:
-        """One training batch, its mean loss ``measured``: the rows that count (:attr:`counted`),
-        whose loss is measured again when the batch ends with padding."""
+        """One training batch, its mean cross-entropy ``measured`` (None: measured here from
+        ``logits``): the rows that count (:attr:`counted`), whose loss is measured again when the
+        batch ends with padding."""
         kept = len(y) if self.counted is None else max(0, min(len(y), self.counted - self.seen))
         if kept < len(y):  # padding, trained on as DDP does: the images it repeats count once
             if not kept:
                 return
+            logits, y, measured = logits[:kept], y[:kept], None
+        if measured is None:
             with torch.no_grad():
-                logits, y = logits[:kept].detach(), y[:kept]
-                measured = loss_fn(logits, y)
+                measured = F.cross_entropy(logits.detach(), y)
         self.add(measured.item() * kept, logits, y)
 
     def means(self) -> dict[str, float]:
@@ -209,30 +207,45 @@ def train_one_epoch(
     """One pass over ``batches``; returns the mean loss and accuracy seen while training.
 
     ``loss_fn`` may smooth labels or weight classes; ``scheduler`` is stepped after every batch.
-    The batches are moved to the model's device. A ``HeadEnsemble``'s members each train on
-    their own loss, but the loss and accuracy returned are those of their averaged prediction,
-    the one :func:`evaluate_loss` measures (the mean of the members' losses is higher).
-    ``counted``: how many of the epoch's images, the first ones, the loss, accuracy and ``n``
-    returned count (None: all); every image trains.
+    The batches are moved to the model's device. The loss returned is plain cross-entropy
+    whatever ``loss_fn`` trains on, the one :func:`evaluate_loss` measures, so that history.csv
+    and curves.png compare like with like. A ``HeadEnsemble``'s members each train on their own
+    loss, but the loss and accuracy returned are those of their averaged prediction (the mean of
+    the members' losses is higher). ``counted``: how many of the epoch's images, the first ones,
+    the loss, accuracy and ``n`` returned count (None: all); every image trains.
     """
     model.train()
     tally = Tally(counted=counted)
+    plain = is_plain_cross_entropy(loss_fn)
     for x, y in model_batches(model, batches):
         logits = model(x)
         if logits.dim() == 3:  # a HeadEnsemble: each member's own loss, scored as the ensemble
             loss = members_loss(loss_fn, logits, y)
-            logits = mean_log_probs(logits.detach())
-            measured = loss_fn(logits, y)
+            logits, measured = mean_log_probs(logits.detach()), None
         else:
-            loss = measured = loss_fn(logits, y)
+            loss = loss_fn(logits, y)
+            measured = loss if plain else None
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        tally.add_trained(measured, logits, y, loss_fn)
+        tally.add_trained(measured, logits, y)
         advance(1)
     return tally.means()
+
+
+def is_plain_cross_entropy(loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Whether ``loss_fn`` is the mean cross-entropy :func:`evaluate_loss` measures (no label
+    smoothing, no class weights): a training batch's loss then needs no second measuring."""
+    if loss_fn is F.cross_entropy:
+        return True
+    return (
+        isinstance(loss_fn, nn.CrossEntropyLoss)
+        and loss_fn.weight is None
+        and loss_fn.label_smoothing == 0
+        and loss_fn.reduction == "mean"
+    )
 
 
 def members_loss(
