@@ -36,7 +36,7 @@ def test_apply_plan_remembers_the_labels_its_rows_settled_and_the_earlier_ones(t
     plan.write_text(
         "file,action,new_class\ntrain/ant/ant_0.png,keep,\ntrain/ant/ant_1.png,relabel,dragonfly\n"
     )
-    assert apply_plan(data, plan, tmp_path / "fixed")["reviewed"] == 2
+    assert apply_plan(data, plan, tmp_path / "fixed").reviewed == 2
     fixed = tmp_path / "fixed"
     assert read_reviewed(fixed) == {
         hash_file(ant / "ant_0.png"): ("ant", "train/ant/ant_0.png"),
@@ -45,13 +45,13 @@ def test_apply_plan_remembers_the_labels_its_rows_settled_and_the_earlier_ones(t
     plan.write_text(
         "file,action,new_class\ntrain/ant/ant_0.png,remove,\ntrain/dragonfly/dragonfly_2.png,keep,\n"
     )
-    assert apply_plan(fixed, plan, tmp_path / "fixed2")["reviewed"] == 2
+    assert apply_plan(fixed, plan, tmp_path / "fixed2").reviewed == 2
     assert read_reviewed(tmp_path / "fixed2") == {  # ant_0 removed, ant_1 carried
         hash_file(ant / "ant_1.png"): ("dragonfly", "train/dragonfly/ant_1.png"),
         hash_file(fly / "dragonfly_2.png"): ("dragonfly", "train/dragonfly/dragonfly_2.png"),
     }
     plan.write_text("file,action,new_class\ntrain/ant/ant_2.png,remove,\n")
-    assert apply_plan(data, plan, tmp_path / "none")["reviewed"] == 0
+    assert apply_plan(data, plan, tmp_path / "none").reviewed == 0
     assert not (tmp_path / "none" / REVIEWED_FILE).exists()
 
 
@@ -83,7 +83,7 @@ def test_only_a_plan_s_rows_about_the_label_and_a_person_s_own_settle_a_label(tm
     assert rows[0]["action"] == "review"
     rows[0]["action"] = "keep"  # a person's decision on the flag
     write_plan(rows, plan := tmp_path / "plan.csv")
-    assert apply_plan(data, plan, tmp_path / "fixed")["reviewed"] == 3
+    assert apply_plan(data, plan, tmp_path / "fixed").reviewed == 3
     assert {row[1] for row in read_reviewed(tmp_path / "fixed").values()} == {
         "train/ant/ant_0.png",  # a flag to review, kept by a person
         "train/dragonfly/dragonfly_1.png",  # a person's own
@@ -111,7 +111,7 @@ def test_a_flag_left_to_review_is_applied_as_a_keep_but_not_remembered_as_settle
     assert (row["action"], row["new_class"]) == ("review", "dragonfly")
     write_plan([row], plan := tmp_path / "plan.csv")
     counts = apply_plan(data, plan, tmp_path / "fixed")
-    assert (counts["relabelled"], counts["reviewed"], counts["left_to_review"]) == (0, 0, 1)
+    assert (counts.relabelled, counts.reviewed, counts.left_to_review) == (0, 0, 1)
     folders = (data, plan, tmp_path / "fixed")
     assert applied_line(counts, folders, True).endswith(
         "says keep or review, so nothing was moved or left out: copied 10 images into "
@@ -122,10 +122,10 @@ def test_a_flag_left_to_review_is_applied_as_a_keep_but_not_remembered_as_settle
     assert not (tmp_path / "fixed" / REVIEWED_FILE).exists()
     for action, out in (("keep", "kept"), ("Review", "again")):  # a person's keep; any case
         write_plan([row | {"action": action}], plan)
-        assert apply_plan(data, plan, tmp_path / out)["reviewed"] == (action == "keep")
+        assert apply_plan(data, plan, tmp_path / out).reviewed == (action == "keep")
     older = row | {"action": "keep", "new_class": ""}  # as objrec wrote it before
     write_plan([older], plan)
-    assert apply_plan(data, plan, tmp_path / "older")["reviewed"] == 1
+    assert apply_plan(data, plan, tmp_path / "older").reviewed == 1
 
 
 def test_the_plan_keeps_a_label_a_person_settled_instead_of_relabelling_it(tmp_path):
@@ -297,7 +297,7 @@ def test_the_photo_folder_route_remembers_a_settled_label_through_split(tmp_path
     plan = tmp_path / "plan.csv"
     plan.write_text("file,action,new_class\ngreen/odd.png,keep,\nred/red_1.png,relabel,blue\n")
     fixed = tmp_path / "fixed"
-    assert apply_plan(photos, plan, fixed)["reviewed"] == 2
+    assert apply_plan(photos, plan, fixed).reviewed == 2
     odd = hash_file(photos / "green/odd.png")
     assert read_reviewed(fixed)[odd] == ("green", "green/odd.png")
     assert not [p for p in check_folder(fixed).problems if REVIEWED_FILE in p.path]
@@ -342,7 +342,7 @@ def test_a_row_naming_a_file_but_for_its_accent_encoding_is_remembered_as_settle
     nfd, nfc = "e\u0301te\u0301.png", "\u00e9t\u00e9.png"
     (data / "train/ant/ant_0.png").rename(data / "train/ant" / nfd)
     plan.write_text(f"file,action,new_class\ntrain/ant/{nfc},keep,\n", encoding="utf-8")
-    assert apply_plan(data, plan, tmp_path / "fixed")["reviewed"] == 1
+    assert apply_plan(data, plan, tmp_path / "fixed").reviewed == 1
     digest = hash_file(data / "train/ant" / nfd)
     assert read_reviewed(tmp_path / "fixed") == {digest: ("ant", f"train/ant/{nfd}")}
 

@@ -17,9 +17,10 @@ import os
 import re
 import shutil
 import unicodedata
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -289,6 +290,59 @@ def suggested_p(row: dict[str, str]) -> float | None:
     """The suggested class's probability a plan row's reason gives, if any (:data:`SUGGESTED_P`)."""
     found = SUGGESTED_P.search(row.get("reason") or "")
     return float(found.group(1)) if found else None
+
+
+@dataclass(frozen=True)
+class AppliedPlan:
+    """What :func:`apply_plan` did, in counts (``objrec apply-plan --json``'s, in its order, and
+    each plan's entry in the copy's ``split.json``: ``split_record.record_applied``)."""
+
+    copied: int = 0
+    """Images copied into ``out`` (or linked, ``mode="link"``)."""
+    removed: int = 0
+    """Images of ``data`` the plan left out."""
+    relabelled: int = 0
+    """Images copied into another class folder than their own."""
+    renamed: int = 0
+    """Images given a free name, as another file of their new folder had theirs (each logged)."""
+    broken_links: int = 0
+    """Links of ``data`` to an image that is not there, left out whatever the plan says."""
+    replaced: int = 0
+    """Rows skipped because their file is not the image the audit saw (its ``digest``)."""
+    moved_by_hand: int = 0
+    """The plan's relabels done by hand already: the photo is in the row's class now, copied
+    where it is (warned of); not among ``relabelled``."""
+    left_to_review: int = 0
+    """The plan's rows left as the audit's ``review``: applied as keeps, but no decision, so
+    ``reviewed.csv`` remembers none of their labels."""
+    test_removed: int = 0
+    """Of ``removed``, in a split folder's test split: the test set changed."""
+    test_relabelled: int = 0
+    """Of ``relabelled``, in the test split (scores on ``out`` and ``data`` are not comparable
+    when either test count is not 0)."""
+    valid_removed: int = 0
+    """Of ``removed``, in the validation split, which decides the next train's early stopping
+    and unknown threshold."""
+    valid_relabelled: int = 0
+    """Of ``relabelled``, in the validation split."""
+    reviewed: int = 0
+    """Labels ``out/reviewed.csv`` remembers as settled by a person (:func:`settles_label`, and
+    ``data``'s earlier ones): the next audit of ``out`` keeps them; 0, and no file, for none."""
+
+    def to_json(self) -> dict[str, int]:
+        """As ``objrec apply-plan --json`` prints the counts, and ``split.json`` records them."""
+        return asdict(self)
+
+    def __getitem__(self, key: str) -> int:
+        """``counts["copied"]``, as scripts read the dict this class replaced: the value of the
+        attribute ``key``, with a :class:`DeprecationWarning` naming it."""
+        value = self.to_json()[key]
+        warnings.warn(
+            f"apply_plan(...)[{key!r}] is deprecated: read its .{key}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return value
 
 
 @dataclass(frozen=True)
@@ -573,7 +627,7 @@ def apply_plan(
     new_class: bool = False,
     on_wait: Callable[[], None] | None = None,
     on_file: Callable[[int, int], None] | None = None,
-) -> dict[str, int]:
+) -> AppliedPlan:
     """Copy every image of ``data`` into ``out``, leaving out removed ones and moving relabelled
     ones into their new class folder; ``mode="link"`` makes each a symbolic link instead, as
     ``split`` and ``add`` do (to the file a link of ``data`` points to, so that ``out`` does not
@@ -591,16 +645,17 @@ def apply_plan(
     copy is whole; a ``data`` a killed add left half listed is refused, naming what lists it.
     ``on_file(done, total)`` is called after each file copied (or linked).
 
-    Returns the number of files copied, removed, relabelled and renamed (a relabelled file whose
-    name another file of its new folder has: each is logged), of the plan's relabels done by hand
-    already (``moved_by_hand``: the photo in the row's class now, copied where it is, warned of),
-    of its rows left ``review`` (``left_to_review``: kept, no label remembered), and of a split
-    folder's test images removed and relabelled (``test_removed``, ``test_relabelled``: scores
-    on ``out``'s test split are not comparable with ``data``'s when either is not 0), and how many
-    labels ``out/reviewed.csv`` remembers as settled by a person (``reviewed``: the plan's
-    relabels and keeps of rows about the label or of a person's own, :func:`settles_label`, and
-    ``data``'s earlier ones), which the next audit of ``out`` keeps, or
-    of the split ``split`` makes of a class folder's ``out`` (it carries the file).
+    Returns an :class:`AppliedPlan`: the number of files copied, removed, relabelled and
+    renamed (a relabelled file whose name another file of its new folder has: each is logged),
+    of the plan's relabels done by hand already (``moved_by_hand``: the photo in the row's class
+    now, copied where it is, warned of), of its rows left ``review`` (``left_to_review``: kept,
+    no label remembered), and of a split folder's test images removed and relabelled
+    (``test_removed``, ``test_relabelled``: scores on ``out``'s test split are not comparable
+    with ``data``'s when either is not 0), and how many labels ``out/reviewed.csv`` remembers as
+    settled by a person (``reviewed``: the plan's relabels and keeps of rows about the label or
+    of a person's own, :func:`settles_label`, and ``data``'s earlier ones), which the next audit
+    of ``out`` keeps, or of the split ``split`` makes of a class folder's ``out`` (it carries the
+    file).
     """
     data, out = _checked_folders(Path(data), Path(out), mode)
     raw = read_bytes(plan_file, PLAN_WHAT)  # once: what is hashed and remembered is what is applied
@@ -614,7 +669,7 @@ def apply_plan(
     return counts
 
 
-def _applied(given: PlanRead, copying: Copying, new_class: bool) -> dict[str, int]:
+def _applied(given: PlanRead, copying: Copying, new_class: bool) -> AppliedPlan:
     """:func:`apply_plan`'s copy, its ``data`` locked: the plan ``given`` checked against its
     images, then each copied as ``copying`` says; the counts."""
     data, out, mode = copying.data, copying.out, copying.mode
@@ -639,7 +694,7 @@ def _applied(given: PlanRead, copying: Copying, new_class: bool) -> dict[str, in
         if split_folder:
             record_applied(data, stage, made | counts)
     _tell_index(written, stage, out)
-    return counts
+    return AppliedPlan(**counts)
 
 
 def _tell_index(written: list[Hashed | Copied], stage: Path, out: Path) -> None:
@@ -819,14 +874,14 @@ def _moved_sentence(where: str, row: dict[str, str], now: str) -> str:
     )
 
 
-def test_change_note(counts: dict[str, int]) -> str | None:
+def test_change_note(counts: AppliedPlan) -> str | None:
     """``add``'s sentence when the plan removed or relabelled test images (``counts``' own
     ``test_removed`` and ``test_relabelled``): scores before and after are not comparable; the
     new folder is ``apply_plan``'s ``out``. Information, not a warning: the user's plan asked
     for those changes. None when the test split is unchanged."""
     from objrec.add_result import changed_test_warning
 
-    changed = {verb: counts[f"test_{verb}"] for verb in ("relabelled", "removed")}
+    changed = {"relabelled": counts.test_relabelled, "removed": counts.test_removed}
     how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)
     return changed_test_warning(sum(changed.values()), how, folder="out") if how else None
 
@@ -842,11 +897,11 @@ def _test_changes(targets: dict[Path, Path | None]) -> dict[str, int]:
     return counts
 
 
-def valid_change_note(counts: dict[str, int]) -> str | None:
+def valid_change_note(counts: AppliedPlan) -> str | None:
     """The sentence when the plan removed or relabelled validation images (``counts``'
     ``valid_removed`` and ``valid_relabelled``): they decide the next train's early stopping and
     its "unknown" threshold, which apply-plan said nothing of. None when valid is unchanged."""
-    changed = {verb: counts.get(f"valid_{verb}", 0) for verb in ("relabelled", "removed")}
+    changed = {"relabelled": counts.valid_relabelled, "removed": counts.valid_removed}
     how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)
     if not how:
         return None

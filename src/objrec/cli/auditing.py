@@ -42,6 +42,7 @@ from objrec.config import DEFAULT_BACKBONE, PRECISIONS
 from objrec.progress import joined, plural, quoted, some_of
 
 if TYPE_CHECKING:
+    from objrec.applying import AppliedPlan
     from objrec.audit_findings import (
         DuplicateGroup,
         LabelIssue,
@@ -568,14 +569,15 @@ def apply_plan(
     note = note and to_cli(note, apply_plan, {"out": shown(out)})
     valid = valid_change_note(counts)
     if as_json:
-        print_json(with_warnings(counts | {"test_note": note, "valid_note": valid}, logged))
+        notes = {"test_note": note, "valid_note": valid}
+        print_json(with_warnings({**counts.to_json(), **notes}, logged))
         return
     console.print(applied_line(counts, (data, plan, out), copy), markup=False, highlight=False)
     for said in (note, valid):  # what the plan asked for: information, on stdout
         if said:
             console.print(said, markup=False, highlight=False)
-    if counts.get("reviewed"):
-        console.print(reviewed_line(out, counts["reviewed"]), markup=False, highlight=False)
+    if counts.reviewed:
+        console.print(reviewed_line(out, counts.reviewed), markup=False, highlight=False)
     console.print(after_plan(out), markup=False, highlight=False)
 
 
@@ -592,7 +594,7 @@ def reviewed_line(out: Path, n: int) -> str:
     )
 
 
-def applied_line(counts: dict[str, int], folders: tuple[Path, Path, Path], copy: bool) -> str:
+def applied_line(counts: AppliedPlan, folders: tuple[Path, Path, Path], copy: bool) -> str:
     """What apply-plan did, in one line: the images copied (or linked) into OUT, relabelled (and
     the relabels found done by hand), renamed, left out (by the plan, and DATA's links to a file
     not there); or, when the plan moved and left out none (``folders``: DATA, PLAN, OUT),
@@ -601,20 +603,20 @@ def applied_line(counts: dict[str, int], folders: tuple[Path, Path, Path], copy:
     labels your plans settled" would read as a decision taken."""
     data, plan, out = folders
     verb = "copied" if copy else "linked"
-    broken, replaced = counts.get("broken_links", 0), counts.get("replaced", 0)
+    broken, replaced = counts.broken_links, counts.replaced
     skipped = f"; skipped {plural(replaced, 'row')} of files replaced since the audit (warned of)"
     skipped = skipped if replaced else ""
-    by_hand = counts.get("moved_by_hand", 0)
-    review = counts.get("left_to_review", 0)
+    by_hand = counts.moved_by_hand
+    review = counts.left_to_review
     undecided = left_to_review_words(review)
-    if not any((counts["removed"], counts["relabelled"], by_hand, broken, replaced)):
+    if not any((counts.removed, counts.relabelled, by_hand, broken, replaced)):
         says = "says keep or review" if review else "says keep"
         return (
             f"every row of {shown(plan)} {says}, so nothing was moved or left out: "
-            f"{verb} {plural(counts['copied'], 'image')} into {shown(out)} as they are in "
+            f"{verb} {plural(counts.copied, 'image')} into {shown(out)} as they are in "
             f"{shown(data)}, which is unchanged{undecided}"
         )
-    renamed = f", {counts['renamed']} of them renamed" if counts["renamed"] else ""
+    renamed = f", {counts.renamed} of them renamed" if counts.renamed else ""
     if by_hand:  # relabels the plan asks for that a person did first
         where = "it is" if by_hand == 1 else "they are"
         renamed += f", {plural(by_hand, 'relabel')} done by hand already: copied where {where}"
@@ -624,8 +626,8 @@ def applied_line(counts: dict[str, int], folders: tuple[Path, Path, Path], copy:
         else ""
     )
     return (
-        f"{verb} {plural(counts['copied'], 'image')} into {shown(out)} "
-        f"({counts['relabelled']} relabelled{renamed}), left out {counts['removed']}{gone}"
+        f"{verb} {plural(counts.copied, 'image')} into {shown(out)} "
+        f"({counts.relabelled} relabelled{renamed}), left out {counts.removed}{gone}"
         f"{skipped}{undecided}; {shown(data)} is unchanged"
     )
 
