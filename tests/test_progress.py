@@ -60,3 +60,24 @@ def test_trains_evaluates_and_predicts_lists_of_classes_quote_a_name_with_a_comm
     )
     top = [{"class": "chien, tacheté", "prob": 0.9}, {"class": "Cat", "prob": 0.1}]
     assert topk_line(top) == '"chien, tacheté" 90.00%, Cat 10.00%'
+
+
+def test_the_tqdm_reporter_shows_a_step_without_a_count_as_a_plain_line():
+    """In a plain terminal `TqdmReporter` drew "loading the model: 0it [00:03, ?it/s]" for a step
+    with no count: it shows as its description and the time it took, and the count of a step
+    without a total only once it counts something."""
+    import io
+
+    from objrec import TqdmReporter
+
+    shown = io.StringIO()
+    reporter = TqdmReporter(file=shown)
+    with reporter.task("loading the model", None):
+        reporter.doing("reading its weights")
+    with reporter.task("listing images", None) as advance:
+        advance(7)
+    lines = [line.strip() for line in shown.getvalue().replace("\r", "\n").splitlines() if line]
+    assert lines[-1].startswith("listing images: 7 [00:00, ") and "it/s" in lines[-1]
+    said = "\n".join(lines)
+    assert "loading the model: reading its weights [00:00]" in said
+    assert ": 0it" not in said and "?it/s" not in said

@@ -132,12 +132,32 @@ class TqdmReporter(Reporter):
         per_epoch = description.startswith(self.EPOCH_TASK)
         if not per_epoch:
             self.end_fit()  # the fit is over: its epochs bar stays as it ended
-        with tqdm(desc=description, total=total, leave=not per_epoch, file=self.file) as bar:
+        shown = self.UNCOUNTED if total is None else None  # tqdm's own bar where there is a total
+        with tqdm(
+            desc=description, total=total, leave=not per_epoch, file=self.file, bar_format=shown
+        ) as bar:
             self.bars.append((bar, description))
             try:
-                yield bar.update
+                yield bar.update if total is not None else self.counting(bar)
             finally:
                 self.bars.remove((bar, description))
+
+    UNCOUNTED = "{desc} [{elapsed}]"
+    """How a task without a total shows until it counts something: its description and the time
+    it has taken ("loading the model [00:03]"), where tqdm drew "loading the model: 0it [00:03,
+    ?it/s]"."""
+    COUNTED = "{desc}: {n_fmt} [{elapsed}, {rate_fmt}]"
+    """How a task without a total shows once it counts: the count so far, and its rate."""
+
+    def counting(self, bar: Any) -> Callable[[int], None]:
+        """The ``advance(n=1)`` of ``bar``, a task without a total: its count is shown from the
+        first step on (:data:`COUNTED`)."""
+
+        def advance(n: int = 1) -> None:
+            bar.bar_format = self.COUNTED
+            bar.update(n)
+
+        return advance
 
     def doing(self, what: str) -> None:
         if self.bars:
