@@ -176,16 +176,21 @@ def test_the_python_api_page_runs_as_written(tmp_path, monkeypatch, class_folder
     """docs/python-api.md's first example read `evaluation.metrics["top1"]` after the metrics
     became a dataclass: it stopped there with a TypeError, and nothing ran the page. Each block
     runs in order, in a folder holding the files it names, with `objrec` as written but trained
-    on the tiny body; reading the metrics by key still answers, with a DeprecationWarning."""
+    on the tiny body; reading the metrics by key still answers, with a DeprecationWarning. The
+    page said a later evaluate replaced an `unknown=` result "(warned)", where it refuses: the
+    refusal it shows is raised and printed."""
     import re
     import shutil
     import warnings
 
-    from tests.conftest import make_class_folder
+    from tests.conftest import make_class_folder, make_image
 
     photos = shutil.copytree(class_folder_template / "photos", tmp_path / "photos")
     shutil.copy(next(photos.rglob("*.jpg")), tmp_path / "photo.jpg")
     make_class_folder(tmp_path / "more_photos", per_class=4)
+    (tmp_path / "untaught").mkdir()
+    for i in range(4):  # photos of none of the classes: yellow
+        make_image((210, 200, 40), seed=500 + i).save(tmp_path / "untaught" / f"{i}.png")
     for folder in ("new_photos", "unlabelled"):
         (tmp_path / folder).mkdir()
         for i, image in enumerate(sorted(photos.rglob("img_0[0-3].*"))):
@@ -198,7 +203,14 @@ def test_the_python_api_page_runs_as_written(tmp_path, monkeypatch, class_folder
         for block in re.findall(r"(?ms)^```python\n(.*?)^```", page):
             exec(compile(block.replace("import objrec\n", ""), "python-api.md", "exec"), namespace)
     assert (tmp_path / "run2" / "suggest" / "suggestions.csv").is_file()
-    assert capsys.readouterr().out.split()[0] == str(namespace["evaluation"].metrics.top1)
+    printed = capsys.readouterr().out
+    assert printed.split()[0] == str(namespace["evaluation"].metrics.top1)
+    assert "unknown_caught=" in repr(namespace["evaluation"])  # as the page says
+    printed = " ".join(printed.split())  # the page's refusal, printed:
+    assert "eval-test holds the comparison with run and the results of" in printed
+    assert "untaught (photos of none of the classes), current for this model" in printed
+    assert "`force=True` to replace them, or another `out` to write elsewhere" in printed
+    assert (tmp_path / "run2-plain" / "metrics.json").is_file()
     with pytest.warns(DeprecationWarning, match=r"metrics\['top5'\] .* metrics.overall.top5"):
         assert (
             namespace["evaluation"].metrics["top5"] == namespace["evaluation"].metrics.overall.top5

@@ -1502,7 +1502,7 @@ def test_a_class_the_run_was_never_taught_is_left_out_with_one_warning(
     with caplog.at_level(logging.WARNING, logger="objrec"):
         result = evaluate(trained_run, split_dir, out=split_dir.parent / "after")
     assert result.metrics.n == before.metrics.n and result.image_set == before.image_set
-    assert result.untaught == {"kangaroo": 3}
+    assert result.untaught_classes == {"kangaroo": 3}
     answered = predict(trained_run, [split_dir / "test/kangaroo"])  # the run has a threshold
     assert result.untaught_unknown == sum(p.unknown for p in answered)  # as predict answers
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -1620,6 +1620,31 @@ def test_the_confusion_matrix_is_labelled_by_class_and_the_result_reads_in_one_l
     assert list(shares.loc["emu"]) == [0, 0, 0]  # no image: a row of zeros, not NaN
     assert repr(result) == "EvaluationResult(images=5, classes=3, top1=0.6000)"  # top-5: 100%
     assert result.probability_table() is None  # measured from logits alone: no probabilities
+
+
+def test_an_evaluation_with_unknown_photos_says_how_many_it_caught_in_its_one_line():
+    """`evaluate(..., unknown=...)`'s results were nowhere in the repr, while `untaught` and
+    `untaught_unknown` looked like them but are about class folders of the evaluated folder
+    itself: the repr says how many of the unknown photos were caught (or how many there were,
+    for a run without a threshold); the class folders' attribute is `untaught_classes`, as
+    metrics.json names it, its old name still read, with a DeprecationWarning."""
+    from dataclasses import replace
+
+    from objrec.evaluation_metrics import OpenSet, OpenSetFigures
+
+    result = _evaluation(["cat", "dog", "emu"], [0, 0, 1, 1, 1], [0, 1, 1, 1, 0])
+    figures = OpenSetFigures(0.9, 0.5, n_known=5, n_unknown=21, unknown_accepted=8 / 21)
+    result.metrics = replace(result.metrics, open_set=OpenSet(figures, None, None, "untaught"))
+    assert figures.unknown_caught == 13
+    assert (
+        repr(result) == "EvaluationResult(images=5, classes=3, top1=0.6000, unknown_caught=13/21)"
+    )
+    none = OpenSet(replace(figures, unknown_accepted=None), None, None, "untaught")
+    result.metrics = replace(result.metrics, open_set=none)
+    assert repr(result).endswith("top1=0.6000, unknown_images=21)")  # no threshold: none caught
+    result.untaught_classes = {"kangaroo": 3}
+    with pytest.warns(DeprecationWarning, match="read untaught_classes"):
+        assert result.untaught == {"kangaroo": 3}
 
 
 def against_caption(changes: list[float]) -> tuple[str, list[str]]:
@@ -2153,7 +2178,7 @@ def test_the_untaught_warning_names_the_run_it_is_about(tmp_path):
     from objrec.untaught import untaught_warning
 
     result = EvaluationResult({}, pd.DataFrame(), pd.DataFrame(), torch.zeros(0, 0), ["red"])
-    result.folder, result.untaught, result.untaught_unknown = tmp_path, {"kangaroo": 6}, 6
+    result.folder, result.untaught_classes, result.untaught_unknown = tmp_path, {"kangaroo": 6}, 6
     sentence = untaught_warning(result, True, tmp_path / "run")
     assert f"{tmp_path} has 1 class folder that {tmp_path / 'run'} was not taught" in sentence
     assert 'kangaroo (6 images); the model answered 6 of these 6 images "unknown"' in sentence

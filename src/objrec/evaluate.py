@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -161,12 +162,14 @@ class EvaluationResult:
     image_set: str = ""
     """The fingerprint of the evaluated images and their labels (:func:`image_set_fingerprint`): two
     evaluations' scores are comparable only when theirs are the same."""
-    untaught: dict[str, int] = field(default_factory=dict)
-    """Class folders of the evaluated folder that are not among the model's classes (a class
-    added since the run was trained), and their images: left out of every score."""
+    untaught_classes: dict[str, int] = field(default_factory=dict)
+    """Class folders of the evaluated folder itself (its test split) that are not among the
+    model's classes (a class added since the run was trained), and their images: left out of
+    every score. Not ``unknown``'s photos: their results are ``metrics.open_set``."""
     untaught_unknown: int | None = None
-    """How many of the ``untaught`` images the model answered "unknown" (readable ones; None when
-    there are none, or the run has no unknown threshold)."""
+    """How many of the ``untaught_classes`` images the model answered "unknown" (readable ones;
+    None when there are none, or the run has no unknown threshold). Not ``unknown``'s photos:
+    those caught are ``metrics.open_set.figures.unknown_caught``."""
     unknown_predictions: pd.DataFrame | None = None
     """With ``unknown``: one row per photo of that folder, as ``unknown_predictions.csv``
     (:func:`stranger_table`): which photos the run gave a class, and which, not only how many."""
@@ -177,6 +180,16 @@ class EvaluationResult:
     """The classes mistaken for each other both ways (``metrics.mixed_pairs``), counted in
     distinct photos as the scores are (``metrics.photo_confusion``); None: counted from
     ``confusion``, in images."""
+
+    @property
+    def untaught(self) -> dict[str, int]:
+        """:attr:`untaught_classes`, by its earlier name, with a :class:`DeprecationWarning`."""
+        warnings.warn(
+            "EvaluationResult.untaught is deprecated: read untaught_classes",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.untaught_classes
 
     @property
     def mixed_pairs(self) -> list[dict[str, Any]]:
@@ -290,7 +303,8 @@ class EvaluationResult:
     def __repr__(self) -> str:
         """One line: what was evaluated and its top-1 and top-5 (top-5 with more than five
         classes only; a notebook cell ending in an evaluation showed every field: the tables,
-        the confusion matrix, every probability)."""
+        the confusion matrix, every probability), and of ``unknown``'s photos, how many were
+        caught."""
         m = self.metrics.overall
         shown = ("top1", "top5") if len(self.classes) > TOP5_CLASSES else ("top1",)  # else 100%
         scores = ", ".join(f"{k}={getattr(m, k):.4f}" for k in shown)
@@ -299,10 +313,21 @@ class EvaluationResult:
             for name, value in (("folder", self.folder), ("out", self.out))
             if value is not None
         )
+        said = (scores, self._unknown_words(), where)
         return (
             f"EvaluationResult(images={m.n}, "
-            f"classes={len(self.classes)}" + "".join(f", {p}" for p in (scores, where) if p) + ")"
+            f"classes={len(self.classes)}" + "".join(f", {p}" for p in said if p) + ")"
         )
+
+    def _unknown_words(self) -> str:
+        """``unknown``'s photos in the repr: ``unknown_caught=14/21`` (how many the run answered
+        "unknown"), ``unknown_images=21`` where it has no threshold; "" without ``unknown``."""
+        if self.metrics.open_set is None:
+            return ""
+        figures = self.metrics.open_set.figures
+        if figures.unknown_caught is None:
+            return f"unknown_images={figures.n_unknown}"
+        return f"unknown_caught={figures.unknown_caught}/{figures.n_unknown}"
 
     def worst(self, n: int = 10) -> pd.DataFrame:
         """The first ``n`` rows of ``per_class`` below 100% top-1: the classes of lowest top-1
@@ -329,7 +354,7 @@ class EvaluationResult:
             "near_seen_in_training": {s: len(self.near_seen.get(s, [])) for s in SEEN_SPLITS},
             "unreadable": self.unreadable,
             "model": self.model,
-            "untaught_classes": self.untaught,
+            "untaught_classes": self.untaught_classes,
             "untaught_unknown": self.untaught_unknown,
             **({"against": self.against.to_json()} if self.against is not None else {}),
             **({"near_duplicates": self.near_duplicates} if self.near_duplicates else {}),

@@ -255,6 +255,14 @@ class OpenSetFigures:
     unknown_answered_as: dict[str, int] | None = None
     """With a threshold, the classes those were answered as, and how many, most first."""
 
+    @property
+    def unknown_caught(self) -> int | None:
+        """How many of the unknown images the run's threshold answered "unknown" (None: the run
+        has no threshold)."""
+        if self.unknown_accepted is None:
+            return None
+        return self.n_unknown - round(self.n_unknown * self.unknown_accepted)
+
     def to_json(self) -> dict[str, Any]:
         """As ``open_set``'s first keys: the last two only where the run has a threshold."""
         data = asdict(self)

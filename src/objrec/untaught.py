@@ -96,7 +96,7 @@ def flag_untaught(
     when the run is the one ``evaluate --against`` compares with (``compared``): the comparison
     names those classes itself."""
     run, recognizer = model
-    result.untaught = {name: len(files) for name, files in untaught.items()}
+    result.untaught_classes = {name: len(files) for name, files in untaught.items()}
     if not untaught:
         return
     if recognizer.threshold is not None:
@@ -112,10 +112,11 @@ def flag_untaught(
 def untaught_warning(result: EvaluationResult, has_threshold: bool, run: Path) -> str:
     """The sentence naming the classes the model of ``run`` was not taught that the folder has,
     and the run: ``evaluate --against`` evaluates two runs, of which either may lack one."""
+    untaught = result.untaught_classes
     return (
-        f"{result.folder} has {plural(len(result.untaught), 'class folder')} that {run} was not "
+        f"{result.folder} has {plural(len(untaught), 'class folder')} that {run} was not "
         "taught, left out of every score: "
-        f"{untaught_words(result.untaught, result.untaught_unknown, has_threshold)} (train again "
+        f"{untaught_words(untaught, result.untaught_unknown, has_threshold)} (train again "
         "to teach them; `evaluate(new_run, data, against=old_run)` compares a run taught them "
         "with this one, on the classes both know)"
     )
