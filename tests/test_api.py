@@ -122,7 +122,7 @@ def test_a_train_result_has_a_short_repr():
         ParameterCounts(total=10, trainable=10),
     )
     assert repr(result) == (
-        "TrainResult(run='run', classes=2, epochs_run=30, best_epoch=25, "
+        "TrainResult(run='run', n_classes=2, epochs_run=30, best_epoch=25, "
         "best_valid_loss=0.1235, best_valid_acc=0.8750, finished=True)"
     )
 
@@ -215,3 +215,30 @@ def test_the_python_api_page_runs_as_written(tmp_path, monkeypatch, class_folder
         assert (
             namespace["evaluation"].metrics["top5"] == namespace["evaluation"].metrics.overall.top5
         )
+
+
+@pytest.mark.slow  # imports the modules
+def test_the_result_records_a_user_holds_are_importable_from_objrec():
+    """`from objrec import TrainResult` failed (it was `objrec.runs.TrainResult`): every record a
+    public function returns is a name of the package, as its functions are."""
+    import typing
+
+    returned = {
+        "split_folder": "SplitResult",
+        "add_images": "AddResult",
+        "explore": "ExploreResult",
+        "check_folder": "CheckResult",
+        "train": "TrainResult",
+        "load_run": "TrainResult",
+        "evaluate": "EvaluationResult",
+        "predict": "Predictions",
+        "export_model": "ExportResult",
+        "audit_folder": "AuditResult",
+        "apply_plan": "AppliedPlan",
+        "suggest_images": "Suggestions",
+    }
+    for function, record in returned.items():
+        assert record in objrec.__all__ and record in dir(objrec)
+        hints = typing.get_type_hints(getattr(objrec, function))
+        assert hints["return"] is getattr(objrec, record), function
+    assert objrec.Prediction is typing.get_args(objrec.Predictions.__orig_bases__[0])[0]

@@ -1383,3 +1383,24 @@ def test_a_resume_on_another_data_folder_names_the_one_it_started_on(tmp_path):
     assert "force" not in said and raised.value.values == {"resume": str(out)}
     with pytest.raises(ObjrecError, match=r"changed since it started .* `force=True`"):
         require_same_classes(out, saved, ["camera", "cup"], started / "train")
+
+
+def test_load_run_gives_back_the_train_result_of_a_run_folder(split_dir, tmp_path):
+    """A notebook opened the next day has the run folder only, and nothing documented turned it
+    back into the `TrainResult` `train` returned: `objrec.load_run` does, every field equal
+    (the history's numbers and flags read back as written), its repr saying what `classes` is
+    counted as; a folder holding no run is refused, saying why."""
+    import objrec
+    from objrec.errors import ObjrecError
+
+    result = train(split_dir, tmp_path / "run", tiny_train_config(epochs=3))
+    loaded = objrec.load_run(tmp_path / "run")
+    assert isinstance(loaded, objrec.TrainResult) and loaded == result
+    assert loaded.history[0]["epoch"] == 1 and isinstance(loaded.history[0]["best"], bool)
+    assert loaded.summary() == json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert repr(loaded).startswith(f"TrainResult(run={str(tmp_path / 'run')!r}, n_classes=3, ")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(
+        ObjrecError, match=r"empty holds no trained run: no summary.json \(`train` writes"
+    ):
+        objrec.load_run(tmp_path / "empty")

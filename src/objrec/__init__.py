@@ -4,7 +4,9 @@ The public API mirrors the CLI: each function does one stage and returns data (`
 ``add_images``, ``explore``, ``check_folder``, ``train``, ``evaluate``, ``predict``,
 ``export_model``, ``build_report``, ``create_app`` for ``serve``, ``audit_folder``, ``apply_plan``,
 ``suggest_images`` for ``suggest``, ``run_demo``); ``TqdmReporter`` shows their progress
-(``reporter=``). Imports are lazy so that ``import objrec`` (and
+(``reporter=``). The records they return are here too (``TrainResult``, ``EvaluationResult``,
+``SplitResult``...), and ``load_run`` reads a run folder back as the ``TrainResult`` ``train``
+returned. Imports are lazy so that ``import objrec`` (and
 ``objrec --help``) stays fast.
 
 ``objrec.train``, ``objrec.evaluate``, ``objrec.predict`` and ``objrec.explore`` are the functions,
@@ -47,6 +49,19 @@ _EXPORTS = {
     "apply_plan": "objrec.applying",
     "suggest_images": "objrec.suggest:suggest",
     "TqdmReporter": "objrec.progress",
+    "load_run": "objrec.runs",
+    "SplitResult": "objrec.split_result",
+    "AddResult": "objrec.add_result",
+    "ExploreResult": "objrec.explore",
+    "CheckResult": "objrec.check",
+    "TrainResult": "objrec.runs",
+    "EvaluationResult": "objrec.evaluate",
+    "Prediction": "objrec.predict",
+    "Predictions": "objrec.predict",
+    "ExportResult": "objrec.export",
+    "AuditResult": "objrec.audit",
+    "AppliedPlan": "objrec.applying",
+    "Suggestions": "objrec.suggest",
 }
 """Each public name and its module (``module:name`` where the module calls it otherwise: names
 of modules are not reused, but for the functions ``_Package`` keeps)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +164,22 @@ class TemperatureFit:
             "kept_at_1": self.kept_at_one,
             "held_out_gain": self.held_out,
         }
+
+    @classmethod
+    def from_json(cls, data: Any) -> TemperatureFit | None:
+        """The calibration a ``summary.json`` holds (:meth:`to_json`; ``runs.load_run``); None
+        where it holds none (a run written before it was calibrated)."""
+        if not isinstance(data, Mapping) or "temperature" not in data:
+            return None
+        temperature = float(data["temperature"])
+        held_out = data.get("held_out_gain")
+        return cls(
+            temperature,
+            float(data.get("fitted_temperature", temperature)),
+            int(data.get("validation_errors") or 0),
+            data.get("kept_at_1"),
+            None if held_out is None else float(held_out),
+        )
 
 
 def temperature_fit(logits: torch.Tensor, labels: torch.Tensor) -> TemperatureFit:

@@ -7,8 +7,10 @@ with the body auto settles on too. Making the int8 body is ``quantize``'s."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -64,6 +66,16 @@ class Precision:
         engine = {} if self.engine is None else {"engine": self.engine}
         body = {"used": self.body.used, "why": self.body.why}
         return body | engine | {"head": self.head.used, "head_why": self.head.why}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Precision | None:
+        """The precision a ``summary.json`` holds (:meth:`to_json`; ``runs.load_run``); None
+        where it holds none."""
+        if not isinstance(data, Mapping) or not data:
+            return None
+        body = Settled(str(data.get("used", "")), str(data.get("why", "")))
+        head = Settled(str(data.get("head", "")), str(data.get("head_why", "")))
+        return cls(body=body, head=head, engine=data.get("engine"))
 
 
 def bf16_matrix_unit(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:

@@ -96,6 +96,17 @@ class RunSeconds:
         for an int8 frozen pass."""
         return {key: value for key, value in asdict(self).items() if value is not None}
 
+    @classmethod
+    def from_json(cls, data: Any) -> RunSeconds | None:
+        """The seconds a ``summary.json`` holds (:meth:`to_json`; ``runs.load_run``); None where
+        it holds none, a part it lacks 0 (``quantize``: None)."""
+        if not isinstance(data, Mapping) or not data:
+            return None
+        quantize = data.get("quantize")
+        parts = {name: float(data.get(name) or 0) for name in ("features", "fit", "calibrate")}
+        total = float(data.get("total") or 0)
+        return cls(**parts, total=total, quantize=None if quantize is None else float(quantize))
+
 
 @dataclass
 class Stages:

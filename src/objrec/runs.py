@@ -128,10 +128,11 @@ class TrainResult:
     the ranks that write nothing (``summary``: ``{}``)."""
 
     def __repr__(self) -> str:
-        """One line: the run, its classes and best epoch (the whole ``history`` is in the
-        attribute and in history.csv, one row per epoch, too long for a repr)."""
+        """One line: the run, how many classes (``n_classes``: ``classes`` holds their names) and
+        its best epoch (the whole ``history`` is in the attribute and in history.csv, one row per
+        epoch, too long for a repr)."""
         return (
-            f"TrainResult(run={str(self.run)!r}, classes={len(self.classes)}, "
+            f"TrainResult(run={str(self.run)!r}, n_classes={len(self.classes)}, "
             f"epochs_run={len(self.history)}, best_epoch={self.best_epoch}, "
             f"best_valid_loss={self.best_valid_loss:.4f}, "
             f"best_valid_acc={self.best_valid_acc:.4f}, finished={self.finished})"
@@ -613,6 +614,78 @@ def read_summary(out: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return summary if isinstance(summary, dict) else None
+
+
+def load_run(run: str | Path) -> TrainResult:
+    """The :class:`TrainResult` of a run folder written by ``train`` (finished, or stopped with
+    its best epoch so far: ``finished`` False), as ``train`` returned it: a notebook opened the
+    next day has the folder only. Its figures are ``summary.json``'s, its ``history``
+    ``history.csv``'s rows, its classes the model's; ``run`` is the folder as given. A folder
+    holding no written run is refused, saying what it holds."""
+    from objrec.calibration import TemperatureFit
+    from objrec.finetune import FinetuneRecord
+    from objrec.model_file import read_meta
+
+    run = Path(run)
+    summary = read_summary(run)
+    if summary is None:
+        raise ObjrecError(f"{run} holds no trained run: {_no_run_words(run)}")
+    meta = read_meta(run)
+    finetune = summary.get("finetune")
+    return TrainResult(
+        run=run,
+        classes=list(meta.classes),
+        history=read_history(run / "history.csv"),
+        best_epoch=int(summary.get("best_epoch") or meta.best_epoch or 0),
+        best_valid_loss=float(summary.get("best_valid_loss", float("nan"))),
+        best_valid_acc=float(summary.get("best_valid_acc", float("nan"))),
+        params=ParameterCounts.from_json(summary.get("params"))
+        or ParameterCounts(total=0, trainable=0),
+        seconds=RunSeconds.from_json(summary.get("seconds")),
+        n_images=ImageCounts.from_json(summary.get("n_images")),
+        finished=bool(summary.get("finished", True)),
+        frozen_pass=FrozenPassCounts.from_json(summary.get("frozen_pass") or {}),
+        precision=Precision.from_json(summary.get("precision")),
+        calibration=TemperatureFit.from_json(summary.get("calibration")),
+        finetune=FinetuneRecord.from_json(finetune) if isinstance(finetune, dict) else None,
+        provenance=Provenance.from_json(summary.get("provenance")),
+    )
+
+
+def _no_run_words(run: Path) -> str:
+    """Why :func:`load_run` finds no run in ``run``, and what to do."""
+    if not run.is_dir():
+        return "no such folder"
+    if (run / SUMMARY).is_file():
+        return f"its {SUMMARY} cannot be read as JSON"
+    if (run / LAST).is_file():
+        return f"no {SUMMARY} yet: its training was cut short; resume it with `resume=True`"
+    return f"no {SUMMARY} (`train` writes one with the run)"
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """The epochs' records of ``history.csv`` (:func:`write_history`) as ``train`` made them:
+    numbers as numbers, ``True``/``False`` as booleans, an empty cell None; none where the file
+    is missing."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            return [{key: _cell(value) for key, value in row.items()} for row in csv.DictReader(f)]
+    except FileNotFoundError:
+        return []
+
+
+def _cell(text: str | None) -> Any:
+    """A ``history.csv`` cell as the value written: an int, a float, a bool, None or the text."""
+    if text is None or text == "":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def keep_best_so_far(
