@@ -2789,6 +2789,55 @@ def test_no_library_sentence_names_an_objrec_command():
     assert found == []
 
 
+def test_no_library_log_sentence_names_a_cli_flag_and_the_cli_spells_them_as_flags(capsys):
+    """A notebook's log said "for ONNX Runtime, train with --precision fp32" and "evaluated
+    again without --unknown ...": the library logs the arguments' names (`precision='fp32'`),
+    which the CLI spells as its flags, in its ``-v`` lines too. The server's own log lines
+    (serve_*), logged where the CLI's translation does not reach, keep theirs."""
+    import ast
+    import logging
+    import re
+
+    from objrec.cli import cli
+    from objrec.cli.output import LogLineHandler
+    from objrec.config import TrainConfig
+    from objrec.precision import settle_precision
+
+    from .conftest import source_trees
+
+    flags = {o for c in cli.commands.values() for p in c.params for o in p.opts if o[:2] == "--"}
+    flag = re.compile(rf"(?<![\w-])({'|'.join(map(re.escape, sorted(flags)))})\b(?!-)")
+    found = []
+    for path, tree in source_trees():
+        if path.parts[0] == "cli" or path.name.startswith("serve"):
+            continue
+        constants = {
+            target.id: node.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for call in ast.walk(tree):
+            logged = isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+            if not logged or getattr(call.func.value, "id", None) != "log":
+                continue
+            named = [constants.get(a.id) for a in call.args if isinstance(a, ast.Name)]
+            for node in [*call.args, *(n for n in named if n is not None)]:
+                for text in ast.walk(node):
+                    if isinstance(text, ast.Constant) and flag.search(str(text.value)):
+                        found.append(f"{path.as_posix()}:{text.lineno}: {text.value}")
+    assert found == []
+    assert settle_precision(TrainConfig(precision="fp32"), None)[1].why == "asked for"  # type: ignore[arg-type]
+    record = logging.LogRecord("objrec.train", logging.INFO, "", 0, "%s", (EXPORT_WORDS,), None)
+    with click.Context(cli.commands["train"]):
+        LogLineHandler().emit(record)
+    assert "for ONNX Runtime, train with --precision fp32 (see" in capsys.readouterr().err
+
+
+EXPORT_WORDS = "for ONNX Runtime, train with `precision='fp32'` (see docs/export.md)"
+
+
 def test_the_cli_spells_a_method_of_an_api_call_as_the_commands_flag():
     """The way out of a damaged cache, `open_cache(cache_dir=...).clear()` in Python, is
     `objrec cache --clear --cache-dir ...` at the shell; a value is quoted as the shell needs."""

@@ -421,7 +421,7 @@ def test_auto_is_settled_before_the_run_so_the_run_records_the_precision_used(mo
     int8 = TrainConfig(backbone="tiny_test", precision="int8")
     assert precision.settle_precision(int8, SINGLE) == (
         int8,
-        precision.Settled("int8", "--precision int8"),
+        precision.Settled("int8", "asked for"),  # as the head's: no flag a Python caller gave
     )
     demo = precision.settle_precision(int8, SINGLE, "the demo's setting")[1]
     assert demo.why == "the demo's setting"  # a caller other than the CLI says who set it

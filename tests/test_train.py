@@ -450,7 +450,7 @@ def test_train_says_that_an_int8_body_in_openvino_exports_otherwise_only_with_v(
         log_seconds(None, 0.1, SINGLE, settled)
     assert not any("ONNX Runtime" in note for note in notes.notes)
     assert caplog.messages[-1] == EXPORT_IN_OPENVINO  # at the end, after the run's seconds
-    assert "train with --precision fp32" in EXPORT_IN_OPENVINO
+    assert "train with `precision='fp32'`" in EXPORT_IN_OPENVINO  # --precision fp32 in the CLI
 
 
 @pytest.mark.slow  # a new process, forked from one that imported torch

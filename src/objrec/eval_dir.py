@@ -213,7 +213,7 @@ def earlier_unknown(folder: Path) -> dict[str, Any]:
     try:
         unknown_images(unknown)
     except ObjrecError:
-        log.info("evaluated again without --unknown %s: it holds no images now", unknown)
+        log.info("evaluated again without `unknown` %s: it holds no images now", unknown)
         return {}
     return {"unknown": unknown}
 

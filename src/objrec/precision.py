@@ -140,9 +140,10 @@ def settle_precision(
 ) -> tuple[TrainConfig, Settled]:
     """``config`` with ``precision="auto"`` settled to ``int8`` or ``fp32`` for this machine and
     body (:func:`auto_precision`), so the run records the one used; and which, and why
-    (``why`` for a precision set in ``config``; default: the CLI's ``--precision X``)."""
+    (``why`` for a precision set in ``config``; default: "asked for", as the head's, in words
+    for a Python caller and the CLI alike)."""
     if config.precision != "auto":
-        return config, Settled(config.precision, why or f"--precision {config.precision}")
+        return config, Settled(config.precision, why or "asked for")
     spec = get_backbone(config.backbone)
     used, why = auto_precision(spec, world.device)
     return replace(config, precision=used), Settled(used, f"auto: {why}")

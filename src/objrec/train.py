@@ -465,7 +465,7 @@ def settled_precision(
 
 EXPORT_IN_OPENVINO = (
     "the exported model gives objrec's answers in OpenVINO, not exactly in ONNX Runtime: "
-    "for ONNX Runtime, train with --precision fp32 (see docs/export.md)"
+    "for ONNX Runtime, train with `precision='fp32'` (see docs/export.md)"
 )
 """What train logs (shown with ``-v``) at its end of an int8 body OpenVINO ran: its export's answers
 differ in ONNX Runtime (docs/export.md measures by how much). Not a line shown by default: every

@@ -6,6 +6,7 @@ the default output folders beside DATA.
 from __future__ import annotations
 
 import codecs
+import copy
 import json
 import logging
 import os
@@ -884,7 +885,7 @@ class LogLineHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            err.file.write(printable(LOG_LINE.format(record)) + "\n")
+            err.file.write(printable(LOG_LINE.format(in_cli_record(record))) + "\n")
             err.file.flush()
         except Exception:  # logging must never raise: logging.Handler's own rule
             self.handleError(record)
@@ -906,7 +907,18 @@ class PrintableRichHandler(RichHandler):
     (``ESC c`` resets the terminal) reached the terminal of ``serve -v`` as its client sent it."""
 
     def render_message(self, record: logging.LogRecord, message: str) -> ConsoleRenderable:
-        return super().render_message(record, printable(message))
+        return super().render_message(
+            record, printable(in_cli_terms(message, logged_values(record)))
+        )
+
+
+def in_cli_record(record: logging.LogRecord) -> logging.LogRecord:
+    """A copy of ``record`` whose message is in the CLI's terms (:func:`in_cli_terms`): ``-v``'s
+    lines said what the library logs for a Python caller, "train with `precision='fp32'`",
+    where the command's own sentences say --precision fp32."""
+    said = copy.copy(record)
+    said.msg, said.args = in_cli_terms(record.getMessage(), logged_values(record)), None
+    return said
 
 
 class WarningList(logging.Handler):
