@@ -1618,7 +1618,7 @@ def test_the_confusion_matrix_is_labelled_by_class_and_the_result_reads_in_one_l
     shares = result.confusion_table(normalised=True)
     assert shares.loc["dog", "dog"] == pytest.approx(2 / 3) and shares.loc["cat", "cat"] == 0.5
     assert list(shares.loc["emu"]) == [0, 0, 0]  # no image: a row of zeros, not NaN
-    assert repr(result) == "EvaluationResult(images=5, classes=3, top1=0.6000)"  # top-5: 100%
+    assert repr(result) == "EvaluationResult(images=5, n_classes=3, top1=0.6000)"  # top-5: 100%
     assert result.probability_table() is None  # measured from logits alone: no probabilities
 
 
@@ -1637,7 +1637,7 @@ def test_an_evaluation_with_unknown_photos_says_how_many_it_caught_in_its_one_li
     result.metrics = replace(result.metrics, open_set=OpenSet(figures, None, None, "untaught"))
     assert figures.unknown_caught == 13
     assert (
-        repr(result) == "EvaluationResult(images=5, classes=3, top1=0.6000, unknown_caught=13/21)"
+        repr(result) == "EvaluationResult(images=5, n_classes=3, top1=0.6000, unknown_caught=13/21)"
     )
     none = OpenSet(replace(figures, unknown_accepted=None), None, None, "untaught")
     result.metrics = replace(result.metrics, open_set=none)

@@ -2692,3 +2692,17 @@ def test_a_split_made_before_placement_was_recorded_is_read_as_placed_in_the_old
     assert (read_split_record(tmp_path / "again") or {})["placement"] == 2
     assert main(["check", str(tmp_path / "again")]) == 0
     assert "placed in" not in capsys.readouterr().out
+
+
+def test_a_split_result_reads_in_one_line():
+    """`repr(SplitResult)` dumped every class's counts and every field, hundreds of characters,
+    where the other results show one tidy line: the folder, each split's images, how many
+    classes, and what was left out or grouped."""
+    from objrec.split_result import SplitResult
+
+    counts = {f"class{i}": {"train": 8, "valid": 4, "test": 4} for i in range(40)}
+    result = SplitResult(Path("data"), counts, small_classes=["class3"], duplicate_files=2)
+    assert repr(result) == (
+        "SplitResult(out='data', train=320, valid=160, test=160, n_classes=40, small_classes=1, "
+        "unreadable=0, duplicates=2)"
+    )

@@ -316,7 +316,7 @@ class EvaluationResult:
         said = (scores, self._unknown_words(), where)
         return (
             f"EvaluationResult(images={m.n}, "
-            f"classes={len(self.classes)}" + "".join(f", {p}" for p in said if p) + ")"
+            f"n_classes={len(self.classes)}" + "".join(f", {p}" for p in said if p) + ")"
         )
 
     def _unknown_words(self) -> str:

@@ -128,6 +128,17 @@ class SplitResult:
     def totals(self) -> dict[str, int]:
         return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
 
+    def __repr__(self) -> str:
+        """One line, as the other results': the split folder, the images of each split, the
+        classes, and what was left out or grouped (``print(objrec.split_folder(...))`` showed
+        every class's counts and every field: hundreds of characters)."""
+        splits = ", ".join(f"{split}={n}" for split, n in self.totals().items())
+        left = f"unreadable={len(self.unreadable_files)}, duplicates={self.duplicate_files}"
+        return (
+            f"SplitResult(out={str(self.out)!r}, {splits}, n_classes={len(self.counts)}, "
+            f"small_classes={len(self.small_classes)}, {left})"
+        )
+
 
 def untimed_sentence(result: SplitResult, grouped: bool = False) -> str | None:
     """When most images (over half) have no EXIF camera and time, a sentence saying that no burst
