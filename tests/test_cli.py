@@ -5053,6 +5053,8 @@ def test_check_of_a_run_with_no_model_yet_says_only_how_to_continue_it(capsys, t
     kinds = [(p["path"], p["kind"]) for p in json.loads(out)["problems"]]
     assert ("model.safetensors", "no_model") in kinds
     assert (state.name, "unfinished") not in kinds, kinds
+    (said,) = [p["message"] for p in json.loads(out)["problems"] if p["kind"] == "no_model"]
+    assert said.startswith("no model yet: the run stopped before its model was written; ")  # nit 14
 
 
 @pytest.mark.slow

@@ -160,7 +160,7 @@ def _check_model(run: Path, result: RunCheck) -> tuple[RunMeta | None, bytes]:
     path, data = run / BEST, b""
     if not path.is_file():
         if (run / LAST).is_file():
-            message = "no model yet: the run stopped before its first was written"
+            message = "no model yet: the run stopped before its model was written"
             result.note(path, "no_model", f"{message}; continue it with `resume=True`")
         else:
             result.problems.append(Problem(str(path), "no_model", "no model file", True))
