@@ -7447,3 +7447,25 @@ def test_a_number_out_of_range_is_said_as_typed(tmp_path, capsys, monkeypatch, a
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "cache"))
     code, _, err = run(capsys, *(a.format(tmp=tmp_path) for a in args))
     assert code == 2 and words in " ".join(err.split()), err
+
+
+def test_split_into_a_folder_the_system_cannot_make_says_so(tmp_path, capsys, monkeypatch):
+    """review53b nit 10: `split SRC /proc/foo` said "/proc/foo: no such file or directory", as if
+    a folder were missing; it could not make it. (A file system that refuses new folders, as
+    /proc does even to root, stands in for /proc.)"""
+    import errno
+    import pathlib
+
+    photos = make_class_folder(tmp_path / "photos", per_class=4)
+    out = tmp_path / "proc" / "foo"
+    made = pathlib.Path.mkdir
+
+    def refused(self, *args, **kwargs):
+        if self == out:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(self))
+        return made(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", refused)
+    code, _, err = run(capsys, "split", photos, out)
+    said = " ".join(err.split())
+    assert code == 1 and said == f"error: cannot make the folder {out}: no such file or directory"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from objrec.add_pending import OLD_PENDING, PENDING
 from objrec.data import SPLITS, run_checkpoint
-from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves, stops_held
+from objrec.errors import FULL_DISK, Interrupted, ObjrecError, ctrl_c_leaves, stops_held
 from objrec.file_index import DIGEST_CHARS, Copied, copy_and_record
 from objrec.images import is_hidden
 from objrec.locks import held_elsewhere, locked
@@ -340,6 +340,18 @@ def _in_use(stage: Path) -> bool:
     return held_elsewhere(stage) is not False
 
 
+def make_out(out: Path) -> None:
+    """``out`` made, with its parents; where the system refuses, said as the folder it could not
+    make (``split SRC /proc/foo`` said "/proc/foo: no such file or directory", as if a folder
+    were missing). A full disk is said as such, by the CLI."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno in FULL_DISK or exc.strerror is None:
+            raise
+        raise ObjrecError(f"cannot make the folder {out}: {exc.strerror.lower()}") from exc
+
+
 def write_split(
     src: Path,
     out: Path,
@@ -363,7 +375,7 @@ def write_split(
     ``index``: the feature store folder whose file index hashed ``src``'s files, told each copy
     (or link) written, so that ``train`` reads none of them for its digest. Returns how many
     labels its ``reviewed.csv`` carries."""
-    out.mkdir(parents=True, exist_ok=True)
+    make_out(out)
     copies: list[Copied] = []
     with locked(out, on_wait):  # as ``add`` holds it: neither writes under the other
         partial = partial_split(out)  # a killed split's, replaced with it (``force`` checked)
