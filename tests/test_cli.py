@@ -1036,7 +1036,12 @@ def test_cache_clear_removes_a_linked_onnx_folder_as_a_link(capsys, tmp_path):
     code, out, err = run(capsys, "cache", "--clear", "--cache-dir", cache, "--json")
     summary = json.loads(out)
     assert code == 0 and summary["cleared_other_entries"] == 1, err
+    assert summary["cleared_bytes"] == 4500  # the index: not the linked folder's graph
     assert summary["left_entries"] == ["store/mine.txt"] and summary["spaces"] == []
+    assert (  # review53b nit 12: "and 1 other entry" said neither what nor how much
+        f"removed every stored feature and 1 entry beside the store (graphs, the image facts "
+        f"store, old-format entries) from {cache}: 0.0 MB freed"
+    ) in " ".join(err.split())
     assert "left 1 entry that objrec did not write: store/mine.txt" in " ".join(err.split())
     assert not (cache / "onnx").exists() and (other / f"{'ab' * 16}-224.onnx").exists()
     assert sorted(p.name for p in (cache / "store").iterdir()) == ["lock", "mine.txt"]

@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import shlex
 from collections import Counter
 from collections.abc import Callable
@@ -134,14 +136,19 @@ def said_once(line: str) -> Callable[[], None]:
 
 
 def clear_cache(store, wait, say: Console) -> dict:
-    """``store.clear``, said in a sentence, and another naming what it left (what objrec did not
-    write); returns both counts (for ``--json``)."""
+    """``store.clear``, said in a sentence (what it removed: "other entry" named none of them;
+    and the bytes it freed), and another naming what it left (what objrec did not write);
+    returns the counts (for ``--json``)."""
+    before = bytes_under(store.root)
     done = store.clear(wait)
+    freed = max(0, before - bytes_under(store.root))
+    beside = "(graphs, the image facts store, old-format entries)"
     if store.root / "store" in done.links:  # its features are where the link pointed, kept
-        said = f"removed {plural(done.removed, 'entry')}"
+        said = f"removed {plural(done.removed, 'entry', 'entries')} {beside}"
     else:
-        said = f"removed every stored feature and {plural(done.removed, 'other entry')}"
-    say.print(f"{said} from {store.root}", markup=False)
+        entries = plural(done.removed, "entry", "entries")
+        said = f"removed every stored feature and {entries} beside the store {beside}"
+    say.print(f"{said} from {store.root}: {freed / 1e6:.1f} MB freed", markup=False)
     for link, target in done.links.items():
         say.print(
             f"removed the link {link} only: its target {target} is left as it was", markup=False
@@ -153,7 +160,20 @@ def clear_cache(store, wait, say: Console) -> dict:
             f"left {plural(len(names), 'entry')} that objrec did not write: {shown}", markup=False
         )
     links = {str(p.relative_to(store.root)): str(t) for p, t in done.links.items()}
-    return {"cleared_other_entries": done.removed, "left_entries": names, "removed_links": links}
+    cleared = {"cleared_other_entries": done.removed, "cleared_bytes": freed}
+    return cleared | {"left_entries": names, "removed_links": links}
+
+
+def bytes_under(folder: Path) -> int:
+    """The bytes of the files under ``folder``, no link followed (a linked folder's files are
+    not this folder's to free)."""
+    total = 0
+    for top, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(top, name)
+            with contextlib.suppress(OSError):  # gone meanwhile
+                total += 0 if os.path.islink(path) else os.lstat(path).st_size
+    return total
 
 
 def prune_store(store, days: float | None, keep: Path | None, wait, say: Console) -> dict:
