@@ -827,6 +827,17 @@ def test_check_says_what_split_and_train_do_with_an_empty_class_folder(capsys, t
     said = " ".join(out.split())
     assert code == 1 and "put photos of the class in it (`objrec split` leaves it out, " in said
     assert "with a warning)" in said
+    # review53b nit 15: the summary said "1 unusable folder", which split "is not left out so
+    # quietly" past, where the line said split leaves it out: both say what split does, as of
+    # an unusable file (exit 1 for both: something is unusable, and split goes on)
+    assert (
+        "6 image files in 2 classes: 6 readable, 0 unusable; 1 empty class folder that split "
+        in (said)
+    )
+    assert said.endswith(
+        "what next: split and train leave the 1 empty class folder out, with a warning naming it, "
+        "and go on (split --strict and train --strict refuse it instead)"
+    )
     shutil.copytree(photos, tmp_path / "data" / "train")
     shutil.copytree(photos, tmp_path / "data" / "valid")
     code, out, _ = run(capsys, "check", tmp_path / "data")
@@ -3119,7 +3130,9 @@ def test_check_totals_add_up_and_an_empty_class_folder_is_not_a_class(capsys, tm
     said = " ".join(out.split())
     assert (
         code == 1
-        and "8 image files in 2 classes: 6 readable, 2 unusable; 1 unusable folder" in said
+        and "8 image files in 2 classes: 6 readable, 2 unusable; 1 empty class folder that "
+        "split leaves out"
+        in said
     )
     code, out, _ = run(capsys, "check", photos, "--json")
     found = json.loads(out)
@@ -3181,9 +3194,9 @@ def test_check_next_promises_no_going_on_past_an_unusable_folder(tmp_path):
         "; the unusable folder is another matter (its line above)"
     )
     result.problems.append(Problem(str(tmp_path / "b"), "empty_class", "no images", True))
-    assert check_next(result).endswith(
-        "; the 2 unusable folders are another matter (their lines above)"
-    )
+    said = check_next(result)  # the empty class folder is left out as the file is: not "2"
+    assert "leave the 1 unusable file and the 1 empty class folder out, with a warning" in said
+    assert said.endswith("; the unusable folder is another matter (its line above)")
 
 
 @pytest.mark.slow

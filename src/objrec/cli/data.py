@@ -534,8 +534,9 @@ CHECK_HELP = """List every problem of DATA (a class or split folder, or a run), 
 
 Every image is decoded as training would decode it. Exits, after listing everything, with 0
 when nothing is unusable; 1 when something is (unusable files: split and train leave them out
-and go on, the last line says; an unusable folder: its line says what it stops), or DATA cannot
-be read; 2 when the command line is wrong (DATA missing, say): nothing checked.
+and go on, the last line says, as split does an empty class folder; another unusable folder:
+its line says what it stops), or DATA cannot be read; 2 when the command line is wrong (DATA
+missing, say): nothing checked.
 \f
 \b
 Unusable (train leaves them out or refuses the folder):
@@ -610,7 +611,7 @@ def check(data: Path, as_json: bool) -> None:
         console.print(check_summary(result))
         if result.split_record is not None:
             console.print(split_record_line(result.split_record), markup=False, highlight=False)
-        if result.unusable_files:
+        if result.unusable_files or left_out_folders(result):
             console.print(check_next(result))
     if result.unusable:
         sys.exit(1)
@@ -694,12 +695,24 @@ def check_summary(result: CheckResult) -> str:
         f"{plural(result.images, 'image file')} in {plural(result.classes, 'class', 'classes')}"
         + (f" ({per_split})" if per_split else "")
         + f": {result.readable:,} readable, {result.unusable_files:,} unusable"
-        + (
-            f"; {plural(result.unusable_folders, 'unusable folder')}"
-            if result.unusable_folders
-            else ""
-        )
+        + "".join(f"; {part}" for part in folder_parts(result))
     )
+
+
+def left_out_folders(result: CheckResult) -> int:
+    """The empty class folders of a folder of class folders, which split leaves out with a
+    warning and goes on, as it does with unusable files (in a split folder, train refuses one)."""
+    return 0 if result.splits else sum(p.kind == "empty_class" for p in result.unusable)
+
+
+def folder_parts(result: CheckResult) -> list[str]:
+    """The summary's words for the unusable folders: the empty class folders split leaves out
+    apart from the others, which stop a step ("1 unusable folder" said of an empty class folder
+    whose own line said split leaves it out, with a warning)."""
+    empty = left_out_folders(result)
+    others = result.unusable_folders - empty
+    parts = [f"{plural(empty, 'empty class folder')} that split leaves out"] if empty else []
+    return parts + ([plural(others, "unusable folder")] if others else [])
 
 
 def split_record_line(record: dict[str, Any]) -> str:
@@ -779,14 +792,17 @@ def check_next(result: CheckResult) -> str:
     instead (split's refuses the files it cannot decode, not names that are not UTF-8). A split
     folder is not split again: train alone. Nothing is said to go on past an unusable folder (a
     folder of one class, which train refuses): its own line says what it stops."""
-    files = plural(result.unusable_files, "unusable file")
-    them = "it" if result.unusable_files == 1 else "them"
+    left = [plural(result.unusable_files, "unusable file")] * bool(result.unusable_files)
+    empty = left_out_folders(result)
+    left += [plural(empty, "empty class folder")] * bool(empty)
+    files = " and the ".join(left)
+    them = "it" if result.unusable_files + empty == 1 else "them"
     who, go = ("train leaves", "goes") if result.splits else ("split and train leave", "go")
     strict = "train --strict refuses to start while any exist"
     if not result.splits and not any(p.kind == "bad_name" for p in result.unusable):
         strict = f"split --strict and train --strict refuse {them} instead"
     said = f"what next: {who} the {files} out, with a warning naming {them}"
-    if not (folders := result.unusable_folders):
+    if not (folders := result.unusable_folders - empty):
         return f"{said}, and {go} on ({strict})"
     which = "the unusable folder is" if folders == 1 else f"the {folders} unusable folders are"
     lines = "its line" if folders == 1 else "their lines"
