@@ -1012,9 +1012,8 @@ def stricter_lines(
     n, u = o.n_known, o.n_unknown
     lost = (s.known_rejected_now, s.known_rejected)
     caught = (s.unknown_caught_now, s.unknown_caught)
-    verdict = "is recommended" if s.recommended else "is not recommended"
     lines = [
-        f"a stricter threshold {verdict}: {offered_words(m.unknown, value)}"
+        f"a stricter threshold {verdict_words(s, u)}: {offered_words(m.unknown, value)}"
         + ("" if s.recommended else "; the run's stays"),
         f"  set on the validation images, as the run's own was: it keeps {percent(s.valid_kept)}"
         " of them",
@@ -1038,6 +1037,20 @@ def stricter_lines(
         f"    objrec serve {where} --threshold {value}",
         f"    objrec export {where} --threshold {value}  (writes it in the sidecar)",
     ]
+
+
+def verdict_words(s: StricterThreshold, unknown: int) -> str:
+    """The stricter threshold's verdict, its strength in it: "is recommended", or, resting on
+    under ``FEWEST_FOR_A_THRESHOLD`` ``unknown`` or validation images, "is a hint, resting on
+    few images" (docs/confidence.md: a hint, not a measurement): "recommended", then "shaky"
+    four lines down, read as a recommendation that cost 4 test points for 2 strangers caught."""
+    from objrec.thresholds import advice_rests_on
+
+    if not s.recommended:
+        return "is not recommended"
+    if advice_rests_on(unknown, s.valid_images)[1] is None:
+        return "is recommended"
+    return "is a hint, resting on few images"
 
 
 def trade_lines(s: StricterThreshold, unknown: int) -> list[str]:
