@@ -1636,6 +1636,33 @@ def test_a_report_evaluates_again_when_test_images_moved_or_went(tmp_path, monke
     assert not same_images(folder)
 
 
+def test_a_report_that_evaluates_first_says_so_and_why(tmp_path, monkeypatch):
+    """review53b nit 1: `report RUN` on a run with no evaluation yet evaluated it first, and the
+    only sign was "loading the pretrained network ... writing the tables and plots". One line
+    says it first, and why: none yet, or what changed since the one there."""
+    import importlib
+
+    from objrec.report import load_evaluation
+
+    from .conftest import TaskRecorder
+
+    evaluate_module = importlib.import_module("objrec.evaluate")
+    run, data, test, folder = evaluated_test_folder(tmp_path)
+    monkeypatch.setattr(evaluate_module, "evaluate", lambda run, data, **kw: None)
+    recorder = TaskRecorder()
+    load_evaluation(run, data, recorder)
+    assert recorder.notes == []  # current: shown as it is
+    (test / "a" / "2.jpg").rename(test / "b" / "2.jpg")  # relabelled
+    load_evaluation(run, data, recorder)
+    assert recorder.notes == [
+        f"evaluating {run} on {test} first: its images changed since it was evaluated"
+    ]
+    (folder / "predictions.csv").unlink()
+    recorder.notes.clear()
+    load_evaluation(run, data, recorder)
+    assert recorder.notes == [f"evaluating {run} on {test} first: no evaluation yet"]
+
+
 def evaluated_test_folder(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
     """A run, its data folder, its test/ (a/1.jpg, a/2.jpg, b/3.jpg evaluated, b/bad.jpg
     unreadable, new/9.jpg of a class it was not taught) and an evaluation of it."""

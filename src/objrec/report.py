@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
+from os.path import getmtime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from PIL import Image
 from objrec import __version__
 from objrec.checkpoint import read_checkpoint
 from objrec.config import TOP5_CLASSES, DataConfig, unknown_score_words
-from objrec.current import at_threshold_now, currency, is_current
+from objrec.current import Currency, at_threshold_now, currency, is_current
 from objrec.data import IMAGE_SET_MEANING, SPLITS, scan_class_folder
 from objrec.engine import lower_not_kept
 from objrec.enough import (
@@ -117,11 +118,10 @@ def load_evaluation(
     current, ``objrec.current.currency``: of an earlier model, another unknown threshold than the
     run's now, or test images moved, removed or added since); ``force``: replace an evaluation of
     another folder in its place; ``read``: the model it is of, read already (None: the file's).
-
     Without a test split (or a known data folder) the run's latest evaluation is shown, of
     whichever folder it was, or, ``of``, the latest of that folder (one with no splits, which
     ``evaluate RUN FOLDER`` evaluated whole); the page says which. Either is evaluated again, as
-    the test split, when not current (the folder it evaluated still there)."""
+    the test split, when not current (the folder it evaluated still there), said first."""
     from objrec.evaluate import evaluate
 
     model = read[1].digest if read is not None else None
@@ -129,21 +129,20 @@ def load_evaluation(
         target = resolve_eval_folder(data_dir, "test")
         folder = default_eval_dir(run, run_data_dir or data_dir, target)
         # an evaluation of another folder there (evaluate --out RUN/eval-test) is not the test's
-        if not currency(folder, run, model).holds or of_another(folder, target):
+        state, other = currency(folder, run, model), of_another(folder, target)
+        if not state.holds or other:
             refuse_other_evaluation(folder, target, force)
+            say_evaluating(run, target, reporter, stale_words(folder, state, other))
             again = earlier_unknown(folder)  # its evaluate --unknown result, measured again
             evaluate(run, data_dir, reporter=reporter, force=force, read=read, **again)
         return require_of_model(folder, run, model)
     evaluations = output_beside(run, "eval")  # RUN/eval-*, or CKPT-eval-* beside a checkpoint
-    made = sorted(
-        evaluations.parent.glob(f"{evaluations.name}*/predictions.csv"),
-        key=lambda p: p.stat().st_mtime,
-    )
+    made = sorted(evaluations.parent.glob(f"{evaluations.name}*/{PREDICTIONS}"), key=getmtime)
     done = evaluations_of(of, [p for p in made if is_current(p, run, model)], run)
-    if done and not currency(done[-1].parent, run, model).holds:
-        evaluated = of or still_there(done[-1].parent)
+    if done and not (state := currency(latest := done[-1].parent, run, model)).holds:
+        evaluated = of or still_there(latest)
         if evaluated is not None:
-            return evaluate_again(run, evaluated, done[-1].parent, reporter, run_data_dir, read)
+            return evaluate_again(run, evaluated, (latest, state), reporter, run_data_dir, read)
     if done:
         return done[-1].parent
     where = f"{data_dir} has no test split" if data_dir else "its data folder is unknown"
@@ -153,6 +152,27 @@ def load_evaluation(
         f"{run} has no evaluation to report yet and {where}: evaluate it first on your test "
         f"images (`evaluate({str(run)!r}, folder)`)"
     )
+
+
+def say_evaluating(run: Path, folder: Path, reporter: Reporter, why: str) -> None:
+    """One line before the evaluation ``report`` makes of ``folder`` (``why``: why it is made):
+    its only sign was "loading the pretrained network ... writing the tables and plots",
+    though it takes as long as ``evaluate`` (review53b nit 1)."""
+    line = f"evaluating {run} on {folder} first: {why}"
+    log.info("%s", line)
+    reporter.note(line)
+
+
+def stale_words(folder: Path, state: Currency, other: bool) -> str:
+    """Why the evaluation in ``folder`` (``state``: how current it is; ``other``: it is of
+    another folder) is made again, in a few words."""
+    if other or not (folder / PREDICTIONS).exists():
+        return "no evaluation yet"
+    if not state.model:
+        return "its evaluation is of an earlier model"
+    if not state.threshold:
+        return "its evaluation counted unknown at another threshold than the run's now"
+    return "its images changed since it was evaluated"
 
 
 def require_of_model(folder: Path, run: Path, model: str | None) -> Path:
@@ -172,12 +192,13 @@ def require_of_model(folder: Path, run: Path, model: str | None) -> Path:
 def evaluate_again(
     run: Path,
     folder: Path,
-    latest: Path,
+    latest: tuple[Path, Currency],
     reporter: Reporter,
     run_data_dir: str | None,
     read: tuple[dict[str, Any], RunMeta] | None = None,
 ) -> Path:
-    """``folder`` evaluated again, as the test split is, when its ``latest`` evaluation counted
+    """``folder`` evaluated again, as the test split is, when its ``latest`` evaluation (and how
+    current it is, said first: :func:`say_evaluating`) counted
     the unknown answers at a threshold the run no longer answers with (:func:`at_threshold_now`:
     `evaluate --keep-threshold` kept another since), or its images changed since; its evaluate
     --unknown result measured again too. Returns where it went (the folder's default one,
@@ -185,7 +206,8 @@ def evaluate_again(
     one it must be of (:func:`require_of_model`)."""
     from objrec.evaluate import evaluate
 
-    evaluate(run, folder, reporter=reporter, read=read, **earlier_unknown(latest))
+    say_evaluating(run, folder, reporter, stale_words(*latest, False))
+    evaluate(run, folder, reporter=reporter, read=read, **earlier_unknown(latest[0]))
     model = read[1].digest if read is not None else None
     return require_of_model(default_eval_dir(run, run_data_dir, folder), run, model)
 
