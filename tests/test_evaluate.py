@@ -1842,13 +1842,12 @@ def test_against_reads_a_class_renamed_or_merged_since_as_its_new_name():
 
 
 @pytest.mark.slow  # images hashed into a new store
-def test_against_finds_a_class_renamed_or_merged_by_its_photos_contents(tmp_path, monkeypatch):
+def test_against_finds_a_class_renamed_or_merged_by_its_photos_contents(tmp_path):
     """Which of the earlier run's classes moved: those this run's labels lack whose photos in
     the earlier run's data folder (by content) all carry one class of the evaluated folder now;
     one spread over two classes (seat) is split, one with no photo here (lamp) is none."""
     from types import SimpleNamespace
 
-    import objrec.model_file
     from objrec.compare import earlier_classes_moved
 
     was = {"windsor": "ab", "dolphin": "c", "lamp": "d", "seat": "ef", "chair": "g"}
@@ -1859,11 +1858,10 @@ def test_against_finds_a_class_renamed_or_merged_by_its_photos_contents(tmp_path
             for letter in images:
                 make_image((200, 40, 40), seed=ord(letter)).save(root / name / f"{letter}.png")
     meta = SimpleNamespace(classes=[*was], data_dir=str(tmp_path / "old"), cache_dir=None)
-    monkeypatch.setattr(objrec.model_file, "read_meta", lambda path: meta)
     new = _evaluation(["chair", "dolphins"], [0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 1, 1])
     files = [tmp_path / "new" / name / f"{x}.png" for name, images in now.items() for x in images]
     new.predictions["path"] = [str(f) for f in files]
-    moved = earlier_classes_moved(new, tmp_path / "run", str(tmp_path / "cache"))
+    moved = earlier_classes_moved(new, tmp_path / "run", meta, str(tmp_path / "cache"))
     assert moved.moved == {"windsor": "chair", "dolphin": "dolphins"}
     seat = {name: [Path(p).name for p in paths] for name, paths in moved.split["seat"].items()}
     assert (seat, moved.untold) == ({"chair": ["e.png"], "dolphins": ["f.png"]}, [])
@@ -1897,14 +1895,13 @@ def test_against_leaves_out_the_photos_of_a_class_split_into_several():
 
 
 @pytest.mark.slow  # images hashed into a new store
-def test_against_reads_where_a_class_went_from_the_earlier_run_s_record(tmp_path, monkeypatch):
+def test_against_reads_where_a_class_went_from_the_earlier_run_s_record(tmp_path):
     """The match of a class renamed, merged or split needed the earlier run's data folder to
     still hold the old class folders: a folder edited in place had lost them, and the run
     recorded its images' digests, not their classes. Its record of them (image_classes.csv)
     decides now; without it, the data folder; without either, that is said (``untold``)."""
     from types import SimpleNamespace
 
-    import objrec.model_file
     from objrec.cache import open_cache
     from objrec.class_record import CLASSES_RECORD, folder_classes, write_classes
     from objrec.compare import earlier_classes_moved
@@ -1924,31 +1921,29 @@ def test_against_reads_where_a_class_went_from_the_earlier_run_s_record(tmp_path
         (data / f"seat/{letter}.png").rename(data / name / f"{letter}.png")
     (data / "seat").rmdir()
     meta = SimpleNamespace(classes=["dolphin", "seat"], data_dir=str(data.parent), cache_dir=None)
-    monkeypatch.setattr(objrec.model_file, "read_meta", lambda path: meta)
     new = _evaluation(["chair", "dolphins", "stool"], [1, 1, 2, 0], [1, 1, 2, 0])
     files = ["dolphins/a.png", "dolphins/b.png", "stool/c.png", "chair/d.png"]
     new.predictions["path"] = [str(data / f) for f in files]
     cache = str(tmp_path / "cache")
-    moved = earlier_classes_moved(new, tmp_path / "run", cache)
+    moved = earlier_classes_moved(new, tmp_path / "run", meta, cache)
     assert (moved.moved, sorted(moved.split["seat"]), moved.untold) == (
         {"dolphin": "dolphins"},
         ["chair", "stool"],
         [],
     )
     (tmp_path / "run" / CLASSES_RECORD).unlink()  # a run of an older objrec: its data folder
-    moved = earlier_classes_moved(new, tmp_path / "run", cache)
+    moved = earlier_classes_moved(new, tmp_path / "run", meta, cache)
     assert (moved.moved, moved.split, moved.untold) == ({}, {}, ["dolphin", "seat"])
 
 
 @pytest.mark.slow  # images hashed into a new store
-def test_a_class_split_is_told_by_the_later_run_s_record_too(tmp_path, monkeypatch):
+def test_a_class_split_is_told_by_the_later_run_s_record_too(tmp_path):
     """A folder holding the photos of one part of a split class only (seat's photo now chair
     evaluated, its photo now stool not) read as a rename, seat -> chair, and the earlier run's
     answer seat counted right on it (review3-50 MEDIUM 1). The later run's record of its images'
     classes tells the split."""
     from types import SimpleNamespace
 
-    import objrec.model_file
     from objrec.cache import open_cache
     from objrec.class_record import folder_classes, write_classes
     from objrec.compare import earlier_classes_moved
@@ -1969,16 +1964,15 @@ def test_a_class_split_is_told_by_the_later_run_s_record_too(tmp_path, monkeypat
     write_classes(tmp_path / "new", folder_classes(tmp_path / "data", with_store.store))
     with_store.close()
     meta = SimpleNamespace(classes=["chair", "seat"], data_dir=str(data.parent), cache_dir=None)
-    monkeypatch.setattr(objrec.model_file, "read_meta", lambda path: meta)
     new = _evaluation(["chair", "stool"], [0, 0, 0], [0, 0, 0])  # chair's photos only
     new.predictions["path"] = [str(data / f"chair/{x}.png") for x in "abd"]
     cache = str(tmp_path / "cache")
-    moved = earlier_classes_moved(new, tmp_path / "old", cache, tmp_path / "new")
+    moved = earlier_classes_moved(new, tmp_path / "old", meta, cache, tmp_path / "new")
     assert (moved.moved, moved.split) == (
         {},
         {"seat": {"chair": [str(data / "chair/d.png")], "stool": []}},
     )
-    assert earlier_classes_moved(new, tmp_path / "old", cache).moved == {"seat": "chair"}
+    assert earlier_classes_moved(new, tmp_path / "old", meta, cache).moved == {"seat": "chair"}
 
 
 def test_against_says_which_earlier_classes_it_could_not_match():
@@ -3243,3 +3237,28 @@ def test_near_duplicates_of_the_run_s_images_are_found_whichever_side_is_smaller
     assert near_seen(evaluated, {digests[0]: "train"}, facts) == ({0: "train"}, 0)
     theirs = {digests[0]: "valid", digests[1]: "train", "f" * 32: "train"}  # one unmeasured
     assert near_seen(evaluated[:1], theirs, facts) == ({0: "valid"}, 1)
+
+
+def test_evaluate_against_reads_the_earlier_model_once(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """`evaluate --against OLD` read and hashed OLD's model file three times (to refuse what is
+    no run, for the classes it lacks here, to evaluate it), four when a class was renamed
+    since (review53a M2), so a retrain of OLD landing in between mixed two models' parts. It
+    reads it once, and the comparison is the same: OLD's olive, now green, read as green."""
+    from objrec.checkpoint import BEST, load_model, save_checkpoint
+    from objrec.class_record import CLASSES_RECORD
+
+    from .conftest import opens_counted
+
+    earlier = Path(shutil.copytree(trained_run, tmp_path / "earlier"))
+    model, meta = load_model(earlier)
+    classes = ["olive" if name == "green" else name for name in meta.classes]
+    save_checkpoint(earlier / BEST, model, replace(meta, classes=classes))
+    record = (earlier / CLASSES_RECORD).read_text()
+    (earlier / CLASSES_RECORD).write_text(record.replace(",green,", ",olive,"))
+    with opens_counted(monkeypatch) as opened:
+        result = evaluate(trained_run, split_dir, out=tmp_path / "eval", against=earlier)
+    assert opened[BEST] == 2  # this run's model once, the earlier run's once
+    assert result.against is not None and result.against.renamed == {"olive": "green"}
+    assert result.against.n == result.metrics.n and result.against.broken == 0

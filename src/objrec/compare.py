@@ -34,8 +34,11 @@ from objrec.meta import checkpoint_file
 from objrec.progress import Prefixed, Reporter, plural
 
 if TYPE_CHECKING:
+    import torch
+
     from objrec.config import EvaluateConfig
     from objrec.evaluate import EvaluationResult
+    from objrec.meta import RunMeta
     from objrec.store import FeatureStore
 
 log = logging.getLogger(__name__)
@@ -45,8 +48,10 @@ CHANCE = 0.05
 show one at least as uneven more often than this (1 time in 20): :func:`changed_by_chance`."""
 
 
-def require_earlier_run(against: Path, run: Path) -> None:
-    """Refuse ``against`` unless it is a run folder or checkpoint this objrec reads, other than
+def require_earlier_run(against: Path, run: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
+    """The model of ``against`` (``checkpoint.read_checkpoint``'s), read once for the whole
+    comparison (:func:`evaluate_against`: a retrain of it meanwhile cannot mix two models'
+    parts); refused unless it is a run folder or checkpoint this objrec reads, other than
     ``run``'s own, before anything is evaluated: a mistyped path would cost a whole evaluation of
     the new run first, and the run itself (or a link to it) compared with itself would read
     "+0.00 points" and exit 0, as though two runs had been. A copy of the run is compared: its own
@@ -54,18 +59,19 @@ def require_earlier_run(against: Path, run: Path) -> None:
     from objrec.checkpoint import read_checkpoint
 
     try:
-        read_checkpoint(Path(against))
+        read = read_checkpoint(Path(against))
     except ObjrecError as exc:
         raise ObjrecError(f"`against` {against}: {exc}", exc.values) from exc
     try:
         same = os.path.samefile(checkpoint_file(run), checkpoint_file(Path(against)))
     except OSError:  # no model in ``run``: loading it says so
-        return
+        return read
     if same:
         raise ObjrecError(
             f"`against` {against} is the run evaluated, {run}: comparing a run with itself says "
             "nothing; give `against` an earlier run"
         )
+    return read
 
 
 def remove_stale_against(out: Path, keep: Path | None = None) -> None:
@@ -97,6 +103,7 @@ def evaluate_against(
     out: Path,
     later: Path | None,
     measured: Callable[..., EvaluationResult],
+    read: tuple[dict[str, torch.Tensor], RunMeta],
 ) -> tuple[Comparison, EvaluationResult]:
     """Evaluate ``config.against`` (the earlier run) on ``folder`` as ``result``'s run was (same
     split, views and cache; no ``unknown`` folder), then :func:`compare_runs`: the comparison,
@@ -104,17 +111,22 @@ def evaluate_against(
     ``out``) with the new evaluation's own files, in one step (``evaluate.write_evaluation``).
     ``later``: ``result``'s run, whose record of its images' classes tells a class split from
     one renamed (:func:`earlier_classes_moved`). ``measured``: how the earlier run is evaluated
-    (``evaluate.measured``, handed in by ``evaluate``, which imports this module)."""
+    (``evaluate.measured``, handed in by ``evaluate``, which imports this module). ``read``: the
+    earlier run's model, as :func:`require_earlier_run` read it: every part of the comparison is
+    of that one reading."""
     against = Path(config.against or "")
     settings = replace(config, against=None, unknown=None)
     told = Prefixed(reporter, f"{earlier_name(against)} (the earlier run): ")
     cache_dir = str(config.cache_dir) if config.cache_dir else None
-    moved = earlier_classes_moved(result, against, cache_dir, later)
-    known = earlier_known(against) if moved.moved else set()
+    meta = read[1]
+    moved = earlier_classes_moved(result, against, meta, cache_dir, later)
+    known = {class_of_folder(name) for name in meta.classes}
     renamed = {new: old for old, new in moved.moved.items() if new not in known}
     reading = EarlierRun(frozenset(result.classes), renamed)
     into = against_dir(out, against)
-    earlier = measured(against, folder, settings, into, told, force=True, earlier=reading)
+    earlier = measured(
+        against, folder, settings, into, told, force=True, earlier=reading, read=read
+    )
     comparison = replace(
         compare_runs(result, earlier, against, moved),
         image_set=earlier.image_set,
@@ -126,13 +138,6 @@ def evaluate_against(
         *(comparison.top1, comparison.top1_against),
     )
     return comparison, earlier
-
-
-def earlier_known(against: Path) -> set[str]:
-    """The classes of the run ``against`` (in NFC), read without its tensors."""
-    from objrec.model_file import read_meta
-
-    return {class_of_folder(name) for name in read_meta(Path(against)).classes}
 
 
 @dataclass(frozen=True)
@@ -157,21 +162,24 @@ class ClassesMoved:
 
 
 def earlier_classes_moved(
-    result: EvaluationResult, against: Path, cache_dir: str | None, later: Path | None = None
+    result: EvaluationResult,
+    against: Path,
+    meta: RunMeta,
+    cache_dir: str | None,
+    later: Path | None = None,
 ) -> ClassesMoved:
-    """Where the classes of the run ``against`` that this run's labels lack went, by content
-    digest: its photos of each (its record of its images' classes, else its data folder now:
-    :func:`earlier_labels`), found among those evaluated (``result``). One class here now: renamed
-    (``dolphin`` -> ``dolphins``) or merged into another (``windsor_chair`` -> ``chair``), its
-    answers of the old name then the new one's (else a merge reads as a significant gain, the
-    earlier run's ``windsor_chair`` on a photo now labelled ``chair`` counted wrong). Several
-    classes now, here or in the later run's (``later``) record of its images: split, its photos
-    compared by neither run, even in a folder holding one part's photos only, which would
-    otherwise read as a rename, the earlier run's answer ``ant`` right on each ``ant_a`` photo."""
+    """Where the classes of the run ``against`` (its model's metadata ``meta``) that this run's
+    labels lack went, by content digest: its photos of each (its record of its images' classes,
+    else its data folder now: :func:`earlier_labels`), found among those evaluated (``result``).
+    One class here now: renamed (``dolphin`` -> ``dolphins``) or merged into another
+    (``windsor_chair`` -> ``chair``), its answers of the old name then the new one's (else a
+    merge reads as a significant gain, the earlier run's ``windsor_chair`` on a photo now
+    labelled ``chair`` counted wrong). Several classes now, here or in the later run's
+    (``later``) record of its images: split, its photos compared by neither run, even in a folder
+    holding one part's photos only, which would otherwise read as a rename, the earlier run's
+    answer ``ant`` right on each ``ant_a`` photo."""
     from objrec.cache import open_cache
-    from objrec.model_file import read_meta
 
-    meta = read_meta(Path(against))
     here = {class_of_folder(name) for name in result.classes}
     gone = [class_of_folder(n) for n in meta.classes if class_of_folder(n) not in here]
     if not gone or result.predictions is None:
