@@ -719,3 +719,34 @@ def test_a_run_without_config_or_seen_digests_says_what_the_share_goes_without(r
     card = (tmp_path / "ours" / "README.md").read_text()
     assert "`config.json` holds every setting" not in card
     assert "Not shared: config.json: the run has none" in card
+
+
+def test_share_with_onnx_reads_the_model_file_once(run, tmp_path, monkeypatch):
+    """`share RUN DEST --onnx` read the run's model file, then read back the copy it wrote for
+    its digest, the export's model, the card's metadata and SHA256SUMS: model.safetensors opened
+    7 times, hashed 10 (review53a L3). The copy is made and sealed in memory, its digests those of
+    the bytes written, and the export's model is the one read; the run's file is opened once
+    more, to check that no retrain replaced it. The export, the card and the sums unchanged."""
+    from objrec import export
+    from objrec.checkpoint import BEST
+
+    from .conftest import opens_counted
+
+    given = []
+
+    def export_loaded(run, model, meta, out, *more, **options):
+        given.append((model, meta))
+        out.with_suffix(".json").write_text("{}")
+
+    monkeypatch.setattr(export, "export_loaded", export_loaded)
+    with opens_counted(monkeypatch) as opened:
+        share_run(run, tmp_path / "ours", onnx=True)
+    assert opened[BEST] == 2  # the run's, read and checked unreplaced; the copy written only
+    ((model, meta),), ours = given, tmp_path / "ours"
+    expected, _ = load_model(ours)
+    assert (meta.digest, meta.data_dir) == (model_digest(run), read_checkpoint(run)[1].data_dir)
+    state, same = model.state_dict(), expected.state_dict()
+    assert state.keys() == same.keys() and all(torch.equal(state[k], same[k]) for k in state)
+    assert json.loads((ours / "model.json").read_text())["model_digest"] == model_digest(ours)
+    whole = hashlib.sha256((ours / BEST).read_bytes()).hexdigest()
+    assert f"{whole}  {BEST}\n" in (ours / MANIFEST).read_text()

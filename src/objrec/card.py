@@ -18,7 +18,6 @@ from typing import Any
 
 from objrec import __version__
 from objrec.backbones import BadBackbone, get_backbone
-from objrec.checkpoint import read_checkpoint
 from objrec.current import currency
 from objrec.enough import FEWEST_FOR_A_THRESHOLD, FEWEST_TO_TRUST, FEWEST_WITHOUT_INTERVAL
 from objrec.evaluation_metrics import (
@@ -96,11 +95,12 @@ def write_card(
     redacted: Sequence[str],
     left_out: Sequence[str],
     model: str,
+    meta: RunMeta,
 ) -> tuple[list[str], list[str]]:
     """Write the model card of the share in ``folder`` (made from ``run``'s model of digest
-    ``model``: the one share read, not the file as it is now); the evaluations it quotes, and
-    those of the model it does not as their images changed since, by their folders' names."""
-    _, meta = read_checkpoint(folder / BEST)
+    ``model``: the one share read, not the file as it is now; ``meta``: the share's model file's
+    metadata, as written); the evaluations it quotes, and those of the model it does not as
+    their images changed since, by their folders' names."""
     evaluations, changed = current_evaluations(run, model)
     quoted = [e for e in evaluations if not e.seen("train")]
     independent = [e for e in evaluations if e.independent]

@@ -9,6 +9,8 @@ so a flipped byte in a weight loaded and answered wrong without a word.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import os
@@ -141,6 +143,19 @@ def save_model_state(path: Path, state: dict[str, torch.Tensor], meta: Mapping[s
     ``path``, sealed with its SHA-256 (:data:`SEAL_KEY`): every model file objrec writes."""
     header = {META_KEY: json.dumps(meta), SEAL_KEY: UNSEALED.decode()}
     atomic_save(path, state, header, sealed=True)
+
+
+def save_model_sealed(path: Path, state: dict[str, torch.Tensor], meta: Mapping[str, Any]) -> str:
+    """:func:`save_model_state`, the file made and sealed in memory before it is written: the
+    SHA-256 (hex, whole) of the bytes written, for a caller that names the file by it (``share``:
+    its content digest, its line in ``SHA256SUMS``) without reading it back. A copy of the
+    tensors in memory, where :func:`atomic_save` streams them."""
+    header = {META_KEY: json.dumps(meta), SEAL_KEY: UNSEALED.decode()}
+    buffer = io.BytesIO(save(state, metadata=header))
+    seal(buffer)
+    data = buffer.getvalue()
+    atomic_write(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:

@@ -34,13 +34,14 @@ from objrec.checkpoint import (
     load_model,
     model_digest,
     read_model_state,
-    save_model_state,
+    save_model_sealed,
     warn_if_unfinished,
 )
 from objrec.errors import ObjrecError, ctrl_c_leaves, on_ctrl_c, stops_held
+from objrec.file_index import DIGEST_CHARS
 from objrec.kept import KEPT_NAME, read_kept, sealed
-from objrec.meta import BEST, require_checkpoint_file
-from objrec.model_file import damaged_record
+from objrec.meta import BEST, RunMeta, require_checkpoint_file
+from objrec.model_file import checkpoint_meta, damaged_record
 from objrec.outputs import new_folders, output_path, refuse_inside, temporary_folder
 from objrec.progress import SILENT, Reporter, plural
 
@@ -290,8 +291,8 @@ def write_share(
     quoted, what was left out and the evaluations not quoted as their images changed."""
     with reporter.task("writing the model without the machine's paths", None):
         model = ReadModel(*read_model_state(model_file))
-        redacted = write_model(model, folder / BEST)
-    shared = model_digest(folder / BEST)
+        written = write_model(model, folder / BEST)
+    shared, redacted = written.digest, [*written.redacted]
     redacted += write_json_redacted(run / "config.json", folder / "config.json")
     summary = write_json_redacted(run / "summary.json", folder / "summary.json", folder.name)
     redacted += summary
@@ -302,9 +303,9 @@ def write_share(
     left_out += [f"{name}: {why}" for name, why in MISSING.items() if not (run / name).is_file()]
     require_same_model(run, model_file, model.digest)
     if onnx:
-        export_into(run, folder, model, shared, reporter)
-    evaluations, stale = write_card(run, folder, redacted, left_out, model.digest)
-    files = write_manifest(folder)
+        export_into(run, folder, model, written, reporter)
+    evaluations, stale = write_card(run, folder, redacted, left_out, model.digest, written.meta)
+    files = write_manifest(folder, {BEST: written.sha256})
     return files, redacted, evaluations, left_out, stale
 
 
@@ -322,18 +323,37 @@ def require_same_model(run: Path, model_file: Path, digest: str) -> None:
         )
 
 
-def write_model(model: ReadModel, path: Path) -> list[str]:
+@dataclass(frozen=True)
+class SharedModel:
+    """The model file ``share`` wrote (:func:`write_model`), as written: named, exported and
+    listed in ``SHA256SUMS`` from this, never read back."""
+
+    meta: RunMeta
+    """Its metadata, without the machine's paths (its ``digest`` of the bytes written)."""
+    redacted: list[str]
+    """The entries left out, as ``model.safetensors: key``."""
+    sha256: str
+    """The SHA-256 of its bytes (hex, whole)."""
+
+    @property
+    def digest(self) -> str:
+        """Its content digest (``checkpoint.model_digest``'s value)."""
+        return self.sha256[:DIGEST_CHARS]
+
+
+def write_model(model: ReadModel, path: Path) -> SharedModel:
     """Write the ``model`` read to ``path``: the same tensors, its header without the data
     folder's path and the settings that name files of the machine (``--cache-dir``; ``--weights``
-    keeps its file's name only). The entries left out, as ``model.safetensors: key``."""
+    keeps its file's name only)."""
     meta = copy.deepcopy(model.header)
     redacted = ["data_dir"] if meta.pop("data_dir", None) is not None else []
     config = meta.get("train_config")
     if isinstance(config, dict):
         redacted += [f"train_config.{key}" for key in redact_settings(config)]
     redacted += redact_paths(meta)
-    save_model_state(path, model.state, meta)
-    return [f"{BEST}: {key}" for key in redacted]
+    whole = save_model_sealed(path, model.state, meta)
+    written = checkpoint_meta(path, meta, whole[:DIGEST_CHARS])
+    return SharedModel(written, [f"{BEST}: {key}" for key in redacted], whole)
 
 
 def redact_settings(config: dict[str, Any]) -> list[str]:
@@ -411,18 +431,20 @@ def write_kept(run: Path, folder: Path, model: str, shared: str) -> list[str]:
     return []
 
 
-def export_into(run: Path, folder: Path, model: ReadModel, shared: str, reporter: Reporter) -> None:
+def export_into(
+    run: Path, folder: Path, model: ReadModel, shared: SharedModel, reporter: Reporter
+) -> None:
     """``export``'s three files for the ``model`` read, into ``folder`` (checked on the run's own
     photos): copies of the run's own export when it is of that model (``export.reusable_export``),
-    else exported from the shared model file, which holds its tensors (:func:`export_read`)."""
+    else exported from it as ``shared``, the shared model file, holds it (:func:`export_read`)."""
     from objrec.export import reusable_export
 
     earlier = reusable_export(run, model.digest)
     if earlier is not None and copy_all_or_none(earlier, folder):
         log.info("the export in %s is of this model: copied, not made again", run)
     else:
-        export_read(run, folder, model, reporter)
-    name_shared_model(folder / "model.json", shared)
+        export_read(run, folder, model, shared, reporter)
+    name_shared_model(folder / "model.json", shared.digest)
 
 
 def copy_all_or_none(files: list[Path], folder: Path) -> bool:
@@ -438,14 +460,17 @@ def copy_all_or_none(files: list[Path], folder: Path) -> bool:
     return True
 
 
-def export_read(run: Path, folder: Path, model: ReadModel, reporter: Reporter) -> None:
-    """Export the ``model`` read into ``folder``, from the shared model file (its tensors, a
-    header without the machine's paths), checked on the run's photos (its data folder, as the
-    model read names it) with the run's threshold kept for it: the run's model file, read again,
-    may hold a retrain's model by now."""
+def export_read(
+    run: Path, folder: Path, model: ReadModel, shared: SharedModel, reporter: Reporter
+) -> None:
+    """Export the ``model`` read into ``folder``, as the shared model file holds it (its tensors,
+    ``shared``'s metadata, without the machine's paths), checked on the run's photos (its data
+    folder, as the model read names it) with the run's threshold kept for it: the run's model
+    file, read again, may hold a retrain's model by now. Neither file is read again."""
     from objrec.export import export_loaded
 
-    loaded, meta = load_model(folder / BEST)
+    path = folder / BEST
+    loaded, meta = load_model(path, (model.state, shared.meta))
     meta = replace(meta, data_dir=model.header.get("data_dir"), digest=model.digest)
     export_loaded(run, loaded, meta, folder / "model.onnx", reporter)
 
@@ -461,14 +486,15 @@ def name_shared_model(sidecar: Path, shared: str) -> None:
     sidecar.write_text(json.dumps(record, indent=2), encoding="utf-8")  # as export writes it
 
 
-def write_manifest(folder: Path) -> dict[str, str]:
+def write_manifest(folder: Path, known: dict[str, str] | None = None) -> dict[str, str]:
     """Write ``SHA256SUMS`` (``sha256sum -c SHA256SUMS`` checks it) for every file in ``folder``;
-    the files and their digests."""
-    files = {
-        path.relative_to(folder).as_posix(): sha256(path)
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
+    the files and their digests. ``known``: the digests of files written from memory, by name,
+    taken as they are rather than read again (the model file's, :func:`write_model`)."""
+    known, files = known or {}, {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            name = path.relative_to(folder).as_posix()
+            files[name] = known.get(name) or sha256(path)
     lines = "".join(f"{digest}  {name}\n" for name, digest in files.items())
     (folder / MANIFEST).write_text(lines, encoding="utf-8")
     return files
