@@ -896,6 +896,29 @@ def test_apply_plan_counts_a_relabel_done_by_hand_in_its_last_line_and_json(tmp_
     assert counts.moved_by_hand == 0
 
 
+def test_apply_plan_takes_a_review_row_s_photo_moved_by_hand_as_its_label_decided(tmp_path, caplog):
+    """plan53: a ``review`` row (the audit's, left for a person) whose photo the person moved by
+    hand into another class folder was refused, as a keep's is, though the move is the person's
+    decision. It is a relabel done by hand: the photo copied where it is, counted in
+    ``moved_by_hand``, not left to review, and remembered in reviewed.csv as that label."""
+    from objrec.reviewed import REVIEWED_FILE
+
+    data = tmp_path / "d"  # a split folder with its manifest
+    apply_plan(make_split(tmp_path / "made"), plan_of(tmp_path / "none.csv"), data)
+    (data / "valid/green/green_00.png").rename(data / "valid/blue/green_00.png")
+    plan = plan_of(
+        tmp_path / "plan.csv", "valid/green/green_00.png,green,valid,review,red,review: may be red"
+    )
+    counts = apply_plan(data, plan, tmp_path / "fixed")
+    assert (counts["moved_by_hand"], counts["left_to_review"], counts["relabelled"]) == (1, 0, 0)
+    assert (
+        f"{plan} line 2: valid/green/green_00.png is valid/blue/green_00.png now (moved by hand?),"
+        " a row to review: decided by that move, its label is remembered as yours"
+    ) in caplog.text
+    assert (tmp_path / "fixed/valid/blue/green_00.png").is_file()
+    assert "valid/blue/green_00.png" in (tmp_path / "fixed" / REVIEWED_FILE).read_text("utf-8-sig")
+
+
 @pytest.mark.parametrize("sep", [";", "\t"])
 def test_apply_plan_reads_a_plan_a_spreadsheet_saved_with_semicolons(tmp_path, sep):
     """Excel set to German or French saves "CSV" with semicolons (the comma is their decimal
@@ -3040,8 +3063,8 @@ def test_a_copy_under_two_labels_is_left_to_choose_on_a_flag_the_plan_would_not_
     inv, result = copy_in_another_class(tmp_path, flag)
     plan = {row["file"]: row for row in plan_rows(result, inv)}
     assert {f: row["action"] for f, row in plan.items()} == {
-        "train/red/red_00.png": "keep",
-        "train/green/dup_red_00.png": "keep",
+        "train/red/red_00.png": "review",
+        "train/green/dup_red_00.png": "review",
     }
     p = f"{flag['prob_suggested']:.2f}"
     assert plan["train/red/red_00.png"]["reason"] == (
@@ -3056,11 +3079,13 @@ def test_a_copy_under_two_labels_is_left_to_choose_on_a_flag_the_plan_would_not_
         "copy train/red/red_00.png is labelled red; which class is it?"
     )
     assert not any(settles_label(row) for row in plan.values())
+    assert all(settles_label({**row, "action": "keep"}) for row in plan.values())  # a person's
     assert all(row["reason"].startswith(TWO_LABELS) for row in plan.values())
-    counted = planned_rows({"keep": 2, "two_labels": 2})
+    counted = planned_rows({"review": 3, "two_labels": 2})
     assert counted == [
-        "2 keeps (flagged images left as they are; 2 copies of a picture under two labels, for "
-        "you to choose between)"
+        "3 to review (a label flag it does not relabel unread; 2 copies of a picture under two "
+        "labels, for you to choose between: decide them in plan.csv, relabel, keep or remove; "
+        "left as review, apply-plan keeps the image and remembers no label)"
     ]
     # the original stays first in near_duplicates.csv (check's and split's original)
     assert inv.rel(inv.items[result.near_duplicates[0].indices[0]]) == "train/red/red_00.png"

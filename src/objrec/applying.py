@@ -491,23 +491,31 @@ def _follow_done_relabels(
     plan_file: Path, plan: dict[str, dict[str, str]], moved: dict[str, str], at: int
 ) -> int:
     """Each relabel of ``plan`` whose photo was ``moved`` by hand into the class it relabels
-    it to, in place: done already, the row is the keep of the photo where it is now (a label a
-    person settled, for ``reviewed.csv``), said; how many. A relabel of a photo a person fixed
-    by hand (``check`` says so) was refused as naming a file not there, with no way forward."""
+    it to, and each ``review`` whose photo was moved into another class, in place: done
+    already, the row is the keep of the photo where it is now (a label a person settled, for
+    ``reviewed.csv``), said; how many. A relabel of a photo a person fixed by hand (``check``
+    says so) was refused as naming a file not there, with no way forward; so was a review a
+    person decided by moving the photo."""
     done = 0
     for file, now in moved.items():
         row = plan[file]
         into = class_of_folder(row["new_class"])
-        if row["action"] != "relabel" or class_of_folder(Path(now).parts[at]) != into:
+        review = row["action"] == REVIEW
+        if not review and (
+            row["action"] != "relabel" or class_of_folder(Path(now).parts[at]) != into
+        ):
             continue
         if now in plan:
             continue  # a row of its own decides it: this one is refused as naming no file
-        plan[now] = {**plan.pop(file), "file": now, "action": "keep"}
+        decided = {"action": "keep", "reason": f"moved by hand to {now}"} if review else {}
+        plan[now] = {**plan.pop(file), "file": now, "action": "keep", **decided}
         done += 1
         log.warning(
-            "%s line %s: %s is %s now (moved by hand?), in the class the row relabels it to: "
-            "its relabel is done already, and the photo copied as it is",
+            "%s line %s: %s is %s now (moved by hand?), %s, and the photo copied as it is",
             *(plan_file, row["_line"], quoted(file), quoted(now)),
+            "a row to review: decided by that move, its label is remembered as yours"
+            if review
+            else "in the class the row relabels it to: its relabel is done already",
         )
     return done
 

@@ -182,7 +182,8 @@ TWO_LABELS_REASON = (
     "which class is it? set remove on the copy whose label is wrong; the plan removes neither, "
     "as {flags} not sure enough for it to relabel"
 )
-"""The plan's reason for keeping each copy of a picture in two classes (or more) where a copy's
+"""The plan's reason for each copy of a picture in two classes (or more), left to ``review``
+(never remembered as a label settled unless a person writes keep), where a copy's
 label flag looks like another copy's class but is not one the plan relabels on (:func:`acts_on`):
 removing a copy there would choose its label on a flag the same plan calls too unreliable to
 relabel by (lotus and water lily, mistaken for each other both ways, where a flag at
@@ -274,14 +275,13 @@ def reason_pattern(*templates: str) -> re.Pattern[str]:
 
 NOT_ABOUT_THE_LABEL = reason_pattern(
     *(OUTLIER, UNREADABLE, NEAR_DUPLICATE_REASON, IDENTICAL_REASON, LOOK_ALIKE_REASON),
-    *(CHAIN_REASON, KEPT_REASON, TWO_LABELS_REASON),
+    *(CHAIN_REASON, KEPT_REASON),
 )
 """The reasons the plan gives its rows about copies, look-alikes and outliers (a near-duplicate
 of, within its class or apart, a byte copy, a look-alike, a chain's image, a group's first, an
-outlier, a file that cannot be read), not about the label, and those of copies under two labels
-left for a person to choose between: kept as they come, such a row settles no label
-(``applying.settles_label``): a plan applied unread has chosen neither label of a picture in two
-classes."""
+outlier, a file that cannot be read), not about the label: kept as they come, such a row settles
+no label (``applying.settles_label``). A copy under two labels is a ``review`` row, which settles
+none as it comes, and a person's keep of it settles its label."""
 GROUP_COLUMNS = (
     *("paths", "splits", "classes", "similarity"),
     *("hash_distance", "crop_distance", "kind"),
@@ -453,7 +453,7 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
 
     flagged = {issue.index: issue.suggested for issue in result.label_issues}
     for index, reason in two_labels_keeps(result, inv):
-        propose(index, "keep", "", reason)
+        propose(index, REVIEW, "", reason)
     groups = [g for g in result.near_duplicates if not undecided(g, result.label_issues, inv)]
     leaks, apart, within = harmless_copies(groups, flagged, inv.is_split)
     chained = propose_group(leaks, "remove", NEAR_DUPLICATE_REASON)

@@ -234,8 +234,8 @@ def plan_words(result, data: Path, out_dir: Path) -> str:
 
 def planned_rows(planned: dict[str, int]) -> list[str]:
     """Each action plan.csv pre-fills, counted, with what its rows are: relabels suggestions to
-    check, removes (:func:`removed_words`), keeps flagged images left as they are (how many
-    label flags to review, how many copies of a picture under two labels)."""
+    check, rows to review (:func:`review_words`), removes (:func:`removed_words`), keeps flagged
+    images left as they are (how many as a plan applied before settled them)."""
     relabels, removes, keeps = (planned.get(a, 0) for a in ("relabel", "remove", "keep"))
     settled = planned.get("settled", 0)
     rows = []
@@ -255,31 +255,41 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
         if settled:
             label = "its label" if settled == 1 else "their labels"
             flags += f"; {settled} as a plan you applied before settled {label} (reviewed.csv)"
-        if two := planned.get("two_labels", 0):
-            flags += f"; {two} copies of a picture under two labels, for you to choose between"
         rows.append(f"{plural(keeps, 'keep')} ({left}{flags})")
     return rows
 
 
 def review_words(planned: dict[str, int]) -> str:
     """What plan.csv's review rows are: label flags it does not relabel unread, how many of them
-    less sure (``audit_report.LESS_SURE``), and what to do. Pre-filled ``relabel``, a right
-    anchor photo went to pizza at p(suggested)=0.63, and only apply-plan said, after the copy
-    was written, that such relabels are wrong about 1 in 4 times."""
+    less sure (``audit_report.LESS_SURE``), copies of a picture under two labels, and what to
+    do. Pre-filled ``relabel``, a right anchor photo went to pizza at p(suggested)=0.63, and
+    only apply-plan said, after the copy was written, that such relabels are wrong about 1 in 4
+    times."""
     from objrec.audit_report import RELABEL_SURE_PROB
 
     review, less = planned.get("review", 0), planned.get("less_sure", 0)
-    flags = "a label flag" if review == 1 else "label flags"
-    sure = (
-        f"; {less} less sure, p(suggested) under {RELABEL_SURE_PROB}, where about 1 in 4 "
-        "relabels was wrong when measured"
-        if less
-        else ""
-    )
+    two = planned.get("two_labels", 0)
+    said = []
+    if flagged := review - two:
+        flags = "a label flag" if flagged == 1 else "label flags"
+        sure = (
+            f"; {less} less sure, p(suggested) under {RELABEL_SURE_PROB}, where about 1 in 4 "
+            "relabels was wrong when measured"
+            if less
+            else ""
+        )
+        said.append(
+            f"{f'{flagged} ' if two and flagged > 1 else ''}{flags} it does not relabel"
+            f" unread{sure}"
+        )
+    if two:
+        copies = "a copy" if two == 1 else f"{two} copies"
+        said.append(f"{copies} of a picture under two labels, for you to choose between")
     them = "it" if review == 1 else "them"
+    how = "relabel to new_class or keep" if not two else "relabel, keep or remove"
     return (
-        f"{flags} it does not relabel unread{sure}: decide {them} in plan.csv, relabel to "
-        f"new_class or keep; left as review, apply-plan keeps the image and remembers no label"
+        f"{'; '.join(said)}: decide {them} in plan.csv, {how}; left as review, apply-plan keeps "
+        "the image and remembers no label"
     )
 
 
