@@ -773,6 +773,20 @@ def test_serve_on_a_busy_port_is_one_sentence_and_no_address(client, capsys, mon
     assert "choose another with --port" in err
 
 
+def test_a_host_no_interface_has_is_said_in_our_words_not_the_os_s(client, capsys, monkeypatch):
+    """review53b nit 8: ``serve --host 10.99.99.99`` said "cannot listen on 10.99.99.99 port
+    8755: Cannot assign requested address", the OS's words (EADDRNOTAVAIL)."""
+    from objrec import serve
+    from objrec.cli import main
+
+    monkeypatch.setattr(serve, "app_to_serve", lambda *a: 1 / 0)
+    host = "192.0.2.99"  # TEST-NET-1: documentation only, never a machine's
+    code = main(["serve", str(client.run), "--host", host, "--port", "0", "--runtime", "torch"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Cannot assign" not in err, err
+    assert f"no network interface of this machine has the address {host}: give --host " in err
+
+
 @pytest.mark.slow
 def test_root_path_gives_openapi_the_proxys_prefix_and_the_page_and_docs_still_work(client):
     """Behind a reverse proxy that strips /objrec, /openapi.json named no server: a tool reading

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host``:``port`` (0: any free port), or one clear sentence why not.
+    """A listening socket on ``host``:``port`` (0: any free port), or one clear sentence why not
+    (a port in use, an address no interface of this machine has).
     ``::`` takes IPv4 connections too, as on Linux by default, wherever the system lets it: the
     addresses printed for it (:func:`urls_to_open`) include IPv4 ones."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -38,6 +39,11 @@ def bind_socket(host: str, port: int) -> socket.socket:
             raise ObjrecError(
                 f"port {port} on {host} is already in use: choose another with `port` "
                 "(0 picks a free one)"
+            ) from exc
+        if exc.errno == errno.EADDRNOTAVAIL:  # the OS's words: "Cannot assign requested address"
+            raise ObjrecError(
+                f"no network interface of this machine has the address {host}: give `host` one "
+                "it has (127.0.0.1: this machine only; 0.0.0.0: every one it has)"
             ) from exc
         raise ObjrecError(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from exc
     sock.set_inheritable(True)
