@@ -124,6 +124,40 @@ def test_the_legend_of_images_per_class_hides_no_bar():
 
 
 @pytest.mark.slow
+@pytest.mark.figures
+def test_the_data_figures_read_top_down_and_their_legends_hide_no_curve():
+    """review53b nit 13: "Images per class" listed classes of as many images bottom-up
+    (accordion at the bottom); image_sizes.png drew the means of 4 classes as a histogram of one
+    bar each, which said nothing; the accuracy curve's legend sat over the curves. Classes read
+    most first, then alphabetical, from the top; under FEW_CLASSES a row per class with its mean
+    width and height; the training curves' one legend stands below both panels."""
+    import pandas as pd
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from objrec import plots
+
+    counts = pd.DataFrame({"all": [5, 5, 9, 5]}, index=["cup", "accordion", "ant", "bonsai"])
+    ax = plots.images_per_class_figure(counts).axes[0]
+    ax.figure.draw_without_rendering()
+    rows = sorted(ax.get_yticklabels(), key=lambda t: -t.get_window_extent().y0)
+    assert [t.get_text() for t in rows] == ["ant", "accordion", "bonsai", "cup"]
+    sizes = pd.DataFrame({"class": list("badc"), "width": [90, 120, 150, 160], "height": [8] * 4})
+    ax = plots.image_sizes_figure(sizes).axes[1]
+    ax.figure.draw_without_rendering()
+    assert ax.get_title() == "Mean image size per class"
+    rows = sorted(ax.get_yticklabels(), key=lambda t: -t.get_window_extent().y0)
+    assert [t.get_text() for t in rows] == list("abcd")
+    history = {"epoch": list(range(1, 11)), "train_loss": [1 / e for e in range(1, 11)]}
+    history |= {"valid_loss": history["train_loss"], "train_acc": [0.1 * e for e in range(1, 11)]}
+    history["valid_acc"] = history["train_acc"]
+    fig = plots.training_curves_figure(history, best=9)
+    FigureCanvasAgg(fig).draw()
+    legend = fig.legends[0].get_window_extent()
+    assert not any(legend.overlaps(ax.get_window_extent()) for ax in fig.axes)
+    assert not any(ax.get_legend() for ax in fig.axes)
+
+
+@pytest.mark.slow
 def test_an_output_refused_at_the_end_leaves_the_others_as_they_were(
     tmp_path, image_folder, monkeypatch
 ):
@@ -292,9 +326,8 @@ def test_count_axes_tick_whole_numbers_and_shares_read_as_percentages(monkeypatc
     counts = pd.DataFrame({"train": [10] * 3, "valid": [5] * 3, "test": [5] * 3}, list("abc"))
     shown = ticks(plots.images_per_class_figure(counts).axes[0].xaxis)
     assert shown and all(text.isdigit() for text in shown), shown
-    sizes = pd.DataFrame(
-        {"class": list("abcde"), "width": [90, 120, 150, 160, 200], "height": [80, 90, 100, 95, 70]}
-    )
+    names = [f"c{i:02}" for i in range(plots.FEW_CLASSES)]  # a histogram: a count axis
+    sizes = pd.DataFrame({"class": names, "width": range(90, 110), "height": range(70, 90)})
     shown = ticks(plots.image_sizes_figure(sizes).axes[1].yaxis)
     assert shown and all(text.isdigit() for text in shown), shown
     table = pd.DataFrame({"n_train": [3, 5, 8], "top1": [0.5, 0.8, 1.0]})
@@ -372,17 +405,18 @@ def test_the_series_of_a_figure_are_told_apart_without_their_colours(monkeypatch
     counts = pd.DataFrame({"train": [10] * 3, "valid": [5] * 3, "test": [5] * 3}, list("abc"))
     bars = plots.images_per_class_figure(counts).axes[0].containers
     assert len({bar.patches[0].get_hatch() or "" for bar in bars}) == 3
-    sizes = pd.DataFrame({"class": list("ab"), "width": [90, 120], "height": [80, 90]})
+    names = [f"c{i:02}" for i in range(plots.FEW_CLASSES)]
+    sizes = pd.DataFrame({"class": names, "width": range(90, 110), "height": range(70, 90)})
     hists = plots.image_sizes_figure(sizes).axes[1].containers
     assert len({hist.patches[0].get_hatch() or "" for hist in hists}) == 2
-    figures = []
-    monkeypatch.setattr(plots, "save", lambda fig, path: figures.append(fig))
+    sizes = pd.DataFrame({"class": list("ab"), "width": [90, 120], "height": [80, 90]})
+    strips = plots.image_sizes_figure(sizes).axes[1].collections  # few classes: a row each
+    assert len({tuple(strip.get_paths()[0].vertices.ravel()) for strip in strips}) == 2
     history = {
         "epoch": [1, 2],
         **{f"{s}_{m}": [0.5, 0.4] for s in ("train", "valid") for m in ("loss", "acc")},
     }
-    plots.training_curves(history, None, best=2)
-    for ax in figures[0].axes:
+    for ax in plots.training_curves_figure(history, best=2).axes:
         train, valid = ax.lines[:2]
         assert (train.get_marker(), train.get_linestyle()) != (
             valid.get_marker(),
