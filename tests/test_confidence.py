@@ -132,8 +132,7 @@ def test_the_validation_halves_hold_each_class_alternately():
 def test_train_says_why_the_temperature_was_kept_at_1():
     """The rule shows in train's calibrated line, not only in the log."""
     from objrec.calibration import TemperatureFit
-    from objrec.confidence import FittedConfidence
-    from objrec.train import calibrated_line
+    from objrec.confidence import FittedConfidence, calibrated_line
 
     kept = TemperatureFit(1.0, 0.31, 4, "4 validation errors, 10 needed to sharpen")
     line = calibrated_line(FittedConfidence(1.0, "msp", 0.5, None, (0.1, 0.1), kept))
@@ -856,8 +855,7 @@ def test_a_temperature_that_widens_the_calibration_gap_is_not_said_to_narrow_it(
     on purpose. The temperature minimises the validation loss, not that gap (the ECE): when
     the gap is wider after, the line says what the temperature was chosen for."""
     from objrec.calibration import TemperatureFit
-    from objrec.confidence import FittedConfidence
-    from objrec.train import calibrated_line
+    from objrec.confidence import FittedConfidence, calibrated_line
 
     fit = TemperatureFit(1.107, 1.107, 40)
     line = calibrated_line(FittedConfidence(1.107, "msp", 0.5, None, (0.0045, 0.0105), fit))
@@ -881,8 +879,7 @@ def test_train_says_the_calibration_gap_in_percentage_points_not_as_a_raw_share(
     read as a hundredth of a percent, where evaluate and the report say points. Every form of
     the line says percentage points; summary.json keeps the shares."""
     from objrec.calibration import TemperatureFit
-    from objrec.confidence import FittedConfidence
-    from objrec.train import calibrated_line
+    from objrec.confidence import FittedConfidence, calibrated_line
 
     fits = [TemperatureFit(1.0, 0.31, 4, "4 validation errors"), TemperatureFit(1.107, 1.107, 40)]
     for fit, ece in itertools.product(fits, [(0.0045, 0.0105), (0.0105, 0.0045)]):
@@ -900,8 +897,7 @@ def test_a_calibration_error_within_chance_is_said_to_be_too_noisy_and_the_loss_
     proper score) from 0.2656 to 0.2239; on 53 images exactly calibrated probabilities show an
     ECE up to 0.09 by chance, so the line says the loss fell and the ECE is too noisy to judge."""
     from objrec.calibration import TemperatureFit
-    from objrec.confidence import FittedConfidence
-    from objrec.train import calibrated_line
+    from objrec.confidence import FittedConfidence, calibrated_line
 
     fit = TemperatureFit(1.557, 1.557, 2)
     fitted = FittedConfidence(1.557, "msp", 0.5, None, (0.0514, 0.0682), fit, (0.2656, 0.2239))
@@ -933,9 +929,8 @@ def test_a_gap_within_chance_is_too_noisy_to_judge_at_temperature_1_in_every_pla
     from objrec.calibration import TemperatureFit, calibration_words
     from objrec.card import Evaluation, measured_lines
     from objrec.cli.evaluation import calibration_line
-    from objrec.confidence import FittedConfidence
+    from objrec.confidence import FittedConfidence, calibrated_line
     from objrec.report import calibration_sentence
-    from objrec.train import calibrated_line
 
     said = calibration_words(0.1976, 20, 0.3319)
     assert said == (
@@ -972,9 +967,8 @@ def test_the_calibration_gap_says_which_way_the_model_is_off_in_every_place():
     from objrec.calibration import TemperatureFit, overconfidence
     from objrec.card import Evaluation, measured_lines
     from objrec.cli.evaluation import calibration_line
-    from objrec.confidence import FittedConfidence
+    from objrec.confidence import FittedConfidence, calibrated_line
     from objrec.report import calibration_sentence
-    from objrec.train import calibrated_line
 
     probs = torch.tensor([[0.6, 0.4], [0.7, 0.3], [0.2, 0.8], [0.5, 0.5]])
     assert overconfidence(probs, torch.tensor([0, 0, 1, 0])) == pytest.approx(0.65 - 1.0)
@@ -1017,8 +1011,7 @@ def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_have_changed_
     evaluate's line says the same of its test images."""
     from objrec.calibration import TemperatureFit
     from objrec.cli.evaluation import calibration_line
-    from objrec.confidence import FittedConfidence
-    from objrec.train import calibrated_line
+    from objrec.confidence import FittedConfidence, calibrated_line
 
     fit = TemperatureFit(0.97, 0.97, 90)
     fitted = FittedConfidence(0.97, "msp", 0.5, None, (0.0726, 0.0739), fit, (0.1574, 0.1573))
@@ -1193,9 +1186,8 @@ def test_a_threshold_chosen_on_few_validation_images_is_said_to_be_shaky():
     "unknown" (familiarity -0.21), and nothing had said that a threshold chosen on so few images
     is shaky. train's line now says how many it was chosen on and, under 100, that it is shaky."""
     from objrec.calibration import TemperatureFit
-    from objrec.confidence import FittedConfidence
+    from objrec.confidence import FittedConfidence, calibrated_line
     from objrec.enough import FEWEST_FOR_A_THRESHOLD
-    from objrec.train import calibrated_line
 
     one = TemperatureFit(1.0, 1.0, 40)
     fitted = FittedConfidence(1.0, "mahalanobis+knn", 0.0, torch.nn.Identity(), (0.1, 0.1), one)
@@ -1321,9 +1313,8 @@ def test_train_says_its_calibration_in_short_lines_a_fact_each():
     (newcomer48 nit 4): each clause starts a line of its own, indented after the first, and no
     line is longer than evaluate's."""
     from objrec.calibration import TemperatureFit
-    from objrec.confidence import FittedConfidence
+    from objrec.confidence import FittedConfidence, calibrated_line
     from objrec.progress import clauses_on_lines
-    from objrec.train import calibrated_line
 
     kept = TemperatureFit(1.0, 0.31, 4, "4 validation errors, 10 needed to sharpen")
     fitted = FittedConfidence(1.0, "mahalanobis+knn", 0.0, torch.nn.Identity(), (0.1, 0.1), kept)
