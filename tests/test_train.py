@@ -350,7 +350,7 @@ def test_train_names_balance_weights_at_its_start_for_a_strongly_imbalanced_spli
     assert "`balance='weights'` weighs each class's loss" in said[0]
     from objrec.data import scan_class_folder
     from objrec.distributed import SINGLE
-    from objrec.train import hint_balance
+    from objrec.start_hints import hint_balance
 
     caplog.clear()
     train_set = scan_class_folder(split_dir / "train")

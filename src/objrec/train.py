@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, replace
@@ -34,7 +33,6 @@ from objrec.backbones import (
     build_body,
     get_backbone,
     network_words,
-    normalisation_warning,
     resolve_data_config,
 )
 from objrec.batches import (
@@ -52,12 +50,11 @@ from objrec.checkpoint import (
 )
 from objrec.class_record import with_test_split
 from objrec.confidence import calibrated_line, fit_confidence
-from objrec.config import DataConfig, SplitConfig, TrainConfig, as_config, settings
+from objrec.config import DataConfig, TrainConfig, as_config, settings
 from objrec.data import (
     ClassFolder,
     class_folders,
     class_of_folder,
-    imbalance_hint,
     refuse_classes_named_alike,
     refuse_unknown_class,
     require_split_folder,
@@ -117,7 +114,6 @@ from objrec.progress import (
 )
 from objrec.provenance import CommandLine, Provenance, SplitState, given_here, split_state
 from objrec.quantize import QuantizedBody, int8_engine, quantize_body
-from objrec.ratios import min_class_size
 from objrec.runs import (
     EpochSaver,
     RunRecord,
@@ -134,7 +130,7 @@ from objrec.runs import (
     warn_of_other_processes,
     write_run,
 )
-from objrec.split_result import few_train_words
+from objrec.start_hints import hint_balance, hint_few_train, hint_normalisation
 from objrec.train_stops import (
     said_on_a_full_disk,
     said_on_a_full_disk_in_the_epochs,
@@ -588,53 +584,6 @@ def listed_split(
         valid_set = scan_class_folder(data_dir / "valid", train_set.classes)
         listing = train_set, valid_set, split_state(data_dir)
     return world.share(listing, doing)
-
-
-def hint_normalisation(
-    spec: BackboneSpec, config: TrainConfig, world: World, resumed: bool
-) -> None:
-    """One warning at the start when ``mean`` or ``std`` differs from the normalisation the body's
-    own weights were trained with (``backbones.normalisation_warning``); not on a resume, which
-    keeps its run's settings."""
-    said = normalisation_warning(spec, config.weights, config.mean, config.std)
-    if said and world.main and not resumed:
-        log.warning("%s", said)
-
-
-def hint_balance(train_set: ClassFolder, config: TrainConfig, world: World, resumed: bool) -> None:
-    """One warning at the start, before the frozen pass, when the training split is strongly
-    imbalanced (``data.imbalance_hint``) and the loss is not weighted already, naming
-    ``balance='weights'``; not on a resume, which keeps its run's settings."""
-    if config.balance != "none" or resumed or not world.main:
-        return
-    counts = Counter(sample.label for sample in train_set.samples)
-    per_class = {name: counts[label] for label, name in enumerate(train_set.classes)}
-    hint = imbalance_hint(per_class, "training image", "`balance='weights'`")
-    if hint:
-        log.warning("%s", hint)
-
-
-def hint_few_train(train_set: ClassFolder, split: SplitState, world: World, resumed: bool) -> None:
-    """One warning at the start naming the classes of too few training images, in ``split``'s
-    words (``split_result.few_train_words``, at the split's ratios): ``check`` and ``split`` say
-    it too, but a user who skips their warnings must not first learn of it when ``evaluate``
-    stumbles on it. Not on a resume, which says it at its start."""
-    if resumed or not world.main:
-        return
-    ratios = split_ratios(split)
-    need = min_class_size(ratios)
-    counts = Counter(sample.label for sample in train_set.samples)
-    few = {name: counts[i] for i, name in enumerate(train_set.classes) if 0 < counts[i] < need}
-    if few:
-        log.warning("%s", few_train_words(few, need, ratios))
-
-
-def split_ratios(split: SplitState) -> tuple[float, float, float]:
-    """The ratios ``split``'s ``split.json`` records, else ``split``'s default ones."""
-    ratios = (split.record or {}).get("ratios")
-    if isinstance(ratios, list) and len(ratios) == 3:
-        return (float(ratios[0]), float(ratios[1]), float(ratios[2]))
-    return SplitConfig().ratios
 
 
 def require_readable_splits(
