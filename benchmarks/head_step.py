@@ -5,10 +5,10 @@ learn the same head, side by side: where its time goes, and whether each way is 
 
 Reads DATA's stored features as ``train`` does (``train.prepare``: run one ``objrec train DATA``
 first, so that nothing is computed) and builds the default head (five members, 3,840 -> 256 ->
-classes) and its batches (``train.epoch_sources``: the held rows rounded to bfloat16 once, batch
+classes) and its batches (``batches.epoch_sources``: the held rows rounded to bfloat16 once, batch
 128). The ways (``--ways``):
 
-* ``today``: ``train.trains_in`` (bfloat16 autocast: the first layer's float32 weight cast to
+* ``today``: ``batches.trains_in`` (bfloat16 autocast: the first layer's float32 weight cast to
   bfloat16 each forward, its gradient cast back to float32) and ``train.head_optimizer`` (Adam's
   fused kernel over every weight).
 * ``by-hand``: the first layer's weight cast to bfloat16 by hand, into a copy kept from step to
@@ -48,9 +48,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from _sampling import SPLIT, SPLIT_HELP  # noqa: E402
 
+from objrec.batches import trains_in  # noqa: E402
 from objrec.engine import HeadAdam, members_loss  # noqa: E402
 from objrec.model import HeadEnsemble, mean_log_probs  # noqa: E402
-from objrec.train import head_optimizer, trains_in  # noqa: E402
+from objrec.train import head_optimizer  # noqa: E402
 
 BF16 = torch.bfloat16
 
@@ -58,12 +59,13 @@ BF16 = torch.bfloat16
 def prepared(data: Path):
     """``train.prepare`` of ``data`` with the default settings as ``train`` settles them here,
     the batches of two epochs, and the training loss."""
+    from objrec.batches import epoch_sources
     from objrec.config import TrainConfig
     from objrec.distributed import SINGLE
     from objrec.precision import settle_head_precision, settle_precision
     from objrec.progress import SILENT
     from objrec.quantize import int8_engine
-    from objrec.train import epoch_sources, prepare, training_loss
+    from objrec.train import prepare, training_loss
 
     config, _ = settle_precision(TrainConfig(), SINGLE)
     config = replace(config, int8_engine=int8_engine(config.int8_engine))

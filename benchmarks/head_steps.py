@@ -56,7 +56,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from objrec.batches import ViewStack, feature_batches
+from objrec.batches import ViewStack, feature_batches, trains_in
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE
 from objrec.engine import EarlyStopping, FitState, evaluate_loss, fit
@@ -70,7 +70,6 @@ from objrec.train import (
     prepare,
     seed_everything,
     training_loss,
-    trains_in,
 )
 
 FASTER = 0.8
@@ -91,7 +90,7 @@ class Variant:
     cosine_epochs: int = 0
     """0: a constant learning rate; N: cosine decay to zero over N epochs (at most N epochs)."""
     head_precision: str = "fp32"
-    """``bf16``: the training forward under bfloat16 autocast (``train.trains_in``), as
+    """``bf16``: the training forward under bfloat16 autocast (``batches.trains_in``), as
     ``head_precision="auto"`` trains on a CPU with AMX or AVX-512 BF16."""
     pca: int = 0
     """0: the features as they are; k: the head fitted on their top k principal components, its

@@ -1187,14 +1187,14 @@ class HeldTable:
 @pytest.mark.slow  # imports objrec.train
 def test_a_bf16_head_learns_the_same_from_rows_rounded_once_bit_for_bit():
     """A head trained in bf16 on the CPU reads the held float16 rows rounded to bfloat16 once
-    (``ViewStack.rounded``, ``train.as_trained``) instead of converting every batch to float32,
+    (``ViewStack.rounded``, ``batches.as_trained``) instead of converting every batch to float32,
     which autocast then rounded to bfloat16: the same batches once rounded, and the same head, its
     validation loss and its weights bit for bit after two epochs with dropout."""
+    from objrec.batches import as_trained
     from objrec.config import TrainConfig
     from objrec.distributed import SINGLE
     from objrec.engine import HeadAdam, evaluate_loss, train_one_epoch
     from objrec.model import LowPrecisionTraining, build_head
-    from objrec.train import as_trained
 
     stack = ViewStack([HeldTable(40), HeldTable(40)])
     assert stack.rounded(torch.bfloat16) is stack  # not held: read as it is

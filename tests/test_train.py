@@ -68,9 +68,8 @@ def test_under_ddp_the_progress_bar_counts_the_batches_of_this_ranks_share(
         asked.update(settings, batches=len(list(train_batches(1))))
         return settings["state"]
 
-    module = importlib.import_module("objrec.train")
-    monkeypatch.setattr(module, "fit", fit)
-    monkeypatch.setattr(module, "DistributedDataParallel", lambda head, device_ids: head)
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "fit", fit)
+    monkeypatch.setattr("objrec.batches.DistributedDataParallel", lambda head, device_ids: head)
     world = World(rank=0, size=3, device=torch.device("cpu"), launched=True)
     meta = run_meta(prep, config, split_dir)
     fit_head(prep, config, meta, tmp_path, None, SILENT, world)
@@ -96,8 +95,7 @@ def test_under_ddp_an_epochs_training_figures_count_each_image_once(
     prep = prepare(split_dir, config, SILENT)
     meta = run_meta(prep, config, split_dir)
     figures: list[dict[str, float]] = []
-    module = importlib.import_module("objrec.train")
-    monkeypatch.setattr(module, "DistributedDataParallel", lambda head, device_ids: head)
+    monkeypatch.setattr("objrec.batches.DistributedDataParallel", lambda head, device_ids: head)
     monkeypatch.setattr(World, "reduce_metrics", lambda self, m: figures.append(m) or m)
     monkeypatch.setattr(World, "decide", lambda self, value: value)
     for rank in (1, 2, 3):  # rank 0 writes the run's state, which the others never do

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, replace
 from functools import partial
@@ -26,7 +26,6 @@ from typing import Any, NoReturn, cast
 
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from objrec.backbones import (
     BackboneSpec,
@@ -36,10 +35,11 @@ from objrec.backbones import (
     resolve_data_config,
 )
 from objrec.batches import (
+    Batches,
     ViewStack,
-    feature_batches,
+    epoch_sources,
+    epoch_steps,
     sampled_images,
-    sharded_feature_batches,
 )
 from objrec.bodies import Body, fingerprint_module
 from objrec.cache import FeatureCache, open_cache
@@ -62,7 +62,7 @@ from objrec.data import (
     scan_class_folder,
 )
 from objrec.devices import loader_settings
-from objrec.distributed import SINGLE, World, epoch_seed, process_group
+from objrec.distributed import SINGLE, World, process_group
 from objrec.engine import (
     Diverged,
     FitState,
@@ -93,7 +93,7 @@ from objrec.images import warned_once_per_file
 from objrec.leakage import seen_in_state, union_seen
 from objrec.locks import locked
 from objrec.meta import Calibration, RunMeta
-from objrec.model import Classifier, LowPrecisionTraining, build_head
+from objrec.model import Classifier, build_head
 from objrec.outputs import takes_back_folders
 from objrec.precision import (
     Precision,
@@ -146,8 +146,6 @@ from objrec.views import ViewSpec
 log = logging.getLogger(__name__)
 
 __all__ = ["TrainResult", "prepare", "seed_everything", "train", "training_loss"]
-
-Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -771,73 +769,6 @@ def run_meta(prep: Prepared, config: TrainConfig, data_dir: Path) -> RunMeta:
 
 
 # ---------------------------------------------------------------- 2. fit the head
-
-
-def epoch_sources(
-    prep: Prepared, config: TrainConfig, world: World
-) -> tuple[nn.Module, Callable[[int], Batches], Callable[[], Batches]]:
-    """What trains (the head, wrapped in DDP under torchrun) and its train and valid batches."""
-    batch = rank_batch(config, world)
-    valid = prep.valid
-    if not world.distributed:
-        train, valid = as_trained(prep.train, config, world), as_trained(valid, config, world)
-        return (
-            trains_in(prep.model.head, config.head_precision),
-            lambda epoch: feature_batches(
-                train, prep.train_y, batch, epoch_seed(config.seed, epoch)
-            ),
-            lambda: valid.batches(1024),
-        )
-
-    def sharded_valid_batches() -> Batches:
-        share = torch.arange(world.rank, len(valid), world.size)
-        for idx in share.split(1024):
-            yield valid.gather(torch.zeros(len(idx), dtype=torch.long), idx), valid.labels[idx]
-
-    return (
-        DistributedDataParallel(
-            prep.model.head,
-            device_ids=[world.device.index] if world.device.type == "cuda" else None,
-        ),
-        lambda epoch: sharded_feature_batches(
-            prep.train, prep.train_y, batch, config.seed, epoch, world
-        ),
-        sharded_valid_batches,
-    )
-
-
-def as_trained(stack: ViewStack, config: TrainConfig, world: World) -> ViewStack:
-    """``stack`` as the head's epochs read it: for a head trained in bf16 on the CPU, its held
-    rows rounded to bfloat16 once (``ViewStack.rounded``), the numbers bfloat16 autocast made of
-    every batch, without converting each batch to float32 and then to bfloat16 (the same head
-    bit for bit; for the 100-class protocol 59 MB more held during the fit). Not for a head
-    without a hidden layer (``hidden`` 0): its dropout comes before the first matrix product,
-    and on bfloat16 rows it would scale them in bfloat16 (1 / 0.6 is 1.6641 there), another
-    head."""
-    if config.head_precision == "bf16" and world.device.type == "cpu" and config.hidden > 0:
-        return stack.rounded(torch.bfloat16)
-    return stack
-
-
-def trains_in(head: nn.Module, head_precision: str) -> nn.Module:
-    """``head`` as ``fit`` trains it: under bfloat16 autocast for ``bf16``
-    (``model.LowPrecisionTraining``: float32 weights and Adam, the validation pass in bf16 too), as
-    it is for fp32."""
-    return LowPrecisionTraining(head) if head_precision == "bf16" else head
-
-
-def rank_batch(config: TrainConfig, world: World) -> int:
-    """Each rank's share of ``batch_size`` (at least 1): the global batch is ``batch_size`` when
-    the ranks divide it, a little less when they do not (128 on 3 ranks: 3 x 42 = 126)."""
-    return max(1, config.batch_size // world.size)
-
-
-def epoch_steps(n_images: int, config: TrainConfig, world: World) -> int:
-    """The batches of one epoch of the head on this rank: of ``rank_batch`` images, from the
-    rank's share of the ``n_images`` (a DistributedSampler's: ``n_images / world.size``, rounded
-    up); all of them in one process."""
-    share = -(-n_images // world.size)
-    return -(-share // rank_batch(config, world))
 
 
 def fit_head(
