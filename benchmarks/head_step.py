@@ -49,8 +49,9 @@ import torch.nn.functional as F  # noqa: E402
 from _sampling import SPLIT, SPLIT_HELP  # noqa: E402
 
 from objrec.batches import trains_in  # noqa: E402
-from objrec.engine import HeadAdam, members_loss  # noqa: E402
+from objrec.engine import members_loss  # noqa: E402
 from objrec.model import HeadEnsemble, mean_log_probs  # noqa: E402
+from objrec.optimizers import HeadAdam  # noqa: E402
 from objrec.train import head_optimizer  # noqa: E402
 
 BF16 = torch.bfloat16

@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from objrec.engine import EarlyStopping, FitState, HeadAdam, fit
+from objrec.engine import EarlyStopping, FitState, fit
 from objrec.model import build_head
+from objrec.optimizers import HeadAdam
 from objrec.progress import Reporter
 
 
@@ -425,7 +426,7 @@ import sys, torch
 import torch.nn.functional as F
 from objrec.calibration import expected_calibration_error, fit_temperature_mle
 from objrec.unknown_scores import class_centroids
-from objrec.engine import HeadAdam
+from objrec.optimizers import HeadAdam
 from objrec.model import build_head
 head = build_head(24, 5, 16, 0.2, 3)
 optimizer = HeadAdam(head.parameters(), lr=1e-3, fused=True)

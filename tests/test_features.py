@@ -1193,8 +1193,9 @@ def test_a_bf16_head_learns_the_same_from_rows_rounded_once_bit_for_bit():
     from objrec.batches import as_trained
     from objrec.config import TrainConfig
     from objrec.distributed import SINGLE
-    from objrec.engine import HeadAdam, evaluate_loss, train_one_epoch
+    from objrec.engine import evaluate_loss, train_one_epoch
     from objrec.model import LowPrecisionTraining, build_head
+    from objrec.optimizers import HeadAdam
 
     stack = ViewStack([HeldTable(40), HeldTable(40)])
     assert stack.rounded(torch.bfloat16) is stack  # not held: read as it is

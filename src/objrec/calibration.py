@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from objrec.engine import without_dynamo
+from objrec.optimizers import PlainLBFGS
 from objrec.progress import plural, points
 
 if TYPE_CHECKING:
@@ -263,17 +263,6 @@ def held_out_gain(
     if len(gain) < 2:
         return 0.0, float("inf")
     return float(gain.mean()), float(gain.std() / math.sqrt(len(gain)))
-
-
-class PlainLBFGS(torch.optim.LBFGS):
-    """``torch.optim.LBFGS`` without the wrappers that import ``torch._dynamo``
-    (``engine.without_dynamo``; its ``step`` has none): the same steps, 0.9 s sooner."""
-
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        without_dynamo(torch.optim.Optimizer.add_param_group)(self, param_group)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        without_dynamo(torch.optim.Optimizer.zero_grad)(self, set_to_none)
 
 
 def fit_temperature_mle(logits: torch.Tensor, labels: torch.Tensor) -> float:

@@ -66,7 +66,6 @@ from objrec.distributed import SINGLE, World, process_group
 from objrec.engine import (
     Diverged,
     FitState,
-    HeadAdam,
     fit,
     seed_everything,
     training_loss,
@@ -94,6 +93,7 @@ from objrec.leakage import seen_in_state, union_seen
 from objrec.locks import locked
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, build_head
+from objrec.optimizers import HeadAdam
 from objrec.outputs import takes_back_folders
 from objrec.precision import (
     Precision,
