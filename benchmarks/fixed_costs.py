@@ -83,7 +83,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from _sampling import SPLIT, SPLIT_HELP, timed  # noqa: E402
 
-from objrec import checkpoint, confidence, images, runs, unknown_scores  # noqa: E402
+from objrec import checkpoint, confidence, images, resume_state, runs, unknown_scores  # noqa: E402
 from objrec.bodies import fingerprint_module  # noqa: E402
 from objrec.cache import open_cache  # noqa: E402
 from objrec.config import TrainConfig  # noqa: E402
@@ -147,7 +147,7 @@ def written_state(prep, config: TrainConfig, data: Path):
     head(x).sum().backward()
     optimizer.step()
     state = FitState(stopper=EarlyStopping(5), best_state=copy.deepcopy(head.state_dict()))
-    return checkpoint.training_state(head, optimizer, state, meta), meta
+    return resume_state.training_state(head, optimizer, state, meta), meta
 
 
 def writes(prep, config: TrainConfig, data: Path, which: str):

@@ -102,7 +102,8 @@ def hashing(run: Path, repeats: int) -> None:
 def state_reads(run: Path, repeats: int) -> None:
     """Print the medians of a training state of RUN's head read as a model is and as
     ``load_training_state`` reads it, in turn."""
-    from objrec.checkpoint import load_training_state, read_model_state
+    from objrec.checkpoint import read_model_state
+    from objrec.resume_state import load_training_state
 
     with tempfile.TemporaryDirectory() as tmp:
         last = written_state(run, Path(tmp) / "last.safetensors")
@@ -126,8 +127,9 @@ def written_state(run: Path, last: Path) -> Path:
     """``last``: the training state of RUN's head after one Adam step, as a fit writes it."""
     import torch
 
-    from objrec.checkpoint import load_model, training_state, write_training_state
+    from objrec.checkpoint import load_model
     from objrec.engine import EarlyStopping, FitState
+    from objrec.resume_state import training_state, write_training_state
 
     model, meta = load_model(run)
     head = model.head.train()
@@ -141,7 +143,8 @@ def written_state(run: Path, last: Path) -> Path:
 
 def child(run: Path, loads: int) -> None:
     """One round in this process (the tree on PYTHONPATH): the loads' seconds, as JSON."""
-    from objrec.checkpoint import load_model, load_training_state
+    from objrec.checkpoint import load_model
+    from objrec.resume_state import load_training_state
 
     with tempfile.TemporaryDirectory() as tmp:
         last = written_state(run, Path(tmp) / "last.safetensors")  # the model loaded untimed

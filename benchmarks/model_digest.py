@@ -25,14 +25,10 @@ from pathlib import Path
 import torch
 
 import objrec.checkpoint
-from objrec.checkpoint import (
-    BEST,
-    load_model,
-    save_checkpoint,
-    training_state,
-    write_training_state,
-)
+import objrec.resume_state
+from objrec.checkpoint import BEST, load_model, save_checkpoint
 from objrec.engine import EarlyStopping, FitState
+from objrec.resume_state import training_state, write_training_state
 
 
 def seconds(work) -> float:
@@ -42,7 +38,7 @@ def seconds(work) -> float:
     return time.perf_counter() - started
 
 
-def head_state(model, meta) -> objrec.checkpoint.TrainingState:
+def head_state(model, meta) -> objrec.resume_state.TrainingState:
     """The training state a fit of ``model``'s head writes after an epoch (one Adam step)."""
     head = model.head.train()
     optimizer = torch.optim.Adam(head.parameters())

@@ -350,11 +350,11 @@ def test_a_checkpoint_the_disk_cannot_hold_is_an_os_error_naming_it(tmp_path, tr
 
 def saved_head_state(tmp_path, monkeypatch, device):
     """A head's training state written and read back while its head is on ``device`` (a GPU is
-    only pretended: ``checkpoint.model_device`` says so, the CUDA RNG calls are recorded)."""
-    from objrec.checkpoint import load_training_state, training_state, write_training_state
+    only pretended: ``resume_state.model_device`` says so, the CUDA RNG calls are recorded)."""
     from objrec.config import TrainConfig
     from objrec.engine import EarlyStopping, FitState
     from objrec.model import build_head
+    from objrec.resume_state import load_training_state, training_state, write_training_state
 
     calls = []
     cuda_state = torch.arange(16, dtype=torch.uint8)
@@ -364,7 +364,7 @@ def saved_head_state(tmp_path, monkeypatch, device):
         return cuda_state.clone()
 
     where = lambda module: torch.device(device)  # noqa: E731
-    monkeypatch.setattr("objrec.checkpoint.model_device", where, raising=False)
+    monkeypatch.setattr("objrec.resume_state.model_device", where, raising=False)
     monkeypatch.setattr(torch.cuda, "get_rng_state", get_rng_state)
     monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, d: calls.append(("set", s, d)))
     config = TrainConfig(backbone="tiny_test", heads=1)
@@ -379,7 +379,7 @@ def saved_head_state(tmp_path, monkeypatch, device):
 def test_a_resumed_gpu_run_gets_back_the_cuda_rng_its_dropout_draws_from(tmp_path, monkeypatch):
     """The training state held the CPU RNG only: on a GPU the head's dropout draws from the CUDA
     RNG, so a resumed GPU run dropped other units than an uninterrupted one."""
-    from objrec.checkpoint import restore_training_state
+    from objrec.resume_state import restore_training_state
 
     saved, head, optimizer, calls, cuda_state = saved_head_state(tmp_path, monkeypatch, "cuda:1")
     assert calls == [("get", torch.device("cuda:1"))]
@@ -391,15 +391,15 @@ def test_a_resumed_gpu_run_gets_back_the_cuda_rng_its_dropout_draws_from(tmp_pat
 def test_a_cpu_state_resumes_on_a_gpu_and_a_gpu_state_on_the_cpu(tmp_path, monkeypatch):
     """No CUDA RNG in a state saved on the CPU (or by an objrec before it saved one): nothing to
     set on a GPU; a GPU's CUDA RNG is not set on the CPU."""
-    from objrec.checkpoint import restore_training_state
+    from objrec.resume_state import restore_training_state
 
     saved, head, optimizer, calls, _ = saved_head_state(tmp_path, monkeypatch, "cpu")
     assert calls == [] and "rng.cuda" not in saved.tensors
-    monkeypatch.setattr("objrec.checkpoint.model_device", lambda module: torch.device("cuda", 0))
+    monkeypatch.setattr("objrec.resume_state.model_device", lambda module: torch.device("cuda", 0))
     restore_training_state(saved, head, optimizer)
     assert calls == []
     saved, head, optimizer, calls, _ = saved_head_state(tmp_path, monkeypatch, "cuda:0")
-    monkeypatch.setattr("objrec.checkpoint.model_device", lambda module: torch.device("cpu"))
+    monkeypatch.setattr("objrec.resume_state.model_device", lambda module: torch.device("cpu"))
     restore_training_state(saved, head, optimizer)
     assert [call[0] for call in calls] == ["get"]
 
@@ -568,7 +568,7 @@ def test_each_epochs_training_state_is_copied_into_the_last_ones_tensors(tmp_pat
     head): into the copies of the epoch before the last (the last's may wait to be written), not
     fresh memory (whose pages cost 119,000 page faults a fit of the 100-class protocol), still
     the epoch's own numbers, and written as such."""
-    from objrec.checkpoint import load_training_state
+    from objrec.resume_state import load_training_state
 
     head, optimizer, saver, epoch = tiny_saver(tmp_path)
     kept = []
@@ -595,14 +595,14 @@ def test_a_stop_while_an_epochs_state_is_copied_leaves_the_last_one_whole(tmp_pa
     """Ctrl-C during the copy after epoch 4 (a few milliseconds of each epoch) flushes epoch 3's
     state: the copy goes into other tensors than the ones waiting to be written, never part of
     epoch 4's numbers over epoch 3's under epoch 3's header."""
-    from objrec import checkpoint
-    from objrec.checkpoint import load_training_state
+    from objrec import resume_state
+    from objrec.resume_state import load_training_state
 
     head, _, saver, epoch = tiny_saver(tmp_path)
     for n in (1, 2, 3):
         epoch(n)
     epoch3 = {k: v.clone() for k, v in head.state_dict().items()}
-    calls, cpu_copy = [], checkpoint.cpu_copy
+    calls, cpu_copy = [], resume_state.cpu_copy
 
     def stopped(tensor, into=None):
         calls.append(1)
@@ -610,7 +610,7 @@ def test_a_stop_while_an_epochs_state_is_copied_leaves_the_last_one_whole(tmp_pa
             raise KeyboardInterrupt
         return cpu_copy(tensor, into)
 
-    monkeypatch.setattr(checkpoint, "cpu_copy", stopped)
+    monkeypatch.setattr(resume_state, "cpu_copy", stopped)
     with pytest.raises(KeyboardInterrupt):
         epoch(4)
     saver.flush()
@@ -722,13 +722,13 @@ def test_a_state_says_how_many_processes_wrote_it_and_an_older_one_is_not_known(
     """A resume in another number of processes than the run started in trains on to other
     weights: the state records the processes, a resume compares them (an older state, which
     does not say, is resumed without a word)."""
-    from objrec.checkpoint import (
+    from objrec.meta import Processes
+    from objrec.resume_state import (
         load_training_state,
         restore_training_state,
         training_state,
         write_training_state,
     )
-    from objrec.meta import Processes
     from objrec.runs import warn_of_other_processes
 
     saved, head, optimizer, _, _ = saved_head_state(tmp_path, monkeypatch, "cpu")
@@ -753,9 +753,9 @@ def test_a_resumed_fit_ends_with_the_best_epochs_head_not_the_last_one(tmp_path)
     """A run stopped after an epoch that did not beat an earlier one ends, once resumed, with the
     earlier epoch's head (early stopping keeps the best validation loss): the training state
     carries the best head beside the last one, and a resume restores it as the best."""
-    from objrec.checkpoint import load_training_state, restore_training_state
     from objrec.engine import EarlyStopping, FitState, fit
     from objrec.model import build_head
+    from objrec.resume_state import load_training_state, restore_training_state
 
     head, optimizer, saver, epoch = tiny_saver(tmp_path)
     epoch(1)
@@ -782,7 +782,7 @@ def test_a_resumed_fit_ends_with_the_best_epochs_head_not_the_last_one(tmp_path)
 def test_a_model_file_is_no_training_state_to_resume(trained_run):
     """A run's model file given where its training state belongs (``last.safetensors`` copied
     over by hand) is refused in one sentence, not read as one (a KeyError on its epoch)."""
-    from objrec.checkpoint import load_training_state
+    from objrec.resume_state import load_training_state
 
     with pytest.raises(ObjrecError, match="is not a training state"):
         load_training_state(trained_run / BEST)
@@ -849,9 +849,10 @@ def test_a_flipped_byte_of_a_training_state_is_refused_in_one_sentence_naming_it
     """``last.safetensors`` held no digest: a resume read a changed byte of a weight or of Adam's
     moments as it was, and trained on from it without a word. It is sealed as a model file is,
     and a resume of a damaged one is refused in one sentence naming it and what to do."""
-    from objrec.checkpoint import load_training_state, seal_at
+    from objrec.checkpoint import seal_at
     from objrec.cli import main
     from objrec.meta import trained_on
+    from objrec.resume_state import load_training_state
 
     run = tmp_path / "run"
     run.mkdir()
@@ -942,13 +943,14 @@ def test_a_training_state_is_checked_but_never_hashed_for_a_digest_no_record_nam
     a record: its digest, one SHA-256 of 80 MB (the default head's) more at every resume, is not
     computed; its check still is."""
     from objrec import checkpoint
+    from objrec.resume_state import load_training_state
 
     saved_head_state(tmp_path, monkeypatch, "cpu")
     digested, checked = [], []
     monkeypatch.setattr(checkpoint, "content_digest", lambda data: digested.append(data) or "d")
     check = checkpoint.require_intact
     monkeypatch.setattr(checkpoint, "require_intact", lambda *a: checked.append(a) or check(*a))
-    checkpoint.load_training_state(tmp_path / "last")
+    load_training_state(tmp_path / "last")
     assert (len(digested), len(checked)) == (0, 1)
     checkpoint.read_model_state(tmp_path / "last")  # a model's read names it by its digest
     assert (len(digested), len(checked)) == (1, 2)

@@ -4678,8 +4678,9 @@ def test_an_interrupted_run_folder_is_refused_as_data_too(capsys, tmp_path):
 def write_state(run: Path) -> Path:
     """``run/last.safetensors``: the training state of its model's head after one epoch, as a
     forced retrain stopped before its model was written leaves it beside a finished run."""
-    from objrec.checkpoint import LAST, training_state, write_training_state
+    from objrec.checkpoint import LAST
     from objrec.engine import EarlyStopping, FitState
+    from objrec.resume_state import training_state, write_training_state
 
     model, meta = load_model(run)
     optimizer = torch.optim.Adam(model.head.parameters())
@@ -6487,9 +6488,9 @@ def test_a_resume_in_another_number_of_processes_says_how_to_resume_as_it_starte
     run`, trained on to other weights (best epoch 386 against 249, weights up to 0.056 apart)
     without a word: one process draws each epoch's batches otherwise than 2 ranks. The training
     state now records how many processes wrote it, and a resume in another number says so."""
-    from objrec.checkpoint import load_training_state
     from objrec.cli.output import RichReporter
     from objrec.meta import Processes
+    from objrec.resume_state import load_training_state
 
     shown = ctrl_c_at_epoch_3(monkeypatch)
     args = ["--backbone", "tiny_test", "--epochs", "5", "--aug-views", "1"]

@@ -3,9 +3,9 @@ import torch
 from torch import nn
 
 from objrec.bodies import TinyBody
-from objrec.checkpoint import load_optimizer, stacked_optimizer
 from objrec.engine import train_one_epoch
 from objrec.model import Classifier, build_head, count_parameters, mean_log_probs
+from objrec.resume_state import load_optimizer, stacked_optimizer
 
 
 def test_a_training_step_changes_the_head_and_leaves_the_frozen_body_unchanged():

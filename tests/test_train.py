@@ -1267,9 +1267,9 @@ def test_a_full_disk_in_the_head_s_epochs_keeps_the_last_state_and_says_how_to_g
     and a resume goes on from it; with none written yet, nothing of the run was saved."""
     import errno
 
-    from objrec.checkpoint import load_training_state
     from objrec.errors import ObjrecError
     from objrec.meta import LAST
+    from objrec.resume_state import load_training_state
 
     runs = importlib.import_module("objrec.runs")
     write, tries = runs.write_training_state, []

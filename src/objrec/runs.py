@@ -30,17 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from objrec.checkpoint import (
-    BEST,
-    LAST,
-    SavedTraining,
-    TrainingState,
-    load_training_state,
-    restore_training_state,
-    save_checkpoint,
-    training_state,
-    write_training_state,
-)
+from objrec.checkpoint import BEST, LAST, save_checkpoint
 from objrec.class_record import CLASSES_RECORD, write_classes
 from objrec.config import TrainConfig
 from objrec.cores import cpu_threads
@@ -81,6 +71,14 @@ from objrec.precision import Precision
 from objrec.prepared import FrozenPassCounts, ImageCounts, RunSeconds
 from objrec.progress import joined, some_of
 from objrec.provenance import CommandLine, Provenance, SplitState, provenance
+from objrec.resume_state import (
+    SavedTraining,
+    TrainingState,
+    load_training_state,
+    restore_training_state,
+    training_state,
+    write_training_state,
+)
 
 if TYPE_CHECKING:
     from objrec.calibration import TemperatureFit

@@ -44,10 +44,6 @@ from objrec.batches import (
 from objrec.bodies import Body, fingerprint_module
 from objrec.cache import FeatureCache, open_cache
 from objrec.calibration import TemperatureFit
-from objrec.checkpoint import (
-    SavedTraining,
-    restore_training_state,
-)
 from objrec.class_record import with_test_split
 from objrec.confidence import calibrated_line, fit_confidence
 from objrec.config import DataConfig, TrainConfig, as_config, settings
@@ -114,6 +110,7 @@ from objrec.progress import (
 )
 from objrec.provenance import CommandLine, Provenance, SplitState, given_here, split_state
 from objrec.quantize import QuantizedBody, int8_engine, quantize_body
+from objrec.resume_state import SavedTraining, restore_training_state
 from objrec.runs import (
     EpochSaver,
     RunRecord,

@@ -22,7 +22,7 @@ from torch import nn
 
 from objrec.bodies import Body
 from objrec.cache import open_cache
-from objrec.checkpoint import BEST, LAST, SavedTraining, load_training_state
+from objrec.checkpoint import BEST, LAST
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE, World
 from objrec.engine import Diverged, FitState, diverged
@@ -32,6 +32,7 @@ from objrec.meta import RunMeta
 from objrec.prepared import Prepared
 from objrec.progress import plural
 from objrec.quantize import CopyStopped
+from objrec.resume_state import SavedTraining, load_training_state
 from objrec.runs import EpochSaver, holds_run, interrupted_in_fit, read_summary
 
 log = logging.getLogger(__name__)
@@ -299,7 +300,7 @@ def full_disk_in_the_epochs(
 ) -> ObjrecError:
     """What a full disk met writing the training state ``path`` in the head's epochs says: the
     state of epoch ``kept``, the last written whole, stays as it was (a state is written apart
-    and renamed over it: ``checkpoint.write_training_state``), and a resume goes on from it;
+    and renamed over it: ``resume_state.write_training_state``), and a resume goes on from it;
     with none written yet, nothing of the run was saved, and the features are in the store."""
     said = f"{full_disk_words(stop, path.parent, path)} in the head's epochs"
     if kept is None:
