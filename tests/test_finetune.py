@@ -285,7 +285,7 @@ def test_a_kept_fine_tuning_records_the_fingerprint_of_the_body_it_tuned():
     for kept in (True, False):
         record = FinetuneRecord(blocks=1, epochs_run=1, kept=kept, best_epoch_before=1, **losses)
         prep = SimpleNamespace(model=SimpleNamespace(body=QuantizedBody(tuned)), precision=None)
-        _, after = body_kept(prep, TrainConfig(backbone="tiny_test"), meta, record)  # type: ignore[arg-type]
+        _, _, after = body_kept(prep, TrainConfig(backbone="tiny_test"), meta, record)  # type: ignore[arg-type]
         if kept:
             assert prep.model.body is tuned
             assert after.body_fingerprint == fingerprint_module(tuned)
@@ -295,6 +295,37 @@ def test_a_kept_fine_tuning_records_the_fingerprint_of_the_body_it_tuned():
                 "int8 body",
                 "pretrained body",
             )
+
+
+def test_a_kept_fine_tuning_of_an_int8_body_gives_a_new_prepared_and_leaves_the_heads_own():
+    """``Prepared`` was a mutable bag written after it was built by train, finetune and
+    train_stops: a kept fine-tuning set its precision to fp32, and a stop afterwards set it back.
+    It is frozen: ``body_kept`` returns a new one with the fp32 precision, and the one a stop
+    writes the run as of the head's end from keeps the int8 body's."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from objrec.config import DataConfig
+    from objrec.finetune import FinetuneRecord, body_kept
+    from objrec.meta import HeadConfig, RunMeta
+    from objrec.precision import Precision, Settled
+    from objrec.prepared import Prepared
+    from objrec.quantize import QuantizedBody
+
+    tuned = build_body(get_backbone("tiny_test")).eval()
+    int8 = Precision(body=Settled("int8", "asked"), head=Settled("fp32", "asked"), engine="x")
+    parts = dict(data=None, train=None, valid=None, fingerprint="", train_set=None, valid_set=None)
+    model = SimpleNamespace(body=QuantizedBody(tuned))
+    head_s = Prepared(model=model, precision=int8, **parts)  # type: ignore[arg-type]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        head_s.precision = None  # type: ignore[misc]
+    meta = RunMeta("tiny_test", ("a", "b"), DataConfig(), HeadConfig(8, 2))
+    losses = {"best_valid_loss_before": 0.5, "best_valid_loss_after": 0.4}
+    record = FinetuneRecord(blocks=1, epochs_run=1, kept=True, best_epoch_before=1, **losses)
+    kept, _, _ = body_kept(head_s, TrainConfig(backbone="tiny_test"), meta, record)
+    assert kept is not head_s and kept.model is model and model.body is tuned
+    assert (kept.precision.body.used, kept.precision.engine) == ("fp32", None)
+    assert head_s.precision == int8
 
 
 @pytest.mark.slow

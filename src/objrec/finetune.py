@@ -475,8 +475,10 @@ def finetune_outcome(
 
 def body_kept(
     prep: Prepared, config: TrainConfig, meta: RunMeta, finetune: FinetuneRecord
-) -> tuple[TrainConfig, RunMeta]:
-    """The run's body and settings once fine-tuning is done (``finetune``: its record). Kept, the
+) -> tuple[Prepared, TrainConfig, RunMeta]:
+    """The run's body, precision and settings once fine-tuning is done (``finetune``: its record):
+    ``prep`` as the run goes on with it (a new one, ``Prepared`` being frozen; its model is the
+    same, its body swapped in place), the config and the metadata. Kept, the
     run records float32 features (``feature_dtype``): its tuned blocks and head were trained and
     are calibrated on the top's unrounded output, so every command answers on those, not on
     float16-rounded ones no fit saw; the fp32 body it tuned becomes the run's in place of an
@@ -485,7 +487,7 @@ def body_kept(
     and answers with, not the pretrained or int8 body's it named. Not kept, the run stays as it
     would be without fine-tuning, its int8 body, precision and stored features included."""
     if not finetune.kept:
-        return config, meta
+        return prep, config, meta
     config = replace(config, feature_dtype="float32")
     body = prep.model.body
     if isinstance(body, QuantizedBody):
@@ -493,8 +495,10 @@ def body_kept(
         config = replace(config, precision="fp32")
         if prep.precision is not None:
             fp32 = Settled("fp32", "fine-tuning was kept: its tuned blocks run in fp32")
-            prep.precision = replace(prep.precision, body=fp32, engine=None)
+            prep = replace(prep, precision=replace(prep.precision, body=fp32, engine=None))
     tuned = fingerprint_module(prep.model.body)
-    return config, replace(
-        meta, train_config=config, body_fingerprint=tuned, float_fingerprint=None
+    return (
+        prep,
+        config,
+        replace(meta, train_config=config, body_fingerprint=tuned, float_fingerprint=None),
     )

@@ -126,9 +126,14 @@ class Stages:
         return self.started, fitting, calibrating, now
 
 
-@dataclass
+@dataclass(frozen=True)
 class Prepared:
-    """The model and the cached features a run trains on."""
+    """The model and the cached features a run trains on, and what the run records of them: made
+    by ``train.prepare``, then completed once by ``train.prepared_run`` (the command line, whether
+    it replaces an earlier run, a resumed run's images seen) and ``train._train`` (the precision,
+    the stages' clock). Frozen: a later stage that changes one (``finetune.body_kept``: the
+    precision of a kept fine-tuning) returns a new one. Its model is a module, trained and swapped
+    in place (the head's fit, a kept fine-tuning's body, calibration's familiarity score)."""
 
     model: Classifier
     data: DataConfig

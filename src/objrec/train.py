@@ -232,7 +232,7 @@ def _train(
     with ExitStack() as after_the_head:  # until the run is written: the head's state on a stop
         try:
             prep, meta = prepared_run((data_dir, out), config, reporter, world, saved, request)
-            prep.precision, prep.stages = precision, Stages(started, fitting=time.perf_counter())
+            prep = replace(prep, precision=precision, stages=Stages(started, time.perf_counter()))
             state, saver = fit_head(prep, config, meta, out, saved, reporter, world)
             after_the_head.enter_context(said_on_a_full_disk(out, data_dir, saver, prep.replaces))
             after_the_head.enter_context(written_on_stop(saver))  # exits before said_on_a_full_disk
@@ -243,7 +243,7 @@ def _train(
                     state, source, finetune = finetune_phase(
                         prep, config, state, reporter, world, parts
                     )
-                    config, meta = body_kept(prep, config, meta, finetune)
+                    prep, config, meta = body_kept(prep, config, meta, finetune)
                 prep.stages.calibrating = time.perf_counter()
                 meta, calibration = calibrate(prep, config, meta, source, reporter, world)
         finally:
@@ -335,11 +335,15 @@ def prepared_run(
 ) -> tuple[Prepared, RunMeta]:
     """The run's data, features and model (:func:`prepare` of ``folders``' data; a resumed run's
     body must be the one it ``saved``) and what the run records of them (``request``: its command
-    line; whether it replaces an earlier run in ``folders``' run folder); its classes and
-    parameters said."""
+    line; whether it replaces an earlier run in ``folders``' run folder; for a resumed run, the
+    images it saw before the resume and since: one it trained on that was removed or changed
+    since stays in its record for the leak check); its classes and parameters said."""
     data_dir, out = folders
     prep = prepare(data_dir, config, reporter, world, saved.meta if saved else None)
-    prep.command, prep.replaces = request.command, replaces_earlier(out, request)
+    seen = union_seen(prep.seen, seen_in_state(saved.tensors)) if saved else prep.seen
+    prep = replace(
+        prep, command=request.command, replaces=replaces_earlier(out, request), seen=seen
+    )
     reporter.note(classes_note(prep.classes))
     params = prep.params
     reporter.note(f"parameters: {params.total:,} total, {params.trainable:,} trainable")
@@ -859,10 +863,8 @@ def resumed_state(
     optimizer: torch.optim.Optimizer,
 ) -> FitState:
     """The fit state of ``saved`` (refused unless it is this run's) restored into ``head`` and
-    ``optimizer``; ``prep.seen`` becomes the images the run saw before the resume and since: one
-    it trained on that was removed or changed since stays in its record for the leak check."""
+    ``optimizer``."""
     require_same_run(saved, prep, config, out)
-    prep.seen = union_seen(prep.seen, seen_in_state(saved.tensors))
     return restore_training_state(saved, head, optimizer)
 
 

@@ -121,7 +121,7 @@ def saved_as_of_the_head_on_stop(
     the run (:func:`save_after_the_head` with ``keep``, ``folders``: out, data) from the
     training state (``saver``'s, written first: :func:`written_on_stop`) and says so. Yields the
     body split at fine-tuning's cut (stem, top) for ``train.finetune_phase``, None without it."""
-    parts, body, precision = None, prep.model.body, prep.precision
+    parts, body = None, prep.model.body
     if config.finetune_blocks and not world.distributed:  # finetune_phase refuses torchrun
         parts = split_body(float_body(body), config.finetune_blocks, prep.data.input_size)
     top = parts[1] if parts else None
@@ -132,7 +132,7 @@ def saved_as_of_the_head_on_stop(
     except KeyboardInterrupt:
         if top is not None:
             top.load_state_dict(before)
-            prep.model.body, prep.precision = body, precision  # as before body_kept
+            prep.model.body = body  # as before body_kept, whose precision this prep still has
             prep.model.cpu().freeze_body()
         if world.main and not state_written(saver, folders[0]):
             raise unsaved_after_the_head() from None
