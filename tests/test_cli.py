@@ -2298,6 +2298,10 @@ def test_a_missing_path_or_option_is_refused_before_the_heavy_imports(
         (["evaluate", "{run}", "{data}", "--out", "{data}/x"], "--out {data}/x lies inside the"),
         (["suggest", "{run}", "{data}", "--out", "{tmp}/full"], "{tmp}/full is not empty"),
         (["demo", "--out", "{tmp}/full"], "{tmp}/full is not empty"),
+        (
+            ["evaluate", "{run}", "{data}", "--unknown", "{tmp}/empty"],
+            "--unknown {tmp}/empty holds",
+        ),
     ],
 )
 def test_a_refusal_that_needs_no_library_is_said_before_they_load(
@@ -2305,7 +2309,7 @@ def test_a_refusal_that_needs_no_library_is_said_before_they_load(
 ):
     """serve's busy port or unknown host, report's --out already there, train --strict's
     unusable files, evaluate's, explore's, suggest's and demo's --out not empty, evaluate's --out
-    inside DATA: each was said once the libraries had loaded (5 to 30 s of "loading the
+    inside DATA, evaluate's --unknown folder of no images: each was said once the libraries had loaded (5 to 30 s of "loading the
     libraries")."""
     import socket
 
@@ -2318,6 +2322,7 @@ def test_a_refusal_that_needs_no_library_is_said_before_they_load(
     (data / "train" / "red" / "text.jpg").write_text("hello")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "mine.txt").write_text("mine")
+    (tmp_path / "empty").mkdir()
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

@@ -2063,6 +2063,18 @@ def test_export_out_without_an_extension_gets_onnx(tmp_path):
     assert onnx_named(tmp_path / "folder") == tmp_path / "folder"
 
 
+def test_an_export_out_without_an_extension_is_said_once(tmp_path, caplog):
+    """`objrec -v export run --out exp2` logged "has no extension: the model goes to exp2.onnx"
+    twice: once from the refusal checked before the libraries load, once from the export."""
+    from objrec.export_names import export_path, refuse_early
+
+    (tmp_path / "run").mkdir()
+    with caplog.at_level(logging.INFO, logger="objrec.export_names"):
+        refuse_early(tmp_path / "run", tmp_path / "exp2", force=False)
+        assert export_path(tmp_path / "run", tmp_path / "exp2") == tmp_path / "exp2.onnx"
+    assert [r.getMessage().count("has no extension") for r in caplog.records] == [1]
+
+
 @pytest.mark.slow
 def test_the_script_runs_an_int8_body_openvino_ran_in_openvino_with_objrec_s_answers(
     trained_run, split_dir, tmp_path, capsys

@@ -636,8 +636,8 @@ def test_the_page_suggests_no_higher_limit_for_a_large_file_that_is_no_image(
     error = browser_page.wait_for_selector("#error:not(:empty)", timeout=WAIT_MS).text_content()
     assert error.startswith("noise.bin is too large (11 MiB): this server takes uploads of up")
     assert error.endswith(
-        "and it is not named as an image objrec reads, nor one this browser can show: send an image"
-    ), error
+        "; it is not named as an image objrec reads, nor one this browser can show: send an image"
+    ), error  # not "; and it is not named": the size and the name are two reasons
     assert "--max-upload-mib" not in error
 
 

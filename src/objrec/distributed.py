@@ -47,6 +47,10 @@ TIMEOUT = 3 * 3600.0
 collective: hours, since rank 0 does some of the work alone; a first run on 140 GB of images
 hashes them all on rank 0, 23 minutes at 100 MB/s, and ``--strict`` decodes every one."""
 
+MAX_TIMEOUT = 1e9
+"""The longest ``OBJREC_TORCHRUN_TIMEOUT`` taken (about 32 years): torch's process group fails
+with a traceback from about 9.2e9 seconds, and ``timedelta`` overflows beyond."""
+
 
 @dataclass(frozen=True)
 class World:
@@ -199,10 +203,11 @@ def torchrun_timeout() -> float:
         seconds = float(given)
     except ValueError:
         seconds = float("nan")
-    if not 0 < seconds < float("inf"):
+    if not 0 < seconds <= MAX_TIMEOUT:
         raise ObjrecError(
             f"{TIMEOUT_VARIABLE} is {given!r}: give the seconds a rank may wait for the others, "
-            f"a number above 0 ({TIMEOUT:g}, 3 hours, when it is not set)"
+            f"a number above 0 and at most {MAX_TIMEOUT:g} ({TIMEOUT:g}, 3 hours, when it is "
+            "not set)"
         )
     return seconds
 

@@ -27,9 +27,11 @@ from objrec.outputs import (
 log = logging.getLogger(__name__)
 
 
-def export_path(run: Path, out: Path | None) -> Path:
-    """The model file an export of ``run`` to ``out`` writes (:func:`default_out` when None)."""
-    return onnx_named(output_path(out)) if out else default_out(Path(run))
+def export_path(run: Path, out: Path | None, say: bool = True) -> Path:
+    """The model file an export of ``run`` to ``out`` writes (:func:`default_out` when None);
+    ``say``: log the ``.onnx`` added to a name without an extension (once an export, not by the
+    refusal checked before it)."""
+    return onnx_named(output_path(out), say) if out else default_out(Path(run))
 
 
 def refuse_early(run: Path, out: Path | None, force: bool) -> None:
@@ -37,17 +39,18 @@ def refuse_early(run: Path, out: Path | None, force: bool) -> None:
     :func:`export_names` would refuse once the model is read (an earlier export without
     ``force``, a file of the user's or the run's at one of its names); the split folder the run
     was trained on, which only the model's metadata names, is checked then."""
-    export_names(export_path(run, out), Path(run), None, force)
+    export_names(export_path(run, out, say=False), Path(run), None, force)
 
 
-def onnx_named(path: Path) -> Path:
+def onnx_named(path: Path, say: bool = True) -> Path:
     """``path`` with ``.onnx`` added when its name has no extension (and it is no folder):
     ``export --out exp2`` writes ``exp2.onnx`` beside ``exp2.json`` and ``exp2_infer.py``, as
     tools that know a model by its extension do not open an ONNX file named ``exp2``."""
     if path.suffix or path.is_dir():
         return path
     named = path.with_name(f"{path.name}.onnx")
-    log.info("`out` %s has no extension: the model goes to %s", path, named)
+    if say:
+        log.info("`out` %s has no extension: the model goes to %s", path, named)
     return named
 
 

@@ -184,7 +184,7 @@ def evaluate(
     call unknown at the run's threshold.
     """
     refuse_swapped("evaluate", run, data)
-    refuse_keep_without_unknown(keep_threshold, unknown)
+    refuse_unknown(keep_threshold, unknown)
     refuse_data(data)  # before the heavy import: answered at once
     refuse_given_out(out, force, EVALUATION_FILES, data)
     config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device, against=against)
@@ -241,13 +241,19 @@ def refuse_own_eval_dir(
         refuse_early(run, data, config)
 
 
-def refuse_keep_without_unknown(keep_threshold: bool, unknown: Path | None) -> None:
-    """``--keep-threshold`` without ``--unknown``: there is nothing it could keep (exit 2)."""
+def refuse_unknown(keep_threshold: bool, unknown: Path | None) -> None:
+    """``--keep-threshold`` without ``--unknown``: there is nothing it could keep (exit 2); an
+    ``--unknown`` that holds no images (exit 1). Both from the command line and the folder alone,
+    before the libraries load."""
     if keep_threshold and unknown is None:
         raise click.UsageError(
             "--keep-threshold needs --unknown OTHER: the threshold it keeps is the stricter one "
             "evaluate recommends from photos of none of the classes"
         )
+    if unknown is not None:
+        from objrec.labels import unknown_images
+
+        unknown_images(unknown)
 
 
 def keep_from(run: Path, result: EvaluationResult, unknown: Path | None) -> KeptThreshold | None:
