@@ -4900,6 +4900,32 @@ def test_check_of_a_run_says_whether_its_export_is_of_its_model_and_whole(capsys
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "lost"),
+    [
+        ("config.json", "lost are the settings a share of the run carries, and the cache folder"),
+        ("summary.json", "lost is how training went (its times in report, its scores in a"),
+    ],
+)
+def test_check_of_a_run_without_a_json_record_says_what_is_lost_and_what_to_do(
+    capsys, trained_run, name, lost
+):
+    """review53b nit 6: ``check RUN`` with config.json (or summary.json) removed said only "not
+    there: every run writes it beside its model": neither what was lost nor what to do, nor why
+    it exits 0. A note (exit 0: the commands read the model file) names both."""
+    record = trained_run / name
+    kept = record.read_bytes()
+    record.unlink()
+    try:
+        code, out, err = run(capsys, "check", trained_run)
+    finally:
+        record.write_bytes(kept)
+    assert code == 0 and "nothing unusable" in out, (out, err)
+    [line] = [line for line in (out + err).splitlines() if line.startswith("missing ")]
+    assert line.startswith(f"missing {record}: not there (a note: predict, evaluate"), line
+    assert lost in line and line.endswith("restore it from a copy of the run if you have one")
+
+
 @pytest.mark.slow  # an export (0.3 s) and a run's files read twice (0.6 s)
 def test_check_of_a_run_notes_an_edited_or_removed_export_script_and_exits_0(capsys, trained_run):
     """model_infer.py is the user's to adapt, and model.onnx runs without it: check called an

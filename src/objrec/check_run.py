@@ -295,6 +295,19 @@ def _check_kept(run: Path, result: RunCheck, model: str | None) -> KeptThreshold
     return kept
 
 
+MISSING_RECORDS = {
+    CONFIG: "predict, evaluate, report and export read the settings the model file carries); "
+    "lost are the settings a share of the run carries, and the cache folder train was given, so "
+    "evaluate looks for the run's images in the default one: restore it from a copy of the run "
+    "if you have one",
+    SUMMARY: "predict, evaluate and export read the model file alone); lost is how training "
+    "went (its times in report, its scores in a share's model card), and Python's load_run refuses "
+    "the run: restore it from a copy of the run if you have one",
+}
+"""What a run without each of its JSON records loses, and what to do: "every run writes it
+beside its model" said neither, nor whether the run could still be used."""
+
+
 def _read_json_record(
     path: Path, result: RunCheck, record: dict[str, Any] | str | None = None
 ) -> dict[str, Any] | None:
@@ -304,7 +317,7 @@ def _read_json_record(
     if isinstance(record, dict):
         return record
     if record is None:
-        result.note(path, "missing", "not there: every run writes it beside its model")
+        result.note(path, "missing", f"not there (a note: {MISSING_RECORDS[path.name]}")
     else:
         result.problems.append(Problem(str(path), "unreadable", damaged_record(path, record), True))
     return None
