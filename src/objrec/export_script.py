@@ -1052,7 +1052,8 @@ def answer_all(
     """Each input's answer (:func:`photo_paths`), printed as it comes unless ``quiet`` (with
     ``table``, ``--csv``, the first :data:`ANSWERS_SHOWN`: the table has them all, and a line
     every :data:`PROGRESS_SECONDS` on stderr says how far they got, as objrec predict's progress
-    bar, and the lines end with how many more it holds); one not answered (not read, a folder
+    bar, as progress: "answered 1 of 8 inputs", its last, read as the result; and the lines end
+    with how many more it holds); one not answered (not read, a folder
     without images) is named on stderr (with ``table``, the first :data:`FAILED_NAMED`), and its
     answer is its ``path``, a null ``answer``, no ``topk`` and the ``error``, as ``objrec
     predict --json``'s."""
@@ -1074,8 +1075,9 @@ def answer_all(
         elif lines > 0:
             print(text(answers[-1]))
             lines -= 1
-        if (quiet or table) and time.monotonic() - said >= PROGRESS_SECONDS:
-            print(f"answered {len(answers):,} of {len(inputs):,} inputs", file=sys.stderr)
+        going = len(answers) < len(inputs)  # the last: the lines that end say what they came to
+        if (quiet or table) and going and time.monotonic() - said >= PROGRESS_SECONDS:
+            print(f"answering: {len(answers):,} of {len(inputs):,} inputs so far", file=sys.stderr)
             said = time.monotonic()
     more = more_line(answers, table) if table and not quiet else ""
     if more:
