@@ -193,9 +193,13 @@ def test_ctrl_c_while_fine_tuning_writes_the_run_with_the_body_as_it_was(tmp_pat
         backbone="efficientnet_lite0", epochs=1, aug_views=0, finetune_blocks=1, finetune_lr=1e-3
     )
     config.precision = "fp32"  # as auto chose before int8 took fine-tuning (where int8 pays)
+    stopper = StopInFineTuning()
     with pytest.raises(Interrupted, match="after the head's epochs") as stopped:
-        train(split_dir, tmp_path / "run", config, reporter=StopInFineTuning())
+        train(split_dir, tmp_path / "run", config, reporter=stopper)
     assert stopped.value.summary is not None and stopped.value.summary["finished"] is False
+    # review53b nit 3: the passes below the tuned blocks were "train (cut) features", unexplained
+    assert "train features below the fine-tuned blocks" in stopper.tasks, stopper.tasks
+    assert "valid features below the fine-tuned blocks" in stopper.tasks
     model, _ = load_model(tmp_path / "run")
     before, after = lite.state_dict(), model.body.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)

@@ -498,8 +498,9 @@ def prepare(
     if resumed_body is not None and frozen.fingerprint != resumed_body:
         raise ObjrecError(changed_body(config, resumed))
     views = list(range(config.augmented_views + 1))
-    train_sets = frozen_features(frozen, train_set, data, config, views, reporter, "train", world)
-    (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, "valid", world)
+    named = ("train features", "valid features")
+    train_sets = frozen_features(frozen, train_set, data, config, views, reporter, named[0], world)
+    (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, named[1], world)
     require_readable_splits(Path(data_dir), train_sets, valid, train_set.classes)
     return Prepared(
         model=model,
@@ -689,12 +690,13 @@ def frozen_features(
     name: str,
     world: World = SINGLE,
 ) -> list[FeatureTable]:
-    """The feature store's tables of ``folder`` for each view number (0 = centre crop)."""
+    """The feature store's tables of ``folder`` for each view number (0 = centre crop), each
+    pass called ``name`` in its progress (``train features``)."""
     results = []
     digested = digested_for_each_view(body.cache.store, folder.samples, len(views), world)
     for view, digests in zip(views, digested, strict=True):
         spec = ViewSpec(data, config.augment if view else "none", view)
-        label = f"{name} features" + (f" (augmented view {view})" if view else "")
+        label = f"{name}" + (f" (augmented view {view})" if view else "")
         workers = loader_settings(body.device, config.num_workers, world.local_size).num_workers
         settings = PassSettings(
             num_workers=workers, reporter=reporter, description=label, counted_after=True
@@ -928,6 +930,11 @@ def head_optimizer(head: nn.Module, config: TrainConfig) -> torch.optim.Adam:
 # ---------------------------------------------------------------- 3. fine-tune (optional)
 
 
+BELOW = "features below the fine-tuned blocks"
+"""What fine-tuning's passes over the frozen blocks compute, in their progress: "train (cut)
+features" named a cut no line explained."""
+
+
 def cut_features(
     stem: Body, prep: Prepared, config: TrainConfig, reporter: Reporter, world: World
 ) -> tuple[ViewStack, ViewStack]:
@@ -938,10 +945,10 @@ def cut_features(
     frozen = FrozenBody(stem, prep.data.input_size, cache, name=name, device=world.device)
     views = list(range(config.augmented_views + 1))
     sets = frozen_features(
-        frozen, prep.train_set, prep.data, config, views, reporter, "train (cut)", world
+        frozen, prep.train_set, prep.data, config, views, reporter, f"train {BELOW}", world
     )
     (valid,) = frozen_features(
-        frozen, prep.valid_set, prep.data, config, [0], reporter, "valid (cut)", world
+        frozen, prep.valid_set, prep.data, config, [0], reporter, f"valid {BELOW}", world
     )
     return held(sets, world), held([valid], world)
 
