@@ -832,10 +832,10 @@ def settles_label(row: dict[str, str] | None) -> bool:
     """Whether a plan's ``row`` (None: none) is a label a person settled: a relabel, or a keep of
     a row about the label (a relabel the person turned down, one kept to review) or of a
     person's own row; not the keep of a row the audit wrote about copies, look-alikes or
-    outliers (:data:`NOT_ABOUT_THE_LABEL`), applied untouched by most: each such keep went into
-    reviewed.csv, and the next audit then kept an outlier whose label was wrong, as settled. Nor
-    a ``review`` (the audit's, left undecided): a plan applied as it came remembered its weak
-    flags as labels a person had settled, and later audits stopped flagging them."""
+    outliers (:data:`NOT_ABOUT_THE_LABEL`), which most apply untouched: remembered, it would let
+    the next audit keep an outlier whose label is wrong as settled. Nor a ``review`` (the
+    audit's, left undecided): a plan applied as it came must leave its weak flags for later
+    audits to flag again."""
     if row is None or row["action"] == REVIEW:
         return False
     return row["action"] == "relabel" or not NOT_ABOUT_THE_LABEL.match(row.get("reason") or "")

@@ -101,8 +101,8 @@ ACTIONS = ("keep", "remove", "relabel", REVIEW)
 """A plan row's actions. ``review`` is the audit's own for a label flag it does not relabel
 unread (:func:`label_proposal`): a person's to decide, which ``apply-plan`` applies as ``keep``
 but does not remember in ``reviewed.csv`` as a label a person settled (a person's ``keep`` is
-remembered). Pre-filled ``keep``, such a row applied unread went into reviewed.csv, and later
-audits stopped flagging labels nobody had looked at."""
+remembered), so that a plan applied unread never stops later audits flagging labels nobody
+looked at."""
 RELABEL_MIN_PROB = 0.5
 """The plan relabels a flagged image only where the heads and neighbours give its suggested class
 at least this probability (``prob_suggested``); below it, it keeps the image and its reason says to
@@ -161,8 +161,9 @@ REVIEWED = REVIEW_REASON.partition("{")[0]
 """How the reason of each flag the plan keeps to review begins ("review: may be ")."""
 LESS_SURE = f", but under {RELABEL_SURE_PROB}, where about 1 in 4 relabels was wrong when measured"
 """The clause of a review row's reason whose suggested class reaches ``RELABEL_MIN_PROB`` but
-not ``RELABEL_SURE_PROB`` (:func:`sure_doubt`): pre-filled ``relabel``, a correct anchor photo
-went to pizza at p(suggested)=0.63 in a plan the README's loop applies as it comes."""
+not ``RELABEL_SURE_PROB`` (:func:`sure_doubt`): such a row is ``review``, not ``relabel``, since
+the README's loop applies a plan as it comes and these relabels are wrong often enough to
+need a person's eye."""
 SETTLED_REASON = (
     "settled: a person kept it as {given} in an earlier plan ({file} in reviewed.csv); may be "
     "{suggested}, p(suggested)={p:.2f}; relabel if so ({evidence})"

@@ -159,8 +159,9 @@ def sharded_feature_batches(
     """This rank's part of an epoch: the order and views one process draws
     (:func:`epoch_draws`), shared out as a shuffling DistributedSampler of the same seed shares
     its order (each rank every ``world.size``-th image, the shares evened by repeating the first
-    ones). The views were drawn from a generator of their own: ``torchrun --nproc-per-node 1``
-    read 7 of 10 images in another view than one process of the same seed."""
+    ones). The views come from the same draw as the order, never a generator of their own, so
+    that ``torchrun --nproc-per-node 1`` reads each image in the view one process of the same
+    seed does."""
     views = TensorViews(views) if isinstance(views, torch.Tensor) else views
     order, choice = epoch_draws(len(labels), views.n_views, epoch_seed(seed, epoch))
     indices = range(len(labels))  # any sized sequence does as the sampler's "dataset"

@@ -107,8 +107,8 @@ def refuse_not_the_demos(out: Path) -> None:
 def refuse_users_figure(out: Path) -> None:
     """Refuse an ``out`` whose predictions figure the demo did not write, or that was changed
     since: the demo tells its own by the record of ``out``'s mark (``outputs.users_file``), so a
-    user's file of that name is never written over, even with ``force``: nothing else told a
-    demo's figure from a user's."""
+    user's file of that name is never written over, even with ``force``: the record is the one
+    thing that tells a demo's figure from a user's."""
     why = users_file(out, FIGURE) if os.path.lexists(out / FIGURE) else None
     if why is not None and read_record(out) is None:
         why = "is not a figure the demo recorded writing"

@@ -118,9 +118,8 @@ def need_reasons(need: ClassNeed) -> list[str]:
     """What a class lacks, in words: few photos, its images not recognised, the class most of its
     unrecognised images look like, and its label flags to fix first; none without one of the
     first two, the reasons more photos would fix (a confusion alone, one or two images of a well
-    recognised class, is not a reason to list it, nor are label flags alone: anchor, elephant
-    and cup were listed "to add or retake photos of" for "N labels flagged as likely wrong",
-    which relabelling fixes, not photos).
+    recognised class, is not a reason to list it, nor are label flags alone: those relabelling
+    fixes, not photos).
     Distinct photos are said as photos, the rest as images: "only 3 photos ...; 9 of its 12
     photos not recognised" would count one class two ways under one word. The images are counted
     by those missed, the reason the class is listed ("6 of its 27 images not recognised"; the

@@ -118,8 +118,8 @@ def invoked_command(args: Sequence[str]) -> click.Command | None:
 class FirstCtrlC:
     """Ctrl-C (SIGINT) while a command runs: the first raises KeyboardInterrupt in the main
     thread, as Python's own handler does; later ones are recorded in ``caught`` and not raised,
-    so that the clean-up and the sentence that says what the command left finish (a second
-    Ctrl-C cut that sentence, and stopped train's writing of its run half way); a third ends the
+    so that the clean-up and the sentence that says what the command left finish (a run is
+    never left written half way, nor the user unsure what is on disk); a third ends the
     process at once, as a second SIGTERM does. The first one's KeyboardInterrupt, raised where
     Python cannot raise it (a finalizer, ProcessPoolExecutor's weakref callback), is not printed
     as an "Exception ignored" traceback: it is raised again where the command runs."""

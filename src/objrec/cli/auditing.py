@@ -262,9 +262,8 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
 def review_words(planned: dict[str, int]) -> str:
     """What plan.csv's review rows are: label flags it does not relabel unread, how many of them
     less sure (``audit_report.LESS_SURE``), copies of a picture under two labels, and what to
-    do. Pre-filled ``relabel``, a right anchor photo went to pizza at p(suggested)=0.63, and
-    only apply-plan said, after the copy was written, that such relabels are wrong about 1 in 4
-    times."""
+    do. The less sure are said here, before the plan is applied, since about 1 in 4 of their
+    suggestions is wrong: a user learns it while a copy can still be left unwritten."""
     from objrec.audit_report import RELABEL_SURE_PROB
 
     review, less = planned.get("review", 0), planned.get("less_sure", 0)

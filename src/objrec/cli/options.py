@@ -192,8 +192,8 @@ FINITE = FiniteFloat()
 
 
 class FloatRange(click.FloatRange):
-    """click's ``FloatRange``, its refusal saying the value as typed: ``--days -1`` said "-1.0
-    is not in the range x>=0", a number no one wrote."""
+    """click's ``FloatRange``, its refusal saying the value as typed (``--days -1`` is "-1",
+    not click's "-1.0"), so that the user reads back the number they wrote."""
 
     def convert(self, value, param, ctx) -> Any:
         try:
@@ -209,8 +209,8 @@ class FloatRange(click.FloatRange):
 
 class Choice(click.Choice):
     """One of a few words (``--split``, ``--runtime``, ``--precision``), whose refusal asks "is
-    it X?" of a misspelt one as every name objrec refuses does (``progress.is_it``): `--split
-    tset` got click's list of the words alone."""
+    it X?" of a misspelt one as every name objrec refuses does (``progress.is_it``), after
+    click's list of the words: a near miss is named, not left to be found in the list."""
 
     def get_invalid_choice_message(self, value: Any, ctx: click.Context | None) -> str:
         from objrec.progress import is_it

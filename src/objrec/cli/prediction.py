@@ -303,8 +303,8 @@ ANSWERS_SHOWN = 10
 a user sees what it said: its table has every one."""
 
 ANSWERS_ALL = 20
-"""Up to this many answers ``predict --csv`` prints every one: 11 cut to the first 10 saved one
-line and hid the only "unknown", the one answer that mattered."""
+"""Up to this many answers ``predict --csv`` prints every one: cutting a few to
+:data:`ANSWERS_SHOWN` would save a line or two and could hide the one answer that matters."""
 
 
 def shown_results(results) -> list:
@@ -322,7 +322,7 @@ def shown_results(results) -> list:
 def worth_a_look(r) -> tuple[bool, bool, float]:
     """The order of the answers ``predict --csv`` prints when it cannot print them all: those
     answered unknown, then the barely familiar, then the least sure (lowest top probability);
-    the first inputs given among equals. The first ones given hid the interesting ones."""
+    the first inputs given among equals: the answers a user most needs to see come first."""
     top = float(r.topk[0]["prob"]) if r.topk else 1.0
     return (not r.unknown, not r.barely_familiar, top)
 
