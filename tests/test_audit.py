@@ -910,7 +910,7 @@ def test_apply_plan_takes_a_review_row_s_photo_moved_by_hand_as_its_label_decide
         tmp_path / "plan.csv", "valid/green/green_00.png,green,valid,review,red,review: may be red"
     )
     counts = apply_plan(data, plan, tmp_path / "fixed")
-    assert (counts["moved_by_hand"], counts["left_to_review"], counts["relabelled"]) == (1, 0, 0)
+    assert (counts.moved_by_hand, counts.left_to_review, counts.relabelled) == (1, 0, 0)
     assert (
         f"{plan} line 2: valid/green/green_00.png is valid/blue/green_00.png now (moved by hand?),"
         " a row to review: decided by that move, its label is remembered as yours"
