@@ -129,14 +129,13 @@ from objrec.runs import (
 )
 from objrec.start_hints import hint_balance, hint_few_train, hint_normalisation
 from objrec.train_stops import (
-    said_on_a_full_disk,
+    said_after_the_head,
     said_on_a_full_disk_in_the_epochs,
     save_on_stop,
     saved_as_of_the_head_on_stop,
     state_stamp,
     stopped_outside_epochs,
     store_rows,
-    written_on_stop,
 )
 from objrec.views import ViewSpec
 
@@ -234,8 +233,7 @@ def _train(
             prep, meta = prepared_run((data_dir, out), config, reporter, world, saved, request)
             prep = replace(prep, precision=precision, stages=Stages(started, time.perf_counter()))
             state, saver = fit_head(prep, config, meta, out, saved, reporter, world)
-            after_the_head.enter_context(said_on_a_full_disk(out, data_dir, saver, prep.replaces))
-            after_the_head.enter_context(written_on_stop(saver))  # exits before said_on_a_full_disk
+            after_the_head.enter_context(said_after_the_head(out, data_dir, saver, prep.replaces))
             source, finetune = FeatureSource(prep.train, prep.valid), None
             folders = (out, data_dir)
             with kept_as_of_the_head_on_stop(prep, config, meta, folders, world, saver) as parts:
@@ -818,11 +816,18 @@ def fit_head(
         saver.flush()
         ours = saved is not None or state_stamp(out) not in (None, before)
         stopped_in_the_fit(stop, prep, (config, meta), out, optimizer, ours=ours)
+    end_of_the_fit(saver, config)
+    return state, saver
+
+
+def end_of_the_fit(saver: EpochSaver | None, config: TrainConfig) -> None:
+    """Rank 0's ``saver`` once the head's epochs are over: the copies of the epoch before the last
+    let go, and the last epoch's state written at once when fine-tuning follows (minutes of it: a
+    crash then loses none of the head's epochs)."""
     if saver is not None:
         saver.fit_ended()
-        if config.finetune_blocks:  # minutes of it: a crash then loses none of the head's epochs
+        if config.finetune_blocks:
             saver.flush()
-    return state, saver
 
 
 def stopped_in_the_fit(

@@ -317,6 +317,17 @@ def full_disk_in_the_epochs(
 
 
 @contextmanager
+def said_after_the_head(
+    out: Path, data_dir: Path, saver: EpochSaver | None, replaces: bool
+) -> Iterator[None]:
+    """What ``train`` holds from the head's end until the run is written: the head's training
+    state written on a stop (:func:`written_on_stop`), then a full disk said in one sentence
+    (:func:`said_on_a_full_disk`, which needs that state written or failed first)."""
+    with said_on_a_full_disk(out, data_dir, saver, replaces), written_on_stop(saver):
+        yield
+
+
+@contextmanager
 def written_on_stop(saver: EpochSaver | None) -> Iterator[None]:
     """The head's training state as of its last epoch (``saver``'s, rank 0's) written to
     ``last.safetensors`` when what follows the head's epochs stops, by Ctrl-C or an error
