@@ -3262,3 +3262,22 @@ def test_evaluate_against_reads_the_earlier_model_once(
     assert opened[BEST] == 2  # this run's model once, the earlier run's once
     assert result.against is not None and result.against.renamed == {"olive": "green"}
     assert result.against.n == result.metrics.n and result.against.broken == 0
+
+
+def test_evaluate_again_into_the_runs_own_folder_reads_the_model_once(
+    trained_run, split_dir, monkeypatch, capsys
+):
+    """`objrec evaluate RUN DATA` with RUN's eval-test there read and hashed the model file for
+    its data folder in the CLI's early refusal (cli53's), again in the library's, and a third
+    time to load it. The CLI's reading is the one evaluated: one read, the same results."""
+    from objrec.checkpoint import BEST
+
+    from .conftest import opens_counted
+
+    command = ["evaluate", str(trained_run), str(split_dir), "--json"]
+    assert main(command) == 0
+    before = json.loads(capsys.readouterr().out)
+    with opens_counted(monkeypatch) as opened:
+        assert main(command) == 0
+    assert opened[BEST] == 1
+    assert json.loads(capsys.readouterr().out) == before

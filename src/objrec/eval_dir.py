@@ -21,7 +21,7 @@ from objrec.data import SPLITS, is_split_folder, present_splits
 from objrec.errors import ObjrecError
 from objrec.evaluation_metrics import EvaluationRecord, read_record
 from objrec.labels import unknown_images
-from objrec.meta import output_beside
+from objrec.meta import RunMeta, output_beside
 from objrec.outputs import EVALUATION_FILES, check_output_dir, holds_evaluation, own_contents
 
 log = logging.getLogger(__name__)
@@ -119,27 +119,35 @@ def check_eval_dir(
     return out
 
 
-def refuse_own_eval_dir(run: Path, folder: Path, config: EvaluateConfig) -> None:
+def refuse_own_eval_dir(
+    run: Path, folder: Path, config: EvaluateConfig, meta: RunMeta | None = None
+) -> tuple[RunMeta, bytes] | None:
     """:func:`check_eval_dir`'s refusals of the run's own evaluation folder, said before the
     model loads (seconds, and a "loading the model" line before the refusal): the folder's name
     needs only the model's data folder, read from its metadata without its tensors
-    (``model_file.read_meta``), and only when either name it may have holds one. A
+    (``model_file.read_meta_and_bytes``), and only when either name it may have holds one. A
     model that cannot be read, or a folder without the split, is left to be said as before,
-    after the run's own refusals."""
-    from objrec.model_file import read_meta
+    after the run's own refusals. ``meta``: the model's metadata, read already (nothing is read
+    then). The model as read here (its metadata and the file's bytes), for the evaluation to load
+    it from rather than read the file again; None when it was not read."""
+    from objrec.model_file import read_meta_and_bytes
 
     try:
         target = resolve_eval_folder(folder, config.split)
     except ObjrecError:
-        return
+        return None
     names = {default_eval_dir(run, data, target, config.tta) for data in (None, target.parent)}
     if all(evaluated_folder(name) is None for name in names):
-        return
-    try:
-        data_dir = read_meta(run).data_dir
-    except ObjrecError:
-        return
-    check_eval_dir(run, data_dir, target, None, False, config)
+        return None
+    read = None
+    if meta is None:
+        try:
+            read = read_meta_and_bytes(run)
+        except ObjrecError:
+            return None
+        meta = read[0]
+    check_eval_dir(run, meta.data_dir, target, None, False, config)
+    return read
 
 
 def refuse_dropping(out: Path, run: Path, config: EvaluateConfig) -> None:

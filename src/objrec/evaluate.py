@@ -408,7 +408,7 @@ def evaluate(
     evaluated without reading the file again (``report``, whose page is of that model).
     """
     config, reporter = settings(EvaluateConfig, config, keywords, "evaluate"), or_silent(reporter)
-    earlier_read = refuse_early(Path(run), folder, out, config, force)
+    earlier_read = refuse_early(Path(run), folder, out, config, force, read)
     named = out is not None  # else the run's own eval-* folder, refreshed as with force
     result = measured(Path(run), folder, config, out, reporter, force, read=read)
     out, earlier = result.out, None
@@ -632,13 +632,19 @@ def mark_near_seen(
 
 
 def refuse_early(
-    run: Path, folder: Path, out: Path | None, config: EvaluateConfig, force: bool = False
+    run: Path,
+    folder: Path,
+    out: Path | None,
+    config: EvaluateConfig,
+    force: bool = False,
+    read: tuple[dict[str, torch.Tensor], RunMeta] | None = None,
 ) -> tuple[dict[str, torch.Tensor], RunMeta] | None:
     """What is refused before the model is loaded or any image read: an ``out`` inside
     ``folder``, an ``unknown`` folder without images, an ``against`` that is no run or holds
     ``run``'s model, the run's own folder of another evaluation or of results this one would
-    drop (:func:`refuse_own_eval_dir`). Returns ``against``'s model as it was read to be checked
-    (``compare.require_earlier_run``), for the comparison to use: None without ``against``."""
+    drop (:func:`refuse_own_eval_dir`, from ``read``'s metadata when the model was read).
+    Returns ``against``'s model as it was read to be checked (``compare.require_earlier_run``),
+    for the comparison to use: None without ``against``."""
     if out is not None:
         refuse_inside(out, folder)
     if config.unknown is not None:
@@ -647,7 +653,7 @@ def refuse_early(
     if config.against is not None:
         earlier = require_earlier_run(Path(config.against), run)
     if out is None and not force:
-        refuse_own_eval_dir(run, folder, config)
+        refuse_own_eval_dir(run, folder, config, read[1] if read else None)
     return earlier
 
 

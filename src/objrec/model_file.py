@@ -415,8 +415,14 @@ def checkpoint_meta(path: Path, header: dict[str, Any], digest: str) -> RunMeta:
 def read_meta(path: Path) -> RunMeta:
     """The metadata of the model ``path`` (a run folder, or a file), its seal checked, without
     its tensors (:func:`read_header`)."""
+    return read_meta_and_bytes(path)[0]
+
+
+def read_meta_and_bytes(path: Path) -> tuple[RunMeta, bytes]:
+    """:func:`read_meta`, with the file's bytes it was read from: for a caller that may load the
+    model later from them (``checkpoint.tensors_of``), not from the file read again."""
     header, data = read_header(path)
-    return checkpoint_meta(path, header, content_digest(data))
+    return checkpoint_meta(path, header, content_digest(data)), data
 
 
 def training_progress(path: Path, header: dict[str, Any]) -> tuple[RunMeta, TrainingProgress]:

@@ -60,6 +60,8 @@ from objrec.progress import (
 )
 
 if TYPE_CHECKING:
+    import torch
+
     from objrec.evaluate import EvaluationResult
     from objrec.evaluation_metrics import (
         AtThreshold,
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
         UnknownAnswer,
     )
     from objrec.kept import KeptThreshold
+    from objrec.meta import RunMeta
 
 
 EVALUATE_SECTIONS = {
@@ -186,15 +189,15 @@ def evaluate(
     refuse_swapped("evaluate", run, data)
     refuse_unknown(keep_threshold, unknown)
     refuse_data(data)  # before the heavy import: answered at once
-    refuse_given_out(out, force, EVALUATION_FILES, data)
     config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device, against=against)
-    refuse_own_eval_dir(run, data, out, force, config)
+    model = refuse_outputs(run, data, out, force, config)
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
         from objrec.evaluate import evaluate as run_evaluate
 
+    read = model_read(run, model)  # the model the refusal read, if it did: not read again
     with logged_warnings() as logged:
-        result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force)
+        result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force, read=read)
     kept = keep_from(run, result, unknown) if keep_threshold else None
     if as_json:
         extra = {"threshold_kept": kept.record if kept else None} if keep_threshold else {}
@@ -229,16 +232,35 @@ def refuse_data(data: Path) -> None:
     require_folder(data, "DATA")
 
 
-def refuse_own_eval_dir(
+def refuse_outputs(
     run: Path, data: Path, out: Path | None, force: bool, config: EvaluateConfig
-) -> None:
-    """RUN's own eval-* folder refused before the libraries load (an evaluation of another
-    folder there, or current results this one would drop: ``eval_dir.check_eval_dir``), from
-    the files alone: the refusal is the first thing said, not after seconds of loading."""
-    if out is None and not force:
-        from objrec.eval_dir import refuse_own_eval_dir as refuse_early
+) -> tuple[RunMeta, bytes] | None:
+    """The folder the evaluation writes to refused before the libraries load, from the files
+    alone, so that the refusal is the first thing said, not after seconds of loading: a given
+    --out (``refuse_given_out``), else RUN's own eval-* folder (an evaluation of another folder
+    there, or current results this one would drop: ``eval_dir.check_eval_dir``). The model, when
+    it was read for that (its metadata and the file's bytes: :func:`model_read`)."""
+    refuse_given_out(out, force, EVALUATION_FILES, data)
+    if out is not None or force:
+        return None
+    from objrec.eval_dir import refuse_own_eval_dir
 
-        refuse_early(run, data, config)
+    return refuse_own_eval_dir(run, data, config)
+
+
+def model_read(
+    run: Path, model: tuple[RunMeta, bytes] | None
+) -> tuple[dict[str, torch.Tensor], RunMeta] | None:
+    """The model of ``run`` as the early refusal read it (:func:`refuse_outputs`), as
+    ``evaluate`` takes it (``read``: its tensors and metadata), so that the file is not read
+    and hashed again (None: it was not read)."""
+    if model is None:
+        return None
+    from objrec.checkpoint import tensors_of
+    from objrec.meta import checkpoint_file
+
+    meta, data = model
+    return tensors_of(checkpoint_file(run), data), meta
 
 
 def refuse_unknown(keep_threshold: bool, unknown: Path | None) -> None:
