@@ -742,12 +742,21 @@ def test_a_server_stopped_by_sigterm_or_ctrl_c_shuts_down_cleanly_and_exits_0(cl
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(line.decode() for line in process.stdout), daemon=True
+    )
+    reader.start()
     try:
-        first_line_with(process, "serving")
+        deadline = time.time() + 120
+        while not any("serving" in line for line in lines) and time.time() < deadline:
+            time.sleep(0.2)
         process.send_signal(signum)
-        out = process.stdout.read().decode()
-        assert process.wait(timeout=20) == 0, out
+        assert process.wait(timeout=20) == 0, lines
+        reader.join(timeout=10)
+        out = "".join(lines)
         assert "aborted" not in out and "interrupted" not in out and "Traceback" not in out, out
+        assert lines[-1].strip() == f"stopped serving {client.run}", out  # review53b nit 9
     finally:
         process.kill()
         process.wait()
@@ -1174,6 +1183,7 @@ def test_serve_on_every_address_prints_addresses_a_phone_can_open(
         "loading the libraries ...",
         f"serving {tmp_path} on http://127.0.0.1:8123/ (Ctrl-C stops)",
         "running the whole model in PyTorch, on the CPU: runtime torch was asked for",
+        f"stopped serving {tmp_path}",  # review53b nit 9: no last line after Ctrl-C
     ]
 
 
@@ -1699,6 +1709,8 @@ def test_an_upload_refused_as_an_invalid_request_is_one_line_in_the_log_too(clie
         and " from testclient: refused, 422: topk must be a whole number" in lines[0]
     )
     assert lines[1].startswith("/predict without an image from testclient: refused, 422: file: ")
+    # review53b nit 9: timed as every other upload's line, which ended "in N ms" but these
+    assert all(re.search(r" in \d+ ms$", line) for line in lines), lines
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import time
 
 from fastapi import HTTPException, Request, UploadFile
 from starlette.datastructures import Headers
@@ -94,15 +95,24 @@ def declared_length(scope: Scope) -> int:
         return 0
 
 
+RECEIVED = "objrec.received"
+"""The request scope's key for when its body was received whole (``time.perf_counter()``), set
+by ``serve_guards.MarkBodyReceived``: an upload's log line times a refusal made before the
+endpoint ran (:func:`log_request`) from it, as the endpoint times the others."""
+
+
 def log_request(
     request: Request, file: StarletteUploadFile | None, outcome: str, seconds: float | None = None
 ) -> None:
     """One line in the server's log (``served.events``, which ``objrec serve`` shows) for an
     upload: its name, size, who sent it, the answer or why none, and the time it took from its
-    arrival (its body received) to the answer (``seconds``; None for a request refused before it
-    reached the model). ``file`` None: the request held no image. uvicorn's access log, off
-    under ``serve``, would say only the client, path and status."""
+    arrival (its body received) to the answer (``seconds``; None for a request refused before the
+    endpoint ran: timed from when ``serve_guards.MarkBodyReceived`` saw its body whole, none
+    for one whose body never came whole). ``file`` None: the request held no image. uvicorn's
+    access log, off under ``serve``, would say only the client, path and status."""
     client = request.client.host if request.client is not None else "an unknown client"
+    if seconds is None and (received := request.scope.get(RECEIVED)) is not None:
+        seconds = time.perf_counter() - received  # a refusal before the endpoint ran
     took = "" if seconds is None else f" in {seconds * 1000:.0f} ms"
     if file is None:
         events.info("/predict without an image from %s: %s%s", client, outcome, took)

@@ -488,9 +488,7 @@ def serve(
     refuse_unknown_conflict(threshold, no_unknown)
     max_upload_bytes, origins = checked_settings(workers, max_upload_mib, max_pixels, cors_origins)
     settings, device = server_settings(allowed_hosts, root_path), served_on(run, device, host, port)
-    with (reporter := RichReporter()).loading():  # FastAPI, PyTorch
-        from objrec.serve import serve as run_serve
-    run_serve(
+    serve_until_stopped(
         *(run, host, port, workers, runtime),
         **StartLines(run, host, cors_words(origins)).callbacks(),
         threshold=threshold,
@@ -500,8 +498,17 @@ def serve(
         max_pixels=max_pixels,
         cors_origins=origins,
         **settings,
-        reporter=reporter,
     )
+
+
+def serve_until_stopped(run: Path, *args: Any, **kwargs: Any) -> None:
+    """``objrec.serve.serve`` of RUN with ``args`` and ``kwargs``, its libraries (FastAPI,
+    PyTorch) loaded first, shown; then, stopped by Ctrl-C or SIGTERM, a last line that says so:
+    it printed none, its log the last thing on the terminal."""
+    with (reporter := RichReporter()).loading():
+        from objrec.serve import serve as run_serve
+    run_serve(run, *args, **{**kwargs, "reporter": reporter})
+    err.print(f"stopped serving {shown(run)}", markup=False, highlight=False)
 
 
 def served_on(run: Path, device: str, host: str, port: int) -> str:
