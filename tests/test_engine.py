@@ -633,28 +633,3 @@ def test_a_stop_as_an_epoch_is_said_stops_the_fit_with_that_epoch_kept(signame, 
             on_epoch_end=lambda state: kept.append(state.epoch),
         )
     assert said == kept == [1, 2]
-
-
-def test_an_epoch_of_one_batch_counts_no_steps():
-    """review53b nit 2: fine-tuning's epoch of one batch was shown as "epoch 19 of at most 26,
-    ~4.8s each: 0/1 (0%), 5s", then "1/1 (100%)", a count that said nothing. An epoch of one
-    batch is shown with its time alone; one of several still counts them."""
-    from .conftest import TaskRecorder
-
-    torch.manual_seed(0)
-    x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
-    for steps, total in ((1, None), (2, 2)):
-        told, model = TaskRecorder(), nn.Linear(4, 2)
-        optimizer = torch.optim.SGD(model.parameters())
-        batches = [(x, y)] * steps
-        fit(
-            model,
-            lambda e, b=batches: b,
-            lambda b=batches: b,
-            optimizer,
-            1,
-            5,
-            steps,
-            reporter=told,
-        )
-        assert told.totals == {"epoch 1 of at most 1": total}

@@ -294,8 +294,8 @@ def fit(
     for epoch in range(state.epoch + 1, epochs + 1):
         if state.stopped_early:
             break
-        start, task = time.perf_counter(), epoch_task(state, epoch, epochs)
-        with reporter.task(task, counted_steps(steps_per_epoch)) as advance:
+        start = time.perf_counter()
+        with reporter.task(epoch_task(state, epoch, epochs), steps_per_epoch) as advance:
             train = train_one_epoch(
                 model, train_batches(epoch), optimizer, advance, loss_fn, scheduler, counted
             )
@@ -311,12 +311,6 @@ def fit(
     log_stop(state, epochs, world, limit)
     net.load_state_dict(state.best_state)
     return state
-
-
-def counted_steps(steps_per_epoch: int | None) -> int | None:
-    """The total an epoch's progress counts: its batches, but none for an epoch of one batch
-    (fine-tuning's, often), whose "0/1 (0%)", then "1/1", said nothing but the time."""
-    return steps_per_epoch if steps_per_epoch is not None and steps_per_epoch > 1 else None
 
 
 SHOWN_EPOCH = 0.1
