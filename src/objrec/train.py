@@ -131,11 +131,10 @@ from objrec.start_hints import hint_balance, hint_few_train, hint_normalisation
 from objrec.train_stops import (
     said_after_the_head,
     said_on_a_full_disk_in_the_epochs,
+    said_on_a_stop_outside_epochs,
     save_on_stop,
     saved_as_of_the_head_on_stop,
     state_stamp,
-    stopped_outside_epochs,
-    store_rows,
 )
 from objrec.views import ViewSpec
 
@@ -206,13 +205,8 @@ def train(
     config = train_settings(config, keywords)
     with process_group(device) as world, ExitStack() as held:
         reporter = or_silent(reporter) if world.main else SILENT
-        begun = config, (state_stamp(Path(out)), store_rows(config.cache_dir)), world
-        try:
+        with said_on_a_stop_outside_epochs(data_dir, out, resume, config, world):
             return _train(Path(data_dir), Path(out), config, reporter, request, world, held)
-        except KeyboardInterrupt as stop:  # not during the head's epochs: those save and say so
-            if not world.main:  # rank 0 says what was kept
-                raise
-            raise stopped_outside_epochs(data_dir, out, resume, begun, stop) from None
 
 
 def _train(
@@ -478,27 +472,18 @@ def prepare(
     """Build the model and compute (or load) the frozen features of train and valid;
     ``resumed``: a resumed run's metadata, whose body (its fingerprint) is checked first."""
     started = time.perf_counter()
-    resumed_body = resumed.body_fingerprint if resumed else None
+    resuming = resumed is not None and resumed.body_fingerprint is not None
     train_set, valid_set, split = listed_split(Path(data_dir), reporter, world)
-    hint_balance(train_set, config, world, resumed=resumed_body is not None)
-    hint_few_train(train_set, split, world, resumed=resumed_body is not None)
+    hint_balance(train_set, config, world, resumed=resuming)
+    hint_few_train(train_set, split, world, resumed=resuming)
     spec = get_backbone(config.backbone)
-    hint_normalisation(spec, config, world, resumed=resumed_body is not None)
+    hint_normalisation(spec, config, world, resumed=resuming)
     data = resolve_data_config(spec, config.mean, config.std)
     body, quantizing = run_body(spec, data, config, (reporter, world), resumed)
-    seed_everything(config.seed)
-    head = build_head(
-        body.n_features, len(train_set.classes), config.hidden, config.dropout, config.heads
-    )
-    model = Classifier(body, head).freeze_body()
-    cache = open_cache(config.cache_dir, config.feature_dtype)
-    frozen = FrozenBody(body, data.input_size, cache, name=config.backbone, device=world.device)
-    if resumed_body is not None and frozen.fingerprint != resumed_body:
-        raise ObjrecError(changed_body(config, resumed))
-    views = list(range(config.augmented_views + 1))
-    named = ("train features", "valid features")
-    train_sets = frozen_features(frozen, train_set, data, config, views, reporter, named[0], world)
-    (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, named[1], world)
+    model = new_model(body, len(train_set.classes), config)
+    frozen = frozen_body(body, data, config, world, resumed)
+    told = reporter, world
+    train_sets, valid = run_features(frozen, (train_set, valid_set), data, config, told)
     require_readable_splits(Path(data_dir), train_sets, valid, train_set.classes)
     return Prepared(
         model=model,
@@ -513,10 +498,49 @@ def prepare(
         quantize_seconds=quantizing,
         seen={"train": hashed(train_sets[0]), "valid": hashed(valid)},
         image_classes=run_classes(
-            data_dir, (train_sets[0], valid), train_set, cache, reporter, world
+            data_dir, (train_sets[0], valid), train_set, frozen.cache, reporter, world
         ),
         split=split,
     )
+
+
+def new_model(body: Body, n_classes: int, config: TrainConfig) -> Classifier:
+    """The run's model: ``body`` frozen, under a new head for ``n_classes`` classes, its weights
+    drawn from ``config.seed``."""
+    seed_everything(config.seed)
+    head = build_head(body.n_features, n_classes, config.hidden, config.dropout, config.heads)
+    return Classifier(body, head).freeze_body()
+
+
+def frozen_body(
+    body: Body, data: DataConfig, config: TrainConfig, world: World, resumed: RunMeta | None
+) -> FrozenBody:
+    """``body``'s frozen pass, through the feature store of ``config``'s cache folder; refused
+    when ``resumed`` (a resumed run's metadata) trained on another body."""
+    cache = open_cache(config.cache_dir, config.feature_dtype)
+    frozen = FrozenBody(body, data.input_size, cache, name=config.backbone, device=world.device)
+    recorded = resumed.body_fingerprint if resumed else None
+    if recorded is not None and frozen.fingerprint != recorded:
+        raise ObjrecError(changed_body(config, resumed))
+    return frozen
+
+
+def run_features(
+    frozen: FrozenBody,
+    folders: tuple[ClassFolder, ClassFolder],
+    data: DataConfig,
+    config: TrainConfig,
+    told: tuple[Reporter, World],
+) -> tuple[list[FeatureTable], FeatureTable]:
+    """The tables of ``folders``' (train, valid) images through ``frozen``: every view of each
+    training image (0, the centre crop, then ``config.augmented_views`` augmented ones) and the
+    centre view of each validation image (``told``: where progress is said, the ranks)."""
+    (train_set, valid_set), (reporter, world) = folders, told
+    views = list(range(config.augmented_views + 1))
+    named = ("train features", "valid features")
+    train_sets = frozen_features(frozen, train_set, data, config, views, reporter, named[0], world)
+    (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, named[1], world)
+    return train_sets, valid
 
 
 def run_classes(

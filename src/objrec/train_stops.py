@@ -50,23 +50,26 @@ def with_copy_left(said: Interrupted, stop: KeyboardInterrupt) -> Interrupted:
     return Interrupted(f"{said}; {stop.said()}", said.values, said.summary, said.left)
 
 
-def stopped_outside_epochs(
-    data_dir: Path | str,
-    out: Path | str,
-    resumed: bool,
-    settings: tuple[TrainConfig, tuple[tuple[int, int] | None, tuple[int, int]], World],
-    stop: KeyboardInterrupt,
-) -> Interrupted:
-    """:func:`interrupted_outside_epochs` for a train stopped in ``out`` by ``stop``: the run's
-    training state is ours when ``resumed`` or written since it began (``settings``: the config,
-    then ``before``, its :func:`state_stamp` then and the :func:`store_rows` of this process, and
-    the world); a stop in the int8 copy of the body says what it left of it
+@contextmanager
+def said_on_a_stop_outside_epochs(
+    data_dir: Path | str, out: Path | str, resumed: bool, config: TrainConfig, world: World
+) -> Iterator[None]:
+    """Ctrl-C in a train in ``out`` outside the head's epochs (which save and say so themselves):
+    :func:`interrupted_outside_epochs` said by rank 0 (another rank's stop raised as it is). The
+    run's training state is ours when ``resumed`` or written since this began (its
+    :func:`state_stamp` then), the features this process stored since then counted
+    (:func:`store_rows`); a stop in the int8 copy of the body says what it left of it
     (:func:`with_copy_left`)."""
-    config, before, world = settings
-    ours = resumed or state_stamp(Path(out)) not in (None, before[0])
-    rows = rows_since(config.cache_dir, before[1])  # this process's
-    said = interrupted_outside_epochs(data_dir, out, ours, *rows, world=world)
-    return with_copy_left(said, stop)
+    before, rows = state_stamp(Path(out)), store_rows(config.cache_dir)
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        if not world.main:  # rank 0 says what was kept
+            raise
+        ours = resumed or state_stamp(Path(out)) not in (None, before)
+        stored = rows_since(config.cache_dir, rows)  # this process's
+        said = interrupted_outside_epochs(data_dir, out, ours, *stored, world=world)
+        raise with_copy_left(said, stop) from None
 
 
 def store_rows(cache_dir: str | Path | None) -> tuple[int, int]:
