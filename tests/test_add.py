@@ -1439,9 +1439,12 @@ def test_an_add_result_reads_in_one_line():
         "lobster": {"train": 4, "valid": 4, "test": 3},
         "stop": {"train": 24, "valid": 8, "test": 8},
     }
-    result = AddResult(Path("data-r5"), counts, {"lobster": 1}, new_classes=["stop"], files=files)
+    copy = [("lobster/x.jpg", "test/lobster/3.jpg")]
+    result = AddResult(
+        Path("data-r5"), counts, {"lobster": 1}, copy, new_classes=["stop"], files=files
+    )
     assert repr(result) == (
-        "AddResult(data='data-r5', train=28, valid=12, test=11, new_classes=1, copies=1, "
+        "AddResult(data='data-r5', train=28, valid=12, test=11, n_new_classes=1, n_copy_files=1, "
         "unreadable=0)"
     )
     assert repr(dataclasses.replace(result, dry_run=True)).endswith(", dry_run=True)")

@@ -1,6 +1,9 @@
 """The package's public API (``objrec/__init__.py``): what ``import objrec`` offers."""
 
+import ast
 import importlib
+import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -242,3 +245,81 @@ def test_the_result_records_a_user_holds_are_importable_from_objrec():
         hints = typing.get_type_hints(getattr(objrec, function))
         assert hints["return"] is getattr(objrec, record), function
     assert objrec.Prediction is typing.get_args(objrec.Predictions.__orig_bases__[0])[0]
+
+
+REPR_ITEM = re.compile(r"(\w+)=('(?:[^'\\]|\\.)*'|[^,()]+)")
+"""A ``name=value`` of a one-line repr: a quoted string, or anything up to a comma."""
+
+
+def misread_repr_names(record) -> list[str]:
+    """The ``name=value`` items of ``record``'s repr that say something else than its attribute of
+    that name (a count shown under a list's name), or than the length of the attribute an
+    ``n_`` names; the names of no attribute are counts read as such (``train=18``)."""
+    misread = []
+    for name, shown in REPR_ITEM.findall(repr(record).split("(", 1)[1]):
+        if name.startswith("n_") and hasattr(record, name[2:]):
+            if int(shown) != len(getattr(record, name[2:])):
+                misread.append(f"{name}={shown}")
+        elif hasattr(record, name):
+            value = getattr(record, name)
+            if shown.startswith("'"):
+                right = ast.literal_eval(shown) == str(value)
+            elif isinstance(value, bool | None) or not isinstance(value, int | float):
+                right = shown == str(value)
+            else:
+                right = math.isclose(float(shown), value, rel_tol=1e-3, abs_tol=5e-5)
+            if not right:
+                misread.append(f"{name}={shown} (it holds {value!r})")
+    return misread
+
+
+def one_of_each_result() -> list:
+    """A record of each kind a public function returns, made by hand, its lists not empty."""
+    import pandas as pd
+    import torch
+
+    from objrec.check import Problem
+    from objrec.evaluate import summarize_logits
+    from objrec.export_check import Agreement
+    from objrec.meta import ParameterCounts
+
+    counts = {"a": {"train": 2, "valid": 1, "test": 1}, "b": {"train": 1, "valid": 0, "test": 0}}
+    table = pd.DataFrame({"train": [2, 1], "valid": [1, 0]}, index=["a", "b"])
+    logits = torch.nn.functional.one_hot(torch.tensor([0, 1, 1]), 2).float() * 5
+    params = ParameterCounts(total=3, trainable=2)
+    agreement = Agreement("onnxruntime", 8, 1e-7, 1)
+    return [
+        objrec.SplitResult(Path("data"), counts, small_classes=["b"], unreadable_files=["x.jpg"]),
+        objrec.AddResult(
+            Path("data"), counts, {"a": 2}, [("n/a/1.jpg", "train/a/1.jpg")] * 2, new_classes=["b"]
+        ),
+        objrec.CheckResult(
+            Path("data"), 5, 4, 2, {"train": 5}, [Problem("x.jpg", "unreadable", "bad", True)]
+        ),
+        objrec.ExploreResult(table, table, pd.DataFrame({"file": ["a.jpg"]}), ["x.jpg"]),
+        objrec.TrainResult(Path("run"), ["a", "b"], [{"epoch": 1}], 1, 0.5, 0.75, params),
+        summarize_logits(logits, torch.tensor([0, 1, 0]), ["a", "b"]),
+        objrec.Prediction("a.jpg", [{"class": "a", "prob": 0.875}], unknown=True, score=-0.25),
+        objrec.Prediction("b.jpg", error="no such file or folder"),
+        objrec.ExportResult(Path("run/model.onnx"), Path("run/model.json"), 1e-7, [agreement]),
+        objrec.AuditResult([], [], [], n_images=7, classes=["a", "b"], out=Path("audit")),
+        objrec.AppliedPlan(copied=7, removed=1),
+        objrec.Suggestions(pd.DataFrame({"rank": [1, 2]}), ["x.jpg"], readable=3, labelled=["c"]),
+    ]
+
+
+def test_every_result_reads_in_one_line_naming_counts_as_counts():
+    """`AddResult`'s repr said `new_classes=1` where `.new_classes` is a list of names (and
+    `copies=12` where `.copies` is a dict per class: `n_copy_files`), `AuditResult`'s
+    `classes=3`, `label_issues=0` and SplitResult's `small_classes=1` likewise; CheckResult,
+    ExploreResult, Suggestions, Prediction and ExportResult printed every field, tables and
+    split records included: a page for a notebook cell. Each is one line, and each name in it is
+    the attribute of that name as it is, or `n_` and an attribute's name for its length, as
+    TrainResult's `n_classes`."""
+    records = one_of_each_result()
+    for record in records:
+        shown = repr(record)
+        assert "\n" not in shown and len(shown) < 250, shown
+        assert not misread_repr_names(record), (shown, misread_repr_names(record))
+    assert "n_new_classes=1, n_copy_files=2" in repr(records[1])
+    assert "answer='unknown', predicted='a', prob_predicted=0.8750" in repr(records[6])

@@ -149,7 +149,7 @@ def test_audit_writes_its_findings_and_never_changes_a_file(audited):
         table, rows = result.table(kind), csv_rows(root / "audit" / f"{kind}.csv")
         assert list(table.columns) == list(rows[0]) and len(table) == len(rows) > 0, kind
         assert list(table.iloc[:, 0]) == [row[table.columns[0]] for row in rows], kind
-    assert repr(result).startswith(f"AuditResult(images={result.n_images}, classes=3, label_")
+    assert repr(result).startswith(f"AuditResult(n_images={result.n_images}, n_classes=3, n_label_")
     with pytest.raises(ObjrecError, match="`kind` must be one of label_issues, near_dup"):
         result.table("label_issue")
 
@@ -3749,8 +3749,8 @@ def test_every_csv_of_findings_has_its_header_when_nothing_was_found(tmp_path):
     empty = AuditResult([], [], [], len(inv.items), list(inv.classes))
     write_audit(empty, inv, tmp_path / "out")
     assert repr(empty) == (
-        f"AuditResult(images={len(inv.items)}, classes={len(inv.classes)}, label_issues=0, "
-        "near_duplicates=0, look_alikes=0, outliers=0)"
+        f"AuditResult(n_images={len(inv.items)}, n_classes={len(inv.classes)}, "
+        "n_label_issues=0, n_near_duplicates=0, n_look_alikes=0, n_outliers=0)"
     )
     assert list(empty.table("look_alikes").columns) == list(TABLE_COLUMNS["look_alikes.csv"])
     for name, columns in TABLE_COLUMNS.items():

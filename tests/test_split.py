@@ -2703,6 +2703,6 @@ def test_a_split_result_reads_in_one_line():
     counts = {f"class{i}": {"train": 8, "valid": 4, "test": 4} for i in range(40)}
     result = SplitResult(Path("data"), counts, small_classes=["class3"], duplicate_files=2)
     assert repr(result) == (
-        "SplitResult(out='data', train=320, valid=160, test=160, n_classes=40, small_classes=1, "
-        "unreadable=0, duplicates=2)"
+        "SplitResult(out='data', train=320, valid=160, test=160, n_classes=40, n_small_classes=1, "
+        "unreadable=0, duplicate_files=2)"
     )

@@ -102,13 +102,15 @@ class AddResult:
     def __repr__(self) -> str:
         """One line, as the other results': the data folder, the images added to each split,
         the new classes and the images not added (``print(objrec.add_images(...))`` would
-        otherwise show every field, every file pair and empty list: 4,000 characters)."""
+        otherwise show every field, every file pair and empty list: 4,000 characters). A count
+        of a field is named ``n_`` and the field's name (``n_new_classes``: ``new_classes`` holds
+        their names)."""
         added = ", ".join(f"{split}={n}" for split, n in self.totals().items())
-        left = f", copies={sum(self.copies.values())}, unreadable={len(self.unreadable_files)}"
+        left = f"n_copy_files={len(self.copy_files)}, unreadable={len(self.unreadable_files)}"
         would = ", dry_run=True" if self.dry_run else ""
         return (
             f"AddResult(data={str(self.data)!r}, {added}, "
-            f"new_classes={len(self.new_classes)}{left}{would})"
+            f"n_new_classes={len(self.new_classes)}, {left}{would})"
         )
 
 

@@ -348,10 +348,12 @@ class AuditResult:
 
     def __repr__(self) -> str:
         """One line: how many findings of each kind (a notebook cell ending in an audit showed
-        every row of every list)."""
-        counts = ", ".join(f"{kind}={len(getattr(self, kind))}" for kind in FINDING_KINDS)
+        every row of every list), each named ``n_`` and its list's name (``n_label_issues``)."""
+        counts = ", ".join(f"n_{kind}={len(getattr(self, kind))}" for kind in FINDING_KINDS)
         where = f", out={str(self.out)!r}" if self.out is not None else ""
-        return f"AuditResult(images={self.n_images}, classes={len(self.classes)}, {counts}{where})"
+        return (
+            f"AuditResult(n_images={self.n_images}, n_classes={len(self.classes)}, {counts}{where})"
+        )
 
     def table(self, kind: str) -> pd.DataFrame:
         """The findings of ``kind`` (``label_issues``, ``near_duplicates``, ``look_alikes`` or

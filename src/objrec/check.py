@@ -159,6 +159,17 @@ class CheckResult:
         each once, though it may be several problems (an empty class train lacks is two)."""
         return len({p.path for p in self.unusable if p.kind not in FILE_KINDS})
 
+    def __repr__(self) -> str:
+        """One line, as the other results': the folder, its images and classes, and how many
+        problems (``problems`` lists them; a split folder's whole ``split_record`` and every
+        noted file made it hundreds of characters)."""
+        splits = "".join(f", {split}={n}" for split, n in self.splits.items())
+        return (
+            f"CheckResult(root={str(self.root)!r}, images={self.images}, "
+            f"readable={self.readable}, classes={self.classes}{splits}, "
+            f"n_problems={len(self.problems)}, n_unusable={len(self.unusable)})"
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` answer (docs/json.md): each path relative to ``root`` (``lamp/a.jpg``;
         ``.`` for the folder itself), as the text names them and split's answer its files,

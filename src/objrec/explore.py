@@ -56,6 +56,18 @@ class ExploreResult:
     """The files left out of the counts: those of the class folders that are not images, and
     those outside any class folder (images too), as ``split`` names them."""
 
+    def __repr__(self) -> str:
+        """One line, as the other results': the images counted, per split of a split folder, the
+        classes and the files left out (the three tables made it a page of text)."""
+        per_split = self.counts.drop(columns="all", errors="ignore").sum().items()
+        splits = "".join(f", {split}={n}" for split, n in per_split)
+        where = f", out={str(self.out)!r}" if self.out is not None else ""
+        images = int(self.counts.to_numpy().sum())
+        return (
+            f"ExploreResult(images={images}{splits}, n_classes={len(self.counts)}, "
+            f"n_unreadable={len(self.unreadable)}{where})"
+        )
+
 
 @takes_back_folders("out")
 @on_ctrl_c("nothing was written: run it again")

@@ -75,6 +75,20 @@ class ExportResult:
     script: Path | None = None
     """The script beside the model that runs it without objrec (:func:`script_path`)."""
 
+    def __repr__(self) -> str:
+        """One line, as the other results': the files written, how far the graph is from
+        PyTorch, and on how many real photos its top class was not objrec's, in any runtime
+        (``answers`` holds each runtime's :class:`Agreement`; the kept threshold's record made
+        it several lines)."""
+        named = {"path": self.path, "sidecar": self.sidecar, "script": self.script}
+        files = ", ".join(f"{k}={str(v)!r}" for k, v in named.items() if v is not None)
+        photos = max((a.photos for a in self.answers), default=0)
+        changed = sum(a.top_class_changed for a in self.answers)
+        return (
+            f"ExportResult({files}, max_diff={self.max_diff:.1e}, photos_checked={photos}, "
+            f"top_class_changed={changed})"
+        )
+
 
 class Tail(nn.Module):
     """Body features -> the exported outputs: the head's probabilities, calibrated by the run's

@@ -137,6 +137,31 @@ class Prediction:
     ways (:func:`mixed_partners`): the other may be the right answer. None when the run records
     no such evaluation (none yet, an older one, of another model)."""
 
+    def __repr__(self) -> str:
+        """One line: the file, its answer, the closest class when that is "unknown", its
+        probability and the unknown score; or the error (every field made a list of predictions
+        a page of text, each one's top-k and threshold again)."""
+        if self.error or not self.topk:
+            return f"Prediction(path={self.path!r}, error={self.error!r})"
+        closest = f", predicted={self.predicted!r}" if self.unknown else ""
+        score = f", score={self.score:.4f}" if self.score is not None else ""
+        return (
+            f"Prediction(path={self.path!r}, answer={self.answer!r}{closest}, "
+            f"prob_predicted={self.prob_predicted:.4f}{score})"
+        )
+
+    @property
+    def predicted(self) -> str | None:
+        """The closest class, whether or not the answer is "unknown" (``--csv``'s ``predicted``);
+        None for an input that failed."""
+        return str(self.topk[0]["class"]) if self.topk else None
+
+    @property
+    def prob_predicted(self) -> float | None:
+        """The probability of :attr:`predicted` (``--csv``'s ``prob_predicted``), among the
+        classes only; None for an input that failed."""
+        return float(self.topk[0]["prob"]) if self.topk else None
+
     @property
     def barely_familiar(self) -> bool | None:
         """Answered (not unknown) though barely familiar: its familiarity within

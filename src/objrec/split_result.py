@@ -131,12 +131,13 @@ class SplitResult:
     def __repr__(self) -> str:
         """One line, as the other results': the split folder, the images of each split, the
         classes, and what was left out or grouped (``print(objrec.split_folder(...))`` showed
-        every class's counts and every field: hundreds of characters)."""
+        every class's counts and every field: hundreds of characters); a count of a field named
+        ``n_`` and the field's name (``n_small_classes``: ``small_classes`` holds their names)."""
         splits = ", ".join(f"{split}={n}" for split, n in self.totals().items())
-        left = f"unreadable={len(self.unreadable_files)}, duplicates={self.duplicate_files}"
+        left = f"unreadable={len(self.unreadable_files)}, duplicate_files={self.duplicate_files}"
         return (
             f"SplitResult(out={str(self.out)!r}, {splits}, n_classes={len(self.counts)}, "
-            f"small_classes={len(self.small_classes)}, {left})"
+            f"n_small_classes={len(self.small_classes)}, {left})"
         )
 
 

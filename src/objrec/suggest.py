@@ -79,6 +79,19 @@ class Suggestions:
     """The images left out as re-saved, resized or cropped copies of the run's own training or
     validation images (by their perceptual hashes, ``leakage.near_copies``): labelled already."""
 
+    def __repr__(self) -> str:
+        """One line, as the other results': how many images were picked, read and answered
+        "unknown", how many were left out (``table`` and the lists hold them)."""
+        where = f", out={str(self.out)!r}" if self.out is not None else ""
+        left = ", ".join(
+            f"n_{name}={len(getattr(self, name))}"
+            for name in ("labelled", "near_copies", "unreadable")
+        )
+        return (
+            f"Suggestions(picked={len(self.table)}, readable={self.readable}, "
+            f"unknown={self.unknown}, {left}{where})"
+        )
+
     @property
     def all_unknown(self) -> bool:
         """Whether the run knows none of the images: the ranking, among its classes, says little."""
