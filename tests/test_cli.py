@@ -5838,6 +5838,42 @@ def test_train_s_last_line_counts_the_seconds_the_user_waited_starting_included(
     assert "4s in all (1s computing features with the pretrained" in said
 
 
+def test_train_s_last_line_says_features_read_from_the_store_were_not_computed(trained_run, capsys):
+    """A retrain whose every feature came from the feature store (under torchrun, on a resume,
+    in one process: "0 run through the 3 pretrained networks" in its lines per view) closed with
+    "3s computing features with the 3 pretrained networks"; one that computed some did not say
+    how many of them, nor that it read the others."""
+    from types import SimpleNamespace
+
+    from objrec.cli.training import print_trained
+    from objrec.precision import Precision, Settled
+    from objrec.prepared import FrozenPassCounts
+
+    fp32 = Precision(body=Settled("fp32", "asked for"), head=Settled("fp32", "asked for"))
+    seconds = RunSeconds(features=3.0, fit=0.0, calibrate=0.0, total=5.0)
+    run = dict(best_epoch=1, history=[{"valid_loss": 0.5}], best_valid_loss=0.5)
+    run |= dict(best_valid_acc=0.9, run=trained_run, seconds=seconds, precision=fp32)
+    read = FrozenPassCounts(
+        computed=0, from_store=192, copies=0, unreadable=0, hashed=0, digest_seconds=0.0
+    )
+    print_trained(SimpleNamespace(**run, frozen_pass=read))
+    said = " ".join(capsys.readouterr().out.split())
+    assert "computing" not in said
+    assert (
+        "5s in all (3s reading the 192 image features from the feature store, none computed); "
+        "model saved to" in said
+    )
+    some = FrozenPassCounts(
+        computed=36, from_store=330, copies=0, unreadable=0, hashed=30, digest_seconds=0.1
+    )
+    print_trained(SimpleNamespace(**run, frozen_pass=some))
+    said = " ".join(capsys.readouterr().out.split())
+    assert (
+        "(3s computing 36 image features with the pretrained network in 32-bit floats (fp32) and "
+        "reading 330 from the feature store); model saved to" in said
+    )
+
+
 @pytest.mark.slow
 def test_the_process_s_age_counts_from_python_s_start():
     """What train's closing line counts from: the process's start as the system dates it, so

@@ -414,21 +414,39 @@ def print_trained(
 def time_line(
     result: TrainResult, seconds: RunSeconds, config: dict[str, Any], waited: Waited | None
 ) -> str:
-    """The closing sentence: the seconds in all, those computing features and in what precision
-    (an int8 frozen pass's ``quantize``: its body may be fp32 since, a fine-tuning kept), the
-    fit's and the calibration's, where the model was saved."""
-    from objrec.backbones import network_words
-
+    """The closing sentence: the seconds in all, those computing features (or reading them) and
+    in what precision (an int8 frozen pass's ``quantize``: its body may be fp32 since, a
+    fine-tuning kept), the fit's and the calibration's, where the model was saved."""
     quantized = seconds.quantize or 0.0
-    settled = result.precision.body.used if result.precision is not None else "fp32"
-    frozen = "int8" if seconds.quantize is not None else settled
+    features = features_words(result, seconds, config)
     return (
-        f"{in_all(seconds, waited)}{seconds.features:.0f}s computing features with "
-        f"{network_words(config.get('backbone', ''))} in {precision_words(frozen)}"
+        f"{in_all(seconds, waited)}{seconds.features:.0f}s {features}"
         + (f", {quantized:.0f}s of it getting its int8 copy{INT8_ONCE}" if quantized >= 1 else "")
         + fit_words(seconds, config)
         + f"); model saved to {shown(result.run / 'model.safetensors')}"
     )
+
+
+def features_words(result: TrainResult, seconds: RunSeconds, config: dict[str, Any]) -> str:
+    """What the features' seconds went to, as the run's frozen pass counted it: "computing
+    features" was said of a retrain (under torchrun, on a resume, or one process) whose every
+    feature came from the feature store, none computed; a run that computed some and read the
+    others says how many of each, as its lines per view do."""
+    from objrec.backbones import network_words
+
+    counts = getattr(result, "frozen_pass", None)
+    computed, stored = (counts.computed, counts.from_store) if counts is not None else (0, 0)
+    if stored and not computed:
+        return f"reading the {stored:,} image features from the feature store, none computed"
+    settled = result.precision.body.used if result.precision is not None else "fp32"
+    frozen = "int8" if seconds.quantize is not None else settled
+    network = f"{network_words(config.get('backbone', ''))} in {precision_words(frozen)}"
+    if stored:
+        return (
+            f"computing {computed:,} image features with {network} and reading {stored:,} from "
+            "the feature store"
+        )
+    return f"computing features with {network}"
 
 
 def fit_words(seconds: RunSeconds, config: dict[str, Any]) -> str:
