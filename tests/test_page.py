@@ -304,6 +304,29 @@ def test_several_photos_at_once_are_each_answered_and_listed(
     assert top_after_click == "green"
 
 
+@pytest.mark.slow
+def test_photos_refused_among_several_are_counted_apart_from_those_answered(
+    browser_page, server, tmp_path, trained_once
+):
+    """Five files chosen at once, three of them no image, read "5 of 5 photos answered: refused
+    3, ant 1, anchor 1" (review53b L4): a refused file was counted among those answered. The
+    heading counts those answered, then those refused, then each answer."""
+    paths = []
+    for name in ("red", "green"):
+        photo = sorted((trained_once.parent / "data" / "train" / name).iterdir())[0]
+        paths.append(tmp_path / f"{name}.png")
+        Image.open(photo).convert("RGB").save(paths[-1])
+    paths.insert(1, tmp_path / "notes.png")
+    paths[1].write_bytes(b"not an image at all")
+    browser_page.goto(server + "/")
+    browser_page.wait_for_selector("#meta:has-text('3 classes')")
+    browser_page.set_input_files("#file", [str(p) for p in paths])
+    rows = tried_rows(browser_page, 3)
+    heading = browser_page.locator("#tried h2").text_content()
+    assert "cannot read image" in rows[1][1], rows
+    assert heading == "2 of 3 photos answered, 1 refused: red 1, green 1"
+
+
 FAKE_CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 """Chromium's fake camera (a moving test pattern), lent without asking."""
 

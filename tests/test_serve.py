@@ -756,7 +756,8 @@ def test_a_server_stopped_by_sigterm_or_ctrl_c_shuts_down_cleanly_and_exits_0(cl
         reader.join(timeout=10)
         out = "".join(lines)
         assert "aborted" not in out and "interrupted" not in out and "Traceback" not in out, out
-        assert lines[-1].strip() == f"stopped serving {client.run}", out  # review53b nit 9
+        last = f"stopped serving {client.run}: no upload came"  # review53b nit 9 and L4
+        assert lines[-1].strip() == last, out
     finally:
         process.kill()
         process.wait()
@@ -1692,6 +1693,58 @@ def test_each_upload_is_one_line_in_the_server_s_log(client, caplog):
     size = f"{len(image) / 1024:.0f} KiB"
     assert re.fullmatch(rf"/predict x\.png \({size}\) from testclient: {said} in \d+ ms", lines[0])
     assert lines[1].startswith("/predict notes.png (12 bytes) from testclient: refused, 415: ")
+
+
+def test_each_upload_is_counted_once_the_refused_apart_from_the_answered(client):
+    """What serve's last line says it did (review53b L4: the page counted refused photos among
+    those answered): every upload to /predict counted once, by its answer, a refusal (no
+    image, a topk out of range, a Content-Length over the limit) never as answered; a request
+    that is no upload not at all."""
+    from dataclasses import asdict
+
+    before = asdict(client.app.state.uploads)
+    image = ("x.png", png_bytes(), "image/png")
+    assert client.post("/predict", files={"file": image}).status_code == 200
+    assert (
+        client.post("/predict", files={"file": ("n.png", b"no image", "image/png")}).status_code
+        == 415
+    )
+    assert client.post("/predict", files={"file": image}, data={"topk": "0"}).status_code == 422
+    huge = ("big.png", b"x" * 300_000, "image/png")  # the client's limit: 200,000 bytes
+    assert client.post("/predict", files={"file": huge}).status_code == 413
+    assert client.get("/predict").status_code == 405 and client.get("/health").status_code == 200
+    after = asdict(client.app.state.uploads)
+    assert {name: after[name] - before[name] for name in after} == {
+        "answered": 1,
+        "refused": 3,
+        "left": 0,
+        "failed": 0,
+    }
+
+
+def test_serve_s_last_line_says_how_many_uploads_it_answered_and_refused(
+    tmp_path, capsys, monkeypatch
+):
+    """It said "stopped serving run" alone; one server process counts the uploads it answered,
+    and those it refused apart (several count each their own: the line says none)."""
+    from objrec import cli, serve
+    from objrec.serve_uploads import UploadCounts
+
+    done = {"counts": UploadCounts(answered=5, refused=3)}
+
+    def serving(*args, **kwargs):
+        up_at(8123)(*args, **kwargs)
+        return done["counts"]
+
+    monkeypatch.setattr(serve, "serve", serving)
+    fake_checkpoint(tmp_path / "model.safetensors")
+    assert cli.main(["serve", "--port", "0", str(tmp_path)]) == 0
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"stopped serving {tmp_path}: 5 uploads answered, 3 refused"
+    done["counts"] = UploadCounts(answered=1, left=2, failed=1)
+    assert cli.main(["serve", "--port", "0", str(tmp_path)]) == 0
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.endswith(": 1 upload answered, 2 left by their client, 1 failed")
 
 
 def test_an_upload_refused_as_an_invalid_request_is_one_line_in_the_log_too(client, caplog):

@@ -62,7 +62,7 @@ from objrec.serve_settings import (
     proxy_prefix,
     upload_pixel_limit,
 )
-from objrec.serve_uploads import MAX_UPLOAD_BYTES
+from objrec.serve_uploads import MAX_UPLOAD_BYTES, UploadCounts
 from objrec.serve_workers import WORKER_LOGGING, check_settings, set_up_worker_logging
 from objrec.served import CHECK_EVERY, checking_lifespan
 
@@ -88,14 +88,14 @@ def create_app(
     ``cors_origins``: the web pages' origins (``https://shop.example``; ``*``, any, warned of unless
     not ``warn_any_origin``: :func:`serve` warns once for all its workers) whose JavaScript may call
     the API and read its answers (``serve_guards.add_cors``); none by default. ``app.state.served``:
-    the model served (``served.ServedModel``). Uploads over ``max_upload_bytes`` and images over
+    the model served (``served.ServedModel``); ``app.state.uploads``, the uploads it answered and
+    refused (``serve_uploads.UploadCounts``). Uploads over ``max_upload_bytes`` and images over
     ``max_pixels`` (default: objrec's own limit, ``images.pixel_limit``, as train reads images; a
     lower one bounds the server's memory: :func:`upload_pixel_limit`) are refused (413). While the
-    app runs it looks at the model's checkpoint file every ``check_every`` seconds (None: never) and
-    answers with the new model once that file is replaced (``served.ServedModel``: a retrain into
-    the run folder). A request sent to a name (its Host header) other than an IP address,
-    ``localhost`` or one of ``allowed_hosts`` (``*.office.lan``; ``*``: any) is refused (400):
-    ``serve_guards.RefuseOtherHosts``."""
+    app runs it looks at the model's checkpoint file every ``check_every`` seconds (None: never)
+    and answers with the new model once that file is replaced (``served.ServedModel``: a retrain
+    into the run folder). A request to a name (its Host header) other than an IP address,
+    ``localhost`` or one of ``allowed_hosts`` (``*.office.lan``; ``*``: any) is refused (400)."""
     check_upload_limit(max_upload_bytes)
     names = [allowed_host(n) for n in allowed_hosts]
     max_pixels = upload_pixel_limit(max_pixels)
@@ -188,8 +188,9 @@ def serve(
     allowed_hosts: Sequence[str] = (),
     root_path: str = "",
     reporter: Reporter | None = None,
-) -> None:
-    """Run the app under uvicorn until stopped; binds to loopback unless ``host`` says otherwise.
+) -> UploadCounts | None:
+    """Run the app under uvicorn until stopped (binds to loopback unless ``host`` says otherwise),
+    then return the uploads it answered and refused (None with several ``workers``).
 
     The port is bound first, so that a busy one raises ``ObjrecError`` at once, not once the model
     has loaded (up to 1 min 47 s, shown to ``reporter``); then the model is loaded (checked, with
@@ -206,9 +207,7 @@ def serve(
     max_pixels = upload_pixel_limit(max_pixels)  # refused here, not by each worker
     allowed = allowed_origins(cors_origins), server_names(host, allowed_hosts)
     settings = (runtime, device, threshold, unknown, max_upload_bytes, max_pixels, *allowed)
-    with closing(bind_socket(host, port)) as sock, workers_environment():
-        if workers > 1 and worker_logging is not None:
-            os.environ[WORKER_LOGGING] = json.dumps(worker_logging)
+    with closing(bind_socket(host, port)) as sock, workers_environment(workers, worker_logging):
         with ctrl_c_leaves(lambda: NOT_STARTED):  # until uvicorn's own handlers take Ctrl-C
             with or_silent(reporter).task("loading the model", None):  # 10 s at a load of 9
                 app, runs = app_to_serve(Path(run), workers, settings)
@@ -219,6 +218,7 @@ def serve(
             if on_ready is not None:
                 threading.Thread(target=wait_until_up, args=(url, on_ready), daemon=True).start()
         run_until_stopped(config, sock)
+    return None if isinstance(app, str) else app.state.uploads
 
 
 def server_config(app: FastAPI | str, workers: int, root_path: str) -> Any:
@@ -254,11 +254,16 @@ def connection_limit() -> int | None:
 
 
 @contextmanager
-def workers_environment(prefix: str = "OBJREC_SERVE_") -> Iterator[None]:
+def workers_environment(
+    workers: int = 1, worker_logging: Mapping[str, Any] | None = None, prefix: str = "OBJREC_SERVE_"
+) -> Iterator[None]:
     """``os.environ``'s variables of ``prefix`` as they were, once the block ends: several workers
-    get their settings through them (:func:`worker_environment`, ``serve_workers.WORKER_LOGGING``),
-    which a Python process that called :func:`serve` kept after it returned otherwise."""
+    get their settings through them (:func:`worker_environment`, ``serve_workers.WORKER_LOGGING``:
+    ``worker_logging``, set for the block for several ``workers``), which a Python process that
+    called :func:`serve` kept after it returned otherwise."""
     before = {name: value for name, value in os.environ.items() if name.startswith(prefix)}
+    if workers > 1 and worker_logging is not None:
+        os.environ[WORKER_LOGGING] = json.dumps(worker_logging)
     try:
         yield
     finally:

@@ -1,6 +1,7 @@
 """What wraps every request ``serve`` answers (:func:`add_middlewares`, innermost first): its own
-failures answered as 500s, the 413 from a Content-Length over the upload limit, the Host check
-against DNS rebinding (400), ``nosniff``, and CORS for the origins allowed."""
+failures answered as 500s, the 413 from a Content-Length over the upload limit, each upload
+counted by its answer, the Host check against DNS rebinding (400), ``nosniff``, and CORS for the
+origins allowed."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ from objrec.serve_settings import (
     is_address,
 )
 from objrec.serve_uploads import (
+    CLIENT_LEFT,
     RECEIVED,
+    UploadCounts,
     body_limit,
     declared_length,
     log_declared_too_large,
@@ -70,6 +73,40 @@ class MarkBodyReceived:
             return message
 
         await self.app(scope, receiving if scope["type"] == "http" else receive, send)
+
+
+class CountUploads:
+    """Counts each upload to ``/predict`` by its answer's status, in ``counts``
+    (``serve_uploads.UploadCounts``, the app's ``state.uploads``): outside the 413 from a
+    Content-Length and inside the Host check, so that every upload the log has a line for is
+    counted once, as it was answered or refused."""
+
+    def __init__(self, app: ASGIApp, counts: UploadCounts) -> None:
+        self.app = app
+        self.counts = counts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not is_upload(scope):
+            await self.app(scope, receive, send)
+            return
+        status: list[int] = []
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.counts.count(status[0] if status else CLIENT_LEFT)
+
+
+def is_upload(scope: Scope) -> bool:
+    """Whether a request is an upload to ``/predict`` (behind a proxy's prefix too)."""
+    path, root = scope.get("path", ""), scope.get("root_path", "")
+    routed = path[len(root) :] if root and path.startswith(f"{root}/") else path
+    return scope["type"] == "http" and scope.get("method") == "POST" and routed == "/predict"
 
 
 class RefuseDeclaredOverLimit:
@@ -202,11 +239,13 @@ def add_middlewares(
     app: FastAPI, max_upload_bytes: int, names: Sequence[str], origins: Sequence[str]
 ) -> None:
     """What ``app`` does around every request, innermost first: when its body was received
-    marked, its own failures answered as 500s, the 413 from a Content-Length, the Host check's
-    400, ``nosniff``, then CORS."""
+    marked, its own failures answered as 500s, the 413 from a Content-Length, each upload
+    counted (in ``app.state.uploads``), the Host check's 400, ``nosniff``, then CORS."""
     app.add_middleware(MarkBodyReceived)  # innermost: where the app reads the body
     app.add_middleware(AnswerFailuresInside)  # added first: innermost, inside CORS
     app.add_middleware(RefuseDeclaredOverLimit, max_upload_bytes=max_upload_bytes)
+    app.state.uploads = UploadCounts()
+    app.add_middleware(CountUploads, counts=app.state.uploads)  # the 413 above counted too
     app.add_middleware(RefuseOtherHosts, names=names)  # before the 413: a stranger's, at once
     app.add_middleware(NoSniff)  # outside the 400 and 413 above, inside CORS
     add_cors(app, origins)  # added last: outermost, so that the 413 above carries its headers

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import time
+from dataclasses import asdict, dataclass
 
 from fastapi import HTTPException, Request, UploadFile
 from starlette.datastructures import Headers
@@ -15,6 +16,7 @@ from starlette.types import Scope
 
 from objrec.images import MAX_PIXELS_VARIABLE, UnreadableImageError, open_image
 from objrec.predict import base_name
+from objrec.progress import plural
 from objrec.served import events
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,48 @@ def declared_length(scope: Scope) -> int:
         return int(Headers(scope=scope).get("content-length", 0))
     except ValueError:  # the server refuses such a request before the app sees it
         return 0
+
+
+@dataclass
+class UploadCounts:
+    """What a server did with the uploads sent to ``/predict``, by its answer's status
+    (``serve_guards.CountUploads``): answered, refused (no image, too large, the server busy:
+    never counted among those answered), left by their client before the answer, failed (the
+    server's own error). ``objrec serve``'s last line says them."""
+
+    answered: int = 0
+    refused: int = 0
+    left: int = 0
+    failed: int = 0
+
+    def count(self, status: int) -> None:
+        """One upload more, answered with ``status``."""
+        if status < 400:
+            self.answered += 1
+        elif status == CLIENT_LEFT:
+            self.left += 1
+        elif status >= 500 and status != 503:  # 503: too many waiting, a refusal
+            self.failed += 1
+        else:
+            self.refused += 1
+
+    def words(self) -> str:
+        """``5 uploads answered, 3 refused``: each count above 0 (the answered always, the one
+        a person looks for); ``1 upload answered``; ``no upload came``."""
+        if not any(asdict(self).values()):
+            return "no upload came"
+        answered = f"{plural(self.answered, 'upload')} answered"
+        others = [
+            (self.refused, "refused"),
+            (self.left, "left by their client"),
+            (self.failed, "failed"),
+        ]
+        return ", ".join([answered, *(f"{n:,} {what}" for n, what in others if n)])
+
+
+CLIENT_LEFT = 499
+"""The status of an upload whose client closed the connection before its answer (nginx's
+"client closed request")."""
 
 
 RECEIVED = "objrec.received"

@@ -503,12 +503,14 @@ def serve(
 
 def serve_until_stopped(run: Path, *args: Any, **kwargs: Any) -> None:
     """``objrec.serve.serve`` of RUN with ``args`` and ``kwargs``, its libraries (FastAPI,
-    PyTorch) loaded first, shown; then, stopped by Ctrl-C or SIGTERM, a last line that says so:
-    it printed none, its log the last thing on the terminal."""
+    PyTorch) loaded first, shown; then, stopped by Ctrl-C or SIGTERM, a last line that says so
+    (it printed none, its log the last thing on the terminal), and what the server did with the
+    uploads it was sent, those refused apart from those answered (one process's)."""
     with (reporter := RichReporter()).loading():
         from objrec.serve import serve as run_serve
-    run_serve(run, *args, **{**kwargs, "reporter": reporter})
-    err.print(f"stopped serving {shown(run)}", markup=False, highlight=False)
+    counts = run_serve(run, *args, **{**kwargs, "reporter": reporter})
+    done = f": {counts.words()}" if counts is not None else ""
+    err.print(f"stopped serving {shown(run)}{done}", markup=False, highlight=False)
 
 
 def served_on(run: Path, device: str, host: str, port: int) -> str:
