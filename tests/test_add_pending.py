@@ -196,3 +196,56 @@ def test_the_repairing_add_counts_the_killed_adds_files_as_its_not_as_copies(
     assert sorted(f["file"] for f in said["stopped_add_files"]) == sorted(written)
     assert said["copies"] == [] and not any(c["copies"] for c in said["classes"].values())
     assert sum(said["totals"].values()) == len(list(more.rglob("*.png"))) - len(written)
+
+
+@pytest.mark.parametrize("note", [b"", b'{"rows": [', b"[1, 2]", b'{"rows": [1]}', b"\xff\xfe"])
+def test_a_damaged_note_is_named_by_check_add_and_apply_plan_not_taken_for_a_bug(
+    tmp_path, split_dir, capsys, note
+):
+    """A killed add's note cut short (a power cut before its bytes reached the disk), emptied or
+    edited stopped check, add and apply-plan with "objrec did not expect, a bug: JSONDecodeError"
+    (or AttributeError of a list's `get`) until someone deleted a hidden file nobody named. Each
+    names the note, what it is and what to do; check notes it as what the add left."""
+    from objrec.check import check_folder
+    from objrec.cli import main
+
+    (split_dir / PENDING).write_bytes(note)
+    words = (
+        "the note of an add into this folder that was stopped (killed, or a power cut) cannot be "
+        "read, so the images it wrote may be in no manifest row: delete the note, then "
+    )
+    (found,) = [p for p in check_folder(split_dir).problems if p.kind == "unfinished_add"]
+    assert (found.path, found.message) == (
+        str(split_dir / PENDING),
+        words + "`check_folder` names them",
+    )
+    (plan := tmp_path / "plan.csv").write_text("file,action,new_class\n")
+    new = new_photos(tmp_path / "more", per_class=1)
+    for command in (["add", split_dir, new], ["apply-plan", split_dir, plan, tmp_path / "fixed"]):
+        capsys.readouterr()
+        assert main([str(arg) for arg in command]) == 1
+        said = " ".join(capsys.readouterr().err.split())
+        assert said == f"error: {split_dir.resolve() / PENDING}: {words}`objrec check` names them"
+    assert not (tmp_path / "fixed").exists()
+    assert (split_dir / PENDING).read_bytes() == note
+
+
+def test_the_note_is_on_the_disk_before_the_first_file_is_written(tmp_path, monkeypatch):
+    """The note was renamed into place unsynced: after a power cut it could be empty (delayed
+    allocation), the files it was to list on the disk. Its bytes are synced before the rename,
+    and its folder after it."""
+    from objrec.add_pending import write_pending
+
+    synced: list[tuple[str, bool]] = []
+    fsync = os.fsync
+
+    def noting_fsync(fd: int) -> None:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        synced.append((path, (tmp_path / PENDING).exists()))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", noting_fsync)
+    write_pending(tmp_path, [{"file": "train/red/a.png"}], {"new": [], "files": 1})
+    (note, renamed), (folder, after) = synced
+    assert Path(note).parent == tmp_path and not renamed
+    assert (Path(folder), after) == (tmp_path, True)

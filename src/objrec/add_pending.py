@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from objrec.data import SPLITS
+from objrec.errors import ObjrecError
 from objrec.manifest import (
     MANIFEST,
     SPLIT_RECORD,
@@ -24,6 +25,7 @@ from objrec.manifest import (
 from objrec.outputs import numbered, staged
 from objrec.progress import plural
 from objrec.split_record import record_added
+from objrec.store import sync_folder
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,28 @@ OLD_PENDING = ".objrec-add-pending.csv"
 
 
 def write_pending(data: Path, rows: list[dict[str, str]], entry: dict[str, Any]) -> None:
-    """:data:`PENDING` in ``data``, written whole, before the files of its ``rows``."""
-    with staged(data / PENDING) as tmp:
-        tmp.write_text(json.dumps({"rows": rows, "added": entry}), encoding="utf-8")
+    """:data:`PENDING` in ``data``, written whole and on the disk (its bytes and its name synced)
+    before the files of its ``rows``: renamed into place unsynced, a power cut could leave it
+    empty beside the files it was to list."""
+    with staged(data / PENDING) as tmp, tmp.open("w", encoding="utf-8") as note:
+        json.dump({"rows": rows, "added": entry}, note)
+        note.flush()
+        os.fsync(note.fileno())
+    sync_folder(data)
+
+
+class UnreadableNote(ObjrecError):
+    """A :data:`PENDING` that cannot be read (cut short, emptied, edited): what it is and what to
+    do, in ``words``, about ``path``."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.words = (
+            "the note of an add into this folder that was stopped (killed, or a power cut) "
+            "cannot be read, so the images it wrote may be in no manifest row: delete the note, "
+            "then `check_folder` names them"
+        )
+        super().__init__(f"{path}: {self.words}")
 
 
 def remove_pending(data: Path) -> None:
@@ -137,12 +158,30 @@ def _read_note(data: Path) -> tuple[list[dict[str, str]], dict[str, Any] | None]
     """The rows and ``split.json`` entry of a killed add's note (none without one; rows alone
     from an :data:`OLD_PENDING`)."""
     if (data / PENDING).is_file():
-        note = json.loads((data / PENDING).read_text(encoding="utf-8"))
-        return list(note.get("rows") or []), note.get("added")
+        return _note_of(data / PENDING)
     if (data / OLD_PENDING).is_file():
         with (data / OLD_PENDING).open(newline="", encoding="utf-8") as f:
             return list(csv.DictReader(f)), None
     return [], None
+
+
+def _note_of(path: Path) -> tuple[list[dict[str, str]], dict[str, Any] | None]:
+    """The rows and entry of the note ``path``, as :func:`write_pending` wrote them; an
+    :class:`UnreadableNote` when it holds anything else."""
+    try:
+        note = json.loads(path.read_bytes())
+    except ValueError:  # UnicodeDecodeError too
+        note = None
+    rows, entry = (note.get("rows"), note.get("added")) if isinstance(note, dict) else (0, 0)
+    if not isinstance(rows, list) or not isinstance(entry, dict | None):
+        raise UnreadableNote(path)
+    if not all(isinstance(row, dict) and _all_text(row) for row in rows):
+        raise UnreadableNote(path)
+    return rows, entry
+
+
+def _all_text(row: dict[Any, Any]) -> bool:
+    return all(isinstance(v, str) for v in (*row, *row.values()))
 
 
 def _held(data: Path, row: dict[str, str]) -> dict[str, str] | None:

@@ -299,14 +299,18 @@ def _read_records(root: Path, result: CheckResult) -> None:
     and the add not in ``split.json``, noted with what lists them
     (:func:`objrec.add_pending.unfinished_add`), not the files counted as if all were well.
     Nothing of it while another process holds the folder (an add running: it lists them)."""
-    from objrec.add_pending import PENDING, unfinished_add, unfinished_words
+    from objrec.add_pending import PENDING, UnreadableNote, unfinished_add, unfinished_words
     from objrec.locks import held_elsewhere
 
     result.split_record = read_split_record(root)
     _note_manifest_classes(root, result)
 
     # an add running now holds the folder, its note there until it lists what it wrote
-    found = None if held_elsewhere(root) else unfinished_add(root)
+    try:
+        found = None if held_elsewhere(root) else unfinished_add(root)
+    except UnreadableNote as damaged:
+        result.note(damaged.path, "unfinished_add", damaged.words)
+        return
     if found is not None and (said := unfinished_words(found)):
         result.note(root / PENDING, "unfinished_add", said)
 
