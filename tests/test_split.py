@@ -820,6 +820,34 @@ def no_longer_needed_warning(stage: Path, out: Path) -> str:
     )
 
 
+def test_check_names_a_staging_folder_a_killed_split_left(split_dir, capsys):
+    """`check OUT` said nothing of the staging folder a split killed with -9 left in OUT (9.9 MB
+    of hidden copies): only the next split named it. check names it, with what the split says of
+    it: not needed beside a whole split, else kept until a forced split has replaced what it
+    left."""
+    from objrec.check import check_folder
+    from objrec.cli import main
+
+    killed = split_dir / ".objrec-split-d03adc6a"
+    (killed / "train" / "red").mkdir(parents=True)
+    hour_ago = time.time() - 3600
+    os.utime(killed, (hour_ago, hour_ago))
+
+    def said() -> list[tuple[str, str]]:
+        found = check_folder(split_dir).problems
+        return [(p.path, p.message) for p in found if p.kind == "killed_split"]
+
+    whole = f"{killed} was " + said()[0][1]
+    assert said()[0][0] == str(killed) and whole == no_longer_needed_warning(killed, split_dir)
+    shutil.copy(next((split_dir / "train" / "red").iterdir()), split_dir / "train/red/mine.png")
+    source = str(json.loads((split_dir / "split.json").read_text())["source"])
+    assert f"{killed} was " + said()[0][1] == killed_split_warning(killed, Path(source), split_dir)
+    assert main(["check", str(split_dir)]) == 0
+    assert f"`objrec split {source} {split_dir} --force`" in " ".join(
+        capsys.readouterr().out.split()
+    )
+
+
 @pytest.mark.slow  # 0.09-0.11 s on 2 cores (three runs of the quick tier)
 def test_the_forced_split_a_killed_splits_warning_names_ends_that_warning(
     tmp_path, image_folder, known_facts, caplog

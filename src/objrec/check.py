@@ -315,6 +315,17 @@ def _read_records(root: Path, result: CheckResult) -> None:
         result.note(root / PENDING, "unfinished_add", said)
 
 
+def _note_killed_splits(root: Path, result: CheckResult) -> None:
+    """Each staging folder a killed split left in the split folder ``root`` (``.objrec-split-``,
+    hidden beside its splits: only the next split named it), with what it is and what to do with
+    it, as that split says it."""
+    from objrec.split_out import killed_split_words, leftover_stages
+
+    src = str((result.split_record or {}).get("source") or "SRC")
+    for stage in leftover_stages(root):
+        result.note(stage, "killed_split", killed_split_words(stage, src, root))
+
+
 def _note_manifest(root: Path, by_split: dict[str, dict[str, list[Path]]], result: CheckResult):
     """A damaged or missing ``manifest.csv`` noted (:func:`objrec.manifest.manifest_damage`), else
     images of the splits it has no row of: a manifest cut short mid-row looks whole to the
@@ -601,6 +612,7 @@ def _check_splits(
     _note_alike_classes(root / "train", list(train), result, "`train`")
     _note_windows_names(root / "train", train, result)
     _read_records(root, result)
+    _note_killed_splits(root, result)
     _note_manifest(root, by_split, result)
     return {name: len(files) for name, files in train.items()}
 

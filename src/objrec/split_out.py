@@ -199,23 +199,27 @@ def refuse_only_leftovers(out: Path) -> None:
 
 
 def warn_of_killed_split(stage: Path, src: Path, out: Path) -> None:
-    """Name a staging folder a killed split left in ``out`` and what to do with it: while ``out``
-    holds no whole split, its manifest may be all that tells which of ``out``'s folders that split
-    moved in (killed while it moved them, over an earlier split), so it is kept until a forced
-    split has replaced them; after that, nothing in it is needed, and the user deletes it (objrec
-    never does: it cannot tell what else may have been put there)."""
+    """Name a staging folder a killed split left in ``out`` and what to do with it
+    (:func:`killed_split_words`)."""
+    log.warning("%s was %s", stage, killed_split_words(stage, str(src), out))
+
+
+def killed_split_words(stage: Path, src: str, out: Path) -> str:
+    """What the staging folder ``stage`` a killed split left in ``out`` is, and what to do with
+    it: while ``out`` holds no whole split, its manifest may be all that tells which of ``out``'s
+    folders that split moved in (killed while it moved them, over an earlier split), so it is
+    kept until a forced split of ``src`` has replaced them; after that, nothing in it is needed,
+    and the user deletes it (objrec never does: it cannot tell what else may have been put
+    there)."""
     if holds_whole_split(out):
-        log.warning(
-            "%s was left by a split that was killed; nothing in it is needed, as %s holds a whole "
-            "split: delete it (rm -r %s)",
-            *(stage, out, shlex.quote(str(stage))),
+        return (
+            f"left by a split that was killed; nothing in it is needed, as {out} holds a whole "
+            f"split: delete it (rm -r {shlex.quote(str(stage))})"
         )
-        return
-    log.warning(
-        "%s was left by a split that was killed: keep it until `split_folder(%r, %r, force=True)` "
-        "has replaced what that split left in %s with a whole split; nothing in it is needed "
-        "after that",
-        *(stage, str(src), str(out), out),
+    return (
+        f"left by a split that was killed: keep it until `split_folder({src!r}, {str(out)!r}, "
+        f"force=True)` has replaced what that split left in {out} with a whole split; nothing in "
+        "it is needed after that"
     )
 
 
