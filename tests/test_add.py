@@ -1275,6 +1275,18 @@ def test_each_add_is_recorded_in_the_split_folders_record(tmp_path, split_dir):
     assert not (split_dir / "split.json").exists()
 
 
+def test_one_add_warns_of_a_damaged_split_json_once(tmp_path, split_dir, caplog):
+    """`objrec add data new` with `{"source": ` in split.json printed "cannot be read ... how the
+    split was made is not known" twice: it read split.json for its settings and again for its
+    record. One add says it once; the next add says it again."""
+    (split_dir / "split.json").write_text('{"source": ', encoding="utf-8")
+    for n, folder in enumerate(("new", "more")):
+        caplog.clear()
+        add_images(split_dir, new_images(tmp_path / folder, "red", 1, seed=950 + n))
+        said = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+        assert len(said) == 1 and said[0].startswith(f"{split_dir / 'split.json'} cannot be read")
+
+
 @pytest.mark.slow
 def test_ctrl_c_once_every_image_is_added_does_not_say_nothing_was_written(
     tmp_path, split_dir, monkeypatch

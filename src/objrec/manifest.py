@@ -117,14 +117,18 @@ def _listing_row(
 def read_split_record(folder: Path | str) -> dict[str, Any] | None:
     """The ``split.json`` of the split folder ``folder`` as written (keys a later objrec adds
     kept); None when it has none (made before objrec recorded it, or not by ``split``) or it
-    cannot be read as one."""
+    cannot be read as one, which is said once per command (``images.warned_once_per_file``: an
+    add reads it for its settings, then for its record)."""
+    from objrec.images import warn_once
+
     path = Path(folder) / SPLIT_RECORD
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        log.warning("%s cannot be read (%s): how the split was made is not known", path, exc)
+        said = "%s cannot be read (%s): how the split was made is not known"
+        warn_once("damaged split record", path, said, path, exc)
         return None
     return record if isinstance(record, dict) else None
 
