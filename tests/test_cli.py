@@ -5838,6 +5838,37 @@ def test_train_s_last_line_counts_the_seconds_the_user_waited_starting_included(
     assert "4s in all (1s computing features with the pretrained" in said
 
 
+def test_train_s_last_line_names_fine_tuning_apart_from_the_heads_fit(trained_run, capsys):
+    """A fine-tuned run closed with "352s fitting the 5 heads" where those seconds were its
+    fine-tuning: a pass through the networks below the tuned blocks, then its epochs. Each stage
+    is named for what it was, and --help gives --finetune-blocks' cost."""
+    from types import SimpleNamespace
+
+    from objrec.cli.training import print_trained
+    from objrec.finetune import FinetuneRecord
+    from objrec.precision import Precision, Settled
+
+    fp32 = Precision(body=Settled("fp32", "asked for"), head=Settled("fp32", "asked for"))
+    seconds = RunSeconds(features=5.0, fit=372.0, calibrate=12.0, total=390.0)
+    ran = dict(best_epoch=9, history=[{"valid_loss": 0.5}], best_valid_loss=0.5)
+    ran |= dict(best_valid_acc=0.9, run=trained_run, seconds=seconds, precision=fp32)
+    tuned = dict(blocks=1, epochs_run=8, kept=True, best_epoch_before=1)
+    tuned |= dict(best_valid_loss_before=0.6, best_valid_loss_after=0.5)
+    finetune = FinetuneRecord(**tuned, seconds=352.0, below_seconds=84.0)
+    print_trained(SimpleNamespace(**ran, finetune=finetune))
+    said = " ".join(capsys.readouterr().out.split())
+    heads = json.loads((trained_run / "config.json").read_text())["heads"]
+    fitting = f"fitting the {heads} heads" if heads > 1 else "fitting the head"
+    assert (
+        f"20s {fitting}, 352s fine-tuning the network's last block (84s of it the pass below "
+        "the tuned blocks), 12s calibrating); model saved to" in said
+    )
+    assert FinetuneRecord.from_json(finetune.to_json()) == finetune  # summary.json's record
+    _, page, _ = run(capsys, "train", "--help")
+    cost = "Fine-tune the last N blocks (slow on a CPU; kept, makes the run fp32)."
+    assert cost in " ".join(page.split())
+
+
 def test_train_s_last_line_says_features_read_from_the_store_were_not_computed(trained_run, capsys):
     """A retrain whose every feature came from the feature store (under torchrun, on a resume,
     in one process: "0 run through the 3 pretrained networks" in its lines per view) closed with

@@ -623,6 +623,7 @@ def test_an_int8_body_s_kept_fine_tuning_makes_the_run_fp32(
 
     from objrec.errors import Interrupted
     from objrec.quantize import QuantizedBody
+    from objrec.train import FP32_FROM_HERE
 
     class StopInCalibration(TaskRecorder):
         def task(self, description, total):
@@ -639,8 +640,13 @@ def test_an_int8_body_s_kept_fine_tuning_makes_the_run_fp32(
     assert all(
         torch.equal(v, lite.state_dict()[k]) for k, v in model.body.float_body.state_dict().items()
     )
-    result = train(split_dir, tmp_path / "run", resume=True)  # fine-tunes again, and keeps it
+    told = TaskRecorder()
+    result = train(split_dir, tmp_path / "run", resume=True, reporter=told)  # tunes, keeps it
     assert result.finetune is not None and result.finetune.kept is True
+    # said once, as it happens: nothing else printed said the run's network became fp32
+    assert told.notes.count(FP32_FROM_HERE) == 1
+    tuning, below = result.finetune.seconds, result.finetune.below_seconds
+    assert tuning is not None and below is not None and 0 < below < tuning <= result.seconds.fit
     assert result.precision is not None and result.precision.engine is None  # no int8 body
     assert result.precision.body == Settled(
         "fp32", "fine-tuning was kept: its tuned blocks run in fp32"

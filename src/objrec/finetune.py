@@ -408,14 +408,16 @@ class FinetuneRecord:
     valid_loss_untuned: float | None = None
     """The untuned model's loss as fine-tuning's epochs run it (the fp32 body and head), where
     they start from; None: not measured (a summary written before it was)."""
+    seconds: float | None = None
+    """Fine-tuning's time, its pass below the tuned blocks and its epochs (part of the run's
+    ``seconds.fit``, which the heads' fit alone did not take); None: not measured."""
+    below_seconds: float | None = None
+    """Of ``seconds``, the pass computing (or reading) the features below the tuned blocks."""
 
     def to_json(self) -> dict[str, Any]:
-        """As ``summary.json`` holds it: each field by its name, in this order,
-        ``valid_loss_untuned`` only where measured."""
-        record = asdict(self)
-        if self.valid_loss_untuned is None:
-            del record["valid_loss_untuned"]
-        return record
+        """As ``summary.json`` holds it: each field by its name, in this order, those not
+        measured (None) left out."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
 
     @classmethod
     def from_json(cls, record: Mapping[str, Any]) -> FinetuneRecord:

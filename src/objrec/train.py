@@ -982,6 +982,14 @@ def cut_features(
     return held(sets, world), held([valid], world)
 
 
+FP32_FROM_HERE = (
+    "the run's network is now fp32, not int8, since its tuned blocks are: predict, serve and "
+    "export run it in 32-bit floats, slower, and its features are stored as float32"
+)
+"""Said once, as a kept fine-tuning makes an int8 run fp32 (``finetune.body_kept``): nothing
+else printed said so, and predict, serve and the feature store's size change with it."""
+
+
 def finetune_phase(
     prep: Prepared,
     config: TrainConfig,
@@ -994,12 +1002,18 @@ def finetune_phase(
     ``parts``: the body split there, stem and top, by
     ``train_stops.saved_as_of_the_head_on_stop``); the tuned body's features for calibration come
     from the same activations (:class:`FeatureSource`), unless it is not kept. Also returns what
-    fine-tuning did (``finetune.finetune_record``)."""
+    fine-tuning did (``finetune.finetune_record``) and how long it and its pass below the tuned
+    blocks took; a kept one that makes an int8 run fp32 says so (:data:`FP32_FROM_HERE`)."""
     if world.distributed or parts is None:
         raise ObjrecError(FINETUNE_IN_ONE_PROCESS)
     stem, top = parts
+    began = time.perf_counter()
     stacks = cut_features(stem, prep, config, reporter, world)
+    below = time.perf_counter() - began
     state, outcome = tune_blocks(prep, config, head_state, (reporter, world), top, stacks)
+    outcome = replace(outcome, seconds=time.perf_counter() - began, below_seconds=below)
+    if outcome.kept and isinstance(prep.model.body, QuantizedBody):
+        reporter.note(FP32_FROM_HERE)
     if not outcome.kept:  # the body as it was: its stored features, as without fine-tuning
         return state, FeatureSource(prep.train, prep.valid), outcome
     return state, FeatureSource(*stacks, top.eval()), outcome

@@ -422,7 +422,7 @@ def time_line(
     return (
         f"{in_all(seconds, waited)}{seconds.features:.0f}s {features}"
         + (f", {quantized:.0f}s of it getting its int8 copy{INT8_ONCE}" if quantized >= 1 else "")
-        + fit_words(seconds, config)
+        + fit_words(seconds, config, getattr(result, "finetune", None))
         + f"); model saved to {shown(result.run / 'model.safetensors')}"
     )
 
@@ -449,13 +449,22 @@ def features_words(result: TrainResult, seconds: RunSeconds, config: dict[str, A
     return f"computing features with {network}"
 
 
-def fit_words(seconds: RunSeconds, config: dict[str, Any]) -> str:
+def fit_words(seconds: RunSeconds, config: dict[str, Any], finetune: Any = None) -> str:
     """``, 36s fitting the 5 heads, 2s calibrating``: what a warm retrain's user mostly waits for,
     which "88s in all (30s starting, 5s computing features)" alone would not account for; a
-    part under a second is left unsaid."""
+    part under a second is left unsaid. A fine-tuning's seconds (``finetune``: its record) are
+    its own part, its pass below the tuned blocks named: "352s fitting the 5 heads" was said of
+    a fine-tuning's pass and epochs, the heads' fit taking 20 s of them."""
     heads = config.get("heads") or 1
     fitting = f"fitting the {heads} heads" if heads > 1 else "fitting the head"
-    parts = [(seconds.fit, fitting), (seconds.calibrate, "calibrating")]
+    tuning = getattr(finetune, "seconds", None) or 0.0
+    parts = [(seconds.fit - tuning, fitting)]
+    if tuning:
+        below = finetune.below_seconds or 0.0
+        blocks = plural(finetune.blocks, "block") if finetune.blocks > 1 else "block"
+        its_pass = f" ({below:.0f}s of it the pass below the tuned blocks)" if below >= 1 else ""
+        parts.append((tuning, f"fine-tuning the network's last {blocks}{its_pass}"))
+    parts.append((seconds.calibrate, "calibrating"))
     return "".join(f", {spent:.0f}s {what}" for spent, what in parts if spent >= 1)
 
 
