@@ -159,6 +159,13 @@ def export(
         from objrec.export import export_model
     with logged_warnings() as logged:
         result = export_model(run, out, fmt, softmax, force, threshold, reporter, photos)
+    print_export(result, logged, as_json)
+
+
+def print_export(result: ExportResult, logged: list[str], as_json: bool) -> None:
+    """What ``export`` wrote and how far its answers are from objrec's: a line each (the file,
+    the check in each runtime, the script), or with ``as_json`` one JSON object, with the
+    warnings ``logged`` while exporting."""
     if as_json:
         print_json(with_warnings(export_record(result), logged))
         return
