@@ -186,11 +186,8 @@ def evaluate(
     objrec's correction; reliability.png). The cost of the unknown answer: DATA's images it would
     call unknown at the run's threshold.
     """
-    refuse_swapped("evaluate", run, data)
-    refuse_unknown(keep_threshold, unknown)
-    refuse_data(data)  # before the heavy import: answered at once
     config = EvaluateConfig(split=split, tta=tta, unknown=unknown, device=device, against=against)
-    model = refuse_outputs(run, data, out, force, config)
+    model = refuse_early(run, data, out, force, config, keep_threshold)
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
         from objrec.evaluate import evaluate as run_evaluate
@@ -204,8 +201,41 @@ def evaluate(
         print_json(with_warnings(result.to_json(worst) | extra, [*logged, result.warning or ""]))
     if result.warning:  # before the scores it qualifies, where a reader meets it first
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
-    if as_json:
-        return
+    if not as_json:
+        print_evaluated(result, (run, data), split, worst, keep_threshold, kept)
+
+
+def refuse_early(
+    run: Path,
+    data: Path,
+    out: Path | None,
+    force: bool,
+    config: EvaluateConfig,
+    keep_threshold: bool,
+) -> tuple[RunMeta, bytes] | None:
+    """What ``evaluate`` refuses from the command line and the files alone, before the libraries
+    load, so that a refusal is answered at once: RUN and DATA given the other way round, a
+    ``--keep-threshold`` without ``--unknown`` or an ``--unknown`` without images, a DATA that is
+    no folder, then the folder it would write to (:func:`refuse_outputs`, which returns the model
+    when it read it)."""
+    refuse_swapped("evaluate", run, data)
+    refuse_unknown(keep_threshold, config.unknown)
+    refuse_data(data)
+    return refuse_outputs(run, data, out, force, config)
+
+
+def print_evaluated(
+    result: EvaluationResult,
+    folders: tuple[Path, Path],
+    split: str,
+    worst: int,
+    keep_threshold: bool,
+    kept: KeptThreshold | None,
+) -> None:
+    """``evaluate``'s text, after its warning: the scores (:func:`print_evaluation`, ``worst``
+    classes), what ``--keep-threshold`` kept (``kept``, None when nothing was), the comparison
+    with ``--against``'s run, and what to run next on ``folders`` (RUN, DATA) and ``split``."""
+    run, data = folders
     print_evaluation(result, worst, run, kept=kept is not None)
     if keep_threshold:
         console.print(kept_line(run, kept), markup=False, highlight=False)
@@ -263,7 +293,7 @@ def model_read(
     return tensors_of(checkpoint_file(run), data), meta
 
 
-def refuse_unknown(keep_threshold: bool, unknown: Path | None) -> None:
+def refuse_unknown(keep_threshold: bool, unknown: str | Path | None) -> None:
     """``--keep-threshold`` without ``--unknown``: there is nothing it could keep (exit 2); an
     ``--unknown`` that holds no images (exit 1). Both from the command line and the folder alone,
     before the libraries load."""
@@ -275,7 +305,7 @@ def refuse_unknown(keep_threshold: bool, unknown: Path | None) -> None:
     if unknown is not None:
         from objrec.labels import unknown_images
 
-        unknown_images(unknown)
+        unknown_images(Path(unknown))
 
 
 def keep_from(run: Path, result: EvaluationResult, unknown: Path | None) -> KeptThreshold | None:
