@@ -106,6 +106,12 @@ class PlanRead(NamedTuple):
     sha256: str
     """The SHA-256 of the bytes the rows were read from."""
 
+    @classmethod
+    def of(cls, plan_file: Path) -> PlanRead:
+        """``plan_file`` read once, its rows checked (:func:`read_plan`) and its bytes hashed."""
+        raw = read_bytes(plan_file, PLAN_WHAT)
+        return cls(plan_file, read_plan(plan_file, raw), hashlib.sha256(raw).hexdigest())
+
 
 def read_plan(path: Path, raw: bytes | None = None) -> dict[str, dict[str, str]]:
     """The plan's rows by file, checked: known actions, a class for every relabel, each file on
@@ -653,21 +659,14 @@ def apply_plan(
     copy is whole; a ``data`` a killed add left half listed is refused, naming what lists it.
     ``on_file(done, total)`` is called after each file copied (or linked).
 
-    Returns an :class:`AppliedPlan`: the number of files copied, removed, relabelled and
-    renamed (a relabelled file whose name another file of its new folder has: each is logged),
-    of the plan's relabels done by hand already (``moved_by_hand``: the photo in the row's class
-    now, copied where it is, warned of), of its rows left ``review`` (``left_to_review``: kept,
-    no label remembered), and of a split folder's test images removed and relabelled
-    (``test_removed``, ``test_relabelled``: scores on ``out``'s test split are not comparable
-    with ``data``'s when either is not 0), and how many labels ``out/reviewed.csv`` remembers as
-    settled by a person (``reviewed``: the plan's relabels and keeps of rows about the label or
-    of a person's own, :func:`settles_label`, and ``data``'s earlier ones), which the next audit
-    of ``out`` keeps, or of the split ``split`` makes of a class folder's ``out`` (it carries the
-    file).
+    Returns an :class:`AppliedPlan`: what was done, in counts (its fields say each: the files
+    copied, removed, relabelled and renamed, the plan's rows done by hand already or left to
+    review, the changes to a split folder's test and validation images), and how many labels
+    ``out/reviewed.csv`` remembers as settled by a person, which the next audit of ``out`` keeps,
+    or of the split ``split`` makes of a class folder's ``out`` (it carries the file).
     """
     data, out = _checked_folders(Path(data), Path(out), mode)
-    raw = read_bytes(plan_file, PLAN_WHAT)  # once: what is hashed and remembered is what is applied
-    given = PlanRead(Path(plan_file), read_plan(plan_file, raw), hashlib.sha256(raw).hexdigest())
+    given = PlanRead.of(Path(plan_file))
     with locked(data, on_wait, shared=True):  # no add half written in the copy
         _refuse_unfinished_add(data)
         counts = _applied(given, Copying(data, out, mode, command, on_file), new_class)
