@@ -59,6 +59,16 @@ def stat_key(stat: os.stat_result) -> tuple[int, int, int, int]:
     return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
 
 
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """``path``'s inode, size and modification time (ns), which a rename over it or a write into
+    it changes; None when it is not there (or cannot be looked at)."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_ino, status.st_size, status.st_mtime_ns
+
+
 @dataclass(frozen=True)
 class Copied:
     """A file written as a copy of another (or a link to it), for the file index to know by the

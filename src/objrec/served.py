@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from objrec.file_index import file_stamp
+
 log = logging.getLogger(__name__)
 
 events = logging.getLogger("objrec.serve.events")
@@ -38,16 +40,6 @@ about two looks and its loading (one ``stat`` of each file per look costs micros
 
 Stamp = tuple[tuple[int, int, int] | None, ...]
 """Each watched file's inode, size and modification time (ns); None for a file not there."""
-
-
-def file_stamp(path: Path) -> tuple[int, int, int] | None:
-    """``path``'s inode, size and modification time (ns), which a rename over it or a write into
-    it changes; None when it is not there (or cannot be looked at)."""
-    try:
-        status = path.stat()
-    except OSError:
-        return None
-    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def utc_text(seconds: float) -> str:

@@ -32,13 +32,12 @@ from typing import Any
 from objrec.card import CARD, CARD_MARK, write_card
 from objrec.checkpoint import (
     load_model,
-    model_digest,
     read_model_state,
     save_model_sealed,
     warn_if_unfinished,
 )
 from objrec.errors import ObjrecError, ctrl_c_leaves, on_ctrl_c, stops_held
-from objrec.file_index import DIGEST_CHARS
+from objrec.file_index import DIGEST_CHARS, file_stamp
 from objrec.kept import KEPT_NAME, read_kept, sealed
 from objrec.meta import BEST, RunMeta, require_checkpoint_file
 from objrec.model_file import checkpoint_meta, damaged_record
@@ -290,6 +289,7 @@ def write_share(
     """Write the share's files into ``folder``: the files, what was redacted, the evaluations
     quoted, what was left out and the evaluations not quoted as their images changed."""
     with reporter.task("writing the model without the machine's paths", None):
+        stamp = file_stamp(model_file)  # before the read: a file replaced after it differs
         model = ReadModel(*read_model_state(model_file))
         written = write_model(model, folder / BEST)
     shared, redacted = written.digest, [*written.redacted]
@@ -301,7 +301,7 @@ def write_share(
         if (run / name).is_file():
             shutil.copyfile(run / name, folder / name)
     left_out += [f"{name}: {why}" for name, why in MISSING.items() if not (run / name).is_file()]
-    require_same_model(run, model_file, model.digest)
+    require_same_model(run, model_file, stamp)
     if onnx:
         export_into(run, folder, model, written, reporter)
     evaluations, stale = write_card(run, folder, redacted, left_out, model.digest, written.meta)
@@ -309,13 +309,15 @@ def write_share(
     return files, redacted, evaluations, left_out, stale
 
 
-def require_same_model(run: Path, model_file: Path, digest: str) -> None:
-    """Refuse a share once the run's files it copies are read, when ``model_file`` no longer
-    holds the model read (``digest``): a ``train --force`` landed meanwhile, which puts its
-    ``config.json``, ``summary.json`` and ``seen_digests.csv`` in place with its model, so that
-    those read may be its, beside the model read. What follows (the export, the card) is of the
-    model read, whatever lands."""
-    if model_digest(model_file) != digest:
+def require_same_model(run: Path, model_file: Path, stamp: tuple[int, int, int] | None) -> None:
+    """Refuse a share once the run's files it copies are read, when ``model_file`` is no longer
+    the file it was (``stamp``: its ``file_index.file_stamp`` taken before the model was read):
+    a ``train --force`` landed meanwhile, which puts its ``config.json``, ``summary.json`` and
+    ``seen_digests.csv`` in place with its model, so that those read may be its, beside the model
+    read. The file's inode, size and modification time tell, without reading its megabytes again
+    (a rename over it or a write into it changes them). What follows (the export, the card) is of
+    the model read, whatever lands."""
+    if file_stamp(model_file) != stamp:
         raise ObjrecError(
             f"{model_file} was replaced while share read {run} (a train landed in it): the share "
             "would hold one model beside another's settings and summary, so none was written: "
