@@ -3239,6 +3239,39 @@ def test_near_duplicates_of_the_run_s_images_are_found_whichever_side_is_smaller
     assert near_seen(evaluated[:1], theirs, facts) == ({0: "valid"}, 1)
 
 
+def test_evaluate_against_reads_the_earlier_model_when_it_evaluates_it(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """`evaluate --against OLD` read OLD's model whole to refuse what is no run, and held its
+    tensors through the new run's whole evaluation (a second model in memory, for minutes on a
+    large folder). The refusal reads OLD's header; its model is read once, after the new run is
+    measured, when OLD is evaluated."""
+    from objrec import checkpoint
+
+    evaluate_module = importlib.import_module("objrec.evaluate")
+    earlier = Path(shutil.copytree(trained_run, tmp_path / "earlier")).resolve()
+    events: list[str] = []
+    read_state, measured = checkpoint.read_state, evaluate_module.measured
+
+    def reading(path, *args, **kwargs):
+        whose = (
+            "earlier" if earlier in [*Path(path).resolve().parents, Path(path).resolve()] else "run"
+        )
+        events.append(f"{whose} read")
+        return read_state(path, *args, **kwargs)
+
+    def measuring(run, *args, **kwargs):
+        done = measured(run, *args, **kwargs)
+        events.append("earlier measured" if kwargs.get("earlier") else "run measured")
+        return done
+
+    monkeypatch.setattr(checkpoint, "read_state", reading)
+    monkeypatch.setattr(evaluate_module, "measured", measuring)
+    result = evaluate(trained_run, split_dir, out=tmp_path / "eval", against=earlier)
+    assert events == ["run read", "run measured", "earlier read", "earlier measured"]
+    assert result.against is not None and result.against.n == result.metrics.n
+
+
 def test_evaluate_against_reads_the_earlier_model_once(
     trained_run, split_dir, tmp_path, monkeypatch
 ):
@@ -3259,7 +3292,7 @@ def test_evaluate_against_reads_the_earlier_model_once(
     (earlier / CLASSES_RECORD).write_text(record.replace(",green,", ",olive,"))
     with opens_counted(monkeypatch) as opened:
         result = evaluate(trained_run, split_dir, out=tmp_path / "eval", against=earlier)
-    assert opened[BEST] == 2  # this run's model once, the earlier run's once
+    assert opened[BEST] == 3  # this run's model once, the earlier run's header, then its model
     assert result.against is not None and result.against.renamed == {"olive": "green"}
     assert result.against.n == result.metrics.n and result.against.broken == 0
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,30 +49,47 @@ CHANCE = 0.05
 show one at least as uneven more often than this (1 time in 20): :func:`changed_by_chance`."""
 
 
-def require_earlier_run(against: Path, run: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
-    """The model of ``against`` (``checkpoint.read_checkpoint``'s), read once for the whole
-    comparison (:func:`evaluate_against`: a retrain of it meanwhile cannot mix two models'
-    parts); refused unless it is a run folder or checkpoint this objrec reads, other than
+def require_earlier_run(against: Path, run: Path) -> None:
+    """Refuse ``against`` unless it is a run folder or checkpoint this objrec reads, other than
     ``run``'s own, before anything is evaluated: a mistyped path would cost a whole evaluation of
     the new run first, and the run itself (or a link to it) compared with itself would read
     "+0.00 points" and exit 0, as though two runs had been. A copy of the run is compared: its own
-    evaluation may have been of other labels (:func:`own_evaluation`)."""
-    from objrec.checkpoint import read_checkpoint
+    evaluation may have been of other labels (:func:`own_evaluation`). Its header alone is read
+    (``model_file.header_alone``): the model, read whole when it is evaluated
+    (:func:`earlier_model`), is not held through the new run's evaluation."""
+    from objrec.model_file import header_alone
 
-    try:
-        read = read_checkpoint(Path(against))
-    except ObjrecError as exc:
-        raise ObjrecError(f"`against` {against}: {exc}", exc.values) from exc
+    with said_of(against):
+        header_alone(Path(against))
     try:
         same = os.path.samefile(checkpoint_file(run), checkpoint_file(Path(against)))
     except OSError:  # no model in ``run``: loading it says so
-        return read
+        return
     if same:
         raise ObjrecError(
             f"`against` {against} is the run evaluated, {run}: comparing a run with itself says "
             "nothing; give `against` an earlier run"
         )
-    return read
+
+
+def earlier_model(against: Path) -> tuple[dict[str, torch.Tensor], RunMeta]:
+    """The model of ``against`` (``checkpoint.read_checkpoint``'s), read once for the whole
+    comparison (:func:`evaluate_against`: a retrain of it meanwhile cannot mix two models'
+    parts), refused as :func:`require_earlier_run` refuses it (a file damaged since its seal was
+    written, which only a whole read finds, too)."""
+    from objrec.checkpoint import read_checkpoint
+
+    with said_of(against):
+        return read_checkpoint(Path(against))
+
+
+@contextmanager
+def said_of(against: Path) -> Iterator[None]:
+    """An :class:`ObjrecError` about the earlier run's files said as of ``against``."""
+    try:
+        yield
+    except ObjrecError as exc:
+        raise ObjrecError(f"`against` {against}: {exc}", exc.values) from exc
 
 
 def remove_stale_against(out: Path, keep: Path | None = None) -> None:
@@ -103,7 +121,6 @@ def evaluate_against(
     out: Path,
     later: Path | None,
     measured: Callable[..., EvaluationResult],
-    read: tuple[dict[str, torch.Tensor], RunMeta],
 ) -> tuple[Comparison, EvaluationResult]:
     """Evaluate ``config.against`` (the earlier run) on ``folder`` as ``result``'s run was (same
     split, views and cache; no ``unknown`` folder), then :func:`compare_runs`: the comparison,
@@ -111,13 +128,14 @@ def evaluate_against(
     ``out``) with the new evaluation's own files, in one step (``evaluate.write_evaluation``).
     ``later``: ``result``'s run, whose record of its images' classes tells a class split from
     one renamed (:func:`earlier_classes_moved`). ``measured``: how the earlier run is evaluated
-    (``evaluate.measured``, handed in by ``evaluate``, which imports this module). ``read``: the
-    earlier run's model, as :func:`require_earlier_run` read it: every part of the comparison is
-    of that one reading."""
+    (``evaluate.measured``, handed in by ``evaluate``, which imports this module). The
+    earlier run's model is read here, once (:func:`earlier_model`): every part of the comparison
+    is of that one reading."""
     against = Path(config.against or "")
     settings = replace(config, against=None, unknown=None)
     told = Prefixed(reporter, f"{earlier_name(against)} (the earlier run): ")
     cache_dir = str(config.cache_dir) if config.cache_dir else None
+    read = earlier_model(against)
     meta = read[1]
     moved = earlier_classes_moved(result, against, meta, cache_dir, later)
     known = {class_of_folder(name) for name in meta.classes}

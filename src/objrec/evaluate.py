@@ -408,16 +408,16 @@ def evaluate(
     evaluated without reading the file again (``report``, whose page is of that model).
     """
     config, reporter = settings(EvaluateConfig, config, keywords, "evaluate"), or_silent(reporter)
-    earlier_read = refuse_early(Path(run), folder, out, config, force, read)
+    refuse_early(Path(run), folder, out, config, force, read)
     named = out is not None  # else the run's own eval-* folder, refreshed as with force
     result = measured(Path(run), folder, config, out, reporter, force, read=read)
     out, earlier = result.out, None
     assert out is not None
     dropped = unknown_dropped(out, result.metrics)
     with writing_outputs(out):
-        if earlier_read is not None:
+        if config.against is not None:
             result.against, earlier = evaluate_against(
-                result, folder, config, reporter, out, run, measured, earlier_read
+                result, folder, config, reporter, out, run, measured
             )
         with reporter.task("writing the tables and plots", None):  # seconds for many classes
             write_evaluation(result, out, force or not named, earlier)  # the folder made only now
@@ -638,23 +638,20 @@ def refuse_early(
     config: EvaluateConfig,
     force: bool = False,
     read: tuple[dict[str, torch.Tensor], RunMeta] | None = None,
-) -> tuple[dict[str, torch.Tensor], RunMeta] | None:
+) -> None:
     """What is refused before the model is loaded or any image read: an ``out`` inside
     ``folder``, an ``unknown`` folder without images, an ``against`` that is no run or holds
-    ``run``'s model, the run's own folder of another evaluation or of results this one would
-    drop (:func:`refuse_own_eval_dir`, from ``read``'s metadata when the model was read).
-    Returns ``against``'s model as it was read to be checked (``compare.require_earlier_run``),
-    for the comparison to use: None without ``against``."""
+    ``run``'s model (``compare.require_earlier_run``, from its header: its model is read when it
+    is evaluated), the run's own folder of another evaluation or of results this one would drop
+    (:func:`refuse_own_eval_dir`, from ``read``'s metadata when the model was read)."""
     if out is not None:
         refuse_inside(out, folder)
     if config.unknown is not None:
         unknown_images(Path(config.unknown))
-    earlier = None
     if config.against is not None:
-        earlier = require_earlier_run(Path(config.against), run)
+        require_earlier_run(Path(config.against), run)
     if out is None and not force:
         refuse_own_eval_dir(run, folder, config, read[1] if read else None)
-    return earlier
 
 
 def add_confidence(

@@ -308,18 +308,51 @@ def refuse_cut_short(path: Path) -> None:
     Any other damage is found as it loads, where its bytes are read whole."""
     path = require_checkpoint_file(path)
     try:
-        with open(path, "rb") as f:
-            size, first = os.fstat(f.fileno()).st_size, f.read(8)
-            length = int.from_bytes(first, "little")
-            head = first + (f.read(length) if length <= HEADER_LIMIT else f.read(1))
+        head, size = file_header(path)
     except OSError:
         return  # said as it loads, in its words
+    require_whole(path, head, size)
+
+
+def file_header(path: Path) -> tuple[bytes, int]:
+    """The first bytes of the file ``path``, as far as its safetensors header goes (its 8-byte
+    length, then the JSON header; 9 bytes where the length is none a safetensors file has), and
+    the file's size."""
+    with open(path, "rb") as f:
+        size, first = os.fstat(f.fileno()).st_size, f.read(8)
+        length = int.from_bytes(first, "little")
+        return first + (f.read(length) if length <= HEADER_LIMIT else f.read(1)), size
+
+
+def require_whole(path: Path, head: bytes, size: int) -> None:
+    """Refuse the checkpoint ``path`` of ``size`` bytes when its safetensors header ``head``
+    (:func:`file_header`) says it is longer (:data:`CUT_SHORT`, in :data:`DAMAGED`'s
+    sentence)."""
     short = header_short_of(head[:9], size)
     whole = described_size(head)
     if short is None and whole is not None and size < whole:
         short = CUT_SHORT.format(size=size, whole=whole)
     if short is not None:
         raise Damaged(DAMAGED.format(path=path, why=short))
+
+
+def header_alone(path: Path) -> dict[str, Any]:
+    """The objrec metadata of the checkpoint ``path`` (a run folder, or a file) from its header
+    alone (:func:`file_header`: kilobytes, whatever its tensors' megabytes), refused as
+    :func:`read_header` refuses a file that is no objrec checkpoint of a format this objrec reads,
+    or one shorter than its header says; not checked against its seal, which takes the whole
+    file: for a refusal that must come before anything else is done, the model read later."""
+    path = require_checkpoint_file(path)
+    try:
+        head, size = file_header(path)
+    except OSError as exc:
+        raise ObjrecError(not_a_checkpoint(path)) from exc
+    require_whole(path, head, size)
+    try:
+        metadata = safetensors_metadata(head)
+    except (ValueError, AttributeError) as exc:  # AttributeError: a header no object
+        raise ObjrecError(not_a_checkpoint(path)) from exc
+    return objrec_header(path, metadata)
 
 
 def content_digest(data: bytes) -> str:
