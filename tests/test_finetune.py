@@ -711,11 +711,11 @@ def test_a_fine_tuned_run_s_calibration_runs_the_tuned_top_once_over_each_set():
     params = ParameterCounts(total=2, trainable=1)
     meta = RunMeta("tiny_test", ("a", "b", "c"), DataConfig(), HeadConfig(12, 3), params=params)
     source = FeatureSource(train_set, valid_set, top)
-    calibrated, chosen = calibrate(prep, TrainConfig(), meta, source, SILENT)  # type: ignore[arg-type]
+    calibrated, fitted = calibrate(prep, TrainConfig(), meta, source, SILENT)  # type: ignore[arg-type]
     assert [len(r) for r in reads] == [1, 1]  # 4 and 2 when the top ran at every read
-    fitted = (every_read.temperature, every_read.threshold, every_read.score, every_read.n_valid)
-    assert calibrated.calibration == Calibration(*fitted)
-    assert chosen == every_read.temperature_fit
-    assert prep.model.familiarity.state_dict().keys() == every_read.familiarity.state_dict().keys()
-    for name, value in prep.model.familiarity.state_dict().items():
+    numbers = (every_read.temperature, every_read.threshold, every_read.score, every_read.n_valid)
+    assert calibrated.calibration == Calibration(*numbers)
+    assert fitted.temperature_fit == every_read.temperature_fit and prep.model.familiarity is None
+    assert fitted.familiarity.state_dict().keys() == every_read.familiarity.state_dict().keys()
+    for name, value in fitted.familiarity.state_dict().items():
         assert torch.equal(value, every_read.familiarity.state_dict()[name]), name

@@ -112,7 +112,12 @@ class RunSeconds:
 class Stages:
     """When a run began and then its fit and its calibration (``time.perf_counter``): what its
     summary's ``seconds`` (:class:`RunSeconds`) are made of, so that a run stopped midway
-    (Ctrl-C, a diverged loss) records the time spent so far as a finished run records it all."""
+    (Ctrl-C, a diverged loss) records the time spent so far as a finished run records it all.
+
+    Mutable, and one for the run, shared by the copies of its :class:`Prepared`: a stop while
+    calibrating writes the run from the ``Prepared`` of the head's end (``train_stops``' keep,
+    bound to it before fine-tuning), which must read when calibration began, set later (by
+    ``train._train``, as it begins), whichever copy the run has gone on with by then."""
 
     started: float
     fitting: float | None = None
@@ -132,8 +137,10 @@ class Prepared:
     by ``train.prepare``, then completed once by ``train.prepared_run`` (the command line, whether
     it replaces an earlier run, a resumed run's images seen) and ``train._train`` (the precision,
     the stages' clock). Frozen: a later stage that changes one (``finetune.body_kept``: the
-    precision of a kept fine-tuning) returns a new one. Its model is a module, trained and swapped
-    in place (the head's fit, a kept fine-tuning's body, calibration's familiarity score)."""
+    precision of a kept fine-tuning) returns a new one. Its model is a module, trained in place
+    (the head's fit, the tuned blocks), its body swapped in place when a fine-tuning of an int8
+    body is kept (``finetune.body_kept`` says why), and given its familiarity score by ``train``
+    once calibrated; ``stages`` is the run's one clock, shared by the copies (:class:`Stages`)."""
 
     model: Classifier
     data: DataConfig

@@ -45,7 +45,7 @@ from objrec.bodies import Body, fingerprint_module
 from objrec.cache import FeatureCache, open_cache
 from objrec.calibration import TemperatureFit
 from objrec.class_record import with_test_split
-from objrec.confidence import calibrated_line, fit_confidence
+from objrec.confidence import FittedConfidence, calibrated_line, fit_confidence
 from objrec.config import DataConfig, TrainConfig, as_config, settings
 from objrec.data import (
     ClassFolder,
@@ -236,27 +236,47 @@ def _train(
                         prep, config, state, reporter, world, parts
                     )
                     prep, config, meta = body_kept(prep, config, meta, finetune)
-                prep.stages.calibrating = time.perf_counter()
-                meta, calibration = calibrate(prep, config, meta, source, reporter, world)
+                prep.stages.calibrating = time.perf_counter()  # the run's one clock: see Stages
+                meta, fitted = calibrate(prep, config, meta, source, reporter, world)
         finally:
             open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
         t2 = time.perf_counter()
         seconds = run_seconds(prep, precision.body.used, prep.stages.until(t2))
-        record = run_record(prep, seconds, calibration=calibration, finetune=finetune)
         with reporter.task("writing the run", None):  # seconds: the model file, the curves' plot
-            result = write_run(
-                out,
-                prep.model,
-                config,
-                meta,
-                state,
-                record,
-                write=world.main,
-                replaces=prep.replaces,
-                in_place=saver.let_go if saver else lambda: None,
-            )
+            trained, ends = (config, meta, state), (seconds, finetune, fitted)
+            result = write_trained(out, prep, trained, ends, world, saver)
     log_seconds(result.seconds, time.perf_counter() - t2, world, prep.precision)
     return result
+
+
+def write_trained(
+    out: Path,
+    prep: Prepared,
+    trained: tuple[TrainConfig, RunMeta, FitState],
+    ends: tuple[RunSeconds, FinetuneRecord | None, FittedConfidence | None],
+    world: World,
+    saver: EpochSaver | None,
+) -> TrainResult:
+    """The run written into ``out`` (``runs.write_run``, by rank 0): ``prep``'s model given the
+    familiarity score calibration fitted, its settings, metadata and fit state (``trained``),
+    and its record (:func:`run_record`) of what ``ends`` says: the seconds spent, what
+    fine-tuning did and how the temperature was chosen. Rank 0's ``saver`` lets go of its copies
+    once the run's files are in place."""
+    (config, meta, state), (seconds, finetune, fitted) = trained, ends
+    prep.model.familiarity = fitted.familiarity if fitted else None
+    chosen = fitted.temperature_fit if fitted else None
+    record = run_record(prep, seconds, calibration=chosen, finetune=finetune)
+    return write_run(
+        out,
+        prep.model,
+        config,
+        meta,
+        state,
+        record,
+        write=world.main,
+        replaces=prep.replaces,
+        in_place=saver.let_go if saver else lambda: None,
+    )
 
 
 def kept_as_of_the_head_on_stop(
@@ -1054,12 +1074,14 @@ def calibrate(
     source: FeatureSource,
     reporter: Reporter,
     world: World = SINGLE,
-) -> tuple[RunMeta, TemperatureFit | None]:
+) -> tuple[RunMeta, FittedConfidence | None]:
     """Temperature, unknown score and threshold of the final model (``confidence``): the feature
     score on the training images, the temperature and threshold on the validation images' outputs,
-    both read batch by batch (the centre view) from ``source``. Also how the temperature was
-    chosen, for ``summary.json``. Rank 0 alone calibrates (it writes the run); under torchrun the
-    other ranks return at once, ``meta`` unchanged and no record, since nothing reads theirs."""
+    both read batch by batch (the centre view) from ``source``. Returns ``meta`` with them, and
+    what was fitted: the familiarity score, for ``train`` to give the model it writes, and how the
+    temperature was chosen, for ``summary.json``. Rank 0 alone calibrates (it writes the run);
+    under torchrun the other ranks return at once, ``meta`` unchanged and nothing fitted, since
+    nothing reads theirs."""
     if not world.main:
         return meta, None
     prep.model.cpu().eval()  # the head may have trained on a GPU; the features are on the CPU
@@ -1067,7 +1089,6 @@ def calibrate(
     with task, torch.inference_mode():
         train, valid = source.batches(source.train), source.batches(source.valid)
         fitted = fit_confidence(prep.model.head, train, valid, config.unknown_score)
-    prep.model.familiarity = fitted.familiarity
     reporter.note(clauses_on_lines(calibrated_line(fitted)))  # short lines, as evaluate's
     calibration = Calibration(fitted.temperature, fitted.threshold, fitted.score, fitted.n_valid)
-    return replace(meta, calibration=calibration), fitted.temperature_fit
+    return replace(meta, calibration=calibration), fitted
