@@ -4428,8 +4428,8 @@ def test_photos_needed_names_the_classes_with_few_or_unrecognised_photos_and_why
     needs = class_needs(labels, answers, photos, flagged, classes)
     assert [n.name for n in needs] == ["water_lilly", "bike"]  # lotus, bus, car: no photos lack
     assert needs[0].reasons == [
-        "6 of its 12 images not recognised by heads that never saw them (add varied photos)",
-        "confused with lotus (6 of its images look like it: add photos that tell them apart)",
+        "6 of its 12 photos not recognised by heads that never saw them (add varied photos)",
+        "confused with lotus (6 of its photos look like it: add photos that tell them apart)",
     ]
     assert needs[1].reasons == ["only 6 photos (add photos: 11 or more)"]
     assert needs[1].listed().row() == {
@@ -4461,7 +4461,7 @@ def test_photos_needed_counts_the_images_it_did_not_recognise():
     flagged = np.zeros(len(labels), dtype=bool)
     (lilies,) = class_needs(labels, answers, np.array([27, 27]), flagged, ["water_lilly", "lotus"])
     assert lilies.reasons[0] == (
-        "6 of its 27 images not recognised by heads that never saw them (add varied photos)"
+        "6 of its 27 photos not recognised by heads that never saw them (add varied photos)"
     )
     assert (lilies.listed().recognised, lilies.listed().row()["of"]) == (21, 27)
 
@@ -4469,17 +4469,21 @@ def test_photos_needed_counts_the_images_it_did_not_recognise():
 def test_photos_needed_says_distinct_photos_as_photos_and_images_as_images():
     """12 images of ant in 3 distinct photos, 3 recognised, read "only 3 photos (add photos: 11
     or more); 3 of its 12 photos recognised ...; confused with bee (9 of its photos look like
-    it ...)": one class counted two ways under one word."""
+    it ...)": one class counted two ways under one word. The audit now counts photos, one row a
+    picture (``sizes``: each one's files), and says the files of those missed where copies make
+    them more."""
     from objrec.photos_needed import class_needs
 
-    labels = np.array([0] * 12 + [1] * 12)
-    answers = np.array([0] * 3 + [1] * 9 + [1] * 12)
+    labels = np.array([0] * 3 + [1] * 12)  # ant: 3 photos of 4 files each; bee: 12 photos
+    answers = np.array([0, 1, 1] + [1] * 12)
     flagged = np.zeros(len(labels), dtype=bool)
-    (ant, *_) = class_needs(labels, answers, np.array([3, 12]), flagged, ["ant", "bee"])
+    sizes = np.array([4] * 3 + [1] * 12)
+    (ant, *_) = class_needs(labels, answers, np.array([3, 12]), flagged, ["ant", "bee"], sizes)
     assert ant.reasons == [
         "only 3 distinct photos in 12 images (add photos: 11 or more)",
-        "9 of its 12 images not recognised by heads that never saw them (add varied photos)",
-        "confused with bee (9 of its images look like it: add photos that tell them apart)",
+        "2 of its 3 photos (8 images with their copies) not recognised by heads that never saw "
+        "them (add varied photos)",
+        "confused with bee (2 of its photos look like it: add photos that tell them apart)",
     ]
     assert (ant.listed().photos, ant.listed().images) == (3, 12)
 
@@ -4751,3 +4755,145 @@ def test_apply_plan_reads_each_photo_once_and_its_manifest_holds_each_copys_sha2
         copy = out / row["file"]
         assert row["sha256"] == hashlib.sha256(copy.read_bytes()).hexdigest()
         assert copy.stat().st_mtime_ns == (planted / row["file"]).stat().st_mtime_ns
+
+
+def copies_in_the_wrong_class(root: Path, copies: int) -> tuple[Path, set[str]]:
+    """red/ and green/ (16 photos each), and ``copies`` byte-identical copies of one red photo
+    in green/ as ``placeholder_N.png`` (review54a H1: a scraped folder's placeholder copies)."""
+    data = root / "data"
+    for c, name in enumerate(("red", "green")):
+        (data / name).mkdir(parents=True)
+        for i in range(16):
+            pattern(COLOURS[name], 100 * c + i).save(data / name / f"{name}_{i:02d}.png")
+    odd = pattern(COLOURS["red"], 777)
+    for k in range(copies):
+        odd.save(data / "green" / f"placeholder_{k}.png")
+    return data, {f"green/placeholder_{k}.png" for k in range(copies)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("copies", [1, 5, 60])
+def test_many_copies_of_one_photo_do_not_outvote_the_label_check(tmp_path, copies):
+    """60 copies of an ant photo in accordion/ went unflagged while two right anchor photos were
+    flagged as accordion ("6 of its 10 nearest images are labelled accordion": copies of one
+    picture), a plan reason said "distance z=49026492.0" and photos_needed.csv counted the copies
+    as images (review54a H1). The audit judges one row a picture: the copies are flagged, each
+    of them, whatever their number; no right photo is; every z is a sane number; the classes'
+    counts are photos."""
+    data, planted = copies_in_the_wrong_class(tmp_path, copies)
+    result = audit(data, tmp_path / "audit", config(cache_dir=str(tmp_path / "cache")))
+    flagged = {Path(issue.path).relative_to(data).as_posix() for issue in result.label_issues}
+    assert flagged == planted
+    assert {issue.suggested for issue in result.label_issues} == {"red"}
+    assert {(issue.copies, issue.picture) for issue in result.label_issues} == {
+        (copies, result.label_issues[0].picture)
+    }
+    zs = [issue.suggested_z for issue in result.label_issues]
+    assert all(z is not None and abs(z) < 1e3 for z in zs), zs
+    assert all(outlier.score < 1e3 for outlier in result.outliers)
+    for need in result.photos_needed:
+        assert need.judged <= need.photos <= 17, need
+
+
+def test_photos_needed_counts_a_photos_copies_once():
+    """photos_needed.csv said "accordion: 600 of its 616 images not recognised" of one picture
+    in 600 copies (review54a H1): the classes are judged one row a picture, and the files of
+    the photos missed are said beside them."""
+    from objrec.audit import Inventory, Item, Pictures, needs_rows
+
+    labels = np.array([0] * 16 + [1] * 16 + [1] * 600)
+    probs = np.zeros((len(labels), 2))
+    probs[np.arange(len(labels)), labels] = 1.0
+    probs[32:, :] = [1.0, 0.0]  # the copies look like class 0
+    probs[[16, 17, 18, 19], :] = [1.0, 0.0]  # so do 4 photos of class 1 of their own
+    group = np.arange(len(labels))
+    group[32:] = 32
+    items = [Item(Path(f"/d/{k}.png"), f"{k}.png", int(c), None) for k, c in enumerate(labels)]
+    inv = Inventory(Path("/d"), ("ant", "accordion"), items, False)
+    pictures = Pictures.of_groups(group, labels)
+    counts = np.bincount(labels[pictures.first])
+    (need,) = needs_rows(
+        labels, probs, counts, np.array([], dtype=int), (inv, np.arange(632)), pictures
+    )
+    assert (need.class_name, need.photos, need.images, need.judged, need.recognised) == (
+        "accordion",
+        17,
+        616,
+        17,
+        12,
+    )
+    assert need.reason.startswith(
+        "5 of its 17 photos (604 images with their copies) not recognised by heads"
+    )
+    assert need.confused_photos == ["16.png", "17.png", "18.png", "19.png", "32.png"]
+
+
+def test_only_the_rows_near_a_copy_group_search_again_and_each_group_is_one_neighbour(
+    monkeypatch,
+):
+    """One group of 1,500 copies among 6,000 rows made every row's nearest-neighbour search run
+    again 1,509 wide: (6000, 1509) held at once (review54a M2). Only the rows whose nearest hold a
+    row of their own group or two of one group are searched again, a chunk at a time, and each
+    row's neighbours are one of each other group, its nearest member, as a full search says."""
+    import objrec.audit as audit_module
+
+    rng = np.random.default_rng(0)
+    n, big = 600, 150
+    unit = dedup.normalise(rng.normal(size=(n, 16)).astype(np.float32))
+    unit[:big] = unit[0]
+    unit[big : big + 3] = unit[big]  # a group of 3
+    group = np.arange(n)
+    group[:big], group[big : big + 3] = 0, big
+    near = dedup.feature_neighbours(unit, 10)
+    searched = []
+    original = audit_module.nearest_of_other_groups
+
+    def spy(unit, rows, *args):
+        searched.append(len(rows))
+        return original(unit, rows, *args)
+
+    monkeypatch.setattr(audit_module, "nearest_of_other_groups", spy)
+    monkeypatch.setattr(audit_module, "OUTSIDE_CHUNK", 64)
+    found = audit_module.outside_groups(unit, near, group)
+    assert found.idx.shape == (n, 10)
+    assert max(searched) <= 64
+    theirs = group[near.idx]
+    own_or_twice = [
+        (theirs[r] == group[r]).any() or len(set(theirs[r].tolist())) < 10 for r in range(n)
+    ]
+    assert sum(searched) == sum(own_or_twice) < n / 2
+    sims = unit @ unit.T
+    for r in range(n):  # a full search: each other group's nearest member, nearest first
+        best: dict[int, tuple[float, int]] = {}
+        for j in np.argsort(-sims[r], kind="stable").tolist():
+            if group[j] != group[r] and group[j] not in best:
+                best[int(group[j])] = (float(sims[r, j]), j)
+        expected = sorted(best.values(), key=lambda sj: -sj[0])[:10]
+        assert np.allclose(found.sims[r], [s for s, _ in expected], atol=1e-5), r
+        assert len(set(group[found.idx[r]].tolist())) == 10 and group[r] not in group[found.idx[r]]
+
+
+def test_the_terminal_says_a_flagged_photos_copies_once_with_their_count(capsys):
+    """60 copies of one mislabelled photo are 60 rows of label_issues.csv (the plan acts on each
+    file), but one flag: the summary and its list say it once, with its copies counted, not
+    "60 likely wrong labels" and five lines of the same picture."""
+    from objrec.cli.auditing import print_audit
+
+    copies = [
+        LabelIssue(f"photos/green/placeholder_{k}.png", "green", "red", picture=40, copies=60)
+        for k in range(60)
+    ]
+    other = LabelIssue("photos/red/red_03.png", "red", "green", picture=3)
+    result = AuditResult([*copies, other], [], [], 92, ["green", "red"], seconds={"total": 1.0})
+    print_audit(result, Path("photos"), Path("photos-audit"))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("audited 92 images: 2 likely wrong labels, ")
+    at = lines.index(
+        "2 likely wrong labels (61 files with their copies) (most likely first), all in "
+        "label_issues.csv:"
+    )
+    assert lines[at + 1 : at + 3] == [
+        "  green/placeholder_0.png (and 59 copies of it, flagged with it): labelled green, looks "
+        "like red",
+        "  red/red_03.png: labelled red, looks like green",
+    ]

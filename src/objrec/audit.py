@@ -515,17 +515,31 @@ def head_epochs(n_images: int, config: AuditConfig) -> int:
 
 
 def train_fold_head(
-    x: torch.Tensor, y: torch.Tensor, n_classes: int, config: AuditConfig, seed: int
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
+    config: AuditConfig,
+    seed: int,
+    group: np.ndarray | None = None,
 ):
     """The article's head (``config.heads`` of them side by side) trained on features ``x`` for
-    ``head_epochs`` by the engine's epoch loop: seeded, no early stopping."""
+    ``head_epochs`` by the engine's epoch loop: seeded, no early stopping. With ``group``
+    (``copy_groups``' numbers of these rows) each epoch trains on one row of each group, drawn
+    anew: 60 copies of a mislabelled photo taught the head its label 60 times over."""
     generator = torch.Generator().manual_seed(seed)
+    pictures = None if group is None else Pictures.of_groups(group, y.numpy())
+    if pictures is not None and len(pictures.first) == len(y):
+        pictures = None  # no two rows of one picture: the rows as they are, as before
     with torch.random.fork_rng(devices=[]):  # initialisation and dropout: seeded, caller untouched
         torch.manual_seed(seed)
         head = build_head(x.shape[1], n_classes, config.hidden, config.dropout, config.heads)
         optimizer = torch.optim.Adam(head.parameters(), lr=config.lr)
-        for _ in range(head_epochs(len(y), config)):
+        n = len(y) if pictures is None else len(pictures.first)
+        for _ in range(head_epochs(n, config)):
             order = torch.randperm(len(y), generator=generator)
+            if pictures is not None:  # each picture's first row in this epoch's random order
+                _, once = np.unique(pictures.of[order.numpy()], return_index=True)
+                order = order[torch.from_numpy(np.sort(once))]
             train_one_epoch(head, ((x[b], y[b]) for b in order.split(config.batch_size)), optimizer)
     return head.eval()
 
@@ -554,7 +568,8 @@ def out_of_fold_probs(
     groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """(N, classes) probabilities, each row from the head that did not train on that image (nor on
-    any image of its group in ``groups``, ``copy_groups``' numbers: ``fold_splits``)."""
+    any image of its group in ``groups``, ``copy_groups``' numbers: ``fold_splits``); a head
+    trains on one row of each group an epoch (``train_fold_head``)."""
     splits = fold_splits(labels, groups, config)
     probs = np.zeros((len(labels), n_classes), dtype=np.float64)
     reduced = np.ascontiguousarray(features, dtype=np.float32)
@@ -564,8 +579,9 @@ def out_of_fold_probs(
     x, y = torch.from_numpy(reduced), torch.from_numpy(labels)
     with reporter.task("out-of-fold heads", len(splits)) as advance:
         for k, (fit_idx, held_idx) in enumerate(splits):
+            mine = None if groups is None else groups[fit_idx]
             head = train_fold_head(
-                x[fit_idx], y[fit_idx], n_classes, config, config.seed * 1000 + k
+                x[fit_idx], y[fit_idx], n_classes, config, config.seed * 1000 + k, mine
             )
             with torch.inference_mode():
                 probs[held_idx] = head(x[held_idx]).softmax(1).double().numpy()
@@ -725,18 +741,92 @@ def burst_pairs(inv: Inventory, idx: np.ndarray, kept: Path | None = None) -> li
     return [(row[burst[0]], row[path]) for burst in found for path in burst[1:]]
 
 
+@dataclass(frozen=True)
+class Pictures:
+    """The audit's rows seen one per picture: each copy group (``copy_groups``' numbers: one
+    photo's near-duplicates, a burst's frames) as one row, so that many copies of one photo count
+    once wherever the audit counts images: cleanlab's thresholds, the neighbour vote, the spreads
+    behind the z-scores, photos_needed.csv. 60 copies of an ant photo in accordion/ outvoted it
+    (review54a H1): it went unflagged and two right photos were flagged as accordion instead."""
+
+    first: np.ndarray
+    """Each picture's first row, in row order: the row that stands for it."""
+    of: np.ndarray
+    """Each row's picture (an index into ``first``)."""
+
+    @classmethod
+    def of_groups(cls, group: np.ndarray, labels: np.ndarray | None = None) -> Pictures:
+        """The pictures of ``copy_groups``' numbers (any numbers: rows of one number are one);
+        with ``labels``, a group's rows of each label are a picture of their own: a photo in
+        ant/ and in bee/ is judged once as an ant and once as a bee."""
+        key = np.asarray(group) if labels is None else np.stack([group, labels], axis=1)
+        _, first, of = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        return cls(first.astype(np.int64), of.reshape(-1).astype(np.int64))
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Each picture's rows: 1 for a photo of its own, 60 for one in 60 copies."""
+        return np.bincount(self.of, minlength=len(self.first))
+
+    def mean(self, values: np.ndarray) -> np.ndarray:
+        """Each picture's mean of its rows' ``values`` (one a row, or a row of them)."""
+        sums = np.zeros((len(self.first), *values.shape[1:]), dtype=np.float64)
+        np.add.at(sums, self.of, values)
+        return sums / self.sizes.reshape(-1, *[1] * (values.ndim - 1))
+
+    def rows(self, pictures: np.ndarray) -> np.ndarray:
+        """The rows of ``pictures``, picture by picture in their order, each one's in row order."""
+        order = np.argsort(self.of, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(self.sizes)])
+        parts = [order[starts[p] : starts[p + 1]] for p in np.asarray(pictures).tolist()]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+OUTSIDE_CHUNK = 256
+"""Rows searched again at a time by :func:`outside_groups`: each a row of similarities to every
+row (256 x 60,000 float32 is 61 MB)."""
+
+
 def outside_groups(unit: np.ndarray, near: dedup.Neighbours, group) -> dedup.Neighbours:
-    """Each row's nearest rows outside its own group (``copy_groups``), as many as ``near`` has
-    (fewer where the groups leave fewer rows): ``near`` itself when no group joins two rows."""
-    largest = int(np.bincount(group).max()) if len(group) else 1
-    if largest < 2:
+    """Each row's nearest rows outside its own group (``copy_groups``), one of each other group
+    (its nearest member: 600 copies of one photo are one neighbour, not 10), as many as ``near``
+    has (fewer where the groups leave fewer): ``near`` itself where it holds no row of a row's own
+    group and no two of one group. Only the rows whose ``near`` does are searched again, a chunk
+    of them at a time against every row: one group of 1,500 copies among 6,000 rows widened
+    every row's search to 1,509 neighbours (review54a M2)."""
+    of = Pictures.of_groups(group).of
+    pictures = int(of.max()) + 1 if len(of) else 0
+    if pictures == len(of):
         return near
-    k = near.idx.shape[1]
-    wide = dedup.feature_neighbours(unit, k + largest - 1)  # at most largest - 1 of its group
-    width = max(0, min(k, len(unit) - largest))
-    order = np.argsort(group[wide.idx] == group[:, None], axis=1, kind="stable")[:, :width]
-    sims, idx = (np.take_along_axis(a, order, 1) for a in wide)
+    width = min(near.idx.shape[1], pictures - 1)
+    theirs = of[near.idx]
+    twice = (np.diff(np.sort(theirs, axis=1), axis=1) == 0).any(1)
+    again = np.flatnonzero((theirs == of[:, None]).any(1) | twice)
+    sims, idx = near.sims[:, :width].copy(), near.idx[:, :width].copy()
+    by_group = np.argsort(of, kind="stable")
+    starts = np.flatnonzero(np.diff(of[by_group], prepend=-1))
+    for rows in np.array_split(again, max(1, math.ceil(len(again) / OUTSIDE_CHUNK))):
+        if rows.size:
+            found = nearest_of_other_groups(unit, rows, of, (by_group, starts), width)
+            sims[rows], idx[rows] = found
     return dedup.Neighbours(sims, idx)
+
+
+def nearest_of_other_groups(
+    unit: np.ndarray, rows: np.ndarray, of: np.ndarray, sorted_by: tuple, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``rows``, its ``width`` nearest groups but its own (``of``: each row's), each
+    by its nearest member: their similarities and members, nearest first. ``sorted_by``: the
+    rows in group order and where each group starts in it."""
+    by_group, starts = sorted_by
+    sims = unit[rows] @ unit[by_group].T
+    best = np.maximum.reduceat(sims, starts, axis=1)
+    lengths = np.diff(np.append(starts, len(by_group)))
+    hit = np.where(sims == np.repeat(best, lengths, axis=1), np.arange(len(by_group)), len(of))
+    member = by_group[np.minimum.reduceat(hit, starts, axis=1)]
+    best[np.arange(len(rows)), of[rows]] = -np.inf
+    top = np.argsort(-best, axis=1, kind="stable")[:, :width]
+    return np.take_along_axis(best, top, 1), np.take_along_axis(member, top, 1)
 
 
 @dataclass
@@ -792,20 +882,33 @@ def rank_label_issues(
     return np.asarray(ranked, dtype=np.int64), 1 - quality
 
 
+def copies_words(copies: int) -> str:
+    """What a label flag's evidence says of its picture's copies ("" for a photo of its own)."""
+    if copies < 2:
+        return ""
+    others = plural(copies - 1, "other file")
+    return f"; the same picture as {others} here, flagged with {'it' if copies == 2 else 'them'}"
+
+
 def suggested_label(probs: np.ndarray, given: int) -> int:
     """The most probable class other than the given one."""
     order = np.argsort(-probs)
     return int(order[0] if order[0] != given else order[1])
 
 
-def label_issue_rows(inv, idx, labels, probs, ranked, scores, neighbours) -> list[LabelIssue]:
-    """A :class:`LabelIssue` for each of the ``ranked`` rows, most likely first."""
-    rows = []
+def label_issue_rows(
+    inv, idx, labels, probs, ranked, scores, neighbours, pictures: Pictures | None = None
+) -> list[LabelIssue]:
+    """A :class:`LabelIssue` for each of the ``ranked`` rows, most likely first; with
+    ``pictures``, each row's picture and its copies (``LabelIssue.picture``, ``copies``)."""
+    pictures = pictures or Pictures.of_groups(np.arange(len(labels)))
+    sizes, rows = pictures.sizes, []
     for r in ranked:
         item = inv.items[idx[r]]
         suggested = suggested_label(probs[r], labels[r])
         near = neighbours.idx[r]
         agree = int((labels[near] == suggested).sum())
+        copies = int(sizes[pictures.of[r]])
         rows.append(
             LabelIssue(
                 path=item.shown,
@@ -817,9 +920,11 @@ def label_issue_rows(inv, idx, labels, probs, ranked, scores, neighbours) -> lis
                 prob_suggested=round(float(probs[r, suggested]), 4),
                 evidence=f"heads and neighbours give p(given)={probs[r, labels[r]]:.2f}, "
                 f"p(suggested)={probs[r, suggested]:.2f}; {agree} of its {len(near)} nearest "
-                f"images are labelled {inv.classes[suggested]}",
+                f"images are labelled {inv.classes[suggested]}{copies_words(copies)}",
                 index=int(idx[r]),
                 like=[int(idx[j]) for j in near if labels[j] == suggested][:3],
+                picture=int(idx[pictures.first[pictures.of[r]]]),
+                copies=copies,
             )
         )
     return rows
@@ -939,27 +1044,39 @@ def _group_kind(items: list[Item]) -> str:
 # ---------------------------------------------------------------- outliers
 
 
-def robust_z(values: np.ndarray) -> np.ndarray:
+SPREAD_FLOOR = 1e-3
+"""The least spread (1.4826 MAD, in cosine distance) a z-score divides by: where most distances
+are equal, a MAD of 0 made a z of 49,026,492 (review54a H1, over a 1e-9 floor)."""
+
+
+def robust_z(values: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
     """(value - median) / (1.4826 MAD), and 0 for values under twice the median: a spread that
-    is tiny everywhere does not make ordinary images outliers."""
-    z = spread_z(values)
-    return np.where(values > 2 * np.median(values), z, np.minimum(z, 0.0)) if values.size else z
+    is tiny everywhere does not make ordinary images outliers. ``first``: the rows the median
+    and MAD are taken over (``Pictures.first``: one per picture), all when None."""
+    z = spread_z(values, first)
+    if not values.size:
+        return z
+    median = np.median(values if first is None else values[first])
+    return np.where(values > 2 * median, z, np.minimum(z, 0.0))
 
 
-def spread_z(values: np.ndarray) -> np.ndarray:
-    """(value - median) / (1.4826 MAD): how far each value lies out of the bulk."""
+def spread_z(values: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
+    """(value - median) / (1.4826 MAD, ``SPREAD_FLOOR`` at least): how far each value lies out
+    of the bulk, the median and MAD over the rows ``first`` (all when None)."""
     if not values.size:  # no readable image: numpy's median of nothing warns
         return values.astype(np.float64)
-    median = np.median(values)
-    mad = np.median(np.abs(values - median)) * 1.4826
-    return (values - median) / max(mad, 1e-9)
+    bulk = values if first is None else values[first]
+    median = np.median(bulk)
+    mad = np.median(np.abs(bulk - median)) * 1.4826
+    return (values - median) / max(mad, SPREAD_FLOOR)
 
 
 def class_spread_z(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(value - its class's median) / (1.4826 MAD), the MAD the class's own or every value's,
-    whichever is larger: a class broad by nature (a catch-all background) does not stand out as
-    a whole, nor does an ordinary image of a tight class; a class under ``MIN_CLASS_SPREAD``
-    values takes every value's MAD."""
+    whichever is larger (``SPREAD_FLOOR`` at least): a class broad by nature (a catch-all
+    background) does not stand out as a whole, nor does an ordinary image of a tight class; a
+    class under ``MIN_CLASS_SPREAD`` values takes every value's MAD. One value a picture
+    (``Pictures``): the caller's rows."""
     z = np.zeros(len(values))
     for c, (median, scale) in class_spreads(values, labels).items():
         members = labels == c
@@ -979,7 +1096,7 @@ def class_spreads(values: np.ndarray, labels: np.ndarray) -> dict[int, tuple[flo
         mad = np.median(np.abs(values[members] - median)) * 1.4826
         if len(members) < MIN_CLASS_SPREAD:  # too few for a MAD of their own
             mad = overall
-        spreads[int(c)] = (float(median), float(max(mad, overall, 1e-9)))
+        spreads[int(c)] = (float(median), float(max(mad, overall, SPREAD_FLOOR)))
     return spreads
 
 
@@ -995,18 +1112,22 @@ def spread_z_within(
     """For each of ``rows``, the robust z (:func:`class_spread_z`'s, the class's own images' as
     the reference) of its mean distance to its ``k`` nearest images of ``classes`` (one a row),
     its own ``group`` left out: how far it lies from that class's images, as though it were one
-    of them. A picture unlike both its class and the class the votes give it lies far out.
+    of them, each group once. A picture unlike both its class and the class the votes give it
+    lies far out. The class's spread is taken over one row a picture (``Pictures``).
     ``within``: :func:`knn_distance`'s answer for these, where the caller has it."""
     within = knn_distance(unit, labels, k, group) if within is None else within
-    spreads = class_spreads(within, labels)
+    first = Pictures.of_groups(group, labels).first
+    spreads = class_spreads(within[first], labels[first])
     z = np.zeros(len(rows))
     for n, (r, c) in enumerate(zip(rows.tolist(), classes.tolist(), strict=True)):
         members = np.flatnonzero((labels == c) & (group != group[r]))
         if not members.size:
             continue
-        sims = np.sort(unit[members] @ unit[r])[::-1][:k]
+        sims = unit[members] @ unit[r]
+        order = np.argsort(-sims, kind="stable")
+        _, once = np.unique(group[members][order], return_index=True)  # each group's nearest
         median, scale = spreads[int(c)]
-        z[n] = (1 - sims.mean() - median) / scale
+        z[n] = (1 - np.sort(sims[order][once])[::-1][:k].mean() - median) / scale
     return z
 
 
@@ -1098,8 +1219,9 @@ def outlier_rows(
     z_class = np.full(len(inv.items), np.nan)
     around = around or Around(unit, near, labels, group, k)
     sims = around.outside.sims[:, :k]
-    z[idx] = robust_z(1 - sims.mean(1) if sims.size else np.zeros(len(idx)))
-    z_class[idx] = robust_z(around.within)
+    first = None if group is None else Pictures.of_groups(group, labels).first  # one a picture
+    z[idx] = robust_z(1 - sims.mean(1) if sims.size else np.zeros(len(idx)), first)
+    z_class[idx] = robust_z(around.within, first)
     rows = []
     for i in idx.tolist():
         item, reason = inv.items[i], degenerate_reason(facts[i])
@@ -1193,49 +1315,73 @@ def judge_labels(
     inv: Inventory, idx, labels, features, near, config, reporter, group=None, around=None
 ) -> LabelFindings:
     """Label issues among the readable rows (``idx``) of classes with ``MIN_JUDGED`` images or
-    more (an image's near-duplicates in ``group``, ``copy_groups``' numbers, counted once: no
-    group, none joined); the heads train on every readable row, a smaller class's too.
-    ``around``: the rows' :class:`Around`, where the caller has it."""
+    more, judged one row a picture (``Pictures``: an image's near-duplicates in ``group``,
+    ``copy_groups``' numbers, counted once; no group, none joined), each flag given to all the
+    picture's copies; the heads train on every readable row, a smaller class's too. ``around``:
+    the rows' :class:`Around`, where the caller has it."""
     group = np.arange(len(labels)) if group is None else group
     around = around or Around(dedup.normalise(features), near, labels, group, config.neighbours)
-    distinct = np.unique(np.stack([labels, group]), axis=1)[0] if len(labels) else labels
-    counts = np.bincount(distinct, minlength=len(inv.classes))
+    pictures = Pictures.of_groups(group, labels)
+    counts = np.bincount(labels[pictures.first], minlength=len(inv.classes))
     present = {it.label for it in inv.items}
     unjudged = [inv.classes[c] for c in sorted(present) if counts[c] < MIN_JUDGED]
-    judged = np.flatnonzero(counts[labels] >= MIN_JUDGED)
     found = LabelFindings(unjudged=unjudged)
+    judged = np.flatnonzero(counts[labels] >= MIN_JUDGED)
     if len(judged_classes := np.unique(labels[judged])) < 2:  # no two classes to tell apart
         names = [inv.classes[c] for c in judged_classes]
         found.none_judged = none_judged_note([inv.classes[c] for c in sorted(present)], names)
         return found
-    probs = layout_free_probs(inv, idx, features, labels, config, reporter, group)
-    wrong = judged[probs[judged].argmax(1) != labels[judged]]
+    heads = layout_free_probs(inv, idx, features, labels, config, reporter, group)
+    wrong = judged[heads[judged].argmax(1) != labels[judged]]
     found.baseline = [inv.items[idx[r]].shown for r in wrong]
+    probs = voted_probs(heads, around, pictures, config)
+    ranked, scores = ranked_pictures(labels, probs, pictures, counts, config, around.within)
     near = around.outside
-    if config.knn_weight:
-        knn = neighbour_probs(near, labels, len(inv.classes))
-        probs = (1 - config.knn_weight) * probs + config.knn_weight * knn
-    ranked, judged_scores = rank_label_issues(labels[judged], probs[judged], config)
-    scores = np.zeros(len(labels))
-    scores[judged] = judged_scores
-    within = around.within[judged]  # judged: whole classes, each distance of its class alone
-    far = judged[
-        far_from_label(
-            labels[judged], probs[judged], features[judged], config, group[judged], within
-        )
-    ]
-    ranked = add_far_issues(judged[ranked], far, scores)
-    found.issues = label_issue_rows(inv, idx, labels, probs, ranked, scores, near)
+    found.issues = label_issue_rows(inv, idx, labels, probs, ranked, scores, near, pictures)
     suggested = np.array([inv.classes.index(i.suggested) for i in found.issues], dtype=int)
     z = spread_z_within(
         around.unit, labels, ranked, suggested, config.neighbours, group, around.within
     )
     mixed = mixed_both_ways(labels, probs.argmax(1), np.isin(np.arange(len(labels)), ranked))
     found.issues = with_doubts(found.issues, labels[ranked], suggested, z, counts, mixed, config)
-    found.needs = needs_rows(
-        labels, probs, counts, unsettled(inv, found.issues, ranked), (inv, idx)
-    )
+    flagged = unsettled(inv, found.issues, ranked)
+    found.needs = needs_rows(labels, probs, counts, flagged, (inv, idx), pictures)
     return found
+
+
+def voted_probs(heads: np.ndarray, around: Around, pictures: Pictures, config) -> np.ndarray:
+    """Each row's class probabilities: the out-of-fold ``heads``' mixed with its neighbours' vote
+    (``config.knn_weight``; each neighbouring picture one vote: ``Around.outside``), averaged
+    over its picture's rows (``pictures``), so that a picture's copies are judged as one."""
+    probs = heads
+    if config.knn_weight:
+        knn = neighbour_probs(around.outside, around.labels, heads.shape[1])
+        probs = (1 - config.knn_weight) * heads + config.knn_weight * knn
+    return pictures.mean(probs)[pictures.of]
+
+
+def ranked_pictures(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    pictures: Pictures,
+    counts: np.ndarray,
+    config: AuditConfig,
+    within: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The flagged rows, most likely first, each picture's copies together, and every row's issue
+    score: cleanlab's flags and ``far_from_label``'s among the pictures of classes of
+    ``MIN_JUDGED`` distinct ones or more (``counts``), one row a picture, so that the copies of
+    one photo weigh once in cleanlab's thresholds and in the spreads of the distances to their
+    class (``within``: each row's, ``knn_distance``'s)."""
+    mine, theirs = labels[pictures.first], probs[pictures.first]
+    judged = np.flatnonzero(counts[mine] >= MIN_JUDGED)
+    ranked, judged_scores = rank_label_issues(mine[judged], theirs[judged], config)
+    scores = np.zeros(len(pictures.first))
+    scores[judged] = judged_scores
+    distances = pictures.mean(within)[judged]
+    far = judged[far_from_label(mine[judged], theirs[judged], None, config, None, distances)]
+    ranked = add_far_issues(judged[ranked], far, scores)
+    return pictures.rows(ranked), scores[pictures.of]
 
 
 def unsettled(inv: Inventory, issues: Sequence[LabelIssue], ranked: np.ndarray) -> np.ndarray:
@@ -1280,24 +1426,35 @@ def mixed_both_ways(labels, answers, flagged) -> set[tuple[int, int]]:
 
 
 def needs_rows(
-    labels, probs, counts, ranked, rows: tuple[Inventory, np.ndarray]
+    labels,
+    probs,
+    counts,
+    ranked,
+    rows: tuple[Inventory, np.ndarray],
+    pictures: Pictures | None = None,
 ) -> list[PhotosNeeded]:
     """``photos_needed.csv``'s classes: those that most need more or better photos, by the
-    out-of-fold answers (``probs``' best class) of their photos not flagged (``ranked``);
-    ``rows``: the inventory and the index in it of each row of ``labels``, which the images
-    that look like another class are named and placed by (``PhotosNeeded.confused``)."""
+    out-of-fold answers (``probs``' best class) of their photos not flagged (``ranked``), one row
+    a picture (``pictures``: 600 copies of one photo were "600 of its 616 images not
+    recognised"); ``rows``: the inventory and the index in it of each row of ``labels``, which
+    the photos that look like another class are named and placed by (each picture's first
+    file: ``PhotosNeeded.confused``)."""
     inv, idx = rows
+    pictures = pictures or Pictures.of_groups(np.arange(len(labels)))
     flagged = np.zeros(len(labels), dtype=bool)
     flagged[ranked] = True
-    needs = class_needs(labels, probs.argmax(1), counts, flagged, inv.classes)
-    paths = [inv.items[i].shown for i in idx]
-    return [need.listed(paths, idx) for need in needs]
+    first = pictures.first
+    picked = pictures.mean(flagged) > 0  # a picture with a flagged copy is flagged
+    answers = probs[first].argmax(1)
+    needs = class_needs(labels[first], answers, counts, picked, inv.classes, pictures.sizes)
+    places = np.asarray(idx)[first]
+    return [need.listed([inv.items[i].shown for i in places], places) for need in needs]
 
 
 def far_from_label(
     labels: np.ndarray,
     probs: np.ndarray,
-    features: np.ndarray,
+    features: np.ndarray | None,
     config: AuditConfig,
     group: np.ndarray | None = None,
     within: np.ndarray | None = None,
@@ -1312,6 +1469,8 @@ def far_from_label(
     ``within``: :func:`knn_distance`'s answer for these, where the caller has it."""
     given = probs[np.arange(len(labels)), labels]
     if within is None:
+        if features is None:
+            raise ValueError("far_from_label needs the features or their distances (within)")
         within = knn_distance(dedup.normalise(features), labels, config.neighbours, group)
     z = class_spread_z(within, labels)
     far = (z > FAR_Z) | ((z > CLAIM_Z) & claimed_by_other(labels, probs))

@@ -3,7 +3,7 @@ and the CLI; each one's ``row()`` gives the columns its CSV and ``--json`` show.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,6 +119,11 @@ class LabelIssue:
     mixed: bool = False
     """Its class and ``suggested`` are mistaken for each other both ways
     (``audit.mixed_both_ways``)."""
+    picture: int = -1
+    """The place in the audit's inventory of its picture's first file (``audit.Pictures``): the
+    copies of one photo share it, and are flagged together (-1: its own)."""
+    copies: int = 1
+    """The files of its picture, itself included, each flagged with it: one flag said once."""
 
     def row(self) -> dict[str, Any]:
         """The flag as label_issues.csv and ``--json`` show it, before its path is made
@@ -133,6 +138,19 @@ class LabelIssue:
             "prob_suggested": self.prob_suggested,
             "evidence": self.evidence,
         }
+
+
+def one_per_picture(issues: Sequence[LabelIssue]) -> list[LabelIssue]:
+    """The first of each picture's flags (``LabelIssue.picture``), in their order: a photo in 60
+    copies is one flag said once, with its count of copies (``LabelIssue.copies``)."""
+    seen: set[int | str] = set()
+    once = []
+    for issue in issues:
+        key: int | str = issue.picture if issue.picture >= 0 else issue.path
+        if key not in seen:
+            seen.add(key)
+            once.append(issue)
+    return once
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,8 +34,9 @@ CONFUSED_MIN = 2
 @dataclass
 class ClassNeed:
     """One class's evidence: its distinct photos and its images, how many of its unflagged
-    images the out-of-fold answer recognised, its label flags, and the class that takes most of
-    the rest. Photos are distinct (near-duplicates counted once), the other counts images."""
+    photos the out-of-fold answer recognised, its label flags, and the class that takes most of
+    the rest. Photos are distinct (near-duplicates counted once: the audit judges one row a
+    picture, ``audit.Pictures``), ``images`` and ``missed_images`` count files."""
 
     name: str
     photos: int
@@ -46,8 +47,10 @@ class ClassNeed:
     confused_with: str = ""
     confused: int = 0
     confused_images: list[int] = field(default_factory=list)
-    """The indices of the ``confused`` images, those that look like ``confused_with``."""
+    """The indices of the ``confused`` photos, those that look like ``confused_with``."""
     reasons: list[str] = field(default_factory=list)
+    missed_images: int = 0
+    """The files of its unflagged photos not recognised, their copies included."""
 
     def listed(
         self, paths: Sequence[str] = (), places: Sequence[int] | np.ndarray = ()
@@ -76,12 +79,15 @@ def class_needs(
     photos: np.ndarray,
     flagged: np.ndarray,
     classes: Sequence[str],
+    sizes: np.ndarray | None = None,
 ) -> list[ClassNeed]:
     """The classes with a reason to add or retake photos, most in need first.
 
-    ``labels`` and ``answers`` (each image's given class and the out-of-fold answer's), ``photos``
-    (each class's distinct photos), ``flagged`` (a mask of the images flagged as wrong labels,
-    left out of the recognised share: a wrong label says nothing of its class's photos)."""
+    ``labels`` and ``answers`` (each photo's given class and the out-of-fold answer's), ``photos``
+    (each class's distinct photos), ``flagged`` (a mask of the photos flagged as wrong labels,
+    left out of the recognised share: a wrong label says nothing of its class's photos),
+    ``sizes`` (each photo's files, its copies included; 1 each when None)."""
+    sizes = np.ones(len(labels), dtype=np.int64) if sizes is None else np.asarray(sizes)
     needs = []
     for c in np.unique(labels).tolist():
         mine = (labels == c) & ~flagged
@@ -89,10 +95,11 @@ def class_needs(
         need = ClassNeed(
             classes[c],
             int(photos[c]),
-            int((labels == c).sum()),
+            int(sizes[labels == c].sum()),
             int(mine.sum()),
             int((answers[mine] == c).sum()),
             int(((labels == c) & flagged).sum()),
+            missed_images=int(sizes[mine & (answers != c)].sum()),
         )
         if taken.max(initial=0) >= CONFUSED_MIN:
             other = int(taken.argmax())
@@ -115,27 +122,30 @@ def need_rank(need: ClassNeed) -> tuple:
 
 
 def need_reasons(need: ClassNeed) -> list[str]:
-    """What a class lacks, in words: few photos, its images not recognised, the class most of its
-    unrecognised images look like, and its label flags to fix first; none without one of the
-    first two, the reasons more photos would fix (a confusion alone, one or two images of a well
+    """What a class lacks, in words: few photos, its photos not recognised, the class most of its
+    unrecognised photos look like, and its label flags to fix first; none without one of the
+    first two, the reasons more photos would fix (a confusion alone, one or two photos of a well
     recognised class, is not a reason to list it, nor are label flags alone: those relabelling
     fixes, not photos).
-    Distinct photos are said as photos, the rest as images: "only 3 photos ...; 9 of its 12
-    photos not recognised" would count one class two ways under one word. The images are counted
-    by those missed, the reason the class is listed ("6 of its 27 images not recognised"; the
-    CSV's ``recognised`` and ``of`` give the others)."""
+    Distinct photos are said as photos, files as images: "only 3 photos ...; 9 of its 12
+    photos not recognised" counted one class two ways under one word, and one photo in 600 copies
+    was "600 of its 616 images not recognised". The photos are counted by those missed, the
+    reason the class is listed ("6 of its 27 photos not recognised"; the CSV's ``recognised``
+    and ``of`` give the others), their files too where copies make them more."""
     reasons = []
     if need.photos < FEW_PHOTOS:
         reasons.append(f"only {few_photos_words(need)} (add photos: {FEW_PHOTOS} or more)")
     if need.judged and need.recognised < RECOGNISED_SHARE * need.judged:
         missed = need.judged - need.recognised
+        files = f" ({plural(need.missed_images, 'image')} with their copies)"
         reasons.append(
-            f"{missed} of its {plural(need.judged, 'image')} not recognised by heads that never "
+            f"{missed} of its {plural(need.judged, 'photo')}"
+            f"{files if need.missed_images > missed else ''} not recognised by heads that never "
             "saw them (add varied photos)"
         )
     if reasons and need.confused_with:
         reasons.append(
-            f"confused with {need.confused_with} ({need.confused} of its images look like it: "
+            f"confused with {need.confused_with} ({need.confused} of its photos look like it: "
             "add photos that tell them apart)"
         )
     if reasons and need.flagged:

@@ -201,7 +201,9 @@ def wrong_labels_words(result) -> str:
     none (one class): "0 likely wrong labels" read as labels looked at and found right."""
     if result.labels_not_judged:
         return "labels not judged"
-    return plural(len(result.likely_wrong()), "likely wrong label")
+    from objrec.audit_findings import one_per_picture
+
+    return plural(len(one_per_picture(result.likely_wrong())), "likely wrong label")
 
 
 def not_judged_words(result) -> str:
@@ -466,8 +468,13 @@ def print_groups(groups: Sequence[DuplicateGroup], data: Path, file: str, limit:
 def print_label_issues(rows: Sequence[LabelIssue], data: Path, limit: int = 5) -> None:
     """The likely wrong labels under their heading: how many, the first ``limit`` (most likely
     first) with the class each looks like, the rest counted."""
+    from objrec.audit_findings import one_per_picture
+
+    once = one_per_picture(rows)
+    files = f" ({len(rows):,} files with their copies)" if len(rows) > len(once) else ""
     heading = (
-        f"{plural(len(rows), 'likely wrong label')} (most likely first), all in label_issues.csv:"
+        f"{plural(len(once), 'likely wrong label')}{files} (most likely first), all in "
+        "label_issues.csv:"
     )
     print_flags(rows, heading, data, limit, "label_issues.csv")
 
@@ -476,14 +483,18 @@ def print_flags(
     rows: Sequence[LabelIssue], heading: str, data: Path, limit: int, rest_in: str
 ) -> None:
     """Label flags under ``heading``: the first ``limit`` (:func:`flag_line`), the rest counted as
-    in the file ``rest_in``; nothing when there are none."""
+    in the file ``rest_in``; nothing when there are none. A picture's copies, flagged together,
+    are one line (``audit_findings.one_per_picture``)."""
     if not rows:
         return
+    from objrec.audit_findings import one_per_picture
+
     console.print(heading, highlight=False)
-    for row in rows[:limit]:
+    once = one_per_picture(rows)
+    for row in once[:limit]:
         console.print(printable(flag_line(row, data)), markup=False, highlight=False)
-    if len(rows) > limit:
-        console.print(f"  and {len(rows) - limit:,} more in {rest_in}")
+    if len(once) > limit:
+        console.print(f"  and {len(once) - limit:,} more in {rest_in}")
 
 
 def flag_line(issue: LabelIssue, data: Path) -> str:
@@ -491,7 +502,9 @@ def flag_line(issue: LabelIssue, data: Path) -> str:
     from objrec.outputs import shown_name
 
     name = shown_name(issue.path, [data])
-    return f"  {name}: labelled {issue.given}, looks like {issue.suggested}"
+    copies = issue.copies - 1
+    also = f" (and {plural(copies, 'copy', 'copies')} of it, flagged with it)" if copies else ""
+    return f"  {name}{also}: labelled {issue.given}, looks like {issue.suggested}"
 
 
 SETTLED_WORDS = "settled by your earlier plans (kept)"
