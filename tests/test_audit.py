@@ -230,7 +230,7 @@ def test_the_findings_csvs_name_each_file_relative_to_data_as_the_plan_does(audi
     assert result.label_issues[0].path == str(data / "train/green/moved.png")
     assert outliers and set(issues + outliers) <= plan
     groups = csv.DictReader((root / "audit/near_duplicates.csv").open(encoding="utf-8-sig"))
-    paths = [p for g in groups for p in g["paths"].split(" | ")]
+    paths = [p for g in groups for p in g["files"].split(" | ")]
     assert "test/blue/mirrored.png" in paths and all((data / p).is_file() for p in paths)
 
 
@@ -1729,11 +1729,11 @@ def test_near_duplicate_rows_of_an_unsplit_folder_leave_the_splits_empty():
     """The CSV said "None | None" for a photo folder that has no splits."""
     from objrec.audit_report import duplicate_rows
 
-    group = {"paths": ["a/1.jpg", "a/2.jpg"], "classes": ["a", "a"], "similarity": 0.99}
+    group = {"files": ["a/1.jpg", "a/2.jpg"], "classes": ["a", "a"], "similarity": 0.99}
     unsplit, split = duplicate_rows(
         [{**group, "splits": [None, None]}, {**group, "splits": ["train", "test"]}]
     )
-    assert unsplit["splits"] == "" and unsplit["paths"] == "a/1.jpg | a/2.jpg"
+    assert unsplit["splits"] == "" and unsplit["files"] == "a/1.jpg | a/2.jpg"
     assert split["splits"] == "train | test"
 
 
@@ -2349,7 +2349,7 @@ def test_the_plan_keeps_the_correctly_labelled_copy_of_a_picture_in_two_classes(
     within = plan["test/blue/copy_of_blue_00.png"]  # within a class and split: no leak
     assert within["action"] == "keep" and "leaks nothing" in within["reason"]
     groups = csv_rows(audit_dir / "near_duplicates.csv")
-    assert [g["paths"].split(" | ")[0] for g in groups] == [
+    assert [g["files"].split(" | ")[0] for g in groups] == [
         "train/red/red_00.png",  # the copy to keep first; relative to DATA, as in plan.csv
         "test/blue/blue_00.png",
     ]
@@ -3318,7 +3318,7 @@ def test_audit_json_says_where_it_wrote_its_files_and_plan(tmp_path, capsys, mon
 def csv_paths(path: Path) -> list[str]:
     """The paths of a findings CSV (none when it has no rows)."""
     text = path.read_text(encoding="utf-8-sig").strip()
-    return [row["path"] for row in csv.DictReader(text.splitlines())] if text else []
+    return [row["file"] for row in csv.DictReader(text.splitlines())] if text else []
 
 
 @pytest.mark.slow
@@ -3837,7 +3837,7 @@ def test_an_audit_stopped_while_writing_its_page_leaves_the_earlier_audit_whole(
 def test_found_rows_have_the_documented_columns_and_no_private_keys(audited):
     """The CSVs' headers are TABLE_COLUMNS's (also written when empty), and the findings `audit`
     returns to Python are typed records (a label flag's dict held `_index`, `_like`, read by key
-    across modules), each one's row() its CSV's columns."""
+    across modules), each one's row() its CSV's columns (its path as given, the CSV's file)."""
     import pandas as pd
 
     from objrec.audit_report import GROUP_COLUMNS, TABLE_COLUMNS
@@ -3845,12 +3845,17 @@ def test_found_rows_have_the_documented_columns_and_no_private_keys(audited):
     _, result, _, root = audited
     for name, columns in TABLE_COLUMNS.items():
         assert list(pd.read_csv(root / "audit" / name).columns) == list(columns), name
+    as_file = {"path": "file", "paths": "files"}  # made relative to the folder, as plan.csv's
+
+    def columns(finding) -> tuple[str, ...]:
+        return tuple(as_file.get(key, key) for key in finding.row())
+
     rows = result.label_issues
-    assert rows and all(tuple(r.row()) == TABLE_COLUMNS["label_issues.csv"] for r in rows)
+    assert rows and all(columns(r) == TABLE_COLUMNS["label_issues.csv"] for r in rows)
     shown = TABLE_COLUMNS["outliers.csv"]
-    assert result.outliers and all(tuple(o.row()) == shown for o in result.outliers)
+    assert result.outliers and all(columns(o) == shown for o in result.outliers)
     groups = [*result.near_duplicates, *result.look_alikes]
-    assert groups and all(tuple(g.row()) == GROUP_COLUMNS for g in groups)
+    assert groups and all(columns(g) == GROUP_COLUMNS for g in groups)
 
 
 def test_counts_in_the_audits_messages_agree_with_their_nouns(caplog):
@@ -4897,3 +4902,27 @@ def test_the_terminal_says_a_flagged_photos_copies_once_with_their_count(capsys)
         "like red",
         "  red/red_03.png: labelled red, looks like green",
     ]
+
+
+def test_the_findings_tables_name_each_image_a_file_as_the_plan_and_the_manifest_do():
+    """`audit.table("label_issues")` (label_issues.csv's rows) said `path` for what plan.csv calls
+    `file`, a path relative to the audited folder, while the finding's own `path` (and
+    audit.json's) is the path as given: one name for two things, two names for one. Each CSV of
+    findings names an image `file` (a group's images `files`), relative to the folder, as
+    plan.csv and manifest.csv do; `path` stays the path as given."""
+    from objrec.audit import AuditResult
+    from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier
+    from objrec.audit_report import PLAN_COLUMNS, TABLE_COLUMNS
+
+    data = Path("data")
+    flag = LabelIssue(str(data / "train/cat/1.jpg"), "cat", "dog", 0.9, "train")
+    far = Outlier(str(data / "test/dog/2.jpg"), 4.5, "far from its class", "dog", "test")
+    pair = [str(data / "train/cat/3.jpg"), str(data / "test/cat/4.jpg")]
+    group = DuplicateGroup(pair, ["train", "test"], ["cat", "cat"], 0.99, 2, 3, "across splits")
+    result = AuditResult([flag], [group], [far], 4, ["cat", "dog"], data=data)
+    assert PLAN_COLUMNS[0] == "file" and not {"path", "paths"} & {*sum(TABLE_COLUMNS.values(), ())}
+    assert list(result.table("label_issues")["file"]) == ["train/cat/1.jpg"]
+    assert list(result.table("outliers")["file"]) == ["test/dog/2.jpg"]
+    assert list(result.table("near_duplicates")["files"]) == ["train/cat/3.jpg | test/cat/4.jpg"]
+    assert result.label_issues[0].path == "data/train/cat/1.jpg"  # as given, as audit.json says
+    assert result.to_json()["label_issues"][0]["path"] == "data/train/cat/1.jpg"

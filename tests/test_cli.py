@@ -1650,7 +1650,7 @@ def test_predict_csv_prints_every_answer_of_few_and_else_the_unknown_ones_first(
 
     def answer(name: str, prob: float, score: float = 1.0, unknown: bool = False) -> Prediction:
         topk: list[dict[str, float | str]] = [{"class": "cup", "prob": prob}]
-        return Prediction(name, topk, unknown=unknown, score=score, line=0.0, threshold=0.0)
+        return Prediction(name, topk, unknown=unknown, score=score, line=0.0, unknown_threshold=0.0)
 
     star = answer("star.jpg", 0.95, score=-0.3, unknown=True)
     eleven = [*(answer(f"p{i}.jpg", 0.99) for i in range(10)), star]

@@ -2198,8 +2198,10 @@ def test_predictions_csv_says_which_images_were_answered_unknown_as_predict_does
         p = answered[Path(row["path"]).resolve()]
         assert row["unknown"] == str(p.unknown) and row["barely_familiar"] == str(p.barely_familiar)
         assert float(row["score"]) == pytest.approx(p.score, abs=1e-3)
-        assert float(row["unknown_threshold"]) == p.threshold  # the same threshold, as written
-        assert row["unknown_threshold_kept_on"] == "" and p.threshold_kept_on is None
+        assert (
+            float(row["unknown_threshold"]) == p.unknown_threshold
+        )  # the same threshold, as written
+        assert row["unknown_threshold_kept_on"] == "" and p.unknown_threshold_kept_on is None
 
 
 def test_predictions_csv_answer_says_unknown_where_predicted_gives_the_closest_class():

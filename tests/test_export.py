@@ -1051,7 +1051,7 @@ def test_the_script_answers_a_photo_whose_name_is_not_utf8(tmp_path, monkeypatch
     assert export_script.main([str(photos), "--csv", str(table)]) == 0
     with table.open(encoding="utf-8-sig") as f:
         (row,) = csv.DictReader(f)
-    assert (row["file"], row["path"]) == ("a\\xe9.jpg", shown)
+    assert (row["filename"], row["path"]) == ("a\\xe9.jpg", shown)
 
 
 def test_the_script_escapes_a_name_its_output_s_encoding_cannot_write(tmp_path, monkeypatch):
@@ -1279,7 +1279,7 @@ def test_the_script_s_csv_of_a_folder_gives_predict_s_answers(trained_run, split
     assert list(rows[0]) == list(expected_rows[0])  # the same columns, in the same order
     for row, expected in zip(rows, expected_rows, strict=True):
         same = ("path", "answer", "unknown", "barely_familiar", "unknown_threshold", "error")
-        same += ("file", "predicted", "class_2", "unknown_threshold_kept_on")
+        same += ("filename", "predicted", "class_2", "unknown_threshold_kept_on")
         assert {k: row[k] for k in same} == {k: expected[k] for k in same}
         assert abs(float(row["prob_predicted"]) - float(expected["prob_predicted"])) < 1e-5
 
@@ -1800,7 +1800,7 @@ def test_the_script_s_answer_is_the_class_or_unknown_in_predict_s_place():
     sure, unsure = (Model.entry(stub, "a.jpg", probs, s, 2) for s in (0.5, -0.5))  # type: ignore[arg-type]
     assert (sure["answer"], unsure["answer"]) == ("lamp", "unknown")
     assert (csv_row(sure)["answer"], csv_row(unsure)["answer"]) == ("lamp", "unknown")
-    ours = Prediction("a.jpg", sure["topk"], score=0.5, line=0.0, threshold=0.0).to_json()
+    ours = Prediction("a.jpg", sure["topk"], score=0.5, line=0.0, unknown_threshold=0.0).to_json()
     assert list(sure) == list(ours) and sure["answer"] == ours["answer"]
     off = SimpleNamespace(
         spec={"classes": ["cup", "lamp"], "unknown": unknown | {"threshold": None}}
@@ -1875,7 +1875,7 @@ def test_the_script_words_its_answers_as_predict_does(capsys, score):
     answers = [Model.entry(stub, p, np.array(v), s, 5) for p, (v, s) in photos.items()]  # type: ignore[arg-type]
     results = [
         Prediction(
-            a["path"], a["topk"], unknown=a["unknown"], score=a["score"], threshold=threshold,
+            a["path"], a["topk"], unknown=a["unknown"], score=a["score"], unknown_threshold=threshold,
             line=threshold if familiar else None, unknown_score=score, threshold_images=36,
         )
         for a in answers

@@ -12,7 +12,7 @@ from objrec.labels import read_labels
 from .conftest import make_image
 from .test_split import tree_digest
 
-COLUMNS = ["file", "path", "answer", "predicted", "barely_familiar", "error"]
+COLUMNS = ["filename", "path", "answer", "predicted", "barely_familiar", "error"]
 
 
 def write_table(path, rows, columns=COLUMNS, delimiter=","):

@@ -27,7 +27,7 @@ def test_predict_reports_an_unreadable_file_and_predicts_the_rest(tmp_path, trai
     assert results[0].to_json()["filename"] == "bad.jpg"  # as for a readable image, and as serve
     assert results[1].error is None and len(results[1].topk) == 3
     table = results.table()  # a DataFrame, for a notebook: predict --csv's rows
-    assert list(table["file"]) == ["bad.jpg", good.name] and table["class_3"].notna()[1]
+    assert list(table["filename"]) == ["bad.jpg", good.name] and table["class_3"].notna()[1]
     assert table["error"][0] == results[0].error and table["answer"][1] == results[1].answer
 
 
@@ -680,20 +680,22 @@ def test_predict_csv_is_one_flat_row_per_input_that_a_spreadsheet_opens(tmp_path
     from objrec.predict import Prediction, Predictions, write_csv
 
     rust = [{"class": "rust", "prob": 0.75}, {"class": "café au lait", "prob": 0.25}]
-    kept = dict(threshold=0.0, threshold_kept_on="2026-12-01T10:00:00Z")
+    kept = dict(unknown_threshold=0.0, unknown_threshold_kept_on="2026-12-01T10:00:00Z")
     results = [
-        Prediction("leaves/a.jpg", rust, score=0.1, line=0.0, threshold=0.0),  # barely familiar
+        Prediction(
+            "leaves/a.jpg", rust, score=0.1, line=0.0, unknown_threshold=0.0
+        ),  # barely familiar
         Prediction("leaves/b.jpg", rust[::-1], unknown=True, score=-0.5, line=0.0, **kept),
-        Prediction("gone.jpg", error="no such file or folder", threshold=0.0),
+        Prediction("gone.jpg", error="no such file or folder", unknown_threshold=0.0),
     ]
     path = write_csv(results, tmp_path / "new folder" / "p.csv")
     assert path.read_bytes().startswith(codecs.BOM_UTF8)
     columns, rows = read_csv_rows(path)
-    first = ["file", "path", "answer", "predicted", "prob_predicted", "unknown"]
+    first = ["filename", "path", "answer", "predicted", "prob_predicted", "unknown"]
     first += ["barely_familiar", "score", "unknown_threshold", "unknown_threshold_kept_on"]
     assert columns == [*first, "class_1", "prob_1", "class_2", "prob_2", "error"]
     assert rows[0] == {
-        **dict(file="a.jpg", path="leaves/a.jpg", answer="rust", predicted="rust"),
+        **dict(filename="a.jpg", path="leaves/a.jpg", answer="rust", predicted="rust"),
         **dict(prob_predicted="0.75", unknown="False", barely_familiar="True", score="0.1"),
         **dict(unknown_threshold="0.0", unknown_threshold_kept_on=""),  # the run's own
         **dict(class_1="rust", prob_1="0.75", class_2="café au lait", prob_2="0.25", error=""),
@@ -703,7 +705,7 @@ def test_predict_csv_is_one_flat_row_per_input_that_a_spreadsheet_opens(tmp_path
     assert [rows[1][k] for k in ("answer", "predicted", "unknown", "barely_familiar")] == [
         *("unknown", "café au lait", "True", "False")
     ]
-    assert rows[2]["error"] == "no such file or folder" and rows[2]["file"] == "gone.jpg"
+    assert rows[2]["error"] == "no such file or folder" and rows[2]["filename"] == "gone.jpg"
     assert not [k for k in columns[2:-1] if rows[2][k]]  # the rest left empty
     table = Predictions(results).table()  # the same rows, as a DataFrame (empty: missing)
     assert list(table.columns) == columns
@@ -721,7 +723,7 @@ def test_predict_csv_names_a_file_whose_name_is_not_utf8_escaped(tmp_path):
     name = os.fsdecode(b"old/caf\xe9.jpg")
     path = write_csv([Prediction(name, error=BAD_NAME)], tmp_path / "p.csv")
     _, (row,) = read_csv_rows(path)
-    assert (row["file"], row["path"], row["error"]) == (
+    assert (row["filename"], row["path"], row["error"]) == (
         "caf\\xe9.jpg",
         "old/caf\\xe9.jpg",
         BAD_NAME,
@@ -743,7 +745,7 @@ def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(tmp_path
     topk = [{"class": "-x", "prob": 0.6}, {"class": "@b", "prob": 0.4}]
     path = write_csv([Prediction("=cmd.png", topk, score=-0.5, line=0.0)], tmp_path / "p.csv")
     row = read_csv_rows(path)[1][0]
-    assert [row[k] for k in ("file", "path", "answer", "class_2", "score")] == [
+    assert [row[k] for k in ("filename", "path", "answer", "class_2", "score")] == [
         *("'=cmd.png", "'=cmd.png", "'-x", "'@b", "-0.5")
     ]
     table = pd.DataFrame({"path": ["=a.png", "b.png"], "true": ["-x", "'=y"], "loss": [-1.0, 2.0]})
@@ -850,14 +852,14 @@ def test_predict_s_lines_state_the_unknown_threshold_once(capsys):
     from objrec.predict import Prediction
 
     top = [{"class": "cat", "prob": 0.41}, {"class": "dog", "prob": 0.59}]
-    msp = dict(topk=top, unknown=True, score=0.41, threshold=0.5, unknown_score="msp")
+    msp = dict(topk=top, unknown=True, score=0.41, unknown_threshold=0.5, unknown_score="msp")
     print_predictions([Prediction("a.jpg", **msp), Prediction("b.jpg", **msp)], None, 20)
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "a.jpg: unknown (like none of the classes); closest: cat 41.00%, dog 59.00%"
     assert out[2] == "unknown below a top probability of 0.5: the run's own threshold"
-    familiar = dict(topk=top, score=-0.214, line=0.0, threshold=0.0, unknown_score="knn")
+    familiar = dict(topk=top, score=-0.214, line=0.0, unknown_threshold=0.0, unknown_score="knn")
     near = Prediction("c.jpg", **(familiar | {"score": 0.02}))
-    kept = dict(threshold_kept_on="2026-12-03T10:00:00+00:00")
+    kept = dict(unknown_threshold_kept_on="2026-12-03T10:00:00+00:00")
     print_predictions([Prediction("b.jpg", unknown=True, **familiar, **kept), near], None, 20)
     out = capsys.readouterr().out.splitlines()
     assert out[0].endswith("cat 41.00%, dog 59.00% (familiarity -0.21)")
@@ -868,7 +870,7 @@ def test_predict_s_lines_state_the_unknown_threshold_once(capsys):
     )
     print_predictions([Prediction("d.jpg", **(familiar | {"score": 0.9}))], None, 20, given=0.3)
     assert "unknown below" not in capsys.readouterr().out  # none judged: nothing said
-    given = familiar | {"line": 0.3, "threshold": 0.3}
+    given = familiar | {"line": 0.3, "unknown_threshold": 0.3}
     print_predictions([Prediction("b.jpg", unknown=True, **given)], None, 20, given=0.3)
     assert capsys.readouterr().out.splitlines()[-1] == (
         "unknown below familiarity 0.3 (a typical validation image scores 1): given with "
@@ -908,7 +910,9 @@ def test_predict_s_threshold_line_says_how_many_validation_images_the_run_s_own_
     from objrec.predict import Prediction
 
     top = [{"class": "cup", "prob": 0.8}, {"class": "lamp", "prob": 0.2}]
-    mug = dict(topk=top, unknown=True, score=-0.21, line=0.0, threshold=0.0, unknown_score="knn")
+    mug = dict(
+        topk=top, unknown=True, score=-0.21, line=0.0, unknown_threshold=0.0, unknown_score="knn"
+    )
     print_predictions([Prediction("mug.jpg", **mug, threshold_images=36)], None, 20)
     assert capsys.readouterr().out.splitlines()[1] == (
         "unknown below familiarity 0 (a typical validation image scores 1): the run's own "
@@ -943,7 +947,7 @@ def tallied(name: str, top: str, score: float | None, threshold: float | None = 
     judged = threshold is not None and score is not None and score < threshold
     classes = [{"class": top, "prob": 0.9}, {"class": "other", "prob": 0.1}]
     return Prediction(
-        name, classes, score=score, line=threshold, threshold=threshold, unknown=judged
+        name, classes, score=score, line=threshold, unknown_threshold=threshold, unknown=judged
     )
 
 
@@ -1435,3 +1439,39 @@ def test_a_wildcard_no_shell_expanded_is_said_as_such(tmp_path, monkeypatch):
         "no such file or folder: a wildcard pattern that no shell expanded (it matches nothing "
         "here): leave it unquoted, or give the folder"
     )
+
+
+def test_a_prediction_names_each_part_of_its_answer_as_its_csv_and_json_do():
+    """`Prediction.threshold` and `.threshold_kept_on` were `--json`'s and `--csv`'s
+    `unknown_threshold` and `unknown_threshold_kept_on`, and `--csv` called `file` what `--json`
+    and the attribute call `filename` (where every other table's `file` is a path in the data
+    folder). Each column of the CSV (but the top-k's and `error`) and each key of the JSON is now
+    an attribute of the prediction holding the same; the old names still read, with a warning."""
+    from objrec.predict import CSV_COLUMNS, Prediction
+
+    topk: list[dict[str, float | str]] = [
+        {"class": "cup", "prob": 0.75},
+        {"class": "mug", "prob": 0.25},
+    ]
+    answer = Prediction(
+        "photos/a.jpg",
+        topk,
+        unknown=True,
+        score=-0.5,
+        line=0.0,
+        unknown_threshold=0.0,
+        unknown_threshold_kept_on="2026-12-01T10:00:00Z",
+        confused_with=["mug"],
+    )
+    row, said = answer.to_row(), answer.to_json()
+    assert [column for column in CSV_COLUMNS if not hasattr(answer, column)] == []
+    assert {k: getattr(answer, k) for k in CSV_COLUMNS} == {k: row[k] for k in CSV_COLUMNS}
+    assert [key for key in said if not hasattr(answer, key)] == []
+    assert {k: getattr(answer, k) for k in said} == said
+    assert (answer.filename, answer.predicted, answer.prob_predicted) == ("a.jpg", "cup", 0.75)
+    with pytest.warns(
+        DeprecationWarning, match=r"Prediction.threshold is deprecated: read unknown_threshold"
+    ):
+        assert answer.threshold == 0.0
+    with pytest.warns(DeprecationWarning, match="read unknown_threshold_kept_on"):
+        assert answer.threshold_kept_on == "2026-12-01T10:00:00Z"

@@ -358,7 +358,8 @@ class AuditResult:
     def table(self, kind: str) -> pd.DataFrame:
         """The findings of ``kind`` (``label_issues``, ``near_duplicates``, ``look_alikes`` or
         ``outliers``, as the attributes) as a pandas DataFrame of the rows ``<kind>.csv`` holds
-        (``audit_report.findings_table``): a group's paths joined by " | ", as there."""
+        (``audit_report.findings_table``): each image a ``file`` relative to ``data``, as
+        ``plan.csv`` names it, a group's ``files`` joined by " | ", as there."""
         if kind not in FINDING_KINDS:
             raise ObjrecError(f"`kind` must be one of {', '.join(FINDING_KINDS)}, not {kind!r}")
         return findings_table(self, kind)

@@ -284,20 +284,23 @@ outlier, a file that cannot be read), not about the label: kept as they come, su
 no label (``applying.settles_label``). A copy under two labels is a ``review`` row, which settles
 none as it comes, and a person's keep of it settles its label."""
 GROUP_COLUMNS = (
-    *("paths", "splits", "classes", "similarity"),
+    *("files", "splits", "classes", "similarity"),
     *("hash_distance", "crop_distance", "kind"),
 )
 TABLE_COLUMNS = {
     "label_issues.csv": (
-        *("path", "given", "suggested", "score", "split"),
+        *("file", "given", "suggested", "score", "split"),
         *("prob_given", "prob_suggested", "evidence"),
     ),
     "near_duplicates.csv": GROUP_COLUMNS,
     "look_alikes.csv": GROUP_COLUMNS,
-    "outliers.csv": ("path", "score", "reason", "class", "split"),
+    "outliers.csv": ("file", "score", "reason", "class", "split"),
 }
 """The columns of each CSV of findings, written as its header even when nothing was found
-(``pd.read_csv`` of a file of one newline raises ``EmptyDataError``)."""
+(``pd.read_csv`` of a file of one newline raises ``EmptyDataError``). Each image is a ``file``
+relative to the audited folder, as ``plan.csv``'s and ``manifest.csv``'s, where ``audit.json``
+and the findings' attributes have its ``path`` as given (``data/test/red/x.png``); the CSVs
+said ``path`` and ``paths`` too before 6 December 2026."""
 NEEDS_COLUMNS = (
     *("class", "photos", "images", "recognised", "of", "flagged", "confused_with"),
     *("confused_photos", "reason"),
@@ -385,35 +388,36 @@ def needs_table(result: AuditResult) -> pd.DataFrame:
     rows = []
     for need in result.photos_needed:
         named = relative_rows([{"path": p} for p in need.confused_photos], result.data)
-        rows.append(need.row() | {"confused_photos": " | ".join(r["path"] for r in named)})
+        rows.append(need.row() | {"confused_photos": " | ".join(r["file"] for r in named)})
     return pd.DataFrame(rows, columns=list(NEEDS_COLUMNS))
 
 
 def relative_rows(rows: list[dict[str, Any]], data: Path | None) -> list[dict[str, Any]]:
-    """``rows`` with their ``path`` and ``paths`` relative to ``data`` (``test/red/x.png``), as
-    plan.csv names its files: label_issues.csv said ``data/test/red/x.png``, and a path copied
-    from it into a plan was refused as not in DATA. As they are where ``data`` is None."""
-    if data is None:
-        return rows
+    """``rows`` with their ``path`` and ``paths`` as the ``file`` and ``files`` relative to
+    ``data`` (``test/red/x.png``), in their place, as plan.csv names its files: label_issues.csv
+    said ``data/test/red/x.png``, and a path copied from it into a plan was refused as not in
+    DATA. As they are where ``data`` is None."""
 
     def relative(path: str) -> str:
-        return Path(path).relative_to(data).as_posix() if Path(path).is_relative_to(data) else path
+        if data is None or not Path(path).is_relative_to(data):
+            return path
+        return Path(path).relative_to(data).as_posix()
 
-    return [
-        row
-        | ({"path": relative(row["path"])} if "path" in row else {})
-        | ({"paths": [relative(p) for p in row["paths"]]} if "paths" in row else {})
-        for row in rows
-    ]
+    def named(key: str, value: Any) -> tuple[str, Any]:
+        if key == "path":
+            return "file", relative(value)
+        return ("files", [relative(p) for p in value]) if key == "paths" else (key, value)
+
+    return [dict(named(key, value) for key, value in row.items()) for row in rows]
 
 
 def duplicate_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """near_duplicates.csv's rows: a group's paths, splits and classes joined by " | " (splits
+    """near_duplicates.csv's rows: a group's files, splits and classes joined by " | " (splits
     empty for a folder that is not split)."""
     return [
         {
             **g,
-            "paths": " | ".join(g["paths"]),
+            "files": " | ".join(g["files"]),
             "splits": " | ".join(s or "" for s in g["splits"]) if any(g["splits"]) else "",
             "classes": " | ".join(g["classes"]),
         }

@@ -985,7 +985,7 @@ def is_image(path: Path) -> bool:
 
 
 CSV_COLUMNS = (
-    *("file", "path", "answer", "predicted", "prob_predicted", "unknown", "barely_familiar"),
+    *("filename", "path", "answer", "predicted", "prob_predicted", "unknown", "barely_familiar"),
     *("score", "unknown_threshold", "unknown_threshold_kept_on"),
 )
 """The first columns of ``--csv``'s table, as ``objrec predict --csv`` names them; ``class_1``,
@@ -996,7 +996,7 @@ without images)."""
 def csv_row(answer: dict) -> dict:
     """One row of ``--csv``'s table: ``answer`` is the answer's, the class or "unknown"."""
     path = answer["path"]
-    row: dict[str, object] = {"file": shown(base_name(path)), "path": shown(path)}
+    row: dict[str, object] = {"filename": shown(base_name(path)), "path": shown(path)}
     row["error"] = shown(answer.get("error", ""))  # an OSError's words may name the file
     if row["error"]:
         return row

@@ -6,6 +6,7 @@ import csv as csv_module
 import glob
 import logging
 import os
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -121,17 +122,19 @@ class Prediction:
     typical valid image, the run's own line 0) and unknown images are answered; else None."""
     too_large: bool = False
     """Its ``error``: over the pixel limit (``images.pixel_limit``), not a damaged file."""
-    threshold: float | None = None
+    unknown_threshold: float | None = None
     """The unknown threshold it was judged by, on ``score``'s scale: the run's own, the one
-    ``evaluate --keep-threshold`` kept with it, or the one given; None: no unknown answer."""
-    threshold_kept_on: str | None = None
-    """When ``threshold`` is the one kept with the run: when it was kept (ISO 8601, UTC)."""
+    ``evaluate`` kept with it (``keep_threshold``), or the one given; None: no unknown answer.
+    ``--json``'s and ``--csv``'s ``unknown_threshold`` (``threshold`` before 6 December 2026)."""
+    unknown_threshold_kept_on: str | None = None
+    """When ``unknown_threshold`` is the one kept with the run: when it was kept (ISO 8601, UTC),
+    as ``--json`` and ``--csv`` say it (``threshold_kept_on`` before 6 December 2026)."""
     threshold_images: int | None = None
-    """How many validation images the run's own ``threshold`` was chosen on (None: a kept or
-    given one, or an older run); few make it shaky (``enough.FEWEST_FOR_A_THRESHOLD``)."""
+    """How many validation images the run's own ``unknown_threshold`` was chosen on (None: a
+    kept or given one, or an older run); few make it shaky (``enough.FEWEST_FOR_A_THRESHOLD``)."""
     unknown_score: str | None = None
-    """The run's unknown score (``--unknown-score``: ``msp`` is the top probability), the scale
-    of ``threshold`` when ``line`` is None."""
+    """The run's unknown score (``unknown_score``: ``msp`` is the top probability), the scale
+    of ``unknown_threshold`` when ``line`` is None."""
     confused_with: list[str] | None = None
     """The classes the run's evaluation mistook its top class for and was mistaken for by, both
     ways (:func:`mixed_partners`): the other may be the right answer. None when the run records
@@ -149,6 +152,29 @@ class Prediction:
             f"Prediction(path={self.path!r}, answer={self.answer!r}{closest}, "
             f"prob_predicted={self.prob_predicted:.4f}{score})"
         )
+
+    @property
+    def threshold(self) -> float | None:
+        """:attr:`unknown_threshold`, by its earlier name, with a :class:`DeprecationWarning`."""
+        warnings.warn(
+            "Prediction.threshold is deprecated: read unknown_threshold, as --json and --csv "
+            "name it",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.unknown_threshold
+
+    @property
+    def threshold_kept_on(self) -> str | None:
+        """:attr:`unknown_threshold_kept_on`, by its earlier name, with a
+        :class:`DeprecationWarning`."""
+        warnings.warn(
+            "Prediction.threshold_kept_on is deprecated: read unknown_threshold_kept_on, as "
+            "--json and --csv name it",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.unknown_threshold_kept_on
 
     @property
     def predicted(self) -> str | None:
@@ -206,8 +232,8 @@ class Prediction:
             "unknown": self.unknown,
             "score": self.score,
             "barely_familiar": self.barely_familiar,
-            "unknown_threshold": self.threshold,
-            "unknown_threshold_kept_on": self.threshold_kept_on,
+            "unknown_threshold": self.unknown_threshold,
+            "unknown_threshold_kept_on": self.unknown_threshold_kept_on,
             "topk": self.topk,
             "confused_with": self.confused_with,
             **extra,
@@ -228,17 +254,17 @@ class Prediction:
         "unknown" (:attr:`answer`), ``predicted`` and ``prob_predicted`` its top class whether or
         not it is ``unknown``, ``unknown_threshold`` and ``unknown_threshold_kept_on`` as
         ``--json``'s, on every row: a row sorted, filtered or pasted among another predict's
-        keeps the threshold that made its answer; an input that failed has its ``file``,
+        keeps the threshold that made its answer; an input that failed has its ``filename``,
         ``path`` and ``error`` only. A name that is not UTF-8 is written escaped
         (:func:`~objrec.images.utf8_name`): the table's UTF-8 cannot hold its bytes."""
-        row: dict[str, Any] = {"file": utf8_name(self.filename), "path": utf8_name(self.path)}
+        row: dict[str, Any] = {"filename": utf8_name(self.filename), "path": utf8_name(self.path)}
         if self.error:
             return {**row, "error": self.error}
         top = self.topk[0]
         row |= {"answer": self.answer, "predicted": top["class"], "prob_predicted": top["prob"]}
         row |= {"unknown": self.unknown}
         row |= {"barely_familiar": self.barely_familiar, "score": self.score}
-        row |= threshold_cells(self.threshold, self.threshold_kept_on)
+        row |= threshold_cells(self.unknown_threshold, self.unknown_threshold_kept_on)
         for i, t in enumerate(self.topk, start=1):
             row[f"class_{i}"], row[f"prob_{i}"] = t["class"], t["prob"]
         return row
@@ -253,11 +279,14 @@ def threshold_cells(threshold: float | None, kept_on: str | None) -> dict[str, A
 
 
 CSV_COLUMNS = (
-    *("file", "path", "answer", "predicted", "prob_predicted"),
+    *("filename", "path", "answer", "predicted", "prob_predicted"),
     *("unknown", "barely_familiar", "score", *threshold_cells(None, None)),
 )
-"""The first columns of ``predict --csv``'s table, named as ``--json``'s keys where they are the
-same; the top-k classes and probabilities follow as ``class_1``, ``prob_1`` ..., then ``error``."""
+"""The first columns of ``predict --csv``'s table, named as ``--json``'s keys and
+:class:`Prediction`'s attributes where they are the same (``filename``, the base name, was
+``file`` before 6 December 2026: a ``file`` of objrec's other tables is a path in the data
+folder); the top-k classes and probabilities follow as ``class_1``, ``prob_1`` ..., then
+``error``."""
 
 
 def csv_columns(results: Sequence[Prediction]) -> list[str]:
@@ -276,7 +305,7 @@ def tally(results: Sequence[Prediction]) -> dict[str, int]:
     answered = [r for r in results if not r.error and r.topk]
     counts = Counter(r.answer for r in answered if not r.unknown)
     tallied = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
-    if any(r.threshold is not None for r in answered):
+    if any(r.unknown_threshold is not None for r in answered):
         tallied[UNKNOWN] = sum(r.unknown for r in answered)
     return tallied
 
@@ -818,7 +847,8 @@ def answered(
     entry.topk = recognizer.topk(answers.probs[i], k)
     entry.unknown = bool(answers.unknown[i])
     entry.score, entry.line = float(answers.scores[i]), familiarity_line(recognizer)
-    entry.threshold, entry.threshold_kept_on = recognizer.threshold, recognizer.threshold_kept_on
+    entry.unknown_threshold = recognizer.threshold
+    entry.unknown_threshold_kept_on = recognizer.threshold_kept_on
     entry.unknown_score = recognizer.unknown_score
     entry.threshold_images = recognizer.threshold_images
     return entry

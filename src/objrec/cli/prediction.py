@@ -110,7 +110,7 @@ PREDICT_SECTIONS = {
     "--csv",
     type=OUT_FILE,
     help="Also write the answers into this CSV file. One row per input, to open in a "
-    "spreadsheet (UTF-8 with the byte-order mark Excel reads it by): file, path, answer (the "
+    "spreadsheet (UTF-8 with the byte-order mark Excel reads it by): filename, path, answer (the "
     'class, or "unknown"), predicted (the closest class, even when unknown), prob_predicted, '
     "unknown, barely_familiar, score, unknown_threshold and unknown_threshold_kept_on (as "
     "--json's, on every row), then class_1, prob_1 ... for the top-k, "
@@ -451,8 +451,8 @@ def threshold_sentence(r, given: float | None) -> str:
     answered unknown said nothing of it for a top-probability run."""
     from objrec.config import unknown_score_words
 
-    value = f"{r.threshold:g}"  # exactly: a given or kept one as typed, the run's own as 0
-    value = value if float(value) == r.threshold else repr(r.threshold)
+    value = f"{r.unknown_threshold:g}"  # exactly: a given or kept one as typed, the run's own as 0
+    value = value if float(value) == r.unknown_threshold else repr(r.unknown_threshold)
     if r.line is not None:
         what = f"familiarity {value} (a typical validation image scores 1)"
     elif r.unknown_score == "msp":
@@ -461,8 +461,8 @@ def threshold_sentence(r, given: float | None) -> str:
         what = f"score {value} ({unknown_score_words(str(r.unknown_score))})"
     if given is not None:
         whose = "given with --threshold"
-    elif r.threshold_kept_on:
-        whose = f"kept from evaluate --unknown on {r.threshold_kept_on[:10]}"
+    elif r.unknown_threshold_kept_on:
+        whose = f"kept from evaluate --unknown on {r.unknown_threshold_kept_on[:10]}"
     else:
         whose = "the run's own threshold"
         if r.threshold_images is not None:
