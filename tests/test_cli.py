@@ -1,3 +1,4 @@
+import dataclasses
 import importlib
 import io
 import json
@@ -2861,6 +2862,82 @@ def test_no_library_log_sentence_names_a_cli_flag_and_the_cli_spells_them_as_fla
 
 EXPORT_WORDS = "for ONNX Runtime, train with `precision='fp32'` (see docs/export.md)"
 
+FLAGS_ALLOWED = {
+    "api_docs.py": "the page at /docs, for whoever calls the server",
+    "card.py": "the model card, a README for whoever is sent the run, at the shell",
+    "export_script.py": "model_infer.py, a program with options of its own",
+    "export_sidecar.py": "the sidecar's notes, read by model_infer.py's users",
+    "serve_guards.py": "the server's log, which names the option and create_app's argument",
+    "serve_uploads.py": "the same",
+    "serve_predict.py": "/openapi.json, for whoever calls the server",
+}
+"""The modules whose sentences may name objrec's flags, and why: each is read outside Python."""
+
+
+def library_sentences_naming_flags() -> list[str]:
+    """Each string of ``src/objrec`` but the CLI's, docstrings (a string standing alone, as of a
+    constant too) left out, that names one of the commands' flags, where the module may not
+    (:data:`FLAGS_ALLOWED`)."""
+    import ast
+
+    from objrec.cli import cli
+
+    from .conftest import source_trees
+
+    flags = {o for c in cli.commands.values() for p in c.params for o in p.opts if o[:2] == "--"}
+    flag = re.compile(rf"(?<![\w-])({'|'.join(map(re.escape, sorted(flags)))})\b(?!-)")
+    found = []
+    for path, tree in source_trees():
+        if path.parts[0] == "cli" or path.name in FLAGS_ALLOWED:
+            continue
+        docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}  # a bare string
+        texts = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and id(n) not in docs]
+        found += [
+            f"{path.as_posix()}:{text.lineno}: {text.value}"
+            for text in texts
+            if flag.search(str(text.value)) and text.value != KEPT_BY
+        ]
+    return found
+
+
+KEPT_BY = "evaluate --keep-threshold"
+"""threshold.json's ``kept_by``: what wrote it, a value of the record, not a sentence."""
+
+
+def test_library_sentences_name_arguments_and_each_command_says_them_as_its_flags():
+    """Sentences the library returns rather than logs named the CLI's flags to a Python user:
+    the kept threshold's "kept from evaluate --unknown ... --threshold overrides it" (predict's
+    log, serve's start, export's line, check's note), the manifest's "`split --like`", check's
+    notes of a run ("evaluate --against", "share --onnx"), serve's "whatever --runtime says".
+    They name the API's arguments and calls in backticks, and each command that shows one says
+    them as its own flags: --threshold in predict, serve and export, whose option it is, and the
+    call that keeps a threshold as the command line that does, from any command."""
+    from objrec.cli import cli
+    from objrec.cli.delivery import StartLines, kept_words
+    from objrec.cli.messages import to_cli
+    from objrec.kept import KeptThreshold
+    from objrec.manifest import MANIFEST_WHY
+
+    assert library_sentences_naming_flags() == []
+    kept = KeptThreshold(0.2, "2026-12-03T14:00:00Z", Path("run/threshold.json"), True, {})
+    assert "`evaluate` from photos" in kept.words() and "`threshold` overrides" in kept.words()
+    for command in ("predict", "serve", "export"):
+        said = to_cli(kept.words(), cli.commands[command])
+        assert "kept by `objrec evaluate` from photos" in said and "; --threshold overrides" in said
+    with click.Context(cli.commands["serve"]):
+        start = StartLines(Path("run"), "127.0.0.1")
+        start.loaded("the whole model in PyTorch", f"asked for\n{kept.words()}")
+        assert "; --threshold overrides it;" in start.runs[0]
+    with click.Context(cli.commands["export"]):
+        assert "; --threshold overrides it;" in kept_words(kept)
+    stale = dataclasses.replace(kept, current=False).words()
+    assert stale.endswith("`evaluate(run, data, unknown=folder, keep_threshold=True)`")
+    keep = "`objrec evaluate 'my run' data --unknown FOLDER --keep-threshold`"
+    assert to_cli(stale, cli.commands["train"], {"run": "my run", "data": "data"}).endswith(keep)
+    assert "`objrec split SRC OUT --like OLD_SPLIT` the split" in to_cli(
+        MANIFEST_WHY, cli.commands["check"]
+    )
+
 
 def test_the_cli_spells_a_method_of_an_api_call_as_the_commands_flag():
     """The way out of a damaged cache, `open_cache(cache_dir=...).clear()` in Python, is
@@ -4827,8 +4904,8 @@ def test_check_of_a_run_loads_a_sealed_model_another_objrec_wrote(capsys, traine
         (
             "classes",
             "unreadable",
-            "image_classes.csv: line 2 is not a split, a class and a digest: evaluate --against "
-            "cannot follow its classes",
+            "image_classes.csv: line 2 is not a split, a class and a digest: an `objrec evaluate` "
+            "of a later run against this one cannot follow its classes",
         ),
     ],
 )

@@ -79,7 +79,7 @@ def test_info_names_the_engine_that_runs_an_int8_body(client, tmp_path, monkeypa
     assert len(compiled) == 1
     assert info["runtime"] == "torch" and info["int8_engine"] == "openvino"
     assert info["runs"] == "the int8 body in OpenVINO, the head in PyTorch"
-    assert "runs in OpenVINO whatever --runtime says, as it did in training" in info["runs_why"]
+    assert "runs in OpenVINO whichever runtime is asked for, as it did" in info["runs_why"]
 
 
 @pytest.mark.slow
@@ -143,7 +143,9 @@ def test_the_model_answers_once_on_an_answering_thread_before_the_app_is_made(
     assert len(Loaded.warmed) == 1 and Loaded.warmed[0].startswith("objrec-answer")
     runs = serve_model.start_words(app.state.served.recognizer, None)
     assert runs[0] == "the whole model in PyTorch, on the CPU"
-    said = "\nunknown below 0.2, kept from evaluate --unknown on 2026-12-03 (run/threshold.json;"
+    said = (
+        "\nunknown below 0.2, kept by `evaluate` from photos of none of the classes on 2026-12-03"
+    )
     assert said in runs[1] and runs[1].endswith(Loaded.kept.words())
     assert serve_model.loaded_words(tmp_path, None, "cpu", None, True) == runs
     monkeypatch.setattr(Loaded, "warm_up", lambda self: 1 / 0)
@@ -173,7 +175,7 @@ def test_info_and_serve_help_say_the_same_of_what_runs_the_model():
     assert "runtime, int8_engine, runs and runs_why" in " ".join((serve.help or "").split())
     for asked in (None, "onnx", "torch"):
         why = runs_why("torch", "openvino", "cpu", asked)
-        assert "runs in OpenVINO whatever --runtime says, as it did in training" in why
+        assert "runs in OpenVINO whichever runtime is asked for, as it did in training" in why
         assert "either" not in why  # "in OpenVINO ... under either runtime" read as a contradiction
     predicts = next(p for p in predict.params if p.name == "runtime")
     assert isinstance(predicts, click.Option) and predicts.help

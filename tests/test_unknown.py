@@ -528,7 +528,9 @@ def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, tr
     served = answer_json(Recognizer.load(run), Image.open(images[0]).convert("RGB"), 1, False)
     assert served["unknown_threshold_kept_on"] == kept.kept_on
     assert Recognizer.load(run, unknown=False).threshold is None
-    assert kept.words().startswith(f"unknown below {middle!r}, kept from evaluate --unknown on ")
+    assert kept.words().startswith(
+        f"unknown below {middle!r}, kept by `evaluate` from photos of none of the classes on "
+    )
 
 
 @pytest.mark.slow  # a prediction of 21 images and one of 1 (0.15 s)
@@ -551,7 +553,7 @@ def test_a_threshold_kept_for_an_earlier_model_is_said_once_and_not_used(
     said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert said == [read_kept(run).words()] and said[0] not in recorder.notes
     assert said[0].endswith(
-        "keep one for this model with evaluate --unknown OTHER --keep-threshold"
+        "keep one for this model with `evaluate(run, data, unknown=folder, keep_threshold=True)`"
     )
     assert Recognizer.load(run).threshold == 0.0 and not read_kept(run).current
     kept.path.write_text('{"threshold": "x"}')
@@ -583,8 +585,9 @@ def test_a_threshold_kept_for_the_model_loaded_is_used_when_a_retrain_lands_mean
 def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
     """``--keep-threshold`` alone is refused before anything is evaluated (exit 2), and its line
     says what was kept, what it replaced, and that the model file is unchanged."""
-    from objrec.cli import main
+    from objrec.cli import cli, main
     from objrec.cli.evaluation import kept_line
+    from objrec.cli.messages import to_cli
     from objrec.kept import EarlierKept, KeptThreshold
 
     (tmp_path / "run").mkdir(), (tmp_path / "data").mkdir()
@@ -622,12 +625,11 @@ def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
         "holds: a retrain replaced it since): predict, serve and export do not use it; evaluate "
         "the run again with --keep-threshold to keep one for its model now"
     )
-    assert kept.words() == (  # what predict, serve and export note: with the way back
-        "unknown below 0.2, kept from evaluate --unknown on 2026-12-03 (run2/threshold.json; "
-        "--threshold overrides it; removing the file gives the run its own back)"
-    )
-    confidence = (Path(__file__).parents[1] / "docs" / "confidence.md").read_text()
-    assert f"`{kept.words()}`" in " ".join(confidence.split())
+    # what predict, serve and export note, with the way back (in docs/confidence.md as -v's)
+    assert kept.words().startswith("unknown below 0.2, kept by `evaluate` from photos of none")
+    assert "2026-12-03 (run2/threshold.json; `threshold` overrides it; removing" in kept.words()
+    confidence = " ".join((Path(__file__).parents[1] / "docs/confidence.md").read_text().split())
+    assert f"`{to_cli(kept.words(), cli.commands['predict'])}`" in confidence  # -v predict's
 
 
 def test_keep_threshold_says_an_export_in_the_run_still_answers_by_its_own(tmp_path):
@@ -731,7 +733,7 @@ def test_a_kept_threshold_changed_by_hand_is_used_with_a_warning_naming_it(tmp_p
         "copy it again from where it came, or remove the file to use the run's own threshold"
     ]
     assert edited.words().startswith(
-        "unknown below 0.65, edited by hand since evaluate --unknown kept one on "
+        "unknown below 0.65, edited by hand since `evaluate` kept one on "
     )
     caplog.clear()
     kept.path.write_text(text.replace("\n", "\r\n").replace("  ", "\t"))  # laid out otherwise
@@ -809,7 +811,7 @@ def test_a_kept_threshold_whose_sha256_line_was_removed_as_advised_is_still_edit
     caplog.clear()
     edited = read_kept(run)
     assert edited is not None and (edited.threshold, edited.edited) == (0.65, True)
-    assert edited.words().startswith("unknown below 0.65, edited by hand since evaluate")
+    assert edited.words().startswith("unknown below 0.65, edited by hand since `evaluate` kept")
     assert edited.fields()["edited_by_hand"] is True
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
@@ -830,7 +832,7 @@ def test_predict_says_the_kept_threshold_only_when_asked(tmp_path, trained_once,
     image = str(known_images(trained_once.parent / "data")[0])
     assert kept is not None and main(["predict", str(run), image]) == 0
     said = capsys.readouterr()
-    assert "kept from evaluate" not in said.out + said.err and image in said.out
+    assert "kept by" not in said.out + said.err and image in said.out
     # at info, what -v shows, once (beside what else predict says there, e.g. the features it
     # read from the store, which depends on what earlier tests left in it)
     logged = [r for r in caplog.records if r.name == "objrec.predict"]

@@ -375,7 +375,8 @@ IMAGE_RECORDS: tuple[tuple[str, str], ...] = (
     ),
     (
         CLASSES_RECORD,
-        "evaluate --against cannot follow its classes renamed, merged or split since by it",
+        "an `evaluate` of a later run against this one cannot follow its classes renamed, "
+        "merged or split since",
     ),
 )
 """The run's records of its images, and what is lost without them."""
@@ -438,8 +439,8 @@ def _check_export(
     if made and made != (model or model_digest(run / BEST)):
         message = (
             "an export of another model than the run's now (its model_digest names another model "
-            "file's SHA-256: a retrain since): its files answer as that model did, and share "
-            f"--onnx exports again rather than copy it; {AGAIN}"
+            "file's SHA-256: a retrain since): its files answer as that model did, and a share "
+            f"with the export makes it again rather than copy it; {AGAIN}"
         )
         result.note(sidecar, "other_model", message)
     else:

@@ -44,6 +44,9 @@ EDITED = (
     "where it came, or remove the file to use the run's own threshold"
 )
 """What every command that uses a kept threshold whose digest no longer matches says of it."""
+KEEP_CALL = "`evaluate(run, data, unknown=folder, keep_threshold=True)`"
+"""The call that keeps a threshold with a run: `objrec evaluate RUN DATA --unknown FOLDER
+--keep-threshold` in any command's sentence (``cli.messages.call_spelling``)."""
 DIGESTS_BEGAN = "2026-12-05"
 """The day evaluate began sealing a kept record with its own digest: one kept since that has none
 had its ``sha256`` line removed, as :data:`EDITED` advises for a threshold changed on purpose."""
@@ -120,21 +123,24 @@ class KeptThreshold:
         return fields | ({EDITED_KEY: True} if self.edited else {})
 
     def words(self) -> str:
-        """``unknown below 0.2, kept from evaluate --unknown on 2026-12-03``, where it is kept and
-        how to go back to the run's own (the note said only that --threshold overrides it), or
-        why it is not used."""
+        """``unknown below 0.2, kept by `evaluate` from photos of none of the classes on
+        2026-12-03``, where it is kept and how to go back to the run's own (the note said only
+        that `threshold` overrides it), or why it is not used. Predict, serve and export say it,
+        each of which takes a `threshold`, and check (not used: the call that keeps another): the
+        API's names in backticks, as every sentence of the library's (the CLI spells them as its
+        own command's flags, ``cli.messages.to_cli``: --threshold, `objrec evaluate`)."""
         if not self.current:
             return (
                 f"{self.path} keeps a threshold chosen for an earlier model of this run: not used "
                 "(the run's own threshold is); remove it, or keep one for this model with "
-                "evaluate --unknown OTHER --keep-threshold"
+                f"{KEEP_CALL}"
             )
-        how = "kept from evaluate --unknown"
+        how = "kept by `evaluate` from photos of none of the classes"
         if self.edited:
-            how = "edited by hand since evaluate --unknown kept one"
+            how = "edited by hand since `evaluate` kept one"
         return (
             f"unknown below {self.threshold!r}, {how} on {self.kept_on[:10]} ({self.path}; "
-            "--threshold overrides it; removing the file gives the run its own back)"
+            "`threshold` overrides it; removing the file gives the run its own back)"
         )
 
 

@@ -157,8 +157,8 @@ class Prediction:
     def threshold(self) -> float | None:
         """:attr:`unknown_threshold`, by its earlier name, with a :class:`DeprecationWarning`."""
         warnings.warn(
-            "Prediction.threshold is deprecated: read unknown_threshold, as --json and --csv "
-            "name it",
+            "Prediction.threshold is deprecated: read unknown_threshold, as predict's JSON and "
+            "CSV name it",
             DeprecationWarning,
             stacklevel=2,
         )
@@ -170,7 +170,7 @@ class Prediction:
         :class:`DeprecationWarning`."""
         warnings.warn(
             "Prediction.threshold_kept_on is deprecated: read unknown_threshold_kept_on, as "
-            "--json and --csv name it",
+            "predict's JSON and CSV name it",
             DeprecationWarning,
             stacklevel=2,
         )

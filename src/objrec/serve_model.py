@@ -126,8 +126,8 @@ def runs_why(
     if engine == "openvino":
         return (
             "this run's pretrained network is in 8-bit integers (int8) and runs in OpenVINO "
-            "whatever --runtime says, as it did in training, so that it answers as it did when "
-            "trained and evaluated"
+            "whichever runtime is asked for, as it did in training, so that it answers as it did "
+            "when trained and evaluated"
         )
     if device != "cpu":
         return f"on {device} the model runs in PyTorch, as ONNX Runtime runs on the CPU only here"
@@ -135,8 +135,8 @@ def runs_why(
         return (
             "this run's pretrained network is in 8-bit integers (int8), which run on the CPU "
             "only, in ONNX Runtime as in training; serve runs PyTorch where it finds a GPU, so "
-            "the head runs in PyTorch beside it, on the CPU too (--device cpu runs the whole "
-            "model in ONNX Runtime, serve's default on the CPU)"
+            "the head runs in PyTorch beside it, on the CPU too (served on the CPU, the whole "
+            "model runs in ONNX Runtime, serve's default there)"
         )
     if asked is not None:
         return f"runtime {asked} was asked for"

@@ -301,7 +301,7 @@ def refuse_unusable_files(data_dir: Path, reporter: Reporter, world: World) -> N
     from objrec.check import unusable_problem
 
     problem = unusable_problem(data_dir, reporter) if world.main else None
-    problem = world.share(problem, f"rank 0 checking every file of {data_dir} (--strict)")
+    problem = world.share(problem, f"rank 0 checking every file of {data_dir} first")
     if problem:
         raise strict_refusal(data_dir, [problem])
 

@@ -350,7 +350,11 @@ def agreement_lines(answers: list) -> list[str]:
 def kept_words(kept) -> str:
     """What export says of the run's kept threshold (``kept.KeptThreshold``), when it uses it
     (one kept for another model, not used, ``kept.read_kept`` warns of)."""
-    return f"; the sidecar says {kept.words()}" if kept is not None and kept.current else ""
+    return (
+        f"; the sidecar says {in_cli_terms(kept.words())}"
+        if kept is not None and kept.current
+        else ""
+    )
 
 
 SERVE_SECTIONS = {
@@ -599,7 +603,8 @@ class StartLines:
         return {"on_ready": self.ready, "on_loaded": self.loaded}
 
     def loaded(self, runs: str, why: str) -> None:
-        self.runs.append(f"running {runs}: {why}")
+        """What runs the model and why, the kept threshold's line in serve's terms (--threshold)."""
+        self.runs.append(in_cli_terms(f"running {runs}: {why}"))
 
     def ready(self, url: str) -> None:
         text = "\n".join([serving_text(self.run, self.host, url), *self.runs, *self.cors])

@@ -64,7 +64,8 @@ def cli_spelling(
 ) -> str:
     """How ``command`` spells the API parameter ``name`` (set to ``value``): ``force=True`` ->
     ``--force``, ``copy=False`` -> ``--link``, ``epochs`` -> ``--epochs``, ``run`` -> ``RUN``,
-    ``against=old_run`` -> ``--against OLD_RUN`` (a name spelled as the option's metavar);
+    ``against=old_run`` -> ``--against OLD_RUN`` (a name spelled as the option's metavar, or as
+    one of its alternatives: ``unknown=folder`` -> ``--unknown FOLDER`` of ``FOLDER|CSV``);
     ``resume=True`` -> ``--resume PATH`` with the error's own value, else ``--resume RUN``, and
     the whole command (``train DATA --resume PATH``) when the error's values name its data and
     ``whole`` (not for a keyword of a call, which :func:`call_spelling` makes the command of)."""
@@ -79,8 +80,8 @@ def cli_spelling(
             return param.opts[0]
         if value != "True" and value in values:  # `out=run`, with the error's own run
             return f"{param.opts[0]} {shlex.quote(values[value])}"
-        if value.isidentifier() and value.upper() == param.metavar:  # `against=old_run`
-            return f"{param.opts[0]} {param.metavar}"
+        if value.isidentifier() and value.upper() in (param.metavar or "").split("|"):
+            return f"{param.opts[0]} {value.upper()}"  # `against=old_run`, `unknown=folder`
         if value == "True":  # an API switch whose option takes a value: --resume RUN
             given = shlex.quote(values[name]) if name in values else None
             option = f"{param.opts[0]} {given or param.metavar or name.upper()}"
