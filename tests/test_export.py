@@ -145,7 +145,7 @@ def test_an_earlier_export_is_refused_unless_forced(trained_run, tmp_path):
 def test_an_export_that_does_not_reproduce_pytorch_is_removed_and_reported(
     trained_run, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("objrec.export.check_onnx", lambda *a: float(np.float32(0.5)))
+    monkeypatch.setattr("objrec.export_graph.check_onnx", lambda *a: float(np.float32(0.5)))
     with pytest.raises(ObjrecError, match=r"differs from PyTorch by 0\.5"):
         export_model(trained_run, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "m.json").exists()
@@ -159,8 +159,8 @@ def test_the_self_check_catches_a_familiarity_the_file_computes_otherwise(traine
     """The check measures how far the file's probabilities are from PyTorch's, and compares the
     familiarity output too: one 1% off (relative to its size) counts as a failed export, though
     the probabilities agree."""
-    from objrec.export import TOLERANCE, Tail
-    from objrec.export_check import check_onnx
+    from objrec.export_graph import Tail, check_onnx
+    from objrec.runtime import TOLERANCE
 
     model, meta = load_model(trained_run)
     assert model.familiarity is not None
@@ -190,7 +190,7 @@ def test_a_failed_forced_export_leaves_the_earlier_export_as_it_was(
 ):
     export_model(trained_run, tmp_path / "m.onnx")
     before = (tmp_path / "m.onnx").read_bytes(), (tmp_path / "m.json").read_bytes()
-    monkeypatch.setattr("objrec.export.check_onnx", lambda *a: 0.5)
+    monkeypatch.setattr("objrec.export_graph.check_onnx", lambda *a: 0.5)
     with pytest.raises(ObjrecError, match="nothing written"):
         export_model(trained_run, tmp_path / "m.onnx", force=True)
     assert ((tmp_path / "m.onnx").read_bytes(), (tmp_path / "m.json").read_bytes()) == before
@@ -492,7 +492,7 @@ def test_the_check_on_real_photos_compares_the_unknown_score_and_answer_too(
     from objrec.export_sidecar import confidence_sidecar
 
     monkeypatch.setattr(Recognizer, "answer", answer)
-    monkeypatch.setattr("objrec.export.confidence_sidecar", top_probability)
+    monkeypatch.setattr("objrec.export_graph.confidence_sidecar", top_probability)
     (check,) = export_model(trained_run, tmp_path / "s.onnx").answers
     assert check.max_prob_diff <= 1e-4 and check.max_score_diff > 0.1
 
@@ -1918,7 +1918,7 @@ def test_an_export_imports_only_the_opsets_its_operators_use():
     import onnx
     from onnx import helper
 
-    from objrec.export import drop_unused_opsets
+    from objrec.export_graph import drop_unused_opsets
 
     branch = helper.make_graph(
         [helper.make_node("Relu", ["x"], ["b"], domain="com.example")], "b", [], []
@@ -2016,7 +2016,7 @@ def test_a_full_disk_met_writing_the_int8_exports_head_names_the_export(tmp_path
     import errno
     from types import SimpleNamespace
 
-    import objrec.export as export
+    import objrec.export_graph as export
 
     def full_disk(module, path, *args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))

@@ -527,7 +527,7 @@ def test_a_cached_onnx_model_that_cannot_be_made_again_is_one_sentence_naming_it
     def fails(*args, **kwargs):
         raise RuntimeError("the exporter failed")
 
-    monkeypatch.setattr(inference, "export_checked", fails)
+    monkeypatch.setattr(inference, "write_checked", fails)
     with pytest.raises(ObjrecError, match=f"cannot make the ONNX model {cached}"):
         Recognizer.load(trained_run, "onnx")
 

@@ -621,7 +621,7 @@ def test_every_command_refuses_a_damaged_int8_graph_in_one_sentence(tmp_path, ti
     """evaluate, suggest and audit (the frozen pass) and export gave ONNX Runtime's
     InvalidProtobuf or protobuf's DecodeError for a checkpoint whose int8 graph is damaged, where
     predict said so in a sentence."""
-    from objrec.export import Tail, export_quantized
+    from objrec.export_graph import Tail, export_quantized
     from objrec.model import Classifier, build_head
 
     body, data = tiny

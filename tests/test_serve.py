@@ -2019,7 +2019,7 @@ def test_serves_default_runtime_that_cannot_make_its_graph_says_pytorch_serves_w
     def fails(*args, **kwargs):
         raise PermissionError(1, "Operation not permitted", "/cache/onnx/model.onnx")
 
-    monkeypatch.setattr(inference, "export_checked", fails)
+    monkeypatch.setattr(inference, "write_checked", fails)
     with pytest.raises(ObjrecError) as refused:
         load_recognizer(trained_run, None, "cpu", None, True)
     assert str(refused.value).startswith("cannot make the ONNX model ")

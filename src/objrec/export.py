@@ -3,60 +3,46 @@
 Beside ``model.onnx`` goes ``model.json``: the class names in output order and the preprocessing a
 caller must apply (resize the short side, centre crop, RGB scaled to [0, 1], normalise, NCHW).
 An export whose ONNX Runtime output differs from PyTorch's by more than ``TOLERANCE`` (max absolute
-difference of probabilities) is deleted and reported as an error. The checks are
-``export_check``'s, the sidecar's content ``export_sidecar``'s; this module exports, writes and
-reuses.
+difference of probabilities) is deleted and reported as an error. The graph and that check are
+``export_graph``'s, the check on real photos ``export_check``'s, the sidecar's content
+``export_sidecar``'s; this module exports, writes and reuses.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import torch
-from torch import nn
+from typing import Any
 
 from objrec import __version__, images
 from objrec.checkpoint import load_model, model_digest, warn_if_unfinished
 from objrec.config import CHECK_PHOTOS, require_number
 from objrec.errors import ObjrecError
-from objrec.export_check import Agreement, check_onnx, check_photos, photo_agreement, warn_if_apart
+from objrec.export_check import Agreement, check_photos, photo_agreement, warn_if_apart
+from objrec.export_graph import write_checked
 from objrec.export_names import export_names, export_path
-from objrec.export_sidecar import confidence_sidecar, int8_sidecar, preprocessing
 from objrec.images import IMAGE_ERRORS, MAX_PIXELS
 from objrec.kept import KeptThreshold, usable_kept
 from objrec.manifest import sha256_file
-from objrec.meta import Calibration, RunMeta
-from objrec.model import Classifier, HeadEnsemble, as_stored
+from objrec.meta import RunMeta
+from objrec.model import Classifier
 from objrec.outputs import (
     FILES_SHA256,
     default_out,
-    discard,
     is_export_script,
     is_export_sidecar,
     is_plain_file,
     json_dict,
     new_folders,
-    reported_as,
     script_path,
     staged_together,
-    temporary_name,
     writing_outputs,
 )
 from objrec.progress import Reporter, or_silent
-from objrec.quantize import QuantizedBody, damaged_graph
-from objrec.runtime import TOLERANCE, OnnxModel, export_onnx, onnxruntime_available
-
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger(__name__)
+from objrec.runtime import onnxruntime_available
 
 FORMATS = ("onnx",)
 
@@ -88,133 +74,6 @@ class ExportResult:
             f"ExportResult({files}, max_diff={self.max_diff:.1e}, photos_checked={photos}, "
             f"top_class_changed={changed})"
         )
-
-
-class Tail(nn.Module):
-    """Body features -> the exported outputs: the head's probabilities, calibrated by the run's
-    temperature (or the uncalibrated scores they come from: the log of the heads' averaged
-    probabilities, output as ``logits``), and the familiarity score when the run has one."""
-
-    def __init__(
-        self, model: Classifier, temperature: float, softmax: bool, feature_dtype: str = "float32"
-    ):
-        super().__init__()
-        self.head, self.familiarity = model.head, model.familiarity
-        self.temperature, self.softmax = temperature, softmax
-        self.feature_dtype = feature_dtype
-        """The run's stored features' dtype: float16 rows are rounded to (``as_stored``)."""
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        first = "probabilities" if self.softmax else "logits"
-        return (first,) if self.familiarity is None else (first, "familiarity")
-
-    def forward(self, features: torch.Tensor):
-        features = as_stored(features, self.feature_dtype)
-        logits = head_scores(self.head, features)
-        out = (logits / self.temperature).softmax(1) if self.softmax else logits
-        return out if self.familiarity is None else (out, self.familiarity(features))
-
-
-def head_scores(head: nn.Module, features: torch.Tensor) -> torch.Tensor:
-    """``head(features)``, the heads' averaged probabilities' log written without
-    ``torch.logsumexp``: the ONNX ``ReduceLogSumExp`` it exports to loses its axis in OpenVINO
-    (2026.4 reduces over every axis), and then OpenVINO refuses the file. The same sum, as
-    ``logsumexp`` computes it: the members' largest log-probability, then the log of the sum of
-    the exponentials above it."""
-    if not isinstance(head, HeadEnsemble):
-        return head(features)
-    members = head.member_logits(features).log_softmax(-1)
-    top = members.amax(0)
-    return top + (members - top).exp().sum(0).log() - math.log(len(members))
-
-
-def rename_tensors(graph, names: dict[str, str]) -> None:
-    """Rename the tensors ``names`` maps wherever ``graph`` names them (nodes, inputs, outputs)."""
-    for node in graph.node:
-        node.input[:] = [names.get(n, n) for n in node.input]
-        node.output[:] = [names.get(n, n) for n in node.output]
-    for info in (*graph.input, *graph.output, *graph.value_info):
-        info.name = names.get(info.name, info.name)
-
-
-def node_domains(graph) -> set[str]:
-    """The operator domains ``graph``'s nodes use, in the graphs their attributes hold too (an
-    ``If``'s branches); ``""`` and ``ai.onnx`` are one domain, the default."""
-    domains = set()
-    for node in graph.node:
-        domains.add(node.domain or "")
-        for attribute in node.attribute:
-            for sub in (*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs):
-                domains |= node_domains(sub)
-    return {"" if d == "ai.onnx" else d for d in domains}
-
-
-def drop_unused_opsets(model) -> None:
-    """Keep only the opset imports of the domains ``model``'s nodes and functions use (and the
-    default domain's), once each. ONNX Runtime's pre-processing stamps the int8 body with nine
-    (ai.onnx.ml 5, com.microsoft.nchwc, ...), and an ONNX Runtime before 1.18 refuses a file
-    that imports an opset newer than it knows, used or not: a default run's int8 export did not
-    load in 1.16 or 1.17 (a small board's may be older than objrec's), its fp32 export did."""
-    used = node_domains(model.graph) | {""}
-    for function in model.functions:
-        used |= {function.domain} | node_domains(function)
-    kept = {}  # the first import of a domain: the joined graph imports the default one twice
-    for opset in model.opset_import:
-        domain = "" if opset.domain == "ai.onnx" else opset.domain
-        if domain in used and domain not in kept:
-            kept[domain] = opset
-    del model.opset_import[:]
-    model.opset_import.extend(kept.values())
-
-
-def int8_graph(body: QuantizedBody):
-    """The int8 body's graph as an ONNX model; refused in one sentence when it does not parse."""
-    import onnx
-
-    try:
-        return onnx.load_from_string(body.graph_bytes())
-    except Exception as exc:  # protobuf's DecodeError and onnx's own: any means "damaged"
-        raise damaged_graph(exc) from exc
-
-
-def export_quantized(body: QuantizedBody, head: Tail, path: Path) -> Path:
-    """One graph: the int8 body exactly as trained, then the fp32 head (joined by onnx.compose).
-
-    Its input and outputs have the names an fp32 body's export gives them (``input``, then the
-    head's ``probabilities`` or ``logits`` and ``familiarity``), not the prefixed names joining
-    the two graphs gives them, so a caller reads any export by the same names."""
-    import onnx
-    from onnx import compose
-
-    head_path = temporary_name(path)
-    try:
-        with reported_as(path, head_path):  # a full disk: the file asked for, not the head's
-            export_onnx(
-                head.eval(),
-                head_path,
-                body.n_features,
-                sample_shape=(body.n_features,),
-                output_names=head.output_names,
-            )
-        body_graph = int8_graph(body)
-        head_graph = onnx.load(str(head_path))
-    finally:
-        discard(head_path)
-    head_graph = compose.add_prefix(head_graph, "head/")
-    head_graph.ir_version = body_graph.ir_version
-    joined = compose.merge_models(
-        body_graph,
-        head_graph,
-        io_map=[(body_graph.graph.output[0].name, "head/input")],
-        prefix1="body/",
-    )
-    names = {joined.graph.input[0].name: "input"}
-    names |= {f"head/{name}": name for name in head.output_names}
-    rename_tensors(joined.graph, names)
-    drop_unused_opsets(joined)
-    onnx.save(joined, str(path))
-    return path
 
 
 def export_model(
@@ -297,11 +156,6 @@ def export_loaded(
             model, meta, path, *settings, parts=parts, digest=digest, beside={script: script_part}
         )
     return replace(result, kept=kept, script=script)
-
-
-def files_sha256(written: Mapping[Path, Path]) -> dict[str, str]:
-    """Each file's SHA-256 by its name (of the file it becomes), read from where it was written."""
-    return {path.name: sha256_file(part) for path, part in written.items()}
 
 
 def reusable_export(run: Path, model: str | None = None) -> list[Path] | None:
@@ -394,33 +248,6 @@ def errors_lines() -> str:
     return f"ERRORS = {{\n{entries}}}"
 
 
-def write_onnx_checked(
-    model: Classifier, module: nn.Module, tail: Tail, part: Path, size: int, softmax: bool
-) -> float:
-    """``module`` (the body as the file runs it, then ``tail``) written to ``part`` and checked
-    against PyTorch: its largest difference, refused over ``TOLERANCE``."""
-    if isinstance(model.body, QuantizedBody):
-        export_quantized(model.body, tail, part)
-    else:
-        export_onnx(module, part, size, output_names=tail.output_names)
-    diff = check_onnx(module, part, size, softmax)
-    if diff > TOLERANCE:
-        raise ObjrecError(
-            f"the ONNX export differs from PyTorch by {diff:.2g} (over {TOLERANCE}); "
-            "nothing written"
-        )
-    return diff
-
-
-def checked_module(model: Classifier, tail: Tail) -> nn.Module:
-    """The body, then ``tail``, as the exported file runs them: an int8 body on ONNX Runtime, so
-    that the check runs the graph as the file is run."""
-    body = model.body
-    if isinstance(body, QuantizedBody):
-        body = body.on_engine("onnxruntime")
-    return nn.Sequential(body, tail).eval()
-
-
 def export_checked(
     model: Classifier,
     meta: RunMeta,
@@ -434,39 +261,17 @@ def export_checked(
     digest: str | None = None,
     beside: Mapping[Path, Path] | None = None,
 ) -> ExportResult:
-    """Export, verify against PyTorch within ``TOLERANCE``, measure the file against objrec's own
-    answers on ``photos`` (:func:`photo_agreement`; none: not measured), write the sidecar JSON
-    (its unknown threshold ``threshold`` when given, else the run's; ``kept_on``: when
-    ``threshold`` is the one kept with the run, when it was kept; ``digest``: the model file's;
-    :data:`FILES_SHA256` of the graph and the files ``beside`` it, by name -> written as);
-    ``reporter`` shows each. The model and its sidecar replace the files at their names together
-    (``outputs.staged_together``); with ``parts``, they are written to those temporary names
-    instead, for the caller to rename (the script)."""
-    if not parts:
-        with staged_together([path, path.with_suffix(".json")]) as parts:
-            settings = (softmax, threshold, photos, reporter, kept_on, parts, digest, beside)
-            return export_checked(model, meta, path, *settings)
-    calibration = meta.calibration or Calibration()
-    tail = Tail(model, calibration.temperature, softmax, meta.feature_dtype)
-    module = checked_module(model, tail)
-    part, text = parts
-    with or_silent(reporter).task("writing the ONNX file and checking it", None):
-        diff = write_onnx_checked(model, module, tail, part, meta.data.input_size, softmax)
-    outputs = [o.name for o in OnnxModel(part).session.get_outputs()]
-    confidence = confidence_sidecar(meta, model, softmax, outputs, threshold, kept_on)
-    answers = (
-        photo_agreement(model, meta, part, softmax, photos, reporter, confidence) if photos else []
-    )
-    answer = {
-        **preprocessing(meta, softmax, digest),
-        **int8_sidecar(model.body),
-        **confidence,
-        "max_abs_diff": diff,
-        **({"answers_checked": {a.runtime: a.as_dict() for a in answers}} if answers else {}),
-        FILES_SHA256: files_sha256({path: part, **(beside or {})}),
-    }
-    text.write_text(json.dumps(answer, indent=2))
-    log.info("exported %s (max |diff| %.2g)", path, diff)
+    """The model written to ``path`` and checked, with its sidecar (``export_graph.write_checked``,
+    which says what ``threshold``, ``kept_on``, ``parts``, ``digest`` and ``beside`` are), its
+    answers measured against objrec's own on ``photos`` (:func:`photo_agreement`; none: not
+    measured), and a file whose answers are apart said so (:func:`warn_if_apart`); ``reporter``
+    shows each."""
+
+    def on_photos(part: Path, confidence: dict[str, Any]) -> list[Agreement]:
+        return photo_agreement(model, meta, part, softmax, photos, reporter, confidence)
+
+    settings = (softmax, threshold, reporter, kept_on, parts, digest, beside)
+    diff, answers = write_checked(model, meta, path, *settings, on_photos if photos else None)
     if answers:
         warn_if_apart(answers)
     return ExportResult(path, path.with_suffix(".json"), diff, answers)

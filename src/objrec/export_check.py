@@ -1,5 +1,5 @@
-"""An export's checks: the exported file against the same graph in PyTorch on noise
-(:func:`check_onnx`), and its answers against objrec's own on real photos of the run's data
+"""An export's check on real photos (the file against the same graph in PyTorch on noise is
+``export_graph.check_onnx``): its answers against objrec's own on real photos of the run's data
 folder (:func:`photo_agreement`: in ONNX Runtime, and in OpenVINO for a body OpenVINO ran),
 each photo batch said as it is compared; a file whose answers are apart is said so
 (:func:`warn_if_apart`), in words that name the figures (:func:`apart_words`).
@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
 
 from objrec.config import CHECK_PHOTOS
+from objrec.export_graph import largest_gap
 from objrec.export_sidecar import confidence_sidecar
 from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.meta import RunMeta
@@ -47,7 +46,8 @@ class Agreement:
     max_score_diff: float = 0.0
     """The largest difference of the unknown score, read from the file as the sidecar says (its
     familiarity output, or the top probability), relative to the score's size where over 1 (as
-    :data:`FAMILIARITY_RTOL` measures it): what ``predict``'s "unknown" answer is decided on."""
+    ``export_graph.FAMILIARITY_RTOL`` measures it): what ``predict``'s "unknown" answer is
+    decided on."""
     unknown_changed: int = 0
     """Photos the file answers "unknown" and objrec not, or the reverse, at the sidecar's
     threshold."""
@@ -66,52 +66,6 @@ class Agreement:
             "max_score_diff": self.max_score_diff,
             "unknown_changed": self.unknown_changed,
         }
-
-
-def as_tuple(outputs) -> tuple[torch.Tensor, ...]:
-    return outputs if isinstance(outputs, tuple) else (outputs,)
-
-
-FAMILIARITY_RTOL = 1e-3
-"""How closely ONNX Runtime must reproduce the familiarity score, relative to its size: the score
-sums squares over thousands of features, so float32 rounding (and an int8 body's two runtimes) move
-it by about 1e-4 of its size."""
-
-
-def onnx_differences(
-    module: nn.Module, path: Path, input_size: int, softmax: bool
-) -> tuple[float, float]:
-    """ONNX Runtime against PyTorch on sample inputs: the max absolute difference of
-    probabilities, and the max difference of familiarity scores relative to their size (0 without
-    one)."""
-    onnx_model = OnnxModel(path)
-    g = torch.Generator().manual_seed(0)
-    worst, familiarity = 0.0, 0.0
-    for batch in (1, 5):
-        x = torch.randn(batch, 3, input_size, input_size, generator=g)
-        with torch.inference_mode():
-            expected = as_tuple(module(x))
-        got = onnx_model.outputs(x)
-        e, o = (expected[0], got[0]) if softmax else (expected[0].softmax(1), got[0].softmax(1))
-        worst = max(worst, largest_gap((e - o).abs()))
-        if len(expected) > 1:
-            relative = (expected[1] - got[1]).abs() / expected[1].abs().clamp(min=1)
-            familiarity = max(familiarity, largest_gap(relative))
-    return worst, familiarity
-
-
-def largest_gap(gaps: torch.Tensor) -> float:
-    """The largest of ``gaps`` (differences from objrec's answers), infinite where one is NaN: a
-    file answering NaN is not close, and ``max(worst, nan)`` keeps ``worst``, so a check that
-    took the largest with ``max`` passed such a file as agreeing."""
-    return float(gaps.nan_to_num(nan=math.inf).max())
-
-
-def check_onnx(module: nn.Module, path: Path, input_size: int, softmax: bool) -> float:
-    """Max absolute difference of probabilities, ONNX Runtime against PyTorch, on sample inputs;
-    a familiarity score further off than ``FAMILIARITY_RTOL`` counts as a difference of 1."""
-    diff, familiarity = onnx_differences(module, path, input_size, softmax)
-    return diff if familiarity <= FAMILIARITY_RTOL else 1.0
 
 
 PHOTO_TOLERANCE = 1e-3

@@ -37,7 +37,7 @@ from objrec.confidence import score_in_chunks
 from objrec.config import require_number
 from objrec.data import Sample
 from objrec.errors import ObjrecError
-from objrec.export import Tail, export_checked
+from objrec.export_graph import Tail, write_checked
 from objrec.features import FeatureTable, stored_tables
 from objrec.frozen import FrozenBody
 from objrec.images import MAX_PIXELS, open_image
@@ -320,7 +320,7 @@ class Recognizer:
                 )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            export_checked(self.model, self.meta, path, softmax=False, digest=self.model_digest)
+            write_checked(self.model, self.meta, path, softmax=False, digest=self.model_digest)
             return open_graph(path, expected)
         except Exception as exc:  # the exporter too
             raise GraphUnmade(f"cannot make the ONNX model {path} for this run: {exc}") from exc
