@@ -5926,19 +5926,20 @@ def test_train_s_last_line_names_fine_tuning_apart_from_the_heads_fit(trained_ru
     from objrec.precision import Precision, Settled
 
     fp32 = Precision(body=Settled("fp32", "asked for"), head=Settled("fp32", "asked for"))
-    seconds = RunSeconds(features=5.0, fit=372.0, calibrate=12.0, total=390.0)
+    seconds = RunSeconds(features=89.0, fit=288.0, calibrate=12.0, total=390.0)
     ran = dict(best_epoch=9, history=[{"valid_loss": 0.5}], best_valid_loss=0.5)
     ran |= dict(best_valid_acc=0.9, run=trained_run, seconds=seconds, precision=fp32)
     tuned = dict(blocks=1, epochs_run=8, kept=True, best_epoch_before=1)
     tuned |= dict(best_valid_loss_before=0.6, best_valid_loss_after=0.5)
-    finetune = FinetuneRecord(**tuned, seconds=352.0, below_seconds=84.0)
+    finetune = FinetuneRecord(**tuned, seconds=268.0, below_seconds=84.0)
     print_trained(SimpleNamespace(**ran, finetune=finetune))
     said = " ".join(capsys.readouterr().out.split())
     heads = json.loads((trained_run / "config.json").read_text())["heads"]
     fitting = f"fitting the {heads} heads" if heads > 1 else "fitting the head"
-    assert (
-        f"20s {fitting}, 352s fine-tuning the network's last block (84s of it the pass below "
-        "the tuned blocks), 12s calibrating); model saved to" in said
+    assert (  # the pass below the tuned blocks runs first, with the body's features
+        "89s computing features with the pretrained network in 32-bit floats (fp32), 84s of it "
+        f"the pass below the tuned blocks, 20s {fitting}, 268s fine-tuning the network's last "
+        "block, 12s calibrating); model saved to" in said
     )
     assert FinetuneRecord.from_json(finetune.to_json()) == finetune  # summary.json's record
     _, page, _ = run(capsys, "train", "--help")
@@ -5980,6 +5981,31 @@ def test_train_s_last_line_says_features_read_from_the_store_were_not_computed(t
         "(3s computing 36 image features with the pretrained network in 32-bit floats (fp32) and "
         "reading 330 from the feature store); model saved to" in said
     )
+
+
+def test_train_s_last_line_counts_features_made_from_the_fine_tuning_s_cut_as_computed(
+    trained_run, capsys
+):
+    """A fine-tuned run whose new images' features were made from its cut's rows (``derived``),
+    none run through the body, read the others from the store: its last line said "reading the
+    330 image features from the feature store, none computed"."""
+    from types import SimpleNamespace
+
+    from objrec.cli.training import print_trained
+    from objrec.precision import Precision, Settled
+    from objrec.prepared import FrozenPassCounts
+
+    fp32 = Precision(body=Settled("fp32", "asked for"), head=Settled("fp32", "asked for"))
+    seconds = RunSeconds(features=3.0, fit=0.0, calibrate=0.0, total=5.0)
+    run = dict(best_epoch=1, history=[{"valid_loss": 0.5}], best_valid_loss=0.5)
+    run |= dict(best_valid_acc=0.9, run=trained_run, seconds=seconds, precision=fp32)
+    made = FrozenPassCounts(
+        computed=0, from_store=330, copies=0, derived=36, unreadable=0, hashed=30, digest_seconds=0
+    )
+    print_trained(SimpleNamespace(**run, frozen_pass=made))
+    said = " ".join(capsys.readouterr().out.split())
+    assert "none computed" not in said
+    assert "(3s computing 36 image features with the pretrained network in 32-bit floats" in said
 
 
 @pytest.mark.slow

@@ -646,7 +646,8 @@ def test_an_int8_body_s_kept_fine_tuning_makes_the_run_fp32(
     # said once, as it happens: nothing else printed said the run's network became fp32
     assert told.notes.count(FP32_FROM_HERE) == 1
     tuning, below = result.finetune.seconds, result.finetune.below_seconds
-    assert tuning is not None and below is not None and 0 < below < tuning <= result.seconds.fit
+    assert tuning is not None and 0 < tuning <= result.seconds.fit  # its epochs
+    assert below is not None and 0 < below < result.seconds.features  # first, with the body's
     assert result.precision is not None and result.precision.engine is None  # no int8 body
     assert result.precision.body == Settled(
         "fp32", "fine-tuning was kept: its tuned blocks run in fp32"
@@ -719,3 +720,105 @@ def test_a_fine_tuned_run_s_calibration_runs_the_tuned_top_once_over_each_set():
     assert fitted.familiarity.state_dict().keys() == every_read.familiarity.state_dict().keys()
     for name, value in fitted.familiarity.state_dict().items():
         assert torch.equal(value, every_read.familiarity.state_dict()[name]), name
+
+
+def counted_passes(monkeypatch) -> list[tuple[str, int]]:
+    """Each frozen pass a train runs, as (its body's class, its images): a ``LiteBody`` pass
+    (the pretrained body's) and a ``LiteStem`` one (fine-tuning's) each push their images through
+    the frozen blocks."""
+    import objrec.features
+
+    passes, real = [], objrec.features.frozen_pass
+
+    def counting(body, samples, *args, **kwargs):
+        passes.append((type(body.body).__name__, len(samples)))
+        return real(body, samples, *args, **kwargs)
+
+    monkeypatch.setattr(objrec.features, "frozen_pass", counting)
+    return passes
+
+
+def split_images(split_dir: Path) -> tuple[list, list]:
+    from objrec.data import scan_class_folder
+
+    train_set = scan_class_folder(split_dir / "train")
+    return train_set.samples, scan_class_folder(split_dir / "valid", train_set.classes).samples
+
+
+@pytest.mark.slow
+def test_a_cold_fine_tuned_run_pushes_each_view_through_the_frozen_blocks_once(
+    tmp_path, split_dir, lite, monkeypatch
+):
+    """The pretrained body's features of a cold fine-tuned run are the cut's rows through the
+    pretrained blocks above it, bit for bit the float16 rows a plain frozen pass stores: each view
+    goes through the frozen blocks once, where the body's pass and the cut's each pushed it (2x).
+    Its lines and summary say where they came from."""
+    from dataclasses import replace
+
+    from objrec.backbones import resolve_data_config
+    from objrec.cache import open_cache
+    from objrec.features import stored_tables
+    from objrec.frozen import FrozenBody, compute_features
+    from objrec.views import ViewSpec, view_seed
+
+    passes, notes = counted_passes(monkeypatch), TaskRecorder()
+    config = replace(barely_trained_then_tuned(), aug_views=1, finetune_epochs=1)
+    result = train(split_dir, tmp_path / "run", config, reporter=notes)
+    train_samples, valid_samples = split_images(split_dir)
+    views = 2 * len(train_samples) + len(valid_samples)
+    assert sum(n for _, n in passes) == views, passes  # 2 x views before
+    assert {body for body, _ in passes} == {"LiteStem"}
+    counts = result.frozen_pass
+    assert counts is not None and (counts.computed, counts.derived) == (0, views)
+    assert counts.from_store == 0 and counts.to_json()["derived"] == views
+    n = len(valid_samples)
+    assert (
+        f"valid features: {n} images, 0 run through the pretrained network, {n} from the "
+        "fine-tuning's cut, 0 from the feature store" in notes.notes
+    )
+    data = resolve_data_config(get_backbone("efficientnet_lite0"), None, None)
+    frozen = FrozenBody(lite, data.input_size, open_cache(None, "float16"), name="plain")
+    specs = [ViewSpec(data, "none", 0), ViewSpec(data, config.augment, 1)]
+    for samples in (train_samples, valid_samples):
+        tables = stored_tables(frozen, samples, specs[: 2 if samples is train_samples else 1])
+        assert tables is not None
+        for spec, table in zip(specs, tables, strict=False):
+            seeds = [view_seed(d, spec.view) for d in table.digests]
+            plain = compute_features(frozen, samples, spec, seeds=seeds).features
+            assert table.ok.all() and torch.equal(table.load().features, plain.half().float())
+
+
+@pytest.mark.slow
+def test_fine_tuning_derives_only_what_the_store_lacks_and_a_run_without_it_never_cuts(
+    tmp_path, split_dir, monkeypatch
+):
+    """A run without ``finetune_blocks`` never touches a cut's space; a fine-tuned run whose
+    body's rows are all stored computes the cut's rows once, for its fine-tuning, and derives
+    none: nothing is given to ``derived_rows``, and the blocks above the cut are not exported."""
+    from dataclasses import replace
+
+    import objrec.finetune
+    from objrec.cache import open_cache
+
+    plain = train(
+        split_dir, tmp_path / "plain", replace(barely_trained_then_tuned(), finetune_blocks=0)
+    )
+    assert plain.frozen_pass is not None and plain.frozen_pass.derived == 0
+    spaces, _ = open_cache(None).stored()
+    assert [info.label for info in spaces] == ["efficientnet_lite0 @ 224px"]
+    derived, exported = [], []
+    real_rows, real_runner = objrec.finetune.derived_rows, objrec.finetune.onnx_runner
+    monkeypatch.setattr(
+        objrec.finetune, "derived_rows", lambda *a: derived.append(a[-1]) or real_rows(*a)
+    )
+    monkeypatch.setattr(
+        objrec.finetune, "onnx_runner", lambda *a: exported.append(a) or real_runner(*a)
+    )
+    passes = counted_passes(monkeypatch)
+    tuned = train(split_dir, tmp_path / "tuned", barely_trained_then_tuned())
+    train_samples, valid_samples = split_images(split_dir)
+    assert passes == [("LiteStem", len(train_samples)), ("LiteStem", len(valid_samples))]
+    assert derived == [] and exported == []
+    counts = tuned.frozen_pass
+    assert counts is not None and (counts.computed, counts.derived) == (0, 0)
+    assert counts.from_store == len(train_samples) + len(valid_samples)

@@ -108,6 +108,20 @@ def test_the_training_wall_time_says_where_the_features_came_from():
     assert older == f"{WALL_TIME_COVERS}; {WALL_TIME_LEAVES}"
 
 
+def test_the_wall_time_counts_features_made_from_the_fine_tuning_s_cut_as_computed():
+    """A cold fine-tuned run's body features are made from the cut's rows (``derived``), none
+    run through the body: they were computed all the same, not read from the store (the page
+    said nothing of where they came from)."""
+    counts = {"computed": 0, "from_store": 0, "derived": 263, "unreadable": 0}
+    assert "every image's features computed (263), none from the feature store" in (
+        wall_time_words({"seconds": {"total": 3.0}, "frozen_pass": counts})
+    )
+    counts |= {"from_store": 143, "derived": 120}
+    assert "120 image features computed, 143 from the feature store" in wall_time_words(
+        {"seconds": {"total": 3.0}, "frozen_pass": counts}
+    )
+
+
 def test_the_report_s_training_time_says_what_it_counts_beside_train_s_in_all():
     """newcomer53 (11): train said "210s in all", the report "Training took 173 s" (features,
     fit and calibration; starting and writing the run left out, unsaid): two totals of one run.

@@ -495,6 +495,56 @@ def test_a_float16_store_rounds_the_float32_rows_it_has_instead_of_computing(tmp
     assert torch.equal(computed.load().features, narrow[1].load().features)
 
 
+class Doubled(TinyBody):
+    """TinyBody's features doubled: what :func:`derived_rows` makes of TinyBody's rows through a
+    top that doubles them, exactly (a doubling rounds nothing)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * super().forward(x)
+
+
+def test_a_body_s_rows_derived_from_another_space_are_its_own_and_a_warm_table_derives_none(
+    tmp_path,
+):
+    """``feature_table``'s ``derive`` (train's fine-tuning: the cut's rows through the top) fills
+    the rows the store lacks, rounded to the store's dtype as computing them would be, the pixels
+    the limit counts travelling with them and the images the source cannot decode remembered so;
+    nothing is run through the body. A table whose rows are stored derives none: only the digests
+    the space lacks are given to ``derive``."""
+    from functools import partial
+
+    from objrec.features import derived_rows
+    from objrec.view_keys import view_key
+
+    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    (photos / "red" / "broken.jpg").write_bytes(b"not an image")
+    samples = scan_class_folder(photos).samples
+    source, below = stored(tmp_path, samples)  # TinyBody's float32 rows of both views
+    sid, asked = below[0].space.id, []
+
+    def derive(space, view, digests):
+        asked.append(list(digests))
+        return derived_rows(space.store, sid, lambda x: 2 * x, space, view, digests)
+
+    cache = FeatureCache(tmp_path / "cache", "float16")
+    doubled = partial(FrozenBody, Doubled(), DATA.input_size, cache, "torch")
+    specs = [ViewSpec(DATA, "article", v) for v in (0, 1)]
+    tables = [feature_table(doubled(), samples, spec, derive=derive) for spec in specs]
+    assert [(t.computed, t.failed, t.derived) for t in tables] == [(0, 0, len(samples) - 1)] * 2
+    computed = [feature_table(doubled(), samples, spec) for spec in specs]  # a fresh body's
+    for made, cut in zip(tables, below, strict=True):
+        assert torch.equal(made.load().features, (2 * cut.load().features).half().float())
+        assert made.errors == cut.errors and "broken.jpg" in made.errors[0]
+    assert [t.computed for t in computed] == [0, 0]  # found: the rows derived are the store's
+    key = view_key(specs[0], cache.store)
+    pixels = cache.store.lookup(tables[0].space.id, key, tables[0].digests).pixels
+    assert pixels is not None and (pixels[tables[0].ok.numpy()] > 0).all()
+    asked.clear()
+    warm = [feature_table(doubled(), samples, spec, derive=derive) for spec in specs]
+    assert asked == [] and [(t.computed, t.derived) for t in warm] == [(0, 0), (0, 0)]
+    assert source.cache.store.space_dim(sid) == TinyBody.n_features
+
+
 @pytest.mark.slow
 def test_prune_covers_the_image_facts_by_age_and_by_folder(tmp_path):
     from objrec import dedup

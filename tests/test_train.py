@@ -1023,7 +1023,8 @@ def test_a_table_s_counts_each_have_their_thousands_separator():
     from objrec.train import table_counts
 
     class Table:
-        computed, copies, ok = 1_200, 0, torch.tensor([True] * 3_094 + [False])
+        computed, copies, derived = 1_200, 0, 0
+        ok = torch.tensor([True] * 3_094 + [False])
 
         def __len__(self) -> int:
             return 3_095
@@ -1031,6 +1032,12 @@ def test_a_table_s_counts_each_have_their_thousands_separator():
     assert table_counts(Table(), SINGLE, "a+b+c") == (
         "3,095 images, 1,200 run through the 3 pretrained networks, 1,894 from the feature "
         "store, 1 unreadable"
+    )
+    made = Table()  # a fine-tuned run's, some made from the cut's rows
+    made.computed, made.derived = 200, 1_000
+    assert table_counts(made, SINGLE, "a+b+c") == (
+        "3,095 images, 200 run through the 3 pretrained networks, 1,000 from the fine-tuning's "
+        "cut, 1,894 from the feature store, 1 unreadable"
     )
 
 

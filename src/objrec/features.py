@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -62,6 +62,10 @@ class FeatureTable:
     copies: int = 0
     """Images whose bytes an earlier image of the list has, the store lacking them: computed once,
     with that image, so neither run through the body again nor found in the store."""
+    derived: int = 0
+    """Images whose rows this process made otherwise than through the body (``feature_table``'s
+    ``derive``: train's fine-tuning's cut through the pretrained blocks above it), the store
+    lacking them."""
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -110,13 +114,15 @@ def feature_table(
     world: World = SINGLE,
     probe: Probe | None = None,
     digested: Digested | None = None,
+    derive: Derive | None = None,
 ) -> FeatureTable:
     """The store's table of ``samples`` in ``spec``'s view; the images it lacks are computed first
     (and measured by ``probe`` as they are decoded), those that cannot be read skipped. Under
     ``torchrun`` rank 0 hashes the files for all (:func:`file_digests`), and each rank computes its
     share of the missing ones, writing it to the store itself (the cache folder must be shared by
     the ranks: one machine, or a shared disk). ``digested``: the files' digests, looked up
-    already for another view of ``samples`` (:func:`digested_for_each_view`)."""
+    already for another view of ``samples`` (:func:`digested_for_each_view`); ``derive``: fills
+    rows the store lacks before the body is run for the rest (:func:`derived_rows`)."""
     store = body.cache.store
     digests, unhashed, hashing = digested or file_digests(store, samples, world)
     numerics, decoders = body.numerics(samples, spec.data), pixel_makers()
@@ -130,9 +136,8 @@ def feature_table(
     missing = [d for d in unique if d not in hits]
     mine = my_share(unique, hits, world)
     by_digest = {d: s for s, d in zip(samples, digests, strict=True)}
-    if body.cache.dtype != "float32":  # rounding the float32 rows is what computing would store
-        wider = space_id(body.fingerprint, asdict(spec.data), "float32", numerics, decoders)
-        mine = narrow_rows(store, wider, space, key, mine)
+    wider = space_id(body.fingerprint, asdict(spec.data), "float32", numerics, decoders)
+    mine, derived = filled_otherwise((space, key), wider, mine, derive)
     get_ready(body, settings, len(mine))  # torchvision imported beside it, for what follows
     require_same_definition(spec, key, decoders, computing=bool(mine))
     with space.syncing_seldom():  # and indexed on its end, before the other ranks look it up
@@ -147,7 +152,23 @@ def feature_table(
     log.info("%s: %s, %d computed, %s", name, plural(len(samples), "image"), computed, hashing)
     table = make_table(space, samples, found, digests, hashing, computed, failed)
     table.copies = copies_computed_once(digests, set(missing), table.ok)
+    table.derived = firsts_among(digests, derived, table.ok)
     return table
+
+
+def filled_otherwise(
+    into: tuple[Space, str], wider: str, digests: list[str], derive: Derive | None
+) -> tuple[list[str], set[str]]:
+    """Of ``digests``, the rows of ``into``'s space and view that need no pass of the body, filled:
+    a float16 space's rounded from its float32 space (``wider``: :func:`narrow_rows`), then those
+    ``derive`` makes. Returns the digests left to compute and those ``derive`` filled."""
+    space, view = into
+    if space.dtype != np.float32:  # rounding the float32 rows is what computing would store
+        digests = narrow_rows(space.store, wider, space, view, digests)
+    if derive is None or not digests:
+        return digests, set()
+    left = derive(space, view, digests)
+    return left, set(digests) - set(left)
 
 
 def my_share(unique: list[str], hits: set[str], world: World) -> list[str]:
@@ -155,6 +176,16 @@ def my_share(unique: list[str], hits: set[str], world: World) -> list[str]:
     follow the position among all images, not among the missing ones: the ranks look up at
     different moments, and a faster rank's writes must not shift a slower rank's share."""
     return [d for d in unique[world.rank :: world.size] if d not in hits]
+
+
+def firsts_among(digests: Sequence[str], chosen: set[str], ok: torch.Tensor) -> int:
+    """The readable images of ``digests`` that are the first of their content among ``chosen``
+    (a later one is a copy: :func:`copies_computed_once`)."""
+    seen: set[str] = set()
+    for digest, readable in zip(digests, ok.tolist(), strict=True):
+        if readable and digest in chosen:
+            seen.add(digest)
+    return len(seen)
 
 
 def copies_computed_once(digests: Sequence[str], missing: set[str], ok: torch.Tensor) -> int:
@@ -378,6 +409,48 @@ def narrow_rows(
             rows = source.read(found.rows[part], found.generation)
             pixels = None if found.pixels is None else found.pixels[part]
             space.write(view, [digests[i] for i in part], rows, pixels)
+    if found.errors:
+        space.write_errors(view, [digests[i] for i in found.errors], list(found.errors.values()))
+    return [d for d, hit in zip(digests, found.found, strict=True) if not hit]
+
+
+Derive = Callable[[Space, str, list[str]], list[str]]
+"""Fills a space's rows of one view (the view's key) for some digests otherwise than through the
+body, as ``feature_table`` would have stored them; returns the digests left (:func:`derived_rows`).
+"""
+
+DERIVED_CHUNK = 256
+"""Rows read from the source space and run through the top at once by :func:`derived_rows`:
+10 MiB of Lite0's activations one block below its end."""
+
+
+def derived_rows(
+    store: FeatureStore,
+    source: str,
+    top: Callable[[torch.Tensor], torch.Tensor],
+    space: Space,
+    view: str,
+    digests: list[str],
+) -> list[str]:
+    """Fill ``space`` with the rows of ``digests`` that the float32 space ``source`` holds, each
+    through ``top``, rounded to ``space``'s dtype as computing them would have been; returns the
+    digests left. ``train`` makes a fine-tuned body's features so (``source``: the activations at
+    the cut, ``top``: the pretrained blocks above it, in ONNX Runtime as the body's whole graph
+    runs: the same bits), where a second frozen pass pushed every view through the frozen blocks
+    again. The images ``source`` knows cannot be decoded are remembered as such here too; those it
+    lacks (never tried, or not read this time) are left for the body's pass to try."""
+    dim = store.space_dim(source)
+    if not digests or dim is None:
+        return digests
+    found = store.lookup(source, view, digests)
+    rows = store.space(source, dim, "float32")
+    have = np.flatnonzero(found.rows >= 0)
+    with space.syncing_seldom():
+        for part in np.array_split(have, max(1, -(-len(have) // DERIVED_CHUNK))):
+            if len(part):
+                below = torch.from_numpy(rows.read(found.rows[part], found.generation))
+                pixels = None if found.pixels is None else found.pixels[part]
+                space.write(view, [digests[i] for i in part], top(below).numpy(), pixels)
     if found.errors:
         space.write_errors(view, [digests[i] for i in found.errors], list(found.errors.values()))
     return [d for d, hit in zip(digests, found.found, strict=True) if not hit]

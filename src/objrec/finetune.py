@@ -22,6 +22,7 @@ loss (:func:`unless_below_the_head`), what fine-tuning did and says (:class:`Fin
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 from collections.abc import Iterator, Mapping
@@ -32,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from objrec import cores
 from objrec.backbones import get_backbone
 from objrec.batches import ViewStack, feature_batches
 from objrec.bodies import Body, ConcatBody, LiteBody, fingerprint_module
@@ -49,11 +51,15 @@ from objrec.engine import (
     training_loss,
 )
 from objrec.errors import ObjrecError
+from objrec.features import derived_rows
+from objrec.frozen import FrozenBody
 from objrec.meta import RunMeta
 from objrec.precision import Settled
 from objrec.prepared import Prepared
 from objrec.progress import SILENT, Reporter, plural
 from objrec.quantize import QuantizedBody
+from objrec.runtime import Runner, onnx_runner, onnxruntime_available
+from objrec.store import Space
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +186,45 @@ def split_body(body: nn.Module, n: int, input_size: int) -> tuple[Body, LiteTop 
             x = block(x)
     stem = LiteStem(body, cut, x[0].numel()).eval()
     return stem, LiteTop(body, cut, (x.shape[1], x.shape[2], x.shape[3]))
+
+
+class FromTheCut:
+    """The pretrained body's rows made from fine-tuning's activations at the cut
+    (``features.Derive``, :func:`features.derived_rows`): the stored rows of ``stem`` through the
+    pretrained ``top`` in ONNX Runtime, as the frozen pass runs the whole body. A cold fine-tuned
+    run so pushes each view through the frozen blocks once, where the body's pass and the cut's
+    each did. They are the body's own features up to ONNX Runtime fusing operators across the
+    cut: the same bits for Lite0 cut one block from its end, whatever the batch and the threads;
+    cut two or three blocks from it, or for the three-body default, within 1e-6 (float16 rows
+    one unit in the last place apart in about 0.2% of their values), a hundredth of
+    ``runtime.TOLERANCE``, within which the store already takes eager PyTorch's rows for ONNX
+    Runtime's (docs/feature-store.md). ``source``: the store's space of ``stem``'s rows. Its
+    runner is made at its first use: a run whose body's rows are all stored exports nothing."""
+
+    def __init__(self, source: str, top: nn.Module, stem: FrozenBody):
+        self.source, self.top, self.stem = source, top, stem
+
+    @functools.cached_property
+    def runner(self) -> Runner | None:
+        """The top in ONNX Runtime; None where it is not installed or cannot run the top, or where
+        the stem ran in eager PyTorch: rows derived then would be the body's only within
+        ``runtime.TOLERANCE``, so the body's pass computes them."""
+        stem = self.stem
+        if stem.backend_used == "torch" or not onnxruntime_available():
+            return None
+        path = stem.cache.onnx_path(fingerprint_module(self.top), stem.input_size)
+        shape = (stem.n_features,)
+        try:
+            return onnx_runner(self.top, path, stem.input_size, cores.cpu_threads(), shape)
+        except Exception as exc:  # exporter and runtime raise many types; any means "not usable"
+            log.info("the blocks above the cut do not run in ONNX Runtime (%s)", exc)
+            return None
+
+    def __call__(self, space: Space, view: str, digests: list[str]) -> list[str]:
+        runner = self.runner
+        if runner is None:
+            return digests
+        return derived_rows(space.store, self.source, runner, space, view, digests)
 
 
 def unfreeze(top: nn.Module) -> list[nn.Parameter]:
@@ -409,10 +454,11 @@ class FinetuneRecord:
     """The untuned model's loss as fine-tuning's epochs run it (the fp32 body and head), where
     they start from; None: not measured (a summary written before it was)."""
     seconds: float | None = None
-    """Fine-tuning's time, its pass below the tuned blocks and its epochs (part of the run's
-    ``seconds.fit``, which the heads' fit alone did not take); None: not measured."""
+    """Fine-tuning's time, its epochs (part of the run's ``seconds.fit``, which the heads' fit
+    alone did not take); None: not measured."""
     below_seconds: float | None = None
-    """Of ``seconds``, the pass computing (or reading) the features below the tuned blocks."""
+    """The pass computing (or reading) the features below the tuned blocks, which ``train`` runs
+    before the body's own, to make them from it (part of the run's ``seconds.features``)."""
 
     def to_json(self) -> dict[str, Any]:
         """As ``summary.json`` holds it: each field by its name, in this order, those not

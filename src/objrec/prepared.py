@@ -34,6 +34,9 @@ class FrozenPassCounts:
     """Image views read from the feature store."""
     copies: int
     """Image views of a file whose bytes an earlier image of the run has: computed once."""
+    derived: int = 0
+    """Image views whose features were made from fine-tuning's activations at the cut, through
+    the pretrained blocks above it: pushed through the frozen blocks once, for both."""
     unreadable: int
     """Files that could not be read, each once whatever its views."""
     hashed: int
@@ -42,8 +45,12 @@ class FrozenPassCounts:
     """Seconds rank 0 spent looking up or computing content digests."""
 
     def to_json(self) -> dict[str, float]:
-        """As ``summary.json`` holds it: each count by its name, in this order."""
-        return asdict(self)
+        """As ``summary.json`` holds it: each count by its name, in this order, ``derived`` only
+        where some were."""
+        counts = asdict(self)
+        if not self.derived:
+            del counts["derived"]
+        return counts
 
     @classmethod
     def from_json(cls, counts: Mapping[str, Any]) -> FrozenPassCounts:
@@ -149,11 +156,18 @@ class Prepared:
     fingerprint: str
     train_set: ClassFolder
     valid_set: ClassFolder
+    cut: tuple[ViewStack, ViewStack] | None = None
+    """With ``finetune_blocks``, the stored activations at the cut: the training views and the
+    validation images (``train.cut_features``), which fine-tuning trains on."""
+    cut_seconds: float = 0.0
+    """How long the pass below the tuned blocks took, computing or reading them (part of
+    ``seconds``)."""
     frozen_pass: FrozenPassCounts | None = None
     """What the frozen pass did: image views pushed through the body, read from the store,
     files hashed."""
     seconds: float = 0.0
-    """How long the frozen pass (or reading the store) took."""
+    """How long the frozen pass (or reading the store) took, fine-tuning's pass below its blocks
+    included."""
     quantize_seconds: float = 0.0
     """Of ``seconds``, how long quantizing the body to int8 took (calibration included)."""
     seen: dict[str, list[str]] = field(default_factory=dict)

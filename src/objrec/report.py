@@ -611,7 +611,7 @@ def wall_time_words(summary: dict[str, Any]) -> str:
     "in all" counts besides (:data:`WALL_TIME_LEAVES`)."""
     seconds = summary.get("seconds") or {}
     counts = FrozenPassCounts.from_json(summary.get("frozen_pass") or {})
-    computed, stored = int(counts.computed), int(counts.from_store)
+    computed, stored = int(counts.computed) + int(counts.derived), int(counts.from_store)
     said = []
     if stored and not computed:
         said.append(

@@ -470,12 +470,17 @@ def torch_runner(module: nn.Module) -> Runner:
 
 
 def onnx_runner(
-    module: nn.Module, onnx_path: Path, input_size: int, threads: int | None = None
+    module: nn.Module,
+    onnx_path: Path,
+    input_size: int,
+    threads: int | None = None,
+    sample_shape: tuple[int, ...] | None = None,
 ) -> Runner:
-    """An ONNX Runtime runner for ``module``, exported to ``onnx_path`` unless already there."""
+    """An ONNX Runtime runner for ``module``, exported to ``onnx_path`` unless already there
+    (``sample_shape``: its input's without the batch, when not an image's: ``export_onnx``)."""
     with using_graph(onnx_path):
         if not onnx_path.is_file():
-            export_onnx(module, onnx_path, input_size)
+            export_onnx(module, onnx_path, input_size, sample_shape=sample_shape)
         return OnnxModel(onnx_path, threads)
 
 

@@ -68,6 +68,7 @@ from objrec.engine import (
 )
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.features import (
+    Derive,
     FeatureTable,
     digested_for_each_view,
     feature_table,
@@ -78,9 +79,12 @@ from objrec.features import (
 from objrec.finetune import (
     FINETUNE_IN_ONE_PROCESS,
     FinetuneRecord,
+    FromTheCut,
     body_kept,
+    float_body,
     refuse_finetune_under_torchrun,
     require_blocks,
+    split_body,
     tune_blocks,
 )
 from objrec.frozen import FrozenBody, PassSettings
@@ -128,6 +132,7 @@ from objrec.runs import (
     write_run,
 )
 from objrec.start_hints import hint_balance, hint_few_train, hint_normalisation
+from objrec.store import FLOAT32
 from objrec.train_stops import (
     said_after_the_head,
     said_on_a_full_disk_in_the_epochs,
@@ -502,14 +507,18 @@ def prepare(
     body, quantizing = run_body(spec, data, config, (reporter, world), resumed)
     model = new_model(body, len(train_set.classes), config)
     frozen = frozen_body(body, data, config, world, resumed)
-    told = reporter, world
-    train_sets, valid = run_features(frozen, (train_set, valid_set), data, config, told)
+    sets, told = (train_set, valid_set), (reporter, world)
+    cut = cut_features(body, sets, data, config, told)
+    derive = from_the_cut(cut, body, frozen)
+    train_sets, valid = run_features(frozen, sets, data, config, told, derive=derive)
     require_readable_splits(Path(data_dir), train_sets, valid, train_set.classes)
     return Prepared(
         model=model,
         data=data,
         train=held(train_sets, world),
         valid=held([valid], world),
+        cut=cut.stacks(world) if cut else None,
+        cut_seconds=cut.seconds if cut else 0.0,
         fingerprint=frozen.fingerprint,
         train_set=train_set,
         valid_set=valid_set,
@@ -551,15 +560,23 @@ def run_features(
     data: DataConfig,
     config: TrainConfig,
     told: tuple[Reporter, World],
+    what: str = "features",
+    derive: Derive | None = None,
 ) -> tuple[list[FeatureTable], FeatureTable]:
     """The tables of ``folders``' (train, valid) images through ``frozen``: every view of each
     training image (0, the centre crop, then ``config.augmented_views`` augmented ones) and the
-    centre view of each validation image (``told``: where progress is said, the ranks)."""
+    centre view of each validation image (``told``: where progress is said, the ranks), their
+    passes called ``train`` and ``valid`` ``what`` in their progress; ``derive``:
+    ``features.feature_table``'s."""
     (train_set, valid_set), (reporter, world) = folders, told
     views = list(range(config.augmented_views + 1))
-    named = ("train features", "valid features")
-    train_sets = frozen_features(frozen, train_set, data, config, views, reporter, named[0], world)
-    (valid,) = frozen_features(frozen, valid_set, data, config, [0], reporter, named[1], world)
+    named = (f"train {what}", f"valid {what}")
+    train_sets = frozen_features(
+        frozen, train_set, data, config, views, reporter, named[0], world, derive
+    )
+    (valid,) = frozen_features(
+        frozen, valid_set, data, config, [0], reporter, named[1], world, derive
+    )
     return train_sets, valid
 
 
@@ -731,9 +748,11 @@ def frozen_features(
     reporter: Reporter,
     name: str,
     world: World = SINGLE,
+    derive: Derive | None = None,
 ) -> list[FeatureTable]:
     """The feature store's tables of ``folder`` for each view number (0 = centre crop), each
-    pass called ``name`` in its progress (``train features``)."""
+    pass called ``name`` in its progress (``train features``); ``derive``:
+    ``features.feature_table``'s."""
     results = []
     digested = digested_for_each_view(body.cache.store, folder.samples, len(views), world)
     for view, digests in zip(views, digested, strict=True):
@@ -743,7 +762,9 @@ def frozen_features(
         settings = PassSettings(
             num_workers=workers, reporter=reporter, description=label, counted_after=True
         )
-        table = feature_table(body, folder.samples, spec, settings, world=world, digested=digests)
+        table = feature_table(
+            body, folder.samples, spec, settings, world=world, digested=digests, derive=derive
+        )
         reporter.note(f"{label}: {table_counts(table, world, config.backbone)}")
         results.append(table)
     return results
@@ -753,19 +774,30 @@ def table_counts(table: FeatureTable, world: World, backbone: str = "") -> str:
     """A table's images in words (``145 images, 144 run through the 3 pretrained networks, 0
     from the feature store, 1 unreadable``, :func:`backbones.network_words`): a file that could
     not be decoded counts as unreadable alone, neither run through the body nor read from the
-    store, and a copy of another image the store lacked as a copy (``FeatureTable.copies``).
+    store, a copy of another image the store lacked as a copy (``FeatureTable.copies``), and an
+    image whose features were made from fine-tuning's cut as such (``FeatureTable.derived``:
+    ``30 images, 0 run through ..., 30 from the fine-tuning's cut, 0 from the feature store``).
     Every count with its thousands separator, so that no line says one number two ways
     (``3,095 images, ... 3095 from the feature store``)."""
     computed, unreadable = world.sum(table.computed), len(table) - int(table.ok.sum())
-    stored = len(table) - computed - unreadable - table.copies
-    more = [f"{unreadable:,} unreadable"] if unreadable else []
-    if table.copies:
-        many = f"{table.copies:,} copies of other images"
-        more.insert(0, "1 a copy of another image" if table.copies == 1 else many)
-    return (
-        f"{plural(len(table), 'image')}, {computed:,} run through {network_words(backbone)}, "
-        + ", ".join([f"{stored:,} from the feature store", *more])
-    )
+    stored = len(table) - computed - table.derived - unreadable - table.copies
+    parts = [f"{computed:,} run through {network_words(backbone)}"]
+    if table.derived:
+        parts.append(f"{table.derived:,} {FROM_THE_CUT}")
+    parts.append(f"{stored:,} from the feature store")
+    if table.copies == 1:
+        parts.append("1 a copy of another image")
+    elif table.copies:
+        parts.append(f"{table.copies:,} copies of other images")
+    if unreadable:
+        parts.append(f"{unreadable:,} unreadable")
+    return f"{plural(len(table), 'image')}, " + ", ".join(parts)
+
+
+FROM_THE_CUT = "from the fine-tuning's cut"
+"""How train's lines and its summary say the features the pretrained body's pass made from
+fine-tuning's activations at the cut, through the blocks above it (``finetune.FromTheCut``),
+rather than by running the body again."""
 
 
 def held(tables: list[FeatureTable], world: World) -> ViewStack:
@@ -775,16 +807,19 @@ def held(tables: list[FeatureTable], world: World) -> ViewStack:
 
 
 def frozen_pass_counts(tables: list[FeatureTable], world: World) -> FrozenPassCounts:
-    """Image views pushed through the frozen body (all ranks), read from the store; files that
+    """Image views pushed through the frozen body (all ranks), read from the store, made from
+    fine-tuning's cut (``FeatureTable.derived``); files that
     could not be read, each once whatever its views (as the warning counts them:
     ``features.report_unreadable``); files hashed (all ranks) and the seconds rank 0 spent looking
     up or computing content digests."""
     computed, copies = world.sum(sum(t.computed for t in tables)), sum(t.copies for t in tables)
     unreadable_views = sum(len(t) - int(t.ok.sum()) for t in tables)
+    derived = sum(t.derived for t in tables)
     return FrozenPassCounts(
         computed=computed,
-        from_store=sum(len(t) for t in tables) - computed - copies - unreadable_views,
+        from_store=sum(len(t) for t in tables) - computed - derived - copies - unreadable_views,
         copies=copies,
+        derived=derived,
         unreadable=len({message for t in tables for message in t.errors}),
         hashed=world.sum(sum(t.hashing.hashed for t in tables)),
         digest_seconds=round(sum(t.hashing.seconds for t in tables), 3),
@@ -984,22 +1019,53 @@ BELOW = "features below the fine-tuned blocks"
 features" named a cut no line explained."""
 
 
+@dataclass(frozen=True)
+class CutPass:
+    """Fine-tuning's pass below its blocks (:func:`cut_features`): the stem as run, the
+    pretrained blocks above the cut and the stored activations at the cut of the training views
+    and, last, of the validation images."""
+
+    stem: FrozenBody
+    top: nn.Module
+    tables: list[FeatureTable]
+    seconds: float
+    """How long the pass took (``finetune.FinetuneRecord.below_seconds``)."""
+
+    def stacks(self, world: World) -> tuple[ViewStack, ViewStack]:
+        """The training views' and the validation images' stacks, held as the body's are."""
+        return held(self.tables[:-1], world), held(self.tables[-1:], world)
+
+
 def cut_features(
-    stem: Body, prep: Prepared, config: TrainConfig, reporter: Reporter, world: World
-) -> tuple[ViewStack, ViewStack]:
-    """The stored activations at the cut: the training views and the valid images, in float32
-    (float16 storage was measured for the pooled features only)."""
+    body: Body,
+    sets: tuple[ClassFolder, ClassFolder],
+    data: DataConfig,
+    config: TrainConfig,
+    told: tuple[Reporter, World],
+) -> CutPass | None:
+    """With ``finetune_blocks``, the stored activations at the cut of the fp32 ``body`` (an int8
+    body's own fp32 one): the training views and the validation images (``sets``), in float32
+    (float16 storage was measured for the pooled features only). Run before the body's own
+    pass, which makes its features from them where it can (:func:`from_the_cut`)."""
+    if not config.finetune_blocks:
+        return None
+    began = time.perf_counter()
+    stem, top = split_body(float_body(body), config.finetune_blocks, data.input_size)
     cache = open_cache(config.cache_dir, "float32")
     name = f"{config.backbone} cut {config.finetune_blocks}"
-    frozen = FrozenBody(stem, prep.data.input_size, cache, name=name, device=world.device)
-    views = list(range(config.augmented_views + 1))
-    sets = frozen_features(
-        frozen, prep.train_set, prep.data, config, views, reporter, f"train {BELOW}", world
-    )
-    (valid,) = frozen_features(
-        frozen, prep.valid_set, prep.data, config, [0], reporter, f"valid {BELOW}", world
-    )
-    return held(sets, world), held([valid], world)
+    frozen = FrozenBody(stem, data.input_size, cache, name=name, device=told[1].device)
+    train_sets, valid = run_features(frozen, sets, data, config, told, what=BELOW)
+    return CutPass(frozen, top, [*train_sets, valid], time.perf_counter() - began)
+
+
+def from_the_cut(cut: CutPass | None, body: Body, frozen: FrozenBody) -> Derive | None:
+    """How the pretrained body's pass makes the features it lacks from fine-tuning's ``cut``
+    (``finetune.FromTheCut``), so that each view goes through the frozen blocks once; None
+    without fine-tuning, and where ``frozen`` (``body``'s) is not computed in float32 on the CPU:
+    an int8 body's features, or a GPU's in its precision, are not the fp32 top's."""
+    if cut is None or isinstance(body, QuantizedBody) or frozen.numerics() != FLOAT32:
+        return None
+    return FromTheCut(cut.tables[0].space.id, cut.top, cut.stem)
 
 
 FP32_FROM_HERE = (
@@ -1019,17 +1085,16 @@ def finetune_phase(
     parts: tuple[Body, nn.Module] | None,
 ) -> tuple[FitState, FeatureSource, FinetuneRecord]:
     """Train the body's last blocks and the head on cached activations at the cut (see finetune;
-    ``parts``: the body split there, stem and top, by
+    ``prep.cut``, stored by :func:`prepare`; ``parts``: the body split there, stem and top, by
     ``train_stops.saved_as_of_the_head_on_stop``); the tuned body's features for calibration come
     from the same activations (:class:`FeatureSource`), unless it is not kept. Also returns what
-    fine-tuning did (``finetune.finetune_record``) and how long it and its pass below the tuned
-    blocks took; a kept one that makes an int8 run fp32 says so (:data:`FP32_FROM_HERE`)."""
-    if world.distributed or parts is None:
+    fine-tuning did (``finetune.finetune_record``), how long its epochs took and its pass below
+    the tuned blocks, which ``prepare`` ran (``Prepared.cut_seconds``); a kept one that makes an
+    int8 run fp32 says so (:data:`FP32_FROM_HERE`)."""
+    if world.distributed or parts is None or prep.cut is None:
         raise ObjrecError(FINETUNE_IN_ONE_PROCESS)
-    stem, top = parts
-    began = time.perf_counter()
-    stacks = cut_features(stem, prep, config, reporter, world)
-    below = time.perf_counter() - began
+    _, top = parts
+    stacks, began, below = prep.cut, time.perf_counter(), prep.cut_seconds
     state, outcome = tune_blocks(prep, config, head_state, (reporter, world), top, stacks)
     outcome = replace(outcome, seconds=time.perf_counter() - began, below_seconds=below)
     if outcome.kept and isinstance(prep.model.body, QuantizedBody):

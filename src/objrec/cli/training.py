@@ -416,13 +416,17 @@ def time_line(
 ) -> str:
     """The closing sentence: the seconds in all, those computing features (or reading them) and
     in what precision (an int8 frozen pass's ``quantize``: its body may be fp32 since, a
-    fine-tuning kept), the fit's and the calibration's, where the model was saved."""
+    fine-tuning kept; fine-tuning's pass below its blocks, which comes first), the fit's and the
+    calibration's, where the model was saved."""
     quantized = seconds.quantize or 0.0
     features = features_words(result, seconds, config)
+    finetune = getattr(result, "finetune", None)
+    below = (finetune.below_seconds or 0.0) if finetune is not None else 0.0
     return (
         f"{in_all(seconds, waited)}{seconds.features:.0f}s {features}"
         + (f", {quantized:.0f}s of it getting its int8 copy{INT8_ONCE}" if quantized >= 1 else "")
-        + fit_words(seconds, config, getattr(result, "finetune", None))
+        + (f", {below:.0f}s of it the pass below the tuned blocks" if below >= 1 else "")
+        + fit_words(seconds, config, finetune)
         + f"); model saved to {shown(result.run / 'model.safetensors')}"
     )
 
@@ -431,11 +435,12 @@ def features_words(result: TrainResult, seconds: RunSeconds, config: dict[str, A
     """What the features' seconds went to, as the run's frozen pass counted it: "computing
     features" was said of a retrain (under torchrun, on a resume, or one process) whose every
     feature came from the feature store, none computed; a run that computed some and read the
-    others says how many of each, as its lines per view do."""
+    others says how many of each, as its lines per view do. Features a fine-tuned run made from
+    its cut's rows (``derived``) were computed, though not by the body's own pass."""
     from objrec.backbones import network_words
 
     counts = getattr(result, "frozen_pass", None)
-    computed, stored = (counts.computed, counts.from_store) if counts is not None else (0, 0)
+    computed, stored = (counts.computed + counts.derived, counts.from_store) if counts else (0, 0)
     if stored and not computed:
         return f"reading the {stored:,} image features from the feature store, none computed"
     settled = result.precision.body.used if result.precision is not None else "fp32"
@@ -453,17 +458,16 @@ def fit_words(seconds: RunSeconds, config: dict[str, Any], finetune: Any = None)
     """``, 36s fitting the 5 heads, 2s calibrating``: what a warm retrain's user mostly waits for,
     which "88s in all (30s starting, 5s computing features)" alone would not account for; a
     part under a second is left unsaid. A fine-tuning's seconds (``finetune``: its record) are
-    its own part, its pass below the tuned blocks named: "352s fitting the 5 heads" was said of
-    a fine-tuning's pass and epochs, the heads' fit taking 20 s of them."""
+    its own part: "352s fitting the 5 heads" was said of a fine-tuning's pass and epochs, the
+    heads' fit taking 20 s of them (its pass below the tuned blocks now comes with the
+    features: :func:`time_line`)."""
     heads = config.get("heads") or 1
     fitting = f"fitting the {heads} heads" if heads > 1 else "fitting the head"
     tuning = getattr(finetune, "seconds", None) or 0.0
     parts = [(seconds.fit - tuning, fitting)]
     if tuning:
-        below = finetune.below_seconds or 0.0
         blocks = plural(finetune.blocks, "block") if finetune.blocks > 1 else "block"
-        its_pass = f" ({below:.0f}s of it the pass below the tuned blocks)" if below >= 1 else ""
-        parts.append((tuning, f"fine-tuning the network's last {blocks}{its_pass}"))
+        parts.append((tuning, f"fine-tuning the network's last {blocks}"))
     parts.append((seconds.calibrate, "calibrating"))
     return "".join(f", {spent:.0f}s {what}" for spent, what in parts if spent >= 1)
 
