@@ -3316,3 +3316,19 @@ def test_evaluate_again_into_the_runs_own_folder_reads_the_model_once(
         assert main(command) == 0
     assert opened[BEST] == 1
     assert json.loads(capsys.readouterr().out) == before
+
+
+def test_the_unknown_figures_show_how_many_unknown_photos_were_caught():
+    """A notebook showing `evaluation.metrics.open_set.figures` read `unknown_accepted=0.38` and
+    not the count the evaluation's own line gives (`unknown_caught=13/21`), which
+    docs/python-api.md names first: a property, left out of the dataclass's repr. It comes first,
+    the fields after it as before."""
+    from objrec.evaluation_metrics import OpenSetFigures
+
+    figures = OpenSetFigures(0.9, 0.5, n_known=5, n_unknown=21, unknown_accepted=8 / 21)
+    assert repr(figures).startswith(
+        "OpenSetFigures(unknown_caught=13, auroc=0.9, fpr_at_95_tpr=0.5, n_known=5, n_unknown=21, "
+    )
+    assert repr(OpenSetFigures(0.9, 0.5, 5, 21)).startswith("OpenSetFigures(unknown_caught=None, ")
+    page = (Path(__file__).parents[1] / "docs" / "python-api.md").read_text()
+    assert "evaluation.metrics.open_set.figures  # unknown_caught, n_unknown" in page

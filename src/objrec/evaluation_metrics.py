@@ -263,6 +263,13 @@ class OpenSetFigures:
             return None
         return self.n_unknown - round(self.n_unknown * self.unknown_accepted)
 
+    def __repr__(self) -> str:
+        """The fields, :attr:`unknown_caught` first: the count the evaluation's repr gives
+        (``unknown_caught=13/21``), which a notebook showing the figures did not show, the
+        fields holding it only as the share ``unknown_accepted``."""
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)]
+        return f"OpenSetFigures(unknown_caught={self.unknown_caught!r}, {', '.join(shown)})"
+
     def to_json(self) -> dict[str, Any]:
         """As ``open_set``'s first keys: the last two only where the run has a threshold."""
         data = asdict(self)
