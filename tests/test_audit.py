@@ -4926,3 +4926,32 @@ def test_the_findings_tables_name_each_image_a_file_as_the_plan_and_the_manifest
     assert list(result.table("near_duplicates")["files"]) == ["train/cat/3.jpg | test/cat/4.jpg"]
     assert result.label_issues[0].path == "data/train/cat/1.jpg"  # as given, as audit.json says
     assert result.to_json()["label_issues"][0]["path"] == "data/train/cat/1.jpg"
+
+
+def test_audit_html_shows_a_flagged_photos_copies_as_one_finding(tmp_path):
+    """The page showed each of a picture's flagged copies as a finding of its own, thumbnails
+    and all, and counted them as so many likely wrong labels: one finding now, its evidence
+    naming the copies."""
+    from types import SimpleNamespace
+
+    from objrec.audit import Inventory, Item
+    from objrec.audit_report import write_page
+
+    items = [Item(tmp_path / f"ant/{k}.jpg", f"ant/{k}.jpg", 0, None) for k in range(4)]
+    inv = Inventory(tmp_path, ("ant", "bee"), items, False, ["d0", "d0", "d0", "d3"])
+    copies = [
+        LabelIssue(f"ant/{k}.jpg", "ant", "bee", 0.9, index=k, picture=0, copies=3)
+        for k in range(3)
+    ]
+    other = LabelIssue("ant/3.jpg", "ant", "bee", 0.5, index=3, picture=3)
+    found = {"label_issues": [*copies, other], "near_duplicates": [], "look_alikes": []}
+    said = {"n_images": 4, "classes": ["ant", "bee"], "unjudged": [], "far_classes": {}}
+    result = SimpleNamespace(
+        **found, **said, outliers=[], settled=[], too_few=[], photos_needed=[], unreadable=[]
+    )
+    result.labels_not_judged = ""
+    write_page(result, inv, tmp_path / "audit.html")
+    html = " ".join((tmp_path / "audit.html").read_text().split())
+    shown = [f"<b>ant/{k}.jpg</b>" in html for k in range(4)]
+    assert shown == [True, False, False, True]
+    assert "2 likely wrong labels" in html and "4 likely wrong labels" not in html

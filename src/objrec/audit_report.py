@@ -20,7 +20,14 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from objrec import dedup
-from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded, Unreadable
+from objrec.audit_findings import (
+    DuplicateGroup,
+    LabelIssue,
+    Outlier,
+    PhotosNeeded,
+    Unreadable,
+    one_per_picture,
+)
 from objrec.data import SPLITS
 from objrec.outputs import (
     AUDIT_FILES,
@@ -828,7 +835,7 @@ def page_sections(
     a near-duplicate group's byte-identical copies show beside their mark; ``settled``: the
     plan's words for each flagged file kept as a person settled it (:func:`settled_words`)."""
     issues, outliers = [], []
-    for r in result.label_issues[:PAGE_LIMIT]:
+    for r in one_per_picture(result.label_issues)[:PAGE_LIMIT]:  # copies: one finding
         tiles = [_tile(inv, r.index, f"labelled {r.given}")]
         tiles += [_tile(inv, j, f"labelled {r.suggested}") for j in r.like]
         said = (settled or {}).get(inv.rel(inv.items[r.index]), "")
@@ -906,9 +913,11 @@ def write_page(
 ):
     """audit.html: the findings with their thumbnails; ``plan``'s rows (plan.csv) give the
     action a byte-identical copy's mark names."""
+    flags = one_per_picture(result.label_issues)  # a picture's copies: one flag
+    apart = set(result.settled) | set(result.too_few)
     total = len(result.photos_needed) + sum(
         min(PAGE_LIMIT, len(x))
-        for x in (result.label_issues, result.near_duplicates, result.look_alikes, result.outliers)
+        for x in (flags, result.near_duplicates, result.look_alikes, result.outliers)
     )
     with reporter.task("thumbnails", total) as advance:
         actions = {row["file"]: row["action"] for row in plan}
@@ -921,7 +930,7 @@ def write_page(
         classes=len(result.classes),
         limit=PAGE_LIMIT,
         counts={
-            "issues": len(result.label_issues) - len(set(result.settled) | set(result.too_few)),
+            "issues": sum(flag.path not in apart for flag in flags),
             "settled": len(result.settled),
             "too_few": len(set(result.too_few) - set(result.settled)),
             "groups": len(result.near_duplicates),
