@@ -314,9 +314,11 @@ def require_same_model(run: Path, model_file: Path, stamp: tuple[int, int, int] 
     the file it was (``stamp``: its ``file_index.file_stamp`` taken before the model was read):
     a ``train --force`` landed meanwhile, which puts its ``config.json``, ``summary.json`` and
     ``seen_digests.csv`` in place with its model, so that those read may be its, beside the model
-    read. The file's inode, size and modification time tell, without reading its megabytes again
-    (a rename over it or a write into it changes them). What follows (the export, the card) is of
-    the model read, whatever lands."""
+    read. The file's inode, size and modification time tell, without reading its megabytes again:
+    train renames its model over the file, a new inode; a copy written into it changes its size
+    or its time (not one of the same size within the same tick of the kernel's file clock, a few
+    milliseconds, which no train does). What follows (the export, the card) is of the model read,
+    whatever lands."""
     if file_stamp(model_file) != stamp:
         raise ObjrecError(
             f"{model_file} was replaced while share read {run} (a train landed in it): the share "
