@@ -796,6 +796,40 @@ def test_the_script_says_in_one_line_how_far_an_int8_body_openvino_ran_is_in_onn
     assert int8_note({"precision": "fp32"}) is None
 
 
+def test_the_script_s_model_imported_from_python_logs_its_int8_note_once(
+    tmp_path, monkeypatch, caplog, capsys
+):
+    """``import model_infer; model_infer.Model()``, the docs' recipe for a service, said nothing
+    of an int8 network objrec ran in OpenVINO run in ONNX Runtime, where the command line prints
+    a note: a service answered 0.0026 off ``objrec predict`` without a word. Model() logs the
+    note as a warning, once, as it loads; the command line prints it, and does not log it too."""
+    from objrec import export_script as script
+
+    class Ran:
+        def __init__(self, path):
+            self.path = path
+
+    monkeypatch.setitem(script.ENGINES, "onnxruntime", Ran)
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"onnx")
+    checked = {"photos": 16, "max_prob_diff": 0.0055, "top_class_changed": 0}
+    spec = {"int8_engine": "openvino", "answers_checked": {"onnxruntime": checked}}
+    model.with_suffix(".json").write_text(json.dumps(spec))
+    with caplog.at_level(logging.WARNING):
+        script.Model(model, runtime="onnxruntime")
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING and record.name == script.__name__
+    assert record.getMessage().startswith("model_infer: this model's network is int8")
+    assert "differ from objrec's by up to 0.0055" in record.getMessage()
+    caplog.clear()
+    told: list[str] = []
+    script.Model(model, runtime="onnxruntime", say=told.append)
+    assert caplog.records == [] and len(told) == 1 and told[0].startswith("note: this model")
+    model.with_suffix(".json").write_text(json.dumps({"precision": "fp32"}))
+    script.Model(model, runtime="onnxruntime")  # objrec's answers: nothing to say
+    assert caplog.records == [] and capsys.readouterr().err == ""
+
+
 def test_the_script_says_nothing_of_onnx_runtime_where_export_found_it_giving_objrec_s_answers():
     """An int8 body objrec ran in OpenVINO whose ONNX Runtime answers export measured within its
     own tolerance (the two rounded alike on that machine: 1.2e-07 seen) gets no note telling the
@@ -855,7 +889,7 @@ class _Answers:
     """A stand-in for the script's Model: the first class for a photo named ``a*``, else
     unknown; ``spec`` as an fp32 export's."""
 
-    def __init__(self, path=None, runtime="auto"):
+    def __init__(self, path=None, runtime="auto", say=None):
         self.spec: dict = {}
         self.runtime = "onnxruntime"
         self.openvino_failed = ""

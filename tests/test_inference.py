@@ -688,7 +688,7 @@ def test_the_export_s_script_says_a_photo_too_large_to_decode_and_answers_the_ot
     from objrec import export_script
 
     class Answering:  # the model's answer for a photo the script could read
-        def __init__(self, path=None, runtime="auto"):
+        def __init__(self, path=None, runtime="auto", say=None):
             self.spec: dict = {}
             self.runtime = "onnxruntime"
             self.openvino_failed = ""
