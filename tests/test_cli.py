@@ -1753,6 +1753,28 @@ def test_plain_progress_prints_a_line_every_few_seconds_and_when_done():
     assert len(lines) == 3  # a task shorter than the interval prints nothing
 
 
+def test_a_task_whose_steps_are_not_images_says_what_it_counts(monkeypatch):
+    """The int8 copy's progress read "reading the calibration images: 0/46 (0%)", then
+    "preparing the graph: 3/46": 46 steps shown next to "images". A task says what its steps
+    are (``Reporter.counts``) and its count says so: "3/46 steps (7%)"."""
+    from objrec.cli import output
+    from objrec.progress import Prefixed
+
+    lines: list[str] = []
+    monkeypatch.setattr(output.err, "print", lambda line, **_: lines.append(line))
+    monkeypatch.setattr(output, "PLAIN_PROGRESS_SECONDS", 0.0)  # a line at every step
+    reporter = Prefixed(output.RichReporter(), "")
+    with reporter.task("making the copy", 46) as advance:
+        reporter.counts("steps")
+        reporter.doing("reading the calibration images")
+        advance(3)
+    assert "making the copy: reading the calibration images: 0/46 steps (0%)" in lines[0]
+    assert lines[-1].startswith("making the copy: 3/46 steps (7%)")
+    with reporter.task("frozen pass", 10) as advance:  # the next task counts no steps
+        advance(10)
+    assert lines[-1].startswith("frozen pass: 10/10 (100%)")
+
+
 def test_plain_progress_tells_the_time_left_from_the_pace_after_the_first_step():
     """A newcomer's demo log read "train features: 16/60 (27%), 17s, about 46s left", then
     "60/60 (100%), 18s, done" a second later: the first batch carries the pass's start-up (the

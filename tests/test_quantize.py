@@ -75,6 +75,7 @@ class StepRecorder(TaskRecorder):
         self.totals: dict[str, int | None] = {}
         self.done: dict[str, int] = {}
         self.steps: dict[str, list[int]] = {}
+        self.units: dict[str, str] = {}
 
     @contextmanager
     def task(self, description, total):
@@ -90,6 +91,9 @@ class StepRecorder(TaskRecorder):
     def doing(self, what):
         self.steps[list(self.steps)[-1]].append(what)
 
+    def counts(self, unit):
+        self.units[list(self.steps)[-1]] = unit
+
 
 @pytest.mark.slow
 def test_making_the_int8_body_counts_its_steps(tmp_path, split_dir, tiny):
@@ -104,6 +108,7 @@ def test_making_the_int8_body_counts_its_steps(tmp_path, split_dir, tiny):
     quantize_body(body, data, tmp_path, QuantConfig(calibration_images=10), samples, shown)
     assert shown.totals[QUANTIZING] == 1 + 1 + QUANTIZE_STEPS + 3 == 18  # 10 images read: 1
     assert shown.done[QUANTIZING] == 18
+    assert shown.units[QUANTIZING] == "steps"  # "reading the calibration images: 0/46" counted
     # the int8 graph written, one call of ONNX Runtime as long as about 10 calibration batches,
     # counts for 10 steps: counted as one, the bar sat at 34/35 "about 5s left" for 35 s; it
     # sat at 34/44 for 15 to 40 s with nothing said, and at 4/44 for 19 s before

@@ -40,6 +40,11 @@ class Reporter:
         until the next: for a step that counts nothing for a while (one long library call), so
         that its bar says why it stands still."""
 
+    def counts(self, unit: str) -> None:
+        """What the innermost task's steps are, shown after its count ("3/46 steps"): a task whose
+        steps are not the images its words name (the int8 copy's "reading the calibration
+        images: 0/46" counted its steps)."""
+
 
 SILENT = Reporter()
 
@@ -63,6 +68,9 @@ class Prefixed(Reporter):
 
     def doing(self, what: str) -> None:
         self.reporter.doing(what)
+
+    def counts(self, unit: str) -> None:
+        self.reporter.counts(unit)
 
 
 COMPARE_PASSES = ("comparing images", "comparing turned and trimmed", "comparing crops")

@@ -447,6 +447,7 @@ def make_int8_graph(
     read, calibrated = -(-len(chosen) // READ_STEP), -(-len(chosen) // CALIBRATION_BATCH)
     total = read + 1 + QUANTIZE_STEPS + calibrated
     with reporter.task(QUANTIZING, total) as shown, counted(shown, total) as advance:
+        reporter.counts("steps")  # not images: "reading the calibration images: 0/46" read so
         reporter.doing("reading the calibration images")
         batches = calibration_batches(chosen, data, advance)
         if not usable(fp32, store):

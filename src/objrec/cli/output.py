@@ -170,6 +170,8 @@ class PlainProgress:
         write: Callable[[str], None] = lambda line: err.print(line, markup=False, highlight=False),
     ):
         self.description, self.total, self.interval = description, total, interval
+        self.unit = ""
+        """What a step is, said after the count (:meth:`Reporter.counts`); "" unsaid."""
         self.base = description
         """The description as the task began (:meth:`doing` adds to it)."""
         self.clock, self.said = clock, ""
@@ -195,7 +197,8 @@ class PlainProgress:
         if not self.total:
             done = f"{self.done}, " if self.done else ""
             return f"{self.description}: {done}{duration(elapsed)}"
-        text = f"{self.description}: {self.done}/{self.total} ({self.done / self.total:.0%})"
+        unit = f" {self.unit}" if self.unit else ""
+        text = f"{self.description}: {self.done}/{self.total}{unit} ({self.done / self.total:.0%})"
         text += f", {duration(elapsed)}"
         if ETA_AFTER * self.total <= self.done < self.total and not final:
             text += self.time_left(self.total)
@@ -235,6 +238,10 @@ class PlainProgress:
             self.description = f"{self.base}: {what}"
             self.write(self.line())
             self.last, self.printed = self.clock(), True
+
+    def counts(self, unit: str) -> None:
+        """Its count says what a step is from now on: "3/46 steps"."""
+        self.unit = unit
 
     def beat(self) -> None:
         """A line every interval from a thread until ``finish``, so that a log shows the work
@@ -356,6 +363,8 @@ class RichReporter(Reporter):
         """A resumed run's best epoch and valid loss (:meth:`best_before`), before any line."""
         self.renames: list[Callable[[str], None]] = []
         """How each task shown says what it is doing now (:meth:`doing`), innermost last."""
+        self.units: list[Callable[[str], None]] = []
+        """How each task shown says what its steps are (:meth:`counts`), innermost last."""
         self.unshown: dict[str, Any] | None = None
         """The last epoch reported, when the table gave it no line (:meth:`last_epoch`)."""
 
@@ -377,6 +386,11 @@ class RichReporter(Reporter):
         if self.renames:
             self.renames[-1](what)
 
+    def counts(self, unit: str) -> None:
+        """The innermost task's count says what its steps are: "3/46 steps"."""
+        if self.units:
+            self.units[-1](unit)
+
     @contextmanager
     def shown(self, description: str, total: int | None) -> Iterator[Any]:
         """The task's bar in a terminal, else its plain lines; yields its ``advance(n)``."""
@@ -387,7 +401,7 @@ class RichReporter(Reporter):
             if total is None or plain.interval > 0:  # 0: a line at every step already
                 plain.beat()
             try:
-                with self.renaming(plain.doing):
+                with self.renaming(plain.doing, plain.counts):
                     yield plain.advance
             finally:
                 plain.stop()  # a failed task: no more lines, and no "done"
@@ -397,12 +411,13 @@ class RichReporter(Reporter):
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            TextColumn("{task.fields[unit]}"),
             TaskProgressColumn(),
             TimeElapsedColumn(),
             SteadyTimeRemaining(),
         )
         with Progress(*columns, console=err, transient=True) as progress:
-            task = progress.add_task(escape(description), total=total)  # may name a folder
+            task = progress.add_task(escape(description), total=total, unit="")  # may name a folder
 
             def rename(what: str) -> None:
                 progress.update(task, description=escape(f"{description}: {what}"))
@@ -410,17 +425,22 @@ class RichReporter(Reporter):
             def advance(n: int = 1) -> None:
                 progress.update(task, advance=n, stepped=progress.get_time())
 
-            with self.renaming(rename):
+            with self.renaming(rename, lambda unit: progress.update(task, unit=escape(unit))):
                 yield advance
 
     @contextmanager
-    def renaming(self, rename: Callable[[str], None]) -> Iterator[None]:
-        """``rename`` is how :meth:`doing` reaches the innermost task while the block runs."""
+    def renaming(
+        self, rename: Callable[[str], None], recount: Callable[[str], None]
+    ) -> Iterator[None]:
+        """``rename`` and ``recount`` are how :meth:`doing` and :meth:`counts` reach the innermost
+        task while the block runs."""
         self.renames.append(rename)
+        self.units.append(recount)
         try:
             yield
         finally:
             self.renames.remove(rename)
+            self.units.remove(recount)
 
     def best_before(self, epoch: int, valid_loss: float) -> None:
         """A resumed run's best so far counts as the last shown best, so a new best line must
