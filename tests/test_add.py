@@ -326,23 +326,36 @@ def test_an_add_that_adds_nothing_says_nothing_of_where_it_placed_them(capsys):
     assert "placed toward the data folder's own proportions" in capsys.readouterr().out
 
 
-def test_add_says_how_it_places_toward_the_own_proportions_when_a_split_gets_none():
+def test_add_says_why_a_split_got_none_in_the_line_that_counts_them(capsys):
     """2 photos a class went 0 to train, 7 to valid, 7 to test, "placed toward the
     data folder's own proportions: train 152, valid 81, test 81", which read as a contradiction:
-    each class's valid and test, rounded from its new total, were short, train was not. The line
-    says so; a split of ratio 0 is not said to be passed over."""
-    from objrec.cli.adding import ratios_line
+    each class's valid and test, rounded from its new total, were short, train was not. Then
+    "added 4 images to data-fixed3: train 0, valid 2, test 2" said nothing of why a user adding
+    photos to help the model got none trained on: that line says so, and how to put them in
+    train; a split of ratio 0 is not said to be passed over."""
+    from objrec.cli.adding import print_added, ratios_line
 
     own = AddResult(Path("d"), ratios=(152 / 314, 81 / 314, 81 / 314), own_ratios=True)
     own.data_images = {"train": 152, "valid": 81, "test": 81}
     own.counts = {name: {"train": 0, "valid": 1, "test": 1} for name in ("ant", "bee")}
     assert ratios_line(own).endswith(
         "of its 314 images, class by class: each class's new images go to the splits short of "
-        "their share of its new total, rounded (no class was short in train)"
+        "their share of its new total, rounded"
+    )
+    print_added(own)
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "added 4 images to d: train 0, valid 2, test 2 (none to train: each class's train "
+        "already held its share; --ratios 1 0 0 puts them all in train)" in out
     )
     own.ratios, own.data_images = (0.8, 0.2, 0.0), {"train": 8, "valid": 2, "test": 0}
     own.counts = {"ant": {"train": 0, "valid": 1, "test": 0}}
-    assert ratios_line(own).endswith("rounded (no class was short in train)")
+    print_added(own)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "test 0 (none to train: each class's train already held its share;" in out
+    own.counts = {"ant": {"train": 1, "valid": 1, "test": 0}}
+    print_added(own)
+    assert "(none to" not in capsys.readouterr().out
 
 
 def test_add_gives_the_data_folders_own_proportions_as_counts_and_its_json_rounds_them():

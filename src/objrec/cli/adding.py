@@ -219,7 +219,8 @@ def print_added(result, cache_dir: Path | None = None) -> None:
     totals = ", ".join(f"{k} {v}" for k, v in result.totals().items())
     verb = "would add" if result.dry_run else "added"
     added = plural(sum(result.totals().values()), "image")
-    console.print(f"{verb} {added} to {shown(result.data)}: {totals}", markup=False)
+    none = none_to_words(result)
+    console.print(f"{verb} {added} to {shown(result.data)}: {totals}{none}", markup=False)
     if any(result.totals().values()):  # an add of copies only placed nothing
         console.print(ratios_line(result), highlight=False)
     shared = shared_note(result, counted=False)  # the table counts them
@@ -377,16 +378,30 @@ def ratios_line(result) -> str:
     each class's valid and test, rounded from its new total, were short of one."""
     if result.own_ratios and result.data_images:
         counts = result.data_images
-        totals = result.totals()  # in train, valid, test order, as the ratios
-        skipped = [s for s, r in zip(totals, result.ratios, strict=True) if r and not totals[s]]
-        none = f" (no class was short in {' or '.join(skipped)})" if skipped else ""
         return (
             "placed toward the data folder's own proportions: "
             f"{listed(counts, ',')} of its {plural(sum(counts.values()), 'image')}, class by "
             "class: each class's new images go to the splits short of their share of its new "
-            f"total, rounded{none}"
+            "total, rounded"
         )
     return f"placed toward the ratios {ratios_text(result.ratios)} (train/valid/test, --ratios)"
+
+
+def none_to_words(result) -> str:
+    """Why a split of a share above 0 got none of the images added, said in the line that counts
+    them: "added 4 images to d: train 0, valid 2, test 2" read as though the photos added to
+    help the model were lost on it; each class's train already held its share (the rule
+    :func:`ratios_line` states), and ``--ratios 1 0 0`` puts them all in train. "" where each
+    such split got some, or nothing was placed."""
+    totals = result.totals()  # in train, valid, test order, as the ratios
+    if not any(totals.values()):
+        return ""
+    skipped = [s for s, r in zip(totals, result.ratios, strict=True) if r and not totals[s]]
+    if not skipped:
+        return ""
+    where = " or ".join(skipped)
+    hint = "; --ratios 1 0 0 puts them all in train" if "train" in skipped else ""
+    return f" (none to {where}: each class's {where} already held its share{hint})"
 
 
 def ratios_text(ratios: Sequence[float]) -> str:
