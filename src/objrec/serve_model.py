@@ -82,7 +82,7 @@ def model_info(
         "classes": recognizer.classes,
         "valid_accuracy": recognizer.meta.valid_acc,
         "backbone": recognizer.meta.backbone,
-        "runtime": recognizer.runtime,
+        "runtime": info_runtime(recognizer),
         "int8_engine": int8_engine(recognizer),
         "runs": runs,
         "runs_why": why,
@@ -90,6 +90,14 @@ def model_info(
         "max_upload_bytes": max_upload_bytes,
         "max_pixels": max_pixels,
     } | unknown_info(recognizer)
+
+
+def info_runtime(recognizer: Recognizer) -> str:
+    """``/info``'s ``runtime``: what runs the model's network, ``onnx`` or ``torch`` (the
+    runtime it is served in), or ``openvino`` for an OpenVINO int8 body, which runs there
+    whatever the runtime (the head, a layer, in PyTorch beside it): "torch" was said of it, the
+    head's, as though PyTorch ran the network."""
+    return "openvino" if int8_engine(recognizer) == "openvino" else recognizer.runtime
 
 
 def int8_engine(recognizer: Recognizer) -> str | None:
@@ -118,7 +126,7 @@ def runs_why(
 ) -> str:
     """Why the served model runs as :func:`runs_words` says, for ``/info``'s ``runs_why`` and the
     line ``serve`` prints at start: ``asked`` is the runtime the server was given (None: its
-    default). A default run's /info may say ``"runtime": "torch"`` where README and ``--help``
+    default). A default run's /info says ``"runtime": "openvino"`` where README and ``--help``
     say serve defaults to ONNX Runtime, so the why is said. An ONNX Runtime int8 body on a
     machine with a GPU runs on the CPU under PyTorch, the GPU's runtime
     (``inference.int8_placement``): its why agrees with ``runs``, which says the head runs in

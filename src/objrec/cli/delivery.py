@@ -51,8 +51,8 @@ RUNS_NOTE = (
     "A model whose pretrained network is in 8-bit integers run in OpenVINO (int8: train's "
     "default on a CPU with 8-bit dot products) runs that network in OpenVINO, as it did in "
     'training, and the head in PyTorch, whichever you pick: serve says at start "running the '
-    'int8 body in OpenVINO, the head in PyTorch", and why, and /info says "runtime": "torch" '
-    '(the head\'s), "int8_engine": "openvino", and the same in words (runs, runs_why).'
+    'int8 body in OpenVINO, the head in PyTorch", and why, and /info says "runtime": '
+    '"openvino", "int8_engine": "openvino", and the same in words (runs, runs_why).'
 )
 """What ``serve --help`` says first of an int8 body's engine, as ``/info`` and the line at start
 say it (``serve_model.runs_words``; a test checks that they agree). It came after "Left out, serve
@@ -400,6 +400,7 @@ SERVE_SECTIONS = {
 @click.option(
     "--runtime",
     type=Choice(["onnx", "torch"]),
+    show_default="onnx on the CPU, torch on a GPU",
     help="Which engine computes the answers. It changes how fast they come, not what they say "
     "(the two agree within 1e-4). "
     + RUNS_NOTE
