@@ -203,7 +203,36 @@ def prune_store(store, days: float | None, keep: Path | None, wait, say: Console
         say.print(f"removed {graphs} not used for {days:g} days")
     if pruned["openvino_graphs"]:
         say.print(f"removed {plural(pruned['openvino_graphs'], 'compiled graph')} of OpenVINO's")
+    say.print(kept_line(store.summary(), keep, days), markup=False, highlight=False)
     return pruned
+
+
+def kept_line(summary, keep: Path | None, days: float | None) -> str:
+    """What a prune kept, and how to drop it: ``--keep data`` freed 6.4 MB of 221 MB and said
+    nothing of the rest, the graphs (163 MB: the networks exported, their int8 copies, OpenVINO's
+    compiled ones), which only ``--days`` prunes, and fine-tuning's float32 rows below the tuned
+    blocks (55 MB), kept as rows of ``keep``'s images."""
+    rows = sum(s.bytes for s in summary.spaces)
+    tuned = sum(s.bytes for s in summary.spaces if " cut " in s.label)
+    graphs = summary.onnx_bytes + summary.compiled_bytes
+    whose = f"the images in {shown(keep)}" if keep is not None else "images"
+    if days is not None:
+        whose += f" used within {days:g} days"
+    below = f", {mb(tuned)} of them fine-tuning's rows below its tuned blocks" if tuned else ""
+    drop = (
+        "--clear removes everything"
+        if days is not None
+        else "--days N also removes the graphs no process used for N days, --clear everything"
+    )
+    return (
+        f"kept {mb(rows + graphs)}: {mb(rows)} of features of {whose}{below}, and {mb(graphs)} "
+        f"of graphs (the networks exported, their int8 copies, OpenVINO's compiled ones); {drop}"
+    )
+
+
+def mb(n_bytes: int) -> str:
+    """Bytes in MB, as ``objrec cache`` says them: ``6.4 MB``."""
+    return f"{n_bytes / 1e6:.1f} MB"
 
 
 def refuse_cache_options(clear: bool, prune: bool, days: float | None, keep: Path | None) -> None:
