@@ -31,6 +31,32 @@ def test_predict_reports_an_unreadable_file_and_predicts_the_rest(tmp_path, trai
     assert table["error"][0] == results[0].error and table["answer"][1] == results[1].answer
 
 
+def test_predict_warns_once_of_the_run_s_own_training_and_validation_images(
+    tmp_path, trained_run, split_dir, caplog
+):
+    """evaluate warns of images the run trained or validated on; predict said nothing of them,
+    and a user trying it on a training photo read its answer as a test of the model. It says so
+    once, by content (a copy under another name too), from the run's record of what it saw;
+    a test image, a new one and an unreadable file are not named."""
+    import shutil
+
+    train, valid = sorted((split_dir / "train" / "red").iterdir()), split_dir / "valid" / "blue"
+    copy = Path(shutil.copyfile(train[0], tmp_path / "renamed.png"))
+    new = tmp_path / "new.png"
+    make_image((200, 40, 40), seed=99).save(new)
+    (bad := tmp_path / "bad.jpg").write_bytes(b"\x00\x01")
+    tested = next((split_dir / "test" / "red").iterdir())
+    given = [copy, train[1], next(valid.iterdir()), tested, new, bad]
+    with caplog.at_level("WARNING", "objrec"):
+        predict(trained_run, given)
+    said = [r.getMessage() for r in caplog.records if "the run's own" in r.getMessage()]
+    assert said == [
+        "3 of the 5 images answered are the run's own 2 training and 1 validation images (same "
+        f"file contents: {copy}, {train[1]}, {next(valid.iterdir())}): their answers overstate "
+        "how well it does on new photos"
+    ]
+
+
 @pytest.mark.slow
 def test_predict_s_progress_moves_during_a_folder_of_20_photos(tmp_path, trained_run):
     """`objrec predict RUN folder_of_20_photos` sat at "predicting 0/20" until all 20 were

@@ -67,7 +67,7 @@ from objrec.images import (
 )
 from objrec.inference import Answers, Recognizer
 from objrec.labels import unknown_images
-from objrec.leakage import SEEN_SPLITS, near_copies, seen_images
+from objrec.leakage import SEEN_SPLITS, near_copies, seen_images, seen_words
 from objrec.meta import RunMeta
 from objrec.metrics import (
     answered,
@@ -116,19 +116,6 @@ log = logging.getLogger(__name__)
 
 NEAR_COPIES = "re-saved, resized or cropped copies, by their perceptual hashes"
 """What a near-duplicate of the run's own images is, as evaluate's warning says it."""
-
-
-def seen_words(counts: Mapping[str, int], of: str, what: str = "") -> str:
-    """``3 of the 10 evaluated images are the run's own 2 training and 1 validation images``:
-    ``counts`` by split, ``of`` whose (``the 10 evaluated images``), ``what`` before "the run's"
-    (``near-duplicates of ``)."""
-    parts = " and ".join(
-        f"{c} {'training' if s == 'train' else 'validation'}" for s, c in counts.items()
-    )
-    seen = sum(counts.values())
-    verb, noun = ("is", "image") if seen == 1 else ("are", "images")
-    what = what.replace("duplicates", "duplicate") if seen == 1 else what
-    return f"{seen} of {of} {verb} {what}the run's own {parts} {noun}"
 
 
 @dataclass

@@ -16,6 +16,7 @@ import csv
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -258,6 +259,40 @@ def seen_hashes(data_dir: Path, store: FeatureStore | None = None) -> dict[str, 
     ]
     hashed = digests([path for _, path in files], store)
     return by_digest((split, digest) for (split, _), digest in zip(files, hashed, strict=True))
+
+
+def seen_words(counts: Mapping[str, int], of: str, what: str = "") -> str:
+    """``3 of the 10 evaluated images are the run's own 2 training and 1 validation images``:
+    ``counts`` by split, ``of`` whose (``the 10 evaluated images``), ``what`` before "the run's"
+    (``near-duplicates of ``)."""
+    parts = " and ".join(
+        f"{c} {'training' if s == 'train' else 'validation'}" for s, c in counts.items()
+    )
+    seen = sum(counts.values())
+    verb, noun = ("is", "image") if seen == 1 else ("are", "images")
+    what = what.replace("duplicates", "duplicate") if seen == 1 else what
+    return f"{seen} of {of} {verb} {what}the run's own {parts} {noun}"
+
+
+def recorded_among(
+    run: Path, paths: Sequence[Path], store: FeatureStore | None = None
+) -> dict[str, list[str]]:
+    """The ``paths`` that are the run's own training or validation images by its record
+    (``SEEN_RECORD``), per split (train first); empty for a run without one, whose data folder
+    is not hashed for it. Each file's digest comes from the store's file index where it knows
+    the file unchanged, else from its bytes (read, not decoded); nothing is recorded: ``predict``
+    reads only, and its photos are mostly new."""
+    known = read_seen(run)
+    if not known or not paths:
+        return {}
+    indexed = store.known_digests(list(paths)) if store is not None else [None] * len(paths)
+    found: dict[str, list[str]] = {}
+    for path, digest in zip(paths, indexed, strict=True):
+        with suppress(OSError):  # gone since it was answered: not said
+            split = known.get(digest or hash_file(Path(path)))
+            if split:
+                found.setdefault(split, []).append(str(path))
+    return {split: found[split] for split in SEEN_SPLITS if split in found}
 
 
 def known_hashes(

@@ -19,6 +19,7 @@ from objrec.config import require_device, require_number, require_type
 from objrec.data import UNKNOWN
 from objrec.errors import ObjrecError, UsageRefused, ctrl_c_leaves
 from objrec.evaluation_metrics import read_record
+from objrec.file_index import INDEX_FILE
 from objrec.images import (
     BAD_NAME,
     IMAGE_ERRORS,
@@ -34,6 +35,7 @@ from objrec.images import (
     utf8_name,
     warned_once_per_file,
 )
+from objrec.leakage import SEEN_RECORD, recorded_among, seen_words
 from objrec.meta import checkpoint_file, output_beside, require_checkpoint_file
 from objrec.model_file import refuse_run_file
 from objrec.outputs import (
@@ -54,7 +56,7 @@ from objrec.outputs import (
     takes_back_folders,
     writes_over,
 )
-from objrec.progress import Reporter, or_silent, some_of
+from objrec.progress import Reporter, or_silent, plural, some_of
 from objrec.tables import CSV_ENCODING, spreadsheet_cell
 
 if TYPE_CHECKING:  # PyTorch's: imported once there is an image to predict
@@ -495,7 +497,7 @@ def predict(
             recognizer = loaded(run, runtime, threshold, unknown, device)
         with ctrl_c_leaves(lambda: unwritten({"csv": csv, "plot": plot, "explain": explain})):
             predict_all(recognizer, todo, (topk, tta, batch_size), reporter)
-        note_mixed(results, mixed_partners(run, recognizer.meta.data_dir, recognizer.model_digest))
+        note_answers(run, results, recognizer)
         if explain is not None and any(r.error is None for r in todo):  # some were readable
             explain = prepare_output_dir(explain, force, EXPLAIN_HINT, names=())
             write_explanations(recognizer, results, explain, reporter, force)
@@ -562,6 +564,58 @@ def recorded_pairs(
     model = model or model_digest(checkpoint_file(run))
     current = sorted((f for f in found if f[2].model == model), key=lambda f: f[:2])
     return current[-1][2].mixed_pairs if current else None
+
+
+def note_answers(run: Path, results: Sequence[Prediction], recognizer: Recognizer) -> None:
+    """What predict notes of its answers once all are made: each one's classes the run's
+    evaluation often mixed up (:func:`note_mixed`), the images that are the run's own
+    (:func:`warn_of_own_images`)."""
+    note_mixed(results, mixed_partners(run, recognizer.meta.data_dir, recognizer.model_digest))
+    warn_of_own_images(run, results, recognizer.meta.cache_dir)
+
+
+def warn_of_own_images(
+    run: Path, results: Sequence[Prediction], cache_dir: str | Path | None = None
+) -> None:
+    """One warning when some images answered are the run's own training or validation images,
+    by content, as ``evaluate`` warns of them in its folder (the run's record of the images it
+    saw, ``leakage.recorded_among``; the file index of ``cache_dir``'s store, read only): their
+    answers overstate how well it does on new photos. Named as given, three (a folder of training
+    photos named 10 on one long line). Nothing for a run
+    without the record (an older objrec's)."""
+    folder = run if Path(run).is_dir() else Path(run).parent
+    answered = [Path(r.path) for r in results if r.error is None and r.topk]
+    if not answered or not (folder / SEEN_RECORD).is_file():
+        return
+    own = recorded_among_indexed(folder, answered, cache_dir)
+    if own:
+        counts = {split: len(paths) for split, paths in own.items()}
+        log.warning(
+            "%s (same file contents: %s): their answers overstate how well it does on new photos",
+            seen_words(counts, f"the {plural(len(answered), 'image')} answered"),
+            some_of([path for paths in own.values() for path in paths], 3),
+        )
+
+
+def recorded_among_indexed(
+    run: Path, paths: list[Path], cache_dir: str | Path | None
+) -> dict[str, list[str]]:
+    """``leakage.recorded_among`` with the file index of ``cache_dir``'s store (the run's; None:
+    ``$OBJREC_CACHE``'s) where there is one to read, else each file hashed; the store let go of
+    after, as :func:`predict_all` lets it go (``objrec cache --prune`` waits for it)."""
+    import sqlite3
+
+    from objrec.cache import open_cache
+
+    cache = open_cache(cache_dir)
+    try:
+        indexed = (cache.root / "store" / INDEX_FILE).is_file()
+        return recorded_among(run, paths, cache.store if indexed else None)
+    except (ObjrecError, sqlite3.Error) as exc:  # read-only, damaged: said at info, as predict_all
+        log.info("the feature store's file index is not read: %s", exc)
+        return recorded_among(run, paths)
+    finally:
+        cache.close()
 
 
 def note_mixed(results: Sequence[Prediction], partners: dict[str, list[str]] | None) -> None:
