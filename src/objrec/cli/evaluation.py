@@ -45,7 +45,6 @@ from objrec.config import (
     EvaluateConfig,
     unknown_score_words,
 )
-from objrec.enough import FEWEST_TO_TRUST
 from objrec.outputs import EVALUATION_FILES
 from objrec.progress import (
     NAMED,
@@ -239,8 +238,6 @@ def print_evaluated(
     print_evaluation(result, worst, run, kept=kept is not None)
     if keep_threshold:
         console.print(kept_line(run, kept), markup=False, highlight=False)
-    if result.against is not None:
-        print_against(result.against, run, worst)
     print_next_steps(run, data, result.out, split)
 
 
@@ -398,12 +395,14 @@ def few_images_line(m: Overall) -> str | None:
 def print_evaluation(
     result: EvaluationResult, worst: int, run: Path | None = None, kept: bool = False
 ) -> None:
-    """``objrec evaluate``'s text: the overall metrics, the worst classes, the classes it had no
-    image of, the averages and the confidence lines (``kept``: the recommended threshold was
-    just kept with ``run``)."""
+    """``objrec evaluate``'s text: the overall metrics, ``--against``'s comparison (the question
+    asked, next to the figures it compares), the worst classes, the classes it had no image of,
+    the averages and the confidence lines (``kept``: the recommended threshold was just kept
+    with ``run``)."""
     m, n_classes = result.metrics.overall, len(result.classes)
     console.print(
-        f"evaluated {shown(result.folder)}: {image_set_words(result)}",
+        f"evaluated {shown(result.folder)}"
+        + ("" if result.against is not None else f": {image_set_words(result)}"),
         markup=False,
         highlight=False,
     )
@@ -431,6 +430,8 @@ def print_evaluation(
             markup=False,
             highlight=False,
         )
+    if result.against is not None and run is not None:
+        print_against(result.against, run, worst)
     print_worst(result, worst)
     for line in mixed_pair_lines(result):
         console.print(line, markup=False, highlight=False)
@@ -443,12 +444,20 @@ def print_evaluation(
 
 def files_line(result: EvaluationResult) -> str:
     """Where the evaluation's files are; with ``--unknown``, the file that names each of its
-    photos and the run's answer to it (the lines above count the missed by class only)."""
+    photos and the run's answer to it (the lines above count the missed by class only); with
+    ``--against``, the earlier run's evaluation for the comparison (a line of its own, after the
+    comparison's notes, made one more of the last)."""
     line = f"per-class table, confusion matrix and plots in {shown(result.out)}"
-    if result.unknown_predictions is None or result.out is None:
-        return line
-    table = shown(result.out / "unknown_predictions.csv")
-    return f"{line}; each unknown image's answer, the missed first, in {table}"
+    if result.unknown_predictions is not None and result.out is not None:
+        table = shown(result.out / "unknown_predictions.csv")
+        line += f"; each unknown image's answer, the missed first, in {table}"
+    c = result.against
+    if c is not None and c.out:
+        line += (
+            f"; {shown(c.run)}'s evaluation for the comparison in {shown(c.out)} (its own eval-* "
+            "folders left as they were)"
+        )
+    return line
 
 
 def print_next_steps(run: Path, data: Path, out: Path | None, split: str = "test") -> None:
@@ -520,40 +529,40 @@ def print_against(c: Comparison, run: Path, worst: int) -> None:
 
 
 def against_heading(c: Comparison, old: str) -> list[str]:
-    """The comparison's first lines: both runs scored now on the same images, and what ``old``
+    """The comparison's first line: both runs scored now on the same images, and what ``old``
     scored on its own evaluation, when known (after a label fix, both are scored on the fixed
     test set: "+0.00 points" read as if the fix did nothing, while old's own score had been on
-    the images as they were)."""
-    lines = [
+    the images as they were). The image sets' fingerprints are in ``--json`` and metrics.json:
+    three of them in hex made the comparison hard to take in."""
+    head = (
         f"against {old}: both runs on the same {plural(c.n, 'image')} of the "
         f"{plural(len(c.classes), 'class', 'classes')} both know, each scored now on their "
-        "current files and labels; the change below is between the two runs on them"
-    ]
+        "current files and labels"
+    )
     own = c.own_evaluation
     if own is None:  # none, of another model, or an older metrics.json
-        return lines
+        return [head]
     where = shown(own.out)
     if own.image_set and own.image_set == c.image_set:
-        lines.append(f"{old}'s own evaluation ({where}) was on these same images and labels")
-    elif not own.image_set:  # an evaluation from before image sets were recorded
-        lines.append(
+        return [f"{head} ({old}'s own evaluation, {where}, was on these same ones)"]
+    if not own.image_set:  # an evaluation from before image sets were recorded
+        return [
+            head,
             f"{old} scored {percent(own.top1)} top-1 on its own evaluation ({where}), which "
             "did not record which images and labels it was on; on these it scores "
-            f"{percent(c.top1_against)}"
-        )
-    else:
-        now = percent(c.top1_against)
-        why = (
-            ", the same score"  # no difference to explain
-            if now == percent(own.top1)
-            else ": the same model, so that difference is the test set's, not a run's"
-        )
-        lines.append(  # "..., of other images or labels than these; ..." was read twice
-            f"{old}'s own evaluation ({where}: image set {own.image_set}) was on other "
-            f"images or labels than these (image set {c.image_set or 'unknown'}): it "
-            f"scored {percent(own.top1)} top-1 there and scores {now} on these{why}"
-        )
-    return lines
+            f"{percent(c.top1_against)}",
+        ]
+    now = percent(c.top1_against)
+    why = (
+        ", the same score"  # no difference to explain
+        if now == percent(own.top1)
+        else ": the same model, so that difference is the test set's, not a run's"
+    )
+    return [  # "..., of other images or labels than these; ..." was read twice
+        head,
+        f"{old}'s own evaluation ({where}) was on other images or labels than these: it "
+        f"scored {percent(own.top1)} top-1 there and scores {now} on these{why}",
+    ]
 
 
 CHANCE_RULE = (
@@ -574,7 +583,7 @@ def chance_line(c: Comparison, old: str, new: str) -> str:
     if c.within_chance is None or c.p_value is None:  # an older metrics.json
         return counted
     if not c.fixed + c.broken:
-        return f"{counted}: no difference between them on these images"
+        return "no image right in one run and wrong in the other: no difference between them"
     if c.within_chance:
         return (
             f"{counted}: within chance: on these {c.n} images, two equally good runs often "
@@ -611,7 +620,8 @@ def p_words(p_value: float, places: int = 3) -> str:
 
 
 def against_notes(c: Comparison, old: str, new: str) -> list[str]:
-    """What the comparison leaves out, and where the earlier run's own evaluation is."""
+    """What the comparison leaves out, and the compared images either run trained on (where the
+    earlier run's evaluation for it is: :func:`files_line`)."""
     notes = []
     if c.only_here:
         notes.append(
@@ -630,11 +640,6 @@ def against_notes(c: Comparison, old: str, new: str) -> list[str]:
                 f"validation images (the same file contents), so its top-1 here overstates it; "
                 "a folder split again keeps each image's split with split --like OLD_SPLIT"
             )
-    if c.out:
-        notes.append(
-            f"{old}'s evaluation for this comparison is in {shown(c.out)} (its own eval-* "
-            "folders, earlier results, are left as they were)"
-        )
     return notes
 
 
@@ -997,14 +1002,13 @@ def tempered_calibration_line(m: EvaluationMetrics, evaluated: str, how: str) ->
 
 TRADE_RULE = (
     "objrec recommends a stricter threshold only when the share of unknown images it newly\n"
-    "catches is at least the share of validation images it newly calls unknown, and when it\n"
-    "calls unknown fewer than half the validation images of every class of "
-    f"{FEWEST_TO_TRUST} or more distinct\n"
-    "photos that the run's threshold answers mostly; the evaluated images are measured, never\n"
-    "weighed, so that they do not choose the threshold they measure"
+    "catches is at least the share of validation images it newly calls unknown, and it leaves\n"
+    "no class mostly unanswered (docs/confidence.md)"
 )
 """``thresholds.worth_trading`` and ``open_set.stricter_result``'s ``silences`` in words, as
-``evaluate --unknown`` prints it, on five lines (docs/confidence.md). A class is judged by its
+``evaluate --unknown`` prints it, on three lines (docs/confidence.md: five, the classes judged by
+their distinct photos, the evaluated images measured, never weighed, read as much as the figures
+above them and said nothing a run's figures change). A class is judged by its
 distinct photos (``open_set.judged``: 5 frames of one burst are one), its share by its images;
 so the line never says "no class's images (3 or more)", as if images were counted. Judged on
 the validation images, never on the evaluated ones: weighing a test split's, a later evaluation
@@ -1087,13 +1091,10 @@ def stricter_lines(
         return lines
     if kept:
         return [*lines, "  this evaluate's --keep-threshold kept it with the run, as said below"]
-    where = shlex.quote(str(run)) if run is not None else "RUN"
     return [
         *lines,
-        "  to use it, add --keep-threshold to this evaluate, or give it to each command:",
-        f"    objrec predict {where} new_photos/ --threshold {value}",
-        f"    objrec serve {where} --threshold {value}",
-        f"    objrec export {where} --threshold {value}  (writes it in the sidecar)",
+        "  to use it, add --keep-threshold to this evaluate, which keeps it with the run for",
+        f"  predict, serve and export, or give each of them --threshold {value}",
     ]
 
 
