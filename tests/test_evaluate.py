@@ -404,9 +404,9 @@ def test_the_leak_check_compares_with_the_images_the_run_trained_on(trained_run,
     with caplog.at_level("INFO", logger="objrec.evaluate"):
         result = evaluate(trained_run, split_dir, force=True)
     assert result.seen == {"train": [str(moved)]}
-    assert result.warning and "1 of the 10 evaluated images is the run's own 1 training" in (
+    assert result.warning and "1 of the 10 evaluated images is one of the run's own training" in (
         result.warning
-    )
+    )  # "is the run's own 1 training image" read as a run of one
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [result.warning]
 
 
@@ -2918,6 +2918,23 @@ def test_evaluate_against_names_the_earlier_run_s_steps(
     assert "earlier (the earlier run): loading the model" in reporter.tasks
 
 
+def test_a_leak_of_one_split_is_said_without_its_count_again():
+    """predict on a folder of training photos said "15 of the 25 images answered are the run's
+    own 15 training images", read as a run of 15 training images; of two splits each count
+    says how many of each."""
+    from objrec.leakage import seen_words
+
+    assert seen_words({"train": 15}, "the 25 images answered") == (
+        "15 of the 25 images answered are the run's own training images"
+    )
+    assert seen_words({"valid": 1}, "the others", "near-duplicates of ") == (
+        "1 of the others is a near-duplicate of one of the run's own validation images"
+    )
+    assert seen_words({"train": 2, "valid": 1}, "the 10 evaluated images") == (
+        "3 of the 10 evaluated images are the run's own 2 training and 1 validation images"
+    )
+
+
 @pytest.mark.slow  # two runs evaluated, strangers too
 def test_evaluate_against_with_unknown_reads_as_one_comparison_without_fingerprints(
     trained_run, split_dir, tmp_path, capsys
@@ -3235,8 +3252,8 @@ def test_re_saved_copies_of_the_run_s_training_images_are_warned_of(
     }
     assert result.to_json()["near_seen_in_training"] == {"train": 2, "valid": 0}
     assert result.warning == (
-        "2 of the 5 evaluated images are the run's own 2 training images (same file contents); "
-        "2 of the others are near-duplicates of the run's own 2 training images (re-saved, "
+        "2 of the 5 evaluated images are the run's own training images (same file contents); "
+        "2 of the others are near-duplicates of the run's own training images (re-saved, "
         "resized or cropped copies, by their perceptual hashes): these results overstate "
         "accuracy on new images"
     )

@@ -264,14 +264,19 @@ def seen_hashes(data_dir: Path, store: FeatureStore | None = None) -> dict[str, 
 def seen_words(counts: Mapping[str, int], of: str, what: str = "") -> str:
     """``3 of the 10 evaluated images are the run's own 2 training and 1 validation images``:
     ``counts`` by split, ``of`` whose (``the 10 evaluated images``), ``what`` before "the run's"
-    (``near-duplicates of ``)."""
-    parts = " and ".join(
-        f"{c} {'training' if s == 'train' else 'validation'}" for s, c in counts.items()
-    )
+    (``near-duplicates of ``). Of one split, its count is not said again: "15 of the 25 images
+    answered are the run's own 15 training images" read as a run of 15 training images, and "1
+    of the 10 evaluated images is the run's own 1 training image" as a run of one."""
     seen = sum(counts.values())
-    verb, noun = ("is", "image") if seen == 1 else ("are", "images")
-    what = what.replace("duplicates", "duplicate") if seen == 1 else what
-    return f"{seen} of {of} {verb} {what}the run's own {parts} {noun}"
+    kinds = {s: "training" if s == "train" else "validation" for s in counts}
+    if len(counts) > 1:  # two splits: two images or more
+        parts = " and ".join(f"{c} {kinds[s]}" for s, c in counts.items())
+        return f"{seen} of {of} are {what}the run's own {parts} images"
+    (kind,) = kinds.values()
+    if seen == 1:
+        what = what.replace("near-duplicates", "a near-duplicate")
+        return f"1 of {of} is {what}one of the run's own {kind} images"
+    return f"{seen} of {of} are {what}the run's own {kind} images"
 
 
 def recorded_among(
