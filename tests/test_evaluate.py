@@ -2918,6 +2918,26 @@ def test_evaluate_against_names_the_earlier_run_s_steps(
     assert "earlier (the earlier run): loading the model" in reporter.tasks
 
 
+def test_the_averages_table_is_left_out_when_every_image_is_right(capsys):
+    """With every test image right, evaluate printed "Worst classes: none; all 36 images of the 6
+    classes right" and then a table of macro and weighted precision, recall and F1, all 1.000,
+    seven lines saying it again (msgs54's loop); one wrong image brings it back."""
+    import torch
+
+    from objrec.cli.evaluation import print_evaluation
+    from objrec.evaluate import summarize_logits
+
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    for answers, shown in (([0, 0, 0, 1, 1, 1], False), ([0, 0, 1, 1, 1, 1], True)):
+        logits = torch.nn.functional.one_hot(torch.tensor(answers), 2).float()
+        result = summarize_logits(logits, labels, ["a", "b"])
+        result.metrics = replace(result.metrics, calibration=calibrated(ece=0.1))
+        result.folder, result.out = Path("data/test"), Path("data/eval")
+        print_evaluation(result, 3)
+        said = capsys.readouterr().out
+        assert ("weighted" in said) is shown, said
+
+
 def test_a_leak_of_one_split_is_said_without_its_count_again():
     """predict on a folder of training photos said "15 of the 25 images answered are the run's
     own 15 training images", read as a run of 15 training images; of two splits each count

@@ -397,8 +397,8 @@ def print_evaluation(
 ) -> None:
     """``objrec evaluate``'s text: the overall metrics, ``--against``'s comparison (the question
     asked, next to the figures it compares), the worst classes, the classes it had no image of,
-    the averages and the confidence lines (``kept``: the recommended threshold was just kept
-    with ``run``)."""
+    the averages (not of every image right: all 1.000) and the confidence lines (``kept``: the
+    recommended threshold was just kept with ``run``)."""
     m, n_classes = result.metrics.overall, len(result.classes)
     console.print(
         f"evaluated {shown(result.folder)}"
@@ -435,7 +435,8 @@ def print_evaluation(
     print_worst(result, worst)
     for line in mixed_pair_lines(result):
         console.print(line, markup=False, highlight=False)
-    console.print(averages_table(m))
+    if m.top1 < 1:  # every image right: its precision, recall and F1 are all 1.000
+        console.print(averages_table(m))
     evaluated = f"the images of {shown(result.folder)}"
     for line in confidence_lines(result.metrics, evaluated, run, kept):
         console.print(line, markup=False, highlight=False)
