@@ -321,8 +321,23 @@ def test_share_s_closing_line_says_why_a_stale_evaluation_is_not_quoted(run, tmp
     assert share_record(result)["stale_evaluations"] == ["eval-test"]
     assert shared_lines(result)[0].endswith(
         "quotes no evaluation: eval-test is of images changed since they were evaluated "
-        "(evaluate RUN DATA again)"
+        "(objrec evaluate RUN DATA again)"
     )
+
+
+def test_share_s_closing_line_names_the_evaluate_to_run_with_the_run_s_folders(run, tmp_path):
+    """It said "quotes no evaluation (evaluate RUN DATA first to add one)", where share knows
+    the run and its model the data folder it trained on: the command is given with both, to
+    copy."""
+    from objrec.cli.delivery import shared_lines
+    from objrec.model_file import read_meta
+
+    data = Path(read_meta(run).data_dir)
+    result = share_run(run, tmp_path / "ours")
+    assert shared_lines(result, run)[0].endswith(
+        f"quotes no evaluation (objrec evaluate {run} {data} first to add one)"
+    )
+    assert data.is_dir()  # the session's split folder, the run's record of it
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import shlex
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlsplit
@@ -35,7 +36,8 @@ from objrec.cli.output import (
 )
 from objrec.cli.sections import Sectioned
 from objrec.config import CHECK_PHOTOS, require_device
-from objrec.model_file import refuse_cut_short
+from objrec.errors import ObjrecError
+from objrec.model_file import read_meta, refuse_cut_short
 from objrec.progress import plural
 from objrec.serve_address import bind_socket
 
@@ -231,7 +233,7 @@ def share(run: Path, out: Path, onnx: bool, zipped: bool, force: bool, as_json: 
     if as_json:
         print_json(with_warnings(share_record(result), logged))
         return
-    for line in shared_lines(result):
+    for line in shared_lines(result, run):
         console.print(line, markup=False, highlight=False)
 
 
@@ -248,26 +250,41 @@ def share_record(result: ShareResult) -> dict[str, Any]:
     }
 
 
-def unquoted_words(stale: list[str]) -> str:
+def unquoted_words(stale: list[str], run: Path | None = None) -> str:
     """Why the card quotes no evaluation: none made, or those made are of images changed since
-    (``stale``: "evaluate first" would deny the evaluation there)."""
+    (``stale``: "evaluate first" would deny the evaluation there); and the command that makes
+    one (:func:`evaluate_words`)."""
+    command = evaluate_words(run)
     if not stale:
-        return "no evaluation (evaluate RUN DATA first to add one)"
+        return f"no evaluation ({command} first to add one)"
     verb = "is" if len(stale) == 1 else "are"
     return (
         f"no evaluation: {' and '.join(stale)} {verb} of images changed since they were evaluated "
-        "(evaluate RUN DATA again)"
+        f"({command} again)"
     )
 
 
-def shared_lines(result: ShareResult) -> list[str]:
-    """What share says: what it wrote, what it left out, how the recipient uses it."""
+def evaluate_words(run: Path | None) -> str:
+    """``objrec evaluate run data``: the run shared and the data folder its model records, where
+    that is still there; "evaluate RUN DATA" named neither, which share knows."""
+    if run is None:
+        return "objrec evaluate RUN DATA"
+    data = "DATA"
+    with suppress(ObjrecError, OSError, ValueError):
+        recorded = read_meta(run).data_dir
+        if recorded and Path(recorded).is_dir():
+            data = shlex.quote(shown(Path(recorded)))
+    return f"objrec evaluate {shlex.quote(shown(run))} {data}"
+
+
+def shared_lines(result: ShareResult, run: Path | None = None) -> list[str]:
+    """What share says of ``run``: what it wrote, what it left out, how the recipient uses it."""
     from objrec.card import redacted_words
 
     name = result.out.stem if result.zipped else result.out.name
     what = "zipped" if result.zipped else "wrote"
     card = f"{name}/README.md" if result.zipped else shown(result.out / "README.md")
-    quoted = " and ".join(result.evaluations) or unquoted_words(result.stale)
+    quoted = " and ".join(result.evaluations) or unquoted_words(result.stale, run)
     lines = [
         f"{what} {shown(result.out)}: {plural(len(result.files) + 1, 'file')}, with SHA256SUMS; "
         f"the model card {card} quotes {quoted}",
