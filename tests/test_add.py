@@ -885,6 +885,22 @@ def test_add_says_its_warnings_before_its_summary_and_next_step(
 
 
 @pytest.mark.slow
+def test_add_s_table_has_a_column_of_copies_skipped_only_when_some_were(
+    capsys, tmp_path, split_dir
+):
+    """Every add of new photos printed a "copies skipped" column of zeros (msgs54's loop): it
+    comes only with a copy skipped."""
+    new = new_images(tmp_path / "new", "red", 2)
+    assert main(["add", str(split_dir), str(new), "--seed", "1"]) == 0
+    assert "copies skipped" not in capsys.readouterr().out
+    again = tmp_path / "again" / "red"
+    again.mkdir(parents=True)
+    shutil.copy(next((split_dir / "train" / "red").iterdir()), again / "copy.png")
+    assert main(["add", str(split_dir), str(again.parent), "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "copies skipped" in out and "│ red " in out
+
+
 def test_add_says_when_it_changes_the_test_split_and_how_to_compare(capsys, tmp_path, split_dir):
     """Images put into test/ changed the test set, without a word: a score before the add and one
     after were compared as if on the same images. Said as information, on stdout: the user asked
@@ -1100,7 +1116,7 @@ def test_add_says_where_a_known_class_went_why_and_how_to_train_on_all(tmp_path,
     new_images(new, "purple", 4, PURPLE, seed=700)
     assert main(["add", str(split_dir), str(new), "--seed", "1", "--dry-run"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "│ red │ 2 │ 1 │ 1 │ 0 │" in out  # the table counts them
+    assert "│ red │ 2 │ 1 │ 1 │" in out  # the table counts them (no copy: no column of 0s)
     assert (
         "the new images of red would go partly to valid and test (the table above), as the data "
         "folder's own images are shared, so that `objrec evaluate` measures each class on "

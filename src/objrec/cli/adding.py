@@ -211,11 +211,7 @@ def print_added(result, cache_dir: Path | None = None) -> None:
     would go)."""
     from objrec.add_result import shared_note
 
-    table = Table("class", "train", "valid", "test", "copies skipped")
-    for name, counts in sorted(result.counts.items()):
-        label = Text(name + (" (new)" if name in result.new_classes else ""))
-        table.add_row(label, *map(str, counts.values()), str(result.copies.get(name, 0)))
-    console.print(table)
+    console.print(added_table(result))
     totals = ", ".join(f"{k} {v}" for k, v in result.totals().items())
     verb = "would add" if result.dry_run else "added"
     added = plural(sum(result.totals().values()), "image")
@@ -237,6 +233,18 @@ def print_added(result, cache_dir: Path | None = None) -> None:
         console.print("nothing written (--dry-run)", highlight=False)
     elif result.files:
         console.print(train_again(result.data, cache_dir), markup=False)
+
+
+def added_table(result) -> Table:
+    """Per class, the images added to each split, and those skipped as copies where any were: a
+    column of zeros on every add of new photos said nothing."""
+    copies = any(result.copies.values())
+    table = Table("class", "train", "valid", "test", *(("copies skipped",) if copies else ()))
+    for name, counts in sorted(result.counts.items()):
+        label = Text(name + (" (new)" if name in result.new_classes else ""))
+        skipped = (str(result.copies.get(name, 0)),) if copies else ()
+        table.add_row(label, *map(str, counts.values()), *skipped)
+    return table
 
 
 def added_notes(result) -> list[str]:
