@@ -951,6 +951,22 @@ def test_cache_prune_says_what_it_kept_and_how_to_drop_it():
     )
 
 
+def test_cache_s_graphs_line_leaves_out_the_kinds_it_holds_none_of():
+    """`objrec cache` said "graphs: 1 body graph (49.3 MB), 1 int8 body (13.9 MB), 0 whole
+    models (0.0 MB), 2 OpenVINO compiled graphs (62.9 MB)" (msgs54's loop): a kind held none
+    of is left out, and a folder of no graph says none."""
+    from types import SimpleNamespace
+
+    from objrec.cache import GraphCount
+    from objrec.cli.tools import graph_line
+
+    kinds = {"body": GraphCount(1, 49_300_000), "int8_body": GraphCount(), "model": GraphCount()}
+    summary = SimpleNamespace(graphs=kinds, compiled_graphs=2, compiled_bytes=62_900_000)
+    assert graph_line(summary) == "1 body graph (49.3 MB), 2 OpenVINO compiled graphs (62.9 MB)"
+    empty = SimpleNamespace(graphs={"body": GraphCount()}, compiled_graphs=0, compiled_bytes=0)
+    assert graph_line(empty) == "none"
+
+
 def test_cache_refuses_prune_options_without_prune(capsys, tmp_path):
     cache = tmp_path / "cache"
     for args, words in (

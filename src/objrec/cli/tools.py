@@ -256,10 +256,12 @@ GRAPH_WORDS = {"body": "body graph", "int8_body": "int8 body", "model": "whole m
 
 def graph_line(summary) -> str:
     """The graphs of the cache folder per kind, with their sizes: ``2 body graphs (9.1 MB), ...``,
-    OpenVINO's compiled ones last."""
+    OpenVINO's compiled ones last; a kind it holds none of is left out (``0 whole models (0.0
+    MB)`` said nothing), and ``none`` when it holds no graph."""
     counts = [(GRAPH_WORDS[kind], n.graphs, n.bytes) for kind, n in summary.graphs.items()]
     counts.append(("OpenVINO compiled graph", summary.compiled_graphs, summary.compiled_bytes))
-    return ", ".join(f"{plural(n, word)} ({size / 1e6:.1f} MB)" for word, n, size in counts)
+    held = [f"{plural(n, word)} ({size / 1e6:.1f} MB)" for word, n, size in counts if n]
+    return ", ".join(held) or "none"
 
 
 def print_cache_summary(summary, as_json: bool, done: dict | None = None) -> None:
