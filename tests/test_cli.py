@@ -6035,7 +6035,7 @@ def test_train_s_last_line_says_features_read_from_the_store_were_not_computed(t
     said = " ".join(capsys.readouterr().out.split())
     assert "computing" not in said
     assert (
-        "5s in all (3s reading the 192 image features from the feature store, none computed); "
+        "5s in all (3s getting the 192 image features, every one from the feature store); "
         "model saved to" in said
     )
     some = FrozenPassCounts(

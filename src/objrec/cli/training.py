@@ -436,13 +436,15 @@ def features_words(result: TrainResult, seconds: RunSeconds, config: dict[str, A
     features" was said of a retrain (under torchrun, on a resume, or one process) whose every
     feature came from the feature store, none computed; a run that computed some and read the
     others says how many of each, as its lines per view do. Features a fine-tuned run made from
-    its cut's rows (``derived``) were computed, though not by the body's own pass."""
+    its cut's rows (``derived``) were computed, though not by the body's own pass. Of none
+    computed, "14s reading the 210 image features" counted the networks' loading (the body's
+    fingerprint) as reading."""
     from objrec.backbones import network_words
 
     counts = getattr(result, "frozen_pass", None)
     computed, stored = (counts.computed + counts.derived, counts.from_store) if counts else (0, 0)
-    if stored and not computed:
-        return f"reading the {stored:,} image features from the feature store, none computed"
+    if stored and not computed:  # its seconds load the networks too: not "reading" alone
+        return f"getting the {stored:,} image features, every one from the feature store"
     settled = result.precision.body.used if result.precision is not None else "fp32"
     frozen = "int8" if seconds.quantize is not None else settled
     network = f"{network_words(config.get('backbone', ''))} in {precision_words(frozen)}"
