@@ -771,6 +771,7 @@ def test_a_cold_fine_tuned_run_pushes_each_view_through_the_frozen_blocks_once(
     counts = result.frozen_pass
     assert counts is not None and (counts.computed, counts.derived) == (0, views)
     assert counts.from_store == 0 and counts.to_json()["derived"] == views
+    assert counts.hashed == len(train_samples) + len(valid_samples)  # by the cut's pass, first
     n = len(valid_samples)
     assert (
         f"valid features: {n} images, 0 run through the pretrained network, {n} from the "

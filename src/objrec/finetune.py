@@ -194,9 +194,9 @@ class FromTheCut:
     pretrained ``top`` in ONNX Runtime, as the frozen pass runs the whole body. A cold fine-tuned
     run so pushes each view through the frozen blocks once, where the body's pass and the cut's
     each did. They are the body's own features up to ONNX Runtime fusing operators across the
-    cut: the same bits for Lite0 cut one block from its end, whatever the batch and the threads;
-    cut two or three blocks from it, or for the three-body default, within 1e-6 (float16 rows
-    one unit in the last place apart in about 0.2% of their values), a hundredth of
+    cut: the same bits cut one block from the end (Lite0, the three-body default), whatever the
+    batch and the threads; cut two or three blocks from it within 1.2e-6 (float16 rows one unit
+    in the last place apart in about 0.2% of their values), a hundredth of
     ``runtime.TOLERANCE``, within which the store already takes eager PyTorch's rows for ONNX
     Runtime's (docs/feature-store.md). ``source``: the store's space of ``stem``'s rows. Its
     runner is made at its first use: a run whose body's rows are all stored exports nothing."""

@@ -522,7 +522,7 @@ def prepare(
         fingerprint=frozen.fingerprint,
         train_set=train_set,
         valid_set=valid_set,
-        frozen_pass=frozen_pass_counts([*train_sets, valid], world),
+        frozen_pass=frozen_pass_counts([*train_sets, valid], world, cut),
         seconds=time.perf_counter() - started,
         quantize_seconds=quantizing,
         seen={"train": hashed(train_sets[0]), "valid": hashed(valid)},
@@ -806,23 +806,26 @@ def held(tables: list[FeatureTable], world: World) -> ViewStack:
     return ViewStack(tables).hold(share=world.local_size)
 
 
-def frozen_pass_counts(tables: list[FeatureTable], world: World) -> FrozenPassCounts:
+def frozen_pass_counts(
+    tables: list[FeatureTable], world: World, cut: CutPass | None = None
+) -> FrozenPassCounts:
     """Image views pushed through the frozen body (all ranks), read from the store, made from
-    fine-tuning's cut (``FeatureTable.derived``); files that
-    could not be read, each once whatever its views (as the warning counts them:
-    ``features.report_unreadable``); files hashed (all ranks) and the seconds rank 0 spent looking
-    up or computing content digests."""
+    fine-tuning's ``cut`` (``FeatureTable.derived``); files that could not be read, each once
+    whatever its views (as the warning counts them: ``features.report_unreadable``); files
+    hashed (all ranks) and the seconds rank 0 spent looking up or computing content digests,
+    ``cut``'s pass's too: it runs first, so it hashes the files the body's pass then finds."""
     computed, copies = world.sum(sum(t.computed for t in tables)), sum(t.copies for t in tables)
     unreadable_views = sum(len(t) - int(t.ok.sum()) for t in tables)
     derived = sum(t.derived for t in tables)
+    hashing = [t.hashing for t in [*tables, *(cut.tables if cut else [])]]
     return FrozenPassCounts(
         computed=computed,
         from_store=sum(len(t) for t in tables) - computed - derived - copies - unreadable_views,
         copies=copies,
         derived=derived,
         unreadable=len({message for t in tables for message in t.errors}),
-        hashed=world.sum(sum(t.hashing.hashed for t in tables)),
-        digest_seconds=round(sum(t.hashing.seconds for t in tables), 3),
+        hashed=world.sum(sum(h.hashed for h in hashing)),
+        digest_seconds=round(sum(h.seconds for h in hashing), 3),
     )
 
 
