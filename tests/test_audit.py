@@ -835,6 +835,35 @@ def test_apply_plan_refuses_an_empty_action_and_a_plan_cut_short_and_remembers_n
     assert main(["apply-plan", str(data), str(plan), str(out)]) == 0
 
 
+def test_a_photo_moved_by_hand_inside_a_class_sub_folder_is_followed(tmp_path):
+    """split keeps a class's sub-folders (`green/2019/x.png`), but check looked for photos moved
+    by hand in the top of each class folder alone: `mv valid/green/2019/x valid/red/2019/` was
+    "manifest_unlisted ... a manifest that lost rows?", and apply-plan refused the photo's row
+    as not in DATA. Both follow it, as they do a move between the tops of class folders."""
+    from objrec.check import check_folder
+
+    data = tmp_path / "d"  # a split folder with its manifest
+    apply_plan(make_split(tmp_path / "made"), plan_of(tmp_path / "none.csv"), data)
+    (data / "valid/green/2019").mkdir()
+    (data / "valid/green/green_00.png").rename(data / "valid/green/2019/green_00.png")
+    manifest = data / "manifest.csv"
+    nested = manifest.read_text("utf-8").replace(
+        "valid/green/green_00", "valid/green/2019/green_00"
+    )
+    manifest.write_text(nested, "utf-8")  # as split writes a photo of green/2019/
+    (data / "valid/red/2019").mkdir()
+    (data / "valid/green/2019/green_00.png").rename(data / "valid/red/2019/green_00.png")
+    said = {p.kind: p.message for p in check_folder(data).problems}
+    assert "manifest_unlisted" not in said
+    assert said["manifest_class_moved"].startswith(
+        "1 image is in another class folder than manifest.csv lists it under (moved by hand?): "
+        "valid/red/2019/green_00.png (green in manifest.csv)"
+    )
+    plan = plan_of(tmp_path / "plan.csv", "valid/green/2019/green_00.png,green,valid,relabel,red,x")
+    apply_plan(data, plan, tmp_path / "fixed")
+    assert (tmp_path / "fixed/valid/red/2019/green_00.png").is_file()
+
+
 def test_apply_plan_follows_a_photo_moved_by_hand_done_when_in_its_row_s_class(
     tmp_path, capsys, caplog
 ):

@@ -416,9 +416,9 @@ def _moved(root: Path) -> dict[str, tuple[str, str]]:
     known = {class_of_folder(row.get("class") or "") for row in rows}
     moved = {}
     for folder in [f for f in folders if class_of_folder(f.name) in known] if gone else []:
-        for path in sorted(folder.iterdir()):  # a split's class folders are flat
+        for path, kind in walk_tree(folder):  # split keeps a class's sub-folders (2019/)
             rel = path.relative_to(root).as_posix()
-            if rel in listed or not is_image_file(path):
+            if kind != "file" or rel in listed or not is_image_file(path):
                 continue
             was = gone.get(_sha256_or_none(path) or "")
             if was is not None and class_of_folder(was[1]) != class_of_folder(folder.name):
