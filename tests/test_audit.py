@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import shutil
+import time
 from collections import Counter
 from dataclasses import replace
 from itertools import islice, pairwise
@@ -833,6 +834,74 @@ def test_apply_plan_refuses_an_empty_action_and_a_plan_cut_short_and_remembers_n
         assert not out.exists()
     plan.write_text(head + "green/green_0.png,green,,keep,,x,")  # whole, but no line end
     assert main(["apply-plan", str(data), str(plan), str(out)]) == 0
+
+
+def photo_reads(monkeypatch, folder: Path) -> Counter[str]:
+    """How often each PNG below ``folder`` is opened for reading from now on, by its path
+    (``open``, and ``Path.open``'s ``io.open``)."""
+    import builtins
+    import io
+
+    real, reads = builtins.open, Counter()
+
+    def counted(file, mode="r", *args, **kwargs):
+        if "r" in mode and str(file).endswith(".png") and str(file).startswith(str(folder)):
+            reads[Path(file).relative_to(folder).as_posix()] += 1
+        return real(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counted)
+    monkeypatch.setattr(io, "open", counted)
+    return reads
+
+
+@pytest.mark.parametrize("mode", ["copy", "link"])
+def test_apply_plan_reads_no_photo_the_file_index_knows_but_to_copy_it(tmp_path, monkeypatch, mode):
+    """review54a L3: apply-plan hashed each file its plan gives a digest of, to check that it is
+    the image the audit saw, then read it again to copy it; and reviewed.csv hashed every kept
+    file once a removed photo was one a person had settled (link mode: all of them). Their
+    digests come from the file index, which the audit filled: a photo is read once, by its copy,
+    and not at all by a link."""
+    from objrec.cache_folder import store_dir
+    from objrec.file_index import hash_file
+    from objrec.store import FeatureStore
+
+    data = colour_folder(tmp_path / "classes", {"red": 3, "green": 3}).resolve()
+    photos = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.png"))
+    hour_ago = time.time() - 3600  # as an audit reads a folder of photos taken before it
+    for photo in photos:
+        os.utime(data / photo, (hour_ago, hour_ago))
+    with FeatureStore(store_dir()) as store:  # as the audit left it
+        digests = dict(zip(photos, store.digests([data / p for p in photos])[0], strict=True))
+    gone = "green/green_0.png"
+    (data / "reviewed.csv").write_text(f"digest,class,file\n{digests[gone]},green,{gone}\n")
+    rows = [
+        f"{p},{p.split('/')[0]},,{'remove' if p == gone else 'keep'},,x,{digests[p]}"
+        for p in photos
+    ]
+    plan = plan_of(tmp_path / "plan.csv", *(rows if mode == "copy" else rows[:1]))
+    assert hash_file(data / gone) == digests[gone]
+    reads = photo_reads(monkeypatch, data)
+    counts = apply_plan(data, plan, tmp_path / "fixed", mode=mode)
+    assert counts.copied == 5 and counts.removed == 1
+    assert reads == Counter({p: 1 for p in photos if p != gone} if mode == "copy" else {})
+
+
+def test_checks_search_for_moved_photos_reads_none_its_listing_hashed(tmp_path, monkeypatch):
+    """review54a L3: check hashes every image through the file index, then its search for photos
+    moved by hand between class folders (what apply-plan follows too) read each image the
+    manifest does not list once more. It takes their SHA-256 from the index."""
+    from objrec.check import check_folder, moved_images
+
+    data = tmp_path / "d"  # a split folder with its manifest
+    apply_plan(make_split(tmp_path / "made"), plan_of(tmp_path / "none.csv"), data)
+    hour_ago = time.time() - 3600
+    for photo in data.rglob("*.png"):
+        os.utime(photo, (hour_ago, hour_ago))
+    (data / "valid/green/green_00.png").rename(data / "valid/red/moved.png")
+    assert any(p.kind == "manifest_class_moved" for p in check_folder(data).problems)
+    reads = photo_reads(monkeypatch, data.resolve())
+    assert moved_images(data.resolve()) == [("valid/red/moved.png", "green")]
+    assert reads == Counter()
 
 
 def test_a_photo_moved_by_hand_inside_a_class_sub_folder_is_followed(tmp_path):

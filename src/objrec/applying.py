@@ -76,7 +76,7 @@ from objrec.outputs import (
 from objrec.progress import plural, quoted, some_of
 from objrec.reviewed import write_reviewed
 from objrec.split_record import applied_entry, record_applied
-from objrec.store import index_written
+from objrec.store import index_written, indexed_digests
 from objrec.tables import (
     CSV_ENCODING,
     blank_row,
@@ -440,10 +440,13 @@ def _unreplaced(
                 plan_file,
             )
         return {}, 0
-    digests: dict[str, str] = {}
-    for file, row in plan.items():
-        if DIGEST.fullmatch((row.get("digest") or "").strip().lower()) and file not in broken:
-            digests[file] = hash_file(data / file)
+    checked = [
+        file
+        for file, row in plan.items()
+        if DIGEST.fullmatch((row.get("digest") or "").strip().lower()) and file not in broken
+    ]  # by the file index: the audit read them, and the copy reads each once more
+    found = indexed_digests(store_dir(), [data / file for file in checked])
+    digests = dict(zip(checked, found, strict=True))
     replaced = [f for f in digests if digests[f] != plan[f]["digest"].strip().lower()]
     if replaced:
         _warn_replaced(plan_file, [plan.pop(file) for file in replaced])

@@ -414,26 +414,31 @@ def _moved(root: Path) -> dict[str, tuple[str, str]]:
     }
     listed = {row.get("file") or "" for row in rows}
     known = {class_of_folder(row.get("class") or "") for row in rows}
+    unlisted = {
+        path: folder
+        for folder in ([f for f in folders if class_of_folder(f.name) in known] if gone else [])
+        for path, kind in walk_tree(folder)  # split keeps a class's sub-folders (2019/)
+        if kind == "file" and path.relative_to(root).as_posix() not in listed
+        if is_image_file(path)
+    }
     moved = {}
-    for folder in [f for f in folders if class_of_folder(f.name) in known] if gone else []:
-        for path, kind in walk_tree(folder):  # split keeps a class's sub-folders (2019/)
-            rel = path.relative_to(root).as_posix()
-            if kind != "file" or rel in listed or not is_image_file(path):
-                continue
-            was = gone.get(_sha256_or_none(path) or "")
-            if was is not None and class_of_folder(was[1]) != class_of_folder(folder.name):
-                moved[rel] = was
+    for (path, folder), sha256 in zip(unlisted.items(), _sha256s(list(unlisted)), strict=True):
+        was = gone.get(sha256)
+        if was is not None and class_of_folder(was[1]) != class_of_folder(folder.name):
+            moved[path.relative_to(root).as_posix()] = was
     return moved
 
 
-def _sha256_or_none(path: Path) -> str | None:
-    """``path``'s SHA-256, or None where it cannot be read (said as unreadable elsewhere)."""
-    from objrec.manifest import sha256_file
+def _sha256s(paths: list[Path]) -> list[str]:
+    """Each file's SHA-256 from the file index (check's listing has just read them through it),
+    "" for one that cannot be read (said as unreadable elsewhere)."""
+    from objrec.cache_folder import store_dir
+    from objrec.store import FeatureStore
 
-    try:
-        return sha256_file(path)
-    except OSError:
-        return None
+    if not paths:
+        return []
+    with FeatureStore(store_dir()) as index:
+        return index.readable_digests(paths, whole=True)[0]
 
 
 def moved_words(root: Path, moved: list[tuple[str, str]]) -> str:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from objrec.errors import ObjrecError
-from objrec.file_index import hash_file
 from objrec.outputs import staged
 from objrec.tables import CSV_ENCODING, csv_separator, read_text
 
@@ -70,12 +69,19 @@ def write_reviewed(
     content, so removing one copy of a picture keeps the label a person settled for another
     (:func:`_forgotten`); two copies settled under two classes are warned of and neither kept
     (:func:`_settled_rows`). ``digests``: the content digests known already, by path in
-    ``data`` (the plan's check read them, the copy hashed them), the others hashed. Returns how
-    many rows it holds."""
-    known = digests or {}
+    ``data`` (the plan's check read them, the copy hashed them), the others taken from the file
+    index (``store.indexed_digests``: the audit read them). Returns how many rows it holds."""
+    from objrec.cache_folder import store_dir
+    from objrec.store import indexed_digests
 
-    def digest(rel: Path) -> str:
-        return known.get(rel.as_posix()) or hash_file(data / rel)
+    known = dict(digests or {})
+
+    def digest(rels: Collection[Path]) -> list[str]:
+        """The digests of ``rels``, those not known taken from the file index (together)."""
+        missing = [rel for rel in rels if rel.as_posix() not in known]
+        found = indexed_digests(store_dir(), [data / rel for rel in missing])
+        known.update(zip((rel.as_posix() for rel in missing), found, strict=True))
+        return [known[rel.as_posix()] for rel in rels]
 
     rows = read_reviewed(data)
     for gone in _forgotten(targets, rows, digest):
@@ -87,28 +93,32 @@ def write_reviewed(
 def _forgotten(
     targets: Mapping[Path, Path | None],
     rows: Mapping[str, tuple[str, str]],
-    digest: Callable[[Path], str],
+    digest: Callable[[Collection[Path]], list[str]],
 ) -> set[str]:
     """The digests of ``rows`` whose every image ``targets`` removes: a row is forgotten only
     when no copy of its picture is left (the audit's plan removes byte-identical copies)."""
-    gone = {d for rel, target in targets.items() if target is None if (d := digest(rel)) in rows}
+    if not rows:
+        return set()
+    gone = set(digest([rel for rel, target in targets.items() if target is None])) & set(rows)
     if gone:
-        gone -= {digest(rel) for rel, target in targets.items() if target is not None}
+        gone -= set(digest([rel for rel, target in targets.items() if target is not None]))
     return gone
 
 
 def _settled_rows(
-    settled: Mapping[Path, Path | None], at: int, digest: Callable[[Path], str]
+    settled: Mapping[Path, Path | None],
+    at: int,
+    digest: Callable[[Collection[Path]], list[str]],
 ) -> dict[str, tuple[str, str]]:
     """The rows of the images ``settled`` (path in ``data`` -> path in ``out``), by content;
     copies of one picture settled under two classes are warned of, naming them, and give no
     row: which label is right is the person's to say, and check says to keep it in one."""
     rows: dict[str, tuple[str, str]] = {}
     named: dict[str, list[Path]] = {}
-    for rel, target in settled.items():
-        if target is not None:
-            rows.setdefault(d := digest(rel), (target.parts[at], target.as_posix()))
-            named.setdefault(d, []).append(target)
+    kept = {rel: target for rel, target in settled.items() if target is not None}
+    for target, d in zip(kept.values(), digest(list(kept)), strict=True):
+        rows.setdefault(d, (target.parts[at], target.as_posix()))
+        named.setdefault(d, []).append(target)
     for d, targets in named.items():
         if len({t.parts[at] for t in targets}) > 1:
             rows.pop(d)

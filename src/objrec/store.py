@@ -977,6 +977,16 @@ def index_written(
     log.info("the file index knows %d of the %d files written", kept, len(copies) + len(hashed))
 
 
+def indexed_digests(index: Path, paths: Sequence[Path]) -> list[str]:
+    """The content digest of each file, from the feature store's file index in ``index``: one
+    it knows unchanged (an audit, a check or a train read it) is not read again, the others are
+    hashed and kept there. A file that cannot be read raises its OSError."""
+    if not paths:
+        return []
+    with FeatureStore(index) as store:
+        return store.digests(list(paths))[0]
+
+
 def chunks(items: Sequence, size: int) -> Iterable[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
