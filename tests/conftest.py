@@ -162,7 +162,20 @@ def make_class_folder(root: Path, per_class: int = 12, classes=tuple(COLOURS)) -
                 COLOURS[name], size=(32 + 4 * (i % 4), 30 + 3 * (i % 3)), seed=100 * c + i
             )
             image.save(folder / f"img_{i:02d}.{'png' if i % 2 else 'jpg'}")
-    return root
+    return taken_before(root)
+
+
+def taken_before(*paths: Path) -> Path:
+    """Each file of ``paths`` (or below it) dated an hour earlier, their order and gaps kept, as
+    a user's photos are older than the command that reads them; the first path. The file index
+    reads a file again while its time is within a timestamp tick of when the index recorded it
+    (``file_index.is_racy``), as a file made just before is, on a fast machine."""
+    for path in paths:
+        for file in [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]:
+            stat = file.stat()
+            hour = 3600 * 10**9
+            os.utime(file, ns=(stat.st_atime_ns - hour, stat.st_mtime_ns - hour))
+    return paths[0]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -377,9 +390,11 @@ def sample_facts(request) -> Path:
 @pytest.fixture
 def image_folder(tmp_path, class_folder_template) -> Path:
     """This test's own copy of ``make_class_folder``'s images (the same bytes, new files)."""
-    return Path(
-        shutil.copytree(
-            class_folder_template / "photos", tmp_path / "photos", copy_function=shutil.copy
+    return taken_before(
+        Path(
+            shutil.copytree(
+                class_folder_template / "photos", tmp_path / "photos", copy_function=shutil.copy
+            )
         )
     )
 

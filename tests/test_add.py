@@ -21,7 +21,7 @@ from objrec.data import IMAGE_SET_MEANING, SPLITS
 from objrec.errors import Interrupted, ObjrecError
 from objrec.grouping import near_groups
 
-from .conftest import fake_checkpoint, make_image
+from .conftest import fake_checkpoint, make_image, taken_before
 from .test_split import manifest, tree_digest
 
 PURPLE = (150, 40, 200)
@@ -52,7 +52,7 @@ def new_images(root, name, n, colour=(200, 40, 40), seed=900):
     (root / name).mkdir(parents=True, exist_ok=True)
     for i in range(n):
         make_image(colour, seed=seed + i).save(root / name / f"new_{i:02d}.png")
-    return root
+    return taken_before(root)
 
 
 @pytest.mark.slow

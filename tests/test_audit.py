@@ -32,6 +32,8 @@ from objrec.data import IMAGE_SET_MEANING
 from objrec.errors import ObjrecError
 from objrec.progress import SILENT
 
+from .conftest import taken_before
+
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 HASH_ONLY = dedup.DuplicateRule(sim_strict=2.0, sim_loose=2.0)
 """tiny_test's 16 random features make every image of one colour alike: test the hash alone."""
@@ -56,7 +58,7 @@ def make_split(root: Path, per_split=(8, 4, 4)) -> Path:
             for i in range(n):
                 pattern(colour, seed).save(folder / f"{name}_{i:02d}.png")
                 seed += 1
-    return root
+    return taken_before(root)
 
 
 def config(**kwargs) -> AuditConfig:
@@ -3288,7 +3290,7 @@ def colour_folder(root: Path, per_class: dict[str, int]) -> Path:
         for i in range(n):
             pattern(COLOURS[name], seed).save(root / name / f"{name}_{i}.png")
             seed += 1
-    return root
+    return taken_before(root)
 
 
 def copies_by_hash(monkeypatch) -> None:

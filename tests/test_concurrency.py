@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from objrec.progress import Reporter
-from tests.conftest import COLOURS, make_image
+from tests.conftest import COLOURS, make_image, taken_before
 
 
 class Notes(Reporter):
@@ -35,7 +35,7 @@ def new_photos(root: Path, per_class: int = 2) -> Path:
         (root / name).mkdir(parents=True)
         for i in range(per_class):
             make_image(COLOURS[name], seed=5000 + 100 * c + i).save(root / name / f"new_{i}.png")
-    return root
+    return taken_before(root)
 
 
 @pytest.mark.slow

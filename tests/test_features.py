@@ -195,9 +195,10 @@ def test_unreadable_files_are_marked_remembered_and_named_by_their_current_path(
 def with_a_large_image(image_folder: Path) -> tuple[list[Sample], int]:
     """The folder's samples with ``red/huge.png`` (160x120: 19,200 pixels) among them, and its
     position; the fixture's others are at most 44x36."""
-    from .conftest import make_image
+    from .conftest import make_image, taken_before
 
     make_image((200, 40, 40), size=(160, 120)).save(image_folder / "red" / "huge.png")
+    taken_before(image_folder / "red" / "huge.png")
     samples = scan_class_folder(image_folder).samples
     return samples, [s.path.name for s in samples].index("huge.png")
 

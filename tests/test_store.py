@@ -34,7 +34,7 @@ from objrec.frozen import FrozenBody, PassSettings, compute_features
 from objrec.store import FeatureStore
 from objrec.views import ViewSpec, view_seed
 
-from .conftest import make_class_folder, make_image
+from .conftest import make_class_folder, make_image, taken_before
 
 DATA = get_backbone("tiny_test").data_config
 VIEW = ViewSpec(DATA, "article", 1)
@@ -221,6 +221,44 @@ def test_unchanged_files_are_not_hashed_again(tmp_path):
         assert stats.hashed == 1 and changed[0] != first[0] and changed[1:] == first[1:]
 
 
+def test_a_file_rewritten_in_the_tick_it_was_indexed_in_is_read_again(tmp_path, monkeypatch):
+    """review54a L6: the index trusts a file's size, times and inode, and a rewrite of the same
+    size within the timestamp tick the index read it in (FAT keeps whole seconds, 2 s apart;
+    Linux's coarse clock moves every few ms: an EXIF orientation changed by a script) left all
+    four as recorded, so the index kept the old digest, and the old features with it, for good.
+    As git's "racy clean" rule, a file whose time is not a tick older than its row is hashed
+    again the next time. One older (or dated well ahead) is trusted: read once, then never
+    again (issue #15)."""
+    from types import SimpleNamespace
+
+    path, real_stat = tmp_path / "photo.jpg", os.stat
+    path.write_bytes(b"A" * 100)
+    tick = (time.time_ns() // 10**9 + 1) * 10**9  # a FAT drive's time: a whole second
+    os.utime(path, ns=(tick, tick))
+    with FeatureStore(tmp_path / "store") as store:
+        (first,), _ = store.digests([path])
+        recorded = path.stat()
+        path.write_bytes(b"B" * 100)  # the same size, in the same tick: the same times
+        os.utime(path, ns=(tick, tick))
+
+        def in_that_tick(name, *args, **kwargs):  # its change time too, as one tick leaves it
+            now = real_stat(name, *args, **kwargs)
+            if os.fspath(name) != str(path):
+                return now
+            times = {"st_mtime_ns": now.st_mtime_ns, "st_ctime_ns": recorded.st_ctime_ns}
+            return SimpleNamespace(st_size=now.st_size, st_ino=now.st_ino, **times)
+
+        monkeypatch.setattr(os, "stat", in_that_tick)
+        (now,), stats = store.digests([path])
+        monkeypatch.undo()
+        assert (now, stats.hashed) == (hash_file(path), 1) and now != first
+        taken_before(path)  # an hour older: read once for its new times, then trusted
+        assert [store.digests([path])[1].hashed for _ in range(2)] == [1, 0]
+        ahead = time.time_ns() + 3600 * 10**9  # a camera's clock an hour ahead: trusted too
+        os.utime(path, ns=(ahead, ahead))
+        assert [store.digests([path])[1].hashed for _ in range(2)] == [1, 0]
+
+
 @pytest.mark.slow
 def test_a_warm_lookup_writes_again_only_the_rows_last_used_over_an_hour_ago(tmp_path):
     """The file index rewrote every row it read, on every command (60,000 rows for a warm read
@@ -306,6 +344,7 @@ def test_check_split_train_add_train_read_each_photo_once_for_its_sha256(tmp_pat
     new = make_class_folder(tmp_path / "new", per_class=1, classes=("red",))
     for path in new.rglob("*.*g"):  # other bytes than the photos'
         make_image((90, 20, 20), seed=700 + len(path.name)).save(path)
+    taken_before(new)
     read = read_for_sha256(monkeypatch)
     run = ["--out", tmp_path / "run", "--backbone", "tiny_test", "--epochs", "1"]
     data = tmp_path / "data"
@@ -334,6 +373,7 @@ def test_a_copy_is_known_by_its_sources_digest_only_if_the_source_stayed_as_hash
     sources = [tmp_path / f"img_{n}.png" for n in range(3)]
     for image, path in zip(photos, sources, strict=True):
         image.save(path)
+    taken_before(*sources)
 
     def copy(source: Path, edit: bool = False) -> Callable[[], Path]:
         def write() -> Path:
@@ -379,7 +419,8 @@ def test_an_older_objrecs_indexes_are_read_not_hashed_again(tmp_path, monkeypatc
             s = path.stat()
             row = (str(path), s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino)
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            db.execute("INSERT INTO file_sha256 VALUES (?,?,?,?,?,?,?)", (*row, digest, 1.0))
+            seen = time.time()  # when check read it
+            db.execute("INSERT INTO file_sha256 VALUES (?,?,?,?,?,?,?)", (*row, digest, seen))
     with FeatureStore(cache / "store") as store:  # as a train left it: the blue photos hashed
         cut, _ = store.digests(blues)
         store.db.execute("DELETE FROM sha256s")  # kept by a train since 6 December 2026 only
@@ -410,6 +451,7 @@ def test_an_older_objrec_sharing_the_cache_reads_the_file_index_as_it_wrote_it(
     sources = [tmp_path / f"img_{n}.png" for n in range(4)]
     for n, path in enumerate(sources):
         make_image((200, 40, 40), seed=n).save(path)
+    taken_before(*sources)
     old = [(str(sources[3]), *stat_tuple(sources[3]), sha256_of(sources[3]), time.time())]
     with FeatureStore(tmp_path / "store") as store:
         store.readable_digests(sources[:2], whole=True)  # check's, split's
@@ -804,6 +846,7 @@ def test_a_heic_photo_refused_before_pillow_heif_was_installed_is_decoded_once_i
 
     folder = make_class_folder(tmp_path / "data", per_class=2, classes=("red", "green"))
     save_heic(make_image((200, 30, 30)), folder / "red" / "IMG_0001.HEIC")
+    taken_before(folder / "red" / "IMG_0001.HEIC")
     samples = scan_class_folder(folder).samples
     body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache"), "torch")
     with monkeypatch.context() as before:
@@ -828,6 +871,7 @@ def test_a_heic_photos_stored_rows_are_not_read_where_pillow_heif_cannot_decode_
 
     folder = make_class_folder(tmp_path / "data", per_class=2, classes=("red", "green"))
     save_heic(make_image((200, 30, 30)), folder / "red" / "IMG_0001.HEIC")
+    taken_before(folder / "red" / "IMG_0001.HEIC")
     samples = scan_class_folder(folder).samples
     body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache"), "torch")
     assert feature_table(body, samples, VIEW).ok.sum() == 5
@@ -853,6 +897,7 @@ def heic_table_reads(tmp_path, monkeypatch, forget_kinds: bool) -> list[tuple[in
 
     folder = make_class_folder(tmp_path / "data", per_class=2, classes=("red", "green"))
     save_heic(make_image((200, 30, 30)), folder / "red" / "IMG_0001.HEIC")
+    taken_before(folder / "red" / "IMG_0001.HEIC")
     samples = scan_class_folder(folder).samples
     body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache"), "torch")
     assert feature_table(body, samples, VIEW).ok.sum() == 5
@@ -896,6 +941,7 @@ def test_a_kind_read_of_a_file_changed_since_it_was_hashed_is_not_kept(tmp_path,
     kinds = store.image_kinds(paths, digests)
     monkeypatch.undo()
     victim.write_bytes(original)
+    taken_before(victim)
     assert digests[0] not in kinds and [kinds[d] for d in digests[1:]] == [""] * (len(paths) - 1)
     assert store.digests(paths)[0] == digests  # the photo back, hashed again
     assert store.image_kinds(paths, digests) == dict.fromkeys(digests, "")
@@ -931,6 +977,7 @@ def test_a_heic_photo_refused_while_pillow_heif_failed_to_load_is_decoded_once_i
 
     folder = make_class_folder(tmp_path / "data", per_class=2, classes=("red", "green"))
     save_heic(make_image((200, 30, 30)), folder / "red" / "IMG_0001.HEIC")
+    taken_before(folder / "red" / "IMG_0001.HEIC")
     samples = scan_class_folder(folder).samples
     body = FrozenBody(TinyBody(), DATA.input_size, FeatureCache(tmp_path / "cache"), "torch")
     unregister_heif(monkeypatch)  # installed, not yet registered

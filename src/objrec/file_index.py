@@ -53,6 +53,29 @@ def hash_file_and_kind(path: Path) -> tuple[str, str]:
     return digest.hexdigest(), heif_kind(head)
 
 
+RACY_NS = 10_000_000
+"""How much older than the moment the index recorded it (its row's ``seen``) a file's
+modification time must be for the row to be trusted (:func:`is_racy`), where the file system
+keeps times finer than a second: Linux stamps a file from its coarse clock, which moves every
+1 to 10 ms (HZ 1000 to 100), so a time it gives lags the moment by up to a tick."""
+RACY_WHOLE_NS = 2_000_000_000
+""":data:`RACY_NS` where the file system keeps whole seconds (a modification time of whole
+seconds): FAT's times move every 2 s, ext3's and HFS+'s every second."""
+
+
+def is_racy(mtime_ns: int, seen: float) -> bool:
+    """Whether the row of a file modified at ``mtime_ns`` and recorded at ``seen`` cannot be
+    trusted, as git's "racy clean" index entries: the file was modified within one timestamp
+    tick of being read, so a rewrite of the same size in that tick (after the read) left its
+    size and times as recorded, and the row would keep the old digest, and with it the old
+    features, for good. Such a file is hashed again the next time it is asked for, and trusted
+    once it was recorded a tick after it last changed. A file dated over a tick after its row
+    (a camera's clock ahead) is not racy: a rewrite would date it now, away from that time; nor
+    is a row of no known ``seen`` (0)."""
+    tick = RACY_WHOLE_NS if mtime_ns % 1_000_000_000 == 0 else RACY_NS
+    return seen > 0 and -tick <= mtime_ns - seen * 1e9 <= tick
+
+
 def stat_key(stat: os.stat_result) -> tuple[int, int, int, int]:
     """What the file index compares of a file to know it unchanged: its size, modification and
     change times and inode (with its path)."""
@@ -472,6 +495,7 @@ class FileIndex:
             self.db.executemany("INSERT INTO temp.wanted_files VALUES (?,?)", enumerate(paths))
             for i, size, mtime, ctime, ino, digest, seen in self.db.execute(query):
                 s = stats[i]
-                if s is not None and (size, mtime, ctime, ino) == stat_key(s):
+                unchanged = s is not None and (size, mtime, ctime, ino) == stat_key(s)
+                if unchanged and not is_racy(mtime, seen):  # a racy one may have changed since
                     known[i] = digest, seen
         return known
