@@ -4994,7 +4994,7 @@ def test_the_terminal_says_a_flagged_photos_copies_once_with_their_count(capsys)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("audited 92 images: 2 likely wrong labels, ")
     at = lines.index(
-        "2 likely wrong labels (61 files with their copies) (most likely first), all in "
+        "2 likely wrong labels (61 files with their copies; most likely first), all in "
         "label_issues.csv:"
     )
     assert lines[at + 1 : at + 3] == [
@@ -5055,3 +5055,42 @@ def test_audit_html_shows_a_flagged_photos_copies_as_one_finding(tmp_path):
     shown = [f"<b>ant/{k}.jpg</b>" in html for k in range(4)]
     assert shown == [True, False, False, True]
     assert "2 likely wrong labels" in html and "4 likely wrong labels" not in html
+
+
+def test_the_settled_and_too_few_lists_count_a_pictures_copies_once(capsys, tmp_path):
+    """The likely wrong labels counted pictures, but the headings of the settled and too-few
+    lists, the summary line and audit.html counted files: one photo in 6 copies read "6 labels
+    settled" over one line. Each counts pictures, as the list shows them."""
+    from types import SimpleNamespace
+
+    from objrec.audit import Inventory, Item
+    from objrec.audit_report import write_page
+    from objrec.cli.auditing import print_audit
+
+    def copies(name: str, label: str, picture: int) -> list[LabelIssue]:
+        return [
+            LabelIssue(f"{label}/{name}_{k}.png", label, "red", 0.9, picture=picture, copies=6)
+            for k in range(6)
+        ]
+
+    settled, few = copies("s", "green", 0), copies("f", "blue", 1)
+    rows = [*settled, *few]
+    result = AuditResult(rows, [], [], 40, ["blue", "green", "red"], seconds={"total": 1.0})
+    result.settled, result.too_few = [f.path for f in settled], [f.path for f in few]
+    print_audit(result, Path("."), tmp_path / "audit")
+    lines = capsys.readouterr().out.splitlines()
+    assert "1 label settled by your earlier plans (kept), 1 flag in classes of" in lines[0]
+    assert any(line.startswith("1 label settled by your earlier plans") for line in lines)
+    assert any(line.startswith("1 label flag in classes of too few") for line in lines)
+
+    items = [Item(tmp_path / f.path, f.path, 0, None) for f in rows]
+    inv = Inventory(tmp_path, ("blue", "green", "red"), items, False, [])
+    said = {"n_images": 40, "classes": result.classes, "unjudged": [], "far_classes": {}}
+    page = SimpleNamespace(
+        label_issues=rows, near_duplicates=[], look_alikes=[], outliers=[], photos_needed=[],
+        unreadable=[], settled=result.settled, too_few=result.too_few, **said,
+    )  # fmt: skip
+    page.labels_not_judged = ""
+    write_page(page, inv, tmp_path / "audit.html")
+    html = " ".join((tmp_path / "audit.html").read_text().split())
+    assert "6 labels" not in html and "6 label flags" not in html

@@ -904,6 +904,22 @@ def identical_marks(inv: Inventory, group: DuplicateGroup, actions: dict[str, st
     return marks
 
 
+def flag_counts(result: AuditResult) -> dict[str, int]:
+    """How many pictures the page says are likely wrong labels (``issues``), settled by a
+    person (``settled``) and in classes of too few photos (``too_few``): a picture's copies,
+    flagged together, count once, as its one tile and the terminal's lists show them."""
+    settled, few = set(result.settled), set(result.too_few)
+
+    def pictures(keep) -> int:
+        return len(one_per_picture([f for f in result.label_issues if keep(f.path)]))
+
+    return {
+        "issues": pictures(lambda path: path not in settled | few),
+        "settled": pictures(lambda path: path in settled),
+        "too_few": pictures(lambda path: path in few - settled),
+    }
+
+
 def write_page(
     result: AuditResult,
     inv: Inventory,
@@ -914,7 +930,6 @@ def write_page(
     """audit.html: the findings with their thumbnails; ``plan``'s rows (plan.csv) give the
     action a byte-identical copy's mark names."""
     flags = one_per_picture(result.label_issues)  # a picture's copies: one flag
-    apart = set(result.settled) | set(result.too_few)
     total = len(result.photos_needed) + sum(
         min(PAGE_LIMIT, len(x))
         for x in (flags, result.near_duplicates, result.look_alikes, result.outliers)
@@ -930,9 +945,7 @@ def write_page(
         classes=len(result.classes),
         limit=PAGE_LIMIT,
         counts={
-            "issues": sum(flag.path not in apart for flag in flags),
-            "settled": len(result.settled),
-            "too_few": len(set(result.too_few) - set(result.settled)),
+            **flag_counts(result),
             "groups": len(result.near_duplicates),
             "alike": len(result.look_alikes),
             "outliers": len(result.outliers),

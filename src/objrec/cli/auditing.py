@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
+from objrec.audit_findings import one_per_picture
 from objrec.cli.data import COPY_OPTION, new_class_option
 from objrec.cli.messages import to_cli
 from objrec.cli.options import (
@@ -163,15 +164,12 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
     from objrec.audit_report import far_classes_note
     from objrec.outputs import AUDIT_FILES
 
+    settled, few = one_per_picture(settled_flags(result)), one_per_picture(result.too_few_apart())
     console.print(
         f"audited {plural(result.n_images, 'image')}{left_out_words(result.unreadable)}: "
         f"{wrong_labels_words(result)}, "
-        + (f"{plural(len(result.settled), 'label')} {SETTLED_WORDS}, " if result.settled else "")
-        + (
-            f"{plural(len(few), 'flag')} {TOO_FEW_WORDS}, "
-            if (few := result.too_few_apart())
-            else ""
-        )
+        + (f"{plural(len(settled), 'label')} {SETTLED_WORDS}, " if settled else "")
+        + (f"{plural(len(few), 'flag')} {TOO_FEW_WORDS}, " if few else "")
         + f"{plural(len(result.near_duplicates), 'near-duplicate group')}, "
         f"{plural(len(result.look_alikes), 'group')} of look-alikes, "
         f"{plural(len(result.outliers), 'outlier')} in {result.seconds['total']:.0f}s ("
@@ -201,8 +199,6 @@ def wrong_labels_words(result) -> str:
     none (one class): "0 likely wrong labels" read as labels looked at and found right."""
     if result.labels_not_judged:
         return "labels not judged"
-    from objrec.audit_findings import one_per_picture
-
     return plural(len(one_per_picture(result.likely_wrong())), "likely wrong label")
 
 
@@ -468,12 +464,10 @@ def print_groups(groups: Sequence[DuplicateGroup], data: Path, file: str, limit:
 def print_label_issues(rows: Sequence[LabelIssue], data: Path, limit: int = 5) -> None:
     """The likely wrong labels under their heading: how many, the first ``limit`` (most likely
     first) with the class each looks like, the rest counted."""
-    from objrec.audit_findings import one_per_picture
-
     once = one_per_picture(rows)
-    files = f" ({len(rows):,} files with their copies)" if len(rows) > len(once) else ""
+    files = f"{len(rows):,} files with their copies; " if len(rows) > len(once) else ""
     heading = (
-        f"{plural(len(once), 'likely wrong label')}{files} (most likely first), all in "
+        f"{plural(len(once), 'likely wrong label')} ({files}most likely first), all in "
         "label_issues.csv:"
     )
     print_flags(rows, heading, data, limit, "label_issues.csv")
@@ -487,8 +481,6 @@ def print_flags(
     are one line (``audit_findings.one_per_picture``)."""
     if not rows:
         return
-    from objrec.audit_findings import one_per_picture
-
     console.print(heading, highlight=False)
     once = one_per_picture(rows)
     for row in once[:limit]:
@@ -512,14 +504,20 @@ SETTLED_WORDS = "settled by your earlier plans (kept)"
 (``reviewed.csv``): listed among the likely wrong labels, one read as the review ignored."""
 
 
+def settled_flags(result) -> list[LabelIssue]:
+    """The label flags whose label a person settled in an earlier plan, each copy's."""
+    settled = set(result.settled)
+    return [issue for issue in result.label_issues if issue.path in settled]
+
+
 def print_settled(result, data: Path, limit: int = 3) -> None:
     """The flags whose label a person settled, apart from the likely wrong labels: how many,
     the first ``limit``, the rest counted."""
-    settled = set(result.settled)
-    rows = [issue for issue in result.label_issues if issue.path in settled]
+    rows = settled_flags(result)
+    once = len(one_per_picture(rows))
     heading = (
-        f"{plural(len(rows), 'label')} {SETTLED_WORDS}, flagged again (plan.csv keeps "
-        f"{'it' if len(rows) == 1 else 'them'}; also in label_issues.csv):"
+        f"{plural(once, 'label')} {SETTLED_WORDS}, flagged again (plan.csv keeps "
+        f"{'it' if once == 1 else 'them'}; also in label_issues.csv):"
     )
     print_flags(rows, heading, data, limit, "plan.csv")
 
@@ -535,9 +533,10 @@ def print_too_few(result, data: Path, limit: int = 3) -> None:
     from objrec.photos_needed import FEW_PHOTOS
 
     rows = result.too_few_apart()
+    once = len(one_per_picture(rows))
     heading = (
-        f"{plural(len(rows), 'label flag')} {TOO_FEW_WORDS} (fewer than {FEW_PHOTOS} photos, and "
-        f"no other class claims {'it' if len(rows) == 1 else 'them'}: a glance, not a relabel; "
+        f"{plural(once, 'label flag')} {TOO_FEW_WORDS} (fewer than {FEW_PHOTOS} photos, and "
+        f"no other class claims {'it' if once == 1 else 'them'}: a glance, not a relabel; "
         "add photos of these classes; also in label_issues.csv):"
     )
     print_flags(rows, heading, data, limit, "label_issues.csv")
