@@ -3000,7 +3000,7 @@ def test_library_sentences_name_arguments_and_each_command_says_them_as_its_flag
     assert stale.endswith("`evaluate(run, data, unknown=folder, keep_threshold=True)`")
     keep = "`objrec evaluate 'my run' data --unknown FOLDER --keep-threshold`"
     assert to_cli(stale, cli.commands["train"], {"run": "my run", "data": "data"}).endswith(keep)
-    assert "`objrec split SRC OUT --like OLD_SPLIT` the split" in to_cli(
+    assert "`objrec split SRC OUT --like OLD_SPLIT` reads the split" in to_cli(
         MANIFEST_WHY, cli.commands["check"]
     )
 

@@ -156,8 +156,8 @@ def check_manifest(manifest: Path) -> None:
 
 MANIFEST_WHY = (
     "add, audit and evaluate read each image's near-duplicate group from it, and "
-    "`split_folder(src, out, like=old_split)` the split each image was given: restore it from a "
-    "copy, or split the photos again into a new folder"
+    "`split_folder(src, out, like=old_split)` reads the split each image was given: restore it "
+    "from a copy, or split the photos again into a new folder"
 )
 """What a damaged or missing ``manifest.csv`` costs, and what to do (:func:`manifest_damage`)."""
 
