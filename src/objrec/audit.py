@@ -747,8 +747,8 @@ class Pictures:
     """The audit's rows seen one per picture: each copy group (``copy_groups``' numbers: one
     photo's near-duplicates, a burst's frames) as one row, so that many copies of one photo count
     once wherever the audit counts images: cleanlab's thresholds, the neighbour vote, the spreads
-    behind the z-scores, photos_needed.csv. 60 copies of an ant photo in accordion/ outvoted it
-    (review54a H1): it went unflagged and two right photos were flagged as accordion instead."""
+    behind the z-scores, photos_needed.csv. Counted once, many copies of a mislabelled photo
+    cannot outvote its own label check, nor the right photos' of the class they sit in."""
 
     first: np.ndarray
     """Each picture's first row, in row order: the row that stands for it."""
@@ -793,8 +793,8 @@ def outside_groups(unit: np.ndarray, near: dedup.Neighbours, group) -> dedup.Nei
     (its nearest member: 600 copies of one photo are one neighbour, not 10), as many as ``near``
     has (fewer where the groups leave fewer): ``near`` itself where it holds no row of a row's own
     group and no two of one group. Only the rows whose ``near`` does are searched again, a chunk
-    of them at a time against every row: one group of 1,500 copies among 6,000 rows widened
-    every row's search to 1,509 neighbours (review54a M2)."""
+    of them at a time against every row, so that the search stays as wide as ``near`` however
+    many copies one group holds."""
     of = Pictures.of_groups(group).of
     pictures = int(of.max()) + 1 if len(of) else 0
     if pictures == len(of):
@@ -1047,7 +1047,7 @@ def _group_kind(items: list[Item]) -> str:
 
 SPREAD_FLOOR = 1e-3
 """The least spread (1.4826 MAD, in cosine distance) a z-score divides by: where most distances
-are equal, a MAD of 0 made a z of 49,026,492 (review54a H1, over a 1e-9 floor)."""
+are equal (copies of one photo) the MAD is 0 or nearly, and a z over it would be no measure."""
 
 
 def robust_z(values: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
@@ -1436,8 +1436,8 @@ def needs_rows(
 ) -> list[PhotosNeeded]:
     """``photos_needed.csv``'s classes: those that most need more or better photos, by the
     out-of-fold answers (``probs``' best class) of their photos not flagged (``ranked``), one row
-    a picture (``pictures``: 600 copies of one photo were "600 of its 616 images not
-    recognised"); ``rows``: the inventory and the index in it of each row of ``labels``, which
+    a picture (``pictures``: a photo's copies count once, as the audit's other counts);
+    ``rows``: the inventory and the index in it of each row of ``labels``, which
     the photos that look like another class are named and placed by (each picture's first
     file: ``PhotosNeeded.confused``)."""
     inv, idx = rows

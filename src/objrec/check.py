@@ -161,8 +161,7 @@ class CheckResult:
 
     def __repr__(self) -> str:
         """One line, as the other results': the folder, its images and classes, and how many
-        problems (``problems`` lists them; a split folder's whole ``split_record`` and every
-        noted file made it hundreds of characters)."""
+        problems (``problems`` lists them, ``split_record`` and the notes are attributes)."""
         splits = "".join(f", {split}={n}" for split, n in self.splits.items())
         return (
             f"CheckResult(root={str(self.root)!r}, images={self.images}, "

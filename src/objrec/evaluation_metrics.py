@@ -265,8 +265,8 @@ class OpenSetFigures:
 
     def __repr__(self) -> str:
         """The fields, :attr:`unknown_caught` first: the count the evaluation's repr gives
-        (``unknown_caught=13/21``), which a notebook showing the figures did not show, the
-        fields holding it only as the share ``unknown_accepted``."""
+        (``unknown_caught=13/21``), which the fields hold only as the share
+        ``unknown_accepted``."""
         shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)]
         return f"OpenSetFigures(unknown_caught={self.unknown_caught!r}, {', '.join(shown)})"
 

@@ -58,7 +58,7 @@ class ExploreResult:
 
     def __repr__(self) -> str:
         """One line, as the other results': the images counted, per split of a split folder, the
-        classes and the files left out (the three tables made it a page of text)."""
+        classes and the files left out; the tables are in the attributes."""
         per_split = self.counts.drop(columns="all", errors="ignore").sum().items()
         splits = "".join(f", {split}={n}" for split, n in per_split)
         where = f", out={str(self.out)!r}" if self.out is not None else ""

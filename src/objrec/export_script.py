@@ -498,8 +498,8 @@ class Model:
     """The export at ``path`` (default: :data:`MODEL` beside this script) with its sidecar, run by
     ``runtime`` (:data:`RUNTIMES`; its choice is ``self.runtime``). Where its answers are not
     objrec's (:func:`int8_note`), it says so once, as it loads: ``say`` gets the note (the
-    command line prints it), else it is logged as a warning, for a service importing the
-    script, whose answers were 0.0026 off ``objrec predict``'s without a word."""
+    command line prints it), else it is logged as a warning, so that a service importing the
+    script is told too that its answers differ a little from ``objrec predict``'s."""
 
     def __init__(
         self,

@@ -127,10 +127,9 @@ def need_reasons(need: ClassNeed) -> list[str]:
     first two, the reasons more photos would fix (a confusion alone, one or two photos of a well
     recognised class, is not a reason to list it, nor are label flags alone: those relabelling
     fixes, not photos).
-    Distinct photos are said as photos, files as images: "only 3 photos ...; 9 of its 12
-    photos not recognised" counted one class two ways under one word, and one photo in 600 copies
-    was "600 of its 616 images not recognised". The photos are counted by those missed, the
-    reason the class is listed ("6 of its 27 photos not recognised"; the CSV's ``recognised``
+    Distinct photos (a picture's copies once) are said as photos, files as images, so that one
+    word counts one thing in a line. The photos are counted by those missed, the reason the
+    class is listed ("6 of its 27 photos not recognised"; the CSV's ``recognised``
     and ``of`` give the others), their files too where copies make them more."""
     reasons = []
     if need.photos < FEW_PHOTOS:

@@ -144,8 +144,8 @@ class Prediction:
 
     def __repr__(self) -> str:
         """One line: the file, its answer, the closest class when that is "unknown", its
-        probability and the unknown score; or the error (every field made a list of predictions
-        a page of text, each one's top-k and threshold again)."""
+        probability and the unknown score; or the error. The top-k and threshold, the same
+        down a list of predictions, are in the attributes."""
         if self.error or not self.topk:
             return f"Prediction(path={self.path!r}, error={self.error!r})"
         closest = f", predicted={self.predicted!r}" if self.unknown else ""

@@ -41,9 +41,8 @@ class Reporter:
         that its bar says why it stands still."""
 
     def counts(self, unit: str) -> None:
-        """What the innermost task's steps are, shown after its count ("3/46 steps"): a task whose
-        steps are not the images its words name (the int8 copy's "reading the calibration
-        images: 0/46" counted its steps)."""
+        """What the innermost task's steps are, shown after its count ("3/46 steps"), for a task
+        whose steps are not the images its words name."""
 
 
 SILENT = Reporter()

@@ -95,8 +95,8 @@ def model_info(
 def info_runtime(recognizer: Recognizer) -> str:
     """``/info``'s ``runtime``: what runs the model's network, ``onnx`` or ``torch`` (the
     runtime it is served in), or ``openvino`` for an OpenVINO int8 body, which runs there
-    whatever the runtime (the head, a layer, in PyTorch beside it): "torch" was said of it, the
-    head's, as though PyTorch ran the network."""
+    whatever the runtime (the head, a layer, in PyTorch beside it): the runtime that runs the
+    network is the one its speed and answers depend on."""
     return "openvino" if int8_engine(recognizer) == "openvino" else recognizer.runtime
 
 

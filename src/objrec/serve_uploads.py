@@ -152,14 +152,13 @@ def log_request(
     upload: its name, size, who sent it, the answer or why none, and the time it took from its
     arrival (its body received) to the answer (``seconds``; None for a request refused before the
     endpoint ran: timed from when ``serve_guards.MarkBodyReceived`` saw its body whole, none
-    for one whose body never came whole), said before the answer: after it, a refusal's advice
-    ended "... raise its limit in 24 ms". ``file`` None: the request held no image. uvicorn's
+    for one whose body never came whole), said before the answer, which may end in advice that
+    a time after it would read as part of. ``file`` None: the request held no image. uvicorn's
     access log, off under ``serve``, would say only the client, path and status."""
     client = request.client.host if request.client is not None else "an unknown client"
     if seconds is None and (received := request.scope.get(RECEIVED)) is not None:
         seconds = time.perf_counter() - received  # a refusal before the endpoint ran
-    took = "" if seconds is None else f", {seconds * 1000:.0f} ms"  # before the outcome: a
-    # refusal's advice read "... ask whoever runs the server to raise its limit in 24 ms"
+    took = "" if seconds is None else f", {seconds * 1000:.0f} ms"  # said before the outcome
     if file is None:
         events.info("/predict without an image from %s%s: %s", client, took, outcome)
         return

@@ -397,10 +397,9 @@ def ratios_line(result) -> str:
 
 def none_to_words(result) -> str:
     """Why a split of a share above 0 got none of the images added, said in the line that counts
-    them: "added 4 images to d: train 0, valid 2, test 2" read as though the photos added to
-    help the model were lost on it; each class's train already held its share (the rule
-    :func:`ratios_line` states), and ``--ratios 1 0 0`` puts them all in train. "" where each
-    such split got some, or nothing was placed."""
+    them, where a 0 would otherwise read as photos lost: each class's train already held its
+    share (the rule :func:`ratios_line` states), and ``--ratios 1 0 0`` puts them all in train.
+    "" where each such split got some, or nothing was placed."""
     totals = result.totals()  # in train, valid, test order, as the ratios
     if not any(totals.values()):
         return ""

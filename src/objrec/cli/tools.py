@@ -208,10 +208,10 @@ def prune_store(store, days: float | None, keep: Path | None, wait, say: Console
 
 
 def kept_line(summary, keep: Path | None, days: float | None) -> str:
-    """What a prune kept, and how to drop it: ``--keep data`` freed 6.4 MB of 221 MB and said
-    nothing of the rest, the graphs (163 MB: the networks exported, their int8 copies, OpenVINO's
-    compiled ones), which only ``--days`` prunes, and fine-tuning's float32 rows below the tuned
-    blocks (55 MB), kept as rows of ``keep``'s images."""
+    """What a prune kept, and how to drop it: the features of ``keep``'s images (fine-tuning's
+    float32 rows below the tuned blocks among them, said apart: they are most of it), and the
+    graphs (the networks exported, their int8 copies, OpenVINO's compiled ones), which only
+    ``--days`` prunes, so that a prune that freed little says where the rest is."""
     rows = sum(s.bytes for s in summary.spaces)
     tuned = sum(s.bytes for s in summary.spaces if " cut " in s.label)
     graphs = summary.onnx_bytes + summary.compiled_bytes

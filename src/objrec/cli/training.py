@@ -432,13 +432,11 @@ def time_line(
 
 
 def features_words(result: TrainResult, seconds: RunSeconds, config: dict[str, Any]) -> str:
-    """What the features' seconds went to, as the run's frozen pass counted it: "computing
-    features" was said of a retrain (under torchrun, on a resume, or one process) whose every
-    feature came from the feature store, none computed; a run that computed some and read the
-    others says how many of each, as its lines per view do. Features a fine-tuned run made from
-    its cut's rows (``derived``) were computed, though not by the body's own pass. Of none
-    computed, "14s reading the 210 image features" counted the networks' loading (the body's
-    fingerprint) as reading."""
+    """What the features' seconds went to, as the run's frozen pass counted it: getting them
+    all from the feature store (those seconds load the networks too, which key the store),
+    computing them with the network (in its precision), or how many of each, as the run's lines
+    per view say. Features a fine-tuned run made from its cut's rows (``derived``) count as
+    computed, though not by the body's own pass."""
     from objrec.backbones import network_words
 
     counts = getattr(result, "frozen_pass", None)
@@ -459,10 +457,9 @@ def features_words(result: TrainResult, seconds: RunSeconds, config: dict[str, A
 def fit_words(seconds: RunSeconds, config: dict[str, Any], finetune: Any = None) -> str:
     """``, 36s fitting the 5 heads, 2s calibrating``: what a warm retrain's user mostly waits for,
     which "88s in all (30s starting, 5s computing features)" alone would not account for; a
-    part under a second is left unsaid. A fine-tuning's seconds (``finetune``: its record) are
-    its own part: "352s fitting the 5 heads" was said of a fine-tuning's pass and epochs, the
-    heads' fit taking 20 s of them (its pass below the tuned blocks now comes with the
-    features: :func:`time_line`)."""
+    part under a second is left unsaid. A fine-tuning's epochs (``finetune``: its record) are a
+    part of their own, apart from the heads' fit they would otherwise be taken for; its pass
+    below the tuned blocks is said with the features (:func:`time_line`)."""
     heads = config.get("heads") or 1
     fitting = f"fitting the {heads} heads" if heads > 1 else "fitting the head"
     tuning = getattr(finetune, "seconds", None) or 0.0
