@@ -4014,7 +4014,7 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
         label_issues=[LabelIssue("red/a.jpg", "red", "blue")],
         near_duplicates=one,
         look_alikes=one,
-        outliers=[{}],
+        outliers=[Outlier("red/b.jpg", 4.0, "far from its class", "red", None)],
         n_images=1,
         classes=["red"],
         unjudged=[],
@@ -5094,3 +5094,46 @@ def test_the_settled_and_too_few_lists_count_a_pictures_copies_once(capsys, tmp_
     write_page(page, inv, tmp_path / "audit.html")
     html = " ".join((tmp_path / "audit.html").read_text().split())
     assert "6 labels" not in html and "6 label flags" not in html
+
+
+def test_a_pictures_copies_far_together_are_one_outlier(capsys, tmp_path):
+    """8 copies of a red photo in green/ were 8 outliers: 3 lines of one picture and "and 5
+    more" in the terminal, 8 tiles on audit.html. Each copy keeps its row (outliers.csv, the
+    plan), sharing its picture and count; the terminal and the page say the picture once."""
+    from types import SimpleNamespace
+
+    from objrec.audit import Inventory, copy_groups, outlier_rows
+    from objrec.audit_report import write_page
+    from objrec.cli.auditing import print_outliers
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(2, 64)) * 4
+    labels = [0] * 16 + [1] * 16 + [1] * 8
+    spread = rng.normal(size=(32, 64))
+    features = np.concatenate([centres[labels[:32]] + spread, np.repeat(centres[:1], 8, 0)])
+    hashes = [int.from_bytes(rng.bytes(32), "big") for _ in range(32)] + [7] * 8
+    facts, items = facts_and_items("rg", labels, hashes)
+    inv = Inventory(Path("/data"), ("r", "g"), items, False)
+    idx = np.arange(len(items))
+    unit = dedup.normalise(features.astype(np.float32))
+    near = dedup.feature_neighbours(unit, dedup.NEIGHBOURS)
+    group = copy_groups(len(idx), dedup.duplicate_pairs(unit, facts, dedup.DuplicateRule(), near))
+    found = outlier_rows(inv, idx, np.array(labels), unit, facts, 5, near, group)
+    copies = [o for o in found if o.index >= 32]
+    assert len(copies) == 8 and {(o.picture, o.copies) for o in copies} == {(32, 8)}
+
+    print_outliers(copies, Path("/data"))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("1 outlier (unusual images")
+    assert (
+        len(lines) == 2 and lines[1].startswith("  g/") and "(and 7 copies of it): far" in lines[1]
+    )
+    page = SimpleNamespace(
+        label_issues=[], near_duplicates=[], look_alikes=[], outliers=copies, photos_needed=[],
+        unreadable=[], settled=[], too_few=[], n_images=40, classes=["r", "g"], unjudged=[],
+        far_classes={}, labels_not_judged="",
+    )  # fmt: skip
+    write_page(page, inv, tmp_path / "audit.html")
+    html = " ".join((tmp_path / "audit.html").read_text().split())
+    assert "1 outlier" in html and "(and 7 copies of it)" in html
+    assert sum(f"<b>{o.path}</b>" in html for o in copies) == 1

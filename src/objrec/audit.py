@@ -1220,11 +1220,12 @@ def outlier_rows(
     z_class = np.full(len(inv.items), np.nan)
     around = around or Around(unit, near, labels, group, k)
     sims = around.outside.sims[:, :k]
-    first = None if group is None else Pictures.of_groups(group, labels).first  # one a picture
+    pictures = Pictures.of_groups(np.arange(len(idx)) if group is None else group, labels)
+    first = None if group is None else pictures.first  # one a picture
     z[idx] = robust_z(1 - sims.mean(1) if sims.size else np.zeros(len(idx)), first)
     z_class[idx] = robust_z(around.within, first)
     rows = []
-    for i in idx.tolist():
+    for r, i in enumerate(idx.tolist()):
         item, reason = inv.items[i], degenerate_reason(facts[i])
         if reason is None and z[i] > OUTLIER_Z:
             reason = f"far from every image (k-NN distance z={z[i]:.1f})"
@@ -1241,8 +1242,11 @@ def outlier_rows(
                     split=item.split,
                     index=i,
                     degenerate=not reason.startswith("far"),
+                    picture=int(idx[pictures.first[pictures.of[r]]]),
                 )
             )
+    found = Counter(row.picture for row in rows)
+    rows = [replace(row, copies=found[row.picture]) for row in rows]
     return sorted(rows, key=lambda r: (not r.degenerate, -r.score))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,11 @@ class Outlier:
     """Its place in the audit's inventory, which the plan and the page read."""
     degenerate: bool = False
     """Tiny, nearly blank or oddly shaped, rather than far."""
+    picture: int = -1
+    """The place in the audit's inventory of its picture's first file (``audit.Pictures``): the
+    copies of one photo share it, and are one finding (-1: its own)."""
+    copies: int = 1
+    """The outliers of its picture, itself included: one finding said once."""
 
     def row(self) -> dict[str, Any]:
         """The outlier as outliers.csv and ``--json`` show it, before its path is made
@@ -140,9 +145,12 @@ class LabelIssue:
         }
 
 
-def one_per_picture(issues: Sequence[LabelIssue]) -> list[LabelIssue]:
-    """The first of each picture's flags (``LabelIssue.picture``), in their order: a photo in 60
-    copies is one flag said once, with its count of copies (``LabelIssue.copies``)."""
+Finding = TypeVar("Finding", "LabelIssue", "Outlier")
+
+
+def one_per_picture(issues: Sequence[Finding]) -> list[Finding]:
+    """The first of each picture's flags or outliers (their ``picture``), in their order: a
+    photo in 60 copies is one finding said once, with its count of copies (``copies``)."""
     seen: set[int | str] = set()
     once = []
     for issue in issues:

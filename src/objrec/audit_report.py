@@ -844,7 +844,7 @@ def page_sections(
         advance(1)
     groups = [_group(inv, g, advance, actions or {}) for g in result.near_duplicates[:PAGE_LIMIT]]
     alike = [_group(inv, g, advance) for g in result.look_alikes[:PAGE_LIMIT]]
-    for o in result.outliers[:PAGE_LIMIT]:
+    for o in one_per_picture(result.outliers)[:PAGE_LIMIT]:  # copies: one finding
         outliers.append({"row": o, "tiles": [_tile(inv, o.index, o.class_name)]})
         advance(1)
     needs = [_needed(inv, row, advance) for row in result.photos_needed]
@@ -930,9 +930,10 @@ def write_page(
     """audit.html: the findings with their thumbnails; ``plan``'s rows (plan.csv) give the
     action a byte-identical copy's mark names."""
     flags = one_per_picture(result.label_issues)  # a picture's copies: one flag
+    outliers = one_per_picture(result.outliers)  # and one outlier
     total = len(result.photos_needed) + sum(
         min(PAGE_LIMIT, len(x))
-        for x in (flags, result.near_duplicates, result.look_alikes, result.outliers)
+        for x in (flags, result.near_duplicates, result.look_alikes, outliers)
     )
     with reporter.task("thumbnails", total) as advance:
         actions = {row["file"]: row["action"] for row in plan}
@@ -948,7 +949,7 @@ def write_page(
             **flag_counts(result),
             "groups": len(result.near_duplicates),
             "alike": len(result.look_alikes),
-            "outliers": len(result.outliers),
+            "outliers": len(outliers),
             "unreadable": len(result.unreadable),
         },
         leaks=sum(g.kind == "across splits" for g in result.near_duplicates),
@@ -1043,7 +1044,9 @@ hash distance {{ f.row.hash_distance|plural("bit") }}
 {%- else %}<p>None found.</p>{% endfor %}
 <h2 id="outliers">Outliers</h2>
 {% if far %}<p class="check">{{ far }}.</p>{% endif %}
-{% for f in outliers %}<div class="finding"><div class="info"><b>{{ f.row.path }}</b><br>
+{% for f in outliers %}<div class="finding"><div class="info"><b>{{ f.row.path }}</b>
+{%- if f.row.copies > 1 %} (and {{ (f.row.copies - 1)|plural("copy", "copies") }} of it)
+{%- endif %}<br>
 {{ f.row.reason }}</div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
 <img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}</figcaption></figure>
 {% endfor %}</div></div>{% else %}<p>None found.</p>{% endfor %}

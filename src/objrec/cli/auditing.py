@@ -172,7 +172,8 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
         + (f"{plural(len(few), 'flag')} {TOO_FEW_WORDS}, " if few else "")
         + f"{plural(len(result.near_duplicates), 'near-duplicate group')}, "
         f"{plural(len(result.look_alikes), 'group')} of look-alikes, "
-        f"{plural(len(result.outliers), 'outlier')} in {result.seconds['total']:.0f}s ("
+        f"{plural(len(one_per_picture(result.outliers)), 'outlier')} in "
+        f"{result.seconds['total']:.0f}s ("
         + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items() if k != "total")
         + ")"
     )
@@ -344,21 +345,23 @@ def confused_line(row: PhotosNeeded, data: Path, named: int = 3) -> str:
 def print_outliers(rows: Sequence[Outlier], data: Path, limit: int = 3) -> None:
     """The outliers under their heading, naming outliers.csv (the audit counted them and said
     no more): how many, the first ``limit`` (blank or tiny ones first, then the farthest) with
-    why, the rest counted."""
+    why, the rest counted. A picture's copies, far together, are one line with their count."""
     from objrec.outputs import shown_name
 
     if not rows:
         return
+    once = one_per_picture(rows)
     console.print(
-        f"{plural(len(rows), 'outlier')} (unusual images: far from their class or from "
+        f"{plural(len(once), 'outlier')} (unusual images: far from their class or from "
         "everything, tiny, blank or oddly shaped), all in outliers.csv:",
         highlight=False,
     )
-    for row in rows[:limit]:
-        line = f"  {shown_name(row.path, [data])}: {row.reason}"
+    for row in once[:limit]:
+        also = f" (and {plural(row.copies - 1, 'copy', 'copies')} of it)" if row.copies > 1 else ""
+        line = f"  {shown_name(row.path, [data])}{also}: {row.reason}"
         console.print(printable(line), markup=False, highlight=False)
-    if len(rows) > limit:
-        console.print(f"  and {len(rows) - limit:,} more in outliers.csv")
+    if len(once) > limit:
+        console.print(f"  and {len(once) - limit:,} more in outliers.csv")
 
 
 def left_out_words(unreadable: Sequence[Unreadable]) -> str:
