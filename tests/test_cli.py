@@ -5948,7 +5948,7 @@ def test_train_s_last_line_says_in_plain_words_what_its_feature_seconds_went_to(
 
 
 def test_train_s_last_line_counts_the_seconds_the_user_waited_starting_included(
-    trained_run, capsys
+    trained_run, capsys, monkeypatch
 ):
     """A warm retrain said "4s in all" after 12.8 s: summary.json's total, which leaves out
     Python's start and the libraries' import (6.6 s at a load of 7) and the run's writing.
@@ -5975,10 +5975,17 @@ def test_train_s_last_line_counts_the_seconds_the_user_waited_starting_included(
     # the head's fit is said, what a retrain waits for; calibrating's 0.4 s is not
     heads = json.loads((trained_run / "config.json").read_text())["heads"]
     fitting = f"fitting the {heads} heads" if heads > 1 else "fitting the head"
-    assert f"32-bit floats (fp32), 2s {fitting}); model saved to" in said
+    # and the 2 s past train's own work, writing the run: "31s in all (11s starting, 3s
+    # computing features, 12s fitting the 5 heads)" left 5 s unsaid under torchrun
+    assert f"32-bit floats (fp32), 2s {fitting}, 2s writing the run); model saved to" in said
     print_trained(result, None, Waited(time.monotonic() - 4.2, 0.3))  # under a second: unsaid
     said = " ".join(capsys.readouterr().out.split())
     assert "4s in all (1s computing features with the pretrained" in said
+    assert "writing the run" not in said
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun, rank 0's line
+    print_trained(result, None, Waited(time.monotonic() - 12.8, 6.6))
+    said = " ".join(capsys.readouterr().out.split())
+    assert ", 2s writing the run and ending its 2 processes (torchrun)); model saved to" in said
 
 
 def test_train_s_last_line_names_fine_tuning_apart_from_the_heads_fit(trained_run, capsys):

@@ -1016,7 +1016,10 @@ def test_a_run_request_is_made_by_name_only():
 
 def test_a_table_s_counts_each_have_their_thousands_separator():
     """s0's train said "train features: 3,095 images, 0 run through the 3 pretrained networks,
-    3095 from the feature store": one number written two ways in one line."""
+    3095 from the feature store": one number written two ways in one line. Under torchrun it
+    says how many processes shared the pass."""
+    from types import SimpleNamespace
+
     import torch
 
     from objrec.distributed import SINGLE
@@ -1032,6 +1035,12 @@ def test_a_table_s_counts_each_have_their_thousands_separator():
     assert table_counts(Table(), SINGLE, "a+b+c") == (
         "3,095 images, 1,200 run through the 3 pretrained networks, 1,894 from the feature "
         "store, 1 unreadable"
+    )
+    # under torchrun each process ran its share, which the line read word for word as one's
+    ranks = SimpleNamespace(size=2, sum=lambda n: n)
+    assert table_counts(Table(), ranks, "a+b+c").startswith(  # type: ignore[arg-type]
+        "3,095 images, 1,200 run through the 3 pretrained networks by 2 processes (torchrun), "
+        "about 600 each, 1,894 from the feature store"
     )
     made = Table()  # a fine-tuned run's, some made from the cut's rows
     made.computed, made.derived = 200, 1_000

@@ -781,7 +781,7 @@ def table_counts(table: FeatureTable, world: World, backbone: str = "") -> str:
     (``3,095 images, ... 3095 from the feature store``)."""
     computed, unreadable = world.sum(table.computed), len(table) - int(table.ok.sum())
     stored = len(table) - computed - table.derived - unreadable - table.copies
-    parts = [f"{computed:,} run through {network_words(backbone)}"]
+    parts = [f"{computed:,} run through {network_words(backbone)}{shared_words(computed, world)}"]
     if table.derived:
         parts.append(f"{table.derived:,} {FROM_THE_CUT}")
     parts.append(f"{stored:,} from the feature store")
@@ -792,6 +792,15 @@ def table_counts(table: FeatureTable, world: World, backbone: str = "") -> str:
     if unreadable:
         parts.append(f"{unreadable:,} unreadable")
     return f"{plural(len(table), 'image')}, " + ", ".join(parts)
+
+
+def shared_words(computed: int, world: World) -> str:
+    """How torchrun's processes shared the images run through the networks (each rank runs its
+    share): its lines read word for word as one process's, and nothing said the work was
+    split. "" in one process, or for none computed."""
+    if world.size < 2 or not computed:
+        return ""
+    return f" by {world.size} processes (torchrun), about {computed / world.size:,.0f} each"
 
 
 FROM_THE_CUT = "from the fine-tuning's cut"
