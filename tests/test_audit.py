@@ -26,7 +26,7 @@ from objrec import dedup
 from objrec.applying import apply_plan
 from objrec.audit import AuditConfig, AuditResult, audit
 from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded
-from objrec.audit_report import ACTIONS, NEEDS_COLUMNS, PLAN_COLUMNS, none_judged_note
+from objrec.audit_report import ACTIONS, NEEDS_COLUMNS, PLAN_COLUMNS, WORDS, none_judged_note
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING
 from objrec.errors import ObjrecError
@@ -2242,7 +2242,7 @@ def test_two_photos_only_moderately_alike_are_look_alikes_not_a_leak(tmp_path):
     assert [plan[f]["reason"] for f in ("valid/red/red_00.png", "test/blue/blue_00.png")] == [
         "across splits near-duplicate of train/red/red_00.png (similarity 0.970)",
         "looks like train/blue/blue_00.png (look-alikes across splits, similarity 0.902): "
-        "remove it only if it is the same picture",
+        f"remove it only if it is the same picture ({WORDS})",
     ]
 
 
@@ -2526,9 +2526,13 @@ def test_the_plan_keeps_copies_within_a_class_and_split_unless_one_is_flagged():
     for k, sim in ((1, "0.980"), (2, "0.960")):
         action, reason = plan[f"train/red/{k}.png"]
         assert action == "keep" and reason.startswith(
-            f"within class near-duplicate of train/red/{k - 1}.png (similarity {sim}), in its "
-            "split: it leaks nothing"
+            f"within class near-duplicate of train/red/{k - 1}.png (similarity {sim}; {WORDS}), "
+            "in its split: it leaks nothing"
         )
+    # like train/red/1.png only, it names the copy the plan keeps too
+    assert plan["train/red/2.png"][1].endswith(
+        "; the copy the plan keeps of its group is train/red/0.png"
+    )
     action, reason = plan["train/red/4.png"]
     assert action == "remove" and "also flagged as a wrong label (looks like blue)" in reason
 
@@ -2554,10 +2558,33 @@ def test_the_plan_of_a_class_folder_says_split_will_keep_a_copy_with_its_twin_no
     row = next(r for r in plan_rows(result, inv) if r["file"] == f"{folder}/1.png")
     assert (row["action"], row["split"]) == ("keep", split or "")
     assert row["reason"] == (
-        f"within class near-duplicate of {folder}/0.png (similarity 0.980), {where}: it leaks "
-        "nothing; remove it to count the picture once, keep it if it is another shot (a burst's "
-        "frames)"
+        f"within class near-duplicate of {folder}/0.png (similarity 0.980; {WORDS}), {where}: it "
+        "leaks nothing; remove it to count the picture once, keep it if it is another shot (a "
+        "burst's frames)"
     )
+
+
+def test_copies_of_a_group_of_three_name_the_copy_kept_and_say_what_their_words_mean():
+    """A 3-photo group in one split: IMG_0016's reason read "near-duplicate of IMG_0012" and
+    IMG_0012's "near-duplicate of IMG_0016", the kept copy, IMG_0008, named by neither; and a
+    pair at similarity 0.830 was a "near-duplicate" beside pairs at 0.931 that were
+    "look-alikes", which only docs/audit.md explained. Each names the copy kept where it is
+    linked to it, and the words say what they mean."""
+    from objrec.audit import Inventory, Item
+    from objrec.audit_report import plan_rows
+
+    names = ("IMG_0008", "IMG_0012", "IMG_0016")
+    items = [Item(Path(f"/d/valid/s/{n}.jpg"), f"valid/s/{n}.jpg", 0, "valid") for n in names]
+    inv = Inventory(Path("/d"), ("s",), items, True)
+    group = dup_group([0, 1, 2], {(0, 1): 0.83, (0, 2): 0.85, (1, 2): 0.95}, split_keeps=True)
+    result = AuditResult([], [group], [], 3, ["s"])
+    plan = {row["file"]: row["reason"] for row in plan_rows(result, inv)}
+    for name, sim in (("IMG_0012", "0.830"), ("IMG_0016", "0.850")):
+        assert plan[f"valid/s/{name}.jpg"].startswith(
+            f"within class near-duplicate of valid/s/IMG_0008.jpg (similarity {sim}; "
+            "near-duplicates are close by their hashes or by their features, look-alikes only "
+            "moderately alike by both, whatever the similarity), in its split"
+        )
 
 
 def test_three_identical_copies_in_one_split_each_name_the_one_the_plan_keeps():

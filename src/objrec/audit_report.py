@@ -53,9 +53,18 @@ PLAN_COLUMNS = ("file", "class", "split", "action", "new_class", "reason", "dige
 feature store names files), by which ``apply-plan`` skips a row whose file was replaced since;
 "" where unknown."""
 NEAR_DUPLICATE_REASON = "{kind} near-duplicate of {first} (similarity {sim:.3f})"
+WORDS = (
+    "near-duplicates are close by their hashes or by their features, look-alikes only "
+    "moderately alike by both, whatever the similarity"
+)
+"""What the plan's words for a copy mean, said in the reasons of the rows kept as copies or as
+look-alikes: a pair at similarity 0.830 was a "near-duplicate" (``split`` grouped it by its
+hashes) beside pairs at 0.931 that were "look-alikes", which docs/audit.md explained and the
+plan did not."""
 WITHIN_CLASS_REASON = (
-    "{kind} near-duplicate of {first} (similarity {sim:.3f}), {where}: it leaks nothing; "
-    "remove it to count the picture once, keep it if it is another shot (a burst's frames)"
+    "{kind} near-duplicate of {first} (similarity {sim:.3f}; " + WORDS + "), {where}: it leaks "
+    "nothing; remove it to count the picture once, keep it if it is another shot (a burst's "
+    "frames)"
 )
 """The plan's reason for keeping a copy within a class: ``where`` is :data:`WITHIN_SPLIT` in a
 split folder, :data:`WITHIN_FOLDER` in a class folder, which has no splits yet."""
@@ -70,10 +79,9 @@ IDENTICAL_REASON = (
 kept as possibly another shot: a burst's frames are never the same bytes."""
 IDENTICAL = IDENTICAL_REASON.partition("{")[0]
 """How the reason of each byte-identical copy the plan removes begins ("the same bytes as ")."""
-LOOK_ALIKE_REASON = (
-    "looks like {first} (look-alikes {kind}, similarity {sim:.3f}): "
-    "remove it only if it is the same picture"
-)
+LOOK_ALIKE_START = "looks like {first} (look-alikes {kind}, similarity {sim:.3f}): "
+"""How a look-alike's reason begins, as plans have written it (``NOT_ABOUT_THE_LABEL``)."""
+LOOK_ALIKE_REASON = LOOK_ALIKE_START + "remove it only if it is the same picture (" + WORDS + ")"
 APART_REASON = (
     "{kind} near-duplicate of {first} (similarity {sim:.3f}), alike by its features only: "
     "`split` may put them in two splits (a leak)"
@@ -282,7 +290,7 @@ def reason_pattern(*templates: str) -> re.Pattern[str]:
 
 
 NOT_ABOUT_THE_LABEL = reason_pattern(
-    *(OUTLIER, UNREADABLE, NEAR_DUPLICATE_REASON, IDENTICAL_REASON, LOOK_ALIKE_REASON),
+    *(OUTLIER, UNREADABLE, NEAR_DUPLICATE_REASON, IDENTICAL_REASON, LOOK_ALIKE_START),
     *(CHAIN_REASON, KEPT_REASON),
 )
 """The reasons the plan gives its rows about copies, look-alikes and outliers (a near-duplicate
@@ -736,8 +744,10 @@ def size_doubt(issue: LabelIssue) -> str:
 
 
 def group_links(group: DuplicateGroup, remove: bool) -> list[tuple[int, int | None, float]]:
-    """Each image of a group but its first (``audit.keep_order``'s), the image it is most like of
-    those it is linked to directly, and their similarity. ``remove``: of those kept before it,
+    """Each image of a group but its first (``audit.keep_order``'s), the image its reason names,
+    and their similarity: the first, the copy the plan keeps, where the two are linked directly
+    (two copies of a group of three named each other, not the one kept), else the one it is most
+    like of those it is linked to directly. ``remove``: of those kept before it,
     and None for one like none of them: in a chain (A like B, B like C, C unlike A), C was
     removed as a copy of A, though another picture; it is kept, and counts as kept after it."""
     first, *others = group.indices
@@ -750,8 +760,10 @@ def group_links(group: DuplicateGroup, remove: bool) -> list[tuple[int, int | No
             for other in (kept if remove else group.indices)
             if (key := dedup.pair_key(index, other)) in sims
         ]
-        if near:  # the most alike, of equals the first kept (a copy names the one kept)
-            sim, twin = max(near, key=lambda pair: (pair[0], -group.indices.index(pair[1])))
+        if near:  # the first kept where linked to it, else the most alike (of equals, the first)
+            sim, twin = max(
+                near, key=lambda pair: (pair[1] == first, pair[0], -group.indices.index(pair[1]))
+            )
             found.append((index, twin, sim))
         else:
             kept.append(index)
@@ -786,11 +798,15 @@ def copy_reason(
 ) -> str:
     """The plan's reason for the copy ``link`` names in ``group`` (its index, the image it is
     like and their similarity) from the group's ``reason``, and what it adds: when the
-    ``action`` is ``remove``, the label the copy drops (:func:`other_label_note`); whether it was
-    flagged as a wrong label (:func:`flagged_note`)."""
+    ``action`` is ``remove``, the label the copy drops (:func:`other_label_note`); when ``keep``
+    and the image named is not the copy the plan keeps of the group (its first), that one;
+    whether it was flagged as a wrong label (:func:`flagged_note`)."""
     index, twin, sim = link
     said = reason.format(first=inv.rel(inv.items[twin]), kind=group.kind, sim=sim)
     dropped = other_label_note(index, twin, inv, flagged) if action == "remove" else ""
+    kept = group.indices[0]
+    if action == "keep" and twin != kept:  # like another copy only: the one kept named too
+        dropped += f"; the copy the plan keeps of its group is {inv.rel(inv.items[kept])}"
     return said + dropped + flagged_note(index, group, inv, flagged)
 
 
