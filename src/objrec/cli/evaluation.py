@@ -1001,22 +1001,6 @@ def tempered_calibration_line(m: EvaluationMetrics, evaluated: str, how: str) ->
     )
 
 
-TRADE_RULE = (
-    "objrec recommends a stricter threshold only when the share of unknown images it newly\n"
-    "catches is at least the share of validation images it newly calls unknown, and it leaves\n"
-    "no class mostly unanswered (docs/confidence.md)"
-)
-"""``thresholds.worth_trading`` and ``open_set.stricter_result``'s ``silences`` in words, as
-``evaluate --unknown`` prints it, on three lines (docs/confidence.md: five, the classes judged by
-their distinct photos, the evaluated images measured, never weighed, read as much as the figures
-above them and said nothing a run's figures change). A class is judged by its
-distinct photos (``open_set.judged``: 5 frames of one burst are one), its share by its images;
-so the line never says "no class's images (3 or more)", as if images were counted. Judged on
-the validation images, never on the evaluated ones: weighing a test split's, a later evaluation
-of it would measure a threshold those very images chose; the strangers have no other images
-than the ``--unknown`` folder's."""
-
-
 def no_stricter_lines(m: EvaluationMetrics) -> list[str]:
     """Why ``evaluate --unknown`` suggests no stricter threshold, in one sentence (said nothing,
     it read as a promise the README made and the command forgot): the run's threshold already
@@ -1066,10 +1050,11 @@ def stricter_lines(
     it first, and that it was set on those (the separation line's was set on ``evaluated``:
     unsaid, 0% of the unknown images given a class there read as contradicting 1 of 12 given
     one with it), then both sides of the trade at the run's threshold and at it (unknown images
-    caught, ``evaluated`` images wrongly said to be unknown, top-1), the trade against
-    :data:`TRADE_RULE`, and, recommended, how to use it (``--keep-threshold``, or predict, serve
-    and export's ``--threshold``), or, ``kept``, that this evaluate's ``--keep-threshold`` just
-    kept it (it suggested adding the flag it had been given)."""
+    caught, ``evaluated`` images wrongly said to be unknown, top-1), the trade on the validation
+    images and objrec's verdict on it (:func:`trade_lines`), and, recommended, how to use it
+    (``--keep-threshold``, or predict, serve and export's ``--threshold``), or, ``kept``, that
+    this evaluate's ``--keep-threshold`` just kept it (it suggested adding the flag it had been
+    given)."""
     assert m.open_set is not None and m.at_threshold is not None  # evaluate --unknown's
     value, o = repr(s.threshold), m.open_set.figures
     n, u = o.n_known, o.n_unknown
@@ -1086,7 +1071,7 @@ def stricter_lines(
         *unknown_class_lines(s.unknown_by_class, stricter=True),
         f"  top-1 when an unknown counts as wrong: {percent(m.at_threshold.top1_at_threshold)} "
         f"now, {percent(s.top1_at_threshold)} with it",
-        *trade_lines(s, u),
+        *trade_lines(s, u, evaluated),
     ]
     if not s.recommended:
         return lines
@@ -1101,33 +1086,50 @@ def stricter_lines(
 
 def verdict_words(s: StricterThreshold, unknown: int) -> str:
     """The stricter threshold's verdict, its strength in it: "is recommended", or, resting on
-    under ``FEWEST_FOR_A_THRESHOLD`` ``unknown`` or validation images, "is a hint, resting on
-    few images" (docs/confidence.md: a hint, not a measurement): "recommended", then "shaky"
-    four lines down, read as a recommendation that cost 4 test points for 2 strangers caught."""
+    under ``FEWEST_FOR_A_THRESHOLD`` ``unknown`` or validation images, "is recommended, as a
+    hint (under 100 images)" (docs/confidence.md: a hint, not a measurement):
+    "recommended", then "shaky" four lines down, read as a recommendation that cost 4 test
+    points for 2 strangers caught; "is a hint", then a rule to apply, left the reader to work
+    out whether it was recommended at all."""
+    from objrec.enough import FEWEST_FOR_A_THRESHOLD
     from objrec.thresholds import advice_rests_on
 
     if not s.recommended:
         return "is not recommended"
     if advice_rests_on(unknown, s.valid_images)[1] is None:
         return "is recommended"
-    return "is a hint, resting on few images"
+    return f"is recommended, as a hint (under {FEWEST_FOR_A_THRESHOLD} images)"
 
 
-def trade_lines(s: StricterThreshold, unknown: int) -> list[str]:
-    """The shares the stricter threshold ``s`` trades, weighed by :data:`TRADE_RULE`: of the
-    ``unknown`` images caught against of the validation images lost, and the classes it would
-    leave mostly unanswered (:func:`silenced_lines`)."""
+def trade_lines(s: StricterThreshold, unknown: int, evaluated: str = "") -> list[str]:
+    """The shares the stricter threshold ``s`` trades, on the validation images it was set on
+    (not ``evaluated``'s, counted above: a test split and a validation split of 79 images each,
+    their lines alike, read as one set labelled twice): of the ``unknown`` images caught against
+    of the validation images lost, and the verdict objrec's rule gives
+    (``thresholds.worth_trading``, docs/confidence.md), said: a five-line rule the reader had
+    to apply was printed in its place; then the classes it would leave mostly unanswered
+    (:func:`silenced_lines`)."""
     from objrec.thresholds import traded_shares, worth_trading
 
     lost = (s.valid_rejected_now, s.valid_rejected)
     caught = (s.unknown_caught_now, s.unknown_caught)
     more_lost, more_caught = traded_shares(lost, s.valid_images, caught, unknown)
+    worth = worth_trading(more_lost, more_caught)
+    if s.recommended:
+        verdict = "no fewer caught than lost, and no class left mostly unanswered: recommended"
+    elif worth:
+        verdict = "no fewer caught than lost,"  # silenced_lines goes on: "but not recommended"
+    else:
+        verdict = "fewer caught than lost: not recommended"
+    not_these = f", not {evaluated}'s" if evaluated else ""
+    said = (
+        f"weighed on the validation images{not_these}: it catches {points(more_caught)} more of "
+        f"the unknown images for {points(more_lost)} more of the validation images said to be "
+        f"unknown, {verdict}"
+    )
     return [
-        f"  it catches {points(more_caught)} more of the unknown images for {points(more_lost)} "
-        "more of the validation",
-        "  images said to be unknown.",  # one sentence, then the rule (a colon led into it)
-        *(f"  {line}" for line in TRADE_RULE.splitlines()),
-        *(silenced_lines(s) if worth_trading(more_lost, more_caught) else []),
+        *textwrap.wrap(said, 90, initial_indent="  ", subsequent_indent="  "),
+        *(silenced_lines(s) if worth and not s.recommended else []),
     ]
 
 
@@ -1145,7 +1147,7 @@ def silenced_lines(s: StricterThreshold) -> list[str]:
     rows = [r for r in s.valid_unknown_by_class or [] if r["class"] in silences]
     those, its = ("that class", "its") if len(silences) == 1 else ("those classes", "their")
     return wrapped(
-        f"so it is not recommended: with it, {those} would often get no answer, half or more of "
+        f"but not recommended: with it, {those} would often get no answer, half or more of "
         f"{its} validation images said to be unknown: ",
         [f"{r['class']} ({unknown_count(r)})" for r in rows],
     )
