@@ -1285,6 +1285,7 @@ def test_a_pair_is_named_on_real_evidence_and_only_beside_a_real_probability():
 
     assert not often_mixed(pair(1, 1)) and not often_mixed(pair(4, 1))
     assert often_mixed(pair(2, 3)) and not often_mixed(pair(2, 3, n_a=150))  # 2 of 150: 1.3%
+    assert not often_mixed(pair(3, 2, n_b=150))  # each half of the pair: the other's 2 of 150
     assert not often_mixed({"a": "croc", "b": "head", "a_as_b": "2"})
 
     def answer(probs):
