@@ -154,7 +154,7 @@ def test_torchvision_data_config_comes_from_its_weights():
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    not MOBILENET.exists(), reason="needs ../shared/weights/mobilenet_v2_imagenet_coral.pth"
+    not MOBILENET.exists(), reason=f"needs {MOBILENET} (OBJREC_TEST_SHARED names its folder)"
 )
 def test_torchvision_backbone_from_a_local_weights_file():
     body = build_body(get_backbone("mobilenet_v2"), weights=MOBILENET)
@@ -165,7 +165,7 @@ def test_torchvision_backbone_from_a_local_weights_file():
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    not MOBILENET.exists(), reason="needs ../shared/weights/mobilenet_v2_imagenet_coral.pth"
+    not MOBILENET.exists(), reason=f"needs {MOBILENET} (OBJREC_TEST_SHARED names its folder)"
 )
 def test_torchvision_backbone_from_the_torch_hub_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))

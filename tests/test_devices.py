@@ -677,7 +677,9 @@ def test_two_threads_making_a_recognizer_s_first_call_on_a_card_build_one_runner
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CALTECH.is_dir(), reason="needs the shared Caltech-101 images")
+@pytest.mark.skipif(
+    not CALTECH.is_dir(), reason=f"needs {CALTECH} (OBJREC_TEST_SHARED names its folder)"
+)
 def test_real_lite0_features_are_computed_in_float16_within_the_tolerance():
     """On real photos the default's first body keeps float16 within the tolerance (on the CPU);
     bfloat16, with 8 bits of mantissa against 11, is measured beyond it and never chosen first."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import source_trees
+from .conftest import shared_folder, source_trees
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "objrec"
 
@@ -45,6 +45,20 @@ def test_every_function_in_tests_is_under_50_lines():
     """A test of 50 lines or more (five were, up to 61) reads as several: split into helpers and
     tests that each say what they check."""
     assert long_functions(trees_of_tests()) == []
+
+
+def test_the_tests_on_real_photos_find_them_where_objrec_test_shared_says_and_ci_says_each_skip():
+    """A clone outside /work (a CI's) skipped the tests on the shared weights and photos, and
+    its log did not say so: ``OBJREC_TEST_SHARED`` names their folder, and ``.ci/run`` asks
+    pytest for the skip reasons."""
+    assert shared_folder({"OBJREC_TEST_SHARED": "/data/objrec-shared"}) == Path(
+        "/data/objrec-shared"
+    )
+    assert shared_folder({}) == SRC.parents[2] / "shared"
+    ci = (SRC.parents[1] / ".ci" / "run").read_text().splitlines()
+    assert [line for line in ci if line.startswith("python -m pytest")] == [
+        "python -m pytest -n auto -rs"
+    ]
 
 
 @pytest.mark.slow
