@@ -61,6 +61,57 @@ def test_the_tests_on_real_photos_find_them_where_objrec_test_shared_says_and_ci
     ]
 
 
+PRINTS_ITS_OWN = {"__main__.py": None, "export_script.py": None, "progress.py": "TqdmReporter"}
+"""What outside ``cli/`` may write to the terminal (a module, or the class of it named):
+``python -m objrec``; the script ``export`` writes beside a model (``model_infer.py``, a program
+of its own); the progress bars a Python caller asks for (``reporter=TqdmReporter()``)."""
+
+
+def left_to_check(path: Path, tree: ast.Module) -> ast.Module | None:
+    """``tree`` without what :data:`PRINTS_ITS_OWN` lets print; None for all of it."""
+    name = path.as_posix()
+    if path.parts[0] == "cli" or (name in PRINTS_ITS_OWN and PRINTS_ITS_OWN[name] is None):
+        return None
+    kept = [
+        node
+        for node in tree.body
+        if not (isinstance(node, ast.ClassDef) and node.name == PRINTS_ITS_OWN.get(name))
+    ]
+    return ast.Module(body=kept, type_ignores=[])
+
+
+def printing(tree: ast.Module) -> list[str]:
+    """Where ``tree`` prints or writes to the terminal itself: a ``print`` call, ``sys.stdout``
+    or ``sys.stderr`` (their ``write``, or handed on), or rich's ``Console``."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in ("print", "Console"):
+                found.append(f"{node.lineno} {node.func.id}(")
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id == "sys" and node.attr in ("stdout", "stderr"):
+                found.append(f"{node.lineno} sys.{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module in ("sys", "rich.console"):
+            names = {alias.name for alias in node.names} & {"stdout", "stderr", "Console"}
+            found += [f"{node.lineno} from {node.module} import {name}" for name in sorted(names)]
+    return found
+
+
+@pytest.mark.slow
+def test_library_code_never_prints():
+    """Only the CLI prints: the library logs through ``logging``, so that a program calling it
+    decides what its user sees (the GUIDE's rule, held by nothing before)."""
+    prints = [
+        f"{path.as_posix()}:{where}"
+        for path, tree in source_trees()
+        if (checked := left_to_check(path, tree)) is not None
+        for where in printing(checked)
+    ]
+    assert prints == []
+    planted = ast.parse("import sys\nprint(1)\nsys.stderr.write('x')\nfrom sys import stdout")
+    assert sorted(printing(planted)) == ["2 print(", "3 sys.stderr", "4 from sys import stdout"]
+
+
 @pytest.mark.slow
 def test_only_the_cli_and_the_demo_import_train():
     importers = {
