@@ -2170,48 +2170,63 @@ def test_a_resumed_run_shows_and_names_its_first_epoch(capsys):
     assert [int(line.split()[1]) for line in lines] == [13, 15, 16, 20, 22]
 
 
-def test_a_resumed_runs_first_best_line_needs_a_gain_over_the_runs_recorded_best(capsys):
-    """A run interrupted with its best, 0.3000, at epoch 12 and resumed: epoch 14 lowered that by
-    only 0.0004 and got a 'best' line all the same (the legend started from nothing), where an
-    uninterrupted run shows none. The run's best before the resume counts as the last shown."""
+def test_a_resumed_runs_legend_names_the_best_its_first_best_line_must_beat(capsys):
+    """A run interrupted with its best, 0.3000, at epoch 12 and resumed: the legend started from
+    nothing. It names the run's best before the resume, which early stopping's next best beats."""
     from objrec.cli.output import RichReporter
 
-    reporter = RichReporter()
+    reporter = RichReporter(0.001)
     reporter.best_before(12, 0.3)
     for epoch, loss in ((13, 0.31), (14, 0.2996), (15, 0.2992), (16, 0.2980)):
         record = {"epoch": epoch, "train_loss": 0.1, "train_acc": 1.0, "seconds": 0.1}
-        reporter.epoch(record | {"valid_loss": loss, "valid_acc": 0.9, "best": epoch != 13})
+        reporter.epoch(record | {"valid_loss": loss, "valid_acc": 0.9, "best": epoch == 16})
     _legend, said, *lines = capsys.readouterr().err.splitlines()
     assert said.startswith(
         "showing epoch 13 (the first of this resume), every 10th epoch and each new best valid loss "
-        "(lower by 0.001 or more than the last shown, at first epoch 12's 0.3000, the run's best "
-        "before this resume)"
+        "(lower by more than 0.001, --min-delta, than epoch 12's 0.3000, the run's best before "
+        "this resume)"
     )
     assert [int(line.split()[1]) for line in lines] == [13, 16]
-    assert (reporter.shown_best_epoch, reporter.shown_best) == (16, 0.298)
+
+
+def marked_lines(min_delta: float, losses: list[float], capsys) -> tuple[str, list[int], int]:
+    """The legend, the epochs whose lines are marked best, and the epoch early stopping keeps,
+    for a fit of ``losses`` (valid losses, from epoch 1) at ``--min-delta min_delta``."""
+    from objrec.cli.output import RichReporter
+    from objrec.engine import EarlyStopping
+
+    reporter, stopper = RichReporter(min_delta), EarlyStopping(patience=99, min_delta=min_delta)
+    for epoch, loss in enumerate(losses, start=1):
+        stopper.step(loss, epoch)
+        record = {"epoch": epoch, "train_loss": loss, "train_acc": 1.0, "valid_loss": loss}
+        reporter.epoch(record | {"valid_acc": 1.0, "seconds": 0.1, "best": stopper.improved})
+    reporter.last_epoch()
+    _legend, said, *lines = capsys.readouterr().err.splitlines()
+    marked = [int(line.split()[1]) for line in lines if line.endswith("best")]
+    return said, marked, stopper.best_epoch
+
+
+def test_the_lines_marked_best_are_the_epochs_early_stopping_counts(capsys):
+    """Two rules said "best": the table's (a drop of 0.001 or more) and early stopping's (more
+    than --min-delta). At --min-delta 0 epoch 3's drop of 0.0005 was kept with no line, the last
+    marked being epoch 2; at 0.01 the legend said 0.001. One rule now: early stopping's."""
+    losses = [0.5, 0.3, 0.2995, 0.2994, 0.29, 0.295, 0.2, 0.28, 0.281]
+    said, marked, kept = marked_lines(0.0, losses, capsys)
+    assert "each new best valid loss (any drop, --min-delta 0)" in said
+    assert marked == [1, 2, 3, 4, 5, 7] and kept == 7
+    said, marked, kept = marked_lines(0.01, losses, capsys)
+    assert "each new best valid loss (lower by more than 0.01, --min-delta)" in said
+    assert marked == [1, 2, 7] and kept == 7
+    said, marked, kept = marked_lines(0.01, [0.5, 0.3, 0.295, 0.31], capsys)
+    assert marked == [1, 2] and marked[-1] == kept  # 0.005 lower: no best, as early stopping
 
 
 def test_tiny_gains_of_a_nearly_zero_loss_get_no_line_of_their_own(capsys):
-    """An easy set improves its valid loss by 1e-6 an epoch: no "valid loss 0.0000 best" per epoch."""
-    from objrec.cli.output import RichReporter
-
-    reporter = RichReporter()
-    for epoch in range(1, 16):
-        loss = 0.5 if epoch == 1 else 3e-4 - 1e-6 * epoch
-        reporter.epoch(
-            {
-                "epoch": epoch,
-                "train_loss": loss,
-                "train_acc": 1.0,
-                "valid_loss": loss,
-                "valid_acc": 1.0,
-                "seconds": 0.1,
-                "best": True,
-            }
-        )
-    lines = capsys.readouterr().err.splitlines()[2:]  # after the legend and which are shown
-    assert [int(line.split()[1]) for line in lines] == [1, 2, 10]
-    assert "valid loss 2.98e-04" in lines[1] and "0.0000" not in "".join(lines)
+    """An easy set improves its valid loss by 1e-6 an epoch: no "valid loss 0.0000 best" per epoch
+    at the default --min-delta, which counts none of them."""
+    losses = [0.5] + [3e-4 - 1e-6 * epoch for epoch in range(2, 16)]
+    _said, marked, kept = marked_lines(0.001, losses, capsys)
+    assert marked == [1, 2] and kept == 2
 
 
 def test_a_kept_fine_tuning_is_named_in_the_best_epoch_line(capsys, tmp_path):
@@ -2239,47 +2254,6 @@ def test_a_kept_fine_tuning_is_named_in_the_best_epoch_line(capsys, tmp_path):
         assert f"best epoch 1 of 1, {said}: valid loss 0.2000" in " ".join(
             capsys.readouterr().out.split()
         )
-
-
-def test_the_last_lines_say_which_epochs_head_was_kept_when_its_line_is_not_shown(
-    capsys, monkeypatch, tmp_path
-):
-    """Epoch 21 lowered the valid loss by 0.0004, too little for a line of its own: the log's
-    last "best" was epoch 20's while the summary said 'best epoch 21', without a word."""
-    from objrec.runs import TrainResult
-
-    losses = [0.9 - 0.03 * e for e in range(1, 21)] + [0.2996, 0.31, 0.32, 0.33, 0.34, 0.35]
-    history = [
-        {
-            "epoch": e,
-            "train_loss": 0.1,
-            "train_acc": 1.0,
-            "valid_loss": loss,
-            "valid_acc": 0.9,
-            "seconds": 0.1,
-            "best": e <= 21,
-        }
-        for e, loss in enumerate(losses, start=1)
-    ]
-
-    def fake_train(data, out, config, reporter, *args, **kwargs):
-        for record in history:
-            reporter.epoch(record)
-        seconds = RunSeconds(features=0.5, fit=0.0, calibrate=0.0, total=1.0)
-        return TrainResult(out, ["a", "b"], history, 21, 0.2996, 0.9, PARAMS, seconds)
-
-    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", fake_train)
-    as_split_folder(tmp_path)
-    code, out, err = run(capsys, "train", tmp_path, "--out", tmp_path / "run")
-    best_lines = [line.split()[1] for line in err.splitlines() if line.endswith("best")]
-    assert code == 0 and best_lines[-1] == "20"
-    said = " ".join(out.split())
-    assert "best epoch 21 of 26, the head kept: valid loss 0.2996" in said
-    assert (  # "epoch 21 has no line above: it lowered ..." read as a riddle
-        "epoch 21 is not marked best in the table above: its valid loss beat epoch 20's (0.3000) "
-        "by only 0.0004, and the table marks a new best only when the loss drops by 0.001 or "
-        "more; its head is kept all the same (history.csv has every epoch)"
-    ) in out.splitlines()
 
 
 @pytest.mark.slow

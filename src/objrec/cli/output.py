@@ -94,15 +94,13 @@ PLAIN_PROGRESS_SECONDS = 5.0
 """When stderr is not a terminal (a pipe, a log file), a progress line at most this often."""
 EPOCH_LINES_EVERY = 10
 """Epoch lines: the first this command runs (a resumed run's comes after its last completed
-one), each improvement by ``BEST_LINE_GAIN`` or more, and every this many."""
+one), each epoch early stopping counts as an improvement, and every this many."""
 ETA_AFTER = 0.1
 """A progress display says how long is left once this share of the steps is done: before, the
 first steps' start-up makes it wild (16/260 done in 5 s reads "about 1m23s left" of 9 s)."""
 ETA_STEPS = 2
 """Nor before this many steps after the first are timed: in a task of few steps (report's 12
 Grad-CAM images) the pace of one step would say "2/12 (17%), 15s, about 4s left"."""
-BEST_LINE_GAIN = 0.001
-"""An improvement gets its own epoch line when it lowers the last printed best loss by this much."""
 
 
 EPOCH_LEGEND = (
@@ -114,21 +112,27 @@ EPOCH_LEGEND = (
 """Said once before the first epoch line, for whoever does not read "valid loss" at a glance."""
 
 
-def epoch_lines_say(first: int, before: tuple[int, float] | None = None) -> str:
+def epoch_lines_say(
+    first: int, before: tuple[int, float] | None = None, min_delta: float | None = None
+) -> str:
     """Said once before the first epoch line, as the lines skip epochs; ``first``: the first epoch
     this command runs, 1 but on a resume (a new run's fit always begins at epoch 1); ``before``:
-    a resumed run's best epoch and valid loss, which a new best line must beat."""
+    a resumed run's best epoch and valid loss, which a new best must beat; ``min_delta``: early
+    stopping's, whose improvements are the lines marked best (None: not known here)."""
     start = "epoch 1" if first == 1 else f"epoch {first} (the first of this resume)"
-    than = ""
+    if min_delta is None:
+        by = "as early stopping counts one"
+    elif min_delta > 0:
+        by = f"lower by more than {min_delta:g}, --min-delta"
+    else:
+        by = "any drop, --min-delta 0"
     if before is not None:
-        than = (
-            f" than the last shown, at first epoch {before[0]}'s {loss_text(before[1])}, the run's "
-            "best before this resume"
+        by += (
+            f", than epoch {before[0]}'s {loss_text(before[1])}, the run's best before this resume"
         )
     return (
-        f"showing {start}, every {EPOCH_LINES_EVERY}th epoch and each new best valid loss (lower "
-        f"by {BEST_LINE_GAIN} or more{than}), and the last; every epoch is in history.csv in the "
-        "run folder"
+        f"showing {start}, every {EPOCH_LINES_EVERY}th epoch and each new best valid loss ({by}), "
+        "and the last; every epoch is in history.csv in the run folder"
     )
 
 
@@ -349,12 +353,10 @@ class RichReporter(Reporter):
     """Progress bars and epoch lines on stderr (plain progress lines when stderr is not a
     terminal), with ``--json`` too: its answer is on stdout alone."""
 
-    def __init__(self) -> None:
-        self.shown_best: float | None = None
-        """The best validation loss last printed (an epoch line per tiny gain says nothing)."""
-        self.shown_best_epoch: int | None = None
-        """The epoch of that line: the last line marked best (``print_trained`` says when the
-        epoch whose head is kept came after it)."""
+    def __init__(self, min_delta: float | None = None) -> None:
+        self.min_delta = min_delta
+        """Early stopping's ``--min-delta``, for the legend: an epoch it counts as an improvement
+        (the record's ``best``) gets a line marked best, so the last one marked is the kept one."""
         self.said_which = False
         """Whether the line saying which epochs get a line was printed (once, before the first)."""
         self.first_epoch: int | None = None
@@ -443,20 +445,16 @@ class RichReporter(Reporter):
             self.units.remove(recount)
 
     def best_before(self, epoch: int, valid_loss: float) -> None:
-        """A resumed run's best so far counts as the last shown best, so a new best line must
-        lower it by ``BEST_LINE_GAIN`` (before fine-tuning, the head's lines already did)."""
-        if self.shown_best is None and self.first_epoch is None:
-            self.shown_best, self.shown_best_epoch = valid_loss, epoch
+        """A resumed run's best so far, which the legend says a new best must beat (before
+        fine-tuning, the head's lines already said theirs)."""
+        if self.resumed_best is None and self.first_epoch is None:
             self.resumed_best = (epoch, valid_loss)
 
     def epoch(self, r: dict[str, Any]) -> None:
         if self.first_epoch is None:
             self.first_epoch = r["epoch"]
-        gained = r["best"] and (
-            self.shown_best is None or r["valid_loss"] <= self.shown_best - BEST_LINE_GAIN
-        )
         first = r["epoch"] == self.first_epoch
-        self.unshown = None if gained or first or r["epoch"] % EPOCH_LINES_EVERY == 0 else r
+        self.unshown = None if r["best"] or first or r["epoch"] % EPOCH_LINES_EVERY == 0 else r
         if self.unshown is None:
             self.epoch_line(r)
 
@@ -473,11 +471,11 @@ class RichReporter(Reporter):
         """One epoch's line of the table (the legend and which epochs get one, before the first)."""
         if not self.said_which:  # the lines skip epochs: say which before the first one
             self.said_which = True
-            said = epoch_lines_say(self.first_epoch or r["epoch"], self.resumed_best)
+            said = epoch_lines_say(
+                self.first_epoch or r["epoch"], self.resumed_best, self.min_delta
+            )
             err.print(EPOCH_LEGEND, markup=False, highlight=False)
             err.print(said, markup=False, highlight=False)
-        if r["best"]:
-            self.shown_best, self.shown_best_epoch = r["valid_loss"], r["epoch"]
         err.print(
             f"epoch {r['epoch']:3d}  train loss {loss_text(r['train_loss'])} "
             f"acc {r['train_acc']:6.2%}  valid loss {loss_text(r['valid_loss'])} "

@@ -409,9 +409,9 @@ def demo(out: Path, force: bool) -> None:
         highlight=False,
     )
     refuse_overwrite(output_path(out), force)  # not empty: said before the libraries load
-    from objrec.demo import run_demo
+    from objrec.demo import DEMO_CONFIG, run_demo
 
-    summary = run_demo(out, RichReporter(), force=force)
+    summary = run_demo(out, RichReporter(DEMO_CONFIG.min_delta), force=force)
     console.print(
         f"[green]demo finished[/] in {summary['seconds']:.0f}s: test top-1 "
         f"{percent(summary['top1'])}{top5_text(summary['top5'], summary['classes'])}; "

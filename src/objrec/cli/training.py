@@ -33,7 +33,6 @@ from objrec.cli.options import (
     refuse_unknown_backbone,
 )
 from objrec.cli.output import (
-    BEST_LINE_GAIN,
     INTERRUPTED,
     RichReporter,
     console,
@@ -175,7 +174,7 @@ def train(
     target = run_folder(run, resume)  # before the heavy import: answered at once
     config = train_config(options, resume)
     refuse_from_paths(data, run, force)
-    reporter = RichReporter()
+    reporter = RichReporter(config.min_delta)
     strict = strict and not checked_strictly(data, reporter)
     run_train = loaded_train(config, resume is None, reporter)
     starting = time.monotonic() - began
@@ -398,9 +397,6 @@ def print_trained(
         f"{'and its fine-tuned blocks ' if tuned else ''}kept: valid loss "
         f"{result.best_valid_loss:.4f}, valid accuracy {percent(result.best_valid_acc)}"
     )
-    unshown = unshown_best(result, reporter)
-    if unshown:
-        console.print(unshown, markup=False, highlight=False)
     losses = [row["valid_loss"] for row in result.history]
     config = run_config(result.run)
     stopped = early_stop_sentence(result.best_epoch, len(result.history), config, losses)
@@ -506,25 +502,6 @@ INT8_ONCE = ", which the first run with a cache folder makes and later runs load
 """Of the seconds train spent on its int8 copy: a warm retrain's 1-2 s find the copy (the fp32
 body's fingerprint is its key), so the words say the copy is made once and loaded after, not
 "making its int8 copy" (as if made again) nor "found after" (unclear)."""
-
-
-def unshown_best(result, reporter: RichReporter | None) -> str:
-    """Why the epoch table's last line marked best is another epoch's than the one kept: the kept
-    epoch's gain over it was too small for the table to mark (``BEST_LINE_GAIN``); empty when it
-    is not. Said so that a newcomer can read it, saying which line and why the kept epoch is not
-    the one marked best, not "epoch 8 has no line above: it lowered epoch 7's valid loss (0.0588)
-    by only 0.00079, less than the 0.001 a new best line needs"."""
-    if reporter is None or reporter.shown_best is None:
-        return ""
-    shown, loss = reporter.shown_best_epoch, reporter.shown_best
-    if shown == result.best_epoch:
-        return ""
-    return (
-        f"epoch {result.best_epoch} is not marked best in the table above: its valid loss beat "
-        f"epoch {shown}'s ({loss:.4f}) by only {loss - result.best_valid_loss:.2g}, and the table "
-        f"marks a new best only when the loss drops by {BEST_LINE_GAIN:g} or more; its head is "
-        "kept all the same (history.csv has every epoch)"
-    )
 
 
 def run_config(run: Path) -> dict[str, Any]:
