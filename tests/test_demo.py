@@ -14,7 +14,7 @@ from .conftest import seed_facts
 def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch, sample_facts):
     seed_facts(sample_facts)  # the split's reading of the sample's images is test_split's
 
-    def fake_train(data, run, config, reporter, force=False, precision_why=None):
+    def fake_train(data, run, config, reporter, force=False, precision_why=None, command=None):
         assert precision_why == "the demo's setting"  # not "--precision fp32": no flag was given
         return SimpleNamespace(
             history=[{}] * 12, best_epoch=9, best_valid_loss=0.1, best_valid_acc=1
@@ -229,6 +229,31 @@ def test_demo_force_never_writes_over_a_predictions_png_of_yours(tmp_path, monke
     with pytest.raises(objrec.demo.ObjrecError, match=r"predictions\.png changed after objrec"):
         objrec.demo.run_demo(out, force=True)
     assert figure.read_bytes() == b"my figure, drawn over the demo's"
+
+
+def test_the_demo_records_the_command_that_made_its_split_and_run(tmp_path, monkeypatch):
+    """The demo's split.json and summary.json said null for the command that made them (a script
+    had, the library's split and train), so commands.md's one-liner to run it again crashed on
+    the run a newcomer tries it on first: ``objrec demo`` made them, and they say so."""
+    from objrec.cli import main
+
+    fake_stages(monkeypatch)
+    commands = {}
+    for stage in ("split_folder", "train"):
+
+        def recorded(*args, stage=stage, faked=getattr(objrec.demo, stage), **kwargs):
+            commands[stage] = kwargs.get("command")
+            return faked(*args, **kwargs)
+
+        monkeypatch.setattr(objrec.demo, stage, recorded)
+    assert main(["demo", "--out", str(tmp_path / "d")]) == 0
+    assert (
+        commands["split_folder"]
+        == commands["train"]
+        == ["objrec", "demo", "--out", str(tmp_path / "d")]
+    )
+    objrec.demo.run_demo(tmp_path / "d", force=True)  # a script's call: none
+    assert commands == {"split_folder": None, "train": None}
 
 
 @pytest.mark.slow

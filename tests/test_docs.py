@@ -7,9 +7,14 @@ against the functions they call.
 
 import ast
 import functools
+import json
 import re
+import shlex
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import objrec
 from objrec.cli import cli
@@ -354,3 +359,35 @@ def test_the_csv_files_section_reads_a_table_objrec_writes_as_it_shows(tmp_path,
     exec(block, names)
     assert names["rows"] == [{"path": "Café.jpg", "true": "café"}]
     assert list(pd.read_csv(table).columns) == ["path", "true"]  # "pandas drops it by itself"
+
+
+@pytest.mark.slow
+def test_the_one_liner_to_run_a_run_again_prints_its_command_or_says_there_is_none(tmp_path):
+    """commands.md's one-liner that prints the command that made a run crashed in a traceback on
+    a run with none recorded (a script's, a shared one; the demo's, before it recorded its own)."""
+    page = (ROOT / "docs" / "commands.md").read_text()
+    (line,) = [
+        line
+        for line in re.findall(r"(?s)```bash\n(.*?)```", page.split("to run it again")[1])[
+            0
+        ].splitlines()
+        if line.startswith("python -c")
+    ]
+    run = tmp_path / "run"
+    run.mkdir()
+    said = []
+    for provenance in (
+        {"command": ["objrec", "demo"], "cwd": "/home/ana flat"},
+        {"command": None, "cwd": None},
+    ):
+        (run / "summary.json").write_text(json.dumps({"provenance": provenance}))
+        shown = subprocess.run(
+            ["bash", "-c", shlex.quote(sys.executable) + line.removeprefix("python")],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        said.append(shown.stdout.strip())
+    assert said[0] == "cd '/home/ana flat' && objrec demo"
+    assert said[1].startswith("no command recorded (a script called train, share left it out")

@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -55,14 +56,20 @@ PARTS = ("data", "explore", "run", FIGURE)
 
 
 @takes_back_folders("out")
-def run_demo(out: Path, reporter: Reporter | None = None, force: bool = False) -> dict[str, Any]:
+def run_demo(
+    out: Path,
+    reporter: Reporter | None = None,
+    force: bool = False,
+    command: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Split, explore, train, evaluate and predict on the sample; everything is written to ``out``.
 
     Returns the test metrics, the seconds taken, the paths of what was written and one test
     image (``image``) to try ``predict`` on. A demo that
     fails (or is stopped with Ctrl-C) removes those of its parts (:data:`PARTS`) that were not in
     ``out`` when it began, so the next demo starts as this one did. ``reporter`` says each step
-    (None: nothing is shown).
+    (None: nothing is shown); ``command``, the CLI's (``objrec demo ...``), is what the split's
+    and the run's records name as the command that made them (None from a script).
     """
     out, reporter = Path(out), or_silent(reporter)
     refuse_overwrite(out, force)
@@ -71,7 +78,7 @@ def run_demo(out: Path, reporter: Reporter | None = None, force: bool = False) -
     made = [out / name for name in (*PARTS, MARKER) if not os.path.lexists(out / name)] + empty
     try:
         mark_demo_folder(out)
-        return _run_demo(out, reporter, force)
+        return _run_demo(out, reporter, force, command)
     except BaseException as exc:
         for part in made:
             log.info("removing %s, made by the failed demo", part)
@@ -170,16 +177,19 @@ def _explore_of_objrec(folder: Path) -> bool:
     return set(own_contents(folder)) <= set(EXPLORE_FILES)
 
 
-def _run_demo(out: Path, reporter: Reporter, force: bool) -> dict[str, Any]:
+def _run_demo(
+    out: Path, reporter: Reporter, force: bool, command: Sequence[str] | None
+) -> dict[str, Any]:
     started = time.perf_counter()
     data, run = out / "data", out / "run"
-    split = split_folder(sample_dir(), data, seed=0, force=force)
+    split = split_folder(sample_dir(), data, seed=0, force=force, command=command)
     totals = ", ".join(f"{n} {name}" for name, n in split.totals().items())
     reporter.note(f"1/5 split the sample into {data}: {totals} images")
     explore(data, out / "explore", reporter, force=force)
     reporter.note(f"2/5 explored the data: plots in {out / 'explore'}")
+    why = "the demo's setting"
     result = train(
-        data, run, DEMO_CONFIG, reporter, force=force, precision_why="the demo's setting"
+        data, run, DEMO_CONFIG, reporter, force=force, precision_why=why, command=command
     )
     reporter.note(
         f"3/5 trained {run}: stopped after {plural(len(result.history), 'epoch')} "
@@ -192,13 +202,9 @@ def _run_demo(out: Path, reporter: Reporter, force: bool) -> dict[str, Any]:
         f"4/5 evaluated on the test split: top-1 {m.top1:.1%} "
         f"({plural(m.n, 'image')} of {plural(len(evaluation.classes), 'class')})"
     )
+    plot = out / FIGURE
     predictions = predict(
-        run,
-        [data / "test"],
-        topk=TOPK,
-        plot=out / "predictions.png",
-        reporter=reporter,
-        force=force,
+        run, [data / "test"], topk=TOPK, plot=plot, reporter=reporter, force=force
     )
     record_output(out, {FIGURE: fingerprint(out / FIGURE)})
     drawn = min(len(predictions), PLOT_MAX)

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from objrec.cli.evaluation import serve_step, top5_text
-from objrec.cli.options import DIR, EXISTING, FOLDER, FORCE_OUT, OUT_DIR, FloatRange
+from objrec.cli.options import DIR, EXISTING, FOLDER, FORCE_OUT, OUT_DIR, FloatRange, command_line
 from objrec.cli.output import (
     SAMPLE,
     RichReporter,
@@ -411,7 +411,8 @@ def demo(out: Path, force: bool) -> None:
     refuse_overwrite(output_path(out), force)  # not empty: said before the libraries load
     from objrec.demo import DEMO_CONFIG, run_demo
 
-    summary = run_demo(out, RichReporter(DEMO_CONFIG.min_delta), force=force)
+    reporter = RichReporter(DEMO_CONFIG.min_delta)
+    summary = run_demo(out, reporter, force=force, command=command_line())
     console.print(
         f"[green]demo finished[/] in {summary['seconds']:.0f}s: test top-1 "
         f"{percent(summary['top1'])}{top5_text(summary['top5'], summary['classes'])}; "
