@@ -1915,6 +1915,20 @@ def fake_audit(found: list[Path]):
     return run_audit
 
 
+def test_audit_s_first_line_gives_its_seconds_in_all_not_each_stage(tmp_path, capsys):
+    """It ended "in 15s (features 1.2s, hashing 0.1s, neighbours 4.3s, duplicates 0.2s, labels
+    9.1s, outliers 0.0s, report 0.4s)" (msgs54's loop), nothing a user acts on: each stage's
+    seconds are the Python API's (``AuditResult.seconds``)."""
+    from objrec.audit import AuditResult
+    from objrec.cli.auditing import print_audit
+
+    seconds = {"total": 15.0, "features": 1.2, "neighbours": 4.3, "labels": 9.1}
+    result = AuditResult([], [], [], 150, ["a", "b"], seconds=seconds)
+    print_audit(result, tmp_path / "data", tmp_path / "data-audit")
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith("0 outliers in 15s") and "neighbours" not in first, first
+
+
 @pytest.mark.slow
 def test_the_sample_is_audited_into_the_current_folder_not_the_package(
     tmp_path, monkeypatch, capsys
