@@ -6055,6 +6055,40 @@ def test_train_s_last_line_counts_features_made_from_the_fine_tuning_s_cut_as_co
     assert "(3s computing 36 image features with the pretrained network in 32-bit floats" in said
 
 
+def test_train_s_last_line_counts_the_views_a_fine_tuned_retrain_computed_below_its_blocks(
+    trained_run, capsys
+):
+    """late54 M1: a fine-tuned retrain after a plain run read every body feature from the store
+    and computed its views below the tuned blocks; its last line said "every one from the
+    feature store" (before: "none computed") of 10 s, 9.6 of them computing."""
+    from types import SimpleNamespace
+
+    from objrec.cli.training import print_trained
+    from objrec.precision import Precision, Settled
+    from objrec.prepared import FrozenPassCounts
+
+    fp32 = Precision(body=Settled("fp32", "asked for"), head=Settled("fp32", "asked for"))
+    seconds = RunSeconds(features=10.0, fit=0.0, calibrate=0.0, total=12.0)
+    run = dict(best_epoch=1, history=[{"valid_loss": 0.5}], best_valid_loss=0.5)
+    run |= dict(best_valid_acc=0.9, run=trained_run, seconds=seconds, precision=fp32)
+    made = FrozenPassCounts(
+        computed=0,
+        from_store=18,
+        copies=0,
+        cut_computed=18,
+        unreadable=0,
+        hashed=0,
+        digest_seconds=0,
+    )
+    print_trained(SimpleNamespace(**run, frozen_pass=made))
+    said = " ".join(capsys.readouterr().out.split())
+    assert "none computed" not in said and "every one from the feature store" not in said
+    assert (
+        "10s getting the 18 image features from the feature store and computing 18 below the "
+        "tuned blocks"
+    ) in said
+
+
 @pytest.mark.slow
 def test_the_process_s_age_counts_from_python_s_start():
     """What train's closing line counts from: the process's start as the system dates it, so

@@ -122,6 +122,19 @@ def test_the_wall_time_counts_features_made_from_the_fine_tuning_s_cut_as_comput
     )
 
 
+def test_the_wall_time_of_a_fine_tuned_retrain_counts_the_views_computed_below_its_blocks():
+    """late54 M1: a fine-tuned retrain after a plain run reads every body feature from the
+    store and computes its views below the tuned blocks (9.6 of its 10.1 s of features): the
+    page said "(18 reused, none computed), not a train from scratch"."""
+    counts = {"computed": 0, "from_store": 18, "cut_computed": 18, "unreadable": 0}
+    said = wall_time_words({"seconds": {"total": 12.0}, "frozen_pass": counts})
+    assert "none computed" not in said and "not a train from scratch" not in said
+    assert "(18 reused), fine-tuning's 18 views below its tuned blocks computed" in said
+    assert "none computed" in wall_time_words(
+        {"seconds": {"total": 2.0}, "frozen_pass": counts | {"cut_computed": 0}}
+    )
+
+
 def test_the_report_s_training_time_says_what_it_counts_beside_train_s_in_all():
     """newcomer53 (11): train said "210s in all", the report "Training took 173 s" (features,
     fit and calibration; starting and writing the run left out, unsaid): two totals of one run.

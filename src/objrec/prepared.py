@@ -37,6 +37,9 @@ class FrozenPassCounts:
     derived: int = 0
     """Image views whose features were made from fine-tuning's activations at the cut, through
     the pretrained blocks above it: pushed through the frozen blocks once, for both."""
+    cut_computed: int = 0
+    """Image views fine-tuning's pass below its tuned blocks computed, the store lacking their
+    activations at the cut: not the body's views (``computed`` counts those), yet computed."""
     unreadable: int
     """Files that could not be read, each once whatever its views."""
     hashed: int
@@ -45,11 +48,12 @@ class FrozenPassCounts:
     """Seconds rank 0 spent looking up or computing content digests."""
 
     def to_json(self) -> dict[str, float]:
-        """As ``summary.json`` holds it: each count by its name, in this order, ``derived`` only
-        where some were."""
+        """As ``summary.json`` holds it: each count by its name, in this order, ``derived`` and
+        ``cut_computed`` only where some were."""
         counts = asdict(self)
-        if not self.derived:
-            del counts["derived"]
+        for key in ("derived", "cut_computed"):
+            if not counts[key]:
+                del counts[key]
         return counts
 
     @classmethod

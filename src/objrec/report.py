@@ -613,7 +613,12 @@ def wall_time_words(summary: dict[str, Any]) -> str:
     counts = FrozenPassCounts.from_json(summary.get("frozen_pass") or {})
     computed, stored = int(counts.computed) + int(counts.derived), int(counts.from_store)
     said = []
-    if stored and not computed:
+    if stored and not computed and counts.cut_computed:
+        said.append(
+            f"every image's features from the feature store ({stored} reused), fine-tuning's "
+            f"{counts.cut_computed} views below its tuned blocks computed"
+        )
+    elif stored and not computed:
         said.append(
             f"every image's features from the feature store ({stored} reused, none computed), "
             "not a train from scratch, which computes them"

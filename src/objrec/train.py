@@ -819,19 +819,22 @@ def frozen_pass_counts(
     tables: list[FeatureTable], world: World, cut: CutPass | None = None
 ) -> FrozenPassCounts:
     """Image views pushed through the frozen body (all ranks), read from the store, made from
-    fine-tuning's ``cut`` (``FeatureTable.derived``); files that could not be read, each once
-    whatever its views (as the warning counts them: ``features.report_unreadable``); files
+    fine-tuning's ``cut`` (``FeatureTable.derived``) and computed by ``cut``'s pass (its views,
+    counted apart); files that could not be read, each once whatever its views (as the warning
+    counts them: ``features.report_unreadable``); files
     hashed (all ranks) and the seconds rank 0 spent looking up or computing content digests,
     ``cut``'s pass's too: it runs first, so it hashes the files the body's pass then finds."""
     computed, copies = world.sum(sum(t.computed for t in tables)), sum(t.copies for t in tables)
     unreadable_views = sum(len(t) - int(t.ok.sum()) for t in tables)
     derived = sum(t.derived for t in tables)
-    hashing = [t.hashing for t in [*tables, *(cut.tables if cut else [])]]
+    below = cut.tables if cut else []
+    hashing = [t.hashing for t in [*tables, *below]]
     return FrozenPassCounts(
         computed=computed,
         from_store=sum(len(t) for t in tables) - computed - derived - copies - unreadable_views,
         copies=copies,
         derived=derived,
+        cut_computed=world.sum(sum(t.computed for t in below)),
         unreadable=len({message for t in tables for message in t.errors}),
         hashed=world.sum(sum(h.hashed for h in hashing)),
         digest_seconds=round(sum(h.seconds for h in hashing), 3),

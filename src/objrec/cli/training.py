@@ -454,13 +454,18 @@ def features_words(result: TrainResult, seconds: RunSeconds, config: dict[str, A
     all from the feature store (those seconds load the networks too, which key the store),
     computing them with the network (in its precision), or how many of each, as the run's lines
     per view say. Features a fine-tuned run made from its cut's rows (``derived``) count as
-    computed, though not by the body's own pass."""
+    computed, though not by the body's own pass; a fine-tuned run that got them all from the
+    store and computed its views below the tuned blocks (``cut_computed``) says both."""
     from objrec.backbones import network_words
 
     counts = getattr(result, "frozen_pass", None)
     computed, stored = (counts.computed + counts.derived, counts.from_store) if counts else (0, 0)
     if stored and not computed:  # its seconds load the networks too: not "reading" alone
-        return f"getting the {stored:,} image features, every one from the feature store"
+        cut = counts.cut_computed if counts else 0
+        getting = f"getting the {stored:,} image features"
+        if cut:  # fine-tuning's views below its blocks were computed: not "every one" stored
+            return f"{getting} from the feature store and computing {cut:,} below the tuned blocks"
+        return f"{getting}, every one from the feature store"
     settled = result.precision.body.used if result.precision is not None else "fp32"
     frozen = "int8" if seconds.quantize is not None else settled
     network = f"{network_words(config.get('backbone', ''))} in {precision_words(frozen)}"
