@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def feature_table(
     count_reused(store, digests, found)
     hits = located(digests, found)
     unique = [d for d in dict.fromkeys(digests) if d]  # "": a file that could not be hashed
-    missing = [d for d in unique if d not in hits]
+    missing = {d for d in unique if d not in hits}
     mine = my_share(unique, hits, world)
     by_digest = {d: s for s, d in zip(samples, digests, strict=True)}
     wider = space_id(body.fingerprint, asdict(spec.data), "float32", numerics, decoders)
@@ -150,10 +151,7 @@ def feature_table(
     found = account_for_missing(found, samples, digests, passing, world.size > 1, unhashed)
     name = settings.description
     log.info("%s: %s, %d computed, %s", name, plural(len(samples), "image"), computed, hashing)
-    table = make_table(space, samples, found, digests, hashing, computed, failed)
-    table.copies = copies_computed_once(digests, set(missing), table.ok)
-    table.derived = firsts_among(digests, derived, table.ok)
-    return table
+    return make_table(space, samples, found, digests, hashing, computed, failed, missing, derived)
 
 
 def filled_otherwise(
@@ -178,7 +176,7 @@ def my_share(unique: list[str], hits: set[str], world: World) -> list[str]:
     return [d for d in unique[world.rank :: world.size] if d not in hits]
 
 
-def firsts_among(digests: Sequence[str], chosen: set[str], ok: torch.Tensor) -> int:
+def firsts_among(digests: Sequence[str], chosen: AbstractSet[str], ok: torch.Tensor) -> int:
     """The readable images of ``digests`` that are the first of their content among ``chosen``
     (a later one is a copy: :func:`copies_computed_once`)."""
     seen: set[str] = set()
@@ -188,7 +186,9 @@ def firsts_among(digests: Sequence[str], chosen: set[str], ok: torch.Tensor) -> 
     return len(seen)
 
 
-def copies_computed_once(digests: Sequence[str], missing: set[str], ok: torch.Tensor) -> int:
+def copies_computed_once(
+    digests: Sequence[str], missing: AbstractSet[str], ok: torch.Tensor
+) -> int:
     """The readable images whose content (``digests``) an earlier one of the list has, among
     those the store lacked (``missing``): one computation served both, so a cold run's copy of a
     photo is not said to come from the store."""
@@ -504,25 +504,32 @@ def make_table(
     hashing: HashStats,
     computed: int = 0,
     failed: int = 0,
+    missing: AbstractSet[str] = frozenset(),
+    derived: AbstractSet[str] = frozenset(),
 ) -> FeatureTable:
     """The table of ``samples`` that ``found`` located, less the HEIC photos that cannot be
     decoded now (:func:`decodable_now`) and the images over today's pixel limit
     (:func:`within_pixel_limit`: after, so that the header of no photo this Python cannot read
     is read for its count); ``computed``: the images this process pushed through the body for
-    it, ``failed``: those it tried and could not decode."""
+    it, ``failed``: those it tried and could not decode; ``missing``: the digests the store
+    lacked (their copies counted: :func:`copies_computed_once`), ``derived``: those made from
+    other rows (:func:`firsts_among`)."""
     found = decodable_now(found, samples, digests, space.store)
     found = within_pixel_limit(found, samples, digests, space)
+    ok = torch.from_numpy(found.rows >= 0)
     return FeatureTable(
         space=space,
         rows=found.rows,
         labels=torch.tensor([s.label for s in samples], dtype=torch.long),
-        ok=torch.from_numpy(found.rows >= 0),
+        ok=ok,
         errors=[f"{samples[i].path}: {reason}" for i, reason in sorted(found.errors.items())],
         computed=computed,
         hashing=hashing,
         generation=found.generation,
         digests=digests,
         failed=failed,
+        copies=copies_computed_once(digests, missing, ok),
+        derived=firsts_among(digests, derived, ok),
     )
 
 
