@@ -1502,3 +1502,16 @@ def test_a_prediction_names_each_part_of_its_answer_as_its_csv_and_json_do():
         assert answer.threshold == 0.0
     with pytest.warns(DeprecationWarning, match="read unknown_threshold_kept_on"):
         assert answer.threshold_kept_on == "2026-12-01T10:00:00Z"
+
+
+def test_the_own_images_check_takes_a_run_folder_named_by_a_string(tmp_path, caplog):
+    """predict(run) takes the run as a string as the Python API page writes it ("run"): the
+    check of photos that are the run's own images made a path of it only when it named a file,
+    so a folder given as a string failed with a TypeError before any answer was returned."""
+    from objrec.predict import Prediction, warn_of_own_images
+
+    run = tmp_path / "run"
+    run.mkdir()
+    answered = [Prediction(str(tmp_path / "a.png"), [{"class": "red", "prob": 1.0}])]
+    warn_of_own_images(str(run), answered)  # no record of the images it saw: nothing to say
+    assert not caplog.records

@@ -575,7 +575,7 @@ def note_answers(run: Path, results: Sequence[Prediction], recognizer: Recognize
 
 
 def warn_of_own_images(
-    run: Path, results: Sequence[Prediction], cache_dir: str | Path | None = None
+    run: Path | str, results: Sequence[Prediction], cache_dir: str | Path | None = None
 ) -> None:
     """One warning when some images answered are the run's own training or validation images,
     by content, as ``evaluate`` warns of them in its folder (the run's record of the images it
@@ -583,7 +583,7 @@ def warn_of_own_images(
     answers overstate how well it does on new photos. Named as given, three (a folder of training
     photos named 10 on one long line). Nothing for a run
     without the record (an older objrec's)."""
-    folder = run if Path(run).is_dir() else Path(run).parent
+    folder = Path(run) if Path(run).is_dir() else Path(run).parent
     answered = [Path(r.path) for r in results if r.error is None and r.topk]
     if not answered or not (folder / SEEN_RECORD).is_file():
         return
