@@ -16,7 +16,7 @@ from objrec.data import (
 )
 from objrec.errors import ObjrecError
 
-from .conftest import TaskRecorder, make_class_folder, make_image, opens_counted
+from .conftest import TaskRecorder, make_class_folder, make_image, opens_counted, taken_before
 
 
 @pytest.mark.parametrize(
@@ -413,6 +413,7 @@ def test_a_second_check_or_one_after_a_split_hashes_and_decodes_no_unchanged_fil
 
     photos = folder_with_blank_frames(tmp_path / "photos")
     (photos / "red" / "broken.jpg").write_bytes(b"\xff\xd8 not a JPEG")
+    taken_before(photos)  # older than the index's rows, as a user's photos are: none is racy
     first = check_folder(photos).to_json()
 
     def images_read(read: dict[str, int]) -> dict[str, int]:  # the photos' among the files read
