@@ -221,6 +221,23 @@ def test_unchanged_files_are_not_hashed_again(tmp_path):
         assert stats.hashed == 1 and changed[0] != first[0] and changed[1:] == first[1:]
 
 
+def change_time_kept(monkeypatch, path: Path, ctime_ns: int) -> None:
+    """``os.stat`` of ``path`` gives ``ctime_ns`` as its change time, as a rewrite within the
+    tick it was recorded in leaves it: no call sets a file's change time."""
+    from types import SimpleNamespace
+
+    real_stat = os.stat
+
+    def in_that_tick(name, *args, **kwargs):
+        now = real_stat(name, *args, **kwargs)
+        if os.fspath(name) != str(path):
+            return now
+        times = {"st_mtime_ns": now.st_mtime_ns, "st_ctime_ns": ctime_ns}
+        return SimpleNamespace(st_size=now.st_size, st_ino=now.st_ino, **times)
+
+    monkeypatch.setattr(os, "stat", in_that_tick)
+
+
 def test_a_file_rewritten_in_the_tick_it_was_indexed_in_is_read_again(tmp_path, monkeypatch):
     """review54a L6: the index trusts a file's size, times and inode, and a rewrite of the same
     size within the timestamp tick the index read it in (FAT keeps whole seconds, 2 s apart;
@@ -229,9 +246,7 @@ def test_a_file_rewritten_in_the_tick_it_was_indexed_in_is_read_again(tmp_path, 
     As git's "racy clean" rule, a file whose time is not a tick older than its row is hashed
     again the next time. One older (or dated well ahead) is trusted: read once, then never
     again (issue #15)."""
-    from types import SimpleNamespace
-
-    path, real_stat = tmp_path / "photo.jpg", os.stat
+    path = tmp_path / "photo.jpg"
     path.write_bytes(b"A" * 100)
     tick = (time.time_ns() // 10**9 + 1) * 10**9  # a FAT drive's time: a whole second
     os.utime(path, ns=(tick, tick))
@@ -240,15 +255,7 @@ def test_a_file_rewritten_in_the_tick_it_was_indexed_in_is_read_again(tmp_path, 
         recorded = path.stat()
         path.write_bytes(b"B" * 100)  # the same size, in the same tick: the same times
         os.utime(path, ns=(tick, tick))
-
-        def in_that_tick(name, *args, **kwargs):  # its change time too, as one tick leaves it
-            now = real_stat(name, *args, **kwargs)
-            if os.fspath(name) != str(path):
-                return now
-            times = {"st_mtime_ns": now.st_mtime_ns, "st_ctime_ns": recorded.st_ctime_ns}
-            return SimpleNamespace(st_size=now.st_size, st_ino=now.st_ino, **times)
-
-        monkeypatch.setattr(os, "stat", in_that_tick)
+        change_time_kept(monkeypatch, path, recorded.st_ctime_ns)
         (now,), stats = store.digests([path])
         monkeypatch.undo()
         assert (now, stats.hashed) == (hash_file(path), 1) and now != first
@@ -257,6 +264,45 @@ def test_a_file_rewritten_in_the_tick_it_was_indexed_in_is_read_again(tmp_path, 
         ahead = time.time_ns() + 3600 * 10**9  # a camera's clock an hour ahead: trusted too
         os.utime(path, ns=(ahead, ahead))
         assert [store.digests([path])[1].hashed for _ in range(2)] == [1, 0]
+
+
+def test_a_file_rewritten_in_its_tick_while_a_slow_hash_read_it_is_read_again(
+    tmp_path, monkeypatch
+):
+    """The index dated a row when it wrote it, once its file was hashed: a file modified just
+    before a hash slower than a tick (a large photo, a busy disk) and rewritten with the same
+    size within that tick, after the read, was recorded over a tick after its change, so not
+    racy, and trusted with the digest of the bytes before the rewrite (and their features) for
+    good. A row is dated when its file was looked at, before it is read, as git dates its index
+    by when it looked at the files: the file is read again, once."""
+    from objrec import file_index
+
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(b"A" * 100)
+    before = path.stat()
+    clock = [before.st_mtime_ns / 1e9 + 0.001]  # looked at a millisecond after it changed
+    monkeypatch.setattr(file_index.time, "time", lambda: clock[0])
+    real_hash = file_index.hash_or_error
+
+    def slow_hash(name):  # read, then rewritten in the tick it changed in, 5 s on
+        read = real_hash(name)
+        path.write_bytes(b"B" * 100)
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        clock[0] += 5.0
+        return read
+
+    with FeatureStore(tmp_path / "store") as store:
+        monkeypatch.setattr(file_index, "hash_or_error", slow_hash)
+        (first,), _ = store.digests([path])
+        monkeypatch.setattr(file_index, "hash_or_error", real_hash)
+        change_time_kept(monkeypatch, path, before.st_ctime_ns)
+        looked = [store.digests([path]) for _ in range(2)]  # then dated 5 s after it changed
+        monkeypatch.undo()
+    assert first != hash_file(path)
+    assert [(d, stats.hashed) for (d,), stats in looked] == [
+        (hash_file(path), 1),
+        (hash_file(path), 0),
+    ]
 
 
 @pytest.mark.slow

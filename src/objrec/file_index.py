@@ -54,24 +54,25 @@ def hash_file_and_kind(path: Path) -> tuple[str, str]:
 
 
 RACY_NS = 10_000_000
-"""How much older than the moment the index recorded it (its row's ``seen``) a file's
-modification time must be for the row to be trusted (:func:`is_racy`), where the file system
-keeps times finer than a second: Linux stamps a file from its coarse clock, which moves every
-1 to 10 ms (HZ 1000 to 100), so a time it gives lags the moment by up to a tick."""
+"""How much older than the moment the index looked at it (its row's ``seen``: just before its
+stat, before it was read, :func:`looked_at`) a file's modification time must be for the row to
+be trusted (:func:`is_racy`), where the file system keeps times finer than a second: Linux
+stamps a file from its coarse clock, which moves every 1 to 10 ms (HZ 1000 to 100), so a time
+it gives lags the moment by up to a tick."""
 RACY_WHOLE_NS = 2_000_000_000
 """:data:`RACY_NS` where the file system keeps whole seconds (a modification time of whole
 seconds): FAT's times move every 2 s, ext3's and HFS+'s every second."""
 
 
 def is_racy(mtime_ns: int, seen: float) -> bool:
-    """Whether the row of a file modified at ``mtime_ns`` and recorded at ``seen`` cannot be
-    trusted, as git's "racy clean" index entries: the file was modified within one timestamp
-    tick of being read, so a rewrite of the same size in that tick (after the read) left its
-    size and times as recorded, and the row would keep the old digest, and with it the old
-    features, for good. Such a file is hashed again the next time it is asked for, and trusted
-    once it was recorded a tick after it last changed. A file dated over a tick after its row
-    (a camera's clock ahead) is not racy: a rewrite would date it now, away from that time; nor
-    is a row of no known ``seen`` (0)."""
+    """Whether the row of a file modified at ``mtime_ns`` and looked at, before it was read, at
+    ``seen`` cannot be trusted, as git's "racy clean" index entries: the file was modified
+    within one timestamp tick of being looked at, so a rewrite of the same size in that tick
+    (after the read, however long it took) left its size and times as recorded, and the row
+    would keep the old digest, and with it the old features, for good. Such a file is hashed
+    again the next time it is asked for, and trusted once it was looked at a tick after it last
+    changed. A file dated over a tick after its row (a camera's clock ahead) is not racy: a
+    rewrite would date it now, away from that time; nor is a row of no known ``seen`` (0)."""
     tick = RACY_WHOLE_NS if mtime_ns % 1_000_000_000 == 0 else RACY_NS
     return seen > 0 and -tick <= mtime_ns - seen * 1e9 <= tick
 
@@ -134,6 +135,24 @@ def stat_or_keep(path: str, index: int, failures: dict[int, OSError]) -> os.stat
     except OSError as exc:
         failures[index] = exc
         return None
+
+
+def looked_at(
+    names: Sequence[str], failures: dict[int, OSError]
+) -> tuple[list[os.stat_result | None], list[float]]:
+    """Each file's stat (:func:`stat_or_keep`), and when it was looked at: the time just before
+    its stat, which its row is dated by (``seen``, :func:`is_racy`). Dated once the file was
+    hashed, a row of a file changed just before a read slower than a tick (a large photo, a
+    busy disk) and rewritten with the same size in that tick was over a tick younger than the
+    change, so trusted with the digest of the bytes before the rewrite for good; git dates its
+    index so, by when it looked at the files, not when it wrote them down. Each file by its own
+    time, not all by one taken before the first: a file changed while thousands were looked at,
+    over a tick after that time, would read as dated ahead (a camera's clock), never racy."""
+    stats, times = [], []
+    for i, name in enumerate(names):
+        times.append(time.time())
+        stats.append(stat_or_keep(name, i, failures))
+    return stats, times
 
 
 def hash_or_error(path: str) -> tuple[str, str] | OSError:
@@ -302,7 +321,7 @@ class FileIndex:
         started = time.perf_counter()
         names = [os.path.abspath(p) for p in paths]
         failures: dict[int, OSError] = {}
-        stats = [stat_or_keep(name, i, failures) for i, name in enumerate(names)]
+        stats, looked = looked_at(names, failures)
         rows = self._known_rows(names, stats, whole)
         known: list[str | None] = [rows[i][0] if i in rows else None for i in range(len(names))]
         todo = [i for i, d in enumerate(known) if d is None and i not in failures]
@@ -318,7 +337,6 @@ class FileIndex:
                     known[i] = result[0]
                     kinds[result[0][:DIGEST_CHARS]] = result[1]
                 tell(n + 1, len(names))
-        now = time.time()
         fresh = {i for i, (_, seen) in rows.items() if not use_is_stale(seen)}  # not rewritten
         kept = [
             (i, p, stat_key(s), d)
@@ -328,7 +346,7 @@ class FileIndex:
         read = set(todo)
         with self._transaction():
             self._keep_kinds(kinds)
-            self._keep_files([(p, *s, d, now) for i, p, s, d in kept if i not in fresh])
+            self._keep_files([(p, *s, d, looked[i]) for i, p, s, d in kept if i not in fresh])
             self._keep_sha256s([(p, *s, d) for i, p, s, d in kept if i in read])
         seconds = time.perf_counter() - started
         found = [d or "" for d in known]
