@@ -504,9 +504,13 @@ def test_fine_tuning_short_of_the_head_s_loss_gives_back_the_untuned_weights(cap
     improved on that start without lowering the head's best (measured on the int8 body) is not
     kept, and the model gets its untuned weights back."""
     import copy
+    from functools import partial
 
+    from objrec.distributed import SINGLE
+    from objrec.engine import end_epoch as ended
     from objrec.finetune import finetune_start, finetune_told, unless_below_the_head
 
+    end_epoch = partial(ended, world=SINGLE, started=0.0)
     head, _ = fit_states([0.9, 0.5], [], best_epoch=2)
     head.stopper.min_delta = 0.01  # the run's, which fine-tuning's stopper takes from the head's
     model = torch.nn.Linear(2, 2)
@@ -516,15 +520,71 @@ def test_fine_tuning_short_of_the_head_s_loss_gives_back_the_untuned_weights(cap
     untouched = copy.deepcopy(start.best_state)
     with torch.no_grad():
         model.weight.add_(1.0)  # what the fine-tuning's best epoch left
-    start.stopper.step(0.495, 3)  # 0.105 below its start, 0.005 below the head's: not a gain
-    tuned = {"epoch": 3, "valid_loss": 0.495, "best": True}
-    start.epoch, start.history = 3, [*head.history, tuned]
-    state = unless_below_the_head(start, head, model, start.best_state)
+    # 0.105 below its start, 0.005 below the head's: not a gain, nor marked best
+    tuned = end_epoch(start, model, 3, {"loss": 0.4, "acc": 1.0}, {"loss": 0.495, "acc": 1.0})
+    state = unless_below_the_head(start, head, model, untouched)
     assert (state.best_epoch, state.best_valid_loss, tuned["best"]) == (2, 0.5, False)
     assert all(torch.equal(v, untouched[k]) for k, v in model.state_dict().items())
     record = finetune_told(head, state, config, TaskRecorder(), untuned=0.6)
     assert record.kept is False and record.valid_loss_untuned == 0.6
     assert "(its lowest: 0.4950, from 0.6000 untuned in fp32): the run keeps" in caplog.text
+
+
+class EpochTable(TaskRecorder):
+    """The epoch table as it is printed: each record as ``reporter.epoch`` had it then (a copy:
+    a line printed marked best stays so, whatever is done to its record afterwards)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines: list[dict] = []
+
+    def epoch(self, record):
+        self.lines.append(dict(record))
+
+
+@pytest.mark.parametrize("head_best", [0.1, 10.0], ids=["not_kept", "kept"])
+def test_the_last_epoch_marked_best_is_the_one_whose_head_the_run_keeps(head_best):
+    """Fine-tuning's early stopping judges its epochs from the untuned model's loss, above the
+    head's best here (as an int8 body's can be): its epochs that lowered that start were printed
+    marked best, then the fine-tuning was not kept and history.csv's marks were taken back, so
+    the table's last mark was an epoch the run did not keep. Now a tuned epoch is marked only
+    below the head's best, as only it can be kept: not kept, no tuned line is marked (the last
+    mark is the head's best epoch); kept, the last one marked is the kept epoch."""
+    from types import SimpleNamespace
+
+    from objrec.batches import ViewStack
+    from objrec.distributed import SINGLE
+    from objrec.engine import EarlyStopping, FitState
+    from objrec.finetune import tune_blocks
+
+    torch.manual_seed(0)
+    centres = torch.randn(3, 16) * 3
+
+    def stack(n: int) -> ViewStack:
+        labels = torch.arange(n) % 3
+        rows = ViewStack([HeldRows(labels)])
+        rows.held = (centres[labels] + torch.randn(n, 16) * 4).half()[None]
+        return rows
+
+    head_lines = [
+        {"epoch": e, "valid_loss": v, "best": True} for e, v in [(1, 2.0), (2, head_best)]
+    ]
+    head_state = FitState(EarlyStopping(5, 0.001, head_best, 2), 2, head_lines)
+    head = build_head(12, 3)
+    model = SimpleNamespace(head=head, cpu=lambda: SimpleNamespace(freeze_body=lambda: None))
+    prep = SimpleNamespace(model=model, classes=("a", "b", "c"))
+    config = TrainConfig(finetune_blocks=1, finetune_epochs=3, finetune_lr=1e-3, batch_size=16)
+    table = EpochTable()
+    top, stacks = torch.nn.Linear(16, 12), (stack(96), stack(48))
+    state, outcome = tune_blocks(prep, config, head_state, (table, SINGLE), top, stacks)  # type: ignore[arg-type]
+    untuned = outcome.valid_loss_untuned
+    assert untuned is not None and (head_best < untuned) is (head_best == 0.1)
+    assert outcome.best_valid_loss_after < untuned - 0.001  # early stopping counted a gain
+    marked = [line["epoch"] for line in [*head_lines, *table.lines] if line["best"]]
+    assert outcome.kept is (head_best == 10.0)
+    assert marked[-1] == state.best_epoch  # the head's epoch 2 where not kept
+    assert outcome.kept or marked == [1, 2]
+    assert [r["best"] for r in state.history[2:]] == [line["best"] for line in table.lines]
 
 
 @pytest.mark.slow

@@ -252,6 +252,11 @@ class FitState:
     began_from: int | None = None
     """The epoch of another fit's best this fit started from (fine-tuning starts from the
     head's), or None for a fit of its own (a resumed one too)."""
+    to_beat: float = math.inf
+    """The loss an epoch must lower by more than ``min_delta`` to be marked best: another fit's
+    best this fit started from (the head's, which fine-tuning's epochs must beat to be kept,
+    while its early stopping judges them from the untuned model's loss). An epoch marked best is
+    then one the run may keep, so the last line marked is the kept epoch's."""
 
     @property
     def best_epoch(self) -> int:
@@ -456,7 +461,8 @@ def end_epoch(
     started: float,
 ) -> dict[str, Any]:
     """Record epoch ``epoch`` in ``state``: early stopping's verdict, the best weights, history
-    (its seconds since ``started``, a ``time.perf_counter()``)."""
+    (its seconds since ``started``, a ``time.perf_counter()``), marked best where early stopping
+    counts it and it beats ``state.to_beat``."""
     state.stopped_early = world.decide(state.stopper.step(valid["loss"], epoch))
     if state.stopper.improved:
         state.best_state = copy.deepcopy(net.state_dict())
@@ -467,7 +473,7 @@ def end_epoch(
         "valid_loss": valid["loss"],
         "valid_acc": valid["acc"],
         "seconds": time.perf_counter() - started,
-        "best": state.stopper.improved,
+        "best": state.stopper.improved and valid["loss"] < state.to_beat - state.stopper.min_delta,
     }
     state.history.append(record)
     state.epoch = epoch

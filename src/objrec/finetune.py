@@ -381,7 +381,8 @@ def finetune_start(
     """Where fine-tuning starts: after the head's epochs, from the loss of the ``untuned`` model
     as its epochs run it (the fp32 body and head: an int8 body's run, or a bf16 head's, measured
     the head's best otherwise), so that its epochs, and its patience, judge its own progress;
-    without it, from the head's best loss."""
+    without it, from the head's best loss. Its epochs are marked best only below the head's best
+    (``FitState.to_beat``), as only those can be kept: the table's last mark is the kept epoch."""
     stopper = EarlyStopping(config.patience)
     stopper.load_state_dict({**head_state.stopper.state_dict(), "bad_epochs": 0})
     if untuned is not None:
@@ -393,6 +394,7 @@ def finetune_start(
         history=history,
         best_state=best,
         began_from=head_state.epoch,
+        to_beat=head_state.best_valid_loss,
     )
 
 
@@ -408,9 +410,7 @@ def unless_below_the_head(
         return state
     model.load_state_dict(untouched)  # fit's best: these, or an epoch short of the head's loss
     state.stopper.load_state_dict(head_state.stopper.state_dict())
-    state.best_state = untouched
-    for record in state.history[head_state.epoch :]:  # history.csv's best: the epoch kept
-        record["best"] = False
+    state.best_state = untouched  # none of its epochs was marked best (``finetune_start``)
     return state
 
 
