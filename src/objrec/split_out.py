@@ -383,9 +383,7 @@ def write_split(
     copies: list[Copied] = []
     with locked(out, on_wait):  # as ``add`` holds it: neither writes under the other
         partial = partial_split(out)  # a killed split's, replaced with it (``force`` checked)
-        stage = out / f"{STAGE}{uuid.uuid4().hex[:8]}"
-        stage.mkdir()
-        with locked(stage):  # removed while still held: never seen as left by a killed split
+        with _new_stage(out) as stage:
             try:
                 with reported_as(out, stage):
                     reviewed = _write_files(src, stage, assignment, records, mode, on_write, copies)
@@ -394,17 +392,37 @@ def write_split(
             except BaseException:
                 shutil.rmtree(stage, ignore_errors=True)
                 raise
-            with ctrl_c_leaves(lambda: written_whole(out, stage)):
-                with stops_held():
-                    _swap_in_or_keep(stage, out)
-                shutil.rmtree(stage, ignore_errors=True)  # the earlier split's folders with it
-                if partial is not None:
-                    shutil.rmtree(partial)
-                    log.info("removed %s, the rest of the split that was stopped", partial)
-                if index is not None:
-                    moved = [replace(c, copy=out / c.copy.relative_to(stage)) for c in copies]
-                    index_written(index, moved)
+            _move_in(stage, out, partial, copies, index)
     return reviewed
+
+
+@contextlib.contextmanager
+def _new_stage(out: Path) -> Iterator[Path]:
+    """A new staging folder in ``out``, locked while the block runs: removed while still held, it
+    is never seen as left by a killed split (:func:`partial_split`)."""
+    stage = out / f"{STAGE}{uuid.uuid4().hex[:8]}"
+    stage.mkdir()
+    with locked(stage):
+        yield stage
+
+
+def _move_in(
+    stage: Path, out: Path, partial: Path | None, copies: list[Copied], index: Path | None
+) -> None:
+    """The split written in ``stage`` swapped in for ``out``'s earlier one, Ctrl-C and SIGTERM
+    held while it moves; then the stage removed, the earlier split's folders with it, and what a
+    killed split left (``partial``); and each of the ``copies`` told to the file index of
+    ``index`` (None: none) where it now is."""
+    with ctrl_c_leaves(lambda: written_whole(out, stage)):
+        with stops_held():
+            _swap_in_or_keep(stage, out)
+        shutil.rmtree(stage, ignore_errors=True)  # the earlier split's folders with it
+        if partial is not None:
+            shutil.rmtree(partial)
+            log.info("removed %s, the rest of the split that was stopped", partial)
+        if index is not None:
+            moved = [replace(c, copy=out / c.copy.relative_to(stage)) for c in copies]
+            index_written(index, moved)
 
 
 def written_whole(out: Path, stage: Path) -> str:
