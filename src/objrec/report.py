@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from os.path import getmtime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import torch
@@ -445,43 +445,50 @@ def build_report(
     run, reporter = Path(run), or_silent(reporter)
     out = report_path(run, out, force)
     _, meta = read = read_checkpoint(run)  # once: the page is of this model, whatever lands
-    given = Path(data_dir) if data_dir is not None else None
-    if data_dir is None and meta.data_dir:
-        data_dir = Path(meta.data_dir)
-    has_data = data_dir is not None and (data_dir / "train").is_dir()
-    used = data_dir if has_data else None
-    of = given if given is not None and not has_data and given.is_dir() else None
-    evaluation = load_evaluation(run, used, reporter, meta.data_dir, force, of, read)
-    roots = [data_dir] if has_data and data_dir is not None else []
+    folders = report_folders(data_dir, meta)
+    used = folders.used
+    evaluation = load_evaluation(run, used, reporter, meta.data_dir, force, folders.of, read)
+    roots = [used] if used is not None else []
     evaluated, saliency_rows = evaluation_context(run, evaluation, meta.classes, roots)
     context = run_context(run, meta) | evaluated
     context |= saliency_context(run, saliency_rows, reporter, grad_cam, roots, read)
-    if (shown := data_shown(used, given, meta)) is not None:
-        context |= data_context(shown, meta, reporter)
+    if folders.shown is not None:
+        context |= data_context(folders.shown, meta, reporter)
     template = report_template()
     with reporter.task("writing the page", None), staged(out) as part:
         # its folder made when new, the file whole or not at all
-        if shown is not None:
-            context |= picture_context(shown, meta)
-        words = {
-            "image_set_meaning": IMAGE_SET_MEANING,
-            "score_words": unknown_score_words,
-            "threshold_text": threshold_text,
-            "resting_words": resting_words,
-            "few_for_a_threshold": FEWEST_FOR_A_THRESHOLD,
-            "shaky_advice": shaky_advice,
-            "unknown_class_words": unknown_class_words,
-            "wall_time_words": wall_time_words,
-            "finetune_words": finetune_words,
-        }
-        text = template.render(**context, **words, tta_views=len(TTA_VIEWS))
-        part.write_text(text)
+        if folders.shown is not None:
+            context |= picture_context(folders.shown, meta)
+        part.write_text(template.render(**context))
     log.info("wrote %s (%d bytes)", out, out.stat().st_size)
     return out
 
 
+class ReportFolders(NamedTuple):
+    """The folders a report reads: those of ``report --data`` and the run's own split folder."""
+
+    used: Path | None
+    """The split folder whose test split is evaluated: the one given, else the run's, when it
+    has a train split; None otherwise."""
+    of: Path | None
+    """A folder given that is no split folder (``evaluate RUN FOLDER`` evaluated it whole),
+    whose latest evaluation the page shows; None otherwise."""
+    shown: Path | None
+    """The split folder the page's Data section shows (:func:`data_shown`), or None."""
+
+
+def report_folders(data_dir: Path | None, meta: RunMeta) -> ReportFolders:
+    """Which folders the report of the run of ``meta`` reads, ``data_dir`` given or not."""
+    given = Path(data_dir) if data_dir is not None else None
+    folder = given if given is not None else Path(meta.data_dir) if meta.data_dir else None
+    used = folder if folder is not None and (folder / "train").is_dir() else None
+    of = given if given is not None and used is None and given.is_dir() else None
+    return ReportFolders(used, of, data_shown(used, given, meta))
+
+
 def report_template() -> Template:
-    """The page's template, with the filters it names classes by."""
+    """The page's template, with the filters it names classes by, and the words and numbers it
+    says its figures with (its globals)."""
     env = Environment(
         autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True
     )
@@ -490,6 +497,18 @@ def report_template() -> Template:
     env.filters["shaded"] = shaded_words
     env.filters["below_one"] = below_one  # 0.996, never "1.00, where 1 is always"
     env.filters["three_places"] = three_places  # "-" for a class never answered's precision
+    env.globals |= {
+        "image_set_meaning": IMAGE_SET_MEANING,
+        "score_words": unknown_score_words,
+        "threshold_text": threshold_text,
+        "resting_words": resting_words,
+        "few_for_a_threshold": FEWEST_FOR_A_THRESHOLD,
+        "shaky_advice": shaky_advice,
+        "unknown_class_words": unknown_class_words,
+        "wall_time_words": wall_time_words,
+        "finetune_words": finetune_words,
+        "tta_views": len(TTA_VIEWS),
+    }
     return env.from_string((resources.files("objrec") / "static" / "report.html.j2").read_text())
 
 
