@@ -57,6 +57,34 @@ def test_predict_warns_once_of_the_run_s_own_training_and_validation_images(
     ]
 
 
+def test_predict_reads_each_photo_once_for_its_answer_and_the_check_of_the_run_s_own_images(
+    tmp_path, trained_run, split_dir, monkeypatch, caplog
+):
+    """predict's check of photos that are the run's own images hashed each photo the file index
+    did not know with a read of its own, beside the decode's: a folder of new photos was read
+    twice. The digest is taken from the bytes read to decode it (or from the index): each photo
+    is read once, and a copy of a training photo is still named."""
+    import shutil
+
+    from .conftest import opens_counted
+
+    copy = Path(
+        shutil.copyfile(
+            sorted((split_dir / "train" / "red").iterdir())[0], tmp_path / "renamed.png"
+        )
+    )
+    make_image((200, 40, 40), seed=99).save(new := tmp_path / "new.png")
+    with caplog.at_level("WARNING", "objrec"), opens_counted(monkeypatch) as opened:
+        answers = predict(trained_run, [copy, new])
+    assert [r.error for r in answers] == [None, None]
+    assert (opened["renamed.png"], opened["new.png"]) == (1, 1)
+    said = [r.getMessage() for r in caplog.records if "the run's own" in r.getMessage()]
+    assert said == [
+        "1 of the 2 images answered is one of the run's own training images (same file "
+        f"contents: {copy}): their answers overstate how well it does on new photos"
+    ]
+
+
 @pytest.mark.slow
 def test_predict_s_progress_moves_during_a_folder_of_20_photos(tmp_path, trained_run):
     """`objrec predict RUN folder_of_20_photos` sat at "predicting 0/20" until all 20 were

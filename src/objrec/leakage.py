@@ -280,24 +280,37 @@ def seen_words(counts: Mapping[str, int], of: str, what: str = "") -> str:
 
 
 def recorded_among(
-    run: Path, paths: Sequence[Path], store: FeatureStore | None = None
+    run: Path,
+    paths: Sequence[Path],
+    store: FeatureStore | None = None,
+    digests: Mapping[str, str] | None = None,
 ) -> dict[str, list[str]]:
     """The ``paths`` that are the run's own training or validation images by its record
     (``SEEN_RECORD``), per split (train first); empty for a run without one, whose data folder
-    is not hashed for it. Each file's digest comes from the store's file index where it knows
-    the file unchanged, else from its bytes (read, not decoded); nothing is recorded: ``predict``
-    reads only, and its photos are mostly new."""
+    is not hashed for it. Each file's digest is the caller's where it has it (``digests``, by
+    path as given: ``predict``'s, of the bytes it decoded), else the store's file index's where
+    it knows the file unchanged, else from its bytes (read, not decoded); nothing is recorded:
+    ``predict`` reads only, and its photos are mostly new."""
     known = read_seen(run)
     if not known or not paths:
         return {}
-    indexed = store.known_digests(list(paths)) if store is not None else [None] * len(paths)
     found: dict[str, list[str]] = {}
-    for path, digest in zip(paths, indexed, strict=True):
+    for path, digest in zip(paths, given_or_indexed(paths, store, digests or {}), strict=True):
         with suppress(OSError):  # gone since it was answered: not said
             split = known.get(digest or hash_file(Path(path)))
             if split:
                 found.setdefault(split, []).append(str(path))
     return {split: found[split] for split in SEEN_SPLITS if split in found}
+
+
+def given_or_indexed(
+    paths: Sequence[Path], store: FeatureStore | None, given: Mapping[str, str]
+) -> list[str | None]:
+    """Each file's digest as ``given`` (by path), else as the store's file index knows it
+    unchanged (:meth:`FeatureStore.known_digests`), else None."""
+    todo = [path for path in paths if str(path) not in given]
+    indexed = iter(store.known_digests(todo) if store is not None and todo else [None] * len(todo))
+    return [given[str(path)] if str(path) in given else next(indexed) for path in paths]
 
 
 def known_hashes(

@@ -19,7 +19,7 @@ from objrec.config import require_device, require_number, require_type
 from objrec.data import UNKNOWN
 from objrec.errors import ObjrecError, UsageRefused, ctrl_c_leaves
 from objrec.evaluation_metrics import read_record
-from objrec.file_index import INDEX_FILE
+from objrec.file_index import INDEX_FILE, hash_bytes
 from objrec.images import (
     BAD_NAME,
     IMAGE_ERRORS,
@@ -496,8 +496,8 @@ def predict(
         with reporter.task("loading the model", None):  # seconds: PyTorch, the checkpoint
             recognizer = loaded(run, runtime, threshold, unknown, device)
         with ctrl_c_leaves(lambda: unwritten({"csv": csv, "plot": plot, "explain": explain})):
-            predict_all(recognizer, todo, (topk, tta, batch_size), reporter)
-        note_answers(run, results, recognizer)
+            digests = predict_all(recognizer, todo, (topk, tta, batch_size), reporter)
+        note_answers(run, results, recognizer, digests)
         if explain is not None and any(r.error is None for r in todo):  # some were readable
             explain = prepare_output_dir(explain, force, EXPLAIN_HINT, names=())
             write_explanations(recognizer, results, explain, reporter, force)
@@ -566,28 +566,33 @@ def recorded_pairs(
     return current[-1][2].mixed_pairs if current else None
 
 
-def note_answers(run: Path, results: Sequence[Prediction], recognizer: Recognizer) -> None:
+def note_answers(
+    run: Path, results: Sequence[Prediction], recognizer: Recognizer, digests: dict[str, str]
+) -> None:
     """What predict notes of its answers once all are made: each one's classes the run's
     evaluation often mixed up (:func:`note_mixed`), the images that are the run's own
-    (:func:`warn_of_own_images`)."""
+    (:func:`warn_of_own_images`, by the ``digests`` :func:`predict_all` took)."""
     note_mixed(results, mixed_partners(run, recognizer.meta.data_dir, recognizer.model_digest))
-    warn_of_own_images(run, results, recognizer.meta.cache_dir)
+    warn_of_own_images(run, results, recognizer.meta.cache_dir, digests)
 
 
 def warn_of_own_images(
-    run: Path | str, results: Sequence[Prediction], cache_dir: str | Path | None = None
+    run: Path | str,
+    results: Sequence[Prediction],
+    cache_dir: str | Path | None = None,
+    digests: dict[str, str] | None = None,
 ) -> None:
     """One warning when some images answered are the run's own training or validation images,
     by content, as ``evaluate`` warns of them in its folder (the run's record of the images it
-    saw, ``leakage.recorded_among``; the file index of ``cache_dir``'s store, read only): their
-    answers overstate how well it does on new photos. Named as given, three (a folder of training
-    photos named 10 on one long line). Nothing for a run
-    without the record (an older objrec's)."""
+    saw, ``leakage.recorded_among``; ``digests``, by path, those the answers took, else the file
+    index of ``cache_dir``'s store, read only): their answers overstate how well it does on new
+    photos. Named as given, three (a folder of training photos named 10 on one long line).
+    Nothing for a run without the record (an older objrec's)."""
     folder = Path(run) if Path(run).is_dir() else Path(run).parent
     answered = [Path(r.path) for r in results if r.error is None and r.topk]
     if not answered or not (folder / SEEN_RECORD).is_file():
         return
-    own = recorded_among_indexed(folder, answered, cache_dir)
+    own = recorded_among_indexed(folder, answered, cache_dir, digests or {})
     if own:
         counts = {split: len(paths) for split, paths in own.items()}
         log.warning(
@@ -598,22 +603,25 @@ def warn_of_own_images(
 
 
 def recorded_among_indexed(
-    run: Path, paths: list[Path], cache_dir: str | Path | None
+    run: Path, paths: list[Path], cache_dir: str | Path | None, digests: dict[str, str]
 ) -> dict[str, list[str]]:
-    """``leakage.recorded_among`` with the file index of ``cache_dir``'s store (the run's; None:
-    ``$OBJREC_CACHE``'s) where there is one to read, else each file hashed; the store let go of
-    after, as :func:`predict_all` lets it go (``objrec cache --prune`` waits for it)."""
+    """``leakage.recorded_among`` of the ``digests`` given (by path), the others' from the file
+    index of ``cache_dir``'s store (the run's; None: ``$OBJREC_CACHE``'s) where there is one to
+    read, else each file hashed; the store let go of after, as :func:`predict_all` lets it go
+    (``objrec cache --prune`` waits for it), and not opened when every digest is given."""
     import sqlite3
 
     from objrec.cache import open_cache
 
+    if all(str(path) in digests for path in paths):
+        return recorded_among(run, paths, digests=digests)
     cache = open_cache(cache_dir)
     try:
         indexed = (cache.root / "store" / INDEX_FILE).is_file()
-        return recorded_among(run, paths, cache.store if indexed else None)
+        return recorded_among(run, paths, cache.store if indexed else None, digests)
     except (ObjrecError, sqlite3.Error) as exc:  # read-only, damaged: said at info, as predict_all
         log.info("the feature store's file index is not read: %s", exc)
-        return recorded_among(run, paths)
+        return recorded_among(run, paths, digests=digests)
     finally:
         cache.close()
 
@@ -808,10 +816,13 @@ def predict_all(
     todo: list[Prediction],
     how: tuple[int, bool, int],
     reporter: Reporter,
-) -> None:
+) -> dict[str, str]:
     """Fill in each entry of ``todo``, ``batch_size`` at a time (``how``: top-k, tta, batch size),
-    from the features the store holds (:meth:`Recognizer.stored_views`), else from its pixels."""
+    from the features the store holds (:meth:`Recognizer.stored_views`), else from its pixels.
+    Returns the content digest of each image answered, by path: the store's rows', else of the
+    bytes decoded (:func:`read_once`), so that no check of them reads a file again."""
     topk, tta, batch_size = how
+    digests: dict[str, str] = {}
     stored = recognizer.stored_views([Path(r.path) for r in todo], tta)
     try:
         if not Stored(stored).held(todo).all():  # some are computed from their pixels
@@ -822,12 +833,13 @@ def predict_all(
         with reporter.task("predicting", len(todo)) as advance:
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start : start + batch_size]
-                _predict_chunk(recognizer, chunk, topk, tta, Stored(stored, start))
+                _predict_chunk(recognizer, chunk, topk, tta, Stored(stored, start), digests)
                 advance(len(chunk))
     finally:
         if stored is not None:
             stored[0].space.store.close()  # lets `objrec cache --prune` go on
             log.info("%s", stored_words(stored))
+    return digests
 
 
 @dataclass(frozen=True)
@@ -850,6 +862,11 @@ class Stored:
         index = self.start + np.flatnonzero(held)
         return [table.read(index) for table in self.tables or ()]
 
+    def digests(self, held: np.ndarray) -> list[str]:
+        """The content digest of each of the chunk's images ``held``, as the store keys it."""
+        index = self.start + np.flatnonzero(held)
+        return [self.tables[0].digests[i] for i in index] if self.tables else []
+
 
 def stored_words(tables: list[FeatureTable]) -> str:
     """How many of the images predict was given the store held, for its log (``-v``)."""
@@ -862,34 +879,62 @@ def stored_words(tables: list[FeatureTable]) -> str:
 
 
 def _predict_chunk(
-    recognizer: Recognizer, chunk: list[Prediction], k: int, tta: bool, stored: Stored
+    recognizer: Recognizer,
+    chunk: list[Prediction],
+    k: int,
+    tta: bool,
+    stored: Stored,
+    digests: dict[str, str],
 ) -> None:
     """Fill in ``topk`` for each entry of ``chunk``, or its ``error`` when it cannot be read; from
     the body's features in the store (``stored``) where it holds them in every view, the answer
-    of those features (:meth:`Recognizer.answer_from_features`), else from its pixels."""
+    of those features (:meth:`Recognizer.answer_from_features`), else from its pixels.
+    ``digests`` gets the content digest of each one answered, by path."""
     held = stored.held(chunk) & np.array([entry.error is None for entry in chunk], dtype=bool)
     if held.any():
         answers = recognizer.answer_from_features(stored.features(chunk, held))
+        known = stored.digests(held)
         for i, entry in enumerate(e for e, h in zip(chunk, held, strict=True) if h):
             answered(entry, recognizer, answers, i, k)
-    _predict_pixels(recognizer, [e for e, h in zip(chunk, held, strict=True) if not h], k, tta)
+            digests[entry.path] = known[i]
+    pixels = [e for e, h in zip(chunk, held, strict=True) if not h]
+    _predict_pixels(recognizer, pixels, k, tta, digests)
 
 
-def _predict_pixels(recognizer: Recognizer, chunk: list[Prediction], k: int, tta: bool) -> None:
+def _predict_pixels(
+    recognizer: Recognizer, chunk: list[Prediction], k: int, tta: bool, digests: dict[str, str]
+) -> None:
     """Fill in ``topk`` for each entry of ``chunk`` without an ``error`` from its pixels, or its
-    ``error`` when it cannot be read."""
+    ``error`` when it cannot be read. Each file is read once (:func:`read_once`), ``digests``
+    getting the content digest of the bytes decoded, by path."""
     images, readable = [], []
     for entry in (e for e in chunk if e.error is None):
         path = Path(entry.path)
+        source, digest = read_once(path)
         try:
-            images.append(open_image(path, recognizer.draft))
-            readable.append(entry)
+            images.append(open_image(source, recognizer.draft, name=str(path), from_file=True))
         except UnreadableImageError as exc:
             entry.error, entry.too_large = exc.reason, exc.too_large
+            continue
+        readable.append(entry)
+        if digest is not None:
+            digests[entry.path] = digest
     if images:
         answers = recognizer.answer(images, tta)
         for i, entry in enumerate(readable):
             answered(entry, recognizer, answers, i, k)
+
+
+def read_once(path: Path) -> tuple[Path | bytes, str | None]:
+    """``path``'s bytes and their content digest (``file_index.hash_bytes``), one read for the
+    decode and the check of the run's own images, which hashed each photo the file index did
+    not know with a read of its own; the path and None where it cannot be read, for
+    ``open_image`` to say why as it says it of any file."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return path, None
+    return data, hash_bytes(data)
 
 
 def answered(
