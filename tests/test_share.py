@@ -3,7 +3,9 @@ the machine's paths; refusing to write over anything but an earlier share; its z
 
 import hashlib
 import json
+import os
 import shutil
+import time
 import zipfile
 from pathlib import Path
 
@@ -523,6 +525,42 @@ def test_a_retrain_landing_while_share_reads_the_run_is_refused_not_mixed(
     keep_threshold(run, 0.3, {"unknown": None, "evaluated": None})
     retrain = retrain_of(run, tmp_path / "b.safetensors")
     monkeypatch.setattr(share, "read_model_state", followed_by(share.read_model_state, retrain))
+    with pytest.raises(ObjrecError, match=r"was replaced while share read .* share the run again"):
+        share_run(run, tmp_path / "ours")
+    assert not (tmp_path / "ours").exists()
+
+
+def test_a_model_written_into_the_file_in_the_tick_share_looked_at_it_in_is_refused(
+    run, tmp_path, monkeypatch
+):
+    """share knew the run's model file unchanged, once it had copied the run's files, by its
+    inode, size and modification time: another model of the same size written into the file
+    (``cp``: the same inode) after share read it, in the tick of the file clock share had
+    looked at it in, left all three as they were, and was shared beside the model read. As
+    the file index's racy rule, the stamp of a file changed within a tick of the look (2 s
+    where times are whole seconds, as here) does not vouch for it: the file is hashed again
+    and compared. One older is trusted unread (``-k share_with_onnx_reads_the_model_file_once``)."""
+    from objrec import share
+
+    model, real_stamp = run / "model.safetensors", share.file_stamp
+
+    def just_written(path):  # dated the whole second share looks at it in: FAT's clock
+        second = time.time_ns() // 10**9 * 10**9
+        os.utime(path, ns=(second, second))
+        monkeypatch.setattr(share, "file_stamp", real_stamp)
+        return real_stamp(path)
+
+    def written_into():  # another model of the same size, in place, its time kept
+        data, before = bytearray(model.read_bytes()), model.stat()
+        data[-1] ^= 0xFF
+        with model.open("r+b") as f:
+            f.write(data)
+        os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    monkeypatch.setattr(share, "file_stamp", just_written)
+    monkeypatch.setattr(
+        share, "read_model_state", followed_by(share.read_model_state, written_into)
+    )
     with pytest.raises(ObjrecError, match=r"was replaced while share read .* share the run again"):
         share_run(run, tmp_path / "ours")
     assert not (tmp_path / "ours").exists()

@@ -23,6 +23,7 @@ import os
 import re
 import reprlib
 import shutil
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -37,7 +38,7 @@ from objrec.checkpoint import (
     warn_if_unfinished,
 )
 from objrec.errors import ObjrecError, ctrl_c_leaves, on_ctrl_c, stops_held
-from objrec.file_index import DIGEST_CHARS, file_stamp
+from objrec.file_index import DIGEST_CHARS, file_stamp, hash_file, is_racy
 from objrec.kept import KEPT_NAME, read_kept, sealed
 from objrec.meta import BEST, RunMeta, require_checkpoint_file
 from objrec.model_file import checkpoint_meta, damaged_record
@@ -289,7 +290,8 @@ def write_share(
     """Write the share's files into ``folder``: the files, what was redacted, the evaluations
     quoted, what was left out and the evaluations not quoted as their images changed."""
     with reporter.task("writing the model without the machine's paths", None):
-        stamp = file_stamp(model_file)  # before the read: a file replaced after it differs
+        # before the read: a file replaced after it differs
+        stamp = Stamp(time.time(), file_stamp(model_file))
         model = ReadModel(*read_model_state(model_file))
         written = write_model(model, folder / BEST)
     shared, redacted = written.digest, [*written.redacted]
@@ -301,7 +303,7 @@ def write_share(
         if (run / name).is_file():
             shutil.copyfile(run / name, folder / name)
     left_out += [f"{name}: {why}" for name, why in MISSING.items() if not (run / name).is_file()]
-    require_same_model(run, model_file, stamp)
+    require_same_model(run, model_file, stamp, model.digest)
     if onnx:
         export_into(run, folder, model, written, reporter)
     evaluations, stale = write_card(run, folder, redacted, left_out, model.digest, written.meta)
@@ -309,22 +311,49 @@ def write_share(
     return files, redacted, evaluations, left_out, stale
 
 
-def require_same_model(run: Path, model_file: Path, stamp: tuple[int, int, int] | None) -> None:
+@dataclass(frozen=True)
+class Stamp:
+    """What tells a file's later version apart without reading it: its inode, size and
+    modification time (``file_index.file_stamp``: None, not there), and when it was looked at
+    (``looked``, just before the stamp was taken)."""
+
+    looked: float
+    stamp: tuple[int, int, int] | None
+
+    def vouches(self) -> bool:
+        """Whether the stamp tells every later version apart: not where the file was changed
+        within a timestamp tick of the look (``file_index.is_racy``, as the file index trusts a
+        file), as a write into it of the same size in that tick leaves all three as they were."""
+        return self.stamp is not None and not is_racy(self.stamp[2], self.looked)
+
+
+def require_same_model(run: Path, model_file: Path, stamp: Stamp, digest: str) -> None:
     """Refuse a share once the run's files it copies are read, when ``model_file`` is no longer
-    the file it was (``stamp``: its ``file_index.file_stamp`` taken before the model was read):
+    the file of content digest ``digest`` it was (``stamp``: taken before the model was read):
     a ``train --force`` landed meanwhile, which puts its ``config.json``, ``summary.json`` and
     ``seen_digests.csv`` in place with its model, so that those read may be its, beside the model
     read. The file's inode, size and modification time tell, without reading its megabytes again:
     train renames its model over the file, a new inode; a copy written into it changes its size
-    or its time (not one of the same size within the same tick of the kernel's file clock, a few
-    milliseconds, which no train does). What follows (the export, the card) is of the model read,
-    whatever lands."""
-    if file_stamp(model_file) != stamp:
+    or its time, but for one of the same size within the tick of the file clock it was changed
+    in (a few milliseconds; 2 s on FAT), which the stamp of a file changed within a tick of
+    the look cannot tell (:meth:`Stamp.vouches`): such a file is hashed again. What follows (the
+    export, the card) is of the model read, whatever lands."""
+    if file_stamp(model_file) != stamp.stamp or not (
+        stamp.vouches() or read_as(model_file, digest)
+    ):
         raise ObjrecError(
             f"{model_file} was replaced while share read {run} (a train landed in it): the share "
             "would hold one model beside another's settings and summary, so none was written: "
             "share the run again"
         )
+
+
+def read_as(path: Path, digest: str) -> bool:
+    """Whether ``path``'s bytes have the content digest ``digest`` now (False: unreadable)."""
+    try:
+        return hash_file(path) == digest
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
