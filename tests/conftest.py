@@ -13,6 +13,7 @@ import functools
 import gc
 import inspect
 import itertools
+import json
 import logging
 import os
 import random
@@ -493,11 +494,14 @@ def trained_run(tmp_path, split_dir, trained_once) -> Path:
     as the run knows, on ``split_dir`` (the same images as the session's data folder)."""
     from dataclasses import replace
 
-    from objrec.checkpoint import BEST, load_model, save_checkpoint
+    from objrec.checkpoint import BEST, load_model, model_digest, save_checkpoint
 
     run = Path(shutil.copytree(trained_once, tmp_path / "run"))
     model, meta = load_model(run)
     save_checkpoint(run / BEST, model, replace(meta, data_dir=str(split_dir.resolve())))
+    summary = json.loads((run / "summary.json").read_text())  # of the model written again
+    summary["model_digest"] = model_digest(run)
+    (run / "summary.json").write_text(json.dumps(summary, indent=2))
     return run
 
 

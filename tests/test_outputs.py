@@ -1159,6 +1159,51 @@ def test_a_kill_between_a_runs_renames_never_pairs_its_model_with_the_earlier_re
     assert not (out / SEEN_RECORD).exists()
 
 
+def test_a_kill_between_a_runs_renames_leaves_its_model_without_the_earlier_runs_records(
+    tmp_path, monkeypatch
+):
+    """review55a M1: a kill (nothing held back) after the new model's rename left the earlier
+    run's summary.json, config.json, history.csv and curves.png beside it, read as one finished
+    run. They go before the model, and the new summary, which says the run is whole, comes
+    last: a kill before it leaves the rest in place without it."""
+    from objrec import runs
+    from objrec.checkpoint import BEST, LAST
+    from objrec.runs import RUN_FILES, SUMMARY
+
+    class Killed(BaseException):
+        """The process gone at this point: nothing after it runs."""
+
+    out, stage = tmp_path / "run", tmp_path / "run" / ".objrec-1-stage.d"
+    stage.mkdir(parents=True)
+    for name in RUN_FILES:
+        (out / name).write_text("earlier\n")
+        if name != LAST:
+            (stage / name).write_text("new\n")
+    replace = os.replace
+
+    def killed_at(name: str):
+        def rename(source: Path, target: Path) -> None:
+            if Path(target).name == name:
+                raise Killed
+            replace(source, target)
+
+        return rename
+
+    monkeypatch.setattr(runs.os, "replace", killed_at("config.json"))
+    with pytest.raises(Killed):
+        runs.put_in_place(stage, out, finished=True, replaces=False)
+    assert {p.name: p.read_text() for p in out.iterdir() if p.is_file()} == {
+        BEST: "new\n",
+        LAST: "earlier\n",
+    }
+    monkeypatch.setattr(runs.os, "replace", killed_at(SUMMARY))
+    with pytest.raises(Killed):
+        runs.put_in_place(stage, out, finished=True, replaces=False)
+    assert {p.name: p.read_text() for p in out.iterdir() if p.is_file()} == {
+        name: "new\n" for name in RUN_FILES if name not in (LAST, SUMMARY)
+    }
+
+
 def test_ctrl_c_while_waiting_for_the_folders_lock_ends_the_command(tmp_path, monkeypatch):
     """The renames wait for the folder's lock, which another objrec may hold as long as it
     writes there; Ctrl-C was held back from the start of that wait, so it never ended it."""

@@ -512,6 +512,24 @@ def test_a_shares_export_names_the_shared_model_so_check_finds_it_whole(run, tmp
     assert reusable_export(tmp_path / "ours") is not None
 
 
+def test_a_shares_summary_names_the_shared_model_file(run, tmp_path):
+    """A run's summary names its model file by content digest (review55a M1); share writes the
+    model again without the machine's paths, a file of another digest, and the share's summary
+    names that one, so that load_run reads the share as one run. A run's summary of another model
+    keeps its own digest there, which still says so."""
+    import objrec
+
+    share_run(run, tmp_path / "ours")
+    shared = json.loads((tmp_path / "ours" / "summary.json").read_text())
+    assert shared["model_digest"] == model_digest(tmp_path / "ours") != model_digest(run)
+    assert objrec.load_run(tmp_path / "ours").model_digest == shared["model_digest"]
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps(summary | {"model_digest": "0" * 32}))
+    share_run(run, tmp_path / "other")
+    other = json.loads((tmp_path / "other" / "summary.json").read_text())
+    assert other["model_digest"] == "0" * 32
+
+
 def test_a_retrain_landing_while_share_reads_the_run_is_refused_not_mixed(
     run, tmp_path, monkeypatch
 ):

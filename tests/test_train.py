@@ -898,6 +898,7 @@ SUMMARY_LAYOUT = {
         **{"split_fingerprint": str, "split_record": dict, "command": type(None)},
         "cwd": type(None),
     },
+    "model_digest": str,
 }
 """A tiny run's summary.json (docs/json.md): its keys in order, the type of each value."""
 
@@ -1397,6 +1398,88 @@ def test_a_resume_on_another_data_folder_names_the_one_it_started_on(tmp_path):
     assert "force" not in said and raised.value.values == {"resume": str(out)}
     with pytest.raises(ObjrecError, match=r"changed since it started .* `force=True`"):
         require_same_classes(out, saved, ["camera", "cup"], started / "train")
+
+
+KILLED_AFTER_THE_MODEL = """
+import os, signal, sys
+from pathlib import Path
+import objrec.runs as runs
+from objrec.train import train
+from tests.conftest import tiny_train_config
+real = os.replace
+def replace(source, target):
+    real(source, target)
+    if Path(target) == Path(sys.argv[2], "model.safetensors"):
+        os.kill(os.getpid(), signal.SIGKILL)
+runs.os.replace = replace
+train(sys.argv[1], sys.argv[2], tiny_train_config(epochs=5, hidden=0), force=True)
+"""
+"""A forced ``train`` killed (kill -9) right after its new model is renamed into the run."""
+
+
+@pytest.mark.slow
+def test_a_run_killed_as_its_files_are_put_in_place_leaves_no_earlier_record_beside_its_model(
+    split_dir, tmp_path
+):
+    """review55a M1: a forced train killed after its new model's rename (SIGKILL, a power cut:
+    nothing holds it back) left the earlier run's summary.json, config.json and history.csv
+    beside it, and load_run, report and the card took them for the new model's ("finished",
+    best epoch 3 of the earlier run for a model of epoch 5). The earlier records go first and
+    the summary comes last: the model stands alone, and load_run says the run has no summary."""
+    import signal
+    import subprocess
+    import sys
+
+    import objrec
+    from objrec.errors import ObjrecError
+    from objrec.model_file import read_meta
+
+    out = tmp_path / "run"
+    train(split_dir, out, tiny_train_config(epochs=3))
+    code = [sys.executable, "-c", KILLED_AFTER_THE_MODEL, str(split_dir), str(out)]
+    killed = subprocess.run(code, cwd=Path(__file__).parents[1], env=os.environ)
+    assert killed.returncode == -signal.SIGKILL
+    assert read_meta(out).head.hidden == 0  # the new model is in place
+    left = {p.name for p in out.iterdir() if not p.name.startswith(".")}
+    assert left == {"model.safetensors"}, left
+    with pytest.raises(ObjrecError, match=r"no summary\.json"):
+        objrec.load_run(out)
+
+
+def test_a_runs_summary_names_its_model_and_one_of_another_model_is_refused(
+    split_dir, tmp_path, caplog
+):
+    """review55a M1: nothing in summary.json said which model it described, so one beside
+    another model (copied in, or left by a train an earlier objrec was killed writing) was read
+    as that model's. It names its model file's content digest: load_run refuses a summary of
+    another, report leaves it out with a warning, check says it disagrees."""
+    import objrec
+    from objrec.check_run import check_run
+    from objrec.errors import ObjrecError
+    from objrec.model_file import model_digest
+    from objrec.report import summary_read
+
+    out = tmp_path / "run"
+    result = train(split_dir, out, tiny_train_config(epochs=3))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model_digest"] == result.model_digest == model_digest(out)
+    assert objrec.load_run(out).model_digest == model_digest(out)
+    (out / "summary.json").write_text(json.dumps(summary | {"model_digest": "0" * 32}))
+    with pytest.raises(ObjrecError) as refused:
+        objrec.load_run(out)
+    assert str(refused.value) == (
+        f"{out / 'summary.json'} describes another model than {out / 'model.safetensors'} (a "
+        "file copied in since, or a train killed as it wrote the run): its figures are not this "
+        "model's; train the run again with `force=True`"
+    )
+    with caplog.at_level(logging.WARNING):
+        assert summary_read(out, model_digest(out)) == {}
+    assert "describes another model" in caplog.text
+    [problem] = check_run(out).problems
+    assert problem.kind == "disagrees" and "model_digest" in problem.message
+    del summary["model_digest"]  # a summary written before it named its model
+    (out / "summary.json").write_text(json.dumps(summary))
+    assert objrec.load_run(out).best_epoch == result.best_epoch
 
 
 def test_load_run_gives_back_the_train_result_of_a_run_folder(split_dir, tmp_path):

@@ -352,12 +352,15 @@ def _check_config(run: Path, meta: RunMeta, result: RunCheck) -> None:
 def _check_summary(
     run: Path, meta: RunMeta, result: RunCheck, record: dict[str, Any] | str | None
 ) -> None:
-    """``summary.json``'s classes and best epoch (``record``, read already: :func:`_json_record`)
-    against the model's."""
+    """``summary.json``'s classes, best epoch and model file's digest (``record``, read already:
+    :func:`_json_record`; a summary written before it named the digest has none) against the
+    model's."""
     summary = _read_json_record(run / SUMMARY, result, record)
     if summary is None:
         return
-    model = {"classes": len(meta.classes), "best_epoch": meta.best_epoch}
+    model: dict[str, Any] = {"classes": len(meta.classes), "best_epoch": meta.best_epoch}
+    if "model_digest" in summary:
+        model["model_digest"] = meta.digest
     other = [
         f"{key} {summary.get(key)!r}, the model's {value!r}"
         for key, value in model.items()

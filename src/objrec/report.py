@@ -77,7 +77,7 @@ from objrec.progress import (
     span,
     three_places,
 )
-from objrec.runs import read_summary
+from objrec.runs import describes_another_model, mismatched_summary, read_summary
 from objrec.tables import exact_cell
 from objrec.thresholds import advice_rests_on, resting_words
 from objrec.thumbnails import embed_image, thumbnail
@@ -588,18 +588,23 @@ def run_context(run: Path, meta: RunMeta) -> dict[str, Any]:
         "meta": meta,
         "with_top5": len(meta.classes) > TOP5_CLASSES,  # else always 100%
         "config": meta.train_config.to_dict() if meta.train_config else {},
-        "summary": summary_read(run),
+        "summary": summary_read(run, meta.digest),
         "curves": embed_if_there(run / "curves.png"),
         "explore": None,
     }
 
 
-def summary_read(run: Path) -> dict[str, Any]:
-    """The run's summary.json; empty, with a warning, when a user or a crash broke it: the page
-    leaves out the run's times, and says why (check alone said so)."""
+def summary_read(run: Path, model: str | None) -> dict[str, Any]:
+    """The run's summary.json; empty, with a warning, when a user or a crash broke it, or it
+    describes another model than the one of digest ``model`` (``runs.mismatched_summary``): the
+    page leaves out the run's times, and says why (check alone said so)."""
     summary = read_summary(run)
+    said = None
     if summary is None and (run / SUMMARY).is_file():
         said = damaged_record(run / SUMMARY, "not readable as a JSON object")
+    elif summary is not None and describes_another_model(summary, model):
+        said, summary = mismatched_summary(run), None
+    if said is not None:
         log.warning("%s; the report leaves out the run's times", said)
     return summary or {}
 

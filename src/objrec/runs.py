@@ -8,7 +8,9 @@ interrupted or its loss diverged (``engine.Diverged``), it also holds ``last.saf
 state after the last completed epoch, for ``--resume``); a finished run removes it. The files
 are written in a hidden folder in the run, then renamed in together (:func:`put_in_place`): a
 run stopped or failing before then (Ctrl-C, a kill, a full disk) leaves the earlier run's files,
-if any, as they were, and its ``last.safetensors``, which ``--resume`` continues. A forced run
+if any, as they were, and its ``last.safetensors``, which ``--resume`` continues; one killed
+within the renames leaves its model without the earlier run's records, its ``summary.json``
+(which names its model by digest) coming last. A forced run
 over an earlier one takes with them what objrec made from the earlier model (evaluations,
 report, export).
 """
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from objrec.checkpoint import BEST, LAST, save_checkpoint
-from objrec.class_record import CLASSES_RECORD, write_classes
+from objrec.class_record import write_classes
 from objrec.config import TrainConfig
 from objrec.cores import cpu_threads
 from objrec.data import class_of_folder
@@ -39,7 +41,7 @@ from objrec.engine import FitState
 from objrec.errors import LOGGED_VALUES, Interrupted, ObjrecError, ctrl_c_leaves, stops_held
 from objrec.eval_dir import default_eval_dir
 from objrec.evaluation_metrics import read_record
-from objrec.leakage import SEEN_RECORD, seen_tensors, write_seen
+from objrec.leakage import seen_tensors, write_seen
 from objrec.leftovers import remove_leftovers
 from objrec.manifest import sha256_file
 from objrec.meta import RUN_FILES as RUN_FILES  # what train writes into a run
@@ -48,7 +50,7 @@ from objrec.model import Classifier, count_parameters
 from objrec.model_file import DERIVED as DERIVED
 from objrec.model_file import SUMMARY as SUMMARY  # what a run folder holds: model_file's
 from objrec.model_file import holds_run as holds_run
-from objrec.model_file import refuse_run_place
+from objrec.model_file import model_digest, refuse_run_place
 from objrec.model_file import replaces_a_finished_run as replaces_a_finished_run
 from objrec.model_file import run_status as run_status
 from objrec.outputs import (
@@ -79,6 +81,7 @@ from objrec.resume_state import (
     training_state,
     write_training_state,
 )
+from objrec.store import sync_folder
 
 if TYPE_CHECKING:
     from objrec.calibration import TemperatureFit
@@ -124,6 +127,11 @@ class TrainResult:
     """What the run was made with (``provenance.Provenance``): objrec's version and commit, the
     libraries, the machine, the body's weights, the split's fingerprint; None under torchrun on
     the ranks that write nothing (``summary``: ``{}``)."""
+    model_digest: str | None = None
+    """The content digest of the run's model file (``model_file.model_digest``, as evaluations
+    name it): the summary is of that model, and one beside another (a file copied in, or a run
+    an earlier objrec was killed writing) is told by it; None under torchrun on the ranks that
+    write nothing, and in a summary written before 6 December 2026."""
 
     def __repr__(self) -> str:
         """One line: the run, how many classes (``n_classes``: ``classes`` holds their names) and
@@ -151,9 +159,10 @@ NOT_SUMMED = ("run", "classes", "history", "best_epoch")
 def summed(name: str, value: Any) -> Any:
     """A :class:`TrainResult` field as ``summary.json`` holds it: a record as its ``to_json()``
     (docs/json.md), one the result was made without as ``{}`` (``finetune``: null, a run
-    without fine-tuning), a plain value as it is."""
+    without fine-tuning; ``model_digest``: null, a rank that wrote no model), a plain value as
+    it is."""
     if value is None:
-        return None if name == "finetune" else {}
+        return None if name in ("finetune", "model_digest") else {}
     to_json = getattr(value, "to_json", None)
     return to_json() if to_json is not None else value
 
@@ -629,6 +638,8 @@ def load_run(run: str | Path) -> TrainResult:
     if summary is None:
         raise ObjrecError(f"{run} holds no trained run: {_no_run_words(run)}")
     meta = read_meta(run)
+    if describes_another_model(summary, meta.digest):
+        raise ObjrecError(mismatched_summary(run))
     finetune = summary.get("finetune")
     return TrainResult(
         run=run,
@@ -647,6 +658,24 @@ def load_run(run: str | Path) -> TrainResult:
         calibration=TemperatureFit.from_json(summary.get("calibration")),
         finetune=FinetuneRecord.from_json(finetune) if isinstance(finetune, dict) else None,
         provenance=Provenance.from_json(summary.get("provenance")),
+        model_digest=meta.digest,
+    )
+
+
+def describes_another_model(summary: Mapping[str, Any], model: str | None) -> bool:
+    """Whether a run's ``summary`` names another model file than the one of content digest
+    ``model`` (None: not known): its figures, history and curves are another run's. A summary
+    written before it named its model (no ``model_digest``) is taken as it is."""
+    named = summary.get("model_digest")
+    return named is not None and model is not None and named != model
+
+
+def mismatched_summary(run: Path) -> str:
+    """The sentence for a run whose ``summary.json`` describes another model than its own."""
+    return (
+        f"{run / SUMMARY} describes another model than {run / BEST} (a file copied in since, or a "
+        "train killed as it wrote the run): its figures are not this model's; train the run "
+        "again with `force=True`"
     )
 
 
@@ -744,7 +773,7 @@ def write_run(
         **record.result_fields(config),
     )
     if write:  # under torchrun only rank 0 writes, and says so
-        _write_files(out, model, config, meta, result, record, replaces, in_place)
+        result = _write_files(out, model, config, meta, result, record, replaces, in_place)
         log.info(
             "trained %s: best epoch %d, valid loss %.4f", out, state.best_epoch, best["valid_loss"]
         )
@@ -785,16 +814,17 @@ def _write_files(
     record: RunRecord,
     replaces: bool,
     in_place: Callable[[], None],
-) -> None:
+) -> TrainResult:
     """The run's files written in a hidden folder in ``out`` (``outputs.staging``), then put in
     place together (:func:`put_in_place`): written one by one into ``out``, a stop or a failure
     between two (a full disk, a plot that failed) left a new model beside the earlier run's
     summary and record, which read as one run. The curves are drawn beside the model's write
-    (:func:`draw_curves`)."""
+    (:func:`draw_curves`). ``result`` with its ``model_digest``, of the model written."""
     columns, best = history_columns(result.history), result.best_epoch
     with staging(out) as stage, ThreadPoolExecutor(1, "objrec-curves") as drawing:
         curves = drawing.submit(draw_curves, columns, stage / "curves.png", best)
         save_checkpoint(stage / BEST, model, meta)
+        result = replace(result, model_digest=model_digest(stage / BEST))
         write_history(stage / "history.csv", result.history)
         curves.result()
         (stage / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
@@ -804,6 +834,12 @@ def _write_files(
         if record.image_classes is not None:
             write_classes(stage, record.image_classes)
         put_in_place(stage, out, finished=result.finished, replaces=replaces, then=in_place)
+    return result
+
+
+RECORDS = tuple(name for name in RUN_FILES if name not in (BEST, LAST))
+"""A run folder's files that describe its model (its summary, settings, history, curves and
+records of its images): an earlier run's go before a new model is put in place."""
 
 
 def put_in_place(
@@ -815,25 +851,42 @@ def put_in_place(
     then: Callable[[], None] = lambda: None,
 ) -> None:
     """The run's files written in ``stage`` renamed into ``out``, with Ctrl-C and SIGTERM held
-    back meanwhile (milliseconds): an earlier run's records of its images go first (never beside
-    another model, even after a kill between the renames), a ``finished`` run's training state
-    last, and,
-    when the run ``replaces`` an earlier one (forced), what objrec made from the earlier model
-    (:func:`remove_derived`, listed first). ``then`` is called once they are, before a stop
-    held back is let through (``train``'s head state, kept to be written on a stop, let go)."""
+    back meanwhile (milliseconds). A kill (SIGKILL, a power cut: nothing holds it back) between
+    two renames leaves no new model beside an earlier run's records: those go first, and the
+    summary, which says what the model is and whether its run finished, comes last, once the
+    rest is in place (a finished run's training state removed, and when the run ``replaces`` an
+    earlier one (forced), what objrec made from the earlier model: :func:`remove_derived`, listed
+    first); each file is on disk (``fsync``) before its name is, and the names before the
+    summary is said written. ``then`` is called once they are, before a stop held back is let
+    through (``train``'s head state, kept to be written on a stop, let go)."""
     names = [name for name in RUN_FILES if (stage / name).is_file()]
     derived = earlier_run_outputs(out) if replaces else []
+    for name in names:
+        sync_file(stage / name)
     with ctrl_c_leaves(lambda: run_written(out, finished)), stops_held():
-        # first: a kill between the renames (nothing holds it back) leaves a model without a
-        # record, which evaluate's leak check says, never beside the earlier model's record
-        for name in (SEEN_RECORD, CLASSES_RECORD):
+        for name in RECORDS:
             (out / name).unlink(missing_ok=True)
         for name in names:
-            os.replace(stage / name, out / name)
+            if name != SUMMARY:
+                os.replace(stage / name, out / name)
         if finished:
             (out / LAST).unlink(missing_ok=True)
         remove_derived(out, derived)
+        sync_folder(out)
+        if SUMMARY in names:
+            os.replace(stage / SUMMARY, out / SUMMARY)
+            sync_folder(out)
         then()
+
+
+def sync_file(path: Path) -> None:
+    """``fsync`` the file ``path``: a rename after a power cut names its bytes, not an empty
+    file (a model's write synced it already, which costs nothing again)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def run_written(out: Path, finished: bool) -> str:

@@ -296,7 +296,9 @@ def write_share(
         written = write_model(model, folder / BEST)
     shared, redacted = written.digest, [*written.redacted]
     redacted += write_json_redacted(run / "config.json", folder / "config.json")
-    summary = write_json_redacted(run / "summary.json", folder / "summary.json", folder.name)
+    summary = write_json_redacted(
+        run / "summary.json", folder / "summary.json", folder.name, (model.digest, shared)
+    )
     redacted += summary
     left_out = write_kept(run, folder, model.digest, shared)
     for name in COPIED:
@@ -403,11 +405,15 @@ def redact_settings(config: dict[str, Any]) -> list[str]:
     return redacted
 
 
-def write_json_redacted(source: Path, path: Path, run_name: str | None = None) -> list[str]:
+def write_json_redacted(
+    source: Path, path: Path, run_name: str | None = None, model: tuple[str, str] | None = None
+) -> list[str]:
     """Write the JSON file ``source`` to ``path`` with every path of the machine and command
     line left out (null): a run's settings (``config.json``), or with ``run_name`` its summary,
-    whose ``run`` then names the shared folder. The entries left out, as ``config.json: key``;
-    nothing when ``source`` is not there."""
+    whose ``run`` then names the shared folder, and whose ``model_digest``, where it names the
+    model read (``model``: its digest, then the digest of the model file written), names the
+    one written (a summary of another model keeps its own, which says so). The entries left out,
+    as ``config.json: key``; nothing when ``source`` is not there."""
     if not source.is_file():
         return []
     try:
@@ -420,6 +426,8 @@ def write_json_redacted(source: Path, path: Path, run_name: str | None = None) -
     if run_name is not None and "run" in data:
         data["run"] = run_name
         redacted.append("run")
+    if model is not None and data.get("model_digest") == model[0]:
+        data["model_digest"] = model[1]
     redacted += redact_paths(data)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return [f"{source.name}: {key}" for key in redacted]
