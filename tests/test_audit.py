@@ -206,10 +206,13 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     assert isinstance(found["warnings"], list)
     assert set(found["near_duplicates"][0]) == {"paths", "splits", "similarity"}
     assert all(set(g) == {"paths", "splits", "similarity"} for g in found["look_alikes"])
-    assert all(set(r) == {"path", "given", "suggested", "score"} for r in found["label_issues"])
+    flag = {"path", "given", "suggested", "score", "picture", "copies"}  # picture: 6 Dec 2026
+    assert all(set(r) == flag for r in found["label_issues"])
     assert found["settled_labels"] == [] and found["unreadable_files"] == []
     assert found["labels_judged"] is True and found["labels_not_judged"] is None
-    assert all(set(r) == {"path", "score", "reason"} for r in found["outliers"])
+    assert all(
+        set(r) == {"path", "score", "reason", "picture", "copies"} for r in found["outliers"]
+    )
     assert found["outliers"][0]["path"].startswith(str(data))
     assert found["out"] == str(tmp_path / "audit")
     assert found["plan"] == str(tmp_path / "audit" / "plan.csv")
@@ -820,21 +823,23 @@ def test_apply_plan_refuses_an_empty_action_and_a_plan_cut_short_and_remembers_n
         plan = plan_of(tmp_path / "plan.csv", "red/red_0.png,red,,keep,,x", row)
         assert main(["apply-plan", str(data), str(plan), str(out)]) == 1
         err = capsys.readouterr().err  # the README's "its file and its action", written short
-        assert f"{plan} line 3 has {columns} of the 7 columns, so no action: give it every " in err
-        assert "(green/green_0.png,,,remove,,,)" in err
+        assert f"{plan} line 3 has {columns} of the 8 columns, so no action: give it every " in err
+        assert "(green/green_0.png,,,remove,,,,)" in err
         assert not out.exists()
     head = plan_of(tmp_path / "plan.csv", "red/red_0.png,red,,keep,,x").read_text()
     for last, said, meant in (
-        ("green/green_0.png,green,,ke", "4 of 7 cells", "remove"),  # a copy stopped in a row
-        ('green/green_0.png,green,,keep,,"the reas', "6 of 7 cells, a quote left open", "keep"),
+        ("green/green_0.png,green,,ke", "4 of 8 cells", "remove"),  # a copy stopped in a row
+        ('green/green_0.png,green,,keep,,"the reas', "6 of 8 cells, a quote left open", "keep"),
     ):
         plan.write_text(head + last)
         assert main(["apply-plan", str(data), str(plan), str(out)]) == 1
         err = capsys.readouterr().err
         assert f"{plan} line 3 is cut short ({said}): if the file was not saved or copied " in err
-        assert f"if you wrote the row, give it every column (green/green_0.png,,,{meant},,,)" in err
+        assert (
+            f"if you wrote the row, give it every column (green/green_0.png,,,{meant},,,,)" in err
+        )
         assert not out.exists()
-    plan.write_text(head + "green/green_0.png,green,,keep,,x,")  # whole, but no line end
+    plan.write_text(head + "green/green_0.png,green,,keep,,x,,")  # whole, but no line end
     assert main(["apply-plan", str(data), str(plan), str(out)]) == 0
 
 
@@ -1312,7 +1317,7 @@ def test_apply_plan_skips_a_row_whose_file_was_replaced_since_the_audit(tmp_path
         ("red/red_1.png", "relabel", "green", digest["red/red_1.png"]),  # replaced below
         ("red/red_2.png", "remove", "", ""),  # a person's own row: no digest
     ]
-    assert PLAN_COLUMNS[-1] == "digest"
+    assert "digest" in PLAN_COLUMNS
     plan = tmp_path / "plan.csv"
     plan.write_text("file,action,new_class,digest\n" + "".join(",".join(r) + "\n" for r in rows))
     pattern(COLOURS["blue"], 77).save(data / "red/red_1.png")  # another photo under its name
@@ -3062,25 +3067,25 @@ def test_outliers_that_are_a_small_class_as_a_whole_are_said_to_be(capsys):
     (crab 7 of its 18), scored against every image's distances; nothing said that a class of few
     photos lies far as a whole. The classes under the median size with a tenth or more of their
     images far (2 at least) are named, in the terminal, under the outliers."""
-    from objrec.audit import far_classes
+    from objrec.audit import FarClass, far_classes
     from objrec.cli.auditing import print_audit
 
     labels = np.array([0] * 50 + [1] * 40 + [2] * 18 + [3] * 30 + [4] * 25)
     names = ["airplanes", "watch", "crab", "lotus", "dolphin"]
 
-    def far(name: str, degenerate: bool = False) -> Outlier:
-        return Outlier("", 4.0, "far", name, None, degenerate=degenerate)
+    def far(name: str, i: int, degenerate: bool = False) -> Outlier:
+        return Outlier(f"{name}/{i}.jpg", 4.0, "far", name, None, degenerate=degenerate)
 
-    rows = [far(c) for c in ["crab"] * 7 + ["airplanes"] * 5]
-    rows += [far("lotus"), far("dolphin", degenerate=True)]
-    rows += [far("dolphin")] * 2  # 2 of 25: under a tenth
-    assert far_classes(rows, labels, names) == {"crab": (7, 18)}  # airplanes: not small
+    rows = [far(c, i) for i, c in enumerate(["crab"] * 7 + ["airplanes"] * 5)]
+    rows += [far("lotus", 0), far("dolphin", 0, degenerate=True)]
+    rows += [far("dolphin", 1), far("dolphin", 2)]  # 2 of 25: under a tenth
+    assert far_classes(rows, labels, names) == {"crab": (7, 18, 18)}  # airplanes: not small
     outliers = [Outlier(f"photos/crab/{i}.jpg", 1.0, "far", "crab", None) for i in range(16)]
     result = AuditResult([], [], outliers, 163, names, seconds={"total": 1.0})
-    result.far_classes = {"crab": (7, 18), "ant": (4, 15)}
+    result.far_classes = {"crab": FarClass(7, 18, 18), "ant": FarClass(4, 15, 15)}
     assert result.to_json()["far_classes"] == [  # a script need not read the sentence
-        {"class": "crab", "outliers": 7, "images": 18},
-        {"class": "ant", "outliers": 4, "images": 15},
+        {"class": "crab", "outliers": 7, "photos": 18, "images": 18},
+        {"class": "ant", "outliers": 4, "photos": 15, "images": 15},
     ]
     print_audit(result, Path("photos"), Path("photos-audit"))
     assert (
@@ -5178,3 +5183,105 @@ def test_a_pictures_copies_far_together_are_one_outlier(capsys, tmp_path):
     html = " ".join((tmp_path / "audit.html").read_text().split())
     assert "1 outlier" in html and "(and 7 copies of it)" in html
     assert sum(f"<b>{o.path}</b>" in html for o in copies) == 1
+
+
+@pytest.mark.slow
+def test_every_output_names_a_pictures_copies_and_the_one_decision_for_them(tmp_path):
+    """The summary counted one picture in 8 copies once, but outliers.csv, label_issues.csv,
+    `--json` and plan.csv were one row a file with nothing tying the 8 together, and the plan
+    relabelled one copy ("the same picture as 7 other files here, flagged with them") while
+    removing the 7 others as near-duplicates, "also flagged as a wrong label". Each row of a
+    picture's copies names the picture (the file the plan keeps of it) and their count; the plan
+    says that one row decides for them."""
+    data, planted = copies_in_the_wrong_class(tmp_path, 8)
+    result = audit(data, out := tmp_path / "audit", config(cache_dir=str(tmp_path / "cache")))
+    kept = "green/placeholder_0.png"
+    for name in ("label_issues.csv", "outliers.csv"):
+        rows = csv_rows(out / name)
+        copies = [(row["picture"], row["copies"]) for row in rows if row["file"] in planted]
+        assert copies == [(kept, "8")] * 8, name
+        assert all(
+            (r["picture"], r["copies"]) == (r["file"], "1")
+            for r in rows
+            if r["file"] not in planted
+        )
+    found = result.to_json()
+    for kind in ("label_issues", "outliers"):
+        shown = {row["picture"] for row in found[kind] if row["copies"] == 8}
+        assert shown == {str(data / kept)}, kind
+    plan = {row["file"]: row for row in csv_rows(out / "plan.csv")}
+    assert {f: plan[f]["picture"] for f in planted} == dict.fromkeys(planted, kept)
+    assert all(row["picture"] == f for f, row in plan.items() if f not in planted)
+    assert (plan[kept]["action"], plan[kept]["new_class"]) == ("relabel", "red")
+    assert plan[kept]["reason"].endswith(
+        f"; one picture in 8 files (plan.csv's picture: {kept}): the plan keeps one file of it "
+        "and removes the other 7 as copies"
+    )
+    for copy in planted - {kept}:
+        assert plan[copy]["action"] == "remove"
+        assert plan[copy]["reason"].endswith(
+            f"; flagged with {kept} as one picture (looks like red): {kept}'s row decides the "
+            "picture's label"
+        )
+
+
+def test_a_pictures_copies_flagged_together_take_one_decision_in_the_plan(tmp_path):
+    """A burst's three frames, flagged together as one picture, were proposed one by one: each
+    frame lies a little nearer or farther from the suggested class, and the frames were
+    relabelled and kept to review by turns. The plan decides the picture on the file standing
+    for it, proposes that for each frame, says so, and names the picture in its column."""
+    from objrec.applying import reviewed_by_hand
+    from objrec.audit import Inventory, Item
+    from objrec.audit_report import plan_rows
+
+    items = [Item(tmp_path / f"ibis/{k}.png", f"ibis/{k}.png", 1, None) for k in range(3)]
+    inv = Inventory(tmp_path, ("flamingo", "ibis"), items, False)
+    evidence = (
+        "heads and neighbours give p(given)=0.02, p(suggested)=0.95; 9 of its 10 nearest images "
+        "are labelled flamingo; the same picture as 2 other files here, flagged with them"
+    )
+    said = {"prob_given": 0.02, "prob_suggested": 0.95, "evidence": evidence, "class_images": 30}
+    frames = [
+        LabelIssue(f"ibis/{k}.png", "ibis", "flamingo", 0.9, index=k, suggested_z=z, **said)
+        for k, z in enumerate([1.9, 2.6, 2.0])  # the second over RELABEL_MAX_Z alone
+    ]
+    frames = [replace(frame, picture=0, copies=3) for frame in frames]
+    result = AuditResult(
+        frames, [], [], 3, ["flamingo", "ibis"], picture_of=dict.fromkeys(range(3), 0)
+    )
+    plan = plan_rows(result, inv)
+    assert [(r["file"], r["action"], r["new_class"], r["picture"]) for r in plan] == [
+        (f"ibis/{k}.png", "relabel", "flamingo", "ibis/0.png") for k in range(3)
+    ]
+    assert all(
+        r["reason"].endswith(
+            "; one picture in 3 files (plan.csv's picture: ibis/0.png): the plan proposes the "
+            "same for each of the 3 it keeps: change them together"
+        )
+        for r in plan
+    )
+    assert not any(map(reviewed_by_hand, plan))  # the class read back from the reason: flamingo
+
+
+def test_far_classes_count_a_pictures_copies_once():
+    """The outliers' heading counted a picture's copies once, but the note under it counted
+    files: a crab photo in 6 copies and one other crab photo far from the rest read "7 of the 8
+    outliers are photos of classes of few images (crab 7 of its 21)" under "3 outliers". The far
+    classes count pictures, and their classes' distinct photos."""
+    from objrec.audit import far_classes
+    from objrec.audit_report import far_classes_note
+
+    names = ["airplanes", "watch", "crab", "lotus", "dolphin"]
+    labels = np.array([0] * 50 + [1] * 40 + [2] * 21 + [3] * 30 + [4] * 25)
+    photos = np.array([50, 40, 16, 30, 25])  # crab: one photo in 6 copies
+    copies = [
+        Outlier(f"crab/dup_{k}.jpg", 9.0, "far", "crab", None, index=90 + k, picture=90, copies=6)
+        for k in range(6)
+    ]
+    outliers = [*copies, Outlier("crab/7.jpg", 5.0, "far", "crab", None, index=97)]
+    outliers.append(Outlier("airplanes/3.jpg", 4.0, "far", "airplanes", None, index=3))
+    found = far_classes(outliers, labels, names, photos)
+    assert found == {"crab": (2, 16, 21)}
+    assert far_classes_note(found, outliers).startswith(
+        "2 of the 3 outliers are photos of classes of few images (crab 2 of its 16): "
+    )

@@ -36,13 +36,21 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
 
 from objrec import dedup
-from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded, Unreadable
+from objrec.audit_findings import (
+    DuplicateGroup,
+    Finding,
+    LabelIssue,
+    Outlier,
+    PhotosNeeded,
+    Unreadable,
+    one_per_picture,
+)
 from objrec.audit_report import (
     FINDING_KINDS,
     MIN_JUDGED,
@@ -275,10 +283,10 @@ class AuditResult:
     """Why no label was judged at all ("" when labels were): the folder holds one class, or
     fewer than two classes of ``MIN_JUDGED`` readable images (``audit_report.none_judged_note``):
     no label issue then means no label was looked at, not that none is wrong."""
-    far_classes: dict[str, tuple[int, int]] = field(default_factory=dict)
-    """Classes of few images that lie far as a whole (``far_classes``): each one's outliers far
-    from every image or from their class, and its images (``audit_report.far_classes_note``
-    says it)."""
+    far_classes: dict[str, FarClass] = field(default_factory=dict)
+    """Classes of few photos that lie far as a whole (``far_classes``): each one's pictures far
+    from every image or from their class, its distinct photos and its images
+    (``audit_report.far_classes_note`` says it)."""
     planned: dict[str, int] = field(default_factory=dict)
     """How many rows plan.csv pre-fills of each action (``relabel``, ``remove``, ``keep``), how
     many of its keeps are label flags to review (``review``) or kept as a person settled them
@@ -301,21 +309,25 @@ class AuditResult:
     data: Path | None = None
     """The audited folder, as given: the rows' paths are in it (``data/test/red/x.png``), the
     CSVs' relative to it (``test/red/x.png``), as ``plan.csv`` names its files."""
+    picture_of: dict[int, int] = field(default_factory=dict)
+    """Each file of a picture of two files or more (its place in the audit's inventory) -> the
+    file that stands for its picture (``PictureNames``), which the findings' ``picture`` and
+    plan.csv's ``picture`` name: the files of one picture, one decision."""
 
     def to_json(self) -> dict[str, Any]:
         keys = {
-            "label_issues": ("path", "given", "suggested", "score"),
+            "label_issues": ("path", "given", "suggested", "score", "picture", "copies"),
             "near_duplicates": ("paths", "splits", "similarity"),
             "look_alikes": ("paths", "splits", "similarity"),
-            "outliers": ("path", "score", "reason"),
+            "outliers": ("path", "score", "reason", "picture", "copies"),
         }
         found = {
             name: [{k: row[k] for k in wanted} for row in finding_rows(getattr(self, name))]
             for name, wanted in keys.items()
         }
         far = [
-            {"class": name, "outliers": count, "images": images}
-            for name, (count, images) in self.far_classes.items()
+            {"class": name, "outliers": far.outliers, "photos": far.photos, "images": far.images}
+            for name, far in self.far_classes.items()
         ]
         flags, settled, few = found.pop("label_issues"), set(self.settled), set(self.too_few)
         labels = {
@@ -1150,25 +1162,41 @@ def knn_distance(
     return result
 
 
+class FarClass(NamedTuple):
+    """A class of few photos that lies far as a whole (:func:`far_classes`)."""
+
+    outliers: int
+    """Its outliers far from every image or from their class, a picture's copies counted once."""
+    photos: int
+    """Its distinct photos (a picture's copies counted once)."""
+    images: int
+    """Its images (files)."""
+
+
 def far_classes(
-    outliers: list[Outlier], labels: np.ndarray, classes: Sequence[str]
-) -> dict[str, tuple[int, int]]:
-    """The classes of fewer images (``labels``: the readable ones) than the median class of which
+    outliers: list[Outlier],
+    labels: np.ndarray,
+    classes: Sequence[str],
+    photos: np.ndarray | None = None,
+) -> dict[str, FarClass]:
+    """The classes of fewer photos (``photos``: each class's distinct ones; ``labels``: the
+    readable rows', each row a photo where None) than the median class of which
     ``FAR_CLASS_SHARE`` or more, 2 at least, are outliers far from every image or from their
-    class, most flagged share first: {class: (far outliers, images)}. Such a class lies far from
-    the rest as a whole, so its outliers may be ordinary photos of it."""
-    sizes = np.bincount(labels, minlength=len(classes))
+    class, most flagged share first. A picture's copies count once, as the outliers' heading
+    counts them (``audit_findings.one_per_picture``). Such a class lies far from the rest as a
+    whole, so its outliers may be ordinary photos of it."""
+    images = np.bincount(labels, minlength=len(classes))
+    sizes = images if photos is None else np.asarray(photos)
     if not (held := sizes[sizes > 0]).size:
         return {}
     median = np.median(held)
-    far = Counter(r.class_name for r in outliers if not r.degenerate)
+    far = Counter(r.class_name for r in one_per_picture(outliers) if not r.degenerate)
     found = {
-        name: (n, int(sizes[classes.index(name)]))
+        name: FarClass(n, int(sizes[c]), int(images[c]))
         for name, n in far.items()
-        if sizes[classes.index(name)] < median
-        and n >= max(2, FAR_CLASS_SHARE * sizes[classes.index(name)])
+        if sizes[c := classes.index(name)] < median and n >= max(2, FAR_CLASS_SHARE * sizes[c])
     }
-    return dict(sorted(found.items(), key=lambda kv: -kv[1][0] / kv[1][1]))
+    return dict(sorted(found.items(), key=lambda kv: -kv[1].outliers / kv[1].photos))
 
 
 def unreadable_reason(facts: dedup.ImageFacts, path: Path | None = None) -> str:
@@ -1263,17 +1291,8 @@ def find_issues(
     labels = np.array([inv.items[i].label for i in idx], dtype=np.int64)
     unit = dedup.normalise(features[idx])
     with reporter.task("finding each image's nearest images and copies", None):
-        near = dedup.feature_neighbours(unit, max(dedup.NEIGHBOURS, config.neighbours))
-        clock.lap("neighbours")
-        pairs = dedup.duplicate_pairs(unit, [facts[i] for i in idx], config.duplicates, near)
-        digests = [inv.digests[i] for i in idx] if inv.digests else []
-        pairs = split_copies(pairs, [inv.items[i].path for i in idx], digests)
-        kept = open_cache(config.cache_dir).facts_file
-        group = copy_groups(len(idx), pairs, burst_pairs(inv, idx, kept))
-        clock.lap("duplicates")
-        around = Around(unit, near, labels, group, config.neighbours)
-        _ = around.outside, around.within  # what the labels and outliers read: worked out here
-        clock.lap("labels")
+        around, pairs = nearest_and_copies(inv, idx, (unit, labels), facts, config, clock)
+    near, group = around.near, np.asarray(around.group)
     found = judge_labels(inv, idx, labels, features[idx], near, config, reporter, group, around)
     clock.lap("labels")
     with reporter.task("grouping the copies and finding outliers", None):
@@ -1285,10 +1304,11 @@ def find_issues(
             inv, idx, labels, unit, facts, config.neighbours, near, group, around
         )
         clock.lap("outliers")
+    named = PictureNames.of(inv, idx, Pictures.of_groups(group, labels), groups)
     return AuditResult(
-        label_issues=found.issues,
+        label_issues=named.findings(found.issues),
         near_duplicates=groups,
-        outliers=outliers,
+        outliers=(outliers := named.findings(outliers)),
         look_alikes=alike,
         n_images=len(idx),
         unreadable=unreadable_rows(inv, idx, facts),
@@ -1297,11 +1317,78 @@ def find_issues(
         seconds=clock.seconds,
         unjudged=found.unjudged,
         labels_not_judged=found.none_judged,
-        far_classes=far_classes(outliers, labels, inv.classes),
+        far_classes=far_classes(outliers, labels, inv.classes, named.photos(labels)),
         photos_needed=found.needs,
         too_few=[issue.path for issue in found.issues if issue.too_few],
         data=inv.root,
+        picture_of=named.standing,
     )
+
+
+def nearest_and_copies(
+    inv: Inventory, idx, rows: tuple[np.ndarray, np.ndarray], facts, config, clock: Stopwatch
+) -> tuple[Around, list[dedup.Pair]]:
+    """The readable rows' (``idx``: their unit features and labels, ``rows``) nearest images and
+    copy groups (``copy_groups``: near-duplicates and bursts), and what the labels and the
+    outliers read of them, worked out here; and the pairs of near-duplicates and look-alikes."""
+    unit, labels = rows
+    near = dedup.feature_neighbours(unit, max(dedup.NEIGHBOURS, config.neighbours))
+    clock.lap("neighbours")
+    pairs = dedup.duplicate_pairs(unit, [facts[i] for i in idx], config.duplicates, near)
+    digests = [inv.digests[i] for i in idx] if inv.digests else []
+    pairs = split_copies(pairs, [inv.items[i].path for i in idx], digests)
+    kept = open_cache(config.cache_dir).facts_file
+    group = copy_groups(len(idx), pairs, burst_pairs(inv, idx, kept))
+    clock.lap("duplicates")
+    around = Around(unit, near, labels, group, config.neighbours)
+    _ = around.outside, around.within
+    clock.lap("labels")
+    return around, pairs
+
+
+@dataclass(frozen=True)
+class PictureNames:
+    """The file that stands for each picture of two files or more (``Pictures``): of its files,
+    the one its near-duplicate group keeps (``keep_order``'s first: the plan keeps it, and its
+    row carries the picture's label decision), else its first in the folder's order. Every
+    output names a picture by it: the findings' ``picture``, the CSVs' and the plan's."""
+
+    inv: Inventory
+    pictures: Pictures
+    standing: dict[int, int]
+    """Each file of such a picture (its place in the inventory) -> the file standing for it."""
+
+    @classmethod
+    def of(
+        cls, inv: Inventory, idx, pictures: Pictures, groups: Sequence[DuplicateGroup]
+    ) -> PictureNames:
+        """The names of the ``pictures`` of the readable rows ``idx``, by the near-duplicate
+        ``groups`` (``duplicate_groups``': each one's copy to keep first)."""
+        files = np.asarray(idx).tolist()
+        chosen = np.asarray(idx)[pictures.first]
+        row = {i: r for r, i in enumerate(files)}
+        taken = np.zeros(len(chosen), dtype=bool)
+        for index in (i for group in groups for i in group.indices):
+            picture = pictures.of[row[index]]
+            if not taken[picture]:
+                chosen[picture], taken[picture] = index, True
+        many = pictures.sizes[pictures.of] > 1
+        standing = {i: int(chosen[pictures.of[r]]) for r, i in enumerate(files) if many[r]}
+        return cls(inv, pictures, standing)
+
+    def findings(self, found: Sequence[Finding]) -> list[Finding]:
+        """``found`` (label flags or outliers), each of a picture of two files or more given the
+        file standing for it (``picture``, ``picture_path``)."""
+        named = []
+        for finding in found:
+            if (index := self.standing.get(finding.index)) is not None:
+                finding = replace(finding, picture=index, picture_path=self.inv.items[index].shown)
+            named.append(finding)
+        return named
+
+    def photos(self, labels: np.ndarray) -> np.ndarray:
+        """Each class's distinct photos (``labels``: the readable rows')."""
+        return np.bincount(labels[self.pictures.first], minlength=len(self.inv.classes))
 
 
 @dataclass
@@ -1631,12 +1718,13 @@ def _audit(
 
 
 def log_findings(data: Path, result: AuditResult) -> None:
-    """How many of each kind the audit of ``data`` found, each count in its right number."""
-    issues = plural(len(result.label_issues), "label issue")
+    """How many of each kind the audit of ``data`` found, each count in its right number, a
+    picture's copies counted once."""
+    issues = plural(len(one_per_picture(result.label_issues)), "label issue")
     log.info(
         "audited %s: %s, %s, %s, %s",
         *(data, "labels not judged" if result.labels_not_judged else issues),
         plural(len(result.near_duplicates), "duplicate group"),
         plural(len(result.look_alikes), "look-alike group"),
-        plural(len(result.outliers), "outlier"),
+        plural(len(one_per_picture(result.outliers)), "outlier"),
     )

@@ -70,13 +70,16 @@ class Outlier:
     degenerate: bool = False
     """Tiny, nearly blank or oddly shaped, rather than far."""
     picture: int = -1
-    """The place in the audit's inventory of its picture's first file (``audit.Pictures``): the
-    copies of one photo share it, and are one finding (-1: its own)."""
+    """The place in the audit's inventory of the file that stands for its picture
+    (``audit.Pictures``, ``audit.standing_files``): the copies of one photo share it, and are one
+    finding (-1: its own)."""
     copies: int = 1
     """The outliers of its picture, itself included: one finding said once."""
+    picture_path: str = ""
+    """The path, as given, of the file ``picture`` places ("": its own)."""
 
     def row(self) -> dict[str, Any]:
-        """The outlier as outliers.csv and ``--json`` show it, before its path is made
+        """The outlier as outliers.csv and ``--json`` show it, before its paths are made
         relative."""
         return {
             "path": self.path,
@@ -84,6 +87,7 @@ class Outlier:
             "reason": self.reason,
             "class": self.class_name,
             "split": self.split,
+            **picture_columns(self),
         }
 
 
@@ -125,13 +129,16 @@ class LabelIssue:
     """Its class and ``suggested`` are mistaken for each other both ways
     (``audit.mixed_both_ways``)."""
     picture: int = -1
-    """The place in the audit's inventory of its picture's first file (``audit.Pictures``): the
-    copies of one photo share it, and are flagged together (-1: its own)."""
+    """The place in the audit's inventory of the file that stands for its picture
+    (``audit.Pictures``, ``audit.standing_files``): the copies of one photo share it, and are
+    flagged together (-1: its own)."""
     copies: int = 1
     """The files of its picture, itself included, each flagged with it: one flag said once."""
+    picture_path: str = ""
+    """The path, as given, of the file ``picture`` places ("": its own)."""
 
     def row(self) -> dict[str, Any]:
-        """The flag as label_issues.csv and ``--json`` show it, before its path is made
+        """The flag as label_issues.csv and ``--json`` show it, before its paths are made
         relative."""
         return {
             "path": self.path,
@@ -142,22 +149,41 @@ class LabelIssue:
             "prob_given": self.prob_given,
             "prob_suggested": self.prob_suggested,
             "evidence": self.evidence,
+            **picture_columns(self),
         }
 
 
 Finding = TypeVar("Finding", "LabelIssue", "Outlier")
 
 
+def picture_columns(finding: LabelIssue | Outlier) -> dict[str, Any]:
+    """The columns that tie a finding to its picture: ``picture``, the path of the file that
+    stands for it (the finding's own for a photo of its own), and ``copies``, how many of the
+    list's rows are that picture, itself included. A script groups the rows by ``picture``; a
+    person reads ``copies`` above 1 as files flagged together, one finding."""
+    return {"picture": finding.picture_path or finding.path, "copies": finding.copies}
+
+
+def picture_key(finding: LabelIssue | Outlier) -> int | str:
+    """What the findings of one picture share: its ``picture``, or a finding's own path where
+    it has none (-1)."""
+    return finding.picture if finding.picture >= 0 else finding.path
+
+
 def one_per_picture(issues: Sequence[Finding]) -> list[Finding]:
-    """The first of each picture's flags or outliers (their ``picture``), in their order: a
-    photo in 60 copies is one finding said once, with its count of copies (``copies``)."""
-    seen: set[int | str] = set()
-    once = []
+    """One of each picture's flags or outliers (by :func:`picture_key`), in the place of its
+    first: the file that stands for the picture where it is among them, else the first. A photo
+    in 60 copies is one finding said once, by the name every output gives its picture, with its
+    count of copies (``copies``)."""
+    place: dict[int | str, int] = {}
+    once: list[Finding] = []
     for issue in issues:
-        key: int | str = issue.picture if issue.picture >= 0 else issue.path
-        if key not in seen:
-            seen.add(key)
+        key = picture_key(issue)
+        if key not in place:
+            place[key] = len(once)
             once.append(issue)
+        elif issue.index == issue.picture:
+            once[place[key]] = issue
     return once
 
 

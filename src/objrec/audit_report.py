@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from objrec.audit_findings import (
     PhotosNeeded,
     Unreadable,
     one_per_picture,
+    picture_key,
 )
 from objrec.data import SPLITS
 from objrec.outputs import (
@@ -44,14 +45,17 @@ from objrec.tables import CSV_ENCODING, spreadsheet_cell, write_table
 from objrec.thumbnails import thumbnail
 
 if TYPE_CHECKING:
-    from objrec.audit import AuditResult, Inventory
+    from objrec.audit import AuditResult, FarClass, Inventory
 
 log = logging.getLogger(__name__)
 
-PLAN_COLUMNS = ("file", "class", "split", "action", "new_class", "reason", "digest")
+PLAN_COLUMNS = ("file", "class", "split", "action", "new_class", "reason", "digest", "picture")
 """``digest``: the content digest of the image the audit saw (``file_index.hash_file``, as the
 feature store names files), by which ``apply-plan`` skips a row whose file was replaced since;
-"" where unknown."""
+"" where unknown. ``picture``: the file that stands for the row's picture (``audit.PictureNames``),
+the row's own for a photo of its own, as label_issues.csv and outliers.csv name it: the rows of
+one picture's copies share it (added on 6 December 2026, last, so that a script reading the
+columns by place reads the others where they were)."""
 NEAR_DUPLICATE_REASON = "{kind} near-duplicate of {first} (similarity {sim:.3f})"
 WORDS = (
     "near-duplicates are close by their hashes or by their features, look-alikes only "
@@ -165,10 +169,13 @@ On the 100-class protocol (``benchmarks/audit.py --seed 1``, the development see
 has a ratio over 50, p(given) near 0: nothing changes there."""
 SUGGESTED_P = re.compile(r"p\(suggested\)=([0-9]*\.?[0-9]+)")
 """The suggested class's probability in a plan row's reason, as the audit writes it."""
-SUGGESTED_CLASS = re.compile(r"nearest images are labelled (.+)$")
+SUGGESTED_CLASS = re.compile(
+    r"nearest images are labelled (.+?)(?:; (?:the same picture as|one picture in) .*)?$"
+)
 """The suggested class in a relabel's reason, as the audit writes it (``audit.label_issue_rows``'
-evidence ends "3 of its 10 nearest images are labelled strawberry"): a row relabelled to another
-class was reviewed by a person, and its ``p(suggested)`` is not of the class it goes to."""
+evidence ends "3 of its 10 nearest images are labelled strawberry", or goes on to a picture's
+copies: ``audit.copies_words``, :data:`PICTURE_NOTE`): a row relabelled to another class was
+reviewed by a person, and its ``p(suggested)`` is not of the class it goes to."""
 REVIEW_REASON = "review: may be {suggested}, p(suggested)={p:.2f}; relabel if so ({evidence})"
 """The plan's reason for keeping a flagged image whose suggested class is below
 ``RELABEL_MIN_PROB``."""
@@ -269,16 +276,21 @@ def leak_words(groups: Sequence[DuplicateGroup]) -> str:
     )
 
 
-def far_classes_note(found: dict[str, tuple[int, int]], outliers: int) -> str:
-    """The sentence that says how many of the ``outliers`` lie in classes of few images that are
-    far as a whole (:func:`far_classes`), naming them, and what that means for removing them."""
-    named = ", ".join(f"{quoted(name)} {n} of its {size}" for name, (n, size) in found.items())
-    total = sum(n for n, _ in found.values())
+def far_classes_note(found: dict[str, FarClass], outliers: Sequence[Outlier]) -> str:
+    """The sentence that says how many of the ``outliers`` lie in classes of few photos that are
+    far as a whole (``audit.far_classes``), naming them, and what that means for removing them;
+    a picture's copies count once, in the classes' photos as in the outliers, as the outliers'
+    heading counts them (until 6 December 2026, the files: "8 of the 9 outliers" of one picture
+    in 8 copies and one other photo)."""
+    named = ", ".join(
+        f"{quoted(name)} {far.outliers} of its {far.photos}" for name, far in found.items()
+    )
+    total = sum(far.outliers for far in found.values())
+    pictures = plural(len(one_per_picture(outliers)), "outlier")
     return (
-        f"{total} of the {plural(outliers, 'outlier')} are photos of classes of few images "
-        f"({named}): a class of few photos lies far from the rest as a whole (each photo has few "
-        "of its own class near it), so these may be ordinary photos of their class; look at them "
-        "before removing any"
+        f"{total} of the {pictures} are photos of classes of few images ({named}): a class of "
+        "few photos lies far from the rest as a whole (each photo has few of its own class near "
+        "it), so these may be ordinary photos of their class; look at them before removing any"
     )
 
 
@@ -305,17 +317,20 @@ GROUP_COLUMNS = (
 TABLE_COLUMNS = {
     "label_issues.csv": (
         *("file", "given", "suggested", "score", "split"),
-        *("prob_given", "prob_suggested", "evidence"),
+        *("prob_given", "prob_suggested", "evidence", "picture", "copies"),
     ),
     "near_duplicates.csv": GROUP_COLUMNS,
     "look_alikes.csv": GROUP_COLUMNS,
-    "outliers.csv": ("file", "score", "reason", "class", "split"),
+    "outliers.csv": ("file", "score", "reason", "class", "split", "picture", "copies"),
 }
 """The columns of each CSV of findings, written as its header even when nothing was found
 (``pd.read_csv`` of a file of one newline raises ``EmptyDataError``). Each image is a ``file``
 relative to the audited folder, as ``plan.csv``'s and ``manifest.csv``'s, where ``audit.json``
 and the findings' attributes have its ``path`` as given (``data/test/red/x.png``); the CSVs
-said ``path`` and ``paths`` too before 6 December 2026."""
+said ``path`` and ``paths`` too before 6 December 2026. A label flag's and an outlier's
+``picture`` (the file standing for its picture: ``audit_findings.picture_columns``, relative as
+``file``) and ``copies`` (the rows of that picture in the file) were added last on 6 December
+2026, so that a script reading the columns by place reads the others where they were."""
 NEEDS_COLUMNS = (
     *("class", "photos", "images", "recognised", "of", "flagged", "confused_with"),
     *("confused_photos", "reason"),
@@ -409,9 +424,9 @@ def needs_table(result: AuditResult) -> pd.DataFrame:
 
 def relative_rows(rows: list[dict[str, Any]], data: Path | None) -> list[dict[str, Any]]:
     """``rows`` with their ``path`` and ``paths`` as the ``file`` and ``files`` relative to
-    ``data`` (``test/red/x.png``), in their place, as plan.csv names its files: label_issues.csv
-    said ``data/test/red/x.png``, and a path copied from it into a plan was refused as not in
-    DATA. As they are where ``data`` is None."""
+    ``data`` (``test/red/x.png``), in their place, and their ``picture`` relative too, as
+    plan.csv names its files: label_issues.csv said ``data/test/red/x.png``, and a path copied
+    from it into a plan was refused as not in DATA. As they are where ``data`` is None."""
 
     def relative(path: str) -> str:
         if data is None or not Path(path).is_relative_to(data):
@@ -421,6 +436,8 @@ def relative_rows(rows: list[dict[str, Any]], data: Path | None) -> list[dict[st
     def named(key: str, value: Any) -> tuple[str, Any]:
         if key == "path":
             return "file", relative(value)
+        if key == "picture":
+            return key, relative(value)
         return ("files", [relative(p) for p in value]) if key == "paths" else (key, value)
 
     return [dict(named(key, value) for key, value in row.items()) for row in rows]
@@ -451,27 +468,17 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
 
     def propose(index: int, action: str, new_class: str, reason: str) -> None:
         if not inv.digests or inv.digests[index]:
-            rows.setdefault(index, plan_row(inv, index, action, new_class, reason))
+            picture = result.picture_of.get(index)
+            rows.setdefault(index, plan_row(inv, index, action, new_class, reason, picture))
 
-    def propose_group(
-        groups: list[DuplicateGroup], action: str, reason: str
-    ) -> list[tuple[int, str]]:
-        """``action`` for each image of a group but its first, linked to one kept before it (or,
-        for ``keep``, to any), which ``reason`` names, saying when the image was flagged as a
-        wrong label too (:func:`flagged_note`); the images of a chain like none kept before
-        them are kept, returned with their reason."""
-        chained = []
-        for group in groups:
-            first = inv.rel(inv.items[group.indices[0]])
-            for index, twin, sim in group_links(group, remove=action == "remove"):
-                if twin is None:
-                    chained.append((index, CHAIN_REASON.format(first=first, kind=group.kind)))
-                    continue
-                said = copy_reason(reason, (index, twin, sim), group, inv, flagged, action)
-                propose(index, action, "", said)
+    def propose_group(groups: list[DuplicateGroup], action: str, reason: str) -> list:
+        said, chained = group_proposals(groups, action, reason, inv, (flagged, pictures))
+        for proposal in said:
+            propose(*proposal)
         return chained
 
     flagged = {issue.index: issue.suggested for issue in result.label_issues}
+    pictures = {i: p for i, p in result.picture_of.items() if i in flagged}  # flagged together
     for index, reason in two_labels_keeps(result, inv):
         propose(index, REVIEW, "", reason)
     groups = [g for g in result.near_duplicates if not undecided(g, result.label_issues, inv)]
@@ -480,7 +487,9 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     chained += propose_group(apart, "remove", APART_REASON)
     # a byte-identical copy's remove first: an outlier's keep took its row (the same file twice)
     proposals = [(i, action, "", why) for i, action, why in identical_copies(within, inv)]
-    proposals += label_proposals(result, inv)
+    proposals += label_proposals(
+        result, inv, {i for i, r in rows.items() if r["action"] == "remove"}
+    )
     proposals += [(o.index, *outlier_proposal(o)) for o in result.outliers]
     proposals += [(file.index, *unreadable_proposal(file)) for file in result.unreadable]
     proposals += [(i, "keep", "", why) for i, why in chained]
@@ -492,6 +501,30 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     for index, reason in kept_firsts(result, inv):
         propose(index, "keep", "", reason)
     return list(rows.values())
+
+
+def group_proposals(
+    groups: list[DuplicateGroup],
+    action: str,
+    reason: str,
+    inv: Inventory,
+    flags: tuple[dict[int, str], Mapping[int, int]],
+) -> tuple[list[tuple[int, str, str, str]], list[tuple[int, str]]]:
+    """``action`` for each image of a group but its first, linked to one kept before it (or, for
+    ``keep``, to any), which ``reason`` names, saying when the image was flagged as a wrong label
+    too (``flags``: the flagged images' suggested classes, and the files of pictures flagged
+    together -> the file standing for each: :func:`copy_reason`); and the images of a chain like
+    none kept before them, to keep, with their reason."""
+    proposals, chained = [], []
+    for group in groups:
+        first = inv.rel(inv.items[group.indices[0]])
+        for index, twin, sim in group_links(group, remove=action == "remove"):
+            if twin is None:
+                chained.append((index, CHAIN_REASON.format(first=first, kind=group.kind)))
+                continue
+            said = copy_reason(reason, (index, twin, sim), group, inv, *flags, action=action)
+            proposals.append((index, action, "", said))
+    return proposals, chained
 
 
 def acts_on(issue: LabelIssue) -> bool:
@@ -559,14 +592,56 @@ def two_labels_reason(
     )
 
 
-def label_proposals(result: AuditResult, inv: Inventory) -> list[tuple[int, str, str, str]]:
+def label_proposals(
+    result: AuditResult, inv: Inventory, removed: Collection[int] = ()
+) -> list[tuple[int, str, str, str]]:
     """The plan's image, action, new class and reason for each label flag: relabel or keep, or
-    keep as a person settled it in an earlier plan (``reviewed.csv``)."""
+    keep as a person settled it in an earlier plan (``reviewed.csv``). The copies of a picture
+    flagged together take one decision, the one of the file standing for it
+    (``LabelIssue.picture``), not each its own: each copy lies a little nearer or farther from
+    the suggested class, and near a threshold one frame of a burst would be relabelled and the
+    next left to review. A copy whose label a person settled keeps it. Each row says so
+    (:data:`PICTURE_NOTE`), with how many of the copies the plan ``removed`` as copies."""
     reviewed = read_reviewed(inv.root)
-    return [
-        (issue.index, *label_proposal(issue, settled_at(inv, issue.index, reviewed)))
-        for issue in result.label_issues
-    ]
+    standing = {picture_key(issue): issue for issue in one_per_picture(result.label_issues)}
+    copies: dict[int | str, list[int]] = {}
+    for issue in result.label_issues:
+        copies.setdefault(picture_key(issue), []).append(issue.index)
+    proposals = []
+    for issue in result.label_issues:
+        decided = standing[key := picture_key(issue)]
+        action, new_class, reason = label_proposal(decided, settled_at(inv, issue.index, reviewed))
+        note = picture_note(decided, copies[key], removed, inv)
+        proposals.append((issue.index, action, new_class, reason + note))
+    return proposals
+
+
+PICTURE_NOTE = "; one picture in {n} files (plan.csv's picture: {picture}): {how}"
+"""What the plan's reason of a label flag adds where the flag's picture is in copies flagged
+together (:func:`picture_note`): that one decision covers them, and what the plan does with
+each."""
+
+
+def picture_note(
+    standing: LabelIssue, copies: Sequence[int], removed: Collection[int], inv: Inventory
+) -> str:
+    """:data:`PICTURE_NOTE` for a label flag of the picture ``standing`` stands for (the flag
+    the picture's decision is taken on), flagged in ``copies`` (their places in the inventory),
+    "" for a photo of its own: the plan keeps one of them and ``removed`` the others as copies,
+    or proposes the same for each file it keeps."""
+    if len(copies) < 2:
+        return ""
+    gone = sum(index in removed for index in copies)
+    kept = len(copies) - gone
+    if kept == 1:
+        how = f"the plan keeps one file of it and removes the other {gone} as copies"
+    else:
+        how = f"the plan proposes the same for each of the {kept} it keeps" + (
+            f" and removes the other {gone} as copies" if gone else ""
+        )
+        how += ": change them together"
+    picture = inv.rel(inv.items[standing.index])
+    return PICTURE_NOTE.format(n=len(copies), picture=picture, how=how)
 
 
 UNREADABLE_REMOVED = (
@@ -631,8 +706,17 @@ def kept_firsts(result: AuditResult, inv: Inventory) -> list[tuple[int, str]]:
     return found
 
 
-def plan_row(inv: Inventory, index: int, action: str, new_class: str, reason: str) -> dict:
-    """The plan's row proposing ``action`` for the image ``index`` of ``inv``."""
+def plan_row(
+    inv: Inventory,
+    index: int,
+    action: str,
+    new_class: str,
+    reason: str,
+    picture: int | None = None,
+) -> dict:
+    """The plan's row proposing ``action`` for the image ``index`` of ``inv``; ``picture``: the
+    file that stands for its picture (``audit.PictureNames``; None: the image, a photo of its
+    own)."""
     item = inv.items[index]
     return {
         "file": inv.rel(item),
@@ -642,6 +726,7 @@ def plan_row(inv: Inventory, index: int, action: str, new_class: str, reason: st
         "new_class": new_class,
         "reason": reason,
         "digest": inv.digests[index] if inv.digests else "",  # the audit's, not hashed again
+        "picture": inv.rel(inv.items[index if picture is None else picture]),
     }
 
 
@@ -771,14 +856,28 @@ def group_links(group: DuplicateGroup, remove: bool) -> list[tuple[int, int | No
     return found
 
 
-def flagged_note(index: int, group: DuplicateGroup, inv: Inventory, flagged: dict[int, str]) -> str:
+def flagged_note(
+    index: int,
+    group: DuplicateGroup,
+    inv: Inventory,
+    flagged: dict[int, str],
+    together: bool = False,
+) -> str:
     """What the plan's reason for removing ``index``, a copy in ``group``, adds when the label
-    audit flagged it (``flagged``: index -> suggested class): that a copy is already in the class
-    it looks like (why ``audit.keep_order`` removed this copy and kept that one), or only that it
-    was flagged (a removed copy needs no relabel). Nothing for a copy not flagged."""
+    audit flagged it (``flagged``: index -> suggested class): that it was flagged ``together``
+    with the copy the plan keeps, one picture, whose row decides the picture's label; that a copy
+    is already in the class it looks like (why ``audit.keep_order`` removed this copy and kept
+    that one); or only that it was flagged (a removed copy needs no relabel). Nothing for a copy
+    not flagged."""
     suggested = flagged.get(index)
     if suggested is None:
         return ""
+    if together:
+        kept = inv.rel(inv.items[group.indices[0]])
+        return (
+            f"; flagged with {kept} as one picture (looks like {suggested}): {kept}'s row "
+            "decides the picture's label"
+        )
     classes = {inv.classes[inv.items[m].label] for m in group.indices if m != index}
     if suggested in classes:
         return (
@@ -794,20 +893,25 @@ def copy_reason(
     group: DuplicateGroup,
     inv: Inventory,
     flagged: dict[int, str],
+    pictures: Mapping[int, int] | None = None,
+    *,
     action: str,
 ) -> str:
     """The plan's reason for the copy ``link`` names in ``group`` (its index, the image it is
     like and their similarity) from the group's ``reason``, and what it adds: when the
     ``action`` is ``remove``, the label the copy drops (:func:`other_label_note`); when ``keep``
     and the image named is not the copy the plan keeps of the group (its first), that one;
-    whether it was flagged as a wrong label (:func:`flagged_note`)."""
+    whether it was flagged as a wrong label (:func:`flagged_note`), and with the copy kept, as
+    one picture (``pictures``: the files of pictures flagged together -> the file standing for
+    each)."""
     index, twin, sim = link
     said = reason.format(first=inv.rel(inv.items[twin]), kind=group.kind, sim=sim)
     dropped = other_label_note(index, twin, inv, flagged) if action == "remove" else ""
     kept = group.indices[0]
     if action == "keep" and twin != kept:  # like another copy only: the one kept named too
         dropped += f"; the copy the plan keeps of its group is {inv.rel(inv.items[kept])}"
-    return said + dropped + flagged_note(index, group, inv, flagged)
+    together = (pictures or {}).get(index, -1) == (pictures or {}).get(kept, -2)
+    return said + dropped + flagged_note(index, group, inv, flagged, together)
 
 
 def other_label_note(index: int, kept: int, inv: Inventory, flagged: dict[int, str]) -> str:
@@ -973,9 +1077,7 @@ def write_page(
         alike_across=sum(g.kind == "across splits" for g in result.look_alikes),
         unjudged=unjudged_note(result.unjudged) if result.unjudged else "",
         none_judged=result.labels_not_judged,
-        far=far_classes_note(result.far_classes, len(result.outliers))
-        if result.far_classes
-        else "",
+        far=far_classes_note(result.far_classes, result.outliers) if result.far_classes else "",
         unreadable=result.unreadable,
         **sections,
     )

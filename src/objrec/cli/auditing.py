@@ -154,7 +154,7 @@ def audit_notes(result) -> list[str]:
 
     notes = [note] if (note := not_judged_words(result)) else []
     if result.far_classes:
-        notes.append(far_classes_note(result.far_classes, len(result.outliers)))
+        notes.append(far_classes_note(result.far_classes, result.outliers))
     return notes
 
 
@@ -186,7 +186,7 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
     print_too_few(result, data)
     print_outliers(result.outliers, data)
     if result.far_classes:
-        note = far_classes_note(result.far_classes, len(result.outliers))
+        note = far_classes_note(result.far_classes, result.outliers)
         console.print(f"  {note}", markup=False, highlight=False)
     print_unreadable(result.unreadable, data)
     print_photos_needed(result.photos_needed, data)
