@@ -73,6 +73,23 @@ def test_exif_times_are_read_with_their_subseconds_and_camera(tmp_path, monkeypa
     assert camera_time(save_shot(tmp_path / "g.webp", 6, None)) is None
 
 
+def test_a_jpeg_s_camera_time_is_read_from_one_open_of_its_file(tmp_path, monkeypatch):
+    """``exif_time`` read a photo's first 128 KiB to look for EXIF, then had Pillow open the
+    file again to read it: two reads of each phone photo a split or an add placed. A JPEG's EXIF
+    comes before its pixels, within the bytes looked at, and is read from them; a JPEG whose
+    markers run past them (a large ICC profile) is opened again, and read alike."""
+    from .conftest import opens_counted
+
+    photo = save_shot(tmp_path / "a.jpg", 1, "2024:05:01 10:00:00", "25")
+    with opens_counted(monkeypatch) as opened:
+        taken = bursts.exif_time(photo)
+    assert (taken, opened["a.jpg"]) == (CameraTime(CANON, 1714557600.25, False), 1)
+    monkeypatch.setattr(bursts, "HEAD_BYTES", 64)  # its markers past the bytes looked at
+    with opens_counted(monkeypatch) as opened:
+        assert bursts.exif_time(photo) == taken
+    assert opened["a.jpg"] == 2
+
+
 def test_a_burst_is_one_cameras_photos_of_a_class_chained_within_a_second():
     nikon = ("NIKON", "Z 6", "")
     times = {

@@ -106,12 +106,7 @@ def exif_time(path: Path) -> CameraTime | None:
             head = f.read(HEAD_BYTES)
         if not any(mark in head for mark in EXIF_MARKS) and not webp_with_exif(head):
             return None
-        from objrec.images import open_file, quiet_pillow
-
-        quiet_pillow()
-        with open_file(Path(path)) as img:
-            exif = img.getexif()
-            inner = exif.get_ifd(EXIF_IFD)
+        exif, inner = read_exif(path, head)
     except READ_ERRORS as exc:  # not a bug of the parser below: that fails loudly
         raise TimeUnread(f"{type(exc).__name__}: {exc}") from exc
     when = parse_time(inner.get(ORIGINAL), inner.get(SUBSEC_ORIGINAL))
@@ -119,6 +114,29 @@ def exif_time(path: Path) -> CameraTime | None:
         return None
     serial = next((_text(s) for s in (inner.get(t) or exif.get(t) for t in SERIALS) if s), "")
     return CameraTime((_text(exif.get(MAKE)), _text(exif.get(MODEL)), serial), *when)
+
+
+def read_exif(path: Path, head: bytes) -> tuple[Image.Exif, Mapping]:
+    """``path``'s EXIF and its EXIF IFD (the camera's settings and times): from ``head``, the
+    first bytes read of it, where they are the whole file or hold a JPEG's markers up to its
+    pixels (its APP1 comes before them: the file was opened a second time for it), else from
+    the file (a HEIC's, a PNG's or a WebP's EXIF may come after the pixels, a large ICC profile
+    push a JPEG's past ``head``). A head that cannot be read is no answer: the file says."""
+    import io
+
+    from objrec.images import open_file, quiet_pillow
+
+    quiet_pillow()
+    if head[:3] == b"\xff\xd8\xff" or len(head) < HEAD_BYTES:
+        try:
+            with open_file(io.BytesIO(head), from_file=True) as img:
+                exif = img.getexif()
+                return exif, exif.get_ifd(EXIF_IFD)
+        except READ_ERRORS:  # cut within its markers: opened whole below
+            pass
+    with open_file(Path(path)) as img:
+        exif = img.getexif()
+        return exif, exif.get_ifd(EXIF_IFD)
 
 
 def checked_time(path: Path) -> tuple[CameraTime | None, bool]:
