@@ -89,19 +89,18 @@ def held_features(data: Path, unknown: Path | None = None):
     from objrec.precision import settle_head_precision, settle_precision
     from objrec.progress import SILENT
     from objrec.quantize import int8_engine
-    from objrec.train import FeatureSource, prepare
+    from objrec.train import CALIBRATION_BATCH, prepare
 
     config, _ = settle_precision(TrainConfig(), SINGLE)
     config = replace(config, int8_engine=int8_engine(config.int8_engine))
     config, _ = settle_head_precision(config, SINGLE, False)
     prep = prepare(data, replace(config, aug_views=0), SILENT)  # only the centre view is read
-    source = FeatureSource(prep.train, prep.valid)
-    stacks = [source.train, source.valid]
+    stacks = [prep.train, prep.valid]
     if unknown is not None:
         stacks.append(centre_stack(unknown, prep, config))
     joined = []
-    for stack in stacks:
-        xs, ys = zip(*source.batches(stack)(), strict=True)
+    for stack in stacks:  # read as calibrate reads the stored rows
+        xs, ys = zip(*stack.batches(CALIBRATION_BATCH), strict=True)
         joined.append((torch.cat(xs), torch.cat(ys)))
     return joined
 

@@ -96,7 +96,7 @@ from objrec.precision import settle_head_precision, settle_precision  # noqa: E4
 from objrec.progress import SILENT  # noqa: E402
 from objrec.quantize import int8_engine, quantize_body  # noqa: E402
 from objrec.runtime import OpenVinoModel  # noqa: E402
-from objrec.train import FeatureSource, head_optimizer, prepare, run_meta  # noqa: E402
+from objrec.train import CALIBRATION_BATCH, head_optimizer, prepare, run_meta  # noqa: E402
 from objrec.views import ViewSpec  # noqa: E402
 
 
@@ -112,16 +112,15 @@ def lookups(prep, config: TrainConfig):
 
 def scorings(prep, config: TrainConfig):
     """The validation images' scores before (standardise, then score again) and now."""
-    source = FeatureSource(prep.train, prep.valid)
-    with torch.inference_mode():
+    with torch.inference_mode():  # the stored rows, read as calibrate reads them
         raw = unknown_scores.fit_feature_score_batches(
             config.unknown_score,
-            source.batches(source.train),
+            lambda: prep.train.batches(CALIBRATION_BATCH),
             **unknown_scores.SCORE_OPTIONS[config.unknown_score],
         )
     if not isinstance(raw, unknown_scores.SumScore):
         raise SystemExit(f"{config.unknown_score}: the default score is no longer a sum to time")
-    valid = source.batches(source.valid)
+    valid = lambda: prep.valid.batches(CALIBRATION_BATCH)  # noqa: E731
     head = prep.model.head
 
     @torch.inference_mode()
@@ -365,8 +364,7 @@ def class_samples(prep):
     """The default score's class sample of the training images' centre view, before (each kept
     row copied into its class's slots, then gathered) and now (positions kept, the rows read
     once)."""
-    source = FeatureSource(prep.train, prep.valid)
-    batches = source.batches(source.train)
+    batches = lambda: prep.train.batches(CALIBRATION_BATCH)  # noqa: E731 (as calibrate reads them)
     before = lambda: row_sample(batches)  # noqa: E731
     now = lambda: unknown_scores.class_sample(batches)  # noqa: E731
     (old, old_y), (new, new_y) = before(), now()

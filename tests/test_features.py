@@ -479,6 +479,50 @@ def test_a_held_stacks_validation_batches_are_its_rows_not_copies():
     assert x.dtype == torch.bfloat16 and x.data_ptr() == rounded.held.data_ptr()
 
 
+def test_batches_kept_in_a_scratch_file_read_back_as_written_at_every_pass(tmp_path):
+    """``SpilledBatches`` (calibration's tuned top's outputs): each pass gives the batches as they
+    came, the same sizes and bits, passes read side by side too, from a file with no name in the
+    folder; closed with its block."""
+    from objrec.batches import SpilledBatches
+
+    written = [(torch.randn(n, 5), torch.arange(n) % 3) for n in (4, 4, 2)]
+    with SpilledBatches(iter(written), tmp_path) as spilled:
+        assert not list(tmp_path.iterdir())
+        for _ in range(2):
+            for (x, y), (x2, y2) in zip(written, spilled(), strict=True):
+                assert torch.equal(x, x2) and torch.equal(y, y2)
+        side_by_side = zip(spilled(), spilled(), strict=True)
+        assert all(torch.equal(a[0], b[0]) for a, b in side_by_side)
+    assert spilled.file.closed
+
+
+def test_a_full_disk_while_keeping_calibration_s_batches_is_said_as_the_cache_folder_s(
+    tmp_path, monkeypatch
+):
+    """A full disk met writing the tuned top's outputs into the cache folder is the one sentence
+    of a full cache disk (the folder, what could not be written, the ways out), the file closed."""
+    import errno
+    import io
+    import tempfile
+
+    from objrec.batches import SpilledBatches
+    from objrec.cache_folder import FullCacheDisk
+
+    class FullDisk(io.BytesIO):
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    made = [FullDisk()]
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda **_: made[0])
+    with pytest.raises(FullCacheDisk) as full:
+        SpilledBatches(iter([(torch.ones(2, 3), torch.zeros(2))]), tmp_path)
+    assert str(full.value).startswith(
+        f"the disk of the cache folder {tmp_path} is full: the tuned network's outputs that "
+        "calibrating reads could not be written in it (no space left on device); free some space"
+    )
+    assert made[0].closed
+
+
 @pytest.mark.slow
 def test_onnx_runner_matches_torch_within_tolerance(tmp_path, samples):
     pytest.importorskip("onnxruntime")

@@ -552,20 +552,12 @@ def test_the_last_epoch_marked_best_is_the_one_whose_head_the_run_keeps(head_bes
     mark is the head's best epoch); kept, the last one marked is the kept epoch."""
     from types import SimpleNamespace
 
-    from objrec.batches import ViewStack
     from objrec.distributed import SINGLE
     from objrec.engine import EarlyStopping, FitState
     from objrec.finetune import tune_blocks
 
     torch.manual_seed(0)
     centres = torch.randn(3, 16) * 3
-
-    def stack(n: int) -> ViewStack:
-        labels = torch.arange(n) % 3
-        rows = ViewStack([HeldRows(labels)])
-        rows.held = (centres[labels] + torch.randn(n, 16) * 4).half()[None]
-        return rows
-
     head_lines = [
         {"epoch": e, "valid_loss": v, "best": True} for e, v in [(1, 2.0), (2, head_best)]
     ]
@@ -575,7 +567,7 @@ def test_the_last_epoch_marked_best_is_the_one_whose_head_the_run_keeps(head_bes
     prep = SimpleNamespace(model=model, classes=("a", "b", "c"))
     config = TrainConfig(finetune_blocks=1, finetune_epochs=3, finetune_lr=1e-3, batch_size=16)
     table = EpochTable()
-    top, stacks = torch.nn.Linear(16, 12), (stack(96), stack(48))
+    top, stacks = torch.nn.Linear(16, 12), (held_stack(centres, 96, 4), held_stack(centres, 48, 4))
     state, outcome = tune_blocks(prep, config, head_state, (table, SINGLE), top, stacks)  # type: ignore[arg-type]
     untuned = outcome.valid_loss_untuned
     assert untuned is not None and (head_best < untuned) is (head_best == 0.1)
@@ -731,6 +723,17 @@ class HeldRows:
         self.ok, self.labels = torch.ones(len(labels), dtype=torch.bool), labels
 
 
+def held_stack(centres: torch.Tensor, n: int, noise: float = 1.0):
+    """A held ``ViewStack`` of ``n`` float16 rows, each its class's row of ``centres`` (the
+    classes in turn) plus Gaussian ``noise``."""
+    from objrec.batches import ViewStack
+
+    labels = torch.arange(n) % len(centres)
+    rows = ViewStack([HeldRows(labels)])
+    rows.held = (centres[labels] + torch.randn(n, centres.shape[1]) * noise).half()[None]
+    return rows
+
+
 def test_a_fine_tuned_run_s_calibration_runs_the_tuned_top_once_over_each_set():
     """The default score reads the training features four times and the validation features
     twice; a fine-tuned run's are the tuned top's outputs, which calibration computes once per
@@ -780,6 +783,72 @@ def test_a_fine_tuned_run_s_calibration_runs_the_tuned_top_once_over_each_set():
     assert fitted.familiarity.state_dict().keys() == every_read.familiarity.state_dict().keys()
     for name, value in fitted.familiarity.state_dict().items():
         assert torch.equal(value, every_read.familiarity.state_dict()[name]), name
+
+
+class LiveRows:
+    """The rows of the tensors :meth:`track` was given that are alive now, and the most alive at
+    once (``peak``)."""
+
+    def __init__(self):
+        self.alive: dict[int, int] = {}
+        self.peak = 0
+
+    def track(self, rows: torch.Tensor) -> torch.Tensor:
+        import weakref
+
+        if id(rows) not in self.alive:
+            self.alive[id(rows)] = len(rows)
+            weakref.finalize(rows, self.alive.pop, id(rows), None)
+            self.peak = max(self.peak, sum(self.alive.values()))
+        return rows
+
+
+def test_a_fine_tuned_run_s_calibration_holds_as_few_rows_of_the_tuned_top_at_any_size(
+    tmp_path, monkeypatch
+):
+    """Calibration computed the tuned top's outputs of each set once and held them all (1.5 GB
+    at 100,000 images of 3,840 features), where every other feature streams from the store
+    (issue #15: memory stays bounded as the data set grows). They are now kept in a scratch file
+    in the cache folder and read back a batch at a time: the rows alive at once, the top's
+    outputs and the batches calibration reads, are a few batches (three at most: a pass's last
+    is still held as the next pass reads) at 1,000 images as at 4,000, and the file leaves
+    nothing in the folder."""
+    import sys
+    from types import SimpleNamespace
+
+    from objrec.config import DataConfig
+    from objrec.meta import HeadConfig, ParameterCounts, RunMeta
+    from objrec.progress import SILENT
+    from objrec.train import CALIBRATION_BATCH, FeatureSource, calibrate
+
+    train_module, live = sys.modules["objrec.train"], LiveRows()
+    real = train_module.fit_confidence
+
+    def tracked(batches):
+        return lambda: ((live.track(x), y) for x, y in batches())
+
+    def fit_confidence(head, train_batches, valid_batches, score):
+        return real(head, tracked(train_batches), tracked(valid_batches), score)
+
+    monkeypatch.setattr(train_module, "fit_confidence", fit_confidence)
+    torch.manual_seed(0)
+    centres, peaks = torch.randn(3, 16) * 3, []
+    linear, head = torch.nn.Linear(16, 12).eval(), build_head(12, 3).eval()
+    prep = SimpleNamespace(model=SimpleNamespace(head=head, cpu=lambda: head))
+    params = ParameterCounts(total=2, trainable=1)
+    meta = RunMeta("tiny_test", ("a", "b", "c"), DataConfig(), HeadConfig(12, 3), params=params)
+    for n in (1000, 4000):
+        live.peak = 0
+        sets = held_stack(centres, n), held_stack(centres, n // 2)
+        source = FeatureSource(*sets, lambda x: live.track(linear(x)), tmp_path)
+        calibrated, _ = calibrate(prep, TrainConfig(), meta, source, SILENT)  # type: ignore[arg-type]
+        assert (
+            calibrated.calibration is not None
+            and calibrated.calibration.validation_images == n // 2
+        )
+        peaks.append(live.peak)
+    assert max(peaks) <= 3 * (CALIBRATION_BATCH // 4), peaks  # 1,000 and 4,000 before
+    assert not list(tmp_path.iterdir())
 
 
 def counted_passes(monkeypatch) -> list[tuple[str, int]]:

@@ -7,7 +7,10 @@ rank's batch and steps)."""
 from __future__ import annotations
 
 import copy
+import errno
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,8 +19,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
+from objrec.cache_folder import full_cache_disk
 from objrec.config import TrainConfig
 from objrec.distributed import World, epoch_seed
+from objrec.errors import ObjrecError
 from objrec.features import FeatureTable
 from objrec.model import LowPrecisionTraining
 
@@ -110,6 +115,65 @@ class ViewStack:
                 continue
             idx = torch.arange(start, stop)
             yield self.gather(torch.zeros(len(idx), dtype=torch.long), idx), self.labels[idx]
+
+
+class SpilledBatches:
+    """Batches computed once and read many times, kept in a scratch file in ``folder``, not in
+    memory: each written as it comes, then read back at each pass, one batch in memory at a time,
+    the same rows bit for bit in the same batches. ``train``'s calibration of a fine-tuned run
+    reads the tuned top's outputs so (up to four passes), which it held all at once: 1.5 GB at
+    100,000 images of 3,840 features, where every other feature streams from the store. The file
+    has no name (removed as it is made: a killed run leaves none) and is closed at the block's
+    end."""
+
+    def __init__(self, batches: Batches, folder: Path | None = None):
+        self.file = tempfile.TemporaryFile(dir=folder, buffering=0)  # noqa: SIM115 (see below)
+        self.folder = folder
+        self.parts: list[tuple[int, int, torch.Tensor]] = []
+        """Each batch's place in the file, its rows and its labels (held: 8 bytes an image)."""
+        self.dim = 0
+        try:
+            for x, y in batches:
+                self.write(x, y)
+        except BaseException:  # no block to close it yet
+            self.file.close()
+            raise
+
+    def write(self, x: torch.Tensor, labels: torch.Tensor) -> None:
+        """Append the batch ``x`` (float32) to the file; a full disk said as the cache folder's."""
+        rows = x.detach().float().contiguous().numpy()
+        self.parts.append((self.file.tell(), len(rows), labels))
+        self.dim = rows.shape[1]
+        left = rows.data.cast("B")
+        try:
+            while len(left):  # unbuffered: a write may take part of it (a disk filling up)
+                left = left[self.file.write(left) :]
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT) and self.folder is not None:
+                raise spill_refused(exc, self.folder) from exc
+            raise
+
+    def __call__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for offset, n, labels in self.parts:  # sought each time: passes may interleave
+            rows = torch.empty(n, self.dim)
+            self.file.seek(offset)
+            if self.file.readinto(rows.numpy().data.cast("B")) != rows.nbytes:
+                raise OSError(errno.EIO, "a scratch file of the calibration was cut short")
+            yield rows, labels
+
+    def __enter__(self) -> SpilledBatches:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+
+def spill_refused(exc: OSError, folder: Path) -> ObjrecError:
+    """A full disk (or quota, ``exc``) met writing :class:`SpilledBatches` in the cache folder
+    ``folder``, said as the cache folder's (``cache_folder.full_cache_disk``)."""
+    reason = (exc.strerror or "no space left").lower()
+    refused = "the tuned network's outputs that calibrating reads could not be written in it"
+    return full_cache_disk(folder, f"{refused} ({reason})")
 
 
 class TensorViews:

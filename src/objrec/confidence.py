@@ -91,8 +91,8 @@ def fit_confidence(
     its class sample's labels, then its rows, then the Mahalanobis part's two) and ``valid`` twice
     for a summed score (to standardise its parts, then for the outputs): what stays in memory is
     the score's own size and, per validation image, its outputs and score, never every feature at
-    once. A source that computes its features (a fine-tuned run's) should hold them
-    (``train.FeatureSource``).
+    once. A source that computes its features (a fine-tuned run's) should compute them once
+    and keep them on disk (``train.FeatureSource``, ``batches.SpilledBatches``).
 
     The features are the final model's (for a fine-tuned run, its tuned body's), and ``head`` its
     final head. A feature score is returned rescaled (``Readable``): its threshold is then 0."""
