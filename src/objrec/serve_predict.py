@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Annotated, Any
@@ -90,7 +90,7 @@ def add_predict_route(
     """``POST /predict``: each upload answered on an ``answering`` thread by the model served
     when its turn came (:func:`answer_upload`, ``serve_turns.Turns``: not when its client has
     gone, 503 when too many wait; stopped where it can be when its client leaves during its
-    turn, ``serve_turns.while_connected``), and told in the log (``serve_uploads.log_request``)."""
+    turn, ``serve_turns.while_connected``), and told in the log (:func:`logged`)."""
     turns, limits = Turns(ANSWERING_AT_ONCE), (max_upload_bytes, max_pixels)
     busy = {"Retry-After": str(RETRY_AFTER)}
 
@@ -118,17 +118,24 @@ def add_predict_route(
         topk: Annotated[int, Form(ge=1, le=MAX_TOPK, description="how many classes to give")] = 5,
         tta: Annotated[bool, Form(description="average over the test-time views")] = False,
     ) -> dict:
-        started = time.perf_counter()
-        try:
-            answered = await answer(request, response, file, topk, tta)
-        except ClientLeft as left:
-            log_request(request, file, str(left), time.perf_counter() - started)
-            raise HTTPException(499, str(left)) from None  # nginx's "client closed request"
-        except Exception as exc:
-            log_request(request, file, failure_words(exc), time.perf_counter() - started)
-            raise
-        log_request(request, file, answer_words(answered), time.perf_counter() - started)
-        return answered
+        return await logged(request, file, answer(request, response, file, topk, tta))
+
+
+async def logged(request: Request, file: UploadFile, answering: Awaitable[dict]) -> dict:
+    """The answer ``answering`` gives the upload ``file``, told in the server's log in one line
+    (``serve_uploads.log_request``) with the seconds it took: the answer, why it was refused or
+    failed, or that its client left (then a 499, nginx's "client closed request")."""
+    started = time.perf_counter()
+    try:
+        answered = await answering
+    except ClientLeft as left:
+        log_request(request, file, str(left), time.perf_counter() - started)
+        raise HTTPException(499, str(left)) from None
+    except Exception as exc:
+        log_request(request, file, failure_words(exc), time.perf_counter() - started)
+        raise
+    log_request(request, file, answer_words(answered), time.perf_counter() - started)
+    return answered
 
 
 def answer_words(answer: Mapping[str, Any]) -> str:
