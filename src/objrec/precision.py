@@ -81,23 +81,26 @@ class Precision:
 def bf16_matrix_unit(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
     """The first of :data:`BF16_MATRIX_FLAGS` this CPU has, or None: also where ``cpuinfo``
     cannot be read (not Linux) or PyTorch was built without oneDNN."""
-    try:
-        flags = set(Path(cpuinfo).read_text().split())
-    except OSError:
-        return None
     if not torch.backends.mkldnn.is_available():
         return None
+    flags = cpu_flags(cpuinfo)
     return next((flag for flag in BF16_MATRIX_FLAGS if flag in flags), None)
 
 
 def int8_dot_product(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
     """This CPU's 8-bit dot-product instruction set (a name of ``INT8_DOT_PRODUCT``), or None,
     also where ``cpuinfo`` cannot be read (not Linux)."""
-    try:
-        flags = set(Path(cpuinfo).read_text().split())
-    except OSError:
-        return None
+    flags = cpu_flags(cpuinfo)
     return next((flag for flag in INT8_DOT_PRODUCT if flag in flags), None)
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The words of ``cpuinfo``, among them each flag of the CPU (``avx512_vnni``); none where it
+    cannot be read (not Linux)."""
+    try:
+        return set(Path(cpuinfo).read_text().split())
+    except OSError:
+        return set()
 
 
 def auto_precision(spec: BackboneSpec, device: torch.device) -> tuple[str, str]:
