@@ -178,16 +178,11 @@ def train(
     strict = strict and not checked_strictly(data, reporter)
     run_train = loaded_train(config, resume is None, reporter)
     starting = time.monotonic() - began
-    with logged_warnings() as logged, silent_stop_off_rank_0():
+    with logged_warnings() as logged, silent_stop_off_rank_0(), json_if_stopped(as_json, logged):
         if resume is None:
             warn_of_unused_finetune(config.finetune_blocks)
-        try:
-            given = (config, reporter, force, bool(resume), strict, device)
-            result = run_train(data, target, *given, command=command_line())
-        except Interrupted as exc:  # stopped in the head's epochs: the run so far, resumable
-            if as_json and exc.summary is not None and is_main_rank():
-                print_json(with_warnings(exc.summary, logged))
-            raise
+        given = (config, reporter, force, bool(resume), strict, device)
+        result = run_train(data, target, *given, command=command_line())
     if not is_main_rank():
         return
     if as_json:
@@ -265,6 +260,19 @@ def silent_stop_off_rank_0() -> Iterator[None]:
         if is_main_rank():
             raise
         raise SystemExit(INTERRUPTED) from None
+
+
+@contextmanager
+def json_if_stopped(as_json: bool, logged: list[str]) -> Iterator[None]:
+    """With --json, the summary of a run stopped in the head's epochs (the run so far, resumable:
+    ``Interrupted.summary``) printed by rank 0 before the stop is said, with the warnings
+    ``logged``, as a finished run's is."""
+    try:
+        yield
+    except Interrupted as exc:
+        if as_json and exc.summary is not None and is_main_rank():
+            print_json(with_warnings(exc.summary, logged))
+        raise
 
 
 def train_config(options: dict, resume: Path | None) -> TrainConfig:
