@@ -305,6 +305,33 @@ def test_a_file_rewritten_in_its_tick_while_a_slow_hash_read_it_is_read_again(
     ]
 
 
+def test_a_copy_of_a_photo_changed_in_the_tick_it_was_copied_in_is_read_again(
+    tmp_path, monkeypatch
+):
+    """apply-plan tells the file index each copy it wrote by the SHA-256 of the bytes written,
+    its times the photo's (``copystat``), once every photo is copied: the row was dated then,
+    minutes after a copy of a photo changed just before it was copied, so a rewrite of the copy
+    of the same size in that tick was trusted for good. A copy's row is dated when the copy was
+    last changed (its change time, before its stat), not when the index is told of it."""
+    from objrec import file_index
+    from objrec.applying import copy_hashed
+
+    photo, copy = tmp_path / "photo.jpg", tmp_path / "copy.jpg"
+    photo.write_bytes(b"A" * 100)
+    sha256 = copy_hashed(photo, copy)
+    written = copy.stat()
+    changed = written.st_mtime_ns + 1_000_000  # copied a millisecond after the photo changed
+    change_time_kept(monkeypatch, copy, changed)
+    clock = [changed / 1e9 + 300]  # told five minutes on, every photo copied
+    monkeypatch.setattr(file_index.time, "time", lambda: clock[0])
+    with FeatureStore(tmp_path / "store") as store:
+        store.keep_hashed([(copy, os.stat(copy), sha256)])
+        copy.write_bytes(b"B" * 100)  # in the tick it was written in: its times as they were
+        os.utime(copy, ns=(written.st_atime_ns, written.st_mtime_ns))
+        (now,), stats = store.digests([copy])
+    assert (now, stats.hashed) == (hash_file(copy), 1) and now != sha256[:32]
+
+
 @pytest.mark.slow
 def test_a_warm_lookup_writes_again_only_the_rows_last_used_over_an_hour_ago(tmp_path):
     """The file index rewrote every row it read, on every command (60,000 rows for a warm read

@@ -374,11 +374,16 @@ class FileIndex:
     def keep_hashed(self, files: Sequence[Hashed]) -> int:
         """Index each file written whose SHA-256 the writer took of the very bytes it wrote
         (``applying.copy_hashed``), by its stat once written: ``train`` on ``apply-plan``'s copy
-        reads none of them again. How many."""
+        reads none of them again. How many. Each row is dated when its file was last changed (its
+        change time, before its stat: :func:`is_racy`), not when the index is told, once every
+        file is written: a copy of a photo changed just before it was copied (which keeps its
+        times) was dated minutes after the change, so a rewrite of the copy in that tick was
+        trusted for good."""
         now = time.time()
         rows = [(os.path.abspath(p), *stat_key(s), d) for p, s, d in files]
+        dated = [(*row, min(now, row[3] / 1e9)) for row in rows]  # its change time
         with self._transaction():
-            self._keep_files([(*row, now) for row in rows])
+            self._keep_files(dated)
             self._keep_sha256s(rows)
         return len(rows)
 
