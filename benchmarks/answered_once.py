@@ -7,7 +7,7 @@ store once per process beforehand (a run's, ``--run``, of ``--data``). Before, e
 head and the score three times (the answers, the plain view's probabilities, those before
 calibration); after, once.
 
-``audit``: the nearest-image work the label check and the outliers read (``audit.Around``), timed
+``audit``: the nearest-image work the label check and the outliers read (``audit_distances.Around``), timed
 in this tree on the audit's own features of ``--data`` (from the store) as the audit before called
 it (each image's nearest outside its group twice, its distance to its class three times, once on
 the judged classes) and once through ``Around``, alternating; the answers are checked equal, bit
@@ -99,32 +99,34 @@ def audit_inputs(data: Path):
     from audit_outliers import audit_rows
 
     from objrec import audit as A
+    from objrec import audit_report
 
     inv, _, labels, unit, near, group, features = audit_rows(data)
     distinct = np.unique(np.stack([labels, group]), axis=1)[0]
     counts = np.bincount(distinct, minlength=len(inv.classes))
-    judged = np.flatnonzero(counts[labels] >= A.MIN_JUDGED)
+    judged = np.flatnonzero(counts[labels] >= audit_report.MIN_JUDGED)
     return unit, near, labels, group, judged, A.AuditConfig().neighbours, features
 
 
 def audit_before(unit, near, labels, group, judged, k, features):
     """The calls the audit made before: outside_groups twice, knn_distance three times."""
-    from objrec import audit as A
-    from objrec import dedup
+    from objrec import audit_copies, audit_distances, dedup
 
-    outside = A.outside_groups(unit, near, group)
-    A.outside_groups(unit, near, group)
-    within = A.knn_distance(unit, labels, k, group)
-    A.knn_distance(unit, labels, k, group)
-    sub = A.knn_distance(dedup.normalise(features[judged]), labels[judged], k, group[judged])
+    outside = audit_copies.outside_groups(unit, near, group)
+    audit_copies.outside_groups(unit, near, group)
+    within = audit_distances.knn_distance(unit, labels, k, group)
+    audit_distances.knn_distance(unit, labels, k, group)
+    sub = audit_distances.knn_distance(
+        dedup.normalise(features[judged]), labels[judged], k, group[judged]
+    )
     return outside, within, sub
 
 
 def audit_after(unit, near, labels, group, judged, k, features):
-    """The same answers through ``audit.Around``, each computed once."""
-    from objrec import audit as A
+    """The same answers through ``audit_distances.Around``, each computed once."""
+    from objrec import audit_distances
 
-    around = A.Around(unit, near, labels, group, k)
+    around = audit_distances.Around(unit, near, labels, group, k)
     return around.outside, around.within, around.within[judged]
 
 

@@ -44,7 +44,8 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 from objrec import dedup
-from objrec.audit import AuditConfig, audit, audit_features, inventory
+from objrec.audit import AuditConfig, audit
+from objrec.audit_inventory import audit_features, inventory
 from objrec.data import SPLITS
 
 SOURCE = Path("/work/splits/s0")
@@ -402,7 +403,8 @@ def variants(data: Path, truth, config: AuditConfig) -> None:
     """Precision among the N highest-ranked label flags, and seconds, for other head settings."""
     from dataclasses import replace
 
-    from objrec.audit import out_of_fold_probs, rank_label_issues
+    from objrec.audit_heads import out_of_fold_probs
+    from objrec.audit_labels import rank_label_issues
 
     inv = inventory(data)
     features, ok, _ = audit_features(inv, config, None, _silent())

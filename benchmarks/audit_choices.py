@@ -26,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from audit import SOURCE, TRANSFORMS, prepare
 
 from objrec import dedup
-from objrec.audit import AuditConfig, audit_features, inventory, out_of_fold_probs
+from objrec.audit import AuditConfig
+from objrec.audit_heads import out_of_fold_probs
+from objrec.audit_inventory import audit_features, inventory
 from objrec.progress import SILENT
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from _sampling import SPLIT, SPLIT_HELP
 
-from objrec import audit
+from objrec import audit, audit_inventory
 from objrec.dedup import ImageFacts
 from objrec.progress import SILENT
 
@@ -47,9 +47,9 @@ def run_arm(inv, cache: Path, onnx: Path | None, in_loader: bool):
     config = audit.AuditConfig(cache_dir=str(cache))
     measured: dict[str, ImageFacts] | None = {} if in_loader else None
     started = time.perf_counter()
-    features, _, _ = audit.audit_features(inv, config, None, SILENT, measured)
+    features, _, _ = audit_inventory.audit_features(inv, config, None, SILENT, measured)
     middle = time.perf_counter()
-    facts = audit.inventory_facts(inv, config, lambda: None, measured)
+    facts = audit_inventory.inventory_facts(inv, config, lambda: None, measured)
     done = time.perf_counter()
     return middle - started, done - middle, features, facts
 
@@ -64,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="objrec-audit-facts-"))
     try:
-        inv = audit.inventory(link_farm(args.data, args.classes, work))
+        inv = audit_inventory.inventory(link_farm(args.data, args.classes, work))
         print(f"{len(inv.items)} images of {len(inv.classes)} classes", flush=True)
         run_arm(inv, work / "warm-up", None, True)  # exports the ONNX bodies once
         onnx = work / "warm-up" / "onnx"

@@ -6,9 +6,9 @@ audit's default body), computes the audit's two outlier distances (mean cosine d
 nearest images, and to the 5 nearest of its own class, copies left out) and flags an image where
 either z is over ``OUTLIER_Z``, two ways:
 
-* ``every image``: z against every image's median and MAD (``audit.robust_z``, the audit's);
+* ``every image``: z against every image's median and MAD (``audit_distances.robust_z``, the audit's);
 * ``own class``: z against its class's median and MAD, at least every image's
-  (``audit.class_spread_z``, as ``FAR_Z`` judges a label).
+  (``audit_distances.class_spread_z``, as ``FAR_Z`` judges a label).
 
 Truth: images named ``foreign_*`` (photos of no class of the folder, placed by hand) and
 ``--plant`` (a share of the images given another class's label, in the labels only). The line per
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from objrec import audit as A
-from objrec import dedup
+from objrec import audit_copies, audit_distances, audit_inventory, audit_outliers, dedup
 from objrec.progress import SILENT
 
 
@@ -37,16 +37,16 @@ def audit_rows(data: Path):
     the rows (indices into it), their labels, unit features, nearest images and copy groups
     (copies and bursts), and their features."""
     config = A.AuditConfig()
-    inv = A.inventory(data)
+    inv = audit_inventory.inventory(data)
     measured: dict[str, dedup.ImageFacts] = {}
-    features, ok, _ = A.audit_features(inv, config, None, SILENT, measured)
-    facts = A.inventory_facts(inv, config, lambda: None, measured)
+    features, ok, _ = audit_inventory.audit_features(inv, config, None, SILENT, measured)
+    facts = audit_inventory.inventory_facts(inv, config, lambda: None, measured)
     idx = np.flatnonzero(ok & np.array([not f.error for f in facts]))
     labels = np.array([inv.items[i].label for i in idx], dtype=np.int64)
     unit = dedup.normalise(features[idx])
     near = dedup.feature_neighbours(unit, max(dedup.NEIGHBOURS, config.neighbours))
     pairs = dedup.duplicate_pairs(unit, [facts[i] for i in idx], config.duplicates, near)
-    group = A.copy_groups(len(idx), pairs, A.burst_pairs(inv, idx))
+    group = audit_copies.copy_groups(len(idx), pairs, audit_copies.burst_pairs(inv, idx))
     return inv, idx, labels, unit, near, group, features[idx]
 
 
@@ -54,18 +54,21 @@ def distances(data: Path):
     """The inventory, readable labels and each image's two outlier distances (every image, own
     class), copies and bursts left out as the audit leaves them."""
     inv, idx, labels, unit, near, group, _ = audit_rows(data)
-    return inv, idx, labels, unit, A.outside_groups(unit, near, group), group
+    return inv, idx, labels, unit, audit_copies.outside_groups(unit, near, group), group
 
 
 def flagged(labels, unit, near, group, way: str, k: int = 5) -> np.ndarray:
     """Rows flagged far from every image or from their class, judged ``way``."""
     every = 1 - near.sims[:, :k].mean(1)
-    own = A.knn_distance(unit, labels, k, group)
+    own = audit_distances.knn_distance(unit, labels, k, group)
     if way == "every image":
-        z_every, z_own = A.robust_z(every), A.robust_z(own)
+        z_every, z_own = audit_distances.robust_z(every), audit_distances.robust_z(own)
     else:
-        z_every, z_own = A.class_spread_z(every, labels), A.class_spread_z(own, labels)
-    return np.flatnonzero((z_every > A.OUTLIER_Z) | (z_own > A.OUTLIER_Z))
+        z_every, z_own = (
+            audit_distances.class_spread_z(every, labels),
+            audit_distances.class_spread_z(own, labels),
+        )
+    return np.flatnonzero((z_every > audit_outliers.OUTLIER_Z) | (z_own > audit_outliers.OUTLIER_Z))
 
 
 def main() -> None:

@@ -37,17 +37,9 @@ import numpy as np
 import torch
 from _sampling import SPLIT, SPLIT_HELP
 
-from objrec.audit import (
-    AuditConfig,
-    Inventory,
-    Item,
-    audit_features,
-    find_issues,
-    inventory,
-    inventory_facts,
-    reduce,
-    train_fold_head,
-)
+from objrec.audit import AuditConfig, find_issues
+from objrec.audit_heads import reduce, train_fold_head
+from objrec.audit_inventory import Inventory, Item, audit_features, inventory, inventory_facts
 from objrec.audit_report import label_proposal
 from objrec.progress import SILENT
 
@@ -179,7 +171,7 @@ def score(project: Project, result, variant: str) -> dict[str, float]:
 def plan_check(pool: Pool, project: Project) -> dict[str, list[int]]:
     """The flags the plan would pre-fill ``relabel`` or ``keep`` without ``mixed_doubt``, split by
     whether the given and the suggested class are a pair the audit's out-of-fold answers mistake
-    both ways (``mixed``: ``audit.mixed_both_ways``): [flags, planted, suggested the true class,
+    both ways (``mixed``: ``audit_labels.mixed_both_ways``): [flags, planted, suggested the true class,
     relabelled with the rule]."""
     result = run(pool, project, AuditConfig())
     at = {name: k for k, name in enumerate(pool.inv.classes[c] for c in project.classes)}

@@ -738,7 +738,7 @@ def plan_of(path: Path, *rows: str) -> Path:
 
 
 def evidence(p: float) -> str:
-    """A relabel's reason as the audit writes it (``audit.label_issue_rows``' evidence), quoted."""
+    """A relabel's reason as the audit writes it (``audit_labels.label_issue_rows``' evidence), quoted."""
     return f'"heads and neighbours give p(given)=0.20, p(suggested)={p:.2f}; 3 of its 10 nearest"'
 
 
@@ -1719,13 +1719,13 @@ def test_with_a_float16_run_the_audit_reads_the_store_in_float16(split_dir, tmp_
 
 @pytest.mark.slow
 def test_out_of_fold_heads_train_with_the_engines_epoch_loop(monkeypatch):
-    import objrec.audit
-    from objrec.audit import out_of_fold_probs
+    import objrec.audit_heads
+    from objrec.audit_heads import out_of_fold_probs
 
     epochs = []
-    real = objrec.audit.train_one_epoch
+    real = objrec.audit_heads.train_one_epoch
     monkeypatch.setattr(
-        objrec.audit, "train_one_epoch", lambda *a, **k: epochs.append(1) or real(*a, **k)
+        objrec.audit_heads, "train_one_epoch", lambda *a, **k: epochs.append(1) or real(*a, **k)
     )
     rng = np.random.default_rng(0)
     features = rng.normal(size=(30, 8)).astype(np.float32)
@@ -1736,13 +1736,13 @@ def test_out_of_fold_heads_train_with_the_engines_epoch_loop(monkeypatch):
 @pytest.mark.slow
 def test_min_steps_gives_a_small_folders_heads_more_epochs(monkeypatch):
     """A head on 20 images at batch 8 takes 3 steps an epoch: 12 steps need 4 epochs, not 2."""
-    import objrec.audit
-    from objrec.audit import head_epochs, out_of_fold_probs
+    import objrec.audit_heads
+    from objrec.audit_heads import head_epochs, out_of_fold_probs
 
     epochs = []
-    real = objrec.audit.train_one_epoch
+    real = objrec.audit_heads.train_one_epoch
     monkeypatch.setattr(
-        objrec.audit, "train_one_epoch", lambda *a, **k: epochs.append(1) or real(*a, **k)
+        objrec.audit_heads, "train_one_epoch", lambda *a, **k: epochs.append(1) or real(*a, **k)
     )
     features = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
     setting = AuditConfig(folds=3, epochs=2, batch_size=8, min_steps=12)
@@ -1785,7 +1785,7 @@ def test_audit_settings_take_a_path_and_numpy_numbers_as_the_other_configs_do(tm
 @pytest.mark.slow
 def test_out_of_fold_heads_need_a_class_of_two_images():
     """Called with one image of each class, ``StratifiedKFold`` raised its own ValueError."""
-    from objrec.audit import out_of_fold_probs
+    from objrec.audit_heads import out_of_fold_probs
 
     features = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
     with pytest.raises(ObjrecError, match=r"^`folds` cannot be met: .* every class has fewer$"):
@@ -1794,7 +1794,7 @@ def test_out_of_fold_heads_need_a_class_of_two_images():
 
 @pytest.mark.slow
 def test_out_of_fold_probabilities_are_reproducible():
-    from objrec.audit import out_of_fold_probs
+    from objrec.audit_heads import out_of_fold_probs
 
     rng = np.random.default_rng(0)
     features = rng.normal(size=(60, 8)).astype(np.float32)
@@ -1844,7 +1844,8 @@ def test_near_duplicate_rows_of_an_unsplit_folder_leave_the_splits_empty():
 
 def test_the_plan_keeps_the_training_copy_then_the_largest():
     """The plan kept whichever copy came first in the folder, often the smaller one."""
-    from objrec.audit import Item, keep_first
+    from objrec.audit_copies import keep_first
+    from objrec.audit_inventory import Item
     from objrec.dedup import ImageFacts
 
     def item(name, split):
@@ -1860,7 +1861,9 @@ def test_the_plan_keeps_the_training_copy_then_the_largest():
 def test_the_plan_keeps_the_copy_not_named_as_a_copy():
     """Of IMG 0003.jpg and its copy IMG 0003 (1).jpg the plan kept the copy, first by sort order
     (a space sorts before a dot): a name with a copy's mark now goes after, in its split."""
-    from objrec.audit import Inventory, Item, copy_named, keep_order
+    from objrec.audit_copies import keep_order
+    from objrec.audit_inventory import Inventory, Item
+    from objrec.copies import copy_named
     from objrec.dedup import ImageFacts
 
     names = ["Copy of IMG 0003", "IMG 0003 (1)", "IMG 0003 - Copy", "IMG 0003 copy 2", "IMG 0003"]
@@ -1882,7 +1885,7 @@ def test_where_auto_settles_on_int8_the_audit_reads_the_int8_features_train_stor
 ):
     """``precision="auto"`` runs train's body in int8 on a VNNI CPU; the audit without a run took
     the fp32 body and computed every image again."""
-    import objrec.audit
+    import objrec.audit_inventory
     import objrec.features
     import objrec.precision
     from objrec.split import split_folder
@@ -1892,7 +1895,7 @@ def test_where_auto_settles_on_int8_the_audit_reads_the_int8_features_train_stor
 
     int8 = lambda *a, **k: ("int8", "this test's CPU")  # noqa: E731 - tiny_test is fp32 elsewhere
     monkeypatch.setattr(objrec.precision, "auto_precision", int8)
-    monkeypatch.setattr(objrec.audit, "auto_precision", int8, raising=False)
+    monkeypatch.setattr(objrec.audit_inventory, "auto_precision", int8)
     split_folder(make_class_folder(tmp_path / "photos", per_class=6), tmp_path / "data", seed=0)
     cache = str(tmp_path / "cache")
     train(tmp_path / "data", tmp_path / "run", tiny_train_config(epochs=2, cache_dir=cache))
@@ -2120,7 +2123,7 @@ def test_an_unreadable_file_s_reason_does_not_repeat_its_path(tmp_path):
     """An archivist's audit printed `Accordéons/IMG_trunc_5.jpg: unreadable:
     /tmp/photos/Accordéons/IMG_trunc_5.jpg: cannot read image (...)`, and outliers.csv's reason
     held the full path again beside its path column: the reason is now the reason alone."""
-    from objrec.audit import unreadable_reason as degenerate_reason
+    from objrec.audit_outliers import unreadable_reason as degenerate_reason
 
     path = tmp_path / "Accordéons" / "IMG_trunc_5.jpg"
     path.parent.mkdir()
@@ -2165,7 +2168,7 @@ def test_robust_z_of_no_values_is_empty_without_a_warning():
     divide" after listing them."""
     import warnings
 
-    from objrec.audit import robust_z
+    from objrec.audit_distances import robust_z
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -2175,7 +2178,7 @@ def test_robust_z_of_no_values_is_empty_without_a_warning():
 def test_robust_z_stands_out_only_over_twice_the_median():
     """Distances nearly equal (MAD 0.001) put 1.5 at z 337: an ordinary image far out by a tiny
     spread. Under twice the median a value is not out (z at most 0); below it z keeps its sign."""
-    from objrec.audit import robust_z
+    from objrec.audit_distances import robust_z
 
     mad = 0.001 * 1.4826
     z = robust_z(np.array([1.0, 1.0, 1.0, 1.001, 1.5, 3.0, 0.5]))
@@ -2183,7 +2186,7 @@ def test_robust_z_stands_out_only_over_twice_the_median():
 
 
 def test_the_suggested_label_is_the_most_probable_class_other_than_the_given_one():
-    from objrec.audit import suggested_label
+    from objrec.audit_labels import suggested_label
 
     probs = np.array([0.6, 0.3, 0.1])
     assert suggested_label(probs, 0) == 1  # the given class is the most probable: the next one
@@ -2237,7 +2240,9 @@ def test_two_photos_only_moderately_alike_are_look_alikes_not_a_leak(tmp_path):
     """The demo's two Motorbikes photos (two bikes of one model on white, similarity 0.902, 46
     bits apart) were called a near-duplicate group spanning train and test, in red, and the plan
     proposed removing one. A resized copy (0.97, 10 bits) is still a near-duplicate."""
-    from objrec.audit import AuditResult, duplicate_groups, inventory
+    from objrec.audit import AuditResult
+    from objrec.audit_copies import duplicate_groups
+    from objrec.audit_inventory import inventory
     from objrec.audit_report import plan_rows
 
     inv = inventory(make_split(tmp_path / "data"))
@@ -2488,7 +2493,8 @@ def test_the_plan_removes_only_copies_of_a_kept_image_never_a_chains_far_end():
     duplicate of red/0.png (similarity 0.961)', though red/5.png is another picture (0.17 to
     it). An image is removed only as a copy of one kept, named with their own similarity; one
     like none kept is kept, said to be another picture."""
-    from objrec.audit import Inventory, Item, duplicate_groups
+    from objrec.audit_copies import duplicate_groups
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import plan_rows
 
     n, rng = 6, np.random.default_rng(0)
@@ -2523,7 +2529,7 @@ def test_the_plan_keeps_copies_within_a_class_and_split_unless_one_is_flagged():
     burst frames, which leak nothing and are training data. Such copies are kept, the reason
     naming the image each is like and saying when to remove it; where one of them is flagged as
     a wrong label, the group is removed as before (a relabelled copy would cross classes)."""
-    from objrec.audit import Inventory, Item
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import plan_rows
 
     items = [
@@ -2566,7 +2572,7 @@ def test_the_plan_of_a_class_folder_says_split_will_keep_a_copy_with_its_twin_no
     """`audit PHOTOS` (a class folder) said a kept copy was "in its split: it leaks nothing",
     though a class folder has no splits (its plan's split column is empty): it says that `split`
     will keep the copy in one split with its twin; a split folder's plan still says its split."""
-    from objrec.audit import Inventory, Item
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import plan_rows
 
     folder = f"{split}/red" if split else "red"
@@ -2589,7 +2595,7 @@ def test_copies_of_a_group_of_three_name_the_copy_kept_and_say_what_their_words_
     pair at similarity 0.830 was a "near-duplicate" beside pairs at 0.931 that were
     "look-alikes", which only docs/audit.md explained. Each names the copy kept where it is
     linked to it, and the words say what they mean."""
-    from objrec.audit import Inventory, Item
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import plan_rows
 
     names = ("IMG_0008", "IMG_0012", "IMG_0016")
@@ -2611,7 +2617,7 @@ def test_three_identical_copies_in_one_split_each_name_the_one_the_plan_keeps():
     for two of them, each called a near-duplicate of the other, and none for the one it kept, so
     setting both rows to remove left a copy in train, nothing saying so. Each names the kept one,
     which has its row (the look-alikes' first too)."""
-    from objrec.audit import Inventory, Item
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import plan_rows
 
     names = ["IMG 0003 (1)", "IMG 0003", "copy of IMG 0003", "a", "b"]
@@ -2640,7 +2646,7 @@ def test_the_plan_removes_a_byte_identical_copy_and_keeps_its_original():
     shot"): the same file twice is never another shot. The copy is pre-filled remove, naming its
     original; apply-plan leaves it out of the copy it writes, PHOTOS untouched. A copy alike but
     not the same bytes (a burst's next frame, a re-save) is kept as before."""
-    from objrec.audit import Inventory, Item
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import plan_rows
 
     names = ["image_0004", "lamp_dup", "image_0005"]
@@ -2672,7 +2678,7 @@ def test_a_byte_identical_copy_flagged_as_an_outlier_too_is_still_removed():
     its original): the outlier's `keep` took its row, so the plan kept one file twice, where
     docs/audit.md says byte-identical copies are pre-filled `remove`. The copy's `remove` comes
     first; the original keeps its outlier row."""
-    from objrec.audit import Inventory, Item
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import plan_rows
 
     names = ["green_01", "green_01_copy"]
@@ -2700,7 +2706,9 @@ def test_the_audit_keeps_the_older_of_two_copies_and_one_named_dup_goes(tmp_path
     not named as a copy (``X_dup`` is now one), then the older, then the first in the folder."""
     import os
 
-    from objrec.audit import Inventory, Item, copy_named, keep_order
+    from objrec.audit_copies import keep_order
+    from objrec.audit_inventory import Inventory, Item
+    from objrec.copies import copy_named
     from objrec.dedup import ImageFacts
 
     assert copy_named("lamp_dup") and copy_named("IMG 3 dup 2") and copy_named("x-duplicate")
@@ -2726,7 +2734,8 @@ def test_the_plan_of_a_folder_not_split_keeps_only_the_copies_split_keeps_togeth
     found by its features alone (similarity 0.99, hashes 128 bits apart) could land in test with
     its twin in train once the fixed folder was split. Such a copy is removed, saying why; a copy
     alike by its hash is kept."""
-    from objrec.audit import Inventory, Item, duplicate_groups
+    from objrec.audit_copies import duplicate_groups
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import plan_rows
 
     rng = np.random.default_rng(0)
@@ -2755,7 +2764,8 @@ def test_a_copy_split_keeps_together_by_its_crop_hash_alone_is_a_look_alike_in_t
     brown on blue: the whole hashes 62 bits apart, a crop hash 24), but the audit, which trusts a
     crop hash only where the features agree (theirs 0.68), named it in no file nor the plan. Every
     pair ``split`` keeps together is now in the audit: here, a look-alike the plan keeps."""
-    from objrec.audit import Inventory, Item, duplicate_groups
+    from objrec.audit_copies import duplicate_groups
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import plan_rows
 
     folder = tmp_path / "anchor"
@@ -2790,7 +2800,8 @@ def test_a_turned_or_letterboxed_copy_is_a_near_duplicate_in_the_audit(tmp_path)
     whole hash does: a leak across splits, which the plan removes."""
     from PIL import ImageOps
 
-    from objrec.audit import Inventory, Item, duplicate_groups
+    from objrec.audit_copies import duplicate_groups
+    from objrec.audit_inventory import Inventory, Item
 
     folder = tmp_path / "anchor"
     folder.mkdir()
@@ -2813,7 +2824,7 @@ def test_the_plan_relabels_only_a_strong_suggestion_and_asks_to_review_a_weak_on
     (a cougar drawing relabelled elephant at p(suggested)=0.24, a statue at 0.49), so a plan
     applied unread made labels worse. Below ``RELABEL_MIN_PROB`` (0.5) it keeps the image and
     says to review it, naming the class it may be; at or above it, it relabels as before."""
-    from objrec.audit import Inventory, Item
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import plan_rows
 
     items = [
@@ -2851,7 +2862,7 @@ def test_the_plan_leaves_a_less_sure_relabel_for_a_person_to_decide(capsys):
     the copy was written, that relabels under 0.7 were wrong about 1 in 4 times. A flag from
     ``RELABEL_MIN_PROB`` to ``RELABEL_SURE_PROB`` is pre-filled ``review`` now, its suggested
     class in new_class and its reason saying why; the audit's last line and --json count them."""
-    from objrec.audit import Inventory, Item
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import plan_rows
     from objrec.cli.auditing import planned_rows
 
@@ -2886,7 +2897,7 @@ def test_the_plan_asks_to_review_a_suggestion_the_votes_split_with_the_given_cla
     two, which a plan applied after a glance turned into a wrong label. A relabel now needs the
     suggested class ``RELABEL_MIN_RATIO`` (5) times as probable as the given one; the 100-class
     protocol's flags (p(given) near 0) are relabelled as before."""
-    from objrec.audit import Inventory, Item
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import RELABEL_MIN_RATIO, plan_rows
 
     assert RELABEL_MIN_RATIO == 5  # benchmarks/README.md: chosen on the development projects
@@ -2926,7 +2937,7 @@ def test_the_plan_asks_to_review_a_relabel_between_classes_mistaken_both_ways():
     """A naturalist's plan pre-filled 4 relabels between crocodile and crocodile_head, which the
     model mixes both ways: a whole crocodile underwater was to become crocodile_head. On planted
     noise such relabels were right for 37 of 85 (benchmarks/README.md): kept to review now."""
-    from objrec.audit import Inventory, Item
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import plan_rows
 
     classes = ("crocodile", "crocodile_head")
@@ -2952,7 +2963,7 @@ def test_classes_are_mixed_both_ways_only_by_photos_not_flagged():
     """A pair counts as mistaken both ways only where an unflagged photo of each is taken for the
     other: the flagged photos are the suggestions themselves, and would make any pair with a
     planted label look mixed."""
-    from objrec.audit import mixed_both_ways
+    from objrec.audit_labels import mixed_both_ways
 
     labels = np.array([0, 0, 1, 1, 2, 2])
     answers = np.array([1, 0, 0, 2, 1, 2])
@@ -3067,7 +3078,7 @@ def test_outliers_that_are_a_small_class_as_a_whole_are_said_to_be(capsys):
     (crab 7 of its 18), scored against every image's distances; nothing said that a class of few
     photos lies far as a whole. The classes under the median size with a tenth or more of their
     images far (2 at least) are named, in the terminal, under the outliers."""
-    from objrec.audit import FarClass, far_classes
+    from objrec.audit_outliers import FarClass, far_classes
     from objrec.cli.auditing import print_audit
 
     labels = np.array([0] * 50 + [1] * 40 + [2] * 18 + [3] * 30 + [4] * 25)
@@ -3106,7 +3117,8 @@ def copies_across_classes(tmp_path: Path) -> tuple[Any, AuditResult]:
     wrong labels (zz_red_00 looks like red, zz_red_01 like green) and the copy in test/ too (it
     looks like green): the inventory and the audit's result, its groups as ``keep_order`` puts
     them."""
-    from objrec.audit import duplicate_groups, inventory
+    from objrec.audit_copies import duplicate_groups
+    from objrec.audit_inventory import inventory
 
     data = make_split(tmp_path / "data")
     for copy in (
@@ -3241,7 +3253,8 @@ def copy_in_another_class(tmp_path: Path, flag: dict[str, Any] | None) -> tuple[
     """A split folder with a byte copy of red_00 made later in green/ (dup_red_00), red_00
     flagged as looking like green (``flag``: its probabilities and doubts; None: no flag): the
     inventory and the audit's result."""
-    from objrec.audit import duplicate_groups, inventory
+    from objrec.audit_copies import duplicate_groups
+    from objrec.audit_inventory import inventory
 
     data = make_split(tmp_path / "data")
     copied = shutil.copy(data / "train/red/red_00.png", data / "train/green/dup_red_00.png")
@@ -3473,7 +3486,7 @@ def test_a_wrong_label_cleanlab_does_not_count_on_a_small_folder_is_flagged(tmp_
     (``num_label_issues``) was 0, as no other class reached its confident threshold, so the
     audit flagged nothing although it ranked the planted images first. Here a magenta image in
     green: far from every green image and given green at under twice chance, it is flagged."""
-    from objrec import audit as audit_module
+    from objrec import audit_labels as audit_module
 
     counted = []
     rank = audit_module.rank_label_issues
@@ -3499,7 +3512,7 @@ def test_a_class_broad_by_nature_is_not_far_from_itself():
     whole and 4 of its correct images were flagged. Here 3 tight classes and one whose images are
     all far apart, each given its label at under twice chance: only a stranger planted in a tight
     class is far from its class."""
-    from objrec.audit import far_from_label
+    from objrec.audit_labels import far_from_label
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 64))
@@ -3714,7 +3727,8 @@ def test_a_wrong_label_another_class_claims_is_flagged_nearer_its_class():
     that another class claims (``CLAIM_SHARE`` of that class's threshold) now needs only
     ``CLAIM_Z``; a claimed image among its own class's images, or an unclaimed one as far as the
     plant, is still not flagged."""
-    from objrec.audit import FAR_Z, class_spread_z, far_from_label, knn_distance
+    from objrec.audit_distances import class_spread_z, knn_distance
+    from objrec.audit_labels import FAR_Z, far_from_label
 
     claim_z = 1.0  # ``CLAIM_Z``
 
@@ -3758,7 +3772,7 @@ def test_an_images_neighbours_are_the_others_even_beside_a_byte_copy():
 def test_an_empty_class_folder_is_named_and_left_out_as_split_leaves_it(tmp_path, caplog):
     """`objrec audit photos` stopped at an empty class folder ("holds no images"), which split
     and evaluate leave out with a warning: auditing the raw photos before splitting failed."""
-    from objrec.audit import inventory
+    from objrec.audit_inventory import inventory
 
     data = make_split(tmp_path / "data")
     (data / "valid" / "violet").mkdir()  # empty in one split only, and a class of no images at all
@@ -3888,7 +3902,7 @@ def test_every_csv_of_findings_has_its_header_when_nothing_was_found(tmp_path):
     `pd.read_csv` raised EmptyDataError. Each CSV has its columns' header whatever it holds."""
     import pandas as pd
 
-    from objrec.audit import inventory
+    from objrec.audit_inventory import inventory
     from objrec.audit_report import TABLE_COLUMNS, write_audit
 
     inv = inventory(make_split(tmp_path / "data", per_split=(1, 1, 1)))
@@ -3914,7 +3928,7 @@ def test_the_photos_that_look_like_the_class_a_class_is_confused_with_are_named(
     on the page, which has the terminal's every section, an empty one saying so."""
     import pandas as pd
 
-    from objrec.audit import inventory
+    from objrec.audit_inventory import inventory
     from objrec.audit_report import write_audit
     from objrec.cli.auditing import print_photos_needed
 
@@ -3961,7 +3975,7 @@ def test_an_audit_stopped_while_writing_its_page_leaves_the_earlier_audit_whole(
     audit.json and plan.csv, left the new plan beside the earlier page, which read as one audit.
     Nothing is replaced until every file is written."""
     from objrec import audit_report
-    from objrec.audit import inventory
+    from objrec.audit_inventory import inventory
     from objrec.outputs import AUDIT_FILES, prepare_output_dir
 
     inv = inventory(make_split(tmp_path / "data", per_split=(1, 1, 1)))
@@ -4007,9 +4021,9 @@ def test_found_rows_have_the_documented_columns_and_no_private_keys(audited):
 def test_counts_in_the_audits_messages_agree_with_their_nouns(caplog):
     """ "1 duplicate groups", "1 label issues"; and "4 wrong labels far from their class added
     to cleanlab's", which said little: each count is said in the right number, in a sentence."""
-    from objrec.audit import add_far_issues
+    from objrec.audit_labels import add_far_issues
 
-    with caplog.at_level(logging.INFO, logger="objrec.audit"):
+    with caplog.at_level(logging.INFO, logger="objrec.audit_labels"):
         add_far_issues(np.array([0]), np.array([0, 2]), np.array([0.9, 0.1, 0.5]))
         add_far_issues(np.array([0]), np.array([1, 2]), np.array([0.9, 0.1, 0.5]))
     assert caplog.messages == [
@@ -4018,9 +4032,9 @@ def test_counts_in_the_audits_messages_agree_with_their_nouns(caplog):
         "2 images far from their labelled class also flagged as likely wrong, besides those "
         "cleanlab ranked",
     ]
-    source = importlib.import_module("objrec.audit").__file__
-    text = Path(str(source)).read_text()
-    assert "%d label issues" not in text and "%d duplicate groups" not in text
+    for module in ("objrec.audit", "objrec.audit_labels"):
+        text = Path(str(importlib.import_module(module).__file__)).read_text()
+        assert "%d label issues" not in text and "%d duplicate groups" not in text
 
 
 def test_a_plan_is_written_for_excel_and_one_it_garbled_is_refused_saying_so(tmp_path):
@@ -4119,7 +4133,7 @@ def test_audit_html_marks_a_flag_in_a_class_of_too_few_photos_as_the_terminal_li
     terminal shows is on the page)."""
     from types import SimpleNamespace
 
-    from objrec.audit import Inventory, Item
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import write_page
 
     items = [Item(tmp_path / f"ant/{k}.jpg", f"ant/{k}.jpg", 0, None) for k in range(2)]
@@ -4143,7 +4157,7 @@ def test_audit_html_marks_a_flag_in_a_class_of_too_few_photos_as_the_terminal_li
 def facts_and_items(classes, labels: list[int], hashes: list[int]):
     """An image's facts (its hash ``hashes[i]``, contrast enough) and inventory item (in class
     ``classes[labels[i]]``) for each of ``labels``."""
-    from objrec.audit import Item
+    from objrec.audit_inventory import Item
 
     facts = [
         dedup.ImageFacts(width=64, height=56, phash=h, phash_mirror=h, contrast=50.0)
@@ -4160,7 +4174,7 @@ def bursts_in_the_wrong_class(n: int = 24, seed: int = 0):
     """Three classes of ``n`` images (features about a centre each, unrelated hashes), and two
     bursts of three near-identical flamingo frames (one hash, features 0.02 apart) in ibis/: the
     inventory, features and facts ``find_issues`` takes, and the planted frames' paths."""
-    from objrec.audit import Inventory
+    from objrec.audit_inventory import Inventory
 
     rng = np.random.default_rng(seed)
     classes = ("flamingo", "heron", "ibis")
@@ -4227,16 +4241,17 @@ def test_the_audit_finds_each_images_nearest_outside_its_group_once(monkeypatch)
     suggested class's spread, the outliers), each a nearest-neighbour search of every class:
     once each now, with the same findings."""
     import objrec.audit as audit_module
+    import objrec.audit_distances as distances  # where the label check and outliers call them
 
     calls = Counter()
     for name in ("knn_distance", "outside_groups"):
-        original = getattr(audit_module, name)
+        original = getattr(distances, name)
 
         def counted(unit, *args, _name=name, _original=original, **kwargs):
             calls[_name, len(unit)] += 1
             return _original(unit, *args, **kwargs)
 
-        monkeypatch.setattr(audit_module, name, counted)
+        monkeypatch.setattr(distances, name, counted)
     inv, features, facts, planted = bursts_in_the_wrong_class()
     ok = np.ones(len(inv.items), dtype=bool)
     result = audit_module.find_issues(inv, features, ok, facts, AuditConfig(pca=0), SILENT)
@@ -4249,7 +4264,7 @@ def test_near_duplicates_share_a_fold_and_only_they_move():
     """Each group is held out whole, in its first image's ``StratifiedKFold`` fold; every other
     image keeps its fold, so a folder without near-duplicates keeps its findings
     (``StratifiedGroupKFold`` draws other folds for all, from a group per image too)."""
-    from objrec.audit import fold_splits, out_of_fold_probs
+    from objrec.audit_heads import fold_splits, out_of_fold_probs
 
     labels = np.repeat(np.arange(3), 15)
     setting = AuditConfig(folds=3, epochs=2)
@@ -4283,7 +4298,7 @@ def test_every_head_trains_on_each_class_of_two_bursts_or_more():
     correct frames were flagged as wrong labels (16 such classes of 120 drew 20 of the 32 false
     flags of six seeds, all labels right). A group now leaves such a fold for another one of its
     frames had; a class of one burst is never in a head's training, as before."""
-    from objrec.audit import fold_splits
+    from objrec.audit_heads import fold_splits
 
     labels = np.repeat(np.arange(20), 8)
     groups = np.repeat(np.arange(40) * 4, 4)  # each class: two bursts of four frames
@@ -4315,7 +4330,7 @@ def bursts_and_single_photos(bursts: int = 10, frames: int = 4, singles: int = 8
     """Two classes of ``bursts`` bursts of ``frames`` near-identical frames (one hash each,
     features 0.02 apart) and ``singles`` photos of their own, all drawn about the class centre
     alike: the inventory, features and facts ``find_issues`` takes, and the single photos."""
-    from objrec.audit import Inventory
+    from objrec.audit_inventory import Inventory
 
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(2, 64))
@@ -4345,7 +4360,9 @@ def test_a_bursts_frames_are_not_each_others_neighbours_for_the_outliers():
     """A user's audit called 58 of 351 images outliers, mostly bursts: each frame's nearest images
     were its burst-mates, so a photo of its own, as near its class as any, looked far. The
     outliers' distances now leave an image's own group out, as the neighbour vote does."""
-    from objrec.audit import copy_groups, find_issues, outlier_rows
+    from objrec.audit import find_issues
+    from objrec.audit_copies import copy_groups
+    from objrec.audit_outliers import outlier_rows
 
     inv, features, facts, single = bursts_and_single_photos()
     ok = np.ones(len(inv.items), dtype=bool)
@@ -4370,7 +4387,8 @@ def test_the_plan_does_not_relabel_a_small_classs_unusual_image_into_the_large_c
     class of 10, too few to fill its own neighbour vote. Both are now kept, to be reviewed, each
     reason saying why; a watch planted among the headphones is still relabelled ok. (Heads
     trained in-process: about 4 s.)"""
-    from objrec.audit import Inventory, Item, judge_labels
+    from objrec.audit_inventory import Inventory, Item
+    from objrec.audit_labels import judge_labels
     from objrec.audit_report import plan_rows
     from objrec.dedup import feature_neighbours, normalise
 
@@ -4409,7 +4427,7 @@ def page_with_a_long_name_and_a_copy(tmp_path: Path) -> tuple[Path, Any]:
     the identical copy."""
     from types import SimpleNamespace
 
-    from objrec.audit import Inventory, Item
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import write_page
 
     root = tmp_path / "photos"
@@ -4662,7 +4680,7 @@ def test_a_flag_in_a_class_of_too_few_photos_that_no_class_claims_is_set_apart()
     labels (p(given) near 0: the class cannot fill the neighbour vote), though no other class
     claimed them (p(suggested) 0.1-0.25). Such a flag is now too few photos to judge; a flag
     another class claims, or one in a class of 11 photos or more, is still a likely wrong label."""
-    from objrec.audit import too_few_to_judge
+    from objrec.audit_labels import too_few_to_judge
 
     def row(images: int, p: float) -> LabelIssue:
         return LabelIssue("cat/0.jpg", "cat", "dog", prob_suggested=p, class_images=images)
@@ -4703,7 +4721,7 @@ def warm_facts_heads(tmp_path, monkeypatch, forget_kinds: bool) -> list[tuple[bo
     and how many of the other files' first bytes were read (the HEIC photo, never kept, is measured
     again each time)."""
     from objrec import images
-    from objrec.audit import Inventory, Item, inventory_facts
+    from objrec.audit_inventory import Inventory, Item, inventory_facts
 
     from .conftest import make_class_folder, make_image, save_heic, unregister_heif
 
@@ -4807,7 +4825,7 @@ def test_a_pair_split_kept_together_as_copies_is_no_look_alike(tmp_path):
     their hashes; the audit called them look-alikes, "remove it only if it is the same picture".
     A look-alike pair that split pairs and its manifest groups together is a
     near-duplicate pair; one the manifest does not group, or a file changed since, stays."""
-    from objrec.audit import split_copies
+    from objrec.audit_copies import split_copies
     from objrec.dedup import Pair
     from objrec.manifest import sha256_file
 
@@ -4950,7 +4968,9 @@ def test_photos_needed_counts_a_photos_copies_once():
     """photos_needed.csv said "accordion: 600 of its 616 images not recognised" of one picture
     in 600 copies (review54a H1): the classes are judged one row a picture, and the files of
     the photos missed are said beside them."""
-    from objrec.audit import Inventory, Item, Pictures, needs_rows
+    from objrec.audit_copies import Pictures
+    from objrec.audit_inventory import Inventory, Item
+    from objrec.audit_labels import needs_rows
 
     labels = np.array([0] * 16 + [1] * 16 + [1] * 600)
     probs = np.zeros((len(labels), 2))
@@ -4986,7 +5006,7 @@ def test_only_the_rows_near_a_copy_group_search_again_and_each_group_is_one_neig
     again 1,509 wide: (6000, 1509) held at once (review54a M2). Only the rows whose nearest hold a
     row of their own group or two of one group are searched again, a chunk at a time, and each
     row's neighbours are one of each other group, its nearest member, as a full search says."""
-    import objrec.audit as audit_module
+    import objrec.audit_copies as audit_module
 
     rng = np.random.default_rng(0)
     n, big = 600, 150
@@ -5080,7 +5100,7 @@ def test_audit_html_shows_a_flagged_photos_copies_as_one_finding(tmp_path):
     naming the copies."""
     from types import SimpleNamespace
 
-    from objrec.audit import Inventory, Item
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import write_page
 
     items = [Item(tmp_path / f"ant/{k}.jpg", f"ant/{k}.jpg", 0, None) for k in range(4)]
@@ -5109,7 +5129,7 @@ def test_the_settled_and_too_few_lists_count_a_pictures_copies_once(capsys, tmp_
     settled" over one line. Each counts pictures, as the list shows them."""
     from types import SimpleNamespace
 
-    from objrec.audit import Inventory, Item
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import write_page
     from objrec.cli.auditing import print_audit
 
@@ -5148,7 +5168,9 @@ def test_a_pictures_copies_far_together_are_one_outlier(capsys, tmp_path):
     plan), sharing its picture and count; the terminal and the page say the picture once."""
     from types import SimpleNamespace
 
-    from objrec.audit import Inventory, copy_groups, outlier_rows
+    from objrec.audit_copies import copy_groups
+    from objrec.audit_inventory import Inventory
+    from objrec.audit_outliers import outlier_rows
     from objrec.audit_report import write_page
     from objrec.cli.auditing import print_outliers
 
@@ -5231,7 +5253,7 @@ def test_a_pictures_copies_flagged_together_take_one_decision_in_the_plan(tmp_pa
     relabelled and kept to review by turns. The plan decides the picture on the file standing
     for it, proposes that for each frame, says so, and names the picture in its column."""
     from objrec.applying import reviewed_by_hand
-    from objrec.audit import Inventory, Item
+    from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import plan_rows
 
     items = [Item(tmp_path / f"ibis/{k}.png", f"ibis/{k}.png", 1, None) for k in range(3)]
@@ -5268,7 +5290,7 @@ def test_far_classes_count_a_pictures_copies_once():
     files: a crab photo in 6 copies and one other crab photo far from the rest read "7 of the 8
     outliers are photos of classes of few images (crab 7 of its 21)" under "3 outliers". The far
     classes count pictures, and their classes' distinct photos."""
-    from objrec.audit import far_classes
+    from objrec.audit_outliers import far_classes
     from objrec.audit_report import far_classes_note
 
     names = ["airplanes", "watch", "crab", "lotus", "dolphin"]

@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from objrec.applying import apply_plan
-from objrec.audit import AuditResult, Inventory, Item
+from objrec.audit import AuditResult
 from objrec.audit_findings import LabelIssue, PhotosNeeded
+from objrec.audit_inventory import Inventory, Item
 from objrec.audit_report import plan_rows
 from objrec.file_index import hash_file
 from objrec.reviewed import REVIEWED_FILE, read_reviewed, settled_paths
@@ -354,7 +355,8 @@ def test_photos_needed_counts_a_settled_label_as_its_classs_photo_not_a_flag(tmp
     classes to photograph for "1 label flagged as likely wrong". A settled label is its class's
     photo: counted with the class's photos, recognised or not, never as a flag (dragonfly is
     listed for its few photos, its flag said as one to fix first)."""
-    from objrec.audit import AuditConfig, judge_labels
+    from objrec.audit import AuditConfig
+    from objrec.audit_labels import judge_labels
     from objrec.dedup import feature_neighbours, normalise
     from objrec.progress import SILENT
 

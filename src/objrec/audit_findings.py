@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 @dataclass(frozen=True)
 class DuplicateGroup:
     """A group of near-duplicates (or of look-alikes): its images, the copy to keep first
-    (``audit.keep_order``), and what links them."""
+    (``audit_copies.keep_order``), and what links them."""
 
     paths: list[str]
     """Each image's path in the audited folder as given (``data/test/red/x.png``)."""
@@ -33,7 +33,7 @@ class DuplicateGroup:
     """The similarity of each pair of them linked directly, by ``dedup.pair_key`` of their
     ``indices``."""
     split_keeps: bool = False
-    """Whether ``split`` keeps them in one split (``audit.split_keeps``)."""
+    """Whether ``split`` keeps them in one split (``audit_copies.split_keeps``)."""
 
     def row(self) -> dict[str, Any]:
         """The group as near_duplicates.csv (or look_alikes.csv) and ``--json`` show it, before
@@ -71,8 +71,8 @@ class Outlier:
     """Tiny, nearly blank or oddly shaped, rather than far."""
     picture: int = -1
     """The place in the audit's inventory of the file that stands for its picture
-    (``audit.Pictures``, ``audit.standing_files``): the copies of one photo share it, and are one
-    finding (-1: its own)."""
+    (``audit_copies.Pictures``, ``audit_copies.PictureNames``): the copies of one photo share it,
+    and are one finding (-1: its own)."""
     copies: int = 1
     """The outliers of its picture, itself included: one finding said once."""
     picture_path: str = ""
@@ -93,9 +93,9 @@ class Outlier:
 
 @dataclass(frozen=True)
 class LabelIssue:
-    """An image whose label the audit flags as likely wrong (``audit.label_issue_rows``): the
+    """An image whose label the audit flags as likely wrong (``audit_labels.label_issue_rows``): the
     columns label_issues.csv shows, where the image is in the audit's inventory, and what makes
-    its flag doubtful (``audit.note_doubts``), which the plan weighs
+    its flag doubtful (``audit_labels.with_doubts``), which the plan weighs
     (``audit_report.label_proposal``)."""
 
     path: str
@@ -124,14 +124,14 @@ class LabelIssue:
     """How far it lies from the ``suggested`` class's images, as a robust z (None: not
     measured)."""
     too_few: bool = False
-    """In a class of too few photos to judge it (``audit.too_few_to_judge``)."""
+    """In a class of too few photos to judge it (``audit_labels.too_few_to_judge``)."""
     mixed: bool = False
     """Its class and ``suggested`` are mistaken for each other both ways
-    (``audit.mixed_both_ways``)."""
+    (``audit_labels.mixed_both_ways``)."""
     picture: int = -1
     """The place in the audit's inventory of the file that stands for its picture
-    (``audit.Pictures``, ``audit.standing_files``): the copies of one photo share it, and are
-    flagged together (-1: its own)."""
+    (``audit_copies.Pictures``, ``audit_copies.PictureNames``): the copies of one photo share it,
+    and are flagged together (-1: its own)."""
     copies: int = 1
     """The files of its picture, itself included, each flagged with it: one flag said once."""
     picture_path: str = ""
@@ -232,8 +232,8 @@ class PhotosNeeded:
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A file of the audited folder that no command can read (``audit.unreadable_rows``): left
-    out of every finding, removed by the plan."""
+    """A file of the audited folder that no command can read (``audit_outliers.unreadable_rows``):
+    left out of every finding, removed by the plan."""
 
     path: str
     """Its path in the audited folder as given."""

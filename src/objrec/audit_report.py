@@ -45,17 +45,19 @@ from objrec.tables import CSV_ENCODING, spreadsheet_cell, write_table
 from objrec.thumbnails import thumbnail
 
 if TYPE_CHECKING:
-    from objrec.audit import AuditResult, FarClass, Inventory
+    from objrec.audit import AuditResult
+    from objrec.audit_inventory import Inventory
+    from objrec.audit_outliers import FarClass
 
 log = logging.getLogger(__name__)
 
 PLAN_COLUMNS = ("file", "class", "split", "action", "new_class", "reason", "digest", "picture")
 """``digest``: the content digest of the image the audit saw (``file_index.hash_file``, as the
 feature store names files), by which ``apply-plan`` skips a row whose file was replaced since;
-"" where unknown. ``picture``: the file that stands for the row's picture (``audit.PictureNames``),
-the row's own for a photo of its own, as label_issues.csv and outliers.csv name it: the rows of
-one picture's copies share it (added on 6 December 2026, last, so that a script reading the
-columns by place reads the others where they were)."""
+"" where unknown. ``picture``: the file that stands for the row's picture
+(``audit_copies.PictureNames``), the row's own for a photo of its own, as label_issues.csv and
+outliers.csv name it: the rows of one picture's copies share it (added on 6 December 2026, last, so
+that a script reading the columns by place reads the others where they were)."""
 NEAR_DUPLICATE_REASON = "{kind} near-duplicate of {first} (similarity {sim:.3f})"
 WORDS = (
     "near-duplicates are close by their hashes or by their features, look-alikes only "
@@ -139,16 +141,16 @@ lists such relabels, to be checked before the copy is trusted. The edge of the s
 ``RELABEL_MIN_PROB`` was chosen on (``benchmarks/audit.py --relabel-table``): from 0.5 to 0.7 the
 suggested class was the true one for 14 of 17 flags (seed 1) and 20 of 30 (seed 0), about 3 in
 4, against 308 of 314 and 305 of 309 at 0.7 or more. The plan carries the probability in each
-relabel's reason (``audit.label_issue_rows``' evidence: ``p(suggested)=0.62``)."""
+relabel's reason (``audit_labels.label_issue_rows``' evidence: ``p(suggested)=0.62``)."""
 RELABEL_MAX_Z = 2.25
 """The plan relabels a flagged image only where it lies among the suggested class's images as
 they lie among each other: the robust z of its mean distance to the nearest of them, within that
-class (``audit.spread_z_within``), at most this (as ``audit.FAR_Z``, "far from its class"). Else it
-keeps the image, to be reviewed: a factory's headphone photo among 120 "ok" watches and 25
-headphones, unlike both (z 2.5 among the watches, 2.3 among the headphones), had the watches as
-its 10 nearest images and 0.997 ok from the heads, and the plan relabelled it ok. On imbalanced
-projects with planted wrong labels (``benchmarks/audit_imbalance.py``) the planted images lay at
-z 2.0 or less among their true class."""
+class (``audit_distances.spread_z_within``), at most this (as ``audit_labels.FAR_Z``, "far from its
+class"). Else it keeps the image, to be reviewed: a factory's headphone photo among 120 "ok" watches
+and 25 headphones, unlike both (z 2.5 among the watches, 2.3 among the headphones), had the watches
+as its 10 nearest images and 0.997 ok from the heads, and the plan relabelled it ok. On imbalanced
+projects with planted wrong labels (``benchmarks/audit_imbalance.py``) the planted images lay at z
+2.0 or less among their true class."""
 RELABEL_MIN_CLASS = dedup.NEIGHBOURS + 1
 """The plan relabels a flagged image only from a class of at least this many readable images
 (near-duplicates counted once): in a smaller one the image's own class cannot fill the neighbour
@@ -172,10 +174,11 @@ SUGGESTED_P = re.compile(r"p\(suggested\)=([0-9]*\.?[0-9]+)")
 SUGGESTED_CLASS = re.compile(
     r"nearest images are labelled (.+?)(?:; (?:the same picture as|one picture in) .*)?$"
 )
-"""The suggested class in a relabel's reason, as the audit writes it (``audit.label_issue_rows``'
-evidence ends "3 of its 10 nearest images are labelled strawberry", or goes on to a picture's
-copies: ``audit.copies_words``, :data:`PICTURE_NOTE`): a row relabelled to another class was
-reviewed by a person, and its ``p(suggested)`` is not of the class it goes to."""
+"""The suggested class in a relabel's reason, as the audit writes it
+(``audit_labels.label_issue_rows``' evidence ends "3 of its 10 nearest images are labelled
+strawberry", or goes on to a picture's copies: ``audit_labels.copies_words``, :data:`PICTURE_NOTE`):
+a row relabelled to another class was reviewed by a person, and its ``p(suggested)`` is not of the
+class it goes to."""
 REVIEW_REASON = "review: may be {suggested}, p(suggested)={p:.2f}; relabel if so ({evidence})"
 """The plan's reason for keeping a flagged image whose suggested class is below
 ``RELABEL_MIN_PROB``."""
@@ -221,8 +224,8 @@ FINDING_KINDS = ("label_issues", "near_duplicates", "look_alikes", "outliers")
 
 MIN_JUDGED = 2
 """Readable images a class needs for its labels to be judged, near-duplicates of one another
-counted once (``audit.copy_groups``): a class's only image (or only burst) is never in a head's
-training folds beside one of its own class and has no neighbour of its class, so it always
+counted once (``audit_copies.copy_groups``): a class's only image (or only burst) is never in a
+head's training folds beside one of its own class and has no neighbour of its class, so it always
 looked mislabelled. Here, beside :func:`unjudged_note`, which words it; ``audit`` imports it."""
 
 
@@ -261,10 +264,10 @@ SPLIT_PAIRS = {
 
 
 def leak_words(groups: Sequence[DuplicateGroup]) -> str:
-    """How many of the ``groups`` (``audit.group_rows``') lie in each pair of splits, each said
-    as what is true of it: ``1 in train and test (trained on and tested on); 2 in valid and test
-    (validated on and tested on, not trained on)``. A valid/test pair was called "trained on and
-    tested on"; it leaks less (the checkpoint and the unknown threshold were chosen on a picture
+    """How many of the ``groups`` (``audit_copies.group_rows``') lie in each pair of splits, each
+    said as what is true of it: ``1 in train and test (trained on and tested on); 2 in valid and
+    test (validated on and tested on, not trained on)``. A valid/test pair was called "trained on
+    and tested on"; it leaks less (the checkpoint and the unknown threshold were chosen on a picture
     tested on), but is not trained on."""
     counts: dict[tuple[str, str], int] = dict.fromkeys(SPLIT_PAIRS, 0)
     for group in groups:
@@ -278,10 +281,10 @@ def leak_words(groups: Sequence[DuplicateGroup]) -> str:
 
 def far_classes_note(found: dict[str, FarClass], outliers: Sequence[Outlier]) -> str:
     """The sentence that says how many of the ``outliers`` lie in classes of few photos that are
-    far as a whole (``audit.far_classes``), naming them, and what that means for removing them;
-    a picture's copies count once, in the classes' photos as in the outliers, as the outliers'
-    heading counts them (until 6 December 2026, the files: "8 of the 9 outliers" of one picture
-    in 8 copies and one other photo)."""
+    far as a whole (``audit_outliers.far_classes``), naming them, and what that means for removing
+    them; a picture's copies count once, in the classes' photos as in the outliers, as the outliers'
+    heading counts them (until 6 December 2026, the files: "8 of the 9 outliers" of one picture in 8
+    copies and one other photo)."""
     named = ", ".join(
         f"{quoted(name)} {far.outliers} of its {far.photos}" for name, far in found.items()
     )
@@ -462,8 +465,9 @@ def duplicate_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     """One proposal per flagged image: relabel label issues (:func:`label_proposal`), remove a
-    group's copies of the one kept (``audit.keep_order``'s first; not :func:`harmless_copies`, nor
-    :func:`undecided`), keep outliers and look-alikes; none for a file unreadable when hashed."""
+    group's copies of the one kept (``audit_copies.keep_order``'s first; not
+    :func:`harmless_copies`, nor :func:`undecided`), keep outliers and look-alikes; none for a file
+    unreadable when hashed."""
     rows: dict[int, dict[str, str]] = {}
 
     def propose(index: int, action: str, new_class: str, reason: str) -> None:
@@ -530,7 +534,7 @@ def group_proposals(
 def acts_on(issue: LabelIssue) -> bool:
     """Whether the plan relabels on the label flag ``issue`` (:func:`label_proposal` by the flag
     alone): one rule for relabelling a flagged image and for choosing, of a picture's copies in
-    two classes, the one in the class its flag suggests (``audit.keep_order``)."""
+    two classes, the one in the class its flag suggests (``audit_copies.keep_order``)."""
     return label_proposal(issue)[0] == "relabel"
 
 
@@ -665,9 +669,9 @@ def unreadable_proposal(file: Unreadable) -> tuple[str, str, str]:
 
 def identical_copies(groups: list[DuplicateGroup], inv: Inventory) -> list[tuple[int, str, str]]:
     """Each image of the ``groups`` (within a class and split) with the same bytes as one before
-    it in its group (``audit.keep_order``: the original first, as ``check`` and ``split`` name
-    it), the plan's ``remove`` and its reason naming that one. None where the digests are unknown
-    (``inv.digests`` empty)."""
+    it in its group (``audit_copies.keep_order``: the original first, as ``check`` and ``split``
+    name it), the plan's ``remove`` and its reason naming that one. None where the digests are
+    unknown (``inv.digests`` empty)."""
     return [
         (index, "remove", IDENTICAL_REASON.format(first=inv.rel(inv.items[original])))
         for group in groups
@@ -715,7 +719,7 @@ def plan_row(
     picture: int | None = None,
 ) -> dict:
     """The plan's row proposing ``action`` for the image ``index`` of ``inv``; ``picture``: the
-    file that stands for its picture (``audit.PictureNames``; None: the image, a photo of its
+    file that stands for its picture (``audit_copies.PictureNames``; None: the image, a photo of its
     own)."""
     item = inv.items[index]
     return {
@@ -796,9 +800,10 @@ def split_doubt(issue: LabelIssue) -> str:
 def mixed_doubt(issue: LabelIssue) -> str:
     """The clause of the plan's reason when the given and the suggested class are mistaken for
     each other both ways by the heads and neighbours that never saw the photos (``mixed``:
-    ``audit.mixed_both_ways``), or "". Between such look-alikes (a crocodile and a crocodile's
-    head) the relabels were right for 37 of 85 planted-noise flags (``benchmarks/audit_planted.py
-    --plan-pairs 1``, pairs regime, seeds 1-12), against 203 of 230 between other classes."""
+    ``audit_labels.mixed_both_ways``), or "". Between such look-alikes (a crocodile and a
+    crocodile's head) the relabels were right for 37 of 85 planted-noise flags
+    (``benchmarks/audit_planted.py --plan-pairs 1``, pairs regime, seeds 1-12), against 203 of 230
+    between other classes."""
     if not issue.mixed:
         return ""
     return (
@@ -829,12 +834,12 @@ def size_doubt(issue: LabelIssue) -> str:
 
 
 def group_links(group: DuplicateGroup, remove: bool) -> list[tuple[int, int | None, float]]:
-    """Each image of a group but its first (``audit.keep_order``'s), the image its reason names,
-    and their similarity: the first, the copy the plan keeps, where the two are linked directly
-    (two copies of a group of three named each other, not the one kept), else the one it is most
-    like of those it is linked to directly. ``remove``: of those kept before it,
-    and None for one like none of them: in a chain (A like B, B like C, C unlike A), C was
-    removed as a copy of A, though another picture; it is kept, and counts as kept after it."""
+    """Each image of a group but its first (``audit_copies.keep_order``'s), the image its reason
+    names, and their similarity: the first, the copy the plan keeps, where the two are linked
+    directly (two copies of a group of three named each other, not the one kept), else the one it is
+    most like of those it is linked to directly. ``remove``: of those kept before it, and None for
+    one like none of them: in a chain (A like B, B like C, C unlike A), C was removed as a copy of
+    A, though another picture; it is kept, and counts as kept after it."""
     first, *others = group.indices
     kept = [first]
     found: list[tuple[int, int | None, float]] = []
@@ -866,9 +871,9 @@ def flagged_note(
     """What the plan's reason for removing ``index``, a copy in ``group``, adds when the label
     audit flagged it (``flagged``: index -> suggested class): that it was flagged ``together``
     with the copy the plan keeps, one picture, whose row decides the picture's label; that a copy
-    is already in the class it looks like (why ``audit.keep_order`` removed this copy and kept
-    that one); or only that it was flagged (a removed copy needs no relabel). Nothing for a copy
-    not flagged."""
+    is already in the class it looks like (why ``audit_copies.keep_order`` removed this copy and
+    kept that one); or only that it was flagged (a removed copy needs no relabel). Nothing for a
+    copy not flagged."""
     suggested = flagged.get(index)
     if suggested is None:
         return ""

@@ -1,7 +1,7 @@
 """Which classes most need more or better photos, and why, from the audit's out-of-fold evidence.
 
 The audit judges every image by heads that never saw it and by its nearest other images
-(``audit.judge_labels``); how often those recognise a class's own photos is a cross-validated
+(``audit_labels.judge_labels``); how often those recognise a class's own photos is a cross-validated
 recall that needs no test split, and which class takes its photos says what it is confused with.
 ``class_needs`` lists the classes more photos would help (few photos, photos not recognised),
 ranked by those reasons (the least recognised of those not recognised enough first, then the
@@ -36,7 +36,7 @@ class ClassNeed:
     """One class's evidence: its distinct photos and its images, how many of its unflagged
     photos the out-of-fold answer recognised, its label flags, and the class that takes most of
     the rest. Photos are distinct (near-duplicates counted once: the audit judges one row a
-    picture, ``audit.Pictures``), ``images`` and ``missed_images`` count files."""
+    picture, ``audit_copies.Pictures``), ``images`` and ``missed_images`` count files."""
 
     name: str
     photos: int

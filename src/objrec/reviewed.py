@@ -27,8 +27,8 @@ from objrec.outputs import staged
 from objrec.tables import CSV_ENCODING, csv_separator, read_text
 
 if TYPE_CHECKING:
-    from objrec.audit import Inventory
     from objrec.audit_findings import LabelIssue
+    from objrec.audit_inventory import Inventory
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,339 @@
+"""The audit's label check: the out-of-fold heads' probabilities (``audit_heads``) averaged
+with the labels of each image's nearest images, one picture at a time; cleanlab (confident
+learning) flags as many images as it estimates are wrong, those whose given label the
+probabilities support least, plus images far from their class whose label gets under twice
+chance (:func:`far_from_label`); each flag with what makes it doubtful, and the classes that most
+need photos (``photos_needed.csv``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from objrec import dedup
+from objrec.audit_copies import Pictures
+from objrec.audit_distances import Around, class_spread_z, knn_distance, spread_z_within
+from objrec.audit_findings import LabelIssue, PhotosNeeded
+from objrec.audit_heads import layout_free_probs
+from objrec.audit_inventory import Inventory
+from objrec.audit_report import MIN_JUDGED, none_judged_note
+from objrec.photos_needed import FEW_PHOTOS, class_needs
+from objrec.progress import plural
+from objrec.reviewed import settled_paths
+
+if TYPE_CHECKING:
+    from objrec.audit import AuditConfig
+
+log = logging.getLogger(__name__)
+
+
+FAR_CHANCE = 2.0
+"""An image far from its class (``FAR_Z``) whose heads and neighbours give its label less than
+this many times chance (1 / classes) is flagged as a wrong label even when cleanlab does not count
+it. Chosen on the development injection (``benchmarks/README.md``, "small folders")."""
+
+
+FAR_Z = 2.25
+"""Robust z-score (within its class: ``class_spread_z``) of the mean distance to the nearest images
+of its own class above which an image counts as far from its class, for ``FAR_CHANCE``."""
+
+
+CLAIM_Z = 1.0
+"""The ``FAR_Z`` that suffices for an image ``claimed_by_other``: its most probable other class
+gets at least ``CLAIM_SHARE`` of that class's confident threshold. Chosen with ``CLAIM_SHARE`` on
+the development injection (``benchmarks/README.md``, "claimed by another class")."""
+
+
+CLAIM_SHARE = 0.8
+"""Share of a class's confident threshold (cleanlab's: the mean probability its own images get)
+another class's image must get to be ``claimed_by_other``."""
+
+
+@dataclass
+class LabelFindings:
+    """``judge_labels``' answer: the ranked rows, the baseline's flags, unjudged classes, why no
+    label was judged ("" when labels were)."""
+
+    issues: list[LabelIssue] = field(default_factory=list)
+    baseline: list[str] = field(default_factory=list)
+    unjudged: list[str] = field(default_factory=list)
+    none_judged: str = ""
+    needs: list[PhotosNeeded] = field(default_factory=list)
+
+
+def judge_labels(
+    inv: Inventory, idx, labels, features, near, config, reporter, group=None, around=None
+) -> LabelFindings:
+    """Label issues among the readable rows (``idx``) of classes with ``MIN_JUDGED`` images or
+    more, judged one row a picture (``Pictures``: an image's near-duplicates in ``group``,
+    ``copy_groups``' numbers, counted once; no group, none joined), each flag given to all the
+    picture's copies; the heads train on every readable row, a smaller class's too. ``around``:
+    the rows' :class:`Around`, where the caller has it."""
+    group = np.arange(len(labels)) if group is None else group
+    around = around or Around(dedup.normalise(features), near, labels, group, config.neighbours)
+    pictures = Pictures.of_groups(group, labels)
+    counts = np.bincount(labels[pictures.first], minlength=len(inv.classes))
+    present = {it.label for it in inv.items}
+    unjudged = [inv.classes[c] for c in sorted(present) if counts[c] < MIN_JUDGED]
+    found = LabelFindings(unjudged=unjudged)
+    judged = np.flatnonzero(counts[labels] >= MIN_JUDGED)
+    if len(judged_classes := np.unique(labels[judged])) < 2:  # no two classes to tell apart
+        names = [inv.classes[c] for c in judged_classes]
+        found.none_judged = none_judged_note([inv.classes[c] for c in sorted(present)], names)
+        return found
+    heads = layout_free_probs(inv, idx, features, labels, config, reporter, group)
+    wrong = judged[heads[judged].argmax(1) != labels[judged]]
+    found.baseline = [inv.items[idx[r]].shown for r in wrong]
+    probs = voted_probs(heads, around, pictures, config)
+    ranked, scores = ranked_pictures(labels, probs, pictures, counts, config, around.within)
+    near = around.outside
+    found.issues = label_issue_rows(inv, idx, labels, probs, ranked, scores, near, pictures)
+    suggested = np.array([inv.classes.index(i.suggested) for i in found.issues], dtype=int)
+    z = spread_z_within(
+        around.unit, labels, ranked, suggested, config.neighbours, group, around.within
+    )
+    mixed = mixed_both_ways(labels, probs.argmax(1), np.isin(np.arange(len(labels)), ranked))
+    found.issues = with_doubts(found.issues, labels[ranked], suggested, z, counts, mixed, config)
+    flagged = unsettled(inv, found.issues, ranked)
+    found.needs = needs_rows(labels, probs, counts, flagged, (inv, idx), pictures)
+    return found
+
+
+def voted_probs(heads: np.ndarray, around: Around, pictures: Pictures, config) -> np.ndarray:
+    """Each row's class probabilities: the out-of-fold ``heads``' mixed with its neighbours' vote
+    (``config.knn_weight``; each neighbouring picture one vote: ``Around.outside``), averaged
+    over its picture's rows (``pictures``), so that a picture's copies are judged as one."""
+    probs = heads
+    if config.knn_weight:
+        knn = neighbour_probs(around.outside, around.labels, heads.shape[1])
+        probs = (1 - config.knn_weight) * heads + config.knn_weight * knn
+    return pictures.mean(probs)[pictures.of]
+
+
+def neighbour_probs(near: dedup.Neighbours, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Each image's class distribution among its nearest other images, weighted by similarity."""
+    probs = np.full((len(labels), n_classes), 1e-3)
+    rows = np.arange(len(labels))
+    for j in range(near.idx.shape[1]):
+        np.add.at(probs, (rows, labels[near.idx[:, j]]), np.maximum(near.sims[:, j], 0))
+    return probs / probs.sum(1, keepdims=True)
+
+
+def ranked_pictures(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    pictures: Pictures,
+    counts: np.ndarray,
+    config: AuditConfig,
+    within: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The flagged rows, most likely first, each picture's copies together, and every row's issue
+    score: cleanlab's flags and ``far_from_label``'s among the pictures of classes of
+    ``MIN_JUDGED`` distinct ones or more (``counts``), one row a picture, so that the copies of
+    one photo weigh once in cleanlab's thresholds and in the spreads of the distances to their
+    class (``within``: each row's, ``knn_distance``'s)."""
+    mine, theirs = labels[pictures.first], probs[pictures.first]
+    judged = np.flatnonzero(counts[mine] >= MIN_JUDGED)
+    ranked, judged_scores = rank_label_issues(mine[judged], theirs[judged], config)
+    scores = np.zeros(len(pictures.first))
+    scores[judged] = judged_scores
+    distances = pictures.mean(within)[judged]
+    far = judged[far_from_label(mine[judged], theirs[judged], None, config, None, distances)]
+    ranked = add_far_issues(judged[ranked], far, scores)
+    return pictures.rows(ranked), scores[pictures.of]
+
+
+def rank_label_issues(
+    labels: np.ndarray, probs: np.ndarray, config: AuditConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """cleanlab's flagged indices (most likely first) and every image's issue score (0-1)."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    present = np.unique(labels)
+    sub = probs[:, present] / probs[:, present].sum(1, keepdims=True)
+    remap = np.searchsorted(present, labels)
+    ranked = find_label_issues(
+        remap, sub, filter_by=config.filter_by, return_indices_ranked_by=config.rank_by, n_jobs=1
+    )
+    quality = get_label_quality_scores(remap, sub, method=config.rank_by)
+    return np.asarray(ranked, dtype=np.int64), 1 - quality
+
+
+def far_from_label(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    features: np.ndarray | None,
+    config: AuditConfig,
+    group: np.ndarray | None = None,
+    within: np.ndarray | None = None,
+) -> np.ndarray:
+    """Indices of images far from their own class (robust z within the class of the distance to
+    its nearest images of that class above ``FAR_Z``, or above ``CLAIM_Z`` where
+    ``claimed_by_other``) to which the heads and neighbours give their label less than
+    ``FAR_CHANCE`` times chance. cleanlab counts an image as a wrong label only where another
+    class is confident; a picture of a class the folder does not have is confidently none of
+    them, so on a small folder its estimate can be 0 while such an image ranks first. The
+    distance leaves out an image's own ``group`` (``copy_groups``): its copies are not its class.
+    ``within``: :func:`knn_distance`'s answer for these, where the caller has it."""
+    given = probs[np.arange(len(labels)), labels]
+    if within is None:
+        if features is None:
+            raise ValueError("far_from_label needs the features or their distances (within)")
+        within = knn_distance(dedup.normalise(features), labels, config.neighbours, group)
+    z = class_spread_z(within, labels)
+    far = (z > FAR_Z) | ((z > CLAIM_Z) & claimed_by_other(labels, probs))
+    return np.flatnonzero((given < FAR_CHANCE / probs.shape[1]) & far)
+
+
+def claimed_by_other(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Whether each image's most probable other class gets at least ``CLAIM_SHARE`` of that
+    class's confident threshold (the mean probability its own images get).
+
+    cleanlab misses such a wrong label two ways. Its ``low_self_confidence`` filter flags the
+    images of lowest p(given), as many as it counts (those where another class reaches its whole
+    threshold), so an image it counted loses its place to lower ones it did not count (pictures
+    of no class of the folder, or of a class of it short of the threshold). And on a small folder,
+    where the neighbours give a typical image its class at nearly 1, the thresholds are high: an
+    elephant in dolphin/ given elephant at 0.75, under elephant's 0.86, is not counted at all."""
+    rows = np.arange(len(labels))
+    n_classes = probs.shape[1]
+    sums = np.bincount(labels, weights=probs[rows, labels], minlength=n_classes)
+    counts = np.bincount(labels, minlength=n_classes)
+    thresholds = np.where(counts > 0, sums / np.maximum(counts, 1), np.inf)
+    other = probs.copy()
+    other[rows, labels] = -1.0
+    best = other.argmax(1)
+    return other[rows, best] >= CLAIM_SHARE * thresholds[best]
+
+
+def add_far_issues(ranked: np.ndarray, far: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """cleanlab's flagged rows and those ``far_from_label`` adds, most likely first."""
+    extra = far[~np.isin(far, ranked)]
+    if extra.size:
+        log.info(
+            "%s far from %s labelled class also flagged as likely wrong, besides those cleanlab "
+            "ranked",
+            *(plural(int(extra.size), "image"), "its" if extra.size == 1 else "their"),
+        )
+    merged = np.concatenate([ranked, extra])
+    return merged[np.argsort(-scores[merged], kind="stable")]
+
+
+def label_issue_rows(
+    inv, idx, labels, probs, ranked, scores, neighbours, pictures: Pictures | None = None
+) -> list[LabelIssue]:
+    """A :class:`LabelIssue` for each of the ``ranked`` rows, most likely first; with
+    ``pictures``, each row's picture and its copies (``LabelIssue.picture``, ``copies``)."""
+    pictures = pictures or Pictures.of_groups(np.arange(len(labels)))
+    sizes, rows = pictures.sizes, []
+    for r in ranked:
+        item = inv.items[idx[r]]
+        suggested = suggested_label(probs[r], labels[r])
+        near = neighbours.idx[r]
+        agree = int((labels[near] == suggested).sum())
+        copies = int(sizes[pictures.of[r]])
+        rows.append(
+            LabelIssue(
+                path=item.shown,
+                given=inv.classes[labels[r]],
+                suggested=inv.classes[suggested],
+                score=round(float(scores[r]), 4),
+                split=item.split,
+                prob_given=round(float(probs[r, labels[r]]), 4),
+                prob_suggested=round(float(probs[r, suggested]), 4),
+                evidence=f"heads and neighbours give p(given)={probs[r, labels[r]]:.2f}, "
+                f"p(suggested)={probs[r, suggested]:.2f}; {agree} of its {len(near)} nearest "
+                f"images are labelled {inv.classes[suggested]}{copies_words(copies)}",
+                index=int(idx[r]),
+                like=[int(idx[j]) for j in near if labels[j] == suggested][:3],
+                picture=int(idx[pictures.first[pictures.of[r]]]),
+                copies=copies,
+            )
+        )
+    return rows
+
+
+def suggested_label(probs: np.ndarray, given: int) -> int:
+    """The most probable class other than the given one."""
+    order = np.argsort(-probs)
+    return int(order[0] if order[0] != given else order[1])
+
+
+def copies_words(copies: int) -> str:
+    """What a label flag's evidence says of its picture's copies ("" for a photo of its own)."""
+    if copies < 2:
+        return ""
+    others = plural(copies - 1, "other file")
+    return f"; the same picture as {others} here, flagged with {'it' if copies == 2 else 'them'}"
+
+
+def with_doubts(
+    issues: Sequence[LabelIssue], given, suggested, z, counts, mixed, config: AuditConfig
+) -> list[LabelIssue]:
+    """The flagged ``issues``, each with what makes its flag doubtful: its class's distinct
+    images (``counts`` of its ``given`` label), how far it lies from the ``suggested`` class
+    (``z``), a class too small to judge, a pair of classes ``mixed`` both ways."""
+    noted = []
+    for issue, label, s, far_out in zip(issues, given.tolist(), suggested, z.tolist(), strict=True):
+        issue = replace(
+            issue, class_images=int(counts[label]), suggested_z=round(float(far_out), 2)
+        )
+        too_few = too_few_to_judge(issue, config)
+        noted.append(replace(issue, too_few=too_few, mixed=(int(label), int(s)) in mixed))
+    return noted
+
+
+def too_few_to_judge(issue: LabelIssue, config: AuditConfig) -> bool:
+    """Whether a label flag is too weak to count as a likely wrong label: its class has fewer than
+    ``FEW_PHOTOS`` distinct photos and no class claims it (``config.few_photos_p``)."""
+    few = issue.class_images is not None and issue.class_images < FEW_PHOTOS
+    return few and issue.prob_suggested < config.few_photos_p
+
+
+def mixed_both_ways(labels, answers, flagged) -> set[tuple[int, int]]:
+    """The class pairs (both orders) the out-of-fold ``answers`` mistake for each other both
+    ways: at least one photo of each, not ``flagged``, taken for the other (as
+    ``metrics.mixed_pairs`` on a test split). A relabel between them is more often wrong than
+    right (``audit_report.mixed_doubt``)."""
+    taken = {(int(a), int(b)) for a, b in zip(labels[~flagged], answers[~flagged], strict=True)}
+    return {(a, b) for a, b in taken if a != b and (b, a) in taken}
+
+
+def unsettled(inv: Inventory, issues: Sequence[LabelIssue], ranked: np.ndarray) -> np.ndarray:
+    """The rows (``ranked``) of the flagged ``issues`` but those whose label a person settled in
+    an earlier plan (``reviewed.csv``): a settled photo is of its class, so photos_needed.csv
+    counts it among the class's photos, recognised or not, never as a label likely wrong."""
+    settled = set(settled_paths(inv, issues))
+    keep = [issue.path not in settled for issue in issues]
+    return ranked[np.array(keep, dtype=bool)] if keep else ranked
+
+
+def needs_rows(
+    labels,
+    probs,
+    counts,
+    ranked,
+    rows: tuple[Inventory, np.ndarray],
+    pictures: Pictures | None = None,
+) -> list[PhotosNeeded]:
+    """``photos_needed.csv``'s classes: those that most need more or better photos, by the
+    out-of-fold answers (``probs``' best class) of their photos not flagged (``ranked``), one row
+    a picture (``pictures``: a photo's copies count once, as the audit's other counts);
+    ``rows``: the inventory and the index in it of each row of ``labels``, which
+    the photos that look like another class are named and placed by (each picture's first
+    file: ``PhotosNeeded.confused``)."""
+    inv, idx = rows
+    pictures = pictures or Pictures.of_groups(np.arange(len(labels)))
+    flagged = np.zeros(len(labels), dtype=bool)
+    flagged[ranked] = True
+    first = pictures.first
+    picked = pictures.mean(flagged) > 0  # a picture with a flagged copy is flagged
+    answers = probs[first].argmax(1)
+    needs = class_needs(labels[first], answers, counts, picked, inv.classes, pictures.sizes)
+    places = np.asarray(idx)[first]
+    return [need.listed([inv.items[i].shown for i in places], places) for need in needs]
