@@ -172,6 +172,17 @@ def without(mapping: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
     return {key: value for key, value in mapping.items() if key not in names}
 
 
+@dataclass(frozen=True)
+class RunFolders:
+    """The two folders of a run, read by name: as a tuple of two paths, in one order here and the
+    other there, a later edit could swap them unseen (mypy cannot tell one path from another)."""
+
+    run: Path
+    """The run folder ``train`` writes."""
+    data: Path
+    """The data folder it trains on (its ``train/`` and ``valid/``)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunRecord:
     """What ``train`` measured of a run, for :func:`write_run` (and :func:`keep_best_so_far`)

@@ -118,6 +118,7 @@ from objrec.quantize import QuantizedBody, int8_engine, quantize_body
 from objrec.resume_state import SavedTraining, restore_training_state
 from objrec.runs import (
     EpochSaver,
+    RunFolders,
     RunRecord,
     TrainResult,
     held_run,
@@ -228,14 +229,14 @@ def _train(
     out, saved, config, precision = open_run(data_dir, out, config, request, reporter, world, held)
     if request.strict:
         refuse_unusable_files(data_dir, reporter, world)
+    folders = RunFolders(run=out, data=data_dir)
     with ExitStack() as after_the_head:  # until the run is written: the head's state on a stop
         try:
-            prep, meta = prepared_run((data_dir, out), config, reporter, world, saved, request)
+            prep, meta = prepared_run(folders, config, reporter, world, saved, request)
             prep = replace(prep, precision=precision, stages=Stages(started, time.perf_counter()))
             state, saver = fit_head(prep, config, meta, out, saved, reporter, world)
             after_the_head.enter_context(said_after_the_head(out, data_dir, saver, prep.replaces))
             source, finetune = FeatureSource(prep.train, prep.valid), None
-            folders = (out, data_dir)
             with kept_as_of_the_head_on_stop(prep, config, meta, folders, world, saver) as parts:
                 if config.finetune_blocks:
                     state, source, finetune = finetune_phase(
@@ -249,35 +250,49 @@ def _train(
         t2 = time.perf_counter()
         seconds = run_seconds(prep, precision.body.used, prep.stages.until(t2))
         with reporter.task("writing the run", None):  # seconds: the model file, the curves' plot
-            trained, ends = (config, meta, state), (seconds, finetune, fitted)
-            result = write_trained(out, prep, trained, ends, world, saver)
+            trained = TrainedRun(config, meta, state, seconds, finetune, fitted)
+            result = write_trained(out, prep, trained, world, saver)
     log_seconds(result.seconds, time.perf_counter() - t2, world, prep.precision)
     return result
 
 
+@dataclass(frozen=True)
+class TrainedRun:
+    """What a run ends with, for :func:`write_trained`: one object read by name, where two
+    tuples of three stood in for it."""
+
+    config: TrainConfig
+    """Its settings (a kept fine-tuning's: ``body_kept``)."""
+    meta: RunMeta
+    """Its model's metadata, calibrated."""
+    state: FitState
+    """The head's fit: its epochs, its best."""
+    seconds: RunSeconds
+    """Where its time went."""
+    finetune: FinetuneRecord | None
+    """What fine-tuning did; None without it."""
+    fitted: FittedConfidence | None
+    """The temperature and familiarity score calibration fitted; None when not calibrated."""
+
+
 def write_trained(
-    out: Path,
-    prep: Prepared,
-    trained: tuple[TrainConfig, RunMeta, FitState],
-    ends: tuple[RunSeconds, FinetuneRecord | None, FittedConfidence | None],
-    world: World,
-    saver: EpochSaver | None,
+    out: Path, prep: Prepared, trained: TrainedRun, world: World, saver: EpochSaver | None
 ) -> TrainResult:
     """The run written into ``out`` (``runs.write_run``, by rank 0): ``prep``'s model given the
-    familiarity score calibration fitted, its settings, metadata and fit state (``trained``),
-    and its record (:func:`run_record`) of what ``ends`` says: the seconds spent, what
-    fine-tuning did and how the temperature was chosen. Rank 0's ``saver`` lets go of its copies
-    once the run's files are in place."""
-    (config, meta, state), (seconds, finetune, fitted) = trained, ends
+    familiarity score calibration fitted, its settings, metadata and fit state, and its record
+    (:func:`run_record`) of the seconds spent, what fine-tuning did and how the temperature was
+    chosen (``trained``). Rank 0's ``saver`` lets go of its copies once the run's files are in
+    place."""
+    fitted = trained.fitted
     prep.model.familiarity = fitted.familiarity if fitted else None
     chosen = fitted.temperature_fit if fitted else None
-    record = run_record(prep, seconds, calibration=chosen, finetune=finetune)
+    record = run_record(prep, trained.seconds, calibration=chosen, finetune=trained.finetune)
     return write_run(
         out,
         prep.model,
-        config,
-        meta,
-        state,
+        trained.config,
+        trained.meta,
+        trained.state,
         record,
         write=world.main,
         replaces=prep.replaces,
@@ -289,13 +304,13 @@ def kept_as_of_the_head_on_stop(
     prep: Prepared,
     config: TrainConfig,
     meta: RunMeta,
-    folders: tuple[Path, Path],
+    folders: RunFolders,
     world: World,
     saver: EpochSaver | None,
 ) -> AbstractContextManager[tuple[Body, nn.Module] | None]:
     """``train_stops.saved_as_of_the_head_on_stop`` for this run: a stop after the head's epochs
-    writes the run as of the head's end (:func:`keep_run_so_far`, into ``folders``' run folder)."""
-    keep = partial(keep_run_so_far, prep, config, meta, folders[0], None, ours=True)
+    writes the run as of the head's end (:func:`keep_run_so_far`, into ``folders.run``)."""
+    keep = partial(keep_run_so_far, prep, config, meta, folders.run, None, ours=True)
     return saved_as_of_the_head_on_stop(prep, config, keep, folders, world, saver)
 
 
@@ -344,24 +359,23 @@ def started_by(out: Path | str, resume: bool, command: Sequence[str] | None) -> 
 
 
 def prepared_run(
-    folders: tuple[Path, Path],
+    folders: RunFolders,
     config: TrainConfig,
     reporter: Reporter,
     world: World,
     saved: SavedTraining | None,
     request: RunRequest,
 ) -> tuple[Prepared, RunMeta]:
-    """The run's data, features and model (:func:`prepare` of ``folders``' data; a resumed run's
+    """The run's data, features and model (:func:`prepare` of ``folders.data``; a resumed run's
     body must be the one it ``saved``) and what the run records of them (``request``: its command
-    line; whether it replaces an earlier run in ``folders``' run folder; for a resumed run, the
-    images it saw before the resume and since: one it trained on that was removed or changed
-    since stays in its record for the leak check); its classes and parameters said."""
-    data_dir, out = folders
+    line; whether it replaces an earlier run in ``folders.run``; for a resumed run, the images it
+    saw before the resume and since: one it trained on that was removed or changed since stays
+    in its record for the leak check); its classes and parameters said."""
+    data_dir = folders.data
     prep = prepare(data_dir, config, reporter, world, saved.meta if saved else None)
     seen = union_seen(prep.seen, seen_in_state(saved.tensors)) if saved else prep.seen
-    prep = replace(
-        prep, command=request.command, replaces=replaces_earlier(out, request), seen=seen
-    )
+    replaces = replaces_earlier(folders.run, request)
+    prep = replace(prep, command=request.command, replaces=replaces, seen=seen)
     reporter.note(classes_note(prep.classes))
     params = prep.params
     reporter.note(f"parameters: {params.total:,} total, {params.trainable:,} trainable")

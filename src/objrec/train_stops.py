@@ -33,7 +33,7 @@ from objrec.prepared import Prepared
 from objrec.progress import plural
 from objrec.quantize import CopyStopped
 from objrec.resume_state import SavedTraining, load_training_state
-from objrec.runs import EpochSaver, holds_run, interrupted_in_fit, read_summary
+from objrec.runs import EpochSaver, RunFolders, holds_run, interrupted_in_fit, read_summary
 
 log = logging.getLogger(__name__)
 
@@ -94,19 +94,19 @@ def state_stamp(out: Path) -> tuple[int, int] | None:
     return stat.st_ino, stat.st_mtime_ns
 
 
-def save_after_the_head(prep: Prepared, keep: KeepSoFar, out: Path, data_dir: Path) -> Interrupted:
+def save_after_the_head(prep: Prepared, keep: KeepSoFar, folders: RunFolders) -> Interrupted:
     """Ctrl-C after the head's epochs (fine-tuning or calibrating, the body's tuned blocks put
     back as they were by :func:`saved_as_of_the_head_on_stop`): write the run as of the head's
-    end, the training state ``fit_head`` left in ``out`` (the best model so far, ``finished``
-    False), as a stop in the head's epochs does (``keep``: ``runs.keep_best_so_far``), so that
-    ``train --json`` prints it; then say how to go on. A forced run over an earlier one writes
-    nothing: the earlier model stays until this run's is written whole."""
+    end, the training state ``fit_head`` left in ``folders.run`` (the best model so far,
+    ``finished`` False), as a stop in the head's epochs does (``keep``:
+    ``runs.keep_best_so_far``), so that ``train --json`` prints it; then say how to go on. A
+    forced run over an earlier one writes nothing: the earlier model stays until this run's is
+    written whole."""
     if prep.replaces:
-        return interrupted_outside_epochs(data_dir, out, True)
+        return interrupted_outside_epochs(folders.data, folders.run, True)
     kept = keep()
-    return interrupted_outside_epochs(
-        data_dir, out, True, summary=read_summary(out) if kept else None
-    )
+    summary = read_summary(folders.run) if kept else None
+    return interrupted_outside_epochs(folders.data, folders.run, True, summary=summary)
 
 
 @contextmanager
@@ -114,14 +114,14 @@ def saved_as_of_the_head_on_stop(
     prep: Prepared,
     config: TrainConfig,
     keep: KeepSoFar,
-    folders: tuple[Path, Path],
+    folders: RunFolders,
     world: World,
     saver: EpochSaver | None,
 ) -> Iterator[tuple[Body, nn.Module] | None]:
     """Ctrl-C while fine-tuning or calibrating (after it, too): the body's tuned blocks put back as
     they were before fine-tuning (a copy of their weights taken first), since the training state
     the run is then written from holds the head's best only, trained on that body; rank 0 writes
-    the run (:func:`save_after_the_head` with ``keep``, ``folders``: out, data) from the
+    the run (:func:`save_after_the_head` with ``keep``, into ``folders.run``) from the
     training state (``saver``'s, written first: :func:`written_on_stop`) and says so. Yields the
     body split at fine-tuning's cut (stem, top) for ``train.finetune_phase``, None without it."""
     parts, body = None, prep.model.body
@@ -137,10 +137,10 @@ def saved_as_of_the_head_on_stop(
             top.load_state_dict(before)
             prep.model.body = body  # as before body_kept, whose precision this prep still has
             prep.model.cpu().freeze_body()
-        if world.main and not state_written(saver, folders[0]):
+        if world.main and not state_written(saver, folders.run):
             raise unsaved_after_the_head() from None
         if world.main:
-            raise save_after_the_head(prep, keep, *folders) from None
+            raise save_after_the_head(prep, keep, folders) from None
         raise
 
 
