@@ -769,6 +769,32 @@ def test_one_validation_image_gives_finite_familiarity():
     assert torch.isfinite(scores).all()
 
 
+@pytest.mark.parametrize("score", ["mahalanobis", "mahalanobis+knn"])
+def test_one_validation_image_scales_familiarity_on_the_training_images_and_says_so(caplog, score):
+    """review55a L1: with one validation image the median is the lowest, the threshold sits
+    1e-6 of the score below it, and that was the scale: new images' familiarity came out near
+    +-1e12 while train said a typical validation image scores 1. Scaled on the training images
+    (the median one scores 1), the figures stay of the order of 1, and a warning says why."""
+    train, labels, known, unknown = clusters()
+    head = torch.nn.Linear(16, 2)
+    with caplog.at_level(logging.WARNING, logger="objrec.confidence"):
+        fitted = fit_confidence(
+            head, (train, labels), (known[:1], torch.zeros(1, dtype=torch.long)), score
+        )
+    with torch.no_grad():
+        probe, train_scores = (
+            fitted.familiarity(torch.cat([known, unknown])),
+            fitted.familiarity(train),
+        )
+    assert probe.abs().max() < 100
+    assert float(train_scores.double().quantile(0.5)) == pytest.approx(1.0, abs=1e-4)
+    assert [r.getMessage() for r in caplog.records] == [
+        "the familiarity score is scaled on the training images (a typical one scores 1): the "
+        "only validation image gives no spread of scores to scale it on, so its figures are "
+        "rougher than usual; more validation images (more photos per class) fix it"
+    ]
+
+
 def test_the_calibration_log_gives_a_feature_scores_raw_threshold(caplog):
     """train -v logged "temperature 0.890, mahalanobis+knn threshold 0.0000, ...": familiarity's
     threshold is 0 by definition, so the figure said nothing. The log gives the raw score's

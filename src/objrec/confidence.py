@@ -112,7 +112,8 @@ def fit_confidence(
     threshold = choose_threshold(values, probs.argmax(1) == valid_y)
     familiarity = None
     if raw is not None and feature_scores is not None:
-        familiarity, threshold = Readable.fitted(raw, feature_scores, threshold), 0.0
+        familiarity = readable(raw, feature_scores, threshold, as_batches(train))
+        threshold = 0.0
     ece, loss, chance = before_and_after(logits.softmax(1), probs, valid_y)
     # familiarity's threshold is 0 by its definition: the raw score's says where it fell
     raw_threshold = threshold if familiarity is None else float(familiarity.offset)
@@ -124,6 +125,27 @@ def fit_confidence(
     fitted = FittedConfidence(temperature, score, threshold, familiarity, ece, chosen, loss)
     over = overconfidence(probs, valid_y)
     return replace(fitted, ece_chance=chance, n_valid=len(valid_y), valid_over=over)
+
+
+def readable(
+    raw: nn.Module, valid_scores: torch.Tensor, threshold: float, train: Batches
+) -> Readable:
+    """``raw`` rescaled (``Readable``): 0 at ``threshold``, 1 at the median validation image;
+    where the validation images' scores have no spread to scale it by (one image, or copies that
+    score alike: the scale was then 1e-6 of the score, and new images' familiarity came out near
+    1e12), 1 at the median training image instead, which a warning says."""
+    if len(valid_scores.unique()) > 1:
+        return Readable.fitted(raw, valid_scores, threshold)
+    n = len(valid_scores)
+    alike = "the only validation image gives" if n == 1 else f"{n} validation images, alike, give"
+    log.warning(
+        "the familiarity score is scaled on the training images (a typical one scores 1): "
+        "%s no spread of scores to scale it on, so its figures are rougher than usual; more "
+        "validation images (more photos per class) fix it",
+        alike,
+    )
+    scores = torch.cat([score_in_chunks(raw, x) for x, _ in train()])
+    return Readable.fitted(raw, scores, threshold)
 
 
 SCORE_CHUNK = 128
