@@ -1268,6 +1268,21 @@ def test_the_threshold_s_images_are_counted_as_every_count_is():
     assert export_script.resting_words(1542) == ", chosen on 1,542 validation images"
 
 
+def test_one_image_is_counted_in_the_singular():
+    """review55a L2: a run of one validation image said its threshold was "chosen on only 1
+    validation images" (objrec and the export's script alike) and its calibration error "too
+    noisy to judge on 1 images"."""
+    from objrec import export_script
+    from objrec.calibration import calibration_words
+    from objrec.thresholds import resting_words
+
+    assert resting_words(1).startswith("chosen on only 1 validation image, under 100")
+    assert export_script.resting_words(1).startswith(", chosen on only 1 validation image, ")
+    noisy = calibration_words(0.3, 1, 0.9)
+    assert "too noisy to judge on 1 image: a" in noisy
+    assert "chance alone would show on 1 image," in calibration_words(0.3, 1, 0.05, before=0.1)
+
+
 def test_the_kmeans_runs_while_the_mahalanobis_part_is_fitted(monkeypatch):
     """``fit_sum`` ran the classes' k-means (0.46 s of a quiet warm retrain of the 100-class
     protocol), then the Mahalanobis fit (1.16 s, its eigensolve 0.83 s, which lets go of the GIL):

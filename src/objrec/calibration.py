@@ -75,8 +75,9 @@ def calibration_words(
     if verdict == "noisy":
         was = "" if before is None else f"; {points(before)} before"
         return (
-            f"{gap} (the expected calibration error{was}), too noisy to judge on {n:,} images: a "
-            f"model exactly as sure as it is right would show up to {points(chance or 0)} by chance"
+            f"{gap} (the expected calibration error{was}), too noisy to judge on "
+            f"{plural(n, 'image')}: a model exactly as sure as it is right would show up to "
+            f"{points(chance or 0)} by chance"
         )
     gap += " (0 would be perfect; the expected calibration error)"
     if before is None:  # not "noisy": more than chance shows, or chance not measured
@@ -98,7 +99,7 @@ def beyond_chance(ece: float, n: int, chance: float | None) -> str:
     if chance is None or not math.isfinite(chance):
         return ""
     than = "more than" if ece > chance else "within"
-    return f", {than} the {points(chance)} chance alone would show on {n:,} images"
+    return f", {than} the {points(chance)} chance alone would show on {plural(n, 'image')}"
 
 
 def overconfidence(probs: torch.Tensor, labels: torch.Tensor) -> float:

@@ -202,7 +202,7 @@ def results_section(
     counts = ImageCounts.from_json(summary.get("n_images"))
     valid = counts.valid if counts is not None else 0
     if meta.valid_acc is not None:
-        on = f" of {valid:,} images" if valid else ""
+        on = f" of {plural(valid, 'image')}" if valid else ""
         lines += [
             f"- Validation split{on}: accuracy {pct(meta.valid_acc)}, loss {meta.valid_loss:.4f} "
             f"(best epoch {meta.best_epoch}). It chose when training stopped, so it is "
@@ -251,7 +251,7 @@ def evaluation_lines(evaluation: Evaluation) -> list[str]:
     o = m.overall
     tta = " with test-time augmentation" if m.tta else ""
     whose = own_validation_words(evaluation)
-    line = f"- On {evaluation.what} ({m.n:,} images{whose}){tta}: "
+    line = f"- On {evaluation.what} ({plural(m.n, 'image')}{whose}){tta}: "
     line += f"top-1 {pct(o.top1)}"
     line += interval(o.top1_low, o.top1_high)
     if o.top5 is not None:

@@ -777,10 +777,11 @@ def resting_words(n: int | None) -> str:
     shaky, as ``objrec predict`` says it; "" when the sidecar does not say."""
     if n is None:
         return ""
+    images = f"{n:,} validation image" + ("" if n == 1 else "s")
     if n >= FEWEST_FOR_A_THRESHOLD:
-        return f", chosen on {n:,} validation images"
+        return f", chosen on {images}"
     return (
-        f", chosen on only {n} validation images, under {FEWEST_FOR_A_THRESHOLD}, so it is shaky: "
+        f", chosen on only {images}, under {FEWEST_FOR_A_THRESHOLD}, so it is shaky: "
         "clear photos of your classes may come out unknown"
     )
 

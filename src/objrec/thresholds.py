@@ -15,6 +15,7 @@ import torch
 
 from objrec.enough import FEWEST_FOR_A_THRESHOLD
 from objrec.metrics import answered
+from objrec.progress import plural
 
 KEEP_KNOWN = 0.95
 """The default threshold keeps at least this share of the validation images of known classes..."""
@@ -22,28 +23,29 @@ MAX_COST = 0.005
 """... and answers "unknown" for at most this share of them that the model classifies right."""
 
 
-def resting_words(n: int, what: str = "validation images", cure: bool = True) -> str:
+def resting_words(n: int, cure: bool = True) -> str:
     """``chosen on 512 validation images``, or under ``FEWEST_FOR_A_THRESHOLD``, that so few make
     the threshold shaky: a clear photo of a known class can come out "unknown" (familiarity
     -0.21) from a threshold chosen on 36 validation images, and the user is to know it might.
     ``cure``: and what steadies it, said where the threshold is chosen (train) and in the report;
     evaluate and predict (and the exported script, worded as predict), run again and again on one
     run, leave it out, not to say the whole paragraph at every command."""
-    return " ".join(resting_clauses(n, what, cure))
+    return " ".join(resting_clauses(n, cure))
 
 
-def resting_clauses(n: int, what: str = "validation images", cure: bool = True) -> list[str]:
+def resting_clauses(n: int, cure: bool = True) -> list[str]:
     """:func:`resting_words` in the clauses it is made of, each under 80 characters, for
     evaluate's short lines (broken where the sentence pauses, not mid-phrase)."""
+    images = plural(n, "validation image")  # 1,542, as every other count
     if n >= FEWEST_FOR_A_THRESHOLD:
-        return [f"chosen on {n:,} {what}"]  # 1,542, as every other count
-    shaky = f"chosen on only {n} {what}, under {FEWEST_FOR_A_THRESHOLD}, so it is shaky:"
+        return [f"chosen on {images}"]
+    shaky = f"chosen on only {images}, under {FEWEST_FOR_A_THRESHOLD}, so it is shaky:"
     if not cure:
         return [shaky, "clear photos of your classes may come out unknown"]
     return [
         shaky,
         "clear photos of your classes may come out unknown,",
-        f"and more {what} (more photos per class) steady it",
+        "and more validation images (more photos per class) steady it",
     ]
 
 
