@@ -407,7 +407,7 @@ def test_a_cpu_state_resumes_on_a_gpu_and_a_gpu_state_on_the_cpu(tmp_path, monke
 @pytest.mark.parametrize(
     ("edit", "words"),
     [
-        ({"head": None}, "metadata is incomplete"),
+        ({"head": None}, "its metadata lacks `head`"),
         ({"backbone": "resnet9000"}, "its backbone 'resnet9000' is none this objrec ("),
         ({"calibration": {"temperature": 0}}, "temperature must be above zero"),
         ({"head": {"hidden": -3}}, "the head's `hidden` must be at least 0, not -3"),
@@ -431,6 +431,45 @@ def test_metadata_that_cannot_be_used_is_one_sentence_naming_the_checkpoint(
     with pytest.raises(ObjrecError, match=f"^cannot load the checkpoint {path}: ") as caught:
         load_model(path)
     assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("entry", "value", "words"),
+    [
+        ("classes", 5, "its metadata's `classes` is not a list of class names"),
+        ("classes", "abc", "its metadata's `classes` is not a list of class names"),
+        (
+            "calibration",
+            {"temperature": "1.5", "unknown_score": "msp", "unknown_threshold": 0.5},
+            "its metadata's `calibration` is not an object of calibration settings, numbers "
+            "(its temperature, its threshold)",
+        ),
+        ("valid", [0.5, 0.9], "its metadata's `valid` is not an object of the validation loss"),
+        ("format_version", "two", "its metadata's `format_version` is not a whole number"),
+        ("backbone", None, "its metadata lacks `backbone`"),
+    ],
+    ids=["classes-int", "classes-string", "temperature-string", "valid-list", "version", "none"],
+)
+def test_a_malformed_metadata_entry_is_one_sentence_naming_it_not_python_s_exception(
+    tmp_path, trained_run, entry, value, words
+):
+    """review55a L3: `classes: 5` said "the checkpoint's metadata is incomplete
+    (TypeError("'int' object is not iterable"))", a string temperature Python's "'<=' not
+    supported between instances of 'str' and 'int'": neither named the entry nor what it should
+    be. (A string of classes was read as one class per letter.)"""
+    from objrec.model_file import checkpoint_meta
+
+    header = read_checkpoint(trained_run)[1].to_json()
+    if value is None:
+        del header[entry]
+    else:
+        header[entry] = value
+    path = tmp_path / "edited.safetensors"
+    with pytest.raises(ObjrecError) as caught:
+        checkpoint_meta(path, header, "0" * 32)
+    said = str(caught.value)
+    assert said.startswith(f"cannot load the checkpoint {path}: {words}"), said
+    assert "Error" not in said
 
 
 @pytest.mark.parametrize(

@@ -8,14 +8,17 @@ only code that knows its keys.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from objrec import __version__
 from objrec.config import DataConfig, TrainConfig, check_field_types, known_settings
 from objrec.errors import ObjrecError
+
+T = TypeVar("T")
 
 BEST = "model.safetensors"
 """A run folder's model: its best epoch."""
@@ -333,34 +336,74 @@ class RunMeta:
         key is an ObjrecError, a setting this objrec does not know (a later one's) a warning
         naming it and ``source`` (``config.known_settings``), and ignored."""
         warn_of_later_entries(data, source)
-        try:
-            head = known_settings(HeadConfig, data["head"], "head", source)
-            valid = data.get("valid") or {}
-            calibration = data.get("calibration")
-            return cls(
-                backbone=str(data["backbone"]),
-                classes=tuple(data["classes"]),
-                data=DataConfig.from_dict(data["data_config"], source),
-                head=HeadConfig(**head),
-                train_config=read_train_config(data, source),
-                n_train=data.get("n_train"),
-                params=ParameterCounts.from_json(data.get("params")),
-                body_fingerprint=data.get("body_fingerprint"),
-                float_fingerprint=data.get("float_fingerprint"),
-                data_dir=data.get("data_dir"),
-                best_epoch=data.get("best_epoch"),
-                valid_loss=valid.get("loss"),
-                valid_acc=valid.get("acc"),
-                calibration=(
+        entry = partial(read_entry, data)
+        head = entry(
+            "head", lambda: HeadConfig(**known_settings(HeadConfig, data["head"], "head", source))
+        )
+        valid = entry("valid", lambda: dict(data.get("valid") or {}))
+        calibration = data.get("calibration")
+        return cls(
+            backbone=entry("backbone", lambda: str(data["backbone"])),
+            classes=entry("classes", lambda: class_names(data["classes"])),
+            data=entry("data_config", lambda: DataConfig.from_dict(data["data_config"], source)),
+            head=head,
+            train_config=entry("train_config", lambda: read_train_config(data, source)),
+            n_train=data.get("n_train"),
+            params=ParameterCounts.from_json(data.get("params")),
+            body_fingerprint=data.get("body_fingerprint"),
+            float_fingerprint=data.get("float_fingerprint"),
+            data_dir=data.get("data_dir"),
+            best_epoch=data.get("best_epoch"),
+            valid_loss=valid.get("loss"),
+            valid_acc=valid.get("acc"),
+            calibration=entry(
+                "calibration",
+                lambda: (
                     Calibration.from_json(calibration, data.get("threshold_images"), source)
                     if calibration
                     else None
                 ),
-                format_version=int(data.get("format_version", FORMAT_VERSION)),
-                objrec_version=data.get("objrec_version"),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ObjrecError(f"the checkpoint's metadata is incomplete ({exc!r})") from exc
+            ),
+            format_version=entry(
+                "format_version", lambda: int(data.get("format_version", FORMAT_VERSION))
+            ),
+            objrec_version=data.get("objrec_version"),
+        )
+
+
+EXPECTED = {
+    "backbone": "a backbone's name",
+    "classes": "a list of class names",
+    "data_config": "an object of data settings",
+    "head": "an object of head settings",
+    "train_config": "an object of training settings",
+    "valid": "an object of the validation loss and accuracy",
+    "calibration": "an object of calibration settings, numbers (its temperature, its threshold)",
+    "format_version": "a whole number",
+}
+"""What each entry of a checkpoint's metadata :meth:`RunMeta.from_json` reads is, in words."""
+
+
+def read_entry(data: Mapping[str, Any], name: str, read: Callable[[], T]) -> T:
+    """``read()``, which reads the entry ``name`` of a checkpoint's metadata ``data``: an entry
+    missing or malformed refused in one sentence naming it and what it should be
+    (:data:`EXPECTED`), where Python's exception text said neither ("the checkpoint's metadata
+    is incomplete (TypeError("'int' object is not iterable"))"); ``named_in_errors`` names the
+    file."""
+    try:
+        return read()
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        if name not in data:
+            raise ObjrecError(f"its metadata lacks `{name}`") from exc
+        raise ObjrecError(f"its metadata's `{name}` is not {EXPECTED[name]}") from exc
+
+
+def class_names(value: Any) -> tuple[str, ...]:
+    """A checkpoint's ``classes``: a list of names, refused (TypeError) as anything else (a
+    string would be read as one class per letter)."""
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise TypeError("classes is not a list of names")
+    return tuple(value)
 
 
 ENTRIES = (
