@@ -25,7 +25,7 @@ from objrec.config import SplitConfig, settings
 from objrec.data import require_split_folder
 from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.grouping import burst_keys, join_groups, near_groups, read_groups
-from objrec.images import ignored_files, warned_once_per_file
+from objrec.images import warned_once_per_file
 from objrec.outputs import takes_back_folders
 from objrec.placement import assign
 from objrec.progress import listed, log_result_warnings
@@ -47,19 +47,7 @@ from objrec.split_result import (
     split_warnings,
     untimed_sentence,
 )
-from objrec.split_source import (
-    chosen_class,
-    class_files,
-    decode_all,
-    drop_unreadable,
-    facts_file,
-    hash_all,
-    loose_files,
-    merged_classes,
-    refuse_problems,
-    refuse_wrong_source,
-    without_empty,
-)
+from objrec.split_source import chosen_class, facts_file, merged_classes, read_source
 
 log = logging.getLogger(__name__)
 
@@ -146,19 +134,9 @@ def _plan(
     """Which split each readable image of ``src`` goes to, the images' hashes and placing keys
     (what is kept together: duplicates, bursts, a ``groups`` file's groups), and the counts;
     refused (nothing written) when ``train`` could not use the split (``progress``: callbacks)."""
-    ratios, near, on_file = config.ratios, config.near_duplicates, progress.on_file
-    ignored: list[Path] = []
-    files, empty = class_files(src, config.exclude, ignored, config.classes)
-    refuse_wrong_source(src, files)
-    images = [p for paths in files.values() for p in paths]
-    not_images = ignored_files(src, ignored, images, loose_files(src, config.groups))
-    hashes = hash_all(files, on_file, store_dir())  # indexed there: unchanged files not read
-    facts = decode_all(files, hashes, on_file)
-    files, unreadable, too_large, no_decoder = drop_unreadable(src, files, facts)
-    if config.strict:
-        refuse_problems(src, empty, unreadable)
-    files, empty = without_empty(src, files, empty)
-    hashes = {p: hashes[p] for paths in files.values() for p in paths}
+    ratios, near = config.ratios, config.near_duplicates
+    source = read_source(src, config, progress.on_file, store_dir())
+    files, hashes, facts = source.files, source.hashes, source.facts
     kept = facts_file()  # the pairs compared before
     on_row = progress.on_compare
     groups = near_groups(files, hashes, facts, on_row=on_row, kept=kept) if near else hashes
@@ -177,12 +155,12 @@ def _plan(
     result.kept_files = held - len(result.moved)
     result.near_duplicate_files = len(set(hashes.values())) - len(set(groups.values()))
     result.identical_files = sum(len(p) - len({hashes[f] for f in p}) for p in files.values())
-    result.empty_classes, result.min_images = empty, min_class_size(ratios)
+    result.empty_classes, result.min_images = source.empty, min_class_size(ratios)
     result.ratios = ratios
     result.few_train_classes = few_train(result.counts, result.small_classes, result.min_images)
     result.few_judged_classes = few_judged(assignment, keys, result)
-    result.unreadable_files, result.ignored_files = unreadable, not_images
-    result.too_large_files, result.no_decoder_files = too_large, no_decoder
+    result.unreadable_files, result.ignored_files = source.unreadable, source.not_images
+    result.too_large_files, result.no_decoder_files = source.too_large, source.no_decoder
     result.merged_classes = merged_classes(src, files)
     require_train_and_valid(result, ratios)
     return assignment, (hashes, keys), result

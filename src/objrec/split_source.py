@@ -8,7 +8,7 @@ import logging
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from objrec import dedup
 from objrec.cache_folder import default_cache_dir
@@ -26,7 +26,14 @@ from objrec.data import (
 )
 from objrec.errors import ObjrecError, strict_refusal
 from objrec.file_index import DIGEST_CHARS
-from objrec.images import decoder_missing, is_hidden, list_images, path_order
+from objrec.images import (
+    IgnoredFiles,
+    decoder_missing,
+    ignored_files,
+    is_hidden,
+    list_images,
+    path_order,
+)
 from objrec.manifest import (
     MANIFEST,
     is_split_manifest,
@@ -37,7 +44,52 @@ from objrec.progress import plural, some_of
 from objrec.reviewed import REVIEWED_FILE
 from objrec.store import FeatureStore
 
+if TYPE_CHECKING:
+    from objrec.config import SplitConfig
+
 log = logging.getLogger(__name__)
+
+
+class Source(NamedTuple):
+    """What a split reads of its source folder (:func:`read_source`)."""
+
+    files: dict[str, list[Path]]
+    """Each class's images that decode, in its folder's order."""
+    hashes: dict[Path, str]
+    """The SHA-256 of each of those images."""
+    facts: dict[Path, Any]
+    """What decoding each image told (``dedup.ImageFacts``), those that do not decode too."""
+    empty: list[str]
+    """The class folders left without images (none at all, or none readable)."""
+    unreadable: list[str]
+    """The images (``class/file``) that do not decode."""
+    too_large: list[str]
+    """Those of ``unreadable`` over the pixel limit."""
+    no_decoder: list[str]
+    """Those of ``unreadable`` that need pillow-heif."""
+    not_images: IgnoredFiles | None
+    """The files of the class folders and beside them that are not images."""
+
+
+def read_source(src: Path, config: SplitConfig, on_file, store: Path) -> Source:
+    """The class folders of ``src`` that ``config`` takes (``classes``, ``exclude``), each file
+    hashed (through the file index of ``store``: an unchanged file is not read again) and each
+    image decoded, small (``on_file(done, total)`` for both passes), what does not decode or is
+    no image left out; refused, before anything is read, when ``src`` is no source folder, and
+    with ``config.strict`` when an image does not decode or a class has none."""
+    ignored: list[Path] = []
+    files, empty = class_files(src, config.exclude, ignored, config.classes)
+    refuse_wrong_source(src, files)
+    images = [p for paths in files.values() for p in paths]
+    not_images = ignored_files(src, ignored, images, loose_files(src, config.groups))
+    hashes = hash_all(files, on_file, store)
+    facts = decode_all(files, hashes, on_file)
+    files, unreadable, too_large, no_decoder = drop_unreadable(src, files, facts)
+    if config.strict:
+        refuse_problems(src, empty, unreadable)
+    files, empty = without_empty(src, files, empty)
+    hashes = {p: hashes[p] for paths in files.values() for p in paths}
+    return Source(files, hashes, facts, empty, unreadable, too_large, no_decoder, not_images)
 
 
 def loose_files(src: Path, groups: str | Path | None = None) -> list[Path]:
