@@ -39,11 +39,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _temperature import fit_temperature
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.batches import feature_batches
 from objrec.cache import open_cache
-from objrec.calibration import expected_calibration_error, fit_temperature
+from objrec.calibration import expected_calibration_error
 from objrec.config import TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import fit

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _temperature import fit_temperature
 from PIL import Image
 
 from objrec.answering import table_answers, view_tables
-from objrec.calibration import expected_calibration_error, fit_temperature, fit_temperature_mle
+from objrec.calibration import expected_calibration_error, fit_temperature_mle
 from objrec.config import EvaluateConfig
 from objrec.data import scan_class_folder
 from objrec.demo import DEMO_CONFIG, sample_dir

@@ -5,7 +5,7 @@ and ``--photos``: that many classes drawn with each ``--seeds`` seed, or ``--nam
 photos of each, linked), splits each with its seed, trains objrec's default configuration on it,
 and reads the run's validation and test outputs before calibration (the feature store's, no
 second pass). For each run it prints the temperature the validation images fit
-(``calibration.allowed_temperature``: the maximum-likelihood one, 1 from too few errors to
+(``_temperature.allowed_temperature``: the maximum-likelihood one, 1 from too few errors to
 sharpen), the loss it takes off them, the loss a temperature fitted on half of them takes off the
 other half (``calibration.held_out_gain``, both ways, with its standard error), what objrec's rule
 chooses (``temperature_fit``), and the test split's loss and ECE with T = 1 and with the fitted T.
@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from _temperature import allowed_temperature
 from temperature_demo import outputs  # the validation and test outputs, read the same way
 
 from objrec.calibration import (
     MIN_ERRORS_TO_SHARPEN,
-    allowed_temperature,
     expected_calibration_error,
     held_out_gain,
     mean_nll,

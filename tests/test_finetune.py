@@ -236,7 +236,7 @@ def calibrated_on_the_tuned_model(run, split_dir):
     """Temperature, familiarity and threshold fitted on the final (tuned) model's valid outputs:
     the stored temperature is the one its valid logits give, and the familiarity is 1 at the
     median valid image (``Readable``), which features of the untuned body would not give."""
-    from objrec.calibration import fit_temperature
+    from objrec.calibration import temperature_fit
     from objrec.images import open_image
     from objrec.inference import Recognizer
 
@@ -246,7 +246,8 @@ def calibrated_on_the_tuned_model(run, split_dir):
     labels = torch.tensor([recognizer.classes.index(p.parent.name) for p in paths])
     images = [open_image(p) for p in paths]
     logits = recognizer.logits(recognizer.preprocess(images))
-    assert fit_temperature(logits, labels) == pytest.approx(recognizer.temperature, rel=1e-3)
+    fitted = temperature_fit(logits, labels).temperature
+    assert fitted == pytest.approx(recognizer.temperature, rel=1e-3)
     scores = recognizer.answer(images).scores
     assert float(scores.median()) == pytest.approx(1.0, abs=1e-2)  # float16 stored features
 

@@ -218,19 +218,6 @@ def too_few_errors(fitted: float, errors: int) -> str | None:
     return None
 
 
-def allowed_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The maximum-likelihood temperature, or 1 where :func:`too_few_errors` to sharpen."""
-    fitted = fit_temperature_mle(logits, labels)
-    errors = int((logits.argmax(1) != labels).sum())
-    return 1.0 if too_few_errors(fitted, errors) else fitted
-
-
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The temperature :func:`temperature_fit` chooses (``benchmarks/open_set.py``'s, and the
-    tests', short way to it)."""
-    return temperature_fit(logits, labels).temperature
-
-
 def halves(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The validation images' indices in two halves, each class's images alternately (in their
     order): every class in both, no random draw."""
