@@ -359,13 +359,16 @@ def test_the_export_s_script_gives_predict_s_answer(sample_run, tmp_path, precis
 
 @pytest.mark.slow
 def test_docs_export_md_s_python_block_runs_the_script(trained_run, split_dir, tmp_path, capsys):
-    """docs/export.md shows how to call model_infer.py from one's own code: it runs as written."""
+    """docs/export.md shows how to call model_infer.py from one's own code: it runs as written,
+    a file that is no image given its error beside the photo's answer."""
     export_model(trained_run, tmp_path / "model.onnx")
     block = export_block("## Using the export without objrec")
     assert 'RUN = "run"' in block
     photo = sorted((split_dir / "test").rglob("*.png"))[0]
+    (tmp_path / "scan.tif").write_text("not an image")
     (ours,) = predict(trained_run, [photo], topk=1)
     code = block.replace('"run"', repr(str(tmp_path))).replace('"photo.jpg"', repr(str(photo)))
+    code = code.replace('"scan.tif"', repr(str(tmp_path / "scan.tif")))
     import sys
 
     path = list(sys.path)
@@ -374,7 +377,9 @@ def test_docs_export_md_s_python_block_runs_the_script(trained_run, split_dir, t
     finally:
         sys.path[:] = path
         sys.modules.pop("model_infer", None)
-    answer, name, prob, score = capsys.readouterr().out.split()[1:]
+    said, unread = capsys.readouterr().out.splitlines()
+    answer, name, prob, score = said.split()[1:]
+    assert unread == f"{tmp_path / 'scan.tif'} cannot read image (not a recognised image format)"
     assert name == ours.topk[0]["class"] and answer == ours.answer
     assert abs(float(prob) - float(ours.topk[0]["prob"])) < 1e-5
     assert abs(float(score) - ours.score) <= SCORE_TOLERANCE * max(1.0, abs(ours.score))
@@ -687,17 +692,17 @@ def test_the_export_s_script_says_a_photo_too_large_to_decode_and_answers_the_ot
     stopped with a traceback, and the photos after it, given in the same call, got no answer."""
     from objrec import export_script
 
-    class Answering:  # the model's answer for a photo the script could read
+    class Answering(export_script.Model):  # the model's answer for a photo it could read
         def __init__(self, path=None, runtime="auto", say=None):
-            self.spec: dict = {}
+            self.spec = {"classes": ["a"], "unknown": {"threshold": None, "score": "msp"}}
             self.runtime = "onnxruntime"
             self.openvino_failed = ""
 
-        def answer(self, paths, k=5):
-            export_script.decoded(paths[0], 64)
-            return [
-                {"path": str(paths[0]), "topk": [{"class": "a", "prob": 1.0}], "unknown": False}
-            ]
+        def prepare(self, path):
+            return export_script.decoded(path, 64)[:1, :1].astype(np.float32)
+
+        def probabilities(self, x):
+            return np.ones((len(x), 1)), np.ones(len(x))
 
     Image.new("RGB", (40, 30)).save(tmp_path / "large.png")
     Image.new("RGB", (4, 3)).save(tmp_path / "small.png")
