@@ -199,6 +199,59 @@ def test_info_and_serve_help_say_the_same_of_what_runs_the_model():
     assert runs_words("torch", None, "cuda:0") == "the whole model in PyTorch, on cuda:0"
 
 
+def schema_errors(schema: dict, part: dict, value, where: str = "") -> list[str]:
+    """Where ``value`` breaks ``part`` of the OpenAPI ``schema`` (the JSON Schema pydantic
+    writes: $ref, anyOf, type, properties, required, additionalProperties, items, const)."""
+    if "$ref" in part:
+        part = schema["components"]["schemas"][part["$ref"].rsplit("/", 1)[1]]
+    if "anyOf" in part:
+        fits = [schema_errors(schema, one, value, where) for one in part["anyOf"]]
+        return [] if [] in fits else [f"{where}: {value!r} fits none of {part['anyOf']}"]
+    kinds = {"string": str, "number": (int, float), "integer": int, "boolean": bool}
+    kinds |= {"array": list, "object": dict, "null": type(None)}
+    kind = part.get("type")
+    wrong = isinstance(value, bool) and kind in ("number", "integer")
+    if kind and (wrong or not isinstance(value, kinds[kind])):
+        return [f"{where}: {value!r} is no {kind}"]
+    if "const" in part and value != part["const"]:
+        return [f"{where}: {value!r} is not {part['const']!r}"]
+    errors = [f"{where}.{key}: missing" for key in part.get("required", []) if key not in value]
+    if kind == "object" and part.get("additionalProperties") is False:
+        errors += [
+            f"{where}.{key}: not in the schema" for key in value if key not in part["properties"]
+        ]
+    for key, inner in part.get("properties", {}).items():
+        if key in value:
+            errors += schema_errors(schema, inner, value[key], f"{where}.{key}")
+    for i, item in enumerate(value if kind == "array" else []):
+        errors += schema_errors(schema, part.get("items", {}), item, f"{where}[{i}]")
+    return errors
+
+
+def test_openapi_types_the_answers_of_predict_info_and_health_as_the_server_sends_them(client):
+    """review55b M4: the 200 answers of /predict, /info and /health were untyped objects in
+    /openapi.json (``additionalProperties: true``), where every error had ``ErrorAnswer``: a
+    client generated from the schema got an untyped map for the one answer it exists for. Each
+    is typed now, with every key it sends and no other, and real answers fit it."""
+    schema = client.get("/openapi.json").json()
+    sent = {
+        ("/predict", "post"): client.post("/predict", files={"file": ("x.png", png_bytes())}),
+        ("/info", "get"): client.get("/info"),
+        ("/health", "get"): client.get("/health"),
+    }
+    for (path, method), response in sent.items():
+        assert response.status_code == 200
+        typed = schema["paths"][path][method]["responses"]["200"]["content"]["application/json"]
+        part = schema["components"]["schemas"][typed["schema"]["$ref"].rsplit("/", 1)[1]]
+        assert list(part["properties"]) == list(response.json()) == part["required"]
+        assert schema_errors(schema, typed["schema"], response.json(), path) == []
+    answer = schema["components"]["schemas"]["PredictAnswer"]["properties"]["topk"]["items"]
+    top = schema["components"]["schemas"][answer["$ref"].rsplit("/", 1)[1]]
+    assert top["required"] == ["class", "prob"] and top["additionalProperties"] is False
+    broken = sent["/predict", "post"].json() | {"score": "high", "topk": [{"class": "x"}]}
+    assert len(schema_errors(schema, {"$ref": "#/components/schemas/PredictAnswer"}, broken)) == 2
+
+
 def test_docs_describes_the_api_offline_from_its_own_schema_with_nothing_loaded_elsewhere(client):
     """/docs was Swagger UI, whose script and style came from a CDN: blank on an offline LAN but
     for a note, and the CDN's script ran on the server's origin. It is now the API written out

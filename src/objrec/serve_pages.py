@@ -7,9 +7,11 @@ import base64
 import hashlib
 import re
 from importlib import resources
+from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from objrec.api_docs import docs_html, docs_policy
 from objrec.images import IMAGE_EXTENSIONS
@@ -59,6 +61,40 @@ def page_policy(page: str) -> str:
         f"style-src {inline_hashes(page, 'style')}; img-src 'self' blob: data:; "
         "connect-src 'self'; base-uri 'none'; form-action 'none'"
     )
+
+
+class Health(BaseModel):
+    """``/health``'s answer, as /openapi.json says it."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["ok"] = Field(description="ok: the server is up")
+
+
+class ServerInfo(BaseModel):
+    """``/info``'s answer, as /openapi.json says it (docs/json.md's serve)."""
+
+    model_config = ConfigDict(extra="forbid")
+    classes: list[str] = Field(description="the model's classes")
+    valid_accuracy: float | None = Field(
+        description="the run's top-1 on its validation split; null for a run that does not say"
+    )
+    backbone: str = Field(description="the pretrained network the model is built on")
+    runtime: str = Field(description="what runs the network: onnx, torch or openvino")
+    int8_engine: str | None = Field(description="what runs an int8 body; null: a float one")
+    runs: str = Field(description="what runs the model, in words")
+    runs_why: str = Field(description="why it runs so, in words")
+    version: str = Field(description="objrec's version")
+    max_upload_bytes: int = Field(description="the largest upload the server reads")
+    max_pixels: int = Field(description="the most pixels an uploaded image may decode to")
+    unknown_score: str = Field(description="the score unknown is judged by (msp: top probability)")
+    unknown_threshold: float | None = Field(description="its threshold; null: none")
+    unknown_score_readable: bool = Field(description="whether the score is the familiarity")
+    unknown_threshold_kept_on: str | None = Field(
+        description="when the threshold is one that evaluate kept with the run: when (UTC)"
+    )
+    loaded_at: str = Field(description="when this server process loaded the model (UTC)")
+    checkpoint_modified: str | None = Field(description="when the model's file was written (UTC)")
+    cors_origins: list[str] = Field(description="the origins allowed to call it from a page")
 
 
 def health() -> dict:
@@ -112,11 +148,13 @@ def add_reading_routes(
     def index() -> HTMLResponse:
         return HTMLResponse(page, headers=policy)
 
-    app.add_api_route("/health", health, methods=["GET"], description=HEALTH_TEXT)
+    app.add_api_route(
+        "/health", health, methods=["GET"], description=HEALTH_TEXT, response_model=Health
+    )
 
     max_upload_bytes, max_pixels, origins = limits
 
-    @app.get("/info", description=INFO_TEXT)
+    @app.get("/info", description=INFO_TEXT, response_model=ServerInfo)
     def info(response: Response) -> dict:
         recognizer, response.headers[MODEL_HEADER], about = served.now()
         return (

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from objrec.inference import Recognizer
@@ -50,6 +51,39 @@ PREDICT_TEXT = (
 )
 
 
+class TopClass(BaseModel):
+    """One of the closest classes of an answer, most probable first."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    class_: str = Field(alias="class", description="the class's name")
+    prob: float = Field(description="its calibrated probability, among the classes only")
+
+
+class PredictAnswer(BaseModel):
+    """``/predict``'s answer to an image, as /openapi.json says it: ``predict --json``'s keys for
+    an image, in its order, without ``path`` (docs/json.md's predict)."""
+
+    model_config = ConfigDict(extra="forbid")
+    filename: str = Field(description="the upload's base name")
+    answer: str = Field(description="what to act on: the top class, or unknown")
+    unknown: bool = Field(description="like none of the classes: score under the threshold")
+    score: float = Field(description="the unknown score: the familiarity for most runs")
+    barely_familiar: bool | None = Field(
+        description="answered though within 0.25 of the unknown line; null: no familiarity"
+    )
+    unknown_threshold: float | None = Field(
+        description="the threshold unknown was judged by, on score's scale; null: none"
+    )
+    unknown_threshold_kept_on: str | None = Field(
+        description="when the threshold is the one evaluate --keep-threshold kept: when (UTC)"
+    )
+    topk: list[TopClass] = Field(description="the closest classes, most probable first")
+    confused_with: list[str] | None = Field(
+        description="the classes the run's evaluation mistook the answer's for both ways; null: "
+        "no evaluation of the model records them"
+    )
+
+
 PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorAnswer, "description": text}
     for code, text in (
@@ -80,6 +114,14 @@ PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
 """``/predict``'s refusals, for ``/openapi.json`` and ``/docs``."""
 
 
+PREDICT_SCHEMA: dict[str, Any] = {
+    "description": PREDICT_TEXT,
+    "response_model": PredictAnswer,
+    "responses": PREDICT_ERRORS,
+}
+"""What ``/openapi.json`` says of ``/predict``: what it does, its answer and its refusals."""
+
+
 def add_predict_route(
     app: FastAPI,
     served: ServedModel,
@@ -105,12 +147,7 @@ def add_predict_route(
             job = partial(answer_upload, recognizer, file, topk, tta, *limits)
             return await while_connected(request.receive, answering, job)
 
-    @app.post(
-        "/predict",
-        max_body_size=body_limit(max_upload_bytes),
-        description=PREDICT_TEXT,
-        responses=PREDICT_ERRORS,
-    )
+    @app.post("/predict", max_body_size=body_limit(max_upload_bytes), **PREDICT_SCHEMA)
     async def predict(
         request: Request,
         response: Response,
