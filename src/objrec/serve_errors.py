@@ -20,9 +20,6 @@ from objrec.serve_turns import (
 )
 from objrec.serve_uploads import log_request, log_too_large, too_large_text
 
-MAX_TOPK = 20
-"""The most classes ``/predict`` answers with (its ``topk`` field's bound)."""
-
 PATHS = "/ (the page), /predict (POST an image), /health, /info and /docs"
 """What this server answers, as its 404 says."""
 
@@ -127,6 +124,14 @@ class AnswerFailuresInside:
             raise
 
 
+FIELD_TEXT = {
+    "topk": "topk must be a whole number, 1 or more (how many of the closest classes to answer "
+    "with: a model of fewer classes answers with all of them, as predict does)",
+    "tta": "tta must be true or false (whether to average over the test-time views)",
+}
+"""What ``/predict``'s fields other than ``file`` must be, said with what was sent instead."""
+
+
 NOT_A_FILE = (
     "file: the image must be sent as a file (a form part with a file name, as curl -F "
     "file=@photo.jpg sends it), not as text"
@@ -137,18 +142,16 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     """A request FastAPI could not validate: one sentence naming the field. A ``file`` sent as
     text (``curl -F file=photo.jpg``, without the ``@``) was pydantic's "Value error, Expected
     UploadFile, received: <class 'str'>"; a ``topk`` of 0 "Input should be greater than or equal
-    to 1"."""
+    to 1"; a ``tta`` of ``maybe`` "Input should be a valid boolean, unable to interpret
+    input"."""
     first = exc.errors()[0] if exc.errors() else {}
     where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
     if where == "file" and first.get("type") != "missing":
         sentence = NOT_A_FILE
     elif where == "file":
         sentence = no_file_text(request.headers.get("content-type"), exc.body)
-    elif where == "topk":  # pydantic's "Input should be greater than or equal to 1"
-        sentence = (
-            f"topk must be a whole number from 1 to {MAX_TOPK} (the classes to answer with), "
-            f"not {first.get('input')!r}"
-        )
+    elif where in FIELD_TEXT:
+        sentence = f"{FIELD_TEXT[where]}, not {first.get('input')!r}"
     else:
         sentence = f"{where}: {first.get('msg', 'invalid request')}"
     if route_path(request) == "/predict":  # an upload refused: one line, as every other upload

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from objrec.inference import Recognizer
 from objrec.predict import Prediction, answered, note_mixed
-from objrec.serve_errors import MAX_TOPK, ErrorAnswer
+from objrec.serve_errors import ErrorAnswer
 from objrec.serve_turns import (
     MOST_WAITING,
     RETRY_AFTER,
@@ -84,6 +84,11 @@ class PredictAnswer(BaseModel):
     )
 
 
+TOPK_TEXT = "how many classes to give (all of a model's fewer, as predict --topk gives them)"
+"""``topk``'s line in /openapi.json and /docs: no bound of its own, as ``predict --topk`` has
+none (a bound of 20 refused ``topk=99`` for a 5-class model that ``predict`` answered)."""
+
+
 PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorAnswer, "description": text}
     for code, text in (
@@ -100,7 +105,7 @@ PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
         (415, "the file is not an image objrec reads, or is damaged (cut short)"),
         (
             422,
-            "a form field missing or wrong: no file, topk not a whole number from 1 to 20, "
+            "a form field missing or wrong: no file, topk not a whole number of 1 or more, "
             "tta not true or false, a field given in the URL, more than one image",
         ),
         (500, "the server failed on this request (its log says why)"),
@@ -152,7 +157,7 @@ def add_predict_route(
         request: Request,
         response: Response,
         file: Annotated[UploadFile, File(description="an image file")],
-        topk: Annotated[int, Form(ge=1, le=MAX_TOPK, description="how many classes to give")] = 5,
+        topk: Annotated[int, Form(ge=1, description=TOPK_TEXT)] = 5,
         tta: Annotated[bool, Form(description="average over the test-time views")] = False,
     ) -> dict:
         return await logged(request, file, answer(request, response, file, topk, tta))
