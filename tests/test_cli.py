@@ -2559,6 +2559,30 @@ def test_an_output_where_the_user_may_not_write_is_a_usage_error_naming_the_opti
     assert OUT_DIR.convert(str(tmp_path / "mine"), None, None) == tmp_path / "mine"
 
 
+def test_predict_plot_not_named_as_a_picture_is_a_usage_error_before_anything_loads(
+    capsys, tmp_path
+):
+    """review55b L9: `predict --plot out.txt` exited 1, refused by the library once the model had
+    loaded, where an option value that names nothing objrec knows exits 2; and its endings
+    offered .raw and .rgba (bare pixel buffers) for an option whose help says PNG. It is a usage
+    error now, before the run is even read, offering the picture formats matplotlib writes."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from objrec.predict import PLOT_FORMATS
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("out.txt", "out.raw", "figure"):
+        code, _, err = run(capsys, "predict", tmp_path, photos, "--plot", tmp_path / name)
+        png = tmp_path / (name.split(".")[0] + ".png")
+        assert code == 2 and err.startswith(
+            f"error: invalid value for '--plot': {tmp_path / name} does not end in an image "
+            f"format: name it {png}, or end it in one of .jpg, .jpeg, .webp, .tif, .tiff, .svg, "
+            ".pdf"
+        ), err
+    assert set(PLOT_FORMATS) <= set(FigureCanvasBase.get_supported_filetypes())
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write in a folder without write permission")
 def test_an_output_in_a_read_only_folder_is_a_usage_error(capsys, tmp_path):
     """The same without a stand-in for the system's answer: a folder made read-only."""

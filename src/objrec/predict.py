@@ -757,22 +757,32 @@ def check_arguments(
     return plot
 
 
-def refuse_plot_format(plot: Path) -> None:
-    """Refuse, before any work, a ``plot`` whose name ends in no format matplotlib writes: the
-    figure is drawn under a temporary name with the same ending, and for ``figure`` matplotlib
-    writes ``<temporary>.png`` (adding the ending), so the rename would fail with "no such file"
-    and leave the drawing behind; ``fig.txt`` would end in matplotlib's traceback. Not ``.pgf``:
-    LaTeX drawing commands, no image, which matplotlib makes only with a TeX system installed
-    (without one, its traceback would come after every image was predicted)."""
-    from matplotlib.backend_bases import FigureCanvasBase
+PLOT_FORMATS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "svg", "pdf")
+"""The endings ``plot`` may have: the pictures matplotlib writes. Not its ``.raw`` and ``.rgba``
+(bare pixel buffers no viewer opens), ``.eps`` and ``.ps`` (printer pages), nor ``.pgf`` (LaTeX
+drawing commands, made only with a TeX system installed: without one, its traceback came after
+every image was predicted)."""
 
-    formats = sorted(set(FigureCanvasBase.get_supported_filetypes()) - {"pgf"})
-    if plot.suffix[1:].lower() not in formats:
-        others = ", ".join(f".{f}" for f in formats if f != "png")
-        raise ObjrecError(
-            f"`plot` {plot} does not end in an image format: name it "
-            f"{plot.with_name(plot.stem.rstrip('.') + '.png')}, or end it in one of {others}"
-        )
+
+def plot_format_problem(plot: Path) -> str | None:
+    """Why ``plot`` cannot name the figure, in words the CLI's usage error and the library's
+    refusal share: its name ends in none of :data:`PLOT_FORMATS`; None when it does. The figure
+    is drawn under a temporary name with the same ending, and for ``figure`` matplotlib writes
+    ``<temporary>.png`` (adding the ending), so the rename would fail with "no such file" and
+    leave the drawing behind; ``fig.txt`` would end in matplotlib's traceback."""
+    if plot.suffix[1:].lower() in PLOT_FORMATS:
+        return None
+    others = ", ".join(f".{f}" for f in PLOT_FORMATS[1:])
+    png = plot.with_name(plot.stem.rstrip(".") + ".png")
+    return f"{plot} does not end in an image format: name it {png}, or end it in one of {others}"
+
+
+def refuse_plot_format(plot: Path) -> None:
+    """Refuse, before any work, a ``plot`` named in no format of :data:`PLOT_FORMATS`
+    (:func:`plot_format_problem`); the CLI refuses it as a usage error before anything loads."""
+    problem = plot_format_problem(plot)
+    if problem:
+        raise ObjrecError(f"`plot` {problem}")
 
 
 def write_explanations(

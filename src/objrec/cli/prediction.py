@@ -42,6 +42,18 @@ PREDICT_SECTIONS = {
 """``predict --help``'s headings: the answers first, then pictures of them and how they come."""
 
 
+def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path | None):
+    """``--plot`` named in a picture format (``predict.plot_format_problem``), checked as the
+    command line is read: a usage error (exit 2) before anything loads, where ``--plot out.txt``
+    exited 1 once the model had loaded."""
+    from objrec.predict import plot_format_problem
+
+    problem = plot_format_problem(plot) if plot is not None else None
+    if problem:
+        raise click.BadParameter(problem, ctx, param)
+    return plot
+
+
 @click.command(
     cls=Sectioned,
     sections=PREDICT_SECTIONS,
@@ -60,8 +72,9 @@ PREDICT_SECTIONS = {
 @click.option(
     "--plot",
     type=OUT_FILE,
+    callback=plot_named_as_picture,
     help="Draw the images and their top-k into this PNG. Each image over a bar chart of its "
-    "top-k, 4 images to a row.",
+    "top-k, 4 images to a row; .jpg, .webp, .tif, .svg or .pdf draw it in that format.",
 )
 @click.option(
     "--plot-max",
