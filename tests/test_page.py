@@ -327,6 +327,28 @@ def test_photos_refused_among_several_are_counted_apart_from_those_answered(
     assert heading == "2 of 3 photos answered, 1 refused: red 1, green 1"
 
 
+@pytest.mark.slow
+def test_a_file_refused_among_several_is_said_once_in_its_row_without_its_name(
+    browser_page, server, tmp_path, trained_once
+):
+    """review55b L7: a refused file's sentence was both the red box under the drop zone and its
+    row (big.bin's 40 words in both places), and the row's began with the file name the row
+    shows ("notes.png: cannot read image ..."). It is said once, in its row, without the name."""
+    photo = sorted((trained_once.parent / "data" / "train" / "red").iterdir())[0]
+    paths = [tmp_path / "red.png", tmp_path / "big.bin", tmp_path / "notes.png"]
+    Image.open(photo).convert("RGB").save(paths[0])
+    with paths[1].open("wb") as f:
+        f.truncate(11_000_000)  # over serve's 10 MiB: refused by the page, never sent
+    paths[2].write_bytes(b"not an image at all")
+    browser_page.goto(server + "/")
+    browser_page.wait_for_selector("#meta:has-text('3 classes')")
+    browser_page.set_input_files("#file", [str(p) for p in paths])
+    rows = tried_rows(browser_page, 3)
+    assert rows[1][1].startswith("is too large (10.5 MiB): this server takes uploads"), rows
+    assert rows[2][1] == "cannot read image (not a recognised image format)", rows
+    assert browser_page.locator("#error").text_content() == ""
+
+
 FAKE_CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 """Chromium's fake camera (a moving test pattern), lent without asking."""
 
