@@ -375,6 +375,29 @@ def test_device_help_speaks_of_torchrun_only_where_it_applies(capsys):
     assert "auto and cuda mean each process's own GPU" in said and "LOCAL_RANK" not in said
 
 
+def test_help_shows_each_option_s_default_and_one_wording_for_one_option(capsys):
+    """review55b L6: predict's, serve's and export's --threshold, serve's --max-pixels and
+    train's --num-workers showed no default in --help; --runtime listed [torch|onnx] in predict
+    and [onnx|torch] in serve; --cache-dir was "Where the network's features are kept" in train
+    and add, "The folder where objrec keeps what it worked out" in cache."""
+    helps = {
+        name: " ".join(run(capsys, name, "--help")[1].split())
+        for name in ("predict", "serve", "export", "train", "add", "cache")
+    }
+    for name in ("predict", "serve", "export"):
+        assert re.search(r"--threshold NUMBER [^[]*\[default: \(the run's own\)\]", helps[name])
+    assert "[default: (89,478,485, or $OBJREC_MAX_PIXELS)]" in helps["serve"]
+    assert "[default: (0 on a CPU, every core but one on a GPU); x>=0]" in helps["train"]
+    for name in ("predict", "serve"):
+        assert "--runtime [onnx|torch]" in helps[name]
+    for name in ("train", "add", "cache"):
+        said = "--cache-dir DIRECTORY The folder where objrec keeps what it worked out."
+        assert (
+            said in helps[name]
+            and "[default: ($OBJREC_CACHE, else ~/.cache/objrec)]" in (helps[name])
+        )
+
+
 def test_runtime_and_cache_help_say_in_plain_words_what_they_change(capsys):
     """serve's and predict's --runtime, and cache's options, spoke of exports, graphs and ONNX
     Runtime's checks to a person who knows none of them: each now says what it changes for them
@@ -2448,7 +2471,7 @@ def test_a_mistyped_option_or_command_is_asked_about_as_a_class_name_is(capsys):
         ("evaluate", ".", ".", "--split", "tset"): "invalid value for '--split': 'tset' is not "
         "one of 'train', 'valid', 'test' (is it test?) (see objrec evaluate --help)",
         ("predict", ".", ".", "--runtime", "onxx"): "invalid value for '--runtime': 'onxx' is "
-        "not one of 'torch', 'onnx' (is it onnx?) (see",
+        "not one of 'onnx', 'torch' (is it onnx?) (see",
         ("evaluate", ".", ".", "--split", "all"): "invalid value for '--split': 'all' is not one "
         "of 'train', 'valid', 'test' (see",
     }

@@ -604,10 +604,10 @@ class TrainConfig:
     a GPU every core of this rank's share of the machine but one). 0 decodes in a thread of the main
     process, which measured fastest on 2 cores, where ONNX Runtime already keeps both busy."""
     cache_dir: str | Path | None = None
-    """Where the network's features are kept. What the network found in each image is stored there
-    for the next run (default: ``$OBJREC_CACHE``, else ``~/.cache/objrec``; ``objrec cache`` shows
-    and prunes it). Recorded with the run: evaluate, suggest and audit --run read the run's features
-    there."""
+    """The folder where objrec keeps what it worked out. What the network found in each image is
+    stored there for the next run (default: ``$OBJREC_CACHE``, else ``~/.cache/objrec``;
+    ``objrec cache`` shows and prunes it). Recorded with the run: evaluate, suggest and audit --run
+    read the run's features there."""
     feature_dtype: str = "float16"
     """How features are stored. The precision they are kept in: float16 (half the disk space of
     float32, for the same validation loss where measured) or float32. The feature store keeps the

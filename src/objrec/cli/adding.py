@@ -21,6 +21,7 @@ from objrec.cli.data import (
 )
 from objrec.cli.messages import to_cli
 from objrec.cli.options import (
+    CACHE_DEFAULT,
     DIR,
     EXISTING,
     FILE,
@@ -87,6 +88,7 @@ from objrec.progress import listed, passes_from_first_step, plural, quoted, some
 @click.option(
     "--cache-dir",
     type=DIR,
+    show_default=CACHE_DEFAULT,
     help=option_help("cache_dir")
     + " add reads the digests of DATA's files from the feature store there: give the --cache-dir "
     "train was given, and no file it hashed is read again.",

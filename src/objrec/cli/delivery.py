@@ -16,6 +16,8 @@ from objrec.cli.options import (
     EXISTING,
     FINITE,
     OUT_FILE,
+    RUNS_OWN,
+    RUNTIMES,
     Choice,
     PathParam,
     device_option,
@@ -37,6 +39,7 @@ from objrec.cli.output import (
 from objrec.cli.sections import Sectioned
 from objrec.config import CHECK_PHOTOS, require_device
 from objrec.errors import ObjrecError
+from objrec.images import MAX_PIXELS, MAX_PIXELS_VARIABLE
 from objrec.model_file import read_meta, refuse_cut_short
 from objrec.progress import plural
 from objrec.serve_address import bind_socket
@@ -98,6 +101,7 @@ picks: on the CPU onnx", which a newcomer with a default run read against /info'
 @click.option(
     "--threshold",
     type=FINITE,
+    show_default=RUNS_OWN,
     help="The unknown threshold the sidecar gives. It replaces the run's own (chosen on the valid "
     "split; the sidecar keeps it as run_threshold), on the run's score: the familiarity, as "
     "predict's and serve's --threshold (evaluate --unknown offers a stricter one).",
@@ -416,7 +420,7 @@ SERVE_SECTIONS = {
 )
 @click.option(
     "--runtime",
-    type=Choice(["onnx", "torch"]),
+    type=Choice(RUNTIMES),
     show_default="onnx on the CPU, torch on a GPU",
     help="Which engine computes the answers. It changes how fast they come, not what they say "
     "(the two agree within 1e-4). "
@@ -439,6 +443,7 @@ SERVE_SECTIONS = {
 @click.option(
     "--max-pixels",
     type=int,
+    show_default=f"{MAX_PIXELS:,}, or ${MAX_PIXELS_VARIABLE}",
     help="The most pixels /predict decodes from one image. Up to objrec's own limit (the "
     "default); a larger image is answered 413 with an error that gives the limit, and noted in "
     "the server's log. serve answers 4 uploads at once: a lower limit bounds its memory (4 PNGs of "

@@ -231,6 +231,13 @@ TRAIN_DEVICE_HELP = DEVICE_HELP + (
 )
 
 
+CACHE_DEFAULT = "$OBJREC_CACHE, else ~/.cache/objrec"
+"""``--cache-dir``'s default as ``--help`` says it, for train, add and cache alike."""
+
+RUNTIMES = ("onnx", "torch")
+"""``--runtime``'s choices, in the one order predict's and serve's ``--help`` list them."""
+
+
 def config_option(flag: str, **kwargs):
     """A ``train`` option whose type, default and help are those of the TrainConfig field it sets
     (the help: :func:`option_help`)."""
@@ -311,6 +318,11 @@ def looks_like_data(folder: Path) -> bool:
     return any((p.is_dir() and not is_hidden(p)) or is_image_file(p) for p in entries)
 
 
+RUNS_OWN = "the run's own"
+"""``--threshold``'s default as ``--help`` says it: the threshold the run chose, or the one
+``evaluate --keep-threshold`` kept with it."""
+
+
 def unknown_options(command):
     """``--threshold`` and ``--no-unknown``, shared by predict and serve."""
     command = click.option(
@@ -322,6 +334,7 @@ def unknown_options(command):
     return click.option(
         "--threshold",
         type=FINITE,
+        show_default=RUNS_OWN,
         help="Answer unknown below this familiarity. It replaces the run's own threshold (chosen "
         "on the valid split). The familiarity is 1 for a typical image of the known classes, "
         "0 at the run's threshold (a run with --unknown-score msp: the top probability; a run "

@@ -15,6 +15,7 @@ from objrec.cli.options import (
     EXISTING,
     OUT_DIR,
     OUT_FILE,
+    RUNTIMES,
     Choice,
     device_option,
     refuse_swapped,
@@ -85,7 +86,7 @@ def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path
 )
 @click.option(
     "--runtime",
-    type=Choice(["torch", "onnx"]),
+    type=Choice(RUNTIMES),
     default="torch",
     show_default=True,
     help="Which engine computes the answers. It changes how fast they come, not what they say "

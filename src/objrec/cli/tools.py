@@ -20,7 +20,16 @@ from rich.table import Table
 from rich.text import Text
 
 from objrec.cli.evaluation import serve_step, top5_text
-from objrec.cli.options import DIR, EXISTING, FOLDER, FORCE_OUT, OUT_DIR, FloatRange, command_line
+from objrec.cli.options import (
+    CACHE_DEFAULT,
+    DIR,
+    EXISTING,
+    FOLDER,
+    FORCE_OUT,
+    OUT_DIR,
+    FloatRange,
+    command_line,
+)
 from objrec.cli.output import (
     SAMPLE,
     RichReporter,
@@ -45,11 +54,12 @@ from objrec.progress import plural, some_of
 @click.option(
     "--cache-dir",
     type=DIR,
+    show_default=CACHE_DEFAULT,
     help="The folder where objrec keeps what it worked out. It keeps, to reuse them: what the "
     "pretrained "
     "network found in each of your images, facts about the images (for split and audit), and "
-    "ready-made copies of the models; it makes the next train, audit, predict or serve quicker "
-    "[default: $OBJREC_CACHE or ~/.cache/objrec].",
+    "ready-made copies of the models; it makes the next train, audit, predict or serve "
+    "quicker.",
 )
 @click.option(
     "--clear",

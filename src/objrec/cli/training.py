@@ -20,6 +20,7 @@ import click
 from objrec.cli.heap import freeze_heap, is_program, wrote_all
 from objrec.cli.messages import under_torchrun
 from objrec.cli.options import (
+    CACHE_DEFAULT,
     DIR,
     FILE,
     FOLDER,
@@ -119,9 +120,13 @@ TRAIN_SECTIONS = {
 @config_option("--head-precision", type=Choice(HEAD_PRECISIONS))
 @config_option("--unknown-score", type=Choice(UNKNOWN_SCORES))
 @config_option("--seed")
-@config_option("--num-workers", type=click.IntRange(min=0))
+@config_option(
+    "--num-workers",
+    type=click.IntRange(min=0),
+    show_default="0 on a CPU, every core but one on a GPU",
+)
 @device_option
-@config_option("--cache-dir", type=DIR)
+@config_option("--cache-dir", type=DIR, show_default=CACHE_DEFAULT)
 @config_option("--feature-dtype", type=Choice(FEATURE_DTYPES))
 @click.option(
     "--force",
