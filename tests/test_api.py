@@ -323,3 +323,19 @@ def test_every_result_reads_in_one_line_naming_counts_as_counts():
         assert not misread_repr_names(record), (shown, misread_repr_names(record))
     assert "n_new_classes=1, n_copy_files=2" in repr(records[1])
     assert "answer='unknown', predicted='a', prob_predicted=0.8750" in repr(records[6])
+
+
+def test_evaluate_and_predict_name_the_argument_a_caller_got_wrong(trained_run, tmp_path):
+    """review55b L8: `objrec.evaluate("run", "nope")` said "nope is not a folder", where the CLI
+    says "does not exist", and neither named the parameter; `objrec.predict("run", [])` returned
+    an empty result, silently, where the CLI requires PATHS. Each is one sentence naming it."""
+    from objrec.errors import ObjrecError
+
+    nope, notes = tmp_path / "nope", tmp_path / "notes.txt"
+    notes.write_text("not a folder")
+    with pytest.raises(ObjrecError, match=rf"^`folder` {re.escape(str(nope))} does not exist$"):
+        objrec.evaluate(trained_run, nope)
+    with pytest.raises(ObjrecError, match=rf"^`folder` {re.escape(str(notes))} is not a folder$"):
+        objrec.evaluate(trained_run, notes)
+    with pytest.raises(ObjrecError, match=r"^`paths` is empty: give the images to predict"):
+        objrec.predict(trained_run, [])

@@ -247,7 +247,7 @@ def test_a_threshold_that_is_nan_is_refused_by_the_library_too(trained_run):
 
     threshold = float("nan")
     with pytest.raises(ObjrecError, match="`threshold` must be a number, not nan"):
-        predict(trained_run, [], threshold=threshold)
+        predict(trained_run, [trained_run / "x.png"], threshold=threshold)
     with pytest.raises(ObjrecError, match="`threshold` must be a number, not nan"):
         create_app(trained_run, threshold=threshold)
     model, meta = load_model(trained_run / BEST)

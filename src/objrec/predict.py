@@ -738,7 +738,10 @@ def check_arguments(
     (:func:`~objrec.model_file.refuse_run_file`), even with ``force``, then one that
     exists, unless ``force`` (in that order: an image of the user's was refused as a file that
     exists, "or pass `force=True`"); the ``plot`` file to write (:func:`output_path`). Their
-    types ``predict`` checked."""
+    types ``predict`` checked. No ``paths`` is refused too, as the CLI requires PATHS: an empty
+    answer would say nothing was wrong."""
+    if not paths:
+        raise ObjrecError("`paths` is empty: give the images to predict, files or folders of them")
     if topk < 1:
         raise ObjrecError("`topk` must be at least 1")
     if plot_max < 1:
