@@ -353,7 +353,7 @@ def threshold_lines(cal: Any, kept: dict[str, Any]) -> list[str]:
     if cal.unknown_threshold is None:
         return ['- It never answers "unknown".']
     images = cal.validation_images
-    chosen = f" on {images:,} validation images" if images else " on the validation split"
+    chosen = f" on {plural(images, 'validation image')}" if images else " on the validation split"
     shaky = (
         f" (under {FEWEST_FOR_A_THRESHOLD}: shaky)"
         if images and images < FEWEST_FOR_A_THRESHOLD

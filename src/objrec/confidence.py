@@ -132,12 +132,17 @@ def readable(
 ) -> Readable:
     """``raw`` rescaled (``Readable``): 0 at ``threshold``, 1 at the median validation image;
     where the validation images' scores have no spread to scale it by (one image, or copies that
-    score alike: the scale was then 1e-6 of the score, and new images' familiarity came out near
-    1e12), 1 at the median training image instead, which a warning says."""
-    if len(valid_scores.unique()) > 1:
+    score alike, half of them or more: the median is then the lowest score, the threshold just
+    below it, and their gap, 1e-6 of the score, no scale), 1 at the median training image
+    instead, which a warning says."""
+    if float(valid_scores.double().quantile(0.5)) > float(valid_scores.min()):
         return Readable.fitted(raw, valid_scores, threshold)
     n = len(valid_scores)
-    alike = "the only validation image gives" if n == 1 else f"{n} validation images, alike, give"
+    alike = (
+        "the only validation image gives"
+        if n == 1
+        else f"{n} validation images, half of them or more alike, give"
+    )
     log.warning(
         "the familiarity score is scaled on the training images (a typical one scores 1): "
         "%s no spread of scores to scale it on, so its figures are rougher than usual; more "

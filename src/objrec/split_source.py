@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -71,7 +71,9 @@ class Source(NamedTuple):
     """The files of the class folders and beside them that are not images."""
 
 
-def read_source(src: Path, config: SplitConfig, on_file, store: Path) -> Source:
+def read_source(
+    src: Path, config: SplitConfig, on_file: Callable[[int, int], None] | None, store: Path
+) -> Source:
     """The class folders of ``src`` that ``config`` takes (``classes``, ``exclude``), each file
     hashed (through the file index of ``store``: an unchanged file is not read again) and each
     image decoded, small (``on_file(done, total)`` for both passes), what does not decode or is
