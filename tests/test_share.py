@@ -515,8 +515,9 @@ def test_a_shares_export_names_the_shared_model_so_check_finds_it_whole(run, tmp
 def test_a_shares_summary_names_the_shared_model_file(run, tmp_path):
     """A run's summary names its model file by content digest (review55a M1); share writes the
     model again without the machine's paths, a file of another digest, and the share's summary
-    names that one, so that load_run reads the share as one run. A run's summary of another model
-    keeps its own digest there, which still says so."""
+    names that one, so that load_run reads the share as one run. A run whose summary describes
+    another model is refused in a sentence, as load_run refuses it (late55 M1: it was shared, its
+    card quoting that model's figures), and nothing is written."""
     import objrec
 
     share_run(run, tmp_path / "ours")
@@ -525,9 +526,9 @@ def test_a_shares_summary_names_the_shared_model_file(run, tmp_path):
     assert objrec.load_run(tmp_path / "ours").model_digest == shared["model_digest"]
     summary = json.loads((run / "summary.json").read_text())
     (run / "summary.json").write_text(json.dumps(summary | {"model_digest": "0" * 32}))
-    share_run(run, tmp_path / "other")
-    other = json.loads((tmp_path / "other" / "summary.json").read_text())
-    assert other["model_digest"] == "0" * 32
+    with pytest.raises(ObjrecError, match=r"summary.json describes another model than .*model"):
+        share_run(run, tmp_path / "other")
+    assert not (tmp_path / "other").exists()
 
 
 def test_a_retrain_landing_while_share_reads_the_run_is_refused_not_mixed(

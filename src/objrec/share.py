@@ -44,6 +44,7 @@ from objrec.meta import BEST, RunMeta, require_checkpoint_file
 from objrec.model_file import checkpoint_meta, damaged_record
 from objrec.outputs import new_folders, output_path, refuse_inside, temporary_folder
 from objrec.progress import SILENT, Reporter, plural
+from objrec.runs import describes_another_model, mismatched_summary
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +307,7 @@ def write_share(
             shutil.copyfile(run / name, folder / name)
     left_out += [f"{name}: {why}" for name, why in MISSING.items() if not (run / name).is_file()]
     require_same_model(run, model_file, stamp, model.digest)
+    refuse_another_models_summary(run, folder / "summary.json", shared)
     if onnx:
         export_into(run, folder, model, written, reporter)
     evaluations, stale = write_card(run, folder, redacted, left_out, model.digest, written.meta)
@@ -348,6 +350,18 @@ def require_same_model(run: Path, model_file: Path, stamp: Stamp, digest: str) -
             "would hold one model beside another's settings and summary, so none was written: "
             "share the run again"
         )
+
+
+def refuse_another_models_summary(run: Path, summary: Path, shared: str) -> None:
+    """Refuse a run whose ``summary.json`` describes another model than the one shared (the
+    share's ``summary``, which names the shared model file, digest ``shared``, where the run's
+    named the model read): the card would quote that model's figures, and ``load_run`` refuses
+    it too. Checked once the model is known to be the one read throughout
+    (:func:`require_same_model`), so that a train landing meanwhile is said as such."""
+    if summary.is_file() and describes_another_model(
+        json.loads(summary.read_text(encoding="utf-8")), shared
+    ):
+        raise ObjrecError(mismatched_summary(run))
 
 
 def read_as(path: Path, digest: str) -> bool:
@@ -412,8 +426,8 @@ def write_json_redacted(
     line left out (null): a run's settings (``config.json``), or with ``run_name`` its summary,
     whose ``run`` then names the shared folder, and whose ``model_digest``, where it names the
     model read (``model``: its digest, then the digest of the model file written), names the
-    one written (a summary of another model keeps its own, which says so). The entries left out,
-    as ``config.json: key``; nothing when ``source`` is not there."""
+    one written (a summary of another model keeps its own, which write_share then refuses). The
+    entries left out, as ``config.json: key``; nothing when ``source`` is not there."""
     if not source.is_file():
         return []
     try:
