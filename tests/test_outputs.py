@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -1097,6 +1098,25 @@ def test_ctrl_c_between_the_renames_comes_once_every_output_is_in_place(
     assert {"counts.csv", "sizes.csv"} <= set(read_record(out) or {})
 
 
+class Killed(BaseException):
+    """The process gone at this point: nothing after it runs."""
+
+
+def earlier_and_staged(
+    tmp_path: Path, earlier: Sequence[str], staged: Sequence[str]
+) -> tuple[Path, Path]:
+    """A run folder holding an earlier run's files ``earlier`` ("earlier"), and the folder train
+    stages the new run in there, holding its files ``staged`` ("new"): what ``put_in_place``
+    renames in."""
+    out, stage = tmp_path / "run", tmp_path / "run" / ".objrec-1-stage.d"
+    stage.mkdir(parents=True)
+    for name in earlier:
+        (out / name).write_text("earlier\n")
+    for name in staged:
+        (stage / name).write_text("new\n")
+    return out, stage
+
+
 def test_ctrl_c_between_a_runs_renames_comes_once_all_its_files_are_in_place(
     tmp_path, ctrl_c_after_rename
 ):
@@ -1108,12 +1128,7 @@ def test_ctrl_c_between_a_runs_renames_comes_once_all_its_files_are_in_place(
     from objrec.errors import Interrupted
     from objrec.runs import RUN_FILES, put_in_place
 
-    out, stage = tmp_path / "run", tmp_path / "run" / ".objrec-1-stage.d"
-    stage.mkdir(parents=True)
-    for name in RUN_FILES:
-        (out / name).write_text("earlier\n")
-        if name != LAST:
-            (stage / name).write_text("new\n")
+    out, stage = earlier_and_staged(tmp_path, RUN_FILES, [n for n in RUN_FILES if n != LAST])
     ctrl_c_after_rename(lambda source, target: target == out / BEST)
     with pytest.raises(Interrupted) as stop:
         put_in_place(stage, out, finished=True, replaces=False)
@@ -1136,15 +1151,8 @@ def test_a_kill_between_a_runs_renames_never_pairs_its_model_with_the_earlier_re
     from objrec.checkpoint import BEST
     from objrec.leakage import SEEN_RECORD
 
-    class Killed(BaseException):
-        """The process gone at this point: nothing after it runs."""
-
-    out, stage = tmp_path / "run", tmp_path / "run" / ".objrec-1-stage.d"
-    stage.mkdir(parents=True)
-    for name in (BEST, SEEN_RECORD):
-        (out / name).write_text("earlier\n")
-    for name in (BEST, SEEN_RECORD) if writes_record else (BEST,):
-        (stage / name).write_text("new\n")
+    earlier = (BEST, SEEN_RECORD)
+    out, stage = earlier_and_staged(tmp_path, earlier, earlier if writes_record else (BEST,))
     replace = os.replace
 
     def killed_after_the_model(source: Path, target: Path) -> None:
@@ -1170,15 +1178,7 @@ def test_a_kill_between_a_runs_renames_leaves_its_model_without_the_earlier_runs
     from objrec.checkpoint import BEST, LAST
     from objrec.runs import RUN_FILES, SUMMARY
 
-    class Killed(BaseException):
-        """The process gone at this point: nothing after it runs."""
-
-    out, stage = tmp_path / "run", tmp_path / "run" / ".objrec-1-stage.d"
-    stage.mkdir(parents=True)
-    for name in RUN_FILES:
-        (out / name).write_text("earlier\n")
-        if name != LAST:
-            (stage / name).write_text("new\n")
+    out, stage = earlier_and_staged(tmp_path, RUN_FILES, [n for n in RUN_FILES if n != LAST])
     replace = os.replace
 
     def killed_at(name: str):

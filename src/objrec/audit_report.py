@@ -282,9 +282,8 @@ def leak_words(groups: Sequence[DuplicateGroup]) -> str:
 def far_classes_note(found: dict[str, FarClass], outliers: Sequence[Outlier]) -> str:
     """The sentence that says how many of the ``outliers`` lie in classes of few photos that are
     far as a whole (``audit_outliers.far_classes``), naming them, and what that means for removing
-    them; a picture's copies count once, in the classes' photos as in the outliers, as the outliers'
-    heading counts them (until 6 December 2026, the files: "8 of the 9 outliers" of one picture in 8
-    copies and one other photo)."""
+    them; a picture's copies count once, in the classes' photos as in the outliers, as the
+    outliers' heading counts them."""
     named = ", ".join(
         f"{quoted(name)} {far.outliers} of its {far.photos}" for name, far in found.items()
     )

@@ -121,7 +121,7 @@ class SpilledBatches:
     """Batches computed once and read many times, kept in a scratch file in ``folder``, not in
     memory: each written as it comes, then read back at each pass, one batch in memory at a time,
     the same rows bit for bit in the same batches. ``train``'s calibration of a fine-tuned run
-    reads the tuned top's outputs so (up to four passes), which it held all at once: 1.5 GB at
+    reads the tuned top's outputs so (up to four passes): holding them would take 1.5 GB at
     100,000 images of 3,840 features, where every other feature streams from the store. The file
     has no name (removed as it is made: a killed run leaves none) and is closed at the block's
     end."""

@@ -42,8 +42,9 @@ log = logging.getLogger(__name__)
 BURST_SECONDS = 1.0
 """The default gap (seconds) at or under which two photos of one camera are a burst's."""
 HEAD_BYTES = 1 << 17
-"""The bytes of a file looked at for an EXIF block before Pillow opens it: a JPEG's APP1 comes
-before its pixels, within its first 64 KiB."""
+"""The first bytes of a file, read to look for EXIF, and from which a JPEG's EXIF (its APP1
+comes before the pixels) or a shorter file's is read (:func:`read_exif`): 128 KiB holds a phone
+JPEG's markers."""
 EXIF_MARKS = (b"Exif", b"EXIF", b"eXIf", b"II*\x00", b"MM\x00*")
 """What an image with EXIF holds in its first bytes (JPEG, HEIC, PNG, TIFF, a small WebP): a file
 with none of them (nor :func:`webp_with_exif`'s flag) is passed over without being opened (every

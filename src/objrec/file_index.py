@@ -141,13 +141,13 @@ def looked_at(
     names: Sequence[str], failures: dict[int, OSError]
 ) -> tuple[list[os.stat_result | None], list[float]]:
     """Each file's stat (:func:`stat_or_keep`), and when it was looked at: the time just before
-    its stat, which its row is dated by (``seen``, :func:`is_racy`). Dated once the file was
-    hashed, a row of a file changed just before a read slower than a tick (a large photo, a
-    busy disk) and rewritten with the same size in that tick was over a tick younger than the
-    change, so trusted with the digest of the bytes before the rewrite for good; git dates its
-    index so, by when it looked at the files, not when it wrote them down. Each file by its own
-    time, not all by one taken before the first: a file changed while thousands were looked at,
-    over a tick after that time, would read as dated ahead (a camera's clock), never racy."""
+    its stat, which its row is dated by (``seen``, :func:`is_racy`): a row dated after a hash
+    slower than a tick (a large photo, a busy disk) would not be racy for a rewrite of the same
+    size in the tick of a change just before it, and would keep the digest of the bytes before
+    the rewrite for good; git dates its index so, by when it looked at the files, not when it
+    wrote them down. Each file by its own time, not all by one taken before the first: a file
+    changed while thousands were looked at, over a tick after that time, would read as dated
+    ahead (a camera's clock), never racy."""
     stats, times = [], []
     for i, name in enumerate(names):
         times.append(time.time())

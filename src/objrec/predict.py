@@ -939,10 +939,9 @@ def _predict_pixels(
 
 
 def read_once(path: Path) -> tuple[Path | bytes, str | None]:
-    """``path``'s bytes and their content digest (``file_index.hash_bytes``), one read for the
-    decode and the check of the run's own images, which hashed each photo the file index did
-    not know with a read of its own; the path and None where it cannot be read, for
-    ``open_image`` to say why as it says it of any file."""
+    """``path``'s bytes and their content digest (``file_index.hash_bytes``): one read serves
+    the decode and the check of the run's own images; the path and None where it cannot be read,
+    for ``open_image`` to say why as it says it of any file."""
     try:
         data = path.read_bytes()
     except OSError:
