@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -346,7 +346,12 @@ def find_issues(
 
 
 def nearest_and_copies(
-    inv: Inventory, idx, rows: tuple[np.ndarray, np.ndarray], facts, config, clock: Stopwatch
+    inv: Inventory,
+    idx: np.ndarray,
+    rows: tuple[np.ndarray, np.ndarray],
+    facts: Sequence[dedup.ImageFacts],
+    config: AuditConfig,
+    clock: Stopwatch,
 ) -> tuple[Around, list[dedup.Pair]]:
     """The readable rows' (``idx``: their unit features and labels, ``rows``) nearest images and
     copy groups (``copy_groups``: near-duplicates and bursts), and what the labels and the

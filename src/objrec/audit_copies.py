@@ -294,7 +294,7 @@ class PictureNames:
 
     @classmethod
     def of(
-        cls, inv: Inventory, idx, pictures: Pictures, groups: Sequence[DuplicateGroup]
+        cls, inv: Inventory, idx: np.ndarray, pictures: Pictures, groups: Sequence[DuplicateGroup]
     ) -> PictureNames:
         """The names of the ``pictures`` of the readable rows ``idx``, by the near-duplicate
         ``groups`` (``duplicate_groups``': each one's copy to keep first)."""
