@@ -419,6 +419,63 @@ def test_no_input_to_predict_is_said_without_reading_the_model(trained_run, tmp_
     assert read == [model]
 
 
+def test_an_input_that_could_not_be_predicted_is_named_in_a_warning(trained_run, tmp_path, caplog):
+    """objrec.predict(run, "does-not-exist") returned a Prediction with error 'no such file or
+    folder' and logged nothing (newcomer55's 6): a script that misspelt its path printed None as
+    the answer, though the CLI says "nope.jpg: no such file or folder". The inputs that failed
+    are named in one WARNING, marked as said in the result (the CLI prints its own lines); the
+    others are still answered, and an input answered is not named."""
+    from objrec.progress import IN_RESULT
+
+    make_image((200, 30, 30)).save(good := tmp_path / "red.png")
+    gone = tmp_path / "does-not-exist"
+    with caplog.at_level("WARNING", "objrec"):
+        results = predict(trained_run, [gone, good])
+    assert results[0].error == "no such file or folder" and results[1].answer is not None
+    said = [r for r in caplog.records if "could not be predicted" in r.getMessage()]
+    assert [r.getMessage() for r in said] == [
+        "1 of 2 inputs could not be predicted (each Prediction's error says why): "
+        f"{gone} (no such file or folder)"
+    ]
+    assert getattr(said[0], IN_RESULT) is True and str(good) not in said[0].getMessage()
+    caplog.clear()
+    with caplog.at_level("WARNING", "objrec"):
+        predict(trained_run, [good])
+    assert not [r for r in caplog.records if "could not be predicted" in r.getMessage()]
+
+
+def test_the_python_api_page_names_each_key_of_predict_json_and_csv_as_the_command_writes_them(
+    trained_run, tmp_path, capsys
+):
+    """docs/python-api.md named `predicted` and `prob_predicted` among `predict --json`'s keys,
+    which its JSON lacks (newcomer55's 7: a script ported from Python broke on
+    a["prob_predicted"]). Each key the page names for the JSON is in the command's JSON, each of
+    the JSON's keys is named, the CSV's columns it names are the CSV's, and all are a
+    Prediction's attributes."""
+    import csv
+    import json
+    import re
+
+    from objrec.cli import main
+
+    page = " ".join((Path(__file__).parents[1] / "docs" / "python-api.md").read_text().split())
+    said = re.search(r"named as `predict --json`'s keys: (.*?); `--csv`'s columns (.*?), the", page)
+    assert said is not None
+    json_keys = re.findall(r"`(\w+)`", said[1])
+    csv_columns = re.findall(r"`(\w+)`", said[2])
+    make_image((200, 30, 30)).save(good := tmp_path / "red.png")
+    given = [str(good), str(tmp_path / "gone.jpg")]
+    table = tmp_path / "p.csv"
+    assert main(["predict", str(trained_run), *given, "--json", "--csv", str(table)]) == 1
+    answered, failed = json.loads(capsys.readouterr().out)
+    assert set(json_keys) == set(answered) | set(failed)
+    with table.open(encoding="utf-8-sig") as rows:
+        header = next(csv.reader(rows))
+    assert set(csv_columns) <= set(header) and not set(csv_columns) & set(answered)
+    result = predict(trained_run, [good])[0]
+    assert all(hasattr(result, name) for name in json_keys + csv_columns)
+
+
 def spy(function, calls: list):
     """``function``, its first argument appended to ``calls`` at each call."""
 

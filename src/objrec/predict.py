@@ -56,7 +56,7 @@ from objrec.outputs import (
     takes_back_folders,
     writes_over,
 )
-from objrec.progress import Reporter, or_silent, plural, some_of
+from objrec.progress import Reporter, log_result_warnings, or_silent, plural, some_of
 from objrec.tables import CSV_ENCODING, spreadsheet_cell
 
 if TYPE_CHECKING:  # PyTorch's: imported once there is an image to predict
@@ -477,9 +477,9 @@ def predict(
     """Top-k classes for each image in ``paths`` (files or folders; one, or a list), as
     :class:`Predictions` (a list; ``table()`` is a DataFrame of the rows ``csv`` would hold).
 
-    A missing, unreadable or non-image path gets an ``error`` instead and the others are still
-    predicted. ``tta`` averages over test-time views; ``explain`` is a folder that receives a
-    Grad-CAM overlay per image (``<name>.gradcam.png``), made in PyTorch whatever the runtime;
+    A missing, unreadable or non-image path gets an ``error`` (one WARNING names them) and the
+    others are still predicted. ``tta`` averages over test-time views; ``explain``: a folder for
+    a Grad-CAM overlay per image (``<name>.gradcam.png``), made in PyTorch whatever the runtime;
     ``plot`` draws the first ``plot_max`` readable images. An image whose unknown score is below
     the run's threshold (or ``threshold``) is marked ``unknown``, its top-k still given;
     ``unknown=False`` never marks one. ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (a GPU runs
@@ -505,6 +505,19 @@ def predict(
         plot_predictions(results, plot, plot_max, force)
     if csv is not None:
         write_csv(results, csv, force)
+    return failures_logged(results)
+
+
+def failures_logged(results: list[Prediction]) -> Predictions:
+    """``results`` as :class:`Predictions`, the inputs that could not be predicted (a path that
+    does not exist, an unreadable file) named in one WARNING, as the CLI names them: a script
+    that misspelt a path read ``None`` answers with nothing said. No exception, as the CLI goes
+    on with the other inputs; marked as said in the result, so that the CLI shows its own lines."""
+    failed = [f"{r.path} ({r.error})" for r in results if r.error]
+    if failed:
+        inputs = f"{len(failed)} of {plural(len(results), 'input')}"
+        sentence = f"{inputs} could not be predicted (each Prediction's error says why): "
+        log_result_warnings(log, [sentence + some_of(failed, quote=False)])
     return Predictions(results)
 
 
