@@ -265,8 +265,29 @@ def test_an_unknown_answer_says_its_familiarity_beside_the_closest_class(
     assert unknown.unknown and unknown.familiarity_note == note
     assert main(["predict", str(trained_run), str(image), "--threshold", str(line)]) == 0
     out = capsys.readouterr().out
-    assert "unknown (like none of the classes); closest: " in out
+    assert "unknown, unlike the photos the model learned from; if it is one of its classes: " in out
     assert f"(familiarity {typical.score:.2f})\nunknown below familiarity {line!r} " in out
+
+
+def test_an_unknown_answer_says_why_beside_probabilities_shared_among_the_classes(capsys):
+    """'c38.jpg: unknown (like none of the classes); closest: crab 98.96%' read as a
+    contradiction with nothing saying why (newcomer55's 8). The line says the photo is unlike the
+    photos the model learned from (its familiarity), and that the probabilities are the classes'
+    were it one of them; a run whose score is no familiarity says it is like none of them."""
+    from objrec.cli.prediction import print_predictions
+    from objrec.predict import Prediction
+
+    top = [{"class": "crab", "prob": 0.9896}, {"class": "lobster", "prob": 0.0104}]
+    familiar = dict(topk=top, unknown=True, score=-0.2, line=0.0, unknown_threshold=0.0)
+    msp = dict(topk=top[::-1], unknown=True, score=0.41, unknown_threshold=0.5, unknown_score="msp")
+    print_predictions([Prediction("c38.jpg", **familiar), Prediction("a.jpg", **msp)], None, 20)
+    said = capsys.readouterr().out.splitlines()
+    assert said[:2] == [
+        "c38.jpg: unknown, unlike the photos the model learned from; if it is one of its classes: "
+        "crab 98.96%, lobster 1.04% (familiarity -0.20)",
+        "a.jpg: unknown, like none of the classes; if it is one of its classes: lobster 1.04%, "
+        "crab 98.96%",
+    ]
 
 
 def test_the_plot_says_how_many_classes_and_which_of_the_images_it_shows(tmp_path, monkeypatch):
@@ -966,7 +987,10 @@ def test_predict_s_lines_state_the_unknown_threshold_once(capsys):
     msp = dict(topk=top, unknown=True, score=0.41, unknown_threshold=0.5, unknown_score="msp")
     print_predictions([Prediction("a.jpg", **msp), Prediction("b.jpg", **msp)], None, 20)
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "a.jpg: unknown (like none of the classes); closest: cat 41.00%, dog 59.00%"
+    assert out[0] == (
+        "a.jpg: unknown, like none of the classes; if it is one of its classes: cat 41.00%, dog "
+        "59.00%"
+    )
     assert out[2] == "unknown below a top probability of 0.5: the run's own threshold"
     familiar = dict(topk=top, score=-0.214, line=0.0, unknown_threshold=0.0, unknown_score="knn")
     near = Prediction("c.jpg", **(familiar | {"score": 0.02}))

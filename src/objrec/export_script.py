@@ -705,10 +705,14 @@ def base_name(path: str | Path) -> str:
 
 
 def text(answer: dict) -> str:
-    """A photo's line, in ``objrec predict``'s words: ``photo.jpg: unknown (like none of the
-    classes); closest: crab 61.00%, lobster 39.00% (familiarity -0.21)``, its top classes as
-    :func:`top_text` gives them, and a photo answered though barely familiar marked so."""
-    unknown = "unknown (like none of the classes); closest: " if answer["unknown"] else ""
+    """A photo's line, in ``objrec predict``'s words: ``photo.jpg: unknown, unlike the photos the
+    model learned from; if it is one of its classes: crab 61.00%, lobster 39.00% (familiarity
+    -0.21)`` (the probabilities are shared among the classes taught; "like none of the classes"
+    where the score is no familiarity), its top classes as :func:`top_text` gives them, and a
+    photo answered though barely familiar marked so."""
+    familiar = answer.get("barely_familiar") is not None
+    why = "unlike the photos the model learned from" if familiar else "like none of the classes"
+    unknown = f"unknown, {why}; if it is one of its classes: " if answer["unknown"] else ""
     note = familiarity_words(answer)
     return f"{printed(answer['path'])}: {unknown}{top_text(answer['topk'])}" + (
         f" ({note})" if note else ""

@@ -372,7 +372,7 @@ def print_predictions(
         if r.error:
             err.print(one_line(f"{r.path}: {r.error}"), style="red", markup=False, highlight=False)
             continue
-        unknown = "unknown (like none of the classes); closest: " if r.unknown else ""
+        unknown = unknown_words(r.line is not None) if r.unknown else ""
         note = f" ({words})" if (words := familiarity_words(r)) else ""
         line = f"{r.path}: {unknown}{topk_line(r.topk)}{note}"
         console.print(one_line(line), markup=False, highlight=False)
@@ -387,6 +387,16 @@ def print_predictions(
         console.print(printable(line), markup=False, highlight=False)
     if plot:
         console.print(plot_sentence(results, plot, plot_max), markup=False, highlight=False)
+
+
+def unknown_words(familiar: bool) -> str:
+    """How an image's line answered unknown begins, saying why and what its probabilities are:
+    "unknown (like none of the classes); closest: crab 98.96%" read as a contradiction
+    (newcomer55's 8). The probabilities share 100% among the classes taught, so they say which
+    class it would be if it were one of them; the familiarity (``familiar``: the run's unknown
+    score is one) says how unlike the photos the model learned from it is."""
+    why = "unlike the photos the model learned from" if familiar else "like none of the classes"
+    return f"unknown, {why}; if it is one of its classes: "
 
 
 MIXED_NAMED = 3
