@@ -6,6 +6,7 @@ import math
 import re
 import subprocess
 import sys
+from dataclasses import is_dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -264,6 +265,8 @@ def misread_repr_names(record) -> list[str]:
             value = getattr(record, name)
             if shown.startswith("'"):
                 right = ast.literal_eval(shown) == str(value)
+            elif shown == type(value).__name__ and is_dataclass(value):  # a group: Kind(...)
+                right = True
             elif isinstance(value, bool | None) or not isinstance(value, int | float):
                 right = shown == str(value)
             else:
@@ -339,3 +342,64 @@ def test_evaluate_and_predict_name_the_argument_a_caller_got_wrong(trained_run, 
         objrec.evaluate(trained_run, notes)
     with pytest.raises(ObjrecError, match=r"^`paths` is empty: give the images to predict"):
         objrec.predict(trained_run, [])
+
+
+def nested_results() -> list:
+    """The records a result holds that the Python API page tells a user to print next, made by
+    hand as a 15-class evaluation against an earlier run, with untaught photos, holds them."""
+    from objrec import evaluation_metrics as em
+
+    classes = [f"class_{i:02d}" for i in range(15)]
+    row = {"class": "class_00", "n": 12, "top1": 0.9167, "top1_against": 1.0, "change": -0.0833}
+    against = em.Comparison(
+        run="run1", classes=classes, merged={"cars": "car_side"}, n=186, top1=0.9677,
+        top1_against=0.9785, fixed=2, broken=4, p_value=0.6875, within_chance=True,
+        per_class=[row | {"class": name} for name in classes],
+    )  # fmt: skip
+    by_class = [{"class": name, "unknown": 1, "n": 12} for name in classes]
+    stricter = em.StricterThreshold(
+        0.31, 0.9, 0.93, 196, 0, 9, by_class, 0.95, 0.92, 0.0, by_class, 1, 9, 26, 30, [], True
+    )
+    answered_as = {name: 1 for name in classes[:4]}
+    figures = em.OpenSetFigures(0.97, 0.12, 211, 30, 4 / 30, answered_as)
+    open_set = em.OpenSet(figures, stricter, None, "untaught")
+    metrics = em.EvaluationMetrics.from_json(
+        {
+            "n": 211,
+            "n_groups": 209,
+            "top1": 0.9716,
+            "top5": 0.995,
+            "ece": 0.02,
+            "known_kept": 0.99,
+            "top1_at_threshold": 0.96,
+        }
+    )
+    metrics = replace(metrics, open_set=open_set)
+    predictions = objrec.Predictions(
+        [objrec.Prediction(f"p{i}.jpg", [{"class": "a", "prob": 0.9}]) for i in range(1000)]
+    )
+    predictions += [objrec.Prediction("gone.jpg", error="no such file or folder")]
+    return [against, stricter, figures, open_set, metrics, metrics.at_threshold, predictions]
+
+
+def test_the_records_a_result_holds_read_in_one_line_naming_counts_as_counts():
+    """newcomer55's 9: `evaluation.against` (a Comparison) printed 3,796 characters, every
+    class's row; `metrics.open_set.stricter` 1,138; `evaluation.metrics` 2,449, every figure of
+    every group; `Predictions` each of its predictions (1,000 lines for a folder). Each is one
+    line, as the top-level results are, by the same rule: a group of figures shown as its kind,
+    a list or mapping by how many it holds (`n_` and its name)."""
+    records = nested_results()
+    for record in records:
+        shown = repr(record)
+        assert "\n" not in shown and len(shown) < 250, shown
+        assert not misread_repr_names(record), (shown, misread_repr_names(record))
+    against, stricter, _, _, metrics, _, predictions = records
+    assert "n=186, top1=0.9677, top1_against=0.9785, fixed=2, broken=4" in repr(against)
+    assert "n_classes=15" in repr(against) and "n_merged=1" in repr(against)
+    assert "threshold=0.3100, recommended=True, unknown_caught=30, unknown_caught_now=26" in repr(
+        stricter
+    )
+    assert "calibration=Calibration(...)" in repr(metrics) and "open_set=OpenSet(...)" in repr(
+        metrics
+    )
+    assert repr(predictions) == "Predictions(inputs=1001, given_a_class=1000, unknown=0, failed=1)"

@@ -18,6 +18,26 @@ from pathlib import Path
 from typing import Any, Self
 
 
+def shown_fields(record: Any, names: tuple[str, ...], counted: tuple[str, ...] = ()) -> str:
+    """``record``'s fields of ``names`` for a one-line repr, ``name=value`` (a float to four
+    places, a group of figures as its kind and ``(...)``; a field that is None left out), then
+    ``n_`` and the name of each of ``counted`` and its length: a nested result printed every
+    class's dict, thousands of characters (newcomer55's 9)."""
+    shown = []
+    for name in names:
+        value = getattr(record, name)
+        if value is None:
+            continue
+        if isinstance(value, float):
+            shown.append(f"{name}={value:.4f}")
+        elif hasattr(value, "__dataclass_fields__"):
+            shown.append(f"{name}={type(value).__name__}(...)")
+        else:
+            shown.append(f"{name}={value!r}")
+    shown += [f"n_{name}={len(getattr(record, name))}" for name in counted]
+    return f"{type(record).__name__}({', '.join(shown)})"
+
+
 @dataclass(frozen=True)
 class Scores:
     """Top-1 and top-5 on every evaluated image (micro) and averaged over the classes present
@@ -123,6 +143,10 @@ class AtThreshold:
     unknown_by_class: list[dict[str, Any]]
     """Those it says unknown, by class (``open_set.unknown_by_class``)."""
 
+    def __repr__(self) -> str:
+        """One line: the figures, and how many classes it says unknown of (a row each)."""
+        return shown_fields(self, ("known_kept", "top1_at_threshold"), ("unknown_by_class",))
+
 
 @dataclass(frozen=True)
 class StricterThreshold:
@@ -182,6 +206,14 @@ class StricterThreshold:
     """Whether objrec recommends it: the share of unknown images it newly catches is at least
     the share of validation images it newly says unknown (``thresholds.threshold_trade``), and
     it ``silences`` no class."""
+
+    def __repr__(self) -> str:
+        """One line: the threshold, whether it is recommended, and what it trades, each count
+        beside the run's threshold's (``_now``); the per-class rows counted (its fields made 1,138
+        characters)."""
+        caught = ("threshold", "recommended", "unknown_caught", "unknown_caught_now")
+        rejected = ("known_rejected", "known_rejected_now", "valid_rejected", "valid_images")
+        return shown_fields(self, caught + rejected, ("silences", "unknown_by_class"))
 
     def to_json(self) -> dict[str, Any]:
         """As ``open_set.stricter`` in ``metrics.json`` and ``--json``."""
@@ -266,8 +298,10 @@ class OpenSetFigures:
     def __repr__(self) -> str:
         """The fields, :attr:`unknown_caught` first: the count the evaluation's repr gives
         (``unknown_caught=13/21``), which the fields hold only as the share
-        ``unknown_accepted``."""
-        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)]
+        ``unknown_accepted``; the classes those were answered as counted (a class each)."""
+        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)][:-1]
+        if self.unknown_answered_as is not None:
+            shown.append(f"n_unknown_answered_as={len(self.unknown_answered_as)}")
         return f"OpenSetFigures(unknown_caught={self.unknown_caught!r}, {', '.join(shown)})"
 
     def to_json(self) -> dict[str, Any]:
@@ -311,6 +345,10 @@ class OpenSet:
     def unknown_accepted(self) -> float | None:
         """The share of the unknown images the run's threshold still gives a class."""
         return self.figures.unknown_accepted
+
+    def __repr__(self) -> str:
+        """One line: its groups by kind (each read by attribute), and the folder."""
+        return shown_fields(self, ("figures", "stricter", "no_stricter", "folder"))
 
     def to_json(self) -> dict[str, Any]:
         """As ``open_set`` in ``metrics.json``: the figures, then ``stricter``,
@@ -378,6 +416,13 @@ class EvaluationMetrics:
     def top1(self) -> float:
         """The share of them whose first answer is their class."""
         return self.overall.top1
+
+    def __repr__(self) -> str:
+        """One line: the images, top-1, and the groups of figures measured, by kind (each read
+        by attribute: ``metrics.calibration.ece``), where every figure of every group made 2,449
+        characters."""
+        names = ("n", "n_groups", "top1", "tta", "overall", "calibration", "unknown")
+        return shown_fields(self, (*names, "at_threshold", "open_set", "without_tta"))
 
     def to_json(self) -> dict[str, Any]:
         """As the first keys of ``metrics.json`` and ``--json``, in their order."""
@@ -551,6 +596,16 @@ class Comparison:
     image_set: str | None = None
     """The fingerprint of the images and labels the earlier run was scored on here."""
     own_evaluation: OwnEvaluation | None = None
+
+    def __repr__(self) -> str:
+        """One line: the earlier run, the images compared and both runs' top-1, the changes and
+        whether chance explains them, how many classes both know, and how many were left out,
+        renamed, merged or split, where any were (every class's row made 3,796 characters);
+        ``per_class`` has the rows."""
+        names = ("run", "n", "top1", "top1_against", "fixed", "broken", "p_value")
+        moved = ("only_here", "only_against", "renamed", "merged", "split")  # where any
+        counted = ("classes", *(name for name in moved if getattr(self, name)))
+        return shown_fields(self, (*names, "within_chance"), counted)
 
     def to_json(self) -> dict[str, Any]:
         """As ``against`` in ``metrics.json`` and ``--json``."""

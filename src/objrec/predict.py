@@ -316,6 +316,17 @@ class Predictions(list[Prediction]):
     """What :func:`predict` returns: a list of :class:`Prediction`, one per input in order, that
     :meth:`table` gives as a pandas DataFrame and :meth:`tally` counts by answer."""
 
+    def __repr__(self) -> str:
+        """One line: how many inputs, how many were given a class, said unknown, or failed
+        (a list of 1,000 printed every :class:`Prediction`; each is ``predictions[i]``, and
+        :meth:`table` has them all)."""
+        failed = sum(bool(r.error) for r in self)
+        unknown = sum(r.unknown for r in self if not r.error)
+        return (
+            f"Predictions(inputs={len(self)}, given_a_class={len(self) - failed - unknown}, "
+            f"unknown={unknown}, failed={failed})"
+        )
+
     def tally(self) -> dict[str, int]:
         """How many images got each answer, the class or "unknown" (:func:`tally`)."""
         return tally(self)
