@@ -578,6 +578,22 @@ def test_a_split_logs_the_warnings_the_cli_shows(tmp_path, image_folder, known_f
     ]
 
 
+def test_a_split_logs_each_long_step_as_it_begins(tmp_path, image_folder, known_facts, caplog):
+    """`split_folder` of 725 photos took 31.5 s with nothing logged until its end, as it takes no
+    reporter (newcomer55's 12). At INFO it says each long step as it begins, the images counted:
+    reading them (hashing and decoding), then comparing them for near-duplicates."""
+    n = sum(1 for _ in image_folder.rglob("*.*"))
+    with caplog.at_level(logging.INFO, logger="objrec"):
+        split_folder(image_folder, tmp_path / "out")
+    steps = ("reading the ", "comparing the ", f"split {image_folder} into ")
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith(steps)]
+    assert said[:2] == [
+        f"reading the {n} images of {image_folder}: hashing and decoding each",
+        f"comparing the {n} readable images for near-duplicates",
+    ]
+    assert len(said) == 3 and said[2].startswith(steps[2])  # the end's line, last
+
+
 def test_a_class_with_only_unreadable_files_is_left_out_as_empty(
     tmp_path, image_folder, known_facts
 ):

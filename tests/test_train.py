@@ -817,6 +817,22 @@ def test_a_run_s_seconds_are_typed_and_summed_as_before():
     ]
 
 
+def test_a_run_s_seconds_show_quantize_inside_features_and_parts_that_add_up_to_the_total():
+    """`RunSeconds(features=380.17, fit=26.96, calibrate=26.21, quantize=246.96, total=433.87)`
+    listed quantize as a fourth part, though it is part of features: the parts added up to 681 s
+    of a total of 434 s (newcomer55's 11). The repr gives the total, then the parts it is made
+    of, quantize inside features."""
+    from objrec.prepared import RunSeconds
+
+    seconds = RunSeconds(features=380.17, fit=26.96, calibrate=26.21, quantize=246.96, total=433.87)
+    assert repr(seconds) == (
+        "RunSeconds(total=433.87: features=380.17 (of it quantize=246.96), fit=26.96, "
+        "calibrate=26.21)"
+    )
+    fp32 = RunSeconds(features=3.0, fit=1.5, calibrate=0.5, total=5.0)
+    assert repr(fp32) == "RunSeconds(total=5.00: features=3.00, fit=1.50, calibrate=0.50)"
+
+
 def test_a_run_s_image_and_parameter_counts_are_typed_and_summed_as_before():
     """The images a run trained on (``prepared.ImageCounts``) and its model's parameters
     (``meta.ParameterCounts``) are read by attribute; summary.json and the checkpoint's metadata

@@ -149,9 +149,21 @@ def feature_table(
     if missing:
         found = store.lookup(sid, key, digests)
     found = account_for_missing(found, samples, digests, passing, world.size > 1, unhashed)
-    name = settings.description
-    log.info("%s: %s, %d computed, %s", name, plural(len(samples), "image"), computed, hashing)
-    return make_table(space, samples, found, digests, hashing, computed, failed, missing, derived)
+    table = make_table(space, samples, found, digests, hashing, computed, failed, missing, derived)
+    log.info("%s: %s, %s", settings.description, computed_words(table), hashing)
+    return table
+
+
+def computed_words(table: FeatureTable) -> str:
+    """How a table's images got their features, for the log: ``363 images, 362 computed, 1 a
+    copy of another image (the same bytes, computed once)``, as train's lines count copies
+    (``train.table_counts``), where "363 images, 362 computed" left the other one unexplained
+    (newcomer55's 13)."""
+    words = f"{plural(len(table), 'image')}, {table.computed:,} computed"
+    if table.copies:
+        copies = "a copy of another image" if table.copies == 1 else "copies of other images"
+        words += f", {table.copies:,} {copies} (the same bytes, computed once)"
+    return words
 
 
 def filled_otherwise(

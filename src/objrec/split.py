@@ -28,7 +28,7 @@ from objrec.grouping import burst_keys, join_groups, near_groups, read_groups
 from objrec.images import warned_once_per_file
 from objrec.outputs import takes_back_folders
 from objrec.placement import assign
-from objrec.progress import listed, log_result_warnings
+from objrec.progress import listed, log_result_warnings, plural
 from objrec.ratios import min_class_size
 from objrec.reviewed import earlier_reviews
 from objrec.split_like import Like, like_splits, moved_files
@@ -115,6 +115,18 @@ def _log_split(src: Path, out: Path, result: SplitResult, config: SplitConfig) -
     log_result_warnings(log, split_warnings(result))
 
 
+def _near_groups(
+    files: dict[str, list[Path]],
+    hashes: dict[Path, str],
+    facts: dict[Path, Any],
+    on_row: Callable[[int, int], None] | None,
+    kept: Path,
+) -> dict[Path, str]:
+    """The images' near-duplicate groups (``dedup.near_groups``), the step said in the log."""
+    log.info("comparing the %s for near-duplicates", plural(len(hashes), "readable image"))
+    return near_groups(files, hashes, facts, on_row=on_row, kept=kept)
+
+
 class Progress(NamedTuple):
     """``split_folder``'s callbacks for the passes of its plan, each ``(done, total)``."""
 
@@ -138,8 +150,7 @@ def _plan(
     source = read_source(src, config, progress.on_file, store_dir())
     files, hashes, facts = source.files, source.hashes, source.facts
     kept = facts_file()  # the pairs compared before
-    on_row = progress.on_compare
-    groups = near_groups(files, hashes, facts, on_row=on_row, kept=kept) if near else hashes
+    groups = _near_groups(files, hashes, facts, progress.on_compare, kept) if near else hashes
     keys, found, (timed, cameraless) = burst_keys(
         files, groups, config.burst_seconds, digests=hashes, kept=kept, on_file=progress.on_camera
     )

@@ -84,6 +84,7 @@ def read_source(
     refuse_wrong_source(src, files)
     images = [p for paths in files.values() for p in paths]
     not_images = ignored_files(src, ignored, images, loose_files(src, config.groups))
+    log.info("reading the %s of %s: hashing and decoding each", plural(len(images), "image"), src)
     hashes = hash_all(files, on_file, store)
     facts = decode_all(files, hashes, on_file)
     files, unreadable, too_large, no_decoder = drop_unreadable(src, files, facts)
