@@ -2891,6 +2891,44 @@ def test_the_plan_leaves_a_less_sure_relabel_for_a_person_to_decide(capsys):
     )
 
 
+def test_the_audit_counts_every_review_under_0_7_as_less_sure_whatever_its_reason_says_first():
+    """The audit ended "35 to review (...; 1 less sure, p(suggested) under 0.7, where about 1 in
+    4 relabels was wrong ...)" where 15 of the 35 rows were under 0.7 (newcomer55's 4): it
+    counted the rows whose reason said that clause, not those whose votes were split first, nor
+    those under 0.5. Each is counted by its probability: from 0.5 (`less_sure`) and under it
+    (`unsure`), and the last line says both."""
+    from objrec.audit_inventory import Inventory, Item
+    from objrec.audit_report import plan_rows, sureness_counts
+    from objrec.cli.auditing import planned_rows
+
+    items = [Item(Path(f"/d/ketch/{k}.jpg"), f"ketch/{k}.jpg", 0, None) for k in range(4)]
+    inv = Inventory(Path("/d"), ("ketch", "schooner"), items, False)
+    said = (
+        "heads and neighbours give p(given)={g}; 9 of its 10 nearest images are labelled schooner"
+    )
+    issues = [
+        LabelIssue(f"ketch/{k}.jpg", "ketch", "schooner", index=k, prob_suggested=p)
+        for k, p in enumerate((0.63, 0.55, 0.3, 0.95))
+    ]
+    given = (0.06, 0.4, 0.2, 0.01)  # the second's votes split with ketch: its reason says that
+    issues = [
+        replace(i, prob_given=g, evidence=said.format(g=g))
+        for i, g in zip(issues, given, strict=True)
+    ]
+    result = AuditResult(issues, [], [], 4, list(inv.classes))
+    plan = plan_rows(result, inv)
+    assert [r["action"] for r in plan] == ["review", "review", "review", "relabel"]
+    assert "but under 0.7" not in plan[1]["reason"]  # split votes said first
+    counts = sureness_counts(plan, result, inv)
+    assert counts == {"less_sure": 2, "unsure": 1}
+    line = planned_rows({"relabel": 1, "review": 3, **counts})[1]
+    assert line.startswith(
+        "3 to review (label flags it does not relabel unread; 3 less sure, p(suggested) under "
+        "0.7: 2 from 0.5, where about 1 in 4 relabels was wrong when measured, 1 under 0.5, "
+        "where most suggestions were wrong when measured: decide them"
+    )
+
+
 def test_the_plan_asks_to_review_a_suggestion_the_votes_split_with_the_given_class():
     """A teacher's origami ant (6 classes of 26-45 photos), rightly labelled ant, was pre-filled
     ``relabel -> dragonfly`` at p(suggested)=0.51 with ant still at 0.40: a coin toss between the

@@ -365,7 +365,7 @@ def write_audit(
         write_plan(plan, place("plan.csv"))
         result.planned = {
             **{action: sum(row["action"] == action for row in plan) for action in ACTIONS},
-            "less_sure": sum(LESS_SURE in row["reason"] for row in plan),
+            **sureness_counts(plan, result, inv),
             "identical": sum(row["reason"].startswith(IDENTICAL) for row in plan),
             "two_labels": sum(row["reason"].startswith(TWO_LABELS) for row in plan),
             "other_label": sum(OTHER_LABEL in row["reason"] for row in plan),
@@ -781,6 +781,21 @@ def sure_doubt(issue: LabelIssue) -> str:
     if RELABEL_MIN_PROB <= issue.prob_suggested < RELABEL_SURE_PROB:
         return LESS_SURE
     return ""
+
+
+def sureness_counts(
+    plan: list[dict[str, str]], result: AuditResult, inv: Inventory
+) -> dict[str, int]:
+    """Of the plan's rows to review a label flag, how many suggest a class from
+    ``RELABEL_MIN_PROB`` to ``RELABEL_SURE_PROB`` (``less_sure``) and how many below it
+    (``unsure``), whatever doubt their reason gives first: counting the rows whose reason says
+    :data:`LESS_SURE` said "1 less sure, p(suggested) under 0.7" of 35 rows, 15 of them under
+    0.7, the split votes' and the weak suggestions' not counted."""
+    probs = {inv.rel(inv.items[i.index]): i.prob_suggested for i in result.label_issues}
+    flags = [r for r in plan if r["action"] == REVIEW and r["reason"].startswith(REVIEWED)]
+    p = [probs[r["file"]] for r in flags if r["file"] in probs]
+    less_sure = sum(RELABEL_MIN_PROB <= q < RELABEL_SURE_PROB for q in p)
+    return {"less_sure": less_sure, "unsure": sum(q < RELABEL_MIN_PROB for q in p)}
 
 
 def split_doubt(issue: LabelIssue) -> str:

@@ -263,19 +263,11 @@ def review_words(planned: dict[str, int]) -> str:
     less sure (``audit_report.LESS_SURE``), copies of a picture under two labels, and what to
     do. The less sure are said here, before the plan is applied, since about 1 in 4 of their
     suggestions is wrong: a user learns it while a copy can still be left unwritten."""
-    from objrec.audit_report import RELABEL_SURE_PROB
-
-    review, less = planned.get("review", 0), planned.get("less_sure", 0)
-    two = planned.get("two_labels", 0)
+    review, two = planned.get("review", 0), planned.get("two_labels", 0)
     said = []
     if flagged := review - two:
         flags = "a label flag" if flagged == 1 else "label flags"
-        sure = (
-            f"; {less} less sure, p(suggested) under {RELABEL_SURE_PROB}, where about 1 in 4 "
-            "relabels was wrong when measured"
-            if less
-            else ""
-        )
+        sure = less_sure_words(planned.get("less_sure", 0), planned.get("unsure", 0))
         said.append(
             f"{f'{flagged} ' if two and flagged > 1 else ''}{flags} it does not relabel"
             f" unread{sure}"
@@ -289,6 +281,25 @@ def review_words(planned: dict[str, int]) -> str:
         f"{'; '.join(said)}: decide {them} in plan.csv, {how}; left as review, apply-plan keeps "
         "the image and remembers no label"
     )
+
+
+def less_sure_words(less: int, unsure: int) -> str:
+    """How many of the label flags to review suggest a class under ``RELABEL_SURE_PROB``, and
+    how often such suggestions were wrong when measured: about 1 in 4 from ``RELABEL_MIN_PROB``
+    (``less``), most below it (``unsure``); "" for none."""
+    from objrec.audit_report import RELABEL_MIN_PROB as low
+    from objrec.audit_report import RELABEL_SURE_PROB as high
+
+    less_said = "where about 1 in 4 relabels was wrong when measured"
+    unsure_said = "where most suggestions were wrong when measured"
+    if less and unsure:
+        return (
+            f"; {less + unsure} less sure, p(suggested) under {high}: {less} from {low}, "
+            f"{less_said}, {unsure} under {low}, {unsure_said}"
+        )
+    if less:
+        return f"; {less} less sure, p(suggested) under {high}, {less_said}"
+    return f"; {unsure} less sure, p(suggested) under {low}, {unsure_said}" if unsure else ""
 
 
 def removed_words(planned: dict[str, int]) -> str:
