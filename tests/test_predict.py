@@ -490,6 +490,11 @@ def test_the_python_api_page_names_each_key_of_predict_json_and_csv_as_the_comma
     assert main(["predict", str(trained_run), *given, "--json", "--csv", str(table)]) == 1
     answered, failed = json.loads(capsys.readouterr().out)
     assert set(json_keys) == set(answered) | set(failed)
+    commands = " ".join((Path(__file__).parents[1] / "docs" / "commands.md").read_text().split())
+    listed = re.search(r"\*\*`--json`\*\* prints `\[\{(.*?)\}\]`", commands)
+    assert listed is not None and set(re.findall(r'"(\w+)"', listed[1])) - {"class", "prob"} == set(
+        answered
+    )  # the keys of an answer, as predict's section of docs/commands.md lists them
     with table.open(encoding="utf-8-sig") as rows:
         header = next(csv.reader(rows))
     assert set(csv_columns) <= set(header) and not set(csv_columns) & set(answered)
