@@ -640,6 +640,26 @@ def test_the_page_says_plainly_when_an_answer_is_barely_familiar(
 
 
 @pytest.mark.slow
+def test_the_page_says_why_an_unknown_answer_has_high_percentages(
+    browser_page, server, client, tmp_path
+):
+    """An unknown answer's note read "This image looks like none of the classes the model knows.
+    Its closest classes, for what they are worth:" above crab 98.96%, a contradiction with
+    nothing saying why (newcomer55's 8, as predict's line). It says the image is unlike the
+    photos the model learned from, and that the percentages are the classes' were it one."""
+    image = tmp_path / "blue.png"
+    image.write_bytes(png_bytes(colour=(40, 60, 200)))
+    near = barely_familiar_answer(client)
+    unknown = {**near, "answer": "unknown", "unknown": True, "barely_familiar": False}
+    answer_with_page(browser_page, server, {**unknown, "score": -0.2}, image)
+    note = browser_page.locator("#unknown")
+    assert note.is_visible() and browser_page.locator("#barely").count() == 0
+    words = note.text_content()
+    assert words.startswith("Unknown: this image is unlike the photos the model learned from.")
+    assert "If it is one of its classes" in words and "share 100% among the classes" in words
+
+
+@pytest.mark.slow
 def test_the_page_refuses_a_file_over_the_limit_before_sending_it(browser_page, server, tmp_path):
     """A file over the limit (11 MB against serve's default 10 MiB) is refused by the page,
     which sent it and then showed the 413: now it is never sent, and the page says the limit
