@@ -1804,6 +1804,7 @@ def test_each_upload_is_counted_once_the_refused_apart_from_the_answered(client)
         "refused": 3,
         "left": 0,
         "failed": 0,
+        "uncounted": 0,  # several processes' sum only
     }
 
 
@@ -1830,6 +1831,107 @@ def test_serve_s_last_line_says_how_many_uploads_it_answered_and_refused(
     assert cli.main(["serve", "--port", "0", str(tmp_path)]) == 0
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.endswith(": 1 upload answered, 2 left by their client, 1 failed")
+
+
+def test_several_workers_uploads_are_counted_together_and_their_folder_removed(client, monkeypatch):
+    """`serve --workers 2` ended with "stopped serving run" alone: each process counted its own
+    uploads, and none said them. Each worker now writes its counts as its app stops, into a
+    temporary folder serve made, which sums them once all have stopped, then removes it."""
+    import uvicorn.supervisors
+
+    from objrec import serve
+    from objrec.serve_uploads import UploadCounts
+    from objrec.serve_workers import WORKER_COUNTS
+
+    folders = []
+    image, text = ("x.png", png_bytes(), "image/png"), ("x.txt", b"no image", "text/plain")
+
+    class TwoWorkers:  # uvicorn's supervisor, its two processes' apps made as they make them
+        def __init__(self, config, sockets):
+            assert config.workers == 2 and config.factory
+
+        def run(self):
+            folders.append(Path(os.environ[WORKER_COUNTS]))
+            for uploads in [[image, image, text], [image]]:
+                with local_client(serve.app_from_env()) as worker:
+                    for upload in uploads:
+                        worker.post("/predict", files={"file": upload})
+
+    monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", TwoWorkers)
+    monkeypatch.setattr(serve, "check_settings", lambda *args: ("PyTorch", "asked"))
+    counts = serve.serve(client.run, port=0, workers=2, runtime="torch")
+    assert counts == UploadCounts(answered=3, refused=1)
+    assert counts.words() == "3 uploads answered, 1 refused"
+    assert not folders[0].exists() and WORKER_COUNTS not in os.environ
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_ends_with_the_same_last_line_as_one_and_leaves_no_file(
+    client, tmp_path
+):
+    """`objrec serve --workers 2` itself, stopped by SIGTERM after uploads that either process
+    may have answered: the last line counts them all, as one process's does, and the folder
+    the workers wrote their counts to is gone."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    command = [sys.executable, "-m", "objrec", "serve", str(client.run), "--port", "0"]
+    process = subprocess.Popen(
+        [*command, "--workers", "2", "--runtime", "torch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(line.decode() for line in process.stdout), daemon=True
+    )
+    reader.start()
+    try:
+        deadline = time.time() + 300
+        while not any("serving" in line for line in lines) and time.time() < deadline:
+            time.sleep(0.2)
+        url = re.search(r"http://\S+", "".join(lines)).group(0)
+        for name, data in [("a.png", png_bytes()), ("b.png", png_bytes()), ("c.txt", b"no")]:
+            post_upload(f"{url}predict", name, data)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0, lines
+        reader.join(timeout=10)
+        last = f"stopped serving {client.run}: 2 uploads answered, 1 refused"
+        assert lines[-1].strip() == last, "".join(lines)
+        assert list(scratch.iterdir()) == []
+    finally:
+        process.kill()
+        process.wait()
+
+
+def post_upload(url: str, name: str, data: bytes) -> int:
+    """POST ``data`` to ``url`` as the multipart field ``file`` named ``name``: the status."""
+    boundary = "objrecboundary"
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"'
+    body = f"{head}\r\n\r\n".encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    kind = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, body, kind), timeout=60) as got:
+            return got.status
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def test_a_worker_that_never_said_its_counts_is_said_to_be_left_out(tmp_path):
+    """A worker killed, or stopped twice (uvicorn's forced exit skips the app's shutdown), never
+    writes its counts: the sum says it left that process out, not a smaller count as the whole."""
+    from objrec.serve_workers import summed_counts
+
+    (tmp_path / "a.json").write_text('{"answered": 2, "refused": 1, "left": 0, "failed": 0}')
+    (tmp_path / "b.json").write_text("")  # started, never stopped cleanly
+    words = summed_counts(tmp_path).words()
+    assert (
+        words == "2 uploads answered, 1 refused (not counting 1 server process that ended abruptly)"
+    )
+    (tmp_path / "a.json").unlink()
+    assert summed_counts(tmp_path).words() == (
+        "0 uploads answered (not counting 1 server process that ended abruptly)"
+    )
 
 
 def test_an_upload_refused_as_an_invalid_request_is_one_line_in_the_log_too(client, caplog):

@@ -63,7 +63,13 @@ from objrec.serve_settings import (
     upload_pixel_limit,
 )
 from objrec.serve_uploads import MAX_UPLOAD_BYTES, UploadCounts
-from objrec.serve_workers import WORKER_LOGGING, check_settings, set_up_worker_logging
+from objrec.serve_workers import (
+    WORKER_LOGGING,
+    check_settings,
+    counted_across_workers,
+    counting_until_stopped,
+    set_up_worker_logging,
+)
 from objrec.served import CHECK_EVERY, checking_lifespan
 
 NOT_STARTED = "the server had not started (its model loads first): run it again"
@@ -149,14 +155,15 @@ def worker_environment(
 
 def app_from_env() -> FastAPI:
     """For ``uvicorn --factory`` with several workers: the run is read from the environment,
-    and the logging set-up, when :func:`serve` was given one (``worker_logging``)."""
+    and the logging set-up, when :func:`serve` was given one (``worker_logging``); the app
+    writes its upload counts where :func:`serve` sums them (``serve_workers``)."""
     set_up_worker_logging()
     run = os.environ.get("OBJREC_SERVE_RUN")
     if not run:
         raise ObjrecError("OBJREC_SERVE_RUN is not set")
     threshold = os.environ.get("OBJREC_SERVE_THRESHOLD")
     max_pixels = os.environ.get("OBJREC_SERVE_MAX_PIXELS")
-    return create_app(
+    app = create_app(
         Path(run),
         os.environ.get("OBJREC_SERVE_RUNTIME") or None,
         max_upload_bytes=int(os.environ.get("OBJREC_SERVE_MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES)),
@@ -168,6 +175,7 @@ def app_from_env() -> FastAPI:
         warn_any_origin=False,  # serve warned once, not once per worker
         allowed_hosts=os.environ.get("OBJREC_SERVE_ALLOWED_HOSTS", "").split(),
     )
+    return counting_until_stopped(app)
 
 
 def serve(
@@ -188,9 +196,9 @@ def serve(
     allowed_hosts: Sequence[str] = (),
     root_path: str = "",
     reporter: Reporter | None = None,
-) -> UploadCounts | None:
+) -> UploadCounts:
     """Run the app under uvicorn until stopped (binds to loopback unless ``host`` says otherwise),
-    then return the uploads it answered and refused (None with several ``workers``).
+    then return the uploads it answered and refused (several ``workers``' summed).
 
     The port is bound first, so that a busy one raises ``ObjrecError`` at once, not once the model
     has loaded (up to 1 min 47 s, shown to ``reporter``); then the model is loaded (checked, with
@@ -217,8 +225,7 @@ def serve(
             config = server_config(app, workers, root_path)
             if on_ready is not None:
                 threading.Thread(target=wait_until_up, args=(url, on_ready), daemon=True).start()
-        run_until_stopped(config, sock)
-    return None if isinstance(app, str) else app.state.uploads
+        return run_until_stopped(config, sock)
 
 
 def server_config(app: FastAPI | str, workers: int, root_path: str) -> Any:
@@ -296,18 +303,21 @@ def app_to_serve(
     return app, start_words(app.state.served.recognizer, runtime)
 
 
-def run_until_stopped(config: Any, sock: socket.socket) -> None:
+def run_until_stopped(config: Any, sock: socket.socket) -> UploadCounts:
     """Serve on ``sock`` until SIGINT (Ctrl-C) or SIGTERM (systemd, ``docker stop``) stops it
-    cleanly, which returns: a stop asked for, not an interruption. uvicorn shuts down on either
-    signal, then raises it again for its caller (uvicorn 0.29's cooperative signal handling), which
-    the CLI took for an interruption ('aborted', exit 130 or 143); here it is only noted. Several
-    workers run under uvicorn's supervisor, which keeps the signals for itself."""
+    cleanly, which returns the uploads answered and refused: a stop asked for, not an
+    interruption. uvicorn shuts down on either signal, then raises it again for its caller
+    (uvicorn 0.29's cooperative signal handling), which the CLI took for an interruption
+    ('aborted', exit 130 or 143); here it is only noted. Several workers run under uvicorn's
+    supervisor, which keeps the signals for itself, each counting its own uploads, summed once
+    all have stopped (``serve_workers.counted_across_workers``)."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     if config.workers > 1:
-        Multiprocess(config, sockets=[sock]).run()
-        return
+        with counted_across_workers() as summed:
+            Multiprocess(config, sockets=[sock]).run()
+            return summed()
     server = uvicorn.Server(config)
 
     def stop(signum: int, frame: object) -> None:
@@ -315,6 +325,7 @@ def run_until_stopped(config: Any, sock: socket.socket) -> None:
 
     with signal_handlers(stop):
         server.run(sockets=[sock])
+    return config.app.state.uploads
 
 
 @contextmanager

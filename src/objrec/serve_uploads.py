@@ -102,12 +102,15 @@ class UploadCounts:
     """What a server did with the uploads sent to ``/predict``, by its answer's status
     (``serve_guards.CountUploads``): answered, refused (no image, too large, the server busy:
     never counted among those answered), left by their client before the answer, failed (the
-    server's own error). ``objrec serve``'s last line says them."""
+    server's own error); with several server processes, their sum, and how many of them ended
+    without saying theirs (``uncounted``: killed, or stopped twice, which skips its shutdown;
+    ``serve_workers.counted_across_workers``). ``objrec serve``'s last line says them."""
 
     answered: int = 0
     refused: int = 0
     left: int = 0
     failed: int = 0
+    uncounted: int = 0
 
     def count(self, status: int) -> None:
         """One upload more, answered with ``status``."""
@@ -120,9 +123,15 @@ class UploadCounts:
         else:
             self.refused += 1
 
+    def __add__(self, other: UploadCounts) -> UploadCounts:
+        """Two server processes' counts together."""
+        mine, theirs = asdict(self), asdict(other)
+        return UploadCounts(**{name: mine[name] + theirs[name] for name in mine})
+
     def words(self) -> str:
         """``5 uploads answered, 3 refused``: each count above 0 (the answered always, the one
-        a person looks for); ``1 upload answered``; ``no upload came``."""
+        a person looks for); ``1 upload answered``; ``no upload came``; then any server process
+        left out: ``(not counting 1 server process that ended abruptly)``."""
         if not any(asdict(self).values()):
             return "no upload came"
         answered = f"{plural(self.answered, 'upload')} answered"
@@ -131,7 +140,11 @@ class UploadCounts:
             (self.left, "left by their client"),
             (self.failed, "failed"),
         ]
-        return ", ".join([answered, *(f"{n:,} {what}" for n, what in others if n)])
+        said = ", ".join([answered, *(f"{n:,} {what}" for n, what in others if n)])
+        if self.uncounted:
+            ended = plural(self.uncounted, "server process", "server processes")
+            said += f" (not counting {ended} that ended abruptly)"
+        return said
 
 
 CLIENT_LEFT = 499

@@ -1,7 +1,8 @@
 """What several server processes (``serve``'s ``workers``) need beyond one: the settings checked
 by loading the model once, in a spawned process deaf to Ctrl-C, before any worker starts
 (uvicorn's supervisor restarts a worker that dies while starting, forever); the logging set-up
-handed to each new process."""
+handed to each new process; the uploads they answered and refused, summed once they have
+stopped (``objrec serve``'s last line)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,29 @@ import logging
 import logging.config
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from traceback import format_exception
 from typing import Any
 
 from objrec.errors import ObjrecError
 from objrec.serve_model import loaded_words
+from objrec.serve_uploads import UploadCounts
+
+log = logging.getLogger(__name__)
 
 WORKER_LOGGING = "OBJREC_SERVE_LOGGING"
 """The environment variable that holds the logging set-up of ``serve.serve``'s workers (JSON)."""
+
+WORKER_COUNTS = "OBJREC_SERVE_COUNTS"
+"""The environment variable naming the folder each of ``serve.serve``'s workers writes its upload
+counts to (:func:`counted_across_workers`)."""
 
 
 def set_up_worker_logging() -> None:
@@ -138,3 +149,55 @@ def send_loaded_words(
     except Exception as exc:
         words = RuntimeError(f"loading the model failed: {''.join(format_exception(exc))}")
     sending.send(words)
+
+
+@contextmanager
+def counted_across_workers() -> Iterator[Callable[[], UploadCounts]]:
+    """The uploads several server processes answered and refused, summed by the function yielded
+    once they have stopped: each writes its own into a temporary folder made here and named in
+    the environment (:data:`WORKER_COUNTS`) as its app starts and again as it stops
+    (:func:`counting_until_stopped`); one that never wrote the second (killed, or stopped twice,
+    which skips its shutdown) is counted as ``uncounted``. The folder and the variable are
+    removed when the block ends, however it ends."""
+    folder = Path(tempfile.mkdtemp(prefix="objrec-serve-counts-"))
+    os.environ[WORKER_COUNTS] = str(folder)
+    try:
+        yield lambda: summed_counts(folder)
+    finally:
+        os.environ.pop(WORKER_COUNTS, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def summed_counts(folder: Path) -> UploadCounts:
+    """The counts the server processes wrote into ``folder``; a file still empty (its process
+    started, never said its counts) adds one ``uncounted``."""
+    total = UploadCounts()
+    for path in sorted(folder.glob("*.json")):
+        try:
+            said = json.loads(path.read_text(encoding="utf-8") or "null")
+            total += UploadCounts(uncounted=1) if said is None else UploadCounts(**said)
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("a server process's upload counts could not be read (%s): %s", path, exc)
+            total += UploadCounts(uncounted=1)
+    return total
+
+
+def counting_until_stopped(app: Any) -> Any:
+    """``app``, a worker's, writing its upload counts (``app.state.uploads``) into
+    :func:`counted_across_workers`'s folder as it stops: its lifespan's end, once uvicorn has
+    answered every request it had taken. Nothing changes outside such a folder's worker."""
+    folder = os.environ.get(WORKER_COUNTS)
+    if not folder:
+        return app
+    running = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        handle, name = tempfile.mkstemp(suffix=".json", dir=folder)  # empty: started
+        os.close(handle)
+        async with running(app):
+            yield
+        Path(name).write_text(json.dumps(asdict(app.state.uploads)), encoding="utf-8")
+
+    app.router.lifespan_context = lifespan
+    return app

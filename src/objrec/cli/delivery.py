@@ -539,7 +539,7 @@ def serve_until_stopped(run: Path, *args: Any, **kwargs: Any) -> None:
     """``objrec.serve.serve`` of RUN with ``args`` and ``kwargs``, its libraries (FastAPI,
     PyTorch) loaded first, shown; then, stopped by Ctrl-C or SIGTERM, a last line that says so
     (it printed none, its log the last thing on the terminal), and what the server did with the
-    uploads it was sent, those refused apart from those answered (one process's)."""
+    uploads it was sent, those refused apart from those answered (all its processes')."""
     with (reporter := RichReporter()).loading():
         from objrec.serve import serve as run_serve
     counts = run_serve(run, *args, **{**kwargs, "reporter": reporter})
