@@ -1427,7 +1427,7 @@ def test_split_says_when_most_photos_have_no_exif_time(tmp_path):
     from objrec.cli.messages import to_cli
 
     big = {"badger": {"train": 60000, "valid": 20000, "test": 20000}}
-    longest = untimed_sentence(SplitResult(out=tmp_path, counts=big, untimed_files=100000))
+    longest = untimed_sentence(SplitResult(out=tmp_path, counts=big, untimed_files=99999))
     assert longest is not None and len(to_cli(longest, split_command)) <= 160
     assert "a --groups file keeps each in one split" in to_cli(longest, split_command)
     result.untimed_files = 48
@@ -1439,10 +1439,31 @@ def test_split_says_when_most_photos_have_no_exif_time(tmp_path):
         burst_seconds=1.0,
     )
     assert untimed_sentence(result).startswith("1,200 of 1,500 images have no EXIF")
-    result.untimed_files = 1500
-    assert untimed_sentence(result).startswith(
-        "none of the 1,500 images has an EXIF camera time, so"
+    result.cameraless_files = result.untimed_files = 1500
+    assert untimed_sentence(result).startswith("all 1,500 images have an EXIF time but name no")
+
+
+def test_split_of_photos_without_any_exif_time_says_so_in_a_short_line(tmp_path, capsys):
+    """Every split of a folder without EXIF times (Caltech-101, scans, web photos) ended with
+    "none of the 150 images has an EXIF camera time, so bursts (rapid shots) go unseen: nothing
+    to do if there are none; a --groups file keeps each in one split": two lines of a terminal
+    for a split with nothing to do. It is one short line; the whole sentence stays where some
+    photos have a time (a camera's photos, some stripped of theirs)."""
+    from objrec.cli.data import print_split
+    from objrec.split_result import SplitResult
+
+    counts = {"badger": {"train": 105, "valid": 23, "test": 22}}
+    result = SplitResult(out=tmp_path, counts=counts, untimed_files=150, burst_seconds=1.0)
+    print_split(result, None)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert (
+        last
+        == "no EXIF camera times: no bursts looked for (a --groups file keeps a series together)"
     )
+    result.untimed_files = 149
+    print_split(result, None)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("149 of 150 images have no EXIF camera time, so bursts (rapid shots)")
 
 
 def test_split_does_not_advise_a_groups_file_to_a_split_given_one(tmp_path, capsys):
@@ -1473,7 +1494,7 @@ def test_split_like_an_earlier_split_does_not_say_again_that_no_image_has_exif_t
     counts = {"lamp": {"train": 40, "valid": 10, "test": 10}}
     result = SplitResult(out=tmp_path, counts=counts, untimed_files=60, burst_seconds=1.0)
     print_split(result, None)
-    assert "none of the 60 images has an EXIF camera time" in capsys.readouterr().out
+    assert "no EXIF camera times: no bursts looked for" in capsys.readouterr().out
     print_split(result, None, like=(tmp_path / "photos", tmp_path / "data"))
     said = capsys.readouterr().out
     assert "EXIF" not in said and said.startswith("split 1 class into")

@@ -145,14 +145,25 @@ def untimed_sentence(result: SplitResult, grouped: bool = False) -> str | None:
     """When most images (over half) have no EXIF camera and time, a sentence saying that no burst
     was looked for among them and what keeps a burst together instead (a camera trap's frames
     without EXIF went to different splits, unsaid); None otherwise, and when a ``groups`` file
-    was given (``grouped``): the split that follows the advice is not given it again."""
+    was given (``grouped``): the split that follows the advice is not given it again. When no
+    image has an EXIF time at all (web photos, scans: every folder of Caltech-101), a short line
+    (:data:`NO_EXIF_TIMES`): the whole sentence, said on every split of such a folder, was long
+    for a split with nothing to do."""
     images = sum(result.totals().values())
     if grouped or 2 * result.untimed_files <= images:
         return None
+    if result.untimed_files == images and not result.cameraless_files:
+        return NO_EXIF_TIMES
     return (
         f"{untimed_which(result.untimed_files, result.cameraless_files, images)}, so bursts (rapid "
         "shots) go unseen: nothing to do if there are none; a `groups` file keeps each in one split"
     )
+
+
+NO_EXIF_TIMES = (
+    "no EXIF camera times: no bursts looked for (a `groups` file keeps a series together)"
+)
+"""What a split of images without any EXIF time says of bursts (:func:`untimed_sentence`)."""
 
 
 def untimed_which(untimed: int, cameraless: int, images: int) -> str:
