@@ -299,7 +299,7 @@ def test_the_default_ratios_are_the_data_folders_own(tmp_path, image_folder, cap
     assert main(["add", str(tmp_path / "d"), str(new)]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert (
-        "placed toward the data folder's own proportions: train 30, valid 6, test 0 of its 36"
+        "placed toward the data folder's own proportions (train 30, valid 6, test 0 of its 36"
         in out
     )
     assert not (tmp_path / "d" / "test").exists()
@@ -333,26 +333,33 @@ def test_add_says_why_a_split_got_none_in_the_line_that_counts_them(capsys):
     "added 4 images to data-fixed3: train 0, valid 2, test 2" said nothing of why a user adding
     photos to help the model got none trained on: that line says so, and how to put them in
     train; a split of ratio 0 is not said to be passed over."""
-    from objrec.cli.adding import print_added, ratios_line
+    from objrec.cli.adding import placement_note, print_added
 
     own = AddResult(Path("d"), ratios=(152 / 314, 81 / 314, 81 / 314), own_ratios=True)
     own.data_images = {"train": 152, "valid": 81, "test": 81}
     own.counts = {name: {"train": 0, "valid": 1, "test": 1} for name in ("ant", "bee")}
-    assert ratios_line(own).endswith(
-        "of its 314 images, class by class: each class's new images go to the splits short of "
-        "their share of its new total, rounded"
+    assert (
+        "of its 314 images): each class's new images go to the splits short of their share "
+        "of its new total, rounded" in placement_note(own)
     )
     print_added(own)
     out = " ".join(capsys.readouterr().out.split())
     assert (
         "added 4 images to d: train 0, valid 2, test 2 (none to train: each class's train "
-        "already held its share; --ratios 1 0 0 puts them all in train)" in out
+        "already held its share)" in out
     )
+    assert out.count("--ratios 1 0 0 puts them all in train") == 1  # the note below says it
+    own.own_ratios = False  # --ratios given: no note says it
+    print_added(own)
+    assert (
+        "already held its share; --ratios 1 0 0 puts them all in train)" in capsys.readouterr().out
+    )
+    own.own_ratios = True
     own.ratios, own.data_images = (0.8, 0.2, 0.0), {"train": 8, "valid": 2, "test": 0}
     own.counts = {"ant": {"train": 0, "valid": 1, "test": 0}}
     print_added(own)
     out = " ".join(capsys.readouterr().out.split())
-    assert "test 0 (none to train: each class's train already held its share;" in out
+    assert "test 0 (none to train: each class's train already held its share)" in out
     own.counts = {"ant": {"train": 1, "valid": 1, "test": 0}}
     print_added(own)
     assert "(none to" not in capsys.readouterr().out
@@ -363,22 +370,48 @@ def test_add_gives_the_data_folders_own_proportions_as_counts_and_its_json_round
     proportions)" of 59/29/30 images, which sums to 0.99 and read as a mistake, and --json gave
     0.5042016806722689. The counts are what the proportions are; --json's to 4 decimals."""
     from objrec.add import AddResult
-    from objrec.cli.adding import add_json, ratios_line
+    from objrec.cli.adding import add_json, placement_note
 
     counts = {"train": 60, "valid": 29, "test": 30}
     own = AddResult(Path("d"), ratios=(60 / 119, 29 / 119, 30 / 119), own_ratios=True)
     own.data_images = counts
-    own.counts = {"red": {"train": 1, "valid": 1, "test": 1}}
-    assert ratios_line(own) == (
-        "placed toward the data folder's own proportions: train 60, valid 29, test 30 of its 119 "
-        "images, class by class: each class's new images go to the splits short of their share "
-        "of its new total, rounded"
+    own.counts = {
+        "red": {"train": 1, "valid": 0, "test": 0},
+        "new": {"train": 1, "valid": 1, "test": 0},
+    }
+    own.new_classes = ["new"]  # a new class's images are shared whatever the note says
+    assert placement_note(own) == (
+        "placed toward the data folder's own proportions (train 60, valid 29, test 30 of its 119 "
+        "images): each class's new images go to the splits short of their share of its new "
+        "total, rounded"
     )
     assert add_json(own, [])["ratios"] == [0.5042, 0.2437, 0.2521]
     given = AddResult(Path("d"), ratios=(0.7, 0.15, 0.15))
     assert (
-        ratios_line(given) == "placed toward the ratios 0.7/0.15/0.15 (train/valid/test, --ratios)"
+        placement_note(given)
+        == "placed toward the ratios 0.7/0.15/0.15 (train/valid/test, --ratios)"
     )
+
+
+def test_add_s_note_after_its_table_says_each_thing_once(capsys):
+    """Under add's table, "placed toward the data folder's own proportions: ... each class's new
+    images go to the splits short of their share ..." was followed by "the new images of red went
+    partly to valid and test (the table above), as the data folder's own images are shared, so
+    that ...": one note now says where they went, why, and how to put them all in train."""
+    from objrec.cli.adding import print_added
+
+    own = AddResult(Path("d"), ratios=(0.5, 0.25, 0.25), own_ratios=True)
+    own.data_images = {"train": 60, "valid": 30, "test": 30}
+    own.counts = {"red": {"train": 2, "valid": 1, "test": 0}}
+    print_added(own)
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "already held its share) placed toward the data folder's own proportions (train 60, "
+        "valid 30, test 30 of its 120 images): each class's new images go to the splits short of their share of its "
+        "new total, rounded, so that `objrec evaluate` measures each class on photos the model "
+        "never trained on; --ratios 1 0 0 puts them all in train"
+    ) in out
+    assert "partly to valid" not in out and "shared" not in out
 
 
 @pytest.mark.slow
@@ -1118,15 +1151,14 @@ def test_add_says_where_a_known_class_went_why_and_how_to_train_on_all(tmp_path,
     out = " ".join(capsys.readouterr().out.split())
     assert "│ red │ 2 │ 1 │ 1 │" in out  # the table counts them (no copy: no column of 0s)
     assert (
-        "the new images of red would go partly to valid and test (the table above), as the data "
-        "folder's own images are shared, so that `objrec evaluate` measures each class on "
-        "photos the model never trained on; to train on all the new images of a class instead"
+        "each class's new images go to the splits short of their share of its new total, "
+        "rounded, so that `objrec evaluate` measures each class on photos the model never "
+        "trained on; --ratios 1 0 0 puts them all in train"
     ) in out
     assert "red (train 2, valid 1, test 1)" not in out
     red = {"red": {"train": 2, "valid": 1, "test": 1}}
     result = AddResult(split_dir, counts=red, own_ratios=True, dry_run=True)
     assert shared_note(result).startswith("the new images of red (train 2, valid 1, test 1) would")
-    assert "add them with --ratios 1 0 0, after --dry-run to see where each goes" in out
     assert "purple (train" not in out  # a new class needs valid and test images
     more = new_images(tmp_path / "more", "red", 3, seed=910)  # not copies of its photos
     code = main(["add", str(split_dir), str(more), "--ratios", "1", "0", "0"])

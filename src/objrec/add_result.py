@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from objrec.config import SplitConfig
 from objrec.data import IMAGE_SET_MEANING, SPLITS, UNKNOWN_NAME_WHY, named_unknown, windows_warning
 from objrec.manifest import read_split_record
-from objrec.progress import NAMED, joined, listed, plural, quoted, some_of
+from objrec.progress import listed, plural, quoted, some_of
 from objrec.split_result import no_decoder_sentence, two_groups_sentence
 from objrec.split_source import chosen_class
 
@@ -259,27 +259,30 @@ def test_note(result: AddResult) -> str | None:
     return changed_test_warning(test, f"{test} added", result.dry_run) if test else None
 
 
-def shared_note(result: AddResult, counted: bool = True) -> str | None:
-    """When the new images of classes ``data`` already had went partly to valid or test (the
-    default: the data folder's own proportions), where they went (``counted``; False: the
-    classes named only, under a table that counts them, as ``objrec add`` prints it), why, and
-    how to train on all of them instead; None otherwise."""
-    shared = {
-        name: counts
+def shared_classes(result: AddResult) -> list[str]:
+    """The classes ``data`` already had whose new images went (or would go) partly to valid or
+    test, placed toward the data folder's own proportions (no ``ratios`` given): those a
+    ``ratios=(1, 0, 0)`` would have put all in train."""
+    if not result.own_ratios:
+        return []
+    return [
+        name
         for name, counts in sorted(result.counts.items())
         if name not in result.new_classes and (counts["valid"] or counts["test"])
-    }
-    if not shared or not result.own_ratios:
+    ]
+
+
+def shared_note(result: AddResult) -> str | None:
+    """When the new images of classes ``data`` already had went partly to valid or test (the
+    default: the data folder's own proportions), where they went, why, and how to train on all
+    of them instead, for a log (``objrec add`` says it with its table: ``cli.adding``'s
+    ``placement_note``); None otherwise."""
+    if not (shared := shared_classes(result)):
         return None
     went = "would go" if result.dry_run else "went"
-    if counted:
-        where = some_of([f"{quoted(n)} ({listed(c)})" for n, c in shared.items()], quote=False)
-    else:
-        names = [quoted(name) for name in shared]
-        where = joined(names) if len(names) <= NAMED + 1 else some_of(names, quote=False)
+    where = some_of([f"{quoted(n)} ({listed(result.counts[n])})" for n in shared], quote=False)
     return (
-        f"the new images of {where} {went} partly to valid and test"
-        f"{'' if counted else ' (the table above)'}, as the data "
+        f"the new images of {where} {went} partly to valid and test, as the data "
         "folder's own images are shared, so that `evaluate` measures each class on photos the "
         "model never trained on; to train on all the new images of a class instead (its valid "
         "and test images then stay as they are; a near-duplicate of one still goes to its "

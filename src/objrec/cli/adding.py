@@ -211,8 +211,6 @@ def print_added(result, cache_dir: Path | None = None) -> None:
     """Per class, the images added to each split and those skipped as copies, and how to train
     on all of them; what to run next, with add's --cache-dir (a dry run: each file and where it
     would go)."""
-    from objrec.add_result import shared_note
-
     console.print(added_table(result))
     totals = ", ".join(f"{k} {v}" for k, v in result.totals().items())
     verb = "would add" if result.dry_run else "added"
@@ -220,11 +218,9 @@ def print_added(result, cache_dir: Path | None = None) -> None:
     none = none_to_words(result)
     console.print(f"{verb} {added} to {shown(result.data)}: {totals}{none}", markup=False)
     if any(result.totals().values()):  # an add of copies only placed nothing
-        console.print(ratios_line(result), highlight=False)
-    shared = shared_note(result, counted=False)  # the table counts them
-    for note in (shared and to_cli(shared, add), added_test_note(result)):
-        if note:
-            console.print(note, markup=False, highlight=False)
+        console.print(placement_note(result), highlight=False)
+    if note := added_test_note(result):
+        console.print(note, markup=False, highlight=False)
     for line in added_notes(result):
         console.print(line, markup=False, highlight=False)
     if result.dry_run:
@@ -379,29 +375,41 @@ def train_again(data: Path, cache_dir: Path | None) -> str:
     )
 
 
-def ratios_line(result) -> str:
-    """Which ratios the new images were placed toward, and whence they came: the data folder's
-    own proportions as the counts they are (``placed toward the ratios 0.5/0.24/0.25`` of
-    59/29/30 images sum to 0.99, which reads as a mistake), or ``--ratios``'s. The own
-    proportions say how they place (``add_place``): 2 photos a class going to valid and test,
-    none to train, "toward train 152, valid 81, test 81", would read as a contradiction where
-    each class's valid and test, rounded from its new total, were short of one."""
-    if result.own_ratios and result.data_images:
-        counts = result.data_images
-        return (
-            "placed toward the data folder's own proportions: "
-            f"{listed(counts, ',')} of its {plural(sum(counts.values()), 'image')}, class by "
-            "class: each class's new images go to the splits short of their share of its new "
-            "total, rounded"
-        )
-    return f"placed toward the ratios {ratios_text(result.ratios)} (train/valid/test, --ratios)"
+def placement_note(result) -> str:
+    """Which ratios the new images were placed toward, whence they came and, for the data
+    folder's own, why and how to put them all in train, in one note: it was two, the second
+    saying again what the first had ("placed toward the data folder's own proportions ..." then
+    "the new images of ... went partly to valid and test ..., as the data folder's own images
+    are shared"). The own proportions as the counts they are (``placed toward the ratios
+    0.5/0.24/0.25`` of 59/29/30 images sum to 0.99, which reads as a mistake), and the rule they
+    place by (``add_place``): 2 photos a class going to valid and test, none to train, "toward
+    train 152, valid 81, test 81", read as a contradiction where each class's valid and test,
+    rounded from its new total, were short of one. Else ``--ratios``'s."""
+    from objrec.add_result import shared_classes
+
+    if not (result.own_ratios and result.data_images):
+        return f"placed toward the ratios {ratios_text(result.ratios)} (train/valid/test, --ratios)"
+    counts = result.data_images
+    said = (
+        f"placed toward the data folder's own proportions ({listed(counts, ',')} of its "
+        f"{plural(sum(counts.values()), 'image')}): each class's new images go to the splits "
+        "short of their share of its new total, rounded"
+    )
+    if not shared_classes(result):
+        return said
+    return (
+        f"{said}, so that `objrec evaluate` measures each class on photos the model never "
+        "trained on; --ratios 1 0 0 puts them all in train"
+    )
 
 
 def none_to_words(result) -> str:
     """Why a split of a share above 0 got none of the images added, said in the line that counts
     them, where a 0 would otherwise read as photos lost: each class's train already held its
-    share (the rule :func:`ratios_line` states), and ``--ratios 1 0 0`` puts them all in train.
-    "" where each such split got some, or nothing was placed."""
+    share (the rule :func:`placement_note` states), and ``--ratios 1 0 0`` puts them all in
+    train, unless that note says so. "" where each such split got some, or nothing was placed."""
+    from objrec.add_result import shared_classes
+
     totals = result.totals()  # in train, valid, test order, as the ratios
     if not any(totals.values()):
         return ""
@@ -409,7 +417,10 @@ def none_to_words(result) -> str:
     if not skipped:
         return ""
     where = " or ".join(skipped)
-    hint = "; --ratios 1 0 0 puts them all in train" if "train" in skipped else ""
+    said_below = shared_classes(result) and result.data_images  # placement_note gives it
+    hint = (
+        "; --ratios 1 0 0 puts them all in train" if "train" in skipped and not said_below else ""
+    )
     return f" (none to {where}: each class's {where} already held its share{hint})"
 
 
