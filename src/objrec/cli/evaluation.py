@@ -1165,22 +1165,19 @@ def offered_words(u: UnknownAnswer | None, value: str) -> str:
 
 def advice_resting_lines(unknown: int, valid: int) -> list[str]:
     """What the stricter threshold's advice rests on (``unknown`` and ``valid`` validation
-    images: the evaluated ones are not weighed) and, under ``FEWEST_FOR_A_THRESHOLD`` of either,
-    that it is shaky (``thresholds.advice_rests_on``, the report's rule too): 10 strangers had
-    recommended one as confidently as hundreds, where one stranger more or less caught is 10
-    points of the trade."""
-    from objrec.enough import FEWEST_FOR_A_THRESHOLD
+    images: the evaluated ones are not weighed) and, under ``FEWEST_FOR_A_THRESHOLD`` of either
+    (``thresholds.advice_rests_on``, the report's rule too), how far one image moves a share:
+    10 strangers had recommended one as confidently as hundreds, where one stranger more or less
+    caught is 10 points of the trade. That it is shaky is not said again: the verdict above says
+    it is a hint (:func:`verdict_words`), and the run's threshold, chosen on as few validation
+    images, was said to be shaky two lines before ("so it is shaky" twice, in one section)."""
     from objrec.thresholds import advice_rests_on
 
     words, fewest = advice_rests_on(unknown, valid)
     rests = f"  it rests on {words}"
     if fewest is None:
         return [rests]
-    return [
-        f"{rests}: under {FEWEST_FOR_A_THRESHOLD} is few,",
-        f"  so it is shaky: one image more or less moves a share by {100 / max(fewest, 1):.1f} "
-        "points",
-    ]
+    return [f"{rests} (one image is {100 / max(fewest, 1):.1f} points of a share)"]
 
 
 def both_counts(counts: tuple[int, int], total: int) -> str:
