@@ -3553,7 +3553,7 @@ def test_paths_are_shown_one_way_relative_inside_the_working_folder(
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "export", trained_run)
     assert code == 0 and "exported run/model.onnx, run/model.json and run/model_infer.py" in out
-    assert "real photos, it differs from objrec's answers by up to" in " ".join(out.split())
+    assert "the file differs from objrec's answers by up to" in " ".join(out.split())
     code, out, _ = run(capsys, "evaluate", "run", split_dir)
     out = " ".join(out.split())
     assert code == 0 and "evaluated data/test" in out and "plots in run/eval-test" in out
@@ -6458,11 +6458,29 @@ def test_export_s_check_line_says_1_real_photo_not_1_real_photos():
     found |= dict(top_class_changed=0, unknown_changed=0)
     one, many = (Agreement(photos=n, **found) for n in (1, 32))
     assert agreement_lines([one]) + agreement_lines([many]) == [
-        f"in ONNX Runtime (as model_infer.py runs it), on {photos}, it differs from objrec's answers by up to 4.6e-06 in a "
-        "probability and 1.0e-06 in the unknown score; top class changed: 0, unknown answer "
-        "changed: 0"
+        "in ONNX Runtime (as model_infer.py runs it), the file differs from objrec's answers by "
+        f"up to 4.6e-06 in a probability and 1e-06 in the unknown score on {photos} (no top "
+        "class or unknown answer differs)"
         for photos in ("1 real photo", "32 real photos")
     ]
+
+
+def test_export_s_lines_of_each_runtime_word_their_figures_alike():
+    """An int8 run's export said of ONNX Runtime "(0 top classes differ, 0 unknown answers
+    differ)", then of OpenVINO "top class changed: 0, unknown answer changed: 0": the same
+    figures in two forms, one line after the other. Both say them as the first did, and none
+    differing as `no top class or unknown answer differs`."""
+    from objrec.cli.delivery import agreement_lines
+    from objrec.export_check import Agreement
+
+    apart = Agreement("onnxruntime", 32, 1.8e-3, 0, 0.037, 0)
+    close = Agreement("openvino", 32, 7.2e-7, 0, 4e-5, 0)
+    first, second = agreement_lines([apart, close])
+    assert "on 32 real photos (no top class or unknown answer differs), as objrec ran" in first
+    assert second.endswith("on 32 real photos (no top class or unknown answer differs)")
+    assert "changed: 0" not in second
+    two = Agreement("openvino", 32, 7.2e-7, 2, 4e-5, 1)
+    assert agreement_lines([two])[0].endswith("(2 top classes differ, 1 unknown answer differs)")
 
 
 def test_export_says_once_how_far_onnx_runtime_is_from_objrec_s_answers():
@@ -6487,14 +6505,14 @@ def test_export_says_once_how_far_onnx_runtime_is_from_objrec_s_answers():
     )
     assert second.startswith(
         "in OpenVINO (as model_infer.py runs it, where openvino is installed, and as objrec "
-        "runs the body), on 32 real photos, it differs from objrec's answers by up to 2.0e-06"
+        "runs the body), the file differs from objrec's answers by up to 2e-06"
     )
     ort_close = Agreement("onnxruntime", 32, 2e-6, 0, 1e-6, 0)
     ov_apart = Agreement("openvino", 32, 4.0e-2, 0, 1e-3, 0)
     assert agreement_lines([ort_close, ov_apart]) == [
-        "in ONNX Runtime alone (an app's), on 32 real photos, it differs from objrec's answers "
-        "by up to 2.0e-06 in a probability and 1.0e-06 in the unknown score; top class changed: "
-        "0, unknown answer changed: 0"
+        "in ONNX Runtime alone (an app's), the file differs from objrec's answers by up to "
+        "2e-06 in a probability and 1e-06 in the unknown score on 32 real photos (no top class "
+        "or unknown answer differs)"
     ]  # the warning says how far the script's runtime is
     assert agreement_lines([apart]) == []  # fp32: the warning says it
 

@@ -331,19 +331,30 @@ def onnxruntime_words(a: Agreement) -> str:
     )
 
 
-def apart_words(a: Agreement) -> str:
+def apart_words(a: Agreement, score: bool = False) -> str:
     """How far the file's answers are from objrec's: "differs from objrec's answers by up to
     0.072 in a probability on 32 real photos (2 top classes differ)", the unknown score and its
-    answers named too where the score is over :data:`SCORE_TOLERANCE`."""
+    answers named too where the score is over :data:`SCORE_TOLERANCE`, or where ``score`` asks
+    (export's line of a runtime that agrees)."""
     far = [f"{a.max_prob_diff:.2g} in a probability"]
-    changed = [differ(a.top_class_changed, "top class", "top classes")]
-    if a.max_score_diff > SCORE_TOLERANCE:
+    with_score = score or a.max_score_diff > SCORE_TOLERANCE
+    if with_score:
         far.append(f"{a.max_score_diff:.2g} in the unknown score")
-        changed.append(differ(a.unknown_changed, "unknown answer"))
     return (
         f"differs from objrec's answers by up to {' and '.join(far)} on "
-        f"{plural(a.photos, 'real photo')} ({', '.join(changed)})"
+        f"{plural(a.photos, 'real photo')} ({changed_words(a, with_score)})"
     )
+
+
+def changed_words(a: Agreement, with_score: bool) -> str:
+    """``2 top classes differ, 1 unknown answer differs``, each count above 0 (the unknown
+    answers ``with_score``), or ``no top class or unknown answer differs``: "0 top classes
+    differ, 0 unknown answers differ" read oddly, beside export's other line, which said the
+    same as "top class changed: 0, unknown answer changed: 0"."""
+    counts = [(a.top_class_changed, "top class", "top classes")]
+    counts += [(a.unknown_changed, "unknown answer", "unknown answers")] if with_score else []
+    said = [differ(n, noun, nouns) for n, noun, nouns in counts if n]
+    return ", ".join(said) if said else f"no {' or '.join(c[1] for c in counts)} differs"
 
 
 def differ(n: int, noun: str, nouns: str | None = None) -> str:

@@ -342,8 +342,11 @@ def agreement_lines(answers: list) -> list[str]:
     """One line per runtime the file was checked in against objrec's own answers, but the
     script's default one (the last) when it is apart from them: export's warning said how far
     (``export_check.warn_if_apart``). ONNX Runtime, apart from an int8 body OpenVINO ran, says why
-    and what gives objrec's answers in any runtime (``export_check.onnxruntime_words``)."""
-    from objrec.export_check import SCRIPT_NAME, onnxruntime_words
+    and what gives objrec's answers in any runtime (``export_check.onnxruntime_words``). Each
+    line words its figures alike (``export_check.apart_words``): one said "(0 top classes
+    differ, 0 unknown answers differ)", the next "top class changed: 0, unknown answer changed:
+    0"."""
+    from objrec.export_check import SCRIPT_NAME, apart_words, onnxruntime_words
 
     default = answers[-1].runtime if answers else None
     as_run = {
@@ -359,12 +362,7 @@ def agreement_lines(answers: list) -> list[str]:
             lines.append(in_cli_terms(onnxruntime_words(a)))
             continue
         where = as_run[a.runtime] if a.runtime == default else "ONNX Runtime alone (an app's)"
-        lines.append(
-            f"in {where}, on {plural(a.photos, 'real photo')}, it differs from objrec's "
-            f"answers by up to {a.max_prob_diff:.1e} in a probability and {a.max_score_diff:.1e} "
-            f"in the unknown score; top class changed: {a.top_class_changed}, unknown answer "
-            f"changed: {a.unknown_changed}"
-        )
+        lines.append(f"in {where}, the file {apart_words(a, score=True)}")
     return lines
 
 
