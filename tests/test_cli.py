@@ -990,6 +990,19 @@ def test_cache_s_graphs_line_leaves_out_the_kinds_it_holds_none_of():
     assert graph_line(empty) == "none"
 
 
+def test_cache_says_when_its_rows_were_last_used_in_a_unit_that_reads_at_a_glance():
+    """A store filled a minute before said "last used 0.0 h ago"; "3.4 h ago" asked for
+    arithmetic: minutes under an hour, whole hours under two days, then days."""
+    import time
+
+    from objrec.cli.tools import time_ago
+
+    now = time.time()
+    ago = [time_ago(now - seconds) for seconds in (20, 12 * 60 + 5, 5.4 * 3600, 3 * 86400)]
+    assert ago == ["just now", "12 min ago", "5 h ago", "3 days ago"]
+    assert time_ago(None) == "never"
+
+
 def test_cache_refuses_prune_options_without_prune(capsys, tmp_path):
     cache = tmp_path / "cache"
     for args, words in (

@@ -317,12 +317,19 @@ def print_cache_summary(summary, as_json: bool, done: dict | None = None) -> Non
 
 
 def time_ago(timestamp: float | None) -> str:
+    """When a store's rows were last used, in the unit that reads at a glance: ``just now``,
+    ``12 min ago``, ``5 h ago``, ``3 days ago`` (a store just filled said "0.0 h ago")."""
     if timestamp is None:
         return "never"
     import time
 
-    hours = (time.time() - timestamp) / 3600
-    return f"{hours:.1f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
+    minutes = (time.time() - timestamp) / 60
+    if minutes < 1:
+        return "just now"
+    if minutes < 60:
+        return f"{minutes:.0f} min ago"
+    hours = minutes / 60
+    return f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
 
 
 @click.command(cls=Sectioned, short_help="List the pretrained networks objrec can use.")
