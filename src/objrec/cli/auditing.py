@@ -217,7 +217,8 @@ def plan_words(result, data: Path, out_dir: Path) -> str:
     """The audit's last line: where to look, and what plan.csv pre-fills, every action counted
     (its removes were left unsaid, read as absent). Its relabels are said to be suggestions to
     check: a teacher's origami ant, rightly labelled, was pre-filled as a dragonfly, and a plan
-    applied after a glance would have mislabelled it."""
+    applied after a glance would have mislabelled it. The page is named once ("see
+    audit.html; plan.csv pre-fills ...; look at each in audit.html" named it twice)."""
     plan, page = shown(out_dir / "plan.csv"), shown(out_dir / "audit.html")
     then = (
         f"then `objrec apply-plan {shown(data)} {plan} NEW_FOLDER` writes a corrected copy "
@@ -228,7 +229,7 @@ def plan_words(result, data: Path, out_dir: Path) -> str:
     rows = planned_rows(result.planned)
     if not rows:
         return f"see {page}; {plan} has no rows: the audit flagged no image"
-    return f"see {page}; {plan} pre-fills {', '.join(rows)}; look at each in {page}, {then}"
+    return f"{plan} pre-fills {', '.join(rows)}: look at each in {page}, {then}"
 
 
 def planned_rows(planned: dict[str, int]) -> list[str]:
