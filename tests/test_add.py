@@ -947,11 +947,13 @@ def test_add_says_when_it_changes_the_test_split_and_how_to_compare(capsys, tmp_
     captured = capsys.readouterr()
     out = " ".join(captured.out.split())
     assert (
-        "1 test image changed (1 added): scores before and after are on different test sets; to "
-        "compare the run you train next with the old one, evaluate both on the new folder: "
-        f"`objrec evaluate NEW_RUN {split_dir} --against OLD_RUN` (evaluate's 'test set' is "
-        f"{IMAGE_SET_MEANING})" in out
-    )
+        "1 test image changed (1 added): scores before and after are on different test sets "
+        "(evaluate's first line names the set); to compare the run you train next with the old "
+        f"one, evaluate both on the new folder: `objrec evaluate NEW_RUN {split_dir} --against "
+        "OLD_RUN`" in out
+    )  # msgs55: "(evaluate's 'test set' is ...; compare scores only between evaluations of the
+    # same set)" ended it, saying again what it had begun with
+    assert IMAGE_SET_MEANING not in out
     assert "test image" not in captured.err  # no 'warning:' for what was asked
     more = new_images(tmp_path / "more", "red", 1, seed=1)
     code = main(["add", str(split_dir), str(more), "--ratios", "1", "0", "0", "--json"])

@@ -28,7 +28,6 @@ from objrec.audit import AuditConfig, AuditResult, audit
 from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded
 from objrec.audit_report import ACTIONS, NEEDS_COLUMNS, PLAN_COLUMNS, WORDS, none_judged_note
 from objrec.cli import main
-from objrec.data import IMAGE_SET_MEANING
 from objrec.errors import ObjrecError
 from objrec.progress import SILENT
 
@@ -457,9 +456,9 @@ def test_apply_plan_says_when_the_test_split_changes_and_how_to_compare(tmp_path
     out = " ".join(captured.out.split())
     assert (
         "3 test images changed (2 relabelled, 1 removed): scores before and after are on "
-        "different test sets; to compare the run you train next with the old one, evaluate "
-        f"both on the new folder: `objrec evaluate NEW_RUN {tmp_path / 'c'} --against OLD_RUN` "
-        f"(evaluate's 'test set' is {IMAGE_SET_MEANING})" in out
+        "different test sets (evaluate's first line names the set); to compare the run you "
+        "train next with the old one, evaluate both on the new folder: `objrec evaluate "
+        f"NEW_RUN {tmp_path / 'c'} --against OLD_RUN`" in out
     )
     assert "test image" not in captured.err  # no 'warning:' for what the plan asked
     assert main(["apply-plan", str(data), str(plan), str(tmp_path / "d"), "--json"]) == 0
