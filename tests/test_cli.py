@@ -4357,8 +4357,36 @@ def test_split_s_line_of_one_duplicate_file_says_its_class():
         duplicate_groups=[["a/1", "a/2", "a/3"]],
         cross_class_duplicates=[],
     )
-    assert "with a file of its class (0 identical, 1 alike" in duplicates_line(one)
+    assert "with a file of its class (alike by perceptual hash): a/1.jpg" in duplicates_line(one)
     assert "with a file of their class (1 identical, 1 alike" in duplicates_line(two)
+
+
+def test_split_s_duplicates_line_leaves_out_a_kind_of_none_and_a_group_of_one():
+    """The demo's split said "1 duplicate file kept together in one split with a file of its
+    class (0 identical, 1 alike by perceptual hash), in 1 group: ...": a kind of none, and the
+    one file's group counted. The one kind is named alone, the groups counted where fewer than
+    the files."""
+    from types import SimpleNamespace
+
+    from objrec.cli.data import duplicates_line
+
+    pair = ["grand_piano/image_0004.jpg", "grand_piano/image_0006.jpg"]
+    one = SimpleNamespace(
+        duplicate_files=1, identical_files=0, duplicate_groups=[pair], cross_class_duplicates=[]
+    )
+    assert duplicates_line(one) == (
+        "1 duplicate file kept together in one split with a file of its class (alike by "
+        "perceptual hash): grand_piano/image_0004.jpg = grand_piano/image_0006.jpg"
+    )
+    three = SimpleNamespace(
+        duplicate_files=3,
+        identical_files=3,
+        duplicate_groups=[["a/1", "a/2", "a/3"], ["b/1", "b/2"]],
+        cross_class_duplicates=[],
+    )
+    assert "their class (identical), in 2 groups: a/1 = a/2 and 1 more; b/1 = b/2" in (
+        duplicates_line(three)
+    )
 
 
 def test_split_s_duplicates_line_counts_the_pictures_in_two_classes_too():
@@ -4378,7 +4406,7 @@ def test_split_s_duplicates_line_counts_the_pictures_in_two_classes_too():
         cross_class_duplicates=pairs,
     )
     assert duplicates_line(both).endswith(
-        "(0 identical, 2 alike by perceptual hash), in 2 groups: a/1 = a/2; b/1 = b/2; and 3 "
+        "(alike by perceptual hash): a/1 = a/2; b/1 = b/2; and 3 "
         "pictures in two classes, identical or alike, each kept in one split with its copy (the "
         "warning names them)"
     )
@@ -4409,7 +4437,7 @@ def test_split_s_lines_write_every_count_with_thousands_separators(capsys, tmp_p
     print_split(result, None)
     out = capsys.readouterr().out
     assert "train 1,113, valid 6, test 5" in out and "1,100 duplicate files" in out
-    assert "(1,100 identical, 0 alike" in out and "a/copy0.png and 1,099 more" in out
+    assert "(identical), in 1 group" in out and "a/copy0.png and 1,099 more" in out
 
 
 @pytest.mark.slow

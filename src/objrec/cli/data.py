@@ -355,15 +355,17 @@ def duplicates_line(result) -> str:
     up; copies across classes are a warning of their own), how many groups, and the first few
     (markup escaped): ``--json`` lists them all. The pictures in two classes are counted after
     them: "0 identical" read as wrong beside check's 3 identical files, copies in another class
-    that only a warning named."""
+    that only a warning named. Each kind is counted where there are both, else named (a kind of
+    none, "0 identical", and "in 1 group" of one file said nothing), and the groups counted
+    where fewer than the files."""
     said = []
-    if result.duplicate_files:
-        alike = result.duplicate_files - result.identical_files
-        whose = "its" if result.duplicate_files == 1 else "their"
+    if n := result.duplicate_files:
+        whose = "its" if n == 1 else "their"
+        groups = len(result.duplicate_groups)
+        in_groups = f", in {plural(groups, 'group')}" if groups < n else ""
         said.append(
-            f"{plural(result.duplicate_files, 'duplicate file')} kept together in one split with "
-            f"a file of {whose} class ({result.identical_files:,} identical, {alike:,} alike by "
-            f"perceptual hash), in {plural(len(result.duplicate_groups), 'group')}: "
+            f"{plural(n, 'duplicate file')} kept together in one split with a file of {whose} "
+            f"class ({duplicate_kinds(n, result.identical_files)}){in_groups}: "
             + escape(few_groups(result.duplicate_groups))
         )
     if pairs := len(result.cross_class_duplicates):
@@ -372,6 +374,17 @@ def duplicates_line(result) -> str:
             "split with its copy (the warning names them)"
         )
     return "; and ".join(said)
+
+
+def duplicate_kinds(files: int, identical: int) -> str:
+    """``1 identical, 2 alike by perceptual hash``, or the one kind alone: ``identical``,
+    ``alike by perceptual hash`` (a resized or re-encoded copy)."""
+    alike = files - identical
+    if not alike:
+        return "identical"
+    if not identical:
+        return "alike by perceptual hash"
+    return f"{identical:,} identical, {alike:,} alike by perceptual hash"
 
 
 def bursts_line(result) -> str:
