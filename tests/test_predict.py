@@ -81,8 +81,8 @@ def test_predict_reads_each_photo_once_for_its_answer_and_the_check_of_the_run_s
     said = [r.getMessage() for r in caplog.records if "the run's own" in r.getMessage()]
     assert said == [
         "1 of the 2 images answered is one of the run's own training images (same file "
-        f"contents: {copy}): their answers overstate how well it does on new photos"
-    ]
+        f"contents: {copy}): its answer overstates how well it does on new photos"
+    ]  # msgs55: "their answers overstate" of one image
 
 
 @pytest.mark.slow

@@ -610,7 +610,8 @@ def warn_of_own_images(
     by content, as ``evaluate`` warns of them in its folder (the run's record of the images it
     saw, ``leakage.recorded_among``; ``digests``, by path, those the answers took, else the file
     index of ``cache_dir``'s store, read only): their answers overstate how well it does on new
-    photos. Named as given, three (a folder of training photos named 10 on one long line).
+    photos (of one: its answer overstates). Named as given, three (a folder of training photos
+    named 10 on one long line).
     Nothing for a run without the record (an older objrec's)."""
     folder = Path(run) if Path(run).is_dir() else Path(run).parent
     answered = [Path(r.path) for r in results if r.error is None and r.topk]
@@ -619,10 +620,14 @@ def warn_of_own_images(
     own = recorded_among_indexed(folder, answered, cache_dir, digests or {})
     if own:
         counts = {split: len(paths) for split, paths in own.items()}
+        overstate = (
+            "its answer overstates" if sum(counts.values()) == 1 else "their answers overstate"
+        )
         log.warning(
-            "%s (same file contents: %s): their answers overstate how well it does on new photos",
+            "%s (same file contents: %s): %s how well it does on new photos",
             seen_words(counts, f"the {plural(len(answered), 'image')} answered"),
             some_of([path for paths in own.values() for path in paths], 3),
+            overstate,
         )
 
 
