@@ -80,7 +80,7 @@ def test_info_names_the_engine_that_runs_an_int8_body(client, tmp_path, monkeypa
     # what runs the network: "torch", the head's, read as though PyTorch ran it
     assert info["runtime"] == "openvino" and info["int8_engine"] == "openvino"
     assert info["runs"] == "the int8 body in OpenVINO, the head in PyTorch"
-    assert "runs in OpenVINO whichever runtime is asked for, as it did" in info["runs_why"]
+    assert "runs in OpenVINO whichever runtime is asked for, so that" in info["runs_why"]
 
 
 @pytest.mark.slow
@@ -178,7 +178,11 @@ def test_info_and_serve_help_say_the_same_of_what_runs_the_model():
     assert "runtime, int8_engine, runs and runs_why" in " ".join((serve.help or "").split())
     for asked in (None, "onnx", "torch"):
         why = runs_why("torch", "openvino", "cpu", asked)
-        assert "runs in OpenVINO whichever runtime is asked for, as it did in training" in why
+        assert why == (  # msgs55: "8-bit integers (int8)" after "the int8 body", and "as it did
+            # in training, so that it answers as it did when trained"
+            "this run's int8 network runs in OpenVINO whichever runtime is asked for, so that it "
+            "answers as it did when trained and evaluated"
+        )
         assert "either" not in why  # "in OpenVINO ... under either runtime" read as a contradiction
     predicts = next(p for p in predict.params if p.name == "runtime")
     assert isinstance(predicts, click.Option) and predicts.help

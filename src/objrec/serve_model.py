@@ -131,11 +131,10 @@ def runs_why(
     machine with a GPU runs on the CPU under PyTorch, the GPU's runtime
     (``inference.int8_placement``): its why agrees with ``runs``, which says the head runs in
     PyTorch, rather than "serve's default on the CPU ... one ONNX graph"."""
-    if engine == "openvino":
+    if engine == "openvino":  # after "the int8 body in OpenVINO": "int8" and "as it did" once
         return (
-            "this run's pretrained network is in 8-bit integers (int8) and runs in OpenVINO "
-            "whichever runtime is asked for, as it did in training, so that it answers as it did "
-            "when trained and evaluated"
+            "this run's int8 network runs in OpenVINO whichever runtime is asked for, so that "
+            "it answers as it did when trained and evaluated"
         )
     if device != "cpu":
         return f"on {device} the model runs in PyTorch, as ONNX Runtime runs on the CPU only here"
