@@ -4300,6 +4300,24 @@ def test_explore_s_summary_writes_every_count_with_thousands_separators():
     assert said.startswith("2,235 image files in 2 classes: 1,234 sized from their headers, 1,001")
 
 
+def test_explore_s_summary_says_each_file_was_sized_without_its_count_again():
+    """The demo's explore ended "120 image files in 5 classes: 120 sized from their headers":
+    the count twice, where every file was sized."""
+    import pandas as pd
+
+    from objrec.cli.data import explore_summary
+    from objrec.explore import summarise_sizes
+
+    sizes = pd.DataFrame(
+        [("all", f"c{i % 5}", f"{i}.jpg", 10, 10) for i in range(120)],
+        columns=["split", "class", "file", "width", "height"],
+    )
+    assert explore_summary(summarise_sizes(sizes, [])) == (
+        "120 image files in 5 classes, each sized from its header (the pixels are not decoded: "
+        "`objrec check` decodes every image)"
+    )
+
+
 def test_a_failed_explore_leaves_no_empty_folder(capsys, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()

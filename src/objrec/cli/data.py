@@ -533,13 +533,20 @@ def explore_rows(counts):
 
 def explore_summary(result) -> str:
     """The image files explore found, as check counts them, and what it read of them: the sizes
-    in their headers, never the pixels (a truncated file may have a whole header)."""
+    in their headers, never the pixels (a truncated file may have a whole header). Every one
+    sized is ``each``: "120 image files in 5 classes: 120 sized from their headers" said the
+    count twice."""
     files = len(result.sizes) + len(result.unreadable)
     classes = plural(len(result.counts), "class", "classes")
     unreadable = f", {len(result.unreadable):,} unreadable" if result.unreadable else ""
+    sized = (
+        f": {len(result.sizes):,} sized from their headers{unreadable}"
+        if result.unreadable
+        else ", each sized from its header"
+    )
     return (
-        f"{plural(files, 'image file')} in {classes}: {len(result.sizes):,} sized from their "
-        f"headers{unreadable} (the pixels are not decoded: `objrec check` decodes every image)"
+        f"{plural(files, 'image file')} in {classes}{sized} (the pixels are not decoded: "
+        "`objrec check` decodes every image)"
     )
 
 
