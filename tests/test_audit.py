@@ -1664,12 +1664,24 @@ def test_hash_pairs_find_a_mirrored_copy():
     assert [(int(i), int(j)) for i, j, _ in pairs] == [(2, 6)]
 
 
+def own_copy_of_the_runs_cache(trained_once: Path, tmp_path: Path) -> Path:
+    """The session run's cache, copied: these tests store features in it (evaluate and the
+    audit compute the test split's), and the session's copy is read by every xdist worker, which
+    copy it whole (``shutil.copytree``) while another wrote into its index: their copies of
+    index.sqlite came out "database disk image is malformed" (tests/test_cli.py's, 9 and 4 of
+    them in two slow runs of session 55)."""
+    return Path(shutil.copytree(trained_once.parent / "cache", tmp_path / "cache"))
+
+
 @pytest.mark.slow
 def test_with_a_run_the_audit_reuses_its_cached_features(trained_once, tmp_path, monkeypatch):
     import objrec.features
     from objrec.evaluate import evaluate
 
-    data, cache = trained_once.parent / "data", str(trained_once.parent / "cache")
+    data, cache = (
+        trained_once.parent / "data",
+        str(own_copy_of_the_runs_cache(trained_once, tmp_path)),
+    )
     # train stored train and valid features, evaluate stores test's
     evaluate(trained_once, data, cache_dir=cache, out=tmp_path / "eval")
 
@@ -1682,13 +1694,18 @@ def test_with_a_run_the_audit_reuses_its_cached_features(trained_once, tmp_path,
 
 
 @pytest.mark.slow
-def test_without_a_run_the_audit_reads_the_features_train_stored(trained_once, monkeypatch):
+def test_without_a_run_the_audit_reads_the_features_train_stored(
+    trained_once, tmp_path, monkeypatch
+):
     """``train`` stores its default dtype; the audit of the same images without ``--run`` computes
     only the test split's (which train never read)."""
     import objrec.features
     from objrec.cache import open_cache
 
-    data, cache = trained_once.parent / "data", str(trained_once.parent / "cache")
+    data, cache = (
+        trained_once.parent / "data",
+        str(own_copy_of_the_runs_cache(trained_once, tmp_path)),
+    )
     frozen_pass, computed = objrec.features.frozen_pass, []
 
     def counting(body, samples, *args, **kwargs):
