@@ -97,7 +97,7 @@ def test_the_api_and_serve_say_unknown(trained_run, tmp_path):
     body = client.post("/predict", files={"file": ("odd.png", odd, "image/png")}).json()
     assert body["unknown"] is False
     page = client.get("/").text
-    assert "looks like none of the classes" in page
+    assert "Unknown: this image is unlike the photos the model learned" in page
 
 
 @pytest.mark.slow
