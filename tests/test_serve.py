@@ -822,20 +822,7 @@ def first_line_with(process, words: str, seconds: float = 120) -> str:
 def test_a_server_stopped_by_sigterm_or_ctrl_c_shuts_down_cleanly_and_exits_0(client, signum):
     """SIGTERM (systemd, docker stop) printed 'aborted' and exited 143: uvicorn shuts down
     cleanly on it, as on Ctrl-C, then raises it again for its caller, which took it for one."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "objrec", "serve", str(client.run), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(
-        target=lambda: lines.extend(line.decode() for line in process.stdout), daemon=True
-    )
-    reader.start()
-    try:
-        deadline = time.time() + 120
-        while not any("serving" in line for line in lines) and time.time() < deadline:
-            time.sleep(0.2)
+    with serving(client.run, wait=120) as (process, lines, reader):
         process.send_signal(signum)
         assert process.wait(timeout=20) == 0, lines
         reader.join(timeout=10)
@@ -843,6 +830,25 @@ def test_a_server_stopped_by_sigterm_or_ctrl_c_shuts_down_cleanly_and_exits_0(cl
         assert "aborted" not in out and "interrupted" not in out and "Traceback" not in out, out
         last = f"stopped serving {client.run}: no upload came"  # review53b nit 9 and L4
         assert lines[-1].strip() == last, out
+
+
+@contextlib.contextmanager
+def serving(run: Path, *options: str, wait: float, env: dict[str, str] | None = None):
+    """``objrec serve run --port 0 *options`` in a process of its own, once it said it is
+    serving (or ``wait`` seconds passed): the process, its output's lines as they come, and the
+    thread reading them; killed when the block ends."""
+    command = [sys.executable, "-m", "objrec", "serve", str(run), "--port", "0", *options]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(line.decode() for line in process.stdout), daemon=True
+    )
+    reader.start()
+    try:
+        deadline = time.time() + wait
+        while not any("serving" in line for line in lines) and time.time() < deadline:
+            time.sleep(0.2)
+        yield process, lines, reader
     finally:
         process.kill()
         process.wait()
@@ -1878,22 +1884,9 @@ def test_serve_with_two_workers_ends_with_the_same_last_line_as_one_and_leaves_n
     the workers wrote their counts to is gone."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    command = [sys.executable, "-m", "objrec", "serve", str(client.run), "--port", "0"]
-    process = subprocess.Popen(
-        [*command, "--workers", "2", "--runtime", "torch"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "TMPDIR": str(scratch)},
-    )
-    lines: list[str] = []
-    reader = threading.Thread(
-        target=lambda: lines.extend(line.decode() for line in process.stdout), daemon=True
-    )
-    reader.start()
-    try:
-        deadline = time.time() + 300
-        while not any("serving" in line for line in lines) and time.time() < deadline:
-            time.sleep(0.2)
+    options = ("--workers", "2", "--runtime", "torch")
+    environment = {**os.environ, "TMPDIR": str(scratch)}
+    with serving(client.run, *options, wait=300, env=environment) as (process, lines, reader):
         url = re.search(r"http://\S+", "".join(lines)).group(0)
         for name, data in [("a.png", png_bytes()), ("b.png", png_bytes()), ("c.txt", b"no")]:
             post_upload(f"{url}predict", name, data)
@@ -1903,9 +1896,6 @@ def test_serve_with_two_workers_ends_with_the_same_last_line_as_one_and_leaves_n
         last = f"stopped serving {client.run}: 2 uploads answered, 1 refused"
         assert lines[-1].strip() == last, "".join(lines)
         assert list(scratch.iterdir()) == []
-    finally:
-        process.kill()
-        process.wait()
 
 
 def post_upload(url: str, name: str, data: bytes) -> int:
