@@ -907,3 +907,25 @@ def test_the_program_sets_the_wait_policy_before_pytorch_starts_its_threads():
         [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True
     )
     assert out.stdout.split()[-2:] == ["PASSIVE", "False"]  # set before torch is imported
+
+
+def test_a_torchrun_rank_takes_rank_0_s_precision_rather_than_choosing_its_own(tmp_path):
+    """On GPUs each rank chose its precision on its own probe (review56a L2): two ranks near the
+    tolerance, or on different cards, keyed different spaces of the store and each found the
+    others' shares missing. Rank 1 here takes rank 0's bfloat16 (its own choice is float16, as
+    the test above shows) and never probes."""
+    from objrec.cache import FeatureCache
+    from objrec.distributed import World
+    from objrec.features import agreed_numerics
+    from objrec.frozen import FrozenBody
+
+    class Rank1(World):
+        def share(self, value, doing):
+            return "cpu:bfloat16"  # rank 0's choice
+
+    body = FrozenBody(tiny_body(), 32, FeatureCache(tmp_path / "cache"), "torch")
+    body._runner = runner = DeviceRunner(body.body, CPU)  # the GPU path, run on the CPU
+    runner.choose = lambda probe: pytest.fail("rank 1 chose its own precision")
+    data = get_backbone("tiny_test").data_config
+    assert agreed_numerics(body, [], data, Rank1(rank=1, size=2)) == "cpu:bfloat16"
+    assert runner.dtype == torch.bfloat16

@@ -354,3 +354,42 @@ def test_a_rank_that_waits_longer_than_the_timeout_for_rank_0_says_what_it_waite
         in said
     ), said[-3000:]
     assert "did not expect" not in said
+
+
+A_CACHE_EACH = """
+import os, sys
+
+os.environ["OBJREC_CACHE"] = os.environ["CACHES"] + os.environ["RANK"]  # as two nodes' disks
+from objrec.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+"""``objrec`` in a process whose cache folder is its rank's own."""
+
+
+def test_ranks_that_do_not_share_the_cache_folder_are_refused_in_one_sentence(
+    torchrun_and_single,
+):
+    """Two ranks, each with its own cache folder (two nodes, each with its own ~/.cache) trained
+    on half the images and exited 0: each computed its share into its own store, found the
+    other's share missing, and called it "unreadable" because "another torchrun rank could not
+    read it" (review56a H1)."""
+    import os
+
+    root, _, _ = torchrun_and_single
+    script = root / "a_cache_each.py"
+    script.write_text(A_CACHE_EACH)
+    env = {**os.environ, "CACHES": str(root / "cache-rank")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
+    command += ["2", str(script), "train", str(root / "data"), "--out", str(root / "apart")]
+    done = subprocess.run(
+        [*command, *ARGS, "--epochs", "1"], capture_output=True, text=True, env=env, timeout=300
+    )
+    said = " ".join(done.stderr.split())
+    assert done.returncode != 0
+    assert (
+        f"error: the torchrun ranks do not share one cache folder (rank 1 uses the feature store "
+        f"{root / 'cache-rank1' / 'store'}, which lacks the mark rank 0 left in "
+        f"{root / 'cache-rank0' / 'store'}): point OBJREC_CACHE or --cache-dir at one folder on "
+        "a disk every rank reads" in said
+    ), said[-3000:]
+    assert "unreadable" not in said and "did not expect" not in said

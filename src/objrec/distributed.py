@@ -142,6 +142,16 @@ class World:
             dist.broadcast_object_list(box, src=0, group=self.waits, device=device)
         return box[0]
 
+    def gather(self, value: T, doing: str) -> list[T]:
+        """Every rank's ``value`` (any picklable object), by rank, on every rank. ``doing``: what
+        the ranks do before they send it, which the others wait for (:meth:`barrier`)."""
+        if not self.distributed:
+            return [value]
+        box: list[Any] = [None] * self.size
+        with self.waiting_for(doing):
+            dist.all_gather_object(box, value, group=self.waits)
+        return box
+
     def decide(self, value: bool) -> bool:
         """Rank 0's decision, the same on every rank."""
         if not self.distributed:

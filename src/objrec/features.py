@@ -17,6 +17,7 @@ and its keys ``objrec.views`` and ``objrec.view_keys``; batches over the views `
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
@@ -120,13 +121,14 @@ def feature_table(
     """The store's table of ``samples`` in ``spec``'s view; the images it lacks are computed first
     (and measured by ``probe`` as they are decoded), those that cannot be read skipped. Under
     ``torchrun`` rank 0 hashes the files for all (:func:`file_digests`), and each rank computes its
-    share of the missing ones, writing it to the store itself (the cache folder must be shared by
-    the ranks: one machine, or a shared disk). ``digested``: the files' digests, looked up
-    already for another view of ``samples`` (:func:`digested_for_each_view`); ``derive``: fills
-    rows the store lacks before the body is run for the rest (:func:`derived_rows`)."""
+    share of the missing ones, writing it to the store itself (the ranks must share the cache
+    folder, one machine or a shared disk: :func:`require_one_store`). ``digested``: the files'
+    digests, looked up already for another view of ``samples`` (:func:`digested_for_each_view`);
+    ``derive``: fills rows the store lacks before the body is run for the rest
+    (:func:`derived_rows`)."""
     store = body.cache.store
     digests, unhashed, hashing = digested or file_digests(store, samples, world)
-    numerics, decoders = body.numerics(samples, spec.data), pixel_makers()
+    numerics, decoders = agreed_numerics(body, samples, spec.data, world), pixel_makers()
     sid = body_space(body, spec.data, numerics, decoders)
     space = store.space(sid, body.n_features, body.cache.dtype, space_label(body, spec, numerics))
     key = view_key(spec, store)
@@ -145,10 +147,11 @@ def feature_table(
         computed, failed, passing = fill(
             body, space, spec, [(d, by_digest[d]) for d in mine], settings, probe
         )
-    world.barrier("every rank computing its share of the features the store lacked")
+    doing = "every rank computing its share of the features the store lacked"
+    passing = {d: why for ranks in world.gather(passing, doing) for d, why in ranks.items()}
     if missing:
         found = store.lookup(sid, key, digests)
-    found = account_for_missing(found, samples, digests, passing, world.size > 1, unhashed)
+    found = account_for_missing(found, samples, digests, passing, unhashed)
     table = make_table(space, samples, found, digests, hashing, computed, failed, missing, derived)
     log.info("%s: %s, %s", settings.description, computed_words(table), hashing)
     return table
@@ -241,6 +244,7 @@ def file_digests(
     hashing at their own moments disagreed about a photo replaced meanwhile, and trained on
     different images (each read every new file too). The others count nothing hashed."""
     started = time.perf_counter()
+    require_one_store(store, world)
     digests: list[str] = []
     unhashed: dict[int, str] = {}
     if world.main:
@@ -251,6 +255,40 @@ def file_digests(
     if not world.main:
         hashing = HashStats(len(samples), 0, time.perf_counter() - started)
     return digests, unhashed, hashing
+
+
+def require_one_store(store: FeatureStore, world: World) -> None:
+    """Refuse torchrun ranks that do not share ``store``: each would compute its share into its
+    own store and find the others' shares missing. Rank 0 leaves a mark in its store that every
+    rank must find in its own."""
+    if not world.distributed:
+        return
+    mark = f"torchrun:{secrets.token_hex(16)}" if world.main else ""
+    if world.main:
+        store.remember(mark, "every rank must find this")
+    mark = world.share(mark, "rank 0 marking the feature store")
+    found = store.recall(mark) is not None
+    seen = world.gather((found, str(store.root)), "every rank looking for rank 0's mark")
+    if world.main:
+        store.forget(mark)
+    lacking = [(rank, root) for rank, (marked, root) in enumerate(seen) if not marked]
+    if lacking:
+        rank, root = lacking[0]
+        raise ObjrecError(
+            f"the torchrun ranks do not share one cache folder (rank {rank} uses the feature "
+            f"store {root}, which lacks the mark rank 0 left in {seen[0][1]}): point "
+            "OBJREC_CACHE or `cache_dir` at one folder on a disk every rank reads"
+        )
+
+
+def agreed_numerics(
+    body: FrozenBody, samples: Sequence[Sample], data: DataConfig, world: World
+) -> str:
+    """``body.numerics``, chosen by rank 0 under torchrun and taken by the others: ranks choosing
+    a GPU precision each on its own probe could key different spaces of the store."""
+    numerics = body.numerics(samples, data) if world.main else ""
+    numerics = world.share(numerics, "rank 0 choosing the precision of the pretrained network")
+    return numerics if world.main else body.numerics(chosen=numerics)
 
 
 def space_label(body: FrozenBody, spec: ViewSpec, numerics: str) -> str:
@@ -383,19 +421,16 @@ def account_for_missing(
     samples: Sequence[Sample],
     digests: Sequence[str],
     passing: dict[str, str],
-    sharded: bool,
     unhashed: dict[int, str] | None = None,
 ) -> Lookup:
     """``found`` with a reason, for this run only, for each image still without features after
-    the frozen pass: why its file could not be hashed (``unhashed``, by position) or this process
-    could not read it (``passing``, by digest), or, ``sharded`` (under ``torchrun``), that the
-    rank computing it could not. Anything else is an ObjrecError: the store's index lost rows
-    this process wrote a moment ago, so someone changed it by hand."""
+    the frozen pass: why its file could not be hashed (``unhashed``, by position) or the process
+    computing it could not read it (``passing``, by digest, gathered from every torchrun rank).
+    Anything else is an ObjrecError: the store's index lost rows written a moment ago, so
+    someone changed it by hand."""
     errors, unhashed = dict(found.errors), unhashed or {}
     for i in np.flatnonzero(~found.found).tolist():
         reason = unhashed.get(i) or passing.get(digests[i])
-        if reason is None and sharded:
-            reason = "another torchrun rank could not read it (its log says why)"
         if reason is None:
             raise ObjrecError(
                 f"the feature store has no features for {samples[i].path} though they were "

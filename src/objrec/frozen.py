@@ -171,17 +171,24 @@ class FrozenBody:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.runner()(x)
 
-    def numerics(self, samples: Sequence[Sample] = (), data: DataConfig | None = None) -> str:
+    def numerics(
+        self, samples: Sequence[Sample] = (), data: DataConfig | None = None, chosen: str = ""
+    ) -> str:
         """How this body computes features, part of the store's key (``store.space_id``):
         ``FLOAT32`` on the CPU (ONNX Runtime or eager PyTorch, equal within ``runtime.TOLERANCE``;
         an int8 body has a fingerprint of its own); on a GPU ``<device>:<precision>``, the
-        precision chosen once, before anything is looked up, on the first images of ``samples``."""
+        precision chosen once, before anything is looked up, on the first images of ``samples``,
+        or taken from ``chosen`` (torchrun's rank 0's numerics), so that every rank keys one
+        space."""
         runner = self.runner() if self.device.type != "cpu" else self._runner
         if not isinstance(runner, DeviceRunner):
             return FLOAT32
         if runner.dtype is None:
             runner.batch_size(self.input_size)  # first: the precision is tried at that size
-            runner.choose(probe_batch(samples, data, self.input_size))
+            if chosen:
+                runner.take(chosen)
+            else:
+                runner.choose(probe_batch(samples, data, self.input_size))
         return runner.numerics
 
 

@@ -684,6 +684,14 @@ class DeviceRunner:
         )
         log.info("%s runs in %s (relative error %s)", self.device, self.dtype, self.errors)
 
+    def take(self, numerics: str) -> None:
+        """Run in the precision of ``numerics`` (another runner's :attr:`numerics`), unchosen."""
+        precision = getattr(torch, numerics.rpartition(":")[2], None)
+        if not isinstance(precision, torch.dtype):
+            raise ValueError(f"no precision in {numerics!r}")
+        with self._choosing:
+            self.dtype, self._float32 = precision, None
+
     @property
     def numerics(self) -> str:
         """``<device type>:<precision>`` (once chosen), e.g. ``cuda:float16``."""

@@ -737,6 +737,12 @@ class FeatureStore(FileIndex):
                 (key, value, time.time()),
             )
 
+    @index_errors
+    def forget(self, key: str) -> None:
+        """Forget what :meth:`remember` kept under ``key``."""
+        with self._transaction():
+            self.db.execute("DELETE FROM memos WHERE key=?", (key,))
+
     # lookups --------------------------------------------------------------------------------
 
     @index_errors
