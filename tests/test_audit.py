@@ -320,7 +320,7 @@ def test_apply_plan_returns_a_record_read_by_attribute_as_the_other_steps_do(tmp
     answer = json.loads(capsys.readouterr().out)
     assert list(answer) == [
         *("copied", "removed", "relabelled", "renamed", "broken_links", "replaced"),
-        *("moved_by_hand", "left_to_review"),
+        *("moved_by_hand", "left_to_review", "relabels_as_proposed"),
         *("test_removed", "test_relabelled", "valid_removed", "valid_relabelled", "reviewed"),
         *("test_note", "valid_note", "warnings"),
     ]
@@ -745,8 +745,15 @@ def test_apply_plan_lists_the_less_sure_relabels_before_copying(tmp_path, capsys
     """A plan relabelled a correct image at p(suggested)=0.74, and apply-plan said nothing of how
     sure each relabel was: those under 0.7 (where about 1 in 4 was wrong when measured) are
     listed, least sure first, with their line; not a surer one, nor one the person made of a
-    row kept to review, nor one without a probability."""
+    row kept to review or of a copy under two labels (it was listed by the flag's p(suggested)
+    its reason gives, though the plan never relabels on it), nor one without a probability."""
     data = colour_folder(tmp_path / "data", {"red": 3, "green": 3})
+    two = (
+        '"review: one picture under two labels (across classes): this copy is labelled red, its '
+        "copy green/green_1.png is labelled green; which class is it? set remove on the copy "
+        "whose label is wrong; the plan removes neither, as the label flag (red/red_2.png may "
+        'be green, p(suggested)=0.62) is not sure enough for it to relabel"'
+    )
     plan = plan_of(
         tmp_path / "plan.csv",
         f"green/green_0.png,green,,relabel,red,{evidence(0.62)}",
@@ -754,6 +761,7 @@ def test_apply_plan_lists_the_less_sure_relabels_before_copying(tmp_path, capsys
         f"green/green_2.png,green,,relabel,red,{evidence(0.55)}",
         'red/red_0.png,red,,relabel,green,"review: may be green, p(suggested)=0.30; relabel if so"',
         "red/red_1.png,red,,relabel,green,",
+        f"red/red_2.png,red,,relabel,green,{two}",
     )
     assert main(["apply-plan", str(data), str(plan), str(tmp_path / "a"), "--json"]) == 0
     (warning,) = json.loads(capsys.readouterr().out)["warnings"]
@@ -3381,6 +3389,7 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
         "broken_links": 0,
         "moved_by_hand": 0,
         "left_to_review": 0,
+        "relabels_as_proposed": 0,
         "replaced": 0,
         "test_removed": 0,
         "test_relabelled": 0,

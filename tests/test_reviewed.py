@@ -129,6 +129,54 @@ def test_a_flag_left_to_review_is_applied_as_a_keep_but_not_remembered_as_settle
     assert apply_plan(data, plan, tmp_path / "older").reviewed == 1
 
 
+def test_a_relabel_applied_as_the_audit_proposed_it_is_not_remembered_as_settled(tmp_path):
+    """apply-plan remembered every relabel row in reviewed.csv, the audit's own pre-filled
+    ones applied unread too: a photo of nothing relabelled anchor at p(suggested)=0.76 was then
+    kept by every later audit as "settled by your earlier plans". A relabel as the audit wrote
+    it is applied, counted and said, but not remembered, and the next audit flags the photo
+    again; a relabel a person made (a row to review set to relabel, a reason of their own) is
+    remembered."""
+    from objrec.audit_report import write_plan
+    from objrec.cli.auditing import applied_line
+
+    data = split_folder(tmp_path / "data")
+    files = [f"train/ant/ant_{k}.png" for k in range(3)]
+    items = [Item(data / f, f, 0, "train") for f in files]
+    inv = Inventory(data, ("ant", "dragonfly"), items, True, [])
+    evidence = (
+        "heads and neighbours give p(given)=0.01, p(suggested)=0.99; 9 of its 10 nearest images "
+        "are labelled dragonfly"
+    )
+    sure = LabelIssue(files[0], "ant", "dragonfly", index=0, prob_suggested=0.99)
+    weak = LabelIssue(files[1], "ant", "dragonfly", index=1, prob_suggested=0.3)
+    flags = [replace(sure, prob_given=0.01, evidence=evidence), replace(weak, prob_given=0.01)]
+    rows = plan_rows(AuditResult(flags, [], [], 3, ["ant", "dragonfly"]), inv)
+    assert [(row["action"], row["new_class"]) for row in rows] == [
+        ("relabel", "dragonfly"),
+        ("review", "dragonfly"),
+    ]
+    write_plan(rows, plan := tmp_path / "plan.csv")
+    counts = apply_plan(data, plan, tmp_path / "fixed")
+    assert (counts.relabelled, counts.relabels_as_proposed, counts.reviewed) == (1, 1, 0)
+    assert not (tmp_path / "fixed" / REVIEWED_FILE).exists()
+    assert (tmp_path / "fixed/train/dragonfly/ant_0.png").is_file()
+    assert applied_line(counts, (data, plan, tmp_path / "fixed"), True).endswith(
+        "; 1 relabel applied as the audit proposed, not remembered as yours (a later audit "
+        "judges the photo again; to have a relabel remembered, write your own reason on its "
+        f"row); {data} is unchanged"
+    )
+    fixed, moved = tmp_path / "fixed", "train/dragonfly/ant_0.png"
+    now = [Item(fixed / moved, moved, 1, "train")]
+    again = Inventory(fixed, ("ant", "dragonfly"), now, True, [hash_file(fixed / moved)])
+    back = replace(flags[0], path=moved, given="dragonfly", suggested="ant")
+    (row,) = plan_rows(AuditResult([back], [], [], 1, ["ant", "dragonfly"]), again)
+    assert not row["reason"].startswith("settled:")  # flagged again, not kept as settled
+    mine = [rows[0] | {"reason": "checked: a dragonfly"}, rows[1] | {"action": "relabel"}]
+    write_plan(mine, plan)
+    counts = apply_plan(data, plan, tmp_path / "mine")
+    assert (counts.relabelled, counts.relabels_as_proposed, counts.reviewed) == (2, 0, 2)
+
+
 def test_the_plan_keeps_a_label_a_person_settled_instead_of_relabelling_it(tmp_path):
     items = [Item(tmp_path / f"ant/{k}.jpg", f"ant/{k}.jpg", 0, None) for k in range(3)]
     inv = Inventory(tmp_path, ("ant", "dragonfly"), items, False, ["d0", "d1", "d2"])

@@ -30,8 +30,6 @@ from objrec.audit_report import (
     NOT_ABOUT_THE_LABEL,
     RELABEL_SURE_PROB,
     REVIEW,
-    REVIEWED,
-    SETTLED,
     SUGGESTED_CLASS,
     SUGGESTED_P,
 )
@@ -253,22 +251,17 @@ def _warn_new_classes(plan: dict[str, dict[str, str]], classes: set[str]) -> Non
 
 
 def _warn_unsure_relabels(plan: dict[str, dict[str, str]]) -> None:
-    """List the plan's relabels below :data:`RELABEL_SURE_PROB`, least sure first, before any
-    file is copied: a plan relabelled a correct image at p(suggested)=0.74 and apply-plan said
-    nothing of how sure each relabel was. A relabel whose reason gives no probability (a
-    person's own), says it was kept to review (a person made it a relabel), or suggested
-    another class than the row's (a person chose it: :func:`reviewed_by_hand`) is not listed."""
-    relabels = [row for row in plan.values() if row["action"] == "relabel"]
-    relabels = [
-        row
-        for row in relabels
-        if not (row.get("reason") or "").startswith((REVIEWED, SETTLED))
-        and not reviewed_by_hand(row)
-    ]
+    """List the plan's relabels as the audit proposed them (:func:`as_proposed`) below
+    :data:`RELABEL_SURE_PROB`, least sure first, before any file is copied: an audit's plan
+    before 6 December 2026 pre-filled relabels from 0.5, and a plan relabelled a correct image at
+    p(suggested)=0.74 without a word of how sure each relabel was. Today's plan leaves those to
+    review; a relabel a person made (from a row to review, of a copy under two labels, to
+    another class, of their own) is theirs, and the probability its reason gives may be of
+    another class or copy: not listed."""
     unsure = sorted(
         (p, int(row["_line"]), row["file"], row["new_class"])
-        for row in relabels
-        if (p := suggested_p(row)) is not None and p < RELABEL_SURE_PROB
+        for row in plan.values()
+        if as_proposed(row) and (p := suggested_p(row)) is not None and p < RELABEL_SURE_PROB
     )
     if not unsure:
         return
@@ -321,6 +314,9 @@ class AppliedPlan:
     left_to_review: int = 0
     """The plan's rows left as the audit's ``review``: applied as keeps, but no decision, so
     ``reviewed.csv`` remembers none of their labels."""
+    relabels_as_proposed: int = 0
+    """Of ``relabelled``, the relabels as the audit pre-filled them (:func:`as_proposed`):
+    applied, but nobody's decision, so ``reviewed.csv`` remembers none of their labels."""
     test_removed: int = 0
     """Of ``removed``, in a split folder's test split: the test set changed."""
     test_relabelled: int = 0
@@ -693,6 +689,7 @@ def _applied(given: PlanRead, copying: Copying, new_class: bool) -> AppliedPlan:
     counts["broken_links"], counts["replaced"] = len(broken), planned.replaced
     counts["moved_by_hand"] = planned.by_hand
     counts["left_to_review"] = sum(row["action"] == REVIEW for row in planned.rows.values())
+    counts["relabels_as_proposed"] = sum(map(as_proposed, planned.rows.values()))
     counts |= _test_changes(targets if split_folder else {})
     if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)
@@ -831,16 +828,37 @@ def _remember_review(data: Path, out: Path, planned: Planned, at: int) -> int:
 
 
 def settles_label(row: dict[str, str] | None) -> bool:
-    """Whether a plan's ``row`` (None: none) is a label a person settled: a relabel, or a keep of
-    a row about the label (a relabel the person turned down, one kept to review) or of a
-    person's own row; not the keep of a row the audit wrote about copies, look-alikes or
-    outliers (:data:`NOT_ABOUT_THE_LABEL`), which most apply untouched: remembered, it would let
-    the next audit keep an outlier whose label is wrong as settled. Nor a ``review`` (the
-    audit's, left undecided): a plan applied as it came must leave its weak flags for later
-    audits to flag again."""
-    if row is None or row["action"] == REVIEW:
+    """Whether a plan's ``row`` (None: none) is a label a person settled: a relabel a person
+    made, or a keep of a row about the label (a relabel the person turned down, one kept to
+    review) or of a person's own row. Not the keep of a row the audit wrote about copies,
+    look-alikes or outliers (:data:`NOT_ABOUT_THE_LABEL`), which most apply untouched:
+    remembered, it would let the next audit keep an outlier whose label is wrong as settled.
+    Nor a ``review`` (the audit's, left undecided), nor a relabel as the audit proposed it
+    (:func:`as_proposed`): a plan applied as it came must leave its flags, a wrong relabel's
+    too, for later audits to flag again."""
+    if row is None or row["action"] == REVIEW or as_proposed(row):
         return False
     return row["action"] == "relabel" or not NOT_ABOUT_THE_LABEL.match(row.get("reason") or "")
+
+
+PROPOSED_RELABEL = re.compile(r"heads and neighbours give p\(given\)=")
+"""How the reason of a relabel the audit pre-fills begins: the flag's evidence as
+``audit_labels.label_issue_rows`` words it, where a row to review begins ``review:`` and a
+person's row has a reason of its own, or none."""
+
+
+def as_proposed(row: dict[str, str]) -> bool:
+    """Whether a plan's ``row`` is a relabel as the audit pre-filled it: its reason the flag's
+    evidence (:data:`PROPOSED_RELABEL`), its class the one the evidence suggests (not
+    :func:`reviewed_by_hand`). Applied, but remembered as nobody's decision: a plan's automatic
+    relabel of a photo of nothing (p(suggested)=0.76) went into ``reviewed.csv``, and every later
+    audit kept the wrong label as "settled by your earlier plans"."""
+    reason = (row.get("reason") or "").strip()
+    return (
+        row["action"] == "relabel"
+        and PROPOSED_RELABEL.match(reason) is not None
+        and not reviewed_by_hand(row)
+    )
 
 
 def _refuse_missing(

@@ -583,10 +583,11 @@ def apply_plan(
     objrec check OUT shows.
 
     OUT also gets reviewed.csv, the labels your plan changed or kept by a row about the label or
-    of your own, not its rows left review nor the audit's keeps of copies, look-alikes and
-    outliers (and DATA's earlier ones): the next audit of OUT, or of a split of it, keeps those
-    labels instead of suggesting them again. A relabel into a new class named like one of DATA's
-    (sunflowr beside sunflower) is refused as a misspelling, but with --new-class.
+    of your own, not its rows left review or relabel as the audit wrote them, nor the audit's
+    keeps of copies, look-alikes and outliers (and DATA's earlier ones): the next audit of OUT,
+    or of a split of it, keeps those labels instead of suggesting them again. A relabel into a
+    new class named like one of DATA's (sunflowr beside sunflower) is refused as a misspelling,
+    but with --new-class.
     """
     from objrec.applying import apply_plan as run_apply
     from objrec.applying import test_change_note, valid_change_note
@@ -644,7 +645,7 @@ def applied_line(counts: AppliedPlan, folders: tuple[Path, Path, Path], copy: bo
     skipped = skipped if replaced else ""
     by_hand = counts.moved_by_hand
     review = counts.left_to_review
-    undecided = left_to_review_words(review)
+    undecided = left_to_review_words(review) + as_proposed_words(counts.relabels_as_proposed)
     if not any((counts.removed, counts.relabelled, by_hand, broken, replaced)):
         says = "says keep or review" if review else "says keep"
         return (
@@ -677,6 +678,19 @@ def left_to_review_words(n: int) -> str:
     return (
         f"; {plural(n, 'row')} left to review, copied as {them[0]} and no label remembered "
         f"(decide {them[1]} in the plan: keep or relabel)"
+    )
+
+
+def as_proposed_words(n: int) -> str:
+    """The closing line's clause for the plan's ``n`` relabels applied as the audit pre-filled
+    them (``applying.as_proposed``), or "": "remembers the 4 labels your plans kept or changed"
+    would read an automatic relabel, applied unread, as a decision taken."""
+    if not n:
+        return ""
+    return (
+        f"; {plural(n, 'relabel')} applied as the audit proposed, not remembered as yours (a "
+        "later audit judges the photo again; to have a relabel remembered, write your own "
+        "reason on its row)"
     )
 
 
