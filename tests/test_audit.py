@@ -1655,6 +1655,25 @@ def test_all_facts_leaves_no_worker_behind_when_a_fork_fails(tmp_path, monkeypat
             child.kill()
 
 
+def test_two_blank_images_are_no_near_duplicates_by_their_hashes(tmp_path):
+    """A flat image's pHash is about 0 whatever its colour, so a grey card and a black frame in
+    two classes were near-duplicates "across classes" (the plan removed one as a copy of the
+    other, split warned that one of the two labels was probably wrong). Neither the audit nor
+    split pairs a nearly blank image by its hashes; a byte copy of one is still its copy, by
+    content in split, by its features in the audit."""
+    from objrec.dedup import MIN_CONTRAST, duplicate_pairs, image_facts, split_pairs
+
+    Image.new("RGB", (64, 64), (0, 0, 0)).save(tmp_path / "black.png")
+    Image.new("RGB", (80, 60), (128, 128, 128)).save(tmp_path / "grey.png")
+    facts = [image_facts(tmp_path / name) for name in ("black.png", "grey.png")]
+    assert all(f.contrast < MIN_CONTRAST for f in facts)
+    assert dedup.hash_distance(*facts) <= dedup.HASH_SPLIT  # what paired them
+    assert split_pairs(facts) == []
+    assert duplicate_pairs(np.eye(2, dtype=np.float32), facts) == []
+    (same,) = duplicate_pairs(np.ones((2, 2), dtype=np.float32) / np.sqrt(2), facts)
+    assert (same.hash_distance, same.look_alike) == (256, False)  # by features alone
+
+
 def test_hash_pairs_find_a_mirrored_copy():
     images = [pattern((120, 120, 120), s) for s in range(6)]
     images.append(ImageOps.mirror(images[2]).resize((50, 44)))
@@ -2253,8 +2272,7 @@ def alike_signals(n: int, pairs: dict[tuple[int, int], tuple[float, int]], seed:
         hashes[j] = hashes[i] ^ ((1 << bits) - 1)
     crops = [tuple(int.from_bytes(rng.bytes(32), "big") for _ in range(4)) for _ in range(n)]
     facts = [
-        dedup.ImageFacts(width=64, height=56, phash=h, phash_mirror=h, crops=c)
-        for h, c in zip(hashes, crops, strict=True)
+        dedup.ImageFacts(64, 56, h, h, 30.0, crops=c) for h, c in zip(hashes, crops, strict=True)
     ]
     return unit, facts
 
@@ -2526,7 +2544,7 @@ def test_the_plan_removes_only_copies_of_a_kept_image_never_a_chains_far_end():
     unit = np.stack([np.cos(0.28 * k) * a + np.sin(0.28 * k) * b for k in range(n)])
     unit = unit.astype(np.float32)  # each 0.961 like the next, 0.847 the one after, ...
     hashes = [int.from_bytes(rng.bytes(32), "big") for _ in range(n)]  # about 128 bits apart
-    facts = [dedup.ImageFacts(width=64, height=56, phash=h, phash_mirror=h) for h in hashes]
+    facts = [dedup.ImageFacts(64, 56, h, h, 30.0) for h in hashes]
     split = lambda k: "train" if k < 3 else "valid"  # noqa: E731  (a leak: what the plan removes)
     items = [Item(Path(f"/d/red/{k}.png"), f"red/{k}.png", 0, split(k)) for k in range(n)]
     inv = Inventory(Path("/d"), ("red",), items, True)
@@ -2768,7 +2786,7 @@ def test_the_plan_of_a_folder_not_split_keeps_only_the_copies_split_keeps_togeth
     unit = dedup.normalise(unit)
     hashes = [int.from_bytes(rng.bytes(32), "big") for _ in range(3)]
     hashes.append(hashes[2])  # 2 and 3: one hash, as a re-saved copy's
-    facts = [dedup.ImageFacts(width=64, height=56, phash=h, phash_mirror=h) for h in hashes]
+    facts = [dedup.ImageFacts(64, 56, h, h, 30.0) for h in hashes]
     items = [Item(Path(f"/d/red/{k}.png"), f"red/{k}.png", 0, None) for k in range(4)]
     inv = Inventory(Path("/d"), ("red",), items, False)
     groups, _ = duplicate_groups(inv, np.arange(4), unit, facts, dedup.DuplicateRule(), None)

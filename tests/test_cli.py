@@ -3809,6 +3809,25 @@ def test_split_names_pictures_found_in_two_classes(capsys, tmp_path, image_folde
     assert code == 0 and "green/stray.jpg = red/img_00.jpg" in " ".join(err.split())
 
 
+@pytest.mark.slow
+def test_split_names_no_two_blank_images_as_one_picture_in_two_classes(
+    capsys, tmp_path, image_folder, known_facts
+):
+    """A black frame in red and a grey card in green were "pictures in two classes that are the
+    same or look alike": a flat image's pHash is about 0 whatever its colour. A byte copy of the
+    black frame in green is one picture still."""
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (0, 0, 0)).save(image_folder / "red" / "black.png")
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(image_folder / "green" / "grey.png")
+    code, out, _ = run(capsys, "split", image_folder, tmp_path / "data", "--json")
+    assert code == 0 and json.loads(out)["cross_class_duplicates"] == []
+    shutil.copy(image_folder / "red" / "black.png", image_folder / "green" / "stray.png")
+    code, out, _ = run(capsys, "split", image_folder, tmp_path / "data", "--json", "--force")
+    pairs = json.loads(out)["cross_class_duplicates"]
+    assert code == 0 and pairs == [["green/stray.png", "red/black.png"]]
+
+
 @pytest.mark.slow  # a whole evaluate: 1.3-1.6 s
 def test_evaluate_ends_with_the_report_and_the_audit_to_run_next(
     capsys, tmp_path, trained_run, split_dir, monkeypatch

@@ -2445,11 +2445,13 @@ def test_split_keeps_together_images_at_its_hash_distance_but_not_one_bit_past_i
     def pair(bits: int) -> list[tuple[int, int]]:
         ones = (1 << bits) - 1
         if kind == "whole":
-            a = ImageFacts(width=1, height=1, phash=0, phash_mirror=far)
-            b = ImageFacts(width=1, height=1, phash=ones, phash_mirror=far)
+            a = ImageFacts(width=1, height=1, contrast=30.0, phash=0, phash_mirror=far)
+            b = ImageFacts(width=1, height=1, contrast=30.0, phash=ones, phash_mirror=far)
         else:  # b's crop is ``bits`` from a's whole hash; every whole hash far from the rest
-            a = ImageFacts(width=1, height=1, phash=0, phash_mirror=0, crops=(full,))
-            b = ImageFacts(width=1, height=1, phash=far, phash_mirror=far, crops=(ones,))
+            a = ImageFacts(width=1, height=1, contrast=30.0, phash=0, phash_mirror=0, crops=(full,))
+            b = ImageFacts(
+                width=1, height=1, contrast=30.0, phash=far, phash_mirror=far, crops=(ones,)
+            )
         return split_pairs([a, b])
 
     limit = HASH_SPLIT if kind == "whole" else CROP_SPLIT

@@ -238,6 +238,16 @@ def contrast(image: Image.Image) -> float:
     return float(small.reshape(-1, 3).std(axis=0).max())
 
 
+def hash_tells(facts: ImageFacts) -> bool:
+    """Whether ``facts``' perceptual hashes tell the image from another: a readable image not
+    nearly blank (:data:`MIN_CONTRAST`), as the trimmed hash is taken only of what has contrast
+    inside a border. A flat image's pHash is about 0 whatever its colour, so a grey card and a
+    black frame in two classes were near-duplicates "across classes", and the plan removed one
+    as a copy of the other. Blank images still pair by content (byte-identical files) and, in
+    the audit, by their features."""
+    return not facts.error and facts.contrast >= MIN_CONTRAST
+
+
 def image_facts(path: Path, data: bytes | None = None) -> ImageFacts:
     """Measure the image at ``path`` from one read of its bytes (``data``, where the caller has
     read them), decoded at a reduced size (JPEG draft mode); never raises."""
@@ -771,7 +781,7 @@ def hash_pairs(
     as close as a resized one. Matrix products in chunks, half the bits first
     (:func:`_at_least`): 6,000 images take well under a second.
     """
-    readable = np.array([not f.error for f in facts])
+    readable = np.array([hash_tells(f) for f in facts])
     h = _signs([f.phash for f in facts])
     m = _signs([f.phash_mirror for f in facts])
     mine = _row_indices(len(facts), rows)
@@ -828,7 +838,7 @@ def crop_pairs(
     crop hashes against the other's whole hash (or its mirror's), as matrix products in blocks.
     Every image against every other: 6,000 images take a few seconds, 60,000 a hundred times
     that (``benchmarks/README.md``), hence ``on_rows(n)``, told after each block of ``n`` rows."""
-    usable = np.array([not f.error and bool(f.crops) for f in facts])
+    usable = np.array([hash_tells(f) and bool(f.crops) for f in facts])
     if len(facts) < 2 or not usable.any():
         return np.zeros((0, 2), dtype=np.int64)
     wholes = [_signs([f.phash for f in facts]).T, _signs([f.phash_mirror for f in facts]).T]
@@ -850,7 +860,7 @@ def reframed_pairs(
     ``max_distance`` (with ``rows``, every such pair holding one of those images), as
     ``crop_pairs`` finds its own: each turn's hash against the other's whole hash, the trimmed
     hash against the other's whole and trimmed hashes. ``on_rows`` as ``crop_pairs``'."""
-    usable = np.array([not f.error for f in facts])
+    usable = np.array([hash_tells(f) for f in facts])
     if len(facts) < 2 or not usable.any():
         return np.zeros((0, 2), dtype=np.int64)
     whole = _signs([f.phash for f in facts]).T
@@ -989,8 +999,9 @@ def split_paired(a: ImageFacts, b: ImageFacts) -> bool:
     """Whether ``split_pairs`` pairs ``a`` with ``b`` where ``a`` comes first: whole hashes within
     ``HASH_SPLIT`` bits (``a``'s hash against ``b``'s and its mirror's: :func:`hash_distance`,
     which is not symmetric; or either turned or trimmed: :func:`reframed_distance`, which is),
-    or a crop hash within ``CROP_SPLIT`` bits of the other's whole."""
-    if a.error or b.error:
+    or a crop hash within ``CROP_SPLIT`` bits of the other's whole; never a nearly blank image
+    (:func:`hash_tells`)."""
+    if not (hash_tells(a) and hash_tells(b)):
         return False
     if min(hash_distance(a, b), reframed_distance(a, b)) <= HASH_SPLIT:
         return True
@@ -1025,7 +1036,7 @@ def _whole_candidates(
     """(P, 2) rows i < j whose whole hashes are within ``HASH_SPLIT`` bits either way round: one's
     hash against the other's hash or mirrored hash. Every row measured: each row's hash against
     every hash and mirror covers both ways; with ``rows``, their mirrors against every hash too."""
-    readable = np.array([not f.error for f in facts])
+    readable = np.array([hash_tells(f) for f in facts])
     h = _signs([f.phash for f in facts])
     m = _signs([f.phash_mirror for f in facts])
     products = [(h, h), (h, m)] + ([(m, h)] if rows is not None else [])
@@ -1173,14 +1184,23 @@ def duplicate_pairs(
         if facts[i].error or facts[j].error:
             continue
         a, b, split = facts[i], facts[j], (i, j) in kept
-        whole = min(hash_distance(a, b), reframed_distance(a, b))
-        pair = Pair(i, j, float(unit[i] @ unit[j]), whole, crop_distance(a, b))
+        whole, crop = hash_distances(a, b)
+        pair = Pair(i, j, float(unit[i] @ unit[j]), whole, crop)
         pair = replace(pair, kept_by_split=split)
         if rule.duplicate(pair.similarity, pair.hash_distance, pair.crop_distance):
             pairs.append(pair)
         elif rule.look_alike(pair.similarity, pair.hash_distance) or (split and rule.kept_by_split):
             pairs.append(replace(pair, look_alike=True))
     return pairs
+
+
+def hash_distances(a: ImageFacts, b: ImageFacts) -> tuple[int, int]:
+    """The bits between ``a`` and ``b``'s whole hashes (as they are, turned or trimmed) and
+    between a crop of one and the other's whole: ``HASH_SIZE ** 2`` both where either image is
+    nearly blank, its hash telling nothing (:func:`hash_tells`)."""
+    if not (hash_tells(a) and hash_tells(b)):
+        return HASH_SIZE * HASH_SIZE, HASH_SIZE * HASH_SIZE
+    return min(hash_distance(a, b), reframed_distance(a, b)), crop_distance(a, b)
 
 
 def groups_of(n: int, pairs: Sequence[tuple[int, int]]) -> list[list[int]]:
