@@ -983,6 +983,29 @@ def test_apply_plan_follows_a_photo_moved_by_hand_done_when_in_its_row_s_class(
     assert (tmp_path / "fixed3/red/green_0.png").is_file()
 
 
+def test_apply_plan_follows_a_photo_renamed_as_it_was_moved_by_hand_by_its_digest(tmp_path):
+    """review56b L4: a class folder's photo renamed as it was moved by hand into its class was
+    refused ("'green/green_0.png' is not in ... (no image there has that path, relative to
+    it)"), with no way forward, though its row carries its digest. It is found by that digest;
+    a row whose photo is nowhere says what to do."""
+    from objrec.file_index import hash_file
+
+    folder = colour_folder(tmp_path / "classes", {"red": 2, "green": 2})
+    digest = hash_file(folder / "green/green_0.png")
+    (folder / "green/green_0.png").rename(folder / "red/from_green.png")
+    plan = plan_of(tmp_path / "plan.csv", f"green/green_0.png,green,,relabel,red,x,{digest}")
+    counts = apply_plan(folder, plan, tmp_path / "fixed")
+    assert (counts.moved_by_hand, counts.copied, counts.reviewed) == (1, 4, 1)
+    assert (tmp_path / "fixed/red/from_green.png").is_file()
+    (folder / "red/from_green.png").unlink()
+    with pytest.raises(ObjrecError) as refused:
+        apply_plan(folder, plan, tmp_path / "fixed2")
+    assert str(refused.value).endswith(
+        "(no image there has that path, relative to it): if you moved or renamed the photo, "
+        "write its path now as the row's file; if you deleted it, delete the row"
+    )
+
+
 def test_apply_plan_counts_a_relabel_done_by_hand_in_its_last_line_and_json(tmp_path, capsys):
     """A relabel done by hand already was said only in a warning: the closing line read "every
     row of plan.csv says keep, so nothing was moved", and --json had no count of it. Both count

@@ -469,10 +469,11 @@ def _warn_replaced(plan_file: Path, rows: Sequence[dict[str, str]]) -> None:
 def _moved_by_hand(
     data: Path, plan: dict[str, dict[str, str]], known: set[str], at: int
 ) -> dict[str, str]:
-    """Where each file the plan names and ``data`` lacks is now, moved by hand into another
-    class folder (both relative to ``data``): in a split folder, as ``check`` finds it by the
-    SHA-256 ``manifest.csv`` lists (renamed too: ``check.moved_from``); else a file of its name
-    in another class folder whose content digest is its row's ``digest``."""
+    """Where each file the plan names and ``data`` lacks is now, moved by hand (both relative to
+    ``data``): in a split folder, as ``check`` finds it by the SHA-256 ``manifest.csv`` lists
+    (renamed too: ``check.moved_from``); else a file of its name in another class folder whose
+    content digest is its row's ``digest``; else any file no row names whose content is that
+    digest (:func:`_renamed_by_hand`)."""
     from objrec.check import moved_from
 
     missing = [file for file in plan if file not in known]
@@ -483,13 +484,34 @@ def _moved_by_hand(
         parts = Path(rel).parts
         alike.setdefault(parts[:at] + parts[at + 1 :], []).append(rel)
     for file in (f for f in missing if f not in found):
-        digest = (plan[file].get("digest") or "").strip().lower()
+        digest = _row_digest(plan[file])
         parts = Path(file).parts
-        if DIGEST.fullmatch(digest) and len(parts) > at + 1:
+        if digest and len(parts) > at + 1:
             same = alike.get(parts[:at] + parts[at + 1 :], [])
             now = next((now for now in same if hash_file(data / now) == digest), None)
             found |= {file: now} if now is not None else {}
-    return found
+    rest = [file for file in missing if file not in found]
+    return found | _renamed_by_hand(data, plan, rest, known - set(plan) - set(found.values()))
+
+
+def _row_digest(row: dict[str, str]) -> str:
+    """A plan row's ``digest`` as the audit writes it (:data:`DIGEST`), or ""."""
+    digest = (row.get("digest") or "").strip().lower()
+    return digest if DIGEST.fullmatch(digest) else ""
+
+
+def _renamed_by_hand(
+    data: Path, plan: dict[str, dict[str, str]], missing: list[str], unnamed: set[str]
+) -> dict[str, str]:
+    """Where each of the ``missing`` files of the plan is now, renamed as it was moved by hand
+    (``crab/image_0901.jpg`` now ``sunflower/from_crab.jpg``): the file of ``unnamed`` (DATA's
+    files no row names) whose content digest is its row's, by the file index (which the audit
+    filled). The plan's row was refused as naming a file not there, though it carries that
+    digest."""
+    wanted = {digest: file for file in missing if (digest := _row_digest(plan[file]))}
+    files = sorted(rel for rel in unnamed if (data / rel).is_file()) if wanted else []
+    digests = indexed_digests(store_dir(), [data / rel for rel in files])
+    return {wanted[d]: rel for rel, d in zip(files, digests, strict=True) if d in wanted}
 
 
 def _follow_done_relabels(
@@ -882,12 +904,14 @@ def _refuse_missing(
     more = len(missing) - 1
     raise ObjrecError(
         f"{plan_file} line {line}: {missing[0]!r} is not in {data} (no "
-        "image there has that path, relative to it)"
+        "image there has that path, relative to it"
         + (
             f"; nor {'is' if more == 1 else 'are'} {plural(more, 'other file')} of the plan"
             if more
             else ""
         )
+        + "): if you moved or renamed the photo, write its path now as the row's file; if you "
+        "deleted it, delete the row"
     )
 
 
