@@ -1024,8 +1024,8 @@ def test_apply_plan_counts_a_relabel_done_by_hand_in_its_last_line_and_json(tmp_
     counts = AppliedPlan(**{key: answer[key] for key in AppliedPlan().to_json()})
     line = applied_line(counts, (data, plan, tmp_path / "fixed"), copy=True)
     assert line.startswith(
-        f"copied 12 images into {tmp_path / 'fixed'} (0 relabelled, 1 relabel done by hand "
-        "already: copied where it is), left out 0"
+        f"copied 12 images into {tmp_path / 'fixed'} (0 relabelled, 1 row done by hand "
+        "already (the photo moved to its class): copied where it is), left out 0"
     )
     counts = apply_plan(data, plan_of(tmp_path / "keep.csv"), tmp_path / "kept")
     assert counts.moved_by_hand == 0
@@ -1052,6 +1052,10 @@ def test_apply_plan_takes_a_review_row_s_photo_moved_by_hand_as_its_label_decide
     ) in caplog.text
     assert (tmp_path / "fixed/valid/blue/green_00.png").is_file()
     assert "valid/blue/green_00.png" in (tmp_path / "fixed" / REVIEWED_FILE).read_text("utf-8-sig")
+    from objrec.cli.auditing import applied_line
+
+    line = applied_line(counts, (data, plan, tmp_path / "fixed"), copy=True)
+    assert "(0 relabelled, 1 row done by hand already (the photo moved to its class)" in line
 
 
 @pytest.mark.parametrize("sep", [";", "\t"])
@@ -3131,8 +3135,13 @@ def test_the_audits_last_line_counts_every_action_of_the_plan():
         "2 to review (label flags it does not relabel unread: decide them in plan.csv, relabel "
         "to new_class or keep; left as review, apply-plan keeps the image and remembers no "
         "label)",
-        "5 removes (copies of a picture it keeps, 2 byte-identical)",
+        "5 removes (copies of a picture it keeps, 2 of them byte-identical)",
         "3 keeps (flagged images left as they are)",
+    ]
+    planned = {"remove": 5, "identical": 1, "unreadable": 1}  # read as 6 removes
+    assert planned_rows(planned) == [
+        "5 removes (4 copies of a picture it keeps, 1 of them byte-identical; 1 file no command "
+        "can read)"
     ]
     planned = {"remove": 3, "identical": 2, "unreadable": 1}  # not "3 byte-identical copies"
     assert planned_rows(planned) == [

@@ -309,8 +309,8 @@ class AppliedPlan:
     replaced: int = 0
     """Rows skipped because their file is not the image the audit saw (its ``digest``)."""
     moved_by_hand: int = 0
-    """The plan's relabels done by hand already: the photo is in the row's class now, copied
-    where it is (warned of); not among ``relabelled``."""
+    """The plan's rows done by hand already: a relabel's photo moved into the row's class, a
+    review's into another class, copied where it is (warned of); not among ``relabelled``."""
     left_to_review: int = 0
     """The plan's rows left as the audit's ``review``: applied as keeps, but no decision, so
     ``reviewed.csv`` remembers none of their labels."""

@@ -304,8 +304,9 @@ def less_sure_words(less: int, unsure: int) -> str:
 
 
 def removed_words(planned: dict[str, int]) -> str:
-    """What plan.csv's removes are: copies of a picture it keeps (how many byte-identical, how
-    many labelled otherwise than the copy kept), and files no command can read."""
+    """What plan.csv's removes are: copies of a picture it keeps (how many of them
+    byte-identical, how many labelled otherwise than the copy kept), and files no command can
+    read: "5 removes (4 copies of a picture it keeps, 1 byte-identical; 1 file ...)" read as 6."""
     unreadable, identical = planned.get("unreadable", 0), planned.get("identical", 0)
     copied = planned.get("remove", 0) - unreadable
     said = [f"{plural(unreadable, 'file')} no command can read"] if unreadable else []
@@ -313,7 +314,7 @@ def removed_words(planned: dict[str, int]) -> str:
         same = "byte-identical " if identical == copied else ""
         counted = f"{copied} " if unreadable else ""  # "5 removes (copies ...)" says it
         copies = f"a {same}copy" if copied == 1 else f"{counted}{same}copies"
-        some = f", {identical} byte-identical" if 0 < identical < copied else ""
+        some = f", {identical} of them byte-identical" if 0 < identical < copied else ""
         if other := planned.get("other_label", 0):
             which = "labelled" if copied == 1 else f"{other} labelled"
             some += f", {which} otherwise than the copy kept: check which label is right"
@@ -654,9 +655,10 @@ def applied_line(counts: AppliedPlan, folders: tuple[Path, Path, Path], copy: bo
             f"{shown(data)}, which is unchanged{undecided}"
         )
     renamed = f", {counts.renamed} of them renamed" if counts.renamed else ""
-    if by_hand:  # relabels the plan asks for that a person did first
+    if by_hand:  # relabels the plan asks for that a person did first, reviews decided so
         where = "it is" if by_hand == 1 else "they are"
-        renamed += f", {plural(by_hand, 'relabel')} done by hand already: copied where {where}"
+        done = f"{plural(by_hand, 'row')} done by hand already (the photo moved to its class)"
+        renamed += f", {done}: copied where {where}"
     gone = (
         f" by the plan and {plural(broken, 'link')} to a file not there (warned of)"
         if broken
