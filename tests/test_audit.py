@@ -124,6 +124,17 @@ def test_mirrored_and_resized_copies_found_across_splits(audited):
 
 
 @pytest.mark.slow
+def test_the_audit_times_each_stage_under_its_own_name(audited):
+    """The pairs and the distances were lapped as "duplicates" and "labels", which the label
+    check and the grouping lapped again: ``seconds["labels"]`` was not the label check's."""
+    _, result, _, _ = audited
+    assert list(result.seconds) == [
+        *("features", "hashing", "neighbours", "pairs", "distances", "labels"),
+        *("duplicates", "outliers", "report", "total"),
+    ]
+
+
+@pytest.mark.slow
 def test_degenerate_images_are_outliers(audited):
     _, result, _, _ = audited
     reasons = {Path(o.path).name: o.reason for o in result.outliers}

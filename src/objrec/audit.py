@@ -193,6 +193,10 @@ class AuditResult:
     classes: list[str]
     out: Path | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage, each named once: ``features`` (the frozen pass), ``hashing``,
+    ``neighbours`` (the nearest images), ``pairs`` (near-duplicate pairs and copy groups),
+    ``distances`` (each image's to its class and the others), ``labels`` (the label check),
+    ``duplicates`` (the groups), ``outliers``, ``report``, and ``total``."""
     baseline_flags: list[str] = field(default_factory=list)
     """Paths whose out-of-fold prediction differs from their label: the plain baseline."""
     look_alikes: list[DuplicateGroup] = field(default_factory=list)
@@ -364,10 +368,10 @@ def nearest_and_copies(
     pairs = split_copies(pairs, [inv.items[i].path for i in idx], digests)
     kept = open_cache(config.cache_dir).facts_file
     group = copy_groups(len(idx), pairs, burst_pairs(inv, idx, kept))
-    clock.lap("duplicates")
+    clock.lap("pairs")
     around = Around(unit, near, labels, group, config.neighbours)
     _ = around.outside, around.within
-    clock.lap("labels")
+    clock.lap("distances")
     return around, pairs
 
 
