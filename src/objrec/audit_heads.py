@@ -71,7 +71,9 @@ def reduces(features: np.ndarray, config: AuditConfig) -> bool:
 
 
 def reduce(features: np.ndarray, config: AuditConfig) -> np.ndarray:
-    """The first ``config.pca`` principal components (fitted without labels), or the features."""
+    """The first ``config.pca`` principal components, or the features. Fitted once on every
+    row, the rows each head holds out included: a PCA reads no label, so no held-out label
+    reaches a head, and one fit serves every fold."""
     if not reduces(features, config):
         return np.ascontiguousarray(features, dtype=np.float32)
     from sklearn.decomposition import PCA
