@@ -145,7 +145,8 @@ def test_a_copy_in_another_class_is_named_once_and_a_dry_run_says_what_would_be(
 ):
     """add listed a copy of another class's image twice, back to back: among the copies skipped,
     then in the warning of pictures in two classes (the pair reversed); and a dry run said the
-    copies "skipped", and its warning that the copy "was not added", as if written."""
+    copies "skipped", and its warning that the copy "was not added", as if written. The warning
+    is printed before the summary: "the warning below names it" pointed the wrong way."""
     green = sorted((split_dir / "valid" / "green").iterdir())[0]
     red = sorted((split_dir / "test" / "red").iterdir())[0]
     new = new_images(tmp_path / "new", "red", 1)
@@ -156,7 +157,7 @@ def test_a_copy_in_another_class_is_named_once_and_a_dry_run_says_what_would_be(
     said = " ".join((out + err).split())
     assert said.count("labelled_twice.jpg") == 1, said
     assert (
-        "would skip 2 images already there (the same bytes), 1 in another class (the warning below "
+        "would skip 2 images already there (the same bytes), 1 in another class (the warning above "
         f"names it): red/again.jpg = {red.relative_to(split_dir).as_posix()}"
     ) in said
     assert (

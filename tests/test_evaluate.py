@@ -1069,7 +1069,7 @@ def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that
         "  top-1 when an unknown counts as wrong: 98.15% now, 92.59% with it",
     ]
     assert (  # the validation images' trade, its verdict said, not a rule to apply
-        "weighed on the validation images, not data/test's: it catches 37.50 points more of the "
+        "weighed on the validation images, not on data/test: it catches 37.50 points more of the "
         "unknown images for 4.63 points more of the validation images said to be unknown, no "
         "fewer caught than lost, and no class left mostly unanswered: recommended"
         in " ".join(line.strip() for line in offer)
@@ -1208,7 +1208,7 @@ def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_
     )
     assert "1 of 25 (4.00%) with it" in offer[3] and "19 of 75 (25.33%) with it" in offer[4]
     assert " ".join(line.strip() for line in offer).endswith(
-        "weighed on the validation images, not data/test's: it catches 4.00 points more of the "
+        "weighed on the validation images, not on data/test: it catches 4.00 points more of the "
         "unknown images for 5.00 points more of the validation images said to be unknown, fewer "
         "caught than lost: not recommended"
     )

@@ -301,8 +301,8 @@ def near_line(result) -> str:
 
 def skipped_line(result) -> str | None:
     """The images skipped (a dry run: would skip) as copies of DATA's, each with its copy; those
-    of another class counted only: the warning of pictures in two classes names each (listed here
-    too, the pair read twice, back to back)."""
+    of another class counted only: the warning of pictures in two classes, printed before this
+    summary, names each (listed here too, the pair read twice, back to back)."""
     if not result.copy_files:
         return None
     crossed = {(new, there) for there, new in result.cross_class_duplicates}
@@ -311,7 +311,7 @@ def skipped_line(result) -> str | None:
     said = f"{skipped} {plural(len(result.copy_files), 'image')} already there (the same bytes)"
     if others := len(result.copy_files) - len(same):
         them = "it" if others == 1 else "them"
-        said += f", {others} in another class (the warning below names {them})"
+        said += f", {others} in another class (the warning above names {them})"
     if same:
         said += ": " + some_of([f"{quoted(a)} = {quoted(b)}" for a, b in same], quote=False)
     return said

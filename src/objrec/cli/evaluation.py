@@ -1121,7 +1121,7 @@ def trade_lines(s: StricterThreshold, unknown: int, evaluated: str = "") -> list
         verdict = "no fewer caught than lost,"  # silenced_lines goes on: "but not recommended"
     else:
         verdict = "fewer caught than lost: not recommended"
-    not_these = f", not {evaluated}'s" if evaluated else ""
+    not_these = f", not on {evaluated}" if evaluated else ""  # "the images of split/test"
     said = (
         f"weighed on the validation images{not_these}: it catches {points(more_caught)} more of "
         f"the unknown images for {points(more_lost)} more of the validation images said to be "
