@@ -882,6 +882,9 @@ def test_an_openvino_session_runs_its_first_batch_without_a_batch_of_zeros_befor
             inputs.append(feed[0].copy())
             return self.request.infer(feed)
 
+        def cancel(self):  # what a Ctrl-C calls during infer
+            self.request.cancel()
+
     model.core = SimpleNamespace(
         compile_model=lambda *a: SimpleNamespace(
             create_infer_request=lambda: Request(compile_model(*a).create_infer_request())
@@ -1252,3 +1255,60 @@ def opened_graphs(monkeypatch) -> list[Path]:
         lambda path, **kw: opened.append(path) or session(path, **kw),
     )
     return opened
+
+
+class StoppedMidRun:
+    """An engine's session (or infer request) that gets Ctrl-C during its run: the CLI's watcher
+    calls ``errors.WORK_IN_HAND.stop()`` from its thread as the engine works on the batch."""
+
+    def __init__(self, engine, run: str):
+        self.engine, self.run_name, self.cancelled = engine, run, 0
+
+    def __getattr__(self, name):
+        if name != self.run_name:
+            return getattr(self.engine, name)
+
+        def run(*args):
+            from objrec.errors import WORK_IN_HAND
+
+            WORK_IN_HAND.stop()
+            return getattr(self.engine, name)(*args)
+
+        return run
+
+    def cancel(self):
+        self.cancelled += 1
+
+
+@pytest.mark.slow  # an ONNX Runtime session and OpenVINO's compile (0.1 s)
+def test_ctrl_c_cuts_short_the_batch_an_engine_is_running(monkeypatch):
+    """Ctrl-C during a batch in ONNX Runtime (the int8 copy's calibration, a frozen pass) or
+    OpenVINO (an int8 body's features) was answered only as the batch ended: up to 17 s on a
+    busy machine. The stop sets the run's ``terminate`` (ONNX Runtime ends the run at its next
+    operator) or cancels OpenVINO's request; a batch run later runs as before."""
+    from objrec.errors import WORK_IN_HAND
+    from objrec.quantize import CutByCtrlC
+    from objrec.runtime import OnnxModel
+
+    x = torch.tensor([[-1.0, 0.0, 2.0]])
+    onnx_model = OnnxModel(relu_graph())
+    session = onnx_model.session
+    onnx_model.session = StoppedMidRun(session, "run")
+    calibrating = CutByCtrlC(StoppedMidRun(session, "run"))  # the calibrator's session
+    try:
+        with pytest.raises(Exception, match="terminate"):
+            onnx_model(x)
+        with pytest.raises(Exception, match="terminate"):
+            calibrating.run(None, {"x": x.numpy()})
+    finally:
+        WORK_IN_HAND.reset()
+    assert CutByCtrlC(session).run(None, {"x": x.numpy()})[0].tolist() == [[0.0, 0.0, 2.0]]
+    openvino = OpenVinoModel(relu_graph(), batch=2, cache=None)
+    openvino(x)  # its request for batches of 2 made
+    requests = openvino._local.requests
+    requests[2] = request = StoppedMidRun(requests[2], "infer")
+    try:
+        openvino(x)
+    finally:
+        WORK_IN_HAND.reset()
+    assert request.cancelled == 1

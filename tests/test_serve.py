@@ -1149,7 +1149,10 @@ def test_ctrl_c_while_the_settings_are_checked_stops_serve_at_once_without_a_tra
         time.sleep(0.01)
     os.killpg(server.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
     said = server.communicate(timeout=60)[1]
-    stopped = f"loading the model ...\ninterrupted at loading the model: {NOT_STARTED}"
+    stopped = (
+        "loading the model ...\nstopping (Ctrl-C): the step in hand is cut short, then what "
+        f"the command kept is said\ninterrupted at loading the model: {NOT_STARTED}"
+    )
     lines = said.strip().splitlines()
     assert lines[0] == "loading the libraries ...", said  # then, under load, its seconds
     model = "\n".join(line for line in lines if not line.startswith("loading the libraries"))

@@ -5,6 +5,7 @@ import contextlib
 import errno
 import functools
 import inspect
+import itertools
 import os
 import re
 import signal
@@ -152,6 +153,52 @@ def on_ctrl_c(left: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         return call
 
     return decorate
+
+
+class WorkInHand:
+    """What a stop may cut short (an engine's batch, ONNX Runtime's or OpenVINO's, run in C
+    where Python's Ctrl-C handler waits for it to end: 4 to 17 s a calibration batch of the int8
+    copy, 10 s a batch of features, on a busy machine), told to end now by :meth:`stop`, which
+    the CLI calls the moment Ctrl-C comes, from a thread of its own; Python's handler then raises
+    KeyboardInterrupt as the cut work returns. Without the CLI nothing calls it: a Python
+    caller's Ctrl-C waits for the batch, as before."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.cancels: dict[int, Callable[[], object]] = {}
+        self.keys = itertools.count()
+        self.stopping = threading.Event()
+        """Set by :meth:`stop` until :meth:`reset`: a thread that would wait for work a stop
+        abandons (``loaders.prefetch``'s decoding) need not."""
+
+    def reset(self) -> None:
+        """No stop asked for: a new command begins."""
+        self.stopping.clear()
+
+    @contextlib.contextmanager
+    def cut_by(self, cancel: Callable[[], object]) -> Iterator[None]:
+        """``cancel()`` ends the work the block runs, should a stop come while it runs."""
+        with self.lock:
+            key = next(self.keys)
+            self.cancels[key] = cancel
+        try:
+            yield
+        finally:
+            with self.lock:
+                del self.cancels[key]
+
+    def stop(self) -> None:
+        """Cut short the work in hand: each block's ``cancel``, any thread."""
+        self.stopping.set()
+        with self.lock:
+            cancels = list(self.cancels.values())
+        for cancel in cancels:
+            with contextlib.suppress(Exception):  # an engine already done with its batch
+                cancel()
+
+
+WORK_IN_HAND = WorkInHand()
+"""The process's work a Ctrl-C cuts short (:class:`WorkInHand`)."""
 
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM"))

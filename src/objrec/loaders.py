@@ -7,13 +7,14 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
-from queue import Empty, Queue
+from queue import Empty, Full, Queue
 from typing import NamedTuple
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from objrec.data import Sample
+from objrec.errors import WORK_IN_HAND
 from objrec.images import UnreadableImageError, carry_warned, open_image
 
 
@@ -129,16 +130,22 @@ def prefetch(batches: Iterable[Batch], depth: int = 2, threads: int | None = 1) 
     done = object()
     stop = threading.Event()
 
+    def put(item: object) -> None:
+        while not stop.is_set():  # a consumer gone for good (Ctrl-C) takes nothing more
+            with contextlib.suppress(Full):
+                queue.put(item, timeout=0.1)
+                return
+
     def produce() -> None:
         try:
             with contextlib.nullcontext() if threads is None else openmp_threads(threads):
                 for batch in batches:
                     if stop.is_set():
                         return
-                    queue.put(batch)
+                    put(batch)
         except BaseException as exc:  # handed to the consumer, raised there
-            queue.put(exc)
-        queue.put(done)
+            put(exc)
+        put(done)
 
     thread = threading.Thread(target=carry_warned(produce), daemon=True)
     thread.start()
@@ -149,7 +156,8 @@ def prefetch(batches: Iterable[Batch], depth: int = 2, threads: int | None = 1) 
             yield item
     finally:
         stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
+        # after Ctrl-C, the batch being decoded is not waited for: it ends, unused, on its own
+        while thread.is_alive() and not WORK_IN_HAND.stopping.is_set():
             with contextlib.suppress(Empty):
                 queue.get_nowait()
             thread.join(timeout=0.05)

@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from torch import nn
 from objrec.cache import use_marker
 from objrec.cores import cpu_threads
 from objrec.devices import GPU_BATCH_RANGE, batch_for_memory
+from objrec.errors import WORK_IN_HAND
 from objrec.locks import COMPILE_WAIT, compiling_into, held_folder
 from objrec.outputs import staged
 
@@ -180,7 +182,18 @@ class OnnxModel:
     def outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every output of the graph, in its order, on ``x``'s device."""
         feed = {self.input_name: x.detach().float().cpu().contiguous().numpy()}
-        return [torch.from_numpy(out).to(x.device) for out in self.session.run(None, feed)]
+        return [torch.from_numpy(out).to(x.device) for out in run_cut_by_ctrl_c(self.session, feed)]
+
+
+def run_cut_by_ctrl_c(session: Any, feed: dict, outputs: list[str] | None = None) -> list:
+    """``session.run(outputs, feed)``, ended at its next operator by a Ctrl-C (ONNX Runtime's
+    ``terminate``, set by ``errors.WORK_IN_HAND``): a batch of a loaded machine ran 10 s on
+    after the key was pressed, Python's handler waiting for it."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    with WORK_IN_HAND.cut_by(lambda: setattr(options, "terminate", True)):
+        return session.run(outputs, feed, options)
 
 
 ENGINE_NAMES = {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime"}
@@ -379,11 +392,13 @@ class OpenVinoModel:
         1.7 s without, for the three-body int8 default), whose first run is ``chunk`` itself."""
         requests = self._local.__dict__.setdefault("requests", {})
         if n in requests:
-            result = requests[n].infer({0: chunk})
+            with WORK_IN_HAND.cut_by(requests[n].cancel):  # Ctrl-C ends the batch at once
+                result = requests[n].infer({0: chunk})
         else:
             with FIRST_CALLS, self._compiling:
                 request = self._compiled_for(n).create_infer_request()
-                result = request.infer({0: chunk})
+                with WORK_IN_HAND.cut_by(request.cancel):
+                    result = request.infer({0: chunk})
             requests[n] = request
         return [np.array(result[i]) for i in range(len(result))]
 

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 
 import click
@@ -38,6 +38,7 @@ from objrec.cli.heap import end_program, freeze_heap, run_as_program
 from objrec.cli.messages import to_cli, under_torchrun, usage_sentence
 from objrec.cli.options import GREEDY_OPTIONS, expand_greedy
 from objrec.cli.output import (
+    CTRL_C,
     INTERRUPTED,
     PIPED_WIDTH,
     PROGRESS,
@@ -58,6 +59,7 @@ from objrec.cli.sections import HELP_FLAGS
 from objrec.cores import limit_thread_pools, wait_passively
 from objrec.errors import (
     FULL_DISK,
+    WORK_IN_HAND,
     Interrupted,
     ObjrecError,
     UsageRefused,
@@ -146,6 +148,8 @@ class FirstCtrlC:
                 os.kill(os.getpid(), signum)
         else:
             self.caught.extend([] if self.again else [signum])
+            if signum == signal.SIGINT:
+                CTRL_C.reply()  # where the watcher thread did not hear it first
             self.again, self.raised = False, KeyboardInterrupt()
             raise self.raised
 
@@ -192,17 +196,56 @@ def sigterm_as_ctrl_c(caught: list[int]) -> Iterator[None]:
         raise KeyboardInterrupt
 
     ctrl_c = FirstCtrlC(caught)
+    CTRL_C.reset()
+    WORK_IN_HAND.reset()
     previous = signal.signal(signal.SIGTERM, stop)
     previous_int = signal.signal(signal.SIGINT, ctrl_c.interrupt)
     sys.unraisablehook = ctrl_c.unraisable
     try:
-        yield
+        with ctrl_c_heard_at_once(ctrl_c.interrupt):
+            yield
     finally:
+        WORK_IN_HAND.reset()  # the command is over: a Python caller's next work runs whole
         sys.unraisablehook = ctrl_c.hook
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
         signal.signal(
             signal.SIGINT, signal.default_int_handler if previous_int is None else previous_int
         )
+
+
+@contextmanager
+def ctrl_c_heard_at_once(handler: object) -> Iterator[None]:
+    """Ctrl-C replied to (``output.CTRL_C``) the moment it comes, by a thread reading the bytes
+    Python's C-level handler writes to a pipe for each signal (``signal.set_wakeup_fd``): its
+    Python-level ``handler`` runs only when the main thread next runs Python, which an engine's
+    batch delays by seconds. Heard while ``handler`` is SIGINT's (a server has its own)."""
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    try:
+        before = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    except ValueError:  # not the main thread's interpreter: the handler replies alone
+        before = None
+    ended = threading.Event()
+
+    def hear() -> None:
+        while not ended.is_set() and (heard := os.read(read, 64)):
+            if signal.SIGINT in heard and signal.getsignal(signal.SIGINT) == handler:
+                CTRL_C.reply()
+
+    listener = threading.Thread(target=hear, name="objrec-ctrl-c", daemon=True)
+    if before is not None:
+        listener.start()
+    try:
+        yield
+    finally:
+        if before is not None:
+            signal.set_wakeup_fd(before)
+            ended.set()
+            with suppress(BlockingIOError):  # a full pipe wakes the listener as well
+                os.write(write, b"\0")  # not closed: a forked worker holds it open too
+            listener.join()
+        os.close(write)
+        os.close(read)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -452,6 +495,7 @@ def said_interrupted(
     outside the library's work (``exc`` None: click's ``Abort``) before any progress (checking
     its options) or as it loaded its libraries, it had written nothing; later (printing what it
     wrote), it may have written all, and says only how far it got."""
+    CTRL_C.wait_said()
     began = PROGRESS.going or PROGRESS.ended
     if (exc is not None and exc.left is None) or (exc is not None and not began):
         text = str(exc)

@@ -37,7 +37,7 @@ from rich.table import Table
 from rich.text import Text
 
 from objrec.cli.messages import to_cli, under_torchrun
-from objrec.errors import LOGGED_VALUES
+from objrec.errors import LOGGED_VALUES, WORK_IN_HAND
 from objrec.outputs import finite_or_null
 from objrec.progress import IN_RESULT, Reporter, TqdmReporter, duration
 
@@ -161,6 +161,50 @@ class SteadyTimeRemaining(TimeRemainingColumn):
         return Text(f"{hours:d}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
 
 
+STOPPING = "stopping (Ctrl-C): the step in hand is cut short, then what the command kept is said"
+"""The line Ctrl-C gets at once (:class:`CtrlCReply`)."""
+
+
+class CtrlCReply:
+    """Ctrl-C answered the moment it comes: :data:`STOPPING` said, no more progress lines, and
+    the work in hand cut short (``errors.WORK_IN_HAND``), from whichever thread hears it first:
+    the CLI's watcher of the signal (the main thread may be inside an engine's batch, where
+    Python's handler waits: a user saw progress lines for 10 to 17 s, "interrupted" at the end)
+    or the handler itself. Said once a command, on rank 0 alone under torchrun."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Nothing heard yet: a new command begins."""
+        self.taken = threading.Lock()
+        self.said = threading.Event()
+        self.stopping = threading.Event()
+        """Set as the reply begins: plain progress lines are written no more."""
+
+    def reply(self) -> None:
+        if not self.taken.acquire(blocking=False):  # said, or being said by another thread
+            return
+        try:
+            self.stopping.set()
+            if is_main_rank():
+                err.print(f"[yellow]{STOPPING}[/]", highlight=False)
+            WORK_IN_HAND.stop()
+        finally:
+            self.said.set()
+
+    def wait_said(self) -> None:
+        """Until the reply begun in another thread is said: it comes before what was kept."""
+        if self.taken.locked():
+            self.said.wait(REPLY_WAIT)
+
+
+REPLY_WAIT = 5.0
+"""Seconds the sentence saying what a stopped command kept waits for the reply to Ctrl-C."""
+CTRL_C = CtrlCReply()
+"""The running command's reply to Ctrl-C (a new one for each command: ``cli.sigterm_as_ctrl_c``)."""
+
+
 class PlainProgress:
     """Progress for logs and pipes: a plain line every few seconds, and one when a task that
     printed any is done, as pip and torchrun users expect (no bars, no control characters)."""
@@ -182,6 +226,8 @@ class PlainProgress:
         """``said``: the last line written."""
 
         def written(line: str) -> None:
+            if CTRL_C.stopping.is_set():  # stopping: a line of progress would say it goes on
+                return
             self.said = line
             write(line)
 
