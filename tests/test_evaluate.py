@@ -1301,9 +1301,35 @@ def test_a_class_too_few_to_judge_does_not_stop_a_stricter_threshold():
     assert "a stricter threshold is recommended, as a hint (under 100 images)" in said  # 25
     assert (
         "with it, half or more of the images of bonsai (1 of 2) would be said to be unknown, but "
-        "fewer than 3 distinct photos a class are too few to judge by (as their per-class results), and do "
-        "not count against it"
+        "fewer than 3 distinct photos a class are too few to judge by (as their per-class results), and "
+        "count against it only where it says all of their validation images unknown"
     ) in said
+
+
+def test_a_class_too_few_to_judge_all_said_unknown_stops_a_stricter_threshold():
+    """newcomer56: "with it, half or more of the images of Wild Cat (2 of 2) would be said to be
+    unknown, but fewer than 3 distinct photos a class are too few to judge by ... and do not
+    count against it", then "no class left mostly unanswered: recommended": the rarest class
+    would have been answered "unknown" every time. A class of fewer than 3 photos whose every
+    validation image the stricter threshold says unknown counts against it; 1 of 2 does not."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from objrec.open_set import stricter_result
+
+    recognizer = SimpleNamespace(threshold=0.0, classes=("airplanes", "ant", "Wild Cat"))
+    valid = validation(AIRPLANES, [1.0] * 4, [0.2, 0.1])  # both Wild Cats lost
+    known = evaluated([*AIRPLANES[:44], 0.005, 0.005], [0] * 40 + [1] * 4 + [2] * 2)
+    s = stricter_result(recognizer, known, strangers(20), valid)  # type: ignore[arg-type]
+    assert s is not None and s.silences == ["Wild Cat"] and s.recommended is False
+    metrics = stricter_metrics(s.to_json())
+    metrics["open_set"] |= {"n_known": 46, "n_unknown": 25, "unknown_accepted": 1.0}
+    said = " ".join(line.strip() for line in confidence_lines_of(metrics, "data/test", Path("run")))
+    assert "no class left mostly unanswered" not in said
+    assert said.endswith(
+        "no fewer caught than lost, but not recommended: with it, that class would often get no "
+        "answer, half or more of its validation images said to be unknown: Wild Cat (2 of 2)"
+    )
 
 
 def test_a_class_of_one_burst_s_frames_is_too_few_to_judge_a_stricter_threshold_by():

@@ -271,13 +271,23 @@ def silenced_classes(
     by class (:func:`unknown_by_class`), and the classes it would leave mostly unanswered where
     the run's threshold did not: half or more
     of their validation images unknown (:func:`mostly_unknown`), of :data:`FEWEST_TO_TRUST`
-    distinct photos or more (:func:`judged`: of 2, 1 is half). A newcomer's recommended one
+    distinct photos or more (:func:`judged`: of 2, 1 is half), or all of them (:func:`weighed`).
+    A newcomer's recommended one
     caught 36 points more strangers for 4.13 points of the test images, which were all 4 test
     ants and all 4 crabs: the model would have answered neither class."""
     (current, threshold), scores = thresholds, valid.scores.double()
     rows = unknown_by_class(scores < threshold, valid.labels, classes, valid.photos)
     now = set(mostly_unknown(unknown_by_class(scores < current, valid.labels, classes)))
-    return rows, [name for name in mostly_unknown(judged(rows)) if name not in now]
+    return rows, [name for name in mostly_unknown(weighed(rows)) if name not in now]
+
+
+def weighed(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of :func:`unknown_by_class` that count against a stricter threshold: those
+    :func:`judged`, and those of fewer photos of which every image is said unknown (two at least,
+    :func:`mostly_unknown`): of 2, 1 is half by chance, both is the class never answered. A
+    newcomer's Wild Cat, 2 of 2 unknown, was said too few to judge by, then "no class left mostly
+    unanswered: recommended", the rarest class answered "unknown" every time."""
+    return [r for r in rows if r in judged(rows) or r["unknown"] == r["images"]]
 
 
 def no_stricter(recognizer: Recognizer, valid: torch.Tensor | None, why: str = "") -> NoStricter:
@@ -363,7 +373,11 @@ def mostly_unknown_words(rows: Sequence[dict[str, Any]], stricter: bool = False)
         words.append(
             f"{named}, but fewer than {plural(FEWEST_TO_TRUST, 'distinct photo')} a class are too "
             "few to judge by (as their per-class results)"
-            + (", and do not count against it" if stricter else "")
+            + (
+                ", and count against it only where it says all of their validation images unknown"
+                if stricter
+                else ""
+            )
         )
     return "; ".join(words)
 
