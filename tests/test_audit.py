@@ -333,7 +333,7 @@ def test_apply_plan_returns_a_record_read_by_attribute_as_the_other_steps_do(tmp
         *("copied", "removed", "relabelled", "renamed", "broken_links", "replaced"),
         *("moved_by_hand", "left_to_review", "relabels_as_proposed"),
         *("test_removed", "test_relabelled", "valid_removed", "valid_relabelled", "reviewed"),
-        *("test_note", "valid_note", "warnings"),
+        *("other_files", "test_note", "valid_note", "warnings"),
     ]
     assert {key: answer[key] for key in counts.to_json()} == counts.to_json()
 
@@ -3426,6 +3426,26 @@ def test_a_copy_removed_under_another_label_says_which_label_the_plan_keeps(tmp_
     ]
 
 
+def test_apply_plan_copies_the_files_that_are_not_images_along_and_says_so(tmp_path):
+    """newcomer56: ferry/notes.txt was not in PHOTOS-fixed, which the README calls "your photo
+    folder from then on", and "copied 441 images ..., left out 3" counted only the plan's
+    removes. The files that are not images are copied where they are (a nested folder's too),
+    counted (``other_files``) and said; a split folder's manifest.csv is written anew."""
+    from objrec.cli.auditing import applied_line
+
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 1})
+    (data / "red/notes.txt").write_text("taken at the harbour\n")
+    (data / "red/from phone").mkdir()
+    (data / "red/from phone/list.csv").write_text("a,b\n")
+    (plan := tmp_path / "plan.csv").write_text("file,action,new_class\ngreen/green_0.png,remove,\n")
+    counts = apply_plan(data, plan, out := tmp_path / "fixed")
+    assert (out / "red/notes.txt").read_text() == "taken at the harbour\n"
+    assert (out / "red/from phone/list.csv").read_text() == "a,b\n"
+    assert (counts.copied, counts.removed, counts.other_files) == (2, 1, 2)
+    line = applied_line(counts, (data, plan, out), copy=True)
+    assert line.startswith(f"copied 2 images and 2 other files (not images) into {out} (")
+
+
 def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, caplog):
     """green/ is copied before red/: ``out/red/img_00.jpg`` held the green image and red's own
     image became ``red/img_00-1.jpg``, with no word of it."""
@@ -3457,6 +3477,7 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
         "valid_removed": 0,
         "valid_relabelled": 0,
         "reviewed": 1,  # the relabel, in a class folder's reviewed.csv too
+        "other_files": 0,
     }
     assert (
         "green/img_00.jpg goes in as red/img_00-1.jpg: red/img_00.jpg is another image's name"

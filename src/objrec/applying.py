@@ -58,7 +58,14 @@ from objrec.images import (
     warned_once_per_file,
 )
 from objrec.locks import locked
-from objrec.manifest import MANIFEST, MANIFEST_COLUMNS, MANIFEST_GROUP, manifest_groups, sha256_file
+from objrec.manifest import (
+    MANIFEST,
+    MANIFEST_COLUMNS,
+    MANIFEST_GROUP,
+    SPLIT_RECORD,
+    manifest_groups,
+    sha256_file,
+)
 from objrec.outputs import (
     link_file,
     refuse_nested,
@@ -72,7 +79,7 @@ from objrec.outputs import (
     temporary_name,
 )
 from objrec.progress import plural, quoted, some_of
-from objrec.reviewed import write_reviewed
+from objrec.reviewed import REVIEWED_FILE, write_reviewed
 from objrec.split_record import applied_entry, record_applied
 from objrec.store import index_written, indexed_digests
 from objrec.tables import (
@@ -330,6 +337,11 @@ class AppliedPlan:
     reviewed: int = 0
     """Labels ``out/reviewed.csv`` remembers as settled by a person (:func:`settles_label`, and
     ``data``'s earlier ones): the next audit of ``out`` keeps them; 0, and no file, for none."""
+    other_files: int = 0
+    """Files of ``data`` that are not images (a ``notes.txt``), copied (or linked) where they
+    are: ``out`` is the user's photo folder from then on, and a newcomer's notes were gone from
+    it without a word. objrec's own (``manifest.csv``, ``split.json``, ``reviewed.csv``) are
+    written for ``out`` instead."""
 
     def to_json(self) -> dict[str, int]:
         """As ``objrec apply-plan --json`` prints the counts, and ``split.json`` records them."""
@@ -703,7 +715,7 @@ def _applied(given: PlanRead, copying: Copying, new_class: bool) -> AppliedPlan:
     data, out, mode = copying.data, copying.out, copying.mode
     split_folder = is_split_folder(data)
     at = 1 if split_folder else 0
-    images, broken = _listed(data)
+    images, broken, others = _listed(data)
     planned = _planned_targets(given, data, images, at, new_class, broken)
     targets = planned.targets
     made = applied_entry(data, (given.file, given.sha256), mode, copying.command)
@@ -719,6 +731,7 @@ def _applied(given: PlanRead, copying: Copying, new_class: bool) -> AppliedPlan:
     with staged_folder(out) as stage:  # ``out`` whole or as it was: never half a copy
         copied = _copy_planned(copying, stage, targets, split_folder, counts, written)
         planned.digests.update(copied)  # reviewed.csv reads the copies' digests, not their files
+        counts["other_files"] = _copy_others(data, stage, mode, others)
         counts["reviewed"] = _remember_review(data, stage, planned, at)
         if split_folder:
             record_applied(data, stage, made | counts)
@@ -736,16 +749,34 @@ def _tell_index(written: list[Hashed | Copied], stage: Path, out: Path) -> None:
     index_written(store_dir(), copies=copies, hashed=hashed)
 
 
-def _listed(data: Path) -> tuple[list[Path], list[str]]:
+def _listed(data: Path) -> tuple[list[Path], list[str], list[Path]]:
     """The images of ``data``, and its links to an image that is not there (relative to it),
     each left out with ``list_images``' warning, as ``add`` and ``train`` warn of it: the
-    summary said nothing was left out, so they are counted."""
+    summary said nothing was left out, so they are counted; and its other visible files but
+    objrec's own (:data:`WRITTEN_FOR_OUT`), relative to it."""
     others: list[Path] = []
     images = list_images(data, others=others)
     broken = [p for p in others if is_broken_image_link(p)]
     for path in broken:
         warn_once("broken link", path, "%s left out: %s", path, broken_link_reason(path))
-    return images, [p.relative_to(data).as_posix() for p in broken]
+    kept = [p.relative_to(data) for p in others if p not in broken]
+    kept = [p for p in kept if p.as_posix() not in WRITTEN_FOR_OUT]
+    return images, [p.relative_to(data).as_posix() for p in broken], kept
+
+
+WRITTEN_FOR_OUT = (MANIFEST, SPLIT_RECORD, REVIEWED_FILE)
+"""Files of DATA's top that apply-plan writes anew for OUT, never copies."""
+
+
+def _copy_others(data: Path, stage: Path, mode: str, others: list[Path]) -> int:
+    """Copy (or link, ``mode``) each of ``others``, files of ``data`` that are not images, to
+    the same place in ``stage``; how many."""
+    for rel in others:
+        _copy(data / rel, stage, rel, mode, split_folder=False, recorded=None)
+    if others:
+        named = ", ".join(p.as_posix() for p in others)
+        log.info("%s of %s copied along: %s", plural(len(others), "other file"), data, named)
+    return len(others)
 
 
 def _refuse_unfinished_add(data: Path) -> None:

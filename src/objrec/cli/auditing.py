@@ -651,8 +651,8 @@ def applied_line(counts: AppliedPlan, folders: tuple[Path, Path, Path], copy: bo
         says = "says keep or review" if review else "says keep"
         return (
             f"every row of {shown(plan)} {says}, so nothing was moved or left out: "
-            f"{verb} {plural(counts.copied, 'image')} into {shown(out)} as they are in "
-            f"{shown(data)}, which is unchanged{undecided}"
+            f"{verb} {plural(counts.copied, 'image')}{others_words(counts)} into {shown(out)} "
+            f"as they are in {shown(data)}, which is unchanged{undecided}"
         )
     renamed = f", {counts.renamed} of them renamed" if counts.renamed else ""
     if by_hand:  # relabels the plan asks for that a person did first, reviews decided so
@@ -665,10 +665,20 @@ def applied_line(counts: AppliedPlan, folders: tuple[Path, Path, Path], copy: bo
         else ""
     )
     return (
-        f"{verb} {plural(counts.copied, 'image')} into {shown(out)} "
+        f"{verb} {plural(counts.copied, 'image')}{others_words(counts)} into {shown(out)} "
         f"({counts.relabelled} relabelled{renamed}), left out {counts.removed}{gone}"
         f"{skipped}{undecided}; {shown(data)} is unchanged"
     )
+
+
+def others_words(counts: AppliedPlan) -> str:
+    """The files of DATA that are not images (a ``notes.txt``), copied along where they are:
+    " and 1 other file (not an image)", or "". "copied 441 images" alone read as if a user's
+    notes, gone from OUT, were never there."""
+    n = counts.other_files
+    if not n:
+        return ""
+    return f" and {plural(n, 'other file')} ({'not an image' if n == 1 else 'not images'})"
 
 
 def left_to_review_words(n: int) -> str:
