@@ -165,6 +165,9 @@ def test_a_relabel_applied_as_the_audit_proposed_it_is_not_remembered_as_settled
         "judges the photo again; to have a relabel remembered, write your own reason on its "
         f"row); {data} is unchanged"
     )
+    from objrec.cli.auditing import as_proposed_words
+
+    assert "(a later audit judges the photos again;" in as_proposed_words(2)
     fixed, moved = tmp_path / "fixed", "train/dragonfly/ant_0.png"
     now = [Item(fixed / moved, moved, 1, "train")]
     again = Inventory(fixed, ("ant", "dragonfly"), now, True, [hash_file(fixed / moved)])

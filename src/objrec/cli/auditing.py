@@ -701,8 +701,8 @@ def as_proposed_words(n: int) -> str:
         return ""
     return (
         f"; {plural(n, 'relabel')} applied as the audit proposed, not remembered as yours (a "
-        "later audit judges the photo again; to have a relabel remembered, write your own "
-        "reason on its row)"
+        f"later audit judges {'the photo' if n == 1 else 'the photos'} again; to have a relabel "
+        "remembered, write your own reason on its row)"
     )
 
 
