@@ -1,6 +1,7 @@
 """Fine-tuning the last blocks: exactly those train, at the intended learning rates."""
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -230,6 +231,44 @@ def test_ctrl_c_while_calibrating_the_tuned_model_writes_the_body_the_head_was_t
     before, after = lite.state_dict(), model.body.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert meta.calibration is None
+
+
+@pytest.mark.slow
+def test_a_run_stopped_in_fine_tuning_or_its_calibration_resumes_after_its_last_tuned_epoch(
+    tmp_path, split_dir
+):
+    """A stop in fine-tuning's epochs, or in the calibration after them, kept none of them: a
+    resume fine-tuned again from the head's end. Stopped after its first tuned epoch (epoch 2),
+    the run resumes after it, runs epochs 3 and 4 alone, is stopped while calibrating, resumes
+    again with no tuned epoch to run, and ends with the model, calibration and losses of an
+    uninterrupted run."""
+    from objrec.errors import Interrupted
+
+    class StopInCalibration(EpochTable):
+        def task(self, description, total):
+            if description.startswith("calibrating"):
+                raise KeyboardInterrupt
+            return super().task(description, total)
+
+    config = replace(barely_trained_then_tuned(), finetune_epochs=3)
+    whole = train(split_dir, tmp_path / "whole", config)
+    run = tmp_path / "run"
+    with pytest.raises(Interrupted, match="goes on after fine-tuning's epoch 2"):
+        train(split_dir, run, config, reporter=StopAfter(2))
+    resumed = StopInCalibration()
+    with pytest.raises(Interrupted, match="goes on after fine-tuning's epoch 4"):
+        train(split_dir, run, resume=True, reporter=resumed)
+    assert [line["epoch"] for line in resumed.lines] == [3, 4]
+    assert any("resumed after epoch 2" in note for note in resumed.notes)
+    last = EpochTable()
+    result = train(split_dir, run, resume=True, reporter=last)
+    assert last.lines == [] and result.finetune is not None and result.finetune.kept
+    losses = [(r["epoch"], r["valid_loss"], r["phase"]) for r in result.history]
+    assert losses == [(r["epoch"], r["valid_loss"], r["phase"]) for r in whole.history]
+    (model, meta), (whole_model, whole_meta) = load_model(run), load_model(tmp_path / "whole")
+    assert meta.calibration == whole_meta.calibration
+    ours, theirs = model.state_dict(), whole_model.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
 def calibrated_on_the_tuned_model(run, split_dir):
@@ -578,6 +617,86 @@ def test_the_last_epoch_marked_best_is_the_one_whose_head_the_run_keeps(head_bes
     assert marked[-1] == state.best_epoch  # the head's epoch 2 where not kept
     assert outcome.kept or marked == [1, 2]
     assert [r["best"] for r in state.history[2:]] == [line["best"] for line in table.lines]
+
+
+class StopAfter(EpochTable):
+    """Ctrl-C once epoch ``epoch`` has ended (its training state written first, as ``fit``
+    writes it before the line is printed)."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.stop = epoch
+
+    def epoch(self, record):
+        super().epoch(record)
+        if record["epoch"] == self.stop:
+            raise KeyboardInterrupt
+
+
+def tuned_from_the_head(made, stacks, reporter, path, resumed=None):
+    """``tune_blocks`` of copies of ``made`` (head, top) from a head's fit of 2 epochs (best 10.0,
+    so that fine-tuning is kept) on ``stacks``, for 4 epochs, its state written to ``path``
+    (``resumed``: a saved state it goes on from). Returns its fit, outcome and final weights."""
+    import copy
+    from types import SimpleNamespace
+
+    from objrec.config import DataConfig
+    from objrec.distributed import SINGLE
+    from objrec.engine import EarlyStopping, FitState
+    from objrec.finetune import tune_blocks
+    from objrec.meta import RunMeta
+    from objrec.resume_state import FinetuneSaver, head_part, training_state
+
+    config = TrainConfig(
+        backbone="tiny_test", finetune_blocks=1, finetune_epochs=4, finetune_lr=1e-3, batch_size=16
+    )
+    head, top = copy.deepcopy(made)
+    lines = [{"epoch": e, "valid_loss": v, "best": True} for e, v in [(1, 20.0), (2, 10.0)]]
+    head_state = FitState(EarlyStopping(5, 0.001, 10.0, 2), 2, lines)
+    head_state.best_state = copy.deepcopy(head.state_dict())
+    meta = RunMeta.for_model("tiny_test", ["a", "b", "c"], DataConfig(), 12, config)
+    base = training_state(head, torch.optim.Adam(head.parameters()), head_state, meta)
+    saver = FinetuneSaver(path, head_part(resumed) if resumed else base, resumed)
+    model = SimpleNamespace(head=head, cpu=lambda: SimpleNamespace(freeze_body=lambda: None))
+    prep = SimpleNamespace(model=model, classes=("a", "b", "c"))
+    told = (reporter, SINGLE)
+    state, outcome = tune_blocks(prep, config, head_state, told, top, stacks, saver)  # type: ignore[arg-type]
+    return state, outcome, {**top.state_dict(), **head.state_dict()}
+
+
+def test_fine_tuning_stopped_after_an_epoch_resumes_from_it_to_the_uninterrupted_end(tmp_path):
+    """Fine-tuning saved nothing: a stop or a kill in its epochs, or in the calibration after
+    them, lost every tuned epoch, and a resume fine-tuned again from the head's end. Its state
+    (weights, best, AdamW, the schedule, early stopping, the RNG its dropout draws from) is now
+    written beside the head's after each epoch; stopped after its 2nd of 4 epochs and resumed
+    (the RNG drawn from meanwhile), it runs only the 3rd and 4th, to the very weights, losses
+    and outcome of an uninterrupted fine-tuning."""
+    from objrec.resume_state import head_part, load_training_state, write_training_state
+
+    torch.manual_seed(0)
+    centres = torch.randn(3, 16) * 3
+    stacks = (held_stack(centres, 96, 4), held_stack(centres, 48, 4))
+    made = (build_head(12, 3), torch.nn.Linear(16, 12))  # the head's dropout draws from the RNG
+    whole, whole_outcome, whole_weights = tuned_from_the_head(
+        made, stacks, EpochTable(), tmp_path / "whole"
+    )
+    path = tmp_path / "last.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        tuned_from_the_head(made, stacks, StopAfter(4), path)
+    saved = load_training_state(path)
+    assert saved.progress.epoch == 2 and saved.progress.last_epoch == 4
+    torch.rand(100)  # the RNG drawn from between the stop and the resume
+    again = EpochTable()
+    state, outcome, weights = tuned_from_the_head(made, stacks, again, path, saved)
+    assert [line["epoch"] for line in again.lines] == [5, 6]  # none of epochs 3 and 4 again
+    assert [r["valid_loss"] for r in state.history] == [r["valid_loss"] for r in whole.history]
+    assert state.best_epoch == whole.best_epoch and outcome.kept
+    assert replace(outcome, seconds=None) == replace(whole_outcome, seconds=None)
+    assert weights.keys() == whole_weights.keys()
+    assert all(torch.equal(weights[k], whole_weights[k]) for k in weights)
+    assert load_training_state(path).progress.last_epoch == 6
+    write_training_state(tmp_path / "head", head_part(load_training_state(path)))
+    assert load_training_state(tmp_path / "head").progress.finetune is None
 
 
 @pytest.mark.slow

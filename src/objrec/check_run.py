@@ -247,7 +247,7 @@ def _check_state(
         message = "its classes are not the model's: it is another run's training state"
         result.problems.append(Problem(str(path), "disagrees", message, True))
     else:
-        result.note(path, "unfinished", unfinished_words(progress.epoch, forced))
+        result.note(path, "unfinished", unfinished_words(progress.last_epoch, forced))
     return data
 
 

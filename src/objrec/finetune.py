@@ -58,6 +58,7 @@ from objrec.precision import Settled
 from objrec.prepared import Prepared
 from objrec.progress import SILENT, Reporter, plural
 from objrec.quantize import QuantizedBody
+from objrec.resume_state import FinetuneSaver
 from objrec.runtime import Runner, onnx_runner, onnxruntime_available
 from objrec.store import Space
 
@@ -292,29 +293,41 @@ def tune_blocks(
     told: tuple[Reporter, World],
     top: nn.Module,
     stacks: tuple[ViewStack, ViewStack],
+    saver: FinetuneSaver | None = None,
 ) -> tuple[FitState, FinetuneRecord]:
     """Train the body's last blocks (``top``, above the cut) and the head, from the head's own
     fit (``head_state``), on the stored activations at the cut (``stacks``: the training views
-    and the validation images); ``told``: where it is said, and the ranks. Returns the fit and
-    what fine-tuning did (:func:`finetune_record`); not kept, ``top`` and the head are given back
-    the weights they had."""
+    and the validation images); ``told``: where it is said, and the ranks; ``saver``: writes the
+    training state after each epoch, and goes on from a resumed run's. Returns the fit and what
+    fine-tuning did (:func:`finetune_record`); not kept, ``top`` and the head are given back the
+    weights they had."""
     reporter, world = told
     train_x, valid_stack = stacks
     unfreeze(top)
     model = FinetuneModel(top, prep.model.head, config.finetune_batchnorm).to(world.device)
-    with torch.no_grad():  # one validation pass: the untuned model as fine-tuning's epochs run it
-        untuned = evaluate_loss(model, valid_stack.batches(256))["loss"]
+    untuned = saver.resumed_untuned if saver else None
+    if untuned is None:  # one validation pass: the untuned model as fine-tuning's epochs run it
+        with torch.no_grad():
+            untuned = evaluate_loss(model, valid_stack.batches(256))["loss"]
     start = finetune_start(head_state, model, config, untuned)
-    reporter.note(
-        f"fine-tuning the body's last {config.finetune_blocks} block(s) with the head, at most "
-        f"{plural(config.finetune_epochs, 'epoch')} from epoch {head_state.epoch + 1}"
-    )
+    reporter.note(finetune_begins(config, head_state.epoch, saver))
     untouched = start.best_state  # ``fit`` replaces the state's copy as epochs improve on it
     stacks, n = (train_x, valid_stack), len(prep.classes)
-    state = finetune_fit(model, start, stacks, config, n, world, reporter)
+    state = finetune_fit(model, start, stacks, config, n, world, reporter, saver)
     state = unless_below_the_head(state, head_state, model, untouched)
     prep.model.cpu().freeze_body()
     return state, finetune_told(head_state, state, config, reporter, untuned)
+
+
+def finetune_begins(config: TrainConfig, head_epoch: int, saver: FinetuneSaver | None) -> str:
+    """What fine-tuning's first line says: its blocks, its epochs at most after the head's
+    ``head_epoch``, and, resumed, the epoch it goes on after (``saver``'s resumed state)."""
+    said = (
+        f"fine-tuning the body's last {config.finetune_blocks} block(s) with the head, at most "
+        f"{plural(config.finetune_epochs, 'epoch')} from epoch {head_epoch + 1}"
+    )
+    resumed = saver.resumed.progress.finetune if saver and saver.resumed else None
+    return f"{said}; resumed after epoch {resumed.epoch}" if resumed else said
 
 
 def finetune_fit(
@@ -325,15 +338,23 @@ def finetune_fit(
     n_classes: int,
     world: World,
     reporter: Reporter = SILENT,
+    saver: FinetuneSaver | None = None,
 ) -> FitState:
     """Fine-tuning's epochs (``engine.fit``) of ``model`` from ``start``, on the cut activations
-    (``stacks``: training and validation) of ``n_classes``' images."""
+    (``stacks``: training and validation) of ``n_classes``' images; ``saver`` writes the
+    training state after each epoch, and restores a resumed run's first (its weights,
+    optimizer, schedule, early stopping and RNG), so that it ends as it would have
+    uninterrupted."""
     train_x, valid_stack = stacks
     train_y = train_x.labels
     optimizer = optimizer_for(model, config.finetune_lr)
     steps = -(-len(train_y) // config.batch_size)
     scheduler = warmup_cosine(optimizer, steps, steps * config.finetune_epochs)
     seed_everything(config.seed)
+    epochs = start.epoch + config.finetune_epochs
+    if saver is not None:
+        untuned = start.stopper.best  # where ``finetune_start`` began early stopping
+        start = saver.attach((model, optimizer, scheduler), start, untuned)
     with finetune_divergence(config):
         return fit(
             model,
@@ -342,7 +363,7 @@ def finetune_fit(
             ),
             lambda: valid_stack.batches(256),
             optimizer,
-            epochs=start.epoch + config.finetune_epochs,
+            epochs=epochs,
             patience=config.patience,
             min_delta=config.min_delta,
             steps_per_epoch=steps,
@@ -350,6 +371,7 @@ def finetune_fit(
             loss_fn=training_loss(config, train_y, n_classes).to(world.device),
             scheduler=scheduler,
             state=start,
+            on_epoch_end=saver,
             limit=("finetune_epochs", config.finetune_epochs),
         )
 

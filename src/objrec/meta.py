@@ -511,3 +511,35 @@ class TrainingProgress:
     optimizer: dict[str, Any] = field(default_factory=dict)
     processes: Processes | None = None
     """The processes that wrote the state; None in a state written before objrec recorded them."""
+    finetune: FinetuneProgress | None = None
+    """Where fine-tuning stands, once an epoch of it has ended; None: the head's epochs alone (or
+    a state written before objrec saved fine-tuning's)."""
+
+    @property
+    def last_epoch(self) -> int:
+        """The last epoch the state holds: fine-tuning's when it has one, else the head's."""
+        return self.finetune.epoch if self.finetune is not None else self.epoch
+
+
+@dataclass
+class FinetuneProgress:
+    """Where fine-tuning stands in ``last.safetensors``, beside the head's state it started from
+    (``resume_state.FinetuneSaver``): its epochs, numbered after the head's, and its optimizer's
+    and schedule's state; its weights are the state's ``finetune.`` tensors."""
+
+    epoch: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """Fine-tuning's epochs alone (the head's are the state's ``history``)."""
+    stopper: dict[str, Any] = field(default_factory=dict)
+    stopped_early: bool = False
+    optimizer: dict[str, Any] = field(default_factory=dict)
+    scheduler: dict[str, Any] = field(default_factory=dict)
+    untuned: float | None = None
+    """The untuned model's validation loss, where fine-tuning's early stopping started."""
+
+    @classmethod
+    def from_json(cls, entry: Any) -> FinetuneProgress | None:
+        """A training state's ``finetune`` entry (None: none)."""
+        if not isinstance(entry, Mapping):
+            return None
+        return cls(**{f.name: entry[f.name] for f in fields(cls) if f.name in entry})

@@ -29,6 +29,7 @@ from objrec.meta import (
     READABLE_FORMATS,
     RUN_FILES,
     SUMMARY,
+    FinetuneProgress,
     Processes,
     RunMeta,
     TrainingProgress,
@@ -475,6 +476,7 @@ def training_progress(path: Path, header: dict[str, Any]) -> tuple[RunMeta, Trai
         header["stopped_early"],
         header["optimizer"],
         Processes.from_json(header.get("processes")),
+        FinetuneProgress.from_json(header.get("finetune")),
     )
     return meta, progress
 

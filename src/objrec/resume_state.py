@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import torch
 
 from objrec.checkpoint import atomic_save, read_state
 from objrec.engine import EarlyStopping, FitState, model_device
-from objrec.meta import Processes, RunMeta, TrainingProgress, trained_on
+from objrec.meta import FinetuneProgress, Processes, RunMeta, TrainingProgress, trained_on
 from objrec.model import HeadEnsemble
 from objrec.model_file import (
     META_KEY,
@@ -105,6 +105,8 @@ class SavedTraining:
     tensors: dict[str, torch.Tensor]
     meta: RunMeta
     progress: TrainingProgress
+    header: dict[str, Any] = field(default_factory=dict)
+    """The objrec header as written (:func:`head_part` writes it again)."""
 
 
 TrainingState = tuple[dict[str, torch.Tensor], dict[str, str]]
@@ -131,10 +133,7 @@ def training_state(
     tensors |= {f"best.{k}": v.detach().cpu().contiguous() for k, v in fit_state.best_state.items()}
     optim_tensors, optim_info = _flatten_optimizer(optimizer.state_dict())
     tensors |= {k: cpu_copy(v, into.get(k)) for k, v in optim_tensors.items()}
-    tensors["rng.torch"] = torch.get_rng_state()
-    device = model_device(head)
-    if device.type == "cuda":
-        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+    tensors |= rng_tensors(head)
     progress = TrainingProgress(
         fit_state.epoch,
         list(fit_state.history),
@@ -177,7 +176,7 @@ def load_training_state(path: Path) -> SavedTraining:
         data = trained_on(path)
         values = {"run": str(path.parent)} | ({"data": data} if data else {})
         raise Damaged(str(exc), values) from None
-    return SavedTraining(tensors, *training_progress(path, header))
+    return SavedTraining(tensors, *training_progress(path, header), header)
 
 
 def restore_training_state(
@@ -189,10 +188,7 @@ def restore_training_state(
     tensors, progress = saved.tensors, saved.progress
     head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
     load_optimizer(optimizer, _unflatten_optimizer(tensors, progress.optimizer), head)
-    torch.set_rng_state(tensors["rng.torch"])
-    device = model_device(head)
-    if device.type == "cuda" and "rng.cuda" in tensors:
-        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+    set_rng(tensors, head)
     assert saved.meta.train_config is not None
     stopper = EarlyStopping(saved.meta.train_config.patience)
     stopper.load_state_dict(progress.stopper)
@@ -203,3 +199,134 @@ def restore_training_state(
         best_state={k[5:]: v for k, v in tensors.items() if k.startswith("best.")},
         stopped_early=progress.stopped_early,
     )
+
+
+# ---------------------------------------------------------------- fine-tuning's epochs
+
+
+TUNED = "finetune."
+"""The prefix of fine-tuning's tensors in a training state, beside the head's."""
+
+Tuned = tuple[torch.nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]
+"""What fine-tuning trains and how: its model (the body's top and the head), optimizer and
+learning-rate schedule."""
+
+
+def head_part(saved: SavedTraining) -> TrainingState:
+    """The head's training state in ``saved``, as the head's last epoch wrote it, without
+    fine-tuning's: what :class:`FinetuneSaver` writes fine-tuning's state beside."""
+    tensors = {k: v for k, v in saved.tensors.items() if not k.startswith(TUNED)}
+    return tensors, {META_KEY: json.dumps({**saved.header, "finetune": None})}
+
+
+def tuned_state(
+    tuned: Tuned, state: FitState, untuned: float | None, since: int
+) -> tuple[dict[str, torch.Tensor], FinetuneProgress]:
+    """Fine-tuning's state after ``state.epoch``: the model's weights, its best, the optimizer's
+    moments and the RNG as tensors (not copied: they are written at once); early stopping, the
+    schedule, fine-tuning's epochs (those after the head's epoch ``since``) and the ``untuned``
+    loss they started from."""
+    model, optimizer, scheduler = tuned
+    weights = {f"model.{k}": v for k, v in model.state_dict().items()}
+    weights |= {f"best.{k}": v for k, v in state.best_state.items()}
+    optim_tensors, optim_info = _flatten_optimizer(optimizer.state_dict())
+    weights |= optim_tensors | rng_tensors(model)
+    progress = FinetuneProgress(
+        state.epoch,
+        [record for record in state.history if record["epoch"] > since],
+        state.stopper.state_dict(),
+        state.stopped_early,
+        optim_info,
+        scheduler.state_dict(),
+        untuned,
+    )
+    return {TUNED + k: v.detach().cpu().contiguous() for k, v in weights.items()}, progress
+
+
+def restore_tuned(saved: SavedTraining, tuned: Tuned, start: FitState) -> FitState:
+    """Fine-tuning's state in ``saved`` loaded into ``tuned``'s model, optimizer and schedule,
+    and the RNG; returns fine-tuning's ``start`` (after the head's epochs) gone on to where it
+    stood."""
+    progress = saved.progress.finetune
+    assert progress is not None
+    model, optimizer, scheduler = tuned
+    ours = {k[len(TUNED) :]: v for k, v in saved.tensors.items() if k.startswith(TUNED)}
+    model.load_state_dict(prefixed(ours, "model."))
+    optimizer.load_state_dict(_unflatten_optimizer(ours, progress.optimizer))
+    scheduler.load_state_dict(progress.scheduler)
+    set_rng(ours, model)
+    stopper = EarlyStopping(start.stopper.patience)
+    stopper.load_state_dict(progress.stopper)
+    return replace(
+        start,
+        stopper=stopper,
+        epoch=progress.epoch,
+        history=[*start.history, *progress.history],
+        best_state=prefixed(ours, "best."),
+        stopped_early=progress.stopped_early,
+    )
+
+
+def prefixed(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors whose names begin with ``prefix``, named without it."""
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def rng_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The RNG's state: the CPU's, and for a ``model`` on a GPU that GPU's too (``rng.cuda``):
+    dropout draws from it."""
+    tensors = {"rng.torch": torch.get_rng_state()}
+    device = model_device(model)
+    if device.type == "cuda":
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+    return tensors
+
+
+def set_rng(tensors: Mapping[str, torch.Tensor], model: torch.nn.Module) -> None:
+    """The RNG set as :func:`rng_tensors` saved it; the GPU's for a ``model`` on a GPU from a
+    state saved on one (saved on the CPU, or by an objrec before it saved it: left as it is)."""
+    torch.set_rng_state(tensors["rng.torch"])
+    device = model_device(model)
+    if device.type == "cuda" and "rng.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+
+
+class FinetuneSaver:
+    """``on_epoch_end`` for fine-tuning's fit: after every epoch (27 s to 2 min of a CPU's, where
+    writing the state takes a fraction of a second) the run's training state is written to
+    ``path`` atomically, the head's as its epochs left it (``base``) with fine-tuning's beside
+    it (:func:`tuned_state`), so that a stop, a kill or a crash in fine-tuning or in the
+    calibration after it loses none of its epochs, and a resume goes on after the last.
+    ``resumed``: a resumed run's state, which :meth:`attach` restores when it holds
+    fine-tuning's epochs."""
+
+    def __init__(self, path: Path, base: TrainingState, resumed: SavedTraining | None = None):
+        self.path, self.base = path, base
+        tuned = resumed is not None and resumed.progress.finetune is not None
+        self.resumed = resumed if tuned else None
+        self.tuned: Tuned | None = None
+        self.untuned: float | None = None
+        self.since = 0
+
+    @property
+    def resumed_untuned(self) -> float | None:
+        """The untuned model's loss the resumed fine-tuning started from (None: not resumed in
+        fine-tuning, or not measured)."""
+        progress = self.resumed.progress.finetune if self.resumed else None
+        return progress.untuned if progress else None
+
+    def attach(self, tuned: Tuned, start: FitState, untuned: float | None) -> FitState:
+        """Write ``tuned``'s state from now on, fine-tuning's epochs being those after
+        ``start``'s, from the ``untuned`` loss; returns ``start``, or where the resumed run's
+        fine-tuning stood, restored into ``tuned``."""
+        self.tuned, self.since, self.untuned = tuned, start.epoch, untuned
+        if self.resumed is None:
+            return start
+        return restore_tuned(self.resumed, tuned, start)
+
+    def __call__(self, state: FitState) -> None:
+        assert self.tuned is not None, "attach() first"
+        tensors, progress = tuned_state(self.tuned, state, self.untuned, self.since)
+        base, header = self.base
+        info = json.loads(header[META_KEY]) | {"finetune": asdict(progress)}
+        write_training_state(self.path, (base | tensors, {META_KEY: json.dumps(info)}))

@@ -567,6 +567,8 @@ class EpochSaver:
         self.path, self.head, self.optimizer, self.meta = out / LAST, head, optimizer, meta
         self.processes = processes
         self.pending: TrainingState | None = None
+        self.last: TrainingState | None = None
+        """The last epoch's state, written or not (fine-tuning's is written beside it)."""
         self.failed: Exception | None = None
         """Why the last write failed (a full disk): not tried again, nor logged twice."""
         self.pending_epoch: int | None = None
@@ -585,13 +587,14 @@ class EpochSaver:
             self.head, self.optimizer, state, self.meta, self.spare, self.processes
         )
         self.pending, self.copies, self.spare = (tensors | self.seen, header), tensors, self.copies
+        self.last = self.pending
         self.pending_epoch = state.epoch
         if time.monotonic() - self.written >= SAVE_EVERY:
             self.flush()
 
     def let_go(self) -> None:
         """The run is written whole: the last epoch's state is not needed, nor written."""
-        self.pending, self.copies, self.spare = None, {}, {}
+        self.pending, self.last, self.copies, self.spare = None, None, {}, {}
 
     def fit_ended(self) -> None:
         """The fit is over: the copies of the epoch before the last are let go (60 MB for the

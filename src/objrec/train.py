@@ -92,7 +92,7 @@ from objrec.frozen import FrozenBody, PassSettings
 from objrec.images import warned_once_per_file
 from objrec.leakage import seen_in_state, union_seen
 from objrec.locks import locked
-from objrec.meta import Calibration, RunMeta
+from objrec.meta import LAST, Calibration, RunMeta
 from objrec.model import Classifier, build_head
 from objrec.optimizers import HeadAdam
 from objrec.outputs import takes_back_folders
@@ -115,7 +115,12 @@ from objrec.progress import (
 )
 from objrec.provenance import CommandLine, Provenance, SplitState, given_here, split_state
 from objrec.quantize import QuantizedBody, int8_engine, quantize_body
-from objrec.resume_state import SavedTraining, restore_training_state
+from objrec.resume_state import (
+    FinetuneSaver,
+    SavedTraining,
+    head_part,
+    restore_training_state,
+)
 from objrec.runs import (
     EpochSaver,
     RunFolders,
@@ -239,8 +244,9 @@ def _train(
             source, finetune = FeatureSource(prep.train, prep.valid), None
             with kept_as_of_the_head_on_stop(prep, config, meta, folders, world, saver) as parts:
                 if config.finetune_blocks:
+                    tuned = finetune_saver(out, saver, saved)
                     state, source, finetune = finetune_phase(
-                        prep, config, state, reporter, world, parts
+                        prep, config, state, (reporter, world), parts, tuned
                     )
                     prep, config, meta = body_kept(prep, config, meta, finetune)
                 prep.stages.calibrating = time.perf_counter()  # the run's one clock: see Stages
@@ -457,7 +463,7 @@ def open_run(
         if world.main:
             warn_of_other_data(out, saved.meta, data_dir)
             warn_of_other_processes(out, saved.progress.processes, world.processes, data_dir)
-        reporter.note(f"resuming {out} after epoch {saved.progress.epoch}")
+        reporter.note(f"resuming {out} after epoch {saved.progress.last_epoch}")
     else:
         settings = config or TrainConfig()
         require_blocks(settings.backbone, settings.finetune_blocks)  # before the folder is made
@@ -1110,9 +1116,9 @@ def finetune_phase(
     prep: Prepared,
     config: TrainConfig,
     head_state: FitState,
-    reporter: Reporter,
-    world: World,
+    told: tuple[Reporter, World],
     parts: tuple[Body, nn.Module] | None,
+    saver: FinetuneSaver | None = None,
 ) -> tuple[FitState, FeatureSource, FinetuneRecord]:
     """Train the body's last blocks and the head on cached activations at the cut (see finetune;
     ``prep.cut``, stored by :func:`prepare`; ``parts``: the body split there, stem and top, by
@@ -1120,18 +1126,33 @@ def finetune_phase(
     from the same activations (:class:`FeatureSource`), unless it is not kept. Also returns what
     fine-tuning did (``finetune.finetune_record``), how long its epochs took and its pass below
     the tuned blocks, which ``prepare`` ran (``Prepared.cut_seconds``); a kept one that makes an
-    int8 run fp32 says so (:data:`FP32_FROM_HERE`)."""
+    int8 run fp32 says so (:data:`FP32_FROM_HERE`). ``told``: where it is said, the ranks;
+    ``saver``: writes fine-tuning's training state after each epoch (:func:`finetune_saver`)."""
+    reporter, world = told
     if world.distributed or parts is None or prep.cut is None:
         raise ObjrecError(FINETUNE_IN_ONE_PROCESS)
     _, top = parts
     stacks, began, below = prep.cut, time.perf_counter(), prep.cut_seconds
-    state, outcome = tune_blocks(prep, config, head_state, (reporter, world), top, stacks)
+    state, outcome = tune_blocks(prep, config, head_state, told, top, stacks, saver)
     outcome = replace(outcome, seconds=time.perf_counter() - began, below_seconds=below)
     if outcome.kept and isinstance(prep.model.body, QuantizedBody):
         reporter.note(FP32_FROM_HERE)
     if not outcome.kept:  # the body as it was: its stored features, as without fine-tuning
         return state, FeatureSource(prep.train, prep.valid), outcome
     return state, FeatureSource(*stacks, top.eval(), open_cache(config.cache_dir).root), outcome
+
+
+def finetune_saver(
+    out: Path, saver: EpochSaver | None, saved: SavedTraining | None
+) -> FinetuneSaver | None:
+    """Fine-tuning's ``resume_state.FinetuneSaver`` (rank 0's: fine-tuning runs in one process),
+    writing its state into ``out`` beside the head's last epoch's: the one ``saver`` copied, or,
+    for a run resumed after the head's epochs, the ``saved`` one's, whose fine-tuning it goes on
+    with when the state holds some."""
+    base = saver.last if saver is not None else None
+    if base is None and saved is not None:
+        base = head_part(saved)
+    return FinetuneSaver(out / LAST, base, saved) if base is not None else None
 
 
 # ---------------------------------------------------------------- 4. calibrate

@@ -29,6 +29,7 @@ from objrec.engine import Diverged, FitState, diverged
 from objrec.errors import FULL_DISK, Interrupted, ObjrecError, full_disk_words
 from objrec.finetune import float_body, split_body
 from objrec.meta import RunMeta
+from objrec.model_file import read_training_progress
 from objrec.prepared import Prepared
 from objrec.progress import plural
 from objrec.quantize import CopyStopped
@@ -102,11 +103,22 @@ def save_after_the_head(prep: Prepared, keep: KeepSoFar, folders: RunFolders) ->
     ``runs.keep_best_so_far``), so that ``train --json`` prints it; then say how to go on. A
     forced run over an earlier one writes nothing: the earlier model stays until this run's is
     written whole."""
+    tuned = tuned_epoch(folders.run)
     if prep.replaces:
-        return interrupted_outside_epochs(folders.data, folders.run, True)
+        return interrupted_outside_epochs(folders.data, folders.run, True, tuned=tuned)
     kept = keep()
     summary = read_summary(folders.run) if kept else None
-    return interrupted_outside_epochs(folders.data, folders.run, True, summary=summary)
+    return interrupted_outside_epochs(folders.data, folders.run, True, summary=summary, tuned=tuned)
+
+
+def tuned_epoch(out: Path) -> int | None:
+    """The last fine-tuning epoch the training state in ``out`` holds (None: none, or no state
+    that can be read), which a resume goes on after."""
+    try:
+        progress = read_training_progress(out / LAST)[1].finetune
+    except ObjrecError:
+        return None
+    return progress.epoch if progress is not None else None
 
 
 @contextmanager
@@ -167,21 +179,29 @@ def interrupted_outside_epochs(
     earlier: int = 0,
     summary: dict | None = None,
     world: World = SINGLE,
+    tuned: int | None = None,
 ) -> Interrupted:
     """What Ctrl-C before the head's first epoch, or after its last (fine-tuning, calibrating),
     leaves and how to go on; ``saved``: this run's training state is in ``out`` (written by this
     train, or the resumed run's own); ``stored``: feature rows this train wrote into the store
     (none while it was still making the int8 copy of the body, say); ``earlier``: those of its
     image views it found there already, stored by earlier commands; ``summary``: the run as
-    written then (:func:`save_after_the_head`), which ``train --json`` prints."""
+    written then (:func:`save_after_the_head`), which ``train --json`` prints; ``tuned``: the
+    last fine-tuning epoch the state holds, which a resume goes on after (None: fine-tuning, if
+    asked for, starts again)."""
     if world.distributed and not saved:
         return interrupted_rank(stored, world)
     out = Path(out)
     if saved:
         best = f"the head's best model is in {out / BEST} and " if summary is not None else ""
+        goes_on = (
+            f", which goes on after fine-tuning's epoch {tuned}"
+            if tuned is not None
+            else " (fine-tuning, if asked for, starts again)"
+        )
         return Interrupted(
             f"interrupted after the head's epochs; {best}its training state is in {out / LAST}: "
-            "continue it with `resume=True` (fine-tuning, if asked for, starts again)",
+            f"continue it with `resume=True`{goes_on}",
             values={"resume": str(out), "data": str(data_dir)},
             summary=summary,
         )
