@@ -698,6 +698,10 @@ def test_check_says_a_manifest_cut_mid_row_missing_or_short_of_rows(split_dir):
     manifest.write_bytes(b"".join(whole.splitlines(keepends=True)[:2]))  # cut at a row's end
     (said,) = noted("manifest_unlisted")
     assert said.startswith(f"{manifest} lists 1 of the ") and "has no row of" in said
+    assert (
+        "put there by hand? move them out of the split folder and add them with `objrec add`"
+        in said
+    )
     manifest.unlink()
     (said,) = noted("manifest_damaged")
     assert said.startswith(f"{manifest} is missing, though split.json says")

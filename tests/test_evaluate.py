@@ -2916,6 +2916,28 @@ def test_table_answers_counts_each_batch_answered(trained_once):
 
 
 @pytest.mark.slow
+def test_evaluate_warns_once_of_images_put_into_the_split_by_hand(
+    trained_run, split_dir, tmp_path, caplog
+):
+    """newcomer56's photos put into the splits by hand were said by check alone: evaluate says
+    it once, naming the cure, `objrec add`."""
+    import shutil
+
+    first = sorted((split_dir / "test" / "red").iterdir())[0]
+    shutil.copy(first, split_dir / "test" / "red" / "by_hand.png")
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        evaluate(trained_run, split_dir, out=tmp_path / "eval")
+    said = [r.getMessage() for r in caplog.records if "no row of" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(
+        f"evaluate reads 1 image that {split_dir / 'manifest.csv'} has no row of (such as "
+        "test/red/by_hand.png): put there by hand?"
+    )
+    assert said[0].endswith(
+        "move them out of the split folder and add them with `objrec add`, "
+        "which places each where its near-duplicates are and lists it"
+    )
+
+
 def test_evaluate_shows_each_step_of_seconds(trained_run, split_dir, tmp_path):
     """evaluate of the 100-class protocol's test split showed nothing for 15 s on a busy
     machine: loading the model, answering 1,542 images and drawing the plots each took seconds.

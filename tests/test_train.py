@@ -6,6 +6,7 @@ import importlib
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -377,6 +378,43 @@ def test_train_warns_at_its_start_of_a_class_of_one_training_image_in_split_s_wo
         "photos, and their per-class results rest on as few test images; add images: a class "
         "of 7 distinct photos or more gets 3 in train): blue (1 in train)"
     ]
+
+
+def test_train_warns_at_its_start_of_images_put_into_the_split_folder_by_hand(
+    tmp_path, split_dir, monkeypatch, caplog
+):
+    """newcomer56 put photos into train/ and valid/ by hand: check said "manifest_unlisted",
+    train, evaluate and audit nothing, and check's advice left out add. train says it once at
+    its start, naming the cure: move them out and `objrec add` them."""
+    from objrec.manifest import hand_placed_words
+
+    first = sorted((split_dir / "train" / "red").iterdir())[0]
+    shutil.copy(first, split_dir / "train" / "red" / "by_hand.png")
+
+    def stop(*args, **kwargs):
+        raise StopAfterScanning
+
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "build_body", stop)
+    with caplog.at_level("WARNING"), pytest.raises(StopAfterScanning):
+        train(split_dir, tmp_path / "run", tiny_train_config())
+    said = [r.getMessage() for r in caplog.records if "no row of" in r.getMessage()]
+    assert said == [
+        f"train reads 1 image that {split_dir / 'manifest.csv'} has no row of (such as "
+        "train/red/by_hand.png): put there by hand? Their near-duplicates are unknown to add, "
+        "audit and evaluate (a copy in another split goes unseen): move them out of the split "
+        "folder and add them with `objrec add`, which places each where its near-duplicates "
+        "are and lists it"
+    ]
+    listed = sorted((split_dir / "valid").rglob("*.png"))
+    assert hand_placed_words(split_dir, listed, "evaluate") is None  # all listed: nothing said
+    linked = tmp_path / "linked"  # as split --link makes it: each image a link out of it
+    linked.mkdir()
+    shutil.copy(split_dir / "manifest.csv", linked)
+    links = [linked / p.relative_to(split_dir) for p in listed]
+    for link, image in zip(links, listed, strict=True):
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(image)
+    assert hand_placed_words(linked, links, "train") is None
 
 
 def test_train_says_in_plain_words_what_runs_in_which_arithmetic(tmp_path, split_dir):

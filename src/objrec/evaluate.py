@@ -37,6 +37,7 @@ from objrec.current import image_set_fingerprint
 from objrec.data import (
     SPLITS,
     UNKNOWN,
+    ClassFolder,
     Sample,
     scan_class_folder,
 )
@@ -68,6 +69,7 @@ from objrec.images import (
 from objrec.inference import Answers, Recognizer
 from objrec.labels import unknown_images
 from objrec.leakage import SEEN_SPLITS, near_copies, seen_images, seen_words
+from objrec.manifest import hand_placed_words
 from objrec.meta import RunMeta
 from objrec.metrics import (
     answered,
@@ -462,6 +464,8 @@ def measured(
     if earlier is not None:  # a class renamed since read as the earlier run's
         images = read_renamed(images, untaught, recognizer.classes, earlier.renamed)
     refuse_none_taught(target, images, untaught, len(recognizer.classes))
+    if earlier is None:  # once: not again for the earlier run of --against
+        warn_hand_placed(target, images)
     tables = view_tables(recognizer, images, target.name, config, reporter)
     unreadable = report_unreadable(tables)
     require_readable(tables[0], target)
@@ -475,6 +479,14 @@ def measured(
     flag_untaught(result, (run, recognizer), untaught, config, reporter, compared=compared)
     result.out = out
     return result
+
+
+def warn_hand_placed(target: Path, images: ClassFolder) -> None:
+    """A warning when the split folder's manifest has no row of some evaluated ``images``
+    (``manifest.hand_placed_words``): photos put into ``target`` by hand, which only ``check``
+    said; their near-duplicates in other splits go unseen."""
+    if said := hand_placed_words(target.parent, [s.path for s in images.samples], "evaluate"):
+        log.warning("%s", said)
 
 
 def measure(

@@ -224,7 +224,36 @@ def manifest_listing(folder: Path, files: set[str]) -> str | None:
     return (
         f"{manifest} lists {len(files) - len(unlisted):,} of the {plural(len(files), 'image')} in "
         f"the splits: it has no row of {plural(len(unlisted), 'image')} (such as {unlisted[0]}): "
-        f"put there by hand, or a manifest that lost rows? {MANIFEST_WHY}"
+        f"put there by hand? {ADD_THEM}; or a manifest that lost rows? {MANIFEST_WHY}"
+    )
+
+
+ADD_THEM = (
+    "move them out of the split folder and add them with `objrec add`, which places each where "
+    "its near-duplicates are and lists it"
+)
+"""The cure for photos put into a split folder by hand (:func:`manifest_listing`,
+:func:`hand_placed_words`)."""
+
+
+def hand_placed_words(root: Path, paths: Sequence[Path], reader: str) -> str | None:
+    """One sentence when the manifest of the split folder ``root`` (a split's) has no row of some
+    of the images ``paths`` that ``reader`` (``train``, ``evaluate``) reads: photos put into a
+    split by hand, whose near-duplicates nothing knows (a copy in another split goes unseen);
+    only ``check`` said so, and its advice left out ``add``. None when it lists them all, or
+    ``root`` has no manifest of a split's."""
+    manifest = Path(root) / MANIFEST
+    if not paths or not is_split_manifest(manifest):
+        return None
+    top = os.path.abspath(root)  # not resolved: a split --link's images point outside it
+    files = {os.path.relpath(os.path.abspath(p), top).replace(os.sep, "/") for p in paths}
+    unlisted = sorted(files - {row.get("file") or "" for row in manifest_rows(manifest)})
+    if not unlisted:
+        return None
+    return (
+        f"{reader} reads {plural(len(unlisted), 'image')} that {manifest} has no row of (such as "
+        f"{unlisted[0]}): put there by hand? Their near-duplicates are unknown to add, audit and "
+        f"evaluate (a copy in another split goes unseen): {ADD_THEM}"
     )
 
 

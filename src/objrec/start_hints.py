@@ -1,17 +1,20 @@
 """What ``train`` warns of at its start, before the frozen pass, when the data or the settings
 invite a worse model than they need: a strongly imbalanced training split, classes of too few
-training images, a normalisation other than the body's own. Each is said once, by rank 0, and
+training images, a normalisation other than the body's own, images put into the split folder by
+hand. Each is said once, by rank 0, and
 not on a resume, which keeps its run's settings. Nothing here prints: each hint is logged."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from pathlib import Path
 
 from objrec.backbones import BackboneSpec, normalisation_warning
 from objrec.config import SplitConfig, TrainConfig
 from objrec.data import ClassFolder, imbalance_hint
 from objrec.distributed import World
+from objrec.manifest import hand_placed_words
 from objrec.provenance import SplitState
 from objrec.ratios import min_class_size
 from objrec.split_result import few_train_words
@@ -56,6 +59,19 @@ def hint_few_train(train_set: ClassFolder, split: SplitState, world: World, resu
     few = {name: counts[i] for i, name in enumerate(train_set.classes) if 0 < counts[i] < need}
     if few:
         log.warning("%s", few_train_words(few, need, ratios))
+
+
+def hint_hand_placed(
+    data_dir: Path, sets: tuple[ClassFolder, ClassFolder], world: World, resumed: bool
+) -> None:
+    """One warning at the start when the split folder's manifest has no row of some of the
+    training or validation images (``manifest.hand_placed_words``): a newcomer's photos put into
+    train/ by hand were said by ``check`` alone. Not on a resume, which says it at its start."""
+    if resumed or not world.main:
+        return
+    paths = [sample.path for listed in sets for sample in listed.samples]
+    if said := hand_placed_words(data_dir, paths, "train"):
+        log.warning("%s", said)
 
 
 def split_ratios(split: SplitState) -> tuple[float, float, float]:

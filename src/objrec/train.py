@@ -138,7 +138,12 @@ from objrec.runs import (
     warn_of_other_processes,
     write_run,
 )
-from objrec.start_hints import hint_balance, hint_few_train, hint_normalisation
+from objrec.start_hints import (
+    hint_balance,
+    hint_few_train,
+    hint_hand_placed,
+    hint_normalisation,
+)
 from objrec.store import FLOAT32
 from objrec.train_stops import (
     said_after_the_head,
@@ -522,6 +527,7 @@ def prepare(
     train_set, valid_set, split = listed_split(Path(data_dir), reporter, world)
     hint_balance(train_set, config, world, resumed=resuming)
     hint_few_train(train_set, split, world, resumed=resuming)
+    hint_hand_placed(Path(data_dir), (train_set, valid_set), world, resumed=resuming)
     spec = get_backbone(config.backbone)
     hint_normalisation(spec, config, world, resumed=resuming)
     data = resolve_data_config(spec, config.mean, config.std)
