@@ -23,7 +23,7 @@ runs the audit and prints, side by side:
 label flags explain some of the flags that were not injected). Seed 0 is the reported seed; the
 audit's settings were chosen on another injection, ``benchmarks/audit_choices.py --seed 1``.
 ``--relabel-table`` also prints the label flags by the suggested class's probability, and how
-often that class is the true one (``audit_report.RELABEL_MIN_PROB``). ``--signals`` also prints
+often that class is the true one (``audit_plan.RELABEL_MIN_PROB``). ``--signals`` also prints
 how the duplicate signals (feature similarity, hash distance) are distributed over injected pairs
 and over every other close pair.
 """
@@ -212,7 +212,7 @@ def relabel_table(data: Path, result, truth) -> None:
     """The label flags by the suggested class's probability: how many were injected, and of those
     how often the suggested class is the true one; a relabel of one not injected makes a right
     label wrong (but for a real Caltech-101 label issue)."""
-    from objrec.audit_report import RELABEL_MIN_PROB, RELABEL_SURE_PROB
+    from objrec.audit_plan import RELABEL_MIN_PROB, RELABEL_SURE_PROB
 
     true = true_classes(data, truth)
     edges = [0.0, 0.3, RELABEL_MIN_PROB, RELABEL_SURE_PROB, 1.01]
@@ -243,7 +243,7 @@ def plan_table(data: Path, plan: Path, true: dict[str, str]) -> None:
     would have put right."""
     import csv
 
-    from objrec.audit_report import REVIEW_REASON
+    from objrec.audit_plan import REVIEW_REASON
 
     reviewed = REVIEW_REASON.partition("{")[0]  # "review: may be "
     counts: Counter[str] = Counter()

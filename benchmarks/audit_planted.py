@@ -40,7 +40,7 @@ from _sampling import SPLIT, SPLIT_HELP
 from objrec.audit import AuditConfig, find_issues
 from objrec.audit_heads import reduce, train_fold_head
 from objrec.audit_inventory import Inventory, Item, audit_features, inventory, inventory_facts
-from objrec.audit_report import label_proposal
+from objrec.audit_plan import label_proposal
 from objrec.progress import SILENT
 
 VARIANTS = ("before", "after")

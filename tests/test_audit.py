@@ -26,7 +26,8 @@ from objrec import dedup
 from objrec.applying import apply_plan
 from objrec.audit import AuditConfig, AuditResult, audit
 from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded
-from objrec.audit_report import ACTIONS, NEEDS_COLUMNS, PLAN_COLUMNS, WORDS, none_judged_note
+from objrec.audit_plan import ACTIONS, PLAN_COLUMNS, WORDS
+from objrec.audit_report import NEEDS_COLUMNS, none_judged_note
 from objrec.cli import main
 from objrec.errors import ObjrecError
 from objrec.progress import SILENT
@@ -708,7 +709,7 @@ def test_a_plan_keeps_a_spreadsheet_from_running_a_name_and_apply_plan_reads_it_
     Excel (CSV injection): such a cell is written with a ``'`` before it, as OWASP advises, and
     apply-plan reads the names back exactly (a name that starts with ``'`` too)."""
     from objrec.applying import read_plan
-    from objrec.audit_report import write_plan
+    from objrec.audit_plan import write_plan
 
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
     (data / "red").rename(data / "=sum")
@@ -782,7 +783,7 @@ def test_apply_plan_lists_the_less_sure_relabels_before_copying(tmp_path, capsys
         "green/green_2.png to red (line 4, p(suggested)=0.55), "
         "green/green_0.png to red (line 2, p(suggested)=0.62)"
     )
-    from objrec.audit_report import RELABEL_MIN_PROB, RELABEL_SURE_PROB
+    from objrec.audit_plan import RELABEL_MIN_PROB, RELABEL_SURE_PROB
 
     assert RELABEL_SURE_PROB == 0.7 and RELABEL_MIN_PROB == 0.5  # the measured bins' edges
 
@@ -2323,7 +2324,7 @@ def test_two_photos_only_moderately_alike_are_look_alikes_not_a_leak(tmp_path):
     from objrec.audit import AuditResult
     from objrec.audit_copies import duplicate_groups
     from objrec.audit_inventory import inventory
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
 
     inv = inventory(make_split(tmp_path / "data"))
     where = {inv.rel(it): i for i, it in enumerate(inv.items)}
@@ -2575,7 +2576,7 @@ def test_the_plan_removes_only_copies_of_a_kept_image_never_a_chains_far_end():
     like none kept is kept, said to be another picture."""
     from objrec.audit_copies import duplicate_groups
     from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
 
     n, rng = 6, np.random.default_rng(0)
     a, b = np.linalg.qr(rng.normal(size=(16, 2)))[0].T  # two orthogonal unit vectors
@@ -2610,7 +2611,7 @@ def test_the_plan_keeps_copies_within_a_class_and_split_unless_one_is_flagged():
     naming the image each is like and saying when to remove it; where one of them is flagged as
     a wrong label, the group is removed as before (a relabelled copy would cross classes)."""
     from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
 
     items = [
         Item(Path(f"/d/train/red/{k}.png"), f"train/red/{k}.png", 0, "train") for k in range(5)
@@ -2653,7 +2654,7 @@ def test_the_plan_of_a_class_folder_says_split_will_keep_a_copy_with_its_twin_no
     though a class folder has no splits (its plan's split column is empty): it says that `split`
     will keep the copy in one split with its twin; a split folder's plan still says its split."""
     from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
 
     folder = f"{split}/red" if split else "red"
     items = [Item(Path("/d", folder, f"{k}.png"), f"{folder}/{k}.png", 0, split) for k in (0, 1)]
@@ -2676,7 +2677,7 @@ def test_copies_of_a_group_of_three_name_the_copy_kept_and_say_what_their_words_
     "look-alikes", which only docs/audit.md explained. Each names the copy kept where it is
     linked to it, and the words say what they mean."""
     from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
 
     names = ("IMG_0008", "IMG_0012", "IMG_0016")
     items = [Item(Path(f"/d/valid/s/{n}.jpg"), f"valid/s/{n}.jpg", 0, "valid") for n in names]
@@ -2698,7 +2699,7 @@ def test_three_identical_copies_in_one_split_each_name_the_one_the_plan_keeps():
     setting both rows to remove left a copy in train, nothing saying so. Each names the kept one,
     which has its row (the look-alikes' first too)."""
     from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
 
     names = ["IMG 0003 (1)", "IMG 0003", "copy of IMG 0003", "a", "b"]
     items = [Item(Path(f"/d/train/red/{n}.jpg"), f"train/red/{n}.jpg", 0, "train") for n in names]
@@ -2727,7 +2728,7 @@ def test_the_plan_removes_a_byte_identical_copy_and_keeps_its_original():
     original; apply-plan leaves it out of the copy it writes, PHOTOS untouched. A copy alike but
     not the same bytes (a burst's next frame, a re-save) is kept as before."""
     from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
 
     names = ["image_0004", "lamp_dup", "image_0005"]
     for split in (None, "train"):
@@ -2759,7 +2760,7 @@ def test_a_byte_identical_copy_flagged_as_an_outlier_too_is_still_removed():
     docs/audit.md says byte-identical copies are pre-filled `remove`. The copy's `remove` comes
     first; the original keeps its outlier row."""
     from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
 
     names = ["green_01", "green_01_copy"]
     items = [
@@ -2816,7 +2817,7 @@ def test_the_plan_of_a_folder_not_split_keeps_only_the_copies_split_keeps_togeth
     alike by its hash is kept."""
     from objrec.audit_copies import duplicate_groups
     from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
 
     rng = np.random.default_rng(0)
     a, b = np.linalg.qr(rng.normal(size=(16, 2)))[0].T  # two orthogonal unit vectors
@@ -2846,7 +2847,7 @@ def test_a_copy_split_keeps_together_by_its_crop_hash_alone_is_a_look_alike_in_t
     pair ``split`` keeps together is now in the audit: here, a look-alike the plan keeps."""
     from objrec.audit_copies import duplicate_groups
     from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
 
     folder = tmp_path / "anchor"
     folder.mkdir()
@@ -2905,7 +2906,7 @@ def test_the_plan_relabels_only_a_strong_suggestion_and_asks_to_review_a_weak_on
     applied unread made labels worse. Below ``RELABEL_MIN_PROB`` (0.5) it keeps the image and
     says to review it, naming the class it may be; at or above it, it relabels as before."""
     from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
 
     items = [
         Item(Path(f"/d/cougar_body/{k}.jpg"), f"cougar_body/{k}.jpg", 0, None) for k in range(3)
@@ -2943,7 +2944,7 @@ def test_the_plan_leaves_a_less_sure_relabel_for_a_person_to_decide(capsys):
     ``RELABEL_MIN_PROB`` to ``RELABEL_SURE_PROB`` is pre-filled ``review`` now, its suggested
     class in new_class and its reason saying why; the audit's last line and --json count them."""
     from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
     from objrec.cli.auditing import planned_rows
 
     items = [Item(Path(f"/d/anchor/{k}.jpg"), f"anchor/{k}.jpg", 0, None) for k in range(3)]
@@ -2978,7 +2979,7 @@ def test_the_audit_counts_every_review_under_0_7_as_less_sure_whatever_its_reaso
     those under 0.5. Each is counted by its probability: from 0.5 (`less_sure`) and under it
     (`unsure`), and the last line says both."""
     from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import plan_rows, sureness_counts
+    from objrec.audit_plan import plan_rows, sureness_counts
     from objrec.cli.auditing import planned_rows
 
     items = [Item(Path(f"/d/ketch/{k}.jpg"), f"ketch/{k}.jpg", 0, None) for k in range(4)]
@@ -3016,7 +3017,7 @@ def test_the_plan_asks_to_review_a_suggestion_the_votes_split_with_the_given_cla
     suggested class ``RELABEL_MIN_RATIO`` (5) times as probable as the given one; the 100-class
     protocol's flags (p(given) near 0) are relabelled as before."""
     from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import RELABEL_MIN_RATIO, plan_rows
+    from objrec.audit_plan import RELABEL_MIN_RATIO, plan_rows
 
     assert RELABEL_MIN_RATIO == 5  # benchmarks/README.md: chosen on the development projects
     items = [
@@ -3056,7 +3057,7 @@ def test_the_plan_asks_to_review_a_relabel_between_classes_mistaken_both_ways():
     model mixes both ways: a whole crocodile underwater was to become crocodile_head. On planted
     noise such relabels were right for 37 of 85 (benchmarks/README.md): kept to review now."""
     from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
 
     classes = ("crocodile", "crocodile_head")
     items = [Item(Path(f"/d/crocodile/{k}.jpg"), f"crocodile/{k}.jpg", 0, None) for k in range(2)]
@@ -3280,7 +3281,7 @@ def test_a_copy_flagged_as_a_wrong_label_makes_way_for_its_copy_in_the_suggested
     larger, then folder order) even when the label audit said it belongs where another copy
     already is: the plan relabelled it and removed the correctly labelled copy. Now such a copy
     goes last; the other copies' order, and every other group's, stays."""
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
 
     inv, result = copies_across_classes(tmp_path)
     assert [[inv.rel(inv.items[i]) for i in g.indices] for g in result.near_duplicates] == [
@@ -3305,7 +3306,7 @@ def test_the_plan_says_a_removed_copy_was_flagged_as_a_wrong_label(tmp_path):
     looks like red, where its copy is) only 'across classes near-duplicate of red/red_00'; a
     reader could not tell why that copy went, not the other. Its reason says so now, as does that
     of a flagged copy removed for another reason (its suggested class would have been lost)."""
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
 
     inv, result = copies_across_classes(tmp_path)
     reasons = {row["file"]: row["reason"] for row in plan_rows(result, inv)}
@@ -3337,7 +3338,7 @@ def test_a_copy_under_two_labels_is_left_to_choose_on_a_flag_the_plan_would_not_
     it keeps both copies, each reason saying which copy is labelled what, for a person to choose;
     an untouched row settles neither label, and the terminal's last line counts them."""
     from objrec.applying import settles_label
-    from objrec.audit_report import TWO_LABELS, plan_rows
+    from objrec.audit_plan import TWO_LABELS, plan_rows
     from objrec.cli.auditing import planned_rows
 
     inv, result = copy_in_another_class(tmp_path, flag)
@@ -3399,7 +3400,7 @@ def test_a_copy_removed_under_another_label_says_which_label_the_plan_keeps(tmp_
     the original-first order, its reason ("across classes near-duplicate of ...") silent on the
     label it dropped. It says the copies disagree, which label the plan keeps and how to keep the
     other; the terminal's last line counts such removes, for the user to decide."""
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
     from objrec.cli.auditing import planned_rows
 
     inv, result = copy_in_another_class(tmp_path, None)
@@ -4185,7 +4186,7 @@ def test_a_plan_is_written_for_excel_and_one_it_garbled_is_refused_saying_so(tmp
     """plan.csv had no byte-order mark: Excel read it as its own encoding, showed ``CafÃ©`` and
     saved that, and apply-plan said only that ``CafÃ©/...`` was not in DATA."""
     from objrec.applying import read_plan
-    from objrec.audit_report import write_plan
+    from objrec.audit_plan import write_plan
 
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
     (data / "red").rename(data / "caf\u00e9")
@@ -4533,7 +4534,7 @@ def test_the_plan_does_not_relabel_a_small_classs_unusual_image_into_the_large_c
     trained in-process: about 4 s.)"""
     from objrec.audit_inventory import Inventory, Item
     from objrec.audit_labels import judge_labels
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
     from objrec.dedup import feature_neighbours, normalise
 
     rng = np.random.default_rng(0)
@@ -5222,7 +5223,8 @@ def test_the_findings_tables_name_each_image_a_file_as_the_plan_and_the_manifest
     plan.csv and manifest.csv do; `path` stays the path as given."""
     from objrec.audit import AuditResult
     from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier
-    from objrec.audit_report import PLAN_COLUMNS, TABLE_COLUMNS
+    from objrec.audit_plan import PLAN_COLUMNS
+    from objrec.audit_report import TABLE_COLUMNS
 
     data = Path("data")
     flag = LabelIssue(str(data / "train/cat/1.jpg"), "cat", "dog", 0.9, "train")
@@ -5398,7 +5400,7 @@ def test_a_pictures_copies_flagged_together_take_one_decision_in_the_plan(tmp_pa
     for it, proposes that for each frame, says so, and names the picture in its column."""
     from objrec.applying import reviewed_by_hand
     from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import plan_rows
+    from objrec.audit_plan import plan_rows
 
     items = [Item(tmp_path / f"ibis/{k}.png", f"ibis/{k}.png", 1, None) for k in range(3)]
     inv = Inventory(tmp_path, ("flamingo", "ibis"), items, False)

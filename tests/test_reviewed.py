@@ -15,7 +15,7 @@ from objrec.applying import apply_plan
 from objrec.audit import AuditResult
 from objrec.audit_findings import LabelIssue, PhotosNeeded
 from objrec.audit_inventory import Inventory, Item
-from objrec.audit_report import plan_rows
+from objrec.audit_plan import plan_rows
 from objrec.file_index import hash_file
 from objrec.reviewed import REVIEWED_FILE, read_reviewed, settled_paths
 
@@ -62,7 +62,7 @@ def test_only_a_plan_s_rows_about_the_label_and_a_person_s_own_settle_a_label(tm
     next audit then kept such an image's label as settled, and an outlier is often a wrong
     label. A relabel, a keep of a label flag (to review) and a person's own row settle it."""
     from objrec.audit_findings import Outlier
-    from objrec.audit_report import KEPT_REASON, LOOK_ALIKE_REASON, plan_row, write_plan
+    from objrec.audit_plan import KEPT_REASON, LOOK_ALIKE_REASON, plan_row, write_plan
 
     data = split_folder(tmp_path / "data")
     files = [f"train/{name}/{name}_{k}.png" for name in ("ant", "dragonfly") for k in range(3)]
@@ -98,7 +98,7 @@ def test_a_flag_left_to_review_is_applied_as_a_keep_but_not_remembered_as_settle
     flagging them though nobody had looked. Such a row is pre-filled ``review`` (its suggested
     class in new_class): applied, the image is copied as it is and nothing is remembered; a
     person's keep of it is remembered; a plan of an older objrec (the row a keep) still applies."""
-    from objrec.audit_report import write_plan
+    from objrec.audit_plan import write_plan
     from objrec.cli.auditing import applied_line
 
     data = split_folder(tmp_path / "data")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from objrec.add_pending import PENDING, unfinished_add, unfinished_words
-from objrec.audit_report import (
+from objrec.audit_plan import (
     ACTIONS,
     NOT_ABOUT_THE_LABEL,
     RELABEL_SURE_PROB,
@@ -425,7 +425,7 @@ def _planned_targets(
 
 
 DIGEST = re.compile(f"[0-9a-f]{{{DIGEST_CHARS}}}")
-"""A plan's ``digest`` cell as the audit writes it (``audit_report.PLAN_COLUMNS``); another text
+"""A plan's ``digest`` cell as the audit writes it (``audit_plan.PLAN_COLUMNS``); another text
 (a spreadsheet's number made of an all-digit digest, a person's note) is no digest."""
 
 

@@ -27,7 +27,8 @@ module in turn:
   ``train`` leave them out), listed apart and not counted among the images.
 
 The audit only reads DATA. ``audit_report`` writes its CSVs, ``audit.json``, ``audit.html`` and
-``plan.csv`` (a proposal a person reviews); ``apply_plan`` copies a corrected folder elsewhere.
+``plan.csv`` (a proposal a person reviews, by ``audit_plan``'s rules); ``apply_plan`` copies a
+corrected folder elsewhere.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ class LabelIssue:
     """An image whose label the audit flags as likely wrong (``audit_labels.label_issue_rows``): the
     columns label_issues.csv shows, where the image is in the audit's inventory, and what makes
     its flag doubtful (``audit_labels.with_doubts``), which the plan weighs
-    (``audit_report.label_proposal``)."""
+    (``audit_plan.label_proposal``)."""
 
     path: str
     """Its path in the audited folder as given."""

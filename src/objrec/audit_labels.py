@@ -299,7 +299,7 @@ def mixed_both_ways(labels, answers, flagged) -> set[tuple[int, int]]:
     """The class pairs (both orders) the out-of-fold ``answers`` mistake for each other both
     ways: at least one photo of each, not ``flagged``, taken for the other (as
     ``metrics.mixed_pairs`` on a test split). A relabel between them is more often wrong than
-    right (``audit_report.mixed_doubt``)."""
+    right (``audit_plan.mixed_doubt``)."""
     taken = {(int(a), int(b)) for a, b in zip(labels[~flagged], answers[~flagged], strict=True)}
     return {(a, b) for a, b in taken if a != b and (b, a) in taken}
 

@@ -22,7 +22,7 @@ from objrec.progress import plural
 
 FEW_PHOTOS = NEIGHBOURS + 1
 """Distinct photos under which a class is said to have few: it cannot fill the 10 nearest images
-the audit's neighbour vote counts (``audit_report.RELABEL_MIN_CLASS``), and a default 50/25/25
+the audit's neighbour vote counts (``audit_plan.RELABEL_MIN_CLASS``), and a default 50/25/25
 split gives it fewer than 3 validation and 3 test photos (``ratios.photos_for``)."""
 RECOGNISED_SHARE = 0.8
 """Share of a class's unflagged photos the heads and neighbours must recognise for it not to be

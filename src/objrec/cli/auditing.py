@@ -261,7 +261,7 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
 
 def review_words(planned: dict[str, int]) -> str:
     """What plan.csv's review rows are: label flags it does not relabel unread, how many of them
-    less sure (``audit_report.LESS_SURE``), copies of a picture under two labels, and what to
+    less sure (``audit_plan.LESS_SURE``), copies of a picture under two labels, and what to
     do. The less sure are said here, before the plan is applied, since about 1 in 4 of their
     suggestions is wrong: a user learns it while a copy can still be left unwritten."""
     review, two = planned.get("review", 0), planned.get("two_labels", 0)
@@ -288,8 +288,8 @@ def less_sure_words(less: int, unsure: int) -> str:
     """How many of the label flags to review suggest a class under ``RELABEL_SURE_PROB``, and
     how often such suggestions were wrong when measured: about 1 in 4 from ``RELABEL_MIN_PROB``
     (``less``), most below it (``unsure``); "" for none."""
-    from objrec.audit_report import RELABEL_MIN_PROB as low
-    from objrec.audit_report import RELABEL_SURE_PROB as high
+    from objrec.audit_plan import RELABEL_MIN_PROB as low
+    from objrec.audit_plan import RELABEL_SURE_PROB as high
 
     less_said = "where about 1 in 4 relabels was wrong when measured"
     unsure_said = "where most suggestions were wrong when measured"
