@@ -163,7 +163,7 @@ def test_audit_writes_its_findings_and_never_changes_a_file(audited):
         table, rows = result.table(kind), csv_rows(root / "audit" / f"{kind}.csv")
         assert list(table.columns) == list(rows[0]) and len(table) == len(rows) > 0, kind
         assert list(table.iloc[:, 0]) == [row[table.columns[0]] for row in rows], kind
-    assert repr(result).startswith(f"AuditResult(n_images={result.n_images}, n_classes=3, n_label_")
+    assert repr(result).startswith(f"AuditResult(n_images={result.n_images}, n_classes=3, likely_")
     with pytest.raises(ObjrecError, match="`kind` must be one of label_issues, near_dup"):
         result.table("label_issue")
 
@@ -786,6 +786,41 @@ def test_apply_plan_lists_the_less_sure_relabels_before_copying(tmp_path, capsys
     from objrec.audit_plan import RELABEL_MIN_PROB, RELABEL_SURE_PROB
 
     assert RELABEL_SURE_PROB == 0.7 and RELABEL_MIN_PROB == 0.5  # the measured bins' edges
+
+
+def test_apply_plan_says_when_a_pictures_rows_put_it_in_two_classes(tmp_path, caplog):
+    """The copies of one picture (a burst's frames) are decided together, each row saying so,
+    but apply-plan reads rows one by one: a person who relabelled one frame and left the others
+    got the picture under two labels, and nothing said so. It says so now, naming the lines;
+    a picture's copies removed but one, or all given one class, say nothing."""
+    data = colour_folder(tmp_path / "data", {"red": 3, "green": 4})
+    picture = "green/green_0.png"
+    rows = [f"green/green_{k}.png,green,,{{}},{{}},burst,,{picture}" for k in range(3)]
+    parted = plan_of(
+        tmp_path / "parted.csv",
+        rows[0].format("relabel", "red"),
+        rows[1].format("review", "red"),
+        rows[2].format("keep", ""),
+    )
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        apply_plan(data, parted, tmp_path / "fixed")
+    said = [r.getMessage() for r in caplog.records if "one action" in r.getMessage()]
+    assert said == [
+        f"{parted}: the rows of 1 picture (copies of one photo, decided together: plan.csv's "
+        "picture column) put it in two classes now: green/green_0.png (lines 3, 4 in green; "
+        "line 2 in red); give a picture's rows one action (or remove the copies you do not "
+        "want), else the copy holds it under two labels"
+    ]
+    caplog.clear()
+    together = plan_of(
+        tmp_path / "together.csv",
+        rows[0].format("relabel", "red"),
+        rows[1].format("remove", ""),
+        rows[2].format("relabel", "red"),
+    )
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        apply_plan(data, together, tmp_path / "fixed2")
+    assert not [r for r in caplog.records if "one action" in r.getMessage()]
 
 
 def test_apply_plan_does_not_list_a_relabel_a_person_set_to_another_class(tmp_path, capsys):
@@ -5213,6 +5248,26 @@ def test_the_terminal_says_a_flagged_photos_copies_once_with_their_count(capsys)
         "like red",
         "  red/red_03.png: labelled red, looks like green",
     ]
+
+
+def test_an_audits_repr_counts_a_pictures_copies_once_as_its_summary_does():
+    """`AuditResult`'s repr said `n_label_issues=61, ..., n_outliers=8` of 60 copies of one
+    flagged photo and 8 copies of one far photo, where the terminal's summary says "2 likely
+    wrong labels" and "1 outlier": its lists hold a row a file, the findings are pictures. It
+    counts pictures now, as the summary does, the labels a person settled apart."""
+    copies = [
+        LabelIssue(f"photos/green/placeholder_{k}.png", "green", "red", picture=40, copies=60)
+        for k in range(60)
+    ]
+    other = LabelIssue("photos/red/red_03.png", "red", "green", picture=3)
+    kept = LabelIssue("photos/red/red_04.png", "red", "green", picture=4)
+    far = [Outlier(f"photos/red/dup_{k}.png", 4.0, "far", "red", None, picture=9) for k in range(8)]
+    result = AuditResult([*copies, other, kept], [], far, 92, ["green", "red"])
+    result.settled = [kept.path]
+    assert repr(result) == (
+        "AuditResult(n_images=92, n_classes=2, likely_wrong_labels=2, settled_labels=1, "
+        "n_near_duplicates=0, n_look_alikes=0, outlier_pictures=1)"
+    )
 
 
 def test_the_findings_tables_name_each_image_a_file_as_the_plan_and_the_manifest_do():

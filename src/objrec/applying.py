@@ -421,7 +421,46 @@ def _planned_targets(
     _warn_new_classes(plan, classes)
     _warn_unsure_relabels(plan)
     targets = {rel: _target(plan_file, rel, plan.get(rel.as_posix()), at) for rel in rels}
+    _warn_parted_pictures(plan_file, plan, targets, at)
     return Planned(targets, plan, digests, replaced, by_hand)
+
+
+def _warn_parted_pictures(
+    plan_file: Path, plan: dict[str, dict[str, str]], targets: dict[Path, Path | None], at: int
+) -> None:
+    """Say which pictures' rows (the files of one ``picture`` of the audit's plan: copies of one
+    photo, decided together) the plan now puts in two classes or more, their copies kept: a
+    person who set one frame of a burst to relabel and left the others was told nothing, and the
+    copy came out with the picture under two labels, which the next audit flags again."""
+    classes: dict[str, dict[str, list[str]]] = {}
+    for rel, target in targets.items():
+        row = plan.get(rel.as_posix())
+        if row is None or target is None or not (picture := (row.get("picture") or "").strip()):
+            continue
+        where = target.parts[at] if len(target.parts) > at + 1 else ""
+        classes.setdefault(picture, {}).setdefault(where, []).append(row["_line"])
+    parted = [
+        f"{quoted(picture)} ({_lines_by_class(at_class)})"
+        for picture, at_class in classes.items()
+        if len(at_class) > 1
+    ]
+    if parted:
+        one = len(parted) == 1
+        log.warning(
+            "%s: the rows of %s (copies of one photo, decided together: plan.csv's picture "
+            "column) put %s in two classes now: %s; give a picture's rows one action (or remove "
+            "the copies you do not want), else the copy holds %s under two labels",
+            *(plan_file, plural(len(parted), "picture"), "it" if one else "each"),
+            *(some_of(parted, quote=False), "it" if one else "them"),
+        )
+
+
+def _lines_by_class(at_class: dict[str, list[str]]) -> str:
+    """``lines 2, 3 in green; line 4 in red``: which of a picture's rows go to which class."""
+    return "; ".join(
+        f"{'line' if len(lines) == 1 else 'lines'} {', '.join(sorted(lines, key=int))} in {name}"
+        for name, lines in sorted(at_class.items())
+    )
 
 
 DIGEST = re.compile(f"[0-9a-f]{{{DIGEST_CHARS}}}")

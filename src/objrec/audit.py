@@ -85,6 +85,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+GROUP_KINDS = ("near_duplicates", "look_alikes")
+"""The findings that are groups of images, each counted once whatever its files."""
+
+
 @documented
 @dataclass
 class AuditConfig:
@@ -280,6 +284,11 @@ class AuditResult:
         apart = set(self.settled) | set(self.too_few)
         return [issue for issue in self.label_issues if issue.path not in apart]
 
+    def settled_apart(self) -> list[LabelIssue]:
+        """The label issues whose label a person settled in an earlier plan (``settled``)."""
+        settled = set(self.settled)
+        return [issue for issue in self.label_issues if issue.path in settled]
+
     def too_few_apart(self) -> list[LabelIssue]:
         """The label issues in classes of too few photos to judge (``too_few``) but those a
         person settled in an earlier plan, which are said as settled: each flag is counted once,
@@ -288,13 +297,22 @@ class AuditResult:
         return [issue for issue in self.label_issues if issue.path in apart]
 
     def __repr__(self) -> str:
-        """One line: how many findings of each kind (a notebook cell ending in an audit showed
-        every row of every list), each named ``n_`` and its list's name (``n_label_issues``)."""
-        counts = ", ".join(f"n_{kind}={len(getattr(self, kind))}" for kind in FINDING_KINDS)
-        where = f", out={str(self.out)!r}" if self.out is not None else ""
-        return (
-            f"AuditResult(n_images={self.n_images}, n_classes={len(self.classes)}, {counts}{where})"
-        )
+        """One line (a notebook cell ending in an audit showed every row of every list),
+        counting what the terminal's summary counts: the likely wrong labels and the outliers as
+        pictures, a photo's copies once (their lists hold a row a file: 60 copies of one photo
+        flagged together read ``n_label_issues=60``), the labels settled and those of too few
+        photos apart where there are any, the groups by ``n_`` and their list's name."""
+        once = len(one_per_picture(self.likely_wrong()))
+        counts = [f"n_images={self.n_images}", f"n_classes={len(self.classes)}"]
+        counts.append(f"likely_wrong_labels={once}")
+        if settled := len(one_per_picture(self.settled_apart())):
+            counts.append(f"settled_labels={settled}")
+        if few := len(one_per_picture(self.too_few_apart())):
+            counts.append(f"too_few_to_judge={few}")
+        counts += [f"n_{kind}={len(getattr(self, kind))}" for kind in GROUP_KINDS]
+        counts.append(f"outlier_pictures={len(one_per_picture(self.outliers))}")
+        where = [f"out={str(self.out)!r}"] if self.out is not None else []
+        return f"AuditResult({', '.join(counts + where)})"
 
     def table(self, kind: str) -> pd.DataFrame:
         """The findings of ``kind`` (``label_issues``, ``near_duplicates``, ``look_alikes`` or

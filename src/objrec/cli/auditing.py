@@ -166,7 +166,7 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
     from objrec.audit_report import far_classes_note
     from objrec.outputs import AUDIT_FILES
 
-    settled, few = one_per_picture(settled_flags(result)), one_per_picture(result.too_few_apart())
+    settled, few = one_per_picture(result.settled_apart()), one_per_picture(result.too_few_apart())
     console.print(
         f"audited {plural(result.n_images, 'image')}{left_out_words(result.unreadable)}: "
         f"{wrong_labels_words(result)}, "
@@ -520,16 +520,10 @@ SETTLED_WORDS = "settled by your earlier plans (kept)"
 (``reviewed.csv``): listed among the likely wrong labels, one read as the review ignored."""
 
 
-def settled_flags(result) -> list[LabelIssue]:
-    """The label flags whose label a person settled in an earlier plan, each copy's."""
-    settled = set(result.settled)
-    return [issue for issue in result.label_issues if issue.path in settled]
-
-
 def print_settled(result, data: Path, limit: int = 3) -> None:
     """The flags whose label a person settled, apart from the likely wrong labels: how many,
     the first ``limit``, the rest counted."""
-    rows = settled_flags(result)
+    rows = result.settled_apart()
     once = len(one_per_picture(rows))
     heading = (
         f"{plural(once, 'label')} {SETTLED_WORDS}, flagged again (plan.csv keeps "
