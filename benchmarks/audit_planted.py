@@ -32,6 +32,7 @@ import random
 import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -214,6 +215,82 @@ def needs_check(pool: Pool, seed: int) -> dict[str, float]:
     }
 
 
+NEEDS_RULES = {
+    "now: few photos, or recognised under 80%": lambda n: bool(n.reasons),
+    "or a taker of 2 photos and 10%": lambda n: (
+        bool(n.reasons) or (n.confused >= 2 and n.confused >= 0.1 * n.judged)
+    ),
+    "or recognised under 85%": lambda n: bool(n.reasons) or n.recognised < 0.85 * n.judged,
+}
+"""The rules ``--needs-rule`` scores side by side: which classes photos_needed.csv lists."""
+
+
+def needs_rule_check(pool: Pool, seed: int) -> dict[str, tuple[int, float, int]]:
+    """photos_needed.csv's rule on the split's train images (the audit of a folder of them,
+    ``AuditConfig(seed=seed)``), scored on its VALIDATION images, never its test images: a head
+    trained on the train images, each class's validation recall. For each rule of
+    ``NEEDS_RULES``: how many classes it lists, their mean validation recall, and how many of the
+    classes under 80% on validation it lists."""
+    from objrec import photos_needed
+
+    seen: dict[str, Any] = {}
+    real = photos_needed.class_needs
+
+    def every_class(labels, answers, photos, flagged, classes, sizes=None):
+        saved = photos_needed.need_reasons
+        try:  # every class's evidence, listed or not
+            photos_needed.need_reasons = lambda need: saved(need) or [""]
+            seen["all"] = real(labels, answers, photos, flagged, classes, sizes)
+        finally:
+            photos_needed.need_reasons = saved
+        return real(labels, answers, photos, flagged, classes, sizes)
+
+    import objrec.audit_labels as audit_labels
+
+    audit_labels.class_needs = every_class
+    train = [r for r, it in enumerate(pool.inv.items) if it.split == "train"]
+    labels = [pool.inv.items[r].label for r in train]
+    project = Project(train, labels, labels, sorted(set(labels)))
+    run(pool, project, AuditConfig(seed=seed))
+    audit_labels.class_needs = real
+    valid = valid_recall(pool, seed)
+    needs = [replace(n, reasons=[r for r in n.reasons if r]) for n in seen["all"]]
+    weak = {n.name for n in needs if valid[n.name] < 0.8}
+    out = {}
+    for name, rule in NEEDS_RULES.items():
+        listed = [n.name for n in needs if rule(n)]
+        mean = float(np.mean([valid[c] for c in listed])) if listed else float("nan")
+        out[name] = (len(listed), mean, len(weak & set(listed)))
+    out["classes under 80% on validation"] = (len(weak), float("nan"), len(weak))
+    return out
+
+
+def needs_rule_report(pool: Pool, seeds: list[int]) -> None:
+    """``--needs-rule``: each rule's listing, seed by seed (``needs_rule_check``)."""
+    for seed in seeds:
+        for name, (n, mean, weak) in needs_rule_check(pool, seed).items():
+            print(
+                f"needs rule seed {seed}: {name}: {n} classes listed, mean validation recall "
+                f"{100 * mean:.1f}%, {weak} of the classes under 80% on validation",
+                flush=True,
+            )
+
+
+def valid_recall(pool: Pool, seed: int) -> dict[str, float]:
+    """Each class's recall on the split's validation images, of a head trained on its train
+    images."""
+    config = AuditConfig()
+    x = torch.from_numpy(np.ascontiguousarray(pool.features, dtype=np.float32))
+    split = np.array([it.split for it in pool.inv.items])
+    y = np.array([it.label for it in pool.inv.items])
+    train, valid = np.flatnonzero(split == "train"), np.flatnonzero(split == "valid")
+    head = train_fold_head(x[train], torch.tensor(y[train]), len(pool.inv.classes), config, seed)
+    with torch.inference_mode():
+        guess = head(x[valid]).argmax(1).numpy()
+    truth = y[valid]
+    return {pool.inv.classes[c]: float((guess[truth == c] == c).mean()) for c in np.unique(truth)}
+
+
 def test_recall(pool: Pool, project: Project, seed: int) -> dict[int, float]:
     """Each class's recall on the split's test images, of a head trained on the project's photos."""
     config = AuditConfig()
@@ -226,6 +303,123 @@ def test_recall(pool: Pool, project: Project, seed: int) -> dict[int, float]:
     with torch.inference_mode():
         guess = head(x[test]).argmax(1).numpy()
     return {c: float((guess[truth == c] == c).mean()) for c in np.unique(truth).tolist()}
+
+
+NO_CLASS_RULES = {
+    "nearest_z > 2": lambda f: f["nearest_z"] > 2.0,
+    "nearest_z > 3": lambda f: f["nearest_z"] > 3.0,
+    "p(sugg) < 0.5, p(given) < chance": lambda f: (
+        f["p_suggested"] < 0.5 and f["p_given"] < f["chance"]
+    ),
+    "p(sugg) < 0.6, p(given) < chance": lambda f: (
+        f["p_suggested"] < 0.6 and f["p_given"] < f["chance"]
+    ),
+    "p(sugg) < 0.5, p(given) < chance, z(sugg) > 0.5": lambda f: (
+        f["p_suggested"] < 0.5 and f["p_given"] < f["chance"] and f["suggested_z"] > 0.5
+    ),
+    "p(sugg) < 0.5, p(given) < chance, nearest_z > 0.5": lambda f: (
+        f["p_suggested"] < 0.5 and f["p_given"] < f["chance"] and f["nearest_z"] > 0.5
+    ),
+}
+"""The rules ``--nothing`` scores side by side for a flag of none of the classes (one audit a
+project): ``chance`` is 1 / the project's classes."""
+
+
+def nothing_check(pool: Pool, nothing: Pool, seed: int) -> list[dict[str, Any]]:
+    """A ``random`` project of the split's train and valid images only (never its test images;
+    5% planted in another class) with 4-8 photos of nothing (``nothing``'s images: Caltech-101's
+    BACKGROUND_Google) labelled as a random class of it: each label flag's kind (``nothing``,
+    ``planted``: a photo of another class of the project, or ``right``: a label not planted) and
+    its evidence; and a row of kind ``missed`` for each photo of nothing not flagged."""
+    rng, split = random.Random(seed), [it.split for it in pool.inv.items]
+    rows = {c: [r for r in rs if split[r] != "test"] for c, rs in by_class(pool).items()}
+    classes = rng.sample(sorted(rows), rng.randint(8, 12))
+    chosen = [
+        (r, c) for c in classes for r in rng.sample(rows[c], min(rng.randint(30, 60), len(rows[c])))
+    ]
+    given = [c for _, c in chosen]
+    for i in rng.sample(range(len(chosen)), round(0.05 * len(chosen))):
+        given[i] = rng.choice([o for o in classes if o != given[i]])
+    extra = rng.sample(range(len(nothing.inv.items)), rng.randint(4, 8))
+    result = run_with(pool, nothing, (chosen, given, extra, [rng.choice(classes) for _ in extra]))
+    kinds = ["right" if g == c else "planted" for (_, c), g in zip(chosen, given, strict=True)]
+    kinds += ["nothing"] * len(extra)
+    found = [
+        {
+            "kind": kinds[int(i.path)],
+            "seed": seed,
+            "nearest_z": i.nearest_z or 0.0,
+            "suggested_z": i.suggested_z or 0.0,
+            "p_given": i.prob_given,
+            "p_suggested": i.prob_suggested,
+            "chance": 1 / len(classes),
+            "relabel": label_proposal(replace(i, no_class=False))[0] == "relabel",
+        }
+        for i in result.label_issues
+    ]
+    flagged = {int(i.path) for i in result.label_issues}
+    missed = [k for k in range(len(chosen), len(kinds)) if k not in flagged]
+    return found + [{"kind": "missed"}] * len(missed)
+
+
+def run_with(pool: Pool, nothing: Pool, project: tuple) -> Any:
+    """The audit's findings on ``chosen`` (pool rows, true class) labelled ``given``, with the
+    ``extra`` images of ``nothing`` labelled as ``as_class``: each row's path is its place."""
+    chosen, given, extra, as_class = project
+    classes = sorted(set(c for _, c in chosen))
+    at = {c: k for k, c in enumerate(classes)}
+    sources = [(pool, r, g) for (r, _), g in zip(chosen, given, strict=True)]
+    sources += [(nothing, r, g) for r, g in zip(extra, as_class, strict=True)]
+    items = [
+        Item(src.inv.items[r].path, f"{k}", at[g], None) for k, (src, r, g) in enumerate(sources)
+    ]
+    inv = Inventory(pool.inv.root, tuple(pool.inv.classes[c] for c in classes), items, False)
+    inv.digests = [src.inv.digests[r] for src, r, _ in sources]
+    features = np.stack([src.features[r] for src, r, _ in sources])
+    ok = np.array([src.ok[r] for src, r, _ in sources])
+    facts = [src.facts[r] for src, r, _ in sources]
+    return find_issues(inv, features, ok, facts, AuditConfig(), SILENT)
+
+
+def nothing_report(pool: Pool, folder: Path, seeds: list[int]) -> None:
+    """``--nothing``: each flag's evidence (one line a flag), then for each rule of
+    ``NO_CLASS_RULES`` how many flags it says are of none of the classes, by kind, and how many
+    of the plan's right relabels (a planted photo relabelled as its true class) it would turn
+    to reviews, summed over the seeds (``nothing_check``)."""
+    config = AuditConfig()
+    inv = inventory(folder)
+    features, ok, _ = audit_features(inv, config, None, SILENT, {})
+    nothing = Pool(inv, features, ok, inventory_facts(inv, config, lambda: None), [])
+    found = []
+    for seed in seeds:
+        rows = nothing_check(pool, nothing, seed)
+        for f in rows:
+            if f["kind"] != "missed":
+                print(
+                    f"seed {seed} {f['kind']:8s} p(given) {f['p_given']:.3f} p(sugg) "
+                    f"{f['p_suggested']:.2f} z(sugg) {f['suggested_z']:5.2f} nearest_z "
+                    f"{f['nearest_z']:5.2f} relabel {f['relabel']}",
+                    flush=True,
+                )
+        found += rows
+    total = {k: sum(f["kind"] == k for f in found) for k in ("nothing", "planted", "right")}
+    missed = sum(f["kind"] == "missed" for f in found)
+    print(
+        f"seeds {seeds}: photos of nothing planted {total['nothing'] + missed}, flagged "
+        f"{total['nothing']}; flags of planted photos {total['planted']} (relabelled "
+        f"{sum(f['kind'] == 'planted' and f['relabel'] for f in found)}), of right labels "
+        f"{total['right']}"
+    )
+    for name, rule in NO_CLASS_RULES.items():
+        said = [f for f in found if f["kind"] != "missed" and rule(f)]
+        counts = {k: sum(f["kind"] == k for f in said) for k in total}
+        lost = sum(f["kind"] == "planted" and f["relabel"] for f in said)
+        print(
+            f"  {name}: of no class: nothing {counts['nothing']}/{total['nothing']}, planted "
+            f"{counts['planted']}/{total['planted']} ({lost} relabels lost), right "
+            f"{counts['right']}/{total['right']}",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -249,8 +443,27 @@ def main() -> None:
         help="Score the plan's pre-filled actions apart for flags between a pair the audit "
         "mistakes both ways (plan_check)",
     )
+    parser.add_argument(
+        "--needs-rule",
+        action="store_true",
+        help="Score photos_needed.csv's listing rule and variants on the split's train images "
+        "against validation recall (needs_rule_check)",
+    )
+    parser.add_argument(
+        "--nothing",
+        type=Path,
+        help="a class folder of photos of nothing (Caltech-101's BACKGROUND_Google in one class "
+        "folder): plant 4-8 in each random project and score the flags said of no class "
+        "(nothing_report)",
+    )
     args = parser.parse_args()
     pool = load_pool(args.split)
+    if args.needs_rule:
+        needs_rule_report(pool, args.seeds)
+        return
+    if args.nothing:
+        nothing_report(pool, args.nothing, args.seeds)
+        return
     if args.plan:
         plan_report(pool, args.regimes, args.seeds)
         return

@@ -202,6 +202,9 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
         "planned",  # how many rows plan.csv pre-fills of each action, how many less sure
         "label_issues",
         "settled_labels",  # label flags an earlier plan settled (reviewed.csv): none here
+        "of_no_class",  # label flags of photos far from every class (7 December 2026)
+        "merged_labels",  # label flags a likely merge explains (7 December 2026)
+        "likely_merges",  # classes that look like one class in two folders (7 December 2026)
         "too_few_to_judge",  # label flags in classes of too few photos to judge: none here
         "near_duplicates",
         "look_alikes",
@@ -4090,7 +4093,7 @@ def test_every_csv_of_findings_has_its_header_when_nothing_was_found(tmp_path):
     write_audit(empty, inv, tmp_path / "out")
     assert repr(empty) == (
         f"AuditResult(n_images={len(inv.items)}, n_classes={len(inv.classes)}, "
-        "n_label_issues=0, n_near_duplicates=0, n_look_alikes=0, n_outliers=0)"
+        "likely_wrong_labels=0, n_near_duplicates=0, n_look_alikes=0, outlier_pictures=0)"
     )
     assert list(empty.table("look_alikes").columns) == list(TABLE_COLUMNS["look_alikes.csv"])
     for name, columns in TABLE_COLUMNS.items():
@@ -4250,7 +4253,7 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
 
     monkeypatch.setattr("objrec.audit_report.PAGE_LIMIT", 0)  # the counts alone, no thumbnails
     one = [dup_group(splits=["valid", "test"], kind="across splits")]
-    result = SimpleNamespace(
+    result = AuditResult(
         label_issues=[LabelIssue("red/a.jpg", "red", "blue")],
         near_duplicates=one,
         look_alikes=one,
@@ -4284,7 +4287,7 @@ def test_audit_html_counts_the_flags_too_few_to_judge_apart(tmp_path, monkeypatc
     from objrec.audit_report import write_page
 
     monkeypatch.setattr("objrec.audit_report.PAGE_LIMIT", 0)  # the counts alone, no thumbnails
-    result = SimpleNamespace(
+    result = AuditResult(
         label_issues=[LabelIssue(f"red/{n}.jpg", "red", "blue") for n in "ab"],
         near_duplicates=[],
         look_alikes=[],
@@ -4311,7 +4314,6 @@ def test_audit_html_marks_a_flag_in_a_class_of_too_few_photos_as_the_terminal_li
     """The terminal lists the flags in classes of too few photos to judge apart, kept by the
     plan; the page showed them as likely wrong labels, unmarked (every section the
     terminal shows is on the page)."""
-    from types import SimpleNamespace
 
     from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import write_page
@@ -4324,7 +4326,7 @@ def test_audit_html_marks_a_flag_in_a_class_of_too_few_photos_as_the_terminal_li
     ]
     found = {"label_issues": issues, "near_duplicates": [], "look_alikes": [], "outliers": []}
     said = {"n_images": 2, "classes": ["ant", "bee"], "unjudged": [], "far_classes": {}}
-    result = SimpleNamespace(
+    result = AuditResult(
         **found, **said, settled=[], too_few=["ant/1.jpg"], photos_needed=[], unreadable=[]
     )
     result.labels_not_judged = ""
@@ -4605,7 +4607,6 @@ def page_with_a_long_name_and_a_copy(tmp_path: Path) -> tuple[Path, Any]:
     """audit.html of a near-duplicate group (an image, its byte-identical copy under a long name
     without a space, and a resized copy) and of that long name as an outlier; the plan removes
     the identical copy."""
-    from types import SimpleNamespace
 
     from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import write_page
@@ -4621,7 +4622,7 @@ def page_with_a_long_name_and_a_copy(tmp_path: Path) -> tuple[Path, Any]:
     inv = Inventory(root, ("red",), items, False, digests)
     group = dup_group([0, 1, 2], {}, splits=[""] * 3, classes=["red"] * 3)
     outlier = Outlier(str(items[1].path), 0.0, "tiny", "red", None, index=1, degenerate=True)
-    result = SimpleNamespace(
+    result = AuditResult(
         label_issues=[],
         near_duplicates=[group],
         look_alikes=[],
@@ -4891,6 +4892,189 @@ def test_flags_too_few_to_judge_are_said_apart_from_the_likely_wrong_labels(caps
         "2 label flags in classes of too few photos to judge (fewer than 11 photos, and no other "
         "class claims them: a glance, not a relabel; add photos of these classes; also in "
         "label_issues.csv):\n  cat/1.jpg: labelled cat, looks like dog\n"
+    ) in out
+
+
+def test_a_flag_far_from_every_class_is_of_none_of_them_a_moved_photo_is_not():
+    """Photos of nothing planted in a folder (an astronaut in laptop/) came out as relabels into
+    whichever class their scattered votes favoured. A flagged photo far from every class's
+    photos is of none of them (``no_class``); a photo of another class moved in lies among that
+    class's photos, and is not."""
+    from objrec.audit_distances import Around
+    from objrec.audit_labels import NO_CLASS_Z, nearest_class_z, of_no_class
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 32)) * 4
+    features = np.concatenate([c + rng.normal(size=(20, 32)) for c in centres])
+    labels = np.repeat([0, 1, 2], 20)
+    features = np.concatenate([features, rng.normal(size=(1, 32)) * 4])  # of none of them
+    labels = np.append(labels, 0)
+    labels[25] = 0  # a photo of class 1, labelled 0
+    unit = dedup.normalise(features)
+    around = Around(unit, dedup.feature_neighbours(unit, 10), labels, None, 5)
+    moved, nothing = nearest_class_z(around, np.array([25, 60]), 5, None)
+    assert moved < NO_CLASS_Z < 2 < nothing
+    assert of_no_class(nothing, 0.3) and not of_no_class(moved, 0.3)
+    assert not of_no_class(nothing, 0.6)  # a class claims it: a wrong label, however far
+
+
+def test_a_photo_like_none_of_the_classes_is_said_apart_and_left_to_review_for_removal(capsys):
+    """The summary, --json and the terminal say a flag of none of the classes apart from the
+    likely wrong labels (an astronaut "labelled laptop, looks like helicopter" read as a wrong
+    label), and the plan leaves it to review with no class to relabel it into, its reason saying
+    to remove it if it shows none of the classes."""
+    from objrec.audit_plan import NO_CLASS, label_proposal
+    from objrec.cli.auditing import print_audit
+
+    wrong = LabelIssue("photos/cat/0.jpg", "cat", "dog", 0.9, prob_suggested=0.9, nearest_z=0.4)
+    astronaut = LabelIssue(
+        "photos/laptop/bg_0303.jpg",
+        "laptop",
+        "helicopter",
+        0.8,
+        prob_suggested=0.55,
+        prob_given=0.02,
+        nearest_z=4.2,
+        no_class=True,
+        evidence="heads and neighbours give ...",
+    )
+    result = AuditResult([wrong, astronaut], [], [], 40, ["cat", "dog", "laptop", "helicopter"])
+    result.no_class, result.seconds = [astronaut.path], {"total": 1.0}
+    assert [row.path for row in result.likely_wrong()] == [wrong.path]
+    shown = result.to_json()
+    assert [row["path"] for row in shown["label_issues"]] == [wrong.path]
+    assert [row["path"] for row in shown["of_no_class"]] == [astronaut.path]
+    action, new_class, reason = label_proposal(astronaut)
+    assert (action, new_class) == ("review", "") and reason.startswith(NO_CLASS)
+    assert reason.startswith(
+        "review: like none of the classes? it lies far from every class's photos (distance "
+        "z=4.2 from the nearest), and the likeliest, helicopter, gets 0.55: remove it if it "
+        "shows none of your classes, relabel it if it shows one (heads and neighbours give"
+    )
+    print_audit(result, Path("photos"), Path("photos-audit"))
+    out = capsys.readouterr().out
+    assert "1 likely wrong label, 1 photo like none of the classes, " in out
+    assert (
+        "1 photo like none of the classes, far from every class's photos (plan.csv leaves it to "
+        "review: remove a photo that shows none of your classes, relabel one that shows one; "
+        "also in label_issues.csv):\n  laptop/bg_0303.jpg: labelled laptop, far from every "
+        "class's photos (distance z=4.2 from the nearest; helicopter likeliest, at p=0.55)\n"
+    ) in out
+    assert "of_no_class=1" in repr(result)
+
+
+def test_a_class_split_in_two_folders_is_named_as_a_likely_merge_a_far_one_is_not():
+    """car_side split into `car_side` and `cars` was never named: the audit flagged 18 of cars's
+    30 photos as "may be car_side, votes split" and advised photos that tell them apart. A class
+    most of whose photos the out-of-fold answers take for another, mistaken for each other both
+    ways as evaluate names look-alikes, and lying among the other's photos as its own do, is a
+    likely merge; a small class of other things taken for a big one (lying far from it) is not."""
+    from objrec.audit_copies import Pictures
+    from objrec.audit_distances import Around
+    from objrec.audit_findings import LikelyMerge
+    from objrec.audit_labels import likely_merges
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(3, 32)) * 4
+    one = centres[0] + rng.normal(size=(80, 32))  # car_side's 50 and cars's 30 photos
+    features = np.concatenate([one, centres[1] + rng.normal(size=(40, 32))])
+    features = np.concatenate([features, centres[2] + rng.normal(size=(12, 32))])
+    labels = np.repeat([0, 1, 2, 3], [50, 30, 40, 12])
+    answers = np.repeat([0, 0, 2, 2], [50, 30, 40, 12])  # cars and the 12 others taken
+    answers[[0, 1, 2, 3, 50, 51, 52, 60]] = [1, 1, 1, 3, 1, 1, 1, 3]  # some each way
+    answers[[80, 81]] = 3  # 2 of the 40 taken for the 12 others, both ways too
+    unit = dedup.normalise(features)
+    around = Around(unit, dedup.feature_neighbours(unit, 10), labels, None, 5)
+    pictures = Pictures.of_groups(np.arange(len(labels)), labels)
+    classes = ["car_side", "cars", "ketch", "llama"]
+    assert likely_merges(answers, pictures, around, classes, 5) == [
+        LikelyMerge("cars", "car_side", 26, 30, 3, 50)
+    ]
+
+
+def merge_plan(tmp_path: Path) -> tuple[Path, Path]:
+    """A folder of red and green photos whose green the audit names a likely merge into red
+    (one flagged as red too), and the plan the audit writes of it."""
+    from objrec.audit_findings import LikelyMerge
+    from objrec.audit_inventory import inventory
+    from objrec.audit_plan import plan_rows, write_plan
+
+    data = colour_folder(tmp_path / "data", {"red": 4, "green": 3})
+    inv = inventory(data)
+    green = [k for k, item in enumerate(inv.items) if inv.classes[item.label] == "green"]
+    flag = LabelIssue(str(data / "green/green_0.png"), "green", "red", 0.9, index=green[0])
+    merge = LikelyMerge("green", "red", 3, 3, 1, 4)
+    result = AuditResult([flag], [], [], 7, list(inv.classes), merges=[merge], data=data)
+    write_plan(plan_rows(result, inv), tmp_path / "plan.csv")
+    return data, tmp_path / "plan.csv"
+
+
+def test_a_likely_merge_is_left_to_review_and_apply_plan_merges_it_when_told(tmp_path, capsys):
+    """The plan had rows for 18 of the 30 photos of the split class, each its own flag, and
+    merging took 12 rows added by hand. It leaves every image of the class to merge to review
+    (nothing moves as it comes), and `apply-plan --merge CLASS` relabels them in one step; a
+    class the plan proposes no merge of is refused."""
+    from objrec.audit_plan import MERGE
+
+    data, plan = merge_plan(tmp_path)
+    rows = list(csv.DictReader(plan.read_text("utf-8-sig").splitlines()))
+    assert [(r["file"], r["action"], r["new_class"]) for r in rows] == [
+        (f"green/green_{k}.png", "review", "red") for k in range(3)
+    ]
+    assert all(
+        r["reason"].startswith(f"{MERGE}red? green and red look like one class") for r in rows
+    )
+    apply_plan(data, plan, tmp_path / "as_it_comes")
+    assert len(list((tmp_path / "as_it_comes/green").iterdir())) == 3
+    assert (
+        main(["apply-plan", str(data), str(plan), str(tmp_path / "merged"), "--merge", "green"])
+        == 0
+    )
+    assert not (tmp_path / "merged/green").exists()
+    assert len(list((tmp_path / "merged/red").iterdir())) == 7
+    capsys.readouterr()
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "no"), "--merge", "red"]) == 1
+    assert "--merge red: " in capsys.readouterr().err
+    with pytest.raises(ObjrecError, match=r"^`merge` red: .* proposes no merge of red"):
+        apply_plan(data, plan, tmp_path / "no", merge=["red"])
+
+
+def test_a_likely_merge_is_said_apart_from_the_likely_wrong_labels(capsys):
+    """The summary said "46 likely wrong labels" where 18 were the split class's photos: the
+    flags a likely merge explains are counted with it, and the terminal names the merge and the
+    command that carries it out; photos_needed.csv no longer advises photos that tell the two
+    apart."""
+    from objrec.audit_findings import LikelyMerge
+    from objrec.cli.auditing import print_audit
+
+    cars = [LabelIssue(f"photos/cars/{k}.jpg", "cars", "car_side", 0.8) for k in range(3)]
+    wrong = LabelIssue("photos/ketch/1.jpg", "ketch", "laptop", 0.9)
+    merge = LikelyMerge("cars", "car_side", 27, 30, 10, 50)
+    result = AuditResult([*cars, wrong], [], [], 80, ["car_side", "cars", "ketch", "laptop"])
+    result.merges, result.seconds = [merge], {"total": 1.0}
+    assert result.likely_wrong() == [wrong]
+    assert [r["path"] for r in result.to_json()["merged_labels"]] == [c.path for c in cars]
+    assert result.to_json()["likely_merges"] == [
+        {
+            "class": "cars",
+            "into": "car_side",
+            "taken": 27,
+            "photos": 30,
+            "taken_back": 10,
+            "into_photos": 50,
+        }
+    ]
+    print_audit(result, Path("photos"), Path("photos-audit"))
+    out = capsys.readouterr().out
+    assert "1 likely wrong label, 1 likely merge (cars into car_side), " in out
+    assert (
+        "1 likely merge, classes that look like one class in two folders (3 label flags of theirs "
+        "counted here, not as likely wrong labels; also in label_issues.csv):\n"
+        "  cars and car_side look like one class in two folders: 27 of cars's 30 photos are "
+        "taken for car_side and lie among its photos as its own do (10 of car_side's 50 taken "
+        "for cars)\n    plan.csv leaves cars's images to review; to merge them, `objrec "
+        "apply-plan photos photos-audit/plan.csv NEW_FOLDER --merge cars` relabels them all into "
+        "car_side\n"
     ) in out
 
 
@@ -5299,7 +5483,6 @@ def test_audit_html_shows_a_flagged_photos_copies_as_one_finding(tmp_path):
     """The page showed each of a picture's flagged copies as a finding of its own, thumbnails
     and all, and counted them as so many likely wrong labels: one finding now, its evidence
     naming the copies."""
-    from types import SimpleNamespace
 
     from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import write_page
@@ -5313,7 +5496,7 @@ def test_audit_html_shows_a_flagged_photos_copies_as_one_finding(tmp_path):
     other = LabelIssue("ant/3.jpg", "ant", "bee", 0.5, index=3, picture=3)
     found = {"label_issues": [*copies, other], "near_duplicates": [], "look_alikes": []}
     said = {"n_images": 4, "classes": ["ant", "bee"], "unjudged": [], "far_classes": {}}
-    result = SimpleNamespace(
+    result = AuditResult(
         **found, **said, outliers=[], settled=[], too_few=[], photos_needed=[], unreadable=[]
     )
     result.labels_not_judged = ""
@@ -5328,7 +5511,6 @@ def test_the_settled_and_too_few_lists_count_a_pictures_copies_once(capsys, tmp_
     """The likely wrong labels counted pictures, but the headings of the settled and too-few
     lists, the summary line and audit.html counted files: one photo in 6 copies read "6 labels
     settled" over one line. Each counts pictures, as the list shows them."""
-    from types import SimpleNamespace
 
     from objrec.audit_inventory import Inventory, Item
     from objrec.audit_report import write_page
@@ -5353,7 +5535,7 @@ def test_the_settled_and_too_few_lists_count_a_pictures_copies_once(capsys, tmp_
     items = [Item(tmp_path / f.path, f.path, 0, None) for f in rows]
     inv = Inventory(tmp_path, ("blue", "green", "red"), items, False, [])
     said = {"n_images": 40, "classes": result.classes, "unjudged": [], "far_classes": {}}
-    page = SimpleNamespace(
+    page = AuditResult(
         label_issues=rows, near_duplicates=[], look_alikes=[], outliers=[], photos_needed=[],
         unreadable=[], settled=result.settled, too_few=result.too_few, **said,
     )  # fmt: skip
@@ -5367,7 +5549,6 @@ def test_a_pictures_copies_far_together_are_one_outlier(capsys, tmp_path):
     """8 copies of a red photo in green/ were 8 outliers: 3 lines of one picture and "and 5
     more" in the terminal, 8 tiles on audit.html. Each copy keeps its row (outliers.csv, the
     plan), sharing its picture and count; the terminal and the page say the picture once."""
-    from types import SimpleNamespace
 
     from objrec.audit_copies import copy_groups
     from objrec.audit_inventory import Inventory
@@ -5397,7 +5578,7 @@ def test_a_pictures_copies_far_together_are_one_outlier(capsys, tmp_path):
     assert (
         len(lines) == 2 and lines[1].startswith("  g/") and "(and 7 copies of it): far" in lines[1]
     )
-    page = SimpleNamespace(
+    page = AuditResult(
         label_issues=[], near_duplicates=[], look_alikes=[], outliers=copies, photos_needed=[],
         unreadable=[], settled=[], too_few=[], n_images=40, classes=["r", "g"], unjudged=[],
         far_classes={}, labels_not_judged="",

@@ -136,7 +136,7 @@ def test_a_relabel_applied_as_the_audit_proposed_it_is_not_remembered_as_settled
     it is applied, counted and said, but not remembered, and the next audit flags the photo
     again; a relabel a person made (a row to review set to relabel, a reason of their own) is
     remembered."""
-    from objrec.audit_report import write_plan
+    from objrec.audit_plan import write_plan
     from objrec.cli.auditing import applied_line
 
     data = split_folder(tmp_path / "data")
@@ -305,7 +305,6 @@ def test_apply_plan_says_it_changed_validation_images_as_it_says_test_ones(tmp_p
 def test_audit_html_says_which_flags_a_person_settled_before(tmp_path):
     """The page showed a flag whose label an earlier review settled as a new one, to look at
     again: 18 of a third audit's 24 flags were such."""
-    from types import SimpleNamespace
 
     from objrec.audit_report import write_page
 
@@ -317,7 +316,7 @@ def test_audit_html_says_which_flags_a_person_settled_before(tmp_path):
     ]
     found = {"label_issues": issues, "near_duplicates": [], "look_alikes": [], "outliers": []}
     said = {"n_images": 2, "classes": ["ant", "dragonfly"], "unjudged": [], "far_classes": {}}
-    result = SimpleNamespace(
+    result = AuditResult(
         **found, **said, settled=["ant/0.jpg"], too_few=[], photos_needed=[], unreadable=[]
     )
     result.labels_not_judged = ""

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from objrec.add_pending import PENDING, unfinished_add, unfinished_words
 from objrec.audit_plan import (
     ACTIONS,
+    MERGE,
     NOT_ABOUT_THE_LABEL,
     RELABEL_SURE_PROB,
     REVIEW,
@@ -391,6 +392,31 @@ class Planned(NamedTuple):
     (:func:`_follow_done_relabels`), copied where it is."""
 
 
+def with_merges(given: PlanRead, merge: Sequence[str]) -> PlanRead:
+    """The plan ``given`` with the rows of each class of ``merge`` that the audit left to review
+    as a likely merge (their reason begins :data:`MERGE`) read as relabels into their
+    ``new_class``: one word carries a merge of a class of 30 photos, where it took 30 rows
+    edited. A class the plan proposes no merge of is refused; a row a person changed (a keep, a
+    remove) stays as it is."""
+    rows = dict(given.rows)
+    for name in merge:
+        mine = {
+            file: row
+            for file, row in rows.items()
+            if (row.get("class") or "").strip() == name
+            and row["action"] == REVIEW
+            and (row.get("reason") or "").startswith(MERGE)
+        }
+        if not mine:
+            raise ObjrecError(
+                f"`merge` {name}: {given.file} proposes no merge of {name} (its rows left to "
+                f"review whose reason begins {MERGE.strip()!r}): merge a class the audit named "
+                "as a likely merge, or relabel its rows in the plan"
+            )
+        rows |= {file: {**row, "action": "relabel"} for file, row in mine.items()}
+    return given._replace(rows=rows)
+
+
 def _planned_targets(
     given: PlanRead,
     data: Path,
@@ -713,6 +739,7 @@ def apply_plan(
     new_class: bool = False,
     on_wait: Callable[[], None] | None = None,
     on_file: Callable[[int, int], None] | None = None,
+    merge: Sequence[str] = (),
 ) -> AppliedPlan:
     """Copy every image of ``data`` into ``out``, leaving out removed ones and moving relabelled
     ones into their new class folder; ``mode="link"`` makes each a symbolic link instead, as
@@ -729,7 +756,10 @@ def apply_plan(
     ``data`` is read under a shared lock (``locks.locked``), as ``train`` lists a split: an
     ``add`` writing there is waited for (``on_wait()`` called first), and none starts until the
     copy is whole; a ``data`` a killed add left half listed is refused, naming what lists it.
-    ``on_file(done, total)`` is called after each file copied (or linked).
+    ``on_file(done, total)`` is called after each file copied (or linked). ``merge``: the
+    classes whose likely merge the audit's plan proposes (its rows left ``review`` whose reason
+    begins :data:`MERGE`) to carry out, those rows read as relabels into their ``new_class``
+    (:func:`with_merges`); without it they stay reviews, which move nothing.
 
     Returns an :class:`AppliedPlan`: what was done, in counts (its fields say each: the files
     copied, removed, relabelled and renamed, the plan's rows done by hand already or left to
@@ -738,7 +768,7 @@ def apply_plan(
     or of the split ``split`` makes of a class folder's ``out`` (it carries the file).
     """
     data, out = _checked_folders(Path(data), Path(out), mode)
-    given = PlanRead.of(Path(plan_file))
+    given = with_merges(PlanRead.of(Path(plan_file)), merge)
     with locked(data, on_wait, shared=True):  # no add half written in the copy
         _refuse_unfinished_add(data)
         counts = _applied(given, Copying(data, out, mode, command, on_file), new_class)

@@ -55,6 +55,7 @@ from objrec.audit_distances import Around
 from objrec.audit_findings import (
     DuplicateGroup,
     LabelIssue,
+    LikelyMerge,
     Outlier,
     PhotosNeeded,
     Unreadable,
@@ -225,6 +226,17 @@ class AuditResult:
     many of its keeps are label flags to review (``review``) or kept as a person settled them
     (``settled``), and of its removes byte-identical copies (``identical``) and copies labelled
     otherwise than the copy kept (``other_label``); empty when nothing was written."""
+    merges: list[LikelyMerge] = field(default_factory=list)
+    """The pairs of classes that look like one class in two folders (``audit_labels.
+    likely_merges``): their label flags from one into the other are said as the merge, not as
+    likely wrong labels, and the plan leaves every image of the class to merge to review, which
+    ``apply_plan(..., merge=[name])`` relabels (a person's choice: the plan's default moves
+    nothing)."""
+    no_class: list[str] = field(default_factory=list)
+    """The paths of ``label_issues`` whose picture lies far from every class's images
+    (``LabelIssue.no_class``): photos of none of the classes, to remove, listed apart from the
+    likely wrong labels (a label a person settled stays settled); the plan leaves them to review,
+    suggesting none of the classes."""
     too_few: list[str] = field(default_factory=list)
     """The paths of ``label_issues`` in classes of too few photos to judge them
     (``AuditConfig.few_photos_p``): listed apart from the likely wrong labels, kept by the plan."""
@@ -262,11 +274,17 @@ class AuditResult:
             {"class": name, "outliers": far.outliers, "photos": far.photos, "images": far.images}
             for name, far in self.far_classes.items()
         ]
-        flags, settled, few = found.pop("label_issues"), set(self.settled), set(self.too_few)
+        flags, settled = found.pop("label_issues"), set(self.settled)
+        nothing = set(self.no_class) - settled
+        merged = {issue.path for issue in self.merge_flags()}
+        few = set(self.too_few) - settled - nothing - merged
+        apart = settled | nothing | merged | few
         labels = {
-            "label_issues": [row for row in flags if row["path"] not in settled | few],
+            "label_issues": [row for row in flags if row["path"] not in apart],
             "settled_labels": [row for row in flags if row["path"] in settled],
-            "too_few_to_judge": [row for row in flags if row["path"] in few - settled],
+            "merged_labels": [row for row in flags if row["path"] in merged],
+            "of_no_class": [row for row in flags if row["path"] in nothing],
+            "too_few_to_judge": [row for row in flags if row["path"] in few],
         }
         rest = {
             "unreadable_files": [file.path for file in self.unreadable],
@@ -274,14 +292,17 @@ class AuditResult:
             "labels_not_judged": self.labels_not_judged or None,
             "classes_not_judged": list(self.unjudged),
             "far_classes": far,
+            "likely_merges": [merge.row() for merge in self.merges],
         }
         needs = [need.row() for need in self.photos_needed]
         return labels | found | rest | {"photos_needed": needs}
 
     def likely_wrong(self) -> list[LabelIssue]:
-        """The label issues but those a person settled in an earlier plan (``settled``) and those
-        in classes of too few photos to judge (``too_few``)."""
-        apart = set(self.settled) | set(self.too_few)
+        """The label issues but those a person settled in an earlier plan (``settled``), those
+        of none of the classes (``no_class``), those a likely merge explains (``merge_flags``)
+        and those in classes of too few photos to judge (``too_few``)."""
+        merged = {issue.path for issue in self.merge_flags()}
+        apart = set(self.settled) | set(self.no_class) | merged | set(self.too_few)
         return [issue for issue in self.label_issues if issue.path not in apart]
 
     def settled_apart(self) -> list[LabelIssue]:
@@ -289,11 +310,30 @@ class AuditResult:
         settled = set(self.settled)
         return [issue for issue in self.label_issues if issue.path in settled]
 
+    def merge_flags(self) -> list[LabelIssue]:
+        """The label issues a likely merge explains (``merges``): a photo of the class to merge
+        flagged as the class to merge it into, but those a person settled and those of none of
+        the classes."""
+        pairs = {(merge.class_name, merge.into) for merge in self.merges}
+        apart = set(self.settled) | set(self.no_class)
+        return [
+            issue
+            for issue in self.label_issues
+            if (issue.given, issue.suggested) in pairs and issue.path not in apart
+        ]
+
+    def no_class_apart(self) -> list[LabelIssue]:
+        """The label issues of none of the classes (``no_class``) but those a person settled in
+        an earlier plan, which are said as settled."""
+        apart = set(self.no_class) - set(self.settled)
+        return [issue for issue in self.label_issues if issue.path in apart]
+
     def too_few_apart(self) -> list[LabelIssue]:
         """The label issues in classes of too few photos to judge (``too_few``) but those a
         person settled in an earlier plan, which are said as settled: each flag is counted once,
         in the terminal's summary as in ``audit.html`` and ``--json``."""
-        apart = set(self.too_few) - set(self.settled)
+        merged = {issue.path for issue in self.merge_flags()}
+        apart = set(self.too_few) - set(self.settled) - set(self.no_class) - merged
         return [issue for issue in self.label_issues if issue.path in apart]
 
     def __repr__(self) -> str:
@@ -307,6 +347,10 @@ class AuditResult:
         counts.append(f"likely_wrong_labels={once}")
         if settled := len(one_per_picture(self.settled_apart())):
             counts.append(f"settled_labels={settled}")
+        if self.merges:
+            counts.append(f"n_merges={len(self.merges)}")
+        if nothing := len(one_per_picture(self.no_class_apart())):
+            counts.append(f"of_no_class={nothing}")
         if few := len(one_per_picture(self.too_few_apart())):
             counts.append(f"too_few_to_judge={few}")
         counts += [f"n_{kind}={len(getattr(self, kind))}" for kind in GROUP_KINDS]
@@ -361,11 +405,19 @@ def find_issues(
         unjudged=found.unjudged,
         labels_not_judged=found.none_judged,
         far_classes=far_classes(outliers, labels, inv.classes, named.photos(labels)),
-        photos_needed=found.needs,
+        photos_needed=[n for n in found.needs if n.class_name not in merged_classes(found.merges)],
+        merges=found.merges,
         too_few=[issue.path for issue in found.issues if issue.too_few],
+        no_class=[issue.path for issue in found.issues if issue.no_class],
         data=inv.root,
         picture_of=named.standing,
     )
+
+
+def merged_classes(merges: Sequence[LikelyMerge]) -> set[str]:
+    """The classes a likely merge would merge into another: photos_needed.csv said of ``cars``
+    "confused with car_side: add photos that tell them apart", where nothing tells them apart."""
+    return {merge.class_name for merge in merges}
 
 
 def nearest_and_copies(

@@ -128,6 +128,13 @@ class LabelIssue:
     mixed: bool = False
     """Its class and ``suggested`` are mistaken for each other both ways
     (``audit_labels.mixed_both_ways``)."""
+    nearest_z: float | None = None
+    """How far it lies from the class it is nearest, as a robust z among that class's images
+    (``audit_labels.nearest_class_z``; None: not measured)."""
+    no_class: bool = False
+    """It lies far from every class's images and no class claims it
+    (``audit_labels.of_no_class``): a photo of none of the classes, to remove, rather than a
+    wrong label to fix."""
     picture: int = -1
     """The place in the audit's inventory of the file that stands for its picture
     (``audit_copies.Pictures``, ``audit_copies.PictureNames``): the copies of one photo share it,
@@ -228,6 +235,46 @@ class PhotosNeeded:
             "confused_photos": list(self.confused_photos),
             "reason": self.reason,
         }
+
+
+@dataclass(frozen=True)
+class LikelyMerge:
+    """Two classes that look like one class in two folders (``audit_labels.likely_merges``):
+    most of ``class_name``'s photos are taken for ``into`` by heads that never saw them, and lie
+    among ``into``'s photos as its own do."""
+
+    class_name: str
+    """The class whose photos are taken for the other: the one to merge."""
+    into: str
+    """The class they are taken for: the one to merge it into."""
+    taken: int
+    """``class_name``'s distinct photos the out-of-fold answer takes for ``into``..."""
+    photos: int
+    """... of its distinct photos."""
+    taken_back: int
+    """``into``'s distinct photos taken for ``class_name``..."""
+    into_photos: int
+    """... of its distinct photos."""
+
+    def row(self) -> dict[str, Any]:
+        """The pair as ``--json``'s ``likely_merges`` and ``audit.json`` show it."""
+        return {
+            "class": self.class_name,
+            "into": self.into,
+            "taken": self.taken,
+            "photos": self.photos,
+            "taken_back": self.taken_back,
+            "into_photos": self.into_photos,
+        }
+
+    def words(self) -> str:
+        """The pair in words, as the terminal and the plan say it."""
+        return (
+            f"{self.class_name} and {self.into} look like one class in two folders: {self.taken} "
+            f"of {self.class_name}'s {self.photos} photos are taken for {self.into} and lie among "
+            f"its photos as its own do ({self.taken_back} of {self.into}'s {self.into_photos} "
+            f"taken for {self.class_name})"
+        )
 
 
 @dataclass(frozen=True)

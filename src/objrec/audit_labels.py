@@ -16,8 +16,14 @@ import numpy as np
 
 from objrec import dedup
 from objrec.audit_copies import Pictures
-from objrec.audit_distances import Around, class_spread_z, knn_distance, spread_z_within
-from objrec.audit_findings import LabelIssue, PhotosNeeded
+from objrec.audit_distances import (
+    Around,
+    class_spread_z,
+    class_spreads,
+    knn_distance,
+    spread_z_within,
+)
+from objrec.audit_findings import LabelIssue, LikelyMerge, PhotosNeeded
 from objrec.audit_heads import layout_free_probs
 from objrec.audit_inventory import Inventory
 from objrec.audit_report import MIN_JUDGED, none_judged_note
@@ -63,6 +69,7 @@ class LabelFindings:
     unjudged: list[str] = field(default_factory=list)
     none_judged: str = ""
     needs: list[PhotosNeeded] = field(default_factory=list)
+    merges: list[LikelyMerge] = field(default_factory=list)
 
 
 def judge_labels(
@@ -98,8 +105,14 @@ def judge_labels(
     )
     mixed = mixed_both_ways(labels, probs.argmax(1), np.isin(np.arange(len(labels)), ranked))
     found.issues = with_doubts(found.issues, labels[ranked], suggested, z, counts, mixed, config)
+    apart = nearest_class_z(around, ranked, config.neighbours, group)
+    found.issues = [
+        replace(issue, nearest_z=round(far, 2), no_class=of_no_class(far, issue.prob_suggested))
+        for issue, far in zip(found.issues, apart.tolist(), strict=True)
+    ]
     flagged = unsettled(inv, found.issues, ranked)
     found.needs = needs_rows(labels, probs, counts, flagged, (inv, idx), pictures)
+    found.merges = likely_merges(probs.argmax(1), pictures, around, inv.classes, config.neighbours)
     return found
 
 
@@ -256,6 +269,104 @@ def label_issue_rows(
             )
         )
     return rows
+
+
+NO_CLASS_Z = 1.0
+"""A label flag whose picture lies farther than this from every class's images (the least robust
+z of its distance to the nearest images of each class, among that class's own:
+:func:`nearest_class_z`), and that no class claims (:func:`of_no_class`), is said to be of none
+of the classes: a photo to remove, not a label to fix (``LabelIssue.no_class``). Photos of
+nothing planted in a folder (a screenshot, a building) came out as relabels into whichever
+class their scattered votes favoured. Chosen with ``NO_CLASS_P`` on development seeds 1-6 of
+``benchmarks/audit_planted.py --nothing`` (random projects of /work/splits/s0's train and valid
+photos, 5% planted in another class, 4-8 photos of Caltech-101's BACKGROUND_Google each): of
+26 flagged photos of nothing, 20 said of none of the classes, of 96 flags of planted photos of
+another class none (``docs/audit.md``)."""
+
+NO_CLASS_P = 0.5
+"""The probability under which no class claims a flagged photo, for :func:`of_no_class`: the
+plan's ``RELABEL_MIN_PROB``, under which most suggestions were wrong when measured."""
+
+
+def of_no_class(nearest_z: float, prob_suggested: float) -> bool:
+    """Whether a flagged photo is of none of the classes: it lies farther than
+    :data:`NO_CLASS_Z` from every class's photos and the likeliest class other than its label
+    gets under :data:`NO_CLASS_P`. A photo of another class lies among that class's photos and
+    gets it at 0.5 or more, mostly; a photo of nothing gets a scattered vote."""
+    return nearest_z > NO_CLASS_Z and prob_suggested < NO_CLASS_P
+
+
+def nearest_class_z(around: Around, rows: np.ndarray, k: int, group) -> np.ndarray:
+    """For each of ``rows``, how far it lies from the class it is nearest: the least, over the
+    classes, of the robust z of its mean distance to a class's ``k`` nearest pictures (each
+    picture's nearest copy, its own copies left out) among that class's own distances
+    (``spread_z_within``'s measure, every class at once: one product of the rows with each
+    class's features, so that 1,000 classes cost one pass over the images, not a loop a row a
+    class). A photo of one of the classes, rightly labelled or not, lies among that class's
+    photos (z near 0); a photo of none of them lies away from all."""
+    labels, unit = around.labels, around.unit
+    group = np.arange(len(labels)) if group is None else np.asarray(group)
+    first = Pictures.of_groups(group, labels).first
+    spreads = class_spreads(around.within[first], labels[first])
+    best = np.full(len(rows), np.inf)
+    for c, (median, scale) in spreads.items():
+        members = np.flatnonzero(labels == c)
+        members = members[np.argsort(group[members], kind="stable")]
+        sims = unit[rows] @ unit[members].T
+        sims[group[rows][:, None] == group[members][None, :]] = -np.inf  # its own copies
+        starts = np.flatnonzero(np.diff(group[members], prepend=-1))
+        nearest = np.maximum.reduceat(sims, starts, axis=1)  # each picture's nearest copy
+        top = -np.sort(-nearest, axis=1)[:, :k]
+        seen = np.isfinite(top)
+        mean = np.where(seen, top, 0).sum(1) / np.maximum(seen.sum(1), 1)
+        z = np.where(seen.any(1), (1 - mean - median) / scale, np.inf)
+        best = np.minimum(best, z)
+    return np.where(np.isfinite(best), best, 0.0)
+
+
+MERGE_SHARE = 0.5
+"""The least share of a class's photos the out-of-fold answers take for one other class for
+the two to be a likely merge (:func:`likely_merges`): most of them."""
+
+MERGE_Z = 1.0
+"""The most the median robust z of a class's photos among the other class's photos
+(``spread_z_within``) may be for the two to be a likely merge: they lie among its photos as its
+own do."""
+
+
+def likely_merges(
+    answers: np.ndarray, pictures: Pictures, around: Around, classes: Sequence[str], k: int
+) -> list[LikelyMerge]:
+    """The pairs of classes that look like one class in two folders (a class split into
+    ``car_side`` and ``cars``): the out-of-fold ``answers`` take :data:`MERGE_SHARE` or more of
+    one class's photos for the other, the two are mistaken for each other both ways as
+    evaluate names a pair of look-alikes (``metrics.often_mixed``), and the first class's photos
+    lie among the other's as its own do (median z :data:`MERGE_Z` at most). One photo a picture.
+    The audit named no such pair: it flagged 18 of ``cars``' 30 photos as likely wrong labels
+    and advised photos to tell the two apart."""
+    from objrec.metrics import often_mixed
+
+    first, labels = pictures.first, around.labels
+    group = np.arange(len(labels)) if around.group is None else np.asarray(around.group)
+    mine, said = labels[first], answers[first]
+    photos = np.bincount(mine, minlength=len(classes))
+    taken = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    np.add.at(taken, (mine, said), 1)
+    found = []
+    for a, b in zip(
+        *np.nonzero(taken >= np.maximum(MERGE_SHARE * photos[:, None], 2)), strict=True
+    ):
+        pair = {"a_as_b": int(taken[a, b]), "b_as_a": int(taken[b, a])}
+        if a == b or not often_mixed(pair | {"n_a": int(photos[a]), "n_b": int(photos[b])}):
+            continue
+        rows = first[mine == a]
+        z = spread_z_within(
+            around.unit, labels, rows, np.full(len(rows), b), k, group, around.within
+        )
+        if np.median(z) <= MERGE_Z:
+            counts = (pair["a_as_b"], int(photos[a]), pair["b_as_a"], int(photos[b]))
+            found.append(LikelyMerge(classes[a], classes[b], *counts))
+    return found
 
 
 def suggested_label(probs: np.ndarray, given: int) -> int:

@@ -180,6 +180,27 @@ applied plan (``reviewed.read_reviewed``), whatever the probability: pre-filling
 undoes that review when the plan is applied as it is."""
 SETTLED = SETTLED_REASON.partition(":")[0] + ":"
 """How the reason of each flag kept as a person settled it begins ("settled:")."""
+NO_CLASS_REASON = (
+    "review: like none of the classes? it lies far from every class's photos (distance "
+    "z={z:.1f} from the nearest), and the likeliest, {suggested}, gets {p:.2f}: remove it if it "
+    "shows none of your classes, relabel it if it shows one ({evidence})"
+)
+"""The plan's reason for a label flag whose photo lies far from every class's photos
+(``LabelIssue.no_class``), left to review with no new class: photos of nothing planted in a
+folder (an astronaut, a screenshot) were pre-filled as relabels into the class their scattered
+votes favoured, and a user who took the suggestion moved an astronaut into helicopter."""
+NO_CLASS = NO_CLASS_REASON.partition("?")[0]
+"""How the reason of each flag of none of the classes begins."""
+MERGE_REASON = (
+    "review: merge into {into}? {words}: apply-plan told to merge {name} relabels every row of "
+    "{name} left to review into {into}, or set relabel here; left as review, nothing moves"
+)
+"""The plan's reason for each image of a class that looks like another in two folders
+(``AuditResult.merges``): left to review, ``new_class`` the class to merge it into; apply-plan's
+``--merge`` relabels them in one step, where a person asks for it. 12 of a split class's 30
+photos had no row at all, and merging took them added by hand."""
+MERGE = MERGE_REASON.partition("{")[0]
+"""How the reason of each image of a likely merge begins ("review: merge into ")."""
 OUTLIER = "outlier: "
 """How the plan's reason for keeping an outlier begins (``audit``'s own reason after it: far
 from its class, an odd size...)."""
@@ -246,6 +267,7 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     chained += propose_group(apart, "remove", APART_REASON)
     # a byte-identical copy's remove first: an outlier's keep took its row (the same file twice)
     proposals = [(i, action, "", why) for i, action, why in identical_copies(within, inv)]
+    proposals += merge_proposals(result, inv)
     proposals += label_proposals(
         result, inv, {i for i, r in rows.items() if r["action"] == "remove"}
     )
@@ -260,6 +282,25 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     for index, reason in kept_firsts(result, inv):
         propose(index, "keep", "", reason)
     return list(rows.values())
+
+
+def merge_proposals(result: AuditResult, inv: Inventory) -> list[tuple[int, str, str, str]]:
+    """``review`` into the other class for each readable image of a class of a likely merge
+    (``AuditResult.merges``; :data:`MERGE_REASON`), but those flagged as another class or as
+    none of the classes, whose own rows say so."""
+    unreadable = {file.index for file in result.unreadable}
+    own = {i.index for i in result.label_issues if i.no_class}
+    proposals = []
+    for merge in result.merges:
+        own |= {i.index for i in result.label_issues if i.suggested != merge.into}
+        reason = MERGE_REASON.format(into=merge.into, words=merge.words(), name=merge.class_name)
+        label = inv.classes.index(merge.class_name)
+        proposals += [
+            (index, REVIEW, merge.into, reason)
+            for index, item in enumerate(inv.items)
+            if item.label == label and index not in unreadable | own
+        ]
+    return proposals
 
 
 def group_proposals(
@@ -517,11 +558,20 @@ def label_proposal(issue: LabelIssue, settled: str | None = None) -> tuple[str, 
     evidence says more about the classes' sizes than about the image (:func:`size_doubt`), the
     votes are split between the given and the suggested class (:func:`split_doubt`), or the two
     are a pair the heads mistake for each other both ways (:func:`mixed_doubt`); kept as a
-    person ``settled`` it (where the image was then: :func:`settled_at`) whatever they say."""
+    person ``settled`` it (where the image was then: :func:`settled_at`) whatever they say;
+    review with no new class where the photo lies far from every class's photos
+    (:data:`NO_CLASS_REASON`)."""
     p, suggested = issue.prob_suggested, issue.suggested
     if settled is not None:
         said = {"given": issue.given, "file": settled, "evidence": issue.evidence}
         return "keep", "", SETTLED_REASON.format(suggested=suggested, p=p, **said)
+    if issue.no_class:
+        z = issue.nearest_z or 0.0
+        return (
+            REVIEW,
+            "",
+            NO_CLASS_REASON.format(z=z, suggested=suggested, p=p, evidence=issue.evidence),
+        )
     doubt = size_doubt(issue) or split_doubt(issue) or mixed_doubt(issue) or sure_doubt(issue)
     if p >= RELABEL_MIN_PROB and not doubt:
         return "relabel", suggested, issue.evidence

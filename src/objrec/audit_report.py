@@ -28,6 +28,8 @@ from objrec.audit_findings import (
 from objrec.audit_plan import (
     ACTIONS,
     IDENTICAL,
+    MERGE,
+    NO_CLASS,
     OTHER_LABEL,
     SETTLED,
     TWO_LABELS,
@@ -196,6 +198,8 @@ def write_audit(
             "other_label": sum(OTHER_LABEL in row["reason"] for row in plan),
             "unreadable": sum(row["reason"].endswith(UNREADABLE_REMOVED) for row in plan),
             "settled": sum(row["reason"].startswith(SETTLED) for row in plan),
+            "no_class": sum(row["reason"].startswith(NO_CLASS) for row in plan),
+            "merge": sum(row["reason"].startswith(MERGE) for row in plan),
         }
         write_page(result, inv, place("audit.html"), reporter, plan)
         if force:
@@ -303,12 +307,16 @@ def page_sections(
     a near-duplicate group's byte-identical copies show beside their mark; ``settled``: the
     plan's words for each flagged file kept as a person settled it (:func:`settled_words`)."""
     issues, outliers = [], []
+    merge_paths = {issue.path for issue in result.merge_flags()}
     for r in one_per_picture(result.label_issues)[:PAGE_LIMIT]:  # copies: one finding
         tiles = [_tile(inv, r.index, f"labelled {r.given}")]
         tiles += [_tile(inv, j, f"labelled {r.suggested}") for j in r.like]
         said = (settled or {}).get(inv.rel(inv.items[r.index]), "")
-        few = not said and r.path in result.too_few
-        issues.append({"row": r, "tiles": tiles, "settled": said, "too_few": few})
+        nothing = not said and r.path in result.no_class
+        merged = not said and not nothing and r.path in merge_paths
+        few = not (said or nothing or merged) and r.path in result.too_few
+        marks = {"settled": said, "no_class": nothing, "merged": merged, "too_few": few}
+        issues.append({"row": r, "tiles": tiles, **marks})
         advance(1)
     groups = [_group(inv, g, advance, actions or {}) for g in result.near_duplicates[:PAGE_LIMIT]]
     alike = [_group(inv, g, advance) for g in result.look_alikes[:PAGE_LIMIT]]
@@ -374,17 +382,19 @@ def identical_marks(inv: Inventory, group: DuplicateGroup, actions: dict[str, st
 
 def flag_counts(result: AuditResult) -> dict[str, int]:
     """How many pictures the page says are likely wrong labels (``issues``), settled by a
-    person (``settled``) and in classes of too few photos (``too_few``): a picture's copies,
-    flagged together, count once, as its one tile and the terminal's lists show them."""
-    settled, few = set(result.settled), set(result.too_few)
+    person (``settled``), of none of the classes (``no_class``) and in classes of too few photos
+    (``too_few``): a picture's copies, flagged together, count once, as its one tile and the
+    terminal's lists show them."""
 
-    def pictures(keep) -> int:
-        return len(one_per_picture([f for f in result.label_issues if keep(f.path)]))
+    def pictures(flags: Sequence[LabelIssue]) -> int:
+        return len(one_per_picture(flags))
 
     return {
-        "issues": pictures(lambda path: path not in settled | few),
-        "settled": pictures(lambda path: path in settled),
-        "too_few": pictures(lambda path: path in few - settled),
+        "issues": pictures(result.likely_wrong()),
+        "settled": pictures(result.settled_apart()),
+        "no_class": pictures(result.no_class_apart()),
+        "merged": pictures(result.merge_flags()),
+        "too_few": pictures(result.too_few_apart()),
     }
 
 
@@ -458,6 +468,11 @@ figure img { max-width: 150px; max-height: 150px; display: block; }
 {% endif -%}
 {% if counts.settled %}{{ counts.settled|plural("label") }} settled by your earlier plans (kept),
 {% endif -%}
+{% if counts.merged %}{{ counts.merged|plural("label flag") }} of classes that look like one
+class in two folders (a likely merge: plan.csv leaves it to review),
+{% endif -%}
+{% if counts.no_class %}{{ counts.no_class|plural("photo") }} like none of the classes (to remove?),
+{% endif -%}
 {% if counts.too_few %}{{ counts.too_few|plural("label flag") }} in classes of too few photos to
 judge (kept),
 {% endif -%}
@@ -479,6 +494,11 @@ into a new folder. The first {{ limit }} of each kind are shown; the CSVs hold a
 labelled <b>{{ f.row.given }}</b>, suggested <b>{{ f.row.suggested }}</b>
 (score {{ '%.3f' % f.row.score }})<br><span class="muted">{{ f.row.evidence }}</span>
 {%- if f.settled %}<br><span class="settled">{{ f.settled }}: plan.csv keeps it</span>
+{%- elif f.no_class %}<br><span class="check">far from every class's photos: like none of
+the classes; plan.csv leaves it to review: remove it if it shows none of them</span>
+{%- elif f.merged %}<br><span class="check">{{ f.row.given }} and {{ f.row.suggested }} look
+like one class in two folders: plan.csv leaves every image of {{ f.row.given }} to review
+(apply-plan told to merge {{ f.row.given }} merges them)</span>
 {%- elif f.too_few %}<br><span class="settled">in a class of too few photos to judge:
 plan.csv keeps it</span>{%- endif %}</div>
 <div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}<img src="{{ t.src }}" alt="">

@@ -167,10 +167,13 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
     from objrec.outputs import AUDIT_FILES
 
     settled, few = one_per_picture(result.settled_apart()), one_per_picture(result.too_few_apart())
+    nothing = one_per_picture(result.no_class_apart())
     console.print(
         f"audited {plural(result.n_images, 'image')}{left_out_words(result.unreadable)}: "
         f"{wrong_labels_words(result)}, "
         + (f"{plural(len(settled), 'label')} {SETTLED_WORDS}, " if settled else "")
+        + (f"{merges_words(result.merges)}, " if result.merges else "")
+        + (f"{plural(len(nothing), 'photo')} {NO_CLASS_WORDS}, " if nothing else "")
         + (f"{plural(len(few), 'flag')} {TOO_FEW_WORDS}, " if few else "")
         + f"{plural(len(result.near_duplicates), 'near-duplicate group')}, "
         f"{plural(len(result.look_alikes), 'group')} of look-alikes, "
@@ -181,8 +184,10 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
     print_look_alikes(result.look_alikes, data)
     if note := not_judged_words(result):
         console.print(note, markup=False, highlight=False)
+    print_merges(result, data, out_dir)
     print_label_issues(result.likely_wrong(), data)
     print_settled(result, data)
+    print_no_class(result, data)
     print_too_few(result, data)
     print_outliers(result.outliers, data)
     if result.far_classes:
@@ -261,23 +266,27 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
 
 def review_words(planned: dict[str, int]) -> str:
     """What plan.csv's review rows are: label flags it does not relabel unread, how many of them
-    less sure (``audit_plan.LESS_SURE``), copies of a picture under two labels, and what to
-    do. The less sure are said here, before the plan is applied, since about 1 in 4 of their
+    less sure (``audit_plan.LESS_SURE``), photos like none of the classes
+    (``audit_plan.NO_CLASS_REASON``), copies of a picture under two labels, and what to do.
+    The less sure are said here, before the plan is applied, since about 1 in 4 of their
     suggestions is wrong: a user learns it while a copy can still be left unwritten."""
     review, two = planned.get("review", 0), planned.get("two_labels", 0)
+    nothing, merge = planned.get("no_class", 0), planned.get("merge", 0)
     said = []
-    if flagged := review - two:
+    if flagged := review - two - nothing - merge:
         flags = "a label flag" if flagged == 1 else "label flags"
         sure = less_sure_words(planned.get("less_sure", 0), planned.get("unsure", 0))
-        said.append(
-            f"{f'{flagged} ' if two and flagged > 1 else ''}{flags} it does not relabel"
-            f" unread{sure}"
-        )
+        counted = f"{flagged} " if (two or nothing or merge) and flagged > 1 else ""
+        said.append(f"{counted}{flags} it does not relabel unread{sure}")
+    if nothing:
+        said.append(f"{plural(nothing, 'photo')} like none of the classes, to remove if so")
+    if merge:
+        said.append(f"{plural(merge, 'image')} of a likely merge, which --merge relabels")
     if two:
         copies = "a copy" if two == 1 else f"{two} copies"
         said.append(f"{copies} of a picture under two labels, for you to choose between")
     them = "it" if review == 1 else "them"
-    how = "relabel to new_class or keep" if not two else "relabel, keep or remove"
+    how = "relabel to new_class or keep" if not (two or nothing) else "relabel, keep or remove"
     return (
         f"{'; '.join(said)}: decide {them} in plan.csv, {how}; left as review, apply-plan keeps "
         "the image and remembers no label"
@@ -512,6 +521,12 @@ def flag_line(issue: LabelIssue, data: Path) -> str:
     name = shown_name(issue.path, [data])
     copies = issue.copies - 1
     also = f" (and {plural(copies, 'copy', 'copies')} of it, flagged with it)" if copies else ""
+    if issue.no_class:
+        return (
+            f"  {name}{also}: labelled {issue.given}, far from every class's photos (distance "
+            f"z={issue.nearest_z:.1f} from the nearest; {issue.suggested} likeliest, at "
+            f"p={issue.prob_suggested:.2f})"
+        )
     return f"  {name}{also}: labelled {issue.given}, looks like {issue.suggested}"
 
 
@@ -530,6 +545,59 @@ def print_settled(result, data: Path, limit: int = 3) -> None:
         f"{'it' if once == 1 else 'them'}; also in label_issues.csv):"
     )
     print_flags(rows, heading, data, limit, "plan.csv")
+
+
+def merges_words(merges) -> str:
+    """The summary's count of likely merges, each named: ``1 likely merge (cars into
+    car_side)``."""
+    named = ", ".join(f"{merge.class_name} into {merge.into}" for merge in merges)
+    return f"{plural(len(merges), 'likely merge')} ({named})"
+
+
+def print_merges(result, data: Path, out_dir: Path) -> None:
+    """The pairs of classes that look like one class in two folders, each in words, and how to
+    merge them: the plan leaves every image of the class to merge to review, and apply-plan's
+    ``--merge CLASS`` relabels them (a person's choice, never the plan's default). Their label
+    flags (18 of cars's 30 photos "may be car_side") are counted with the merge, not listed as
+    likely wrong labels."""
+    if not result.merges:
+        return
+    flags = len(one_per_picture(result.merge_flags()))
+    console.print(
+        f"{plural(len(result.merges), 'likely merge')}, classes that look like one class in two "
+        f"folders ({plural(flags, 'label flag')} of theirs counted here, not as likely wrong "
+        "labels; also in label_issues.csv):",
+        highlight=False,
+    )
+    plan = shlex.quote(shown(out_dir / "plan.csv"))
+    for merge in result.merges:
+        console.print(f"  {merge.words()}", markup=False, highlight=False)
+        console.print(
+            f"    plan.csv leaves {merge.class_name}'s images to review; to merge them, "
+            f"`objrec apply-plan {shlex.quote(shown(data))} {plan} NEW_FOLDER --merge "
+            f"{shlex.quote(merge.class_name)}` relabels them all into {merge.into}",
+            markup=False,
+            highlight=False,
+        )
+
+
+NO_CLASS_WORDS = "like none of the classes"
+"""How the audit's summary says the label flags of ``AuditResult.no_class``: photos far from
+every class's photos, which came out as relabels into a class (an astronaut into helicopter)."""
+
+
+def print_no_class(result, data: Path, limit: int = 3) -> None:
+    """The label flags whose photos lie far from every class's photos, apart from the likely
+    wrong labels (a screenshot in laptop/ read "labelled laptop, looks like helicopter"): how
+    many, what to do, the first ``limit``, the rest counted."""
+    rows = result.no_class_apart()
+    once = len(one_per_picture(rows))
+    heading = (
+        f"{plural(once, 'photo')} {NO_CLASS_WORDS}, far from every class's photos (plan.csv "
+        f"leaves {'it' if once == 1 else 'them'} to review: remove a photo that shows none of "
+        "your classes, relabel one that shows one; also in label_issues.csv):"
+    )
+    print_flags(rows, heading, data, limit, "label_issues.csv")
 
 
 TOO_FEW_WORDS = "in classes of too few photos to judge"
@@ -561,11 +629,17 @@ def print_too_few(result, data: Path, limit: int = 3) -> None:
 @COPY_OPTION
 @new_class_option("a relabel's new_class", "any file is copied")
 @click.option(
+    "--merge",
+    metavar="CLASS",
+    multiple=True,
+    help="Merge CLASS as the audit's plan proposes. A likely merge (one class in two "
+    "folders): its rows left to review are relabelled into their new_class. Again for another "
+    "class.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
 )
-def apply_plan(
-    data: Path, plan: Path, out: Path, copy: bool, new_class: bool, as_json: bool
-) -> None:
+def apply_plan(data: Path, plan: Path, out: Path, copy, new_class, merge, as_json) -> None:
     """Copy DATA into OUT with a reviewed audit PLAN applied (remove, relabel); DATA is not changed.
     \f
     PLAN is the plan.csv of `objrec audit` (columns file, action, new_class), edited by you:
@@ -582,7 +656,8 @@ def apply_plan(
     keeps of copies, look-alikes and outliers (and DATA's earlier ones): the next audit of OUT,
     or of a split of it, keeps those labels instead of suggesting them again. A relabel into a
     new class named like one of DATA's (sunflowr beside sunflower) is refused as a misspelling,
-    but with --new-class.
+    but with --new-class. --merge CLASS carries out a merge the audit proposed (its rows of CLASS
+    left to review as a likely merge become relabels).
     """
     from objrec.applying import apply_plan as run_apply
     from objrec.applying import test_change_note, valid_change_note
@@ -596,6 +671,7 @@ def apply_plan(
             *(data, plan, out, mode, command_line(), new_class),
             on_wait=waiting_line(data),
             on_file=on_file,
+            merge=merge,
         )
     note = test_change_note(counts)
     note = note and to_cli(note, apply_plan, {"out": shown(out)})
