@@ -180,6 +180,42 @@ def test_a_relabel_applied_as_the_audit_proposed_it_is_not_remembered_as_settled
     assert (counts.relabelled, counts.relabels_as_proposed, counts.reviewed) == (2, 0, 2)
 
 
+def test_the_plan_leaves_a_test_or_validation_image_s_sure_flag_to_review(tmp_path):
+    """review56b M2: a split folder's plan pre-filled `test/crab/image_0901.jpg relabel
+    sunflower` (p(suggested)=1.00), from the frozen features the model answers with: applied as
+    it comes, each wrong one of such relabels (about 1 in 20) flatters every later score. In the
+    test and validation splits the flag is left to review, its reason saying why; in train it
+    is relabelled; the flag still decides which copy of a picture in two classes is wrong."""
+    from objrec.audit_plan import acts_on
+
+    data = split_folder(tmp_path / "data")
+    files = [f"{split}/ant/ant_{k}.png" for split, k in (("train", 0), ("valid", 3), ("test", 4))]
+    items = [Item(data / f, f, 0, f.split("/")[0]) for f in files]
+    inv = Inventory(data, ("ant", "dragonfly"), items, True, [])
+    evidence = (
+        "heads and neighbours give p(given)=0.00, p(suggested)=1.00; 10 of its 10 nearest images "
+        "are labelled dragonfly"
+    )
+    flags = [
+        LabelIssue(f, "ant", "dragonfly", split=f.split("/")[0], index=i, prob_suggested=1.0)
+        for i, f in enumerate(files)
+    ]
+    flags = [replace(flag, prob_given=0.0, evidence=evidence) for flag in flags]
+    rows = plan_rows(AuditResult(flags, [], [], 3, ["ant", "dragonfly"]), inv)
+    assert [(row["action"], row["new_class"]) for row in rows] == [
+        ("relabel", "dragonfly"),
+        ("review", "dragonfly"),
+        ("review", "dragonfly"),
+    ]
+    assert rows[2]["reason"] == (
+        "review: may be dragonfly, p(suggested)=1.00, but it is a test image: its label is what "
+        "the model is scored against, so a person changes it, not the features the model "
+        f"answers with (a wrong relabel would flatter every later score); relabel if so ({evidence})"
+    )
+    assert "but it is a validation image: its label chooses the run's epoch" in rows[1]["reason"]
+    assert all(map(acts_on, flags))
+
+
 def test_the_plan_keeps_a_label_a_person_settled_instead_of_relabelling_it(tmp_path):
     items = [Item(tmp_path / f"ant/{k}.jpg", f"ant/{k}.jpg", 0, None) for k in range(3)]
     inv = Inventory(tmp_path, ("ant", "dragonfly"), items, False, ["d0", "d1", "d2"])

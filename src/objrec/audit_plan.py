@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -118,8 +119,9 @@ all: a relabel there makes a right label wrong), against 14 of 17 from 0.5 to 0.
 at 0.7 or more. On the reported seed 0: 4 of 10 below 0.5 (4 not injected), 20 of 30 from 0.5 to
 0.7, 305 of 309 above."""
 RELABEL_SURE_PROB = 0.7
-"""A relabel of the plan whose suggested class has a lower probability is less sure: apply-plan
-lists such relabels, to be checked before the copy is trusted. The edge of the same measurement
+"""A relabel of the plan whose suggested class has a lower probability is less sure: the plan
+leaves such flags to review (:func:`sure_doubt`), and apply-plan lists the relabels an older
+plan pre-filled under it (``applying._warn_unsure_relabels``). The edge of the same measurement
 ``RELABEL_MIN_PROB`` was chosen on (``benchmarks/audit.py --relabel-table``): from 0.5 to 0.7 the
 suggested class was the true one for 14 of 17 flags (seed 1) and 20 of 30 (seed 0), about 3 in
 4, against 308 of 314 and 305 of 309 at 0.7 or more. The plan carries the probability in each
@@ -329,9 +331,11 @@ def group_proposals(
 
 def acts_on(issue: LabelIssue) -> bool:
     """Whether the plan relabels on the label flag ``issue`` (:func:`label_proposal` by the flag
-    alone): one rule for relabelling a flagged image and for choosing, of a picture's copies in
-    two classes, the one in the class its flag suggests (``audit_copies.keep_order``)."""
-    return label_proposal(issue)[0] == "relabel"
+    alone, wherever the image is: :func:`held_out_doubt` is about whose decision a test label
+    is, not about how sure the flag is): one rule for relabelling a flagged image and for
+    choosing, of a picture's copies in two classes, the one in the class its flag suggests
+    (``audit_copies.keep_order``)."""
+    return label_proposal(issue, held_out=False)[0] == "relabel"
 
 
 def undecided(group: DuplicateGroup, issues: Sequence[LabelIssue], inv: Inventory) -> bool:
@@ -410,7 +414,8 @@ def label_proposals(
     proposals = []
     for issue in result.label_issues:
         decided = standing[key := picture_key(issue)]
-        action, new_class, reason = label_proposal(decided, settled_at(inv, issue.index, reviewed))
+        settled = settled_at(inv, issue.index, reviewed)
+        action, new_class, reason = label_proposal(replace(decided, split=issue.split), settled)
         note = picture_note(decided, copies[key], removed, inv)
         proposals.append((issue.index, action, new_class, reason + note))
     return proposals
@@ -550,7 +555,9 @@ def harmless_copies(
     return parts
 
 
-def label_proposal(issue: LabelIssue, settled: str | None = None) -> tuple[str, str, str]:
+def label_proposal(
+    issue: LabelIssue, settled: str | None = None, held_out: bool = True
+) -> tuple[str, str, str]:
     """The plan's action, new class and reason for a flagged label: ``relabel`` to the suggested
     class where its probability reaches ``RELABEL_SURE_PROB``, else ``review`` (a person's to
     decide, the suggested class its new_class: :data:`ACTIONS`), less sure from
@@ -560,7 +567,8 @@ def label_proposal(issue: LabelIssue, settled: str | None = None) -> tuple[str, 
     are a pair the heads mistake for each other both ways (:func:`mixed_doubt`); kept as a
     person ``settled`` it (where the image was then: :func:`settled_at`) whatever they say;
     review with no new class where the photo lies far from every class's photos
-    (:data:`NO_CLASS_REASON`)."""
+    (:data:`NO_CLASS_REASON`); review, with ``held_out``, in the test or validation split
+    (:func:`held_out_doubt`)."""
     p, suggested = issue.prob_suggested, issue.suggested
     if settled is not None:
         said = {"given": issue.given, "file": settled, "evidence": issue.evidence}
@@ -573,10 +581,35 @@ def label_proposal(issue: LabelIssue, settled: str | None = None) -> tuple[str, 
             NO_CLASS_REASON.format(z=z, suggested=suggested, p=p, evidence=issue.evidence),
         )
     doubt = size_doubt(issue) or split_doubt(issue) or mixed_doubt(issue) or sure_doubt(issue)
+    if p >= RELABEL_MIN_PROB and held_out:  # a relabel but for where the image is
+        doubt = doubt or held_out_doubt(issue)
     if p >= RELABEL_MIN_PROB and not doubt:
         return "relabel", suggested, issue.evidence
     reason = REVIEW_REASON.format(suggested=suggested, p=p, evidence=issue.evidence)
     return REVIEW, suggested, reason.replace("; relabel if so", f"{doubt}; relabel if so", 1)
+
+
+HELD_OUT = {
+    "test": "a test image: its label is what the model is scored against",
+    "valid": (
+        "a validation image: its label chooses the run's epoch, temperature and unknown threshold"
+    ),
+}
+"""Why a flag of the split is left to review (:func:`held_out_doubt`), by split."""
+
+
+def held_out_doubt(issue: LabelIssue) -> str:
+    """The clause of the plan's reason when the flagged image is in the test or the validation
+    split, or "": its label is changed by a person, not by the frozen features the model answers
+    with. A relabel wrong there (about 1 in 20 at p(suggested) 0.7 or more, ``RELABEL_MIN_PROB``'s
+    measurement) turns the label into what those features say, flattering every later score;
+    a plan of a split folder pre-filled `test/crab/image_0901.jpg relabel sunflower` unread."""
+    if issue.split not in HELD_OUT:
+        return ""
+    return (
+        f", but it is {HELD_OUT[issue.split]}, so a person changes it, not the features the "
+        "model answers with (a wrong relabel would flatter every later score)"
+    )
 
 
 def sure_doubt(issue: LabelIssue) -> str:
