@@ -1566,7 +1566,8 @@ def test_predict_reports_each_failed_input_once_and_predicts_the_rest(
     code, out, err = run(capsys, "predict", trained_run, *inputs, "--json")
     results = json.loads(out)
     assert code == 1 and [bool(r.get("error")) for r in results] == [True, True, False, True]
-    assert "bad.jpg" not in err and results[1]["error"].startswith("cannot read image")
+    assert "cannot read image" not in err and results[1]["error"].startswith("cannot read image")
+    assert err.count("bad.jpg") == 1  # named once, in the last line: no line of its own
 
 
 def test_predict_of_missing_inputs_only_says_so_without_loading_the_model(
@@ -1586,8 +1587,12 @@ def test_predict_of_missing_inputs_only_says_so_without_loading_the_model(
     assert " ".join(err.split()).endswith(
         "missing.jpg: no such file or folder 1 of 1 input could not be predicted"
     )
-    code, out, _ = run(capsys, "predict", trained_run, tmp_path / "missing.jpg", "--json")
+    code, out, err = run(capsys, "predict", trained_run, tmp_path / "missing.jpg", "--json")
     assert code == 1 and json.loads(out)[0]["error"] == "no such file or folder"
+    assert " ".join(err.split()).endswith(  # newcomer56: which input? the JSON had it
+        f'1 of 1 input could not be predicted: {tmp_path / "missing.jpg"} (the JSON\'s "error" '
+        "of each says why)"
+    )
 
 
 @pytest.mark.slow
@@ -1626,9 +1631,11 @@ def test_predict_plot_draws_up_to_plot_max_and_says_what_was_left_out(
             capsys, "predict", trained_run, split_dir / "test", "--plot", plot, "--plot-max", n
         )
         assert code == 0
-        assert f"plot of {n} of 9 readable images written to {plot}; {9 - n} more left out" in (
-            " ".join(out.split())
-        )
+        assert (
+            f"plot of the {n} of 9 readable images most worth a look (those answered unknown, "
+            f"then the barely familiar, then the least sure) written to {plot}; {9 - n} more left "
+            "out"
+        ) in " ".join(out.split())
         sizes.append(Image.open(plot).size)
     (width2, height2), (width5, height5) = sizes  # 2 side by side; 4 in a row, then 1 below
     assert width5 > 1.7 * width2 and height5 > 1.7 * height2

@@ -311,7 +311,23 @@ def test_the_plot_says_how_many_classes_and_which_of_the_images_it_shows(tmp_pat
         results.append(Prediction(str(tmp_path / f"{i}.png"), topk))
     plot_predictions(results, tmp_path / "p.png", limit=2)
     plot_predictions(results, tmp_path / "p.png", limit=8)
-    assert headings == ["Top-2 predictions of the first 2 of 3 images", "Top-2 predictions"]
+    assert headings == [
+        "Top-2 predictions of the 2 of 3 images most worth a look",
+        "Top-2 predictions",
+    ]
+    # newcomer56: --plot-max 4 left out the one unknown photo, given last, which the terminal
+    # listed first: the plot draws the images most worth a look, as the terminal lists them
+    drawn = []
+
+    def draw_noting(rows, path, heading):
+        drawn.extend(rows)
+        draw(rows, path, heading)
+
+    monkeypatch.setattr(plots, "predictions", draw_noting)
+    results[2] = Prediction(str(tmp_path / "2.png"), topk, unknown=True)
+    plot_predictions(results, tmp_path / "p.png", limit=2)
+    assert [row[3] for row in drawn] == [True, False] and drawn[0][1].startswith("2")
+    monkeypatch.setattr(plots, "predictions", draw)
     # savefig wrote through a link named as the plot, into the file it leads to
     (tmp_path / "link.png").symlink_to(tmp_path / "0.png")
     kept = (tmp_path / "0.png").read_bytes()

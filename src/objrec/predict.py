@@ -1011,18 +1011,30 @@ def panel_names(paths: list[Path]) -> list[str]:
     return names
 
 
+def worth_a_look(r: Prediction) -> tuple[bool, bool, float]:
+    """The order of the answers most worth a look, where not all are shown (``predict --csv``'s
+    lines, ``--plot``'s panels): those answered unknown, then the barely familiar, then the
+    least sure (lowest top probability); the first inputs given among equals. The plot drew the
+    first inputs: with ``--plot-max 4``, the one unknown photo, given last, was left out of it
+    while the terminal listed it first."""
+    top = float(r.topk[0]["prob"]) if r.topk else 1.0
+    return (not r.unknown, not r.barely_familiar, top)
+
+
 def plot_predictions(
     results: list[Prediction], path: Path, limit: int = PLOT_MAX, force: bool = True
 ) -> Path:
-    """The article's figure for the first ``limit`` readable images, in a grid of up to
+    """The article's figure for the readable images, or the ``limit`` most worth a look
+    (:func:`worth_a_look`) where there are more, in a grid of up to
     ``plots.PREDICTIONS_PER_ROW`` a row, headed by how many classes each shows and which images
     these are; drawn under a temporary name, then renamed ``path`` (``outputs.output_file``:
     never drawn through a link named so, which savefig did, over the file it leads to), a file
     put there meanwhile kept unless ``force``."""
     readable = [r for r in results if r.error is None]
+    drawn = readable if len(readable) <= limit else sorted(readable, key=worth_a_look)[:limit]
     rows = []
-    names = panel_names([Path(r.path) for r in readable[:limit]])
-    for r, name in zip(readable[:limit], names, strict=True):
+    names = panel_names([Path(r.path) for r in drawn])
+    for r, name in zip(drawn, names, strict=True):
         pairs = [(str(t["class"]), float(t["prob"])) for t in r.topk]
         title = f"{name}\n{r.familiarity_note}" if r.familiarity_note else name
         rows.append((open_image(r.path, PLOT_DRAFT), title, pairs, r.unknown))
@@ -1030,8 +1042,9 @@ def plot_predictions(
         raise ObjrecError("no readable image to plot")
     from objrec import plots  # matplotlib and pandas: only when a plot is asked for
 
-    k = max(len(r.topk) for r in readable[:limit])
-    which = f"the first {len(rows)} of {len(readable)} images" if len(readable) > len(rows) else ""
+    k = max(len(r.topk) for r in drawn)
+    which = f"the {len(rows)} of {len(readable)} images most worth a look"
+    which = which if len(readable) > len(rows) else ""
     heading = f"Top-{k} predictions" + (f" of {which}" if which else "")
     path = Path(path)
     with (

@@ -401,8 +401,7 @@ def print_evaluation(
     recommended threshold was just kept with ``run``)."""
     m, n_classes = result.metrics.overall, len(result.classes)
     console.print(
-        f"evaluated {shown(result.folder)}"
-        + ("" if result.against is not None else f": {image_set_words(result)}"),
+        f"evaluated {shown(result.folder)}: {image_set_words(result)}",
         markup=False,
         highlight=False,
     )

@@ -32,7 +32,7 @@ from objrec.cli.output import (
     printable,
 )
 from objrec.cli.sections import Sectioned
-from objrec.progress import plural, quoted
+from objrec.progress import plural, quoted, some_of
 
 PREDICT_SECTIONS = {
     "Options": ("topk", "as_json", "csv", "force"),
@@ -250,8 +250,10 @@ def show_predictions(
     if csv is not None:
         said.print(printable(table_sentence(results, csv)), markup=False, highlight=False)
     if failed:
-        named = None if as_json else csv  # --json names none on stderr: its answers have each
-        err.print(failed_sentence(failed, len(results), named), style="red", markup=False)
+        named = None if as_json else csv  # --json names none on a line each: its answers have each
+        sentence = failed_sentence(failed, len(results), named)
+        sentence += failed_in_json(failed) if as_json else ""
+        err.print(sentence, style="red", markup=False)
     if unwritten is not None:
         raise unwritten
     if failed:
@@ -309,6 +311,13 @@ def failed_sentence(failed: list, inputs: int, csv: Path | None = None) -> str:
     return sentence
 
 
+def failed_in_json(failed: list) -> str:
+    """Which inputs ``predict --json`` could not predict, for its line on stderr: "1 of 11 inputs
+    could not be predicted" left the user to search the JSON."""
+    named = some_of([r.path for r in failed], FAILED_NAMED)
+    return f': {named} (the JSON\'s "error" of each says why)'
+
+
 FAILED_NAMED = 3
 """The most failed inputs ``predict --csv`` names on a line each: its table has every one."""
 
@@ -325,20 +334,14 @@ def shown_results(results) -> list:
     """The inputs ``predict --csv`` prints a line for: every one up to :data:`ANSWERS_ALL`
     answers, in their order, else the :data:`ANSWERS_SHOWN` most worth a look
     (:func:`worth_a_look`); and the first :data:`FAILED_NAMED` failed."""
+    from objrec.predict import worth_a_look
+
     answered = [r for r in results if not r.error]
     failed = [r for r in results if r.error][:FAILED_NAMED]
     if len(answered) > ANSWERS_ALL:
         return [*sorted(answered, key=worth_a_look)[:ANSWERS_SHOWN], *failed]
     kept = {id(r) for r in (*answered, *failed)}
     return [r for r in results if id(r) in kept]
-
-
-def worth_a_look(r) -> tuple[bool, bool, float]:
-    """The order of the answers ``predict --csv`` prints when it cannot print them all: those
-    answered unknown, then the barely familiar, then the least sure (lowest top probability);
-    the first inputs given among equals: the answers a user most needs to see come first."""
-    top = float(r.topk[0]["prob"]) if r.topk else 1.0
-    return (not r.unknown, not r.barely_familiar, top)
 
 
 def more_line(results, table: Path) -> str | None:
@@ -517,5 +520,10 @@ def plot_sentence(results, plot: Path, plot_max: int) -> str:
     """Where ``--plot`` went and how many images it shows."""
     readable = sum(r.error is None for r in results)
     drawn = min(readable, plot_max)
-    left = f"; {readable - drawn} more left out (--plot-max)" if readable > drawn else ""
-    return f"plot of {drawn} of {plural(readable, 'readable image')} written to {plot}{left}"
+    if readable <= drawn:
+        return f"plot of {drawn} of {plural(readable, 'readable image')} written to {plot}"
+    return (
+        f"plot of the {drawn} of {plural(readable, 'readable image')} most worth a look (those "
+        f"answered unknown, then the barely familiar, then the least sure) written to {plot}; "
+        f"{readable - drawn} more left out (--plot-max)"
+    )
