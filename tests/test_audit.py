@@ -3485,6 +3485,20 @@ def test_apply_plan_copies_the_files_that_are_not_images_along_and_says_so(tmp_p
     assert line.startswith(f"copied 2 images and 2 other files (not images) into {out} (")
 
 
+def test_apply_plan_leaves_out_a_link_to_nothing_that_is_not_an_image(tmp_path, caplog):
+    """A folder holding a link to a file not there that is not an image applied before the other
+    files were copied along; then it was refused ("red/notes.txt: no such file or directory").
+    It is left out with a warning naming it, as a link to an image not there is."""
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 1})
+    (data / "red/notes.txt").symlink_to(tmp_path / "gone.txt")
+    (plan := tmp_path / "plan.csv").write_text("file,action,new_class\ngreen/green_0.png,remove,\n")
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        counts = apply_plan(data, plan, out := tmp_path / "fixed")
+    assert (counts.copied, counts.removed, counts.other_files) == (2, 1, 0)
+    assert not (out / "red/notes.txt").exists() and not (out / "red/notes.txt").is_symlink()
+    assert any("notes.txt left out" in r.getMessage() for r in caplog.records)
+
+
 def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, caplog):
     """green/ is copied before red/: ``out/red/img_00.jpg`` held the green image and red's own
     image became ``red/img_00-1.jpg``, with no word of it."""
@@ -5007,6 +5021,33 @@ def merge_plan(tmp_path: Path) -> tuple[Path, Path]:
     result = AuditResult([flag], [], [], 7, list(inv.classes), merges=[merge], data=data)
     write_plan(plan_rows(result, inv), tmp_path / "plan.csv")
     return data, tmp_path / "plan.csv"
+
+
+def test_each_of_two_likely_merges_keeps_the_photos_flagged_as_its_own_target(tmp_path):
+    """Merges green->red and blue->yellow: a blue photo flagged as yellow is the second merge's
+    own (review into yellow), but the set of flags left to their own rows grew across merges and
+    took it for the first's, so the plan had no merge row of it."""
+    from objrec.audit_findings import LikelyMerge
+    from objrec.audit_inventory import inventory
+    from objrec.audit_plan import merge_proposals
+
+    data = tmp_path / "data"
+    shades = COLOURS | {"yellow": (220, 200, 40)}
+    for seed, name in enumerate(f"{c}/{c}_{i}.png" for c in shades for i in range(2)):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        pattern(shades[name.split("/")[0]], seed).save(data / name)
+    inv = inventory(data)
+    of = {c: [k for k, it in enumerate(inv.items) if inv.classes[it.label] == c] for c in shades}
+    flags = [
+        LabelIssue("g", "green", "red", 0.9, index=of["green"][0]),
+        LabelIssue("b", "blue", "yellow", 0.9, index=of["blue"][0]),
+    ]
+    merges = [LikelyMerge("green", "red", 2, 2, 1, 2), LikelyMerge("blue", "yellow", 2, 2, 1, 2)]
+    result = AuditResult(flags, [], [], 8, list(inv.classes), merges=merges, data=data)
+    rows = {index: (action, into) for index, action, into, _ in merge_proposals(result, inv)}
+    assert rows == {k: ("review", "red") for k in of["green"]} | {
+        k: ("review", "yellow") for k in of["blue"]
+    }
 
 
 def test_a_likely_merge_is_left_to_review_and_apply_plan_merges_it_when_told(tmp_path, capsys):

@@ -822,13 +822,15 @@ def _listed(data: Path) -> tuple[list[Path], list[str], list[Path]]:
     """The images of ``data``, and its links to an image that is not there (relative to it),
     each left out with ``list_images``' warning, as ``add`` and ``train`` warn of it: the
     summary said nothing was left out, so they are counted; and its other visible files but
-    objrec's own (:data:`WRITTEN_FOR_OUT`), relative to it."""
+    objrec's own (:data:`WRITTEN_FOR_OUT`) and links to nothing (left out with the same
+    warning: there is nothing to copy), relative to it."""
     others: list[Path] = []
     images = list_images(data, others=others)
-    broken = [p for p in others if is_broken_image_link(p)]
-    for path in broken:
+    gone = [p for p in others if p.is_symlink() and not p.exists()]
+    for path in gone:
         warn_once("broken link", path, "%s left out: %s", path, broken_link_reason(path))
-    kept = [p.relative_to(data) for p in others if p not in broken]
+    broken = [p for p in gone if is_broken_image_link(p)]
+    kept = [p.relative_to(data) for p in others if p not in gone]
     kept = [p for p in kept if p.as_posix() not in WRITTEN_FOR_OUT]
     return images, [p.relative_to(data).as_posix() for p in broken], kept
 

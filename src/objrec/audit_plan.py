@@ -291,10 +291,10 @@ def merge_proposals(result: AuditResult, inv: Inventory) -> list[tuple[int, str,
     (``AuditResult.merges``; :data:`MERGE_REASON`), but those flagged as another class or as
     none of the classes, whose own rows say so."""
     unreadable = {file.index for file in result.unreadable}
-    own = {i.index for i in result.label_issues if i.no_class}
+    no_class = {i.index for i in result.label_issues if i.no_class}
     proposals = []
     for merge in result.merges:
-        own |= {i.index for i in result.label_issues if i.suggested != merge.into}
+        own = no_class | {i.index for i in result.label_issues if i.suggested != merge.into}
         reason = MERGE_REASON.format(into=merge.into, words=merge.words(), name=merge.class_name)
         label = inv.classes.index(merge.class_name)
         proposals += [
