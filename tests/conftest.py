@@ -447,19 +447,34 @@ def tiny_config() -> TrainConfig:
     return tiny_train_config()
 
 
+def checkout_head() -> str | None:
+    """The commit objrec's checkout is at (``git rev-parse HEAD``); None outside a checkout."""
+    import subprocess
+
+    import objrec
+
+    root = Path(objrec.__file__).resolve().parents[2]
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True)
+    return head.stdout.decode().strip() if head.returncode == 0 else None
+
+
 @pytest.fixture(scope="session")
 def trained_once(request, class_folder_template) -> Path:
-    """A run trained on ``make_class_folder``'s images with ``tiny_config``, once per run."""
+    """A run trained on ``make_class_folder``'s images with ``tiny_config``, once per run; beside
+    it, ``heads.json``: the checkout's commit before and after training, one of which its
+    provenance names (a commit landed while the suite runs moves the checkout on)."""
     import torch
 
     from objrec.split import split_folder
     from objrec.train import train
 
     def make(root: Path) -> None:
+        heads = [checkout_head()]
         seed_facts(class_folder_template / "cache", root / "cache")
         with own_cache(root / "cache"), torch.random.fork_rng(), figures_blank():
             split_folder(make_class_folder(root / "photos"), root / "data", seed=0)
             train(root / "data", root / "run", tiny_train_config(cache_dir=str(root / "cache")))
+        (root / "heads.json").write_text(json.dumps([*heads, checkout_head()]))
 
     return made_once(request, "trained", make) / "run"
 

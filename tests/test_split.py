@@ -1092,13 +1092,18 @@ def test_a_link_to_a_file_given_as_the_source_is_named_as_given(tmp_path):
 @pytest.mark.slow  # 0.09-0.17 s on 2 cores (three runs of the quick tier)
 def test_the_split_dir_fixture_is_what_split_folder_writes(split_dir, image_folder, tmp_path):
     """conftest's ``split_dir`` copies a split made once per session: the same files, bytes and
-    manifest (naming this test's images) as a split of ``image_folder`` here."""
-    split_folder(image_folder, tmp_path / "here", seed=0)
-    here = sorted(p.relative_to(tmp_path / "here") for p in (tmp_path / "here").rglob("*"))
+    manifest (naming this test's images) as a split of ``image_folder`` here. Its split.json
+    names objrec's commit when the session's split was made: a checkout edited or committed to
+    since (a developer's, while the suite ran) gives this split another, and only that differs."""
+    out = tmp_path / "here"
+    split_folder(image_folder, out, seed=0)
+    here = sorted(p.relative_to(out) for p in out.rglob("*"))
     assert here == sorted(p.relative_to(split_dir) for p in split_dir.rglob("*"))
+    commits = [json.loads((d / "split.json").read_text())["commit"] for d in (split_dir, out)]
+    then, now = (f'"commit": {json.dumps(commit)}'.encode() for commit in commits)
     for path in here:
         if (split_dir / path).is_file():
-            assert (split_dir / path).read_bytes() == (tmp_path / "here" / path).read_bytes()
+            assert (split_dir / path).read_bytes().replace(then, now) == (out / path).read_bytes()
 
 
 def test_a_cache_folder_where_the_facts_lock_cannot_be_made_is_one_sentence(tmp_path, monkeypatch):
