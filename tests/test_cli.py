@@ -2935,22 +2935,22 @@ def test_no_library_log_sentence_names_a_cli_flag_and_the_cli_spells_them_as_fla
     from objrec.config import TrainConfig
     from objrec.precision import settle_precision
 
-    from .conftest import source_trees
+    from .conftest import source_nodes
 
     flags = {o for c in cli.commands.values() for p in c.params for o in p.opts if o[:2] == "--"}
     flag = re.compile(rf"(?<![\w-])({'|'.join(map(re.escape, sorted(flags)))})\b(?!-)")
     found = []
-    for path, tree in source_trees():
+    for path, nodes in source_nodes():
         if path.parts[0] == "cli" or path.name.startswith("serve"):
             continue
         constants = {
             target.id: node.value
-            for node in tree.body
+            for node in nodes[0].body  # the module
             if isinstance(node, ast.Assign)
             for target in node.targets
             if isinstance(target, ast.Name)
         }
-        for call in ast.walk(tree):
+        for call in nodes:
             logged = isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
             if not logged or getattr(call.func.value, "id", None) != "log":
                 continue
@@ -2989,16 +2989,16 @@ def library_sentences_naming_flags() -> list[str]:
 
     from objrec.cli import cli
 
-    from .conftest import source_trees
+    from .conftest import source_nodes
 
     flags = {o for c in cli.commands.values() for p in c.params for o in p.opts if o[:2] == "--"}
     flag = re.compile(rf"(?<![\w-])({'|'.join(map(re.escape, sorted(flags)))})\b(?!-)")
     found = []
-    for path, tree in source_trees():
+    for path, nodes in source_nodes():
         if path.parts[0] == "cli" or path.name in FLAGS_ALLOWED:
             continue
-        docs = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}  # a bare string
-        texts = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and id(n) not in docs]
+        docs = {id(n.value) for n in nodes if isinstance(n, ast.Expr)}  # a bare string
+        texts = [n for n in nodes if isinstance(n, ast.Constant) and id(n) not in docs]
         found += [
             f"{path.as_posix()}:{text.lineno}: {text.value}"
             for text in texts
