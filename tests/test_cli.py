@@ -3608,6 +3608,19 @@ def test_export_names_the_script_it_wrote_with_the_model_and_sidecar(monkeypatch
     assert two.startswith("exported run/model.onnx and run/model.json;") and "copy" not in two
 
 
+def test_export_json_names_its_kept_threshold_s_date_as_predict_and_serve_do(tmp_path):
+    """export --json said `threshold_kept_on` where predict --json, serve's /info and
+    Prediction say `unknown_threshold_kept_on` (review55b L1)."""
+    from objrec.cli.delivery import export_record
+    from objrec.export import ExportResult
+    from objrec.kept import KeptThreshold
+
+    when = "2026-12-05T10:00:00Z"
+    kept = KeptThreshold(0.4, when, tmp_path / "threshold.json", True, {"threshold": 0.4})
+    record = export_record(ExportResult(tmp_path / "m.onnx", tmp_path / "m.json", 3e-6, kept=kept))
+    assert record["unknown_threshold_kept_on"] == when and "threshold_kept_on" not in record
+
+
 def test_train_says_why_it_stopped_where_it_did():
     from objrec.cli.training import early_stop_sentence
 

@@ -54,13 +54,13 @@ def test_an_evaluation_names_the_model_it_evaluated_when_a_retrain_lands_meanwhi
     monkeypatch.setattr(evaluate_module, "record_provenance", lands_meanwhile)
     result = evaluate(trained_run, split_dir)
     saved = json.loads((trained_run / "eval-test" / "metrics.json").read_text())
-    assert result.model == saved["model"] == evaluated != model_digest(trained_run)
+    assert result.model_digest == saved["model_digest"] == evaluated != model_digest(trained_run)
     metrics = {"unknown_score": "msp", "unknown_threshold": 0.1, "unknown_accepted": 3}
     metrics["open_set"] = {"stricter": {"threshold": 0.3, "recommended": True, "valid_kept": 0.9}}
     metrics["open_set"]["stricter"]["unknown_accepted"] = 1
     metrics["open_set"]["unknown_accepted"] = 3
     kept = keep_recommended(
-        trained_run, EvaluationMetrics.from_json(metrics), tmp_path, None, result.model
+        trained_run, EvaluationMetrics.from_json(metrics), tmp_path, None, result.model_digest
     )
     assert kept is not None and kept.record["model"] == evaluated
     # review3-46 LOW 3: it said "predict, serve and export use it"; they load the new model
@@ -1675,6 +1675,18 @@ def test_an_evaluation_with_unknown_photos_says_how_many_it_caught_in_its_one_li
         assert result.untaught == {"kangaroo": 3}
 
 
+def test_the_evaluated_model_is_its_model_digest_as_the_summary_and_the_sidecar_name_it():
+    """evaluate --json's `model` was the model file's digest where export --json's `model` is a
+    path (review55b L5): metrics.json and the result name it `model_digest`, as summary.json and
+    the export's sidecar do; the attribute's old name still reads, with a DeprecationWarning."""
+    result = _evaluation(["cat", "dog"], [0, 1], [0, 1])
+    result.model_digest = "0f9eefcc" * 4
+    written = result.to_json()
+    assert written["model_digest"] == "0f9eefcc" * 4 and "model" not in written
+    with pytest.warns(DeprecationWarning, match=r"EvaluationResult.model is deprecated"):
+        assert result.model == "0f9eefcc" * 4
+
+
 def against_caption(changes: list[float]) -> tuple[str, list[str]]:
     """``evaluate --against``'s table of the classes whose top-1 ``changes``: its caption, and
     the changes in the order shown."""
@@ -3118,7 +3130,7 @@ def test_ctrl_c_as_the_earlier_runs_evaluation_is_renamed_in_waits_for_out_s_own
         evaluate(trained_run, split_dir, out=out, against=earlier)
     assert stop.value.left == written_whole([out])
     assert json.loads((out / "metrics.json").read_text())["against"]["out"] == str(inner)
-    assert json.loads((inner / "metrics.json").read_text())["model"]
+    assert json.loads((inner / "metrics.json").read_text())["model_digest"]
     assert set(read_record(inner) or {}) == {p.name for p in inner.iterdir()} - {".objrec-output"}
 
 

@@ -217,7 +217,8 @@ def test_an_evaluation_s_file_is_read_once_whole_as_its_record(tmp_path):
     record = EvaluationRecord.read(tmp_path)
     assert record == read_record(tmp_path)
     assert record.metrics == EvaluationMetrics.from_json(WRITTEN)
-    assert (record.folder, record.model, record.image_set) == ("/photos/test", "ab12", "61d05a3b")
+    assert (record.folder, record.model_digest) == ("/photos/test", "ab12")  # `model` till 7 Dec
+    assert record.image_set == "61d05a3b"
     assert record.per_class == [{"class": "green", "top1": 1.0}]
     assert (record.classes_without_images, record.mixed_pairs) == (["blue"], [])
     assert record.seen_in_training == {"train": 1, "valid": 0}
@@ -300,10 +301,10 @@ def test_a_metrics_json_that_holds_no_evaluation_is_read_as_none(tmp_path):
         with pytest.raises(ValueError, match=r"metrics\.json"):
             EvaluationRecord.read(tmp_path)
     (tmp_path / "metrics.json").write_text("{}")
-    assert read_record(tmp_path) is None and EvaluationRecord.read(tmp_path).model == ""
-    (tmp_path / "metrics.json").write_text('{"model": "ab12"}')
+    assert read_record(tmp_path) is None and EvaluationRecord.read(tmp_path).model_digest == ""
+    (tmp_path / "metrics.json").write_text('{"model_digest": "ab12"}')
     record = read_record(tmp_path)
-    assert record is not None and (record.model, record.folder, record.mixed_pairs) == (
+    assert record is not None and (record.model_digest, record.folder, record.mixed_pairs) == (
         "ab12",
         "",
         None,

@@ -311,12 +311,12 @@ def test_an_evaluation_older_than_the_model_is_made_again_not_reported(
 
     folder = evaluate(trained_run, split_dir).out
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert metrics["model"] == hash_file(trained_run / BEST)
-    replaced = metrics | {"top1": 0.1234, "model": "0" * 32}  # another model's evaluation
+    assert metrics["model_digest"] == hash_file(trained_run / BEST)
+    replaced = metrics | {"top1": 0.1234, "model_digest": "0" * 32}  # another model's evaluation
     (folder / "metrics.json").write_text(json.dumps(replaced))
     with pytest.raises(ObjrecError, match="of an earlier model"):
         load_evaluation(trained_run, None, SILENT)
-    del replaced["model"]  # an evaluation made before the digest was recorded: the times tell
+    del replaced["model_digest"]  # an evaluation made before the digest was recorded: times tell
     (folder / "metrics.json").write_text(json.dumps(replaced))
     before = (trained_run / BEST).stat().st_mtime - 60
     for path in folder.iterdir():
@@ -387,7 +387,7 @@ def test_report_force_replaces_an_evaluation_of_another_folder_as_its_advice_say
 
     folder = evaluate(trained_run, split_dir).out
     metrics = json.loads((folder / "metrics.json").read_text())
-    other = metrics | {"folder": "/elsewhere/data/test", "model": "0" * 32}
+    other = metrics | {"folder": "/elsewhere/data/test", "model_digest": "0" * 32}
     (folder / "metrics.json").write_text(json.dumps(other))
     assert main(["report", str(trained_run)]) == 1
     err = capsys.readouterr().err
@@ -516,16 +516,12 @@ def test_report_reads_the_model_once_and_shows_that_model_alone(
     assert opened[BEST] == 1
 
     def made_stale() -> None:  # an evaluation of neither model: evaluated again
-        stale = json.loads((folder / "metrics.json").read_text()) | {"model": "0" * 32}
+        stale = json.loads((folder / "metrics.json").read_text()) | {"model_digest": "0" * 32}
         (folder / "metrics.json").write_text(json.dumps(stale))
 
-    evaluated = importlib.import_module("objrec.evaluate").evaluate
-    again = []
-    monkeypatch.setattr(
-        importlib.import_module("objrec.evaluate"),
-        "evaluate",
-        lambda *a, **k: again.append(a) or evaluated(*a, **k),
-    )
+    module = importlib.import_module("objrec.evaluate")
+    evaluated, again = module.evaluate, []
+    monkeypatch.setattr(module, "evaluate", lambda *a, **k: again.append(a) or evaluated(*a, **k))
     made_stale()
     with opens_counted(monkeypatch) as opened:
         build_report(trained_run, tmp_path / "r.html", force=True)
@@ -539,7 +535,8 @@ def test_report_reads_the_model_once_and_shows_that_model_alone(
     (trained_run / BEST).write_bytes(model)  # read, then the retrain lands again
     build_report(trained_run, tmp_path / "r.html", force=True)
     assert len(again) == 2
-    assert json.loads((folder / "metrics.json").read_text())["model"] == content_digest(model)
+    written = json.loads((folder / "metrics.json").read_text())
+    assert written["model_digest"] == content_digest(model)
 
 
 @pytest.mark.slow

@@ -972,7 +972,7 @@ def test_evaluating_the_run_again_keeps_its_current_unknown_results_unless_force
     )
     assert "loading" not in err  # cli53: decided from the files, before the libraries load
     assert (out / "metrics.json").read_bytes() == written
-    stale = json.loads(written) | {"model": "0" * 64}  # of a model train --force replaced
+    stale = json.loads(written) | {"model_digest": "0" * 64}  # of a model train --force replaced
     (out / "metrics.json").write_text(json.dumps(stale))
     assert main(["evaluate", run, data]) == 0
     assert "replaced the results of an earlier evaluation" in caplog.text

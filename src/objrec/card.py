@@ -132,7 +132,7 @@ def current_evaluations(run: Path, model: str) -> tuple[list[Evaluation], list[s
     found, changed = [], []
     for path in sorted(run.glob("eval-*")):
         record = read_record(path) if holds_evaluation(path) else None
-        if record is None or record.model != model:
+        if record is None or record.model_digest != model:
             continue
         now = currency(path, run, model)
         if not now.model:

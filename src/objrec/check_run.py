@@ -406,7 +406,7 @@ def _check_evaluations(run: Path, result: RunCheck, model: str | None) -> None:
     digest = (model or model_digest(run / BEST)) if folders else ""
     for folder in folders:
         record = read_record(folder)
-        if record is not None and record.model and record.model != digest:
+        if record is not None and record.model_digest and record.model_digest != digest:
             message = (
                 "an evaluation of another model than the run's now (its metrics.json names another "
                 "model file's SHA-256): report evaluates again rather than use it, and share's "

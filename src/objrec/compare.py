@@ -148,7 +148,7 @@ def evaluate_against(
     comparison = replace(
         compare_runs(result, earlier, against, moved),
         image_set=earlier.image_set,
-        own_evaluation=own_evaluation(against, config, earlier.model),
+        own_evaluation=own_evaluation(against, config, earlier.model_digest),
     )
     log.info(
         "against %s on %s of %s both know: top1 %.4f here, %.4f there",
@@ -293,7 +293,7 @@ def own_evaluation(against: Path, config: EvaluateConfig, model: str) -> OwnEval
         record = EvaluationRecord.read(folder)
     except (OSError, ValueError):
         return None
-    if record.model != model:
+    if record.model_digest != model:
         return None
     top1, evaluated = float(record.metrics.top1), record.folder or None
     return OwnEvaluation(str(folder), top1, evaluated, record.image_set)

@@ -70,7 +70,7 @@ def is_current(predictions: Path, run: Path, model: str | None = None) -> bool:
     record = read_record(predictions.parent)  # read once: one file's answer
     if record is None:  # gone or damaged: nothing to show
         return False
-    recorded = record.model
+    recorded = record.model_digest
     if model is not None:
         return recorded == model
     file = checkpoint_file(run)

@@ -109,6 +109,7 @@ from objrec.progress import (
     plural,
     with_distinct,
 )
+from objrec.renames import renamed_attribute
 from objrec.tables import write_table
 from objrec.thresholds import accuracy_at_threshold
 from objrec.untaught import flag_untaught, refuse_none_taught, untaught_images
@@ -145,9 +146,11 @@ class EvaluationResult:
     (re-saved, resized or cropped copies; not byte copies: those are ``seen``), per split."""
     unreadable: list[str] = field(default_factory=list)
     """``path: reason`` for each image of the folder that could not be read, left out."""
-    model: str = ""
-    """The content digest of the model file evaluated (``checkpoint.model_digest``): ``report``
-    tells by it an evaluation of the run's model from one of a model since replaced."""
+    model_digest: str = ""
+    """The content digest of the model file evaluated (``model_file.model_digest``: the first 32
+    hex digits of its SHA-256): ``report`` tells by it an evaluation of the run's model from one
+    of a model since replaced. ``metrics.json``'s ``model_digest`` (``model`` before 7 December
+    2026)."""
     image_set: str = ""
     """The fingerprint of the evaluated images and their labels (:func:`image_set_fingerprint`): two
     evaluations' scores are comparable only when theirs are the same."""
@@ -169,6 +172,8 @@ class EvaluationResult:
     """The classes mistaken for each other both ways (``metrics.mixed_pairs``), counted in
     distinct photos as the scores are (``metrics.photo_confusion``); None: counted from
     ``confusion``, in images."""
+
+    model = renamed_attribute("EvaluationResult", "model", "model_digest")
 
     @property
     def untaught(self) -> dict[str, int]:
@@ -342,7 +347,7 @@ class EvaluationResult:
             "seen_in_training": {s: len(self.seen.get(s, [])) for s in SEEN_SPLITS},
             "near_seen_in_training": {s: len(self.near_seen.get(s, [])) for s in SEEN_SPLITS},
             "unreadable": self.unreadable,
-            "model": self.model,
+            "model_digest": self.model_digest,
             "untaught_classes": self.untaught_classes,
             "untaught_unknown": self.untaught_unknown,
             **({"against": self.against.to_json()} if self.against is not None else {}),
@@ -588,7 +593,7 @@ def record_provenance(
     model over the file during the evaluation was credited with this model's figures), and the
     fingerprint of the evaluated images (their store ``digests``, in the order of
     ``result.predictions``) with their labels."""
-    result.unreadable, result.model = unreadable, model
+    result.unreadable, result.model_digest = unreadable, model
     labels = [] if result.predictions is None else list(result.predictions["true"])
     result.image_set = image_set_fingerprint(list(digests), labels)
 

@@ -643,8 +643,9 @@ class EvaluationRecord:
     metrics: EvaluationMetrics
     folder: str = ""
     """The evaluated class folder, resolved ("" where unrecorded)."""
-    model: str = ""
-    """The content digest of the model file evaluated ("" where unrecorded)."""
+    model_digest: str = ""
+    """The content digest of the model file evaluated ("" where unrecorded): ``model_digest``,
+    ``model`` in a file written before 7 December 2026."""
     image_set: str = ""
     """The fingerprint of the evaluated images and their labels ("" where unrecorded)."""
     per_class: list[dict[str, Any]] = field(default_factory=list)
@@ -675,7 +676,7 @@ class EvaluationRecord:
         return cls(
             EvaluationMetrics.from_json(data),
             folder=str(data.get("folder") or ""),
-            model=str(data.get("model") or ""),
+            model_digest=str(data.get("model_digest") or data.get("model") or ""),
             image_set=str(data.get("image_set") or ""),
             per_class=list(data.get("per_class") or []),
             classes_without_images=list(data.get("classes_without_images") or []),

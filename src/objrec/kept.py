@@ -376,10 +376,10 @@ def keep_recommended(
     model: str | None = None,
 ) -> KeptThreshold | None:
     """Keep the threshold ``metrics`` recommend (:func:`recommended_threshold`) for ``run``'s
-    model of digest ``model`` (the one evaluated: ``EvaluationResult.model``; None: the file's
-    now), recording the unknown images it was judged on and the evaluated ones it was measured
-    on (the validation images it was chosen and judged on are the run's); None, and the run
-    untouched, when none is."""
+    model of digest ``model`` (the one evaluated: ``EvaluationResult.model_digest``; None: the
+    file's now), recording the unknown images it was judged on and the evaluated ones it was
+    measured on (the validation images it was chosen and judged on are the run's); None, and
+    the run untouched, when none is."""
     threshold = recommended_threshold(metrics)
     stricter = stricter_offered(metrics)
     if threshold is None or stricter is None or metrics.unknown is None:

@@ -586,7 +586,7 @@ def recorded_pairs(
     from objrec.checkpoint import model_digest
 
     model = model or model_digest(checkpoint_file(run))
-    current = sorted((f for f in found if f[2].model == model), key=lambda f: f[:2])
+    current = sorted((f for f in found if f[2].model_digest == model), key=lambda f: f[:2])
     return current[-1][2].mixed_pairs if current else None
 
 

@@ -320,7 +320,7 @@ def export_record(result: ExportResult) -> dict[str, Any]:
     kept = result.kept
     record: dict[str, Any] = {"model": str(result.path), "sidecar": str(result.sidecar)}
     record |= {"script": str(result.script)}
-    record |= {"threshold_kept_on": kept.kept_on if kept and kept.current else None}
+    record |= {"unknown_threshold_kept_on": kept.kept_on if kept and kept.current else None}
     checked = {a.runtime: a.as_dict() for a in result.answers}
     return record | {"max_abs_diff": result.max_diff, "answers_checked": checked}
 

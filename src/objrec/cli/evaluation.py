@@ -310,7 +310,7 @@ def keep_from(run: Path, result: EvaluationResult, unknown: Path | None) -> Kept
     from objrec.kept import keep_recommended
 
     assert unknown is not None  # refused before the evaluation
-    return keep_recommended(run, result.metrics, unknown, result.folder, result.model)
+    return keep_recommended(run, result.metrics, unknown, result.folder, result.model_digest)
 
 
 def kept_line(run: Path, kept: KeptThreshold | None) -> str:
