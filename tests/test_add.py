@@ -1521,7 +1521,7 @@ def test_an_add_result_reads_in_one_line():
     )
     assert repr(result) == (
         "AddResult(data='data-r5', train=28, valid=12, test=11, n_new_classes=1, n_copy_files=1, "
-        "unreadable=0)"
+        "n_unreadable=0)"
     )
     assert repr(dataclasses.replace(result, dry_run=True)).endswith(", dry_run=True)")
 

@@ -6,6 +6,7 @@ import math
 import re
 import subprocess
 import sys
+import warnings
 from dataclasses import is_dataclass, replace
 from pathlib import Path
 
@@ -255,13 +256,16 @@ REPR_ITEM = re.compile(r"(\w+)=('(?:[^'\\]|\\.)*'|[^,()]+)")
 def misread_repr_names(record) -> list[str]:
     """The ``name=value`` items of ``record``'s repr that say something else than its attribute of
     that name (a count shown under a list's name), or than the length of the attribute an
-    ``n_`` names; the names of no attribute are counts read as such (``train=18``)."""
+    ``n_`` names (``n_unreadable``: ``unreadable_files``, as the JSON's count and list are
+    named); the names of no attribute are counts read as such (``train=18``)."""
     misread = []
     for name, shown in REPR_ITEM.findall(repr(record).split("(", 1)[1]):
-        if name.startswith("n_") and hasattr(record, name[2:]):
-            if int(shown) != len(getattr(record, name[2:])):
+        counted = [name[2:], f"{name[2:]}_files"] if name.startswith("n_") else []
+        counted = [n for n in counted if not current(record, name) and current(record, n)][:1]
+        if counted:
+            if int(shown) != len(getattr(record, counted[0])):
                 misread.append(f"{name}={shown}")
-        elif hasattr(record, name):
+        elif current(record, name):
             value = getattr(record, name)
             if shown.startswith("'"):
                 right = ast.literal_eval(shown) == str(value)
@@ -274,6 +278,17 @@ def misread_repr_names(record) -> list[str]:
             if not right:
                 misread.append(f"{name}={shown} (it holds {value!r})")
     return misread
+
+
+def current(record, name: str) -> bool:
+    """Whether ``record`` has an attribute ``name`` by its name now: not an earlier name kept
+    with a DeprecationWarning (``objrec.renames``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            return hasattr(record, name)
+        except DeprecationWarning:
+            return False
 
 
 def one_of_each_result() -> list:
@@ -326,6 +341,43 @@ def test_every_result_reads_in_one_line_naming_counts_as_counts():
         assert not misread_repr_names(record), (shown, misread_repr_names(record))
     assert "n_new_classes=1, n_copy_files=2" in repr(records[1])
     assert "answer='unknown', predicted='a', prob_predicted=0.8750" in repr(records[6])
+
+
+def test_a_count_of_classes_is_n_classes_in_the_json_and_python_a_list_classes():
+    """`classes` was a count in train --json, summary.json, check --json and CheckResult, a map
+    in split --json and a list of names in serve's /info, the sidecar and TrainResult (review55b
+    M1): a count is `n_classes`, as the reprs said; CheckResult's old name still reads, with a
+    DeprecationWarning."""
+    records = one_of_each_result()
+    check, trained = records[2], records[4]
+    assert (check.n_classes, check.to_json()["n_classes"]) == (2, 2)
+    assert "classes" not in check.to_json()
+    with pytest.warns(DeprecationWarning, match=r"CheckResult.classes is deprecated"):
+        assert check.classes == 2
+    summary = trained.summary()
+    assert summary["n_classes"] == 2 and "classes" not in summary and trained.classes == ["a", "b"]
+
+
+def test_unreadable_files_are_a_list_of_unreadable_files_and_a_count_n_unreadable():
+    """The unreadable files were `unusable_files` (a count) in check, `unreadable_files` (a
+    list) in split, `unreadable` (a list) in explore and evaluate, `frozen_pass.unreadable` (a
+    count) in train (review55b M2): a list is `unreadable_files`, a count `n_unreadable`, in the
+    JSON and the results alike; the attributes' old names still read, with a warning."""
+    records = one_of_each_result()
+    check, explored, evaluation = records[2], records[3], records[5]
+    assert check.to_json()["n_unreadable"] == check.n_unreadable == 1
+    assert "unusable_files" not in check.to_json()
+    evaluation.unreadable_files = ["test/a/x.jpg: cut short"]
+    assert evaluation.to_json()["unreadable_files"] == ["test/a/x.jpg: cut short"]
+    assert "unreadable" not in evaluation.to_json()
+    assert explored.unreadable_files == ["x.jpg"]
+    for record, old, new in [
+        (check, "unusable_files", "n_unreadable"),
+        (explored, "unreadable", "unreadable_files"),
+        (evaluation, "unreadable", "unreadable_files"),
+    ]:
+        with pytest.warns(DeprecationWarning, match=rf"\.{old} is deprecated: use \w+\.{new}"):
+            assert getattr(record, old) == getattr(record, new)
 
 
 def test_evaluate_and_predict_name_the_argument_a_caller_got_wrong(trained_run, tmp_path):

@@ -1391,7 +1391,7 @@ def test_train_counts_a_truncated_file_as_unreadable_not_pushed_through_the_body
     )
     assert said + ", 1 unreadable\n" in err
     counts = json.loads((tmp_path / "run" / "summary.json").read_text())["frozen_pass"]
-    assert (counts["computed"], counts["from_store"], counts["unreadable"]) == (0, 27, 1)
+    assert (counts["computed"], counts["from_store"], counts["n_unreadable"]) == (0, 27, 1)
     _, meta = load_model(tmp_path / "run" / "model.safetensors")  # the head learned from 6 reds
     assert meta.n_train == {"blue": 6, "green": 6, "red": 6}
     args = ("--backbone", "tiny_test", "--epochs", "1", "--aug-views", "1")
@@ -1399,7 +1399,7 @@ def test_train_counts_a_truncated_file_as_unreadable_not_pushed_through_the_body
     answer = json.loads(out)
     assert code == 0 and any("skipped 1 unreadable file" in w for w in answer["warnings"])
     # files, as the warning counts them: not the file's 2 views (centre and augmented)
-    assert answer["frozen_pass"]["unreadable"] == 1
+    assert answer["frozen_pass"]["n_unreadable"] == 1
 
 
 @pytest.mark.slow
@@ -1428,7 +1428,7 @@ def test_train_skips_and_counts_a_file_removed_before_it_is_hashed(
     answer = json.loads(out)
     said = f"skipped 1 unreadable file (`objrec check` lists them): {gone}: cannot read the file"
     assert any(w.startswith(said) for w in answer["warnings"]), answer["warnings"]
-    assert answer["frozen_pass"]["unreadable"] == 1  # once, not once per view
+    assert answer["frozen_pass"]["n_unreadable"] == 1  # once, not once per view
     assert answer["n_images"]["train"] == 17  # of 18 listed
     from objrec.leakage import read_seen
 
@@ -1446,7 +1446,7 @@ def test_check_on_a_split_folder_counts_classes_and_images_per_split(capsys, spl
     )
     code, out, _ = run(capsys, "check", split_dir, "--json")
     result = json.loads(out)
-    assert (result["classes"], result["splits"]) == (3, {"train": 18, "valid": 9, "test": 9})
+    assert (result["n_classes"], result["splits"]) == (3, {"train": 18, "valid": 9, "test": 9})
 
 
 @pytest.mark.slow
@@ -3328,9 +3328,9 @@ def test_check_totals_add_up_and_an_empty_class_folder_is_not_a_class(capsys, tm
     )
     code, out, _ = run(capsys, "check", photos, "--json")
     found = json.loads(out)
-    assert (found["images"], found["readable"], found["unusable_files"]) == (8, 6, 2)
-    assert (found["classes"], found["unusable_folders"], found["unusable"]) == (2, 1, 3)
-    assert found["images"] == found["readable"] + found["unusable_files"]
+    assert (found["images"], found["readable"], found["n_unreadable"]) == (8, 6, 2)
+    assert (found["n_classes"], found["unusable_folders"], found["unusable"]) == (2, 1, 3)
+    assert found["images"] == found["readable"] + found["n_unreadable"]
     assert found["unusable"] == len([p for p in found["problems"] if p["unusable"]])
     data = tmp_path / "data"
     for split in ("train", "valid"):
@@ -3338,7 +3338,7 @@ def test_check_totals_add_up_and_an_empty_class_folder_is_not_a_class(capsys, tm
     code, out, _ = run(capsys, "check", data, "--json")
     found = json.loads(out)
     assert found["splits"] == {"train": 8, "valid": 8} and found["images"] == 16
-    assert (found["readable"], found["unusable_files"], found["unusable_folders"]) == (12, 4, 2)
+    assert (found["readable"], found["n_unreadable"], found["unusable_folders"]) == (12, 4, 2)
 
 
 def test_check_s_summary_writes_every_count_with_thousands_separators(tmp_path):
@@ -3348,7 +3348,7 @@ def test_check_s_summary_writes_every_count_with_thousands_separators(tmp_path):
     from objrec.cli.data import check_summary
 
     splits = {"train": 4059, "valid": 1560, "test": 1560}
-    result = CheckResult(tmp_path, images=7179, readable=6179, classes=100, splits=splits)
+    result = CheckResult(tmp_path, images=7179, readable=6179, n_classes=100, splits=splits)
     result.problems = [Problem(f"{i}.jpg", "unreadable", "cannot read", True) for i in range(1000)]
     assert check_summary(result) == (
         "7,179 image files in 100 classes (train 4,059, valid 1,560, test 1,560): 6,179 readable, "
@@ -3374,7 +3374,7 @@ def test_check_next_promises_no_going_on_past_an_unusable_folder(tmp_path):
     from objrec.check import CheckResult, Problem
     from objrec.cli.data import check_next
 
-    result = CheckResult(tmp_path, images=8, readable=7, classes=1)
+    result = CheckResult(tmp_path, images=8, readable=7, n_classes=1)
     result.problems = [Problem("a/bad.jpg", "unreadable", "cannot read", True)]
     assert check_next(result) == (
         "what next: split and train leave the 1 unusable file out, with a warning naming it, and "
@@ -3424,7 +3424,7 @@ def test_check_counts_a_folder_once_when_it_is_both_empty_and_unknown_to_train(c
     said = " ".join(out.split())
     assert code == 1 and said.count("valid/purple") == 2 and "0 unusable; 1 unusable folder" in said
     found = json.loads(run(capsys, "check", split_dir, "--json")[1])
-    assert (found["unusable_files"], found["unusable_folders"], found["unusable"]) == (0, 1, 2)
+    assert (found["n_unreadable"], found["unusable_folders"], found["unusable"]) == (0, 1, 2)
 
 
 def test_check_names_an_unreadable_file_once_and_counts_in_english(capsys, tmp_path):
@@ -3498,6 +3498,7 @@ def test_explore_of_many_classes_lists_those_with_the_fewest_images(capsys, tmp_
     assert "and 2 more classes in counts.csv; every class in images_per_class.png" in out
     code, out, _ = run(capsys, "explore", photos, "--out", tmp_path / "e2", "--json")
     assert code == 0 and len(json.loads(out)["counts"]) == 4  # --json keeps every class
+    assert json.loads(out)["unreadable_files"] == []  # as split's, add's and audit's lists
 
 
 def test_under_torchrun_the_resume_command_keeps_the_launcher(monkeypatch):
@@ -4974,7 +4975,7 @@ def test_check_of_a_run_says_what_it_found_intact_and_exits_0(capsys, trained_ru
     code, out, _ = run(capsys, "check", trained_run, "--json")
     answer = json.loads(out)
     assert code == 0 and answer["intact"] == ["model.safetensors", "last.safetensors"]
-    assert (answer["status"], answer["classes"], answer["unusable"]) == ("interrupted", 3, 0)
+    assert (answer["status"], answer["n_classes"], answer["unusable"]) == ("interrupted", 3, 0)
     assert [(p["path"], p["kind"], p["unusable"]) for p in answer["problems"]] == [
         ("last.safetensors", "unfinished", False)
     ]
@@ -5082,7 +5083,12 @@ def test_check_of_a_run_loads_a_sealed_model_another_objrec_wrote(capsys, traine
             "damaged",
             "so its training cannot go on from it: start the run over with `objrec train ",
         ),
-        ("summary", "disagrees", "summary.json: describes another model: classes 4, the model's 3"),
+        (
+            "summary",
+            "disagrees",
+            "summary.json: describes another model: n_classes 4, the model's 3",
+        ),
+        ("older_summary", "disagrees", "describes another model: n_classes 4, the model's 3"),
         ("config", "disagrees", "config.json: says other settings than the model file carries: lr"),
         ("threshold", "edited", "threshold.json was changed since evaluate kept it"),
         ("evaluation", "other_model", "eval-test: an evaluation of another model than the run's"),
@@ -5107,10 +5113,16 @@ def test_check_of_a_run_names_each_damaged_file_in_one_line(
         flipped(trained_run / "model.safetensors", -100)
     elif damage == "state":
         flipped(write_state(trained_run), -100)
+    elif damage == "older_summary":  # written before 7 December 2026: its count `classes`
+        path = trained_run / "summary.json"
+        older = {key: v for key, v in json.loads(path.read_text()).items() if key != "n_classes"}
+        path.write_text(json.dumps(older | {"classes": 4}))
     elif damage in ("summary", "config"):
         path = trained_run / f"{damage}.json"
         record = json.loads(path.read_text())
-        path.write_text(json.dumps(record | ({"classes": 4} if damage == "summary" else {"lr": 9})))
+        path.write_text(
+            json.dumps(record | ({"n_classes": 4} if damage == "summary" else {"lr": 9}))
+        )
     elif damage == "classes":  # cut off within its first row
         (trained_run / "image_classes.csv").write_text("split,class,digest\ntest,red,0f0\n")
     elif damage == "threshold":
@@ -6155,7 +6167,7 @@ def test_train_s_last_line_says_features_read_from_the_store_were_not_computed(t
     run = dict(best_epoch=1, history=[{"valid_loss": 0.5}], best_valid_loss=0.5)
     run |= dict(best_valid_acc=0.9, run=trained_run, seconds=seconds, precision=fp32)
     read = FrozenPassCounts(
-        computed=0, from_store=192, copies=0, unreadable=0, hashed=0, digest_seconds=0.0
+        computed=0, from_store=192, copies=0, n_unreadable=0, hashed=0, digest_seconds=0.0
     )
     print_trained(SimpleNamespace(**run, frozen_pass=read))
     said = " ".join(capsys.readouterr().out.split())
@@ -6165,7 +6177,7 @@ def test_train_s_last_line_says_features_read_from_the_store_were_not_computed(t
         "model saved to" in said
     )
     some = FrozenPassCounts(
-        computed=36, from_store=330, copies=0, unreadable=0, hashed=30, digest_seconds=0.1
+        computed=36, from_store=330, copies=0, n_unreadable=0, hashed=30, digest_seconds=0.1
     )
     print_trained(SimpleNamespace(**run, frozen_pass=some))
     said = " ".join(capsys.readouterr().out.split())
@@ -6192,7 +6204,13 @@ def test_train_s_last_line_counts_features_made_from_the_fine_tuning_s_cut_as_co
     run = dict(best_epoch=1, history=[{"valid_loss": 0.5}], best_valid_loss=0.5)
     run |= dict(best_valid_acc=0.9, run=trained_run, seconds=seconds, precision=fp32)
     made = FrozenPassCounts(
-        computed=0, from_store=330, copies=0, derived=36, unreadable=0, hashed=30, digest_seconds=0
+        computed=0,
+        from_store=330,
+        copies=0,
+        derived=36,
+        n_unreadable=0,
+        hashed=30,
+        digest_seconds=0,
     )
     print_trained(SimpleNamespace(**run, frozen_pass=made))
     said = " ".join(capsys.readouterr().out.split())
@@ -6221,7 +6239,7 @@ def test_train_s_last_line_counts_the_views_a_fine_tuned_retrain_computed_below_
         from_store=18,
         copies=0,
         cut_computed=18,
-        unreadable=0,
+        n_unreadable=0,
         hashed=0,
         digest_seconds=0,
     )

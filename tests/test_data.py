@@ -226,7 +226,7 @@ def test_check_and_explore_count_a_photo_folder_s_nfd_and_nfc_cafe_as_one_class(
     make_class_folder(tmp_path / "more", per_class=2, classes=("blue",))
     (tmp_path / "more" / "blue").rename(photos / "cafe\u0301")
     checked = check_folder(photos)
-    assert checked.classes == 2 and checked.images == 8
+    assert checked.n_classes == 2 and checked.images == 8
     assert "alike_classes" in {p.kind for p in checked.problems}
     counts = explore(photos).counts
     assert counts["all"].to_dict() == {"caf\u00e9": 5, "green": 3}
@@ -422,7 +422,7 @@ def test_a_second_check_or_one_after_a_split_hashes_and_decodes_no_unchanged_fil
     with opens_counted(monkeypatch) as read:
         assert check_folder(photos).to_json() == first
     assert images_read(read) == {"broken.jpg": 1}  # its SHA-256 is kept
-    assert first["unusable_files"] == 1 and first["readable"] == 14
+    assert first["n_unreadable"] == 1 and first["readable"] == 14
 
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "other-cache"))
     split_folder(photos, tmp_path / "data", seed=0)

@@ -38,6 +38,7 @@ def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch, sam
     assert "top-5" not in notes[3]  # five classes: top-5 is 100% by definition
     assert "30 test images; the first 8, with their top 3 classes, are drawn in" in notes[4]
     assert summary["image"] == "t/0.jpg" and summary["data"] == str(tmp_path / "demo" / "data")
+    assert summary["n_classes"] == 5 and "classes" not in summary  # a count: n_ (review55b M1)
 
 
 def test_the_demo_ends_with_commands_to_try_on_what_it_made(tmp_path, monkeypatch):

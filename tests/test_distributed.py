@@ -300,7 +300,7 @@ def every_rank_trains_on_the_images_rank_0_hashed(root, stacks, train_files):
     assert images[0] == f"{list(range(len(train_files)))}"  # the victim too
     listed = len(train_files) + len(list((root / "data" / "valid").rglob("*.*")))
     counts = json.loads((root / "ddp" / "summary.json").read_text())["frozen_pass"]
-    assert counts["hashed"] == listed and counts["unreadable"] == 0  # each file read once
+    assert counts["hashed"] == listed and counts["n_unreadable"] == 0  # each file read once
 
 
 def every_rank_trains_on_the_same_listing_as_rank_0(stacks):

@@ -555,7 +555,7 @@ def test_an_unreadable_test_image_is_named_not_silently_left_out(
     with caplog.at_level("WARNING", logger="objrec"):
         result = evaluate(trained_run, split_dir, out=tmp_path / "eval")
     named = f"{bad}: cannot read image (empty file, 0 bytes)"
-    assert result.unreadable == [named] and result.to_json()["unreadable"] == [named]
+    assert result.unreadable_files == [named] and result.to_json()["unreadable_files"] == [named]
     assert result.metrics.n == len(list((split_dir / "test").rglob("*.*"))) - 1
     assert any("skipped 1 unreadable file" in r.getMessage() for r in caplog.records)
     for image in (split_dir / "test").rglob("*.*"):

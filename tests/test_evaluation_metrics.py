@@ -224,7 +224,7 @@ def test_an_evaluation_s_file_is_read_once_whole_as_its_record(tmp_path):
     assert record.seen_in_training == {"train": 1, "valid": 0}
     assert record.near_seen_in_training == {}  # an earlier version's file: none recorded
     assert (record.untaught_classes, record.untaught_unknown) == ({"purple": 3}, 2)
-    assert record.unreadable == ["/photos/test/red/x.jpg: cut short"]
+    assert record.unreadable_files == ["/photos/test/red/x.jpg: cut short"]  # `unreadable` then
     assert record.against is not None and record.against.run == "/runs/old"
     assert record.against.own_evaluation is None and record.against.within_chance is None
 

@@ -36,7 +36,7 @@ def test_explore_a_plain_class_folder_reports_unreadable_files(tmp_path, image_f
         and "empty_class" not in result.counts.index
     )
     assert list(result.counts.columns) == ["all"] and result.counts.loc["green", "all"] == 12
-    assert len(result.unreadable) == 1 and "broken.jpg" in result.unreadable[0]
+    assert len(result.unreadable_files) == 1 and "broken.jpg" in result.unreadable_files[0]
 
 
 @pytest.mark.slow
@@ -303,7 +303,7 @@ def test_a_class_whose_every_image_is_unreadable_is_counted_as_0_not_left_out(
     (image_folder / "grey" / "broken.jpg").write_bytes(b"nope")
     result = explore(image_folder)
     assert result.counts.loc["grey"].to_dict() == {"all": 0}
-    assert result.counts.loc["red"].to_dict() == {"all": 12} and len(result.unreadable) == 1
+    assert result.counts.loc["red"].to_dict() == {"all": 12} and len(result.unreadable_files) == 1
     assert main(["explore", str(image_folder), "--out", str(tmp_path / "e")]) == 0
     assert "grey" in capsys.readouterr().out
 

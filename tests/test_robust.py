@@ -409,7 +409,7 @@ def test_check_follows_linked_class_folders_and_reports_link_loops(tmp_path):
     (photos / "everything").symlink_to(photos, target_is_directory=True)
     (real / "red" / "again").symlink_to(real / "red", target_is_directory=True)
     result = check_folder(photos)
-    assert (result.images, result.classes, result.unusable) == (6, 2, [])
+    assert (result.images, result.n_classes, result.unusable) == (6, 2, [])
     loops = sorted(os.path.basename(p.path) for p in result.problems if p.kind == "link_loop")
     assert loops == ["again", "everything"]
 
@@ -738,7 +738,7 @@ def test_macos_zip_and_nas_thumbnail_folders_are_neither_classes_nor_images(tmp_
     thumbs.mkdir(parents=True)
     make_image((200, 30, 30)).save(thumbs / "SYNOFILE_THUMB_M.jpg")
     result = check_folder(photos)
-    assert result.unusable == [] and result.classes == 2 and result.images == 8
+    assert result.unusable == [] and result.n_classes == 2 and result.images == 8
     notes = [p for p in result.problems if p.kind != "few_images"]  # 4 images: 2 to train on
     assert {os.path.basename(p.path): p.message for p in notes} == {
         "@eaDir": "system folder ignored",

@@ -2776,5 +2776,5 @@ def test_a_split_result_reads_in_one_line():
     result = SplitResult(Path("data"), counts, small_classes=["class3"], duplicate_files=2)
     assert repr(result) == (
         "SplitResult(out='data', train=320, valid=160, test=160, n_classes=40, n_small_classes=1, "
-        "unreadable=0, duplicate_files=2)"
+        "n_unreadable=0, duplicate_files=2)"
     )

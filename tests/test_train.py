@@ -772,7 +772,7 @@ def test_a_run_s_summary_holds_its_frozen_pass_counts_key_for_key_as_it_always_h
     from objrec.runs import RunRecord, TrainResult
 
     counts = FrozenPassCounts(
-        computed=45, from_store=9, copies=1, unreadable=2, hashed=27, digest_seconds=0.032
+        computed=45, from_store=9, copies=1, n_unreadable=2, hashed=27, digest_seconds=0.032
     )
     fields = RunRecord(frozen_pass=counts).result_fields(TrainConfig())
     result = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, PARAMS, **fields)
@@ -781,13 +781,16 @@ def test_a_run_s_summary_holds_its_frozen_pass_counts_key_for_key_as_it_always_h
         ("computed", 45),
         ("from_store", 9),
         ("copies", 1),
-        ("unreadable", 2),
+        ("n_unreadable", 2),  # `unreadable` before 7 December 2026 (review55b M2)
         ("hashed", 27),
         ("digest_seconds", 0.032),
     ]
     assert FrozenPassCounts.from_json(written) == counts
-    earlier = FrozenPassCounts.from_json({"computed": 3, "from_store": 4, "unreadable": 0})
+    earlier = FrozenPassCounts.from_json({"computed": 3, "from_store": 4, "unreadable": 5})
     assert (earlier.computed, earlier.from_store, earlier.copies, earlier.hashed) == (3, 4, 0, 0)
+    assert earlier.n_unreadable == 5  # a summary written before 7 December 2026
+    with pytest.warns(DeprecationWarning, match=r"FrozenPassCounts.unreadable is deprecated"):
+        assert earlier.unreadable == 5
 
 
 def test_a_run_s_calibration_and_provenance_are_typed_and_summed_as_before():
@@ -923,7 +926,7 @@ def test_a_summary_s_image_counts_are_read_back_typed_whatever_an_edit_left():
 
 SUMMARY_LAYOUT = {
     "run": str,
-    "classes": int,
+    "n_classes": int,
     "best_epoch": int,
     "epochs_run": int,
     "best_valid_loss": float,
@@ -932,7 +935,9 @@ SUMMARY_LAYOUT = {
     "seconds": {"features": float, "fit": float, "calibrate": float, "total": float},
     "n_images": {"train": int, "valid": int},
     "finished": bool,
-    "frozen_pass": dict.fromkeys(("computed", "from_store", "copies", "unreadable", "hashed"), int)
+    "frozen_pass": dict.fromkeys(
+        ("computed", "from_store", "copies", "n_unreadable", "hashed"), int
+    )
     | {"digest_seconds": float},
     "precision": {"used": str, "why": str, "head": str, "head_why": str},
     "calibration": {

@@ -106,7 +106,7 @@ class AddResult:
         of a field is named ``n_`` and the field's name (``n_new_classes``: ``new_classes`` holds
         their names)."""
         added = ", ".join(f"{split}={n}" for split, n in self.totals().items())
-        left = f"n_copy_files={len(self.copy_files)}, unreadable={len(self.unreadable_files)}"
+        left = f"n_copy_files={len(self.copy_files)}, n_unreadable={len(self.unreadable_files)}"
         would = ", dry_run=True" if self.dry_run else ""
         return (
             f"AddResult(data={str(self.data)!r}, {added}, "

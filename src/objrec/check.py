@@ -72,6 +72,7 @@ from objrec.ratios import (
     min_class_size,
     photos_for,
 )
+from objrec.renames import renamed_attribute
 from objrec.reviewed import REVIEWED_FILE
 
 log = logging.getLogger(__name__)
@@ -116,11 +117,12 @@ FILE_KINDS = ("unreadable", "too_large", "bad_name")
 class CheckResult:
     root: Path
     images: int = 0
-    """Image files in class folders: ``readable`` ones and ``unusable_files``."""
+    """Image files in class folders: ``readable`` ones and ``n_unreadable``."""
     readable: int = 0
-    classes: int = 0
+    n_classes: int = 0
     """Distinct names of class folders holding image files (a class present in several splits
-    counts once; an empty class folder is a problem, not a class)."""
+    counts once; an empty class folder is a problem, not a class); ``check --json``'s
+    ``n_classes`` (``classes`` before 7 December 2026)."""
     splits: dict[str, int] = field(default_factory=dict)
     """Image files per split, for a split folder; empty for a class folder."""
     problems: list[Problem] = field(default_factory=list)
@@ -144,13 +146,18 @@ class CheckResult:
         """Record a problem that does not stop training (a file or folder objrec ignores)."""
         self.problems.append(Problem(str(path), kind, message, False))
 
+    classes = renamed_attribute("CheckResult", "classes", "n_classes")
+    unusable_files = renamed_attribute("CheckResult", "unusable_files", "n_unreadable")
+
     @property
     def unusable(self) -> list[Problem]:
         return [p for p in self.problems if p.unusable]
 
     @property
-    def unusable_files(self) -> int:
-        """Image files that cannot be used: ``images`` less ``readable``."""
+    def n_unreadable(self) -> int:
+        """Image files that cannot be read (or named: not UTF-8), left out: ``images`` less
+        ``readable``; ``check --json``'s ``n_unreadable`` (``unusable_files`` before 7 December
+        2026)."""
         return sum(p.kind in FILE_KINDS for p in self.unusable)
 
     @property
@@ -165,7 +172,7 @@ class CheckResult:
         splits = "".join(f", {split}={n}" for split, n in self.splits.items())
         return (
             f"CheckResult(root={str(self.root)!r}, images={self.images}, "
-            f"readable={self.readable}, classes={self.classes}{splits}, "
+            f"readable={self.readable}, n_classes={self.n_classes}{splits}, "
             f"n_problems={len(self.problems)}, n_unusable={len(self.unusable)})"
         )
 
@@ -177,8 +184,8 @@ class CheckResult:
             "root": str(self.root),
             "images": self.images,
             "readable": self.readable,
-            "unusable_files": self.unusable_files,
-            "classes": self.classes,
+            "n_unreadable": self.n_unreadable,
+            "n_classes": self.n_classes,
             "splits": self.splits,
             "unusable_folders": self.unusable_folders,
             "unusable": len(self.unusable),
@@ -644,8 +651,8 @@ def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
     _note_raw_and_sidecars(root, [*bad, *(p for files in classes.values() for p in files)], result)
     result.images = sum(map(len, classes.values())) + _bad_names(result, root)
     named = sorted(name for name, files in classes.items() if files)
-    result.classes = len(named)
-    if result.classes == 1:
+    result.n_classes = len(named)
+    if result.n_classes == 1:
         message = (
             f"only one class ({named[0]}): `train` refuses it, a classifier needs at least two"
         )

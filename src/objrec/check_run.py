@@ -110,7 +110,7 @@ class RunCheck:
         return {
             "run": str(self.run),
             "status": self.status,
-            "classes": len(self.classes) if self.classes else None,
+            "n_classes": len(self.classes) if self.classes else None,
             "backbone": self.backbone,
             "intact": self.intact,
             "unusable": len(self.unusable),
@@ -358,7 +358,9 @@ def _check_summary(
     summary = _read_json_record(run / SUMMARY, result, record)
     if summary is None:
         return
-    model: dict[str, Any] = {"classes": len(meta.classes), "best_epoch": meta.best_epoch}
+    if "n_classes" not in summary and "classes" in summary:  # written before 7 December 2026
+        summary = {**summary, "n_classes": summary["classes"]}
+    model: dict[str, Any] = {"n_classes": len(meta.classes), "best_epoch": meta.best_epoch}
     if "model_digest" in summary:
         model["model_digest"] = meta.digest
     other = [

@@ -129,7 +129,7 @@ def same_images(folder: Path, cache_dir: str | Path | None = None) -> bool:
         for key, (_, true) in zip(keys, rows, strict=True)
     ):
         return False
-    if not all(was_unreadable(key, record.unreadable) for key in set(listed) - set(keys)):
+    if not all(was_unreadable(key, record.unreadable_files) for key in set(listed) - set(keys)):
         return False
     paths = [evaluated.joinpath(*key) for key in keys if key is not None]
     return same_contents(record, paths, [true for _, true in rows], cache_dir)

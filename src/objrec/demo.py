@@ -215,7 +215,7 @@ def _run_demo(
     return {
         "top1": m.top1,
         "top5": m.top5,
-        "classes": len(evaluation.classes),
+        "n_classes": len(evaluation.classes),
         "seconds": time.perf_counter() - started,
         "run": str(run),
         "evaluation": str(evaluation.out),

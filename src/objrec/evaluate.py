@@ -144,8 +144,9 @@ class EvaluationResult:
     near_seen: dict[str, list[str]] = field(default_factory=dict)
     """Evaluated images that are near-duplicates of the run's own training or validation images
     (re-saved, resized or cropped copies; not byte copies: those are ``seen``), per split."""
-    unreadable: list[str] = field(default_factory=list)
-    """``path: reason`` for each image of the folder that could not be read, left out."""
+    unreadable_files: list[str] = field(default_factory=list)
+    """``path: reason`` for each image of the folder that could not be read, left out;
+    ``metrics.json``'s ``unreadable_files`` (``unreadable`` before 7 December 2026)."""
     model_digest: str = ""
     """The content digest of the model file evaluated (``model_file.model_digest``: the first 32
     hex digits of its SHA-256): ``report`` tells by it an evaluation of the run's model from one
@@ -174,6 +175,7 @@ class EvaluationResult:
     ``confusion``, in images."""
 
     model = renamed_attribute("EvaluationResult", "model", "model_digest")
+    unreadable = renamed_attribute("EvaluationResult", "unreadable", "unreadable_files")
 
     @property
     def untaught(self) -> dict[str, int]:
@@ -346,7 +348,7 @@ class EvaluationResult:
             "image_set": self.image_set,
             "seen_in_training": {s: len(self.seen.get(s, [])) for s in SEEN_SPLITS},
             "near_seen_in_training": {s: len(self.near_seen.get(s, [])) for s in SEEN_SPLITS},
-            "unreadable": self.unreadable,
+            "unreadable_files": self.unreadable_files,
             "model_digest": self.model_digest,
             "untaught_classes": self.untaught_classes,
             "untaught_unknown": self.untaught_unknown,
@@ -593,7 +595,7 @@ def record_provenance(
     model over the file during the evaluation was credited with this model's figures), and the
     fingerprint of the evaluated images (their store ``digests``, in the order of
     ``result.predictions``) with their labels."""
-    result.unreadable, result.model_digest = unreadable, model
+    result.unreadable_files, result.model_digest = unreadable, model
     labels = [] if result.predictions is None else list(result.predictions["true"])
     result.image_set = image_set_fingerprint(list(digests), labels)
 

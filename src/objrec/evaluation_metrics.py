@@ -664,8 +664,9 @@ class EvaluationRecord:
     """How many of those the model answered "unknown" (None: none, or no threshold)."""
     against: Comparison | None = None
     """``evaluate --against``'s comparison (:class:`Comparison`), where it made one."""
-    unreadable: list[str] = field(default_factory=list)
-    """``path: reason`` for each image of the folder that could not be read, left out."""
+    unreadable_files: list[str] = field(default_factory=list)
+    """``path: reason`` for each image of the folder that could not be read, left out:
+    ``unreadable_files``, ``unreadable`` in a file written before 7 December 2026."""
     near_duplicates: str | None = None
     warning: str | None = None
 
@@ -673,6 +674,7 @@ class EvaluationRecord:
     def from_json(cls, data: Mapping[str, Any]) -> EvaluationRecord:
         """From ``metrics.json``'s object, of this version or an earlier one."""
         pairs, against = data.get("mixed_pairs"), data.get("against")
+        unreadable = data.get("unreadable_files", data.get("unreadable"))  # its name till 7 Dec
         return cls(
             EvaluationMetrics.from_json(data),
             folder=str(data.get("folder") or ""),
@@ -687,7 +689,7 @@ class EvaluationRecord:
             untaught_classes=counts(data.get("untaught_classes")),
             untaught_unknown=data.get("untaught_unknown"),
             against=Comparison.from_json(against) if against else None,
-            unreadable=[str(entry) for entry in data.get("unreadable") or []],
+            unreadable_files=[str(entry) for entry in unreadable or []],
             near_duplicates=data.get("near_duplicates"),
             warning=data.get("warning"),
         )

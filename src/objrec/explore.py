@@ -36,6 +36,7 @@ from objrec.outputs import (
     writing_outputs,
 )
 from objrec.progress import Reporter, or_silent, some_of
+from objrec.renames import renamed_attribute
 from objrec.split_source import loose_files
 from objrec.tables import write_table
 
@@ -50,7 +51,9 @@ class ExploreResult:
     """Per class: images, mean/min/max width and height."""
     sizes: pd.DataFrame
     """Per image: split, class, file, width, height."""
-    unreadable: list[str]
+    unreadable_files: list[str]
+    """``path: reason`` of each image file that could not be read, left out; ``explore --json``'s
+    ``unreadable_files`` (``unreadable`` before 7 December 2026, the attribute's old name)."""
     out: Path | None = None
     ignored: IgnoredFiles | None = None
     """The files left out of the counts: those of the class folders that are not images, and
@@ -65,8 +68,10 @@ class ExploreResult:
         images = int(self.counts.to_numpy().sum())
         return (
             f"ExploreResult(images={images}{splits}, n_classes={len(self.counts)}, "
-            f"n_unreadable={len(self.unreadable)}{where})"
+            f"n_unreadable={len(self.unreadable_files)}{where})"
         )
+
+    unreadable = renamed_attribute("ExploreResult", "unreadable", "unreadable_files")
 
 
 @takes_back_folders("out")

@@ -20,6 +20,7 @@ from objrec.meta import ParameterCounts, whole_counts
 from objrec.model import Classifier, count_parameters
 from objrec.precision import Precision
 from objrec.provenance import CommandLine, SplitState
+from objrec.renames import renamed_attribute
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,8 +41,9 @@ class FrozenPassCounts:
     cut_computed: int = 0
     """Image views fine-tuning's pass below its tuned blocks computed, the store lacking their
     activations at the cut: not the body's views (``computed`` counts those), yet computed."""
-    unreadable: int
-    """Files that could not be read, each once whatever its views."""
+    n_unreadable: int
+    """Files that could not be read, each once whatever its views (``summary.json``'s
+    ``frozen_pass.n_unreadable``; ``unreadable`` before 7 December 2026, still read)."""
     hashed: int
     """Files read for their content digest (the others' came from the store's file index)."""
     digest_seconds: float
@@ -56,10 +58,13 @@ class FrozenPassCounts:
                 del counts[key]
         return counts
 
+    unreadable = renamed_attribute("FrozenPassCounts", "unreadable", "n_unreadable")
+
     @classmethod
     def from_json(cls, counts: Mapping[str, Any]) -> FrozenPassCounts:
         """The counts a summary holds (:meth:`to_json`); one an earlier objrec wrote without
-        some of them reads those as 0."""
+        some of them reads those as 0, its ``unreadable`` as ``n_unreadable``."""
+        counts = {"n_unreadable": counts.get("unreadable", 0), **counts}
         return cls(**{f.name: counts.get(f.name, 0) for f in fields(cls)})
 
 

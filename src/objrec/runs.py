@@ -146,8 +146,9 @@ class TrainResult:
 
     def summary(self) -> dict[str, Any]:
         """The run's ``summary.json`` (also ``objrec train --json``): every field, the run folder
-        as a string, the classes counted and the epochs run in place of ``history``."""
-        head = {"run": str(self.run), "classes": len(self.classes), "best_epoch": self.best_epoch}
+        as a string, the classes counted (``n_classes``; ``classes`` before 7 December 2026)
+        and the epochs run in place of ``history``."""
+        head = {"run": str(self.run), "n_classes": len(self.classes), "best_epoch": self.best_epoch}
         rest = {f.name: summed(f.name, getattr(self, f.name)) for f in fields(self)}
         return head | {"epochs_run": len(self.history)} | without(rest, NOT_SUMMED)
 

@@ -134,7 +134,7 @@ class SplitResult:
         every class's counts and every field: hundreds of characters); a count of a field named
         ``n_`` and the field's name (``n_small_classes``: ``small_classes`` holds their names)."""
         splits = ", ".join(f"{split}={n}" for split, n in self.totals().items())
-        left = f"unreadable={len(self.unreadable_files)}, duplicate_files={self.duplicate_files}"
+        left = f"n_unreadable={len(self.unreadable_files)}, duplicate_files={self.duplicate_files}"
         return (
             f"SplitResult(out={str(self.out)!r}, {splits}, n_classes={len(self.counts)}, "
             f"n_small_classes={len(self.small_classes)}, {left})"

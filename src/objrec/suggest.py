@@ -50,6 +50,7 @@ from objrec.outputs import (
 )
 from objrec.predict import familiarity_line, score_and_line
 from objrec.progress import Reporter, joined, or_silent
+from objrec.renames import renamed_attribute
 from objrec.tables import write_table
 from objrec.views import ViewSpec
 
@@ -67,7 +68,9 @@ class Suggestions:
     table: pd.DataFrame
     """One row per picked image, best first: rank, path, informativeness, reason, uncertainty,
     unfamiliarity, familiarity, predicted, second, ..."""
-    unreadable: list[str]
+    unreadable_files: list[str]
+    """``path: reason`` of each image file that could not be read, left out (``unreadable``
+    before 7 December 2026, the name still read)."""
     out: Path | None = None
     unknown: int = 0
     """Readable images the run answers "unknown" (its unknown score below the threshold)."""
@@ -83,14 +86,14 @@ class Suggestions:
         """One line, as the other results': how many images were picked, read and answered
         "unknown", how many were left out (``table`` and the lists hold them)."""
         where = f", out={str(self.out)!r}" if self.out is not None else ""
-        left = ", ".join(
-            f"n_{name}={len(getattr(self, name))}"
-            for name in ("labelled", "near_copies", "unreadable")
-        )
+        left = f"n_labelled={len(self.labelled)}, n_near_copies={len(self.near_copies)}, "
+        left += f"n_unreadable={len(self.unreadable_files)}"
         return (
             f"Suggestions(picked={len(self.table)}, readable={self.readable}, "
             f"unknown={self.unknown}, {left}{where})"
         )
+
+    unreadable = renamed_attribute("Suggestions", "unreadable", "unreadable_files")
 
     @property
     def all_unknown(self) -> bool:

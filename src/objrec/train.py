@@ -862,7 +862,7 @@ def frozen_pass_counts(
         copies=copies,
         derived=derived,
         cut_computed=world.sum(sum(t.computed for t in below)),
-        unreadable=len({message for t in tables for message in t.errors}),
+        n_unreadable=len({message for t in tables for message in t.errors}),
         hashed=world.sum(sum(h.hashed for h in hashing)),
         digest_seconds=round(sum(h.seconds for h in hashing), 3),
     )

@@ -494,7 +494,7 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
         result = run_explore(data, out_dir, reporter, force, refresh)
     if as_json:
         counts = result.counts.to_dict(orient="index")
-        found = {"out": str(out_dir), "counts": counts, "unreadable": result.unreadable}
+        found = {"out": str(out_dir), "counts": counts, "unreadable_files": result.unreadable_files}
         found["ignored_files"] = result.ignored.to_json() if result.ignored else None
         print_json(with_warnings(found, logged))
         return
@@ -512,7 +512,7 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     console.print(
         explore_summary(result) + f"; CSVs and plots in {shown(out_dir)}{beside}", markup=False
     )
-    for problem in result.unreadable:
+    for problem in result.unreadable_files:
         console.print(f"[yellow]unreadable:[/] {escape(problem)}")
 
 
@@ -536,12 +536,12 @@ def explore_summary(result) -> str:
     in their headers, never the pixels (a truncated file may have a whole header). Every one
     sized is ``each``: "120 image files in 5 classes: 120 sized from their headers" said the
     count twice."""
-    files = len(result.sizes) + len(result.unreadable)
+    files = len(result.sizes) + len(result.unreadable_files)
     classes = plural(len(result.counts), "class", "classes")
-    unreadable = f", {len(result.unreadable):,} unreadable" if result.unreadable else ""
+    unreadable = f", {len(result.unreadable_files):,} unreadable" if result.unreadable_files else ""
     sized = (
         f": {len(result.sizes):,} sized from their headers{unreadable}"
-        if result.unreadable
+        if result.unreadable_files
         else ", each sized from its header"
     )
     return (
@@ -631,7 +631,7 @@ def check(data: Path, as_json: bool) -> None:
         console.print(check_summary(result))
         if result.split_record is not None:
             console.print(split_record_line(result.split_record), markup=False, highlight=False)
-        if result.unusable_files or left_out_folders(result):
+        if result.n_unreadable or left_out_folders(result):
             console.print(check_next(result))
     if result.unusable:
         sys.exit(1)
@@ -712,9 +712,9 @@ def check_summary(result: CheckResult) -> str:
     folders (empty classes, classes train lacks, a single class), each listed above it."""
     per_split = ", ".join(f"{k} {v:,}" for k, v in result.splits.items())
     return (
-        f"{plural(result.images, 'image file')} in {plural(result.classes, 'class', 'classes')}"
+        f"{plural(result.images, 'image file')} in {plural(result.n_classes, 'class', 'classes')}"
         + (f" ({per_split})" if per_split else "")
-        + f": {result.readable:,} readable, {result.unusable_files:,} unusable"
+        + f": {result.readable:,} readable, {result.n_unreadable:,} unusable"
         + "".join(f"; {part}" for part in folder_parts(result))
     )
 
@@ -812,11 +812,11 @@ def check_next(result: CheckResult) -> str:
     instead (split's refuses the files it cannot decode, not names that are not UTF-8). A split
     folder is not split again: train alone. Nothing is said to go on past an unusable folder (a
     folder of one class, which train refuses): its own line says what it stops."""
-    left = [plural(result.unusable_files, "unusable file")] * bool(result.unusable_files)
+    left = [plural(result.n_unreadable, "unusable file")] * bool(result.n_unreadable)
     empty = left_out_folders(result)
     left += [plural(empty, "empty class folder")] * bool(empty)
     files = " and the ".join(left)
-    them = "it" if result.unusable_files + empty == 1 else "them"
+    them = "it" if result.n_unreadable + empty == 1 else "them"
     who, go = ("train leaves", "goes") if result.splits else ("split and train leave", "go")
     strict = "train --strict refuses to start while any exist"
     if not result.splits and not any(p.kind == "bad_name" for p in result.unusable):

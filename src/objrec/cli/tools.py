@@ -432,7 +432,7 @@ def demo(out: Path, force: bool) -> None:
     summary = run_demo(out, reporter, force=force, command=command_line())
     console.print(
         f"[green]demo finished[/] in {summary['seconds']:.0f}s: test top-1 "
-        f"{percent(summary['top1'])}{top5_text(summary['top5'], summary['classes'])}; "
+        f"{percent(summary['top1'])}{top5_text(summary['top5'], summary['n_classes'])}; "
         f"everything is in {escape(shown(out))}"
     )
     console.print("next, try:", highlight=False)
