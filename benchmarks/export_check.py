@@ -51,7 +51,7 @@ def timed_export(run: Path, out: Path, photos: list[Path]) -> tuple[float, float
     try:
         start = time.perf_counter()
         result = export.export_model(run, out)
-        return time.perf_counter() - start, spent[0], result.answers
+        return time.perf_counter() - start, spent[0], list(result.answers_checked.values())
     finally:
         export.photo_agreement, export.check_photos = agreement, chosen
 

@@ -319,7 +319,9 @@ def one_of_each_result() -> list:
         summarize_logits(logits, torch.tensor([0, 1, 0]), ["a", "b"]),
         objrec.Prediction("a.jpg", [{"class": "a", "prob": 0.875}], unknown=True, score=-0.25),
         objrec.Prediction("b.jpg", error="no such file or folder"),
-        objrec.ExportResult(Path("run/model.onnx"), Path("run/model.json"), 1e-7, [agreement]),
+        objrec.ExportResult(
+            Path("run/model.onnx"), Path("run/model.json"), 1e-7, {"onnxruntime": agreement}
+        ),
         objrec.AuditResult([], [], [], n_images=7, classes=["a", "b"], out=Path("audit")),
         objrec.AppliedPlan(copied=7, removed=1),
         objrec.Suggestions(pd.DataFrame({"rank": [1, 2]}), ["x.jpg"], readable=3, labelled=["c"]),
@@ -380,6 +382,44 @@ def test_unreadable_files_are_a_list_of_unreadable_files_and_a_count_n_unreadabl
             assert getattr(record, old) == getattr(record, new)
 
 
+def test_the_data_folder_is_data_as_the_cli_s_data_in_every_function(tmp_path):
+    """The data folder was `data_dir`, `data`, `root` or `folder` by function, `export_model`'s
+    options `fmt` and `photos` where the CLI says --format and --check-photos (review55b M5):
+    each parameter is named as the CLI names it, and the old names still work for a release,
+    with a DeprecationWarning naming the new one."""
+    import inspect
+
+    from objrec.errors import ObjrecError
+
+    named = {
+        objrec.train: "data",
+        objrec.evaluate: "data",
+        objrec.check_folder: "data",
+        objrec.build_report: "data",
+        objrec.explore: "data",
+        objrec.audit_folder: "data",
+        objrec.apply_plan: "data",
+        objrec.add_images: "data",
+        objrec.suggest_images: "unlabelled",  # objrec suggest RUN UNLABELLED
+    }
+    for function, name in named.items():
+        assert name in inspect.signature(function).parameters, function.__name__
+    assert {"format", "check_photos"} <= set(inspect.signature(objrec.export_model).parameters)
+    nope = tmp_path / "nope"
+    old = [
+        (lambda: objrec.check_folder(root=nope), r"check_folder\(root=\) is deprecated: use "),
+        (lambda: objrec.suggest_images("r", folder=nope), r"suggest_images\(folder=\) is dep"),
+        (lambda: objrec.export_model("run", photos=0), r"export_model\(photos=\) .* use \w+\("),
+    ]
+    for call, said in old:
+        with pytest.warns(DeprecationWarning, match=said), pytest.raises(ObjrecError):
+            call()  # taken as the new name: refused as it would be by it
+    with pytest.raises(ObjrecError, match=r"^`check_photos` must be a whole number"):
+        objrec.export_model("run", check_photos=0)
+    with pytest.raises(TypeError, match=r"check_folder\(\) got both root= and data="):
+        objrec.check_folder(root=nope, data=nope)
+
+
 def test_evaluate_and_predict_name_the_argument_a_caller_got_wrong(trained_run, tmp_path):
     """review55b L8: `objrec.evaluate("run", "nope")` said "nope is not a folder", where the CLI
     says "does not exist", and neither named the parameter; `objrec.predict("run", [])` returned
@@ -388,9 +428,9 @@ def test_evaluate_and_predict_name_the_argument_a_caller_got_wrong(trained_run, 
 
     nope, notes = tmp_path / "nope", tmp_path / "notes.txt"
     notes.write_text("not a folder")
-    with pytest.raises(ObjrecError, match=rf"^`folder` {re.escape(str(nope))} does not exist$"):
+    with pytest.raises(ObjrecError, match=rf"^`data` {re.escape(str(nope))} does not exist$"):
         objrec.evaluate(trained_run, nope)
-    with pytest.raises(ObjrecError, match=rf"^`folder` {re.escape(str(notes))} is not a folder$"):
+    with pytest.raises(ObjrecError, match=rf"^`data` {re.escape(str(notes))} is not a folder$"):
         objrec.evaluate(trained_run, notes)
     with pytest.raises(ObjrecError, match=r"^`paths` is empty: give the images to predict"):
         objrec.predict(trained_run, [])

@@ -5148,7 +5148,7 @@ def test_check_of_a_run_says_whether_its_export_is_of_its_model_and_whole(capsys
     script gone is a note: the graph runs without it)."""
     from objrec.export import export_model
 
-    export_model(trained_run, photos=1)
+    export_model(trained_run, check_photos=1)
     code, out, _ = run(capsys, "check", trained_run, "--json")
     answer = json.loads(out)
     assert code == 0 and answer["problems"] == []
@@ -5207,7 +5207,7 @@ def test_check_of_a_run_notes_an_edited_or_removed_export_script_and_exits_0(cap
     script changed or gone is a note saying what `--force` would do; the graph is still checked."""
     from objrec.export import export_model
 
-    export_model(trained_run, photos=1)
+    export_model(trained_run, check_photos=1)
     script = trained_run / "model_infer.py"
     script.write_text(script.read_text() + "# my change\n")
     code, out, _ = run(capsys, "check", trained_run, "--json")
@@ -5233,7 +5233,7 @@ def test_check_of_a_run_notes_an_export_made_before_digests_and_does_not_fail(ca
     cannot be judged: check says so, and what to do, and exits 0."""
     from objrec.export import export_model
 
-    export_model(trained_run, photos=1)
+    export_model(trained_run, check_photos=1)
     sidecar = trained_run / "model.json"
     record = json.loads(sidecar.read_text())
     old = {k: v for k, v in record.items() if k not in ("model_digest", "files_sha256")}
@@ -5271,14 +5271,14 @@ def test_check_of_a_run_notes_an_export_answering_by_a_threshold_the_run_no_long
         assert code == 0 and len(reads) <= 1
         return [(p["path"], p["kind"], p["message"]) for p in json.loads(out)["problems"]]
 
-    export_model(trained_run, photos=1)
+    export_model(trained_run, check_photos=1)
     kept = keep_threshold(trained_run, 0.25, {"replaced": 0.0})
     [(path, kind, message)] = noted()
     assert (path, kind) == ("model.json", "other_threshold") and message.startswith(
         "the export answers unknown below 0.0, not below 0.25, the threshold kept with the run "
         f"since; export it again with `objrec export {trained_run} --force`"
     )
-    export_model(trained_run, photos=1, force=True)
+    export_model(trained_run, check_photos=1, force=True)
     assert noted() == []
     again = keep_threshold(trained_run, 0.25, {"replaced": 0.25})  # the same value, kept later:
     record = json.loads(again.path.read_text()) | {"kept_on": "2026-12-06T09:00:00Z"}

@@ -103,7 +103,7 @@ def test_evaluate_predict_onnx_export_and_serve_agree_on_real_images(sample_run,
             [(r.path, r.topk) for r in results], classes
         )
     exported = export_model(run, tmp_path / "model.onnx")
-    onnx = OnnxModel(exported.path)
+    onnx = OnnxModel(exported.model)
     answers["exported ONNX + sidecar"] = {
         p: sidecar_probabilities(onnx, exported.sidecar, p, tta) for p in paths
     }
@@ -335,7 +335,7 @@ def test_the_export_s_script_gives_predict_s_answer(sample_run, tmp_path, precis
     if precision == "int8":
         run = int8_copy(run, tmp_path / "run")
     exported = export_model(run, tmp_path / "model.onnx")
-    session = OnnxModel(exported.path).session
+    session = OnnxModel(exported.model).session
     assert [i.name for i in session.get_inputs()] == ["input"]
     outputs = [o.name for o in session.get_outputs()]
     assert outputs == json.loads(exported.sidecar.read_text())["outputs"]
@@ -568,7 +568,7 @@ def test_evaluate_predict_and_the_export_agree_where_answers_are_not_near_certai
         export_model(trained_run, tmp_path / "m.onnx"),
         Recognizer.load(trained_run),
     )
-    onnx = OnnxModel(exported.path)
+    onnx = OnnxModel(exported.model)
     answers["export"] = {p: onnx(recognizer.preprocess([open_image(p)]))[0].numpy() for p in paths}
     for name, rows in answers.items():
         worst = max(float(np.abs(rows[p] - reference[p]).max()) for p in paths)

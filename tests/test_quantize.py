@@ -325,10 +325,10 @@ def test_an_int8_run_evaluates_predicts_serves_and_exports_the_same_body(
     assert ("openvino" in sidecar) == (engine == "openvino")  # how to run it as objrec does
     # the opsets its operators use, once each: ONNX Runtime before 1.18 refused the nine that
     # its pre-processing stamps on the body (ai.onnx.ml 5, ...), used or not
-    graph = onnx.load(str(exported.path))
+    graph = onnx.load(str(exported.model))
     used = {"", *(n.domain for n in graph.graph.node)}
     assert sorted(o.domain for o in graph.opset_import) == sorted(used)
-    session = onnx_session(exported.path)
+    session = onnx_session(exported.model)
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     with torch.inference_mode():  # the file, in ONNX Runtime, is the graph run by it
         on_ort = model.head(model.body.on_engine("onnxruntime")(x)).softmax(1)

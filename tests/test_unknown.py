@@ -115,7 +115,7 @@ def test_the_exported_file_and_its_sidecar_give_the_same_answer(trained_run, tmp
     recognizer = Recognizer.load(trained_run)
     image = Image.open(planted(tmp_path / "odd.png")).convert("RGB")
     x = recognizer.preprocess([image]).numpy()
-    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(result.model), providers=["CPUExecutionProvider"])
     probs, familiarity = session.run(None, {session.get_inputs()[0].name: x})
     answer = recognizer.answer([image])
     assert familiarity[0] < sidecar["unknown"]["threshold"]  # unknown, by the sidecar's rule
@@ -398,7 +398,7 @@ def test_a_vim_run_uses_its_own_head_in_predict_and_onnx(split_dir, tmp_path):
     assert isinstance(model.familiarity.raw, VimScore) and meta.calibration.unknown_score == "vim"
     assert model.familiarity.raw.energy._head[0] is model.head
     odd_is_unknown_in_torch_and_onnx(run, planted(tmp_path / "odd.png"), split_dir)
-    graph = onnx.load(str(export_model(run, tmp_path / "model.onnx").path)).graph
+    graph = onnx.load(str(export_model(run, tmp_path / "model.onnx").model)).graph
     stored = sum(int(np.prod(t.dims)) for t in graph.initializer)
     weights = sum(p.numel() for p in model.parameters()) + sum(
         b.numel() for b in model.familiarity.buffers()

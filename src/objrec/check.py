@@ -72,7 +72,7 @@ from objrec.ratios import (
     min_class_size,
     photos_for,
 )
-from objrec.renames import renamed_attribute
+from objrec.renames import renamed_arguments, renamed_attribute
 from objrec.reviewed import REVIEWED_FILE
 
 log = logging.getLogger(__name__)
@@ -628,11 +628,13 @@ def _check_splits(
     return {name: len(files) for name, files in train.items()}
 
 
-@on_ctrl_c("{root} was only read, as check does: run it again")
-def check_folder(root: Path, reporter: Reporter | None = None) -> CheckResult:
-    """Decode every image below ``root`` (a class or split folder) and list the problems;
-    ``reporter`` shows progress (None: nothing is shown)."""
-    root, reporter = Path(root), or_silent(reporter)
+@renamed_arguments(root="data")
+@on_ctrl_c("{data} was only read, as check does: run it again")
+def check_folder(data: Path, reporter: Reporter | None = None) -> CheckResult:
+    """Decode every image below ``data`` (a class or split folder: ``objrec check DATA``;
+    ``root`` before 7 December 2026, still taken, warning) and list the problems; ``reporter``
+    shows progress (None: nothing is shown)."""
+    root, reporter = Path(data), or_silent(reporter)
     if not root.is_dir():
         raise ObjrecError(f"{root} is not a folder")
     refuse_run_folder(root)

@@ -49,12 +49,12 @@ def default_eval_dir(
 
 def resolve_eval_folder(folder: Path, split: str) -> Path:
     """``folder/split`` for a split folder, else ``folder`` itself (one sub-folder per class);
-    one that is not there, or no folder, refused naming ``evaluate``'s parameter (its CLI says
-    "does not exist" too)."""
+    one that is not there, or no folder, refused naming ``evaluate``'s parameter, ``data``, as
+    its CLI's DATA (which says "does not exist" too)."""
     folder = Path(folder)
     if not folder.is_dir():
         state = "is not a folder" if folder.exists() else "does not exist"
-        raise ObjrecError(f"`folder` {folder} {state}")
+        raise ObjrecError(f"`data` {folder} {state}")
     if is_split_folder(folder):
         if split not in SPLITS:
             raise ObjrecError(f"`split` must be one of {', '.join(SPLITS)}")

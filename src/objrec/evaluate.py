@@ -109,7 +109,7 @@ from objrec.progress import (
     plural,
     with_distinct,
 )
-from objrec.renames import renamed_attribute
+from objrec.renames import renamed_arguments, renamed_attribute
 from objrec.tables import write_table
 from objrec.thresholds import accuracy_at_threshold
 from objrec.untaught import flag_untaught, refuse_none_taught, untaught_images
@@ -376,12 +376,13 @@ def two_class_words(pictures: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+@renamed_arguments(folder="data")
 @takes_back_folders("out")
 @on_ctrl_c("nothing was written: run it again")
 @warned_once_per_file()
 def evaluate(
     run: Path,
-    folder: Path,
+    data: Path,
     config: EvaluateConfig | None = None,
     *,
     out: Path | None = None,
@@ -390,7 +391,8 @@ def evaluate(
     read: tuple[dict[str, torch.Tensor], RunMeta] | None = None,
     **keywords: Any,
 ) -> EvaluationResult:
-    """Evaluate the model of ``run`` on ``folder`` (a split folder's ``split``, or a class folder).
+    """Evaluate the model of ``run`` on ``data`` (a split folder's ``split``, or a class folder;
+    ``objrec evaluate RUN DATA``; ``folder`` before 7 December 2026, still taken, warning).
 
     ``config`` (or its fields as keywords) says what to measure; calibration and the unknown
     answer are measured too (:func:`add_confidence`). With ``tta`` the probabilities are averaged
@@ -404,16 +406,16 @@ def evaluate(
     evaluated without reading the file again (``report``, whose page is of that model).
     """
     config, reporter = settings(EvaluateConfig, config, keywords, "evaluate"), or_silent(reporter)
-    refuse_early(Path(run), folder, out, config, force, read)
+    refuse_early(Path(run), data, out, config, force, read)
     named = out is not None  # else the run's own eval-* folder, refreshed as with force
-    result = measured(Path(run), folder, config, out, reporter, force, read=read)
+    result = measured(Path(run), data, config, out, reporter, force, read=read)
     out, earlier = result.out, None
     assert out is not None
     dropped = unknown_dropped(out, result.metrics)
     with writing_outputs(out):
         if config.against is not None:
             result.against, earlier = evaluate_against(
-                result, folder, config, reporter, out, run, measured
+                result, data, config, reporter, out, run, measured
             )
         with reporter.task("writing the tables and plots", None):  # seconds for many classes
             write_evaluation(result, out, force or not named, earlier)  # the folder made only now

@@ -42,6 +42,7 @@ from objrec.outputs import (
     writing_outputs,
 )
 from objrec.progress import Reporter, or_silent
+from objrec.renames import renamed_arguments, renamed_attribute, warn_renamed
 from objrec.runtime import onnxruntime_available
 
 FORMATS = ("onnx",)
@@ -49,53 +50,84 @@ FORMATS = ("onnx",)
 
 @dataclass
 class ExportResult:
-    path: Path
+    """What ``export_model`` wrote and how the file checked, each named as ``export --json``'s
+    key (before 7 December 2026: ``path``, ``max_diff`` and ``answers``, a list, still read with
+    a DeprecationWarning)."""
+
+    model: Path
+    """The ONNX file written."""
     sidecar: Path
-    max_diff: float
+    max_abs_diff: float
     """The file against the same graph in PyTorch (ONNX Runtime for an int8 body), on noise."""
-    answers: list[Agreement] = field(default_factory=list)
-    """The file against objrec's answers on real photos: in ONNX Runtime, then in OpenVINO for a
-    body OpenVINO ran."""
+    answers_checked: dict[str, Agreement] = field(default_factory=dict)
+    """The file against objrec's answers on real photos, by runtime: ``onnxruntime``, then
+    ``openvino`` for a body OpenVINO ran."""
     kept: KeptThreshold | None = None
     """The run's kept threshold, when there is one (the sidecar's unless ``current`` is False)."""
     script: Path | None = None
     """The script beside the model that runs it without objrec (:func:`script_path`)."""
 
+    path = renamed_attribute("ExportResult", "path", "model")
+    max_diff = renamed_attribute("ExportResult", "max_diff", "max_abs_diff")
+
+    @property
+    def answers(self) -> list[Agreement]:
+        """:attr:`answers_checked`'s agreements as a list, by the earlier name, warning."""
+        warn_renamed("ExportResult.answers", "ExportResult.answers_checked (a dict by runtime)")
+        return list(self.answers_checked.values())
+
+    @property
+    def unknown_threshold_kept_on(self) -> str | None:
+        """When the sidecar's threshold was kept with the run (``evaluate --keep-threshold``),
+        as ``export --json`` and ``predict`` say; None: the run's own, or one given."""
+        kept = self.kept
+        return kept.kept_on if kept is not None and kept.current else None
+
+    @property
+    def top_class_changed(self) -> int:
+        """The real photos whose top class the file changed in any runtime, each once (one
+        changed in ONNX Runtime and in OpenVINO is one photo)."""
+        checked = self.answers_checked.values()
+        named = {photo for agreement in checked for photo in agreement.changed_photos}
+        return max([len(named), *(a.top_class_changed for a in checked)])
+
     def __repr__(self) -> str:
         """One line, as the other results': the files written, how far the graph is from
         PyTorch, and on how many real photos its top class was not objrec's, in any runtime
-        (``answers`` holds each runtime's :class:`Agreement`; the kept threshold's record made
-        it several lines)."""
-        named = {"path": self.path, "sidecar": self.sidecar, "script": self.script}
+        (``answers_checked`` holds each runtime's :class:`Agreement`; the kept threshold's
+        record made it several lines)."""
+        named = {"model": self.model, "sidecar": self.sidecar, "script": self.script}
         files = ", ".join(f"{k}={str(v)!r}" for k, v in named.items() if v is not None)
-        photos = max((a.photos for a in self.answers), default=0)
-        changed = sum(a.top_class_changed for a in self.answers)
+        photos = max((a.photos for a in self.answers_checked.values()), default=0)
         return (
-            f"ExportResult({files}, max_diff={self.max_diff:.1e}, photos_checked={photos}, "
-            f"top_class_changed={changed})"
+            f"ExportResult({files}, max_abs_diff={self.max_abs_diff:.1e}, "
+            f"photos_checked={photos}, top_class_changed={self.top_class_changed})"
         )
 
 
+@renamed_arguments(fmt="format", photos="check_photos")
 def export_model(
     run: Path,
     out: Path | None = None,
-    fmt: str = "onnx",
+    format: str = "onnx",
     softmax: bool = True,
     force: bool = False,
     threshold: float | None = None,
     reporter: Reporter | None = None,
-    photos: int = CHECK_PHOTOS,
+    check_photos: int = CHECK_PHOTOS,
 ) -> ExportResult:
-    """Export the model of ``run`` to ``out`` (default :func:`default_out`) and check it, on
-    ``photos`` real photos (:func:`check_photos`); the sidecar's unknown threshold is
-    ``threshold`` when given (on the run's score), else the one ``evaluate --keep-threshold`` kept
-    for the run (``kept``), else the run's. ``reporter`` shows the writing and the check on real
-    photos (None: silent)."""
+    """Export the model of ``run`` to ``out`` (default :func:`default_out`) in ``format`` and
+    check it, on ``check_photos`` real photos (:func:`check_photos`), as ``export --format`` and
+    ``--check-photos`` (``fmt`` and ``photos`` before 7 December 2026, still taken, warning);
+    the sidecar's unknown threshold is ``threshold`` when given (on the run's score), else the
+    one ``evaluate --keep-threshold`` kept for the run (``kept``), else the run's. ``reporter``
+    shows the writing and the check on real photos (None: silent)."""
+    photos = check_photos
     require_number(threshold, finite=True)
     if isinstance(photos, bool) or not isinstance(photos, int) or photos < 1:
-        raise ObjrecError(f"`photos` must be a whole number of at least 1, not {photos!r}")
-    if fmt not in FORMATS:
-        raise ObjrecError(f"`fmt` must be one of {', '.join(FORMATS)}")
+        raise ObjrecError(f"`check_photos` must be a whole number of at least 1, not {photos!r}")
+    if format not in FORMATS:
+        raise ObjrecError(f"`format` must be one of {', '.join(FORMATS)}")
     require_onnxruntime()
     reporter = or_silent(reporter)
     with reporter.task("loading the model", None):  # seconds: the checkpoint, torchvision
@@ -274,4 +306,5 @@ def export_checked(
     diff, answers = write_checked(model, meta, path, *settings, on_photos if photos else None)
     if answers:
         warn_if_apart(answers)
-    return ExportResult(path, path.with_suffix(".json"), diff, answers)
+    by_runtime = {agreement.runtime: agreement for agreement in answers}
+    return ExportResult(path, path.with_suffix(".json"), diff, by_runtime)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,9 @@ class Agreement:
     unknown_changed: int = 0
     """Photos the file answers "unknown" and objrec not, or the reverse, at the sidecar's
     threshold."""
+    changed_photos: tuple[int, ...] = ()
+    """Which photos ``top_class_changed`` counts, by their place in the check's order: a photo
+    changed in two runtimes is one (``ExportResult.top_class_changed``)."""
 
     @property
     def apart(self) -> bool:
@@ -224,15 +227,16 @@ class Tally:
 
     photos: int = 0
     prob: float = 0.0
-    top_changed: int = 0
+    changed: list[int] = field(default_factory=list)
     score: float = 0.0
     unknown_changed: int = 0
 
     def add(self, got: Answers, expected: Answers, threshold: float | None) -> None:
         """A batch's probabilities and unknown scores, the file's (``got``) and objrec's."""
+        tops = (got.probs.argmax(1) != expected.probs.argmax(1)).nonzero().flatten()
+        self.changed += [self.photos + int(i) for i in tops]  # their places in the check
         self.photos += len(expected.probs)
         self.prob = max(self.prob, largest_gap((got.probs - expected.probs).abs()))
-        self.top_changed += int((got.probs.argmax(1) != expected.probs.argmax(1)).sum())
         apart = (got.scores - expected.scores).abs() / expected.scores.abs().clamp(min=1)
         self.score = max(self.score, largest_gap(apart))
         if threshold is not None:
@@ -240,9 +244,8 @@ class Tally:
             self.unknown_changed += int(flipped.sum())
 
     def agreement(self, runtime: str) -> Agreement:
-        return Agreement(
-            runtime, self.photos, self.prob, self.top_changed, self.score, self.unknown_changed
-        )
+        changed = (len(self.changed), self.score, self.unknown_changed, tuple(self.changed))
+        return Agreement(runtime, self.photos, self.prob, *changed)
 
 
 def compare_batch(

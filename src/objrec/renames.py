@@ -33,13 +33,16 @@ def renamed_attribute(owner: str, old: str, new: str) -> Any:
     return property(read, doc=f":attr:`{new}`, by its earlier name, with a DeprecationWarning.")
 
 
-def renamed_arguments(**renames: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def renamed_arguments(
+    *, public: str | None = None, **renames: str
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """A decorator taking each keyword argument named as a key of ``renames`` (the old name) as
-    the parameter its value names, with a :class:`DeprecationWarning`; both given is a
+    the parameter its value names, with a :class:`DeprecationWarning` naming the function as
+    ``objrec`` exports it (``public``: ``suggest_images`` for ``suggest``); both given is a
     TypeError, as Python's for an argument given twice."""
 
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
-        name = function.__name__
+        name = public or function.__name__
 
         @functools.wraps(function)
         def call(*args: P.args, **kwargs: P.kwargs) -> R:

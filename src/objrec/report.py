@@ -77,6 +77,7 @@ from objrec.progress import (
     span,
     three_places,
 )
+from objrec.renames import renamed_arguments
 from objrec.runs import describes_another_model, mismatched_summary, read_summary
 from objrec.tables import exact_cell
 from objrec.thresholds import advice_rests_on, resting_words
@@ -427,17 +428,20 @@ def readable(path: str, recognizer: Recognizer) -> Image.Image | None:
         return None
 
 
+@renamed_arguments(data_dir="data")
 @on_ctrl_c("no page was written: run it again")
 @warned_once_per_file()
 def build_report(
     run: Path,
     out: Path | None = None,
-    data_dir: Path | None = None,
+    data: Path | None = None,
     reporter: Reporter | None = None,
     force: bool = False,
     grad_cam: bool = True,
 ) -> Path:
-    """Write the HTML report of ``run`` to ``out`` (default ``RUN/report.html``); ``force``:
+    """Write the HTML report of ``run`` to ``out`` (default ``RUN/report.html``), evaluated on
+    ``data`` (``report --data``; ``data_dir`` before 7 December 2026, still taken, warning;
+    None: the run's own split folder's test split, where it is there); ``force``:
     write over ``out``, and replace an evaluation of another folder in ``RUN/eval-test``;
     ``grad_cam``: draw the Saliency section's Grad-CAM maps (seconds to minutes each on a busy
     CPU; False: the section says they were left out, and the model is not loaded for them);
@@ -445,7 +449,7 @@ def build_report(
     run, reporter = Path(run), or_silent(reporter)
     out = report_path(run, out, force)
     _, meta = read = read_checkpoint(run)  # once: the page is of this model, whatever lands
-    folders = report_folders(data_dir, meta)
+    folders = report_folders(data, meta)
     used = folders.used
     evaluation = load_evaluation(run, used, reporter, meta.data_dir, force, folders.of, read)
     roots = [used] if used is not None else []

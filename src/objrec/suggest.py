@@ -50,7 +50,7 @@ from objrec.outputs import (
 )
 from objrec.predict import familiarity_line, score_and_line
 from objrec.progress import Reporter, joined, or_silent
-from objrec.renames import renamed_attribute
+from objrec.renames import renamed_arguments, renamed_attribute
 from objrec.tables import write_table
 from objrec.views import ViewSpec
 
@@ -141,12 +141,13 @@ def pick_diverse(
     return chosen, similarities
 
 
+@renamed_arguments(public="suggest_images", folder="unlabelled")
 @takes_back_folders("out")
 @on_ctrl_c("nothing was written: run it again")
 @warned_once_per_file()
 def suggest(
     run: Path,
-    folder: Path,
+    unlabelled: Path,
     n: int = 50,
     out: Path | None = None,
     diversity: float = DIVERSITY,
@@ -154,16 +155,18 @@ def suggest(
     reporter: Reporter | None = None,
     force: bool = False,
 ) -> Suggestions:
-    """Rank the images below ``folder`` (no labels needed) by how much labelling each would teach
-    the model of ``run``; write ``suggestions.csv`` and ``suggestions.html`` to ``out`` (new or
-    empty unless ``force``), by default to :func:`default_suggest_dir`, written again over
-    objrec's own outputs there only as it recorded writing them (:func:`suggest_folder`)."""
+    """Rank the images below ``unlabelled`` (``objrec suggest RUN UNLABELLED``; ``folder``
+    before 7 December 2026, still taken, warning; no labels needed) by how much labelling each
+    would teach the model of ``run``; write ``suggestions.csv`` and ``suggestions.html`` to
+    ``out`` (new or empty unless ``force``), by default to :func:`default_suggest_dir`, written
+    again over objrec's own outputs there only as it recorded writing them
+    (:func:`suggest_folder`)."""
     if not 0 <= diversity <= 1:
         raise ObjrecError(f"`diversity` must lie between 0 and 1, not {diversity}")
-    paths = list_images(Path(folder)) if Path(folder).is_dir() else []
+    paths = list_images(Path(unlabelled)) if Path(unlabelled).is_dir() else []
     if not paths:
-        raise ObjrecError(f"{folder} holds no images to suggest from")
-    out, refresh = suggest_folder(run, out, Path(folder), force)  # before any image is read
+        raise ObjrecError(f"{unlabelled} holds no images to suggest from")
+    out, refresh = suggest_folder(run, out, Path(unlabelled), force)  # before any image is read
     reporter = or_silent(reporter)
     with reporter.task("loading the model", None):  # seconds: the checkpoint, torchvision
         recognizer = Recognizer.load(run)
@@ -171,13 +174,13 @@ def suggest(
     cache = open_cache(cache_dir or recognizer.meta.cache_dir, recognizer.meta.feature_dtype)
     body = FrozenBody(recognizer.model.body, data.input_size, cache, name=recognizer.meta.backbone)
     paths, labelled, near = unlabelled_paths(
-        run, recognizer, paths, cache, (Path(folder), reporter)
+        run, recognizer, paths, cache, (Path(unlabelled), reporter)
     )
     samples = [Sample(p, 0) for p in paths]
     settings = PassSettings(reporter=reporter, description="images")
     found = cached_features(body, samples, ViewSpec(data), settings)
     report_unreadable([found])
-    require_readable(found, Path(folder))
+    require_readable(found, Path(unlabelled))
     ok = found.ok.numpy()
     answers = recognizer.answer_from_features([found.features[found.ok]])
     kept = [p for p, good in zip(paths, ok, strict=True) if good]
@@ -188,7 +191,7 @@ def suggest(
     result = Suggestions(table, found.errors, None, unknown, len(kept), labelled, near)
     prepare_output_dir(out, force, names=SUGGEST_FILES, refresh=refresh)  # made only now
     with writing_outputs(out):
-        write_suggestions(result, out, Path(folder), force)
+        write_suggestions(result, out, Path(unlabelled), force)
     return result
 
 

@@ -115,6 +115,7 @@ from objrec.progress import (
 )
 from objrec.provenance import CommandLine, Provenance, SplitState, given_here, split_state
 from objrec.quantize import QuantizedBody, int8_engine, quantize_body
+from objrec.renames import renamed_arguments
 from objrec.resume_state import (
     FinetuneSaver,
     SavedTraining,
@@ -178,10 +179,11 @@ class RunRequest:
     script's call)."""
 
 
+@renamed_arguments(data_dir="data")
 @takes_back_folders("out", by_rank_0=True)
 @warned_once_per_file()
 def train(
-    data_dir: Path,
+    data: Path,
     out: Path,
     config: TrainConfig | Mapping[str, Any] | None = None,
     reporter: Reporter | None = None,
@@ -196,7 +198,8 @@ def train(
     """Train a new head on the frozen backbone's cached features; save the best epoch's model.
 
     Args:
-        data_dir: a split folder (``train/``, ``valid/``, ``test/``), e.g. from ``split_folder``.
+        data: a split folder (``train/``, ``valid/``, ``test/``), e.g. from ``split_folder``
+            (``objrec train DATA``; ``data_dir`` before 7 December 2026, still taken, warning).
         out: the run folder; refused when it already holds a model, unless ``force``.
         config: the settings: a ``TrainConfig``, a mapping of its fields, or its fields as
             ``keywords`` (``epochs=20``); default ``TrainConfig()``. Ignored when resuming.
@@ -222,8 +225,8 @@ def train(
     config = train_settings(config, keywords)
     with process_group(device) as world, ExitStack() as held:
         reporter = or_silent(reporter) if world.main else SILENT
-        with said_on_a_stop_outside_epochs(data_dir, out, resume, config, world):
-            return _train(Path(data_dir), Path(out), config, reporter, request, world, held)
+        with said_on_a_stop_outside_epochs(data, out, resume, config, world):
+            return _train(Path(data), Path(out), config, reporter, request, world, held)
 
 
 def _train(

@@ -175,8 +175,8 @@ def print_export(result: ExportResult, logged: list[str], as_json: bool) -> None
     if as_json:
         print_json(with_warnings(export_record(result), logged))
         return
-    openvino = any(a.runtime == "openvino" for a in result.answers)
-    lines = [exported_line(result), *agreement_lines(result.answers)]
+    openvino = "openvino" in result.answers_checked
+    lines = [exported_line(result), *agreement_lines(list(result.answers_checked.values()))]
     lines.append(script_line(result.script, openvino))
     for line in lines:
         console.print(line, markup=False, highlight=False)
@@ -306,23 +306,22 @@ def shared_lines(result: ShareResult, run: Path | None = None) -> list[str]:
 def exported_line(result: ExportResult) -> str:
     """export's summary: every file it wrote (the model, its sidecar and the script, the ones to
     copy together) and how closely the graph matches PyTorch."""
-    files = [shown(f) for f in (result.path, result.sidecar, result.script) if f is not None]
+    files = [shown(f) for f in (result.model, result.sidecar, result.script) if f is not None]
     named = f"{', '.join(files[:-1])} and {files[-1]}"
     together = " (copy them together)" if len(files) > 2 else ""
     return (
-        f"exported {named}{together}; the graph matches PyTorch within {result.max_diff:.1e} on "
-        "sample inputs" + kept_words(result.kept)
+        f"exported {named}{together}; the graph matches PyTorch within "
+        f"{result.max_abs_diff:.1e} on sample inputs" + kept_words(result.kept)
     )
 
 
 def export_record(result: ExportResult) -> dict[str, Any]:
     """export --json's record (keys: docs/json.md)."""
-    kept = result.kept
-    record: dict[str, Any] = {"model": str(result.path), "sidecar": str(result.sidecar)}
+    record: dict[str, Any] = {"model": str(result.model), "sidecar": str(result.sidecar)}
     record |= {"script": str(result.script)}
-    record |= {"unknown_threshold_kept_on": kept.kept_on if kept and kept.current else None}
-    checked = {a.runtime: a.as_dict() for a in result.answers}
-    return record | {"max_abs_diff": result.max_diff, "answers_checked": checked}
+    record |= {"unknown_threshold_kept_on": result.unknown_threshold_kept_on}
+    checked = {runtime: a.as_dict() for runtime, a in result.answers_checked.items()}
+    return record | {"max_abs_diff": result.max_abs_diff, "answers_checked": checked}
 
 
 def script_line(script: Path | None, openvino: bool = False) -> str:
