@@ -5248,6 +5248,10 @@ def test_check_of_a_run_notes_an_export_made_before_digests_and_does_not_fail(ca
         "check cannot tell whether it is of this model or whether its files are whole"
         in (answer["problems"][0]["message"])
     )
+    assert (  # the sidecar's model_digest is 32 hex digits of it, not the SHA-256 (review55b L5)
+        "recorded the model file's content digest and its files' SHA-256 in its sidecar"
+        in answer["problems"][0]["message"]
+    )
 
 
 @pytest.mark.slow  # two exports (0.6 s) and a run's files read three times (0.9 s)

@@ -411,8 +411,8 @@ def _check_evaluations(run: Path, result: RunCheck, model: str | None) -> None:
         if record is not None and record.model_digest and record.model_digest != digest:
             message = (
                 "an evaluation of another model than the run's now (its metrics.json names another "
-                "model file's SHA-256): report evaluates again rather than use it, and share's "
-                "card leaves it out"
+                "model file's content digest): report evaluates again rather than use it, and "
+                "share's card leaves it out"
             )
             result.note(folder, "other_model", message)
 
@@ -420,7 +420,7 @@ def _check_evaluations(run: Path, result: RunCheck, model: str | None) -> None:
 AGAIN = "export it again with `export_model(run, force=True)`"
 """What ``check`` says to do of an export not of the run's model now, or not whole."""
 NOT_TOLD = {
-    "model_digest": ("the model file's SHA-256", "whether it is of this model"),
+    "model_digest": ("the model file's content digest", "whether it is of this model"),
     FILES_SHA256: ("its files' SHA-256", "whether its files are whole"),
 }
 """What an export's sidecar records for ``check``, and what a sidecar without it leaves untold."""
