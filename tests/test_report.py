@@ -754,7 +754,7 @@ def test_the_top5_card_of_a_folder_named_with_top_1_keeps_the_folder_s_name(
     shutil.copytree(split_dir / "test", field)
     top5_for_three_classes(monkeypatch)  # the top-5 card, for 3 classes
     evaluate(trained_run, field)
-    html = build_report(trained_run, tmp_path / "r.html", data_dir=field).read_text()
+    html = build_report(trained_run, tmp_path / "r.html", data=field).read_text()
     text = " ".join(re.sub(r"<[^>]+>", " ", html.split("<main>")[1]).split())
     assert "top-5 on field top-1 shots" in text and "field top-5 shots" not in text
     assert "top-1 on field top-1 shots" in text
@@ -1021,7 +1021,7 @@ def test_an_evaluation_of_another_folder_is_named_by_that_folder_not_as_test_ima
     shutil.copytree(split_dir / "test", field)
     shutil.rmtree(field / "red")  # a class without images there: the untested note
     evaluate(trained_run, field)
-    html = build_report(trained_run, tmp_path / "field.html", data_dir=field).read_text()
+    html = build_report(trained_run, tmp_path / "field.html", data=field).read_text()
     text = " ".join(re.sub(r"<[^>]+>", " ", html.split("<main>")[1]).split())
     assert f"Results of the evaluation of {field.resolve()}" in text
     assert re.findall(r"\btest (?:image|top-1)", text) == []  # n_test, the CSV's column, stays
@@ -1162,14 +1162,12 @@ def test_report_data_folder_shows_that_folders_evaluation_not_the_latest(
     shutil.copytree(split_dir / "test", field)
     evaluate(trained_run, field)
     build_report(trained_run, tmp_path / "test.html")  # evaluates the test split, later
-    html = " ".join(
-        build_report(trained_run, tmp_path / "f.html", data_dir=field).read_text().split()
-    )
+    html = " ".join(build_report(trained_run, tmp_path / "f.html", data=field).read_text().split())
     assert f"Results of the evaluation of <code>{field.resolve()}</code>" in html
     other = tmp_path / "other"
     shutil.copytree(split_dir / "valid", other)
     with pytest.raises(ObjrecError) as refused:
-        build_report(trained_run, tmp_path / "o.html", data_dir=other)
+        build_report(trained_run, tmp_path / "o.html", data=other)
     assert str(refused.value) == (
         f"{trained_run} has no evaluation of {other} by its model yet: evaluate it there first "
         f"(`evaluate({str(trained_run)!r}, {str(other)!r})`)"
@@ -1185,7 +1183,7 @@ def test_a_report_of_a_valid_split_evaluation_shows_the_data_as_the_runs_own_pag
     training image per class), which `report RUN`'s has. It shows DATA's, the split folder the
     evaluated split is part of, named, as the run's own page does."""
     evaluate(trained_run, split_dir, split="valid")
-    valid = build_report(trained_run, tmp_path / "valid.html", data_dir=split_dir / "valid")
+    valid = build_report(trained_run, tmp_path / "valid.html", data=split_dir / "valid")
     html = " ".join(valid.read_text().split())
     assert f"Results of the evaluation of <code>{(split_dir / 'valid').resolve()}</code>" in html
     assert '<a href="#data">Data</a>' in html and 'alt="Images per class: ' in html
@@ -1227,9 +1225,7 @@ def test_report_data_folder_evaluates_it_again_at_the_threshold_kept_since(
     top-1 counted at a threshold the run no longer answers with, where the test split's page is
     evaluated again then (at_threshold_now). The folder is evaluated again, as the test split."""
     field, first, kept = evaluated_before_a_threshold_is_kept(trained_run, split_dir, tmp_path)
-    html = " ".join(
-        build_report(trained_run, tmp_path / "f.html", data_dir=field).read_text().split()
-    )
+    html = " ".join(build_report(trained_run, tmp_path / "f.html", data=field).read_text().split())
     evaluated_again_at_the_kept_threshold(html, field, first, kept)
 
 
@@ -1530,7 +1526,7 @@ def test_a_report_finds_the_evaluated_photos_from_another_folder_and_says_when_t
     evaluate(trained_run, "mine")
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
-    html = build_report(trained_run, tmp_path / "r.html", data_dir=tmp_path / "mine").read_text()
+    html = build_report(trained_run, tmp_path / "r.html", data=tmp_path / "mine").read_text()
     saliency = html.split('id="saliency"')[1]
     assert saliency.count("data:image/jpeg") >= 6 and 'id="photos-gone"' not in html
     import pandas as pd
@@ -1541,7 +1537,7 @@ def test_a_report_finds_the_evaluated_photos_from_another_folder_and_says_when_t
     rows.to_csv(table, index=False)  # one wrong answer, for the Grad-CAM section's words
     for image in (tmp_path / "mine").glob("*/*"):
         image.unlink()  # the folder kept, its photos gone: a run on another machine
-    html = build_report(trained_run, tmp_path / "r.html", data_dir=tmp_path / "mine", force=True)
+    html = build_report(trained_run, tmp_path / "r.html", data=tmp_path / "mine", force=True)
     text = " ".join(html.read_text().split())
     n = len(rows)
     assert f"{n} of the {n} images of mine are no longer where they were evaluated" in text
