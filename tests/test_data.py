@@ -699,7 +699,7 @@ def test_check_says_a_manifest_cut_mid_row_missing_or_short_of_rows(split_dir):
     (said,) = noted("manifest_unlisted")
     assert said.startswith(f"{manifest} lists 1 of the ") and "has no row of" in said
     assert (
-        "put there by hand? move them out of the split folder and add them with `objrec add`"
+        "put there by hand? move them out of the split folder and add them with `add_images`"
         in said
     )
     manifest.unlink()

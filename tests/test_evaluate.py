@@ -2932,7 +2932,7 @@ def test_evaluate_warns_once_of_images_put_into_the_split_by_hand(
     trained_run, split_dir, tmp_path, caplog
 ):
     """newcomer56's photos put into the splits by hand were said by check alone: evaluate says
-    it once, naming the cure, `objrec add`."""
+    it once, naming the cure, `add_images` (`objrec add`)."""
     import shutil
 
     first = sorted((split_dir / "test" / "red").iterdir())[0]
@@ -2945,7 +2945,7 @@ def test_evaluate_warns_once_of_images_put_into_the_split_by_hand(
         "test/red/by_hand.png): put there by hand?"
     )
     assert said[0].endswith(
-        "move them out of the split folder and add them with `objrec add`, "
+        "move them out of the split folder and add them with `add_images`, "
         "which places each where its near-duplicates are and lists it"
     )
 

@@ -402,7 +402,7 @@ def test_train_warns_at_its_start_of_images_put_into_the_split_folder_by_hand(
         f"train reads 1 image that {split_dir / 'manifest.csv'} has no row of (such as "
         "train/red/by_hand.png): put there by hand? Their near-duplicates are unknown to add, "
         "audit and evaluate (a copy in another split goes unseen): move them out of the split "
-        "folder and add them with `objrec add`, which places each where its near-duplicates "
+        "folder and add them with `add_images`, which places each where its near-duplicates "
         "are and lists it"
     ]
     listed = sorted((split_dir / "valid").rglob("*.png"))

@@ -229,7 +229,7 @@ def manifest_listing(folder: Path, files: set[str]) -> str | None:
 
 
 ADD_THEM = (
-    "move them out of the split folder and add them with `objrec add`, which places each where "
+    "move them out of the split folder and add them with `add_images`, which places each where "
     "its near-duplicates are and lists it"
 )
 """The cure for photos put into a split folder by hand (:func:`manifest_listing`,
