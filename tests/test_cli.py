@@ -5175,29 +5175,44 @@ def test_check_of_a_run_says_whether_its_export_is_of_its_model_and_whole(capsys
 
 
 @pytest.mark.parametrize(
-    ("name", "lost"),
+    ("name", "lost", "status"),
     [
-        ("config.json", "lost are the settings a share of the run carries, and the cache folder"),
-        ("summary.json", "lost is how training went (its times in report, its scores in a"),
+        (
+            "config.json",
+            "lost are the settings a share of the run carries, and the cache folder",
+            "a finished run",
+        ),
+        (
+            "summary.json",
+            "the run is unfinished (a train stopped as it put the run in place, which writes the "
+            "summary last): lost is how training went (its times in report, its scores in a",
+            "an unfinished run that cannot be resumed",
+        ),
     ],
 )
 def test_check_of_a_run_without_a_json_record_says_what_is_lost_and_what_to_do(
-    capsys, trained_run, name, lost
+    capsys, trained_run, name, lost, status
 ):
     """review53b nit 6: ``check RUN`` with config.json (or summary.json) removed said only "not
     there: every run writes it beside its model": neither what was lost nor what to do, nor why
-    it exits 0. A note (exit 0: the commands read the model file) names both."""
+    it exits 0. A note (exit 0: the commands read the model file) names both. A model without
+    its summary is of an unfinished run (a train killed before it put its summary in place, the
+    last of the run's files): check called it finished."""
     record = trained_run / name
     kept = record.read_bytes()
     record.unlink()
     try:
         code, out, err = run(capsys, "check", trained_run)
+        json_code, json_out, _ = run(capsys, "check", trained_run, "--json")
     finally:
         record.write_bytes(kept)
-    assert code == 0 and "nothing unusable" in out, (out, err)
+    assert code == json_code == 0 and "nothing unusable" in out, (out, err)
     [line] = [line for line in (out + err).splitlines() if line.startswith("missing ")]
     assert line.startswith(f"missing {record}: not there (a note: predict, evaluate"), line
-    assert lost in line and line.endswith("restore it from a copy of the run if you have one")
+    assert lost in " ".join(line.split()), line
+    assert "restore it from a copy of the run if you have one" in line
+    assert f": {status} of " in " ".join(out.split()), out
+    assert json.loads(json_out)["status"] == status.split()[1]
 
 
 @pytest.mark.slow  # an export (0.3 s) and a run's files read twice (0.6 s)
@@ -7588,6 +7603,7 @@ def test_train_refuses_its_data_or_out_from_paths_alone_before_loading_the_libra
     (tmp_path / "photos" / "red").mkdir(parents=True)
     (tmp_path / "run").mkdir()
     fake_checkpoint(tmp_path / "run" / "model.safetensors")
+    (tmp_path / "run" / "summary.json").write_text('{"finished": true}')
     (tmp_path / "busy").mkdir()  # a run another train holds, its training state there
     fake_checkpoint(tmp_path / "busy" / "last.safetensors")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}

@@ -1204,6 +1204,39 @@ def test_a_kill_between_a_runs_renames_leaves_its_model_without_the_earlier_runs
     }
 
 
+def test_a_model_without_a_summary_of_it_is_an_unfinished_run_to_every_reader(tmp_path, caplog):
+    """A kill between a run's model and its summary (put in place last) left the model without
+    one, and run_status read it as finished: a resume said "a finished run: there is nothing to
+    resume", a train into it "already holds a trained model", report left the run's times out
+    without a word. A model whose summary is not there, or names another model, is of an
+    unfinished run, one that cannot be resumed, and each reader says so (one beside a summary of
+    another model: test_train -k a_runs_summary_names_its_model)."""
+    from objrec.errors import ObjrecError
+    from objrec.report import summary_read
+    from objrec.runs import load_resume, load_run, open_run_folder, run_status
+
+    run = tmp_path / "run"
+    run.mkdir()
+    fake_checkpoint(run / "model.safetensors")
+    (run / "config.json").write_text("{}")
+    assert run_status(run) == "unfinished"
+    with pytest.raises(ObjrecError, match=r"without the summary\.json that describes it") as said:
+        open_run_folder(run, force=False)
+    assert "cannot be resumed; choose another `out` or pass `force=True`" in str(said.value)
+    with pytest.raises(ObjrecError, match="unfinished: it cannot be resumed; train it again"):
+        load_resume(run)
+    with pytest.raises(ObjrecError, match=r"describes it .* the run is unfinished: train it"):
+        load_run(run)
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        assert summary_read(run, None) == {}
+    assert "the report leaves out the run's times" in caplog.text
+    assert open_run_folder(run, force=True) == run
+    (run / "summary.json").write_text('{"finished": false}')  # a stopped run's, its state gone
+    assert run_status(run) == "unfinished"
+    with pytest.raises(ObjrecError, match="training state is gone: it cannot be resumed"):
+        load_resume(run)
+
+
 def test_ctrl_c_while_waiting_for_the_folders_lock_ends_the_command(tmp_path, monkeypatch):
     """The renames wait for the folder's lock, which another objrec may hold as long as it
     writes there; Ctrl-C was held back from the start of that wait, so it never ended it."""

@@ -426,7 +426,10 @@ def test_training_into_an_interrupted_run_points_to_resume(tmp_path, split_dir, 
     run = tmp_path / "run"
     run.mkdir()
     fake_checkpoint(run / BEST)
-    (run / "summary.json").write_text('{"seconds": {}}')  # as Ctrl-C leaves it
+    (run / "summary.json").write_text('{"seconds": {}}')  # a stopped run's, its state gone:
+    with pytest.raises(ObjrecError, match=r"training state is gone and cannot be resumed"):
+        train(split_dir, run, tiny_config)  # nothing to resume from (runs56)
+    fake_checkpoint(run / LAST)  # as Ctrl-C leaves it
     with pytest.raises(ObjrecError, match=r"interrupted run: continue it with `resume=True`"):
         train(split_dir, run, tiny_config)
     (run / "summary.json").unlink()

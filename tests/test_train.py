@@ -1481,7 +1481,8 @@ def test_a_run_killed_as_its_files_are_put_in_place_leaves_no_earlier_record_bes
     nothing holds it back) left the earlier run's summary.json, config.json and history.csv
     beside it, and load_run, report and the card took them for the new model's ("finished",
     best epoch 3 of the earlier run for a model of epoch 5). The earlier records go first and
-    the summary comes last: the model stands alone, and load_run says the run has no summary."""
+    the summary comes last: the model stands alone, and load_run says the run has no summary,
+    so is unfinished."""
     import signal
     import subprocess
     import sys
@@ -1498,8 +1499,9 @@ def test_a_run_killed_as_its_files_are_put_in_place_leaves_no_earlier_record_bes
     assert read_meta(out).head.hidden == 0  # the new model is in place
     left = {p.name for p in out.iterdir() if not p.name.startswith(".")}
     assert left == {"model.safetensors"}, left
-    with pytest.raises(ObjrecError, match=r"no summary\.json"):
+    with pytest.raises(ObjrecError, match=r"without the summary\.json .* the run is unfinished"):
         objrec.load_run(out)
+    assert objrec.runs.run_status(out) == "unfinished"  # said "finished" before runs56
 
 
 def test_a_runs_summary_names_its_model_and_one_of_another_model_is_refused(
@@ -1531,8 +1533,9 @@ def test_a_runs_summary_names_its_model_and_one_of_another_model_is_refused(
     with caplog.at_level(logging.WARNING):
         assert summary_read(out, model_digest(out)) == {}
     assert "describes another model" in caplog.text
-    [problem] = check_run(out).problems
+    [problem] = (checked := check_run(out)).problems
     assert problem.kind == "disagrees" and "model_digest" in problem.message
+    assert checked.status == "unfinished"  # the model has no summary of its own
     del summary["model_digest"]  # a summary written before it named its model
     (out / "summary.json").write_text(json.dumps(summary))
     assert objrec.load_run(out).best_epoch == result.best_epoch

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from objrec.leakage import SEEN_RECORD, seen_record
 from objrec.manifest import sha256_file
 from objrec.meta import BEST, LAST, RUN_RECORDS, RunMeta
 from objrec.model_file import (
+    RUN_AGAIN,
     STATE_DAMAGED,
     SUMMARY,
     Damaged,
@@ -51,6 +51,7 @@ from objrec.model_file import (
     header_of,
     holds_run,
     is_sealed,
+    json_record,
     model_digest,
     seal_at,
     status_of,
@@ -78,8 +79,9 @@ class RunCheck:
 
     run: Path
     status: str
-    """``finished``, ``interrupted`` (it can be resumed) or ``none`` (no model or training state
-    objrec can read): ``model_file.run_status``."""
+    """``finished``, ``interrupted`` (it can be resumed), ``unfinished`` (it cannot: a model
+    without a summary of it) or ``none`` (no model or training state objrec can read):
+    ``model_file.run_status``."""
     classes: list[str] = field(default_factory=list)
     """The model's classes in label order; empty when it cannot be read."""
     backbone: str | None = None
@@ -133,7 +135,7 @@ def check_run(run: Path, reporter: Reporter | None = None) -> RunCheck:
     ``reporter`` shows the model and the training state read (None: nothing is shown)."""
     run = Path(run)
     result = RunCheck(run, "none")
-    summary = _json_record(run / SUMMARY)  # read once: the run's status, its state's, its own
+    summary = json_record(run / SUMMARY)  # read once: the run's status, its state's, its own
     state = (run / LAST).is_file()
     what = "reading the model and training state" if state else "reading the model"
     with or_silent(reporter).task(what, 1 + state) as advance:
@@ -142,7 +144,8 @@ def check_run(run: Path, reporter: Reporter | None = None) -> RunCheck:
         training = _check_state(run, meta, result, summary)
         advance(int(state))
     held = has_objrec_header(training) or has_objrec_header(model)  # model_file.run_status's
-    result.status = status_of(held, has_objrec_header(training), finished_in(summary))
+    digest = meta.digest if meta is not None else None
+    result.status = status_of(held, has_objrec_header(training), summary, digest)
     if meta is not None:  # each record compared with the model checked (its digest, once read)
         kept = _check_kept(run, result, meta.digest)
         _check_config(run, meta, result)
@@ -223,13 +226,13 @@ def _check_state(
     run: Path, meta: RunMeta | None, result: RunCheck, summary: dict[str, Any] | str | None
 ) -> bytes:
     """The training state a resume continues from, read as a resume reads it (its SHA-256
-    checked), and whether it is the run's; a run whose ``summary`` (:func:`_json_record`) says
+    checked), and whether it is the run's; a run whose ``summary`` (:func:`json_record`) says
     it is unfinished without one cannot be resumed. Returns the bytes read (b"": none)."""
     path, data = run / LAST, b""
     if not path.is_file():
         if meta is not None and finished_in(summary) is False:  # damaged: noted as such
             message = "the run is unfinished and its training state is gone: it cannot be resumed"
-            result.note(path, "unfinished", f"{message}; train it again with `force=True`")
+            result.note(path, "unfinished", f"{message}; {RUN_AGAIN}")
         return data
     try:
         data = checkpoint_bytes(path, STATE_DAMAGED)
@@ -300,9 +303,10 @@ MISSING_RECORDS = {
     "lost are the settings a share of the run carries, and the cache folder train was given, so "
     "evaluate looks for the run's images in the default one: restore it from a copy of the run "
     "if you have one",
-    SUMMARY: "predict, evaluate and export read the model file alone); lost is how training "
-    "went (its times in report, its scores in a share's model card), and Python's load_run refuses "
-    "the run: restore it from a copy of the run if you have one",
+    SUMMARY: "predict, evaluate and export read the model file alone); the run is unfinished (a "
+    "train stopped as it put the run in place, which writes the summary last): lost is how "
+    "training went (its times in report, its scores in a share's model card), and Python's "
+    f"load_run refuses the run: restore it from a copy of the run if you have one, or {RUN_AGAIN}",
 }
 """What a run without each of its JSON records loses, and what to do: "every run writes it
 beside its model" said neither, nor whether the run could still be used."""
@@ -311,9 +315,9 @@ beside its model" said neither, nor whether the run could still be used."""
 def _read_json_record(
     path: Path, result: RunCheck, record: dict[str, Any] | str | None = None
 ) -> dict[str, Any] | None:
-    """The JSON object in the run's record ``path`` (``record``: :func:`_json_record`'s of it,
+    """The JSON object in the run's record ``path`` (``record``: :func:`json_record`'s of it,
     where read already); None, noted, when it is missing or is none."""
-    record = _json_record(path) if record is None else record
+    record = json_record(path) if record is None else record
     if isinstance(record, dict):
         return record
     if record is None:
@@ -321,18 +325,6 @@ def _read_json_record(
     else:
         result.problems.append(Problem(str(path), "unreadable", damaged_record(path, record), True))
     return None
-
-
-def _json_record(path: Path) -> dict[str, Any] | str | None:
-    """The JSON object in the run's record ``path``, read once; None when it is not there; else
-    why it is none, in words (``not JSON (...)``)."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        return f"not JSON ({exc})" if isinstance(exc, ValueError) else f"unreadable ({exc})"
-    return record if isinstance(record, dict) else f"not a JSON object ({reprlib.repr(record)})"
 
 
 def _check_config(run: Path, meta: RunMeta, result: RunCheck) -> None:
@@ -353,7 +345,7 @@ def _check_summary(
     run: Path, meta: RunMeta, result: RunCheck, record: dict[str, Any] | str | None
 ) -> None:
     """``summary.json``'s classes, best epoch and model file's digest (``record``, read already:
-    :func:`_json_record`; a summary written before it named the digest has none) against the
+    :func:`json_record`; a summary written before it named the digest has none) against the
     model's."""
     summary = _read_json_record(run / SUMMARY, result, record)
     if summary is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import reprlib
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -500,11 +501,19 @@ def summary_says_finished(run: Path) -> bool | None:
     """What the ``summary.json`` in ``run`` says of its run: finished or not (one written before
     "finished" existed: an interrupted run recorded no times), or None when it says nothing: it
     is not there, or damaged (not a JSON object), which tells nothing of the model beside it."""
+    return finished_in(json_record(run / SUMMARY))
+
+
+def json_record(path: Path) -> dict[str, Any] | str | None:
+    """The JSON object in a run's record ``path`` (``summary.json``, ``config.json``), read once;
+    None when it is not there; else why it is none, in words (``not JSON (...)``)."""
     try:
-        summary = json.loads((run / SUMMARY).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         return None
-    return finished_in(summary)
+    except (OSError, ValueError) as exc:
+        return f"not JSON ({exc})" if isinstance(exc, ValueError) else f"unreadable ({exc})"
+    return record if isinstance(record, dict) else f"not a JSON object ({reprlib.repr(record)})"
 
 
 def finished_in(summary: object) -> bool | None:
@@ -513,6 +522,43 @@ def finished_in(summary: object) -> bool | None:
     if not isinstance(summary, dict):
         return None
     return bool(summary.get("finished", bool(summary.get("seconds"))))
+
+
+def describes_another_model(summary: object, model: str | None) -> bool:
+    """Whether a run's ``summary`` (its JSON) names another model file than the one of content
+    digest ``model`` (None: not known): its figures, history and curves are another run's. A
+    summary written before it named its model (no ``model_digest``) is taken as it is."""
+    named = summary.get("model_digest") if isinstance(summary, dict) else None
+    return named is not None and model is not None and named != model
+
+
+def mismatched_summary(run: Path) -> str:
+    """The sentence for a run whose ``summary.json`` describes another model than its own."""
+    return (
+        f"{run / SUMMARY} describes another model than {run / BEST} (a file copied in since, or a "
+        "train killed as it wrote the run): its figures are not this model's; train the run "
+        "again with `force=True`"
+    )
+
+
+UNFINISHED = (
+    "{run} holds a model without the summary.json that describes it (a train stopped as it put "
+    "the run in place, which writes its summary last, or a model copied in alone): the run is "
+    "unfinished"
+)
+"""What a run folder whose model has no summary of its own is (:func:`run_status`'s
+``unfinished``): its model answers, but the records beside it may be another run's or none."""
+RUN_AGAIN = "train it again with `force=True`"
+"""What to do of an unfinished run: it cannot be resumed."""
+
+
+def unfinished_run(run: Path) -> str:
+    """What the run folder ``run`` of :func:`run_status` ``unfinished`` holds, in words: a model
+    without a summary of it (:data:`UNFINISHED`), or with one saying its run stopped, its
+    training state gone."""
+    if summary_says_finished(Path(run)) is False:
+        return f"{run} holds an unfinished run whose training state is gone"
+    return UNFINISHED.format(run=run)
 
 
 def damaged_record(path: Path, why: str) -> str:
@@ -528,22 +574,31 @@ def damaged_record(path: Path, why: str) -> str:
 
 def run_status(out: Path) -> str:
     """What ``out`` holds: ``finished`` (a run that ended), ``interrupted`` (one that can be
-    resumed: stopped by Ctrl-C or killed) or ``none``: no model or training state objrec wrote
-    (:func:`holds_run`), whatever ``summary.json`` or other files of those names it holds."""
+    resumed: stopped by Ctrl-C or killed), ``unfinished`` (one that cannot: a model without a
+    summary, or beside a summary saying its run stopped and no training state) or ``none``: no
+    model or training state objrec wrote (:func:`holds_run`), whatever ``summary.json`` or other
+    files of those names it holds. Paths and headers alone: a summary naming another model than
+    the one there is found where the model is read (``check``, ``load_run``, ``report``), not by
+    reading it here, on every train into a run folder."""
     out = Path(out)
     state = is_checkpoint(out / LAST)
-    return status_of(state or is_checkpoint(out / BEST), state, summary_says_finished(out))
+    held = state or is_checkpoint(out / BEST)
+    return status_of(held, state, json_record(out / SUMMARY), None)
 
 
-def status_of(held: bool, state: bool, finished: bool | None) -> str:
+def status_of(held: bool, state: bool, summary: object, model: str | None) -> str:
     """:func:`run_status` of what was read: whether the run folder ``held`` a model or training
-    state objrec wrote (:func:`holds_run`), whether its ``state`` is one, what its summary says
-    (:func:`summary_says_finished`)."""
+    state objrec wrote (:func:`holds_run`), whether its ``state`` is one, its ``summary``
+    (:func:`json_record`'s) and its model's digest (``model``; None: not known). A run's summary
+    is put in place last, after its model: a model without one is of a run that did not end."""
     if not held:
         return "none"
     if state:  # a finished run removes it: beside a finished run's summary, it is a forced
         return "interrupted"  # run's over it, stopped before its model was written
-    return "interrupted" if finished is False else "finished"  # a damaged summary says nothing
+    if summary is None or describes_another_model(summary, model):
+        return "unfinished"
+    return "unfinished" if finished_in(summary) is False else "finished"  # a damaged summary
+    # says nothing of the model
 
 
 def refuse_held_run(out: Path, force: bool, data_dir: Path | None = None) -> str:
@@ -563,6 +618,9 @@ def refuse_held_run(out: Path, force: bool, data_dir: Path | None = None) -> str
         refuse_overwrite(
             Path(out).resolve() / BEST, force, f"{out} already holds a trained model; {HINT}"
         )
+    if status == "unfinished":
+        said = f"{unfinished_run(out)} and cannot be resumed; {HINT}"
+        refuse_overwrite(Path(out).resolve() / BEST, force, said)
     return status
 
 

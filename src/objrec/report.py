@@ -63,8 +63,13 @@ from objrec.explore import explore
 from objrec.finetune import FinetuneRecord
 from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
-from objrec.meta import SUMMARY, RunMeta, output_beside
-from objrec.model_file import damaged_record
+from objrec.meta import BEST, SUMMARY, RunMeta, output_beside
+from objrec.model_file import (
+    UNFINISHED,
+    damaged_record,
+    describes_another_model,
+    mismatched_summary,
+)
 from objrec.outputs import report_path, same_file, shown_name, staged
 from objrec.prepared import FrozenPassCounts
 from objrec.progress import (
@@ -78,7 +83,7 @@ from objrec.progress import (
     three_places,
 )
 from objrec.renames import renamed_arguments
-from objrec.runs import describes_another_model, mismatched_summary, read_summary
+from objrec.runs import read_summary
 from objrec.tables import exact_cell
 from objrec.thresholds import advice_rests_on, resting_words
 from objrec.thumbnails import embed_image, thumbnail
@@ -599,13 +604,16 @@ def run_context(run: Path, meta: RunMeta) -> dict[str, Any]:
 
 
 def summary_read(run: Path, model: str | None) -> dict[str, Any]:
-    """The run's summary.json; empty, with a warning, when a user or a crash broke it, or it
-    describes another model than the one of digest ``model`` (``runs.mismatched_summary``): the
-    page leaves out the run's times, and says why (check alone said so)."""
+    """The run's summary.json; empty, with a warning, when a user or a crash broke it, when it
+    describes another model than the one of digest ``model`` (``model_file.mismatched_summary``),
+    or when the run's model has none (``model_file.UNFINISHED``): the page leaves out the run's
+    times, and says why (check alone said so)."""
     summary = read_summary(run)
     said = None
     if summary is None and (run / SUMMARY).is_file():
         said = damaged_record(run / SUMMARY, "not readable as a JSON object")
+    elif summary is None and (run / BEST).is_file():
+        said = UNFINISHED.format(run=run)
     elif summary is not None and describes_another_model(summary, model):
         said, summary = mismatched_summary(run), None
     if said is not None:

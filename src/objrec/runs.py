@@ -48,9 +48,11 @@ from objrec.meta import RUN_FILES as RUN_FILES  # what train writes into a run
 from objrec.meta import ParameterCounts, Processes, RunMeta
 from objrec.model import Classifier, count_parameters
 from objrec.model_file import DERIVED as DERIVED
+from objrec.model_file import RUN_AGAIN, UNFINISHED, model_digest, refuse_run_place, unfinished_run
 from objrec.model_file import SUMMARY as SUMMARY  # what a run folder holds: model_file's
+from objrec.model_file import describes_another_model as describes_another_model
 from objrec.model_file import holds_run as holds_run
-from objrec.model_file import model_digest, refuse_run_place
+from objrec.model_file import mismatched_summary as mismatched_summary
 from objrec.model_file import replaces_a_finished_run as replaces_a_finished_run
 from objrec.model_file import run_status as run_status
 from objrec.outputs import (
@@ -443,6 +445,8 @@ def load_resume(out: Path) -> tuple[SavedTraining, TrainConfig]:
         )
     if status == "none":
         raise ObjrecError(f"{out} holds no run to resume")
+    if status == "unfinished":
+        raise ObjrecError(f"{unfinished_run(out)}: it cannot be resumed; {RUN_AGAIN}")
     remove_leftovers(out)  # of the run killed while it wrote a checkpoint
     saved = load_training_state(Path(out) / LAST)
     assert saved.meta.train_config is not None  # load_training_state refuses a state without one
@@ -650,6 +654,8 @@ def load_run(run: str | Path) -> TrainResult:
 
     run = Path(run)
     summary = read_summary(run)
+    if summary is None and not (run / SUMMARY).exists() and (run / BEST).is_file():
+        raise ObjrecError(f"{UNFINISHED.format(run=run)}: {RUN_AGAIN}")
     if summary is None:
         raise ObjrecError(f"{run} holds no trained run: {_no_run_words(run)}")
     meta = read_meta(run)
@@ -674,23 +680,6 @@ def load_run(run: str | Path) -> TrainResult:
         finetune=FinetuneRecord.from_json(finetune) if isinstance(finetune, dict) else None,
         provenance=Provenance.from_json(summary.get("provenance")),
         model_digest=meta.digest,
-    )
-
-
-def describes_another_model(summary: Mapping[str, Any], model: str | None) -> bool:
-    """Whether a run's ``summary`` names another model file than the one of content digest
-    ``model`` (None: not known): its figures, history and curves are another run's. A summary
-    written before it named its model (no ``model_digest``) is taken as it is."""
-    named = summary.get("model_digest")
-    return named is not None and model is not None and named != model
-
-
-def mismatched_summary(run: Path) -> str:
-    """The sentence for a run whose ``summary.json`` describes another model than its own."""
-    return (
-        f"{run / SUMMARY} describes another model than {run / BEST} (a file copied in since, or a "
-        "train killed as it wrote the run): its figures are not this model's; train the run "
-        "again with `force=True`"
     )
 
 

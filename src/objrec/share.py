@@ -41,10 +41,14 @@ from objrec.errors import ObjrecError, ctrl_c_leaves, on_ctrl_c, stops_held
 from objrec.file_index import DIGEST_CHARS, file_stamp, hash_file, is_racy
 from objrec.kept import KEPT_NAME, read_kept, sealed
 from objrec.meta import BEST, RunMeta, require_checkpoint_file
-from objrec.model_file import checkpoint_meta, damaged_record
+from objrec.model_file import (
+    checkpoint_meta,
+    damaged_record,
+    describes_another_model,
+    mismatched_summary,
+)
 from objrec.outputs import new_folders, output_path, refuse_inside, temporary_folder
 from objrec.progress import SILENT, Reporter, plural
-from objrec.runs import describes_another_model, mismatched_summary
 
 log = logging.getLogger(__name__)
 

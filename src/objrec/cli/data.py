@@ -663,9 +663,11 @@ def check_run_folder(run: Path, as_json: bool) -> None:
 def run_check_summary(result: RunCheck) -> str:
     """``check RUN``'s last line: what the run is, the files whose SHA-256 matched, and how many
     are unusable."""
-    what = {"finished": "a finished run", "interrupted": "an interrupted run"}.get(
-        result.status, "no model or training state objrec can read"
-    )
+    what = {
+        "finished": "a finished run",
+        "interrupted": "an interrupted run",
+        "unfinished": "an unfinished run that cannot be resumed",
+    }.get(result.status, "no model or training state objrec can read")
     if result.classes:
         what += f" of {plural(len(result.classes), 'class', 'classes')} ({result.backbone})"
     said = f"{shown(result.run)}: {what}"
