@@ -1504,6 +1504,36 @@ def test_a_run_killed_as_its_files_are_put_in_place_leaves_no_earlier_record_bes
     assert objrec.runs.run_status(out) == "unfinished"  # said "finished" before runs56
 
 
+def test_train_names_its_model_by_the_bytes_it_wrote_never_reading_the_file_back(
+    split_dir, tmp_path, monkeypatch
+):
+    """runs55: train named its new model (summary.json's model_digest) by reading the staged
+    file back whole once its seal was written (one more read and SHA-256 pass of a 97 MB file per
+    run). The seal's own read of the file gives the digest of the sealed bytes: the model file is
+    opened once as it is written, and the digest is the file's."""
+    import builtins
+    import io
+
+    from objrec.model_file import model_digest
+
+    opened: list[Path] = []
+    real = io.open
+
+    def recorded(file, *args, **kwargs):
+        if isinstance(file, str | Path):
+            opened.append(Path(file))
+        return real(file, *args, **kwargs)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(builtins, "open", recorded)
+    monkeypatch.setattr(io, "open", recorded)  # pathlib's
+    result = train(split_dir, out, tiny_train_config(epochs=2))
+    monkeypatch.undo()
+    staged = [p for p in opened if p.name == "model.safetensors" and p.parent != out]
+    assert len(staged) == 1 and out in staged[0].parents, staged  # the seal's, before its rename
+    assert result.model_digest == model_digest(out)
+
+
 def test_a_runs_summary_names_its_model_and_one_of_another_model_is_refused(
     split_dir, tmp_path, caplog
 ):

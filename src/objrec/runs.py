@@ -48,7 +48,7 @@ from objrec.meta import RUN_FILES as RUN_FILES  # what train writes into a run
 from objrec.meta import ParameterCounts, Processes, RunMeta
 from objrec.model import Classifier, count_parameters
 from objrec.model_file import DERIVED as DERIVED
-from objrec.model_file import RUN_AGAIN, UNFINISHED, model_digest, refuse_run_place, unfinished_run
+from objrec.model_file import RUN_AGAIN, UNFINISHED, refuse_run_place, unfinished_run
 from objrec.model_file import SUMMARY as SUMMARY  # what a run folder holds: model_file's
 from objrec.model_file import describes_another_model as describes_another_model
 from objrec.model_file import holds_run as holds_run
@@ -827,8 +827,7 @@ def _write_files(
     columns, best = history_columns(result.history), result.best_epoch
     with staging(out) as stage, ThreadPoolExecutor(1, "objrec-curves") as drawing:
         curves = drawing.submit(draw_curves, columns, stage / "curves.png", best)
-        save_checkpoint(stage / BEST, model, meta)
-        result = replace(result, model_digest=model_digest(stage / BEST))
+        result = replace(result, model_digest=save_checkpoint(stage / BEST, model, meta))
         write_history(stage / "history.csv", result.history)
         curves.result()
         (stage / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
