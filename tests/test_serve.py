@@ -1707,7 +1707,9 @@ def test_a_running_server_answers_with_the_model_trained_again_into_its_run(
 @pytest.mark.slow
 def test_a_half_written_checkpoint_never_replaces_the_model_served(trained_once, tmp_path, caplog):
     """A checkpoint copied over the served one in place, caught half-written and left so: the
-    server keeps answering with the model it has, and warns once."""
+    server keeps answering with the model it has, and warns once. So too for one of its whole
+    size whose last bytes are not written yet (a writer that sizes the file first), which
+    safetensors reads as whole: the reload reads the SHA-256 the file holds of itself."""
     import shutil
 
     run = Path(shutil.copytree(trained_once, tmp_path / "run"))
@@ -1719,10 +1721,13 @@ def test_a_half_written_checkpoint_never_replaces_the_model_served(trained_once,
         caplog.at_level("WARNING", logger="objrec.served"),
     ):
         assert [app.state.served.check() for _ in range(3)] == [False] * 3
+        (run / "model.safetensors").write_bytes(whole[:-4096] + bytes(4096))
+        assert [app.state.served.check() for _ in range(3)] == [False] * 3
         info = server.get("/info").json()
         answer = server.post("/predict", files={"file": ("x.png", png_bytes(), "image/png")})
     assert info["classes"] == ["blue", "green", "red"] and answer.status_code == 200
-    assert caplog.text.count("changed, but its model could not be used") == 1, caplog.text
+    assert caplog.text.count("changed, but its model could not be used") == 2, caplog.text
+    assert "its bytes no longer match the SHA-256" in caplog.text
 
 
 @pytest.mark.slow

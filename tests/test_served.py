@@ -92,6 +92,48 @@ def test_a_kept_threshold_written_beside_the_model_loads_it_again(served, tmp_pa
 
 
 @pytest.mark.slow
+def test_a_checkpoint_rewritten_in_the_tick_of_the_look_before_its_load_is_loaded_again(
+    tmp_path, monkeypatch
+):
+    """share's hole (racy55) in serve: a model written into the checkpoint in place with the same
+    size and modification time (``cp -p``, or a second write within the tick of the file clock)
+    as the served one was loaded, changed within a tick of the look before its load, left its
+    inode, size and time as they were, and the server answered with the old model for good.
+    Such a file is hashed at the next look and loaded again when it is not the model served; a
+    look a tick after the change that finds it so vouches for it, and it is not read again."""
+    from objrec import served as served_module
+    from objrec.file_index import hash_file
+
+    class Digested(Loads):
+        def __call__(self):
+            model = super().__call__()
+            model.model_digest = hash_file(self.path)  # Recognizer.model_digest's
+            return model
+
+    checkpoint, now = tmp_path / "model.safetensors", time.time_ns()
+    clock = [now / 1e9]
+    monkeypatch.setattr(
+        served_module,
+        "time",
+        SimpleNamespace(time=lambda: clock[0], perf_counter=time.perf_counter),
+    )
+    write(checkpoint, "cat dog", now)  # written as the server looks at it
+    served = ServedModel(Digested(checkpoint), [checkpoint, tmp_path / "threshold.json"])
+    stamp = served.stamp
+    write(checkpoint, "cat emu", now)  # the same size, dated back
+    assert served.stamps() == stamp
+    clock[0] += 0.001
+    assert served.check() is True and served.recognizer.classes == ["cat", "emu"]
+    reads = []
+    monkeypatch.setattr(
+        served_module, "reads_as", lambda p, d: reads.append(p) or hash_file(p) == d
+    )
+    for seconds in (0.002, 5, 6, 7):  # within the tick of the change, then after it
+        clock[0] = now / 1e9 + seconds
+        assert served.check() is False
+    assert len(reads) == 2 and served.load.count == 2
+
+
 def test_a_running_app_looks_at_its_files_until_it_stops():
     """Every few seconds (here 0.01) while it runs, on a thread of its own; never once stopped."""
     looked = []

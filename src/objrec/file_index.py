@@ -5,9 +5,11 @@ tables of the feature store's ``index.sqlite``: ``objrec.store``'s docstring say
 :class:`FileIndex` holds its queries, and what the store's other tables share with them: the
 index's transactions and its SQLite errors said in one sentence (:func:`index_errors`);
 ``store.FeatureStore``, which opens, locks and closes the index, is one. Hashing a file
-(:func:`hash_file`, cut to :data:`DIGEST_CHARS`) and the copies a split or an add tells the
-index (:class:`Copied`, :func:`copy_and_record`) are here too, and the one rule for when a row's
-last use is written again (:func:`use_is_stale`), shared with the image facts store (``dedup``).
+(:func:`hash_file`, cut to :data:`DIGEST_CHARS`), a file known unchanged by its stamp where the
+racy rule allows (:class:`Looked`: a served or shared model file), the copies a split or an add
+tells the index (:class:`Copied`, :func:`copy_and_record`) are here too, and the one rule for
+when a row's last use is written again (:func:`use_is_stale`), shared with the image facts store
+(``dedup``).
 """
 
 from __future__ import annotations
@@ -91,6 +93,37 @@ def file_stamp(path: Path) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return status.st_ino, status.st_size, status.st_mtime_ns
+
+
+@dataclass(frozen=True)
+class Looked:
+    """What tells a file's later version apart without reading it: its inode, size and
+    modification time (:func:`file_stamp`: None, not there), and when it was looked at
+    (``looked``, just before the stamp was taken). ``share`` and ``serve`` know a model file
+    unchanged by it (its megabytes are not read again), as the file index knows a row."""
+
+    looked: float
+    stamp: tuple[int, int, int] | None
+
+    @classmethod
+    def now(cls, path: Path) -> Looked:
+        """``path`` looked at now."""
+        return cls(time.time(), file_stamp(path))
+
+    def vouches(self) -> bool:
+        """Whether the stamp tells every later version apart: not where the file was changed
+        within a timestamp tick of the look (:func:`is_racy`, as the file index trusts a file),
+        as a write into it of the same size in that tick (or a copy dating it back, ``cp -p``)
+        leaves all three as they were; such a file is to be read again (:func:`reads_as`)."""
+        return self.stamp is not None and not is_racy(self.stamp[2], self.looked)
+
+
+def reads_as(path: Path, digest: str) -> bool:
+    """Whether ``path``'s bytes have the content digest ``digest`` now (False: unreadable)."""
+    try:
+        return hash_file(path) == digest
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)

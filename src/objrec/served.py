@@ -6,8 +6,13 @@ at that file, and at the threshold ``evaluate --keep-threshold`` keeps beside it
 seconds (:data:`CHECK_EVERY`: one ``stat`` each), and loads the new model on a thread of its own
 while the old one goes on answering; the new one answers once it has loaded and answered a first
 image. A file still being written in place (``cp new.safetensors run/model.safetensors``) is
-loaded once it has held still for one look; one that does not load, or whose model fails on its
-first image, never replaces the model served: a warning says so, once for that file.
+loaded once it has held still for one look; one that does not load (a model file is read whole
+and checked against the SHA-256 it holds of itself: one cut short is refused), or whose model
+fails on its first image, never replaces the model served: a warning says so, once for that file.
+A checkpoint changed within a timestamp tick of the look before its model was loaded is hashed
+at the next look (``file_index.Looked``, the racy rule ``share`` and the file index apply): a
+rewrite of the same size in that tick, or one dating the file back (``cp -p``), leaves its
+stamp as it was.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from objrec.file_index import file_stamp
+from objrec.file_index import Looked, file_stamp, reads_as
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +61,14 @@ class ServedModel:
 
     def __init__(self, load: Callable[[], Any], files: Sequence[Path]) -> None:
         self.load, self.files = load, [Path(f) for f in files]
+        self.seen_at = time.time()  # the look, just before the stamps: a write after dates later
         stamp = self.seen = self.stamps()  # before it loads: a write meanwhile is seen
         self.failed: Stamp | None = None
         self.stopped = threading.Event()  # the server has stopped: a load ending now is dropped
         self.loading = False
-        # one attribute: a reload replaces the model, its files' stamp and its load time at once
-        self.serving = (load(), stamp, utc_text(time.time()))
+        # one attribute: a reload replaces the model, its files' stamp, its load time and the
+        # look before it at once
+        self.serving = (load(), stamp, utc_text(time.time()), self.seen_at)
 
     @property
     def recognizer(self) -> Any:
@@ -82,16 +89,17 @@ class ServedModel:
         the new model under the old one's mark, which the page would draw against the other
         model's unknown line, and ``/info`` would say the new model's times under the old mark,
         which the page would then keep."""
-        recognizer, stamp, loaded_at = self.serving
+        recognizer, stamp, loaded_at, _ = self.serving
         info = {"loaded_at": loaded_at, "checkpoint_modified": self.checkpoint_time(stamp)}
-        return recognizer, self.mark_of(stamp), info
+        return recognizer, self.mark_of(stamp, digest_of(recognizer)), info
 
     @staticmethod
-    def mark_of(stamp: Stamp) -> str:
-        """Which version of the files a model was loaded from, as 8 hex digits, the same in every
-        worker process that loaded the same files: ``/predict`` and ``/info`` send it
+    def mark_of(stamp: Stamp, digest: str | None = None) -> str:
+        """Which version of the files a model was loaded from (and its model's ``digest``: a
+        rewrite that left the stamp as it was is another model), as 8 hex digits, the same in
+        every worker process that loaded the same files: ``/predict`` and ``/info`` send it
         (:data:`MODEL_HEADER`), so that the page sees a reload and reads ``/info`` again."""
-        return f"{zlib.crc32(repr(stamp).encode()):08x}"
+        return f"{zlib.crc32(repr((stamp, digest)).encode()):08x}"
 
     def stamps(self) -> Stamp:
         return tuple(file_stamp(f) for f in self.files)
@@ -105,11 +113,30 @@ class ServedModel:
         """One look at the files: the new model loaded when they changed since the model served
         was loaded and held still since the last look (a file written in place is loaded once
         whole), unless that version of them already failed. True when it replaced the model."""
-        stamp = self.stamps()
-        seen, self.seen = self.seen, stamp
-        if stamp == self.stamp or stamp != seen or stamp == self.failed:
+        looked, stamp = time.time(), self.stamps()
+        seen, self.seen, self.seen_at = self.seen, stamp, looked
+        if stamp == self.failed:
             return False
-        return self.reload(stamp)
+        if stamp == self.stamp:
+            return self.rewritten_in_its_tick(looked)
+        return stamp == seen and self.reload(stamp)
+
+    def rewritten_in_its_tick(self, looked: float) -> bool:
+        """A look at ``looked`` that finds the files as the model served was loaded from: where
+        the checkpoint's stamp vouched for it at the look before that load
+        (``file_index.Looked.vouches``), nothing changed; else a rewrite of the same size in the
+        tick it was changed in (or one dating it back) leaves the stamp as it was, so the file is
+        hashed and its model loaded again where it is not the one served. Vouched for from a
+        look a tick after the change on, unread. True when it replaced the model."""
+        recognizer, stamp, loaded_at, before = self.serving
+        digest = digest_of(recognizer)
+        if digest is None or Looked(before, stamp[0]).vouches() or stamp[0] is None:
+            return False
+        if not reads_as(self.files[0], digest):
+            return self.reload(stamp)
+        if Looked(looked, stamp[0]).vouches():
+            self.serving = (recognizer, stamp, loaded_at, looked)
+        return False
 
     def stop(self) -> None:
         """The server stops: a model still loading is never served, nor said to be; the stop
@@ -136,7 +163,7 @@ class ServedModel:
     def reload(self, stamp: Stamp) -> bool:
         """The model of the files as ``stamp`` found them loaded in place of the one served; a
         failure leaves the one served, with a warning. True when it replaced it."""
-        started, self.loading = time.perf_counter(), True
+        started, looked, self.loading = time.perf_counter(), self.seen_at, True
         try:
             recognizer = self.load()
         except Exception as exc:  # any failure to load or to answer: the old model stays
@@ -156,7 +183,7 @@ class ServedModel:
         if self.stopped.is_set():  # never "answering with it now" once the server has stopped
             return False
         read = self.changed_words(stamp)
-        self.serving, self.failed = (recognizer, stamp, utc_text(time.time())), None
+        self.serving, self.failed = (recognizer, stamp, utc_text(time.time()), looked), None
         events.info(
             "reloaded %s in %.1f s: answering with it now (%d classes)",
             read,
@@ -164,6 +191,12 @@ class ServedModel:
             len(recognizer.classes),
         )
         return True
+
+
+def digest_of(recognizer: Any) -> str | None:
+    """The content digest of the model file ``recognizer`` was loaded from, of the bytes read
+    (``Recognizer.model_digest``); None where it does not say."""
+    return getattr(recognizer, "model_digest", None)
 
 
 async def keep_checking(served: ServedModel, every: float) -> None:

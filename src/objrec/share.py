@@ -23,7 +23,6 @@ import os
 import re
 import reprlib
 import shutil
-import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -38,7 +37,7 @@ from objrec.checkpoint import (
     warn_if_unfinished,
 )
 from objrec.errors import ObjrecError, ctrl_c_leaves, on_ctrl_c, stops_held
-from objrec.file_index import DIGEST_CHARS, file_stamp, hash_file, is_racy
+from objrec.file_index import DIGEST_CHARS, Looked, file_stamp, reads_as
 from objrec.kept import KEPT_NAME, read_kept, sealed
 from objrec.meta import BEST, RunMeta, require_checkpoint_file
 from objrec.model_file import (
@@ -296,7 +295,7 @@ def write_share(
     quoted, what was left out and the evaluations not quoted as their images changed."""
     with reporter.task("writing the model without the machine's paths", None):
         # before the read: a file replaced after it differs
-        stamp = Stamp(time.time(), file_stamp(model_file))
+        stamp = Looked.now(model_file)
         model = ReadModel(*read_model_state(model_file))
         written = write_model(model, folder / BEST)
     shared, redacted = written.digest, [*written.redacted]
@@ -319,23 +318,7 @@ def write_share(
     return files, redacted, evaluations, left_out, stale
 
 
-@dataclass(frozen=True)
-class Stamp:
-    """What tells a file's later version apart without reading it: its inode, size and
-    modification time (``file_index.file_stamp``: None, not there), and when it was looked at
-    (``looked``, just before the stamp was taken)."""
-
-    looked: float
-    stamp: tuple[int, int, int] | None
-
-    def vouches(self) -> bool:
-        """Whether the stamp tells every later version apart: not where the file was changed
-        within a timestamp tick of the look (``file_index.is_racy``, as the file index trusts a
-        file), as a write into it of the same size in that tick leaves all three as they were."""
-        return self.stamp is not None and not is_racy(self.stamp[2], self.looked)
-
-
-def require_same_model(run: Path, model_file: Path, stamp: Stamp, digest: str) -> None:
+def require_same_model(run: Path, model_file: Path, stamp: Looked, digest: str) -> None:
     """Refuse a share once the run's files it copies are read, when ``model_file`` is no longer
     the file of content digest ``digest`` it was (``stamp``: taken before the model was read):
     a ``train --force`` landed meanwhile, which puts its ``config.json``, ``summary.json`` and
@@ -344,10 +327,10 @@ def require_same_model(run: Path, model_file: Path, stamp: Stamp, digest: str) -
     train renames its model over the file, a new inode; a copy written into it changes its size
     or its time, but for one of the same size within the tick of the file clock it was changed
     in (a few milliseconds; 2 s on FAT), which the stamp of a file changed within a tick of
-    the look cannot tell (:meth:`Stamp.vouches`): such a file is hashed again. What follows (the
-    export, the card) is of the model read, whatever lands."""
+    the look cannot tell (``file_index.Looked.vouches``): such a file is hashed again. What
+    follows (the export, the card) is of the model read, whatever lands."""
     if file_stamp(model_file) != stamp.stamp or not (
-        stamp.vouches() or read_as(model_file, digest)
+        stamp.vouches() or reads_as(model_file, digest)
     ):
         raise ObjrecError(
             f"{model_file} was replaced while share read {run} (a train landed in it): the share "
@@ -366,14 +349,6 @@ def refuse_another_models_summary(run: Path, summary: Path, shared: str) -> None
         json.loads(summary.read_text(encoding="utf-8")), shared
     ):
         raise ObjrecError(mismatched_summary(run))
-
-
-def read_as(path: Path, digest: str) -> bool:
-    """Whether ``path``'s bytes have the content digest ``digest`` now (False: unreadable)."""
-    try:
-        return hash_file(path) == digest
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True)
