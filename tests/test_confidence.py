@@ -817,6 +817,55 @@ def test_one_validation_image_scales_familiarity_on_the_training_images_and_says
     ]
 
 
+def test_a_familiarity_scaled_on_the_training_images_is_said_so_wherever_its_scale_is(tmp_path):
+    """late55b L1: after the fallback above, train's own line, predict's, evaluate's, the card,
+    the report and the export's script still said "a typical validation image scores 1", and the
+    run did not record which images the familiarity was scaled on. The model records it
+    (``familiarity_scaled_on``, written only for the training images) and every sentence says
+    it through one function, ``meta.typical_image``."""
+    from types import SimpleNamespace
+
+    from objrec.card import threshold_lines
+    from objrec.cli.evaluation import score_words
+    from objrec.cli.prediction import threshold_sentence
+    from objrec.confidence import calibrated_line
+    from objrec.config import DataConfig
+    from objrec.evaluation_metrics import UnknownAnswer
+    from objrec.export_script import threshold_sentence as script_sentence
+    from objrec.meta import Calibration, HeadConfig, RunMeta
+
+    train, labels, known, _ = clusters()
+    head = torch.nn.Linear(16, 2)
+    fitted = fit_confidence(
+        head, (train, labels), (known[:1], torch.zeros(1).long()), "mahalanobis"
+    )
+    assert fitted.scaled_on == "training"
+    assert "where a typical training image scores 1" in calibrated_line(fitted)
+    many = fit_confidence(
+        head, (train, labels), (known, torch.zeros(len(known)).long()), "mahalanobis"
+    )
+    assert many.scaled_on == "validation"
+    assert "where a typical validation image scores 1" in calibrated_line(many)
+    for on in ("training", "validation"):
+        cal = Calibration(1.0, 0.0, "mahalanobis", 1, on)
+        meta = RunMeta("tiny_test", ("a", "b"), DataConfig(), HeadConfig(16, 2), calibration=cal)
+        written = meta.to_json()
+        assert written.get("familiarity_scaled_on") == ("training" if on == "training" else None)
+        assert RunMeta.from_json(written).calibration.scaled_on == on
+        typical = f"a typical {on} image"
+        assert f"about 1 for {typical})" in threshold_lines(cal, {})[0]
+        answer = UnknownAnswer("mahalanobis", 0.0, True, None, 1, on)
+        assert score_words(answer, 0.0)[1] == f" ({typical} scores 1)"
+        entry = SimpleNamespace(
+            line=0.0, unknown_threshold=0.0, unknown_threshold_kept_on=None, threshold_images=None
+        )
+        assert f"({typical} scores 1)" in threshold_sentence(
+            SimpleNamespace(**vars(entry), scaled_on=on), None
+        )
+        unknown = {"score": "mahalanobis", "scale": "1: ...", "scaled_on": on, "threshold": 0.0}
+        assert f"({typical} scores 1)" in script_sentence({"unknown": unknown})
+
+
 def test_the_calibration_log_gives_a_feature_scores_raw_threshold(caplog):
     """train -v logged "temperature 0.890, mahalanobis+knn threshold 0.0000, ...": familiarity's
     threshold is 0 by definition, so the figure said nothing. The log gives the raw score's

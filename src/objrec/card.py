@@ -27,7 +27,7 @@ from objrec.evaluation_metrics import (
     read_record,
 )
 from objrec.kept import EDITED_KEY, KEPT_NAME
-from objrec.meta import BEST, RunMeta
+from objrec.meta import BEST, RunMeta, typical_image
 from objrec.outputs import holds_evaluation, json_dict
 from objrec.prepared import ImageCounts
 from objrec.progress import plural, some_of
@@ -343,13 +343,11 @@ def untaught_lines(m: EvaluationMetrics) -> list[str]:
 
 
 def threshold_lines(cal: Any, kept: dict[str, Any]) -> list[str]:
-    score = (
-        "the top probability"
-        if cal.unknown_score == "msp"
-        else (
-            f"its familiarity ({cal.unknown_score} score, about 1 for a typical validation photo)"
-        )
-    )
+    if cal.unknown_score == "msp":
+        score = "the top probability"
+    else:
+        typical = typical_image(cal.scaled_on)
+        score = f"its familiarity ({cal.unknown_score} score, about 1 for {typical})"
     if cal.unknown_threshold is None:
         return ['- It never answers "unknown".']
     images = cal.validation_images

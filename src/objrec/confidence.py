@@ -26,6 +26,7 @@ from objrec.calibration import (
     overconfidence,
     temperature_fit,
 )
+from objrec.meta import typical_image
 from objrec.thresholds import choose_threshold, resting_words, top_probability
 from objrec.unknown_scores import (
     SCORE_OPTIONS,
@@ -61,6 +62,8 @@ class FittedConfidence:
     """Validation images it was all measured on."""
     valid_over: float | None = None
     """:func:`overconfidence` on the validation images after the temperature."""
+    scaled_on: str = "validation"
+    """The images a familiarity of 1 is typical of (``meta.Calibration.scaled_on``)."""
 
 
 def threshold_values(
@@ -110,9 +113,9 @@ def fit_confidence(
     probs = (logits / temperature).softmax(1)
     values = threshold_values(score, probs, feature_scores)
     threshold = choose_threshold(values, probs.argmax(1) == valid_y)
-    familiarity = None
+    familiarity, scaled_on = None, "validation"
     if raw is not None and feature_scores is not None:
-        familiarity = readable(raw, feature_scores, threshold, as_batches(train))
+        familiarity, scaled_on = readable(raw, feature_scores, threshold, as_batches(train))
         threshold = 0.0
     ece, loss, chance = before_and_after(logits.softmax(1), probs, valid_y)
     # familiarity's threshold is 0 by its definition: the raw score's says where it fell
@@ -123,20 +126,21 @@ def fit_confidence(
         *(temperature, score, raw_threshold, where, *ece, *loss),
     )
     fitted = FittedConfidence(temperature, score, threshold, familiarity, ece, chosen, loss)
-    over = overconfidence(probs, valid_y)
-    return replace(fitted, ece_chance=chance, n_valid=len(valid_y), valid_over=over)
+    over, n = overconfidence(probs, valid_y), len(valid_y)
+    return replace(fitted, ece_chance=chance, n_valid=n, valid_over=over, scaled_on=scaled_on)
 
 
 def readable(
     raw: nn.Module, valid_scores: torch.Tensor, threshold: float, train: Batches
-) -> Readable:
+) -> tuple[Readable, str]:
     """``raw`` rescaled (``Readable``): 0 at ``threshold``, 1 at the median validation image;
     where the validation images' scores have no spread to scale it by (one image, or copies that
     score alike, half of them or more: the median is then the lowest score, the threshold just
     below it, and their gap, 1e-6 of the score, no scale), 1 at the median training image
-    instead, which a warning says."""
+    instead, which a warning says. With the images it was scaled on: ``validation`` or
+    ``training`` (``meta.Calibration.scaled_on``)."""
     if float(valid_scores.double().quantile(0.5)) > float(valid_scores.min()):
-        return Readable.fitted(raw, valid_scores, threshold)
+        return Readable.fitted(raw, valid_scores, threshold), "validation"
     n = len(valid_scores)
     alike = (
         "the only validation image gives"
@@ -150,7 +154,7 @@ def readable(
         alike,
     )
     scores = torch.cat([score_in_chunks(raw, x) for x, _ in train()])
-    return Readable.fitted(raw, scores, threshold)
+    return Readable.fitted(raw, scores, threshold), "training"
 
 
 SCORE_CHUNK = 128
@@ -197,8 +201,8 @@ def calibrated_line(fitted: FittedConfidence) -> str:
     unknown = (
         f"whose top probability is below {fitted.threshold:.4f}"
         if fitted.familiarity is None
-        else "unlike the training images (familiarity below 0, the run's threshold, where a "
-        "typical validation image scores 1)"
+        else "unlike the training images (familiarity below 0, the run's threshold, where "
+        f"{typical_image(fitted.scaled_on)} scores 1)"
     )
     line = f'{adjusted_words(fitted)}; predict answers "unknown" for an image {unknown}'
     if not fitted.n_valid:  # a FittedConfidence that does not say

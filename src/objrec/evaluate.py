@@ -725,6 +725,7 @@ def calibration_metrics(
         readable=recognizer.readable_score,
         kept_on=recognizer.threshold_kept_on,
         images=recognizer.threshold_images,
+        scaled_on=recognizer.scaled_on,
     )
     at_threshold = None
     if recognizer.threshold is not None:

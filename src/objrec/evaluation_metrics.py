@@ -120,6 +120,10 @@ class UnknownAnswer:
     """The folder a kept threshold (``RUN/threshold.json``) was judged on, or None."""
     images: int | None
     """How many validation images the threshold was chosen on (None in older files)."""
+    scaled_on: str | None = None
+    """The images a familiarity of 1 is typical of (``meta.Calibration.scaled_on``: validation
+    or training), where ``readable``; None in older files (validation). Not written when None,
+    so that an older file is written again byte for byte."""
 
 
 UNKNOWN_KEYS = {
@@ -128,6 +132,7 @@ UNKNOWN_KEYS = {
     "readable": "unknown_score_readable",
     "kept_on": "unknown_threshold_kept_on",
     "images": "unknown_threshold_images",
+    "scaled_on": "unknown_scaled_on",
 }
 """:class:`UnknownAnswer`'s fields as ``metrics.json`` names them."""
 
@@ -432,7 +437,11 @@ class EvaluationMetrics:
         if self.calibration is not None:
             data |= asdict(self.calibration)
         if self.unknown is not None:
-            data |= {UNKNOWN_KEYS[key]: value for key, value in asdict(self.unknown).items()}
+            data |= {
+                UNKNOWN_KEYS[key]: value
+                for key, value in asdict(self.unknown).items()
+                if key != "scaled_on" or value is not None  # absent: of the validation images
+            }
         if self.at_threshold is not None:
             data |= asdict(self.at_threshold)
         if self.open_set is not None:
@@ -503,6 +512,7 @@ def unknown_of(data: Mapping[str, Any]) -> UnknownAnswer | None:
         bool(data.get("unknown_score_readable", False)),
         data.get("unknown_threshold_kept_on"),
         data.get("unknown_threshold_images"),
+        data.get("unknown_scaled_on"),
     )
 
 

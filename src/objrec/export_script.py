@@ -74,8 +74,9 @@ MODEL = "model.onnx"
 UNKNOWN = "unknown"
 """The answer for a photo like none of the classes (no class may have that name), as objrec's."""
 NEAR_LINE = 0.25
-"""How far above the unknown threshold, in familiarity (1 for a typical validation image, 0 at
-the run's threshold), an answered photo is barely familiar, as objrec predict says it."""
+"""How far above the unknown threshold, in familiarity (1 for a typical image of the run's known
+classes, 0 at the run's threshold), an answered photo is barely familiar, as objrec predict says
+it."""
 MAX_PIXELS = 89_478_485
 """The most pixels decoded from one photo (``OBJREC_MAX_PIXELS`` for another), counted as objrec
 counts them (a JPEG at the reduced scale of :data:`LIMIT_SIDE`): objrec's limit, written in by
@@ -554,10 +555,11 @@ class Model:
     def answer(self, paths: list, k: int = 5) -> list[dict]:
         """The top ``k`` classes of each photo, whether it looks like none of them, and the
         ``score`` that says so (``objrec predict --json``'s: the familiarity, where a typical
-        validation image scores 1 and the run's threshold is 0, or the top probability, as the
-        sidecar's ``unknown`` entry says): :meth:`entry`, ``objrec predict --json``'s keys, one
-        per path in its order. A photo it cannot read gets the command line's entry for it
-        (:func:`unanswered`, with ``error``), not an exception that loses every other answer.
+        image of the known classes scores 1 and the run's threshold is 0, or the top
+        probability, as the sidecar's ``unknown`` entry says): :meth:`entry`, ``objrec predict
+        --json``'s keys, one per path in its order. A photo it cannot read gets the command
+        line's entry for it (:func:`unanswered`, with ``error``), not an exception that loses
+        every other answer.
         Each photo is decoded and run on its own, so that a list of thousands holds one photo at
         once: run 16 at a time, a default fp32 run's export held 949 MB at the peak in ONNX
         Runtime, against 261 MB one at a time (:meth:`probabilities` runs a batch of them)."""
@@ -781,7 +783,7 @@ def threshold_sentence(spec: dict) -> str:
     if unknown["score"] == "msp":
         what = f"a top probability of {value}"
     elif unknown.get("scale"):
-        what = f"familiarity {value} (a typical validation image scores 1)"
+        what = f"familiarity {value} ({typical_image(unknown.get('scaled_on'))} scores 1)"
     else:
         what = f"score {value} ({unknown['score']})"
     own = threshold == unknown.get("run_threshold", threshold)
@@ -797,6 +799,13 @@ def threshold_sentence(spec: dict) -> str:
 
 FEWEST_FOR_A_THRESHOLD = 100
 """Under this many validation images the run's threshold is shaky, as objrec says it."""
+
+
+def typical_image(scaled_on: str | None) -> str:
+    """What a familiarity of 1 is, in words, as objrec says it: a typical image of the set the
+    run scaled it on (the sidecar's ``scaled_on``: its validation images, or its training images
+    where those gave no spread of scores; a sidecar that does not say: validation)."""
+    return f"a typical {scaled_on or 'validation'} image"
 
 
 def resting_words(n: int | None) -> str:

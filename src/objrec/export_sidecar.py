@@ -10,7 +10,7 @@ from typing import Any
 from torch import nn
 
 from objrec import __version__
-from objrec.meta import Calibration, RunMeta
+from objrec.meta import Calibration, RunMeta, typical_image
 from objrec.model import Classifier
 from objrec.quantize import QuantizedBody
 from objrec.transforms import MAX_ASPECT, TTA_VIEWS, draft_size, tta_view_geometry
@@ -128,9 +128,11 @@ def confidence_sidecar(
         "unknown": {
             "score": score,
             "from": outputs[1] if feature_score else "the top probability",
-            "scale": "1: a typical validation image of the known classes; 0: the run's threshold"
+            "scale": f"1: {typical_image(calibration.scaled_on)} of the known classes; 0: the "
+            "run's threshold"
             if isinstance(model.familiarity, Readable)
             else None,
+            "scaled_on": calibration.scaled_on if isinstance(model.familiarity, Readable) else None,
             "threshold": calibration.unknown_threshold if threshold is None else threshold,
             "threshold_given": threshold is not None and kept_on is None,
             "run_threshold": calibration.unknown_threshold,

@@ -172,6 +172,11 @@ class Calibration:
     """How many validation images the threshold was chosen on (None: a run trained before it was
     recorded); under ``enough.FEWEST_FOR_A_THRESHOLD`` the threshold is shaky, and the commands
     say so."""
+    scaled_on: str = "validation"
+    """The images a familiarity of 1 is typical of (:func:`typical_image`): the run's
+    validation images, or ``training`` where those gave no spread of scores to scale it on
+    (``confidence.readable``). Written in the checkpoint as ``familiarity_scaled_on`` in that
+    case alone, beside the entry every objrec reads."""
 
     EARLIER_KEYS = ("temperature", "unknown_threshold", "unknown_score")
     """What an objrec from before ``validation_images`` takes in a checkpoint's calibration entry,
@@ -184,12 +189,17 @@ class Calibration:
 
     @classmethod
     def from_json(
-        cls, entry: Mapping[str, Any], images: int | None = None, source: str = "the checkpoint"
+        cls,
+        entry: Mapping[str, Any],
+        images: int | None = None,
+        source: str = "the checkpoint",
+        scaled_on: str | None = None,
     ) -> Calibration:
         """A checkpoint's calibration entry, with ``images`` (its ``threshold_images``) or the
-        count inside the entry (runs written before it moved out); keys a later objrec adds are
+        count inside the entry (runs written before it moved out) and ``scaled_on`` (its
+        ``familiarity_scaled_on``; None: the validation images); keys a later objrec adds are
         left out with a warning naming them and the file ``source`` (``config.known_settings``)."""
-        entry = {"validation_images": images} | dict(entry)
+        entry = {"validation_images": images, "scaled_on": scaled_on or "validation"} | dict(entry)
         return cls(**known_settings(cls, entry, "calibration", source))
 
     def __post_init__(self) -> None:
@@ -198,6 +208,17 @@ class Calibration:
         msp = self.unknown_score == "msp"
         if msp and self.unknown_threshold is not None and not 0 <= self.unknown_threshold <= 1:
             raise ObjrecError("the unknown threshold on the top probability must be in [0, 1]")
+        if self.scaled_on not in ("validation", "training"):
+            said = f"{self.scaled_on!r}, not validation or training images"
+            raise ObjrecError(f"the familiarity is scaled on {said}")
+
+
+def typical_image(scaled_on: str | None) -> str:
+    """What a familiarity of 1 is, in words, for every sentence that says so: a typical image of
+    the set the run scaled it on (:attr:`Calibration.scaled_on`: its validation images, or its
+    training images where those gave no spread of scores, ``confidence.readable``; None, a run
+    that does not say: the validation images)."""
+    return f"a typical {scaled_on or 'validation'} image"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -325,6 +346,7 @@ class RunMeta:
             "best_epoch": self.best_epoch,
             "calibration": self.calibration.earlier_form() if self.calibration else None,
             "threshold_images": self.calibration.validation_images if self.calibration else None,
+            "familiarity_scaled_on": scaled_on(self.calibration),
         }
         if self.valid_loss is not None:
             optional["valid"] = {"loss": self.valid_loss, "acc": self.valid_acc}
@@ -359,7 +381,12 @@ class RunMeta:
             calibration=entry(
                 "calibration",
                 lambda: (
-                    Calibration.from_json(calibration, data.get("threshold_images"), source)
+                    Calibration.from_json(
+                        calibration,
+                        data.get("threshold_images"),
+                        source,
+                        data.get("familiarity_scaled_on"),
+                    )
                     if calibration
                     else None
                 ),
@@ -369,6 +396,12 @@ class RunMeta:
             ),
             objrec_version=data.get("objrec_version"),
         )
+
+
+def scaled_on(calibration: Calibration | None) -> str | None:
+    """A checkpoint's ``familiarity_scaled_on``: written only where the familiarity was scaled on
+    the training images (an objrec before it reads the validation images' scale, as it was)."""
+    return "training" if calibration and calibration.scaled_on == "training" else None
 
 
 EXPECTED = {
@@ -411,7 +444,7 @@ ENTRIES = (
     "train_config",
     *("finetune_blocks", "n_train", "params", "body_fingerprint", "float_fingerprint"),
     *("data_dir", "best_epoch"),
-    *("calibration", "threshold_images", "valid"),
+    *("calibration", "threshold_images", "familiarity_scaled_on", "valid"),
 )
 """The entries of a checkpoint's metadata (:meth:`RunMeta.to_json`)."""
 

@@ -137,6 +137,9 @@ class Prediction:
     unknown_score: str | None = None
     """The run's unknown score (``unknown_score``: ``msp`` is the top probability), the scale
     of ``unknown_threshold`` when ``line`` is None."""
+    scaled_on: str | None = None
+    """The images a familiarity of 1 is typical of (``Recognizer.scaled_on``: validation or
+    training), for the sentence that says so (``unknown_scores.typical_image``)."""
     confused_with: list[str] | None = None
     """The classes the run's evaluation mistook its top class for and was mistaken for by, both
     ways (:func:`mixed_partners`): the other may be the right answer. None when the run records
@@ -991,6 +994,7 @@ def answered(
     entry.unknown_threshold_kept_on = recognizer.threshold_kept_on
     entry.unknown_score = recognizer.unknown_score
     entry.threshold_images = recognizer.threshold_images
+    entry.scaled_on = recognizer.scaled_on
     return entry
 
 

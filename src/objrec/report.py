@@ -63,7 +63,7 @@ from objrec.explore import explore
 from objrec.finetune import FinetuneRecord
 from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
-from objrec.meta import BEST, SUMMARY, RunMeta, output_beside
+from objrec.meta import BEST, SUMMARY, RunMeta, output_beside, typical_image
 from objrec.model_file import (
     UNFINISHED,
     damaged_record,
@@ -509,6 +509,7 @@ def report_template() -> Template:
     env.globals |= {
         "image_set_meaning": IMAGE_SET_MEANING,
         "score_words": unknown_score_words,
+        "typical_image": typical_image,
         "threshold_text": threshold_text,
         "resting_words": resting_words,
         "few_for_a_threshold": FEWEST_FOR_A_THRESHOLD,

@@ -1233,5 +1233,7 @@ def calibrate(
     with task, torch.inference_mode(), source.read() as (train, valid):
         fitted = fit_confidence(prep.model.head, train, valid, config.unknown_score)
     reporter.note(clauses_on_lines(calibrated_line(fitted)))  # short lines, as evaluate's
-    calibration = Calibration(fitted.temperature, fitted.threshold, fitted.score, fitted.n_valid)
+    calibration = Calibration(
+        fitted.temperature, fitted.threshold, fitted.score, fitted.n_valid, fitted.scaled_on
+    )
     return replace(meta, calibration=calibration), fitted

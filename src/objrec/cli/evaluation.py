@@ -768,16 +768,18 @@ def image_set_words(result: EvaluationResult) -> str:
     return f"{kind} set {result.image_set} ({IMAGE_SET_MEANING})"
 
 
-def score_words(score: str, threshold: float, readable: bool) -> tuple[str, str]:
+def score_words(u: UnknownAnswer, threshold: float) -> tuple[str, str]:
     """The unknown threshold in words: on the top probability, on the familiarity (with its
-    scale; the score's name is in ``metrics.json``), or on the raw feature score of a run trained
-    before the familiarity (no scale to explain, so the score is named); and that scale or name
-    in brackets, or nothing."""
-    if score == "msp":
+    scale, of the images it was scaled on: ``u.scaled_on``; the score's name is in
+    ``metrics.json``), or on the raw feature score of a run trained before the familiarity (no
+    scale to explain, so the score is named); and that scale or name in brackets, or nothing."""
+    from objrec.meta import typical_image
+
+    if u.score == "msp":
         return f"a top probability of {threshold:.4f}", ""
-    if readable:
-        return f"familiarity {threshold:.2f}", " (a typical validation image scores 1)"
-    return f"score {threshold:.4g}", f" ({unknown_score_words(score)})"
+    if u.readable:
+        return f"familiarity {threshold:.2f}", f" ({typical_image(u.scaled_on)} scores 1)"
+    return f"score {threshold:.4g}", f" ({unknown_score_words(str(u.score))})"
 
 
 def threshold_words(u: UnknownAnswer) -> list[str]:
@@ -786,7 +788,7 @@ def threshold_words(u: UnknownAnswer) -> list[str]:
     --keep-threshold`` kept with the run (when). "Below familiarity 0.00" alone read as no
     threshold at all: the familiarity is scaled so that the run's own threshold is 0."""
     assert u.score is not None and u.threshold is not None  # an evaluation of a threshold
-    value, scale = score_words(u.score, u.threshold, u.readable)
+    value, scale = score_words(u, u.threshold)
     if u.kept_on:
         return [f"  unknown below {value}{scale}, kept from evaluate --unknown on {u.kept_on[:10]}"]
     lines = [f"  unknown below {value}{scale}, the run's threshold"]

@@ -477,11 +477,12 @@ def threshold_sentence(r, given: float | None) -> str:
     score, and whose it is (given with --threshold, kept with the run, the run's own). Lines
     answered unknown said nothing of it for a top-probability run."""
     from objrec.config import unknown_score_words
+    from objrec.meta import typical_image
 
     value = f"{r.unknown_threshold:g}"  # exactly: a given or kept one as typed, the run's own as 0
     value = value if float(value) == r.unknown_threshold else repr(r.unknown_threshold)
     if r.line is not None:
-        what = f"familiarity {value} (a typical validation image scores 1)"
+        what = f"familiarity {value} ({typical_image(r.scaled_on)} scores 1)"
     elif r.unknown_score == "msp":
         what = f"a top probability of {value}"
     else:
