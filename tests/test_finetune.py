@@ -854,13 +854,32 @@ def held_stack(centres: torch.Tensor, n: int, noise: float = 1.0):
     return rows
 
 
-def test_a_fine_tuned_run_s_calibration_runs_the_tuned_top_once_over_each_set():
+def clustered_rows(centres: torch.Tensor, n: int):
+    """A ``ViewStack`` of ``n`` stored rows (float16) around ``centres``, labelled in turn."""
+    from objrec.batches import ViewStack
+
+    labels = torch.arange(n) % len(centres)
+    rows = ViewStack([HeldRows(labels)])
+    rows.held = (centres[labels] + torch.randn(n, centres.shape[1])).half()[None]
+    return rows
+
+
+def reads_counted(rows) -> list[int]:
+    """The batch sizes each read of ``rows`` (a ``ViewStack``) asks for, from now on."""
+    reads, batches = [], rows.batches
+    rows.batches = lambda size: reads.append(size) or batches(size)
+    return reads
+
+
+@pytest.mark.parametrize(("score", "passes"), [("mahalanobis+knn", [1, 1]), ("msp", [0, 1])])
+def test_a_fine_tuned_run_s_calibration_runs_the_tuned_top_once_over_each_set(score, passes):
     """The default score reads the training features four times and the validation features
     twice; a fine-tuned run's are the tuned top's outputs, which calibration computes once per
-    set, with the numbers it fitted when the top ran at every read."""
+    set, with the numbers it fitted when the top ran at every read. With ``msp`` nothing reads
+    the training features, and the top ran over every training image for nothing (runs55's
+    notes): it runs over the validation images alone."""
     from types import SimpleNamespace
 
-    from objrec.batches import ViewStack
     from objrec.confidence import fit_confidence
     from objrec.config import DataConfig
     from objrec.meta import Calibration, HeadConfig, ParameterCounts, RunMeta
@@ -869,37 +888,29 @@ def test_a_fine_tuned_run_s_calibration_runs_the_tuned_top_once_over_each_set():
 
     torch.manual_seed(0)
     centres = torch.randn(3, 16) * 3
-
-    def stack(n: int) -> ViewStack:
-        labels = torch.arange(n) % 3
-        rows = ViewStack([HeldRows(labels)])
-        rows.held = (centres[labels] + torch.randn(n, 16)).half()[None]
-        return rows
-
-    def counted(rows: ViewStack) -> list[int]:
-        reads, batches = [], rows.batches
-        rows.batches = lambda size: reads.append(size) or batches(size)  # type: ignore[method-assign]
-        return reads
-
-    train_set, valid_set = stack(60), stack(30)
+    train_set, valid_set = clustered_rows(centres, 60), clustered_rows(centres, 30)
     top, head = torch.nn.Linear(16, 12).eval(), build_head(12, 3).eval()
     with torch.inference_mode():  # the top at every read, as calibration ran it
         every_read = fit_confidence(
             head,
             lambda: ((top(x), y) for x, y in train_set.batches(256)),
             lambda: ((top(x), y) for x, y in valid_set.batches(256)),
-            TrainConfig().unknown_score,
+            score,
         )
-    reads = counted(train_set), counted(valid_set)
+    reads = reads_counted(train_set), reads_counted(valid_set)
     prep = SimpleNamespace(model=SimpleNamespace(head=head, cpu=lambda: head, familiarity=None))
     params = ParameterCounts(total=2, trainable=1)
     meta = RunMeta("tiny_test", ("a", "b", "c"), DataConfig(), HeadConfig(12, 3), params=params)
     source = FeatureSource(train_set, valid_set, top)
-    calibrated, fitted = calibrate(prep, TrainConfig(), meta, source, SILENT)  # type: ignore[arg-type]
-    assert [len(r) for r in reads] == [1, 1]  # 4 and 2 when the top ran at every read
+    config = TrainConfig(unknown_score=score)
+    calibrated, fitted = calibrate(prep, config, meta, source, SILENT)  # type: ignore[arg-type]
+    assert [len(r) for r in reads] == passes  # 4 and 2 when the top ran at every read
     numbers = (every_read.temperature, every_read.threshold, every_read.score, every_read.n_valid)
     assert calibrated.calibration == Calibration(*numbers)
     assert fitted.temperature_fit == every_read.temperature_fit and prep.model.familiarity is None
+    if score == "msp":
+        assert fitted.familiarity is None is every_read.familiarity
+        return
     assert fitted.familiarity.state_dict().keys() == every_read.familiarity.state_dict().keys()
     for name, value in fitted.familiarity.state_dict().items():
         assert torch.equal(value, every_read.familiarity.state_dict()[name]), name

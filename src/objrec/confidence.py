@@ -66,6 +66,14 @@ class FittedConfidence:
     """The images a familiarity of 1 is typical of (``meta.Calibration.scaled_on``)."""
 
 
+def reads_training_features(score: str) -> bool:
+    """Whether :func:`fit_confidence` reads the training features for the unknown ``score``: a
+    feature score is fitted on them (and its familiarity may be scaled on them); the top
+    probability (``msp``) needs none, so a fine-tuned run need not run its tuned blocks over
+    every training image for it (``train.FeatureSource``)."""
+    return score != "msp"
+
+
 def threshold_values(
     score: str, probs: torch.Tensor, familiarity: torch.Tensor | None
 ) -> torch.Tensor:

@@ -46,7 +46,12 @@ from objrec.bodies import Body, fingerprint_module
 from objrec.cache import FeatureCache, open_cache
 from objrec.calibration import TemperatureFit
 from objrec.class_record import with_test_split
-from objrec.confidence import FittedConfidence, calibrated_line, fit_confidence
+from objrec.confidence import (
+    FittedConfidence,
+    calibrated_line,
+    fit_confidence,
+    reads_training_features,
+)
 from objrec.config import DataConfig, TrainConfig, as_config, settings
 from objrec.data import (
     ClassFolder,
@@ -1185,30 +1190,40 @@ class FeatureSource:
     system's temporary folder)."""
 
     @contextmanager
-    def read(self) -> Iterator[tuple[Callable[[], Batches], Callable[[], Batches]]]:
+    def read(
+        self, training: bool = True
+    ) -> Iterator[tuple[Callable[[], Batches], Callable[[], Batches]]]:
         """The training and validation features for ``fit_confidence``, which reads each set
         several times (the training images four times for the default score): the store's rows,
         read at each pass, or for a fine-tuned run the top's outputs, computed once (each pass
         would run the tuned blocks over every image again) and kept in scratch files, not in
         memory (``batches.SpilledBatches``: 1.5 GB at 100,000 images of 3,840 features), until
-        the block ends."""
+        the block ends. Not ``training``: the score fitted reads no training features
+        (``confidence.reads_training_features``), and the tuned top does not run over them."""
         if self.top is None:
             yield (
                 lambda: self.train.batches(CALIBRATION_BATCH),
                 lambda: self.valid.batches(CALIBRATION_BATCH),
             )
             return
-        with (
-            SpilledBatches(self.tuned(self.train, self.top), self.scratch) as train,
-            SpilledBatches(self.tuned(self.valid, self.top), self.scratch) as valid,
-        ):
-            yield train, valid
+        top, scratch = self.top, self.scratch
+        with ExitStack() as held:
+
+            def spilled(stack: ViewStack) -> SpilledBatches:
+                return held.enter_context(SpilledBatches(self.tuned(stack, top), scratch))
+
+            yield (spilled(self.train) if training else unread), spilled(self.valid)
 
     @staticmethod
     def tuned(stack: ViewStack, top: nn.Module) -> Batches:
         """``stack``'s activations at the cut through ``top``, a quarter of a calibration's batch
         at a time: the batches calibration then reads."""
         return ((top(x), y) for x, y in stack.batches(CALIBRATION_BATCH // 4))
+
+
+def unread() -> Batches:
+    """The training features where the score fitted reads none (:meth:`FeatureSource.read`)."""
+    raise AssertionError("the unknown score fitted reads no training features")
 
 
 def calibrate(
@@ -1230,7 +1245,8 @@ def calibrate(
         return meta, None
     prep.model.cpu().eval()  # the head may have trained on a GPU; the features are on the CPU
     task = reporter.task('calibrating probabilities and "unknown"', None)  # fits 80 columns
-    with task, torch.inference_mode(), source.read() as (train, valid):
+    training = reads_training_features(config.unknown_score)
+    with task, torch.inference_mode(), source.read(training) as (train, valid):
         fitted = fit_confidence(prep.model.head, train, valid, config.unknown_score)
     reporter.note(clauses_on_lines(calibrated_line(fitted)))  # short lines, as evaluate's
     calibration = Calibration(
