@@ -439,6 +439,42 @@ def test_check_split_train_add_train_read_each_photo_once_for_its_sha256(tmp_pat
     assert contents(read) == contents([*photos.rglob("*.*g"), *new.rglob("*.*g")])
 
 
+def test_a_first_check_split_and_train_hash_each_photo_once(tmp_path, monkeypatch):
+    """Each decode after the hashing pass (check's, split's image facts, train's frozen pass)
+    hashed its file's bytes again to know them unchanged: every photo of a first run was hashed
+    twice, by check and by split (review56a M4). A decode trusts the bytes as the file index
+    does, by the file's stat before and after the read, and hashes only a file changed since."""
+    import objrec.dedup
+    import objrec.file_index
+    import objrec.views
+    from objrec.cli import main
+
+    photos = taken_before(make_class_folder(tmp_path / "photos", per_class=3))
+    whole = read_for_sha256(monkeypatch)
+    again: list[int] = []
+    original = objrec.file_index.hash_bytes
+    for module in (objrec.file_index, objrec.views, objrec.dedup):
+        if hasattr(module, "hash_bytes"):
+            monkeypatch.setattr(
+                module, "hash_bytes", lambda data: again.append(1) or original(data)
+            )
+    run = [
+        "--out",
+        tmp_path / "run",
+        "--backbone",
+        "tiny_test",
+        "--epochs",
+        "1",
+        "--num-workers",
+        "0",
+    ]
+    for command in (["check", photos], ["split", photos, tmp_path / "data"]):
+        assert main([str(a) for a in command]) == 0, command
+    assert (len(whole), len(again)) == (len(list(photos.rglob("*.*g"))), 0)  # 18 again before
+    assert main([str(a) for a in ["train", tmp_path / "data", *run]]) == 0
+    assert len(again) == 0
+
+
 @pytest.mark.slow
 def test_a_copy_is_known_by_its_sources_digest_only_if_the_source_stayed_as_hashed(tmp_path):
     """A split's or an add's copy is indexed under its source's digest where the source was, as

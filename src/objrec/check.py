@@ -926,14 +926,14 @@ def _decode_one(path: Path, digest: str) -> Decoded | UnreadableImageError:
     this time (:data:`CHANGED`), as for ``dedup.hashed_facts``. A file without a ``digest`` (it
     could not be hashed) is decoded from its path (its error in ``open_image``'s words)."""
     from objrec import dedup
-    from objrec.file_index import hash_bytes
+    from objrec.file_index import read_as_indexed
 
     try:
-        data = path.read_bytes() if digest else None
+        data = read_as_indexed(path, digest) if digest else None
     except OSError as exc:  # gone since it was hashed: said as the image facts say it
         reason = IMAGE_ERRORS["cannot_read"].format(reason=dedup.why(exc))
         return UnreadableImageError(str(path), reason)
-    if data is not None and hash_bytes(data) != digest:
+    if digest and data is None:
         return UnreadableImageError(str(path), CHANGED)
     source = path if data is None else data
     try:

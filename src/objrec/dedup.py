@@ -39,7 +39,7 @@ from PIL import Image, ImageOps
 
 from objrec.config import check_field_types
 from objrec.errors import ObjrecError
-from objrec.file_index import USE_REFRESH, hash_bytes
+from objrec.file_index import USE_REFRESH, read_as_indexed
 from objrec.images import (
     COUNTED,
     IMAGE_ERRORS,
@@ -281,10 +281,10 @@ def hashed_facts(path: Path, digest: str) -> ImageFacts:
     near-copies a later split would then part), as the frozen pass skips it
     (``views.read_as_hashed``); unkept, it is measured next time."""
     try:
-        data = path.read_bytes()
+        data = read_as_indexed(path, digest)
     except OSError as exc:
         return ImageFacts(error=f"{path}: {IMAGE_ERRORS['cannot_read'].format(reason=why(exc))}")
-    if hash_bytes(data) != digest:
+    if data is None:
         return ImageFacts(error=f"{path}: {CHANGED}")
     return image_facts(path, data)
 

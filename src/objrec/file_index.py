@@ -55,6 +55,38 @@ def hash_file_and_kind(path: Path) -> tuple[str, str]:
     return digest.hexdigest(), heif_kind(head)
 
 
+TRUSTED_FILES = 1_000_000
+"""How many files' stats :func:`trust` keeps at most in one process (about 100 MB); beyond, the
+oldest are dropped and their files hashed again as they are read."""
+
+_trusted: dict[str, tuple[tuple[int, int, int, int], str]] = {}
+"""Each file the file index trusted in this process (a forked worker inherits them): its stat
+and content digest, by absolute path (:func:`read_as_indexed`)."""
+
+
+def trust(name: str, stat: tuple[int, int, int, int], digest: str) -> None:
+    """Note that the index trusts ``name`` (an absolute path) as holding ``digest`` while its stat
+    (:func:`stat_key`) is ``stat``, for :func:`read_as_indexed`."""
+    if len(_trusted) >= TRUSTED_FILES:
+        del _trusted[next(iter(_trusted))]
+    _trusted[name] = stat, digest[:DIGEST_CHARS]
+
+
+def read_as_indexed(path: Path, digest: str) -> bytes | None:
+    """The bytes of ``path`` if they are those of content digest ``digest``, else None (the file
+    changed since it was hashed); an OSError where it cannot be read. Where this process's file
+    index trusted the file under ``digest`` (:func:`trust`) and its stat is the same before and
+    after the read, the bytes are trusted by the index's own rule, unhashed; else they are
+    hashed: each decode after the hashing pass hashed its file a second time."""
+    name = os.path.abspath(path)
+    stat, known = _trusted.get(name, (None, ""))
+    trusted = known == digest[:DIGEST_CHARS] and stat_key(os.stat(name)) == stat
+    data = Path(name).read_bytes()
+    if trusted and stat_key(os.stat(name)) == stat:  # the same before and after the read
+        return data
+    return data if hash_bytes(data) == digest[:DIGEST_CHARS] else None
+
+
 RACY_NS = 10_000_000
 """How much older than the moment the index looked at it (its row's ``seen``: just before its
 stat, before it was read, :func:`looked_at`) a file's modification time must be for the row to
@@ -377,6 +409,9 @@ class FileIndex:
             if s is not None and d is not None and i not in failures
         ]
         read = set(todo)
+        for i, name, stat, digest in kept:  # a new file's row as the index will trust it
+            if i in rows or not is_racy(stat[1], looked[i]):
+                trust(name, stat, digest)
         with self._transaction():
             self._keep_kinds(kinds)
             self._keep_files([(p, *s, d, looked[i]) for i, p, s, d in kept if i not in fresh])

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from objrec.config import DataConfig
-from objrec.file_index import hash_bytes
+from objrec.file_index import read_as_indexed
 from objrec.images import COUNTED, UnreadableImageError, open_image
 from objrec.loaders import ImageDataset
 from objrec.transforms import build_transforms, build_tta_transform
@@ -145,9 +145,9 @@ def read_as_hashed(path: Path, digest: str) -> bytes | PassingFailure:
     """The bytes of ``path`` if they hash to ``digest``, else why not (a :class:`PassingFailure`:
     the file could not be read, or changed since it was hashed)."""
     try:
-        data = path.read_bytes()
+        data = read_as_indexed(path, digest)
     except OSError as exc:
         return PassingFailure(f"{path}: {cannot_read(exc)}")
-    if hash_bytes(data) != digest:
+    if data is None:
         return PassingFailure(f"{path}: changed while objrec read it (its features are not kept)")
     return data
