@@ -1538,3 +1538,23 @@ def test_add_refuses_a_manifest_cut_short_or_gone_writing_nothing(tmp_path, spli
     with pytest.raises(ObjrecError, match=f"cannot add to .*{said}.*restore it from a copy"):
         add_images(split_dir, new, seed=1)
     assert tree_digest(split_dir) == before  # its rows went after the half row
+
+
+@pytest.mark.slow
+def test_split_check_and_add_keep_all_they_cache_in_the_cache_folder_they_are_given(
+    tmp_path, image_folder, monkeypatch
+):
+    """``add --cache-dir X`` still kept its image facts in $OBJREC_CACHE (and failed where that
+    could not be made), and split and check had no ``--cache-dir``: a train given one hashed every
+    copy the split had hashed (review56a M1). Here $OBJREC_CACHE lies below a file, so any use of
+    it is an error."""
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "file" / "cache"))
+    given, data = tmp_path / "given", tmp_path / "data"
+    cache = ["--cache-dir", str(given)]
+    assert main(["check", str(image_folder), *cache]) == 0
+    assert main(["split", str(image_folder), str(data), *cache]) == 0
+    assert (given / dedup.FACTS_FILE).is_file() and (given / "store").is_dir()
+    new = new_images(tmp_path / "new", "red", 2)
+    result = add_images(data, new, cache_dir=given)
+    assert sum(result.totals().values()) == 2

@@ -57,7 +57,7 @@ from objrec.add_result import (
     test_note,
 )
 from objrec.add_write import AddProgress, write_added
-from objrec.cache_folder import store_dir
+from objrec.cache_folder import store_dir, using_cache_dir
 from objrec.config import SplitConfig, settings
 from objrec.data import refuse_likely_misspelt
 from objrec.errors import Interrupted, ObjrecError, ctrl_c_leaves, os_error_sentence
@@ -100,7 +100,8 @@ def add_images(
         dry_run: decide everything and write nothing.
         on_file, on_write: progress, called as ``(done, total)`` hashing, then writing.
         on_wait: called before waiting for another objrec process writing in ``data``.
-        cache_dir: the cache folder whose store knows ``data``'s files (``train``'s ``cache_dir``).
+        cache_dir: the cache folder whose store knows ``data``'s files (``train``'s ``cache_dir``),
+            where add keeps all it caches (default: ``OBJREC_CACHE``'s).
         command: the CLI's command line, for the ``added`` of ``data``'s ``split.json``.
         labels: instead of ``new``, a table of photos and their classes (:mod:`objrec.labels`).
         new_class: make a new class named like one of ``data``'s (refused as a misspelling).
@@ -111,10 +112,10 @@ def add_images(
             missing, imageless or inside ``data``, a ``class_name`` no folder can take, a class
             named like another but for case or like one of ``data``'s without ``new_class``."""
     progress = AddProgress(Path(data))
-    with ctrl_c_leaves(progress.left), _failure_leaves(progress):
+    with ctrl_c_leaves(progress.left), _failure_leaves(progress), using_cache_dir(cache_dir):
         config, own = _add_settings(config, keywords)
         given, root, images, labelled = _asked(Path(data), new, class_name, labels, new_class)
-        index = store_dir(cache_dir)
+        index = store_dir()
         with _held(root, dry_run, on_wait, progress) as stopped:
             plan = plan_add(root, images, config, on_file, own, index, stopped)
             if not dry_run:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from objrec.errors import ObjrecError
@@ -36,13 +39,36 @@ SQLITE_BUGS = (sqlite3.ProgrammingError, sqlite3.InterfaceError)
 into advice about the file, they pass through as they are."""
 
 
+_given: ContextVar[Path | None] = ContextVar("objrec_cache_dir", default=None)
+"""The cache folder the running command was given (:func:`using_cache_dir`)."""
+
+
 def default_cache_dir() -> Path:
-    """``$OBJREC_CACHE``, else ``$XDG_CACHE_HOME/objrec``, else ``~/.cache/objrec``."""
+    """The cache folder the running command was given (:func:`using_cache_dir`), else
+    ``$OBJREC_CACHE``, else ``$XDG_CACHE_HOME/objrec``, else ``~/.cache/objrec``."""
+    given = _given.get()
+    if given is not None:
+        return given
     env = os.environ.get("OBJREC_CACHE")
     if env:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "objrec"
+
+
+@contextmanager
+def using_cache_dir(cache_dir: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Within the block, the cache folder is ``cache_dir`` (None: left as it is) for everything
+    that keeps something there (the file index, the image facts, the near pairs): a command given
+    a cache folder keeps all of it there, never half in the default one."""
+    if not cache_dir:
+        yield
+        return
+    token = _given.set(Path(cache_dir))
+    try:
+        yield
+    finally:
+        _given.reset(token)
 
 
 WRITABLE_CACHE = "point OBJREC_CACHE or `cache_dir` at a folder you can write to"
@@ -75,8 +101,7 @@ def refuse_unmakeable_cache_folder(folder: Path) -> None:
 
 def store_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The feature store folder of the cache folder ``cache_dir`` (default: the default one's,
-    :func:`default_cache_dir`), whose file index every command reads and fills: ``check`` and
-    ``split`` the default one's, ``train`` and ``add`` the one they are given."""
+    :func:`default_cache_dir`), whose file index every command reads and fills."""
     return Path(cache_dir or default_cache_dir()) / "store"
 
 

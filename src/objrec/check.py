@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
+from objrec.cache_folder import using_cache_dir
 from objrec.config import SplitConfig
 from objrec.copies import originals_first
 from objrec.data import (
@@ -630,11 +631,19 @@ def _check_splits(
 
 @renamed_arguments(root="data")
 @on_ctrl_c("{data} was only read, as check does: run it again")
-def check_folder(data: Path, reporter: Reporter | None = None) -> CheckResult:
+def check_folder(
+    data: Path, reporter: Reporter | None = None, cache_dir: str | os.PathLike[str] | None = None
+) -> CheckResult:
     """Decode every image below ``data`` (a class or split folder: ``objrec check DATA``;
     ``root`` before 7 December 2026, still taken, warning) and list the problems; ``reporter``
-    shows progress (None: nothing is shown)."""
-    root, reporter = Path(data), or_silent(reporter)
+    shows progress (None: nothing is shown); ``cache_dir``: the cache folder whose file index
+    and image facts it reads and fills (default: ``OBJREC_CACHE``'s)."""
+    with using_cache_dir(cache_dir):
+        return _check_folder(Path(data), or_silent(reporter))
+
+
+def _check_folder(root: Path, reporter: Reporter) -> CheckResult:
+    """:func:`check_folder` of ``root``, its cache folder settled."""
     if not root.is_dir():
         raise ObjrecError(f"{root} is not a folder")
     refuse_run_folder(root)
@@ -1153,10 +1162,12 @@ def require_clean(root: Path, reporter: Reporter = SILENT) -> None:
         raise strict_refusal(root, [problem])
 
 
-def unusable_problem(root: Path, reporter: Reporter = SILENT) -> str | None:
-    """What ``--strict`` refuses ``root`` for (every file opened): its unusable files and
-    folders, the first named and the rest counted; None when there are none."""
-    bad = check_folder(root, reporter).unusable
+def unusable_problem(
+    root: Path, reporter: Reporter = SILENT, cache_dir: str | os.PathLike[str] | None = None
+) -> str | None:
+    """What ``--strict`` refuses ``root`` for (every file opened, through ``cache_dir``): its
+    unusable files and folders, the first named and the rest counted; None when there are none."""
+    bad = check_folder(root, reporter, cache_dir).unusable
     if not bad:
         return None
     listing = some_of([f"{quoted(p.path)} ({p.kind})" for p in bad], quote=False)

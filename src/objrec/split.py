@@ -15,12 +15,13 @@ EXIF camera and time (``objrec.bursts``). SRC is only ever read.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from objrec.cache_folder import store_dir
+from objrec.cache_folder import store_dir, using_cache_dir
 from objrec.config import SplitConfig, settings
 from objrec.data import require_split_folder
 from objrec.errors import ObjrecError, on_ctrl_c
@@ -68,6 +69,7 @@ def split_folder(
     on_write: Callable[[int, int], None] | None = None,
     on_wait: Callable[[], None] | None = None,
     on_like: Callable[[int, int], None] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     **keywords: Any,
 ) -> SplitResult:
     """Split the class folders of ``src`` into ``out/train``, ``out/valid``, ``out/test``.
@@ -84,6 +86,8 @@ def split_folder(
         on_file, on_compare, on_camera, on_write, on_like: a progress bar each: hashing then reading
             the images; comparing them; their EXIF camera times; copying them; hashing ``like``'s.
         on_wait: called before waiting for an objrec process reading ``out`` (audit, train).
+        cache_dir: the cache folder whose file index and image facts the split reads and fills
+            (default: ``OBJREC_CACHE``'s): give ``train`` the same, and it reads no copy again.
 
     Undecodable images and empty class folders are left out (named), refused under ``strict``.
 
@@ -92,7 +96,7 @@ def split_folder(
     """
     config = settings(SplitConfig, config, keywords, "split_folder")
     src, out = _resolved(src), Path(out).resolve()
-    with told_of_killed_splits(src, out, force):
+    with told_of_killed_splits(src, out, force), using_cache_dir(cache_dir):
         check_out_folder(src, out, force)
         reviewed = earlier_reviews([src, *_likes(config), out])  # refused first when unreadable
         progress = Progress(on_file, on_compare, on_camera, on_like)

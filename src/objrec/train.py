@@ -246,7 +246,7 @@ def _train(
     started = time.perf_counter()
     out, saved, config, precision = open_run(data_dir, out, config, request, reporter, world, held)
     if request.strict:
-        refuse_unusable_files(data_dir, reporter, world)
+        refuse_unusable_files(data_dir, reporter, world, config.cache_dir)
     folders = RunFolders(run=out, data=data_dir)
     with ExitStack() as after_the_head:  # until the run is written: the head's state on a stop
         try:
@@ -333,14 +333,16 @@ def kept_as_of_the_head_on_stop(
     return saved_as_of_the_head_on_stop(prep, config, keep, folders, world, saver)
 
 
-def refuse_unusable_files(data_dir: Path, reporter: Reporter, world: World) -> None:
+def refuse_unusable_files(
+    data_dir: Path, reporter: Reporter, world: World, cache_dir: str | Path | None = None
+) -> None:
     """``strict``: refuse a data folder in which ``objrec check`` finds unusable files. Under
     torchrun rank 0 alone checks (every file opened, a worker per core, the facts it learns
     written) and every rank refuses with its sentence. ``check`` is imported here, not by a plain
     train."""
     from objrec.check import unusable_problem
 
-    problem = unusable_problem(data_dir, reporter) if world.main else None
+    problem = unusable_problem(data_dir, reporter, cache_dir) if world.main else None
     problem = world.share(problem, f"rank 0 checking every file of {data_dir} first")
     if problem:
         raise strict_refusal(data_dir, [problem])

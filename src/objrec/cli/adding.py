@@ -21,14 +21,12 @@ from objrec.cli.data import (
 )
 from objrec.cli.messages import to_cli
 from objrec.cli.options import (
-    CACHE_DEFAULT,
-    DIR,
     EXISTING,
     FILE,
     FOLDER,
+    cache_dir_option,
     command_line,
     from_options,
-    option_help,
 )
 from objrec.cli.output import (
     RichReporter,
@@ -85,13 +83,9 @@ from objrec.progress import listed, passes_from_first_step, plural, quoted, some
 @click.option(
     "--dry-run", is_flag=True, help="Print where each image would go; write nothing in DATA."
 )
-@click.option(
-    "--cache-dir",
-    type=DIR,
-    show_default=CACHE_DEFAULT,
-    help=option_help("cache_dir")
-    + " add reads the digests of DATA's files from the feature store there: give the --cache-dir "
-    "train was given, and no file it hashed is read again.",
+@cache_dir_option(
+    "add reads the digests of DATA's files from the feature store there: give the --cache-dir "
+    "train was given, and no file it hashed is read again."
 )
 @click.option(
     "--json",

@@ -23,6 +23,7 @@ from objrec.cli.options import (
     FORCE_OUT,
     OUT_DIR,
     FloatRange,
+    cache_dir_option,
     command_line,
     from_options,
     given_options,
@@ -130,7 +131,7 @@ SPLIT_SECTIONS = {
     "Options": ("ratios", "seed", "force", "as_json"),
     "Which classes": ("exclude", "classes"),
     "Photos kept together": ("near_duplicates", "groups", "burst_seconds", "like"),
-    "Files": ("copy", "strict"),
+    "Files": ("copy", "strict", "cache_dir"),
 }
 """``split --help``'s headings: the split itself, then which classes and what stays together."""
 
@@ -175,10 +176,16 @@ SPLIT_SECTIONS = {
     + " OUT may be OLD_SPLIT itself, with --force. To add photos to a split, `objrec add` "
     "leaves every other image where it is.",
 )
+@cache_dir_option(
+    "split keeps the files' digests and image facts there: give train the same --cache-dir, and "
+    "it reads none of the split's copies again."
+)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
 )
-def split(src: Path, out: Path, copy: bool, force: bool, as_json: bool, **settings) -> None:
+def split(
+    src: Path, out: Path, copy: bool, force: bool, as_json: bool, cache_dir: Path | None, **settings
+) -> None:
     """Split SRC (one sub-folder per class) into OUT/train, OUT/valid, OUT/test.
 
     Stratified per class and seeded; byte-identical files and near-duplicates (resized,
@@ -210,6 +217,7 @@ def split(src: Path, out: Path, copy: bool, force: bool, as_json: bool, **settin
             config,
             force=force,
             on_file=on_file,
+            cache_dir=cache_dir,
             command=command_line(),
             on_compare=compared,
             on_camera=on_camera,
@@ -606,10 +614,14 @@ describes another model.
     help=CHECK_HELP,
 )
 @click.argument("data", type=FOLDER)
+@cache_dir_option(
+    "check keeps the files' digests and what it decoded there: the next check, split or train "
+    "given the same --cache-dir reads none of them again."
+)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the problems as JSON (keys: docs/json.md)."
 )
-def check(data: Path, as_json: bool) -> None:
+def check(data: Path, cache_dir: Path | None, as_json: bool) -> None:
     """List every problem of DATA (:data:`CHECK_HELP`); exit 1 when any is unusable."""
     from objrec.check import check_folder
     from objrec.meta import BEST, LAST
@@ -620,7 +632,7 @@ def check(data: Path, as_json: bool) -> None:
         if is_run_folder(data):
             return check_run_folder(data, as_json)
     with logged_warnings() as logged:
-        result = check_folder(data, RichReporter())
+        result = check_folder(data, RichReporter(), cache_dir)
     for problem in result.problems:  # the library's `train` is objrec train here, in --json too
         problem.message = to_cli(problem.message, check)
     if as_json:

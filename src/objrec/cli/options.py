@@ -269,6 +269,13 @@ def option_help(name: str, choices: Sequence[str] = (), cls: type = TrainConfig)
     return re.sub(r"``([^`]+)``", spelled, first_sentences(field_docs(cls)[name], 2))
 
 
+def cache_dir_option(keeps: str) -> Callable:
+    """``--cache-dir`` as each command that keeps something in the cache folder offers it, with
+    train's name, default and help, then what this command keeps there (``keeps``)."""
+    help = option_help("cache_dir") + " " + keeps
+    return click.option("--cache-dir", type=DIR, show_default=CACHE_DEFAULT, help=help)
+
+
 def device_option(command):
     """``--device``; ``train``'s help also says how to use several GPUs (the others run on one)."""
     text = TRAIN_DEVICE_HELP if command.__name__ == "train" else DEVICE_HELP

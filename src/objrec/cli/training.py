@@ -180,7 +180,7 @@ def train(
     config = train_config(options, resume)
     refuse_from_paths(data, run, force)
     reporter = RichReporter(config.min_delta)
-    strict = strict and not checked_strictly(data, reporter)
+    strict = strict and not checked_strictly(data, reporter, config.cache_dir)
     run_train = loaded_train(config, resume is None, reporter)
     starting = time.monotonic() - began
     with logged_warnings() as logged, silent_stop_off_rank_0(), json_if_stopped(as_json, logged):
@@ -240,9 +240,10 @@ def refuse_from_paths(data: Path, run: Path | None, force: bool) -> None:
         refuse_run_place(out, force, data)
 
 
-def checked_strictly(data: Path, reporter: RichReporter) -> bool:
-    """--strict's check of DATA's files (``objrec check``'s), made before the libraries load,
-    which it needs none of: unusable files are said at once, not after seconds of PyTorch.
+def checked_strictly(data: Path, reporter: RichReporter, cache_dir: str | Path | None) -> bool:
+    """--strict's check of DATA's files (``objrec check``'s, through ``cache_dir``), made before
+    the libraries load, which it needs none of: unusable files are said at once, not after
+    seconds of PyTorch.
     Whether it was made: under torchrun with several processes it is left to the library, where
     rank 0 checks and every rank refuses."""
     from objrec.check import unusable_problem
@@ -250,7 +251,7 @@ def checked_strictly(data: Path, reporter: RichReporter) -> bool:
 
     if under_torchrun() and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
         return False
-    if problem := unusable_problem(data, reporter):
+    if problem := unusable_problem(data, reporter, cache_dir):
         raise strict_refusal(data, [problem])
     return True
 
