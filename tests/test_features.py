@@ -1544,3 +1544,29 @@ def test_check_split_and_train_refuse_the_same_jpegs_over_a_lower_pixel_limit(
     }
     assert checked == refused
     assert split.too_large_files == ["blue/phone.jpg", "red/wide.jpg"]
+
+
+def test_a_body_whose_forward_changed_computes_its_features_again(tmp_path, samples):
+    """The store keyed a body by its repr and weights alone: a forward changed (an objrec or timm
+    upgrade that fixes a body's pooling, say) kept serving the old forward's rows (review56a
+    M3). Here the same repr and weights, max pooling for mean pooling: computed again."""
+    from objrec.bodies import Body
+
+    class Tiny(Body):
+        n_features = 8
+
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv = torch.nn.Conv2d(3, 8, 3)
+
+        def forward(self, x):
+            return self.conv(x).mean((2, 3))
+
+    spec = ViewSpec(DATA)
+    first = feature_table(frozen(tmp_path, Tiny()), samples, spec)
+    assert feature_table(frozen(tmp_path, Tiny()), samples, spec).computed == 0
+    Tiny.forward = lambda self, x: self.conv(x).amax((2, 3))  # same repr, same weights
+    again = feature_table(frozen(tmp_path, Tiny()), samples, spec)
+    assert (first.computed, again.computed) == (len(samples), len(samples))
+    assert not torch.allclose(first.load().features, again.load().features)

@@ -9,9 +9,12 @@ names them without PyTorch (``objrec backbones`` lists them at once), since ever
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
+import inspect
 import logging
+import marshal
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -113,6 +116,50 @@ def fingerprint_module(module: nn.Module) -> str:
         if t.numel():
             digest.update(t.reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()
+
+
+VERSIONED = ("torch", "timm", "torchvision")
+"""Packages whose modules' code is keyed by the package's version (:func:`code_digest`), not by
+their source: installed, not edited."""
+
+
+def code_digest(module: nn.Module) -> str:
+    """A digest of the code that runs ``module``: the source of the methods of each of its
+    modules' classes (objrec's own, a user's), and the version of each package of
+    :data:`VERSIONED` whose classes it uses. The feature store keys a body by it beside
+    :func:`fingerprint_module` (repr and weights), so that a forward changed by an objrec or timm
+    upgrade computes its features again, as a changed augmentation does."""
+    parts = set()
+    for kind in {type(part) for part in module.modules()}:
+        for klass in kind.__mro__[:-1]:  # object's none
+            package = klass.__module__.partition(".")[0]
+            if package in VERSIONED:
+                parts.add(
+                    f"{package} {getattr(importlib.import_module(package), '__version__', '')}"
+                )
+            else:
+                parts.add(f"{klass.__module__}.{klass.__qualname__}\n{class_source(klass)}")
+    return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
+
+
+def class_source(klass: type) -> str:
+    """The source of each function ``klass`` itself defines, by name (its bytecode where the
+    source cannot be read)."""
+    functions = {name: getattr(value, "__func__", value) for name, value in vars(klass).items()}
+    return "\n".join(
+        f"{name}: {function_source(f)}"
+        for name, f in sorted(functions.items())
+        if hasattr(f, "__code__")
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def function_source(function: Any) -> str:
+    """``function``'s source, or its bytecode (hex) where its source cannot be read."""
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return marshal.dumps(function.__code__).hex()
 
 
 def load_state_file(path: Path) -> dict[str, torch.Tensor]:

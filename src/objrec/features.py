@@ -139,7 +139,7 @@ def feature_table(
     missing = {d for d in unique if d not in hits}
     mine = my_share(unique, hits, world)
     by_digest = {d: s for s, d in zip(samples, digests, strict=True)}
-    wider = space_id(body.fingerprint, asdict(spec.data), "float32", numerics, decoders)
+    wider = space_id(body.keyed, asdict(spec.data), "float32", numerics, decoders)
     mine, derived = filled_otherwise((space, key), wider, mine, derive)
     get_ready(body, settings, len(mine))  # torchvision imported beside it, for what follows
     require_same_definition(spec, key, decoders, computing=bool(mine))
@@ -299,10 +299,10 @@ def space_label(body: FrozenBody, spec: ViewSpec, numerics: str) -> str:
 
 
 def body_space(body: FrozenBody, data: DataConfig, numerics: str, decoders: str) -> str:
-    """The store's space of ``body``'s features (``store.space_id``): its fingerprint, the data
-    config, the cache's dtype, how it computes them (``FrozenBody.numerics``) and what makes the
-    pixels (:func:`pixel_makers`)."""
-    return space_id(body.fingerprint, asdict(data), body.cache.dtype, numerics, decoders)
+    """The store's space of ``body``'s features (``store.space_id``): its fingerprint and code
+    (``FrozenBody.keyed``), the data config, the cache's dtype, how it computes them
+    (``FrozenBody.numerics``) and what makes the pixels (:func:`pixel_makers`)."""
+    return space_id(body.keyed, asdict(data), body.cache.dtype, numerics, decoders)
 
 
 def stored_tables(

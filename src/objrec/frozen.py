@@ -22,7 +22,7 @@ import torch
 
 from objrec import cores
 from objrec.backbones import network_words
-from objrec.bodies import Body, fingerprint_module
+from objrec.bodies import Body, code_digest, fingerprint_module
 from objrec.cache import FeatureCache
 from objrec.config import DataConfig
 from objrec.data import Sample
@@ -105,6 +105,12 @@ class FrozenBody:
         """The body's (``bodies.fingerprint_module``), computed at its first use: 0.17 s for
         the default body, which a predict whose photos the store has never seen does not need."""
         return fingerprint_module(self.body)
+
+    @functools.cached_property
+    def keyed(self) -> str:
+        """What the feature store keys this body by (``store.space_id``): its fingerprint and
+        the digest of the code that runs it (``bodies.code_digest``)."""
+        return f"{self.fingerprint} {code_digest(self.body)}"
 
     @property
     def ready(self) -> bool:
