@@ -855,7 +855,7 @@ def test_a_cache_folder_below_a_file_is_one_sentence(tmp_path, capsys, monkeypat
     code = main(["split", str(photos), str(tmp_path / "data")])
     err = capsys.readouterr().err
     assert code == 1 and "cannot make the cache folder" in err and "Traceback" not in err
-    assert "point OBJREC_CACHE at a folder you can write to" in err  # split has no --cache-dir
+    assert "point OBJREC_CACHE or --cache-dir at a folder you can write to" in err  # split has it
 
 
 def read_only_files(monkeypatch):
@@ -890,6 +890,91 @@ def test_a_read_only_cache_is_shown_and_what_to_change_is_said(tmp_path, capsys,
     assert code == 1 and "Traceback" not in err
     assert f"cannot write to the cache folder {tmp_path / 'cache' / 'store'}: " in err
     assert "point OBJREC_CACHE or --cache-dir at a folder you can write to" in err
+
+
+def cache_files(cache: Path) -> dict[str, tuple[int, int]]:
+    """Each file of ``cache`` (SQLite's own -wal and -shm files left out) by its path: its size
+    and modification time."""
+    files = [p for p in cache.rglob("*") if p.is_file() and not p.name.endswith(("-wal", "-shm"))]
+    return {str(p.relative_to(cache)): (p.stat().st_size, p.stat().st_mtime_ns) for p in files}
+
+
+def check_and_cache_on_a_read_only_cache(tmp_path, monkeypatch, capsys, refuse) -> None:
+    """``check`` of a folder the cache knows, then of one it does not, and ``objrec cache``, on a
+    cache that a first check filled, once ``refuse()`` made it read-only: each exits 0, and the
+    cache is as it was."""
+    from objrec.cli import main
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("OBJREC_CACHE", str(cache))
+    known = make_class_folder(tmp_path / "photos", per_class=2)
+    new = make_class_folder(tmp_path / "new", per_class=2, classes=("red", "blue"))
+    make_image((10, 200, 10), seed=77).save(new / "red" / "other.png")  # bytes the cache lacks
+    assert main(["check", str(known)]) == 0
+    assert (cache / "facts.sqlite").is_file() and (cache / "store" / "index.sqlite").is_file()
+    before = cache_files(cache)
+    refuse()
+    capsys.readouterr()
+    for command in (["check", str(known)], ["check", str(new)], ["cache", "--json"]):
+        code = main(command)
+        err = capsys.readouterr().err
+        assert code == 0, (command, err)
+    assert cache_files(cache) == before
+
+
+def test_check_and_cache_read_a_read_only_cache_and_keep_nothing_there(
+    tmp_path, monkeypatch, capsys
+):
+    """On a read-only file system `objrec cache` (documented as read-only-safe) failed once
+    facts.sqlite existed, its lock file not writable, and `check`, which only reads, refused
+    outright, opening the feature store to write to hash a folder (review56a M2). Here every
+    file objrec opens to write in the cache is refused (EROFS), as the reviewer's read-only mount
+    did: the store's, the image facts' lock, the probe of the folder."""
+    import builtins
+    import tempfile
+
+    import objrec.cache_folder
+    import objrec.dedup
+
+    def refuse() -> None:
+        def refusing(file, mode="r", *args, **kwargs):
+            if any(c in mode for c in "wax+"):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(file))
+            return builtins.open(file, mode, *args, **kwargs)
+
+        def no_temporary_file(*args, **kwargs):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+        read_only_files(monkeypatch)
+        monkeypatch.setattr(objrec.dedup, "open", refusing, raising=False)
+        fake = type(tempfile)("tempfile")
+        fake.TemporaryFile = no_temporary_file  # type: ignore[attr-defined]
+        monkeypatch.setattr(objrec.cache_folder, "tempfile", fake, raising=False)
+
+    check_and_cache_on_a_read_only_cache(tmp_path, monkeypatch, capsys, refuse)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in a folder without write permission")
+def test_check_and_cache_read_a_cache_folder_without_write_permission(
+    tmp_path, monkeypatch, capsys
+):
+    """:func:`test_check_and_cache_read_a_read_only_cache_and_keep_nothing_there` with the
+    cache's folders made read-only by their permissions."""
+
+    def refuse() -> None:
+        for folder in [
+            tmp_path / "cache",
+            *(p for p in (tmp_path / "cache").rglob("*") if p.is_dir()),
+        ]:
+            folder.chmod(0o555)
+
+    try:
+        check_and_cache_on_a_read_only_cache(tmp_path, monkeypatch, capsys, refuse)
+    finally:
+        for folder in (tmp_path / "cache").rglob("*"):
+            if folder.is_dir():
+                folder.chmod(0o755)
+        (tmp_path / "cache").chmod(0o755)
 
 
 @pytest.mark.slow

@@ -100,8 +100,7 @@ def add_images(
         dry_run: decide everything and write nothing.
         on_file, on_write: progress, called as ``(done, total)`` hashing, then writing.
         on_wait: called before waiting for another objrec process writing in ``data``.
-        cache_dir: the cache folder whose store knows ``data``'s files (``train``'s ``cache_dir``),
-            where add keeps all it caches (default: ``OBJREC_CACHE``'s).
+        cache_dir: the cache folder add keeps all it caches in (``train``'s ``cache_dir``).
         command: the CLI's command line, for the ``added`` of ``data``'s ``split.json``.
         labels: instead of ``new``, a table of photos and their classes (:mod:`objrec.labels`).
         new_class: make a new class named like one of ``data``'s (refused as a misspelling).

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -85,6 +86,32 @@ def make_cache_folder(folder: Path) -> None:
         raise ObjrecError(
             f"cannot make the cache folder {folder}: {exc.strerror or exc}; {WRITABLE_CACHE}"
         ) from None
+
+
+def can_write(folder: Path) -> bool:
+    """Whether a file can be made in ``folder`` (made first where missing): not on a read-only
+    file system, nor where permissions refuse it. A command that only reads (``check``,
+    ``objrec cache``) then reads the cache folder as it is and keeps nothing there."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def connect_read_only(path: Path, timeout: float = 600.0) -> sqlite3.Connection:
+    """``path``'s SQLite database opened only to read. A WAL database opens so where its -shm
+    file exists or can be made; on a read-only file system neither may hold, and no process can
+    change it there: it is opened as immutable then."""
+    uri = path.absolute().as_uri()
+    db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout, isolation_level=None)
+    try:
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        db.close()
+        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=timeout, isolation_level=None)
+    return db
 
 
 def refuse_unmakeable_cache_folder(folder: Path) -> None:

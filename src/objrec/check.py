@@ -440,11 +440,11 @@ def _sha256s(paths: list[Path]) -> list[str]:
     """Each file's SHA-256 from the file index (check's listing has just read them through it),
     "" for one that cannot be read (said as unreadable elsewhere)."""
     from objrec.cache_folder import store_dir
-    from objrec.store import FeatureStore
+    from objrec.split_source import file_index
 
     if not paths:
         return []
-    with FeatureStore(store_dir()) as index:
+    with file_index(store_dir()) as index:
         return index.readable_digests(paths, whole=True)[0]
 
 
@@ -967,28 +967,38 @@ def _known_decodes(kept: Path, digests: dict[Path, str]) -> dict[str, tuple[Deco
         return {}
     wanted = list(dict.fromkeys(digests.values()))
     found: dict[str, tuple[Decoded, float]] = {}
+    read_only = dedup.read_only(kept)  # read as it is: an older table, or none, holds none
     with dedup.open_facts(kept) as db:
-        _decoded_table(db)
-        for start in range(0, len(wanted), 500):
-            part = wanted[start : start + 500]
-            query = (
-                "SELECT digest, contrast, width, height, exif, seen FROM check_decoded WHERE "
-                "key=? AND exif IS NOT NULL AND width IS NOT NULL AND height IS NOT NULL AND "
-                f"digest IN ({','.join('?' * len(part))})"
-            )
-            rows = db.execute(query, (decoded_key(), *part))
-            found |= {d: (Decoded(*look), seen) for d, *look, seen in rows}
+        if not read_only:
+            _decoded_table(db)
+        if not read_only or (dedup.has_table(db, "check_decoded") and not _missing_columns(db)):
+            found = _read_decodes(db, wanted)
     rest = {p: d for p, d in digests.items() if d not in found}
     facts = dedup.kept_facts(list(rest), list(rest.values()), kept) if rest else {}
     now = time.time()
     return found | {d: (Decoded(f.contrast, f.width, f.height, ""), now) for d, f in facts.items()}
 
 
+def _read_decodes(db, wanted: list[str]) -> dict[str, tuple[Decoded, float]]:
+    """The decodes ``db`` keeps of the contents ``wanted``, and when a check last saw each."""
+    found: dict[str, tuple[Decoded, float]] = {}
+    for start in range(0, len(wanted), 500):
+        part = wanted[start : start + 500]
+        query = (
+            "SELECT digest, contrast, width, height, exif, seen FROM check_decoded WHERE "
+            "key=? AND exif IS NOT NULL AND width IS NOT NULL AND height IS NOT NULL AND "
+            f"digest IN ({','.join('?' * len(part))})"
+        )
+        rows = db.execute(query, (decoded_key(), *part))
+        found |= {d: (Decoded(*look), seen) for d, *look, seen in rows}
+    return found
+
+
 def _keep_decodes(kept: Path, looks: dict[str, Decoded]) -> None:
     """Keep each readable image's decode (``looks``, by its content digest) in ``kept``."""
     from objrec import dedup
 
-    if not looks:
+    if not looks or dedup.read_only(kept):
         return
     now, key = time.time(), decoded_key()
     with dedup.open_facts(kept) as db:

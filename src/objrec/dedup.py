@@ -479,8 +479,42 @@ def open_facts(
     the block, under :func:`facts_lock` (``exclusive``, ``wait``: its own); its SQLite errors (a
     damaged file, a full disk) become one sentence, those of objrec's own mistakes pass as they
     are."""
+    if not exclusive and read_only(Path(db_file)):
+        yield from _read_only(Path(db_file))
+        return
     with facts_lock(db_file, exclusive, wait):
         yield from _connected(Path(db_file))
+
+
+def read_only(db_file: Path) -> bool:
+    """Whether the facts store ``db_file`` is there but its folder cannot be written (a read-only
+    disk): read as it is then, unlocked, and nothing is kept in it."""
+    from objrec.cache_folder import can_write
+
+    return db_file.is_file() and not can_write(db_file.parent)
+
+
+def _read_only(db_file: Path) -> Iterator[sqlite3.Connection]:
+    import sqlite3
+
+    from objrec.cache_folder import SQLITE_BUGS, connect_read_only, database_error
+
+    try:
+        db = connect_read_only(db_file)
+        try:
+            yield db
+        finally:
+            db.close()
+    except SQLITE_BUGS:
+        raise
+    except sqlite3.Error as exc:
+        raise database_error(db_file, "the image facts store", db_file.parent, exc) from exc
+
+
+def has_table(db: sqlite3.Connection, name: str) -> bool:
+    """Whether ``db`` holds the table ``name``."""
+    query = "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?"
+    return db.execute(query, (name,)).fetchone() is not None
 
 
 def _connected(db_file: Path) -> Iterator[sqlite3.Connection]:

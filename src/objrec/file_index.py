@@ -315,6 +315,8 @@ class FileIndex:
     """The store folder."""
     db: sqlite3.Connection
     """The index's connection."""
+    read_only: bool = False
+    """Opened only to read: a file it does not know is hashed and not kept."""
 
     # content digests of files ---------------------------------------------------------------
 
@@ -412,13 +414,20 @@ class FileIndex:
         for i, name, stat, digest in kept:  # a new file's row as the index will trust it
             if i in rows or not is_racy(stat[1], looked[i]):
                 trust(name, stat, digest)
-        with self._transaction():
-            self._keep_kinds(kinds)
-            self._keep_files([(p, *s, d, looked[i]) for i, p, s, d in kept if i not in fresh])
-            self._keep_sha256s([(p, *s, d) for i, p, s, d in kept if i in read])
+        files = [(p, *s, d, looked[i]) for i, p, s, d in kept if i not in fresh]
+        self._keep_read(kinds, files, [(p, *s, d) for i, p, s, d in kept if i in read])
         seconds = time.perf_counter() - started
         found = [d or "" for d in known]
         return found, dict(sorted(failures.items())), HashStats(len(names), len(todo), seconds)
+
+    def _keep_read(self, kinds: dict[str, str], files: list, sha256s: list) -> None:
+        """Keep what :meth:`_indexed` read (none where the index is open only to read)."""
+        if self.read_only:
+            return
+        with self._transaction():
+            self._keep_kinds(kinds)
+            self._keep_files(files)
+            self._keep_sha256s(sha256s)
 
     @index_errors
     def keep_copies(self, copies: Sequence[Copied]) -> int:

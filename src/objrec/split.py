@@ -72,12 +72,12 @@ def split_folder(
     cache_dir: str | os.PathLike[str] | None = None,
     **keywords: Any,
 ) -> SplitResult:
-    """Split the class folders of ``src`` into ``out/train``, ``out/valid``, ``out/test``.
+    """Split the class folders of ``src`` into ``out/train``, ``out/valid``, ``out/test``; its
+    undecodable images and empty class folders are left out (named), refused under ``strict``.
 
     Args:
         src: one sub-folder per class; never modified.
-        out: receives the three split folders, ``manifest.csv`` (file, class, split, sha256)
-            and ``split.json``: how it was made (:mod:`objrec.split_record`).
+        out: receives the splits, ``manifest.csv`` and ``split.json`` (:mod:`objrec.split_record`).
         config: how to split (ratios, seed, exclude, classes, mode, strict, near_duplicates,
             groups, like), or those as keywords (``split_folder(src, out, seed=1)``); ``like``,
             an earlier split of ``src`` edited since, keeps its images in their splits.
@@ -86,10 +86,7 @@ def split_folder(
         on_file, on_compare, on_camera, on_write, on_like: a progress bar each: hashing then reading
             the images; comparing them; their EXIF camera times; copying them; hashing ``like``'s.
         on_wait: called before waiting for an objrec process reading ``out`` (audit, train).
-        cache_dir: the cache folder whose file index and image facts the split reads and fills
-            (default: ``OBJREC_CACHE``'s): give ``train`` the same, and it reads no copy again.
-
-    Undecodable images and empty class folders are left out (named), refused under ``strict``.
+        cache_dir: the cache folder it keeps its hashes and image facts in (``train``'s too).
 
     Raises:
         ObjrecError: before writing, where train or valid (``train`` needs both) would be empty.

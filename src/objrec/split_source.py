@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import logging
 import shlex
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from objrec import dedup
-from objrec.cache_folder import default_cache_dir
+from objrec.cache_folder import can_write, default_cache_dir
 from objrec.data import (
     EMPTY_CLASS_ADVICE,
     alike_names,
@@ -25,7 +27,7 @@ from objrec.data import (
     with_likely,
 )
 from objrec.errors import ObjrecError, strict_refusal
-from objrec.file_index import DIGEST_CHARS
+from objrec.file_index import DIGEST_CHARS, INDEX_FILE
 from objrec.images import (
     IgnoredFiles,
     decoder_missing,
@@ -321,8 +323,9 @@ def hash_all(
     it, the error is raised."""
     paths = [p for group in files.values() for p in group]
     told = None if on_file is None else lambda done, total: on_file(done, 2 * total)
-    with FeatureStore(store) as index:
-        adopt_old_index(index, store.parent / dedup.FACTS_FILE)
+    with file_index(store) as index:
+        if not index.read_only:
+            adopt_old_index(index, store.parent / dedup.FACTS_FILE)
         found, failures, stats = index.readable_digests(paths, on_file=told, whole=True)
     log.info("%s", stats)
     if failures:
@@ -330,6 +333,27 @@ def hash_all(
             raise next(iter(failures.values()))
         failed.update((paths[i], exc) for i, exc in failures.items())
     return {path: found[i] for i, path in enumerate(paths) if i not in failures}
+
+
+@contextmanager
+def file_index(store: Path) -> Iterator[FeatureStore]:
+    """The file index of the feature store folder ``store``, for a command that hashes files;
+    where its cache folder cannot be written (a read-only disk), the index as it is, opened only
+    to read (or none), which hashes the files it does not know without keeping them."""
+    if can_write(store.parent):
+        with FeatureStore(store) as index:
+            yield index
+        return
+    log.warning(
+        "the cache folder %s cannot be written: files its file index does not know are hashed, "
+        "and nothing is kept there",
+        store.parent,
+    )
+    with ExitStack() as held:
+        folder = store if (store / INDEX_FILE).is_file() else None
+        if folder is None:  # hashed through an index of its own, removed after
+            folder = Path(held.enter_context(tempfile.TemporaryDirectory(prefix="objrec-")))
+        yield held.enter_context(FeatureStore(folder, read_only=folder == store))
 
 
 def adopt_old_index(index: FeatureStore, facts: Path) -> None:

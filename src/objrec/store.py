@@ -74,7 +74,12 @@ from typing import BinaryIO
 
 import numpy as np
 
-from objrec.cache_folder import WRITABLE_CACHE, full_cache_disk, make_cache_folder
+from objrec.cache_folder import (
+    WRITABLE_CACHE,
+    connect_read_only,
+    full_cache_disk,
+    make_cache_folder,
+)
 from objrec.errors import ObjrecError
 from objrec.file_index import DIGEST_CHARS, INDEX_FILE, Copied, FileIndex, Hashed, index_errors
 from objrec.images import PIXEL_RULES, decoder_missing, register_heif_plugin
@@ -542,16 +547,7 @@ class FeatureStore(FileIndex):
 
     @index_errors
     def _connect_read_only(self) -> sqlite3.Connection:
-        # A WAL index opens read-only where its -shm file exists or can be made; on a read-only
-        # file system neither may hold, and no process can change the index there (immutable).
-        uri = (self.root / INDEX_FILE).absolute().as_uri()
-        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=self._timeout)
-        try:
-            db.execute("SELECT COUNT(*) FROM spaces").fetchone()
-        except sqlite3.OperationalError:
-            db.close()
-            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=self._timeout)
-        return db
+        return connect_read_only(self.root / INDEX_FILE, self._timeout)
 
     def _say_waiting(self) -> None:
         # A warning, which the CLI shows without -v: else the command would look hung.
