@@ -872,6 +872,21 @@ def read_only_files(monkeypatch):
     monkeypatch.setattr(store, "open", refusing, raising=False)
 
 
+def test_files_only_looked_up_are_not_forgotten_by_a_prune_of_unused_rows(tmp_path):
+    """``known_digests`` (predict's look-up) never refreshed a file row's last use, while the
+    rows it led to were marked used: ``cache --prune --days 30`` forgot the files of a folder only
+    predicted on, and their kept features could no longer be reached (review56a L1)."""
+    photos = taken_before(make_class_folder(tmp_path / "photos", per_class=2))
+    paths = sorted(photos.rglob("*.*g"))
+    month = time.time() - 40 * 86400
+    with FeatureStore(tmp_path / "store") as store:
+        digests, _ = store.digests(paths)
+        store.db.execute("UPDATE files SET seen=?", (month,))  # last hashed 40 days ago
+        assert store.known_digests(paths) == digests  # predict's look-up, today
+        store.prune(older_than_days=30)
+        assert store.known_digests(paths) == digests
+
+
 def test_a_read_only_cache_is_shown_and_what_to_change_is_said(tmp_path, capsys, monkeypatch):
     """`objrec cache` only shows: it opens a read-only store read-only; a command that writes
     there names OBJREC_CACHE and --cache-dir as what to change, not only the lock file."""

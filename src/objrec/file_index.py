@@ -540,17 +540,23 @@ class FileIndex:
     def known_digests(self, paths: Sequence[Path]) -> list[str | None]:
         """The content digest of each file that the file index knows unchanged (as
         :meth:`digests` reads it), None for the others (never seen, changed since, or gone):
-        hashing none and recording nothing, for a reader whose files are mostly new to the store
-        (``predict``), for which hashing them would only cost time."""
+        hashing none and recording only the last use of the rows it read (as :meth:`digests`
+        does, for ``prune``), for a reader whose files are mostly new to the store (``predict``),
+        for which hashing them would only cost time."""
         names = [os.path.abspath(p) for p in paths]
         stats: list[os.stat_result | None] = []
+        looked = time.time()  # before the stats, as :func:`looked_at` dates them
         for name in names:
             try:
                 stats.append(os.stat(name))
             except OSError:
                 stats.append(None)
-        known = self._known_digests(names, stats, whole=False)
-        return [d[:DIGEST_CHARS] if d is not None else None for d in known]
+        rows = self._known_rows(names, stats, whole=False)
+        stale = [(looked, names[i]) for i, (_, seen) in rows.items() if use_is_stale(seen)]
+        if stale and not self.read_only:
+            with self._transaction():
+                self.db.executemany("UPDATE files SET seen=? WHERE path=?", stale)
+        return [rows[i][0][:DIGEST_CHARS] if i in rows else None for i in range(len(names))]
 
     @index_errors
     def forget_files(self, paths: Sequence[Path]) -> None:
