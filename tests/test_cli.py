@@ -3270,8 +3270,8 @@ def test_train_on_a_full_disk_at_its_end_says_one_sentence_last(
 def test_check_on_a_full_cache_disk_says_so_and_how_to_free_it(capsys, tmp_path, monkeypatch):
     """SQLite's "database or disk is full" in the cache folder (the feature store's file index,
     which check hashes through, or the image facts store): the CLI names the cache folder, its
-    full disk, `objrec cache --prune` and OBJREC_CACHE (check has no --cache-dir to offer), exit
-    1; never "an error objrec did not expect"."""
+    full disk, `objrec cache --prune` and OBJREC_CACHE or --cache-dir (check's option since 7
+    December 2026), exit 1; never "an error objrec did not expect"."""
     from .test_store import sqlite_full
 
     photos = make_class_folder(tmp_path / "photos", per_class=2, classes=("red", "green"))
@@ -3287,7 +3287,7 @@ def test_check_on_a_full_cache_disk_says_so_and_how_to_free_it(capsys, tmp_path,
         f"free some space on it (`objrec cache --prune --cache-dir {cache} --days 30` forgets "
         "what no command used for 30 days"
     ) in said
-    assert said.endswith("or point OBJREC_CACHE at a folder on a disk with room")
+    assert said.endswith("or point OBJREC_CACHE or --cache-dir at a folder on a disk with room")
     assert "did not expect" not in said
 
 
