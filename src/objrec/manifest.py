@@ -218,7 +218,7 @@ def manifest_listing(folder: Path, files: set[str]) -> str | None:
     manifest = Path(folder) / MANIFEST
     if not is_split_manifest(manifest):
         return None
-    unlisted = sorted(files - {row.get("file") or "" for row in manifest_rows(manifest)})
+    unlisted = unlisted_in(manifest, files)
     if not unlisted:
         return None
     return (
@@ -226,6 +226,12 @@ def manifest_listing(folder: Path, files: set[str]) -> str | None:
         f"the splits: it has no row of {plural(len(unlisted), 'image')} (such as {unlisted[0]}): "
         f"put there by hand? {ADD_THEM}; or a manifest that lost rows? {MANIFEST_WHY}"
     )
+
+
+def unlisted_in(manifest: Path, files: set[str]) -> list[str]:
+    """Of ``files`` (relative to the split folder, "/"-separated), those ``manifest`` has no row
+    of, sorted."""
+    return sorted(files - {row.get("file") or "" for row in manifest_rows(manifest)})
 
 
 ADD_THEM = (
@@ -247,7 +253,7 @@ def hand_placed_words(root: Path, paths: Sequence[Path], reader: str) -> str | N
         return None
     top = os.path.abspath(root)  # not resolved: a split --link's images point outside it
     files = {os.path.relpath(os.path.abspath(p), top).replace(os.sep, "/") for p in paths}
-    unlisted = sorted(files - {row.get("file") or "" for row in manifest_rows(manifest)})
+    unlisted = unlisted_in(manifest, files)
     if not unlisted:
         return None
     return (
