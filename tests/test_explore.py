@@ -129,7 +129,7 @@ def test_the_data_figures_read_top_down_and_their_legends_hide_no_curve():
     """review53b nit 13: "Images per class" listed classes of as many images bottom-up
     (accordion at the bottom); image_sizes.png drew the means of 4 classes as a histogram of one
     bar each, which said nothing; the accuracy curve's legend sat over the curves. Classes read
-    most first, then alphabetical, from the top; under FEW_CLASSES a row per class with its mean
+    most first, then alphabetical, from the top; under FEW_CLASSES a row per class with its median
     width and height; the training curves' one legend stands below both panels."""
     import pandas as pd
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -144,7 +144,7 @@ def test_the_data_figures_read_top_down_and_their_legends_hide_no_curve():
     sizes = pd.DataFrame({"class": list("badc"), "width": [90, 120, 150, 160], "height": [8] * 4})
     ax = plots.image_sizes_figure(sizes).axes[1]
     ax.figure.draw_without_rendering()
-    assert ax.get_title() == "Mean image size per class"
+    assert ax.get_title() == "Median image size per class"
     rows = sorted(ax.get_yticklabels(), key=lambda t: -t.get_window_extent().y0)
     assert [t.get_text() for t in rows] == list("abcd")
     history = {"epoch": list(range(1, 11)), "train_loss": [1 / e for e in range(1, 11)]}
@@ -422,6 +422,29 @@ def test_the_series_of_a_figure_are_told_apart_without_their_colours(monkeypatch
             valid.get_marker(),
             valid.get_linestyle(),
         )
+
+
+@pytest.mark.figures
+def test_one_huge_photo_does_not_crush_the_size_plot():
+    """One 6000x4000 photo among 300-pixel ones drew image_sizes.png on linear axes, every other
+    point in its bottom-left corner, and its class's mean moved to 1,250 (newcomer56 #6): the
+    axes go logarithmic and each class shows its median; sizes of one scale stay linear."""
+    import pandas as pd
+
+    from objrec import plots
+
+    sizes = pd.DataFrame(
+        {"class": ["ewer"] * 6 + ["cup"] * 3, "width": [300] * 5 + [6000] + [320] * 3}
+    ).assign(height=lambda frame: frame.width * 3 // 4)
+    scatter, strip = plots.image_sizes_figure(sizes).axes
+    assert (scatter.get_xscale(), scatter.get_yscale()) == ("log", "log")
+    assert sorted(strip.collections[0].get_offsets()[:, 0]) == [300, 320]  # medians, not 1,250
+    assert strip.get_xscale() == "linear"
+    scatter, _ = plots.image_sizes_figure(sizes[sizes.width < 1000]).axes
+    assert (scatter.get_xscale(), scatter.get_yscale()) == ("linear", "linear")
+    names = [f"c{i:02}" for i in range(plots.FEW_CLASSES)]
+    sizes = pd.DataFrame({"class": names, "width": [300] * 19 + [6000], "height": 200})
+    assert plots.image_sizes_figure(sizes).axes[1].get_xscale() == "log"  # a histogram
 
 
 @pytest.mark.slow

@@ -213,9 +213,11 @@ def image_sizes(sizes: pd.DataFrame, path: Path) -> Path:
 
 @lettered
 def image_sizes_figure(sizes: pd.DataFrame) -> Figure:
-    """Image sizes: a width/height scatter and a histogram of per-class mean sizes, widths and
-    heights in the same bins (each in bins of its own had bars of two widths) and whole numbers
-    of classes on its count axis."""
+    """Image sizes: a width/height scatter and each class's median width and height (a row per
+    class under ``FEW_CLASSES``, else a histogram of them, widths and heights in the same bins,
+    whole numbers of classes on its count axis). Medians, as explore's table: one huge photo
+    moves a class's mean, not its median. Axes in pixels go logarithmic when the sizes span
+    more than ``WIDE_SIZES`` times, so one 6000x4000 photo does not crush the rest into a corner."""
     import numpy as np
 
     fig = Figure(figsize=(11, 4.2))
@@ -224,35 +226,59 @@ def image_sizes_figure(sizes: pd.DataFrame) -> Figure:
     ax1.set_xlabel("width (px)")
     ax1.set_ylabel("height (px)")
     ax1.set_title(f"Image sizes ({plural(len(sizes), 'image')})")
-    means = sizes.groupby("class")[["width", "height"]].mean()
-    if len(means) < FEW_CLASSES:
-        mean_size_strip(ax2, means)
+    if spans_widely(sizes[["width", "height"]].to_numpy(float)):
+        ax1.set_xscale("log")
+        ax1.set_yscale("log")
+    medians = sizes.groupby("class")[["width", "height"]].median()
+    if len(medians) < FEW_CLASSES:
+        median_size_strip(ax2, medians)
         return fig
-    bins = np.histogram_bin_edges(means.to_numpy(float).ravel(), bins=30) if len(means) else 30
-    ax2.hist(means["width"], bins=bins, alpha=0.6, label="mean width")
-    ax2.hist(means["height"], bins=bins, alpha=0.6, label="mean height", hatch="///")
-    ax2.set_xlabel("pixels (mean per class)")
+    values = medians.to_numpy(float).ravel()
+    wide = spans_widely(values)
+    positive = values[values > 0]
+    bins = (
+        np.geomspace(positive.min(), positive.max(), 31)
+        if wide
+        else np.histogram_bin_edges(values, bins=30)
+    )
+    ax2.hist(medians["width"], bins=bins, alpha=0.6, label="median width")
+    ax2.hist(medians["height"], bins=bins, alpha=0.6, label="median height", hatch="///")
+    if wide:
+        ax2.set_xscale("log")
+    ax2.set_xlabel("pixels (median per class)")
     ax2.set_ylabel("classes")
     count_axis(ax2.yaxis)
-    ax2.set_title("Distribution of per-class mean sizes")
+    ax2.set_title("Distribution of per-class median sizes")
     ax2.legend()
     return fig
 
 
+WIDE_SIZES = 8.0
+"""Sizes whose largest is more than this many times their smallest are drawn on log axes."""
+
+
+def spans_widely(values: Any) -> bool:
+    """Whether positive pixel sizes span more than ``WIDE_SIZES`` times (none: no)."""
+    positive = values[values > 0]
+    return bool(positive.size) and float(positive.max()) > WIDE_SIZES * float(positive.min())
+
+
 FEW_CLASSES = 20
-"""Under this many classes ``image_sizes.png`` shows each class's mean width and height on a row
+"""Under this many classes ``image_sizes.png`` shows each class's median width and height on a row
 of its own: a histogram of 4 values, one bar each, said nothing (review53b nit 13)."""
 
 
-def mean_size_strip(ax: Any, means: pd.DataFrame) -> None:
-    """Each class's mean width and height (``means``), a row per class, alphabetical from the
-    top, told apart by marker as well as colour."""
-    names = [plain(str(name)) for name in means.index]
-    ax.scatter(means["width"], names, marker="o", label="mean width")
-    ax.scatter(means["height"], names, marker="s", label="mean height")
+def median_size_strip(ax: Any, medians: pd.DataFrame) -> None:
+    """Each class's median width and height (``medians``), a row per class, alphabetical from the
+    top, told apart by marker as well as colour; on a log axis when they span widely."""
+    names = [plain(str(name)) for name in medians.index]
+    ax.scatter(medians["width"], names, marker="o", label="median width")
+    ax.scatter(medians["height"], names, marker="s", label="median height")
+    if spans_widely(medians.to_numpy(float)):
+        ax.set_xscale("log")
     ax.invert_yaxis()
-    ax.set_xlabel("pixels (mean per class)")
-    ax.set_title("Mean image size per class")
+    ax.set_xlabel("pixels (median per class)")
+    ax.set_title("Median image size per class")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="best")
 
