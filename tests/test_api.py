@@ -491,7 +491,7 @@ def test_the_records_a_result_holds_read_in_one_line_naming_counts_as_counts():
     assert "threshold=0.3100, recommended=True, unknown_caught=30, unknown_caught_now=26" in repr(
         stricter
     )
-    assert "calibration=Calibration(...)" in repr(metrics) and "open_set=OpenSet(...)" in repr(
+    assert "calibration=CalibrationFigures(...)" in repr(
         metrics
-    )
+    ) and "open_set=OpenSet(...)" in repr(metrics)
     assert repr(predictions) == "Predictions(inputs=1001, given_a_class=1000, unknown=0, failed=1)"

@@ -17,7 +17,7 @@ from objrec.current import image_set_fingerprint
 from objrec.errors import ObjrecError
 from objrec.eval_dir import resolve_eval_folder
 from objrec.evaluate import evaluate
-from objrec.evaluation_metrics import Calibration, Comparison, EvaluationMetrics, Overall
+from objrec.evaluation_metrics import CalibrationFigures, Comparison, EvaluationMetrics, Overall
 from objrec.meta import checkpoint_file
 from objrec.predict import predict
 
@@ -122,9 +122,9 @@ def test_evaluate_writes_its_tables_into_the_run_and_refuses_a_users_non_empty_f
     assert (mine / "notes.txt").read_text() == "keep" and (mine / "metrics.json").is_file()
 
 
-def calibrated(ece: float) -> Calibration:
+def calibrated(ece: float) -> CalibrationFigures:
     """The calibration of a temperature of 1 (the probabilities left as they are), ECE ``ece``."""
-    return Calibration(1.0, ece, ece, None, None, None, None)
+    return CalibrationFigures(1.0, ece, ece, None, None, None, None)
 
 
 def test_the_image_set_fingerprint_is_of_the_images_and_labels_not_their_paths_or_order():
@@ -3124,7 +3124,7 @@ def test_ctrl_c_as_the_earlier_runs_evaluation_is_renamed_in_waits_for_out_s_own
     step that renames OUT's own files in, Ctrl-C held back: a stop there lets every file of both
     in, and says so."""
     from objrec.errors import Interrupted
-    from objrec.outputs import read_record, written_whole
+    from objrec.outputs import recorded_outputs, written_whole
 
     earlier = shutil.copytree(trained_run, tmp_path / "earlier")  # a run is not its own earlier
     out, inner = tmp_path / "eval", tmp_path / "eval" / "against-earlier"
@@ -3134,7 +3134,9 @@ def test_ctrl_c_as_the_earlier_runs_evaluation_is_renamed_in_waits_for_out_s_own
     assert stop.value.left == written_whole([out])
     assert json.loads((out / "metrics.json").read_text())["against"]["out"] == str(inner)
     assert json.loads((inner / "metrics.json").read_text())["model_digest"]
-    assert set(read_record(inner) or {}) == {p.name for p in inner.iterdir()} - {".objrec-output"}
+    assert set(recorded_outputs(inner) or {}) == {p.name for p in inner.iterdir()} - {
+        ".objrec-output"
+    }
 
 
 @pytest.mark.slow
@@ -3173,9 +3175,9 @@ class Killed(BaseException):
 
 def recorded_whole(folder: Path) -> bool:
     """Whether ``folder`` holds the files its mark records, each as recorded, and only those."""
-    from objrec.outputs import MARKER, fingerprint, read_record
+    from objrec.outputs import MARKER, fingerprint, recorded_outputs
 
-    record, files = read_record(folder) or {}, {p.name for p in folder.iterdir()} - {MARKER}
+    record, files = recorded_outputs(folder) or {}, {p.name for p in folder.iterdir()} - {MARKER}
     return set(record) == files != set() and all(
         fingerprint(folder / name) == record[name] for name in files
     )

@@ -606,7 +606,13 @@ def test_an_earlier_objrecs_empty_mark_counts_every_output_as_the_users(tmp_path
     an edit: its outputs are refused without force (named), written over with it, and the mark
     then records them."""
     from objrec.errors import ObjrecError
-    from objrec.outputs import EXPLORE_FILES, MARKER, check_output_dir, output_file, read_record
+    from objrec.outputs import (
+        EXPLORE_FILES,
+        MARKER,
+        check_output_dir,
+        output_file,
+        recorded_outputs,
+    )
 
     out = tmp_path / "photos-explore"
     out.mkdir()
@@ -617,7 +623,7 @@ def test_an_earlier_objrecs_empty_mark_counts_every_output_as_the_users(tmp_path
     check_output_dir(out, force=True, names=EXPLORE_FILES)
     with output_file(out, "counts.csv", force=True) as tmp:
         tmp.write_text("class,all\n")
-    assert set(read_record(out) or {}) == {"counts.csv"}
+    assert set(recorded_outputs(out) or {}) == {"counts.csv"}
     check_output_dir(out, names=EXPLORE_FILES, refresh=True)
 
 
@@ -1015,7 +1021,12 @@ def test_staged_outputs_put_an_inner_folder_in_with_the_folder_s_own_files(tmp_p
     is there; an earlier one holding a file of the user's stays, with it. ``last()`` runs in
     that step, after both. A link of its name is refused, never written through."""
     from objrec.errors import ObjrecError
-    from objrec.outputs import EVALUATION_FILES, prepare_output_dir, read_record, staged_outputs
+    from objrec.outputs import (
+        EVALUATION_FILES,
+        prepare_output_dir,
+        recorded_outputs,
+        staged_outputs,
+    )
 
     out, inner = prepare_output_dir(tmp_path / "out"), tmp_path / "out" / "against-old"
     staged = staged_outputs(out, EVALUATION_FILES, inner=[inner.name])
@@ -1036,14 +1047,14 @@ def test_staged_outputs_put_an_inner_folder_in_with_the_folder_s_own_files(tmp_p
                 place("against-other/metrics.json")
     assert called == [True, True]  # in their step, after the renames
     assert (inner / "metrics.json").read_text() == "old\n" and (out / "metrics.json").is_file()
-    assert sorted(read_record(inner) or {}) == ["metrics.json"]  # the plot of the first, gone
+    assert sorted(recorded_outputs(inner) or {}) == ["metrics.json"]  # the plot of the first, gone
     assert sorted(p.name for p in inner.iterdir()) == [".objrec-output", "metrics.json"]
     (inner / "notes.txt").write_text("mine")  # a file of the user's: kept, the folder too
     with staged_outputs(out, EVALUATION_FILES, inner=[inner.name]) as place:
         place("against-old/metrics.json").write_text("new\n")
-    assert (inner / "notes.txt").read_text() == "mine" and sorted(read_record(inner) or {}) == [
-        "metrics.json"
-    ]
+    assert (inner / "notes.txt").read_text() == "mine" and sorted(
+        recorded_outputs(inner) or {}
+    ) == ["metrics.json"]
     assert (inner / "metrics.json").read_text() == "new\n"
     (tmp_path / "elsewhere").mkdir()
     shutil.rmtree(inner)
@@ -1061,7 +1072,12 @@ def test_an_inner_folder_is_replaced_whole_where_the_system_cannot_exchange_two(
     renamed into the staging folder, then the new one in: replaced whole all the same, nothing
     of either left beside it."""
     import objrec.outputs
-    from objrec.outputs import EVALUATION_FILES, prepare_output_dir, read_record, staged_outputs
+    from objrec.outputs import (
+        EVALUATION_FILES,
+        prepare_output_dir,
+        recorded_outputs,
+        staged_outputs,
+    )
 
     monkeypatch.setattr(objrec.outputs, "exchange", lambda one, other: False)
     out, inner = prepare_output_dir(tmp_path / "out"), tmp_path / "out" / "against-old"
@@ -1073,7 +1089,7 @@ def test_an_inner_folder_is_replaced_whole_where_the_system_cannot_exchange_two(
     assert sorted(p.name for p in out.iterdir()) == [".objrec-output", "against-old"]
     assert sorted(p.name for p in inner.iterdir()) == [".objrec-output", "metrics.json"]
     assert (inner / "metrics.json").read_text() == "False\n"
-    assert sorted(read_record(inner) or {}) == ["metrics.json"]
+    assert sorted(recorded_outputs(inner) or {}) == ["metrics.json"]
 
 
 def test_ctrl_c_between_the_renames_comes_once_every_output_is_in_place(
@@ -1083,7 +1099,7 @@ def test_ctrl_c_between_the_renames_comes_once_every_output_is_in_place(
     them is held back until the last is done and recorded in the folder's mark, and then says
     so: it said "OUT holds 2 outputs of it, each whole (...), not the others: run it again"."""
     from objrec.errors import Interrupted
-    from objrec.outputs import EXPLORE_FILES, prepare_output_dir, read_record, staged_outputs
+    from objrec.outputs import EXPLORE_FILES, prepare_output_dir, recorded_outputs, staged_outputs
 
     out = prepare_output_dir(tmp_path / "out")
     ctrl_c_after_rename(lambda source, target: target == out / "counts.csv")
@@ -1095,7 +1111,7 @@ def test_ctrl_c_between_the_renames_comes_once_every_output_is_in_place(
         f"the files were written to {out}, whole, before the stop: nothing is left to do"
     )
     assert (out / "counts.csv").read_text() == (out / "sizes.csv").read_text() == "new\n"
-    assert {"counts.csv", "sizes.csv"} <= set(read_record(out) or {})
+    assert {"counts.csv", "sizes.csv"} <= set(recorded_outputs(out) or {})
 
 
 class Killed(BaseException):
@@ -1333,7 +1349,7 @@ def test_a_rerun_removes_the_earlier_outputs_it_did_not_write_but_never_the_user
     """A re-run that writes fewer files (an evaluation without calibration draws no reliability
     plot) left the earlier run's beside its own, read as this run's. objrec's own go, as it
     recorded them; one the user changed stays."""
-    from objrec.outputs import EXPLORE_FILES, prepare_output_dir, read_record, staged_outputs
+    from objrec.outputs import EXPLORE_FILES, prepare_output_dir, recorded_outputs, staged_outputs
 
     out = prepare_output_dir(tmp_path / "out")
     with staged_outputs(out, EXPLORE_FILES) as place:
@@ -1347,7 +1363,7 @@ def test_a_rerun_removes_the_earlier_outputs_it_did_not_write_but_never_the_user
         "size_stats.csv",
     ]
     assert (out / "size_stats.csv").read_text() == "my edit\n"
-    assert "sizes.csv" not in (read_record(out) or {})
+    assert "sizes.csv" not in (recorded_outputs(out) or {})
 
 
 def test_a_forced_retrain_takes_the_export_script_with_the_export(tmp_path):

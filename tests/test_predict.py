@@ -687,7 +687,7 @@ def test_a_map_moved_away_during_explain_fails_nothing(
     prediction shown: the mark recorded the maps from the folder, after all were drawn. It
     records each as written, and a run stopped part-way records the maps it drew."""
     from objrec.inference import Recognizer
-    from objrec.outputs import read_record
+    from objrec.outputs import recorded_outputs
 
     images = sorted((split_dir / "test" / "red").iterdir())[:3]
     cams, explain, drawn = tmp_path / "cams", Recognizer.explain, []
@@ -700,7 +700,7 @@ def test_a_map_moved_away_during_explain_fails_nothing(
 
     monkeypatch.setattr(Recognizer, "explain", looked_at_meanwhile)
     results = predict(trained_run, images, explain=cams)
-    assert [r.error for r in results] == [None] * 3 and len(read_record(cams) or {}) == 3
+    assert [r.error for r in results] == [None] * 3 and len(recorded_outputs(cams) or {}) == 3
     drawn.clear()
 
     def stopped_at_the_second(self, image, target=None):
@@ -710,7 +710,9 @@ def test_a_map_moved_away_during_explain_fails_nothing(
     monkeypatch.setattr(Recognizer, "explain", stopped_at_the_second)
     with pytest.raises(ZeroDivisionError):
         predict(trained_run, images, explain=tmp_path / "part")
-    assert list(read_record(tmp_path / "part") or {}) == ["0000-" + images[0].stem + ".gradcam.png"]
+    assert list(recorded_outputs(tmp_path / "part") or {}) == [
+        "0000-" + images[0].stem + ".gradcam.png"
+    ]
 
 
 @pytest.mark.slow

@@ -238,12 +238,12 @@ def test_a_rerun_into_the_default_folder_keeps_an_edited_list(trained_run, split
     """RUN/suggest was written as with --force: a suggestions.csv the user edited (they label
     from it) went under a re-run's without a word, exit 0, and the folder got no mark. Now it is
     refreshed only while objrec's files are as it wrote them, as DATA-explore is."""
-    from objrec.outputs import MARKER, read_record
+    from objrec.outputs import MARKER, recorded_outputs
 
     args = ["suggest", str(trained_run), str(split_dir / "test"), "-n", "3"]
     out = trained_run / "suggest"
     assert main(args) == 0
-    assert set(read_record(out) or {}) == {"suggestions.csv", "suggestions.html"}
+    assert set(recorded_outputs(out) or {}) == {"suggestions.csv", "suggestions.html"}
     assert main(args) == 0 and f"wrote again into {out}" in said(capsys)[1]
     edited = (out / "suggestions.csv").read_text() + "labelled up to rank 2\n"
     (out / "suggestions.csv").write_text(edited)

@@ -21,7 +21,7 @@ from objrec.backbones import BadBackbone, get_backbone
 from objrec.current import currency
 from objrec.enough import FEWEST_FOR_A_THRESHOLD, FEWEST_TO_TRUST, FEWEST_WITHOUT_INTERVAL
 from objrec.evaluation_metrics import (
-    Calibration,
+    CalibrationFigures,
     EvaluationMetrics,
     EvaluationRecord,
     read_record,
@@ -311,7 +311,7 @@ def measured_lines(evaluations: list[Evaluation]) -> list[str]:
     return lines
 
 
-def gap_words(c: Calibration, n: int) -> str:
+def gap_words(c: CalibrationFigures, n: int) -> str:
     """An evaluation's calibration gap as evaluate says it (``calibration.calibration_words``):
     too noisy to judge within what exactly calibrated probabilities show by chance on as many
     images, so that the card never says "the top probability is 17.40 percentage points off how

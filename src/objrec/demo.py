@@ -19,8 +19,8 @@ from objrec.outputs import (
     MARKER,
     fingerprint,
     own_contents,
-    read_record,
     record_output,
+    recorded_outputs,
     refuse_overwrite,
     takes_back_folders,
     users_file,
@@ -117,7 +117,7 @@ def refuse_users_figure(out: Path) -> None:
     user's file of that name is never written over, even with ``force``: the record is the one
     thing that tells a demo's figure from a user's."""
     why = users_file(out, FIGURE) if os.path.lexists(out / FIGURE) else None
-    if why is not None and read_record(out) is None:
+    if why is not None and recorded_outputs(out) is None:
         why = "is not a figure the demo recorded writing"
     if why is not None:
         raise ObjrecError(

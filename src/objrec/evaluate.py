@@ -48,7 +48,7 @@ from objrec.errors import on_ctrl_c, unexpected_error
 from objrec.eval_dir import check_eval_dir, refuse_own_eval_dir, resolve_eval_folder
 from objrec.evaluation_metrics import (
     AtThreshold,
-    Calibration,
+    CalibrationFigures,
     Comparison,
     EvaluationMetrics,
     Overall,
@@ -710,7 +710,7 @@ def calibration_metrics(
     (``unknown``) and its threshold's cost on these images, by class (``at_threshold``;
     ``photos``: each class's distinct photos, :func:`unknown_by_class`): the fields of
     :class:`EvaluationMetrics` they fill."""
-    calibration = Calibration(
+    calibration = CalibrationFigures(
         temperature=recognizer.temperature,
         ece_before_calibration=expected_calibration_error(uncalibrated, labels),
         ece=expected_calibration_error(answers.probs, labels),

@@ -94,7 +94,7 @@ KINDS = ("macro", "weighted")
 
 
 @dataclass(frozen=True)
-class Calibration:
+class CalibrationFigures:
     """How far the probabilities are from the share of answers right, before and after the run's
     temperature (``calibration.expected_calibration_error``, ``mean_nll``)."""
 
@@ -400,7 +400,7 @@ class EvaluationMetrics:
     overall: Overall
     tta: bool | None = None
     """Whether the probabilities are averaged over the test-time views (None: not said)."""
-    calibration: Calibration | None = None
+    calibration: CalibrationFigures | None = None
     unknown: UnknownAnswer | None = None
     at_threshold: AtThreshold | None = None
     open_set: OpenSet | None = None
@@ -484,16 +484,16 @@ def attribute_of(key: str) -> str:
     unknown = {name: field for field, name in UNKNOWN_KEYS.items()}
     if key in unknown:
         return f"unknown.{unknown[key]}"
-    groups = {"overall": Overall, "calibration": Calibration, "at_threshold": AtThreshold}
+    groups = {"overall": Overall, "calibration": CalibrationFigures, "at_threshold": AtThreshold}
     group = next(name for name, kind in groups.items() if key in {f.name for f in fields(kind)})
     return f"{group}.{key}"
 
 
-def calibration_of(data: Mapping[str, Any]) -> Calibration | None:
+def calibration_of(data: Mapping[str, Any]) -> CalibrationFigures | None:
     """``metrics.json``'s calibration, None where it has none."""
     if "ece" not in data:
         return None
-    return Calibration(
+    return CalibrationFigures(
         float(data.get("temperature", 1.0)),
         data.get("ece_before_calibration", data["ece"]),
         data["ece"],

@@ -202,13 +202,13 @@ def own_contents(folder: Path) -> list[str]:
 
 def users_namesake(real: Path, names: Collection[str] = OUTPUT_NAMES) -> str | None:
     """The first file or folder in the folder ``real`` of a name the command writes (``names``)
-    that is the user's: neither recorded in the folder's mark (:func:`read_record`) nor of a
+    that is the user's: neither recorded in the folder's mark (:func:`recorded_outputs`) nor of a
     command whose earlier output is there (:func:`earlier_outputs`). None when there is none
     (files of other names are written beside), or when the mark of an earlier objrec recorded
     nothing to tell by. A recorded file the user changed is :func:`users_file`'s to tell."""
     if not real.is_dir():
         return None
-    record = read_record(real)
+    record = recorded_outputs(real)
     if record is None and (real / MARKER).is_file():
         return None
     taken = sorted(p.name for p in real.iterdir() if p.name in names)
@@ -230,7 +230,7 @@ restored with ``cp -p``, a clock set back, a coarse FAT clock), and outputs are 
 a page: milliseconds to hash). The mtime is kept for a person reading the mark."""
 
 
-def read_record(folder: Path) -> dict[str, dict[str, Any]] | None:
+def recorded_outputs(folder: Path) -> dict[str, dict[str, Any]] | None:
     """The files objrec recorded writing into ``folder`` (name -> :data:`RECORD_KEYS`); None when
     there is no record: no mark, or the empty mark of an earlier objrec, which recorded no files."""
     marker = Path(folder) / MARKER
@@ -262,13 +262,13 @@ def record_output(folder: Path, written: dict[str, dict[str, Any]]) -> None:
     folder = Path(folder)
     with locked(folder, waiting_in(folder)):  # read, added to, written whole by one at a time
         if is_plain_file(folder / MARKER):
-            write_record(folder, (read_record(folder) or {}) | written)
+            write_record(folder, (recorded_outputs(folder) or {}) | written)
 
 
 def users_file(folder: Path, name: str, force: bool = False) -> str | None:
     """Why writing the output ``name`` into ``folder`` would lose something of the user's, in
     words ("changed after objrec wrote it"); None when it may be written: absent (an earlier run
-    stopped before it), or a plain file objrec recorded (:func:`read_record`) with the content
+    stopped before it), or a plain file objrec recorded (:func:`recorded_outputs`) with the content
     recorded, or, with ``force``, any plain file. A link, or anything but a file, is never
     written over nor through, even with ``force``."""
     path = Path(folder) / name  # looked up as a write would: on a case-insensitive disk,
@@ -282,7 +282,7 @@ def users_file(folder: Path, name: str, force: bool = False) -> str | None:
         return NEVER_OTHER
     if force:
         return None
-    record = read_record(folder)
+    record = recorded_outputs(folder)
     if record is None:
         return "was written by an earlier objrec, which kept no record to tell your changes by"
     entry = record.get(name)
@@ -579,7 +579,7 @@ def swap_files(
     for name in stale:
         (folder / name).unlink()
     if is_plain_file(folder / MARKER):
-        kept = {k: v for k, v in (read_record(folder) or {}).items() if k not in stale}
+        kept = {k: v for k, v in (recorded_outputs(folder) or {}).items() if k not in stale}
         write_record(folder, kept | written)
     said_stale(folder, stale)
 

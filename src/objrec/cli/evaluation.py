@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult
     from objrec.evaluation_metrics import (
         AtThreshold,
-        Calibration,
+        CalibrationFigures,
         Comparison,
         EvaluationMetrics,
         Overall,
@@ -967,7 +967,7 @@ def calibration_line(m: EvaluationMetrics, evaluated: str) -> str:
     return tempered_calibration_line(m, evaluated, "less sure" if temperature > 1 else "surer")
 
 
-def calibration_of(m: EvaluationMetrics) -> Calibration:
+def calibration_of(m: EvaluationMetrics) -> CalibrationFigures:
     """``m``'s calibration, which every evaluation measures (metrics made from logits alone,
     ``evaluate.summarize_logits``'s, have none to say)."""
     if m.calibration is None:
