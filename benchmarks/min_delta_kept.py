@@ -35,14 +35,8 @@ from objrec.config import TrainConfig
 from objrec.distributed import SINGLE, epoch_seed
 from objrec.engine import FitState, evaluate_loss, fit
 from objrec.progress import SILENT
-from objrec.train import (
-    RunRequest,
-    head_optimizer,
-    new_model,
-    prepare,
-    settled_precision,
-    training_loss,
-)
+from objrec.train import head_optimizer, new_model, prepare, training_loss
+from objrec.train_open import RunRequest, settled_precision
 
 
 def halves(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -200,12 +200,12 @@ def test_a_torchrun_rank_takes_rank_0_s_precisions_and_engine(monkeypatch):
 
     from objrec.distributed import World
     from objrec.precision import Precision, Settled
-    from objrec.train import RunRequest, settled_precision
+    from objrec.train_open import RunRequest, settled_precision
 
-    recipe = importlib.import_module("objrec.train")
+    opening = importlib.import_module("objrec.train_open")
     rank_1 = World(rank=1, size=2, device=torch.device("cpu"), launched=True)
     fp32 = Settled("fp32", "x")
-    monkeypatch.setattr(recipe, "settle_precision", lambda c, w, why: (c, fp32))
+    monkeypatch.setattr(opening, "settle_precision", lambda c, w, why: (c, fp32))
     shared = []
     int8 = Precision(body=Settled("int8", "y"), head=fp32, engine="onnxruntime")
     rank_0s = (tiny_train_config(precision="int8", int8_engine="onnxruntime"), int8)
@@ -423,7 +423,7 @@ def test_train_says_in_plain_words_what_runs_in_which_arithmetic(tmp_path, split
     them. A user who asked for --precision fp32, read "the new head trains in ... (bf16)" and
     wondered whether fp32 took: a bf16 head's weights are kept in fp32, and it says so."""
     from objrec.distributed import SINGLE
-    from objrec.train import RunRequest, open_run
+    from objrec.train_open import RunRequest, open_run
 
     notes = TaskRecorder()
     config = tiny_train_config(precision="fp32", head_precision="bf16")
@@ -466,14 +466,15 @@ def test_train_says_that_an_int8_body_in_openvino_exports_otherwise_only_with_v(
 
     from objrec.distributed import SINGLE
     from objrec.precision import Precision, Settled, precision_notes
-    from objrec.train import EXPORT_IN_OPENVINO, RunRequest, log_seconds, open_run
+    from objrec.train import EXPORT_IN_OPENVINO, log_seconds
+    from objrec.train_open import RunRequest, open_run
 
     auto = Settled("int8", "auto"), Settled("fp32", "auto")
     (body, head) = precision_notes(Precision(body=auto[0], head=auto[1], engine="openvino"))
     assert body.endswith("runs in 8-bit integers (int8) on openvino, auto")
     assert head.startswith("the new head trains in")
     monkeypatch.setattr(
-        importlib.import_module("objrec.train"), "int8_engine", lambda _: "openvino"
+        importlib.import_module("objrec.train_open"), "int8_engine", lambda _: "openvino"
     )
     notes = TaskRecorder()
     with caplog.at_level(logging.INFO, logger="objrec.train"):
@@ -990,7 +991,7 @@ def test_a_resumed_run_keeps_the_command_that_started_it(tmp_path, monkeypatch):
     `--resume RUN` alone would not make it again, so the run keeps the first one its summary
     recorded when stopped (the resume's when there is none, or it is not a list of words)."""
     from objrec.provenance import CommandLine
-    from objrec.train import started_by
+    from objrec.train_open import started_by
 
     monkeypatch.chdir(tmp_path)
     first = ["objrec", "train", "data", "--out", "run", "--seed", "3"]
@@ -1064,7 +1065,7 @@ def test_the_ranks_shares_of_a_sharded_epoch_cover_every_image(n, size):
 def test_a_run_request_is_made_by_name_only():
     """Its four flags and the command were given in order, where two swapped booleans (force,
     resume) would have replaced a run that was to be resumed, with nothing to say so."""
-    from objrec.train import RunRequest
+    from objrec.train_open import RunRequest
 
     with pytest.raises(TypeError):
         RunRequest(True, False)  # type: ignore[misc]
