@@ -158,6 +158,42 @@ def test_evaluate_measures_calibration_and_the_unknown_folder(trained_run, split
 
 
 @pytest.mark.slow  # a model loaded, test/ and 3 unknown images evaluated
+def test_evaluate_keeps_the_recommended_threshold_from_python(
+    trained_run, split_dir, tmp_path, monkeypatch, caplog
+):
+    """newcomer57 (1): the CLI said "add --keep-threshold to this evaluate", while
+    `evaluate(..., keep_threshold=True)` was a TypeError: a Python caller passed `threshold=` to
+    predict, serve and export by hand. The API keeps it (the CLI calls it) and says so; without
+    `unknown` there is nothing to keep, refused before anything is read."""
+    import logging
+
+    from objrec import kept as kept_module
+    from objrec.evaluate import evaluate
+    from objrec.kept import read_kept
+
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    for i in range(3):
+        planted(unknown / f"odd{i}.png")
+    with pytest.raises(ObjrecError, match=r"`keep_threshold=True` needs `unknown`"):
+        evaluate(trained_run, split_dir, out=tmp_path / "none", keep_threshold=True)
+    assert not (tmp_path / "none").exists()
+    offered = EvaluationMetrics.from_json(stricter_metrics(0.25)).open_set
+    assert offered is not None  # 9 validation images recommend none: as one recommended
+    monkeypatch.setattr(kept_module, "stricter_offered", lambda metrics: offered.stricter)
+    monkeypatch.setattr(kept_module, "recommended_threshold", lambda metrics: 0.25)
+    with caplog.at_level(logging.INFO, logger="objrec"):
+        result = evaluate(
+            trained_run, split_dir, out=tmp_path / "eval", unknown=unknown, keep_threshold=True
+        )
+    kept = read_kept(trained_run)
+    assert kept is not None and kept.threshold == 0.25 and kept.current
+    assert result.threshold_kept is not None and result.threshold_kept.threshold == 0.25
+    assert f"kept unknown below 0.25 with {trained_run}" in caplog.text
+    assert predict(trained_run, [next(unknown.iterdir())])[0].unknown_threshold == 0.25
+
+
+@pytest.mark.slow  # a model loaded, test/ and 3 unknown images evaluated
 def test_evaluate_unknown_writes_each_unknown_photo_s_answer_and_names_the_file(
     trained_run, split_dir, tmp_path, capsys
 ):

@@ -44,7 +44,7 @@ from objrec.data import (
 from objrec.devices import resolve_device
 from objrec.distinct import distinct_per_class, readable_groups
 from objrec.enough import FEWEST_TO_TRUST, too_few_to_trust
-from objrec.errors import on_ctrl_c, unexpected_error
+from objrec.errors import ObjrecError, on_ctrl_c, unexpected_error
 from objrec.eval_dir import check_eval_dir, refuse_own_eval_dir, resolve_eval_folder
 from objrec.evaluation_metrics import (
     AtThreshold,
@@ -67,6 +67,7 @@ from objrec.images import (
     warned_once_per_file,
 )
 from objrec.inference import Answers, Recognizer
+from objrec.kept import KeptThreshold, keep_recommended, recommended_threshold
 from objrec.labels import unknown_images
 from objrec.leakage import SEEN_SPLITS, near_copies, seen_images, seen_words
 from objrec.manifest import hand_placed_words
@@ -169,6 +170,10 @@ class EvaluationResult:
     against: Comparison | None = None
     """With ``against``: this run and the earlier one on the same images of the classes both
     know (:func:`objrec.compare.compare_runs`)."""
+    threshold_kept: KeptThreshold | None = None
+    """With ``keep_threshold``: the stricter threshold this evaluation recommended, kept with the
+    run (``kept.keep_recommended``: ``RUN/threshold.json``, which predict, serve and export then
+    use); None when none was recommended, so nothing was kept, or it was not asked."""
     mixed: list[dict[str, Any]] | None = None
     """The classes mistaken for each other both ways (``metrics.mixed_pairs``), counted in
     distinct photos as the scores are (``metrics.photo_confusion``); None: counted from
@@ -388,6 +393,7 @@ def evaluate(
     out: Path | None = None,
     reporter: Reporter | None = None,
     force: bool = False,
+    keep_threshold: bool = False,
     read: tuple[dict[str, torch.Tensor], RunMeta] | None = None,
     **keywords: Any,
 ) -> EvaluationResult:
@@ -402,11 +408,14 @@ def evaluate(
     Images the run trained or validated on are listed in ``seen`` (``seen_in``), classes it was
     never taught in ``untaught`` (:func:`flag_untaught`). With ``against`` (an earlier run),
     ``against`` compares both on the images of the classes both know (:mod:`objrec.compare`).
+    ``keep_threshold`` (with ``unknown``): keep the stricter threshold it recommends with the run
+    (``threshold_kept``, ``RUN/threshold.json``) for predict, serve and export; none if none is.
     ``read``: the run's model as the caller read it already (``checkpoint.read_checkpoint``),
     evaluated without reading the file again (``report``, whose page is of that model).
     """
     config, reporter = settings(EvaluateConfig, config, keywords, "evaluate"), or_silent(reporter)
     refuse_early(Path(run), data, out, config, force, read)
+    refuse_keeping(keep_threshold, config)
     named = out is not None  # else the run's own eval-* folder, refreshed as with force
     result = measured(Path(run), data, config, out, reporter, force, read=read)
     out, earlier = result.out, None
@@ -421,8 +430,34 @@ def evaluate(
             write_evaluation(result, out, force or not named, earlier)  # the folder made only now
     if dropped:
         log.warning("%s", dropped)
-    log_evaluation(run, result)
+    if keep_threshold:
+        result.threshold_kept = kept_from(Path(run), result, config)
+    log_evaluation(run, result, keep_threshold)
     return result
+
+
+def refuse_keeping(keep_threshold: bool, config: EvaluateConfig) -> None:
+    """``keep_threshold`` without ``unknown``: nothing it could keep, refused before anything is
+    read (the CLI refuses ``--keep-threshold`` without ``--unknown`` alike, in its words)."""
+    if keep_threshold and config.unknown is None:
+        raise ObjrecError(
+            "`keep_threshold=True` needs `unknown`: the threshold it keeps is the stricter one "
+            "evaluate recommends from photos of none of the classes"
+        )
+
+
+def kept_from(run: Path, result: EvaluationResult, config: EvaluateConfig) -> KeptThreshold | None:
+    """``keep_threshold``: the threshold ``result`` recommends kept with ``run`` for the model
+    evaluated (``kept.keep_recommended``), said at INFO; None, the run untouched, when none is."""
+    assert config.unknown is not None  # refused before the evaluation
+    kept = keep_recommended(
+        run, result.metrics, Path(config.unknown), result.folder, result.model_digest
+    )
+    if kept is None:
+        log.info("kept no threshold: no stricter one is recommended here; %s is unchanged", run)
+    else:
+        log.info("kept unknown below %r with %s, in %s", kept.threshold, run, kept.path)
+    return kept
 
 
 def unknown_dropped(out: Path, metrics: EvaluationMetrics) -> str | None:
@@ -523,10 +558,20 @@ def measure(
     return result, (paths, digests, table)
 
 
-def log_evaluation(run: Path, result: EvaluationResult) -> None:
-    """The evaluation's top-1, then what to read it with: classes of very few images, the run's
-    own images among those evaluated."""
+def log_evaluation(run: Path, result: EvaluationResult, keep_threshold: bool = False) -> None:
+    """The evaluation's top-1, a stricter threshold recommended and how to keep it (unless
+    ``keep_threshold`` kept it), then what to read it with: classes of very few images, the
+    run's own images among those evaluated."""
     log.info("evaluated %s on %s: top1 %.4f", run, result.folder, result.metrics.top1)
+    threshold = recommended_threshold(result.metrics)
+    if threshold is not None and not keep_threshold:  # in the API's words: the CLI prints its own
+        log.info(
+            "a stricter unknown threshold, %r, is recommended (metrics.open_set.stricter: what it "
+            "trades): `keep_threshold=True` keeps it with the run for predict, serve and export, "
+            "or give each of them `threshold=%r`",
+            threshold,
+            threshold,
+        )
     warn_few_images(result, run)
     log_result_warnings(log, [result.warning] if result.warning else [])
 

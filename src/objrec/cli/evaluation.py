@@ -193,8 +193,17 @@ def evaluate(
 
     read = model_read(run, model)  # the model the refusal read, if it did: not read again
     with logged_warnings() as logged:
-        result = run_evaluate(run, data, config, out=out, reporter=reporter, force=force, read=read)
-    kept = keep_from(run, result, unknown) if keep_threshold else None
+        result = run_evaluate(
+            run,
+            data,
+            config,
+            out=out,
+            reporter=reporter,
+            force=force,
+            keep_threshold=keep_threshold,
+            read=read,
+        )
+    kept = result.threshold_kept
     if as_json:
         extra = {"threshold_kept": kept.record if kept else None} if keep_threshold else {}
         print_json(with_warnings(result.to_json(worst) | extra, [*logged, result.warning or ""]))
@@ -303,14 +312,6 @@ def refuse_unknown(keep_threshold: bool, unknown: str | Path | None) -> None:
         from objrec.labels import unknown_images
 
         unknown_images(Path(unknown))
-
-
-def keep_from(run: Path, result: EvaluationResult, unknown: Path | None) -> KeptThreshold | None:
-    """``--keep-threshold``: the recommended threshold kept with ``run`` (None: none was)."""
-    from objrec.kept import keep_recommended
-
-    assert unknown is not None  # refused before the evaluation
-    return keep_recommended(run, result.metrics, unknown, result.folder, result.model_digest)
 
 
 def kept_line(run: Path, kept: KeptThreshold | None) -> str:
