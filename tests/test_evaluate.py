@@ -1072,10 +1072,10 @@ def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that
         "  top-1 when an unknown counts as wrong: 98.15% now, 92.59% with it",
     ]
     assert (  # the validation images' trade, its verdict said, not a rule to apply
-        "weighed on the validation images, not on data/test: it catches 37.50 points more of the "
-        "unknown images for 4.63 points more of the validation images said to be unknown, no "
-        "fewer caught than lost, and no class left mostly unanswered: recommended"
-        in " ".join(line.strip() for line in offer)
+        "weighed on the validation images, not on data/test: it catches 6 more of the 16 unknown "
+        "images (37.50 points) for 5 more of the 108 validation images said to be unknown (4.63 "
+        "points), no fewer caught than lost, more than chance (p = 0.001), and no class left "
+        "mostly unanswered: recommended" in " ".join(line.strip() for line in offer)
     )
     assert offer[-2:] == [  # three commands, a line each, made the comparison's screen longer
         "  to use it, add --keep-threshold to this evaluate, which keeps it with the run for",
@@ -1083,7 +1083,7 @@ def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that
     ]
     assert max(len(line) for line in offer) <= 92
     kept = confidence_lines_of(metrics, "data/test", Path("my run"), kept=True)
-    assert "37.50 points more" in " ".join(kept)
+    assert "(37.50 points)" in " ".join(kept)
     assert kept[-1] == "  this evaluate's --keep-threshold kept it with the run, as said below"
     assert "add --keep-threshold" not in str(kept) and "--threshold 0.42" not in str(kept)
     same = {**STRICTER, "unknown_accepted": 0.5625}  # catches no more: not offered, and why
@@ -1211,11 +1211,53 @@ def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_
     )
     assert "1 of 25 (4.00%) with it" in offer[3] and "19 of 75 (25.33%) with it" in offer[4]
     assert " ".join(line.strip() for line in offer).endswith(
-        "weighed on the validation images, not on data/test: it catches 4.00 points more of the "
-        "unknown images for 5.00 points more of the validation images said to be unknown, fewer "
-        "caught than lost: not recommended"
+        "weighed on the validation images, not on data/test: it catches 1 more of the 25 "
+        "unknown images (4.00 points) for 5 more of the 100 validation images said to be "
+        "unknown (5.00 points), fewer caught than lost: not recommended"
     )
     assert not any("--threshold" in line for line in lines)
+
+
+def test_a_stricter_threshold_within_chance_is_not_recommended_and_a_clear_one_is():
+    """newcomer57 (2): "recommended" on 1 more of 20 strangers caught (5.00 points) for 4 more of
+    81 validation images lost (4.94 points), one image either side, and on test it cost 8 of 81
+    right answers. A recommendation needs the trade to be more than chance by the rule
+    evaluate --against says "within chance" by (McNemar's exact test), and the line says the
+    counts traded; 10 more of 20 caught for the same 4 is still recommended."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from objrec.open_set import stricter_result
+
+    recognizer = SimpleNamespace(threshold=0.0, classes=("a", "b", "c"))
+    valid = validation([0.001 + 0.002 * i for i in range(4)] + [0.5 + 0.02 * i for i in range(77)])
+    known = evaluated([0.005] * 8 + [0.5 + 0.02 * i for i in range(73)], [0] * 81)
+    advice = [
+        stricter_result(recognizer, known, strangers(caught, 20), valid)  # type: ignore[arg-type]
+        for caught in (1, 10)
+    ]
+    assert [s and (s.valid_rejected, s.unknown_caught, s.known_rejected) for s in advice] == [
+        (4, 1, 8),
+        (4, 10, 8),
+    ]
+    assert [s and s.recommended for s in advice] == [False, True]
+    said = []
+    for s in advice:
+        assert s is not None
+        metrics = stricter_metrics(s.to_json())
+        metrics["open_set"] |= {"n_known": 81, "n_unknown": 20, "unknown_accepted": 1.0}
+        said.append(" ".join(x.strip() for x in confidence_lines_of(metrics, "t", Path("run"))))
+    assert (
+        "it catches 1 more of the 20 unknown images (5.00 points) for 4 more of the 81 validation "
+        "images said to be unknown (4.94 points), no fewer caught than lost but within chance "
+        "(p = 1.00): not recommended" in said[0]
+    )
+    assert "--keep-threshold" not in said[0]
+    assert "10 more of the 20 unknown images (50.00 points)" in said[1]
+    assert (
+        "more than chance (p < 0.001), and no class left mostly unanswered: recommended"
+        in (said[1])
+    )
 
 
 def test_a_stricter_threshold_is_recommended_whatever_the_evaluated_images_show():
@@ -1382,7 +1424,7 @@ def test_a_stricter_threshold_the_shares_already_refuse_names_no_class_as_the_re
     metrics["open_set"] |= {"n_known": 48, "n_unknown": 25, "unknown_accepted": 1.0}
     lines = confidence_lines_of(metrics, "data/test", Path("run"))
     said = " ".join(line.strip() for line in lines)
-    trade = "said to be unknown, fewer caught than lost: not recommended"
+    trade = "said to be unknown (5.00 points), fewer caught than lost: not recommended"
     assert trade in said, lines
     assert not any("but not recommended" in line for line in lines), lines
     assert any("images of crab (4 of 4) would be said to be" in line for line in lines)  # not why

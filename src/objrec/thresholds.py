@@ -129,22 +129,21 @@ def threshold_trade(
     """What moving the unknown threshold from ``current`` to ``offered`` does, both sides: the
     ``known`` images (of taught classes) said to be unknown, wrongly, and the ``unknown`` ones
     (of classes never taught) said to be unknown, caught, at each (an image below a threshold is
-    unknown, as ``Recognizer`` answers); ``recommended``: :func:`worth_trading`."""
+    unknown, as ``Recognizer`` answers); ``recommended``: :func:`worth_trading`, and beyond
+    chance (:func:`beyond_chance`)."""
 
     def below(scores: torch.Tensor, threshold: float) -> int:
         return int((scores.double() < threshold).sum())
 
     lost_now, lost = below(known, current), below(known, offered)
     caught_now, caught = below(unknown, current), below(unknown, offered)
-    more_lost, more_caught = traded_shares(
-        (lost_now, lost), len(known), (caught_now, caught), len(unknown)
-    )
+    counts = ((lost_now, lost), len(known), (caught_now, caught), len(unknown))
     return {
         "known_rejected_now": lost_now,
         "known_rejected": lost,
         "unknown_caught_now": caught_now,
         "unknown_caught": caught,
-        "recommended": worth_trading(more_lost, more_caught),
+        "recommended": worth_trading(*traded_shares(*counts)) and beyond_chance(*counts),
     }
 
 
@@ -186,6 +185,33 @@ def worth_trading(more_lost: float, more_caught: float) -> bool:
     Without this rule a threshold that catches 1 stranger of 25 for a quarter of the real photos
     would be offered with no word that the trade is a poor one."""
     return more_caught > 0 and more_caught >= more_lost
+
+
+def trade_by_chance(
+    lost: tuple[int, int], n_known: int, caught: tuple[int, int], n_unknown: int
+) -> float:
+    """How often a threshold no better at telling the unknown images from the ``n_known`` known
+    ones would trade at least this unevenly (the two-sided p-value), from the counts a stricter
+    threshold newly loses and newly catches (``lost``, ``caught``: at the run's threshold and at
+    it): the rule ``evaluate --against`` says "within chance" by
+    (``compare.changed_by_chance``, McNemar's exact test on the images whose answer changed),
+    each image it newly says unknown a stranger with the chance of the unknown images' share of
+    both folders. A newcomer's "recommended" one caught 1 more of 20 strangers for 4 more of 81
+    validation images (p = 1.0: a coin flip), and cost 8 of 81 right test answers."""
+    from objrec.compare import changed_by_chance
+
+    share = n_unknown / max(n_known + n_unknown, 1)
+    return changed_by_chance(caught[1] - caught[0], lost[1] - lost[0], share)
+
+
+def beyond_chance(
+    lost: tuple[int, int], n_known: int, caught: tuple[int, int], n_unknown: int
+) -> bool:
+    """Whether the trade of :func:`trade_by_chance` is more than chance (p under
+    ``compare.CHANCE``), as evaluate's "within chance" says of two runs."""
+    from objrec.compare import CHANCE
+
+    return trade_by_chance(lost, n_known, caught, n_unknown) < CHANCE
 
 
 def top_probability(probs: torch.Tensor) -> torch.Tensor:

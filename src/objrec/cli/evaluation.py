@@ -1104,35 +1104,52 @@ def verdict_words(s: StricterThreshold, unknown: int) -> str:
 
 
 def trade_lines(s: StricterThreshold, unknown: int, evaluated: str = "") -> list[str]:
-    """The shares the stricter threshold ``s`` trades, on the validation images it was set on
+    """The trade the stricter threshold ``s`` makes, on the validation images it was set on
     (not ``evaluated``'s, counted above: a test split and a validation split of 79 images each,
-    their lines alike, read as one set labelled twice): of the ``unknown`` images caught against
-    of the validation images lost, and the verdict objrec's rule gives
-    (``thresholds.worth_trading``, docs/confidence.md), said: a five-line rule the reader had
-    to apply was printed in its place; then the classes it would leave mostly unanswered
-    (:func:`silenced_lines`)."""
-    from objrec.thresholds import traded_shares, worth_trading
+    their lines alike, read as one set labelled twice): the ``unknown`` images it newly catches
+    against the validation images it newly loses, counted and as shares, and the verdict
+    objrec's rule gives (``thresholds.worth_trading`` and ``beyond_chance``, docs/confidence.md),
+    said: a five-line rule the reader had to apply was printed in its place, and 1 more of 20
+    strangers for 4 more of 81 validation images read "recommended"; then the classes it would
+    leave mostly unanswered (:func:`silenced_lines`)."""
+    from objrec.compare import CHANCE
+    from objrec.thresholds import trade_by_chance, traded_shares, worth_trading
 
-    lost = (s.valid_rejected_now, s.valid_rejected)
-    caught = (s.unknown_caught_now, s.unknown_caught)
-    more_lost, more_caught = traded_shares(lost, s.valid_images, caught, unknown)
-    worth = worth_trading(more_lost, more_caught)
+    lost, caught = (
+        (s.valid_rejected_now, s.valid_rejected),
+        (s.unknown_caught_now, s.unknown_caught),
+    )
+    counts = (lost, s.valid_images, caught, unknown)
+    more_lost, more_caught = traded_shares(*counts)
+    worth, p_value = worth_trading(more_lost, more_caught), trade_by_chance(*counts)
+    chance = worth and not s.recommended and p_value >= CHANCE
     if s.recommended:
-        verdict = "no fewer caught than lost, and no class left mostly unanswered: recommended"
+        verdict = "no fewer caught than lost, more than chance"
+        verdict += f" ({p_words(p_value)}), and no class left mostly unanswered: recommended"
+    elif chance:  # a coin flip: as likely from a threshold no better at telling them apart
+        verdict = f"no fewer caught than lost but within chance ({p_words(p_value, 2)}): not "
+        verdict += "recommended, a threshold no better at telling them apart often trades as well"
     elif worth:
         verdict = "no fewer caught than lost,"  # silenced_lines goes on: "but not recommended"
     else:
         verdict = "fewer caught than lost: not recommended"
     not_these = f", not on {evaluated}" if evaluated else ""  # "the images of split/test"
     said = (
-        f"weighed on the validation images{not_these}: it catches {points(more_caught)} more of "
-        f"the unknown images for {points(more_lost)} more of the validation images said to be "
-        f"unknown, {verdict}"
+        f"weighed on the validation images{not_these}: it catches "
+        f"{traded(caught, unknown, 'unknown images')} for "
+        f"{traded(lost, s.valid_images, 'validation images said to be unknown')}, {verdict}"
     )
     return [
         *textwrap.wrap(said, 90, initial_indent="  ", subsequent_indent="  "),
-        *(silenced_lines(s) if worth and not s.recommended else []),
+        *(silenced_lines(s) if worth and not chance and not s.recommended else []),
     ]
+
+
+def traded(counts: tuple[int, int], n: int, what: str) -> str:
+    """``1 more of the 20 unknown images (5.00 points)``: how many more of ``n`` images (``what``)
+    a stricter threshold says unknown than the run's (``counts``: at each), and the share."""
+    more = counts[1] - counts[0]
+    return f"{more} more of the {n} {what} ({points(more / max(n, 1))})"
 
 
 def silenced_lines(s: StricterThreshold) -> list[str]:
