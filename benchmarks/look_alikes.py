@@ -1,6 +1,6 @@
 """How predict's look-alike floors were chosen, on a run's validation split (never its test
 split): the fewest mistakes each way that name a pair (``metrics.MIXED_FEWEST``, with
-``MIXED_SHARE``), and the least probability a partner has in an answer (``predict.MIXED_PROB``).
+``MIXED_SHARE``), and the least probability a partner has in an answer (``prediction.MIXED_PROB``).
 
 Counts: the run's validation confusions against chance, each wrong answer sent to a random other
 class (``--draws`` times): how often a rule pairs two classes by chance, beside the pairs it

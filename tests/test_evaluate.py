@@ -2324,7 +2324,7 @@ def test_predictions_csv_says_the_threshold_each_answer_was_judged_by_as_predict
 
     from objrec.evaluate import add_unknown_columns
     from objrec.inference import Answers
-    from objrec.predict import CSV_COLUMNS
+    from objrec.prediction import CSV_COLUMNS
     from objrec.tables import write_table
 
     from .test_predict import read_csv_rows

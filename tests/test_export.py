@@ -958,7 +958,7 @@ def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch,
 
     from objrec import export_script
     from objrec.images import IMAGE_EXTENSIONS
-    from objrec.predict import CSV_COLUMNS
+    from objrec.prediction import CSV_COLUMNS
 
     assert export_script.IMAGE_EXTENSIONS == IMAGE_EXTENSIONS  # read as objrec reads a folder
     assert export_script.CSV_COLUMNS == CSV_COLUMNS  # named and ordered as predict --csv's
@@ -1177,7 +1177,7 @@ def test_the_script_says_when_python_reads_file_names_in_a_legacy_encoding(
 def test_the_script_s_csv_has_as_many_class_columns_as_the_answers_have(tmp_path, monkeypatch):
     """The script's default --topk 5 on a model of 2 classes wrote class_3 ... prob_5, columns
     empty on every row, where `objrec predict --csv` writes as many as the longest answer's top
-    classes (predict.csv_columns): the same table of the same model had other columns."""
+    classes (prediction.csv_columns): the same table of the same model had other columns."""
     import csv
 
     from objrec import export_script

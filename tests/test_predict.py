@@ -530,7 +530,8 @@ def spy(function, calls: list):
 
 def test_predict_and_serve_name_a_file_alike():
     """One rule for "filename": the last part after either slash; serve's default for none."""
-    from objrec.predict import Prediction, base_name
+    from objrec.predict import Prediction
+    from objrec.prediction import base_name
     from objrec.serve_uploads import upload_name
 
     for given in ["photos/red.png", "C:\\photos\\red.png", "photos\\day one/red.png", "red.png"]:
@@ -771,7 +772,8 @@ def test_counts_computed_with_numpy_are_taken(trained_run, split_dir):
 def test_a_prediction_says_whether_it_is_barely_familiar():
     """`llama 0.88 (familiarity 0.18)` came back to Python with unknown=False and nothing else,
     while the CLI said "barely familiar": the judgement is a property, and in --json."""
-    from objrec.predict import NEAR_LINE, Prediction
+    from objrec.predict import Prediction
+    from objrec.prediction import NEAR_LINE
 
     barely = Prediction("a.jpg", score=0.18, line=0.0)
     assert barely.barely_familiar is True and barely.to_json()["barely_familiar"] is True
@@ -788,7 +790,8 @@ def test_a_familiarity_next_to_the_line_shows_which_side_it_is_on():
     """`bent pin 50.18% (barely familiar: 0.00, unknown below 0)`: 0.0004 rounded to the line.
     Printed to as many decimals as tell the two apart, and the same for an unknown answer, for
     `suggest`'s reason, and for a line whose three digits round past the score."""
-    from objrec.predict import Prediction, score_and_line
+    from objrec.predict import Prediction
+    from objrec.prediction import score_and_line
     from objrec.suggest import reason
 
     near = Prediction("a.jpg", score=0.0004, line=0.0)
@@ -1331,7 +1334,7 @@ def test_predict_says_when_its_answer_is_of_a_pair_the_evaluation_mistook_both_w
     from objrec.checkpoint import model_digest
     from objrec.cli import main
 
-    monkeypatch.setattr(sys.modules["objrec.predict"], "MIXED_PROB", 0)  # a tiny run is sure
+    monkeypatch.setattr(sys.modules["objrec.prediction"], "MIXED_PROB", 0)  # a tiny run is sure
     image = next((split_dir / "test" / "red").iterdir())
     (first,) = predict(trained_run, [image])
     assert first.confused_with is None and first.to_json()["confused_with"] is None
@@ -1365,7 +1368,7 @@ def test_confused_with_prefers_the_run_s_own_test_split_to_another_folder_named_
 
     from objrec.checkpoint import model_digest
 
-    monkeypatch.setattr(sys.modules["objrec.predict"], "MIXED_PROB", 0)  # a tiny run is sure
+    monkeypatch.setattr(sys.modules["objrec.prediction"], "MIXED_PROB", 0)  # a tiny run is sure
     image = next((split_dir / "test" / "red").iterdir())
     answer, other = (str(t["class"]) for t in predict(trained_run, [image])[0].topk[:2])
     pair = {"a": answer, "b": other, "a_as_b": 2, "b_as_a": 2, "n_a": 10, "n_b": 12}
@@ -1387,7 +1390,7 @@ def test_mixed_pairs_rows_that_name_no_two_classes_are_passed_over(trained_run):
     import json
 
     from objrec.checkpoint import model_digest
-    from objrec.predict import mixed_partners
+    from objrec.prediction import mixed_partners
 
     counts = {"a_as_b": 2, "b_as_a": 3, "n_a": 10, "n_b": 10}
     rows = [{"a": "red"}, "red/green", {"a": "red", "b": "green"} | counts]
@@ -1403,7 +1406,8 @@ def test_a_pair_is_named_on_real_evidence_and_only_beside_a_real_probability():
     class's images were taken for the other at least twice and 5% of them, and only to an answer
     that gives the partner 5% or more among its top-k."""
     from objrec.metrics import often_mixed
-    from objrec.predict import Prediction, note_mixed
+    from objrec.predict import Prediction
+    from objrec.prediction import note_mixed
 
     def pair(a_as_b, b_as_a, n_a=10, n_b=10):
         return {
@@ -1436,7 +1440,7 @@ def test_thin_pairs_of_the_run_s_evaluation_are_not_named(trained_run):
     import json
 
     from objrec.checkpoint import model_digest
-    from objrec.predict import mixed_partners
+    from objrec.prediction import mixed_partners
 
     thin = {"a": "red", "b": "green", "a_as_b": 1, "b_as_a": 1, "n_a": 10, "n_b": 10}
     rows = [thin, thin | {"b": "blue", "a_as_b": 2, "b_as_a": 2}]
@@ -1606,7 +1610,8 @@ def test_a_prediction_names_each_part_of_its_answer_as_its_csv_and_json_do():
     and the attribute call `filename` (where every other table's `file` is a path in the data
     folder). Each column of the CSV (but the top-k's and `error`) and each key of the JSON is now
     an attribute of the prediction holding the same; the old names still read, with a warning."""
-    from objrec.predict import CSV_COLUMNS, Prediction
+    from objrec.predict import Prediction
+    from objrec.prediction import CSV_COLUMNS
 
     topk: list[dict[str, float | str]] = [
         {"class": "cup", "prob": 0.75},

@@ -336,8 +336,8 @@ def test_predict_s_answer_is_the_class_or_unknown_as_predict_json_s(client):
 
 def barely_familiar_answer(client) -> dict:
     """``/predict``'s answer for the blue image from an app whose unknown line lies 0.1 under its
-    familiarity: answered, though barely familiar (within ``predict.NEAR_LINE`` of the line)."""
-    from objrec.predict import NEAR_LINE
+    familiarity: answered, though barely familiar (within ``prediction.NEAR_LINE`` of the line)."""
+    from objrec.prediction import NEAR_LINE
 
     blue = {"file": ("blue.png", png_bytes(colour=(40, 60, 200)), "image/png")}
     score = client.post("/predict", files=blue).json()["score"]
@@ -2247,7 +2247,7 @@ def test_serve_gives_confused_with_as_predict_gives_it(trained_run, split_dir, m
     from objrec.serve_model import load_recognizer
     from objrec.serve_predict import answer_json
 
-    monkeypatch.setattr(sys.modules["objrec.predict"], "MIXED_PROB", 0)  # a tiny run is sure
+    monkeypatch.setattr(sys.modules["objrec.prediction"], "MIXED_PROB", 0)  # a tiny run is sure
     image = next((split_dir / "test" / "red").iterdir())
 
     def both() -> tuple[object, object]:

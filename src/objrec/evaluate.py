@@ -99,7 +99,7 @@ from objrec.outputs import (
     takes_back_folders,
     writing_outputs,
 )
-from objrec.predict import barely_familiar, familiarity_line, threshold_cells
+from objrec.prediction import barely_familiar, familiarity_line, threshold_cells
 from objrec.progress import (
     NAMED,
     Reporter,
@@ -863,7 +863,7 @@ def add_unknown_columns(
     "unknown" where ``predict`` would say so); after ``prob_predicted``, whether it was answered
     ``unknown``, whether it was answered though ``barely_familiar`` (empty when the run has no
     familiarity line), its unknown ``score``, and the ``threshold`` (and when it was kept with the
-    run) it was judged by (``predict.threshold_cells``): ``predictions.csv`` showed no image the
+    run) it was judged by (``prediction.threshold_cells``): ``predictions.csv`` showed no image the
     model would have called unknown, and a filter on ``predicted`` counted them as their closest
     class."""
     unknown, scores = answers.unknown.tolist(), answers.scores.tolist()

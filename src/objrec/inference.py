@@ -156,7 +156,7 @@ class Recognizer:
 
     mixed: dict[str, list[str]] | None = None
     """The classes the run's evaluation mistook for each other both ways
-    (``predict.mixed_partners``), where the caller read them (``serve`` at each load): each
+    (``prediction.mixed_partners``), where the caller read them (``serve`` at each load): each
     answer's ``confused_with`` comes from them; None: none read or recorded."""
 
     def __init__(

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from objrec.inference import Recognizer
-from objrec.predict import Prediction, answered, note_mixed
+from objrec.prediction import Prediction, answered, note_mixed
 from objrec.serve_errors import ErrorAnswer
 from objrec.serve_turns import (
     MOST_WAITING,
@@ -242,7 +242,7 @@ def answer_upload(
 
 
 def answer_json(recognizer: Recognizer, image, topk: int, tta: bool) -> dict:
-    """``predict --json``'s answer for the image (:func:`~objrec.predict.answered`), without
+    """``predict --json``'s answer for the image (:func:`~objrec.prediction.answered`), without
     ``filename`` and ``path``: its ``answer`` (the class, or "unknown"), ``unknown`` (like no
     class), its ``score``, whether it is ``barely_familiar``, the threshold it was judged by and
     whether it is a kept one, and the ``topk`` (given either way)."""

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.types import Scope
 
 from objrec.images import MAX_PIXELS_VARIABLE, UnreadableImageError, open_image
-from objrec.predict import base_name
+from objrec.prediction import base_name
 from objrec.progress import plural
 from objrec.served import events
 

@@ -48,7 +48,7 @@ from objrec.outputs import (
     takes_back_folders,
     writing_outputs,
 )
-from objrec.predict import familiarity_line, score_and_line
+from objrec.prediction import familiarity_line, score_and_line
 from objrec.progress import Reporter, joined, or_silent
 from objrec.renames import renamed_arguments, renamed_attribute
 from objrec.tables import write_table

@@ -279,7 +279,7 @@ def table_sentence(results, csv: Path) -> str:
     class (of how many classes, how many barely familiar) and how many were said to be unknown,
     the lines' tally in one line (the table has every answer)."""
     from objrec.data import UNKNOWN
-    from objrec.predict import tally
+    from objrec.prediction import tally
 
     counts = tally(results)
     unknown = counts.pop(UNKNOWN, None)
@@ -441,9 +441,9 @@ def tally_lines(results) -> list[str]:
     """How many images went to each answer, under the lines of :data:`TALLY_FROM` answered images
     or more (a folder's lines run off the screen): a line per class answered, most first, with
     how many of them were barely familiar, then, when a threshold judged them, how many were
-    like none of the classes (``predict.tally``); the export's script ends its lines alike."""
+    like none of the classes (``prediction.tally``); the export's script ends its lines alike."""
     from objrec.data import UNKNOWN
-    from objrec.predict import tally
+    from objrec.prediction import tally
 
     counts = tally(results)
     if sum(counts.values()) < TALLY_FROM:
@@ -462,7 +462,7 @@ def familiarity_words(r) -> str:
     """An image's familiarity on its line, "familiarity -0.21" when answered unknown, "barely
     familiar: 0.02" when answered though near the line; the line itself is said once, under the
     lines (:func:`threshold_sentence`), where every such line repeated "unknown below 0"."""
-    from objrec.predict import score_and_line
+    from objrec.prediction import score_and_line
 
     if r.line is None or r.score is None or r.error:
         return ""
