@@ -95,6 +95,7 @@ from objrec.frozen import FrozenBody  # noqa: E402
 from objrec.precision import settle_head_precision, settle_precision  # noqa: E402
 from objrec.progress import SILENT  # noqa: E402
 from objrec.quantize import int8_engine, quantize_body  # noqa: E402
+from objrec.run_files import BEST  # noqa: E402
 from objrec.runtime import OpenVinoModel  # noqa: E402
 from objrec.train import CALIBRATION_BATCH, head_optimizer, prepare, run_meta  # noqa: E402
 from objrec.views import ViewSpec  # noqa: E402
@@ -280,7 +281,7 @@ def run_files(prep, config: TrainConfig, data: Path):
     new.mkdir()
     before()
     now()
-    for name in (checkpoint.BEST, "curves.png", "history.csv"):
+    for name in (BEST, "curves.png", "history.csv"):
         assert (old / name).read_bytes() == (new / name).read_bytes(), f"the {name} differ"
     return before, now
 

@@ -78,7 +78,8 @@ def both_in_one_loop(data: bytes) -> str:
 def hashing(run: Path, repeats: int) -> None:
     """Print the medians of the ways to hash RUN's model file's bytes, in turn, then of a
     training state's two reads."""
-    from objrec.checkpoint import BEST, content_digest
+    from objrec.checkpoint import content_digest
+    from objrec.run_files import BEST
 
     data = (run / BEST if run.is_dir() else run).read_bytes()
     assert both_in_threads(data) == both_in_one_loop(data) == content_digest(data)

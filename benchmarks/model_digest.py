@@ -27,9 +27,10 @@ import torch
 
 import objrec.checkpoint
 import objrec.resume_state
-from objrec.checkpoint import BEST, load_model, save_checkpoint
+from objrec.checkpoint import load_model, save_checkpoint
 from objrec.engine import EarlyStopping, FitState
 from objrec.resume_state import training_state, write_training_state
+from objrec.run_files import BEST
 
 
 def seconds(work) -> float:

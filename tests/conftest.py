@@ -528,7 +528,8 @@ def trained_run(tmp_path, split_dir, trained_once) -> Path:
     as the run knows, on ``split_dir`` (the same images as the session's data folder)."""
     from dataclasses import replace
 
-    from objrec.checkpoint import BEST, load_model, model_digest, save_checkpoint
+    from objrec.checkpoint import load_model, model_digest, save_checkpoint
+    from objrec.run_files import BEST
 
     run = Path(shutil.copytree(trained_once, tmp_path / "run"))
     model, meta = load_model(run)
@@ -547,7 +548,8 @@ def retrain_of(run: Path, stash: Path) -> Callable[[], None]:
 
     import torch
 
-    from objrec.checkpoint import BEST, load_model, save_checkpoint
+    from objrec.checkpoint import load_model, save_checkpoint
+    from objrec.run_files import BEST
 
     model, meta = load_model(run)
     with torch.no_grad():

@@ -8,16 +8,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from objrec.checkpoint import (
-    BEST,
-    load_model,
-    read_checkpoint,
-    save_checkpoint,
-    save_model_state,
-)
+from objrec.checkpoint import load_model, read_checkpoint, save_checkpoint, save_model_state
 from objrec.config import DataConfig, TrainConfig
 from objrec.errors import ObjrecError
 from objrec.meta import Calibration, RunMeta
+from objrec.run_files import BEST
 
 from .conftest import drawn_weights, make_image
 
@@ -664,7 +659,8 @@ def test_a_stopped_run_s_model_file_given_itself_is_said_to_be_unfinished(tmp_pa
     they said nothing of it. A checkpoint elsewhere (no run folder around it) is not a run."""
     import logging
 
-    from objrec.checkpoint import BEST, LAST, warn_if_unfinished
+    from objrec.checkpoint import warn_if_unfinished
+    from objrec.run_files import BEST, LAST
 
     run = tmp_path / "run"
     run.mkdir()
@@ -686,7 +682,8 @@ def test_a_forced_retrain_stopped_before_its_model_is_not_said_unfinished(tmp_pa
     import json
     import logging
 
-    from objrec.checkpoint import BEST, LAST, warn_if_unfinished
+    from objrec.checkpoint import warn_if_unfinished
+    from objrec.run_files import BEST, LAST
 
     run = tmp_path / "run"
     run.mkdir()
@@ -890,8 +887,8 @@ def test_a_flipped_byte_of_a_training_state_is_refused_in_one_sentence_naming_it
     and a resume of a damaged one is refused in one sentence naming it and what to do."""
     from objrec.checkpoint import seal_at
     from objrec.cli import main
-    from objrec.meta import trained_on
     from objrec.resume_state import load_training_state
+    from objrec.run_files import trained_on
 
     run = tmp_path / "run"
     run.mkdir()

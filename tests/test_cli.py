@@ -4946,9 +4946,9 @@ def test_an_interrupted_run_folder_is_refused_as_data_too(capsys, tmp_path):
 def write_state(run: Path) -> Path:
     """``run/last.safetensors``: the training state of its model's head after one epoch, as a
     forced retrain stopped before its model was written leaves it beside a finished run."""
-    from objrec.checkpoint import LAST
     from objrec.engine import EarlyStopping, FitState
     from objrec.resume_state import training_state, write_training_state
+    from objrec.run_files import LAST
 
     model, meta = load_model(run)
     optimizer = torch.optim.Adam(model.head.parameters())

@@ -132,7 +132,7 @@ def test_predict_on_a_killed_run_with_no_model_yet_says_how_to_continue_it(
     import torch
     from safetensors.torch import save_file
 
-    from objrec.meta import LAST
+    from objrec.run_files import LAST
     from tests.conftest import fake_checkpoint
 
     run, photo = tmp_path / "run", next((split_dir / "test").rglob("*.png"))

@@ -23,7 +23,7 @@ from torch.utils._pytree import tree_leaves
 
 from objrec import dedup, inference, runtime
 from objrec.backbones import build_body, get_backbone
-from objrec.checkpoint import BEST, load_model
+from objrec.checkpoint import load_model
 from objrec.cores import (
     cgroup_cpu_limit,
     cpu_threads,
@@ -42,6 +42,7 @@ from objrec.engine import model_device, on_device
 from objrec.errors import ObjrecError
 from objrec.inference import Recognizer, resolve_runtime
 from objrec.precision import bf16_matrix_unit
+from objrec.run_files import BEST
 from objrec.runtime import PRECISION_TOLERANCE, DeviceRunner, choose_precision, relative_error
 
 from .conftest import CALTECH, fake_checkpoint, make_image

@@ -18,10 +18,11 @@ import pytest
 import torch
 
 from objrec.backbones import get_backbone
-from objrec.checkpoint import BEST, read_checkpoint
+from objrec.checkpoint import read_checkpoint
 from objrec.config import TrainConfig
 from objrec.images import open_image
 from objrec.inference import Recognizer
+from objrec.run_files import BEST
 from objrec.split import split_folder
 from objrec.train import train
 from objrec.views import ViewSpec

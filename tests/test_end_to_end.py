@@ -65,7 +65,7 @@ def test_train_on_a_warm_store_equals_train_on_a_cold_one(tmp_path, split_dir, t
     import torch
     from safetensors.torch import load_file
 
-    from objrec.checkpoint import BEST
+    from objrec.run_files import BEST
 
     cold = train(split_dir, tmp_path / "cold", tiny_config)
     warm = train(split_dir, tmp_path / "warm", tiny_config)

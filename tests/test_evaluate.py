@@ -18,8 +18,8 @@ from objrec.errors import ObjrecError
 from objrec.eval_dir import resolve_eval_folder
 from objrec.evaluate import evaluate
 from objrec.evaluation_metrics import CalibrationFigures, Comparison, EvaluationMetrics, Overall
-from objrec.meta import checkpoint_file
 from objrec.predict import predict
+from objrec.run_files import checkpoint_file
 
 from .conftest import (
     confidence_lines_of,
@@ -289,7 +289,8 @@ def test_the_runs_record_decides_and_an_unreadable_one_falls_back_to_the_folder(
     split_dir, tmp_path, caplog
 ):
     from objrec.file_index import hash_file
-    from objrec.leakage import SEEN_RECORD, seen_images, write_seen
+    from objrec.leakage import seen_images, write_seen
+    from objrec.run_files import SEEN_RECORD
 
     test_image = next((split_dir / "test" / "red").iterdir())
     run = tmp_path / "run"
@@ -306,7 +307,8 @@ def test_a_run_without_its_record_is_said_once_a_command(split_dir, tmp_path, ca
     """`evaluate --unknown` of a run without seen_digests.csv said the same warning twice: once
     checking the unknown folder, once the evaluated images (review3-49 nit 3)."""
     from objrec.images import warned_once_per_file
-    from objrec.leakage import SEEN_RECORD, known_hashes
+    from objrec.leakage import known_hashes
+    from objrec.run_files import SEEN_RECORD
 
     run = tmp_path / "run"
     (run / SEEN_RECORD).parent.mkdir()
@@ -325,7 +327,8 @@ def test_an_empty_or_cut_off_record_is_unreadable_not_a_run_that_saw_nothing(
     """An empty or cut-off seen_digests.csv read as a run that saw no image: a copy of a training
     image passed the leak check, unsaid."""
     from objrec.file_index import hash_file
-    from objrec.leakage import SEEN_RECORD, seen_images, write_seen
+    from objrec.leakage import seen_images, write_seen
+    from objrec.run_files import SEEN_RECORD
 
     original = next((split_dir / "train" / "red").iterdir())
     copy = tmp_path / f"copy{original.suffix}"
@@ -364,7 +367,7 @@ def test_a_forced_run_stopped_writing_its_model_never_pairs_it_with_the_earlier_
     that could not be written (a full disk), or one written and then stopped, leaves the earlier
     model with its own record: the run's files take their names together."""
     from objrec.checkpoint import save_checkpoint
-    from objrec.leakage import SEEN_RECORD
+    from objrec.run_files import SEEN_RECORD
     from objrec.train import train
 
     record = (trained_run / SEEN_RECORD).read_bytes()
@@ -382,7 +385,8 @@ def test_a_forced_run_stopped_writing_its_model_never_pairs_it_with_the_earlier_
 
 
 def test_the_record_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
-    from objrec.leakage import SEEN_RECORD, read_seen, write_seen
+    from objrec.leakage import read_seen, write_seen
+    from objrec.run_files import SEEN_RECORD
 
     write_seen(tmp_path, {"train": ["0" * 32]})
     monkeypatch.setattr("os.fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "disk full")))
@@ -469,7 +473,7 @@ def test_a_run_without_a_record_of_its_images_is_checked_against_its_data_folder
 ):
     """A run trained by an objrec that kept no record still evaluates: its images are those now
     in its data folder's train/ and valid/, and it says so."""
-    from objrec.leakage import SEEN_RECORD
+    from objrec.run_files import SEEN_RECORD
 
     (trained_run / SEEN_RECORD).unlink()
     with caplog.at_level(logging.WARNING, "objrec"):
@@ -1990,8 +1994,9 @@ def test_against_reads_where_a_class_went_from_the_earlier_run_s_record(tmp_path
     from types import SimpleNamespace
 
     from objrec.cache import open_cache
-    from objrec.class_record import CLASSES_RECORD, folder_classes, write_classes
+    from objrec.class_record import folder_classes, write_classes
     from objrec.compare import earlier_classes_moved
+    from objrec.run_files import CLASSES_RECORD
 
     data = tmp_path / "data/test"
     for name, letters in {"dolphin": "ab", "seat": "cd"}.items():
@@ -2175,8 +2180,8 @@ def test_evaluate_against_a_run_whose_data_folder_was_edited_in_place(
     longer held green or blue, so neither was matched, and OLD's answers blue on its photos now
     labelled red counted wrong. OLD's record of its images' classes matches green to verde, and
     blue's photos are compared by neither run, said in one line."""
-    from objrec.class_record import CLASSES_RECORD
     from objrec.progress import plural
+    from objrec.run_files import CLASSES_RECORD
     from objrec.train import train
 
     from .conftest import tiny_train_config
@@ -3463,8 +3468,8 @@ def test_evaluate_against_reads_the_earlier_model_once(
     no run, for the classes it lacks here, to evaluate it), four when a class was renamed
     since (review53a M2), so a retrain of OLD landing in between mixed two models' parts. It
     reads it once, and the comparison is the same: OLD's olive, now green, read as green."""
-    from objrec.checkpoint import BEST, load_model, save_checkpoint
-    from objrec.class_record import CLASSES_RECORD
+    from objrec.checkpoint import load_model, save_checkpoint
+    from objrec.run_files import BEST, CLASSES_RECORD
 
     from .conftest import opens_counted
 
@@ -3487,7 +3492,7 @@ def test_evaluate_again_into_the_runs_own_folder_reads_the_model_once(
     """`objrec evaluate RUN DATA` with RUN's eval-test there read and hashed the model file for
     its data folder in the CLI's early refusal (cli53's), again in the library's, and a third
     time to load it. The CLI's reading is the one evaluated: one read, the same results."""
-    from objrec.checkpoint import BEST
+    from objrec.run_files import BEST
 
     from .conftest import opens_counted
 

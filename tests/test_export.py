@@ -37,7 +37,7 @@ def test_export_says_a_run_stopped_before_its_end_is_unfinished(trained_run, tmp
     import logging
     import shutil
 
-    from objrec.checkpoint import LAST
+    from objrec.run_files import LAST
 
     stopped = tmp_path / "stopped"
     shutil.copytree(trained_run, stopped)
@@ -387,8 +387,8 @@ def test_a_checkpoint_file_exports_beside_itself_by_default(trained_run, tmp_pat
     under its name, ckpt.onnx with ckpt.json, never over a file there without `force`."""
     import shutil
 
-    from objrec.checkpoint import BEST
     from objrec.cli import main
+    from objrec.run_files import BEST
 
     ckpt = tmp_path / "ckpt.safetensors"
     shutil.copy(trained_run / BEST, ckpt)

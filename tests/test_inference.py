@@ -242,8 +242,9 @@ def test_the_torch_runtime_runs_the_body_channels_last_on_the_cpu(sample_run):
 def test_a_threshold_that_is_nan_is_refused_by_the_library_too(trained_run):
     """The CLI refused `--threshold nan`, but `predict()` and `create_app()` took it and answered
     nothing unknown (`score < nan` is never true), silently."""
-    from objrec.checkpoint import BEST, load_model
+    from objrec.checkpoint import load_model
     from objrec.errors import ObjrecError
+    from objrec.run_files import BEST
 
     threshold = float("nan")
     with pytest.raises(ObjrecError, match="`threshold` must be a number, not nan"):
@@ -275,8 +276,9 @@ def torchvision_resizes_uint8() -> bool:
 def int8_copy(run: Path, out: Path, engine: str = "auto") -> Path:
     """A copy of ``run`` whose body is int8, as a default run's on a CPU with int8 dot products
     (``engine``: what runs it, ``quantize.quantize_body``'s)."""
-    from objrec.checkpoint import BEST, load_model, save_checkpoint
+    from objrec.checkpoint import load_model, save_checkpoint
     from objrec.quantize import quantize_body
+    from objrec.run_files import BEST
 
     model, meta = load_model(run)
     model.body = quantize_body(model.body, meta.data, out / "cache", engine=engine)

@@ -1140,9 +1140,9 @@ def test_ctrl_c_between_a_runs_renames_comes_once_all_its_files_are_in_place(
     model's rename is held back until the others, and the finished run's training state, are
     done, then says the run was written whole; it was written file by file, and a stop after the
     model left it beside the earlier run's summary and record."""
-    from objrec.checkpoint import BEST, LAST
     from objrec.errors import Interrupted
-    from objrec.runs import RUN_FILES, put_in_place
+    from objrec.run_files import BEST, LAST, RUN_FILES
+    from objrec.runs import put_in_place
 
     out, stage = earlier_and_staged(tmp_path, RUN_FILES, [n for n in RUN_FILES if n != LAST])
     ctrl_c_after_rename(lambda source, target: target == out / BEST)
@@ -1164,8 +1164,7 @@ def test_a_kill_between_a_runs_renames_never_pairs_its_model_with_the_earlier_re
     earlier run's seen_digests.csv beside it, renamed last or removed after all the renames, so
     evaluate's leak check trusted the images of another model. The earlier record goes first."""
     from objrec import runs
-    from objrec.checkpoint import BEST
-    from objrec.leakage import SEEN_RECORD
+    from objrec.run_files import BEST, SEEN_RECORD
 
     earlier = (BEST, SEEN_RECORD)
     out, stage = earlier_and_staged(tmp_path, earlier, earlier if writes_record else (BEST,))
@@ -1191,8 +1190,7 @@ def test_a_kill_between_a_runs_renames_leaves_its_model_without_the_earlier_runs
     run. They go before the model, and the new summary, which says the run is whole, comes
     last: a kill before it leaves the rest in place without it."""
     from objrec import runs
-    from objrec.checkpoint import BEST, LAST
-    from objrec.runs import RUN_FILES, SUMMARY
+    from objrec.run_files import BEST, LAST, RUN_FILES, SUMMARY
 
     out, stage = earlier_and_staged(tmp_path, RUN_FILES, [n for n in RUN_FILES if n != LAST])
     replace = os.replace

@@ -1160,7 +1160,8 @@ def run_in_this_cache(run: Path, body_change: float = 0.0) -> Path:
 
     import torch
 
-    from objrec.checkpoint import BEST, load_model, save_checkpoint
+    from objrec.checkpoint import load_model, save_checkpoint
+    from objrec.run_files import BEST
 
     model, meta = load_model(run)
     if body_change:

@@ -303,11 +303,11 @@ def test_an_evaluation_older_than_the_model_is_made_again_not_reported(
     import os
     import shutil
 
-    from objrec.checkpoint import BEST
     from objrec.errors import ObjrecError
     from objrec.file_index import hash_file
     from objrec.progress import SILENT
     from objrec.report import load_evaluation
+    from objrec.run_files import BEST
 
     folder = evaluate(trained_run, split_dir).out
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -348,8 +348,9 @@ def test_a_class_never_answered_shows_no_precision_in_evaluate_its_json_and_the_
 
     import torch
 
-    from objrec.checkpoint import BEST, load_model, save_checkpoint
+    from objrec.checkpoint import load_model, save_checkpoint
     from objrec.cli import main
+    from objrec.run_files import BEST
 
     model, meta = load_model(trained_run)
     never = meta.classes.index("green")
@@ -504,8 +505,8 @@ def test_report_reads_the_model_once_and_shows_that_model_alone(
     import importlib
 
     from objrec import report
-    from objrec.checkpoint import BEST
     from objrec.model_file import content_digest
+    from objrec.run_files import BEST
 
     from .conftest import followed_by, opens_counted, retrain_of
 

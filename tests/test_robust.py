@@ -18,13 +18,13 @@ import torch
 from PIL import Image
 
 from objrec.check import check_folder
-from objrec.checkpoint import BEST, LAST, read_checkpoint
+from objrec.checkpoint import read_checkpoint
 from objrec.cli import main
 from objrec.config import TrainConfig
 from objrec.errors import Interrupted, ObjrecError
-from objrec.leakage import SEEN_RECORD
 from objrec.leftovers import is_leftover
 from objrec.resume_state import load_training_state
+from objrec.run_files import BEST, LAST, SEEN_RECORD
 from objrec.runs import run_status
 from objrec.split import split_folder
 from objrec.train import train

@@ -1662,7 +1662,8 @@ def retrained(run: Path, classes: list[str]) -> None:
     class names (so that an answer says which model gave it)."""
     from dataclasses import replace
 
-    from objrec.checkpoint import BEST, load_model, save_checkpoint
+    from objrec.checkpoint import load_model, save_checkpoint
+    from objrec.run_files import BEST
 
     model, meta = load_model(run)
     save_checkpoint(run / BEST, model, replace(meta, classes=classes))

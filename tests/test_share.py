@@ -801,7 +801,7 @@ def test_share_with_onnx_reads_the_model_file_once(run, tmp_path, monkeypatch):
     hashed once more, to check that no retrain replaced it (struct54): its inode, size and
     modification time, taken before the read, tell. The export, the card and the sums unchanged."""
     from objrec import export
-    from objrec.checkpoint import BEST
+    from objrec.run_files import BEST
 
     from .conftest import opens_counted
 

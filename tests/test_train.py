@@ -312,7 +312,7 @@ def test_the_same_seed_trains_the_same_head_in_bf16(tmp_path, split_dir):
     import torch
     from safetensors.torch import load_file
 
-    from objrec.checkpoint import BEST
+    from objrec.run_files import BEST
 
     config = tiny_train_config(head_precision="bf16", epochs=4)
     first = train(split_dir, tmp_path / "a", config)
@@ -1123,8 +1123,7 @@ def test_a_run_that_ends_never_writes_its_training_state(tmp_path, split_dir, mo
     """The head's state was written once its epochs ended (80 MB for the default head, 0.14 s of
     a warm retrain), then removed with the run written: it is written only if what follows
     stops."""
-    from objrec.checkpoint import BEST
-    from objrec.meta import LAST
+    from objrec.run_files import BEST, LAST
 
     written = training_states_written(monkeypatch)
     train(split_dir, tmp_path / "run", tiny_train_config(epochs=3))
@@ -1142,8 +1141,7 @@ def test_an_error_after_the_heads_epochs_leaves_its_state_for_a_resume(
     import torch
     from safetensors.torch import load_file
 
-    from objrec.checkpoint import BEST
-    from objrec.meta import LAST
+    from objrec.run_files import BEST, LAST
     from objrec.runs import run_status
 
     module = importlib.import_module("objrec.train")
@@ -1175,7 +1173,7 @@ def test_ctrl_c_after_the_heads_fit_with_an_unwritable_state_offers_no_resume(
     of a file that was never written, and the failed write was tried and logged twice. It is
     tried once, logged once, and the stop says that nothing was saved."""
     from objrec.errors import Interrupted
-    from objrec.meta import LAST
+    from objrec.run_files import LAST
 
     runs, module = importlib.import_module("objrec.runs"), importlib.import_module("objrec.train")
     tries = []
@@ -1209,7 +1207,7 @@ def test_ctrl_c_held_while_the_run_is_put_in_place_writes_no_training_state(
     import signal
 
     from objrec.errors import Interrupted
-    from objrec.meta import LAST
+    from objrec.run_files import LAST
     from objrec.runs import run_status
 
     runs = importlib.import_module("objrec.runs")
@@ -1307,7 +1305,7 @@ def test_a_full_disk_writing_the_run_says_what_was_kept_and_a_resume_ends_it(
     the folder holds the state alone, and a resume ends the run from it, the features read from
     the store."""
     from objrec.errors import ObjrecError
-    from objrec.meta import LAST
+    from objrec.run_files import LAST
     from objrec.runs import run_status
     from objrec.train_stops import store_rows
 
@@ -1342,8 +1340,8 @@ def test_a_full_disk_in_the_head_s_epochs_keeps_the_last_state_and_says_how_to_g
     import errno
 
     from objrec.errors import ObjrecError
-    from objrec.meta import LAST
     from objrec.resume_state import load_training_state
+    from objrec.run_files import LAST
 
     runs = importlib.import_module("objrec.runs")
     write, tries = runs.write_training_state, []
@@ -1420,7 +1418,7 @@ def test_a_forced_run_on_a_full_disk_keeps_the_earlier_run_whole(
 ):
     """A forced run over an earlier one meeting a full disk says the earlier run is whole."""
     from objrec.errors import ObjrecError
-    from objrec.meta import LAST
+    from objrec.run_files import LAST
 
     before = {p.name: p.read_bytes() for p in trained_run.iterdir() if p.is_file()}
     with monkeypatch.context() as patched, pytest.raises(ObjrecError) as caught:

@@ -361,7 +361,8 @@ def run_before_the_familiarity(run):
     """``run`` as trained before the readable familiarity: the raw score and its raw threshold."""
     from dataclasses import replace
 
-    from objrec.checkpoint import BEST, save_checkpoint
+    from objrec.checkpoint import save_checkpoint
+    from objrec.run_files import BEST
 
     model, meta = load_model(run)
     readable = model.familiarity

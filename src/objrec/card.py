@@ -26,12 +26,13 @@ from objrec.evaluation_metrics import (
     EvaluationRecord,
     read_record,
 )
-from objrec.kept import EDITED_KEY, KEPT_NAME
-from objrec.meta import BEST, RunMeta, typical_image
+from objrec.kept import EDITED_KEY
+from objrec.meta import RunMeta, typical_image
 from objrec.outputs import holds_evaluation, json_dict
 from objrec.prepared import ImageCounts
 from objrec.progress import plural, some_of
 from objrec.provenance import Provenance
+from objrec.run_files import BEST, KEPT_NAME
 
 CARD = "README.md"
 CARD_MARK = "<!-- Written by objrec share"

@@ -23,24 +23,16 @@ from typing import Any
 from objrec import __version__
 from objrec.backbones import builds_on_meta
 from objrec.check import Problem
-from objrec.class_record import CLASSES_RECORD, classes_record
+from objrec.class_record import classes_record
 from objrec.errors import ObjrecError
 from objrec.evaluation_metrics import read_record
-from objrec.kept import (
-    EDITED,
-    KEPT_NAME,
-    KeptThreshold,
-    export_answers_other,
-    kept_path,
-    read_kept,
-)
-from objrec.leakage import SEEN_RECORD, seen_record
+from objrec.kept import EDITED, KeptThreshold, export_answers_other, kept_path, read_kept
+from objrec.leakage import seen_record
 from objrec.manifest import sha256_file
-from objrec.meta import BEST, LAST, RUN_RECORDS, RunMeta
+from objrec.meta import RunMeta
 from objrec.model_file import (
     RUN_AGAIN,
     STATE_DAMAGED,
-    SUMMARY,
     Damaged,
     checkpoint_bytes,
     checkpoint_meta,
@@ -65,6 +57,15 @@ from objrec.outputs import (
     script_path,
 )
 from objrec.progress import Reporter, or_silent, plural, some_of
+from objrec.run_files import (
+    BEST,
+    CLASSES_RECORD,
+    KEPT_NAME,
+    LAST,
+    RUN_RECORDS,
+    SEEN_RECORD,
+    SUMMARY,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class RunCheck:
     """The model's classes in label order; empty when it cannot be read."""
     backbone: str | None = None
     trained_on: str | None = None
-    """The split folder the run's training state says it trains on (``meta.trained_on``), for
+    """The split folder the run's training state says it trains on (``run_files.trained_on``), for
     the resume command said; None where there is none or it does not say."""
     intact: list[str] = field(default_factory=list)
     """The files whose SHA-256 was checked and matched."""

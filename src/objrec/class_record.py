@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 from objrec.data import SPLITS, class_dirs, class_of_folder
 from objrec.images import list_images
 from objrec.leakage import DIGEST, rows_after
-from objrec.meta import CLASSES_RECORD as CLASSES_RECORD  # the file a run keeps it in
 from objrec.progress import Reporter, passes_from_first_step
+from objrec.run_files import CLASSES_RECORD
 
 if TYPE_CHECKING:
     from objrec.store import FeatureStore

@@ -31,8 +31,8 @@ from objrec.data import ClassFolder, Sample, class_of_folder
 from objrec.errors import ObjrecError
 from objrec.eval_dir import against_dir, earlier_name
 from objrec.evaluation_metrics import Comparison, EvaluationRecord, OwnEvaluation
-from objrec.meta import checkpoint_file
 from objrec.progress import Prefixed, Reporter, plural
+from objrec.run_files import checkpoint_file
 
 if TYPE_CHECKING:
     import torch
@@ -285,7 +285,7 @@ def own_evaluation(against: Path, config: EvaluateConfig, model: str) -> OwnEval
     ``evaluate`` of it alone writes for its data folder's split), when it is of its present
     ``model``: where, its top-1 and image set (``image_set``: the images and labels it was scored
     on then; after a label fix, not those compared now). None when there is none to read."""
-    from objrec.meta import output_beside
+    from objrec.run_files import output_beside
 
     name = f"eval-{config.split}" + ("-tta" if config.tta else "")
     folder = output_beside(Path(against), name)

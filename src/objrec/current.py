@@ -21,9 +21,9 @@ from objrec.data import class_folders, class_of_folder
 from objrec.errors import ObjrecError
 from objrec.evaluation_metrics import EvaluationRecord, read_record
 from objrec.images import list_images
-from objrec.meta import checkpoint_file
 from objrec.model_file import model_digest
 from objrec.outputs import json_dict
+from objrec.run_files import checkpoint_file
 from objrec.tables import CSV_ENCODING, exact_cell
 
 PREDICTIONS = "predictions.csv"

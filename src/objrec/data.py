@@ -18,8 +18,8 @@ from objrec.images import (
     is_link_loop,
     list_images,
 )
-from objrec.meta import BEST, LAST, model_gone
 from objrec.progress import close_match, grouped, joined, plural, quoted, some_of
+from objrec.run_files import BEST, LAST, model_gone
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from objrec.data import SPLITS, is_split_folder, present_splits
 from objrec.errors import ObjrecError
 from objrec.evaluation_metrics import EvaluationRecord, read_record
 from objrec.labels import unknown_images
-from objrec.meta import RunMeta, output_beside
+from objrec.meta import RunMeta
 from objrec.outputs import EVALUATION_FILES, check_output_dir, holds_evaluation, own_contents
+from objrec.run_files import output_beside
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def default_eval_dir(
     two evaluated folders share an output folder; ``tta`` adds ``-tta``, so that an evaluation
     with test-time views never replaces the plain one (which ``report`` shows). ``run`` may be a
     checkpoint file: ``RUN/model.safetensors`` writes where its run folder would, another beside
-    itself, named after it (``RUN/epoch3-eval-test``: ``meta.output_beside``).
+    itself, named after it (``RUN/epoch3-eval-test``: ``run_files.output_beside``).
     """
     target = Path(target).resolve()
     suffix = "-tta" if tta else ""

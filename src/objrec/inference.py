@@ -32,7 +32,7 @@ from PIL import Image
 
 from objrec import __version__
 from objrec.cache import open_cache
-from objrec.checkpoint import BEST, load_model, warn_if_unfinished
+from objrec.checkpoint import load_model, warn_if_unfinished
 from objrec.confidence import score_in_chunks
 from objrec.config import require_number
 from objrec.data import Sample
@@ -46,6 +46,7 @@ from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, as_stored
 from objrec.outputs import json_dict
 from objrec.quantize import QuantizedBody, graph_engine
+from objrec.run_files import BEST
 from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, using_graph
 from objrec.saliency import grad_cams, overlay
 from objrec.transforms import TTA_VIEWS, build_tta_transform, draft_size, model_view

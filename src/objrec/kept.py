@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from objrec.errors import ObjrecError
-from objrec.meta import KEPT_NAME as KEPT_NAME  # where the kept threshold is: meta's
-from objrec.meta import checkpoint_file, output_beside
 from objrec.outputs import is_export_sidecar, json_dict
+from objrec.run_files import KEPT_NAME, checkpoint_file, output_beside
 
 if TYPE_CHECKING:
     from objrec.evaluation_metrics import EvaluationMetrics, StricterThreshold

@@ -24,8 +24,8 @@ import numpy as np
 
 from objrec.file_index import DIGEST_CHARS, hash_file
 from objrec.images import list_images, warn_once
-from objrec.meta import SEEN_RECORD as SEEN_RECORD  # the file a run keeps it in
 from objrec.progress import Reporter, passes_from_first_step
+from objrec.run_files import SEEN_RECORD
 from objrec.store import FeatureStore
 
 if TYPE_CHECKING:

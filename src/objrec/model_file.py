@@ -25,22 +25,24 @@ from objrec.errors import ObjrecError
 from objrec.file_index import DIGEST_CHARS, hash_file
 from objrec.images import is_hidden, is_image_file
 from objrec.meta import (
-    BEST,
     FORMAT_VERSION,
-    KEPT_NAME,
-    LAST,
     READABLE_FORMATS,
-    RUN_FILES,
-    SUMMARY,
     FinetuneProgress,
     Processes,
     RunMeta,
     TrainingProgress,
-    checkpoint_file,
-    require_checkpoint_file,
 )
 from objrec.outputs import HINT, is_export_sidecar, refuse_overwrite, writes_over
 from objrec.progress import plural, some_of
+from objrec.run_files import (
+    BEST,
+    KEPT_NAME,
+    LAST,
+    RUN_FILES,
+    SUMMARY,
+    checkpoint_file,
+    require_checkpoint_file,
+)
 
 META_KEY = "objrec"
 """The ``__metadata__`` key of an objrec checkpoint's own metadata (a JSON object)."""
@@ -704,7 +706,7 @@ def photo_entries(folder: Path) -> list[str]:
 def is_run_name(path: Path) -> bool:
     """Whether objrec writes a file or folder of ``path``'s name into a run: ``train``
     (``RUN_FILES``), ``export`` (``DERIVED``), ``report``, ``evaluate --keep-threshold``
-    (``meta.KEPT_NAME``), or ``evaluate`` (an ``eval-*`` folder: a user's ``eval-notes.txt`` is
+    (``run_files.KEPT_NAME``), or ``evaluate`` (an ``eval-*`` folder: a user's ``eval-notes.txt`` is
     not one)."""
     name = path.name
     return name in (*RUN_FILES, *DERIVED, "report.html", KEPT_NAME) or (

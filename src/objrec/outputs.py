@@ -32,7 +32,7 @@ from objrec import __version__
 from objrec.errors import ObjrecError, UsageRefused, ctrl_c_leaves, stops_held
 from objrec.leftovers import host_tag, is_leftover, remove_leftovers
 from objrec.locks import LOCK_FILE, locked, waiting_in
-from objrec.meta import output_beside
+from objrec.run_files import output_beside
 
 P = ParamSpec("P")
 R = TypeVar("R")

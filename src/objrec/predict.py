@@ -33,8 +33,7 @@ from objrec.images import (
     path_order,
     warned_once_per_file,
 )
-from objrec.leakage import SEEN_RECORD, recorded_among, seen_words
-from objrec.meta import require_checkpoint_file
+from objrec.leakage import recorded_among, seen_words
 from objrec.model_file import refuse_run_file
 from objrec.outputs import (
     check_output_dir,
@@ -63,6 +62,7 @@ from objrec.prediction import (
     note_mixed,
 )
 from objrec.progress import Reporter, log_result_warnings, or_silent, plural, some_of
+from objrec.run_files import SEEN_RECORD, require_checkpoint_file
 from objrec.tables import CSV_ENCODING, spreadsheet_cell
 
 if TYPE_CHECKING:  # PyTorch's: imported once there is an image to predict

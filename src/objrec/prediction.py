@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from objrec.data import UNKNOWN
 from objrec.evaluation_metrics import read_record
 from objrec.images import utf8_name
-from objrec.meta import checkpoint_file, output_beside
+from objrec.run_files import checkpoint_file, output_beside
 
 if TYPE_CHECKING:
     from objrec.inference import Answers, Recognizer

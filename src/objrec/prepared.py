@@ -191,7 +191,7 @@ class Prepared:
     quantize_seconds: float = 0.0
     """Of ``seconds``, how long quantizing the body to int8 took (calibration included)."""
     seen: dict[str, list[str]] = field(default_factory=dict)
-    """The content digests of the training and validation images (``leakage.SEEN_RECORD``)."""
+    """The content digests of the training and validation images (``run_files.SEEN_RECORD``)."""
     image_classes: list[tuple[str, str, str]] | None = None
     """The split, class and content digest of each image of the data folder, train, valid and
     test (``class_record``; None under torchrun on ranks other than 0)."""

@@ -63,7 +63,7 @@ from objrec.explore import explore
 from objrec.finetune import FinetuneRecord
 from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
-from objrec.meta import BEST, SUMMARY, RunMeta, output_beside, typical_image
+from objrec.meta import RunMeta, typical_image
 from objrec.model_file import (
     UNFINISHED,
     damaged_record,
@@ -83,6 +83,7 @@ from objrec.progress import (
     three_places,
 )
 from objrec.renames import renamed_arguments
+from objrec.run_files import BEST, SUMMARY, output_beside
 from objrec.runs import read_summary
 from objrec.tables import exact_cell
 from objrec.thresholds import advice_rests_on, resting_words

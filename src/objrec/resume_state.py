@@ -17,7 +17,7 @@ import torch
 
 from objrec.checkpoint import atomic_save, read_state
 from objrec.engine import EarlyStopping, FitState, model_device
-from objrec.meta import FinetuneProgress, Processes, RunMeta, TrainingProgress, trained_on
+from objrec.meta import FinetuneProgress, Processes, RunMeta, TrainingProgress
 from objrec.model import HeadEnsemble
 from objrec.model_file import (
     META_KEY,
@@ -27,6 +27,7 @@ from objrec.model_file import (
     Damaged,
     training_progress,
 )
+from objrec.run_files import trained_on
 
 
 def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

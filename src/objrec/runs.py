@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from objrec.checkpoint import BEST, LAST, save_checkpoint
+from objrec.checkpoint import save_checkpoint
 from objrec.class_record import write_classes
 from objrec.config import TrainConfig
 from objrec.cores import cpu_threads
@@ -44,12 +44,10 @@ from objrec.evaluation_metrics import read_record
 from objrec.leakage import seen_tensors, write_seen
 from objrec.leftovers import remove_leftovers
 from objrec.manifest import sha256_file
-from objrec.meta import RUN_FILES as RUN_FILES  # what train writes into a run
 from objrec.meta import ParameterCounts, Processes, RunMeta
 from objrec.model import Classifier, count_parameters
 from objrec.model_file import DERIVED as DERIVED
 from objrec.model_file import RUN_AGAIN, UNFINISHED, refuse_run_place, unfinished_run
-from objrec.model_file import SUMMARY as SUMMARY  # what a run folder holds: model_file's
 from objrec.model_file import describes_another_model as describes_another_model
 from objrec.model_file import holds_run as holds_run
 from objrec.model_file import mismatched_summary as mismatched_summary
@@ -83,6 +81,7 @@ from objrec.resume_state import (
     training_state,
     write_training_state,
 )
+from objrec.run_files import BEST, LAST, RUN_FILES, SUMMARY
 from objrec.store import sync_folder
 
 if TYPE_CHECKING:
@@ -285,7 +284,7 @@ def held_run(out: Path, make: bool) -> Iterator[None]:
 
 PROBE_WAIT = 0.2
 """Seconds :func:`lock_past_probes` tries for: a command that reads a model probes whether a train
-holds the run (``meta.trained_into_now``) with a shared lock held for microseconds, and a train
+holds the run (``run_files.trained_into_now``) with a shared lock held for microseconds, and a train
 starting then is not to be refused as if another train held the folder."""
 
 

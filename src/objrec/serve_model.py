@@ -18,9 +18,9 @@ from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.inference import GraphUnmade, Recognizer, resolve_runtime
 from objrec.kept import kept_path
-from objrec.meta import checkpoint_file
 from objrec.prediction import mixed_partners
 from objrec.quantize import QuantizedBody, graph_engine
+from objrec.run_files import checkpoint_file
 from objrec.runtime import ENGINE_NAMES
 from objrec.served import ServedModel
 

@@ -38,8 +38,8 @@ from objrec.checkpoint import (
 )
 from objrec.errors import ObjrecError, ctrl_c_leaves, on_ctrl_c, stops_held
 from objrec.file_index import DIGEST_CHARS, Looked, file_stamp, reads_as
-from objrec.kept import KEPT_NAME, read_kept, sealed
-from objrec.meta import BEST, RunMeta, require_checkpoint_file
+from objrec.kept import read_kept, sealed
+from objrec.meta import RunMeta
 from objrec.model_file import (
     checkpoint_meta,
     damaged_record,
@@ -48,6 +48,7 @@ from objrec.model_file import (
 )
 from objrec.outputs import new_folders, output_path, refuse_inside, temporary_folder
 from objrec.progress import SILENT, Reporter, plural
+from objrec.run_files import BEST, KEPT_NAME, require_checkpoint_file
 
 log = logging.getLogger(__name__)
 

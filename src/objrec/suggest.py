@@ -37,7 +37,6 @@ from objrec.frozen import FrozenBody, PassSettings
 from objrec.images import list_images, warned_once_per_file
 from objrec.inference import Answers, Recognizer
 from objrec.leakage import near_copies, seen_images
-from objrec.meta import output_beside
 from objrec.outputs import (
     SUGGEST_FILES,
     check_output_dir,
@@ -51,6 +50,7 @@ from objrec.outputs import (
 from objrec.prediction import familiarity_line, score_and_line
 from objrec.progress import Reporter, joined, or_silent
 from objrec.renames import renamed_arguments, renamed_attribute
+from objrec.run_files import output_beside
 from objrec.tables import write_table
 from objrec.views import ViewSpec
 

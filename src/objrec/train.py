@@ -91,7 +91,7 @@ from objrec.frozen import FrozenBody, PassSettings
 from objrec.images import warned_once_per_file
 from objrec.leakage import seen_in_state, union_seen
 from objrec.locks import locked
-from objrec.meta import LAST, Calibration, RunMeta
+from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, build_head
 from objrec.optimizers import HeadAdam
 from objrec.outputs import takes_back_folders
@@ -118,6 +118,7 @@ from objrec.resume_state import (
     head_part,
     restore_training_state,
 )
+from objrec.run_files import LAST
 from objrec.runs import (
     EpochSaver,
     RunFolders,

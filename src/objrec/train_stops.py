@@ -22,7 +22,6 @@ from torch import nn
 
 from objrec.bodies import Body
 from objrec.cache import open_cache
-from objrec.checkpoint import BEST, LAST
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE, World
 from objrec.engine import Diverged, FitState, diverged
@@ -34,6 +33,7 @@ from objrec.prepared import Prepared
 from objrec.progress import plural
 from objrec.quantize import CopyStopped
 from objrec.resume_state import SavedTraining, load_training_state
+from objrec.run_files import BEST, LAST
 from objrec.runs import EpochSaver, RunFolders, holds_run, interrupted_in_fit, read_summary
 
 log = logging.getLogger(__name__)

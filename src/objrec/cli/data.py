@@ -624,7 +624,7 @@ describes another model.
 def check(data: Path, cache_dir: Path | None, as_json: bool) -> None:
     """List every problem of DATA (:data:`CHECK_HELP`); exit 1 when any is unusable."""
     from objrec.check import check_folder
-    from objrec.meta import BEST, LAST
+    from objrec.run_files import BEST, LAST
 
     if any((data / name).is_file() for name in (BEST, LAST)):  # before torch is imported
         from objrec.check_run import is_run_folder

@@ -293,7 +293,7 @@ def model_read(
     if model is None:
         return None
     from objrec.checkpoint import tensors_of
-    from objrec.meta import checkpoint_file
+    from objrec.run_files import checkpoint_file
 
     meta, data = model
     return tensors_of(checkpoint_file(run), data), meta
@@ -469,8 +469,8 @@ def print_next_steps(run: Path, data: Path, out: Path | None, split: str = "test
     the test split's evaluation, not the one just made; ``--data DATA/valid`` shows that one. No
     report is advised for an evaluation it cannot find (:func:`report_finds`)."""
     from objrec.data import is_split_folder
-    from objrec.meta import output_beside
     from objrec.outputs import same_file
+    from objrec.run_files import output_beside
 
     where, folder = shlex.quote(shown(run)), shlex.quote(shown(data))
     test_split = split == "test" and is_split_folder(data)  # report evaluates it where missing
@@ -501,7 +501,7 @@ def report_finds(run: Path, out: Path | None) -> bool:
     (beside a checkpoint file, ``CKPT-eval*``), where evaluate writes unless given ``--out``.
     `evaluate RUN FOLDER --out elsewhere` advised `report RUN --data FOLDER`, which then said
     "no evaluation of FOLDER by its model yet: evaluate it there first"."""
-    from objrec.meta import output_beside
+    from objrec.run_files import output_beside
 
     if out is None:
         return True
@@ -1369,8 +1369,8 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool, grad_cam
     how sure it says it is against how often it is right, its "unknown" answer, and the latest
     `evaluate --unknown` result of the model. Runs `evaluate` first if needed.
     """
-    from objrec.meta import require_checkpoint_file
     from objrec.outputs import report_path
+    from objrec.run_files import require_checkpoint_file
 
     require_checkpoint_file(run)  # a folder that is no run said at once, not after the import
     report_path(run, out, force)  # and a page there already

@@ -296,7 +296,7 @@ def refuse_swapped(command: str, run: Path, second: Path) -> None:
     argument holds one, say which comes first, before anything reads the second's files. A run
     folder given first is seen without importing PyTorch (``objrec.checkpoint`` does: seconds
     before the command's progress could say what it was doing)."""
-    from objrec.meta import BEST
+    from objrec.run_files import BEST
 
     with contextlib.suppress(OSError):  # a folder one may not enter: is_checkpoint says no
         if (run / BEST).is_file():  # the usual order: a run folder first
