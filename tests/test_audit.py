@@ -1777,6 +1777,34 @@ def own_copy_of_the_runs_cache(trained_once: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(trained_once.parent / "cache", tmp_path / "cache"))
 
 
+def test_a_run_that_kept_a_fine_tuning_is_audited_with_its_pretrained_body():
+    """audit --run read a tuned run's images with its tuned body, whose top blocks learnt the
+    training labels, wrong ones included (review56b M5), though --run's help says "the
+    pretrained network of this run": the pretrained body, unless no fine-tuning was kept."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from objrec.audit_inventory import untuned_body
+    from objrec.backbones import build_body, get_backbone
+    from objrec.bodies import fingerprint_module
+
+    pretrained = fingerprint_module(build_body(get_backbone("tiny_test"), pretrained=True))
+    tuned = build_body(get_backbone("tiny_test"), pretrained=True)
+    with torch.no_grad():
+        next(tuned.parameters()).add_(0.5)
+    settings = SimpleNamespace(finetune_blocks=1, weights=None)
+    meta = SimpleNamespace(
+        backbone="tiny_test", train_config=settings, body_fingerprint=fingerprint_module(tuned)
+    )
+    assert fingerprint_module(untuned_body(tuned, meta)) == pretrained
+    untouched = build_body(get_backbone("tiny_test"), pretrained=True)
+    meta.body_fingerprint = pretrained  # fine-tuning asked for, not kept: its own body
+    assert untuned_body(untouched, meta) is untouched
+    meta.train_config = SimpleNamespace(finetune_blocks=0, weights=None)
+    assert untuned_body(tuned, meta) is tuned
+
+
 @pytest.mark.slow
 def test_with_a_run_the_audit_reuses_its_cached_features(trained_once, tmp_path, monkeypatch):
     import objrec.features

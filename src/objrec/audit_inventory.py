@@ -16,7 +16,7 @@ import torch
 
 from objrec import dedup
 from objrec.backbones import build_body, get_backbone, resolve_data_config
-from objrec.bodies import Body
+from objrec.bodies import Body, fingerprint_module
 from objrec.cache import open_cache
 from objrec.config import DataConfig, precision_words
 from objrec.data import Sample, class_dirs, is_split_folder, present_splits, scan_class_folder
@@ -30,6 +30,7 @@ from objrec.views import ViewSpec
 
 if TYPE_CHECKING:
     from objrec.audit import AuditConfig
+    from objrec.meta import RunMeta
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,8 @@ def frozen_body(
 
         model, meta = load_model(run)
         cache = open_cache(config.cache_dir or meta.cache_dir, meta.feature_dtype)
-        return FrozenBody(model.body, meta.data.input_size, cache, name=meta.backbone), meta.data
+        untuned = untuned_body(model.body, meta)
+        return FrozenBody(untuned, meta.data.input_size, cache, name=meta.backbone), meta.data
     spec = get_backbone(config.backbone)
     data = resolve_data_config(spec)
     body: Body = build_body(spec, pretrained=True)
@@ -125,6 +127,25 @@ def frozen_body(
     if precision == "int8":
         body = quantize_body(body, data, cache.root, reporter=reporter, store=cache.store)
     return FrozenBody(body, data.input_size, cache, name=config.backbone), data
+
+
+def untuned_body(body: Body, meta: RunMeta) -> Body:
+    """The body a run's head first trained on: ``body``, the run's own, unless the run kept a
+    fine-tuning; then the pretrained body it started from. A tuned body's top blocks learnt the
+    training split's labels, wrong ones included, so in its features a mislabelled photo can lie
+    among its given class, and the audit's out-of-fold heads and neighbours would vouch for it."""
+    config = meta.train_config
+    if config is None or not config.finetune_blocks:
+        return body
+    weights = Path(config.weights) if config.weights else None
+    pretrained: Body = build_body(get_backbone(meta.backbone), pretrained=True, weights=weights)
+    if fingerprint_module(pretrained) == meta.body_fingerprint:
+        return body  # its fine-tuning was not kept
+    log.info(
+        "the run kept a fine-tuning, whose body learnt its training labels (wrong ones too): the "
+        "audit reads the images with the pretrained body its head first trained on"
+    )
+    return pretrained
 
 
 def audit_features(
