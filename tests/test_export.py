@@ -2232,3 +2232,175 @@ def test_the_script_runs_an_int8_body_openvino_ran_in_openvino_with_objrec_s_ans
     said = " ".join(capsys.readouterr().out.split())
     assert "--runtime {auto,openvino,onnxruntime}" in said
     assert "OpenVINO for a model whose int8 network objrec ran in OpenVINO" in said
+
+
+SCRIPT_COPIES = [
+    ("objrec.images", "is_hidden", "is_hidden"),
+    ("objrec.images", "image_formats", "image_formats"),
+    ("objrec.images", "first_scan_components", "first_scan_components"),
+    ("objrec.meta", "typical_image", "typical_image"),
+    ("objrec.progress", "quoted", "quoted"),
+]
+"""The (module, library function, script function) pairs that model_infer.py copies as they are
+(``export_script``'s docstring names them): the same code but for the docstring, which speaks to
+the script's reader."""
+
+SCRIPT_CONSTANTS = [
+    ("objrec.images", "MAX_PIXELS", "MAX_PIXELS"),
+    ("objrec.images", "SYSTEM_FOLDERS", "SYSTEM_FOLDERS"),
+    ("objrec.images", "SYSTEM_FILES", "SYSTEM_FILES"),
+    ("objrec.images", "ZONE_MARK", "ZONE_MARK"),
+    ("objrec.data", "UNKNOWN", "UNKNOWN"),
+    ("objrec.prediction", "NEAR_LINE", "NEAR_LINE"),
+    ("objrec.progress", "NAMED", "NAMED"),
+    ("objrec.cli.prediction", "FAILED_NAMED", "FAILED_NAMED"),
+    ("objrec.cli.prediction", "ANSWERS_SHOWN", "ANSWERS_SHOWN"),
+    ("objrec.cli.prediction", "TALLY_FROM", "TALLY_FROM"),
+]
+"""The values the script's copies read, the same as the library's (those of the photo's errors,
+its HEIF brands, ``TRUNCATED``, ``LIMIT_SIDE``, ``IMAGE_EXTENSIONS``, ``CSV_COLUMNS`` and
+``FEWEST_FOR_A_THRESHOLD`` have tests of their own)."""
+
+
+def code_of(function) -> str:
+    """``function``'s ``ast.dump`` without its docstring: its name, arguments and code."""
+    import ast
+    import inspect
+    import textwrap
+
+    node = ast.parse(textwrap.dedent(inspect.getsource(function))).body[0]
+    first = node.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+        node.body = node.body[1:]
+    return ast.dump(node)
+
+
+@pytest.mark.parametrize(("module", "name", "copy"), SCRIPT_COPIES)
+def test_the_script_s_copies_are_the_library_s_code(module, name, copy):
+    """model_infer.py cannot import objrec, so it copies some of objrec's functions: nothing held
+    a copy to its original, and a fix to one side would leave the other behind. A pair meant to
+    be the same code is the same code (review57b M7)."""
+    import importlib
+
+    from objrec import export_script
+
+    library = getattr(importlib.import_module(module), name)
+    assert code_of(getattr(export_script, copy)) == code_of(library)
+
+
+@pytest.mark.parametrize(("module", "name", "copy"), SCRIPT_CONSTANTS)
+def test_the_script_s_constants_are_the_library_s(module, name, copy):
+    """The values the copies read are objrec's: a limit or a name changed on one side alone
+    would part them as surely as their code (review57b M7)."""
+    import importlib
+
+    from objrec import export_script
+
+    assert getattr(export_script, copy) == getattr(importlib.import_module(module), name)
+
+
+def answers_of(results) -> list[dict]:
+    """The script's answers of ``results`` (``Prediction``s): predict --json's, which it gives."""
+    return [r.to_json() for r in results]
+
+
+def some_predictions():
+    """Answers of each kind: two of a class (one barely familiar), one unknown, one too large,
+    two not read."""
+    from objrec.images import IMAGE_ERRORS
+    from objrec.prediction import Prediction
+
+    judged = {"line": 0.0, "unknown_threshold": 0.0, "unknown_score": "mahalanobis+knn"}
+    large = IMAGE_ERRORS["over_limit"].format(width=20000, height=10000, limit=89_478_485)
+    return [
+        Prediction("a/cat.jpg", [{"class": "cat", "prob": 0.9}], score=0.9, **judged),
+        Prediction("a/cat2.jpg", [{"class": "cat", "prob": 0.6}], score=0.1, **judged),
+        Prediction("b/x.jpg", [{"class": "dog", "prob": 0.7}], unknown=True, score=-0.3, **judged),
+        Prediction("big.png", error=f"{large}: {IMAGE_ERRORS['too_large_hint']}", too_large=True),
+        Prediction("gone.jpg", error=IMAGE_ERRORS["missing"]),
+        Prediction("notes.txt", error="not an image file objrec reads (.txt)"),
+    ]
+
+
+def test_the_script_s_lines_are_predict_s_words():
+    """The script's own takes of predict's lines (its answers are dicts, predict's
+    ``Prediction``s) say what predict's say, on answers of each kind (review57b M7)."""
+    from objrec import export_script as script
+    from objrec.cli import prediction as cli
+    from objrec.prediction import score_and_line, tally
+
+    results = some_predictions()
+    answers = answers_of(results)
+    assert script.tally(answers) == tally(results)
+    assert script.tally_lines(answers) == cli.tally_lines(results)
+    assert script.table_sentence(answers, "t.csv") == cli.table_sentence(results, Path("t.csv"))
+    failed = [r for r in results if r.error]
+    for table in (None, "t.csv"):
+        said = cli.failed_sentence(failed, len(results), table and Path(table))
+        assert script.failed_sentence(answers, table) == said
+    assert [script.familiarity_words(a) for a in answers] == [
+        cli.familiarity_words(r) for r in results
+    ]
+    many = results[:1] * 25
+    more = cli.more_line(many, Path("t.csv"))
+    assert more is not None and more.startswith(script.more_line(answers_of(many), "t.csv") + " (")
+    for score, line in [(0.0004, 0.0), (0.2239, 0.224), (0.25, 0.25), (1.3, 0.0), (-0.21, 0.0)]:
+        assert script.score_text(score, line) == score_and_line(score, line)[0]
+
+
+def test_the_script_s_image_rules_are_objrec_s(monkeypatch):
+    """The script's copies of how objrec reads a photo (the pixel limit and its words, a HEIF
+    file's kind, a file's name) answer as objrec's on a few inputs (review57b M7)."""
+    from PIL import Image
+
+    from objrec import export_script as script
+    from objrec import images
+    from objrec.prediction import base_name
+    from objrec.thresholds import resting_words
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+    for limit in ("", "200,000,000", "many"):
+        monkeypatch.setenv("OBJREC_MAX_PIXELS", limit)
+        assert said_by(script.pixel_limit) == said_by(images.pixel_limit)
+    bomb = "Image size (2500000000 pixels) exceeds limit of 178956970 pixels, could be ..."
+    for exc in (Image.DecompressionBombError(bomb), ValueError("no count")):
+        assert script.bomb_reason(exc, 1000) == images.bomb_reason(exc, 1000)
+    for head in (b"\0\0\0\x18ftypheic", b"\0\0\0\x18ftypavif", b"\xff\xd8\xff\xe0", b""):
+        assert script.heif_kind(head) == (images.heif_kind(head) or None)
+    for path in ("cat.jpg", "photos/cat.jpg", "C:\\Users\\me\\cat.jpg"):
+        assert script.base_name(path) == base_name(path)
+    for n in (1, 36, 100, 1542):
+        assert script.resting_words(n) == ", " + resting_words(n, cure=False)
+
+
+def said_by(function) -> str:
+    """What ``function`` returns, or the sentence it raises."""
+    try:
+        return str(function())
+    except Exception as exc:
+        return str(exc)
+
+
+def test_the_script_lists_a_folder_s_inputs_as_predict_does(tmp_path, capsys, caplog):
+    """The script's copies of how predict lists what it is given (one entry per image, the first
+    where a folder names it again through a link; a warning for the files left out) say what
+    predict says (review57b M7)."""
+    from objrec import export_script as script
+    from objrec.predict import first_of_each, warn_not_images
+    from objrec.prediction import Prediction
+
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").symlink_to(tmp_path / "x")
+    given = [str(tmp_path / p) for p in ("x/a.jpg", "y/a.jpg", "x/b.jpg", "x/a.jpg")]
+    kept = first_of_each([Prediction(p) for p in given])
+    assert [p for p, _ in script.first_of_each([(p, "") for p in given])] == [k.path for k in kept]
+    others = [tmp_path / f"notes{i}.txt" for i in range(12)] + [tmp_path / "gone.jpg"]
+    for path in others[:-1]:
+        path.write_text("")
+    for some in (others[:1], others[:2] + others[-1:], others):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="objrec.predict"):
+            warn_not_images(some)
+        script.warn_not_images(some)
+        printed = capsys.readouterr().err.splitlines()
+        assert printed == [f"warning: {m}" for m in caplog.messages]

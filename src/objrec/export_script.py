@@ -21,6 +21,18 @@ much). ``--runtime`` picks one. From your own code::
 
     import model_infer
     answers = model_infer.Model().answer(["photo.jpg"], k=3)
+
+It cannot import objrec, so it holds copies of objrec's code, which objrec's tests hold to
+their originals (a change to one side alone fails them; change both together). The same code,
+docstrings aside (tests/test_export.py, ``SCRIPT_COPIES``): ``is_hidden``, ``image_formats``
+and ``first_scan_components`` (objrec's ``images``), ``typical_image`` (``meta``), ``quoted``
+(``progress``). The same answers on a few inputs, in the script's own terms (its answers are
+dicts): ``pixel_limit``, ``bomb_reason`` and ``heif_kind`` (``images``); ``base_name``,
+``tally`` and ``score_text`` (``prediction``: ``score_and_line``); ``first_of_each`` and
+``warn_not_images`` (``predict``); ``tally_lines``, ``table_sentence``, ``failed_sentence``,
+``more_line`` and ``familiarity_words`` (``cli/prediction``); ``resting_words``
+(``thresholds``); ``threshold_sentence`` (tests/test_confidence.py) and ``write_csv`` (the
+table of a folder, tests/test_export.py). The constants they read are objrec's too.
 """
 
 from __future__ import annotations
@@ -40,6 +52,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path, PureWindowsPath
+from typing import BinaryIO
 
 
 def import_failed(exc: ImportError) -> str:
@@ -310,30 +323,31 @@ def baseline_jpeg(path: str | Path) -> Image.Image | None:
     with open(path, "rb") as f:
         if f.read(3) != b"\xff\xd8\xff":
             return None
+        components = first_scan_components(f)
     image = JpegImagePlugin.JpegImageFile(path)  # its first picture, as for an MPO
-    if image.info.get("progressive") or first_scan_components(path) != image.layers:
+    if image.info.get("progressive") or components != image.layers:
         image.close()
         return None
     return image
 
 
-def first_scan_components(path: str | Path) -> int | None:
-    """How many components a JPEG's first scan holds (its SOS header), None if none is found."""
-    with open(path, "rb") as f:
-        f.seek(2)  # past SOI
-        while byte := f.read(1):
-            if byte != b"\xff":
-                continue
+def first_scan_components(f: BinaryIO) -> int | None:
+    """How many components a JPEG's first scan holds (its SOS header), read from the open file
+    ``f`` past its SOI; None if none is found."""
+    f.seek(2)  # past SOI
+    while byte := f.read(1):
+        if byte != b"\xff":
+            continue
+        marker = f.read(1)
+        while marker == b"\xff":  # fill bytes
             marker = f.read(1)
-            while marker == b"\xff":  # fill bytes
-                marker = f.read(1)
-            if not marker or marker in b"\x00\x01\xd0\xd1\xd2\xd3\xd4\xd5\xd6\xd7\xd8":
-                continue  # no length follows (a stuffed byte, RSTn, SOI)
-            head = f.read(2)
-            if marker == b"\xda" or len(head) < 2:
-                count = f.read(1)
-                return count[0] if marker == b"\xda" and count else None
-            f.seek(int.from_bytes(head, "big") - 2, os.SEEK_CUR)
+        if not marker or marker in b"\x00\x01\xd0\xd1\xd2\xd3\xd4\xd5\xd6\xd7\xd8":
+            continue  # no length follows (a stuffed byte, RSTn, SOI)
+        head = f.read(2)
+        if marker == b"\xda" or len(head) < 2:
+            count = f.read(1)
+            return count[0] if marker == b"\xda" and count else None
+        f.seek(int.from_bytes(head, "big") - 2, os.SEEK_CUR)
     return None
 
 

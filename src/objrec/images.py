@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePath
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, BinaryIO, ParamSpec, TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
@@ -927,24 +927,32 @@ def image_formats() -> tuple[str, ...]:
 
 
 def _first_scan_components(source: Path | io.BytesIO) -> int | None:
-    """How many components a JPEG's first scan holds (its SOS header), None if none is found."""
+    """:func:`first_scan_components` of a file, or of an upload's bytes (a copy of them: the
+    upload's own position is Pillow's)."""
     with (
         io.BytesIO(source.getvalue()) if isinstance(source, io.BytesIO) else open(source, "rb") as f
     ):
-        f.seek(2)  # past SOI
-        while byte := f.read(1):
-            if byte != b"\xff":
-                continue
+        return first_scan_components(f)
+
+
+def first_scan_components(f: BinaryIO) -> int | None:
+    """How many components a JPEG's first scan holds (its SOS header), read from the open file
+    ``f`` past its SOI; None if none is found. model_infer.py's copy is this code
+    (tests/test_export.py)."""
+    f.seek(2)  # past SOI
+    while byte := f.read(1):
+        if byte != b"\xff":
+            continue
+        marker = f.read(1)
+        while marker == b"\xff":  # fill bytes
             marker = f.read(1)
-            while marker == b"\xff":  # fill bytes
-                marker = f.read(1)
-            if not marker or marker in b"\x00\x01\xd0\xd1\xd2\xd3\xd4\xd5\xd6\xd7\xd8":
-                continue  # no length follows (a stuffed byte, RSTn, SOI)
-            head = f.read(2)
-            if marker == b"\xda" or len(head) < 2:
-                count = f.read(1)
-                return count[0] if marker == b"\xda" and count else None
-            f.seek(struct.unpack(">H", head)[0] - 2, os.SEEK_CUR)
+        if not marker or marker in b"\x00\x01\xd0\xd1\xd2\xd3\xd4\xd5\xd6\xd7\xd8":
+            continue  # no length follows (a stuffed byte, RSTn, SOI)
+        head = f.read(2)
+        if marker == b"\xda" or len(head) < 2:
+            count = f.read(1)
+            return count[0] if marker == b"\xda" and count else None
+        f.seek(int.from_bytes(head, "big") - 2, os.SEEK_CUR)
     return None
 
 
