@@ -53,7 +53,8 @@ data, out, prefix = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 config, _ = settle_precision(TrainConfig(), SINGLE)
 config = replace(config, int8_engine=int8_engine(config.int8_engine))
 config, _ = settle_head_precision(config, SINGLE, False)
-spent, tables, table = [], [], train.feature_table
+passes = sys.modules.get("objrec.train_features", train)  # whose frozen_features calls it
+spent, tables, table = [], [], passes.feature_table
 
 def timed_table(*args, **kwargs):
     start = time.perf_counter()
@@ -61,7 +62,7 @@ def timed_table(*args, **kwargs):
     spent.append(time.perf_counter() - start)
     return tables[-1]
 
-train.feature_table = timed_table
+passes.feature_table = timed_table
 start = time.perf_counter()
 prep = train.prepare(data, config, SILENT)
 prepare = time.perf_counter() - start

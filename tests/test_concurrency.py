@@ -51,14 +51,15 @@ def test_a_run_records_the_split_it_listed_not_an_add_made_while_it_trained(
 
     training = importlib.import_module("objrec.train")
     before = split_fingerprint(split_dir / "manifest.csv")
-    real = training.frozen_features
+    frozen_pass = importlib.import_module("objrec.train_features")
+    real = frozen_pass.frozen_features
 
     def add_meanwhile(*args, **kwargs):
         if not (tmp_path / "more").exists():
             add_images(split_dir, new_photos(tmp_path / "more"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(training, "frozen_features", add_meanwhile)
+    monkeypatch.setattr(frozen_pass, "frozen_features", add_meanwhile)
     result = training.train(split_dir, tmp_path / "run", tiny_config)
     assert split_fingerprint(split_dir / "manifest.csv") != before  # the add was made
     recorded = json.loads((tmp_path / "run" / "summary.json").read_text())["provenance"]

@@ -241,7 +241,8 @@ replaced it after rank 0 hashed it."""
 RANK_1_LISTS_A_MOVED_PHOTO = """
 from objrec.data import Sample
 
-scan = recipe.scan_class_folder
+frozen_pass = importlib.import_module("objrec.train_features")  # listed_split's module
+scan = frozen_pass.scan_class_folder
 def moved(folder, *args):
     listed = scan(folder, *args)
     if os.environ["RANK"] != "1" or folder.name != "train":
@@ -251,7 +252,7 @@ def moved(folder, *args):
     samples.remove(first)
     samples.insert(next(i for i, s in enumerate(samples) if s.label == 1), Sample(first.path, 1))
     return replace(listed, samples=tuple(samples))
-recipe.scan_class_folder = moved
+frozen_pass.scan_class_folder = moved
 """
 """Rank 1 (only) lists the split's ``train/`` as if a photo of the first class were moved into
 the second after rank 0 listed it."""

@@ -405,7 +405,7 @@ def test_a_copy_of_a_photo_on_a_cold_store_is_a_copy_not_from_the_store(tmp_path
     """A cold run with one photo copied said "31 images, 30 run through the pretrained network,
     1 from the feature store" of a store that held nothing."""
     from objrec.distributed import SINGLE
-    from objrec.train import frozen_pass_counts, table_counts
+    from objrec.train_features import frozen_pass_counts, table_counts
 
     copy = samples[0].path.with_name("copy_" + samples[0].path.name)
     shutil.copyfile(samples[0].path, copy)
@@ -555,7 +555,7 @@ def test_onnx_runner_matches_torch_within_tolerance(tmp_path, samples):
 @pytest.mark.slow
 def test_torchrun_ranks_on_one_machine_share_the_held_budget(tmp_path, samples, monkeypatch):
     from objrec.distributed import World
-    from objrec.train import held
+    from objrec.train_features import held
 
     tables = [feature_table(frozen(tmp_path), samples, ViewSpec(DATA))]
     monkeypatch.setattr("objrec.batches.HELD_BYTES", ViewStack(tables).nbytes)

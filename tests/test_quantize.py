@@ -574,7 +574,9 @@ def test_resuming_an_int8_run_whose_weights_file_changed_names_it_before_quantiz
     def no_quantizing(*args, **kwargs):
         raise AssertionError("the body was quantized again")
 
-    monkeypatch.setattr(recipe, "quantize_body", no_quantizing)
+    monkeypatch.setattr(
+        importlib.import_module("objrec.train_features"), "quantize_body", no_quantizing
+    )
     said = rf"the weights file {re.escape(str(weights))} changed since this run started.*force"
     with pytest.raises(ObjrecError, match=said):
         train(split_dir, tmp_path / "run", resume=True)
@@ -584,7 +586,7 @@ def test_a_run_recording_no_float_body_names_both_causes_of_another_int8_body(tm
     """A run written before objrec recorded the float body's fingerprint cannot tell a changed
     weights file from another quantization: with a weights file, both are named."""
     from objrec.meta import RunMeta
-    from objrec.train import changed_body
+    from objrec.train_features import changed_body
 
     weights = tiny_weights(tmp_path / "w.safetensors")
     config = TrainConfig(backbone="tiny_test", precision="int8", weights=str(weights))

@@ -849,7 +849,7 @@ def test_an_image_whose_name_is_not_utf8_is_named_and_left_out_not_a_traceback(t
 def test_the_classes_without_a_validation_image_are_named_once():
     from types import SimpleNamespace
 
-    from objrec.train import warn_no_valid_image
+    from objrec.train_features import warn_no_valid_image
 
     valid = SimpleNamespace(labels=torch.tensor([0, 0, 2, 1]), ok=torch.tensor([1, 1, 1, 0]) > 0)
     assert warn_no_valid_image(valid, Path("v"), ["red", "green", "blue"]) == ["green"]

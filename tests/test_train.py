@@ -338,7 +338,7 @@ def test_train_names_balance_weights_at_its_start_for_a_strongly_imbalanced_spli
         raise StopAfterScanning
 
     make_imbalanced(split_dir)
-    monkeypatch.setattr(importlib.import_module("objrec.train"), "build_body", stop)
+    monkeypatch.setattr(importlib.import_module("objrec.train_features"), "build_body", stop)
     with caplog.at_level("WARNING"), pytest.raises(StopAfterScanning):
         train(split_dir, tmp_path / "run", tiny_train_config(balance=balance))
     said = [r.getMessage() for r in caplog.records if "imbalanced" in r.getMessage()]
@@ -369,7 +369,7 @@ def test_train_warns_at_its_start_of_a_class_of_one_training_image_in_split_s_wo
     def stop(*args, **kwargs):
         raise StopAfterScanning
 
-    monkeypatch.setattr(importlib.import_module("objrec.train"), "build_body", stop)
+    monkeypatch.setattr(importlib.import_module("objrec.train_features"), "build_body", stop)
     with caplog.at_level("WARNING"), pytest.raises(StopAfterScanning):
         train(split_dir, tmp_path / "run", tiny_train_config())
     said = [r.getMessage() for r in caplog.records if "training image" in r.getMessage()]
@@ -394,7 +394,7 @@ def test_train_warns_at_its_start_of_images_put_into_the_split_folder_by_hand(
     def stop(*args, **kwargs):
         raise StopAfterScanning
 
-    monkeypatch.setattr(importlib.import_module("objrec.train"), "build_body", stop)
+    monkeypatch.setattr(importlib.import_module("objrec.train_features"), "build_body", stop)
     with caplog.at_level("WARNING"), pytest.raises(StopAfterScanning):
         train(split_dir, tmp_path / "run", tiny_train_config())
     said = [r.getMessage() for r in caplog.records if "no row of" in r.getMessage()]
@@ -1081,7 +1081,7 @@ def test_a_table_s_counts_each_have_their_thousands_separator():
     import torch
 
     from objrec.distributed import SINGLE
-    from objrec.train import table_counts
+    from objrec.train_features import table_counts
 
     class Table:
         computed, copies, derived = 1_200, 0, 0

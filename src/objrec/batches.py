@@ -35,7 +35,7 @@ HELD_BYTES = 1 << 30
 """The most stored bytes one ``ViewStack`` holds in memory (``hold``); a larger one streams. Each
 stack has its own budget (train's training and validation stacks, 59 MB together on the 100-class
 protocol); torchrun's ranks on one machine, each holding its own copy, share it
-(``train.held``)."""
+(``train_features.held``)."""
 
 
 class ViewStack:

@@ -160,8 +160,8 @@ def feature_table(
 def computed_words(table: FeatureTable) -> str:
     """How a table's images got their features, for the log: ``363 images, 362 computed, 1 a
     copy of another image (the same bytes, computed once)``, as train's lines count copies
-    (``train.table_counts``), where "363 images, 362 computed" left the other one unexplained
-    (newcomer55's 13)."""
+    (``train_features.table_counts``), where "363 images, 362 computed" left the other one
+    unexplained (newcomer55's 13)."""
     words = f"{plural(len(table), 'image')}, {table.computed:,} computed"
     if table.copies:
         copies = "a copy of another image" if table.copies == 1 else "copies of other images"

@@ -25,9 +25,10 @@ from objrec.renames import renamed_attribute
 
 @dataclass(frozen=True, kw_only=True)
 class FrozenPassCounts:
-    """What a run's frozen pass did with its images' views (``train.frozen_pass_counts``, over
-    every rank): read by attribute, written in the run's ``summary.json`` as ``frozen_pass``
-    (:meth:`to_json`, docs/json.md) and read back from it (:meth:`from_json`, the report)."""
+    """What a run's frozen pass did with its images' views
+    (``train_features.frozen_pass_counts``, over every rank): read by attribute, written in the
+    run's ``summary.json`` as ``frozen_pass`` (:meth:`to_json`, docs/json.md) and read back from
+    it (:meth:`from_json`, the report)."""
 
     computed: int
     """Image views pushed through the frozen body."""
@@ -178,7 +179,7 @@ class Prepared:
     valid_set: ClassFolder
     cut: tuple[ViewStack, ViewStack] | None = None
     """With ``finetune_blocks``, the stored activations at the cut: the training views and the
-    validation images (``train.cut_features``), which fine-tuning trains on."""
+    validation images (``train_features.cut_features``), which fine-tuning trains on."""
     cut_seconds: float = 0.0
     """How long the pass below the tuned blocks took, computing or reading them (part of
     ``seconds``)."""
@@ -196,7 +197,7 @@ class Prepared:
     """The split, class and content digest of each image of the data folder, train, valid and
     test (``class_record``; None under torchrun on ranks other than 0)."""
     precision: Precision | None = None
-    """The body's and the head's precision and why (``open_run``), for the run's summary."""
+    """The body's and the head's precision and why (``train_open.open_run``), for its summary."""
     stages: Stages = field(default_factory=lambda: Stages(time.perf_counter()))
     """When the run and its stages began, for its summary's ``seconds``."""
     command: CommandLine | None = None
