@@ -64,6 +64,8 @@ from objrec.finetune import (
     FINETUNE_IN_ONE_PROCESS,
     FinetuneRecord,
     body_kept,
+    float_body,
+    split_body,
     tune_blocks,
 )
 from objrec.images import warned_once_per_file
@@ -215,7 +217,9 @@ def _train(
             state, saver = fit_head(prep, config, meta, out, saved, reporter, world)
             after_the_head.enter_context(said_after_the_head(out, data_dir, saver, prep.replaces))
             source, finetune = FeatureSource(prep.train, prep.valid), None
-            with kept_as_of_the_head_on_stop(prep, config, meta, folders, world, saver) as parts:
+            parts = finetune_parts(prep, config, world)
+            top = parts[1] if parts else None
+            with kept_as_of_the_head_on_stop(prep, config, meta, folders, world, saver, top):
                 if config.finetune_blocks:
                     tuned = finetune_saver(out, saver, saved)
                     state, source, finetune = finetune_phase(
@@ -286,11 +290,25 @@ def kept_as_of_the_head_on_stop(
     folders: RunFolders,
     world: World,
     saver: EpochSaver | None,
-) -> AbstractContextManager[tuple[Body, nn.Module] | None]:
+    top: nn.Module | None,
+) -> AbstractContextManager[None]:
     """``train_stops.saved_as_of_the_head_on_stop`` for this run: a stop after the head's epochs
-    writes the run as of the head's end (:func:`keep_run_so_far`, into ``folders.run``)."""
+    puts fine-tuning's ``top`` back as it was and writes the run as of the head's end
+    (:func:`keep_run_so_far`, into ``folders.run``)."""
     keep = partial(keep_run_so_far, prep, config, meta, folders.run, None, ours=True)
-    return saved_as_of_the_head_on_stop(prep, config, keep, folders, world, saver)
+    return saved_as_of_the_head_on_stop(prep, keep, folders, world, saver, top=top)
+
+
+def finetune_parts(
+    prep: Prepared, config: TrainConfig, world: World
+) -> tuple[Body, nn.Module] | None:
+    """The parts :func:`finetune_phase` trains: ``prep``'s fp32 body split at fine-tuning's cut
+    (``finetune.split_body``: the frozen stem, the top whose blocks train; both share the body's
+    modules); None without ``finetune_blocks``, or under torchrun, which ``finetune_phase``
+    refuses."""
+    if not config.finetune_blocks or world.distributed:
+        return None
+    return split_body(float_body(prep.model.body), config.finetune_blocks, prep.data.input_size)
 
 
 def prepared_run(
@@ -637,8 +655,8 @@ def finetune_phase(
 ) -> tuple[FitState, FeatureSource, FinetuneRecord]:
     """Train the body's last blocks and the head on cached activations at the cut (see finetune;
     ``prep.cut``, stored by :func:`prepare`; ``parts``: the body split there, stem and top, by
-    ``train_stops.saved_as_of_the_head_on_stop``); the tuned body's features for calibration come
-    from the same activations (:class:`FeatureSource`), unless it is not kept. Also returns what
+    :func:`finetune_parts`); the tuned body's features for calibration come from the same
+    activations (:class:`FeatureSource`), unless it is not kept. Also returns what
     fine-tuning did (``finetune.finetune_record``), how long its epochs took and its pass below
     the tuned blocks, which ``prepare`` ran (``Prepared.cut_seconds``); a kept one that makes an
     int8 run fp32 says so (:data:`FP32_FROM_HERE`). ``told``: where it is said, the ranks;

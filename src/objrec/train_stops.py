@@ -20,13 +20,11 @@ from typing import NoReturn
 
 from torch import nn
 
-from objrec.bodies import Body
 from objrec.cache import open_cache
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE, World
 from objrec.engine import Diverged, FitState, diverged
 from objrec.errors import FULL_DISK, Interrupted, ObjrecError, full_disk_words
-from objrec.finetune import float_body, split_body
 from objrec.meta import RunMeta
 from objrec.model_file import read_training_progress
 from objrec.prepared import Prepared
@@ -124,26 +122,23 @@ def tuned_epoch(out: Path) -> int | None:
 @contextmanager
 def saved_as_of_the_head_on_stop(
     prep: Prepared,
-    config: TrainConfig,
     keep: KeepSoFar,
     folders: RunFolders,
     world: World,
     saver: EpochSaver | None,
-) -> Iterator[tuple[Body, nn.Module] | None]:
+    top: nn.Module | None = None,
+) -> Iterator[None]:
     """Ctrl-C while fine-tuning or calibrating (after it, too): the body's tuned blocks put back as
     they were before fine-tuning (a copy of their weights taken first), since the training state
     the run is then written from holds the head's best only, trained on that body; rank 0 writes
     the run (:func:`save_after_the_head` with ``keep``, into ``folders.run``) from the
-    training state (``saver``'s, written first: :func:`written_on_stop`) and says so. Yields the
-    body split at fine-tuning's cut (stem, top) for ``train.finetune_phase``, None without it."""
-    parts, body = None, prep.model.body
-    if config.finetune_blocks and not world.distributed:  # finetune_phase refuses torchrun
-        parts = split_body(float_body(body), config.finetune_blocks, prep.data.input_size)
-    top = parts[1] if parts else None
+    training state (``saver``'s, written first: :func:`written_on_stop`) and says so. ``top``:
+    the blocks above fine-tuning's cut that ``train.finetune_phase`` trains (None without it)."""
+    body = prep.model.body
     before = {k: v.detach().clone() for k, v in top.state_dict().items()} if top else {}
     try:
         with written_on_stop(saver):  # before save_after_the_head reads it
-            yield parts
+            yield
     except KeyboardInterrupt:
         if top is not None:
             top.load_state_dict(before)
