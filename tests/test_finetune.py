@@ -1083,3 +1083,35 @@ def test_fine_tuning_derives_only_what_the_store_lacks_and_a_run_without_it_neve
     counts = tuned.frozen_pass
     assert counts is not None and (counts.computed, counts.derived) == (0, 0)
     assert counts.from_store == len(train_samples) + len(valid_samples)
+
+
+@pytest.mark.slow
+def test_fine_tuning_trains_the_top_its_cut_s_pass_split_off_the_body(
+    tmp_path, split_dir, monkeypatch
+):
+    """The body was split at the cut twice: once for the pass below the tuned blocks
+    (``train_features.cut_features``), and again, inside the Ctrl-C handler, for the top that
+    fine-tuning trains. It is split once, and fine-tuning trains that top."""
+    import importlib
+
+    passes, recipe = (importlib.import_module(f"objrec.{m}") for m in ("train_features", "train"))
+    splits, trained = [], []
+
+    def split(*args):
+        splits.append(passes_split(*args))
+        return splits[-1]
+
+    def tune(prep, config, head_state, told, top, *args):
+        trained.append(top)
+        raise StopAtFineTuning
+
+    passes_split = passes.split_body
+    monkeypatch.setattr(passes, "split_body", split)
+    monkeypatch.setattr(recipe, "tune_blocks", tune)
+    with pytest.raises(StopAtFineTuning):
+        train(split_dir, tmp_path / "run", barely_trained_then_tuned())
+    assert len(splits) == 1 and len(trained) == 1 and trained[0] is splits[0][1]
+
+
+class StopAtFineTuning(Exception):
+    """Raised where fine-tuning would begin, once the top it trains is known."""

@@ -180,6 +180,10 @@ class Prepared:
     cut: tuple[ViewStack, ViewStack] | None = None
     """With ``finetune_blocks``, the stored activations at the cut: the training views and the
     validation images (``train_features.cut_features``), which fine-tuning trains on."""
+    cut_top: torch.nn.Module | None = None
+    """With ``finetune_blocks``, the blocks above the cut that fine-tuning trains: the top its pass
+    split off the fp32 body (``finetune.split_body``, sharing the body's modules), which made the
+    body's features from the activations at the cut first (``finetune.FromTheCut``)."""
     cut_seconds: float = 0.0
     """How long the pass below the tuned blocks took, computing or reading them (part of
     ``seconds``)."""

@@ -64,8 +64,6 @@ from objrec.finetune import (
     FINETUNE_IN_ONE_PROCESS,
     FinetuneRecord,
     body_kept,
-    float_body,
-    split_body,
     tune_blocks,
 )
 from objrec.images import warned_once_per_file
@@ -217,13 +215,12 @@ def _train(
             state, saver = fit_head(prep, config, meta, out, saved, reporter, world)
             after_the_head.enter_context(said_after_the_head(out, data_dir, saver, prep.replaces))
             source, finetune = FeatureSource(prep.train, prep.valid), None
-            parts = finetune_parts(prep, config, world)
-            top = parts[1] if parts else None
+            top = prep.cut_top  # what fine-tuning trains, split off the body by prepare's cut
             with kept_as_of_the_head_on_stop(prep, config, meta, folders, world, saver, top):
                 if config.finetune_blocks:
                     tuned = finetune_saver(out, saver, saved)
                     state, source, finetune = finetune_phase(
-                        prep, config, state, (reporter, world), parts, tuned
+                        prep, config, state, (reporter, world), top, tuned
                     )
                     prep, config, meta = body_kept(prep, config, meta, finetune)
                 prep.stages.calibrating = time.perf_counter()  # the run's one clock: see Stages
@@ -297,18 +294,6 @@ def kept_as_of_the_head_on_stop(
     (:func:`keep_run_so_far`, into ``folders.run``)."""
     keep = partial(keep_run_so_far, prep, config, meta, folders.run, None, ours=True)
     return saved_as_of_the_head_on_stop(prep, keep, folders, world, saver, top=top)
-
-
-def finetune_parts(
-    prep: Prepared, config: TrainConfig, world: World
-) -> tuple[Body, nn.Module] | None:
-    """The parts :func:`finetune_phase` trains: ``prep``'s fp32 body split at fine-tuning's cut
-    (``finetune.split_body``: the frozen stem, the top whose blocks train; both share the body's
-    modules); None without ``finetune_blocks``, or under torchrun, which ``finetune_phase``
-    refuses."""
-    if not config.finetune_blocks or world.distributed:
-        return None
-    return split_body(float_body(prep.model.body), config.finetune_blocks, prep.data.input_size)
 
 
 def prepared_run(
@@ -426,6 +411,7 @@ def prepare(
         train=held(train_sets, world),
         valid=held([valid], world),
         cut=cut.stacks(world) if cut else None,
+        cut_top=cut.top if cut else None,
         cut_seconds=cut.seconds if cut else 0.0,
         fingerprint=frozen.fingerprint,
         train_set=train_set,
@@ -650,21 +636,20 @@ def finetune_phase(
     config: TrainConfig,
     head_state: FitState,
     told: tuple[Reporter, World],
-    parts: tuple[Body, nn.Module] | None,
+    top: nn.Module | None,
     saver: FinetuneSaver | None = None,
 ) -> tuple[FitState, FeatureSource, FinetuneRecord]:
     """Train the body's last blocks and the head on cached activations at the cut (see finetune;
-    ``prep.cut``, stored by :func:`prepare`; ``parts``: the body split there, stem and top, by
-    :func:`finetune_parts`); the tuned body's features for calibration come from the same
-    activations (:class:`FeatureSource`), unless it is not kept. Also returns what
+    ``prep.cut``, stored by :func:`prepare`; ``top``: the blocks above the cut, ``prep.cut_top``,
+    which its pass split off the body); the tuned body's features for calibration come from the
+    same activations (:class:`FeatureSource`), unless it is not kept. Also returns what
     fine-tuning did (``finetune.finetune_record``), how long its epochs took and its pass below
     the tuned blocks, which ``prepare`` ran (``Prepared.cut_seconds``); a kept one that makes an
     int8 run fp32 says so (:data:`FP32_FROM_HERE`). ``told``: where it is said, the ranks;
     ``saver``: writes fine-tuning's training state after each epoch (:func:`finetune_saver`)."""
     reporter, world = told
-    if world.distributed or parts is None or prep.cut is None:
+    if world.distributed or top is None or prep.cut is None:
         raise ObjrecError(FINETUNE_IN_ONE_PROCESS)
-    _, top = parts
     stacks, began, below = prep.cut, time.perf_counter(), prep.cut_seconds
     state, outcome = tune_blocks(prep, config, head_state, told, top, stacks, saver)
     outcome = replace(outcome, seconds=time.perf_counter() - began, below_seconds=below)
