@@ -508,36 +508,61 @@ def local_client(app, **options):
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, trained_once):
-    """An app serving the session's tiny run, copied for the module (``objrec serve`` may write
-    beside it), through FastAPI's test client; ``client.run`` is the copy."""
+    """An app serving the session's tiny run, copied for the module with its cache folder
+    (:func:`own_copy`: ``objrec serve`` may write beside it, and keeps its graph in that cache),
+    through FastAPI's test client; ``client.run`` is the copy."""
     from fastapi.testclient import TestClient
 
     from objrec.serve import create_app
 
     root = tmp_path_factory.mktemp("served")
-    shutil.copytree(trained_once, root / "run")
+    own_copy(trained_once, root / "run", root / "run-cache")
     app = create_app(root / "run", runtime="torch", max_upload_bytes=200_000, max_pixels=500 * 500)
     with TestClient(app, base_url="http://localhost") as c:
         c.run = root / "run"
         yield c
 
 
+@pytest.fixture(scope="session")
+def _run_caches(tmp_path_factory) -> Iterator[Path]:
+    """Where each test's copy of a session run keeps its cache folder (:func:`own_copy`),
+    numbered in one session folder, as :func:`_caches` numbers the tests' own: a path that names
+    no test (a test of a sentence quoting the path looks for words its test's name may hold)."""
+    root = tmp_path_factory.mktemp("run-caches")
+    return (root / f"cache{n}" for n in itertools.count())
+
+
 @pytest.fixture
-def trained_run(tmp_path, split_dir, trained_once) -> Path:
-    """This test's own copy of the session's trained run (it may write into it), trained, as far
-    as the run knows, on ``split_dir`` (the same images as the session's data folder)."""
+def trained_run(tmp_path, split_dir, trained_once, _run_caches) -> Path:
+    """This test's own copy of the session's trained run (:func:`own_copy`: it may write into it
+    and into its cache folder), trained, as far as the run knows, on ``split_dir`` (the same
+    images as the session's data folder)."""
+    return own_copy(trained_once, tmp_path / "run", next(_run_caches), split_dir)
+
+
+def own_copy(run: Path, copy: Path, cache: Path, data: Path | None = None) -> Path:
+    """A session fixture's ``run`` copied to ``copy`` with the cache folder it was trained with
+    (``cache_dir``) copied to ``cache``, which the copy's model and config.json name in its
+    place (and ``data``, where given, as its data folder): what a command keeps of the run
+    (features, image facts, graphs) goes there, never into the session's cache, which tests in
+    other xdist workers copy whole meanwhile (``shutil.copytree``): written while it was copied,
+    its index.sqlite was read now and then as "database disk image is malformed"."""
     from dataclasses import replace
 
     from objrec.checkpoint import load_model, model_digest, save_checkpoint
     from objrec.run_files import BEST
 
-    run = Path(shutil.copytree(trained_once, tmp_path / "run"))
-    model, meta = load_model(run)
-    save_checkpoint(run / BEST, model, replace(meta, data_dir=str(split_dir.resolve())))
-    summary = json.loads((run / "summary.json").read_text())  # of the model written again
-    summary["model_digest"] = model_digest(run)
-    (run / "summary.json").write_text(json.dumps(summary, indent=2))
-    return run
+    copy = Path(shutil.copytree(run, copy))
+    model, meta = load_model(copy)
+    cache = shutil.copytree(str(meta.cache_dir), cache)
+    trained_with = replace(meta.train_config, cache_dir=str(cache))
+    data_dir = str(data.resolve()) if data else meta.data_dir
+    save_checkpoint(copy / BEST, model, replace(meta, data_dir=data_dir, train_config=trained_with))
+    (copy / "config.json").write_text(json.dumps(trained_with.to_dict(), indent=2))
+    summary = json.loads((copy / "summary.json").read_text())  # of the model written again
+    summary["model_digest"] = model_digest(copy)
+    (copy / "summary.json").write_text(json.dumps(summary, indent=2))
+    return copy
 
 
 def retrain_of(run: Path, stash: Path) -> Callable[[], None]:

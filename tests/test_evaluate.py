@@ -246,6 +246,31 @@ def seen(result):
     return {split: len(paths) for split, paths in result.seen.items()}
 
 
+def listing(folder: Path) -> dict[str, tuple[int, int]]:
+    """Each file below ``folder``, by its path there: its size and modification time."""
+    stats = {path: path.stat() for path in folder.rglob("*") if path.is_file()}
+    return {str(p.relative_to(folder)): (s.st_size, s.st_mtime_ns) for p, s in stats.items()}
+
+
+@pytest.mark.slow
+def test_an_evaluation_of_a_test_s_own_run_keeps_what_it_stores_in_the_test_s_own_cache(
+    trained_run, trained_once, split_dir, tmp_path
+):
+    """conftest's ``trained_run`` copied the session's run without its cache folder, which its
+    checkpoint names: each test's evaluate, predict or suggest of its copy stored features,
+    image facts and graphs in the session's cache while tests in other xdist workers copied that
+    folder whole: its index.sqlite was read now and then as "database disk image is malformed".
+    The copy's cache is its own now; the session's is left as it was."""
+    from objrec.model_file import read_meta
+
+    session_cache = trained_once.parent / "cache"
+    own_cache = Path(str(read_meta(trained_run).cache_dir))  # the session's, before
+    kept, own = listing(session_cache), listing(own_cache)
+    make_image((200, 40, 40), seed=5701).save(split_dir / "test" / "red" / "new.png")
+    evaluate(trained_run, split_dir, out=tmp_path / "eval")  # stores the new image's features
+    assert listing(session_cache) == kept and listing(own_cache) != own
+
+
 def test_images_added_by_hand_after_the_split_count_as_seen(split_dir, tmp_path):
     """The manifest goes stale when images are added or moved after ``split``: the folder as it
     is now decides, so a hand-added training image evaluated again is flagged."""

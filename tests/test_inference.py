@@ -22,7 +22,7 @@ from objrec.predict import predict
 from objrec.runtime import OnnxModel
 from objrec.serve import create_app
 
-from .conftest import followed_by, local_client, retrain_of
+from .conftest import followed_by, local_client, own_copy, retrain_of
 
 TOLERANCE = 1e-4
 """Largest difference allowed between evaluate's probability of any class for any image and any
@@ -90,7 +90,7 @@ def sidecar_probabilities(onnx, sidecar, path, tta):
 @pytest.mark.slow
 @pytest.mark.parametrize("tta", [False, True], ids=["plain", "tta"])
 def test_evaluate_predict_onnx_export_and_serve_agree_on_real_images(sample_run, tmp_path, tta):
-    run, data = sample_run
+    run, data = own_copy(sample_run[0], tmp_path / "own", tmp_path / "cache-own"), sample_run[1]
     classes = list(Recognizer.load(run).classes)
     evaluation = evaluate(run, data, out=tmp_path / "eval", tta=tta, cache_dir=tmp_path / "cache")
     paths = evaluation.predictions["path"].tolist()
@@ -332,7 +332,7 @@ def test_the_export_s_script_gives_predict_s_answer(sample_run, tmp_path, precis
     A line camera's 16-bit grey PNG came out near white (``convert("RGB")`` clips it), and a
     defect "ok" at 98%: the script divides 16-bit grey by 256 and lays transparent pixels over
     white, as objrec does."""
-    run, data = sample_run
+    run, data = own_copy(sample_run[0], tmp_path / "own", tmp_path / "cache-own"), sample_run[1]
     exact = torchvision_resizes_uint8()
     if precision == "int8":
         run = int8_copy(run, tmp_path / "run")
