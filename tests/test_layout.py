@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import shared_folder, source_trees
+from .conftest import frozen_heap, shared_folder, source_trees
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "objrec"
 
@@ -37,7 +37,8 @@ def trees_of_tests() -> tuple[tuple[Path, ast.Module], ...]:
     module on one worker, ``xdist_groups``)."""
     folder = Path(__file__).resolve().parent
     paths = sorted(folder.glob("*.py"))
-    return tuple((path.relative_to(folder), ast.parse(path.read_text())) for path in paths)
+    with frozen_heap():  # as conftest.source_trees: full collections walked the trees again
+        return tuple((path.relative_to(folder), ast.parse(path.read_text())) for path in paths)
 
 
 @pytest.mark.slow
@@ -232,10 +233,14 @@ def test_no_library_module_imports_itself_through_others():
     assert cycles == KEPT_CYCLES
 
 
-def benchmark_trees() -> list[tuple[str, ast.Module]]:
-    """Each script and helper module of ``benchmarks/``, by file name, and its syntax tree."""
+@functools.cache
+def benchmark_trees() -> tuple[tuple[str, ast.Module], ...]:
+    """Each script and helper module of ``benchmarks/``, by file name, and its syntax tree,
+    parsed once for the tests here, as :func:`trees_of_tests` are."""
     folder = Path(__file__).resolve().parents[1] / "benchmarks"
-    return [(path.name, ast.parse(path.read_text())) for path in sorted(folder.glob("*.py"))]
+    paths = sorted(folder.glob("*.py"))
+    with frozen_heap():
+        return tuple((path.name, ast.parse(path.read_text())) for path in paths)
 
 
 @pytest.mark.slow
