@@ -1777,15 +1777,20 @@ def own_copy_of_the_runs_cache(trained_once: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(trained_once.parent / "cache", tmp_path / "cache"))
 
 
-def test_a_run_that_kept_a_fine_tuning_is_audited_with_its_pretrained_body():
+def test_a_run_that_kept_a_fine_tuning_is_audited_with_its_pretrained_body(
+    tmp_path, monkeypatch, caplog
+):
     """audit --run read a tuned run's images with its tuned body, whose top blocks learnt the
     training labels, wrong ones included (review56b M5), though --run's help says "the
-    pretrained network of this run": the pretrained body, unless no fine-tuning was kept."""
+    pretrained network of this run": the pretrained body, unless no fine-tuning was kept (an
+    int8 run's body is never the float one's, late57 M1), or the pretrained body cannot be had
+    (its weights file gone: the run's own, said, where it refused, late57 M2)."""
     from types import SimpleNamespace
 
     import torch
 
-    from objrec.audit_inventory import untuned_body
+    import objrec.checkpoint
+    from objrec.audit_inventory import frozen_body
     from objrec.backbones import build_body, get_backbone
     from objrec.bodies import fingerprint_module
 
@@ -1793,16 +1798,32 @@ def test_a_run_that_kept_a_fine_tuning_is_audited_with_its_pretrained_body():
     tuned = build_body(get_backbone("tiny_test"), pretrained=True)
     with torch.no_grad():
         next(tuned.parameters()).add_(0.5)
-    settings = SimpleNamespace(finetune_blocks=1, weights=None)
+    settings = SimpleNamespace(finetune_blocks=1, weights=None, precision="fp32")
     meta = SimpleNamespace(
-        backbone="tiny_test", train_config=settings, body_fingerprint=fingerprint_module(tuned)
+        backbone="tiny_test",
+        train_config=settings,
+        body_fingerprint=fingerprint_module(tuned),
+        cache_dir=None,
+        feature_dtype="float32",
+        data=SimpleNamespace(input_size=32),
     )
-    assert fingerprint_module(untuned_body(tuned, meta)) == pretrained
-    untouched = build_body(get_backbone("tiny_test"), pretrained=True)
+    run = SimpleNamespace(body=tuned)
+    monkeypatch.setattr(objrec.checkpoint, "load_model", lambda path: (run, meta))
+
+    def read_with():
+        return fingerprint_module(frozen_body(config(cache_dir=str(tmp_path)), tmp_path)[0].body)
+
+    assert read_with() == pretrained
     meta.body_fingerprint = pretrained  # fine-tuning asked for, not kept: its own body
-    assert untuned_body(untouched, meta) is untouched
-    meta.train_config = SimpleNamespace(finetune_blocks=0, weights=None)
-    assert untuned_body(tuned, meta) is tuned
+    run.body = build_body(get_backbone("tiny_test"), pretrained=True)
+    assert frozen_body(config(cache_dir=str(tmp_path)), tmp_path)[0].body is run.body
+    run.body, meta.body_fingerprint = tuned, "an int8 body's"
+    for changed in ({"precision": "int8"}, {"finetune_blocks": 0}):
+        meta.train_config = SimpleNamespace(**(vars(settings) | changed))
+        assert read_with() == fingerprint_module(tuned)
+    meta.train_config = SimpleNamespace(**(vars(settings) | {"weights": str(tmp_path / "gone")}))
+    assert read_with() == fingerprint_module(tuned)
+    assert "its pretrained body cannot be had (weights file" in caplog.text
 
 
 @pytest.mark.slow

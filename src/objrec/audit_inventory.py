@@ -105,8 +105,9 @@ def split_samples(inv: Inventory) -> dict[str | None, list[Sample]]:
 def frozen_body(
     config: AuditConfig, run: Path | None, reporter: Reporter = SILENT
 ) -> tuple[FrozenBody, DataConfig]:
-    """The run's own body and preprocessing, its features read from (and written to) the store in
-    the dtype the run stored them in; else ``config.backbone``'s pretrained body, in
+    """The run's body (the pretrained one its head first trained on, :func:`untuned_body`) and
+    preprocessing, its features read from (and written to) the store in the dtype the run stored
+    them in; else ``config.backbone``'s pretrained body, in
     ``config.feature_dtype``: its int8 graph, once found whole, remembered in the store as
     ``train`` remembers it (``quantize.usable``), not opened again to be checked at each audit."""
     if run is not None:
@@ -133,12 +134,24 @@ def untuned_body(body: Body, meta: RunMeta) -> Body:
     """The body a run's head first trained on: ``body``, the run's own, unless the run kept a
     fine-tuning; then the pretrained body it started from. A tuned body's top blocks learnt the
     training split's labels, wrong ones included, so in its features a mislabelled photo can lie
-    among its given class, and the audit's out-of-fold heads and neighbours would vouch for it."""
+    among its given class, and the audit's out-of-fold heads and neighbours would vouch for it.
+    An int8 run kept none (a kept fine-tuning makes the run float). Where the pretrained body
+    cannot be had (its weights file is not where the run says, a registry body offline), the
+    run's own, with a warning saying so."""
     config = meta.train_config
-    if config is None or not config.finetune_blocks:
+    if config is None or not config.finetune_blocks or config.precision == "int8":
         return body
     weights = Path(config.weights) if config.weights else None
-    pretrained: Body = build_body(get_backbone(meta.backbone), pretrained=True, weights=weights)
+    try:
+        pretrained: Body = build_body(get_backbone(meta.backbone), pretrained=True, weights=weights)
+    except (ObjrecError, OSError) as error:
+        log.warning(
+            "the run may have kept a fine-tuning, whose body learnt its training labels (wrong "
+            "ones too), and its pretrained body cannot be had (%s): the audit reads the images "
+            "with the run's own body, which may vouch for a wrong label",
+            error,
+        )
+        return body
     if fingerprint_module(pretrained) == meta.body_fingerprint:
         return body  # its fine-tuning was not kept
     log.info(

@@ -217,7 +217,8 @@ def image_sizes_figure(sizes: pd.DataFrame) -> Figure:
     class under ``FEW_CLASSES``, else a histogram of them, widths and heights in the same bins,
     whole numbers of classes on its count axis). Medians, as explore's table: one huge photo
     moves a class's mean, not its median. Axes in pixels go logarithmic when the sizes span
-    more than ``WIDE_SIZES`` times, so one 6000x4000 photo does not crush the rest into a corner."""
+    ``LOG_AXIS_FROM`` times or more, so one 6000x4000 photo does not crush the rest into a
+    corner."""
     import numpy as np
 
     fig = Figure(figsize=(11, 4.2))
@@ -227,8 +228,8 @@ def image_sizes_figure(sizes: pd.DataFrame) -> Figure:
     ax1.set_ylabel("height (px)")
     ax1.set_title(f"Image sizes ({plural(len(sizes), 'image')})")
     if spans_widely(sizes[["width", "height"]].to_numpy(float)):
-        ax1.set_xscale("log")
-        ax1.set_yscale("log")
+        log_pixels(ax1, "x")
+        log_pixels(ax1, "y")
     medians = sizes.groupby("class")[["width", "height"]].median()
     if len(medians) < FEW_CLASSES:
         median_size_strip(ax2, medians)
@@ -244,7 +245,7 @@ def image_sizes_figure(sizes: pd.DataFrame) -> Figure:
     ax2.hist(medians["width"], bins=bins, alpha=0.6, label="median width")
     ax2.hist(medians["height"], bins=bins, alpha=0.6, label="median height", hatch="///")
     if wide:
-        ax2.set_xscale("log")
+        log_pixels(ax2, "x")
     ax2.set_xlabel("pixels (median per class)")
     ax2.set_ylabel("classes")
     count_axis(ax2.yaxis)
@@ -253,14 +254,23 @@ def image_sizes_figure(sizes: pd.DataFrame) -> Figure:
     return fig
 
 
-WIDE_SIZES = 8.0
-"""Sizes whose largest is more than this many times their smallest are drawn on log axes."""
-
-
 def spans_widely(values: Any) -> bool:
-    """Whether positive pixel sizes span more than ``WIDE_SIZES`` times (none: no)."""
+    """Whether positive values span ``LOG_AXIS_FROM`` times or more (none: no)."""
     positive = values[values > 0]
-    return bool(positive.size) and float(positive.max()) > WIDE_SIZES * float(positive.min())
+    return bool(positive.size) and float(positive.max()) >= LOG_AXIS_FROM * float(positive.min())
+
+
+def log_pixels(ax: Any, which: str) -> None:
+    """``ax``'s ``which`` axis ("x" or "y") in pixels, logarithmic, ticked at 1, 2 and 5 of each
+    decade in plain numbers (``200``, ``1,000``): matplotlib's own labels of a span under two
+    decades overlapped (``3x10^4x10^2``)."""
+    from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
+
+    ax.set(**{f"{which}scale": "log"})
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 FEW_CLASSES = 20
@@ -275,7 +285,7 @@ def median_size_strip(ax: Any, medians: pd.DataFrame) -> None:
     ax.scatter(medians["width"], names, marker="o", label="median width")
     ax.scatter(medians["height"], names, marker="s", label="median height")
     if spans_widely(medians.to_numpy(float)):
-        ax.set_xscale("log")
+        log_pixels(ax, "x")
     ax.invert_yaxis()
     ax.set_xlabel("pixels (median per class)")
     ax.set_title("Median image size per class")
