@@ -1357,6 +1357,8 @@ def test_one_image_is_counted_in_the_singular():
     assert "chance alone would show on 1 image," in calibration_words(0.3, 1, 0.05, before=0.1)
     card = SimpleNamespace(unknown_score="msp", unknown_threshold=0.5, validation_images=1)
     assert "a threshold chosen on 1 validation image (under " in threshold_lines(card, {})[0]
+    assert advice_rests_on(1, None) == ("1 unknown image", 1)  # it said "1 unknown images"
+    assert advice_rests_on(10, 1)[0] == "10 unknown and 1 validation image"
 
 
 def test_the_kmeans_runs_while_the_mahalanobis_part_is_fitted(monkeypatch):

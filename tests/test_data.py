@@ -609,6 +609,17 @@ def test_the_blank_note_says_to_move_stray_frames_out_and_to_keep_a_class_of_the
         "most of class empty (3 of 3 images): a class of blank frames on purpose, it seems, so "
         "nothing to move there"
     )
+    one = [photos / "empty" / "0.png"]
+    result = CheckResult(photos, blank_images=one)
+    _note_blank(photos, {"empty": one, "red": []}, {"empty": 1, "red": 9}, result)
+    assert "most of class empty (1 of 1 image): a class" in result.problems[0].message
+    result = CheckResult(photos, blank_images=[*one, stray[0]])
+    _note_blank(photos, {"empty": one, "green": stray[:1]}, {"empty": 1, "green": 4}, result)
+    assert result.problems[0].message.startswith(
+        "2 nearly blank images (green/black.jpg, empty/0.png): one colour all over. 1 of them "
+        "looks like a camera's black failure frame; trained as its class folder's, it teaches "
+        "the model that a blank frame is that class. Move it out, or into a class of its own. "
+    )
 
 
 def test_class_folders_alike_but_for_case_and_a_space_are_said_to_read_alike_not_the_same():

@@ -2790,6 +2790,23 @@ def test_against_never_says_p_is_0():
     assert ": within chance: on these 111 images, two equally good runs often differ" in line
 
 
+def test_against_says_one_compared_image_in_the_singular():
+    """Two runs compared on one image read "within chance: on these 1 images", and one of their
+    compared images the old run trained on "1 of the 4 compared images are old's own training
+    or validation images"."""
+    from objrec.cli.evaluation import against_notes, chance_line
+    from objrec.compare import chance_fields, compare_runs
+
+    line = chance_line(Comparison(n=1, **chance_fields(1, 0)), "old", "new")
+    assert ": within chance: on this image, two equally good runs often differ" in line
+    old = _evaluation(["a", "b"], [0, 0, 1, 1], [0, 0, 1, 1])
+    new = _evaluation(["a", "b"], [0, 0, 1, 1], [0, 1, 1, 1])
+    old.predictions["seen_in"] = ["train", "", "", ""]
+    new.predictions["seen_in"] = ""
+    notes = " ".join(against_notes(compare_runs(new, old, Path("old")), "old", "new"))
+    assert "1 of the 4 compared images is old's own training or validation image (" in notes
+
+
 def test_against_never_prints_a_p_beside_the_cut_off_as_the_cut_off():
     """A within-chance p of 0.0501 read "p = 0.05", the 1-in-20 cut-off itself, and 0.0499
     (more than chance) read "p = 0.050": digits are added until neither reads as the cut-off."""

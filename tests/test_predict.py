@@ -1653,3 +1653,17 @@ def test_the_own_images_check_takes_a_run_folder_named_by_a_string(tmp_path, cap
     answered = [Prediction(str(tmp_path / "a.png"), [{"class": "red", "prob": 1.0}])]
     warn_of_own_images(str(run), answered)  # no record of the images it saw: nothing to say
     assert not caplog.records
+
+
+def test_predict_s_log_of_stored_features_counts_one_image_in_the_singular():
+    """predict -v on one photo logged "read the features of 1 of 1 images"."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from objrec.predict import stored_words
+
+    table = SimpleNamespace(
+        ok=torch.tensor([True]), digests=["ab"], hashing=SimpleNamespace(seconds=0.01)
+    )
+    assert stored_words([table]).startswith("read the features of 1 of 1 image from the feature")

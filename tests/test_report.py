@@ -671,6 +671,10 @@ def test_the_accuracy_against_training_images_plot_is_said_in_one_sentence_of_th
     )
     assert train_size_words(table.assign(n_test=2)) == ""  # 4 images a half: too few to say
     assert train_size_words(table.assign(n_train=5)) == ""  # one training size: no trend
+    one = train_size_words(table.assign(n_train=[1, 1, 4, 6]))
+    assert one.startswith(
+        "Classes trained on 1 image: 65.0% of 20 images right (2 classes); on 4-6"
+    )
 
 
 @pytest.mark.slow

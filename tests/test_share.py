@@ -271,6 +271,27 @@ def test_the_card_quotes_no_evaluation_of_the_models_own_training_images(run, tm
     assert "50.00 percentage points" not in card and "25.00% of the images" not in card
 
 
+def test_the_card_says_one_photo_of_an_evaluation_in_the_singular(run, tmp_path):
+    """One photo of a thing it was not taught read "Shown 1 photos", and one training photo
+    among an evaluation's "1 of its 12 images are the model's own training photos"."""
+    from objrec.card import Evaluation, measured_lines
+
+    metrics = {"unknown_threshold": 0.18, "open_set": {"n_unknown": 1, "unknown_accepted": 0.0}}
+    assert measured_lines([Evaluation("eval-test", record_of(metrics))])[0].startswith(
+        "- Shown 1 photo of things it was not taught (`objrec evaluate --unknown`), it answered"
+    )
+    digest = model_digest(run)
+    for name, seen in [("eval-train", {"train": 1, "valid": 0}), ("eval-valid", {"valid": 1})]:
+        fake_evaluation(run, name, digest)
+        metrics = json.loads((run / name / "metrics.json").read_text())
+        metrics["seen_in_training"] = seen
+        (run / name / "metrics.json").write_text(json.dumps(metrics))
+    share_run(run, tmp_path / "ours")
+    card = (tmp_path / "ours" / "README.md").read_text()
+    assert "but 1 of its 12 images is one of the model's own training photos: its" in card
+    assert "(12 images, 1 of them one of the model's own validation images: optimistic" in card
+
+
 def test_the_card_quotes_no_evaluation_of_copies_of_the_training_images(run, tmp_path):
     """evaluate warned that 24 re-saved and resized copies of training photos overstate accuracy
     (``near_seen_in_training``), but the card quoted "On `resaved` (24 images): top-1 100.00%"

@@ -228,9 +228,10 @@ def own_training_line(evaluation: Evaluation, trained: int) -> str:
     """An evaluation of images the model trained on, left unquoted, as ``evaluate`` warns of it
     (``seen_in_training``): not "On the train split (40 images): top-1 80.00%" beside the test
     split's 50.00%, to a recipient who cannot know which images those were."""
+    are = "is one of" if trained == 1 else "are"
     return (
         f"- {capitalised(evaluation.what)} was evaluated too, but {trained:,} of its "
-        f"{evaluation.record.metrics.n:,} images are the model's own "
+        f"{plural(evaluation.record.metrics.n, 'image')} {are} the model's own "
         f"{evaluation.own('train')}: its figures overstate accuracy on new photos, and are not "
         "quoted."
     )
@@ -243,7 +244,8 @@ def own_validation_words(evaluation: Evaluation) -> str:
     if not validated:
         return ""
     return (
-        f", {validated:,} of them the model's own {evaluation.own('valid')}: optimistic, as above"
+        f", {validated:,} of them {'one of ' if validated == 1 else ''}the model's own "
+        f"{evaluation.own('valid')}: optimistic, as above"
     )
 
 
@@ -337,8 +339,8 @@ def untaught_lines(m: EvaluationMetrics) -> list[str]:
     went = Counter(found.unknown_answered_as or {}).most_common()
     rest = some_of([f"{md(name)} {k}" for name, k in went], 3, quote=False)
     return [
-        f"- Shown {n:,} photos of things it was not taught (`objrec evaluate --unknown`), it "
-        f'answered {pct(1 - accepted)} of them "unknown" (below {at:.3g})'
+        f"- Shown {plural(n, 'photo')} of things it was not taught (`objrec evaluate --unknown`), "
+        f'it answered {pct(1 - accepted)} of them "unknown" (below {at:.3g})'
         + (f"; the others got a class ({rest})." if rest else ".")
     ]
 

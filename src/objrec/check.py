@@ -1029,12 +1029,10 @@ def _note_blank(
     names = ", ".join(quoted(str(p.relative_to(root))) for p in shown[:3])
     more = ", ..." if len(shown) > 3 else ""
     message = f"{plural(len(shown), 'nearly blank image')} ({names}{more}): one colour all over"
-    failure = (
-        "trained as their class folder's, they teach it that a blank frame is that class. Move "
-        "them out, or into a class of their own"
-    )
+    failure = blank_failure(len(stray))
     most = some_of(
-        [f"{quoted(name)} ({blank[name]} of {readable[name]} images)" for name in kept], quote=False
+        [f"{quoted(name)} ({blank[name]} of {plural(readable[name], 'image')})" for name in kept],
+        quote=False,
     )
     purpose = (
         f"most of class{'es' if len(kept) > 1 else ''} {most}: a class of blank frames "
@@ -1045,12 +1043,27 @@ def _note_blank(
     elif not stray:
         message += f", {purpose}"
     else:
-        message += (
-            f". {len(stray)} of them look like a camera's black failure frames; {failure}. The "
-            f"others are {purpose}"
+        look = (
+            "looks like a camera's black failure frame"
+            if len(stray) == 1
+            else ("look like a camera's black failure frames")
         )
+        message += f". {len(stray)} of them {look}; {failure}. The others are {purpose}"
     files = [str(p) for p in shown]
     result.problems.append(Problem(str(root), "blank_images", message, False, files))
+
+
+def blank_failure(stray: int) -> str:
+    """What ``stray`` blank frames among a class's photos teach the model, and what to do."""
+    if stray == 1:
+        return (
+            "trained as its class folder's, it teaches the model that a blank frame is that "
+            "class. Move it out, or into a class of its own"
+        )
+    return (
+        "trained as their class folder's, they teach it that a blank frame is that class. Move "
+        "them out, or into a class of their own"
+    )
 
 
 def _note_tiny(root: Path, result: CheckResult) -> None:

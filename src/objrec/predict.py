@@ -578,7 +578,8 @@ def stored_words(tables: list[FeatureTable]) -> str:
     held = np.logical_and.reduce([t.ok.numpy() for t in tables])
     known = sum(1 for digest in tables[0].digests if digest)
     return (
-        f"read the features of {int(held.sum())} of {len(held)} images from the feature store "
+        f"read the features of {int(held.sum())} of {plural(len(held), 'image')} from the "
+        "feature store "
         f"(its file index knew {known}; looked up in {tables[0].hashing.seconds:.2f} s)"
     )
 

@@ -566,8 +566,9 @@ def train_size_words(per_class: pd.DataFrame) -> str:
         classes = plural(len(half), "class", "classes")
         parts.append((f"{low}" if low == high else f"{low}-{high}", right, n, classes))
     (a, right_a, n_a, classes_a), (b, right_b, n_b, classes_b) = parts
+    images = "image" if a == "1" else "images"
     return (
-        f"Classes trained on {a} images: {100 * right_a:.1f}% of {n_a:,} images right "
+        f"Classes trained on {a} {images}: {100 * right_a:.1f}% of {n_a:,} images right "
         f"({classes_a}); on {b}: {100 * right_b:.1f}% of {n_b:,} ({classes_b}). Classes differ in "
         "more than their photos, so this is a trend across them, not what more photos of one "
         "class would give."

@@ -171,7 +171,7 @@ def advice_rests_on(
     counts += [] if known is None else [(known, "evaluated")]
     counts += [] if valid is None else [(valid, "validation")]
     said = ", ".join(f"{c} {what}" for c, what in counts[:-1])
-    last = f"{counts[-1][0]} {counts[-1][1]} images"
+    last = plural(counts[-1][0], f"{counts[-1][1]} image")
     words = f"{said} and {last}" if said else last
     fewest = min(c for c, _ in counts)
     return words, (fewest if fewest < FEWEST_FOR_A_THRESHOLD else None)

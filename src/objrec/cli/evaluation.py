@@ -586,8 +586,9 @@ def chance_line(c: Comparison, old: str, new: str) -> str:
     if not c.fixed + c.broken:
         return "no image right in one run and wrong in the other: no difference between them"
     if c.within_chance:
+        these = "this image" if c.n == 1 else f"these {c.n:,} images"
         return (
-            f"{counted}: within chance: on these {c.n} images, two equally good runs often "
+            f"{counted}: within chance: on {these}, two equally good runs often "
             "differ this much; it does not show either run is better (McNemar's exact test, "
             f"{p_words(c.p_value, 2)})"
         )
@@ -636,9 +637,11 @@ def against_notes(c: Comparison, old: str, new: str) -> list[str]:
     notes += moved_note(c, old) + split_notes(c, old) + untold_note(c, old, new)
     for run, seen in ((old, c.seen_against), (new, c.seen_here)):
         if seen:
+            are = f"{seen} of the {c.n} compared images {'is' if seen == 1 else 'are'}"
             notes.append(
-                f"warning: {seen} of the {c.n} compared images are {run}'s own training or "
-                f"validation images (the same file contents), so its top-1 here overstates it; "
+                f"warning: {are} {run}'s own training or validation "
+                f"{'image' if seen == 1 else 'images'} (the same file contents), so its top-1 "
+                "here overstates it; "
                 "a folder split again keeps each image's split with split --like OLD_SPLIT"
             )
     return notes
