@@ -6087,7 +6087,7 @@ def test_train_s_last_line_says_in_plain_words_what_its_feature_seconds_went_to(
     assert (
         "10s in all (4s computing features with the pretrained network in 8-bit integers (int8), "
         "2s of it getting its int8 copy, which the first run with a cache folder makes and later "
-        "runs load from it); model saved to" in said
+        "runs load from it) model saved to" in said
     )
     tuned = Precision(
         body=Settled("fp32", "fine-tuning was kept: its tuned blocks run in fp32"), head=head
@@ -6095,6 +6095,29 @@ def test_train_s_last_line_says_in_plain_words_what_its_feature_seconds_went_to(
     print_trained(SimpleNamespace(**vars(result), seconds=seconds, precision=tuned))
     said = " ".join(capsys.readouterr().out.split())  # the features were the int8 body's
     assert "(4s computing features with the pretrained network in 8-bit integers (int8)" in said
+
+
+def test_train_s_closing_lines_fit_a_terminal_of_100_columns_the_model_on_its_own(
+    trained_run, capsys
+):
+    """A cold int8 run closed with one line of 297 characters (the seconds in all, where they
+    went, the int8 copy made once, and the model's path), which a terminal of 100 columns cut
+    mid-word; the model file, what a user needs next, was at its very end."""
+    import time
+    from types import SimpleNamespace
+
+    from objrec.cli.training import Waited, print_trained
+    from objrec.precision import Precision, Settled
+
+    seconds = RunSeconds(features=191.0, fit=6.0, calibrate=0.0, quantize=144.0, total=203.0)
+    int8 = Precision(body=Settled("int8", "auto"), head=Settled("fp32", "asked for"))
+    ran = dict(best_epoch=25, history=[{"valid_loss": 0.5}] * 30, run=trained_run)
+    ran |= dict(best_valid_loss=0.0162, best_valid_acc=1.0, seconds=seconds, precision=int8)
+    print_trained(SimpleNamespace(**ran), None, Waited(time.monotonic() - 208, 5))
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines[:-1]) <= 100, lines  # the last: the path's length
+    assert lines[-1] == f"model saved to {trained_run / 'model.safetensors'}"
+    assert lines[-2].startswith("    later runs load from it, 6s fitting the")
 
 
 def test_train_s_last_line_counts_the_seconds_the_user_waited_starting_included(
@@ -6127,7 +6150,7 @@ def test_train_s_last_line_counts_the_seconds_the_user_waited_starting_included(
     fitting = f"fitting the {heads} heads" if heads > 1 else "fitting the head"
     # and the 2 s past train's own work, writing the run: "31s in all (11s starting, 3s
     # computing features, 12s fitting the 5 heads)" left 5 s unsaid under torchrun
-    assert f"32-bit floats (fp32), 2s {fitting}, 2s writing the run); model saved to" in said
+    assert f"32-bit floats (fp32), 2s {fitting}, 2s writing the run) model saved to" in said
     print_trained(result, None, Waited(time.monotonic() - 4.2, 0.3))  # under a second: unsaid
     said = " ".join(capsys.readouterr().out.split())
     assert "4s in all (1s computing features with the pretrained" in said
@@ -6135,7 +6158,7 @@ def test_train_s_last_line_counts_the_seconds_the_user_waited_starting_included(
     monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun, rank 0's line
     print_trained(result, None, Waited(time.monotonic() - 12.8, 6.6))
     said = " ".join(capsys.readouterr().out.split())
-    assert ", 2s writing the run and ending its 2 processes (torchrun)); model saved to" in said
+    assert ", 2s writing the run and ending its 2 processes (torchrun)) model saved to" in said
 
 
 def test_train_s_last_line_names_fine_tuning_apart_from_the_heads_fit(trained_run, capsys):
@@ -6162,7 +6185,7 @@ def test_train_s_last_line_names_fine_tuning_apart_from_the_heads_fit(trained_ru
     assert (  # the pass below the tuned blocks runs first, with the body's features
         "89s computing features with the pretrained network in 32-bit floats (fp32), 84s of it "
         f"the pass below the tuned blocks, 20s {fitting}, 268s fine-tuning the network's last "
-        "block, 12s calibrating); model saved to" in said
+        "block, 12s calibrating) model saved to" in said
     )
     assert FinetuneRecord.from_json(finetune.to_json()) == finetune  # summary.json's record
     _, page, _ = run(capsys, "train", "--help")
@@ -6192,7 +6215,7 @@ def test_train_s_last_line_says_features_read_from_the_store_were_not_computed(t
     said = " ".join(capsys.readouterr().out.split())
     assert "computing" not in said
     assert (
-        "5s in all (3s getting the 192 image features, every one from the feature store); "
+        "5s in all (3s getting the 192 image features, every one from the feature store) "
         "model saved to" in said
     )
     some = FrozenPassCounts(
@@ -6202,7 +6225,7 @@ def test_train_s_last_line_says_features_read_from_the_store_were_not_computed(t
     said = " ".join(capsys.readouterr().out.split())
     assert (
         "(3s computing 36 image features with the pretrained network in 32-bit floats (fp32) and "
-        "reading 330 from the feature store); model saved to" in said
+        "reading 330 from the feature store) model saved to" in said
     )
 
 

@@ -58,7 +58,7 @@ from objrec.config import (
     precision_words,
 )
 from objrec.errors import Interrupted
-from objrec.progress import joined, plural
+from objrec.progress import clauses_on_lines, joined, plural
 
 if TYPE_CHECKING:
     from objrec.prepared import RunSeconds
@@ -427,19 +427,21 @@ def time_line(
     """The closing sentence: the seconds in all, those computing features (or reading them) and
     in what precision (an int8 frozen pass's ``quantize``: its body may be fp32 since, a
     fine-tuning kept; fine-tuning's pass below its blocks, which comes first), the fit's and the
-    calibration's, where the model was saved."""
+    calibration's, on lines a terminal of 100 columns shows whole (one line was 300 characters);
+    then, on a line of its own, where the model was saved."""
     quantized = seconds.quantize or 0.0
     features = features_words(result, seconds, config)
     finetune = getattr(result, "finetune", None)
     below = (finetune.below_seconds or 0.0) if finetune is not None else 0.0
-    return (
+    spent = (
         f"{in_all(seconds, waited)}{seconds.features:.0f}s {features}"
         + (f", {quantized:.0f}s of it getting its int8 copy{INT8_ONCE}" if quantized >= 1 else "")
         + (f", {below:.0f}s of it the pass below the tuned blocks" if below >= 1 else "")
         + fit_words(seconds, config, finetune)
         + writing_words(seconds, waited)
-        + f"); model saved to {shown(result.run / 'model.safetensors')}"
+        + ")"
     )
+    return f"{clauses_on_lines(spent)}\nmodel saved to {shown(result.run / 'model.safetensors')}"
 
 
 def writing_words(seconds: RunSeconds, waited: Waited | None) -> str:
