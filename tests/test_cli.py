@@ -3581,7 +3581,7 @@ def test_paths_are_shown_one_way_relative_inside_the_working_folder(
     monkeypatch.chdir(split_dir)  # the run lies outside: shown whole
     code, out, _ = run(capsys, "export", "../run", "--force")
     whole = f"exported {trained_run / 'model.onnx'}, {trained_run}/model.json and {trained_run}/"
-    assert code == 0 and whole in out
+    assert code == 0 and whole in " ".join(out.split())  # wrapped to 100 columns
 
 
 def test_export_names_the_script_it_wrote_with_the_model_and_sidecar(monkeypatch, tmp_path):
@@ -6655,7 +6655,7 @@ def test_export_says_once_how_far_onnx_runtime_is_from_objrec_s_answers():
     assert apart.apart and not close.apart
     first, second = agreement_lines([apart, close])
     assert first.startswith(
-        "in ONNX Runtime alone (an app's, or model_infer.py where openvino is not installed), "
+        "in ONNX Runtime alone (an app's, or model_infer.py without openvino), "
         "the file differs from objrec's answers by up to 0.04 in a probability"
     )
     assert first.endswith(
@@ -6673,6 +6673,30 @@ def test_export_says_once_how_far_onnx_runtime_is_from_objrec_s_answers():
         "or unknown answer differs)"
     ]  # the warning says how far the script's runtime is
     assert agreement_lines([apart]) == []  # fp32: the warning says it
+
+
+def test_export_s_lines_fit_a_terminal_of_100_columns_keeping_commands_whole(capsys):
+    """A default (int8, OpenVINO) run's export said how far ONNX Runtime is in one line of 409
+    characters, and how far OpenVINO is in one of 261, which a terminal of 100 columns cut
+    mid-word; the lines are wrapped now, a path with a space and a command kept on one line."""
+    from objrec.cli.delivery import print_export
+    from objrec.export import ExportResult
+    from objrec.export_check import Agreement
+
+    run = Path("my run")
+    apart = Agreement("onnxruntime", 32, 0.068, 1, 0.049, 0)
+    close = Agreement("openvino", 32, 6.2e-5, 0, 7e-5, 0)
+    result = ExportResult(run / "model.onnx", run / "model.json", 8.9e-8)
+    result.answers_checked = {"onnxruntime": apart, "openvino": close}
+    result.script = run / "model_infer.py"
+    with click.Context(click.Command("export")):
+        print_export(result, [], as_json=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 100, lines
+    assert sum(not line.startswith(" ") for line in lines) == 4  # the file, two runtimes, script
+    said = "\n".join(lines)
+    assert "`objrec train DATA --out RUN --precision fp32`" in said
+    assert "'my run/model_infer.py' PHOTO..." in said
 
 
 def test_check_json_names_each_path_relative_to_the_folder_checked(capsys, tmp_path, monkeypatch):

@@ -327,7 +327,7 @@ def onnxruntime_words(a: Agreement) -> str:
     """How far ONNX Runtime alone is from objrec's answers on an int8 body OpenVINO ran, and
     what gives them in any runtime."""
     return (
-        f"in ONNX Runtime alone (an app's, or {SCRIPT_NAME} where openvino is not installed), "
+        f"in ONNX Runtime alone (an app's, or {SCRIPT_NAME} without openvino), "
         f"the file {apart_words(a)}, as objrec ran this int8 body in OpenVINO, whose 8-bit "
         "arithmetic rounds otherwise; retrain with `train(data_dir, out=run, precision='fp32')` "
         "for a file that any runtime reproduces"

@@ -263,6 +263,18 @@ def clauses_on_lines(sentence: str, width: int = 96) -> str:
     return "\n".join(lines)
 
 
+def on_lines(text: str, whole: Sequence[str] = (), width: int = 96) -> str:
+    """``text`` on lines of at most ``width`` characters, the later ones indented, as a terminal
+    of 100 columns shows them whole (it cuts a longer line mid-word), each of ``whole`` (a
+    command to copy, a path) kept on one line: export's line of ONNX Runtime was 409 characters."""
+    for part in whole:
+        text = text.replace(part, part.replace(" ", "\u00a0"))  # textwrap breaks at ASCII spaces
+    lines = textwrap.wrap(
+        text, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
+    )
+    return "\n".join(lines).replace("\u00a0", " ")
+
+
 def below_one(score: float) -> str:
     """``score`` (from 0 to 1, 1 the best: an AUROC) to two places, or to as many more as it
     takes, up to four, not to read as 1 when it is under: 0.996 shown "1.00, where 1 is always"

@@ -41,7 +41,7 @@ from objrec.config import CHECK_PHOTOS, require_device
 from objrec.errors import ObjrecError
 from objrec.images import MAX_PIXELS, MAX_PIXELS_VARIABLE
 from objrec.model_file import read_meta, refuse_cut_short
-from objrec.progress import plural
+from objrec.progress import on_lines, plural
 from objrec.serve_address import bind_socket
 
 if TYPE_CHECKING:
@@ -178,8 +178,10 @@ def print_export(result: ExportResult, logged: list[str], as_json: bool) -> None
     openvino = "openvino" in result.answers_checked
     lines = [exported_line(result), *agreement_lines(list(result.answers_checked.values()))]
     lines.append(script_line(result.script, openvino))
+    files = [shown(f) for f in (result.model, result.sidecar, result.script) if f is not None]
+    whole = [*files, *(shlex.quote(f) for f in files), RETRAIN_FP32]
     for line in lines:
-        console.print(line, markup=False, highlight=False)
+        console.print(on_lines(line, whole), markup=False, highlight=False)
 
 
 @click.command(
@@ -301,6 +303,11 @@ def shared_lines(result: ShareResult, run: Path | None = None) -> list[str]:
         f"objrec predict {shlex.quote(name)} photo.jpg"
     )
     return lines
+
+
+RETRAIN_FP32 = "`objrec train DATA --out RUN --precision fp32`"
+"""The command export's line of ONNX Runtime gives (``export_check.onnxruntime_words``, in the
+CLI's terms), kept on one line."""
 
 
 def exported_line(result: ExportResult) -> str:
