@@ -352,8 +352,8 @@ def test_add_says_why_a_split_got_none_in_the_line_that_counts_them(capsys):
     assert out.count("--ratios 1 0 0 puts them all in train") == 1  # the note below says it
     own.own_ratios = False  # --ratios given: no note says it
     print_added(own)
-    assert (
-        "already held its share; --ratios 1 0 0 puts them all in train)" in capsys.readouterr().out
+    assert "already held its share; --ratios 1 0 0 puts them all in train)" in " ".join(
+        capsys.readouterr().out.split()
     )
     own.own_ratios = True
     own.ratios, own.data_images = (0.8, 0.2, 0.0), {"train": 8, "valid": 2, "test": 0}
@@ -405,7 +405,9 @@ def test_add_s_note_after_its_table_says_each_thing_once(capsys):
     own.data_images = {"train": 60, "valid": 30, "test": 30}
     own.counts = {"red": {"train": 2, "valid": 1, "test": 0}}
     print_added(own)
-    out = " ".join(capsys.readouterr().out.split())
+    said = capsys.readouterr().out
+    assert max(len(line) for line in said.splitlines()) <= 100  # the note was 306 characters
+    out = " ".join(said.split())
     assert (
         "already held its share) placed toward the data folder's own proportions (train 60, "
         "valid 30, test 30 of its 120 images): each class's new images go to the splits short of their share of its "

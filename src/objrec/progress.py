@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import logging
 import math
+import re
 import sys
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -266,8 +267,9 @@ def clauses_on_lines(sentence: str, width: int = 96) -> str:
 def on_lines(text: str, whole: Sequence[str] = (), width: int = 96) -> str:
     """``text`` on lines of at most ``width`` characters, the later ones indented, as a terminal
     of 100 columns shows them whole (it cuts a longer line mid-word), each of ``whole`` (a
-    command to copy, a path) kept on one line: export's line of ONNX Runtime was 409 characters."""
-    for part in whole:
+    command to copy, a path) and each `quoted command` kept on one line: export's line of ONNX
+    Runtime was 409 characters."""
+    for part in [*whole, *re.findall(r"`[^`]+`", text)]:
         text = text.replace(part, part.replace(" ", "\u00a0"))  # textwrap breaks at ASCII spaces
     lines = textwrap.wrap(
         text, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False

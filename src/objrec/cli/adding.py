@@ -40,7 +40,14 @@ from objrec.cli.output import (
 )
 from objrec.cli.sections import Sectioned
 from objrec.config import SplitConfig
-from objrec.progress import listed, passes_from_first_step, plural, quoted, some_of
+from objrec.progress import (
+    listed,
+    on_lines,
+    passes_from_first_step,
+    plural,
+    quoted,
+    some_of,
+)
 
 
 @click.command(
@@ -210,11 +217,13 @@ def print_added(result, cache_dir: Path | None = None) -> None:
     verb = "would add" if result.dry_run else "added"
     added = plural(sum(result.totals().values()), "image")
     none = none_to_words(result)
-    console.print(f"{verb} {added} to {shown(result.data)}: {totals}{none}", markup=False)
+    whole = [shown(result.data), "--ratios 1 0 0"]  # on lines of 100 columns: one was 306
+    said = f"{verb} {added} to {shown(result.data)}: {totals}{none}"
+    console.print(on_lines(said, whole), markup=False)
     if any(result.totals().values()):  # an add of copies only placed nothing
-        console.print(placement_note(result), highlight=False)
+        console.print(on_lines(placement_note(result), whole), highlight=False)
     if note := added_test_note(result):
-        console.print(note, markup=False, highlight=False)
+        console.print(on_lines(note), markup=False, highlight=False)
     for line in added_notes(result):
         console.print(line, markup=False, highlight=False)
     if result.dry_run:
