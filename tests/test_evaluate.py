@@ -544,18 +544,19 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
         "top1_at_threshold": 0.9,
     }
     calibration, share, threshold = confidence_lines_of(metrics, "data/test")
-    assert calibration == (
+    assert max(map(len, calibration.splitlines())) <= 100 and " ".join(calibration.split()) == (
         "confidence: the model's probabilities made less sure (temperature 1.500, chosen on the "
         "validation split): it lowers their loss on data/test (120 images) from 0.3000 to "
         "0.2500; how sure the model says it is and how often it is right differ by 5.00 points "
         "on average (0 would be perfect; the expected calibration error), more than the 2.00 "
         "points chance alone would show on 120 images, 10.00 points before"
     )
-    surer = confidence_lines_of({**metrics, "temperature": 0.7}, "data/test")[0]
+    surer = " ".join(confidence_lines_of({**metrics, "temperature": 0.7}, "data/test")[0].split())
     assert "made surer (temperature 0.700, chosen on the validation split)" in surer
     # 1, or 1 to three decimals: it said "calibration: temperature 1.000 ..."
     for one in (1.0, 1.0004):
         kept = confidence_lines_of({**metrics, "temperature": one, "ece": 0.1}, "data/test")[0]
+        kept = " ".join(kept.split())  # as wrapped to 100 columns
         assert kept == (  # it said "0.1000 off how often it is right", a bare number
             "confidence: on data/test, how sure the model says it is and how often it is right "
             "differ by 10.00 points on average (0 would be perfect; the expected calibration "

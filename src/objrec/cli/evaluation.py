@@ -49,6 +49,7 @@ from objrec.outputs import EVALUATION_FILES
 from objrec.progress import (
     NAMED,
     below_one,
+    clauses_on_lines,
     joined,
     plural,
     points,
@@ -815,10 +816,11 @@ def confidence_lines(
     :func:`open_set_lines`, then a stricter threshold when one catches more unknown images
     (:func:`stricter_lines`; ``kept``: it was just kept with ``run``), else why none is
     suggested (:func:`no_stricter_lines`). The temperature and threshold come from the
-    validation split, the figures from ``evaluated``."""
+    validation split, the figures from ``evaluated``. The calibration's sentence, 361 characters
+    on one line, is on lines a terminal of 100 columns shows whole, as train's is."""
     from objrec.kept import stricter_offered
 
-    lines = [calibration_line(metrics, evaluated)]
+    lines = [clauses_on_lines(calibration_line(metrics, evaluated))]
     if metrics.open_set is not None:
         lines += open_set_lines(metrics, evaluated)
         if stricter := stricter_offered(metrics):
