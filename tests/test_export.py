@@ -1971,9 +1971,8 @@ def test_the_script_words_its_answers_as_predict_does(capsys, score):
     The script's lines (from its real answer entries) are now predict's, word for word."""
     from types import SimpleNamespace
 
-    from objrec import export_script
     from objrec.cli.prediction import print_predictions
-    from objrec.export_script import Model, tally_lines, text, threshold_sentence
+    from objrec.export_script import Model, on_lines, tally_lines, text, threshold_sentence
     from objrec.predict import Prediction
 
     classes = ["butterfly", "camera", "chair", "cup", "lamp", "laptop"]
@@ -1999,19 +1998,33 @@ def test_the_script_words_its_answers_as_predict_does(capsys, score):
     ]  # fmt: skip
     print_predictions(results, None, 20)
     said = capsys.readouterr().out.splitlines()
-    assert said == [*(text(a) for a in answers), threshold_sentence(spec), *tally_lines(answers)]
+    wrapped = on_lines(threshold_sentence(spec)).splitlines()  # as predict wraps it
+    assert said == [*(text(a) for a in answers), *wrapped, *tally_lines(answers)]
     assert said[0].startswith("mug.jpg: unknown, ") and "classes: cup 68.60%" in said[0]
     assert said[2] == "sure.jpg: butterfly 100.00%, and 4 more classes under 0.005%"
-    assert "the run's own threshold, chosen on only 36 validation images" in said[3]
+    assert "the run's own threshold, chosen on only 36" in " ".join(" ".join(wrapped).split())
     barely = " (1 barely familiar)" if familiar else ""  # near.jpg: 0.0004 above the line
     unknown_line = "  unknown    1 (like none of the classes)"
-    assert said[4:] == ["3 images answered:", f"  butterfly  2{barely}", unknown_line]
+    tally = ["3 images answered:", f"  butterfly  2{barely}", unknown_line]
+    assert said[3 + len(wrapped) :] == tally
+
+
+def test_the_script_s_copies_of_objrec_s_words_say_and_wrap_its_threshold_as_objrec():
+    """The script cannot import objrec: its ``resting_words`` and ``on_lines`` are copies, and
+    its threshold line (205 characters) is on lines a terminal of 100 columns shows whole."""
+    from objrec import export_script
     from objrec.enough import FEWEST_FOR_A_THRESHOLD
+    from objrec.progress import on_lines
     from objrec.thresholds import resting_words
 
     assert export_script.FEWEST_FOR_A_THRESHOLD == FEWEST_FOR_A_THRESHOLD
-    for n in (36, 512):  # the script cannot import objrec: its words are a copy
+    for n in (36, 512):
         assert export_script.resting_words(n) == f", {resting_words(n, cure=False)}"
+
+    unknown = {"score": "knn", "scale": "x", "threshold": 0.0, "validation_images": 36}
+    long = export_script.threshold_sentence({"unknown": unknown})
+    wrapped = export_script.on_lines(long)
+    assert wrapped == on_lines(long) and max(map(len, wrapped.splitlines())) <= 96 < len(long)
 
 
 def test_the_script_quotes_a_class_name_with_a_comma_as_predict_does():

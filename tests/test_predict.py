@@ -1025,10 +1025,11 @@ def test_predict_s_lines_state_the_unknown_threshold_once(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].endswith("cat 41.00%, dog 59.00% (familiarity -0.21)")
     assert out[1] == "c.jpg: cat 41.00%, dog 59.00% (barely familiar: 0.02)"
-    assert out[2] == (
+    assert out[2:4] == [  # on lines a terminal of 100 columns shows whole
         "unknown below familiarity 0 (a typical validation image scores 1): kept from evaluate "
-        "--unknown on 2026-12-03"
-    )
+        "--unknown",
+        "  on 2026-12-03",
+    ]
     print_predictions([Prediction("d.jpg", **(familiar | {"score": 0.9}))], None, 20, given=0.3)
     assert "unknown below" not in capsys.readouterr().out  # none judged: nothing said
     given = familiar | {"line": 0.3, "unknown_threshold": 0.3}
@@ -1037,6 +1038,10 @@ def test_predict_s_lines_state_the_unknown_threshold_once(capsys):
         "unknown below familiarity 0.3 (a typical validation image scores 1): given with "
         "--threshold"
     )
+    shaky = Prediction("e.jpg", unknown=True, **familiar, threshold_images=20)
+    print_predictions([shaky], None, 20)
+    lines = capsys.readouterr().out.splitlines()[1:]  # it was one line of 205 characters
+    assert max(map(len, lines)) <= 100 and len(lines) == 3 and lines[1].startswith("  chosen on")
 
 
 def test_predict_s_help_says_the_threshold_line_comes_only_when_an_answer_was_judged(capsys):
@@ -1075,7 +1080,7 @@ def test_predict_s_threshold_line_says_how_many_validation_images_the_run_s_own_
         topk=top, unknown=True, score=-0.21, line=0.0, unknown_threshold=0.0, unknown_score="knn"
     )
     print_predictions([Prediction("mug.jpg", **mug, threshold_images=36)], None, 20)
-    assert capsys.readouterr().out.splitlines()[1] == (
+    assert " ".join(capsys.readouterr().out.split("\n", 1)[1].split()) == (  # as wrapped
         "unknown below familiarity 0 (a typical validation image scores 1): the run's own "
         "threshold, chosen on only 36 validation images, under 100, so it is shaky: clear photos "
         "of your classes may come out unknown"  # what steadies it is train's to say

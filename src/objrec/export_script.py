@@ -784,6 +784,17 @@ def score_text(score: float, line: float) -> str:
     return shown_
 
 
+def on_lines(text: str, width: int = 96) -> str:
+    """``text`` on lines a terminal of 100 columns shows whole, the later ones indented, as
+    ``objrec predict`` prints its threshold line (a copy of ``progress.on_lines``)."""
+    import textwrap
+
+    lines = textwrap.wrap(
+        text, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
+    )
+    return "\n".join(lines)
+
+
 def threshold_sentence(spec: dict) -> str:
     """The threshold that judged the photos, said once under their lines as ``objrec predict``
     says it: on what score, and whose (the run's own, one kept with the run, or export's
@@ -1319,7 +1330,7 @@ def main(argv: list[str] | None = None) -> int:
     answers = answer_all(model, inputs, args.topk, quiet=args.json, table=args.csv)
     judged = any(a.get("unknown") or a.get("barely_familiar") for a in answers)
     if judged and not args.json and threshold_sentence(model.spec):  # once, as predict says it
-        print(threshold_sentence(model.spec))
+        print(on_lines(threshold_sentence(model.spec)))
     for line in [] if args.json or args.csv else tally_lines(answers):
         print(shown(line))
     if args.json:  # every input, as objrec predict --json lists them

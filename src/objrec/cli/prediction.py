@@ -32,7 +32,7 @@ from objrec.cli.output import (
     printable,
 )
 from objrec.cli.sections import Sectioned
-from objrec.progress import plural, quoted, some_of
+from objrec.progress import on_lines, plural, quoted, some_of
 
 PREDICT_SECTIONS = {
     "Options": ("topk", "as_json", "csv", "force"),
@@ -383,7 +383,8 @@ def print_predictions(
         console.print(printable(more), markup=False, highlight=False)
     judged = [r for r in results if not r.error and (r.unknown or r.barely_familiar)]
     if judged:
-        console.print(threshold_sentence(judged[0], given), markup=False, highlight=False)
+        said = on_lines(threshold_sentence(judged[0], given))  # 205 characters on one line
+        console.print(said, markup=False, highlight=False)
     if mixed := mixed_sentence(results):
         console.print(printable(mixed), markup=False, highlight=False)
     for line in [] if table is not None else tally_lines(results):
