@@ -3881,9 +3881,15 @@ def test_train_s_next_step_without_a_test_split_is_not_an_evaluate_that_refuses_
     run_dir, data = tmp_path / "run85", tmp_path / "data85"
     for split in ("train", "valid"):
         (data / split).mkdir(parents=True)
-    without = evaluate_next(run_dir, data)
+    without = " ".join(evaluate_next(run_dir, data).split())
     (data / "test").mkdir()
-    assert evaluate_next(run_dir, data).startswith(f"next: objrec evaluate {run_dir} {data};")
+    said = " ".join(evaluate_next(run_dir, data).split())
+    assert said.startswith(f"next: objrec evaluate {run_dir} {data};")
+    relative = evaluate_next(Path("run"), Path("data")).splitlines()
+    assert relative == [  # it was one line of 171 characters
+        "next: objrec evaluate run data; add --unknown FOLDER (photos of none of the classes) to see how",
+        "  many of them would still get a class, and a stricter threshold if one helps",
+    ]
     assert without.startswith(f"next: {data} has no test split to score the model on;")
     assert f"objrec serve {run_dir} (a page" in without and f"objrec predict {run_dir} " in without
     assert f"objrec evaluate {run_dir} {data} --split valid" in without
@@ -8032,8 +8038,8 @@ def test_explore_says_it_writes_beside_data_in_its_help_and_last_line(
     photos = make_class_folder(tmp_path / "photos", per_class=2)
     monkeypatch.chdir(make_class_folder(tmp_path / "elsewhere", per_class=1))
     code, out, _ = run(capsys, "explore", photos)
-    last = " ".join(out.split())
-    assert code == 0 and last.endswith(
+    last = out.splitlines()[-1]  # a line of its own: the summary's end made it 190 characters
+    assert code == 0 and last == (
         f"CSVs and plots in {tmp_path / 'photos-explore'} (beside DATA; --out for another)"
     ), last
     code, out, _ = run(capsys, "explore", photos, "--out", tmp_path / "mine")

@@ -517,9 +517,8 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
         rest = plural(len(result.counts) - len(counts), "more class", "more classes")
         console.print(f"and {rest} in counts.csv; every class in images_per_class.png")
     beside = " (beside DATA; --out for another)" if out is None else ""
-    console.print(
-        explore_summary(result) + f"; CSVs and plots in {shown(out_dir)}{beside}", markup=False
-    )
+    console.print(explore_summary(result), markup=False)
+    console.print(f"CSVs and plots in {shown(out_dir)}{beside}", markup=False)
     for problem in result.unreadable_files:
         console.print(f"[yellow]unreadable:[/] {escape(problem)}")
 

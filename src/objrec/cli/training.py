@@ -58,7 +58,7 @@ from objrec.config import (
     precision_words,
 )
 from objrec.errors import Interrupted
-from objrec.progress import clauses_on_lines, joined, plural
+from objrec.progress import clauses_on_lines, joined, on_lines, plural
 
 if TYPE_CHECKING:
     from objrec.prepared import RunSeconds
@@ -342,21 +342,25 @@ def evaluate_next(run: Path, data: Path) -> str:
     """What to run after ``train``: evaluate, and how to see what "unknown" catches (its
     threshold is only said in words on the probabilities line). A split folder without a test
     split (``split --ratios 0.85 0.15 0``, the final model) was told to evaluate, which refuses
-    it: photos it never saw are then the page's and predict's to try (teachable42)."""
+    it: photos it never saw are then the page's and predict's to try (teachable42). On lines a
+    terminal of 100 columns shows whole, each command on one (one line was 171 characters)."""
     from objrec.data import is_split_folder, present_splits
 
     where = " ".join(shlex.quote(shown(p)) for p in (run, data))
     if is_split_folder(data) and "test" not in present_splits(data):
         model = shlex.quote(shown(run))
-        return (
+        commands = [f"objrec serve {model}", f"objrec predict {model} PHOTOS"]
+        commands.append(f"objrec evaluate {where} --split valid")
+        return on_lines(
             f"next: {shown(data)} has no test split to score the model on; try it on photos it "
-            f"never saw: objrec serve {model} (a page to drop them on) or objrec predict {model} "
-            f"PHOTOS (objrec evaluate {where} --split valid scores the validation photos, which "
-            "chose its epoch: a kinder score)"
+            f"never saw: {commands[0]} (a page to drop them on) or {commands[1]} "
+            f"({commands[2]} scores the validation photos, which chose its epoch: a kinder score)",
+            commands,
         )
-    return (
+    return on_lines(
         f"next: objrec evaluate {where}; add --unknown FOLDER (photos of none of the classes) "
-        "to see how many of them would still get a class, and a stricter threshold if one helps"
+        "to see how many of them would still get a class, and a stricter threshold if one helps",
+        [f"objrec evaluate {where}"],
     )
 
 
