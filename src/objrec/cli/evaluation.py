@@ -401,6 +401,23 @@ def print_evaluation(
     asked, next to the figures it compares), the worst classes, the classes it had no image of,
     the averages (not of every image right: all 1.000) and the confidence lines (``kept``: the
     recommended threshold was just kept with ``run``)."""
+    print_scores(result)
+    if result.against is not None and run is not None:
+        print_against(result.against, run, worst)
+    print_worst(result, worst)
+    for line in mixed_pair_lines(result):
+        console.print(line, markup=False, highlight=False)
+    if result.metrics.overall.top1 < 1:  # every image right: precision, recall, F1 all 1.000
+        console.print(averages_table(result.metrics.overall))
+    evaluated = f"the images of {shown(result.folder)}"
+    for line in confidence_lines(result.metrics, evaluated, run, kept):
+        console.print(line, markup=False, highlight=False)
+    console.print(files_line(result), markup=False, highlight=False)
+
+
+def print_scores(result: EvaluationResult) -> None:
+    """evaluate's first lines: the images evaluated (which set), the overall scores and how far
+    they can be trusted on so few, without --tta's views, the classes it had no image of."""
     m, n_classes = result.metrics.overall, len(result.classes)
     console.print(
         f"evaluated {shown(result.folder)}: {image_set_words(result)}",
@@ -431,17 +448,6 @@ def print_evaluation(
             markup=False,
             highlight=False,
         )
-    if result.against is not None and run is not None:
-        print_against(result.against, run, worst)
-    print_worst(result, worst)
-    for line in mixed_pair_lines(result):
-        console.print(line, markup=False, highlight=False)
-    if m.top1 < 1:  # every image right: its precision, recall and F1 are all 1.000
-        console.print(averages_table(m))
-    evaluated = f"the images of {shown(result.folder)}"
-    for line in confidence_lines(result.metrics, evaluated, run, kept):
-        console.print(line, markup=False, highlight=False)
-    console.print(files_line(result), markup=False, highlight=False)
 
 
 def files_line(result: EvaluationResult) -> str:
