@@ -2133,6 +2133,13 @@ def test_split_and_add_count_files_not_steps_in_their_progress(
     ]
 
 
+def after_legend(err: str) -> list[str]:
+    """The lines of ``err`` after the epoch table's legend (its three lines)."""
+    from objrec.cli.output import EPOCH_LEGEND
+
+    return err.splitlines()[len(EPOCH_LEGEND.splitlines()) :]
+
+
 def report_epochs(reporter, epochs, improved) -> None:
     """``reporter`` told of each epoch, its valid loss falling, ``improved`` marked best."""
     for epoch in epochs:
@@ -2146,7 +2153,7 @@ def test_epoch_lines_are_the_first_the_improvements_and_every_tenth(capsys):
     from objrec.cli.output import RichReporter
 
     report_epochs(RichReporter(), range(1, 26), improved={1, 2, 3, 7, 12})
-    _legend, said, *lines = capsys.readouterr().err.splitlines()
+    said, *lines = after_legend(capsys.readouterr().err)
     assert said.startswith("showing epoch 1, every 10th epoch and each new best valid loss")
     assert said.endswith("every epoch is in history.csv in the run folder")
     assert [int(line.split()[1]) for line in lines] == [1, 2, 3, 7, 10, 12, 20]
@@ -2193,10 +2200,13 @@ def test_the_epoch_lines_begin_with_what_their_words_mean(capsys):
     from objrec.cli.output import RichReporter
 
     report_epochs(RichReporter(), range(1, 4), improved={1, 2})
-    legend, said, first, *_ = capsys.readouterr().err.splitlines()
-    assert legend.startswith("an epoch is one pass over the training images; loss: how wrong")
-    assert "acc: the share guessed right" in legend and "valid: the validation images" in legend
-    assert "while the head learns during the epoch, so at first lower than valid's" in legend
+    err = capsys.readouterr().err
+    legend = err.splitlines()[:3]  # three lines a terminal of 100 columns shows whole: it was one
+    assert max(map(len, legend)) <= 100  # of 322 characters, cut mid-word
+    assert legend[0].startswith("epoch: one pass over the training images; loss: how wrong")
+    assert legend[1].startswith("acc: the share guessed right (train's counted as the head learns")
+    assert legend[1].endswith("so at first below valid's)") and legend[2].startswith("valid: the")
+    said, first, *_ = after_legend(err)
     assert said.startswith("showing epoch 1") and first.split()[:2] == ["epoch", "1"]
 
 
@@ -2206,7 +2216,7 @@ def test_a_resumed_run_shows_and_names_its_first_epoch(capsys):
     from objrec.cli.output import RichReporter
 
     report_epochs(RichReporter(), range(13, 26), improved={15, 16, 22})
-    _legend, said, *lines = capsys.readouterr().err.splitlines()
+    said, *lines = after_legend(capsys.readouterr().err)
     assert said.startswith(
         "showing epoch 13 (the first of this resume), every 10th epoch and each new best valid loss"
     )
@@ -2223,7 +2233,7 @@ def test_a_resumed_runs_legend_names_the_best_its_first_best_line_must_beat(caps
     for epoch, loss in ((13, 0.31), (14, 0.2996), (15, 0.2992), (16, 0.2980)):
         record = {"epoch": epoch, "train_loss": 0.1, "train_acc": 1.0, "seconds": 0.1}
         reporter.epoch(record | {"valid_loss": loss, "valid_acc": 0.9, "best": epoch == 16})
-    _legend, said, *lines = capsys.readouterr().err.splitlines()
+    said, *lines = after_legend(capsys.readouterr().err)
     assert said.startswith(
         "showing epoch 13 (the first of this resume), every 10th epoch and each new best valid loss "
         "(lower by more than 0.001, --min-delta, than epoch 12's 0.3000, the run's best before "
@@ -2244,7 +2254,7 @@ def marked_lines(min_delta: float, losses: list[float], capsys) -> tuple[str, li
         record = {"epoch": epoch, "train_loss": loss, "train_acc": 1.0, "valid_loss": loss}
         reporter.epoch(record | {"valid_acc": 1.0, "seconds": 0.1, "best": stopper.improved})
     reporter.last_epoch()
-    _legend, said, *lines = capsys.readouterr().err.splitlines()
+    said, *lines = after_legend(capsys.readouterr().err)
     marked = [int(line.split()[1]) for line in lines if line.endswith("best")]
     return said, marked, stopper.best_epoch
 

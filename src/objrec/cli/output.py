@@ -104,12 +104,13 @@ Grad-CAM images) the pace of one step would say "2/12 (17%), 15s, about 4s left"
 
 
 EPOCH_LEGEND = (
-    "an epoch is one pass over the training images; loss: how wrong the guesses are (lower is "
-    "better); acc: the share guessed right (train's counted while the head learns during the "
-    "epoch, so at first lower than valid's, counted after it); valid: the validation images, "
-    "never learnt from, so they show how it does on new photos"
+    "epoch: one pass over the training images; loss: how wrong the guesses are (lower is better)\n"
+    "acc: the share guessed right (train's counted as the head learns, so at first below valid's)\n"
+    "valid: the validation images, never learnt from, so they show how it does on new photos"
 )
-"""Said once before the first epoch line, for whoever does not read "valid loss" at a glance."""
+"""Said once before the first epoch line, for whoever does not read "valid loss" at a glance:
+three lines a terminal of 100 columns shows whole (one line of 322 characters was cut
+mid-word)."""
 
 
 def epoch_lines_say(
