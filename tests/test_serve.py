@@ -154,6 +154,23 @@ def test_the_model_answers_once_on_an_answering_thread_before_the_app_is_made(
         create_app(tmp_path)
 
 
+def test_serve_s_start_line_says_once_that_the_int8_body_runs_in_openvino():
+    """A default run's serve said "running the int8 body in OpenVINO, the head in PyTorch: this
+    run's int8 network runs in OpenVINO whichever runtime is asked for, ...": where it runs,
+    twice. /info's runs_why, read apart from runs, keeps the whole sentence."""
+    from objrec.cli.delivery import StartLines
+    from objrec.serve_model import runs_why, runs_words
+
+    lines = StartLines(Path("run"), "127.0.0.1")
+    lines.loaded(runs_words("torch", "openvino"), runs_why("torch", "openvino") + "\nkept")
+    lines.loaded(runs_words("onnx", None), runs_why("onnx", None))
+    assert lines.runs[0] == (
+        "running the int8 body in OpenVINO, the head in PyTorch: whichever runtime is asked for, "
+        "so that it answers as it did when trained and evaluated\nkept"
+    )
+    assert lines.runs[1].startswith("running the whole model in ONNX Runtime, on the CPU: serve's")
+
+
 def test_info_and_serve_help_say_the_same_of_what_runs_the_model():
     """`serve --help` said its default runtime is ONNX Runtime, while a default run's /info said
     `"runtime": "torch"`: its OpenVINO int8 body runs in OpenVINO whatever the runtime, the head

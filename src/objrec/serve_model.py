@@ -121,6 +121,14 @@ def runs_words(runtime: str, engine: str | None, device: str = "cpu") -> str:
     return f"the whole model in PyTorch, on {where}"
 
 
+IN_OPENVINO_WHY = (
+    "whichever runtime is asked for, so that it answers as it did when trained and evaluated"
+)
+"""Why an int8 body OpenVINO ran runs in OpenVINO when served: after "this run's int8 network runs
+in OpenVINO" in ``/info``'s ``runs_why``, alone after serve's "running the int8 body in
+OpenVINO, the head in PyTorch:", which says where it runs already."""
+
+
 def runs_why(
     runtime: str, engine: str | None, device: str = "cpu", asked: str | None = None
 ) -> str:
@@ -132,10 +140,7 @@ def runs_why(
     (``inference.int8_placement``): its why agrees with ``runs``, which says the head runs in
     PyTorch, rather than "serve's default on the CPU ... one ONNX graph"."""
     if engine == "openvino":  # after "the int8 body in OpenVINO": "int8" and "as it did" once
-        return (
-            "this run's int8 network runs in OpenVINO whichever runtime is asked for, so that "
-            "it answers as it did when trained and evaluated"
-        )
+        return f"this run's int8 network runs in OpenVINO {IN_OPENVINO_WHY}"
     if device != "cpu":
         return f"on {device} the model runs in PyTorch, as ONNX Runtime runs on the CPU only here"
     if engine is not None and runtime == "torch" and asked is None:  # a GPU chose torch

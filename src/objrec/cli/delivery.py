@@ -630,7 +630,14 @@ class StartLines:
         return {"on_ready": self.ready, "on_loaded": self.loaded}
 
     def loaded(self, runs: str, why: str) -> None:
-        """What runs the model and why, the kept threshold's line in serve's terms (--threshold)."""
+        """What runs the model and why, the kept threshold's line in serve's terms (--threshold).
+        Where ``runs`` names OpenVINO, the why says so once: "running the int8 body in OpenVINO,
+        the head in PyTorch: this run's int8 network runs in OpenVINO whichever runtime ..."."""
+        from objrec.serve_model import IN_OPENVINO_WHY
+
+        said = f"this run's int8 network runs in OpenVINO {IN_OPENVINO_WHY}"
+        if "in OpenVINO" in runs and why.startswith(said):
+            why = IN_OPENVINO_WHY + why.removeprefix(said)
         self.runs.append(in_cli_terms(f"running {runs}: {why}"))
 
     def ready(self, url: str) -> None:
