@@ -173,6 +173,20 @@ def opens_counted(monkeypatch) -> Iterator[collections.Counter]:
         monkeypatch.setattr(io, "open", real)
 
 
+def fsyncs_seen(monkeypatch, look: Callable[[], object]) -> list[tuple[Path, object]]:
+    """Each ``os.fsync`` from now on, in order: the file or folder synced and what ``look()``
+    saw as it was (a manifest's rows, whether a note is there)."""
+    seen: list[tuple[Path, object]] = []
+    real = os.fsync
+
+    def recorded(fd: int) -> None:
+        seen.append((Path(os.readlink(f"/proc/self/fd/{fd}")), look()))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", recorded)
+    return seen
+
+
 def make_class_folder(root: Path, per_class: int = 12, classes=tuple(COLOURS)) -> Path:
     """``root/<class>/img_NN.{png,jpg}``: one colour per class, sizes varying, both formats."""
     for c, name in enumerate(classes):

@@ -16,12 +16,13 @@ from objrec import add as add_module
 from objrec import add_plan, add_write, dedup
 from objrec.add import AddResult, add_images, add_warnings
 from objrec.add_new import NewImage
+from objrec.add_pending import PENDING
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING, SPLITS
 from objrec.errors import Interrupted, ObjrecError
 from objrec.grouping import near_groups
 
-from .conftest import fake_checkpoint, make_image, taken_before
+from .conftest import fake_checkpoint, fsyncs_seen, make_image, taken_before
 from .test_split import manifest, tree_digest
 
 PURPLE = (150, 40, 200)
@@ -221,6 +222,25 @@ def test_near_duplicates_among_the_new_images_stay_together_and_the_plan_is_seed
         for i in range(3):
             a, b = placed[f"purple/twin_{i}.png"], placed[f"purple/twin_{i}_mirrored.png"]
             assert a.split("/")[0] == b.split("/")[0]
+
+
+def test_each_added_file_is_on_the_disk_before_the_manifest_lists_it(
+    tmp_path, split_dir, monkeypatch
+):
+    """Every file an add writes, and its folder, is synced before the manifest gets its row and
+    the add's note goes: a power cut left rows of empty files and no note to repair them by
+    (review56a L3)."""
+    rows = len(manifest(split_dir))
+    look = lambda: (len(manifest(split_dir)), (split_dir / PENDING).is_file())  # noqa: E731
+    seen = fsyncs_seen(monkeypatch, look)
+    result = add_images(
+        split_dir, [new_images(tmp_path / "new", "red", 3) / "red"], class_name="red"
+    )
+    synced = dict(seen)
+    for _, file in result.files:
+        assert synced[(split_dir / file).resolve()] == (rows, True)
+        assert synced[(split_dir / file).parent.resolve()] == (rows, True)
+    assert len(manifest(split_dir)) == rows + 3 and not (split_dir / PENDING).exists()
 
 
 @pytest.mark.slow

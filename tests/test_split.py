@@ -21,7 +21,7 @@ from objrec.ratios import allocate
 from objrec.split import split_folder
 from objrec.split_out import leftover_stages
 
-from .conftest import make_class_folder, make_image, make_large_image
+from .conftest import fsyncs_seen, make_class_folder, make_image, make_large_image
 
 
 def tree_digest(root):
@@ -272,6 +272,21 @@ def test_link_mode_and_excludes(tmp_path, image_folder, known_facts):
     assert set(result.counts) == {"green", "red"}
     linked = next((tmp_path / "out" / "train" / "red").iterdir())
     assert linked.is_symlink() and linked.resolve().parent == (image_folder / "red").resolve()
+
+
+def test_each_copy_is_on_the_disk_before_the_manifest_lists_it(
+    tmp_path, image_folder, known_facts, monkeypatch
+):
+    """A power cut after the manifest's rename could leave it listing empty copies: every copy,
+    and the folders naming them, is synced (``os.fsync``) before any manifest is written
+    (review56a L3)."""
+    out = (tmp_path / "out").resolve()
+    seen = fsyncs_seen(monkeypatch, lambda: [p.name for p in out.rglob("manifest.csv*")])
+    split_folder(image_folder, out, seed=0)
+    synced = {p.relative_to(out).parts[1:]: made for p, made in seen if out in p.parents}
+    for row in manifest(out):
+        assert synced[Path(row["file"]).parts] == []  # synced, and no manifest yet
+    assert synced[("train", "red")] == synced[("train",)] == synced[()] == []
 
 
 def test_link_mode_on_a_drive_without_links_says_so_and_leaves_nothing(

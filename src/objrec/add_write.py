@@ -23,7 +23,7 @@ from objrec.manifest import (
     SPLIT_RECORD,
     append_manifest,
 )
-from objrec.outputs import link_file, write_new
+from objrec.outputs import link_file, sync_written, write_new
 from objrec.progress import plural
 from objrec.split_record import record_added
 from objrec.store import index_written
@@ -138,6 +138,7 @@ def write_added(
             if on_write:
                 on_write(len(written), len(rows))
     finally:
+        sync_written([data / target for _, target, *_ in written], data)  # before they are listed
         _list_written(data, [manifest_row(*row) for row in written], entry, progress)
     if index is not None:
         index_written(index, copies)

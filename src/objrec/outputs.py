@@ -954,6 +954,33 @@ def renamed_over(path: Path, tmp: Path) -> Iterator[Path]:
         discard(tmp)
 
 
+def sync_folder(folder: Path) -> None:
+    """``fsync`` ``folder``, so that the names made in it survive a power cut."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_written(paths: Collection[Path], root: Path) -> None:
+    """``fsync`` each of ``paths``, files written below ``root`` (a symbolic link's target is
+    the user's photo, not written here), then the folders holding them up to ``root``: a record
+    written after them (a manifest, an add's note removed) never lists an empty file, or a name
+    that is gone, after a power cut."""
+    folders: set[Path] = set()
+    for path in paths:
+        if not path.is_symlink():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        folders.update(p for p in path.parents if p == root or root in p.parents)
+    for folder in sorted(folders, reverse=True):  # the deepest first, ``root`` last
+        sync_folder(folder)
+
+
 def discard(tmp: Path) -> None:
     """Remove the temporary file ``tmp`` if it is there. On a read-only file system (a photo
     folder mounted read-only) removing a file that is not there fails too, with EROFS: raised

@@ -39,6 +39,7 @@ from objrec.outputs import (
     refuse_overwrite,
     reported_as,
     settle_names,
+    sync_written,
 )
 from objrec.progress import plural
 from objrec.reviewed import REVIEWED_FILE, carry_reviewed
@@ -492,12 +493,14 @@ def _write_files(
     takes it (``file_index.copy_and_record``)."""
     out.mkdir(parents=True, exist_ok=True)
     (hashes, keys, reviewed), rows, numbers = records, [], dict[str, int]()
+    targets: list[Path] = []
     files = sorted(assignment.items())
     wanted = [Path(split, name, *path.relative_to(src).parts[1:]) for path, (name, split) in files]
     # a name differing from another's only in case is another: the second gets a free name
     for (path, (name, split)), rel in zip(files, settle_names(wanted), strict=True):
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
+        targets.append(target)
         made = copy_and_record(path, functools.partial(_put, path, target, mode, out.parent))[1]
         if made is not None and copies is not None:
             copies.append(made)
@@ -506,6 +509,7 @@ def _write_files(
         rows[-1].append(str(group))
         if on_write:
             on_write(len(rows), len(files))
+    sync_written(targets, out)  # on the disk before the manifest lists them
     tmp = out / (MANIFEST + ".tmp")
     with tmp.open("w", newline="", encoding=CSV_ENCODING) as f:
         writer = csv.writer(f)

@@ -84,6 +84,7 @@ from objrec.errors import ObjrecError
 from objrec.file_index import DIGEST_CHARS, INDEX_FILE, Copied, FileIndex, Hashed, index_errors
 from objrec.images import PIXEL_RULES, decoder_missing, register_heif_plugin
 from objrec.locks import lock_exclusively, take_lock
+from objrec.outputs import sync_folder as sync_folder  # add_pending's, runs'
 
 log = logging.getLogger(__name__)
 
@@ -156,15 +157,6 @@ def readable_since(error: str) -> bool:
     bears the same :func:`decode_tag` once pillow-heif loads. pillow-heif is imported only when
     such a reason is met."""
     return decoder_missing(error) is not None and register_heif_plugin()
-
-
-def sync_folder(folder: Path) -> None:
-    """``fsync`` ``folder``, so that the names made in it survive a power cut."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def remove_entry(path: Path) -> None:
