@@ -887,6 +887,41 @@ def test_files_only_looked_up_are_not_forgotten_by_a_prune_of_unused_rows(tmp_pa
         assert store.known_digests(paths) == digests
 
 
+OLD_MEMOS = (
+    "CREATE TABLE memos(key TEXT PRIMARY KEY, value TEXT NOT NULL, made REAL NOT NULL) "
+    "WITHOUT ROWID"
+)
+"""``memos`` as objrec made it before 7 December 2026: no last use."""
+
+
+def test_memos_unused_for_the_days_are_pruned_and_those_read_are_kept(tmp_path):
+    """``memos`` (a graph found whole, an augmentation's definition, one key per onnxruntime
+    install) grew for good: ``cache --prune --days`` never removed one (review56a L4). A memo
+    read counts as used (at most once an hour); an index made before memos kept a last use is
+    read as it is, then given the column, its memos dated as made, as are an older objrec's."""
+    root, month = tmp_path / "store", time.time() - 40 * 86400
+    root.mkdir()
+    (root / "lock").touch()
+    with sqlite3.connect(root / "index.sqlite") as db:
+        db.execute(OLD_MEMOS)
+        db.executemany("INSERT INTO memos VALUES (?,?,?)", [("read", "a", month), ("not", "b", 0)])
+    db.close()
+    with FeatureStore(root, read_only=True) as store:
+        assert store.recall("read") == "a"
+    with FeatureStore(root) as store:
+        assert store.recall("read") == "a"  # used today
+        changes = store.db.total_changes
+        assert store.recall("read") == "a"
+        assert store.db.total_changes == changes  # read again within the hour: not written
+        store.db.execute(  # as an older objrec sharing the cache folder writes one
+            "INSERT INTO memos(key, value, made) VALUES ('older', 'c', ?)", (month,)
+        )
+        store.remember("new", "d")
+        store.prune(older_than_days=30)
+        kept = [store.recall(key) for key in ("read", "not", "older", "new")]
+    assert kept == ["a", None, None, "d"]
+
+
 def test_a_read_only_cache_is_shown_and_what_to_change_is_said(tmp_path, capsys, monkeypatch):
     """`objrec cache` only shows: it opens a read-only store read-only; a command that writes
     there names OBJREC_CACHE and --cache-dir as what to change, not only the lock file."""

@@ -20,7 +20,8 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
   (the same key -> the file's whole SHA-256, which ``check``, ``split`` and ``add`` read for a
   split's manifest: a table of its own, so that an objrec before 6 December 2026 sharing the
   cache folder reads and writes ``files`` as it always did); ``memos`` (a digest of what a
-  small value is made from -> the value: :func:`view_keys.remembered_fingerprint`); ``kinds``
+  small value is made from -> the value and its last read, for ``prune``:
+  :func:`view_keys.remembered_fingerprint`, ``quantize.usable``); ``kinds``
   (content digest -> HEIC, HEIF, AVIF or "" for any other image, by its first bytes, kept as
   the file is hashed: :meth:`FeatureStore.image_kinds`), so that a reader where pillow-heif
   cannot decode HEIC tells such photos apart without opening a file (an image hashed before
@@ -81,7 +82,15 @@ from objrec.cache_folder import (
     make_cache_folder,
 )
 from objrec.errors import ObjrecError
-from objrec.file_index import DIGEST_CHARS, INDEX_FILE, Copied, FileIndex, Hashed, index_errors
+from objrec.file_index import (
+    DIGEST_CHARS,
+    INDEX_FILE,
+    Copied,
+    FileIndex,
+    Hashed,
+    index_errors,
+    use_is_stale,
+)
 from objrec.images import PIXEL_RULES, decoder_missing, register_heif_plugin
 from objrec.locks import lock_exclusively, take_lock
 from objrec.outputs import sync_folder as sync_folder  # add_pending's, runs'
@@ -131,7 +140,7 @@ CREATE TABLE IF NOT EXISTS sha256s(
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER,
     sha256 TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS memos(
-    key TEXT PRIMARY KEY, value TEXT NOT NULL, made REAL NOT NULL) WITHOUT ROWID;
+    key TEXT PRIMARY KEY, value TEXT NOT NULL, made REAL NOT NULL, used REAL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kinds(digest TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID;
 """
 
@@ -234,15 +243,20 @@ def uncounted() -> int:
     return -1 - zlib.crc32(decode_tag().encode()) % 2**31
 
 
-def add_counted_column(db: sqlite3.Connection) -> None:
-    """Give the ``entries`` of an index made before they kept the pixels the limit counts each
-    image at the column (NULL in each entry: ``features.within_pixel_limit`` reads those once
-    from the files). An older index's ``pixels`` column, the pixels each was decoded into at its
-    view's own scale, stays unread: the limit counts a JPEG at one scale for every command
-    (``images.LIMIT_SIDE``)."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
-    if "counted" not in columns:
-        db.execute("ALTER TABLE entries ADD COLUMN counted INTEGER")
+ADDED_COLUMNS = (("entries", "counted INTEGER"), ("memos", "used REAL"))
+"""The columns an index made by an older objrec lacks, added to it as it opens to write, NULL in
+its rows. ``entries.counted``: the pixels the limit counts each image at, which
+``features.within_pixel_limit`` then reads once from the files (an older index's ``pixels``
+column, the pixels each was decoded into at its view's own scale, stays unread: the limit counts a
+JPEG at one scale for every command, ``images.LIMIT_SIDE``). ``memos.used``: a memo's last read,
+its ``made`` until it is read (an older objrec sharing the cache folder writes memos without it)."""
+
+
+def add_new_columns(db: sqlite3.Connection) -> None:
+    """Give an older index the columns of :data:`ADDED_COLUMNS` it lacks."""
+    for table, column in ADDED_COLUMNS:
+        if column.split()[0] not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 @dataclass(frozen=True)
@@ -578,7 +592,7 @@ class FeatureStore(FileIndex):
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(SCHEMA)
-                add_counted_column(db)
+                add_new_columns(db)
             except BaseException:
                 db.close()
                 raise
@@ -711,9 +725,20 @@ class FeatureStore(FileIndex):
 
     @index_errors
     def recall(self, key: str) -> str | None:
-        """The value :meth:`remember` kept under ``key``, or None."""
-        known = self.db.execute("SELECT value FROM memos WHERE key=?", (key,)).fetchone()
-        return None if known is None else known[0]
+        """The value :meth:`remember` kept under ``key``, or None; marked as used (at most once
+        an hour, as :meth:`lookup` marks entries), so that ``prune`` by days keeps it."""
+        if self.read_only:  # an older index, never given ``used``: read it as it is
+            known = self.db.execute("SELECT value FROM memos WHERE key=?", (key,)).fetchone()
+            return None if known is None else known[0]
+        known = self.db.execute(
+            "SELECT value, coalesce(used, made) FROM memos WHERE key=?", (key,)
+        ).fetchone()
+        if known is None:
+            return None
+        if use_is_stale(known[1]):
+            with self._transaction():
+                self.db.execute("UPDATE memos SET used=? WHERE key=?", (time.time(), key))
+        return known[0]
 
     @index_errors
     def remember(self, key: str, value: str) -> None:
@@ -721,8 +746,8 @@ class FeatureStore(FileIndex):
         the value read back under it is always the one computing it again would give."""
         with self._transaction():
             self.db.execute(
-                "INSERT OR REPLACE INTO memos(key, value, made) VALUES (?,?,?)",
-                (key, value, time.time()),
+                "INSERT OR REPLACE INTO memos(key, value, made, used) VALUES (?,?,?,?)",
+                (key, value, time.time(), time.time()),
             )
 
     @index_errors
@@ -895,6 +920,7 @@ class Pruner:
             cutoff = time.time() - older_than_days * 86400
             entries += self.db.execute("DELETE FROM entries WHERE used<?", (cutoff,)).rowcount
             files += self.db.execute("DELETE FROM files WHERE seen<?", (cutoff,)).rowcount
+            self.db.execute("DELETE FROM memos WHERE coalesce(used, made)<?", (cutoff,))
         if keep is not None:
             self.db.execute("CREATE TEMP TABLE IF NOT EXISTS keep(digest TEXT PRIMARY KEY)")
             self.db.execute("DELETE FROM temp.keep")
