@@ -7396,21 +7396,21 @@ def test_ctrl_c_in_split_says_how_far_it_got_and_that_nothing_was_written(
 ):
     """Ctrl-C said only "aborted" in every command but train, demo and predict (cli42): now how
     far the progress got and what the work left, exit 130."""
-    hashing = importlib.import_module("objrec.file_index")
-    hash_file = hashing.hash_file_and_kind
+    reading = importlib.import_module("objrec.split_source")
+    read_first = reading.read_first
 
-    def stop_at_red(path):  # hashed in threads, told in order: the blue and green ones done
+    def stop_at_red(path):  # read in order (hashed as read): the blue and green ones done
         if Path(path).parent.name == "red":
             raise KeyboardInterrupt
-        return hash_file(path)
+        return read_first(path)
 
-    monkeypatch.setattr(hashing, "hash_file_and_kind", stop_at_red)
+    monkeypatch.setattr(reading, "read_first", stop_at_red)
     photos = make_class_folder(tmp_path / "photos", per_class=4)
     code, _, err = run(capsys, "split", photos, tmp_path / "data")
     said = " ".join(err.split())
     assert code == 130 and "aborted" not in err and "Traceback" not in err, err
     assert said == (
-        f"interrupted at hashing files (8 of 12 done): nothing was written to {tmp_path / 'data'}"
+        f"interrupted at reading images (8 of 12 done): nothing was written to {tmp_path / 'data'}"
         ": run it again"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]

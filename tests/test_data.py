@@ -405,8 +405,8 @@ def test_a_second_check_or_one_after_a_split_hashes_and_decodes_no_unchanged_fil
     loop of fixing a folder and checking it again), without the SHA-256s and image facts split
     keeps in facts.sqlite. It reads and fills them now: a second check of an
     unchanged folder, and a first check after a split, read none of its files but the
-    one that cannot be decoded (never kept) and one written since (hashed, then read once to be
-    decoded), and find the same problems."""
+    one that cannot be decoded (never kept) and one written since (hashed and decoded from one
+    read), and find the same problems."""
     from objrec import images
     from objrec.check import check_folder
     from objrec.split import split_folder
@@ -431,7 +431,8 @@ def test_a_second_check_or_one_after_a_split_hashes_and_decodes_no_unchanged_fil
     monkeypatch.setattr(images, "_head", lambda f: sniffed.append(f) or head(f))
     with opens_counted(monkeypatch) as read:
         assert check_folder(photos).to_json() == first
-    assert images_read(read) == {"broken.jpg": 1, "img_00.jpg": 2}  # img_00.jpg, written since
+    assert images_read(read) == {"broken.jpg": 1, "img_00.jpg": 1}  # written since: hashed
+    # and decoded from one read (read twice before 7 December 2026)
     # the two decoded aside, each kept image's first bytes were read, HEIC decoding
     assert {Path(f).name for f in sniffed if not isinstance(f, bytes)} <= {"broken.jpg"}
 
@@ -514,14 +515,14 @@ def test_a_first_check_decodes_in_worker_processes_as_split_measures_its_facts(
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "4000")
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "here"))
     here = check_folder(photos).to_json()
-    pids, decode = tmp_path / "pids.txt", check._decode_one
+    pids, decode = tmp_path / "pids.txt", check._decoded_from
 
-    def decode_telling(path, digest):
+    def decode_telling(path, source):
         with open(pids, "a") as out:
             out.write(f"{os.getpid()}\n")
-        return decode(path, digest)
+        return decode(path, source)
 
-    monkeypatch.setattr(check, "_decode_one", decode_telling)
+    monkeypatch.setattr(check, "_decoded_from", decode_telling)
     monkeypatch.setattr("objrec.processes.PROCESS_MIN", 2)
     monkeypatch.setattr("objrec.processes.usable_cores", lambda: 2)
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "workers"))

@@ -385,9 +385,11 @@ def test_known_digests_are_the_file_index_s_alone_hashing_and_recording_nothing(
 
 def read_for_sha256(monkeypatch) -> list[Path]:
     """Every file read whole for its SHA-256 from now on, by any command: the feature store's
-    file index hashes with ``file_index.hash_file_and_kind``, split and add with ``sha256_file`` till
-    6 December 2026 (each module its own name)."""
+    file index hashes with ``file_index.hash_file_and_kind``, a first check or split with
+    ``file_index.read_first``, split and add with ``sha256_file`` till 6 December 2026 (each
+    module its own name)."""
     import objrec.add_plan
+    import objrec.check
     import objrec.file_index
     import objrec.split_source
 
@@ -402,6 +404,9 @@ def read_for_sha256(monkeypatch) -> list[Path]:
     for module in (objrec.split_source, objrec.add_plan):
         if hasattr(module, "sha256_file"):
             monkeypatch.setattr(module, "sha256_file", counting(module.sha256_file))
+    for module in (objrec.check, objrec.split_source):
+        if hasattr(module, "read_first"):
+            monkeypatch.setattr(module, "read_first", counting(module.read_first))
     return read
 
 
@@ -473,6 +478,47 @@ def test_a_first_check_split_and_train_hash_each_photo_once(tmp_path, monkeypatc
     assert (len(whole), len(again)) == (len(list(photos.rglob("*.*g"))), 0)  # 18 again before
     assert main([str(a) for a in ["train", tmp_path / "data", *run]]) == 0
     assert len(again) == 0
+
+
+def photo_reads(monkeypatch, photos: Path) -> Counter:
+    """How many times each photo of ``photos`` is opened from now on (``open``, pathlib's,
+    Pillow's), by its path below ``photos``."""
+    import builtins
+    import io
+
+    opened: Counter = Counter()
+    real = io.open
+
+    def counted(file, *args, **kwargs):
+        if isinstance(file, str | Path) and photos in Path(file).parents:
+            opened[Path(file).relative_to(photos).as_posix()] += 1
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counted)
+    monkeypatch.setattr(io, "open", counted)
+    return opened
+
+
+def test_a_first_check_or_split_reads_each_photo_once(tmp_path, monkeypatch):
+    """A first check or split of a folder read each photo whole twice: to hash it, then to
+    decode it (review56a M4; store56 took the second SHA-256 away, not the second read), and
+    split its first bytes a third time, for its camera time. Each is now taken from the bytes
+    the photo is hashed from."""
+    from objrec.cli import main
+
+    photos = taken_before(make_class_folder(tmp_path / "photos", per_class=3)).resolve()
+    names = sorted(p.relative_to(photos).as_posix() for p in photos.rglob("*.*g"))
+    for command in (["check", photos], ["split", photos, tmp_path / "data", "--link"]):
+        monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / f"cache-{command[0]}"))
+        with monkeypatch.context() as patch:
+            opened = photo_reads(patch, photos)
+            assert main([str(a) for a in command]) == 0, command
+        assert {name: opened[name] for name in names} == dict.fromkeys(names, 1), command
+    assert main(["check", str(photos)]) == 0  # knows each from the split's first read
+    with monkeypatch.context() as patch:
+        opened = photo_reads(patch, photos)
+        assert main(["check", str(photos)]) == 0
+    assert not +opened
 
 
 @pytest.mark.slow

@@ -97,17 +97,21 @@ def parse_time(original: object, subsec: object = None) -> tuple[float, bool] | 
     return (seconds + int(digits) / 10 ** len(digits), False) if digits else (seconds, True)
 
 
-def exif_time(path: Path) -> CameraTime | None:
+def exif_time(path: Path, data: bytes | None = None) -> CameraTime | None:
     """``path``'s time from its EXIF with its camera, ``('', '', '')`` where none is named; None
     without a time (no EXIF, no date). Raises :class:`TimeUnread` when the file or its EXIF could
     not be read: that is no answer, to be kept as "no time" (the photo then left its burst for
-    good, by its content, while a denied or failing read is often one of the moment)."""
+    good, by its content, while a denied or failing read is often one of the moment). ``data``:
+    the file's bytes, read already (a first split's one read of each photo)."""
     try:
-        with Path(path).open("rb") as f:
-            head = f.read(HEAD_BYTES)
+        if data is None:
+            with Path(path).open("rb") as f:
+                head = f.read(HEAD_BYTES)
+        else:
+            head = data[:HEAD_BYTES]
         if not any(mark in head for mark in EXIF_MARKS) and not webp_with_exif(head):
             return None
-        exif, inner = read_exif(path, head)
+        exif, inner = read_exif(path, head, data)
     except READ_ERRORS as exc:  # not a bug of the parser below: that fails loudly
         raise TimeUnread(f"{type(exc).__name__}: {exc}") from exc
     when = parse_time(inner.get(ORIGINAL), inner.get(SUBSEC_ORIGINAL))
@@ -117,12 +121,13 @@ def exif_time(path: Path) -> CameraTime | None:
     return CameraTime((_text(exif.get(MAKE)), _text(exif.get(MODEL)), serial), *when)
 
 
-def read_exif(path: Path, head: bytes) -> tuple[Image.Exif, Mapping]:
+def read_exif(path: Path, head: bytes, data: bytes | None = None) -> tuple[Image.Exif, Mapping]:
     """``path``'s EXIF and its EXIF IFD (the camera's settings and times): from ``head``, the
     first bytes read of it, where they are the whole file or hold a JPEG's markers up to its
     pixels (its APP1 comes before them: the file was opened a second time for it), else from
     the file (a HEIC's, a PNG's or a WebP's EXIF may come after the pixels, a large ICC profile
-    push a JPEG's past ``head``). A head that cannot be read is no answer: the file says."""
+    push a JPEG's past ``head``), or from ``data``, the whole file read already. A head that
+    cannot be read is no answer: the file says."""
     import io
 
     from objrec.images import open_file, quiet_pillow
@@ -135,16 +140,18 @@ def read_exif(path: Path, head: bytes) -> tuple[Image.Exif, Mapping]:
                 return exif, exif.get_ifd(EXIF_IFD)
         except READ_ERRORS:  # cut within its markers: opened whole below
             pass
-    with open_file(Path(path)) as img:
+    whole = Path(path) if data is None else io.BytesIO(data)
+    with open_file(whole, from_file=data is not None) as img:
         exif = img.getexif()
         return exif, exif.get_ifd(EXIF_IFD)
 
 
-def checked_time(path: Path) -> tuple[CameraTime | None, bool]:
-    """:func:`exif_time` of ``path``, and whether it was read: one not read is warned of once per
-    file (``images.warn_once``) and is in no burst this time, read again by the next command."""
+def checked_time(path: Path, data: bytes | None = None) -> tuple[CameraTime | None, bool]:
+    """:func:`exif_time` of ``path`` (from ``data``, its bytes, where they were read already),
+    and whether it was read: one not read is warned of once per file (``images.warn_once``) and
+    is in no burst this time, read again by the next command."""
     try:
-        return exif_time(path), True
+        return (exif_time(path) if data is None else exif_time(path, data)), True
     except TimeUnread as exc:
         from objrec.images import warn_once
 
@@ -237,7 +244,7 @@ def read_times(
             on_file(i + 1, len(paths))
     if keys and kept is not None:  # those read now, and those whose last use is stale (pruned)
         fresh = [i for i, d in enumerate(keys) if d not in known or use_is_stale(known[d][1])]
-        _keep_times(kept, {keys[i]: found[i] for i in fresh if i not in unread})
+        keep_times(kept, {keys[i]: found[i] for i in fresh if i not in unread})
     return found
 
 
@@ -262,7 +269,7 @@ def _stored_times(kept: Path, digests: Sequence[str], chunk: int = 500) -> dict[
     return found
 
 
-def _keep_times(kept: Path, times: Mapping[str, CameraTime | None]) -> None:
+def keep_times(kept: Path, times: Mapping[str, CameraTime | None]) -> None:
     """Keep the camera time of each digest of ``times`` (None: none) in ``kept``."""
     if not times:
         return

@@ -46,7 +46,7 @@ from objrec.data import (
 from objrec.dedup import KeptTable
 from objrec.enough import FEWEST_WITHOUT_INTERVAL
 from objrec.errors import ObjrecError, on_ctrl_c, strict_refusal
-from objrec.file_index import use_is_stale
+from objrec.file_index import FirstRead, read_first, use_is_stale
 from objrec.images import (
     BAD_NAME,
     DAMAGED_EXIF,
@@ -772,31 +772,13 @@ def _bad_names(result: CheckResult, folder: Path) -> int:
 def _decode(
     classes: dict[str, list[Path]], result: CheckResult, reporter: Reporter
 ) -> dict[str, int]:
-    """Hash and decode every image as ``split`` does; the readable images of each class. What the
-    cache folder keeps is read, not measured again: each file's SHA-256 (``split_source.hash_all``,
-    by its path and stat, in the feature store's file index, which every command reads and fills)
-    and what its decode told (by its content, in the image facts store: :func:`decoded`), so that
-    a second check of an unchanged folder, or a check after a split, reads no file again
-    (decoding every image is 10 min for 60,000 phone photos, in the loop of fixing a folder and
-    checking it again). Those a few pixels a side go to ``result.tiny_images``, the
-    others of one colour all over to ``result.blank_images`` (a 1x1 image is both: tiny says more
-    of it)."""
-    from objrec.cache_folder import store_dir
+    """Hash and decode every image as ``split`` does (:func:`hashed_and_decoded`); the readable
+    images of each class. Those a few pixels a side go to ``result.tiny_images``, the others of
+    one colour all over to ``result.blank_images`` (a 1x1 image is both: tiny says more of
+    it)."""
     from objrec.dedup import MIN_CONTRAST
-    from objrec.split_source import facts_file, hash_all
 
-    paths = [p for files in classes.values() for p in files]
-    failed: dict[Path, OSError] = {}  # cannot be read: their decode says why, in its words
-    with reporter.task("hashing files", len(paths)) as advance:
-        told = [0]
-
-        def hashed(done: int, _total: int) -> None:  # those known first, then one by one
-            advance(done - told[0])
-            told[0] = done
-
-        hashes = hash_all(classes, hashed, store_dir(), failed)
-    with reporter.task("decoding images", len(paths)) as advance:
-        found = decoded(paths, hashes, facts_file(), lambda: advance(1))
+    hashes, found = hashed_and_decoded(classes, reporter)
     readable = dict.fromkeys(classes, 0)
     for name, images in classes.items():
         for path in images:
@@ -813,6 +795,42 @@ def _decode(
                 result.blank_images.append(path)
     result.readable = sum(readable.values())
     return readable
+
+
+def hashed_and_decoded(
+    classes: dict[str, list[Path]], reporter: Reporter
+) -> tuple[dict[Path, str], dict[Path, Decoded | UnreadableImageError]]:
+    """Each image's SHA-256 (those that cannot be read left out) and decode, each file read at
+    most once. What the cache folder keeps is read, not measured again: each file's SHA-256 (by
+    its path and stat, in the feature store's file index, which every command reads and fills:
+    ``split_source.hash_all``) and what its decode told (by its content, in the image facts
+    store: :func:`decoded`), so that a second check of an unchanged folder, or a check after a
+    split, reads no file again (decoding every image is 10 min for 60,000 phone photos, in the
+    loop of fixing a folder and checking it again); a file the index does not know is hashed
+    from the bytes it is decoded from (:func:`first_decoded`), and told to the index."""
+    from objrec.cache_folder import store_dir
+    from objrec.split_source import facts_file, hash_all, keep_first_reads
+
+    paths = [p for files in classes.values() for p in files]
+    failed: dict[Path, OSError] = {}  # cannot be read: their decode says why, in its words
+    with reporter.task("hashing files", len(paths)) as advance:
+        told = [0]
+
+        def hashed(done: int, _total: int) -> None:  # those known: the others are read below
+            advance(done - told[0])
+            told[0] = done
+
+        hashes = hash_all(classes, hashed, store_dir(), failed, read_new=False)
+    new = [p for p in paths if p not in hashes and p not in failed]
+    with reporter.task("decoding images", len(paths)) as advance:
+        tick = lambda: advance(1)  # noqa: E731
+        found = decoded([p for p in paths if p not in new], hashes, facts_file(), tick)
+        first, reads = first_decoded(new, facts_file(), tick)
+    keep_first_reads(store_dir(), list(reads.values()))
+    hashes |= {path: read.sha256 for path, read in reads.items()}
+    known = [p for p in new if p not in first]  # their decode kept already: read from there
+    found |= first | decoded(known, hashes, facts_file(), lambda: None)
+    return hashes, found
 
 
 TINY_SIDE = 16
@@ -904,6 +922,8 @@ def decoded(
     from objrec.file_index import DIGEST_CHARS
     from objrec.processes import each_file
 
+    if not paths:
+        return {}
     digests = {p: hashes[p][:DIGEST_CHARS] for p in paths if p in hashes}
     known = _known_decodes(kept, digests)
     found: dict[Path, Decoded | UnreadableImageError] = {}
@@ -928,6 +948,47 @@ def decoded(
     return {path: found[path] for path in paths}  # in the order of ``paths``
 
 
+def first_decoded(
+    paths: list[Path], kept: Path, advance: Callable[[], None]
+) -> tuple[dict[Path, Decoded | UnreadableImageError], dict[Path, FirstRead]]:
+    """What :func:`decoded` finds of files the file index does not know, from one read of each
+    (``file_index.read_first``: a first check read each twice, to hash it, then to decode it),
+    kept in ``kept``; and what the index keeps of each file read. Not the decodes ``kept`` holds
+    of their contents already (a folder moved or renamed), read from there by the caller; a file
+    that cannot be read is decoded from its path, for its error in ``open_image``'s words."""
+    from objrec.file_index import DIGEST_CHARS
+    from objrec.processes import each_file
+
+    if not paths:
+        return {}, {}
+    known = _kept_digests(kept)
+
+    def decode(path: Path) -> tuple[Decoded | UnreadableImageError | None, FirstRead | None]:
+        try:
+            data, read = read_first(path)
+        except OSError:
+            return _decode_one(path, ""), None
+        if read.sha256[:DIGEST_CHARS] in known:
+            return None, read
+        return _decoded_from(path, data), read
+
+    found = each_file(decode, paths, advance, doing="decoding images")
+    reads = {p: read for p, (_, read) in zip(paths, found, strict=True) if read is not None}
+    looks = {p: look for p, (look, _) in zip(paths, found, strict=True) if look is not None}
+    digest = {p: read.sha256[:DIGEST_CHARS] for p, read in reads.items()}
+    _keep_decodes(kept, {digest[p]: look for p, look in looks.items() if isinstance(look, Decoded)})
+    return looks, reads
+
+
+def _kept_digests(kept: Path) -> frozenset[str]:
+    """The contents whose decode ``kept`` holds (:data:`DECODED_SCHEMA`), or a split's or an
+    audit's image facts, under today's keys."""
+    from objrec import dedup
+
+    facts = dedup.digests_kept(kept, "facts", dedup.facts_key())
+    return facts | dedup.digests_kept(kept, "check_decoded", decoded_key())
+
+
 def _decode_one(path: Path, digest: str) -> Decoded | UnreadableImageError:
     """``path``'s contrast, size and EXIF damage, decoded as training decodes it (reduced), or
     why it cannot be: decoded from the bytes read once that hash to ``digest``, its content
@@ -944,9 +1005,15 @@ def _decode_one(path: Path, digest: str) -> Decoded | UnreadableImageError:
         return UnreadableImageError(str(path), reason)
     if digest and data is None:
         return UnreadableImageError(str(path), CHANGED)
-    source = path if data is None else data
+    return _decoded_from(path, path if data is None else data)
+
+
+def _decoded_from(path: Path, source: Path | bytes) -> Decoded | UnreadableImageError:
+    """The decode of ``path`` from ``source``, its bytes read already or the path itself."""
+    from objrec import dedup
+
     try:
-        image = open_image(source, dedup.DRAFT, name=str(path), from_file=data is not None)
+        image = open_image(source, dedup.DRAFT, name=str(path), from_file=source is not path)
     except UnreadableImageError as exc:
         return exc
     return Decoded(dedup.contrast(image), *image.size, image.info[DAMAGED_EXIF])

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -561,8 +561,6 @@ def cached_facts(
     keeps it (``store.FeatureStore.image_kinds``), so that no file is opened to tell the HEIC
     photos this Python cannot decode apart (:func:`_decodable`); the others' first bytes are read.
     """
-    import json
-
     pixel_limit()
     fresh = {d: f for d, f in (measured or {}).items() if not f.error}
     key = facts_key()
@@ -574,22 +572,41 @@ def cached_facts(
         on_file()  # type: ignore[misc]
     measured_now = all_facts([paths[i] for i in todo], on_file, digests=[digests[i] for i in todo])
     computed = dict(zip(todo, measured_now, strict=True))
-    now = time.time()
-    rows = [
-        (digest, key, json.dumps(asdict(f)), now)
-        for digest, f in [*fresh.items(), *((digests[i], f) for i, f in computed.items())]
-        if not f.error
-    ]
+    keep_facts(db_file, fresh | {digests[i]: f for i, f in computed.items()}, found)
+    return [computed[i] if i in computed else found[d] for i, d in enumerate(digests)]
+
+
+def keep_facts(db_file: Path, measured: Mapping[str, ImageFacts], read: Iterable[str] = ()) -> None:
+    """Keep the facts ``measured`` of each content digest (not those with an error: tried again
+    next time) in ``db_file``, and date them and those ``read`` there as used now (at most once
+    an hour a row)."""
+    import json
+
+    key, now = facts_key(), time.time()
+    rows = [(d, key, json.dumps(asdict(f))) for d, f in measured.items() if not f.error]
     with open_facts(db_file) as db:
         db.execute("BEGIN IMMEDIATE")  # one transaction: a commit per row costs an fsync each
-        db.executemany("INSERT OR REPLACE INTO facts VALUES (?,?,?)", [r[:3] for r in rows])
+        db.executemany("INSERT OR REPLACE INTO facts VALUES (?,?,?)", rows)
         db.executemany(  # last use, written at most once an hour per row
             "INSERT INTO facts_used VALUES (?,?,?) ON CONFLICT DO UPDATE SET used=excluded.used "
             f"WHERE used<excluded.used-{USE_REFRESH}",
-            [(d, key, now) for d in {*found, *(r[0] for r in rows)}],
+            [(d, key, now) for d in {*read, *(r[0] for r in rows)}],
         )
         db.execute("COMMIT")
-    return [computed[i] if i in computed else found[d] for i, d in enumerate(digests)]
+
+
+def digests_kept(db_file: Path, table: str, key: str) -> frozenset[str]:
+    """The content digests whose rows ``table`` of the facts store ``db_file`` keeps under
+    ``key``: what a first read of new files (``split_source.first_read``) need not measure again (a
+    folder moved or renamed holds the photos of another). One digest each, so as many bytes
+    as the cache folder's facts, never the folder's files."""
+    if not Path(db_file).is_file():
+        return frozenset()
+    with open_facts(db_file) as db:
+        if not has_table(db, table):
+            return frozenset()
+        query = f"SELECT digest FROM {table} WHERE key=?"  # objrec's own names
+        return frozenset(d for (d,) in db.execute(query, (key,)))
 
 
 def kept_facts(

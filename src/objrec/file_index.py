@@ -72,6 +72,13 @@ def trust(name: str, stat: tuple[int, int, int, int], digest: str) -> None:
     _trusted[name] = stat, digest[:DIGEST_CHARS]
 
 
+def trust_unless_racy(name: str, stat: tuple[int, int, int, int], digest: str, looked: float):
+    """:func:`trust` a file the index has just read, unless its row is racy (:func:`is_racy`:
+    ``looked``, when it was looked at; 0, a row it knew)."""
+    if not is_racy(stat[1], looked):
+        trust(name, stat, digest)
+
+
 def read_as_indexed(path: Path, digest: str) -> bytes | None:
     """The bytes of ``path`` if they are those of content digest ``digest``, else None (the file
     changed since it was hashed); an OSError where it cannot be read. Where this process's file
@@ -228,6 +235,34 @@ def hash_or_error(path: str) -> tuple[str, str] | OSError:
         return exc
 
 
+@dataclass(frozen=True)
+class FirstRead:
+    """A file the index did not know, read whole once by a caller that uses its bytes too
+    (:func:`read_first`): what :meth:`FileIndex.keep_first_reads` keeps of it, as if the index
+    had hashed it."""
+
+    name: str
+    """Its absolute path."""
+    looked: float
+    """When it was looked at, just before its stat (:func:`looked_at`)."""
+    stat: os.stat_result
+    sha256: str
+    """The SHA-256 of the bytes read (whole, hex)."""
+    kind: str
+    """Their kind of image (``images.heif_kind``)."""
+
+
+def read_first(path: Path) -> tuple[bytes, FirstRead]:
+    """``path``'s bytes, and what the file index keeps of them, from one read: a first ``check``
+    or ``split`` of a folder decodes each file from the bytes it hashes (it read each twice); an
+    OSError where it cannot be read."""
+    name = os.path.abspath(path)
+    looked = time.time()
+    stat = os.stat(name)
+    data = Path(name).read_bytes()
+    return data, FirstRead(name, looked, stat, hashlib.sha256(data).hexdigest(), heif_kind(data))
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 Index = TypeVar("Index", bound="FileIndex")
@@ -360,6 +395,7 @@ class FileIndex:
         threads: int = 4,
         on_file: Callable[[int, int], None] | None = None,
         whole: bool = False,
+        read_new: bool = True,
     ) -> tuple[list[str], dict[int, OSError], HashStats]:
         """:meth:`digests`, but a file that cannot be read now (removed since it was listed, no
         permission) has the digest "" and its OSError by its position, and is not recorded: for
@@ -369,8 +405,10 @@ class FileIndex:
         ``whole``: each file's whole SHA-256 (hex) instead, as a split's manifest records it
         (``check``, ``split`` and ``add`` read them so, from the same index as every other
         command): a file indexed by its content digest alone (by a train, or an objrec before
-        6 December 2026) is read once."""
-        found, failures, stats = self._indexed(paths, threads, on_file, whole)
+        6 December 2026) is read once. ``read_new`` False: the files the index does not know are
+        not read, and have the digest "" (not in the errors): for a caller that reads each of
+        them once for its own use and tells the index (:meth:`keep_first_reads`)."""
+        found, failures, stats = self._indexed(paths, threads, on_file, whole, read_new)
         return [d if whole else d[:DIGEST_CHARS] for d in found], failures, stats
 
     def _indexed(
@@ -379,6 +417,7 @@ class FileIndex:
         threads: int,
         on_file: Callable[[int, int], None] | None,
         whole: bool,
+        read_new: bool = True,
     ) -> tuple[list[str], dict[int, OSError], HashStats]:
         """Each file's digest as the index keeps it (``whole``: its whole SHA-256, else its
         content digest), those it does not know read, hashed and kept, by both:
@@ -391,7 +430,7 @@ class FileIndex:
         stats, looked = looked_at(names, failures)
         rows = self._known_rows(names, stats, whole)
         known: list[str | None] = [rows[i][0] if i in rows else None for i in range(len(names))]
-        todo = [i for i, d in enumerate(known) if d is None and i not in failures]
+        todo = [i for i, d in enumerate(known) if d is None and i not in failures and read_new]
         kinds = {}
         tell = on_file or (lambda done, total: None)
         tell(len(names) - len(todo), len(names))
@@ -412,8 +451,7 @@ class FileIndex:
         ]
         read = set(todo)
         for i, name, stat, digest in kept:  # a new file's row as the index will trust it
-            if i in rows or not is_racy(stat[1], looked[i]):
-                trust(name, stat, digest)
+            trust_unless_racy(name, stat, digest, 0.0 if i in rows else looked[i])
         files = [(p, *s, d, looked[i]) for i, p, s, d in kept if i not in fresh]
         self._keep_read(kinds, files, [(p, *s, d) for i, p, s, d in kept if i in read])
         seconds = time.perf_counter() - started
@@ -428,6 +466,17 @@ class FileIndex:
             self._keep_kinds(kinds)
             self._keep_files(files)
             self._keep_sha256s(sha256s)
+
+    @index_errors
+    def keep_first_reads(self, reads: Sequence[FirstRead]) -> None:
+        """Keep the files a caller read once for the index and its own use (:func:`read_first`),
+        as :meth:`readable_digests` keeps those it reads (none where the index is open only to
+        read)."""
+        for read in reads:
+            trust_unless_racy(read.name, stat_key(read.stat), read.sha256, read.looked)
+        rows = [(r.name, *stat_key(r.stat), r.sha256) for r in reads]
+        kinds = {r.sha256[:DIGEST_CHARS]: r.kind for r in reads}
+        self._keep_read(kinds, [(*row, r.looked) for row, r in zip(rows, reads, strict=True)], rows)
 
     @index_errors
     def keep_copies(self, copies: Sequence[Copied]) -> int:

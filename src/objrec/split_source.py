@@ -12,7 +12,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from objrec import dedup
+from objrec import bursts, dedup
 from objrec.cache_folder import can_write, default_cache_dir
 from objrec.data import (
     EMPTY_CLASS_ADVICE,
@@ -27,7 +27,7 @@ from objrec.data import (
     with_likely,
 )
 from objrec.errors import ObjrecError, strict_refusal
-from objrec.file_index import DIGEST_CHARS, INDEX_FILE
+from objrec.file_index import DIGEST_CHARS, INDEX_FILE, FirstRead, read_first
 from objrec.images import (
     IgnoredFiles,
     decoder_missing,
@@ -42,6 +42,7 @@ from objrec.manifest import (
     manifest_rows,
     read_split_record,
 )
+from objrec.processes import each_file
 from objrec.progress import plural, some_of
 from objrec.reviewed import REVIEWED_FILE
 from objrec.store import FeatureStore
@@ -78,17 +79,17 @@ def read_source(
 ) -> Source:
     """The class folders of ``src`` that ``config`` takes (``classes``, ``exclude``), each file
     hashed (through the file index of ``store``: an unchanged file is not read again) and each
-    image decoded, small (``on_file(done, total)`` for both passes), what does not decode or is
-    no image left out; refused, before anything is read, when ``src`` is no source folder, and
-    with ``config.strict`` when an image does not decode or a class has none."""
+    image decoded, small, from one read (:func:`read_all`, ``on_file(done, total)`` as there),
+    what does not decode or is no image left out; refused, before anything is read, when
+    ``src`` is no source folder, and with ``config.strict`` when an image does not decode or a
+    class has none."""
     ignored: list[Path] = []
     files, empty = class_files(src, config.exclude, ignored, config.classes)
     refuse_wrong_source(src, files)
     images = [p for paths in files.values() for p in paths]
     not_images = ignored_files(src, ignored, images, loose_files(src, config.groups))
     log.info("reading the %s of %s: hashing and decoding each", plural(len(images), "image"), src)
-    hashes = hash_all(files, on_file, store)
-    facts = decode_all(files, hashes, on_file)
+    hashes, facts = read_all(files, on_file, store, times=config.burst_seconds > 0)
     files, unreadable, too_large, no_decoder = drop_unreadable(src, files, facts)
     if config.strict:
         refuse_problems(src, empty, unreadable)
@@ -219,18 +220,123 @@ def refuse_problems(src: Path, empty: Sequence[str], unreadable: Sequence[str]) 
 
 def decode_all(files: dict[str, list[Path]], hashes: dict[Path, str], on_file) -> dict[Path, Any]:
     """Every image's perceptual hashes, or why it cannot be read: decoded once (small) and kept
-    by content digest in the cache folder's image facts, which ``objrec audit`` shares."""
-    paths = [p for group in files.values() for p in group]
-    done = [len(paths)]
+    by content digest in the cache folder's image facts, which ``objrec audit`` shares;
+    ``on_file(done, total)`` counts them as the second half of the work, the hashing being the
+    first."""
+    total = sum(map(len, files.values()))
+    done = [total]
 
     def tick() -> None:
         done[0] += 1
         if on_file:
+            on_file(done[0], 2 * total)
+
+    return _decoded(files, hashes, tick)
+
+
+def _decoded(
+    files: dict[str, list[Path]], hashes: dict[Path, str], tick: Callable[[], None] | None
+) -> dict[Path, Any]:
+    """:func:`decode_all`'s facts, ``tick()`` after each image."""
+    paths = [p for group in files.values() for p in group]
+    if not paths:
+        return {}
+    digests = [hashes[p][:DIGEST_CHARS] for p in paths]  # the feature store's digests
+    return dict(zip(paths, dedup.cached_facts(paths, digests, facts_file(), tick), strict=True))
+
+
+def read_all(
+    files: dict[str, list[Path]],
+    on_file: Callable[[int, int], None] | None,
+    store: Path,
+    times: bool = True,
+) -> tuple[dict[Path, str], dict[Path, Any]]:
+    """Each image's SHA-256 (whole, as the manifest records it) and image facts (its error where
+    it cannot be decoded), each file read at most once: not at all where the file index of
+    ``store`` knows it unchanged and the cache folder keeps its facts (:func:`decode_all`); a
+    file the index does not know is hashed from the bytes its facts are measured from
+    (:func:`first_read`), its camera time (``times``) read from them too. ``on_file(done,
+    total)`` counts the files looked up in the index as the first half of the work, each image
+    read and measured as the second; an OSError where one cannot be read."""
+    paths = [p for group in files.values() for p in group]
+    hashes = hash_all(files, on_file, store, read_new=False)  # the first half: looked up
+    done = [len(paths)]
+
+    def tick() -> None:  # the second half: read (hashed as they are, where new) and measured
+        done[0] += 1
+        if on_file:
             on_file(done[0], 2 * len(paths))
 
-    digests = [hashes[p][:DIGEST_CHARS] for p in paths]  # the feature store's digests
-    facts = dedup.cached_facts(paths, digests, facts_file(), tick)
-    return dict(zip(paths, facts, strict=True))
+    known = {"known": [p for p in paths if p in hashes]}
+    facts = _decoded(known, hashes, tick)
+    new = [p for p in paths if p not in hashes]
+    hashes |= first_read(new, store, facts, tick, times)
+    facts |= _decoded({"new": [p for p in new if p not in facts]}, hashes, None)
+    return hashes, {p: facts[p] for p in paths}
+
+
+def first_read(
+    paths: list[Path],
+    store: Path,
+    facts: dict[Path, Any],
+    tick: Callable[[], None],
+    times: bool = True,
+) -> dict[Path, str]:
+    """The SHA-256 of each of ``paths``, files the file index of ``store`` does not know, and
+    their image facts into ``facts``, from one read of each (:func:`first_facts`; a split read
+    each twice), the index told of them: not the facts the cache folder keeps of its content
+    already (a folder moved or renamed), which the caller reads from there. With ``times``,
+    each one's EXIF camera time is read from those bytes too and kept, for ``split``'s bursts
+    (``bursts.read_times``), which then open no file. An OSError where one cannot be read;
+    ``tick()`` after each."""
+    if not paths:
+        return {}
+    kept = dedup.digests_kept(facts_file(), "facts", dedup.facts_key())
+    found = each_file(lambda p: first_facts(p, kept, times), paths, tick, doing=dedup.MEASURING)
+    if errors := [exc for exc in found if isinstance(exc, OSError)]:
+        raise errors[0]
+    firsts = {p: first for p, first in zip(paths, found, strict=True) if isinstance(first, First)}
+    keep_first_reads(store, [first.read for first in firsts.values()])
+    hashes = {p: first.read.sha256 for p, first in firsts.items()}
+    digests = {p: h[:DIGEST_CHARS] for p, h in hashes.items()}
+    measured = {p: first.facts for p, first in firsts.items() if first.facts is not None}
+    dedup.keep_facts(facts_file(), {digests[p]: f for p, f in measured.items()})
+    read = {digests[p]: first.time[0] for p, first in firsts.items() if first.time[1]}
+    bursts.keep_times(facts_file(), read if times else {})
+    facts |= measured
+    return hashes
+
+
+class First(NamedTuple):
+    """What :func:`first_facts` took from one read of a file."""
+
+    facts: dedup.ImageFacts | None
+    """Its image facts; None where they are kept already."""
+    read: FirstRead
+    time: tuple[bursts.CameraTime | None, bool]
+    """Its camera time, and whether its EXIF could be read (``bursts.checked_time``)."""
+
+
+def first_facts(path: Path, kept: frozenset[str], times: bool) -> First | OSError:
+    """``dedup.image_facts`` of a file the file index did not know, what the index keeps of it
+    (``file_index.read_first``) and, with ``times``, its camera time (``(None, False)``
+    without), from one read: its facts None where ``kept`` (the content digests whose facts are
+    kept: ``dedup.digests_kept``) holds its content; the OSError where it cannot be read."""
+    try:
+        data, read = read_first(path)
+    except OSError as exc:
+        return exc
+    known = read.sha256[:DIGEST_CHARS] in kept
+    taken = bursts.checked_time(path, data) if times else (None, False)
+    return First(None if known else dedup.image_facts(path, data), read, taken)
+
+
+def keep_first_reads(store: Path, reads: Sequence[FirstRead]) -> None:
+    """Tell the file index of ``store`` the files read once for their bytes and hashed
+    (``file_index.read_first``), where its cache folder can be written."""
+    if reads and can_write(store.parent):
+        with FeatureStore(store) as index:
+            index.keep_first_reads(reads)
 
 
 def facts_file() -> Path:
@@ -312,6 +418,7 @@ def hash_all(
     on_file,
     store: Path,
     failed: dict[Path, OSError] | None = None,
+    read_new: bool = True,
 ) -> dict[Path, str]:
     """The SHA-256 of every file (whole, as the manifest records it); ``on_file(done, total)``
     counts them as the first half of the work, :func:`decode_all` being the second. ``store``:
@@ -320,19 +427,22 @@ def hash_all(
     unchanged since an earlier check, split, add or train read it is not read again (60,000
     phone photos are some 240 GB to read). ``failed``: where a file that cannot be read (gone, no
     permission) goes with its error, left out of the answer, for ``check`` to report; without
-    it, the error is raised."""
+    it, the error is raised. ``read_new`` False: the files the index does not know are not read,
+    and left out of the answer (:func:`read_all`)."""
     paths = [p for group in files.values() for p in group]
     told = None if on_file is None else lambda done, total: on_file(done, 2 * total)
     with file_index(store) as index:
         if not index.read_only:
             adopt_old_index(index, store.parent / dedup.FACTS_FILE)
-        found, failures, stats = index.readable_digests(paths, on_file=told, whole=True)
+        found, failures, stats = index.readable_digests(
+            paths, on_file=told, whole=True, read_new=read_new
+        )
     log.info("%s", stats)
     if failures:
         if failed is None:
             raise next(iter(failures.values()))
         failed.update((paths[i], exc) for i, exc in failures.items())
-    return {path: found[i] for i, path in enumerate(paths) if i not in failures}
+    return {path: found[i] for i, path in enumerate(paths) if i not in failures and found[i]}
 
 
 @contextmanager
