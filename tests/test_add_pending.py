@@ -75,16 +75,16 @@ def repaired_then_stopped(split_dir) -> str:
 def test_ctrl_c_after_a_killed_adds_repair_says_what_it_wrote(tmp_path, split_dir, monkeypatch):
     """The next add gives a killed add's files their manifest rows first: Ctrl-C after that (as
     it hashed the new photos) said "nothing was written to data"."""
-    from objrec.store import FeatureStore
+    from objrec.file_index import FileIndex
 
     kill_an_add(split_dir, new_photos(tmp_path / "more", per_class=3))
 
-    digests = FeatureStore.readable_digests
+    digests = FileIndex.readable_digests
 
-    def ctrl_c_at_sha256s(store, *args, whole=False, **kwargs):  # the new photos'
-        return ctrl_c() if whole else digests(store, *args, **kwargs)
+    def ctrl_c_at_sha256s(index, *args, whole=False, **kwargs):  # the new photos'
+        return ctrl_c() if whole else digests(index, *args, **kwargs)
 
-    monkeypatch.setattr(FeatureStore, "readable_digests", ctrl_c_at_sha256s)
+    monkeypatch.setattr(FileIndex, "readable_digests", ctrl_c_at_sha256s)
     with pytest.raises(Interrupted) as interrupted:
         add_images(split_dir, new_photos(tmp_path / "later", per_class=1))
     assert str(interrupted.value) == repaired_then_stopped(split_dir)

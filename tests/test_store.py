@@ -480,6 +480,25 @@ def test_a_first_check_split_and_train_hash_each_photo_once(tmp_path, monkeypatc
     assert len(again) == 0
 
 
+def test_the_file_index_opens_alone_and_read_only_keeping_nothing(tmp_path):
+    """The file index was the feature store itself (``FeatureStore(FileIndex)``), so hashing a
+    folder opened "the feature store" (review56a L5). It is a part the store has (``files``,
+    its queries still called on the store by their names), opened alone by
+    ``open_file_index``: read-only, it reads the digests it keeps and keeps none it hashes."""
+    from objrec.file_index import FileIndex
+    from objrec.store import open_file_index
+
+    paths = sorted(make_class_folder(tmp_path / "photos", per_class=2).rglob("*.*g"))
+    with open_file_index(tmp_path / "store") as index:
+        assert isinstance(index, FileIndex) and not isinstance(index, FeatureStore)
+        digests = index.digests(paths[:3])[0]
+    with open_file_index(tmp_path / "store", read_only=True) as index:
+        assert index.read_only and index.digests(paths)[0][:3] == digests
+    with FeatureStore(tmp_path / "store") as store:
+        assert store.files.indexed_files() == store.indexed_files() == 3
+        assert store.known_digests(paths) == [*digests, *[None] * (len(paths) - 3)]
+
+
 def photo_reads(monkeypatch, photos: Path) -> Counter:
     """How many times each photo of ``photos`` is opened from now on (``open``, pathlib's,
     Pillow's), by its path below ``photos``."""

@@ -26,7 +26,7 @@ from objrec.outputs import free_name, name_key
 from objrec.progress import some_of
 from objrec.ratios import min_class_size
 from objrec.split_source import decode_all, facts_file
-from objrec.store import FeatureStore
+from objrec.store import open_file_index
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ def _digests(
     total = 2 * (len(data) + len(new))
     told = None if on_file is None else lambda done, _: on_file(done, total)
     then = None if on_file is None else lambda done, _: on_file(len(data) + done, total)
-    with FeatureStore(store_dir) as store:
+    with open_file_index(store_dir) as store:
         known, stats = store.digests(data, on_file=told)
         log.info("the data folder's files: %s", stats)
         whole, failures, stats = store.readable_digests(new, on_file=then, whole=True)

@@ -179,7 +179,7 @@ class FeatureCache:
 
         refuse_foreign_folder(self.root)
         with said_as_the_prune_s(self.root):
-            split_source.adopt_old_index(self.store, self.facts_file)  # pruned with the others
+            split_source.adopt_old_index(self.store.files, self.facts_file)  # pruned with the rest
             keep = None
             if keep_folder is not None:
                 keep = set(self.store.digests(list_images(Path(keep_folder)))[0])

@@ -2,9 +2,9 @@
 a file unchanged since it was read is never read again (the ``files``, ``sha256s`` and ``kinds``
 tables of the feature store's ``index.sqlite``: ``objrec.store``'s docstring says the layout).
 
-:class:`FileIndex` holds its queries, and what the store's other tables share with them: the
-index's transactions and its SQLite errors said in one sentence (:func:`index_errors`);
-``store.FeatureStore``, which opens, locks and closes the index, is one. Hashing a file
+:class:`FileIndex` holds its queries, a part of ``store.FeatureStore`` (which opens, locks and
+closes the database), and what the store's other tables share with them: the index's
+transactions and its SQLite errors said in one sentence (:func:`index_errors`). Hashing a file
 (:func:`hash_file`, cut to :data:`DIGEST_CHARS`), a file known unchanged by its stamp where the
 racy rule allows (:class:`Looked`: a served or shared model file), the copies a split or an add
 tells the index (:class:`Copied`, :func:`copy_and_record`) are here too, and the one rule for
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from objrec.cache_folder import SQLITE_BUGS, database_error
 from objrec.images import file_head, heif_kind
@@ -84,7 +84,7 @@ def read_as_indexed(path: Path, digest: str) -> bytes | None:
     changed since it was hashed); an OSError where it cannot be read. Where this process's file
     index trusted the file under ``digest`` (:func:`trust`) and its stat is the same before and
     after the read, the bytes are trusted by the index's own rule, unhashed; else they are
-    hashed: each decode after the hashing pass hashed its file a second time."""
+    hashed."""
     name = os.path.abspath(path)
     stat, known = _trusted.get(name, (None, ""))
     trusted = known == digest[:DIGEST_CHARS] and stat_key(os.stat(name)) == stat
@@ -212,14 +212,11 @@ def stat_or_keep(path: str, index: int, failures: dict[int, OSError]) -> os.stat
 def looked_at(
     names: Sequence[str], failures: dict[int, OSError]
 ) -> tuple[list[os.stat_result | None], list[float]]:
-    """Each file's stat (:func:`stat_or_keep`), and when it was looked at: the time just before
-    its stat, which its row is dated by (``seen``, :func:`is_racy`): a row dated after a hash
-    slower than a tick (a large photo, a busy disk) would not be racy for a rewrite of the same
-    size in the tick of a change just before it, and would keep the digest of the bytes before
-    the rewrite for good; git dates its index so, by when it looked at the files, not when it
-    wrote them down. Each file by its own time, not all by one taken before the first: a file
-    changed while thousands were looked at, over a tick after that time, would read as dated
-    ahead (a camera's clock), never racy."""
+    """Each file's stat (:func:`stat_or_keep`), and when it was looked at, just before its
+    stat: its row is dated so (``seen``, :func:`is_racy`), as git dates its index. Dated after
+    a hash slower than a tick, a rewrite of the same size just before it would not be racy, and
+    its old digest would be trusted for good; dated by one time for all, a file changed while
+    thousands were looked at would read as dated ahead, never racy."""
     stats, times = [], []
     for i, name in enumerate(names):
         times.append(time.time())
@@ -263,9 +260,15 @@ def read_first(path: Path) -> tuple[bytes, FirstRead]:
     return data, FirstRead(name, looked, stat, hashlib.sha256(data).hexdigest(), heif_kind(data))
 
 
+class InStore(Protocol):
+    """What :func:`index_errors` names a database error by: the store folder."""
+
+    root: Path
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
-Index = TypeVar("Index", bound="FileIndex")
+Index = TypeVar("Index", bound=InStore)
 
 
 def index_errors(
@@ -303,7 +306,7 @@ class HashStats:
         return f"hashed {self.hashed:,} of {self.files:,} files in {self.seconds:.2f} s"
 
 
-class _Transaction:
+class Transaction:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error) on an autocommit connection."""
 
     def __init__(self, db: sqlite3.Connection):
@@ -342,33 +345,41 @@ def use_is_stale(seen: float) -> bool:
     return seen < time.time() - USE_REFRESH
 
 
-class FileIndex:
-    """The file index's queries on the feature store's index database, which ``store.FeatureStore``
-    (a file index itself) opens, locks and closes."""
+def fill_wanted(db: sqlite3.Connection, digests: Sequence[str]) -> None:
+    """The temporary table ``wanted`` (position, digest) holding ``digests``, to join with."""
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted(i INTEGER, digest TEXT)")
+    db.execute("DELETE FROM temp.wanted")
+    db.executemany("INSERT INTO temp.wanted VALUES (?,?)", enumerate(digests))
 
-    root: Path
-    """The store folder."""
-    db: sqlite3.Connection
-    """The index's connection."""
-    read_only: bool = False
-    """Opened only to read: a file it does not know is hashed and not kept."""
+
+class FileIndex:
+    """The file index's queries on the feature store's index database: a part of
+    ``store.FeatureStore`` (its ``files``), which opens, locks and closes that database; opened
+    alone, read-only too, by ``store.open_file_index``."""
+
+    def __init__(
+        self, connection: Callable[[], sqlite3.Connection], root: Path, read_only: bool = False
+    ):
+        self._connection = connection
+        self.root = root
+        """The store folder."""
+        self.read_only = read_only
+        """Opened only to read: a file it does not know is hashed and not kept."""
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The index's connection (its store's, opened again where the store was closed)."""
+        return self._connection()
 
     # content digests of files ---------------------------------------------------------------
 
-    def _transaction(self):
-        return _Transaction(self.db)
+    def _transaction(self) -> Transaction:
+        return Transaction(self.db)
 
     @index_errors
     def indexed_files(self) -> int:
         """How many files the (path, size, times) -> content digest index holds."""
         return self.db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
-
-    def _fill_wanted(self, digests: Sequence[str]) -> None:
-        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted(i INTEGER, digest TEXT)")
-        self.db.execute("DELETE FROM temp.wanted")
-        self.db.executemany(
-            "INSERT INTO temp.wanted VALUES (?,?)", ((i, d) for i, d in enumerate(digests))
-        )
 
     @index_errors
     def digests(
@@ -401,7 +412,7 @@ class FileIndex:
         permission) has the digest "" and its OSError by its position, and is not recorded: for
         a reader that skips it, as it skips a file gone by the time it is decoded.
         ``on_file(done, total)`` is told the files the index knew, then after each file read: a
-        folder the index has not seen is a full read (tens of minutes at 60,000 phone photos).
+        folder the index has not seen is a full read.
         ``whole``: each file's whole SHA-256 (hex) instead, as a split's manifest records it
         (``check``, ``split`` and ``add`` read them so, from the same index as every other
         command): a file indexed by its content digest alone (by a train, or an objrec before
@@ -422,8 +433,8 @@ class FileIndex:
         """Each file's digest as the index keeps it (``whole``: its whole SHA-256, else its
         content digest), those it does not know read, hashed and kept, by both:
         :meth:`readable_digests`. A row read is written again (its last use, for ``prune``)
-        only once that is older than :data:`USE_REFRESH`, as the image facts' rows are: a warm
-        read of 60,000 files rewrote all 60,000 rows each time."""
+        only once that is older than :data:`USE_REFRESH`, as the image facts' rows are, so that
+        a warm read writes nothing."""
         started = time.perf_counter()
         names = [os.path.abspath(p) for p in paths]
         failures: dict[int, OSError] = {}
@@ -502,8 +513,7 @@ class FileIndex:
         (``applying.copy_hashed``), by its stat once written: ``train`` on ``apply-plan``'s copy
         reads none of them again. How many. Each row is dated when its file was last changed (its
         change time, before its stat: :func:`is_racy`), not when the index is told, once every
-        file is written: a copy of a photo changed just before it was copied (which keeps its
-        times) was dated minutes after the change, so a rewrite of the copy in that tick was
+        file is written: dated so late, a rewrite of a copy within a tick of its change would be
         trusted for good."""
         now = time.time()
         rows = [(os.path.abspath(p), *stat_key(s), d) for p, s, d in files]
@@ -563,7 +573,7 @@ class FileIndex:
         its kind is kept then; one that cannot be read now, or has changed since it was hashed
         (:meth:`unchanged`: those bytes may be another photo's), is left out."""
         with self._transaction():
-            self._fill_wanted(digests)
+            fill_wanted(self.db, digests)
             cursor = self.db.execute(
                 "SELECT w.digest, k.kind FROM temp.wanted w JOIN kinds k ON k.digest=w.digest"
             )

@@ -27,7 +27,7 @@ from objrec.data import (
     with_likely,
 )
 from objrec.errors import ObjrecError, strict_refusal
-from objrec.file_index import DIGEST_CHARS, INDEX_FILE, FirstRead, read_first
+from objrec.file_index import DIGEST_CHARS, INDEX_FILE, FileIndex, FirstRead, read_first
 from objrec.images import (
     IgnoredFiles,
     decoder_missing,
@@ -45,7 +45,7 @@ from objrec.manifest import (
 from objrec.processes import each_file
 from objrec.progress import plural, some_of
 from objrec.reviewed import REVIEWED_FILE
-from objrec.store import FeatureStore
+from objrec.store import open_file_index
 
 if TYPE_CHECKING:
     from objrec.config import SplitConfig
@@ -335,7 +335,7 @@ def keep_first_reads(store: Path, reads: Sequence[FirstRead]) -> None:
     """Tell the file index of ``store`` the files read once for their bytes and hashed
     (``file_index.read_first``), where its cache folder can be written."""
     if reads and can_write(store.parent):
-        with FeatureStore(store) as index:
+        with open_file_index(store) as index:
             index.keep_first_reads(reads)
 
 
@@ -446,12 +446,12 @@ def hash_all(
 
 
 @contextmanager
-def file_index(store: Path) -> Iterator[FeatureStore]:
+def file_index(store: Path) -> Iterator[FileIndex]:
     """The file index of the feature store folder ``store``, for a command that hashes files;
     where its cache folder cannot be written (a read-only disk), the index as it is, opened only
     to read (or none), which hashes the files it does not know without keeping them."""
     if can_write(store.parent):
-        with FeatureStore(store) as index:
+        with open_file_index(store) as index:
             yield index
         return
     log.warning(
@@ -463,10 +463,10 @@ def file_index(store: Path) -> Iterator[FeatureStore]:
         folder = store if (store / INDEX_FILE).is_file() else None
         if folder is None:  # hashed through an index of its own, removed after
             folder = Path(held.enter_context(tempfile.TemporaryDirectory(prefix="objrec-")))
-        yield held.enter_context(FeatureStore(folder, read_only=folder == store))
+        yield held.enter_context(open_file_index(folder, read_only=folder == store))
 
 
-def adopt_old_index(index: FeatureStore, facts: Path) -> None:
+def adopt_old_index(index: FileIndex, facts: Path) -> None:
     """The files' SHA-256 an objrec before 6 December 2026 kept for ``check`` and ``split`` in
     the image facts store ``facts`` (its table ``file_sha256``, by the same path, size, times
     and inode), moved into the feature store's file index, which every command reads now: read

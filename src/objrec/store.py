@@ -18,8 +18,8 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
   index every command reads and fills (a split's and an add's copies are told to it,
   :meth:`FeatureStore.keep_copies`), so unchanged files are never hashed again, and ``sha256s``
   (the same key -> the file's whole SHA-256, which ``check``, ``split`` and ``add`` read for a
-  split's manifest: a table of its own, so that an objrec before 6 December 2026 sharing the
-  cache folder reads and writes ``files`` as it always did); ``memos`` (a digest of what a
+  split's manifest: a table of its own, so that an older objrec sharing the cache folder
+  reads and writes ``files`` as it always did); ``memos`` (a digest of what a
   small value is made from -> the value and its last read, for ``prune``:
   :func:`view_keys.remembered_fingerprint`, ``quantize.usable``); ``kinds``
   (content digest -> HEIC, HEIF, AVIF or "" for any other image, by its first bytes, kept as
@@ -37,8 +37,7 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
 Safety. A writer reserves rows in one transaction (so concurrent writers never share a row) and
 writes them at once, but ``fsync``\\ s them and commits their entries only every ``SYNC_SECONDS``
 within a frozen pass (:meth:`Space.syncing_seldom`; at its end, before any lookup and when the
-store is closed too): writing the 484 batches of 16 rows of a cold pass of the 100-class
-protocol took 1.74 s here synced one by one, 0.19 s so (``benchmarks/store_sync.py``). An entry is
+store is closed too), not once a batch (``benchmarks/store_sync.py`` measures both). An entry is
 still readable only once its row holds its features on disk: a process killed at any point, or a
 write the disk cannot hold (an OSError naming the array file), leaves at most unreferenced rows,
 never a readable wrong one; a kill loses at most the last second's rows, computed again next
@@ -58,6 +57,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -71,7 +71,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -88,6 +88,8 @@ from objrec.file_index import (
     Copied,
     FileIndex,
     Hashed,
+    Transaction,
+    fill_wanted,
     index_errors,
     use_is_stale,
 )
@@ -96,6 +98,8 @@ from objrec.locks import lock_exclusively, take_lock
 from objrec.outputs import sync_folder as sync_folder  # add_pending's, runs'
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 STORE_VERSION = 2
 DECODE_RULES = "decode-6"
@@ -117,8 +121,8 @@ SYNC_SECONDS = 1.0
 """The least time a writer's rows wait, written but neither synced nor indexed, before it
 ``fsync``\\ s and indexes them (:meth:`Space.flush`): its first write that long after the oldest
 of them does it (or the pass's end, a lookup), so a kill may cost about a second's rows computed
-again, more where batches come slower (a big TIFF, a network disk); against one ``fsync`` a
-batch (3.6 ms each here, 10-20 ms on a spinning or network disk)."""
+again, more where batches come slower (a big TIFF, a network disk), against one ``fsync`` a
+batch."""
 LOCK_FILES = ("lock", "open.lock")
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 """What SQLite keeps beside a database file ``NAME`` (as ``NAME-wal`` and so on)."""
@@ -504,19 +508,47 @@ def write_all(fd: int, data: memoryview, offset: int) -> None:
         data, offset = data[written:], offset + written
 
 
-class FeatureStore(FileIndex):
-    """The store folder: its SQLite index, array files and lock (see the module docstring).
+def of_files(
+    method: Callable[Concatenate[FileIndex, P], R],
+) -> Callable[Concatenate[FeatureStore, P], R]:
+    """``method`` of the file index, called on the store that has it (its ``files``): by the
+    name callers knew when the store was a file index itself."""
+
+    @functools.wraps(method)
+    def query(store: FeatureStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return method(store.files, *args, **kwargs)
+
+    return query
+
+
+class FeatureStore:
+    """The store folder: its SQLite index, array files and lock (see the module docstring), and
+    the file index kept in that index (:attr:`files`).
 
     Use as a context manager (or call ``close``); it holds a shared lock while open. A closed
     store opens again on its next use (taking the lock again), so that one user closing the store
     that a process shares (``cache.FeatureCache.close``) breaks no other user's table.
     """
 
+    digests = of_files(FileIndex.digests)
+    readable_digests = of_files(FileIndex.readable_digests)
+    known_digests = of_files(FileIndex.known_digests)
+    indexed_files = of_files(FileIndex.indexed_files)
+    image_kinds = of_files(FileIndex.image_kinds)
+    unchanged = of_files(FileIndex.unchanged)
+    keep_copies = of_files(FileIndex.keep_copies)
+    keep_hashed = of_files(FileIndex.keep_hashed)
+    keep_first_reads = of_files(FileIndex.keep_first_reads)
+    adopt_files = of_files(FileIndex.adopt_files)
+    forget_files = of_files(FileIndex.forget_files)
+
     def __init__(self, root: Path, timeout: float = 600.0, read_only: bool = False):
         self.root = Path(root)
         self._timeout = timeout
         self.read_only = read_only
         """Opened only to read (``objrec cache``'s summary): on a read-only file system too."""
+        self.files = FileIndex(lambda: self.db, self.root, read_only)
+        """The file index: each file's content digest by its path and stat."""
         self._spaces: dict[str, Space] = {}
         self._lock: BinaryIO | None = None
         self._db: sqlite3.Connection | None = None
@@ -600,6 +632,9 @@ class FeatureStore(FileIndex):
 
     def __enter__(self) -> FeatureStore:
         return self
+
+    def _transaction(self) -> Transaction:
+        return Transaction(self.db)
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -812,7 +847,7 @@ class FeatureStore(FileIndex):
         errors: dict[int, str] = {}
         now = time.time()
         with self._transaction():
-            self._fill_wanted(digests)
+            fill_wanted(self.db, digests)
             cursor = self.db.execute(
                 "SELECT w.i, e.row, e.error, e.counted FROM temp.wanted w JOIN entries e "
                 "ON e.space=? AND e.view=? AND e.digest=w.digest",
@@ -978,6 +1013,15 @@ class Pruner:
             space.close()  # reopened on its next use, in its space's current generation
             if sid not in kept:  # made again on its next use
                 del self.store._spaces[sid]
+
+
+@contextmanager
+def open_file_index(folder: Path, read_only: bool = False) -> Iterator[FileIndex]:
+    """The file index of the store folder ``folder``, for a command that hashes files and keeps
+    no features (``check``, ``split``, ``add``): its database opened and held as the store holds
+    it; ``read_only``: read as it is (a read-only disk too), nothing it hashes kept."""
+    with FeatureStore(folder, read_only=read_only) as store:
+        yield store.files
 
 
 def index_written(
