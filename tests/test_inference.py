@@ -3,6 +3,7 @@ sidecar's preprocessing, and serve give the same probabilities for the same real
 
 import json
 import platform
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -119,6 +120,62 @@ def test_evaluate_predict_onnx_export_and_serve_agree_on_real_images(sample_run,
         assert set(rows) == set(reference), name
         worst = max(float(np.abs(rows[p] - reference[p]).max()) for p in paths)
         assert worst <= TOLERANCE, f"{name} differs from evaluate by {worst:.2g}"
+
+
+def sideways_photo(path: Path) -> Path:
+    """A JPEG stored turned, with the EXIF orientation (6) a phone writes to show it upright."""
+    upright = np.zeros((200, 320, 3), dtype=np.uint8)
+    upright[:70] = (220, 40, 40)  # a red band on top, green below: a turn changes the view
+    upright[70:] = (40, 200, 60)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)
+    stored.save(path, quality=95, exif=exif)
+    return path
+
+
+def test_the_python_api_page_s_recognizer_answers_a_phone_photo_as_predict_does(
+    trained_run, tmp_path, monkeypatch
+):
+    """docs/python-api.md answered `Recognizer.answer([Image.open(p).convert("RGB")])`: a phone's
+    photo, stored sideways with its EXIF orientation, was answered sideways, otherwise than
+    predict answers it (review57a H1). The page's block, as written, on such a photo now gives
+    predict's probabilities and unknown score."""
+    import objrec
+
+    shutil.copytree(trained_run, tmp_path / "here" / "run")
+    photo = sideways_photo(tmp_path / "here" / "photo.jpg")
+    monkeypatch.chdir(tmp_path / "here")
+    page = (Path(__file__).parents[1] / "docs" / "python-api.md").read_text()
+    block = next(b for b in re.findall(r"(?ms)^```python\n(.*?)^```", page) if "Recognizer" in b)
+    namespace = {"objrec": objrec}
+    exec(compile(block, "python-api.md", "exec"), namespace)
+    recognizer, answers = namespace["recognizer"], namespace["answers"]
+    expected = predict(Path("run"), [photo], topk=len(recognizer.classes))[0]
+    got = recognizer.topk(answers.probs[0], len(recognizer.classes))
+    assert [t["class"] for t in got] == [t["class"] for t in expected.topk]
+    assert np.allclose([t["prob"] for t in got], [t["prob"] for t in expected.topk], atol=1e-6)
+    assert float(answers.scores[0]) == pytest.approx(expected.score, abs=1e-5)
+    sideways = recognizer.answer([Image.open(photo).convert("RGB")])  # the page's old recipe
+    assert float((sideways.probs[0] - answers.probs[0]).abs().max()) > 1e-3
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "CMYK", "I;16", "F", "L"])
+def test_the_recognizer_refuses_an_image_that_is_not_rgb_in_one_sentence(trained_once, mode):
+    """`answer` took any PIL image: RGBA and CMYK stopped on torch's "The size of tensor a (4)
+    must match the size of tensor b (3)", and 16-bit grey answered another class than predict
+    (review57a H1). Only RGB is taken; a file is opened as predict opens it."""
+    from objrec.errors import ObjrecError
+
+    from .conftest import make_image
+
+    recognizer = Recognizer.load(trained_once)
+    image = make_image((200, 40, 40))
+    with pytest.raises(ObjrecError, match=f"takes RGB images, not this {re.escape(mode)} one"):
+        recognizer.answer([image.convert(mode)])
+    with pytest.raises(ObjrecError, match="a list of images or files, not one"):
+        recognizer.answer(image)
+    assert recognizer.answer([image]).probs.shape == (1, len(recognizer.classes))
 
 
 @pytest.mark.slow

@@ -1182,13 +1182,18 @@ def count_views(monkeypatch) -> list[int]:
     into the list returned (one number)."""
     from objrec.inference import Recognizer
 
-    counted, preprocess = [0], Recognizer.preprocess
+    counted, own = [0], Recognizer._transform
 
-    def counting(self, images, view="centre"):
-        counted[0] += len(images)
-        return preprocess(self, images, view)
+    def counting(self, view):
+        transform = own(self, view)
 
-    monkeypatch.setattr(Recognizer, "preprocess", counting)
+        def counted_transform(image):
+            counted[0] += 1
+            return transform(image)
+
+        return counted_transform
+
+    monkeypatch.setattr(Recognizer, "_transform", counting)
     return counted
 
 

@@ -6,8 +6,9 @@ The public API mirrors the CLI: each function does one stage and returns data (`
 ``suggest_images`` for ``suggest``, ``run_demo``); ``TqdmReporter`` shows their progress
 (``reporter=``). The records they return are here too (``TrainResult``, ``EvaluationResult``,
 ``SplitResult``...), and ``load_run`` reads a run folder back as the ``TrainResult`` ``train``
-returned. Imports are lazy so that ``import objrec`` (and
-``objrec --help``) stays fast.
+returned. ``Recognizer`` gives the model's answer (calibrated probabilities, the unknown
+verdict) of image files, as ``predict`` gives it. Imports are lazy so that ``import objrec``
+(and ``objrec --help``) stays fast.
 
 ``objrec.train``, ``objrec.evaluate``, ``objrec.predict`` and ``objrec.explore`` are the functions,
 whatever imported their modules first; the modules named like them are reached with
@@ -34,6 +35,7 @@ _EXPORTS = {
     "evaluate": "objrec.evaluate",
     "predict": "objrec.predict",
     "load_model": "objrec.checkpoint",
+    "Recognizer": "objrec.inference",
     "TrainConfig": "objrec.config",
     "DataConfig": "objrec.config",
     "ObjrecError": "objrec.errors",

@@ -22,7 +22,7 @@ import hashlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -63,6 +63,10 @@ whenever the graph objrec exports for a checkpoint changes."""
 
 Outputs = tuple[torch.Tensor, torch.Tensor | None]
 """One view's (logits, familiarity or None) for a batch."""
+
+Photo = Image.Image | str | Path | bytes
+"""What :meth:`Recognizer.answer` takes of one image: its file (a path, or the file's bytes),
+opened as ``predict`` opens it (:meth:`Recognizer.open`), or an RGB image decoded already."""
 
 
 def resolve_runtime(runtime: str | None, device: torch.device, default: str = "torch") -> str:
@@ -105,6 +109,18 @@ def int8_placement(
         )
         runtime = "torch"
     return device, runtime
+
+
+def require_rgb(image: Image.Image) -> Image.Image:
+    """``image``, refused in one sentence unless it is RGB: made RGB by a caller's own rule, a
+    16-bit grey or a transparent image is not what ``predict`` sees of its file (and a
+    four-channel one does not fit the model at all)."""
+    if image.mode != "RGB":
+        raise ObjrecError(
+            f"the recognizer takes RGB images, not this {image.mode} one: give it the image's file "
+            "(its path or bytes), which it opens as predict does (Recognizer.open)"
+        )
+    return image
 
 
 class GraphUnmade(ObjrecError):
@@ -434,10 +450,19 @@ class Recognizer:
             return "compiling the 8-bit networks for this CPU in OpenVINO (once per cache folder)"
         return "loading the 8-bit networks OpenVINO compiled for this CPU"
 
+    def open(self, source: str | Path | bytes) -> Image.Image:
+        """An image file (its path or its bytes) decoded as ``predict`` and ``serve`` decode it
+        for this model (``images.open_image``): turned upright by its EXIF orientation, made RGB
+        from any mode (16-bit grey, transparency, CMYK), a large JPEG decoded reduced toward the
+        model's input size, within the pixel limit. ``Image.open(path).convert("RGB")`` does
+        not turn a phone's photo upright, and answers it otherwise."""
+        return open_image(source, self.draft)
+
     def preprocess(self, images: Sequence[Image.Image], view: str = "centre") -> torch.Tensor:
-        """PIL images -> the normalised batch (N, 3, S, S) the model sees in ``view``."""
+        """RGB images -> the normalised batch (N, 3, S, S) the model sees in ``view``; an image
+        of another mode is refused (:func:`require_rgb`)."""
         transform = self._transform(view)
-        return torch.stack([transform(image) for image in images])
+        return torch.stack([transform(require_rgb(image)) for image in images])
 
     def _transform(self, view: str) -> Callable[[Image.Image], torch.Tensor]:
         """``view``'s preprocessing, built at its first image, not with the recognizer: building
@@ -465,17 +490,31 @@ class Recognizer:
         probs = [(logits.float() / t).softmax(1) for logits in view_logits]
         return torch.stack(probs).mean(0)
 
-    def probabilities(self, images: Sequence[Image.Image], tta: bool = False) -> torch.Tensor:
-        """Class probabilities (N, classes) of PIL images; ``tta``: over the test-time views."""
+    def probabilities(self, images: Iterable[Photo], tta: bool = False) -> torch.Tensor:
+        """Class probabilities (N, classes) of ``images`` (:meth:`answer`); ``tta``: over the
+        test-time views."""
         return self.answer(images, tta).probs
 
-    def answer(self, images: Sequence[Image.Image], tta: bool = False) -> Answers:
-        """Probabilities, unknown scores and "unknown" flags of PIL images; the familiarity of
-        the first view alone, as :meth:`outputs_from_features` computes it."""
+    def answer(self, images: Iterable[Photo], tta: bool = False) -> Answers:
+        """Probabilities, unknown scores and "unknown" flags of ``images``: image files (paths
+        or bytes), each opened as ``predict`` opens it (:meth:`open`), or RGB images decoded
+        already, taken as they are. The familiarity is the first view's alone, as
+        :meth:`outputs_from_features` computes it."""
+        if isinstance(images, str | Path | bytes | Image.Image):
+            raise ObjrecError("`answer` takes a list of images or files, not one: give [photo]")
         views = self.view_names(tta)
-        return self.decide(
-            [self._run(self.preprocess(images, v), i == 0) for i, v in enumerate(views)]
-        )
+        batches = self._view_batches(images, views)
+        return self.decide([self._run(x, i == 0) for i, x in enumerate(batches)])
+
+    def _view_batches(self, images: Iterable[Photo], views: Sequence[str]) -> list[torch.Tensor]:
+        """Each view's batch of ``images``, each file opened and made into its views before the
+        next is opened: one image at its decoded size is held at a time, whatever the batch."""
+        inputs: list[list[torch.Tensor]] = [[] for _ in views]
+        for photo in images:
+            image = require_rgb(photo if isinstance(photo, Image.Image) else self.open(photo))
+            for batch, view in zip(inputs, views, strict=True):
+                batch.append(self._transform(view)(image))
+        return [torch.stack(batch) for batch in inputs]
 
     @torch.inference_mode()
     def answer_from_features(self, view_features: Sequence[torch.Tensor]) -> Answers:
