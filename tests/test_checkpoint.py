@@ -429,6 +429,37 @@ def test_metadata_that_cannot_be_used_is_one_sentence_naming_the_checkpoint(
 
 
 @pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        ({"temperature": float("nan")}, "temperature must be above zero and finite, not nan"),
+        ({"temperature": float("inf")}, "temperature must be above zero and finite, not inf"),
+        ({"unknown_threshold": float("nan")}, "unknown threshold must be a number, not nan"),
+        ({"unknown_threshold": "0.5"}, "its metadata's `calibration` is not an object of cal"),
+        (None, "its metadata's `classes` names 'blue' more than once: one class each"),
+    ],
+    ids=["temperature-nan", "temperature-inf", "threshold-nan", "threshold-string", "classes"],
+)
+def test_a_sealed_model_file_s_impossible_calibration_or_classes_are_refused_on_load(
+    tmp_path, trained_run, edit, words
+):
+    """A model file edited by hand and sealed again loaded a temperature of NaN (predict said
+    "nan%" for every class, exit 0) or inf (every class alike), a threshold of NaN (nothing ever
+    unknown) or "0.5" (a TypeError at the first answer), and five classes named alike (review57a
+    L1): each is refused in one sentence naming the file."""
+    state, meta = read_checkpoint(trained_run)
+    header = meta.to_json()
+    if edit is None:
+        header["classes"] = ["blue"] * len(header["classes"])
+    else:
+        header["calibration"] = {**header["calibration"], **edit}
+    path = tmp_path / "edited.safetensors"
+    save_model_state(path, state, header)
+    with pytest.raises(ObjrecError, match=f"^cannot load the checkpoint {path}: ") as caught:
+        load_model(path)
+    assert words in str(caught.value) and "Error" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
     ("entry", "value", "words"),
     [
         ("classes", 5, "its metadata's `classes` is not a list of class names"),

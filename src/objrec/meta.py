@@ -7,6 +7,9 @@ only code that knows its keys.
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import partial
@@ -99,14 +102,30 @@ class Calibration:
         return cls(**known_settings(cls, entry, "calibration", source))
 
     def __post_init__(self) -> None:
-        if self.temperature <= 0:
-            raise ObjrecError("calibration temperature must be above zero")
+        """Values a hand-edited model file may hold, refused: a temperature of NaN answered
+        every class "nan%", of inf every class alike, a threshold of NaN nothing "unknown" and a
+        string one stopped on a TypeError at the first answer. Not a number at all: a TypeError,
+        which a checkpoint's reader words (``read_entry``)."""
+        threshold = self.unknown_threshold
+        if not is_number(self.temperature) or not (threshold is None or is_number(threshold)):
+            raise TypeError("the temperature and the threshold are numbers")
+        if not 0 < self.temperature < math.inf:
+            raise ObjrecError(
+                f"calibration temperature must be above zero and finite, not {self.temperature}"
+            )
+        if threshold is not None and math.isnan(threshold):
+            raise ObjrecError("the calibration's unknown threshold must be a number, not nan")
         msp = self.unknown_score == "msp"
         if msp and self.unknown_threshold is not None and not 0 <= self.unknown_threshold <= 1:
             raise ObjrecError("the unknown threshold on the top probability must be in [0, 1]")
         if self.scaled_on not in ("validation", "training"):
             said = f"{self.scaled_on!r}, not validation or training images"
             raise ObjrecError(f"the familiarity is scaled on {said}")
+
+
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is a real number (an int, a float, a NumPy one), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def typical_image(scaled_on: str | None) -> str:
@@ -332,6 +351,9 @@ def class_names(value: Any) -> tuple[str, ...]:
     string would be read as one class per letter)."""
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
         raise TypeError("classes is not a list of names")
+    if twice := sorted(name for name, n in Counter(value).items() if n > 1):
+        said = ", ".join(map(repr, twice))
+        raise ObjrecError(f"its metadata's `classes` names {said} more than once: one class each")
     return tuple(value)
 
 
