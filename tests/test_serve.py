@@ -2284,3 +2284,29 @@ def test_serve_gives_confused_with_as_predict_gives_it(trained_run, split_dir, m
         metrics["mixed_pairs"] = pairs
         (trained_run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
         assert both() == (expected, expected)
+
+
+def test_serve_reads_the_mixed_pairs_again_after_an_evaluation_of_the_run_it_serves(
+    trained_run, split_dir
+):
+    """serve read the pairs an evaluation mixed up only when it loaded a model: after `evaluate`
+    wrote one into the run it served, /predict went on saying `"confused_with": null` ("no
+    evaluation records them") where predict said [] (review57a M2). Its look at the model's
+    files reads them again when an evaluation changes, without loading the model again."""
+    from objrec.evaluate import evaluate
+    from objrec.predict import predict
+
+    image = next((split_dir / "test" / "red").iterdir())
+    app = create_app(trained_run, runtime="torch", check_every=None)  # looks driven by the test
+    upload = {"file": (image.name, image.read_bytes(), "image/png")}
+    with local_client(app) as server:
+        before = server.post("/predict", files=upload)
+        recognizer = app.state.served.recognizer
+        evaluate(trained_run, split_dir)
+        assert app.state.served.check() is False  # the model is not loaded again
+        after = server.post("/predict", files=upload)
+    assert app.state.served.recognizer is recognizer
+    assert before.headers["x-objrec-model"] == after.headers["x-objrec-model"]
+    assert before.json()["confused_with"] is None
+    expected = predict(trained_run, [image])[0].confused_with
+    assert expected is not None and after.json()["confused_with"] == expected

@@ -173,8 +173,9 @@ class Recognizer:
 
     mixed: dict[str, list[str]] | None = None
     """The classes the run's evaluation mistook for each other both ways
-    (``prediction.mixed_partners``), where the caller read them (``serve`` at each load): each
-    answer's ``confused_with`` comes from them; None: none read or recorded."""
+    (``prediction.mixed_partners``), where the caller read them (``serve`` at each load, and
+    again after each evaluation of the run): each answer's ``confused_with`` comes from them;
+    None: none read or recorded."""
 
     def __init__(
         self,

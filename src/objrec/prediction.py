@@ -352,6 +352,14 @@ def mixed_partners(
     return partners
 
 
+def evaluation_records(run: Path) -> list[Path]:
+    """The ``metrics.json`` of each evaluation of the model ``run`` (its ``eval*`` folders,
+    beside it as ``meta.output_beside`` places them): what :func:`recorded_pairs` reads, and
+    what ``serve`` looks at to read them again."""
+    evaluations = output_beside(run, "eval")
+    return list(evaluations.parent.glob(f"{glob.escape(evaluations.name)}*/metrics.json"))
+
+
 def recorded_pairs(
     run: Path, data_dir: str | None = None, model: str | None = None
 ) -> list[dict[str, Any]] | None:
@@ -362,10 +370,9 @@ def recorded_pairs(
     run). None when no evaluation records them (none yet, one made before
     they were recorded, or of a model trained since). Another folder named ``test`` is not the
     run's test split: its evaluation had outranked a later one of the run's own."""
-    evaluations = output_beside(run, "eval")
     test = (Path(data_dir) / "test").resolve() if data_dir else None
     found = []
-    for path in evaluations.parent.glob(f"{glob.escape(evaluations.name)}*/metrics.json"):
+    for path in evaluation_records(run):
         record = read_record(path.parent)
         if record is not None and record.mixed_pairs is not None:
             folder = record.folder

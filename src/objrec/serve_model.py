@@ -10,19 +10,21 @@ import logging.config
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from objrec import __version__
 from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
+from objrec.file_index import file_stamp
 from objrec.inference import GraphUnmade, Recognizer, resolve_runtime
 from objrec.kept import kept_path
-from objrec.prediction import mixed_partners
+from objrec.prediction import evaluation_records, mixed_partners
 from objrec.quantize import QuantizedBody, graph_engine
 from objrec.run_files import checkpoint_file
 from objrec.runtime import ENGINE_NAMES
-from objrec.served import ServedModel
+from objrec.served import Beside, ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,15 @@ def load_recognizer(
         if asked is not None:
             raise
         raise ObjrecError(f"{exc}; `runtime='torch'` serves without it", exc.values) from exc
-    recognizer.mixed = mixed_partners(run, recognizer.meta.data_dir, recognizer.model_digest)
+    read_mixed(run, recognizer)
     return recognizer
+
+
+def read_mixed(run: Path, recognizer: Recognizer) -> None:
+    """The pairs of classes the run's evaluation of ``recognizer``'s model mixed up, read into it
+    for each answer's ``confused_with``, as ``predict`` reads them
+    (``prediction.mixed_partners``)."""
+    recognizer.mixed = mixed_partners(run, recognizer.meta.data_dir, recognizer.model_digest)
 
 
 def unknown_info(recognizer: Recognizer) -> dict[str, Any]:
@@ -183,6 +192,20 @@ def warm_up(recognizer: Recognizer, answering: ThreadPoolExecutor) -> None:
     log.info("the model answered a first image in %.2f s", time.perf_counter() - started)
 
 
+def evaluations_stamp(run: Path) -> tuple[tuple[str, Any], ...]:
+    """Which version of the run's evaluation records there is (each one's path and stamp,
+    ``prediction.evaluation_records``): one listing and a ``stat`` per evaluation, at each look
+    of the server at its files."""
+    return tuple(sorted((str(path), file_stamp(path)) for path in evaluation_records(run)))
+
+
+def mixed_beside(run: Path) -> Beside:
+    """The pairs of classes the run's evaluation of the model served mixed up (:func:`read_mixed`),
+    read again when an evaluation is written (``evaluate`` into the run served): each answer's
+    ``confused_with`` then says what ``predict`` says, where it said null until a restart."""
+    return Beside(partial(evaluations_stamp, run), partial(read_mixed, run))
+
+
 def served_files(run: Path) -> list[Path]:
     """The files whose change brings a new model to a running server: the checkpoint, then the
     threshold ``evaluate --keep-threshold`` keeps beside it (read as the model loads)."""
@@ -198,14 +221,15 @@ def serve_model(
     answering: ThreadPoolExecutor,
 ) -> ServedModel:
     """The model of ``run``, loaded and run once on an ``answering`` thread (:func:`warm_up`),
-    now and whenever its files are replaced (:func:`served_files`)."""
+    now and whenever its files are replaced (:func:`served_files`); the pairs its evaluation mixed
+    up read again when an evaluation is written (:func:`mixed_beside`)."""
 
     def load() -> Recognizer:
         recognizer = load_recognizer(run, runtime, device, threshold, unknown)
         warm_up(recognizer, answering)
         return recognizer
 
-    return ServedModel(load, served_files(run))
+    return ServedModel(load, served_files(run), mixed_beside(run))
 
 
 def loaded_words(

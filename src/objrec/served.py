@@ -24,6 +24,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,15 +54,30 @@ def utc_text(seconds: float) -> str:
     return moment.replace("+00:00", "Z")
 
 
+@dataclass(frozen=True)
+class Beside:
+    """What a served model reads of files beside its own as it loads, read again into it when
+    they change, without loading the model again: ``stamp()``, which version of them there is
+    (a few ``stat`` calls: it is taken at every look), and ``read(recognizer)``, reading them
+    into the model served (``serve``'s pairs of classes an evaluation of the run mixed up)."""
+
+    stamp: Callable[[], Any]
+    read: Callable[[Any], None]
+
+
 class ServedModel:
     """The model (``recognizer``) a server answers with, loaded by ``load`` (which also has it
-    answer a first image), and loaded again when ``files`` change (the first is the checkpoint).
-    Each request reads :attr:`recognizer` once and answers with it, so a model replaced
-    meanwhile never mixes into an answer; with several worker processes each has its own."""
+    answer a first image), and loaded again when ``files`` change (the first is the checkpoint);
+    what it reads ``beside`` them read again into it when that changes. Each request reads
+    :attr:`recognizer` once and answers with it, so a model replaced meanwhile never mixes into
+    an answer; with several worker processes each has its own."""
 
-    def __init__(self, load: Callable[[], Any], files: Sequence[Path]) -> None:
-        self.load, self.files = load, [Path(f) for f in files]
+    def __init__(
+        self, load: Callable[[], Any], files: Sequence[Path], beside: Beside | None = None
+    ) -> None:
+        self.load, self.files, self.beside = load, [Path(f) for f in files], beside
         self.seen_at = time.time()  # the look, just before the stamps: a write after dates later
+        self.beside_read = self.beside_stamp()  # before the load reads them, as the files'
         stamp = self.seen = self.stamps()  # before it loads: a write meanwhile is seen
         self.failed: Stamp | None = None
         self.stopped = threading.Event()  # the server has stopped: a load ending now is dropped
@@ -109,10 +125,26 @@ class ServedModel:
         """When the checkpoint of ``stamp`` was last written (ISO 8601, UTC)."""
         return utc_text(stamp[0][2] / 1e9) if stamp[0] is not None else None
 
+    def beside_stamp(self) -> Any:
+        """The version of the files read :attr:`beside` the model's (None: none are)."""
+        return self.beside.stamp() if self.beside is not None else None
+
     def check(self) -> bool:
         """One look at the files: the new model loaded when they changed since the model served
         was loaded and held still since the last look (a file written in place is loaded once
-        whole), unless that version of them already failed. True when it replaced the model."""
+        whole), unless that version of them already failed; else what it reads :attr:`beside`
+        them read again into the model served where that changed. True when it replaced the
+        model."""
+        if self.check_files():
+            return True
+        beside = self.beside_stamp()
+        if beside != self.beside_read and self.beside is not None:
+            self.beside.read(self.recognizer)
+            self.beside_read = beside
+        return False
+
+    def check_files(self) -> bool:
+        """:meth:`check`'s look at the model's own files. True when it replaced the model."""
         looked, stamp = time.time(), self.stamps()
         seen, self.seen, self.seen_at = self.seen, stamp, looked
         if stamp == self.failed:
@@ -164,6 +196,7 @@ class ServedModel:
         """The model of the files as ``stamp`` found them loaded in place of the one served; a
         failure leaves the one served, with a warning. True when it replaced it."""
         started, looked, self.loading = time.perf_counter(), self.seen_at, True
+        beside = self.beside_stamp()  # before the load reads them
         try:
             recognizer = self.load()
         except Exception as exc:  # any failure to load or to answer: the old model stays
@@ -184,6 +217,7 @@ class ServedModel:
             return False
         read = self.changed_words(stamp)
         self.serving, self.failed = (recognizer, stamp, utc_text(time.time()), looked), None
+        self.beside_read = beside
         events.info(
             "reloaded %s in %.1f s: answering with it now (%d classes)",
             read,
