@@ -80,33 +80,64 @@ def sidecar_decode(path, spec):
         return ImageOps.exif_transpose(image).convert("RGB")
 
 
-def sidecar_probabilities(onnx, sidecar, path, tta):
-    """The exported file run on the sidecar's preprocessing, views averaged as it says."""
+def sidecar_answer(onnx, sidecar, path, tta):
+    """The exported file run on the sidecar's preprocessing, views averaged as it says, and its
+    unknown answer as the sidecar's rule says: (probabilities, the centre view's score, unknown)."""
     spec, views = sidecar_views(sidecar, tta)
     image = sidecar_decode(path, spec)
     x = [sidecar_input_torchvision(image, spec, view)[None] for view in views]
-    return torch.stack([onnx(v)[0] for v in x]).mean(0).numpy()
+    outputs = [onnx.outputs(v) for v in x]
+    probs = torch.stack([out[0] for out in outputs]).mean(0).numpy()[0]
+    rule = json.loads(sidecar.read_text())["unknown"]
+    centre = outputs[0]
+    score = float(centre[1][0] if rule["score"] != "msp" else centre[0][0].max())
+    threshold = rule["threshold"]
+    return probs, score, threshold is not None and score < threshold
+
+
+def answer_rows(results, classes):
+    """{path: (probabilities in class order, unknown score, unknown)} of predict's results or
+    serve's JSON answers, each given as (path, top-k list, score, unknown)."""
+    probs = probability_rows([(path, topk) for path, topk, _, _ in results], classes)
+    return {path: (probs[path], score, unknown) for path, _, score, unknown in results}
+
+
+def scores_apart(score: float, reference: float) -> float:
+    """How far ``score`` is from evaluate's, relative where that is over 1 (``SCORE_TOLERANCE``'s
+    scale, the export's own check)."""
+    return abs(score - reference) / max(1.0, abs(reference))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("tta", [False, True], ids=["plain", "tta"])
 def test_evaluate_predict_onnx_export_and_serve_agree_on_real_images(sample_run, tmp_path, tta):
+    """Each path gives evaluate's probabilities, and its unknown score and verdict too (review57a
+    L2: a familiarity computed otherwise on serve's ONNX graph, or on another view, passed when
+    the probabilities alone were compared). A verdict may differ only for a score within the
+    tolerance of the threshold."""
     run, data = own_copy(sample_run[0], tmp_path / "own", tmp_path / "cache-own"), sample_run[1]
-    classes = list(Recognizer.load(run).classes)
+    recognizer = Recognizer.load(run)
+    classes, threshold = list(recognizer.classes), recognizer.threshold
     evaluation = evaluate(run, data, out=tmp_path / "eval", tta=tta, cache_dir=tmp_path / "cache")
-    paths = evaluation.predictions["path"].tolist()
+    table = evaluation.predictions
+    paths = table["path"].tolist()
     assert len(paths) >= 25  # every test image of the sample
-    reference = dict(zip(paths, evaluation.probabilities.numpy(), strict=True))
+    reference = {
+        p: (probs, float(score), bool(unknown))
+        for p, probs, score, unknown in zip(
+            paths, evaluation.probabilities.numpy(), table["score"], table["unknown"], strict=True
+        )
+    }
     answers = {}
     for runtime in ("torch", "onnx"):
         results = predict(run, [data / "test"], topk=len(classes), runtime=runtime, tta=tta)
-        answers[f"predict --runtime {runtime}"] = probability_rows(
-            [(r.path, r.topk) for r in results], classes
+        answers[f"predict --runtime {runtime}"] = answer_rows(
+            [(r.path, r.topk, r.score, r.unknown) for r in results], classes
         )
     exported = export_model(run, tmp_path / "model.onnx")
     onnx = OnnxModel(exported.model)
     answers["exported ONNX + sidecar"] = {
-        p: sidecar_probabilities(onnx, exported.sidecar, p, tta) for p in paths
+        p: sidecar_answer(onnx, exported.sidecar, p, tta) for p in paths
     }
     client = local_client(create_app(run))
     served = []
@@ -114,12 +145,19 @@ def test_evaluate_predict_onnx_export_and_serve_agree_on_real_images(sample_run,
         with open(p, "rb") as f:
             files = {"file": ("image.jpg", f, "image/jpeg")}
             body = {"topk": str(len(classes)), "tta": str(tta).lower()}
-            served.append((p, client.post("/predict", files=files, data=body).json()["topk"]))
-    answers["serve"] = probability_rows(served, classes)
+            said = client.post("/predict", files=files, data=body).json()
+            served.append((p, said["topk"], said["score"], said["unknown"]))
+    answers["serve"] = answer_rows(served, classes)
+    assert threshold is not None  # the verdicts compared are the threshold's
     for name, rows in answers.items():
         assert set(rows) == set(reference), name
-        worst = max(float(np.abs(rows[p] - reference[p]).max()) for p in paths)
+        worst = max(float(np.abs(rows[p][0] - reference[p][0]).max()) for p in paths)
         assert worst <= TOLERANCE, f"{name} differs from evaluate by {worst:.2g}"
+        worst = max(scores_apart(rows[p][1], reference[p][1]) for p in paths)
+        assert worst <= SCORE_TOLERANCE, f"{name}'s unknown score differs by {worst:.2g}"
+        near = {p for p in paths if scores_apart(threshold, reference[p][1]) <= SCORE_TOLERANCE}
+        verdicts = [p for p in paths if p not in near and rows[p][2] != reference[p][2]]
+        assert verdicts == [], f"{name} answers unknown otherwise than evaluate: {verdicts}"
 
 
 def sideways_photo(path: Path) -> Path:
