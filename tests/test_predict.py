@@ -193,6 +193,46 @@ def test_the_map_explains_the_class_predict_reported(trained_run, split_dir, tmp
     assert [r.to_json()["explained"] for r in results] == reported
 
 
+def test_predict_holds_one_decoded_image_at_a_time_and_draws_a_batch_s_maps_in_one_pass(
+    trained_run, tmp_path, monkeypatch
+):
+    """predict decoded a whole batch before making any image the model's input: 16 PNG scans of
+    5000x5000 pixels peaked at 2.4 GB against 0.95 GB one at a time (review57a M1); and --explain
+    drew one map per pass, each image decoded apart (L3). Each image is now made into its
+    inputs as it is decoded, no two decodes alive at once, in predict and in its maps; a batch's
+    maps come from one pass."""
+    import weakref
+
+    from objrec import images as images_module
+    from objrec import inference
+
+    from .conftest import make_image
+
+    alive: list[weakref.ref] = []
+    most, own, passes, grad_cams = [0], images_module.open_image, [], inference.grad_cams
+
+    def opening(*args, **kwargs):
+        image = own(*args, **kwargs)
+        alive[:] = [ref for ref in alive if ref() is not None] + [weakref.ref(image)]
+        most[0] = max(most[0], len(alive))
+        return image
+
+    def counted_pass(model, x, targets=None):
+        passes.append(len(x))
+        return grad_cams(model, x, targets)
+
+    for module in (sys.modules["objrec.predict"], inference):
+        monkeypatch.setattr(module, "open_image", opening)
+    monkeypatch.setattr(inference, "grad_cams", counted_pass)
+    (tmp_path / "new").mkdir()
+    for i in range(3):
+        make_image((200, 40 * i, 40), size=(64, 48), seed=700 + i).save(tmp_path / f"new/{i}.png")
+    results = predict(trained_run, [tmp_path / "new"], explain=tmp_path / "cams")
+    assert [r.error for r in results] == [None] * 3 and all(r.explanation for r in results)
+    assert most[0] == 1
+    assert passes == [3]
+
+
 def test_topk_is_sorted_capped_at_the_classes_and_sums_to_one_over_all(trained_run, split_dir):
     image = next((split_dir / "test" / "blue").iterdir())
     (everything,) = predict(trained_run, [image], topk=50)
@@ -686,29 +726,31 @@ def test_a_map_moved_away_during_explain_fails_nothing(
     """A map the user moved away (or deleted) while the next ones were drawn made predict
     --explain fail at the end, 'cams/0000-….gradcam.png: no such file or directory', exit 1, no
     prediction shown: the mark recorded the maps from the folder, after all were drawn. It
-    records each as written, and a run stopped part-way records the maps it drew."""
-    from objrec.inference import Recognizer
+    records each as written, and a run stopped part-way records the maps it drew. (A batch's
+    maps are drawn in one pass, then written one by one: the third is written once the first
+    has been moved away, and the second's writing stops the run.)"""
     from objrec.outputs import recorded_outputs
 
     images = sorted((split_dir / "test" / "red").iterdir())[:3]
-    cams, explain, drawn = tmp_path / "cams", Recognizer.explain, []
+    module = sys.modules["objrec.predict"]
+    cams, fingerprint, drawn = tmp_path / "cams", module.fingerprint, []
 
-    def looked_at_meanwhile(self, image, target=None):
-        drawn.append(image)
+    def looked_at_meanwhile(path):
+        drawn.append(path)
         if len(drawn) == 3:
             sorted(cams.glob("*.gradcam.png"))[0].rename(tmp_path / "looked-at.png")
-        return explain(self, image, target)
+        return fingerprint(path)
 
-    monkeypatch.setattr(Recognizer, "explain", looked_at_meanwhile)
+    monkeypatch.setattr(module, "fingerprint", looked_at_meanwhile)
     results = predict(trained_run, images, explain=cams)
     assert [r.error for r in results] == [None] * 3 and len(recorded_outputs(cams) or {}) == 3
     drawn.clear()
 
-    def stopped_at_the_second(self, image, target=None):
-        drawn.append(image)
-        return explain(self, image, target) if len(drawn) == 1 else 1 / 0
+    def stopped_at_the_second(path):
+        drawn.append(path)
+        return fingerprint(path) if len(drawn) == 1 else 1 / 0
 
-    monkeypatch.setattr(Recognizer, "explain", stopped_at_the_second)
+    monkeypatch.setattr(module, "fingerprint", stopped_at_the_second)
     with pytest.raises(ZeroDivisionError):
         predict(trained_run, images, explain=tmp_path / "part")
     assert list(recorded_outputs(tmp_path / "part") or {}) == [

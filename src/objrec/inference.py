@@ -499,23 +499,33 @@ class Recognizer:
     def answer(self, images: Iterable[Photo], tta: bool = False) -> Answers:
         """Probabilities, unknown scores and "unknown" flags of ``images``: image files (paths
         or bytes), each opened as ``predict`` opens it (:meth:`open`), or RGB images decoded
-        already, taken as they are. The familiarity is the first view's alone, as
-        :meth:`outputs_from_features` computes it."""
+        already, taken as they are. Each file is made into its views (:meth:`inputs`) before
+        the next is opened: one image at its decoded size is held at a time, whatever the
+        batch. The familiarity is the first view's alone, as :meth:`outputs_from_features`
+        computes it."""
         if isinstance(images, str | Path | bytes | Image.Image):
             raise ObjrecError("`answer` takes a list of images or files, not one: give [photo]")
-        views = self.view_names(tta)
-        batches = self._view_batches(images, views)
-        return self.decide([self._run(x, i == 0) for i, x in enumerate(batches)])
+        return self.answer_inputs([self.inputs(photo, tta) for photo in images])
 
-    def _view_batches(self, images: Iterable[Photo], views: Sequence[str]) -> list[torch.Tensor]:
-        """Each view's batch of ``images``, each file opened and made into its views before the
-        next is opened: one image at its decoded size is held at a time, whatever the batch."""
-        inputs: list[list[torch.Tensor]] = [[] for _ in views]
-        for photo in images:
-            image = require_rgb(photo if isinstance(photo, Image.Image) else self.open(photo))
-            for batch, view in zip(inputs, views, strict=True):
-                batch.append(self._transform(view)(image))
-        return [torch.stack(batch) for batch in inputs]
+    def inputs(self, photo: Photo, tta: bool = False) -> list[torch.Tensor]:
+        """One image's input to the model (3, S, S) in each of :meth:`view_names`, the image
+        opened first where it is a file (:meth:`open`): a caller that decodes the images itself
+        makes each one's inputs as it decodes it, and holds no decode longer."""
+        image = self._image(photo)
+        return [self._transform(view)(image) for view in self.view_names(tta)]
+
+    def _image(self, photo: Photo) -> Image.Image:
+        """``photo`` as an RGB image: a file opened (:meth:`open`), an image refused unless RGB."""
+        return require_rgb(photo if isinstance(photo, Image.Image) else self.open(photo))
+
+    def answer_inputs(self, inputs: Sequence[Sequence[torch.Tensor]]) -> Answers:
+        """:meth:`answer` of images made into their inputs (:meth:`inputs`: a list of each
+        image's views, all of the same views); no image, no answer."""
+        if not inputs:
+            empty = torch.zeros(0)
+            return Answers(torch.zeros(0, len(self.classes)), empty, empty.bool())
+        batches = [torch.stack(view) for view in zip(*inputs, strict=True)]
+        return self.decide([self._run(x, i == 0) for i, x in enumerate(batches)])
 
     @torch.inference_mode()
     def answer_from_features(self, view_features: Sequence[torch.Tensor]) -> Answers:
@@ -579,26 +589,35 @@ class Recognizer:
         return self.explain_all([image], [target])[0]
 
     def explain_all(
-        self, images: Sequence[Image.Image], targets: Sequence[int | None]
+        self, images: Sequence[Photo], targets: Sequence[int | None]
     ) -> list[tuple[Image.Image, int]]:
-        """A Grad-CAM overlay on the model's view of each image, and the class it explains: its
-        target, where None this recognizer's top class of the evaluation view (on its own
-        runtime: for an int8 model the int8 answer, explained through its fp32 body, which the
-        int8 one approximates, as Grad-CAM needs gradients). A caller that reported another top
-        class (test-time views, an evaluation's predictions) passes it, so that the map shows the
-        class it reported, and the int8 runtime is never opened for it. One pass for them all
-        (:func:`saliency.grad_cams`)."""
+        """A Grad-CAM overlay on the model's view of each image (a file, opened as :meth:`open`
+        opens it, or an RGB image), and the class it explains: its target, where None this
+        recognizer's top class of the evaluation view (on its own runtime: for an int8 model the
+        int8 answer, explained through its fp32 body, which the int8 one approximates, as
+        Grad-CAM needs gradients). A caller that reported another top class (test-time views, an
+        evaluation's predictions) passes it, so that the map shows the class it reported, and
+        the int8 runtime is never opened for it. Each image is made into its input and view
+        before the next is opened; one pass for them all (:func:`saliency.grad_cams`)."""
         if not images:
             return []
+        made = [self._explained(photo) for photo in images]
+        x, pictures = torch.stack([view for view, _ in made]), [picture for _, picture in made]
         model, missing = self.model, [i for i, t in enumerate(targets) if t is None]
-        top = self.answer([images[i] for i in missing]).probs.argmax(1).tolist() if missing else []
+        top = self.logits(x[missing]).argmax(1).tolist() if missing else []
         chosen = list(targets)
         for i, t in zip(missing, top, strict=True):
             chosen[i] = int(t)
         if isinstance(model.body, QuantizedBody):
             model = Classifier(model.body.float_body, model.head).freeze_body().eval()
-        cams, explained = grad_cams(model, self.preprocess(images), chosen)
+        cams, explained = grad_cams(model, x, chosen)
         return [
-            (overlay(model_view(self.data, image), cam), target)
-            for image, cam, target in zip(images, cams, explained, strict=True)
+            (overlay(picture, cam), target)
+            for picture, cam, target in zip(pictures, cams, explained, strict=True)
         ]
+
+    def _explained(self, photo: Photo) -> tuple[torch.Tensor, Image.Image]:
+        """One image's input in the evaluation view, and its picture as the model sees it, which
+        its map is drawn on (``transforms.model_view``)."""
+        image = self._image(photo)
+        return self._transform(CENTRE[0])(image), model_view(self.data, image)

@@ -488,22 +488,27 @@ def write_explanations(
     The mark records each map as written (a map moved away meanwhile is no error), at once at
     the end, or when the run stops: what it drew is recorded. A killed objrec's temporary files
     there went before (``prepare_output_dir``), not again before each map (a listing of a
-    folder of thousands of maps each time)."""
+    folder of thousands of maps each time). The maps of :data:`PREDICT_BATCH` images are drawn
+    in one pass (``Recognizer.explain_all``), each image opened as predict opened it and made
+    into the model's input and view at once."""
     readable, names = [r for r in results if r.error is None], explanation_names(results)
     other = EXPLAIN_HINT.split(" or ", 1)[0]
     refuse_users_files(folder, names, force, other)  # a link among them: before any is drawn
     written: dict[str, dict[str, Any]] = {}
     try:
         with reporter.task("Grad-CAM", len(readable)) as advance:
-            for r, name in zip(readable, names, strict=True):
-                top = recognizer.classes.index(str(r.topk[0]["class"]))  # the one reported
-                picture, target = recognizer.explain(open_image(r.path, recognizer.draft), top)
-                with output_file(folder, name, force, False, other, tidy=False) as tmp:
-                    picture.save(tmp)
-                    drawn = fingerprint(tmp)  # as the rename keeps it
-                written[name], r.explanation = drawn, str(folder / name)
-                r.explained = recognizer.classes[target]
-                advance(1)
+            for start in range(0, len(readable), PREDICT_BATCH):  # one pass each
+                batch = readable[start : start + PREDICT_BATCH]
+                tops = [recognizer.classes.index(str(r.topk[0]["class"])) for r in batch]
+                maps = recognizer.explain_all([r.path for r in batch], tops)  # those reported
+                ours = names[start : start + len(batch)]
+                for r, name, (picture, target) in zip(batch, ours, maps, strict=True):
+                    with output_file(folder, name, force, False, other, tidy=False) as tmp:
+                        picture.save(tmp)
+                        drawn = fingerprint(tmp)  # as the rename keeps it
+                    written[name], r.explanation = drawn, str(folder / name)
+                    r.explained = recognizer.classes[target]
+                advance(len(batch))
     finally:
         if written:
             record_output(folder, written)
@@ -613,22 +618,34 @@ def _predict_pixels(
     """Fill in ``topk`` for each entry of ``chunk`` without an ``error`` from its pixels, or its
     ``error`` when it cannot be read. Each file is read once (:func:`read_once`), ``digests``
     getting the content digest of the bytes decoded, by path."""
-    images, readable = [], []
+    inputs, readable = [], []
     for entry in (e for e in chunk if e.error is None):
-        path = Path(entry.path)
-        source, digest = read_once(path)
-        try:
-            images.append(open_image(source, recognizer.draft, name=str(path), from_file=True))
-        except UnreadableImageError as exc:
-            entry.error, entry.too_large = exc.reason, exc.too_large
-            continue
-        readable.append(entry)
-        if digest is not None:
-            digests[entry.path] = digest
-    if images:
-        answers = recognizer.answer(images, tta)
-        for i, entry in enumerate(readable):
-            answered(entry, recognizer, answers, i, k)
+        views = entry_inputs(recognizer, entry, tta, digests)
+        if views is not None:
+            inputs.append(views)
+            readable.append(entry)
+    answers = recognizer.answer_inputs(inputs)
+    for i, entry in enumerate(readable):
+        answered(entry, recognizer, answers, i, k)
+
+
+def entry_inputs(
+    recognizer: Recognizer, entry: Prediction, tta: bool, digests: dict[str, str]
+) -> list[torch.Tensor] | None:
+    """The model's inputs of ``entry``'s image in each view (``Recognizer.inputs``), its file
+    read once (:func:`read_once`) and its decode dropped as this returns: a batch of 16 PNG scans
+    of 5000x5000 pixels held all 16 decodes at once (2.4 GB). None where it cannot be read,
+    ``entry.error`` saying why; ``digests`` gets the content digest of the bytes decoded."""
+    path = Path(entry.path)
+    source, digest = read_once(path)
+    try:
+        image = open_image(source, recognizer.draft, name=str(path), from_file=True)
+    except UnreadableImageError as exc:
+        entry.error, entry.too_large = exc.reason, exc.too_large
+        return None
+    if digest is not None:
+        digests[entry.path] = digest
+    return recognizer.inputs(image, tta)
 
 
 def read_once(path: Path) -> tuple[Path | bytes, str | None]:
