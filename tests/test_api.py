@@ -495,3 +495,33 @@ def test_the_records_a_result_holds_read_in_one_line_naming_counts_as_counts():
         metrics
     ) and "open_set=OpenSet(...)" in repr(metrics)
     assert repr(predictions) == "Predictions(inputs=1001, given_a_class=1000, unknown=0, failed=1)"
+
+
+def test_evaluate_and_train_show_their_options_and_hide_the_cli_s():
+    """newcomer57 (3): `evaluate(run, data, config=None, *, out, reporter, force, read: tuple[...],
+    **keywords)` hid `against`, `unknown`, `tta` and `split` (the options the docs use) in
+    **keywords, where neither completion nor help() shows them, and showed `read`, report's
+    internal; `train` showed the CLI's `precision_why` and `command`. Each of evaluate's settings
+    is a keyword parameter with EvaluateConfig's default, named in its docstring; train names
+    each TrainConfig field it takes as a keyword in its own."""
+    import inspect
+    from dataclasses import MISSING, fields
+
+    from objrec.config import EvaluateConfig
+
+    evaluating = inspect.signature(objrec.evaluate).parameters
+    assert not [p for p in evaluating.values() if p.kind is p.VAR_KEYWORD]
+    assert "read" not in evaluating and evaluating["keep_threshold"].default is False
+    doc = inspect.getdoc(objrec.evaluate) or ""
+    for setting in fields(EvaluateConfig):
+        assert setting.default is not MISSING
+        parameter = evaluating[setting.name]
+        assert (parameter.kind, parameter.default) == (parameter.KEYWORD_ONLY, setting.default)
+    for name in evaluating:
+        assert f"\n    {name}: " in doc, name
+    training = inspect.signature(objrec.train).parameters
+    assert not {"precision_why", "command"} & set(training)
+    said = " ".join((inspect.getdoc(objrec.train) or "").split())
+    assert all(f"``{f.name}``" in said for f in fields(objrec.TrainConfig))
+    with pytest.raises(objrec.ObjrecError, match="as `config` or as keywords, not both"):
+        objrec.evaluate("run", "data", EvaluateConfig(), tta=True)

@@ -509,7 +509,7 @@ def test_report_no_grad_cam_leaves_the_maps_out(capsys, tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("command", "module", "function"),
     [
-        ("evaluate", "objrec.evaluate", "evaluate"),
+        ("evaluate", "objrec.evaluate", "run_evaluation"),
         ("suggest", "objrec.suggest", "suggest"),
         ("explore", "objrec.explore", "explore"),
         ("audit", "objrec.audit", "audit"),
@@ -2182,7 +2182,7 @@ def test_train_shows_the_last_epoch_s_line_where_the_table_skipped_it(
         seconds = RunSeconds(features=0.5, fit=0.0, calibrate=0.0, total=1.0)
         return TrainResult(out, ["a", "b"], history, 16, 0.42, 0.9, PARAMS, seconds)
 
-    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", fake_train)
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "train_as_asked", fake_train)
     as_split_folder(tmp_path)
     code, out, err = run(capsys, "train", tmp_path, "--out", tmp_path / "run")
     lines = err.splitlines()
@@ -6378,7 +6378,9 @@ def test_train_says_it_wrote_all_once_it_has_said_all(capsys, tmp_path, monkeypa
 
     monkeypatch.setattr(heap, "_done", False)
     result = SimpleNamespace(run=tmp_path / "run")
-    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", lambda *a, **k: result)
+    monkeypatch.setattr(
+        importlib.import_module("objrec.train"), "train_as_asked", lambda *a, **k: result
+    )
     monkeypatch.setattr(training, "print_trained", lambda *args: print("trained"))
     as_split_folder(tmp_path / "data")
     code, out, _ = run(capsys, "train", tmp_path / "data", "--out", tmp_path / "run")
@@ -6388,7 +6390,7 @@ def test_train_says_it_wrote_all_once_it_has_said_all(capsys, tmp_path, monkeypa
     def refused(*args, **kwargs):
         raise ObjrecError("run already holds a trained model")
 
-    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", refused)
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "train_as_asked", refused)
     code, _, _ = run(capsys, "train", tmp_path / "data", "--out", tmp_path / "run")
     assert code == 1 and not heap._done
 
@@ -6596,7 +6598,7 @@ def test_a_timm_backbone_is_looked_up_not_built_before_train_starts(
     def train_stand_in(data, out, config, *args, **kwargs):
         raise ObjrecError(f"train was called with {config.backbone}")
 
-    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", train_stand_in)
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "train_as_asked", train_stand_in)
     args = ["train", split_dir, "--out", tmp_path / "run", "--backbone"]
     code, _, err = run(capsys, *args, "timm:vit_huge_patch14_224")
     assert (code, built) == (1, []) and "train was called with timm:vit_huge" in err
@@ -6975,7 +6977,7 @@ def test_ctrl_c_under_torchrun_leaves_the_other_ranks_silent(capsys, monkeypatch
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", interrupted)
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "train_as_asked", interrupted)
     monkeypatch.setenv("RANK", "1")
     as_split_folder(tmp_path)
     code, out, err = run(capsys, "train", tmp_path, "--out", tmp_path / "run")
@@ -7083,7 +7085,7 @@ def test_under_torchrun_another_rank_than_0_says_which_it_is_before_its_error(
     def refused(*args, **kwargs):
         raise ObjrecError("run already holds a trained model")
 
-    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", refused)
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "train_as_asked", refused)
     as_split_folder(tmp_path)
     lines = {}
     for rank in (0, 1):
@@ -7803,7 +7805,7 @@ def test_a_full_disk_names_no_flag_as_the_option_to_fix(capsys, monkeypatch, tmp
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(refused))
 
-    monkeypatch.setattr(importlib.import_module("objrec.evaluate"), "evaluate", full)
+    monkeypatch.setattr(importlib.import_module("objrec.evaluate"), "run_evaluation", full)
     code, out_text, err = run(capsys, "evaluate", "--json", run_dir, data)
     said = " ".join(err.split())
     assert code == 1 and not out_text and "--json" not in said, said
@@ -7859,7 +7861,9 @@ def test_a_torchrun_process_its_agent_stops_says_so_not_interrupted(capsys, monk
 
     for name, value in {"WORLD_SIZE": "2", "MASTER_ADDR": "localhost", "RANK": "0"}.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(importlib.import_module("objrec.train"), "train", stopped_by_the_agent)
+    monkeypatch.setattr(
+        importlib.import_module("objrec.train"), "train_as_asked", stopped_by_the_agent
+    )
     as_split_folder(tmp_path / "data")
     previous = signal.signal(signal.SIGTERM, unhandled)  # never end pytest itself
     try:

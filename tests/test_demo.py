@@ -14,8 +14,8 @@ from .conftest import seed_facts
 def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch, sample_facts):
     seed_facts(sample_facts)  # the split's reading of the sample's images is test_split's
 
-    def fake_train(data, run, config, reporter, force=False, precision_why=None, command=None):
-        assert precision_why == "the demo's setting"  # not "--precision fp32": no flag was given
+    def fake_train(data, run, config, reporter, request, command=None):
+        assert request.precision_why == "the demo's setting"  # not "--precision fp32": no flag
         return SimpleNamespace(
             history=[{}] * 12, best_epoch=9, best_valid_loss=0.1, best_valid_acc=1
         )
@@ -26,7 +26,7 @@ def test_the_demo_speaks_in_sentences_not_python_data(tmp_path, monkeypatch, sam
         out=tmp_path / "eval",
     )
     monkeypatch.setattr(objrec.demo, "explore", lambda *a, **k: None)
-    monkeypatch.setattr(objrec.demo, "train", fake_train)
+    monkeypatch.setattr(objrec.demo, "train_as_asked", fake_train)
     monkeypatch.setattr(objrec.demo, "evaluate", lambda *a, **k: evaluation)
     answers = [SimpleNamespace(path=f"t/{i}.jpg", error=None) for i in range(30)]
     monkeypatch.setattr(objrec.demo, "predict", drawing(answers))
@@ -124,7 +124,7 @@ def test_a_failed_demo_takes_back_what_it_made_and_only_that(tmp_path, monkeypat
         raise KeyboardInterrupt
 
     monkeypatch.setattr(objrec.demo, "explore", lambda data, out, *a, **k: out.mkdir(exist_ok=True))
-    monkeypatch.setattr(objrec.demo, "train", failing_train)
+    monkeypatch.setattr(objrec.demo, "train_as_asked", failing_train)
     reporter = SimpleNamespace(note=lambda line: None)
     with pytest.raises(Interrupted, match="what it made was removed"):
         objrec.demo.run_demo(tmp_path / "demo", reporter)
@@ -162,7 +162,7 @@ def test_demo_force_replaces_the_earlier_demos_predictions_figure(
     )
     trained = SimpleNamespace(history=[{}], best_epoch=1, best_valid_loss=0.1, best_valid_acc=1)
     monkeypatch.setattr(objrec.demo, "explore", lambda *a, **k: None)
-    monkeypatch.setattr(objrec.demo, "train", lambda *a, **k: trained)
+    monkeypatch.setattr(objrec.demo, "train_as_asked", lambda *a, **k: trained)
     monkeypatch.setattr(objrec.demo, "evaluate", lambda *a, **k: evaluation)
     monkeypatch.setattr(objrec.demo, "predict", fake_predict)
     reporter = SimpleNamespace(note=lambda line: None)
@@ -198,7 +198,7 @@ def fake_stages(monkeypatch) -> None:
 
     monkeypatch.setattr(objrec.demo, "split_folder", split)
     monkeypatch.setattr(objrec.demo, "explore", lambda *a, **k: None)
-    monkeypatch.setattr(objrec.demo, "train", lambda *a, **k: trained)
+    monkeypatch.setattr(objrec.demo, "train_as_asked", lambda *a, **k: trained)
     monkeypatch.setattr(objrec.demo, "evaluate", lambda *a, **k: evaluation)
     answers = [SimpleNamespace(path="t/0.jpg", error=None)]
     monkeypatch.setattr(objrec.demo, "predict", drawing(answers))
@@ -240,7 +240,7 @@ def test_the_demo_records_the_command_that_made_its_split_and_run(tmp_path, monk
 
     fake_stages(monkeypatch)
     commands = {}
-    for stage in ("split_folder", "train"):
+    for stage in ("split_folder", "train_as_asked"):
 
         def recorded(*args, stage=stage, faked=getattr(objrec.demo, stage), **kwargs):
             commands[stage] = kwargs.get("command")
@@ -250,11 +250,11 @@ def test_the_demo_records_the_command_that_made_its_split_and_run(tmp_path, monk
     assert main(["demo", "--out", str(tmp_path / "d")]) == 0
     assert (
         commands["split_folder"]
-        == commands["train"]
+        == commands["train_as_asked"]
         == ["objrec", "demo", "--out", str(tmp_path / "d")]
     )
     objrec.demo.run_demo(tmp_path / "d", force=True)  # a script's call: none
-    assert commands == {"split_folder": None, "train": None}
+    assert commands == {"split_folder": None, "train_as_asked": None}
 
 
 @pytest.mark.slow

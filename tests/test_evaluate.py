@@ -3335,7 +3335,7 @@ def test_evaluate_worst_n_json_lists_n_worst_classes_as_its_text(tmp_path, monke
 
     evaluate_module = importlib.import_module("objrec.evaluate")
     result = _evaluation(list("abcd"), [0, 0, 1, 1, 2, 2, 3, 3], [1, 1, 0, 1, 3, 2, 2, 3])
-    monkeypatch.setattr(evaluate_module, "evaluate", lambda *a, **kw: result)
+    monkeypatch.setattr(evaluate_module, "run_evaluation", lambda *a, **kw: result)
     (tmp_path / "run").mkdir()
     fake_checkpoint(tmp_path / "run" / "model.safetensors")
     (tmp_path / "data" / "a").mkdir(parents=True)

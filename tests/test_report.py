@@ -521,8 +521,10 @@ def test_report_reads_the_model_once_and_shows_that_model_alone(
         (folder / "metrics.json").write_text(json.dumps(stale))
 
     module = importlib.import_module("objrec.evaluate")
-    evaluated, again = module.evaluate, []
-    monkeypatch.setattr(module, "evaluate", lambda *a, **k: again.append(a) or evaluated(*a, **k))
+    evaluated, again = module.run_evaluation, []
+    monkeypatch.setattr(
+        module, "run_evaluation", lambda *a, **k: again.append(a) or evaluated(*a, **k)
+    )
     made_stale()
     with opens_counted(monkeypatch) as opened:
         build_report(trained_run, tmp_path / "r.html", force=True)
@@ -863,7 +865,9 @@ def test_an_evaluation_at_another_threshold_than_the_runs_now_is_made_again(tmp_
     metrics = {"model": model_digest(run), "folder": str(test.resolve())}
     (folder / "metrics.json").write_text(json.dumps(metrics | {"unknown_threshold_kept_on": None}))
     made: list[Path] = []
-    monkeypatch.setattr(evaluate_module, "evaluate", lambda run, data, **kw: made.append(data))
+    monkeypatch.setattr(
+        evaluate_module, "run_evaluation", lambda run, data, *a, **kw: made.append(data)
+    )
     assert load_evaluation(run, tmp_path / "data", SILENT) == folder and not made
     kept = keep_threshold(run, 0.2, {"replaced": 0.0})
     assert load_evaluation(run, tmp_path / "data", SILENT) == folder and made == [tmp_path / "data"]
@@ -995,13 +999,15 @@ def test_a_report_that_evaluates_again_measures_its_unknown_folder_again(tmp_pat
     metrics = {"model": "an earlier model", "folder": str(test.resolve())}
     (folder / "metrics.json").write_text(json.dumps(metrics | {"open_set": {"folder": str(other)}}))
     made: list[dict] = []
-    monkeypatch.setattr(evaluate_module, "evaluate", lambda run, data, **kw: made.append(kw))
-    assert load_evaluation(run, tmp_path / "data", SILENT) == folder and "unknown" not in made[0]
+    monkeypatch.setattr(
+        evaluate_module, "run_evaluation", lambda run, data, config, **kw: made.append(config)
+    )
+    assert load_evaluation(run, tmp_path / "data", SILENT) == folder and made[0].unknown is None
     make_image((9, 9, 9)).save(other / "cat.png")  # empty, it failed the report; now one photo
     assert load_evaluation(run, tmp_path / "data", SILENT) == folder
-    assert made[1]["unknown"] == other
+    assert made[1].unknown == other
     shutil.rmtree(other)  # gone since: evaluated without it
-    assert load_evaluation(run, tmp_path / "data", SILENT) == folder and "unknown" not in made[2]
+    assert load_evaluation(run, tmp_path / "data", SILENT) == folder and made[2].unknown is None
 
 
 def test_reliability_png_draws_one_panel_when_calibration_changed_nothing():
@@ -1668,7 +1674,9 @@ def test_a_report_evaluates_again_when_test_images_moved_or_went(tmp_path, monke
     evaluate_module = importlib.import_module("objrec.evaluate")
     run, data, test, folder = evaluated_test_folder(tmp_path)
     made: list[Path] = []
-    monkeypatch.setattr(evaluate_module, "evaluate", lambda run, data, **kw: made.append(data))
+    monkeypatch.setattr(
+        evaluate_module, "run_evaluation", lambda run, data, *a, **kw: made.append(data)
+    )
     assert same_images(folder)
     assert load_evaluation(run, data, SILENT) == folder and not made
     (test / "a" / "2.jpg").rename(test / "b" / "2.jpg")  # relabelled
@@ -1695,7 +1703,7 @@ def test_a_report_that_evaluates_first_says_so_and_why(tmp_path, monkeypatch):
 
     evaluate_module = importlib.import_module("objrec.evaluate")
     run, data, test, folder = evaluated_test_folder(tmp_path)
-    monkeypatch.setattr(evaluate_module, "evaluate", lambda run, data, **kw: None)
+    monkeypatch.setattr(evaluate_module, "run_evaluation", lambda run, data, *a, **kw: None)
     recorder = TaskRecorder()
     load_evaluation(run, data, recorder)
     assert recorder.notes == []  # current: shown as it is
@@ -1821,7 +1829,9 @@ def test_a_report_evaluates_again_when_a_test_photo_is_replaced_under_its_name(
     monkeypatch.setattr(file_index, "hash_or_error", lambda p: hashed.append(p) or real_hash(p))
     made: list[Path] = []
     evaluate_module = importlib.import_module("objrec.evaluate")
-    monkeypatch.setattr(evaluate_module, "evaluate", lambda run, data, **kw: made.append(data))
+    monkeypatch.setattr(
+        evaluate_module, "run_evaluation", lambda run, data, *a, **kw: made.append(data)
+    )
     assert currency(folder, run).images and not hashed  # unchanged: no file read
     assert load_evaluation(run, data, SILENT) == folder and not made
     (test / "a" / "2.jpg").write_bytes(b"another photo")  # replaced, same name and class

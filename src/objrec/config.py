@@ -687,6 +687,14 @@ RETIRED_TRAIN_SETTINGS = ("extra", "init_from")
 (both removed on 30 November 2026): a run of then loads without a warning."""
 
 
+def given_settings(cls: type[Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Those of ``values`` (settings given as a function's keyword parameters, each a field of
+    ``cls``) that differ from the field's default: the ones a caller gave, as :func:`settings`
+    takes them (its refusal of both a ``config`` and settings holds for the parameters too)."""
+    defaults = {f.name: f.default for f in fields(cls)}
+    return {name: value for name, value in values.items() if value != defaults[name]}
+
+
 def settings(cls: type[T], config: T | None, keywords: dict[str, Any], stage: str) -> T:
     """``config``, or a ``cls`` made from the keyword settings a caller gave instead of one."""
     if config is not None and keywords:

@@ -29,7 +29,8 @@ from objrec.outputs import (
 from objrec.predict import PLOT_MAX, predict
 from objrec.progress import Reporter, or_silent, plural
 from objrec.split import split_folder
-from objrec.train import train
+from objrec.train import train_as_asked
+from objrec.train_open import RunRequest
 
 log = logging.getLogger(__name__)
 
@@ -188,9 +189,8 @@ def _run_demo(
     explore(data, out / "explore", reporter, force=force)
     reporter.note(f"2/5 explored the data: plots in {out / 'explore'}")
     why = "the demo's setting"
-    result = train(
-        data, run, DEMO_CONFIG, reporter, force=force, precision_why=why, command=command
-    )
+    request = RunRequest(force=force, precision_why=why)
+    result = train_as_asked(data, run, DEMO_CONFIG, reporter, request, command=command)
     reporter.note(
         f"3/5 trained {run}: stopped after {plural(len(result.history), 'epoch')} "
         f"(best {result.best_epoch}),"

@@ -32,7 +32,7 @@ from objrec.compare import (
     remove_stale_against,
     require_earlier_run,
 )
-from objrec.config import TOP5_CLASSES, EvaluateConfig, settings
+from objrec.config import TOP5_CLASSES, EvaluateConfig, given_settings, settings
 from objrec.current import image_set_fingerprint
 from objrec.data import (
     SPLITS,
@@ -382,38 +382,75 @@ def two_class_words(pictures: Sequence[Mapping[str, Any]]) -> str:
 
 
 @renamed_arguments(folder="data")
-@takes_back_folders("out")
-@on_ctrl_c("nothing was written: run it again")
-@warned_once_per_file()
 def evaluate(
     run: Path,
     data: Path,
     config: EvaluateConfig | None = None,
+    *,
+    split: str = "test",
+    tta: bool = False,
+    unknown: str | Path | None = None,
+    against: str | Path | None = None,
+    keep_threshold: bool = False,
+    out: Path | None = None,
+    force: bool = False,
+    reporter: Reporter | None = None,
+    device: str = "auto",
+    cache_dir: str | Path | None = None,
+    num_workers: int | None = None,
+) -> EvaluationResult:
+    """Evaluate the model of ``run`` on ``data``: how often it is right, overall and per class
+    (``objrec evaluate RUN DATA``); calibration and the unknown answer are measured too. Images
+    the run trained or validated on are listed in ``seen``, untaught classes in ``untaught``.
+
+    Args:
+        run: the run folder (or checkpoint file) whose model is evaluated.
+        data: a split folder (its ``split`` is evaluated) or a class folder (``folder`` before
+            7 December 2026, still taken, warning).
+        config: the settings below as one ``EvaluateConfig``, given instead of them.
+        split: ``train``, ``valid`` or ``test``: which split of a split folder.
+        tta: average the probabilities over the test-time views; the scores without them are
+            kept in ``metrics.without_tta``.
+        unknown: a folder of photos of none of the classes (or a reviewed ``predict --csv``
+            table): how well "unknown" catches them, and a stricter threshold (``open_set``).
+        against: an earlier run, compared on the images of the classes both know.
+        keep_threshold: with ``unknown``, keep the stricter threshold it recommends with the
+            run (``threshold_kept``, ``RUN/threshold.json``) for predict, serve and export.
+        out: where its tables, ``metrics.json`` and figures go (default: the run's own
+            ``eval-<split>``); a folder of yours must be empty or new, unless ``force``.
+        force: replace what ``out`` (or the run's own folder) holds.
+        reporter: receives progress (None: nothing is shown; ``objrec.TqdmReporter``: bars).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        cache_dir: where frozen features are cached (default ``$OBJREC_CACHE``).
+        num_workers: processes decoding images (default: 0 on the CPU).
+    """
+    asked = {"split": split, "tta": tta, "unknown": unknown, "against": against}
+    asked |= {"device": device, "cache_dir": cache_dir, "num_workers": num_workers}
+    config = settings(EvaluateConfig, config, given_settings(EvaluateConfig, asked), "evaluate")
+    return run_evaluation(
+        run, data, config, out=out, reporter=reporter, force=force, keep_threshold=keep_threshold
+    )
+
+
+@takes_back_folders("out")
+@on_ctrl_c("nothing was written: run it again")
+@warned_once_per_file()
+def run_evaluation(
+    run: Path,
+    data: Path,
+    config: EvaluateConfig,
     *,
     out: Path | None = None,
     reporter: Reporter | None = None,
     force: bool = False,
     keep_threshold: bool = False,
     read: tuple[dict[str, torch.Tensor], RunMeta] | None = None,
-    **keywords: Any,
 ) -> EvaluationResult:
-    """Evaluate the model of ``run`` on ``data`` (a split folder's ``split``, or a class folder;
-    ``objrec evaluate RUN DATA``; ``folder`` before 7 December 2026, still taken, warning).
-
-    ``config`` (or its fields as keywords) says what to measure; calibration and the unknown
-    answer are measured too (:func:`add_confidence`). With ``tta`` the probabilities are averaged
-    over the test-time views; the scores without TTA are kept in ``metrics.without_tta``. Writes its
-    tables, ``metrics.json`` and figures to ``out`` (:func:`write_evaluation`; default: see
-    :func:`default_eval_dir`; a folder of the user's must be empty or new, unless ``force``).
-    Images the run trained or validated on are listed in ``seen`` (``seen_in``), classes it was
-    never taught in ``untaught`` (:func:`flag_untaught`). With ``against`` (an earlier run),
-    ``against`` compares both on the images of the classes both know (:mod:`objrec.compare`).
-    ``keep_threshold`` (with ``unknown``): keep the stricter threshold it recommends with the run
-    (``threshold_kept``, ``RUN/threshold.json``) for predict, serve and export; none if none is.
-    ``read``: the run's model as the caller read it already (``checkpoint.read_checkpoint``),
-    evaluated without reading the file again (``report``, whose page is of that model).
-    """
-    config, reporter = settings(EvaluateConfig, config, keywords, "evaluate"), or_silent(reporter)
+    """:func:`evaluate` with its settings as one ``config``, and ``read``: the run's model as the
+    caller read it already (``checkpoint.read_checkpoint``), evaluated without reading the file
+    again: the CLI's call (its early refusal read it) and ``report``'s (whose page is of that
+    model). Writes to ``out`` (:func:`write_evaluation`; default: ``default_eval_dir``)."""
+    reporter = or_silent(reporter)
     refuse_early(Path(run), data, out, config, force, read)
     refuse_keeping(keep_threshold, config)
     named = out is not None  # else the run's own eval-* folder, refreshed as with force

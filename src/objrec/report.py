@@ -129,7 +129,8 @@ def load_evaluation(
     whichever folder it was, or, ``of``, the latest of that folder (one with no splits, which
     ``evaluate RUN FOLDER`` evaluated whole); the page says which. Either is evaluated again, as
     the test split, when not current (the folder it evaluated still there), said first."""
-    from objrec.evaluate import evaluate
+    from objrec.config import EvaluateConfig
+    from objrec.evaluate import run_evaluation
 
     model = read[1].digest if read is not None else None
     if data_dir is not None and (data_dir / "test").is_dir():
@@ -141,7 +142,8 @@ def load_evaluation(
             refuse_other_evaluation(folder, target, force)
             say_evaluating(run, target, reporter, stale_words(folder, state, other))
             again = earlier_unknown(folder)  # its evaluate --unknown result, measured again
-            evaluate(run, data_dir, reporter=reporter, force=force, read=read, **again)
+            config = EvaluateConfig(**again)
+            run_evaluation(run, data_dir, config, reporter=reporter, force=force, read=read)
         return require_of_model(folder, run, model)
     evaluations = output_beside(run, "eval")  # RUN/eval-*, or CKPT-eval-* beside a checkpoint
     made = sorted(evaluations.parent.glob(f"{evaluations.name}*/{PREDICTIONS}"), key=getmtime)
@@ -211,10 +213,12 @@ def evaluate_again(
     --unknown result measured again too. Returns where it went (the folder's default one,
     refreshed); ``read``: the model evaluated, as the page read it (None: the file's), and the
     one it must be of (:func:`require_of_model`)."""
-    from objrec.evaluate import evaluate
+    from objrec.config import EvaluateConfig
+    from objrec.evaluate import run_evaluation
 
     say_evaluating(run, folder, reporter, stale_words(*latest, False))
-    evaluate(run, folder, reporter=reporter, read=read, **earlier_unknown(latest[0]))
+    config = EvaluateConfig(**earlier_unknown(latest[0]))
+    run_evaluation(run, folder, config, reporter=reporter, read=read)
     model = read[1].digest if read is not None else None
     return require_of_model(default_eval_dir(run, run_data_dir, folder), run, model)
 

@@ -145,8 +145,6 @@ __all__ = ["TrainResult", "prepare", "seed_everything", "train", "training_loss"
 
 
 @renamed_arguments(data_dir="data")
-@takes_back_folders("out", by_rank_0=True)
-@warned_once_per_file()
 def train(
     data: Path,
     out: Path,
@@ -156,8 +154,6 @@ def train(
     resume: bool = False,
     strict: bool = False,
     device: str = "auto",
-    precision_why: str | None = None,
-    command: Sequence[str] | None = None,
     **keywords: Any,
 ) -> TrainResult:
     """Train a new head on the frozen backbone's cached features; save the best epoch's model.
@@ -167,14 +163,20 @@ def train(
             (``objrec train DATA``; ``data_dir`` before 7 December 2026, still taken, warning).
         out: the run folder; refused when it already holds a model, unless ``force``.
         config: the settings: a ``TrainConfig``, a mapping of its fields, or its fields as
-            ``keywords`` (``epochs=20``); default ``TrainConfig()``. Ignored when resuming.
-        reporter: receives progress and epoch lines (None: nothing is shown).
+            ``keywords``; default ``TrainConfig()``. Ignored when resuming.
+        reporter: receives progress and epoch lines (None: nothing is shown; logged at INFO).
+        force: replace a trained model already in ``out``.
         resume: continue the run in ``out`` after its last completed epoch.
         strict: refuse to start while ``objrec check`` finds unusable files.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (``objrec.devices``): where the frozen
             pass, the head and fine-tuning run; not a run setting, so a resume may move.
-        precision_why: why ``config.precision``, when not ``auto``, is what it is (said, kept).
-        command: the CLI's command line, kept in the run's ``provenance`` (None from a script).
+        keywords: ``TrainConfig``'s fields, each documented there (``help(objrec.TrainConfig)``):
+            ``backbone``, ``weights``, ``mean``, ``std``, ``epochs``, ``patience``,
+            ``min_delta``, ``batch_size``, ``lr``, ``weight_decay``, ``hidden``, ``dropout``,
+            ``heads``, ``augment``, ``aug_views``, ``label_smoothing``, ``balance``,
+            ``finetune_blocks``, ``finetune_epochs``, ``finetune_lr``, ``finetune_batchnorm``,
+            ``precision``, ``int8_engine``, ``head_precision``, ``unknown_score``, ``seed``,
+            ``num_workers``, ``cache_dir``, ``feature_dtype``.
 
     Under ``torchrun`` the ranks share the frozen pass and train the head with DDP, each on GPU
     ``LOCAL_RANK`` on a GPU machine; only rank 0 reports and writes (``objrec.distributed``).
@@ -183,14 +185,31 @@ def train(
         Interrupted: on Ctrl-C, after saving the best model so far (resume with ``resume``), or
             saying what was kept when the head had not trained an epoch yet.
     """
-    started = started_by(out, resume, command)
-    request = RunRequest(
-        force=force, resume=resume, strict=strict, precision_why=precision_why, command=started
-    )
     config = train_settings(config, keywords)
+    request = RunRequest(force=force, resume=resume, strict=strict)
+    return train_as_asked(data, out, config, reporter, request, device)
+
+
+@takes_back_folders("out", by_rank_0=True)
+@warned_once_per_file()
+def train_as_asked(
+    data: Path,
+    out: Path,
+    config: TrainConfig | Mapping[str, Any] | None,
+    reporter: Reporter | None,
+    request: RunRequest,
+    device: str = "auto",
+    command: Sequence[str] | None = None,
+) -> TrainResult:
+    """:func:`train` as the CLI and the demo ask for it, with what a script's call has not: why
+    the precision is what it is (``request.precision_why``, said and kept) and the ``command``
+    line that started the run (kept in its ``provenance``; a resume keeps the one it recorded)."""
+    started = started_by(out, request.resume, command)
+    request = replace(request, command=started)
+    config = train_settings(config, {})
     with process_group(device) as world, ExitStack() as held:
         reporter = or_silent(reporter) if world.main else SILENT
-        with said_on_a_stop_outside_epochs(data, out, resume, config, world):
+        with said_on_a_stop_outside_epochs(data, out, request.resume, config, world):
             return _train(Path(data), Path(out), config, reporter, request, world, held)
 
 

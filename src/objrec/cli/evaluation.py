@@ -190,11 +190,11 @@ def evaluate(
     model = refuse_early(run, data, out, force, config, keep_threshold)
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
-        from objrec.evaluate import evaluate as run_evaluate
+        from objrec.evaluate import run_evaluation
 
     read = model_read(run, model)  # the model the refusal read, if it did: not read again
     with logged_warnings() as logged:
-        result = run_evaluate(
+        result = run_evaluation(
             run,
             data,
             config,

@@ -186,8 +186,10 @@ def train(
     with logged_warnings() as logged, silent_stop_off_rank_0(), json_if_stopped(as_json, logged):
         if resume is None:
             warn_of_unused_finetune(config.finetune_blocks)
-        given = (config, reporter, force, bool(resume), strict, device)
-        result = run_train(data, target, *given, command=command_line())
+        from objrec.train_open import RunRequest  # imported already, by loaded_train
+
+        request = RunRequest(force=force, resume=bool(resume), strict=strict)
+        result = run_train(data, target, config, reporter, request, device, command_line())
     if not is_main_rank():
         return
     if as_json:
@@ -205,7 +207,7 @@ def loaded_train(config: TrainConfig, new: bool, reporter: RichReporter):
     with reporter.loading() if is_main_rank() else nullcontext():
         if new:
             refuse_what_the_body_cannot(config)  # builds on torch: after the line above
-        from objrec.train import train as run_train
+        from objrec.train import train_as_asked as run_train
 
     freeze_heap()  # what train imported lives to the end: no collection need walk it
     return run_train
