@@ -538,8 +538,8 @@ def test_the_result_is_named_as_export_json_and_counts_a_photo_changed_twice_onc
     assert checked["openvino"].changed_photos == (0, 3)  # photo 3 in both runtimes
     result = ExportResult(tmp_path / "m.onnx", tmp_path / "m.json", 2e-7, checked)
     assert result.top_class_changed == 2 and repr(result).endswith(
-        "max_abs_diff=2.0e-07, photos_checked=4, top_class_changed=2)"  # photos 0 and 3, not 3
-    )
+        "photos_checked=4, max_prob_diff=1, top_class_changed=2, max_abs_diff=2.0e-07)"
+    )  # photos 0 and 3, not 3
     record = export_record(result)
     assert record["model"] == str(result.model) and record["max_abs_diff"] == result.max_abs_diff
     assert list(record["answers_checked"]) == list(result.answers_checked)
@@ -548,6 +548,28 @@ def test_the_result_is_named_as_export_json_and_counts_a_photo_changed_twice_onc
             assert getattr(result, old) == getattr(result, new)
     with pytest.warns(DeprecationWarning, match=r"ExportResult.answers is deprecated"):
         assert result.answers == list(checked.values())
+
+
+def test_an_export_s_one_line_leads_with_the_real_photos_difference():
+    """newcomer57 (4): `ExportResult(model=..., max_abs_diff=8.9e-08, photos_checked=32,
+    top_class_changed=0)` led with the graph's check on noise; the 0.015 an app saw in ONNX
+    Runtime was in `answers_checked['onnxruntime'].max_prob_diff` alone, and the one line read
+    as "matches to 1e-7". It leads with the real photos' largest difference, in any runtime."""
+    from objrec.export import ExportResult
+    from objrec.export_check import Agreement
+
+    checked = {
+        "onnxruntime": Agreement("onnxruntime", 32, 0.0147, 0),
+        "openvino": Agreement("openvino", 32, 2e-6, 0),
+    }
+    result = ExportResult(Path("run/model.onnx"), Path("run/model.json"), 8.9e-8, checked)
+    assert result.max_prob_diff == 0.0147
+    assert repr(result) == (
+        "ExportResult(model='run/model.onnx', sidecar='run/model.json', photos_checked=32, "
+        "max_prob_diff=0.015, top_class_changed=0, max_abs_diff=8.9e-08)"
+    )
+    unchecked = ExportResult(Path("m.onnx"), Path("m.json"), 8.9e-8)
+    assert unchecked.max_prob_diff is None and "max_prob_diff" not in repr(unchecked)
 
 
 def test_a_file_apart_from_objrec_s_answers_is_warned_of_as_the_script_runs_it(caplog):
