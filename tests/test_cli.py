@@ -6677,7 +6677,8 @@ def test_export_says_once_how_far_onnx_runtime_is_from_objrec_s_answers():
         "the file differs from objrec's answers by up to 0.04 in a probability"
     )
     assert first.endswith(
-        "`objrec train DATA --out RUN --precision fp32` for a file that any runtime reproduces"
+        "for a file that any runtime reproduces, train an fp32 run beside this one, "
+        "`objrec train DATA --out run-fp32 --precision fp32`, and export that"
     )
     assert second.startswith(
         "in OpenVINO (as model_infer.py runs it, where openvino is installed, and as objrec "
@@ -6713,7 +6714,7 @@ def test_export_s_lines_fit_a_terminal_of_100_columns_keeping_commands_whole(cap
     assert max(len(line) for line in lines) <= 100, lines
     assert sum(not line.startswith(" ") for line in lines) == 4  # the file, two runtimes, script
     said = "\n".join(lines)
-    assert "`objrec train DATA --out RUN --precision fp32`" in said
+    assert "`objrec train DATA --out run-fp32 --precision fp32`" in said
     assert "'my run/model_infer.py' PHOTO..." in said
 
 

@@ -572,6 +572,23 @@ def test_an_export_s_one_line_leads_with_the_real_photos_difference():
     assert unchecked.max_prob_diff is None and "max_prob_diff" not in repr(unchecked)
 
 
+def test_the_export_s_advice_from_python_names_data_and_a_new_run_folder():
+    """newcomer57 (5): `export_model(run)` advised "retrain with `train(data_dir, out=run,
+    precision='fp32')`": `data_dir` is `data` since 7 December 2026, and `out=run`, the run just
+    exported, is refused by train (or, with `force=True`, replaced: the int8 run lost). README
+    and docs/export.md train into `run-fp32`, beside it; so does the advice."""
+    from objrec.export_check import onnxruntime_words
+
+    said = onnxruntime_words(Agreement("onnxruntime", 32, 0.015, 0))
+    assert "data_dir" not in said and "out=run," not in said
+    assert said.endswith(
+        "for a file that any runtime reproduces, train an fp32 run beside this one, "
+        "`train(data, out='run-fp32', precision='fp32')`, and export that"
+    )
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "objrec train data --out run-fp32 --precision fp32" in readme
+
+
 def test_a_file_apart_from_objrec_s_answers_is_warned_of_as_the_script_runs_it(caplog):
     """newcomer51: a default (int8, OpenVINO) run's export warned that the file, in ONNX Runtime,
     differs from objrec's answers and to run it in OpenVINO "as the sidecar's entry says", a
@@ -594,7 +611,8 @@ def test_a_file_apart_from_objrec_s_answers_is_warned_of_as_the_script_runs_it(c
     )
     cli = in_cli_terms(text)  # as the CLI words it
     assert cli.endswith(
-        "`objrec train DATA --out RUN --precision fp32` for a file that any runtime reproduces"
+        "train an fp32 run beside this one, `objrec train DATA --out run-fp32 --precision fp32`, "
+        "and export that"
     )
     caplog.clear()
     warn_if_apart([check("onnxruntime", 0.05, 1), check("openvino", 0.05, 1)])

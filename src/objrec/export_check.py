@@ -325,12 +325,14 @@ SCRIPT_NAME = "model_infer.py"
 
 def onnxruntime_words(a: Agreement) -> str:
     """How far ONNX Runtime alone is from objrec's answers on an int8 body OpenVINO ran, and
-    what gives them in any runtime."""
+    what gives them in any runtime: a new run, beside this one, as README and docs/export.md
+    say (``out=run`` named the run just exported, which train refuses, or with ``force``
+    replaces; and ``data_dir``, the parameter's name before 7 December 2026)."""
     return (
         f"in ONNX Runtime alone (an app's, or {SCRIPT_NAME} without openvino), "
         f"the file {apart_words(a)}, as objrec ran this int8 body in OpenVINO, whose 8-bit "
-        "arithmetic rounds otherwise; retrain with `train(data_dir, out=run, precision='fp32')` "
-        "for a file that any runtime reproduces"
+        "arithmetic rounds otherwise; for a file that any runtime reproduces, train an fp32 run "
+        "beside this one, `train(data, out='run-fp32', precision='fp32')`, and export that"
     )
 
 
