@@ -1719,3 +1719,21 @@ def test_predict_s_log_of_stored_features_counts_one_image_in_the_singular():
         ok=torch.tensor([True]), digests=["ab"], hashing=SimpleNamespace(seconds=0.01)
     )
     assert stored_words([table]).startswith("read the features of 1 of 1 image from the feature")
+
+
+def test_a_prediction_s_one_line_says_it_is_barely_familiar():
+    """newcomer57 (7): `Prediction(path='.../watch_image_0234.jpg', answer='cup',
+    prob_predicted=0.9235, score=0.0093)` was an untaught watch answered "cup" just over the
+    unknown line: barely_familiar=True, which the CLI marks "barely familiar", and the one flag
+    that says not to trust it was missing from the one line. A familiar answer leaves it out."""
+    from objrec.predict import Prediction
+
+    topk: list[dict[str, float | str]] = [{"class": "cup", "prob": 0.9235}]
+    watch = Prediction("watch_image_0234.jpg", topk, score=0.0093, line=0.0)
+    assert watch.barely_familiar is True
+    assert repr(watch) == (
+        "Prediction(path='watch_image_0234.jpg', answer='cup', prob_predicted=0.9235, "
+        "score=0.0093, barely_familiar=True)"
+    )
+    cup = Prediction("cup.jpg", topk, score=0.93, line=0.0)
+    assert cup.barely_familiar is False and "barely_familiar" not in repr(cup)

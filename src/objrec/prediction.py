@@ -102,15 +102,18 @@ class Prediction:
 
     def __repr__(self) -> str:
         """One line: the file, its answer, the closest class when that is "unknown", its
-        probability and the unknown score; or the error. The top-k and threshold, the same
-        down a list of predictions, are in the attributes."""
+        probability and the unknown score, and ``barely_familiar=True`` where the CLI marks it
+        "barely familiar" (an untaught watch answered "cup" at 0.92, just over the line, showed
+        nothing to distrust); or the error. The top-k and threshold, the same down a list of
+        predictions, are in the attributes."""
         if self.error or not self.topk:
             return f"Prediction(path={self.path!r}, error={self.error!r})"
         closest = f", predicted={self.predicted!r}" if self.unknown else ""
         score = f", score={self.score:.4f}" if self.score is not None else ""
+        barely = ", barely_familiar=True" if self.barely_familiar else ""
         return (
             f"Prediction(path={self.path!r}, answer={self.answer!r}{closest}, "
-            f"prob_predicted={self.prob_predicted:.4f}{score})"
+            f"prob_predicted={self.prob_predicted:.4f}{score}{barely})"
         )
 
     @property
