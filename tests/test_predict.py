@@ -1737,3 +1737,23 @@ def test_a_prediction_s_one_line_says_it_is_barely_familiar():
     )
     cup = Prediction("cup.jpg", topk, score=0.93, line=0.0)
     assert cup.barely_familiar is False and "barely_familiar" not in repr(cup)
+
+
+@pytest.mark.slow  # a model loaded, two images predicted
+def test_predict_logs_its_long_steps_as_they_begin_and_end(trained_run, split_dir, caplog):
+    """newcomer57 (8): a script at INFO (the docs' first snippet) saw nothing for the 47 s of a
+    predict of 44 photos: the reporter, silent by default, drew the only signs. Each long step
+    is logged as it begins, with how many and about how long, and as it ends, with its seconds;
+    not each image."""
+    import logging
+
+    images = [p for p in sorted((split_dir / "test").glob("*/*")) if p.is_file()][:2]
+    with caplog.at_level(logging.INFO, logger="objrec.predict"):
+        predict(trained_run, images)
+    said = [r.getMessage() for r in caplog.records if r.name == "objrec.predict"]
+    begun = next(i for i, line in enumerate(said) if line.startswith("predicting 2 images ("))
+    assert "up to about a second an image" in said[begun]
+    assert said[begun + 1].startswith("done in ") and said[begun + 1].endswith(
+        "s: predicting 2 images"
+    )
+    assert len(said) <= 6  # a line a step, none an image

@@ -448,15 +448,19 @@ def make_int8_graph(
 ) -> None:
     """The int8 graph of ``body`` (``where``: the calibration images, its fp32 graph, exported
     when missing, and the int8 graph's path), shown as the task :data:`QUANTIZING`; logged as
-    the one-time step it is, with its seconds: a Python caller saw "calibrating the int8 body on
-    120 images" and about 20 s of nothing, unaware that later trains skip it."""
+    the one-time step it is, with its seconds and how long it may take: a Python caller saw
+    "calibrating the int8 body on 120 images" and about 20 s of nothing, unaware that later
+    trains skip it; each part is logged as it begins (:func:`doing_logged`): at INFO a
+    newcomer saw nothing else for 174 s."""
     (data, config), (chosen, fp32, path) = settings, where
     folder = path.parent
     log.info(
-        "calibrating the int8 body on %s, once per cache folder: kept in %s for later runs",
+        "calibrating the int8 body on %s, once per cache folder (about half a minute on 2 idle "
+        "cores, a few minutes on busy ones): kept in %s for later runs",
         plural(len(chosen), "image"),
         folder,
     )
+    doing = doing_logged(reporter)
     started = time.perf_counter()
     # a step for each batch of images read, the fp32 graph (exported unless cached) and
     # quantize_graph's: the first train on a new cache folder showed this line alone for about
@@ -466,17 +470,29 @@ def make_int8_graph(
     total = read + 1 + QUANTIZE_STEPS + calibrated
     with reporter.task(QUANTIZING, total) as shown, counted(shown, total) as advance:
         reporter.counts("steps")  # not images: "reading the calibration images: 0/46" read so
-        reporter.doing("reading the calibration images")
+        doing("reading the calibration images")
         batches = calibration_batches(chosen, data, advance)
         if not usable(fp32, store):
-            reporter.doing("exporting the pretrained networks")
+            doing("exporting the pretrained networks")
             export_onnx(body, fp32, data.input_size)
         advance()
-        quantize_graph(fp32, path, batches, config, advance, reporter.doing)
+        quantize_graph(fp32, path, batches, config, advance, doing)
         advance(calibrated - len(batches))  # the batches its unreadable images left unfilled
     log.info(
         "int8 body calibrated in %.1f s (once: later runs reuse it)", time.perf_counter() - started
     )
+
+
+def doing_logged(reporter: Reporter) -> Callable[[str], None]:
+    """``reporter.doing``, each part of the int8 step also logged at INFO as it begins ("int8
+    copy: measuring the activations' ranges, ..."): a script that only logs saw one line and
+    then minutes of nothing. A part at a time, never an image or batch."""
+
+    def doing(what: str) -> None:
+        log.info("int8 copy: %s", what)
+        reporter.doing(what)
+
+    return doing
 
 
 @contextlib.contextmanager
