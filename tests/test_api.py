@@ -525,3 +525,14 @@ def test_evaluate_and_train_show_their_options_and_hide_the_cli_s():
     assert all(f"``{f.name}``" in said for f in fields(objrec.TrainConfig))
     with pytest.raises(objrec.ObjrecError, match="as `config` or as keywords, not both"):
         objrec.evaluate("run", "data", EvaluateConfig(), tta=True)
+
+
+def test_a_check_s_one_line_names_the_folder_as_check_folder_does():
+    """newcomer57 (9): `CheckResult(root=...)`'s one line named `root`, while check_folder's
+    parameter is `data` since 7 December 2026; the line and an attribute say `data` (`root`
+    stays, check --json's key)."""
+    from objrec.check import CheckResult
+
+    result = CheckResult(Path("data"), 5, 4, 2)
+    assert repr(result).startswith("CheckResult(data='data', images=5, readable=4, n_classes=2")
+    assert result.data == result.root == Path("data")

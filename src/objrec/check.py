@@ -151,6 +151,12 @@ class CheckResult:
     unusable_files = renamed_attribute("CheckResult", "unusable_files", "n_unreadable")
 
     @property
+    def data(self) -> Path:
+        """The folder checked, as ``check_folder(data)`` names it: ``root``, ``check --json``'s
+        key (the one-line repr said ``root=`` where the parameter is ``data``)."""
+        return self.root
+
+    @property
     def unusable(self) -> list[Problem]:
         return [p for p in self.problems if p.unusable]
 
@@ -172,7 +178,7 @@ class CheckResult:
         problems (``problems`` lists them, ``split_record`` and the notes are attributes)."""
         splits = "".join(f", {split}={n}" for split, n in self.splits.items())
         return (
-            f"CheckResult(root={str(self.root)!r}, images={self.images}, "
+            f"CheckResult(data={str(self.root)!r}, images={self.images}, "
             f"readable={self.readable}, n_classes={self.n_classes}{splits}, "
             f"n_problems={len(self.problems)}, n_unusable={len(self.unusable)})"
         )
