@@ -297,6 +297,15 @@ def test_docs_describes_the_api_offline_from_its_own_schema_with_nothing_loaded_
     assert client.get("/redoc").status_code == 404
 
 
+def test_the_docs_page_s_python_example_says_to_install_requests():
+    """newcomer57 (9): /docs's Python example imports requests, which objrec's venv lacks: run as
+    written, ModuleNotFoundError. The page says to install it."""
+    from objrec.api_docs import intro_html
+
+    page = intro_html("objrec", "1.0")
+    assert "import requests" in page and "<code>pip install requests</code>" in page
+
+
 def test_a_wrong_path_or_method_is_a_json_error_that_keeps_its_headers(client):
     """A 404 or 405 from the router is ``{"error": ...}`` too, and a 405 still says which methods
     the path takes (its ``Allow`` header, which HTTP requires)."""

@@ -40,6 +40,8 @@ sentence"}}</code>; a request sent to a name this server does not answer to (its
 header) is refused with 400: open it by its address, or ask whoever runs it to allow the name.
 URL below is this page's address without <code>/docs</code>.</p>
 <pre>curl -F file=@photo.jpg -F topk=3 URL/predict</pre>
+<p>In Python, with the requests package (<code>pip install requests</code>: objrec does not
+install it, and Python's own urllib needs the form written by hand):</p>
 <pre>import requests
 
 with open("photo.jpg", "rb") as photo:
