@@ -475,3 +475,23 @@ def test_photos_needed_counts_a_settled_label_as_its_classs_photo_not_a_flag(tmp
     (settled,) = needs()  # its 10 photos judged, none flagged
     assert (settled.flagged, settled.judged) == (0, 10)
     assert settled.reason == "only 10 photos (add photos: 11 or more)"
+
+
+def test_the_reviewed_line_names_no_staging_folder_and_is_not_said_of_none(tmp_path, caplog):
+    """newcomer57 (9): INFO said "data/.objrec-split-e1575ca8/reviewed.csv: 0 labels a person
+    settled" of a new split: a temporary folder, renamed when the split was done, and a count
+    of nothing. A split that carries labels says how many, naming the file alone; none, nothing."""
+    import logging
+
+    from objrec.reviewed import carry_reviewed
+
+    staging = tmp_path / ".objrec-split-e1575ca8"
+    staging.mkdir()
+    with caplog.at_level(logging.INFO, logger="objrec.reviewed"):
+        assert carry_reviewed(staging, {}, {}) == 0
+        assert not caplog.records
+        kept = carry_reviewed(staging, {"ab12": ("cup", "cup/1.jpg")}, {"ab12": "train/cup/1.jpg"})
+    assert kept == 1 and (staging / "reviewed.csv").is_file()
+    assert [r.getMessage() for r in caplog.records] == [
+        "reviewed.csv: 1 label a person settled, kept for the next audit"
+    ]

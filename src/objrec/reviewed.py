@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from objrec.errors import ObjrecError
 from objrec.outputs import staged
+from objrec.progress import plural
 from objrec.tables import CSV_ENCODING, csv_separator, read_text
 
 if TYPE_CHECKING:
@@ -154,7 +155,10 @@ def carry_reviewed(
 
 
 def _write_rows(out: Path, rows: Mapping[str, tuple[str, str]]) -> int:
-    """``out/reviewed.csv`` holding ``rows`` (digest -> class, file); none when none."""
+    """``out/reviewed.csv`` holding ``rows`` (digest -> class, file); none when none. Logged
+    without ``out``, where split and apply write it in a staging folder renamed when done: the
+    line named "data/.objrec-split-e1575ca8/reviewed.csv", a folder that no longer was, and
+    said "0 labels" of every new split."""
     if rows:
         with (
             staged(out / REVIEWED_FILE) as tmp,
@@ -163,7 +167,8 @@ def _write_rows(out: Path, rows: Mapping[str, tuple[str, str]]) -> int:
             writer = csv.writer(f)
             writer.writerow(REVIEWED_COLUMNS)
             writer.writerows((digest, *row) for digest, row in sorted(rows.items()))
-    log.info("%s: %d labels a person settled", out / REVIEWED_FILE, len(rows))
+        said = plural(len(rows), "label")
+        log.info("%s: %s a person settled, kept for the next audit", REVIEWED_FILE, said)
     return len(rows)
 
 
