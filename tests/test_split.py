@@ -81,6 +81,25 @@ def test_split_names_a_group_of_copies_original_first_as_check_does(
     ]
 
 
+def test_split_logs_which_files_its_duplicate_count_counts(
+    tmp_path, image_folder, known_facts, caplog
+):
+    """newcomer57 (9): `SplitResult(duplicate_files=1)`, and no line at INFO named the pair: a
+    Python caller had to read `duplicate_groups` to learn which files (the CLI names them)."""
+    import logging
+
+    red = image_folder / "red"
+    for original, copy in (("img_00.jpg", "aaa.jpg"), ("img_01.png", "img_01_dup.png")):
+        (red / copy).write_bytes((red / original).read_bytes())
+    with caplog.at_level(logging.INFO, logger="objrec.split"):
+        result = split_folder(image_folder, tmp_path / "data", seed=0)
+    assert result.duplicate_files == 2
+    (said,) = [r.getMessage() for r in caplog.records if "duplicate file" in r.getMessage()]
+    assert said.startswith("2 duplicate files kept in one split with a file of their class: ")
+    for group in result.duplicate_groups:
+        assert " = ".join(group) in said
+
+
 @pytest.mark.slow
 def test_byte_identical_files_never_cross_splits(tmp_path, image_folder, known_facts):
     data = (image_folder / "red" / "img_00.jpg").read_bytes()

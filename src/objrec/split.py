@@ -111,9 +111,26 @@ def _log_split(src: Path, out: Path, result: SplitResult, config: SplitConfig) -
     """What the split did, for the log: the totals, the images without a camera time, the
     warnings."""
     log.info("split %s into %s: %s", src, out, listed(result.totals()))
+    if result.duplicate_groups:  # SplitResult(duplicate_files=1) alone named neither file
+        log.info(
+            "%s kept in one split with a file of their class: %s (duplicate_groups lists them)",
+            plural(result.duplicate_files, "duplicate file"),
+            groups_words(result.duplicate_groups),
+        )
     if untimed := untimed_sentence(result, grouped=config.groups is not None):
         log.info(untimed)
     log_result_warnings(log, split_warnings(result))
+
+
+def groups_words(groups: Sequence[Sequence[str]], shown: int = 3) -> str:
+    """The first ``shown`` ``groups`` of copies, each its first two files (``cup/a.jpg =
+    cup/b.jpg``, then how many more), the rest counted."""
+    named = [
+        " = ".join(group[:2]) + (f" and {len(group) - 2:,} more" if len(group) > 2 else "")
+        for group in groups[:shown]
+    ]
+    rest = [plural(len(groups) - shown, "more group")] if len(groups) > shown else []
+    return "; ".join(named + rest)
 
 
 def _near_groups(
