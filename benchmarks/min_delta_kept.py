@@ -1,10 +1,11 @@
 """Which epoch a head's fit keeps: the one early stopping last counted as a gain (by more than
-``min_delta``, objrec's rule) against the one of the lowest validation loss (``min_delta`` then
-governing only when the fit stops), on held-out validation loss.
+``min_delta``, objrec's rule until session 57) against the one of the lowest validation loss
+(``min_delta`` then governing only when the fit stops: objrec's rule since), on held-out
+validation loss.
 
 Both rules stop at the same epoch (``min_delta`` still decides patience), so one fit gives both:
-each epoch's head is copied when early stopping counts it (kept by objrec now) and when its loss
-is the lowest so far. Keeping the lowest epoch is chosen on the validation loss itself, so its
+each epoch's head is copied when early stopping counts it (the earlier rule, :class:`Counted`),
+and the fit keeps the lowest (``engine.fit``). Keeping the lowest epoch is chosen on the validation loss itself, so its
 best validation loss is lower by construction; this script therefore splits each split folder's
 validation images in two fixed halves (seed 0, as ``warm_start.py``): early stopping watches half
 A; the loss reported is each kept head's on half B, which no choice saw. The test split is never
@@ -44,17 +45,17 @@ def halves(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return order[::2], order[1::2]
 
 
-class Lowest:
-    """``on_epoch_end``: the head of the lowest validation loss so far, and its epoch."""
+class Counted:
+    """``on_epoch_end``: the head of the last epoch early stopping counted as a gain (its patience
+    count back at 0), the one objrec kept until session 57, and its epoch and loss."""
 
     def __init__(self, head: torch.nn.Module):
         self.head, self.loss, self.epoch = head, float("inf"), 0
         self.state: dict[str, torch.Tensor] = {}
 
     def __call__(self, state: FitState) -> None:
-        loss = state.history[-1]["valid_loss"]
-        if loss < self.loss:
-            self.loss, self.epoch = loss, state.epoch
+        if state.stopper.bad_epochs == 0:
+            self.loss, self.epoch = state.history[-1]["valid_loss"], state.epoch
             self.state = copy.deepcopy(self.head.state_dict())
 
 
@@ -65,7 +66,7 @@ def one_fit(prep, config: TrainConfig, rows, a, b) -> dict[str, float]:
     train = as_trained(prep.train, config, SINGLE)
     model = trains_in(head, config.head_precision)
     half_a, half_b = [(valid_x[a], valid_y[a])], [(valid_x[b], valid_y[b])]
-    lowest = Lowest(head)
+    counted = Counted(head)
     state = fit(
         model,
         lambda epoch: feature_batches(
@@ -77,17 +78,17 @@ def one_fit(prep, config: TrainConfig, rows, a, b) -> dict[str, float]:
         patience=config.patience,
         min_delta=config.min_delta,
         loss_fn=training_loss(config, prep.train_y, len(prep.classes)),
-        on_epoch_end=lowest,
+        on_epoch_end=counted,
     )
     kept: dict[str, float] = {
-        "kept_epoch": state.best_epoch,
-        "lowest_epoch": lowest.epoch,
+        "kept_epoch": counted.epoch,
+        "lowest_epoch": state.best_epoch,
         "ran": state.epoch,
     }
-    kept["kept_a"], kept["lowest_a"] = state.best_valid_loss, lowest.loss
-    kept["kept_b"] = evaluate_loss(model, half_b)["loss"]  # fit restored the kept epoch
-    head.load_state_dict(lowest.state)
-    kept["lowest_b"] = evaluate_loss(model, half_b)["loss"]
+    kept["kept_a"], kept["lowest_a"] = counted.loss, state.best_valid_loss
+    kept["lowest_b"] = evaluate_loss(model, half_b)["loss"]  # fit restored the lowest epoch
+    head.load_state_dict(counted.state)
+    kept["kept_b"] = evaluate_loss(model, half_b)["loss"]
     return kept
 
 

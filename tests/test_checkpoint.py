@@ -846,6 +846,72 @@ def test_a_resumed_fit_ends_with_the_best_epochs_head_not_the_last_one(tmp_path)
     assert not all(torch.equal(v, head.state_dict()[k]) for k, v in best.items())
 
 
+def fit_on_losses(monkeypatch, head, optimizer, losses, epochs, **fitting):
+    """``engine.fit`` of ``head`` on one fixed batch, its validation losses ``losses`` in turn,
+    patience 5 (the run's, ``tiny_saver``'s) and ``--min-delta`` 0.001."""
+    from objrec import engine
+
+    told = iter(losses)
+    monkeypatch.setattr(engine, "evaluate_loss", lambda m, b: {"loss": next(told), "acc": 0.5})
+    x, y = torch.ones(4, 8), torch.tensor([0, 1, 2, 0])
+    return engine.fit(
+        head, lambda e: [(x, y)], lambda: [], optimizer, epochs, 5, min_delta=0.001, **fitting
+    )
+
+
+@pytest.mark.parametrize(
+    "losses, kept, ran",
+    [
+        ([1.0, 0.9995, 1.1, 1.2, 1.3, 1.4], 2, 6),
+        ([1.0, 0.9995, 1.1, 0.9987, 1.2, 1.3, 1.4, 1.5, 1.6], 4, 9),
+    ],
+    ids=["lowest_by_less", "reference_kept"],
+)
+def test_a_resumed_fit_keeps_the_lowest_epoch_and_stops_as_one_never_stopped(
+    tmp_path, monkeypatch, losses, kept, ran
+):
+    """A fit keeps its lowest validation loss, lower by less than --min-delta or not (epoch 2's
+    0.9995 after 1.0), while patience counts from the last epoch lower by more (epoch 1's).
+    Stopped after epoch 3 and resumed, it keeps the epoch, the head and the stop of a fit never
+    stopped: the state carries early stopping's reference beside the lowest (resumed from
+    0.9995 alone, epoch 4's 0.9987 would count for nothing: the second fit would stop at epoch
+    6, not 9). A state written before the reference was (an earlier objrec's) resumes too, from
+    its best."""
+    from objrec.model import build_head
+    from objrec.model_file import META_KEY
+    from objrec.resume_state import (
+        load_training_state,
+        restore_training_state,
+        write_training_state,
+    )
+
+    def new_head():
+        torch.manual_seed(0)
+        head = build_head(8, 3, config.hidden, config.dropout, config.heads)
+        return head, torch.optim.Adam(head.parameters())
+
+    config = TrainConfig(backbone="tiny_test", heads=2)
+    whole = fit_on_losses(monkeypatch, *(made := new_head()), losses, 20)
+    assert (whole.best_epoch, whole.epoch) == (kept, ran)
+    head, optimizer, saver, _ = tiny_saver(tmp_path)
+    head.load_state_dict(new_head()[0].state_dict())  # and the RNG as the whole fit had it
+    fit_on_losses(monkeypatch, head, optimizer, losses[:3], 3, on_epoch_end=saver)
+    saver.flush()
+    resumed, adam = new_head()
+    path = tmp_path / "last.safetensors"
+    state = restore_training_state(load_training_state(path), resumed, adam)
+    state = fit_on_losses(monkeypatch, resumed, adam, losses[3:], 20, state=state)
+    assert (state.best_epoch, state.epoch) == (kept, ran)
+    assert all(torch.equal(v, made[0].state_dict()[k]) for k, v in resumed.state_dict().items())
+    saved = load_training_state(path)
+    stopper = {k: v for k, v in saved.header["stopper"].items() if k != "reference"}
+    header = json.dumps(saved.header | {"stopper": stopper})
+    write_training_state(path, (saved.tensors, {META_KEY: header}))
+    earlier = restore_training_state(load_training_state(path), *(older := new_head()))
+    assert earlier.stopper.reference == earlier.stopper.best == 0.9995
+    assert fit_on_losses(monkeypatch, *older, losses[3:], 20, state=earlier).epoch == 6
+
+
 def test_a_model_file_is_no_training_state_to_resume(trained_run):
     """A run's model file given where its training state belongs (``last.safetensors`` copied
     over by hand) is refused in one sentence, not read as one (a KeyError on its epoch)."""

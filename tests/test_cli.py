@@ -2225,21 +2225,21 @@ def test_a_resumed_run_shows_and_names_its_first_epoch(capsys):
 
 def test_a_resumed_runs_legend_names_the_best_its_first_best_line_must_beat(capsys):
     """A run interrupted with its best, 0.3000, at epoch 12 and resumed: the legend started from
-    nothing. It names the run's best before the resume, which early stopping's next best beats."""
+    nothing. It names the run's best before the resume, which the next best is below."""
     from objrec.cli.output import RichReporter
 
-    reporter = RichReporter(0.001)
+    reporter = RichReporter()
     reporter.best_before(12, 0.3)
-    for epoch, loss in ((13, 0.31), (14, 0.2996), (15, 0.2992), (16, 0.2980)):
+    for epoch, loss in ((13, 0.31), (14, 0.3004), (15, 0.2992), (16, 0.2980)):
         record = {"epoch": epoch, "train_loss": 0.1, "train_acc": 1.0, "seconds": 0.1}
-        reporter.epoch(record | {"valid_loss": loss, "valid_acc": 0.9, "best": epoch == 16})
+        reporter.epoch(record | {"valid_loss": loss, "valid_acc": 0.9, "best": loss < 0.3})
     said, *lines = after_legend(capsys.readouterr().err)
     assert said.startswith(
         "showing epoch 13 (the first of this resume), every 10th epoch and each new best valid loss "
-        "(lower by more than 0.001, --min-delta, than epoch 12's 0.3000, the run's best before "
+        "(the lowest so far, the last marked kept; below epoch 12's 0.3000, the run's best before "
         "this resume)"
     )
-    assert [int(line.split()[1]) for line in lines] == [13, 16]
+    assert [int(line.split()[1]) for line in lines] == [13, 15, 16]
 
 
 def marked_lines(min_delta: float, losses: list[float], capsys) -> tuple[str, list[int], int]:
@@ -2248,38 +2248,40 @@ def marked_lines(min_delta: float, losses: list[float], capsys) -> tuple[str, li
     from objrec.cli.output import RichReporter
     from objrec.engine import EarlyStopping
 
-    reporter, stopper = RichReporter(min_delta), EarlyStopping(patience=99, min_delta=min_delta)
+    reporter, stopper = RichReporter(), EarlyStopping(patience=99, min_delta=min_delta)
     for epoch, loss in enumerate(losses, start=1):
         stopper.step(loss, epoch)
         record = {"epoch": epoch, "train_loss": loss, "train_acc": 1.0, "valid_loss": loss}
-        reporter.epoch(record | {"valid_acc": 1.0, "seconds": 0.1, "best": stopper.improved})
+        best = stopper.best_epoch == epoch  # as ``engine.end_epoch`` marks it
+        reporter.epoch(record | {"valid_acc": 1.0, "seconds": 0.1, "best": best})
     reporter.last_epoch()
     said, *lines = after_legend(capsys.readouterr().err)
     marked = [int(line.split()[1]) for line in lines if line.endswith("best")]
     return said, marked, stopper.best_epoch
 
 
-def test_the_lines_marked_best_are_the_epochs_early_stopping_counts(capsys):
+def test_the_lines_marked_best_are_the_lowest_losses_whatever_min_delta(capsys):
     """Two rules said "best": the table's (a drop of 0.001 or more) and early stopping's (more
     than --min-delta). At --min-delta 0 epoch 3's drop of 0.0005 was kept with no line, the last
-    marked being epoch 2; at 0.01 the legend said 0.001. One rule now: early stopping's."""
+    marked being epoch 2; at 0.01 the legend said 0.001. Then early stopping's alone, which left
+    a lower loss unmarked (epoch 3's 0.295 after 0.3 at 0.01) and not kept. The lowest is kept
+    now, lower by however little: each new lowest is marked, the last one the kept epoch."""
     losses = [0.5, 0.3, 0.2995, 0.2994, 0.29, 0.295, 0.2, 0.28, 0.281]
-    said, marked, kept = marked_lines(0.0, losses, capsys)
-    assert "each new best valid loss (any drop, --min-delta 0)" in said
-    assert marked == [1, 2, 3, 4, 5, 7] and kept == 7
-    said, marked, kept = marked_lines(0.01, losses, capsys)
-    assert "each new best valid loss (lower by more than 0.01, --min-delta)" in said
-    assert marked == [1, 2, 7] and kept == 7
+    for min_delta in (0.0, 0.01):
+        said, marked, kept = marked_lines(min_delta, losses, capsys)
+        assert "each new best valid loss (the lowest so far, the last marked kept)" in said
+        assert marked == [1, 2, 3, 4, 5, 7] and kept == 7
     said, marked, kept = marked_lines(0.01, [0.5, 0.3, 0.295, 0.31], capsys)
-    assert marked == [1, 2] and marked[-1] == kept  # 0.005 lower: no best, as early stopping
+    assert marked == [1, 2, 3] and marked[-1] == kept  # 0.005 lower, under --min-delta: kept
 
 
-def test_tiny_gains_of_a_nearly_zero_loss_get_no_line_of_their_own(capsys):
-    """An easy set improves its valid loss by 1e-6 an epoch: no "valid loss 0.0000 best" per epoch
-    at the default --min-delta, which counts none of them."""
+def test_tiny_gains_of_a_nearly_zero_loss_are_marked_as_the_epochs_kept(capsys):
+    """An easy set improves its valid loss by 1e-6 an epoch: each such epoch is the one kept so
+    far, so each is marked (and shown to three significant digits, not as 0.0000); --min-delta
+    counts none of them, so the fit stops after --patience of them (test_engine.py)."""
     losses = [0.5] + [3e-4 - 1e-6 * epoch for epoch in range(2, 16)]
     _said, marked, kept = marked_lines(0.001, losses, capsys)
-    assert marked == [1, 2] and kept == 2
+    assert marked == list(range(1, 16)) and kept == 15
 
 
 def test_a_kept_fine_tuning_is_named_in_the_best_epoch_line(capsys, tmp_path):
@@ -2313,7 +2315,8 @@ def test_a_kept_fine_tuning_is_named_in_the_best_epoch_line(capsys, tmp_path):
 @pytest.mark.figures
 def test_the_curves_mark_the_epoch_whose_head_was_kept(capsys, monkeypatch, tmp_path, split_dir):
     """With --min-delta, curves.png marked the lowest valid loss as the best epoch, a later one than
-    the summary's (its gain was under --min-delta, so early stopping kept the earlier head)."""
+    the summary's (its gain was under --min-delta, so early stopping kept the earlier head). The
+    run keeps the lowest now: the curves mark it, the summary's epoch."""
     import pandas as pd
 
     import objrec.plots
@@ -2331,7 +2334,7 @@ def test_the_curves_mark_the_epoch_whose_head_was_kept(capsys, monkeypatch, tmp_
     code, out, _ = run(capsys, "train", split_dir, "--out", tmp_path / "run", *args)
     best = json.loads(out)["best_epoch"]
     history = pd.read_csv(tmp_path / "run" / "history.csv")
-    assert code == 0 and history.loc[history["valid_loss"].idxmin(), "epoch"] != best
+    assert code == 0 and history.loc[history["valid_loss"].idxmin(), "epoch"] == best
     assert marked == [f"best epoch ({best})"]
 
 
@@ -3659,8 +3662,8 @@ def test_train_says_why_it_stopped_where_it_did():
     )
     falling = [1 - e / 100 for e in range(100)]  # 0.01 less an epoch: more epochs may help
     assert early_stop_sentence(100, 100, config, falling).endswith("at epoch 100, the one kept")
-    counted = {**config, "min_delta": 0.001}  # every gain it counted was over 0.001 already
-    assert early_stop_sentence(100, 100, counted, still).endswith("at epoch 100, the one kept")
+    counted = {**config, "min_delta": 0.001}  # the lowest is kept, however little lower
+    assert "would gain little" in early_stop_sentence(100, 100, counted, still)
     diverged = [math.nan, *still[1:]]  # a NaN first epoch does not hide the small gain
     assert "would gain little" in early_stop_sentence(100, 100, config, diverged)
 
@@ -3678,6 +3681,20 @@ def test_train_s_early_stop_says_by_how_much_the_loss_did_not_improve():
     )
     tiny = early_stop_sentence(16, 21, {**config, "min_delta": 0.00001})  # was "1e-05"
     assert "by more than 0.00001 (--min-delta)" in tiny
+
+
+def test_train_s_early_stop_names_the_epoch_patience_counted_from_and_the_lowest_kept():
+    """Epoch 18 lower than epoch 16 by less than --min-delta is the one kept; patience still
+    counted from epoch 16. The sentence said "did not fall below epoch 18's by more than 0.001
+    in the 3 epochs after it (--patience 5)": neither the epoch nor the count patience ran on."""
+    from objrec.cli.training import early_stop_sentence
+
+    config = {"epochs": 30, "patience": 5, "finetune_blocks": 0, "min_delta": 0.001}
+    assert early_stop_sentence(18, 21, config) == (
+        "stopped early at epoch 21 of --epochs 30: the validation loss did not fall below epoch "
+        "16's by more than 0.001 (--min-delta) in the 5 epochs after it (--patience 5); epoch "
+        "18's, lower by less, is kept"
+    )
 
 
 def test_check_on_one_class_folder_says_so_and_fails(capsys, tmp_path):

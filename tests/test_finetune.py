@@ -489,24 +489,23 @@ def test_a_fine_tuning_record_is_written_and_read_back_as_summary_json_always_he
     assert math.isnan(read.best_valid_loss_after) and read.epochs_run == 0
 
 
-def test_a_kept_fine_tuning_s_note_quotes_the_kept_model_s_loss_under_min_delta():
-    """With --min-delta 0.01, fine-tuning epochs of 0.45 (kept: 0.05 below the head's 0.5) then
-    0.445 (not lower by more than 0.01, so not kept) were said as "lowered the best valid loss
-    from 0.5000 to 0.4450": the lowest epoch, not the model the run keeps. The summary's
-    best_valid_loss_after stays the lowest (docs/json.md)."""
+def test_a_kept_fine_tuning_s_note_quotes_its_lowest_loss_the_kept_model_s():
+    """With --min-delta 0.01, fine-tuning epochs of 0.45 (0.05 below the head's 0.5) then 0.445
+    (lower by less than 0.01) kept the 0.45 epoch, and the note said why a lower one was not
+    kept. The lowest is kept now, lower by however little: the note quotes it, the summary's
+    best_valid_loss_after (docs/json.md)."""
     from types import SimpleNamespace
 
     from objrec.finetune import finetune_told
 
     head, tuned = fit_states([0.9, 0.5], [0.45, 0.445], best_epoch=2)
-    tuned.stopper.best, tuned.stopper.best_epoch = 0.45, 3  # as min_delta=0.01 leaves them
     notes = TaskRecorder()
     config = SimpleNamespace(finetune_blocks=1, min_delta=0.01)
     record = finetune_told(head, tuned, config, notes)
-    assert record.kept and record.best_valid_loss_after == 0.445
+    assert record.kept and record.best_valid_loss_after == tuned.best_valid_loss == 0.445
     assert notes.notes == [
-        "fine-tuning lowered the best valid loss from 0.5000 to 0.4500 (a later epoch's 0.4450 "
-        "was not lower by more than 0.01): the run keeps the fine-tuned blocks"
+        "fine-tuning lowered the best valid loss from 0.5000 to 0.4450: the run keeps the "
+        "fine-tuned blocks"
     ]
 
 
@@ -568,6 +567,37 @@ def test_fine_tuning_short_of_the_head_s_loss_gives_back_the_untuned_weights(cap
     record = finetune_told(head, state, config, TaskRecorder(), untuned=0.6)
     assert record.kept is False and record.valid_loss_untuned == 0.6
     assert "(its lowest: 0.4950, from 0.6000 untuned in fp32): the run keeps" in caplog.text
+
+
+@pytest.mark.parametrize("tuned, kept", [(0.9989, False), (0.998, True)])
+def test_fine_tuning_must_lower_the_head_s_lowest_loss_by_more_than_min_delta(tuned, kept):
+    """A head whose losses went 1.0 then 0.9995 (lower by less than --min-delta 0.001) kept epoch
+    1, and fine-tuning had to beat 1.0: a tuned 0.9989 was kept, no better than the head's own
+    epoch 2 by --min-delta. The head keeps its lowest epoch now, which fine-tuning starts from
+    and must lower by more than --min-delta: 0.9989 is not kept, 0.998 is."""
+    import copy
+    from functools import partial
+
+    from objrec.distributed import SINGLE
+    from objrec.engine import EarlyStopping, FitState
+    from objrec.engine import end_epoch as ended
+    from objrec.finetune import finetune_record, finetune_start, unless_below_the_head
+
+    end_epoch = partial(ended, world=SINGLE, started=0.0)
+    stopper = EarlyStopping(5, 0.001)
+    for epoch, loss in ((1, 1.0), (2, 0.9995)):
+        stopper.step(loss, epoch)
+    head = FitState(stopper, epoch=2, history=[{"epoch": 1}, {"epoch": 2}])
+    model = torch.nn.Linear(2, 2)
+    config = TrainConfig(backbone="tiny_test", patience=5, min_delta=0.001)
+    start = finetune_start(head, model, config, untuned=1.01)
+    untouched = copy.deepcopy(start.best_state)
+    line = end_epoch(start, model, 3, {"loss": 0.4, "acc": 1.0}, {"loss": tuned, "acc": 1.0})
+    state = unless_below_the_head(start, head, model, untouched)
+    record = finetune_record(head, state, 1, untuned=1.01)
+    assert (record.best_epoch_before, record.best_valid_loss_before) == (2, 0.9995)
+    assert (record.kept, line["best"]) == (kept, kept)
+    assert (state.best_epoch, state.best_valid_loss) == ((3, tuned) if kept else (2, 0.9995))
 
 
 class EpochTable(TaskRecorder):

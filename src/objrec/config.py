@@ -475,14 +475,16 @@ class TrainConfig:
     usually stops sooner, when the validation loss stops falling (``patience``)."""
     patience: int = PATIENCE
     """Epochs without progress before stopping. Training stops after this many epochs without a
-    lower validation loss (``min_delta``); the best epoch is kept."""
+    validation loss lower by more than ``min_delta``; the epoch of the lowest one is kept."""
     min_delta: float = 0.001
-    """Least drop of the loss that counts. An epoch counts as better only when it lowers the best
-    validation loss by more than this; 0 counts any drop. With 0, a loss creeping towards zero on a
-    small, easy folder (0.0031, then 0.00001 lower an epoch) never let early stopping end the fit,
-    which ran every ``epochs``; on the 100-class Caltech-101 protocol, 0.001 keeps the best
-    validation loss within the heads' run-to-run spread (benchmarks/README.md, "The stopping
-    rule")."""
+    """Least drop of the loss that counts. An epoch counts as progress (for ``patience``) only when
+    it lowers the validation loss of the last one that did by more than this; 0 counts any drop.
+    It decides when training stops, not which epoch is kept: the lowest validation loss is, lower
+    by however little; a fine-tuning is kept only when it lowers the head's by more. With 0, a
+    loss creeping towards zero on a small, easy folder (0.0031, then 0.00001 lower an epoch) never
+    let early stopping end the fit, which ran every ``epochs``; on the 100-class Caltech-101
+    protocol, 0.001 keeps the best validation loss within the heads' run-to-run spread
+    (benchmarks/README.md, "The stopping rule")."""
     batch_size: int = 128
     """Images per training step of the head. Rarely worth changing."""
     lr: float = 1e-3

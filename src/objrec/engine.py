@@ -32,10 +32,14 @@ Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 @dataclass
 class EarlyStopping:
-    """Stop when the monitored value has not improved for ``patience`` epochs.
+    """Stop when the monitored value has not improved for ``patience`` epochs, and note its lowest.
 
-    An epoch improves when it lowers the best value by more than ``min_delta``; with 0, any drop
-    counts, so a loss creeping down by 0.00001 an epoch never stops.
+    An epoch improves when it lowers the ``reference``, the value of the last epoch that
+    improved, by more than ``min_delta``; with 0, any drop counts, so a loss creeping down by
+    0.00001 an epoch never stops. ``min_delta`` decides when to stop, not which epoch is best:
+    ``best`` and ``best_epoch`` are the lowest value and its epoch, lower by however little (on
+    held-out validation halves the lowest epoch's head was never worse than the last improving
+    one's: benchmarks/README.md, "The stopping rule").
     """
 
     patience: int
@@ -43,18 +47,22 @@ class EarlyStopping:
     best: float = math.inf
     best_epoch: int = 0
     bad_epochs: int = 0
+    reference: float = math.inf
 
     def step(self, value: float, epoch: int) -> bool:
         """Record one epoch's value; True when training should stop."""
-        if value < self.best - self.min_delta:
-            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+        if value < self.best:
+            self.best, self.best_epoch = value, epoch
+        if value < self.reference - self.min_delta:
+            self.reference, self.bad_epochs = value, 0
         else:
             self.bad_epochs += 1
         return self.bad_epochs >= self.patience
 
-    @property
-    def improved(self) -> bool:
-        return self.bad_epochs == 0
+    def start_from(self, value: float) -> None:
+        """Judge the epochs to come from ``value`` (fine-tuning's: the untuned model's loss), as
+        the lowest and the reference alike, keeping ``best_epoch``."""
+        self.best = self.reference = value
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -62,24 +70,19 @@ class EarlyStopping:
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
             "min_delta": self.min_delta,
+            "reference": self.reference,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """A state :meth:`state_dict` gave; one an earlier objrec saved has no ``reference``: its
+        ``best`` was both, the epoch kept being the last that improved."""
         self.best, self.best_epoch, self.bad_epochs = (
             state["best"],
             state["best_epoch"],
             state["bad_epochs"],
         )
         self.min_delta = state.get("min_delta", 0.0)
-
-
-def lower_not_kept(kept: float, lowest: float, min_delta: float) -> str:
-    """`` (a later epoch's 0.4450 was not lower by more than 0.01)`` when a fit's ``lowest`` loss
-    is below that of the epoch it keeps (``kept``), which early stopping's ``min_delta`` did not
-    count as a gain; "" otherwise."""
-    if not lowest < kept:
-        return ""
-    return f" (a later epoch's {lowest:.4f} was not lower by more than {min_delta:g})"
+        self.reference = state.get("reference", self.best)
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -254,9 +257,9 @@ class FitState:
     head's), or None for a fit of its own (a resumed one too)."""
     to_beat: float = math.inf
     """The loss an epoch must lower by more than ``min_delta`` to be marked best: another fit's
-    best this fit started from (the head's, which fine-tuning's epochs must beat to be kept,
-    while its early stopping judges them from the untuned model's loss). An epoch marked best is
-    then one the run may keep, so the last line marked is the kept epoch's."""
+    best this fit started from (the head's lowest, which fine-tuning's epochs must beat to be
+    kept, while its early stopping judges them from the untuned model's loss). An epoch marked
+    best is then one the run may keep, so the last line marked is the kept epoch's."""
 
     @property
     def best_epoch(self) -> int:
@@ -382,7 +385,7 @@ def warn_at_limit(state: FitState, name: str, value: int) -> None:
         )
         return
     losses = [record["valid_loss"] for record in state.history]
-    if name == "epochs" and gained_little(losses, patience, state.stopper.min_delta):
+    if name == "epochs" and gained_little(losses, patience):
         log.info(
             "the validation loss still fell at the `epochs` limit, by less than %g in the last "
             "%d epochs: more `epochs` would gain little (`min_delta` %g stops on gains this small)",
@@ -407,20 +410,23 @@ def lowest(losses: Sequence[float]) -> float:
     return min((x for x in losses if not math.isnan(x)), default=math.inf)
 
 
-def gained_little(losses: Sequence[float], patience: int, min_delta: float) -> bool:
+def gained_little(losses: Sequence[float], patience: int) -> bool:
     """Whether the validation loss, ``losses`` an epoch from the first, fell by less than
-    ``LITTLE_GAIN`` over its last ``patience`` epochs, a ``min_delta`` under it counting such
-    gains (one of ``LITTLE_GAIN`` or more counted only larger ones)."""
-    if len(losses) <= patience or min_delta >= LITTLE_GAIN:
+    ``LITTLE_GAIN`` over its last ``patience`` epochs (its best epoch, the lowest, being one of
+    them, however little it fell)."""
+    if len(losses) <= patience:
         return False
     return lowest(losses[:-patience]) - lowest(losses) < LITTLE_GAIN
 
 
 def never_improved(state: FitState) -> bool:
-    """Whether the fit started from another fit's best (``began_from``) and never lowered it. Its
-    count of epochs without improvement did not tell: it starts at 0 after the head's last epoch,
-    which was the head's best when the head ran to its limit still improving."""
-    return state.began_from is not None and state.best_epoch <= state.began_from
+    """Whether the fit started from another fit's best (``began_from``) and never lowered it by
+    more than ``min_delta``, as early stopping counts progress: a fine-tuning whose epochs fell
+    below its start by a hair (a learning rate of 1e-9) is not told that more epochs may help.
+    Its count of epochs without improvement alone did not tell: it starts at 0 after the head's
+    last epoch, which was the head's best when the head ran to its limit still improving."""
+    counted = state.epoch - state.stopper.bad_epochs  # the last epoch that counted as progress
+    return state.began_from is not None and counted <= state.began_from
 
 
 def improved_lately(best: int, ran: int, patience: int) -> bool:
@@ -460,11 +466,12 @@ def end_epoch(
     world: World,
     started: float,
 ) -> dict[str, Any]:
-    """Record epoch ``epoch`` in ``state``: early stopping's verdict, the best weights, history
-    (its seconds since ``started``, a ``time.perf_counter()``), marked best where early stopping
-    counts it and it beats ``state.to_beat``."""
+    """Record epoch ``epoch`` in ``state``: early stopping's verdict, the weights of the lowest
+    validation loss so far, history (its seconds since ``started``, a ``time.perf_counter()``),
+    marked best where its loss is the lowest so far and beats ``state.to_beat``."""
     state.stopped_early = world.decide(state.stopper.step(valid["loss"], epoch))
-    if state.stopper.improved:
+    new_low = state.stopper.best_epoch == epoch
+    if new_low:
         state.best_state = copy.deepcopy(net.state_dict())
     record = {
         "epoch": epoch,
@@ -473,7 +480,7 @@ def end_epoch(
         "valid_loss": valid["loss"],
         "valid_acc": valid["acc"],
         "seconds": time.perf_counter() - started,
-        "best": state.stopper.improved and valid["loss"] < state.to_beat - state.stopper.min_delta,
+        "best": new_low and valid["loss"] < state.to_beat - state.stopper.min_delta,
     }
     state.history.append(record)
     state.epoch = epoch

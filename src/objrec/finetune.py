@@ -46,7 +46,6 @@ from objrec.engine import (
     diverged,
     evaluate_loss,
     fit,
-    lower_not_kept,
     seed_everything,
     training_loss,
 )
@@ -353,7 +352,7 @@ def finetune_fit(
     seed_everything(config.seed)
     epochs = start.epoch + config.finetune_epochs
     if saver is not None:
-        untuned = start.stopper.best  # where ``finetune_start`` began early stopping
+        untuned = start.stopper.reference  # where ``finetune_start`` began early stopping
         start = saver.attach((model, optimizer, scheduler), start, untuned)
     with finetune_divergence(config):
         return fit(
@@ -389,7 +388,7 @@ def finetune_told(
     for record in state.history:
         record["phase"] = "finetune" if record["epoch"] > head_state.epoch else "head"
     outcome = finetune_record(head_state, state, config.finetune_blocks, untuned)
-    said = finetune_outcome(outcome, config.min_delta, state.best_valid_loss)
+    said = finetune_outcome(outcome, config.min_delta)
     if outcome.kept:
         reporter.note(said)
     else:
@@ -403,12 +402,12 @@ def finetune_start(
     """Where fine-tuning starts: after the head's epochs, from the loss of the ``untuned`` model
     as its epochs run it (the fp32 body and head: an int8 body's run, or a bf16 head's, measured
     the head's best otherwise), so that its epochs, and its patience, judge its own progress;
-    without it, from the head's best loss. Its epochs are marked best only below the head's best
-    (``FitState.to_beat``), as only those can be kept: the table's last mark is the kept epoch."""
+    without it, from the head's best (lowest) loss. Its epochs are marked best only below the
+    head's best by more than ``min_delta`` (``FitState.to_beat``), as only those can be kept: the
+    table's last mark is the kept epoch."""
     stopper = EarlyStopping(config.patience)
     stopper.load_state_dict({**head_state.stopper.state_dict(), "bad_epochs": 0})
-    if untuned is not None:
-        stopper.best = untuned
+    stopper.start_from(head_state.best_valid_loss if untuned is None else untuned)
     history, best = list(head_state.history), copy.deepcopy(model.state_dict())
     return FitState(
         stopper,
@@ -423,8 +422,8 @@ def finetune_start(
 def unless_below_the_head(
     state: FitState, head_state: FitState, model: nn.Module, untouched: dict[str, torch.Tensor]
 ) -> FitState:
-    """``state``, or, when fine-tuning's best did not lower the head's best loss as early stopping
-    counts a gain, the head's: ``model`` given back its ``untouched`` weights (the run keeps the
+    """``state``, or, when fine-tuning's lowest loss did not lower the head's by more than
+    ``min_delta``, the head's: ``model`` given back its ``untouched`` weights (the run keeps the
     network as it was, and its head). Fine-tuning improved on its own start, an untuned model that
     scored worse than the head's (an fp32 body against the int8 one it trained on), without
     beating the model it would replace."""
@@ -437,7 +436,9 @@ def unless_below_the_head(
 
 
 def improved_on_the_head(state: FitState, head_state: FitState) -> bool:
-    """Fine-tuning's best epoch lowered the head's best loss by more than ``min_delta``."""
+    """Fine-tuning's lowest loss is below the head's lowest by more than ``min_delta``: a gain
+    that small is not worth a body in fp32 (slower than an int8 one), nor is it clear of the two
+    bodies' own difference in loss."""
     tuned = state.best_epoch > head_state.epoch
     return tuned and state.best_valid_loss < head_state.best_valid_loss - state.stopper.min_delta
 
@@ -464,12 +465,12 @@ class FinetuneRecord:
     epochs_run: int
     """Fine-tuning's own epochs."""
     kept: bool
-    """The run keeps the fine-tuned model: it lowered the head's best validation loss, as early
-    stopping counts a gain; False: the pretrained network as it was, and its head."""
+    """The run keeps the fine-tuned model: it lowered the head's best (lowest) validation loss by
+    more than ``min_delta``; False: the pretrained network as it was, and its head."""
     best_valid_loss_before: float
     """The head's best validation loss, before fine-tuning."""
     best_valid_loss_after: float
-    """The lowest of fine-tuning's own epochs (NaN: none ran)."""
+    """The lowest of fine-tuning's own epochs (NaN: none ran): the kept model's, when kept."""
     best_epoch_before: int
     """The head's best epoch."""
     valid_loss_untuned: float | None = None
@@ -498,8 +499,8 @@ def finetune_record(
     head_state: FitState, state: FitState, blocks: int, untuned: float | None = None
 ) -> FinetuneRecord:
     """What fine-tuning did: the ``blocks`` tuned, its epochs, whether the run keeps the
-    fine-tuned model (it lowered the head's best validation loss, as early stopping counts a
-    gain), the best loss before it, the ``untuned`` model's its epochs start from (when
+    fine-tuned model (it lowered the head's best validation loss by more than ``min_delta``), the
+    best loss before it, the ``untuned`` model's its epochs start from (when
     measured) and the lowest of its own epochs."""
     tuned = [r["valid_loss"] for r in state.history if r["epoch"] > head_state.epoch]
     return FinetuneRecord(
@@ -513,25 +514,19 @@ def finetune_record(
     )
 
 
-def finetune_outcome(
-    outcome: FinetuneRecord, min_delta: float = 0.0, kept_loss: float | None = None
-) -> str:
-    """Whether fine-tuning lowered the best validation loss (by more than ``min_delta``, as early
-    stopping counts it), so which model the run keeps (``outcome``: :func:`finetune_record`);
-    ``kept_loss``: the kept model's loss (default: the lowest of fine-tuning's epochs), above
-    that lowest when a later epoch was lower by ``min_delta`` or less. The untuned model's loss,
-    where it reads otherwise than the head's best (an int8 body, a bf16 head), is said too: the
-    epochs started from it."""
+def finetune_outcome(outcome: FinetuneRecord, min_delta: float = 0.0) -> str:
+    """Whether fine-tuning lowered the best validation loss (by more than ``min_delta``), so
+    which model the run keeps (``outcome``: :func:`finetune_record`), the lowest of its epochs
+    when kept. The untuned model's loss, where it reads otherwise than the head's best (an int8
+    body, a bf16 head), is said too: the epochs started from it."""
     before, after = outcome.best_valid_loss_before, outcome.best_valid_loss_after
     untuned = outcome.valid_loss_untuned
     start = "" if untuned is None or f"{untuned:.4f}" == f"{before:.4f}" else f"{untuned:.4f}"
     if outcome.kept:
-        kept = after if kept_loss is None else kept_loss
         started = f" (its epochs started from {start}: the untuned network in fp32)" * bool(start)
         return (
-            f"fine-tuning lowered the best valid loss from {before:.4f} to {kept:.4f}"
-            f"{lower_not_kept(kept, after, min_delta)}{started}: the run keeps the fine-tuned "
-            "blocks"
+            f"fine-tuning lowered the best valid loss from {before:.4f} to {after:.4f}{started}: "
+            "the run keeps the fine-tuned blocks"
         )
     by = f" by more than {min_delta:g}" if min_delta else ""
     started = f", from {start} untuned in fp32" if start else ""

@@ -140,8 +140,8 @@ def show_image(ax, image: Image.Image) -> None:
 @lettered
 def training_curves(history: Mapping[str, Sequence[Any]], path: Path, best: int) -> Path:
     """Loss and accuracy per epoch, train against valid (its line marked with squares, told
-    apart in grey too), with the best epoch marked: ``best``,
-    the one whose head the run keeps (with ``--min-delta``, not always the lowest valid loss).
+    apart in grey too), with the best epoch marked: ``best``, the one whose head the run keeps
+    (its lowest valid loss).
     ``history``: a column per name (a ``DataFrame``, or ``runs.history_columns``)."""
     return save(training_curves_figure(history, best), path)
 

@@ -29,7 +29,6 @@ from objrec.checkpoint import read_checkpoint
 from objrec.config import TOP5_CLASSES, DataConfig, unknown_score_words
 from objrec.current import Currency, at_threshold_now, currency, is_current
 from objrec.data import IMAGE_SET_MEANING, SPLITS, scan_class_folder
-from objrec.engine import lower_not_kept
 from objrec.enough import (
     FEWEST_FOR_A_THRESHOLD,
     FEWEST_TO_TRUST,
@@ -705,8 +704,7 @@ def finetune_words(summary: dict[str, Any], min_delta: float = 0.0) -> str:
     )
     if tuned.kept:  # the run's model is the fine-tuned one: its loss is the run's
         kept = summary.get("best_valid_loss", after)
-        lowered = f"lowered its valid loss to {kept:.4f}{lower_not_kept(kept, after, min_delta)}"
-        return f"{done} and {lowered}: the model is the fine-tuned one."
+        return f"{done} and lowered its valid loss to {kept:.4f}: the model is the fine-tuned one."
     by = f" by more than {min_delta:g}" if min_delta else ""
     return (
         f"{done} and did not lower its valid loss{by} (their lowest: {lowest}): the model is the "

@@ -94,7 +94,7 @@ PLAIN_PROGRESS_SECONDS = 5.0
 """When stderr is not a terminal (a pipe, a log file), a progress line at most this often."""
 EPOCH_LINES_EVERY = 10
 """Epoch lines: the first this command runs (a resumed run's comes after its last completed
-one), each epoch early stopping counts as an improvement, and every this many."""
+one), each new lowest valid loss (the epoch kept so far), and every this many."""
 ETA_AFTER = 0.1
 """A progress display says how long is left once this share of the steps is done: before, the
 first steps' start-up makes it wild (16/260 done in 5 s reads "about 1m23s left" of 9 s)."""
@@ -113,27 +113,21 @@ three lines a terminal of 100 columns shows whole (one line of 322 characters wa
 mid-word)."""
 
 
-def epoch_lines_say(
-    first: int, before: tuple[int, float] | None = None, min_delta: float | None = None
-) -> str:
+def epoch_lines_say(first: int, before: tuple[int, float] | None = None) -> str:
     """Said once before the first epoch line, as the lines skip epochs; ``first``: the first epoch
     this command runs, 1 but on a resume (a new run's fit always begins at epoch 1); ``before``:
-    a resumed run's best epoch and valid loss, which a new best must beat; ``min_delta``: early
-    stopping's, whose improvements are the lines marked best (None: not known here)."""
+    a resumed run's best epoch and valid loss, which a new best must be below. The best is the
+    lowest, by however little (``--min-delta`` decides when training stops, not which epoch is
+    kept), so the last line marked best is the kept epoch's."""
     start = "epoch 1" if first == 1 else f"epoch {first} (the first of this resume)"
-    if min_delta is None:
-        by = "as early stopping counts one"
-    elif min_delta > 0:
-        by = f"lower by more than {min_delta:g}, --min-delta"
-    else:
-        by = "any drop, --min-delta 0"
+    which = "the lowest so far, the last marked kept"
     if before is not None:
-        by += (
-            f", than epoch {before[0]}'s {loss_text(before[1])}, the run's best before this resume"
+        which += (
+            f"; below epoch {before[0]}'s {loss_text(before[1])}, the run's best before this resume"
         )
     return (
-        f"showing {start}, every {EPOCH_LINES_EVERY}th epoch and each new best valid loss ({by}), "
-        "and the last; every epoch is in history.csv in the run folder"
+        f"showing {start}, every {EPOCH_LINES_EVERY}th epoch and each new best valid loss "
+        f"({which}), and the last; every epoch is in history.csv in the run folder"
     )
 
 
@@ -400,10 +394,7 @@ class RichReporter(Reporter):
     """Progress bars and epoch lines on stderr (plain progress lines when stderr is not a
     terminal), with ``--json`` too: its answer is on stdout alone."""
 
-    def __init__(self, min_delta: float | None = None) -> None:
-        self.min_delta = min_delta
-        """Early stopping's ``--min-delta``, for the legend: an epoch it counts as an improvement
-        (the record's ``best``) gets a line marked best, so the last one marked is the kept one."""
+    def __init__(self) -> None:
         self.said_which = False
         """Whether the line saying which epochs get a line was printed (once, before the first)."""
         self.first_epoch: int | None = None
@@ -518,9 +509,7 @@ class RichReporter(Reporter):
         """One epoch's line of the table (the legend and which epochs get one, before the first)."""
         if not self.said_which:  # the lines skip epochs: say which before the first one
             self.said_which = True
-            said = epoch_lines_say(
-                self.first_epoch or r["epoch"], self.resumed_best, self.min_delta
-            )
+            said = epoch_lines_say(self.first_epoch or r["epoch"], self.resumed_best)
             err.print(EPOCH_LEGEND, markup=False, highlight=False)
             err.print(said, markup=False, highlight=False)
         err.print(

@@ -426,9 +426,9 @@ def demo(out: Path, force: bool) -> None:
         highlight=False,
     )
     refuse_overwrite(output_path(out), force)  # not empty: said before the libraries load
-    from objrec.demo import DEMO_CONFIG, run_demo
+    from objrec.demo import run_demo
 
-    reporter = RichReporter(DEMO_CONFIG.min_delta)
+    reporter = RichReporter()
     summary = run_demo(out, reporter, force=force, command=command_line())
     console.print(
         f"[green]demo finished[/] in {summary['seconds']:.0f}s: test top-1 "

@@ -179,7 +179,7 @@ def train(
     target = run_folder(run, resume)  # before the heavy import: answered at once
     config = train_config(options, resume)
     refuse_from_paths(data, run, force)
-    reporter = RichReporter(config.min_delta)
+    reporter = RichReporter()
     strict = strict and not checked_strictly(data, reporter, config.cache_dir)
     run_train = loaded_train(config, resume is None, reporter)
     starting = time.monotonic() - began
@@ -556,7 +556,7 @@ def early_stop_sentence(
         head = (
             f"ran all --epochs {epochs} without stopping early: the validation loss last improved"
         )
-        if len(losses) == ran and gained_little(losses, patience, config.get("min_delta", 0.0)):
+        if len(losses) == ran and gained_little(losses, patience):
             return (
                 f"{head} at epoch {best}, but by less than {LITTLE_GAIN:g} in the last "
                 f"{plural(patience, 'epoch')}, so a larger --epochs would gain little "
@@ -567,13 +567,14 @@ def early_stop_sentence(
         limit = f"stopped at the epoch limit, --epochs {epochs}"
         return f"{limit}; the best epoch, the one kept, was {best}"
     head = f"stopped early at epoch {ran} of --epochs {epochs}: the validation loss did not"
-    after = f"in the {plural(ran - best, 'epoch')} after"
+    after = f"in the {plural(patience, 'epoch')} after"
     if min_delta := config.get("min_delta", 0.0):  # it may have fallen, by less: the table shows it
-        return (
-            f"{head} fall below epoch {best}'s by more than {decimal(min_delta)} (--min-delta) "
-            f"{after} it "
-            f"(--patience {patience})"
+        counted = ran - patience  # the last epoch early stopping counted: patience ran from it
+        said = (
+            f"{head} fall below epoch {counted}'s by more than {decimal(min_delta)} (--min-delta) "
+            f"{after} it (--patience {patience})"
         )
+        return said if best == counted else f"{said}; epoch {best}'s, lower by less, is kept"
     return f"{head} improve {after} epoch {best} (--patience {patience})"
 
 
