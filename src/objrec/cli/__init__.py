@@ -42,6 +42,7 @@ from objrec.cli.output import (
     INTERRUPTED,
     PIPED_WIDTH,
     PROGRESS,
+    REPLY_WAIT,
     console,
     err,
     escape_unencodable,
@@ -225,19 +226,29 @@ def ctrl_c_heard_at_once(handler: object) -> Iterator[None]:
         before = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
     except ValueError:  # not the main thread's interpreter: the handler replies alone
         before = None
-    ended = threading.Event()
+    ended, caught_up = threading.Event(), threading.Event()
 
     def hear() -> None:
         while not ended.is_set() and (heard := os.read(read, 64)):
             if signal.SIGINT in heard and signal.getsignal(signal.SIGINT) == handler:
                 CTRL_C.reply()
+            if CAUGHT_UP[0] in heard:
+                caught_up.set()
+
+    def catch_up() -> None:
+        caught_up.clear()
+        with suppress(BlockingIOError):
+            os.write(write, CAUGHT_UP)
+            caught_up.wait(REPLY_WAIT)
 
     listener = threading.Thread(target=hear, name="objrec-ctrl-c", daemon=True)
     if before is not None:
         listener.start()
+        CTRL_C.listening = catch_up
     try:
         yield
     finally:
+        CTRL_C.listening = None
         if before is not None:
             signal.set_wakeup_fd(before)
             ended.set()
@@ -246,6 +257,11 @@ def ctrl_c_heard_at_once(handler: object) -> Iterator[None]:
             listener.join()
         os.close(write)
         os.close(read)
+
+
+CAUGHT_UP = bytes([255])
+"""Written to the signal pipe by ``CTRL_C.catch_up``: no signal's number, so read once every
+signal's byte before it has been heard."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from objrec.cli.options import (
     unknown_options,
 )
 from objrec.cli.output import (
+    CTRL_C,
     RichReporter,
     console,
     err,
@@ -547,6 +548,7 @@ def serve_until_stopped(run: Path, *args: Any, **kwargs: Any) -> None:
     with (reporter := RichReporter()).loading():
         from objrec.serve import serve as run_serve
     counts = run_serve(run, *args, **{**kwargs, "reporter": reporter})
+    CTRL_C.catch_up()  # the Ctrl-C uvicorn raised again is replied to before the last line
     done = f": {counts.words()}" if counts is not None else ""
     err.print(f"stopped serving {shown(run)}{done}", markup=False, highlight=False)
 

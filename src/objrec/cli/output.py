@@ -168,6 +168,9 @@ class CtrlCReply:
     or the handler itself. Said once a command, on rank 0 alone under torchrun."""
 
     def __init__(self) -> None:
+        self.listening: Callable[[], None] | None = None
+        """Waits until the signals that came so far are heard, while a command listens for them
+        (``cli.ctrl_c_heard_at_once``)."""
         self.reset()
 
     def reset(self) -> None:
@@ -187,6 +190,14 @@ class CtrlCReply:
             WORK_IN_HAND.stop()
         finally:
             self.said.set()
+
+    def catch_up(self) -> None:
+        """Until every signal that came so far has been heard (and replied to, where the CLI's
+        handler was SIGINT's as it is heard): before a command's last line, so that the reply to
+        a Ctrl-C a server raised again as it stopped comes before it. Nothing to wait for unless
+        a command is listening."""
+        if self.listening is not None:
+            self.listening()
 
     def wait_said(self) -> None:
         """Until the reply begun in another thread is said: it comes before what was kept."""
