@@ -602,7 +602,7 @@ def log_evaluation(run: Path, result: EvaluationResult, keep_threshold: bool = F
     log.info("evaluated %s on %s: top1 %.4f", run, result.folder, result.metrics.top1)
     threshold = recommended_threshold(result.metrics)
     if threshold is not None and not keep_threshold:  # in the API's words: the CLI prints its own
-        log.info(
+        log.debug(
             "a stricter unknown threshold, %r, is recommended (metrics.open_set.stricter: what it "
             "trades): `keep_threshold=True` keeps it with the run for predict, serve and export, "
             "or give each of them `threshold=%r`",

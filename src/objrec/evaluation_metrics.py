@@ -209,8 +209,8 @@ class StricterThreshold:
     (``open_set.silenced_classes``)."""
     recommended: bool
     """Whether objrec recommends it: the share of unknown images it newly catches is at least
-    the share of validation images it newly says unknown (``thresholds.threshold_trade``), and
-    it ``silences`` no class."""
+    the share of validation images it newly says unknown, by more than chance
+    (``thresholds.threshold_trade``), and it ``silences`` no class."""
 
     def __repr__(self) -> str:
         """One line: the threshold, whether it is recommended, and what it trades, each count

@@ -362,7 +362,7 @@ def stricter_offered(metrics: EvaluationMetrics) -> StricterThreshold | None:
 def recommended_threshold(metrics: EvaluationMetrics) -> float | None:
     """The stricter threshold ``evaluate --unknown`` recommends in ``metrics``: offered
     (:func:`stricter_offered`) and worth its trade (``recommended``:
-    ``thresholds.worth_trading``), else None."""
+    ``thresholds.threshold_trade``), else None."""
     stricter = stricter_offered(metrics)
     return float(stricter.threshold) if stricter and stricter.recommended else None
 

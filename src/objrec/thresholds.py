@@ -129,8 +129,10 @@ def threshold_trade(
     """What moving the unknown threshold from ``current`` to ``offered`` does, both sides: the
     ``known`` images (of taught classes) said to be unknown, wrongly, and the ``unknown`` ones
     (of classes never taught) said to be unknown, caught, at each (an image below a threshold is
-    unknown, as ``Recognizer`` answers); ``recommended``: :func:`worth_trading`, and beyond
-    chance (:func:`beyond_chance`)."""
+    unknown, as ``Recognizer`` answers); ``recommended``: :func:`worth_trading`, and more than
+    chance (:func:`trade_by_chance` under ``compare.CHANCE``)."""
+
+    from objrec.compare import CHANCE
 
     def below(scores: torch.Tensor, threshold: float) -> int:
         return int((scores.double() < threshold).sum())
@@ -143,7 +145,7 @@ def threshold_trade(
         "known_rejected": lost,
         "unknown_caught_now": caught_now,
         "unknown_caught": caught,
-        "recommended": worth_trading(*traded_shares(*counts)) and beyond_chance(*counts),
+        "recommended": worth_trading(*traded_shares(*counts)) and trade_by_chance(*counts) < CHANCE,
     }
 
 
@@ -194,24 +196,14 @@ def trade_by_chance(
     ones would trade at least this unevenly (the two-sided p-value), from the counts a stricter
     threshold newly loses and newly catches (``lost``, ``caught``: at the run's threshold and at
     it): the rule ``evaluate --against`` says "within chance" by
-    (``compare.changed_by_chance``, McNemar's exact test on the images whose answer changed),
-    each image it newly says unknown a stranger with the chance of the unknown images' share of
-    both folders. A newcomer's "recommended" one caught 1 more of 20 strangers for 4 more of 81
-    validation images (p = 1.0: a coin flip), and cost 8 of 81 right test answers."""
+    (``compare.changed_by_chance``: an exact binomial test on the images whose answer changed,
+    McNemar's when the two folders are of one size), each image it newly says unknown a stranger
+    with the chance of the unknown images' share of both folders: a trade of an image or two
+    either way is a coin flip."""
     from objrec.compare import changed_by_chance
 
     share = n_unknown / max(n_known + n_unknown, 1)
     return changed_by_chance(caught[1] - caught[0], lost[1] - lost[0], share)
-
-
-def beyond_chance(
-    lost: tuple[int, int], n_known: int, caught: tuple[int, int], n_unknown: int
-) -> bool:
-    """Whether the trade of :func:`trade_by_chance` is more than chance (p under
-    ``compare.CHANCE``), as evaluate's "within chance" says of two runs."""
-    from objrec.compare import CHANCE
-
-    return trade_by_chance(lost, n_known, caught, n_unknown) < CHANCE
 
 
 def top_probability(probs: torch.Tensor) -> torch.Tensor:

@@ -1119,10 +1119,9 @@ def trade_lines(s: StricterThreshold, unknown: int, evaluated: str = "") -> list
     (not ``evaluated``'s, counted above: a test split and a validation split of 79 images each,
     their lines alike, read as one set labelled twice): the ``unknown`` images it newly catches
     against the validation images it newly loses, counted and as shares, and the verdict
-    objrec's rule gives (``thresholds.worth_trading`` and ``beyond_chance``, docs/confidence.md),
-    said: a five-line rule the reader had to apply was printed in its place, and 1 more of 20
-    strangers for 4 more of 81 validation images read "recommended"; then the classes it would
-    leave mostly unanswered (:func:`silenced_lines`)."""
+    objrec's rule gives (``thresholds.worth_trading`` and ``trade_by_chance``,
+    docs/confidence.md), said, not left to the reader to apply; then the classes it would leave
+    mostly unanswered (:func:`silenced_lines`)."""
     from objrec.compare import CHANCE
     from objrec.thresholds import trade_by_chance, traded_shares, worth_trading
 
