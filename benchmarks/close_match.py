@@ -1,5 +1,5 @@
 """How alike a mistyped name must be to a known one for objrec to ask "is it X?"
-(``progress.LIKELY``, the cutoff of ``progress.close_match``: difflib's ratio, case aside), one
+(``words.LIKELY``, the cutoff of ``words.close_match``: difflib's ratio, case aside), one
 rule for class names, options, commands and settings.
 
 For each cutoff: of one-letter typos of real names (a letter left out, added, changed, or two
@@ -23,7 +23,7 @@ CUTOFFS = (0.6, 0.7, 0.75, 0.8, 0.85)
 
 
 def match(name: str, candidates: list[str], cutoff: float) -> str | None:
-    """``progress.close_match`` at another cutoff."""
+    """``words.close_match`` at another cutoff."""
     lowered = {c.lower(): c for c in candidates}
     found = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=cutoff)
     return lowered[found[0]] if found else None

@@ -2486,7 +2486,7 @@ def test_a_quick_command_imports_no_heavy_library(tmp_path, args, exit_code):
 
 
 def test_a_mistyped_option_or_command_is_asked_about_as_a_class_name_is(capsys):
-    """One "is it X?" rule (progress.close_match) for options and commands, as for class names
+    """One "is it X?" rule (words.close_match) for options and commands, as for class names
     and settings: click asked "(Did you mean one of: '--out', '--worst'?)" for --worts by
     Python's looser rule, in its own words. An option named as an argument is says so."""
     cases = {
@@ -2511,7 +2511,7 @@ def test_a_mistyped_option_or_command_is_asked_about_as_a_class_name_is(capsys):
     for args, said in cases.items():
         code, _, err = run(capsys, *args)
         assert code == 2 and " ".join(err.split()).startswith(f"error: {said}"), err
-    from objrec.progress import close_match
+    from objrec.words import close_match
 
     assert close_match("sead", ["seed", "ratios"]) == "seed"  # a setting, as train(sead=1) says
     assert close_match("bass", ["crab", "lotus"]) is None
@@ -3454,7 +3454,7 @@ def test_check_names_an_unreadable_file_once_and_counts_in_english(capsys, tmp_p
 
 
 def test_plural_counts_nouns_in_the_right_number():
-    from objrec.progress import plural
+    from objrec.words import plural
 
     assert [plural(n, "image") for n in (0, 1, 2)] == ["0 images", "1 image", "2 images"]
     assert plural(1, "class") == "1 class" and plural(1542, "class") == "1,542 classes"
@@ -3466,7 +3466,7 @@ def test_plural_counts_nouns_in_the_right_number():
 def test_some_of_names_one_more_rather_than_counting_it():
     """Saying "and 1 more" kept back a name (the 11th of evaluate's classes too few to trust) in as many
     words: it is named; two or more are counted."""
-    from objrec.progress import some_of
+    from objrec.words import some_of
 
     names = [f"c{i}" for i in range(12)]
     assert some_of(names[:11]) == ", ".join(names[:11])
@@ -7229,7 +7229,7 @@ def test_a_python_reading_file_names_in_a_legacy_encoding_is_told_so(capsys, mon
 
 def test_mixed_pairs_quote_a_class_name_the_line_would_split():
     """A class named "salt, pepper" mistaken both ways with "salt" is quoted, as every other
-    list of class names says it (progress.quoted): unquoted, the line read as three classes."""
+    list of class names says it (words.quoted): unquoted, the line read as three classes."""
     from objrec.cli.evaluation import mixed_pair_lines
     from objrec.evaluate import summarize_logits
 

@@ -1433,7 +1433,7 @@ def test_train_says_its_calibration_in_short_lines_a_fact_each():
     line is longer than evaluate's."""
     from objrec.calibration import TemperatureFit
     from objrec.confidence import FittedConfidence, calibrated_line
-    from objrec.progress import clauses_on_lines
+    from objrec.words import clauses_on_lines
 
     kept = TemperatureFit(1.0, 0.31, 4, "4 validation errors, 10 needed to sharpen")
     fitted = FittedConfidence(1.0, "mahalanobis+knn", 0.0, torch.nn.Identity(), (0.1, 0.1), kept)

@@ -638,7 +638,7 @@ def test_class_folders_alike_but_for_case_and_a_space_are_said_to_read_alike_not
 
 
 def test_the_large_class_beside_few_is_quoted_as_the_few_are():
-    """The few classes were quoted (progress.quoted) but not the large one: "beside planes,
+    """The few classes were quoted (words.quoted) but not the large one: "beside planes,
     jets with 400" read as two classes."""
     from objrec.check import few_beside_many_hint
 

@@ -2206,9 +2206,9 @@ def test_evaluate_against_a_run_whose_data_folder_was_edited_in_place(
     longer held green or blue, so neither was matched, and OLD's answers blue on its photos now
     labelled red counted wrong. OLD's record of its images' classes matches green to verde, and
     blue's photos are compared by neither run, said in one line."""
-    from objrec.progress import plural
     from objrec.run_files import CLASSES_RECORD
     from objrec.train import train
+    from objrec.words import plural
 
     from .conftest import tiny_train_config
 

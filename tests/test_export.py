@@ -2054,8 +2054,8 @@ def test_the_script_s_copies_of_objrec_s_words_say_and_wrap_its_threshold_as_obj
     its threshold line (205 characters) is on lines a terminal of 100 columns shows whole."""
     from objrec import export_script
     from objrec.enough import FEWEST_FOR_A_THRESHOLD
-    from objrec.progress import on_lines
     from objrec.thresholds import resting_words
+    from objrec.words import on_lines
 
     assert export_script.FEWEST_FOR_A_THRESHOLD == FEWEST_FOR_A_THRESHOLD
     for n in (36, 512):
@@ -2068,11 +2068,11 @@ def test_the_script_s_copies_of_objrec_s_words_say_and_wrap_its_threshold_as_obj
 
 
 def test_the_script_quotes_a_class_name_with_a_comma_as_predict_does():
-    """The script cannot import objrec: its ``quoted`` is a copy of ``progress.quoted``, and its
+    """The script cannot import objrec: its ``quoted`` is a copy of ``words.quoted``, and its
     top classes read as predict's, "chien, tacheté" one class of two."""
     from objrec import export_script
     from objrec.cli.prediction import topk_line
-    from objrec.progress import quoted
+    from objrec.words import quoted
 
     for name in ("ant", "chien, tacheté", "a;b", " ant", '"ant"', 'a\\", b', ""):
         assert export_script.quoted(name) == quoted(name)
@@ -2293,7 +2293,7 @@ SCRIPT_COPIES = [
     ("objrec.images", "image_formats", "image_formats"),
     ("objrec.images", "first_scan_components", "first_scan_components"),
     ("objrec.meta", "typical_image", "typical_image"),
-    ("objrec.progress", "quoted", "quoted"),
+    ("objrec.words", "quoted", "quoted"),
 ]
 """The (module, library function, script function) pairs that model_infer.py copies as they are
 (``export_script``'s docstring names them): the same code but for the docstring, which speaks to
@@ -2306,7 +2306,7 @@ SCRIPT_CONSTANTS = [
     ("objrec.images", "ZONE_MARK", "ZONE_MARK"),
     ("objrec.data", "UNKNOWN", "UNKNOWN"),
     ("objrec.prediction", "NEAR_LINE", "NEAR_LINE"),
-    ("objrec.progress", "NAMED", "NAMED"),
+    ("objrec.words", "NAMED", "NAMED"),
     ("objrec.cli.prediction", "FAILED_NAMED", "FAILED_NAMED"),
     ("objrec.cli.prediction", "ANSWERS_SHOWN", "ANSWERS_SHOWN"),
     ("objrec.cli.prediction", "TALLY_FROM", "TALLY_FROM"),

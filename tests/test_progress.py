@@ -4,8 +4,8 @@ import pytest
 
 from objrec.cli.prediction import topk_line
 from objrec.open_set import mostly_unknown_words
-from objrec.progress import grouped, quoted, some_of
 from objrec.train import classes_note
+from objrec.words import grouped, quoted, some_of
 
 
 @pytest.mark.parametrize(

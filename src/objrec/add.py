@@ -65,8 +65,9 @@ from objrec.images import warned_once_per_file
 from objrec.labels import LabelledPhotos, labelled_images, labelled_photos
 from objrec.locks import locked
 from objrec.manifest import MANIFEST, check_manifest, manifest_damage
-from objrec.progress import listed, log_result_warnings
+from objrec.progress import log_result_warnings
 from objrec.split_record import added_entry
+from objrec.words import listed
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from objrec.data import (
 )
 from objrec.errors import ObjrecError, UsageRefused
 from objrec.images import SYSTEM_FOLDERS, is_image_file, list_images
-from objrec.progress import some_of
+from objrec.words import some_of
 
 log = logging.getLogger(__name__)
 

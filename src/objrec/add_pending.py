@@ -23,9 +23,9 @@ from objrec.manifest import (
     sha256_file,
 )
 from objrec.outputs import numbered, staged
-from objrec.progress import plural
 from objrec.split_record import record_added
 from objrec.store import sync_folder
+from objrec.words import plural
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from objrec.file_index import DIGEST_CHARS
 from objrec.grouping import near_groups
 from objrec.images import decoder_missing, list_images
 from objrec.outputs import free_name, name_key
-from objrec.progress import some_of
 from objrec.ratios import min_class_size
 from objrec.split_source import decode_all, facts_file
 from objrec.store import open_file_index
+from objrec.words import some_of
 
 log = logging.getLogger(__name__)
 

@@ -79,7 +79,6 @@ from objrec.outputs import (
     takes_back_folders,
     temporary_name,
 )
-from objrec.progress import plural, quoted, some_of
 from objrec.reviewed import REVIEWED_FILE, write_reviewed
 from objrec.split_record import applied_entry, record_applied
 from objrec.store import index_written, indexed_digests
@@ -94,6 +93,7 @@ from objrec.tables import (
     read_text,
     slashed,
 )
+from objrec.words import plural, quoted, some_of
 
 log = logging.getLogger(__name__)
 

@@ -77,8 +77,9 @@ from objrec.config import (
 from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.images import warned_once_per_file
 from objrec.outputs import takes_back_folders, writing_outputs
-from objrec.progress import Reporter, or_silent, plural
+from objrec.progress import Reporter, or_silent
 from objrec.reviewed import settled_paths
+from objrec.words import plural
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -20,7 +20,8 @@ from objrec.audit_report import MIN_JUDGED
 from objrec.engine import train_one_epoch
 from objrec.errors import ObjrecError
 from objrec.model import build_head
-from objrec.progress import SILENT, plural
+from objrec.progress import SILENT
+from objrec.words import plural
 
 if TYPE_CHECKING:
     from objrec.audit import AuditConfig

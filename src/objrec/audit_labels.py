@@ -28,8 +28,8 @@ from objrec.audit_heads import layout_free_probs
 from objrec.audit_inventory import Inventory
 from objrec.audit_report import MIN_JUDGED, none_judged_note
 from objrec.photos_needed import FEW_PHOTOS, class_needs
-from objrec.progress import plural
 from objrec.reviewed import settled_paths
+from objrec.words import plural
 
 if TYPE_CHECKING:
     from objrec.audit import AuditConfig

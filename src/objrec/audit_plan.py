@@ -26,9 +26,9 @@ from objrec.audit_findings import (
     one_per_picture,
     picture_key,
 )
-from objrec.progress import plural, quoted
 from objrec.reviewed import read_reviewed, settled_at
 from objrec.tables import CSV_ENCODING, spreadsheet_cell
+from objrec.words import plural, quoted
 
 if TYPE_CHECKING:
     from objrec.audit import AuditResult

@@ -49,9 +49,10 @@ from objrec.outputs import (
     staged_outputs,
     users_file,
 )
-from objrec.progress import SILENT, Reporter, plural, quoted
+from objrec.progress import SILENT, Reporter
 from objrec.tables import write_table
 from objrec.thumbnails import thumbnail
+from objrec.words import plural, quoted
 
 if TYPE_CHECKING:
     from objrec.audit import AuditResult

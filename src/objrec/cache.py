@@ -26,7 +26,6 @@ from objrec.errors import FULL_DISK, ObjrecError, on_ctrl_c
 from objrec.images import list_images
 from objrec.leftovers import remove_leftovers
 from objrec.locks import locked
-from objrec.progress import some_of
 from objrec.store import (
     SQLITE_SIDE_FILES,
     FeatureStore,
@@ -35,6 +34,7 @@ from objrec.store import (
     remove_entry,
     remove_store,
 )
+from objrec.words import some_of
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from objrec.optimizers import PlainLBFGS
-from objrec.progress import plural, points
+from objrec.words import plural, points
 
 if TYPE_CHECKING:
     import pandas as pd

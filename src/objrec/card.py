@@ -30,9 +30,9 @@ from objrec.kept import EDITED_KEY
 from objrec.meta import RunMeta, typical_image
 from objrec.outputs import holds_evaluation, json_dict
 from objrec.prepared import ImageCounts
-from objrec.progress import plural, some_of
 from objrec.provenance import Provenance
 from objrec.run_files import BEST, KEPT_NAME
+from objrec.words import plural, some_of
 
 CARD = "README.md"
 CARD_MARK = "<!-- Written by objrec share"

@@ -65,7 +65,7 @@ from objrec.images import (
     warn_damaged_exif,
 )
 from objrec.manifest import read_split_record
-from objrec.progress import SILENT, Reporter, joined, or_silent, plural, quoted, some_of
+from objrec.progress import SILENT, Reporter, or_silent
 from objrec.ratios import (
     allocate,
     few_train_why,
@@ -75,6 +75,7 @@ from objrec.ratios import (
 )
 from objrec.renames import renamed_arguments, renamed_attribute
 from objrec.reviewed import REVIEWED_FILE
+from objrec.words import joined, plural, quoted, some_of
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ from objrec.outputs import (
     is_plain_file,
     script_path,
 )
-from objrec.progress import Reporter, or_silent, plural, some_of
+from objrec.progress import Reporter, or_silent
 from objrec.run_files import (
     BEST,
     CLASSES_RECORD,
@@ -66,6 +66,7 @@ from objrec.run_files import (
     SEEN_RECORD,
     SUMMARY,
 )
+from objrec.words import plural, some_of
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,9 @@ from objrec.data import ClassFolder, Sample, class_of_folder
 from objrec.errors import ObjrecError
 from objrec.eval_dir import against_dir, earlier_name
 from objrec.evaluation_metrics import Comparison, EvaluationRecord, OwnEvaluation
-from objrec.progress import Prefixed, Reporter, plural
+from objrec.progress import Prefixed, Reporter
 from objrec.run_files import checkpoint_file
+from objrec.words import plural
 
 if TYPE_CHECKING:
     import torch

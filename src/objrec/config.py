@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from objrec.errors import ObjrecError
-from objrec.progress import is_it
+from objrec.words import is_it
 
 T = TypeVar("T")
 C = TypeVar("C", bound=type)

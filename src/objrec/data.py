@@ -18,8 +18,8 @@ from objrec.images import (
     is_link_loop,
     list_images,
 )
-from objrec.progress import close_match, grouped, joined, plural, quoted, some_of
 from objrec.run_files import BEST, LAST, model_gone
+from objrec.words import close_match, grouped, joined, plural, quoted, some_of
 
 log = logging.getLogger(__name__)
 

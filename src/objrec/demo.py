@@ -27,10 +27,11 @@ from objrec.outputs import (
     write_record,
 )
 from objrec.predict import PLOT_MAX, predict
-from objrec.progress import Reporter, or_silent, plural
+from objrec.progress import Reporter, or_silent
 from objrec.split import split_folder
 from objrec.train import train_as_asked
 from objrec.train_open import RunRequest
+from objrec.words import plural
 
 log = logging.getLogger(__name__)
 

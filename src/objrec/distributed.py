@@ -35,7 +35,7 @@ import torch.distributed as dist
 from objrec.devices import backend_for, resolve_device
 from objrec.errors import ObjrecError
 from objrec.meta import Processes
-from objrec.progress import duration
+from objrec.words import duration
 
 log = logging.getLogger(__name__)
 

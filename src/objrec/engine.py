@@ -21,7 +21,8 @@ from objrec.config import TrainConfig
 from objrec.distributed import SINGLE, World
 from objrec.errors import ObjrecError, stops_held
 from objrec.model import mean_log_probs
-from objrec.progress import SILENT, Reporter, duration
+from objrec.progress import SILENT, Reporter
+from objrec.words import duration
 
 log = logging.getLogger(__name__)
 """Each epoch's summary and why the fit stopped, at INFO, for a Python caller's logging (the

@@ -100,20 +100,12 @@ from objrec.outputs import (
     writing_outputs,
 )
 from objrec.prediction import barely_familiar, familiarity_line, threshold_cells
-from objrec.progress import (
-    NAMED,
-    Reporter,
-    grouped,
-    joined,
-    log_result_warnings,
-    or_silent,
-    plural,
-    with_distinct,
-)
+from objrec.progress import Reporter, log_result_warnings, or_silent
 from objrec.renames import renamed_arguments, renamed_attribute
 from objrec.tables import write_table
 from objrec.thresholds import accuracy_at_threshold
 from objrec.untaught import flag_untaught, refuse_none_taught, untaught_images
+from objrec.words import NAMED, grouped, joined, plural, with_distinct
 
 log = logging.getLogger(__name__)
 

@@ -35,10 +35,11 @@ from objrec.outputs import (
     takes_back_folders,
     writing_outputs,
 )
-from objrec.progress import Reporter, or_silent, some_of
+from objrec.progress import Reporter, or_silent
 from objrec.renames import renamed_attribute
 from objrec.split_source import loose_files
 from objrec.tables import write_table
+from objrec.words import some_of
 
 log = logging.getLogger(__name__)
 

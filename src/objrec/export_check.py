@@ -22,9 +22,10 @@ from objrec.export_sidecar import confidence_sidecar
 from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.meta import RunMeta
 from objrec.model import Classifier
-from objrec.progress import Reporter, joined, or_silent, plural, span
+from objrec.progress import Reporter, or_silent
 from objrec.quantize import calibration_set, graph_engine
 from objrec.runtime import ENGINE_NAMES, OnnxModel
+from objrec.words import joined, plural, span
 
 if TYPE_CHECKING:
     from objrec.inference import Answers, Recognizer

@@ -737,7 +737,7 @@ def text(answer: dict) -> str:
 
 def quoted(name: str) -> str:
     """A class name as a list says it, in double quotes when it holds a comma or a semicolon, a
-    space at either end, a leading quote (objrec's ``progress.quoted``)."""
+    space at either end, a leading quote (objrec's ``words.quoted``)."""
     plain = name == name.strip() and not name.startswith('"')
     if name and plain and "," not in name and ";" not in name:
         return name
@@ -786,7 +786,7 @@ def score_text(score: float, line: float) -> str:
 
 def on_lines(text: str, width: int = 96) -> str:
     """``text`` on lines a terminal of 100 columns shows whole, the later ones indented, as
-    ``objrec predict`` prints its threshold line (a copy of ``progress.on_lines``)."""
+    ``objrec predict`` prints its threshold line (a copy of ``words.on_lines``)."""
     import textwrap
 
     lines = textwrap.wrap(
@@ -1022,7 +1022,7 @@ def images_below(
 
 
 NAMED = 10
-"""A warning names at most this many files, then counts the rest (objrec's ``progress.NAMED``)."""
+"""A warning names at most this many files, then counts the rest (objrec's ``words.NAMED``)."""
 
 
 def warn_not_images(others: list[Path]) -> None:

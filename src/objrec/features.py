@@ -34,10 +34,10 @@ from objrec.errors import ObjrecError
 from objrec.file_index import INDEX_FILE, HashStats
 from objrec.frozen import FeatureSet, FrozenBody, PassSettings, Probe, frozen_pass, get_ready
 from objrec.images import counted_pixels, kind_gone_reason, over_limit_reason, pixel_limit
-from objrec.progress import NAMED, plural, some_of
 from objrec.store import FLOAT32, FeatureStore, Lookup, Space, space_id, uncounted
 from objrec.view_keys import pixel_makers, require_same_definition, view_key
 from objrec.views import PassingFailure, ViewSpec, cannot_read, view_seed
+from objrec.words import NAMED, plural, some_of
 
 log = logging.getLogger(__name__)
 

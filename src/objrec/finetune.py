@@ -55,11 +55,12 @@ from objrec.frozen import FrozenBody
 from objrec.meta import RunMeta
 from objrec.precision import Settled
 from objrec.prepared import Prepared
-from objrec.progress import SILENT, Reporter, plural
+from objrec.progress import SILENT, Reporter
 from objrec.quantize import QuantizedBody
 from objrec.resume_state import FinetuneSaver
 from objrec.runtime import Runner, onnx_runner, onnxruntime_available
 from objrec.store import Space
+from objrec.words import plural
 
 log = logging.getLogger(__name__)
 

@@ -27,12 +27,13 @@ from objrec.cache import FeatureCache
 from objrec.config import DataConfig
 from objrec.data import Sample
 from objrec.loaders import Batch, ImageDataset, make_loader, prefetch
-from objrec.progress import SILENT, Reporter, plural
+from objrec.progress import SILENT, Reporter
 from objrec.quantize import QuantizedBody
 from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, Runner, make_runner
 from objrec.store import FLOAT32
 from objrec.transforms import build_batch_finish, build_transforms, draft_size
 from objrec.views import SeededViewDataset, ViewSpec
+from objrec.words import plural
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ from objrec.data import class_of_folder
 from objrec.errors import ObjrecError
 from objrec.file_index import DIGEST_CHARS
 from objrec.images import list_images
-from objrec.progress import plural, some_of
 from objrec.tables import (
     blank_row,
     csv_separator,
@@ -24,6 +23,7 @@ from objrec.tables import (
     misread_sentence,
     read_text,
 )
+from objrec.words import plural, some_of
 
 
 def burst_keys(

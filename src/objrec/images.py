@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from objrec.errors import ObjrecError
-from objrec.progress import plural, some_of
+from objrec.words import plural, some_of
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")

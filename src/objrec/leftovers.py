@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from objrec.locks import held_elsewhere
-from objrec.progress import plural
+from objrec.words import plural
 
 log = logging.getLogger(__name__)
 

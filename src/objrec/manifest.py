@@ -17,8 +17,8 @@ from typing import Any
 
 from objrec.errors import ObjrecError
 from objrec.outputs import staged
-from objrec.progress import plural
 from objrec.tables import CSV_ENCODING
+from objrec.words import plural
 
 log = logging.getLogger(__name__)
 

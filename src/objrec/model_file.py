@@ -33,7 +33,6 @@ from objrec.meta import (
     TrainingProgress,
 )
 from objrec.outputs import HINT, is_export_sidecar, refuse_overwrite, writes_over
-from objrec.progress import plural, some_of
 from objrec.run_files import (
     BEST,
     KEPT_NAME,
@@ -43,6 +42,7 @@ from objrec.run_files import (
     checkpoint_file,
     require_checkpoint_file,
 )
+from objrec.words import plural, some_of
 
 META_KEY = "objrec"
 """The ``__metadata__`` key of an objrec checkpoint's own metadata (a JSON object)."""

@@ -33,7 +33,7 @@ from objrec.features import report_unreadable, require_readable
 from objrec.inference import Answers, Recognizer
 from objrec.labels import unknown_images
 from objrec.leakage import known_hashes
-from objrec.progress import Reporter, grouped, joined, plural, some_of
+from objrec.progress import Reporter
 from objrec.thresholds import (
     KEEP_KNOWN,
     accuracy_at_threshold,
@@ -42,6 +42,7 @@ from objrec.thresholds import (
     threshold_trade,
 )
 from objrec.untaught import untaught_images
+from objrec.words import grouped, joined, plural, some_of
 
 
 def open_set_measured(

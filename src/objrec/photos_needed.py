@@ -18,7 +18,7 @@ import numpy as np
 
 from objrec.audit_findings import PhotosNeeded
 from objrec.dedup import NEIGHBOURS
-from objrec.progress import plural
+from objrec.words import plural
 
 FEW_PHOTOS = NEIGHBOURS + 1
 """Distinct photos under which a class is said to have few: it cannot fill the 10 nearest images

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from PIL import Image
 
-from objrec.progress import plural
+from objrec.words import plural
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -63,9 +63,10 @@ from objrec.prediction import (
     mixed_partners,
     note_mixed,
 )
-from objrec.progress import Reporter, log_result_warnings, or_silent, plural, some_of
+from objrec.progress import Reporter, log_result_warnings, or_silent
 from objrec.run_files import SEEN_RECORD, require_checkpoint_file
 from objrec.tables import CSV_ENCODING, spreadsheet_cell
+from objrec.words import plural, some_of
 
 if TYPE_CHECKING:  # PyTorch's: imported once there is an image to predict
     import torch
@@ -157,7 +158,7 @@ def first_of_each(entries: list[Prediction]) -> list[Prediction]:
 
 def warn_not_images(others: Sequence[Path]) -> None:
     """One warning naming a folder's files left out as not images (the first
-    :data:`~objrec.progress.NAMED`, then a count), so that none is skipped without a word, and one
+    :data:`~objrec.words.NAMED`, then a count), so that none is skipped without a word, and one
     naming its links to nothing (a ``split --link`` whose photos were moved), as such."""
     files = [str(p) for p in others if p.exists()]
     broken = [str(p) for p in others if not p.exists()]

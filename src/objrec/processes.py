@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from objrec.cores import usable_cores
 from objrec.images import HeldWarning, held_warnings, warn_once
-from objrec.progress import plural
+from objrec.words import plural
 
 log = logging.getLogger(__name__)
 

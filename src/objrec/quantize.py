@@ -43,7 +43,7 @@ from objrec.errors import ObjrecError
 from objrec.file_index import hash_file
 from objrec.images import PIXEL_RULES, UnreadableImageError, open_image
 from objrec.outputs import staged
-from objrec.progress import SILENT, Reporter, plural
+from objrec.progress import SILENT, Reporter
 from objrec.runtime import (
     OnnxModel,
     OpenVinoModel,
@@ -57,6 +57,7 @@ from objrec.runtime import (
 )
 from objrec.store import FeatureStore
 from objrec.transforms import build_transforms, draft_size
+from objrec.words import plural
 
 log = logging.getLogger(__name__)
 

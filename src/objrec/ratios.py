@@ -12,7 +12,7 @@ from objrec.config import SplitConfig
 from objrec.data import SPLITS
 from objrec.enough import FEWEST_TO_TRUST
 from objrec.errors import ObjrecError
-from objrec.progress import plural
+from objrec.words import plural
 
 
 def allocate(n: int, ratios: tuple[float, float, float]) -> list[int]:

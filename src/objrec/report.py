@@ -71,16 +71,7 @@ from objrec.model_file import (
 )
 from objrec.outputs import report_path, same_file, shown_name, staged
 from objrec.prepared import FrozenPassCounts
-from objrec.progress import (
-    Reporter,
-    below_one,
-    or_silent,
-    plural,
-    quoted,
-    some_of,
-    span,
-    three_places,
-)
+from objrec.progress import Reporter, or_silent
 from objrec.renames import renamed_arguments
 from objrec.run_files import BEST, SUMMARY, output_beside
 from objrec.runs import read_summary
@@ -89,6 +80,7 @@ from objrec.thresholds import advice_rests_on, resting_words
 from objrec.thumbnails import embed_image, thumbnail
 from objrec.transforms import TTA_VIEWS, build_transforms, draft_size
 from objrec.untaught import untaught_note
+from objrec.words import below_one, plural, quoted, some_of, span, three_places
 
 log = logging.getLogger(__name__)
 

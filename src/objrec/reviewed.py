@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 from objrec.errors import ObjrecError
 from objrec.outputs import staged
-from objrec.progress import plural
 from objrec.tables import CSV_ENCODING, csv_separator, read_text
+from objrec.words import plural
 
 if TYPE_CHECKING:
     from objrec.audit_findings import LabelIssue

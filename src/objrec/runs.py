@@ -71,7 +71,6 @@ from objrec.outputs import (
 )
 from objrec.precision import Precision
 from objrec.prepared import FrozenPassCounts, ImageCounts, RunSeconds
-from objrec.progress import joined, some_of
 from objrec.provenance import CommandLine, Provenance, SplitState, provenance
 from objrec.resume_state import (
     SavedTraining,
@@ -83,6 +82,7 @@ from objrec.resume_state import (
 )
 from objrec.run_files import BEST, LAST, RUN_FILES, SUMMARY
 from objrec.store import sync_folder
+from objrec.words import joined, some_of
 
 if TYPE_CHECKING:
     from objrec.calibration import TemperatureFit

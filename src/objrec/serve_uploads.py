@@ -16,8 +16,8 @@ from starlette.types import Scope
 
 from objrec.images import MAX_PIXELS_VARIABLE, UnreadableImageError, open_image
 from objrec.prediction import base_name
-from objrec.progress import plural
 from objrec.served import events
+from objrec.words import plural
 
 log = logging.getLogger(__name__)
 

@@ -47,8 +47,9 @@ from objrec.model_file import (
     mismatched_summary,
 )
 from objrec.outputs import new_folders, output_path, refuse_inside, temporary_folder
-from objrec.progress import SILENT, Reporter, plural
+from objrec.progress import SILENT, Reporter
 from objrec.run_files import BEST, KEPT_NAME, require_checkpoint_file
+from objrec.words import plural
 
 log = logging.getLogger(__name__)
 

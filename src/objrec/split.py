@@ -29,7 +29,7 @@ from objrec.grouping import burst_keys, join_groups, near_groups, read_groups
 from objrec.images import warned_once_per_file
 from objrec.outputs import takes_back_folders
 from objrec.placement import assign
-from objrec.progress import listed, log_result_warnings, plural
+from objrec.progress import log_result_warnings
 from objrec.ratios import min_class_size
 from objrec.reviewed import earlier_reviews
 from objrec.split_like import Like, like_splits, moved_files
@@ -49,6 +49,7 @@ from objrec.split_result import (
     untimed_sentence,
 )
 from objrec.split_source import chosen_class, facts_file, merged_classes, read_source
+from objrec.words import listed, plural
 
 log = logging.getLogger(__name__)
 

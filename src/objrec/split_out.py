@@ -41,11 +41,11 @@ from objrec.outputs import (
     settle_names,
     sync_written,
 )
-from objrec.progress import plural
 from objrec.reviewed import REVIEWED_FILE, carry_reviewed
 from objrec.split_record import SPLIT_RECORD, SplitRecord, write_split_record
 from objrec.store import index_written
 from objrec.tables import CSV_ENCODING
+from objrec.words import plural
 
 log = logging.getLogger(__name__)
 

@@ -43,9 +43,9 @@ from objrec.manifest import (
     read_split_record,
 )
 from objrec.processes import each_file
-from objrec.progress import plural, some_of
 from objrec.reviewed import REVIEWED_FILE
 from objrec.store import open_file_index
+from objrec.words import plural, some_of
 
 if TYPE_CHECKING:
     from objrec.config import SplitConfig

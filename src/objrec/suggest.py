@@ -48,11 +48,12 @@ from objrec.outputs import (
     writing_outputs,
 )
 from objrec.prediction import familiarity_line, score_and_line
-from objrec.progress import Reporter, joined, or_silent
+from objrec.progress import Reporter, or_silent
 from objrec.renames import renamed_arguments, renamed_attribute
 from objrec.run_files import output_beside
 from objrec.tables import write_table
 from objrec.views import ViewSpec
+from objrec.words import joined
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import torch
 
 from objrec.enough import FEWEST_FOR_A_THRESHOLD
 from objrec.metrics import answered
-from objrec.progress import plural
+from objrec.words import plural
 
 KEEP_KNOWN = 0.95
 """The default threshold keeps at least this share of the validation images of known classes..."""

@@ -76,14 +76,7 @@ from objrec.precision import (
     Precision,
 )
 from objrec.prepared import Prepared, RunSeconds, Stages
-from objrec.progress import (
-    SILENT,
-    Reporter,
-    clauses_on_lines,
-    listed,
-    or_silent,
-    quoted,
-)
+from objrec.progress import SILENT, Reporter, or_silent
 from objrec.quantize import QuantizedBody
 from objrec.renames import renamed_arguments
 from objrec.resume_state import (
@@ -138,6 +131,7 @@ from objrec.train_stops import (
     saved_as_of_the_head_on_stop,
     state_stamp,
 )
+from objrec.words import clauses_on_lines, listed, quoted
 
 log = logging.getLogger(__name__)
 

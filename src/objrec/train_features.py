@@ -40,11 +40,12 @@ from objrec.frozen import FrozenBody, PassSettings
 from objrec.locks import locked
 from objrec.meta import RunMeta
 from objrec.prepared import FrozenPassCounts
-from objrec.progress import Reporter, plural, some_of
+from objrec.progress import Reporter
 from objrec.provenance import SplitState, split_state
 from objrec.quantize import QuantizedBody, quantize_body
 from objrec.store import FLOAT32
 from objrec.views import ViewSpec
+from objrec.words import plural, some_of
 
 log = logging.getLogger(__name__)
 

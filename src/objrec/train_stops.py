@@ -28,11 +28,11 @@ from objrec.errors import FULL_DISK, Interrupted, ObjrecError, full_disk_words
 from objrec.meta import RunMeta
 from objrec.model_file import read_training_progress
 from objrec.prepared import Prepared
-from objrec.progress import plural
 from objrec.quantize import CopyStopped
 from objrec.resume_state import SavedTraining, load_training_state
 from objrec.run_files import BEST, LAST
 from objrec.runs import EpochSaver, RunFolders, holds_run, interrupted_in_fit, read_summary
+from objrec.words import plural
 
 log = logging.getLogger(__name__)
 

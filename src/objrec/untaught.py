@@ -18,7 +18,8 @@ from objrec.data import SPLITS, ClassFolder, Sample, class_folders, class_of_fol
 from objrec.errors import ObjrecError
 from objrec.images import list_images
 from objrec.inference import Recognizer
-from objrec.progress import Reporter, plural, quoted, some_of
+from objrec.progress import Reporter
+from objrec.words import plural, quoted, some_of
 
 if TYPE_CHECKING:
     from objrec.evaluate import EvaluationResult

@@ -40,14 +40,8 @@ from objrec.cli.output import (
 )
 from objrec.cli.sections import Sectioned
 from objrec.config import SplitConfig
-from objrec.progress import (
-    listed,
-    on_lines,
-    passes_from_first_step,
-    plural,
-    quoted,
-    some_of,
-)
+from objrec.progress import passes_from_first_step
+from objrec.words import listed, on_lines, plural, quoted, some_of
 
 
 @click.command(

@@ -40,7 +40,7 @@ from objrec.cli.output import (
 )
 from objrec.cli.sections import Sectioned
 from objrec.config import DEFAULT_BACKBONE, PRECISIONS
-from objrec.progress import joined, plural, quoted, some_of
+from objrec.words import joined, plural, quoted, some_of
 
 if TYPE_CHECKING:
     from objrec.applying import AppliedPlan

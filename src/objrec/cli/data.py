@@ -45,14 +45,8 @@ from objrec.cli.output import (
 from objrec.cli.sections import Sectioned
 from objrec.config import SplitConfig
 from objrec.outputs import EXPLORE_FILES
-from objrec.progress import (
-    COMPARE_PASSES,
-    joined,
-    passes_from_first_step,
-    plural,
-    quoted,
-    some_of,
-)
+from objrec.progress import COMPARE_PASSES, passes_from_first_step
+from objrec.words import joined, plural, quoted, some_of
 
 if TYPE_CHECKING:
     from objrec.check import CheckResult, Problem

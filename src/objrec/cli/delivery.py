@@ -42,8 +42,8 @@ from objrec.config import CHECK_PHOTOS, require_device
 from objrec.errors import ObjrecError
 from objrec.images import MAX_PIXELS, MAX_PIXELS_VARIABLE
 from objrec.model_file import read_meta, refuse_cut_short
-from objrec.progress import on_lines, plural
 from objrec.serve_address import bind_socket
+from objrec.words import on_lines, plural
 
 if TYPE_CHECKING:
     from objrec.export import ExportResult

@@ -46,7 +46,7 @@ from objrec.config import (
     unknown_score_words,
 )
 from objrec.outputs import EVALUATION_FILES
-from objrec.progress import (
+from objrec.words import (
     NAMED,
     below_one,
     clauses_on_lines,

@@ -266,10 +266,10 @@ def as_out_option(exc: click.ClickException, ctx: click.Context) -> str | None:
 
 def likely_meant(exc: click.ClickException) -> str | None:
     """An unknown option or command, with the one it most likely means by objrec's own rule
-    (``progress.close_match``: "is it X?", as a class name or a setting is asked), where click
+    (``words.close_match``: "is it X?", as a class name or a setting is asked), where click
     asked by Python's looser one: ``--worts`` got "Did you mean one of: '--out', '--worst'?".
     None for any other error."""
-    from objrec.progress import is_it
+    from objrec.words import is_it
 
     ctx = getattr(exc, "ctx", None)
     if ctx is None:

@@ -209,11 +209,11 @@ class FloatRange(click.FloatRange):
 
 class Choice(click.Choice):
     """One of a few words (``--split``, ``--runtime``, ``--precision``), whose refusal asks "is
-    it X?" of a misspelt one as every name objrec refuses does (``progress.is_it``), after
+    it X?" of a misspelt one as every name objrec refuses does (``words.is_it``), after
     click's list of the words: a near miss is named, not left to be found in the list."""
 
     def get_invalid_choice_message(self, value: Any, ctx: click.Context | None) -> str:
-        from objrec.progress import is_it
+        from objrec.words import is_it
 
         said = super().get_invalid_choice_message(value, ctx).rstrip(".")
         return f"{said}{is_it(str(value), map(str, self.choices))}"

@@ -39,7 +39,8 @@ from rich.text import Text
 from objrec.cli.messages import to_cli, under_torchrun
 from objrec.errors import LOGGED_VALUES, WORK_IN_HAND
 from objrec.outputs import finite_or_null
-from objrec.progress import IN_RESULT, Reporter, TqdmReporter, duration
+from objrec.progress import IN_RESULT, Reporter, TqdmReporter
+from objrec.words import duration
 
 
 class EscapingConsole(Console):

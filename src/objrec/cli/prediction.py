@@ -32,7 +32,7 @@ from objrec.cli.output import (
     printable,
 )
 from objrec.cli.sections import Sectioned
-from objrec.progress import on_lines, plural, quoted, some_of
+from objrec.words import on_lines, plural, quoted, some_of
 
 PREDICT_SECTIONS = {
     "Options": ("topk", "as_json", "csv", "force"),

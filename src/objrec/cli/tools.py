@@ -45,7 +45,7 @@ from objrec.cli.output import (
 from objrec.cli.sections import Sectioned
 from objrec.config import DEFAULT_BACKBONE
 from objrec.outputs import SUGGEST_FILES, holds_objrecs_outputs
-from objrec.progress import plural, some_of
+from objrec.words import plural, some_of
 
 
 @click.command(

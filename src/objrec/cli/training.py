@@ -58,7 +58,7 @@ from objrec.config import (
     precision_words,
 )
 from objrec.errors import Interrupted
-from objrec.progress import clauses_on_lines, joined, on_lines, plural
+from objrec.words import clauses_on_lines, joined, on_lines, plural
 
 if TYPE_CHECKING:
     from objrec.prepared import RunSeconds
