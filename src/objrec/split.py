@@ -49,7 +49,7 @@ from objrec.split_result import (
     untimed_sentence,
 )
 from objrec.split_source import chosen_class, facts_file, merged_classes, read_source
-from objrec.words import listed, plural
+from objrec.words import groups_words, listed, plural
 
 log = logging.getLogger(__name__)
 
@@ -121,17 +121,6 @@ def _log_split(src: Path, out: Path, result: SplitResult, config: SplitConfig) -
     if untimed := untimed_sentence(result, grouped=config.groups is not None):
         log.info(untimed)
     log_result_warnings(log, split_warnings(result))
-
-
-def groups_words(groups: Sequence[Sequence[str]], shown: int = 3) -> str:
-    """The first ``shown`` ``groups`` of copies, each its first two files (``cup/a.jpg =
-    cup/b.jpg``, then how many more), the rest counted."""
-    named = [
-        " = ".join(group[:2]) + (f" and {len(group) - 2:,} more" if len(group) > 2 else "")
-        for group in groups[:shown]
-    ]
-    rest = [plural(len(groups) - shown, "more group")] if len(groups) > shown else []
-    return "; ".join(named + rest)
 
 
 def _near_groups(

@@ -184,3 +184,14 @@ def listed(values: Mapping[str, Any], spec: str = "") -> str:
     """A mapping for a message, each value formatted by ``spec``: ``train 18, valid 9, test 9``;
     ``listed(seconds, ".1f")``: ``features 1.9, fit 2.9``."""
     return ", ".join(f"{name} {value:{spec}}" for name, value in values.items())
+
+
+def groups_words(groups: Sequence[Sequence[str]], shown: int = 3) -> str:
+    """The first ``shown`` ``groups`` of copies, each its first two files (``cup/a.jpg =
+    cup/b.jpg``, then how many more), the rest counted: split's log and the CLI's lines."""
+    named = [
+        " = ".join(group[:2]) + (f" and {len(group) - 2:,} more" if len(group) > 2 else "")
+        for group in groups[:shown]
+    ]
+    rest = f"; and {plural(len(groups) - shown, 'more group')}" if len(groups) > shown else ""
+    return "; ".join(named) + rest

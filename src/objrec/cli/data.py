@@ -46,7 +46,7 @@ from objrec.cli.sections import Sectioned
 from objrec.config import SplitConfig
 from objrec.outputs import EXPLORE_FILES
 from objrec.progress import COMPARE_PASSES, passes_from_first_step
-from objrec.words import joined, plural, quoted, some_of
+from objrec.words import groups_words, joined, plural, quoted, some_of
 
 if TYPE_CHECKING:
     from objrec.check import CheckResult, Problem
@@ -399,15 +399,10 @@ def bursts_line(result) -> str:
 
 
 def few_groups(groups: Sequence[Sequence[str]], shown: int = SHOWN_GROUPS) -> str:
-    """The first ``shown`` groups, each its first two files (``a = b``, then how many more), the
-    rest counted, and where all of them are: a line of every group ran to 1,199 characters."""
-    named = [
-        " = ".join(group[:2]) + (f" and {len(group) - 2:,} more" if len(group) > 2 else "")
-        for group in groups[:shown]
-    ]
-    rest = f"; and {plural(len(groups) - shown, 'more group')}" if len(groups) > shown else ""
+    """The first ``shown`` groups (``words.groups_words``) and where all of them are: a line of
+    every group ran to 1,199 characters."""
     cut = len(groups) > shown or any(len(group) > 2 for group in groups[:shown])
-    return "; ".join(named) + rest + ("; --json lists them all" if cut else "")
+    return groups_words(groups, shown) + ("; --json lists them all" if cut else "")
 
 
 def split_json(result, warnings: list[str]) -> dict:
