@@ -3658,14 +3658,33 @@ def test_train_says_why_it_stopped_where_it_did():
     assert early_stop_sentence(100, 100, config, still) == (  # a tiny set, learned already
         "ran all --epochs 100 without stopping early: the validation loss last improved at epoch "
         "100, but by less than 0.001 in the last 5 epochs, so a larger --epochs would gain little "
-        "(--min-delta 0.001 stops on gains this small)"
+        "(--min-delta 0, the one set, let it run on; --min-delta 0.001 stops on gains this small)"
     )
     falling = [1 - e / 100 for e in range(100)]  # 0.01 less an epoch: more epochs may help
     assert early_stop_sentence(100, 100, config, falling).endswith("at epoch 100, the one kept")
     counted = {**config, "min_delta": 0.001}  # the lowest is kept, however little lower
-    assert "would gain little" in early_stop_sentence(100, 100, counted, still)
+    assert early_stop_sentence(100, 100, counted, still).endswith("would gain little")
     diverged = [math.nan, *still[1:]]  # a NaN first epoch does not hide the small gain
     assert "would gain little" in early_stop_sentence(100, 100, config, diverged)
+
+
+def test_would_gain_little_names_the_min_delta_the_user_set():
+    """ "--min-delta 0.001 stops on gains this small" was said whatever --min-delta the run had:
+    with 0.00001 it named 0.001 as if in use, and with 0.001 or 0.01, which had not stopped the
+    fit, it told the user to set what they had. The value set is named where it let the small
+    gains run on; at 0.001 or more nothing is said of it."""
+    from objrec.cli.training import early_stop_sentence
+
+    config = {"epochs": 100, "patience": 5, "finetune_blocks": 0}
+    still = [1 / (1 + e) for e in range(100)]  # the last 5 epochs: 0.0104 to 0.0100, 4e-4 less
+    small = early_stop_sentence(100, 100, {**config, "min_delta": 0.00001}, still)
+    assert small.endswith(
+        "would gain little (--min-delta 0.00001, the one set, let it run on; --min-delta 0.001 "
+        "stops on gains this small)"
+    )
+    for larger in (0.001, 0.01):
+        said = early_stop_sentence(100, 100, {**config, "min_delta": larger}, still)
+        assert said.endswith("so a larger --epochs would gain little")
 
 
 def test_train_s_early_stop_says_by_how_much_the_loss_did_not_improve():

@@ -670,10 +670,32 @@ def test_a_head_whose_loss_barely_fell_at_the_limit_is_not_told_more_epochs_may_
     assert [r.levelname for r in caplog.records if r.levelname == "WARNING"] == []
     assert said[-1] == (  # train prints `epochs` as --epochs, `min_delta` as --min-delta
         "the validation loss still fell at the `epochs` limit, by less than 0.001 in the last 3 "
-        "epochs: more `epochs` would gain little (`min_delta` 0.001 stops on gains this small)"
+        "epochs: more `epochs` would gain little (`min_delta` 0, the one set, let it run on; "
+        "`min_delta` 0.001 stops on gains this small)"
     )
     _, (warned,) = fit_warned(caplog, (x, y), (x, y), 8, patience=3)  # lr 0.5: 0.02 an epoch
     assert warned.endswith("more `epochs` may give a better model")
+
+
+def test_would_gain_little_names_the_fit_s_own_min_delta(caplog):
+    """The INFO line said "`min_delta` 0.001 stops on gains this small" whatever the fit's
+    ``min_delta``: at 0.00002 it named another value than the one set; at 0.001 or more, where
+    the setting had not stopped the fit (a gain under 0.001 from the lowest can be more than
+    ``min_delta`` from the epoch early stopping counted from), it advised what was set. The
+    value set is named where it let the small gains run on; at 0.001 or more nothing is said."""
+    from objrec.engine import little_gain_why
+
+    x, y = separable_points()
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)  # falls, by ~1e-4 an epoch
+    with caplog.at_level("INFO", logger="objrec.engine"):
+        fit(model, lambda e: [(x, y)], lambda: [(x, y)], optimizer, 10, 3, min_delta=2e-5)
+    said = [r.getMessage() for r in caplog.records if "gain little" in r.getMessage()]
+    assert len(said) == 1 and said[0].endswith(
+        "would gain little (`min_delta` 0.00002, the one set, let it run on; `min_delta` 0.001 "
+        "stops on gains this small)"
+    )
+    assert little_gain_why(0.001) == little_gain_why(0.01) == ""
 
 
 @pytest.mark.slow  # 2.5 s: importing objrec.cli for its SIGTERM handler

@@ -9,6 +9,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -389,8 +390,8 @@ def warn_at_limit(state: FitState, name: str, value: int) -> None:
     if name == "epochs" and gained_little(losses, patience):
         log.info(
             "the validation loss still fell at the `epochs` limit, by less than %g in the last "
-            "%d epochs: more `epochs` would gain little (`min_delta` %g stops on gains this small)",
-            *(LITTLE_GAIN, patience, LITTLE_GAIN),
+            "%d epochs: more `epochs` would gain little%s",
+            *(LITTLE_GAIN, patience, little_gain_why(state.stopper.min_delta)),
         )
         return
     last = " (the last)" if state.best_epoch == state.epoch else ""
@@ -404,6 +405,22 @@ def warn_at_limit(state: FitState, name: str, value: int) -> None:
 LITTLE_GAIN = 1e-3
 """A validation loss that fell by less than this over the last ``patience`` epochs has little left
 to gain from more epochs (the epoch log shows losses to 4 decimals)."""
+
+
+def little_gain_why(min_delta: float, option: str = "`min_delta`") -> str:
+    """What the ``min_delta`` the fit was given (``option``: its name as the caller spells it)
+    has to do with gains under ``LITTLE_GAIN`` that did not stop it, as a clause in brackets:
+    one below ``LITTLE_GAIN`` let them run on, which ``LITTLE_GAIN`` would stop on; nothing for
+    one at or above it (the gains were that small, yet one lowered the epoch early stopping
+    counted from by more). The line named ``min_delta`` 0.001 alone, read as the setting in use
+    whatever the user had set."""
+    if min_delta >= LITTLE_GAIN:
+        return ""
+    given = format(Decimal(repr(float(min_delta))).normalize(), "f")  # 0.00001, not 1e-05
+    return (
+        f" ({option} {given}, the one set, let it run on; {option} {LITTLE_GAIN:g} stops on "
+        "gains this small)"
+    )
 
 
 def lowest(losses: Sequence[float]) -> float:

@@ -547,7 +547,7 @@ def early_stop_sentence(
     improved lately, ``engine.improved_lately``; ``losses``, each epoch's validation loss, tell
     whether by much) or not. Whether more epochs may help is the engine's warning's to say, once:
     this line said it again, and of a loss that last improved 287 epochs before the end."""
-    from objrec.engine import LITTLE_GAIN, gained_little, improved_lately
+    from objrec.engine import LITTLE_GAIN, gained_little, improved_lately, little_gain_why
 
     epochs, patience = config.get("epochs"), config.get("patience")
     if config.get("finetune_blocks") or not epochs or not patience:
@@ -559,8 +559,8 @@ def early_stop_sentence(
         if len(losses) == ran and gained_little(losses, patience):
             return (
                 f"{head} at epoch {best}, but by less than {LITTLE_GAIN:g} in the last "
-                f"{plural(patience, 'epoch')}, so a larger --epochs would gain little "
-                f"(--min-delta {LITTLE_GAIN:g} stops on gains this small)"
+                f"{plural(patience, 'epoch')}, so a larger --epochs would gain little"
+                + little_gain_why(config.get("min_delta", 0.0), "--min-delta")
             )
         return f"{head} at epoch {best}, the one kept"  # the warning above says more may help
     if ran >= epochs:  # the limit ended it, whatever patience had left (the warning says)
