@@ -2154,10 +2154,10 @@ def test_epoch_lines_are_the_first_the_improvements_and_every_tenth(capsys):
 
     report_epochs(RichReporter(), range(1, 26), improved={1, 2, 3, 7, 12})
     said, *lines = after_legend(capsys.readouterr().err)
-    assert said.startswith("showing epoch 1, every 10th epoch and each new best valid loss")
+    assert said.startswith("showing epoch 1, every 10th epoch, each new lowest valid loss")
     assert said.endswith("every epoch is in history.csv in the run folder")
     assert [int(line.split()[1]) for line in lines] == [1, 2, 3, 7, 10, 12, 20]
-    assert [line.endswith("best") for line in lines] == [True] * 4 + [False, True, False]
+    assert [line.endswith("kept so far") for line in lines] == [True] * 4 + [False, True, False]
 
 
 def test_train_shows_the_last_epoch_s_line_where_the_table_skipped_it(
@@ -2189,7 +2189,8 @@ def test_train_shows_the_last_epoch_s_line_where_the_table_skipped_it(
     shown = [int(line.split()[1]) for line in lines if line.startswith("epoch ")]
     assert code == 0 and shown == [1, 2, 10, 16, 20, 21]
     calibrating = next(i for i, line in enumerate(lines) if line.startswith("calibrating"))
-    assert lines[calibrating - 1].startswith("epoch  21")
+    assert lines[calibrating - 2].startswith("epoch  21")
+    assert lines[calibrating - 1] == "kept: epoch 16, valid loss 0.4200"  # once, after the last
     assert "best epoch 16 of 21" in " ".join(out.split())
 
 
@@ -2218,7 +2219,7 @@ def test_a_resumed_run_shows_and_names_its_first_epoch(capsys):
     report_epochs(RichReporter(), range(13, 26), improved={15, 16, 22})
     said, *lines = after_legend(capsys.readouterr().err)
     assert said.startswith(
-        "showing epoch 13 (the first of this resume), every 10th epoch and each new best valid loss"
+        "showing epoch 13 (the first of this resume), every 10th epoch, each new lowest valid loss"
     )
     assert [int(line.split()[1]) for line in lines] == [13, 15, 16, 20, 22]
 
@@ -2235,17 +2236,18 @@ def test_a_resumed_runs_legend_names_the_best_its_first_best_line_must_beat(caps
         reporter.epoch(record | {"valid_loss": loss, "valid_acc": 0.9, "best": loss < 0.3})
     said, *lines = after_legend(capsys.readouterr().err)
     assert said.startswith(
-        "showing epoch 13 (the first of this resume), every 10th epoch and each new best valid loss "
-        "(the lowest so far, the last marked kept; below epoch 12's 0.3000, the run's best before "
-        "this resume)"
+        "showing epoch 13 (the first of this resume), every 10th epoch, each new lowest valid loss "
+        '(marked "kept so far": the run keeps the lowest, named under the table; below epoch '
+        "12's 0.3000, kept before this resume)"
     )
     assert [int(line.split()[1]) for line in lines] == [13, 15, 16]
 
 
 def marked_lines(min_delta: float, losses: list[float], capsys) -> tuple[str, list[int], int]:
-    """The legend, the epochs whose lines are marked best, and the epoch early stopping keeps,
-    for a fit of ``losses`` (valid losses, from epoch 1) at ``--min-delta min_delta``."""
-    from objrec.cli.output import RichReporter
+    """The legend, the epochs whose lines are marked kept so far, and the epoch early stopping
+    keeps, for a fit of ``losses`` (valid losses, from epoch 1) at ``--min-delta min_delta``;
+    the line under the table names that epoch."""
+    from objrec.cli.output import RichReporter, loss_text
     from objrec.engine import EarlyStopping
 
     reporter, stopper = RichReporter(), EarlyStopping(patience=99, min_delta=min_delta)
@@ -2256,7 +2258,9 @@ def marked_lines(min_delta: float, losses: list[float], capsys) -> tuple[str, li
         reporter.epoch(record | {"valid_acc": 1.0, "seconds": 0.1, "best": best})
     reporter.last_epoch()
     said, *lines = after_legend(capsys.readouterr().err)
-    marked = [int(line.split()[1]) for line in lines if line.endswith("best")]
+    marked = [int(line.split()[1]) for line in lines if line.endswith("kept so far")]
+    loss = losses[stopper.best_epoch - 1]
+    assert lines[-1] == f"kept: epoch {stopper.best_epoch}, valid loss {loss_text(loss)}"
     return said, marked, stopper.best_epoch
 
 
@@ -2269,10 +2273,48 @@ def test_the_lines_marked_best_are_the_lowest_losses_whatever_min_delta(capsys):
     losses = [0.5, 0.3, 0.2995, 0.2994, 0.29, 0.295, 0.2, 0.28, 0.281]
     for min_delta in (0.0, 0.01):
         said, marked, kept = marked_lines(min_delta, losses, capsys)
-        assert "each new best valid loss (the lowest so far, the last marked kept)" in said
+        assert 'each new lowest valid loss (marked "kept so far": the run keeps the lowest' in said
         assert marked == [1, 2, 3, 4, 5, 7] and kept == 7
     said, marked, kept = marked_lines(0.01, [0.5, 0.3, 0.295, 0.31], capsys)
     assert marked == [1, 2, 3] and marked[-1] == kept  # 0.005 lower, under --min-delta: kept
+
+
+def test_the_table_names_the_epoch_kept_under_it_with_one_kind_of_mark(capsys):
+    """Each new lowest valid loss was marked "best" (six lines of nine), the legend saying the
+    last one marked was kept: a reader decoded which. Each is marked "kept so far", true of it
+    when printed, and the line under the table names the epoch kept, once a fit (before
+    fine-tuning's note, then after its epochs); a resume that marks none names the run's kept
+    epoch from before it."""
+    from objrec.cli.output import RichReporter
+
+    reporter = RichReporter()
+    losses = {1: 0.5, 2: 0.3, 3: 0.2, 4: 0.25, 5: 0.26}
+    for epoch, loss in losses.items():
+        record = {"epoch": epoch, "train_loss": 0.1, "train_acc": 1.0, "seconds": 0.1}
+        reporter.epoch(record | {"valid_loss": loss, "valid_acc": 0.9, "best": epoch <= 3})
+    reporter.note("fine-tuning the last block from epoch 3")
+    for epoch, best in ((6, False), (7, True), (8, False)):  # a tuned epoch below the head's
+        record = {"epoch": epoch, "train_loss": 0.1, "train_acc": 1.0, "seconds": 0.1}
+        reporter.epoch(record | {"valid_loss": 0.19, "valid_acc": 0.9, "best": best})
+    reporter.last_epoch()
+    reporter.last_epoch()  # once
+    said, *lines = after_legend(capsys.readouterr().err)
+    table = [line for line in lines if line.startswith("epoch")]
+    assert all(line.endswith(("0.1s", "0.1s  kept so far")) for line in table)
+    assert [line.endswith("kept so far") for line in table] == [True] * 3 + [False, True, False]
+    assert "best" not in " ".join(lines)
+    assert [line for line in lines if not line.startswith("epoch")] == [
+        "kept: epoch 3, valid loss 0.2000",
+        "fine-tuning the last block from epoch 3",
+        "kept: epoch 7, valid loss 0.1900",
+    ]
+    assert lines[-2].startswith("epoch   8") and "under the table" in said
+    resumed = RichReporter()
+    resumed.best_before(12, 0.3)
+    record = {"epoch": 13, "train_loss": 0.1, "train_acc": 1.0, "seconds": 0.1}
+    resumed.epoch(record | {"valid_loss": 0.31, "valid_acc": 0.9, "best": False})
+    resumed.last_epoch()
+    assert after_legend(capsys.readouterr().err)[-1] == "kept: epoch 12, valid loss 0.3000"
 
 
 def test_tiny_gains_of_a_nearly_zero_loss_are_marked_as_the_epochs_kept(capsys):

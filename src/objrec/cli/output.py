@@ -95,7 +95,13 @@ PLAIN_PROGRESS_SECONDS = 5.0
 """When stderr is not a terminal (a pipe, a log file), a progress line at most this often."""
 EPOCH_LINES_EVERY = 10
 """Epoch lines: the first this command runs (a resumed run's comes after its last completed
-one), each new lowest valid loss (the epoch kept so far), and every this many."""
+one), each epoch kept so far (a new lowest valid loss), and every this many."""
+KEPT_MARK = "kept so far"
+"""The mark of an epoch line whose epoch the run would keep were the fit to end there (the
+lowest valid loss so far; while fine-tuning, one below the head's by more than ``min_delta``):
+the last line so marked is the epoch kept, which the line under the table names
+(:func:`kept_line`). Each new lowest was marked "best", and the legend said the last one was
+kept: six lines said "best" of which one was."""
 ETA_AFTER = 0.1
 """A progress display says how long is left once this share of the steps is done: before, the
 first steps' start-up makes it wild (16/260 done in 5 s reads "about 1m23s left" of 9 s)."""
@@ -117,19 +123,25 @@ mid-word)."""
 def epoch_lines_say(first: int, before: tuple[int, float] | None = None) -> str:
     """Said once before the first epoch line, as the lines skip epochs; ``first``: the first epoch
     this command runs, 1 but on a resume (a new run's fit always begins at epoch 1); ``before``:
-    a resumed run's best epoch and valid loss, which a new best must be below. The best is the
+    a resumed run's kept epoch and valid loss, which a new one must be below. The run keeps the
     lowest, by however little (``--min-delta`` decides when training stops, not which epoch is
-    kept), so the last line marked best is the kept epoch's."""
+    kept): each new lowest is marked :data:`KEPT_MARK`, and the line under the table names the
+    one kept (:func:`kept_line`)."""
     start = "epoch 1" if first == 1 else f"epoch {first} (the first of this resume)"
-    which = "the lowest so far, the last marked kept"
+    which = f'marked "{KEPT_MARK}": the run keeps the lowest, named under the table'
     if before is not None:
-        which += (
-            f"; below epoch {before[0]}'s {loss_text(before[1])}, the run's best before this resume"
-        )
+        which += f"; below epoch {before[0]}'s {loss_text(before[1])}, kept before this resume"
     return (
-        f"showing {start}, every {EPOCH_LINES_EVERY}th epoch and each new best valid loss "
-        f"({which}), and the last; every epoch is in history.csv in the run folder"
+        f"showing {start}, every {EPOCH_LINES_EVERY}th epoch, each new lowest valid loss "
+        f"({which}) and the last; every epoch is in history.csv in the run folder"
     )
+
+
+def kept_line(kept: tuple[int, float]) -> str:
+    """The line under the epoch table: the epoch the fit ended with ``kept`` (epoch, valid
+    loss), the last line marked :data:`KEPT_MARK`, or the resumed run's kept epoch where this
+    resume marked none."""
+    return f"kept: epoch {kept[0]}, valid loss {loss_text(kept[1])}"
 
 
 def loss_text(loss: float) -> str:
@@ -419,6 +431,12 @@ class RichReporter(Reporter):
         """How each task shown says what its steps are (:meth:`counts`), innermost last."""
         self.unshown: dict[str, Any] | None = None
         """The last epoch reported, when the table gave it no line (:meth:`last_epoch`)."""
+        self.kept: tuple[int, float] | None = None
+        """The epoch kept so far and its valid loss: the last marked :data:`KEPT_MARK`, else a
+        resumed run's (:meth:`best_before`)."""
+        self.fitting = False
+        """Whether a fit's epochs were reported and its table not yet closed (:meth:`last_epoch`
+        says which epoch it kept)."""
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
@@ -498,12 +516,15 @@ class RichReporter(Reporter):
         """A resumed run's best so far, which the legend says a new best must beat (before
         fine-tuning, the head's lines already said theirs)."""
         if self.resumed_best is None and self.first_epoch is None:
-            self.resumed_best = (epoch, valid_loss)
+            self.resumed_best = self.kept = (epoch, valid_loss)
 
     def epoch(self, r: dict[str, Any]) -> None:
         if self.first_epoch is None:
             self.first_epoch = r["epoch"]
         first = r["epoch"] == self.first_epoch
+        self.fitting = True
+        if r["best"]:
+            self.kept = (r["epoch"], r["valid_loss"])
         self.unshown = None if r["best"] or first or r["epoch"] % EPOCH_LINES_EVERY == 0 else r
         if self.unshown is None:
             self.epoch_line(r)
@@ -512,10 +533,14 @@ class RichReporter(Reporter):
         """The last epoch's line, when the table skipped it: "stopped after 21 epochs" under a
         table that ended at epoch 20 would leave a reader looking for epoch 21. Said when the fit
         ends (the next task or note), not once the run is written, so that it comes before the
-        calibration's paragraph and "writing the run"."""
+        calibration's paragraph and "writing the run". Then the line that names the epoch the
+        fit kept (:func:`kept_line`), once a fit."""
         if self.unshown is not None:
             self.epoch_line(self.unshown)
             self.unshown = None
+        if self.fitting and self.kept is not None:
+            err.print(kept_line(self.kept), markup=False, highlight=False)
+        self.fitting = False
 
     def epoch_line(self, r: dict[str, Any]) -> None:
         """One epoch's line of the table (the legend and which epochs get one, before the first)."""
@@ -528,7 +553,7 @@ class RichReporter(Reporter):
             f"epoch {r['epoch']:3d}  train loss {loss_text(r['train_loss'])} "
             f"acc {r['train_acc']:6.2%}  valid loss {loss_text(r['valid_loss'])} "
             f"acc {r['valid_acc']:6.2%}  {r['seconds']:5.1f}s"
-            + ("  [green]best[/]" if r["best"] else "")
+            + (f"  [green]{KEPT_MARK}[/]" if r["best"] else "")
         )
 
     def note(self, message: str) -> None:
