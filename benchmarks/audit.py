@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
-from objrec import dedup
+from objrec import dedup, image_facts
 from objrec.audit import AuditConfig, audit
 from objrec.audit_inventory import audit_features, inventory
 from objrec.data import SPLITS
@@ -352,7 +352,7 @@ def signals(data: Path, truth, config: AuditConfig) -> None:
     """Similarity and hash distance of injected pairs and of every other close pair."""
     inv = inventory(data)
     features, _, _ = audit_features(inv, config, None, _silent())
-    facts = dedup.all_facts([it.path for it in inv.items])
+    facts = image_facts.all_facts([it.path for it in inv.items])
     unit = dedup.normalise(features)
     index = {inv.rel(it): i for i, it in enumerate(inv.items)}
     injected = {ordered(index[p["original"]], index[p["copy"]]) for p in truth["duplicates"]}

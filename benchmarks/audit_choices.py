@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from audit import SOURCE, TRANSFORMS, prepare
 
-from objrec import dedup
+from objrec import dedup, image_facts
 from objrec.audit import AuditConfig
 from objrec.audit_heads import out_of_fold_probs
 from objrec.audit_inventory import audit_features, inventory
@@ -120,7 +120,7 @@ def crop_hashes(path: Path) -> tuple[int, ...]:
     from objrec.images import open_image
 
     try:
-        grey = open_image(path, draft_size=dedup.DRAFT).convert("L")
+        grey = open_image(path, draft_size=image_facts.DRAFT).convert("L")
     except Exception:
         return (0, 0, 0, 0)
     out = []
@@ -128,7 +128,7 @@ def crop_hashes(path: Path) -> tuple[int, ...]:
         w, h = grey.size
         dx, dy = round(w * (1 - keep) / 2), round(h * (1 - keep) / 2)
         crop = grey.crop((dx, dy, w - dx, h - dy))
-        out += [dedup.hash_bits(crop), dedup.hash_bits(ImageOps.mirror(crop))]
+        out += [image_facts.hash_bits(crop), image_facts.hash_bits(ImageOps.mirror(crop))]
     return tuple(out)
 
 
@@ -256,7 +256,7 @@ def main() -> None:
     features, ok, _ = audit_features(inv, config, None, SILENT)
     log(f"seed {args.seed}: {len(inv.items)} images, features {time.perf_counter() - t:.0f} s")
     t = time.perf_counter()
-    facts = dedup.all_facts([it.path for it in inv.items])
+    facts = image_facts.all_facts([it.path for it in inv.items])
     log(f"hashes {time.perf_counter() - t:.0f} s")
     assert ok.all() and not any(f.error for f in facts), "expected every image readable"
     unit = dedup.normalise(features)

@@ -23,7 +23,7 @@ import numpy as np
 from _sampling import SPLIT, SPLIT_HELP
 
 from objrec import audit, audit_inventory
-from objrec.dedup import ImageFacts
+from objrec.image_facts import ImageFacts
 from objrec.progress import SILENT
 
 

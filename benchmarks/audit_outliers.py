@@ -28,7 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from objrec import audit as A
-from objrec import audit_copies, audit_distances, audit_inventory, audit_outliers, dedup
+from objrec import (
+    audit_copies,
+    audit_distances,
+    audit_inventory,
+    audit_outliers,
+    dedup,
+    image_facts,
+)
 from objrec.progress import SILENT
 
 
@@ -38,7 +45,7 @@ def audit_rows(data: Path):
     (copies and bursts), and their features."""
     config = A.AuditConfig()
     inv = audit_inventory.inventory(data)
-    measured: dict[str, dedup.ImageFacts] = {}
+    measured: dict[str, image_facts.ImageFacts] = {}
     features, ok, _ = audit_inventory.audit_features(inv, config, None, SILENT, measured)
     facts = audit_inventory.inventory_facts(inv, config, lambda: None, measured)
     idx = np.flatnonzero(ok & np.array([not f.error for f in facts]))

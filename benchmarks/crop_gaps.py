@@ -2,10 +2,10 @@
 
 A copy with a share cut off each side (1% to 12%) of a seeded sample of photos, one a class, is
 "kept" when ``dedup.split_pairs`` pairs it with its original (the whole hash, or one image's whole
-hash against the other's crop hashes). ``--keep`` measures other ``dedup.CROP_KEEP`` tuples beside
+hash against the other's crop hashes). ``--keep`` measures other ``image_facts.CROP_KEEP`` tuples beside
 the current one. Each share is also measured on mirrored copies, and each count taken by both of
 ``RULES``: every crop hash against the other image's whole hash and its mirror's (04d2255), or the
-mirrored centre crops against the mirrored whole only (``dedup.mirrored_crop``). ``--pairs`` also
+mirrored centre crops against the mirrored whole only (``image_facts.mirrored_crop``). ``--pairs`` also
 counts every pair ``split_pairs`` makes on the whole folder, with its seconds (median of
 ``--repeats``), before 04d2255 (90% and 80% kept), at 04d2255, without the mirrored centre crops,
 and today, taking turns, prints how their pairs differ, and writes today's to a JSON file.
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from objrec import dedup
+from objrec import dedup, facts_store, image_facts
 from objrec.cache_folder import default_cache_dir
 from objrec.data import class_dirs
 from objrec.file_index import hash_file
@@ -71,7 +71,7 @@ def copies(photos: list[Path], work: Path) -> dict[tuple[float, bool], list[Path
     return made
 
 
-MIRRORED_CROP = dedup.mirrored_crop
+MIRRORED_CROP = image_facts.mirrored_crop
 
 
 def every_crop(c: int) -> bool:
@@ -83,34 +83,34 @@ RULES = {
     "every crop against both wholes (04d2255)": every_crop,
     "mirrored centre crops against the mirrored whole only": MIRRORED_CROP,
 }
-"""How ``crop_distance`` and ``crop_pairs`` compare the crop hashes (``dedup.mirrored_crop``)."""
+"""How ``crop_distance`` and ``crop_pairs`` compare the crop hashes (``image_facts.mirrored_crop``)."""
 
 
 def kept_rows(photos: list[Path], made: dict[tuple[float, bool], list[Path]]) -> None:
     """How many copies of each share ``split_pairs`` keeps with their photo, at today's crops,
     plain and mirrored, by each of ``RULES``."""
-    originals = [dedup.image_facts(p) for p in photos]
-    measured = {key: [dedup.image_facts(c) for c in paths] for key, paths in made.items()}
+    originals = [image_facts.image_facts(p) for p in photos]
+    measured = {key: [image_facts.image_facts(c) for c in paths] for key, paths in made.items()}
     for mirrored in (False, True):
         for name, rule in RULES.items():
-            dedup.mirrored_crop = rule
+            image_facts.mirrored_crop = rule
             counts = []
             for share in SHARES:
                 pairs = zip(originals, measured[share, mirrored], strict=True)
                 counts.append(f"{100 * share:g}%:{sum(bool(dedup.split_pairs(p)) for p in pairs)}")
             copy = "mirrored copies" if mirrored else "copies"
             print(f"  {copy}, {name}: {' '.join(counts)} (of {len(photos)})")
-    dedup.mirrored_crop = MIRRORED_CROP
+    image_facts.mirrored_crop = MIRRORED_CROP
 
 
 def narrowed(
-    facts: list[dedup.ImageFacts], keep: tuple[float, ...], mirrors: bool = True
-) -> list[dedup.ImageFacts]:
+    facts: list[image_facts.ImageFacts], keep: tuple[float, ...], mirrors: bool = True
+) -> list[image_facts.ImageFacts]:
     """``facts`` with the crop hashes of the ``keep`` centre crops (a subset of ``CROP_KEEP``)
     and their mirrors (``mirrors``), then the edge cuts': as measured with ``CROP_KEEP = keep``."""
-    scales = [dedup.CROP_KEEP.index(k) for k in keep]
+    scales = [image_facts.CROP_KEEP.index(k) for k in keep]
     take = [c for k in scales for c in (2 * k, 2 * k + 1)[: 1 + mirrors]]
-    edges = 2 * len(dedup.CROP_KEEP)
+    edges = 2 * len(image_facts.CROP_KEEP)
     return [
         replace(f, crops=(*(f.crops[c] for c in take), *f.crops[edges:])) if f.crops else f
         for f in facts
@@ -121,12 +121,12 @@ def timed_pairs(facts, keep, rule, times: list[tuple[float, float]]) -> list[tup
     """``split_pairs`` of ``facts`` as measured with ``CROP_KEEP = keep``, compared by ``rule``;
     its wall and CPU seconds (every thread's: steadier than the wall's on a shared machine) go to
     ``times``."""
-    current = dedup.CROP_KEEP
-    dedup.CROP_KEEP, dedup.mirrored_crop = keep, rule
+    current = image_facts.CROP_KEEP
+    image_facts.CROP_KEEP, image_facts.mirrored_crop = keep, rule
     started, cpu = time.perf_counter(), time.process_time()
     pairs = dedup.split_pairs(facts)
     times.append((time.perf_counter() - started, time.process_time() - cpu))
-    dedup.CROP_KEEP, dedup.mirrored_crop = current, MIRRORED_CROP
+    image_facts.CROP_KEEP, image_facts.mirrored_crop = current, MIRRORED_CROP
     return pairs
 
 
@@ -137,17 +137,17 @@ def all_pairs(paths: list[Path], root: Path, cache: Path, out: Path, repeats: in
     others' differences are printed."""
     digests = [hash_file(p) for p in paths]
     started = time.perf_counter()
-    facts = dedup.cached_facts(paths, digests, cache / "facts.sqlite")
+    facts = facts_store.cached_facts(paths, digests, cache / "facts.sqlite")
     print(f"{len(paths)} images: facts {time.perf_counter() - started:.1f} s")
     variants = {
         "before 04d2255 (90%, 80%)": (narrowed(facts, (0.9, 0.8)), (0.9, 0.8), every_crop),
-        RULE_04D: (facts, dedup.CROP_KEEP, every_crop),
+        RULE_04D: (facts, image_facts.CROP_KEEP, every_crop),
         "without the mirrored centre crops": (
-            narrowed(facts, dedup.CROP_KEEP, False),
+            narrowed(facts, image_facts.CROP_KEEP, False),
             (),
             every_crop,
         ),
-        RULE_NOW: (facts, dedup.CROP_KEEP, MIRRORED_CROP),
+        RULE_NOW: (facts, image_facts.CROP_KEEP, MIRRORED_CROP),
     }
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     found = {}
@@ -190,14 +190,14 @@ def main() -> None:
     dirs = [d for d in class_dirs(args.data) if d.name not in args.exclude]
     rng = random.Random(args.seed)
     photos = [rng.choice(list_images(d)) for d in rng.sample(dirs, args.photos)]
-    current = dedup.CROP_KEEP
+    current = image_facts.CROP_KEEP
     with tempfile.TemporaryDirectory() as tmp:
         made = copies(photos, Path(tmp))
         for keep in [current, *(tuple(map(float, k.split(","))) for k in args.keep)]:
-            dedup.CROP_KEEP = keep
+            image_facts.CROP_KEEP = keep
             print(f"CROP_KEEP {keep}:")
             kept_rows(photos, made)
-    dedup.CROP_KEEP = current  # the folder's facts are stored under today's FACTS_KEY
+    image_facts.CROP_KEEP = current  # the folder's facts are stored under today's FACTS_KEY
     if args.pairs:
         paths = [p for d in dirs for p in list_images(d)]
         all_pairs(paths, args.data, args.cache_dir, args.pairs, args.repeats)

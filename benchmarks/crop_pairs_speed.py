@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent.parent / "src"
 
 
 def facts_of(folder: Path) -> list:
-    from objrec import dedup
+    from objrec import facts_store
     from objrec.cache_folder import default_cache_dir
     from objrec.file_index import hash_file
     from objrec.images import list_images
@@ -46,7 +46,7 @@ def facts_of(folder: Path) -> list:
     else:
         paths = list_images(folder)
         digests = [hash_file(p) for p in paths]
-    return dedup.cached_facts(paths, digests, default_cache_dir() / "facts.sqlite")
+    return facts_store.cached_facts(paths, digests, default_cache_dir() / "facts.sqlite")
 
 
 def child(facts_file: Path, out: Path, pairs: str) -> None:

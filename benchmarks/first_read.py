@@ -57,15 +57,15 @@ def locked(lock: Path | None):
 def passes(paths: list[Path]) -> dict[str, Callable[[], None]]:
     """Each pass over ``paths`` to time: check's two (hash the file, decode the file), one read of
     each file's bytes hashed and decoded from memory, and each half of that."""
-    from objrec import dedup
+    from objrec import image_facts
     from objrec.images import open_image
     from objrec.manifest import sha256_file
 
     held: dict[Path, bytes] = {}
 
     def from_bytes(path: Path, data: bytes) -> float:
-        image = open_image(data, draft_size=dedup.DRAFT, name=str(path), from_file=True)
-        return dedup.contrast(image)
+        image = open_image(data, draft_size=image_facts.DRAFT, name=str(path), from_file=True)
+        return image_facts.contrast(image)
 
     def read_and_hash(path: Path) -> None:
         held[path] = path.read_bytes()
@@ -78,7 +78,7 @@ def passes(paths: list[Path]) -> dict[str, Callable[[], None]]:
 
     each = {
         "hash files": sha256_file,
-        "decode files": lambda p: dedup.contrast(open_image(p, draft_size=dedup.DRAFT)),
+        "decode files": lambda p: image_facts.contrast(open_image(p, draft_size=image_facts.DRAFT)),
         "read and hash": read_and_hash,
         "decode bytes": lambda p: from_bytes(p, held[p]),  # those read and hash held
         "read once": once,

@@ -17,20 +17,20 @@ import random
 import statistics
 import time
 
-from objrec import dedup
+from objrec import dedup, image_facts
 
 
-def random_facts(n: int, seed: int = 0) -> list[dedup.ImageFacts]:
-    """``n`` images' facts of random 256-bit hashes, ``dedup.CROP_COUNT`` crops each."""
+def random_facts(n: int, seed: int = 0) -> list[image_facts.ImageFacts]:
+    """``n`` images' facts of random 256-bit hashes, ``image_facts.CROP_COUNT`` crops each."""
     rng = random.Random(seed)
-    bits = dedup.HASH_SIZE**2
+    bits = image_facts.HASH_SIZE**2
 
     def one() -> int:
         return rng.getrandbits(bits)
 
-    crops = dedup.CROP_COUNT
+    crops = image_facts.CROP_COUNT
     return [
-        dedup.ImageFacts(96, 96, one(), one(), 30.0, tuple(one() for _ in range(crops)))
+        image_facts.ImageFacts(96, 96, one(), one(), 30.0, tuple(one() for _ in range(crops)))
         for _ in range(n)
     ]
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from objrec import dedup
+from objrec import dedup, image_facts
 from objrec.images import list_images
 
 
@@ -45,7 +45,7 @@ def copies_of(image: Image.Image) -> dict[str, Image.Image]:
     }
 
 
-def whole_and_crops(a: dedup.ImageFacts, b: dedup.ImageFacts) -> bool:
+def whole_and_crops(a: image_facts.ImageFacts, b: image_facts.ImageFacts) -> bool:
     """Split's rule before the turned and trimmed hashes, either order of the two."""
     before = [replace(f, turns=(), trimmed=0) for f in (a, b)]
     return dedup.split_paired(*before) or dedup.split_paired(*reversed(before))
@@ -55,11 +55,11 @@ def kept_copies(photos: list[Path], work: Path) -> dict[str, tuple[int, int]]:
     """Per kind of copy: how many of the copies of ``photos`` each rule keeps with their photo."""
     kept: dict[str, tuple[int, int]] = {}
     for n, photo in enumerate(photos):
-        original = dedup.image_facts(photo)
+        original = image_facts.image_facts(photo)
         for kind, copy in copies_of(Image.open(photo).convert("RGB")).items():
             path = work / f"{n}.jpg"
             copy.save(path, quality=90)
-            facts = dedup.image_facts(path)
+            facts = image_facts.image_facts(path)
             new = dedup.split_paired(original, facts) or dedup.split_paired(facts, original)
             old_count, new_count = kept.get(kind, (0, 0))
             kept[kind] = (old_count + whole_and_crops(original, facts), new_count + new)
@@ -69,7 +69,7 @@ def kept_copies(photos: list[Path], work: Path) -> dict[str, tuple[int, int]]:
 def folder_pairs(paths: list[Path], root: Path) -> None:
     """Print the pairs and groups of ``paths`` without and with the turned and trimmed hashes,
     and each pair only the second finds."""
-    facts = dedup.all_facts(paths)
+    facts = image_facts.all_facts(paths)
     before = dedup.split_pairs([replace(f, turns=(), trimmed=0) for f in facts])
     after = dedup.split_pairs(facts)
     trimmed = sum(bool(f.trimmed) for f in facts)

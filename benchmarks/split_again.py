@@ -37,12 +37,12 @@ def main() -> None:
     logging.disable(logging.WARNING)  # the folder's own warnings, once a split
     with tempfile.TemporaryDirectory(prefix="split-again-") as folder:
         os.environ["OBJREC_CACHE"] = str(Path(folder) / "cache")
-        from objrec import dedup, near_pairs
+        from objrec import facts_store, near_pairs
         from objrec.cache_folder import default_cache_dir, store_dir
         from objrec.split import split_folder
         from objrec.store import FeatureStore
 
-        facts = default_cache_dir() / dedup.FACTS_FILE
+        facts = default_cache_dir() / facts_store.FACTS_FILE
         files = [p for p in args.src.rglob("*") if p.is_file()]
         result = split_folder(args.src, Path(folder) / "first", mode="link")
         print(f"{args.src}: {sum(result.totals().values())} images", flush=True)
@@ -51,7 +51,7 @@ def main() -> None:
         for n in range(args.repeats):
             for arm in times:
                 if arm == "facts alone kept":
-                    dedup.prune_kept(facts, (near_pairs.PAIR_SETS,), keep=set())
+                    facts_store.prune_kept(facts, (near_pairs.PAIR_SETS,), keep=set())
                     with FeatureStore(store_dir()) as store:  # the file index's digests
                         store.forget_files(files)
                 out = Path(folder) / f"{arm[:4]}-{n}"

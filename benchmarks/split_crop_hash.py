@@ -23,7 +23,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from objrec import dedup
+from objrec import dedup, facts_store, image_facts
 from objrec.cache_folder import default_cache_dir
 from objrec.data import class_dirs
 from objrec.file_index import hash_file
@@ -32,17 +32,17 @@ from objrec.images import list_images
 THRESHOLDS = (16, 24, 32)
 
 
-def scale_agreement(a: dedup.ImageFacts, b: dedup.ImageFacts) -> int:
+def scale_agreement(a: image_facts.ImageFacts, b: image_facts.ImageFacts) -> int:
     """A stricter crop check, measured here for ``split`` and not used there: it dropped two true
     duplicate pairs of Caltech-101 and no unrelated one (``benchmarks/split_crop_hash.py``).
 
-    How well one image is a ``dedup.CROP_KEEP[0]`` centre crop of the other, checked at two scales: the
+    How well one image is a ``image_facts.CROP_KEEP[0]`` centre crop of the other, checked at two scales: the
     larger of (its whole hash against the other's first crop) and (its own first crop against the
     other's second crop, then the same region: 0.9 x 0.9 = 0.81 of the original), in the best
-    orientation and direction. ``dedup.HASH_SIZE ** 2`` when there are no crops."""
+    orientation and direction. ``image_facts.HASH_SIZE ** 2`` when there are no crops."""
     if len(a.crops) < 4 or len(b.crops) < 4:
-        return dedup.HASH_SIZE * dedup.HASH_SIZE
-    best = dedup.HASH_SIZE * dedup.HASH_SIZE
+        return image_facts.HASH_SIZE * image_facts.HASH_SIZE
+    best = image_facts.HASH_SIZE * image_facts.HASH_SIZE
     for x, y in ((a, b), (b, a)):
         for mirrored in (0, 1):  # y's mirrored crops match a mirrored copy x
             big, small = y.crops[mirrored], y.crops[2 + mirrored]
@@ -51,9 +51,9 @@ def scale_agreement(a: dedup.ImageFacts, b: dedup.ImageFacts) -> int:
     return best
 
 
-def facts_of(paths: list[Path], cache: Path) -> list[dedup.ImageFacts]:
+def facts_of(paths: list[Path], cache: Path) -> list[image_facts.ImageFacts]:
     digests = [hash_file(p) for p in paths]
-    return dedup.cached_facts(paths, digests, cache / "facts.sqlite")
+    return facts_store.cached_facts(paths, digests, cache / "facts.sqlite")
 
 
 def injected(
@@ -142,7 +142,7 @@ def main() -> None:
 
 def recall_of(paths, facts, args, work: Path, keep: float) -> dict[str, int]:
     copies = injected(paths, args.crops, args.seed, work, keep)
-    copy_facts = dedup.all_facts([c for _, c in copies])
+    copy_facts = image_facts.all_facts([c for _, c in copies])
     found = {}
     for t in THRESHOLDS:
         pairs = [(facts[i], f) for (i, _), f in zip(copies, copy_facts, strict=True)]

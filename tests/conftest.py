@@ -403,7 +403,7 @@ def seed_facts(template_cache: Path, cache: Path | None = None) -> None:
     """Give ``cache`` (this test's ``$OBJREC_CACHE`` by default) the image facts a session
     fixture measured, unless it has its own: a split then decodes none of those images."""
     from objrec.cache_folder import default_cache_dir
-    from objrec.dedup import FACTS_FILE
+    from objrec.facts_store import FACTS_FILE
 
     facts = (cache or default_cache_dir()) / FACTS_FILE
     if not facts.exists():

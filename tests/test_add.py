@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from objrec import add as add_module
-from objrec import add_plan, add_write, dedup
+from objrec import add_plan, add_write, dedup, facts_store, image_facts
 from objrec.add import AddResult, add_images, add_warnings
 from objrec.add_new import NewImage
 from objrec.add_pending import PENDING
@@ -1146,10 +1146,10 @@ def test_add_measures_only_pairs_with_a_new_image_and_decides_as_all_pairs_do(
     """add compared every pair of DATA's images (its square); now only pairs holding a new image,
     then those holding an image of DATA found near one, until no new one comes."""
     new = chained_folders(split_dir, tmp_path)
-    facts = [dedup.image_facts(new / "red" / f"chain_{i}.png") for i in (3, 4)]
-    assert dedup.split_pairs([dedup.image_facts(split_dir / "train/red/chain_1.png"), *facts]) == [
-        (1, 2)
-    ]
+    facts = [image_facts.image_facts(new / "red" / f"chain_{i}.png") for i in (3, 4)]
+    assert dedup.split_pairs(
+        [image_facts.image_facts(split_dir / "train/red/chain_1.png"), *facts]
+    ) == [(1, 2)]
     all_pairs = Path(shutil.copytree(split_dir, tmp_path / "all_pairs"))
     result, measured = add_counting_pairs(split_dir, new, monkeypatch)
     assert measured == [9, 3, 1]  # the new images, chain_2 link_1 link_3, then chain_1
@@ -1576,7 +1576,7 @@ def test_split_check_and_add_keep_all_they_cache_in_the_cache_folder_they_are_gi
     cache = ["--cache-dir", str(given)]
     assert main(["check", str(image_folder), *cache]) == 0
     assert main(["split", str(image_folder), str(data), *cache]) == 0
-    assert (given / dedup.FACTS_FILE).is_file() and (given / "store").is_dir()
+    assert (given / facts_store.FACTS_FILE).is_file() and (given / "store").is_dir()
     new = new_images(tmp_path / "new", "red", 2)
     result = add_images(data, new, cache_dir=given)
     assert sum(result.totals().values()) == 2

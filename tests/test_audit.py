@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from objrec import dedup
+from objrec import dedup, facts_store, image_facts
 from objrec.applying import apply_plan
 from objrec.audit import AuditConfig, AuditResult, audit
 from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded
@@ -1516,7 +1516,7 @@ def test_a_centre_crop_is_found_by_its_crop_hash(tmp_path):
     ImageOps.mirror(original.crop((12, 10, 228, 190))).save(tmp_path / "mirrored.png")
     pattern(COLOURS["red"], 8, size=(240, 200)).save(tmp_path / "other.png")
     names = ("original.png", "cropped.jpg", "mirrored.png", "other.png")
-    facts = [dedup.image_facts(tmp_path / n) for n in names]
+    facts = [image_facts.image_facts(tmp_path / n) for n in names]
     rule = dedup.DuplicateRule()
     assert dedup.hash_distance(facts[0], facts[1]) > rule.hash_strict
     assert dedup.crop_distance(facts[0], facts[1]) <= rule.crop_hash
@@ -1529,7 +1529,7 @@ def test_a_centre_crop_is_found_by_its_crop_hash(tmp_path):
     pairs = {(p.i, p.j) for p in dedup.duplicate_pairs(alike, facts, trusting_crops)}
     assert pairs == {(0, 1), (0, 2)}  # the crop and its mirror: whole hashes, turned off here
     ImageOps.mirror(original).save(tmp_path / "flipped.png")
-    flipped = dedup.image_facts(tmp_path / "flipped.png")
+    flipped = image_facts.image_facts(tmp_path / "flipped.png")
     assert int(facts[0].phash ^ flipped.phash).bit_count() > rule.hash_strict
     assert dedup.hash_distance(facts[0], flipped) <= rule.hash_strict  # by its mirror's hash
 
@@ -1541,16 +1541,16 @@ def test_image_facts_are_kept_by_content_and_not_decoded_twice(tmp_path, monkeyp
     (tmp_path / "broken.jpg").write_bytes(b"not an image")
     paths = sorted(tmp_path.glob("*.*"))
     digests = [hashlib.sha256(p.read_bytes()).hexdigest()[:32] for p in paths]
-    first = dedup.cached_facts(paths, digests, tmp_path / "facts.sqlite")
+    first = facts_store.cached_facts(paths, digests, tmp_path / "facts.sqlite")
     assert first[-1].error and not any(f.error for f in first[:-1])  # broken.jpg sorts last
 
     def decode(path, data=None):
         decoded.append(path.name)
-        return dedup.ImageFacts(error="decoded again")
+        return image_facts.ImageFacts(error="decoded again")
 
     decoded: list[str] = []
-    monkeypatch.setattr(dedup, "image_facts", decode)
-    again = dedup.cached_facts(paths, digests, tmp_path / "facts.sqlite")
+    monkeypatch.setattr(image_facts, "image_facts", decode)
+    again = facts_store.cached_facts(paths, digests, tmp_path / "facts.sqlite")
     assert again[:-1] == first[:-1] and decoded == ["broken.jpg"]  # only the unreadable one
 
 
@@ -1566,7 +1566,7 @@ def test_image_facts_are_never_kept_under_the_digest_of_other_bytes(tmp_path, mo
     pattern(COLOURS["red"], 1).save(paths[1])
     digests = [hash_file(p) for p in paths]
     original, other = (p.read_bytes() for p in paths)
-    measure = dedup.all_facts
+    measure = image_facts.all_facts
 
     def swapped(*args, **kwargs):  # a.png replaced by b.png's bytes while the facts are taken
         paths[0].write_bytes(other)
@@ -1575,13 +1575,13 @@ def test_image_facts_are_never_kept_under_the_digest_of_other_bytes(tmp_path, mo
         finally:
             paths[0].write_bytes(original)
 
-    monkeypatch.setattr(dedup, "all_facts", swapped)
-    facts = dedup.cached_facts(paths, digests, tmp_path / "facts.sqlite")
-    assert dedup.facts_of(digests, tmp_path / "facts.sqlite") == {digests[1]: facts[1]}
-    assert facts[0].error == f"{paths[0]}: {dedup.CHANGED}" and not facts[1].error
+    monkeypatch.setattr(image_facts, "all_facts", swapped)
+    facts = facts_store.cached_facts(paths, digests, tmp_path / "facts.sqlite")
+    assert facts_store.facts_of(digests, tmp_path / "facts.sqlite") == {digests[1]: facts[1]}
+    assert facts[0].error == f"{paths[0]}: {image_facts.CHANGED}" and not facts[1].error
     monkeypatch.undo()
-    again = dedup.cached_facts(paths, digests, tmp_path / "facts.sqlite")
-    assert again == [dedup.image_facts(p) for p in paths]  # measured, unchanged, next time
+    again = facts_store.cached_facts(paths, digests, tmp_path / "facts.sqlite")
+    assert again == [image_facts.image_facts(p) for p in paths]  # measured, unchanged, next time
 
 
 def test_image_facts_read_each_file_once(tmp_path, monkeypatch):
@@ -1596,7 +1596,7 @@ def test_image_facts_read_each_file_once(tmp_path, monkeypatch):
     exif[0x0112] = 6  # the size turned: what the header read was for
     letterboxed = ImageOps.pad(pattern(COLOURS["green"], 2, size=(900, 500)), (900, 900))
     letterboxed.save(path := tmp_path / "square.jpg", exif=exif)
-    expected = dedup.image_facts(path)
+    expected = image_facts.image_facts(path)
     opened, real_open = [], builtins.open
 
     def counted(file, *args, **kwargs):
@@ -1605,7 +1605,7 @@ def test_image_facts_read_each_file_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(builtins, "open", counted)  # Pillow's
     monkeypatch.setattr(io, "open", counted)  # pathlib's
-    facts = dedup.image_facts(path)
+    facts = image_facts.image_facts(path)
     monkeypatch.undo()
     assert opened.count("square.jpg") == 1 and facts == expected
     assert (facts.width, facts.height) == (900, 900) and facts.trimmed
@@ -1616,8 +1616,8 @@ def test_hash_bits_are_imagehash_phash_as_an_int():
 
     for seed in range(5):
         grey = pattern((120, 90, 60), seed, size=(70 + seed, 50)).convert("L")
-        expected = int(str(imagehash.phash(grey, hash_size=dedup.HASH_SIZE)), 16)
-        assert dedup.hash_bits(grey) == expected
+        expected = int(str(imagehash.phash(grey, hash_size=image_facts.HASH_SIZE)), 16)
+        assert image_facts.hash_bits(grey) == expected
 
 
 @pytest.mark.slow
@@ -1641,34 +1641,34 @@ def test_all_facts_of_worker_processes_are_the_callers_own(tmp_path, monkeypatch
     pattern((40, 60, 200), 9).save(tmp_path / "damaged.jpg", exif=exif.tobytes()[:-20])
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 50)
     paths += [tmp_path / "damaged.jpg", tmp_path / "broken.jpg"]
-    expected = [dedup.image_facts(p) for p in paths]
+    expected = [image_facts.image_facts(p) for p in paths]
     caplog.clear()
     monkeypatch.setattr("objrec.processes.PROCESS_MIN", 2)
     ticks: list[int] = []
     with caplog.at_level("WARNING", "objrec"), images.warned_once_per_file():
-        found = dedup.all_facts(paths * 2, lambda: ticks.append(1), workers=2)
+        found = image_facts.all_facts(paths * 2, lambda: ticks.append(1), workers=2)
     assert found == expected * 2 and len(ticks) == 2 * len(paths) and expected[-1].error
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 1 and said[0].startswith(f"{tmp_path / 'damaged.jpg'}: damaged EXIF")
 
     monkeypatch.setattr(
-        dedup, "image_facts", lambda p, *a: dedup.ImageFacts(error=str(os.getpid()))
+        image_facts, "image_facts", lambda p, *a: image_facts.ImageFacts(error=str(os.getpid()))
     )
-    assert str(os.getpid()) not in {f.error for f in dedup.all_facts(paths, workers=2)}
-    assert {f.error for f in dedup.all_facts(paths[:1], workers=2)} == {str(os.getpid())}
+    assert str(os.getpid()) not in {f.error for f in image_facts.all_facts(paths, workers=2)}
+    assert {f.error for f in image_facts.all_facts(paths[:1], workers=2)} == {str(os.getpid())}
 
     def refuse(*args, **kwargs):
         raise OSError("no semaphores here")
 
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", refuse)
-    assert {f.error for f in dedup.all_facts(paths, workers=2)} == {str(os.getpid())}
+    assert {f.error for f in image_facts.all_facts(paths, workers=2)} == {str(os.getpid())}
     monkeypatch.undo()  # on macOS (fork unsafe) and Windows (none): measured in the caller
     monkeypatch.setattr("objrec.processes.PROCESS_MIN", 2)
     monkeypatch.setattr(
-        dedup, "image_facts", lambda p, *a: dedup.ImageFacts(error=str(os.getpid()))
+        image_facts, "image_facts", lambda p, *a: image_facts.ImageFacts(error=str(os.getpid()))
     )
     monkeypatch.setattr(sys, "platform", "darwin")
-    assert {f.error for f in dedup.all_facts(paths, workers=2)} == {str(os.getpid())}
+    assert {f.error for f in image_facts.all_facts(paths, workers=2)} == {str(os.getpid())}
 
 
 @pytest.mark.slow
@@ -1684,8 +1684,8 @@ def test_all_facts_goes_on_in_the_caller_when_a_worker_process_is_killed(
     for i in range(40):
         paths.append(tmp_path / f"p{i}.png")
         pattern((200, 40, 40), i, size=(40 + i, 30)).save(paths[-1])
-    expected = [dedup.image_facts(p) for p in paths]
-    caller, measure = os.getpid(), dedup.image_facts
+    expected = [image_facts.image_facts(p) for p in paths]
+    caller, measure = os.getpid(), image_facts.image_facts
 
     def killed(path, *data):  # the worker measuring p20.png dies at once
         if path.name == "p20.png" and os.getpid() != caller:
@@ -1693,10 +1693,10 @@ def test_all_facts_goes_on_in_the_caller_when_a_worker_process_is_killed(
         return measure(path, *data)
 
     monkeypatch.setattr("objrec.processes.PROCESS_MIN", 2)
-    monkeypatch.setattr(dedup, "image_facts", killed)
+    monkeypatch.setattr(image_facts, "image_facts", killed)
     ticks: list[int] = []
     with caplog.at_level("WARNING", "objrec"):
-        found = dedup.all_facts(paths, lambda: ticks.append(1), workers=2)
+        found = image_facts.all_facts(paths, lambda: ticks.append(1), workers=2)
     assert found == expected and len(ticks) == len(paths)
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 1 and "worker process" in said[0] and "in this process" in said[0]
@@ -1725,7 +1725,9 @@ def test_all_facts_leaves_no_worker_behind_when_a_fork_fails(tmp_path, monkeypat
     monkeypatch.setattr(multiprocessing.context.ForkProcess, "_Popen", staticmethod(second_fails))
     monkeypatch.setattr("objrec.processes.PROCESS_MIN", 2)
     try:
-        assert dedup.all_facts(paths, workers=2) == [dedup.image_facts(p) for p in paths]
+        assert image_facts.all_facts(paths, workers=2) == [
+            image_facts.image_facts(p) for p in paths
+        ]
         assert len(forks) == 2 and multiprocessing.active_children() == []
     finally:
         for child in multiprocessing.active_children():
@@ -1738,7 +1740,8 @@ def test_two_blank_images_are_no_near_duplicates_by_their_hashes(tmp_path):
     other, split warned that one of the two labels was probably wrong). Neither the audit nor
     split pairs a nearly blank image by its hashes; a byte copy of one is still its copy, by
     content in split, by its features in the audit."""
-    from objrec.dedup import MIN_CONTRAST, duplicate_pairs, image_facts, split_pairs
+    from objrec.dedup import duplicate_pairs, split_pairs
+    from objrec.image_facts import MIN_CONTRAST, image_facts
 
     Image.new("RGB", (64, 64), (0, 0, 0)).save(tmp_path / "black.png")
     Image.new("RGB", (80, 60), (128, 128, 128)).save(tmp_path / "grey.png")
@@ -1755,11 +1758,11 @@ def test_hash_pairs_find_a_mirrored_copy():
     images = [pattern((120, 120, 120), s) for s in range(6)]
     images.append(ImageOps.mirror(images[2]).resize((50, 44)))
     facts = [
-        dedup.ImageFacts(
+        image_facts.ImageFacts(
             64,
             56,
-            dedup.hash_bits(i.convert("L")),
-            dedup.hash_bits(ImageOps.mirror(i.convert("L"))),
+            image_facts.hash_bits(i.convert("L")),
+            image_facts.hash_bits(ImageOps.mirror(i.convert("L"))),
             30.0,
         )
         for i in images
@@ -1976,17 +1979,19 @@ def test_out_of_fold_probabilities_are_reproducible():
 @pytest.mark.slow
 def test_a_cold_audit_takes_the_image_facts_in_its_frozen_pass(tmp_path, monkeypatch):
     """From an empty cache each image is measured once, as the frozen pass decodes it, with no
-    separate pass over the files; the facts are those ``dedup.image_facts`` takes on its own."""
+    separate pass over the files; the facts are those ``image_facts.image_facts`` takes on its own."""
     data = plant(make_split(tmp_path / "data"))
     paths = sorted(p for p in data.rglob("*") if p.is_file())
-    expected = {p: dedup.image_facts(p) for p in paths}
+    expected = {p: image_facts.image_facts(p) for p in paths}
     measured, separately = [], []
-    image_facts, all_facts = dedup.image_facts, dedup.all_facts
+    measure, measure_all = image_facts.image_facts, image_facts.all_facts
     monkeypatch.setattr(
-        dedup, "image_facts", lambda p, *a: measured.append(p) or image_facts(p, *a)
+        image_facts, "image_facts", lambda p, *a: measured.append(p) or measure(p, *a)
     )
     monkeypatch.setattr(
-        dedup, "all_facts", lambda ps, *a, **k: separately.extend(ps) or all_facts(ps, *a, **k)
+        image_facts,
+        "all_facts",
+        lambda ps, *a, **k: separately.extend(ps) or measure_all(ps, *a, **k),
     )
     cache = str(tmp_path / "cache")
     audit(data, None, config(cache_dir=cache))
@@ -1995,7 +2000,7 @@ def test_a_cold_audit_takes_the_image_facts_in_its_frozen_pass(tmp_path, monkeyp
     from objrec.cache import open_cache
 
     store = open_cache(cache)
-    kept = dedup.cached_facts(paths, store.store.digests(paths)[0], store.facts_file)
+    kept = facts_store.cached_facts(paths, store.store.digests(paths)[0], store.facts_file)
     assert separately == [] and dict(zip(paths, kept, strict=True)) == expected
 
 
@@ -2015,7 +2020,7 @@ def test_the_plan_keeps_the_training_copy_then_the_largest():
     """The plan kept whichever copy came first in the folder, often the smaller one."""
     from objrec.audit_copies import keep_first
     from objrec.audit_inventory import Item
-    from objrec.dedup import ImageFacts
+    from objrec.image_facts import ImageFacts
 
     def item(name, split):
         return Item(Path(name), name, 0, split)
@@ -2033,7 +2038,7 @@ def test_the_plan_keeps_the_copy_not_named_as_a_copy():
     from objrec.audit_copies import keep_order
     from objrec.audit_inventory import Inventory, Item
     from objrec.copies import copy_named
-    from objrec.dedup import ImageFacts
+    from objrec.image_facts import ImageFacts
 
     names = ["Copy of IMG 0003", "IMG 0003 (1)", "IMG 0003 - Copy", "IMG 0003 copy 2", "IMG 0003"]
     names += ["IMG 0003_1", "IMG 0003-copy", "IMG_0004"]
@@ -2220,7 +2225,7 @@ def test_image_facts_give_a_big_rotated_photos_upright_size(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # shown turned a quarter clockwise: a portrait stored as a landscape
     Image.new("RGB", (1200, 800), (90, 90, 90)).save(tmp_path / "portrait.jpg", exif=exif)
-    facts = dedup.image_facts(tmp_path / "portrait.jpg")
+    facts = image_facts.image_facts(tmp_path / "portrait.jpg")
     assert (facts.width, facts.height) == (800, 1200) and not facts.error
 
 
@@ -2297,7 +2302,7 @@ def test_an_unreadable_file_s_reason_does_not_repeat_its_path(tmp_path):
     path = tmp_path / "Accordéons" / "IMG_trunc_5.jpg"
     path.parent.mkdir()
     path.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 50)
-    facts = dedup.image_facts(path)
+    facts = image_facts.image_facts(path)
     assert facts.error.startswith(f"{path}: ")  # as the store keeps it
     assert degenerate_reason(facts, path) == f"unreadable: {facts.error[len(str(path)) + 2 :]}"
     assert str(path) not in degenerate_reason(facts, path)
@@ -2398,7 +2403,8 @@ def alike_signals(n: int, pairs: dict[tuple[int, int], tuple[float, int]], seed:
         hashes[j] = hashes[i] ^ ((1 << bits) - 1)
     crops = [tuple(int.from_bytes(rng.bytes(32), "big") for _ in range(4)) for _ in range(n)]
     facts = [
-        dedup.ImageFacts(64, 56, h, h, 30.0, crops=c) for h, c in zip(hashes, crops, strict=True)
+        image_facts.ImageFacts(64, 56, h, h, 30.0, crops=c)
+        for h, c in zip(hashes, crops, strict=True)
     ]
     return unit, facts
 
@@ -2670,7 +2676,7 @@ def test_the_plan_removes_only_copies_of_a_kept_image_never_a_chains_far_end():
     unit = np.stack([np.cos(0.28 * k) * a + np.sin(0.28 * k) * b for k in range(n)])
     unit = unit.astype(np.float32)  # each 0.961 like the next, 0.847 the one after, ...
     hashes = [int.from_bytes(rng.bytes(32), "big") for _ in range(n)]  # about 128 bits apart
-    facts = [dedup.ImageFacts(64, 56, h, h, 30.0) for h in hashes]
+    facts = [image_facts.ImageFacts(64, 56, h, h, 30.0) for h in hashes]
     split = lambda k: "train" if k < 3 else "valid"  # noqa: E731  (a leak: what the plan removes)
     items = [Item(Path(f"/d/red/{k}.png"), f"red/{k}.png", 0, split(k)) for k in range(n)]
     inv = Inventory(Path("/d"), ("red",), items, True)
@@ -2877,7 +2883,7 @@ def test_the_audit_keeps_the_older_of_two_copies_and_one_named_dup_goes(tmp_path
     from objrec.audit_copies import keep_order
     from objrec.audit_inventory import Inventory, Item
     from objrec.copies import copy_named
-    from objrec.dedup import ImageFacts
+    from objrec.image_facts import ImageFacts
 
     assert copy_named("lamp_dup") and copy_named("IMG 3 dup 2") and copy_named("x-duplicate")
     assert not copy_named("dupont") and not copy_named("lamp_dupe")
@@ -2912,7 +2918,7 @@ def test_the_plan_of_a_folder_not_split_keeps_only_the_copies_split_keeps_togeth
     unit = dedup.normalise(unit)
     hashes = [int.from_bytes(rng.bytes(32), "big") for _ in range(3)]
     hashes.append(hashes[2])  # 2 and 3: one hash, as a re-saved copy's
-    facts = [dedup.ImageFacts(64, 56, h, h, 30.0) for h in hashes]
+    facts = [image_facts.ImageFacts(64, 56, h, h, 30.0) for h in hashes]
     items = [Item(Path(f"/d/red/{k}.png"), f"red/{k}.png", 0, None) for k in range(4)]
     inv = Inventory(Path("/d"), ("red",), items, False)
     groups, _ = duplicate_groups(inv, np.arange(4), unit, facts, dedup.DuplicateRule(), None)
@@ -2943,7 +2949,7 @@ def test_a_copy_split_keeps_together_by_its_crop_hash_alone_is_a_look_alike_in_t
     red, green, blue = original.crop((12, 10, 228, 190)).split()  # 5% off a side, then blue
     Image.merge("RGB", (blue, green, red)).save(folder / "1.jpg", quality=85)
     pattern(COLOURS["red"], 8, size=(240, 200)).save(folder / "2.png")
-    facts = [dedup.image_facts(p) for p in sorted(folder.iterdir())]
+    facts = [image_facts.image_facts(p) for p in sorted(folder.iterdir())]
     assert dedup.split_pairs(facts) == [(0, 1)]
     assert dedup.hash_distance(facts[0], facts[1]) > dedup.HASH_SPLIT
     unit = dedup.normalise(np.array([[1, 0, 0], [0.68, 0.73, 0], [0, 0, 1]], dtype=np.float32))
@@ -2978,7 +2984,7 @@ def test_a_turned_or_letterboxed_copy_is_a_near_duplicate_in_the_audit(tmp_path)
     ImageOps.pad(original, (240, 240), color="black").save(folder / "1.jpg", quality=85)
     original.transpose(Image.Transpose.ROTATE_90).save(folder / "2.jpg", quality=85)
     pattern(COLOURS["red"], 8, size=(240, 200)).save(folder / "3.png")
-    facts = [dedup.image_facts(p) for p in sorted(folder.iterdir())]
+    facts = [image_facts.image_facts(p) for p in sorted(folder.iterdir())]
     assert min(dedup.hash_distance(facts[0], f) for f in facts[1:3]) > dedup.HASH_SPLIT
     unit = np.eye(4, dtype=np.float32)  # features that disagree
     items = [Item(p, f"anchor/{p.name}", 0, None) for p in sorted(folder.iterdir())]
@@ -3785,7 +3791,7 @@ def pairs_planted() -> list:
     rng = np.random.default_rng(0)
     values = iter(int.from_bytes(rng.bytes(32), "big") for _ in range(6 * 40))
     facts = [
-        dedup.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 4)))
+        image_facts.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 4)))
         for _ in range(40)
     ]
 
@@ -3844,7 +3850,7 @@ def test_split_pairs_tell_their_progress_block_by_block():
     rng = np.random.default_rng(3)
     values = iter(int.from_bytes(rng.bytes(32), "big") for _ in range(6 * 300))
     facts = [
-        dedup.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 4)))
+        image_facts.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 4)))
         for _ in range(300)
     ]
     told: list[tuple[int, int]] = []
@@ -3863,10 +3869,10 @@ def test_crop_pairs_are_every_pair_within_the_limit_measured_one_by_one():
     rng = np.random.default_rng(5)
     values = iter(int.from_bytes(rng.bytes(32), "big") for _ in range(22 * 40))
     facts = [
-        dedup.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 20)))
+        image_facts.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 20)))
         for _ in range(40)
     ]
-    limit, top = dedup.CROP_SPLIT, dedup.HASH_SIZE**2 - 1
+    limit, top = dedup.CROP_SPLIT, image_facts.HASH_SIZE**2 - 1
     plants = {
         (1, 2): (0, range(top - limit + 1, top + 1)),  # at the limit, all in the first half
         (3, 4): (9, range(top - limit, top + 1)),  # one bit beyond: not a pair
@@ -3894,8 +3900,8 @@ def test_hash_pairs_are_every_pair_within_the_limit_measured_one_by_one():
     none a bit beyond it; and a loose limit most pairs pass (72, 128 bits) gives them all."""
     rng = np.random.default_rng(7)
     values = iter(int.from_bytes(rng.bytes(32), "big") for _ in range(2 * 40))
-    facts = [dedup.ImageFacts(64, 56, next(values), next(values), 30.0) for _ in range(40)]
-    limit, top = dedup.HASH_SPLIT, dedup.HASH_SIZE**2 - 1
+    facts = [image_facts.ImageFacts(64, 56, next(values), next(values), 30.0) for _ in range(40)]
+    limit, top = dedup.HASH_SPLIT, image_facts.HASH_SIZE**2 - 1
     plants = {
         (1, 2): range(top - limit + 1, top + 1),  # at the limit, all in the first half
         (3, 4): range(top - limit, top + 1),  # one bit beyond: not a pair
@@ -3932,10 +3938,10 @@ def test_a_crop_an_image_lacks_is_near_nothing_not_a_blank_hash():
     rng = np.random.default_rng(1)
     values = iter(int.from_bytes(rng.bytes(32), "big") for _ in range(18 * 30))
     facts = [
-        dedup.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 16)))
+        image_facts.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 16)))
         for _ in range(30)
     ]
-    blank = 1 << (dedup.HASH_SIZE**2 - 1)
+    blank = 1 << (image_facts.HASH_SIZE**2 - 1)
     facts[4] = replace(facts[4], phash=blank, phash_mirror=blank, contrast=0.0)
     facts[20] = replace(facts[20], crops=facts[20].crops[:4])  # measured before the edge cuts
     facts[25] = replace(facts[25], crops=(*facts[25].crops[:9], flipped(facts[2].phash, [1])))
@@ -3951,7 +3957,7 @@ def test_a_mirrored_centre_crop_is_compared_with_the_mirrored_whole_hash_only():
     rng = np.random.default_rng(3)
     values = iter(int.from_bytes(rng.bytes(32), "big") for _ in range(22 * 4))
     facts = [
-        dedup.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 20)))
+        image_facts.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 20)))
         for _ in range(4)
     ]
     mirrored = 3  # the 90% centre crop's mirror
@@ -4405,7 +4411,7 @@ def facts_and_items(classes, labels: list[int], hashes: list[int]):
     from objrec.audit_inventory import Item
 
     facts = [
-        dedup.ImageFacts(width=64, height=56, phash=h, phash_mirror=h, contrast=50.0)
+        image_facts.ImageFacts(width=64, height=56, phash=h, phash_mirror=h, contrast=50.0)
         for h in hashes
     ]
     items = [
@@ -5263,7 +5269,7 @@ def test_the_crop_search_keeps_every_images_crop_hashes_as_bits_not_signs():
     rng = np.random.default_rng(8)
     values = iter(int.from_bytes(rng.bytes(32), "big") for _ in range(22 * 1200))
     facts = [
-        dedup.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 20)))
+        image_facts.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 20)))
         for _ in range(1200)
     ]
     for rows in (None, [5, 700]):

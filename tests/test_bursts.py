@@ -10,7 +10,7 @@ from PIL import Image
 from objrec import bursts
 from objrec.add import add_images
 from objrec.bursts import CameraTime, camera_times, parse_time
-from objrec.dedup import prune_kept
+from objrec.facts_store import prune_kept
 from objrec.split import split_folder
 
 from .test_audit import pattern

@@ -1267,7 +1267,7 @@ def test_cache_prune_on_a_full_disk_says_it_needs_room_and_that_a_clear_needs_no
             raise full_cache_disk(cache, refused)
         raise OSError(errno.ENOSPC, "No space left on device", str(facts))
 
-    monkeypatch.setattr(importlib.import_module("objrec.dedup"), "prune_facts", full)
+    monkeypatch.setattr(importlib.import_module("objrec.facts_store"), "prune_facts", full)
     cache.mkdir()
     code, out, err = run(capsys, "cache", "--cache-dir", cache, "--prune", "--days", "1")
     assert (

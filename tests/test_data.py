@@ -317,13 +317,17 @@ def folder_with_blank_frames(photos: Path) -> Path:
     """A class folder with two stray blank frames (8-bit black, 16-bit dark noise), a class
     ``empty`` mostly of blank frames, and images that are not blank: a dark one with detail, a
     yellow drawing on beige (its contrast all in colour)."""
-    from objrec import dedup
+    from objrec import image_facts
 
     make_class_folder(photos, per_class=3, classes=("red", "green"))
     drawing = Image.new("RGB", (64, 48), (240, 235, 200))  # beige, grey level 232.5
     drawing.paste((255, 245, 95), (0, 0, 32, 48))  # yellow, grey level 230.9
     drawing.save(photos / "green" / "yellow_on_beige.png")
-    assert dedup.contrast(drawing.convert("L")) < dedup.MIN_CONTRAST < dedup.contrast(drawing)
+    assert (
+        image_facts.contrast(drawing.convert("L"))
+        < image_facts.MIN_CONTRAST
+        < image_facts.contrast(drawing)
+    )
     Image.new("RGB", (64, 48)).save(photos / "green" / "black.jpg")
     noise = np.random.default_rng(0).integers(0, 300, (48, 64), dtype=np.uint16)  # 16-bit grey
     Image.fromarray(noise).save(photos / "red" / "dark16.png")
@@ -541,7 +545,7 @@ def test_what_check_decoded_is_kept_by_content_and_pruned_as_the_image_facts_are
     unreadable one's: tried again), read for a file of the same bytes elsewhere; ``objrec cache
     --prune`` forgets those of no image kept, as it does the image facts."""
     from objrec.check import DECODED, Decoded, decoded
-    from objrec.dedup import prune_kept
+    from objrec.facts_store import prune_kept
     from objrec.file_index import hash_file_and_kind
 
     make_image((200, 40, 40), seed=1).save(red := tmp_path / "red.png")
@@ -678,7 +682,7 @@ def test_a_check_writes_again_the_last_use_of_what_it_read_an_hour_ago(tmp_path)
 
     from objrec.cache_folder import default_cache_dir
     from objrec.check import check_folder
-    from objrec.dedup import FACTS_FILE
+    from objrec.facts_store import FACTS_FILE
 
     photos = make_class_folder(tmp_path / "photos", per_class=2, classes=("red", "blue"))
     check_folder(photos)

@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from objrec import dedup, inference, runtime
+from objrec import image_facts, inference, runtime
 from objrec.backbones import build_body, get_backbone
 from objrec.checkpoint import load_model
 from objrec.cores import (
@@ -783,7 +783,7 @@ def test_split_measures_images_on_as_many_processes_as_the_quota_allows(
 
     started = []
     monkeypatch.setattr(processes, "in_processes", lambda w, p, f, n, d: started.append(n) or [])
-    dedup.all_facts([Path("x.jpg")] * processes.PROCESS_MIN)
+    image_facts.all_facts([Path("x.jpg")] * processes.PROCESS_MIN)
     assert started == [2]
 
 

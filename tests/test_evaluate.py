@@ -3452,7 +3452,7 @@ def test_near_duplicates_of_the_run_s_images_are_found_whichever_side_is_smaller
     4 s); either way round it finds the re-saved copy, and no unrelated photo."""
     from PIL import Image
 
-    from objrec import dedup
+    from objrec import facts_store
     from objrec.file_index import hash_file
     from objrec.leakage import near_seen
 
@@ -3464,7 +3464,7 @@ def test_near_duplicates_of_the_run_s_images_are_found_whichever_side_is_smaller
     paths.append(tmp_path / "resaved.jpg")
     digests = [hash_file(p) for p in paths]
     facts = tmp_path / "facts.sqlite"
-    dedup.cached_facts(paths, digests, facts)
+    facts_store.cached_facts(paths, digests, facts)
     evaluated = [digests[4], digests[2], digests[3]]  # the copy first
     assert near_seen(evaluated, {digests[0]: "train"}, facts) == ({0: "train"}, 0)
     theirs = {digests[0]: "valid", digests[1]: "train", "f" * 32: "train"}  # one unmeasured

@@ -636,7 +636,7 @@ def test_a_probe_measures_the_bytes_the_frozen_pass_decoded(tmp_path, samples, m
     pass decoded it, and kept them under the digest of the bytes decoded: a file replaced in
     between had another photo's facts filed under its digest (review52a M1). The probe measures
     the bytes that were hashed and decoded."""
-    from objrec import dedup, views
+    from objrec import image_facts, views
     from objrec.frozen import Probe
 
     original, other = samples[0].path.read_bytes(), samples[-1].path.read_bytes()
@@ -650,10 +650,10 @@ def test_a_probe_measures_the_bytes_the_frozen_pass_decoded(tmp_path, samples, m
 
     monkeypatch.setattr(views, "read_as_hashed", replaced_after_reading)
     kept: dict = {}
-    probe = Probe(dedup.image_facts, lambda ds, xs: kept.update(zip(ds, xs, strict=True)))
+    probe = Probe(image_facts.image_facts, lambda ds, xs: kept.update(zip(ds, xs, strict=True)))
     feature_table(frozen(tmp_path), samples[:1], ViewSpec(DATA), probe=probe)
     samples[0].path.write_bytes(original)
-    assert kept == {hash_file(samples[0].path): dedup.image_facts(samples[0].path)}
+    assert kept == {hash_file(samples[0].path): image_facts.image_facts(samples[0].path)}
 
 
 @pytest.mark.slow
@@ -713,8 +713,8 @@ def test_worker_processes_started_by_spawn_compute_what_the_thread_computes(tmp_
     (portable42). The augmented view, its seeds, an unreadable file and the probe's facts."""
     import multiprocessing
 
-    from objrec.dedup import image_facts
     from objrec.frozen import frozen_pass
+    from objrec.image_facts import image_facts
 
     (samples := samples[:6])[0].path.write_bytes(b"not an image")
     seeds = [view_seed(hash_file(s.path), 1) for s in samples]
@@ -743,7 +743,7 @@ def test_worker_processes_started_by_spawn_compute_what_the_thread_computes(tmp_
 def test_clear_removes_objrec_s_files_and_leaves_the_user_s(tmp_path, samples):
     """`objrec cache --clear` deleted whatever was in the cache folder: a user's notes.txt and
     keep/thesis.tex went with the features."""
-    from objrec.dedup import cached_facts
+    from objrec.facts_store import cached_facts
 
     body = frozen(tmp_path)
     cache = body.cache

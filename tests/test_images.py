@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from objrec import images
-from objrec.dedup import all_facts
 from objrec.file_index import hash_file
+from objrec.image_facts import all_facts
 from objrec.images import UnreadableImageError, image_size, is_image_file, list_images, open_image
 
 from .conftest import EPS, fake_ghostscript, make_image, make_large_image, save_heic
@@ -182,7 +182,7 @@ def test_the_pixel_limit_is_said_and_the_environment_raises_it_with_pillows(tmp_
     """A 10000x10000 PNG was refused with no word of what to do; a 100-megapixel camera's photos
     had no way in. The refusal says it (not for an upload: serve has its own limit), and
     OBJREC_MAX_PIXELS sets the limit, raising Pillow's guard with it (limits scaled down)."""
-    from objrec import dedup
+    from objrec import facts_store, image_facts
     from objrec.errors import ObjrecError
     from objrec.store import decode_tag
 
@@ -194,19 +194,23 @@ def test_the_pixel_limit_is_said_and_the_environment_raises_it_with_pillows(tmp_
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5000)  # refuses 10,000 pixels from the header
     with pytest.raises(UnreadableImageError, match="downscale it, or raise the limit with OBJREC"):
         open_image(path)
-    facts = dedup.image_facts(path)
-    assert facts.error and facts.too_large and not dedup.image_facts(tmp_path / "no.png").too_large
+    facts = image_facts.image_facts(path)
+    assert (
+        facts.error
+        and facts.too_large
+        and not image_facts.image_facts(tmp_path / "no.png").too_large
+    )
     tag = decode_tag()
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "20,000")
     assert open_image(path).size == (160, 120) and Image.MAX_IMAGE_PIXELS == 20_000
     assert decode_tag() != tag  # a refusal remembered under the default is forgotten
     digests = [hash_file(path)]
-    kept = dedup.cached_facts([path], digests, tmp_path / "facts.sqlite")  # kept, readable
+    kept = facts_store.cached_facts([path], digests, tmp_path / "facts.sqlite")  # kept, readable
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "lots")
     with pytest.raises(ObjrecError, match="OBJREC_MAX_PIXELS=lots is not a number of pixels"):
         open_image(path)
     with pytest.raises(ObjrecError, match="OBJREC_MAX_PIXELS=lots"):  # a split went on with it
-        dedup.cached_facts([path], digests, tmp_path / "facts.sqlite")  # nothing to decode
+        facts_store.cached_facts([path], digests, tmp_path / "facts.sqlite")  # nothing to decode
     assert not kept[0].error
 
 

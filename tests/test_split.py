@@ -534,14 +534,14 @@ def test_a_second_split_under_a_lower_limit_measures_no_jpeg_the_limit_counts_re
     refused: a JPEG under it as the limit counts it (reduced: 1200x800 counts 600x400) but over
     it whole was kept each time, and its facts (perceptual hashes, 8 times its decode) measured
     again by each split under a lower ``OBJREC_MAX_PIXELS``. They are kept with its count now."""
-    from objrec import dedup
+    from objrec import image_facts
 
     make_large_image((200, 40, 40), (1200, 800)).save(image_folder / "red" / "photo.jpg")
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "500000")
     first = split_folder(image_folder, tmp_path / "first", near_duplicates=False)
-    measured, image_facts = [], dedup.image_facts
+    measured, measure = [], image_facts.image_facts
     monkeypatch.setattr(
-        dedup, "image_facts", lambda p, *a: measured.append(p) or image_facts(p, *a)
+        image_facts, "image_facts", lambda p, *a: measured.append(p) or measure(p, *a)
     )
     again = split_folder(image_folder, tmp_path / "again", near_duplicates=False)
     assert measured == [] and first.too_large_files == again.too_large_files == []
@@ -654,7 +654,7 @@ def test_a_cropped_copy_never_crosses_splits(tmp_path, kept, mirrored):
     hashes were 46-112 bits off and a seed put it in another split, until the edge crops."""
     from PIL import ImageOps
 
-    from objrec import dedup
+    from objrec import dedup, image_facts
 
     from .test_audit import COLOURS, pattern
 
@@ -667,7 +667,7 @@ def test_a_cropped_copy_never_crosses_splits(tmp_path, kept, mirrored):
     original.crop(kept).save(src / "red" / "cropped.jpg", quality=85)
     ImageOps.mirror(original.crop(mirrored)).save(src / "green" / "mirrored.png")
     copies = {"red/red_00.png", "red/cropped.jpg", "green/mirrored.png"}
-    first, *others = [dedup.image_facts(src / name) for name in sorted(copies, reverse=True)]
+    first, *others = [image_facts.image_facts(src / name) for name in sorted(copies, reverse=True)]
     assert min(dedup.hash_distance(first, other) for other in others) > dedup.HASH_SPLIT
     kept_in_one_split(src, tmp_path, copies)
 
@@ -680,7 +680,7 @@ def test_a_photo_cropped_between_the_crop_hashes_scales_is_kept_with_it(tmp_path
     photos without EXIF, 13 went to another split than their photo, and of the sample's 120
     photos 32 were kept with a 2.5% crop of themselves, 12 with a 7.5% one. The centre crops now
     keep 95%, 90%, 85% and 80%: 120 of 120 each."""
-    from objrec import dedup
+    from objrec import dedup, image_facts
     from objrec.demo import sample_dir
 
     photos = sorted(sample_dir().rglob("*.jpg"))[::12]  # 10 photos, 2 of each class
@@ -689,8 +689,8 @@ def test_a_photo_cropped_between_the_crop_hashes_scales_is_kept_with_it(tmp_path
         w, h = image.size
         dx, dy = round(w * share), round(h * share)
         image.crop((dx, dy, w - dx, h - dy)).save(tmp_path / f"{i}.jpg", quality=90)
-    facts = [dedup.image_facts(p) for p in photos]
-    crops = [dedup.image_facts(tmp_path / f"{i}.jpg") for i in range(len(photos))]
+    facts = [image_facts.image_facts(p) for p in photos]
+    crops = [image_facts.image_facts(tmp_path / f"{i}.jpg") for i in range(len(photos))]
     kept = [bool(dedup.split_pairs([a, b])) for a, b in zip(facts, crops, strict=True)]
     assert kept == [True] * len(photos)
 
@@ -727,7 +727,7 @@ def test_turned_and_trimmed_copies_pair_with_their_photo_alone(tmp_path):
     share those bars, and their trimmed hashes compare what lies inside them."""
     from PIL import ImageOps
 
-    from objrec import dedup
+    from objrec import dedup, image_facts
     from objrec.demo import sample_dir
 
     turns = [Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270]
@@ -738,10 +738,10 @@ def test_turned_and_trimmed_copies_pair_with_their_photo_alone(tmp_path):
         copies = [ImageOps.pad(image, (side, side), color=c) for c in ("black", "white")]
         copies += [image.transpose(turn) for turn in turns]
         expected.append(list(range(len(facts), len(facts) + 1 + len(copies))))
-        facts.append(dedup.image_facts(photo))
+        facts.append(image_facts.image_facts(photo))
         for copy in copies:
             copy.save(path := tmp_path / f"{len(facts)}.jpg", quality=90)
-            facts.append(dedup.image_facts(path))
+            facts.append(image_facts.image_facts(path))
     assert dedup.groups_of(len(facts), dedup.split_pairs(facts)) == expected
     letterboxed = [facts[group[1]] for group in expected]
     assert dedup.split_pairs(letterboxed) == []
@@ -750,11 +750,11 @@ def test_turned_and_trimmed_copies_pair_with_their_photo_alone(tmp_path):
 @pytest.mark.slow
 def test_a_second_split_decodes_nothing(tmp_path, image_folder, monkeypatch):
     """The hashes are kept by content digest in the cache's image facts, as the audit's are."""
-    from objrec import dedup
+    from objrec import image_facts
 
     first = split_folder(image_folder, tmp_path / "a", seed=0)
     decoded = []
-    monkeypatch.setattr(dedup, "image_facts", lambda path, *a: decoded.append(path))
+    monkeypatch.setattr(image_facts, "image_facts", lambda path, *a: decoded.append(path))
     again = split_folder(image_folder, tmp_path / "b", seed=0)
     assert decoded == [] and again.counts == first.counts
 
@@ -1145,18 +1145,21 @@ def test_a_cache_folder_where_the_facts_lock_cannot_be_made_is_one_sentence(tmp_
     lock's open) where SQLite's own refusal named the image facts store and the permissions."""
     import errno
 
-    from objrec import dedup
+    from objrec import facts_store
 
     real_open = open
 
     def refusing(path, *args, **kwargs):
-        if str(path).endswith(dedup.FACTS_LOCK):
+        if str(path).endswith(facts_store.FACTS_LOCK):
             raise OSError(errno.EROFS, "Read-only file system", str(path))
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", refusing)
     unwritable = r"image facts store .* cannot be written .*permissions"
-    with pytest.raises(ObjrecError, match=unwritable), dedup.facts_lock(tmp_path / "facts.sqlite"):
+    with (
+        pytest.raises(ObjrecError, match=unwritable),
+        facts_store.facts_lock(tmp_path / "facts.sqlite"),
+    ):
         pass
 
 
@@ -2476,7 +2479,8 @@ def test_split_keeps_together_images_at_its_hash_distance_but_not_one_bit_past_i
     """``split`` keeps two images together when their whole hashes are at most ``HASH_SPLIT``
     bits apart, or one's whole hash is at most ``CROP_SPLIT`` bits from a crop hash of the
     other (their docs say "at or below"): one bit more is another picture."""
-    from objrec.dedup import CROP_SPLIT, HASH_SIZE, HASH_SPLIT, ImageFacts, split_pairs
+    from objrec.dedup import CROP_SPLIT, HASH_SPLIT, split_pairs
+    from objrec.image_facts import HASH_SIZE, ImageFacts
 
     full = (1 << HASH_SIZE * HASH_SIZE) - 1
     far = full ^ ((1 << 64) - 1)  # 192 bits from 0, 64 from full
@@ -2606,25 +2610,27 @@ def planted_facts(n: int, seed: int) -> tuple[list, list[str]]:
     import random
     from dataclasses import replace
 
-    from objrec import dedup
+    from objrec import image_facts
 
     rng = random.Random(seed)
 
     def near(value: int, bits: int) -> int:
-        return value ^ sum(1 << b for b in rng.sample(range(dedup.HASH_SIZE**2), bits))
+        return value ^ sum(1 << b for b in rng.sample(range(image_facts.HASH_SIZE**2), bits))
 
-    hashes = [rng.getrandbits(256) for _ in range(n * (2 + dedup.CROP_COUNT))]
+    hashes = [rng.getrandbits(256) for _ in range(n * (2 + image_facts.CROP_COUNT))]
     facts = [
-        dedup.ImageFacts(64, 64, hashes[k], hashes[k + 1], 30.0, tuple(hashes[k + 2 : k + 22]))
-        for k in range(0, len(hashes), 2 + dedup.CROP_COUNT)
+        image_facts.ImageFacts(
+            64, 64, hashes[k], hashes[k + 1], 30.0, tuple(hashes[k + 2 : k + 22])
+        )
+        for k in range(0, len(hashes), 2 + image_facts.CROP_COUNT)
     ]
     facts = [
-        replace(f, turns=tuple(rng.getrandbits(256) for _ in dedup.TURNS), trimmed=t)
+        replace(f, turns=tuple(rng.getrandbits(256) for _ in image_facts.TURNS), trimmed=t)
         for f, t in zip(facts, [rng.choice([0, rng.getrandbits(256)]) for _ in facts], strict=True)
     ]
     for _ in range(n // 5):
         i, j = rng.sample(range(n), 2)
-        crop = facts[i].crops[rng.randrange(dedup.CROP_COUNT)]
+        crop = facts[i].crops[rng.randrange(image_facts.CROP_COUNT)]
         plants = [("phash", facts[i].phash, 24), ("phash_mirror", facts[i].phash, 24)]
         plants += [("phash", crop, 32), ("phash_mirror", crop, 32)]
         plants += [("phash", rng.choice(facts[i].turns), 24), ("trimmed", facts[i].phash, 24)]
@@ -2674,7 +2680,7 @@ def test_a_second_split_compares_only_the_images_no_split_compared(tmp_path, mon
     added since, and it splits and groups as comparing every pair does (``prune`` forgets it)."""
     from PIL import ImageOps
 
-    from objrec import dedup, near_pairs
+    from objrec import dedup, facts_store, near_pairs
     from objrec.cache_folder import default_cache_dir
 
     from .test_audit import COLOURS, pattern
@@ -2694,7 +2700,9 @@ def test_a_second_split_compares_only_the_images_no_split_compared(tmp_path, mon
     ImageOps.mirror(Image.open(src / "red" / "red_03.png")).save(src / "green" / "mirrored.jpg")
     kept = split_folder(src, tmp_path / "c", seed=1)
     assert [len(rows) for rows in measured] == [1] and kept.near_duplicate_files == 1
-    dedup.prune_kept(default_cache_dir() / dedup.FACTS_FILE, [near_pairs.PAIR_SETS], keep=set())
+    facts_store.prune_kept(
+        default_cache_dir() / facts_store.FACTS_FILE, [near_pairs.PAIR_SETS], keep=set()
+    )
     split_folder(src, tmp_path / "d", seed=1)
     assert measured[1:] == [None] and placed(tmp_path / "d") == placed(tmp_path / "c")
 

@@ -449,8 +449,8 @@ def test_a_first_check_split_and_train_hash_each_photo_once(tmp_path, monkeypatc
     hashed its file's bytes again to know them unchanged: every photo of a first run was hashed
     twice, by check and by split (review56a M4). A decode trusts the bytes as the file index
     does, by the file's stat before and after the read, and hashes only a file changed since."""
-    import objrec.dedup
     import objrec.file_index
+    import objrec.image_facts
     import objrec.views
     from objrec.cli import main
 
@@ -458,7 +458,7 @@ def test_a_first_check_split_and_train_hash_each_photo_once(tmp_path, monkeypatc
     whole = read_for_sha256(monkeypatch)
     again: list[int] = []
     original = objrec.file_index.hash_bytes
-    for module in (objrec.file_index, objrec.views, objrec.dedup):
+    for module in (objrec.file_index, objrec.views, objrec.image_facts):
         if hasattr(module, "hash_bytes"):
             monkeypatch.setattr(
                 module, "hash_bytes", lambda data: again.append(1) or original(data)
@@ -580,7 +580,7 @@ def test_an_older_objrecs_indexes_are_read_not_hashed_again(tmp_path, monkeypatc
     feature store knows by the cut digest alone (an older train's) is read once, by the first
     command that needs its whole SHA-256 (a check), and by none after."""
     from objrec.check import check_folder
-    from objrec.dedup import FACTS_FILE
+    from objrec.facts_store import FACTS_FILE
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("OBJREC_CACHE", str(cache))
@@ -766,12 +766,12 @@ def test_a_body_s_rows_derived_from_another_space_are_its_own_and_a_warm_table_d
 
 @pytest.mark.slow
 def test_prune_covers_the_image_facts_by_age_and_by_folder(tmp_path):
-    from objrec import dedup
+    from objrec import facts_store
 
     photos = make_class_folder(tmp_path / "photos", per_class=2)
     paths = [s.path for s in scan_class_folder(photos).samples]
     cache = FeatureCache(tmp_path / "cache")
-    facts = dedup.cached_facts(paths, [hash_file(p) for p in paths], cache.facts_file)
+    facts = facts_store.cached_facts(paths, [hash_file(p) for p in paths], cache.facts_file)
     assert not any(f.error for f in facts)
     summary = cache.summary()
     assert summary.facts.rows == len(paths) and summary.facts.bytes > 0
@@ -803,7 +803,7 @@ def test_prune_forgets_every_kept_table_by_age_and_by_folder(tmp_path, monkeypat
     `facts.sqlite` (facts, camera times, check's decodes, the pair sets) by one rule: not used
     for N days, or of no image of the folder kept; a pair set goes with its images and pairs;
     and the files' SHA-256 in the feature store's file index, whole as split keeps them."""
-    from objrec import bursts, check, dedup, near_pairs
+    from objrec import bursts, check, facts_store, near_pairs
     from objrec.split_source import class_files, hash_all
 
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "cache"))
@@ -815,7 +815,7 @@ def test_prune_forgets_every_kept_table_by_age_and_by_folder(tmp_path, monkeypat
     hashes = hash_all(files, None, store_dir())
     check.decoded(paths, hashes, kept, lambda: None)  # before the facts, which it would read
     digests = [hashes[p][:32] for p in paths]
-    facts = dedup.cached_facts(paths, digests, kept)
+    facts = facts_store.cached_facts(paths, digests, kept)
     near_pairs.kept_split_pairs(facts, digests, kept)
     bursts.read_times(paths, digests=digests, kept=kept)
 
@@ -1049,7 +1049,7 @@ def test_check_and_cache_read_a_read_only_cache_and_keep_nothing_there(
     import tempfile
 
     import objrec.cache_folder
-    import objrec.dedup
+    import objrec.facts_store
 
     def refuse() -> None:
         def refusing(file, mode="r", *args, **kwargs):
@@ -1061,7 +1061,7 @@ def test_check_and_cache_read_a_read_only_cache_and_keep_nothing_there(
             raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
         read_only_files(monkeypatch)
-        monkeypatch.setattr(objrec.dedup, "open", refusing, raising=False)
+        monkeypatch.setattr(objrec.facts_store, "open", refusing, raising=False)
         fake = type(tempfile)("tempfile")
         fake.TemporaryFile = no_temporary_file  # type: ignore[attr-defined]
         monkeypatch.setattr(objrec.cache_folder, "tempfile", fake, raising=False)
@@ -1470,7 +1470,7 @@ def test_a_full_disk_under_the_image_facts_says_the_cache_folders_disk_is_full(
     tmp_path, monkeypatch
 ):
     """The image facts store (``facts.sqlite``: split's, audit's and check's facts) full."""
-    from objrec.dedup import cached_facts
+    from objrec.facts_store import cached_facts
 
     photos = make_class_folder(tmp_path / "photos", per_class=2, classes=("red",))
     paths = sorted((photos / "red").iterdir())
@@ -1599,7 +1599,7 @@ def test_an_index_that_cannot_be_written_names_permissions_and_bugs_pass(tmp_pat
 
 
 def test_a_facts_store_that_cannot_be_opened_says_so_not_to_clear_it(tmp_path):
-    from objrec.dedup import cached_facts
+    from objrec.facts_store import cached_facts
 
     facts = tmp_path / "cache" / "facts.sqlite"
     facts.mkdir(parents=True)  # SQLite cannot open a folder: SQLITE_CANTOPEN
@@ -1630,20 +1630,20 @@ def test_a_clear_while_a_split_measures_image_facts_loses_none_of_them(tmp_path,
     """`objrec cache --clear` while a split or an audit decoded images removed facts.sqlite under
     its open connection: the command failed at its write (the database was moved), after all its
     decoding. The facts store is open only to read and to write, never while images decode."""
-    from objrec import dedup
+    from objrec import facts_store, image_facts
 
     photos = make_class_folder(tmp_path / "photos", per_class=1)
     paths = [s.path for s in scan_class_folder(photos).samples]
     cache = FeatureCache(tmp_path / "cache")
-    dedup.cached_facts(paths[:1], [hash_file(paths[0])], cache.facts_file)
-    measure = dedup.all_facts
+    facts_store.cached_facts(paths[:1], [hash_file(paths[0])], cache.facts_file)
+    measure = image_facts.all_facts
 
     def cleared_meanwhile(*args, **kwargs):
         cache.clear()
         return measure(*args, **kwargs)
 
-    monkeypatch.setattr(dedup, "all_facts", cleared_meanwhile)
-    facts = dedup.cached_facts(paths, [hash_file(p) for p in paths], cache.facts_file)
+    monkeypatch.setattr(image_facts, "all_facts", cleared_meanwhile)
+    facts = facts_store.cached_facts(paths, [hash_file(p) for p in paths], cache.facts_file)
     assert not any(f.error for f in facts) and cache.summary().facts.rows == len(paths) - 1
 
 
@@ -1655,10 +1655,10 @@ def test_clear_and_prune_wait_for_the_image_facts_store_in_use(tmp_path, command
     users hold its lock, and clear and prune take it exclusively, waiting (said) for them."""
     import threading
 
-    from objrec import dedup
+    from objrec import facts_store
 
     cache = FeatureCache(tmp_path / "cache")
-    dedup.cached_facts([], [], cache.facts_file)
+    facts_store.cached_facts([], [], cache.facts_file)
     waited = threading.Event()
 
     def clear_or_prune():
@@ -1669,7 +1669,7 @@ def test_clear_and_prune_wait_for_the_image_facts_store_in_use(tmp_path, command
             cache.close()  # the store it opened belongs to this thread
 
     other = threading.Thread(target=clear_or_prune)
-    with dedup.open_facts(cache.facts_file) as db:  # as a split writing its facts holds it
+    with facts_store.open_facts(cache.facts_file) as db:  # as a split writing its facts holds it
         other.start()
         assert waited.wait(60)
         time.sleep(0.05)
@@ -1809,23 +1809,23 @@ def test_image_facts_measured_under_another_decoder_are_measured_again(tmp_path,
     split and check went on reading the facts the old decoder's pixels gave."""
     import PIL
 
-    from objrec import dedup
+    from objrec import facts_store, image_facts
 
     make_image((200, 40, 40), size=(40, 30), seed=1).save(tmp_path / "a.jpg")
     paths, db = [tmp_path / "a.jpg"], tmp_path / "facts.sqlite"
-    measure, measured = dedup.all_facts, []
+    measure, measured = image_facts.all_facts, []
 
     def counted(paths, *args, **kwargs):
         measured.append(len(paths))
         return measure(paths, *args, **kwargs)
 
-    monkeypatch.setattr(dedup, "all_facts", counted)
+    monkeypatch.setattr(image_facts, "all_facts", counted)
     digests = [hash_file(paths[0])]
-    first = dedup.cached_facts(paths, digests, db)
-    assert dedup.cached_facts(paths, digests, db) == first and measured == [1, 0]
+    first = facts_store.cached_facts(paths, digests, db)
+    assert facts_store.cached_facts(paths, digests, db) == first and measured == [1, 0]
     monkeypatch.setattr(PIL, "__version__", "99.0.0")
-    assert dedup.cached_facts(paths, digests, db) == first and measured == [1, 0, 1]
-    assert dedup.prune_facts(db)[0] == 1  # the old decoder's row
+    assert facts_store.cached_facts(paths, digests, db) == first and measured == [1, 0, 1]
+    assert facts_store.prune_facts(db)[0] == 1  # the old decoder's row
 
 
 @pytest.mark.slow

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from objrec import dedup
+from objrec import dedup, image_facts
 from objrec.audit_copies import (
     PictureNames,
     Pictures,
@@ -425,7 +425,7 @@ def nearest_and_copies(
     inv: Inventory,
     idx: np.ndarray,
     rows: tuple[np.ndarray, np.ndarray],
-    facts: Sequence[dedup.ImageFacts],
+    facts: Sequence[image_facts.ImageFacts],
     config: AuditConfig,
     clock: Stopwatch,
 ) -> tuple[Around, list[dedup.Pair]]:
@@ -539,7 +539,7 @@ def _audit(
         refuse_inside(out, data)
         hint = rerun_hint(Path(out)) if not (force or refresh) else HINT
         prepare_output_dir(Path(out), force, hint, AUDIT_FILES, refresh)
-    measured: dict[str, dedup.ImageFacts] = {}
+    measured: dict[str, image_facts.ImageFacts] = {}
     features, ok, errors = audit_features(inv, config, run, reporter, measured)
     for message in errors:
         log.warning("skipped %s", message)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from objrec import dedup
+from objrec import dedup, image_facts
 from objrec.audit_findings import DuplicateGroup, Finding, LabelIssue
 from objrec.audit_inventory import Inventory, Item
 from objrec.audit_plan import acts_on
@@ -260,7 +260,7 @@ def keep_order(inv: Inventory, idx, sub_facts, group, suggested: dict[int, str])
 
 
 def keep_first(
-    item: Item, facts: dedup.ImageFacts, stems: frozenset[str] | set[str] = frozenset()
+    item: Item, facts: image_facts.ImageFacts, stems: frozenset[str] | set[str] = frozenset()
 ) -> tuple[int, bool, int, int]:
     """A group's order, the copy to keep first: the earliest split (train before valid before
     test, so a leak is removed from the evaluation side), then a name without a copy's mark

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from objrec import dedup
+from objrec import facts_store, image_facts
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.bodies import Body, fingerprint_module
 from objrec.cache import open_cache
@@ -166,15 +166,15 @@ def audit_features(
     config: AuditConfig,
     run: Path | None,
     reporter: Reporter,
-    measured: dict[str, dedup.ImageFacts] | None = None,
+    measured: dict[str, image_facts.ImageFacts] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Features (N, F) in inventory order, the readable mask and the unreadable files' messages.
 
     Only the centre view. Each image the frozen pass decodes is also measured there
-    (``dedup.image_facts``, into ``measured`` by content digest), so a cold audit makes no second
-    pass over the files for its image facts."""
+    (``image_facts.image_facts``, into ``measured`` by content digest), so a cold audit makes no
+    second pass over the files for its image facts."""
     body, data = frozen_body(config, run, reporter)
-    probe = None if measured is None else Probe(dedup.image_facts, keep_measured(measured))
+    probe = None if measured is None else Probe(image_facts.image_facts, keep_measured(measured))
     parts, ok, errors = [], [], []
     for split, samples in split_samples(inv).items():
         name = f"{split or inv.root.name} features"
@@ -186,10 +186,10 @@ def audit_features(
     return np.concatenate(parts), np.concatenate(ok), errors
 
 
-def keep_measured(into: dict[str, dedup.ImageFacts]):
+def keep_measured(into: dict[str, image_facts.ImageFacts]):
     """A ``Probe.keep`` that collects each batch's facts by digest."""
 
-    def keep(digests: list[str], facts: list[dedup.ImageFacts]) -> None:
+    def keep(digests: list[str], facts: list[image_facts.ImageFacts]) -> None:
         into.update(zip(digests, facts, strict=True))
 
     return keep
@@ -197,7 +197,7 @@ def keep_measured(into: dict[str, dedup.ImageFacts]):
 
 def inventory_facts(
     inv: Inventory, config: AuditConfig, on_file, measured=None, skipped: Collection[str] = ()
-) -> list[dedup.ImageFacts]:
+) -> list[image_facts.ImageFacts]:
     """Every image's size, hashes and contrast, kept beside the feature store by content digest
     (``facts.sqlite`` in the cache folder): a second audit of the same images decodes none, and
     those the frozen pass ``measured`` are not decoded again. The digests are kept in
@@ -215,10 +215,10 @@ def inventory_facts(
     readable = [i for i, digest in enumerate(digests) if digest]
     paths, known = [inv.items[i].path for i in readable], [digests[i] for i in readable]
     kinds = cache.store.image_kinds(paths, known)  # HEIC told apart without opening a file
-    found = dedup.cached_facts(paths, known, cache.facts_file, on_file, measured, kinds)
+    found = facts_store.cached_facts(paths, known, cache.facts_file, on_file, measured, kinds)
     facts = dict(zip(readable, found, strict=True))
     for i, reason in unhashed.items():
-        facts[i] = dedup.ImageFacts(error=f"{inv.items[i].path}: {reason}")
+        facts[i] = image_facts.ImageFacts(error=f"{inv.items[i].path}: {reason}")
         if facts[i].error not in skipped:
             log.warning("skipped %s", facts[i].error)
         if on_file is not None:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from objrec import dedup
+from objrec import image_facts
 from objrec.audit_copies import Pictures
 from objrec.audit_distances import Around, robust_z
 from objrec.audit_findings import Outlier, Unreadable, one_per_picture
@@ -23,7 +23,7 @@ MIN_SIDE = 32
 """Images with a side shorter than this many pixels are reported as tiny."""
 
 
-MIN_CONTRAST = dedup.MIN_CONTRAST
+MIN_CONTRAST = image_facts.MIN_CONTRAST
 """Grey-level standard deviation (0-255) under which an image is reported as nearly blank."""
 
 
@@ -89,7 +89,7 @@ def outlier_rows(
     return sorted(rows, key=lambda r: (not r.degenerate, -r.score))
 
 
-def degenerate_reason(facts: dedup.ImageFacts) -> str | None:
+def degenerate_reason(facts: image_facts.ImageFacts) -> str | None:
     """Why a readable image is degenerate: tiny, nearly blank or oddly shaped; None when it is
     not."""
     if min(facts.width, facts.height) < MIN_SIDE:
@@ -156,7 +156,7 @@ def unreadable_rows(inv: Inventory, idx: np.ndarray, facts) -> list[Unreadable]:
     ]
 
 
-def unreadable_reason(facts: dedup.ImageFacts, path: Path | None = None) -> str:
+def unreadable_reason(facts: image_facts.ImageFacts, path: Path | None = None) -> str:
     """Why the file at ``path`` cannot be read (its facts' error, without the path its row names
     already), or, where its facts were read but the frozen pass could not decode it, that."""
     return f"unreadable: {(facts.error or 'cannot read image').removeprefix(f'{path}: ')}"

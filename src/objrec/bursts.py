@@ -34,7 +34,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from objrec.dedup import KeptTable
+from objrec.facts_store import KeptTable
 from objrec.file_index import use_is_stale
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ def camera_key() -> str:
 
 
 CAMERA_TIMES = KeptTable("camera_times", CAMERA_SCHEMA, camera_key)
-"""The camera times as ``objrec cache --prune`` forgets them (``dedup.prune_kept``): a
+"""The camera times as ``objrec cache --prune`` forgets them (``facts_store.prune_kept``): a
 forgotten photo is read again."""
 
 
@@ -233,7 +233,7 @@ def read_times(
     keys = list(digests) if kept is not None and digests else []
     known = _stored_times(kept, keys) if keys and kept is not None else {}
     found: list[CameraTime | None] = []
-    unread: set[int] = set()  # not kept, as dedup keeps no facts of an image it could not read
+    unread: set[int] = set()  # not kept, as the facts store keeps no facts of an unread image
     for i, path in enumerate(paths):
         stored = bool(keys) and keys[i] in known
         taken, read = (known[keys[i]][0], True) if stored else checked_time(path)
@@ -250,7 +250,7 @@ def read_times(
 
 def _stored_times(kept: Path, digests: Sequence[str], chunk: int = 500) -> dict[str, tuple]:
     """The camera time ``kept`` holds of each of ``digests`` (None: none), and when last seen."""
-    from objrec.dedup import open_facts
+    from objrec.facts_store import open_facts
 
     wanted, found = list(dict.fromkeys(digests)), {}
     with open_facts(kept) as db:
@@ -273,7 +273,7 @@ def keep_times(kept: Path, times: Mapping[str, CameraTime | None]) -> None:
     """Keep the camera time of each digest of ``times`` (None: none) in ``kept``."""
     if not times:
         return
-    from objrec.dedup import open_facts
+    from objrec.facts_store import open_facts
 
     now, key = time.time(), camera_key()
     rows = [

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from objrec import dedup, locks
+from objrec import facts_store, locks
 from objrec.cache_folder import (
     FullCacheDisk,
     default_cache_dir,
@@ -94,8 +94,8 @@ class FeatureCache:
     @property
     def facts_file(self) -> Path:
         """The image facts (perceptual hashes, sizes) that ``audit`` and ``split`` keep by content
-        digest (``dedup.cached_facts``)."""
-        return self.root / dedup.FACTS_FILE
+        digest (``facts_store.cached_facts``)."""
+        return self.root / facts_store.FACTS_FILE
 
     def onnx_path(self, fingerprint: str, input_size: int) -> Path:
         """Where the frozen body with this fingerprint is kept as ONNX."""
@@ -151,7 +151,7 @@ class FeatureCache:
             len(self.old_entries()),
             sum(map(file_size, onnx)),
             disk_bytes(index),
-            dedup.facts_info(self.facts_file),
+            facts_store.facts_info(self.facts_file),
             exists=self.root.is_dir(),
             compiled_bytes=sum(map(file_size, self.compiled_graphs(saved=True))),
             compiled_graphs=len(compiled),
@@ -185,7 +185,7 @@ class FeatureCache:
                 keep = set(self.store.digests(list_images(Path(keep_folder)))[0])
             result = self.store.prune(older_than_days, keep, wait)
             tables = (near_pairs.PAIR_SETS, bursts.CAMERA_TIMES, check.DECODED)
-            facts = dedup.prune_facts(self.facts_file, older_than_days, keep, wait, tables)
+            facts = facts_store.prune_facts(self.facts_file, older_than_days, keep, wait, tables)
             old = self.old_entries()
             for path in old:
                 remove_entry(path)
@@ -213,7 +213,9 @@ class FeatureCache:
         self.close()  # this process's own hold on the store would keep the lock from it
         links = {p: link_target(p) for p in sorted(self.root.iterdir()) if p.is_symlink()}
         left = remove_store(self.root / "store", wait)
-        with dedup.facts_lock(self.facts_file, exclusive=True, wait=wait):  # no split writes it
+        with facts_store.facts_lock(
+            self.facts_file, exclusive=True, wait=wait
+        ):  # no split writes it
             removed, others = self._clear_beside_store(wait)
         gone = {link: target for link, target in links.items() if not link.is_symlink()}
         return ClearResult(removed, left + others, gone)
@@ -225,7 +227,7 @@ class FeatureCache:
         (:func:`remove_compiled`), ``wait()`` called first when a process uses either."""
         removed, left = 0, list[Path]()
         for path in sorted(self.root.iterdir()):
-            if path.name in ("store", dedup.FACTS_LOCK):
+            if path.name in ("store", facts_store.FACTS_LOCK):
                 continue
             if path.name == COMPILED_FOLDER and path.is_dir() and not path.is_symlink():
                 graphs, others = remove_compiled(path, wait)
@@ -303,7 +305,7 @@ def refuse_foreign_folder(root: Path) -> None:
         shown = some_of([f"{name}/" if (root / name).is_dir() else name for name in names], 3)
         raise ObjrecError(
             f"{root} is not a cache folder of objrec's: it holds {shown}, none of what objrec "
-            f"keeps there (store/, {dedup.FACTS_FILE}, onnx/, {COMPILED_FOLDER}/): give "
+            f"keeps there (store/, {facts_store.FACTS_FILE}, onnx/, {COMPILED_FOLDER}/): give "
             "`cache_dir` the folder objrec keeps its cache in (OBJREC_CACHE, by default "
             "~/.cache/objrec)"
         )
@@ -311,13 +313,15 @@ def refuse_foreign_folder(root: Path) -> None:
 
 def is_own_entry(name: str) -> bool:
     """Whether ``name`` in the cache folder is one objrec writes there."""
-    return name in ("store", dedup.FACTS_LOCK, *GRAPH_FOLDERS) or is_cache_file(name)
+    return name in ("store", facts_store.FACTS_LOCK, *GRAPH_FOLDERS) or is_cache_file(name)
 
 
 def is_cache_file(name: str) -> bool:
     """Whether ``name`` in the cache folder is one objrec writes there beside ``store/`` and
     ``onnx/``: the image facts store (and SQLite's files beside it), an old-format entry."""
-    facts = name == dedup.FACTS_FILE or name in {dedup.FACTS_FILE + s for s in SQLITE_SIDE_FILES}
+    facts = name == facts_store.FACTS_FILE or name in {
+        facts_store.FACTS_FILE + s for s in SQLITE_SIDE_FILES
+    }
     return facts or OLD_ENTRY.fullmatch(name) is not None
 
 
@@ -601,7 +605,7 @@ class CacheSummary:
     old_entries: int
     onnx_bytes: int
     index_bytes: int
-    facts: dedup.FactsInfo = field(default_factory=lambda: dedup.FactsInfo(0, 0))
+    facts: facts_store.FactsInfo = field(default_factory=lambda: facts_store.FactsInfo(0, 0))
     """The image facts store (``facts.sqlite``): rows and bytes."""
     exists: bool = True
     """Whether the cache folder exists (a missing one is summed up as empty, not made)."""
@@ -637,8 +641,8 @@ class PruneSummary:
     old_entries: int
     facts_removed: int = 0
     """Rows of the image facts store removed, and the store before and after."""
-    facts_before: dedup.FactsInfo = field(default_factory=lambda: dedup.FactsInfo(0, 0))
-    facts_after: dedup.FactsInfo = field(default_factory=lambda: dedup.FactsInfo(0, 0))
+    facts_before: facts_store.FactsInfo = field(default_factory=lambda: facts_store.FactsInfo(0, 0))
+    facts_after: facts_store.FactsInfo = field(default_factory=lambda: facts_store.FactsInfo(0, 0))
     compiled_removed: int = 0
     """OpenVINO's compiled graphs removed (:func:`prune_compiled`)."""
     leftovers_removed: int = 0

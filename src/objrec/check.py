@@ -43,9 +43,9 @@ from objrec.data import (
     refuse_run_folder,
     windows_unsafe,
 )
-from objrec.dedup import KeptTable
 from objrec.enough import FEWEST_WITHOUT_INTERVAL
 from objrec.errors import ObjrecError, on_ctrl_c, strict_refusal
+from objrec.facts_store import KeptTable
 from objrec.file_index import FirstRead, read_first, use_is_stale
 from objrec.images import (
     BAD_NAME,
@@ -133,7 +133,7 @@ class CheckResult:
     sidecar_files: list[Path] = field(default_factory=list)
     """Sidecar files (``.xmp``) in class folders, noted together."""
     blank_images: list[Path] = field(default_factory=list)
-    """Readable images of one colour all over (``dedup.MIN_CONTRAST``), noted together."""
+    """Readable images of one colour all over (``image_facts.MIN_CONTRAST``), noted together."""
     tiny_images: list[tuple[Path, int, int]] = field(default_factory=list)
     """Readable images with a side under ``TINY_SIDE`` pixels, with their width and height,
     noted together (:func:`_note_tiny`)."""
@@ -783,7 +783,7 @@ def _decode(
     images of each class. Those a few pixels a side go to ``result.tiny_images``, the others of
     one colour all over to ``result.blank_images`` (a 1x1 image is both: tiny says more of
     it)."""
-    from objrec.dedup import MIN_CONTRAST
+    from objrec.image_facts import MIN_CONTRAST
 
     hashes, found = hashed_and_decoded(classes, reporter)
     readable = dict.fromkeys(classes, 0)
@@ -856,7 +856,7 @@ digest, in the image facts store, under :func:`decoded_key`, when a check last r
 its EXIF data is damaged ("" where it is not: ``images.exif_damage``), so that a check that
 decodes it no more warns as the first did (NULL in a row kept before each was kept: decoded
 again). Not the image facts
-(``dedup.cached_facts``), which ``check`` reads where a split or an audit kept them: their
+(``facts_store.cached_facts``), which ``check`` reads where a split or an audit kept them: their
 perceptual hashes cost 8 times the decode's CPU (a first check of Caltech-101 took 122 s with
 them, 11 s without), and check uses none of them. An unreadable image is not kept: it is decoded
 again, as the facts store tries one again."""
@@ -885,30 +885,32 @@ def _missing_columns(db) -> list[tuple[str, str]]:
 
 
 def decoded_key() -> str:
-    """How ``check`` decodes an image (``dedup.DRAFT``, ``images.PIXEL_RULES``, the decoders'
+    """How ``check`` decodes an image (``image_facts.DRAFT``, ``images.PIXEL_RULES``, the decoders'
     versions, the pixel limit it was refused over and, under another limit than the default, the
     side a JPEG counts at: ``images.LIMIT_SIDE``): kept under another key, it is decoded again.
     Under the default limit no JPEG counts over it at any side (65,535 pixels at most a side), so
     the key leaves the side out there and the images an earlier check kept (counted at
-    ``dedup.DRAFT``) stand."""
-    from objrec import dedup
+    ``image_facts.DRAFT``) stand."""
+    from objrec import image_facts
     from objrec.images import LIMIT_SIDE, MAX_PIXELS, PIXEL_RULES, decoder_versions, pixel_limit
 
     limit = pixel_limit()
     counted = f" counted{LIMIT_SIDE}" if limit != MAX_PIXELS else ""
-    return f"draft{dedup.DRAFT} pixels{PIXEL_RULES} limit{limit}{counted} {decoder_versions()}"
+    return (
+        f"draft{image_facts.DRAFT} pixels{PIXEL_RULES} limit{limit}{counted} {decoder_versions()}"
+    )
 
 
 DECODED = KeptTable("check_decoded", DECODED_SCHEMA, decoded_key)
-"""What ``check`` decoded, as ``objrec cache --prune`` forgets it (``dedup.prune_kept``): a
+"""What ``check`` decoded, as ``objrec cache --prune`` forgets it (``facts_store.prune_kept``): a
 forgotten image is decoded again."""
 
 
 class Decoded(NamedTuple):
-    """What ``check`` keeps of a readable image's decode: its contrast (``dedup.contrast``), its
-    size as decoded, reduced at ``dedup.DRAFT`` (a JPEG whose sides both stay that large: the
-    file's own below it, where ``TINY_SIDE`` is told), and why its EXIF data is damaged ("": it
-    is not)."""
+    """What ``check`` keeps of a readable image's decode: its contrast (``image_facts.contrast``),
+    its size as decoded, reduced at ``image_facts.DRAFT`` (a JPEG whose sides both stay that
+    large: the file's own below it, where ``TINY_SIDE`` is told), and why its EXIF data is
+    damaged ("": it is not)."""
 
     contrast: float
     width: int
@@ -919,13 +921,13 @@ class Decoded(NamedTuple):
 def decoded(
     paths: list[Path], hashes: dict[Path, str], kept: Path, advance: Callable[[], None]
 ) -> dict[Path, Decoded | UnreadableImageError]:
-    """Each image's contrast and size (:class:`Decoded`, decoded at ``dedup.DRAFT`` as the image
-    facts are), or why it cannot be decoded (``open_image``'s error). Read from ``kept`` where an
-    earlier check (:data:`DECODED_SCHEMA`) or a split's or an audit's image facts hold its
-    content (``hashes``: each file's SHA-256, a file without one decoded, never kept), else
-    decoded (:func:`_decode_one`) and kept there, in worker processes as ``split`` measures its
-    image facts (``processes.each_file``); ``advance()`` after each. A damaged EXIF an earlier
-    check kept is warned about again, as its decode warned (a split's facts know none)."""
+    """Each image's contrast and size (:class:`Decoded`, decoded at ``image_facts.DRAFT`` as the
+    image facts are), or why it cannot be decoded (``open_image``'s error). Read from ``kept`` where
+    an earlier check (:data:`DECODED_SCHEMA`) or a split's or an audit's image facts hold its
+    content (``hashes``: each file's SHA-256, a file without one decoded, never kept), else decoded
+    (:func:`_decode_one`) and kept there, in worker processes as ``split`` measures its image facts
+    (``processes.each_file``); ``advance()`` after each. A damaged EXIF an earlier check kept is
+    warned about again, as its decode warned (a split's facts know none)."""
     from objrec.file_index import DIGEST_CHARS
     from objrec.processes import each_file
 
@@ -990,25 +992,26 @@ def first_decoded(
 def _kept_digests(kept: Path) -> frozenset[str]:
     """The contents whose decode ``kept`` holds (:data:`DECODED_SCHEMA`), or a split's or an
     audit's image facts, under today's keys."""
-    from objrec import dedup
+    from objrec import facts_store, image_facts
 
-    facts = dedup.digests_kept(kept, "facts", dedup.facts_key())
-    return facts | dedup.digests_kept(kept, "check_decoded", decoded_key())
+    facts = facts_store.digests_kept(kept, "facts", image_facts.facts_key())
+    return facts | facts_store.digests_kept(kept, "check_decoded", decoded_key())
 
 
 def _decode_one(path: Path, digest: str) -> Decoded | UnreadableImageError:
     """``path``'s contrast, size and EXIF damage, decoded as training decodes it (reduced), or
     why it cannot be: decoded from the bytes read once that hash to ``digest``, its content
     digest, which the decode is kept under; a file changed since it was hashed is unreadable
-    this time (:data:`CHANGED`), as for ``dedup.hashed_facts``. A file without a ``digest`` (it
-    could not be hashed) is decoded from its path (its error in ``open_image``'s words)."""
-    from objrec import dedup
+    this time (:data:`CHANGED`), as for ``image_facts.hashed_facts``. A file without a
+    ``digest`` (it could not be hashed) is decoded from its path (its error in ``open_image``'s
+    words)."""
+    from objrec import image_facts
     from objrec.file_index import read_as_indexed
 
     try:
         data = read_as_indexed(path, digest) if digest else None
     except OSError as exc:  # gone since it was hashed: said as the image facts say it
-        reason = IMAGE_ERRORS["cannot_read"].format(reason=dedup.why(exc))
+        reason = IMAGE_ERRORS["cannot_read"].format(reason=image_facts.why(exc))
         return UnreadableImageError(str(path), reason)
     if digest and data is None:
         return UnreadableImageError(str(path), CHANGED)
@@ -1017,13 +1020,13 @@ def _decode_one(path: Path, digest: str) -> Decoded | UnreadableImageError:
 
 def _decoded_from(path: Path, source: Path | bytes) -> Decoded | UnreadableImageError:
     """The decode of ``path`` from ``source``, its bytes read already or the path itself."""
-    from objrec import dedup
+    from objrec import image_facts
 
     try:
-        image = open_image(source, dedup.DRAFT, name=str(path), from_file=source is not path)
+        image = open_image(source, image_facts.DRAFT, name=str(path), from_file=source is not path)
     except UnreadableImageError as exc:
         return exc
-    return Decoded(dedup.contrast(image), *image.size, image.info[DAMAGED_EXIF])
+    return Decoded(image_facts.contrast(image), *image.size, image.info[DAMAGED_EXIF])
 
 
 CHANGED = "changed while check read it (nothing of it was kept): run check again"
@@ -1035,20 +1038,22 @@ def _known_decodes(kept: Path, digests: dict[Path, str]) -> dict[str, tuple[Deco
     when a check last saw it: an earlier check's, else a split's or an audit's image facts (seen
     now; their EXIF not known, said undamaged; not those of an image over today's pixel limit,
     decoded again to be refused in its words)."""
-    from objrec import dedup
+    from objrec import facts_store
 
     if not kept.exists():
         return {}
     wanted = list(dict.fromkeys(digests.values()))
     found: dict[str, tuple[Decoded, float]] = {}
-    read_only = dedup.read_only(kept)  # read as it is: an older table, or none, holds none
-    with dedup.open_facts(kept) as db:
+    read_only = facts_store.read_only(kept)  # read as it is: an older table, or none, holds none
+    with facts_store.open_facts(kept) as db:
         if not read_only:
             _decoded_table(db)
-        if not read_only or (dedup.has_table(db, "check_decoded") and not _missing_columns(db)):
+        if not read_only or (
+            facts_store.has_table(db, "check_decoded") and not _missing_columns(db)
+        ):
             found = _read_decodes(db, wanted)
     rest = {p: d for p, d in digests.items() if d not in found}
-    facts = dedup.kept_facts(list(rest), list(rest.values()), kept) if rest else {}
+    facts = facts_store.kept_facts(list(rest), list(rest.values()), kept) if rest else {}
     now = time.time()
     return found | {d: (Decoded(f.contrast, f.width, f.height, ""), now) for d, f in facts.items()}
 
@@ -1070,12 +1075,12 @@ def _read_decodes(db, wanted: list[str]) -> dict[str, tuple[Decoded, float]]:
 
 def _keep_decodes(kept: Path, looks: dict[str, Decoded]) -> None:
     """Keep each readable image's decode (``looks``, by its content digest) in ``kept``."""
-    from objrec import dedup
+    from objrec import facts_store
 
-    if not looks or dedup.read_only(kept):
+    if not looks or facts_store.read_only(kept):
         return
     now, key = time.time(), decoded_key()
-    with dedup.open_facts(kept) as db:
+    with facts_store.open_facts(kept) as db:
         _decoded_table(db)
         db.execute("BEGIN IMMEDIATE")  # one transaction: a commit per row costs an fsync each
         db.executemany(

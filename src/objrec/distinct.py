@@ -94,13 +94,13 @@ def grouped_here(
     each image's) within split's default ``burst_seconds`` by their EXIF
     (``grouping.burst_keys``). ``reporter`` is shown the measuring (:data:`MEASURING_FACTS`) and
     the search (every image against every other but those a split compared: ``near_pairs``)."""
-    from objrec import dedup
+    from objrec import facts_store
     from objrec.grouping import burst_keys, near_groups
 
     facts_file = open_cache(cache_dir).facts_file
     reporter = or_silent(reporter)
     with reporter.task(MEASURING_FACTS, len(paths)) as advance:  # minutes for a new folder
-        facts = dedup.cached_facts(list(paths), list(digests), facts_file, lambda: advance(1))
+        facts = facts_store.cached_facts(list(paths), list(digests), facts_file, lambda: advance(1))
     files: dict[str, list[Path]] = {}
     for path, name in zip(paths, classes_of or [""] * len(paths), strict=True):
         files.setdefault(name, []).append(path)

@@ -9,7 +9,7 @@ transactions and its SQLite errors said in one sentence (:func:`index_errors`). 
 racy rule allows (:class:`Looked`: a served or shared model file), the copies a split or an add
 tells the index (:class:`Copied`, :func:`copy_and_record`) are here too, and the one rule for
 when a row's last use is written again (:func:`use_is_stale`), shared with the image facts store
-(``dedup``).
+(``facts_store``).
 """
 
 from __future__ import annotations
@@ -567,7 +567,7 @@ class FileIndex:
     @index_errors
     def image_kinds(self, paths: Sequence[Path], digests: Sequence[str]) -> dict[str, str]:
         """Each content digest's kind of image (``images.heif_kind``) as the store keeps it, for
-        a reader that tells HEIC photos apart without opening a file (``dedup.cached_facts``,
+        a reader that tells HEIC photos apart without opening a file (``facts_store.cached_facts``,
         ``features.decodable_now``).
         An image hashed before kinds were kept has its file's (``paths``') first bytes read, once:
         its kind is kept then; one that cannot be read now, or has changed since it was hashed

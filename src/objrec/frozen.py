@@ -278,7 +278,7 @@ class PassSettings:
 @dataclass(frozen=True)
 class Probe:
     """Something measured on every image the frozen pass decodes, in the same loader, so that it
-    needs no pass of its own over the files: the audit's image facts (``dedup.image_facts``).
+    needs no pass of its own over the files: the audit's image facts (``image_facts.image_facts``).
 
     ``measure(path, data)`` runs in the loader (picklable for worker processes) on the bytes
     ``data`` the image was decoded from, which hash to its digest (``views.SeededViewDataset``);

@@ -221,8 +221,8 @@ JPEG_FORMATS = ("JPEG", "MPO")
 """PIL's names for a JPEG: MPO is one with more pictures after the first (a gain map, a depth
 map: many phones' photos), which PIL decodes, and reduces in draft mode, as any JPEG."""
 PIXEL_RULES = 3
-"""The version of the pixels objrec makes of a file (``open_image`` and a view's first resize),
-part of the feature store's keys and of the image facts' (``store.space_id``, ``dedup.FACTS_KEY``):
+"""The version of the pixels objrec makes of a file (``open_image`` and a view's first resize), part
+of the feature store's keys and of the image facts' (``store.space_id``, ``image_facts.FACTS_KEY``):
 rows computed from pixels that a later objrec makes differently are never read again, but computed
 anew. Change it whenever an image objrec read before comes out with other pixels. 2: 32-bit TIFFs
 scaled by their own range, MPO JPEGs decoded reduced as any JPEG, strips over 20:1 cut to their
@@ -760,7 +760,7 @@ DAMAGED_EXIF = "objrec_damaged_exif"
 UPRIGHT = "objrec_upright"
 """... that holds the image's whole size (width, height), upright as it is decoded (its EXIF
 orientation applied), whatever it was decoded reduced to: what :func:`image_size` reads of the
-file's header, without a second read of the file (``dedup.image_facts``)."""
+file's header, without a second read of the file (``image_facts.image_facts``)."""
 ORIENTATION = 0x0112
 """The EXIF tag of an image's orientation."""
 QUARTER_TURNS = (5, 6, 7, 8)

@@ -58,11 +58,11 @@ def near_seen(
     Returns each such image's position and the split of a run image it copies (train first), and
     how many of the run's images the facts have nothing of (not compared: a cache folder cleared,
     a run from another machine). ``on_row(done, total)``: the search's progress."""
-    from objrec import dedup
+    from objrec import dedup, facts_store
 
     evaluated = set(digests)
     own = [d for d in known if d not in evaluated]
-    kept = dedup.facts_of([*own, *digests], facts_file)
+    kept = facts_store.facts_of([*own, *digests], facts_file)
     theirs = [d for d in own if d in kept and not kept[d].error]
     ours = [i for i, d in enumerate(digests) if d in kept and not kept[d].error and d not in known]
     if not theirs or not ours:
@@ -111,17 +111,17 @@ def near_copies(
     of them (a split with it measured them): where it keeps none, they are not compared, and
     the log says so. ``measure``: measure ``found``'s facts first where the run's are kept (a
     task of its own); else ``found``'s are already (``evaluate``'s near-duplicate groups)."""
-    from objrec import dedup
+    from objrec import facts_store
 
     folder, data_dir = where
     inside = data_dir and Path(folder).resolve().is_relative_to(Path(data_dir).resolve())
     known = None if inside else read_seen(run if run.is_dir() else run.parent)
-    if not known or (measure and not dedup.facts_of(list(known), facts_file)):
+    if not known or (measure and not facts_store.facts_of(list(known), facts_file)):
         return {}
     paths, digests = found
     if measure:
         with reporter.task(MEASURING_NEAR, len(paths)) as advance:
-            dedup.cached_facts(list(paths), list(digests), facts_file, lambda: advance(1))
+            facts_store.cached_facts(list(paths), list(digests), facts_file, lambda: advance(1))
     with passes_from_first_step(reporter, NEAR_SEEN_PASSES) as on_row:
         near, unmeasured = near_seen(digests, known, facts_file, on_row)
     if unmeasured:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from objrec import dedup
+from objrec import dedup, facts_store, image_facts
 
 PAIRS_KEY = f"split{dedup.HASH_SPLIT} crop{dedup.CROP_SPLIT} turned trimmed v2 blank"
 """What a kept set's pairs were decided by, beside the facts' own key (:func:`pairs_key`)."""
@@ -44,12 +44,12 @@ TABLES = (("pair_sets", "id"), ("pair_members", "pair_set"), ("pair_found", "pai
 
 
 def pairs_key() -> str:
-    """:data:`PAIRS_KEY` and the facts' key (``dedup.facts_key``): pairs of facts measured
+    """:data:`PAIRS_KEY` and the facts' key (``image_facts.facts_key``): pairs of facts measured
     otherwise are never read."""
-    return f"{PAIRS_KEY} {dedup.facts_key()}"
+    return f"{PAIRS_KEY} {image_facts.facts_key()}"
 
 
-PAIR_SETS = dedup.KeptTable(
+PAIR_SETS = facts_store.KeptTable(
     "pair_sets",
     SCHEMA,
     pairs_key,
@@ -59,13 +59,13 @@ PAIR_SETS = dedup.KeptTable(
         f"DELETE FROM {t} WHERE {c} NOT IN (SELECT id FROM pair_sets)" for t, c in TABLES[1:]
     ),
 )
-"""The kept sets, as ``objrec cache --prune`` forgets them (``dedup.prune_kept``): a set holding
-an image of no digest kept goes whole, its images and pairs with it, and a forgotten set's images
-are compared again."""
+"""The kept sets, as ``objrec cache --prune`` forgets them (``facts_store.prune_kept``): a set
+holding an image of no digest kept goes whole, its images and pairs with it, and a forgotten
+set's images are compared again."""
 
 
 def kept_split_pairs(
-    facts: Sequence[dedup.ImageFacts],
+    facts: Sequence[image_facts.ImageFacts],
     digests: Sequence[str],
     db_file: Path,
     on_row: Callable[[int, int], None] | None = None,
@@ -117,7 +117,7 @@ def _in_images(
 
 
 def _candidates(
-    facts: list[dedup.ImageFacts],
+    facts: list[image_facts.ImageFacts],
     digests: list[str],
     db_file: Path,
     step: Callable[[np.ndarray], Callable[[int, int], None]],
@@ -127,7 +127,7 @@ def _candidates(
     progress of measuring ``rows``."""
     readable = [d for d, f in zip(digests, facts, strict=True) if not f.error]
     key = pairs_key()
-    with dedup.open_facts(db_file) as db:
+    with facts_store.open_facts(db_file) as db:
         db.executescript(SCHEMA)
         db.execute("BEGIN")  # one snapshot: a set another split forgets is read whole or not
         base, known, found = _best_set(db, key, readable)
@@ -144,7 +144,7 @@ def _candidates(
     else:  # no row: every image compared before, each pass's end told (a bar each)
         for passes in range(1, dedup.PAIR_PASSES + 1):
             told(passes, 0)
-    with dedup.open_facts(db_file) as db:
+    with facts_store.open_facts(db_file) as db:
         db.executescript(SCHEMA)
         _keep_set(db, key, (base, len(known)), readable if len(rows) else [], found)
     return [(position[a], position[b]) for a, b in found]

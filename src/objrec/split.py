@@ -130,7 +130,7 @@ def _near_groups(
     on_row: Callable[[int, int], None] | None,
     kept: Path,
 ) -> dict[Path, str]:
-    """The images' near-duplicate groups (``dedup.near_groups``), the step said in the log."""
+    """The images' near-duplicate groups (``grouping.near_groups``), the step said in the log."""
     log.info("comparing the %s for near-duplicates", plural(len(hashes), "readable image"))
     return near_groups(files, hashes, facts, on_row=on_row, kept=kept)
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from objrec import dedup
+from objrec import dedup, facts_store
 from objrec.cache_folder import default_cache_dir
 from objrec.data import SPLITS, class_dirs, class_of_folder, present_splits
 from objrec.file_index import DIGEST_CHARS, hash_file
@@ -136,10 +136,10 @@ def _looked_like(
     there = [(k, path) for k, (path, _) in enumerate(missing) if path is not None]
     if not there or not paths:
         return []
-    measured = dedup.cached_facts(
+    measured = facts_store.cached_facts(
         [path for _, path in there],
         [hash_file(path)[:DIGEST_CHARS] for _, path in there],
-        default_cache_dir() / dedup.FACTS_FILE,
+        default_cache_dir() / facts_store.FACTS_FILE,
     )
     readable = [(k, f) for (k, _), f in zip(there, measured, strict=True) if not f.error]
     rows = range(len(paths), len(paths) + len(readable))

@@ -12,7 +12,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from objrec import bursts, dedup
+from objrec import bursts, facts_store, image_facts
 from objrec.cache_folder import can_write, default_cache_dir
 from objrec.data import (
     EMPTY_CLASS_ADVICE,
@@ -61,7 +61,7 @@ class Source(NamedTuple):
     hashes: dict[Path, str]
     """The SHA-256 of each of those images."""
     facts: dict[Path, Any]
-    """What decoding each image told (``dedup.ImageFacts``), those that do not decode too."""
+    """What decoding each image told (``image_facts.ImageFacts``), those that do not decode too."""
     empty: list[str]
     """The class folders left without images (none at all, or none readable)."""
     unreadable: list[str]
@@ -242,7 +242,9 @@ def _decoded(
     if not paths:
         return {}
     digests = [hashes[p][:DIGEST_CHARS] for p in paths]  # the feature store's digests
-    return dict(zip(paths, dedup.cached_facts(paths, digests, facts_file(), tick), strict=True))
+    return dict(
+        zip(paths, facts_store.cached_facts(paths, digests, facts_file(), tick), strict=True)
+    )
 
 
 def read_all(
@@ -291,8 +293,10 @@ def first_read(
     ``tick()`` after each."""
     if not paths:
         return {}
-    kept = dedup.digests_kept(facts_file(), "facts", dedup.facts_key())
-    found = each_file(lambda p: first_facts(p, kept, times), paths, tick, doing=dedup.MEASURING)
+    kept = facts_store.digests_kept(facts_file(), "facts", image_facts.facts_key())
+    found = each_file(
+        lambda p: first_facts(p, kept, times), paths, tick, doing=image_facts.MEASURING
+    )
     if errors := [exc for exc in found if isinstance(exc, OSError)]:
         raise errors[0]
     firsts = {p: first for p, first in zip(paths, found, strict=True) if isinstance(first, First)}
@@ -300,7 +304,7 @@ def first_read(
     hashes = {p: first.read.sha256 for p, first in firsts.items()}
     digests = {p: h[:DIGEST_CHARS] for p, h in hashes.items()}
     measured = {p: first.facts for p, first in firsts.items() if first.facts is not None}
-    dedup.keep_facts(facts_file(), {digests[p]: f for p, f in measured.items()})
+    facts_store.keep_facts(facts_file(), {digests[p]: f for p, f in measured.items()})
     read = {digests[p]: first.time[0] for p, first in firsts.items() if first.time[1]}
     bursts.keep_times(facts_file(), read if times else {})
     facts |= measured
@@ -310,7 +314,7 @@ def first_read(
 class First(NamedTuple):
     """What :func:`first_facts` took from one read of a file."""
 
-    facts: dedup.ImageFacts | None
+    facts: image_facts.ImageFacts | None
     """Its image facts; None where they are kept already."""
     read: FirstRead
     time: tuple[bursts.CameraTime | None, bool]
@@ -318,17 +322,17 @@ class First(NamedTuple):
 
 
 def first_facts(path: Path, kept: frozenset[str], times: bool) -> First | OSError:
-    """``dedup.image_facts`` of a file the file index did not know, what the index keeps of it
+    """``image_facts.image_facts`` of a file the file index did not know, what the index keeps of it
     (``file_index.read_first``) and, with ``times``, its camera time (``(None, False)``
     without), from one read: its facts None where ``kept`` (the content digests whose facts are
-    kept: ``dedup.digests_kept``) holds its content; the OSError where it cannot be read."""
+    kept: ``facts_store.digests_kept``) holds its content; the OSError where it cannot be read."""
     try:
         data, read = read_first(path)
     except OSError as exc:
         return exc
     known = read.sha256[:DIGEST_CHARS] in kept
     taken = bursts.checked_time(path, data) if times else (None, False)
-    return First(None if known else dedup.image_facts(path, data), read, taken)
+    return First(None if known else image_facts.image_facts(path, data), read, taken)
 
 
 def keep_first_reads(store: Path, reads: Sequence[FirstRead]) -> None:
@@ -342,7 +346,7 @@ def keep_first_reads(store: Path, reads: Sequence[FirstRead]) -> None:
 def facts_file() -> Path:
     """The image facts store of the cache folder (``$OBJREC_CACHE``): each image's facts and the
     pairs compared before (``near_pairs``)."""
-    return default_cache_dir() / dedup.FACTS_FILE
+    return default_cache_dir() / facts_store.FACTS_FILE
 
 
 def drop_unreadable(
@@ -433,7 +437,7 @@ def hash_all(
     told = None if on_file is None else lambda done, total: on_file(done, 2 * total)
     with file_index(store) as index:
         if not index.read_only:
-            adopt_old_index(index, store.parent / dedup.FACTS_FILE)
+            adopt_old_index(index, store.parent / facts_store.FACTS_FILE)
         found, failures, stats = index.readable_digests(
             paths, on_file=told, whole=True, read_new=read_new
         )
@@ -476,7 +480,7 @@ def adopt_old_index(index: FileIndex, facts: Path) -> None:
     table")."""
     if not facts.is_file():
         return
-    with dedup.open_facts(facts) as db:
+    with facts_store.open_facts(facts) as db:
         if not _has_table(db, OLD_INDEX):  # moved already: no write lock taken
             return
         db.execute("BEGIN IMMEDIATE")
