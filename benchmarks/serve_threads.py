@@ -1,11 +1,11 @@
-"""``serve``'s answering threads: the first answer on each thread, after ``serve_model.warm_up``
+"""``serve``'s answering threads: the first answer on each thread, after ``serve.model.warm_up``
 answered one photo on one of them, as ``create_app`` does.
 
     PYTHONPATH=src flock /tmp/objrec-cpu.lock python benchmarks/serve_threads.py RUN PHOTOS \\
         [--repeats 3]
 
 Each repeat is a new process: the model loaded as ``serve`` loads it, warmed on one thread of a
-pool of ``serve_predict.ANSWERING_AT_ONCE``, then one job per thread (held on its own thread by a
+pool of ``serve.predict.ANSWERING_AT_ONCE``, then one job per thread (held on its own thread by a
 barrier) answers two photos of the folder PHOTOS, one thread at a time (not sharing the cores), then
 a second round the same way. Prints the medians: the first answer on the warmed thread and on the
 others, the answers after them, and the resident memory after the warm-up and after every thread
@@ -33,8 +33,8 @@ def rss_mib() -> float:
 def one_server(run: Path, photos: Path) -> dict:
     """The figures of one process, as JSON-able data."""
     from objrec.images import open_image
-    from objrec.serve_model import load_recognizer, runs_and_why, warm_up
-    from objrec.serve_predict import ANSWERING_AT_ONCE
+    from objrec.serve.model import load_recognizer, runs_and_why, warm_up
+    from objrec.serve.predict import ANSWERING_AT_ONCE
 
     recognizer = load_recognizer(run, None, "auto", None, True)
     pool = ThreadPoolExecutor(ANSWERING_AT_ONCE, thread_name_prefix="objrec-answer")

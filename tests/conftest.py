@@ -527,7 +527,7 @@ def client(tmp_path_factory, trained_once):
     through FastAPI's test client; ``client.run`` is the copy."""
     from fastapi.testclient import TestClient
 
-    from objrec.serve import create_app
+    from objrec.serve.server import create_app
 
     root = tmp_path_factory.mktemp("served")
     own_copy(trained_once, root / "run", root / "run-cache")

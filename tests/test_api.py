@@ -64,7 +64,7 @@ def test_export_check_report_serve_and_audit_have_their_python_functions():
         "check_folder": ("objrec.check", "check_folder"),
         "export_model": ("objrec.export", "export_model"),
         "build_report": ("objrec.report", "build_report"),
-        "create_app": ("objrec.serve", "create_app"),
+        "create_app": ("objrec.serve.server", "create_app"),
         "audit_folder": ("objrec.audit", "audit"),
         "AuditConfig": ("objrec.audit", "AuditConfig"),
     }

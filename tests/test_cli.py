@@ -555,9 +555,10 @@ def test_serve_and_train_say_they_load_the_libraries_before_importing_them(
     def stop(name: str):
         raise ObjrecError("stopped here")  # any name asked of the module: the import is done
 
-    fake = types.ModuleType(f"objrec.{command}")
+    module = {"serve": "objrec.serve.server", "train": "objrec.train"}[command]
+    fake = types.ModuleType(module)
     fake.__getattr__ = stop  # type: ignore[method-assign]
-    monkeypatch.setitem(sys.modules, f"objrec.{command}", fake)
+    monkeypatch.setitem(sys.modules, module, fake)
     (tmp_path / "run").mkdir()
     fake_checkpoint(tmp_path / "run" / "model.safetensors")
     as_split_folder(tmp_path / "data")  # train refuses any other before its first line
@@ -624,9 +625,9 @@ def test_a_misspelt_device_is_said_at_once(capsys, tmp_path, monkeypatch, args, 
     def stop(name: str):
         raise ObjrecError("stopped here")  # any name asked of the module: the import is done
 
-    fake = types.ModuleType("objrec.serve")
+    fake = types.ModuleType("objrec.serve.server")
     fake.__getattr__ = stop  # type: ignore[method-assign]
-    monkeypatch.setitem(sys.modules, "objrec.serve", fake)
+    monkeypatch.setitem(sys.modules, "objrec.serve.server", fake)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "run").mkdir()
     fake_checkpoint(tmp_path / "run" / "model.safetensors")
@@ -2452,7 +2453,7 @@ def test_a_refusal_that_needs_no_library_is_said_before_they_load(
     libraries")."""
     import socket
 
-    for name in ("serve", "report", "train", "evaluate", "explore", "suggest", "demo"):
+    for name in ("serve.server", "report", "train", "evaluate", "explore", "suggest", "demo"):
         monkeypatch.setitem(sys.modules, f"objrec.{name}", None)  # importing it now fails
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "model.safetensors").write_bytes(b"")  # a run as a first look sees it
@@ -2957,15 +2958,15 @@ def test_no_library_sentence_names_an_objrec_command():
 
     command = re.compile(rf"\bobjrec ({'|'.join(map(re.escape, sorted(cli.commands)))})\b")
     left = {
-        ("serve_uploads.py", n) for n in ("too_large_text", "log_too_large", "log_too_many_pixels")
-    } | {("serve_guards.py", "log_wrong_host")}
+        ("serve/uploads.py", n) for n in ("too_large_text", "log_too_large", "log_too_many_pixels")
+    } | {("serve/guards.py", "log_wrong_host")}
     found = []
     for path, tree in source_trees():
         if path.parts[0] == "cli" or path.as_posix() == "card.py":
             continue
         skipped = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}  # docstrings
         for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef) and (path.name, node.name) in left:
+            if isinstance(node, ast.FunctionDef) and (path.as_posix(), node.name) in left:
                 skipped |= {id(n) for n in ast.walk(node)}
         for node in ast.walk(tree):
             text = node.value if isinstance(node, ast.Constant) else None
@@ -2996,7 +2997,7 @@ def test_no_library_log_sentence_names_a_cli_flag_and_the_cli_spells_them_as_fla
     flag = re.compile(rf"(?<![\w-])({'|'.join(map(re.escape, sorted(flags)))})\b(?!-)")
     found = []
     for path, nodes in source_nodes():
-        if path.parts[0] == "cli" or path.name.startswith("serve"):
+        if path.parts[0] in ("cli", "serve"):
             continue
         constants = {
             target.id: node.value
@@ -3025,13 +3026,13 @@ def test_no_library_log_sentence_names_a_cli_flag_and_the_cli_spells_them_as_fla
 EXPORT_WORDS = "for ONNX Runtime, train with `precision='fp32'` (see docs/export.md)"
 
 FLAGS_ALLOWED = {
-    "api_docs.py": "the page at /docs, for whoever calls the server",
+    "serve/api_docs.py": "the page at /docs, for whoever calls the server",
     "card.py": "the model card, a README for whoever is sent the run, at the shell",
     "export_script.py": "model_infer.py, a program with options of its own",
     "export_sidecar.py": "the sidecar's notes, read by model_infer.py's users",
-    "serve_guards.py": "the server's log, which names the option and create_app's argument",
-    "serve_uploads.py": "the same",
-    "serve_predict.py": "/openapi.json, for whoever calls the server",
+    "serve/guards.py": "the server's log, which names the option and create_app's argument",
+    "serve/uploads.py": "the same",
+    "serve/predict.py": "/openapi.json, for whoever calls the server",
 }
 """The modules whose sentences may name objrec's flags, and why: each is read outside Python."""
 
@@ -3050,7 +3051,7 @@ def library_sentences_naming_flags() -> list[str]:
     flag = re.compile(rf"(?<![\w-])({'|'.join(map(re.escape, sorted(flags)))})\b(?!-)")
     found = []
     for path, nodes in source_nodes():
-        if path.parts[0] == "cli" or path.name in FLAGS_ALLOWED:
+        if path.parts[0] == "cli" or path.as_posix() in FLAGS_ALLOWED:
             continue
         docs = {id(n.value) for n in nodes if isinstance(n, ast.Expr)}  # a bare string
         texts = [n for n in nodes if isinstance(n, ast.Constant) and id(n) not in docs]
@@ -8142,7 +8143,7 @@ def test_refusals_the_files_decide_come_before_the_libraries_load(
         args, said = ["train", data, "--out", photos / "red"], "holds photos (img_00.jpg"
     else:
         model = safetensors_cut_short(run_dir / "model.safetensors")
-        monkeypatch.setitem(sys.modules, "objrec.serve", None)
+        monkeypatch.setitem(sys.modules, "objrec.serve.server", None)
         args, said = ["serve", run_dir], f"{model} is cut short: it holds 78 of the 86 bytes"
     code, _, err = run(capsys, *args)
     assert code == 1 and said in " ".join(err.split()), err

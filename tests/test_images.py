@@ -156,7 +156,7 @@ def test_an_image_over_pillow_s_own_guard_is_refused_in_objrec_s_words_once(tmp_
     attack.") beside objrec's limit: two limits, and "DOS attack" said to whoever sent a large
     scan. Its pixels over objrec's limit, once, as for an image under Pillow's guard; serve's
     413 says its own limit once."""
-    from objrec.serve_uploads import too_many_pixels_text
+    from objrec.serve.uploads import too_many_pixels_text
 
     huge = png_header(50_000, 50_000)
     (tmp_path / "huge.png").write_bytes(huge)

@@ -21,7 +21,7 @@ from objrec.images import open_image
 from objrec.inference import Recognizer
 from objrec.predict import predict
 from objrec.runtime import OnnxModel
-from objrec.serve import create_app
+from objrec.serve.server import create_app
 
 from .conftest import followed_by, local_client, own_copy, retrain_of
 

@@ -166,7 +166,8 @@ def run_time_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
 
 def imported_modules(name: str, tree: ast.Module, modules: set[str]) -> set[str]:
     """The modules of ``modules`` that module ``name`` imports when it runs: ``from objrec import
-    check`` and ``from objrec.check import DECODED`` both import ``objrec.check``."""
+    check`` and ``from objrec.check import DECODED`` both import ``objrec.check``, and ``from
+    objrec.serve.model import serve_model`` the package ``objrec.serve`` (its ``__init__``) too."""
     wanted = set()
     for node in run_time_imports(tree):
         if isinstance(node, ast.Import):
@@ -177,7 +178,8 @@ def imported_modules(name: str, tree: ast.Module, modules: set[str]) -> set[str]
             package = name.split(".")[: -node.level]
             base = ".".join([*package, base] if base else package)
         wanted.update([base, *(f"{base}.{alias.name}" for alias in node.names)])
-    return {w for w in wanted if w in modules and w != name}
+    packages = {".".join(w.split(".")[:i]) for w in wanted for i in range(2, w.count(".") + 1)}
+    return {w for w in wanted | packages if w in modules and w != name}
 
 
 def import_cycles() -> list[list[str]]:
@@ -304,19 +306,59 @@ def test_every_module_a_benchmark_imports_at_its_top_is_installed():
     assert missing == []
 
 
+def library_modules(src: Path) -> set[str]:
+    """The modules of ``src`` (src/objrec) as docs/development.md's table names them: ``train``,
+    a stage's package ``serve`` and each of its modules ``serve.model``; the ``cli`` package
+    alone, whose modules its row names."""
+    packages = {p.parent.name for p in src.glob("*/__init__.py")} - {"cli"}
+    inside = {f"{p.parent.name}.{p.stem}" for d in packages for p in (src / d).glob("*.py")}
+    flat = {p.stem for p in src.glob("*.py")} - {"__init__", "__main__"}
+    return flat | packages | {"cli"} | {m for m in inside if not m.endswith(".__init__")}
+
+
 def test_the_readmes_module_table_names_every_module():
     """The table of the modules (docs/development.md, "in the order data flows through them")
     lacked `add` and `tables`, and its `cli` row the package's `heap`: every module of src/objrec
-    has its row, and every module of src/objrec/cli is named in the `cli` row."""
+    has its row, a stage's package (``serve``) and each of its modules (``serve.model``) too,
+    every module of src/objrec/cli is named in the `cli` row, and no row names a module gone
+    (``serve_model``, once the stage became a package)."""
     root = Path(__file__).resolve().parents[1]
     page = (root / "docs" / "development.md").read_text()
     table = page.split("in the order data flows through them:\n\n")[1].split("\n\n")[0]
     named = {name for row in table.splitlines() for name in row.split("|")[1].split("`")[1::2]}
-    modules = {p.stem for p in (root / "src" / "objrec").glob("*.py")} - {"__init__", "__main__"}
+    modules = library_modules(root / "src" / "objrec")
     cli_row = next(row for row in table.splitlines() if row.startswith("| `cli` |"))
     commands = {p.stem for p in (root / "src" / "objrec" / "cli").glob("*.py")} - {"__main__"}
     assert sorted(modules - named) == []
+    assert sorted(named - modules) == []
     assert sorted(commands - set(cli_row.split("`")[1::2])) == []
+
+
+STAGE_INIT_IMPORTS = {"__future__", "importlib", "typing"}
+"""What a stage's package (``serve``) may import as it is imported: its ``__init__`` names its
+entry points and imports their module when one is first asked for, so that importing one of
+its light modules (``serve.settings``, read before FastAPI) imports nothing heavy."""
+
+
+def test_every_stage_package_imports_nothing_of_its_own_when_imported():
+    """A subpackage's ``__init__`` runs before any of its modules is imported: one importing the
+    stage's main module (FastAPI's app, PyTorch) would make every module of the stage as slow to
+    import, and the CLI's checks before its libraries load would wait for them. Each ``__init__``
+    but the ``cli``'s imports only :data:`STAGE_INIT_IMPORTS` when it runs."""
+    heavy = {}
+    for init in sorted(SRC.glob("*/__init__.py")):
+        if init.parent.name == "cli":
+            continue
+        tree = ast.parse(init.read_text())
+        imported = {
+            (node.module or "") if isinstance(node, ast.ImportFrom) else alias.name
+            for node in run_time_imports(tree)
+            for alias in node.names
+        }
+        if imported - STAGE_INIT_IMPORTS:
+            heavy[init.parent.name] = sorted(imported - STAGE_INIT_IMPORTS)
+    assert heavy == {}
+    assert len(list(SRC.glob("*/__init__.py"))) >= 2
 
 
 def check_kinds() -> set[str]:

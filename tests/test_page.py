@@ -838,7 +838,7 @@ def test_the_page_s_copy_is_within_the_server_s_pixels_too(
 
 @pytest.mark.slow
 def test_the_page_says_a_file_s_size_in_mib_as_the_server_says_its_limit(browser_page, server):
-    """The page's sizes are serve_uploads.mebibytes's: 3 figures, whole MiB from 1,000 on (a 1,024
+    """The page's sizes are serve.uploads.mebibytes's: 3 figures, whole MiB from 1,000 on (a 1,024
     MiB file read "1,020 MiB", as a limit of 1024 did on the server's side)."""
     browser_page.goto(server + "/")
     said = browser_page.evaluate(

@@ -572,7 +572,7 @@ def test_predict_and_serve_name_a_file_alike():
     """One rule for "filename": the last part after either slash; serve's default for none."""
     from objrec.predict import Prediction
     from objrec.prediction import base_name
-    from objrec.serve_uploads import upload_name
+    from objrec.serve.uploads import upload_name
 
     for given in ["photos/red.png", "C:\\photos\\red.png", "photos\\day one/red.png", "red.png"]:
         assert Prediction(given).filename == upload_name(given) == base_name(given) == "red.png"

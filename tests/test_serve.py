@@ -23,7 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from objrec.serve import NOT_STARTED, create_app
+from objrec.serve.server import NOT_STARTED, create_app
 
 from .conftest import EPS, fake_checkpoint, fake_ghostscript, local_client, make_image
 
@@ -38,6 +38,18 @@ def plain_png(width, height) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (10, 20, 30)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def test_the_serve_package_gives_its_entry_points_from_its_server_module():
+    """serve.py became the package ``objrec.serve`` (session 58), its own code ``serve.server``:
+    ``from objrec.serve import create_app, serve`` gives the server's, as it gave serve.py's, and
+    a name the package lacks is refused as a missing module attribute."""
+    from objrec.serve import create_app as from_package
+    from objrec.serve import serve, server
+
+    assert from_package is create_app and serve is server.serve
+    with pytest.raises(ImportError):
+        from objrec.serve import app_to_serve  # noqa: F401
 
 
 @pytest.mark.slow
@@ -94,7 +106,7 @@ def test_info_says_why_an_onnxruntime_int8_body_runs_beside_a_pytorch_head_with_
     on the CPU, in ONNX Runtime. The GPU is mocked: none here."""
     import torch
 
-    from objrec import serve_model
+    from objrec.serve import model as serve_model
 
     from .test_inference import int8_copy
 
@@ -128,9 +140,9 @@ def test_the_model_answers_once_on_an_answering_thread_before_the_app_is_made(
     on a thread of those that answer uploads before it is made, and one that fails is refused.
     What it says it runs names the run's kept threshold, as with several workers: `serve RUN`
     (one worker) said nothing of the threshold.json it used."""
-    from objrec import serve_model
     from objrec.errors import ObjrecError
     from objrec.kept import KeptThreshold
+    from objrec.serve import model as serve_model
 
     class Loaded:
         runtime, device, model, warmed = "torch", "cpu", SimpleNamespace(body=None), []
@@ -159,7 +171,7 @@ def test_serve_s_start_line_says_once_that_the_int8_body_runs_in_openvino():
     run's int8 network runs in OpenVINO whichever runtime is asked for, ...": where it runs,
     twice. /info's runs_why, read apart from runs, keeps the whole sentence."""
     from objrec.cli.delivery import StartLines
-    from objrec.serve_model import runs_why, runs_words
+    from objrec.serve.model import runs_why, runs_words
 
     lines = StartLines(Path("run"), "127.0.0.1")
     lines.loaded(runs_words("torch", "openvino"), runs_why("torch", "openvino") + "\nkept")
@@ -181,7 +193,7 @@ def test_info_and_serve_help_say_the_same_of_what_runs_the_model():
 
     from objrec.cli.delivery import RUNS_NOTE, serve
     from objrec.cli.prediction import predict
-    from objrec.serve_model import runs_why, runs_words
+    from objrec.serve.model import runs_why, runs_words
 
     default_run = runs_words("torch", "openvino")  # a default run asked for onnx: torch
     assert default_run == "the int8 body in OpenVINO, the head in PyTorch"
@@ -300,7 +312,7 @@ def test_docs_describes_the_api_offline_from_its_own_schema_with_nothing_loaded_
 def test_the_docs_page_s_python_example_says_to_install_requests():
     """newcomer57 (9): /docs's Python example imports requests, which objrec's venv lacks: run as
     written, ModuleNotFoundError. The page says to install it."""
-    from objrec.api_docs import intro_html
+    from objrec.serve.api_docs import intro_html
 
     page = intro_html("objrec", "1.0")
     assert "import requests" in page and "<code>pip install requests</code>" in page
@@ -484,10 +496,10 @@ def test_serve_s_log_leaves_the_form_parser_s_own_words_to_its_400(client, monke
     own warning into serve's log, ``warning: Expected boundary character 45, got 103 at index
     2``, with no time or client, before the 400's line that says it in words. objrec serve
     shows that library's warnings only with -v."""
-    from objrec import serve
     from objrec.cli import main
+    from objrec.serve import server
 
-    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: None)
+    monkeypatch.setattr(server, "serve", lambda *args, **kwargs: None)
     assert main(["serve", "--port", "0", str(client.run)]) == 0
     headers = {"content-type": "multipart/form-data; boundary=xyz"}
     with caplog.at_level("INFO", logger="objrec.serve.events"):
@@ -527,7 +539,7 @@ def test_a_field_in_the_url_or_a_second_image_is_refused_not_ignored(client):
 def test_a_file_named_in_the_url_is_told_to_come_as_the_image_in_the_form():
     """``/predict?file=photo.jpg`` beside a form's image was told "send file as a form field
     beside file (curl -F file=... -F file=@photo.jpg)": the image, not a second field."""
-    from objrec.serve_predict import misplaced_field_text
+    from objrec.serve.predict import misplaced_field_text
 
     assert misplaced_field_text({"file": "photo.jpg"}, None) == (
         "file: /predict reads its fields from the form, not from the URL: send the image itself "
@@ -554,7 +566,8 @@ def test_a_failure_of_the_server_s_own_is_a_json_error_the_page_can_show(
 ):
     """Anything that failed beyond a bad request (here the model's answer) was Starlette's
     plain-text "Internal Server Error", which the page read as no answer at all."""
-    from objrec import serve_errors, serve_predict
+    from objrec.serve import errors as serve_errors
+    from objrec.serve import predict as serve_predict
 
     def fails(*args, **kwargs):
         raise RuntimeError("/home/someone/run: the model failed")
@@ -630,7 +643,7 @@ def test_an_upload_refused_by_its_content_length_is_one_line_in_the_log_too(clie
 def test_the_page_reads_the_header_that_names_the_model_that_answered(client):
     """The page showed the classes of the model served when it was opened, after any number of
     reloads: it reads /info again when an answer's model (this header) is not the one it shows."""
-    from objrec.served import MODEL_HEADER
+    from objrec.serve.served import MODEL_HEADER
 
     assert client.get("/").text.count(f'headers.get("{MODEL_HEADER}")') == 2
 
@@ -660,7 +673,7 @@ def test_a_head_request_gets_the_page_s_headers_without_its_body(client):
     nosniff that way saw neither: HEAD on /, /info and /health answers as GET does, bodiless."""
     import warnings
 
-    from objrec.served import MODEL_HEADER
+    from objrec.serve.served import MODEL_HEADER
 
     page = client.get("/")
     head = client.head("/")
@@ -704,7 +717,7 @@ def test_sizes_are_said_in_mib_to_three_figures_never_in_exponents(n_bytes, word
     which a Windows user, whose file manager counts MB as MiB, read as taking a "10.3 MB" photo
     that it refused; "up to 10 MiB" refuses nothing shown as under 10 MB by any file manager, and
     the operator's 10 reads 10. A limit of 1000 said "1.05e+03 MB"."""
-    from objrec.serve_uploads import size_text
+    from objrec.serve.uploads import size_text
 
     assert size_text(n_bytes) == f"{words} ({n_bytes:,} bytes)"
 
@@ -779,7 +792,8 @@ def test_at_most_a_few_uploads_are_decoded_at_once_each_on_the_app_s_own_threads
     ``ANSWERING_AT_ONCE`` threads; the others wait their turn and are answered after."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from objrec import serve_predict, serve_uploads
+    from objrec.serve import predict as serve_predict
+    from objrec.serve import uploads as serve_uploads
 
     limit = serve_predict.ANSWERING_AT_ONCE
     lock, release = threading.Lock(), threading.Event()
@@ -883,11 +897,11 @@ def serving(run: Path, *options: str, wait: float, env: dict[str, str] | None = 
 def test_serve_on_a_busy_port_is_one_sentence_and_no_address(client, capsys, monkeypatch):
     """Said before the libraries and the model load: it was said after both, which took up to
     1 min 47 s."""
-    from objrec import serve
     from objrec.cli import main
+    from objrec.serve import server
 
     loaded = []
-    monkeypatch.setattr(serve, "app_to_serve", lambda *a: loaded.append(a) or 1 / 0)
+    monkeypatch.setattr(server, "app_to_serve", lambda *a: loaded.append(a) or 1 / 0)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -903,10 +917,10 @@ def test_serve_on_a_busy_port_is_one_sentence_and_no_address(client, capsys, mon
 def test_a_host_no_interface_has_is_said_in_our_words_not_the_os_s(client, capsys, monkeypatch):
     """review53b nit 8: ``serve --host 10.99.99.99`` said "cannot listen on 10.99.99.99 port
     8755: Cannot assign requested address", the OS's words (EADDRNOTAVAIL)."""
-    from objrec import serve
     from objrec.cli import main
+    from objrec.serve import server
 
-    monkeypatch.setattr(serve, "app_to_serve", lambda *a: 1 / 0)
+    monkeypatch.setattr(server, "app_to_serve", lambda *a: 1 / 0)
     host = "192.0.2.99"  # TEST-NET-1: documentation only, never a machine's
     code = main(["serve", str(client.run), "--host", host, "--port", "0", "--runtime", "torch"])
     err = capsys.readouterr().err
@@ -981,7 +995,7 @@ def test_serve_of_a_folder_that_is_no_run_says_so_before_loading_the_libraries(
     the usage errors (exit 2)."""
     from objrec.cli import main
 
-    monkeypatch.setitem(sys.modules, "objrec.serve", None)  # importing it now fails
+    monkeypatch.setitem(sys.modules, "objrec.serve.server", None)  # importing it now fails
     code = main(["serve", str(tmp_path)])
     said = " ".join(capsys.readouterr().err.split())
     assert code == 1 and f"no checkpoint at {tmp_path / 'model.safetensors'}" in said, said
@@ -1011,11 +1025,13 @@ def test_serve_refuses_an_upload_limit_under_one_byte_in_one_sentence(
 
 
 def test_serve_passes_its_upload_limit_on_and_keeps_10_mib_by_default(tmp_path, monkeypatch):
-    from objrec import cli, serve, serve_uploads
+    from objrec import cli
     from objrec.cli.delivery import SERVE_MAX_UPLOAD_MIB
+    from objrec.serve import server
+    from objrec.serve import uploads as serve_uploads
 
     asked = []
-    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: asked.append(kwargs))
+    monkeypatch.setattr(server, "serve", lambda *args, **kwargs: asked.append(kwargs))
     fake_checkpoint(tmp_path / "model.safetensors")  # a run: serve checks before its imports
     assert cli.main(["serve", "--port", "0", str(tmp_path), "--max-upload-mib", "0.5"]) == 0
     assert cli.main(["serve", "--port", "0", str(tmp_path)]) == 0
@@ -1025,7 +1041,7 @@ def test_serve_passes_its_upload_limit_on_and_keeps_10_mib_by_default(tmp_path, 
 
 def test_each_worker_of_several_takes_the_upload_limit(client, monkeypatch):
     """With --workers 2 each worker builds its app from the environment (app_from_env)."""
-    from objrec.serve import app_from_env, worker_environment
+    from objrec.serve.server import app_from_env, worker_environment
 
     for name, value in worker_environment(client.run, "torch", "cpu", None, True, 1000).items():
         monkeypatch.setenv(name, value)
@@ -1049,11 +1065,11 @@ def test_serve_with_several_workers_refuses_a_bad_setting_before_starting_them(
     checked only the checkpoint, and each worker died loading the model with a traceback, was
     restarted by uvicorn's supervisor, and died again, holding the port. The parent now loads
     the model as a worker would before starting any: one sentence, exit 1, no worker started."""
-    from objrec import serve
     from objrec.cli import main
+    from objrec.serve import server
 
     started = []
-    monkeypatch.setattr(serve, "run_until_stopped", lambda *args: started.append(args))
+    monkeypatch.setattr(server, "run_until_stopped", lambda *args: started.append(args))
     code = main(["serve", str(client.run), "--workers", "2", "--port", "0", *flags])
     said = capsys.readouterr().err.strip().splitlines()
     err = "\n".join(line for line in said if not line.startswith("loading the"))  # progress
@@ -1070,7 +1086,8 @@ def served_by_two_workers(client):
     environment, with the caller's own ``OBJREC_SERVE_DEVICE`` set; then its variables after."""
     import multiprocessing
 
-    from objrec import serve, serve_model
+    from objrec.serve import model as serve_model
+    from objrec.serve import server
 
     from .conftest import TaskRecorder
 
@@ -1085,8 +1102,8 @@ def served_by_two_workers(client):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OBJREC_SERVE_DEVICE", "mine")  # the caller's own, kept as it was
         patch.setattr(serve_model, "load_recognizer", lambda *a: done.loaded.append(1) or real(*a))
-        patch.setattr(serve, "run_until_stopped", start)
-        serve.serve(
+        patch.setattr(server, "run_until_stopped", start)
+        server.serve(
             client.run,
             port=0,
             workers=2,
@@ -1106,13 +1123,13 @@ def test_serve_with_several_workers_starts_them_when_the_settings_are_good(
     """It says what runs the model and why once loaded (the CLI prints it when it is up), and
     shows the loading as a step (10.6 s with nothing on screen at a load of 9); as one worker
     does."""
-    from objrec import serve
+    from objrec.serve import server
 
     from .conftest import TaskRecorder
 
     started, said, shown = [], [], TaskRecorder()
-    monkeypatch.setattr(serve, "run_until_stopped", lambda config, sock: started.append(config))
-    serve.serve(
+    monkeypatch.setattr(server, "run_until_stopped", lambda config, sock: started.append(config))
+    server.serve(
         client.run,
         port=0,
         workers=1,
@@ -1191,7 +1208,7 @@ def test_a_ctrl_c_while_the_checker_starts_is_answered_once_it_has_started():
     tracker unblocks SIGINT as it starts) raised KeyboardInterrupt between the process's spawn
     and the data it is sent: the process read a closed pipe and printed an EOFError traceback
     (CI, a quiet machine). It is answered when the start is done."""
-    from objrec import serve_workers
+    from objrec.serve import workers as serve_workers
 
     done = []
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # xdist's workers: ignored
@@ -1214,7 +1231,7 @@ def test_a_ctrl_c_while_the_checker_starts_is_answered_once_it_has_started():
 
 SPAWN_MASKS = """
 import multiprocessing, multiprocessing.util as util, signal
-from objrec import serve_workers
+from objrec.serve import workers as serve_workers
 
 masks, spawn = [], util.spawnv_passfds
 def spy(*args):
@@ -1246,7 +1263,7 @@ def test_the_settings_checker_starts_with_sigint_held_back_after_the_resource_tr
 def test_serve_leaves_no_worker_settings_in_its_callers_environment(client, served_by_two_workers):
     """serve() handed several workers their settings in os.environ and left them there: a Python
     process that served, then built a worker's app or served again, read the old run's."""
-    from objrec import serve_workers
+    from objrec.serve import workers as serve_workers
 
     seen = served_by_two_workers.environ
     assert seen["OBJREC_SERVE_RUN"] == str(client.run.resolve())  # the workers read them
@@ -1266,8 +1283,8 @@ def test_an_infinite_threshold_is_refused_as_info_cannot_say_it(trained_once, th
 
 
 def up_at(port: int):
-    """A stand-in for ``serve.serve`` that only says it answers, on ``port``."""
-    from objrec.serve_address import url_of
+    """A stand-in for ``serve.server.serve`` that only says it answers, on ``port``."""
+    from objrec.serve.address import url_of
 
     def serve(run, host, port_asked, *args, on_ready, on_loaded=lambda *words: None, **kwargs):
         on_loaded("the whole model in PyTorch, on the CPU", "runtime torch was asked for")
@@ -1288,11 +1305,13 @@ def test_serve_on_every_address_prints_addresses_a_phone_can_open(
 ):
     """`serve --host 0.0.0.0` printed http://0.0.0.0:8000/, which no browser opens: it now gives
     localhost for this machine and the machine's network addresses for other devices."""
-    from objrec import cli, serve, serve_address
+    from objrec import cli
+    from objrec.serve import address as serve_address
+    from objrec.serve import server
 
     found = {False: ["192.168.1.23"], True: ["192.168.1.23", "fd12::5"]}
     monkeypatch.setattr(serve_address, "network_addresses", lambda ipv6=False: found[ipv6])
-    monkeypatch.setattr(serve, "serve", up_at(8123))
+    monkeypatch.setattr(server, "serve", up_at(8123))
     fake_checkpoint(tmp_path / "model.safetensors")  # a run: serve checks before its imports
     assert cli.main(["serve", "--port", "0", str(tmp_path), "--host", host]) == 0
     err = capsys.readouterr().err
@@ -1312,10 +1331,12 @@ def test_serve_on_every_address_prints_addresses_a_phone_can_open(
 def test_serve_on_every_address_says_when_it_finds_no_network_address(
     tmp_path, capsys, monkeypatch
 ):
-    from objrec import cli, serve, serve_address
+    from objrec import cli
+    from objrec.serve import address as serve_address
+    from objrec.serve import server
 
     monkeypatch.setattr(serve_address, "network_addresses", lambda ipv6=False: [])
-    monkeypatch.setattr(serve, "serve", up_at(80))
+    monkeypatch.setattr(server, "serve", up_at(80))
     fake_checkpoint(tmp_path / "model.safetensors")  # a run: serve checks before its imports
     assert cli.main(["serve", "--port", "0", str(tmp_path), "--host", "0.0.0.0"]) == 0
     err = capsys.readouterr().err
@@ -1327,7 +1348,7 @@ def test_network_addresses_are_found_without_the_network_and_only_ones_others_ca
 ):
     """The route's address first, then the host name's; no loopback (Debian's /etc/hosts gives
     the host name 127.0.1.1), link-local or repeated one."""
-    from objrec import serve_address
+    from objrec.serve import address as serve_address
 
     monkeypatch.setattr(socket, "gethostname", lambda: "lab-pc")
     resolved = {
@@ -1350,7 +1371,7 @@ def test_network_addresses_are_found_without_the_network_and_only_ones_others_ca
 
 def test_the_routed_address_is_asked_of_a_udp_socket_that_sends_nothing(monkeypatch):
     """A UDP socket's connect to a private address only picks the route: nothing is sent."""
-    from objrec import serve_address
+    from objrec.serve import address as serve_address
 
     calls = []
 
@@ -1391,7 +1412,7 @@ def test_the_routed_address_is_asked_of_a_udp_socket_that_sends_nothing(monkeypa
 def test_a_server_bound_to_every_ipv6_address_takes_ipv4_too():
     """The IPv4 addresses printed for `--host ::` open it, whatever the system's default."""
     from objrec.errors import ObjrecError
-    from objrec.serve_address import bind_socket
+    from objrec.serve.address import bind_socket
 
     if not socket.has_ipv6:
         pytest.skip("no IPv6 on this machine")
@@ -1415,7 +1436,7 @@ def test_serve_decodes_as_many_pixels_as_objrec_reads_and_says_its_limit(
     from objrec.cli import cli
     from objrec.errors import ObjrecError
     from objrec.images import MAX_PIXELS
-    from objrec.serve import serve
+    from objrec.serve.server import serve
 
     assert f"({MAX_PIXELS:,}, or the environment's OBJREC_MAX_PIXELS)" in cli.commands["serve"].help
     monkeypatch.delenv("OBJREC_MAX_PIXELS", raising=False)
@@ -1425,7 +1446,7 @@ def test_serve_decodes_as_many_pixels_as_objrec_reads_and_says_its_limit(
     with local_client(create_app(trained_once, runtime="torch")) as client:
         assert client.get("/info").json()["max_pixels"] == 10_000
         assert client.post("/predict", files={"file": ("ok.png", plain_png(100, 100))}).is_success
-        with caplog.at_level("WARNING", logger="objrec.serve"):
+        with caplog.at_level("WARNING", logger="objrec.serve.server"):
             refused = client.post("/predict", files={"file": ("big.png", plain_png(101, 100))})
     assert refused.status_code == 413
     assert refused.json()["error"] == (
@@ -1445,16 +1466,17 @@ def test_serve_takes_a_lower_pixel_limit_for_its_uploads_and_says_it(
     3.4 GB for 4 such PNGs, with nothing its operator could set to bound it but OBJREC_MAX_PIXELS,
     which changes what every command reads. `serve --max-pixels` sets the server's own, up to
     objrec's; the 413 states it, also when Pillow's guard refuses the file from its header."""
-    from objrec import serve, serve_uploads
     from objrec.errors import ObjrecError
     from objrec.images import UnreadableImageError
+    from objrec.serve import server
+    from objrec.serve import uploads as serve_uploads
 
     monkeypatch.delenv("OBJREC_MAX_PIXELS", raising=False)
     app = create_app(trained_once, runtime="torch", max_pixels=10_000)
     with local_client(app) as client:
         assert client.get("/info").json()["max_pixels"] == 10_000
         assert client.post("/predict", files={"file": ("ok.png", plain_png(100, 100))}).is_success
-        with caplog.at_level("WARNING", logger="objrec.serve"):
+        with caplog.at_level("WARNING", logger="objrec.serve.server"):
             refused = client.post("/predict", files={"file": ("big.png", plain_png(101, 100))})
     assert refused.status_code == 413
     assert "over the limit of 10,000 pixels" in refused.json()["error"]
@@ -1464,7 +1486,7 @@ def test_serve_takes_a_lower_pixel_limit_for_its_uploads_and_says_it(
         bomb, 10_000
     )
     with pytest.raises(ObjrecError, match="is over objrec's own limit of 89,478,485"):
-        serve.serve(trained_once, max_pixels=90_000_000)
+        server.serve(trained_once, max_pixels=90_000_000)
 
 
 @pytest.mark.parametrize(
@@ -1497,26 +1519,28 @@ def test_serve_s_limits_are_checked_once_by_the_library_the_cli_naming_the_optio
     """--max-pixels, --max-upload-mib and --workers were checked twice, by the CLI and again by
     the library's serve() in other words: the CLI now asks the library's check and says its
     sentence as a usage error naming the option (exit 2)."""
-    from objrec import serve, serve_settings
     from objrec.cli import main
     from objrec.errors import ObjrecError
+    from objrec.serve import server
+    from objrec.serve import settings as serve_settings
 
     def refuse(value):
         raise ObjrecError(f"`{name}` {value:g} is refused by the library's check")
 
     monkeypatch.setattr(serve_settings, check, refuse)
-    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: None)
+    monkeypatch.setattr(server, "serve", lambda *args, **kwargs: None)
     code = main(["serve", str(tmp_path), "--port", "0", option, "7"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith(f"error: {option} 7 is refused by the library's check")
 
 
 def test_serve_passes_its_pixel_limit_on_to_each_worker(client, monkeypatch):
-    from objrec import cli, serve
-    from objrec.serve import app_from_env, worker_environment
+    from objrec import cli
+    from objrec.serve import server
+    from objrec.serve.server import app_from_env, worker_environment
 
     asked = []
-    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: asked.append(kwargs))
+    monkeypatch.setattr(server, "serve", lambda *args, **kwargs: asked.append(kwargs))
     assert cli.main(["serve", "--port", "0", str(client.run), "--max-pixels", "5000"]) == 0
     assert cli.main(["serve", "--port", "0", str(client.run)]) == 0
     assert [a["max_pixels"] for a in asked] == [5000, None]
@@ -1575,7 +1599,8 @@ def test_a_failure_of_the_server_s_own_carries_the_cors_headers_too(trained_once
     """A 500 came without them (Starlette answers it outside every middleware of the app's): a
     page of an allowed origin saw a failed request, not the error. The traceback still reaches
     the server (here the test client, which raises it unless told not to)."""
-    from objrec import serve_errors, serve_predict
+    from objrec.serve import errors as serve_errors
+    from objrec.serve import predict as serve_predict
 
     def fails(*args, **kwargs):
         raise RuntimeError("the model failed")
@@ -1595,7 +1620,7 @@ def test_a_failure_of_the_server_s_own_carries_the_cors_headers_too(trained_once
 
 
 def test_cors_origin_star_lets_any_website_and_is_warned_of(trained_once, caplog):
-    with caplog.at_level("WARNING", logger="objrec.serve"):
+    with caplog.at_level("WARNING", logger="objrec.serve.server"):
         app = create_app(trained_once, runtime="torch", cors_origins=[SHOP, "*"])
     with local_client(app) as anyone:
         preflight = anyone.options("/info", headers={"Origin": "https://x.example", **PREFLIGHT})
@@ -1610,7 +1635,7 @@ def test_a_cors_origin_of_other_letters_than_ascii_s_matches_what_the_browser_se
     https://café.example``, as the shop's owner types it, was kept as typed and matched no
     request, with nothing said."""
     from objrec.errors import ObjrecError
-    from objrec.serve_settings import allowed_origins, cors_origin
+    from objrec.serve.settings import allowed_origins, cors_origin
 
     assert cors_origin("https://Café.example") == "https://xn--caf-dma.example"
     assert cors_origin("http://münchen.de:8080") == "http://xn--mnchen-3ya.de:8080"
@@ -1625,15 +1650,15 @@ def test_a_cors_origin_of_other_letters_than_ascii_s_matches_what_the_browser_se
 def test_cors_origin_star_is_warned_of_once_with_several_workers(client, monkeypatch, caplog):
     """``--workers 2 --cors-origin '*'`` printed the warning once per worker: each worker's app
     warned as it was made. serve warns once, before starting them; a worker's app, never."""
-    from objrec import serve
+    from objrec.serve import server
 
     def two_workers(config, sock):  # each makes its app from the environment serve set
         for _worker in range(2):
-            serve.app_from_env()
+            server.app_from_env()
 
-    monkeypatch.setattr(serve, "run_until_stopped", two_workers)
-    with caplog.at_level("WARNING", logger="objrec.serve"):
-        serve.serve(client.run, port=0, workers=2, runtime="torch", cors_origins=["*"])
+    monkeypatch.setattr(server, "run_until_stopped", two_workers)
+    with caplog.at_level("WARNING", logger="objrec.serve.server"):
+        server.serve(client.run, port=0, workers=2, runtime="torch", cors_origins=["*"])
     assert caplog.text.count("CORS allows any origin (*)") == 1, caplog.text
 
 
@@ -1649,10 +1674,10 @@ def test_cors_origin_star_is_warned_of_once_with_several_workers(client, monkeyp
 def test_serve_refuses_a_cors_origin_that_is_no_origin_in_one_sentence(
     tmp_path, capsys, monkeypatch, given, words
 ):
-    from objrec import serve
     from objrec.cli import main
+    from objrec.serve import server
 
-    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: pytest.fail("served"))
+    monkeypatch.setattr(server, "serve", lambda *args, **kwargs: pytest.fail("served"))
     code = main(["serve", str(tmp_path), "--cors-origin", SHOP, "--cors-origin", given])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1  # a usage error, as click's own
@@ -1662,12 +1687,13 @@ def test_serve_refuses_a_cors_origin_that_is_no_origin_in_one_sentence(
 def test_serve_passes_its_cors_origins_on_says_them_and_gives_them_to_each_worker(
     client, monkeypatch
 ):
-    from objrec import cli, serve
+    from objrec import cli
     from objrec.cli.delivery import StartLines, cors_words
-    from objrec.serve import app_from_env, worker_environment
+    from objrec.serve import server
+    from objrec.serve.server import app_from_env, worker_environment
 
     asked = []
-    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: asked.append(kwargs))
+    monkeypatch.setattr(server, "serve", lambda *args, **kwargs: asked.append(kwargs))
     assert cli.main(["serve", "--port", "0", str(client.run), "--cors-origin", SHOP + ":443"]) == 0
     assert cli.main(["serve", "--port", "0", str(client.run)]) == 0
     assert [a["cors_origins"] for a in asked] == [[SHOP], []]
@@ -1745,7 +1771,7 @@ def test_a_half_written_checkpoint_never_replaces_the_model_served(trained_once,
     (run / "model.safetensors").write_bytes(whole[: len(whole) // 2])
     with (
         local_client(app) as server,
-        caplog.at_level("WARNING", logger="objrec.served"),
+        caplog.at_level("WARNING", logger="objrec.serve.served"),
     ):
         assert [app.state.served.check() for _ in range(3)] == [False] * 3
         (run / "model.safetensors").write_bytes(whole[:-4096] + bytes(4096))
@@ -1769,19 +1795,20 @@ def test_serve_shows_a_server_s_events_with_their_time_in_each_worker_too(
     import logging
     import logging.config
 
-    from objrec import serve, serve_workers
     from objrec.cli import main
+    from objrec.serve import server
+    from objrec.serve import workers as serve_workers
 
     asked, applied = [], []
-    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: asked.append(kwargs))
+    monkeypatch.setattr(server, "serve", lambda *args, **kwargs: asked.append(kwargs))
     assert main(["serve", "--port", "0", str(client.run), "--workers", "2"]) == 0
-    for name in serve.worker_environment(client.run, None, "cpu", None, True, 1):
+    for name in server.worker_environment(client.run, None, "cpu", None, True, 1):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OBJREC_SERVE_RUN", str(client.run))
     monkeypatch.setenv(serve_workers.WORKER_LOGGING, json.dumps(asked[0]["worker_logging"]))
-    monkeypatch.setattr(serve, "create_app", lambda *args, **kwargs: None)
+    monkeypatch.setattr(server, "create_app", lambda *args, **kwargs: None)
     monkeypatch.setattr(logging.config, "dictConfig", applied.append)  # not this process's
-    serve.app_from_env()  # as a worker starts
+    server.app_from_env()  # as a worker starts
     (setup,) = applied
     assert setup["root"] == {"level": "WARNING", "handlers": ["cli"]}
     assert setup["loggers"] == {
@@ -1794,7 +1821,7 @@ def test_serve_shows_a_server_s_events_with_their_time_in_each_worker_too(
     handler = getattr(importlib.import_module(module), name)(**made)  # as dictConfig makes it
     for logger, level, text in [
         ("objrec.serve.events", logging.INFO, "reloaded run/model.safetensors" + " x" * 60),
-        ("objrec.serve", logging.WARNING, "a warning"),
+        ("objrec.serve.server", logging.WARNING, "a warning"),
     ]:
         handler.handle(logging.LogRecord(logger, level, __file__, 1, text, None, None))
     err = capsys.readouterr().err.splitlines()
@@ -1858,8 +1885,9 @@ def test_serve_s_last_line_says_how_many_uploads_it_answered_and_refused(
 ):
     """It said "stopped serving run" alone; one server process counts the uploads it answered,
     and those it refused apart (several count each their own: the line says none)."""
-    from objrec import cli, serve
-    from objrec.serve_uploads import UploadCounts
+    from objrec import cli
+    from objrec.serve import server
+    from objrec.serve.uploads import UploadCounts
 
     done = {"counts": UploadCounts(answered=5, refused=3)}
 
@@ -1867,7 +1895,7 @@ def test_serve_s_last_line_says_how_many_uploads_it_answered_and_refused(
         up_at(8123)(*args, **kwargs)
         return done["counts"]
 
-    monkeypatch.setattr(serve, "serve", serving)
+    monkeypatch.setattr(server, "serve", serving)
     fake_checkpoint(tmp_path / "model.safetensors")
     assert cli.main(["serve", "--port", "0", str(tmp_path)]) == 0
     last = capsys.readouterr().err.strip().splitlines()[-1]
@@ -1884,9 +1912,9 @@ def test_several_workers_uploads_are_counted_together_and_their_folder_removed(c
     temporary folder serve made, which sums them once all have stopped, then removes it."""
     import uvicorn.supervisors
 
-    from objrec import serve
-    from objrec.serve_uploads import UploadCounts
-    from objrec.serve_workers import WORKER_COUNTS
+    from objrec.serve import server
+    from objrec.serve.uploads import UploadCounts
+    from objrec.serve.workers import WORKER_COUNTS
 
     folders = []
     image, text = ("x.png", png_bytes(), "image/png"), ("x.txt", b"no image", "text/plain")
@@ -1898,13 +1926,13 @@ def test_several_workers_uploads_are_counted_together_and_their_folder_removed(c
         def run(self):
             folders.append(Path(os.environ[WORKER_COUNTS]))
             for uploads in [[image, image, text], [image]]:
-                with local_client(serve.app_from_env()) as worker:
+                with local_client(server.app_from_env()) as worker:
                     for upload in uploads:
                         worker.post("/predict", files={"file": upload})
 
     monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", TwoWorkers)
-    monkeypatch.setattr(serve, "check_settings", lambda *args: ("PyTorch", "asked"))
-    counts = serve.serve(client.run, port=0, workers=2, runtime="torch")
+    monkeypatch.setattr(server, "check_settings", lambda *args: ("PyTorch", "asked"))
+    counts = server.serve(client.run, port=0, workers=2, runtime="torch")
     assert counts == UploadCounts(answered=3, refused=1)
     assert counts.words() == "3 uploads answered, 1 refused"
     assert not folders[0].exists() and WORKER_COUNTS not in os.environ
@@ -1949,7 +1977,7 @@ def post_upload(url: str, name: str, data: bytes) -> int:
 def test_a_worker_that_never_said_its_counts_is_said_to_be_left_out(tmp_path):
     """A worker killed, or stopped twice (uvicorn's forced exit skips the app's shutdown), never
     writes its counts: the sum says it left that process out, not a smaller count as the whole."""
-    from objrec.serve_workers import summed_counts
+    from objrec.serve.workers import summed_counts
 
     (tmp_path / "a.json").write_text('{"answered": 2, "refused": 1, "left": 0, "failed": 0}')
     (tmp_path / "b.json").write_text("")  # started, never stopped cleanly
@@ -1996,7 +2024,7 @@ def test_an_upload_refused_as_an_invalid_request_is_one_line_in_the_log_too(clie
     ],
 )
 def test_an_upload_s_size_is_said_in_the_unit_that_reads_best(n_bytes, words):
-    from objrec.serve_uploads import upload_size
+    from objrec.serve.uploads import upload_size
 
     assert upload_size(n_bytes) == words
 
@@ -2009,7 +2037,7 @@ def test_a_request_sent_to_a_name_of_another_website_is_refused_before_it_is_ans
     in a browser here, then drives a server bound to loopback and reads the answers. Such a
     request carries the website's name as its Host: it was answered; it is refused (400, in
     JSON, naming the name), and the server's log tells its operator how to allow a name."""
-    with caplog.at_level("WARNING", logger="objrec.serve"):
+    with caplog.at_level("WARNING", logger="objrec.serve.server"):
         read = client.get("/info", headers={"host": host})
         sent = client.post(
             "/predict", files={"file": ("r.png", png_bytes())}, headers={"host": host}
@@ -2041,7 +2069,7 @@ def test_the_names_a_server_answers_to_are_its_host_this_machine_s_and_those_all
     (as colleagues type it: gpu-box, gpu-box.local); ``allowed_hosts`` adds names,
     ``*.office.lan`` those under a domain, ``*`` any; a name that is no host name is refused."""
     from objrec.errors import ObjrecError
-    from objrec.serve_guards import host_allowed, server_names
+    from objrec.serve.guards import host_allowed, server_names
 
     monkeypatch.setattr(socket, "gethostname", lambda: "GPU-Box.office.lan")
     machine = ["gpu-box.office.lan", "gpu-box", "gpu-box.local"]
@@ -2061,11 +2089,12 @@ def test_allowed_host_lets_a_server_answer_to_a_name_and_every_worker_too(client
     """``--allowed-host objrec.office.lan`` (a DNS name of the server, or a reverse proxy that
     passes its own public name on): requests sent to it are answered, by each of several
     workers too; a usage error names the option."""
-    from objrec import cli, serve
-    from objrec.serve import app_from_env, worker_environment
+    from objrec import cli
+    from objrec.serve import server
+    from objrec.serve.server import app_from_env, worker_environment
 
     asked = []
-    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: asked.append(kwargs))
+    monkeypatch.setattr(server, "serve", lambda *args, **kwargs: asked.append(kwargs))
     assert (
         cli.main(["serve", "--port", "0", str(client.run), "--allowed-host", "Objrec.Office.LAN"])
         == 0
@@ -2081,10 +2110,10 @@ def test_allowed_host_lets_a_server_answer_to_a_name_and_every_worker_too(client
 
 
 def test_allowed_host_that_is_no_host_name_is_a_usage_error(tmp_path, capsys, monkeypatch):
-    from objrec import serve
     from objrec.cli import main
+    from objrec.serve import server
 
-    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: pytest.fail("served"))
+    monkeypatch.setattr(server, "serve", lambda *args, **kwargs: pytest.fail("served"))
     code = main(["serve", str(tmp_path), "--allowed-host", "http://objrec.lan:8000/"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
@@ -2111,7 +2140,7 @@ def test_an_upload_whose_client_closed_the_connection_is_logged_not_answered(
     """serve decoded and answered uploads whose clients had given up (12 of 12 after curl's
     --max-time 2), and logged them as answered. At its turn, an upload whose
     client closed the connection (ASGI's http.disconnect) is not decoded, and the log says so."""
-    from objrec import serve_predict
+    from objrec.serve import predict as serve_predict
 
     answered = []
     monkeypatch.setattr(
@@ -2176,10 +2205,10 @@ def test_an_upload_whose_client_leaves_during_its_turn_stops_and_is_logged_so(
     decoded or scored (curl --max-time 1.3 on a 103 MiB PNG that took 2.3 s), still had it
     scored, and the log said it answered (unknown, closest: pyramid 19.08%). The model no longer
     runs on an image whose client left while it was decoded, and the log says how far it came."""
-    from objrec import serve_predict, serve_uploads
+    from objrec.serve import predict, uploads
 
     scored, started, left, loops = [], threading.Event(), threading.Event(), []
-    real_json = serve_predict.answer_json
+    real_json = predict.answer_json
 
     def until_the_client_left(real):
         def stalled(*args, **kwargs):
@@ -2195,8 +2224,8 @@ def test_an_upload_whose_client_leaves_during_its_turn_stops_and_is_logged_so(
         scored.append(1)
         return real_json(*args, **kwargs)
 
-    monkeypatch.setattr(serve_predict, "answer_json", answer_json)
-    where = serve_uploads if leaves_in == "open_image" else serve_predict
+    monkeypatch.setattr(predict, "answer_json", answer_json)
+    where = uploads if leaves_in == "open_image" else predict
     monkeypatch.setattr(where, leaves_in, until_the_client_left(getattr(where, leaves_in)))
     scope, body = upload_scope()
     messages, sent = [{"type": "http.request", "body": body, "more_body": False}], []
@@ -2229,7 +2258,7 @@ def test_serves_default_runtime_that_cannot_make_its_graph_says_pytorch_serves_w
     no ONNX Runtime and --runtime torch serves. Asked for, onnx says only why."""
     from objrec import inference
     from objrec.errors import ObjrecError
-    from objrec.serve_model import load_recognizer
+    from objrec.serve.model import load_recognizer
 
     def fails(*args, **kwargs):
         raise PermissionError(1, "Operation not permitted", "/cache/onnx/model.onnx")
@@ -2256,12 +2285,12 @@ def test_a_server_process_keeps_open_at_most_half_the_connections_it_may_open_fi
     answers 503 at once, and the server can still open its own files."""
     import resource
 
-    from objrec.serve import server_config
+    from objrec.serve.server import server_config
 
     monkeypatch.setattr(resource, "getrlimit", lambda which: (1024, 4096))
-    assert server_config("objrec.serve:app", 2, "").limit_concurrency == 512
+    assert server_config("objrec.serve.server:app", 2, "").limit_concurrency == 512
     monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY,) * 2)
-    assert server_config("objrec.serve:app", 1, "").limit_concurrency is None
+    assert server_config("objrec.serve.server:app", 1, "").limit_concurrency is None
 
 
 def test_serve_gives_confused_with_as_predict_gives_it(trained_run, split_dir, monkeypatch):
@@ -2271,8 +2300,8 @@ def test_serve_gives_confused_with_as_predict_gives_it(trained_run, split_dir, m
     the same value for the same photo, null only where no evaluation records them."""
     from objrec.checkpoint import model_digest
     from objrec.predict import predict
-    from objrec.serve_model import load_recognizer
-    from objrec.serve_predict import answer_json
+    from objrec.serve.model import load_recognizer
+    from objrec.serve.predict import answer_json
 
     monkeypatch.setattr(sys.modules["objrec.prediction"], "MIXED_PROB", 0)  # a tiny run is sure
     image = next((split_dir / "test" / "red").iterdir())

@@ -3,7 +3,7 @@ import asyncio
 import pytest
 from starlette.exceptions import HTTPException
 
-from objrec.serve_turns import ClientGone, Turns
+from objrec.serve.turns import ClientGone, Turns
 
 
 async def never_gone() -> bool:

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from objrec.served import ServedModel, checking_lifespan
+from objrec.serve.served import ServedModel, checking_lifespan
 
 
 class Loads:
@@ -63,7 +63,7 @@ def test_a_checkpoint_that_fails_to_load_leaves_the_model_served_warned_once(
 ):
     checkpoint = tmp_path / "model.safetensors"
     write(checkpoint, "broken", 2 * 10**18)
-    with caplog.at_level("WARNING", logger="objrec.served"):
+    with caplog.at_level("WARNING", logger="objrec.serve.served"):
         results = [served.check() for _ in range(4)]
     assert results == [False] * 4 and served.recognizer.classes == ["cat", "dog"]
     assert served.load.count == 2  # tried once for that file, not at every look
@@ -101,8 +101,8 @@ def test_a_checkpoint_rewritten_in_the_tick_of_the_look_before_its_load_is_loade
     inode, size and time as they were, and the server answered with the old model for good.
     Such a file is hashed at the next look and loaded again when it is not the model served; a
     look a tick after the change that finds it so vouches for it, and it is not read again."""
-    from objrec import served as served_module
     from objrec.file_index import hash_file
+    from objrec.serve import served as served_module
 
     class Digested(Loads):
         def __call__(self):
@@ -165,7 +165,7 @@ def test_a_look_that_fails_is_logged_and_the_app_looks_again(caplog):
             raise OSError("the disk went away")
 
     app = FastAPI(lifespan=checking_lifespan(SimpleNamespace(check=check, stop=lambda: None), 0.01))
-    with caplog.at_level("WARNING", logger="objrec.served"), TestClient(app):
+    with caplog.at_level("WARNING", logger="objrec.serve.served"), TestClient(app):
         deadline = time.monotonic() + 60
         while len(looked) < 4 and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -85,7 +85,7 @@ def test_the_planted_input_is_unknown_through_predict_and_known_images_are_not(
 
 @pytest.mark.slow
 def test_the_api_and_serve_say_unknown(trained_run, tmp_path):
-    from objrec.serve import create_app
+    from objrec.serve.server import create_app
 
     odd = planted(tmp_path / "odd.png").read_bytes()
     for runtime in ("torch", "onnx"):
@@ -376,7 +376,7 @@ def run_before_the_familiarity(run):
 def test_a_run_trained_before_the_familiarity_is_said_to_have_a_score_without_a_scale(
     trained_run, tmp_path
 ):
-    from objrec.serve import create_app
+    from objrec.serve.server import create_app
 
     assert Recognizer.load(trained_run).readable_score
     info = local_client(create_app(trained_run, runtime="torch")).get("/info").json()
@@ -546,8 +546,8 @@ def test_a_kept_threshold_is_what_predict_uses_until_told_otherwise(tmp_path, tr
     older run's 0.22 by mistake. `evaluate --unknown OTHER --keep-threshold` keeps it beside the
     model: predict answers as with --threshold then, an explicit one still wins, the one kept
     before stays recorded, and nothing of the run changes unless it is asked to keep one."""
-    from objrec.serve_model import unknown_info
-    from objrec.serve_predict import answer_json
+    from objrec.serve.model import unknown_info
+    from objrec.serve.predict import answer_json
 
     run = Path(shutil.copytree(trained_once, tmp_path / "run"))
     images = [*known_images(trained_once.parent / "data"), planted(tmp_path / "board.png")]

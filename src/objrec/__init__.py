@@ -45,7 +45,7 @@ _EXPORTS = {
     "check_folder": "objrec.check",
     "export_model": "objrec.export",
     "build_report": "objrec.report",
-    "create_app": "objrec.serve",
+    "create_app": "objrec.serve.server",
     "audit_folder": "objrec.audit:audit",
     "AuditConfig": "objrec.audit",
     "apply_plan": "objrec.applying",

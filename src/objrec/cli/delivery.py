@@ -42,7 +42,7 @@ from objrec.config import CHECK_PHOTOS, require_device
 from objrec.errors import ObjrecError
 from objrec.images import MAX_PIXELS, MAX_PIXELS_VARIABLE
 from objrec.model_file import read_meta, refuse_cut_short
-from objrec.serve_address import bind_socket
+from objrec.serve.address import bind_socket
 from objrec.words import on_lines, plural
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from objrec.share import ShareResult
 
 SERVE_MAX_UPLOAD_MIB = 10.0
-"""``serve``'s upload limit in MiB: ``serve_uploads.MAX_UPLOAD_BYTES``, here since the CLI does not
+"""``serve``'s upload limit in MiB: ``serve.uploads.MAX_UPLOAD_BYTES``, here since the CLI does not
 import FastAPI for ``--help`` (a test checks that the two agree)."""
 
 RUNS_NOTE = (
@@ -61,7 +61,7 @@ RUNS_NOTE = (
     '"openvino", "int8_engine": "openvino", and the same in words (runs, runs_why).'
 )
 """What ``serve --help`` says first of an int8 body's engine, as ``/info`` and the line at start
-say it (``serve_model.runs_words``; a test checks that they agree). It came after "Left out, serve
+say it (``serve.model.runs_words``; a test checks that they agree). It came after "Left out, serve
 picks: on the CPU onnx", which a newcomer with a default run read against /info's "runtime":
 "torch"."""
 
@@ -541,12 +541,12 @@ def serve(
 
 
 def serve_until_stopped(run: Path, *args: Any, **kwargs: Any) -> None:
-    """``objrec.serve.serve`` of RUN with ``args`` and ``kwargs``, its libraries (FastAPI,
+    """``objrec.serve.server.serve`` of RUN with ``args`` and ``kwargs``, its libraries (FastAPI,
     PyTorch) loaded first, shown; then, stopped by Ctrl-C or SIGTERM, a last line that says so
     (it printed none, its log the last thing on the terminal), and what the server did with the
     uploads it was sent, those refused apart from those answered (all its processes')."""
     with (reporter := RichReporter()).loading():
-        from objrec.serve import serve as run_serve
+        from objrec.serve.server import serve as run_serve
     counts = run_serve(run, *args, **{**kwargs, "reporter": reporter})
     CTRL_C.catch_up()  # the Ctrl-C uvicorn raised again is replied to before the last line
     done = f": {counts.words()}" if counts is not None else ""
@@ -583,7 +583,7 @@ def checked_settings(
     model loads; the upload limit in bytes and the origins as the browser sends them. A bad
     ``OBJREC_MAX_PIXELS`` is the environment's error (exit 1)."""
     from objrec.images import pixel_limit
-    from objrec.serve_settings import (
+    from objrec.serve.settings import (
         allowed_origins,
         check_workers,
         upload_limit_bytes,
@@ -609,7 +609,7 @@ def server_settings(allowed_hosts: tuple[str, ...], root_path: str) -> ServerSet
     """``serve``'s settings of the server around the model: its --allowed-host names and
     --root-path as the library checks them, a bad one refused as a usage error naming the option
     (exit 2) before the model loads, and how the workers log (``worker_logging``)."""
-    from objrec.serve_settings import allowed_host, proxy_prefix
+    from objrec.serve.settings import allowed_host, proxy_prefix
 
     return ServerSettings(
         allowed_hosts=[from_options(allowed_host, name) for name in allowed_hosts],
@@ -635,7 +635,7 @@ class StartLines:
         """What runs the model and why, the kept threshold's line in serve's terms (--threshold).
         Where ``runs`` names OpenVINO, the why says so once: "running the int8 body in OpenVINO,
         the head in PyTorch: this run's int8 network runs in OpenVINO whichever runtime ..."."""
-        from objrec.serve_model import IN_OPENVINO_WHY
+        from objrec.serve.model import IN_OPENVINO_WHY
 
         said = f"this run's int8 network runs in OpenVINO {IN_OPENVINO_WHY}"
         if "in OpenVINO" in runs and why.startswith(said):
@@ -651,7 +651,7 @@ def serving_text(run: Path, host: str, url: str) -> str:
     """What ``serve`` says once it answers at ``url``: the address to open, or, bound to every
     address (``--host 0.0.0.0``), the one for this machine and those for other devices, since
     no browser opens http://0.0.0.0:8000/."""
-    from objrec.serve_address import urls_to_open
+    from objrec.serve.address import urls_to_open
 
     here, others = urls_to_open(host, urlsplit(url).port or 0)
     if not others and here == url:

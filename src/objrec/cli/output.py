@@ -926,7 +926,7 @@ class SentenceHandler(logging.Handler):
 
 
 SERVER_EVENTS = "objrec.serve.events"
-"""The logger of what a running server did (``served.events``: a model reloaded, an answer),
+"""The logger of what a running server did (``serve.served.events``: a model reloaded, an answer),
 whose INFO lines ``serve`` shows at its normal verbosity (:func:`show_server_events`)."""
 
 
@@ -934,7 +934,7 @@ FORM_PARSERS = ("python_multipart", "multipart")
 """The loggers of python-multipart (named ``multipart`` before its 0.0.13), which logs a warning
 in its own words (``Expected boundary character 45, got 103 at index 2``) for each form it cannot
 read, with no time or client: the server's 400 and its log line say what was sent and what to
-send instead (``serve_errors``), so ``serve`` shows them only with ``-v``."""
+send instead (``serve.errors``), so ``serve`` shows them only with ``-v``."""
 
 
 def show_server_events() -> dict[str, Any]:

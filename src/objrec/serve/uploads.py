@@ -16,7 +16,7 @@ from starlette.types import Scope
 
 from objrec.images import MAX_PIXELS_VARIABLE, UnreadableImageError, open_image
 from objrec.prediction import base_name
-from objrec.served import events
+from objrec.serve.served import events
 from objrec.words import plural
 
 log = logging.getLogger(__name__)
@@ -100,11 +100,11 @@ def declared_length(scope: Scope) -> int:
 @dataclass
 class UploadCounts:
     """What a server did with the uploads sent to ``/predict``, by its answer's status
-    (``serve_guards.CountUploads``): answered, refused (no image, too large, the server busy:
+    (``serve.guards.CountUploads``): answered, refused (no image, too large, the server busy:
     never counted among those answered), left by their client before the answer, failed (the
     server's own error); with several server processes, their sum, and how many of them ended
     without saying theirs (``uncounted``: killed, or stopped twice, which skips its shutdown;
-    ``serve_workers.counted_across_workers``). ``objrec serve``'s last line says them."""
+    ``serve.workers.counted_across_workers``). ``objrec serve``'s last line says them."""
 
     answered: int = 0
     refused: int = 0
@@ -154,17 +154,17 @@ CLIENT_LEFT = 499
 
 RECEIVED = "objrec.received"
 """The request scope's key for when its body was received whole (``time.perf_counter()``), set
-by ``serve_guards.MarkBodyReceived``: an upload's log line times a refusal made before the
+by ``serve.guards.MarkBodyReceived``: an upload's log line times a refusal made before the
 endpoint ran (:func:`log_request`) from it, as the endpoint times the others."""
 
 
 def log_request(
     request: Request, file: StarletteUploadFile | None, outcome: str, seconds: float | None = None
 ) -> None:
-    """One line in the server's log (``served.events``, which ``objrec serve`` shows) for an
+    """One line in the server's log (``serve.served.events``, which ``objrec serve`` shows) for an
     upload: its name, size, who sent it, the answer or why none, and the time it took from its
     arrival (its body received) to the answer (``seconds``; None for a request refused before the
-    endpoint ran: timed from when ``serve_guards.MarkBodyReceived`` saw its body whole, none
+    endpoint ran: timed from when ``serve.guards.MarkBodyReceived`` saw its body whole, none
     for one whose body never came whole), said before the answer, which may end in advice that
     a time after it would read as part of. ``file`` None: the request held no image. uvicorn's
     access log, off under ``serve``, would say only the client, path and status."""

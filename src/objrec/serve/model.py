@@ -1,6 +1,6 @@
 """The model a server answers with: loaded for ``serve``'s settings (runtime, device, threshold),
 made to answer a first image on an answering thread before anyone's, loaded again when its files
-are replaced (``served.ServedModel``); and what runs it and why, in words (``/info``, the line
+are replaced (``serve.served.ServedModel``); and what runs it and why, in words (``/info``, the line
 ``serve`` prints at start)."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from objrec.prediction import evaluation_records, mixed_partners
 from objrec.quantize import QuantizedBody, graph_engine
 from objrec.run_files import checkpoint_file
 from objrec.runtime import ENGINE_NAMES
-from objrec.served import Beside, ServedModel
+from objrec.serve.served import Beside, ServedModel
 
 log = logging.getLogger(__name__)
 

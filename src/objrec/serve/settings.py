@@ -46,7 +46,7 @@ def upload_pixel_limit(max_pixels: int | None) -> int:
     (``images.pixel_limit``) when None: RGB pixels' worth of memory, an image of a kind that
     takes more a pixel to decode allowed fewer (``images.bytes_to_decode``). A lower one bounds
     the server's memory (an RGB image takes 4 bytes a pixel to decode,
-    ``serve_predict.ANSWERING_AT_ONCE`` at once); one under a pixel, or higher than
+    ``serve.predict.ANSWERING_AT_ONCE`` at once); one under a pixel, or higher than
     objrec reads anywhere (Pillow's guard is set from objrec's limit), is refused."""
     limit = pixel_limit()  # a bad OBJREC_MAX_PIXELS refused here, in one sentence
     if max_pixels is None:
@@ -143,7 +143,7 @@ def is_address(host: str) -> bool:
 
 
 def allowed_host(name: str) -> str:
-    """``name`` as the Host check compares it (``serve_guards.host_allowed``): a host name, lower
+    """``name`` as the Host check compares it (``serve.guards.host_allowed``): a host name, lower
     case, without a final dot; ``*.`` and a name; ``*``. Anything else (a URL, a port, a path) is
     refused in one sentence."""
     given = name.strip().lower().rstrip(".")

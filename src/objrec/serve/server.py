@@ -5,29 +5,29 @@ stopped, in one process or several (:func:`serve`): a JSON API and a page to try
 ``predict --json`` gives for an image, ``filename`` in place of ``path`` (``Prediction.to_json``;
 docs/json.md, "predict", lists the keys); ``GET /`` is a page where a person picks or drops an
 image; ``GET /health``, ``/info``, ``/docs`` (the API written out from ``/openapi.json``, with
-nothing loaded from elsewhere: ``api_docs``). The model loads at start, and again when its
-file is replaced (``served``: a retrain); uploads are answered on a few threads of the app's own
-(``serve_predict.ANSWERING_AT_ONCE``), which share it safely, while the others wait. Every bad
+nothing loaded from elsewhere: ``serve.api_docs``). The model loads at start, and again when its
+file is replaced (``serve.served``: a retrain); uploads are answered on a few threads of the app's
+own (``serve.predict.ANSWERING_AT_ONCE``), which share it safely, while the others wait. Every bad
 request gets a 4xx JSON ``{"error": ...}``: an empty or missing file, a non-image, an upload over
 the size limit (10 MiB unless ``max_upload_bytes`` says otherwise; the error gives it in MiB and
-bytes, the log names the option that raises it), an image over the pixel limit, a ``topk`` out
-of range; a failure of the server's own gets a 500 JSON ``{"error": ...}``. An upload over the
-size limit is refused before it is received: from its Content-Length header alone, or as soon as
-the bytes read pass the limit (a chunked upload, or one whose Content-Length is wrong), never
-after storing the whole of it. No CORS headers unless ``cors_origins`` names the web pages'
-origins that may call the API from their JavaScript (``serve_guards.add_cors``). The page comes
-with a Content-Security-Policy that lets its own script alone run (``serve_pages.page_policy``),
-every answer with ``nosniff`` (``serve_guards.NoSniff``). No login: whoever reaches the port may
-use it (``serve`` binds to loopback unless told otherwise); but a request sent to a name the
-server does not answer to is refused, so that no website can point a name of its own at it (DNS
-rebinding: ``serve_guards.RefuseOtherHosts``).
+bytes, the log names the option that raises it), an image over the pixel limit, a ``topk`` out of
+range; a failure of the server's own gets a 500 JSON ``{"error": ...}``. An upload over the size
+limit is refused before it is received: from its Content-Length header alone, or as soon as the
+bytes read pass the limit (a chunked upload, or one whose Content-Length is wrong), never after
+storing the whole of it. No CORS headers unless ``cors_origins`` names the web pages' origins that
+may call the API from their JavaScript (``serve.guards.add_cors``). The page comes with a
+Content-Security-Policy that lets its own script alone run (``serve.pages.page_policy``), every
+answer with ``nosniff`` (``serve.guards.NoSniff``). No login: whoever reaches the port may use it
+(``serve`` binds to loopback unless told otherwise); but a request sent to a name the server does
+not answer to is refused, so that no website can point a name of its own at it (DNS rebinding:
+``serve.guards.RefuseOtherHosts``).
 
-This module puts the server together from the modules that each own one part of it:
-``serve_predict`` (``/predict``), ``serve_pages`` (the page, ``/health``, ``/info``, ``/docs``),
-``serve_uploads`` (an upload's limits, decoding and log line), ``serve_model`` (the model
-loaded, and what runs it), ``serve_errors`` (every error as JSON), ``serve_guards`` (what wraps
-every request), ``serve_address`` (the socket and the addresses to open), ``serve_workers``
-(what several processes need), ``serve_settings``, ``serve_turns`` and ``served``.
+This module puts the server together from the modules beside it, which each own one part of it:
+``predict`` (``/predict``), ``pages`` (the page, ``/health``, ``/info``, ``/docs``), ``uploads``
+(an upload's limits, decoding and log line), ``model`` (the model loaded, and what runs it),
+``errors`` (every error as JSON), ``guards`` (what wraps every request), ``address`` (the socket
+and the addresses to open), ``workers`` (what several processes need), ``settings``, ``turns``,
+``served`` and ``api_docs``.
 """
 
 from __future__ import annotations
@@ -48,13 +48,14 @@ from fastapi import FastAPI
 from objrec import __version__
 from objrec.errors import ObjrecError, ctrl_c_leaves
 from objrec.progress import Reporter, or_silent
-from objrec.serve_address import bind_socket, url_of, wait_until_up
-from objrec.serve_errors import add_error_handlers
-from objrec.serve_guards import add_middlewares, server_names, warn_of_any_origin
-from objrec.serve_model import serve_model, start_words
-from objrec.serve_pages import add_docs, add_reading_routes, page_html
-from objrec.serve_predict import ANSWERING_AT_ONCE, add_predict_route
-from objrec.serve_settings import (
+from objrec.serve.address import bind_socket, url_of, wait_until_up
+from objrec.serve.errors import add_error_handlers
+from objrec.serve.guards import add_middlewares, server_names, warn_of_any_origin
+from objrec.serve.model import serve_model, start_words
+from objrec.serve.pages import add_docs, add_reading_routes, page_html
+from objrec.serve.predict import ANSWERING_AT_ONCE, add_predict_route
+from objrec.serve.served import CHECK_EVERY, checking_lifespan
+from objrec.serve.settings import (
     allowed_host,
     allowed_origins,
     check_upload_limit,
@@ -62,15 +63,14 @@ from objrec.serve_settings import (
     proxy_prefix,
     upload_pixel_limit,
 )
-from objrec.serve_uploads import MAX_UPLOAD_BYTES, UploadCounts
-from objrec.serve_workers import (
+from objrec.serve.uploads import MAX_UPLOAD_BYTES, UploadCounts
+from objrec.serve.workers import (
     WORKER_LOGGING,
     check_settings,
     counted_across_workers,
     counting_until_stopped,
     set_up_worker_logging,
 )
-from objrec.served import CHECK_EVERY, checking_lifespan
 
 NOT_STARTED = "the server had not started (its model loads first): run it again"
 """What Ctrl-C before the server is up leaves (``errors.ctrl_c_leaves``)."""
@@ -89,17 +89,17 @@ def create_app(
     check_every: float | None = CHECK_EVERY,
     allowed_hosts: Sequence[str] = (),
 ) -> FastAPI:
-    """The app for the model in ``run``, loaded now and run once (``serve_model.warm_up``), so that
+    """The app for the model in ``run``, loaded now and run once (``serve.model.warm_up``), so that
     the first upload is answered as fast as the next; ``threshold``, ``unknown``: as predict's.
     ``cors_origins``: the web pages' origins (``https://shop.example``; ``*``, any, warned of unless
     not ``warn_any_origin``: :func:`serve` warns once for all its workers) whose JavaScript may call
-    the API and read its answers (``serve_guards.add_cors``); none by default. ``app.state.served``:
-    the model served (``served.ServedModel``); ``app.state.uploads``, the uploads it answered and
-    refused (``serve_uploads.UploadCounts``). Uploads over ``max_upload_bytes`` and images over
+    the API and read its answers (``serve.guards.add_cors``); none by default. ``app.state.served``:
+    the model served (``serve.served.ServedModel``); ``app.state.uploads``, the uploads it answered
+    and refused (``serve.uploads.UploadCounts``). Uploads over ``max_upload_bytes`` and images over
     ``max_pixels`` (default: objrec's own limit, ``images.pixel_limit``, as train reads images; a
     lower one bounds the server's memory: :func:`upload_pixel_limit`) are refused (413). While the
-    app runs it looks at the model's checkpoint file every ``check_every`` seconds (None: never)
-    and answers with the new model once that file is replaced (``served.ServedModel``: a retrain
+    app runs it looks at the model's checkpoint file every ``check_every`` seconds (None: never) and
+    answers with the new model once that file is replaced (``serve.served.ServedModel``: a retrain
     into the run folder). A request to a name (its Host header) other than an IP address,
     ``localhost`` or one of ``allowed_hosts`` (``*.office.lan``; ``*``: any) is refused (400)."""
     check_upload_limit(max_upload_bytes)
@@ -156,7 +156,7 @@ def worker_environment(
 def app_from_env() -> FastAPI:
     """For ``uvicorn --factory`` with several workers: the run is read from the environment,
     and the logging set-up, when :func:`serve` was given one (``worker_logging``); the app
-    writes its upload counts where :func:`serve` sums them (``serve_workers``)."""
+    writes its upload counts where :func:`serve` sums them (``serve.workers``)."""
     set_up_worker_logging()
     run = os.environ.get("OBJREC_SERVE_RUN")
     if not run:
@@ -203,10 +203,10 @@ def serve(
     The port is bound first, so that a busy one raises ``ObjrecError`` at once, not once the model
     has loaded (up to 1 min 47 s, shown to ``reporter``); then the model is loaded (checked, with
     several ``workers``) before anything is served. ``on_loaded(runs, why)`` is called once it is
-    loaded, with what runs it and why (``serve_model.runs_and_why``); ``on_ready(url)`` once the
+    loaded, with what runs it and why (``serve.model.runs_and_why``); ``on_ready(url)`` once the
     server answers at ``url`` (its real port, for ``port`` 0). The limits, ``cors_origins`` and
     ``allowed_hosts``: as :func:`create_app`'s, which answers ``host``'s name and this machine's
-    too (``serve_guards.server_names``). ``worker_logging``: a ``logging.config.dictConfig`` each of
+    too (``serve.guards.server_names``). ``worker_logging``: a ``logging.config.dictConfig`` each of
     several ``workers`` (new processes) applies as it starts. ``root_path``: the prefix a reverse
     proxy strips (:func:`proxy_prefix`), which ``/openapi.json`` gives as its server."""
     check_workers(workers)
@@ -265,7 +265,7 @@ def workers_environment(
     workers: int = 1, worker_logging: Mapping[str, Any] | None = None, prefix: str = "OBJREC_SERVE_"
 ) -> Iterator[None]:
     """``os.environ``'s variables of ``prefix`` as they were, once the block ends: several workers
-    get their settings through them (:func:`worker_environment`, ``serve_workers.WORKER_LOGGING``:
+    get their settings through them (:func:`worker_environment`, ``serve.workers.WORKER_LOGGING``:
     ``worker_logging``, set for the block for several ``workers``), which a Python process that
     called :func:`serve` kept after it returned otherwise."""
     before = {name: value for name, value in os.environ.items() if name.startswith(prefix)}
@@ -291,7 +291,7 @@ def app_to_serve(
         runs = check_settings(run, runtime, device, threshold, unknown)
         warn_of_any_origin(origins)  # once here: each worker's app warns of nothing
         os.environ.update(worker_environment(run, *settings))
-        return "objrec.serve:app_from_env", runs
+        return "objrec.serve.server:app_from_env", runs
     app = create_app(
         *(run, runtime, max_upload_bytes, max_pixels),
         threshold=threshold,
@@ -310,7 +310,7 @@ def run_until_stopped(config: Any, sock: socket.socket) -> UploadCounts:
     (uvicorn 0.29's cooperative signal handling), which the CLI took for an interruption
     ('aborted', exit 130 or 143); here it is only noted. Several workers run under uvicorn's
     supervisor, which keeps the signals for itself, each counting its own uploads, summed once
-    all have stopped (``serve_workers.counted_across_workers``)."""
+    all have stopped (``serve.workers.counted_across_workers``)."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 

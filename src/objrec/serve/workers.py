@@ -23,21 +23,22 @@ from traceback import format_exception
 from typing import Any
 
 from objrec.errors import ObjrecError
-from objrec.serve_model import loaded_words
-from objrec.serve_uploads import UploadCounts
+from objrec.serve.model import loaded_words
+from objrec.serve.uploads import UploadCounts
 
 log = logging.getLogger(__name__)
 
 WORKER_LOGGING = "OBJREC_SERVE_LOGGING"
-"""The environment variable that holds the logging set-up of ``serve.serve``'s workers (JSON)."""
+"""The environment variable that holds the logging set-up of ``serve.server.serve``'s workers
+(JSON)."""
 
 WORKER_COUNTS = "OBJREC_SERVE_COUNTS"
-"""The environment variable naming the folder each of ``serve.serve``'s workers writes its upload
-counts to (:func:`counted_across_workers`)."""
+"""The environment variable naming the folder each of ``serve.server.serve``'s workers writes its
+upload counts to (:func:`counted_across_workers`)."""
 
 
 def set_up_worker_logging() -> None:
-    """The logging set-up ``serve.serve`` hands its new processes in the environment
+    """The logging set-up ``serve.server.serve`` hands its new processes in the environment
     (:data:`WORKER_LOGGING`), when it was given one."""
     if os.environ.get(WORKER_LOGGING):
         logging.config.dictConfig(json.loads(os.environ[WORKER_LOGGING]))
@@ -50,7 +51,7 @@ def check_settings(
     so that a setting a worker would fail on is refused here, in one sentence: uvicorn's
     supervisor restarts a worker that dies while starting, forever, each with a traceback. The
     ONNX model a worker runs is exported here too, once, rather than by each worker at once.
-    Returns what runs the model and why (``serve_model.start_words``); the workers load their own.
+    Returns what runs the model and why (``serve.model.start_words``); the workers load their own.
 
     It loads in a process of its own, started as uvicorn starts the workers (spawned: a fork of
     a process that has run PyTorch may hang), which ends once it has: the process that goes on
@@ -139,7 +140,7 @@ def send_loaded_words(
     unknown: bool,
 ) -> None:
     """:func:`check_settings`'s work, in the process it starts: the model of ``run`` loaded as a
-    worker loads it, and what runs it and why sent back (``serve_model.loaded_words``), or why it
+    worker loads it, and what runs it and why sent back (``serve.model.loaded_words``), or why it
     could not be (an unexpected failure with its traceback, for the log)."""
     set_up_worker_logging()
     try:

@@ -16,16 +16,17 @@ from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from objrec.serve_address import WILDCARD_HOSTS
-from objrec.serve_errors import AnswerFailuresInside, error_response
-from objrec.serve_settings import (
+from objrec.serve.address import WILDCARD_HOSTS
+from objrec.serve.errors import AnswerFailuresInside, error_response
+from objrec.serve.served import MODEL_HEADER
+from objrec.serve.settings import (
     ANY_HOST,
     ANY_ORIGIN,
     allowed_host,
     host_of,
     is_address,
 )
-from objrec.serve_uploads import (
+from objrec.serve.uploads import (
     CLIENT_LEFT,
     RECEIVED,
     UploadCounts,
@@ -35,7 +36,6 @@ from objrec.serve_uploads import (
     log_too_large,
     too_large_text,
 )
-from objrec.served import MODEL_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class MarkBodyReceived:
 
 class CountUploads:
     """Counts each upload to ``/predict`` by its answer's status, in ``counts``
-    (``serve_uploads.UploadCounts``, the app's ``state.uploads``): outside the 413 from a
+    (``serve.uploads.UploadCounts``, the app's ``state.uploads``): outside the 413 from a
     Content-Length and inside the Host check, so that every upload the log has a line for is
     counted once, as it was answered or refused."""
 
@@ -221,8 +221,8 @@ def add_cors(app: FastAPI, origins: Sequence[str]) -> None:
     """Starlette's CORS middleware around ``app``, outermost, for the (checked) ``origins``: a
     web page of one of them may call the API from its JavaScript and read the answers (a GET or
     a POST, with the headers a form sends; no cookies nor credentials; the header that names
-    the model that answered, ``served.MODEL_HEADER``, readable), errors included (a 413
-    from :class:`RefuseDeclaredOverLimit`, a 500 from ``serve_errors.AnswerFailuresInside``).
+    the model that answered, ``serve.served.MODEL_HEADER``, readable), errors included (a 413
+    from :class:`RefuseDeclaredOverLimit`, a 500 from ``serve.errors.AnswerFailuresInside``).
     Without ``origins``, no CORS headers at all: a browser keeps every answer from a page of another
     address."""
     if origins:

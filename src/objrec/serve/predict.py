@@ -1,4 +1,4 @@
-"""``POST /predict``: an upload's form checked, its turn (``serve_turns``), its image decoded and
+"""``POST /predict``: an upload's form checked, its turn (``serve.turns``), its image decoded and
 answered on one of the app's answering threads by the model served when its turn came, and one
 line in the server's log for each upload."""
 
@@ -18,8 +18,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from objrec.inference import Recognizer
 from objrec.prediction import Prediction, answered, note_mixed
-from objrec.serve_errors import ErrorAnswer
-from objrec.serve_turns import (
+from objrec.serve.errors import ErrorAnswer
+from objrec.serve.served import MODEL_HEADER, ServedModel
+from objrec.serve.turns import (
     MOST_WAITING,
     RETRY_AFTER,
     ClientLeft,
@@ -27,8 +28,7 @@ from objrec.serve_turns import (
     stop_if_left,
     while_connected,
 )
-from objrec.serve_uploads import body_limit, decode_upload, log_request, read_upload, upload_name
-from objrec.served import MODEL_HEADER, ServedModel
+from objrec.serve.uploads import body_limit, decode_upload, log_request, read_upload, upload_name
 
 ANSWERING_AT_ONCE = 4
 """Uploads ``/predict`` decodes and answers at once, each on one of the app's own threads; the
@@ -135,9 +135,9 @@ def add_predict_route(
     max_pixels: int,
 ) -> None:
     """``POST /predict``: each upload answered on an ``answering`` thread by the model served
-    when its turn came (:func:`answer_upload`, ``serve_turns.Turns``: not when its client has
+    when its turn came (:func:`answer_upload`, ``serve.turns.Turns``: not when its client has
     gone, 503 when too many wait; stopped where it can be when its client leaves during its
-    turn, ``serve_turns.while_connected``), and told in the log (:func:`logged`)."""
+    turn, ``serve.turns.while_connected``), and told in the log (:func:`logged`)."""
     turns, limits = Turns(ANSWERING_AT_ONCE), (max_upload_bytes, max_pixels)
     busy = {"Retry-After": str(RETRY_AFTER)}
 
@@ -165,7 +165,7 @@ def add_predict_route(
 
 async def logged(request: Request, file: UploadFile, answering: Awaitable[dict]) -> dict:
     """The answer ``answering`` gives the upload ``file``, told in the server's log in one line
-    (``serve_uploads.log_request``) with the seconds it took: the answer, why it was refused or
+    (``serve.uploads.log_request``) with the seconds it took: the answer, why it was refused or
     failed, or that its client left (then a 499, nginx's "client closed request")."""
     started = time.perf_counter()
     try:
@@ -232,7 +232,7 @@ def answer_upload(
 ) -> dict:
     """``/predict``'s answer to one upload: its bytes read, decoded and answered; stopped before
     the decoding and before the model once ``left`` says that its client has closed the
-    connection (``serve_turns.stop_if_left``)."""
+    connection (``serve.turns.stop_if_left``)."""
     name = upload_name(file.filename)
     data = read_upload(file, name, max_upload_bytes)
     stop_if_left(left, "read")

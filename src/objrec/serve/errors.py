@@ -15,10 +15,10 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from objrec.serve_turns import (
+from objrec.serve.turns import (
     LEFT,
 )
-from objrec.serve_uploads import log_request, log_too_large, too_large_text
+from objrec.serve.uploads import log_request, log_too_large, too_large_text
 
 PATHS = "/ (the page), /predict (POST an image), /health, /info and /docs"
 """What this server answers, as its 404 says."""

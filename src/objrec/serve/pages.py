@@ -13,11 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from objrec.api_docs import docs_html, docs_policy
 from objrec.images import IMAGE_EXTENSIONS
-from objrec.serve_model import model_info
-from objrec.serve_uploads import mebibytes, size_text
-from objrec.served import MODEL_HEADER, ServedModel
+from objrec.serve.api_docs import docs_html, docs_policy
+from objrec.serve.model import model_info
+from objrec.serve.served import MODEL_HEADER, ServedModel
+from objrec.serve.uploads import mebibytes, size_text
 
 
 def page_html(max_upload_bytes: int, max_pixels: int) -> str:
@@ -103,9 +103,9 @@ def health() -> dict:
 
 
 def add_docs(app: FastAPI) -> None:
-    """``GET /docs``: the API written out from the app's own schema (``api_docs``), with nothing
-    loaded from elsewhere: FastAPI's Swagger UI loads its script from a CDN, and was blank on an
-    offline LAN. ``/openapi.json`` stays, for tools that read it."""
+    """``GET /docs``: the API written out from the app's own schema (``serve.api_docs``), with
+    nothing loaded from elsewhere: FastAPI's Swagger UI loads its script from a CDN, and was blank
+    on an offline LAN. ``/openapi.json`` stays, for tools that read it."""
 
     async def docs(request: Request) -> HTMLResponse:
         page = docs_html(app.openapi())
@@ -134,13 +134,14 @@ def add_reading_routes(
     limits: tuple[int, int, list[str]],
     runtime: str | None,
 ) -> None:
-    """GET (and HEAD) / (the page), /health and /info (``serve_model.model_info`` of the model
+    """GET (and HEAD) / (the page), /health and /info (``serve.model.model_info`` of the model
     served now and when it was loaded, with the upload ``limits``: bytes, pixels; and the CORS
-    origins). /info and /predict say which model answered in a header (``served.MODEL_HEADER``),
-    so that the page does not show the classes and the unknown line of the model served when it
-    was opened, however often it is replaced since: it reads /info again when an answer's model
-    is not the one it shows. HEAD answers each with GET's headers and no body, so that one
-    checking the page's Content-Security-Policy with ``curl -I`` sees it (not a 405)."""
+    origins). /info and /predict say which model answered in a header
+    (``serve.served.MODEL_HEADER``), so that the page does not show the classes and the unknown line
+    of the model served when it was opened, however often it is replaced since: it reads /info again
+    when an answer's model is not the one it shows. HEAD answers each with GET's headers and no
+    body, so that one checking the page's Content-Security-Policy with ``curl -I`` sees it (not a
+    405)."""
 
     policy = {"Content-Security-Policy": page_policy(page)}
 

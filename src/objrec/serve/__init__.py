@@ -1,0 +1,30 @@
+"""``serve``: the web server around one model, one module per part of it.
+
+``server`` puts the server together (``create_app``, the app; ``serve``, uvicorn run until
+stopped), from ``predict`` (``POST /predict``), ``pages`` (the page, ``/health``, ``/info``,
+``/docs``, the last written out by ``api_docs``), ``uploads`` (an upload's limits, decoding and log
+line), ``turns`` (whose upload is answered when), ``model`` (the model loaded, and what runs it),
+``served`` (that model loaded again when its checkpoint file is replaced), ``errors`` (every error
+as JSON), ``guards`` (what wraps every request), ``address`` (the socket and the addresses to
+open), ``workers`` (what several processes need) and ``settings`` (checked without FastAPI).
+
+Nothing is imported here: ``from objrec.serve import create_app, serve`` imports
+``serve.server`` (FastAPI, uvicorn) when the name is first asked for, so that
+``objrec.serve.settings`` is read without them and the CLI says a bad setting at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from objrec.serve.server import create_app, serve
+
+__all__ = ["create_app", "serve"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(importlib.import_module("objrec.serve.server"), name)
+    raise AttributeError(f"module 'objrec.serve' has no attribute {name!r}")
