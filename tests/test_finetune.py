@@ -1145,3 +1145,48 @@ def test_fine_tuning_trains_the_top_its_cut_s_pass_split_off_the_body(
 
 class StopAtFineTuning(Exception):
     """Raised where fine-tuning would begin, once the top it trains is known."""
+
+
+class ToyTop(torch.nn.Module):
+    """Blocks above a cut, in a test: one linear layer on 8 activations."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x)
+
+
+def doubled_relu_forward(self, x: torch.Tensor) -> torch.Tensor:
+    """ToyTop's forward after an upgrade: same repr, same weights, other outputs."""
+    return torch.relu(self.lin(x)) * 2
+
+
+@pytest.mark.slow
+def test_the_top_s_graph_is_made_again_when_the_code_above_the_cut_changes(tmp_path, monkeypatch):
+    """A code change to the blocks above the cut (their repr and weights the same) makes their
+    ONNX graph again, as the store computes the body's rows again (``bodies.code_digest``): the
+    rows derived through the top are the new code's, not the graph cached for the old one
+    (review58a H-2: 1.21 from the new eager top before, 6e-8 from the old)."""
+    from types import SimpleNamespace
+
+    from objrec.cache import open_cache
+    from objrec.finetune import FromTheCut
+    from objrec.runtime import onnxruntime_available
+
+    if not onnxruntime_available():
+        pytest.skip("ONNX Runtime is not installed")
+    torch.manual_seed(0)
+    top = ToyTop().eval()
+    stem = SimpleNamespace(
+        backend_used="onnxruntime", cache=open_cache(tmp_path), input_size=224, n_features=8
+    )
+    x = torch.randn(3, 8)
+    old = FromTheCut("space", top, stem).runner  # type: ignore[arg-type]
+    with torch.inference_mode():
+        assert old is not None and torch.allclose(torch.as_tensor(old(x)), top(x), atol=1e-6)
+    monkeypatch.setattr(ToyTop, "forward", doubled_relu_forward)
+    new = FromTheCut("space", top, stem).runner  # type: ignore[arg-type]
+    with torch.inference_mode():
+        assert new is not None and torch.allclose(torch.as_tensor(new(x)), top(x), atol=1e-6)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import logging
 import math
 from collections.abc import Iterator, Mapping
@@ -36,7 +37,7 @@ from torch import nn
 from objrec import cores
 from objrec.backbones import get_backbone
 from objrec.batches import ViewStack, feature_batches
-from objrec.bodies import Body, ConcatBody, LiteBody, fingerprint_module
+from objrec.bodies import Body, ConcatBody, LiteBody, code_digest, fingerprint_module
 from objrec.config import TrainConfig
 from objrec.distributed import World, epoch_seed
 from objrec.engine import (
@@ -213,7 +214,7 @@ class FromTheCut:
         stem = self.stem
         if stem.backend_used == "torch" or not onnxruntime_available():
             return None
-        path = stem.cache.onnx_path(fingerprint_module(self.top), stem.input_size)
+        path = stem.cache.onnx_path(graph_key(self.top), stem.input_size)
         shape = (stem.n_features,)
         try:
             return onnx_runner(self.top, path, stem.input_size, cores.cpu_threads(), shape)
@@ -226,6 +227,16 @@ class FromTheCut:
         if runner is None:
             return digests
         return derived_rows(space.store, self.source, runner, space, view, digests)
+
+
+def graph_key(top: nn.Module) -> str:
+    """What the top's ONNX graph is kept by in the cache folder: its fingerprint (repr and
+    weights) and the digest of the code that runs it (``bodies.code_digest``), as the store keys a
+    body (``FrozenBody.keyed``). By the fingerprint alone, a code change to the blocks above the
+    cut (an objrec or package upgrade) reused the graph of the old code, and the rows derived
+    through it were stored under the new code's key."""
+    keyed = f"{fingerprint_module(top)} {code_digest(top)}"
+    return hashlib.sha256(keyed.encode()).hexdigest()
 
 
 def unfreeze(top: nn.Module) -> list[nn.Parameter]:
