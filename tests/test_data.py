@@ -374,7 +374,7 @@ def test_check_notes_images_a_few_pixels_a_side_with_their_sizes(tmp_path, monke
     check kept only the contrast is decoded again."""
     import sqlite3
 
-    from objrec import check
+    from objrec import check, check_decodes
     from objrec.split_source import facts_file
 
     photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
@@ -398,7 +398,7 @@ def test_check_notes_images_a_few_pixels_a_side_with_their_sizes(tmp_path, monke
         )
         assert not [p for p in result.problems if p.kind == "blank_images"]  # the 1x1: tiny
         assert result.readable == 9 and not result.unusable
-        monkeypatch.setattr(check, "_decode_one", None)  # nothing decoded again
+        monkeypatch.setattr(check_decodes, "_decode_one", None)  # nothing decoded again
 
 
 @pytest.mark.slow
@@ -469,7 +469,7 @@ def test_a_second_check_warns_of_a_damaged_exif_as_the_first_did(tmp_path, monke
     again (what a check kept before it kept the damage is decoded once more)."""
     import sqlite3
 
-    from objrec import check
+    from objrec import check_decodes
     from objrec.check import check_folder
     from objrec.split import split_folder
 
@@ -478,8 +478,10 @@ def test_a_second_check_warns_of_a_damaged_exif_as_the_first_did(tmp_path, monke
     exif[0x0112], exif[0x010F] = 6, "Canon" * 10  # the orientation, and a value stored apart
     make_image((200, 40, 40)).save(photos / "red" / "damaged.jpg", exif=exif.tobytes()[:-20])
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "cache"))
-    decoded, decode = [], check._decode_one
-    monkeypatch.setattr(check, "_decode_one", lambda p, d: decoded.append(p) or decode(p, d))
+    decoded, decode = [], check_decodes._decode_one
+    monkeypatch.setattr(
+        check_decodes, "_decode_one", lambda p, d: decoded.append(p) or decode(p, d)
+    )
 
     def warned() -> list[str]:
         caplog.clear()
@@ -510,7 +512,7 @@ def test_a_first_check_decodes_in_worker_processes_as_split_measures_its_facts(
     errors sent back from the workers) said as before."""
     import os
 
-    from objrec import check
+    from objrec import check_decodes
     from objrec.check import check_folder
 
     photos = folder_with_blank_frames(tmp_path / "photos")
@@ -519,14 +521,14 @@ def test_a_first_check_decodes_in_worker_processes_as_split_measures_its_facts(
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "4000")
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "here"))
     here = check_folder(photos).to_json()
-    pids, decode = tmp_path / "pids.txt", check._decoded_from
+    pids, decode = tmp_path / "pids.txt", check_decodes._decoded_from
 
     def decode_telling(path, source):
         with open(pids, "a") as out:
             out.write(f"{os.getpid()}\n")
         return decode(path, source)
 
-    monkeypatch.setattr(check, "_decoded_from", decode_telling)
+    monkeypatch.setattr(check_decodes, "_decoded_from", decode_telling)
     monkeypatch.setattr("objrec.processes.PROCESS_MIN", 2)
     monkeypatch.setattr("objrec.processes.usable_cores", lambda: 2)
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "workers"))
@@ -544,7 +546,7 @@ def test_what_check_decoded_is_kept_by_content_and_pruned_as_the_image_facts_are
     """check keeps each readable image's contrast and size by its content digest (not an
     unreadable one's: tried again), read for a file of the same bytes elsewhere; ``objrec cache
     --prune`` forgets those of no image kept, as it does the image facts."""
-    from objrec.check import DECODED, Decoded, decoded
+    from objrec.check_decodes import DECODED, Decoded, decoded
     from objrec.facts_store import prune_kept
     from objrec.file_index import hash_file_and_kind
 
@@ -574,7 +576,7 @@ def test_check_keeps_no_decode_under_the_digest_of_other_bytes(tmp_path):
     check of a file of that content read. The decode is of the bytes that hash to the digest,
     read once: a file changed since it was hashed is unreadable this time, nothing is kept, and
     the next check decodes it."""
-    from objrec.check import Decoded, decoded
+    from objrec.check_decodes import Decoded, decoded
     from objrec.file_index import hash_file_and_kind
     from objrec.images import UnreadableImageError
 
@@ -730,7 +732,7 @@ def test_two_first_checks_at_once_add_check_decoded_s_new_columns_once(tmp_path)
     them adds none the other added."""
     import sqlite3
 
-    from objrec import check
+    from objrec import check_decodes
 
     facts = tmp_path / "facts.sqlite"
     with sqlite3.connect(facts) as db:  # as an objrec before the EXIF and the sizes made it
@@ -749,12 +751,12 @@ def test_two_first_checks_at_once_add_check_decoded_s_new_columns_once(tmp_path)
             found = self.db.execute(sql, *args)
             if sql.startswith("PRAGMA table_info") and self.other is not None:
                 found, other, self.other = list(found), self.other, None
-                check._decoded_table(other)
+                check_decodes._decoded_table(other)
                 other.close()
             return found
 
     first = sqlite3.connect(facts, isolation_level=None)
-    check._decoded_table(Looking(first))
+    check_decodes._decoded_table(Looking(first))
     columns = [row[1] for row in first.execute("PRAGMA table_info(check_decoded)")]
     assert columns == ["digest", "key", "contrast", "seen", "exif", "width", "height"]
     first.close()

@@ -389,7 +389,7 @@ def read_for_sha256(monkeypatch) -> list[Path]:
     ``file_index.read_first``, split and add with ``sha256_file`` till 6 December 2026 (each
     module its own name)."""
     import objrec.add_plan
-    import objrec.check
+    import objrec.check_decodes
     import objrec.file_index
     import objrec.split_source
 
@@ -404,7 +404,7 @@ def read_for_sha256(monkeypatch) -> list[Path]:
     for module in (objrec.split_source, objrec.add_plan):
         if hasattr(module, "sha256_file"):
             monkeypatch.setattr(module, "sha256_file", counting(module.sha256_file))
-    for module in (objrec.check, objrec.split_source):
+    for module in (objrec.check_decodes, objrec.split_source):
         if hasattr(module, "read_first"):
             monkeypatch.setattr(module, "read_first", counting(module.read_first))
     return read
@@ -803,7 +803,7 @@ def test_prune_forgets_every_kept_table_by_age_and_by_folder(tmp_path, monkeypat
     `facts.sqlite` (facts, camera times, check's decodes, the pair sets) by one rule: not used
     for N days, or of no image of the folder kept; a pair set goes with its images and pairs;
     and the files' SHA-256 in the feature store's file index, whole as split keeps them."""
-    from objrec import bursts, check, facts_store, near_pairs
+    from objrec import bursts, check_decodes, facts_store, near_pairs
     from objrec.split_source import class_files, hash_all
 
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "cache"))
@@ -813,7 +813,9 @@ def test_prune_forgets_every_kept_table_by_age_and_by_folder(tmp_path, monkeypat
     files = class_files(photos, [])[0]
     paths = [p for group in files.values() for p in group]
     hashes = hash_all(files, None, store_dir())
-    check.decoded(paths, hashes, kept, lambda: None)  # before the facts, which it would read
+    check_decodes.decoded(
+        paths, hashes, kept, lambda: None
+    )  # before the facts, which it would read
     digests = [hashes[p][:32] for p in paths]
     facts = facts_store.cached_facts(paths, digests, kept)
     near_pairs.kept_split_pairs(facts, digests, kept)

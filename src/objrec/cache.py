@@ -175,7 +175,7 @@ class FeatureCache:
         compact the store; remove the folders of the old cache format, the graphs of ``onnx/``
         not used for ``older_than_days`` (:func:`prune_graphs`) and OpenVINO's compiled graphs
         not read for as long (:func:`prune_compiled`)."""
-        from objrec import bursts, check, near_pairs, split_source  # not for a train's
+        from objrec import bursts, check_decodes, near_pairs, split_source  # not for a train's
 
         refuse_foreign_folder(self.root)
         with said_as_the_prune_s(self.root):
@@ -184,7 +184,7 @@ class FeatureCache:
             if keep_folder is not None:
                 keep = set(self.store.digests(list_images(Path(keep_folder)))[0])
             result = self.store.prune(older_than_days, keep, wait)
-            tables = (near_pairs.PAIR_SETS, bursts.CAMERA_TIMES, check.DECODED)
+            tables = (near_pairs.PAIR_SETS, bursts.CAMERA_TIMES, check_decodes.DECODED)
             facts = facts_store.prune_facts(self.facts_file, older_than_days, keep, wait, tables)
             old = self.old_entries()
             for path in old:

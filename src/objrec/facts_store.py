@@ -4,9 +4,9 @@ a second split or audit decodes nothing and ``check`` reads what they measured
 (:func:`kept_facts`).
 
 Other modules keep tables of their own in the same file, each by content digest: the camera
-times (``bursts``), check's decodes (``check``), split's pair sets (``near_pairs``). Each such
-table is a :class:`KeptTable`, forgotten by one rule (:func:`prune_kept`) when the cache folder
-is pruned with the feature store (:func:`prune_facts`). The file is open under its lock
+times (``bursts``), check's decodes (``check_decodes``), split's pair sets (``near_pairs``).
+Each such table is a :class:`KeptTable`, forgotten by one rule (:func:`prune_kept`) when the
+cache folder is pruned with the feature store (:func:`prune_facts`). The file is open under its lock
 (:func:`open_facts`, :data:`FACTS_LOCK`): shared by the commands that read and write it, taken
 alone by a clear or a prune.
 """
