@@ -885,6 +885,53 @@ def test_backbones_lists_the_offline_default(capsys):
     assert "`objrec backbones --torchvision` lists them" in " ".join(out.split())
 
 
+def test_backbones_says_what_each_network_weighs(capsys):
+    """A newcomer compared Lite0 against the default by training both, paying the frozen pass
+    twice: the list says what each weighs (features, parameters, weights on disk) and the test
+    top-1 the repo measured, cited."""
+    code, out, _ = run(capsys, "backbones", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    lite0, default = rows["efficientnet_lite0"], rows[DEFAULT_BACKBONE]
+    assert code == 0 and lite0["features"] == 1280 and default["features"] == 3840
+    assert 0 < lite0["parameters"] < default["parameters"]
+    assert 0 < lite0["weights_bytes"] < default["weights_bytes"]
+    assert lite0["reference"]["top1"] == 0.9572 and default["reference"]["top1"] == 0.9663
+    assert "speeds" not in lite0  # measured only when asked
+    code, out, _ = run(capsys, "backbones")
+    said = " ".join(out.split())
+    assert code == 0 and "features" in said and "3840" in said and "12.3 M" in said
+    assert "95.72%" in said and "test top-1: Caltech-101's 100-class protocol" in said
+
+
+@pytest.mark.slow  # exports the tiny body to ONNX and times it
+def test_backbones_measure_times_a_named_network_s_frozen_pass(capsys, tmp_path):
+    args = ["backbones", "tiny_test", "--measure", "--images", "16", "--cache-dir", tmp_path]
+    code, out, _ = run(capsys, *args, "--json")
+    (row,) = json.loads(out)
+    assert code == 0 and row["name"] == "tiny_test" and row["features"] == 16
+    (speed,) = row["speeds"]
+    assert speed["precision"] == "fp32" and speed["ms_per_image"] > 0 and speed["auto"]
+    assert speed["batch_size"] == 16 and speed["threads"] >= 1
+    code, out, _ = run(capsys, *args)
+    said = " ".join(out.split())
+    assert code == 0 and "fp32 ms/image" in said and "(auto)" in said
+    assert "batch 16" in said and "thread" in said and "int8 was not validated on tiny_test" in said
+    assert "--torchvision` lists them" not in said  # a name given: the list is the user's
+
+
+@pytest.mark.slow  # an unknown name is looked up in torchvision's models
+def test_backbones_refuses_a_bad_name_or_image_count_in_one_sentence(capsys):
+    code, _, err = run(capsys, "backbones", "efficientnet_lite9")
+    assert code == 2 and err.startswith("error: invalid value for NAME: unknown backbone ")
+    assert "(is it efficientnet_lite2?)" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "backbones", "--measure", "--images", "0")
+    assert code == 2 and "invalid value for '--images': 0 is not in the range" in err
+    code, _, err = run(capsys, "backbones", "--measure", "--torchvision")
+    assert code == 2 and err.startswith("error: --measure with --torchvision would time every")
+    code, _, err = run(capsys, "backbones", "--images", "16")
+    assert code == 2 and err.startswith("error: --images needs --measure: it alone uses it")
+
+
 def test_backbones_lists_torchvision_s_models_when_asked(capsys):
     """`objrec backbones --json` listed the four EfficientNet-Lite entries alone, though any
     torchvision classification model name works with --backbone (a persona used mobilenet_v2 from
@@ -896,7 +943,8 @@ def test_backbones_lists_torchvision_s_models_when_asked(capsys):
     assert rows["mobilenet_v2"]["input_size"] == 224 and rows["inception_v3"]["input_size"] == 299
     assert rows["resnet50"]["description"].startswith("torchvision resnet50 (ResNet50_Weights.")
     assert not rows["resnet50"]["default"] and len(rows) > 60
-    assert {len(r) for r in rows.values()} == {5}
+    assert {len(r) for r in rows.values()} == {9}
+    assert rows["resnet50"]["features"] is None  # unknown unbuilt: building each takes seconds
 
 
 @pytest.mark.slow

@@ -41,6 +41,7 @@ _EXPORTS = {
     "ObjrecError": "objrec.errors",
     "get_backbone": "objrec.backbones",
     "list_backbones": "objrec.backbones",
+    "describe_backbones": "objrec.backbone_facts",
     "run_demo": "objrec.demo",
     "check_folder": "objrec.check",
     "export_model": "objrec.export",

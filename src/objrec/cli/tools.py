@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from objrec.backbone_facts import MEASURED_IMAGES
 from objrec.cli.evaluation import serve_step, top5_text
 from objrec.cli.options import (
     CACHE_DEFAULT,
@@ -28,7 +29,9 @@ from objrec.cli.options import (
     FORCE_OUT,
     OUT_DIR,
     FloatRange,
+    cache_dir_option,
     command_line,
+    from_options,
 )
 from objrec.cli.output import (
     SAMPLE,
@@ -43,7 +46,6 @@ from objrec.cli.output import (
     with_warnings,
 )
 from objrec.cli.sections import Sectioned
-from objrec.config import DEFAULT_BACKBONE
 from objrec.outputs import SUGGEST_FILES, holds_objrecs_outputs
 from objrec.words import plural, some_of
 
@@ -332,7 +334,21 @@ def time_ago(timestamp: float | None) -> str:
     return f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
 
 
+def known_backbones(ctx: click.Context, param: click.Parameter, names: tuple[str, ...]):
+    """``backbones``' NAMEs, each one refused as --backbone refuses it (a usage error, exit
+    status 2) where it names no network objrec can build."""
+    from objrec.backbones import BadBackbone, require_known_backbone
+
+    for name in names:
+        try:
+            require_known_backbone(name)
+        except BadBackbone as exc:
+            raise click.BadParameter(str(exc), ctx, param, param_hint="NAME") from exc
+    return names
+
+
 @click.command(cls=Sectioned, short_help="List the pretrained networks objrec can use.")
+@click.argument("names", nargs=-1, metavar="[NAME]...", callback=known_backbones)
 @click.option(
     "--torchvision",
     is_flag=True,
@@ -341,36 +357,142 @@ def time_ago(timestamp: float | None) -> str:
     "Slower: it imports torchvision's models.",
 )
 @click.option(
+    "--measure",
+    is_flag=True,
+    help="Time each network's frozen pass on this machine, in ms per image. In fp32, and in "
+    "int8 where --precision auto picks it here, as train runs it. A few seconds a network; "
+    "a network's int8 copy, made once per network and cache folder, is made first where "
+    "missing (seconds to a minute), and kept for train.",
+)
+@click.option(
+    "--images",
+    type=click.IntRange(min=1),
+    default=MEASURED_IMAGES,
+    show_default=True,
+    metavar="N",
+    help="Random images each --measure pass is timed on, in whole batches of 16.",
+)
+@cache_dir_option("--measure keeps each network's graphs there, which train then reuses.")
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the list as JSON (keys: docs/json.md)."
 )
-def backbones(torchvision: bool, as_json: bool) -> None:
-    """List the pretrained networks (backbones) objrec knows, and whether their weights are here
-    without a network connection.
+def backbones(
+    names: tuple[str, ...],
+    torchvision: bool,
+    measure: bool,
+    images: int,
+    cache_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """List the pretrained networks (backbones) objrec knows, and what each weighs: the features
+    it gives the head, its parameters, its weights on disk, its test top-1 where the repo
+    measured it, and with --measure its frozen pass's speed here. NAME: only these (any name
+    --backbone takes).
     \f
     Any torchvision classification model name also works with --backbone (weights from --weights,
     the torch hub cache or the network; --torchvision lists them), timm:NAME when timm is
     installed, and names joined by '+' (a feature ensemble: each body sees the same image, their
-    features are concatenated).
+    features are concatenated). docs/backbones.md says how to choose.
     """
-    from objrec.backbones import list_backbones, list_torchvision_backbones
+    from objrec.backbone_facts import describe_backbones, refuse_measuring
 
-    specs = list_backbones() + (list_torchvision_backbones() if torchvision else [])
-    rows = [backbone_row(s) for s in specs]
+    from_options(refuse_measuring, names, torchvision, measure, images)
+    given = click.get_current_context().get_parameter_source
+    for flag in ("images", "cache_dir"):
+        if not measure and given(flag) == click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError(f"--{flag.replace('_', '-')} needs --measure: it alone uses it")
+    if measure:
+        reporter = RichReporter()
+        with reporter.loading():  # seconds (torch): not in silence
+            import objrec.frozen  # noqa: F401
+        facts = describe_backbones(
+            names,
+            torchvision=torchvision,
+            measure=True,
+            images=images,
+            cache_dir=cache_dir,
+            reporter=reporter,
+        )
+    else:
+        facts = describe_backbones(names, torchvision=torchvision)
     if as_json:
-        print_json(rows)
+        print_json([f.to_json() for f in facts])
         return
+    console.print(backbones_table(facts, measure))
+    for line in backbones_notes(facts, torchvision or bool(names)):
+        console.print(line, markup=False, highlight=False)
+
+
+def backbones_table(facts, measure: bool) -> Table:
+    """The table ``objrec backbones`` prints: a row a network, its speeds with ``measure``."""
     table = Table()
     table.add_column("name", overflow="fold")  # folded, never cut: a name must stay whole to copy
-    for header in ("input", "offline now", "description"):
-        table.add_column(header)
-    for r in rows:
-        offline = "yes" if r["offline"] else "no"
-        description = str(r["description"]) + ("; objrec's default" if r["default"] else "")
-        table.add_row(str(r["name"]), f"{r['input_size']} px", offline, description)
-    console.print(table)
-    if not torchvision:
-        console.print(MORE_BACKBONES, markup=False, highlight=False)
+    for header in ("input", "features", "params", "weights", "offline now", "test top-1"):
+        table.add_column(header, justify="right" if header != "offline now" else "left")
+    if measure:
+        table.add_column("fp32 ms/image", justify="right")
+        table.add_column("int8 ms/image", justify="right")
+    table.add_column("description")
+    for f in facts:
+        cells = [
+            f.name,
+            f"{f.input_size} px",
+            "" if f.features is None else str(f.features),
+            "" if f.parameters is None else millions(f.parameters),
+            "" if f.weights_bytes is None else mb(f.weights_bytes),
+            "yes" if f.offline else "no",
+            "" if f.reference is None else percent(f.reference.top1),
+        ]
+        if measure:
+            cells += [speed_cell(f, "fp32"), speed_cell(f, "int8")]
+        table.add_row(*cells, f.description + ("; objrec's default" if f.default else ""))
+    return table
 
+
+def millions(n: int) -> str:
+    """A count as ``backbones`` shows it: ``3.4 M``, whole under a million (``1,440``)."""
+    return f"{n / 1e6:.1f} M" if n >= 1e6 else f"{n:,}"
+
+
+def speed_cell(facts, precision: str) -> str:
+    """A measured speed, ``(auto)`` after the one ``--precision auto`` runs here; "" where none."""
+    speed = next((s for s in facts.speeds or () if s.precision == precision), None)
+    if speed is None:
+        return ""
+    return f"{speed.ms_per_image:.1f}" + (" (auto)" if speed.auto else "")
+
+
+def backbones_notes(facts, listed_all: bool) -> list[str]:
+    """What ``objrec backbones`` says under its table: where its figures come from, how the
+    speeds were measured, why a network has no int8 speed, and the networks it does not list
+    unasked."""
+    lines = []
+    if any(f.reference for f in facts):
+        lines.append(REFERENCE_NOTE)
+    speeds = [s for f in facts for s in f.speeds or ()]
+    if speeds:
+        threads = plural(speeds[0].threads, "thread")
+        lines.append(
+            f"ms/image: the frozen pass alone on the CPU, on random images, batch "
+            f"{speeds[0].batch_size}, "
+            f"{threads}, measured now (fp32 on {speeds[0].engine}{engines_said(speeds)}); "
+            "train adds decoding the photos"
+        )
+    lines += sorted({f.no_int8 for f in facts if f.no_int8})
+    return lines if listed_all else [*lines, MORE_BACKBONES]
+
+
+def engines_said(speeds) -> str:
+    """``, int8 on openvino`` for the engines the int8 speeds were measured on."""
+    engines = sorted({s.engine for s in speeds if s.precision == "int8"})
+    return "".join(f", int8 on {e}" for e in engines)
+
+
+REFERENCE_NOTE = (
+    "test top-1: Caltech-101's 100-class protocol, split seed 0, one run, the bodies in fp32 "
+    "(benchmarks/README.md, accuracy.py); empty where the repo has no figure"
+)
+"""Where the reference figures of ``objrec backbones`` come from (``backbone_facts.REFERENCES``)."""
 
 MORE_BACKBONES = (
     "--backbone also takes any torchvision classification model (resnet50, mobilenet_v2, ...: "
@@ -379,17 +501,6 @@ MORE_BACKBONES = (
 )
 """What ``objrec backbones`` says under its table: the networks it does not list unasked
 (listing torchvision's imports its models: 2.5 s more)."""
-
-
-def backbone_row(spec) -> dict[str, Any]:
-    """A backbone as ``objrec backbones`` lists it (docs/json.md)."""
-    return {
-        "name": spec.name,
-        "input_size": spec.data_config.input_size,
-        "offline": spec.offline(),
-        "default": spec.name == DEFAULT_BACKBONE,
-        "description": spec.description,
-    }
 
 
 @click.command(
