@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import objrec.export as export
+import objrec.export.exporter as export
 from objrec.checkpoint import load_model
 from objrec.images import list_images
 from objrec.quantize import calibration_set

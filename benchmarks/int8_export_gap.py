@@ -8,7 +8,7 @@ answer (the recognizer ``predict`` uses, centre view, the body in the engine it 
 file in ONNX Runtime, and the file in OpenVINO as objrec runs an OpenVINO body (static batch,
 float operators in float32: ``runtime.OpenVinoModel``). Prints, for each engine, the largest and
 the 90th percentile, the median and the mean over photos of a photo's largest |difference| of a
-probability, how many photos are over export's warning (``export_check.PHOTO_TOLERANCE``), and how many
+probability, how many photos are over export's warning (``export.check.PHOTO_TOLERANCE``), and how many
 photos' top class differs from objrec's.
 """
 
@@ -25,8 +25,8 @@ import torch
 from _sampling import SPLIT, SPLIT_HELP
 
 from objrec.checkpoint import load_model
-from objrec.export import export_checked
-from objrec.export_check import PHOTO_BATCH, PHOTO_TOLERANCE, readable
+from objrec.export.check import PHOTO_BATCH, PHOTO_TOLERANCE, readable
+from objrec.export.exporter import export_checked
 from objrec.images import list_images
 from objrec.inference import Recognizer
 from objrec.runtime import OnnxModel, OpenVinoModel

@@ -62,7 +62,7 @@ def test_export_check_report_serve_and_audit_have_their_python_functions():
     had no function in `objrec`: a user had to find them in the modules."""
     wanted = {
         "check_folder": ("objrec.check", "check_folder"),
-        "export_model": ("objrec.export", "export_model"),
+        "export_model": ("objrec.export.exporter", "export_model"),
         "build_report": ("objrec.report", "build_report"),
         "create_app": ("objrec.serve.server", "create_app"),
         "audit_folder": ("objrec.audit", "audit"),
@@ -298,7 +298,7 @@ def one_of_each_result() -> list:
 
     from objrec.check import Problem
     from objrec.evaluate import summarize_logits
-    from objrec.export_check import Agreement
+    from objrec.export.check import Agreement
     from objrec.meta import ParameterCounts
 
     counts = {"a": {"train": 2, "valid": 1, "test": 1}, "b": {"train": 1, "valid": 0, "test": 0}}

@@ -3076,8 +3076,8 @@ EXPORT_WORDS = "for ONNX Runtime, train with `precision='fp32'` (see docs/export
 FLAGS_ALLOWED = {
     "serve/api_docs.py": "the page at /docs, for whoever calls the server",
     "card.py": "the model card, a README for whoever is sent the run, at the shell",
-    "export_script.py": "model_infer.py, a program with options of its own",
-    "export_sidecar.py": "the sidecar's notes, read by model_infer.py's users",
+    "export/script.py": "model_infer.py, a program with options of its own",
+    "export/sidecar.py": "the sidecar's notes, read by model_infer.py's users",
     "serve/guards.py": "the server's log, which names the option and create_app's argument",
     "serve/uploads.py": "the same",
     "serve/predict.py": "/openapi.json, for whoever calls the server",
@@ -3693,7 +3693,7 @@ def test_export_names_the_script_it_wrote_with_the_model_and_sidecar(monkeypatch
     summary named only the first two, the script only in the command printed last. It names the
     three, once each as files, and the command line still gives the script to run."""
     from objrec.cli.delivery import exported_line, script_line
-    from objrec.export import ExportResult
+    from objrec.export.exporter import ExportResult
 
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "run"
@@ -3717,7 +3717,7 @@ def test_export_json_names_its_kept_threshold_s_date_as_predict_and_serve_do(tmp
     """export --json said `threshold_kept_on` where predict --json, serve's /info and
     Prediction say `unknown_threshold_kept_on` (review55b L1)."""
     from objrec.cli.delivery import export_record
-    from objrec.export import ExportResult
+    from objrec.export.exporter import ExportResult
     from objrec.kept import KeptThreshold
 
     when = "2026-12-05T10:00:00Z"
@@ -5289,7 +5289,7 @@ def test_check_of_a_run_says_whether_its_export_is_of_its_model_and_whole(capsys
     file's SHA-256 and each exported file's: an intact export is listed as such, a changed byte or
     a file gone is unusable (exit 1), another model's export is a note, each with what to do (the
     script gone is a note: the graph runs without it)."""
-    from objrec.export import export_model
+    from objrec.export.exporter import export_model
 
     export_model(trained_run, check_photos=1)
     code, out, _ = run(capsys, "check", trained_run, "--json")
@@ -5363,7 +5363,7 @@ def test_check_of_a_run_notes_an_edited_or_removed_export_script_and_exits_0(cap
     """model_infer.py is the user's to adapt, and model.onnx runs without it: check called an
     edited script damaged (exit 1) and advised `export --force`, which throws the edit away. A
     script changed or gone is a note saying what `--force` would do; the graph is still checked."""
-    from objrec.export import export_model
+    from objrec.export.exporter import export_model
 
     export_model(trained_run, check_photos=1)
     script = trained_run / "model_infer.py"
@@ -5389,7 +5389,7 @@ def test_check_of_a_run_notes_an_edited_or_removed_export_script_and_exits_0(cap
 def test_check_of_a_run_notes_an_export_made_before_digests_and_does_not_fail(capsys, trained_run):
     """An export made before its sidecar recorded the model's SHA-256 (043669e) and its files'
     cannot be judged: check says so, and what to do, and exits 0."""
-    from objrec.export import export_model
+    from objrec.export.exporter import export_model
 
     export_model(trained_run, check_photos=1)
     sidecar = trained_run / "model.json"
@@ -5421,7 +5421,7 @@ def test_check_of_a_run_notes_an_export_answering_by_a_threshold_the_run_no_long
     intact and nothing more. It notes it (exit 0), with what to do; the same value kept again
     later is no other threshold. check reads threshold.json once (it read it three times)."""
     from objrec import kept as kept_module
-    from objrec.export import export_model
+    from objrec.export.exporter import export_model
     from objrec.kept import keep_threshold, sealed
 
     reads, read = [], kept_module.kept_json
@@ -6740,7 +6740,7 @@ def test_export_check_photos_help_says_its_default_and_cost_from_export_itself(c
     export times of the number before (150) that a user has no use for. Its default is
     export's CHECK_PHOTOS, and the help says what the option does and costs."""
     from objrec.cli.delivery import export
-    from objrec.export import CHECK_PHOTOS
+    from objrec.export.exporter import CHECK_PHOTOS
 
     option = next(p for p in export.params if p.name == "photos")
     assert option.default is CHECK_PHOTOS
@@ -6755,7 +6755,7 @@ def test_export_check_photos_help_says_its_default_and_cost_from_export_itself(c
 def test_export_s_check_line_says_1_real_photo_not_1_real_photos():
     """`export --check-photos 1` printed "on 1 real photos" (a newcomer's run)."""
     from objrec.cli.delivery import agreement_lines
-    from objrec.export_check import Agreement
+    from objrec.export.check import Agreement
 
     found = dict(runtime="onnxruntime", max_prob_diff=4.6e-6, max_score_diff=1e-6)
     found |= dict(top_class_changed=0, unknown_changed=0)
@@ -6774,7 +6774,7 @@ def test_export_s_lines_of_each_runtime_word_their_figures_alike():
     figures in two forms, one line after the other. Both say them as the first did, and none
     differing as `no top class or unknown answer differs`."""
     from objrec.cli.delivery import agreement_lines
-    from objrec.export_check import Agreement
+    from objrec.export.check import Agreement
 
     apart = Agreement("onnxruntime", 32, 1.8e-3, 0, 0.037, 0)
     close = Agreement("openvino", 32, 7.2e-7, 0, 4e-5, 0)
@@ -6793,7 +6793,7 @@ def test_export_says_once_how_far_onnx_runtime_is_from_objrec_s_answers():
     The script runs an int8 body OpenVINO ran in OpenVINO, so its line says so, and
     ONNX Runtime alone apart is no warning but a line saying why and what gives objrec's."""
     from objrec.cli.delivery import agreement_lines
-    from objrec.export_check import Agreement
+    from objrec.export.check import Agreement
 
     apart = Agreement("onnxruntime", 32, 4.0e-2, 0, 1e-3, 0)
     close = Agreement("openvino", 32, 2e-6, 0, 1e-6, 0)
@@ -6826,8 +6826,8 @@ def test_export_s_lines_fit_a_terminal_of_100_columns_keeping_commands_whole(cap
     characters, and how far OpenVINO is in one of 261, which a terminal of 100 columns cut
     mid-word; the lines are wrapped now, a path with a space and a command kept on one line."""
     from objrec.cli.delivery import print_export
-    from objrec.export import ExportResult
-    from objrec.export_check import Agreement
+    from objrec.export.check import Agreement
+    from objrec.export.exporter import ExportResult
 
     run = Path("my run")
     apart = Agreement("onnxruntime", 32, 0.068, 1, 0.049, 0)
@@ -7263,7 +7263,7 @@ def test_a_name_holding_control_characters_cannot_rewrite_the_terminal(capsys):
     tab kept, and a line stays one line."""
     from objrec.cli.output import SERVER_EVENTS, one_line, printable
     from objrec.cli.prediction import print_predictions
-    from objrec.export_script import text
+    from objrec.export.script import text
     from objrec.predict import Prediction
 
     assert printable("a\x1b[31mb\r\x07c\td\ne\x9b") == "a\\x1b[31mb\\x0d\\x07c\td\ne\\x9b"
@@ -7297,7 +7297,7 @@ def test_serve_v_in_a_terminal_shows_an_upload_s_name_escaped_as_every_other_log
     terminal as sent, and a bidi override (U+202E, shown reversed after it: ``gpj.exe``) passed
     every handler (review2-46 finding 4). Each is escaped, as predict's lines and the script's."""
     from objrec.cli.output import SERVER_EVENTS, err, log_handler, printable
-    from objrec.export_script import text
+    from objrec.export.script import text
 
     name = "a\x1bc\u202egpj.exe\u2066.jpg"
     shown = "a\\x1bc\\u202egpj.exe\\u2066.jpg"
@@ -8182,7 +8182,7 @@ def test_refusals_the_files_decide_come_before_the_libraries_load(
     if command == "export":
         (run_dir / "model.onnx").parent.mkdir()
         (run_dir / "model.onnx").write_bytes(b"an earlier export")
-        monkeypatch.setitem(sys.modules, "objrec.export", None)
+        monkeypatch.setitem(sys.modules, "objrec.export.exporter", None)
         args, said = ["export", run_dir], f"{run_dir / 'model.onnx'} exists"
     elif command == "train":
         photos = make_class_folder(tmp_path / "photos", per_class=2)

@@ -749,7 +749,7 @@ def test_the_familiarity_in_onnx_runtime_is_pytorch_s_where_the_directions_hold_
     ``SCORE_TOLERANCE``, and found a tiny run on another split of the tests' images apart from
     predict); now none. (The default score's kNN part stays float32: 1.6e-4 apart at most on
     such fits, 5e-5 on the tiny runs.)"""
-    from objrec.export_check import SCORE_TOLERANCE
+    from objrec.export.check import SCORE_TOLERANCE
     from objrec.runtime import OnnxModel, export_onnx
 
     worst = 0.0
@@ -831,7 +831,7 @@ def test_a_familiarity_scaled_on_the_training_images_is_said_so_wherever_its_sca
     from objrec.confidence import calibrated_line
     from objrec.config import DataConfig
     from objrec.evaluation_metrics import UnknownAnswer
-    from objrec.export_script import threshold_sentence as script_sentence
+    from objrec.export.script import threshold_sentence as script_sentence
     from objrec.meta import Calibration, HeadConfig, RunMeta
 
     train, labels, known, _ = clusters()
@@ -1332,7 +1332,7 @@ def test_the_threshold_s_images_are_counted_as_every_count_is():
     """predict on s0 said "1,542 rows ... chosen on 1542 validation images": the threshold's
     count lacked the thousands separator every other count has, in objrec and the export's
     script alike."""
-    from objrec import export_script
+    from objrec.export import script as export_script
     from objrec.thresholds import resting_words
 
     assert resting_words(1542) == "chosen on 1,542 validation images"
@@ -1345,9 +1345,9 @@ def test_one_image_is_counted_in_the_singular():
     noisy to judge on 1 images"."""
     from types import SimpleNamespace
 
-    from objrec import export_script
     from objrec.calibration import calibration_words
     from objrec.card import threshold_lines
+    from objrec.export import script as export_script
     from objrec.thresholds import resting_words
 
     assert resting_words(1).startswith("chosen on only 1 validation image, under 100")

@@ -14,8 +14,8 @@ import torch
 from objrec.checkpoint import load_model
 from objrec.cli.output import in_cli_terms
 from objrec.errors import ObjrecError
-from objrec.export import export_model
-from objrec.export_check import PHOTO_TOLERANCE, SCORE_TOLERANCE, Agreement, warn_if_apart
+from objrec.export.check import PHOTO_TOLERANCE, SCORE_TOLERANCE, Agreement, warn_if_apart
+from objrec.export.exporter import export_model
 from objrec.runtime import OnnxModel
 
 from .conftest import followed_by, make_image, retrain_of
@@ -26,6 +26,18 @@ def fixed() -> torch.Generator:
     torch does, and a body output a millionth apart rounds the other way about once in 300
     images, which moves a score by up to 6e-4 (measured) and made these comparisons flaky."""
     return torch.Generator().manual_seed(0)
+
+
+def test_the_export_package_gives_its_entry_points_from_its_exporter_module():
+    """export.py became the package ``objrec.export`` (session 58), its own code
+    ``export.exporter``: ``from objrec.export import export_model, ExportResult`` gives the
+    exporter's, as it gave export.py's, and a name the package lacks is refused."""
+    from objrec.export import ExportResult, exporter
+    from objrec.export import export_model as from_package
+
+    assert from_package is export_model and ExportResult is exporter.ExportResult
+    with pytest.raises(ImportError):
+        from objrec.export import reusable_export  # noqa: F401
 
 
 @pytest.mark.slow
@@ -58,12 +70,12 @@ def test_an_export_names_the_model_it_exported_when_a_retrain_lands_meanwhile(
     ``model_digest`` once the graph was made, so a retrain renaming its model over the file
     meanwhile had the old model's export recorded as the new one's (which ``check RUN`` called
     current and ``share --onnx`` shipped). It names the bytes it loaded."""
-    from objrec import export
     from objrec.checkpoint import model_digest
+    from objrec.export import exporter
 
-    exported, loading = model_digest(trained_run), export.load_model
+    exported, loading = model_digest(trained_run), exporter.load_model
     lands_after_the_read = followed_by(loading, retrain_of(trained_run, tmp_path / "b.safetensors"))
-    monkeypatch.setattr(export, "load_model", lands_after_the_read)
+    monkeypatch.setattr(exporter, "load_model", lands_after_the_read)
     result = export_model(trained_run, tmp_path / "m.onnx", check_photos=2)
     recorded = json.loads(result.sidecar.read_text())["model_digest"]
     assert recorded == exported != model_digest(trained_run)
@@ -145,7 +157,7 @@ def test_an_earlier_export_is_refused_unless_forced(trained_run, tmp_path):
 def test_an_export_that_does_not_reproduce_pytorch_is_removed_and_reported(
     trained_run, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("objrec.export_graph.check_onnx", lambda *a: float(np.float32(0.5)))
+    monkeypatch.setattr("objrec.export.graph.check_onnx", lambda *a: float(np.float32(0.5)))
     with pytest.raises(ObjrecError, match=r"differs from PyTorch by 0\.5"):
         export_model(trained_run, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "m.json").exists()
@@ -159,7 +171,7 @@ def test_the_self_check_catches_a_familiarity_the_file_computes_otherwise(traine
     """The check measures how far the file's probabilities are from PyTorch's, and compares the
     familiarity output too: one 1% off (relative to its size) counts as a failed export, though
     the probabilities agree."""
-    from objrec.export_graph import Tail, check_onnx
+    from objrec.export.graph import Tail, check_onnx
     from objrec.runtime import TOLERANCE
 
     model, meta = load_model(trained_run)
@@ -190,7 +202,7 @@ def test_a_failed_forced_export_leaves_the_earlier_export_as_it_was(
 ):
     export_model(trained_run, tmp_path / "m.onnx")
     before = (tmp_path / "m.onnx").read_bytes(), (tmp_path / "m.json").read_bytes()
-    monkeypatch.setattr("objrec.export_graph.check_onnx", lambda *a: 0.5)
+    monkeypatch.setattr("objrec.export.graph.check_onnx", lambda *a: 0.5)
     with pytest.raises(ObjrecError, match="nothing written"):
         export_model(trained_run, tmp_path / "m.onnx", force=True)
     assert ((tmp_path / "m.onnx").read_bytes(), (tmp_path / "m.json").read_bytes()) == before
@@ -223,7 +235,7 @@ def test_ctrl_c_as_a_forced_export_is_renamed_in_never_pairs_new_and_earlier_fil
 def test_a_failed_sidecar_write_leaves_the_earlier_model_and_sidecar(
     trained_run, tmp_path, monkeypatch
 ):
-    import objrec.export as export
+    import objrec.export.exporter as export
 
     export_model(trained_run, tmp_path / "m.onnx")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
@@ -304,7 +316,7 @@ def test_export_threshold_replaces_the_run_s_own_in_the_sidecar_and_keeps_it_bes
 ):
     """Issue 7: predict and serve took --threshold, export had none: the sidecar gave the run's."""
     from objrec.cli import main
-    from objrec.export_script import threshold_sentence
+    from objrec.export.script import threshold_sentence
 
     _, meta = load_model(trained_run)
     out = tmp_path / "m.onnx"
@@ -338,7 +350,7 @@ def test_the_script_says_whose_threshold_judged_the_photos(given, threshold, who
     """A threshold given with export --threshold that equals the run's own was called "the run's
     own threshold" by the script, as if export had not been given one (predict says "given with
     --threshold"): it is given, and the run's own, said once."""
-    from objrec.export_script import threshold_sentence
+    from objrec.export.script import threshold_sentence
 
     unknown = {"score": "mahalanobis+knn", "scale": "1: ...", "threshold": threshold}
     unknown |= {"run_threshold": 0.0, "validation_images": 512}
@@ -413,7 +425,7 @@ def test_the_file_is_checked_against_objrec_s_own_answers_on_real_photos(
     before took most of the export's time) through the file and through objrec's own answer
     (predict's); a file that answers otherwise is caught on them, on every photo or on one
     class's photos only."""
-    from objrec.export import CHECK_PHOTOS
+    from objrec.export.exporter import CHECK_PHOTOS
     from objrec.inference import Answers, Recognizer
 
     result = export_model(trained_run, tmp_path / "m.onnx")
@@ -457,7 +469,7 @@ def test_the_check_on_real_photos_compares_the_unknown_score_and_answer_too(
     sidecar naming the output to read it from, whose score is not objrec's on photos passed, and
     the script could answer "unknown" where predict does not. The check now reads the score as
     the sidecar says, and counts the photos answered "unknown" otherwise at its threshold."""
-    from objrec.export_check import check_photos, readable
+    from objrec.export.check import check_photos, readable
     from objrec.inference import Answers, Recognizer
 
     result = export_model(trained_run, tmp_path / "m.onnx")
@@ -492,10 +504,10 @@ def test_the_check_on_real_photos_compares_the_unknown_score_and_answer_too(
         rules = confidence_sidecar(*args)
         return rules | {"unknown": rules["unknown"] | {"from": "the top probability"}}
 
-    from objrec.export_sidecar import confidence_sidecar
+    from objrec.export.sidecar import confidence_sidecar
 
     monkeypatch.setattr(Recognizer, "answer", answer)
-    monkeypatch.setattr("objrec.export_graph.confidence_sidecar", top_probability)
+    monkeypatch.setattr("objrec.export.graph.confidence_sidecar", top_probability)
     (check,) = export_model(trained_run, tmp_path / "s.onnx").answers_checked.values()
     assert check.max_prob_diff <= 1e-4 and check.max_score_diff > 0.1
 
@@ -520,8 +532,8 @@ def test_the_result_is_named_as_export_json_and_counts_a_photo_changed_twice_onc
     `model`, `max_abs_diff` and `answers_checked` (by runtime), and its repr added the runtimes'
     changed photos up: one changed in ONNX Runtime and in OpenVINO counted 2 (review55b M5)."""
     from objrec.cli.delivery import export_record
-    from objrec.export import ExportResult
-    from objrec.export_check import Tally
+    from objrec.export.check import Tally
+    from objrec.export.exporter import ExportResult
     from objrec.inference import Answers
 
     def answers(top):  # a photo per row, its top class `top`
@@ -555,8 +567,8 @@ def test_an_export_s_one_line_leads_with_the_real_photos_difference():
     top_class_changed=0)` led with the graph's check on noise; the 0.015 an app saw in ONNX
     Runtime was in `answers_checked['onnxruntime'].max_prob_diff` alone, and the one line read
     as "matches to 1e-7". It leads with the real photos' largest difference, in any runtime."""
-    from objrec.export import ExportResult
-    from objrec.export_check import Agreement
+    from objrec.export.check import Agreement
+    from objrec.export.exporter import ExportResult
 
     checked = {
         "onnxruntime": Agreement("onnxruntime", 32, 0.0147, 0),
@@ -577,7 +589,7 @@ def test_the_export_s_advice_from_python_names_data_and_a_new_run_folder():
     precision='fp32')`": `data_dir` is `data` since 7 December 2026, and `out=run`, the run just
     exported, is refused by train (or, with `force=True`, replaced: the int8 run lost). README
     and docs/export.md train into `run-fp32`, beside it; so does the advice."""
-    from objrec.export_check import onnxruntime_words
+    from objrec.export.check import onnxruntime_words
 
     said = onnxruntime_words(Agreement("onnxruntime", 32, 0.015, 0))
     assert "data_dir" not in said and "out=run," not in said
@@ -594,7 +606,7 @@ def test_a_file_apart_from_objrec_s_answers_is_warned_of_as_the_script_runs_it(c
     differs from objrec's answers and to run it in OpenVINO "as the sidecar's entry says", a
     sentence. The script runs it in OpenVINO now: the warning is of the runtime the script runs
     the file in by default (the last checked), and ONNX Runtime alone apart is no warning."""
-    caplog.set_level(logging.INFO, logger="objrec.export_check")
+    caplog.set_level(logging.INFO, logger="objrec.export.check")
 
     def check(runtime, diff, changed=0):
         return Agreement(runtime, 150, diff, changed)
@@ -757,7 +769,7 @@ def test_a_file_force_cannot_replace_is_refused_without_advising_force(
     said "--force does not replace it". A file --force cannot replace (another model's script, a
     sidecar or script of the user's) is refused first, in the sentence that says so."""
     from objrec.cli import main
-    from objrec.export import script_path, script_text
+    from objrec.export.exporter import script_path, script_text
 
     other = tmp_path / "2024 cats.onnx"
     script_path(other).write_text(script_text(other.name), encoding="utf-8")
@@ -806,7 +818,7 @@ def test_the_script_imports_under_its_own_name_as_its_docstring_says(tmp_path, m
     import importlib
     import sys
 
-    from objrec.export import script_path, script_text
+    from objrec.export.exporter import script_path, script_text
 
     script = script_path(tmp_path / model)
     assert script.name == f"{module}.py"
@@ -832,8 +844,8 @@ def test_the_script_runs_a_model_whose_name_holds_model_infer(tmp_path, model):
     written, so a model named model_inference.onnx got a script running
     "model_inference_inference.onnx", which is not there (and, read back by script_model, a
     script of another model: its own export refused with --force)."""
-    from objrec.export import script_path, script_text
-    from objrec.export_names import refuse_users_script, script_model
+    from objrec.export.exporter import script_path, script_text
+    from objrec.export.names import refuse_users_script, script_model
 
     script = script_path(tmp_path / model)
     script.write_text(script_text(model), encoding="utf-8")
@@ -859,7 +871,7 @@ def test_the_script_says_in_one_line_how_far_an_int8_body_openvino_ran_is_in_onn
     """Run in ONNX Runtime (openvino not installed, or --runtime onnxruntime), the script says,
     before the answers of an int8 body objrec ran in OpenVINO, by how much export found them
     apart, and what gives objrec's: in OpenVINO it says nothing, its answers are objrec's."""
-    from objrec.export_script import int8_note
+    from objrec.export.script import int8_note
 
     checked = {"onnxruntime": {"photos": 150, "max_prob_diff": 0.062, "top_class_changed": 3}}
     spec = {"int8_engine": "openvino", "answers_checked": checked}
@@ -882,7 +894,7 @@ def test_the_script_s_model_imported_from_python_logs_its_int8_note_once(
     of an int8 network objrec ran in OpenVINO run in ONNX Runtime, where the command line prints
     a note: a service answered 0.0026 off ``objrec predict`` without a word. Model() logs the
     note as a warning, once, as it loads; the command line prints it, and does not log it too."""
-    from objrec import export_script as script
+    from objrec.export import script
 
     class Ran:
         def __init__(self, path):
@@ -913,8 +925,8 @@ def test_the_script_says_nothing_of_onnx_runtime_where_export_found_it_giving_ob
     """An int8 body objrec ran in OpenVINO whose ONNX Runtime answers export measured within its
     own tolerance (the two rounded alike on that machine: 1.2e-07 seen) gets no note telling the
     user to install openvino for objrec's answers: it has them."""
-    from objrec.export_check import PHOTO_TOLERANCE
-    from objrec.export_script import AGREES, int8_note
+    from objrec.export.check import PHOTO_TOLERANCE
+    from objrec.export.script import AGREES, int8_note
 
     assert AGREES == PHOTO_TOLERANCE == SCORE_TOLERANCE
     close = {"photos": 32, "max_prob_diff": 1.2e-07, "top_class_changed": 0, "max_score_diff": 0}
@@ -934,7 +946,7 @@ def test_the_script_runs_onnx_runtime_where_openvino_is_installed_but_cannot_be_
     all three were there. ``--runtime openvino`` still ends on the failure, naming openvino."""
     import importlib.util
 
-    from objrec import export_script as script
+    from objrec.export import script
 
     if importlib.util.find_spec("openvino") is None:
         pytest.skip("the choice of OpenVINO needs openvino installed")
@@ -977,7 +989,7 @@ class _Answers:
         return [self.one(str(path), k) for path in paths]
 
     def one(self, path, k):
-        from objrec import export_script
+        from objrec.export import script as export_script
 
         if not path.endswith((".jpg", ".png")):
             exc = OSError("cannot identify image file")
@@ -997,7 +1009,7 @@ def test_the_script_answers_a_folder_of_photos_into_a_csv(tmp_path, monkeypatch,
     and --csv the table objrec predict --csv starts with."""
     import csv
 
-    from objrec import export_script
+    from objrec.export import script as export_script
     from objrec.images import IMAGE_EXTENSIONS
     from objrec.prediction import CSV_COLUMNS
 
@@ -1048,7 +1060,7 @@ def test_the_script_says_in_one_line_which_library_this_python_lacks(tmp_path, m
     import runpy
     import sys
 
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     needs = "needs onnxruntime, numpy and Pillow (pip install onnxruntime numpy pillow), and "
     lacks = f"this Python ({sys.executable}) lacks"
@@ -1063,7 +1075,7 @@ def test_the_script_says_in_one_line_which_library_this_python_lacks(tmp_path, m
     monkeypatch.setattr(sys, "argv", ["x", str(tmp_path / "a.jpg")])
     with pytest.raises(SystemExit) as ended:
         runpy.run_path(export_script.__file__, run_name="__main__")
-    assert ended.value.code == f"export_script.py: {needs}{lacks} Pillow"  # as it was run
+    assert ended.value.code == f"script.py: {needs}{lacks} Pillow"  # as it was run
 
 
 def test_the_script_names_the_library_an_import_failed_on_never_none_or_a_submodule():
@@ -1072,7 +1084,7 @@ def test_the_script_names_the_library_an_import_failed_on_never_none_or_a_submod
     that failed to load): the script names the library, and says why one there cannot import."""
     import sys
 
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     where = f"this Python ({sys.executable})"
     broken = ImportError("DLL load failed", name="onnxruntime.capi._pybind_state")
@@ -1091,7 +1103,7 @@ def test_the_script_names_a_folders_files_left_out_as_predict_does(
     word. It names them on stderr, in predict's words; hidden files stay unsaid, as there. A
     link to a file no longer there (notes.txt moved), which predict names as such, the script
     left out unsaid: predict's own listing of the folder warns of what the script does."""
-    from objrec import export_script
+    from objrec.export import script as export_script
     from objrec.predict import expand_paths
 
     photos = tmp_path / "photos"
@@ -1118,8 +1130,8 @@ def test_the_script_s_csv_says_what_the_answers_come_to_not_a_line_per_photo(
     what it said) and how many more the table holds, in predict's words, names the first 3
     inputs not answered, says how far it got every PROGRESS_SECONDS, and ends with what the
     answers come to."""
-    from objrec import export_script
     from objrec.cli import prediction
+    from objrec.export import script as export_script
     from objrec.predict import Prediction
 
     monkeypatch.setattr(export_script, "Model", _Answers)
@@ -1157,7 +1169,7 @@ def test_the_script_answers_a_photo_whose_name_is_not_utf8(tmp_path, monkeypatch
     allowed, and no table. The name is now printed and written escaped, as objrec prints it."""
     import csv
 
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     monkeypatch.setattr(export_script, "Model", _Answers)
     photos, table = tmp_path / "photos", tmp_path / "answers.csv"
@@ -1178,7 +1190,7 @@ def test_the_script_escapes_a_name_its_output_s_encoding_cannot_write(tmp_path, 
     --csv. The program's stdout and stderr now write what they lack escaped, as objrec's do."""
     import io
 
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     monkeypatch.setattr(export_script, "Model", _Answers)
     photo, table = tmp_path / "日本の鳥" / "a1.jpg", tmp_path / "answers.csv"
@@ -1201,7 +1213,7 @@ def test_the_script_says_when_python_reads_file_names_in_a_legacy_encoding(
 ):
     """Under LANG=fr_FR.ISO-8859-1 the script printed and wrote café.jpg as cafÃ©.jpg, without
     a word; it now says so first, and the cure, as objrec's commands do."""
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     monkeypatch.setattr(export_script, "Model", _Answers)
     photo = tmp_path / "a1.jpg"
@@ -1221,7 +1233,7 @@ def test_the_script_s_csv_has_as_many_class_columns_as_the_answers_have(tmp_path
     classes (prediction.csv_columns): the same table of the same model had other columns."""
     import csv
 
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     monkeypatch.setattr(export_script, "Model", _Answers)  # 2 classes
     photo, table = tmp_path / "a1.jpg", tmp_path / "answers.csv"
@@ -1240,7 +1252,7 @@ def test_the_script_s_json_has_an_entry_with_its_error_for_each_input_not_answer
     named only on stderr: a script reading the list could not tell which input had no answer.
     As ``objrec predict --json``, each input is in the list, in order, one not answered with
     ``path``, ``answer`` (null), ``topk`` (``[]``) and ``error``; the exit status is still 1."""
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     (tmp_path / "empty").mkdir()
     (tmp_path / "a1.jpg").write_bytes(b"")
@@ -1281,7 +1293,7 @@ def test_the_script_s_model_answer_gives_a_photo_it_cannot_read_its_error_entry(
     photo's answer, where the command line gives that photo ``{"error": ...}``; and it ran every
     path given as one batch (1,000 photos: a 0.69 GB input). Each path gets its entry, in order,
     the command line's for a photo not read, and each photo is run on its own."""
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     model = export_script.Model.__new__(export_script.Model)
     model.spec = {"classes": ["cat", "dog"], "unknown": {"threshold": None, "score": "msp"}}
@@ -1315,8 +1327,8 @@ def test_the_script_ends_with_predict_s_count_of_the_inputs_it_could_not_predict
     no "16 of 224 inputs could not be predicted" at the end as objrec predict has. The script
     ends with predict's sentence now, those over the pixel limit counted apart as predict does
     (the script cannot import objrec: its words are a copy)."""
-    from objrec import export_script
     from objrec.cli.prediction import failed_sentence
+    from objrec.export import script as export_script
     from objrec.images import IMAGE_ERRORS
     from objrec.predict import Prediction
 
@@ -1342,7 +1354,7 @@ def test_the_script_makes_the_csv_s_missing_folders_as_objrec_does(tmp_path, mon
     results/today/answers.csv`), where the script refused them ("no folder results/today to write
     it in"): one rule for both (docs/commands.md). Made once the answers are in, as the table is
     written; ``new/..`` is the folder new is in, never an empty ``new`` left behind."""
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     monkeypatch.setattr(export_script, "Model", _Answers)
     photo, table = tmp_path / "a1.jpg", tmp_path / "results" / "today" / "answers.csv"
@@ -1368,7 +1380,7 @@ def test_the_script_refuses_a_csv_that_is_a_link_before_answering(tmp_path, monk
     to nothing does not exist to ``Path.exists``) and failed in a FileExistsError traceback once
     every photo was answered. A link is refused before the model is loaded, exit status 2, as
     objrec predict --csv refuses one, and nothing is written through it."""
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     monkeypatch.setattr(export_script, "Model", _Unloaded)
     photo, mine = tmp_path / "a1.jpg", tmp_path / "mine.csv"
@@ -1390,7 +1402,7 @@ def test_the_script_refuses_a_csv_whose_folder_cannot_be_made_before_answering(
     """A --csv whose folder cannot be made (a file in the way, a folder the user may not write
     in) is refused in one sentence naming the option, exit status 2, before the model is loaded,
     as objrec refuses such an output: found at the end, it cost every photo's answer."""
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     monkeypatch.setattr(export_script, "Model", _Unloaded)
     photo, notes = tmp_path / "a1.jpg", tmp_path / "notes.txt"
@@ -1447,7 +1459,7 @@ def test_the_sidecar_says_how_32_bit_grey_becomes_rgb(tmp_path):
     from PIL import Image
 
     from objrec.config import DataConfig, TrainConfig
-    from objrec.export_sidecar import preprocessing
+    from objrec.export.sidecar import preprocessing
     from objrec.images import open_image
     from objrec.meta import RunMeta
 
@@ -1483,8 +1495,8 @@ def test_the_script_of_another_model_s_export_is_never_replaced(tmp_path):
     exporting the second with ``--force`` replaced the first's script (an export had written
     it), which then ran the other model. A script of another model's export is refused even with
     ``force``; the same model's is replaced as before."""
-    from objrec.export import script_path, script_text
-    from objrec.export_names import refuse_users_script
+    from objrec.export.exporter import script_path, script_text
+    from objrec.export.names import refuse_users_script
 
     first, second = tmp_path / "my_model.onnx", tmp_path / "my-model.onnx"
     script = script_path(first)
@@ -1504,8 +1516,8 @@ def test_the_script_of_the_same_model_named_in_another_case_is_its_own(tmp_path)
     ``Model.onnx`` are two models sharing ``Model_infer.py``, and the other's is refused."""
     import os
 
-    from objrec.export import script_path, script_text
-    from objrec.export_names import refuse_users_script
+    from objrec.export.exporter import script_path, script_text
+    from objrec.export.names import refuse_users_script
 
     script = script_path(tmp_path / "Model.ONNX")
     script.write_text(script_text("Model.onnx"))
@@ -1528,7 +1540,7 @@ def test_export_shows_its_progress_while_it_checks_real_photos(trained_run, tmp_
     engines' first calls), then were done. Before the writing, the import and the model's file
     read took 4.9 s with nothing on screen (s0's run, load 9): each is a step of its own."""
     from objrec.cli import main
-    from objrec.export_check import check_photos
+    from objrec.export.check import check_photos
 
     from .conftest import TaskRecorder
 
@@ -1550,7 +1562,7 @@ def test_the_check_s_bar_says_whose_answers_it_waits_for(trained_run, tmp_path):
     """`export`'s "checking the export ...: 32/96 (33%)" stood still for 35 s, OpenVINO compiling
     the file at its first batch, without a word (newcomer50 LOW). Before each engine's answers
     the bar says whose they are, and at OpenVINO's first batch that it compiles the file."""
-    from objrec.export_check import check_photos, said_doing
+    from objrec.export.check import check_photos, said_doing
 
     from .conftest import TaskRecorder
 
@@ -1584,8 +1596,8 @@ def test_the_check_s_photos_cover_every_class_of_the_run_s_data_and_of_the_sampl
     run's test split and of the built-in sample, one of each class before a second of any."""
     from types import SimpleNamespace
 
-    from objrec.export import CHECK_PHOTOS
-    from objrec.export_check import across_classes, check_photos
+    from objrec.export.check import across_classes, check_photos
+    from objrec.export.exporter import CHECK_PHOTOS
     from objrec.images import list_images
     from objrec.quantize import calibration_set
 
@@ -1616,7 +1628,7 @@ def test_the_check_s_photos_spread_over_more_classes_than_photos():
     Caltech-101 run has 100) had them from its first 24 classes by name, one each: a file that
     answers otherwise on a later class only (the last one, say) was never met. The classes
     chosen spread over all of them, from the first to near the last."""
-    from objrec.export_check import across_classes
+    from objrec.export.check import across_classes
 
     paths = [Path(f"c{c:02d}/{i}.jpg") for c in range(40) for i in range(2)]
     picked = across_classes(paths, 10)
@@ -1636,7 +1648,7 @@ def test_the_script_lists_a_folder_as_objrec_does(tmp_path):
     a folder as objrec's list_images does: the same files in the same order."""
     from PIL import Image
 
-    from objrec import export_script
+    from objrec.export import script as export_script
     from objrec.images import SYSTEM_FOLDERS, list_images
 
     photos, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
@@ -1662,8 +1674,9 @@ def test_the_script_leaves_out_unsaid_the_windows_files_objrec_never_lists(tmp_p
     objrec does, its lists written in by export from objrec's own."""
     from PIL import Image
 
-    from objrec import export_script, images
-    from objrec.export import LEFT_OUT, script_text
+    from objrec import images
+    from objrec.export import script as export_script
+    from objrec.export.exporter import LEFT_OUT, script_text
     from objrec.predict import expand_paths
 
     folder = tmp_path / "winf"
@@ -1688,7 +1701,7 @@ def test_the_script_lists_a_folder_s_broken_image_link_and_a_photo_named_twice_a
     first; the script answered it twice."""
     from PIL import Image
 
-    from objrec import export_script
+    from objrec.export import script as export_script
     from objrec.predict import expand_paths
 
     photos = tmp_path / "photos"
@@ -1710,7 +1723,7 @@ def test_the_script_lists_a_file_without_an_extension_that_is_an_image_as_objrec
     extension, read for the same formats as objrec."""
     from PIL import Image
 
-    from objrec import export_script
+    from objrec.export import script as export_script
     from objrec.images import _HEIF_BRANDS, _MAGIC, list_images
 
     photos = tmp_path / "photos"
@@ -1732,7 +1745,7 @@ def test_the_script_names_a_folder_it_may_not_read_and_answers_the_rest(tmp_path
     (stderr, --json, --csv, exit 1); the folder's other photos are still answered. The walk that
     follows links to folders (it lists each folder itself) let iterdir's PermissionError end the
     call with a traceback, where the rglob before it left such a folder out unsaid."""
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     for name in ("a.jpg", "locked/b.jpg"):
         (tmp_path / name).parent.mkdir(exist_ok=True)
@@ -1836,8 +1849,8 @@ def test_the_script_says_what_objrec_predict_says_of_a_file_it_cannot_read(
 def test_the_script_s_words_for_a_photo_it_cannot_read_are_objrec_s():
     """The script's ERRORS, and the HEIC brands it tells a HEIC file by, are objrec's: export
     writes objrec's into it (and the template's own copy is the same)."""
-    from objrec import export_script
-    from objrec.export import script_text
+    from objrec.export import script as export_script
+    from objrec.export.exporter import script_text
     from objrec.images import _HEIF_BRANDS, IMAGE_ERRORS
 
     assert export_script.ERRORS == IMAGE_ERRORS and export_script.HEIF_BRANDS == _HEIF_BRANDS
@@ -1854,7 +1867,7 @@ def test_the_script_says_a_photo_cut_short_is_truncated_in_objrec_s_words(tmp_pa
 
     from PIL import Image
 
-    from objrec import export_script
+    from objrec.export import script as export_script
     from objrec.images import IMAGE_ERRORS, TRUNCATED, UnreadableImageError, open_image
 
     assert export_script.TRUNCATED == TRUNCATED  # the same pattern, the same flags
@@ -1898,7 +1911,7 @@ def test_a_file_answering_nan_is_not_counted_as_agreeing():
     max(0.0, nan) is 0.0: a file whose probabilities or unknown scores were NaN on every photo
     passed as giving objrec's answers (differences 0, no warning). NaN now counts as infinitely
     apart."""
-    from objrec.export_check import Tally
+    from objrec.export.check import Tally
     from objrec.inference import Answers
 
     expected = Answers(torch.eye(2), torch.tensor([0.5, 1.0]), torch.zeros(2, dtype=torch.bool))
@@ -1927,7 +1940,7 @@ def test_the_script_holds_a_photo_s_pixels_once_while_it_decodes_it(tmp_path):
     code = """
 import re, sys
 from pathlib import Path
-from objrec.export_script import decoded
+from objrec.export.script import decoded
 def peak():
     return int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1]) * 1024
 decoded(sys.argv[2], 224)  # what the first decode imports, before the measure
@@ -1947,7 +1960,7 @@ def test_the_script_s_answer_is_the_class_or_unknown_in_predict_s_place():
     column reads it. Without a threshold, every photo is answered with its class."""
     from types import SimpleNamespace
 
-    from objrec.export_script import Model, csv_row
+    from objrec.export.script import Model, csv_row
     from objrec.predict import Prediction
 
     scale = "1: a typical validation image of the known classes; 0: the run's threshold"
@@ -1967,7 +1980,7 @@ def test_the_script_s_answer_is_the_class_or_unknown_in_predict_s_place():
 
 def whole_resize(x, n: int, axis: int, kind: str):
     """export_script.resized as it was: the whole image in one float64 tensordot."""
-    from objrec.export_script import filter_weights
+    from objrec.export.script import filter_weights
 
     w = filter_weights(x.shape[axis], n, kind)
     bits = next((b for b in range(22) if int(0.5 + w.max() * 2 ** (b + 1)) >= 2**15), 22)
@@ -1985,7 +1998,7 @@ def test_the_script_resizes_a_large_scan_without_a_float_copy_of_it(axis, kind):
     (whole numbers, exact in any order), in float64 only the size of the output."""
     import tracemalloc
 
-    from objrec.export_script import resized
+    from objrec.export.script import resized
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (1200, 400, 3) if axis else (400, 1200, 3), dtype=np.uint8)
@@ -2012,7 +2025,7 @@ def test_the_script_words_its_answers_as_predict_does(capsys, score):
     from types import SimpleNamespace
 
     from objrec.cli.prediction import print_predictions
-    from objrec.export_script import Model, on_lines, tally_lines, text, threshold_sentence
+    from objrec.export.script import Model, on_lines, tally_lines, text, threshold_sentence
     from objrec.predict import Prediction
 
     classes = ["butterfly", "camera", "chair", "cup", "lamp", "laptop"]
@@ -2052,8 +2065,8 @@ def test_the_script_words_its_answers_as_predict_does(capsys, score):
 def test_the_script_s_copies_of_objrec_s_words_say_and_wrap_its_threshold_as_objrec():
     """The script cannot import objrec: its ``resting_words`` and ``on_lines`` are copies, and
     its threshold line (205 characters) is on lines a terminal of 100 columns shows whole."""
-    from objrec import export_script
     from objrec.enough import FEWEST_FOR_A_THRESHOLD
+    from objrec.export import script as export_script
     from objrec.thresholds import resting_words
     from objrec.words import on_lines
 
@@ -2070,8 +2083,8 @@ def test_the_script_s_copies_of_objrec_s_words_say_and_wrap_its_threshold_as_obj
 def test_the_script_quotes_a_class_name_with_a_comma_as_predict_does():
     """The script cannot import objrec: its ``quoted`` is a copy of ``words.quoted``, and its
     top classes read as predict's, "chien, tacheté" one class of two."""
-    from objrec import export_script
     from objrec.cli.prediction import topk_line
+    from objrec.export import script as export_script
     from objrec.words import quoted
 
     for name in ("ant", "chien, tacheté", "a;b", " ant", '"ant"', 'a\\", b', ""):
@@ -2088,7 +2101,7 @@ def test_an_export_imports_only_the_opsets_its_operators_use():
     import onnx
     from onnx import helper
 
-    from objrec.export_graph import drop_unused_opsets
+    from objrec.export.graph import drop_unused_opsets
 
     branch = helper.make_graph(
         [helper.make_node("Relu", ["x"], ["b"], domain="com.example")], "b", [], []
@@ -2114,7 +2127,7 @@ def test_the_script_turns_a_phone_photo_upright_with_pillow_9(tmp_path, monkeypa
     sideways (EXIF orientation 6, as a phone writes it) upright with either Pillow."""
     from PIL import Image, ImageOps
 
-    from objrec import export_script
+    from objrec.export import script as export_script
     from objrec.images import open_image
 
     pixels = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
@@ -2133,7 +2146,7 @@ def test_the_script_turns_a_phone_photo_upright_with_pillow_9(tmp_path, monkeypa
 def test_the_script_says_it_needs_python_3_10_not_a_zip_traceback(monkeypatch, capsys):
     """Raspberry Pi OS 11's Python is 3.9: the script ran until its first photo, then stopped with
     "TypeError: zip() takes no keyword arguments". It says in one line which Python it needs."""
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     monkeypatch.setattr(export_script.sys, "version_info", (3, 9, 2, "final", 0))
     with pytest.raises(SystemExit) as stopped:
@@ -2163,7 +2176,7 @@ def test_the_script_escapes_a_class_named_with_terminal_controls(tmp_path, monke
     """The script escaped a photo's name (ESC as ``\\x1b``) but printed the model's class names
     raw: a model whose class is named ``ESC]0;...`` set the terminal's title and cleared its
     screen from each answer's line and the tally (security40 #3). objrec predict escapes both."""
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     monkeypatch.setattr(export_script, "Model", _EscapingAnswers)
     photos = [tmp_path / f"a{i}.jpg" for i in range(export_script.TALLY_FROM)]
@@ -2186,7 +2199,7 @@ def test_a_full_disk_met_writing_the_int8_exports_head_names_the_export(tmp_path
     import errno
     from types import SimpleNamespace
 
-    import objrec.export_graph as export
+    import objrec.export.graph as export
 
     def full_disk(module, path, *args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
@@ -2208,7 +2221,7 @@ def test_an_export_is_never_written_over_the_run_it_exports_even_forced(tmp_path
     import os
 
     from objrec.errors import ObjrecError
-    from objrec.export import export_names
+    from objrec.export.exporter import export_names
 
     run = tmp_path / "run"
     run.mkdir()
@@ -2226,7 +2239,7 @@ def test_an_export_is_never_written_over_the_run_it_exports_even_forced(tmp_path
 def test_export_out_without_an_extension_gets_onnx(tmp_path):
     """`export --out exp2` wrote an ONNX file named exp2 (newcomer48 nit 10): a name without an
     extension gets .onnx; one with any extension, or a folder, stays as given."""
-    from objrec.export_names import onnx_named
+    from objrec.export.names import onnx_named
 
     assert onnx_named(tmp_path / "exp2") == tmp_path / "exp2.onnx"
     assert onnx_named(tmp_path / "my-model.v2") == tmp_path / "my-model.v2"
@@ -2238,10 +2251,10 @@ def test_export_out_without_an_extension_gets_onnx(tmp_path):
 def test_an_export_out_without_an_extension_is_said_once(tmp_path, caplog):
     """`objrec -v export run --out exp2` logged "has no extension: the model goes to exp2.onnx"
     twice: once from the refusal checked before the libraries load, once from the export."""
-    from objrec.export_names import export_path, refuse_early
+    from objrec.export.names import export_path, refuse_early
 
     (tmp_path / "run").mkdir()
-    with caplog.at_level(logging.INFO, logger="objrec.export_names"):
+    with caplog.at_level(logging.INFO, logger="objrec.export.names"):
         refuse_early(tmp_path / "run", tmp_path / "exp2", force=False)
         assert export_path(tmp_path / "run", tmp_path / "exp2") == tmp_path / "exp2.onnx"
     assert [r.getMessage().count("has no extension") for r in caplog.records] == [1]
@@ -2296,7 +2309,7 @@ SCRIPT_COPIES = [
     ("objrec.words", "quoted", "quoted"),
 ]
 """The (module, library function, script function) pairs that model_infer.py copies as they are
-(``export_script``'s docstring names them): the same code but for the docstring, which speaks to
+(``export.script``'s docstring names them): the same code but for the docstring, which speaks to
 the script's reader."""
 
 SCRIPT_CONSTANTS = [
@@ -2336,7 +2349,7 @@ def test_the_script_s_copies_are_the_library_s_code(module, name, copy):
     be the same code is the same code (review57b M7)."""
     import importlib
 
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     library = getattr(importlib.import_module(module), name)
     assert code_of(getattr(export_script, copy)) == code_of(library)
@@ -2348,7 +2361,7 @@ def test_the_script_s_constants_are_the_library_s(module, name, copy):
     would part them as surely as their code (review57b M7)."""
     import importlib
 
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     assert getattr(export_script, copy) == getattr(importlib.import_module(module), name)
 
@@ -2379,8 +2392,8 @@ def some_predictions():
 def test_the_script_s_lines_are_predict_s_words():
     """The script's own takes of predict's lines (its answers are dicts, predict's
     ``Prediction``s) say what predict's say, on answers of each kind (review57b M7)."""
-    from objrec import export_script as script
     from objrec.cli import prediction as cli
+    from objrec.export import script
     from objrec.prediction import score_and_line, tally
 
     results = some_predictions()
@@ -2407,8 +2420,8 @@ def test_the_script_s_image_rules_are_objrec_s(monkeypatch):
     file's kind, a file's name) answer as objrec's on a few inputs (review57b M7)."""
     from PIL import Image
 
-    from objrec import export_script as script
     from objrec import images
+    from objrec.export import script
     from objrec.prediction import base_name
     from objrec.thresholds import resting_words
 
@@ -2439,7 +2452,7 @@ def test_the_script_lists_a_folder_s_inputs_as_predict_does(tmp_path, capsys, ca
     """The script's copies of how predict lists what it is given (one entry per image, the first
     where a folder names it again through a link; a warning for the files left out) say what
     predict says (review57b M7)."""
-    from objrec import export_script as script
+    from objrec.export import script
     from objrec.predict import first_of_each, warn_not_images
     from objrec.prediction import Prediction
 

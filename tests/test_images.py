@@ -288,9 +288,9 @@ def test_a_jpeg_counts_at_the_size_pillows_draft_mode_decodes_it_at_for_the_limi
 def test_the_limits_side_is_the_scale_the_default_backbone_trains_at():
     """``LIMIT_SIDE`` is what train decodes a JPEG for with the default backbone, and the script
     ``export`` writes counts at it too, so that it refuses what predict refuses."""
-    from objrec import export_script
     from objrec.backbones import get_backbone
     from objrec.config import DEFAULT_BACKBONE
+    from objrec.export import script as export_script
     from objrec.transforms import draft_size
 
     assert draft_size(get_backbone(DEFAULT_BACKBONE).data_config) == images.LIMIT_SIDE
@@ -302,7 +302,7 @@ def test_the_exported_script_counts_a_jpeg_as_objrec_does(tmp_path, monkeypatch,
     """The script ``export`` writes counted a JPEG at the scale it decodes it at, objrec at
     ``LIMIT_SIDE``'s: under a lower ``OBJREC_MAX_PIXELS`` it would answer for photos ``predict``
     refuses. Both refuse it, in the same words."""
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     make_large_image((90, 90, 90), size).save(tmp_path / "photo.jpg")
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "100000")
@@ -511,7 +511,7 @@ def deep_image(mode: str) -> Image.Image:
 
 
 def grey_converters():
-    from objrec.export_script import grey8
+    from objrec.export.script import grey8
 
     return [images._deep_to_grey, grey8]  # objrec's, and the exported script's copy
 

@@ -15,8 +15,8 @@ from PIL import Image, ImageOps
 from torchvision.transforms.v2 import functional as F
 
 from objrec.evaluate import evaluate
-from objrec.export import export_model
-from objrec.export_check import SCORE_TOLERANCE
+from objrec.export.check import SCORE_TOLERANCE
+from objrec.export.exporter import export_model
 from objrec.images import open_image
 from objrec.inference import Recognizer
 from objrec.predict import predict
@@ -486,7 +486,7 @@ def test_docs_export_md_s_python_block_runs_the_script(trained_run, split_dir, t
 def test_the_export_s_script_resizes_as_torchvision_does(kind):
     """The script's ``resized`` gives torchvision's resize (objrec's) of uint8 pixels bit for
     bit, for each interpolation a sidecar may name: smaller, larger, one side only."""
-    from objrec.export_script import resized
+    from objrec.export.script import resized
 
     if kind == "bilinear" and not torchvision_resizes_uint8():
         pytest.skip("torchvision resizes bilinear in float32 on this CPU")
@@ -502,7 +502,7 @@ def test_the_export_s_script_cuts_a_strip_to_its_centre_part_as_objrec_does():
     """The docs/export.md block left out ``max_aspect``: a strip 32 short sides long was resized
     whole, where objrec keeps its centre part 20 short sides long (here 60 of 97 pixels)."""
     from objrec.config import DataConfig
-    from objrec.export_script import prepared
+    from objrec.export.script import prepared
     from objrec.transforms import MAX_ASPECT, build_transforms
 
     data = DataConfig(input_size=8, resize_size=10)
@@ -528,7 +528,7 @@ def test_a_damaged_or_foreign_cached_onnx_model_is_made_again(trained_run, split
     whose outputs are not this model's (here: probabilities without the familiarity), is
     exported again, with a warning naming it; the answers are as before."""
     from objrec.checkpoint import load_model
-    from objrec.export import export_checked
+    from objrec.export.exporter import export_checked
 
     image = open_image(next((split_dir / "test" / "red").iterdir()))
     recognizer = Recognizer.load(trained_run, "onnx")
@@ -677,7 +677,7 @@ def test_the_export_s_script_decodes_photos_as_objrec_does(tmp_path):
     16-bit PGM (Pillow's mode I) and 32-bit TIFFs were clipped to near white by the script
     (``convert("RGB")``), where objrec keeps 16 bits' range and scales the others by theirs; a
     16-bit grey PNG with a transparent value, CMYK, transparency of every sort as objrec does."""
-    from objrec.export_script import decoded
+    from objrec.export.script import decoded
 
     rng = np.random.default_rng(2)
     grey = rng.integers(0, 65536, (9, 14)).astype(np.uint16)
@@ -710,7 +710,7 @@ def test_the_export_s_script_decodes_no_larger_an_image_than_objrec(
     and opens such a JPEG as objrec does: here, the limits scaled down to 10,000 pixels, each
     image is read, or refused, by both, into the same pixels."""
     import objrec.images
-    from objrec import export_script
+    from objrec.export import script as export_script
     from objrec.images import UnreadableImageError
 
     pillows = 10_000 if limit_from == "constant" else 5_000  # Pillow's own, raised to the limit
@@ -747,14 +747,14 @@ def test_the_export_s_script_decodes_no_larger_an_image_than_objrec(
 
 def test_the_export_writes_objrec_s_pixel_limit_into_its_script(monkeypatch):
     """One limit: the script's is objrec's, written into it when it is exported."""
-    import objrec.export
-    from objrec import export_script
-    from objrec.export import script_text
+    import objrec.export.exporter
+    from objrec.export import script as export_script
+    from objrec.export.exporter import script_text
     from objrec.images import MAX_PIXELS
 
     assert export_script.MAX_PIXELS == MAX_PIXELS
     assert f"\nMAX_PIXELS = {MAX_PIXELS:_}\n" in script_text("m.onnx")
-    monkeypatch.setattr(objrec.export, "MAX_PIXELS", 1_234_567)
+    monkeypatch.setattr(objrec.export.exporter, "MAX_PIXELS", 1_234_567)
     text = script_text("m.onnx")
     assert "\nMAX_PIXELS = 1_234_567\n" in text and f"{MAX_PIXELS:_}" not in text
 
@@ -762,7 +762,7 @@ def test_the_export_writes_objrec_s_pixel_limit_into_its_script(monkeypatch):
 def test_the_export_s_script_refuses_a_pixel_limit_that_is_no_number(monkeypatch, capsys):
     """``OBJREC_MAX_PIXELS`` as objrec reads it: a value that is no number of pixels is refused
     in one line naming it, before any photo, as objrec refuses it."""
-    from objrec.export_script import main
+    from objrec.export.script import main
 
     monkeypatch.setenv("OBJREC_MAX_PIXELS", "lots")
     with pytest.raises(SystemExit) as stop:
@@ -773,7 +773,7 @@ def test_the_export_s_script_refuses_a_pixel_limit_that_is_no_number(monkeypatch
 
 def test_the_export_s_script_refuses_a_topk_under_1(capsys):
     """``--topk 0`` printed each photo's name with no class, ``--topk -1`` all classes but one."""
-    from objrec.export_script import main
+    from objrec.export.script import main
 
     for k in ("0", "-1"):
         with pytest.raises(SystemExit) as stop:
@@ -787,7 +787,7 @@ def test_the_export_s_script_says_a_photo_too_large_to_decode_and_answers_the_ot
     """A photo Pillow refuses as a decompression bomb (over twice ``Image.MAX_IMAGE_PIXELS``: a
     12,000 x 15,000 scan) raised ``DecompressionBombError``, not an ``OSError``: the script
     stopped with a traceback, and the photos after it, given in the same call, got no answer."""
-    from objrec import export_script
+    from objrec.export import script as export_script
 
     class Answering(export_script.Model):  # the model's answer for a photo it could read
         def __init__(self, path=None, runtime="auto", say=None):
@@ -816,7 +816,7 @@ def test_the_export_s_script_names_a_missing_or_damaged_model_in_one_line(tmp_pa
     """``--model nothere.onnx`` said ``No such file or directory: 'nothere.json'`` under a
     traceback (the sidecar, not the model given); a model copied without its sidecar, or not
     ONNX, ended in a traceback too. Each is one line naming the file, exit 2."""
-    from objrec.export_script import main
+    from objrec.export.script import main
 
     (tmp_path / "alone.onnx").write_bytes(b"")
     (tmp_path / "bad.onnx").write_bytes(b"not onnx")
@@ -839,7 +839,7 @@ def test_the_export_s_script_names_a_missing_or_damaged_model_in_one_line(tmp_pa
 def test_the_export_s_script_names_a_damaged_sidecar(tmp_path, capsys):
     """A sidecar cut short in the copy said "cannot load the model m.onnx: Expecting value: line
     1 column 1 (char 0)", json's words, naming neither the sidecar nor what it should be."""
-    from objrec.export_script import main
+    from objrec.export.script import main
 
     (tmp_path / "m.onnx").write_bytes(b"not onnx")
     (tmp_path / "m.json").write_text('{"classes": ["a"', encoding="utf-8")
@@ -856,7 +856,7 @@ def test_the_export_s_script_reads_a_heic_photo_as_objrec_does(tmp_path, monkeyp
     installed or not. It registers pillow-heif's opener where it is installed, and gives
     objrec's pixels."""
     pillow_heif = pytest.importorskip("pillow_heif")
-    from objrec.export_script import decoded
+    from objrec.export.script import decoded
 
     photo = tmp_path / "IMG_0001.HEIC"
     pixels = np.random.default_rng(3).integers(0, 256, (30, 44, 3), dtype=np.uint8)

@@ -62,7 +62,7 @@ def test_the_tests_on_real_photos_find_them_where_objrec_test_shared_says_and_ci
     ]
 
 
-PRINTS_ITS_OWN = {"__main__.py": None, "export_script.py": None, "progress.py": "TqdmReporter"}
+PRINTS_ITS_OWN = {"__main__.py": None, "export/script.py": None, "progress.py": "TqdmReporter"}
 """What outside ``cli/`` may write to the terminal (a module, or the class of it named):
 ``python -m objrec``; the script ``export`` writes beside a model (``model_infer.py``, a program
 of its own); the progress bars a Python caller asks for (``reporter=TqdmReporter()``)."""

@@ -25,7 +25,7 @@ from objrec.config import DEFAULT_BACKBONE, TrainConfig
 from objrec.data import scan_class_folder
 from objrec.errors import Interrupted, ObjrecError
 from objrec.evaluate import evaluate
-from objrec.export import export_model
+from objrec.export.exporter import export_model
 from objrec.frozen import FrozenBody
 from objrec.inference import Recognizer
 from objrec.precision import Settled, auto_precision, int8_dot_product
@@ -635,7 +635,7 @@ def test_every_command_refuses_a_damaged_int8_graph_in_one_sentence(tmp_path, ti
     """evaluate, suggest and audit (the frozen pass) and export gave ONNX Runtime's
     InvalidProtobuf or protobuf's DecodeError for a checkpoint whose int8 graph is damaged, where
     predict said so in a sentence."""
-    from objrec.export_graph import Tail, export_quantized
+    from objrec.export.graph import Tail, export_quantized
     from objrec.model import Classifier, build_head
 
     body, data = tiny

@@ -428,8 +428,8 @@ def test_with_onnx_the_export_travels_checked_and_listed(run, tmp_path):
 
 def exports_made(monkeypatch) -> list[Path]:
     """The folders share exports into from now on, each export stood in for by a sidecar of its
-    own (``{}``), for share to name (``export.export_loaded`` patched)."""
-    from objrec import export
+    own (``{}``), for share to name (``export.exporter.export_loaded`` patched)."""
+    from objrec.export import exporter
 
     made: list[Path] = []
 
@@ -437,7 +437,7 @@ def exports_made(monkeypatch) -> list[Path]:
         made.append(out)
         out.with_suffix(".json").write_text("{}")
 
-    monkeypatch.setattr(export, "export_loaded", export_loaded)
+    monkeypatch.setattr(exporter, "export_loaded", export_loaded)
     return made
 
 
@@ -447,10 +447,10 @@ def test_with_onnx_the_runs_own_export_of_the_same_model_is_copied_not_made_agai
 ):
     """`share RUN DEST --onnx` exported and checked again (a minute on a CPU) when `objrec export
     RUN` had just done so for the same model: its sidecar's model_digest says it is."""
-    from objrec import export
     from objrec.checkpoint import model_digest
+    from objrec.export import exporter
 
-    export.export_model(run)
+    exporter.export_model(run)
     sidecar = json.loads((run / "model.json").read_text())
     assert sidecar["model_digest"] == model_digest(run)
     made = exports_made(monkeypatch)
@@ -473,9 +473,9 @@ def test_with_onnx_an_edited_script_or_a_damaged_graph_is_exported_again_not_cop
     model_infer.py the user had edited (yours to adapt, with a path of their machine, say) went
     into the share, and so would a damaged model.onnx. Only files as their export wrote them
     (its files_sha256) are copied; otherwise the share exports afresh, the run's files untouched."""
-    from objrec import export
+    from objrec.export import exporter
 
-    export.export_model(run)
+    exporter.export_model(run)
     made = exports_made(monkeypatch)
     script = run / "model_infer.py"
     edited = script.read_text() + "PHOTOS = '/home/me/photos'\n"
@@ -504,9 +504,9 @@ def test_with_onnx_an_export_an_older_objrec_wrote_is_exported_again_not_copied(
     import hashlib
     import json
 
-    from objrec import export
+    from objrec.export import exporter
 
-    export.export_model(run)
+    exporter.export_model(run)
     made = exports_made(monkeypatch)
     script, sidecar = run / "model_infer.py", run / "model.json"
     older = script.read_text().replace('"openvino"', '"onnxruntime"') + "# an older objrec's\n"
@@ -526,7 +526,7 @@ def test_a_shares_export_names_the_shared_model_so_check_finds_it_whole(run, tmp
     machine's paths. It names the shared file, as the share's threshold.json does; a share of
     the share copies it rather than export again."""
     from objrec.check_run import check_run
-    from objrec.export import reusable_export
+    from objrec.export.exporter import reusable_export
 
     share_run(run, tmp_path / "ours", onnx=True)
     assert check_run(tmp_path / "ours").problems == []
@@ -616,14 +616,14 @@ def test_a_retrain_landing_during_a_shares_export_leaves_it_all_of_the_model_rea
     share's model.onnx answer with the retrain's network and temperature, the card quote none of
     the model's evaluations, and, where the run's own export was of the model read, the copy of
     it fail (a forced train removes it). Everything shared is of the model read."""
-    from objrec import export
+    from objrec.export import exporter
 
     read = model_digest(run)
     temperature = read_checkpoint(run)[1].calibration.temperature
     fake_evaluation(run, "eval-test", read)
     keep_threshold(run, 0.3, {"unknown": None, "evaluated": None})
     if exported:
-        export.export_model(run)
+        exporter.export_model(run)
     retrain = retrain_of(run, tmp_path / "b.safetensors")
 
     def lands() -> None:  # as train --force does: its model, the earlier one's export removed
@@ -631,7 +631,7 @@ def test_a_retrain_landing_during_a_shares_export_leaves_it_all_of_the_model_rea
         for name in ("model.onnx", "model.json", "model_infer.py"):
             (run / name).unlink(missing_ok=True)
 
-    monkeypatch.setattr(export, "reusable_export", followed_by(export.reusable_export, lands))
+    monkeypatch.setattr(exporter, "reusable_export", followed_by(exporter.reusable_export, lands))
     result = share_run(run, tmp_path / "ours", onnx=True)
     assert model_digest(run) != read
     sidecar = json.loads((tmp_path / "ours" / "model.json").read_text())
@@ -821,7 +821,7 @@ def test_share_with_onnx_reads_the_model_file_once(run, tmp_path, monkeypatch):
     the bytes written, and the export's model is the one read. The run's file was then read and
     hashed once more, to check that no retrain replaced it (struct54): its inode, size and
     modification time, taken before the read, tell. The export, the card and the sums unchanged."""
-    from objrec import export
+    from objrec.export import exporter
     from objrec.run_files import BEST
 
     from .conftest import opens_counted
@@ -832,7 +832,7 @@ def test_share_with_onnx_reads_the_model_file_once(run, tmp_path, monkeypatch):
         given.append((model, meta))
         out.with_suffix(".json").write_text("{}")
 
-    monkeypatch.setattr(export, "export_loaded", export_loaded)
+    monkeypatch.setattr(exporter, "export_loaded", export_loaded)
     with opens_counted(monkeypatch) as opened:
         share_run(run, tmp_path / "ours", onnx=True)
     assert opened[BEST] == 1  # the run's, read; the copy written only

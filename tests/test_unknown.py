@@ -104,7 +104,7 @@ def test_the_api_and_serve_say_unknown(trained_run, tmp_path):
 def test_the_exported_file_and_its_sidecar_give_the_same_answer(trained_run, tmp_path):
     import onnxruntime as ort
 
-    from objrec.export import export_model
+    from objrec.export.exporter import export_model
 
     result = export_model(trained_run, tmp_path / "model.onnx")
     sidecar = json.loads(result.sidecar.read_text())
@@ -423,7 +423,7 @@ def test_a_vim_run_uses_its_own_head_in_predict_and_onnx(split_dir, tmp_path):
     and the exported file carries the head's weights once."""
     import onnx
 
-    from objrec.export import export_model
+    from objrec.export.exporter import export_model
     from objrec.train import train
     from objrec.unknown_scores import VimScore
 

@@ -423,7 +423,7 @@ NOT_TOLD = {
 def _check_export(
     run: Path, result: RunCheck, kept: KeptThreshold | None, model: str | None
 ) -> None:
-    """The run's export (``export.default_out``: ``model.onnx``, its sidecar ``model.json`` and
+    """The run's export (``outputs.default_out``: ``model.onnx``, its sidecar ``model.json`` and
     its script), read as ``share --onnx`` reads it: whether its sidecar names the model checked
     (digest ``model``), and whether each of its files is there with the SHA-256 the
     sidecar records of it. An export made before those were recorded is noted, not refused."""

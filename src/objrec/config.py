@@ -273,13 +273,13 @@ TOP5_CLASSES = 5
 """Top-5 is shown (``evaluate``, the report) only for models of more classes than this: with
 fewer it is always 100%."""
 CHECK_PHOTOS = 32
-"""Real photos export checks its file on unless told (``photos`` of ``export.export_model``,
-``export --check-photos``; here, as the CLI does not import torch for ``--help``): the check
-compares every probability of every photo, so a graph, a weight or a temperature that is not
-objrec's shows on each photo; an int8 body's other rounding put a fifth of the photos over
-``export_check.PHOTO_TOLERANCE`` on the runs measured (``benchmarks/README.md``), so 32 photos
-miss it with a chance near 0.8**32, under 1e-3. 150 photos, the number before, took most of the
-export's time."""
+"""Real photos export checks its file on unless told (``photos`` of
+``export.exporter.export_model``, ``export --check-photos``; here, as the CLI does not import torch
+for ``--help``): the check compares every probability of every photo, so a graph, a weight or a
+temperature that is not objrec's shows on each photo; an int8 body's other rounding put a fifth of
+the photos over ``export.check.PHOTO_TOLERANCE`` on the runs measured (``benchmarks/README.md``), so
+32 photos miss it with a chance near 0.8**32, under 1e-3. 150 photos, the number before, took most
+of the export's time."""
 PATIENCE = 5
 """The head's default ``patience`` (``TrainConfig.patience``), which also says how lately a fit
 stopped by its epoch limit must have improved for more epochs to help

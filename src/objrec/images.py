@@ -107,9 +107,10 @@ IMAGE_ERRORS = {
     "pillow-heif`, or convert it to JPEG or PNG",
     "truncated": "the file is truncated, cut short as an unfinished copy or download leaves it",
 }
-"""objrec's words for an input it cannot read, in one place: ``predict``'s errors (``{...}``
-filled in with ``str.format``), and those of the script ``export`` writes, which it writes in
-(``export.script_text``), so that the script says what ``predict`` says of the same file."""
+"""objrec's words for an input it cannot read, in one place: ``predict``'s errors (``{...}`` filled
+in with ``str.format``), and those of the script ``export`` writes, which it writes in
+(``export.exporter.script_text``), so that the script says what ``predict`` says of the same
+file."""
 
 
 WEB_ADDRESS = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+(.+)")
@@ -144,7 +145,7 @@ TRUNCATED = re.compile(r"image file is truncated\b|truncated file read$", re.IGN
 (``IMAGE_ERRORS["truncated"]``): "image file is truncated (11 bytes not processed)" counts the
 bytes it had left to decode, not those missing, and made a JPEG lacking 40% of its bytes sound
 a small matter; "Truncated File Read" (a header cut short, a JPEG's, PNG's or BMP's) named no
-cause. The script export writes holds a copy (``export_script.TRUNCATED``)."""
+cause. The script export writes holds a copy (``export.script.TRUNCATED``)."""
 
 
 PILLOW_PIXELS = re.compile(r"\((\d+) pixels\)")

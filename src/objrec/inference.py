@@ -37,7 +37,7 @@ from objrec.confidence import score_in_chunks
 from objrec.config import require_number
 from objrec.data import Sample
 from objrec.errors import ObjrecError
-from objrec.export_graph import Tail, write_checked
+from objrec.export.graph import Tail, write_checked
 from objrec.features import FeatureTable, stored_tables
 from objrec.frozen import FrozenBody
 from objrec.images import MAX_PIXELS, open_image

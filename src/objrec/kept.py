@@ -287,7 +287,7 @@ def export_answers_other(
     run's kept threshold where the caller has read it (``check``), else read here. One rule, by
     value, for ``check`` and ``evaluate --keep-threshold``'s note; ``share --onnx`` copies an
     export only where it records the kept threshold's date too
-    (``export.reusable_export``), since its sidecar and script say when it was kept."""
+    (``export.exporter.reusable_export``), since its sidecar and script say when it was kept."""
     unknown = sidecar.get("unknown")
     if not isinstance(unknown, dict) or unknown.get("threshold_given"):
         return None

@@ -637,7 +637,7 @@ def script_path(path: Path) -> Path:
 
 
 EXPORT_SCRIPT_START = b"# Written by objrec export"
-"""How the script an export writes beside its model starts (``objrec/export_script.py``)."""
+"""How the script an export writes beside its model starts (``objrec/export/script.py``)."""
 
 
 def is_export_script(path: Path) -> bool:

@@ -471,9 +471,10 @@ def export_into(
     run: Path, folder: Path, model: ReadModel, shared: SharedModel, reporter: Reporter
 ) -> None:
     """``export``'s three files for the ``model`` read, into ``folder`` (checked on the run's own
-    photos): copies of the run's own export when it is of that model (``export.reusable_export``),
-    else exported from it as ``shared``, the shared model file, holds it (:func:`export_read`)."""
-    from objrec.export import reusable_export
+    photos): copies of the run's own export when it is of that model
+    (``export.exporter.reusable_export``), else exported from it as ``shared``, the shared model
+    file, holds it (:func:`export_read`)."""
+    from objrec.export.exporter import reusable_export
 
     earlier = reusable_export(run, model.digest)
     if earlier is not None and copy_all_or_none(earlier, folder):
@@ -503,7 +504,7 @@ def export_read(
     ``shared``'s metadata, without the machine's paths), checked on the run's photos (its data
     folder, as the model read names it) with the run's threshold kept for it: the run's model
     file, read again, may hold a retrain's model by now. Neither file is read again."""
-    from objrec.export import export_loaded
+    from objrec.export.exporter import export_loaded
 
     path = folder / BEST
     loaded, meta = load_model(path, (model.state, shared.meta))

@@ -119,7 +119,7 @@ class MahalanobisScore(nn.Module):
         where they hold almost all of it (the tests' tiny runs, 15 directions of 16 features), a
         large share of what is left, weighed by the inverse residual variance (up to 1e12). A
         familiarity moved by up to 5e-4 of its size, and ONNX Runtime, summing in another order,
-        as far otherwise: export's check (``export_check.SCORE_TOLERANCE``, 1e-3) found a tiny run's
+        as far otherwise: export's check (``export.check.SCORE_TOLERANCE``, 1e-3) found a tiny run's
         file apart from ``predict``. Each class's squared distance is sums of products, never an
         (images, classes, dims) difference, as fast as float32's was (1,536 images of the
         100-class protocol in chunks of 128: medians 1.93 and 1.01 s against 1.89 and 0.97 s,

@@ -46,7 +46,7 @@ from objrec.serve.address import bind_socket
 from objrec.words import on_lines, plural
 
 if TYPE_CHECKING:
-    from objrec.export import ExportResult
+    from objrec.export.exporter import ExportResult
     from objrec.share import ShareResult
 
 SERVE_MAX_UPLOAD_MIB = 10.0
@@ -158,12 +158,12 @@ def export(
     script runs it, and says how far its probabilities are from objrec's own, with a warning
     above 1e-3 for the runtime the script runs it in.
     """
-    from objrec.export_names import refuse_early
+    from objrec.export.names import refuse_early
 
     refuse_early(run, out, force)  # an earlier export said at once, not after the libraries load
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
-        from objrec.export import export_model
+        from objrec.export.exporter import export_model
     with logged_warnings() as logged:
         result = export_model(run, out, fmt, softmax, force, threshold, reporter, photos)
     print_export(result, logged, as_json)
@@ -307,7 +307,7 @@ def shared_lines(result: ShareResult, run: Path | None = None) -> list[str]:
 
 
 RETRAIN_FP32 = "`objrec train DATA --out RUN --precision fp32`"
-"""The command export's line of ONNX Runtime gives (``export_check.onnxruntime_words``, in the
+"""The command export's line of ONNX Runtime gives (``export.check.onnxruntime_words``, in the
 CLI's terms), kept on one line."""
 
 
@@ -348,12 +348,12 @@ def script_line(script: Path | None, openvino: bool = False) -> str:
 def agreement_lines(answers: list) -> list[str]:
     """One line per runtime the file was checked in against objrec's own answers, but the
     script's default one (the last) when it is apart from them: export's warning said how far
-    (``export_check.warn_if_apart``). ONNX Runtime, apart from an int8 body OpenVINO ran, says why
-    and what gives objrec's answers in any runtime (``export_check.onnxruntime_words``). Each
-    line words its figures alike (``export_check.apart_words``): one said "(0 top classes
+    (``export.check.warn_if_apart``). ONNX Runtime, apart from an int8 body OpenVINO ran, says why
+    and what gives objrec's answers in any runtime (``export.check.onnxruntime_words``). Each
+    line words its figures alike (``export.check.apart_words``): one said "(0 top classes
     differ, 0 unknown answers differ)", the next "top class changed: 0, unknown answer changed:
     0"."""
-    from objrec.export_check import SCRIPT_NAME, apart_words, onnxruntime_words
+    from objrec.export.check import SCRIPT_NAME, apart_words, onnxruntime_words
 
     default = answers[-1].runtime if answers else None
     as_run = {

@@ -1,7 +1,7 @@
 """The names an export writes (the model, its JSON sidecar, its script) and the refusals they
 are checked by, without PyTorch: ``objrec export`` checks them before the libraries load, so
 that an export already there is refused at once (it came after seconds of loading), and
-:func:`objrec.export.export_loaded` checks them again, with the run's split folder, as it
+:func:`objrec.export.exporter.export_loaded` checks them again, with the run's split folder, as it
 writes."""
 
 from __future__ import annotations

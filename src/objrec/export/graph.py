@@ -5,7 +5,7 @@ PyTorch on noise within ``TOLERANCE`` (:func:`check_onnx`), with its JSON sideca
 (:func:`write_checked`). What ``export`` writes, and what ``inference`` answers with in ONNX
 Runtime (``runtime='onnx'``): below both, so that neither imports the other. The export's check
 on real photos runs objrec's own answers (``inference.Recognizer``): the export hands it in
-(``export.export_checked``), as ``evaluate`` hands ``compare`` its measurement.
+(``export.exporter.export_checked``), as ``evaluate`` hands ``compare`` its measurement.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from objrec.errors import ObjrecError
-from objrec.export_sidecar import confidence_sidecar, int8_sidecar, preprocessing
+from objrec.export.sidecar import confidence_sidecar, int8_sidecar, preprocessing
 from objrec.manifest import sha256_file
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, HeadEnsemble, as_stored
@@ -31,14 +31,14 @@ from objrec.quantize import QuantizedBody, damaged_graph
 from objrec.runtime import TOLERANCE, OnnxModel, export_onnx
 
 if TYPE_CHECKING:
-    from objrec.export_check import Agreement
+    from objrec.export.check import Agreement
 
 log = logging.getLogger(__name__)
 
 PhotoCheck = Callable[[Path, dict[str, Any]], "list[Agreement]"]
 """How :func:`write_checked` has the file it wrote (at its temporary name) measured against
 objrec's own answers on real photos, given the sidecar's ``confidence`` entries: the export's
-(``export.export_checked``: ``export_check.photo_agreement``)."""
+(``export.exporter.export_checked``: ``export.check.photo_agreement``)."""
 
 
 class Tail(nn.Module):

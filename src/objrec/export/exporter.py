@@ -4,8 +4,8 @@ Beside ``model.onnx`` goes ``model.json``: the class names in output order and t
 caller must apply (resize the short side, centre crop, RGB scaled to [0, 1], normalise, NCHW).
 An export whose ONNX Runtime output differs from PyTorch's by more than ``TOLERANCE`` (max absolute
 difference of probabilities) is deleted and reported as an error. The graph and that check are
-``export_graph``'s, the check on real photos ``export_check``'s, the sidecar's content
-``export_sidecar``'s; this module exports, writes and reuses.
+``export.graph``'s, the check on real photos ``export.check``'s, the sidecar's content
+``export.sidecar``'s; this module exports, writes and reuses.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from objrec import __version__, images
 from objrec.checkpoint import load_model, model_digest, warn_if_unfinished
 from objrec.config import CHECK_PHOTOS, require_number
 from objrec.errors import ObjrecError
-from objrec.export_check import Agreement, check_photos, photo_agreement, warn_if_apart
-from objrec.export_graph import write_checked
-from objrec.export_names import export_names, export_path
+from objrec.export.check import Agreement, check_photos, photo_agreement, warn_if_apart
+from objrec.export.graph import write_checked
+from objrec.export.names import export_names, export_path
 from objrec.images import IMAGE_ERRORS, MAX_PIXELS
 from objrec.kept import KeptThreshold, usable_kept
 from objrec.manifest import sha256_file
@@ -243,31 +243,31 @@ def as_written(sidecar: Mapping[str, Any], paths: Sequence[Path]) -> bool:
 
 
 SCRIPT_MODEL = 'MODEL = "model.onnx"'
-"""The line of ``export_script.py`` that names the model it runs, given the model's name."""
+"""The line of ``export/script.py`` that names the model it runs, given the model's name."""
 SCRIPT_MAX_PIXELS = re.compile(r"^MAX_PIXELS = [0-9_]+$", re.MULTILINE)
-"""The line of ``export_script.py`` that holds its pixel limit, given objrec's own
+"""The line of ``export/script.py`` that holds its pixel limit, given objrec's own
 (``images.MAX_PIXELS``): one limit, objrec's, wherever the script is copied."""
 SCRIPT_ERRORS = re.compile(r"^ERRORS = \{\n(?:    .*\n)*\}$", re.MULTILINE)
-"""The lines of ``export_script.py`` that hold its words for a photo it cannot read, given
+"""The lines of ``export/script.py`` that hold its words for a photo it cannot read, given
 objrec's own (``images.IMAGE_ERRORS``): the script says what ``predict`` says of a file."""
 LEFT_OUT = ("SYSTEM_FOLDERS", "SYSTEM_FILES", "ZONE_MARK")
 """The names of ``images``' lists of what a folder's listing leaves out unsaid, which
-``export_script.py`` holds lines of the same names for, given objrec's own: the script lists
+``export/script.py`` holds lines of the same names for, given objrec's own: the script lists
 a folder as ``predict`` does, warning of none of them (``Thumbs.db``)."""
 SCRIPT_LEFT_OUT = re.compile(rf"^({'|'.join(LEFT_OUT)}) = .*$", re.MULTILINE)
 
 
 def script_text(model_name: str) -> str:
-    """``export_script.py``, the standalone script, naming ``model_name`` as the model beside it,
+    """``export/script.py``, the standalone script, naming ``model_name`` as the model beside it,
     its usage (``python model_infer.py``, ``import model_infer``) under the script's own name,
     objrec's pixel limit, its words for a photo it cannot read and its lists of the files a
     folder's listing leaves out (:data:`LEFT_OUT`) as its own."""
-    template = (Path(__file__).parent / "export_script.py").read_text(encoding="utf-8")
+    template = (Path(__file__).parent / "script.py").read_text(encoding="utf-8")
     lines = (SCRIPT_MAX_PIXELS, SCRIPT_ERRORS)
     whole = SCRIPT_MODEL in template and all(line.search(template) for line in lines)
     if not whole or {found[1] for found in SCRIPT_LEFT_OUT.finditer(template)} != set(LEFT_OUT):
         raise ObjrecError(
-            f"objrec's export_script.py lacks `{SCRIPT_MODEL}`, or its MAX_PIXELS, ERRORS, "
+            f"objrec's export/script.py lacks `{SCRIPT_MODEL}`, or its MAX_PIXELS, ERRORS, "
             f"{', '.join(LEFT_OUT)} lines: reinstall objrec"
         )
     template = SCRIPT_MAX_PIXELS.sub(f"MAX_PIXELS = {MAX_PIXELS:_}", template, count=1)
@@ -305,7 +305,7 @@ def export_checked(
     digest: str | None = None,
     beside: Mapping[Path, Path] | None = None,
 ) -> ExportResult:
-    """The model written to ``path`` and checked, with its sidecar (``export_graph.write_checked``,
+    """The model written to ``path`` and checked, with its sidecar (``export.graph.write_checked``,
     which says what ``threshold``, ``kept_on``, ``parts``, ``digest`` and ``beside`` are), its
     answers measured against objrec's own on ``photos`` (:func:`photo_agreement`; none: not
     measured), and a file whose answers are apart said so (:func:`warn_if_apart`); ``reporter``

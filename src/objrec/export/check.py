@@ -1,5 +1,5 @@
 """An export's check on real photos (the file against the same graph in PyTorch on noise is
-``export_graph.check_onnx``): its answers against objrec's own on real photos of the run's data
+``export.graph.check_onnx``): its answers against objrec's own on real photos of the run's data
 folder (:func:`photo_agreement`: in ONNX Runtime, and in OpenVINO for a body OpenVINO ran),
 each photo batch said as it is compared; a file whose answers are apart is said so
 (:func:`warn_if_apart`), in words that name the figures (:func:`apart_words`).
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from objrec.config import CHECK_PHOTOS
-from objrec.export_graph import largest_gap
-from objrec.export_sidecar import confidence_sidecar
+from objrec.export.graph import largest_gap
+from objrec.export.sidecar import confidence_sidecar
 from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.meta import RunMeta
 from objrec.model import Classifier
@@ -47,7 +47,7 @@ class Agreement:
     max_score_diff: float = 0.0
     """The largest difference of the unknown score, read from the file as the sidecar says (its
     familiarity output, or the top probability), relative to the score's size where over 1 (as
-    ``export_graph.FAMILIARITY_RTOL`` measures it): what ``predict``'s "unknown" answer is
+    ``export.graph.FAMILIARITY_RTOL`` measures it): what ``predict``'s "unknown" answer is
     decided on."""
     unknown_changed: int = 0
     """Photos the file answers "unknown" and objrec not, or the reverse, at the sidecar's
@@ -181,12 +181,12 @@ def photo_agreement(
 
 class ScriptEngine:
     """The file at ``path`` run by ``runtime`` as the script export writes beside it runs it
-    (``export_script.ENGINES``: OpenVINO at objrec's static batches, float operators in float32),
+    (``export.script.ENGINES``: OpenVINO at objrec's static batches, float operators in float32),
     like :class:`~objrec.runtime.OnnxModel`: a tensor in, the ``names`` outputs out. The check
     measures the path a user of the script runs, not a like one of objrec's."""
 
     def __init__(self, path: Path, runtime: str, names: list[str]):
-        from objrec.export_script import ENGINES
+        from objrec.export.script import ENGINES
 
         self.engine, self.names = ENGINES[runtime](path), names
 
