@@ -56,7 +56,8 @@ def test_an_evaluation_names_the_model_it_evaluated_when_a_retrain_lands_meanwhi
     saved = json.loads((trained_run / "eval-test" / "metrics.json").read_text())
     assert result.model_digest == saved["model_digest"] == evaluated != model_digest(trained_run)
     metrics = {"unknown_score": "msp", "unknown_threshold": 0.1, "unknown_accepted": 3}
-    metrics["open_set"] = {"stricter": {"threshold": 0.3, "recommended": True, "valid_kept": 0.9}}
+    stricter = {"threshold": 0.3, "recommended": True, "valid_kept": 0.9, "p_value": 0.001}
+    metrics["open_set"] = {"stricter": stricter}
     metrics["open_set"]["stricter"]["unknown_accepted"] = 1
     metrics["open_set"]["unknown_accepted"] = 3
     kept = keep_recommended(
@@ -1812,8 +1813,9 @@ def test_against_says_when_a_difference_is_within_chance():
     """A museum photographer compared two runs: "-0.90 points, lamp -8.3, 1 class lost", when
     1 image of 111 had changed, with no word that such a difference is chance. McNemar's exact
     test on the images only one run got right says so, overall and per class."""
+    from objrec.chance import changed_by_chance
     from objrec.cli.evaluation import against_table, chance_line
-    from objrec.compare import changed_by_chance, compare_runs
+    from objrec.compare import compare_runs
 
     labels = [0] * 12 + [1] * 99  # lamp: 12 test images; vase: 99
     new_answers = [1] + [0] * 11 + [1] * 99  # one lamp image now wrong
@@ -3562,3 +3564,14 @@ def test_the_unknown_figures_show_how_many_unknown_photos_were_caught():
     assert repr(OpenSetFigures(0.9, 0.5, 5, 21)).startswith("OpenSetFigures(unknown_caught=None, ")
     page = (Path(__file__).parents[1] / "docs" / "python-api.md").read_text()
     assert "evaluation.metrics.open_set.figures  # unknown_caught, n_unknown" in page
+
+
+def test_an_older_metrics_json_s_stricter_threshold_is_said_by_today_s_rule():
+    """A metrics.json written before the chance rule recorded "recommended" for 1 more of 20
+    strangers caught for 4 more of 81 validation images lost: the lines said "more than chance
+    (p = 1.00) ... recommended", and how to keep it. It is judged by today's rule as it is read."""
+    older = {**STRICTER, "valid_images": 81, "valid_rejected": 4, "unknown_caught": 8}
+    metrics = stricter_metrics(older)  # 16 unknown images, the run's threshold catching 7
+    said = " ".join(x.strip() for x in confidence_lines_of(metrics, "data/test"))
+    assert "within chance (p = " in said and ": not recommended" in said
+    assert "more than chance" not in said and "--keep-threshold" not in said

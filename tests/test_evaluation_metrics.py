@@ -30,6 +30,7 @@ STRICTER = {
     "unknown_caught": 3,
     "silences": [],
     "recommended": True,
+    "p_value": 0.04058020432433585,  # 2 more of 5 caught for 5 more of 100 lost
 }
 
 WRITTEN = {  # an evaluate --unknown's metrics.json, its keys before the per-class tables
@@ -309,3 +310,46 @@ def test_a_metrics_json_that_holds_no_evaluation_is_read_as_none(tmp_path):
         "",
         None,
     )
+
+
+def test_the_stricter_threshold_s_p_value_is_written_and_an_older_file_judged_by_it():
+    """metrics.json carried the stricter threshold's verdict, not the p-value it rests on; and
+    one written before the chance rule (7 December 2026) kept a ``recommended`` of the shares
+    alone, which report's page and evaluate's lines took as today's advice: 1 more of 20
+    strangers caught for 4 more of 81 validation images lost read "recommends". The p-value is
+    written beside the verdict; an older file's is worked out from its counts as it is read,
+    and it is recommended only under 0.05 (a clear trade still is)."""
+    from dataclasses import replace
+
+    import torch
+
+    from objrec.evaluation_metrics import EvaluationRecord
+    from objrec.kept import recommended_threshold
+    from objrec.thresholds import threshold_trade
+
+    known, unknown = torch.tensor([0.5] * 77 + [0.05] * 4), torch.tensor([0.5] * 19 + [0.05])
+    trade = threshold_trade(known, unknown, 0.0, 0.1)  # 1 more of 20 for 4 more of 81
+    assert trade["p_value"] == 1.0 and not trade["recommended"]
+    written = EvaluationMetrics.from_json(WRITTEN)
+    assert written.open_set is not None and written.open_set.stricter is not None
+    assert list(written.open_set.stricter.to_json())[-2:] == ["recommended", "p_value"]
+    counts = {"valid_images": 81, "valid_rejected_now": 0, "valid_rejected": 4}
+    counts |= {"unknown_caught_now": 0, "unknown_caught": 1}
+    older = {k: v for k, v in STRICTER.items() if k != "p_value"} | counts
+    for caught, recommended in ((1, False), (10, True)):
+        stricter = older | {"unknown_caught": caught}
+        data = {**WRITTEN, "open_set": {**WRITTEN["open_set"], "n_unknown": 20}}
+        data["open_set"]["stricter"] = stricter
+        metrics = EvaluationRecord.from_json(data).metrics  # as report, check and share read it
+        assert metrics.open_set is not None and metrics.open_set.stricter is not None
+        judged = metrics.open_set.stricter
+        assert judged.recommended is recommended
+        assert judged.p_value == (1.0 if caught == 1 else pytest.approx(4.2e-5, rel=0.01))
+        assert (recommended_threshold(metrics) is not None) is recommended
+    before_valid = {k: v for k, v in older.items() if not k.startswith("valid_")}  # 5 December
+    data = {**WRITTEN, "open_set": {**WRITTEN["open_set"], "stricter": before_valid}}
+    judged = EvaluationMetrics.from_json(data).open_set.stricter  # type: ignore[union-attr]
+    assert judged is not None and not judged.recommended  # 1 more of 5 for 1 more of 9
+    assert judged.p_value == pytest.approx(0.5, abs=0.5)
+    made = replace(StricterThreshold(**STRICTER), p_value=None)  # made by hand: taken as it is
+    assert made.recommended

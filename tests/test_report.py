@@ -1090,7 +1090,7 @@ def test_the_stricter_threshold_is_rounded_as_the_runs_own_threshold_is(trained_
     build_report(trained_run, tmp_path / "first.html")  # evaluates the test split
     metrics_file = trained_run / "eval-test" / "metrics.json"
     metrics = json.loads(metrics_file.read_text())
-    stricter = {"threshold": 0.41273618237, "recommended": True}
+    stricter = {"threshold": 0.41273618237, "recommended": True, "p_value": 0.001}
     open_set = {"auroc": 0.9, "fpr_at_95_tpr": 0.25, "n_known": 9, "n_unknown": 8}
     open_set |= {"unknown_accepted": 0.25, "stricter": stricter}
     metrics_file.write_text(json.dumps(metrics | {"open_set": open_set}))
@@ -1374,6 +1374,7 @@ def test_the_page_says_how_many_images_the_threshold_and_its_advice_rest_on(trai
     metrics = json.loads(metrics_file.read_text())
     n = metrics["unknown_threshold_images"]
     stricter = {"threshold": 0.41273618237, "recommended": True, "valid_images": 120}
+    stricter |= {"p_value": 0.001}
     open_set = {"auroc": 0.9, "fpr_at_95_tpr": 0.25, "n_known": 9, "n_unknown": 500}
     open_set |= {"unknown_accepted": 0.25, "stricter": stricter}
     metrics_file.write_text(json.dumps(metrics | {"open_set": open_set}))

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from objrec.chance import CHANCE, changed_by_chance
 from objrec.class_record import folder_classes, read_classes
 from objrec.data import ClassFolder, Sample, class_of_folder
 from objrec.errors import ObjrecError
@@ -44,10 +45,6 @@ if TYPE_CHECKING:
     from objrec.store import FeatureStore
 
 log = logging.getLogger(__name__)
-
-CHANCE = 0.05
-"""A difference between two runs is said to be within chance when two equally good runs would
-show one at least as uneven more often than this (1 time in 20): :func:`changed_by_chance`."""
 
 
 def require_earlier_run(against: Path, run: Path) -> None:
@@ -384,22 +381,6 @@ def _class_fields(here: list[str], there: list[str], moved: ClassesMoved) -> dic
         "split": {old: {new: len(p) for new, p in now.items()} for old, now in moved.split.items()},
         "untold": list(moved.untold),
     }
-
-
-def changed_by_chance(fixed: int, broken: int, share: float = 0.5) -> float:
-    """McNemar's exact test on the images only one run got right (``fixed``: only the new run,
-    ``broken``: only the old): were both runs equally good, each such image would be as likely
-    either way, so the split is binomial (``fixed + broken``, 1/2). Returns the two-sided p-value:
-    how often two equally good runs split at least this unevenly (1.0 when none changed). The
-    images both got right or both wrong say nothing about which run is better, so a 1-image
-    change among 111 test images is 1 image, p = 1, however many points it reads as. ``share``:
-    the chance a change goes the ``fixed`` way between two equally good choices when they are
-    weighed on two folders of unequal size (a stricter unknown threshold's trade,
-    ``thresholds.trade_by_chance``: the unknown images' share of both folders)."""
-    from scipy.stats import binomtest  # imported here: scipy.stats takes a while to import
-
-    n = fixed + broken
-    return float(binomtest(fixed, n, share).pvalue) if n else 1.0
 
 
 def fewest_beyond_chance() -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -209,14 +209,20 @@ class StricterThreshold:
     (``open_set.silenced_classes``)."""
     recommended: bool
     """Whether objrec recommends it: the share of unknown images it newly catches is at least
-    the share of validation images it newly says unknown, by more than chance
-    (``thresholds.threshold_trade``), and it ``silences`` no class."""
+    the share of validation images it newly says unknown, by more than chance (``p_value``
+    under ``chance.CHANCE``: ``thresholds.threshold_trade``), and it ``silences`` no class."""
+    p_value: float | None = None
+    """How often a threshold no better at telling the unknown images from the validation ones
+    would trade at least this unevenly (``chance.trade_by_chance``: an exact binomial test,
+    as ``Comparison.p_value``); ``recommended`` needs it under ``chance.CHANCE``. An
+    evaluation written before 7 December 2026 has none: it is worked out from its counts as it
+    is read (:func:`judged_by_chance`), and its ``recommended`` with it."""
 
     def __repr__(self) -> str:
         """One line: the threshold, whether it is recommended, and what it trades, each count
         beside the run's threshold's (``_now``); the per-class rows counted (its fields made 1,138
         characters)."""
-        caught = ("threshold", "recommended", "unknown_caught", "unknown_caught_now")
+        caught = ("threshold", "recommended", "p_value", "unknown_caught", "unknown_caught_now")
         rejected = ("known_rejected", "known_rejected_now", "valid_rejected", "valid_images")
         return shown_fields(self, caught + rejected, ("silences", "unknown_by_class"))
 
@@ -368,10 +374,11 @@ class OpenSet:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OpenSet:
-        """From ``metrics.json``'s ``open_set``."""
+        """From ``metrics.json``'s ``open_set``; a stricter threshold of an evaluation written
+        before the chance rule judged by it (:func:`judged_by_chance`)."""
         stricter = data.get("stricter")
-        typed = stricter_of(stricter) if stricter else None
         figures = OpenSetFigures.from_json(data)
+        typed = judged_by_chance(stricter_of(stricter), figures) if stricter else None
         return cls(figures, typed, no_stricter_of(data.get("no_stricter")), data.get("folder"))
 
 
@@ -383,6 +390,30 @@ def stricter_of(data: Mapping[str, Any]) -> StricterThreshold:
         for f in fields(StricterThreshold)
     }
     return StricterThreshold(**values)
+
+
+def judged_by_chance(stricter: StricterThreshold, figures: OpenSetFigures) -> StricterThreshold:
+    """``stricter`` as the rule since 7 December 2026 judges it: one read from an evaluation
+    written before has no ``p_value``, and its ``recommended`` weighed the shares alone (a
+    stranger more caught for 4 validation images more lost, 5.00 points against 4.94, was
+    recommended): report's page and the CLI took it as today's advice. Its ``p_value`` is worked
+    out from the counts it recorded (``chance.trade_by_chance``: the validation images', or
+    the evaluated images' where it weighed those, before 5 December 2026), and it is recommended
+    only where that is under ``chance.CHANCE`` too; not where the counts are missing."""
+    if stricter.p_value is not None:
+        return stricter
+    s = stricter
+    if s.valid_rejected is not None and s.valid_images is not None:
+        lost, n_known = (s.valid_rejected_now, s.valid_rejected), s.valid_images
+    else:
+        lost, n_known = (s.known_rejected_now, s.known_rejected), figures.n_known
+    caught = (s.unknown_caught_now, s.unknown_caught)
+    if None in (*lost, *caught):
+        return replace(s, recommended=False)
+    from objrec.chance import CHANCE, trade_by_chance  # SciPy loads for such a file alone
+
+    p_value = trade_by_chance(lost, n_known, caught, figures.n_unknown)
+    return replace(s, p_value=p_value, recommended=s.recommended and p_value < CHANCE)
 
 
 def no_stricter_of(data: Mapping[str, Any] | None) -> NoStricter | None:
@@ -591,9 +622,9 @@ class Comparison:
     broken_photos: int | None = None
     """The distinct photos among ``broken``."""
     p_value: float | None = None
-    """McNemar's exact test on the photos (``compare.changed_by_chance``; None: not judged)."""
+    """McNemar's exact test on the photos (``chance.changed_by_chance``; None: not judged)."""
     within_chance: bool | None = None
-    """Whether ``p_value`` is at least ``compare.CHANCE`` (None: not judged, an older file)."""
+    """Whether ``p_value`` is at least ``chance.CHANCE`` (None: not judged, an older file)."""
     answered_only_here: int = 0
     """The compared images this run answered with a class the earlier one lacks."""
     seen_here: int = 0

@@ -262,6 +262,7 @@ def stricter_result(
         unknown_caught=trade["unknown_caught"],
         silences=silences,
         recommended=trade["recommended"] and not silences,
+        p_value=trade["p_value"],
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from objrec.chance import CHANCE, trade_by_chance
 from objrec.enough import FEWEST_FOR_A_THRESHOLD
 from objrec.metrics import answered
 from objrec.words import plural
@@ -129,10 +130,8 @@ def threshold_trade(
     """What moving the unknown threshold from ``current`` to ``offered`` does, both sides: the
     ``known`` images (of taught classes) said to be unknown, wrongly, and the ``unknown`` ones
     (of classes never taught) said to be unknown, caught, at each (an image below a threshold is
-    unknown, as ``Recognizer`` answers); ``recommended``: :func:`worth_trading`, and more than
-    chance (:func:`trade_by_chance` under ``compare.CHANCE``)."""
-
-    from objrec.compare import CHANCE
+    unknown, as ``Recognizer`` answers); ``p_value``: :func:`trade_by_chance`; ``recommended``:
+    :func:`worth_trading`, and more than chance (``p_value`` under ``chance.CHANCE``)."""
 
     def below(scores: torch.Tensor, threshold: float) -> int:
         return int((scores.double() < threshold).sum())
@@ -140,12 +139,14 @@ def threshold_trade(
     lost_now, lost = below(known, current), below(known, offered)
     caught_now, caught = below(unknown, current), below(unknown, offered)
     counts = ((lost_now, lost), len(known), (caught_now, caught), len(unknown))
+    p_value = trade_by_chance(*counts)
     return {
         "known_rejected_now": lost_now,
         "known_rejected": lost,
         "unknown_caught_now": caught_now,
         "unknown_caught": caught,
-        "recommended": worth_trading(*traded_shares(*counts)) and trade_by_chance(*counts) < CHANCE,
+        "p_value": p_value,
+        "recommended": worth_trading(*traded_shares(*counts)) and p_value < CHANCE,
     }
 
 
@@ -187,23 +188,6 @@ def worth_trading(more_lost: float, more_caught: float) -> bool:
     Without this rule a threshold that catches 1 stranger of 25 for a quarter of the real photos
     would be offered with no word that the trade is a poor one."""
     return more_caught > 0 and more_caught >= more_lost
-
-
-def trade_by_chance(
-    lost: tuple[int, int], n_known: int, caught: tuple[int, int], n_unknown: int
-) -> float:
-    """How often a threshold no better at telling the unknown images from the ``n_known`` known
-    ones would trade at least this unevenly (the two-sided p-value), from the counts a stricter
-    threshold newly loses and newly catches (``lost``, ``caught``: at the run's threshold and at
-    it): the rule ``evaluate --against`` says "within chance" by
-    (``compare.changed_by_chance``: an exact binomial test on the images whose answer changed,
-    McNemar's when the two folders are of one size), each image it newly says unknown a stranger
-    with the chance of the unknown images' share of both folders: a trade of an image or two
-    either way is a coin flip."""
-    from objrec.compare import changed_by_chance
-
-    share = n_unknown / max(n_known + n_unknown, 1)
-    return changed_by_chance(caught[1] - caught[0], lost[1] - lost[0], share)
 
 
 def top_probability(probs: torch.Tensor) -> torch.Tensor:

@@ -617,7 +617,7 @@ def p_words(p_value: float, places: int = 3) -> str:
     """``p = 0.031``, or ``p < 0.001`` below that: three decimals said 0.000, which it never is.
     A p that rounds to the cut-off but is not it gets more digits: at three decimals p = 0.0501,
     within chance, and 0.0499, more than chance, would both read "p = 0.05", the cut-off itself."""
-    from objrec.compare import CHANCE
+    from objrec.chance import CHANCE
 
     if p_value < 0.001:
         return "p < 0.001"
@@ -1122,8 +1122,8 @@ def trade_lines(s: StricterThreshold, unknown: int, evaluated: str = "") -> list
     objrec's rule gives (``thresholds.worth_trading`` and ``trade_by_chance``,
     docs/confidence.md), said, not left to the reader to apply; then the classes it would leave
     mostly unanswered (:func:`silenced_lines`)."""
-    from objrec.compare import CHANCE
-    from objrec.thresholds import trade_by_chance, traded_shares, worth_trading
+    from objrec.chance import CHANCE, trade_by_chance
+    from objrec.thresholds import traded_shares, worth_trading
 
     lost, caught = (
         (s.valid_rejected_now, s.valid_rejected),
@@ -1131,7 +1131,8 @@ def trade_lines(s: StricterThreshold, unknown: int, evaluated: str = "") -> list
     )
     counts = (lost, s.valid_images, caught, unknown)
     more_lost, more_caught = traded_shares(*counts)
-    worth, p_value = worth_trading(more_lost, more_caught), trade_by_chance(*counts)
+    worth, p_value = worth_trading(more_lost, more_caught), s.p_value
+    p_value = trade_by_chance(*counts) if p_value is None else p_value  # one made by hand
     chance = worth and not s.recommended and p_value >= CHANCE
     if s.recommended:
         verdict = "no fewer caught than lost, more than chance"
