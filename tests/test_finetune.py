@@ -1190,3 +1190,26 @@ def test_the_top_s_graph_is_made_again_when_the_code_above_the_cut_changes(tmp_p
     new = FromTheCut("space", top, stem).runner  # type: ignore[arg-type]
     with torch.inference_mode():
         assert new is not None and torch.allclose(torch.as_tensor(new(x)), top(x), atol=1e-6)
+
+
+def test_on_a_gpu_the_body_s_precision_is_left_to_its_pass_over_the_photos():
+    """Whether the pretrained body's features are derived from the cut is told by its device:
+    ``FrozenBody.numerics`` is not asked before the body's pass, which asks it on the photos (on a
+    GPU, asked with no photos it chose the body's precision once, on random pixels: review58a
+    M-2). On the CPU the rows are derived; on a GPU the body's pass computes them."""
+    from types import SimpleNamespace
+
+    from objrec.finetune import FromTheCut
+    from objrec.store import FLOAT32
+    from objrec.train_features import from_the_cut
+
+    asked = []
+    cut = SimpleNamespace(tables=[SimpleNamespace(space=SimpleNamespace(id="cut"))], top=None)
+    cut.stem = None
+    for device, numerics in (("cpu", FLOAT32), ("cuda", "cuda:float16")):
+        frozen = SimpleNamespace(
+            device=torch.device(device), numerics=lambda *a, n=numerics: asked.append(a) or n
+        )
+        derive = from_the_cut(cut, torch.nn.Identity(), frozen)  # type: ignore[arg-type]
+        assert isinstance(derive, FromTheCut) is (device == "cpu")
+    assert asked == []

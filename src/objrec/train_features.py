@@ -43,7 +43,6 @@ from objrec.prepared import FrozenPassCounts
 from objrec.progress import Reporter
 from objrec.provenance import SplitState, split_state
 from objrec.quantize import QuantizedBody, quantize_body
-from objrec.store import FLOAT32
 from objrec.views import ViewSpec
 from objrec.words import plural, some_of
 
@@ -199,8 +198,10 @@ def from_the_cut(cut: CutPass | None, body: Body, frozen: FrozenBody) -> Derive 
     """How the pretrained body's pass makes the features it lacks from fine-tuning's ``cut``
     (``finetune.FromTheCut``), so that each view goes through the frozen blocks once; None
     without fine-tuning, and where ``frozen`` (``body``'s) is not computed in float32 on the CPU:
-    an int8 body's features, or a GPU's in its precision, are not the fp32 top's."""
-    if cut is None or isinstance(body, QuantizedBody) or frozen.numerics() != FLOAT32:
+    an int8 body's features, or a GPU's in its precision, are not the fp32 top's. Told by the
+    device, not by ``frozen.numerics``, which on a GPU chooses the precision once: asked here,
+    before the body's pass, it chose on random pixels, not on the photos."""
+    if cut is None or isinstance(body, QuantizedBody) or frozen.device.type != "cpu":
         return None
     return FromTheCut(cut.tables[0].space.id, cut.top, cut.stem)
 
