@@ -7,7 +7,7 @@ store once per process beforehand (a run's, ``--run``, of ``--data``). Before, e
 head and the score three times (the answers, the plain view's probabilities, those before
 calibration); after, once.
 
-``audit``: the nearest-image work the label check and the outliers read (``audit_distances.Around``), timed
+``audit``: the nearest-image work the label check and the outliers read (``audit.distances.Around``), timed
 in this tree on the audit's own features of ``--data`` (from the store) as the audit before called
 it (each image's nearest outside its group twice, its distance to its class three times, once on
 the judged classes) and once through ``Around``, alternating; the answers are checked equal, bit
@@ -93,13 +93,13 @@ def whole_evaluate(variants: list[str], run: Path, data: Path, repeats: int) -> 
 
 
 def audit_inputs(data: Path):
-    """The audit's readable rows of ``data`` (``audit_outliers.audit_rows``) and those it
+    """The audit's readable rows of ``data`` (``audit.outliers.audit_rows``) and those it
     judges: unit features, nearest images, labels, groups, the judged rows, k and features."""
     import numpy as np
     from audit_outliers import audit_rows
 
-    from objrec import audit as A
-    from objrec import audit_report
+    from objrec.audit import recipe as A
+    from objrec.audit import report as audit_report
 
     inv, _, labels, unit, near, group, features = audit_rows(data)
     distinct = np.unique(np.stack([labels, group]), axis=1)[0]
@@ -110,7 +110,9 @@ def audit_inputs(data: Path):
 
 def audit_before(unit, near, labels, group, judged, k, features):
     """The calls the audit made before: outside_groups twice, knn_distance three times."""
-    from objrec import audit_copies, audit_distances, dedup
+    from objrec import dedup
+    from objrec.audit import copies as audit_copies
+    from objrec.audit import distances as audit_distances
 
     outside = audit_copies.outside_groups(unit, near, group)
     audit_copies.outside_groups(unit, near, group)
@@ -123,8 +125,8 @@ def audit_before(unit, near, labels, group, judged, k, features):
 
 
 def audit_after(unit, near, labels, group, judged, k, features):
-    """The same answers through ``audit_distances.Around``, each computed once."""
-    from objrec import audit_distances
+    """The same answers through ``audit.distances.Around``, each computed once."""
+    from objrec.audit import distances as audit_distances
 
     around = audit_distances.Around(unit, near, labels, group, k)
     return around.outside, around.within, around.within[judged]

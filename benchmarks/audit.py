@@ -23,7 +23,7 @@ runs the audit and prints, side by side:
 label flags explain some of the flags that were not injected). Seed 0 is the reported seed; the
 audit's settings were chosen on another injection, ``benchmarks/audit_choices.py --seed 1``.
 ``--relabel-table`` also prints the label flags by the suggested class's probability, and how
-often that class is the true one (``audit_plan.RELABEL_MIN_PROB``). ``--signals`` also prints
+often that class is the true one (``audit.plan.RELABEL_MIN_PROB``). ``--signals`` also prints
 how the duplicate signals (feature similarity, hash distance) are distributed over injected pairs
 and over every other close pair.
 """
@@ -44,8 +44,8 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 from objrec import dedup, image_facts
-from objrec.audit import AuditConfig, audit
-from objrec.audit_inventory import audit_features, inventory
+from objrec.audit.inventory import audit_features, inventory
+from objrec.audit.recipe import AuditConfig, audit
 from objrec.data import SPLITS
 
 SOURCE = Path("/work/splits/s0")
@@ -212,7 +212,7 @@ def relabel_table(data: Path, result, truth) -> None:
     """The label flags by the suggested class's probability: how many were injected, and of those
     how often the suggested class is the true one; a relabel of one not injected makes a right
     label wrong (but for a real Caltech-101 label issue)."""
-    from objrec.audit_plan import RELABEL_MIN_PROB, RELABEL_SURE_PROB
+    from objrec.audit.plan import RELABEL_MIN_PROB, RELABEL_SURE_PROB
 
     true = true_classes(data, truth)
     edges = [0.0, 0.3, RELABEL_MIN_PROB, RELABEL_SURE_PROB, 1.01]
@@ -243,7 +243,7 @@ def plan_table(data: Path, plan: Path, true: dict[str, str]) -> None:
     would have put right."""
     import csv
 
-    from objrec.audit_plan import REVIEW_REASON
+    from objrec.audit.plan import REVIEW_REASON
 
     reviewed = REVIEW_REASON.partition("{")[0]  # "review: may be "
     counts: Counter[str] = Counter()
@@ -403,8 +403,8 @@ def variants(data: Path, truth, config: AuditConfig) -> None:
     """Precision among the N highest-ranked label flags, and seconds, for other head settings."""
     from dataclasses import replace
 
-    from objrec.audit_heads import out_of_fold_probs
-    from objrec.audit_labels import rank_label_issues
+    from objrec.audit.heads import out_of_fold_probs
+    from objrec.audit.labels import rank_label_issues
 
     inv = inventory(data)
     features, ok, _ = audit_features(inv, config, None, _silent())

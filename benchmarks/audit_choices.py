@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from audit import SOURCE, TRANSFORMS, prepare
 
 from objrec import dedup, image_facts
-from objrec.audit import AuditConfig
-from objrec.audit_heads import out_of_fold_probs
-from objrec.audit_inventory import audit_features, inventory
+from objrec.audit.heads import out_of_fold_probs
+from objrec.audit.inventory import audit_features, inventory
+from objrec.audit.recipe import AuditConfig
 from objrec.progress import SILENT
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 from _sampling import SPLIT, SPLIT_HELP
 
-from objrec import audit, audit_inventory
+from objrec.audit import inventory as audit_inventory
+from objrec.audit import recipe
 from objrec.image_facts import ImageFacts
 from objrec.progress import SILENT
 
@@ -44,7 +45,7 @@ def run_arm(inv, cache: Path, onnx: Path | None, in_loader: bool):
     """Features then facts from an empty store; (features s, facts s, features, facts)."""
     if onnx is not None:
         shutil.copytree(onnx, cache / "onnx")
-    config = audit.AuditConfig(cache_dir=str(cache))
+    config = recipe.AuditConfig(cache_dir=str(cache))
     measured: dict[str, ImageFacts] | None = {} if in_loader else None
     started = time.perf_counter()
     features, _, _ = audit_inventory.audit_features(inv, config, None, SILENT, measured)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from objrec.audit import AuditConfig, audit
+from objrec.audit.recipe import AuditConfig, audit
 
 SPLIT = Path("/work/splits/s0")
 """The default ``--split``: the team's split seed 0 of the 100-class protocol (README.md)."""

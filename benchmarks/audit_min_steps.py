@@ -24,8 +24,8 @@ import random
 import time
 from pathlib import Path
 
-from objrec.audit import AuditConfig, audit
-from objrec.audit_heads import head_epochs
+from objrec.audit.heads import head_epochs
+from objrec.audit.recipe import AuditConfig, audit
 from objrec.split import split_folder
 
 SPLIT = Path("/work/splits/s0")

@@ -6,9 +6,9 @@ audit's default body), computes the audit's two outlier distances (mean cosine d
 nearest images, and to the 5 nearest of its own class, copies left out) and flags an image where
 either z is over ``OUTLIER_Z``, two ways:
 
-* ``every image``: z against every image's median and MAD (``audit_distances.robust_z``, the audit's);
+* ``every image``: z against every image's median and MAD (``audit.distances.robust_z``, the audit's);
 * ``own class``: z against its class's median and MAD, at least every image's
-  (``audit_distances.class_spread_z``, as ``FAR_Z`` judges a label).
+  (``audit.distances.class_spread_z``, as ``FAR_Z`` judges a label).
 
 Truth: images named ``foreign_*`` (photos of no class of the folder, placed by hand) and
 ``--plant`` (a share of the images given another class's label, in the labels only). The line per
@@ -27,15 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from objrec import audit as A
-from objrec import (
-    audit_copies,
-    audit_distances,
-    audit_inventory,
-    audit_outliers,
-    dedup,
-    image_facts,
-)
+from objrec import dedup, image_facts
+from objrec.audit import copies as audit_copies
+from objrec.audit import distances as audit_distances
+from objrec.audit import inventory as audit_inventory
+from objrec.audit import outliers as audit_outliers
+from objrec.audit import recipe as A
 from objrec.progress import SILENT
 
 

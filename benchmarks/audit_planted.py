@@ -13,7 +13,7 @@ one photo folder; their features and image facts are read from the store, nothin
   few photos a product), 3% planted in any other class.
 
 A planted image keeps its file; only its label in the audit's inventory changes
-(``objrec.audit.find_issues`` on the subset, as ``audit`` calls it). Its flags are scored:
+(``objrec.audit.recipe.find_issues`` on the subset, as ``audit`` calls it). Its flags are scored:
 precision (planted among the flags), recall (planted flagged), before and after the flags "too
 few photos to judge" are set apart (``VARIANTS``). Medians over the project seeds. ``--needs``
 checks ``photos_needed.csv`` instead (``needs_check``); ``--plan`` the plan's pre-filled relabels
@@ -38,10 +38,10 @@ import numpy as np
 import torch
 from _sampling import SPLIT, SPLIT_HELP
 
-from objrec.audit import AuditConfig, find_issues
-from objrec.audit_heads import reduce, train_fold_head
-from objrec.audit_inventory import Inventory, Item, audit_features, inventory, inventory_facts
-from objrec.audit_plan import label_proposal
+from objrec.audit.heads import reduce, train_fold_head
+from objrec.audit.inventory import Inventory, Item, audit_features, inventory, inventory_facts
+from objrec.audit.plan import label_proposal
+from objrec.audit.recipe import AuditConfig, find_issues
 from objrec.progress import SILENT
 
 VARIANTS = ("before", "after")
@@ -172,7 +172,7 @@ def score(project: Project, result, variant: str) -> dict[str, float]:
 def plan_check(pool: Pool, project: Project) -> dict[str, list[int]]:
     """The flags the plan would pre-fill ``relabel`` or ``keep`` without ``mixed_doubt``, split by
     whether the given and the suggested class are a pair the audit's out-of-fold answers mistake
-    both ways (``mixed``: ``audit_labels.mixed_both_ways``): [flags, planted, suggested the true class,
+    both ways (``mixed``: ``audit.labels.mixed_both_ways``): [flags, planted, suggested the true class,
     relabelled with the rule]."""
     result = run(pool, project, AuditConfig())
     at = {name: k for k, name in enumerate(pool.inv.classes[c] for c in project.classes)}
@@ -245,7 +245,7 @@ def needs_rule_check(pool: Pool, seed: int) -> dict[str, tuple[int, float, int]]
             photos_needed.need_reasons = saved
         return real(labels, answers, photos, flagged, classes, sizes)
 
-    import objrec.audit_labels as audit_labels
+    import objrec.audit.labels as audit_labels
 
     audit_labels.class_needs = every_class
     train = [r for r, it in enumerate(pool.inv.items) if it.split == "train"]

@@ -24,7 +24,7 @@ from pathlib import Path
 from audit_imbalance import plan_counts
 from audit_min_steps import SPLIT, SPLIT_HELP, build, protocol_images
 
-from objrec.audit import AuditConfig, audit
+from objrec.audit.recipe import AuditConfig, audit
 
 KINDS = ("right", "wrong", "harm", "review", "review_planted")
 

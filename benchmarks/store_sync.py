@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 import objrec.store as store_module
-from objrec.audit import AuditConfig
-from objrec.audit_inventory import frozen_body
+from objrec.audit.inventory import frozen_body
+from objrec.audit.recipe import AuditConfig
 from objrec.data import Sample
 from objrec.features import feature_table
 from objrec.frozen import FrozenBody, PassSettings

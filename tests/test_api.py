@@ -65,13 +65,13 @@ def test_export_check_report_serve_and_audit_have_their_python_functions():
         "export_model": ("objrec.export.exporter", "export_model"),
         "build_report": ("objrec.report", "build_report"),
         "create_app": ("objrec.serve.server", "create_app"),
-        "audit_folder": ("objrec.audit", "audit"),
-        "AuditConfig": ("objrec.audit", "AuditConfig"),
+        "audit_folder": ("objrec.audit.recipe", "audit"),
+        "AuditConfig": ("objrec.audit.recipe", "AuditConfig"),
     }
     for name, (module, own) in wanted.items():
         assert name in objrec.__all__ and name in dir(objrec)
         assert getattr(objrec, name) is getattr(sys.modules[module], own)
-    assert objrec.audit is sys.modules["objrec.audit"]  # the module `audit` keeps its name
+    assert objrec.audit is sys.modules["objrec.audit"]  # the package `audit` keeps its name
 
 
 @pytest.mark.slow  # imports the modules
@@ -169,7 +169,7 @@ class TinyObjrec:
 
     @staticmethod
     def audit_folder(data, out=None, **options):
-        from objrec.audit import AuditConfig
+        from objrec.audit.recipe import AuditConfig
         from tests.test_audit import HASH_ONLY  # tiny_test's features find every image alike
 
         tiny = AuditConfig(backbone="tiny_test", folds=3, epochs=40, lr=1e-2, duplicates=HASH_ONLY)

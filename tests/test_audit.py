@@ -24,10 +24,10 @@ from PIL import Image, ImageOps
 
 from objrec import dedup, facts_store, image_facts
 from objrec.applying import apply_plan
-from objrec.audit import AuditConfig, AuditResult, audit
-from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded
-from objrec.audit_plan import ACTIONS, PLAN_COLUMNS, WORDS
-from objrec.audit_report import NEEDS_COLUMNS, none_judged_note
+from objrec.audit.findings import DuplicateGroup, LabelIssue, Outlier, PhotosNeeded
+from objrec.audit.plan import ACTIONS, PLAN_COLUMNS, WORDS
+from objrec.audit.recipe import AuditConfig, AuditResult, audit
+from objrec.audit.report import NEEDS_COLUMNS, none_judged_note
 from objrec.cli import main
 from objrec.errors import ObjrecError
 from objrec.progress import SILENT
@@ -99,6 +99,19 @@ def audited(tmp_path_factory):
     before = snapshot(data)
     result = audit(data, root / "audit", config(cache_dir=str(root / "cache")))
     return data, result, before, root
+
+
+def test_the_audit_package_gives_its_entry_points_from_its_recipe_module():
+    """audit.py became the package ``objrec.audit`` (session 58), its own code ``audit.recipe``:
+    ``from objrec.audit import audit, AuditConfig, AuditResult`` gives the recipe's, as it gave
+    audit.py's, and a name the package lacks is refused."""
+    from objrec.audit import AuditConfig, AuditResult, recipe
+    from objrec.audit import audit as from_package
+
+    assert from_package is recipe.audit and AuditConfig is recipe.AuditConfig
+    assert AuditResult is recipe.AuditResult
+    with pytest.raises(ImportError):
+        from objrec.audit import find_issues  # noqa: F401
 
 
 @pytest.mark.slow
@@ -712,7 +725,7 @@ def test_a_plan_keeps_a_spreadsheet_from_running_a_name_and_apply_plan_reads_it_
     Excel (CSV injection): such a cell is written with a ``'`` before it, as OWASP advises, and
     apply-plan reads the names back exactly (a name that starts with ``'`` too)."""
     from objrec.applying import read_plan
-    from objrec.audit_plan import write_plan
+    from objrec.audit.plan import write_plan
 
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
     (data / "red").rename(data / "=sum")
@@ -752,7 +765,7 @@ def plan_of(path: Path, *rows: str) -> Path:
 
 
 def evidence(p: float) -> str:
-    """A relabel's reason as the audit writes it (``audit_labels.label_issue_rows``' evidence), quoted."""
+    """A relabel's reason as the audit writes it (``audit.labels.label_issue_rows``' evidence), quoted."""
     return f'"heads and neighbours give p(given)=0.20, p(suggested)={p:.2f}; 3 of its 10 nearest"'
 
 
@@ -786,7 +799,7 @@ def test_apply_plan_lists_the_less_sure_relabels_before_copying(tmp_path, capsys
         "green/green_2.png to red (line 4, p(suggested)=0.55), "
         "green/green_0.png to red (line 2, p(suggested)=0.62)"
     )
-    from objrec.audit_plan import RELABEL_MIN_PROB, RELABEL_SURE_PROB
+    from objrec.audit.plan import RELABEL_MIN_PROB, RELABEL_SURE_PROB
 
     assert RELABEL_SURE_PROB == 0.7 and RELABEL_MIN_PROB == 0.5  # the measured bins' edges
 
@@ -1793,7 +1806,7 @@ def test_a_run_that_kept_a_fine_tuning_is_audited_with_its_pretrained_body(
     import torch
 
     import objrec.checkpoint
-    from objrec.audit_inventory import frozen_body
+    from objrec.audit.inventory import frozen_body
     from objrec.backbones import build_body, get_backbone
     from objrec.bodies import fingerprint_module
 
@@ -1891,13 +1904,13 @@ def test_with_a_float16_run_the_audit_reads_the_store_in_float16(split_dir, tmp_
 
 @pytest.mark.slow
 def test_out_of_fold_heads_train_with_the_engines_epoch_loop(monkeypatch):
-    import objrec.audit_heads
-    from objrec.audit_heads import out_of_fold_probs
+    import objrec.audit.heads
+    from objrec.audit.heads import out_of_fold_probs
 
     epochs = []
-    real = objrec.audit_heads.train_one_epoch
+    real = objrec.audit.heads.train_one_epoch
     monkeypatch.setattr(
-        objrec.audit_heads, "train_one_epoch", lambda *a, **k: epochs.append(1) or real(*a, **k)
+        objrec.audit.heads, "train_one_epoch", lambda *a, **k: epochs.append(1) or real(*a, **k)
     )
     rng = np.random.default_rng(0)
     features = rng.normal(size=(30, 8)).astype(np.float32)
@@ -1908,13 +1921,13 @@ def test_out_of_fold_heads_train_with_the_engines_epoch_loop(monkeypatch):
 @pytest.mark.slow
 def test_min_steps_gives_a_small_folders_heads_more_epochs(monkeypatch):
     """A head on 20 images at batch 8 takes 3 steps an epoch: 12 steps need 4 epochs, not 2."""
-    import objrec.audit_heads
-    from objrec.audit_heads import head_epochs, out_of_fold_probs
+    import objrec.audit.heads
+    from objrec.audit.heads import head_epochs, out_of_fold_probs
 
     epochs = []
-    real = objrec.audit_heads.train_one_epoch
+    real = objrec.audit.heads.train_one_epoch
     monkeypatch.setattr(
-        objrec.audit_heads, "train_one_epoch", lambda *a, **k: epochs.append(1) or real(*a, **k)
+        objrec.audit.heads, "train_one_epoch", lambda *a, **k: epochs.append(1) or real(*a, **k)
     )
     features = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
     setting = AuditConfig(folds=3, epochs=2, batch_size=8, min_steps=12)
@@ -1957,7 +1970,7 @@ def test_audit_settings_take_a_path_and_numpy_numbers_as_the_other_configs_do(tm
 @pytest.mark.slow
 def test_out_of_fold_heads_need_a_class_of_two_images():
     """Called with one image of each class, ``StratifiedKFold`` raised its own ValueError."""
-    from objrec.audit_heads import out_of_fold_probs
+    from objrec.audit.heads import out_of_fold_probs
 
     features = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
     with pytest.raises(ObjrecError, match=r"^`folds` cannot be met: .* every class has fewer$"):
@@ -1966,7 +1979,7 @@ def test_out_of_fold_heads_need_a_class_of_two_images():
 
 @pytest.mark.slow
 def test_out_of_fold_probabilities_are_reproducible():
-    from objrec.audit_heads import out_of_fold_probs
+    from objrec.audit.heads import out_of_fold_probs
 
     rng = np.random.default_rng(0)
     features = rng.normal(size=(60, 8)).astype(np.float32)
@@ -2006,7 +2019,7 @@ def test_a_cold_audit_takes_the_image_facts_in_its_frozen_pass(tmp_path, monkeyp
 
 def test_near_duplicate_rows_of_an_unsplit_folder_leave_the_splits_empty():
     """The CSV said "None | None" for a photo folder that has no splits."""
-    from objrec.audit_report import duplicate_rows
+    from objrec.audit.report import duplicate_rows
 
     group = {"files": ["a/1.jpg", "a/2.jpg"], "classes": ["a", "a"], "similarity": 0.99}
     unsplit, split = duplicate_rows(
@@ -2018,8 +2031,8 @@ def test_near_duplicate_rows_of_an_unsplit_folder_leave_the_splits_empty():
 
 def test_the_plan_keeps_the_training_copy_then_the_largest():
     """The plan kept whichever copy came first in the folder, often the smaller one."""
-    from objrec.audit_copies import keep_first
-    from objrec.audit_inventory import Item
+    from objrec.audit.copies import keep_first
+    from objrec.audit.inventory import Item
     from objrec.image_facts import ImageFacts
 
     def item(name, split):
@@ -2035,8 +2048,8 @@ def test_the_plan_keeps_the_training_copy_then_the_largest():
 def test_the_plan_keeps_the_copy_not_named_as_a_copy():
     """Of IMG 0003.jpg and its copy IMG 0003 (1).jpg the plan kept the copy, first by sort order
     (a space sorts before a dot): a name with a copy's mark now goes after, in its split."""
-    from objrec.audit_copies import keep_order
-    from objrec.audit_inventory import Inventory, Item
+    from objrec.audit.copies import keep_order
+    from objrec.audit.inventory import Inventory, Item
     from objrec.copies import copy_named
     from objrec.image_facts import ImageFacts
 
@@ -2059,7 +2072,7 @@ def test_where_auto_settles_on_int8_the_audit_reads_the_int8_features_train_stor
 ):
     """``precision="auto"`` runs train's body in int8 on a VNNI CPU; the audit without a run took
     the fp32 body and computed every image again."""
-    import objrec.audit_inventory
+    import objrec.audit.inventory
     import objrec.features
     import objrec.precision
     from objrec.split import split_folder
@@ -2069,7 +2082,7 @@ def test_where_auto_settles_on_int8_the_audit_reads_the_int8_features_train_stor
 
     int8 = lambda *a, **k: ("int8", "this test's CPU")  # noqa: E731 - tiny_test is fp32 elsewhere
     monkeypatch.setattr(objrec.precision, "auto_precision", int8)
-    monkeypatch.setattr(objrec.audit_inventory, "auto_precision", int8)
+    monkeypatch.setattr(objrec.audit.inventory, "auto_precision", int8)
     split_folder(make_class_folder(tmp_path / "photos", per_class=6), tmp_path / "data", seed=0)
     cache = str(tmp_path / "cache")
     train(tmp_path / "data", tmp_path / "run", tiny_train_config(epochs=2, cache_dir=cache))
@@ -2086,7 +2099,7 @@ def test_where_auto_settles_on_int8_the_audit_reads_the_int8_features_train_stor
 
 def fake_audit(found: list[Path]):
     """``audit`` as the CLI calls it, finding one group across splits; ``found``: its ``out``."""
-    from objrec.audit import AuditResult
+    from objrec.audit.recipe import AuditResult
 
     def run_audit(data, out, config, run, reporter, force, refresh=False, on_wait=None):
         found.append(Path(out))
@@ -2101,7 +2114,7 @@ def test_audit_s_first_line_gives_its_seconds_in_all_not_each_stage(tmp_path, ca
     """It ended "in 15s (features 1.2s, hashing 0.1s, neighbours 4.3s, duplicates 0.2s, labels
     9.1s, outliers 0.0s, report 0.4s)" (msgs54's loop), nothing a user acts on: each stage's
     seconds are the Python API's (``AuditResult.seconds``)."""
-    from objrec.audit import AuditResult
+    from objrec.audit.recipe import AuditResult
     from objrec.cli.auditing import print_audit
 
     seconds = {"total": 15.0, "features": 1.2, "neighbours": 4.3, "labels": 9.1}
@@ -2115,11 +2128,11 @@ def test_audit_s_first_line_gives_its_seconds_in_all_not_each_stage(tmp_path, ca
 def test_the_sample_is_audited_into_the_current_folder_not_the_package(
     tmp_path, monkeypatch, capsys
 ):
-    import objrec.audit
+    import objrec.audit.recipe
     from objrec.cli.output import SAMPLE
 
     found: list[Path] = []
-    monkeypatch.setattr(objrec.audit, "audit", fake_audit(found))
+    monkeypatch.setattr(objrec.audit.recipe, "audit", fake_audit(found))
 
     def fake_explore(data, out, *args, **kwargs):
         found.append(out)
@@ -2141,10 +2154,10 @@ def test_a_linked_folder_is_audited_beside_the_link_not_its_target(tmp_path, mon
     """`objrec audit PHOTOS`, where PHOTOS is a link to the photos elsewhere, writes PHOTOS-audit
     beside the link, where the README's next command (`apply-plan PHOTOS PHOTOS-audit/plan.csv`)
     looks for it, not beside the folder the link points to."""
-    import objrec.audit
+    import objrec.audit.recipe
 
     found: list[Path] = []
-    monkeypatch.setattr(objrec.audit, "audit", fake_audit(found))
+    monkeypatch.setattr(objrec.audit.recipe, "audit", fake_audit(found))
     (tmp_path / "elsewhere").mkdir()
     make_split(tmp_path / "elsewhere" / "photos")
     (tmp_path / "work").mkdir()
@@ -2183,9 +2196,9 @@ def test_a_bad_option_is_refused_before_saying_it_writes_again(tmp_path, capsys)
 
 @pytest.mark.slow
 def test_a_group_across_splits_is_not_called_the_same_picture(tmp_path, monkeypatch, capsys):
-    import objrec.audit
+    import objrec.audit.recipe
 
-    monkeypatch.setattr(objrec.audit, "audit", fake_audit([]))
+    monkeypatch.setattr(objrec.audit.recipe, "audit", fake_audit([]))
     assert main(["audit", str(make_split(tmp_path / "data"))]) == 0
     out = capsys.readouterr().out
     assert "1 near-duplicate group (copies of one picture: resized, re-encoded, cropped), " in out
@@ -2199,7 +2212,7 @@ def test_a_group_across_splits_is_not_called_the_same_picture(tmp_path, monkeypa
 def test_a_near_duplicate_pair_in_valid_and_test_is_not_called_trained_on():
     """audit called a near-duplicate pair lying in valid and test 'trained on and tested on': each
     pair of splits is now said as what is true of it, a group in all three as train and test."""
-    from objrec.audit_report import leak_words
+    from objrec.audit.report import leak_words
 
     def group(*splits):
         return dup_group(splits=list(splits), kind="across splits")
@@ -2239,12 +2252,12 @@ def test_a_file_removed_while_the_audit_runs_is_skipped_as_an_unreadable_one(
     is: said once, a file that cannot be read, left out of the findings and of the plan (apply-plan
     refuses a row naming no file); as is one removed before the frozen pass (after the folder
     was listed), said once too."""
-    import objrec.audit
+    import objrec.audit.recipe
     from objrec.images import list_images
 
     data = plant(make_split(tmp_path / "data"))  # a wrong label, copies: findings to be in
     before, after = data / "train/red/red_01.png", data / "valid/blue/blue_02.png"
-    features = objrec.audit.audit_features
+    features = objrec.audit.recipe.audit_features
 
     def tidied_meanwhile(*args, **kwargs):
         before.unlink()
@@ -2252,7 +2265,7 @@ def test_a_file_removed_while_the_audit_runs_is_skipped_as_an_unreadable_one(
         after.unlink()
         return found
 
-    monkeypatch.setattr(objrec.audit, "audit_features", tidied_meanwhile)
+    monkeypatch.setattr(objrec.audit.recipe, "audit_features", tidied_meanwhile)
     with caplog.at_level(logging.WARNING, logger="objrec"):
         result = audit(data, tmp_path / "audit", config(cache_dir=tmp_path / "cache"))
     gone = "cannot read the file (No such file or directory)"
@@ -2297,7 +2310,7 @@ def test_an_unreadable_file_s_reason_does_not_repeat_its_path(tmp_path):
     """An archivist's audit printed `Accordéons/IMG_trunc_5.jpg: unreadable:
     /tmp/photos/Accordéons/IMG_trunc_5.jpg: cannot read image (...)`, and outliers.csv's reason
     held the full path again beside its path column: the reason is now the reason alone."""
-    from objrec.audit_outliers import unreadable_reason as degenerate_reason
+    from objrec.audit.outliers import unreadable_reason as degenerate_reason
 
     path = tmp_path / "Accordéons" / "IMG_trunc_5.jpg"
     path.parent.mkdir()
@@ -2342,7 +2355,7 @@ def test_robust_z_of_no_values_is_empty_without_a_warning():
     divide" after listing them."""
     import warnings
 
-    from objrec.audit_distances import robust_z
+    from objrec.audit.distances import robust_z
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -2352,7 +2365,7 @@ def test_robust_z_of_no_values_is_empty_without_a_warning():
 def test_robust_z_stands_out_only_over_twice_the_median():
     """Distances nearly equal (MAD 0.001) put 1.5 at z 337: an ordinary image far out by a tiny
     spread. Under twice the median a value is not out (z at most 0); below it z keeps its sign."""
-    from objrec.audit_distances import robust_z
+    from objrec.audit.distances import robust_z
 
     mad = 0.001 * 1.4826
     z = robust_z(np.array([1.0, 1.0, 1.0, 1.001, 1.5, 3.0, 0.5]))
@@ -2360,7 +2373,7 @@ def test_robust_z_stands_out_only_over_twice_the_median():
 
 
 def test_the_suggested_label_is_the_most_probable_class_other_than_the_given_one():
-    from objrec.audit_labels import suggested_label
+    from objrec.audit.labels import suggested_label
 
     probs = np.array([0.6, 0.3, 0.1])
     assert suggested_label(probs, 0) == 1  # the given class is the most probable: the next one
@@ -2414,10 +2427,10 @@ def test_two_photos_only_moderately_alike_are_look_alikes_not_a_leak(tmp_path):
     """The demo's two Motorbikes photos (two bikes of one model on white, similarity 0.902, 46
     bits apart) were called a near-duplicate group spanning train and test, in red, and the plan
     proposed removing one. A resized copy (0.97, 10 bits) is still a near-duplicate."""
-    from objrec.audit import AuditResult
-    from objrec.audit_copies import duplicate_groups
-    from objrec.audit_inventory import inventory
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.copies import duplicate_groups
+    from objrec.audit.inventory import inventory
+    from objrec.audit.plan import plan_rows
+    from objrec.audit.recipe import AuditResult
 
     inv = inventory(make_split(tmp_path / "data"))
     where = {inv.rel(it): i for i, it in enumerate(inv.items)}
@@ -2450,8 +2463,8 @@ def test_the_terminal_shows_the_first_near_duplicate_groups_and_counts_the_rest(
 ):
     """It only said "look at them in audit.html". Each list is counted beyond its first few, the
     file with all of them named."""
-    import objrec.audit
-    from objrec.audit import AuditResult
+    import objrec.audit.recipe
+    from objrec.audit.recipe import AuditResult
 
     data = make_split(tmp_path / "data")
     groups = [
@@ -2473,7 +2486,7 @@ def test_the_terminal_shows_the_first_near_duplicate_groups_and_counts_the_rest(
             issues, groups, [], 120, ["a"], seconds={"total": 1.0}, look_alikes=groups[:3]
         )
 
-    monkeypatch.setattr(objrec.audit, "audit", run_audit)
+    monkeypatch.setattr(objrec.audit.recipe, "audit", run_audit)
     assert main(["audit", str(data)]) == 0
     out = capsys.readouterr().out
     assert "4 near-duplicate groups (copies of one picture" in out
@@ -2494,15 +2507,15 @@ def test_the_terminal_shows_the_first_near_duplicate_groups_and_counts_the_rest(
 
 @pytest.mark.slow
 def test_look_alikes_across_splits_are_not_said_to_be_a_leak(tmp_path, monkeypatch, capsys):
-    import objrec.audit
-    from objrec.audit import AuditResult
+    import objrec.audit.recipe
+    from objrec.audit.recipe import AuditResult
 
     def run_audit(data, out, config, run, reporter, force, refresh=False, on_wait=None):
         shown = {"paths": ["a", "b"], "splits": ["train", "test"], "similarity": 0.902}
         alike = [dup_group(kind="across splits", **shown)]
         return AuditResult([], [], [], 120, ["a"], seconds={"total": 1.0}, look_alikes=alike)
 
-    monkeypatch.setattr(objrec.audit, "audit", run_audit)
+    monkeypatch.setattr(objrec.audit.recipe, "audit", run_audit)
     assert main(["audit", str(make_split(tmp_path / "data"))]) == 0
     out = capsys.readouterr().out
     assert "0 near-duplicate groups, 1 group of look-alikes" in out
@@ -2517,8 +2530,8 @@ def test_look_alikes_within_a_class_are_listed_as_the_other_findings_are(
 ):
     """The summary counted "1 group of look-alikes" and listed it nowhere on screen: only the
     groups that span two splits were listed. Every group is, those first."""
-    import objrec.audit
-    from objrec.audit import AuditResult
+    import objrec.audit.recipe
+    from objrec.audit.recipe import AuditResult
 
     data = make_split(tmp_path / "data")
     pair = [str(data / "train/red/red_00.png"), str(data / "train/red/red_01.png")]
@@ -2534,7 +2547,7 @@ def test_look_alikes_within_a_class_are_listed_as_the_other_findings_are(
     def run_audit(data, out, config, run, reporter, force, refresh=False, on_wait=None):
         return AuditResult([], [], [], 120, ["a"], seconds={"total": 1.0}, look_alikes=found)
 
-    monkeypatch.setattr(objrec.audit, "audit", run_audit)
+    monkeypatch.setattr(objrec.audit.recipe, "audit", run_audit)
     assert main(["audit", str(data)]) == 0
     out = capsys.readouterr().out
     assert (
@@ -2572,7 +2585,7 @@ def planted_copies(tmp_path_factory):
     import functools
     import io
 
-    import objrec.audit
+    import objrec.audit.recipe
 
     from .conftest import own_cache
 
@@ -2580,7 +2593,9 @@ def planted_copies(tmp_path_factory):
     data = plant_copies(make_split(root / "data"))
     rule = dedup.DuplicateRule(sim_strict=2.0, sim_crop=2.0)
     with own_cache(root / "cache"), pytest.MonkeyPatch.context() as patch:
-        patch.setattr(objrec.audit, "AuditConfig", functools.partial(AuditConfig, duplicates=rule))
+        patch.setattr(
+            objrec.audit.recipe, "AuditConfig", functools.partial(AuditConfig, duplicates=rule)
+        )
         with contextlib.redirect_stdout(io.StringIO()) as out:
             assert main(["audit", str(data), "--backbone", "tiny_test", "--folds", "3"]) == 0
     return data, root / "data-audit", out.getvalue()
@@ -2667,9 +2682,9 @@ def test_the_plan_removes_only_copies_of_a_kept_image_never_a_chains_far_end():
     duplicate of red/0.png (similarity 0.961)', though red/5.png is another picture (0.17 to
     it). An image is removed only as a copy of one kept, named with their own similarity; one
     like none kept is kept, said to be another picture."""
-    from objrec.audit_copies import duplicate_groups
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.copies import duplicate_groups
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import plan_rows
 
     n, rng = 6, np.random.default_rng(0)
     a, b = np.linalg.qr(rng.normal(size=(16, 2)))[0].T  # two orthogonal unit vectors
@@ -2703,8 +2718,8 @@ def test_the_plan_keeps_copies_within_a_class_and_split_unless_one_is_flagged():
     burst frames, which leak nothing and are training data. Such copies are kept, the reason
     naming the image each is like and saying when to remove it; where one of them is flagged as
     a wrong label, the group is removed as before (a relabelled copy would cross classes)."""
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import plan_rows
 
     items = [
         Item(Path(f"/d/train/red/{k}.png"), f"train/red/{k}.png", 0, "train") for k in range(5)
@@ -2746,8 +2761,8 @@ def test_the_plan_of_a_class_folder_says_split_will_keep_a_copy_with_its_twin_no
     """`audit PHOTOS` (a class folder) said a kept copy was "in its split: it leaks nothing",
     though a class folder has no splits (its plan's split column is empty): it says that `split`
     will keep the copy in one split with its twin; a split folder's plan still says its split."""
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import plan_rows
 
     folder = f"{split}/red" if split else "red"
     items = [Item(Path("/d", folder, f"{k}.png"), f"{folder}/{k}.png", 0, split) for k in (0, 1)]
@@ -2769,8 +2784,8 @@ def test_copies_of_a_group_of_three_name_the_copy_kept_and_say_what_their_words_
     pair at similarity 0.830 was a "near-duplicate" beside pairs at 0.931 that were
     "look-alikes", which only docs/audit.md explained. Each names the copy kept where it is
     linked to it, and the words say what they mean."""
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import plan_rows
 
     names = ("IMG_0008", "IMG_0012", "IMG_0016")
     items = [Item(Path(f"/d/valid/s/{n}.jpg"), f"valid/s/{n}.jpg", 0, "valid") for n in names]
@@ -2791,8 +2806,8 @@ def test_three_identical_copies_in_one_split_each_name_the_one_the_plan_keeps():
     for two of them, each called a near-duplicate of the other, and none for the one it kept, so
     setting both rows to remove left a copy in train, nothing saying so. Each names the kept one,
     which has its row (the look-alikes' first too)."""
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import plan_rows
 
     names = ["IMG 0003 (1)", "IMG 0003", "copy of IMG 0003", "a", "b"]
     items = [Item(Path(f"/d/train/red/{n}.jpg"), f"train/red/{n}.jpg", 0, "train") for n in names]
@@ -2820,8 +2835,8 @@ def test_the_plan_removes_a_byte_identical_copy_and_keeps_its_original():
     shot"): the same file twice is never another shot. The copy is pre-filled remove, naming its
     original; apply-plan leaves it out of the copy it writes, PHOTOS untouched. A copy alike but
     not the same bytes (a burst's next frame, a re-save) is kept as before."""
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import plan_rows
 
     names = ["image_0004", "lamp_dup", "image_0005"]
     for split in (None, "train"):
@@ -2852,8 +2867,8 @@ def test_a_byte_identical_copy_flagged_as_an_outlier_too_is_still_removed():
     its original): the outlier's `keep` took its row, so the plan kept one file twice, where
     docs/audit.md says byte-identical copies are pre-filled `remove`. The copy's `remove` comes
     first; the original keeps its outlier row."""
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import plan_rows
 
     names = ["green_01", "green_01_copy"]
     items = [
@@ -2880,8 +2895,8 @@ def test_the_audit_keeps_the_older_of_two_copies_and_one_named_dup_goes(tmp_path
     not named as a copy (``X_dup`` is now one), then the older, then the first in the folder."""
     import os
 
-    from objrec.audit_copies import keep_order
-    from objrec.audit_inventory import Inventory, Item
+    from objrec.audit.copies import keep_order
+    from objrec.audit.inventory import Inventory, Item
     from objrec.copies import copy_named
     from objrec.image_facts import ImageFacts
 
@@ -2908,9 +2923,9 @@ def test_the_plan_of_a_folder_not_split_keeps_only_the_copies_split_keeps_togeth
     found by its features alone (similarity 0.99, hashes 128 bits apart) could land in test with
     its twin in train once the fixed folder was split. Such a copy is removed, saying why; a copy
     alike by its hash is kept."""
-    from objrec.audit_copies import duplicate_groups
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.copies import duplicate_groups
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import plan_rows
 
     rng = np.random.default_rng(0)
     a, b = np.linalg.qr(rng.normal(size=(16, 2)))[0].T  # two orthogonal unit vectors
@@ -2938,9 +2953,9 @@ def test_a_copy_split_keeps_together_by_its_crop_hash_alone_is_a_look_alike_in_t
     brown on blue: the whole hashes 62 bits apart, a crop hash 24), but the audit, which trusts a
     crop hash only where the features agree (theirs 0.68), named it in no file nor the plan. Every
     pair ``split`` keeps together is now in the audit: here, a look-alike the plan keeps."""
-    from objrec.audit_copies import duplicate_groups
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.copies import duplicate_groups
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import plan_rows
 
     folder = tmp_path / "anchor"
     folder.mkdir()
@@ -2974,8 +2989,8 @@ def test_a_turned_or_letterboxed_copy_is_a_near_duplicate_in_the_audit(tmp_path)
     whole hash does: a leak across splits, which the plan removes."""
     from PIL import ImageOps
 
-    from objrec.audit_copies import duplicate_groups
-    from objrec.audit_inventory import Inventory, Item
+    from objrec.audit.copies import duplicate_groups
+    from objrec.audit.inventory import Inventory, Item
 
     folder = tmp_path / "anchor"
     folder.mkdir()
@@ -2998,8 +3013,8 @@ def test_the_plan_relabels_only_a_strong_suggestion_and_asks_to_review_a_weak_on
     (a cougar drawing relabelled elephant at p(suggested)=0.24, a statue at 0.49), so a plan
     applied unread made labels worse. Below ``RELABEL_MIN_PROB`` (0.5) it keeps the image and
     says to review it, naming the class it may be; at or above it, it relabels as before."""
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import plan_rows
 
     items = [
         Item(Path(f"/d/cougar_body/{k}.jpg"), f"cougar_body/{k}.jpg", 0, None) for k in range(3)
@@ -3036,8 +3051,8 @@ def test_the_plan_leaves_a_less_sure_relabel_for_a_person_to_decide(capsys):
     the copy was written, that relabels under 0.7 were wrong about 1 in 4 times. A flag from
     ``RELABEL_MIN_PROB`` to ``RELABEL_SURE_PROB`` is pre-filled ``review`` now, its suggested
     class in new_class and its reason saying why; the audit's last line and --json count them."""
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import plan_rows
     from objrec.cli.auditing import planned_rows
 
     items = [Item(Path(f"/d/anchor/{k}.jpg"), f"anchor/{k}.jpg", 0, None) for k in range(3)]
@@ -3071,8 +3086,8 @@ def test_the_audit_counts_every_review_under_0_7_as_less_sure_whatever_its_reaso
     counted the rows whose reason said that clause, not those whose votes were split first, nor
     those under 0.5. Each is counted by its probability: from 0.5 (`less_sure`) and under it
     (`unsure`), and the last line says both."""
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_plan import plan_rows, sureness_counts
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import plan_rows, sureness_counts
     from objrec.cli.auditing import planned_rows
 
     items = [Item(Path(f"/d/ketch/{k}.jpg"), f"ketch/{k}.jpg", 0, None) for k in range(4)]
@@ -3109,8 +3124,8 @@ def test_the_plan_asks_to_review_a_suggestion_the_votes_split_with_the_given_cla
     two, which a plan applied after a glance turned into a wrong label. A relabel now needs the
     suggested class ``RELABEL_MIN_RATIO`` (5) times as probable as the given one; the 100-class
     protocol's flags (p(given) near 0) are relabelled as before."""
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_plan import RELABEL_MIN_RATIO, plan_rows
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import RELABEL_MIN_RATIO, plan_rows
 
     assert RELABEL_MIN_RATIO == 5  # benchmarks/README.md: chosen on the development projects
     items = [
@@ -3149,8 +3164,8 @@ def test_the_plan_asks_to_review_a_relabel_between_classes_mistaken_both_ways():
     """A naturalist's plan pre-filled 4 relabels between crocodile and crocodile_head, which the
     model mixes both ways: a whole crocodile underwater was to become crocodile_head. On planted
     noise such relabels were right for 37 of 85 (benchmarks/README.md): kept to review now."""
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import plan_rows
 
     classes = ("crocodile", "crocodile_head")
     items = [Item(Path(f"/d/crocodile/{k}.jpg"), f"crocodile/{k}.jpg", 0, None) for k in range(2)]
@@ -3175,7 +3190,7 @@ def test_classes_are_mixed_both_ways_only_by_photos_not_flagged():
     """A pair counts as mistaken both ways only where an unflagged photo of each is taken for the
     other: the flagged photos are the suggestions themselves, and would make any pair with a
     planted label look mixed."""
-    from objrec.audit_labels import mixed_both_ways
+    from objrec.audit.labels import mixed_both_ways
 
     labels = np.array([0, 0, 1, 1, 2, 2])
     answers = np.array([1, 0, 0, 2, 1, 2])
@@ -3294,7 +3309,7 @@ def test_outliers_that_are_a_small_class_as_a_whole_are_said_to_be(capsys):
     (crab 7 of its 18), scored against every image's distances; nothing said that a class of few
     photos lies far as a whole. The classes under the median size with a tenth or more of their
     images far (2 at least) are named, in the terminal, under the outliers."""
-    from objrec.audit_outliers import FarClass, far_classes
+    from objrec.audit.outliers import FarClass, far_classes
     from objrec.cli.auditing import print_audit
 
     labels = np.array([0] * 50 + [1] * 40 + [2] * 18 + [3] * 30 + [4] * 25)
@@ -3333,8 +3348,8 @@ def copies_across_classes(tmp_path: Path) -> tuple[Any, AuditResult]:
     wrong labels (zz_red_00 looks like red, zz_red_01 like green) and the copy in test/ too (it
     looks like green): the inventory and the audit's result, its groups as ``keep_order`` puts
     them."""
-    from objrec.audit_copies import duplicate_groups
-    from objrec.audit_inventory import inventory
+    from objrec.audit.copies import duplicate_groups
+    from objrec.audit.inventory import inventory
 
     data = make_split(tmp_path / "data")
     for copy in (
@@ -3374,7 +3389,7 @@ def test_a_copy_flagged_as_a_wrong_label_makes_way_for_its_copy_in_the_suggested
     larger, then folder order) even when the label audit said it belongs where another copy
     already is: the plan relabelled it and removed the correctly labelled copy. Now such a copy
     goes last; the other copies' order, and every other group's, stays."""
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.plan import plan_rows
 
     inv, result = copies_across_classes(tmp_path)
     assert [[inv.rel(inv.items[i]) for i in g.indices] for g in result.near_duplicates] == [
@@ -3399,7 +3414,7 @@ def test_the_plan_says_a_removed_copy_was_flagged_as_a_wrong_label(tmp_path):
     looks like red, where its copy is) only 'across classes near-duplicate of red/red_00'; a
     reader could not tell why that copy went, not the other. Its reason says so now, as does that
     of a flagged copy removed for another reason (its suggested class would have been lost)."""
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.plan import plan_rows
 
     inv, result = copies_across_classes(tmp_path)
     reasons = {row["file"]: row["reason"] for row in plan_rows(result, inv)}
@@ -3431,7 +3446,7 @@ def test_a_copy_under_two_labels_is_left_to_choose_on_a_flag_the_plan_would_not_
     it keeps both copies, each reason saying which copy is labelled what, for a person to choose;
     an untouched row settles neither label, and the terminal's last line counts them."""
     from objrec.applying import settles_label
-    from objrec.audit_plan import TWO_LABELS, plan_rows
+    from objrec.audit.plan import TWO_LABELS, plan_rows
     from objrec.cli.auditing import planned_rows
 
     inv, result = copy_in_another_class(tmp_path, flag)
@@ -3469,8 +3484,8 @@ def copy_in_another_class(tmp_path: Path, flag: dict[str, Any] | None) -> tuple[
     """A split folder with a byte copy of red_00 made later in green/ (dup_red_00), red_00
     flagged as looking like green (``flag``: its probabilities and doubts; None: no flag): the
     inventory and the audit's result."""
-    from objrec.audit_copies import duplicate_groups
-    from objrec.audit_inventory import inventory
+    from objrec.audit.copies import duplicate_groups
+    from objrec.audit.inventory import inventory
 
     data = make_split(tmp_path / "data")
     copied = shutil.copy(data / "train/red/red_00.png", data / "train/green/dup_red_00.png")
@@ -3493,7 +3508,7 @@ def test_a_copy_removed_under_another_label_says_which_label_the_plan_keeps(tmp_
     the original-first order, its reason ("across classes near-duplicate of ...") silent on the
     label it dropped. It says the copies disagree, which label the plan keeps and how to keep the
     other; the terminal's last line counts such removes, for the user to decide."""
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.plan import plan_rows
     from objrec.cli.auditing import planned_rows
 
     inv, result = copy_in_another_class(tmp_path, None)
@@ -3609,11 +3624,11 @@ def copies_by_hash(monkeypatch) -> None:
     leaves it unjudged (``MIN_JUDGED`` counts a group once): the audit's copies go by hash alone."""
     import functools
 
-    import objrec.audit
+    import objrec.audit.recipe
 
     rule = dedup.DuplicateRule(sim_strict=2.0, sim_crop=2.0)
     partial = functools.partial(AuditConfig, duplicates=rule)
-    monkeypatch.setattr(objrec.audit, "AuditConfig", partial)
+    monkeypatch.setattr(objrec.audit.recipe, "AuditConfig", partial)
 
 
 @pytest.mark.slow
@@ -3714,11 +3729,13 @@ def test_audit_json_names_the_classes_whose_labels_were_not_judged():
 def test_audit_json_says_where_it_wrote_its_files_and_plan(tmp_path, capsys, monkeypatch):
     """`audit --json` had no output path: a script had to know the DATA-audit naming rule to
     find plan.csv for apply-plan. It says `out` (as split's and explore's) and `plan`."""
-    import objrec.audit
+    import objrec.audit.recipe
 
     data = make_split(tmp_path / "data")
     monkeypatch.setattr(
-        objrec.audit, "audit", lambda *args, **kwargs: AuditResult([], [], [], 9, ["blue", "red"])
+        objrec.audit.recipe,
+        "audit",
+        lambda *args, **kwargs: AuditResult([], [], [], 9, ["blue", "red"]),
     )
     assert main(["audit", str(data), "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
@@ -3738,7 +3755,7 @@ def test_a_wrong_label_cleanlab_does_not_count_on_a_small_folder_is_flagged(tmp_
     (``num_label_issues``) was 0, as no other class reached its confident threshold, so the
     audit flagged nothing although it ranked the planted images first. Here a magenta image in
     green: far from every green image and given green at under twice chance, it is flagged."""
-    from objrec import audit_labels as audit_module
+    from objrec.audit import labels as audit_module
 
     counted = []
     rank = audit_module.rank_label_issues
@@ -3764,7 +3781,7 @@ def test_a_class_broad_by_nature_is_not_far_from_itself():
     whole and 4 of its correct images were flagged. Here 3 tight classes and one whose images are
     all far apart, each given its label at under twice chance: only a stranger planted in a tight
     class is far from its class."""
-    from objrec.audit_labels import far_from_label
+    from objrec.audit.labels import far_from_label
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 64))
@@ -3979,8 +3996,8 @@ def test_a_wrong_label_another_class_claims_is_flagged_nearer_its_class():
     that another class claims (``CLAIM_SHARE`` of that class's threshold) now needs only
     ``CLAIM_Z``; a claimed image among its own class's images, or an unclaimed one as far as the
     plant, is still not flagged."""
-    from objrec.audit_distances import class_spread_z, knn_distance
-    from objrec.audit_labels import FAR_Z, far_from_label
+    from objrec.audit.distances import class_spread_z, knn_distance
+    from objrec.audit.labels import FAR_Z, far_from_label
 
     claim_z = 1.0  # ``CLAIM_Z``
 
@@ -4024,7 +4041,7 @@ def test_an_images_neighbours_are_the_others_even_beside_a_byte_copy():
 def test_an_empty_class_folder_is_named_and_left_out_as_split_leaves_it(tmp_path, caplog):
     """`objrec audit photos` stopped at an empty class folder ("holds no images"), which split
     and evaluate leave out with a warning: auditing the raw photos before splitting failed."""
-    from objrec.audit_inventory import inventory
+    from objrec.audit.inventory import inventory
 
     data = make_split(tmp_path / "data")
     (data / "valid" / "violet").mkdir()  # empty in one split only, and a class of no images at all
@@ -4049,7 +4066,7 @@ def test_a_plan_saved_during_a_rerun_of_the_audit_is_kept(split_dir, capsys, mon
     """`objrec audit DATA` run again checked DATA-audit before its slow work and wrote at the
     end: a plan.csv the user saved in between (audit asks them to review it) was written over,
     exit 0. Each output is checked again just before it takes its name: it is named, kept."""
-    from objrec import audit as audit_module
+    from objrec.audit import recipe as audit_module
 
     args = ["audit", str(split_dir), "--backbone", "tiny_test", "--folds", "3"]
     assert main(args) == 0
@@ -4154,8 +4171,8 @@ def test_every_csv_of_findings_has_its_header_when_nothing_was_found(tmp_path):
     `pd.read_csv` raised EmptyDataError. Each CSV has its columns' header whatever it holds."""
     import pandas as pd
 
-    from objrec.audit_inventory import inventory
-    from objrec.audit_report import TABLE_COLUMNS, write_audit
+    from objrec.audit.inventory import inventory
+    from objrec.audit.report import TABLE_COLUMNS, write_audit
 
     inv = inventory(make_split(tmp_path / "data", per_split=(1, 1, 1)))
     empty = AuditResult([], [], [], len(inv.items), list(inv.classes))
@@ -4180,8 +4197,8 @@ def test_the_photos_that_look_like_the_class_a_class_is_confused_with_are_named(
     on the page, which has the terminal's every section, an empty one saying so."""
     import pandas as pd
 
-    from objrec.audit_inventory import inventory
-    from objrec.audit_report import write_audit
+    from objrec.audit.inventory import inventory
+    from objrec.audit.report import write_audit
     from objrec.cli.auditing import print_photos_needed
 
     data = make_split(tmp_path / "data", per_split=(2, 1, 1))
@@ -4226,8 +4243,8 @@ def test_an_audit_stopped_while_writing_its_page_leaves_the_earlier_audit_whole(
     """audit replaced its files one at a time: Ctrl-C while it wrote audit.html, after the CSVs,
     audit.json and plan.csv, left the new plan beside the earlier page, which read as one audit.
     Nothing is replaced until every file is written."""
-    from objrec import audit_report
-    from objrec.audit_inventory import inventory
+    from objrec.audit import report as audit_report
+    from objrec.audit.inventory import inventory
     from objrec.outputs import AUDIT_FILES, prepare_output_dir
 
     inv = inventory(make_split(tmp_path / "data", per_split=(1, 1, 1)))
@@ -4252,7 +4269,7 @@ def test_found_rows_have_the_documented_columns_and_no_private_keys(audited):
     across modules), each one's row() its CSV's columns (its path as given, the CSV's file)."""
     import pandas as pd
 
-    from objrec.audit_report import GROUP_COLUMNS, TABLE_COLUMNS
+    from objrec.audit.report import GROUP_COLUMNS, TABLE_COLUMNS
 
     _, result, _, root = audited
     for name, columns in TABLE_COLUMNS.items():
@@ -4273,9 +4290,9 @@ def test_found_rows_have_the_documented_columns_and_no_private_keys(audited):
 def test_counts_in_the_audits_messages_agree_with_their_nouns(caplog):
     """ "1 duplicate groups", "1 label issues"; and "4 wrong labels far from their class added
     to cleanlab's", which said little: each count is said in the right number, in a sentence."""
-    from objrec.audit_labels import add_far_issues
+    from objrec.audit.labels import add_far_issues
 
-    with caplog.at_level(logging.INFO, logger="objrec.audit_labels"):
+    with caplog.at_level(logging.INFO, logger="objrec.audit.labels"):
         add_far_issues(np.array([0]), np.array([0, 2]), np.array([0.9, 0.1, 0.5]))
         add_far_issues(np.array([0]), np.array([1, 2]), np.array([0.9, 0.1, 0.5]))
     assert caplog.messages == [
@@ -4284,7 +4301,7 @@ def test_counts_in_the_audits_messages_agree_with_their_nouns(caplog):
         "2 images far from their labelled class also flagged as likely wrong, besides those "
         "cleanlab ranked",
     ]
-    for module in ("objrec.audit", "objrec.audit_labels"):
+    for module in ("objrec.audit.recipe", "objrec.audit.labels"):
         text = Path(str(importlib.import_module(module).__file__)).read_text()
         assert "%d label issues" not in text and "%d duplicate groups" not in text
 
@@ -4293,7 +4310,7 @@ def test_a_plan_is_written_for_excel_and_one_it_garbled_is_refused_saying_so(tmp
     """plan.csv had no byte-order mark: Excel read it as its own encoding, showed ``CafÃ©`` and
     saved that, and apply-plan said only that ``CafÃ©/...`` was not in DATA."""
     from objrec.applying import read_plan
-    from objrec.audit_plan import write_plan
+    from objrec.audit.plan import write_plan
 
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
     (data / "red").rename(data / "caf\u00e9")
@@ -4318,9 +4335,9 @@ def test_audit_html_counts_one_of_a_kind_in_the_singular(tmp_path, monkeypatch):
     count is worded in its number."""
     from types import SimpleNamespace
 
-    from objrec.audit_report import write_page
+    from objrec.audit.report import write_page
 
-    monkeypatch.setattr("objrec.audit_report.PAGE_LIMIT", 0)  # the counts alone, no thumbnails
+    monkeypatch.setattr("objrec.audit.report.PAGE_LIMIT", 0)  # the counts alone, no thumbnails
     one = [dup_group(splits=["valid", "test"], kind="across splits")]
     result = AuditResult(
         label_issues=[LabelIssue("red/a.jpg", "red", "blue")],
@@ -4353,9 +4370,9 @@ def test_audit_html_counts_the_flags_too_few_to_judge_apart(tmp_path, monkeypatc
     too few photos to judge are counted apart, as the terminal does."""
     from types import SimpleNamespace
 
-    from objrec.audit_report import write_page
+    from objrec.audit.report import write_page
 
-    monkeypatch.setattr("objrec.audit_report.PAGE_LIMIT", 0)  # the counts alone, no thumbnails
+    monkeypatch.setattr("objrec.audit.report.PAGE_LIMIT", 0)  # the counts alone, no thumbnails
     result = AuditResult(
         label_issues=[LabelIssue(f"red/{n}.jpg", "red", "blue") for n in "ab"],
         near_duplicates=[],
@@ -4384,8 +4401,8 @@ def test_audit_html_marks_a_flag_in_a_class_of_too_few_photos_as_the_terminal_li
     plan; the page showed them as likely wrong labels, unmarked (every section the
     terminal shows is on the page)."""
 
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import write_page
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.report import write_page
 
     items = [Item(tmp_path / f"ant/{k}.jpg", f"ant/{k}.jpg", 0, None) for k in range(2)]
     inv = Inventory(tmp_path, ("ant", "bee"), items, False, ["d0", "d1"])
@@ -4408,7 +4425,7 @@ def test_audit_html_marks_a_flag_in_a_class_of_too_few_photos_as_the_terminal_li
 def facts_and_items(classes, labels: list[int], hashes: list[int]):
     """An image's facts (its hash ``hashes[i]``, contrast enough) and inventory item (in class
     ``classes[labels[i]]``) for each of ``labels``."""
-    from objrec.audit_inventory import Item
+    from objrec.audit.inventory import Item
 
     facts = [
         image_facts.ImageFacts(width=64, height=56, phash=h, phash_mirror=h, contrast=50.0)
@@ -4425,7 +4442,7 @@ def bursts_in_the_wrong_class(n: int = 24, seed: int = 0):
     """Three classes of ``n`` images (features about a centre each, unrelated hashes), and two
     bursts of three near-identical flamingo frames (one hash, features 0.02 apart) in ibis/: the
     inventory, features and facts ``find_issues`` takes, and the planted frames' paths."""
-    from objrec.audit_inventory import Inventory
+    from objrec.audit.inventory import Inventory
 
     rng = np.random.default_rng(seed)
     classes = ("flamingo", "heron", "ibis")
@@ -4451,7 +4468,7 @@ def test_a_burst_of_frames_in_the_wrong_class_does_not_vouch_for_its_label():
     """A user's two 3-frame bursts of flamingos in ibis/ were not flagged: each frame's
     burst-mates sat in its head's training folds and were its nearest neighbours, vouching for
     ibis. Near-duplicates now share a fold and leave each other out of the neighbour vote."""
-    from objrec.audit import find_issues
+    from objrec.audit.recipe import find_issues
 
     inv, features, facts, planted = bursts_in_the_wrong_class()
     ok = np.ones(len(inv.items), dtype=bool)
@@ -4466,7 +4483,7 @@ def test_the_audit_shows_each_step_of_seconds_after_hashing():
     """The audit of 6,179 images sat 29 s at "hashing images 6179/6179" while it found each
     image's nearest images and copies (and the features' PCA), and 11 s after the out-of-fold
     heads while it grouped copies and found outliers, with nothing else on screen."""
-    from objrec.audit import find_issues
+    from objrec.audit.recipe import find_issues
 
     from .conftest import TaskRecorder
 
@@ -4491,8 +4508,8 @@ def test_the_audit_finds_each_images_nearest_outside_its_group_once(monkeypatch)
     group (twice) and its distance to its class (three times: the far-from-label check, the
     suggested class's spread, the outliers), each a nearest-neighbour search of every class:
     once each now, with the same findings."""
-    import objrec.audit as audit_module
-    import objrec.audit_distances as distances  # where the label check and outliers call them
+    import objrec.audit.distances as distances  # where the label check and outliers call them
+    import objrec.audit.recipe as audit_module
 
     calls = Counter()
     for name in ("knn_distance", "outside_groups"):
@@ -4515,7 +4532,7 @@ def test_near_duplicates_share_a_fold_and_only_they_move():
     """Each group is held out whole, in its first image's ``StratifiedKFold`` fold; every other
     image keeps its fold, so a folder without near-duplicates keeps its findings
     (``StratifiedGroupKFold`` draws other folds for all, from a group per image too)."""
-    from objrec.audit_heads import fold_splits, out_of_fold_probs
+    from objrec.audit.heads import fold_splits, out_of_fold_probs
 
     labels = np.repeat(np.arange(3), 15)
     setting = AuditConfig(folds=3, epochs=2)
@@ -4549,7 +4566,7 @@ def test_every_head_trains_on_each_class_of_two_bursts_or_more():
     correct frames were flagged as wrong labels (16 such classes of 120 drew 20 of the 32 false
     flags of six seeds, all labels right). A group now leaves such a fold for another one of its
     frames had; a class of one burst is never in a head's training, as before."""
-    from objrec.audit_heads import fold_splits
+    from objrec.audit.heads import fold_splits
 
     labels = np.repeat(np.arange(20), 8)
     groups = np.repeat(np.arange(40) * 4, 4)  # each class: two bursts of four frames
@@ -4565,7 +4582,7 @@ def test_every_head_trains_on_each_class_of_two_bursts_or_more():
 def test_a_class_of_one_burst_is_not_judged():
     """A class whose images are all copies of one picture has nothing of its own to be judged by
     once a group shares a fold: it is named as not judged, its frames not flagged."""
-    from objrec.audit import find_issues
+    from objrec.audit.recipe import find_issues
 
     inv, features, facts, _ = bursts_in_the_wrong_class()
     keep = list(range(48)) + list(range(72, 75))  # flamingo, heron, and ibis/ one burst
@@ -4581,7 +4598,7 @@ def bursts_and_single_photos(bursts: int = 10, frames: int = 4, singles: int = 8
     """Two classes of ``bursts`` bursts of ``frames`` near-identical frames (one hash each,
     features 0.02 apart) and ``singles`` photos of their own, all drawn about the class centre
     alike: the inventory, features and facts ``find_issues`` takes, and the single photos."""
-    from objrec.audit_inventory import Inventory
+    from objrec.audit.inventory import Inventory
 
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(2, 64))
@@ -4611,9 +4628,9 @@ def test_a_bursts_frames_are_not_each_others_neighbours_for_the_outliers():
     """A user's audit called 58 of 351 images outliers, mostly bursts: each frame's nearest images
     were its burst-mates, so a photo of its own, as near its class as any, looked far. The
     outliers' distances now leave an image's own group out, as the neighbour vote does."""
-    from objrec.audit import find_issues
-    from objrec.audit_copies import copy_groups
-    from objrec.audit_outliers import outlier_rows
+    from objrec.audit.copies import copy_groups
+    from objrec.audit.outliers import outlier_rows
+    from objrec.audit.recipe import find_issues
 
     inv, features, facts, single = bursts_and_single_photos()
     ok = np.ones(len(inv.items), dtype=bool)
@@ -4638,9 +4655,9 @@ def test_the_plan_does_not_relabel_a_small_classs_unusual_image_into_the_large_c
     class of 10, too few to fill its own neighbour vote. Both are now kept, to be reviewed, each
     reason saying why; a watch planted among the headphones is still relabelled ok. (Heads
     trained in-process: about 4 s.)"""
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_labels import judge_labels
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.labels import judge_labels
+    from objrec.audit.plan import plan_rows
     from objrec.dedup import feature_neighbours, normalise
 
     rng = np.random.default_rng(0)
@@ -4677,8 +4694,8 @@ def page_with_a_long_name_and_a_copy(tmp_path: Path) -> tuple[Path, Any]:
     without a space, and a resized copy) and of that long name as an outlier; the plan removes
     the identical copy."""
 
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import write_page
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.report import write_page
 
     root = tmp_path / "photos"
     (root / "red").mkdir(parents=True)
@@ -4930,7 +4947,7 @@ def test_a_flag_in_a_class_of_too_few_photos_that_no_class_claims_is_set_apart()
     labels (p(given) near 0: the class cannot fill the neighbour vote), though no other class
     claimed them (p(suggested) 0.1-0.25). Such a flag is now too few photos to judge; a flag
     another class claims, or one in a class of 11 photos or more, is still a likely wrong label."""
-    from objrec.audit_labels import too_few_to_judge
+    from objrec.audit.labels import too_few_to_judge
 
     def row(images: int, p: float) -> LabelIssue:
         return LabelIssue("cat/0.jpg", "cat", "dog", prob_suggested=p, class_images=images)
@@ -4969,8 +4986,8 @@ def test_a_flag_far_from_every_class_is_of_none_of_them_a_moved_photo_is_not():
     whichever class their scattered votes favoured. A flagged photo far from every class's
     photos is of none of them (``no_class``); a photo of another class moved in lies among that
     class's photos, and is not."""
-    from objrec.audit_distances import Around
-    from objrec.audit_labels import NO_CLASS_Z, nearest_class_z, of_no_class
+    from objrec.audit.distances import Around
+    from objrec.audit.labels import NO_CLASS_Z, nearest_class_z, of_no_class
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 32)) * 4
@@ -4992,7 +5009,7 @@ def test_a_photo_like_none_of_the_classes_is_said_apart_and_left_to_review_for_r
     likely wrong labels (an astronaut "labelled laptop, looks like helicopter" read as a wrong
     label), and the plan leaves it to review with no class to relabel it into, its reason saying
     to remove it if it shows none of the classes."""
-    from objrec.audit_plan import NO_CLASS, label_proposal
+    from objrec.audit.plan import NO_CLASS, label_proposal
     from objrec.cli.auditing import print_audit
 
     wrong = LabelIssue("photos/cat/0.jpg", "cat", "dog", 0.9, prob_suggested=0.9, nearest_z=0.4)
@@ -5038,10 +5055,10 @@ def test_a_class_split_in_two_folders_is_named_as_a_likely_merge_a_far_one_is_no
     most of whose photos the out-of-fold answers take for another, mistaken for each other both
     ways as evaluate names look-alikes, and lying among the other's photos as its own do, is a
     likely merge; a small class of other things taken for a big one (lying far from it) is not."""
-    from objrec.audit_copies import Pictures
-    from objrec.audit_distances import Around
-    from objrec.audit_findings import LikelyMerge
-    from objrec.audit_labels import likely_merges
+    from objrec.audit.copies import Pictures
+    from objrec.audit.distances import Around
+    from objrec.audit.findings import LikelyMerge
+    from objrec.audit.labels import likely_merges
 
     rng = np.random.default_rng(1)
     centres = rng.normal(size=(3, 32)) * 4
@@ -5064,9 +5081,9 @@ def test_a_class_split_in_two_folders_is_named_as_a_likely_merge_a_far_one_is_no
 def merge_plan(tmp_path: Path) -> tuple[Path, Path]:
     """A folder of red and green photos whose green the audit names a likely merge into red
     (one flagged as red too), and the plan the audit writes of it."""
-    from objrec.audit_findings import LikelyMerge
-    from objrec.audit_inventory import inventory
-    from objrec.audit_plan import plan_rows, write_plan
+    from objrec.audit.findings import LikelyMerge
+    from objrec.audit.inventory import inventory
+    from objrec.audit.plan import plan_rows, write_plan
 
     data = colour_folder(tmp_path / "data", {"red": 4, "green": 3})
     inv = inventory(data)
@@ -5082,9 +5099,9 @@ def test_each_of_two_likely_merges_keeps_the_photos_flagged_as_its_own_target(tm
     """Merges green->red and blue->yellow: a blue photo flagged as yellow is the second merge's
     own (review into yellow), but the set of flags left to their own rows grew across merges and
     took it for the first's, so the plan had no merge row of it."""
-    from objrec.audit_findings import LikelyMerge
-    from objrec.audit_inventory import inventory
-    from objrec.audit_plan import merge_proposals
+    from objrec.audit.findings import LikelyMerge
+    from objrec.audit.inventory import inventory
+    from objrec.audit.plan import merge_proposals
 
     data = tmp_path / "data"
     shades = COLOURS | {"yellow": (220, 200, 40)}
@@ -5110,7 +5127,7 @@ def test_a_likely_merge_is_left_to_review_and_apply_plan_merges_it_when_told(tmp
     merging took 12 rows added by hand. It leaves every image of the class to merge to review
     (nothing moves as it comes), and `apply-plan --merge CLASS` relabels them in one step; a
     class the plan proposes no merge of is refused."""
-    from objrec.audit_plan import MERGE
+    from objrec.audit.plan import MERGE
 
     data, plan = merge_plan(tmp_path)
     rows = list(csv.DictReader(plan.read_text("utf-8-sig").splitlines()))
@@ -5140,7 +5157,7 @@ def test_a_likely_merge_is_said_apart_from_the_likely_wrong_labels(capsys):
     flags a likely merge explains are counted with it, and the terminal names the merge and the
     command that carries it out; photos_needed.csv no longer advises photos that tell the two
     apart."""
-    from objrec.audit_findings import LikelyMerge
+    from objrec.audit.findings import LikelyMerge
     from objrec.cli.auditing import print_audit
 
     cars = [LabelIssue(f"photos/cars/{k}.jpg", "cars", "car_side", 0.8) for k in range(3)]
@@ -5181,7 +5198,7 @@ def warm_facts_heads(tmp_path, monkeypatch, forget_kinds: bool) -> list[tuple[bo
     and how many of the other files' first bytes were read (the HEIC photo, never kept, is measured
     again each time)."""
     from objrec import images
-    from objrec.audit_inventory import Inventory, Item, inventory_facts
+    from objrec.audit.inventory import Inventory, Item, inventory_facts
 
     from .conftest import make_class_folder, make_image, save_heic, unregister_heif
 
@@ -5285,7 +5302,7 @@ def test_a_pair_split_kept_together_as_copies_is_no_look_alike(tmp_path):
     their hashes; the audit called them look-alikes, "remove it only if it is the same picture".
     A look-alike pair that split pairs and its manifest groups together is a
     near-duplicate pair; one the manifest does not group, or a file changed since, stays."""
-    from objrec.audit_copies import split_copies
+    from objrec.audit.copies import split_copies
     from objrec.dedup import Pair
     from objrec.manifest import sha256_file
 
@@ -5428,9 +5445,9 @@ def test_photos_needed_counts_a_photos_copies_once():
     """photos_needed.csv said "accordion: 600 of its 616 images not recognised" of one picture
     in 600 copies (review54a H1): the classes are judged one row a picture, and the files of
     the photos missed are said beside them."""
-    from objrec.audit_copies import Pictures
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_labels import needs_rows
+    from objrec.audit.copies import Pictures
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.labels import needs_rows
 
     labels = np.array([0] * 16 + [1] * 16 + [1] * 600)
     probs = np.zeros((len(labels), 2))
@@ -5466,7 +5483,7 @@ def test_only_the_rows_near_a_copy_group_search_again_and_each_group_is_one_neig
     again 1,509 wide: (6000, 1509) held at once (review54a M2). Only the rows whose nearest hold a
     row of their own group or two of one group are searched again, a chunk at a time, and each
     row's neighbours are one of each other group, its nearest member, as a full search says."""
-    import objrec.audit_copies as audit_module
+    import objrec.audit.copies as audit_module
 
     rng = np.random.default_rng(0)
     n, big = 600, 150
@@ -5556,10 +5573,10 @@ def test_the_findings_tables_name_each_image_a_file_as_the_plan_and_the_manifest
     audit.json's) is the path as given: one name for two things, two names for one. Each CSV of
     findings names an image `file` (a group's images `files`), relative to the folder, as
     plan.csv and manifest.csv do; `path` stays the path as given."""
-    from objrec.audit import AuditResult
-    from objrec.audit_findings import DuplicateGroup, LabelIssue, Outlier
-    from objrec.audit_plan import PLAN_COLUMNS
-    from objrec.audit_report import TABLE_COLUMNS
+    from objrec.audit.findings import DuplicateGroup, LabelIssue, Outlier
+    from objrec.audit.plan import PLAN_COLUMNS
+    from objrec.audit.recipe import AuditResult
+    from objrec.audit.report import TABLE_COLUMNS
 
     data = Path("data")
     flag = LabelIssue(str(data / "train/cat/1.jpg"), "cat", "dog", 0.9, "train")
@@ -5580,8 +5597,8 @@ def test_audit_html_shows_a_flagged_photos_copies_as_one_finding(tmp_path):
     and all, and counted them as so many likely wrong labels: one finding now, its evidence
     naming the copies."""
 
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import write_page
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.report import write_page
 
     items = [Item(tmp_path / f"ant/{k}.jpg", f"ant/{k}.jpg", 0, None) for k in range(4)]
     inv = Inventory(tmp_path, ("ant", "bee"), items, False, ["d0", "d0", "d0", "d3"])
@@ -5608,8 +5625,8 @@ def test_the_settled_and_too_few_lists_count_a_pictures_copies_once(capsys, tmp_
     lists, the summary line and audit.html counted files: one photo in 6 copies read "6 labels
     settled" over one line. Each counts pictures, as the list shows them."""
 
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_report import write_page
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.report import write_page
     from objrec.cli.auditing import print_audit
 
     def copies(name: str, label: str, picture: int) -> list[LabelIssue]:
@@ -5646,10 +5663,10 @@ def test_a_pictures_copies_far_together_are_one_outlier(capsys, tmp_path):
     more" in the terminal, 8 tiles on audit.html. Each copy keeps its row (outliers.csv, the
     plan), sharing its picture and count; the terminal and the page say the picture once."""
 
-    from objrec.audit_copies import copy_groups
-    from objrec.audit_inventory import Inventory
-    from objrec.audit_outliers import outlier_rows
-    from objrec.audit_report import write_page
+    from objrec.audit.copies import copy_groups
+    from objrec.audit.inventory import Inventory
+    from objrec.audit.outliers import outlier_rows
+    from objrec.audit.report import write_page
     from objrec.cli.auditing import print_outliers
 
     rng = np.random.default_rng(0)
@@ -5731,8 +5748,8 @@ def test_a_pictures_copies_flagged_together_take_one_decision_in_the_plan(tmp_pa
     relabelled and kept to review by turns. The plan decides the picture on the file standing
     for it, proposes that for each frame, says so, and names the picture in its column."""
     from objrec.applying import reviewed_by_hand
-    from objrec.audit_inventory import Inventory, Item
-    from objrec.audit_plan import plan_rows
+    from objrec.audit.inventory import Inventory, Item
+    from objrec.audit.plan import plan_rows
 
     items = [Item(tmp_path / f"ibis/{k}.png", f"ibis/{k}.png", 1, None) for k in range(3)]
     inv = Inventory(tmp_path, ("flamingo", "ibis"), items, False)
@@ -5768,8 +5785,8 @@ def test_far_classes_count_a_pictures_copies_once():
     files: a crab photo in 6 copies and one other crab photo far from the rest read "7 of the 8
     outliers are photos of classes of few images (crab 7 of its 21)" under "3 outliers". The far
     classes count pictures, and their classes' distinct photos."""
-    from objrec.audit_outliers import far_classes
-    from objrec.audit_report import far_classes_note
+    from objrec.audit.outliers import far_classes
+    from objrec.audit.report import far_classes_note
 
     names = ["airplanes", "watch", "crab", "lotus", "dolphin"]
     labels = np.array([0] * 50 + [1] * 40 + [2] * 21 + [3] * 30 + [4] * 25)

@@ -196,7 +196,7 @@ def test_the_audit_reads_each_photo_s_camera_time_where_a_split_kept_it(tmp_path
     keeps those it reads."""
     from dataclasses import replace
 
-    from objrec.audit import audit
+    from objrec.audit.recipe import audit
 
     from .test_audit import config
 
@@ -368,8 +368,8 @@ def test_the_audit_groups_a_bursts_frames_whatever_their_split(tmp_path):
     made before (or by hand) may have put them apart."""
     import numpy as np
 
-    from objrec.audit_copies import burst_pairs, copy_groups
-    from objrec.audit_inventory import inventory
+    from objrec.audit.copies import burst_pairs, copy_groups
+    from objrec.audit.inventory import inventory
 
     for split, f in (("train", 0), ("valid", 1), ("test", 2), ("valid", 3)):
         save_shot(tmp_path / split / "cat" / f"frame_{f}.jpg", f, "2024:05:01 10:00:00", f"{f}0")

@@ -512,7 +512,7 @@ def test_report_no_grad_cam_leaves_the_maps_out(capsys, tmp_path, monkeypatch):
         ("evaluate", "objrec.evaluate", "run_evaluation"),
         ("suggest", "objrec.suggest", "suggest"),
         ("explore", "objrec.explore", "explore"),
-        ("audit", "objrec.audit", "audit"),
+        ("audit", "objrec.audit.recipe", "audit"),
     ],
 )
 def test_commands_of_a_heavy_import_say_they_load_the_libraries_first(
@@ -2464,7 +2464,13 @@ def test_a_missing_path_or_option_is_refused_before_the_heavy_imports(
 ):
     """`objrec add data nowhere` took 4.6 s to say nowhere does not exist and `objrec train data`
     3 s to ask for --out: each imported torch and the command's module first."""
-    for name in ("objrec.add", "objrec.train", "objrec.features", "objrec.cache", "objrec.audit"):
+    for name in (
+        "objrec.add",
+        "objrec.train",
+        "objrec.features",
+        "objrec.cache",
+        "objrec.audit.recipe",
+    ):
         monkeypatch.setitem(sys.modules, name, None)  # importing it now fails
     code, _, err = run(capsys, *(a.format(tmp=tmp_path) for a in args))
     assert code == 2 and err.startswith(said), err

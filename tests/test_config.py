@@ -224,7 +224,7 @@ def test_help_explains_every_setting_from_the_attribute_docstrings(name):
 def test_help_explains_every_audit_setting():
     import pydoc
 
-    from objrec.audit import AuditConfig
+    from objrec.audit.recipe import AuditConfig
 
     shown = " ".join(pydoc.render_doc(AuditConfig, renderer=pydoc.plaintext).split())
     assert set(field_docs(AuditConfig)) == {f.name for f in dataclasses.fields(AuditConfig)}

@@ -467,7 +467,8 @@ def test_every_name_objrec_writes_into_an_output_folder_is_known():
     import inspect
     import re
 
-    from objrec import audit_report, outputs, suggest
+    from objrec import outputs, suggest
+    from objrec.audit import report as audit_report
 
     explore = importlib.import_module("objrec.explore")
 

@@ -1142,7 +1142,8 @@ def width_on_a_phone(browser, page_file: Path) -> int:
 def test_the_audit_and_suggest_pages_fit_a_phone_s_width(browser, tmp_path):
     """audit.html and suggestions.html had no viewport meta tag (a11y40 #16): a phone drew them
     980 pixels wide, zoomed out, as the serve page and the report are not."""
-    from objrec import audit_report, suggest
+    from objrec import suggest
+    from objrec.audit import report as audit_report
 
     for name, page in (("audit", audit_report.PAGE), ("suggest", suggest.PAGE)):
         head = page[: page.index("</head>")] + "</head><body><p>a page</p></body></html>"

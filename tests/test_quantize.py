@@ -15,7 +15,7 @@ import onnx
 import pytest
 import torch
 
-from objrec.audit import AuditConfig, audit
+from objrec.audit.recipe import AuditConfig, audit
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.bodies import fingerprint_module
 from objrec.cache import FeatureCache
@@ -515,7 +515,7 @@ def test_the_audit_remembers_its_int8_graph_whole_as_train_does(tmp_path, monkey
     """Each audit opened its cached int8 graph in ONNX Runtime to check that it is whole (0.15
     to 0.2 s for the default bodies): it gave the lookup no store to remember it in, as train
     does. Checked once, then remembered."""
-    from objrec.audit_inventory import frozen_body
+    from objrec.audit.inventory import frozen_body
 
     config = AuditConfig(backbone="tiny_test", precision="int8", cache_dir=str(tmp_path))
     frozen_body(config, None)[0].cache.close()  # makes the graph

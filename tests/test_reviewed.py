@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from objrec.applying import apply_plan
-from objrec.audit import AuditResult
-from objrec.audit_findings import LabelIssue, PhotosNeeded
-from objrec.audit_inventory import Inventory, Item
-from objrec.audit_plan import plan_rows
+from objrec.audit.findings import LabelIssue, PhotosNeeded
+from objrec.audit.inventory import Inventory, Item
+from objrec.audit.plan import plan_rows
+from objrec.audit.recipe import AuditResult
 from objrec.file_index import hash_file
 from objrec.reviewed import REVIEWED_FILE, read_reviewed, settled_paths
 
@@ -61,8 +61,8 @@ def test_only_a_plan_s_rows_about_the_label_and_a_person_s_own_settle_a_label(tm
     outliers, look-alikes and a near-duplicate group's first too, which most apply untouched; the
     next audit then kept such an image's label as settled, and an outlier is often a wrong
     label. A relabel, a keep of a label flag (to review) and a person's own row settle it."""
-    from objrec.audit_findings import Outlier
-    from objrec.audit_plan import KEPT_REASON, LOOK_ALIKE_REASON, plan_row, write_plan
+    from objrec.audit.findings import Outlier
+    from objrec.audit.plan import KEPT_REASON, LOOK_ALIKE_REASON, plan_row, write_plan
 
     data = split_folder(tmp_path / "data")
     files = [f"train/{name}/{name}_{k}.png" for name in ("ant", "dragonfly") for k in range(3)]
@@ -98,7 +98,7 @@ def test_a_flag_left_to_review_is_applied_as_a_keep_but_not_remembered_as_settle
     flagging them though nobody had looked. Such a row is pre-filled ``review`` (its suggested
     class in new_class): applied, the image is copied as it is and nothing is remembered; a
     person's keep of it is remembered; a plan of an older objrec (the row a keep) still applies."""
-    from objrec.audit_plan import write_plan
+    from objrec.audit.plan import write_plan
     from objrec.cli.auditing import applied_line
 
     data = split_folder(tmp_path / "data")
@@ -136,7 +136,7 @@ def test_a_relabel_applied_as_the_audit_proposed_it_is_not_remembered_as_settled
     it is applied, counted and said, but not remembered, and the next audit flags the photo
     again; a relabel a person made (a row to review set to relabel, a reason of their own) is
     remembered."""
-    from objrec.audit_plan import write_plan
+    from objrec.audit.plan import write_plan
     from objrec.cli.auditing import applied_line
 
     data = split_folder(tmp_path / "data")
@@ -186,7 +186,7 @@ def test_the_plan_leaves_a_test_or_validation_image_s_sure_flag_to_review(tmp_pa
     it comes, each wrong one of such relabels (about 1 in 20) flatters every later score. In the
     test and validation splits the flag is left to review, its reason saying why; in train it
     is relabelled; the flag still decides which copy of a picture in two classes is wrong."""
-    from objrec.audit_plan import acts_on
+    from objrec.audit.plan import acts_on
 
     data = split_folder(tmp_path / "data")
     files = [f"{split}/ant/ant_{k}.png" for split, k in (("train", 0), ("valid", 3), ("test", 4))]
@@ -275,11 +275,11 @@ def test_the_audits_summary_says_the_settled_flags_apart_from_the_likely_wrong_l
     newcomer read the review as ignored. The terminal and --json count and list it apart."""
     import json
 
-    import objrec.audit
+    import objrec.audit.recipe
     from objrec.cli import main
 
     data = split_folder(tmp_path / "data")
-    monkeypatch.setattr(objrec.audit, "audit", lambda *args, **kwargs: settled_result(data))
+    monkeypatch.setattr(objrec.audit.recipe, "audit", lambda *args, **kwargs: settled_result(data))
     assert main(["audit", str(data)]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert ": 1 likely wrong label, 1 label settled by your earlier plans (kept), 0 near" in said
@@ -342,7 +342,7 @@ def test_audit_html_says_which_flags_a_person_settled_before(tmp_path):
     """The page showed a flag whose label an earlier review settled as a new one, to look at
     again: 18 of a third audit's 24 flags were such."""
 
-    from objrec.audit_report import write_page
+    from objrec.audit.report import write_page
 
     items = [Item(tmp_path / f"ant/{k}.jpg", f"ant/{k}.jpg", 0, None) for k in range(2)]
     inv = Inventory(tmp_path, ("ant", "dragonfly"), items, False, ["d0", "d1"])
@@ -372,7 +372,7 @@ def test_the_photo_folder_route_remembers_a_settled_label_through_split(tmp_path
     """audit PHOTOS -> apply-plan -> split --like: apply-plan of a class folder wrote no
     reviewed.csv (check and split would call it a stray file), so the split's audit pre-filled
     the relabel a person had turned down."""
-    from objrec.audit import audit
+    from objrec.audit.recipe import audit
     from objrec.check import check_folder
     from objrec.split import split_folder as split
 
@@ -441,8 +441,8 @@ def test_photos_needed_counts_a_settled_label_as_its_classs_photo_not_a_flag(tmp
     classes to photograph for "1 label flagged as likely wrong". A settled label is its class's
     photo: counted with the class's photos, recognised or not, never as a flag (dragonfly is
     listed for its few photos, its flag said as one to fix first)."""
-    from objrec.audit import AuditConfig
-    from objrec.audit_labels import judge_labels
+    from objrec.audit.labels import judge_labels
+    from objrec.audit.recipe import AuditConfig
     from objrec.dedup import feature_neighbours, normalise
     from objrec.progress import SILENT
 

@@ -1,7 +1,7 @@
 """Applying a reviewed audit plan: ``plan.csv`` read and checked against DATA, then DATA copied
 into a new folder with it applied (``objrec apply-plan``). DATA itself is never changed.
 
-``audit_report`` writes the plan (its rows, their reasons); a person edits it, keeping, removing
+``audit.report`` writes the plan (its rows, their reasons); a person edits it, keeping, removing
 or relabelling each image it names; :func:`apply_plan` reads it once, checks every row before a
 file is copied, copies DATA under a shared lock through a staging folder, and writes OUT's
 manifest, ``split.json`` and ``reviewed.csv``.
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from objrec.add_pending import PENDING, unfinished_add, unfinished_words
-from objrec.audit_plan import (
+from objrec.audit.plan import (
     ACTIONS,
     MERGE,
     NOT_ABOUT_THE_LABEL,
@@ -490,7 +490,7 @@ def _lines_by_class(at_class: dict[str, list[str]]) -> str:
 
 
 DIGEST = re.compile(f"[0-9a-f]{{{DIGEST_CHARS}}}")
-"""A plan's ``digest`` cell as the audit writes it (``audit_plan.PLAN_COLUMNS``); another text
+"""A plan's ``digest`` cell as the audit writes it (``audit.plan.PLAN_COLUMNS``); another text
 (a spreadsheet's number made of an all-digit digest, a person's note) is no digest."""
 
 
@@ -967,7 +967,7 @@ def settles_label(row: dict[str, str] | None) -> bool:
 
 PROPOSED_RELABEL = re.compile(r"heads and neighbours give p\(given\)=")
 """How the reason of a relabel the audit pre-fills begins: the flag's evidence as
-``audit_labels.label_issue_rows`` words it, where a row to review begins ``review:`` and a
+``audit.labels.label_issue_rows`` words it, where a row to review begins ``review:`` and a
 person's row has a reason of its own, or none."""
 
 

@@ -802,7 +802,7 @@ TINY_SIDE = 16
 """An image with a side shorter than this many pixels is noted by ``check`` (``tiny_images``): a
 few pixels a side, an icon or a tracking pixel rather than a photo, which training scales up to
 the network's input (224 pixels or more) from next to nothing. ``audit`` lists those under
-``audit_outliers.MIN_SIDE`` (32) among its outliers, for a person to look at; under this they are
+``audit.outliers.MIN_SIDE`` (32) among its outliers, for a person to look at; under this they are
 most likely the wrong file."""
 
 

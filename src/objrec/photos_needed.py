@@ -1,7 +1,7 @@
 """Which classes most need more or better photos, and why, from the audit's out-of-fold evidence.
 
 The audit judges every image by heads that never saw it and by its nearest other images
-(``audit_labels.judge_labels``); how often those recognise a class's own photos is a cross-validated
+(``audit.labels.judge_labels``); how often those recognise a class's own photos is a cross-validated
 recall that needs no test split, and which class takes its photos says what it is confused with.
 ``class_needs`` lists the classes more photos would help (few photos, photos not recognised),
 ranked by those reasons (the least recognised of those not recognised enough first, then the
@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from objrec.audit_findings import PhotosNeeded
+from objrec.audit.findings import PhotosNeeded
 from objrec.dedup import NEIGHBOURS
 from objrec.words import plural
 
 FEW_PHOTOS = NEIGHBOURS + 1
 """Distinct photos under which a class is said to have few: it cannot fill the 10 nearest images
-the audit's neighbour vote counts (``audit_plan.RELABEL_MIN_CLASS``), and a default 50/25/25
+the audit's neighbour vote counts (``audit.plan.RELABEL_MIN_CLASS``), and a default 50/25/25
 split gives it fewer than 3 validation and 3 test photos (``ratios.photos_for``)."""
 RECOGNISED_SHARE = 0.8
 """Share of a class's unflagged photos the heads and neighbours must recognise for it not to be
@@ -36,7 +36,7 @@ class ClassNeed:
     """One class's evidence: its distinct photos and its images, how many of its unflagged
     photos the out-of-fold answer recognised, its label flags, and the class that takes most of
     the rest. Photos are distinct (near-duplicates counted once: the audit judges one row a
-    picture, ``audit_copies.Pictures``), ``images`` and ``missed_images`` count files."""
+    picture, ``audit.copies.Pictures``), ``images`` and ``missed_images`` count files."""
 
     name: str
     photos: int

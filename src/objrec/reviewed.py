@@ -28,8 +28,8 @@ from objrec.tables import CSV_ENCODING, csv_separator, read_text
 from objrec.words import plural
 
 if TYPE_CHECKING:
-    from objrec.audit_findings import LabelIssue
-    from objrec.audit_inventory import Inventory
+    from objrec.audit.findings import LabelIssue
+    from objrec.audit.inventory import Inventory
 
 log = logging.getLogger(__name__)
 

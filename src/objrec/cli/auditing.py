@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
-from objrec.audit_findings import one_per_picture
+from objrec.audit.findings import one_per_picture
 from objrec.cli.data import COPY_OPTION, new_class_option
 from objrec.cli.messages import to_cli
 from objrec.cli.options import (
@@ -44,7 +44,7 @@ from objrec.words import joined, plural, quoted, some_of
 
 if TYPE_CHECKING:
     from objrec.applying import AppliedPlan
-    from objrec.audit_findings import (
+    from objrec.audit.findings import (
         DuplicateGroup,
         LabelIssue,
         Outlier,
@@ -128,8 +128,8 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
         refuse_unknown_backbone(backbone)  # a usage error, one line: before any progress
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
-        from objrec.audit import AuditConfig
-        from objrec.audit import audit as run_audit
+        from objrec.audit.recipe import AuditConfig
+        from objrec.audit.recipe import audit as run_audit
     config = AuditConfig(backbone=backbone, folds=folds, seed=seed, precision=precision)
     out_dir, again = output_folder(out, data, "-audit", force)
     refresh = refresh or again
@@ -150,7 +150,7 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
 def audit_notes(result) -> list[str]:
     """The sentences ``--json`` adds to its warnings: why no label was judged, or the classes
     whose labels were not, the classes of few images far as a whole (most of the outliers, say)."""
-    from objrec.audit_report import far_classes_note
+    from objrec.audit.report import far_classes_note
 
     notes = [note] if (note := not_judged_words(result)) else []
     if result.far_classes:
@@ -163,7 +163,7 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
     "features 1.2s, hashing 0.1s, neighbours 4.3s, ...", told a user nothing to act on: they are
     ``AuditResult.seconds``, which the benchmarks print), each list under its heading naming its
     file, the files written, and what plan.csv pre-fills (:func:`plan_words`)."""
-    from objrec.audit_report import far_classes_note
+    from objrec.audit.report import far_classes_note
     from objrec.outputs import AUDIT_FILES
 
     settled, few = one_per_picture(result.settled_apart()), one_per_picture(result.too_few_apart())
@@ -210,8 +210,8 @@ def wrong_labels_words(result) -> str:
 
 def not_judged_words(result) -> str:
     """Why the audit judged no label (``AuditResult.labels_not_judged``), else which classes it
-    could not judge (``audit_report.unjudged_note``), else ""."""
-    from objrec.audit_report import unjudged_note
+    could not judge (``audit.report.unjudged_note``), else ""."""
+    from objrec.audit.report import unjudged_note
 
     if result.labels_not_judged:
         return str(result.labels_not_judged)
@@ -266,8 +266,8 @@ def planned_rows(planned: dict[str, int]) -> list[str]:
 
 def review_words(planned: dict[str, int]) -> str:
     """What plan.csv's review rows are: label flags it does not relabel unread, how many of them
-    less sure (``audit_plan.LESS_SURE``), photos like none of the classes
-    (``audit_plan.NO_CLASS_REASON``), copies of a picture under two labels, and what to do.
+    less sure (``audit.plan.LESS_SURE``), photos like none of the classes
+    (``audit.plan.NO_CLASS_REASON``), copies of a picture under two labels, and what to do.
     The less sure are said here, before the plan is applied, since about 1 in 4 of their
     suggestions is wrong: a user learns it while a copy can still be left unwritten."""
     review, two = planned.get("review", 0), planned.get("two_labels", 0)
@@ -297,8 +297,8 @@ def less_sure_words(less: int, unsure: int) -> str:
     """How many of the label flags to review suggest a class under ``RELABEL_SURE_PROB``, and
     how often such suggestions were wrong when measured: about 1 in 4 from ``RELABEL_MIN_PROB``
     (``less``), most below it (``unsure``); "" for none."""
-    from objrec.audit_plan import RELABEL_MIN_PROB as low
-    from objrec.audit_plan import RELABEL_SURE_PROB as high
+    from objrec.audit.plan import RELABEL_MIN_PROB as low
+    from objrec.audit.plan import RELABEL_SURE_PROB as high
 
     less_said = "where about 1 in 4 relabels was wrong when measured"
     unsure_said = "where most suggestions were wrong when measured"
@@ -434,7 +434,7 @@ def print_duplicates(groups: Sequence[DuplicateGroup], data: Path) -> None:
     red: possible leaks), where all of them are; then the first few (those across splits first)."""
     if not groups:
         return
-    from objrec.audit_report import leak_words
+    from objrec.audit.report import leak_words
 
     leaks = sum(g.kind == "across splits" for g in groups)
     spans = (
@@ -503,7 +503,7 @@ def print_flags(
 ) -> None:
     """Label flags under ``heading``: the first ``limit`` (:func:`flag_line`), the rest counted as
     in the file ``rest_in``; nothing when there are none. A picture's copies, flagged together,
-    are one line (``audit_findings.one_per_picture``)."""
+    are one line (``audit.findings.one_per_picture``)."""
     if not rows:
         return
     console.print(heading, highlight=False)

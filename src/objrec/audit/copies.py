@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from objrec import dedup, image_facts
-from objrec.audit_findings import DuplicateGroup, Finding, LabelIssue
-from objrec.audit_inventory import Inventory, Item
-from objrec.audit_plan import acts_on
+from objrec.audit.findings import DuplicateGroup, Finding, LabelIssue
+from objrec.audit.inventory import Inventory, Item
+from objrec.audit.plan import acts_on
 from objrec.copies import copy_named, modified
 from objrec.data import SPLITS
 
@@ -185,7 +185,7 @@ def duplicate_groups(
     """Groups of near-duplicates, and groups of look-alikes (pairs only alike by
     ``DuplicateRule.look_alike``, not already in one near-duplicate group): each list with leaks
     across splits first, then across classes, then within a class. ``label_issues`` (rows of
-    ``label_issue_rows``) the plan relabels on (``audit_plan.acts_on``) decide which copy of a
+    ``label_issue_rows``) the plan relabels on (``audit.plan.acts_on``) decide which copy of a
     group across classes is kept (``keep_order``);
     ``pairs``: ``dedup.duplicate_pairs`` of the rows, when already found."""
     suggested = {issue.index: issue.suggested for issue in label_issues if acts_on(issue)}
@@ -246,9 +246,9 @@ def keep_order(inv: Inventory, idx, sub_facts, group, suggested: dict[int, str])
     ``suggested`` class another copy is in goes last (keeping the correctly labelled copy needs
     no relabel, and keeps the user's file where it is); otherwise, and among the rest,
     ``keep_first``'s order (then the folder's, so the same folder always gives the same order).
-    ``suggested``: the flags the plan relabels on (``audit_plan.acts_on``) alone; where a
+    ``suggested``: the flags the plan relabels on (``audit.plan.acts_on``) alone; where a
     weaker flag names another copy's class, the plan keeps every copy for a person to choose
-    (``audit_plan.undecided``), whatever the order."""
+    (``audit.plan.undecided``), whatever the order."""
     classes = {inv.classes[inv.items[idx[m]].label] for m in group}
     stems = {inv.items[idx[m]].path.stem.casefold() for m in group}
 

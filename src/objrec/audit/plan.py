@@ -5,7 +5,7 @@ person's to decide) for each image the audit flagged: a label flag relabelled on
 evidence is sure (``label_proposal``), a group's copies of the one it keeps removed, outliers
 and look-alikes kept, files no command can read removed. A person edits it, then
 ``applying.apply_plan`` copies DATA with those actions applied into a new folder; DATA itself is
-never changed. ``audit_report`` writes it beside the audit's other outputs.
+never changed. ``audit.report`` writes it beside the audit's other outputs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from objrec import dedup
-from objrec.audit_findings import (
+from objrec.audit.findings import (
     DuplicateGroup,
     LabelIssue,
     Outlier,
@@ -31,14 +31,14 @@ from objrec.tables import CSV_ENCODING, spreadsheet_cell
 from objrec.words import plural, quoted
 
 if TYPE_CHECKING:
-    from objrec.audit import AuditResult
-    from objrec.audit_inventory import Inventory
+    from objrec.audit.inventory import Inventory
+    from objrec.audit.recipe import AuditResult
 
 PLAN_COLUMNS = ("file", "class", "split", "action", "new_class", "reason", "digest", "picture")
 """``digest``: the content digest of the image the audit saw (``file_index.hash_file``, as the
 feature store names files), by which ``apply-plan`` skips a row whose file was replaced since;
 "" where unknown. ``picture``: the file that stands for the row's picture
-(``audit_copies.PictureNames``), the row's own for a photo of its own, as label_issues.csv and
+(``audit.copies.PictureNames``), the row's own for a photo of its own, as label_issues.csv and
 outliers.csv name it: the rows of one picture's copies share it (added on 6 December 2026, last, so
 that a script reading the columns by place reads the others where they were)."""
 NEAR_DUPLICATE_REASON = "{kind} near-duplicate of {first} (similarity {sim:.3f})"
@@ -125,11 +125,11 @@ plan pre-filled under it (``applying._warn_unsure_relabels``). The edge of the s
 ``RELABEL_MIN_PROB`` was chosen on (``benchmarks/audit.py --relabel-table``): from 0.5 to 0.7 the
 suggested class was the true one for 14 of 17 flags (seed 1) and 20 of 30 (seed 0), about 3 in
 4, against 308 of 314 and 305 of 309 at 0.7 or more. The plan carries the probability in each
-relabel's reason (``audit_labels.label_issue_rows``' evidence: ``p(suggested)=0.62``)."""
+relabel's reason (``audit.labels.label_issue_rows``' evidence: ``p(suggested)=0.62``)."""
 RELABEL_MAX_Z = 2.25
 """The plan relabels a flagged image only where it lies among the suggested class's images as
 they lie among each other: the robust z of its mean distance to the nearest of them, within that
-class (``audit_distances.spread_z_within``), at most this (as ``audit_labels.FAR_Z``, "far from its
+class (``audit.distances.spread_z_within``), at most this (as ``audit.labels.FAR_Z``, "far from its
 class"). Else it keeps the image, to be reviewed: a factory's headphone photo among 120 "ok" watches
 and 25 headphones, unlike both (z 2.5 among the watches, 2.3 among the headphones), had the watches
 as its 10 nearest images and 0.997 ok from the heads, and the plan relabelled it ok. On imbalanced
@@ -159,8 +159,8 @@ SUGGESTED_CLASS = re.compile(
     r"nearest images are labelled (.+?)(?:; (?:the same picture as|one picture in) .*)?$"
 )
 """The suggested class in a relabel's reason, as the audit writes it
-(``audit_labels.label_issue_rows``' evidence ends "3 of its 10 nearest images are labelled
-strawberry", or goes on to a picture's copies: ``audit_labels.copies_words``, :data:`PICTURE_NOTE`):
+(``audit.labels.label_issue_rows``' evidence ends "3 of its 10 nearest images are labelled
+strawberry", or goes on to a picture's copies: ``audit.labels.copies_words``, :data:`PICTURE_NOTE`):
 a row relabelled to another class was reviewed by a person, and its ``p(suggested)`` is not of the
 class it goes to."""
 REVIEW_REASON = "review: may be {suggested}, p(suggested)={p:.2f}; relabel if so ({evidence})"
@@ -243,7 +243,7 @@ none as it comes, and a person's keep of it settles its label."""
 
 def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     """One proposal per flagged image: relabel label issues (:func:`label_proposal`), remove a
-    group's copies of the one kept (``audit_copies.keep_order``'s first; not
+    group's copies of the one kept (``audit.copies.keep_order``'s first; not
     :func:`harmless_copies`, nor :func:`undecided`), keep outliers and look-alikes; none for a file
     unreadable when hashed."""
     rows: dict[int, dict[str, str]] = {}
@@ -334,7 +334,7 @@ def acts_on(issue: LabelIssue) -> bool:
     alone, wherever the image is: :func:`held_out_doubt` is about whose decision a test label
     is, not about how sure the flag is): one rule for relabelling a flagged image and for
     choosing, of a picture's copies in two classes, the one in the class its flag suggests
-    (``audit_copies.keep_order``)."""
+    (``audit.copies.keep_order``)."""
     return label_proposal(issue, held_out=False)[0] == "relabel"
 
 
@@ -470,7 +470,7 @@ def unreadable_proposal(file: Unreadable) -> tuple[str, str, str]:
 
 def identical_copies(groups: list[DuplicateGroup], inv: Inventory) -> list[tuple[int, str, str]]:
     """Each image of the ``groups`` (within a class and split) with the same bytes as one before
-    it in its group (``audit_copies.keep_order``: the original first, as ``check`` and ``split``
+    it in its group (``audit.copies.keep_order``: the original first, as ``check`` and ``split``
     name it), the plan's ``remove`` and its reason naming that one. None where the digests are
     unknown (``inv.digests`` empty)."""
     return [
@@ -520,7 +520,7 @@ def plan_row(
     picture: int | None = None,
 ) -> dict:
     """The plan's row proposing ``action`` for the image ``index`` of ``inv``; ``picture``: the
-    file that stands for its picture (``audit_copies.PictureNames``; None: the image, a photo of its
+    file that stands for its picture (``audit.copies.PictureNames``; None: the image, a photo of its
     own)."""
     item = inv.items[index]
     return {
@@ -653,7 +653,7 @@ def split_doubt(issue: LabelIssue) -> str:
 def mixed_doubt(issue: LabelIssue) -> str:
     """The clause of the plan's reason when the given and the suggested class are mistaken for
     each other both ways by the heads and neighbours that never saw the photos (``mixed``:
-    ``audit_labels.mixed_both_ways``), or "". Between such look-alikes (a crocodile and a
+    ``audit.labels.mixed_both_ways``), or "". Between such look-alikes (a crocodile and a
     crocodile's head) the relabels were right for 37 of 85 planted-noise flags
     (``benchmarks/audit_planted.py --plan-pairs 1``, pairs regime, seeds 1-12), against 203 of 230
     between other classes."""
@@ -687,7 +687,7 @@ def size_doubt(issue: LabelIssue) -> str:
 
 
 def group_links(group: DuplicateGroup, remove: bool) -> list[tuple[int, int | None, float]]:
-    """Each image of a group but its first (``audit_copies.keep_order``'s), the image its reason
+    """Each image of a group but its first (``audit.copies.keep_order``'s), the image its reason
     names, and their similarity: the first, the copy the plan keeps, where the two are linked
     directly (two copies of a group of three named each other, not the one kept), else the one it is
     most like of those it is linked to directly. ``remove``: of those kept before it, and None for
@@ -724,7 +724,7 @@ def flagged_note(
     """What the plan's reason for removing ``index``, a copy in ``group``, adds when the label
     audit flagged it (``flagged``: index -> suggested class): that it was flagged ``together``
     with the copy the plan keeps, one picture, whose row decides the picture's label; that a copy
-    is already in the class it looks like (why ``audit_copies.keep_order`` removed this copy and
+    is already in the class it looks like (why ``audit.copies.keep_order`` removed this copy and
     kept that one); or only that it was flagged (a removed copy needs no relabel). Nothing for a
     copy not flagged."""
     suggested = flagged.get(index)

@@ -14,10 +14,10 @@ from typing import NamedTuple
 import numpy as np
 
 from objrec import image_facts
-from objrec.audit_copies import Pictures
-from objrec.audit_distances import Around, robust_z
-from objrec.audit_findings import Outlier, Unreadable, one_per_picture
-from objrec.audit_inventory import Inventory
+from objrec.audit.copies import Pictures
+from objrec.audit.distances import Around, robust_z
+from objrec.audit.findings import Outlier, Unreadable, one_per_picture
+from objrec.audit.inventory import Inventory
 
 MIN_SIDE = 32
 """Images with a side shorter than this many pixels are reported as tiny."""
@@ -123,7 +123,7 @@ def far_classes(
     readable rows', each row a photo where None) than the median class of which
     ``FAR_CLASS_SHARE`` or more, 2 at least, are outliers far from every image or from their
     class, most flagged share first. A picture's copies count once, as the outliers' heading
-    counts them (``audit_findings.one_per_picture``). Such a class lies far from the rest as a
+    counts them (``audit.findings.one_per_picture``). Such a class lies far from the rest as a
     whole, so its outliers may be ordinary photos of it."""
     images = np.bincount(labels, minlength=len(classes))
     sizes = images if photos is None else np.asarray(photos)

@@ -12,7 +12,7 @@ from functools import cached_property
 import numpy as np
 
 from objrec import dedup
-from objrec.audit_copies import Pictures, outside_groups
+from objrec.audit.copies import Pictures, outside_groups
 
 
 @dataclass

@@ -4,30 +4,30 @@ This module is the recipe: the command (:func:`audit`), its settings (:class:`Au
 what it found (:class:`AuditResult`) and :func:`find_issues`, which runs each job of its own
 module in turn:
 
-* ``audit_inventory``: the folder's images, their frozen body's cached features (the same cache
+* ``audit.inventory``: the folder's images, their frozen body's cached features (the same cache
   entries ``train`` and ``evaluate`` use; only the centre view) and a few facts per image (size,
   contrast, perceptual hashes), taken as each image is decoded for the body, so a cold audit
   makes one pass over the files;
-* ``audit_copies``: **near-duplicates** (feature neighbours plus perceptual hashes of the whole
+* ``audit.copies``: **near-duplicates** (feature neighbours plus perceptual hashes of the whole
   image and of its crops, ``objrec.dedup``) and a burst's frames, grouped; a group spanning two
   splits is a possible leak; pairs only moderately alike by both signals are **look-alikes**,
   grouped apart, to check (not leaks); the rows seen one per picture, so that a photo's copies
   count once wherever the audit counts images;
-* ``audit_distances``: each image's nearest images outside its own copy group, and how far out
+* ``audit.distances``: each image's nearest images outside its own copy group, and how far out
   its distances lie (robust z-scores);
-* ``audit_heads`` and ``audit_labels``: **label issues**: ``folds`` heads, each trained on the
+* ``audit.heads`` and ``audit.labels``: **label issues**: ``folds`` heads, each trained on the
   other folds' features, give every image out-of-fold class probabilities, averaged with the
   labels of its nearest images (a copy group in one fold and never its own neighbours, so a
   wrong label's copies do not vouch for it); cleanlab (confident learning) flags as many images
   as it estimates are wrong, most likely first, plus images far from their class whose label
   gets under twice chance;
-* ``audit_outliers``: **outliers**, images whose nearest neighbours (in their class, or anywhere)
+* ``audit.outliers``: **outliers**, images whose nearest neighbours (in their class, or anywhere)
   are unusually far, and degenerate images (tiny, nearly blank, extreme aspect ratio); and the
   **unreadable files**, those no command can read (``check`` calls them unusable, ``split`` and
   ``train`` leave them out), listed apart and not counted among the images.
 
-The audit only reads DATA. ``audit_report`` writes its CSVs, ``audit.json``, ``audit.html`` and
-``plan.csv`` (a proposal a person reviews, by ``audit_plan``'s rules); ``apply_plan`` copies a
+The audit only reads DATA. ``audit.report`` writes its CSVs, ``audit.json``, ``audit.html`` and
+``plan.csv`` (a proposal a person reviews, by ``audit.plan``'s rules); ``apply_plan`` copies a
 corrected folder elsewhere.
 """
 
@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from objrec import dedup, image_facts
-from objrec.audit_copies import (
+from objrec.audit.copies import (
     PictureNames,
     Pictures,
     burst_pairs,
@@ -51,8 +51,8 @@ from objrec.audit_copies import (
     duplicate_groups,
     split_copies,
 )
-from objrec.audit_distances import Around
-from objrec.audit_findings import (
+from objrec.audit.distances import Around
+from objrec.audit.findings import (
     DuplicateGroup,
     LabelIssue,
     LikelyMerge,
@@ -61,10 +61,10 @@ from objrec.audit_findings import (
     Unreadable,
     one_per_picture,
 )
-from objrec.audit_inventory import Inventory, audit_features, inventory, inventory_facts
-from objrec.audit_labels import judge_labels
-from objrec.audit_outliers import FarClass, far_classes, outlier_rows, unreadable_rows
-from objrec.audit_report import FINDING_KINDS, finding_rows, findings_table, write_audit
+from objrec.audit.inventory import Inventory, audit_features, inventory, inventory_facts
+from objrec.audit.labels import judge_labels
+from objrec.audit.outliers import FarClass, far_classes, outlier_rows, unreadable_rows
+from objrec.audit.report import FINDING_KINDS, finding_rows, findings_table, write_audit
 from objrec.cache import open_cache
 from objrec.config import (
     DEFAULT_BACKBONE,
@@ -213,26 +213,26 @@ class AuditResult:
     which only a look tells; not counted as leaks."""
     unjudged: list[str] = field(default_factory=list)
     """Classes with fewer than ``MIN_JUDGED`` readable images: none of their images is ranked as
-    a label issue, as nothing can judge them (``audit_report.unjudged_note`` says so)."""
+    a label issue, as nothing can judge them (``audit.report.unjudged_note`` says so)."""
     labels_not_judged: str = ""
     """Why no label was judged at all ("" when labels were): the folder holds one class, or
-    fewer than two classes of ``MIN_JUDGED`` readable images (``audit_report.none_judged_note``):
+    fewer than two classes of ``MIN_JUDGED`` readable images (``audit.report.none_judged_note``):
     no label issue then means no label was looked at, not that none is wrong."""
     far_classes: dict[str, FarClass] = field(default_factory=dict)
     """Classes of few photos that lie far as a whole (``far_classes``): each one's pictures far
     from every image or from their class, its distinct photos and its images
-    (``audit_report.far_classes_note`` says it)."""
+    (``audit.report.far_classes_note`` says it)."""
     planned: dict[str, int] = field(default_factory=dict)
     """How many rows plan.csv pre-fills of each action (``relabel``, ``remove``, ``keep``), how
     many of its keeps are label flags to review (``review``) or kept as a person settled them
     (``settled``), and of its removes byte-identical copies (``identical``) and copies labelled
     otherwise than the copy kept (``other_label``); empty when nothing was written."""
     merges: list[LikelyMerge] = field(default_factory=list)
-    """The pairs of classes that look like one class in two folders (``audit_labels.
-    likely_merges``): their label flags from one into the other are said as the merge, not as
-    likely wrong labels, and the plan leaves every image of the class to merge to review, which
-    ``apply_plan(..., merge=[name])`` relabels (a person's choice: the plan's default moves
-    nothing)."""
+    """The pairs of classes that look like one class in two folders
+    (``audit.labels.likely_merges``): their label flags from one into the other are said as the
+    merge, not as likely wrong labels, and the plan leaves every image of the class to merge to
+    review, which ``apply_plan(..., merge=[name])`` relabels (a person's choice: the plan's default
+    moves nothing)."""
     no_class: list[str] = field(default_factory=list)
     """The paths of ``label_issues`` whose picture lies far from every class's images
     (``LabelIssue.no_class``): photos of none of the classes, to remove, listed apart from the
@@ -362,7 +362,7 @@ class AuditResult:
     def table(self, kind: str) -> pd.DataFrame:
         """The findings of ``kind`` (``label_issues``, ``near_duplicates``, ``look_alikes`` or
         ``outliers``, as the attributes) as a pandas DataFrame of the rows ``<kind>.csv`` holds
-        (``audit_report.findings_table``): each image a ``file`` relative to ``data``, as
+        (``audit.report.findings_table``): each image a ``file`` relative to ``data``, as
         ``plan.csv`` names it, a group's ``files`` joined by " | ", as there."""
         if kind not in FINDING_KINDS:
             raise ObjrecError(f"`kind` must be one of {', '.join(FINDING_KINDS)}, not {kind!r}")

@@ -1,4 +1,4 @@
-"""The audit's findings as typed records, read by attribute across ``audit``, ``audit_report``
+"""The audit's findings as typed records, read by attribute across ``audit``, ``audit.report``
 and the CLI; each one's ``row()`` gives the columns its CSV and ``--json`` show."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 @dataclass(frozen=True)
 class DuplicateGroup:
     """A group of near-duplicates (or of look-alikes): its images, the copy to keep first
-    (``audit_copies.keep_order``), and what links them."""
+    (``audit.copies.keep_order``), and what links them."""
 
     paths: list[str]
     """Each image's path in the audited folder as given (``data/test/red/x.png``)."""
@@ -33,7 +33,7 @@ class DuplicateGroup:
     """The similarity of each pair of them linked directly, by ``dedup.pair_key`` of their
     ``indices``."""
     split_keeps: bool = False
-    """Whether ``split`` keeps them in one split (``audit_copies.split_keeps``)."""
+    """Whether ``split`` keeps them in one split (``audit.copies.split_keeps``)."""
 
     def row(self) -> dict[str, Any]:
         """The group as near_duplicates.csv (or look_alikes.csv) and ``--json`` show it, before
@@ -71,7 +71,7 @@ class Outlier:
     """Tiny, nearly blank or oddly shaped, rather than far."""
     picture: int = -1
     """The place in the audit's inventory of the file that stands for its picture
-    (``audit_copies.Pictures``, ``audit_copies.PictureNames``): the copies of one photo share it,
+    (``audit.copies.Pictures``, ``audit.copies.PictureNames``): the copies of one photo share it,
     and are one finding (-1: its own)."""
     copies: int = 1
     """The outliers of its picture, itself included: one finding said once."""
@@ -93,10 +93,10 @@ class Outlier:
 
 @dataclass(frozen=True)
 class LabelIssue:
-    """An image whose label the audit flags as likely wrong (``audit_labels.label_issue_rows``): the
+    """An image whose label the audit flags as likely wrong (``audit.labels.label_issue_rows``): the
     columns label_issues.csv shows, where the image is in the audit's inventory, and what makes
-    its flag doubtful (``audit_labels.with_doubts``), which the plan weighs
-    (``audit_plan.label_proposal``)."""
+    its flag doubtful (``audit.labels.with_doubts``), which the plan weighs
+    (``audit.plan.label_proposal``)."""
 
     path: str
     """Its path in the audited folder as given."""
@@ -124,20 +124,20 @@ class LabelIssue:
     """How far it lies from the ``suggested`` class's images, as a robust z (None: not
     measured)."""
     too_few: bool = False
-    """In a class of too few photos to judge it (``audit_labels.too_few_to_judge``)."""
+    """In a class of too few photos to judge it (``audit.labels.too_few_to_judge``)."""
     mixed: bool = False
     """Its class and ``suggested`` are mistaken for each other both ways
-    (``audit_labels.mixed_both_ways``)."""
+    (``audit.labels.mixed_both_ways``)."""
     nearest_z: float | None = None
     """How far it lies from the class it is nearest, as a robust z among that class's images
-    (``audit_labels.nearest_class_z``; None: not measured)."""
+    (``audit.labels.nearest_class_z``; None: not measured)."""
     no_class: bool = False
     """It lies far from every class's images and no class claims it
-    (``audit_labels.of_no_class``): a photo of none of the classes, to remove, rather than a
+    (``audit.labels.of_no_class``): a photo of none of the classes, to remove, rather than a
     wrong label to fix."""
     picture: int = -1
     """The place in the audit's inventory of the file that stands for its picture
-    (``audit_copies.Pictures``, ``audit_copies.PictureNames``): the copies of one photo share it,
+    (``audit.copies.Pictures``, ``audit.copies.PictureNames``): the copies of one photo share it,
     and are flagged together (-1: its own)."""
     copies: int = 1
     """The files of its picture, itself included, each flagged with it: one flag said once."""
@@ -239,7 +239,7 @@ class PhotosNeeded:
 
 @dataclass(frozen=True)
 class LikelyMerge:
-    """Two classes that look like one class in two folders (``audit_labels.likely_merges``):
+    """Two classes that look like one class in two folders (``audit.labels.likely_merges``):
     most of ``class_name``'s photos are taken for ``into`` by heads that never saw them, and lie
     among ``into``'s photos as its own do."""
 
@@ -279,7 +279,7 @@ class LikelyMerge:
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A file of the audited folder that no command can read (``audit_outliers.unreadable_rows``):
+    """A file of the audited folder that no command can read (``audit.outliers.unreadable_rows``):
     left out of every finding, removed by the plan."""
 
     path: str

@@ -1,4 +1,4 @@
-"""The audit's label check: the out-of-fold heads' probabilities (``audit_heads``) averaged
+"""The audit's label check: the out-of-fold heads' probabilities (``audit.heads``) averaged
 with the labels of each image's nearest images, one picture at a time; cleanlab (confident
 learning) flags as many images as it estimates are wrong, those whose given label the
 probabilities support least, plus images far from their class whose label gets under twice
@@ -15,24 +15,24 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from objrec import dedup
-from objrec.audit_copies import Pictures
-from objrec.audit_distances import (
+from objrec.audit.copies import Pictures
+from objrec.audit.distances import (
     Around,
     class_spread_z,
     class_spreads,
     knn_distance,
     spread_z_within,
 )
-from objrec.audit_findings import LabelIssue, LikelyMerge, PhotosNeeded
-from objrec.audit_heads import layout_free_probs
-from objrec.audit_inventory import Inventory
-from objrec.audit_report import MIN_JUDGED, none_judged_note
+from objrec.audit.findings import LabelIssue, LikelyMerge, PhotosNeeded
+from objrec.audit.heads import layout_free_probs
+from objrec.audit.inventory import Inventory
+from objrec.audit.report import MIN_JUDGED, none_judged_note
 from objrec.photos_needed import FEW_PHOTOS, class_needs
 from objrec.reviewed import settled_paths
 from objrec.words import plural
 
 if TYPE_CHECKING:
-    from objrec.audit import AuditConfig
+    from objrec.audit.recipe import AuditConfig
 
 log = logging.getLogger(__name__)
 
@@ -410,7 +410,7 @@ def mixed_both_ways(labels, answers, flagged) -> set[tuple[int, int]]:
     """The class pairs (both orders) the out-of-fold ``answers`` mistake for each other both
     ways: at least one photo of each, not ``flagged``, taken for the other (as
     ``metrics.mixed_pairs`` on a test split). A relabel between them is more often wrong than
-    right (``audit_plan.mixed_doubt``)."""
+    right (``audit.plan.mixed_doubt``)."""
     taken = {(int(a), int(b)) for a, b in zip(labels[~flagged], answers[~flagged], strict=True)}
     return {(a, b) for a, b in taken if a != b and (b, a) in taken}
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from objrec.audit_copies import Pictures
-from objrec.audit_inventory import Inventory
-from objrec.audit_report import MIN_JUDGED
+from objrec.audit.copies import Pictures
+from objrec.audit.inventory import Inventory
+from objrec.audit.report import MIN_JUDGED
 from objrec.engine import train_one_epoch
 from objrec.errors import ObjrecError
 from objrec.model import build_head
@@ -24,7 +24,7 @@ from objrec.progress import SILENT
 from objrec.words import plural
 
 if TYPE_CHECKING:
-    from objrec.audit import AuditConfig
+    from objrec.audit.recipe import AuditConfig
 
 log = logging.getLogger(__name__)
 

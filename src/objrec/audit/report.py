@@ -1,7 +1,7 @@
 """The audit's outputs: its CSVs of findings, ``audit.json``, a page of thumbnails
 (``audit.html``), ``photos_needed.csv`` and ``plan.csv``, written together (:func:`write_audit`).
 
-The plan's rules, what it proposes for each flagged image and why, are ``audit_plan``'s; a
+The plan's rules, what it proposes for each flagged image and why, are ``audit.plan``'s; a
 person edits the plan, then ``applying.apply_plan`` copies DATA with it applied into a new
 folder. DATA itself is never changed.
 """
@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
-from objrec.audit_findings import (
+from objrec.audit.findings import (
     DuplicateGroup,
     LabelIssue,
     Outlier,
     PhotosNeeded,
     one_per_picture,
 )
-from objrec.audit_plan import (
+from objrec.audit.plan import (
     ACTIONS,
     IDENTICAL,
     MERGE,
@@ -55,9 +55,9 @@ from objrec.thumbnails import thumbnail
 from objrec.words import plural, quoted
 
 if TYPE_CHECKING:
-    from objrec.audit import AuditResult
-    from objrec.audit_inventory import Inventory
-    from objrec.audit_outliers import FarClass
+    from objrec.audit.inventory import Inventory
+    from objrec.audit.outliers import FarClass
+    from objrec.audit.recipe import AuditResult
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ FINDING_KINDS = ("label_issues", "near_duplicates", "look_alikes", "outliers")
 
 MIN_JUDGED = 2
 """Readable images a class needs for its labels to be judged, near-duplicates of one another
-counted once (``audit_copies.copy_groups``): a class's only image (or only burst) is never in a
+counted once (``audit.copies.copy_groups``): a class's only image (or only burst) is never in a
 head's training folds beside one of its own class and has no neighbour of its class, so it always
 looked mislabelled. Here, beside :func:`unjudged_note`, which words it; ``audit`` imports it."""
 
@@ -108,7 +108,7 @@ SPLIT_PAIRS = {
 
 
 def leak_words(groups: Sequence[DuplicateGroup]) -> str:
-    """How many of the ``groups`` (``audit_copies.group_rows``') lie in each pair of splits, each
+    """How many of the ``groups`` (``audit.copies.group_rows``') lie in each pair of splits, each
     said as what is true of it: ``1 in train and test (trained on and tested on); 2 in valid and
     test (validated on and tested on, not trained on)``. A valid/test pair was called "trained on
     and tested on"; it leaks less (the checkpoint and the unknown threshold were chosen on a picture
@@ -125,7 +125,7 @@ def leak_words(groups: Sequence[DuplicateGroup]) -> str:
 
 def far_classes_note(found: dict[str, FarClass], outliers: Sequence[Outlier]) -> str:
     """The sentence that says how many of the ``outliers`` lie in classes of few photos that are
-    far as a whole (``audit_outliers.far_classes``), naming them, and what that means for removing
+    far as a whole (``audit.outliers.far_classes``), naming them, and what that means for removing
     them; a picture's copies count once, in the classes' photos as in the outliers, as the
     outliers' heading counts them."""
     named = ", ".join(
@@ -158,14 +158,14 @@ TABLE_COLUMNS = {
 relative to the audited folder, as ``plan.csv``'s and ``manifest.csv``'s, where ``audit.json``
 and the findings' attributes have its ``path`` as given (``data/test/red/x.png``); the CSVs
 said ``path`` and ``paths`` too before 6 December 2026. A label flag's and an outlier's
-``picture`` (the file standing for its picture: ``audit_findings.picture_columns``, relative as
+``picture`` (the file standing for its picture: ``audit.findings.picture_columns``, relative as
 ``file``) and ``copies`` (the rows of that picture in the file) were added last on 6 December
 2026, so that a script reading the columns by place reads the others where they were."""
 NEEDS_COLUMNS = (
     *("class", "photos", "images", "recognised", "of", "flagged", "confused_with"),
     *("confused_photos", "reason"),
 )
-"""``photos_needed.csv``'s columns (``audit_findings.PhotosNeeded.row``)."""
+"""``photos_needed.csv``'s columns (``audit.findings.PhotosNeeded.row``)."""
 PAGE_LIMIT = 150
 """Findings of each kind shown with thumbnails on the page (the CSVs hold all of them)."""
 THUMB = 150

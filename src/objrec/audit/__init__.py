@@ -1,0 +1,29 @@
+"""``audit``: likely wrong labels, copies, leaks across splits and outliers in a folder, and the
+plan a person reviews, one module per job.
+
+``recipe`` is the audit itself (``audit``, its settings ``AuditConfig``, what it found
+``AuditResult``), which runs the jobs in turn: ``inventory`` (the folder's images, their
+features and facts, one pass over the files), ``copies`` (near-duplicates and bursts grouped),
+``distances`` (how far each image lies from its nearest), ``heads`` and ``labels`` (the label
+check), ``outliers``; ``findings`` are what they found, as typed records, ``report`` writes them
+and ``plan`` proposes what to do with each.
+
+Nothing is imported here: ``from objrec.audit import audit, AuditConfig, AuditResult`` imports
+``audit.recipe`` when the name is first asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from objrec.audit.recipe import AuditConfig, AuditResult, audit
+
+__all__ = ["AuditConfig", "AuditResult", "audit"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(importlib.import_module("objrec.audit.recipe"), name)
+    raise AttributeError(f"module 'objrec.audit' has no attribute {name!r}")
