@@ -13,6 +13,7 @@ measuring does, and builds one body at a time.
 from __future__ import annotations
 
 import logging
+import statistics
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -40,9 +41,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MEASURED_IMAGES = 64
-"""Images each precision's pass is timed on, after one warm-up batch: four of the frozen pass's
-batches, 1 to 3 s a body on 2 cores."""
+MEASURED_IMAGES = 128
+"""Images each precision's pass is timed on, after a warm-up: eight of the frozen pass's
+batches, 1 to 5 s a body and precision on 2 cores."""
 
 REFERENCE_PAGE = "benchmarks/README.md#accuracypy-each-setting-on-the-test-split"
 """Where the reference figures come from: ``benchmarks/accuracy.py``'s table."""
@@ -246,13 +247,13 @@ def pass_speeds(
 ) -> Iterator[PassSpeed]:
     """The pass's speed in fp32, then in int8 where ``auto`` picks it: the int8 copy made (or
     found in ``cache``) as ``train`` makes it, a task of its own before the timing's."""
-    from objrec.frozen import FROZEN_BATCH, FrozenBody
+    from objrec.frozen import FrozenBody
 
     runs = [("fp32", body)]
     if auto == "int8":
         runs.append(("int8", int8_copy(spec, body, cache, reporter)))
     size = spec.data_config.input_size
-    total = whole_batches(images, FROZEN_BATCH) * FROZEN_BATCH * len(runs)
+    total = timed_images(images) * len(runs)
     with reporter.task(f"measuring the frozen pass of {spec.name}", total) as advance:
         for precision, run in runs:
             frozen = FrozenBody(run, size, cache, name=spec.name)
@@ -267,33 +268,41 @@ def int8_copy(spec: BackboneSpec, body: Body, cache: FeatureCache, reporter: Rep
 
 
 def timed(frozen: FrozenBody, precision: str, images: int, advance, auto: bool) -> PassSpeed:
-    """The time per image of ``frozen``'s pass over ``images`` random images in whole batches
-    (OpenVINO compiles a graph per batch size: a shorter last batch would time a compile),
-    ``frozen.callers`` of them in the body at once (``frozen.in_body``, as a pass runs them),
-    after a warm-up of as many batches (a session's first run allocates its buffers)."""
+    """The time per image of ``frozen``'s pass over ``images`` random images (:func:`timed_images`),
+    a round of ``frozen.callers`` batches at a time in the body (``frozen.in_body``, as a pass
+    runs them), after a warm-up round (a session's first run allocates its buffers): the median
+    round's, which another process's burst on a shared machine moves less than the mean (whole
+    runs' means of 64 images varied by 30 to 50% on 2 busy cores)."""
     import torch
 
     from objrec import cores
     from objrec.frozen import in_body
 
-    batch = frozen.batch_size
+    batch, callers = frozen.batch_size, frozen.callers
     frozen.get_ready(batch)
+    pixels = list(random_batches(frozen, callers, batch))  # made once, outside the timing
+    rounds = []
     with torch.inference_mode():
-        deque(in_body(frozen, random_batches(frozen, frozen.callers, batch)), maxlen=0)
-        started = time.perf_counter()
-        for done, _ in in_body(frozen, random_batches(frozen, whole_batches(images, batch), batch)):
-            advance(len(done.indices))
-        seconds = time.perf_counter() - started
-    timed_images = whole_batches(images, batch) * batch
-    ms = 1000 * seconds / timed_images
+        deque(in_body(frozen, pixels), maxlen=0)
+        for _ in range(timed_images(images) // (batch * callers)):
+            started = time.perf_counter()
+            for done, _ in in_body(frozen, pixels):
+                advance(len(done.indices))
+            rounds.append((time.perf_counter() - started) / (batch * callers))
+    ms = 1000 * statistics.median(rounds)
     engine = (frozen.backend_used or "torch").removesuffix(" int8")
     log.info("%s in %s on %s: %.1f ms an image", frozen.name, precision, engine, ms)
     return PassSpeed(precision, engine, ms, batch, cores.cpu_threads(), auto)
 
 
-def whole_batches(images: int, batch: int) -> int:
-    """Batches of ``batch`` that hold ``images`` images, the last one full."""
-    return -(-images // batch)
+def timed_images(images: int) -> int:
+    """The images a precision's pass is timed on: ``images`` rounded up to whole rounds of
+    ``BODY_CALLERS`` batches of ``FROZEN_BATCH`` (OpenVINO compiles a graph per batch size: a
+    shorter batch would time a compile)."""
+    from objrec.frozen import BODY_CALLERS, FROZEN_BATCH
+
+    whole = FROZEN_BATCH * BODY_CALLERS
+    return -(-images // whole) * whole
 
 
 def random_batches(frozen: FrozenBody, batches: int, batch: int) -> Iterator[Any]:

@@ -370,7 +370,8 @@ def known_backbones(ctx: click.Context, param: click.Parameter, names: tuple[str
     default=MEASURED_IMAGES,
     show_default=True,
     metavar="N",
-    help="Random images each --measure pass is timed on, in whole batches of 16.",
+    help="Random images each --measure pass is timed on. Rounded up to a multiple of 32; the "
+    "time said is the median of its batches' (those the body runs at once timed together).",
 )
 @cache_dir_option("--measure keeps each network's graphs there, which train then reuses.")
 @click.option(
