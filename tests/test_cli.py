@@ -250,6 +250,17 @@ def test_objrec_help_says_train_s_default_reads_with_several_networks_and_heads(
     assert "pretrained networks" in line and "heads" in line
 
 
+def test_backbone_help_says_it_may_be_several_networks_as_its_default_is(capsys):
+    """train's and audit's --backbone said "The pretrained network that reads the images" beside
+    a default of three networks joined by + (newcomer58, 7): the line says it may be several."""
+    for command in ("train", "audit"):
+        code, out, _ = run(capsys, command, "--help")
+        said = " ".join(out.split())
+        assert code == 0 and "+" in DEFAULT_BACKBONE
+        assert "--backbone TEXT The pretrained network, or networks joined by +, that read" in said
+        assert "The pretrained network that reads" not in said, command
+
+
 def test_every_json_option_points_at_the_page_that_lists_its_keys(capsys):
     """evaluate --json printed some 30 keys found nowhere (known_kept, top1_at_threshold, ...):
     docs/json.md lists each command's keys, and every --json help names it."""
@@ -455,8 +466,8 @@ def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsy
     scores = page.split("\n## An unknown score and its threshold\n")[1].split("\n## ")[0]
     assert not [s for s in UNKNOWN_SCORES if f"- `{s}`" not in scores and s != "mahalanobis+knn"]
     assert 'docs/confidence.md, "An unknown score and its threshold", says what each' in train
-    assert "--backbone TEXT The pretrained network that reads the images" in helps["audit"]
-    assert "How that network computes. When no --run is given: 8-bit integers" in helps["audit"]
+    assert "--backbone TEXT The pretrained network, or networks joined by +," in helps["audit"]
+    assert "How those networks compute. When no --run is given: 8-bit integers" in helps["audit"]
 
 
 def test_report_says_where_it_wrote_as_an_absolute_path_and_a_link(capsys, tmp_path, monkeypatch):

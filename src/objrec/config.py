@@ -451,9 +451,9 @@ class TrainConfig:
     """Everything ``train`` needs beyond the data folder; stored in every run and checkpoint."""
 
     backbone: str = DEFAULT_BACKBONE
-    """The pretrained network that reads the images. A name ``objrec backbones`` lists, several
-    joined by ``+`` (each reads the image and the head sees all they found), a torchvision model
-    name or ``timm:NAME``; the default, three EfficientNet-Lite networks (a feature ensemble), was
+    """The pretrained network, or networks joined by ``+``, that read the images. Each is
+    a name ``objrec backbones`` lists, a torchvision model name or ``timm:NAME``, and the head sees
+    all that several found; the default, three EfficientNet-Lite networks (a feature ensemble), was
     chosen on validation data."""
     weights: str | None = None
     """Weights for ``backbone`` from a file. A PyTorch state dict, for a network trained elsewhere;

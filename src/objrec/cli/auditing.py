@@ -58,15 +58,15 @@ if TYPE_CHECKING:
 @click.option(
     "--run",
     type=EXISTING,
-    help="Read the images as this run does. With the pretrained network of this run and its "
+    help="Read the images as this run does. With the pretrained networks of this run and its "
     "settings (and its stored features), instead of --backbone.",
 )
 @click.option(
     "--backbone",
     default=DEFAULT_BACKBONE,
     show_default=True,
-    help="The pretrained network that reads the images. `objrec backbones` lists them; used when "
-    "no --run is given.",
+    help="The pretrained network, or networks joined by +, that read the images. "
+    "`objrec backbones` lists them; used when no --run is given.",
 )
 @click.option(
     "--out",
@@ -90,7 +90,7 @@ if TYPE_CHECKING:
     type=Choice(PRECISIONS),
     default="auto",
     show_default=True,
-    help="How that network computes. When no --run is given: 8-bit integers (int8) or 32-bit "
+    help="How those networks compute. When no --run is given: 8-bit integers (int8) or 32-bit "
     "floats (fp32); auto decides as `train` does, so the audit reads the features a default "
     "training run stored.",
 )
