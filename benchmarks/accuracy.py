@@ -20,7 +20,7 @@ from pathlib import Path
 
 from objrec.config import TrainConfig
 from objrec.evaluate import evaluate
-from objrec.prepared import RunSeconds
+from objrec.run_record import RunSeconds
 from objrec.split import split_folder
 from objrec.train import train
 

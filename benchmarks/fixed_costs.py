@@ -83,7 +83,15 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from _sampling import SPLIT, SPLIT_HELP, timed  # noqa: E402
 
-from objrec import checkpoint, confidence, images, resume_state, runs, unknown_scores  # noqa: E402
+from objrec import (  # noqa: E402
+    checkpoint,
+    confidence,
+    images,
+    resume_state,
+    run_record,
+    runs,
+    unknown_scores,
+)
 from objrec.bodies import fingerprint_module  # noqa: E402
 from objrec.cache import open_cache  # noqa: E402
 from objrec.config import TrainConfig  # noqa: E402
@@ -270,7 +278,7 @@ def run_files(prep, config: TrainConfig, data: Path):
     folder = Path(tempfile.mkdtemp(prefix="fixed-costs-"))
     atexit.register(shutil.rmtree, folder, True)
     old, new = folder / "before", folder / "now"
-    record = runs.RunRecord()
+    record = run_record.RunRecord()
     now = lambda: runs.write_run(new, prep.model, config, meta, state, record)  # noqa: E731
 
     def before():

@@ -114,7 +114,7 @@ def test_a_train_result_has_a_short_repr():
     from pathlib import Path
 
     from objrec.meta import ParameterCounts
-    from objrec.runs import TrainResult
+    from objrec.run_record import TrainResult
 
     history = [{"epoch": e, "train_loss": 1.0, "valid_loss": 1.0} for e in range(1, 31)]
     result = TrainResult(

@@ -23,7 +23,7 @@ from objrec.cli.output import SentenceHandler
 from objrec.config import DEFAULT_BACKBONE, UNKNOWN_SCORES
 from objrec.errors import ObjrecError
 from objrec.meta import ParameterCounts
-from objrec.prepared import RunSeconds
+from objrec.run_record import RunSeconds
 
 from .conftest import COLOURS, fake_checkpoint, make_class_folder, make_image, metrics_of
 from .test_checkpoint import flipped
@@ -2226,7 +2226,7 @@ def test_train_shows_the_last_epoch_s_line_where_the_table_skipped_it(
     """ "stopped after 21 epochs (best 16)" under a table that ended at epoch 20: a reader looked
     for epoch 21. The last epoch gets its line, once, when the fit ends: before
     the next stage (calibration, writing the run), where it came after them."""
-    from objrec.runs import TrainResult
+    from objrec.run_record import TrainResult
 
     history = [
         {"epoch": e, "train_loss": 0.1, "train_acc": 1.0, "seconds": 0.1, "valid_acc": 0.9}
@@ -2393,7 +2393,7 @@ def test_a_kept_fine_tuning_is_named_in_the_best_epoch_line(capsys, tmp_path):
 
     from objrec.cli.training import print_trained
     from objrec.finetune import FinetuneRecord
-    from objrec.runs import TrainResult
+    from objrec.run_record import TrainResult
 
     record = {"epoch": 1, "train_loss": 0.1, "train_acc": 1.0, "valid_loss": 0.2}
     record |= {"valid_acc": 0.9, "seconds": 0.1, "best": True}
@@ -6362,7 +6362,7 @@ def test_train_s_last_line_says_features_read_from_the_store_were_not_computed(t
 
     from objrec.cli.training import print_trained
     from objrec.precision import Precision, Settled
-    from objrec.prepared import FrozenPassCounts
+    from objrec.run_record import FrozenPassCounts
 
     fp32 = Precision(body=Settled("fp32", "asked for"), head=Settled("fp32", "asked for"))
     seconds = RunSeconds(features=3.0, fit=0.0, calibrate=0.0, total=5.0)
@@ -6399,7 +6399,7 @@ def test_train_s_last_line_counts_features_made_from_the_fine_tuning_s_cut_as_co
 
     from objrec.cli.training import print_trained
     from objrec.precision import Precision, Settled
-    from objrec.prepared import FrozenPassCounts
+    from objrec.run_record import FrozenPassCounts
 
     fp32 = Precision(body=Settled("fp32", "asked for"), head=Settled("fp32", "asked for"))
     seconds = RunSeconds(features=3.0, fit=0.0, calibrate=0.0, total=5.0)
@@ -6430,7 +6430,7 @@ def test_train_s_last_line_counts_the_views_a_fine_tuned_retrain_computed_below_
 
     from objrec.cli.training import print_trained
     from objrec.precision import Precision, Settled
-    from objrec.prepared import FrozenPassCounts
+    from objrec.run_record import FrozenPassCounts
 
     fp32 = Precision(body=Settled("fp32", "asked for"), head=Settled("fp32", "asked for"))
     seconds = RunSeconds(features=10.0, fit=0.0, calibrate=0.0, total=12.0)

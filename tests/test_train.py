@@ -717,7 +717,8 @@ def test_only_rank_0_works_out_the_runs_provenance(monkeypatch, tmp_path):
     from objrec.config import DataConfig, TrainConfig
     from objrec.engine import EarlyStopping, FitState
     from objrec.meta import HeadConfig, RunMeta
-    from objrec.runs import RunRecord, write_run
+    from objrec.run_record import RunRecord
+    from objrec.runs import write_run
 
     asked = []
     real = objrec.runs.provenance
@@ -742,7 +743,7 @@ def test_a_run_s_summary_holds_its_precision_key_for_key_as_it_always_has():
     ``why``, an int8 body's ``engine``, the head's ``head`` and ``head_why``."""
     from objrec.config import TrainConfig
     from objrec.precision import Precision, Settled
-    from objrec.runs import RunRecord, TrainResult
+    from objrec.run_record import RunRecord, TrainResult
 
     def summed(precision: Precision | None) -> list[tuple[str, str]]:
         fields = RunRecord(precision=precision).result_fields(TrainConfig(head_precision="fp32"))
@@ -765,12 +766,11 @@ def test_a_run_s_summary_holds_its_precision_key_for_key_as_it_always_has():
 
 
 def test_a_run_s_summary_holds_its_frozen_pass_counts_key_for_key_as_it_always_has():
-    """What a run's frozen pass did is read by attribute (``prepared.FrozenPassCounts``); its
+    """What a run's frozen pass did is read by attribute (``run_record.FrozenPassCounts``); its
     summary holds the counts as before, key for key in the same order (docs/json.md), and the
     counts of a summary an earlier objrec wrote, without some of them, read as 0 (the report)."""
     from objrec.config import TrainConfig
-    from objrec.prepared import FrozenPassCounts
-    from objrec.runs import RunRecord, TrainResult
+    from objrec.run_record import FrozenPassCounts, RunRecord, TrainResult
 
     counts = FrozenPassCounts(
         computed=45, from_store=9, copies=1, n_unreadable=2, hashed=27, digest_seconds=0.032
@@ -801,7 +801,7 @@ def test_a_run_s_calibration_and_provenance_are_typed_and_summed_as_before():
     from objrec.calibration import TemperatureFit
     from objrec.config import TrainConfig
     from objrec.provenance import Provenance
-    from objrec.runs import RunRecord, TrainResult
+    from objrec.run_record import RunRecord, TrainResult
 
     fit = TemperatureFit(1.0, 0.29, 0, "0 validation errors, 10 needed to sharpen")
     made = Provenance("0.1.0", None, "3.11.7", {"torch": "2.14.1"}, threads=2, data="/data")
@@ -828,12 +828,12 @@ def test_a_run_s_calibration_and_provenance_are_typed_and_summed_as_before():
 
 
 def test_a_run_s_seconds_are_typed_and_summed_as_before():
-    """Where a run's time went is read by attribute (``prepared.RunSeconds``); summary.json holds
+    """Where a run's time went is read by attribute (``run_record.RunSeconds``); summary.json holds
     its parts as before, in the same order, ``quantize`` (part of ``features``) only for an int8
     frozen pass, before ``total``."""
     from types import SimpleNamespace
 
-    from objrec.runs import TrainResult
+    from objrec.run_record import TrainResult
     from objrec.train import run_seconds
 
     prep = SimpleNamespace(seconds=3.0, quantize_seconds=1.0)
@@ -861,7 +861,7 @@ def test_a_run_s_seconds_show_quantize_inside_features_and_parts_that_add_up_to_
     listed quantize as a fourth part, though it is part of features: the parts added up to 681 s
     of a total of 434 s (newcomer55's 11). The repr gives the total, then the parts it is made
     of, quantize inside features."""
-    from objrec.prepared import RunSeconds
+    from objrec.run_record import RunSeconds
 
     seconds = RunSeconds(features=380.17, fit=26.96, calibrate=26.21, quantize=246.96, total=433.87)
     assert repr(seconds) == (
@@ -873,13 +873,12 @@ def test_a_run_s_seconds_show_quantize_inside_features_and_parts_that_add_up_to_
 
 
 def test_a_run_s_image_and_parameter_counts_are_typed_and_summed_as_before():
-    """The images a run trained on (``prepared.ImageCounts``) and its model's parameters
+    """The images a run trained on (``run_record.ImageCounts``) and its model's parameters
     (``meta.ParameterCounts``) are read by attribute; summary.json and the checkpoint's metadata
     hold them as before, key for key in the same order, and read back."""
     from objrec.config import DataConfig, TrainConfig
     from objrec.meta import HeadConfig, RunMeta
-    from objrec.prepared import ImageCounts
-    from objrec.runs import RunRecord, TrainResult
+    from objrec.run_record import ImageCounts, RunRecord, TrainResult
 
     fields = RunRecord(n_images=ImageCounts(train=18, valid=9)).result_fields(TrainConfig())
     result = TrainResult(Path("run"), ["a", "b"], [], 1, 0.5, 1.0, PARAMS, **fields)
@@ -917,7 +916,7 @@ def test_a_summary_s_image_counts_are_read_back_typed_whatever_an_edit_left():
     """The model card reads a summary.json's ``n_images`` through ``ImageCounts.from_json``, by
     attribute: what ``to_json`` wrote reads back the same; none is None; a count missing, or not
     a whole number (an edited file, which the card's ``{valid:,}`` raised on), reads 0."""
-    from objrec.prepared import ImageCounts
+    from objrec.run_record import ImageCounts
 
     counts = ImageCounts(train=18, valid=9)
     assert ImageCounts.from_json(json.loads(json.dumps(counts.to_json()))) == counts

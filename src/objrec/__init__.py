@@ -57,7 +57,7 @@ _EXPORTS = {
     "AddResult": "objrec.add_result",
     "ExploreResult": "objrec.explore",
     "CheckResult": "objrec.check",
-    "TrainResult": "objrec.runs",
+    "TrainResult": "objrec.run_record",
     "EvaluationResult": "objrec.evaluate",
     "Prediction": "objrec.prediction",
     "Predictions": "objrec.prediction",

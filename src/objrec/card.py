@@ -29,9 +29,9 @@ from objrec.evaluation_metrics import (
 from objrec.kept import EDITED_KEY
 from objrec.meta import RunMeta, typical_image
 from objrec.outputs import holds_evaluation, json_dict
-from objrec.prepared import ImageCounts
 from objrec.provenance import Provenance
 from objrec.run_files import BEST, KEPT_NAME
+from objrec.run_record import ImageCounts
 from objrec.words import plural, some_of
 
 CARD = "README.md"

@@ -1,139 +1,29 @@
 """``Prepared``: what ``train.prepare`` made for a run to train on (the model, the frozen body's
 features of the training views and the validation images, what the run records of them: its
-frozen pass's counts, ``FrozenPassCounts``), and ``Stages``, when the run and its stages began.
-Its own module so that the stages after the head (``finetune``, ``train_stops``) read it without
-importing ``train``."""
+frozen pass's counts, ``run_record.FrozenPassCounts``, and its record, :meth:`Prepared.record`),
+and ``Stages``, when the run and its stages began. Its own module so that the stages after the
+head (``finetune``, ``train_stops``) read it without importing ``train``."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from objrec.batches import ViewStack
 from objrec.config import DataConfig
 from objrec.data import ClassFolder
-from objrec.meta import ParameterCounts, whole_counts
+from objrec.meta import ParameterCounts
 from objrec.model import Classifier, count_parameters
 from objrec.precision import Precision
 from objrec.provenance import CommandLine, SplitState
-from objrec.renames import renamed_attribute
+from objrec.run_record import FrozenPassCounts, ImageCounts, RunRecord, RunSeconds
 
-
-@dataclass(frozen=True, kw_only=True)
-class FrozenPassCounts:
-    """What a run's frozen pass did with its images' views
-    (``train_features.frozen_pass_counts``, over every rank): read by attribute, written in the
-    run's ``summary.json`` as ``frozen_pass`` (:meth:`to_json`, docs/json.md) and read back from
-    it (:meth:`from_json`, the report)."""
-
-    computed: int
-    """Image views pushed through the frozen body."""
-    from_store: int
-    """Image views read from the feature store."""
-    copies: int
-    """Image views of a file whose bytes an earlier image of the run has: computed once."""
-    derived: int = 0
-    """Image views whose features were made from fine-tuning's activations at the cut, through
-    the pretrained blocks above it: pushed through the frozen blocks once, for both."""
-    cut_computed: int = 0
-    """Image views fine-tuning's pass below its tuned blocks computed, the store lacking their
-    activations at the cut: not the body's views (``computed`` counts those), yet computed."""
-    n_unreadable: int
-    """Files that could not be read, each once whatever its views (``summary.json``'s
-    ``frozen_pass.n_unreadable``; ``unreadable`` before 7 December 2026, still read)."""
-    hashed: int
-    """Files read for their content digest (the others' came from the store's file index)."""
-    digest_seconds: float
-    """Seconds rank 0 spent looking up or computing content digests."""
-
-    def to_json(self) -> dict[str, float]:
-        """As ``summary.json`` holds it: each count by its name, in this order, ``derived`` and
-        ``cut_computed`` only where some were."""
-        counts = asdict(self)
-        for key in ("derived", "cut_computed"):
-            if not counts[key]:
-                del counts[key]
-        return counts
-
-    unreadable = renamed_attribute("FrozenPassCounts", "unreadable", "n_unreadable")
-
-    @classmethod
-    def from_json(cls, counts: Mapping[str, Any]) -> FrozenPassCounts:
-        """The counts a summary holds (:meth:`to_json`); one an earlier objrec wrote without
-        some of them reads those as 0, its ``unreadable`` as ``n_unreadable``."""
-        counts = {"n_unreadable": counts.get("unreadable", 0), **counts}
-        return cls(**{f.name: counts.get(f.name, 0) for f in fields(cls)})
-
-
-@dataclass(frozen=True, kw_only=True)
-class ImageCounts:
-    """How many images a run trained and validated on (``Prepared.n_images``): read by
-    attribute, written in the run's ``summary.json`` as ``n_images`` (:meth:`to_json`)."""
-
-    train: int
-    """Training images (each once, whatever its augmented views)."""
-    valid: int
-    """Validation images."""
-
-    def to_json(self) -> dict[str, int]:
-        """As ``summary.json`` holds them: ``train``, then ``valid``."""
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Any) -> ImageCounts | None:
-        """The counts a ``summary.json`` holds (:meth:`to_json`; read by the model card); None
-        where it holds none, a count it lacks (or holds as no whole number: an edited file) 0."""
-        counts = whole_counts(data, ("train", "valid"))
-        return None if counts is None else cls(**counts)
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunSeconds:
-    """Where a run's time went (``train.run_seconds``; of a stopped run, until the stop): read by
-    attribute, written in the run's ``summary.json`` as ``seconds`` (:meth:`to_json`,
-    docs/json.md)."""
-
-    features: float
-    """The frozen pass, or reading its features from the store (``quantize`` included)."""
-    fit: float
-    """Fitting the head (and fine-tuning)."""
-    calibrate: float
-    """Calibrating: the temperature, the unknown score and its threshold."""
-    quantize: float | None = None
-    """Of ``features``, getting the body's int8 copy; None for a frozen pass in fp32."""
-    total: float
-    """The run's work from its start to its calibration's end (not writing the run)."""
-
-    def __repr__(self) -> str:
-        """One line: the total, then the parts it is made of, ``quantize`` inside ``features``:
-        ``RunSeconds(total=433.87: features=380.17 (of it quantize=246.96), fit=26.96,
-        calibrate=26.21)``. Listed beside them (the dataclass's repr), ``quantize`` read as a
-        fourth part, and the parts added up to 681 s of a total of 434 s (newcomer55's 11)."""
-        inside = f" (of it quantize={self.quantize:.2f})" if self.quantize is not None else ""
-        return (
-            f"RunSeconds(total={self.total:.2f}: features={self.features:.2f}{inside}, "
-            f"fit={self.fit:.2f}, calibrate={self.calibrate:.2f})"
-        )
-
-    def to_json(self) -> dict[str, float]:
-        """As ``summary.json`` holds it: each part by its name, in this order, ``quantize`` only
-        for an int8 frozen pass."""
-        return {key: value for key, value in asdict(self).items() if value is not None}
-
-    @classmethod
-    def from_json(cls, data: Any) -> RunSeconds | None:
-        """The seconds a ``summary.json`` holds (:meth:`to_json`; ``runs.load_run``); None where
-        it holds none, a part it lacks 0 (``quantize``: None)."""
-        if not isinstance(data, Mapping) or not data:
-            return None
-        quantize = data.get("quantize")
-        parts = {name: float(data.get(name) or 0) for name in ("features", "fit", "calibrate")}
-        total = float(data.get("total") or 0)
-        return cls(**parts, total=total, quantize=None if quantize is None else float(quantize))
+if TYPE_CHECKING:
+    from objrec.calibration import TemperatureFit
+    from objrec.finetune import FinetuneRecord
 
 
 @dataclass
@@ -230,3 +120,25 @@ class Prepared:
     def n_images(self) -> ImageCounts:
         """The images the run trains and validates on."""
         return ImageCounts(train=len(self.train_y), valid=len(self.valid.labels))
+
+    def record(
+        self,
+        seconds: RunSeconds,
+        calibration: TemperatureFit | None = None,
+        finetune: FinetuneRecord | None = None,
+    ) -> RunRecord:
+        """What the run's summary and records say of it (counts, precision, the images seen, the
+        command and the split) and its ``seconds``; the ``calibration`` and ``finetune`` of a
+        run that got that far."""
+        return RunRecord(
+            n_images=self.n_images,
+            frozen_pass=self.frozen_pass,
+            seconds=seconds,
+            precision=self.precision,
+            seen=self.seen,
+            image_classes=self.image_classes,
+            command=self.command,
+            split=self.split,
+            calibration=calibration,
+            finetune=finetune,
+        )

@@ -70,10 +70,10 @@ from objrec.model_file import (
     mismatched_summary,
 )
 from objrec.outputs import report_path, same_file, shown_name, staged
-from objrec.prepared import FrozenPassCounts
 from objrec.progress import Reporter, or_silent
 from objrec.renames import renamed_arguments
 from objrec.run_files import BEST, SUMMARY, output_beside
+from objrec.run_record import FrozenPassCounts
 from objrec.runs import read_summary
 from objrec.tables import exact_cell
 from objrec.thresholds import advice_rests_on, resting_words

@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,8 +70,7 @@ from objrec.outputs import (
     written_whole,
 )
 from objrec.precision import Precision
-from objrec.prepared import FrozenPassCounts, ImageCounts, RunSeconds
-from objrec.provenance import CommandLine, Provenance, SplitState, provenance
+from objrec.provenance import Provenance, provenance
 from objrec.resume_state import (
     SavedTraining,
     TrainingState,
@@ -81,97 +80,14 @@ from objrec.resume_state import (
     write_training_state,
 )
 from objrec.run_files import BEST, LAST, RUN_FILES, SUMMARY
+from objrec.run_record import FrozenPassCounts, ImageCounts, RunRecord, RunSeconds, TrainResult
 from objrec.store import sync_folder
 from objrec.words import joined, some_of
 
 if TYPE_CHECKING:
-    from objrec.calibration import TemperatureFit
-    from objrec.finetune import FinetuneRecord
+    pass
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainResult:
-    """What a training run produced and measured."""
-
-    run: Path
-    classes: list[str]
-    history: list[dict[str, Any]]
-    best_epoch: int
-    best_valid_loss: float
-    best_valid_acc: float
-    params: ParameterCounts
-    """The model's parameters, total and trainable (``meta.ParameterCounts``)."""
-    seconds: RunSeconds | None = None
-    """Where the run's time went (``prepared.RunSeconds``): the frozen pass, the head's fit, the
-    calibration, in all; None only for a result made without them (``summary``: ``{}``)."""
-    n_images: ImageCounts | None = None
-    """The images it trained and validated on (``prepared.ImageCounts``); None only for a result
-    made without them (``summary``: ``{}``)."""
-    finished: bool = True
-    """False for the model saved on Ctrl-C: the run can be resumed."""
-    frozen_pass: FrozenPassCounts | None = None
-    """Image views pushed through the frozen body, read from the store, files hashed; None only
-    for a result made without them (``summary``: ``{}``)."""
-    precision: Precision | None = None
-    """The frozen body's arithmetic (fp32 or int8) and the head's (fp32 or bf16), and why (asked
-    for, or what ``auto`` found); None only for a result made without them (``summary``: ``{}``)."""
-    calibration: TemperatureFit | None = None
-    """How the temperature was chosen (``calibration.TemperatureFit``): the one used, the plain
-    fit, the validation errors and why it was kept at 1 (or None); None for a run written before
-    it was calibrated (``summary``: ``{}``)."""
-    finetune: FinetuneRecord | None = None
-    """What fine-tuning did (``finetune.FinetuneRecord``): whether the run keeps the fine-tuned
-    model, the best validation loss before it and its own lowest; None without fine-tuning."""
-    provenance: Provenance | None = None
-    """What the run was made with (``provenance.Provenance``): objrec's version and commit, the
-    libraries, the machine, the body's weights, the split's fingerprint; None under torchrun on
-    the ranks that write nothing (``summary``: ``{}``)."""
-    model_digest: str | None = None
-    """The content digest of the run's model file (``model_file.model_digest``, as evaluations
-    name it): the summary is of that model, and one beside another (a file copied in, or a run
-    an earlier objrec was killed writing) is told by it; None under torchrun on the ranks that
-    write nothing, and in a summary written before 6 December 2026."""
-
-    def __repr__(self) -> str:
-        """One line: the run, how many classes (``n_classes``: ``classes`` holds their names) and
-        its best epoch (the whole ``history`` is in the attribute and in history.csv, one row per
-        epoch, too long for a repr)."""
-        return (
-            f"TrainResult(run={str(self.run)!r}, n_classes={len(self.classes)}, "
-            f"epochs_run={len(self.history)}, best_epoch={self.best_epoch}, "
-            f"best_valid_loss={self.best_valid_loss:.4f}, "
-            f"best_valid_acc={self.best_valid_acc:.4f}, finished={self.finished})"
-        )
-
-    def summary(self) -> dict[str, Any]:
-        """The run's ``summary.json`` (also ``objrec train --json``): every field, the run folder
-        as a string, the classes counted (``n_classes``; ``classes`` before 7 December 2026)
-        and the epochs run in place of ``history``."""
-        head = {"run": str(self.run), "n_classes": len(self.classes), "best_epoch": self.best_epoch}
-        rest = {f.name: summed(f.name, getattr(self, f.name)) for f in fields(self)}
-        return head | {"epochs_run": len(self.history)} | without(rest, NOT_SUMMED)
-
-
-NOT_SUMMED = ("run", "classes", "history", "best_epoch")
-"""The fields of :class:`TrainResult` that ``summary`` writes otherwise, or first."""
-
-
-def summed(name: str, value: Any) -> Any:
-    """A :class:`TrainResult` field as ``summary.json`` holds it: a record as its ``to_json()``
-    (docs/json.md), one the result was made without as ``{}`` (``finetune``: null, a run
-    without fine-tuning; ``model_digest``: null, a rank that wrote no model), a plain value as
-    it is."""
-    if value is None:
-        return None if name in ("finetune", "model_digest") else {}
-    to_json = getattr(value, "to_json", None)
-    return to_json() if to_json is not None else value
-
-
-def without(mapping: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
-    """``mapping`` less the keys ``names``, in its order."""
-    return {key: value for key, value in mapping.items() if key not in names}
 
 
 @dataclass(frozen=True)
@@ -183,47 +99,6 @@ class RunFolders:
     """The run folder ``train`` writes."""
     data: Path
     """The data folder it trains on (its ``train/`` and ``valid/``)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunRecord:
-    """What ``train`` measured of a run, for :func:`write_run` (and :func:`keep_best_so_far`)
-    beside its model (``RunMeta``) and its epochs (``FitState``): one object, so that a new
-    figure of the run is one field here (and, for its summary, the :class:`TrainResult` field of
-    the same name, which it fills), not a parameter more of every function on the way."""
-
-    n_images: ImageCounts | None = None
-    """Images trained and validated on."""
-    frozen_pass: FrozenPassCounts | None = None
-    """Image views pushed through the frozen body, read from the store, files hashed."""
-    seconds: RunSeconds | None = None
-    """Where the run's time went (of a stopped run, until the stop)."""
-    finished: bool = True
-    """False for a run written as of its last completed epoch (Ctrl-C, a diverged loss)."""
-    precision: Precision | None = None
-    """The body's and the head's precision and why (None: the config's, no reason given)."""
-    calibration: TemperatureFit | None = None
-    """How the temperature was chosen (None: not calibrated)."""
-    finetune: FinetuneRecord | None = None
-    """What fine-tuning did; None without it."""
-    seen: Mapping[str, Sequence[str]] | None = None
-    """The digests of the images it trained and validated on (``leakage.write_seen``; None:
-    none to write)."""
-    image_classes: Sequence[tuple[str, str, str]] | None = None
-    """The split, class and digest of each image of its data folder (``class_record``; None:
-    none to write)."""
-    command: CommandLine | None = None
-    """The command line that started the run and its folder, for its provenance."""
-    split: SplitState | None = None
-    """The split folder as the run listed it, for its provenance."""
-
-    def result_fields(self, config: TrainConfig) -> dict[str, Any]:
-        """The :class:`TrainResult` fields this record fills, each of its own name; a
-        ``precision`` not given is ``config``'s."""
-        precision = self.precision or Precision.configured(config)
-        named = {f.name for f in fields(TrainResult)}
-        given = {f.name: getattr(self, f.name) for f in fields(self) if f.name in named}
-        return given | {"precision": precision}
 
 
 def refuse_out_inside_data(data_dir: Path, out: Path) -> None:

@@ -43,7 +43,6 @@ from objrec.batches import (
 )
 from objrec.bodies import Body
 from objrec.cache import open_cache
-from objrec.calibration import TemperatureFit
 from objrec.confidence import (
     FittedConfidence,
     calibrated_line,
@@ -75,7 +74,7 @@ from objrec.outputs import takes_back_folders
 from objrec.precision import (
     Precision,
 )
-from objrec.prepared import Prepared, RunSeconds, Stages
+from objrec.prepared import Prepared, Stages
 from objrec.progress import SILENT, Reporter, or_silent
 from objrec.quantize import QuantizedBody
 from objrec.renames import renamed_arguments
@@ -86,15 +85,8 @@ from objrec.resume_state import (
     restore_training_state,
 )
 from objrec.run_files import LAST
-from objrec.runs import (
-    EpochSaver,
-    RunFolders,
-    RunRecord,
-    TrainResult,
-    keep_best_so_far,
-    require_same_classes,
-    write_run,
-)
+from objrec.run_record import RunSeconds, TrainResult
+from objrec.runs import EpochSaver, RunFolders, keep_best_so_far, require_same_classes, write_run
 from objrec.start_hints import (
     hint_balance,
     hint_few_train,
@@ -273,13 +265,13 @@ def write_trained(
 ) -> TrainResult:
     """The run written into ``out`` (``runs.write_run``, by rank 0): ``prep``'s model given the
     familiarity score calibration fitted, its settings, metadata and fit state, and its record
-    (:func:`run_record`) of the seconds spent, what fine-tuning did and how the temperature was
+    (``Prepared.record``) of the seconds spent, what fine-tuning did and how the temperature was
     chosen (``trained``). Rank 0's ``saver`` lets go of its copies once the run's files are in
     place."""
     fitted = trained.fitted
     prep.model.familiarity = fitted.familiarity if fitted else None
     chosen = fitted.temperature_fit if fitted else None
-    record = run_record(prep, trained.seconds, calibration=chosen, finetune=trained.finetune)
+    record = prep.record(trained.seconds, calibration=chosen, finetune=trained.finetune)
     return write_run(
         out,
         prep.model,
@@ -586,36 +578,13 @@ def keep_run_so_far(
     ours: bool,
 ) -> FitState | None:
     """``runs.keep_best_so_far`` for this run: its model and its record so far
-    (:func:`run_record`, the seconds spent until now); ``optimizer``: the head's (None after its
+    (``Prepared.record``, the seconds spent until now); ``optimizer``: the head's (None after its
     epochs: a new one, which the training state's is read into, the state ``written_on_stop`` has
     just written, or the resumed run's own). ``train_stops`` calls it."""
     seconds = run_seconds(prep, config.precision, prep.stages.until(time.perf_counter()))
-    record = run_record(prep, seconds)
+    record = prep.record(seconds)
     optimizer = optimizer or head_optimizer(prep.model.head, config)
     return keep_best_so_far(out, prep.model, optimizer, config, meta, record, ours=ours)
-
-
-def run_record(
-    prep: Prepared,
-    seconds: RunSeconds,
-    calibration: TemperatureFit | None = None,
-    finetune: FinetuneRecord | None = None,
-) -> RunRecord:
-    """What the run's summary and records say of ``prep`` (counts, precision, the images seen,
-    the command and the split) and its ``seconds``; the ``calibration`` and ``finetune`` of a
-    run that got that far."""
-    return RunRecord(
-        n_images=prep.n_images,
-        frozen_pass=prep.frozen_pass,
-        seconds=seconds,
-        precision=prep.precision,
-        seen=prep.seen,
-        image_classes=prep.image_classes,
-        command=prep.command,
-        split=prep.split,
-        calibration=calibration,
-        finetune=finetune,
-    )
 
 
 def require_same_run(saved: SavedTraining, prep: Prepared, config: TrainConfig, out: Path) -> None:

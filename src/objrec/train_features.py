@@ -39,10 +39,10 @@ from objrec.finetune import FromTheCut, float_body, split_body
 from objrec.frozen import FrozenBody, PassSettings
 from objrec.locks import locked
 from objrec.meta import RunMeta
-from objrec.prepared import FrozenPassCounts
 from objrec.progress import Reporter
 from objrec.provenance import SplitState, split_state
 from objrec.quantize import QuantizedBody, quantize_body
+from objrec.run_record import FrozenPassCounts
 from objrec.views import ViewSpec
 from objrec.words import plural, some_of
 

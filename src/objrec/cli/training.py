@@ -61,8 +61,7 @@ from objrec.errors import Interrupted
 from objrec.words import clauses_on_lines, joined, on_lines, plural
 
 if TYPE_CHECKING:
-    from objrec.prepared import RunSeconds
-    from objrec.runs import TrainResult
+    from objrec.run_record import RunSeconds, TrainResult
 
 log = logging.getLogger(__name__)
 
