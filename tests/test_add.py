@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from objrec import add as add_module
-from objrec import add_plan, add_write, dedup, facts_store, image_facts
-from objrec.add import AddResult, add_images, add_warnings
-from objrec.add_new import NewImage
-from objrec.add_pending import PENDING
+from objrec import dedup, facts_store, image_facts
+from objrec.add import plan as add_plan
+from objrec.add import recipe as add_module
+from objrec.add import write as add_write
+from objrec.add.new import NewImage
+from objrec.add.pending import PENDING
+from objrec.add.recipe import AddResult, add_images, add_warnings
 from objrec.cli import main
 from objrec.data import IMAGE_SET_MEANING, SPLITS
 from objrec.errors import Interrupted, ObjrecError
@@ -54,6 +56,18 @@ def new_images(root, name, n, colour=(200, 40, 40), seed=900):
     for i in range(n):
         make_image(colour, seed=seed + i).save(root / name / f"new_{i:02d}.png")
     return taken_before(root)
+
+
+def test_the_add_package_gives_its_entry_points_from_its_modules():
+    """add.py became the package ``objrec.add`` (session 58), its own code ``add.recipe``:
+    ``from objrec.add import add_images, AddResult`` gives the recipe's function and the result's
+    record, as add.py and add_result.py gave them, and a name the package lacks is refused."""
+    from objrec.add import AddResult, recipe, result
+    from objrec.add import add_images as from_package
+
+    assert from_package is recipe.add_images and AddResult is result.AddResult
+    with pytest.raises(ImportError):
+        from objrec.add import add_warnings  # noqa: F401
 
 
 @pytest.mark.slow
@@ -390,7 +404,7 @@ def test_add_gives_the_data_folders_own_proportions_as_counts_and_its_json_round
     """add said "placed toward the ratios 0.5/0.24/0.25 (... the data folder's own
     proportions)" of 59/29/30 images, which sums to 0.99 and read as a mistake, and --json gave
     0.5042016806722689. The counts are what the proportions are; --json's to 4 decimals."""
-    from objrec.add import AddResult
+    from objrec.add.recipe import AddResult
     from objrec.cli.adding import add_json, placement_note
 
     counts = {"train": 60, "valid": 29, "test": 30}
@@ -442,7 +456,7 @@ def test_add_warns_of_a_new_class_and_a_file_name_windows_cannot_hold(tmp_path, 
     """fewfold40: split and check warn of a class folder Windows cannot hold, but `add --class
     con` and a NEW file aux.png made a class folder and a file a copy to Windows loses, without
     a word. Warned of as split warns (the add is made: it works here)."""
-    from objrec.add import add_warnings
+    from objrec.add.recipe import add_warnings
 
     new = new_images(tmp_path / "new", "con", 3)
     (new / "con" / "new_00.png").rename(new / "con" / "aux.png")
@@ -682,7 +696,7 @@ def test_class_refuses_a_folder_of_class_folders(tmp_path, split_dir, capsys, ca
     assert "classes (blue): drop --class to add class folders" in err
     assert tree_digest(split_dir) == before
     albums = new_images(tmp_path / "albums", "2024-summer", 1, (200, 40, 40))
-    with caplog.at_level("WARNING", logger="objrec.add"):
+    with caplog.at_level("WARNING", logger="objrec.add.recipe"):
         result = add_images(split_dir, albums, class_name="red")  # sub-folders of other names
     assert "holds sub-folders (2024-summer): their images are added as class red" in caplog.text
     assert sum(result.totals().values()) == 1
@@ -694,7 +708,7 @@ def test_undecodable_new_files_are_left_out_and_named(tmp_path, split_dir, caplo
     not: a Python user saw nothing)."""
     new = new_images(tmp_path / "new", "red", 2)
     (new / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    with caplog.at_level("WARNING", logger="objrec.add"):
+    with caplog.at_level("WARNING", logger="objrec.add.recipe"):
         result = add_images(split_dir, new)
     assert result.unreadable_files == ["red/broken.jpg"] and len(result.files) == 2
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
@@ -721,7 +735,7 @@ def test_heic_photos_without_pillow_heif_are_said_apart_when_added(
     ):
         add_images(split_dir, tmp_path / "new")
     new_images(tmp_path / "new", "red", 2)
-    with caplog.at_level("WARNING", logger="objrec.add"):
+    with caplog.at_level("WARNING", logger="objrec.add.recipe"):
         result = add_images(split_dir, tmp_path / "new")
     assert result.no_decoder_files == ["red/IMG_0001.HEIC", "red/IMG_0002.HEIC"]
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
@@ -1168,7 +1182,7 @@ def test_add_says_where_a_known_class_went_why_and_how_to_train_on_all(tmp_path,
     in train: nothing said why they were shared, nor pointed to `--ratios 1 0 0`. The sentence
     names the classes whose counts the table above it gives (it said them again: "red (train
     2, valid 1, test 1)"); a Python caller's log, with no table, keeps the counts."""
-    from objrec.add_result import shared_note
+    from objrec.add.result import shared_note
 
     new = new_images(tmp_path / "new", "red", 4)
     new_images(new, "purple", 4, PURPLE, seed=700)
@@ -1195,7 +1209,7 @@ def test_a_new_class_named_unknown_is_warned_of_as_split_warns_of_it(tmp_path):
     """split warns that train will refuse a class named unknown (predict's answer for an image
     like none of the classes), but add added such a class without a word: the next train then
     refused it, after the photos were in every split."""
-    from objrec.add import AddResult
+    from objrec.add.recipe import AddResult
 
     added = {"train": 2, "valid": 0, "test": 0}
     result = AddResult(tmp_path, counts={"Unknown": added}, new_classes=["Unknown"])

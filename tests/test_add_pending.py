@@ -1,4 +1,4 @@
-"""What a killed ``add`` left, and the next add's repair of it (:mod:`objrec.add_pending`)."""
+"""What a killed ``add`` left, and the next add's repair of it (:mod:`objrec.add.pending`)."""
 
 import os
 import signal
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from objrec.add import add_images
-from objrec.add_pending import PENDING
+from objrec.add.pending import PENDING
+from objrec.add.recipe import add_images
 from objrec.errors import Interrupted
 from objrec.manifest import manifest_rows, read_split_record
 from tests.conftest import COLOURS, make_image
@@ -17,7 +17,7 @@ from tests.test_concurrency import new_photos
 
 KILLED_AT_THIRD_FILE = """
 import os, signal, sys
-import objrec.add as add, objrec.add_write as writing
+import objrec.add.recipe as add, objrec.add.write as writing
 real, done = writing.write_new, []
 def write_new(*args, **kwargs):
     if len(done) == 2: os.kill(os.getpid(), signal.SIGKILL)
@@ -96,7 +96,7 @@ def test_ctrl_c_during_a_killed_adds_repair_says_what_it_had_listed(
 ):
     """Ctrl-C as the next add recorded a killed add in split.json, its files already given
     their manifest rows, said "nothing was written to data"; the add after lists it."""
-    from objrec import add_pending
+    from objrec.add import pending as add_pending
 
     more = new_photos(tmp_path / "more", per_class=3)
     kill_an_add(split_dir, more)
@@ -165,7 +165,7 @@ def test_a_killed_adds_file_written_under_the_next_free_name_is_listed(split_dir
     linked folder, one written beside it: outputs.write_new), but its note holds the name it
     planned: killed, that file was in no manifest row after the next add's repair, nor counted
     by check. It is found by its SHA-256 under the names write_new tries."""
-    from objrec.add_pending import unfinished_add, write_pending
+    from objrec.add.pending import unfinished_add, write_pending
     from objrec.manifest import sha256_file
 
     folder = split_dir / "train" / "red"
@@ -234,7 +234,7 @@ def test_the_note_is_on_the_disk_before_the_first_file_is_written(tmp_path, monk
     """The note was renamed into place unsynced: after a power cut it could be empty (delayed
     allocation), the files it was to list on the disk. Its bytes are synced before the rename,
     and its folder after it."""
-    from objrec.add_pending import write_pending
+    from objrec.add.pending import write_pending
 
     synced: list[tuple[str, bool]] = []
     fsync = os.fsync

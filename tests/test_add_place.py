@@ -1,15 +1,15 @@
-"""Where ``add`` places each new group (:mod:`objrec.add_place`): as ``split`` places a class's
+"""Where ``add`` places each new group (:mod:`objrec.add.place`): as ``split`` places a class's
 groups."""
 
 from pathlib import Path
 
-from objrec.add_new import NewImage
-from objrec.add_place import place_groups
+from objrec.add.new import NewImage
+from objrec.add.place import place_groups
 from objrec.data import SPLITS
 
 
 def placed_bursts(before: list[int], seed: int) -> tuple[dict[str, int], dict[str, float]]:
-    """``add_place.place_groups`` of a camera trap's 100 new photos of class ``a`` (12 bursts of 5 frames,
+    """``add.place.place_groups`` of a camera trap's 100 new photos of class ``a`` (12 bursts of 5 frames,
     40 single photos) into a data folder holding ``before`` of its images per split: the new
     images per split, and the share of them in a burst."""
     from collections import Counter

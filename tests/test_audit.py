@@ -291,7 +291,7 @@ def test_apply_plan_copies_a_corrected_folder_and_leaves_data_alone(audited, tmp
 def test_apply_plan_writes_the_manifest_of_what_it_copied_and_add_extends_it(tmp_path):
     """OUT had no manifest.csv (split writes one, add appends to it): its rows are the files
     copied, a relabelled one under its new class, a removed one left out."""
-    from objrec.add import add_images
+    from objrec.add.recipe import add_images
     from objrec.manifest import MANIFEST, MANIFEST_COLUMNS
 
     data = make_split(tmp_path / "data")
@@ -1280,7 +1280,7 @@ def test_apply_plan_refuses_a_folder_a_killed_add_left_half_listed(tmp_path):
     """after `kill -9` of an add, apply-plan copied the files it had written
     into OUT with no manifest row nor split.json entry, and without the note the next add repairs
     both from, saying DATA was "unchanged". It refuses, in check's words, naming the note."""
-    from objrec.add_pending import PENDING, write_pending
+    from objrec.add.pending import PENDING, write_pending
     from objrec.manifest import sha256_file
 
     data = make_split(tmp_path / "data", per_split=(2, 1, 1))

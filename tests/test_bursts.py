@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from objrec import bursts
-from objrec.add import add_images
+from objrec.add.recipe import add_images
 from objrec.bursts import CameraTime, camera_times, parse_time
 from objrec.facts_store import prune_kept
 from objrec.split import split_folder
@@ -292,7 +292,7 @@ def test_add_keeps_a_burst_of_new_photos_in_one_split_and_with_its_frames_in_dat
     """add placed each new photo alone: a burst of new photos of one class went partly to valid
     and partly to test. A burst's new frames now go to one split, that of a frame already in the
     data folder where there is one; a near-duplicate still goes to its image's split."""
-    from objrec.add import add_images
+    from objrec.add.recipe import add_images
 
     new = tmp_path / "new"
     for b in range(2):  # a new class of 2 bursts of 4 frames, and 4 photos of their own
@@ -319,9 +319,9 @@ def test_add_keeps_a_burst_of_new_photos_in_one_split_and_with_its_frames_in_dat
 def test_add_lists_only_the_bursts_holding_an_image_it_adds():
     """`add --json`'s bursts listed a burst of photos all already in the data folder: its one new
     frame was a copy of one there, not added."""
-    from objrec.add_new import NewImage
-    from objrec.add_plan import _count_bursts
-    from objrec.add_result import AddResult
+    from objrec.add.new import NewImage
+    from objrec.add.plan import _count_bursts
+    from objrec.add.result import AddResult
 
     data, new = Path("/data"), Path("/new")
     old = [data / "test" / "red" / f"{k}.jpg" for k in range(3)]
@@ -340,9 +340,9 @@ def test_an_image_its_burst_placed_apart_from_its_near_duplicate_is_a_leak_not_l
     """A new image placed by its burst (train) while its only near-duplicate sits in test was
     said to go "to train (like test/red/a.jpg)": false, and the leak went unsaid. It is listed
     apart, as a leak; one placed beside its near-duplicate is still paired with it."""
-    from objrec.add_new import NewImage
-    from objrec.add_plan import _count_near
-    from objrec.add_result import AddResult, add_warnings
+    from objrec.add.new import NewImage
+    from objrec.add.plan import _count_near
+    from objrec.add.result import AddResult, add_warnings
 
     data, new = Path("/data"), Path("/new")
     in_test, in_train = data / "test" / "red" / "a.jpg", data / "train" / "red" / "b.jpg"

@@ -2476,7 +2476,7 @@ def test_a_missing_path_or_option_is_refused_before_the_heavy_imports(
     """`objrec add data nowhere` took 4.6 s to say nowhere does not exist and `objrec train data`
     3 s to ask for --out: each imported torch and the command's module first."""
     for name in (
-        "objrec.add",
+        "objrec.add.recipe",
         "objrec.train",
         "objrec.features",
         "objrec.cache",
@@ -7571,7 +7571,7 @@ def test_ctrl_c_in_add_says_how_many_were_added_and_the_same_add_adds_the_rest(
     it says so, and that the same add adds the rest, which it then does."""
     from objrec.split import split_folder
 
-    adding = importlib.import_module("objrec.add_write")
+    adding = importlib.import_module("objrec.add.write")
     data = tmp_path / "data"
     split_folder(make_class_folder(tmp_path / "photos", per_class=4), data, seed=0)
     new = make_class_folder(tmp_path / "new", per_class=2, classes=("green",))

@@ -46,7 +46,7 @@ def test_a_run_records_the_split_it_listed_not_an_add_made_while_it_trained(
     on the images listed before the add, but its summary recorded the split's fingerprint and
     split.json as the add left them (the add's 36 photos listed as part of the split trained
     on). It records the split as it listed it."""
-    from objrec.add import add_images
+    from objrec.add.recipe import add_images
     from objrec.provenance import split_fingerprint
 
     training = importlib.import_module("objrec.train")

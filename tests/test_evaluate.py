@@ -2119,7 +2119,7 @@ def test_against_says_which_earlier_classes_it_could_not_match():
 
 def run_with_a_class_added(data: Path, tmp_path: Path) -> Path:
     """A class of 8 yellow images added to ``data`` (``add``), and a run trained on it after."""
-    from objrec.add import add_images
+    from objrec.add.recipe import add_images
     from objrec.train import train
 
     from .conftest import tiny_train_config
@@ -2250,7 +2250,7 @@ def test_against_a_run_not_taught_a_class_named_like_one_of_its_own(
     the old run took it for a misspelt folder, and `evaluate NEW --against OLD` failed saying
     the folder has classes the model lacks, naming no run. The old run's evaluation also warned
     that "the model" was not taught the class, suggesting the very command being run."""
-    from objrec.add import add_images
+    from objrec.add.recipe import add_images
     from objrec.train import train
 
     from .conftest import tiny_train_config

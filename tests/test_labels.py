@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from objrec.add import add_images
+from objrec.add.recipe import add_images
 from objrec.cli import main
 from objrec.errors import ObjrecError
 from objrec.labels import read_labels

@@ -2046,7 +2046,7 @@ def test_force_refuses_to_drop_the_photos_add_put_in_the_split(tmp_path, image_f
     """A split that ``add`` grew, split again from its source with ``force``: the added photos,
     not in the source, were deleted from it without a word. Now refused, naming how many and one,
     and how to keep them; photos the source itself has lost since still go, as ``like`` lets them."""
-    from objrec.add import add_images
+    from objrec.add.recipe import add_images
 
     new = tmp_path / "new" / "red"
     new.mkdir(parents=True)
@@ -2262,8 +2262,8 @@ def test_a_class_of_two_groups_has_the_larger_in_train_and_the_other_in_test(rat
 def test_add_places_a_new_class_of_two_groups_as_split_does(ratios):
     """add's rule is split's: a new class of two groups, the larger in train, the other in test
     (valid where test's ratio is 0); of two equal groups, either."""
-    from objrec.add_new import NewImage
-    from objrec.add_place import place_groups
+    from objrec.add.new import NewImage
+    from objrec.add.place import place_groups
     from objrec.config import SplitConfig
 
     other = "test" if ratios[2] else "valid"
@@ -2779,7 +2779,7 @@ def test_a_split_made_before_placement_was_recorded_is_read_as_placed_in_the_old
     provenance holds its record as written (1); ``add`` adds to it, its entry recording the order
     it placed its new photos in (2); ``--like`` keeps each of its images in its split, the new
     split placed (and recorded) in the new order."""
-    from objrec.add import add_images
+    from objrec.add.recipe import add_images
     from objrec.cli import main
     from objrec.manifest import read_split_record
     from objrec.provenance import split_state

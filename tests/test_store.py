@@ -388,7 +388,7 @@ def read_for_sha256(monkeypatch) -> list[Path]:
     file index hashes with ``file_index.hash_file_and_kind``, a first check or split with
     ``file_index.read_first``, split and add with ``sha256_file`` till 6 December 2026 (each
     module its own name)."""
-    import objrec.add_plan
+    import objrec.add.plan
     import objrec.check_decodes
     import objrec.file_index
     import objrec.split_source
@@ -401,7 +401,7 @@ def read_for_sha256(monkeypatch) -> list[Path]:
     monkeypatch.setattr(
         objrec.file_index, "hash_file_and_kind", counting(objrec.file_index.hash_file_and_kind)
     )
-    for module in (objrec.split_source, objrec.add_plan):
+    for module in (objrec.split_source, objrec.add.plan):
         if hasattr(module, "sha256_file"):
             monkeypatch.setattr(module, "sha256_file", counting(module.sha256_file))
     for module in (objrec.check_decodes, objrec.split_source):

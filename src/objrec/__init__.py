@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "split_folder": "objrec.split",
-    "add_images": "objrec.add",
+    "add_images": "objrec.add.recipe",
     "explore": "objrec.explore",
     "train": "objrec.train",
     "evaluate": "objrec.evaluate",
@@ -54,7 +54,7 @@ _EXPORTS = {
     "TqdmReporter": "objrec.progress",
     "load_run": "objrec.runs",
     "SplitResult": "objrec.split_result",
-    "AddResult": "objrec.add_result",
+    "AddResult": "objrec.add.result",
     "ExploreResult": "objrec.explore",
     "CheckResult": "objrec.check",
     "TrainResult": "objrec.run_record",

@@ -305,9 +305,9 @@ def _has(n: int) -> str:
 def _read_records(root: Path, result: CheckResult) -> None:
     """A split folder's ``split.json`` into ``result``; a killed add's files in no manifest row,
     and the add not in ``split.json``, noted with what lists them
-    (:func:`objrec.add_pending.unfinished_add`), not the files counted as if all were well.
+    (:func:`objrec.add.pending.unfinished_add`), not the files counted as if all were well.
     Nothing of it while another process holds the folder (an add running: it lists them)."""
-    from objrec.add_pending import PENDING, UnreadableNote, unfinished_add, unfinished_words
+    from objrec.add.pending import PENDING, UnreadableNote, unfinished_add, unfinished_words
     from objrec.locks import held_elsewhere
 
     result.split_record = read_split_record(root)
@@ -340,7 +340,7 @@ def _note_manifest(root: Path, by_split: dict[str, dict[str, list[Path]]], resul
     eye, and add would append its rows after the half row. Not while an add writes
     there, nor beside a killed add's note (its files in no row are said already), nor for a class
     gone (said already)."""
-    from objrec.add_pending import OLD_PENDING, PENDING
+    from objrec.add.pending import OLD_PENDING, PENDING
     from objrec.locks import held_elsewhere
     from objrec.manifest import MANIFEST, manifest_damage, manifest_listing
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from objrec.add_new import NewImage, check_class_name, refuse_overlap
+from objrec.add.new import NewImage, check_class_name, refuse_overlap
 from objrec.data import named_unknown
 from objrec.errors import ObjrecError
 from objrec.images import is_image_file, list_images

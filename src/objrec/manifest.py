@@ -28,7 +28,7 @@ MANIFEST_GROUP = "group"
 """The manifest's last column, after :data:`MANIFEST_COLUMNS`: the number of the group each image
 was kept together with (its duplicates, its burst, its group of a ``groups`` file), for
 ``evaluate`` to count distinct photos as the split kept them. ``add`` numbers its images so too
-(``add_plan._manifest_groups``). Absent from the manifests of splits before it, empty where an image
+(``add.plan._manifest_groups``). Absent from the manifests of splits before it, empty where an image
 ``add`` placed joins two groups (and in rows an ``add`` before 3 December 2026 appended):
 ``evaluate`` groups those images itself."""
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from objrec.add_pending import OLD_PENDING, PENDING
+from objrec.add.pending import OLD_PENDING, PENDING
 from objrec.data import SPLITS, run_checkpoint
 from objrec.errors import FULL_DISK, Interrupted, ObjrecError, ctrl_c_leaves, stops_held
 from objrec.file_index import DIGEST_CHARS, Copied, copy_and_record

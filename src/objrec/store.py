@@ -95,7 +95,7 @@ from objrec.file_index import (
 )
 from objrec.images import PIXEL_RULES, decoder_missing, register_heif_plugin
 from objrec.locks import lock_exclusively, take_lock
-from objrec.outputs import sync_folder as sync_folder  # add_pending's, runs'
+from objrec.outputs import sync_folder as sync_folder  # add.pending's, runs'
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")

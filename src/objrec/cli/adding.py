@@ -138,7 +138,7 @@ def refuse_bad_usage(new, ratios, settings: dict[str, Any]) -> None:
 def run_add(data, new, dry_run: bool, cache_dir, settings: dict[str, Any]) -> tuple[Any, list[str]]:
     """``add_images``'s result, with progress (hashing, then copying or linking) and a line
     while it waits for another add, and the warnings it logged."""
-    from objrec.add import add_images
+    from objrec.add.recipe import add_images
 
     reporter = RichReporter()
     verb = "copying" if settings["mode"] == "copy" else "linking"
@@ -379,10 +379,10 @@ def placement_note(result) -> str:
     "the new images of ... went partly to valid and test ..., as the data folder's own images
     are shared"). The own proportions as the counts they are (``placed toward the ratios
     0.5/0.24/0.25`` of 59/29/30 images sum to 0.99, which reads as a mistake), and the rule they
-    place by (``add_place``): 2 photos a class going to valid and test, none to train, "toward
+    place by (``add.place``): 2 photos a class going to valid and test, none to train, "toward
     train 152, valid 81, test 81", read as a contradiction where each class's valid and test,
     rounded from its new total, were short of one. Else ``--ratios``'s."""
-    from objrec.add_result import shared_classes
+    from objrec.add.result import shared_classes
 
     if not (result.own_ratios and result.data_images):
         return f"placed toward the ratios {ratios_text(result.ratios)} (train/valid/test, --ratios)"
@@ -405,7 +405,7 @@ def none_to_words(result) -> str:
     them, where a 0 would otherwise read as photos lost: each class's train already held its
     share (the rule :func:`placement_note` states), and ``--ratios 1 0 0`` puts them all in
     train, unless that note says so. "" where each such split got some, or nothing was placed."""
-    from objrec.add_result import shared_classes
+    from objrec.add.result import shared_classes
 
     totals = result.totals()  # in train, valid, test order, as the ratios
     if not any(totals.values()):
@@ -429,7 +429,7 @@ def ratios_text(ratios: Sequence[float]) -> str:
 def added_test_note(result) -> str | None:
     """When images went into test (what the user asked for, so said as information, not as a
     warning): scores before and after are on different test sets, and how to compare two runs."""
-    from objrec.add_result import test_note
+    from objrec.add.result import test_note
 
     note = test_note(result)
     return to_cli(note, add, {"data": shown(result.data)}) if note else None
@@ -437,8 +437,8 @@ def added_test_note(result) -> str | None:
 
 def add_warnings(result) -> list[str]:
     """What the user should know about an add, one sentence each (names as they are): the
-    library's (``add_result.add_warnings``), naming add's options, objrec's commands and DATA."""
-    from objrec.add_result import add_warnings as sentences
+    library's (``add.result.add_warnings``), naming add's options, objrec's commands and DATA."""
+    from objrec.add.result import add_warnings as sentences
 
     values = {"data": shown(result.data)}
     return [to_cli(sentence, add, values) for sentence in sentences(result)]

@@ -19,12 +19,12 @@ now are read):
 The images are copied (or linked), never moved, under names no file in the data folder has; each is
 written under a hidden temporary name and renamed, while the data folder is locked as ``split``
 locks its output, and ``manifest.csv`` (when there is one) gets their rows, each with its group
-as ``split`` records it (:mod:`objrec.add_plan`). NEW is only read.
+as ``split`` records it (:mod:`objrec.add.plan`). NEW is only read.
 
-The stages, each its own module: what the add is given (:mod:`objrec.add_new`, a labels table's
-photos :mod:`objrec.labels`), its plan (:mod:`objrec.add_plan`, placing by
-:mod:`objrec.add_place`), writing it (:mod:`objrec.add_write`, a killed add's repair
-:mod:`objrec.add_pending`), what it did and says (:mod:`objrec.add_result`).
+The stages, each its own module: what the add is given (:mod:`objrec.add.new`, a labels table's
+photos :mod:`objrec.labels`), its plan (:mod:`objrec.add.plan`, placing by
+:mod:`objrec.add.place`), writing it (:mod:`objrec.add.write`, a killed add's repair
+:mod:`objrec.add.pending`), what it did and says (:mod:`objrec.add.result`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from objrec.add_new import (
+from objrec.add.new import (
     NewImage,
     as_data_classes,
     checked_split_folder,
@@ -46,9 +46,9 @@ from objrec.add_new import (
     refuse_look_alike_classes,
     split_classes,
 )
-from objrec.add_pending import finish_killed_add
-from objrec.add_plan import Plan, plan_add
-from objrec.add_result import (
+from objrec.add.pending import finish_killed_add
+from objrec.add.plan import Plan, plan_add
+from objrec.add.result import (
     AddResult,
     add_warnings,
     left_out_by_split,
@@ -56,7 +56,7 @@ from objrec.add_result import (
     shared_note,
     test_note,
 )
-from objrec.add_write import AddProgress, write_added
+from objrec.add.write import AddProgress, write_added
 from objrec.cache_folder import store_dir, using_cache_dir
 from objrec.config import SplitConfig, settings
 from objrec.data import refuse_likely_misspelt

@@ -1,6 +1,6 @@
 """An add's plan, decided before anything is written: every file hashed (the data folder's
 through the feature store's file index), the new images grouped with their near-duplicates and
-bursts, placed (:mod:`objrec.add_place`), each given a free name in its class folder and its
+bursts, placed (:mod:`objrec.add.place`), each given a free name in its class folder and its
 manifest group, and all of it counted in an ``AddResult``."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from objrec.add_new import NewImage
-from objrec.add_place import class_counts, held_splits, own_ratios, place_groups
-from objrec.add_result import AddResult
+from objrec.add.new import NewImage
+from objrec.add.place import class_counts, held_splits, own_ratios, place_groups
+from objrec.add.result import AddResult
 from objrec.config import SplitConfig
 from objrec.copies import originals_first
 from objrec.data import SPLITS, class_dirs, present_splits

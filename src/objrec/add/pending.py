@@ -130,7 +130,7 @@ def finish_killed_add(data: Path, on_listed: Callable[[int], None] | None = None
     """The files a killed add wrote listed (:func:`unfinished_add`): their manifest rows
     appended, those not there yet, and its entry in the ``added`` of ``split.json``, unless it is
     there already. ``on_listed`` is told how many files it had written once the manifest lists
-    them (what a Ctrl-C then says: ``add_write.AddProgress``). Returns each of those files
+    them (what a Ctrl-C then says: ``add.write.AddProgress``). Returns each of those files
     (relative to ``data``) and the new image it was copied from (its row's ``source``): the
     repairing add tells them from copies of the data folder's photos."""
     found = unfinished_add(data)

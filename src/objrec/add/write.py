@@ -1,6 +1,6 @@
 """Writing an add's plan: each file under a hidden temporary name, then linked to its name,
 never over a file; the manifest gets the rows of the files written and ``split.json`` the add,
-even when a later file fails or Ctrl-C stops it, and :data:`objrec.add_pending.PENDING` covers a
+even when a later file fails or Ctrl-C stops it, and :data:`objrec.add.pending.PENDING` covers a
 kill. :class:`AddProgress` keeps what was written, for the sentence a Ctrl-C says."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from objrec.add_new import NewImage
-from objrec.add_pending import remove_pending, write_pending
-from objrec.add_plan import Plan
+from objrec.add.new import NewImage
+from objrec.add.pending import remove_pending, write_pending
+from objrec.add.plan import Plan
 from objrec.file_index import Copied, copy_and_record
 from objrec.leftovers import remove_leftovers
 from objrec.manifest import (
@@ -38,7 +38,7 @@ class AddProgress:
     """The data folder, as the caller named it."""
     repaired: int = 0
     """The files of an earlier, killed add that this one listed first
-    (:func:`objrec.add_pending.finish_killed_add`)."""
+    (:func:`objrec.add.pending.finish_killed_add`)."""
     total: int = 0
     """The files it is to write."""
     written: int = 0
