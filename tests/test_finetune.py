@@ -1,5 +1,6 @@
 """Fine-tuning the last blocks: exactly those train, at the intended learning rates."""
 
+import importlib
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -235,11 +236,12 @@ def test_ctrl_c_while_calibrating_the_tuned_model_writes_the_body_the_head_was_t
 
 @pytest.mark.slow
 def test_a_run_stopped_in_fine_tuning_or_its_calibration_resumes_after_its_last_tuned_epoch(
-    tmp_path, split_dir
+    tmp_path, split_dir, monkeypatch
 ):
     """A stop in fine-tuning's epochs, or in the calibration after them, kept none of them: a
     resume fine-tuned again from the head's end. Stopped after its first tuned epoch (epoch 2),
-    the run resumes after it, runs epochs 3 and 4 alone, is stopped while calibrating, resumes
+    the run resumes after it (a resume stopped before its epochs says so too), runs epochs 3 and
+    4 alone, is stopped while calibrating, resumes
     again with no tuned epoch to run, and ends with the model, calibration and losses of an
     uninterrupted run."""
     from objrec.errors import Interrupted
@@ -255,6 +257,10 @@ def test_a_run_stopped_in_fine_tuning_or_its_calibration_resumes_after_its_last_
     run = tmp_path / "run"
     with pytest.raises(Interrupted, match="goes on after fine-tuning's epoch 2"):
         train(split_dir, run, config, reporter=StopAfter(2))
+    with monkeypatch.context() as stopped, pytest.raises(Interrupted) as before_the_epochs:
+        stopped.setattr(importlib.import_module("objrec.train"), "prepare", ctrl_c)
+        train(split_dir, run, resume=True)  # said "fine-tuning ... starts again" (review58a M-1)
+    assert "goes on after fine-tuning's epoch 2" in str(before_the_epochs.value)
     resumed = StopInCalibration()
     with pytest.raises(Interrupted, match="goes on after fine-tuning's epoch 4"):
         train(split_dir, run, resume=True, reporter=resumed)
@@ -1141,6 +1147,10 @@ def test_fine_tuning_trains_the_top_its_cut_s_pass_split_off_the_body(
     with pytest.raises(StopAtFineTuning):
         train(split_dir, tmp_path / "run", barely_trained_then_tuned())
     assert len(splits) == 1 and len(trained) == 1 and trained[0] is splits[0][1]
+
+
+def ctrl_c(*args, **kwargs):
+    raise KeyboardInterrupt
 
 
 class StopAtFineTuning(Exception):

@@ -262,6 +262,30 @@ def test_ctrl_c_in_the_calibration_after_a_short_fit_can_be_resumed(
     assert (tmp_path / "run" / BEST).exists() and not (tmp_path / "run" / LAST).exists()
 
 
+@pytest.mark.slow
+def test_ctrl_c_before_a_resumed_run_s_epochs_says_the_epoch_its_state_holds(
+    tmp_path, split_dir, tiny_config, monkeypatch
+):
+    """A run stopped after epoch 2 of 6, resumed and stopped again before its epochs went on
+    (computing features, quantizing again) said it was interrupted "after the head's epochs"
+    and that fine-tuning "starts again": its state holds epoch 2 of the head's fit (review58a
+    M-1). It says so, and the resume it advises goes on after it."""
+    tiny_config.patience, tiny_config.epochs = 100, 6
+    run = tmp_path / "run"
+    with pytest.raises(Interrupted, match="after epoch 2"):
+        train(split_dir, run, tiny_config, reporter=StopAt(3))
+    with monkeypatch.context() as stopped:
+        stopped.setattr(importlib.import_module("objrec.train"), "prepare", ctrl_c)
+        with pytest.raises(Interrupted) as caught:
+            train(split_dir, run, resume=True)
+    said = str(caught.value)
+    assert said.startswith("interrupted after epoch 2;") and "`resume=True`" in said, said
+    assert "head's epochs" not in said and "starts again" not in said
+    assert caught.value.values == {"resume": str(run), "data": str(split_dir)}
+    assert last_epoch(run) == 2
+    assert len(train(split_dir, run, resume=True).history) == 6
+
+
 def last_epoch(run):
     return load_training_state(run / LAST).progress.epoch
 

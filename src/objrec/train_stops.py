@@ -67,7 +67,8 @@ def said_on_a_stop_outside_epochs(
             raise
         ours = resumed or state_stamp(Path(out)) not in (None, before)
         stored = rows_since(config.cache_dir, rows)  # this process's
-        said = interrupted_outside_epochs(data_dir, out, ours, *stored, world=world)
+        tuned = tuned_epoch(Path(out)) if ours else None
+        said = interrupted_outside_epochs(data_dir, out, ours, *stored, world=world, tuned=tuned)
         raise with_copy_left(said, stop) from None
 
 
@@ -117,6 +118,20 @@ def tuned_epoch(out: Path) -> int | None:
     except ObjrecError:
         return None
     return progress.epoch if progress is not None else None
+
+
+def head_epoch_in_fit(out: Path) -> int | None:
+    """The head's last epoch the training state in ``out`` holds where the head's fit was not
+    over then (neither stopped early nor at its ``epochs``): a resume goes on with the head's
+    epochs after it. None where it was over, or no state can be read."""
+    try:
+        meta, progress = read_training_progress(out / LAST)
+    except ObjrecError:
+        return None
+    config = meta.train_config
+    if progress.stopped_early or progress.finetune is not None or config is None:
+        return None
+    return progress.epoch if progress.epoch < config.epochs else None
 
 
 @contextmanager
@@ -178,7 +193,9 @@ def interrupted_outside_epochs(
 ) -> Interrupted:
     """What Ctrl-C before the head's first epoch, or after its last (fine-tuning, calibrating),
     leaves and how to go on; ``saved``: this run's training state is in ``out`` (written by this
-    train, or the resumed run's own); ``stored``: feature rows this train wrote into the store
+    train, or the resumed run's own), said as what it holds: a resumed run stopped before its
+    head's epochs went on is after the state's last epoch, not after the head's epochs
+    (:func:`head_epoch_in_fit`); ``stored``: feature rows this train wrote into the store
     (none while it was still making the int8 copy of the body, say); ``earlier``: those of its
     image views it found there already, stored by earlier commands; ``summary``: the run as
     written then (:func:`save_after_the_head`), which ``train --json`` prints; ``tuned``: the
@@ -186,24 +203,35 @@ def interrupted_outside_epochs(
     asked for, starts again)."""
     if world.distributed and not saved:
         return interrupted_rank(stored, world)
-    out = Path(out)
     if saved:
-        best = f"the head's best model is in {out / BEST} and " if summary is not None else ""
-        goes_on = (
-            f", which goes on after fine-tuning's epoch {tuned}"
-            if tuned is not None
-            else " (fine-tuning, if asked for, starts again)"
-        )
-        return Interrupted(
-            f"interrupted after the head's epochs; {best}its training state is in {out / LAST}: "
-            f"continue it with `resume=True`{goes_on}",
-            values={"resume": str(out), "data": str(data_dir)},
-            summary=summary,
-        )
+        return state_kept(data_dir, Path(out), summary, tuned)
     head = "interrupted before the head's first epoch ended: nothing of the run was saved"
     if not stored and not earlier:
         return Interrupted(f"{head}, and no features of its images were stored or found yet")
     return Interrupted(f"{head}, but {kept_features(stored, earlier)}")
+
+
+def state_kept(
+    data_dir: Path | str, out: Path, summary: dict | None, tuned: int | None
+) -> Interrupted:
+    """:func:`interrupted_outside_epochs` where this run's training state is in ``out``, said as
+    what it holds: the head's last epoch where its fit was not over (:func:`head_epoch_in_fit`:
+    a resumed run stopped before its epochs went on), else the head's epochs and, ``tuned``,
+    fine-tuning's last epoch; ``summary``: the run as written then."""
+    values = {"resume": str(out), "data": str(data_dir)}
+    state = f"its training state is in {out / LAST}: continue it with `resume=True`"
+    epoch = head_epoch_in_fit(out)
+    if epoch is not None:
+        return Interrupted(f"interrupted after epoch {epoch}; {state}", values=values)
+    best = f"the head's best model is in {out / BEST} and " if summary is not None else ""
+    goes_on = (
+        f", which goes on after fine-tuning's epoch {tuned}"
+        if tuned is not None
+        else " (fine-tuning, if asked for, starts again)"
+    )
+    return Interrupted(
+        f"interrupted after the head's epochs; {best}{state}{goes_on}", values, summary=summary
+    )
 
 
 def kept_features(stored: int, earlier: int) -> str:
