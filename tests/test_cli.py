@@ -6227,7 +6227,7 @@ def test_train_s_last_line_says_in_plain_words_what_its_feature_seconds_went_to(
     trained_run, capsys
 ):
     """It said '(4s frozen features, int8 body, 2s of it making the int8 body)'; then "2s of it
-    making its int8 copy" on every warm retrain, where the copy made once per cache folder is
+    making its int8 copy" on every warm retrain, where the copy made once per network and cache folder is
     found (the body's fingerprint, its key, taking those seconds); then "made once per
     cache folder and found after", where "found after" was unclear."""
     from types import SimpleNamespace
@@ -6246,8 +6246,8 @@ def test_train_s_last_line_says_in_plain_words_what_its_feature_seconds_went_to(
     said = " ".join(capsys.readouterr().out.split())
     assert (
         "10s in all (4s computing features with the pretrained network in 8-bit integers (int8), "
-        "2s of it getting its int8 copy, which the first run with a cache folder makes and later "
-        "runs load from it) model saved to" in said
+        "2s of it getting its int8 copy, made once per network and cache folder and loaded by "
+        "later runs) model saved to" in said
     )
     tuned = Precision(
         body=Settled("fp32", "fine-tuning was kept: its tuned blocks run in fp32"), head=head

@@ -107,12 +107,12 @@ def test_predict_s_progress_moves_during_a_folder_of_20_photos(tmp_path, trained
 
 
 @pytest.mark.slow
-def test_getting_an_int8_model_ready_names_openvino_s_compile_once_per_cache_folder(
+def test_getting_an_int8_model_ready_names_openvino_s_compile_once_per_network_and_cache_folder(
     tmp_path, trained_run
 ):
     """a share recipient's first predict said "getting the model ready" for 18 s,
     not what it did. For a body OpenVINO runs, it names OpenVINO compiling the 8-bit networks,
-    once per cache folder, and the next predict loading what it compiled."""
+    once per network and cache folder, and the next predict loading what it compiled."""
     pytest.importorskip("openvino")
     from .conftest import TaskRecorder
     from .test_inference import int8_copy
@@ -127,7 +127,7 @@ def test_getting_an_int8_model_ready_names_openvino_s_compile_once_per_cache_fol
         said += [t for t in reporter.tasks if t.startswith("getting the model ready")]
     assert said == [
         "getting the model ready: compiling the 8-bit networks for this CPU in OpenVINO (once "
-        "per cache folder)",
+        "per network and cache folder)",
         "getting the model ready: loading the 8-bit networks OpenVINO compiled for this CPU",
     ]
 

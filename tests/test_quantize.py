@@ -1,5 +1,6 @@
 """The int8 frozen pass: calibrated, cached, carried by the checkpoint, and the same everywhere."""
 
+import ast
 import importlib
 import json
 import logging
@@ -33,6 +34,7 @@ from objrec.quantize import (
     QUANTIZE_STEPS,
     QUANTIZING,
     WRITE_STEPS,
+    CopyStopped,
     QuantConfig,
     QuantizedBody,
     calibration_sample,
@@ -139,7 +141,7 @@ def test_ctrl_c_in_the_int8_copy_says_how_far_it_got_and_that_it_starts_over(
 ):
     """Ctrl-C in a first train's int8 copy said "nothing of the run was saved, and no features
     of its images were stored or found yet": not that the copy (its longest step, 55 s in)
-    starts over, nor that it is made once per cache folder."""
+    starts over, nor that it is made once per network and cache folder."""
     import objrec.quantize
 
     def stopped(fp32_path, out, batches, config, advance, say):
@@ -157,8 +159,34 @@ def test_ctrl_c_in_the_int8_copy_says_how_far_it_got_and_that_it_starts_over(
         "interrupted before the head's first epoch ended: nothing of the run was saved, and no "
         "features of its images were stored or found yet; the 8-bit (int8) copy of the "
         f"pretrained weights was 4 of {steps} steps done and starts over next time: it is made "
-        "once per cache folder, so let it finish once and every later train skips it"
+        "once per network and cache folder, so let it finish once and every later train of these "
+        "networks skips it"
     )
+
+
+def test_the_int8_copy_is_said_to_be_made_once_per_network_and_cache_folder():
+    """train said "making the 8-bit (int8) copy of the pretrained weights (once per cache
+    folder)" and "which the first run with a cache folder makes", where the README says once per
+    network and cache folder, as the int8 graph is kept by each body's fingerprint (another
+    --backbone makes its own; newcomer58, 5). Every place objrec says it, it says the README's
+    words, and none of the old ones is left in its code."""
+    from objrec.cli.training import INT8_ONCE
+    from objrec.report import once_words
+
+    from .conftest import source_nodes
+
+    once = "once per network and cache folder"
+    for said in (QUANTIZING, CopyStopped(4, 40).said(), INT8_ONCE, once_words(89.0)):
+        assert once in said
+    stale = ("once per cache folder", "first run with a cache folder")
+    left = [
+        (str(path), node.value[:60])
+        for path, nodes in source_nodes()
+        for node in nodes
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        if any(words in " ".join(node.value.split()) for words in stale)
+    ]
+    assert left == []
 
 
 def test_an_int8_body_is_named_int8_whichever_command_stores_its_features(tmp_path, tiny):
@@ -469,7 +497,7 @@ def test_quantizing_the_body_is_shown_as_a_task_until_the_graph_is_cached(
     )
     assert shown.tasks.count(QUANTIZING) == 1
     said = [r.getMessage() for r in caplog.records if r.name == "objrec.quantize"]
-    assert "once per cache folder (about half a minute on 2 idle cores" in said[0]  # a one-time
+    assert "once per network and cache folder (about half a minute on 2 idle" in said[0]  # one-time
     assert re.fullmatch(
         r"int8 body calibrated in \d+\.\d s \(once: later runs reuse it\)", said[-1]
     )

@@ -150,14 +150,15 @@ def test_the_report_s_training_time_says_what_it_counts_beside_train_s_in_all():
 
 def test_the_training_wall_time_says_the_int8_copy_is_made_once():
     """A first run's report said "Training took 128 s (...; image features 124.3 s, ...)" where
-    train had said 89 s of it went to the int8 copy, made once per cache folder (newcomer52, 12):
+    train had said 89 s of it went to the int8 copy, made once per network and cache folder
+    (newcomer52, 12):
     the reader thought 267 images cost 124 s. It says so as train does."""
     seconds = {"features": 124.3, "fit": 2.1, "calibrate": 0.6, "quantize": 89.04, "total": 128}
     counts = {"computed": 267, "from_store": 0, "unreadable": 0, "hashed": 267}
     assert wall_time_words({"seconds": seconds, "frozen_pass": counts}).endswith(
         "image features 124.3 s, head fit 2.1 s, calibration 0.6 s; 89.0 s of the image features "
-        "went to the body's int8 copy, which the first run with a cache folder makes and later "
-        f"runs load from it; {WALL_TIME_LEAVES}"
+        "went to the body's int8 copy, made once per network and cache folder and loaded by "
+        f"later runs; {WALL_TIME_LEAVES}"
     )
     seconds["quantize"] = 0.4  # a warm retrain loads the copy: nothing to say
     assert "int8" not in wall_time_words({"seconds": seconds, "frozen_pass": counts})

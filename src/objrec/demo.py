@@ -39,7 +39,8 @@ DEMO_CONFIG = TrainConfig(precision="fp32")
 """The defaults (``min_delta`` 0.001 among them, which the demo set itself before it was train's
 default: on the easy sample a loss creeping towards zero by a hair each epoch would never let
 early stopping fire), except that the body runs in fp32: on the sample's 180 image views an int8
-body would save a few seconds and cost about 20 s to quantize (once per cache folder) first."""
+body would save a few seconds and cost about 20 s to quantize (once per network and cache folder)
+first."""
 
 
 def sample_dir() -> Path:

@@ -438,8 +438,8 @@ class Recognizer:
     def ready_words(self, images: int) -> str:
         """What :meth:`get_ready` does for a first batch of ``images`` images, in a few words for
         its progress line: a share recipient's first predict is told that OpenVINO compiles the
-        8-bit networks, once per cache folder, not 18 s of "getting the model ready". The
-        body's session is opened to tell (OpenVINO reading the graph)."""
+        8-bit networks, once per network and cache folder, not 18 s of "getting the model
+        ready". The body's session is opened to tell (OpenVINO reading the graph)."""
         body = self.model.body
         on_engine = self.runtime == "torch" and self.device.type == "cpu"
         if not (isinstance(body, QuantizedBody) and on_engine):
@@ -448,7 +448,10 @@ class Recognizer:
         if not isinstance(session, OpenVinoModel):
             return "preparing the 8-bit networks in ONNX Runtime"
         if session.saved(session.static_batch(images)) is None:
-            return "compiling the 8-bit networks for this CPU in OpenVINO (once per cache folder)"
+            return (
+                "compiling the 8-bit networks for this CPU in OpenVINO "
+                "(once per network and cache folder)"
+            )
         return "loading the 8-bit networks OpenVINO compiled for this CPU"
 
     def open(self, source: str | Path | bytes) -> Image.Image:

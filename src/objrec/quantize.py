@@ -7,11 +7,11 @@ it to measure each activation's range (the calibration) and writes an int8 graph
 one. The calibration images are the 120 photos of objrec's built-in sample (24 of each of five
 Caltech-101 classes, ``objrec/sample``, the ones ``objrec demo`` trains on), never the user's
 training images: the int8 graph depends only on the body, the preprocessing and the quantization
-settings, so it is made once per cache folder and body and cached, and adding, removing or
-relabelling training images keeps it, and with it every stored feature. ``QuantizedBody`` wraps
-that graph as a frozen module: its state holds the graph bytes (and the fp32 body it came from),
-so a checkpoint carries exactly the body that produced the training features, and ``evaluate``,
-``predict``, ``serve`` and ``export`` run it.
+settings, so it is made once per network (body) and cache folder and cached, and adding,
+removing or relabelling training images keeps it, and with it every stored feature.
+``QuantizedBody`` wraps that graph as a frozen module: its state holds the graph bytes (and the
+fp32 body it came from), so a checkpoint carries exactly the body that produced the training
+features, and ``evaluate``, ``predict``, ``serve`` and ``export`` run it.
 """
 
 from __future__ import annotations
@@ -361,7 +361,9 @@ def calibration_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
-QUANTIZING = "making the 8-bit (int8) copy of the pretrained weights (once per cache folder)"
+QUANTIZING = (
+    "making the 8-bit (int8) copy of the pretrained weights (once per network and cache folder)"
+)
 """The task shown while an int8 graph is made (it is cached afterwards), counting its steps."""
 WRITE_STEPS = 10
 """Steps the int8 graph's writing counts for in the task :data:`QUANTIZING`, as long as about
@@ -393,8 +395,8 @@ class CopyStopped(KeyboardInterrupt):
         """What the stop left of the copy, one clause."""
         return (
             f"the 8-bit (int8) copy of the pretrained weights was {self.done} of {self.total} "
-            "steps done and starts over next time: it is made once per cache folder, so let it "
-            "finish once and every later train skips it"
+            "steps done and starts over next time: it is made once per network and cache folder, "
+            "so let it finish once and every later train of these networks skips it"
         )
 
 
@@ -456,8 +458,8 @@ def make_int8_graph(
     (data, config), (chosen, fp32, path) = settings, where
     folder = path.parent
     log.info(
-        "calibrating the int8 body on %s, once per cache folder (about half a minute on 2 idle "
-        "cores, a few minutes on busy ones): kept in %s for later runs",
+        "calibrating the int8 body on %s, once per network and cache folder (about half a minute "
+        "on 2 idle cores, a few minutes on busy ones): kept in %s for later runs",
         plural(len(chosen), "image"),
         folder,
     )

@@ -631,8 +631,8 @@ def once_words(quantize: float) -> str:
     """The int8 copy's share of the features' seconds, as ``train`` says it: a first run's
     "Training took 128 s ... image features 124.3 s" hid the 89 s of a copy later runs load."""
     return (
-        f"{quantize:.1f} s of the image features went to the body's int8 copy, which the first "
-        "run with a cache folder makes and later runs load from it"
+        f"{quantize:.1f} s of the image features went to the body's int8 copy, made once per "
+        "network and cache folder and loaded by later runs"
     )
 
 

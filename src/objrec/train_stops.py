@@ -43,7 +43,7 @@ run's record so far) and returns that state, None when there is none of this run
 
 def with_copy_left(said: Interrupted, stop: KeyboardInterrupt) -> Interrupted:
     """``said``, and what a stop in the int8 copy of the body left of it (``CopyStopped``): it
-    starts over, and is made once per cache folder."""
+    starts over, and is made once per network and cache folder."""
     if not isinstance(stop, CopyStopped):
         return said
     return Interrupted(f"{said}; {stop.said()}", said.values, said.summary, said.left)

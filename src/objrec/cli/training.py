@@ -524,7 +524,7 @@ def in_all(seconds: RunSeconds, waited: Waited | None) -> str:
     return f"{waited.until_now():.0f}s in all ({starting}"
 
 
-INT8_ONCE = ", which the first run with a cache folder makes and later runs load from it"
+INT8_ONCE = ", made once per network and cache folder and loaded by later runs"
 """Of the seconds train spent on its int8 copy: a warm retrain's 1-2 s find the copy (the fp32
 body's fingerprint is its key), so the words say the copy is made once and loaded after, not
 "making its int8 copy" (as if made again) nor "found after" (unclear)."""
