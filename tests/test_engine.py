@@ -559,6 +559,28 @@ def test_a_fine_tuning_fit_the_limit_stopped_names_finetune_epochs(caplog):
     assert warned.endswith("; more --finetune-epochs may give a better model")  # said --epochs 8
 
 
+def test_a_fine_tuning_fit_s_stop_line_names_finetune_epochs(caplog):
+    """Fine-tuning's INFO stop line named its ``epochs``, the head's epochs added (review58a
+    L-3: "epochs=28" for ``epochs`` 25 and ``finetune_epochs`` 3): it names the limit that
+    stopped it, as the warning does."""
+    import logging
+
+    from objrec.engine import log_stop
+
+    stopper = EarlyStopping(patience=5)
+    stopper.best_epoch, stopper.bad_epochs = 25, 3
+    history = [{"epoch": e, "valid_loss": 1.0} for e in range(1, 29)]
+    state = FitState(stopper=stopper, epoch=28, history=history, began_from=25)
+    with caplog.at_level(logging.INFO, logger="objrec.engine"):
+        log_stop(state, 28, limit=("finetune_epochs", 3))
+        log_stop(state, 28)
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert lines == [
+        "stopped at the epoch limit, finetune_epochs=3; the best epoch, 25, is kept",
+        "stopped at the epoch limit, epochs=28; the best epoch, 25, is kept",
+    ]
+
+
 @pytest.mark.parametrize("head_best", [26, 31])
 def test_a_fine_tuning_that_never_beat_the_heads_best_warns_of_nothing(caplog, head_best):
     """A fit started from the head's best (its patience count at 0, as fine-tuning starts) that

@@ -363,7 +363,8 @@ def log_stop(
     A fit that started from another's best and never beat it (fine-tuning, whose patience count
     starts at 0 after the head's best epoch) gets no such warning: neither its limit nor
     ``patience`` is why its best epoch is the head's, and its caller says what the run keeps."""
-    log.info("%s; the best epoch, %d, is kept", stop_reason(state, epochs), state.best_epoch)
+    reason = stop_reason(state, epochs, limit)
+    log.info("%s; the best epoch, %d, is kept", reason, state.best_epoch)
     if never_improved(state):
         return
     if state.history and not state.stopped_early and state.epoch >= epochs and world.main:
@@ -456,11 +457,14 @@ def improved_lately(best: int, ran: int, patience: int) -> bool:
     return ran - best < min(patience, config.PATIENCE)
 
 
-def stop_reason(state: FitState, epochs: int) -> str:
-    """Why the fit stopped: early stopping, or the epoch limit."""
+def stop_reason(state: FitState, epochs: int, limit: tuple[str, int] | None = None) -> str:
+    """Why the fit stopped: early stopping, or the epoch limit, named by the setting that set it
+    (``limit``: its name and value, default ``epochs``; fine-tuning's ``epochs`` has the head's
+    added)."""
     if state.stopped_early:
         return f"stopped early at epoch {state.epoch}: the validation loss stopped improving"
-    return f"stopped at the epoch limit, epochs={epochs}"
+    name, value = limit or ("epochs", epochs)
+    return f"stopped at the epoch limit, {name}={value}"
 
 
 def starting_state(
