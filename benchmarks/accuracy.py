@@ -21,7 +21,7 @@ from pathlib import Path
 from objrec.config import TrainConfig
 from objrec.evaluate import evaluate
 from objrec.run_record import RunSeconds
-from objrec.split import split_folder
+from objrec.split.recipe import split_folder
 from objrec.train import train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from objrec.audit.heads import head_epochs
 from objrec.audit.recipe import AuditConfig, audit
-from objrec.split import split_folder
+from objrec.split.recipe import split_folder
 
 SPLIT = Path("/work/splits/s0")
 """The default ``--split``: the team's split seed 0 of the 100-class protocol (README.md)."""

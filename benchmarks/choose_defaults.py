@@ -37,7 +37,7 @@ from objrec.features import cached_features
 from objrec.frozen import FrozenBody
 from objrec.model import build_head
 from objrec.quantize import quantize_body
-from objrec.split import split_folder
+from objrec.split.recipe import split_folder
 from objrec.train import seed_everything, training_loss
 from objrec.views import ViewSpec
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from objrec.data import class_dirs
-from objrec.split import split_folder
+from objrec.split.recipe import split_folder
 
 CALTECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "caltech101"
 

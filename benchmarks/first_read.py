@@ -2,7 +2,7 @@
 against an earlier source tree; and what reading each photo once would save.
 
 A first check and a first split read each photo twice: once for its SHA-256
-(``split_source.hash_all``), once to decode it (check's contrast, split's image facts). The
+(``split.source.hash_all``), once to decode it (check's contrast, split's image facts). The
 ``reads`` part measures, in this process, the CPU seconds of check's two passes over every photo
 (hash the file, then decode the file) against one pass reading each photo's bytes once, hashing
 them and decoding them from memory (``images.open_image(data, from_file=True)``, as the feature
@@ -101,7 +101,7 @@ def reads(data: Path, repeats: int, lock: Path | None) -> None:
     """CPU seconds (user and system) of each of :func:`passes` over every photo of ``data``,
     medians of ``repeats`` rounds (the order turned each round)."""
     sys.path.insert(0, str(HERE))
-    from objrec.split_source import class_files
+    from objrec.split.source import class_files
 
     paths = [p for files in class_files(data, [])[0].values() for p in files]
     runs = passes(paths)

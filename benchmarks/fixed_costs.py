@@ -32,7 +32,7 @@ Needs a store holding every feature of DATA and the int8 graph of the default bo
   fingerprints are checked equal.
 * ``imports``: a new Python importing ``objrec.cli`` and ``objrec.train``, as ``objrec train``
   does before its work, with (before) and without (now) what a train does not run: ``check``
-  (``--strict``'s), ``near_pairs`` and ``split_source`` (``cache --prune``'s), which they
+  (``--strict``'s), ``near_pairs`` and ``split.source`` (``cache --prune``'s), which they
   imported until ``train`` and ``cache`` imported them where they are used.
 * ``run files``: ``runs.write_run`` of the split's model and an 18-epoch history into a folder,
   ``curves.png`` drawn in the calling thread after the model's write (before) and in a thread of
@@ -240,7 +240,7 @@ def imports():
     """A new Python's imports of a train's start, with the modules it no longer imports (before)
     and without them (now)."""
     train = "import objrec.cli, objrec.train"
-    earlier = f"{train}, objrec.check, objrec.near_pairs, objrec.split_source"
+    earlier = f"{train}, objrec.check, objrec.near_pairs, objrec.split.source"
     before = lambda: subprocess.run([sys.executable, "-c", earlier], check=True)  # noqa: E731
     now = lambda: subprocess.run([sys.executable, "-c", train], check=True)  # noqa: E731
     return before, now

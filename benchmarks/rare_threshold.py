@@ -54,7 +54,7 @@ from objrec.config import TrainConfig
 from objrec.data import Sample, scan_class_folder
 from objrec.features import cached_features
 from objrec.frozen import FrozenBody, PassSettings
-from objrec.split import split_folder
+from objrec.split.recipe import split_folder
 from objrec.thresholds import choose_threshold
 from objrec.views import ViewSpec
 

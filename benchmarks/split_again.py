@@ -39,7 +39,7 @@ def main() -> None:
         os.environ["OBJREC_CACHE"] = str(Path(folder) / "cache")
         from objrec import facts_store, near_pairs
         from objrec.cache_folder import default_cache_dir, store_dir
-        from objrec.split import split_folder
+        from objrec.split.recipe import split_folder
         from objrec.store import FeatureStore
 
         facts = default_cache_dir() / facts_store.FACTS_FILE

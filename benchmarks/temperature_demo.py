@@ -29,7 +29,7 @@ from objrec.data import scan_class_folder
 from objrec.demo import DEMO_CONFIG, sample_dir
 from objrec.inference import Recognizer
 from objrec.progress import SILENT
-from objrec.split import split_folder
+from objrec.split.recipe import split_folder
 from objrec.train import train
 
 

@@ -41,7 +41,7 @@ from objrec.calibration import (
     temperature_fit,
 )
 from objrec.inference import Recognizer
-from objrec.split import split_folder
+from objrec.split.recipe import split_folder
 from objrec.train import train
 
 LEFT_OUT = {"BACKGROUND_Google", "Faces", "Faces_easy"}

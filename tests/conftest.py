@@ -390,7 +390,7 @@ def made_once(request: pytest.FixtureRequest, name: str, make: Callable[[Path], 
 @pytest.fixture(scope="session")
 def class_folder_template(request) -> Path:
     """``make_class_folder``'s images (``photos``) and their image facts (``cache``), made once."""
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
 
     def make(root: Path) -> None:
         with own_cache(root / "cache"):
@@ -422,7 +422,7 @@ def known_facts(class_folder_template) -> None:
 def sample_facts(request) -> Path:
     """A cache holding the image facts of the built-in sample, measured once."""
     from objrec.demo import sample_dir
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
 
     def make(root: Path) -> None:
         with own_cache(root / "cache"):
@@ -498,7 +498,7 @@ def trained_once(request, class_folder_template) -> Path:
     provenance names (a commit landed while the suite runs moves the checkout on)."""
     import torch
 
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
     from objrec.train import train
 
     def make(root: Path) -> None:
@@ -624,7 +624,7 @@ def sample_run(request, sample_facts) -> tuple[Path, Path]:
     import torch
 
     from objrec.demo import sample_dir
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
     from objrec.train import train
 
     def make(root: Path) -> None:

@@ -75,7 +75,7 @@ def test_adding_a_class_the_split_left_out_says_so(tmp_path, image_folder, known
     """`split PHOTOS data --classes red green`, then `add data PHOTOS` to bring in new photos:
     blue, left out by the split, came in too without a word (so did Faces after the protocol's
     --exclude). A new class an --exclude did not name is not named."""
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
 
     split_folder(image_folder, tmp_path / "data", classes=["red", "green"])
     new_images(image_folder, "purple", 3, PURPLE, seed=700)
@@ -115,7 +115,7 @@ def test_a_new_class_of_two_photos_gets_one_in_train_at_the_folders_own_ratios(t
     """A split of classes of 15 photos holds 7/4/4 of each (0.47/0.27/0.27), add's default
     ratios: a new class of two photos went one to valid, one to test, none to train, and
     `train` then refused it ('a validation class it has no training images of')."""
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
 
     src = tmp_path / "src"
     for c, (name, colour) in enumerate({"red": (200, 40, 40), "blue": (40, 40, 200)}.items()):
@@ -325,7 +325,7 @@ def test_a_file_the_plan_did_not_see_is_never_replaced(tmp_path, split_dir, monk
 
 @pytest.mark.slow
 def test_the_default_ratios_are_the_data_folders_own(tmp_path, image_folder, capsys):
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
 
     split_folder(image_folder, tmp_path / "d", ratios=(0.8, 0.2, 0.0), seed=0)
     new = new_images(tmp_path / "new", "red", 5)
@@ -1334,7 +1334,7 @@ def test_a_new_class_of_two_groups_is_told_where_each_went_as_split_tells_it(tmp
     add said it had "fewer than 3 distinct images", which split now says only of a class that
     cannot fill every split; ``--json`` names it in ``two_group_classes``."""
     from objrec.cli.adding import add_json
-    from objrec.split_result import two_groups_sentence
+    from objrec.split.result import two_groups_sentence
 
     folder = tmp_path / "new" / "purple"
     folder.mkdir(parents=True)

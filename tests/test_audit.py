@@ -2075,7 +2075,7 @@ def test_where_auto_settles_on_int8_the_audit_reads_the_int8_features_train_stor
     import objrec.audit.inventory
     import objrec.features
     import objrec.precision
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
     from objrec.train import train
 
     from .conftest import make_class_folder, tiny_train_config

@@ -11,7 +11,7 @@ from objrec import bursts
 from objrec.add.recipe import add_images
 from objrec.bursts import CameraTime, camera_times, parse_time
 from objrec.facts_store import prune_kept
-from objrec.split import split_folder
+from objrec.split.recipe import split_folder
 
 from .test_audit import pattern
 
@@ -389,7 +389,7 @@ def test_a_class_made_one_burst_by_a_clock_that_did_not_tick_is_said_to_be_one()
     The warning names bursts as what the class counts by, such a clock, and how to turn them off."""
     from objrec.cli import cli
     from objrec.cli.messages import to_cli
-    from objrec.split_result import SplitResult, split_warnings
+    from objrec.split.result import SplitResult, split_warnings
 
     counts = {"trap": {"train": 15, "valid": 0, "test": 0}, "dog": {"train": 5, "valid": 2}}
     burst = [[f"trap/{k}.jpg" for k in range(15)], ["dog/a.jpg", "dog/b.jpg"]]
@@ -407,7 +407,7 @@ def test_split_says_photos_with_a_time_but_no_camera_have_a_time(tmp_path):
     """A camera trap's photos copied by software that strips Make and Model keep their EXIF time:
     split said "none of the 8 images has an EXIF camera time", which the ecologist's EXIF viewer
     contradicted. It now says they have a time and name no camera, which a burst needs."""
-    from objrec.split_result import untimed_sentence
+    from objrec.split.result import untimed_sentence
 
     src = tmp_path / "photos"
     for c, name in enumerate(("cat", "dog")):
@@ -431,7 +431,7 @@ def test_split_says_photos_with_a_time_but_no_camera_have_a_time(tmp_path):
 def test_split_says_none_has_a_camera_time_when_some_have_a_time_and_none_a_camera():
     """Every image without a camera time, some of them with a time but no camera: split read
     "10 of 10 images have no EXIF camera time (8 a time but no camera)"."""
-    from objrec.split_result import untimed_which
+    from objrec.split.result import untimed_which
 
     assert untimed_which(10, 8, 10) == (
         "none of the 10 images has an EXIF camera time (8 a time but no camera)"

@@ -2847,7 +2847,7 @@ def test_split_names_a_killed_splits_staging_folder_in_the_clis_terms(
     hour_ago = time.time() - 3600
     os.utime(killed, (hour_ago, hour_ago))
     handler = SentenceHandler()  # as `objrec` installs it (pytest's own handler comes first here)
-    log = logging.getLogger("objrec.split_out")
+    log = logging.getLogger("objrec.split.out")
     log.addHandler(handler)
     try:
         code, _, err = run(capsys, "split", image_folder, out)
@@ -2871,7 +2871,7 @@ def test_split_into_a_folder_of_only_a_killed_splits_staging_folder_says_so_once
     hour_ago = time.time() - 3600
     os.utime(killed, (hour_ago, hour_ago))
     handler = SentenceHandler()  # as `objrec` installs it (pytest's own handler comes first here)
-    log = logging.getLogger("objrec.split_out")
+    log = logging.getLogger("objrec.split.out")
     log.addHandler(handler)
     try:
         code, _, err = run(capsys, "split", image_folder, out, "--strict")
@@ -3913,7 +3913,7 @@ def test_one_class_is_warned_of_by_check_and_split_and_refused_by_train(capsys, 
 def test_a_class_named_unknown_is_refused_by_train_and_said_by_check_and_split(capsys, tmp_path):
     """A class folder named unknown trained, and predict's answer "unknown" (an image like none
     of the classes) could not be told from that class's."""
-    from objrec.split_result import SplitResult, split_warnings
+    from objrec.split.result import SplitResult, split_warnings
 
     for split in ("train", "valid"):
         make_class_folder(tmp_path / "data" / split, per_class=2, classes=("red", "blue"))
@@ -4639,7 +4639,7 @@ def test_split_s_lines_write_every_count_with_thousands_separators(capsys, tmp_p
     """1,100 copies of one photo: split said '1,100 duplicate files kept together ... (1100
     identical, 0 alike ...) ... a/0.png = a/copy0.png and 1099 more', two ways in one line."""
     from objrec.cli.data import print_split
-    from objrec.split_result import SplitResult
+    from objrec.split.result import SplitResult
 
     copies = [f"a/copy{k}.png" for k in range(1100)]
     result = SplitResult(
@@ -5031,7 +5031,7 @@ def test_a_folder_the_system_refuses_is_one_sentence_naming_it(capsys, tmp_path,
     def full_disk(source, target, **kwargs):  # as shutil's copy meets it: both files named
         raise OSError(28, "No space left on device", str(source), None, str(target))
 
-    monkeypatch.setattr("objrec.split_out.shutil.copy2", full_disk)
+    monkeypatch.setattr("objrec.split.out.shutil.copy2", full_disk)
     code, _, err = run(capsys, "split", data, tmp_path / "split")
     assert code == 1 and "Traceback" not in err
     err = " ".join(err.split())
@@ -5761,7 +5761,7 @@ def test_check_and_split_say_why_a_class_of_six_gets_two_training_images(capsys,
     each, 1.5 rounded to 2), nor what `--ratios 0.7 0.15 0.15` would give (4 / 1 / 1), which
     split said only when most classes were small."""
     from objrec.cli.data import split_warnings
-    from objrec.split_result import SplitResult
+    from objrec.split.result import SplitResult
 
     photos = make_class_folder(tmp_path / "photos", per_class=6)
     code, out, _ = run(capsys, "check", photos)
@@ -7543,7 +7543,7 @@ def test_ctrl_c_in_split_says_how_far_it_got_and_that_nothing_was_written(
 ):
     """Ctrl-C said only "aborted" in every command but train, demo and predict (cli42): now how
     far the progress got and what the work left, exit 130."""
-    reading = importlib.import_module("objrec.split_source")
+    reading = importlib.import_module("objrec.split.source")
     read_first = reading.read_first
 
     def stop_at_red(path):  # read in order (hashed as read): the blue and green ones done
@@ -7569,7 +7569,7 @@ def test_ctrl_c_in_add_says_how_many_were_added_and_the_same_add_adds_the_rest(
 ):
     """An add stopped while copying keeps the files it copied, each whole and in the manifest:
     it says so, and that the same add adds the rest, which it then does."""
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
 
     adding = importlib.import_module("objrec.add.write")
     data = tmp_path / "data"
@@ -8071,7 +8071,7 @@ def test_a_second_ctrl_c_during_the_clean_up_lets_the_sentence_finish(
         return said_in_cli(*args, **kwargs)
 
     photos = make_class_folder(tmp_path / "photos", per_class=4)
-    monkeypatch.setattr(importlib.import_module("objrec.split"), "assign", ctrl_c)
+    monkeypatch.setattr(importlib.import_module("objrec.split.recipe"), "assign", ctrl_c)
     monkeypatch.setattr(cli_module, "to_cli", ctrl_c_again)
     code, _, err = run(capsys, "split", photos, tmp_path / "out")
     said = " ".join(err.split())

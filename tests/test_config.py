@@ -78,7 +78,7 @@ def test_a_data_config_needs_a_resize_at_least_its_crop_and_known_interpolation(
 @pytest.mark.slow
 def test_split_settings_are_checked_and_documented_and_reach_split_folder(tmp_path):
     from objrec.config import SplitConfig
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
 
     from .conftest import make_class_folder
 
@@ -235,7 +235,7 @@ def test_help_explains_every_audit_setting():
 def test_a_misspelt_keyword_setting_names_the_function_and_the_likely_setting(tmp_path):
     """``train(data, out, epoch=3)`` said ``TrainConfig.__init__() got an unexpected keyword
     argument``, naming a class the caller never called; split_folder's named SplitConfig."""
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
     from objrec.train import train
 
     with pytest.raises(

@@ -375,7 +375,7 @@ def test_check_notes_images_a_few_pixels_a_side_with_their_sizes(tmp_path, monke
     import sqlite3
 
     from objrec import check, check_decodes
-    from objrec.split_source import facts_file
+    from objrec.split.source import facts_file
 
     photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
     rng = np.random.default_rng(0)
@@ -413,7 +413,7 @@ def test_a_second_check_or_one_after_a_split_hashes_and_decodes_no_unchanged_fil
     read), and find the same problems."""
     from objrec import images
     from objrec.check import check_folder
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
 
     photos = folder_with_blank_frames(tmp_path / "photos")
     (photos / "red" / "broken.jpg").write_bytes(b"\xff\xd8 not a JPEG")
@@ -447,7 +447,7 @@ def test_a_check_after_a_split_refuses_what_its_pixel_limit_refuses(tmp_path, mo
     the pixel limit: under a lower ``OBJREC_MAX_PIXELS`` than the split's, an image train leaves
     out as too large was called readable (review3-48 LOW-MEDIUM 2). It is decoded again."""
     from objrec.check import check_folder
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
 
     photos = folder_with_blank_frames(tmp_path / "photos")
     Image.new("RGB", (80, 60), (200, 30, 30)).save(photos / "red" / "large.png")
@@ -471,7 +471,7 @@ def test_a_second_check_warns_of_a_damaged_exif_as_the_first_did(tmp_path, monke
 
     from objrec import check_decodes
     from objrec.check import check_folder
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
 
     photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
     exif = Image.Exif()

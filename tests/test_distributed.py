@@ -23,7 +23,7 @@ from objrec.config import TrainConfig
 from objrec.images import open_image
 from objrec.inference import Recognizer
 from objrec.run_files import BEST
-from objrec.split import split_folder
+from objrec.split.recipe import split_folder
 from objrec.train import train
 from objrec.views import ViewSpec
 

@@ -7,7 +7,7 @@ import pytest
 
 from objrec.evaluate import evaluate
 from objrec.predict import predict
-from objrec.split import split_folder
+from objrec.split.recipe import split_folder
 from objrec.train import train
 
 

@@ -27,8 +27,8 @@ def test_the_few_numbers_are_defined_only_in_enough():
     (``few_images``, ``FEW_TO_MEASURE``, ``FEW_IMAGES``): none of those names is back."""
     import objrec.confidence
     import objrec.evaluate
-    import objrec.split
+    import objrec.split.recipe
     import objrec.thresholds
 
-    for module in (objrec.split, objrec.evaluate, objrec.confidence, objrec.thresholds):
+    for module in (objrec.split.recipe, objrec.evaluate, objrec.confidence, objrec.thresholds):
         assert not {"few_images", "FEW_TO_MEASURE", "FEW_IMAGES"} & set(vars(module))

@@ -2704,7 +2704,7 @@ def test_the_groups_split_kept_together_are_counted_from_its_manifest(
 
     from objrec.distinct import near_duplicate_groups
     from objrec.file_index import hash_file
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
 
     together = ("red/img_00.jpg", "red/img_05.png", "blue/img_03.png")
     groups = tmp_path / "groups.csv"

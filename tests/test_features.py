@@ -1522,7 +1522,7 @@ def test_check_split_and_train_refuse_the_same_jpegs_over_a_lower_pixel_limit(
     every command (``images.LIMIT_SIDE``): the same files refused, in the same words."""
     from objrec.check import check_folder
     from objrec.config import DEFAULT_BACKBONE
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
 
     from .conftest import make_image, make_large_image
 

@@ -374,7 +374,7 @@ def test_the_photo_folder_route_remembers_a_settled_label_through_split(tmp_path
     the relabel a person had turned down."""
     from objrec.audit.recipe import audit
     from objrec.check import check_folder
-    from objrec.split import split_folder as split
+    from objrec.split.recipe import split_folder as split
 
     from .test_audit import COLOURS, colour_folder, config, pattern
 

@@ -26,7 +26,7 @@ from objrec.leftovers import is_leftover
 from objrec.resume_state import load_training_state
 from objrec.run_files import BEST, LAST, SEEN_RECORD
 from objrec.runs import run_status
-from objrec.split import split_folder
+from objrec.split.recipe import split_folder
 from objrec.train import train
 
 from .conftest import fake_checkpoint, make_class_folder, make_image
@@ -701,7 +701,7 @@ def test_strict_train_names_the_first_ten_unusable_files_and_counts_the_rest(tmp
 
 def test_split_and_train_strict_refuse_in_one_wording(tmp_path):
     from objrec.check import require_clean
-    from objrec.split import split_folder
+    from objrec.split.recipe import split_folder
 
     photos = make_class_folder(tmp_path / "photos", per_class=2)
     (photos / "red" / "broken.jpg").write_bytes(b"not a picture")

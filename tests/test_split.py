@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from objrec import placement, split_out
+from objrec import placement
 from objrec.data import SPLITS
 from objrec.errors import Interrupted, ObjrecError
 from objrec.locks import locked
 from objrec.ratios import allocate
-from objrec.split import split_folder
-from objrec.split_out import leftover_stages
+from objrec.split import out as split_out
+from objrec.split.out import leftover_stages
+from objrec.split.recipe import split_folder
 
 from .conftest import fsyncs_seen, make_class_folder, make_image, make_large_image
 
@@ -35,6 +36,18 @@ def tree_digest(root):
 def manifest(out):
     with (out / "manifest.csv").open(encoding="utf-8-sig") as f:
         return list(csv.DictReader(f))
+
+
+def test_the_split_package_gives_its_entry_points_from_its_modules():
+    """split.py became the package ``objrec.split`` (session 58), its own code ``split.recipe``:
+    ``from objrec.split import split_folder, SplitResult`` gives the recipe's function and the
+    result's record, as split.py and split_result.py gave them; a name it lacks is refused."""
+    from objrec.split import SplitResult, recipe, result
+    from objrec.split import split_folder as from_package
+
+    assert from_package is recipe.split_folder and SplitResult is result.SplitResult
+    with pytest.raises(ImportError):
+        from objrec.split import split_warnings  # noqa: F401
 
 
 @pytest.mark.slow
@@ -91,7 +104,7 @@ def test_split_logs_which_files_its_duplicate_count_counts(
     red = image_folder / "red"
     for original, copy in (("img_00.jpg", "aaa.jpg"), ("img_01.png", "img_01_dup.png")):
         (red / copy).write_bytes((red / original).read_bytes())
-    with caplog.at_level(logging.INFO, logger="objrec.split"):
+    with caplog.at_level(logging.INFO, logger="objrec.split.recipe"):
         result = split_folder(image_folder, tmp_path / "data", seed=0)
     assert result.duplicate_files == 2
     (said,) = [r.getMessage() for r in caplog.records if "duplicate file" in r.getMessage()]
@@ -242,14 +255,14 @@ def test_a_forced_split_into_a_folder_being_read_says_it_waits(tmp_path, image_f
 
 def test_the_split_command_says_it_waits_for_readers_of_out(tmp_path, capsys, monkeypatch):
     """The CLI's split gives ``on_wait`` the line add gives: an audit or a train may hold OUT."""
-    import objrec.split
+    import objrec.split.recipe
     from objrec.cli import main
 
     def held(src, out, config, **settings):
         settings["on_wait"]()  # OUT is held: said, then the split stops here
         raise ObjrecError("stopped")
 
-    monkeypatch.setattr(objrec.split, "split_folder", held)
+    monkeypatch.setattr(objrec.split.recipe, "split_folder", held)
     (tmp_path / "photos").mkdir()
     assert main(["split", str(tmp_path / "photos"), str(tmp_path / "out")]) == 1
     err = " ".join(capsys.readouterr().err.split())
@@ -434,7 +447,7 @@ def test_files_that_are_not_images_are_each_named_with_why(tmp_path, image_folde
     notes.txt beside the class folders, ignored too, went unsaid. Each file is named with why,
     grouped by why (a RAW photo alone first); --json carries the counts and each file's kind."""
     from objrec.cli.data import split_json
-    from objrec.split_result import split_warnings
+    from objrec.split.result import split_warnings
 
     for name in ("red/IMG_1.CR2", "red/img_00.NEF", "red/img_00.xmp", "blue/scan.pdf"):
         (image_folder / name).write_bytes(b"not an image")
@@ -483,7 +496,7 @@ def test_unreadable_image_files_are_left_out_and_named_or_refused_under_strict(
     """A 10000x10000 PNG was named among the files "that cannot be read", as a damaged one: it
     has a sentence of its own, saying the limit and how to have it read (here 160x120 pixels,
     over a limit of 10,000 set in OBJREC_MAX_PIXELS)."""
-    from objrec.split_result import split_warnings
+    from objrec.split.result import split_warnings
 
     (image_folder / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (image_folder / "green" / "empty.png").write_bytes(b"")
@@ -556,7 +569,7 @@ def test_heic_photos_left_out_without_pillow_heif_are_said_apart_from_damaged_fi
     read" of iPhone photos, among truncated JPEGs (docs/folders.md: each is reported as needing
     pillow-heif, never silently left out; check and predict said so): they have their own
     sentence saying how to have them read."""
-    from objrec.split_result import split_warnings
+    from objrec.split.result import split_warnings
 
     from .conftest import save_heic
 
@@ -832,7 +845,7 @@ def test_a_staging_folder_a_killed_split_left_is_named_and_kept(
     held = os.open(running, os.O_RDONLY)  # as a split running in another process holds it
     fcntl.flock(held, fcntl.LOCK_EX)
     try:
-        with caplog.at_level(logging.WARNING, logger="objrec.split_out"):
+        with caplog.at_level(logging.WARNING, logger="objrec.split.out"):
             split_folder(image_folder, out, force=True, seed=1)
     finally:
         os.close(held)
@@ -919,7 +932,7 @@ def test_the_forced_split_a_killed_splits_warning_names_ends_that_warning(
         caplog.clear()
         return said
 
-    with caplog.at_level(logging.WARNING, logger="objrec.split_out"):
+    with caplog.at_level(logging.WARNING, logger="objrec.split.out"):
         with pytest.raises(ObjrecError) as refused:
             split_folder(image_folder, out)
         assert str(refused.value) == only_leftovers_refusal(killed, out) and warned() == []
@@ -957,7 +970,7 @@ def test_a_split_killed_while_moving_in_over_an_earlier_one_is_not_called_whole(
     (stage,) = out.glob(".objrec-split-*")
     hour_ago = time.time() - 3600
     os.utime(stage, (hour_ago, hour_ago))
-    with caplog.at_level(logging.WARNING, logger="objrec.split_out"):
+    with caplog.at_level(logging.WARNING, logger="objrec.split.out"):
         with pytest.raises(ObjrecError, match="holds an earlier split"):
             split_folder(image_folder, out)
         said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -1294,7 +1307,7 @@ def test_a_class_with_too_few_training_images_is_warned_of(tmp_path, caplog):
     """A class of 3 became 1 train / 1 valid / 1 test with `small_classes=[]` and no warning.
     A class in every split with fewer training images than a class needs for a split (3 for
     these ratios) is named in `few_train_classes` and in a warning."""
-    from objrec.split_result import split_warnings
+    from objrec.split.result import split_warnings
 
     src = make_class_folder(tmp_path / "src", per_class=8, classes=("red", "green"))
     shutil.move(make_class_folder(tmp_path / "more", per_class=3, classes=("blue",)) / "blue", src)
@@ -1313,7 +1326,7 @@ def test_a_class_tested_on_too_few_distinct_photos_is_warned_of(tmp_path, caplog
     """A class of 12 photos (4 bursts of 3) beside larger ones went unflagged until `evaluate`
     said "badger (3 images, 1 distinct) ... too few to trust". split warns of a class whose valid
     or test split holds fewer distinct photos than evaluate's own threshold, naming it."""
-    from objrec.split_result import split_warnings
+    from objrec.split.result import split_warnings
 
     src = make_class_folder(tmp_path / "src", per_class=12, classes=("red", "green"))
     (src / "badger").mkdir()
@@ -1338,7 +1351,7 @@ def test_the_too_few_to_judge_warning_says_evaluate_s_rule_only_where_it_applies
     """`--ratios 0.7 0.1 0.2`, 20 photos a class: 2 in valid, 4 in test. split warned that
     `evaluate` "will call their results too few to trust", but evaluate scores the test split
     by default, where 4 distinct photos are enough: only a class few in test is so called."""
-    from objrec.split_result import SplitResult, split_warnings
+    from objrec.split.result import SplitResult, split_warnings
 
     counts = {name: {"train": 14, "valid": 2, "test": 4} for name in ("ant", "beaver")}
     result = SplitResult(out=tmp_path, counts=counts, ratios=(0.7, 0.1, 0.2))
@@ -1357,7 +1370,7 @@ def test_the_too_few_to_judge_warning_counts_images_beside_distinct_photos(tmp_p
     """A class of 4 bursts of 3 frames was warned of as 'badger (1 in valid, 1 in test)', while
     its test folder holds 3 files: the count is of distinct photos, and it now says so beside the
     images, as evaluate's 'badger (3 images, 1 distinct)' does."""
-    from objrec.split_result import SplitResult, split_warnings
+    from objrec.split.result import SplitResult, split_warnings
 
     counts = {
         "badger": {"train": 6, "valid": 3, "test": 3},
@@ -1376,7 +1389,7 @@ def test_the_too_few_warnings_say_a_count_once_and_how_many_photos_would_do(tmp_
     and 80 each "(2 in valid, 2 in test)", the last 70 hidden, and said "add images" without how
     many would do. Classes of one count are named once with it, fewest in train first, and each
     warning says from how many distinct photos on a class gets 3 where it has fewer."""
-    from objrec.split_result import SplitResult, split_warnings
+    from objrec.split.result import SplitResult, split_warnings
 
     counts = {f"c{i:02d}": {"train": 2, "valid": 2, "test": 2} for i in range(12)}
     counts["blue"] = {"train": 1, "valid": 1, "test": 1}
@@ -1404,7 +1417,7 @@ def test_split_points_a_folder_of_mostly_small_classes_to_larger_training_ratios
     run got 88.7% of 808 other photos right, the default's 84.2%). One line says it, with the
     counts, when most classes have fewer than the 11 photos that give 3 in valid and in test."""
     from objrec.cli.data import split_warnings as cli_warnings
-    from objrec.split_result import SplitResult, split_warnings
+    from objrec.split.result import SplitResult, split_warnings
 
     counts = {f"c{i}": {"train": 2, "valid": 2, "test": 2} for i in range(3)}
     counts["big"] = {"train": 20, "valid": 10, "test": 10}
@@ -1427,7 +1440,7 @@ def test_split_points_a_folder_of_mostly_small_classes_to_larger_training_ratios
 def test_split_warns_of_class_names_windows_cannot_hold(tmp_path):
     """split made class folders `x:y`, `con` and `nul` without a word; a warning names
     them, grouped by why, and the split is made as before."""
-    from objrec.split_result import SplitResult, split_warnings
+    from objrec.split.result import SplitResult, split_warnings
 
     counts = {name: {"train": 6, "valid": 3, "test": 3} for name in ("con", "nul", "ok", "x:y")}
     (said,) = [w for w in split_warnings(SplitResult(out=tmp_path, counts=counts)) if "Win" in w]
@@ -1454,7 +1467,7 @@ def test_photos_for_is_the_class_size_from_which_on_each_split_gets_enough():
 def test_split_says_when_most_photos_have_no_exif_time(tmp_path):
     """A camera trap's bursts without EXIF times went to different splits, and split said
     nothing of it: when most images have no EXIF time, one line says so and names `groups`."""
-    from objrec.split_result import SplitResult, untimed_sentence
+    from objrec.split.result import SplitResult, untimed_sentence
 
     counts = {"badger": {"train": 50, "valid": 25, "test": 22}}
     result = SplitResult(out=tmp_path, counts=counts, untimed_files=81, burst_seconds=1.0)
@@ -1492,7 +1505,7 @@ def test_split_of_photos_without_any_exif_time_says_so_in_a_short_line(tmp_path,
     for a split with nothing to do. It is one short line; the whole sentence stays where some
     photos have a time (a camera's photos, some stripped of theirs)."""
     from objrec.cli.data import print_split
-    from objrec.split_result import SplitResult
+    from objrec.split.result import SplitResult
 
     counts = {"badger": {"train": 105, "valid": 23, "test": 22}}
     result = SplitResult(out=tmp_path, counts=counts, untimed_files=150, burst_seconds=1.0)
@@ -1513,7 +1526,7 @@ def test_split_does_not_advise_a_groups_file_to_a_split_given_one(tmp_path, caps
     said "... a `groups` file (columns file and group) keeps each burst in one split" on every
     split. Given a groups file, the line is not said (nor printed)."""
     from objrec.cli.data import print_split
-    from objrec.split_result import SplitResult, untimed_sentence
+    from objrec.split.result import SplitResult, untimed_sentence
 
     counts = {"badger": {"train": 50, "valid": 25, "test": 22}}
     result = SplitResult(out=tmp_path, counts=counts, untimed_files=97, burst_seconds=1.0)
@@ -1531,7 +1544,7 @@ def test_split_like_an_earlier_split_does_not_say_again_that_no_image_has_exif_t
     has an EXIF camera time, so no burst was looked for ..." again. A split --like an earlier
     one (the re-split after a fix) was told it when the earlier one was made: said once."""
     from objrec.cli.data import print_split
-    from objrec.split_result import SplitResult
+    from objrec.split.result import SplitResult
 
     counts = {"lamp": {"train": 40, "valid": 10, "test": 10}}
     result = SplitResult(out=tmp_path, counts=counts, untimed_files=60, burst_seconds=1.0)
@@ -1593,7 +1606,7 @@ def test_a_groups_file_that_joins_nothing_says_why(tmp_path, image_folder, known
     """A groups file whose rows all name images of an excluded class, or whose groups each name
     one image, was said only as "kept 0 groups": the split says why, the files passed over and
     what each row's file is relative to."""
-    from objrec.split_result import split_warnings
+    from objrec.split.result import split_warnings
 
     src = image_folder.resolve()
     how = f"(rows `file,group`, each file named as class/name relative to {src})"
@@ -1668,7 +1681,7 @@ def test_a_class_short_of_groups_is_told_so_not_of_distinct_images(
     """A class of 12 distinct images in one group of the ``groups`` file cannot fill three
     splits, and the warning said it had "fewer than 3 distinct images"; with every class in one group,
     the refusal said every class had, and told to add images. Both name the groups."""
-    from objrec.split_result import split_warnings
+    from objrec.split.result import split_warnings
 
     red = sorted(p.relative_to(image_folder).as_posix() for p in (image_folder / "red").iterdir())
     groups = tmp_path / "groups.csv"
@@ -1877,7 +1890,7 @@ def test_class_folders_named_alike_but_for_accent_encoding_are_one_class_written
     encoded", and wrote an NFD name as it was (manifest and checkpoints then held two spellings).
     The two are one class, and split says so (it merged them without a word)."""
     from objrec.check import check_folder
-    from objrec.split_result import split_warnings
+    from objrec.split.result import split_warnings
 
     nfd, nfc, creme = "Cafe\u0301", "Caf\u00e9", "Cre\u0300me"
     photos = make_class_folder(tmp_path / "photos", per_class=6, classes=("red", "green", "blue"))
@@ -2103,7 +2116,7 @@ def test_a_copy_left_in_its_class_is_no_change_of_class():
     """A photo copied into another class folder, its original still in its own, was named as
     one that "changed class" by split --like: it is a copy across classes (split warns of
     those), and only a photo in none of its earlier classes any more changed class."""
-    from objrec.split_like import relabelled
+    from objrec.split.like import relabelled
 
     earlier = [("d1", "train", None, "laptop"), ("d2", "test", None, "laptop")]
     files = {
@@ -2237,7 +2250,7 @@ PAIR_RATIOS = [(0.5, 0.25, 0.25), (0.7, 0.15, 0.15), (0.85, 0.15, 0.0)]
 def test_a_class_of_two_groups_has_the_larger_in_train_and_the_other_in_test(ratios):
     """The class was never evaluated; now the larger group stays in train and the other goes to
     test (valid where test's ratio is 0), and the summary says so, not "cannot appear"."""
-    from objrec.split_result import split_warnings
+    from objrec.split.result import split_warnings
 
     other = "test" if ratios[2] else "valid"
     for big, small in PAIRS:
@@ -2352,7 +2365,7 @@ def test_a_class_of_two_groups_another_placed_is_not_said_to_be_placed_by_the_ru
     """The sentence was derived from where the groups ended (train and test), not from the rule:
     a class whose groups ``--like`` kept (the larger in test) was said to have "the larger group
     in train". Now only the classes the rule placed."""
-    from objrec.split_result import split_warnings
+    from objrec.split.result import split_warnings
 
     files, keys = placing_keys({"a": 10, "b": 12}, [{"a": 6}, {"a": 4}])
     held = {"group0": "test", "group1": "train"}
@@ -2423,7 +2436,7 @@ def test_split_json_records_every_split_setting(tmp_path):
     from dataclasses import asdict, fields
 
     from objrec.config import SplitConfig
-    from objrec.split_record import split_record
+    from objrec.split.record import split_record
 
     given = {"ratios": [0.6, 0.2, 0.2], "seed": 3, "exclude": ["x"], "classes": ["y", "z"]}
     given |= {"mode": "link"}
@@ -2507,7 +2520,7 @@ def test_like_keeps_a_group_split_evenly_before_in_train(tmp_path):
     in test, the new split's test images would hold one the earlier run trained on, and
     ``evaluate --against`` would score that run on it."""
     from objrec.file_index import hash_file
-    from objrec.split_like import like_splits
+    from objrec.split.like import like_splits
 
     like, photos = tmp_path / "data", tmp_path / "photos"
     (photos / "red").mkdir(parents=True)
@@ -2722,7 +2735,8 @@ def test_a_second_split_reads_no_unchanged_file_again(tmp_path, image_folder, mo
     """split read every file for its SHA-256 on every run (60,000 phone photos: some 240 GB);
     a file whose path, size, times and inode are as an earlier split saw them is not read
     again, one written since is, and the manifest records the same digests either way."""
-    from objrec import file_index, split_source
+    from objrec import file_index
+    from objrec.split import source as split_source
 
     split_folder(image_folder, tmp_path / "a", seed=0)
     read, hash_file, read_first = [], file_index.hash_file_and_kind, split_source.read_first
@@ -2783,7 +2797,7 @@ def test_a_split_made_before_placement_was_recorded_is_read_as_placed_in_the_old
     from objrec.cli import main
     from objrec.manifest import read_split_record
     from objrec.provenance import split_state
-    from objrec.split_record import placement_of
+    from objrec.split.record import placement_of
 
     record = json.loads((split_dir / "split.json").read_text())
     assert record.pop("placement") == 2
@@ -2815,7 +2829,7 @@ def test_a_split_result_reads_in_one_line():
     """`repr(SplitResult)` dumped every class's counts and every field, hundreds of characters,
     where the other results show one tidy line: the folder, each split's images, how many
     classes, and what was left out or grouped."""
-    from objrec.split_result import SplitResult
+    from objrec.split.result import SplitResult
 
     counts = {f"class{i}": {"train": 8, "valid": 4, "test": 4} for i in range(40)}
     result = SplitResult(Path("data"), counts, small_classes=["class3"], duplicate_files=2)

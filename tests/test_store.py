@@ -391,7 +391,7 @@ def read_for_sha256(monkeypatch) -> list[Path]:
     import objrec.add.plan
     import objrec.check_decodes
     import objrec.file_index
-    import objrec.split_source
+    import objrec.split.source
 
     read: list[Path] = []
 
@@ -401,10 +401,10 @@ def read_for_sha256(monkeypatch) -> list[Path]:
     monkeypatch.setattr(
         objrec.file_index, "hash_file_and_kind", counting(objrec.file_index.hash_file_and_kind)
     )
-    for module in (objrec.split_source, objrec.add.plan):
+    for module in (objrec.split.source, objrec.add.plan):
         if hasattr(module, "sha256_file"):
             monkeypatch.setattr(module, "sha256_file", counting(module.sha256_file))
-    for module in (objrec.check_decodes, objrec.split_source):
+    for module in (objrec.check_decodes, objrec.split.source):
         if hasattr(module, "read_first"):
             monkeypatch.setattr(module, "read_first", counting(module.read_first))
     return read
@@ -804,7 +804,7 @@ def test_prune_forgets_every_kept_table_by_age_and_by_folder(tmp_path, monkeypat
     for N days, or of no image of the folder kept; a pair set goes with its images and pairs;
     and the files' SHA-256 in the feature store's file index, whole as split keeps them."""
     from objrec import bursts, check_decodes, facts_store, near_pairs
-    from objrec.split_source import class_files, hash_all
+    from objrec.split.source import class_files, hash_all
 
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "cache"))
     photos = make_class_folder(tmp_path / "photos", per_class=2)

@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 ``objrec --version``, serve's ``/info``, a run's summary and the export's sidecar say it."""
 
 _EXPORTS = {
-    "split_folder": "objrec.split",
+    "split_folder": "objrec.split.recipe",
     "add_images": "objrec.add.recipe",
     "explore": "objrec.explore",
     "train": "objrec.train",
@@ -53,7 +53,7 @@ _EXPORTS = {
     "suggest_images": "objrec.suggest:suggest",
     "TqdmReporter": "objrec.progress",
     "load_run": "objrec.runs",
-    "SplitResult": "objrec.split_result",
+    "SplitResult": "objrec.split.result",
     "AddResult": "objrec.add.result",
     "ExploreResult": "objrec.explore",
     "CheckResult": "objrec.check",

@@ -80,7 +80,7 @@ from objrec.outputs import (
     temporary_name,
 )
 from objrec.reviewed import REVIEWED_FILE, write_reviewed
-from objrec.split_record import applied_entry, record_applied
+from objrec.split.record import applied_entry, record_applied
 from objrec.store import index_written, indexed_digests
 from objrec.tables import (
     CSV_ENCODING,
@@ -302,7 +302,7 @@ def suggested_p(row: dict[str, str]) -> float | None:
 @dataclass(frozen=True)
 class AppliedPlan:
     """What :func:`apply_plan` did, in counts (``objrec apply-plan --json``'s, in its order, and
-    each plan's entry in the copy's ``split.json``: ``split_record.record_applied``)."""
+    each plan's entry in the copy's ``split.json``: ``split.record.record_applied``)."""
 
     copied: int = 0
     """Images copied into ``out`` (or linked, ``mode="link"``)."""
@@ -749,7 +749,7 @@ def apply_plan(
     copied, under its new class, its source the file of ``data`` it was copied from, its group
     the one ``data``'s manifest records for it (unless the file changed since), so that
     ``evaluate`` counts distinct photos in ``out`` as in ``data``; and a ``split.json`` that says
-    how: ``data``'s, with this plan's entry in ``applied`` (``split_record.record_applied``; the
+    how: ``data``'s, with this plan's entry in ``applied`` (``split.record.record_applied``; the
     plan's SHA-256, the counts, ``command``: the CLI's command line, None from a script). A
     relabel into a new class named like one of ``data``'s (``sunflowr`` beside ``sunflower``) is
     refused before any file is copied, as ``add_images`` refuses one, unless ``new_class``.

@@ -175,7 +175,8 @@ class FeatureCache:
         compact the store; remove the folders of the old cache format, the graphs of ``onnx/``
         not used for ``older_than_days`` (:func:`prune_graphs`) and OpenVINO's compiled graphs
         not read for as long (:func:`prune_compiled`)."""
-        from objrec import bursts, check_decodes, near_pairs, split_source  # not for a train's
+        from objrec import bursts, check_decodes, near_pairs
+        from objrec.split import source as split_source
 
         refuse_foreign_folder(self.root)
         with said_as_the_prune_s(self.root):

@@ -132,7 +132,7 @@ class CheckResult:
     """Readable images with a side under ``TINY_SIDE`` pixels, with their width and height,
     noted together (:func:`_note_tiny`)."""
     split_record: dict[str, Any] | None = None
-    """How a split folder was made, as its ``split.json`` says (``split_record``); None for a
+    """How a split folder was made, as its ``split.json`` says (``split.record``); None for a
     class folder, or a split folder made before objrec recorded it."""
     digests: dict[Path, str] = field(default_factory=dict, repr=False)
     """The SHA-256 of each readable image, as ``split`` hashes them: files of the same bytes are
@@ -327,7 +327,7 @@ def _note_killed_splits(root: Path, result: CheckResult) -> None:
     """Each staging folder a killed split left in the split folder ``root`` (``.objrec-split-``,
     hidden beside its splits: only the next split named it), with what it is and what to do with
     it, as that split says it."""
-    from objrec.split_out import killed_split_words, leftover_stages
+    from objrec.split.out import killed_split_words, leftover_stages
 
     src = str((result.split_record or {}).get("source") or "SRC")
     for stage in leftover_stages(root):
@@ -441,7 +441,7 @@ def _sha256s(paths: list[Path]) -> list[str]:
     """Each file's SHA-256 from the file index (check's listing has just read them through it),
     "" for one that cannot be read (said as unreadable elsewhere)."""
     from objrec.cache_folder import store_dir
-    from objrec.split_source import file_index
+    from objrec.split.source import file_index
 
     if not paths:
         return []
@@ -950,7 +950,7 @@ LARGER_SPLIT = "`split_folder('PHOTOS', 'data', ratios=(0.7, 0.15, 0.15))`"
 
 def few_train_note(count: int | None, train: int, need: int) -> str:
     """Why a class of ``count`` images (None: of a split folder) with ``train`` training images,
-    fewer than ``need`` (``split_result.few_train``), is noted; of a class folder, why the
+    fewer than ``need`` (``split.result.few_train``), is noted; of a class folder, why the
     split gives it so few and what larger ratios give (``ratios.few_train_why``)."""
     given, more, why = "", "", ""
     if count is not None:  # a class folder: how many photos would give it ``need`` in train
@@ -965,7 +965,7 @@ def few_train_note(count: int | None, train: int, need: int) -> str:
 
 
 def _note_few_train(root: Path, found: dict[str, list[Path]], result: CheckResult) -> None:
-    """Classes of a split folder's train with fewer images than ``split_result.few_train``
+    """Classes of a split folder's train with fewer images than ``split.result.few_train``
     allows."""
     need = min_class_size(SplitConfig().ratios)
     for name, files in found.items():

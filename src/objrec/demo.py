@@ -28,7 +28,7 @@ from objrec.outputs import (
 )
 from objrec.predict import PLOT_MAX, predict
 from objrec.progress import Reporter, or_silent
-from objrec.split import split_folder
+from objrec.split.recipe import split_folder
 from objrec.train import train_as_asked
 from objrec.train_open import RunRequest
 from objrec.words import plural

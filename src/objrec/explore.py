@@ -37,7 +37,7 @@ from objrec.outputs import (
 )
 from objrec.progress import Reporter, or_silent
 from objrec.renames import renamed_attribute
-from objrec.split_source import loose_files
+from objrec.split.source import loose_files
 from objrec.tables import write_table
 from objrec.words import some_of
 

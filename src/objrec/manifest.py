@@ -1,6 +1,6 @@
 """A split folder's ``manifest.csv``: its columns, the SHA-256 it records of each image, reading its
 rows, checking it before rows are appended and appending them, and the group each image was kept
-together with; reading its ``split.json``, how it was made (``split_record`` writes it)."""
+together with; reading its ``split.json``, how it was made (``split.record`` writes it)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ was kept together with (its duplicates, its burst, its group of a ``groups`` fil
 
 
 SPLIT_RECORD = "split.json"
-"""The file of a split folder that says how it was made (``split_record.SplitRecord``)."""
+"""The file of a split folder that says how it was made (``split.record.SplitRecord``)."""
 
 
 def sha256_file(path: Path) -> str:

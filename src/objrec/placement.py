@@ -16,7 +16,7 @@ from objrec.copies import originals_first
 from objrec.data import SPLITS
 from objrec.images import path_order
 from objrec.ratios import allocate
-from objrec.split_result import SplitResult
+from objrec.split.result import SplitResult
 
 PLACEMENT = 2
 """The order ``split`` and ``add`` place groups in, recorded in ``split.json`` as ``placement``

@@ -56,7 +56,7 @@ class Provenance:
     """16 hex digits of a hash over the manifest's sorted (split, class, content SHA-256) rows:
     the same split of the same photos, wherever they lie; None without a manifest."""
     split_record: dict[str, Any] | None = None
-    """How the split folder was made, as its ``split.json`` says (``split_record``: the source
+    """How the split folder was made, as its ``split.json`` says (``split.record``: the source
     folder, ratios, seed, excluded classes, the duplicate, burst and group rules, each ``add``);
     None for a split folder made before objrec recorded it."""
     command: list[str] | None = None

@@ -17,7 +17,7 @@ from objrec.distributed import World
 from objrec.manifest import hand_placed_words
 from objrec.provenance import SplitState
 from objrec.ratios import min_class_size
-from objrec.split_result import few_train_words
+from objrec.split.result import few_train_words
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def hint_balance(train_set: ClassFolder, config: TrainConfig, world: World, resu
 
 def hint_few_train(train_set: ClassFolder, split: SplitState, world: World, resumed: bool) -> None:
     """One warning at the start naming the classes of too few training images, in ``split``'s
-    words (``split_result.few_train_words``, at the split's ratios): ``check`` and ``split`` say
+    words (``split.result.few_train_words``, at the split's ratios): ``check`` and ``split`` say
     it too, but a user who skips their warnings must not first learn of it when ``evaluate``
     stumbles on it. Not on a resume, which says it at its start."""
     if resumed or not world.main:

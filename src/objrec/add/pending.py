@@ -23,7 +23,7 @@ from objrec.manifest import (
     sha256_file,
 )
 from objrec.outputs import numbered, staged
-from objrec.split_record import record_added
+from objrec.split.record import record_added
 from objrec.store import sync_folder
 from objrec.words import plural
 
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 PENDING = ".objrec-add-pending.json"
 """What an add is about to write, in the data folder: the manifest rows of its files and its
-entry for the ``added`` of ``split.json`` (:func:`objrec.split_record.added_entry`). Written
+entry for the ``added`` of ``split.json`` (:func:`objrec.split.record.added_entry`). Written
 before the first file, removed once the manifest has the rows of the files written and
 ``split.json`` the entry. An add killed meanwhile (kill -9, a power cut) leaves it, and the next
 add lists what the killed one wrote (:func:`finish_killed_add`): its files were in the splits,

@@ -24,7 +24,7 @@ from objrec.grouping import near_groups
 from objrec.images import decoder_missing, list_images
 from objrec.outputs import free_name, name_key
 from objrec.ratios import min_class_size
-from objrec.split_source import decode_all, facts_file
+from objrec.split.source import decode_all, facts_file
 from objrec.store import open_file_index
 from objrec.words import some_of
 

@@ -66,7 +66,7 @@ from objrec.labels import LabelledPhotos, labelled_images, labelled_photos
 from objrec.locks import locked
 from objrec.manifest import MANIFEST, check_manifest, manifest_damage
 from objrec.progress import log_result_warnings
-from objrec.split_record import added_entry
+from objrec.split.record import added_entry
 from objrec.words import listed
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from pathlib import Path, PurePosixPath
 from objrec.config import SplitConfig
 from objrec.data import SPLITS, UNKNOWN_NAME_WHY, named_unknown, windows_warning
 from objrec.manifest import read_split_record
-from objrec.split_result import no_decoder_sentence, two_groups_sentence
-from objrec.split_source import chosen_class
+from objrec.split.result import no_decoder_sentence, two_groups_sentence
+from objrec.split.source import chosen_class
 from objrec.words import listed, plural, quoted, some_of
 
 

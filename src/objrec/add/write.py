@@ -24,7 +24,7 @@ from objrec.manifest import (
     append_manifest,
 )
 from objrec.outputs import link_file, sync_written, write_new
-from objrec.split_record import record_added
+from objrec.split.record import record_added
 from objrec.store import index_written
 from objrec.words import plural
 

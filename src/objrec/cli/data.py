@@ -192,8 +192,8 @@ def split(
     evaluate counts as one distinct photo) and split.json, how the split was made (SRC, the
     options, objrec's version, this command line), which `objrec check OUT` shows.
     """
-    from objrec.split import split_folder
-    from objrec.split_result import require_train_and_valid_shares
+    from objrec.split.recipe import split_folder
+    from objrec.split.result import require_train_and_valid_shares
 
     config = from_options(SplitConfig, mode="copy" if copy else "link", **settings)
     from_options(require_train_and_valid_shares, config.ratios)
@@ -234,7 +234,7 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
     and whether most images had no EXIF time to find bursts by (not said with a ``groups`` file,
     which it would advise, nor with ``like``: a folder of scans heard it on every split, and the
     split it is like was told it when it was made)."""
-    from objrec.split_result import untimed_sentence
+    from objrec.split.result import untimed_sentence
 
     totals = result.totals()
     console.print(
@@ -446,10 +446,10 @@ def split_json(result, warnings: list[str]) -> dict:
 
 def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
     """What the user should know about a split, one sentence each (names as they are): the
-    library's (``split_result.split_warnings``), naming split's options and objrec's commands;
+    library's (``split.result.split_warnings``), naming split's options and objrec's commands;
     ``chosen_ratios``: ``--ratios`` was typed, even as the default (0.5 0.25 0.25), so the
     warning does not call typed ratios "the default ratios"."""
-    from objrec.split_result import split_warnings as sentences
+    from objrec.split.result import split_warnings as sentences
 
     return [to_cli(sentence, split) for sentence in sentences(result, chosen_ratios)]
 
@@ -788,10 +788,10 @@ def split_words(record: dict[str, Any]) -> str:
 
 def placement_words(record: dict[str, Any]) -> str:
     """What ``check`` says after the seed of a split placed in another order than this objrec's
-    (``split_record.placement_of``): that the same photos and seed split again land elsewhere,
+    (``split.record.placement_of``): that the same photos and seed split again land elsewhere,
     and how to keep them where they are; nothing of a split placed in this objrec's order."""
     from objrec.placement import PLACEMENT
-    from objrec.split_record import placement_of
+    from objrec.split.record import placement_of
 
     placement = placement_of(record)
     if placement == PLACEMENT:

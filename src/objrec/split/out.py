@@ -42,7 +42,7 @@ from objrec.outputs import (
     sync_written,
 )
 from objrec.reviewed import REVIEWED_FILE, carry_reviewed
-from objrec.split_record import SPLIT_RECORD, SplitRecord, write_split_record
+from objrec.split.record import SPLIT_RECORD, SplitRecord, write_split_record
 from objrec.store import index_written
 from objrec.tables import CSV_ENCODING
 from objrec.words import plural
@@ -370,7 +370,7 @@ def write_split(
 ) -> int:
     """Write the split beside any earlier one in ``out`` (in a hidden folder there), then swap it
     in: an earlier split (its train/valid/test folders, manifest and ``split.json``, nothing else;
-    ``record``: the new one's, :mod:`objrec.split_record`) is replaced
+    ``record``: the new one's, :mod:`objrec.split.record`) is replaced
     only by a whole new one, after every check has passed; so is what a split killed while moving
     its folders in left (:func:`partial_split`), its staging folder too. Ctrl-C and SIGTERM wait
     while it moves in (renames, the earlier split's folders into the stage: ``errors.stops_held``),

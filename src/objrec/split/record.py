@@ -88,7 +88,7 @@ def split_record(
         groups=str(groups) if groups is not None else None,
         groups_sha256=sha256_file(groups) if groups is not None else None,
         like=str(Path(config.like).resolve()) if config.like is not None else None,
-        commit=source_commit(Path(__file__).resolve().parent),
+        commit=source_commit(Path(__file__).resolve().parents[1]),
         **command_fields(given_here(command)),
     )
 
@@ -114,7 +114,7 @@ def added_entry(
         "near_duplicates": config.near_duplicates,
         "burst_seconds": config.burst_seconds,
         "objrec": __version__,
-        "commit": source_commit(Path(__file__).resolve().parent),
+        "commit": source_commit(Path(__file__).resolve().parents[1]),
         **made,
         **command_fields(given_here(command)),
     }
@@ -140,7 +140,7 @@ def applied_entry(
         "plan_sha256": plan[1],
         "mode": mode,
         "objrec": __version__,
-        "commit": source_commit(Path(__file__).resolve().parent),
+        "commit": source_commit(Path(__file__).resolve().parents[1]),
         **command_fields(given_here(command)),
     }
 

@@ -32,15 +32,15 @@ from objrec.placement import assign
 from objrec.progress import log_result_warnings
 from objrec.ratios import min_class_size
 from objrec.reviewed import earlier_reviews
-from objrec.split_like import Like, like_splits, moved_files
-from objrec.split_out import (
+from objrec.split.like import Like, like_splits, moved_files
+from objrec.split.out import (
     check_out_folder,
     refuse_dropping_images,
     told_of_killed_splits,
     write_split,
 )
-from objrec.split_record import split_record
-from objrec.split_result import (
+from objrec.split.record import split_record
+from objrec.split.result import (
     SplitResult,
     few_judged,
     few_train,
@@ -48,7 +48,7 @@ from objrec.split_result import (
     split_warnings,
     untimed_sentence,
 )
-from objrec.split_source import chosen_class, facts_file, merged_classes, read_source
+from objrec.split.source import chosen_class, facts_file, merged_classes, read_source
 from objrec.words import groups_words, listed, plural
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def split_folder(
 
     Args:
         src: one sub-folder per class; never modified.
-        out: receives the splits, ``manifest.csv`` and ``split.json`` (:mod:`objrec.split_record`).
+        out: receives the splits, ``manifest.csv`` and ``split.json`` (:mod:`objrec.split.record`).
         config: how to split (ratios, seed, exclude, classes, mode, strict, near_duplicates,
             groups, like), or those as keywords (``split_folder(src, out, seed=1)``); ``like``,
             an earlier split of ``src`` edited since, keeps its images in their splits.

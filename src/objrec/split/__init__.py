@@ -1,0 +1,32 @@
+"""``split``: a folder of class folders -> train/valid/test, stratified, seeded and duplicate-aware,
+one module per stage.
+
+``recipe`` runs the stages (``split_folder``): reading the source folder (``source``), what an
+earlier split of it keeps (``like``), the output folder written and swapped in whole (``out``), how
+the split was made, in ``split.json`` (``record``), and what it did and says (``result``:
+``SplitResult``). What a split keeps together and where each group goes are ``grouping``'s and
+``placement``'s, which ``add`` and ``evaluate`` read too.
+
+Nothing is imported here: ``from objrec.split import split_folder, SplitResult`` imports their
+module when the name is first asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from objrec.split.recipe import split_folder
+    from objrec.split.result import SplitResult
+
+ENTRY_POINTS = {"split_folder": "objrec.split.recipe", "SplitResult": "objrec.split.result"}
+"""Each name the package gives and the module that defines it."""
+
+__all__ = ["SplitResult", "split_folder"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ENTRY_POINTS:
+        return getattr(importlib.import_module(ENTRY_POINTS[name]), name)
+    raise AttributeError(f"module 'objrec.split' has no attribute {name!r}")
