@@ -200,7 +200,8 @@ def test_predict_holds_one_decoded_image_at_a_time_and_draws_a_batch_s_maps_in_o
     5000x5000 pixels peaked at 2.4 GB against 0.95 GB one at a time (review57a M1); and --explain
     drew one map per pass, each image decoded apart (L3). Each image is now made into its
     inputs as it is decoded, no two decodes alive at once, in predict and in its maps; a batch's
-    maps come from one pass."""
+    maps come from one pass. And each is decoded once: its map is drawn from the input its
+    answer was made of, where the maps were drawn after every answer from a second decode."""
     import weakref
 
     from objrec import images as images_module
@@ -210,9 +211,11 @@ def test_predict_holds_one_decoded_image_at_a_time_and_draws_a_batch_s_maps_in_o
 
     alive: list[weakref.ref] = []
     most, own, passes, grad_cams = [0], images_module.open_image, [], inference.grad_cams
+    decoded = []
 
     def opening(*args, **kwargs):
         image = own(*args, **kwargs)
+        decoded.append(image.size)
         alive[:] = [ref for ref in alive if ref() is not None] + [weakref.ref(image)]
         most[0] = max(most[0], len(alive))
         return image
@@ -231,6 +234,7 @@ def test_predict_holds_one_decoded_image_at_a_time_and_draws_a_batch_s_maps_in_o
     assert [r.error for r in results] == [None] * 3 and all(r.explanation for r in results)
     assert most[0] == 1
     assert passes == [3]
+    assert len(decoded) == 3  # once each: 6 when the maps decoded the files again
 
 
 def test_topk_is_sorted_capped_at_the_classes_and_sums_to_one_over_all(trained_run, split_dir):
@@ -1565,7 +1569,7 @@ def test_ctrl_c_while_answering_says_how_far_it_got_and_that_nothing_was_written
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        answer(*args)
+        return answer(*args)
 
     monkeypatch.setattr(predicting, "_predict_chunk", stopped_second)
     images = sorted((split_dir / "train" / "red").iterdir())[:5]
@@ -1576,6 +1580,15 @@ def test_ctrl_c_while_answering_says_how_far_it_got_and_that_nothing_was_written
         "image is answered): run it again"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "photos"]  # no p.csv, no part
+    calls.clear()
+    with pytest.raises(Interrupted) as caught:  # the maps are drawn as their images are answered
+        predict(trained_once, images, batch_size=2, csv=tmp_path / "p.csv", explain=tmp_path / "m")
+    assert str(caught.value) == (
+        f"interrupted: `explain` {tmp_path / 'm'} holds the maps of the 2 images answered; nothing "
+        f"else was written (`csv` {tmp_path / 'p.csv'} is written once every image is answered): "
+        "run it again"
+    )
+    assert len(list((tmp_path / "m").glob("*.gradcam.png"))) == 2
 
 
 @pytest.mark.parametrize("option", ["csv", "plot"])

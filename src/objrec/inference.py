@@ -602,9 +602,16 @@ class Recognizer:
         evaluation's predictions) passes it, so that the map shows the class it reported, and
         the int8 runtime is never opened for it. Each image is made into its input and view
         before the next is opened; one pass for them all (:func:`saliency.grad_cams`)."""
-        if not images:
+        return self.explain_made([self.explained(photo) for photo in images], targets)
+
+    def explain_made(
+        self, made: Sequence[tuple[torch.Tensor, Image.Image]], targets: Sequence[int | None]
+    ) -> list[tuple[Image.Image, int]]:
+        """:meth:`explain_all` of images made into their input in the evaluation view and their
+        picture already (:meth:`explained`; predict makes them as it decodes an image to answer
+        it, and decodes none again for its map)."""
+        if not made:
             return []
-        made = [self._explained(photo) for photo in images]
         x, pictures = torch.stack([view for view, _ in made]), [picture for _, picture in made]
         model, missing = self.model, [i for i, t in enumerate(targets) if t is None]
         top = self.logits(x[missing]).argmax(1).tolist() if missing else []
@@ -619,8 +626,13 @@ class Recognizer:
             for picture, cam, target in zip(pictures, cams, explained, strict=True)
         ]
 
-    def _explained(self, photo: Photo) -> tuple[torch.Tensor, Image.Image]:
+    def explained(self, photo: Photo) -> tuple[torch.Tensor, Image.Image]:
         """One image's input in the evaluation view, and its picture as the model sees it, which
-        its map is drawn on (``transforms.model_view``)."""
+        its map is drawn on (:meth:`picture`)."""
         image = self._image(photo)
-        return self._transform(CENTRE[0])(image), model_view(self.data, image)
+        return self._transform(CENTRE[0])(image), self.picture(image)
+
+    def picture(self, image: Image.Image) -> Image.Image:
+        """The part of ``image`` the model sees in the evaluation view, at its input size
+        (``transforms.model_view``): what a Grad-CAM map is drawn on."""
+        return model_view(self.data, image)

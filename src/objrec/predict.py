@@ -243,17 +243,33 @@ def predict(
     if todo := [r for r in results if r.error is None]:  # none: no model read (seconds)
         with reporter.task("loading the model", None):  # seconds: PyTorch, the checkpoint
             recognizer = loaded(run, runtime, threshold, unknown, device)
-        with ctrl_c_leaves(lambda: unwritten({"csv": csv, "plot": plot, "explain": explain})):
-            digests = predict_all(recognizer, todo, (topk, tta, batch_size), reporter)
+        maps = None if explain is None else Maps(recognizer, explain, force, todo)
+        how, outputs = (topk, tta, batch_size), {"csv": csv, "plot": plot}
+        digests = predicted(recognizer, todo, how, reporter, (maps, outputs))
         note_answers(run, results, recognizer, digests)
-        if explain is not None and any(r.error is None for r in todo):  # some were readable
-            explain = prepare_output_dir(explain, force, EXPLAIN_HINT, names=())
-            write_explanations(recognizer, results, explain, reporter, force)
     if plot is not None:
         plot_predictions(results, plot, plot_max, force)
     if csv is not None:
         write_csv(results, csv, force)
     return failures_logged(results)
+
+
+def predicted(
+    recognizer: Recognizer,
+    todo: list[Prediction],
+    how: tuple[int, bool, int],
+    reporter: Reporter,
+    written: tuple[Maps | None, dict[str, Path | None]],
+) -> dict[str, str]:
+    """:func:`predict_all`, the maps (``written``'s first) recorded as written whatever stops it,
+    and a Ctrl-C saying what it left of them and of the outputs (:func:`unwritten`)."""
+    maps, outputs = written
+    try:
+        with ctrl_c_leaves(lambda: unwritten(outputs, maps)):
+            return predict_all(recognizer, todo, how, reporter, maps)
+    finally:
+        if maps is not None:
+            maps.close()
 
 
 def failures_logged(results: list[Prediction]) -> Predictions:
@@ -334,15 +350,18 @@ def recorded_among_indexed(
         cache.close()
 
 
-def unwritten(outputs: dict[str, Path | None]) -> str:
+def unwritten(outputs: dict[str, Path | None], maps: Maps | None = None) -> str:
     """What Ctrl-C while the images were answered left: none of the ``outputs`` asked for
     written (each is written after every image is answered), where the CLI said only "aborted"
-    (mistakes41); how far it got, the CLI says before it."""
+    (mistakes41); how far it got, the CLI says before it. The ``maps`` of ``explain`` are
+    written as their images are answered: those drawn are said, and kept."""
     asked = [f"`{name}` {path}" for name, path in outputs.items() if path is not None]
+    drawn = f"{maps.words()}; " if maps is not None and maps.written else ""
+    nothing = "nothing else was written" if drawn else "nothing was written"
     if not asked:
-        return "nothing was written: run it again"
+        return f"{drawn}{nothing}: run it again"
     written = f"{' and '.join(asked)} {'are' if len(asked) > 1 else 'is'}"
-    return f"nothing was written ({written} written once every image is answered): run it again"
+    return f"{drawn}{nothing} ({written} written once every image is answered): run it again"
 
 
 def check_outputs(paths: list[Path], explain: Path | None, force: bool) -> None:
@@ -483,45 +502,80 @@ def refuse_plot_format(plot: Path) -> None:
         raise ObjrecError(f"`plot` {problem}")
 
 
-def write_explanations(
-    recognizer: Recognizer, results, folder: Path, reporter: Reporter, force: bool = False
-) -> None:
-    """A Grad-CAM map per readable image, each checked again just before it takes its name
-    (``outputs.output_file``): never over a file that appeared meanwhile, nor through a link.
-    The mark records each map as written (a map moved away meanwhile is no error), at once at
-    the end, or when the run stops: what it drew is recorded. A killed objrec's temporary files
-    there went before (``prepare_output_dir``), not again before each map (a listing of a
-    folder of thousands of maps each time). The maps of :data:`PREDICT_BATCH` images are drawn
-    in one pass (``Recognizer.explain_all``), each image opened as predict opened it and made
-    into the model's input and view at once."""
-    readable, names = [r for r in results if r.error is None], explanation_names(results)
-    other = EXPLAIN_HINT.split(" or ", 1)[0]
-    refuse_users_files(folder, names, force, other)  # a link among them: before any is drawn
-    written: dict[str, dict[str, Any]] = {}
-    try:
-        with reporter.task("Grad-CAM", len(readable)) as advance:
-            for start in range(0, len(readable), PREDICT_BATCH):  # one pass each
-                batch = readable[start : start + PREDICT_BATCH]
-                tops = [recognizer.classes.index(str(r.topk[0]["class"])) for r in batch]
-                maps = recognizer.explain_all([r.path for r in batch], tops)  # those reported
-                ours = names[start : start + len(batch)]
-                for r, name, (picture, target) in zip(batch, ours, maps, strict=True):
-                    with output_file(folder, name, force, False, other, tidy=False) as tmp:
-                        picture.save(tmp)
-                        drawn = fingerprint(tmp)  # as the rename keeps it
-                    written[name], r.explanation = drawn, str(folder / name)
-                    r.explained = recognizer.classes[target]
-                advance(len(batch))
-    finally:
-        if written:
-            record_output(folder, written)
+class Maps:
+    """The Grad-CAM maps ``explain`` asks for, a chunk's drawn as predict answers it, from the
+    inputs its answers were made of (``Recognizer.explain_made``): each image is decoded once,
+    where the maps were drawn after every answer from a second decode of each file. An image
+    answered from the feature store, never decoded to answer it, is decoded for its map. Each map
+    is checked again just before it takes its name (``outputs.output_file``): never over a file
+    that appeared meanwhile, nor through a link; the names of every image are checked before the
+    first map is drawn, and a chunk's again before its maps are (an unreadable image renumbers
+    those after it). The folder is made at the first readable image (none readable: none made).
+    :meth:`close` records each map written (a map moved away meanwhile is no error), at the end
+    or when the run stops: what it drew is recorded."""
+
+    def __init__(
+        self, recognizer: Recognizer, folder: Path, force: bool, todo: Sequence[Prediction]
+    ) -> None:
+        self.recognizer, self.folder, self.force = recognizer, Path(folder), force
+        self.other = EXPLAIN_HINT.split(" or ", 1)[0]
+        self.numbered = 0
+        """How many readable images got a map's name so far (their number begins each name)."""
+        self.ready = False
+        """Whether the folder was prepared (``outputs.prepare_output_dir``)."""
+        self.written: dict[str, dict[str, Any]] = {}
+        """Each map written, by name: what :meth:`close` records."""
+        if self.folder.is_dir():  # a link among them: refused before any image is answered
+            refuse_users_files(self.folder, explanation_names(list(todo)), force, self.other)
+
+    def draw(self, chunk: Sequence[Prediction], made: dict[int, tuple[torch.Tensor, Any]]) -> None:
+        """The maps of ``chunk``'s readable images, each of the class it was answered (its top
+        class), in one pass: ``made``, by ``id`` of its entry, the input and picture of each image
+        predict decoded (``Recognizer.explained``'s), the others decoded here; each written."""
+        readable = [r for r in chunk if r.error is None]
+        if not readable:
+            return
+        if not self.ready:
+            self.folder = prepare_output_dir(self.folder, self.force, EXPLAIN_HINT, names=())
+            self.ready = True
+        names = [map_name(self.numbered + i, r) for i, r in enumerate(readable)]
+        self.numbered += len(readable)
+        refuse_users_files(self.folder, names, self.force, self.other)
+        recognizer = self.recognizer
+        pairs = [made.get(id(r)) or recognizer.explained(r.path) for r in readable]
+        tops = [recognizer.classes.index(str(r.topk[0]["class"])) for r in readable]
+        for r, name, (picture, target) in zip(
+            readable, names, recognizer.explain_made(pairs, tops), strict=True
+        ):
+            with output_file(self.folder, name, self.force, False, self.other, tidy=False) as tmp:
+                picture.save(tmp)
+                drawn = fingerprint(tmp)  # as the rename keeps it
+            self.written[name], r.explanation = drawn, str(self.folder / name)
+            r.explained = recognizer.classes[target]
+
+    def words(self) -> str:
+        """What was drawn, for a stop: "`explain` cams holds the maps of the 32 images answered"."""
+        return (
+            f"`explain` {self.folder} holds the maps of the "
+            f"{plural(len(self.written), 'image')} answered"
+        )
+
+    def close(self) -> None:
+        """Record each map written in the folder's mark (``outputs.record_output``)."""
+        if self.written:
+            record_output(self.folder, self.written)
 
 
 def explanation_names(results: list[Prediction]) -> list[str]:
     """The Grad-CAM map's file name of each readable image, numbered in their order (a long
     image name shortened to fit the file system's limit)."""
     readable = [r for r in results if r.error is None]
-    return [fitting(f"{i:04d}-", Path(r.path).stem, ".gradcam.png") for i, r in enumerate(readable)]
+    return [map_name(i, r) for i, r in enumerate(readable)]
+
+
+def map_name(number: int, result: Prediction) -> str:
+    """The Grad-CAM map's file name of the ``number``-th readable image (from 0)."""
+    return fitting(f"{number:04d}-", Path(result.path).stem, ".gradcam.png")
 
 
 def predict_all(
@@ -529,9 +583,11 @@ def predict_all(
     todo: list[Prediction],
     how: tuple[int, bool, int],
     reporter: Reporter,
+    maps: Maps | None = None,
 ) -> dict[str, str]:
     """Fill in each entry of ``todo``, ``batch_size`` at a time (``how``: top-k, tta, batch size),
-    from the features the store holds (:meth:`Recognizer.stored_views`), else from its pixels.
+    from the features the store holds (:meth:`Recognizer.stored_views`), else from its pixels,
+    and draw each chunk's ``maps`` as it is answered (:class:`Maps`).
     Returns the content digest of each image answered, by path: the store's rows', else of the
     bytes decoded (:func:`read_once`), so that no check of them reads a file again."""
     topk, tta, batch_size = how
@@ -546,7 +602,11 @@ def predict_all(
         with reporter.task("predicting", len(todo)) as advance, logged_step(predicting(todo)):
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start : start + batch_size]
-                _predict_chunk(recognizer, chunk, topk, tta, Stored(stored, start), digests)
+                made = _predict_chunk(
+                    recognizer, chunk, (topk, tta), Stored(stored, start), digests, maps is not None
+                )
+                if maps is not None:
+                    maps.draw(chunk, made)
                 advance(len(chunk))
     finally:
         if stored is not None:
@@ -614,15 +674,18 @@ def stored_words(tables: list[FeatureTable]) -> str:
 def _predict_chunk(
     recognizer: Recognizer,
     chunk: list[Prediction],
-    k: int,
-    tta: bool,
+    how: tuple[int, bool],
     stored: Stored,
     digests: dict[str, str],
-) -> None:
+    explain: bool = False,
+) -> dict[int, tuple[torch.Tensor, Any]]:
     """Fill in ``topk`` for each entry of ``chunk``, or its ``error`` when it cannot be read; from
     the body's features in the store (``stored``) where it holds them in every view, the answer
-    of those features (:meth:`Recognizer.answer_from_features`), else from its pixels.
-    ``digests`` gets the content digest of each one answered, by path."""
+    of those features (:meth:`Recognizer.answer_from_features`), else from its pixels (``how``:
+    top-k, tta). ``digests`` gets the content digest of each one answered, by path. With
+    ``explain``, returns the input and picture of each image answered from its pixels, for its
+    map (:meth:`Maps.draw`), by ``id`` of its entry."""
+    k = how[0]
     held = stored.held(chunk) & np.array([entry.error is None for entry in chunk], dtype=bool)
     if held.any():
         answers = recognizer.answer_from_features(stored.features(chunk, held))
@@ -631,33 +694,47 @@ def _predict_chunk(
             answered(entry, recognizer, answers, i, k)
             digests[entry.path] = known[i]
     pixels = [e for e, h in zip(chunk, held, strict=True) if not h]
-    _predict_pixels(recognizer, pixels, k, tta, digests)
+    return _predict_pixels(recognizer, pixels, how, digests, explain)
 
 
 def _predict_pixels(
-    recognizer: Recognizer, chunk: list[Prediction], k: int, tta: bool, digests: dict[str, str]
-) -> None:
+    recognizer: Recognizer,
+    chunk: list[Prediction],
+    how: tuple[int, bool],
+    digests: dict[str, str],
+    explain: bool = False,
+) -> dict[int, tuple[torch.Tensor, Any]]:
     """Fill in ``topk`` for each entry of ``chunk`` without an ``error`` from its pixels, or its
     ``error`` when it cannot be read. Each file is read once (:func:`read_once`), ``digests``
-    getting the content digest of the bytes decoded, by path."""
-    inputs, readable = [], []
+    getting the content digest of the bytes decoded, by path. With ``explain``, returns each
+    one's input in the evaluation view (its first) and picture, by ``id`` of its entry."""
+    (k, tta), inputs, readable, made = how, [], [], {}
     for entry in (e for e in chunk if e.error is None):
-        views = entry_inputs(recognizer, entry, tta, digests)
+        views = entry_inputs(recognizer, entry, tta, digests, explain)
         if views is not None:
-            inputs.append(views)
+            inputs.append(views[0])
             readable.append(entry)
+            if views[1] is not None:
+                made[id(entry)] = (views[0][0], views[1])
     answers = recognizer.answer_inputs(inputs)
     for i, entry in enumerate(readable):
         answered(entry, recognizer, answers, i, k)
+    return made
 
 
 def entry_inputs(
-    recognizer: Recognizer, entry: Prediction, tta: bool, digests: dict[str, str]
-) -> list[torch.Tensor] | None:
+    recognizer: Recognizer,
+    entry: Prediction,
+    tta: bool,
+    digests: dict[str, str],
+    picture: bool = False,
+) -> tuple[list[torch.Tensor], Any] | None:
     """The model's inputs of ``entry``'s image in each view (``Recognizer.inputs``), its file
     read once (:func:`read_once`) and its decode dropped as this returns: a batch of 16 PNG scans
-    of 5000x5000 pixels held all 16 decodes at once (2.4 GB). None where it cannot be read,
-    ``entry.error`` saying why; ``digests`` gets the content digest of the bytes decoded."""
+    of 5000x5000 pixels held all 16 decodes at once (2.4 GB); with ``picture``, beside them the
+    part of it the model sees, at its input size, for its map (``Recognizer.picture``), else
+    None. None where it cannot be read, ``entry.error`` saying why; ``digests`` gets the content
+    digest of the bytes decoded."""
     path = Path(entry.path)
     source, digest = read_once(path)
     try:
@@ -667,7 +744,7 @@ def entry_inputs(
         return None
     if digest is not None:
         digests[entry.path] = digest
-    return recognizer.inputs(image, tta)
+    return recognizer.inputs(image, tta), recognizer.picture(image) if picture else None
 
 
 def read_once(path: Path) -> tuple[Path | bytes, str | None]:
