@@ -84,12 +84,13 @@ def held_features(data: Path, unknown: Path | None = None):
     """The centre-view features of the training and validation images, as ``calibrate`` reads
     them from the store, each (features, labels), and of ``unknown``'s images (computed if the
     store lacks them) when given."""
+    from objrec.batches import CALIBRATION_BATCH
     from objrec.config import TrainConfig
     from objrec.distributed import SINGLE
     from objrec.precision import settle_head_precision, settle_precision
     from objrec.progress import SILENT
     from objrec.quantize import int8_engine
-    from objrec.train import CALIBRATION_BATCH, prepare
+    from objrec.train import prepare
 
     config, _ = settle_precision(TrainConfig(), SINGLE)
     config = replace(config, int8_engine=int8_engine(config.int8_engine))

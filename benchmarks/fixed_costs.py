@@ -92,6 +92,7 @@ from objrec import (  # noqa: E402
     runs,
     unknown_scores,
 )
+from objrec.batches import CALIBRATION_BATCH  # noqa: E402
 from objrec.bodies import fingerprint_module  # noqa: E402
 from objrec.cache import open_cache  # noqa: E402
 from objrec.config import TrainConfig  # noqa: E402
@@ -105,7 +106,7 @@ from objrec.progress import SILENT  # noqa: E402
 from objrec.quantize import int8_engine, quantize_body  # noqa: E402
 from objrec.run_files import BEST  # noqa: E402
 from objrec.runtime import OpenVinoModel  # noqa: E402
-from objrec.train import CALIBRATION_BATCH, head_optimizer, prepare, run_meta  # noqa: E402
+from objrec.train import head_optimizer, prepare, run_meta  # noqa: E402
 from objrec.views import ViewSpec  # noqa: E402
 
 

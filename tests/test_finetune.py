@@ -916,11 +916,12 @@ def test_a_fine_tuned_run_s_calibration_runs_the_tuned_top_once_over_each_set(sc
     notes): it runs over the validation images alone."""
     from types import SimpleNamespace
 
+    from objrec.batches import FeatureSource
     from objrec.confidence import fit_confidence
     from objrec.config import DataConfig
     from objrec.meta import Calibration, HeadConfig, ParameterCounts, RunMeta
     from objrec.progress import SILENT
-    from objrec.train import FeatureSource, calibrate
+    from objrec.train import calibrate
 
     torch.manual_seed(0)
     centres = torch.randn(3, 16) * 3
@@ -983,10 +984,11 @@ def test_a_fine_tuned_run_s_calibration_holds_as_few_rows_of_the_tuned_top_at_an
     import sys
     from types import SimpleNamespace
 
+    from objrec.batches import CALIBRATION_BATCH, FeatureSource
     from objrec.config import DataConfig
     from objrec.meta import HeadConfig, ParameterCounts, RunMeta
     from objrec.progress import SILENT
-    from objrec.train import CALIBRATION_BATCH, FeatureSource, calibrate
+    from objrec.train import calibrate
 
     train_module, live = sys.modules["objrec.train"], LiveRows()
     real = train_module.fit_confidence

@@ -2,7 +2,9 @@
 (``ViewStack``, held in memory once when small enough, else read a batch at a time), and an epoch
 over them, each image in a random view, in one process or sharded across ranks; what the head's
 fit reads of them (``epoch_sources``: the head as it trains, its train and valid batches, each
-rank's batch and steps)."""
+rank's batch and steps); what calibration reads (``FeatureSource``: the final body's features of
+the training and validation images, a fine-tuned run's computed once through its tuned top and
+kept in scratch files, ``SpilledBatches``)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import copy
 import errno
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -174,6 +178,60 @@ def spill_refused(exc: OSError, folder: Path) -> ObjrecError:
     reason = (exc.strerror or "no space left").lower()
     refused = "the tuned network's outputs that calibrating reads could not be written in it"
     return full_cache_disk(folder, f"{refused} ({reason})")
+
+
+CALIBRATION_BATCH = 1024
+"""Images per batch read from the store while calibrating."""
+
+
+@dataclass
+class FeatureSource:
+    """The final body's features of the training (centre view) and validation images, a batch at
+    a time: the stored features, or for a fine-tuned run the stored activations at the cut through
+    the tuned ``top`` (``top(stem(x))`` is the tuned body's output)."""
+
+    train: ViewStack
+    valid: ViewStack
+    top: nn.Module | None = None
+    scratch: Path | None = None
+    """Where the tuned ``top``'s outputs are kept while calibrating: the cache folder (None: the
+    system's temporary folder)."""
+
+    @contextmanager
+    def read(
+        self, training: bool = True
+    ) -> Iterator[tuple[Callable[[], Batches], Callable[[], Batches]]]:
+        """The training and validation features for ``fit_confidence``, which reads each set
+        several times (the training images four times for the default score): the store's rows,
+        read at each pass, or for a fine-tuned run the top's outputs, computed once (each pass
+        would run the tuned blocks over every image again) and kept in scratch files, not in
+        memory (:class:`SpilledBatches`: 1.5 GB at 100,000 images of 3,840 features), until
+        the block ends. Not ``training``: the score fitted reads no training features
+        (``confidence.reads_training_features``), and the tuned top does not run over them."""
+        if self.top is None:
+            yield (
+                lambda: self.train.batches(CALIBRATION_BATCH),
+                lambda: self.valid.batches(CALIBRATION_BATCH),
+            )
+            return
+        top, scratch = self.top, self.scratch
+        with ExitStack() as held:
+
+            def spilled(stack: ViewStack) -> SpilledBatches:
+                return held.enter_context(SpilledBatches(self.tuned(stack, top), scratch))
+
+            yield (spilled(self.train) if training else unread), spilled(self.valid)
+
+    @staticmethod
+    def tuned(stack: ViewStack, top: nn.Module) -> Batches:
+        """``stack``'s activations at the cut through ``top``, a quarter of a calibration's batch
+        at a time: the batches calibration then reads."""
+        return ((top(x), y) for x, y in stack.batches(CALIBRATION_BATCH // 4))
+
+
+def unread() -> Batches:
+    """The training features where the score fitted reads none (:meth:`FeatureSource.read`)."""
+    raise AssertionError("the unknown score fitted reads no training features")
 
 
 class TensorViews:

@@ -70,7 +70,7 @@ def reads_training_features(score: str) -> bool:
     """Whether :func:`fit_confidence` reads the training features for the unknown ``score``: a
     feature score is fitted on them (and its familiarity may be scaled on them); the top
     probability (``msp``) needs none, so a fine-tuned run need not run its tuned blocks over
-    every training image for it (``train.FeatureSource``)."""
+    every training image for it (``batches.FeatureSource``)."""
     return score != "msp"
 
 
@@ -103,7 +103,7 @@ def fit_confidence(
     for a summed score (to standardise its parts, then for the outputs): what stays in memory is
     the score's own size and, per validation image, its outputs and score, never every feature at
     once. A source that computes its features (a fine-tuned run's) should compute them once
-    and keep them on disk (``train.FeatureSource``, ``batches.SpilledBatches``).
+    and keep them on disk (``batches.FeatureSource``, ``batches.SpilledBatches``).
 
     The features are the final model's (for a fine-tuned run, its tuned body's), and ``head`` its
     final head. A feature score is returned rescaled (``Readable``): its threshold is then 0."""

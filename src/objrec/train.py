@@ -10,17 +10,18 @@
 
 The run is opened first (its folder held, a resume's state, its settings and precision settled)
 by ``train_open``; ``prepare``'s frozen pass (the body, the features of train and valid, the
-fine-tuning's cut) is ``train_features``'s. Features and their batches come from ``features``;
-the run folder's policy (what it may hold, resume, what is written) from ``runs``; what a stop
-(Ctrl-C, a diverged loss) keeps and says from ``train_stops``.
+fine-tuning's cut) is ``train_features``'s. Features come from ``features``, their batches (the
+head's, calibration's) from ``batches``; the run folder's policy (what it may hold, resume, what
+is written) from ``runs``; what a stop (Ctrl-C, a diverged loss) keeps and says from
+``train_stops``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -34,9 +35,7 @@ from objrec.backbones import (
     resolve_data_config,
 )
 from objrec.batches import (
-    Batches,
-    SpilledBatches,
-    ViewStack,
+    FeatureSource,
     epoch_sources,
     epoch_steps,
     sampled_images,
@@ -624,7 +623,7 @@ def finetune_phase(
     """Train the body's last blocks and the head on cached activations at the cut (see finetune;
     ``prep.cut``, stored by :func:`prepare`; ``top``: the blocks above the cut, ``prep.cut_top``,
     which its pass split off the body); the tuned body's features for calibration come from the
-    same activations (:class:`FeatureSource`), unless it is not kept. Also returns what
+    same activations (``batches.FeatureSource``), unless it is not kept. Also returns what
     fine-tuning did (``finetune.finetune_record``), how long its epochs took and its pass below
     the tuned blocks, which ``prepare`` ran (``Prepared.cut_seconds``); a kept one that makes an
     int8 run fp32 says so (:data:`FP32_FROM_HERE`). ``told``: where it is said, the ranks;
@@ -656,60 +655,6 @@ def finetune_saver(
 
 
 # ---------------------------------------------------------------- 4. calibrate
-
-
-CALIBRATION_BATCH = 1024
-"""Images per batch read from the store while calibrating."""
-
-
-@dataclass
-class FeatureSource:
-    """The final body's features of the training (centre view) and validation images, a batch at
-    a time: the stored features, or for a fine-tuned run the stored activations at the cut through
-    the tuned ``top`` (``top(stem(x))`` is the tuned body's output)."""
-
-    train: ViewStack
-    valid: ViewStack
-    top: nn.Module | None = None
-    scratch: Path | None = None
-    """Where the tuned ``top``'s outputs are kept while calibrating: the cache folder (None: the
-    system's temporary folder)."""
-
-    @contextmanager
-    def read(
-        self, training: bool = True
-    ) -> Iterator[tuple[Callable[[], Batches], Callable[[], Batches]]]:
-        """The training and validation features for ``fit_confidence``, which reads each set
-        several times (the training images four times for the default score): the store's rows,
-        read at each pass, or for a fine-tuned run the top's outputs, computed once (each pass
-        would run the tuned blocks over every image again) and kept in scratch files, not in
-        memory (``batches.SpilledBatches``: 1.5 GB at 100,000 images of 3,840 features), until
-        the block ends. Not ``training``: the score fitted reads no training features
-        (``confidence.reads_training_features``), and the tuned top does not run over them."""
-        if self.top is None:
-            yield (
-                lambda: self.train.batches(CALIBRATION_BATCH),
-                lambda: self.valid.batches(CALIBRATION_BATCH),
-            )
-            return
-        top, scratch = self.top, self.scratch
-        with ExitStack() as held:
-
-            def spilled(stack: ViewStack) -> SpilledBatches:
-                return held.enter_context(SpilledBatches(self.tuned(stack, top), scratch))
-
-            yield (spilled(self.train) if training else unread), spilled(self.valid)
-
-    @staticmethod
-    def tuned(stack: ViewStack, top: nn.Module) -> Batches:
-        """``stack``'s activations at the cut through ``top``, a quarter of a calibration's batch
-        at a time: the batches calibration then reads."""
-        return ((top(x), y) for x, y in stack.batches(CALIBRATION_BATCH // 4))
-
-
-def unread() -> Batches:
-    """The training features where the score fitted reads none (:meth:`FeatureSource.read`)."""
-    raise AssertionError("the unknown score fitted reads no training features")
 
 
 def calibrate(
