@@ -287,7 +287,7 @@ def test_the_audits_summary_says_the_settled_flags_apart_from_the_likely_wrong_l
     assert "train/ant/ant_1.png: labelled ant" in wrong and "ant_0" not in wrong
     assert settled.startswith(
         "ettled by your earlier plans (kept), flagged again (plan.csv keeps it; also in "
-        "label_issues.csv): train/ant/ant_0.png: labelled ant, looks like fly written in"
+        "label_issues.csv): train/ant/ant_0.png: labelled ant, looks like fly"
     )
     assert main(["audit", str(data), "--json", "--force"]) == 0
     found = json.loads(capsys.readouterr().out)

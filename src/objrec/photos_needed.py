@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from objrec.audit.findings import PhotosNeeded
+from objrec.audit.findings import ClassRecall, PhotosNeeded
 from objrec.dedup import NEIGHBOURS
 from objrec.words import plural
 
@@ -29,6 +29,8 @@ RECOGNISED_SHARE = 0.8
 listed for that reason."""
 CONFUSED_MIN = 2
 """Photos of a class another class must take for it to be named as confused with it."""
+LEAST_NAMED = 3
+"""Classes named as the least recognised when none is listed (:func:`none_listed_words`)."""
 
 
 @dataclass
@@ -81,7 +83,21 @@ def class_needs(
     classes: Sequence[str],
     sizes: np.ndarray | None = None,
 ) -> list[ClassNeed]:
-    """The classes with a reason to add or retake photos, most in need first.
+    """The classes with a reason to add or retake photos, most in need first, of
+    :func:`class_evidence`'s (which says what the arguments are)."""
+    evidence = class_evidence(labels, answers, photos, flagged, classes, sizes)
+    return sorted((need for need in evidence if need.reasons), key=need_rank)
+
+
+def class_evidence(
+    labels: np.ndarray,
+    answers: np.ndarray,
+    photos: np.ndarray,
+    flagged: np.ndarray,
+    classes: Sequence[str],
+    sizes: np.ndarray | None = None,
+) -> list[ClassNeed]:
+    """Every class's evidence and reasons to add or retake photos (none for most), in class order.
 
     ``labels`` and ``answers`` (each photo's given class and the out-of-fold answer's), ``photos``
     (each class's distinct photos), ``flagged`` (a mask of the photos flagged as wrong labels,
@@ -106,9 +122,46 @@ def class_needs(
             need.confused_with, need.confused = classes[other], int(taken.max())
             need.confused_images = np.flatnonzero(mine & (answers == other)).tolist()
         need.reasons = need_reasons(need)
-        if need.reasons:
-            needs.append(need)
-    return sorted(needs, key=need_rank)
+        needs.append(need)
+    return needs
+
+
+def least_recognised(evidence: Sequence[ClassNeed], count: int = LEAST_NAMED) -> list[ClassRecall]:
+    """The ``count`` classes whose photos heads that never saw them recognised least (by share,
+    then by name), of those with photos judged: what an audit that lists no class in
+    photos_needed.csv can still name. A class recognised above :data:`RECOGNISED_SHARE` is not
+    short of photos by the audit's measure, but may score lower on a test split of few photos
+    (docs/audit.md), and these are the first to look at."""
+    judged = [need for need in evidence if need.judged]
+    judged.sort(key=lambda need: (need.recognised / need.judged, need.name))
+    return [ClassRecall(need.name, need.recognised, need.judged) for need in judged[:count]]
+
+
+def none_listed_words(
+    least: Sequence[ClassRecall], not_judged: str = "", merged: Sequence[str] = ()
+) -> str:
+    """Why photos_needed.csv lists no class, in one sentence for the page and the terminal, and
+    the least recognised classes (``least``): the page said "None: no class lacks photos, is
+    poorly recognised or has label flags" of an audit with 10 label flags (which list no class
+    since), and the terminal said nothing, while a class scored 71-77% on test (newcomer58, 2).
+    ``not_judged``: why the audit judged no label, when it did not (nothing is measured then);
+    ``merged``: the classes a likely merge leaves out of the list."""
+    if not_judged:
+        return f"none listed, as nothing was measured ({not_judged})"
+    share = f"{RECOGNISED_SHARE:.0%}"
+    but = f" but {', '.join(merged)} (likely merged)" if merged else ""
+    said = (
+        f"none listed: every class{but} has {FEW_PHOTOS} or more distinct photos, and heads that "
+        f"never saw them recognised {share} or more of each class's photos (label flags list no "
+        "class: a wrong label is fixed in plan.csv, not by more photos)"
+    )
+    if not least:
+        return said
+    named = "; ".join(recall.words() for recall in least)
+    return (
+        f"{said}. Recognised least: {named}; a class that scores lower on its test photos is "
+        "worth more photos even so"
+    )
 
 
 def need_rank(need: ClassNeed) -> tuple:

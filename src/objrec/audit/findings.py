@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from objrec.words import plural
+
 
 @dataclass(frozen=True)
 class DuplicateGroup:
@@ -235,6 +237,27 @@ class PhotosNeeded:
             "confused_photos": list(self.confused_photos),
             "reason": self.reason,
         }
+
+
+@dataclass(frozen=True)
+class ClassRecall:
+    """How many of a class's unflagged distinct photos heads that never saw them recognised
+    (``photos_needed.least_recognised``): said when no class is listed in photos_needed.csv, so
+    that an empty list still names the classes to look at first."""
+
+    class_name: str
+    """The class."""
+    recognised: int
+    """Its unflagged photos recognised ..."""
+    judged: int
+    """... of how many."""
+
+    def words(self) -> str:
+        """``umbrella, 48 of 55 photos (87%)``."""
+        share = self.recognised / max(self.judged, 1)
+        return (
+            f"{self.class_name}, {self.recognised} of {plural(self.judged, 'photo')} ({share:.0%})"
+        )
 
 
 @dataclass(frozen=True)

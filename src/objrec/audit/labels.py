@@ -23,11 +23,11 @@ from objrec.audit.distances import (
     knn_distance,
     spread_z_within,
 )
-from objrec.audit.findings import LabelIssue, LikelyMerge, PhotosNeeded
+from objrec.audit.findings import ClassRecall, LabelIssue, LikelyMerge, PhotosNeeded
 from objrec.audit.heads import layout_free_probs
 from objrec.audit.inventory import Inventory
 from objrec.audit.report import MIN_JUDGED, none_judged_note
-from objrec.photos_needed import FEW_PHOTOS, class_needs
+from objrec.photos_needed import FEW_PHOTOS, class_evidence, least_recognised, need_rank
 from objrec.reviewed import settled_paths
 from objrec.words import plural
 
@@ -69,6 +69,7 @@ class LabelFindings:
     unjudged: list[str] = field(default_factory=list)
     none_judged: str = ""
     needs: list[PhotosNeeded] = field(default_factory=list)
+    least: list[ClassRecall] = field(default_factory=list)
     merges: list[LikelyMerge] = field(default_factory=list)
 
 
@@ -111,7 +112,7 @@ def judge_labels(
         for issue, far in zip(found.issues, apart.tolist(), strict=True)
     ]
     flagged = unsettled(inv, found.issues, ranked)
-    found.needs = needs_rows(labels, probs, counts, flagged, (inv, idx), pictures)
+    found.needs, found.least = needs_rows(labels, probs, counts, flagged, (inv, idx), pictures)
     found.merges = likely_merges(probs.argmax(1), pictures, around, inv.classes, config.neighbours)
     return found
 
@@ -431,13 +432,14 @@ def needs_rows(
     ranked,
     rows: tuple[Inventory, np.ndarray],
     pictures: Pictures | None = None,
-) -> list[PhotosNeeded]:
+) -> tuple[list[PhotosNeeded], list[ClassRecall]]:
     """``photos_needed.csv``'s classes: those that most need more or better photos, by the
     out-of-fold answers (``probs``' best class) of their photos not flagged (``ranked``), one row
     a picture (``pictures``: a photo's copies count once, as the audit's other counts);
     ``rows``: the inventory and the index in it of each row of ``labels``, which
     the photos that look like another class are named and placed by (each picture's first
-    file: ``PhotosNeeded.confused``)."""
+    file: ``PhotosNeeded.confused``); and the classes recognised least, which an audit that
+    lists none names (``photos_needed.least_recognised``)."""
     inv, idx = rows
     pictures = pictures or Pictures.of_groups(np.arange(len(labels)))
     flagged = np.zeros(len(labels), dtype=bool)
@@ -445,6 +447,8 @@ def needs_rows(
     first = pictures.first
     picked = pictures.mean(flagged) > 0  # a picture with a flagged copy is flagged
     answers = probs[first].argmax(1)
-    needs = class_needs(labels[first], answers, counts, picked, inv.classes, pictures.sizes)
+    evidence = class_evidence(labels[first], answers, counts, picked, inv.classes, pictures.sizes)
+    needs = sorted((need for need in evidence if need.reasons), key=need_rank)
     places = np.asarray(idx)[first]
-    return [need.listed([inv.items[i].shown for i in places], places) for need in needs]
+    shown = [inv.items[i].shown for i in places]
+    return [need.listed(shown, places) for need in needs], least_recognised(evidence)

@@ -53,6 +53,7 @@ from objrec.audit.copies import (
 )
 from objrec.audit.distances import Around
 from objrec.audit.findings import (
+    ClassRecall,
     DuplicateGroup,
     LabelIssue,
     LikelyMerge,
@@ -77,6 +78,7 @@ from objrec.config import (
 from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.images import warned_once_per_file
 from objrec.outputs import takes_back_folders, writing_outputs
+from objrec.photos_needed import none_listed_words
 from objrec.progress import Reporter, or_silent
 from objrec.reviewed import settled_paths
 from objrec.words import plural
@@ -248,6 +250,10 @@ class AuditResult:
     photos_needed: list[PhotosNeeded] = field(default_factory=list)
     """The classes that most need more or better photos, most in need first, each with its
     evidence and reasons in words (``photos_needed.class_needs``): ``photos_needed.csv``."""
+    least_recognised: list[ClassRecall] = field(default_factory=list)
+    """The classes whose photos heads that never saw them recognised least, least first
+    (``photos_needed.least_recognised``): named when ``photos_needed`` is empty
+    (:meth:`none_needed`)."""
     settled: list[str] = field(default_factory=list)
     """The paths of ``label_issues`` whose label as it is a person settled in an earlier plan
     (``reviewed.csv``): still flagged and ranked, but kept by the plan, so the summaries (the
@@ -297,6 +303,14 @@ class AuditResult:
         }
         needs = [need.row() for need in self.photos_needed]
         return labels | found | rest | {"photos_needed": needs}
+
+    def none_needed(self) -> str:
+        """Why ``photos_needed`` lists no class and which classes were recognised least, in one
+        sentence (``photos_needed.none_listed_words``); "" when it lists one."""
+        if self.photos_needed:
+            return ""
+        merged = sorted({merge.class_name for merge in self.merges})
+        return none_listed_words(self.least_recognised, self.labels_not_judged, merged)
 
     def likely_wrong(self) -> list[LabelIssue]:
         """The label issues but those a person settled in an earlier plan (``settled``), those
@@ -407,6 +421,7 @@ def find_issues(
         labels_not_judged=found.none_judged,
         far_classes=far_classes(outliers, labels, inv.classes, named.photos(labels)),
         photos_needed=[n for n in found.needs if n.class_name not in merged_classes(found.merges)],
+        least_recognised=found.least,
         merges=found.merges,
         too_few=[issue.path for issue in found.issues if issue.too_few],
         no_class=[issue.path for issue in found.issues if issue.no_class],

@@ -436,6 +436,7 @@ def write_page(
         alike_across=sum(g.kind == "across splits" for g in result.look_alikes),
         unjudged=unjudged_note(result.unjudged) if result.unjudged else "",
         none_judged=result.labels_not_judged,
+        none_needed=result.none_needed(),
         far=far_classes_note(result.far_classes, result.outliers) if result.far_classes else "",
         unreadable=result.unreadable,
         **sections,
@@ -550,7 +551,7 @@ that class.</p>
 {{ f.row.reason }}</div><div class="tiles">{% for t in f.tiles %}<figure>{% if t.src %}
 <img src="{{ t.src }}" alt="">{% endif %}<figcaption>{{ t.caption }}<br>
 <span class="muted">{{ t.path }}</span></figcaption></figure>{% endfor %}</div></div>
-{%- else %}<p>None: no class lacks photos, is poorly recognised or has label flags.</p>
+{%- else %}<p>{{ none_needed[:1]|upper }}{{ none_needed[1:] }}.</p>
 {%- endfor %}
 </main></body></html>
 """

@@ -194,7 +194,7 @@ def print_audit(result, data: Path, out_dir: Path) -> None:
         note = far_classes_note(result.far_classes, result.outliers)
         console.print(f"  {note}", markup=False, highlight=False)
     print_unreadable(result.unreadable, data)
-    print_photos_needed(result.photos_needed, data)
+    print_photos_needed(result.photos_needed, data, result.none_needed())
     files = sorted(AUDIT_FILES, key=lambda name: (name != "audit.html", name != "plan.csv"))
     console.print(f"written in {shown(out_dir)}: {', '.join(files)}", markup=False)
     console.print(plan_words(result, data, out_dir), markup=False, highlight=False)
@@ -331,12 +331,18 @@ def removed_words(planned: dict[str, int]) -> str:
     return "; ".join(said)
 
 
-def print_photos_needed(rows: Sequence[PhotosNeeded], data: Path, limit: int = 5) -> None:
+def print_photos_needed(
+    rows: Sequence[PhotosNeeded], data: Path, none: str = "", limit: int = 5
+) -> None:
     """The classes that most need more or better photos under their heading, naming
     photos_needed.csv: the first ``limit`` with their reasons and the photos that look like the
     class each is confused with (:func:`confused_line`, relative to ``data``), the rest
-    counted."""
+    counted; with none, ``none`` (``AuditResult.none_needed``: why, and the classes recognised
+    least), where the terminal said nothing and the file held only its header."""
     if not rows:
+        if none:
+            said = f"Classes to add or retake photos of (photos_needed.csv): {none}"
+            console.print(printable(said), markup=False, highlight=False)
         return
     console.print(
         f"{plural(len(rows), 'class', 'classes')} to add or retake photos of, most in need first "
