@@ -354,7 +354,7 @@ def test_report_and_export_through_the_cli(capsys, tmp_path, trained_run, split_
         40,
     )
     sidecar = json.loads((tmp_path / "l.json").read_text())
-    assert code == 0 and sidecar["output"] == "logits"
+    assert code == 0 and sidecar["outputs"][0] == "logits" and not sidecar["temperature_applied"]
     assert sidecar["answers_checked"]["onnxruntime"]["photos"] == 40  # more, when asked
     code, out, _ = run(
         capsys, "report", trained_run, "--data", split_dir, "--out", tmp_path / "r.html"

@@ -88,7 +88,7 @@ def test_the_sidecar_holds_classes_and_preprocessing_and_the_file_reproduces_pyt
     result = export_model(trained_run, tmp_path / "m.onnx")
     info = json.loads(result.sidecar.read_text())
     assert result.sidecar == tmp_path / "m.json"
-    assert info["classes"] == ["blue", "green", "red"] and info["output"] == "probabilities"
+    assert info["classes"] == ["blue", "green", "red"] and info["temperature_applied"]
     spec = info["input"]
     assert (spec["resize_short_side"], spec["center_crop"]) == (36, 32)
     assert spec["mean"] == pytest.approx([0.485, 0.456, 0.406]) and spec["layout"] == "NCHW"
@@ -108,9 +108,24 @@ def test_the_sidecar_holds_classes_and_preprocessing_and_the_file_reproduces_pyt
 
 
 @pytest.mark.slow
-def test_logits_are_exported_without_the_softmax(trained_run, tmp_path):
+def test_logits_are_exported_without_the_softmax(trained_run, split_dir, tmp_path):
+    """The sidecar said what the first output holds three times, "output": "logits" among them,
+    beside "outputs" (the graph's names) and "temperature_applied": one shape now, version 2,
+    without "output" (which named the log of the heads' averaged probabilities "logits");
+    model_infer.py and share's reuse of an export read "temperature_applied"."""
     result = export_model(trained_run, tmp_path / "logits.onnx", softmax=False)
-    assert json.loads(result.sidecar.read_text())["output"] == "logits"
+    sidecar = json.loads(result.sidecar.read_text())
+    assert "output" not in sidecar and sidecar["sidecar_version"] == 2
+    assert sidecar["outputs"][0] == "logits" and sidecar["temperature_applied"] is False
+    from objrec.predict import predict
+
+    photo = next((split_dir / "test" / "red").iterdir())  # the script applies the temperature
+    done = run_script(result.script, photo, "--json", "--topk", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (ours,) = predict(trained_run, [photo], topk=1)
+    theirs = json.loads(done.stdout)[0]["topk"][0]
+    assert theirs["class"] == ours.topk[0]["class"]
+    assert theirs["prob"] == pytest.approx(ours.topk[0]["prob"], abs=1e-5)
     out = OnnxModel(result.model)(torch.randn(2, 3, 32, 32))
     assert not torch.allclose(out.sum(1), torch.ones(2))  # raw scores, not probabilities
     assert torch.allclose(out.softmax(1).sum(1), torch.ones(2))
@@ -307,7 +322,7 @@ def test_a_forced_export_replaces_only_objrec_s_own_sidecar(trained_run, tmp_pat
     (tmp_path / "notes.json").unlink()
     assert main(args) == 0  # an export of its own, forced again, is replaced
     assert main([*args, "--logits"]) == 0
-    assert json.loads((tmp_path / "notes.json").read_text())["output"] == "logits"
+    assert json.loads((tmp_path / "notes.json").read_text())["temperature_applied"] is False
 
 
 @pytest.mark.slow
@@ -1465,7 +1480,7 @@ def test_the_sidecar_says_how_32_bit_grey_becomes_rgb(tmp_path):
 
     config = TrainConfig(backbone="tiny_test")
     meta = RunMeta.for_model("tiny_test", ["a", "b"], DataConfig(), 8, config)
-    decode = preprocessing(meta, softmax=True)["input"]["decode"]
+    decode = preprocessing(meta)["input"]["decode"]
     assert (
         "32-bit grey (a TIFF of integers or floats): floats all within 0..1 times 255, any other "
         "scaled by its own range, (value - darkest) * (255 / (brightest - darkest)), each "

@@ -224,7 +224,7 @@ def reusable_export(run: Path, model: str | None = None) -> list[Path] | None:
     same = (
         written.get("model_digest") == model
         and written.get("objrec_version") == __version__
-        and written.get("output") == "probabilities"
+        and written.get("temperature_applied") is True
         and not unknown.get("threshold_given")
         and unknown.get("threshold_kept_on") == (kept.kept_on if kept and kept.current else None)
     )

@@ -282,7 +282,7 @@ def write_checked(
     confidence = confidence_sidecar(meta, model, softmax, outputs, threshold, kept_on)
     answers = photos(part, confidence) if photos is not None else []
     answer = {
-        **preprocessing(meta, softmax, digest),
+        **preprocessing(meta, digest),
         **int8_sidecar(model.body),
         **confidence,
         "max_abs_diff": diff,

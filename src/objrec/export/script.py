@@ -561,7 +561,7 @@ class Model:
         names = self.spec["outputs"]
         outputs = dict(zip(names, self.engine.run(names, x), strict=True))
         probs = outputs[names[0]]
-        if self.spec["output"] == "logits":  # the scores the probabilities come from
+        if not self.spec["temperature_applied"]:  # the scores the probabilities come from
             probs = softmax(probs, self.spec["temperature"])
         score = outputs.get(self.spec["unknown"]["from"], probs.max(1))  # msp: the top one
         return probs, score

@@ -24,6 +24,12 @@ OPENVINO_RUN = (
     "8-bit arithmetic rounds otherwise (answers_checked.onnxruntime)"
 )
 """The sidecar's word on an OpenVINO body's export: what the script runs it in, and how."""
+SIDECAR_VERSION = 2
+"""The sidecar's shape, its ``sidecar_version``: 2 since 7 December 2026, when its ``output``
+(``probabilities`` or ``logits``) went, which said again what ``outputs``' first name and
+``temperature_applied`` say, and named ``logits`` a graph output that holds the log of the heads'
+averaged probabilities; a reader asks ``temperature_applied`` whether the first output holds
+probabilities. Before, there was no ``sidecar_version``."""
 
 
 def int8_sidecar(body: nn.Module) -> dict[str, Any]:
@@ -36,17 +42,17 @@ def int8_sidecar(body: nn.Module) -> dict[str, Any]:
     )
 
 
-def preprocessing(meta: RunMeta, softmax: bool, digest: str | None = None) -> dict[str, Any]:
+def preprocessing(meta: RunMeta, digest: str | None = None) -> dict[str, Any]:
     """What a caller of the exported model needs besides the graph; ``digest`` (the model file's)
     tells ``share --onnx`` the export is of that model (:func:`reusable_export`)."""
     data = meta.data
     return {
         "objrec_version": __version__,
+        "sidecar_version": SIDECAR_VERSION,
         **({"model_digest": digest} if digest else {}),
         "backbone": meta.backbone,
         "precision": meta.train_config.precision if meta.train_config else "fp32",
         "classes": list(meta.classes),
-        "output": "probabilities" if softmax else "logits",
         "input": {
             "layout": "NCHW",
             "colour": "RGB, scaled to [0, 1] before normalisation",
