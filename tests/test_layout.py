@@ -334,7 +334,7 @@ def test_the_readmes_module_table_names_every_module():
     assert sorted(commands - set(cli_row.split("`")[1::2])) == []
 
 
-STAGE_INIT_IMPORTS = {"__future__", "importlib", "typing"}
+STAGE_INIT_IMPORTS = {"__future__", "typing", "objrec.lazy"}
 """What a stage's package (``serve``) may import as it is imported: its ``__init__`` names its
 entry points and imports their module when one is first asked for, so that importing one of
 its light modules (``serve.settings``, read before FastAPI) imports nothing heavy."""
@@ -359,6 +359,35 @@ def test_every_stage_package_imports_nothing_of_its_own_when_imported():
             heavy[init.parent.name] = sorted(imported - STAGE_INIT_IMPORTS)
     assert heavy == {}
     assert len(list(SRC.glob("*/__init__.py"))) >= 2
+
+
+def test_every_stage_package_hides_its_lazy_getattr_from_mypy():
+    """A module ``__getattr__`` that mypy sees lets any name through (``from objrec.serve import
+    nosuch`` type-checks): each stage's ``__init__`` binds it only under ``if not
+    TYPE_CHECKING:``, where mypy reads the ``TYPE_CHECKING`` imports of the same names instead."""
+    seen = {}
+    for init in sorted(SRC.glob("*/__init__.py")):
+        tree = ast.parse(init.read_text())
+        hidden = [
+            node
+            for branch in tree.body
+            if isinstance(branch, ast.If) and ast.unparse(branch.test) == "not TYPE_CHECKING"
+            for node in ast.walk(branch)
+        ]
+        bound = {
+            name.id
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign | ast.FunctionDef)
+            for name in (
+                [ast.Name(node.name)] if isinstance(node, ast.FunctionDef) else ast.walk(node)
+            )
+            if isinstance(name, ast.Name)
+            and name.id in ("__getattr__", "__dir__")
+            and node not in hidden
+        }
+        if bound:
+            seen[init.parent.name] = sorted(bound)
+    assert seen == {}
 
 
 def check_kinds() -> set[str]:

@@ -41,12 +41,14 @@ def plain_png(width, height) -> bytes:
 
 
 def test_the_serve_package_gives_its_entry_points_from_its_server_module():
-    """serve.py became the package ``objrec.serve`` (session 58), its own code ``serve.server``:
-    ``from objrec.serve import create_app, serve`` gives the server's, as it gave serve.py's, and
-    a name the package lacks is refused as a missing module attribute."""
+    """``from objrec.serve import create_app, serve`` gives the server module's, which
+    ``dir(objrec.serve)`` lists before they are imported (for completion), and a name the package
+    lacks is refused as a missing module attribute."""
+    import objrec.serve
     from objrec.serve import create_app as from_package
     from objrec.serve import serve, server
 
+    assert {"create_app", "serve", "server"} <= set(dir(objrec.serve))
     assert from_package is create_app and serve is server.serve
     with pytest.raises(ImportError):
         from objrec.serve import app_to_serve  # noqa: F401

@@ -11,8 +11,9 @@ when the name is first asked for.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from objrec.lazy import lazy_names
 
 if TYPE_CHECKING:
     from objrec.add.recipe import add_images
@@ -23,8 +24,5 @@ ENTRY_POINTS = {"add_images": "objrec.add.recipe", "AddResult": "objrec.add.resu
 
 __all__ = ["AddResult", "add_images"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in ENTRY_POINTS:
-        return getattr(importlib.import_module(ENTRY_POINTS[name]), name)
-    raise AttributeError(f"module 'objrec.add' has no attribute {name!r}")
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_names(__name__, ENTRY_POINTS)

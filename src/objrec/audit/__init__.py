@@ -14,16 +14,21 @@ Nothing is imported here: ``from objrec.audit import audit, AuditConfig, AuditRe
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from objrec.lazy import lazy_names
 
 if TYPE_CHECKING:
     from objrec.audit.recipe import AuditConfig, AuditResult, audit
 
+ENTRY_POINTS = {
+    "AuditConfig": "objrec.audit.recipe",
+    "AuditResult": "objrec.audit.recipe",
+    "audit": "objrec.audit.recipe",
+}
+"""Each name the package gives and the module that defines it."""
+
 __all__ = ["AuditConfig", "AuditResult", "audit"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("objrec.audit.recipe"), name)
-    raise AttributeError(f"module 'objrec.audit' has no attribute {name!r}")
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_names(__name__, ENTRY_POINTS)

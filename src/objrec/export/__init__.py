@@ -14,16 +14,17 @@ Nothing is imported here: ``from objrec.export import export_model, ExportResult
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from objrec.lazy import lazy_names
 
 if TYPE_CHECKING:
     from objrec.export.exporter import ExportResult, export_model
 
+ENTRY_POINTS = {"ExportResult": "objrec.export.exporter", "export_model": "objrec.export.exporter"}
+"""Each name the package gives and the module that defines it."""
+
 __all__ = ["ExportResult", "export_model"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("objrec.export.exporter"), name)
-    raise AttributeError(f"module 'objrec.export' has no attribute {name!r}")
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_names(__name__, ENTRY_POINTS)

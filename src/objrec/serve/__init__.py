@@ -15,16 +15,17 @@ Nothing is imported here: ``from objrec.serve import create_app, serve`` imports
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from objrec.lazy import lazy_names
 
 if TYPE_CHECKING:
     from objrec.serve.server import create_app, serve
 
+ENTRY_POINTS = {"create_app": "objrec.serve.server", "serve": "objrec.serve.server"}
+"""Each name the package gives and the module that defines it."""
+
 __all__ = ["create_app", "serve"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("objrec.serve.server"), name)
-    raise AttributeError(f"module 'objrec.serve' has no attribute {name!r}")
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_names(__name__, ENTRY_POINTS)

@@ -13,8 +13,9 @@ module when the name is first asked for.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from objrec.lazy import lazy_names
 
 if TYPE_CHECKING:
     from objrec.split.recipe import split_folder
@@ -25,8 +26,5 @@ ENTRY_POINTS = {"split_folder": "objrec.split.recipe", "SplitResult": "objrec.sp
 
 __all__ = ["SplitResult", "split_folder"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in ENTRY_POINTS:
-        return getattr(importlib.import_module(ENTRY_POINTS[name]), name)
-    raise AttributeError(f"module 'objrec.split' has no attribute {name!r}")
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_names(__name__, ENTRY_POINTS)
