@@ -37,7 +37,7 @@ from objrec.progress import SILENT
 
 
 def audit_rows(data: Path):
-    """The audit's readable rows of ``data`` as ``audit.find_issues`` makes them: the inventory,
+    """The audit's readable rows of ``data`` as ``audit.recipe.find_issues`` makes them: the inventory,
     the rows (indices into it), their labels, unit features, nearest images and copy groups
     (copies and bursts), and their features."""
     config = A.AuditConfig()

@@ -6805,7 +6805,7 @@ def test_export_s_lines_of_each_runtime_word_their_figures_alike():
 
 def test_export_says_once_how_far_onnx_runtime_is_from_objrec_s_answers():
     """an int8 run's export warned that the file in ONNX Runtime differs from objrec's
-    answers (export_check.warn_if_apart), then said it again ("in ONNX Runtime, on 32 real photos, it
+    answers (export.check.warn_if_apart), then said it again ("in ONNX Runtime, on 32 real photos, it
     differs ... by up to 4.0e-02"): the warning says it, the line of a runtime that agrees stays.
     The script runs an int8 body OpenVINO ran in OpenVINO, so its line says so, and
     ONNX Runtime alone apart is no warning but a line saying why and what gives objrec's."""

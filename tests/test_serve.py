@@ -1124,7 +1124,10 @@ def test_serve_with_several_workers_starts_them_when_the_settings_are_good(
 ):
     """It says what runs the model and why once loaded (the CLI prints it when it is up), and
     shows the loading as a step (10.6 s with nothing on screen at a load of 9); as one worker
-    does."""
+    does. Each worker builds its app from the factory named by a string, which only uvicorn
+    reads: it must name the factory."""
+    from uvicorn.importer import import_from_string
+
     from objrec.serve import server
 
     from .conftest import TaskRecorder
@@ -1141,6 +1144,7 @@ def test_serve_with_several_workers_starts_them_when_the_settings_are_good(
     )
     two = served_by_two_workers
     assert [(c.workers, c.factory) for c in two.started + started] == [(2, True), (1, False)]
+    assert import_from_string(two.started[0].app) is server.app_from_env  # what each worker runs
     torch = [("the whole model in PyTorch, on the CPU", "runtime torch was asked for")]
     assert two.said == said == torch
     assert two.shown.tasks == shown.tasks == ["loading the model"]

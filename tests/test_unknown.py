@@ -121,7 +121,7 @@ def test_the_exported_file_and_its_sidecar_give_the_same_answer(trained_run, tmp
     assert familiarity[0] < sidecar["unknown"]["threshold"]  # unknown, by the sidecar's rule
     np.testing.assert_allclose(probs, answer.probs.numpy(), atol=1e-4)
     # the score sums squares over thousands of features: float32 moves it by a part in 1e5 to
-    # 1e4 of its size (export_graph.FAMILIARITY_RTOL), here -55.5886 against -55.5879; 1e-4 absolute
+    # 1e4 of its size (export.graph.FAMILIARITY_RTOL), here -55.5886 against -55.5879; 1e-4 absolute
     # held for small scores only
     np.testing.assert_allclose(familiarity, answer.scores.numpy(), rtol=1e-4)
 

@@ -3,7 +3,7 @@
 One name per thing across the CLI, its ``--json`` and Python: where a parameter or an attribute
 was renamed to the name the others use (``data``, as the CLI's DATA; ``n_classes`` for a count),
 its old name still works, warning, so that a script written against the earlier name runs while
-it is changed. docs/python-api.md lists each rename and its date.
+it is changed. docs/python-api.md lists each old name that still works.
 """
 
 from __future__ import annotations
