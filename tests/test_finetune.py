@@ -1225,3 +1225,19 @@ def test_on_a_gpu_the_body_s_precision_is_left_to_its_pass_over_the_photos():
         derive = from_the_cut(cut, torch.nn.Identity(), frozen)  # type: ignore[arg-type]
         assert isinstance(derive, FromTheCut) is (device == "cpu")
     assert asked == []
+
+
+def test_fine_tuning_s_weight_decay_is_the_fixed_one_weight_decay_s_help_names(capsys):
+    """Fine-tuning decays the tuned blocks and the head by a fixed 1e-4, whatever
+    ``weight_decay`` (the head's fit's, default 0): no page said so, and the option's help spoke
+    of the head alone (review58a L-1). The help names the value fine-tuning's optimizer uses."""
+    from objrec.cli import main
+    from objrec.finetune import FINETUNE_WEIGHT_DECAY
+
+    model = FinetuneModel(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    groups = optimizer_for(model, 1e-4).param_groups
+    assert [g["weight_decay"] for g in groups] == [FINETUNE_WEIGHT_DECAY] * 2
+    assert main(["train", "--help-all"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "decays the tuned blocks and the head by a fixed 1e-4" in said
+    assert float("1e-4") == FINETUNE_WEIGHT_DECAY

@@ -492,8 +492,10 @@ class TrainConfig:
     its Adam optimiser): lower it when the validation loss jumps about. Adam's learning rate for the
     head."""
     weight_decay: float = 0.0
-    """Weight decay, against overfitting. A pull of the head's weights toward zero at each step,
-    against overfitting (0: none). Adam's L2 weight decay for the head."""
+    """Weight decay, against overfitting. A pull of the head's weights toward zero at each step of
+    its fit (0: none); fine-tuning (``finetune_blocks``) decays the tuned blocks and the head by a
+    fixed 1e-4 whatever this is. Adam's L2 weight decay for the head's fit; fine-tuning's AdamW
+    decouples its own (``finetune.FINETUNE_WEIGHT_DECAY``)."""
     hidden: int = 256
     """Size of the head's hidden layer. 256, as in the article objrec follows (docs/caltech101.md);
     0 makes the head a single layer."""

@@ -7,9 +7,10 @@ once per image view and cached; each fine-tuning epoch then runs only the top of
 few percent of the whole on a CPU.
 
 Choices: the unfrozen blocks learn at ``finetune_lr`` and the head at ten times that (discriminative
-learning rates), with a one-epoch linear warm-up and a cosine decay; BatchNorm keeps its ImageNet
-running statistics by default (the unfrozen layers' BatchNorms stay in eval mode), or updates them
-from the training batches with ``finetune_batchnorm="train"`` (both measured in
+learning rates), with a one-epoch linear warm-up and a cosine decay, both decayed by AdamW's fixed
+``FINETUNE_WEIGHT_DECAY`` (1e-4, not the head's fit's ``weight_decay``); BatchNorm keeps its
+ImageNet running statistics by default (the unfrozen layers' BatchNorms stay in eval mode), or
+updates them from the training batches with ``finetune_batchnorm="train"`` (both measured in
 benchmarks/README.md).
 
 The phase in ``train`` (``train.finetune_phase`` cuts the body and stores the activations at
@@ -266,8 +267,17 @@ class FinetuneModel(nn.Module):
         return self
 
 
-def optimizer_for(model: FinetuneModel, lr: float, weight_decay: float = 1e-4) -> torch.optim.AdamW:
-    """Two parameter groups: the unfrozen blocks at ``lr``, the head at ten times ``lr``."""
+FINETUNE_WEIGHT_DECAY = 1e-4
+"""Fine-tuning's weight decay (AdamW's, decoupled), for the tuned blocks and the head alike,
+whatever ``weight_decay`` (the head's fit's, default 0) is: fine-tuning has always used it, and
+what it learns with another has not been measured on validation."""
+
+
+def optimizer_for(
+    model: FinetuneModel, lr: float, weight_decay: float = FINETUNE_WEIGHT_DECAY
+) -> torch.optim.AdamW:
+    """Two parameter groups: the unfrozen blocks at ``lr``, the head at ten times ``lr``, both
+    decayed by ``weight_decay``."""
     return torch.optim.AdamW(
         [
             {"params": list(model.top.parameters()), "lr": lr, "name": "body"},
