@@ -1158,3 +1158,32 @@ def test_the_validation_images_beside_a_class_folder_the_run_was_not_taught_are_
     shutil.rmtree(split_dir / "valid")
     why = evaluation.valid_images(recognizer, EvaluateConfig(), SILENT)
     assert why == f"{split_dir.resolve() / 'valid'} is not there (moved, or removed)"
+
+
+@pytest.mark.slow  # loads the model twice (0.5 s)
+def test_serve_stops_using_a_threshold_kept_for_the_model_a_retrain_replaced(trained_run, caplog):
+    """threshold.json names the model it was kept for; a retrain into the run a server serves
+    (train --force) loads the new model, which must not answer by the old one's threshold. The
+    reload drops it with the sentence predict says (kept.KeptThreshold.words), and the run's
+    own threshold answers; serve's start lines no longer name it."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from objrec.kept import keep_threshold, read_kept
+    from objrec.serve.model import serve_model, start_words
+
+    keep_threshold(trained_run, 0.25, {"replaced": 0.0})
+    with ThreadPoolExecutor(1) as pool:
+        served = serve_model(trained_run, "torch", "cpu", None, True, pool)
+        assert served.recognizer.threshold == 0.25 and served.recognizer.kept.current
+        model, meta = load_model(trained_run)  # train --force since: another model in the run
+        save_checkpoint(trained_run / "model.safetensors", model, replace(meta, best_epoch=99))
+        caplog.clear()
+        time.sleep(0.05)  # past the file's modification tick, as a server's 2 s looks are
+        assert served.check() or served.check()  # the second look: the file held still
+    assert served.recognizer.threshold == meta.calibration.unknown_threshold != 0.25
+    assert not served.recognizer.kept.current
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert read_kept(trained_run, warn=False).words() in said
+    assert "keeps a threshold chosen for an earlier model of this run: not used" in said[-1]
+    assert "kept by" not in " ".join(start_words(served.recognizer, "torch"))
