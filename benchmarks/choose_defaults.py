@@ -32,7 +32,7 @@ from objrec.batches import feature_batches
 from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE, TrainConfig
 from objrec.data import scan_class_folder
-from objrec.engine import fit
+from objrec.engine import Stopping, fit
 from objrec.features import cached_features
 from objrec.frozen import FrozenBody
 from objrec.model import build_head
@@ -141,8 +141,7 @@ def fit_heads_each(
             epoch_batches(train_x, train_y, config),
             lambda: [(valid_x, valid_y)],
             torch.optim.Adam(head.parameters(), lr=config.lr),
-            epochs=config.epochs,
-            patience=config.patience,
+            Stopping(config.epochs, config.patience),
             loss_fn=training_loss(config, train_y, len(feats.train.classes)),
         )
         best = next(r for r in state.history if r["epoch"] == state.best_epoch)

@@ -24,7 +24,7 @@ from objrec.batches import ViewStack, feature_batches
 from objrec.cache import FeatureCache
 from objrec.config import TrainConfig
 from objrec.data import scan_class_folder
-from objrec.engine import fit
+from objrec.engine import Stopping, fit
 from objrec.features import feature_table
 from objrec.frozen import FrozenBody
 from objrec.model import build_head
@@ -79,8 +79,7 @@ def best_valid(train, valid, n_classes: int, seed: int) -> tuple[float, float]:
         ),
         lambda: [(valid_x, valid.labels)],
         torch.optim.Adam(head.parameters(), lr=config.lr),
-        epochs=config.epochs,
-        patience=config.patience,
+        Stopping(config.epochs, config.patience),
         loss_fn=training_loss(config, train.labels, n_classes),
     )
     best = next(r for r in state.history if r["epoch"] == state.best_epoch)

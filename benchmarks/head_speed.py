@@ -44,7 +44,7 @@ from torch import nn
 from objrec.batches import feature_batches
 from objrec.cache import FeatureCache
 from objrec.config import TrainConfig
-from objrec.engine import evaluate_loss, fit, train_one_epoch
+from objrec.engine import Stopping, evaluate_loss, fit, train_one_epoch
 from objrec.model import build_head, mean_log_probs
 from objrec.train import head_optimizer, seed_everything, training_loss
 
@@ -159,9 +159,7 @@ def best_valid(variant: str, features, seed: int) -> tuple[float, int, float]:
         ),
         lambda: zip(valid_x.split(1024), valid_y.split(1024), strict=True),
         optimizer,
-        epochs=config.epochs,
-        patience=config.patience,
-        min_delta=config.min_delta,
+        Stopping(config.epochs, config.patience, min_delta=config.min_delta),
         loss_fn=training_loss(config, train_y, n_classes),
     )
     return state.best_valid_loss, state.best_epoch, time.perf_counter() - start

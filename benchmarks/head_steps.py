@@ -59,7 +59,7 @@ from torch import nn
 from objrec.batches import ViewStack, feature_batches, trains_in
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE
-from objrec.engine import EarlyStopping, FitState, evaluate_loss, fit
+from objrec.engine import EarlyStopping, FitState, Stopping, evaluate_loss, fit
 from objrec.finetune import warmup_cosine
 from objrec.model import HeadEnsemble, build_head
 from objrec.precision import settle_head_precision, settle_precision
@@ -331,9 +331,7 @@ def fit_variant(
         ),
         inputs.valid,
         optimizer,
-        epochs=epochs,
-        patience=config.patience,
-        min_delta=config.min_delta,
+        Stopping(epochs, config.patience, min_delta=config.min_delta),
         state=variant_state(variant, config, head),
         loss_fn=training_loss(config, prep.train_y, len(prep.classes)),
         scheduler=scheduler,

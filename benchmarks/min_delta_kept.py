@@ -34,7 +34,7 @@ import torch
 from objrec.batches import as_trained, feature_batches, trains_in
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE, epoch_seed
-from objrec.engine import FitState, evaluate_loss, fit
+from objrec.engine import FitState, Stopping, evaluate_loss, fit
 from objrec.progress import SILENT
 from objrec.train import head_optimizer, new_model, prepare, training_loss
 from objrec.train_open import RunRequest, settled_precision
@@ -74,9 +74,7 @@ def one_fit(prep, config: TrainConfig, rows, a, b) -> dict[str, float]:
         ),
         lambda: half_a,
         head_optimizer(head, config),
-        epochs=config.epochs,
-        patience=config.patience,
-        min_delta=config.min_delta,
+        Stopping(config.epochs, config.patience, min_delta=config.min_delta),
         loss_fn=training_loss(config, prep.train_y, len(prep.classes)),
         on_epoch_end=counted,
     )

@@ -47,7 +47,7 @@ from objrec.cache import open_cache
 from objrec.calibration import expected_calibration_error
 from objrec.config import TrainConfig
 from objrec.data import scan_class_folder
-from objrec.engine import fit
+from objrec.engine import Stopping, fit
 from objrec.features import cached_features
 from objrec.frozen import FeatureSet, FrozenBody, PassSettings
 from objrec.model import build_head
@@ -145,8 +145,7 @@ def train_heads(train_x, train_y, valid_x, valid_y, n_classes: int, config: Trai
         lambda e: feature_batches(train_x, train_y, config.batch_size, config.seed * 100_003 + e),
         lambda: zip(valid_x.split(1024), valid_y.split(1024), strict=True),
         optimizer,
-        epochs=config.epochs,
-        patience=config.patience,
+        Stopping(config.epochs, config.patience),
     )
     return head.eval()
 

@@ -59,7 +59,7 @@ def article(data: Path, seed: int) -> dict:
 
     from objrec.backbones import build_body, get_backbone
     from objrec.data import scan_class_folder
-    from objrec.engine import fit
+    from objrec.engine import Stopping, fit
     from objrec.loaders import ImageDataset, make_loader
     from objrec.metrics import summarize
     from objrec.model import Classifier, build_head
@@ -90,8 +90,7 @@ def article(data: Path, seed: int) -> dict:
         lambda epoch: batches("train", True),
         lambda: batches("valid"),
         optimizer,
-        epochs=100,
-        patience=5,
+        Stopping(100, 5),
     )
     train_seconds = time.perf_counter() - start
     with torch.inference_mode():

@@ -34,7 +34,7 @@ from head_speed import split_features
 from objrec.batches import feature_batches
 from objrec.cache import FeatureCache
 from objrec.config import TrainConfig
-from objrec.engine import EarlyStopping, FitState, evaluate_loss, fit
+from objrec.engine import EarlyStopping, FitState, Stopping, evaluate_loss, fit
 from objrec.model import build_head
 from objrec.train import head_optimizer, seed_everything, training_loss
 
@@ -83,9 +83,7 @@ def run_fit(head, x, y, valid, config: TrainConfig, lr: float, warm: bool):
         lambda epoch: feature_batches(x, y, config.batch_size, config.seed * 100_003 + epoch),
         batches,
         optimizer,
-        epochs=config.epochs,
-        patience=config.patience,
-        min_delta=config.min_delta,
+        Stopping(config.epochs, config.patience, min_delta=config.min_delta),
         loss_fn=training_loss(config, y, n_classes),
         state=state,
     )

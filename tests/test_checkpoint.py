@@ -820,7 +820,7 @@ def test_a_resumed_fit_ends_with_the_best_epochs_head_not_the_last_one(tmp_path)
     """A run stopped after an epoch that did not beat an earlier one ends, once resumed, with the
     earlier epoch's head (early stopping keeps the best validation loss): the training state
     carries the best head beside the last one, and a resume restores it as the best."""
-    from objrec.engine import EarlyStopping, FitState, fit
+    from objrec.engine import EarlyStopping, FitState, Stopping, fit
     from objrec.model import build_head
     from objrec.resume_state import load_training_state, restore_training_state
 
@@ -841,7 +841,7 @@ def test_a_resumed_fit_ends_with_the_best_epochs_head_not_the_last_one(tmp_path)
         load_training_state(tmp_path / "last.safetensors"), resumed, adam
     )
     assert (state.epoch, state.best_epoch) == (2, 1)
-    fit(resumed, lambda e: [], lambda: [], adam, epochs=2, patience=5, state=state)  # no epoch left
+    fit(resumed, lambda e: [], lambda: [], adam, Stopping(2, 5), state=state)  # no epoch left
     assert all(torch.equal(v, best[k]) for k, v in resumed.state_dict().items())
     assert not all(torch.equal(v, head.state_dict()[k]) for k, v in best.items())
 
@@ -855,7 +855,12 @@ def fit_on_losses(monkeypatch, head, optimizer, losses, epochs, **fitting):
     monkeypatch.setattr(engine, "evaluate_loss", lambda m, b: {"loss": next(told), "acc": 0.5})
     x, y = torch.ones(4, 8), torch.tensor([0, 1, 2, 0])
     return engine.fit(
-        head, lambda e: [(x, y)], lambda: [], optimizer, epochs, 5, min_delta=0.001, **fitting
+        head,
+        lambda e: [(x, y)],
+        lambda: [],
+        optimizer,
+        engine.Stopping(epochs, 5, min_delta=0.001),
+        **fitting,
     )
 
 

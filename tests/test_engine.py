@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from objrec.engine import EarlyStopping, FitState, fit
+from objrec.engine import EarlyStopping, FitState, Stopping, fit
 from objrec.model import build_head
 from objrec.optimizers import HeadAdam
 from objrec.progress import Reporter
@@ -67,9 +67,13 @@ def test_a_fit_keeps_the_lowest_loss_lower_by_less_than_min_delta(monkeypatch):
 
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     state = fit(
-        model, lambda e: [(x, y)], lambda: [], optimizer, 10, patience=3, min_delta=0.001,
+        model,
+        lambda e: [(x, y)],
+        lambda: [],
+        optimizer,
+        Stopping(10, 3, min_delta=0.001),
         on_epoch_end=after,
-    )  # fmt: skip
+    )
     assert (state.epoch, state.stopped_early) == (4, True)
     assert (state.best_epoch, state.best_valid_loss) == (2, 0.9995)
     assert [r["epoch"] for r in state.history if r["best"]] == [1, 2]
@@ -98,8 +102,7 @@ def test_fit_stops_early_and_restores_the_best_weights():
         train_batches,
         lambda: [(valid_x, valid_y)],
         torch.optim.SGD(model.parameters(), lr=1.0),
-        epochs=50,
-        patience=3,
+        Stopping(50, 3),
     )
     assert result.stopped_early and len(result.history) < 50
     best = min(result.history, key=lambda r: r["valid_loss"])
@@ -161,9 +164,7 @@ def test_fit_on_separable_data_converges_and_stops_with_min_delta():
             lambda epoch: [(x, y)],
             lambda: [(x, y)],
             torch.optim.Adam(model.parameters(), lr=0.05),
-            epochs=300,
-            patience=5,
-            min_delta=min_delta,
+            Stopping(300, 5, min_delta=min_delta),
         )
         return len(state.history)
 
@@ -254,10 +255,20 @@ def test_a_resumed_fit_tells_the_reporter_the_runs_best_before_it():
     told = Told()
     batches = [(torch.zeros(2, 2), torch.tensor([0, 1]))]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    fit(model, lambda e: batches, lambda: batches, optimizer, 13, 5, reporter=told, state=state)
+    fit(
+        model,
+        lambda e: batches,
+        lambda: batches,
+        optimizer,
+        Stopping(13, 5),
+        reporter=told,
+        state=state,
+    )
     assert told.said == [("best_before", 12, 0.3), ("epoch", 13)]
     told.said.clear()
-    fit(model, lambda e: batches, lambda: batches, optimizer, 1, 5, reporter=told)  # a new run
+    fit(
+        model, lambda e: batches, lambda: batches, optimizer, Stopping(1, 5), reporter=told
+    )  # a new run
     assert told.said == [("epoch", 1)]
 
 
@@ -279,7 +290,7 @@ def test_each_epochs_progress_says_how_many_epochs_there_may_be():
     model = nn.Linear(2, 2)
     batches = [(torch.zeros(2, 2), torch.tensor([0, 1]))]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    fit(model, lambda e: batches, lambda: batches, optimizer, 2, 5, reporter=told)
+    fit(model, lambda e: batches, lambda: batches, optimizer, Stopping(2, 5), reporter=told)
     assert [task.split(",")[0] for task in told.tasks] == [
         "epoch 1 of at most 2",
         "epoch 2 of at most 2",
@@ -319,7 +330,11 @@ def test_fit_logs_each_epoch_and_why_it_stopped_for_a_python_caller(caplog):
     model = nn.Linear(4, 2)
     with caplog.at_level(logging.INFO, logger="objrec.engine"):
         state = fit(
-            model, lambda e: [(x, y)], lambda: [(x, y)], torch.optim.SGD(model.parameters()), 3, 5
+            model,
+            lambda e: [(x, y)],
+            lambda: [(x, y)],
+            torch.optim.SGD(model.parameters()),
+            Stopping(3, 5),
         )
     lines = [r.getMessage() for r in caplog.records if r.name == "objrec.engine"]
     assert [line.split(":")[0] for line in lines[:3]] == ["epoch 1", "epoch 2", "epoch 3"]
@@ -342,7 +357,7 @@ def test_fit_stops_at_the_first_epoch_whose_loss_is_not_a_number():
     with pytest.raises(
         Diverged, match=r"loss is (NaN|infinite) at epoch 1: .*lower `lr`"
     ) as caught:
-        fit(model, lambda e: [(x, y)] * 3, lambda: [(x, y)], optimizer, epochs=8, patience=3)
+        fit(model, lambda e: [(x, y)] * 3, lambda: [(x, y)], optimizer, Stopping(8, 3))
     assert caught.value.epoch == 1
 
 
@@ -517,7 +532,9 @@ def fit_warned(caplog, train, valid, epochs: int, **options) -> tuple[FitState, 
     model = nn.Linear(4, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     with caplog.at_level("WARNING", logger="objrec.engine"):
-        state = fit(model, lambda e: [train], lambda: [valid], optimizer, epochs, **options)
+        state = fit(
+            model, lambda e: [train], lambda: [valid], optimizer, Stopping(epochs, **options)
+        )
     return state, [r.getMessage() for r in caplog.records]
 
 
@@ -601,9 +618,13 @@ def test_a_fine_tuning_that_never_beat_the_heads_best_warns_of_nothing(caplog, h
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     with caplog.at_level("WARNING", logger="objrec.engine"):
         state = fit(
-            model, lambda e: [(x, y)], lambda: [(x, y)], optimizer, 34, patience=5, state=start,
-            limit=("finetune_epochs", 3),
-        )  # fmt: skip
+            model,
+            lambda e: [(x, y)],
+            lambda: [(x, y)],
+            optimizer,
+            Stopping(34, 5, limit=("finetune_epochs", 3)),
+            state=start,
+        )
     assert state.epoch == 34 and state.best_epoch == head_best and not state.stopped_early
     assert [r.getMessage() for r in caplog.records] == []
 
@@ -625,9 +646,13 @@ def test_a_fine_tuning_lower_by_less_than_min_delta_is_not_told_more_epochs_may_
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     with caplog.at_level("WARNING", logger="objrec.engine"):
         state = fit(
-            model, lambda e: [(x, y)], lambda: [], optimizer, 34, patience=5, state=start,
-            limit=("finetune_epochs", 3),
-        )  # fmt: skip
+            model,
+            lambda e: [(x, y)],
+            lambda: [],
+            optimizer,
+            Stopping(34, 5, limit=("finetune_epochs", 3)),
+            state=start,
+        )
     assert state.best_epoch == 34 and [r.getMessage() for r in caplog.records] == []
 
 
@@ -661,7 +686,14 @@ def test_the_tqdm_reporter_draws_a_bar_per_task_and_counts_each_fits_epochs():
     model = nn.Linear(4, 2)
     for _ in range(2):  # two heads, two fits
         optimizer = torch.optim.SGD(model.parameters())
-        fit(model, lambda e: [(x, y)], lambda: [(x, y)], optimizer, 3, 5, reporter=reporter)
+        fit(
+            model,
+            lambda e: [(x, y)],
+            lambda: [(x, y)],
+            optimizer,
+            Stopping(3, 5),
+            reporter=reporter,
+        )
     reporter.note("training stopped")  # after the bar's last line, not run into it
     assert reporter.epochs is None
     with reporter.task("calibrating", None):
@@ -686,7 +718,7 @@ def test_a_head_whose_loss_barely_fell_at_the_limit_is_not_told_more_epochs_may_
     model = nn.Linear(4, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)  # falls, by ~1e-4 an epoch
     with caplog.at_level("INFO", logger="objrec.engine"):
-        state = fit(model, lambda e: [(x, y)], lambda: [(x, y)], optimizer, 10, patience=3)
+        state = fit(model, lambda e: [(x, y)], lambda: [(x, y)], optimizer, Stopping(10, 3))
     assert not state.stopped_early and state.best_epoch == 10
     said = [r.getMessage() for r in caplog.records if "epoch limit" not in r.getMessage()]
     assert [r.levelname for r in caplog.records if r.levelname == "WARNING"] == []
@@ -711,7 +743,7 @@ def test_would_gain_little_names_the_fit_s_own_min_delta(caplog):
     model = nn.Linear(4, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)  # falls, by ~1e-4 an epoch
     with caplog.at_level("INFO", logger="objrec.engine"):
-        fit(model, lambda e: [(x, y)], lambda: [(x, y)], optimizer, 10, 3, min_delta=2e-5)
+        fit(model, lambda e: [(x, y)], lambda: [(x, y)], optimizer, Stopping(10, 3, min_delta=2e-5))
     said = [r.getMessage() for r in caplog.records if "gain little" in r.getMessage()]
     assert len(said) == 1 and said[0].endswith(
         "would gain little (`min_delta` 0.00002, the one set, let it run on; `min_delta` 0.001 "
@@ -733,7 +765,7 @@ def test_a_stop_as_an_epoch_is_said_stops_the_fit_with_that_epoch_kept(signame, 
 
     said, kept = [], []
 
-    class Stopping(Reporter):
+    class StoppingReporter(Reporter):
         def epoch(self, record):
             said.append(record["epoch"])
             if record["epoch"] == 2:  # the stop comes as the line is said, deterministically
@@ -748,9 +780,8 @@ def test_a_stop_as_an_epoch_is_said_stops_the_fit_with_that_epoch_kept(signame, 
             lambda e: batches,
             lambda: batches,
             optimizer,
-            5,
-            5,
-            reporter=Stopping(),
+            Stopping(5, 5),
+            reporter=StoppingReporter(),
             on_epoch_end=lambda state: kept.append(state.epoch),
         )
     assert said == kept == [1, 2]

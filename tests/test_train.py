@@ -65,7 +65,7 @@ def test_under_ddp_the_progress_bar_counts_the_batches_of_this_ranks_share(
     prep = prepare(split_dir, config, SILENT)
     asked = {}
 
-    def fit(model, train_batches, valid_batches, optimizer, **settings):
+    def fit(model, train_batches, valid_batches, optimizer, stopping, **settings):
         asked.update(settings, batches=len(list(train_batches(1))))
         return settings["state"]
 

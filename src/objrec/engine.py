@@ -272,42 +272,68 @@ class FitState:
         return self.stopper.best
 
 
+@dataclass(frozen=True)
+class Stopping:
+    """When a fit stops: after ``epochs`` (the last epoch's number: a resumed fit counts those it
+    ran before), or sooner once the validation loss has not dropped by more than ``min_delta``
+    for ``patience`` epochs (:class:`EarlyStopping`)."""
+
+    epochs: int
+    patience: int
+    min_delta: float = 0.0
+    """The drop in the best validation loss that counts."""
+    limit: tuple[str, int] | None = None
+    """The setting behind ``epochs``, (name, value), named if it stops the fit (None:
+    ``epochs``): fine-tuning's ``finetune_epochs`` sets the last of the epochs it adds to the
+    head's."""
+
+
+@dataclass(frozen=True)
+class Shards:
+    """How a fit is shared among ranks under ``torchrun``: ``world``'s ranks average their losses
+    and accuracies and share rank 0's early stop; ``counted`` (None: all) of an epoch's first
+    training images count on each rank, not a DistributedSampler's padding."""
+
+    world: World = SINGLE
+    counted: int | None = None
+
+
+ONE_PROCESS = Shards()
+"""A fit in one process: nothing shared."""
+
+
 def fit(
     model: nn.Module,
     train_batches: Callable[[int], Batches],
     valid_batches: Callable[[], Batches],
     optimizer: torch.optim.Optimizer,
-    epochs: int,
-    patience: int,
+    stopping: Stopping,
     steps_per_epoch: int | None = None,
     reporter: Reporter = SILENT,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     state: FitState | None = None,
     on_epoch_end: Callable[[FitState], None] | None = None,
-    world: World = SINGLE,
-    min_delta: float = 0.0,
-    limit: tuple[str, int] | None = None,
-    counted: int | None = None,
+    shards: Shards = ONE_PROCESS,
 ) -> FitState:
-    """Train until ``epochs`` or early stopping on validation loss; the best weights are restored.
+    """Train until ``stopping`` says (its epochs, or early stopping on validation loss); the best
+    weights are restored.
 
     ``train_batches(epoch)`` yields an epoch's (input, target) batches, shuffled and augmented by
     the caller; ``valid_batches()`` the validation set's. ``state`` resumes after its last epoch;
     ``on_epoch_end(state)`` runs after each, to save it. A loss not finite raises :class:`Diverged`.
-    ``min_delta``: the drop in the best validation loss that counts; ``limit``: the (name, value)
-    setting behind ``epochs``, named if it stops the fit. Under ``torchrun`` (``world``) losses and
-    accuracies are averaged over ranks, rank 0's early stop is shared, and ``counted`` (None: all)
-    of an epoch's first training images count on each rank, not a DistributedSampler's padding."""
+    ``shards``: the ranks under ``torchrun``, and the training images each counts."""
     net = getattr(model, "module", model)  # the module itself under DistributedDataParallel
-    state = starting_state(state, net, EarlyStopping(patience, min_delta), reporter)
+    epochs, world = stopping.epochs, shards.world
+    stopper = EarlyStopping(stopping.patience, stopping.min_delta)
+    state = starting_state(state, net, stopper, reporter)
     for epoch in range(state.epoch + 1, epochs + 1):
         if state.stopped_early:
             break
         start = time.perf_counter()
         with reporter.task(epoch_task(state, epoch, epochs), steps_per_epoch) as advance:
             train = train_one_epoch(
-                model, train_batches(epoch), optimizer, advance, loss_fn, scheduler, counted
+                model, train_batches(epoch), optimizer, advance, loss_fn, scheduler, shards.counted
             )
         train = world.reduce_metrics(train)  # the same on every rank: all of them stop
         valid = world.reduce_metrics(evaluate_loss(model, valid_batches()))
@@ -318,7 +344,7 @@ def fit(
                 on_epoch_end(state)
             reporter.epoch(record)
             log_epoch(record)
-    log_stop(state, epochs, world, limit)
+    log_stop(state, epochs, world, stopping.limit)
     net.load_state_dict(state.best_state)
     return state
 

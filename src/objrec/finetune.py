@@ -45,6 +45,7 @@ from objrec.engine import (
     Diverged,
     EarlyStopping,
     FitState,
+    Stopping,
     diverged,
     evaluate_loss,
     fit,
@@ -372,7 +373,10 @@ def finetune_fit(
     steps = -(-len(train_y) // config.batch_size)
     scheduler = warmup_cosine(optimizer, steps, steps * config.finetune_epochs)
     seed_everything(config.seed)
-    epochs = start.epoch + config.finetune_epochs
+    limit = ("finetune_epochs", config.finetune_epochs)  # named if it stops the fit
+    stopping = Stopping(
+        start.epoch + config.finetune_epochs, config.patience, config.min_delta, limit
+    )
     if saver is not None:
         untuned = start.stopper.reference  # where ``finetune_start`` began early stopping
         start = saver.attach((model, optimizer, scheduler), start, untuned)
@@ -384,16 +388,13 @@ def finetune_fit(
             ),
             lambda: valid_stack.batches(256),
             optimizer,
-            epochs=epochs,
-            patience=config.patience,
-            min_delta=config.min_delta,
+            stopping,
             steps_per_epoch=steps,
             reporter=reporter,
             loss_fn=training_loss(config, train_y, n_classes).to(world.device),
             scheduler=scheduler,
             state=start,
             on_epoch_end=saver,
-            limit=("finetune_epochs", config.finetune_epochs),
         )
 
 

@@ -53,6 +53,8 @@ from objrec.distributed import SINGLE, World, process_group
 from objrec.engine import (
     Diverged,
     FitState,
+    Shards,
+    Stopping,
     fit,
     seed_everything,
     training_loss,
@@ -486,21 +488,20 @@ def fit_head(
     before = state_stamp(out)  # a state in `out` that this fit did not write is not its own
     try:
         with said_on_a_full_disk_in_the_epochs(out, saver, saved, meta.data_dir):
+            stopping = Stopping(config.epochs, config.patience, config.min_delta)
+            counted = sampled_images(len(prep.train_y), world) if world.distributed else None
             state = fit(
                 model,
                 train_batches,
                 valid_batches,
                 optimizer,
-                epochs=config.epochs,
-                patience=config.patience,
-                min_delta=config.min_delta,
+                stopping,
                 steps_per_epoch=epoch_steps(len(prep.train_y), config, world),
                 reporter=reporter,
                 loss_fn=training_loss(config, prep.train_y, len(prep.classes)).to(world.device),
                 state=state,
                 on_epoch_end=saver,
-                world=world,
-                counted=sampled_images(len(prep.train_y), world) if world.distributed else None,
+                shards=Shards(world, counted),
             )
     except (KeyboardInterrupt, Diverged) as stop:
         if saver is None:  # another rank than 0, which keeps what there is and says so
