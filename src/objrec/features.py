@@ -441,24 +441,19 @@ def account_for_missing(
     return replace(found, errors=errors)
 
 
+NARROWED_CHUNK = 4096
+"""Rows read from the float32 space and written rounded at once by :func:`narrow_rows`."""
+
+
 def narrow_rows(
     store: FeatureStore, wider: str, space: Space, view: str, digests: list[str]
 ) -> list[str]:
     """Copy the rows of ``digests`` that the float32 space ``wider`` holds into ``space`` (of a
-    narrower dtype), rounded as computing them would have been; returns the digests left."""
-    if not digests or store.space_dim(wider) != space.dim:
+    narrower dtype), rounded as computing them would have been; returns the digests left
+    (:func:`derived_rows` through no top, where the two spaces' rows have one width)."""
+    if store.space_dim(wider) != space.dim:
         return digests
-    found = store.lookup(wider, view, digests)
-    source = store.space(wider, space.dim, "float32")
-    have = np.flatnonzero(found.rows >= 0)
-    for part in np.array_split(have, max(1, -(-len(have) // 4096))):
-        if len(part):
-            rows = source.read(found.rows[part], found.generation)
-            pixels = None if found.pixels is None else found.pixels[part]
-            space.write(view, [digests[i] for i in part], rows, pixels)
-    if found.errors:
-        space.write_errors(view, [digests[i] for i in found.errors], list(found.errors.values()))
-    return [d for d, hit in zip(digests, found.found, strict=True) if not hit]
+    return derived_rows(store, wider, None, space, view, digests, chunk=NARROWED_CHUNK)
 
 
 Derive = Callable[[Space, str, list[str]], list[str]]
@@ -474,18 +469,21 @@ DERIVED_CHUNK = 256
 def derived_rows(
     store: FeatureStore,
     source: str,
-    top: Callable[[torch.Tensor], torch.Tensor],
+    top: Callable[[torch.Tensor], torch.Tensor] | None,
     space: Space,
     view: str,
     digests: list[str],
+    chunk: int = DERIVED_CHUNK,
 ) -> list[str]:
     """Fill ``space`` with the rows of ``digests`` that the float32 space ``source`` holds, each
-    through ``top``, rounded to ``space``'s dtype as computing them would have been; returns the
-    digests left. ``train`` makes a fine-tuned body's features so (``source``: the activations at
-    the cut, ``top``: the pretrained blocks above it, in ONNX Runtime as the body's whole graph
-    runs: the same bits), where a second frozen pass pushed every view through the frozen blocks
-    again. The images ``source`` knows cannot be decoded are remembered as such here too; those it
-    lacks (never tried, or not read this time) are left for the body's pass to try."""
+    through ``top`` (None: as they are, :func:`narrow_rows`), ``chunk`` rows at a time, rounded
+    to ``space``'s dtype as computing them would have been; returns the digests left. ``train``
+    makes a fine-tuned body's features so (``source``: the activations at the cut, ``top``: the
+    pretrained blocks above it, in ONNX Runtime as the body's whole graph runs: the same bits),
+    where a second frozen pass pushed every view through the frozen blocks again. The images
+    ``source`` knows cannot be decoded are remembered as such here too; those it lacks (never
+    tried, or not read this time) are left for the body's pass to try. One loop for both uses, so
+    that what one learns (the generation check, say) the other has."""
     dim = store.space_dim(source)
     if not digests or dim is None:
         return digests
@@ -493,11 +491,12 @@ def derived_rows(
     rows = store.space(source, dim, "float32")
     have = np.flatnonzero(found.rows >= 0)
     with space.syncing_seldom():
-        for part in np.array_split(have, max(1, -(-len(have) // DERIVED_CHUNK))):
+        for part in np.array_split(have, max(1, -(-len(have) // chunk))):
             if len(part):
-                below = torch.from_numpy(rows.read(found.rows[part], found.generation))
+                read = rows.read(found.rows[part], found.generation)
+                made = read if top is None else top(torch.from_numpy(read)).numpy()
                 pixels = None if found.pixels is None else found.pixels[part]
-                space.write(view, [digests[i] for i in part], top(below).numpy(), pixels)
+                space.write(view, [digests[i] for i in part], made, pixels)
     if found.errors:
         space.write_errors(view, [digests[i] for i in found.errors], list(found.errors.values()))
     return [d for d, hit in zip(digests, found.found, strict=True) if not hit]
