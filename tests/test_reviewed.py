@@ -117,7 +117,9 @@ def test_a_flag_left_to_review_is_applied_as_a_keep_but_not_remembered_as_settle
     assert applied_line(counts, folders, True).endswith(
         "says keep or review, so nothing was moved or left out: copied 10 images into "
         f"{tmp_path}/fixed as they are in {data}, which is unchanged; 1 row left to review, "
-        "copied as it is and no label remembered (decide it in the plan: keep or relabel)"
+        "copied as it is and no label remembered (decide it in the plan: keep or relabel; or "
+        "apply the plan again, into a new folder, with --accept to take the class the audit "
+        "suggests for each label flag)"
     )
     assert (tmp_path / "fixed" / files[0]).is_file()
     assert not (tmp_path / "fixed" / REVIEWED_FILE).exists()
@@ -137,7 +139,7 @@ def test_a_relabel_applied_as_the_audit_proposed_it_is_not_remembered_as_settled
     again; a relabel a person made (a row to review set to relabel, a reason of their own) is
     remembered."""
     from objrec.audit.plan import write_plan
-    from objrec.cli.auditing import applied_line
+    from objrec.cli.auditing import applied_line, as_proposed_words
 
     data = split_folder(tmp_path / "data")
     files = [f"train/ant/ant_{k}.png" for k in range(3)]
@@ -161,13 +163,12 @@ def test_a_relabel_applied_as_the_audit_proposed_it_is_not_remembered_as_settled
     assert not (tmp_path / "fixed" / REVIEWED_FILE).exists()
     assert (tmp_path / "fixed/train/dragonfly/ant_0.png").is_file()
     assert applied_line(counts, (data, plan, tmp_path / "fixed"), True).endswith(
-        "; 1 relabel applied as the audit proposed, not remembered as yours (a later audit "
-        "judges the photo again; to have a relabel remembered, write your own reason on its "
-        f"row); {data} is unchanged"
+        "; 1 relabel applied as the audit proposed, not remembered as settled (a later audit "
+        "judges the photo again, as nothing says you read the plan; if you agree with it, "
+        "apply it again, into a new folder, with --accept: your agreement is remembered as "
+        f"your decision); {data} is unchanged"
     )
-    from objrec.cli.auditing import as_proposed_words
-
-    assert "(a later audit judges the photos again;" in as_proposed_words(2)
+    assert "(a later audit judges the photos again," in as_proposed_words(2)
     fixed, moved = tmp_path / "fixed", "train/dragonfly/ant_0.png"
     now = [Item(fixed / moved, moved, 1, "train")]
     again = Inventory(fixed, ("ant", "dragonfly"), now, True, [hash_file(fixed / moved)])
@@ -178,6 +179,46 @@ def test_a_relabel_applied_as_the_audit_proposed_it_is_not_remembered_as_settled
     write_plan(mine, plan)
     counts = apply_plan(data, plan, tmp_path / "mine")
     assert (counts.relabelled, counts.relabels_as_proposed, counts.reviewed) == (2, 0, 2)
+
+
+def test_apply_plan_accept_takes_the_audit_s_suggestions_as_decisions_remembered(tmp_path, capsys):
+    """apply-plan said "3 relabels applied as the audit proposed, not remembered as yours (... to
+    have a relabel remembered, write your own reason on its row)", and accepting the 7 rows left
+    review meant editing the CSV by hand, keeping its BOM (newcomer58, 4). --accept relabels each
+    label flag left to review to its suggested class and remembers every relabel, the audit's
+    too, as the person's decision; a photo of no class stays to review."""
+    from objrec.audit.plan import NO_CLASS_REASON, write_plan
+    from objrec.cli import main
+
+    data = split_folder(tmp_path / "data")
+    files = [f"train/ant/ant_{k}.png" for k in range(3)]
+    items = [Item(data / f, f, 0, "train") for f in files]
+    inv = Inventory(data, ("ant", "dragonfly"), items, True, [])
+    evidence = (
+        "heads and neighbours give p(given)=0.01, p(suggested)=0.99; 9 of its 10 nearest images "
+        "are labelled dragonfly"
+    )
+    sure = LabelIssue(files[0], "ant", "dragonfly", index=0, prob_suggested=0.99)
+    weak = LabelIssue(files[1], "ant", "dragonfly", index=1, prob_suggested=0.3)
+    flags = [replace(sure, prob_given=0.01, evidence=evidence), replace(weak, prob_given=0.01)]
+    rows = plan_rows(AuditResult(flags, [], [], 3, ["ant", "dragonfly"]), inv)
+    nothing = NO_CLASS_REASON.format(z=4.0, suggested="dragonfly", p=0.4, evidence="...")
+    rows.append(rows[1] | {"file": files[2], "new_class": "", "reason": nothing})
+    assert [row["action"] for row in rows] == ["relabel", "review", "review"]
+    write_plan(rows, plan := tmp_path / "plan.csv")
+    counts = apply_plan(data, plan, tmp_path / "fixed", accept=True)
+    assert (counts.relabelled, counts.relabels_as_proposed, counts.reviewed) == (2, 0, 2)
+    assert counts.left_to_review == 1  # the photo of no class: no class to accept
+    assert {name for name, _ in read_reviewed(tmp_path / "fixed").values()} == {"dragonfly"}
+    assert (tmp_path / "fixed/train/dragonfly/ant_1.png").is_file()
+    assert (tmp_path / "fixed/train/ant/ant_2.png").is_file()
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "cli"), "--accept"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "(2 relabelled)" in said and "not remembered as settled" not in said
+    assert "remembers the 2 labels your plans kept or changed" in said
+    assert main(["apply-plan", "--help"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "--accept Accept the audit's suggested classes as your decisions." in said
 
 
 def test_the_plan_leaves_a_test_or_validation_image_s_sure_flag_to_review(tmp_path):

@@ -31,6 +31,7 @@ from objrec.audit.plan import (
     NOT_ABOUT_THE_LABEL,
     RELABEL_SURE_PROB,
     REVIEW,
+    REVIEWED,
     SUGGESTED_CLASS,
     SUGGESTED_P,
 )
@@ -417,6 +418,32 @@ def with_merges(given: PlanRead, merge: Sequence[str]) -> PlanRead:
     return given._replace(rows=rows)
 
 
+ACCEPTED = "_accepted"
+"""The mark :func:`with_accepted` puts on a row whose suggested class a person accepted: its
+relabel is theirs (:func:`as_proposed` is False), remembered in ``reviewed.csv``."""
+
+
+def with_accepted(given: PlanRead, accept: bool) -> PlanRead:
+    """The plan ``given`` with the audit's suggested classes accepted, where ``accept``: each row
+    left to review a label flag (its reason begins :data:`REVIEWED`, its ``new_class`` the
+    suggested class) read as a relabel into it, and each relabel as the audit proposed it
+    (:func:`as_proposed`), both marked :data:`ACCEPTED`: a person who agreed with the audit
+    decided as much as one who edited a row, and the next audit keeps those labels. Without it
+    a plan applied as it came remembers none of them (a plan applied unread must leave its
+    flags to later audits). The rows of a photo of no class, of one picture under two labels
+    and of a likely merge stay as they are: their new_class is none, or a choice to make."""
+    if not accept:
+        return given
+    rows = dict(given.rows)
+    for file, row in rows.items():
+        reviewed = row["action"] == REVIEW and (row.get("reason") or "").startswith(REVIEWED)
+        if reviewed and (row.get("new_class") or "").strip():
+            rows[file] = {**row, "action": "relabel", ACCEPTED: "yes"}
+        elif as_proposed(row):
+            rows[file] = {**row, ACCEPTED: "yes"}
+    return given._replace(rows=rows)
+
+
 def _planned_targets(
     given: PlanRead,
     data: Path,
@@ -740,6 +767,7 @@ def apply_plan(
     on_wait: Callable[[], None] | None = None,
     on_file: Callable[[int, int], None] | None = None,
     merge: Sequence[str] = (),
+    accept: bool = False,
 ) -> AppliedPlan:
     """Copy every image of ``data`` into ``out``, leaving out removed ones and moving relabelled
     ones into their new class folder; ``mode="link"`` makes each a symbolic link instead, as
@@ -759,7 +787,8 @@ def apply_plan(
     ``on_file(done, total)`` is called after each file copied (or linked). ``merge``: the
     classes whose likely merge the audit's plan proposes (its rows left ``review`` whose reason
     begins :data:`MERGE`) to carry out, those rows read as relabels into their ``new_class``
-    (:func:`with_merges`); without it they stay reviews, which move nothing.
+    (:func:`with_merges`); without it they stay reviews, which move nothing. ``accept``: the
+    audit's suggested classes taken as a person's decisions (:func:`with_accepted`).
 
     Returns an :class:`AppliedPlan`: what was done, in counts (its fields say each: the files
     copied, removed, relabelled and renamed, the plan's rows done by hand already or left to
@@ -768,7 +797,7 @@ def apply_plan(
     or of the split ``split`` makes of a class folder's ``out`` (it carries the file).
     """
     data, out = _checked_folders(Path(data), Path(out), mode)
-    given = with_merges(PlanRead.of(Path(plan_file)), merge)
+    given = with_accepted(with_merges(PlanRead.of(Path(plan_file)), merge), accept)
     with locked(data, on_wait, shared=True):  # no add half written in the copy
         _refuse_unfinished_add(data)
         counts = _applied(given, Copying(data, out, mode, command, on_file), new_class)
@@ -980,6 +1009,7 @@ def as_proposed(row: dict[str, str]) -> bool:
     reason = (row.get("reason") or "").strip()
     return (
         row["action"] == "relabel"
+        and not row.get(ACCEPTED)
         and PROPOSED_RELABEL.match(reason) is not None
         and not reviewed_by_hand(row)
     )

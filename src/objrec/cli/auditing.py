@@ -643,9 +643,18 @@ def print_too_few(result, data: Path, limit: int = 3) -> None:
     "class.",
 )
 @click.option(
+    "--accept",
+    is_flag=True,
+    help="Accept the audit's suggested classes as your decisions. Each row left review for a "
+    'label flag (its reason begins "review: may be") is relabelled to its new_class, and '
+    "every relabel, the audit's own too, is remembered in reviewed.csv, so the next audit keeps "
+    "those labels; rows of a photo of no class, of one picture under two labels or of a likely "
+    "merge (--merge) stay as they are.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
 )
-def apply_plan(data: Path, plan: Path, out: Path, copy, new_class, merge, as_json) -> None:
+def apply_plan(data: Path, plan: Path, out: Path, copy, new_class, merge, accept, as_json) -> None:
     """Copy DATA into OUT with a reviewed audit PLAN applied (remove, relabel); DATA is not changed.
     \f
     PLAN is the plan.csv of `objrec audit` (columns file, action, new_class), edited by you:
@@ -663,7 +672,7 @@ def apply_plan(data: Path, plan: Path, out: Path, copy, new_class, merge, as_jso
     or of a split of it, keeps those labels instead of suggesting them again. A relabel into a
     new class named like one of DATA's (sunflowr beside sunflower) is refused as a misspelling,
     but with --new-class. --merge CLASS carries out a merge the audit proposed (its rows of CLASS
-    left to review as a likely merge become relabels).
+    left to review as a likely merge become relabels); --accept, its suggested classes, as yours.
     """
     from objrec.applying import apply_plan as run_apply
     from objrec.applying import test_change_note, valid_change_note
@@ -678,6 +687,7 @@ def apply_plan(data: Path, plan: Path, out: Path, copy, new_class, merge, as_jso
             on_wait=waiting_line(data),
             on_file=on_file,
             merge=merge,
+            accept=accept,
         )
     note = test_change_note(counts)
     note = note and to_cli(note, apply_plan, {"out": shown(out)})
@@ -765,7 +775,8 @@ def left_to_review_words(n: int) -> str:
     them = ("it is", "it") if n == 1 else ("they are", "them")
     return (
         f"; {plural(n, 'row')} left to review, copied as {them[0]} and no label remembered "
-        f"(decide {them[1]} in the plan: keep or relabel)"
+        f"(decide {them[1]} in the plan: keep or relabel; or apply the plan again, into a new "
+        "folder, with --accept to take the class the audit suggests for each label flag)"
     )
 
 
@@ -776,9 +787,10 @@ def as_proposed_words(n: int) -> str:
     if not n:
         return ""
     return (
-        f"; {plural(n, 'relabel')} applied as the audit proposed, not remembered as yours (a "
-        f"later audit judges {'the photo' if n == 1 else 'the photos'} again; to have a relabel "
-        "remembered, write your own reason on its row)"
+        f"; {plural(n, 'relabel')} applied as the audit proposed, not remembered as settled (a "
+        f"later audit judges {'the photo' if n == 1 else 'the photos'} again, as nothing says "
+        "you read the plan; if you agree with it, apply it again, into a new folder, with "
+        "--accept: your agreement is remembered as your decision)"
     )
 
 
