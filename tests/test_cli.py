@@ -6277,7 +6277,7 @@ def test_train_s_closing_lines_fit_a_terminal_of_100_columns_the_model_on_its_ow
     lines = capsys.readouterr().out.splitlines()
     assert max(len(line) for line in lines[:-1]) <= 100, lines  # the last: the path's length
     assert lines[-1] == f"model saved to {trained_run / 'model.safetensors'}"
-    assert lines[-2].startswith("    later runs load from it, 6s fitting the")
+    assert lines[-2].startswith("    by later runs, 6s fitting the")
 
 
 def test_train_s_last_line_counts_the_seconds_the_user_waited_starting_included(
