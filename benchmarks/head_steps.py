@@ -233,9 +233,9 @@ def lowrank_pca_seconds(views: torch.Tensor, k: int) -> float:
 
 def held_views(stack: ViewStack) -> torch.Tensor:
     """The stack's (views, images, features) held in memory, as stored."""
-    if stack.held is None:
+    if stack.in_memory is None:
         raise SystemExit("head_steps.py: the PCA variants need the features held in memory")
-    return stack.held
+    return stack.in_memory
 
 
 def tensor_batches(x: torch.Tensor, y: torch.Tensor, size: int) -> Iterator[Batch]:

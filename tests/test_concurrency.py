@@ -107,10 +107,10 @@ def test_predict_on_a_run_another_train_is_writing_says_so(capsys, tmp_path, spl
     """`objrec predict run photos` while `objrec train data --out run` trained (the folder held,
     no model in it yet) said "no checkpoint at run/model.safetensors: give a run folder written
     by `objrec train`", of a folder objrec train was writing. It says a train is writing it."""
-    from objrec.runs import held_run
+    from objrec.runs import locked_run
 
     run, photo = tmp_path / "run", next((split_dir / "test").rglob("*.png"))
-    with held_run(run, make=True):
+    with locked_run(run, make=True):
         for command in (("predict", run, photo), ("evaluate", run, split_dir), ("export", run)):
             code, said = objrec(capsys, *command)
             assert code == 1, command
@@ -164,7 +164,7 @@ def test_a_train_starting_while_a_command_probes_its_run_folder_is_not_refused(
 
     from objrec import runs
     from objrec.errors import ObjrecError
-    from objrec.runs import held_run
+    from objrec.runs import locked_run
 
     run = tmp_path / "run"
     run.mkdir()
@@ -180,13 +180,13 @@ def test_a_train_starting_while_a_command_probes_its_run_folder_is_not_refused(
     clock = types.SimpleNamespace(monotonic=time.monotonic, sleep=probe_lets_go)
     with monkeypatch.context() as patched:
         patched.setattr(runs, "time", clock)
-        with held_run(run, make=False):
+        with locked_run(run, make=False):
             pass
     assert len(waited) == 1
     other = os.open(run, os.O_RDONLY | os.O_DIRECTORY)
     fcntl.flock(other, fcntl.LOCK_SH)  # held on: another train
     try:
-        with pytest.raises(ObjrecError, match="another"), held_run(run, make=False):
+        with pytest.raises(ObjrecError, match="another"), locked_run(run, make=False):
             pass
     finally:
         os.close(other)

@@ -265,15 +265,15 @@ from pathlib import Path
 recipe = importlib.import_module("objrec.train")
 {RANK_1_HASHES_ANOTHER_PHOTO}
 {RANK_1_LISTS_A_MOVED_PHOTO}
-held = recipe.held
+stack_views = recipe.stack_views
 def said(tables, world):
-    stack = held(tables, world)
+    stack = stack_views(tables, world)
     if len(tables) == 2:  # the training stack (centre and augmented views), not validation's
         pairs = sorted(zip(tables[0].digests, tables[0].labels.tolist()))
         stacked = f"rank {{world.rank}} trains on {{stack.index.tolist()}} labels {{pairs}}"
         sys.stderr.write(stacked + "\\n")  # one write
     return stack
-recipe.held = said
+recipe.stack_views = said
 
 from objrec.cli import main
 sys.exit(main(sys.argv[1:]))

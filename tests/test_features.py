@@ -461,11 +461,15 @@ def test_a_held_stack_gives_the_stored_batches_and_only_within_its_budget(tmp_pa
     samples[0].path.write_bytes(b"not an image")  # a third view without it: the stack drops it
     tables.append(feature_table(body, samples, ViewSpec(DATA, "article", 2)))
     streamed, held = ViewStack(tables), ViewStack(tables).hold()
-    assert held.held is not None and held.held.dtype == torch.float16 and len(held) < len(samples)
-    assert held.held.shape == (3, len(held), tables[0].dim)
-    assert ViewStack(tables).hold(budget=held.nbytes - 1).held is None
-    assert ViewStack(tables).hold(budget=2 * held.nbytes, share=2).held is not None
-    assert ViewStack(tables).hold(budget=2 * held.nbytes - 2, share=2).held is None
+    assert (
+        held.in_memory is not None
+        and held.in_memory.dtype == torch.float16
+        and len(held) < len(samples)
+    )
+    assert held.in_memory.shape == (3, len(held), tables[0].dim)
+    assert ViewStack(tables).hold(budget=held.nbytes - 1).in_memory is None
+    assert ViewStack(tables).hold(budget=2 * held.nbytes, share=2).in_memory is not None
+    assert ViewStack(tables).hold(budget=2 * held.nbytes - 2, share=2).in_memory is None
     for (x, y), (x2, y2) in zip(
         feature_batches(streamed, streamed.labels, 4, seed=5),
         feature_batches(held, held.labels, 4, seed=5),
@@ -485,7 +489,7 @@ def test_a_held_stacks_validation_batches_are_its_rows_not_copies():
     n = 7
     table = SimpleNamespace(ok=torch.ones(n, dtype=torch.bool), labels=torch.arange(n) % 3)
     stack = ViewStack([table, table])
-    stack.held = torch.randn(2, n, 5).half()
+    stack.in_memory = torch.randn(2, n, 5).half()
     rounded = stack.rounded(torch.bfloat16)
     for held in (stack, rounded):
         batches = list(held.batches(3))
@@ -494,7 +498,7 @@ def test_a_held_stacks_validation_batches_are_its_rows_not_copies():
         assert torch.equal(torch.cat([x for x, _ in batches]), gathered)
         assert torch.equal(torch.cat([y for _, y in batches]), held.labels)
     x = next(rounded.batches(3))[0]
-    assert x.dtype == torch.bfloat16 and x.data_ptr() == rounded.held.data_ptr()
+    assert x.dtype == torch.bfloat16 and x.data_ptr() == rounded.in_memory.data_ptr()
 
 
 def test_batches_kept_in_a_scratch_file_read_back_as_written_at_every_pass(tmp_path):
@@ -555,13 +559,15 @@ def test_onnx_runner_matches_torch_within_tolerance(tmp_path, samples):
 @pytest.mark.slow
 def test_torchrun_ranks_on_one_machine_share_the_held_budget(tmp_path, samples, monkeypatch):
     from objrec.distributed import World
-    from objrec.train_features import held
+    from objrec.train_features import stack_views
 
     tables = [feature_table(frozen(tmp_path), samples, ViewSpec(DATA))]
     monkeypatch.setattr("objrec.batches.HELD_BYTES", ViewStack(tables).nbytes)
-    assert held(tables, World()).held is not None
-    assert held(tables, World(size=2, local_size=2)).held is None
-    assert held(tables, World(size=2, local_size=1)).held is not None  # one rank per machine
+    assert stack_views(tables, World()).in_memory is not None
+    assert stack_views(tables, World(size=2, local_size=2)).in_memory is None
+    assert (
+        stack_views(tables, World(size=2, local_size=1)).in_memory is not None
+    )  # one rank per machine
 
 
 @pytest.mark.slow
@@ -1262,10 +1268,10 @@ def test_a_bf16_head_learns_the_same_from_rows_rounded_once_bit_for_bit():
 
     stack = ViewStack([HeldTable(40), HeldTable(40)])
     assert stack.rounded(torch.bfloat16) is stack  # not held: read as it is
-    stack.held = (torch.randn(2, 40, 24) * 3).half()
+    stack.in_memory = (torch.randn(2, 40, 24) * 3).half()
     rounded = as_trained(stack, TrainConfig(head_precision="bf16"), SINGLE)
     assert as_trained(stack, TrainConfig(head_precision="fp32"), SINGLE) is stack
-    assert rounded.held.dtype == torch.bfloat16 and stack.held.dtype == torch.float16
+    assert rounded.in_memory.dtype == torch.bfloat16 and stack.in_memory.dtype == torch.float16
     for (x, y), (x2, y2) in zip(
         feature_batches(stack, stack.labels, 16, seed=1),
         feature_batches(rounded, rounded.labels, 16, seed=1),

@@ -886,7 +886,7 @@ def held_stack(centres: torch.Tensor, n: int, noise: float = 1.0):
 
     labels = torch.arange(n) % len(centres)
     rows = ViewStack([HeldRows(labels)])
-    rows.held = (centres[labels] + torch.randn(n, centres.shape[1]) * noise).half()[None]
+    rows.in_memory = (centres[labels] + torch.randn(n, centres.shape[1]) * noise).half()[None]
     return rows
 
 
@@ -896,7 +896,7 @@ def clustered_rows(centres: torch.Tensor, n: int):
 
     labels = torch.arange(n) % len(centres)
     rows = ViewStack([HeldRows(labels)])
-    rows.held = (centres[labels] + torch.randn(n, centres.shape[1])).half()[None]
+    rows.in_memory = (centres[labels] + torch.randn(n, centres.shape[1])).half()[None]
     return rows
 
 

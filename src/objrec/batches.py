@@ -39,7 +39,7 @@ HELD_BYTES = 1 << 30
 """The most stored bytes one ``ViewStack`` holds in memory (``hold``); a larger one streams. Each
 stack has its own budget (train's training and validation stacks, 59 MB together on the 100-class
 protocol); torchrun's ranks on one machine, each holding its own copy, share it
-(``train_features.held``)."""
+(``train_features.stack_views``)."""
 
 
 class ViewStack:
@@ -55,7 +55,7 @@ class ViewStack:
         ok = torch.stack([t.ok for t in self.tables]).all(0)
         self.index = torch.nonzero(ok).flatten().numpy()
         self.labels = self.tables[0].labels[ok]
-        self.held: torch.Tensor | None = None
+        self.in_memory: torch.Tensor | None = None
         """Every view's features in the stored dtype, (views, images, dim), once ``hold`` ran."""
         self.dtype = torch.float32
         """The dtype of the rows ``gather`` gives."""
@@ -76,14 +76,14 @@ class ViewStack:
         """Read every view into memory when it takes at most ``budget`` bytes (default
         ``HELD_BYTES``) divided by ``share`` (the processes holding a copy each; see above)."""
         limit = (HELD_BYTES if budget is None else budget) // share
-        if self.held is None and len(self) and self.nbytes <= limit:
+        if self.in_memory is None and len(self) and self.nbytes <= limit:
             stored = torch.from_numpy(np.empty(0, self.tables[0].space.dtype)).dtype
-            held = torch.empty((self.n_views, len(self), self.tables[0].dim), dtype=stored)
+            rows = torch.empty((self.n_views, len(self), self.tables[0].dim), dtype=stored)
             for view, table in enumerate(self.tables):  # filled in place: memory of one copy
                 for start in range(0, len(self), 4096):
                     part = self.index[start : start + 4096]
-                    held[view, start : start + len(part)] = table.read(part, as_stored=True)
-            self.held = held
+                    rows[view, start : start + len(part)] = table.read(part, as_stored=True)
+            self.in_memory = rows
         return self
 
     def rounded(self, dtype: torch.dtype) -> ViewStack:
@@ -91,16 +91,16 @@ class ViewStack:
         what a head trained under bfloat16 autocast rounds each batch to, after converting it to
         float32, every epoch; the same numbers (float16 to float32 is exact). A stack that is not
         held is returned as it is."""
-        if self.held is None:
+        if self.in_memory is None:
             return self
         stack = copy.copy(self)
-        stack.held, stack.dtype = self.held.to(dtype), dtype
+        stack.in_memory, stack.dtype = self.in_memory.to(dtype), dtype
         return stack
 
     def gather(self, views: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Features of images ``idx`` (positions among the readable ones), each in ``views[i]``."""
-        if self.held is not None:
-            return TensorViews(self.held).gather(views, idx).to(self.dtype)
+        if self.in_memory is not None:
+            return TensorViews(self.in_memory).gather(views, idx).to(self.dtype)
         out = torch.empty(len(idx), self.tables[0].dim)
         for v, table in enumerate(self.tables):
             pick = torch.nonzero(views == v).flatten()
@@ -114,8 +114,8 @@ class ViewStack:
         be read only), 12 MB not copied an epoch for the 100-class protocol."""
         for start in range(0, len(self), size):
             stop = min(start + size, len(self))
-            if self.held is not None:
-                yield self.held[0, start:stop].to(self.dtype), self.labels[start:stop]
+            if self.in_memory is not None:
+                yield self.in_memory[0, start:stop].to(self.dtype), self.labels[start:stop]
                 continue
             idx = torch.arange(start, stop)
             yield self.gather(torch.zeros(len(idx), dtype=torch.long), idx), self.labels[idx]
@@ -215,10 +215,10 @@ class FeatureSource:
             )
             return
         top, scratch = self.top, self.scratch
-        with ExitStack() as held:
+        with ExitStack() as scratch_files:
 
             def spilled(stack: ViewStack) -> SpilledBatches:
-                return held.enter_context(SpilledBatches(self.tuned(stack, top), scratch))
+                return scratch_files.enter_context(SpilledBatches(self.tuned(stack, top), scratch))
 
             yield (spilled(self.train) if training else unread), spilled(self.valid)
 

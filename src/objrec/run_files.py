@@ -108,7 +108,7 @@ def trained_on(state: Path) -> str | None:
 
 
 def trained_into_now(run: Path) -> bool:
-    """Whether a ``train`` holds the run folder ``run`` (``runs.held_run``): its exclusive lock
+    """Whether a ``train`` holds the run folder ``run`` (``runs.locked_run``): its exclusive lock
     refuses a shared one."""
     from objrec.locks import held_elsewhere
 

@@ -131,7 +131,7 @@ RUN_BUSY = "another objrec is training into {out} now: wait for it to end, or ch
 
 
 @contextlib.contextmanager
-def held_run(out: Path, make: bool) -> Iterator[None]:
+def locked_run(out: Path, make: bool) -> Iterator[None]:
     """Hold ``out`` while a train writes there (an exclusive ``flock`` on the folder, ``make``:
     made first for a new run), taken before its run is looked at: a second train into it is
     refused at once. Two trains into one new folder both trained, the later one's files

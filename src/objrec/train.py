@@ -101,12 +101,12 @@ from objrec.train_features import (
     frozen_body,
     frozen_pass_counts,
     hashed,
-    held,
     listed_split,
     require_readable_splits,
     run_body,
     run_classes,
     run_features,
+    stack_views,
 )
 from objrec.train_open import (
     RunRequest,
@@ -194,10 +194,10 @@ def train_as_asked(
     started = started_by(out, request.resume, command)
     request = replace(request, command=started)
     config = train_settings(config, {})
-    with process_group(device) as world, ExitStack() as held:
+    with process_group(device) as world, ExitStack() as run_scope:  # open until the run ends
         reporter = or_silent(reporter) if world.main else SILENT
         with said_on_a_stop_outside_epochs(data, out, request.resume, config, world):
-            return _train(Path(data), Path(out), config, reporter, request, world, held)
+            return _train(Path(data), Path(out), config, reporter, request, world, run_scope)
 
 
 def _train(
@@ -207,10 +207,12 @@ def _train(
     reporter: Reporter,
     request: RunRequest,
     world: World,
-    held: ExitStack,
+    run_scope: ExitStack,
 ) -> TrainResult:
     started = time.perf_counter()
-    out, saved, config, precision = open_run(data_dir, out, config, request, reporter, world, held)
+    out, saved, config, precision = open_run(
+        data_dir, out, config, request, reporter, world, run_scope
+    )
     if request.strict:
         refuse_unusable_files(data_dir, reporter, world, config.cache_dir)
     folders = RunFolders(run=out, data=data_dir)
@@ -414,8 +416,8 @@ def prepare(
     return Prepared(
         model=model,
         data=data,
-        train=held(train_sets, world),
-        valid=held([valid], world),
+        train=stack_views(train_sets, world),
+        valid=stack_views([valid], world),
         cut=cut.stacks(world) if cut else None,
         cut_top=cut.top if cut else None,
         cut_seconds=cut.seconds if cut else 0.0,

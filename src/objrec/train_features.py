@@ -169,7 +169,7 @@ class CutPass:
 
     def stacks(self, world: World) -> tuple[ViewStack, ViewStack]:
         """The training views' and the validation images' stacks, held as the body's are."""
-        return held(self.tables[:-1], world), held(self.tables[-1:], world)
+        return stack_views(self.tables[:-1], world), stack_views(self.tables[-1:], world)
 
 
 def cut_features(
@@ -332,7 +332,7 @@ def warn_no_valid_image(valid: FeatureTable, folder: Path, classes: Sequence[str
     return missing
 
 
-def held(tables: list[FeatureTable], world: World) -> ViewStack:
+def stack_views(tables: list[FeatureTable], world: World) -> ViewStack:
     """The tables' stack, held in memory within ``batches.HELD_BYTES`` shared among this
     machine's ranks (each torchrun rank holds its own copy)."""
     return ViewStack(tables).hold(share=world.local_size)

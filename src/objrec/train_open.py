@@ -28,8 +28,8 @@ from objrec.provenance import CommandLine, Provenance, given_here
 from objrec.quantize import int8_engine
 from objrec.resume_state import SavedTraining
 from objrec.runs import (
-    held_run,
     load_resume,
+    locked_run,
     open_run_folder,
     read_summary,
     refuse_out_inside_data,
@@ -88,12 +88,13 @@ def open_run(
     request: RunRequest,
     reporter: Reporter,
     world: World,
-    held: ExitStack | None = None,
+    run_scope: ExitStack | None = None,
 ) -> tuple[Path, SavedTraining | None, TrainConfig, Precision]:
-    """The run folder (refused inside ``data_dir``; held in ``held``: ``runs.held_run``), the
-    saved state when resuming, the settings (a resumed run's own), their precision settled, and
-    which precision and why (told to ``reporter``); first ``data_dir``: a split of 2+ classes."""
-    hold = held.enter_context if held is not None and world.main else lambda manager: None
+    """The run folder (refused inside ``data_dir``; locked, ``runs.locked_run``, until
+    ``run_scope`` closes), the saved state when resuming, the settings (a resumed run's own),
+    their precision settled, and which precision and why (told to ``reporter``); first
+    ``data_dir``: a split of 2+ classes."""
+    hold = run_scope.enter_context if run_scope is not None and world.main else lambda manager: None
     require_split_folder(data_dir)
     require_two_classes(data_dir / "train")
     refuse_unknown_class(data_dir / "train")
@@ -101,7 +102,7 @@ def open_run(
     refuse_out_inside_data(data_dir, out)
     saved = None
     if request.resume:
-        hold(held_run(out, make=False))
+        hold(locked_run(out, make=False))
         saved, config = load_resume(out)
         require_blocks(config.backbone, config.finetune_blocks)
         refuse_finetune_under_torchrun(config.finetune_blocks, world)
@@ -115,7 +116,7 @@ def open_run(
         settings = config or TrainConfig()
         require_blocks(settings.backbone, settings.finetune_blocks)  # before the folder is made
         refuse_finetune_under_torchrun(settings.finetune_blocks, world)
-        hold(held_run(out, make=True))
+        hold(locked_run(out, make=True))
         out = open_run_folder(out, request.force, data_dir)
     config, precision = settled_precision(config or TrainConfig(), request, world)
     for note in precision_notes(precision, config.backbone):
