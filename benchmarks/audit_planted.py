@@ -231,30 +231,25 @@ def needs_rule_check(pool: Pool, seed: int) -> dict[str, tuple[int, float, int]]
     trained on the train images, each class's validation recall. For each rule of
     ``NEEDS_RULES``: how many classes it lists, their mean validation recall, and how many of the
     classes under 80% on validation it lists."""
-    from objrec import photos_needed
-
-    seen: dict[str, Any] = {}
-    real = photos_needed.class_needs
-
-    def every_class(labels, answers, photos, flagged, classes, sizes=None):
-        saved = photos_needed.need_reasons
-        try:  # every class's evidence, listed or not
-            photos_needed.need_reasons = lambda need: saved(need) or [""]
-            seen["all"] = real(labels, answers, photos, flagged, classes, sizes)
-        finally:
-            photos_needed.need_reasons = saved
-        return real(labels, answers, photos, flagged, classes, sizes)
-
     import objrec.audit.labels as audit_labels
 
-    audit_labels.class_needs = every_class
+    seen: dict[str, Any] = {}
+    real = audit_labels.class_evidence
+
+    def every_class(*args, **kwargs):  # every class's evidence, listed or not
+        seen["all"] = real(*args, **kwargs)
+        return seen["all"]
+
+    audit_labels.class_evidence = every_class
     train = [r for r, it in enumerate(pool.inv.items) if it.split == "train"]
     labels = [pool.inv.items[r].label for r in train]
     project = Project(train, labels, labels, sorted(set(labels)))
-    run(pool, project, AuditConfig(seed=seed))
-    audit_labels.class_needs = real
+    try:
+        run(pool, project, AuditConfig(seed=seed))
+    finally:
+        audit_labels.class_evidence = real
     valid = valid_recall(pool, seed)
-    needs = [replace(n, reasons=[r for r in n.reasons if r]) for n in seen["all"]]
+    needs = seen["all"]
     weak = {n.name for n in needs if valid[n.name] < 0.8}
     out = {}
     for name, rule in NEEDS_RULES.items():
