@@ -85,7 +85,11 @@ def class_needs(
 ) -> list[ClassNeed]:
     """The classes with a reason to add or retake photos, most in need first, of
     :func:`class_evidence`'s (which says what the arguments are)."""
-    evidence = class_evidence(labels, answers, photos, flagged, classes, sizes)
+    return in_need(class_evidence(labels, answers, photos, flagged, classes, sizes))
+
+
+def in_need(evidence: Sequence[ClassNeed]) -> list[ClassNeed]:
+    """The classes of ``evidence`` with a reason to add or retake photos, most in need first."""
     return sorted((need for need in evidence if need.reasons), key=need_rank)
 
 

@@ -27,7 +27,7 @@ from objrec.audit.findings import ClassRecall, LabelIssue, LikelyMerge, PhotosNe
 from objrec.audit.heads import layout_free_probs
 from objrec.audit.inventory import Inventory
 from objrec.audit.report import MIN_JUDGED, none_judged_note
-from objrec.photos_needed import FEW_PHOTOS, class_evidence, least_recognised, need_rank
+from objrec.photos_needed import FEW_PHOTOS, class_evidence, in_need, least_recognised
 from objrec.reviewed import settled_paths
 from objrec.words import plural
 
@@ -448,7 +448,7 @@ def needs_rows(
     picked = pictures.mean(flagged) > 0  # a picture with a flagged copy is flagged
     answers = probs[first].argmax(1)
     evidence = class_evidence(labels[first], answers, counts, picked, inv.classes, pictures.sizes)
-    needs = sorted((need for need in evidence if need.reasons), key=need_rank)
+    needs = in_need(evidence)
     places = np.asarray(idx)[first]
     shown = [inv.items[i].shown for i in places]
     return [need.listed(shown, places) for need in needs], least_recognised(evidence)

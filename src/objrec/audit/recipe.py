@@ -249,7 +249,7 @@ class AuditResult:
     removes them."""
     photos_needed: list[PhotosNeeded] = field(default_factory=list)
     """The classes that most need more or better photos, most in need first, each with its
-    evidence and reasons in words (``photos_needed.class_needs``): ``photos_needed.csv``."""
+    evidence and reasons in words (``photos_needed.in_need``): ``photos_needed.csv``."""
     least_recognised: list[ClassRecall] = field(default_factory=list)
     """The classes whose photos heads that never saw them recognised least, least first
     (``photos_needed.least_recognised``): named when ``photos_needed`` is empty
