@@ -239,6 +239,7 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
         "classes_not_judged",
         "far_classes",
         "photos_needed",  # the classes to add or retake photos of (photos_needed.csv)
+        "least_recognised",  # the classes recognised least, which the terminal names
         "warnings",  # a list, as every --json answer's (docs/json.md)
     }
     assert isinstance(found["warnings"], list)
@@ -248,6 +249,10 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     assert all(set(r) == flag for r in found["label_issues"])
     assert found["settled_labels"] == [] and found["unreadable_files"] == []
     assert found["labels_judged"] is True and found["labels_not_judged"] is None
+    assert found["least_recognised"] and all(
+        set(r) == {"class", "recognised", "of"} and 0 <= r["recognised"] <= r["of"]
+        for r in found["least_recognised"]
+    )
     assert all(
         set(r) == {"path", "score", "reason", "picture", "copies"} for r in found["outliers"]
     )

@@ -302,7 +302,11 @@ class AuditResult:
             "likely_merges": [merge.row() for merge in self.merges],
         }
         needs = [need.row() for need in self.photos_needed]
-        return labels | found | rest | {"photos_needed": needs}
+        least = [
+            {"class": r.class_name, "recognised": r.recognised, "of": r.judged}
+            for r in self.least_recognised
+        ]
+        return labels | found | rest | {"photos_needed": needs, "least_recognised": least}
 
     def none_needed(self) -> str:
         """Why ``photos_needed`` lists no class and which classes were recognised least, in one
