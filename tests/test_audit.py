@@ -249,10 +249,8 @@ def test_cli_json_has_the_documented_shape(tmp_path, capsys):
     assert all(set(r) == flag for r in found["label_issues"])
     assert found["settled_labels"] == [] and found["unreadable_files"] == []
     assert found["labels_judged"] is True and found["labels_not_judged"] is None
-    assert found["least_recognised"] and all(
-        set(r) == {"class", "recognised", "of"} and 0 <= r["recognised"] <= r["of"]
-        for r in found["least_recognised"]
-    )
+    least = found["least_recognised"]
+    assert least and all(set(r) == {"class", "recognised", "of"} for r in least)
     assert all(
         set(r) == {"path", "score", "reason", "picture", "copies"} for r in found["outliers"]
     )
