@@ -1425,57 +1425,6 @@ def test_a_forced_retrain_removes_the_replaced_model_s_suggestions_but_a_user_s_
     assert derived_outputs(run) == []
 
 
-def evaluated_in(run: Path) -> Path:
-    """``run/eval-test`` as ``objrec evaluate`` leaves it: marked, its files recorded."""
-    import json
-
-    from objrec.outputs import fingerprint, mark_output_dir, record_output
-
-    folder = run / "eval-test"
-    folder.mkdir(parents=True)
-    fake_checkpoint(run / "model.safetensors")
-    (run / "summary.json").write_text('{"finished": true}')
-    mark_output_dir(folder)
-    files = {
-        "metrics.json": json.dumps({"top1": 0.9, "per_class": [], "folder": "/data/test"}),
-        "predictions.csv": "path,label,predicted\na.jpg,cat,cat\n",
-        "per_class.csv": "class,top1\n",
-    }
-    for name, text in files.items():
-        (folder / name).write_text(text)
-        record_output(folder, {name: fingerprint(folder / name)})
-    return folder
-
-
-def test_a_forced_retrain_keeps_an_evaluation_file_the_user_edited_and_says_so(tmp_path, caplog):
-    """review58a L-2: `train --force` removed an eval-*/predictions.csv a person had added to,
-    with the start-of-run warning only, where a suggestions list they edited stays. A file the
-    evaluation's mark records with other content stays, said at the start; objrec's own files of
-    the replaced model go, as before."""
-    from objrec.runs import earlier_run_outputs, remove_derived, warn_of_derived
-
-    run = tmp_path / "run"
-    folder = evaluated_in(run)
-    with (folder / "predictions.csv").open("a") as edited:
-        edited.write("b.jpg,dog,dog  # checked by hand\n")
-    mine = (folder / "predictions.csv").read_bytes()
-    with caplog.at_level(logging.WARNING):
-        warn_of_derived(run, run)
-    said = " ".join(caplog.text.split())
-    assert f"{folder / 'predictions.csv'} stays: it changed since objrec wrote it" in said
-    remove_derived(run, earlier_run_outputs(run))
-    assert (folder / "predictions.csv").read_bytes() == mine
-    assert sorted(p.name for p in folder.iterdir()) == [".objrec-output", "predictions.csv"]
-    caplog.clear()
-    shutil.rmtree(folder)
-    folder = evaluated_in(run)  # as evaluate wrote it: the whole folder goes, and nothing is said
-    with caplog.at_level(logging.WARNING):
-        warn_of_derived(run, run)
-    assert "stays" not in caplog.text
-    remove_derived(run, earlier_run_outputs(run))
-    assert not folder.exists()
-
-
 def test_a_forced_retrain_leaves_an_export_script_the_user_edited_and_says_so(tmp_path, caplog):
     """Since 6600a53 the export's model_infer.py is yours to adapt, yet `train --force` removed
     it as objrec's, by its first line, edits and all. One whose SHA-256 is not the one its

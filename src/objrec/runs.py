@@ -63,7 +63,6 @@ from objrec.outputs import (
     is_plain_file,
     json_dict,
     own_contents,
-    recorded_outputs,
     refuse_inside,
     refuse_unwritable,
     staging,
@@ -183,9 +182,7 @@ def lock_past_probes(fd: int) -> None:
 
 
 def warn_of_derived(out: Path, real: Path) -> None:
-    """Say which outputs made from the model a forced ``train`` replaces go with it, and which of
-    their files a person edited stay (an export's script, an evaluation's file:
-    :func:`edited_evaluation_files`)."""
+    """Say which outputs made from the model a forced ``train`` replaces go with it."""
     left = [path.name for path in derived_outputs(real)]
     if left:
         again = f" (export the new one again: `export_model({str(out)!r})`)"
@@ -206,14 +203,6 @@ def warn_of_derived(out: Path, real: Path) -> None:
             "objrec's over it, your changes lost)",
             out / edited.name,
         )
-    evaluations = [p for p in derived_outputs(real) if p.is_dir() and p.name != SUGGESTED]
-    for path in evaluations:
-        for name in edited_evaluation_files(path):
-            log.warning(
-                "%s stays: it changed since objrec wrote it, and describes the model this run "
-                "replaces",
-                out / path.name / name,
-            )
 
 
 def derived_outputs(out: Path) -> list[Path]:
@@ -223,8 +212,7 @@ def derived_outputs(out: Path) -> list[Path]:
     rankings stay) and its export (``model.onnx`` beside an objrec ``model.json``, and the
     ``model_infer.py`` that runs it, by its first line); a file or folder of those names that is
     the user's is not listed, nor a script the user edited (:func:`edited_script`): the script is
-    theirs to adapt, and objrec never removes their work (an evaluation's file they edited stays
-    too: :func:`remove_evaluation`)."""
+    theirs to adapt, and objrec never removes their work."""
     found = [folder for folder in sorted(out.glob("eval-*")) if is_evaluation(folder)]
     report = out / "report.html"
     if is_plain_file(report) and b"<title>objrec report:" in report.read_bytes()[:4096]:
@@ -288,15 +276,12 @@ def remove_derived(out: Path, found: Sequence[Path]) -> None:
 def remove_evaluation(path: Path) -> bool:
     """Remove the files ``evaluate`` writes from the folder ``path``, and the ``against-*``
     evaluations it wrote inside (``evaluate --against``), then the folder once it is empty;
-    False when it is kept, holding files objrec did not write or one a person changed since
-    (:func:`edited_evaluation_files`: a note added to ``predictions.csv``), which stays."""
+    False when it is kept, holding files objrec did not write."""
     for inner in sorted(path.glob("against-*")):
         if inner.is_dir() and not inner.is_symlink() and holds_evaluation(inner):
             remove_evaluation(inner)
-    edited = edited_evaluation_files(path)
     for name in EVALUATION_FILES:
-        if name not in edited:
-            (path / name).unlink(missing_ok=True)
+        (path / name).unlink(missing_ok=True)
     remove_leftovers(path)  # of an evaluate killed mid-write
     if any(p.name != MARKER for p in path.iterdir()):
         log.warning("kept %s: it holds files objrec did not write", path)
@@ -304,18 +289,6 @@ def remove_evaluation(path: Path) -> bool:
     (path / MARKER).unlink(missing_ok=True)
     path.rmdir()
     return True
-
-
-def edited_evaluation_files(path: Path) -> list[str]:
-    """The files of ``evaluate``'s names in the evaluation folder ``path`` that its mark records
-    objrec writing and that changed since (``outputs.users_file``: a person's edit), which a
-    forced train keeps as it keeps an edited suggestions list. A file the mark does not record
-    is taken for objrec's, as before the record: an evaluate stopped between renaming its files
-    in and recording them leaves such files."""
-    record = recorded_outputs(path) or {}
-    return [
-        name for name in EVALUATION_FILES if name in record and users_file(path, name) is not None
-    ]
 
 
 def remove_suggestions(path: Path) -> bool:
