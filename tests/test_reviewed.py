@@ -215,6 +215,7 @@ def test_apply_plan_accept_takes_the_audit_s_suggestions_as_decisions_remembered
     assert main(["apply-plan", str(data), str(plan), str(tmp_path / "cli"), "--accept"]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "(2 relabelled)" in said and "not remembered as settled" not in said
+    assert "1 row left to review" in said and "--accept" not in said  # not offered again
     assert "remembers the 2 labels your plans kept or changed" in said
     assert main(["apply-plan", "--help"]) == 0
     said = " ".join(capsys.readouterr().out.split())

@@ -649,7 +649,9 @@ def print_too_few(result, data: Path, limit: int = 3) -> None:
     'label flag (its reason begins "review: may be") is relabelled to its new_class, and '
     "every relabel, the audit's own too, is remembered in reviewed.csv, so the next audit keeps "
     "those labels; rows of a photo of no class, of one picture under two labels or of a likely "
-    "merge (--merge) stay as they are.",
+    "merge (--merge) stay as they are. The rows it accepts include the flags the audit is less "
+    "sure of and those of validation and test images, which it left to review for that reason: "
+    "read them in the plan first.",
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
@@ -696,13 +698,11 @@ def apply_plan(data: Path, plan: Path, out: Path, copy, new_class, merge, accept
         notes = {"test_note": note, "valid_note": valid}
         print_json(with_warnings({**counts.to_json(), **notes}, logged))
         return
-    console.print(applied_line(counts, (data, plan, out), copy), markup=False, highlight=False)
-    for said in (note, valid):  # what the plan asked for: information, on stdout
+    line = applied_line(counts, (data, plan, out), copy, accepted=accept)
+    reviewed = counts.reviewed and reviewed_line(out, counts.reviewed)
+    for said in (line, note, valid, reviewed, after_plan(out)):  # information, on stdout
         if said:
             console.print(said, markup=False, highlight=False)
-    if counts.reviewed:
-        console.print(reviewed_line(out, counts.reviewed), markup=False, highlight=False)
-    console.print(after_plan(out), markup=False, highlight=False)
 
 
 def reviewed_line(out: Path, n: int) -> str:
@@ -718,13 +718,16 @@ def reviewed_line(out: Path, n: int) -> str:
     )
 
 
-def applied_line(counts: AppliedPlan, folders: tuple[Path, Path, Path], copy: bool) -> str:
+def applied_line(
+    counts: AppliedPlan, folders: tuple[Path, Path, Path], copy: bool, accepted: bool = False
+) -> str:
     """What apply-plan did, in one line: the images copied (or linked) into OUT, relabelled (and
     the relabels found done by hand), renamed, left out (by the plan, and DATA's links to a file
     not there); or, when the plan moved and left out none (``folders``: DATA, PLAN, OUT),
     that nothing was, because every row says keep (or review); and the rows left to review
-    (:func:`left_to_review_words`). Of an audit's plan left as pre-filled, "remembers the 4
-    labels your plans settled" would read as a decision taken."""
+    (:func:`left_to_review_words`; ``accepted``: applied with ``--accept``, which the rows left
+    to review are none of). Of an audit's plan left as pre-filled, "remembers the 4 labels your
+    plans settled" would read as a decision taken."""
     data, plan, out = folders
     verb = "copied" if copy else "linked"
     broken, replaced = counts.broken_links, counts.replaced
@@ -732,7 +735,8 @@ def applied_line(counts: AppliedPlan, folders: tuple[Path, Path, Path], copy: bo
     skipped = skipped if replaced else ""
     by_hand = counts.moved_by_hand
     review = counts.left_to_review
-    undecided = left_to_review_words(review) + as_proposed_words(counts.relabels_as_proposed)
+    undecided = left_to_review_words(review, accepted)
+    undecided += as_proposed_words(counts.relabels_as_proposed)
     if not any((counts.removed, counts.relabelled, by_hand, broken, replaced)):
         says = "says keep or review" if review else "says keep"
         return (
@@ -767,16 +771,23 @@ def others_words(counts: AppliedPlan) -> str:
     return f" and {plural(n, 'other file')} ({'not an image' if n == 1 else 'not images'})"
 
 
-def left_to_review_words(n: int) -> str:
+def left_to_review_words(n: int, accepted: bool = False) -> str:
     """The closing line's clause for the plan's ``n`` rows left as the audit's ``review``, or "":
-    applied as keeps, but no decision, so reviewed.csv remembers none of their labels."""
+    applied as keeps, but no decision, so reviewed.csv remembers none of their labels. After
+    ``--accept`` (``accepted``) those left are rows it does not decide (a photo of no class, a
+    picture under two labels, a likely merge), so it is not offered again."""
     if not n:
         return ""
     them = ("it is", "it") if n == 1 else ("they are", "them")
+    how = (
+        "keep, relabel or remove"
+        if accepted
+        else "keep or relabel; or apply the plan again, into a new folder, with --accept to take "
+        "the class the audit suggests for each label flag"
+    )
     return (
         f"; {plural(n, 'row')} left to review, copied as {them[0]} and no label remembered "
-        f"(decide {them[1]} in the plan: keep or relabel; or apply the plan again, into a new "
-        "folder, with --accept to take the class the audit suggests for each label flag)"
+        f"(decide {them[1]} in the plan: {how})"
     )
 
 
