@@ -123,7 +123,7 @@ def test_planted_wrong_label_is_ranked_first(audited):
 
 
 @pytest.mark.slow
-def test_the_audit_names_the_classes_its_heads_recognised_least(audited):
+def test_an_audit_names_no_class_recognised_whole_as_recognised_least(audited):
     """What an audit that lists no class in photos_needed.csv names (newcomer58, 2): the
     classes whose photos heads that never saw them recognised least, least first; none whose
     every photo was recognised, as each of this tiny folder's classes is (the order and the
@@ -4868,7 +4868,7 @@ def test_photos_needed_lists_no_class_for_its_label_flags_alone():
     sole reason "N labels flagged as likely wrong": a wrong label is fixed by relabelling, not
     by more photos. A class is listed only for what more photos fix (few photos, images not
     recognised); where it is, its flags are said as what to do first."""
-    from objrec.photos_needed import class_needs
+    from objrec.photos_needed import class_evidence, in_need
 
     labels = np.array([0] * 42 + [1] * 42 + [2] * 6)
     answers = labels.copy()
@@ -4876,7 +4876,9 @@ def test_photos_needed_lists_no_class_for_its_label_flags_alone():
     flagged = np.zeros(len(labels), dtype=bool)
     flagged[[41, 82, 83, 89]] = True  # 1 chandelier label flagged, 2 ketch labels, 1 ant
     photos = np.array([42, 42, 6])
-    needs = class_needs(labels, answers, photos, flagged, ["chandelier", "ketch", "ant"])
+    needs = in_need(
+        class_evidence(labels, answers, photos, flagged, ["chandelier", "ketch", "ant"])
+    )
     assert [(n.name, n.flagged) for n in needs] == [("ant", 1)]
     assert needs[0].reasons == [
         "only 6 photos (add photos: 11 or more)",
@@ -4894,7 +4896,7 @@ def test_an_audit_that_lists_no_class_says_why_and_names_the_classes_recognised_
     from objrec.audit.findings import ClassRecall
     from objrec.photos_needed import (
         class_evidence,
-        class_needs,
+        in_need,
         least_recognised,
         none_listed_words,
     )
@@ -4908,7 +4910,7 @@ def test_an_audit_that_lists_no_class_says_why_and_names_the_classes_recognised_
     flagged = np.zeros(len(labels), dtype=bool)
     flagged[[126, 127]] = True  # 2 pizza labels flagged: pizza is judged on its other 40
     photos = np.full(4, 42)
-    assert class_needs(labels, answers, photos, flagged, classes) == []
+    assert in_need(class_evidence(labels, answers, photos, flagged, classes)) == []
     evidence = class_evidence(labels, answers, photos, flagged, classes)
     least = least_recognised(evidence)
     assert least == [
@@ -4938,7 +4940,7 @@ def test_photos_needed_names_the_classes_with_few_or_unrecognised_photos_and_why
     which neither the audit nor evaluate answered per class. The audit lists the classes with
     few photos or photos its heads did not recognise, least recognised first, the reasons in
     words (a confusion named)."""
-    from objrec.photos_needed import class_needs
+    from objrec.photos_needed import class_evidence, in_need
 
     classes = ["lotus", "water_lilly", "car", "bike", "bus"]
     labels = np.array([0] * 12 + [1] * 12 + [2] * 20 + [3] * 6 + [4] * 20)
@@ -4949,7 +4951,7 @@ def test_photos_needed_names_the_classes_with_few_or_unrecognised_photos_and_why
     flagged = np.zeros(len(labels), dtype=bool)
     flagged[[30, 31]] = True  # two car labels flagged: fixed in the plan, not by photos
     photos = np.array([12, 12, 20, 6, 20])
-    needs = class_needs(labels, answers, photos, flagged, classes)
+    needs = in_need(class_evidence(labels, answers, photos, flagged, classes))
     assert [n.name for n in needs] == ["water_lilly", "bike"]  # lotus, bus, car: no photos lack
     assert needs[0].reasons == [
         "6 of its 12 photos not recognised by heads that never saw them (add varied photos)",
@@ -4977,13 +4979,15 @@ def test_photos_needed_counts_the_images_it_did_not_recognise():
     """A newcomer read `water_lilly: 21 of its 27 images recognised by heads that never saw them`
     as good news, where the class is listed for the 6 they missed: the reason counts those now;
     the CSV's and --json's recognised and of keep their numbers."""
-    from objrec.photos_needed import class_needs
+    from objrec.photos_needed import class_evidence, in_need
 
     labels = np.array([0] * 27 + [1] * 27)
     answers = labels.copy()
     answers[:6] = 1  # 6 water lilies taken for lotus
     flagged = np.zeros(len(labels), dtype=bool)
-    (lilies,) = class_needs(labels, answers, np.array([27, 27]), flagged, ["water_lilly", "lotus"])
+    (lilies,) = in_need(
+        class_evidence(labels, answers, np.array([27, 27]), flagged, ["water_lilly", "lotus"])
+    )
     assert lilies.reasons[0] == (
         "6 of its 27 photos not recognised by heads that never saw them (add varied photos)"
     )
@@ -4996,13 +5000,15 @@ def test_photos_needed_says_distinct_photos_as_photos_and_images_as_images():
     it ...)": one class counted two ways under one word. The audit now counts photos, one row a
     picture (``sizes``: each one's files), and says the files of those missed where copies make
     them more."""
-    from objrec.photos_needed import class_needs
+    from objrec.photos_needed import class_evidence, in_need
 
     labels = np.array([0] * 3 + [1] * 12)  # ant: 3 photos of 4 files each; bee: 12 photos
     answers = np.array([0, 1, 1] + [1] * 12)
     flagged = np.zeros(len(labels), dtype=bool)
     sizes = np.array([4] * 3 + [1] * 12)
-    (ant, *_) = class_needs(labels, answers, np.array([3, 12]), flagged, ["ant", "bee"], sizes)
+    (ant, *_) = in_need(
+        class_evidence(labels, answers, np.array([3, 12]), flagged, ["ant", "bee"], sizes)
+    )
     assert ant.reasons == [
         "only 3 distinct photos in 12 images (add photos: 11 or more)",
         "2 of its 3 photos (8 images with their copies) not recognised by heads that never saw "

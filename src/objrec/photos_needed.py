@@ -3,10 +3,11 @@
 The audit judges every image by heads that never saw it and by its nearest other images
 (``audit.labels.judge_labels``); how often those recognise a class's own photos is a cross-validated
 recall that needs no test split, and which class takes its photos says what it is confused with.
-``class_needs`` lists the classes more photos would help (few photos, photos not recognised),
-ranked by those reasons (the least recognised of those not recognised enough first, then the
-fewest photos of those with few), and says them in words, with the class each is confused with
-and its label flags to fix first: a wrong label is fixed in the plan, not by more photos.
+``class_evidence`` measures every class, ``in_need`` lists those more photos would help (few
+photos, photos not recognised), ranked by those reasons (the least recognised of those not
+recognised enough first, then the fewest photos of those with few), and says them in words, with
+the class each is confused with and its label flags to fix first: a wrong label is fixed in the
+plan, not by more photos.
 """
 
 from __future__ import annotations
@@ -73,19 +74,6 @@ class ClassNeed:
             reason="; ".join(self.reasons),
             confused=[int(places[i]) for i in self.confused_images] if len(places) else [],
         )
-
-
-def class_needs(
-    labels: np.ndarray,
-    answers: np.ndarray,
-    photos: np.ndarray,
-    flagged: np.ndarray,
-    classes: Sequence[str],
-    sizes: np.ndarray | None = None,
-) -> list[ClassNeed]:
-    """The classes with a reason to add or retake photos, most in need first, of
-    :func:`class_evidence`'s (which says what the arguments are)."""
-    return in_need(class_evidence(labels, answers, photos, flagged, classes, sizes))
 
 
 def in_need(evidence: Sequence[ClassNeed]) -> list[ClassNeed]:
