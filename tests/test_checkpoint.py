@@ -612,7 +612,7 @@ def tiny_saver(tmp_path: Path):
     from objrec.config import TrainConfig
     from objrec.engine import EarlyStopping, FitState
     from objrec.model import build_head
-    from objrec.runs import EpochSaver
+    from objrec.resume_state import EpochSaver
 
     config = TrainConfig(backbone="tiny_test", heads=2)
     head = build_head(8, 3, config.hidden, config.dropout, config.heads)

@@ -3369,12 +3369,13 @@ def test_train_on_a_full_disk_at_its_end_says_one_sentence_last(
     import errno
 
     runs = importlib.import_module("objrec.runs")
+    resume_state = importlib.import_module("objrec.resume_state")
 
     def full(path, *args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
     monkeypatch.setattr(runs, "save_checkpoint", full)
-    monkeypatch.setattr(runs, "write_training_state", full)
+    monkeypatch.setattr(resume_state, "write_training_state", full)
     monkeypatch.setattr(sys, "stderr", sys.stdout)  # one stream, as a terminal shows both
     out = tmp_path / "run"
     code = main(

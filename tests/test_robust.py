@@ -230,11 +230,13 @@ def test_the_training_state_waits_save_every_seconds_between_writes(
 ):
     tiny_config.epochs = 3
     writes = []
-    monkeypatch.setattr("objrec.runs.write_training_state", lambda path, state: writes.append(1))
-    monkeypatch.setattr("objrec.runs.SAVE_EVERY", float("inf"))
+    monkeypatch.setattr(
+        "objrec.resume_state.write_training_state", lambda path, state: writes.append(1)
+    )
+    monkeypatch.setattr("objrec.resume_state.SAVE_EVERY", float("inf"))
     result = train(split_dir, tmp_path / "a", tiny_config)
     assert writes == []  # none: a run that finishes writes its state only on a stop (dc131b6)
-    monkeypatch.setattr("objrec.runs.SAVE_EVERY", 0)
+    monkeypatch.setattr("objrec.resume_state.SAVE_EVERY", 0)
     train(split_dir, tmp_path / "b", tiny_config)
     assert len(writes) == len(result.history)  # after every epoch
 
@@ -293,7 +295,7 @@ def last_epoch(run):
 KILL_AFTER_EPOCH = """
 import importlib, os, signal, sys
 
-import objrec.runs
+import objrec.resume_state
 from objrec.cli import main
 from objrec.config import TrainConfig
 
@@ -314,7 +316,7 @@ def epoch_saver(*args):
 
 
 train_module.EpochSaver = epoch_saver
-objrec.runs.SAVE_EVERY = 0  # the training state written after every epoch
+objrec.resume_state.SAVE_EVERY = 0  # the training state written after every epoch
 sys.exit(main(sys.argv[3:]))
 """
 
@@ -577,7 +579,7 @@ def test_a_forced_retrain_killed_mid_fit_can_be_resumed(
     the earlier run's summary.json: `--resume` refused it as "a finished run"."""
     before = folder_bytes(trained_run)
     with monkeypatch.context() as patch:
-        patch.setattr("objrec.runs.SAVE_EVERY", 0)  # the training state written after every epoch
+        patch.setattr("objrec.resume_state.SAVE_EVERY", 0)  # the state written after every epoch
         with pytest.raises(Killed):  # before its first training state: the earlier run stays
             train(split_dir, trained_run, tiny_config, reporter=StopAt(1, Killed), force=True)
         assert folder_bytes(trained_run) == before and run_status(trained_run) == "finished"
@@ -636,7 +638,7 @@ def test_a_forced_retrain_stopped_before_its_model_leaves_the_earlier_run_whole(
     together now."""
     before = earlier_outputs_of(trained_run, split_dir)
     with monkeypatch.context() as patch:
-        patch.setattr("objrec.runs.SAVE_EVERY", 0)  # its training state after every epoch
+        patch.setattr("objrec.resume_state.SAVE_EVERY", 0)  # its training state after every epoch
         if stop in ("killed", "ctrl-c"):
             stopping = (Killed, None) if stop == "killed" else (Interrupted, "after epoch 2; ")
             reporter = StopAt(3, Killed if stop == "killed" else KeyboardInterrupt)
@@ -964,7 +966,7 @@ def test_a_forced_retrain_that_diverges_keeps_the_earlier_model(
     """A forced retrain whose loss turned NaN wrote its best model before it over the earlier
     (finished) run's: the earlier run stays whole, the new state beside it."""
     nan_at_epoch_3(monkeypatch)
-    monkeypatch.setattr("objrec.runs.SAVE_EVERY", 0)
+    monkeypatch.setattr("objrec.resume_state.SAVE_EVERY", 0)
     before = folder_bytes(trained_run)
     config = replace(tiny_config, epochs=8, patience=100)
     with pytest.raises(ObjrecError, match="loss is NaN at epoch 3") as caught:

@@ -1108,11 +1108,13 @@ def test_a_table_s_counts_each_have_their_thousands_separator():
 
 
 def training_states_written(monkeypatch) -> list:
-    """Each training state ``runs.EpochSaver`` writes, recorded (and written)."""
-    runs = importlib.import_module("objrec.runs")
-    written, write = [], runs.write_training_state
+    """Each training state ``resume_state.EpochSaver`` writes, recorded (and written)."""
+    saving = importlib.import_module("objrec.resume_state")
+    written, write = [], saving.write_training_state
     monkeypatch.setattr(
-        runs, "write_training_state", lambda path, state: (written.append(path), write(path, state))
+        saving,
+        "write_training_state",
+        lambda path, state: (written.append(path), write(path, state)),
     )
     return written
 
@@ -1174,7 +1176,8 @@ def test_ctrl_c_after_the_heads_fit_with_an_unwritable_state_offers_no_resume(
     from objrec.errors import Interrupted
     from objrec.run_files import LAST
 
-    runs, module = importlib.import_module("objrec.runs"), importlib.import_module("objrec.train")
+    saving = importlib.import_module("objrec.resume_state")
+    module = importlib.import_module("objrec.train")
     tries = []
 
     def full_disk(path, state):
@@ -1184,7 +1187,7 @@ def test_ctrl_c_after_the_heads_fit_with_an_unwritable_state_offers_no_resume(
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runs, "write_training_state", full_disk)
+    monkeypatch.setattr(saving, "write_training_state", full_disk)
     monkeypatch.setattr(module, "calibrate", ctrl_c)
     with caplog.at_level(logging.ERROR), pytest.raises(Interrupted) as stop:
         train(split_dir, tmp_path / "run", tiny_train_config(epochs=3))
@@ -1342,8 +1345,8 @@ def test_a_full_disk_in_the_head_s_epochs_keeps_the_last_state_and_says_how_to_g
     from objrec.resume_state import load_training_state
     from objrec.run_files import LAST
 
-    runs = importlib.import_module("objrec.runs")
-    write, tries = runs.write_training_state, []
+    saving = importlib.import_module("objrec.resume_state")
+    write, tries = saving.write_training_state, []
 
     def full_after_some(path, state):
         tries.append(path)
@@ -1353,8 +1356,8 @@ def test_a_full_disk_in_the_head_s_epochs_keeps_the_last_state_and_says_how_to_g
 
     out = tmp_path / "run"
     with monkeypatch.context() as patched, pytest.raises(ObjrecError) as caught:
-        patched.setattr(runs, "SAVE_EVERY", 0)  # the state written after every epoch
-        patched.setattr(runs, "write_training_state", full_after_some)
+        patched.setattr(saving, "SAVE_EVERY", 0)  # the state written after every epoch
+        patched.setattr(saving, "write_training_state", full_after_some)
         train(split_dir, out, tiny_train_config(epochs=6, patience=100))
     said = (
         f"the disk of {out} is full: {out / LAST} could not be written (no space left on device) "
@@ -1389,14 +1392,14 @@ def test_a_full_disk_that_takes_the_training_state_too_says_to_train_again(
 
     from objrec.errors import ObjrecError
 
-    runs = importlib.import_module("objrec.runs")
+    saving = importlib.import_module("objrec.resume_state")
     out = tmp_path / "run"
 
     def full(path, *args) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
     with monkeypatch.context() as patched, pytest.raises(ObjrecError) as caught:
-        patched.setattr(runs, "write_training_state", full)
+        patched.setattr(saving, "write_training_state", full)
         full_disk_writing(patched, "model.safetensors")
         with caplog.at_level(logging.ERROR):
             train(split_dir, out, tiny_train_config(epochs=3))

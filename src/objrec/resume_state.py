@@ -3,12 +3,17 @@ head, the best head, the optimizer, the RNG, early stopping's count, the history
 the run's model (``last.safetensors``) after every epoch, sealed with its SHA-256 as a model file
 is, and read back into the head and its optimizer. Written and read as ``checkpoint`` writes and
 reads model files; above the training loop (``engine``), whose state it holds, where
-``checkpoint`` is below it."""
+``checkpoint`` is below it.
+
+Its two writers are here, one beside the other: :class:`EpochSaver` after each of the head's
+epochs, and :class:`FinetuneSaver` after each of fine-tuning's, which writes its state beside
+the head's last epoch's (``EpochSaver.last``)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +22,7 @@ import torch
 
 from objrec.checkpoint import atomic_save, read_state
 from objrec.engine import EarlyStopping, FitState, model_device
+from objrec.leakage import seen_tensors
 from objrec.meta import FinetuneProgress, Processes, RunMeta, TrainingProgress
 from objrec.model import HeadEnsemble
 from objrec.model_file import (
@@ -27,7 +33,7 @@ from objrec.model_file import (
     Damaged,
     training_progress,
 )
-from objrec.run_files import trained_on
+from objrec.run_files import LAST, trained_on
 
 
 def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -200,6 +206,85 @@ def restore_training_state(
         best_state={k[5:]: v for k, v in tensors.items() if k.startswith("best.")},
         stopped_early=progress.stopped_early,
     )
+
+
+# ---------------------------------------------------------------- the head's epochs
+
+
+SAVE_EVERY = 30.0
+"""Seconds between two writes of ``last.safetensors`` while a head trains: the default head's
+state is 80 MB (about 0.1 s to write and sync), so writing it after every epoch of a 15 s fit would
+cost a tenth of it. A crash loses at most this much training; Ctrl-C loses none."""
+
+
+class EpochSaver:
+    """``on_epoch_end`` for ``fit``: after every epoch the training state is copied in memory, and
+    written to ``last.safetensors`` (atomically) once ``SAVE_EVERY`` seconds have passed since the
+    last write; ``flush`` (on Ctrl-C, and on a stop in what follows the fit, so that it can be
+    resumed: ``train_stops.written_on_stop``) writes the last completed epoch's: beside a finished
+    run's files, a forced run's state is all it adds until its model is written
+    (``runs.run_status``). ``seen``: the digests of the images the run trained and validated on,
+    kept in the state (``leakage.seen_tensors``) for the record of a resumed run.
+    ``processes``: how many train it (None: not known), recorded in the state for a resume to
+    compare (``runs.warn_of_other_processes``)."""
+
+    def __init__(
+        self,
+        out: Path,
+        head: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        meta: RunMeta,
+        seen: Mapping[str, Sequence[str]] | None = None,
+        processes: Processes | None = None,
+    ):
+        self.path, self.head, self.optimizer, self.meta = out / LAST, head, optimizer, meta
+        self.processes = processes
+        self.pending: TrainingState | None = None
+        self.last: TrainingState | None = None
+        """The last epoch's state, written or not (fine-tuning's is written beside it)."""
+        self.failed: Exception | None = None
+        """Why the last write failed (a full disk): not tried again, nor logged twice."""
+        self.pending_epoch: int | None = None
+        self.written_epoch: int | None = None
+        """The epoch of the state last written whole by this saver (None: none yet)."""
+        self.written = time.monotonic()
+        self.seen = seen_tensors(seen or {})
+        self.copies: dict[str, torch.Tensor] = {}
+        """The last epoch's copies, which ``pending`` may hold."""
+        self.spare: dict[str, torch.Tensor] = {}
+        """The copies of the epoch before, written or replaced by then: the next epoch's go into
+        them, not into ``copies``, so that a Ctrl-C during the copy flushes a whole epoch."""
+
+    def __call__(self, state: FitState) -> None:
+        tensors, header = training_state(
+            self.head, self.optimizer, state, self.meta, self.spare, self.processes
+        )
+        self.pending, self.copies, self.spare = (tensors | self.seen, header), tensors, self.copies
+        self.last = self.pending
+        self.pending_epoch = state.epoch
+        if time.monotonic() - self.written >= SAVE_EVERY:
+            self.flush()
+
+    def let_go(self) -> None:
+        """The run is written whole: the last epoch's state is not needed, nor written."""
+        self.pending, self.last, self.copies, self.spare = None, None, {}, {}
+
+    def fit_ended(self) -> None:
+        """The fit is over: the copies of the epoch before the last are let go (60 MB for the
+        default head), the last epoch's kept for a :meth:`flush` until the run is written."""
+        self.spare = {}
+
+    def flush(self) -> None:
+        """Write the last completed epoch's state, unless it is written already; a write that
+        fails is not tried again (``failed`` says why; ``last.safetensors`` stays as it was)."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            try:
+                write_training_state(self.path, pending)
+            except Exception as exc:
+                self.failed = exc
+                raise
+            self.written, self.written_epoch = time.monotonic(), self.pending_epoch
 
 
 # ---------------------------------------------------------------- fine-tuning's epochs

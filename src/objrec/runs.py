@@ -41,7 +41,7 @@ from objrec.engine import FitState
 from objrec.errors import LOGGED_VALUES, Interrupted, ObjrecError, ctrl_c_leaves, stops_held
 from objrec.eval_dir import default_eval_dir
 from objrec.evaluation_metrics import read_record
-from objrec.leakage import seen_tensors, write_seen
+from objrec.leakage import write_seen
 from objrec.leftovers import remove_leftovers
 from objrec.manifest import sha256_file
 from objrec.meta import ParameterCounts, Processes, RunMeta
@@ -73,11 +73,8 @@ from objrec.precision import Precision
 from objrec.provenance import Provenance, provenance
 from objrec.resume_state import (
     SavedTraining,
-    TrainingState,
     load_training_state,
     restore_training_state,
-    training_state,
-    write_training_state,
 )
 from objrec.run_files import BEST, LAST, RUN_FILES, SUMMARY
 from objrec.run_record import FrozenPassCounts, ImageCounts, RunRecord, RunSeconds, TrainResult
@@ -415,82 +412,6 @@ def earlier_run_outputs(out: Path) -> list[Path]:
     failing before then leaves the earlier run whole, the model and all that describes it. None
     in a folder that holds no objrec run (its files are the user's)."""
     return derived_outputs(out) if holds_run(out) else []
-
-
-SAVE_EVERY = 30.0
-"""Seconds between two writes of ``last.safetensors`` while a head trains: the default head's
-state is 80 MB (about 0.1 s to write and sync), so writing it after every epoch of a 15 s fit would
-cost a tenth of it. A crash loses at most this much training; Ctrl-C loses none."""
-
-
-class EpochSaver:
-    """``on_epoch_end`` for ``fit``: after every epoch the training state is copied in memory, and
-    written to ``last.safetensors`` (atomically) once ``SAVE_EVERY`` seconds have passed since the
-    last write; ``flush`` (on Ctrl-C, and on a stop in what follows the fit, so that it can be
-    resumed: ``train_stops.written_on_stop``) writes the last completed epoch's: beside a finished
-    run's files, a forced run's state is all it adds until its model is written
-    (:func:`run_status`). ``seen``: the digests of the images the run trained and validated on,
-    kept in the state (``leakage.seen_tensors``) for the record of a resumed run.
-    ``processes``: how many train it (None: not known), recorded in the state for a resume to
-    compare (:func:`warn_of_other_processes`)."""
-
-    def __init__(
-        self,
-        out: Path,
-        head: torch.nn.Module,
-        optimizer: torch.optim.Optimizer,
-        meta: RunMeta,
-        seen: Mapping[str, Sequence[str]] | None = None,
-        processes: Processes | None = None,
-    ):
-        self.path, self.head, self.optimizer, self.meta = out / LAST, head, optimizer, meta
-        self.processes = processes
-        self.pending: TrainingState | None = None
-        self.last: TrainingState | None = None
-        """The last epoch's state, written or not (fine-tuning's is written beside it)."""
-        self.failed: Exception | None = None
-        """Why the last write failed (a full disk): not tried again, nor logged twice."""
-        self.pending_epoch: int | None = None
-        self.written_epoch: int | None = None
-        """The epoch of the state last written whole by this saver (None: none yet)."""
-        self.written = time.monotonic()
-        self.seen = seen_tensors(seen or {})
-        self.copies: dict[str, torch.Tensor] = {}
-        """The last epoch's copies, which ``pending`` may hold."""
-        self.spare: dict[str, torch.Tensor] = {}
-        """The copies of the epoch before, written or replaced by then: the next epoch's go into
-        them, not into ``copies``, so that a Ctrl-C during the copy flushes a whole epoch."""
-
-    def __call__(self, state: FitState) -> None:
-        tensors, header = training_state(
-            self.head, self.optimizer, state, self.meta, self.spare, self.processes
-        )
-        self.pending, self.copies, self.spare = (tensors | self.seen, header), tensors, self.copies
-        self.last = self.pending
-        self.pending_epoch = state.epoch
-        if time.monotonic() - self.written >= SAVE_EVERY:
-            self.flush()
-
-    def let_go(self) -> None:
-        """The run is written whole: the last epoch's state is not needed, nor written."""
-        self.pending, self.last, self.copies, self.spare = None, None, {}, {}
-
-    def fit_ended(self) -> None:
-        """The fit is over: the copies of the epoch before the last are let go (60 MB for the
-        default head), the last epoch's kept for a :meth:`flush` until the run is written."""
-        self.spare = {}
-
-    def flush(self) -> None:
-        """Write the last completed epoch's state, unless it is written already; a write that
-        fails is not tried again (``failed`` says why; ``last.safetensors`` stays as it was)."""
-        if self.pending is not None:
-            pending, self.pending = self.pending, None
-            try:
-                write_training_state(self.path, pending)
-            except Exception as exc:
-                self.failed = exc
-                raise
-            self.written, self.written_epoch = time.monotonic(), self.pending_epoch
 
 
 def interrupted_in_fit(out: Path, meta: RunMeta, kept: FitState | None) -> Interrupted:

@@ -80,6 +80,7 @@ from objrec.progress import SILENT, Reporter, or_silent
 from objrec.quantize import QuantizedBody
 from objrec.renames import renamed_arguments
 from objrec.resume_state import (
+    EpochSaver,
     FinetuneSaver,
     SavedTraining,
     head_part,
@@ -87,7 +88,7 @@ from objrec.resume_state import (
 )
 from objrec.run_files import LAST
 from objrec.run_record import RunSeconds, TrainResult
-from objrec.runs import EpochSaver, RunFolders, keep_best_so_far, require_same_classes, write_run
+from objrec.runs import RunFolders, keep_best_so_far, require_same_classes, write_run
 from objrec.start_hints import (
     hint_balance,
     hint_few_train,
@@ -478,8 +479,9 @@ def fit_head(
     world: World = SINGLE,
 ) -> tuple[FitState, EpochSaver | None]:
     """Run ``fit`` on the cached features, the training state copied after every epoch (written
-    every ``runs.SAVE_EVERY`` seconds); also returns rank 0's saver, which holds the last epoch's
-    state until ``train_stops.written_on_stop`` writes it (at once when fine-tuning follows)."""
+    every ``resume_state.SAVE_EVERY`` seconds); also returns rank 0's saver, which holds the last
+    epoch's state until ``train_stops.written_on_stop`` writes it (at once when fine-tuning
+    follows)."""
     head = prep.model.head.to(world.device)
     optimizer = head_optimizer(head, config)
     state = resumed_state(saved, prep, config, out, head, optimizer) if saved else None

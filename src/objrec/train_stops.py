@@ -29,9 +29,9 @@ from objrec.meta import RunMeta
 from objrec.model_file import read_training_progress
 from objrec.prepared import Prepared
 from objrec.quantize import CopyStopped
-from objrec.resume_state import SavedTraining, load_training_state
+from objrec.resume_state import EpochSaver, SavedTraining, load_training_state
 from objrec.run_files import BEST, LAST
-from objrec.runs import EpochSaver, RunFolders, holds_run, interrupted_in_fit, read_summary
+from objrec.runs import RunFolders, holds_run, interrupted_in_fit, read_summary
 from objrec.words import plural
 
 log = logging.getLogger(__name__)
@@ -328,9 +328,9 @@ def said_on_a_full_disk_in_the_epochs(
     out: Path, saver: EpochSaver | None, resumed: SavedTraining | None, data_dir: str | None
 ) -> Iterator[None]:
     """A full disk (or quota) met writing the head's training state in its epochs (every
-    ``runs.SAVE_EVERY`` seconds) is one sentence (:func:`full_disk_in_the_epochs`) saying what
-    was kept and how to go on, not the OSError alone. ``resumed``: the state a
-    resumed run began from, kept until this fit writes one."""
+    ``resume_state.SAVE_EVERY`` seconds) is one sentence (:func:`full_disk_in_the_epochs`) saying
+    what was kept and how to go on, not the OSError alone. ``resumed``: the state a resumed run
+    began from, kept until this fit writes one."""
     try:
         yield
     except OSError as stop:
@@ -382,9 +382,9 @@ def written_on_stop(saver: EpochSaver | None) -> Iterator[None]:
     the default head, 0.14 s of writing, hashing and syncing of a 10.6 s warm retrain of the
     100-class protocol; once the run's files are in place, a stop held back meanwhile writes none
     either (``runs.put_in_place`` lets it go: ``EpochSaver.let_go``). A crash (``kill -9``)
-    meanwhile loses at most ``runs.SAVE_EVERY`` seconds of training, as one within the epochs
-    does. A state that cannot be written either (the full disk that stopped the run) is logged,
-    and the stop's own error raised: it says what went wrong first."""
+    meanwhile loses at most ``resume_state.SAVE_EVERY`` seconds of training, as one within the
+    epochs does. A state that cannot be written either (the full disk that stopped the run) is
+    logged, and the stop's own error raised: it says what went wrong first."""
     try:
         yield
     except BaseException as stop:
