@@ -115,10 +115,12 @@ def test_library_code_never_prints():
 
 @pytest.mark.slow
 def test_only_the_cli_and_the_demo_import_train():
+    """Only they import the module ``train`` as they run: ``objrec/__init__.py``'s import of the
+    function under ``if TYPE_CHECKING:``, for mypy, never runs."""
     importers = {
         path.as_posix()
         for path, tree in source_trees()
-        for node in ast.walk(tree)
+        for node in run_time_imports(tree)
         if isinstance(node, ast.ImportFrom) and node.module == "objrec.train"
     }
     assert importers <= {"cli/training.py", "demo.py"}
@@ -361,12 +363,18 @@ def test_every_stage_package_imports_nothing_of_its_own_when_imported():
     assert len(list(SRC.glob("*/__init__.py"))) >= 2
 
 
-def test_every_stage_package_hides_its_lazy_getattr_from_mypy():
+LAZY_PACKAGES = [SRC / "__init__.py", *sorted(SRC.glob("*/__init__.py"))]
+"""The ``__init__`` of ``objrec`` and of each of its packages."""
+
+
+def test_every_package_hides_its_lazy_getattr_from_mypy():
     """A module ``__getattr__`` that mypy sees lets any name through (``from objrec.serve import
     nosuch`` type-checks): each stage's ``__init__`` binds it only under ``if not
-    TYPE_CHECKING:``, where mypy reads the ``TYPE_CHECKING`` imports of the same names instead."""
+    TYPE_CHECKING:``, where mypy reads the ``TYPE_CHECKING`` imports of the same names instead.
+    ``objrec``'s own did not (``from objrec import nosuch_name`` and ``objrec.nosuch_attr``
+    type-checked, and mypy took ``objrec.train`` for the module)."""
     seen = {}
-    for init in sorted(SRC.glob("*/__init__.py")):
+    for init in LAZY_PACKAGES:
         tree = ast.parse(init.read_text())
         hidden = [
             node
@@ -388,6 +396,39 @@ def test_every_stage_package_hides_its_lazy_getattr_from_mypy():
         if bound:
             seen[init.parent.name] = sorted(bound)
     assert seen == {}
+
+
+def type_checked_imports(init: Path) -> dict[str, str]:
+    """Each name ``init`` imports under ``if TYPE_CHECKING:`` and where from (``module:name``
+    where the module calls it otherwise), as its lazy names spell it."""
+    return {
+        alias.asname or alias.name: node.module + (f":{alias.name}" if alias.asname else "")
+        for branch in ast.parse(init.read_text()).body
+        if isinstance(branch, ast.If) and ast.unparse(branch.test) == "TYPE_CHECKING"
+        for node in branch.body
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
+
+
+def test_every_lazy_name_is_imported_for_mypy_from_where_it_is_looked_up():
+    """mypy reads a package's ``TYPE_CHECKING`` imports, Python its lazy names: each name the
+    package gives is imported there from the module its lookup imports, so that mypy knows its
+    type (``objrec.audit_folder`` is ``objrec.audit.recipe``'s ``audit``) and refuses no name the
+    package gives."""
+    import importlib
+
+    differ = {}
+    for init in LAZY_PACKAGES:
+        package = ".".join(init.relative_to(SRC.parent).parent.parts)
+        module = importlib.import_module(package)
+        given = getattr(module, "ENTRY_POINTS", getattr(module, "_EXPORTS", None))
+        if given is None:
+            continue
+        if type_checked_imports(init) != given:
+            differ[package] = sorted(set(type_checked_imports(init).items()) ^ set(given.items()))
+        assert set(module.__all__) - {"__version__"} == set(given), package
+    assert differ == {}
 
 
 def check_kinds() -> set[str]:

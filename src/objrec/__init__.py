@@ -8,7 +8,8 @@ The public API mirrors the CLI: each function does one stage and returns data (`
 ``SplitResult``...), and ``load_run`` reads a run folder back as the ``TrainResult`` ``train``
 returned. ``Recognizer`` gives the model's answer (calibrated probabilities, the unknown
 verdict) of image files, as ``predict`` gives it. Imports are lazy so that ``import objrec``
-(and ``objrec --help``) stays fast.
+(and ``objrec --help``) stays fast; mypy reads the names' imports under ``TYPE_CHECKING``
+instead, so it knows each name's type and refuses a name objrec lacks.
 
 ``objrec.train``, ``objrec.evaluate``, ``objrec.predict`` and ``objrec.explore`` are the functions,
 whatever imported their modules first; the modules named like them are reached with
@@ -18,10 +19,41 @@ objrec.train as m`` gives the function too).
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from objrec.lazy import lazy_names
+
+if TYPE_CHECKING:
+    from objrec.add.recipe import add_images
+    from objrec.add.result import AddResult
+    from objrec.applying import AppliedPlan, apply_plan
+    from objrec.audit.recipe import AuditConfig, AuditResult
+    from objrec.audit.recipe import audit as audit_folder
+    from objrec.backbone_facts import describe_backbones
+    from objrec.backbones import get_backbone, list_backbones
+    from objrec.check import CheckResult, check_folder
+    from objrec.checkpoint import load_model
+    from objrec.config import DataConfig, EvaluateConfig, SplitConfig, TrainConfig
+    from objrec.demo import run_demo
+    from objrec.errors import ObjrecError
+    from objrec.evaluate import EvaluationResult, evaluate
+    from objrec.explore import ExploreResult, explore
+    from objrec.export.exporter import ExportResult, export_model
+    from objrec.inference import Recognizer
+    from objrec.predict import predict
+    from objrec.prediction import Prediction, Predictions
+    from objrec.progress import TqdmReporter
+    from objrec.report import build_report
+    from objrec.run_record import TrainResult
+    from objrec.runs import load_run
+    from objrec.serve.server import create_app
+    from objrec.split.recipe import split_folder
+    from objrec.split.result import SplitResult
+    from objrec.suggest import Suggestions
+    from objrec.suggest import suggest as suggest_images
+    from objrec.train import train
 
 __version__ = "0.1.0"
 """objrec's version, written here only: pyproject.toml reads it for the package's metadata, and
@@ -71,7 +103,50 @@ _EXPORTS = {
 """Each public name and its module (``module:name`` where the module calls it otherwise: names
 of modules are not reused, but for the functions ``_Package`` keeps)."""
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "AddResult",
+    "AppliedPlan",
+    "AuditConfig",
+    "AuditResult",
+    "CheckResult",
+    "DataConfig",
+    "EvaluateConfig",
+    "EvaluationResult",
+    "ExploreResult",
+    "ExportResult",
+    "ObjrecError",
+    "Prediction",
+    "Predictions",
+    "Recognizer",
+    "SplitConfig",
+    "SplitResult",
+    "Suggestions",
+    "TqdmReporter",
+    "TrainConfig",
+    "TrainResult",
+    "__version__",
+    "add_images",
+    "apply_plan",
+    "audit_folder",
+    "build_report",
+    "check_folder",
+    "create_app",
+    "describe_backbones",
+    "evaluate",
+    "explore",
+    "export_model",
+    "get_backbone",
+    "list_backbones",
+    "load_model",
+    "load_run",
+    "predict",
+    "run_demo",
+    "split_folder",
+    "suggest_images",
+    "train",
+]
+"""The public names: those of ``_EXPORTS``, and ``__version__``; ``dir(objrec)`` lists them,
+for completion (the lazy ones are not in the module until asked for)."""
 
 _NAMED_LIKE_MODULES = frozenset(
     name for name, where in _EXPORTS.items() if where.endswith(f".{name}")
@@ -94,15 +169,5 @@ class _Package(types.ModuleType):
 sys.modules[__name__].__class__ = _Package
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        module, _, own_name = _EXPORTS[name].partition(":")
-        value = getattr(importlib.import_module(module), own_name or name)
-        globals()[name] = value  # imported once: the next lookup finds it
-        return value
-    raise AttributeError(f"module 'objrec' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    """The public names (``__all__``), for completion: the lazy ones are not in the module yet."""
-    return sorted(__all__)
+if not TYPE_CHECKING:  # mypy reads the imports above instead
+    __getattr__, __dir__ = lazy_names(__name__, _EXPORTS, listed=__all__)
