@@ -1026,29 +1026,27 @@ def test_a_second_add_reads_only_the_files_it_has_not_hashed_as_they_are(
     """add hashed every file of DATA with SHA-256 on each run; the feature store's file index
     (path, size, times, inode) now gives the digests of the files it has seen unchanged, and of
     the files an add wrote (the copies of the new images it hashed: read again by the next add
-    before the index took them)."""
-    import objrec.file_index
+    before the index took them). A file is read for its SHA-256 by the index, or once for it
+    and its facts together (``file_index.read_first``): ``read_for_sha256`` counts both."""
+    from .test_store import read_for_sha256
 
-    read: list[str] = []
-    hash_file = objrec.file_index.hash_file_and_kind
+    hashed = read_for_sha256(monkeypatch)
 
-    def hashed(path):
-        read.append(Path(path).resolve().relative_to(tmp_path).as_posix())
-        return hash_file(path)
+    def read() -> list[str]:
+        return [p.resolve().relative_to(tmp_path).as_posix() for p in hashed]
 
-    monkeypatch.setattr(objrec.file_index, "hash_file_and_kind", hashed)
     images = sorted(p.relative_to(tmp_path).as_posix() for p in split_dir.rglob("*.*g"))
     first = add_images(split_dir, new_images(tmp_path / "new1", "red", 2))
-    assert sorted(read) == sorted([*images, "new1/red/new_00.png", "new1/red/new_01.png"])
-    read.clear()
+    assert sorted(read()) == sorted([*images, "new1/red/new_00.png", "new1/red/new_01.png"])
+    hashed.clear()
     add_images(split_dir, new_images(tmp_path / "new2", "red", 2, seed=800))
-    assert sorted(read) == ["new2/red/new_00.png", "new2/red/new_01.png"]
+    assert sorted(read()) == ["new2/red/new_00.png", "new2/red/new_01.png"]
     changed = first.files[0][1]  # known as the first add wrote it, then replaced: read again
     (split_dir / changed).unlink()
     make_image((40, 40, 40), seed=5).save(split_dir / changed)
-    read.clear()
+    hashed.clear()
     add_images(split_dir, new_images(tmp_path / "new3", "red", 1, seed=600))
-    assert sorted(read) == [f"data/{changed}", "new3/red/new_00.png"]
+    assert sorted(read()) == [f"data/{changed}", "new3/red/new_00.png"]
     with (split_dir / "manifest.csv").open(
         newline="", encoding="utf-8-sig"
     ) as f:  # whole SHA-256s, as split's
@@ -1062,28 +1060,25 @@ def test_add_given_trains_cache_dir_hashes_none_of_the_files_train_hashed(
 ):
     """After `objrec train ... --cache-dir ELSEWHERE`, add opened the default cache folder's
     store and hashed every file of DATA again; `--cache-dir ELSEWHERE` gives it train's."""
-    import objrec.file_index
+    from .test_store import read_for_sha256
 
     elsewhere = tmp_path / "elsewhere"
     train = ["train", split_dir, "--out", tmp_path / "run", "--backbone", "tiny_test"]
     assert main([str(a) for a in [*train, "--epochs", "1", "--cache-dir", elsewhere]]) == 0
-    read: list[str] = []
-    hash_file = objrec.file_index.hash_file_and_kind
+    hashed = read_for_sha256(monkeypatch)
 
-    def hashed(path):
-        read.append(Path(path).resolve().relative_to(tmp_path).as_posix())
-        return hash_file(path)
+    def read() -> list[str]:
+        return [p.resolve().relative_to(tmp_path).as_posix() for p in hashed]
 
-    monkeypatch.setattr(objrec.file_index, "hash_file_and_kind", hashed)
     new = new_images(tmp_path / "new", "red", 2)
     capsys.readouterr()
     assert main(["add", str(split_dir), str(new), "--cache-dir", str(elsewhere)]) == 0
-    assert sorted(read) == ["new/red/new_00.png", "new/red/new_01.png"]  # the new images alone:
+    assert sorted(read()) == ["new/red/new_00.png", "new/red/new_01.png"]  # the new images alone:
     # train hashed its train, valid and test images (image_classes.csv)
     assert f"--out NEW_RUN --cache-dir {elsewhere}`" in capsys.readouterr().out  # what to run next
-    read.clear()
+    hashed.clear()
     assert main(["add", str(split_dir), str(new_images(tmp_path / "new2", "red", 1, 600))]) == 0
-    assert len(read) == len(list(split_dir.rglob("*.*g")))  # default store: all, the new one's
+    assert len(read()) == len(list(split_dir.rglob("*.*g")))  # default store: all, the new one's
 
 
 def blend_chain(colour, seed, shares):
@@ -1532,15 +1527,16 @@ def test_a_new_sub_folder_named_like_a_file_of_data_gets_a_free_name(capsys, tmp
 def test_adds_bar_moves_as_each_file_of_the_data_folder_is_hashed(tmp_path, split_dir):
     """add's hashing bar sat at 0 while the feature store hashed the whole data folder, then
     jumped to half (tens of minutes of silence at 60,000 phone photos the store had not seen):
-    each file hashed is told now."""
+    each file read is told now. The files are looked up in the file index first (the first
+    half, at once), then each one it does not know is read once, hashed and measured (the
+    second), as a split's bar moves."""
     calls: list[tuple[int, int]] = []
     new = new_images(tmp_path / "new", "red", 2)
     add_images(
         split_dir, new, dry_run=True, on_file=lambda done, total: calls.append((done, total))
     )
     total = calls[0][1]
-    data = total // 2 - 2  # the data folder's files, before the 2 new ones
-    assert data > 10 and calls[: data + 1] == [(done, total) for done in range(data + 1)]
+    assert total // 2 > 10 and calls == [(done, total) for done in range(total // 2, total + 1)]
 
 
 def test_an_add_result_reads_in_one_line():
@@ -1594,3 +1590,23 @@ def test_split_check_and_add_keep_all_they_cache_in_the_cache_folder_they_are_gi
     new = new_images(tmp_path / "new", "red", 2)
     result = add_images(data, new, cache_dir=given)
     assert sum(result.totals().values()) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["link", "copy"])
+def test_an_add_reads_each_new_photo_once_before_it_writes(tmp_path, split_dir, monkeypatch, mode):
+    """add read each new photo whole to hash it, whole again to decode its image facts, and its
+    first bytes a third time for its camera time (three opens before the copy's own): a user
+    adding 300 photos waited for each pass. Each is now taken from the bytes the photo is hashed
+    from, as a first split does (``split.source.read_all``); a copy (``mode`` copy) reads it
+    once more to write it, a link not at all."""
+    from .test_store import photo_reads
+
+    new = new_images(tmp_path / "new", "red", 3).resolve()
+    names = sorted(p.relative_to(new).as_posix() for p in new.rglob("*.png"))
+    with monkeypatch.context() as patch:
+        opened = photo_reads(patch, new)
+        result = add_images(split_dir, new, mode=mode)
+    assert sum(result.counts["red"].values()) == 3
+    writes = 1 if mode == "copy" else 0
+    assert {name: opened[name] for name in names} == dict.fromkeys(names, 1 + writes)

@@ -1,7 +1,8 @@
-"""An add's plan, decided before anything is written: every file hashed (the data folder's
-through the feature store's file index), the new images grouped with their near-duplicates and
-bursts, placed (:mod:`objrec.add.place`), each given a free name in its class folder and its
-manifest group, and all of it counted in an ``AddResult``."""
+"""An add's plan, decided before anything is written: every file hashed and its image facts (and
+camera time) taken from one read of it, none where the feature store's file index and the cache
+folder know it (:func:`objrec.split.source.read_all`, as a split reads), the new images grouped
+with their near-duplicates and bursts, placed (:mod:`objrec.add.place`), each given a free name
+in its class folder and its manifest group, and all of it counted in an ``AddResult``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from objrec.add.new import NewImage
 from objrec.add.place import class_counts, held_splits, own_ratios, place_groups
@@ -24,8 +26,7 @@ from objrec.grouping import near_groups
 from objrec.images import decoder_missing, list_images
 from objrec.outputs import free_name, name_key
 from objrec.ratios import min_class_size
-from objrec.split.source import decode_all, facts_file
-from objrec.store import open_file_index
+from objrec.split.source import facts_file, read_all
 from objrec.words import some_of
 
 log = logging.getLogger(__name__)
@@ -48,15 +49,15 @@ def plan_add(
     store_dir: Path,
     stopped: Mapping[str, str] | None = None,
 ) -> Plan:
-    """Hash everything (facts from the cache where known), then decide each new image's fate;
-    ``store_dir``: the feature store whose file index knows the data folder's files;
-    ``stopped``: the files a killed add wrote, listed just now, and their sources."""
+    """Read every file once (:func:`_read`: none the file index and the cache folder know), then
+    decide each new image's fate; ``store_dir``: the feature store whose file index knows the
+    data folder's files; ``stopped``: the files a killed add wrote, listed just now, and their
+    sources."""
     refuse_split_only(config)
     existing = _existing(data)
     config = dataclasses.replace(config, ratios=own_ratios(existing)) if own else config
     files = {"data": list(existing), "new": [image.path for image in images]}
-    hashes, sha256 = _digests(files, on_file, store_dir)
-    facts = decode_all(files, hashes, on_file)
+    hashes, sha256, facts = _read(files, on_file, store_dir, config.burst_seconds > 0)
     unreadable, heif = _unreadable(images, facts)
     images = [image for image in images if not facts[image.path].error]
     if not images:
@@ -205,29 +206,19 @@ def _count_bursts(result: AddResult, found, fresh: list[NewImage], keys, existin
     result.burst_held_files = sum(placing[p] in held and groups[p] not in near_held for p in mates)
 
 
-def _digests(
-    files: dict[str, list[Path]], on_file, store_dir: Path
-) -> tuple[dict[Path, str], dict[Path, str]]:
-    """Each file's content digest (SHA-256's first 128 bits, as the feature store keys images)
-    and each new image's whole SHA-256, for its manifest row, from the file index (path, size,
-    times, inode) of the feature store in ``store_dir``: only files an earlier command using that
-    store (a check or split, an add, a train) did not see as they are now are read. ``on_file``
-    counts them as the first half of the work, those known first, then each file as it is
-    hashed."""
-    data, new = files["data"], files["new"]
-    total = 2 * (len(data) + len(new))
-    told = None if on_file is None else lambda done, _: on_file(done, total)
-    then = None if on_file is None else lambda done, _: on_file(len(data) + done, total)
-    with open_file_index(store_dir) as store:
-        known, stats = store.digests(data, on_file=told)
-        log.info("the data folder's files: %s", stats)
-        whole, failures, stats = store.readable_digests(new, on_file=then, whole=True)
-        log.info("the new files: %s", stats)
-    if failures:
-        raise next(iter(failures.values()))
-    sha256 = dict(zip(new, whole, strict=True))
-    digests = dict(zip(data, known, strict=True))
-    return digests | {path: whole[:DIGEST_CHARS] for path, whole in sha256.items()}, sha256
+def _read(
+    files: dict[str, list[Path]], on_file, store_dir: Path, times: bool
+) -> tuple[dict[Path, str], dict[Path, str], dict[Path, Any]]:
+    """Each file's content digest (SHA-256's first 128 bits, as the feature store keys images),
+    each new image's whole SHA-256 (for its manifest row) and each file's image facts (its error
+    where it does not decode), as a split reads its photos (:func:`read_all`): a file the file
+    index of the feature store in ``store_dir`` knows unchanged, and whose facts the cache folder
+    keeps, is not read; any other is read once, hashed, measured and (``times``) its camera time
+    taken from those bytes (add read each new photo three times: to hash it, to decode it, for
+    its camera time). ``on_file(done, total)``: the files looked up, then each one read."""
+    whole, facts = read_all(files, on_file, store_dir, times)
+    sha256 = {path: whole[path] for path in files["new"]}
+    return {path: digest[:DIGEST_CHARS] for path, digest in whole.items()}, sha256, facts
 
 
 def _count_copies(

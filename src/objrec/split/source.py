@@ -218,26 +218,12 @@ def refuse_problems(src: Path, empty: Sequence[str], unreadable: Sequence[str]) 
         raise strict_refusal(src, problems)
 
 
-def decode_all(files: dict[str, list[Path]], hashes: dict[Path, str], on_file) -> dict[Path, Any]:
-    """Every image's perceptual hashes, or why it cannot be read: decoded once (small) and kept
-    by content digest in the cache folder's image facts, which ``objrec audit`` shares;
-    ``on_file(done, total)`` counts them as the second half of the work, the hashing being the
-    first."""
-    total = sum(map(len, files.values()))
-    done = [total]
-
-    def tick() -> None:
-        done[0] += 1
-        if on_file:
-            on_file(done[0], 2 * total)
-
-    return _decoded(files, hashes, tick)
-
-
 def _decoded(
     files: dict[str, list[Path]], hashes: dict[Path, str], tick: Callable[[], None] | None
 ) -> dict[Path, Any]:
-    """:func:`decode_all`'s facts, ``tick()`` after each image."""
+    """Every image's perceptual hashes, or why it cannot be read: decoded once (small) and kept
+    by content digest (``hashes``' first 128 bits) in the cache folder's image facts, which
+    ``objrec audit`` shares; ``tick()`` after each image."""
     paths = [p for group in files.values() for p in group]
     if not paths:
         return {}
@@ -255,7 +241,7 @@ def read_all(
 ) -> tuple[dict[Path, str], dict[Path, Any]]:
     """Each image's SHA-256 (whole, as the manifest records it) and image facts (its error where
     it cannot be decoded), each file read at most once: not at all where the file index of
-    ``store`` knows it unchanged and the cache folder keeps its facts (:func:`decode_all`); a
+    ``store`` knows it unchanged and the cache folder keeps its facts (:func:`_decoded`); a
     file the index does not know is hashed from the bytes its facts are measured from
     (:func:`first_read`), its camera time (``times``) read from them too. ``on_file(done,
     total)`` counts the files looked up in the index as the first half of the work, each image
@@ -425,7 +411,7 @@ def hash_all(
     read_new: bool = True,
 ) -> dict[Path, str]:
     """The SHA-256 of every file (whole, as the manifest records it); ``on_file(done, total)``
-    counts them as the first half of the work, :func:`decode_all` being the second. ``store``:
+    counts them as the first half of the work, reading them being the second. ``store``:
     the feature store folder whose file index knows each file by its path, size, times and inode
     (``FeatureStore.readable_digests``, ``whole``), the one every command reads and fills: a file
     unchanged since an earlier check, split, add or train read it is not read again (60,000
