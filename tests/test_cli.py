@@ -2501,6 +2501,10 @@ def test_a_missing_path_or_option_is_refused_before_the_heavy_imports(
         (["explore", "{data}", "--out", "{tmp}/full"], "{tmp}/full is not empty"),
         (["explore", "{data}", "--out", "{data}/x"], "--out {data}/x lies inside the data"),
         (["evaluate", "{run}", "{data}", "--out", "{data}/x"], "--out {data}/x lies inside the"),
+        (
+            ["evaluate", "{run}", "{data}", "--unknown", "{tmp}/unk", "--out", "{tmp}/unk/x"],
+            "--out {tmp}/unk/x lies inside the unknown folder {tmp}/unk: choose one outside it",
+        ),
         (["suggest", "{run}", "{data}", "--out", "{tmp}/full"], "{tmp}/full is not empty"),
         (["demo", "--out", "{tmp}/full"], "{tmp}/full is not empty"),
         (
@@ -2514,7 +2518,7 @@ def test_a_refusal_that_needs_no_library_is_said_before_they_load(
 ):
     """serve's busy port or unknown host, report's --out already there, train --strict's
     unusable files, evaluate's, explore's, suggest's and demo's --out not empty, evaluate's --out
-    inside DATA, evaluate's --unknown folder of no images: each was said once the libraries had loaded (5 to 30 s of "loading the
+    inside DATA or inside --unknown's folder, evaluate's --unknown folder of no images: each was said once the libraries had loaded (5 to 30 s of "loading the
     libraries")."""
     import socket
 
@@ -2528,6 +2532,8 @@ def test_a_refusal_that_needs_no_library_is_said_before_they_load(
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "mine.txt").write_text("mine")
     (tmp_path / "empty").mkdir()
+    (tmp_path / "unk").mkdir()
+    (tmp_path / "unk" / "thing.jpg").write_text("hello")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

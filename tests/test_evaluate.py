@@ -14,7 +14,7 @@ import torch
 
 from objrec.cli import main
 from objrec.current import image_set_fingerprint
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, UsageRefused
 from objrec.eval_dir import resolve_eval_folder
 from objrec.evaluate import evaluate
 from objrec.evaluation_metrics import CalibrationFigures, Comparison, EvaluationMetrics, Overall
@@ -527,6 +527,29 @@ def test_an_output_folder_it_may_not_write_is_refused_before_any_image_is_read(
     (other / "metrics.json").write_text(json.dumps({"folder": str(tmp_path / "elsewhere")}))
     with pytest.raises(ObjrecError, match="holds an evaluation of"):
         evaluate(trained_run, split_dir, split="valid")
+
+
+@pytest.mark.slow
+def test_an_output_folder_inside_the_unknown_folder_is_refused_naming_both(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """review59a M1: an `out` inside the `unknown` folder was written, and the next evaluation
+    counted its five charts as photos of none of the classes (unknown_caught 2/6, then 7/11)."""
+    monkeypatch.setattr(
+        importlib.import_module("objrec.evaluate"),
+        "view_tables",
+        lambda *a, **k: pytest.fail("read"),
+    )
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    make_image((90, 90, 90), seed=997).save(unknown / "thing.jpg")
+    out = unknown / "eval"
+    with pytest.raises(UsageRefused) as refused:
+        evaluate(trained_run, split_dir, out=out, unknown=unknown, force=True)
+    assert str(refused.value) == (
+        f"`out` {out} lies inside the unknown folder {unknown}: choose one outside it"
+    )
+    assert not out.exists()
 
 
 def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():

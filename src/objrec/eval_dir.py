@@ -22,7 +22,13 @@ from objrec.errors import ObjrecError
 from objrec.evaluation_metrics import EvaluationRecord, read_record
 from objrec.labels import unknown_images
 from objrec.meta import RunMeta
-from objrec.outputs import EVALUATION_FILES, check_output_dir, holds_evaluation, own_contents
+from objrec.outputs import (
+    EVALUATION_FILES,
+    check_output_dir,
+    holds_evaluation,
+    own_contents,
+    refuse_inside,
+)
 from objrec.run_files import output_beside
 
 log = logging.getLogger(__name__)
@@ -90,6 +96,15 @@ def evaluation_of(out: Path, earlier: str) -> str:
     except (OSError, ValueError):
         return "an evaluation whose metrics.json cannot be read"
     return "an evaluation of another folder"
+
+
+def refuse_inside_unknown(out: Path, unknown: str | Path | None) -> None:
+    """An ``out`` inside the ``unknown`` folder refused (a usage error naming both): the
+    evaluation's charts written there would count as photos of none of the classes on the next
+    evaluation of that folder. A table given as ``unknown`` names photos anywhere: nothing to
+    refuse."""
+    if unknown is not None and Path(unknown).is_dir():
+        refuse_inside(out, Path(unknown), what="unknown folder")
 
 
 def check_eval_dir(

@@ -45,7 +45,12 @@ from objrec.devices import resolve_device
 from objrec.distinct import distinct_per_class, readable_groups
 from objrec.enough import FEWEST_TO_TRUST, too_few_to_trust
 from objrec.errors import ObjrecError, on_ctrl_c, unexpected_error
-from objrec.eval_dir import check_eval_dir, refuse_own_eval_dir, resolve_eval_folder
+from objrec.eval_dir import (
+    check_eval_dir,
+    refuse_inside_unknown,
+    refuse_own_eval_dir,
+    resolve_eval_folder,
+)
 from objrec.evaluation_metrics import (
     AtThreshold,
     CalibrationFigures,
@@ -722,12 +727,15 @@ def refuse_early(
     read: tuple[dict[str, torch.Tensor], RunMeta] | None = None,
 ) -> None:
     """What is refused before the model is loaded or any image read: an ``out`` inside
-    ``folder``, an ``unknown`` folder without images, an ``against`` that is no run or holds
-    ``run``'s model (``compare.require_earlier_run``, from its header: its model is read when it
-    is evaluated), the run's own folder of another evaluation or of results this one would drop
-    (:func:`refuse_own_eval_dir`, from ``read``'s metadata when the model was read)."""
+    ``folder`` or inside the ``unknown`` folder (its figures would be read as photos of none of
+    the classes the next time), an ``unknown`` folder without images, an ``against`` that is no
+    run or holds ``run``'s model (``compare.require_earlier_run``, from its header: its model is
+    read when it is evaluated), the run's own folder of another evaluation or of results this
+    one would drop (:func:`refuse_own_eval_dir`, from ``read``'s metadata when the model was
+    read)."""
     if out is not None:
         refuse_inside(out, folder)
+        refuse_inside_unknown(out, config.unknown)
     if config.unknown is not None:
         unknown_images(Path(config.unknown))
     if config.against is not None:

@@ -45,7 +45,7 @@ from objrec.config import (
     EvaluateConfig,
     unknown_score_words,
 )
-from objrec.outputs import EVALUATION_FILES
+from objrec.outputs import EVALUATION_FILES, output_path
 from objrec.words import (
     NAMED,
     below_one,
@@ -274,14 +274,17 @@ def refuse_outputs(
 ) -> tuple[RunMeta, bytes] | None:
     """The folder the evaluation writes to refused before the libraries load, from the files
     alone, so that the refusal is the first thing said, not after seconds of loading: a given
-    --out (``refuse_given_out``), else RUN's own eval-* folder (an evaluation of another folder
+    --out (``refuse_given_out``; one inside the --unknown folder, whose charts would be read as
+    photos the next time), else RUN's own eval-* folder (an evaluation of another folder
     there, or current results this one would drop: ``eval_dir.check_eval_dir``). The model, when
     it was read for that (its metadata and the file's bytes: :func:`model_read`)."""
+    from objrec.eval_dir import refuse_inside_unknown, refuse_own_eval_dir
+
+    if out is not None:
+        refuse_inside_unknown(output_path(out), config.unknown)
     refuse_given_out(out, force, EVALUATION_FILES, data)
     if out is not None or force:
         return None
-    from objrec.eval_dir import refuse_own_eval_dir
-
     return refuse_own_eval_dir(run, data, config)
 
 
