@@ -500,6 +500,31 @@ def test_train_imports_matplotlib_only_to_draw_the_curves(preloaded_python):
     assert (done.returncode, done.stdout.strip()) == (0, "False"), done.stderr
 
 
+RECORDS_READ = """
+import sys
+from objrec.card import write_card
+from objrec.run_record import ImageCounts, RunSeconds, TrainResult
+from objrec.precision import Precision
+summary = {"precision": {"used": "int8", "why": "auto", "engine": "openvino", "head": "fp32"}}
+assert Precision.from_json(summary["precision"]).engine == "openvino"
+assert RunSeconds.from_json({"total": 2.5}).total == 2.5
+print("torch" in sys.modules)
+"""
+
+
+@pytest.mark.slow  # a new Python: the preloaded one has imported torch
+def test_a_runs_records_are_read_without_importing_torch():
+    """``run_record`` (``TrainResult`` and the figures a ``summary.json`` holds) imported
+    ``precision``, which imported PyTorch to ask the CPU for bfloat16 at import: reading a run's
+    record, or the model card's module, loaded PyTorch (1 to 2 s). ``precision`` imports it
+    only to settle ``auto``."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", RECORDS_READ], capture_output=True, text=True)
+    assert (done.returncode, done.stdout.strip()) == (0, "False"), done.stderr
+
+
 WARM_TRAIN = """
 import json, sys
 from objrec.cli import main

@@ -3,22 +3,26 @@
 validated on, the frozen pass on the CPU), ``head_precision="auto"`` to bf16 or fp32 (the CPU's
 bfloat16 matrix instructions, one process), each with why in words (:class:`Precision`), so that
 the run records the one used; and what train says of them at its start. The audit reads images
-with the body auto settles on too. Making the int8 body is ``quantize``'s."""
+with the body auto settles on too. Making the int8 body is ``quantize``'s.
+
+Imported without PyTorch, which only settling ``auto`` needs: a run's record
+(``run_record``, the model card) reads :class:`Precision` without it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from objrec.backbones import BackboneSpec, get_backbone, network_words
 from objrec.config import TrainConfig, precision_words
-from objrec.distributed import World
 from objrec.errors import ObjrecError
-from objrec.runtime import onnxruntime_available
+
+if TYPE_CHECKING:
+    import torch
+
+    from objrec.distributed import World
 
 INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "asimddp")
 """CPU flags (``/proc/cpuinfo``) of 8-bit dot-product instructions: AVX-512 VNNI, AVX-VNNI, ARM's
@@ -81,6 +85,8 @@ class Precision:
 def bf16_matrix_unit(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
     """The first of :data:`BF16_MATRIX_FLAGS` this CPU has, or None: also where ``cpuinfo``
     cannot be read (not Linux) or PyTorch was built without oneDNN."""
+    import torch
+
     if not torch.backends.mkldnn.is_available():
         return None
     flags = cpu_flags(cpuinfo)
@@ -107,6 +113,8 @@ def auto_precision(spec: BackboneSpec, device: torch.device) -> tuple[str, str]:
     """What ``precision="auto"`` runs the body in, ``int8`` or ``fp32``, and why, in words (the
     same with ``finetune_blocks``: the head trains on that body, and a fine-tuning not kept
     leaves the run as it would be without it, ``finetune.body_kept``)."""
+    from objrec.runtime import onnxruntime_available
+
     flag = int8_dot_product()
     fp32_because = (
         (device.type != "cpu", f"the frozen pass runs on {device.type}, int8 on the CPU only"),
