@@ -380,6 +380,67 @@ def test_the_plot_says_how_many_classes_and_which_of_the_images_it_shows(tmp_pat
     assert (tmp_path / "0.png").read_bytes() == kept and (tmp_path / "p.png").is_file()
 
 
+def test_predict_with_a_plot_and_no_readable_input_still_writes_each_inputs_error(
+    trained_run, tmp_path, capsys, caplog
+):
+    """review59a M2: `predict(run, [empty], plot=P, csv=C)` raised "no readable image to plot"
+    before writing C, and `objrec predict RUN empty.jpg --plot P --csv C` said only that: the
+    Predictions, each with its error, were lost. The plot is skipped with one warning."""
+    import logging
+
+    from objrec.cli import main
+
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    plot, table = tmp_path / "p.png", tmp_path / "c.csv"
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        results = predict(trained_run, [empty], plot=plot, csv=table)
+    assert [r.error for r in results] == ["cannot read image (empty file, 0 bytes)"]
+    assert results.plotted == 0
+    assert table.is_file() and "empty file" in table.read_text(encoding="utf-8-sig")
+    assert not plot.exists()
+    said = [r.getMessage() for r in caplog.records if "not drawn" in r.getMessage()]
+    assert said == [f"`plot` {plot} not drawn: no input could be read"]
+    plot, table = tmp_path / "p2.png", tmp_path / "c2.csv"
+    given = ["predict", str(trained_run), str(empty), "--plot", str(plot), "--csv", str(table)]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="objrec"):  # pytest's, not the CLI's handler
+        assert main(given) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"`plot` {plot} not drawn: no input could be read" in caplog.messages
+    assert f"{empty}: cannot read image (empty file, 0 bytes)" in err and "plot of" not in err
+    assert table.is_file() and not plot.exists()
+
+
+def test_an_image_gone_before_the_plot_is_left_out_of_it_with_a_warning(
+    tmp_path, monkeypatch, caplog
+):
+    """review59a M2: the plot opens each image again; one removed after it was answered raised
+    UnreadableImageError out of `predict`, after all the work."""
+    import logging
+
+    from objrec import plots
+    from objrec.predict import Prediction, plot_predictions
+
+    drawn = []
+    monkeypatch.setattr(
+        plots, "predictions", lambda rows, path, heading: drawn.append(len(rows)) or path.touch()
+    )
+    make_image((200, 40, 40)).save(tmp_path / "a.png")
+    topk = [{"class": "red", "prob": 1.0}]
+    here, gone = (Prediction(str(tmp_path / n), topk) for n in ("a.png", "gone.png"))
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        assert plot_predictions([here, gone], tmp_path / "p.png") == 1
+        assert plot_predictions([gone], tmp_path / "q.png") == 0
+    assert drawn == [1] and (tmp_path / "p.png").is_file() and not (tmp_path / "q.png").exists()
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and said[0].startswith(
+        f"1 image left out of `plot` {tmp_path / 'p.png'}: they could not be read again since "
+        f"they were answered: {tmp_path / 'gone.png'} (cannot read image"
+    )
+    assert said[1].startswith(f"`plot` {tmp_path / 'q.png'} not drawn: its images could not be")
+
+
 def test_ctrl_c_or_sigterm_while_predict_writes_its_csv_or_plot_leaves_no_temporary_file(
     tmp_path, monkeypatch
 ):

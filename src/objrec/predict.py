@@ -247,11 +247,12 @@ def predict(
         how, outputs = (topk, tta, batch_size), {"csv": csv, "plot": plot}
         digests = predicted(recognizer, todo, how, reporter, (maps, outputs))
         note_answers(run, results, recognizer, digests)
-    if plot is not None:
-        plot_predictions(results, plot, plot_max, force)
-    if csv is not None:
+    if csv is not None:  # before the plot: the answers are written whatever the plot meets
         write_csv(results, csv, force)
-    return failures_logged(results)
+    predictions = failures_logged(results)
+    if plot is not None:
+        predictions.plotted = plot_predictions(results, plot, plot_max, force)
+    return predictions
 
 
 def predicted(
@@ -780,23 +781,21 @@ def worth_a_look(r: Prediction) -> tuple[bool, bool, float]:
 
 def plot_predictions(
     results: list[Prediction], path: Path, limit: int = PLOT_MAX, force: bool = True
-) -> Path:
+) -> int:
     """The article's figure for the readable images, or the ``limit`` most worth a look
     (:func:`worth_a_look`) where there are more, in a grid of up to
     ``plots.PREDICTIONS_PER_ROW`` a row, headed by how many classes each shows and which images
     these are; drawn under a temporary name, then renamed ``path`` (``outputs.output_file``:
     never drawn through a link named so, which savefig did, over the file it leads to), a file
-    put there meanwhile kept unless ``force``."""
+    put there meanwhile kept unless ``force``. How many images it shows: an image that cannot be
+    opened again (removed since it was answered) is left out, and with none to show nothing is
+    drawn (0), one WARNING saying so: the answers, and each input's error, are never lost to
+    the plot."""
     readable = [r for r in results if r.error is None]
     drawn = readable if len(readable) <= limit else sorted(readable, key=worth_a_look)[:limit]
-    rows = []
-    names = panel_names([Path(r.path) for r in drawn])
-    for r, name in zip(drawn, names, strict=True):
-        pairs = [(str(t["class"]), float(t["prob"])) for t in r.topk]
-        title = f"{name}\n{r.familiarity_note}" if r.familiarity_note else name
-        rows.append((open_image(r.path, PLOT_DRAFT), title, pairs, r.unknown))
+    rows = plot_rows(drawn, path)
     if not rows:
-        raise ObjrecError("no readable image to plot")
+        return 0
     from objrec import plots  # matplotlib and pandas: only when a plot is asked for
 
     k = max(len(r.topk) for r in drawn)
@@ -809,4 +808,26 @@ def plot_predictions(
         output_file(path.parent, path.name, force, record=False, other=PLOT_HINT) as tmp,
     ):
         plots.predictions(rows, tmp, heading)
-    return path
+    return len(rows)
+
+
+def plot_rows(drawn: list[Prediction], path: Path) -> list[tuple[Any, str, list, bool]]:
+    """The plot's panels of the answers ``drawn``: each image opened again (at
+    :data:`PLOT_DRAFT`), its title and its top classes; one that cannot be opened again (gone
+    or replaced since it was answered) left out, one WARNING naming them, or saying that the
+    plot ``path`` is not drawn when none is left (no input could be read, or none again)."""
+    rows, lost = [], []
+    for r, name in zip(drawn, panel_names([Path(r.path) for r in drawn]), strict=True):
+        pairs = [(str(t["class"]), float(t["prob"])) for t in r.topk]
+        title = f"{name}\n{r.familiarity_note}" if r.familiarity_note else name
+        try:
+            rows.append((open_image(r.path, PLOT_DRAFT), title, pairs, r.unknown))
+        except UnreadableImageError as exc:
+            lost.append(f"{r.path} ({exc.reason})")
+    again = f"could not be read again since they were answered: {some_of(lost, quote=False)}"
+    if not rows:
+        why = f"its images {again}" if lost else "no input could be read"
+        log.warning("`plot` %s not drawn: %s", path, why)
+    elif lost:
+        log.warning("%s left out of `plot` %s: they %s", plural(len(lost), "image"), path, again)
+    return rows

@@ -277,6 +277,10 @@ class Predictions(list[Prediction]):
     """What ``predict`` returns: a list of :class:`Prediction`, one per input in order, that
     :meth:`table` gives as a pandas DataFrame and :meth:`tally` counts by answer."""
 
+    plotted: int | None = None
+    """How many images ``predict``'s ``plot`` shows: None without one, 0 where none could be
+    read and nothing was drawn."""
+
     def __repr__(self) -> str:
         """One line: how many inputs, how many were given a class, said unknown, or failed
         (a list of 1,000 printed every :class:`Prediction`; each is ``predictions[i]``, and

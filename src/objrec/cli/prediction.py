@@ -240,8 +240,8 @@ def show_predictions(
     csv = None if unwritten else csv  # the lines give every answer where the table does not
     if as_json:
         print_json([r.to_json() for r in results])
-        if plot:
-            err.print(plot_sentence(results, plot, plot_max), markup=False, highlight=False)
+        if plot and (sentence := plot_sentence(results, plot, plot_max)):
+            err.print(sentence, markup=False, highlight=False)
     else:
         print_predictions(results, plot, plot_max, given, table=csv)
     said = err if as_json else console
@@ -389,8 +389,8 @@ def print_predictions(
         console.print(printable(mixed), markup=False, highlight=False)
     for line in [] if table is not None else tally_lines(results):
         console.print(printable(line), markup=False, highlight=False)
-    if plot:
-        console.print(plot_sentence(results, plot, plot_max), markup=False, highlight=False)
+    if plot and (sentence := plot_sentence(results, plot, plot_max)):
+        console.print(sentence, markup=False, highlight=False)
 
 
 def unknown_words(familiar: bool) -> str:
@@ -519,13 +519,18 @@ def explain_sentence(results, explain: Path) -> str:
 
 
 def plot_sentence(results, plot: Path, plot_max: int) -> str:
-    """Where ``--plot`` went and how many images it shows."""
+    """Where ``--plot`` went and how many images it shows; nothing where it shows none (the
+    library's warning said why it was not drawn)."""
     readable = sum(r.error is None for r in results)
-    drawn = min(readable, plot_max)
-    if readable <= drawn:
+    chosen = min(readable, plot_max)
+    drawn = getattr(results, "plotted", None)  # None: as chosen (a list the CLI did not plot)
+    drawn = chosen if drawn is None else drawn
+    if not drawn:
+        return ""
+    if readable <= plot_max:
         return f"plot of {drawn} of {plural(readable, 'readable image')} written to {plot}"
     return (
         f"plot of the {drawn} of {plural(readable, 'readable image')} most worth a look (those "
         f"answered unknown, then the barely familiar, then the least sure) written to {plot}; "
-        f"{readable - drawn} more left out (--plot-max)"
+        f"{readable - chosen} more left out (--plot-max)"
     )
