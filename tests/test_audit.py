@@ -337,8 +337,9 @@ def test_apply_plan_writes_the_manifest_of_what_it_copied_and_add_extends_it(tmp
 def test_apply_plan_returns_a_record_read_by_attribute_as_the_other_steps_do(tmp_path, capsys):
     """`objrec.apply_plan` returned a plain dict where `split_folder`, `add_images` and
     `audit_folder` return a result record: it is an `AppliedPlan`, frozen, shown in one line and
-    read by attribute; `apply-plan --json` prints the same keys in the same order, and a script
-    reading a count by key still gets it, with a DeprecationWarning naming the attribute."""
+    read by attribute; `apply-plan --json` prints the same keys in the same order, each in
+    docs/json.md, and a script reading a count by key still gets it, with a DeprecationWarning
+    naming the attribute."""
     from dataclasses import FrozenInstanceError
 
     import objrec
@@ -363,11 +364,14 @@ def test_apply_plan_returns_a_record_read_by_attribute_as_the_other_steps_do(tmp
     answer = json.loads(capsys.readouterr().out)
     assert list(answer) == [
         *("copied", "removed", "relabelled", "renamed", "broken_links", "replaced"),
-        *("moved_by_hand", "left_to_review", "relabels_as_proposed"),
+        *("moved_by_hand", "left_to_review", "relabels_as_proposed", "accepted"),
         *("test_removed", "test_relabelled", "valid_removed", "valid_relabelled", "reviewed"),
         *("other_files", "test_note", "valid_note", "warnings"),
     ]
     assert {key: answer[key] for key in counts.to_json()} == counts.to_json()
+    page = (Path(__file__).parents[1] / "docs" / "json.md").read_text()
+    section = page.split("\n## apply-plan\n")[1].split("\n## ")[0]
+    assert [key for key in answer if f"`{key}`" not in section] == []  # each documented
 
 
 @pytest.mark.slow
@@ -3610,6 +3614,7 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
         "moved_by_hand": 0,
         "left_to_review": 0,
         "relabels_as_proposed": 0,
+        "accepted": 0,
         "replaced": 0,
         "test_removed": 0,
         "test_relabelled": 0,

@@ -4,6 +4,7 @@ keeps them (a persona's second audit pre-filled relabels undoing 10 of her first
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -186,7 +187,8 @@ def test_apply_plan_accept_takes_the_audit_s_suggestions_as_decisions_remembered
     have a relabel remembered, write your own reason on its row)", and accepting the 7 rows left
     review meant editing the CSV by hand, keeping its BOM (newcomer58, 4). --accept relabels each
     label flag left to review to its suggested class and remembers every relabel, the audit's
-    too, as the person's decision; a photo of no class stays to review."""
+    too, as the person's decision; a photo of no class stays to review. --json counts the rows
+    it accepted (`accepted`: it gave no count of them)."""
     from objrec.audit.plan import NO_CLASS_REASON, write_plan
     from objrec.cli import main
 
@@ -209,7 +211,9 @@ def test_apply_plan_accept_takes_the_audit_s_suggestions_as_decisions_remembered
     counts = apply_plan(data, plan, tmp_path / "fixed", accept=True)
     assert (counts.relabelled, counts.relabels_as_proposed, counts.reviewed) == (2, 0, 2)
     assert counts.left_to_review == 1  # the photo of no class: no class to accept
-    assert {name for name, _ in read_reviewed(tmp_path / "fixed").values()} == {"dragonfly"}
+    assert (
+        counts.accepted == 2
+    )  # the audit's relabel and the flag left to review    assert {name for name, _ in read_reviewed(tmp_path / "fixed").values()} == {"dragonfly"}
     assert (tmp_path / "fixed/train/dragonfly/ant_1.png").is_file()
     assert (tmp_path / "fixed/train/ant/ant_2.png").is_file()
     assert main(["apply-plan", str(data), str(plan), str(tmp_path / "cli"), "--accept"]) == 0
@@ -217,6 +221,10 @@ def test_apply_plan_accept_takes_the_audit_s_suggestions_as_decisions_remembered
     assert "(2 relabelled)" in said and "not remembered as settled" not in said
     assert "1 row left to review" in said and "--accept" not in said  # not offered again
     assert "remembers the 2 labels your plans kept or changed" in said
+    args = ["apply-plan", str(data), str(plan), str(tmp_path / "json"), "--accept", "--json"]
+    assert main(args) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["accepted"], answer["relabelled"], answer["left_to_review"]) == (2, 2, 1)
     assert main(["apply-plan", "--help"]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "--accept Accept the audit's suggested classes as your decisions." in said

@@ -326,6 +326,10 @@ class AppliedPlan:
     relabels_as_proposed: int = 0
     """Of ``relabelled``, the relabels as the audit pre-filled them (:func:`as_proposed`):
     applied, but nobody's decision, so ``reviewed.csv`` remembers none of their labels."""
+    accepted: int = 0
+    """The rows whose suggested class ``accept`` took as a person's decision
+    (:func:`with_accepted`): the label flags left to review, relabelled to it, and the audit's
+    own relabels, each remembered in ``reviewed.csv``; 0 without ``accept``."""
     test_removed: int = 0
     """Of ``removed``, in a split folder's test split: the test set changed."""
     test_relabelled: int = 0
@@ -822,6 +826,7 @@ def _applied(given: PlanRead, copying: Copying, new_class: bool) -> AppliedPlan:
     counts["moved_by_hand"] = planned.by_hand
     counts["left_to_review"] = sum(row["action"] == REVIEW for row in planned.rows.values())
     counts["relabels_as_proposed"] = sum(map(as_proposed, planned.rows.values()))
+    counts["accepted"] = sum(ACCEPTED in row for row in planned.rows.values())
     counts |= _test_changes(targets if split_folder else {})
     if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)
