@@ -128,3 +128,43 @@ def test_the_overlay_grows_brighter_with_the_heat_as_a_grey_print_shows_it():
     cam = torch.linspace(0, 1, 50).repeat(4, 1)
     grey = np.asarray(overlay(image, cam).convert("L"), dtype=float)[0]
     assert (np.diff(grey) >= 0).all() and grey[-1] - grey[0] > 60, grey
+
+
+@pytest.mark.slow  # 0.5 s
+def test_maps_made_in_several_threads_at_once_are_each_threads_own():
+    """review59a M3: `Recognizer`'s docstring promised it safe in several threads, but two
+    threads' Grad-CAM hooked the shared body's layer at once, each catching the other's
+    activation too, and a thread answering through it fed them more: 7 of 40 maps failed ("the
+    hooked activation took part in the backward pass"). Two threads of maps and one of answers
+    on one model: no error, and every map as one thread alone makes it."""
+    import threading
+
+    torch.manual_seed(0)
+    model = SmallNet().requires_grad_(False).eval()
+    x, _, _ = patch_images(8, size=96)
+    alone, targets = grad_cams(model, x)
+    errors, done, stop = [], [], threading.Event()
+
+    def maps():
+        for _ in range(20):
+            try:
+                cams, chosen = grad_cams(model, x)
+                done.append(chosen == targets and torch.allclose(cams, alone, atol=1e-6))
+            except Exception as exc:  # what the test counts
+                errors.append(repr(exc))
+
+    def answers():
+        while not stop.is_set():
+            with torch.no_grad():
+                model(x)
+
+    answering = threading.Thread(target=answers)
+    threads = [threading.Thread(target=maps) for _ in range(2)]
+    answering.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stop.set()
+    answering.join()
+    assert not errors and done == [True] * 40, errors[:3]

@@ -168,7 +168,9 @@ class Recognizer:
     checkpoint into the feature cache folder (checked against PyTorch) and reused after that.
     On a GPU ``device`` the body runs as in the frozen pass (``runtime.DeviceRunner``) and the
     head and familiarity score in float32 beside it (an int8 body keeps all of it on the CPU);
-    Grad-CAM runs on the CPU. Safe to call from several threads at once.
+    Grad-CAM runs on the CPU. Safe to call from several threads at once, its answers and its
+    Grad-CAM maps alike (``saliency.grad_cams`` hooks its own thread's pass through the shared
+    body alone).
     """
 
     mixed: dict[str, list[str]] | None = None

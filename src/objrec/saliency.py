@@ -6,7 +6,9 @@ the class score over that channel, sum, keep the positive part, upsample to the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,28 +56,46 @@ def grad_cams(
     not) are never differentiated, which halves a map's time on the default ensemble, for the
     same gradients. For a feature ensemble the maps of its bodies are added, each upsampled to
     the input size.
+
+    Safe to call from several threads at once on a model in eval mode (a ``Recognizer``'s),
+    while others answer with it: the hooks act on this thread's forward pass alone
+    (:func:`own_hook`), and the model's mode is left as it is. Two threads' maps hooked each
+    other's activations, whose gradients never came ("the hooked activation took part in the
+    backward pass", 7 of 40 calls).
     """
     layers = cam_layers(getattr(model, "body", model))
     saved: list[torch.Tensor] = []
-
-    def keep(_module, _inputs, output):
-        leaf = output.detach().requires_grad_(True)  # what follows it is all that is derived
-        saved.append(leaf)
-        return leaf
-
-    handles = [layer.register_forward_hook(keep) for layer in layers]
+    handles = [layer.register_forward_hook(own_hook(saved)) for layer in layers]
     try:
         was_training = model.training
-        model.eval()
+        if was_training:
+            model.eval()
         with torch.enable_grad():
             logits = model(x.detach())
             chosen = chosen_classes(logits, targets)
             logits[torch.arange(len(x)), chosen].sum().backward()
-        model.train(was_training)
+        if was_training:
+            model.train()
     finally:
         for handle in handles:
             handle.remove()
     return normalised(summed_maps(saved, x.shape[-2:])), chosen.tolist()
+
+
+def own_hook(saved: list[torch.Tensor]) -> Callable[..., torch.Tensor | None]:
+    """A forward hook that makes the hooked layer's output a leaf asking for its gradient, kept
+    in ``saved``, in the thread that made the hook alone: another thread's pass through the
+    same layer (an answer, another map) goes through untouched (None: the output as it is)."""
+    owner = threading.get_ident()
+
+    def keep(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> torch.Tensor | None:
+        if threading.get_ident() != owner:
+            return None
+        leaf = output.detach().requires_grad_(True)  # what follows it is all that is derived
+        saved.append(leaf)
+        return leaf
+
+    return keep
 
 
 def chosen_classes(logits: torch.Tensor, targets: Sequence[int | None] | None) -> torch.Tensor:
