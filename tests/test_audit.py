@@ -1140,6 +1140,42 @@ def test_apply_plan_takes_a_review_row_s_photo_moved_by_hand_as_its_label_decide
     assert "(0 relabelled, 1 row done by hand already (the photo moved to its class)" in line
 
 
+def test_apply_plan_leaves_a_review_row_s_photo_only_renamed_in_its_class_to_review(
+    tmp_path, caplog
+):
+    """review59b M1: a ``review`` row whose photo was only renamed in its own class folder (or
+    moved to another split of its class) was taken as decided by that move: counted in
+    ``moved_by_hand``, its label remembered in reviewed.csv, though nobody decided anything. The
+    row follows the photo and stays to review, its reason kept."""
+    from objrec.file_index import hash_file
+    from objrec.reviewed import REVIEWED_FILE
+
+    folder = colour_folder(tmp_path / "classes", {"red": 2, "green": 2})
+    digest = hash_file(folder / "green/green_1.png")
+    (folder / "green/green_1.png").rename(folder / "green/renamed.png")
+    plan = plan_of(
+        tmp_path / "plan.csv", f'green/green_1.png,green,,review,red,"review: may be red",{digest}'
+    )
+    counts = apply_plan(folder, plan, tmp_path / "fixed")
+    assert (counts.moved_by_hand, counts.left_to_review, counts.reviewed) == (0, 1, 0)
+    assert (counts.copied, counts.relabelled) == (4, 0)
+    assert (tmp_path / "fixed/green/renamed.png").is_file()
+    reviewed = tmp_path / "fixed" / REVIEWED_FILE
+    assert "renamed.png" not in (reviewed.read_text("utf-8-sig") if reviewed.is_file() else "")
+    assert (
+        f"{plan} line 2: green/green_1.png is green/renamed.png now (moved by hand?), in its own "
+        "class still: a row to review there, still undecided"
+    ) in caplog.text
+    data = tmp_path / "d"  # a split folder: moved to another split of its class
+    apply_plan(make_split(tmp_path / "made"), plan_of(tmp_path / "none.csv"), data)
+    digest = hash_file(data / "train/green/green_00.png")
+    (data / "train/green/green_00.png").rename(data / "valid/green/from_train.png")
+    row = f'train/green/green_00.png,green,train,review,,"copies: keep one",{digest}'
+    counts = apply_plan(data, plan_of(plan, row), tmp_path / "fixed2")
+    assert (counts.moved_by_hand, counts.left_to_review, counts.reviewed) == (0, 1, 0)
+    assert (tmp_path / "fixed2/valid/green/from_train.png").is_file()
+
+
 @pytest.mark.parametrize("sep", [";", "\t"])
 def test_apply_plan_reads_a_plan_a_spreadsheet_saved_with_semicolons(tmp_path, sep):
     """Excel set to German or French saves "CSV" with semicolons (the comma is their decimal

@@ -630,18 +630,21 @@ def _follow_done_relabels(
     already, the row is the keep of the photo where it is now (a label a person settled, for
     ``reviewed.csv``), said; how many. A relabel of a photo a person fixed by hand (``check``
     says so) was refused as naming a file not there, with no way forward; so was a review a
-    person decided by moving the photo."""
+    person decided by moving the photo. A review whose photo was only renamed, or moved to
+    another split, in its own class is no decision: it is followed, left to review
+    (:func:`_follow_undecided`)."""
     done = 0
     for file, now in moved.items():
         row = plan[file]
-        into = class_of_folder(row["new_class"])
-        review = row["action"] == REVIEW
-        if not review and (
-            row["action"] != "relabel" or class_of_folder(Path(now).parts[at]) != into
-        ):
-            continue
         if now in plan:
             continue  # a row of its own decides it: this one is refused as naming no file
+        into = _class_at(now, at)
+        review = row["action"] == REVIEW
+        if review and into == _class_at(file, at):
+            _follow_undecided(plan_file, plan, file, now)
+            continue
+        if not review and (row["action"] != "relabel" or into != class_of_folder(row["new_class"])):
+            continue
         decided = {"action": "keep", "reason": f"moved by hand to {now}"} if review else {}
         plan[now] = {**plan.pop(file), "file": now, "action": "keep", **decided}
         done += 1
@@ -653,6 +656,28 @@ def _follow_done_relabels(
             else "in the class the row relabels it to: its relabel is done already",
         )
     return done
+
+
+def _class_at(rel: str, at: int) -> str:
+    """The class of the image ``rel`` (relative to DATA; ``at``: the index of its class folder),
+    as a person names it (:func:`class_of_folder`); "" for a file outside any class folder."""
+    parts = Path(rel).parts
+    return class_of_folder(parts[at]) if len(parts) > at + 1 else ""
+
+
+def _follow_undecided(
+    plan_file: Path, plan: dict[str, dict[str, str]], file: str, now: str
+) -> None:
+    """The ``review`` row of ``file`` moved, in place, to ``now``, where its photo is, renamed
+    or moved within its own class: left to review as it was (its reason too), so that
+    ``reviewed.csv`` remembers no label nobody decided; said."""
+    row = plan.pop(file)
+    plan[now] = {**row, "file": now}
+    log.warning(
+        "%s line %s: %s is %s now (moved by hand?), in its own class still: a row to review "
+        "there, still undecided",
+        *(plan_file, row["_line"], quoted(file), quoted(now)),
+    )
 
 
 def _as_data_files(
