@@ -757,6 +757,103 @@ def test_ctrl_c_outside_the_heads_epochs_says_what_was_kept(tmp_path, split_dir,
 
 
 @pytest.mark.slow
+def test_ctrl_c_while_train_opens_its_run_says_what_was_kept(
+    tmp_path, split_dir, tiny_config, monkeypatch
+):
+    """Ctrl-C as the run opens (``strict``'s check of every file, seconds to minutes of a large
+    folder): a new run keeps nothing, and its folder goes; a resumed run's state stays as it
+    was, said as what it holds (the head's epoch 2), with the resume that goes on from it."""
+    module = importlib.import_module("objrec.train")
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "refuse_unusable_files", ctrl_c)
+        with pytest.raises(Interrupted) as caught:
+            train(split_dir, tmp_path / "new", tiny_config, strict=True)
+    assert str(caught.value) == (
+        "interrupted before the head's first epoch ended: nothing of the run was saved, and no "
+        "features of its images were stored or found yet"
+    )
+    assert not (tmp_path / "new").exists() and not caught.value.values
+    run = tmp_path / "run"
+    with pytest.raises(Interrupted, match="after epoch 2"):
+        train(split_dir, run, replace(tiny_config, epochs=6, patience=100), reporter=StopAt(3))
+    before = folder_bytes(run)
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "refuse_unusable_files", ctrl_c)
+        with pytest.raises(Interrupted) as caught:
+            train(split_dir, run, resume=True, strict=True)
+    assert str(caught.value) == (
+        f"interrupted after epoch 2; its training state is in {run / LAST}: continue it with "
+        "`resume=True`"
+    )
+    assert caught.value.values == {"resume": str(run), "data": str(split_dir)}
+    assert folder_bytes(run) == before
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_run_is_written_keeps_the_heads_state_and_says_so(
+    tmp_path, split_dir, tiny_config, monkeypatch
+):
+    """Ctrl-C while a new run's files are written (its curves drawn): none of them is put in
+    place, the head's training state is written for a resume, and the stop says so; the resume
+    ends the run with the epochs of the one stopped."""
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(importlib.import_module("objrec.runs"), "draw_curves", ctrl_c)
+        with pytest.raises(Interrupted) as caught:
+            train(split_dir, run, replace(tiny_config, epochs=3))
+    assert str(caught.value) == (
+        f"interrupted after the head's epochs; its training state is in {run / LAST}: continue "
+        "it with `resume=True` (fine-tuning, if asked for, starts again)"
+    )
+    assert caught.value.values == {"resume": str(run), "data": str(split_dir)}
+    assert caught.value.summary is None and sorted(folder_bytes(run)) == [LAST]
+    assert last_epoch(run) == 3
+    result = train(split_dir, run, resume=True)
+    assert result.finished and len(result.history) == 3 and not (run / LAST).exists()
+
+
+class Failed(Exception):
+    """An error no stop of train's handles: a bug, say."""
+
+
+def fails(*args, **kwargs):
+    raise Failed("a bug")
+
+
+FAILURES = {
+    "opening": ("objrec.train", "refuse_unusable_files", None),
+    "frozen pass": ("objrec.train", "prepare", None),
+    "head epochs": ("objrec.engine", "evaluate_loss", None),
+    "calibrating": ("objrec.train", "calibrate", 3),
+    "writing": ("objrec.runs", "draw_curves", 3),
+}
+"""Where an error no stop handles comes, in each phase of a train, and the epoch of the training
+state it leaves in the run folder (None: none)."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", FAILURES)
+def test_an_error_in_any_phase_of_train_is_raised_as_it_is(
+    tmp_path, split_dir, tiny_config, monkeypatch, phase
+):
+    """An error that is neither Ctrl-C, a diverged loss nor a full disk is raised as it is,
+    wherever it comes: in the head's epochs (whose state is written every ``SAVE_EVERY``
+    seconds, not on such an error) no state is written; after them, the head's state is, for a
+    resume."""
+    module, name, kept = FAILURES[phase]
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr("objrec.resume_state.SAVE_EVERY", float("inf"))
+        patch.setattr(importlib.import_module(module), name, fails)
+        with pytest.raises(Failed, match="a bug"):
+            train(split_dir, run, replace(tiny_config, epochs=3), strict=True)
+    if kept is None:
+        assert not (run / LAST).exists()
+        return
+    assert sorted(folder_bytes(run)) == [LAST] and last_epoch(run) == kept
+
+
+@pytest.mark.slow
 def test_macos_zip_and_nas_thumbnail_folders_are_neither_classes_nor_images(tmp_path):
     """A zip made on a Mac holds ``__MACOSX`` (``._name`` files beside each photo); a Synology
     server puts ``@eaDir`` thumbnails (real JPEGs) beside them: both are skipped like hidden ones."""
