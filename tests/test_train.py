@@ -1265,7 +1265,9 @@ def test_a_stop_whose_training_state_cannot_be_written_either_raises_its_own_err
     run's own write is one sentence saying both: :func:`test_a_full_disk_writing_the_run_`.)"""
     import errno
 
-    from objrec.train_stops import written_on_stop
+    from objrec.distributed import SINGLE
+    from objrec.runs import RunFolders
+    from objrec.train_stops import Phase, RunStops, said_on_a_stop
 
     class FullDisk:
         path = Path("run/last.safetensors")
@@ -1273,8 +1275,10 @@ def test_a_stop_whose_training_state_cannot_be_written_either_raises_its_own_err
         def flush(self) -> None:
             raise OSError(errno.ENOSPC, "No space left on device", "run/last.safetensors")
 
+    folders = RunFolders(run=Path("run"), data=Path("data"))
+    writing = RunStops(folders, False, SINGLE, None, None, (0, 0), Phase.WRITING, FullDisk())  # type: ignore[arg-type]
     stopped = pytest.raises(OSError, match=r"curves\.png")
-    with stopped as caught, caplog.at_level(logging.ERROR), written_on_stop(FullDisk()):  # type: ignore[arg-type]
+    with stopped as caught, caplog.at_level(logging.ERROR), said_on_a_stop(writing):
         raise OSError(errno.EACCES, "Permission denied", "run/curves.png")
     assert caught.value.filename == "run/curves.png"
     assert caplog.messages == [

@@ -581,7 +581,7 @@ def body_kept(
     if isinstance(body, QuantizedBody):
         # In place, as the run's model is one module from the head's fit to the file written: its
         # head trained in place, the tuned blocks are this float body's own, and a stop after this
-        # (train_stops.saved_as_of_the_head_on_stop) puts the int8 body back on it to write the
+        # (train_stops.BlocksBefore) puts the int8 body back on it to write the
         # run as of the head's end, as it puts back the blocks' weights.
         prep.model.body = body.float_body
         config = replace(config, precision="fp32")

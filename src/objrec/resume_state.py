@@ -221,8 +221,8 @@ class EpochSaver:
     """``on_epoch_end`` for ``fit``: after every epoch the training state is copied in memory, and
     written to ``last.safetensors`` (atomically) once ``SAVE_EVERY`` seconds have passed since the
     last write; ``flush`` (on Ctrl-C, and on a stop in what follows the fit, so that it can be
-    resumed: ``train_stops.written_on_stop``) writes the last completed epoch's: beside a finished
-    run's files, a forced run's state is all it adds until its model is written
+    resumed: ``train_stops.write_state_on_stop``) writes the last completed epoch's: beside a
+    finished run's files, a forced run's state is all it adds until its model is written
     (``runs.run_status``). ``seen``: the digests of the images the run trained and validated on,
     kept in the state (``leakage.seen_tensors``) for the record of a resumed run.
     ``processes``: how many train it (None: not known), recorded in the state for a resume to

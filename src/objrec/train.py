@@ -12,8 +12,8 @@ The run is opened first (its folder held, a resume's state, its settings and pre
 by ``train_open``; ``prepare``'s frozen pass (the body, the features of train and valid, the
 fine-tuning's cut) is ``train_features``'s. Features come from ``features``, their batches (the
 head's, calibration's) from ``batches``; the run folder's policy (what it may hold, resume, what
-is written) from ``runs``; what a stop (Ctrl-C, a diverged loss) keeps and says from
-``train_stops``.
+is written) from ``runs``; what a stop (Ctrl-C, a diverged loss, an error) keeps and says from
+``train_stops``, by the phase of the run that :func:`_train` records as each step begins.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import torch
 from torch import nn
@@ -51,7 +51,6 @@ from objrec.confidence import (
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE, World, process_group
 from objrec.engine import (
-    Diverged,
     FitState,
     Shards,
     Stopping,
@@ -118,12 +117,12 @@ from objrec.train_open import (
     train_settings,
 )
 from objrec.train_stops import (
-    said_after_the_head,
-    said_on_a_full_disk_in_the_epochs,
-    said_on_a_stop_outside_epochs,
-    save_on_stop,
-    saved_as_of_the_head_on_stop,
-    state_stamp,
+    BlocksBefore,
+    Phase,
+    RunSoFar,
+    RunStops,
+    run_stops,
+    said_on_a_stop,
 )
 from objrec.words import clauses_on_lines, listed, quoted
 
@@ -197,8 +196,12 @@ def train_as_asked(
     config = train_settings(config, {})
     with process_group(device) as world, ExitStack() as run_scope:  # open until the run ends
         reporter = or_silent(reporter) if world.main else SILENT
-        with said_on_a_stop_outside_epochs(data, out, request.resume, config, world):
-            return _train(Path(data), Path(out), config, reporter, request, world, run_scope)
+        folders = RunFolders(run=Path(out), data=Path(data))
+        stops = run_stops(folders, request.resume, config.cache_dir, world)
+        with said_on_a_stop(stops):  # what a stop keeps and says, by the phase _train records
+            return _train(
+                folders.data, folders.run, config, reporter, request, world, run_scope, stops
+            )
 
 
 def _train(
@@ -209,7 +212,10 @@ def _train(
     request: RunRequest,
     world: World,
     run_scope: ExitStack,
+    stops: RunStops,
 ) -> TrainResult:
+    """The recipe, each step's phase recorded in ``stops`` as it begins (``train_stops.Phase``:
+    what a stop in it keeps and says)."""
     started = time.perf_counter()
     out, saved, config, precision = open_run(
         data_dir, out, config, request, reporter, world, run_scope
@@ -217,30 +223,33 @@ def _train(
     if request.strict:
         refuse_unusable_files(data_dir, reporter, world, config.cache_dir)
     folders = RunFolders(run=out, data=data_dir)
-    with ExitStack() as after_the_head:  # until the run is written: the head's state on a stop
-        try:
-            prep, meta = prepared_run(folders, config, reporter, world, saved, request)
-            prep = replace(prep, precision=precision, stages=Stages(started, time.perf_counter()))
-            state, saver = fit_head(prep, config, meta, out, saved, reporter, world)
-            after_the_head.enter_context(said_after_the_head(out, data_dir, saver, prep.replaces))
-            source, finetune = FeatureSource(prep.train, prep.valid), None
-            top = prep.cut_top  # what fine-tuning trains, split off the body by prepare's cut
-            with kept_as_of_the_head_on_stop(prep, config, meta, folders, world, saver, top):
-                if config.finetune_blocks:
-                    tuned = finetune_saver(out, saver, saved)
-                    state, source, finetune = finetune_phase(
-                        prep, config, state, (reporter, world), top, tuned
-                    )
-                    prep, config, meta = body_kept(prep, config, meta, finetune)
-                prep.stages.calibrating = time.perf_counter()  # the run's one clock: see Stages
-                meta, fitted = calibrate(prep, config, meta, source, reporter, world)
-        finally:
-            open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
-        t2 = time.perf_counter()
-        seconds = run_seconds(prep, precision.body.used, prep.stages.until(t2))
-        with reporter.task("writing the run", None):  # seconds: the model file, the curves' plot
-            trained = TrainedRun(config, meta, state, seconds, finetune, fitted)
-            result = write_trained(out, prep, trained, world, saver)
+    try:
+        stops.phase = Phase.FROZEN_PASS
+        prep, meta = prepared_run(folders, config, reporter, world, saved, request)
+        prep = replace(prep, precision=precision, stages=Stages(started, time.perf_counter()))
+        state, saver = fit_head(prep, config, meta, out, saved, reporter, world, stops)
+        source, finetune = FeatureSource(prep.train, prep.valid), None
+        top = prep.cut_top  # what fine-tuning trains, split off the body by prepare's cut
+        next_phase = Phase.FINE_TUNING if config.finetune_blocks else Phase.CALIBRATING
+        as_of_the_head = run_so_far(prep, config, meta, out, None, saved)
+        stops.after_the_head(next_phase, as_of_the_head, BlocksBefore(prep.model, top))
+        if config.finetune_blocks:
+            tuned = finetune_saver(out, saver, saved)
+            state, source, finetune = finetune_phase(
+                prep, config, state, (reporter, world), top, tuned
+            )
+            prep, config, meta = body_kept(prep, config, meta, finetune)
+        stops.phase = Phase.CALIBRATING
+        prep.stages.calibrating = time.perf_counter()  # the run's one clock: see Stages
+        meta, fitted = calibrate(prep, config, meta, source, reporter, world)
+    finally:
+        open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
+    stops.phase = Phase.WRITING
+    t2 = time.perf_counter()
+    seconds = run_seconds(prep, precision.body.used, prep.stages.until(t2))
+    with reporter.task("writing the run", None):  # seconds: the model file, the curves' plot
+        trained = TrainedRun(config, meta, state, seconds, finetune, fitted)
+        result = write_trained(out, prep, trained, world, saver)
     log_seconds(result.seconds, time.perf_counter() - t2, world, prep.precision)
     return result
 
@@ -287,22 +296,6 @@ def write_trained(
         replaces=prep.replaces,
         in_place=saver.let_go if saver else lambda: None,
     )
-
-
-def kept_as_of_the_head_on_stop(
-    prep: Prepared,
-    config: TrainConfig,
-    meta: RunMeta,
-    folders: RunFolders,
-    world: World,
-    saver: EpochSaver | None,
-    top: nn.Module | None,
-) -> AbstractContextManager[None]:
-    """``train_stops.saved_as_of_the_head_on_stop`` for this run: a stop after the head's epochs
-    puts fine-tuning's ``top`` back as it was and writes the run as of the head's end
-    (:func:`keep_run_so_far`, into ``folders.run``)."""
-    keep = partial(keep_run_so_far, prep, config, meta, folders.run, None, ours=True)
-    return saved_as_of_the_head_on_stop(prep, keep, folders, world, saver, top=top)
 
 
 def prepared_run(
@@ -477,11 +470,13 @@ def fit_head(
     saved: SavedTraining | None,
     reporter: Reporter,
     world: World = SINGLE,
+    stops: RunStops | None = None,
 ) -> tuple[FitState, EpochSaver | None]:
     """Run ``fit`` on the cached features, the training state copied after every epoch (written
     every ``resume_state.SAVE_EVERY`` seconds); also returns rank 0's saver, which holds the last
-    epoch's state until ``train_stops.written_on_stop`` writes it (at once when fine-tuning
-    follows)."""
+    epoch's state until a stop writes it (``train_stops.write_state_on_stop``; at once when
+    fine-tuning follows). ``stops``: the run's, told as the epochs begin what a stop in them
+    writes (``train_stops.in_the_head_epochs``)."""
     head = prep.model.head.to(world.device)
     optimizer = head_optimizer(head, config)
     state = resumed_state(saved, prep, config, out, head, optimizer) if saved else None
@@ -489,30 +484,23 @@ def fit_head(
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
     model, train_batches, valid_batches = epoch_sources(prep, config, world)
     saver = epoch_saver(out, head, optimizer, meta, prep, world)
-    before = state_stamp(out)  # a state in `out` that this fit did not write is not its own
-    try:
-        with said_on_a_full_disk_in_the_epochs(out, saver, saved, meta.data_dir):
-            stopping = Stopping(config.epochs, config.patience, config.min_delta)
-            counted = sampled_images(len(prep.train_y), world) if world.distributed else None
-            state = fit(
-                model,
-                train_batches,
-                valid_batches,
-                optimizer,
-                stopping,
-                steps_per_epoch=epoch_steps(len(prep.train_y), config, world),
-                reporter=reporter,
-                loss_fn=training_loss(config, prep.train_y, len(prep.classes)).to(world.device),
-                state=state,
-                on_epoch_end=saver,
-                shards=Shards(world, counted),
-            )
-    except (KeyboardInterrupt, Diverged) as stop:
-        if saver is None:  # another rank than 0, which keeps what there is and says so
-            raise
-        saver.flush()
-        ours = saved is not None or state_stamp(out) not in (None, before)
-        stopped_in_the_fit(stop, prep, (config, meta), out, optimizer, ours=ours)
+    if stops is not None:
+        stops.head_epochs(saver, run_so_far(prep, config, meta, out, optimizer, saved))
+    stopping = Stopping(config.epochs, config.patience, config.min_delta)
+    counted = sampled_images(len(prep.train_y), world) if world.distributed else None
+    state = fit(
+        model,
+        train_batches,
+        valid_batches,
+        optimizer,
+        stopping,
+        steps_per_epoch=epoch_steps(len(prep.train_y), config, world),
+        reporter=reporter,
+        loss_fn=training_loss(config, prep.train_y, len(prep.classes)).to(world.device),
+        state=state,
+        on_epoch_end=saver,
+        shards=Shards(world, counted),
+    )
     end_of_the_fit(saver, config)
     return state, saver
 
@@ -527,21 +515,20 @@ def end_of_the_fit(saver: EpochSaver | None, config: TrainConfig) -> None:
             saver.flush()
 
 
-def stopped_in_the_fit(
-    stop: BaseException,
+def run_so_far(
     prep: Prepared,
-    settings: tuple[TrainConfig, RunMeta],
+    config: TrainConfig,
+    meta: RunMeta,
     out: Path,
-    optimizer: torch.optim.Optimizer,
-    *,
-    ours: bool,
-) -> NoReturn:
-    """``train_stops.save_on_stop`` for this run (``settings``: its config and metadata), whose
-    run so far :func:`keep_run_so_far` writes (``ours``: the training state in ``out`` is this
-    run's)."""
-    config, meta = settings
-    keep = partial(keep_run_so_far, prep, config, meta, out, optimizer, ours=ours)
-    save_on_stop(stop, prep, config, meta, out, keep, ours=ours)
+    optimizer: torch.optim.Optimizer | None,
+    saved: SavedTraining | None,
+) -> RunSoFar:
+    """How a stop writes this run as it stands (``train_stops.RunSoFar``): :func:`keep_run_so_far`
+    with the head's ``optimizer`` (None after its epochs), the settings and metadata its sentence
+    names, and the epoch of the state a resumed run began from (``saved``)."""
+    keep = partial(keep_run_so_far, prep, config, meta, out, optimizer)
+    resumed = saved.progress.epoch if saved is not None else None
+    return RunSoFar(keep, meta, config.lr, prep.replaces, resumed)
 
 
 def epoch_saver(
@@ -583,8 +570,9 @@ def keep_run_so_far(
 ) -> FitState | None:
     """``runs.keep_best_so_far`` for this run: its model and its record so far
     (``Prepared.record``, the seconds spent until now); ``optimizer``: the head's (None after its
-    epochs: a new one, which the training state's is read into, the state ``written_on_stop`` has
-    just written, or the resumed run's own). ``train_stops`` calls it."""
+    epochs: a new one, which the training state's is read into, the state
+    ``write_state_on_stop`` has just written, or the resumed run's own). ``train_stops`` calls it
+    (:func:`run_so_far`)."""
     seconds = run_seconds(prep, config.precision, prep.stages.until(time.perf_counter()))
     record = prep.record(seconds)
     optimizer = optimizer or head_optimizer(prep.model.head, config)

@@ -1,12 +1,30 @@
-"""What a stop of ``train`` keeps and says: Ctrl-C (or SIGTERM) before the head's first epoch ends,
-in its epochs, or after them (fine-tuning, calibrating, writing the run), and a diverged loss.
+"""What a stop of ``train`` keeps and says, decided in one place from where the run is: its
+:class:`Phase`, which ``train._train`` records in the run's :class:`RunStops` as each step begins,
+and which the one handler around the run reads (:func:`said_on_a_stop`). By phase:
 
-In the head's epochs the run is written as of its last completed epoch (``runs.keep_best_so_far``)
-and the training state stays for ``resume``; after them the body's tuned blocks are put back and
-the run is written as of the head's end; before the first epoch nothing of the run is kept but
-the features the frozen pass stored. A forced run over an earlier one writes nothing: the earlier
-model stays until this run's is written whole. Each stop says, in one sentence, what it left and
-how to go on.
+- ``OPENING`` (the run folder held, a resume's state read, the settings settled, ``strict``'s
+  check) and ``FROZEN_PASS`` (the features of the training views and the validation images, until
+  the head's first epoch begins): Ctrl-C keeps nothing of the run but the features the frozen pass
+  stored, and says how many; a resumed run's training state stays as it was, said as what it holds
+  (:func:`interrupted_outside_epochs`).
+- ``HEAD_EPOCHS``: Ctrl-C or a diverged loss writes the run as of its last completed epoch (the
+  best model so far) and keeps its training state for ``resume`` (:func:`save_on_stop`); a full
+  disk writing the training state keeps the one last written whole
+  (:func:`full_disk_in_the_epochs`).
+- ``FINE_TUNING`` and ``CALIBRATING``: any stop first writes the head's training state as of its
+  last epoch (:func:`write_state_on_stop`); Ctrl-C then puts fine-tuning's blocks back as they were
+  and writes the run as of the head's end (:func:`save_after_the_head`); a full disk is one
+  sentence (:func:`full_disk`); a diverged fine-tuning names ``finetune_lr``
+  (``finetune.finetune_divergence``).
+- ``WRITING`` (the run's files written apart, then put in place together): any stop writes the
+  head's training state; Ctrl-C says what it holds, none of the run's files being in place (all
+  are, when the stop was held back as they were put in place: ``runs.put_in_place``); a full disk
+  is one sentence.
+
+A forced run over an earlier one writes nothing over it: the earlier model stays until this run's
+is written whole. An error that is neither Ctrl-C (or SIGTERM), a diverged loss nor a full disk
+of the run folder is raised as it is, and so is every stop of a rank other than 0 under torchrun
+(rank 0 says what was kept). Each stop says, in one sentence, what it left and how to go on.
 """
 
 from __future__ import annotations
@@ -15,30 +33,220 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from torch import nn
 
 from objrec.cache import open_cache
-from objrec.config import TrainConfig
 from objrec.distributed import SINGLE, World
 from objrec.engine import Diverged, FitState, diverged
 from objrec.errors import FULL_DISK, Interrupted, ObjrecError, full_disk_words
 from objrec.meta import RunMeta
+from objrec.model import Classifier
 from objrec.model_file import read_training_progress
-from objrec.prepared import Prepared
 from objrec.quantize import CopyStopped
-from objrec.resume_state import EpochSaver, SavedTraining, load_training_state
+from objrec.resume_state import EpochSaver, load_training_state
 from objrec.run_files import BEST, LAST
 from objrec.runs import RunFolders, holds_run, interrupted_in_fit, read_summary
 from objrec.words import plural
 
 log = logging.getLogger(__name__)
 
-KeepSoFar = Callable[[], FitState | None]
-"""Writes the run as of the training state in its folder (``runs.keep_best_so_far``, with the
-run's record so far) and returns that state, None when there is none of this run's."""
+
+class Phase(Enum):
+    """Where a run of ``train`` is, for what a stop there keeps and says (the module's
+    docstring): its steps in the order they run."""
+
+    OPENING = "opening the run"
+    FROZEN_PASS = "the frozen pass"
+    HEAD_EPOCHS = "the head's epochs"
+    FINE_TUNING = "fine-tuning"
+    CALIBRATING = "calibrating"
+    WRITING = "writing the run"
+
+
+class KeepSoFar(Protocol):
+    """Writes the run as of the training state in its folder (``runs.keep_best_so_far``, with the
+    run's record so far) and returns that state, None when there is none of this run's (``ours``:
+    the state there is this run's)."""
+
+    def __call__(self, *, ours: bool) -> FitState | None: ...
+
+
+@dataclass(frozen=True)
+class RunSoFar:
+    """How a stop from the head's epochs on writes the run as it stands, and what its sentence
+    names."""
+
+    keep: KeepSoFar
+    """Writes the run so far (``train.keep_run_so_far``)."""
+    meta: RunMeta
+    """The run's metadata: its data folder, for the resume a sentence gives."""
+    lr: float
+    """The head's learning rate, which a diverged loss's sentence says to lower."""
+    replaces: bool
+    """A forced run over an earlier one, which writes nothing over it."""
+    resumed_epoch: int | None = None
+    """The last epoch of the state a resumed run began from, kept until its fit writes one."""
+
+
+class BlocksBefore:
+    """Fine-tuning's blocks (``top``) and the run's body as they were before fine-tuning: a copy
+    of the blocks' weights, and the body itself (``finetune.body_kept`` swaps an int8 one's fp32
+    body in), put back by a stop after the head's epochs, since the training state the run is then
+    written from holds the head's best only, trained on that body."""
+
+    def __init__(self, model: Classifier, top: nn.Module | None):
+        self.model, self.body, self.top = model, model.body, top
+        self.weights = {k: v.detach().clone() for k, v in top.state_dict().items()} if top else {}
+
+    def put_back(self) -> None:
+        """The blocks' weights and the body as they were (nothing without fine-tuning)."""
+        if self.top is not None:
+            self.top.load_state_dict(self.weights)
+            self.model.body = self.body  # as before body_kept, whose precision the keep has still
+            self.model.cpu().freeze_body()
+
+
+@dataclass
+class RunStops:
+    """A run of ``train`` as a stop sees it: where it is (``phase``, moved on by ``train._train``
+    as each step begins) and what a stop there needs, given as it becomes known. One per run,
+    made as it begins (:func:`run_stops`), read by :func:`said_on_a_stop`."""
+
+    folders: RunFolders
+    resumed: bool
+    """The run goes on from one stopped earlier, whose training state is in its folder."""
+    world: World
+    cache_dir: str | Path | None
+    state_before: tuple[int, int] | None
+    """The training state in the run folder as the run began (:func:`state_stamp`): one an
+    earlier run left there (a forced run's) is not this run's."""
+    rows_before: tuple[int, int]
+    """The feature store's rows as the run began (:func:`store_rows`)."""
+    phase: Phase = Phase.OPENING
+    saver: EpochSaver | None = None
+    """Rank 0's writer of the head's training state, from the head's epochs on."""
+    so_far: RunSoFar | None = None
+    """How the run is written as it stands, from the head's epochs on."""
+    blocks: BlocksBefore | None = None
+    """Fine-tuning's blocks and the body as they were, from the head's end on."""
+
+    def head_epochs(self, saver: EpochSaver | None, so_far: RunSoFar) -> None:
+        """The head's epochs begin: ``saver`` writes their state, ``so_far`` the run as it
+        stands."""
+        self.phase, self.saver, self.so_far = Phase.HEAD_EPOCHS, saver, so_far
+
+    def after_the_head(self, phase: Phase, so_far: RunSoFar, blocks: BlocksBefore) -> None:
+        """The head's epochs are over: ``phase`` begins, ``so_far`` writes the run as of the
+        head's end, with the body and blocks as they were (``blocks``)."""
+        self.phase, self.so_far, self.blocks = phase, so_far, blocks
+
+    def ours(self) -> bool:
+        """Whether the training state in the run folder is this run's: the resumed run's own, or
+        written since the run began."""
+        return self.resumed or state_stamp(self.folders.run) not in (None, self.state_before)
+
+
+def run_stops(
+    folders: RunFolders, resumed: bool, cache_dir: str | Path | None, world: World
+) -> RunStops:
+    """The :class:`RunStops` of a run beginning now: the training state in its folder and the
+    feature store's rows as they are."""
+    stamp, rows = state_stamp(folders.run), store_rows(cache_dir)
+    return RunStops(folders, resumed, world, cache_dir, stamp, rows)
+
+
+@contextmanager
+def said_on_a_stop(run: RunStops) -> Iterator[None]:
+    """The one handler around a run of ``train``: a stop (Ctrl-C, SIGTERM, an error) kept and
+    said by rank 0 as its phase decides (:data:`BY_PHASE`, the module's docstring); raised as it
+    is by another rank, and where the phase leaves it so."""
+    try:
+        yield
+    except BaseException as stop:
+        if run.world.main:
+            BY_PHASE[run.phase](run, stop)
+        raise
+
+
+def before_the_epochs(run: RunStops, stop: BaseException) -> None:
+    """Ctrl-C as the run opens or in its frozen pass: :func:`interrupted_outside_epochs`."""
+    if isinstance(stop, KeyboardInterrupt):
+        raise outside_the_epochs(run, stop) from None
+
+
+def outside_the_epochs(run: RunStops, stop: KeyboardInterrupt) -> Interrupted:
+    """What Ctrl-C outside the head's epochs says (:func:`interrupted_outside_epochs`): the
+    training state in the run folder, when it is this run's, said as what it holds; the features
+    this process stored since the run began counted (:func:`store_rows`); a stop in the int8 copy
+    of the body says what it left of it (:func:`with_copy_left`)."""
+    ours, folders = run.ours(), run.folders
+    stored = rows_since(run.cache_dir, run.rows_before)  # this process's
+    tuned = tuned_epoch(folders.run) if ours else None
+    said = interrupted_outside_epochs(
+        folders.data, folders.run, ours, *stored, world=run.world, tuned=tuned
+    )
+    return with_copy_left(said, stop)
+
+
+def in_the_head_epochs(run: RunStops, stop: BaseException) -> None:
+    """Ctrl-C or a diverged loss in the head's epochs: the last completed epoch's state written
+    (rank 0's saver), then :func:`save_on_stop`; a full disk writing the state:
+    :func:`full_disk_in_the_epochs`."""
+    saver, so_far, out = run.saver, run.so_far, run.folders.run
+    if saver is None or so_far is None:  # given with the phase, on rank 0
+        return
+    if isinstance(stop, (KeyboardInterrupt, Diverged)):
+        saver.flush()
+        save_on_stop(stop, so_far, out, ours=run.ours())
+    if isinstance(stop, OSError) and fills_the_run_disk(out, stop):
+        kept = saver.written_epoch if saver.written_epoch is not None else so_far.resumed_epoch
+        raise full_disk_in_the_epochs(stop, saver.path, kept, so_far.meta.data_dir) from stop
+
+
+def after_the_head(run: RunStops, stop: BaseException) -> None:
+    """Any stop while fine-tuning or calibrating writes the head's training state first
+    (:func:`write_state_on_stop`); then Ctrl-C puts the blocks back and writes the run as of the
+    head's end (:func:`save_after_the_head`), or says that nothing was saved when the state could
+    not be written; a full disk of the run folder is one sentence (:func:`full_disk`)."""
+    write_state_on_stop(run.saver, stop)
+    if isinstance(stop, KeyboardInterrupt):
+        if run.blocks is not None:
+            run.blocks.put_back()
+        if not state_written(run.saver, run.folders.run):
+            raise unsaved_after_the_head() from None
+        with said_on_a_full_disk(run):
+            raise save_after_the_head(run) from None
+    if isinstance(stop, OSError):
+        said_of_a_full_disk(run, stop)
+
+
+def writing(run: RunStops, stop: BaseException) -> None:
+    """Any stop as the run is written writes the head's training state first
+    (:func:`write_state_on_stop`); then Ctrl-C says what the run folder holds
+    (:func:`outside_the_epochs`), a full disk of the run folder is one sentence
+    (:func:`full_disk`)."""
+    write_state_on_stop(run.saver, stop)
+    if isinstance(stop, KeyboardInterrupt):
+        raise outside_the_epochs(run, stop) from None
+    if isinstance(stop, OSError):
+        said_of_a_full_disk(run, stop)
+
+
+BY_PHASE: dict[Phase, Callable[[RunStops, BaseException], None]] = {
+    Phase.OPENING: before_the_epochs,
+    Phase.FROZEN_PASS: before_the_epochs,
+    Phase.HEAD_EPOCHS: in_the_head_epochs,
+    Phase.FINE_TUNING: after_the_head,
+    Phase.CALIBRATING: after_the_head,
+    Phase.WRITING: writing,
+}
+"""What a stop in each phase keeps and says: each raises what the stop says, or returns, and the
+stop is raised as it is."""
 
 
 def with_copy_left(said: Interrupted, stop: KeyboardInterrupt) -> Interrupted:
@@ -47,29 +255,6 @@ def with_copy_left(said: Interrupted, stop: KeyboardInterrupt) -> Interrupted:
     if not isinstance(stop, CopyStopped):
         return said
     return Interrupted(f"{said}; {stop.said()}", said.values, said.summary, said.left)
-
-
-@contextmanager
-def said_on_a_stop_outside_epochs(
-    data_dir: Path | str, out: Path | str, resumed: bool, config: TrainConfig, world: World
-) -> Iterator[None]:
-    """Ctrl-C in a train in ``out`` outside the head's epochs (which save and say so themselves):
-    :func:`interrupted_outside_epochs` said by rank 0 (another rank's stop raised as it is). The
-    run's training state is ours when ``resumed`` or written since this began (its
-    :func:`state_stamp` then), the features this process stored since then counted
-    (:func:`store_rows`); a stop in the int8 copy of the body says what it left of it
-    (:func:`with_copy_left`)."""
-    before, rows = state_stamp(Path(out)), store_rows(config.cache_dir)
-    try:
-        yield
-    except KeyboardInterrupt as stop:
-        if not world.main:  # rank 0 says what was kept
-            raise
-        ours = resumed or state_stamp(Path(out)) not in (None, before)
-        stored = rows_since(config.cache_dir, rows)  # this process's
-        tuned = tuned_epoch(Path(out)) if ours else None
-        said = interrupted_outside_epochs(data_dir, out, ours, *stored, world=world, tuned=tuned)
-        raise with_copy_left(said, stop) from None
 
 
 def store_rows(cache_dir: str | Path | None) -> tuple[int, int]:
@@ -94,18 +279,18 @@ def state_stamp(out: Path) -> tuple[int, int] | None:
     return stat.st_ino, stat.st_mtime_ns
 
 
-def save_after_the_head(prep: Prepared, keep: KeepSoFar, folders: RunFolders) -> Interrupted:
+def save_after_the_head(run: RunStops) -> Interrupted:
     """Ctrl-C after the head's epochs (fine-tuning or calibrating, the body's tuned blocks put
-    back as they were by :func:`saved_as_of_the_head_on_stop`): write the run as of the head's
-    end, the training state ``fit_head`` left in ``folders.run`` (the best model so far,
-    ``finished`` False), as a stop in the head's epochs does (``keep``:
-    ``runs.keep_best_so_far``), so that ``train --json`` prints it; then say how to go on. A
-    forced run over an earlier one writes nothing: the earlier model stays until this run's is
-    written whole."""
+    back as they were): write the run as of the head's end, the training state ``fit_head`` left
+    in the run folder (the best model so far, ``finished`` False), as a stop in the head's epochs
+    does (``run.so_far``), so that ``train --json`` prints it; then say how to go on. A forced run
+    over an earlier one writes nothing: the earlier model stays until this run's is written
+    whole."""
+    folders = run.folders
     tuned = tuned_epoch(folders.run)
-    if prep.replaces:
+    if run.so_far is None or run.so_far.replaces:
         return interrupted_outside_epochs(folders.data, folders.run, True, tuned=tuned)
-    kept = keep()
+    kept = run.so_far.keep(ours=True)
     summary = read_summary(folders.run) if kept else None
     return interrupted_outside_epochs(folders.data, folders.run, True, summary=summary, tuned=tuned)
 
@@ -134,41 +319,9 @@ def head_epoch_in_fit(out: Path) -> int | None:
     return progress.epoch if progress.epoch < config.epochs else None
 
 
-@contextmanager
-def saved_as_of_the_head_on_stop(
-    prep: Prepared,
-    keep: KeepSoFar,
-    folders: RunFolders,
-    world: World,
-    saver: EpochSaver | None,
-    top: nn.Module | None = None,
-) -> Iterator[None]:
-    """Ctrl-C while fine-tuning or calibrating (after it, too): the body's tuned blocks put back as
-    they were before fine-tuning (a copy of their weights taken first), since the training state
-    the run is then written from holds the head's best only, trained on that body; rank 0 writes
-    the run (:func:`save_after_the_head` with ``keep``, into ``folders.run``) from the
-    training state (``saver``'s, written first: :func:`written_on_stop`) and says so. ``top``:
-    the blocks above fine-tuning's cut that ``train.finetune_phase`` trains (None without it)."""
-    body = prep.model.body
-    before = {k: v.detach().clone() for k, v in top.state_dict().items()} if top else {}
-    try:
-        with written_on_stop(saver):  # before save_after_the_head reads it
-            yield
-    except KeyboardInterrupt:
-        if top is not None:
-            top.load_state_dict(before)
-            prep.model.body = body  # as before body_kept, whose precision this prep still has
-            prep.model.cpu().freeze_body()
-        if world.main and not state_written(saver, folders.run):
-            raise unsaved_after_the_head() from None
-        if world.main:
-            raise save_after_the_head(prep, keep, folders) from None
-        raise
-
-
 def state_written(saver: EpochSaver | None, out: Path) -> bool:
     """Whether the head's training state is in ``out`` for a resume: not when its last write
-    failed (a full disk, logged by :func:`written_on_stop`), nor when none was ever written."""
+    failed (a full disk, logged by :func:`write_state_on_stop`), nor when none was ever written."""
     return (saver is None or saver.failed is None) and (out / LAST).is_file()
 
 
@@ -280,23 +433,28 @@ def fills_the_run_disk(out: Path, stop: BaseException) -> bool:
     return refused == out or out in refused.parents
 
 
-@contextmanager
-def said_on_a_full_disk(
-    out: Path, data_dir: Path, saver: EpochSaver | None, replaces: bool
-) -> Iterator[None]:
-    """A full disk (or quota) met writing the run folder ``out`` after the head's epochs (its
-    model, the curves, a record; :func:`fills_the_run_disk`) is one sentence (:func:`full_disk`),
-    once the training state is written or has failed (``saver``'s: :func:`written_on_stop`,
-    entered after this). It was the OSError alone ("run/model.safetensors: no space left on
+def said_of_a_full_disk(run: RunStops, stop: OSError) -> None:
+    """A full disk (or quota) met writing the run folder after the head's epochs (its model, the
+    curves, a record; :func:`fills_the_run_disk`) is one sentence (:func:`full_disk`), said once
+    the training state is written or has failed (:func:`write_state_on_stop`); another OSError
+    is left as it is. It was the OSError alone ("run/model.safetensors: no space left on
     device"), said after the failed state's own logged error, its raw ``[Errno 28]`` text, and
     neither said what was kept nor how to go on."""
+    out = run.folders.run
+    if fills_the_run_disk(out, stop):
+        replaces = run.so_far is not None and run.so_far.replaces
+        saved = state_written(run.saver, out)
+        raise full_disk(stop, out, run.folders.data, saved=saved, replaces=replaces) from stop
+
+
+@contextmanager
+def said_on_a_full_disk(run: RunStops) -> Iterator[None]:
+    """:func:`said_of_a_full_disk` of an OSError met in the block (writing the run so far)."""
     try:
         yield
     except OSError as stop:
-        if not fills_the_run_disk(out, stop):
-            raise
-        saved = state_written(saver, out)
-        raise full_disk(stop, out, data_dir, saved=saved, replaces=replaces) from stop
+        said_of_a_full_disk(run, stop)
+        raise
 
 
 def full_disk(
@@ -323,24 +481,6 @@ def full_disk(
     )
 
 
-@contextmanager
-def said_on_a_full_disk_in_the_epochs(
-    out: Path, saver: EpochSaver | None, resumed: SavedTraining | None, data_dir: str | None
-) -> Iterator[None]:
-    """A full disk (or quota) met writing the head's training state in its epochs (every
-    ``resume_state.SAVE_EVERY`` seconds) is one sentence (:func:`full_disk_in_the_epochs`) saying
-    what was kept and how to go on, not the OSError alone. ``resumed``: the state a resumed run
-    began from, kept until this fit writes one."""
-    try:
-        yield
-    except OSError as stop:
-        if saver is None or not fills_the_run_disk(out, stop):
-            raise
-        kept = saver.written_epoch
-        kept = resumed.progress.epoch if kept is None and resumed is not None else kept
-        raise full_disk_in_the_epochs(stop, saver.path, kept, data_dir) from stop
-
-
 def full_disk_in_the_epochs(
     stop: OSError, path: Path, kept: int | None, data_dir: str | None
 ) -> ObjrecError:
@@ -362,77 +502,52 @@ def full_disk_in_the_epochs(
     )
 
 
-@contextmanager
-def said_after_the_head(
-    out: Path, data_dir: Path, saver: EpochSaver | None, replaces: bool
-) -> Iterator[None]:
-    """What ``train`` holds from the head's end until the run is written: the head's training
-    state written on a stop (:func:`written_on_stop`), then a full disk said in one sentence
-    (:func:`said_on_a_full_disk`, which needs that state written or failed first)."""
-    with said_on_a_full_disk(out, data_dir, saver, replaces), written_on_stop(saver):
-        yield
-
-
-@contextmanager
-def written_on_stop(saver: EpochSaver | None) -> Iterator[None]:
+def write_state_on_stop(saver: EpochSaver | None, stop: BaseException) -> None:
     """The head's training state as of its last epoch (``saver``'s, rank 0's) written to
-    ``last.safetensors`` when what follows the head's epochs stops, by Ctrl-C or an error
-    (fine-tuning, calibrating, writing the run), so that ``resume`` goes on from it. A run that
+    ``last.safetensors`` when what follows the head's epochs stops (``stop``: Ctrl-C or an error,
+    fine-tuning, calibrating, writing the run), so that ``resume`` goes on from it. A run that
     ends writes none, since its model is written whole and the state would be removed: 80 MB for
     the default head, 0.14 s of writing, hashing and syncing of a 10.6 s warm retrain of the
     100-class protocol; once the run's files are in place, a stop held back meanwhile writes none
     either (``runs.put_in_place`` lets it go: ``EpochSaver.let_go``). A crash (``kill -9``)
     meanwhile loses at most ``resume_state.SAVE_EVERY`` seconds of training, as one within the
     epochs does. A state that cannot be written either (the full disk that stopped the run) is
-    logged, and the stop's own error raised: it says what went wrong first."""
+    logged, and the stop's own error raised by the caller: it says what went wrong first."""
+    if saver is None:
+        return
     try:
-        yield
-    except BaseException as stop:
-        if saver is not None:
-            try:
-                saver.flush()
-            except Exception as exc:
-                if not fills_the_run_disk(saver.path.parent, stop):  # its sentence says it
-                    log.error(
-                        "the training state could not be written either (%s): the run cannot be "
-                        "resumed",
-                        exc,
-                    )
-        raise
+        saver.flush()
+    except Exception as exc:
+        if not fills_the_run_disk(saver.path.parent, stop):  # its sentence says it
+            log.error(
+                "the training state could not be written either (%s): the run cannot be resumed",
+                exc,
+            )
 
 
-def save_on_stop(
-    stop: BaseException,
-    prep: Prepared,
-    config: TrainConfig,
-    meta: RunMeta,
-    out: Path,
-    keep: KeepSoFar,
-    *,
-    ours: bool,
-) -> NoReturn:
+def save_on_stop(stop: BaseException, so_far: RunSoFar, out: Path, *, ours: bool) -> NoReturn:
     """Ctrl-C or a diverged loss (``stop``) in the head's fit: write the run as of its last
-    completed epoch (``keep``: ``runs.keep_best_so_far``; ``ours``: the training state in ``out``
-    is this run's), then say what was kept: how to resume after Ctrl-C, to lower ``lr`` after a
-    divergence (a resume would diverge again: it keeps the run's settings). A forced run over an
-    earlier one writes nothing (:func:`kept_the_earlier_run`)."""
-    if prep.replaces:
-        raise kept_the_earlier_run(stop, config, meta, out, ours) from None
-    state = keep()
+    completed epoch (``so_far.keep``: ``runs.keep_best_so_far``; ``ours``: the training state in
+    ``out`` is this run's), then say what was kept: how to resume after Ctrl-C, to lower ``lr``
+    after a divergence (a resume would diverge again: it keeps the run's settings). A forced run
+    over an earlier one writes nothing (:func:`kept_the_earlier_run`)."""
+    if so_far.replaces:
+        raise kept_the_earlier_run(stop, so_far.lr, so_far.meta, out, ours) from None
+    state = so_far.keep(ours=ours)
     if isinstance(stop, Diverged):
-        raise diverged(stop, "lr", config.lr, kept_words(out, state), holds_run(out)) from None
-    raise interrupted_in_fit(out, meta, state) from None
+        raise diverged(stop, "lr", so_far.lr, kept_words(out, state), holds_run(out)) from None
+    raise interrupted_in_fit(out, so_far.meta, state) from None
 
 
 def kept_the_earlier_run(
-    stop: BaseException, config: TrainConfig, meta: RunMeta, out: Path, ours: bool
+    stop: BaseException, lr: float, meta: RunMeta, out: Path, ours: bool
 ) -> Exception:
     """What Ctrl-C or a diverged loss (``stop``) in a forced run's fit says: the earlier run in
     ``out`` stays whole, its model and what was made from it, until this run's model is written;
     this run's training state (``ours``: it wrote one) is there for ``resume=True``."""
     earlier = f"{out / BEST} is still the earlier run's model"
     if isinstance(stop, Diverged):
-        return diverged(stop, "lr", config.lr, f"; {earlier}")
+        return diverged(stop, "lr", lr, f"; {earlier}")
     if not ours:
         return interrupted_in_fit(out, meta, None)
     epoch = load_training_state(out / LAST).progress.epoch
