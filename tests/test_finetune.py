@@ -154,7 +154,7 @@ def test_finetuning_changes_only_the_last_blocks_and_answers_on_the_features_it_
     history = pd.read_csv(tmp_path / "run" / "history.csv")
     assert list(history["phase"]) == ["head", "finetune", "finetune"]
     said = [n for n in notes.notes if n.startswith("fine-tuning")]  # announced, then its outcome
-    assert said[0].startswith("fine-tuning the body's last 1 block(s) with the head")
+    assert said[0].startswith("fine-tuning the body's last 1 block with the head from")
     assert "lowered the best valid loss" in said[1] and "keeps the fine-tuned blocks" in said[1]
     assert result.best_epoch > 1 and result.finetune and result.finetune.kept is True
     model, _ = load_model(tmp_path / "run")
@@ -435,6 +435,25 @@ def fit_states(head_losses, tuned_losses, best_epoch):
     tuned.epoch = len(head_losses) + len(tuned_losses)
     tuned.history = head.history + rows(tuned_losses, len(head_losses) + 1)
     return head, tuned
+
+
+def test_fine_tuning_s_first_line_names_the_head_s_best_epoch_it_starts_from():
+    """The head stopped at epoch 25 and kept epoch 20: fine-tuning starts from epoch 20's
+    weights, and its epochs are numbered from 26. The line once said "from epoch 25", which
+    read as the weights it started from."""
+    from objrec.engine import EarlyStopping, FitState
+    from objrec.finetune import finetune_begins
+
+    stopper = EarlyStopping(5)
+    for epoch in range(1, 26):  # lower each epoch to the 20th, then higher
+        stopper.step(1 / epoch if epoch <= 20 else 0.5, epoch)
+    head = FitState(stopper, epoch=25)
+    said = finetune_begins(TrainConfig(finetune_blocks=2, finetune_epochs=3), head, None)
+    assert head.best_epoch == 20
+    assert said == (
+        "fine-tuning the body's last 2 blocks with the head from the head's best epoch (20): "
+        "at most 3 epochs, numbered from 26"
+    )
 
 
 def test_a_fine_tuning_that_did_not_help_says_in_plain_words_what_the_run_keeps():

@@ -332,7 +332,7 @@ def tune_blocks(
         with torch.no_grad():
             untuned = evaluate_loss(model, valid_stack.batches(256))["loss"]
     start = finetune_start(head_state, model, config, untuned)
-    reporter.note(finetune_begins(config, head_state.epoch, saver))
+    reporter.note(finetune_begins(config, head_state, saver))
     untouched = start.best_state  # ``fit`` replaces the state's copy as epochs improve on it
     stacks, n = (train_x, valid_stack), len(prep.classes)
     state = finetune_fit(model, start, stacks, config, n, world, reporter, saver)
@@ -341,12 +341,15 @@ def tune_blocks(
     return state, finetune_told(head_state, state, config, reporter, untuned)
 
 
-def finetune_begins(config: TrainConfig, head_epoch: int, saver: FinetuneSaver | None) -> str:
-    """What fine-tuning's first line says: its blocks, its epochs at most after the head's
-    ``head_epoch``, and, resumed, the epoch it goes on after (``saver``'s resumed state)."""
+def finetune_begins(config: TrainConfig, head_state: FitState, saver: FinetuneSaver | None) -> str:
+    """What fine-tuning's first line says: its blocks, that it starts from the head's best epoch
+    (the weights ``finetune_start`` takes), its epochs at most, numbered on after the head's last
+    (``head_state.epoch``, which can be later than its best), and, resumed, the epoch it goes on
+    after (``saver``'s resumed state)."""
     said = (
-        f"fine-tuning the body's last {config.finetune_blocks} block(s) with the head, at most "
-        f"{plural(config.finetune_epochs, 'epoch')} from epoch {head_epoch + 1}"
+        f"fine-tuning the body's last {plural(config.finetune_blocks, 'block')} with the head "
+        f"from the head's best epoch ({head_state.best_epoch}): at most "
+        f"{plural(config.finetune_epochs, 'epoch')}, numbered from {head_state.epoch + 1}"
     )
     resumed = saver.resumed.progress.finetune if saver and saver.resumed else None
     return f"{said}; resumed after epoch {resumed.epoch}" if resumed else said
