@@ -1432,6 +1432,40 @@ def test_a_server_bound_to_every_ipv6_address_takes_ipv4_too():
             pass
 
 
+@pytest.mark.slow  # two models loaded, threads joined: 0.2 s
+def test_an_apps_answering_threads_end_with_it_and_with_a_failed_start(trained_once, monkeypatch):
+    """review59a L1: each create_app's answering threads outlived the app, idle with their
+    runtime's state (3 apps started and stopped: 3 threads more), and so did those of an app
+    whose model failed on its first image. They end with the app's lifespan, and with a failed
+    start; an app started again (a second `with`) answers on threads made again."""
+    from objrec.errors import ObjrecError
+    from objrec.inference import Recognizer
+
+    def new_threads() -> list[threading.Thread]:
+        return [
+            t
+            for t in threading.enumerate()
+            if t.name.startswith("objrec-answer") and t not in before
+        ]
+
+    def ended(threads: list[threading.Thread]) -> bool:
+        for thread in threads:
+            thread.join(5)
+        return not any(thread.is_alive() for thread in threads)
+
+    before = set(threading.enumerate())
+    app = create_app(trained_once, runtime="torch")
+    for _ in range(2):
+        with local_client(app) as client:
+            assert client.post("/predict", files={"file": ("r.png", png_bytes())}).is_success
+            made = new_threads()
+        assert made and ended(made)
+    monkeypatch.setattr(Recognizer, "warm_up", lambda self: 1 / 0)
+    with pytest.raises(ObjrecError, match="failed on a first test image"):
+        create_app(trained_once, runtime="torch")
+    assert ended(new_threads())
+
+
 def test_serve_decodes_as_many_pixels_as_objrec_reads_and_says_its_limit(
     trained_once, monkeypatch, caplog
 ):

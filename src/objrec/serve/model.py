@@ -9,7 +9,7 @@ import logging
 import logging.config
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -174,7 +174,7 @@ def runs_and_why(recognizer: Recognizer, asked: str | None) -> tuple[str, str]:
     return runs_words(*facts), runs_why(*facts, asked=asked)
 
 
-def warm_up(recognizer: Recognizer, answering: ThreadPoolExecutor) -> None:
+def warm_up(recognizer: Recognizer, answering: Executor) -> None:
     """The model's first answer (:meth:`Recognizer.warm_up`), given before the server answers
     anyone, on a thread that answers uploads: a default run's first ``/predict`` took 2.3 s
     against 0.12 s for the next ones (OpenVINO loading its compiled graph, and making the
@@ -218,7 +218,7 @@ def serve_model(
     device: str,
     threshold: float | None,
     unknown: bool,
-    answering: ThreadPoolExecutor,
+    answering: Executor,
 ) -> ServedModel:
     """The model of ``run``, loaded and run once on an ``answering`` thread (:func:`warm_up`),
     now and whenever its files are replaced (:func:`served_files`); the pairs its evaluation mixed

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Awaitable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from functools import partial
 from typing import Annotated, Any
 
@@ -130,7 +130,7 @@ PREDICT_SCHEMA: dict[str, Any] = {
 def add_predict_route(
     app: FastAPI,
     served: ServedModel,
-    answering: ThreadPoolExecutor,
+    answering: Executor,
     max_upload_bytes: int,
     max_pixels: int,
 ) -> None:

@@ -23,6 +23,7 @@ import threading
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -252,9 +253,13 @@ async def keep_checking(served: ServedModel, every: float) -> None:
             said = None
 
 
-def checking_lifespan(served: ServedModel, every: float | None) -> Callable[[Any], Any]:
+def checking_lifespan(
+    served: ServedModel, every: float | None, answering: Executor | None = None
+) -> Callable[[Any], Any]:
     """A FastAPI ``lifespan`` that checks ``served``'s files every ``every`` seconds while the
-    app runs (in each worker process its own); None: never."""
+    app runs (in each worker process its own); None: never. As the app stops, its ``answering``
+    threads are shut down: each kept its runtime's state (an OpenVINO infer request) alive, idle,
+    after the app had gone (an app embedded in another, a test session's many)."""
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -265,5 +270,7 @@ def checking_lifespan(served: ServedModel, every: float | None) -> Callable[[Any
             served.stop()
             if task is not None:
                 task.cancel()
+            if answering is not None:
+                answering.shutdown(wait=False)
 
     return lifespan

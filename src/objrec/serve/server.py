@@ -38,7 +38,6 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ from objrec.serve.guards import add_middlewares, server_names, warn_of_any_origi
 from objrec.serve.model import serve_model, start_words
 from objrec.serve.pages import add_docs, add_reading_routes, page_html
 from objrec.serve.predict import ANSWERING_AT_ONCE, add_predict_route
-from objrec.serve.served import CHECK_EVERY, checking_lifespan
+from objrec.serve.served import CHECK_EVERY, ServedModel, checking_lifespan
 from objrec.serve.settings import (
     allowed_host,
     allowed_origins,
@@ -63,6 +62,7 @@ from objrec.serve.settings import (
     proxy_prefix,
     upload_pixel_limit,
 )
+from objrec.serve.turns import AnsweringThreads
 from objrec.serve.uploads import MAX_UPLOAD_BYTES, UploadCounts
 from objrec.serve.workers import (
     WORKER_LOGGING,
@@ -108,15 +108,14 @@ def create_app(
     origins = allowed_origins(cors_origins)
     if warn_any_origin:
         warn_of_any_origin(origins)
-    answering = ThreadPoolExecutor(ANSWERING_AT_ONCE, thread_name_prefix="objrec-answer")
-    served = serve_model(run, runtime, device, threshold, unknown, answering)
+    served, answering = started_model(run, runtime, device, threshold, unknown)
     page = page_html(max_upload_bytes, max_pixels)
     app = FastAPI(
         title="objrec",
         version=__version__,
         docs_url=None,
         redoc_url=None,
-        lifespan=checking_lifespan(served, check_every),
+        lifespan=checking_lifespan(served, check_every, answering),
     )
     add_docs(app)
     app.state.max_upload_bytes, app.state.served = max_upload_bytes, served
@@ -125,6 +124,17 @@ def create_app(
     add_reading_routes(app, page, served, (max_upload_bytes, max_pixels, origins), runtime)
     add_predict_route(app, served, answering, max_upload_bytes, max_pixels)
     return app
+
+
+def started_model(
+    run: Path, runtime: str | None, device: str, threshold: float | None, unknown: bool
+) -> tuple[ServedModel, AnsweringThreads]:
+    """The model an app serves (``serve.model.serve_model``), loaded and warmed up on the app's
+    answering threads, and those threads, which the app's lifespan ends: a failed start (a model
+    that does not load or answer) ends them now, leaving no idle thread behind."""
+    answering = AnsweringThreads(ANSWERING_AT_ONCE)
+    with answering.shut_down_on_failure():
+        return serve_model(run, runtime, device, threshold, unknown, answering), answering
 
 
 def worker_environment(

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import Executor
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -67,6 +67,43 @@ def stop_if_left(left: threading.Event | None, done: str) -> None:
     client has closed the connection: :func:`while_connected`), ``done`` being what was done."""
     if left is not None and left.is_set():
         raise ClientLeft(done)
+
+
+class AnsweringThreads(Executor):
+    """An app's answering threads, ``at_once`` of them (``objrec-answer_N``), made at the first
+    job and shut down with the app's lifespan or its failed start (:meth:`shutdown`): each keeps
+    its runtime's state (an OpenVINO infer request) while idle, which a pool that outlived its
+    app kept for good (3 apps started and stopped: 3 idle threads). An app started again (a
+    test client's second ``with``) makes them again at its first job."""
+
+    def __init__(self, at_once: int) -> None:
+        self.at_once = at_once
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """``fn(*args, **kwargs)`` run on one of the threads, made now if none are."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.at_once, thread_name_prefix="objrec-answer")
+            return self._pool.submit(fn, *args, **kwargs)
+
+    @contextmanager
+    def shut_down_on_failure(self) -> Iterator[None]:
+        """The threads shut down (without waiting) where the block raises: an app that failed
+        to start (its model did not load or answer) has no lifespan to end them."""
+        try:
+            yield
+        except BaseException:
+            self.shutdown(wait=False)
+            raise
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """The threads told to end once their jobs are done (``wait``: waited for)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 async def while_connected(receive: Receive, threads: Executor, work: Callable[..., Any]) -> Any:
