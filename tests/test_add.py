@@ -1,6 +1,7 @@
 import csv
 import dataclasses
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from objrec import dedup, facts_store, image_facts
+from objrec import dedup, facts_store, file_index, image_facts
 from objrec.add import plan as add_plan
 from objrec.add import recipe as add_module
 from objrec.add import write as add_write
@@ -25,7 +26,7 @@ from objrec.errors import Interrupted, ObjrecError
 from objrec.grouping import near_groups
 
 from .conftest import fake_checkpoint, fsyncs_seen, make_image, taken_before
-from .test_split import manifest, tree_digest
+from .test_split import changed_sentence, manifest, saved_again_while_copied, tree_digest
 
 PURPLE = (150, 40, 200)
 
@@ -878,7 +879,7 @@ def test_an_interrupted_copy_leaves_no_file_under_its_final_name(tmp_path, split
         Path(target).write_bytes(Path(source).read_bytes()[:10])
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(shutil, "copy2", half_then_fail)
+    monkeypatch.setattr(file_index, "copy_hashed", half_then_fail)
     before = tree_digest(split_dir)
     with pytest.raises(Interrupted, match=r"^interrupted: nothing was written to "):
         add_images(split_dir, new_images(tmp_path / "new", "red", 1))
@@ -900,9 +901,10 @@ def test_an_interrupted_add_leaves_no_file_without_its_manifest_row(
         calls.append(source)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return shutil.copy(source, target)
+        return real(source, target)
 
-    monkeypatch.setattr(add_write.shutil, "copy2", copy_then_stop)
+    real = file_index.copy_hashed
+    monkeypatch.setattr(file_index, "copy_hashed", copy_then_stop)
     with pytest.raises(Interrupted):
         add_images(split_dir, new_images(tmp_path / "new", "red", 6), seed=0)
     rows = {row["file"] for row in manifest(split_dir)}
@@ -1455,11 +1457,11 @@ def test_a_full_disk_part_way_says_how_many_went_in_and_that_the_same_add_goes_o
 
     real, calls = add_write._put, []
 
-    def full_at_the_third(source, mode, data, tmp):
+    def full_at_the_third(source, *args):
         calls.append(source)
         if len(calls) == 3:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
-        real(source, mode, data, tmp)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(args[-1]))
+        real(source, *args)
 
     monkeypatch.setattr(add_write, "_put", full_at_the_third)
     new = new_images(tmp_path / "new", "red", 5)
@@ -1590,6 +1592,37 @@ def test_split_check_and_add_keep_all_they_cache_in_the_cache_folder_they_are_gi
     new = new_images(tmp_path / "new", "red", 2)
     result = add_images(data, new, cache_dir=given)
     assert sum(result.totals().values()) == 2
+
+
+def test_a_photo_saved_again_while_add_copies_it_stops_the_add_before_listing_it(
+    tmp_path, split_dir, monkeypatch
+):
+    """review59b M2: a new photo saved again between add's read (its SHA-256, its grouping and
+    split) and its copy was copied as it was then, its manifest row naming bytes the copy does
+    not hold. The copy is hashed as it is written: the add stops at that photo, naming it, those
+    before it added and listed, nothing of it left; the same add again adds the others."""
+    new = new_images(tmp_path / "new", "red", 3)
+    edited = saved_again_while_copied(monkeypatch, add_write, nth=2)
+    with pytest.raises(ObjrecError) as stopped:
+        add_images(split_dir, new)
+    said = str(stopped.value)
+    assert said.startswith(changed_sentence(edited[0], "add_images") + "; 1 of 3 images added")
+    rows = manifest(split_dir)
+    added = [
+        Path(r["source"]).resolve() for r in rows if new.resolve() in Path(r["source"]).parents
+    ]
+    assert len(added) == 1 and edited[0].resolve() not in added
+    assert all(digest_of(split_dir / r["file"]) == r["sha256"] for r in rows)
+    assert not list(split_dir.rglob(".*"))  # no part of the photo refused, no note
+    monkeypatch.undo()
+    add_images(split_dir, new)
+    rows = manifest(split_dir)
+    assert all(digest_of(split_dir / r["file"]) == r["sha256"] for r in rows)
+    assert sum(new.resolve() in Path(r["source"]).parents for r in rows) == 3
+
+
+def digest_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.mark.slow

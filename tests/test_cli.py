@@ -5035,10 +5035,23 @@ def test_a_folder_the_system_refuses_is_one_sentence_naming_it(capsys, tmp_path,
     assert f"{refused}: permission denied" in " ".join(err.split())
     monkeypatch.setattr(Path, "iterdir", listing)
 
-    def full_disk(source, target, **kwargs):  # as shutil's copy meets it: both files named
-        raise OSError(28, "No space left on device", str(source), None, str(target))
+    class FullDisk:  # a copy's file, full: as a buffered write meets it, no file named
+        def __init__(self, *args):
+            self.file = open(*args)  # noqa: SIM115
 
-    monkeypatch.setattr("objrec.split.out.shutil.copy2", full_disk)
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+    def full_disk(file, mode="r", *args):
+        return FullDisk(file, mode, *args) if "w" in mode else open(file, mode, *args)
+
+    monkeypatch.setattr("objrec.file_index.open", full_disk, raising=False)
     code, _, err = run(capsys, "split", data, tmp_path / "split")
     assert code == 1 and "Traceback" not in err
     err = " ".join(err.split())

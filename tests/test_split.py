@@ -306,6 +306,47 @@ def test_link_mode_and_excludes(tmp_path, image_folder, known_facts):
     assert linked.is_symlink() and linked.resolve().parent == (image_folder / "red").resolve()
 
 
+def saved_again_while_copied(monkeypatch, module, nth: int = 1) -> list[Path]:
+    """``module._put`` (split's or add's) made to find its ``nth`` photo saved again by an
+    editor (other pixels) between split's or add's read of it and its copy; the photos so
+    edited, in a list filled as it happens."""
+    real, calls, edited = module._put, [], []
+
+    def put(source, *args):
+        calls.append(source)
+        if len(calls) == nth:
+            make_image((9, 99, 9), seed=4242).save(source)
+            edited.append(Path(source))
+        return real(source, *args)
+
+    monkeypatch.setattr(module, "_put", put)
+    return edited
+
+
+def changed_sentence(source: Path, reader: str) -> str:
+    return (
+        f"{source} changed while `{reader}` copied it (its bytes are not those it read and "
+        "placed: saved again by an editor or a sync?): run it again once the file is saved"
+    )
+
+
+def test_a_photo_saved_again_while_split_copies_it_stops_the_split(
+    tmp_path, image_folder, split_dir, monkeypatch
+):
+    """review59b M2: a photo saved again between split's read (its SHA-256, its grouping) and
+    its copy was copied as it was then, silently: the manifest named bytes the copy does not
+    hold, and its new picture, never grouped, could be in train with its copy in test. The copy
+    is hashed as it is written and the split stops, naming the photo; the earlier split in OUT
+    is left whole, no stage beside it."""
+    before = tree_digest(split_dir)
+    edited = saved_again_while_copied(monkeypatch, split_out)
+    with pytest.raises(ObjrecError) as stopped:
+        split_folder(image_folder, split_dir, force=True)
+    assert str(stopped.value) == changed_sentence(edited[0], "split_folder")
+    assert tree_digest(split_dir) == before
+    assert not [p for p in split_dir.iterdir() if p.name.startswith(".")]
+
+
 def test_each_copy_is_on_the_disk_before_the_manifest_lists_it(
     tmp_path, image_folder, known_facts, monkeypatch
 ):

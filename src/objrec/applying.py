@@ -15,7 +15,6 @@ import io
 import logging
 import os
 import re
-import shutil
 import unicodedata
 import warnings
 from collections import Counter
@@ -50,7 +49,7 @@ from objrec.data import (
     windows_warning,
 )
 from objrec.errors import ObjrecError, ctrl_c_leaves
-from objrec.file_index import DIGEST_CHARS, HASH_CHUNK, Copied, Hashed, hash_file
+from objrec.file_index import DIGEST_CHARS, Copied, Hashed, copy_hashed, hash_file
 from objrec.images import (
     broken_link_reason,
     is_broken_image_link,
@@ -1153,20 +1152,6 @@ def _copy(
     digest = digest or sha256_file(destination)
     group = recorded[1] if recorded is not None and recorded[0] == digest else ""
     return [[target.as_posix(), name, split, digest, str(source), group]], digest
-
-
-def copy_hashed(source: Path, destination: Path) -> str:
-    """Copy ``source`` to ``destination`` as ``shutil.copy2`` does (its bytes, then its times
-    and mode), and return the SHA-256 of the bytes copied: each photo read once, where the copy
-    and then a hash of the copy read it twice (a second full read of a folder larger than the
-    page cache)."""
-    digest = hashlib.sha256()
-    with open(source, "rb") as f, open(destination, "wb") as copy:
-        while chunk := f.read(HASH_CHUNK):
-            digest.update(chunk)
-            copy.write(chunk)
-    shutil.copystat(source, destination)
-    return digest.hexdigest()
 
 
 def _write_manifest(out: Path, rows: list[list[str]]) -> None:

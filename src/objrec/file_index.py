@@ -7,25 +7,29 @@ closes the database), and what the store's other tables share with them: the ind
 transactions and its SQLite errors said in one sentence (:func:`index_errors`). Hashing a file
 (:func:`hash_file`, cut to :data:`DIGEST_CHARS`), a file known unchanged by its stamp where the
 racy rule allows (:class:`Looked`: a served or shared model file), the copies a split or an add
-tells the index (:class:`Copied`, :func:`copy_and_record`) are here too, and the one rule for
+tells the index (:class:`Copied`, :func:`copy_and_record`; each copy hashed as it is written,
+:func:`copy_hashed`, :func:`copy_as_read`) are here too, and the one rule for
 when a row's last use is written again (:func:`use_is_stale`), shared with the image facts store
 (``facts_store``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
+import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from objrec.cache_folder import SQLITE_BUGS, database_error
+from objrec.errors import ObjrecError
 from objrec.images import file_head, heif_kind
 
 DIGEST_CHARS = 32  # 128 bits of SHA-256, in hex
@@ -53,6 +57,52 @@ def hash_file_and_kind(path: Path) -> tuple[str, str]:
             head = head or chunk[:12]
             digest.update(chunk)
     return digest.hexdigest(), heif_kind(head)
+
+
+def copy_hashed(source: Path, destination: Path) -> str:
+    """Copy ``source`` to ``destination`` as ``shutil.copy2`` does (its bytes, then its times
+    and mode), and return the SHA-256 of the bytes copied: each photo read once, where the copy
+    and then a hash of the copy read it twice (a second full read of a folder larger than the
+    page cache)."""
+    digest = hashlib.sha256()
+    with open(source, "rb") as f, named_os_errors(destination), open(destination, "wb") as copy:
+        while True:
+            with named_os_errors(source):
+                chunk = f.read(HASH_CHUNK)
+            if not chunk:
+                break
+            digest.update(chunk)
+            copy.write(chunk)  # a full disk here names no file: named_os_errors does
+    shutil.copystat(source, destination)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def named_os_errors(path: Path) -> Iterator[None]:
+    """An OSError of the block that names no file (a read or a write of a file open, a full
+    disk met by a buffered write) names ``path``, as ``shutil.copy2``'s did: the user is told
+    which file could not be written or read, and ``outputs.reported_as`` names it as the user
+    will find it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = os.fspath(path)
+        raise
+
+
+def copy_as_read(source: Path, destination: Path, sha256: str, reader: str) -> None:
+    """``source`` copied to ``destination`` (:func:`copy_hashed`), refused where the bytes copied
+    are not those ``reader`` (the API function: `split_folder`, `add_images`) read as
+    ``sha256`` and placed by: a photo saved again meanwhile (an editor, a sync client) was
+    copied with a manifest row naming bytes it does not hold, its new picture never grouped with
+    its copies (one in train, another in test). The caller removes ``destination``: a split's
+    stage, an add's temporary name."""
+    if copy_hashed(source, destination) != sha256.lower():
+        raise ObjrecError(
+            f"{source} changed while {reader} copied it (its bytes are not those it read and "
+            "placed: saved again by an editor or a sync?): run it again once the file is saved"
+        )
 
 
 TRUSTED_FILES = 1_000_000
@@ -510,7 +560,7 @@ class FileIndex:
     @index_errors
     def keep_hashed(self, files: Sequence[Hashed]) -> int:
         """Index each file written whose SHA-256 the writer took of the very bytes it wrote
-        (``applying.copy_hashed``), by its stat once written: ``train`` on ``apply-plan``'s copy
+        (:func:`copy_hashed`), by its stat once written: ``train`` on ``apply-plan``'s copy
         reads none of them again. How many. Each row is dated when its file was last changed (its
         change time, before its stat: :func:`is_racy`), not when the index is told, once every
         file is written: dated so late, a rewrite of a copy within a tick of its change would be

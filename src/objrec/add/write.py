@@ -6,7 +6,6 @@ kill. :class:`AddProgress` keeps what was written, for the sentence a Ctrl-C say
 from __future__ import annotations
 
 import functools
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from objrec.add.new import NewImage
 from objrec.add.pending import remove_pending, write_pending
 from objrec.add.plan import Plan
-from objrec.file_index import Copied, copy_and_record
+from objrec.file_index import Copied, copy_and_record, copy_as_read
 from objrec.leftovers import remove_leftovers
 from objrec.manifest import (
     MANIFEST,
@@ -129,7 +128,7 @@ def write_added(
     try:
         for image, target, split, digest, group in rows:
             put = functools.partial(
-                write_new, data / target, functools.partial(_put, image.path, mode, data)
+                write_new, data / target, functools.partial(_put, image.path, mode, data, digest)
             )
             final, made = copy_and_record(image.path, put)
             copies += [made] if made else []
@@ -166,8 +165,11 @@ def manifest_row(
     return dict(zip((*MANIFEST_COLUMNS, MANIFEST_GROUP), values, strict=True))
 
 
-def _put(source: Path, mode: str, data: Path, tmp: Path) -> None:
+def _put(source: Path, mode: str, data: Path, sha256: str, tmp: Path) -> None:
+    """``source`` copied to ``tmp`` (``mode`` copy), refused where its bytes are no longer those
+    read as ``sha256`` and placed (:func:`copy_as_read`: ``write_new`` removes ``tmp``, the add
+    stops before listing it), or linked there from ``data``'s split."""
     if mode == "copy":
-        shutil.copy2(source, tmp)
+        copy_as_read(source, tmp, sha256, "`add_images`")
     else:
         link_file(source, tmp, data)

@@ -20,7 +20,7 @@ from pathlib import Path
 from objrec.add.pending import OLD_PENDING, PENDING
 from objrec.data import SPLITS, run_checkpoint
 from objrec.errors import FULL_DISK, Interrupted, ObjrecError, ctrl_c_leaves, stops_held
-from objrec.file_index import DIGEST_CHARS, Copied, copy_and_record
+from objrec.file_index import DIGEST_CHARS, Copied, copy_and_record, copy_as_read
 from objrec.images import is_hidden
 from objrec.locks import held_elsewhere, locked
 from objrec.manifest import (
@@ -501,7 +501,8 @@ def _write_files(
         target = out / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         targets.append(target)
-        made = copy_and_record(path, functools.partial(_put, path, target, mode, out.parent))[1]
+        put = functools.partial(_put, path, target, mode, out.parent, hashes[path])
+        made = copy_and_record(path, put)[1]
         if made is not None and copies is not None:
             copies.append(made)
         group = numbers.setdefault(keys[path], len(numbers))
@@ -520,10 +521,12 @@ def _write_files(
     return carried
 
 
-def _put(source: Path, target: Path, mode: str, folder: Path) -> Path:
-    """``source`` copied to ``target`` (``mode`` copy) or linked there from ``folder``'s split."""
+def _put(source: Path, target: Path, mode: str, folder: Path, sha256: str) -> Path:
+    """``source`` copied to ``target`` (``mode`` copy), refused where its bytes are no longer
+    those read as ``sha256`` (:func:`copy_as_read`: the stage is removed, nothing written), or
+    linked there from ``folder``'s split."""
     if mode == "copy":
-        shutil.copy2(source, target)
+        copy_as_read(source, target, sha256, "`split_folder`")
     else:
         link_file(source, target, folder)
     return target
