@@ -380,6 +380,7 @@ def test_the_plot_says_how_many_classes_and_which_of_the_images_it_shows(tmp_pat
     assert (tmp_path / "0.png").read_bytes() == kept and (tmp_path / "p.png").is_file()
 
 
+@pytest.mark.slow  # the CLI and the library: 0.16 s
 def test_predict_with_a_plot_and_no_readable_input_still_writes_each_inputs_error(
     trained_run, tmp_path, capsys, caplog
 ):
@@ -1522,10 +1523,11 @@ def test_a_pair_is_named_on_real_evidence_and_only_beside_a_real_probability():
     """crocodile and crocodile_head were named for every answer of either on one
     mistake each way (1 and 1 of 10), and beside "crocodile 100%". A pair is named now when each
     class's images were taken for the other at least twice and 5% of them, and only to an answer
-    that gives the partner 5% or more among its top-k."""
+    that gives the partner 5% or more of its probabilities."""
+    from types import SimpleNamespace
+
     from objrec.metrics import often_mixed
-    from objrec.predict import Prediction
-    from objrec.prediction import note_mixed
+    from objrec.prediction import mixed_in
 
     def pair(a_as_b, b_as_a, n_a=10, n_b=10):
         return {
@@ -1542,15 +1544,41 @@ def test_a_pair_is_named_on_real_evidence_and_only_beside_a_real_probability():
     assert not often_mixed(pair(3, 2, n_b=150))  # each half of the pair: the other's 2 of 150
     assert not often_mixed({"a": "croc", "b": "head", "a_as_b": "2"})
 
-    def answer(probs):
-        top = [{"class": c, "prob": p} for c, p in probs.items()]
-        return Prediction("x.jpg", top)
+    mixed = {"croc": ["head"], "head": ["croc"]}
+    recognizer = SimpleNamespace(classes=["croc", "head", "dog"], mixed=mixed)
 
-    sure, torn = answer({"croc": 1.0, "head": 0.0}), answer({"croc": 0.7, "head": 0.25})
-    head, other = answer({"head": 0.9, "croc": 0.05}), answer({"dog": 0.9, "croc": 0.1})
-    note_mixed([sure, torn, head, other], {"croc": ["head"], "head": ["croc"]})
-    assert (sure.confused_with, torn.confused_with) == ([], ["head"])
-    assert (head.confused_with, other.confused_with) == (["croc"], [])
+    def confused(probs):  # an answer's confused_with, of its top class and every probability
+        top = max(probs, key=probs.get)
+        every = [probs.get(c, 0.0) for c in recognizer.classes]
+        return mixed_in(recognizer, every, [{"class": top, "prob": probs[top]}])
+
+    sure, torn = confused({"croc": 1.0, "head": 0.0}), confused({"croc": 0.7, "head": 0.25})
+    head, other = confused({"head": 0.9, "croc": 0.05}), confused({"dog": 0.9, "croc": 0.1})
+    assert (sure, torn, head, other) == ([], ["head"], ["croc"], [])
+
+
+def test_a_partner_is_named_from_every_probability_not_the_top_k_alone(
+    trained_run, tmp_path, monkeypatch
+):
+    """review59a L2: `confused_with` looked the partner up among the top-k, so `predict(...,
+    topk=1)` (and serve's `topk=1`) said `[]` for every answer, even where the partner held 30%.
+    The partner is judged on the answer's probabilities of every class, whatever the top-k."""
+    import importlib
+
+    from objrec import prediction
+
+    make_image((200, 40, 40), seed=5).save(image := tmp_path / "red.png")
+    (first,) = predict(trained_run, [image], topk=3, unknown=False)
+    top, (second, p) = first.answer, (first.topk[1]["class"], first.topk[1]["prob"])
+    assert p > 0
+    monkeypatch.setattr(prediction, "MIXED_PROB", p / 2)
+    pairs = {top: [second], second: [top]}
+    monkeypatch.setattr(
+        importlib.import_module("objrec.predict"), "mixed_partners", lambda *a: pairs
+    )
+    for k in (3, 1):
+        (answer,) = predict(trained_run, [image], topk=k, unknown=False)
+        assert answer.answer == top and answer.confused_with == [second], k
 
 
 def test_thin_pairs_of_the_run_s_evaluation_are_not_named(trained_run):

@@ -61,7 +61,6 @@ from objrec.prediction import (
     answered,
     csv_columns,
     mixed_partners,
-    note_mixed,
 )
 from objrec.progress import Reporter, log_result_warnings, or_silent
 from objrec.run_files import SEEN_RECORD, require_checkpoint_file
@@ -188,7 +187,8 @@ def loaded(
     run: Path, runtime: str, threshold: float | None, unknown: bool, device: str
 ) -> Recognizer:
     """The recognizer of ``run`` on ``device``, PyTorch imported and the checkpoint read (its
-    SHA-256, its metadata) only now, once there is an image to predict; when it uses a threshold
+    SHA-256, its metadata) only now, once there is an image to predict, with the classes the
+    run's evaluation mixed up (``mixed``: each answer's ``confused_with``); when it uses a threshold
     kept with the run, that is logged (at info: ``objrec -v predict``), not noted on the
     terminal, where a user predicting again and again would read the same sentence on every
     call; ``--json`` and ``--csv`` give it in every row. One kept for another model, not used,
@@ -200,6 +200,7 @@ def loaded(
     recognizer = Recognizer.load(run, runtime, threshold, unknown, where)
     if recognizer.kept is not None and recognizer.kept.current:
         log.info("%s", recognizer.kept.words())
+    recognizer.mixed = mixed_partners(run, recognizer.meta.data_dir, recognizer.model_digest)
     return recognizer
 
 
@@ -289,10 +290,8 @@ def failures_logged(results: list[Prediction]) -> Predictions:
 def note_answers(
     run: Path, results: Sequence[Prediction], recognizer: Recognizer, digests: dict[str, str]
 ) -> None:
-    """What predict notes of its answers once all are made: each one's classes the run's
-    evaluation often mixed up (:func:`note_mixed`), the images that are the run's own
+    """What predict notes of its answers once all are made: the images that are the run's own
     (:func:`warn_of_own_images`, by the ``digests`` :func:`predict_all` took)."""
-    note_mixed(results, mixed_partners(run, recognizer.meta.data_dir, recognizer.model_digest))
     warn_of_own_images(run, results, recognizer.meta.cache_dir, digests)
 
 

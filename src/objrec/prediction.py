@@ -319,6 +319,7 @@ def answered(
     entry.unknown_score = recognizer.unknown_score
     entry.threshold_images = recognizer.threshold_images
     entry.scaled_on = recognizer.scaled_on
+    entry.confused_with = mixed_in(recognizer, answers.probs[i], entry.topk)
     return entry
 
 
@@ -394,14 +395,16 @@ def recorded_pairs(
     return current[-1][2].mixed_pairs if current else None
 
 
-def note_mixed(results: Sequence[Prediction], partners: dict[str, list[str]] | None) -> None:
-    """Each answered image's :attr:`Prediction.confused_with`: its top class's ``partners`` that
-    have :data:`MIXED_PROB` or more among its top-k (``[]`` for none); left None when the run
-    records none."""
-    if partners is None:
-        return
-    for r in results:
-        if r.error is None and r.topk:
-            probs = {str(t["class"]): float(t["prob"]) for t in r.topk}
-            named = partners.get(str(r.topk[0]["class"]), [])
-            r.confused_with = [c for c in named if probs.get(c, 0.0) >= MIXED_PROB]
+def mixed_in(
+    recognizer: Recognizer, probs: Any, topk: Sequence[dict[str, Any]]
+) -> list[str] | None:
+    """An answer's :attr:`Prediction.confused_with`: its top class's partners in the pairs the
+    run's evaluation mixed up (``recognizer.mixed``) that hold :data:`MIXED_PROB` or more of
+    its probabilities ``probs`` (every class's, not its top-k alone: with a top-1 the partner at
+    30% was never named); ``[]`` for none; None when the run records none."""
+    partners = recognizer.mixed
+    if partners is None or not topk:
+        return None
+    index = {name: i for i, name in enumerate(recognizer.classes)}
+    named = [c for c in partners.get(str(topk[0]["class"]), []) if c in index]
+    return [c for c in named if float(probs[index[c]]) >= MIXED_PROB]
