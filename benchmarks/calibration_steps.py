@@ -95,10 +95,10 @@ def held_features(data: Path, unknown: Path | None = None):
     config, _ = settle_precision(TrainConfig(), SINGLE)
     config = replace(config, int8_engine=int8_engine(config.int8_engine))
     config, _ = settle_head_precision(config, SINGLE, False)
-    prep = prepare(data, replace(config, aug_views=0), SILENT)  # only the centre view is read
+    prep, live = prepare(data, replace(config, aug_views=0), SILENT)  # the centre view alone
     stacks = [prep.train, prep.valid]
     if unknown is not None:
-        stacks.append(centre_stack(unknown, prep, config))
+        stacks.append(centre_stack(unknown, prep, live.model.body, config))
     joined = []
     for stack in stacks:  # read as calibrate reads the stored rows
         xs, ys = zip(*stack.batches(CALIBRATION_BATCH), strict=True)
@@ -106,9 +106,9 @@ def held_features(data: Path, unknown: Path | None = None):
     return joined
 
 
-def centre_stack(folder: Path, prep, config):
-    """The centre view of ``folder``'s images (class folders) through ``prep``'s body, from the
-    store (what it lacks computed first)."""
+def centre_stack(folder: Path, prep, body, config):
+    """The centre view of ``folder``'s images (class folders) through the run's ``body`` (with
+    ``prep``'s data config), from the store (what it lacks computed first)."""
     from objrec.batches import ViewStack
     from objrec.cache import open_cache
     from objrec.data import scan_class_folder
@@ -117,8 +117,8 @@ def centre_stack(folder: Path, prep, config):
     from objrec.views import ViewSpec
 
     cache = open_cache(config.cache_dir, config.feature_dtype)
-    body = FrozenBody(prep.model.body, prep.data.input_size, cache, name=config.backbone)
-    table = feature_table(body, scan_class_folder(folder).samples, ViewSpec(prep.data))
+    frozen = FrozenBody(body, prep.data.input_size, cache, name=config.backbone)
+    table = feature_table(frozen, scan_class_folder(folder).samples, ViewSpec(prep.data))
     return ViewStack([table]).hold()
 
 

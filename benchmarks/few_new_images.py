@@ -66,6 +66,7 @@ passes.feature_table = timed_table
 start = time.perf_counter()
 prep = train.prepare(data, config, SILENT)
 prepare = time.perf_counter() - start
+prep = prep[0] if isinstance(prep, tuple) else prep  # with its LiveParts since 7 December 2026
 new = [np.flatnonzero([s.path.name.startswith(prefix) for s in t_samples])
        for t_samples in [prep.train_set.samples] * 2 + [prep.valid_set.samples]]
 rows = [t.read(i).numpy() for t, i in zip(tables, new) if len(i)]

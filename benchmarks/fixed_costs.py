@@ -110,9 +110,9 @@ from objrec.train import head_optimizer, prepare, run_meta  # noqa: E402
 from objrec.views import ViewSpec  # noqa: E402
 
 
-def lookups(prep, config: TrainConfig):
+def lookups(prep, model, config: TrainConfig):
     """Finding the int8 body before (twice, no store) and now (once, the store's memo)."""
-    body, root = prep.model.body.float_body, open_cache(config.cache_dir).root
+    body, root = model.body.float_body, open_cache(config.cache_dir).root
     engine, store = config.int8_engine, open_cache(config.cache_dir).store
     before = lambda: [quantize_body(body, prep.data, root, engine=engine) for _ in range(2)]  # noqa: E731
     now = lambda: quantize_body(body, prep.data, root, engine=engine, store=store)  # noqa: E731
@@ -120,7 +120,7 @@ def lookups(prep, config: TrainConfig):
     return before, now
 
 
-def scorings(prep, config: TrainConfig):
+def scorings(prep, model, config: TrainConfig):
     """The validation images' scores before (standardise, then score again) and now."""
     with torch.inference_mode():  # the stored rows, read as calibrate reads them
         raw = unknown_scores.fit_feature_score_batches(
@@ -131,7 +131,7 @@ def scorings(prep, config: TrainConfig):
     if not isinstance(raw, unknown_scores.SumScore):
         raise SystemExit(f"{config.unknown_score}: the default score is no longer a sum to time")
     valid = lambda: prep.valid.batches(CALIBRATION_BATCH)  # noqa: E731
-    head = prep.model.head
+    head = model.head
 
     @torch.inference_mode()
     def before():
@@ -147,10 +147,10 @@ def scorings(prep, config: TrainConfig):
     return before, now
 
 
-def written_state(prep, config: TrainConfig, data: Path):
+def written_state(prep, model, config: TrainConfig, data: Path):
     """The default head's training state after one Adam step, as ``EpochSaver`` hands it over,
     and the model with the run's meta, as ``write_run`` saves it."""
-    head, meta = prep.model.head, run_meta(prep, config, data)
+    head, meta = model.head, run_meta(prep, model, config, data)
     optimizer = head_optimizer(head, config)
     x = next(iter(prep.valid.batches(128)))[0]
     head(x).sum().backward()
@@ -159,12 +159,11 @@ def written_state(prep, config: TrainConfig, data: Path):
     return resume_state.training_state(head, optimizer, state, meta), meta
 
 
-def writes(prep, config: TrainConfig, data: Path, which: str):
+def writes(prep, model, config: TrainConfig, data: Path, which: str):
     """Writing ``last.safetensors`` (``which="state"``) or ``model.safetensors`` before (the
     bytes of safetensors' ``save``, then ``atomic_write``) and now (``atomic_save``)."""
-    (tensors, header), meta = written_state(prep, config, data)
+    (tensors, header), meta = written_state(prep, model, config, data)
     if which == "model":
-        model = prep.model
         tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         header = {"objrec": checkpoint.json.dumps(meta.to_json())}
     folder = Path(tempfile.mkdtemp(prefix="fixed-costs-"))
@@ -177,9 +176,9 @@ def writes(prep, config: TrainConfig, data: Path, which: str):
     return before, now
 
 
-def openvino_loads(prep, config: TrainConfig):
+def openvino_loads(prep, model, config: TrainConfig):
     """The first batch's features through a new OpenVINO session before and now."""
-    graph = prep.model.body.graph_bytes()
+    graph = model.body.graph_bytes()
     folder = open_cache(config.cache_dir).compiled_dir
     x = torch.randn(16, 3, prep.data.input_size, prep.data.input_size)
 
@@ -206,9 +205,9 @@ def copied_fingerprint(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def fingerprints(prep):
+def fingerprints(model):
     """The float body's and the int8 body's fingerprints, before (copied) and now."""
-    bodies = (prep.model.body.float_body, prep.model.body)
+    bodies = (model.body.float_body, model.body)
     before = lambda: [copied_fingerprint(body) for body in bodies]  # noqa: E731
     now = lambda: [fingerprint_module(body) for body in bodies]  # noqa: E731
     assert before() == now(), "the fingerprints differ"
@@ -266,10 +265,10 @@ class InCallingThread:
         return done
 
 
-def run_files(prep, config: TrainConfig, data: Path):
+def run_files(prep, model, config: TrainConfig, data: Path):
     """``write_run`` of the split's model and an 18-epoch history: its curves drawn after the
     model's write (before) and beside it (now)."""
-    meta, stopper, history = run_meta(prep, config, data), EarlyStopping(5), []
+    meta, stopper, history = run_meta(prep, model, config, data), EarlyStopping(5), []
     for epoch in range(1, 19):
         loss = 1 / epoch + 0.01 * (epoch > 13)
         stopper.step(loss, epoch)
@@ -280,11 +279,11 @@ def run_files(prep, config: TrainConfig, data: Path):
     atexit.register(shutil.rmtree, folder, True)
     old, new = folder / "before", folder / "now"
     record = run_record.RunRecord()
-    now = lambda: runs.write_run(new, prep.model, config, meta, state, record)  # noqa: E731
+    now = lambda: runs.write_run(new, model, config, meta, state, record)  # noqa: E731
 
     def before():
         with mock.patch.object(runs, "ThreadPoolExecutor", InCallingThread):
-            runs.write_run(old, prep.model, config, meta, state, record)
+            runs.write_run(old, model, config, meta, state, record)
 
     old.mkdir()
     new.mkdir()
@@ -382,12 +381,12 @@ def class_samples(prep):
     return before, now
 
 
-def table_lookups(prep, config: TrainConfig, data: Path):
+def table_lookups(prep, model, config: TrainConfig, data: Path):
     """The training images' tables of the centre and augmented views, from the store, each view
     looking up every file itself (before) and the files looked up once for both (now)."""
     folder = scan_class_folder(data / "train")
     cache = open_cache(config.cache_dir, config.feature_dtype)
-    body = FrozenBody(prep.model.body, prep.data.input_size, cache, name=config.backbone)
+    body = FrozenBody(model.body, prep.data.input_size, cache, name=config.backbone)
     specs = [ViewSpec(prep.data, config.augment if v else "none", v) for v in (0, 1)]
     before = lambda: [feature_table(body, folder.samples, spec) for spec in specs]  # noqa: E731
 
@@ -403,21 +402,21 @@ def table_lookups(prep, config: TrainConfig, data: Path):
     return before, now
 
 
-def steps(prep, config: TrainConfig, data: Path, names: list[str]) -> dict:
+def steps(prep, model, config: TrainConfig, data: Path, names: list[str]) -> dict:
     """The steps ``names`` asked for, each its (before, now) pair."""
     made = {
-        "int8 lookup": lambda: lookups(prep, config),
-        "validation scores": lambda: scorings(prep, config),
-        "training state write": lambda: writes(prep, config, data, "state"),
-        "model write": lambda: writes(prep, config, data, "model"),
-        "openvino load": lambda: openvino_loads(prep, config),
-        "fingerprints": lambda: fingerprints(prep),
+        "int8 lookup": lambda: lookups(prep, model, config),
+        "validation scores": lambda: scorings(prep, model, config),
+        "training state write": lambda: writes(prep, model, config, data, "state"),
+        "model write": lambda: writes(prep, model, config, data, "model"),
+        "openvino load": lambda: openvino_loads(prep, model, config),
+        "fingerprints": lambda: fingerprints(model),
         "bodies": lambda: built_bodies(config),
         "imports": imports,
-        "run files": lambda: run_files(prep, config, data),
+        "run files": lambda: run_files(prep, model, config, data),
         "listing": lambda: listings(data),
         "class sample": lambda: class_samples(prep),
-        "lookups": lambda: table_lookups(prep, config, data),
+        "lookups": lambda: table_lookups(prep, model, config, data),
     }
     return {name: made[name]() for name in names or made}
 
@@ -433,8 +432,8 @@ def main() -> None:
     config, _ = settle_precision(TrainConfig(), SINGLE)
     config = replace(config, int8_engine=int8_engine(config.int8_engine))
     config, _ = settle_head_precision(config, SINGLE, False)
-    prep = prepare(args.data, config, SILENT)
-    for name, (before, now) in steps(prep, config, args.data, args.steps).items():
+    prep, live = prepare(args.data, config, SILENT)
+    for name, (before, now) in steps(prep, live.model, config, args.data, args.steps).items():
         times: dict[str, list[tuple[float, float]]] = {"before": [], "now": []}
         for _ in range(args.repeats):
             times["before"].append(timed_cpu(before))

@@ -58,8 +58,8 @@ BF16 = torch.bfloat16
 
 
 def prepared(data: Path):
-    """``train.prepare`` of ``data`` with the default settings as ``train`` settles them here,
-    the batches of two epochs, and the training loss."""
+    """``train.prepare`` of ``data`` with the default settings as ``train`` settles them here: the
+    run's head, the settings, the batches of two epochs, and the training loss."""
     from objrec.batches import epoch_sources
     from objrec.config import TrainConfig
     from objrec.distributed import SINGLE
@@ -71,10 +71,10 @@ def prepared(data: Path):
     config, _ = settle_precision(TrainConfig(), SINGLE)
     config = replace(config, int8_engine=int8_engine(config.int8_engine))
     config, _ = settle_head_precision(config, SINGLE, False)
-    prep = prepare(data, config, SILENT)
-    _, train_batches, _ = epoch_sources(prep, config, SINGLE)
+    prep, live = prepare(data, config, SILENT)
+    _, train_batches, _ = epoch_sources(prep, live.model.head, config, SINGLE)
     batches = [*train_batches(1), *train_batches(2)]
-    return prep, config, batches, training_loss(config, prep.train_y, len(prep.classes))
+    return live.model.head, config, batches, training_loss(config, prep.train_y, len(prep.classes))
 
 
 class Today:
@@ -300,8 +300,8 @@ def main() -> None:
     parser.add_argument("--check-steps", type=int, default=50, help="steps compared bit for bit")
     parser.add_argument("--profile", action="store_true", help="print today's step by op first")
     args = parser.parse_args()
-    prep, config, batches, loss_fn = prepared(args.data)
-    start = copy.deepcopy(prep.model.head)
+    head, config, batches, loss_fn = prepared(args.data)
+    start = copy.deepcopy(head)
     ways = {name: WAYS[name] or chunked(args.rows) for name in ["today", *args.ways]}
     if args.profile:
         profile(start, config, loss_fn, batches[:25])

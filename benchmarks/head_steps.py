@@ -254,10 +254,11 @@ class Inputs:
     seconds: float = 0.0
 
 
-def fit_inputs(prep: Prepared, variant: Variant, basis: Basis | None) -> Inputs:
-    """The features themselves, or (a PCA variant) their projection onto the top components."""
+def fit_inputs(prep: Prepared, variant: Variant, basis: Basis | None, width: int) -> Inputs:
+    """The features themselves (``width`` of them, the body's), or (a PCA variant) their
+    projection onto the top components."""
     if not variant.pca:
-        return Inputs(prep.train, lambda: prep.valid.batches(1024), prep.model.body.n_features)
+        return Inputs(prep.train, lambda: prep.valid.batches(1024), width)
     assert basis is not None
     start = time.perf_counter()
     train = basis.project(held_views(prep.train), variant.pca)
@@ -300,10 +301,16 @@ def check_fold(
 
 
 def fit_variant(
-    prep: Prepared, config: TrainConfig, variant: Variant, seed: int, basis: Basis | None = None
+    prep: Prepared,
+    config: TrainConfig,
+    variant: Variant,
+    seed: int,
+    width: int,
+    basis: Basis | None = None,
 ) -> Fit:
-    """The default head fitted with ``variant``'s settings and head seed ``seed``; a PCA
-    variant's on ``basis``'s top components, then folded back and checked."""
+    """The default head fitted with ``variant``'s settings and head seed ``seed`` on ``prep``'s
+    features (``width`` of them, the body's); a PCA variant's on ``basis``'s top components, then
+    folded back and checked."""
     config = replace(
         config,
         seed=seed,
@@ -313,7 +320,7 @@ def fit_variant(
         head_precision=variant.head_precision,
         min_delta=variant.min_delta,
     )
-    inputs = fit_inputs(prep, variant, basis)
+    inputs = fit_inputs(prep, variant, basis, width)
     seed_everything(seed)  # as train.prepare builds the head
     head = build_head(inputs.width, len(prep.classes), config.hidden, config.dropout, config.heads)
     optimizer = head_optimizer(head, config)
@@ -474,14 +481,15 @@ def main() -> None:
     results: dict[str, dict[str, list[Fit]]] = {}
     pca_table: list[str] = []
     for data_dir in args.splits:
-        prep = prepare(data_dir, config, SILENT)
+        prep, live = prepare(data_dir, config, SILENT)
+        width = live.model.body.n_features
         computed = prep.frozen_pass.computed if prep.frozen_pass is not None else 0
         basis = None
         if any(v.pca for v in chosen):
             basis = principal_components(held_views(prep.train))
         results[data_dir.name] = {}
         for variant in chosen:
-            fits = [fit_variant(prep, config, variant, seed, basis) for seed in args.seeds]
+            fits = [fit_variant(prep, config, variant, seed, width, basis) for seed in args.seeds]
             results[data_dir.name][variant.name] = fits
             print(row(data_dir.name, variant, fits), flush=True)
         print(f"<!-- {data_dir}: {computed} image views computed -->", flush=True)

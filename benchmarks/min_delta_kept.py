@@ -59,10 +59,11 @@ class Counted:
             self.state = copy.deepcopy(self.head.state_dict())
 
 
-def one_fit(prep, config: TrainConfig, rows, a, b) -> dict[str, float]:
-    """One head seed's fit: the epochs each rule keeps and their losses on halves A and B."""
+def one_fit(prep, body, config: TrainConfig, rows, a, b) -> dict[str, float]:
+    """One head seed's fit (a new head on the run's ``body``): the epochs each rule keeps and
+    their losses on halves A and B."""
     valid_x, valid_y = rows
-    head = new_model(prep.model.body, len(prep.classes), config).head
+    head = new_model(body, len(prep.classes), config).head
     train = as_trained(prep.train, config, SINGLE)
     model = trains_in(head, config.head_precision)
     half_a, half_b = [(valid_x[a], valid_y[a])], [(valid_x[b], valid_y[b])]
@@ -124,11 +125,11 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
     gaps = []
     for data_dir in args.splits:
-        prep = prepare(data_dir, config, SILENT)
+        prep, live = prepare(data_dir, config, SILENT)
         rows = valid_rows(prep, config)
         a, b = halves(rows[1])
         for seed in args.seeds:
-            r = one_fit(prep, replace(config, seed=seed), rows, a, b)
+            r = one_fit(prep, live.model.body, replace(config, seed=seed), rows, a, b)
             gaps.append(r["lowest_b"] - r["kept_b"])
             print(
                 f"| {data_dir.name} | {seed} | {r['ran']} | {r['kept_epoch']} | "

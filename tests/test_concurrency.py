@@ -85,7 +85,7 @@ def test_train_waits_for_an_add_writing_in_its_split_before_listing_it(split_dir
         os.close(writer)
 
     reporter = Notes(on_note=add_ends)
-    listed = prepare(split_dir, tiny_config, reporter).train_set
+    listed = prepare(split_dir, tiny_config, reporter)[0].train_set
     assert (
         reporter.notes[0] == f"waiting for another objrec process to finish writing in {split_dir}"
     )

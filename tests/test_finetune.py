@@ -334,10 +334,11 @@ def test_a_kept_fine_tuning_records_the_fingerprint_of_the_body_it_tuned():
     losses = {"best_valid_loss_before": 0.5, "best_valid_loss_after": 0.4}
     for kept in (True, False):
         record = FinetuneRecord(blocks=1, epochs_run=1, kept=kept, best_epoch_before=1, **losses)
-        prep = SimpleNamespace(model=SimpleNamespace(body=QuantizedBody(tuned)), precision=None)
-        _, _, after = body_kept(prep, TrainConfig(backbone="tiny_test"), meta, record)  # type: ignore[arg-type]
+        prep = SimpleNamespace(precision=None)
+        model = SimpleNamespace(body=QuantizedBody(tuned))
+        _, _, after = body_kept(prep, model, TrainConfig(backbone="tiny_test"), meta, record)  # type: ignore[arg-type]
         if kept:
-            assert prep.model.body is tuned
+            assert model.body is tuned
             assert after.body_fingerprint == fingerprint_module(tuned)
             assert after.float_fingerprint is None  # a float body's
         else:
@@ -351,7 +352,8 @@ def test_a_kept_fine_tuning_of_an_int8_body_gives_a_new_prepared_and_leaves_the_
     """``Prepared`` was a mutable bag written after it was built by train, finetune and
     train_stops: a kept fine-tuning set its precision to fp32, and a stop afterwards set it back.
     It is frozen: ``body_kept`` returns a new one with the fp32 precision, and the one a stop
-    writes the run as of the head's end from keeps the int8 body's."""
+    writes the run as of the head's end from keeps the int8 body's. The run's model is not in it
+    (``LiveParts``): the fp32 body is given to the model itself."""
     import dataclasses
     from types import SimpleNamespace
 
@@ -366,14 +368,14 @@ def test_a_kept_fine_tuning_of_an_int8_body_gives_a_new_prepared_and_leaves_the_
     int8 = Precision(body=Settled("int8", "asked"), head=Settled("fp32", "asked"), engine="x")
     parts = dict(data=None, train=None, valid=None, fingerprint="", train_set=None, valid_set=None)
     model = SimpleNamespace(body=QuantizedBody(tuned))
-    head_s = Prepared(model=model, precision=int8, **parts)  # type: ignore[arg-type]
+    head_s = Prepared(precision=int8, **parts)  # type: ignore[arg-type]
     with pytest.raises(dataclasses.FrozenInstanceError):
         head_s.precision = None  # type: ignore[misc]
     meta = RunMeta("tiny_test", ("a", "b"), DataConfig(), HeadConfig(8, 2))
     losses = {"best_valid_loss_before": 0.5, "best_valid_loss_after": 0.4}
     record = FinetuneRecord(blocks=1, epochs_run=1, kept=True, best_epoch_before=1, **losses)
-    kept, _, _ = body_kept(head_s, TrainConfig(backbone="tiny_test"), meta, record)
-    assert kept is not head_s and kept.model is model and model.body is tuned
+    kept, _, _ = body_kept(head_s, model, TrainConfig(backbone="tiny_test"), meta, record)  # type: ignore[arg-type]
+    assert kept is not head_s and model.body is tuned
     assert (kept.precision.body.used, kept.precision.engine) == ("fp32", None)
     assert head_s.precision == int8
 
@@ -659,11 +661,12 @@ def test_the_last_epoch_marked_best_is_the_one_whose_head_the_run_keeps(head_bes
     head_state = FitState(EarlyStopping(5, 0.001, head_best, 2), 2, head_lines)
     head = build_head(12, 3)
     model = SimpleNamespace(head=head, cpu=lambda: SimpleNamespace(freeze_body=lambda: None))
-    prep = SimpleNamespace(model=model, classes=("a", "b", "c"))
+    prep = SimpleNamespace(classes=("a", "b", "c"))
     config = TrainConfig(finetune_blocks=1, finetune_epochs=3, finetune_lr=1e-3, batch_size=16)
     table = EpochTable()
     top, stacks = torch.nn.Linear(16, 12), (held_stack(centres, 96, 4), held_stack(centres, 48, 4))
-    state, outcome = tune_blocks(prep, config, head_state, (table, SINGLE), top, stacks)  # type: ignore[arg-type]
+    told = (table, SINGLE)
+    state, outcome = tune_blocks(prep, model, config, head_state, told, top, stacks)  # type: ignore[arg-type]
     untuned = outcome.valid_loss_untuned
     assert untuned is not None and (head_best < untuned) is (head_best == 0.1)
     assert outcome.best_valid_loss_after < untuned - 0.001  # early stopping counted a gain
@@ -713,9 +716,9 @@ def tuned_from_the_head(made, stacks, reporter, path, resumed=None):
     base = training_state(head, torch.optim.Adam(head.parameters()), head_state, meta)
     saver = FinetuneSaver(path, head_part(resumed) if resumed else base, resumed)
     model = SimpleNamespace(head=head, cpu=lambda: SimpleNamespace(freeze_body=lambda: None))
-    prep = SimpleNamespace(model=model, classes=("a", "b", "c"))
+    prep = SimpleNamespace(classes=("a", "b", "c"))
     told = (reporter, SINGLE)
-    state, outcome = tune_blocks(prep, config, head_state, told, top, stacks, saver)  # type: ignore[arg-type]
+    state, outcome = tune_blocks(prep, model, config, head_state, told, top, stacks, saver)  # type: ignore[arg-type]
     return state, outcome, {**top.state_dict(), **head.state_dict()}
 
 
@@ -954,16 +957,16 @@ def test_a_fine_tuned_run_s_calibration_runs_the_tuned_top_once_over_each_set(sc
             score,
         )
     reads = reads_counted(train_set), reads_counted(valid_set)
-    prep = SimpleNamespace(model=SimpleNamespace(head=head, cpu=lambda: head, familiarity=None))
+    model = SimpleNamespace(head=head, cpu=lambda: head, familiarity=None)
     params = ParameterCounts(total=2, trainable=1)
     meta = RunMeta("tiny_test", ("a", "b", "c"), DataConfig(), HeadConfig(12, 3), params=params)
     source = FeatureSource(train_set, valid_set, top)
     config = TrainConfig(unknown_score=score)
-    calibrated, fitted = calibrate(prep, config, meta, source, SILENT)  # type: ignore[arg-type]
+    calibrated, fitted = calibrate(model, config, meta, source, SILENT)  # type: ignore[arg-type]
     assert [len(r) for r in reads] == passes  # 4 and 2 when the top ran at every read
     numbers = (every_read.temperature, every_read.threshold, every_read.score, every_read.n_valid)
     assert calibrated.calibration == Calibration(*numbers)
-    assert fitted.temperature_fit == every_read.temperature_fit and prep.model.familiarity is None
+    assert fitted.temperature_fit == every_read.temperature_fit and model.familiarity is None
     if score == "msp":
         assert fitted.familiarity is None is every_read.familiarity
         return
@@ -1022,14 +1025,14 @@ def test_a_fine_tuned_run_s_calibration_holds_as_few_rows_of_the_tuned_top_at_an
     torch.manual_seed(0)
     centres, peaks = torch.randn(3, 16) * 3, []
     linear, head = torch.nn.Linear(16, 12).eval(), build_head(12, 3).eval()
-    prep = SimpleNamespace(model=SimpleNamespace(head=head, cpu=lambda: head))
+    model = SimpleNamespace(head=head, cpu=lambda: head)
     params = ParameterCounts(total=2, trainable=1)
     meta = RunMeta("tiny_test", ("a", "b", "c"), DataConfig(), HeadConfig(12, 3), params=params)
     for n in (1000, 4000):
         live.peak = 0
         sets = held_stack(centres, n), held_stack(centres, n // 2)
         source = FeatureSource(*sets, lambda x: live.track(linear(x)), tmp_path)
-        calibrated, _ = calibrate(prep, TrainConfig(), meta, source, SILENT)  # type: ignore[arg-type]
+        calibrated, _ = calibrate(model, TrainConfig(), meta, source, SILENT)  # type: ignore[arg-type]
         assert (
             calibrated.calibration is not None
             and calibrated.calibration.validation_images == n // 2
@@ -1158,7 +1161,7 @@ def test_fine_tuning_trains_the_top_its_cut_s_pass_split_off_the_body(
         splits.append(passes_split(*args))
         return splits[-1]
 
-    def tune(prep, config, head_state, told, top, *args):
+    def tune(prep, model, config, head_state, told, top, *args):
         trained.append(top)
         raise StopAtFineTuning
 

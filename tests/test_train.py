@@ -62,7 +62,7 @@ def test_under_ddp_the_progress_bar_counts_the_batches_of_this_ranks_share(
     from objrec.train import fit_head, prepare, run_meta
 
     config = tiny_train_config(batch_size=4, aug_views=0)
-    prep = prepare(split_dir, config, SILENT)
+    prep, live = prepare(split_dir, config, SILENT)
     asked = {}
 
     def fit(model, train_batches, valid_batches, optimizer, stopping, **settings):
@@ -72,8 +72,8 @@ def test_under_ddp_the_progress_bar_counts_the_batches_of_this_ranks_share(
     monkeypatch.setattr(importlib.import_module("objrec.train"), "fit", fit)
     monkeypatch.setattr("objrec.batches.DistributedDataParallel", lambda head, device_ids: head)
     world = World(rank=0, size=3, device=torch.device("cpu"), launched=True)
-    meta = run_meta(prep, config, split_dir)
-    fit_head(prep, config, meta, tmp_path, None, SILENT, world)
+    meta = run_meta(prep, live.model, config, split_dir)
+    fit_head(prep, live, config, meta, tmp_path, None, SILENT, world)
     assert len(prep.train_y) == 18 and asked["batches"] == 6
     assert asked["steps_per_epoch"] == asked["batches"]
 
@@ -93,15 +93,15 @@ def test_under_ddp_an_epochs_training_figures_count_each_image_once(
     from objrec.train import fit_head, prepare, run_meta
 
     config = tiny_train_config(epochs=2, aug_views=0)
-    prep = prepare(split_dir, config, SILENT)
-    meta = run_meta(prep, config, split_dir)
+    prep, live = prepare(split_dir, config, SILENT)
+    meta = run_meta(prep, live.model, config, split_dir)
     figures: list[dict[str, float]] = []
     monkeypatch.setattr("objrec.batches.DistributedDataParallel", lambda head, device_ids: head)
     monkeypatch.setattr(World, "reduce_metrics", lambda self, m: figures.append(m) or m)
     monkeypatch.setattr(World, "decide", lambda self, value: value)
     for rank in (1, 2, 3):  # rank 0 writes the run's state, which the others never do
         world = World(rank=rank, size=4, device=torch.device("cpu"), launched=True)
-        fit_head(prep, config, meta, tmp_path, None, SILENT, world)
+        fit_head(prep, live, config, meta, tmp_path, None, SILENT, world)
     assert len(prep.train_y) == 18
     trained = [f["n"] for f in figures[::2]]  # each epoch's training figures, then validation's
     assert trained == [5, 5, 4, 4, 4, 4]  # rank 0 has 5 too: 18 in all
@@ -248,7 +248,7 @@ def test_a_run_records_its_images_classes_hashing_the_test_split_only_when_new(t
 
     config = tiny_train_config(cache_dir=str(tmp_path / "cache"))
     first, again = TaskRecorder(), TaskRecorder()
-    prep = prepare(split_dir, config, first)
+    prep, _ = prepare(split_dir, config, first)
     assert "hashing the test images" in first.tasks
     rows = folder_classes(split_dir, open_cache(tmp_path / "cache").store)
     assert sorted(prep.image_classes or []) == sorted(rows)  # as the folder's class folders say
@@ -273,7 +273,9 @@ def test_a_folders_files_are_looked_up_once_for_all_its_views(tmp_path, split_di
         return original(store, paths, *args, **kwargs)
 
     monkeypatch.setattr(FeatureStore, "readable_digests", counted)
-    prep = prepare(split_dir, tiny_train_config(cache_dir=str(tmp_path / "cache")), TaskRecorder())
+    prep, _ = prepare(
+        split_dir, tiny_train_config(cache_dir=str(tmp_path / "cache")), TaskRecorder()
+    )
     centre, augmented = prep.train.tables
     test = sum(1 for row in prep.image_classes or [] if row[0] == "test")  # for the run's record
     assert looked_up == [len(centre), len(prep.valid), test]  # train's files once, valid's once

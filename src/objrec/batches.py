@@ -309,15 +309,16 @@ def sampled_images(n: int, world: World) -> int:
 
 
 def epoch_sources(
-    prep: Prepared, config: TrainConfig, world: World
+    prep: Prepared, head: nn.Module, config: TrainConfig, world: World
 ) -> tuple[nn.Module, Callable[[int], Batches], Callable[[], Batches]]:
-    """What trains (the head, wrapped in DDP under torchrun) and its train and valid batches."""
+    """What trains (the run's ``head``, wrapped in DDP under torchrun) and its train and valid
+    batches (``prep``'s features)."""
     batch = rank_batch(config, world)
     valid = prep.valid
     if not world.distributed:
         train, valid = as_trained(prep.train, config, world), as_trained(valid, config, world)
         return (
-            trains_in(prep.model.head, config.head_precision),
+            trains_in(head, config.head_precision),
             lambda epoch: feature_batches(
                 train, prep.train_y, batch, epoch_seed(config.seed, epoch)
             ),
@@ -331,7 +332,7 @@ def epoch_sources(
 
     return (
         DistributedDataParallel(
-            prep.model.head,
+            head,
             device_ids=[world.device.index] if world.device.type == "cuda" else None,
         ),
         lambda epoch: sharded_feature_batches(

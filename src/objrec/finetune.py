@@ -56,6 +56,7 @@ from objrec.errors import ObjrecError
 from objrec.features import derived_rows
 from objrec.frozen import FrozenBody
 from objrec.meta import RunMeta
+from objrec.model import Classifier
 from objrec.precision import Settled
 from objrec.prepared import Prepared
 from objrec.progress import SILENT, Reporter
@@ -310,6 +311,7 @@ def float_body(body: nn.Module) -> nn.Module:
 
 def tune_blocks(
     prep: Prepared,
+    model: Classifier,
     config: TrainConfig,
     head_state: FitState,
     told: tuple[Reporter, World],
@@ -317,27 +319,27 @@ def tune_blocks(
     stacks: tuple[ViewStack, ViewStack],
     saver: FinetuneSaver | None = None,
 ) -> tuple[FitState, FinetuneRecord]:
-    """Train the body's last blocks (``top``, above the cut) and the head, from the head's own
-    fit (``head_state``), on the stored activations at the cut (``stacks``: the training views
-    and the validation images); ``told``: where it is said, and the ranks; ``saver``: writes the
-    training state after each epoch, and goes on from a resumed run's. Returns the fit and what
-    fine-tuning did (:func:`finetune_record`); not kept, ``top`` and the head are given back the
-    weights they had."""
+    """Train the body's last blocks (``top``, above the cut) and the head (``model``'s, the run's),
+    from the head's own fit (``head_state``), on the stored activations at the cut (``stacks``: the
+    training views and the validation images); ``told``: where it is said, and the ranks; ``saver``:
+    writes the training state after each epoch, and goes on from a resumed run's. Returns the fit
+    and what fine-tuning did (:func:`finetune_record`); not kept, ``top`` and the head are given
+    back the weights they had."""
     reporter, world = told
     train_x, valid_stack = stacks
     unfreeze(top)
-    model = FinetuneModel(top, prep.model.head, config.finetune_batchnorm).to(world.device)
+    tuned = FinetuneModel(top, model.head, config.finetune_batchnorm).to(world.device)
     untuned = saver.resumed_untuned if saver else None
     if untuned is None:  # one validation pass: the untuned model as fine-tuning's epochs run it
         with torch.no_grad():
-            untuned = evaluate_loss(model, valid_stack.batches(256))["loss"]
-    start = finetune_start(head_state, model, config, untuned)
+            untuned = evaluate_loss(tuned, valid_stack.batches(256))["loss"]
+    start = finetune_start(head_state, tuned, config, untuned)
     reporter.note(finetune_begins(config, head_state, saver))
     untouched = start.best_state  # ``fit`` replaces the state's copy as epochs improve on it
     stacks, n = (train_x, valid_stack), len(prep.classes)
-    state = finetune_fit(model, start, stacks, config, n, world, reporter, saver)
-    state = unless_below_the_head(state, head_state, model, untouched)
-    prep.model.cpu().freeze_body()
+    state = finetune_fit(tuned, start, stacks, config, n, world, reporter, saver)
+    state = unless_below_the_head(state, head_state, tuned, untouched)
+    model.cpu().freeze_body()
     return state, finetune_told(head_state, state, config, reporter, untuned)
 
 
@@ -565,11 +567,15 @@ def finetune_outcome(outcome: FinetuneRecord, min_delta: float = 0.0) -> str:
 
 
 def body_kept(
-    prep: Prepared, config: TrainConfig, meta: RunMeta, finetune: FinetuneRecord
+    prep: Prepared,
+    model: Classifier,
+    config: TrainConfig,
+    meta: RunMeta,
+    finetune: FinetuneRecord,
 ) -> tuple[Prepared, TrainConfig, RunMeta]:
     """The run's body, precision and settings once fine-tuning is done (``finetune``: its record):
-    ``prep`` as the run goes on with it (a new one, ``Prepared`` being frozen; its model is the
-    same, its body swapped in place), the config and the metadata. Kept, the
+    the run's ``model`` given the body it goes on with, ``prep`` as the run records it (a new one
+    where its precision changes), the config and the metadata. Kept, the
     run records float32 features (``feature_dtype``): its tuned blocks and head were trained and
     are calibrated on the top's unrounded output, so every command answers on those, not on
     float16-rounded ones no fit saw; the fp32 body it tuned becomes the run's in place of an
@@ -580,18 +586,18 @@ def body_kept(
     if not finetune.kept:
         return prep, config, meta
     config = replace(config, feature_dtype="float32")
-    body = prep.model.body
+    body = model.body
     if isinstance(body, QuantizedBody):
         # In place, as the run's model is one module from the head's fit to the file written: its
         # head trained in place, the tuned blocks are this float body's own, and a stop after this
         # (train_stops.BlocksBefore) puts the int8 body back on it to write the
         # run as of the head's end, as it puts back the blocks' weights.
-        prep.model.body = body.float_body
+        model.body = body.float_body
         config = replace(config, precision="fp32")
         if prep.precision is not None:
             fp32 = Settled("fp32", "fine-tuning was kept: its tuned blocks run in fp32")
             prep = replace(prep, precision=replace(prep.precision, body=fp32, engine=None))
-    tuned = fingerprint_module(prep.model.body)
+    tuned = fingerprint_module(model.body)
     return (
         prep,
         config,

@@ -1,8 +1,10 @@
-"""``Prepared``: what ``train.prepare`` made for a run to train on (the model, the frozen body's
-features of the training views and the validation images, what the run records of them: its
-frozen pass's counts, ``run_record.FrozenPassCounts``, and its record, :meth:`Prepared.record`),
-and ``Stages``, when the run and its stages began. Its own module so that the stages after the
-head (``finetune``, ``train_stops``) read it without importing ``train``."""
+"""What ``train.prepare`` made for a run to train on, in two parts: :class:`Prepared`, the
+immutable record (the frozen body's features of the training views and the validation images, what
+the run records of them: its frozen pass's counts, ``run_record.FrozenPassCounts``, and its
+record, :meth:`Prepared.record`), and :class:`LiveParts`, passed beside it, what changes as the
+run trains (its model, fine-tuning's blocks, :class:`Stages`, when the run and its stages
+began). Their own module so that the stages after the head (``finetune``, ``train_stops``) read
+them without importing ``train``."""
 
 from __future__ import annotations
 
@@ -32,10 +34,9 @@ class Stages:
     summary's ``seconds`` (:class:`RunSeconds`) are made of, so that a run stopped midway
     (Ctrl-C, a diverged loss) records the time spent so far as a finished run records it all.
 
-    Mutable, and one for the run, shared by the copies of its :class:`Prepared`: a stop while
-    calibrating writes the run from the ``Prepared`` of the head's end (``train_stops``' keep,
-    bound to it before fine-tuning), which must read when calibration began, set later (by
-    ``train._train``, as it begins), whichever copy the run has gone on with by then."""
+    One for the run, in its :class:`LiveParts`: a stop while calibrating writes the run with the
+    keep bound before fine-tuning (``train_stops.RunSoFar``), which reads when calibration began,
+    set later (by ``train._train``, as it begins)."""
 
     started: float
     fitting: float | None = None
@@ -49,18 +50,37 @@ class Stages:
         return self.started, fitting, calibrating, now
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """The model and the cached features a run trains on, and what the run records of them: made
-    by ``train.prepare``, then completed once by ``train.prepared_run`` (the command line, whether
-    it replaces an earlier run, a resumed run's images seen) and ``train._train`` (the precision,
-    the stages' clock). Frozen: a later stage that changes one (``finetune.body_kept``: the
-    precision of a kept fine-tuning) returns a new one. Its model is a module, trained in place
-    (the head's fit, the tuned blocks), its body swapped in place when a fine-tuning of an int8
-    body is kept (``finetune.body_kept`` says why), and given its familiarity score by ``train``
-    once calibrated; ``stages`` is the run's one clock, shared by the copies (:class:`Stages`)."""
+@dataclass
+class LiveParts:
+    """What a run trains, changed in place as it does, passed beside its :class:`Prepared`: made
+    by ``train.prepare``; its clock set by ``train._train`` as the head's fit begins."""
 
     model: Classifier
+    """The run's model, one module from the head's fit to the file written: its head trained in
+    place (the head's fit, fine-tuning), its body swapped for the fp32 one a kept fine-tuning of
+    an int8 body tuned (``finetune.body_kept``) and put back by a stop after that
+    (``train_stops.BlocksBefore``), its familiarity score given by ``train`` once calibrated."""
+    top: torch.nn.Module | None = None
+    """With ``finetune_blocks``, the blocks above the cut that fine-tuning trains: the top its pass
+    split off the fp32 body (``finetune.split_body``, sharing the body's modules), which made the
+    body's features from the activations at the cut first (``finetune.FromTheCut``)."""
+    stages: Stages = field(default_factory=lambda: Stages(time.perf_counter()))
+    """When the run and its stages began, for its summary's ``seconds``."""
+
+    @property
+    def params(self) -> ParameterCounts:
+        """The model's parameters, total and trainable."""
+        return count_parameters(self.model)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The cached features a run trains on, and what the run records of them: made by
+    ``train.prepare``, then completed once by ``train.prepared_run`` (the command line, whether
+    it replaces an earlier run, a resumed run's images seen) and ``train._train`` (the
+    precision); a kept fine-tuning's fp32 precision is a new one (``finetune.body_kept``). What
+    changes as the run trains is not here but in its :class:`LiveParts`."""
+
     data: DataConfig
     train: ViewStack
     valid: ViewStack
@@ -70,10 +90,6 @@ class Prepared:
     cut: tuple[ViewStack, ViewStack] | None = None
     """With ``finetune_blocks``, the stored activations at the cut: the training views and the
     validation images (``train_features.cut_features``), which fine-tuning trains on."""
-    cut_top: torch.nn.Module | None = None
-    """With ``finetune_blocks``, the blocks above the cut that fine-tuning trains: the top its pass
-    split off the fp32 body (``finetune.split_body``, sharing the body's modules), which made the
-    body's features from the activations at the cut first (``finetune.FromTheCut``)."""
     cut_seconds: float = 0.0
     """How long the pass below the tuned blocks took, computing or reading them (part of
     ``seconds``)."""
@@ -92,8 +108,6 @@ class Prepared:
     test (``class_record``; None under torchrun on ranks other than 0)."""
     precision: Precision | None = None
     """The body's and the head's precision and why (``train_open.open_run``), for its summary."""
-    stages: Stages = field(default_factory=lambda: Stages(time.perf_counter()))
-    """When the run and its stages began, for its summary's ``seconds``."""
     command: CommandLine | None = None
     """The command line that started the run and its folder, for its summary's
     ``provenance``."""
@@ -110,11 +124,6 @@ class Prepared:
     @property
     def classes(self) -> tuple[str, ...]:
         return self.train_set.classes
-
-    @property
-    def params(self) -> ParameterCounts:
-        """The model's parameters, total and trainable."""
-        return count_parameters(self.model)
 
     @property
     def n_images(self) -> ImageCounts:

@@ -68,13 +68,13 @@ from objrec.finetune import (
 from objrec.images import warned_once_per_file
 from objrec.leakage import seen_in_state, union_seen
 from objrec.meta import Calibration, RunMeta
-from objrec.model import Classifier, build_head
+from objrec.model import Classifier, build_head, count_parameters
 from objrec.optimizers import HeadAdam
 from objrec.outputs import takes_back_folders
 from objrec.precision import (
     Precision,
 )
-from objrec.prepared import Prepared, Stages
+from objrec.prepared import LiveParts, Prepared, Stages
 from objrec.progress import SILENT, Reporter, or_silent
 from objrec.quantize import QuantizedBody
 from objrec.renames import renamed_arguments
@@ -225,31 +225,31 @@ def _train(
     folders = RunFolders(run=out, data=data_dir)
     try:
         stops.phase = Phase.FROZEN_PASS
-        prep, meta = prepared_run(folders, config, reporter, world, saved, request)
-        prep = replace(prep, precision=precision, stages=Stages(started, time.perf_counter()))
-        state, saver = fit_head(prep, config, meta, out, saved, reporter, world, stops)
+        prep, live, meta = prepared_run(folders, config, reporter, world, saved, request)
+        prep = replace(prep, precision=precision)
+        live.stages = Stages(started, time.perf_counter())
+        state, saver = fit_head(prep, live, config, meta, out, saved, reporter, world, stops)
         source, finetune = FeatureSource(prep.train, prep.valid), None
-        top = prep.cut_top  # what fine-tuning trains, split off the body by prepare's cut
         next_phase = Phase.FINE_TUNING if config.finetune_blocks else Phase.CALIBRATING
-        as_of_the_head = run_so_far(prep, config, meta, out, None, saved)
-        stops.after_the_head(next_phase, as_of_the_head, BlocksBefore(prep.model, top))
+        as_of_the_head = run_so_far(prep, live, config, meta, out, None, saved)
+        stops.after_the_head(next_phase, as_of_the_head, BlocksBefore(live.model, live.top))
         if config.finetune_blocks:
             tuned = finetune_saver(out, saver, saved)
             state, source, finetune = finetune_phase(
-                prep, config, state, (reporter, world), top, tuned
+                prep, live, config, state, (reporter, world), tuned
             )
-            prep, config, meta = body_kept(prep, config, meta, finetune)
+            prep, config, meta = body_kept(prep, live.model, config, meta, finetune)
         stops.phase = Phase.CALIBRATING
-        prep.stages.calibrating = time.perf_counter()  # the run's one clock: see Stages
-        meta, fitted = calibrate(prep, config, meta, source, reporter, world)
+        live.stages.calibrating = time.perf_counter()  # the run's one clock: see Stages
+        meta, fitted = calibrate(live.model, config, meta, source, reporter, world)
     finally:
         open_cache(config.cache_dir).close()  # lets `objrec cache --prune` go on
     stops.phase = Phase.WRITING
     t2 = time.perf_counter()
-    seconds = run_seconds(prep, precision.body.used, prep.stages.until(t2))
+    seconds = run_seconds(prep, precision.body.used, live.stages.until(t2))
     with reporter.task("writing the run", None):  # seconds: the model file, the curves' plot
         trained = TrainedRun(config, meta, state, seconds, finetune, fitted)
-        result = write_trained(out, prep, trained, world, saver)
+        result = write_trained(out, prep, live.model, trained, world, saver)
     log_seconds(result.seconds, time.perf_counter() - t2, world, prep.precision)
     return result
 
@@ -274,20 +274,25 @@ class TrainedRun:
 
 
 def write_trained(
-    out: Path, prep: Prepared, trained: TrainedRun, world: World, saver: EpochSaver | None
+    out: Path,
+    prep: Prepared,
+    model: Classifier,
+    trained: TrainedRun,
+    world: World,
+    saver: EpochSaver | None,
 ) -> TrainResult:
-    """The run written into ``out`` (``runs.write_run``, by rank 0): ``prep``'s model given the
+    """The run written into ``out`` (``runs.write_run``, by rank 0): its ``model`` given the
     familiarity score calibration fitted, its settings, metadata and fit state, and its record
     (``Prepared.record``) of the seconds spent, what fine-tuning did and how the temperature was
     chosen (``trained``). Rank 0's ``saver`` lets go of its copies once the run's files are in
     place."""
     fitted = trained.fitted
-    prep.model.familiarity = fitted.familiarity if fitted else None
+    model.familiarity = fitted.familiarity if fitted else None
     chosen = fitted.temperature_fit if fitted else None
     record = prep.record(trained.seconds, calibration=chosen, finetune=trained.finetune)
     return write_run(
         out,
-        prep.model,
+        model,
         trained.config,
         trained.meta,
         trained.state,
@@ -305,21 +310,21 @@ def prepared_run(
     world: World,
     saved: SavedTraining | None,
     request: RunRequest,
-) -> tuple[Prepared, RunMeta]:
+) -> tuple[Prepared, LiveParts, RunMeta]:
     """The run's data, features and model (:func:`prepare` of ``folders.data``; a resumed run's
     body must be the one it ``saved``) and what the run records of them (``request``: its command
     line; whether it replaces an earlier run in ``folders.run``; for a resumed run, the images it
     saw before the resume and since: one it trained on that was removed or changed since stays
     in its record for the leak check); its classes and parameters said."""
     data_dir = folders.data
-    prep = prepare(data_dir, config, reporter, world, saved.meta if saved else None)
+    prep, live = prepare(data_dir, config, reporter, world, saved.meta if saved else None)
     seen = union_seen(prep.seen, seen_in_state(saved.tensors)) if saved else prep.seen
     replaces = replaces_earlier(folders.run, request)
     prep = replace(prep, command=request.command, replaces=replaces, seen=seen)
     reporter.note(classes_note(prep.classes))
-    params = prep.params
+    params = live.params
     reporter.note(f"parameters: {params.total:,} total, {params.trainable:,} trainable")
-    return prep, run_meta(prep, config, data_dir)
+    return prep, live, run_meta(prep, live.model, config, data_dir)
 
 
 CLASS_NAMES_WIDTH = 160
@@ -387,9 +392,11 @@ def prepare(
     reporter: Reporter,
     world: World = SINGLE,
     resumed: RunMeta | None = None,
-) -> Prepared:
-    """Build the model and compute (or load) the frozen features of train and valid;
-    ``resumed``: a resumed run's metadata, whose body (its fingerprint) is checked first."""
+) -> tuple[Prepared, LiveParts]:
+    """Build the model and compute (or load) the frozen features of train and valid: the features
+    and what the run records of them, and the model (with ``finetune_blocks``, the blocks above
+    the cut too), which the run trains; ``resumed``: a resumed run's metadata, whose body (its
+    fingerprint) is checked first."""
     started = time.perf_counter()
     resuming = resumed is not None and resumed.body_fingerprint is not None
     train_set, valid_set, split = listed_split(Path(data_dir), reporter, world)
@@ -407,13 +414,11 @@ def prepare(
     derive = from_the_cut(cut, body, frozen)
     train_sets, valid = run_features(frozen, sets, data, config, told, derive=derive)
     require_readable_splits(Path(data_dir), train_sets, valid, train_set.classes)
-    return Prepared(
-        model=model,
+    prep = Prepared(
         data=data,
         train=stack_views(train_sets, world),
         valid=stack_views([valid], world),
         cut=cut.stacks(world) if cut else None,
-        cut_top=cut.top if cut else None,
         cut_seconds=cut.seconds if cut else 0.0,
         fingerprint=frozen.fingerprint,
         train_set=train_set,
@@ -427,6 +432,7 @@ def prepare(
         ),
         split=split,
     )
+    return prep, LiveParts(model, cut.top if cut else None)
 
 
 def new_model(body: Body, n_classes: int, config: TrainConfig) -> Classifier:
@@ -444,17 +450,16 @@ def trained_counts(prep: Prepared) -> dict[str, int]:
     return dict(zip(prep.classes, counts, strict=True))
 
 
-def run_meta(prep: Prepared, config: TrainConfig, data_dir: Path) -> RunMeta:
-    """The metadata the run's checkpoints carry."""
-    meta = RunMeta.for_model(
-        config.backbone, prep.classes, prep.data, prep.model.body.n_features, config
-    )
+def run_meta(prep: Prepared, model: Classifier, config: TrainConfig, data_dir: Path) -> RunMeta:
+    """The metadata the run's checkpoints carry (``model``: the run's, as ``prepare`` made it)."""
+    n_features = model.body.n_features
+    meta = RunMeta.for_model(config.backbone, prep.classes, prep.data, n_features, config)
     return replace(
         meta,
         n_train=trained_counts(prep),
-        params=prep.params,
+        params=count_parameters(model),
         body_fingerprint=prep.fingerprint,
-        float_fingerprint=getattr(prep.model.body, "float_fingerprint", None),
+        float_fingerprint=getattr(model.body, "float_fingerprint", None),
         data_dir=str(Path(data_dir).resolve()),
     )
 
@@ -464,6 +469,7 @@ def run_meta(prep: Prepared, config: TrainConfig, data_dir: Path) -> RunMeta:
 
 def fit_head(
     prep: Prepared,
+    live: LiveParts,
     config: TrainConfig,
     meta: RunMeta,
     out: Path,
@@ -475,17 +481,17 @@ def fit_head(
     """Run ``fit`` on the cached features, the training state copied after every epoch (written
     every ``resume_state.SAVE_EVERY`` seconds); also returns rank 0's saver, which holds the last
     epoch's state until a stop writes it (``train_stops.write_state_on_stop``; at once when
-    fine-tuning follows). ``stops``: the run's, told as the epochs begin what a stop in them
-    writes (``train_stops.in_the_head_epochs``)."""
-    head = prep.model.head.to(world.device)
+    fine-tuning follows). ``live``: the run's model, whose head it trains; ``stops``: the run's,
+    told as the epochs begin what a stop in them writes (``train_stops.in_the_head_epochs``)."""
+    head = live.model.head.to(world.device)
     optimizer = head_optimizer(head, config)
     state = resumed_state(saved, prep, config, out, head, optimizer) if saved else None
     if not saved:
         seed_everything(config.seed)  # dropout draws the same whether features were cached or not
-    model, train_batches, valid_batches = epoch_sources(prep, config, world)
+    model, train_batches, valid_batches = epoch_sources(prep, head, config, world)
     saver = epoch_saver(out, head, optimizer, meta, prep, world)
     if stops is not None:
-        stops.head_epochs(saver, run_so_far(prep, config, meta, out, optimizer, saved))
+        stops.head_epochs(saver, run_so_far(prep, live, config, meta, out, optimizer, saved))
     stopping = Stopping(config.epochs, config.patience, config.min_delta)
     counted = sampled_images(len(prep.train_y), world) if world.distributed else None
     state = fit(
@@ -517,6 +523,7 @@ def end_of_the_fit(saver: EpochSaver | None, config: TrainConfig) -> None:
 
 def run_so_far(
     prep: Prepared,
+    live: LiveParts,
     config: TrainConfig,
     meta: RunMeta,
     out: Path,
@@ -526,7 +533,7 @@ def run_so_far(
     """How a stop writes this run as it stands (``train_stops.RunSoFar``): :func:`keep_run_so_far`
     with the head's ``optimizer`` (None after its epochs), the settings and metadata its sentence
     names, and the epoch of the state a resumed run began from (``saved``)."""
-    keep = partial(keep_run_so_far, prep, config, meta, out, optimizer)
+    keep = partial(keep_run_so_far, prep, live, config, meta, out, optimizer)
     resumed = saved.progress.epoch if saved is not None else None
     return RunSoFar(keep, meta, config.lr, prep.replaces, resumed)
 
@@ -561,6 +568,7 @@ def resumed_state(
 
 def keep_run_so_far(
     prep: Prepared,
+    live: LiveParts,
     config: TrainConfig,
     meta: RunMeta,
     out: Path,
@@ -568,15 +576,15 @@ def keep_run_so_far(
     *,
     ours: bool,
 ) -> FitState | None:
-    """``runs.keep_best_so_far`` for this run: its model and its record so far
-    (``Prepared.record``, the seconds spent until now); ``optimizer``: the head's (None after its
-    epochs: a new one, which the training state's is read into, the state
+    """``runs.keep_best_so_far`` for this run: its model (``live``'s) and its record so far
+    (``Prepared.record``, the seconds spent until now, by ``live``'s clock); ``optimizer``: the
+    head's (None after its epochs: a new one, which the training state's is read into, the state
     ``write_state_on_stop`` has just written, or the resumed run's own). ``train_stops`` calls it
     (:func:`run_so_far`)."""
-    seconds = run_seconds(prep, config.precision, prep.stages.until(time.perf_counter()))
+    seconds = run_seconds(prep, config.precision, live.stages.until(time.perf_counter()))
     record = prep.record(seconds)
-    optimizer = optimizer or head_optimizer(prep.model.head, config)
-    return keep_best_so_far(out, prep.model, optimizer, config, meta, record, ours=ours)
+    optimizer = optimizer or head_optimizer(live.model.head, config)
+    return keep_best_so_far(out, live.model, optimizer, config, meta, record, ours=ours)
 
 
 def require_same_run(saved: SavedTraining, prep: Prepared, config: TrainConfig, out: Path) -> None:
@@ -607,27 +615,29 @@ else printed said so, and predict, serve and the feature store's size change wit
 
 def finetune_phase(
     prep: Prepared,
+    live: LiveParts,
     config: TrainConfig,
     head_state: FitState,
     told: tuple[Reporter, World],
-    top: nn.Module | None,
     saver: FinetuneSaver | None = None,
 ) -> tuple[FitState, FeatureSource, FinetuneRecord]:
     """Train the body's last blocks and the head on cached activations at the cut (see finetune;
-    ``prep.cut``, stored by :func:`prepare`; ``top``: the blocks above the cut, ``prep.cut_top``,
-    which its pass split off the body); the tuned body's features for calibration come from the
-    same activations (``batches.FeatureSource``), unless it is not kept. Also returns what
-    fine-tuning did (``finetune.finetune_record``), how long its epochs took and its pass below
-    the tuned blocks, which ``prepare`` ran (``Prepared.cut_seconds``); a kept one that makes an
-    int8 run fp32 says so (:data:`FP32_FROM_HERE`). ``told``: where it is said, the ranks;
-    ``saver``: writes fine-tuning's training state after each epoch (:func:`finetune_saver`)."""
+    ``prep.cut``, stored by :func:`prepare`; ``live.top``: the blocks above the cut, which its pass
+    split off the body; ``live.model``: the run's, whose head it trains too); the tuned body's
+    features for calibration come from the same activations (``batches.FeatureSource``), unless it
+    is not kept. Also returns what fine-tuning did (``finetune.finetune_record``), how long its
+    epochs took and its pass below the tuned blocks, which ``prepare`` ran
+    (``Prepared.cut_seconds``); a kept one that makes an int8 run fp32 says so
+    (:data:`FP32_FROM_HERE`). ``told``: where it is said, the ranks; ``saver``: writes fine-tuning's
+    training state after each epoch (:func:`finetune_saver`)."""
     reporter, world = told
+    top = live.top
     if world.distributed or top is None or prep.cut is None:
         raise ObjrecError(FINETUNE_IN_ONE_PROCESS)
     stacks, began, below = prep.cut, time.perf_counter(), prep.cut_seconds
-    state, outcome = tune_blocks(prep, config, head_state, told, top, stacks, saver)
+    state, outcome = tune_blocks(prep, live.model, config, head_state, told, top, stacks, saver)
     outcome = replace(outcome, seconds=time.perf_counter() - began, below_seconds=below)
-    if outcome.kept and isinstance(prep.model.body, QuantizedBody):
+    if outcome.kept and isinstance(live.model.body, QuantizedBody):
         reporter.note(FP32_FROM_HERE)
     if not outcome.kept:  # the body as it was: its stored features, as without fine-tuning
         return state, FeatureSource(prep.train, prep.valid), outcome
@@ -651,14 +661,14 @@ def finetune_saver(
 
 
 def calibrate(
-    prep: Prepared,
+    model: Classifier,
     config: TrainConfig,
     meta: RunMeta,
     source: FeatureSource,
     reporter: Reporter,
     world: World = SINGLE,
 ) -> tuple[RunMeta, FittedConfidence | None]:
-    """Temperature, unknown score and threshold of the final model (``confidence``): the feature
+    """Temperature, unknown score and threshold of the final ``model`` (``confidence``): the feature
     score on the training images, the temperature and threshold on the validation images' outputs,
     both read batch by batch (the centre view) from ``source``. Returns ``meta`` with them, and
     what was fitted: the familiarity score, for ``train`` to give the model it writes, and how the
@@ -667,11 +677,11 @@ def calibrate(
     nothing reads theirs."""
     if not world.main:
         return meta, None
-    prep.model.cpu().eval()  # the head may have trained on a GPU; the features are on the CPU
+    model.cpu().eval()  # the head may have trained on a GPU; the features are on the CPU
     task = reporter.task('calibrating probabilities and "unknown"', None)  # fits 80 columns
     training = reads_training_features(config.unknown_score)
     with task, torch.inference_mode(), source.read(training) as (train, valid):
-        fitted = fit_confidence(prep.model.head, train, valid, config.unknown_score)
+        fitted = fit_confidence(model.head, train, valid, config.unknown_score)
     reporter.note(clauses_on_lines(calibrated_line(fitted)))  # short lines, as evaluate's
     calibration = Calibration(
         fitted.temperature, fitted.threshold, fitted.score, fitted.n_valid, fitted.scaled_on
