@@ -725,6 +725,28 @@ def test_check_says_a_manifest_cut_mid_row_missing_or_short_of_rows(split_dir):
     assert said.startswith(f"{manifest} is missing, though split.json says")
 
 
+def test_a_manifest_with_an_over_long_cell_is_one_sentence_naming_its_line(split_dir):
+    """review59b L1: a manifest row with a cell over the csv module's 131,072 characters stopped
+    ``check``, ``split`` (``force``, ``like``) and ``apply_plan`` as a bug (a bare csv.Error,
+    unread by ``manifest_rows``). Reading its rows is refused naming the manifest and the line;
+    check notes it as damaged and goes on."""
+    from objrec.check import check_folder
+    from objrec.manifest import manifest_rows
+
+    manifest = split_dir / "manifest.csv"
+    lines = manifest.read_bytes().splitlines(keepends=True)
+    lines[3] = lines[3].rstrip(b"\r\n") + b',"' + b"x" * 140_000 + b'"\r\n'
+    manifest.write_bytes(b"".join(lines))
+    with pytest.raises(ObjrecError) as refused:
+        manifest_rows(manifest)
+    assert str(refused.value).startswith(
+        f"{manifest}, line 4: cannot be read as CSV (field larger than field limit (131072)): "
+    )
+    (said,) = [p.message for p in check_folder(split_dir).problems if p.kind == "manifest_damaged"]
+    assert said.startswith(f"{manifest}, line 4: cannot be read as CSV (field larger than")
+    assert said.endswith("restore it from a copy, or split the photos again into a new folder")
+
+
 def test_two_first_checks_at_once_add_check_decoded_s_new_columns_once(tmp_path):
     """Two checks at once on a cache an older objrec made both found check_decoded without its
     newer columns and both added them: the second failed with "duplicate column name: exif",

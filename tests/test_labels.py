@@ -7,7 +7,7 @@ import pytest
 from objrec.add.recipe import add_images
 from objrec.cli import main
 from objrec.errors import ObjrecError
-from objrec.labels import read_labels
+from objrec.labels import read_labels, unknown_photos
 
 from .conftest import make_image
 from .test_split import tree_digest
@@ -75,6 +75,31 @@ def test_a_missing_photo_a_double_label_and_a_table_without_its_columns_are_refu
 
     said = to_cli(str(refused.value), cli.commands["add"])  # it dropped "or `answer`" there
     assert 'lacks a "path" column, or a "label" or "answer" column: give the table `objrec ' in said
+
+
+def test_a_row_after_a_note_over_two_lines_and_an_over_long_cell_are_named_by_their_line(
+    tmp_path,
+):
+    """review59b L1: a row after a quoted note over two lines was named a line too early (rows
+    were counted, not lines), and a cell over the csv module's 131,072 characters stopped
+    ``add --labels`` and ``evaluate --unknown TABLE`` as a bug (a bare csv.Error). Each is one
+    sentence naming the table and its line."""
+    (a,) = photos(tmp_path / "inbox", ["a.png"])
+    columns = [*COLUMNS, "note"]
+    rows = [
+        {"path": str(a), "answer": "red", "note": "two\nlines"},
+        {"path": "b.png", "answer": "red"},
+    ]
+    with pytest.raises(ObjrecError, match=r"noted.csv, line 4: the photo 'b.png' is not there"):
+        read_labels(write_table(tmp_path / "noted.csv", rows, columns))
+    long = write_table(tmp_path / "long.csv", [{"path": str(a), "note": "x" * 140_000}], columns)
+    for read in (read_labels, unknown_photos):
+        with pytest.raises(ObjrecError) as refused:
+            read(long)
+        assert str(refused.value) == (
+            f"{long}, line 2: cannot be read as CSV (field larger than field limit (131072)): "
+            "correct that line, then save the table again"
+        )
 
 
 def test_labels_is_refused_beside_new_images_and_when_it_labels_nothing(tmp_path, split_dir):

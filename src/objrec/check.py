@@ -365,9 +365,12 @@ def _note_manifest(root: Path, by_split: dict[str, dict[str, list[Path]]], resul
 def _note_manifest_classes(root: Path, result: CheckResult) -> None:
     """Each class the split folder's ``manifest.csv`` lists that no split of ``root`` has a
     folder of now, noted with where its files are now by name: a class folder renamed by hand
-    inside a split folder is otherwise not seen."""
-    from objrec.manifest import MANIFEST, manifest_rows
+    inside a split folder is otherwise not seen. Not of a damaged one (noted:
+    :func:`_note_manifest`), which may not be read as CSV."""
+    from objrec.manifest import MANIFEST, manifest_damage, manifest_rows
 
+    if manifest_damage(root):
+        return
     present = {class_of_folder(f.name) for s in present_splits(root) for f in class_dirs(root / s)}
     missing: dict[str, list[tuple[str, str]]] = {}
     for row in manifest_rows(root / MANIFEST):

@@ -11,8 +11,6 @@ in once a person labels it.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -23,7 +21,7 @@ from objrec.add.new import NewImage, check_class_name, refuse_overlap
 from objrec.data import named_unknown
 from objrec.errors import ObjrecError
 from objrec.images import is_image_file, list_images
-from objrec.tables import blank_row, csv_separator, exact_cell, read_text
+from objrec.tables import csv_records, exact_cell, read_text
 
 LEFT_OUT_REASONS = {
     "unknown": "answered unknown",
@@ -66,19 +64,18 @@ def read_labels(table: Path) -> LabelledPhotos:
 
 def table_rows(table: Path) -> tuple[set[str], list[tuple[str, dict]]]:
     """A labels table's columns, and each of its rows that is not blank with where it is
-    (``TABLE, line N``); refused without its ``path`` column and any of ``label`` and
-    ``answer``."""
+    (``TABLE, line N``, the line it ends on: a note may hold line breaks); refused without its
+    ``path`` column and any of ``label`` and ``answer``, and where it cannot be read as CSV."""
     text = read_text(table, "a labels table")
-    reader = csv.DictReader(io.StringIO(text), delimiter=csv_separator(io.StringIO(text)))
-    columns = set(reader.fieldnames or ())
+    header, rows = csv_records(text, table, "correct that line, then save the table again")
+    columns = set(header)
     if "path" not in columns or not columns & {"label", "answer"}:
         raise ObjrecError(
             f'{table} lacks a "path" column, or a "label" or "answer" column: give the table '
             '`predict(run, photos, csv=file)` wrote, with a "label" column for the classes you '
             "chose"
         )
-    rows = enumerate(reader, start=2)
-    return columns, [(f"{table}, line {n}", row) for n, row in rows if not blank_row(row)]
+    return columns, [(f"{table}, line {n}", row) for n, row in rows]
 
 
 def unknown_photos(table: Path) -> list[Path]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from objrec.errors import ObjrecError
 from objrec.outputs import staged
-from objrec.tables import CSV_ENCODING
+from objrec.tables import CSV_ENCODING, csv_records, read_text
 from objrec.words import plural
 
 log = logging.getLogger(__name__)
@@ -69,12 +69,14 @@ def manifest_files(path: Path) -> set[str] | None:
 
 
 def manifest_rows(path: Path) -> list[dict[str, str]]:
-    """The rows of a split's manifest (file, class, split, sha256, source); none when ``path`` is
-    not a manifest a split wrote."""
+    """The rows of a split's manifest (file, class, split, sha256, source) but blank ones; none
+    when ``path`` is not a manifest a split wrote. One not UTF-8, or that the csv module cannot
+    read (a cell over its length limit), is refused naming its line (:func:`tables.csv_records`),
+    where it stopped ``check``, ``split`` and ``apply_plan`` as a bug."""
     if not is_split_manifest(path):
         return []
-    with path.open(newline="", encoding=CSV_ENCODING) as f:
-        return list(csv.DictReader(f))
+    text = read_text(path, "a split's manifest")
+    return [row for _, row in csv_records(text, path, MANIFEST_WHY)[1]]
 
 
 def manifest_groups(folder: Path) -> dict[str, tuple[str, str]]:
@@ -186,7 +188,11 @@ def manifest_damage(folder: Path) -> str | None:
                 MANIFEST_WHY
             )
         return None  # not a split's: check_manifest refuses it for add
-    rows = list(csv.reader(io.StringIO(text)))
+    reader = csv.reader(io.StringIO(text))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        return f"{manifest}, line {reader.line_num}: cannot be read as CSV ({exc}): {MANIFEST_WHY}"
     bad = [n for n, row in enumerate(rows[1:], 2) if row and not _whole_row(row)]
     if not bad:
         return None

@@ -4,6 +4,7 @@ groups file): the separator a spreadsheet chose, and the blank lines it leaves."
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 import unicodedata
 from collections.abc import Collection
@@ -95,6 +96,26 @@ def csv_separator(f: io.TextIOBase) -> str:
     header = f.readline()
     f.seek(0)
     return next((sep for sep in ",;\t" if sep in header), ",")
+
+
+def csv_records(
+    text: str, path: Path, then: str
+) -> tuple[list[str], list[tuple[int, dict[Any, Any]]]]:
+    """The header of the CSV ``text`` read from ``path`` (comma, semicolon or tab separated:
+    :func:`csv_separator`), and each of its rows that is not blank with the line it ends on: a
+    quoted cell may hold line breaks, so a row's number among the rows is not its line. A text the
+    csv module cannot read (a cell longer than its 131,072-character limit, a quote left open
+    before one) is refused naming ``path`` and the line, then ``then``, what to do."""
+    with io.StringIO(text, newline="") as f:
+        reader = csv.DictReader(f, delimiter=csv_separator(f))
+        try:
+            rows = [(reader.line_num, row) for row in reader if not blank_row(row)]
+            return list(reader.fieldnames or ()), rows
+        except csv.Error as exc:
+            line = reader.reader.line_num  # the DictReader's own counts the rows it gave
+            raise ObjrecError(
+                f"{path}, line {line}: cannot be read as CSV ({exc}): {then}"
+            ) from None
 
 
 def blank_row(row: dict[Any, Any]) -> bool:
