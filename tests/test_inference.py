@@ -891,3 +891,45 @@ def test_a_views_preprocessing_is_built_at_its_first_image_not_with_the_recogniz
     first, again = (recognizer.preprocess([image]) for _ in range(2))
     assert built == ["centre"] and torch.equal(first, again)
     assert torch.equal(first[0], build(meta.data, "centre")(image))
+
+
+@pytest.mark.slow  # open_set_metrics imports scikit-learn: 0.9 s
+def test_every_top_class_breaks_an_exact_tie_as_the_evaluation_does(monkeypatch):
+    """review59a L3: `metrics.answered` is the one top-1 rule (argmax takes the first of tied
+    values, topk on a CPU another), but `evaluate --unknown`'s `unknown_answered_as`, Grad-CAM's
+    class where none was given, the export check's changed answers and `Recognizer.topk` for a
+    top-1 used argmax or topk(k): on an exact tie they named another class than
+    `unknown_predictions.csv`'s `predicted` and predict's answer."""
+    from types import SimpleNamespace
+
+    from objrec import inference
+    from objrec.export.check import Tally
+    from objrec.inference import Answers
+    from objrec.metrics import answered
+    from objrec.open_set import open_set_result
+    from objrec.saliency import chosen_classes
+
+    tied = torch.full((1, 8), 0.125)
+    top = int(answered(tied)[0])  # each rule another class on this tie, on a CPU:
+    assert len({top, int(tied.argmax(1)[0]), int(tied[0].topk(1).indices[0])}) == 3
+    classes = list("abcdefgh")
+    fake = SimpleNamespace(classes=classes, threshold=0.1, logits=lambda x: tied)
+    assert [t["class"] for t in Recognizer.topk(fake, tied[0], 1)] == [classes[top]]
+    known = Answers(torch.eye(8)[:2], torch.tensor([0.9, 0.8]), torch.zeros(2, dtype=torch.bool))
+    unknown = Answers(tied, torch.tensor([0.5]), torch.zeros(1, dtype=torch.bool))
+    assert open_set_result(fake, known, unknown).unknown_answered_as == {classes[top]: 1}
+    assert chosen_classes(tied, None).tolist() == chosen_classes(tied, [None]).tolist() == [top]
+    tally, leaning = Tally(), torch.eye(8)[top][None] * 0.1 + 0.1  # the same answer, untied
+    tally.add(unknown, Answers(leaning, unknown.scores, unknown.unknown), None)
+    assert tally.changed == []
+    explained = []
+
+    def grad_cams(model, x, chosen):  # the class each map is of, kept
+        explained.extend(chosen)
+        return torch.zeros(len(x), 2, 2), chosen
+
+    monkeypatch.setattr(inference, "grad_cams", grad_cams)
+    monkeypatch.setattr(inference, "overlay", lambda picture, cam: picture)
+    recognizer = SimpleNamespace(**vars(fake), model=SimpleNamespace(body=None))
+    Recognizer.explain_made(recognizer, [(torch.zeros(3, 2, 2), None)], [None])
+    assert explained == [top]

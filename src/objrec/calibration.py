@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from objrec.metrics import answered
 from objrec.optimizers import PlainLBFGS
 from objrec.words import plural, points
 
@@ -189,7 +190,7 @@ def temperature_fit(logits: torch.Tensor, labels: torch.Tensor) -> TemperatureFi
     from, or when ``T`` fitted on half the validation images does not lower the other half's loss
     (:func:`held_out_gain`: the fit follows its images' noise, and would on new images too)."""
     fitted = fit_temperature_mle(logits, labels)
-    errors = int((logits.detach().argmax(1) != labels.detach()).sum()) if len(labels) else 0
+    errors = int((answered(logits.detach()) != labels.detach()).sum()) if len(labels) else 0
     why = too_few_errors(fitted, errors)
     if why is not None:
         log.info("temperature kept at 1 (fitted %.3f): %s", fitted, why)

@@ -27,6 +27,7 @@ from objrec.calibration import (
     temperature_fit,
 )
 from objrec.meta import typical_image
+from objrec.metrics import answered
 from objrec.thresholds import choose_threshold, resting_words, top_probability
 from objrec.unknown_scores import (
     SCORE_OPTIONS,
@@ -120,7 +121,7 @@ def fit_confidence(
     temperature = chosen.temperature
     probs = (logits / temperature).softmax(1)
     values = threshold_values(score, probs, feature_scores)
-    threshold = choose_threshold(values, probs.argmax(1) == valid_y)
+    threshold = choose_threshold(values, answered(probs) == valid_y)
     familiarity, scaled_on = None, "validation"
     if raw is not None and feature_scores is not None:
         familiarity, scaled_on = readable(raw, feature_scores, threshold, as_batches(train))

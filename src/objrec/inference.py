@@ -43,6 +43,7 @@ from objrec.frozen import FrozenBody
 from objrec.images import MAX_PIXELS, open_image
 from objrec.kept import KeptThreshold, usable_kept
 from objrec.meta import Calibration, RunMeta
+from objrec.metrics import answered, ranked
 from objrec.model import Classifier, as_stored
 from objrec.outputs import json_dict
 from objrec.quantize import QuantizedBody, graph_engine
@@ -581,8 +582,11 @@ class Recognizer:
     # ------------------------------------------------------------ presenting it
 
     def topk(self, probs: torch.Tensor, k: int) -> list[dict[str, float | str]]:
-        """The ``k`` most probable classes of one image's probabilities, most probable first."""
-        values, index = probs.topk(min(k, len(self.classes)))
+        """The ``k`` most probable classes of one image's probabilities, most probable first,
+        the first ``metrics.answered``'s (the one top-1 rule: an exact tie is broken as an
+        evaluation breaks it, whatever ``k`` up to ``metrics.RANKED``)."""
+        index = ranked(probs[None], k)[0]
+        values = probs[index]
         return [
             {"class": self.classes[int(i)], "prob": float(v)}
             for v, i in zip(values, index, strict=True)
@@ -616,7 +620,7 @@ class Recognizer:
             return []
         x, pictures = torch.stack([view for view, _ in made]), [picture for _, picture in made]
         model, missing = self.model, [i for i, t in enumerate(targets) if t is None]
-        top = self.logits(x[missing]).argmax(1).tolist() if missing else []
+        top = answered(self.logits(x[missing])).tolist() if missing else []
         chosen = list(targets)
         for i, t in zip(missing, top, strict=True):
             chosen[i] = int(t)

@@ -33,6 +33,7 @@ from objrec.features import report_unreadable, require_readable
 from objrec.inference import Answers, Recognizer
 from objrec.labels import unknown_images
 from objrec.leakage import known_hashes
+from objrec.metrics import answered
 from objrec.progress import Reporter
 from objrec.thresholds import (
     KEEP_KNOWN,
@@ -156,13 +157,14 @@ def open_set_result(recognizer: Recognizer, known: Answers, unknown: Answers) ->
     """How well the unknown score tells the evaluated images (``known``, the positives) from the
     unknown folder's: AUROC and FPR at 95% TPR (``open_set_metrics``). With a threshold, also
     the share of unknown images it still accepts (``unknown_accepted``) and the classes those
-    were answered as, with their counts, most first (``unknown_answered_as``): the share alone
-    does not show that one class (a catch-all such as "empty") takes most of them."""
+    were answered as (``metrics.answered``, as ``unknown_predictions.csv``'s ``predicted``), with
+    their counts, most first (``unknown_answered_as``): the share alone does not show that one
+    class (a catch-all such as "empty") takes most of them."""
     figures = OpenSetFigures(**open_set_metrics(known.scores, unknown.scores))
     if recognizer.threshold is None:
         return figures
     missed = ~unknown.unknown.bool()
-    top = unknown.probs[missed].argmax(dim=1).tolist() if bool(missed.any()) else []
+    top = answered(unknown.probs[missed]).tolist() if bool(missed.any()) else []
     counts = Counter(recognizer.classes[i] for i in top)
     accepted = float(missed.double().mean())
     return replace(

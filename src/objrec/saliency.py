@@ -17,6 +17,7 @@ from PIL import Image
 from torch import nn
 
 from objrec.errors import ObjrecError
+from objrec.metrics import answered
 
 
 def last_conv(module: nn.Module) -> nn.Conv2d:
@@ -99,8 +100,9 @@ def own_hook(saved: list[torch.Tensor]) -> Callable[..., torch.Tensor | None]:
 
 
 def chosen_classes(logits: torch.Tensor, targets: Sequence[int | None] | None) -> torch.Tensor:
-    """Each image's class to explain: its target, or its top class where it has none."""
-    top = logits.argmax(1)
+    """Each image's class to explain: its target, or its top class where it has none
+    (``metrics.answered``, the one top-1 rule)."""
+    top = answered(logits)
     if targets is None:
         return top
     given = [int(t) if t is not None else int(top[i]) for i, t in enumerate(targets)]

@@ -21,6 +21,7 @@ from objrec.export.graph import largest_gap
 from objrec.export.sidecar import confidence_sidecar
 from objrec.images import UnreadableImageError, list_images, open_image
 from objrec.meta import RunMeta
+from objrec.metrics import answered
 from objrec.model import Classifier
 from objrec.progress import Reporter, or_silent
 from objrec.quantize import calibration_set, graph_engine
@@ -234,7 +235,7 @@ class Tally:
 
     def add(self, got: Answers, expected: Answers, threshold: float | None) -> None:
         """A batch's probabilities and unknown scores, the file's (``got``) and objrec's."""
-        tops = (got.probs.argmax(1) != expected.probs.argmax(1)).nonzero().flatten()
+        tops = (answered(got.probs) != answered(expected.probs)).nonzero().flatten()
         self.changed += [self.photos + int(i) for i in tops]  # their places in the check
         self.photos += len(expected.probs)
         self.prob = max(self.prob, largest_gap((got.probs - expected.probs).abs()))
