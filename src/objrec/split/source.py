@@ -410,15 +410,18 @@ def hash_all(
     failed: dict[Path, OSError] | None = None,
     read_new: bool = True,
 ) -> dict[Path, str]:
-    """The SHA-256 of every file (whole, as the manifest records it); ``on_file(done, total)``
-    counts them as the first half of the work, reading them being the second. ``store``:
-    the feature store folder whose file index knows each file by its path, size, times and inode
-    (``FeatureStore.readable_digests``, ``whole``), the one every command reads and fills: a file
-    unchanged since an earlier check, split, add or train read it is not read again (60,000
-    phone photos are some 240 GB to read). ``failed``: where a file that cannot be read (gone, no
-    permission) goes with its error, left out of the answer, for ``check`` to report; without
-    it, the error is raised. ``read_new`` False: the files the index does not know are not read,
-    and left out of the answer (:func:`read_all`)."""
+    """The SHA-256 of every file (whole, as the manifest records it) that the file index of the
+    feature store folder ``store`` knows unchanged, by its path, size, times and inode
+    (``FeatureStore.readable_digests``, ``whole``): the index every command reads and fills, so
+    a file an earlier check, split, add or train read is not read again (60,000 phone photos are
+    some 240 GB to read). ``on_file(done, 2 * total)`` after each file looked up: the first half
+    of :func:`read_all`'s work (split's, add's), its reads the second (``check_decodes``, check's,
+    counts the lookups alone). ``read_new`` False, as both call it: the files the index does not
+    know are left out of the answer, for the caller to read once, hashed from the bytes it
+    measures (:func:`first_read`; check's ``first_decoded``); True reads and hashes them here, a
+    second read of each where the caller then decodes it. ``failed``: where a file that cannot be
+    read (gone, no permission) goes with its error, left out of the answer, for ``check`` to
+    report; without it, the error is raised."""
     paths = [p for group in files.values() for p in group]
     told = None if on_file is None else lambda done, total: on_file(done, 2 * total)
     with file_index(store) as index:
