@@ -56,6 +56,32 @@ def test_dir_lists_the_public_names_for_completion():
     assert set(dir(objrec)) == set(objrec.__all__)
 
 
+PATH_PARAMETERS = {"data", "src", "out", "run", "path", "plan_file", "unlabelled", "cache_dir"}
+PATH_PARAMETERS |= {"unknown", "against", "plot", "csv", "explain", "labels", "new", "paths"}
+"""The parameters of the public functions that take a file or folder (where they have them;
+``unknown`` is a flag in ``predict`` and ``create_app``)."""
+
+
+@pytest.mark.slow  # imports the modules
+def test_every_public_path_parameter_takes_a_str_or_any_path_like():
+    """The public functions said ``data: Path`` and ``run: Path`` where ``load_run`` and
+    ``evaluate``'s ``against`` said ``str | Path`` and ``add_images``'s ``cache_dir`` ``str |
+    os.PathLike[str]``, though each took a ``str``: every path parameter is ``PathGiven`` (one or
+    several: ``PathsGiven``), ``str | os.PathLike[str]``, as every example passes a ``str``."""
+    import inspect
+
+    functions = [getattr(objrec, name) for name in objrec.__all__ if name != "__version__"]
+    functions = [f for f in functions if inspect.isfunction(f)] + [objrec.Recognizer.load]
+    hinted = {
+        f"{function.__name__}({name}: {parameter.annotation})"
+        for function in functions
+        for name, parameter in inspect.signature(function).parameters.items()
+        if name in PATH_PARAMETERS and parameter.annotation != "bool"
+    }
+    assert len(hinted) >= 35
+    assert {h for h in hinted if not re.search(r": Paths?Given( \| None)?\)$", h)} == set()
+
+
 @pytest.mark.slow  # imports the modules (FastAPI's among them)
 def test_export_check_report_serve_and_audit_have_their_python_functions():
     """The docstring said the API mirrors the CLI, yet export, check, report, serve and audit

@@ -79,6 +79,7 @@ from objrec.outputs import (
     takes_back_folders,
     temporary_name,
 )
+from objrec.paths import PathGiven
 from objrec.reviewed import REVIEWED_FILE, write_reviewed
 from objrec.split.record import applied_entry, record_applied
 from objrec.store import index_written, indexed_digests
@@ -786,9 +787,9 @@ def _target(plan_file: Path, rel: Path, row: dict[str, str] | None, at: int) -> 
 @takes_back_folders("out")
 @warned_once_per_file()
 def apply_plan(
-    data: Path,
-    plan_file: Path,
-    out: Path,
+    data: PathGiven,
+    plan_file: PathGiven,
+    out: PathGiven,
     mode: str = "copy",
     command: Sequence[str] | None = None,
     new_class: bool = False,

@@ -30,11 +30,10 @@ from objrec.backbones import (
 )
 from objrec.config import DEFAULT_BACKBONE
 from objrec.errors import ObjrecError
+from objrec.paths import PathGiven, as_path
 from objrec.progress import Reporter, or_silent
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from objrec.bodies import Body
     from objrec.cache import FeatureCache
     from objrec.frozen import FrozenBody
@@ -147,7 +146,7 @@ def describe_backbones(
     torchvision: bool = False,
     measure: bool = False,
     images: int = MEASURED_IMAGES,
-    cache_dir: str | Path | None = None,
+    cache_dir: PathGiven | None = None,
     reporter: Reporter | None = None,
 ) -> list[BackboneFacts]:
     """What each backbone weighs (:class:`BackboneFacts`): of ``names`` (any name ``backbone``
@@ -166,7 +165,7 @@ def describe_backbones(
         return [described(spec) for spec in specs]
     from objrec.cache import open_cache
 
-    cache, told = open_cache(cache_dir), or_silent(reporter)
+    cache, told = open_cache(as_path(cache_dir)), or_silent(reporter)
     return [measured(spec, cache, images, told) for spec in specs]
 
 

@@ -59,6 +59,7 @@ from objrec.images import (
     walk_tree,
 )
 from objrec.manifest import read_split_record
+from objrec.paths import PathGiven
 from objrec.progress import SILENT, Reporter, or_silent
 from objrec.ratios import (
     allocate,
@@ -636,7 +637,7 @@ def _check_splits(
 @renamed_arguments(root="data")
 @on_ctrl_c("{data} was only read, as check does: run it again")
 def check_folder(
-    data: Path, reporter: Reporter | None = None, cache_dir: str | os.PathLike[str] | None = None
+    data: PathGiven, reporter: Reporter | None = None, cache_dir: PathGiven | None = None
 ) -> CheckResult:
     """Decode every image below ``data`` (a class or split folder: ``objrec check DATA``;
     ``root`` before 7 December 2026, still taken, warning) and list the problems; ``reporter``

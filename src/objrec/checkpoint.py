@@ -52,6 +52,7 @@ from objrec.model_file import model_digest as model_digest
 from objrec.model_file import seal_at as seal_at
 from objrec.model_file import summary_finished as summary_finished
 from objrec.outputs import renamed_over, temporary_folder, temporary_name
+from objrec.paths import PathGiven
 from objrec.quantize import QuantizedBody, is_quantized
 from objrec.run_files import BEST, LAST, require_checkpoint_file
 from objrec.unknown_scores import familiarity_from_state, tie_head
@@ -231,7 +232,7 @@ def build_from_meta(meta: RunMeta) -> Classifier:
 
 
 def load_model(
-    path: Path, read: tuple[dict[str, torch.Tensor], RunMeta] | None = None
+    path: PathGiven, read: tuple[dict[str, torch.Tensor], RunMeta] | None = None
 ) -> tuple[Classifier, RunMeta]:
     """Rebuild the model of a run folder or checkpoint file, in eval mode, on the CPU; from
     ``read``, its :func:`read_checkpoint` (tensors and metadata) where the caller read it already
@@ -241,8 +242,9 @@ def load_model(
     model takes the checkpoint's tensors as its own, as a train's bodies take their weights
     files' (``loaded_in_place``): no weight drawn at random for the file's to replace, none
     copied. The tensors are the model's alone (:func:`read_model_state` read the file whole)."""
+    path = Path(path)
     state, meta = read or read_checkpoint(path)
-    where = Path(path) / BEST if Path(path).is_dir() else Path(path)
+    where = path / BEST if path.is_dir() else path
     in_place = builds_on_meta(meta.backbone)
     with named_in_errors(where), torch.device("meta") if in_place else nullcontext():
         model = build_from_meta(meta)

@@ -26,6 +26,7 @@ from objrec.outputs import (
     users_file,
     write_record,
 )
+from objrec.paths import PathGiven
 from objrec.predict import PLOT_MAX, predict
 from objrec.progress import Reporter, or_silent
 from objrec.split.recipe import split_folder
@@ -60,7 +61,7 @@ PARTS = ("data", "explore", "run", FIGURE)
 
 @takes_back_folders("out")
 def run_demo(
-    out: Path,
+    out: PathGiven,
     reporter: Reporter | None = None,
     force: bool = False,
     command: Sequence[str] | None = None,

@@ -104,6 +104,7 @@ from objrec.outputs import (
     takes_back_folders,
     writing_outputs,
 )
+from objrec.paths import PathGiven, as_path
 from objrec.prediction import barely_familiar, familiarity_line, threshold_cells
 from objrec.progress import Reporter, log_result_warnings, or_silent
 from objrec.renames import renamed_arguments, renamed_attribute
@@ -380,20 +381,20 @@ def two_class_words(pictures: Sequence[Mapping[str, Any]]) -> str:
 
 @renamed_arguments(folder="data")
 def evaluate(
-    run: Path,
-    data: Path,
+    run: PathGiven,
+    data: PathGiven,
     config: EvaluateConfig | None = None,
     *,
     split: str = "test",
     tta: bool = False,
-    unknown: str | Path | None = None,
-    against: str | Path | None = None,
+    unknown: PathGiven | None = None,
+    against: PathGiven | None = None,
     keep_threshold: bool = False,
-    out: Path | None = None,
+    out: PathGiven | None = None,
     force: bool = False,
     reporter: Reporter | None = None,
     device: str = "auto",
-    cache_dir: str | Path | None = None,
+    cache_dir: PathGiven | None = None,
     num_workers: int | None = None,
 ) -> EvaluationResult:
     """Evaluate the model of ``run`` on ``data``: how often it is right, overall and per class
@@ -424,6 +425,7 @@ def evaluate(
     asked = {"split": split, "tta": tta, "unknown": unknown, "against": against}
     asked |= {"device": device, "cache_dir": cache_dir, "num_workers": num_workers}
     config = settings(EvaluateConfig, config, given_settings(EvaluateConfig, asked), "evaluate")
+    run, data, out = Path(run), Path(data), as_path(out)
     return run_evaluation(
         run, data, config, out=out, reporter=reporter, force=force, keep_threshold=keep_threshold
     )

@@ -35,6 +35,7 @@ from objrec.outputs import (
     takes_back_folders,
     writing_outputs,
 )
+from objrec.paths import PathGiven, as_path
 from objrec.progress import Reporter, or_silent
 from objrec.renames import renamed_attribute
 from objrec.split.source import loose_files
@@ -79,8 +80,8 @@ class ExploreResult:
 @on_ctrl_c("nothing was written: run it again")
 @warned_once_per_file()
 def explore(
-    data: Path,
-    out: Path | None = None,
+    data: PathGiven,
+    out: PathGiven | None = None,
     reporter: Reporter | None = None,
     force: bool = False,
     refresh: bool = False,
@@ -92,7 +93,7 @@ def explore(
     ``refresh``: over objrec's own outputs there only as it wrote them, ``outputs.users_file``).
     ``reporter`` shows progress (None: nothing is shown).
     """
-    data, reporter = Path(data), or_silent(reporter)
+    data, out, reporter = Path(data), as_path(out), or_silent(reporter)
     if not data.is_dir():
         raise ObjrecError(f"{data} is not a folder")
     if out is not None:

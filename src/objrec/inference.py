@@ -46,6 +46,7 @@ from objrec.meta import Calibration, RunMeta
 from objrec.metrics import answered, ranked
 from objrec.model import Classifier, as_stored
 from objrec.outputs import json_dict
+from objrec.paths import PathGiven
 from objrec.quantize import QuantizedBody, graph_engine
 from objrec.run_files import BEST
 from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, using_graph
@@ -231,7 +232,7 @@ class Recognizer:
     @classmethod
     def load(
         cls,
-        run: Path,
+        run: PathGiven,
         runtime: str | None = "torch",
         threshold: float | None = None,
         unknown: bool = True,
@@ -244,9 +245,10 @@ class Recognizer:
         (``checkpoint.read_checkpoint``), not read again: a command's every part is then of
         one model, whatever a retrain renames over the file meanwhile."""
         require_number(threshold)  # before the model loads
-        path = Path(run) / BEST if Path(run).is_dir() else Path(run)
+        run = Path(run)
+        path = run / BEST if run.is_dir() else run
         model, meta = load_model(path, read)
-        warn_if_unfinished(Path(run))
+        warn_if_unfinished(run)
         kept = usable_kept(run, threshold, unknown, meta.digest)
         if kept is not None and kept.current:
             threshold = kept.threshold

@@ -55,6 +55,7 @@ from objrec.outputs import (
     takes_back_folders,
     writes_over,
 )
+from objrec.paths import PathGiven, PathsGiven, as_path
 from objrec.prediction import (
     Prediction,
     Predictions,
@@ -74,10 +75,6 @@ if TYPE_CHECKING:  # PyTorch's: imported once there is an image to predict
     from objrec.inference import Recognizer
 
 log = logging.getLogger(__name__)
-
-
-PathsGiven = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
-"""One path (a file or folder) or several."""
 
 
 def path_list(paths: PathsGiven) -> list[Path]:
@@ -207,21 +204,21 @@ def loaded(
 @takes_back_folders("explain")
 @warned_once_per_file()
 def predict(
-    run: Path,
+    run: PathGiven,
     paths: PathsGiven,
     topk: int = 5,
     batch_size: int = PREDICT_BATCH,
-    plot: Path | None = None,
+    plot: PathGiven | None = None,
     reporter: Reporter | None = None,
     runtime: str = "torch",
     tta: bool = False,
-    explain: Path | None = None,
+    explain: PathGiven | None = None,
     plot_max: int = PLOT_MAX,
     threshold: float | None = None,
     unknown: bool = True,
     device: str = "auto",
     force: bool = False,
-    csv: Path | None = None,
+    csv: PathGiven | None = None,
 ) -> Predictions:
     """Top-k classes for each image in ``paths`` (files or folders; one, or a list), as
     :class:`Predictions` (a list; ``table()`` is a DataFrame of the rows ``csv`` would hold).
@@ -234,6 +231,7 @@ def predict(
     ``unknown=False`` never marks one. ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (a GPU runs
     PyTorch). ``csv`` is a file that receives one row per input (:func:`write_csv`). An existing
     ``plot`` or ``csv`` file, or a non-empty ``explain`` folder, is refused unless ``force``."""
+    run, plot, csv, explain = Path(run), as_path(plot), as_path(csv), as_path(explain)
     topk, plot_max = require_type("topk", topk, int), require_type("plot_max", plot_max, int)
     plot = check_arguments(topk, plot_max, plot, force, paths := path_list(paths), run)
     csv, reporter = check_csv(csv, plot, force, paths, run), or_silent(reporter)  # None: silent

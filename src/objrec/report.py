@@ -70,6 +70,7 @@ from objrec.model_file import (
     mismatched_summary,
 )
 from objrec.outputs import report_path, same_file, shown_name, staged
+from objrec.paths import PathGiven, as_path
 from objrec.progress import Reporter, or_silent
 from objrec.renames import renamed_arguments
 from objrec.run_files import BEST, SUMMARY, output_beside
@@ -433,9 +434,9 @@ def readable(path: str, recognizer: Recognizer) -> Image.Image | None:
 @on_ctrl_c("no page was written: run it again")
 @warned_once_per_file()
 def build_report(
-    run: Path,
-    out: Path | None = None,
-    data: Path | None = None,
+    run: PathGiven,
+    out: PathGiven | None = None,
+    data: PathGiven | None = None,
     reporter: Reporter | None = None,
     force: bool = False,
     grad_cam: bool = True,
@@ -447,8 +448,8 @@ def build_report(
     ``grad_cam``: draw the Saliency section's Grad-CAM maps (seconds to minutes each on a busy
     CPU; False: the section says they were left out, and the model is not loaded for them);
     ``reporter`` shows progress (None: nothing is shown)."""
-    run, reporter = Path(run), or_silent(reporter)
-    out = report_path(run, out, force)
+    run, data, reporter = Path(run), as_path(data), or_silent(reporter)
+    out = report_path(run, as_path(out), force)
     _, meta = read = read_checkpoint(run)  # once: the page is of this model, whatever lands
     folders = report_folders(data, meta)
     used = folders.used

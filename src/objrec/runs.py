@@ -69,6 +69,7 @@ from objrec.outputs import (
     users_file,
     written_whole,
 )
+from objrec.paths import PathGiven
 from objrec.precision import Precision
 from objrec.provenance import Provenance, provenance
 from objrec.resume_state import (
@@ -437,7 +438,7 @@ def read_summary(out: Path) -> dict[str, Any] | None:
     return summary if isinstance(summary, dict) else None
 
 
-def load_run(run: str | Path) -> TrainResult:
+def load_run(run: PathGiven) -> TrainResult:
     """The :class:`TrainResult` of a run folder written by ``train`` (finished, or stopped with
     its best epoch so far: ``finished`` False), as ``train`` returned it: a notebook opened the
     next day has the folder only. Its figures are ``summary.json``'s, its ``history``

@@ -47,6 +47,7 @@ from objrec.outputs import (
     takes_back_folders,
     writing_outputs,
 )
+from objrec.paths import PathGiven, as_path
 from objrec.prediction import familiarity_line, score_and_line
 from objrec.progress import Reporter, or_silent
 from objrec.renames import renamed_arguments, renamed_attribute
@@ -147,12 +148,12 @@ def pick_diverse(
 @on_ctrl_c("nothing was written: run it again")
 @warned_once_per_file()
 def suggest(
-    run: Path,
-    unlabelled: Path,
+    run: PathGiven,
+    unlabelled: PathGiven,
     n: int = 50,
-    out: Path | None = None,
+    out: PathGiven | None = None,
     diversity: float = DIVERSITY,
-    cache_dir: Path | None = None,
+    cache_dir: PathGiven | None = None,
     reporter: Reporter | None = None,
     force: bool = False,
 ) -> Suggestions:
@@ -164,19 +165,18 @@ def suggest(
     (:func:`suggest_folder`)."""
     if not 0 <= diversity <= 1:
         raise ObjrecError(f"`diversity` must lie between 0 and 1, not {diversity}")
-    paths = list_images(Path(unlabelled)) if Path(unlabelled).is_dir() else []
+    run, unlabelled, out, cache_dir = Path(run), Path(unlabelled), as_path(out), as_path(cache_dir)
+    paths = list_images(unlabelled) if unlabelled.is_dir() else []
     if not paths:
         raise ObjrecError(f"{unlabelled} holds no images to suggest from")
-    out, refresh = suggest_folder(run, out, Path(unlabelled), force)  # before any image is read
+    out, refresh = suggest_folder(run, out, unlabelled, force)  # before any image is read
     reporter = or_silent(reporter)
     with reporter.task("loading the model", None):  # seconds: the checkpoint, torchvision
         recognizer = Recognizer.load(run)
     data = recognizer.data
     cache = open_cache(cache_dir or recognizer.meta.cache_dir, recognizer.meta.feature_dtype)
     body = FrozenBody(recognizer.model.body, data.input_size, cache, name=recognizer.meta.backbone)
-    paths, labelled, near = unlabelled_paths(
-        run, recognizer, paths, cache, (Path(unlabelled), reporter)
-    )
+    paths, labelled, near = unlabelled_paths(run, recognizer, paths, cache, (unlabelled, reporter))
     samples = [Sample(p, 0) for p in paths]
     settings = PassSettings(reporter=reporter, description="images")
     found = cached_features(body, samples, ViewSpec(data), settings)

@@ -71,6 +71,7 @@ from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, build_head, count_parameters
 from objrec.optimizers import HeadAdam
 from objrec.outputs import takes_back_folders
+from objrec.paths import PathGiven
 from objrec.precision import (
     Precision,
 )
@@ -133,8 +134,8 @@ __all__ = ["TrainResult", "prepare", "seed_everything", "train", "training_loss"
 
 @renamed_arguments(data_dir="data")
 def train(
-    data: Path,
-    out: Path,
+    data: PathGiven,
+    out: PathGiven,
     config: TrainConfig | Mapping[str, Any] | None = None,
     reporter: Reporter | None = None,
     force: bool = False,
@@ -174,7 +175,7 @@ def train(
     """
     config = train_settings(config, keywords)
     request = RunRequest(force=force, resume=resume, strict=strict)
-    return train_as_asked(data, out, config, reporter, request, device)
+    return train_as_asked(Path(data), Path(out), config, reporter, request, device)
 
 
 @takes_back_folders("out", by_rank_0=True)

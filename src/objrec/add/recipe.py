@@ -65,6 +65,7 @@ from objrec.images import warned_once_per_file
 from objrec.labels import LabelledPhotos, labelled_images, labelled_photos
 from objrec.locks import locked
 from objrec.manifest import MANIFEST, check_manifest, manifest_damage
+from objrec.paths import PathGiven, PathsGiven
 from objrec.progress import log_result_warnings
 from objrec.split.record import added_entry
 from objrec.words import listed
@@ -74,8 +75,8 @@ log = logging.getLogger(__name__)
 
 @warned_once_per_file()
 def add_images(
-    data: Path,
-    new: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] = (),
+    data: PathGiven,
+    new: PathsGiven = (),
     config: SplitConfig | None = None,
     *,
     class_name: str | None = None,
@@ -83,9 +84,9 @@ def add_images(
     on_file: Callable[[int, int], None] | None = None,
     on_write: Callable[[int, int], None] | None = None,
     on_wait: Callable[[], None] | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
+    cache_dir: PathGiven | None = None,
     command: Sequence[str] | None = None,
-    labels: str | os.PathLike[str] | None = None,
+    labels: PathGiven | None = None,
     new_class: bool = False,
     **keywords: Any,
 ) -> AddResult:

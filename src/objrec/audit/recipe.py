@@ -78,6 +78,7 @@ from objrec.config import (
 from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.images import warned_once_per_file
 from objrec.outputs import takes_back_folders, writing_outputs
+from objrec.paths import PathGiven, as_path
 from objrec.photos_needed import none_listed_words
 from objrec.progress import Reporter, or_silent
 from objrec.reviewed import settled_paths
@@ -511,10 +512,10 @@ def rerun_hint(out: Path) -> str:
 @on_ctrl_c("nothing was written: run it again")
 @warned_once_per_file()
 def audit(
-    data: Path,
-    out: Path | None = None,
+    data: PathGiven,
+    out: PathGiven | None = None,
     config: AuditConfig | None = None,
-    run: Path | None = None,
+    run: PathGiven | None = None,
     reporter: Reporter | None = None,
     force: bool = False,
     refresh: bool = False,
@@ -533,10 +534,11 @@ def audit(
     from objrec.locks import locked
 
     config, reporter = config or AuditConfig(), or_silent(reporter)  # None: nothing shown
-    if not Path(data).is_dir():
+    data, out, run = Path(data), as_path(out), as_path(run)
+    if not data.is_dir():
         raise ObjrecError(f"{data} is not a folder")
-    with locked(Path(data), on_wait, shared=True):
-        return _audit(Path(data), out, config, run, reporter, force=force, refresh=refresh)
+    with locked(data, on_wait, shared=True):
+        return _audit(data, out, config, run, reporter, force=force, refresh=refresh)
 
 
 def _audit(

@@ -41,6 +41,7 @@ from objrec.outputs import (
     staged_together,
     writing_outputs,
 )
+from objrec.paths import PathGiven, as_path
 from objrec.progress import Reporter, or_silent
 from objrec.renames import renamed_arguments, renamed_attribute, warn_renamed
 from objrec.runtime import onnxruntime_available
@@ -119,8 +120,8 @@ class ExportResult:
 
 @renamed_arguments(fmt="format", photos="check_photos")
 def export_model(
-    run: Path,
-    out: Path | None = None,
+    run: PathGiven,
+    out: PathGiven | None = None,
     format: str = "onnx",
     softmax: bool = True,
     force: bool = False,
@@ -145,10 +146,10 @@ def export_model(
     with reporter.task("loading the model", None):  # seconds: the checkpoint, torchvision
         model, meta = load_model(run)
     return export_loaded(
-        run,
+        Path(run),
         model,
         meta,
-        out,
+        as_path(out),
         reporter,
         softmax=softmax,
         threshold=threshold,

@@ -46,6 +46,7 @@ from fastapi import FastAPI
 
 from objrec import __version__
 from objrec.errors import ObjrecError, ctrl_c_leaves
+from objrec.paths import PathGiven
 from objrec.progress import Reporter, or_silent
 from objrec.serve.address import bind_socket, url_of, wait_until_up
 from objrec.serve.errors import add_error_handlers
@@ -77,7 +78,7 @@ NOT_STARTED = "the server had not started (its model loads first): run it again"
 
 
 def create_app(
-    run: Path,
+    run: PathGiven,
     runtime: str | None = None,
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
     max_pixels: int | None = None,
@@ -108,7 +109,7 @@ def create_app(
     origins = allowed_origins(cors_origins)
     if warn_any_origin:
         warn_of_any_origin(origins)
-    served, answering = started_model(run, runtime, device, threshold, unknown)
+    served, answering = started_model(Path(run), runtime, device, threshold, unknown)
     page = page_html(max_upload_bytes, max_pixels)
     app = FastAPI(
         title="objrec",

@@ -15,7 +15,6 @@ EXIF camera and time (``objrec.bursts``). SRC is only ever read.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -28,6 +27,7 @@ from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.grouping import burst_keys, join_groups, near_groups, read_groups
 from objrec.images import warned_once_per_file
 from objrec.outputs import takes_back_folders
+from objrec.paths import PathGiven
 from objrec.placement import assign
 from objrec.progress import log_result_warnings
 from objrec.ratios import min_class_size
@@ -58,8 +58,8 @@ log = logging.getLogger(__name__)
 @on_ctrl_c("nothing was written to {out}: run it again")
 @warned_once_per_file()
 def split_folder(
-    src: Path,
-    out: Path,
+    src: PathGiven,
+    out: PathGiven,
     config: SplitConfig | None = None,
     *,
     force: bool = False,
@@ -70,7 +70,7 @@ def split_folder(
     on_write: Callable[[int, int], None] | None = None,
     on_wait: Callable[[], None] | None = None,
     on_like: Callable[[int, int], None] | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
+    cache_dir: PathGiven | None = None,
     **keywords: Any,
 ) -> SplitResult:
     """Split the class folders of ``src`` into ``out/train``, ``out/valid``, ``out/test``; its
@@ -93,7 +93,7 @@ def split_folder(
         ObjrecError: before writing, where train or valid (``train`` needs both) would be empty.
     """
     config = settings(SplitConfig, config, keywords, "split_folder")
-    src, out = _resolved(src), Path(out).resolve()
+    src, out = _resolved(Path(src)), Path(out).resolve()
     with told_of_killed_splits(src, out, force), using_cache_dir(cache_dir):
         check_out_folder(src, out, force)
         reviewed = earlier_reviews([src, *_likes(config), out])  # refused first when unreadable
