@@ -42,7 +42,7 @@ from objrec.run_files import (
     checkpoint_file,
     require_checkpoint_file,
 )
-from objrec.words import plural, some_of
+from objrec.words import joined, plural, some_of
 
 META_KEY = "objrec"
 """The ``__metadata__`` key of an objrec checkpoint's own metadata (a JSON object)."""
@@ -415,7 +415,8 @@ def objrec_header(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
     if version not in READABLE_FORMATS:
         newer = isinstance(version, int) and version > FORMAT_VERSION
         raise ObjrecError(
-            f"{path} has checkpoint format {version}; this objrec reads format {FORMAT_VERSION}"
+            f"{path} has checkpoint format {version}; this objrec reads "
+            + formats_read()
             + (
                 ": upgrade objrec"
                 if newer
@@ -423,6 +424,13 @@ def objrec_header(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
             )
         )
     return meta
+
+
+def formats_read() -> str:
+    """The checkpoint formats this objrec reads, in words: ``formats 1 and 2`` (the refusal
+    said "format 2" alone, where a format 1 file is read too)."""
+    named = [str(v) for v in READABLE_FORMATS]
+    return ("formats " if len(named) > 1 else "format ") + joined(named)
 
 
 def read_header(path: Path, damaged: str = DAMAGED) -> tuple[dict[str, Any], bytes]:
