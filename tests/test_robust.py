@@ -812,6 +812,31 @@ def test_ctrl_c_while_the_run_is_written_keeps_the_heads_state_and_says_so(
     assert result.finished and len(result.history) == 3 and not (run / LAST).exists()
 
 
+@pytest.mark.slow
+def test_ctrl_c_while_the_run_is_written_with_an_unwritable_state_says_it_came_after_the_head(
+    tmp_path, split_dir, tiny_config, monkeypatch
+):
+    """Ctrl-C while a new run's files were written, its training state failing to be written too
+    (a full disk), said "interrupted before the head's first epoch ended: nothing of the run was
+    saved, but the store holds the features ...": its epochs had all run. It says what Ctrl-C
+    while calibrating says then: nothing of the run was saved, after the head's epochs."""
+    run = tmp_path / "run"
+
+    def full_disk(path, state):
+        raise OSError(28, "No space left on device", str(path))
+
+    with monkeypatch.context() as patch:
+        patch.setattr("objrec.resume_state.write_training_state", full_disk)
+        patch.setattr(importlib.import_module("objrec.runs"), "draw_curves", ctrl_c)
+        with pytest.raises(Interrupted) as caught:
+            train(split_dir, run, replace(tiny_config, epochs=3))
+    assert str(caught.value) == (
+        "interrupted after the head's epochs, whose training state could not be written (the "
+        "log says why): nothing of the run was saved; train it again"
+    )
+    assert not caught.value.values and not (run / LAST).exists()
+
+
 class Failed(Exception):
     """An error no stop of train's handles: a bug, say."""
 

@@ -18,8 +18,8 @@ and which the one handler around the run reads (:func:`said_on_a_stop`). By phas
   (``finetune.finetune_divergence``).
 - ``WRITING`` (the run's files written apart, then put in place together): any stop writes the
   head's training state; Ctrl-C says what it holds, none of the run's files being in place (all
-  are, when the stop was held back as they were put in place: ``runs.put_in_place``); a full disk
-  is one sentence.
+  are, when the stop was held back as they were put in place: ``runs.put_in_place``), or that
+  nothing was saved when it could not be written; a full disk is one sentence.
 
 A forced run over an earlier one writes nothing over it: the earlier model stays until this run's
 is written whole. An error that is neither Ctrl-C (or SIGTERM), a diverged loss nor a full disk
@@ -228,10 +228,13 @@ def after_the_head(run: RunStops, stop: BaseException) -> None:
 def writing(run: RunStops, stop: BaseException) -> None:
     """Any stop as the run is written writes the head's training state first
     (:func:`write_state_on_stop`); then Ctrl-C says what the run folder holds
-    (:func:`outside_the_epochs`), a full disk of the run folder is one sentence
-    (:func:`full_disk`)."""
+    (:func:`outside_the_epochs`), or, when it holds no state of this run's (its write failed),
+    that nothing was saved after the head's epochs, as Ctrl-C while calibrating says then; a full
+    disk of the run folder is one sentence (:func:`full_disk`)."""
     write_state_on_stop(run.saver, stop)
     if isinstance(stop, KeyboardInterrupt):
+        if not run.ours():
+            raise unsaved_after_the_head() from None
         raise outside_the_epochs(run, stop) from None
     if isinstance(stop, OSError):
         said_of_a_full_disk(run, stop)
