@@ -1272,10 +1272,16 @@ def test_the_run_records_how_many_validation_images_its_threshold_was_chosen_on(
     valid = len(list((trained_once.parent / "data" / "valid").rglob("*.*")))
     meta = read_checkpoint(trained_once / "model.safetensors")[1]
     assert meta.calibration.validation_images == valid > 0  # what predict states it rests on
-    recognizer = Recognizer(*load_model(trained_once / "model.safetensors"))
-    assert recognizer.threshold_images == valid
-    recognizer.threshold = 0.3  # a given threshold rests on what its giver knows
-    assert recognizer.threshold_images is None
+    model, meta = load_model(trained_once / "model.safetensors")
+    assert Recognizer(model, meta).threshold_images == valid
+    # a given threshold rests on what its giver knows; review59a L5: one given equal to the
+    # run's own was said to be the run's, "chosen on N validation images" (by float equality)
+    given = [
+        Recognizer(model, meta, threshold=t) for t in (0.3, meta.calibration.unknown_threshold)
+    ]
+    assert [(r.threshold_images, r.threshold_kept_on) for r in given] == [(None, None)] * 2
+    assert [r.threshold_source for r in given] == ["given"] * 2
+    assert Recognizer(model, meta).threshold_source == "own"
 
 
 def test_a_threshold_chosen_on_few_validation_images_is_said_to_be_shaky():

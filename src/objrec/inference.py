@@ -41,7 +41,7 @@ from objrec.export.graph import Tail, write_checked
 from objrec.features import FeatureTable, stored_tables
 from objrec.frozen import FrozenBody
 from objrec.images import MAX_PIXELS, open_image
-from objrec.kept import KeptThreshold, usable_kept
+from objrec.kept import KeptThreshold, threshold_source, usable_kept
 from objrec.meta import Calibration, RunMeta
 from objrec.metrics import answered, ranked
 from objrec.model import Classifier, as_stored
@@ -189,6 +189,7 @@ class Recognizer:
         threshold: float | None = None,
         unknown: bool = True,
         device: torch.device | None = None,
+        kept: KeptThreshold | None = None,
     ):
         self.device, runtime = int8_placement(model, device or torch.device("cpu"), runtime)
         self.model, self.meta, self.runtime = model.eval(), meta, runtime
@@ -199,13 +200,12 @@ class Recognizer:
         """How the run stored its features: the head sees the body's rounded so (``as_stored``)."""
         self.calibration = meta.calibration or Calibration()
         self.temperature = self.calibration.temperature
-        own = self.calibration.unknown_threshold
-        self.threshold = require_number(threshold) if threshold is not None else own
-        """Below it, "unknown"; None (or ``unknown=False``): never."""
-        self.kept: KeptThreshold | None = None
+        self.kept = kept
         """The run's kept threshold, when :meth:`load` found one (used only when ``current``)."""
-        if not unknown:
-            self.threshold = None
+        self.threshold_source = threshold_source(require_number(threshold), kept)
+        """Where :attr:`threshold` comes from (``kept.ThresholdSource``), decided here once."""
+        self.threshold = self._chosen_threshold(threshold) if unknown else None
+        """Below it, "unknown"; None (or ``unknown=False``): never."""
         self._transforms: dict[str, Callable[[Image.Image], torch.Tensor]] = {}
         """Each view's preprocessing, built at its first image (:meth:`_transform`)."""
         if runtime == "torch" and self.device.type == "cpu":
@@ -229,6 +229,14 @@ class Recognizer:
                 tie_head(self._familiarity, self._head)  # the copy on the device
             self._run = self._on_device
 
+    def _chosen_threshold(self, given: float | None) -> float | None:
+        """The threshold of :attr:`threshold_source`: ``given``, the kept one, or the run's own."""
+        if self.threshold_source == "given":
+            return given
+        if self.threshold_source == "kept" and self.kept is not None:
+            return self.kept.threshold
+        return self.calibration.unknown_threshold
+
     @classmethod
     def load(
         cls,
@@ -250,11 +258,7 @@ class Recognizer:
         model, meta = load_model(path, read)
         warn_if_unfinished(run)
         kept = usable_kept(run, threshold, unknown, meta.digest)
-        if kept is not None and kept.current:
-            threshold = kept.threshold
-        recognizer = cls(model, meta, runtime, threshold, unknown, device)
-        recognizer.kept = kept
-        return recognizer
+        return cls(model, meta, runtime, threshold, unknown, device, kept)
 
     @property
     def model_digest(self) -> str | None:
@@ -268,15 +272,16 @@ class Recognizer:
     def threshold_kept_on(self) -> str | None:
         """When :attr:`threshold` is the one ``evaluate --keep-threshold`` kept with the run: when
         it was kept (ISO 8601, UTC); None when it is the run's own, or one given."""
-        kept = self.kept
-        return kept.kept_on if kept is not None and kept.current else None
+        kept = self.kept if self.threshold_source == "kept" else None
+        return kept.kept_on if kept is not None and self.threshold is not None else None
 
     @property
     def threshold_images(self) -> int | None:
         """How many validation images :attr:`threshold` was chosen on, when it is the run's own
-        (``Calibration.validation_images``); None for a kept or given one, or an older run."""
-        own = self.threshold is not None and self.threshold == self.calibration.unknown_threshold
-        return self.calibration.validation_images if own and not self.threshold_kept_on else None
+        (``Calibration.validation_images``); None for a kept or given one (one given equal to
+        the run's own too: :attr:`threshold_source`), or an older run."""
+        own = self.threshold is not None and self.threshold_source == "own"
+        return self.calibration.validation_images if own else None
 
     @property
     def unknown_score(self) -> str:

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from objrec.errors import ObjrecError
 from objrec.outputs import is_export_sidecar, json_dict
@@ -256,6 +256,24 @@ def usable_kept(
     if threshold is not None or not unknown:
         return None
     return read_kept(run, model=model)
+
+
+ThresholdSource = Literal["own", "kept", "given"]
+"""Where the unknown threshold a command answers with comes from: the run's ``own`` (chosen on
+its validation images), the one ``evaluate --keep-threshold`` ``kept`` for its model, or one a
+caller ``given`` (``threshold=``, even one equal to the run's own)."""
+
+
+def threshold_source(given: float | None, kept: KeptThreshold | None) -> ThresholdSource:
+    """The source of the threshold a command answers with, decided once where it is chosen
+    (``Recognizer``, the export), from what it was ``given`` and the run's ``kept`` threshold
+    (:func:`usable_kept`): read from there by whatever says it (``threshold_images``, the kept
+    date, the sidecar's ``threshold_given``), never inferred again from the threshold's value (a
+    threshold given equal to the run's own was said to be the run's, "chosen on N validation
+    images")."""
+    if given is not None:
+        return "given"
+    return "kept" if kept is not None and kept.current else "own"
 
 
 EXPORT_SIDECAR = "model.json"

@@ -25,7 +25,7 @@ from objrec.export.check import Agreement, check_photos, photo_agreement, warn_i
 from objrec.export.graph import write_checked
 from objrec.export.names import export_names, export_path
 from objrec.images import IMAGE_ERRORS, MAX_PIXELS
-from objrec.kept import KeptThreshold, usable_kept
+from objrec.kept import KeptThreshold, threshold_source, usable_kept
 from objrec.manifest import sha256_file
 from objrec.meta import RunMeta
 from objrec.model import Classifier
@@ -185,9 +185,9 @@ def export_loaded(
     path = export_path(run, out)
     sidecar, script = export_names(path, Path(run), meta.data_dir, force)
     kept = usable_kept(run, threshold, model=meta.digest)
-    kept_on = kept.kept_on if kept is not None and kept.current else None
-    if kept is not None and kept.current:
-        threshold = kept.threshold
+    kept_on = None
+    if kept is not None and threshold_source(threshold, kept) == "kept":
+        threshold, kept_on = kept.threshold, kept.kept_on  # else given, or the run's own (None)
     with (
         writing_outputs(path.parent),
         new_folders(path.parent),
