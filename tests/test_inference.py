@@ -216,6 +216,33 @@ def test_the_recognizer_refuses_an_image_that_is_not_rgb_in_one_sentence(trained
     assert recognizer.answer([image]).probs.shape == (1, len(recognizer.classes))
 
 
+def test_the_recognizer_answers_a_numpy_array_as_its_file_and_refuses_other_arrays(
+    trained_once, tmp_path
+):
+    """python-api.md says `answer` takes RGB images decoded already: a PIL image worked, but a
+    numpy array, the usual decoded image, stopped in pathlib ("expected str, bytes or
+    os.PathLike object, not ndarray"). A height x width x 3 uint8 array is answered as its file
+    is (a batch array as its images); another shape or dtype is one sentence naming its index."""
+    from objrec.errors import ObjrecError
+
+    from .conftest import make_image
+
+    recognizer = Recognizer.load(trained_once)
+    make_image((200, 40, 40), size=(64, 48)).save(tmp_path / "photo.png")
+    pixels = np.asarray(Image.open(tmp_path / "photo.png").convert("RGB"))
+    from_file = recognizer.answer([tmp_path / "photo.png"])
+    for given in ([pixels], [pixels[:, ::-1][:, ::-1]], pixels[None]):  # strided; a batch of 1
+        answers = recognizer.answer(given)
+        assert float((answers.probs - from_file.probs).abs().max()) < 1e-6
+        assert float((answers.scores - from_file.scores).abs().max()) < 1e-6
+    wrong = [pixels[:, :, 0], np.dstack([pixels, pixels[:, :, :1]]), pixels.astype(np.float32)]
+    for array in wrong:
+        with pytest.raises(ObjrecError, match=r"^image 1 of `images` is a numpy array of shape"):
+            recognizer.answer([pixels, array])
+    with pytest.raises(ObjrecError, match="a list of images or files, not one"):
+        recognizer.answer(pixels)
+
+
 @pytest.mark.slow
 def test_tta_changes_the_answer_and_plain_is_the_centre_view(sample_run, tmp_path):
     run, data = sample_run

@@ -1859,3 +1859,29 @@ def test_predict_logs_its_long_steps_as_they_begin_and_end(trained_run, split_di
         "s: predicting 2 images"
     )
     assert len(said) <= 6  # a line a step, none an image
+
+
+def test_predict_refuses_an_image_in_memory_in_one_sentence_pointing_to_recognizer_answer(
+    trained_run, tmp_path
+):
+    """`objrec.predict("run", [image])` with a PIL image or a numpy array stopped on Python's
+    "expected str, bytes or os.PathLike object, not Image" (newcomer59): predict answers files,
+    whose names its results, CSV and plot give. An image in memory, in a list or alone, is
+    refused in one ObjrecError naming its place and Recognizer.answer, before the model loads."""
+    import numpy as np
+
+    from objrec.errors import ObjrecError
+
+    image = make_image((200, 30, 30))
+    image.save(tmp_path / "red.png")
+    given = [
+        ([tmp_path / "red.png", image], "item 1 is of type Image"),
+        ([np.asarray(image)], "item 0 is of type ndarray"),
+        (image, "item 0 is of type Image"),
+        (np.asarray(image), "item 0 is of type ndarray"),
+        ([(tmp_path / "red.png").read_bytes()], "item 0 is of type bytes"),
+    ]
+    for paths, said in given:
+        with pytest.raises(ObjrecError, match=f"^`paths` {said}, not a file or folder: ") as e:
+            predict(trained_run, paths)
+        assert str(e.value).endswith("give images decoded already to Recognizer.answer")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -66,9 +68,10 @@ whenever the graph objrec exports for a checkpoint changes."""
 Outputs = tuple[torch.Tensor, torch.Tensor | None]
 """One view's (logits, familiarity or None) for a batch."""
 
-Photo = Image.Image | str | Path | bytes
+Photo = Image.Image | np.ndarray | PathGiven | bytes
 """What :meth:`Recognizer.answer` takes of one image: its file (a path, or the file's bytes),
-opened as ``predict`` opens it (:meth:`Recognizer.open`), or an RGB image decoded already."""
+opened as ``predict`` opens it (:meth:`Recognizer.open`), or an RGB image decoded already (a
+PIL image, or a height x width x 3 ``uint8`` numpy array, as ``np.asarray`` gives of one)."""
 
 
 def resolve_runtime(runtime: str | None, device: torch.device, default: str = "torch") -> str:
@@ -123,6 +126,22 @@ def require_rgb(image: Image.Image) -> Image.Image:
             "(its path or bytes), which it opens as predict does (Recognizer.open)"
         )
     return image
+
+
+def from_array(photo: Photo, index: int = 0) -> Image.Image | PathGiven | bytes:
+    """``photo``, the ``index``-th of :meth:`Recognizer.answer`'s, as a PIL RGB image where it is
+    a numpy array: height x width x 3 ``uint8`` (RGB, as ``np.asarray`` gives of an RGB image),
+    else refused in one sentence naming it, where Python's pathlib said only "expected str,
+    bytes or os.PathLike object, not ndarray"; any other photo as it is."""
+    if not isinstance(photo, np.ndarray):
+        return photo
+    if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
+        raise ObjrecError(
+            f"image {index} of `images` is a numpy array of shape {photo.shape} and dtype "
+            f"{photo.dtype}: the recognizer takes height x width x 3 uint8 RGB arrays, "
+            "as np.asarray(image) gives of an RGB image (or the image's file)"
+        )
+    return Image.fromarray(np.ascontiguousarray(photo))  # RGB: height x width x 3 uint8
 
 
 class GraphUnmade(ObjrecError):
@@ -464,13 +483,13 @@ class Recognizer:
             )
         return "loading the 8-bit networks OpenVINO compiled for this CPU"
 
-    def open(self, source: str | Path | bytes) -> Image.Image:
+    def open(self, source: PathGiven | bytes) -> Image.Image:
         """An image file (its path or its bytes) decoded as ``predict`` and ``serve`` decode it
         for this model (``images.open_image``): turned upright by its EXIF orientation, made RGB
         from any mode (16-bit grey, transparency, CMYK), a large JPEG decoded reduced toward the
         model's input size, within the pixel limit. ``Image.open(path).convert("RGB")`` does
         not turn a phone's photo upright, and answers it otherwise."""
-        return open_image(source, self.draft)
+        return open_image(source if isinstance(source, bytes) else Path(source), self.draft)
 
     def preprocess(self, images: Sequence[Image.Image], view: str = "centre") -> torch.Tensor:
         """RGB images -> the normalised batch (N, 3, S, S) the model sees in ``view``; an image
@@ -512,13 +531,16 @@ class Recognizer:
     def answer(self, images: Iterable[Photo], tta: bool = False) -> Answers:
         """Probabilities, unknown scores and "unknown" flags of ``images``: image files (paths
         or bytes), each opened as ``predict`` opens it (:meth:`open`), or RGB images decoded
-        already, taken as they are. Each file is made into its views (:meth:`inputs`) before
-        the next is opened: one image at its decoded size is held at a time, whatever the
-        batch. The familiarity is the first view's alone, as :meth:`outputs_from_features`
-        computes it."""
-        if isinstance(images, str | Path | bytes | Image.Image):
+        already, taken as they are (PIL images, or height x width x 3 ``uint8`` numpy arrays;
+        a batch array N x height x width x 3 is its N images). Each file is made into its views
+        (:meth:`inputs`) before the next is opened: one image at its decoded size is held at a
+        time, whatever the batch. The familiarity is the first view's alone, as
+        :meth:`outputs_from_features` computes it."""
+        one = isinstance(images, np.ndarray) and images.ndim == 3
+        if one or isinstance(images, str | os.PathLike | bytes | Image.Image):
             raise ObjrecError("`answer` takes a list of images or files, not one: give [photo]")
-        return self.answer_inputs([self.inputs(photo, tta) for photo in images])
+        photos = (from_array(photo, index) for index, photo in enumerate(images))
+        return self.answer_inputs([self.inputs(photo, tta) for photo in photos])
 
     def inputs(self, photo: Photo, tta: bool = False) -> list[torch.Tensor]:
         """One image's input to the model (3, S, S) in each of :meth:`view_names`, the image
@@ -528,7 +550,9 @@ class Recognizer:
         return [self._transform(view)(image) for view in self.view_names(tta)]
 
     def _image(self, photo: Photo) -> Image.Image:
-        """``photo`` as an RGB image: a file opened (:meth:`open`), an image refused unless RGB."""
+        """``photo`` as an RGB image: a file opened (:meth:`open`), an image refused unless RGB
+        (an array unless height x width x 3 ``uint8``: :func:`from_array`)."""
+        photo = from_array(photo)
         return require_rgb(photo if isinstance(photo, Image.Image) else self.open(photo))
 
     def answer_inputs(self, inputs: Sequence[Sequence[torch.Tensor]]) -> Answers:

@@ -78,8 +78,20 @@ log = logging.getLogger(__name__)
 
 
 def path_list(paths: PathsGiven) -> list[Path]:
-    """``paths`` as a list: one ``str`` or ``Path`` is one path (a str is not a list of letters)."""
-    return [Path(paths)] if isinstance(paths, str | os.PathLike) else [Path(p) for p in paths]
+    """``paths`` as a list: one ``str`` or ``Path`` is one path (a str is not a list of letters).
+    An image in memory (a PIL image, a numpy array, a file's bytes) is refused in one sentence
+    naming its place, where ``Path`` raised Python's own TypeError: ``predict`` answers files,
+    whose names its results, CSV and plot give; ``Recognizer.answer`` takes decoded images."""
+    given: Sequence[object] = [paths]
+    if isinstance(paths, Sequence) and not isinstance(paths, str | bytes):
+        given = paths
+    for index, path in enumerate(given):
+        if not isinstance(path, str | os.PathLike):
+            raise ObjrecError(
+                f"`paths` item {index} is of type {type(path).__name__}, not a file or folder: "
+                "predict takes image files; give images decoded already to Recognizer.answer"
+            )
+    return [Path(p) for p in given if isinstance(p, str | os.PathLike)]  # each one, as checked
 
 
 def expand_paths(paths: PathsGiven) -> list[Prediction]:
