@@ -643,6 +643,35 @@ def test_class_folders_alike_but_for_case_and_a_space_are_said_to_read_alike_not
     assert alike_why(how_alike("Red ", "red")) == "two classes that read alike in every answer"
 
 
+def test_class_spelling_and_look_alikes_are_one_rule_each_for_add_and_apply_plan(
+    tmp_path, split_dir
+):
+    """review59b D3: add and apply-plan each wrote how a data folder spells a class given (NFC
+    or NFD, a space at either end) and which names they refuse as look-alikes, a little
+    differently; split and train the look-alikes too. One function each (``class_spelling``,
+    ``look_alikes``), and add and apply-plan spell a class given so alike the same way."""
+    import unicodedata
+
+    from objrec.add.new import NewImage, as_data_classes
+    from objrec.applying import _as_data_classes
+    from objrec.data import class_spelling, look_alikes
+
+    nfd = unicodedata.normalize("NFD", "Café")
+    spell = class_spelling(["mugs ", nfd, "red", "red "])
+    given = ["mugs", "Café", "red", "red  ", "new ", "Red"]
+    assert [spell(name) for name in given] == ["mugs ", nfd, "red", "red", "new ", "Red"]
+    assert list(look_alikes(["Red", "Café", "blue "], ["red", nfd, "blue"])) == [
+        ("red", "Red", "case"),
+        ("blue", "blue ", "a space at either end"),
+    ]
+    (split_dir / "train" / "mugs ").mkdir()
+    image = NewImage(tmp_path / "a.png", "mugs", Path("a.png"), "a.png")
+    (added,) = as_data_classes([image], split_dir)
+    plan = {"a": {"action": "relabel", "new_class": "mugs"}}
+    _as_data_classes(plan, {"mugs ", "red", "green", "blue"})
+    assert added.name == plan["a"]["new_class"] == "mugs "
+
+
 def test_the_large_class_beside_few_is_quoted_as_the_few_are():
     """The few classes were quoted (words.quoted) but not the large one: "beside planes,
     jets with 400" read as two classes."""

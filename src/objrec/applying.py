@@ -38,13 +38,12 @@ from objrec.cache_folder import store_dir
 from objrec.config import SPLIT_MODES
 from objrec.data import (
     SPLITS,
-    alike_names,
     alike_why,
     class_of_folder,
-    how_alike,
+    class_spelling,
     is_split_folder,
     likely_misspelt,
-    read_key,
+    look_alikes,
     refuse_likely_misspelt,
     windows_warning,
 )
@@ -723,14 +722,12 @@ def _as_data_classes(plan: dict[str, dict[str, str]], classes: set[str]) -> None
     """Each relabel's new class, in place: the class of DATA whose name is its but for how the
     accents are encoded (NFC and NFD ``Café``: one name to a person) or for spaces at either end
     (new_class is read stripped, and DATA's ``green ``, a Mac's folder, is the class the audit's
-    own plan names), as that folder is spelt, its exact name first; a new class, in NFC."""
-    ordered = sorted(classes, reverse=True)
-    spelt = {class_of_folder(name).strip(): name for name in ordered}
-    spelt |= {class_of_folder(name): name for name in ordered}
+    own plan names), as that folder is spelt, its exact name first; a new class, in NFC
+    (``data.class_spelling``, ``add``'s rule too)."""
+    as_spelt = class_spelling(classes)
     for row in plan.values():
         if row["action"] == "relabel":
-            name = class_of_folder(row["new_class"])
-            row["new_class"] = spelt.get(name, name)
+            row["new_class"] = as_spelt(row["new_class"])
 
 
 def _refuse_look_alike_classes(
@@ -743,9 +740,8 @@ def _refuse_look_alike_classes(
     class (:func:`_as_data_classes`)."""
     new = [row for row in plan.values() if row["action"] == "relabel"]
     new = [row for row in new if row["new_class"] not in classes]
-    for other, name in alike_names([row["new_class"] for row in new], sorted(classes), read_key):
+    for other, name, how in look_alikes([row["new_class"] for row in new], sorted(classes)):
         line = next(row["_line"] for row in new if row["new_class"] == name)
-        how = how_alike(other, name)
         raise ObjrecError(
             f"{plan_file} line {line}: new_class {name!r} and the class {other!r} differ only in "
             f"{how}, {alike_why(how)}: give both the same name, or two names"

@@ -138,6 +138,24 @@ def read_key(name: str) -> str:
     return class_key(name.strip())
 
 
+def class_spelling(classes: Iterable[str]) -> Callable[[str], str]:
+    """How the data folder whose class folders are ``classes`` spells a class named: the class
+    whose name is the name given but for how its accents are encoded (a Mac's NFD ``Café``, a
+    typed NFC one: one name to a person) or for spaces at either end (a Mac's ``mugs `` folder
+    for a typed ``mugs``), its exact name first, the first of several in sorted order; a name of
+    no such class, in NFC. The one rule of ``add``'s new classes and ``apply_plan``'s relabels:
+    each writes into the folder a person means, not a second one that reads the same."""
+    ordered = sorted(classes, reverse=True)  # the first in sorted order written last: kept
+    spelt = {class_of_folder(name).strip(): name for name in ordered}
+    spelt |= {class_of_folder(name): name for name in ordered}  # an exact name before a spaced
+
+    def as_spelt(name: str) -> str:
+        name = class_of_folder(name)
+        return spelt.get(name) or spelt.get(name.strip(), name)
+
+    return as_spelt
+
+
 def how_alike(one: str, other: str) -> str:
     """What tells apart two names of one :func:`read_key` (not one :func:`class_of_folder`), in
     words: ``case``, ``a space at either end``, or both."""
@@ -171,6 +189,18 @@ def alike_names(
         earlier = seen.setdefault(key(name), name)
         if earlier != name:
             yield earlier, name
+
+
+def look_alikes(names: Iterable[str], known: Iterable[str] = ()) -> Iterator[tuple[str, str, str]]:
+    """Each of ``names`` that reads as a name before it (of ``known``, then of ``names``: one
+    :func:`read_key`, case and a space at either end aside) but is another class (not one
+    :func:`class_of_folder`: the NFC and NFD ``Café`` are one class, never refused), as
+    ``(earlier, name, how)``, ``how`` in :func:`how_alike`'s words: the one rule by which
+    ``split``, ``train``, ``add`` and ``apply_plan`` refuse two classes a person cannot tell apart
+    or macOS and Windows hold as one folder, each in its own sentence."""
+    for earlier, name in alike_names(names, known, key=read_key):
+        if class_of_folder(earlier) != class_of_folder(name):
+            yield earlier, name, how_alike(earlier, name)
 
 
 def refuse_likely_misspelt(new: Collection[str], known: Collection[str], where: str = "") -> None:
@@ -471,8 +501,7 @@ def refuse_classes_named_alike(root: Path) -> None:
     """Refuse two class folders of ``root`` named alike (:func:`read_key`: ``Mugs`` and ``mugs``,
     ``Stop signs`` and ``Stop signs ``) that are not one class (:func:`class_of_folder`): the
     model would learn two classes that read the same in every answer."""
-    for other, name in alike_names(class_folders(root), key=read_key):
-        how = how_alike(other, name)
+    for other, name, how in look_alikes(class_folders(root)):
         raise ObjrecError(
             f"the class folders {other!r} and {name!r} of {root} differ only in "
             f"{how}, {alike_why(how)}: if they "

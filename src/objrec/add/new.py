@@ -13,16 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from objrec.data import (
-    alike_names,
     alike_why,
     class_dirs,
     class_key,
-    class_of_folder,
-    how_alike,
+    class_spelling,
     is_split_folder,
+    look_alikes,
     no_class_folders,
     present_splits,
-    read_key,
     refuse_run_folder,
     require_split_folder,
 )
@@ -116,15 +114,14 @@ def refuse_look_alike_classes(new: set[str], data: Path) -> None:
     alike but for a space at either end); or two new classes only in a space at either end (a
     Mac's ``Stop signs `` folder beside ``Stop signs``): two classes that read the same."""
     known = split_classes(data)
-    for other, name in alike_names(sorted(new), known):
-        where = "the data folder's class" if other in known else "the new class"
+    alike = list(look_alikes(sorted(new), known))
+    for other, name, _ in (pair for pair in alike if pair[2] == "case"):  # said first
         raise ObjrecError(
-            f"the new class {name!r} and {where} {other!r} differ only in case, "
+            f"the new class {name!r} and {_whose(other, known)} {other!r} differ only in case, "
             f"{alike_why('case')}: give both the same name ({other!r}), or two names"
         )
-    for pair in alike_names(sorted(new), known, key=read_key):
+    for *pair, how in alike:
         spaced, plain = sorted(pair, key=lambda n: n == n.strip())  # the one with a space first
-        how = how_alike(spaced, plain)
         # the data folder's class, as add takes it (its spaces aside); else the new one's words
         name = next((n for n in (spaced, plain) if n in known), spaced).strip()
         raise ObjrecError(
@@ -146,7 +143,7 @@ def refuse_class_folders(paths: list[Path], data: Path, class_name: str) -> None
     """Refuse a folder given with ``class_name`` whose sub-folders are named like the data
     folder's classes: a folder of class folders, whose images would all get that one class; warn
     of other sub-folders (their images get it too: a folder of dated albums, or of new classes)."""
-    known = {class_key(f.name) for split in present_splits(data) for f in class_dirs(data / split)}
+    known = {class_key(name) for name in split_classes(data)}
     for path in (p for p in paths if p.is_dir()):
         alike = sorted(d.name for d in path.iterdir() if d.is_dir() and class_key(d.name) in known)
         if alike:
@@ -195,14 +192,7 @@ def as_data_classes(images: list[NewImage], data: Path) -> list[NewImage]:
     name to a person) or for spaces at either end (``--class mugs`` for the data folder's
     ``mugs ``, split from a Mac's folder, a name ``--class`` refuses), as that folder is spelt,
     its exact name first; of a new class, in NFC."""
-    known = sorted({f.name for split in present_splits(data) for f in class_dirs(data / split)})
-    spelt = {class_of_folder(name): name for name in reversed(known)}  # the first spelling
-    alike = {class_of_folder(name).strip(): name for name in reversed(known)}
-
-    def as_spelt(name: str) -> str:
-        name = class_of_folder(name)
-        return spelt.get(name) or alike.get(name.strip(), name)
-
+    as_spelt = class_spelling(split_classes(data))
     return [dataclasses.replace(image, name=as_spelt(image.name)) for image in images]
 
 

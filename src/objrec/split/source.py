@@ -16,14 +16,12 @@ from objrec import bursts, facts_store, image_facts
 from objrec.cache_folder import can_write, default_cache_dir
 from objrec.data import (
     EMPTY_CLASS_ADVICE,
-    alike_names,
     alike_why,
     already_split,
     class_dirs,
     class_of_folder,
-    how_alike,
+    look_alikes,
     no_class_folders,
-    read_key,
     with_likely,
 )
 from objrec.errors import ObjrecError, strict_refusal
@@ -388,11 +386,7 @@ def refuse_alike_classes(src: Path, names: Sequence[str]) -> None:
     (:func:`objrec.data.read_key`; those that differ only in how their accents are encoded are
     one class): one folder on macOS and Windows, where the split's copies would be one class, or
     two classes that read the same (a Mac's ``Stop signs `` folder beside ``Stop signs``)."""
-    first: dict[str, str] = {}
-    for name in names:
-        first.setdefault(class_of_folder(name), name)
-    for other, name in alike_names(first.values(), key=read_key):
-        how = how_alike(other, name)
+    for other, name, how in look_alikes(names):
         why = f"which would be {alike_why(how)}"
         why += " (the split would write them as one folder)" if how == "case" else ""
         moved = shlex.quote(str(src / f"{name.strip()}-2"))
