@@ -107,28 +107,35 @@ def test_predict_s_progress_moves_during_a_folder_of_20_photos(tmp_path, trained
 
 
 @pytest.mark.slow
-def test_getting_an_int8_model_ready_names_openvino_s_compile_once_per_network_and_cache_folder(
+def test_getting_an_int8_model_ready_names_openvino_s_compile_once_per_batch_size_and_cache_folder(
     tmp_path, trained_run
 ):
     """a share recipient's first predict said "getting the model ready" for 18 s,
     not what it did. For a body OpenVINO runs, it names OpenVINO compiling the 8-bit networks,
-    once per network and cache folder, and the next predict loading what it compiled."""
+    and the next predict loading what it compiled. It said "once per network and cache folder",
+    yet a predict of more photos than the first one's compiles again, for its larger batch: the
+    line names the batch it compiles for, and says once per batch size."""
     pytest.importorskip("openvino")
     from .conftest import TaskRecorder
     from .test_inference import int8_copy
 
     run = int8_copy(trained_run, tmp_path / "run", engine="openvino")
-    photo = tmp_path / "photo.png"
-    make_image((200, 40, 40), seed=7).save(photo)
+    photos = [tmp_path / f"photo{k}.png" for k in range(3)]
+    for k, photo in enumerate(photos):
+        make_image((200, 40, 40 * k), seed=7 + k).save(photo)
     said = []
-    for _ in range(2):
+    for given in ([photos[0]], [photos[0]], photos, photos):
         reporter = TaskRecorder()
-        predict(run, [photo], reporter=reporter)
+        predict(run, given, reporter=reporter)
         said += [t for t in reporter.tasks if t.startswith("getting the model ready")]
+    compiling = "getting the model ready: compiling the 8-bit networks for this CPU in OpenVINO"
+    loading = "getting the model ready: loading the 8-bit networks OpenVINO compiled for this CPU"
+    once = "(once per network, batch size and cache folder)"
     assert said == [
-        "getting the model ready: compiling the 8-bit networks for this CPU in OpenVINO (once "
-        "per network and cache folder)",
-        "getting the model ready: loading the 8-bit networks OpenVINO compiled for this CPU",
+        f"{compiling}, for batches of 2 {once}",
+        loading,
+        f"{compiling}, for batches of 16 {once}",
+        loading,
     ]
 
 

@@ -467,8 +467,11 @@ class Recognizer:
     def ready_words(self, images: int) -> str:
         """What :meth:`get_ready` does for a first batch of ``images`` images, in a few words for
         its progress line: a share recipient's first predict is told that OpenVINO compiles the
-        8-bit networks, once per network and cache folder, not 18 s of "getting the model
-        ready". The body's session is opened to tell (OpenVINO reading the graph)."""
+        8-bit networks, not 18 s of "getting the model ready". It compiles once per network,
+        cache folder and batch size the photos run in (``OpenVinoModel.static_batch``): a first
+        predict of one photo compiles for batches of 2, and a later one of more photos again,
+        for its larger batch, which "once per network and cache folder" denied. The body's
+        session is opened to tell (OpenVINO reading the graph)."""
         body = self.model.body
         on_engine = self.runtime == "torch" and self.device.type == "cpu"
         if not (isinstance(body, QuantizedBody) and on_engine):
@@ -476,10 +479,11 @@ class Recognizer:
         session = body.session()
         if not isinstance(session, OpenVinoModel):
             return "preparing the 8-bit networks in ONNX Runtime"
-        if session.saved(session.static_batch(images)) is None:
+        batch = session.static_batch(images)
+        if session.saved(batch) is None:
             return (
-                "compiling the 8-bit networks for this CPU in OpenVINO "
-                "(once per network and cache folder)"
+                f"compiling the 8-bit networks for this CPU in OpenVINO, for batches of {batch} "
+                "(once per network, batch size and cache folder)"
             )
         return "loading the 8-bit networks OpenVINO compiled for this CPU"
 
