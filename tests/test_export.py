@@ -2381,6 +2381,31 @@ def test_the_script_s_constants_are_the_library_s(module, name, copy):
     assert getattr(export_script, copy) == getattr(importlib.import_module(module), name)
 
 
+@pytest.mark.parametrize("score", ["msp", "knn"])
+def test_the_script_s_copy_of_the_threshold_rule_is_the_library_s(score):
+    """Which score the unknown threshold applies to is written once in objrec
+    (``thresholds.threshold_values``, review59a S2); model_infer.py cannot import it and keeps
+    its copy, reading the sidecar's ``unknown`` entry: on the same outputs, the same scores."""
+    from types import SimpleNamespace
+
+    from objrec.export import script as export_script
+    from objrec.thresholds import threshold_values
+
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], dtype=np.float32)
+    familiarity = np.array([0.4, -0.2], dtype=np.float32)
+    outputs = ["probabilities", "familiarity"] if score != "msp" else ["probabilities"]
+    model = object.__new__(export_script.Model)  # its sidecar and engine alone, no file
+    model.spec = {
+        "outputs": outputs,
+        "temperature_applied": True,
+        "unknown": {"score": score, "from": outputs[1] if score != "msp" else "the top one"},
+    }
+    model.engine = SimpleNamespace(run=lambda names, x: [probs, familiarity][: len(names)])
+    _, scored = model.probabilities(np.zeros((2, 3, 4, 4), dtype=np.float32))
+    kept = torch.from_numpy(familiarity) if score != "msp" else None
+    assert np.array_equal(scored, threshold_values(score, torch.from_numpy(probs), kept).numpy())
+
+
 def answers_of(results) -> list[dict]:
     """The script's answers of ``results`` (``Prediction``s): predict --json's, which it gives."""
     return [r.to_json() for r in results]

@@ -28,7 +28,7 @@ from objrec.calibration import (
 )
 from objrec.meta import typical_image
 from objrec.metrics import answered
-from objrec.thresholds import choose_threshold, resting_words, top_probability
+from objrec.thresholds import choose_threshold, resting_words, threshold_values
 from objrec.unknown_scores import (
     SCORE_OPTIONS,
     Batches,
@@ -73,15 +73,6 @@ def reads_training_features(score: str) -> bool:
     probability (``msp``) needs none, so a fine-tuned run need not run its tuned blocks over
     every training image for it (``batches.FeatureSource``)."""
     return score != "msp"
-
-
-def threshold_values(
-    score: str, probs: torch.Tensor, familiarity: torch.Tensor | None
-) -> torch.Tensor:
-    """What the threshold applies to: the top (calibrated) probability, or the feature score."""
-    if score == "msp" or familiarity is None:
-        return top_probability(probs)
-    return familiarity
 
 
 def as_batches(source: Batches | tuple[torch.Tensor, torch.Tensor]) -> Batches:

@@ -53,6 +53,7 @@ from objrec.quantize import QuantizedBody, graph_engine
 from objrec.run_files import BEST
 from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, using_graph
 from objrec.saliency import grad_cams, overlay
+from objrec.thresholds import applied_score, threshold_values
 from objrec.transforms import TTA_VIEWS, build_tta_transform, draft_size, model_view
 from objrec.unknown_scores import Readable, tie_head
 from objrec.views import ViewSpec
@@ -305,7 +306,7 @@ class Recognizer:
     @property
     def unknown_score(self) -> str:
         """``msp`` or the name of the feature score the threshold applies to."""
-        return self.calibration.unknown_score if self.model.familiarity is not None else "msp"
+        return applied_score(self.calibration.unknown_score, self.model.familiarity)
 
     @property
     def scaled_on(self) -> str | None:
@@ -595,10 +596,8 @@ class Recognizer:
         """
         probs = self.combine([logits for logits, _ in views])
         logits, familiarity = views[0]
-        if self.unknown_score == "msp" or familiarity is None:
-            scores = self.combine([logits]).max(1).values
-        else:
-            scores = familiarity.float()
+        centre = probs if len(views) == 1 else self.combine([logits])
+        scores = threshold_values(self.unknown_score, centre, familiarity).float()
         if self.threshold is None:
             return Answers(probs, scores, torch.zeros(len(scores), dtype=torch.bool))
         return Answers(probs, scores, scores < self.threshold)

@@ -195,6 +195,27 @@ def top_probability(probs: torch.Tensor) -> torch.Tensor:
     return probs.max(1).values
 
 
+def applied_score(score: str, familiarity: object | None) -> str:
+    """The name of the score the threshold applies to, :func:`threshold_values`' rule by name:
+    the run's feature ``score`` where the model computes its ``familiarity``, else ``msp`` (a
+    run of ``msp``, or one trained before the feature scores). ``Recognizer.unknown_score`` and
+    the export's sidecar say it so."""
+    return score if familiarity is not None else "msp"
+
+
+def threshold_values(
+    score: str, probs: torch.Tensor, familiarity: torch.Tensor | None
+) -> torch.Tensor:
+    """What the threshold applies to, the one rule (``train`` chooses the threshold on these
+    values, and ``Recognizer.decide`` and the export's check judge by them): the top calibrated
+    probability (``probs``) for ``msp`` or where no ``familiarity`` was computed, else the
+    familiarity, the feature ``score``. The exported script has its copy of it (it cannot import
+    objrec), held to this one by ``tests/test_export.py``."""
+    if score == "msp" or familiarity is None:
+        return top_probability(probs)
+    return familiarity
+
+
 def accuracy_at_threshold(
     probs: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor, threshold: float
 ) -> dict[str, float]:

@@ -26,6 +26,7 @@ from objrec.model import Classifier
 from objrec.progress import Reporter, or_silent
 from objrec.quantize import calibration_set, graph_engine
 from objrec.runtime import ENGINE_NAMES, OnnxModel
+from objrec.thresholds import threshold_values
 from objrec.words import joined, plural, span
 
 if TYPE_CHECKING:
@@ -287,7 +288,8 @@ def file_answer(
 
     probs = outputs[0] if softmax else recognizer.combine([outputs[0]])
     named = dict(zip(confidence["outputs"], outputs, strict=True))
-    scores = named.get(confidence["unknown"]["from"], probs.max(1).values)
+    unknown = confidence["unknown"]
+    scores = threshold_values(unknown["score"], probs, named.get(unknown["from"]))
     return Answers(probs, scores.float(), torch.zeros(len(probs), dtype=torch.bool))
 
 

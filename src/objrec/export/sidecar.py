@@ -13,6 +13,7 @@ from objrec import __version__
 from objrec.meta import Calibration, RunMeta, typical_image
 from objrec.model import Classifier
 from objrec.quantize import QuantizedBody
+from objrec.thresholds import applied_score
 from objrec.transforms import MAX_ASPECT, TTA_VIEWS, draft_size, tta_view_geometry
 from objrec.unknown_scores import Readable
 
@@ -125,7 +126,7 @@ def confidence_sidecar(
     kept beside it."""
     calibration = meta.calibration or Calibration()
     feature_score = model.familiarity is not None
-    score = calibration.unknown_score if feature_score else "msp"
+    score = applied_score(calibration.unknown_score, model.familiarity)
     return {
         "outputs": outputs,
         "temperature": calibration.temperature,
