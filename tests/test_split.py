@@ -2876,5 +2876,31 @@ def test_a_split_result_reads_in_one_line():
     result = SplitResult(Path("data"), counts, small_classes=["class3"], duplicate_files=2)
     assert repr(result) == (
         "SplitResult(out='data', train=320, valid=160, test=160, n_classes=40, n_small_classes=1, "
-        "n_unreadable=0, duplicate_files=2)"
+        "n_few_train_classes=0, n_unreadable=0, duplicate_files=2, n_cross_class_duplicates=0)"
     )
+
+
+@pytest.mark.slow  # a split: 0.3 s
+def test_the_one_line_counts_the_few_trained_classes_and_pictures_in_two_classes(
+    tmp_path, image_folder, known_facts
+):
+    """newcomer59 (3): split_folder warned of a class trained on 2 photos and of a picture in
+    two classes, and its result read `SplitResult(..., n_small_classes=0, n_unreadable=0,
+    duplicate_files=0)`: right by json.md (missing from a split; copies within a class), read as
+    none. The line counts `few_train_classes` and `cross_class_duplicates` too, each under its
+    attribute's name."""
+    from tests.test_api import misread_repr_names
+
+    few = image_folder / "few"
+    few.mkdir()
+    for i, image in enumerate(sorted((image_folder / "blue").iterdir())[:4]):
+        shutil.move(image, few / f"{i}{image.suffix}")  # 4 photos: 2 / 1 / 1
+    (image_folder / "green" / "stray.jpg").write_bytes(
+        (image_folder / "red" / "img_00.jpg").read_bytes()
+    )
+    result = split_folder(image_folder, tmp_path / "data", seed=0)
+    assert result.few_train_classes == ["few"] and len(result.cross_class_duplicates) == 1
+    shown = repr(result)
+    assert "n_small_classes=0, n_few_train_classes=1, " in shown
+    assert "duplicate_files=0, n_cross_class_duplicates=1)" in shown
+    assert misread_repr_names(result) == [] and len(shown) < 250 + len(str(tmp_path))

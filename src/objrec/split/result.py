@@ -132,12 +132,19 @@ class SplitResult:
         """One line, as the other results': the split folder, the images of each split, the
         classes, and what was left out or grouped (``print(objrec.split_folder(...))`` showed
         every class's counts and every field: hundreds of characters); a count of a field named
-        ``n_`` and the field's name (``n_small_classes``: ``small_classes`` holds their names)."""
+        ``n_`` and the field's name (``n_small_classes``: ``small_classes`` holds their names).
+        Each count its warnings say is there: a class of 2 photos, missing from no split, is
+        counted in ``few_train_classes``, a picture in two classes in ``cross_class_duplicates``
+        (``duplicate_files`` counts copies within a class): shown with ``n_small_classes=0,
+        duplicate_files=0`` alone, the line read as "no problem" under the two warnings."""
         splits = ", ".join(f"{split}={n}" for split, n in self.totals().items())
-        left = f"n_unreadable={len(self.unreadable_files)}, duplicate_files={self.duplicate_files}"
+        classes = f"n_small_classes={len(self.small_classes)}, "
+        classes += f"n_few_train_classes={len(self.few_train_classes)}"
+        files = f"n_unreadable={len(self.unreadable_files)}, duplicate_files={self.duplicate_files}"
+        files += f", n_cross_class_duplicates={len(self.cross_class_duplicates)}"
         return (
             f"SplitResult(out={str(self.out)!r}, {splits}, n_classes={len(self.counts)}, "
-            f"n_small_classes={len(self.small_classes)}, {left})"
+            f"{classes}, {files})"
         )
 
 
