@@ -89,3 +89,19 @@ def test_one_more_new_photo_of_a_class_moves_no_new_photo_of_another():
         before = place_groups(*new_classes({"a": 8, "b": 8, "c": 8}), {}, counts, config)[0]
         after = place_groups(*new_classes({"a": 9, "b": 8, "c": 8}), {}, counts, config)[0]
         assert others(after) == others(before), seed
+
+
+def test_a_group_in_several_splits_keeps_the_one_most_of_it_is_in_train_first_on_a_tie():
+    """review59b D3: "where most of a group is, train first on a tie" was written in split's
+    ``like`` and in add's ``held_splits``: one function (``placement.majority_split``) now, and
+    add keeps a group so."""
+    from collections import Counter
+
+    from objrec.add.place import held_splits
+    from objrec.placement import majority_split
+
+    assert majority_split(Counter(test=2, valid=2)) == "valid"
+    assert majority_split(Counter(test=1, train=1)) == "train"
+    assert majority_split(Counter(test=3, train=2)) == "test"
+    existing = {Path(f"{i}.png"): (split, "red") for i, split in enumerate(["test", "valid"])}
+    assert held_splits(existing, dict.fromkeys(existing, "g")) == {"g": "valid"}

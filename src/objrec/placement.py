@@ -26,6 +26,14 @@ that a photo added to one class (or a class added, removed or excluded) moved ph
 class after it, as the same ``seed`` gave them other draws."""
 
 
+def majority_split(counts: Counter[str]) -> str:
+    """The split a group keeps whose images ``counts`` (by split) has in several: where most of
+    them are, train first on a tie (then valid). The one rule of ``split``'s ``like`` (a group
+    of an earlier split) and ``add`` (a new image's group with images in the data folder): all in
+    one split unless a folder was changed by hand."""
+    return min(counts, key=lambda split: (-counts[split], SPLITS.index(split)))
+
+
 def placing_order(keys: Iterable[str], seed: int) -> list[str]:
     """``keys`` (placing groups) in the order a class's groups of one size are placed in: by the
     SHA-256 of ``"{seed}/{key}"``, each group's own draw, so that another group added or gone

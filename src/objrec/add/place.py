@@ -13,6 +13,7 @@ from objrec.data import SPLITS
 from objrec.placement import (
     evaluated_pair,
     is_pair,
+    majority_split,
     nearer_split,
     no_empty_split,
     placing_order,
@@ -32,16 +33,14 @@ def own_ratios(existing: dict[Path, tuple[str, str]]) -> tuple[float, float, flo
 
 
 def held_splits(existing: dict[Path, tuple[str, str]], groups: dict[Path, str]) -> dict[str, str]:
-    """The split of each group that has images in the data folder: where most of them are (they
-    are all in one, unless the folder was changed by hand)."""
+    """The split of each group that has images in the data folder: where most of them are
+    (:func:`objrec.placement.majority_split`; all in one, unless the folder was changed by
+    hand)."""
     found: dict[str, Counter[str]] = {}
     for path, (split, _) in existing.items():
         if path in groups:
             found.setdefault(groups[path], Counter())[split] += 1
-    return {
-        key: min(counts, key=lambda s: (-counts[s], SPLITS.index(s)))
-        for key, counts in found.items()
-    }
+    return {key: majority_split(counts) for key, counts in found.items()}
 
 
 def class_counts(existing: dict[Path, tuple[str, str]]) -> dict[str, list[int]]:

@@ -15,6 +15,7 @@ from objrec.data import SPLITS, class_dirs, class_of_folder, present_splits
 from objrec.file_index import DIGEST_CHARS, hash_file
 from objrec.images import is_broken_image_link, list_images
 from objrec.manifest import MANIFEST, manifest_rows
+from objrec.placement import majority_split
 from objrec.store import FeatureStore
 
 
@@ -71,20 +72,15 @@ def like_splits(
     edited = _looked_like(missing, paths, facts) if facts is not None else []
     for path, split, _ in edited:
         found.setdefault(keys[path], Counter())[split] += 1
-    held = {key: _most(c) for key, c in found.items()}
+    held = {key: majority_split(c) for key, c in found.items()}
     found_again = {index for _, _, index in edited}
     gone = len(missing) - len(found_again)
     names = [n for digest, _, _, n in earlier if digest not in present and chosen(n)]
     gone_classes = Counter(n for i, n in enumerate(names) if i not in found_again)
-    was = {p: _most(splits[digest_of[p]]) for p in paths if digest_of[p] in splits}
+    was = {p: majority_split(splits[digest_of[p]]) for p in paths if digest_of[p] in splits}
     was |= {path: split for path, split, _ in edited}
     moved = relabelled(earlier, files, digest_of)
     return Like(held, gone, moved, dict(gone_classes.most_common()), was)
-
-
-def _most(counts: Counter[str]) -> str:
-    """The split most of ``counts`` are in, train first on a tie."""
-    return min(counts, key=lambda s: (-counts[s], SPLITS.index(s)))
 
 
 def moved_files(
