@@ -1027,8 +1027,8 @@ def test_a_running_split_holds_its_staging_folder(tmp_path, image_folder, known_
     seen = []
     write_files = split_out._write_files
 
-    def check_while_writing(stage, *args):
-        write_files(stage, *args)
+    def check_while_writing(src, stage, *args):
+        write_files(src, stage, *args)
         seen.append((stage.is_dir(), leftover_stages(out)))
 
     monkeypatch.setattr(split_out, "STAGE_GRACE", 0.0)

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 from objrec.add.pending import OLD_PENDING, PENDING
 from objrec.data import SPLITS, run_checkpoint
@@ -357,11 +358,24 @@ def make_out(out: Path) -> None:
         raise ObjrecError(f"cannot make the folder {out}: {exc.strerror.lower()}") from exc
 
 
+class SplitRecords(NamedTuple):
+    """What a split's records say of each image it writes, beside where it goes."""
+
+    hashes: dict[Path, str]
+    """Each source image's SHA-256 (whole), for the manifest."""
+    keys: dict[Path, str]
+    """Each image's placing key: the group it was kept together with, numbered in the
+    manifest (:data:`MANIFEST_GROUP`)."""
+    reviewed: dict[str, tuple[str, str]]
+    """The labels a person settled, by content digest (``reviewed.earlier_reviews``), carried
+    into the new ``reviewed.csv`` for the images written."""
+
+
 def write_split(
     src: Path,
     out: Path,
-    assignment,
-    records,
+    assignment: dict[Path, tuple[str, str]],
+    records: SplitRecords,
     mode: str,
     record: SplitRecord | None = None,
     on_write: Callable[[int, int], None] | None = None,
@@ -379,7 +393,7 @@ def write_split(
     for another objrec process holding ``out`` (an audit reads it under its shared lock).
     ``index``: the feature store folder whose file index hashed ``src``'s files, told each copy
     (or link) written, so that ``train`` reads none of them for its digest. Returns how many
-    labels its ``reviewed.csv`` carries."""
+    labels its ``reviewed.csv`` carries. ``assignment``: each image's class and split."""
     make_out(out)
     copies: list[Copied] = []
     with locked(out, on_wait):  # as ``add`` holds it: neither writes under the other
@@ -387,7 +401,8 @@ def write_split(
         with _new_stage(out) as stage:
             try:
                 with reported_as(out, stage):
-                    reviewed = _write_files(src, stage, assignment, records, mode, on_write, copies)
+                    written = (assignment, records, mode, on_write, copies)
+                    reviewed = _write_files(src, stage, out, *written)
                     if record is not None:
                         write_split_record(stage, record)
             except BaseException:
@@ -482,49 +497,58 @@ def _swap_in(stage: Path, out: Path) -> None:
 
 
 def _write_files(
-    src: Path, out: Path, assignment, records, mode: str, on_write=None, copies=None
+    src: Path,
+    stage: Path,
+    out: Path,
+    assignment: dict[Path, tuple[str, str]],
+    records: SplitRecords,
+    mode: str,
+    on_write: Callable[[int, int], None] | None = None,
+    copies: list[Copied] | None = None,
 ) -> int:
-    """Each image goes to ``out/SPLIT/CLASS/`` under its own path in its class folder, sub-folders
-    kept: ``2019/IMG_1.jpg`` and ``2020/IMG_1.jpg`` of one class are two images, never one. The
-    manifest records each one's content digest (``records``: hashes) and the group it was kept
-    together with (placing keys: :data:`MANIFEST_GROUP`); ``reviewed.csv`` the labels a person
-    settled of the images written (``records``' reviewed: ``reviewed.earlier_reviews``);
-    ``on_write(done, total)`` after each image; ``copies``: where each is put as the file index
-    takes it (``file_index.copy_and_record``)."""
-    out.mkdir(parents=True, exist_ok=True)
-    (hashes, keys, reviewed), rows, numbers = records, [], dict[str, int]()
+    """Each image goes to ``stage/SPLIT/CLASS/`` (the staging folder in ``out``, swapped in
+    whole later) under its own path in its class folder, sub-folders kept: ``2019/IMG_1.jpg``
+    and ``2020/IMG_1.jpg`` of one class are two images, never one. The manifest records each
+    one's content digest (``records.hashes``) and the group it was kept together with
+    (``records.keys``: :data:`MANIFEST_GROUP`); ``reviewed.csv`` the labels a person settled of
+    the images written (``records.reviewed``); ``on_write(done, total)`` after each image;
+    ``copies``: where each is put as the file index takes it (``file_index.copy_and_record``)."""
+    stage.mkdir(parents=True, exist_ok=True)
+    hashes, keys, reviewed = records
+    rows: list[list[str]] = []
+    numbers: dict[str, int] = {}
     targets: list[Path] = []
     files = sorted(assignment.items())
     wanted = [Path(split, name, *path.relative_to(src).parts[1:]) for path, (name, split) in files]
     # a name differing from another's only in case is another: the second gets a free name
     for (path, (name, split)), rel in zip(files, settle_names(wanted), strict=True):
-        target = out / rel
+        target = stage / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         targets.append(target)
-        put = functools.partial(_put, path, target, mode, out.parent, hashes[path])
+        put = functools.partial(_put, path, target, mode, out, hashes[path])
         made = copy_and_record(path, put)[1]
         if made is not None and copies is not None:
             copies.append(made)
         group = numbers.setdefault(keys[path], len(numbers))
-        rows.append([target.relative_to(out).as_posix(), name, split, hashes[path], str(path)])
+        rows.append([target.relative_to(stage).as_posix(), name, split, hashes[path], str(path)])
         rows[-1].append(str(group))
         if on_write:
             on_write(len(rows), len(files))
-    sync_written(targets, out)  # on the disk before the manifest lists them
-    tmp = out / (MANIFEST + ".tmp")
+    sync_written(targets, stage)  # on the disk before the manifest lists them
+    tmp = stage / (MANIFEST + ".tmp")
     with tmp.open("w", newline="", encoding=CSV_ENCODING) as f:
         writer = csv.writer(f)
         writer.writerow([*MANIFEST_COLUMNS, MANIFEST_GROUP])
         writer.writerows(rows)
-    carried = carry_reviewed(out, reviewed, {row[3][:DIGEST_CHARS]: row[0] for row in rows})
-    tmp.replace(out / MANIFEST)
+    carried = carry_reviewed(stage, reviewed, {row[3][:DIGEST_CHARS]: row[0] for row in rows})
+    tmp.replace(stage / MANIFEST)
     return carried
 
 
 def _put(source: Path, target: Path, mode: str, folder: Path, sha256: str) -> Path:
     """``source`` copied to ``target`` (``mode`` copy), refused where its bytes are no longer
     those read as ``sha256`` (:func:`copy_as_read`: the stage is removed, nothing written), or
-    linked there from ``folder``'s split."""
+    linked there, for the split in ``folder`` (OUT, which a refusal of links names)."""
     if mode == "copy":
         copy_as_read(source, target, sha256, "`split_folder`")
     else:

@@ -34,6 +34,7 @@ from objrec.ratios import min_class_size
 from objrec.reviewed import earlier_reviews
 from objrec.split.like import Like, like_splits, moved_files
 from objrec.split.out import (
+    SplitRecords,
     check_out_folder,
     refuse_dropping_images,
     told_of_killed_splits,
@@ -100,7 +101,7 @@ def split_folder(
         progress = Progress(on_file, on_compare, on_camera, on_like)
         assignment, (hashes, keys), result = _plan(src, out, config, progress)
         refuse_dropping_images(src, out, set(hashes.values()))
-        records, record = (hashes, keys, reviewed), split_record(src, config, command)
+        records, record = SplitRecords(hashes, keys, reviewed), split_record(src, config, command)
         result.reviewed = write_split(
             src, out, assignment, records, config.mode, record, on_write, on_wait, store_dir()
         )
