@@ -369,6 +369,8 @@ def test_every_result_reads_in_one_line_naming_counts_as_counts():
         assert not misread_repr_names(record), (shown, misread_repr_names(record))
     assert "n_new_classes=1, n_copy_files=2" in repr(records[1])
     assert "answer='unknown', predicted='a', prob_predicted=0.8750" in repr(records[6])
+    shown = repr(objrec.AppliedPlan(removed=2, accepted=1))
+    assert shown == "AppliedPlan(copied=0, removed=2, accepted=1)"
 
 
 def test_a_count_of_classes_is_n_classes_in_the_json_and_python_a_list_classes():

@@ -352,6 +352,13 @@ class AppliedPlan:
         """As ``objrec apply-plan --json`` prints the counts, and ``split.json`` records them."""
         return asdict(self)
 
+    def __repr__(self) -> str:
+        """One line, as the other results': ``copied`` and every count that is not 0 (its
+        sixteen counts, mostly 0, ran past a line once ``accepted`` joined them)."""
+        said = [f"copied={self.copied}"]
+        said += [f"{k}={n}" for k, n in asdict(self).items() if n and k != "copied"]
+        return f"AppliedPlan({', '.join(said)})"
+
     def __getitem__(self, key: str) -> int:
         """``counts["copied"]``, as scripts read the dict this class replaced: the value of the
         attribute ``key``, with a :class:`DeprecationWarning` naming it."""
