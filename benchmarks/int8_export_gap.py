@@ -25,7 +25,7 @@ import torch
 from _sampling import SPLIT, SPLIT_HELP
 
 from objrec.checkpoint import load_model
-from objrec.export.check import PHOTO_BATCH, PHOTO_TOLERANCE, readable
+from objrec.export.check import PHOTO_BATCH, PHOTO_TOLERANCE, opened_images
 from objrec.export.exporter import export_checked
 from objrec.images import list_images
 from objrec.inference import Recognizer
@@ -43,7 +43,7 @@ def gaps(run: Path, photos: list[Path], folder: Path) -> dict[str, tuple[list[fl
     }
     found: dict[str, tuple[list[float], int]] = {name: ([], 0) for name in engines}
     for start in range(0, len(photos), PHOTO_BATCH):
-        images = readable(photos[start : start + PHOTO_BATCH], recognizer.draft)
+        images = opened_images(photos[start : start + PHOTO_BATCH], recognizer.draft)
         expected, x = recognizer.answer(images).probs, recognizer.preprocess(images)
         for name, engine in engines.items():
             got = engine(x)

@@ -484,7 +484,7 @@ def test_the_check_on_real_photos_compares_the_unknown_score_and_answer_too(
     sidecar naming the output to read it from, whose score is not objrec's on photos passed, and
     the script could answer "unknown" where predict does not. The check now reads the score as
     the sidecar says, and counts the photos answered "unknown" otherwise at its threshold."""
-    from objrec.export.check import check_photos, readable
+    from objrec.export.check import check_photos, opened_images
     from objrec.inference import Answers, Recognizer
 
     result = export_model(trained_run, tmp_path / "m.onnx")
@@ -497,7 +497,7 @@ def test_the_check_on_real_photos_compares_the_unknown_score_and_answer_too(
     assert "objrec's answers" not in caplog.text
     model, meta = load_model(trained_run)
     recognizer = Recognizer(model, meta)
-    scores = recognizer.answer(readable(check_photos(meta), recognizer.draft)).scores
+    scores = recognizer.answer(opened_images(check_photos(meta), recognizer.draft)).scores
     line = float(scores.median())  # a threshold a photo's score is on: it answers as objrec
     answer = Recognizer.answer
 

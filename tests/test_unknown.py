@@ -378,11 +378,11 @@ def test_a_run_trained_before_the_familiarity_is_said_to_have_a_score_without_a_
 ):
     from objrec.serve.server import create_app
 
-    assert Recognizer.load(trained_run).readable_score
+    assert Recognizer.load(trained_run).score_is_familiarity
     info = local_client(create_app(trained_run, runtime="torch")).get("/info").json()
     assert info["unknown_score_readable"] is True
     old = run_before_the_familiarity(trained_run)
-    assert not Recognizer.load(old).readable_score
+    assert not Recognizer.load(old).score_is_familiarity
     info = local_client(create_app(old, runtime="torch")).get("/info").json()
     assert info["unknown_score_readable"] is False and info["unknown_threshold"] != 0
     metrics = {

@@ -79,7 +79,7 @@ def table_answers(
     return answers, torch.cat([p for _, p, _ in parts]), torch.cat([u for _, _, u in parts])
 
 
-def readable_answers(recognizer: Recognizer, tables: list[FeatureTable]) -> Answers:
+def answers_read_in_every_view(recognizer: Recognizer, tables: list[FeatureTable]) -> Answers:
     """The recognizer's answers for the images of ``tables`` readable in every view (the
     ``--unknown`` folder's, the class folders the model was not taught)."""
     ok = torch.stack([t.ok for t in tables]).all(0)

@@ -115,7 +115,9 @@ def fit_confidence(
     threshold = choose_threshold(values, answered(probs) == valid_y)
     familiarity, scaled_on = None, "validation"
     if raw is not None and feature_scores is not None:
-        familiarity, scaled_on = readable(raw, feature_scores, threshold, as_batches(train))
+        familiarity, scaled_on = rescaled_familiarity(
+            raw, feature_scores, threshold, as_batches(train)
+        )
         threshold = 0.0
     ece, loss, chance = before_and_after(logits.softmax(1), probs, valid_y)
     # familiarity's threshold is 0 by its definition: the raw score's says where it fell
@@ -130,7 +132,7 @@ def fit_confidence(
     return replace(fitted, ece_chance=chance, n_valid=n, valid_over=over, scaled_on=scaled_on)
 
 
-def readable(
+def rescaled_familiarity(
     raw: nn.Module, valid_scores: torch.Tensor, threshold: float, train: Batches
 ) -> tuple[Readable, str]:
     """``raw`` rescaled (``Readable``): 0 at ``threshold``, 1 at the median validation image;

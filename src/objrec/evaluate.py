@@ -806,7 +806,7 @@ def calibration_metrics(
     unknown = UnknownAnswer(
         score=recognizer.unknown_score,
         threshold=recognizer.threshold,
-        readable=recognizer.readable_score,
+        readable=recognizer.score_is_familiarity,
         kept_on=recognizer.threshold_kept_on,
         images=recognizer.threshold_images,
         scaled_on=recognizer.scaled_on,

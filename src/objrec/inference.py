@@ -311,11 +311,11 @@ class Recognizer:
     @property
     def scaled_on(self) -> str | None:
         """The images a familiarity of 1 is typical of (``Calibration.scaled_on``), where the
-        score is the familiarity (:attr:`readable_score`); else None."""
-        return self.calibration.scaled_on if self.readable_score else None
+        score is the familiarity (:attr:`score_is_familiarity`); else None."""
+        return self.calibration.scaled_on if self.score_is_familiarity else None
 
     @property
-    def readable_score(self) -> bool:
+    def score_is_familiarity(self) -> bool:
         """Whether the feature score is the familiarity (0 at the run's threshold, 1 for a typical
         valid image): False for ``msp`` and for a run trained before it (checkpoint format 1),
         whose score and threshold are the raw feature score's."""

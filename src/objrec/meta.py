@@ -74,8 +74,8 @@ class Calibration:
     scaled_on: str = "validation"
     """The images a familiarity of 1 is typical of (:func:`typical_image`): the run's
     validation images, or ``training`` where those gave no spread of scores to scale it on
-    (``confidence.readable``). Written in the checkpoint as ``familiarity_scaled_on`` in that
-    case alone, beside the entry every objrec reads."""
+    (``confidence.rescaled_familiarity``). Written in the checkpoint as
+    ``familiarity_scaled_on`` in that case alone, beside the entry every objrec reads."""
 
     EARLIER_KEYS = ("temperature", "unknown_threshold", "unknown_score")
     """What an objrec from before ``validation_images`` takes in a checkpoint's calibration entry,
@@ -131,8 +131,9 @@ def is_number(value: Any) -> bool:
 def typical_image(scaled_on: str | None) -> str:
     """What a familiarity of 1 is, in words, for every sentence that says so: a typical image of
     the set the run scaled it on (:attr:`Calibration.scaled_on`: its validation images, or its
-    training images where those gave no spread of scores, ``confidence.readable``; None, a run
-    that does not say: the validation images)."""
+    training images where those gave no spread of scores,
+    ``confidence.rescaled_familiarity``; None, a run that does not say: the validation
+    images)."""
     return f"a typical {scaled_on or 'validation'} image"
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from objrec.answering import readable_answers, table_answers, view_tables
+from objrec.answering import answers_read_in_every_view, table_answers, view_tables
 from objrec.cache import open_cache
 from objrec.config import EvaluateConfig
 from objrec.data import ClassFolder, Sample, class_of_folder, scan_class_folder
@@ -150,7 +150,7 @@ def stranger_answers(
     require_readable(tables[0], folder)
     ok = torch.stack([t.ok for t in tables]).all(0).tolist()
     paths = [f for f, read in zip(files, ok, strict=True) if read]
-    return Strangers(paths, readable_answers(recognizer, tables))
+    return Strangers(paths, answers_read_in_every_view(recognizer, tables))
 
 
 def open_set_result(recognizer: Recognizer, known: Answers, unknown: Answers) -> OpenSetFigures:

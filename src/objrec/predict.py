@@ -59,8 +59,8 @@ from objrec.paths import PathGiven, PathsGiven, as_path
 from objrec.prediction import (
     Prediction,
     Predictions,
-    answered,
     csv_columns,
+    fill_prediction,
     mixed_partners,
 )
 from objrec.progress import Reporter, log_result_warnings, or_silent
@@ -701,7 +701,7 @@ def _predict_chunk(
         answers = recognizer.answer_from_features(stored.features(chunk, held))
         known = stored.digests(held)
         for i, entry in enumerate(e for e, h in zip(chunk, held, strict=True) if h):
-            answered(entry, recognizer, answers, i, k)
+            fill_prediction(entry, recognizer, answers, i, k)
             digests[entry.path] = known[i]
     pixels = [e for e, h in zip(chunk, held, strict=True) if not h]
     return _predict_pixels(recognizer, pixels, how, digests, explain)
@@ -728,7 +728,7 @@ def _predict_pixels(
                 made[id(entry)] = (views[0][0], views[1])
     answers = recognizer.answer_inputs(inputs)
     for i, entry in enumerate(readable):
-        answered(entry, recognizer, answers, i, k)
+        fill_prediction(entry, recognizer, answers, i, k)
     return made
 
 

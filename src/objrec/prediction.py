@@ -305,7 +305,7 @@ class Predictions(list[Prediction]):
         return pd.DataFrame([r.to_row() for r in self], columns=csv_columns(self))
 
 
-def answered(
+def fill_prediction(
     entry: Prediction, recognizer: Recognizer, answers: Answers, i: int, k: int
 ) -> Prediction:
     """``entry`` filled in with the ``i``-th image of ``answers``: its top ``k``, whether the
@@ -326,7 +326,7 @@ def answered(
 def familiarity_line(recognizer: Recognizer) -> float | None:
     """The threshold when the score is the familiarity and unknown is answered; else None (the
     top probability is already on the line; a raw feature score has no scale to read)."""
-    familiar = recognizer.unknown_score != "msp" and recognizer.readable_score
+    familiar = recognizer.unknown_score != "msp" and recognizer.score_is_familiarity
     return recognizer.threshold if familiar else None
 
 

@@ -400,7 +400,7 @@ def saliency_batch(
     """The Grad-CAM tile of each evaluated image (a row of predictions.csv), of the class the
     evaluation predicted (the page's, and no int8 answer computed again for it); None for one
     that cannot be read now."""
-    images = [readable(r.path, recognizer) for _, r in rows]
+    images = [open_or_none(r.path, recognizer) for _, r in rows]
     opened = {i: image for i, image in enumerate(images) if image is not None}
     classes = recognizer.classes
     targets = [classes.index(r.predicted) if r.predicted in classes else None for _, r in rows]
@@ -422,7 +422,7 @@ def cam_tile(
     )
 
 
-def readable(path: str, recognizer: Recognizer) -> Image.Image | None:
+def open_or_none(path: str, recognizer: Recognizer) -> Image.Image | None:
     """The image at ``path`` as the recognizer opens it; None where it cannot be read now."""
     try:
         return open_image(path, recognizer.draft)

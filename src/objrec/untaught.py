@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from objrec.answering import readable_answers, view_tables
+from objrec.answering import answers_read_in_every_view, view_tables
 from objrec.config import EvaluateConfig
 from objrec.data import SPLITS, ClassFolder, Sample, class_folders, class_of_folder, close_match
 from objrec.errors import ObjrecError
@@ -105,7 +105,9 @@ def flag_untaught(
         images = ClassFolder(Path(result.folder or "."), ("untaught",), samples)
         tables = view_tables(recognizer, images, "untaught", replace(config, tta=False), reporter)
         if bool(tables[0].ok.any()):
-            result.untaught_unknown = int(readable_answers(recognizer, tables).unknown.sum())
+            result.untaught_unknown = int(
+                answers_read_in_every_view(recognizer, tables).unknown.sum()
+            )
     level = logging.INFO if compared else logging.WARNING
     log.log(level, "%s", untaught_warning(result, recognizer.threshold is not None, run))
 

@@ -171,7 +171,7 @@ def photo_agreement(
         for start in range(0, len(photos), PHOTO_BATCH):
             batch = photos[start : start + PHOTO_BATCH]
             answered = functools.partial(advance, len(batch))  # objrec's, then each engine's
-            if images := readable(batch, recognizer.draft):
+            if images := opened_images(batch, recognizer.draft):
                 photos_now = f"photos {span(start, len(batch), len(photos))}"
                 doing = functools.partial(said_doing, reporter.doing, first=start == 0)
                 doing = functools.partial(doing, photos=photos_now)
@@ -293,7 +293,7 @@ def file_answer(
     return Answers(probs, scores.float(), torch.zeros(len(probs), dtype=torch.bool))
 
 
-def readable(paths: Sequence[Path], draft: int | None) -> list:
+def opened_images(paths: Sequence[Path], draft: int | None) -> list:
     """The images of ``paths`` that open, decoded as objrec decodes them."""
     images = []
     for photo in paths:

@@ -75,7 +75,7 @@ def unknown_info(recognizer: Recognizer) -> dict[str, Any]:
     return {
         "unknown_score": recognizer.unknown_score,
         "unknown_threshold": recognizer.threshold,
-        "unknown_score_readable": recognizer.readable_score,
+        "unknown_score_readable": recognizer.score_is_familiarity,
         "unknown_threshold_kept_on": recognizer.threshold_kept_on,
     }
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from objrec.inference import Recognizer
-from objrec.prediction import Prediction, answered
+from objrec.prediction import Prediction, fill_prediction
 from objrec.serve.errors import ErrorAnswer
 from objrec.serve.served import MODEL_HEADER, ServedModel
 from objrec.serve.turns import (
@@ -242,10 +242,10 @@ def answer_upload(
 
 
 def answer_json(recognizer: Recognizer, image, topk: int, tta: bool) -> dict:
-    """``predict --json``'s answer for the image (:func:`~objrec.prediction.answered`), without
-    ``filename`` and ``path``: its ``answer`` (the class, or "unknown"), ``unknown`` (like no
-    class), its ``score``, whether it is ``barely_familiar``, the threshold it was judged by and
-    whether it is a kept one, the ``topk`` (given either way) and ``confused_with`` (as predict
-    --json: [] or the classes; null: none recorded)."""
-    answer = answered(Prediction(""), recognizer, recognizer.answer([image], tta), 0, topk)
+    """``predict --json``'s answer for the image (:func:`~objrec.prediction.fill_prediction`),
+    without ``filename`` and ``path``: its ``answer`` (the class, or "unknown"), ``unknown``
+    (like no class), its ``score``, whether it is ``barely_familiar``, the threshold it was
+    judged by and whether it is a kept one, the ``topk`` (given either way) and
+    ``confused_with`` (as predict --json: [] or the classes; null: none recorded)."""
+    answer = fill_prediction(Prediction(""), recognizer, recognizer.answer([image], tta), 0, topk)
     return {k: v for k, v in answer.to_json().items() if k not in ("filename", "path")}
