@@ -1892,3 +1892,43 @@ def test_predict_refuses_an_image_in_memory_in_one_sentence_pointing_to_recogniz
         with pytest.raises(ObjrecError, match=f"^`paths` {said}, not a file or folder: ") as e:
             predict(trained_run, paths)
         assert str(e.value).endswith("give images decoded already to Recognizer.answer")
+
+
+def runtimes_doc() -> str:
+    """``inference.RUNTIMES``'s docstring, read from the source (Python keeps none for a
+    constant)."""
+    import ast
+
+    from objrec import inference
+
+    tree = ast.parse(Path(inference.__file__).read_text())
+    for node, after in zip(tree.body, tree.body[1:], strict=False):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "RUNTIMES":
+            return ast.literal_eval(after.value)
+    return ""
+
+
+@pytest.mark.slow  # predicts twice: 0.2 s
+def test_predict_s_runtime_is_documented_and_its_default_names_no_engine_it_may_not_use(
+    trained_run, tmp_path
+):
+    """predict's `runtime` was missing from its docstring, and its default 'torch' still
+    answered an int8 run through OpenVINO (newcomer59 #6): 'torch' runs the model as evaluate
+    does, an int8 body in the engine that ran it in training. The default is None, which runs it
+    so (the CLI passes 'torch': the same), and predict's and Recognizer.load's docstrings say
+    what each value runs."""
+    import inspect
+
+    from objrec.inference import Recognizer
+
+    for function in (predict, Recognizer.load):
+        assert inspect.signature(function).parameters["runtime"].default is None
+        assert "``runtime``" in function.__doc__ and "RUNTIMES" in function.__doc__
+    said = " ".join(f"{predict.__doc__} {runtimes_doc()}".split())
+    for words in ('"torch"', '"onnx"', "int8 body", "OpenVINO", "ONNX Runtime", "PyTorch alone"):
+        assert words in said, words
+    make_image((200, 30, 30)).save(tmp_path / "red.png")
+    default, torch_ = (
+        predict(trained_run, tmp_path / "red.png", runtime=r) for r in (None, "torch")
+    )
+    assert default[0].topk == torch_[0].topk

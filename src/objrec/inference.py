@@ -61,6 +61,13 @@ from objrec.views import ViewSpec
 log = logging.getLogger(__name__)
 
 RUNTIMES = ("torch", "onnx")
+"""How a :class:`Recognizer` runs its model (``runtime``), the answers the same within 1e-4 (the
+engines' rounding): "torch" (also None, predict's default) runs the run's model in this process
+as ``evaluate`` does, its head in PyTorch and its body in PyTorch, or an int8 body in the engine
+that ran it in training (OpenVINO, else ONNX Runtime): "torch" is PyTorch alone only for a
+32-bit body. "onnx" runs the whole model as one ONNX graph in ONNX Runtime, made at its first use
+and kept in the cache folder (CPU only), but for an int8 body OpenVINO ran, which runs as under
+"torch". On a GPU the model runs in PyTorch (an int8 body on the CPU)."""
 CENTRE = ("centre",)
 MODEL_GRAPH = 3
 """The form of the whole-model graph that ``runtime="onnx"`` caches, part of its key: raised
@@ -205,7 +212,7 @@ class Recognizer:
         self,
         model: Classifier,
         meta: RunMeta,
-        runtime: str | None = "torch",
+        runtime: str | None = None,
         threshold: float | None = None,
         unknown: bool = True,
         device: torch.device | None = None,
@@ -261,15 +268,16 @@ class Recognizer:
     def load(
         cls,
         run: PathGiven,
-        runtime: str | None = "torch",
+        runtime: str | None = None,
         threshold: float | None = None,
         unknown: bool = True,
         device: torch.device | None = None,
         read: tuple[dict[str, torch.Tensor], RunMeta] | None = None,
     ) -> Recognizer:
-        """The recognizer of a run folder or checkpoint file; unless given ``threshold`` (or
-        ``unknown`` False), with the threshold ``evaluate --keep-threshold`` kept for it
-        (``kept.read_kept``), if any. ``read``: its model as the caller read it already
+        """The recognizer of a run folder or checkpoint file, running its model as ``runtime``
+        says (:data:`RUNTIMES`; None: "torch", as ``evaluate`` runs it); unless given
+        ``threshold`` (or ``unknown`` False), with the threshold ``evaluate --keep-threshold``
+        kept for it (``kept.read_kept``), if any. ``read``: its model as the caller read it already
         (``checkpoint.read_checkpoint``), not read again: a command's every part is then of
         one model, whatever a retrain renames over the file meanwhile."""
         require_number(threshold)  # before the model loads

@@ -193,7 +193,7 @@ big photo is read at a reduced scale, as for the prediction, not whole."""
 
 
 def loaded(
-    run: Path, runtime: str, threshold: float | None, unknown: bool, device: str
+    run: Path, runtime: str | None, threshold: float | None, unknown: bool, device: str
 ) -> Recognizer:
     """The recognizer of ``run`` on ``device``, PyTorch imported and the checkpoint read (its
     SHA-256, its metadata) only now, once there is an image to predict, with the classes the
@@ -222,7 +222,7 @@ def predict(
     batch_size: int = PREDICT_BATCH,
     plot: PathGiven | None = None,
     reporter: Reporter | None = None,
-    runtime: str = "torch",
+    runtime: str | None = None,
     tta: bool = False,
     explain: PathGiven | None = None,
     plot_max: int = PLOT_MAX,
@@ -236,13 +236,16 @@ def predict(
     :class:`Predictions` (a list; ``table()`` is a DataFrame of the rows ``csv`` would hold).
 
     A missing, unreadable or non-image path gets an ``error`` (one WARNING names them) and the
-    others are still predicted. ``tta`` averages over test-time views; ``explain``: a folder for
-    a Grad-CAM overlay per image (``<name>.gradcam.png``), made in PyTorch whatever the runtime;
-    ``plot`` draws the first ``plot_max`` readable images. An image whose unknown score is below
-    the run's threshold (or ``threshold``) is marked ``unknown``, its top-k still given;
-    ``unknown=False`` never marks one. ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (a GPU runs
-    PyTorch). ``csv`` is a file that receives one row per input (:func:`write_csv`). An existing
-    ``plot`` or ``csv`` file, or a non-empty ``explain`` folder, is refused unless ``force``."""
+    others are still predicted. ``runtime``: how the model runs, its answers the same within
+    1e-4 (:data:`objrec.inference.RUNTIMES`): None or "torch", as ``evaluate`` runs it (an int8
+    body in OpenVINO or ONNX Runtime, as in training), "onnx" as one ONNX graph in ONNX Runtime.
+    ``tta`` averages over test-time views; ``explain``: a folder for a Grad-CAM overlay per image
+    (``<name>.gradcam.png``), made in PyTorch whatever the runtime; ``plot`` draws the first
+    ``plot_max`` readable images. An image whose unknown score is below the run's threshold (or
+    ``threshold``) is marked ``unknown``, its top-k still given; ``unknown=False`` never marks
+    one. ``device``: ``auto``, ``cpu`` or ``cuda[:N]`` (a GPU runs PyTorch). ``csv`` is a file
+    that receives one row per input (:func:`write_csv`). An existing ``plot`` or ``csv`` file,
+    or a non-empty ``explain`` folder, is refused unless ``force``."""
     run, plot, csv, explain = Path(run), as_path(plot), as_path(csv), as_path(explain)
     topk, plot_max = require_type("topk", topk, int), require_type("plot_max", plot_max, int)
     plot = check_arguments(topk, plot_max, plot, force, paths := path_list(paths), run)
@@ -258,11 +261,20 @@ def predict(
         how, outputs = (topk, tta, batch_size), {"csv": csv, "plot": plot}
         digests = predicted(recognizer, todo, how, reporter, (maps, outputs))
         note_answers(run, results, recognizer, digests)
-    if csv is not None:  # before the plot: the answers are written whatever the plot meets
+    return written(results, csv, (plot, plot_max), force)
+
+
+def written(
+    results: list[Prediction], csv: Path | None, plot: tuple[Path | None, int], force: bool
+) -> Predictions:
+    """``results`` as :class:`Predictions` (:func:`failures_logged`), written to ``csv`` and drawn
+    into ``plot``'s file (its first, of its ``plot_max`` images), where given: the CSV first, so
+    that the answers are written whatever the plot meets."""
+    if csv is not None:
         write_csv(results, csv, force)
-    predictions = failures_logged(results)
-    if plot is not None:
-        predictions.plotted = plot_predictions(results, plot, plot_max, force)
+    predictions, (drawn, plot_max) = failures_logged(results), plot
+    if drawn is not None:
+        predictions.plotted = plot_predictions(results, drawn, plot_max, force)
     return predictions
 
 

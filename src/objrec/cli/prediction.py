@@ -90,7 +90,8 @@ def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path
     default="torch",
     show_default=True,
     help="Which engine computes the answers. It changes how fast they come, not what they say "
-    "(the two agree within 1e-4). torch, PyTorch, as evaluate uses, needs nothing made first: "
+    "(the two agree within 1e-4). torch, as evaluate runs the model (PyTorch, but an int8 network "
+    "in the engine that ran it in training: OpenVINO or ONNX Runtime), needs nothing made first: "
     "quicker for one photo, and as quick for a folder when the pretrained network is in 8-bit "
     "integers (int8, train's default on a CPU with 8-bit dot products). onnx, ONNX Runtime "
     "(CPU only), runs a copy of the model made at its first use and kept in the cache folder: "
