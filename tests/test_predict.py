@@ -1932,3 +1932,66 @@ def test_predict_s_runtime_is_documented_and_its_default_names_no_engine_it_may_
         predict(trained_run, tmp_path / "red.png", runtime=r) for r in (None, "torch")
     )
     assert default[0].topk == torch_[0].topk
+
+
+@pytest.mark.slow
+@pytest.mark.figures
+def test_the_plot_draws_the_pictures_predict_decoded_without_reading_them_again(
+    tmp_path, trained_run, monkeypatch
+):
+    """``plot`` opened and decoded each image it drew again, once every answer was in, where
+    predict had just decoded it to answer it. The pictures of the images most worth a look so
+    far are kept as predict goes (never more than ``plot_max`` of them beside a batch's), and
+    the plot draws those: each photo is opened once, a plotted one too, and the plot shows the
+    same images in the same order, each as its own decode would show it."""
+    import numpy as np
+
+    from objrec import plots
+    from objrec.images import open_image
+    from objrec.predict import PLOT_DRAFT, worth_a_look
+
+    from .conftest import opens_counted
+
+    (photos := tmp_path / "new").mkdir()
+    for i in range(20):
+        make_image((200, 40 + 5 * i, 40), seed=900 + i).save(photos / f"photo{i:02d}.png")
+    drawn = []
+    monkeypatch.setattr(
+        plots, "predictions", lambda rows, path, heading: drawn.append(rows) or path.write_text(".")
+    )
+    with opens_counted(monkeypatch) as opened:
+        results = predict(trained_run, photos, plot=tmp_path / "p.png", plot_max=3, batch_size=8)
+    names = sorted(p.name for p in photos.iterdir())
+    assert {name: opened[name] for name in names} == dict.fromkeys(names, 1)
+    wanted = sorted(results, key=worth_a_look)[:3]
+    shown = [title.split("\n")[0] for _, title, _, _ in drawn[0]]  # a line of familiarity
+    assert shown == [Path(r.path).name for r in wanted]
+    for (image, *_), r in zip(drawn[0], wanted, strict=True):
+        assert np.array_equal(np.asarray(image), np.asarray(open_image(r.path, PLOT_DRAFT)))
+
+
+def test_the_plots_pictures_are_kept_small_and_only_for_the_answers_it_may_draw():
+    """:class:`PlotPictures` keeps a picture at most ``PLOT_DRAFT`` a side (a 5000-pixel scan
+    is not held whole), and after each batch only those of the ``limit`` answers most worth a
+    look so far, the first given among equals, as ``plot_predictions`` picks them."""
+    from PIL import Image
+
+    from objrec.predict import PLOT_DRAFT, PlotPictures, Prediction
+
+    def answer(name: str, prob: float) -> Prediction:
+        return Prediction(name, [{"class": "a", "prob": prob}, {"class": "b", "prob": 1 - prob}])
+
+    pictures = PlotPictures(2)
+    first = [answer("big.png", 0.9), answer("sure.png", 0.99), answer("unsure.png", 0.6)]
+    pictures.offer(first[0], Image.new("RGB", (5000, 2500)))
+    for r in first[1:]:
+        pictures.offer(r, Image.new("RGB", (300, 200)))
+    assert pictures.picture(first[0]).size == (PLOT_DRAFT, PLOT_DRAFT // 2)
+    pictures.settle(first)
+    assert [r.path for r in first if pictures.picture(r) is not None] == ["big.png", "unsure.png"]
+    second = [answer("equal.png", 0.6), answer("least.png", 0.55)]
+    for r in second:
+        pictures.offer(r, Image.new("RGB", (300, 200)))
+    pictures.settle(second)
+    kept = [r.path for r in first + second if pictures.picture(r) is not None]
+    assert kept == ["unsure.png", "least.png"] and len(pictures.kept) == 2

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image
 
 from objrec.config import require_device, require_number, require_type
 from objrec.errors import ObjrecError, UsageRefused, ctrl_c_leaves
@@ -189,7 +190,8 @@ PLOT_MAX = 8
 """How many images ``--plot`` draws unless told otherwise (one row of the figure each)."""
 PLOT_DRAFT = 512
 """The least a JPEG's sides are decoded at for the plot (a row is a few hundred pixels wide): a
-big photo is read at a reduced scale, as for the prediction, not whole."""
+big photo is read at a reduced scale, as for the prediction, not whole. A picture kept from the
+prediction's own decode for the plot (:class:`PlotPictures`) is at most this large a side."""
 
 
 def loaded(
@@ -254,27 +256,31 @@ def predict(
     threshold, device = require_number(threshold), require_device(device)  # before PyTorch loads
     require_checkpoint_file(run)  # a folder that is no run: the first error, said at once
     results = expand_paths(paths)  # a missing file said at once, before the model is read
+    pictures = PlotPictures(plot_max) if plot is not None else None
     if todo := [r for r in results if r.error is None]:  # none: no model read (seconds)
         with reporter.task("loading the model", None):  # seconds: PyTorch, the checkpoint
             recognizer = loaded(run, runtime, threshold, unknown, device)
         maps = None if explain is None else Maps(recognizer, explain, force, todo)
         how, outputs = (topk, tta, batch_size), {"csv": csv, "plot": plot}
-        digests = predicted(recognizer, todo, how, reporter, (maps, outputs))
+        digests = predicted(recognizer, todo, how, reporter, (maps, outputs, pictures))
         note_answers(run, results, recognizer, digests)
-    return written(results, csv, (plot, plot_max), force)
+    return written(results, csv, (plot, plot_max, pictures), force)
 
 
 def written(
-    results: list[Prediction], csv: Path | None, plot: tuple[Path | None, int], force: bool
+    results: list[Prediction],
+    csv: Path | None,
+    plot: tuple[Path | None, int, PlotPictures | None],
+    force: bool,
 ) -> Predictions:
     """``results`` as :class:`Predictions` (:func:`failures_logged`), written to ``csv`` and drawn
-    into ``plot``'s file (its first, of its ``plot_max`` images), where given: the CSV first, so
-    that the answers are written whatever the plot meets."""
+    into ``plot``'s file (its first, of its ``plot_max`` images, from the pictures its last kept),
+    where given: the CSV first, so that the answers are written whatever the plot meets."""
     if csv is not None:
         write_csv(results, csv, force)
-    predictions, (drawn, plot_max) = failures_logged(results), plot
+    predictions, (drawn, plot_max, pictures) = failures_logged(results), plot
     if drawn is not None:
-        predictions.plotted = plot_predictions(results, drawn, plot_max, force)
+        predictions.plotted = plot_predictions(results, drawn, plot_max, force, pictures)
     return predictions
 
 
@@ -283,14 +289,15 @@ def predicted(
     todo: list[Prediction],
     how: tuple[int, bool, int],
     reporter: Reporter,
-    written: tuple[Maps | None, dict[str, Path | None]],
+    written: tuple[Maps | None, dict[str, Path | None], PlotPictures | None],
 ) -> dict[str, str]:
     """:func:`predict_all`, the maps (``written``'s first) recorded as written whatever stops it,
-    and a Ctrl-C saying what it left of them and of the outputs (:func:`unwritten`)."""
-    maps, outputs = written
+    and a Ctrl-C saying what it left of them and of the outputs (:func:`unwritten`); the
+    pictures the plot draws kept as the images are answered (``written``'s last)."""
+    maps, outputs, pictures = written
     try:
         with ctrl_c_leaves(lambda: unwritten(outputs, maps)):
-            return predict_all(recognizer, todo, how, reporter, maps)
+            return predict_all(recognizer, todo, how, reporter, maps, pictures)
     finally:
         if maps is not None:
             maps.close()
@@ -606,10 +613,12 @@ def predict_all(
     how: tuple[int, bool, int],
     reporter: Reporter,
     maps: Maps | None = None,
+    pictures: PlotPictures | None = None,
 ) -> dict[str, str]:
     """Fill in each entry of ``todo``, ``batch_size`` at a time (``how``: top-k, tta, batch size),
     from the features the store holds (:meth:`Recognizer.stored_views`), else from its pixels,
-    and draw each chunk's ``maps`` as it is answered (:class:`Maps`).
+    and draw each chunk's ``maps`` as it is answered (:class:`Maps`), keeping the ``pictures``
+    the plot draws from the decode that answered them (:class:`PlotPictures`).
     Returns the content digest of each image answered, by path: the store's rows', else of the
     bytes decoded (:func:`read_once`), so that no check of them reads a file again."""
     topk, tta, batch_size = how
@@ -625,10 +634,12 @@ def predict_all(
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start : start + batch_size]
                 made = _predict_chunk(
-                    recognizer, chunk, (topk, tta), Stored(stored, start), digests, maps is not None
+                    recognizer, chunk, (topk, tta), Stored(stored, start), digests, maps, pictures
                 )
                 if maps is not None:
                     maps.draw(chunk, made)
+                if pictures is not None:
+                    pictures.settle(chunk)
                 advance(len(chunk))
     finally:
         if stored is not None:
@@ -699,14 +710,16 @@ def _predict_chunk(
     how: tuple[int, bool],
     stored: Stored,
     digests: dict[str, str],
-    explain: bool = False,
+    maps: Maps | None = None,
+    pictures: PlotPictures | None = None,
 ) -> dict[int, tuple[torch.Tensor, Any]]:
     """Fill in ``topk`` for each entry of ``chunk``, or its ``error`` when it cannot be read; from
     the body's features in the store (``stored``) where it holds them in every view, the answer
     of those features (:meth:`Recognizer.answer_from_features`), else from its pixels (``how``:
     top-k, tta). ``digests`` gets the content digest of each one answered, by path. With
-    ``explain``, returns the input and picture of each image answered from its pixels, for its
-    map (:meth:`Maps.draw`), by ``id`` of its entry."""
+    ``maps``, returns the input and picture of each image answered from its pixels, for its
+    map (:meth:`Maps.draw`), by ``id`` of its entry; ``pictures`` is offered each of those
+    images as decoded (:meth:`PlotPictures.offer`)."""
     k = how[0]
     held = stored.held(chunk) & np.array([entry.error is None for entry in chunk], dtype=bool)
     if held.any():
@@ -716,7 +729,7 @@ def _predict_chunk(
             fill_prediction(entry, recognizer, answers, i, k)
             digests[entry.path] = known[i]
     pixels = [e for e, h in zip(chunk, held, strict=True) if not h]
-    return _predict_pixels(recognizer, pixels, how, digests, explain)
+    return _predict_pixels(recognizer, pixels, how, digests, (maps is not None, pictures))
 
 
 def _predict_pixels(
@@ -724,15 +737,16 @@ def _predict_pixels(
     chunk: list[Prediction],
     how: tuple[int, bool],
     digests: dict[str, str],
-    explain: bool = False,
+    wanted: tuple[bool, PlotPictures | None] = (False, None),
 ) -> dict[int, tuple[torch.Tensor, Any]]:
     """Fill in ``topk`` for each entry of ``chunk`` without an ``error`` from its pixels, or its
     ``error`` when it cannot be read. Each file is read once (:func:`read_once`), ``digests``
-    getting the content digest of the bytes decoded, by path. With ``explain``, returns each
-    one's input in the evaluation view (its first) and picture, by ``id`` of its entry."""
+    getting the content digest of the bytes decoded, by path. ``wanted``: whether to return each
+    one's input in the evaluation view (its first) and picture, by ``id`` of its entry (for
+    ``explain``), and the plot's :class:`PlotPictures` (None: no plot), offered each decode."""
     (k, tta), inputs, readable, made = how, [], [], {}
     for entry in (e for e in chunk if e.error is None):
-        views = entry_inputs(recognizer, entry, tta, digests, explain)
+        views = entry_inputs(recognizer, entry, tta, digests, wanted)
         if views is not None:
             inputs.append(views[0])
             readable.append(entry)
@@ -749,14 +763,16 @@ def entry_inputs(
     entry: Prediction,
     tta: bool,
     digests: dict[str, str],
-    picture: bool = False,
+    wanted: tuple[bool, PlotPictures | None] = (False, None),
 ) -> tuple[list[torch.Tensor], Any] | None:
     """The model's inputs of ``entry``'s image in each view (``Recognizer.inputs``), its file
     read once (:func:`read_once`) and its decode dropped as this returns: a batch of 16 PNG scans
-    of 5000x5000 pixels held all 16 decodes at once (2.4 GB); with ``picture``, beside them the
-    part of it the model sees, at its input size, for its map (``Recognizer.picture``), else
-    None. None where it cannot be read, ``entry.error`` saying why; ``digests`` gets the content
-    digest of the bytes decoded."""
+    of 5000x5000 pixels held all 16 decodes at once (2.4 GB); with ``wanted``'s first, beside
+    them the part of it the model sees, at its input size, for its map (``Recognizer.picture``),
+    else None; ``wanted``'s second, the plot's :class:`PlotPictures`, is offered the decode (it
+    keeps a small copy). None where it cannot be read, ``entry.error`` saying why; ``digests``
+    gets the content digest of the bytes decoded."""
+    picture, pictures = wanted
     path = Path(entry.path)
     source, digest = read_once(path)
     try:
@@ -766,6 +782,8 @@ def entry_inputs(
         return None
     if digest is not None:
         digests[entry.path] = digest
+    if pictures is not None:
+        pictures.offer(entry, image)
     return recognizer.inputs(image, tta), recognizer.picture(image) if picture else None
 
 
@@ -801,7 +819,11 @@ def worth_a_look(r: Prediction) -> tuple[bool, bool, float]:
 
 
 def plot_predictions(
-    results: list[Prediction], path: Path, limit: int = PLOT_MAX, force: bool = True
+    results: list[Prediction],
+    path: Path,
+    limit: int = PLOT_MAX,
+    force: bool = True,
+    pictures: PlotPictures | None = None,
 ) -> int:
     """The article's figure for the readable images, or the ``limit`` most worth a look
     (:func:`worth_a_look`) where there are more, in a grid of up to
@@ -811,10 +833,11 @@ def plot_predictions(
     put there meanwhile kept unless ``force``. How many images it shows: an image that cannot be
     opened again (removed since it was answered) is left out, and with none to show nothing is
     drawn (0), one WARNING saying so: the answers, and each input's error, are never lost to
-    the plot."""
+    the plot. Each image is drawn from the picture ``pictures`` kept of it as predict decoded it,
+    else opened again (one the feature store answered)."""
     readable = [r for r in results if r.error is None]
     drawn = readable if len(readable) <= limit else sorted(readable, key=worth_a_look)[:limit]
-    rows = plot_rows(drawn, path)
+    rows = plot_rows(drawn, path, pictures)
     if not rows:
         return 0
     from objrec import plots  # matplotlib and pandas: only when a plot is asked for
@@ -832,17 +855,20 @@ def plot_predictions(
     return len(rows)
 
 
-def plot_rows(drawn: list[Prediction], path: Path) -> list[tuple[Any, str, list, bool]]:
-    """The plot's panels of the answers ``drawn``: each image opened again (at
-    :data:`PLOT_DRAFT`), its title and its top classes; one that cannot be opened again (gone
-    or replaced since it was answered) left out, one WARNING naming them, or saying that the
-    plot ``path`` is not drawn when none is left (no input could be read, or none again)."""
+def plot_rows(
+    drawn: list[Prediction], path: Path, pictures: PlotPictures | None = None
+) -> list[tuple[Any, str, list, bool]]:
+    """The plot's panels of the answers ``drawn``: each image (:func:`plot_picture`: kept by
+    ``pictures``, else opened again at :data:`PLOT_DRAFT`), its title and its top classes; one
+    that cannot be opened again (gone or replaced since it was answered) left out, one WARNING
+    naming them, or saying that the plot ``path`` is not drawn when none is left (no input could
+    be read, or none again)."""
     rows, lost = [], []
     for r, name in zip(drawn, panel_names([Path(r.path) for r in drawn]), strict=True):
         pairs = [(str(t["class"]), float(t["prob"])) for t in r.topk]
         title = f"{name}\n{r.familiarity_note}" if r.familiarity_note else name
         try:
-            rows.append((open_image(r.path, PLOT_DRAFT), title, pairs, r.unknown))
+            rows.append((plot_picture(r, pictures), title, pairs, r.unknown))
         except UnreadableImageError as exc:
             lost.append(f"{r.path} ({exc.reason})")
     again = f"could not be read again since they were answered: {some_of(lost, quote=False)}"
@@ -852,3 +878,53 @@ def plot_rows(drawn: list[Prediction], path: Path) -> list[tuple[Any, str, list,
     elif lost:
         log.warning("%s left out of `plot` %s: they %s", plural(len(lost), "image"), path, again)
     return rows
+
+
+def plot_picture(result: Prediction, pictures: PlotPictures | None) -> Image.Image:
+    """The picture the plot draws of ``result``: the one ``pictures`` kept from predict's own
+    decode, else its file decoded (:data:`PLOT_DRAFT`)."""
+    kept = pictures.picture(result) if pictures is not None else None
+    return kept if kept is not None else open_image(result.path, PLOT_DRAFT)
+
+
+class PlotPictures:
+    """The pictures ``plot`` draws, kept from the decode that answered each image: the plot
+    opened and decoded each image it drew a second time, once every answer was in. The images
+    to draw are known only then (the ``limit`` most worth a look, :func:`worth_a_look`), so after
+    each batch (:meth:`settle`) only the ``limit`` most worth a look so far keep theirs, ranked as
+    :func:`plot_predictions` ranks them (the first given among equals): one ranked lower then
+    stays lower. Each is kept small (:meth:`offer`), so that a folder of thousands holds a
+    batch's and ``limit`` pictures at most, not every decode. An image the feature store
+    answered, never decoded, keeps none (the plot decodes it)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.kept: dict[int, Image.Image] = {}
+        """Each picture kept, by ``id`` of its entry."""
+        self.ranked: list[tuple[tuple[bool, bool, float], int, Prediction]] = []
+        """The ``limit`` readable answers most worth a look so far, first first, each with its
+        place among the answers (which breaks ties, as a stable sort does)."""
+        self.answered = 0
+        """How many answers (readable or not) were ranked."""
+
+    def offer(self, entry: Prediction, image: Image.Image) -> None:
+        """Keep ``entry``'s picture as predict decoded it, at most :data:`PLOT_DRAFT` a side (the
+        plot's panels are a few hundred pixels wide), until :meth:`settle` ranks its answer."""
+        if max(image.size) > PLOT_DRAFT:
+            scale = PLOT_DRAFT / max(image.size)
+            size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+            image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+        self.kept[id(entry)] = image
+
+    def settle(self, chunk: Sequence[Prediction]) -> None:
+        """``chunk`` answered: keep the pictures of the ``limit`` answers most worth a look."""
+        places = range(self.answered, self.answered + len(chunk))
+        self.answered += len(chunk)
+        new = [(worth_a_look(r), n, r) for n, r in zip(places, chunk, strict=True) if not r.error]
+        self.ranked = sorted(self.ranked + new, key=lambda t: t[:2])[: self.limit]
+        wanted = {id(r) for *_, r in self.ranked}
+        self.kept = {key: image for key, image in self.kept.items() if key in wanted}
+
+    def picture(self, entry: Prediction) -> Image.Image | None:
+        """The picture kept of ``entry``, None where none is."""
+        return self.kept.get(id(entry))
