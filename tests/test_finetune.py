@@ -196,7 +196,7 @@ def test_ctrl_c_while_fine_tuning_writes_the_run_with_the_body_as_it_was(tmp_pat
     )
     config.precision = "fp32"  # as auto chose before int8 took fine-tuning (where int8 pays)
     stopper = StopInFineTuning()
-    with pytest.raises(Interrupted, match="after the head's epochs") as stopped:
+    with pytest.raises(Interrupted, match="interrupted after fine-tuning's epoch 2; ") as stopped:
         train(split_dir, tmp_path / "run", config, reporter=stopper)
     assert stopped.value.summary is not None and stopped.value.summary["finished"] is False
     # review53b nit 3: the passes below the tuned blocks were "train (cut) features", unexplained
@@ -224,7 +224,7 @@ def test_ctrl_c_while_calibrating_the_tuned_model_writes_the_body_the_head_was_t
 
     config = barely_trained_then_tuned()
     notes = StopInCalibration()
-    with pytest.raises(Interrupted, match="after the head's epochs") as stopped:
+    with pytest.raises(Interrupted, match="interrupted after fine-tuning's epoch ") as stopped:
         train(split_dir, tmp_path / "run", config, reporter=notes)
     assert any("keeps the fine-tuned blocks" in n for n in notes.notes)  # tuned, then stopped
     assert stopped.value.summary is not None and stopped.value.summary["finished"] is False
@@ -255,14 +255,14 @@ def test_a_run_stopped_in_fine_tuning_or_its_calibration_resumes_after_its_last_
     config = replace(barely_trained_then_tuned(), finetune_epochs=3)
     whole = train(split_dir, tmp_path / "whole", config)
     run = tmp_path / "run"
-    with pytest.raises(Interrupted, match="goes on after fine-tuning's epoch 2"):
+    with pytest.raises(Interrupted, match="interrupted after fine-tuning's epoch 2; "):
         train(split_dir, run, config, reporter=StopAfter(2))
     with monkeypatch.context() as stopped, pytest.raises(Interrupted) as before_the_epochs:
         stopped.setattr(importlib.import_module("objrec.train"), "prepare", ctrl_c)
         train(split_dir, run, resume=True)  # said "fine-tuning ... starts again" (review58a M-1)
-    assert "goes on after fine-tuning's epoch 2" in str(before_the_epochs.value)
+    assert "interrupted after fine-tuning's epoch 2; " in str(before_the_epochs.value)
     resumed = StopInCalibration()
-    with pytest.raises(Interrupted, match="goes on after fine-tuning's epoch 4"):
+    with pytest.raises(Interrupted, match="interrupted after fine-tuning's epoch 4; "):
         train(split_dir, run, resume=True, reporter=resumed)
     assert [line["epoch"] for line in resumed.lines] == [3, 4]
     assert any("resumed after epoch 2" in note for note in resumed.notes)
@@ -862,7 +862,7 @@ def test_an_int8_body_s_kept_fine_tuning_makes_the_run_fp32(
             return super().task(description, total)
 
     config = TrainConfig(**barely_trained_then_tuned().to_dict() | {"precision": "auto"})
-    with pytest.raises(Interrupted, match="after the head's epochs") as stopped:
+    with pytest.raises(Interrupted, match="interrupted after fine-tuning's epoch ") as stopped:
         train(split_dir, tmp_path / "run", config, reporter=StopInCalibration())
     assert stopped.value.summary["precision"]["used"] == "int8"
     model, meta = load_model(tmp_path / "run")

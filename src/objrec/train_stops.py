@@ -372,22 +372,21 @@ def state_kept(
 ) -> Interrupted:
     """:func:`interrupted_outside_epochs` where this run's training state is in ``out``, said as
     what it holds: the head's last epoch where its fit was not over (:func:`head_epoch_in_fit`:
-    a resumed run stopped before its epochs went on), else the head's epochs and, ``tuned``,
-    fine-tuning's last epoch; ``summary``: the run as written then."""
+    a resumed run stopped before its epochs went on), else fine-tuning's last epoch (``tuned``)
+    or the head's epochs; ``summary``: the run as written then."""
     values = {"resume": str(out), "data": str(data_dir)}
     state = f"its training state is in {out / LAST}: continue it with `resume=True`"
     epoch = head_epoch_in_fit(out)
     if epoch is not None:
         return Interrupted(f"interrupted after epoch {epoch}; {state}", values=values)
     best = f"the head's best model is in {out / BEST} and " if summary is not None else ""
-    goes_on = (
-        f", which goes on after fine-tuning's epoch {tuned}"
-        if tuned is not None
-        else " (fine-tuning, if asked for, starts again)"
-    )
-    return Interrupted(
-        f"interrupted after the head's epochs; {best}{state}{goes_on}", values, summary=summary
-    )
+    if tuned is not None:  # not "after the head's epochs ... goes on after fine-tuning's epoch"
+        said = f"interrupted after fine-tuning's epoch {tuned}; {best}{state}, which goes on "
+        said += "after that epoch"
+    else:
+        said = f"interrupted after the head's epochs; {best}{state} (fine-tuning, if asked for, "
+        said += "starts again)"
+    return Interrupted(said, values, summary=summary)
 
 
 def kept_features(stored: int, earlier: int) -> str:
