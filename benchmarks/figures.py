@@ -85,7 +85,7 @@ def figures(classes: int, rng: np.random.Generator) -> dict[str, Callable[[Path]
 
 
 def plots_max() -> int:
-    from objrec.predict import PLOT_MAX
+    from objrec.predict_outputs import PLOT_MAX
 
     return PLOT_MAX
 

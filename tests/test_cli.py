@@ -2738,7 +2738,7 @@ def test_predict_plot_not_named_as_a_picture_is_a_usage_error_before_anything_lo
     error now, before the run is even read, offering the picture formats matplotlib writes."""
     from matplotlib.backend_bases import FigureCanvasBase
 
-    from objrec.predict import PLOT_FORMATS
+    from objrec.predict_outputs import PLOT_FORMATS
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -8032,7 +8032,7 @@ def test_predict_says_its_answers_before_a_full_disk_refuses_its_csv(
     def full(results, path, force=False):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(importlib.import_module("objrec.predict"), "write_csv", full)
+    monkeypatch.setattr(importlib.import_module("objrec.predict_outputs"), "write_csv", full)
     code, out, err = run(capsys, "predict", trained_run, split_dir / "test" / "red", "--csv", table)
     images = sorted((split_dir / "test" / "red").iterdir())
     assert code == 1 and all(image.name in out for image in images) and "written to" not in out

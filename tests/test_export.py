@@ -1447,7 +1447,8 @@ def test_the_script_s_csv_of_a_folder_gives_predict_s_answers(trained_run, split
     and the unknown threshold's two were missing)."""
     import csv
 
-    from objrec.predict import predict, write_csv
+    from objrec.predict import predict
+    from objrec.predict_outputs import write_csv
 
     result = export_model(trained_run, tmp_path / "out" / "model.onnx")
     folder, table = split_dir / "test", tmp_path / "answers.csv"

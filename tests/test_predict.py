@@ -344,7 +344,8 @@ def test_an_unknown_answer_says_why_beside_probabilities_shared_among_the_classe
 def test_the_plot_says_how_many_classes_and_which_of_the_images_it_shows(tmp_path, monkeypatch):
     from objrec import plots
     from objrec.errors import ObjrecError
-    from objrec.predict import Prediction, plot_predictions
+    from objrec.predict import Prediction
+    from objrec.predict_outputs import plot_predictions
 
     from .conftest import make_image
 
@@ -428,7 +429,8 @@ def test_an_image_gone_before_the_plot_is_left_out_of_it_with_a_warning(
     import logging
 
     from objrec import plots
-    from objrec.predict import Prediction, plot_predictions
+    from objrec.predict import Prediction
+    from objrec.predict_outputs import plot_predictions
 
     drawn = []
     monkeypatch.setattr(
@@ -461,7 +463,8 @@ def test_ctrl_c_or_sigterm_while_predict_writes_its_csv_or_plot_leaves_no_tempor
 
     from objrec import plots
     from objrec.cli import sigterm_as_ctrl_c
-    from objrec.predict import Prediction, plot_predictions, write_csv
+    from objrec.predict import Prediction
+    from objrec.predict_outputs import plot_predictions, write_csv
 
     from .conftest import make_image
 
@@ -481,7 +484,9 @@ def test_ctrl_c_or_sigterm_while_predict_writes_its_csv_or_plot_leaves_no_tempor
     results = [Prediction(str(tmp_path / "a.png"), [{"class": "red", "prob": 1.0}])]
     out, written, before = tmp_path / "out", [], signal.signal(signal.SIGTERM, pytests_own)
     monkeypatch.setattr(plots, "predictions", drawn_then_stopped)
-    monkeypatch.setattr(importlib.import_module("objrec.predict"), "spreadsheet_cell", sigterm)
+    monkeypatch.setattr(
+        importlib.import_module("objrec.predict_outputs"), "spreadsheet_cell", sigterm
+    )
     try:
         for write, name in ((write_csv, "p.csv"), (plot_predictions, "p.png")):
             with sigterm_as_ctrl_c([]), pytest.raises(KeyboardInterrupt):
@@ -503,7 +508,8 @@ def test_a_killed_predicts_temporary_csv_or_plot_goes_with_the_next_one_there(
     import uuid
 
     from objrec import plots
-    from objrec.predict import Prediction, plot_predictions, write_csv
+    from objrec.predict import Prediction
+    from objrec.predict_outputs import plot_predictions, write_csv
 
     from .conftest import make_image
 
@@ -766,7 +772,7 @@ def test_a_folders_broken_links_are_named_as_such_not_as_files_that_are_not_imag
 def test_plot_panels_of_images_sharing_a_file_name_name_their_folders_too():
     from pathlib import Path
 
-    from objrec.predict import panel_names
+    from objrec.predict_outputs import panel_names
 
     assert panel_names([Path("a/1.jpg"), Path("a/2.jpg")]) == ["1.jpg", "2.jpg"]
     shared = [Path("x/kangaroo/image_0006.jpg"), Path("x/llama/image_0006.jpg")]
@@ -805,7 +811,7 @@ def test_a_map_moved_away_during_explain_fails_nothing(
     from objrec.outputs import recorded_outputs
 
     images = sorted((split_dir / "test" / "red").iterdir())[:3]
-    module = sys.modules["objrec.predict"]
+    module = sys.modules["objrec.predict_outputs"]  # where Maps writes them
     cams, fingerprint, drawn = tmp_path / "cams", module.fingerprint, []
 
     def looked_at_meanwhile(path):
@@ -950,7 +956,8 @@ def test_predict_csv_is_one_flat_row_per_input_that_a_spreadsheet_opens(tmp_path
     its answer was judged by, as --json does (none before: which one made an "unknown"?)."""
     import codecs
 
-    from objrec.predict import Prediction, Predictions, write_csv
+    from objrec.predict import Prediction, Predictions
+    from objrec.predict_outputs import write_csv
 
     rust = [{"class": "rust", "prob": 0.75}, {"class": "café au lait", "prob": 0.25}]
     kept = dict(unknown_threshold=0.0, unknown_threshold_kept_on="2026-12-01T10:00:00Z")
@@ -991,7 +998,8 @@ def test_predict_csv_names_a_file_whose_name_is_not_utf8_escaped(tmp_path):
     (UnicodeEncodeError: surrogates not allowed) and wrote no table. The name is written as
     printed, its byte escaped."""
     from objrec.images import BAD_NAME
-    from objrec.predict import Prediction, write_csv
+    from objrec.predict import Prediction
+    from objrec.predict_outputs import write_csv
 
     name = os.fsdecode(b"old/caf\xe9.jpg")
     path = write_csv([Prediction(name, error=BAD_NAME)], tmp_path / "p.csv")
@@ -1009,7 +1017,8 @@ def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text(tmp_path
     OWASP advises, a number's minus sign does not, and objrec's readers (the report) take it off."""
     import pandas as pd
 
-    from objrec.predict import Prediction, write_csv
+    from objrec.predict import Prediction
+    from objrec.predict_outputs import write_csv
     from objrec.report import read_table
     from objrec.tables import exact_cell, spreadsheet_cell, write_table
 
@@ -1696,7 +1705,7 @@ def test_no_output_is_written_over_the_run_being_read_even_forced(tmp_path, opti
     import os
 
     from objrec.errors import ObjrecError
-    from objrec.predict import check_csv
+    from objrec.predict_outputs import check_csv
 
     run = tmp_path / "run"
     run.mkdir()
@@ -1948,7 +1957,7 @@ def test_the_plot_draws_the_pictures_predict_decoded_without_reading_them_again(
 
     from objrec import plots
     from objrec.images import open_image
-    from objrec.predict import PLOT_DRAFT, worth_a_look
+    from objrec.predict_outputs import PLOT_DRAFT, worth_a_look
 
     from .conftest import opens_counted
 
@@ -1976,7 +1985,8 @@ def test_the_plots_pictures_are_kept_small_and_only_for_the_answers_it_may_draw(
     look so far, the first given among equals, as ``plot_predictions`` picks them."""
     from PIL import Image
 
-    from objrec.predict import PLOT_DRAFT, PlotPictures, Prediction
+    from objrec.predict import Prediction
+    from objrec.predict_outputs import PLOT_DRAFT, PlotPictures
 
     def answer(name: str, prob: float) -> Prediction:
         return Prediction(name, [{"class": "a", "prob": prob}, {"class": "b", "prob": 1 - prob}])

@@ -27,7 +27,8 @@ from objrec.outputs import (
     write_record,
 )
 from objrec.paths import PathGiven
-from objrec.predict import PLOT_MAX, predict
+from objrec.predict import predict
+from objrec.predict_outputs import PLOT_MAX
 from objrec.progress import Reporter, or_silent
 from objrec.split.recipe import split_folder
 from objrec.train import train_as_asked

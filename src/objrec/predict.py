@@ -1,13 +1,13 @@
 """``predict``: class probabilities for new images, one bad file never stopping the rest.
 
-The command alone (its paths, its outputs checked before any work, the loop, the CSV, the plot,
-Grad-CAM); each answer is a :class:`~objrec.prediction.Prediction`, importable from here too, as
-is :class:`~objrec.prediction.Predictions`."""
+The command alone: its paths expanded, its outputs checked before any work and written
+(``predict_outputs``: the CSV, the plot, the Grad-CAM maps), the answering loop (from the feature
+store's rows where it holds them); each answer is a :class:`~objrec.prediction.Prediction`,
+importable from here too, as is :class:`~objrec.prediction.Predictions`."""
 
 from __future__ import annotations
 
 import contextlib
-import csv as csv_module
 import logging
 import os
 import time
@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 
 from objrec.config import require_device, require_number, require_type
-from objrec.errors import ObjrecError, UsageRefused, ctrl_c_leaves
+from objrec.errors import ObjrecError, ctrl_c_leaves
 from objrec.file_index import INDEX_FILE, hash_bytes
 from objrec.images import (
     BAD_NAME,
@@ -37,36 +36,28 @@ from objrec.images import (
     warned_once_per_file,
 )
 from objrec.leakage import recorded_among, seen_words
-from objrec.model_file import refuse_run_file
 from objrec.outputs import (
-    check_output_dir,
-    fingerprint,
-    fitting,
-    landing,
-    new_folders,
-    output_file,
-    output_path,
-    prepare_output_dir,
-    record_output,
-    refuse_inside,
-    refuse_overwrite,
-    refuse_users_file,
-    refuse_users_files,
-    same_file,
     takes_back_folders,
-    writes_over,
 )
 from objrec.paths import PathGiven, PathsGiven, as_path
+from objrec.predict_outputs import (
+    PLOT_MAX,
+    Maps,
+    PlotPictures,
+    check_arguments,
+    check_csv,
+    check_outputs,
+    plot_predictions,
+    write_csv,
+)
 from objrec.prediction import (
     Prediction,
     Predictions,
-    csv_columns,
     fill_prediction,
     mixed_partners,
 )
 from objrec.progress import Reporter, log_result_warnings, or_silent
 from objrec.run_files import SEEN_RECORD, require_checkpoint_file
-from objrec.tables import CSV_ENCODING, spreadsheet_cell
 from objrec.words import plural, some_of
 
 if TYPE_CHECKING:  # PyTorch's: imported once there is an image to predict
@@ -179,19 +170,10 @@ def warn_not_images(others: Sequence[Path]) -> None:
         log.warning("%s left out: %s not there", some_of(broken), what)
 
 
-EXPLAIN_HINT = "choose another `explain` or pass `force=True`"
-
 PREDICT_BATCH = 16
 """Images ``predict`` answers at a time: the batch OpenVINO runs an int8 body in (its default
 engine, ``runtime.OpenVinoModel``), so that a smaller one would cost as much, and its progress
 moves every 16 images (at 32, 20 photos would sit at "predicting 0/20" until all were answered)."""
-
-PLOT_MAX = 8
-"""How many images ``--plot`` draws unless told otherwise (one row of the figure each)."""
-PLOT_DRAFT = 512
-"""The least a JPEG's sides are decoded at for the plot (a row is a few hundred pixels wide): a
-big photo is read at a reduced scale, as for the prediction, not whole. A picture kept from the
-prediction's own decode for the plot (:class:`PlotPictures`) is at most this large a side."""
 
 
 def loaded(
@@ -393,220 +375,6 @@ def unwritten(outputs: dict[str, Path | None], maps: Maps | None = None) -> str:
     return f"{drawn}{nothing} ({written} written once every image is answered): run it again"
 
 
-def check_outputs(paths: list[Path], explain: Path | None, force: bool) -> None:
-    """Refuse, before any work, an ``explain`` folder inside an image folder of ``paths`` (what
-    it draws would be read as images the next time), or not empty, unless ``force``."""
-    if explain is None:  # made only when an image is readable
-        return
-    for folder in (p for p in paths if p.is_dir()):
-        refuse_inside(explain, folder, "explain", "image folder")
-    check_output_dir(explain, force, EXPLAIN_HINT, names=())  # one name per image
-
-
-CSV_HINT = "choose another `csv`"
-PLOT_HINT = "choose another `plot`"
-
-
-def refuse_input(output: Path, paths: Sequence[Path], name: str) -> None:
-    """Refuse, even with ``force``, an output file (the argument ``name``) that is one of the
-    images ``paths`` names, or named as an image inside one of their folders: it would be written
-    over a photo of the user's, or read as one the next time."""
-    for path in paths:
-        if path.is_dir():
-            inside = landing(output).is_relative_to(path.resolve())
-            if inside and output.suffix.lower() in IMAGE_EXTENSIONS:
-                raise UsageRefused(
-                    f"`{name}` {output} is named as an image inside the image folder {path}, "
-                    f"whose images are predicted: choose another `{name}`"
-                )
-        elif writes_over(output, path):
-            raise UsageRefused(
-                f"`{name}` {output} is one of the images to predict: choose another `{name}`"
-            )
-
-
-def check_csv(
-    csv: Path | None,
-    plot: Path | None,
-    force: bool,
-    paths: Sequence[Path] = (),
-    run: Path | None = None,
-) -> Path | None:
-    """The ``csv`` file to write (:func:`output_path`), refused before any work when it exists,
-    unless ``force``; when it is a link or a folder, one of the images ``paths`` names or one
-    named as an image in their folders (:func:`refuse_input`), or a file of the ``run`` read
-    (:func:`~objrec.model_file.refuse_run_file`), even with ``force``
-    (:func:`~objrec.outputs.refuse_users_file`); and when it is the ``plot`` file too."""
-    if csv is None:
-        return None
-    csv = output_path(csv, "csv")
-    refuse_input(csv, paths, "csv")
-    if run is not None:
-        refuse_run_file(csv, run, "csv")
-    refuse_overwrite(csv, force, f"{CSV_HINT} or pass `force=True`")
-    refuse_users_file(csv.parent, csv.name, True, CSV_HINT)  # True: any file but a link
-    if plot is not None and same_file(csv, plot):
-        raise ObjrecError(f"`csv` and `plot` are the same file, {csv}: {CSV_HINT}")
-    return csv
-
-
-def write_csv(results: Sequence[Prediction], path: Path, force: bool = False) -> Path:
-    """One row per input, in their order (:meth:`Prediction.to_row`), with as many ``class_N``,
-    ``prob_N`` columns as the longest top-k: a table to open in a spreadsheet, written in
-    :data:`~objrec.tables.CSV_ENCODING` (Excel reads UTF-8 by its byte-order mark) whole or not
-    at all, and checked again just before it takes its name (``outputs.output_file``): a file
-    put there meanwhile is kept, unless ``force``."""
-    path = Path(path)
-    with (
-        new_folders(path.parent),
-        output_file(path.parent, path.name, force, record=False, other=CSV_HINT) as tmp,
-        tmp.open("w", newline="", encoding=CSV_ENCODING) as f,
-    ):
-        writer = csv_module.DictWriter(f, csv_columns(results), restval="")
-        writer.writeheader()
-        writer.writerows({k: spreadsheet_cell(v) for k, v in r.to_row().items()} for r in results)
-    return path
-
-
-def check_arguments(
-    topk: int,
-    plot_max: int,
-    plot: Path | None,
-    force: bool,
-    paths: Sequence[Path] = (),
-    run: Path | None = None,
-) -> Path | None:
-    """Refuse counts below one, and, before any work, a ``plot`` file inside an image folder of
-    ``paths``, one of their images (:func:`refuse_input`) or a file of the ``run`` read
-    (:func:`~objrec.model_file.refuse_run_file`), even with ``force``, then one that
-    exists, unless ``force`` (in that order: an image of the user's was refused as a file that
-    exists, "or pass `force=True`"); the ``plot`` file to write (:func:`output_path`). Their
-    types ``predict`` checked. No ``paths`` is refused too, as the CLI requires PATHS: an empty
-    answer would say nothing was wrong."""
-    if not paths:
-        raise ObjrecError("`paths` is empty: give the images to predict, files or folders of them")
-    if topk < 1:
-        raise ObjrecError("`topk` must be at least 1")
-    if plot_max < 1:
-        raise ObjrecError("`plot_max` must be at least 1")
-    if plot is None:
-        return None
-    plot = output_path(plot, "plot")
-    refuse_plot_format(plot)
-    for folder in (p for p in paths if p.is_dir()):
-        refuse_inside(plot, folder, "plot", "image folder")
-    refuse_input(plot, paths, "plot")
-    if run is not None:
-        refuse_run_file(plot, run, "plot")
-    refuse_overwrite(plot, force, f"{PLOT_HINT} or pass `force=True`")
-    refuse_users_file(plot.parent, plot.name, True, PLOT_HINT)  # True: any file but a link
-    return plot
-
-
-PLOT_FORMATS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "svg", "pdf")
-"""The endings ``plot`` may have: the pictures matplotlib writes. Not its ``.raw`` and ``.rgba``
-(bare pixel buffers no viewer opens), ``.eps`` and ``.ps`` (printer pages), nor ``.pgf`` (LaTeX
-drawing commands, made only with a TeX system installed: without one, its traceback came after
-every image was predicted)."""
-
-
-def plot_format_problem(plot: Path) -> str | None:
-    """Why ``plot`` cannot name the figure, in words the CLI's usage error and the library's
-    refusal share: its name ends in none of :data:`PLOT_FORMATS`; None when it does. The figure
-    is drawn under a temporary name with the same ending, and for ``figure`` matplotlib writes
-    ``<temporary>.png`` (adding the ending), so the rename would fail with "no such file" and
-    leave the drawing behind; ``fig.txt`` would end in matplotlib's traceback."""
-    if plot.suffix[1:].lower() in PLOT_FORMATS:
-        return None
-    others = ", ".join(f".{f}" for f in PLOT_FORMATS[1:])
-    png = plot.with_name(plot.stem.rstrip(".") + ".png")
-    return f"{plot} does not end in an image format: name it {png}, or end it in one of {others}"
-
-
-def refuse_plot_format(plot: Path) -> None:
-    """Refuse, before any work, a ``plot`` named in no format of :data:`PLOT_FORMATS`
-    (:func:`plot_format_problem`); the CLI refuses it as a usage error before anything loads."""
-    problem = plot_format_problem(plot)
-    if problem:
-        raise ObjrecError(f"`plot` {problem}")
-
-
-class Maps:
-    """The Grad-CAM maps ``explain`` asks for, a chunk's drawn as predict answers it, from the
-    inputs its answers were made of (``Recognizer.explain_made``): each image is decoded once,
-    where the maps were drawn after every answer from a second decode of each file. An image
-    answered from the feature store, never decoded to answer it, is decoded for its map. Each map
-    is checked again just before it takes its name (``outputs.output_file``): never over a file
-    that appeared meanwhile, nor through a link; the names of every image are checked before the
-    first map is drawn, and a chunk's again before its maps are (an unreadable image renumbers
-    those after it). The folder is made at the first readable image (none readable: none made).
-    :meth:`close` records each map written (a map moved away meanwhile is no error), at the end
-    or when the run stops: what it drew is recorded."""
-
-    def __init__(
-        self, recognizer: Recognizer, folder: Path, force: bool, todo: Sequence[Prediction]
-    ) -> None:
-        self.recognizer, self.folder, self.force = recognizer, Path(folder), force
-        self.other = EXPLAIN_HINT.split(" or ", 1)[0]
-        self.numbered = 0
-        """How many readable images got a map's name so far (their number begins each name)."""
-        self.ready = False
-        """Whether the folder was prepared (``outputs.prepare_output_dir``)."""
-        self.written: dict[str, dict[str, Any]] = {}
-        """Each map written, by name: what :meth:`close` records."""
-        if self.folder.is_dir():  # a link among them: refused before any image is answered
-            refuse_users_files(self.folder, explanation_names(list(todo)), force, self.other)
-
-    def draw(self, chunk: Sequence[Prediction], made: dict[int, tuple[torch.Tensor, Any]]) -> None:
-        """The maps of ``chunk``'s readable images, each of the class it was answered (its top
-        class), in one pass: ``made``, by ``id`` of its entry, the input and picture of each image
-        predict decoded (``Recognizer.explained``'s), the others decoded here; each written."""
-        readable = [r for r in chunk if r.error is None]
-        if not readable:
-            return
-        if not self.ready:
-            self.folder = prepare_output_dir(self.folder, self.force, EXPLAIN_HINT, names=())
-            self.ready = True
-        names = [map_name(self.numbered + i, r) for i, r in enumerate(readable)]
-        self.numbered += len(readable)
-        refuse_users_files(self.folder, names, self.force, self.other)
-        recognizer = self.recognizer
-        pairs = [made.get(id(r)) or recognizer.explained(r.path) for r in readable]
-        tops = [recognizer.classes.index(str(r.topk[0]["class"])) for r in readable]
-        for r, name, (picture, target) in zip(
-            readable, names, recognizer.explain_made(pairs, tops), strict=True
-        ):
-            with output_file(self.folder, name, self.force, False, self.other, tidy=False) as tmp:
-                picture.save(tmp)
-                drawn = fingerprint(tmp)  # as the rename keeps it
-            self.written[name], r.explanation = drawn, str(self.folder / name)
-            r.explained = recognizer.classes[target]
-
-    def words(self) -> str:
-        """What was drawn, for a stop: "`explain` cams holds the maps of the 32 images answered"."""
-        return (
-            f"`explain` {self.folder} holds the maps of the "
-            f"{plural(len(self.written), 'image')} answered"
-        )
-
-    def close(self) -> None:
-        """Record each map written in the folder's mark (``outputs.record_output``)."""
-        if self.written:
-            record_output(self.folder, self.written)
-
-
-def explanation_names(results: list[Prediction]) -> list[str]:
-    """The Grad-CAM map's file name of each readable image, numbered in their order (a long
-    image name shortened to fit the file system's limit)."""
-    readable = [r for r in results if r.error is None]
-    return [map_name(i, r) for i, r in enumerate(readable)]
-
-
-def map_name(number: int, result: Prediction) -> str:
-    """The Grad-CAM map's file name of the ``number``-th readable image (from 0)."""
-    return fitting(f"{number:04d}-", Path(result.path).stem, ".gradcam.png")
-
-
 def predict_all(
     recognizer: Recognizer,
     todo: list[Prediction],
@@ -796,135 +564,3 @@ def read_once(path: Path) -> tuple[Path | bytes, str | None]:
     except OSError:
         return path, None
     return data, hash_bytes(data)
-
-
-def panel_names(paths: list[Path]) -> list[str]:
-    """Each image's name in the plot: its file name, or, when two share one (``cat/1.jpg`` and
-    ``dog/1.jpg``), as many of its last folders as tell them apart."""
-    for parts in range(1, max((len(p.parts) for p in paths), default=1) + 1):
-        names = ["/".join(p.parts[-parts:]) for p in paths]
-        if len(set(names)) == len(names):
-            break
-    return names
-
-
-def worth_a_look(r: Prediction) -> tuple[bool, bool, float]:
-    """The order of the answers most worth a look, where not all are shown (``predict --csv``'s
-    lines, ``--plot``'s panels): those answered unknown, then the barely familiar, then the
-    least sure (lowest top probability); the first inputs given among equals. The plot drew the
-    first inputs: with ``--plot-max 4``, the one unknown photo, given last, was left out of it
-    while the terminal listed it first."""
-    top = float(r.topk[0]["prob"]) if r.topk else 1.0
-    return (not r.unknown, not r.barely_familiar, top)
-
-
-def plot_predictions(
-    results: list[Prediction],
-    path: Path,
-    limit: int = PLOT_MAX,
-    force: bool = True,
-    pictures: PlotPictures | None = None,
-) -> int:
-    """The article's figure for the readable images, or the ``limit`` most worth a look
-    (:func:`worth_a_look`) where there are more, in a grid of up to
-    ``plots.PREDICTIONS_PER_ROW`` a row, headed by how many classes each shows and which images
-    these are; drawn under a temporary name, then renamed ``path`` (``outputs.output_file``:
-    never drawn through a link named so, which savefig did, over the file it leads to), a file
-    put there meanwhile kept unless ``force``. How many images it shows: an image that cannot be
-    opened again (removed since it was answered) is left out, and with none to show nothing is
-    drawn (0), one WARNING saying so: the answers, and each input's error, are never lost to
-    the plot. Each image is drawn from the picture ``pictures`` kept of it as predict decoded it,
-    else opened again (one the feature store answered)."""
-    readable = [r for r in results if r.error is None]
-    drawn = readable if len(readable) <= limit else sorted(readable, key=worth_a_look)[:limit]
-    rows = plot_rows(drawn, path, pictures)
-    if not rows:
-        return 0
-    from objrec import plots  # matplotlib and pandas: only when a plot is asked for
-
-    k = max(len(r.topk) for r in drawn)
-    which = f"the {len(rows)} of {len(readable)} images most worth a look"
-    which = which if len(readable) > len(rows) else ""
-    heading = f"Top-{k} predictions" + (f" of {which}" if which else "")
-    path = Path(path)
-    with (
-        new_folders(path.parent),  # a folder made for it is taken back if drawing fails
-        output_file(path.parent, path.name, force, record=False, other=PLOT_HINT) as tmp,
-    ):
-        plots.predictions(rows, tmp, heading)
-    return len(rows)
-
-
-def plot_rows(
-    drawn: list[Prediction], path: Path, pictures: PlotPictures | None = None
-) -> list[tuple[Any, str, list, bool]]:
-    """The plot's panels of the answers ``drawn``: each image (:func:`plot_picture`: kept by
-    ``pictures``, else opened again at :data:`PLOT_DRAFT`), its title and its top classes; one
-    that cannot be opened again (gone or replaced since it was answered) left out, one WARNING
-    naming them, or saying that the plot ``path`` is not drawn when none is left (no input could
-    be read, or none again)."""
-    rows, lost = [], []
-    for r, name in zip(drawn, panel_names([Path(r.path) for r in drawn]), strict=True):
-        pairs = [(str(t["class"]), float(t["prob"])) for t in r.topk]
-        title = f"{name}\n{r.familiarity_note}" if r.familiarity_note else name
-        try:
-            rows.append((plot_picture(r, pictures), title, pairs, r.unknown))
-        except UnreadableImageError as exc:
-            lost.append(f"{r.path} ({exc.reason})")
-    again = f"could not be read again since they were answered: {some_of(lost, quote=False)}"
-    if not rows:
-        why = f"its images {again}" if lost else "no input could be read"
-        log.warning("`plot` %s not drawn: %s", path, why)
-    elif lost:
-        log.warning("%s left out of `plot` %s: they %s", plural(len(lost), "image"), path, again)
-    return rows
-
-
-def plot_picture(result: Prediction, pictures: PlotPictures | None) -> Image.Image:
-    """The picture the plot draws of ``result``: the one ``pictures`` kept from predict's own
-    decode, else its file decoded (:data:`PLOT_DRAFT`)."""
-    kept = pictures.picture(result) if pictures is not None else None
-    return kept if kept is not None else open_image(result.path, PLOT_DRAFT)
-
-
-class PlotPictures:
-    """The pictures ``plot`` draws, kept from the decode that answered each image: the plot
-    opened and decoded each image it drew a second time, once every answer was in. The images
-    to draw are known only then (the ``limit`` most worth a look, :func:`worth_a_look`), so after
-    each batch (:meth:`settle`) only the ``limit`` most worth a look so far keep theirs, ranked as
-    :func:`plot_predictions` ranks them (the first given among equals): one ranked lower then
-    stays lower. Each is kept small (:meth:`offer`), so that a folder of thousands holds a
-    batch's and ``limit`` pictures at most, not every decode. An image the feature store
-    answered, never decoded, keeps none (the plot decodes it)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.kept: dict[int, Image.Image] = {}
-        """Each picture kept, by ``id`` of its entry."""
-        self.ranked: list[tuple[tuple[bool, bool, float], int, Prediction]] = []
-        """The ``limit`` readable answers most worth a look so far, first first, each with its
-        place among the answers (which breaks ties, as a stable sort does)."""
-        self.answered = 0
-        """How many answers (readable or not) were ranked."""
-
-    def offer(self, entry: Prediction, image: Image.Image) -> None:
-        """Keep ``entry``'s picture as predict decoded it, at most :data:`PLOT_DRAFT` a side (the
-        plot's panels are a few hundred pixels wide), until :meth:`settle` ranks its answer."""
-        if max(image.size) > PLOT_DRAFT:
-            scale = PLOT_DRAFT / max(image.size)
-            size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-            image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
-        self.kept[id(entry)] = image
-
-    def settle(self, chunk: Sequence[Prediction]) -> None:
-        """``chunk`` answered: keep the pictures of the ``limit`` answers most worth a look."""
-        places = range(self.answered, self.answered + len(chunk))
-        self.answered += len(chunk)
-        new = [(worth_a_look(r), n, r) for n, r in zip(places, chunk, strict=True) if not r.error]
-        self.ranked = sorted(self.ranked + new, key=lambda t: t[:2])[: self.limit]
-        wanted = {id(r) for *_, r in self.ranked}
-        self.kept = {key: image for key, image in self.kept.items() if key in wanted}
-
-    def picture(self, entry: Prediction) -> Image.Image | None:
-        """The picture kept of ``entry``, None where none is."""
-        return self.kept.get(id(entry))

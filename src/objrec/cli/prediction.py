@@ -47,7 +47,7 @@ def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path
     """``--plot`` named in a picture format (``predict.plot_format_problem``), checked as the
     command line is read: a usage error (exit 2) before anything loads, where ``--plot out.txt``
     exited 1 once the model had loaded."""
-    from objrec.predict import plot_format_problem
+    from objrec.predict_outputs import plot_format_problem
 
     problem = plot_format_problem(plot) if plot is not None else None
     if problem:
@@ -216,7 +216,8 @@ def checked_request(
     refuse_unknown_conflict(threshold, no_unknown)
     if len(paths) == 1:
         refuse_swapped("predict", run, paths[0])
-    from objrec.predict import check_csv, path_list
+    from objrec.predict import path_list
+    from objrec.predict_outputs import check_csv
 
     return check_csv(csv, plot, force, path_list(paths), run)
 
@@ -264,7 +265,7 @@ def show_predictions(
 def written_table(results, csv: Path | None, force: bool) -> OSError | None:
     """``predict --csv``'s table written to ``csv`` (none without it); the OSError that refused
     it (a full disk), for the caller to raise once the answers are said."""
-    from objrec.predict import write_csv
+    from objrec.predict_outputs import write_csv
 
     if csv is None:
         return None
@@ -335,7 +336,7 @@ def shown_results(results) -> list:
     """The inputs ``predict --csv`` prints a line for: every one up to :data:`ANSWERS_ALL`
     answers, in their order, else the :data:`ANSWERS_SHOWN` most worth a look
     (:func:`worth_a_look`); and the first :data:`FAILED_NAMED` failed."""
-    from objrec.predict import worth_a_look
+    from objrec.predict_outputs import worth_a_look
 
     answered = [r for r in results if not r.error]
     failed = [r for r in results if r.error][:FAILED_NAMED]
