@@ -1839,3 +1839,30 @@ def test_a_report_evaluates_again_when_a_test_photo_is_replaced_under_its_name(
     assert not currency(folder, run).images
     assert hashed == [str((test / "a" / "2.jpg").absolute())]
     assert load_evaluation(run, data, SILENT) == folder and made == [data]
+
+
+def test_a_failure_picture_in_both_galleries_is_decoded_once(split_dir, monkeypatch):
+    """A wrong answer of highest loss is most often among its class's hardest images too: the
+    report's Top losses and its worst classes' gallery each decoded it for its own thumbnail,
+    the same picture twice. The two galleries share their thumbnails, as ``evaluate``'s
+    ``top_losses.png`` and ``worst_classes.png`` share their decodes."""
+    import pandas as pd
+
+    from objrec.report import failure_tiles
+
+    from .conftest import opens_counted
+
+    red = sorted((split_dir / "test" / "red").iterdir())
+    predictions = pd.DataFrame(
+        {
+            "path": [str(p) for p in red],
+            "true": "red",
+            "predicted": ["green"] + ["red"] * (len(red) - 1),
+            "prob_predicted": 0.9,
+            "loss": [2.0] + [0.1] * (len(red) - 1),
+        }
+    )
+    with opens_counted(monkeypatch) as opened:
+        top, worst = failure_tiles(predictions, pd.DataFrame({"class": ["red"]}), [split_dir])
+    assert top[0].src == worst[0][1][0].src and top[0].name == worst[0][1][0].name
+    assert {p.name: opened[p.name] for p in red} == dict.fromkeys((p.name for p in red), 1)

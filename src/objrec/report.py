@@ -336,13 +336,19 @@ def augmentation_tiles(data_dir: Path, data: DataConfig, augment: str, n: int = 
     return tiles
 
 
-def prediction_tiles(rows: pd.DataFrame, roots: Sequence[Path] = ()) -> list[Tile]:
+def prediction_tiles(
+    rows: pd.DataFrame, roots: Sequence[Path] = (), made: dict[str, str | None] | None = None
+) -> list[Tile]:
     """A tile per row, captioned with its file and answer; a right answer says it is right; a
-    row standing for its near-duplicates (``evaluate.one_per_group``) says how many."""
+    row standing for its near-duplicates (``evaluate.one_per_group``) says how many. ``made``:
+    the thumbnails made already, by path (None: unreadable), shared by the galleries so that an
+    image in several is decoded once; those made here are added."""
+    made = {} if made is None else made
     tiles = []
     for r in rows.itertuples():
-        src = thumbnail(r.path, THUMB)
-        if src:
+        if r.path not in made:
+            made[r.path] = thumbnail(r.path, THUMB)
+        if src := made[r.path]:
             wrong = r.true != r.predicted
             said = f"true {r.true} · predicted {r.predicted}" if wrong else f"{r.true} · right"
             caption = f"{said} ({r.prob_predicted:.0%})"
@@ -358,12 +364,15 @@ def failure_tiles(
     """The wrong predictions of highest loss (only those: a right one is no failure), and the
     hardest images of the worst classes that have an error (their right ones captioned so); both
     empty when every image was predicted right (there is no failure to show). The same choice as
-    ``evaluate``'s figures (``top_losses``, ``worst_class_rows``)."""
+    ``evaluate``'s figures (``top_losses``, ``worst_class_rows``). An image in both is decoded
+    once (a wrong answer of highest loss is most often among its class's hardest)."""
+    made: dict[str, str | None] = {}
+    losses = prediction_tiles(top_losses(predictions, top), roots, made)
     examples = [
-        (c, prediction_tiles(rows, roots))
+        (c, prediction_tiles(rows, roots, made))
         for c, rows in worst_class_rows(predictions, per_class, classes=5)
     ]
-    return prediction_tiles(top_losses(predictions, top), roots), examples
+    return losses, examples
 
 
 CAM_BATCH = 4
