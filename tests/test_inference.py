@@ -929,7 +929,7 @@ def test_every_top_class_breaks_an_exact_tie_as_the_evaluation_does(monkeypatch)
     `unknown_predictions.csv`'s `predicted` and predict's answer."""
     from types import SimpleNamespace
 
-    from objrec import inference
+    from objrec import saliency
     from objrec.export.check import Tally
     from objrec.inference import Answers
     from objrec.metrics import answered
@@ -955,8 +955,8 @@ def test_every_top_class_breaks_an_exact_tie_as_the_evaluation_does(monkeypatch)
         explained.extend(chosen)
         return torch.zeros(len(x), 2, 2), chosen
 
-    monkeypatch.setattr(inference, "grad_cams", grad_cams)
-    monkeypatch.setattr(inference, "overlay", lambda picture, cam: picture)
+    monkeypatch.setattr(saliency, "grad_cams", grad_cams)
+    monkeypatch.setattr(saliency, "overlay", lambda picture, cam: picture)
     recognizer = SimpleNamespace(**vars(fake), model=SimpleNamespace(body=None))
-    Recognizer.explain_made(recognizer, [(torch.zeros(3, 2, 2), None)], [None])
+    saliency.explain_made(recognizer, [(torch.zeros(3, 2, 2), None)], [None])
     assert explained == [top]

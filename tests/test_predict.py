@@ -175,10 +175,10 @@ def test_the_map_explains_the_class_predict_reported(trained_run, split_dir, tmp
     showed another class than the answer, and nothing said which. Here the reported answer is
     made another class than the float model's (its probabilities reversed); the map explains the
     reported one, and the JSON names it."""
-    from objrec import inference
+    from objrec import saliency
     from objrec.inference import Recognizer
 
-    decide, grad_cams, explained = Recognizer.decide, inference.grad_cams, []
+    decide, grad_cams, explained = Recognizer.decide, saliency.grad_cams, []
 
     def reversed_answer(self, views):
         answers = decide(self, views)
@@ -191,7 +191,7 @@ def test_the_map_explains_the_class_predict_reported(trained_run, split_dir, tmp
         return cams, targets
 
     monkeypatch.setattr(Recognizer, "decide", reversed_answer)
-    monkeypatch.setattr(inference, "grad_cams", spied)
+    monkeypatch.setattr(saliency, "grad_cams", spied)
     images = sorted((split_dir / "test" / "red").iterdir())[:2]
     results = predict(trained_run, images, explain=tmp_path / "cams", tta=True)
     classes = Recognizer.load(trained_run).classes
@@ -212,12 +212,12 @@ def test_predict_holds_one_decoded_image_at_a_time_and_draws_a_batch_s_maps_in_o
     import weakref
 
     from objrec import images as images_module
-    from objrec import inference
+    from objrec import inference, saliency
 
     from .conftest import make_image
 
     alive: list[weakref.ref] = []
-    most, own, passes, grad_cams = [0], images_module.open_image, [], inference.grad_cams
+    most, own, passes, grad_cams = [0], images_module.open_image, [], saliency.grad_cams
     decoded = []
 
     def opening(*args, **kwargs):
@@ -233,7 +233,7 @@ def test_predict_holds_one_decoded_image_at_a_time_and_draws_a_batch_s_maps_in_o
 
     for module in (sys.modules["objrec.predict"], inference):
         monkeypatch.setattr(module, "open_image", opening)
-    monkeypatch.setattr(inference, "grad_cams", counted_pass)
+    monkeypatch.setattr(saliency, "grad_cams", counted_pass)
     (tmp_path / "new").mkdir()
     for i in range(3):
         make_image((200, 40 * i, 40), size=(64, 48), seed=700 + i).save(tmp_path / f"new/{i}.png")

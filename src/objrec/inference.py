@@ -45,14 +45,13 @@ from objrec.frozen import FrozenBody
 from objrec.images import MAX_PIXELS, open_image
 from objrec.kept import KeptThreshold, threshold_source, usable_kept
 from objrec.meta import Calibration, RunMeta
-from objrec.metrics import answered, ranked
+from objrec.metrics import ranked
 from objrec.model import Classifier, as_stored
 from objrec.outputs import json_dict
 from objrec.paths import PathGiven
 from objrec.quantize import QuantizedBody, graph_engine
 from objrec.run_files import BEST
 from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, using_graph
-from objrec.saliency import grad_cams, overlay
 from objrec.thresholds import applied_score, threshold_values
 from objrec.transforms import TTA_VIEWS, build_tta_transform, draft_size, model_view
 from objrec.unknown_scores import Readable, tie_head
@@ -198,8 +197,8 @@ class Recognizer:
     On a GPU ``device`` the body runs as in the frozen pass (``runtime.DeviceRunner``) and the
     head and familiarity score in float32 beside it (an int8 body keeps all of it on the CPU);
     Grad-CAM runs on the CPU. Safe to call from several threads at once, its answers and its
-    Grad-CAM maps alike (``saliency.grad_cams`` hooks its own thread's pass through the shared
-    body alone).
+    Grad-CAM maps alike (``saliency.explain_all``, whose ``grad_cams`` hooks its own thread's
+    pass through the shared body alone).
     """
 
     mixed: dict[str, list[str]] | None = None
@@ -634,49 +633,9 @@ class Recognizer:
             for v, i in zip(values, index, strict=True)
         ]
 
-    def explain(self, image: Image.Image, target: int | None = None) -> tuple[Image.Image, int]:
-        """A Grad-CAM overlay on the model's view of ``image``, and the class it explains:
-        :meth:`explain_all` of one image."""
-        return self.explain_all([image], [target])[0]
-
-    def explain_all(
-        self, images: Sequence[Photo], targets: Sequence[int | None]
-    ) -> list[tuple[Image.Image, int]]:
-        """A Grad-CAM overlay on the model's view of each image (a file, opened as :meth:`open`
-        opens it, or an RGB image), and the class it explains: its target, where None this
-        recognizer's top class of the evaluation view (on its own runtime: for an int8 model the
-        int8 answer, explained through its fp32 body, which the int8 one approximates, as
-        Grad-CAM needs gradients). A caller that reported another top class (test-time views, an
-        evaluation's predictions) passes it, so that the map shows the class it reported, and
-        the int8 runtime is never opened for it. Each image is made into its input and view
-        before the next is opened; one pass for them all (:func:`saliency.grad_cams`)."""
-        return self.explain_made([self.explained(photo) for photo in images], targets)
-
-    def explain_made(
-        self, made: Sequence[tuple[torch.Tensor, Image.Image]], targets: Sequence[int | None]
-    ) -> list[tuple[Image.Image, int]]:
-        """:meth:`explain_all` of images made into their input in the evaluation view and their
-        picture already (:meth:`explained`; predict makes them as it decodes an image to answer
-        it, and decodes none again for its map)."""
-        if not made:
-            return []
-        x, pictures = torch.stack([view for view, _ in made]), [picture for _, picture in made]
-        model, missing = self.model, [i for i, t in enumerate(targets) if t is None]
-        top = answered(self.logits(x[missing])).tolist() if missing else []
-        chosen = list(targets)
-        for i, t in zip(missing, top, strict=True):
-            chosen[i] = int(t)
-        if isinstance(model.body, QuantizedBody):
-            model = Classifier(model.body.float_body, model.head).freeze_body().eval()
-        cams, explained = grad_cams(model, x, chosen)
-        return [
-            (overlay(picture, cam), target)
-            for picture, cam, target in zip(pictures, cams, explained, strict=True)
-        ]
-
     def explained(self, photo: Photo) -> tuple[torch.Tensor, Image.Image]:
         """One image's input in the evaluation view, and its picture as the model sees it, which
-        its map is drawn on (:meth:`picture`)."""
+        its Grad-CAM map is drawn on (:meth:`picture`; ``saliency.explain_made``)."""
         image = self._image(photo)
         return self._transform(CENTRE[0])(image), self.picture(image)
 

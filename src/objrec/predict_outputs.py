@@ -208,7 +208,7 @@ def refuse_plot_format(plot: Path) -> None:
 
 class Maps:
     """The Grad-CAM maps ``explain`` asks for, a chunk's drawn as predict answers it, from the
-    inputs its answers were made of (``Recognizer.explain_made``): each image is decoded once,
+    inputs its answers were made of (``saliency.explain_made``): each image is decoded once,
     where the maps were drawn after every answer from a second decode of each file. An image
     answered from the feature store, never decoded to answer it, is decoded for its map. Each map
     is checked again just before it takes its name (``outputs.output_file``): never over a file
@@ -245,11 +245,13 @@ class Maps:
         names = [map_name(self.numbered + i, r) for i, r in enumerate(readable)]
         self.numbered += len(readable)
         refuse_users_files(self.folder, names, self.force, self.other)
+        from objrec.saliency import explain_made  # PyTorch's, loaded with the model by now
+
         recognizer = self.recognizer
         pairs = [made.get(id(r)) or recognizer.explained(r.path) for r in readable]
         tops = [recognizer.classes.index(str(r.topk[0]["class"])) for r in readable]
         for r, name, (picture, target) in zip(
-            readable, names, recognizer.explain_made(pairs, tops), strict=True
+            readable, names, explain_made(recognizer, pairs, tops), strict=True
         ):
             with output_file(self.folder, name, self.force, False, self.other, tidy=False) as tmp:
                 picture.save(tmp)

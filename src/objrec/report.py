@@ -76,6 +76,7 @@ from objrec.renames import renamed_arguments
 from objrec.run_files import BEST, SUMMARY, output_beside
 from objrec.run_record import FrozenPassCounts
 from objrec.runs import read_summary
+from objrec.saliency import explain_all
 from objrec.tables import exact_cell
 from objrec.thresholds import advice_rests_on, resting_words
 from objrec.thumbnails import embed_image, thumbnail
@@ -413,7 +414,7 @@ def saliency_batch(
     opened = {i: image for i, image in enumerate(images) if image is not None}
     classes = recognizer.classes
     targets = [classes.index(r.predicted) if r.predicted in classes else None for _, r in rows]
-    drawn = recognizer.explain_all(list(opened.values()), [targets[i] for i in opened])
+    drawn = explain_all(recognizer, list(opened.values()), [targets[i] for i in opened])
     maps = dict(zip(opened, drawn, strict=True))
     return [
         cam_tile(r, *maps[i], classes, roots) if i in maps else None

@@ -1,14 +1,17 @@
 """Grad-CAM: where in the image the body's last convolutional features drove the predicted class.
 
 Selvaraju et al. 2017: weight each channel of the last convolution's output by the mean gradient of
-the class score over that channel, sum, keep the positive part, upsample to the input size.
+the class score over that channel, sum, keep the positive part, upsample to the input size. The
+maps of a recognizer's images (:func:`explain_all`, :func:`explain_made`: ``predict --explain``,
+the report's), drawn on its view of each, live here beside it, not in the ``Recognizer``, which
+defines the answer alone.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +21,50 @@ from torch import nn
 
 from objrec.errors import ObjrecError
 from objrec.metrics import answered
+from objrec.model import Classifier
+from objrec.quantize import QuantizedBody
+
+if TYPE_CHECKING:
+    from objrec.inference import Photo, Recognizer
+
+
+def explain_all(
+    recognizer: Recognizer, images: Sequence[Photo], targets: Sequence[int | None]
+) -> list[tuple[Image.Image, int]]:
+    """A Grad-CAM overlay on ``recognizer``'s view of each image (a file, opened as
+    ``Recognizer.open`` opens it, or an RGB image), and the class it explains: its target, where
+    None the recognizer's top class of the evaluation view (on its own runtime: for an int8
+    model the int8 answer, explained through its fp32 body, which the int8 one approximates, as
+    Grad-CAM needs gradients). A caller that reported another top class (test-time views, an
+    evaluation's predictions) passes it, so that the map shows the class it reported, and the
+    int8 runtime is never opened for it. Each image is made into its input and view before the
+    next is opened; one pass for them all (:func:`grad_cams`)."""
+    return explain_made(recognizer, [recognizer.explained(photo) for photo in images], targets)
+
+
+def explain_made(
+    recognizer: Recognizer,
+    made: Sequence[tuple[torch.Tensor, Image.Image]],
+    targets: Sequence[int | None],
+) -> list[tuple[Image.Image, int]]:
+    """:func:`explain_all` of images made into their input in the evaluation view and their
+    picture already (``Recognizer.explained``; predict makes them as it decodes an image to
+    answer it, and decodes none again for its map)."""
+    if not made:
+        return []
+    x, pictures = torch.stack([view for view, _ in made]), [picture for _, picture in made]
+    model, missing = recognizer.model, [i for i, t in enumerate(targets) if t is None]
+    top = answered(recognizer.logits(x[missing])).tolist() if missing else []
+    chosen = list(targets)
+    for i, t in zip(missing, top, strict=True):
+        chosen[i] = int(t)
+    if isinstance(model.body, QuantizedBody):
+        model = Classifier(model.body.float_body, model.head).freeze_body().eval()
+    cams, explained = grad_cams(model, x, chosen)
+    return [
+        (overlay(picture, cam), target)
+        for picture, cam, target in zip(pictures, cams, explained, strict=True)
+    ]
 
 
 def last_conv(module: nn.Module) -> nn.Conv2d:
