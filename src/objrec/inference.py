@@ -462,38 +462,17 @@ class Recognizer:
         step of its own: a first batch of 16 photos took 4.8 s, the next, as large, 1.3 s."""
         for view in self.view_names(tta):
             self._transform(view)
-        body = self.model.body
-        if (
-            isinstance(body, QuantizedBody)
-            and self.runtime == "torch"
-            and self.device.type == "cpu"
-        ):
-            session = body.session()
-            if isinstance(session, OpenVinoModel):
-                session.compile_for(images)
+        session = self.int8_session()
+        if isinstance(session, OpenVinoModel):
+            session.compile_for(images)
 
-    def ready_words(self, images: int) -> str:
-        """What :meth:`get_ready` does for a first batch of ``images`` images, in a few words for
-        its progress line: a share recipient's first predict is told that OpenVINO compiles the
-        8-bit networks, not 18 s of "getting the model ready". It compiles once per network,
-        cache folder and batch size the photos run in (``OpenVinoModel.static_batch``): a first
-        predict of one photo compiles for batches of 2, and a later one of more photos again,
-        for its larger batch, which "once per network and cache folder" denied. The body's
-        session is opened to tell (OpenVINO reading the graph)."""
+    def int8_session(self) -> OnnxModel | OpenVinoModel | None:
+        """The session that runs an int8 body on the CPU (an ``OpenVinoModel``, else ONNX
+        Runtime's), opened now (OpenVINO reading the graph); None where this recognizer runs no
+        int8 body there (an fp32 body, the ``onnx`` runtime, a GPU)."""
         body = self.model.body
         on_engine = self.runtime == "torch" and self.device.type == "cpu"
-        if not (isinstance(body, QuantizedBody) and on_engine):
-            return "preparing how photos are resized and normalised"
-        session = body.session()
-        if not isinstance(session, OpenVinoModel):
-            return "preparing the 8-bit networks in ONNX Runtime"
-        batch = session.static_batch(images)
-        if session.saved(batch) is None:
-            return (
-                f"compiling the 8-bit networks for this CPU in OpenVINO, for batches of {batch} "
-                "(once per network, batch size and cache folder)"
-            )
-        return "loading the 8-bit networks OpenVINO compiled for this CPU"
+        return body.session() if isinstance(body, QuantizedBody) and on_engine else None
 
     def open(self, source: PathGiven | bytes) -> Image.Image:
         """An image file (its path or its bytes) decoded as ``predict`` and ``serve`` decode it
