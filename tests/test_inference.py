@@ -543,8 +543,10 @@ def test_the_export_s_script_cuts_a_strip_to_its_centre_part_as_objrec_does():
 def cached_graph(recognizer: Recognizer) -> Path:
     """Where ``recognizer``'s whole-model ONNX graph is cached: the run's cache folder."""
     from objrec.cache import open_cache
+    from objrec.model_graph import graph_key
 
-    return open_cache(recognizer.meta.cache_dir).model_onnx_path(recognizer._graph_key())
+    key = graph_key(recognizer.model, recognizer.meta)
+    return open_cache(recognizer.meta.cache_dir).model_onnx_path(key)
 
 
 @pytest.mark.slow
@@ -564,7 +566,7 @@ def test_a_damaged_or_foreign_cached_onnx_model_is_made_again(trained_run, split
     model.familiarity = None
 
     def answered_again_saying_so():
-        with caplog.at_level("WARNING", logger="objrec.inference"):
+        with caplog.at_level("WARNING", logger="objrec.model_graph"):
             again = Recognizer.load(trained_run, "onnx").probabilities([image])
         assert torch.allclose(again, expected, atol=1e-6)
         assert f"the cached ONNX model {cached} is not usable" in caplog.text
@@ -637,7 +639,7 @@ def test_a_cached_onnx_graph_recorded_as_another_model_s_is_made_again(
     graph = cached_graph(Recognizer.load(other, "onnx"))
     for suffix in (".onnx", ".json"):  # the other model's graph, filed under this one's key
         shutil.copyfile(graph.with_suffix(suffix), key.with_suffix(suffix))
-    with caplog.at_level("WARNING", logger="objrec.inference"):
+    with caplog.at_level("WARNING", logger="objrec.model_graph"):
         answered = Recognizer.load(trained_run, "onnx").probabilities([image])
     assert torch.allclose(answered, expected, atol=1e-5)
     assert f"the cached ONNX model {key} is not usable (it was made from another" in caplog.text
@@ -647,7 +649,7 @@ def test_a_cached_onnx_graph_recorded_as_another_model_s_is_made_again(
 def test_a_cached_onnx_model_that_cannot_be_made_again_is_one_sentence_naming_it(
     trained_run, monkeypatch
 ):
-    from objrec import inference
+    from objrec import model_graph
     from objrec.errors import ObjrecError
 
     cached = cached_graph(Recognizer.load(trained_run, "onnx"))
@@ -656,7 +658,7 @@ def test_a_cached_onnx_model_that_cannot_be_made_again_is_one_sentence_naming_it
     def fails(*args, **kwargs):
         raise RuntimeError("the exporter failed")
 
-    monkeypatch.setattr(inference, "write_checked", fails)
+    monkeypatch.setattr(model_graph, "write_checked", fails)
     with pytest.raises(ObjrecError, match=f"cannot make the ONNX model {cached}"):
         Recognizer.load(trained_run, "onnx")
 

@@ -2296,14 +2296,14 @@ def test_serves_default_runtime_that_cannot_make_its_graph_says_pytorch_serves_w
     """serve runs ONNX Runtime unless told otherwise: a graph it could not make (a cache folder
     it cannot write) stopped it in a sentence that named no way on, though the user asked for
     no ONNX Runtime and --runtime torch serves. Asked for, onnx says only why."""
-    from objrec import inference
+    from objrec import model_graph
     from objrec.errors import ObjrecError
     from objrec.serve.model import load_recognizer
 
     def fails(*args, **kwargs):
         raise PermissionError(1, "Operation not permitted", "/cache/onnx/model.onnx")
 
-    monkeypatch.setattr(inference, "write_checked", fails)
+    monkeypatch.setattr(model_graph, "write_checked", fails)
     with pytest.raises(ObjrecError) as refused:
         load_recognizer(trained_run, None, "cpu", None, True)
     assert str(refused.value).startswith("cannot make the ONNX model ")

@@ -18,7 +18,6 @@ The same object gives the "unknown" answer (:meth:`Recognizer.answer`): the run'
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 import os
 import sqlite3
@@ -32,14 +31,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from objrec import __version__
 from objrec.cache import open_cache
 from objrec.checkpoint import load_model, warn_if_unfinished
 from objrec.confidence import score_in_chunks
 from objrec.config import require_number
 from objrec.data import Sample
 from objrec.errors import ObjrecError
-from objrec.export.graph import Tail, write_checked
 from objrec.features import FeatureTable, stored_tables
 from objrec.frozen import FrozenBody
 from objrec.images import MAX_PIXELS, open_image
@@ -47,11 +44,11 @@ from objrec.kept import KeptThreshold, threshold_source, usable_kept
 from objrec.meta import Calibration, RunMeta
 from objrec.metrics import ranked
 from objrec.model import Classifier, as_stored
-from objrec.outputs import json_dict
+from objrec.model_graph import Outputs, graph_runner
 from objrec.paths import PathGiven
 from objrec.quantize import QuantizedBody, graph_engine
 from objrec.run_files import BEST
-from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, using_graph
+from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel
 from objrec.thresholds import applied_score, threshold_values
 from objrec.transforms import TTA_VIEWS, build_tta_transform, draft_size, model_view
 from objrec.unknown_scores import Readable, tie_head
@@ -68,13 +65,6 @@ that ran it in training (OpenVINO, else ONNX Runtime): "torch" is PyTorch alone 
 and kept in the cache folder (CPU only), but for an int8 body OpenVINO ran, which runs as under
 "torch". On a GPU the model runs in PyTorch (an int8 body on the CPU)."""
 CENTRE = ("centre",)
-MODEL_GRAPH = 3
-"""The form of the whole-model graph that ``runtime="onnx"`` caches, part of its key: raised
-whenever the graph objrec exports for a checkpoint changes."""
-
-Outputs = tuple[torch.Tensor, torch.Tensor | None]
-"""One view's (logits, familiarity or None) for a batch."""
-
 Photo = Image.Image | np.ndarray | PathGiven | bytes
 """What :meth:`Recognizer.answer` takes of one image: its file (a path, or the file's bytes),
 opened as ``predict`` opens it (:meth:`Recognizer.open`), or an RGB image decoded already (a
@@ -151,11 +141,6 @@ def from_array(photo: Photo, index: int = 0) -> Image.Image | PathGiven | bytes:
     return Image.fromarray(np.ascontiguousarray(photo))  # RGB: height x width x 3 uint8
 
 
-class GraphUnmade(ObjrecError):
-    """The ONNX graph a run is answered with in ONNX Runtime could not be made (a cache folder
-    that cannot be written, an exporter's failure): PyTorch answers without it."""
-
-
 @dataclass
 class Answers:
     """A batch's answer: probabilities (N, classes), the unknown score (N,) that the threshold
@@ -164,29 +149,6 @@ class Answers:
     probs: torch.Tensor
     scores: torch.Tensor
     unknown: torch.Tensor
-
-
-def open_graph(path: Path, outputs: tuple[str, ...]) -> OnnxModel:
-    """The ONNX model at ``path``, refused unless its outputs are ``outputs``."""
-    model = OnnxModel(path)
-    names = tuple(o.name for o in model.session.get_outputs())
-    if names != outputs:
-        raise ObjrecError(f"its outputs are {', '.join(names)}, not {', '.join(outputs)}")
-    return model
-
-
-def require_made_from(graph: Path, digest: str | None) -> None:
-    """Refuse the cached whole-model ``graph`` unless the record written with it (its sidecar's
-    ``model_digest``) names the model file of ``digest`` (None: a model not read from a file,
-    keyed by its tensors): a graph filed under another model's key would answer with its
-    network and this model's calibration and threshold, the answers of neither."""
-    if digest is None:
-        return
-    made = json_dict(graph.with_suffix(".json")).get("model_digest")
-    if made != digest:
-        raise ObjrecError(
-            f"it was made from another model file ({made or 'unrecorded'}) than this one ({digest})"
-        )
 
 
 class Recognizer:
@@ -237,7 +199,7 @@ class Recognizer:
         if runtime == "torch" and self.device.type == "cpu":
             self.model.body.to(memory_format=torch.channels_last)  # see ``_torch``
         self._run: Callable[[torch.Tensor, bool], Outputs] = (
-            self._onnx_model() if runtime == "onnx" else self._torch
+            graph_runner(self.model, self.meta) if runtime == "onnx" else self._torch
         )
         """(logits, familiarity) of a preprocessed batch; the familiarity only when asked for
         (:meth:`_from_features`)."""
@@ -327,64 +289,6 @@ class Recognizer:
         valid image): False for ``msp`` and for a run trained before it (checkpoint format 1),
         whose score and threshold are the raw feature score's."""
         return isinstance(self.model.familiarity, Readable)
-
-    def _onnx_model(self) -> Callable[[torch.Tensor, bool], Outputs]:
-        """The whole model's graph as a runner: it computes the familiarity whether asked for or
-        not (one graph), and gives it only when asked for, as the other runners do."""
-        cache = open_cache(self.meta.cache_dir)  # the run's, as its body's graphs (frozen_body)
-        onnx_model = self._cached_graph(cache.model_onnx_path(self._graph_key()))
-
-        def run(x: torch.Tensor, familiar: bool) -> Outputs:
-            outputs = onnx_model.outputs(x)
-            return outputs[0], outputs[1] if familiar and len(outputs) > 1 else None
-
-        return run
-
-    def _graph_key(self) -> str:
-        """The cached graph's key: the digest of the model file's bytes loaded
-        (:attr:`model_digest`; without one, the model's tensors and data config), objrec's
-        version and :data:`MODEL_GRAPH`, so that no graph another objrec built differently (one
-        without the familiarity output, say) is ever reused. Never the file read again: a
-        retrain renaming its model over it meanwhile would file this model's graph under the new
-        model's key, and later loads of the new model would answer with it."""
-        key = hashlib.sha256(f"objrec {__version__} graph {MODEL_GRAPH}\n".encode())
-        if self.model_digest is not None:
-            key.update(self.model_digest.encode())
-            return key.hexdigest()
-        key.update(repr(self.data).encode())
-        for name, value in self.model.state_dict().items():
-            key.update(name.encode())
-            if isinstance(value, torch.Tensor):
-                key.update(
-                    value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
-                )
-        return key.hexdigest()
-
-    def _cached_graph(self, path: Path) -> OnnxModel:
-        """The whole model as ONNX at ``path``, exported (and checked against PyTorch) when it
-        is not there, and again when it is damaged or lacks this model's outputs (as
-        ``runtime.make_runner`` does with the body's graph); one sentence naming the file when
-        it cannot be made."""
-        with using_graph(path):
-            return self._open_or_export(path)
-
-    def _open_or_export(self, path: Path) -> OnnxModel:
-        """:meth:`_cached_graph`'s work, with ``path``'s folder held (``runtime.using_graph``)."""
-        expected = Tail(self.model, 1.0, softmax=False).output_names
-        if path.exists():
-            try:
-                require_made_from(path, self.model_digest)
-                return open_graph(path, expected)
-            except Exception as exc:  # ONNX Runtime raises many types: any means "not usable"
-                log.warning(
-                    "the cached ONNX model %s is not usable (%s): exporting it again", path, exc
-                )
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_checked(self.model, self.meta, path, softmax=False, digest=self.model_digest)
-            return open_graph(path, expected)
-        except Exception as exc:  # the exporter too
-            raise GraphUnmade(f"cannot make the ONNX model {path} for this run: {exc}") from exc
 
     @torch.inference_mode()
     def _from_features(self, features: torch.Tensor, familiar: bool = True) -> Outputs:

@@ -18,8 +18,9 @@ from objrec import __version__
 from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.file_index import file_stamp
-from objrec.inference import GraphUnmade, Recognizer, resolve_runtime
+from objrec.inference import Recognizer, resolve_runtime
 from objrec.kept import kept_path
+from objrec.model_graph import GraphUnmade
 from objrec.prediction import evaluation_records, mixed_partners
 from objrec.quantize import QuantizedBody, graph_engine
 from objrec.run_files import checkpoint_file
