@@ -1893,14 +1893,29 @@ def test_predict_refuses_an_image_in_memory_in_one_sentence_pointing_to_recogniz
     given = [
         ([tmp_path / "red.png", image], "item 1 is of type Image"),
         ([np.asarray(image)], "item 0 is of type ndarray"),
-        (image, "item 0 is of type Image"),
-        (np.asarray(image), "item 0 is of type ndarray"),
+        (image, "is of type Image"),
+        (np.asarray(image), "is of type ndarray"),
+        ((tmp_path / "red.png").read_bytes(), "is of type bytes"),
         ([(tmp_path / "red.png").read_bytes()], "item 0 is of type bytes"),
     ]
     for paths, said in given:
         with pytest.raises(ObjrecError, match=f"^`paths` {said}, not a file or folder: ") as e:
             predict(trained_run, paths)
         assert str(e.value).endswith("give images decoded already to Recognizer.answer")
+
+
+def test_predict_takes_paths_from_any_iterable_a_glob_or_a_set(trained_run, tmp_path):
+    """`objrec.predict(run, Path("photos").glob("*.png"))` answered each file until the refusal
+    of images in memory took only a Sequence, and called the whole generator "item 0" (late59
+    H1): any iterable of paths is a list of paths."""
+    for colour in ("red", "green"):
+        make_image((200, 30, 30) if colour == "red" else (30, 200, 30)).save(
+            tmp_path / f"{colour}.png"
+        )
+    by_list = [p.path for p in predict(trained_run, sorted(tmp_path.glob("*.png")))]
+    assert sorted(p.path for p in predict(trained_run, tmp_path.glob("*.png"))) == by_list
+    assert sorted(p.path for p in predict(trained_run, set(tmp_path.glob("*.png")))) == by_list
+    assert [p.path for p in predict(trained_run, {str(p): 0 for p in by_list}.keys())] == by_list
 
 
 def runtimes_doc() -> str:

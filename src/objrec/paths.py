@@ -7,15 +7,15 @@ with ``Path`` alone. A hint of ``Path`` alone made a type checker refuse the doc
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import overload
 
 PathGiven = str | os.PathLike[str]
 """A file or folder as a caller gives it: ``"data"``, ``Path("data")``."""
 
-PathsGiven = PathGiven | Sequence[PathGiven]
-"""One path (a file or folder) or several."""
+PathsGiven = PathGiven | Iterable[PathGiven]
+"""One path (a file or folder) or several: a list, a tuple, a set, ``Path("photos").glob("*")``."""
 
 
 @overload

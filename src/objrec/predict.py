@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,20 +70,34 @@ log = logging.getLogger(__name__)
 
 
 def path_list(paths: PathsGiven) -> list[Path]:
-    """``paths`` as a list: one ``str`` or ``Path`` is one path (a str is not a list of letters).
-    An image in memory (a PIL image, a numpy array, a file's bytes) is refused in one sentence
-    naming its place, where ``Path`` raised Python's own TypeError: ``predict`` answers files,
+    """``paths`` as a list: one ``str`` or ``Path`` is one path (a str is not a list of letters),
+    and any other iterable (a list, a set, ``Path("photos").glob("*.jpg")``) its paths. An image
+    in memory (a PIL image, a numpy array, a file's bytes), alone or among the paths, is refused
+    in one sentence, where ``Path`` raised Python's own TypeError: ``predict`` answers files,
     whose names its results, CSV and plot give; ``Recognizer.answer`` takes decoded images."""
-    given: Sequence[object] = [paths]
-    if isinstance(paths, Sequence) and not isinstance(paths, str | bytes):
-        given = paths
+    if isinstance(paths, str | os.PathLike):
+        return [Path(paths)]
+    if in_memory(paths) or not isinstance(paths, Iterable):
+        raise ObjrecError(f"`paths` is {not_a_path(paths)}")
+    given = list(paths)
     for index, path in enumerate(given):
         if not isinstance(path, str | os.PathLike):
-            raise ObjrecError(
-                f"`paths` item {index} is of type {type(path).__name__}, not a file or folder: "
-                "predict takes image files; give images decoded already to Recognizer.answer"
-            )
-    return [Path(p) for p in given if isinstance(p, str | os.PathLike)]  # each one, as checked
+            raise ObjrecError(f"`paths` item {index} is {not_a_path(path)}")
+    return [Path(p) for p in given]
+
+
+def in_memory(given: object) -> bool:
+    """Whether ``given`` is an image in memory, which iterates but is no list of paths: a file's
+    bytes, or whatever numpy can read as an array (a numpy array, a PIL image)."""
+    return isinstance(given, bytes | bytearray) or hasattr(given, "__array_interface__")
+
+
+def not_a_path(given: object) -> str:
+    """The rest of the sentence refusing ``given`` as a path."""
+    return (
+        f"of type {type(given).__name__}, not a file or folder: predict takes image files; "
+        "give images decoded already to Recognizer.answer"
+    )
 
 
 def expand_paths(paths: PathsGiven) -> list[Prediction]:

@@ -168,7 +168,7 @@ def _held(
 
 def _asked(
     data: Path,
-    new: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    new: PathsGiven,
     class_name: str | None,
     labels: str | os.PathLike[str] | None,
     new_class: bool,
