@@ -5937,3 +5937,21 @@ def test_far_classes_count_a_pictures_copies_once():
     assert far_classes_note(found, outliers).startswith(
         "2 of the 3 outliers are photos of classes of few images (crab 2 of its 16): "
     )
+
+
+def test_a_picture_shown_in_two_sections_of_the_page_is_decoded_once(tmp_path, monkeypatch):
+    """The page made each tile's thumbnail from its file: a photo in two sections (a
+    near-duplicate that is an outlier too, a suggested class's image shown beside several
+    flags) was decoded once per tile. The page's tiles share their thumbnails, by image."""
+    from objrec.audit import report as audit_report
+
+    made, thumbnail = Counter(), audit_report.thumbnail
+
+    def counted(path, size):
+        made[Path(path).name] += 1
+        return thumbnail(path, size)
+
+    monkeypatch.setattr(audit_report, "thumbnail", counted)
+    page, _ = page_with_a_long_name_and_a_copy(tmp_path)
+    assert made == Counter({"a.png": 1, f"{LONG_NAME}.png": 1, "small.png": 1})  # 4 tiles
+    assert page.read_text().count('src="data:image/jpeg') == 4  # the group's 3, the outlier's

@@ -292,9 +292,22 @@ def duplicate_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- the page
 
 
-def _tile(inv: Inventory, index: int, caption: str) -> dict[str, Any]:
-    item = inv.items[index]
-    return {"src": thumbnail(item.path, THUMB), "caption": caption, "path": inv.rel(item)}
+class Tiles:
+    """The page's tiles of ``inv``'s images, each image's thumbnail made once (a photo in two
+    sections, a near-duplicate that is an outlier too, or a suggested class's image beside
+    several flags, was decoded once a tile)."""
+
+    def __init__(self, inv: Inventory) -> None:
+        self.inv = inv
+        self.made: dict[int, str | None] = {}
+        """Each image's thumbnail (None: unreadable), by its index."""
+
+    def __call__(self, index: int, caption: str) -> dict[str, Any]:
+        """The tile of image ``index`` captioned ``caption``."""
+        item = self.inv.items[index]
+        if index not in self.made:
+            self.made[index] = thumbnail(item.path, THUMB)
+        return {"src": self.made[index], "caption": caption, "path": self.inv.rel(item)}
 
 
 def page_sections(
@@ -307,11 +320,11 @@ def page_sections(
     """The page's findings with their thumbnails; ``actions``: the plan's action per file, which
     a near-duplicate group's byte-identical copies show beside their mark; ``settled``: the
     plan's words for each flagged file kept as a person settled it (:func:`settled_words`)."""
-    issues, outliers = [], []
+    issues, outliers, tile = [], [], Tiles(inv)
     merge_paths = {issue.path for issue in result.merge_flags()}
     for r in one_per_picture(result.label_issues)[:PAGE_LIMIT]:  # copies: one finding
-        tiles = [_tile(inv, r.index, f"labelled {r.given}")]
-        tiles += [_tile(inv, j, f"labelled {r.suggested}") for j in r.like]
+        tiles = [tile(r.index, f"labelled {r.given}")]
+        tiles += [tile(j, f"labelled {r.suggested}") for j in r.like]
         said = (settled or {}).get(inv.rel(inv.items[r.index]), "")
         nothing = not said and r.path in result.no_class
         merged = not said and not nothing and r.path in merge_paths
@@ -319,23 +332,23 @@ def page_sections(
         marks = {"settled": said, "no_class": nothing, "merged": merged, "too_few": few}
         issues.append({"row": r, "tiles": tiles, **marks})
         advance(1)
-    groups = [_group(inv, g, advance, actions or {}) for g in result.near_duplicates[:PAGE_LIMIT]]
-    alike = [_group(inv, g, advance) for g in result.look_alikes[:PAGE_LIMIT]]
+    groups = [_group(tile, g, advance, actions or {}) for g in result.near_duplicates[:PAGE_LIMIT]]
+    alike = [_group(tile, g, advance) for g in result.look_alikes[:PAGE_LIMIT]]
     for o in one_per_picture(result.outliers)[:PAGE_LIMIT]:  # copies: one finding
-        outliers.append({"row": o, "tiles": [_tile(inv, o.index, o.class_name)]})
+        outliers.append({"row": o, "tiles": [tile(o.index, o.class_name)]})
         advance(1)
-    needs = [_needed(inv, row, advance) for row in result.photos_needed]
+    needs = [_needed(tile, row, advance) for row in result.photos_needed]
     return {
         **{"issues": issues, "groups": groups, "alike": alike, "outliers": outliers},
         "needs": needs,
     }
 
 
-def _needed(inv: Inventory, need: PhotosNeeded, advance) -> dict[str, Any]:
+def _needed(tile: Tiles, need: PhotosNeeded, advance) -> dict[str, Any]:
     """A class of photos_needed.csv with the tiles of its images that look like the class it is
     confused with: the terminal's "2 of its images look like it" alone names no photo."""
     like = f"looks like {need.confused_with}"
-    tiles = [_tile(inv, i, like) for i in need.confused[:PAGE_LIMIT]]
+    tiles = [tile(i, like) for i in need.confused[:PAGE_LIMIT]]
     advance(1)
     return {"row": need, "tiles": tiles}
 
@@ -352,15 +365,15 @@ def settled_words(plan: Sequence[dict[str, str]]) -> dict[str, str]:
 
 
 def _group(
-    inv: Inventory, group: DuplicateGroup, advance, actions: dict[str, str] | None = None
+    tile: Tiles, group: DuplicateGroup, advance, actions: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """A group's tiles, each of a byte-identical copy marked (:func:`identical_marks`)."""
     tiles = [
-        _tile(inv, i, f"{s + ' · ' if s else ''}{c}")
+        tile(i, f"{s + ' · ' if s else ''}{c}")
         for i, s, c in zip(group.indices, group.splits, group.classes, strict=True)
     ]
-    for tile, mark in zip(tiles, identical_marks(inv, group, actions or {}), strict=True):
-        tile["identical"] = mark
+    for made, mark in zip(tiles, identical_marks(tile.inv, group, actions or {}), strict=True):
+        made["identical"] = mark
     advance(1)
     return {"row": group, "tiles": tiles}
 
