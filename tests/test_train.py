@@ -1410,6 +1410,66 @@ def test_a_full_disk_in_the_head_s_epochs_keeps_the_last_state_and_says_how_to_g
     assert train(split_dir, out, resume=True).finished
 
 
+class StopInEpoch(TaskRecorder):
+    """Ctrl-C once epoch ``stop`` has ended."""
+
+    def __init__(self, stop: int):
+        super().__init__()
+        self.stop = stop
+
+    def epoch(self, record):
+        if record["epoch"] == self.stop:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_ctrl_c_whose_training_state_meets_a_full_disk_says_the_full_disk_sentence(
+    tmp_path, split_dir, monkeypatch
+):
+    """Ctrl-C in the head's epochs writes their last state; that write meeting a full disk came
+    out of train as the bare OSError, Errno 28, the stop's sentence lost (late59 M2). It is the
+    full-disk sentence of the epochs: none written yet, nothing of the run was saved."""
+    import errno
+
+    from objrec.errors import ObjrecError
+
+    saving = importlib.import_module("objrec.resume_state")
+
+    def full(path, state):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patched, pytest.raises(ObjrecError) as caught:
+        patched.setattr(saving, "SAVE_EVERY", 10**9)  # no state written in the epochs: on the stop
+        patched.setattr(saving, "write_training_state", full)
+        train(split_dir, out, tiny_train_config(epochs=6, patience=100), reporter=StopInEpoch(3))
+    assert str(caught.value).startswith(f"the disk of {out} is full: ")
+    assert "in the head's epochs, before any of its training state was: nothing" in str(
+        caught.value
+    )
+
+
+@pytest.mark.slow
+def test_ctrl_c_once_the_run_is_written_whole_says_so(tmp_path, split_dir, monkeypatch):
+    """Ctrl-C in the run's last log line, its files in place, said "nothing of the run was saved;
+    train it again" of a finished run, and a resumed one named a training state gone with its end
+    (late59 M3): it says the run was written whole."""
+    from objrec.errors import Interrupted
+    from objrec.runs import run_status
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "log_seconds", ctrl_c)
+    out = tmp_path / "run"
+    with pytest.raises(Interrupted) as caught:
+        train(split_dir, out, tiny_train_config(epochs=2))
+    assert str(caught.value) == (
+        f"the files were written to {out}, whole, before the stop: nothing is left to do"
+    )
+    assert run_status(out) == "finished"
+
+
 @pytest.mark.slow
 def test_a_full_disk_that_takes_the_training_state_too_says_to_train_again(
     tmp_path, split_dir, monkeypatch, caplog

@@ -251,6 +251,7 @@ def _train(
     with reporter.task("writing the run", None):  # seconds: the model file, the curves' plot
         trained = TrainedRun(config, meta, state, seconds, finetune, fitted)
         result = write_trained(out, prep, live.model, trained, world, saver)
+        stops.phase = Phase.WRITTEN
     log_seconds(result.seconds, time.perf_counter() - t2, world, prep.precision)
     return result
 

@@ -20,6 +20,7 @@ and which the one handler around the run reads (:func:`said_on_a_stop`). By phas
   head's training state; Ctrl-C says what it holds, none of the run's files being in place (all
   are, when the stop was held back as they were put in place: ``runs.put_in_place``), or that
   nothing was saved when it could not be written; a full disk is one sentence.
+- ``WRITTEN`` (the run's files in place, its last log line): Ctrl-C says the run was written whole.
 
 A forced run over an earlier one writes nothing over it: the earlier model stays until this run's
 is written whole. An error that is neither Ctrl-C (or SIGTERM), a diverged loss nor a full disk
@@ -50,7 +51,7 @@ from objrec.model_file import read_training_progress
 from objrec.quantize import CopyStopped
 from objrec.resume_state import EpochSaver, load_training_state
 from objrec.run_files import BEST, LAST
-from objrec.runs import RunFolders, holds_run, interrupted_in_fit, read_summary
+from objrec.runs import RunFolders, holds_run, interrupted_in_fit, read_summary, run_written
 from objrec.words import plural
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Phase(Enum):
     FINE_TUNING = "fine-tuning"
     CALIBRATING = "calibrating"
     WRITING = "writing the run"
+    WRITTEN = "the run written"
 
 
 class KeepSoFar(Protocol):
@@ -195,14 +197,20 @@ def outside_the_epochs(run: RunStops, stop: KeyboardInterrupt) -> Interrupted:
 
 def in_the_head_epochs(run: RunStops, stop: BaseException) -> None:
     """Ctrl-C or a diverged loss in the head's epochs: the last completed epoch's state written
-    (rank 0's saver), then :func:`save_on_stop`; a full disk writing the state:
-    :func:`full_disk_in_the_epochs`."""
+    (rank 0's saver), then :func:`save_on_stop`; a full disk writing the state, in the epochs or
+    on the stop: :func:`full_disk_in_the_epochs`."""
     saver, so_far, out = run.saver, run.so_far, run.folders.run
     if saver is None or so_far is None:  # given with the phase, on rank 0
         return
     if isinstance(stop, (KeyboardInterrupt, Diverged)):
-        saver.flush()
-        save_on_stop(stop, so_far, out, ours=run.ours())
+        try:
+            saver.flush()
+        except OSError as failed:  # the stop's state met a full disk: that sentence, not Errno 28
+            if not fills_the_run_disk(out, failed):
+                raise
+            stop = failed
+        else:
+            save_on_stop(stop, so_far, out, ours=run.ours())
     if isinstance(stop, OSError) and fills_the_run_disk(out, stop):
         kept = saver.written_epoch if saver.written_epoch is not None else so_far.resumed_epoch
         raise full_disk_in_the_epochs(stop, saver.path, kept, so_far.meta.data_dir) from stop
@@ -240,6 +248,14 @@ def writing(run: RunStops, stop: BaseException) -> None:
         said_of_a_full_disk(run, stop)
 
 
+def written(run: RunStops, stop: BaseException) -> None:
+    """Ctrl-C once the run is written whole (its last log line): nothing is lost, and it says so
+    (:func:`runs.run_written`); not "nothing was saved", nor a training state removed with the
+    run's end."""
+    if isinstance(stop, KeyboardInterrupt):
+        raise Interrupted(run_written(run.folders.run, finished=True)) from None
+
+
 BY_PHASE: dict[Phase, Callable[[RunStops, BaseException], None]] = {
     Phase.OPENING: before_the_epochs,
     Phase.FROZEN_PASS: before_the_epochs,
@@ -247,6 +263,7 @@ BY_PHASE: dict[Phase, Callable[[RunStops, BaseException], None]] = {
     Phase.FINE_TUNING: after_the_head,
     Phase.CALIBRATING: after_the_head,
     Phase.WRITING: writing,
+    Phase.WRITTEN: written,
 }
 """What a stop in each phase keeps and says: each raises what the stop says, or returns, and the
 stop is raised as it is."""
