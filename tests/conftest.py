@@ -32,6 +32,7 @@ from objrec.config import TrainConfig
 from objrec.progress import Reporter
 from tests.preloaded import PreloadedPython
 from tests.rewrite_once import (  # noqa: F401
+    pytest_collection_finish,
     pytest_configure,
     pytest_configure_node,
     pytest_testnodedown,
