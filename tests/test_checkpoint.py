@@ -27,8 +27,8 @@ class Payload:
         return (open, (self.marker, "w"))
 
 
-def test_checkpoint_round_trip_predicts_the_same(trained_run):
-    model, meta = load_model(trained_run)
+def test_checkpoint_round_trip_predicts_the_same(trained_once):
+    model, meta = load_model(trained_once)
     assert meta.classes == ("blue", "green", "red")
     assert meta.backbone == "tiny_test" and meta.format_version == 2
     assert meta.head.members == 5 and meta.head.n_features == 16
@@ -36,7 +36,7 @@ def test_checkpoint_round_trip_predicts_the_same(trained_run):
     assert meta.train_config is not None and meta.train_config.backbone == "tiny_test"
     assert meta.best_epoch is not None and meta.valid_loss is not None
     assert RunMeta.from_json(meta.to_json()) == meta
-    again, _ = load_model(trained_run / BEST)
+    again, _ = load_model(trained_once / BEST)
     x = torch.randn(2, 3, 32, 32)
     with torch.inference_mode():
         assert torch.equal(model(x), again(x))
@@ -69,7 +69,7 @@ def test_an_export_without_the_onnx_suffix_says_to_give_its_run_folder_too(tmp_p
         assert ("for an export, give the run folder it came from" in said) == hint, name
 
 
-def test_a_pickle_with_a_payload_is_refused_and_never_runs(tmp_path, trained_run):
+def test_a_pickle_with_a_payload_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.safetensors"
     evil.write_bytes(pickle.dumps(Payload(str(marker))))
@@ -119,11 +119,11 @@ def test_truncated_checkpoint_and_other_versions_are_refused(tmp_path, trained_r
 
 @pytest.mark.parametrize("header", ["{not json", "[1, 2]", "7"])
 def test_a_header_that_is_not_a_json_object_is_not_an_objrec_checkpoint(
-    tmp_path, trained_run, header
+    tmp_path, trained_once, header
 ):
     """objrec metadata that was not JSON gave a JSONDecodeError traceback, a JSON list an
     AttributeError one; now either is one sentence naming the file."""
-    state, _ = read_checkpoint(trained_run)
+    state, _ = read_checkpoint(trained_once)
     path = tmp_path / "odd.safetensors"
     save_file(state, str(path), metadata={"objrec": header})
     with pytest.raises(ObjrecError, match=f"^{path} is not an objrec checkpoint"):
@@ -131,11 +131,11 @@ def test_a_header_that_is_not_a_json_object_is_not_an_objrec_checkpoint(
 
 
 @pytest.mark.parametrize("change", [-1, 1])
-def test_classes_that_do_not_match_the_head_are_refused_when_read(tmp_path, trained_run, change):
+def test_classes_that_do_not_match_the_head_are_refused_when_read(tmp_path, trained_once, change):
     """A checkpoint naming fewer classes than its head has outputs loaded, then predict failed
     with an IndexError traceback; with more, the extra classes were silently never answered.
     Either is refused when the checkpoint is read, in one sentence naming it."""
-    state, meta = read_checkpoint(trained_run)
+    state, meta = read_checkpoint(trained_once)
     header = meta.to_json()
     classes = header["classes"]
     header["classes"] = classes[:change] if change < 0 else [*classes, "extra"]
@@ -157,12 +157,12 @@ def test_weights_of_the_wrong_shape_are_a_clear_error(tmp_path, trained_run):
 
 @pytest.mark.parametrize("change", ["missing", "stray"])
 def test_a_weight_missing_or_one_the_model_lacks_is_refused_not_left_at_random(
-    tmp_path, trained_run, change
+    tmp_path, trained_once, change
 ):
     """A checkpoint without one of the head's tensors would give a model with that layer left
     as built (random), answering nonsense without a word; one with a tensor the model has no
     place for was made by something else. Either is refused when loaded."""
-    state, meta = read_checkpoint(trained_run)
+    state, meta = read_checkpoint(trained_once)
     if change == "missing":
         del state[next(k for k in sorted(state) if k.startswith("head."))]
     else:
@@ -413,11 +413,11 @@ def test_a_cpu_state_resumes_on_a_gpu_and_a_gpu_state_on_the_cpu(tmp_path, monke
     ids=["no-head", "unknown-backbone", "temperature-0", "negative-head"],
 )
 def test_metadata_that_cannot_be_used_is_one_sentence_naming_the_checkpoint(
-    tmp_path, trained_run, edit, words
+    tmp_path, trained_once, edit, words
 ):
     """A checkpoint's metadata refused said why but not which file ("unknown backbone ...", when
     predict was given several runs), and a head of impossible size was PyTorch's traceback."""
-    state, meta = read_checkpoint(trained_run)
+    state, meta = read_checkpoint(trained_once)
     header = meta.to_json()
     for key, value in edit.items():
         if value is None:
@@ -443,13 +443,13 @@ def test_metadata_that_cannot_be_used_is_one_sentence_naming_the_checkpoint(
     ids=["temperature-nan", "temperature-inf", "threshold-nan", "threshold-string", "classes"],
 )
 def test_a_sealed_model_file_s_impossible_calibration_or_classes_are_refused_on_load(
-    tmp_path, trained_run, edit, words
+    tmp_path, trained_once, edit, words
 ):
     """A model file edited by hand and sealed again loaded a temperature of NaN (predict said
     "nan%" for every class, exit 0) or inf (every class alike), a threshold of NaN (nothing ever
     unknown) or "0.5" (a TypeError at the first answer), and five classes named alike (review57a
     L1): each is refused in one sentence naming the file."""
-    state, meta = read_checkpoint(trained_run)
+    state, meta = read_checkpoint(trained_once)
     header = meta.to_json()
     if edit is None:
         header["classes"] = ["blue"] * len(header["classes"])
@@ -480,7 +480,7 @@ def test_a_sealed_model_file_s_impossible_calibration_or_classes_are_refused_on_
     ids=["classes-int", "classes-string", "temperature-string", "valid-list", "version", "none"],
 )
 def test_a_malformed_metadata_entry_is_one_sentence_naming_it_not_python_s_exception(
-    tmp_path, trained_run, entry, value, words
+    tmp_path, trained_once, entry, value, words
 ):
     """review55a L3: `classes: 5` said "the checkpoint's metadata is incomplete
     (TypeError("'int' object is not iterable"))", a string temperature Python's "'<=' not
@@ -488,7 +488,7 @@ def test_a_malformed_metadata_entry_is_one_sentence_naming_it_not_python_s_excep
     be. (A string of classes was read as one class per letter.)"""
     from objrec.model_file import checkpoint_meta
 
-    header = read_checkpoint(trained_run)[1].to_json()
+    header = read_checkpoint(trained_once)[1].to_json()
     if value is None:
         del header[entry]
     else:
@@ -510,11 +510,11 @@ def test_a_malformed_metadata_entry_is_one_sentence_naming_it_not_python_s_excep
     ids=["missing", "wrong-type"],
 )
 def test_a_head_missing_a_size_or_of_a_wrong_type_is_one_sentence(
-    tmp_path, trained_run, edit, words
+    tmp_path, trained_once, edit, words
 ):
     """A head without `n_features` was "the checkpoint's metadata is incomplete" and Python's
     TypeError about a positional argument; it says which setting the head lacks."""
-    state, meta = read_checkpoint(trained_run)
+    state, meta = read_checkpoint(trained_once)
     header = meta.to_json()
     edit(header["head"])
     path = tmp_path / "edited.safetensors"
@@ -534,18 +534,18 @@ LATER = {
 
 
 def test_a_checkpoint_with_settings_of_a_later_objrec_loads_and_names_them(
-    tmp_path, trained_run, caplog
+    tmp_path, trained_once, caplog
 ):
     """A checkpoint whose head had a setting this objrec does not know (written by a later one)
     could not be loaded ("metadata is incomplete"): it loads, and a warning names each setting
     ignored and the file; the model answers as before."""
-    model, meta = load_model(trained_run)
+    model, meta = load_model(trained_once)
     header = meta.to_json()
     for entry, added in LATER.items():
         header[entry] = header[entry] | added
     header["later_section"] = {"anything": 1}
     path = tmp_path / "later.safetensors"
-    state, _ = read_checkpoint(trained_run)
+    state, _ = read_checkpoint(trained_once)
     save_model_state(path, state, header)
     with caplog.at_level(logging.WARNING, logger="objrec"):
         later, read = load_model(path)
@@ -585,9 +585,9 @@ def test_a_later_objrec_s_settings_are_warned_of_once_by_a_command_that_reads_th
     assert len([m for m in caplog.messages if "does not know" in m]) == 2
 
 
-def test_settings_an_earlier_objrec_wrote_are_left_out_without_a_word(trained_run, caplog):
+def test_settings_an_earlier_objrec_wrote_are_left_out_without_a_word(trained_once, caplog):
     """`init_from` and `extra`, train settings of an earlier objrec, are no later one's."""
-    meta = read_checkpoint(trained_run)[1].to_json()
+    meta = read_checkpoint(trained_once)[1].to_json()
     meta["train_config"] |= {"init_from": None, "extra": {}}
     with caplog.at_level(logging.WARNING, logger="objrec"):
         RunMeta.from_json(meta)
