@@ -254,6 +254,9 @@ def test_a_wait_as_long_as_the_timeout_says_what_it_waited_for(monkeypatch):
         time.sleep(0.3)
         raise RuntimeError("[gloo] Timed out waiting 250ms for recv operation to complete")
 
+    def failed_at_once(**kwargs):
+        raise RuntimeError("[gloo] Timed out waiting 60000ms for recv operation to complete")
+
     monkeypatch.setattr(dist, "barrier", timed_out)
     world = World(rank=1, size=2, timeout=0.25)
     with pytest.raises(ObjrecError) as said:
@@ -264,6 +267,7 @@ def test_a_wait_as_long_as_the_timeout_says_what_it_waited_for(monkeypatch):
         r"higher where torchrun starts, OBJREC_TORCHRUN_TIMEOUT=1 for four times as long",
         str(said.value),
     )
+    monkeypatch.setattr(dist, "barrier", failed_at_once)  # no wait: the error came first
     with pytest.raises(RuntimeError, match="Timed out"):
         replace(world, timeout=60.0).barrier("rank 0 calibrating and writing the run")
 
