@@ -126,7 +126,7 @@ def test_apply_plan_and_suggest_have_their_python_functions():
     apply-plan -> train) had no Python function for its second step, nor `suggest` for what to
     label next (`suggest_images`, as `audit_folder`: the module `objrec.suggest` keeps its name,
     so that `mock.patch("objrec.suggest.X")` still reaches the module)."""
-    wanted = {"apply_plan": ("objrec.applying", "apply_plan")}
+    wanted = {"apply_plan": ("objrec.applying.recipe", "apply_plan")}
     wanted["suggest_images"] = ("objrec.suggest", "suggest")
     for name, (module, own) in wanted.items():
         function = getattr(objrec, name)

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from objrec import dedup, facts_store, image_facts
-from objrec.applying import apply_plan
+from objrec.applying.recipe import apply_plan
 from objrec.audit.findings import ClassRecall, DuplicateGroup, LabelIssue, Outlier, PhotosNeeded
 from objrec.audit.plan import ACTIONS, PLAN_COLUMNS, WORDS
 from objrec.audit.recipe import AuditConfig, AuditResult, audit
@@ -112,6 +112,21 @@ def test_the_audit_package_gives_its_entry_points_from_its_recipe_module():
     assert AuditResult is recipe.AuditResult
     with pytest.raises(ImportError):
         from objrec.audit import find_issues  # noqa: F401
+
+
+def test_the_applying_package_gives_its_entry_points_from_its_modules():
+    """applying.py became the package ``objrec.applying`` (session 59), one module per job:
+    ``from objrec.applying import apply_plan, AppliedPlan`` gives the recipe's function and the
+    result's record, as applying.py gave them, ``objrec.apply_plan`` is the same function, and a
+    name the package does not give (a module's own, ``read_plan``) is refused."""
+    import objrec
+    from objrec.applying import AppliedPlan, recipe, result
+    from objrec.applying import apply_plan as from_package
+
+    assert from_package is recipe.apply_plan is objrec.apply_plan
+    assert AppliedPlan is result.AppliedPlan is objrec.AppliedPlan
+    with pytest.raises(ImportError):
+        from objrec.applying import read_plan  # noqa: F401
 
 
 @pytest.mark.slow
@@ -343,7 +358,7 @@ def test_apply_plan_returns_a_record_read_by_attribute_as_the_other_steps_do(tmp
     from dataclasses import FrozenInstanceError
 
     import objrec
-    from objrec.applying import AppliedPlan
+    from objrec.applying.result import AppliedPlan
 
     data = make_split(tmp_path / "data")
     plan = tmp_path / "plan.csv"
@@ -600,7 +615,7 @@ def test_apply_plan_stopped_half_way_leaves_out_as_it_was_for_the_retry(tmp_path
     once whole (over an empty folder too); stopped, nothing of it is left."""
     from .conftest import make_class_folder
 
-    applying = importlib.import_module("objrec.applying")
+    applying = importlib.import_module("objrec.applying.copy")
     data = make_class_folder(tmp_path / "photos", per_class=2, classes=("red", "blue"))
     (plan := tmp_path / "plan.csv").write_text("file,action,new_class\n")
     copied, copy = [], applying.copy_hashed
@@ -743,7 +758,7 @@ def test_a_plan_keeps_a_spreadsheet_from_running_a_name_and_apply_plan_reads_it_
     """A file or class named ``=sum`` or ``-1.png`` in plan.csv was a formula when opened in
     Excel (CSV injection): such a cell is written with a ``'`` before it, as OWASP advises, and
     apply-plan reads the names back exactly (a name that starts with ``'`` too)."""
-    from objrec.applying import read_plan
+    from objrec.applying.plan_file import read_plan
     from objrec.audit.plan import write_plan
 
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
@@ -1092,7 +1107,7 @@ def test_apply_plan_counts_a_relabel_done_by_hand_in_its_last_line_and_json(tmp_
     """A relabel done by hand already was said only in a warning: the closing line read "every
     row of plan.csv says keep, so nothing was moved", and --json had no count of it. Both count
     it (``moved_by_hand``)."""
-    from objrec.applying import AppliedPlan
+    from objrec.applying.result import AppliedPlan
     from objrec.cli.auditing import applied_line
 
     data = tmp_path / "d"  # a split folder with its manifest
@@ -1405,18 +1420,18 @@ def test_apply_plan_remembers_and_records_the_plan_it_applied_though_saved_meanw
     from objrec.file_index import hash_file
     from objrec.reviewed import read_reviewed
 
-    applying = importlib.import_module("objrec.applying")
+    applying = importlib.import_module("objrec.applying.recipe")
     data = make_split(tmp_path / "data", per_split=(1, 1, 1))
     plan = tmp_path / "plan.csv"
     plan.write_text(applied := "file,action,new_class\ntrain/green/green_00.png,relabel,red\n")
-    copy = applying._copy_planned
+    copy = applying.copy_planned
 
     def saved_meanwhile(*args, **kwargs):
         copied = copy(*args, **kwargs)
         plan.write_text("file,action,new_class\ntrain/red/red_00.png,keep,\n")
         return copied
 
-    monkeypatch.setattr(applying, "_copy_planned", saved_meanwhile)
+    monkeypatch.setattr(applying, "copy_planned", saved_meanwhile)
     apply_plan(data, plan, out := tmp_path / "fixed")
     assert (out / "train/red/green_00.png").is_file()
     reviewed = read_reviewed(out)
@@ -3501,7 +3516,7 @@ def test_a_copy_under_two_labels_is_left_to_choose_on_a_flag_the_plan_would_not_
     that flag and kept the wrong label, though it keeps a relabel on such a flag to review. Now
     it keeps both copies, each reason saying which copy is labelled what, for a person to choose;
     an untouched row settles neither label, and the terminal's last line counts them."""
-    from objrec.applying import settles_label
+    from objrec.applying.decisions import settles_label
     from objrec.audit.plan import TWO_LABELS, plan_rows
     from objrec.cli.auditing import planned_rows
 
@@ -4390,7 +4405,7 @@ def test_counts_in_the_audits_messages_agree_with_their_nouns(caplog):
 def test_a_plan_is_written_for_excel_and_one_it_garbled_is_refused_saying_so(tmp_path):
     """plan.csv had no byte-order mark: Excel read it as its own encoding, showed ``CafÃ©`` and
     saved that, and apply-plan said only that ``CafÃ©/...`` was not in DATA."""
-    from objrec.applying import read_plan
+    from objrec.applying.plan_file import read_plan
     from objrec.audit.plan import write_plan
 
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
@@ -5523,7 +5538,7 @@ def test_apply_plan_reads_each_photo_once_and_its_manifest_holds_each_copys_sha2
     """apply-plan copied each photo of a split folder, then read the copy again for its SHA-256
     (a second full read of a folder larger than the page cache): it hashes the bytes it copies
     now, the manifest's digests and the copies' times as before."""
-    from objrec import applying
+    from objrec.applying import copy as applying
     from objrec.manifest import manifest_rows
 
     planted = make_split(tmp_path / "data")
@@ -5882,7 +5897,7 @@ def test_a_pictures_copies_flagged_together_take_one_decision_in_the_plan(tmp_pa
     frame lies a little nearer or farther from the suggested class, and the frames were
     relabelled and kept to review by turns. The plan decides the picture on the file standing
     for it, proposes that for each frame, says so, and names the picture in its column."""
-    from objrec.applying import reviewed_by_hand
+    from objrec.applying.decisions import reviewed_by_hand
     from objrec.audit.inventory import Inventory, Item
     from objrec.audit.plan import plan_rows
 

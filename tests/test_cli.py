@@ -7617,7 +7617,7 @@ def test_ctrl_c_in_apply_plan_leaves_no_half_copied_image_and_out_as_it_was(
     that looked whole. Each is now copied under a temporary name, then renamed, into a staging
     folder renamed OUT once whole: stopped, it leaves nothing (test_audit's
     test_apply_plan_stopped_half_way_leaves_out_as_it_was_for_the_retry)."""
-    applying = importlib.import_module("objrec.applying")
+    applying = importlib.import_module("objrec.applying.copy")
     photos = make_class_folder(tmp_path / "photos", per_class=2)
     (tmp_path / "plan.csv").write_text("file,action,new_class\n")
 

@@ -653,7 +653,7 @@ def test_class_spelling_and_look_alikes_are_one_rule_each_for_add_and_apply_plan
     import unicodedata
 
     from objrec.add.new import NewImage, as_data_classes
-    from objrec.applying import _as_data_classes
+    from objrec.applying.classes import as_data_classes as as_plan_classes
     from objrec.data import class_spelling, look_alikes
 
     nfd = unicodedata.normalize("NFD", "Café")
@@ -668,7 +668,7 @@ def test_class_spelling_and_look_alikes_are_one_rule_each_for_add_and_apply_plan
     image = NewImage(tmp_path / "a.png", "mugs", Path("a.png"), "a.png")
     (added,) = as_data_classes([image], split_dir)
     plan = {"a": {"action": "relabel", "new_class": "mugs"}}
-    _as_data_classes(plan, {"mugs ", "red", "green", "blue"})
+    as_plan_classes(plan, {"mugs ", "red", "green", "blue"})
     assert added.name == plan["a"]["new_class"] == "mugs "
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from objrec.applying import apply_plan
+from objrec.applying.recipe import apply_plan
 from objrec.audit.findings import LabelIssue, PhotosNeeded
 from objrec.audit.inventory import Inventory, Item
 from objrec.audit.plan import plan_rows

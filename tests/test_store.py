@@ -314,7 +314,7 @@ def test_a_copy_of_a_photo_changed_in_the_tick_it_was_copied_in_is_read_again(
     of the same size in that tick was trusted for good. A copy's row is dated when the copy was
     last changed (its change time, before its stat), not when the index is told of it."""
     from objrec import file_index
-    from objrec.applying import copy_hashed
+    from objrec.applying.copy import copy_hashed
 
     photo, copy = tmp_path / "photo.jpg", tmp_path / "copy.jpg"
     photo.write_bytes(b"A" * 100)

@@ -28,7 +28,8 @@ from objrec.lazy import lazy_names
 if TYPE_CHECKING:
     from objrec.add.recipe import add_images
     from objrec.add.result import AddResult
-    from objrec.applying import AppliedPlan, apply_plan
+    from objrec.applying.recipe import apply_plan
+    from objrec.applying.result import AppliedPlan
     from objrec.audit.recipe import AuditConfig, AuditResult
     from objrec.audit.recipe import audit as audit_folder
     from objrec.backbone_facts import describe_backbones
@@ -83,7 +84,7 @@ _EXPORTS = {
     "create_app": "objrec.serve.server",
     "audit_folder": "objrec.audit.recipe:audit",
     "AuditConfig": "objrec.audit.recipe",
-    "apply_plan": "objrec.applying",
+    "apply_plan": "objrec.applying.recipe",
     "suggest_images": "objrec.suggest:suggest",
     "TqdmReporter": "objrec.progress",
     "load_run": "objrec.runs",
@@ -97,7 +98,7 @@ _EXPORTS = {
     "Predictions": "objrec.prediction",
     "ExportResult": "objrec.export.exporter",
     "AuditResult": "objrec.audit.recipe",
-    "AppliedPlan": "objrec.applying",
+    "AppliedPlan": "objrec.applying.result",
     "Suggestions": "objrec.suggest",
 }
 """Each public name and its module (``module:name`` where the module calls it otherwise: names

@@ -2,8 +2,8 @@
 
 ``apply-plan`` writes ``OUT/reviewed.csv`` (beside a split folder's ``manifest.csv``, or among a
 photo folder's class folders): a row per image its plan relabelled, or kept by a row about its
-label or a person's own (``applying.settles_label``), by content digest, as the feature store
-names files, with the class the image has in OUT, and the rows of DATA's own ``reviewed.csv``
+label or a person's own (``applying.decisions.settles_label``), by content digest, as the feature
+store names files, with the class the image has in OUT, and the rows of DATA's own ``reviewed.csv``
 for the images it still copies. ``split`` carries a photo folder's into the split
 folder it writes, each row's file now the image's path there. The next audit of OUT (or of a
 folder ``add`` grew from it, or of its split) reads it: a label flag on an image whose label a

@@ -121,11 +121,12 @@ at 0.7 or more. On the reported seed 0: 4 of 10 below 0.5 (4 not injected), 20 o
 RELABEL_SURE_PROB = 0.7
 """A relabel of the plan whose suggested class has a lower probability is less sure: the plan
 leaves such flags to review (:func:`sure_doubt`), and apply-plan lists the relabels an older
-plan pre-filled under it (``applying._warn_unsure_relabels``). The edge of the same measurement
-``RELABEL_MIN_PROB`` was chosen on (``benchmarks/audit.py --relabel-table``): from 0.5 to 0.7 the
-suggested class was the true one for 14 of 17 flags (seed 1) and 20 of 30 (seed 0), about 3 in
-4, against 308 of 314 and 305 of 309 at 0.7 or more. The plan carries the probability in each
-relabel's reason (``audit.labels.label_issue_rows``' evidence: ``p(suggested)=0.62``)."""
+plan pre-filled under it (``applying.targets._warn_unsure_relabels``). The edge of the same
+measurement ``RELABEL_MIN_PROB`` was chosen on (``benchmarks/audit.py --relabel-table``): from
+0.5 to 0.7 the suggested class was the true one for 14 of 17 flags (seed 1) and 20 of 30 (seed
+0), about 3 in 4, against 308 of 314 and 305 of 309 at 0.7 or more. The plan carries the
+probability in each relabel's reason (``audit.labels.label_issue_rows``' evidence:
+``p(suggested)=0.62``)."""
 RELABEL_MAX_Z = 2.25
 """The plan relabels a flagged image only where it lies among the suggested class's images as
 they lie among each other: the robust z of its mean distance to the nearest of them, within that
@@ -237,8 +238,8 @@ NOT_ABOUT_THE_LABEL = reason_pattern(
 """The reasons the plan gives its rows about copies, look-alikes and outliers (a near-duplicate
 of, within its class or apart, a byte copy, a look-alike, a chain's image, a group's first, an
 outlier, a file that cannot be read), not about the label: kept as they come, such a row settles
-no label (``applying.settles_label``). A copy under two labels is a ``review`` row, which settles
-none as it comes, and a person's keep of it settles its label."""
+no label (``applying.decisions.settles_label``). A copy under two labels is a ``review`` row,
+which settles none as it comes, and a person's keep of it settles its label."""
 
 
 def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
@@ -786,8 +787,8 @@ def other_label_note(index: int, kept: int, inv: Inventory, flagged: dict[int, s
 
 def write_plan(rows: list[dict[str, str]], path: Path) -> None:
     """The plan's ``rows``, each text that a spreadsheet would take for a formula (a file named
-    ``=cmd.png``) with a ``'`` before it (``tables.spreadsheet_cell``), which ``applying.read_plan``
-    takes off again."""
+    ``=cmd.png``) with a ``'`` before it (``tables.spreadsheet_cell``), which
+    ``applying.plan_file.read_plan`` takes off again."""
     with path.open("w", newline="", encoding=CSV_ENCODING) as f:  # read_plan reads both
         writer = csv.DictWriter(f, PLAN_COLUMNS)
         writer.writeheader()

@@ -43,7 +43,7 @@ from objrec.config import DEFAULT_BACKBONE, PRECISIONS
 from objrec.words import joined, plural, quoted, some_of
 
 if TYPE_CHECKING:
-    from objrec.applying import AppliedPlan
+    from objrec.applying.result import AppliedPlan
     from objrec.audit.findings import (
         DuplicateGroup,
         LabelIssue,
@@ -676,8 +676,8 @@ def apply_plan(data: Path, plan: Path, out: Path, copy, new_class, merge, accept
     but with --new-class. --merge CLASS carries out a merge the audit proposed (its rows of CLASS
     left to review as a likely merge become relabels); --accept, its suggested classes, as yours.
     """
-    from objrec.applying import apply_plan as run_apply
-    from objrec.applying import test_change_note, valid_change_note
+    from objrec.applying.recipe import apply_plan as run_apply
+    from objrec.applying.result import test_change_note, valid_change_note
 
     mode = "copy" if copy else "link"
     with (
@@ -793,8 +793,8 @@ def left_to_review_words(n: int, accepted: bool = False) -> str:
 
 def as_proposed_words(n: int) -> str:
     """The closing line's clause for the plan's ``n`` relabels applied as the audit pre-filled
-    them (``applying.as_proposed``), or "": "remembers the 4 labels your plans kept or changed"
-    would read an automatic relabel, applied unread, as a decision taken."""
+    them (``applying.decisions.as_proposed``), or "": "remembers the 4 labels your plans kept or
+    changed" would read an automatic relabel, applied unread, as a decision taken."""
     if not n:
         return ""
     return (

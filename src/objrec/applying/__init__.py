@@ -1,0 +1,30 @@
+"""``applying``: a reviewed audit plan applied to DATA, copied into a new folder (DATA itself is
+never changed), one module per job.
+
+``recipe`` runs the steps (``apply_plan``): the plan file read and checked (``plan_file``), which
+rows are a person's decision (``decisions``), photos moved or renamed by hand since the audit
+followed (``follow``), the relabels' class names checked (``classes``), where each image goes
+(``targets``), DATA copied with it applied (``copy``), and what it did and says (``result``:
+``AppliedPlan``).
+
+Nothing is imported here: ``from objrec.applying import apply_plan, AppliedPlan`` imports their
+module when the name is first asked for.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from objrec.lazy import lazy_names
+
+if TYPE_CHECKING:
+    from objrec.applying.recipe import apply_plan
+    from objrec.applying.result import AppliedPlan
+
+ENTRY_POINTS = {"apply_plan": "objrec.applying.recipe", "AppliedPlan": "objrec.applying.result"}
+"""Each name the package gives and the module that defines it."""
+
+__all__ = ["AppliedPlan", "apply_plan"]
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_names(__name__, ENTRY_POINTS)

@@ -1,0 +1,121 @@
+"""What ``apply_plan`` did, in counts (:class:`AppliedPlan`), and the notes on a changed test or
+validation split.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from objrec.words import plural
+
+
+@dataclass(frozen=True)
+class AppliedPlan:
+    """What :func:`apply_plan` did, in counts (``objrec apply-plan --json``'s, in its order, and
+    each plan's entry in the copy's ``split.json``: ``split.record.record_applied``)."""
+
+    copied: int = 0
+    """Images copied into ``out`` (or linked, ``mode="link"``)."""
+    removed: int = 0
+    """Images of ``data`` the plan left out."""
+    relabelled: int = 0
+    """Images copied into another class folder than their own."""
+    renamed: int = 0
+    """Images given a free name, as another file of their new folder had theirs (each logged)."""
+    broken_links: int = 0
+    """Links of ``data`` to an image that is not there, left out whatever the plan says."""
+    replaced: int = 0
+    """Rows skipped because their file is not the image the audit saw (its ``digest``)."""
+    moved_by_hand: int = 0
+    """The plan's rows done by hand already: a relabel's photo moved into the row's class, a
+    review's into another class, copied where it is (warned of); not among ``relabelled``."""
+    left_to_review: int = 0
+    """The plan's rows left as the audit's ``review``: applied as keeps, but no decision, so
+    ``reviewed.csv`` remembers none of their labels."""
+    relabels_as_proposed: int = 0
+    """Of ``relabelled``, the relabels as the audit pre-filled them (:func:`as_proposed`):
+    applied, but nobody's decision, so ``reviewed.csv`` remembers none of their labels."""
+    accepted: int = 0
+    """The rows whose suggested class ``accept`` took as a person's decision
+    (:func:`with_accepted`): the label flags left to review, relabelled to it, and the audit's
+    own relabels, each remembered in ``reviewed.csv``; 0 without ``accept``."""
+    test_removed: int = 0
+    """Of ``removed``, in a split folder's test split: the test set changed."""
+    test_relabelled: int = 0
+    """Of ``relabelled``, in the test split (scores on ``out`` and ``data`` are not comparable
+    when either test count is not 0)."""
+    valid_removed: int = 0
+    """Of ``removed``, in the validation split, which decides the next train's early stopping
+    and unknown threshold."""
+    valid_relabelled: int = 0
+    """Of ``relabelled``, in the validation split."""
+    reviewed: int = 0
+    """Labels ``out/reviewed.csv`` remembers as settled by a person (:func:`settles_label`, and
+    ``data``'s earlier ones): the next audit of ``out`` keeps them; 0, and no file, for none."""
+    other_files: int = 0
+    """Files of ``data`` that are not images (a ``notes.txt``), copied (or linked) where they
+    are: ``out`` is the user's photo folder from then on, and a newcomer's notes were gone from
+    it without a word. objrec's own (``manifest.csv``, ``split.json``, ``reviewed.csv``) are
+    written for ``out`` instead."""
+
+    def to_json(self) -> dict[str, int]:
+        """As ``objrec apply-plan --json`` prints the counts, and ``split.json`` records them."""
+        return asdict(self)
+
+    def __repr__(self) -> str:
+        """One line, as the other results': ``copied`` and every count that is not 0 (its
+        sixteen counts, mostly 0, ran past a line once ``accepted`` joined them)."""
+        said = [f"copied={self.copied}"]
+        said += [f"{k}={n}" for k, n in asdict(self).items() if n and k != "copied"]
+        return f"AppliedPlan({', '.join(said)})"
+
+    def __getitem__(self, key: str) -> int:
+        """``counts["copied"]``, as scripts read the dict this class replaced: the value of the
+        attribute ``key``, with a :class:`DeprecationWarning` naming it."""
+        value = self.to_json()[key]
+        warnings.warn(
+            f"apply_plan(...)[{key!r}] is deprecated: read its .{key}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return value
+
+
+def test_change_note(counts: AppliedPlan) -> str | None:
+    """``add``'s sentence when the plan removed or relabelled test images (``counts``' own
+    ``test_removed`` and ``test_relabelled``): scores before and after are not comparable; the
+    new folder is ``apply_plan``'s ``out``. Information, not a warning: the user's plan asked
+    for those changes. None when the test split is unchanged."""
+    from objrec.add.result import changed_test_warning
+
+    changed = {"relabelled": counts.test_relabelled, "removed": counts.test_removed}
+    how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)
+    return changed_test_warning(sum(changed.values()), how, folder="out") if how else None
+
+
+def test_changes(targets: dict[Path, Path | None]) -> dict[str, int]:
+    """How many images of a split folder's test and valid splits ``targets`` remove and relabel
+    (``test_removed``, ``valid_relabelled``...)."""
+    counts = {}
+    for split in ("test", "valid"):
+        rows = [(rel, t) for rel, t in targets.items() if rel.parts[0] == split]
+        counts[f"{split}_removed"] = sum(t is None for _, t in rows)
+        counts[f"{split}_relabelled"] = sum(t is not None and t.parent != r.parent for r, t in rows)
+    return counts
+
+
+def valid_change_note(counts: AppliedPlan) -> str | None:
+    """The sentence when the plan removed or relabelled validation images (``counts``'
+    ``valid_removed`` and ``valid_relabelled``): they decide the next train's early stopping and
+    its "unknown" threshold, which apply-plan said nothing of. None when valid is unchanged."""
+    changed = {"relabelled": counts.valid_relabelled, "removed": counts.valid_removed}
+    how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)
+    if not how:
+        return None
+    return (
+        f"{plural(sum(changed.values()), 'validation image')} changed ({how}): they decide the "
+        "next train's early stopping and its unknown threshold, so its validation figures are "
+        "not comparable with the old run's"
+    )
