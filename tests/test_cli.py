@@ -4870,7 +4870,7 @@ def test_apply_plan_s_out_inside_data_is_a_usage_error_and_a_full_out_a_refused_
     [
         (["{tmp}/full"], "full is not empty: choose another folder or pass --force"),
         (["{photos}/out"], "OUT {photos}/out lies inside the source folder {photos}: choose"),
-        (["{photos}"], "OUT {photos} lies inside the source folder"),
+        (["{photos}"], "OUT {photos} is the source folder: choose a folder outside it"),
         (["{tmp}"], "OUT {tmp} holds the source folder {photos}: choose"),
         (["{tmp}/afile/out"], "afile is a file, not a folder"),
         (["{tmp}/out", "--ratios", "0.5", "0.3", "0.3"], "sum to 1"),

@@ -154,7 +154,7 @@ def test_finetuning_changes_only_the_last_blocks_and_answers_on_the_features_it_
     history = pd.read_csv(tmp_path / "run" / "history.csv")
     assert list(history["phase"]) == ["head", "finetune", "finetune"]
     said = [n for n in notes.notes if n.startswith("fine-tuning")]  # announced, then its outcome
-    assert said[0].startswith("fine-tuning the body's last 1 block with the head from")
+    assert said[0].startswith("fine-tuning the body's last block with the head from")
     assert "lowered the best valid loss" in said[1] and "keeps the fine-tuned blocks" in said[1]
     assert result.best_epoch > 1 and result.finetune and result.finetune.kept is True
     model, _ = load_model(tmp_path / "run")

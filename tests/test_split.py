@@ -326,7 +326,7 @@ def saved_again_while_copied(monkeypatch, module, nth: int = 1) -> list[Path]:
 def changed_sentence(source: Path, reader: str) -> str:
     return (
         f"{source} changed while `{reader}` copied it (its bytes are not those it read and "
-        "placed: saved again by an editor or a sync?): run it again once the file is saved"
+        f"placed: saved again by an editor or a sync?): once the file is saved, run `{reader}` again"
     )
 
 

@@ -101,7 +101,8 @@ def copy_as_read(source: Path, destination: Path, sha256: str, reader: str) -> N
     if copy_hashed(source, destination) != sha256.lower():
         raise ObjrecError(
             f"{source} changed while {reader} copied it (its bytes are not those it read and "
-            "placed: saved again by an editor or a sync?): run it again once the file is saved"
+            "placed: saved again by an editor or a sync?): once the file is saved, run "
+            f"{reader} again"
         )
 
 

@@ -349,12 +349,17 @@ def finetune_begins(config: TrainConfig, head_state: FitState, saver: FinetuneSa
     (``head_state.epoch``, which can be later than its best), and, resumed, the epoch it goes on
     after (``saver``'s resumed state)."""
     said = (
-        f"fine-tuning the body's last {plural(config.finetune_blocks, 'block')} with the head "
+        f"fine-tuning the body's {last_blocks(config.finetune_blocks)} with the head "
         f"from the head's best epoch ({head_state.best_epoch}): at most "
         f"{plural(config.finetune_epochs, 'epoch')}, numbered from {head_state.epoch + 1}"
     )
     resumed = saver.resumed.progress.finetune if saver and saver.resumed else None
     return f"{said}; resumed after epoch {resumed.epoch}" if resumed else said
+
+
+def last_blocks(n: int) -> str:
+    """``last block``, ``last 2 blocks``: the blocks fine-tuning adjusts, in words."""
+    return "last block" if n == 1 else f"last {n} blocks"
 
 
 def finetune_fit(

@@ -81,6 +81,8 @@ def refuse_inside(out: Path, source: Path, name: str = "out", what: str = "data 
     ``source`` the command reads: what it writes there (plots are images) would be read as data
     the next time, a new class of its own. A usage error (:class:`UsageRefused`)."""
     real, read = Path(out).resolve(), Path(source).resolve()
+    if real == read:
+        raise UsageRefused(f"`{name}` {out} is the {what}: choose a folder outside it")
     if real.is_relative_to(read):
         raise UsageRefused(f"`{name}` {out} lies inside the {what} {source}: choose one outside it")
 
