@@ -170,15 +170,44 @@ def use_section(folder: Path) -> list[str]:
         "",
     ]
     if (folder / "model.onnx").is_file():
-        lines += [
-            "Without objrec: `model.onnx` with `model.json` (classes and preprocessing) runs in "
-            "ONNX Runtime; `python model_infer.py photo.jpg` needs onnxruntime, numpy and Pillow "
-            "only.",
-            "",
-        ]
+        lines += [without_objrec(folder / "model.json"), ""]
     else:
         lines += [f"For ONNX: `objrec export {name}` writes `model.onnx` beside it.", ""]
     return lines
+
+
+def without_objrec(sidecar: Path) -> str:
+    """How the share's export runs without objrec: in ONNX Runtime for an fp32 (or ONNX
+    Runtime-run int8) body; for an int8 body OpenVINO ran, openvino for objrec's own answers, and
+    how far ONNX Runtime alone is from them (the export's check, as the sidecar records it, else
+    the rule). The card said "onnxruntime, numpy and Pillow only" of an int8 model too, whose
+    answers in that install were up to 0.027 off in a probability, and a recipient reads only
+    the card."""
+    start = "Without objrec: `model.onnx` with `model.json` (classes and preprocessing) runs in "
+    if not json_dict(sidecar).get("openvino"):
+        return start + (
+            "ONNX Runtime; `python model_infer.py photo.jpg` needs onnxruntime, numpy and Pillow "
+            "only (`pip install onnxruntime numpy pillow`)."
+        )
+    return start + (
+        "OpenVINO or ONNX Runtime. For objrec's own answers, `python model_infer.py photo.jpg` "
+        "needs openvino, numpy and Pillow (`pip install openvino numpy pillow`): its int8 body "
+        f"was run in OpenVINO. {onnxruntime_alone(sidecar)}"
+    )
+
+
+def onnxruntime_alone(sidecar: Path) -> str:
+    """How far an int8 body OpenVINO ran is from objrec's answers in ONNX Runtime alone
+    (onnxruntime without openvino): the figure the export measured, else the rule."""
+    from objrec.export.check import apart_words, recorded_check
+
+    alone = recorded_check(sidecar).get("onnxruntime")
+    if alone is None:
+        return (
+            "With onnxruntime in place of openvino, its 8-bit arithmetic rounds otherwise: up to "
+            "a few hundredths in a probability, and now and then a top class changed."
+        )
+    return f"With onnxruntime in place of openvino, the file {apart_words(alone)}."
 
 
 def classes_section(meta: RunMeta) -> list[str]:

@@ -27,7 +27,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from objrec.card import CARD, CARD_MARK, write_card
 from objrec.checkpoint import (
@@ -50,6 +50,9 @@ from objrec.outputs import new_folders, output_path, refuse_inside, temporary_fo
 from objrec.progress import SILENT, Reporter
 from objrec.run_files import BEST, KEPT_NAME, require_checkpoint_file
 from objrec.words import plural
+
+if TYPE_CHECKING:
+    from objrec.export.check import Agreement
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,8 @@ and files even when its paths are relative."""
 Written = tuple[dict[str, str], list[str], list[str], list[str], list[str]]
 """What a share wrote, in :class:`ShareResult`'s order: files, redacted, evaluations, left_out,
 stale."""
+Checked = dict[str, "Agreement"]
+"""The share's export's check as its sidecar records it, by runtime (none without ``onnx``)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,9 @@ class ShareResult:
     were evaluated (their folders' names in the run)."""
     onnx: bool = False
     zipped: bool = False
+    answers_checked: dict[str, Agreement] = field(default_factory=dict)
+    """With ``onnx``, the export's check as its sidecar records it, by runtime
+    (``ExportResult.answers_checked``): ``share`` says ONNX Runtime's gap as ``export`` does."""
 
 
 @on_ctrl_c("nothing was written to {out}: run it again")
@@ -126,7 +134,8 @@ def share_run(
     with ctrl_c_leaves(lambda: ctrl_c_words(out, earlier)), new_folders(out.parent):
         out.parent.mkdir(parents=True, exist_ok=True)
         result = write_in_place(run, model_file, out, onnx, zipped, reporter)
-    return ShareResult(out, *result, onnx=onnx, zipped=zipped)
+    files, checked = result
+    return ShareResult(out, *files, onnx=onnx, zipped=zipped, answers_checked=checked)
 
 
 def inode(path: Path) -> int | None:
@@ -150,7 +159,7 @@ def ctrl_c_words(out: Path, earlier: int | None) -> str:
 
 def write_in_place(
     run: Path, model_file: Path, out: Path, onnx: bool, zipped: bool, reporter: Reporter
-) -> Written:
+) -> tuple[Written, Checked]:
     """Write the share in a temporary folder beside ``out``, then put it (or its zip) there."""
     with temporary_folder(out) as staging:
         folder = staging / (out.stem if zipped else out.name)
@@ -292,9 +301,12 @@ class ReadModel:
 
 def write_share(
     run: Path, model_file: Path, folder: Path, onnx: bool, reporter: Reporter
-) -> Written:
+) -> tuple[Written, Checked]:
     """Write the share's files into ``folder``: the files, what was redacted, the evaluations
-    quoted, what was left out and the evaluations not quoted as their images changed."""
+    quoted, what was left out and the evaluations not quoted as their images changed; and with
+    ``onnx`` the export's check, as its sidecar records it (copied or made again)."""
+    from objrec.export.check import recorded_check
+
     with reporter.task("writing the model without the machine's paths", None):
         # before the read: a file replaced after it differs
         stamp = Looked.now(model_file)
@@ -317,7 +329,8 @@ def write_share(
         export_into(run, folder, model, written, reporter)
     evaluations, stale = write_card(run, folder, redacted, left_out, model.digest, written.meta)
     files = write_manifest(folder, {BEST: written.sha256})
-    return files, redacted, evaluations, left_out, stale
+    checked = recorded_check(folder / "model.json") if onnx else {}
+    return (files, redacted, evaluations, left_out, stale), checked
 
 
 def require_same_model(run: Path, model_file: Path, stamp: Looked, digest: str) -> None:

@@ -297,6 +297,7 @@ def shared_lines(result: ShareResult, run: Path | None = None) -> list[str]:
         f"the model card {card} quotes {quoted}",
         f"left out, as naming this machine: {redacted_words(result.redacted)}",
         *(f"not shared: {sentence}" for sentence in result.left_out),
+        *onnxruntime_lines(result),
     ]
     unzip = f"unzip {shlex.quote(result.out.name)} && " if result.zipped else ""
     lines.append(
@@ -304,6 +305,16 @@ def shared_lines(result: ShareResult, run: Path | None = None) -> list[str]:
         f"objrec predict {shlex.quote(name)} photo.jpg"
     )
     return lines
+
+
+def onnxruntime_lines(result: ShareResult) -> list[str]:
+    """export's line of ONNX Runtime's gap (``export.check.onnxruntime_words``) for a share's
+    export of an int8 body OpenVINO ran, apart from objrec's answers in ONNX Runtime alone:
+    ``share --onnx`` said nothing of it, the card only "onnxruntime, numpy and Pillow"."""
+    from objrec.export.check import onnxruntime_gap, onnxruntime_words
+
+    gap = onnxruntime_gap(result.answers_checked)
+    return [in_cli_terms(onnxruntime_words(gap))] if gap is not None else []
 
 
 RETRAIN_FP32 = "`objrec train DATA --out RUN --precision fp32`"

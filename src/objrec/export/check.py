@@ -8,6 +8,7 @@ each photo batch said as it is compared; a file whose answers are apart is said 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -338,6 +339,26 @@ def onnxruntime_words(a: Agreement) -> str:
         "arithmetic rounds otherwise; for a file that any runtime reproduces, train an fp32 run "
         "beside this one, `train(data, out='run-fp32', precision='fp32')`, and export that"
     )
+
+
+def recorded_check(sidecar: Path) -> dict[str, Agreement]:
+    """The export's check as its sidecar records it (``answers_checked``), by runtime: what
+    ``share`` says of an export it copied, which it did not check itself. Nothing where the
+    sidecar or its entry is missing or not as export writes it."""
+    try:
+        record = json.loads(sidecar.read_text(encoding="utf-8"))
+        checked = record.get("answers_checked") or {}
+        return {runtime: Agreement(runtime, **figures) for runtime, figures in checked.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def onnxruntime_gap(checked: Mapping[str, Agreement]) -> Agreement | None:
+    """ONNX Runtime's agreement, where the script runs the file in OpenVINO by default (an int8
+    body OpenVINO ran: an ``openvino`` check) and ONNX Runtime alone is apart from objrec's
+    answers: the gap export's line of ONNX Runtime names (``onnxruntime_words``)."""
+    alone = checked.get("onnxruntime")
+    return alone if "openvino" in checked and alone is not None and alone.apart else None
 
 
 def apart_words(a: Agreement, score: bool = False) -> str:
