@@ -1080,6 +1080,7 @@ def test_the_script_says_in_one_line_which_library_this_python_lacks(tmp_path, m
     needs = "needs onnxruntime, numpy and Pillow (pip install onnxruntime numpy pillow), and "
     lacks = f"this Python ({sys.executable}) lacks"
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    monkeypatch.setitem(sys.modules, "openvino", None)  # nor openvino (below: with it)
     (tmp_path / "m.onnx").write_bytes(b"")
     (tmp_path / "m.json").write_text("{}")  # an fp32 export's: ONNX Runtime runs it
     with pytest.raises(SystemExit) as ended:
@@ -1091,6 +1092,29 @@ def test_the_script_says_in_one_line_which_library_this_python_lacks(tmp_path, m
     with pytest.raises(SystemExit) as ended:
         runpy.run_path(export_script.__file__, run_name="__main__")
     assert ended.value.code == f"script.py: {needs}{lacks} Pillow"  # as it was run
+
+
+def test_the_script_without_onnxruntime_names_runtime_openvino_where_openvino_is_there(
+    tmp_path, monkeypatch, capsys
+):
+    """serve59's second stumble: an fp32 export's script, where only openvino was installed,
+    stopped with "lacks onnxruntime", though `--runtime openvino` ran it. The line names that
+    option where openvino is installed (as it is in objrec's venv)."""
+    import sys
+
+    from objrec.export import script as export_script
+
+    pytest.importorskip("openvino")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    (tmp_path / "m.onnx").write_bytes(b"")
+    (tmp_path / "m.json").write_text("{}")  # an fp32 export's: auto picks ONNX Runtime
+    with pytest.raises(SystemExit) as ended:
+        export_script.main([str(tmp_path / "a.jpg"), "--model", str(tmp_path / "m.onnx")])
+    assert ended.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        "lacks onnxruntime; openvino is installed: --runtime openvino runs the model in it\n" in err
+    )
 
 
 def test_the_script_names_the_library_an_import_failed_on_never_none_or_a_submodule():

@@ -1273,6 +1273,19 @@ venv not activated, another python3), rather than a traceback ending in "No modu
 or, for onnxruntime, "cannot load the model model.onnx: No module named 'onnxruntime'"."""
 
 
+def openvino_instead(exc: ImportError) -> str:
+    """Where onnxruntime failed to import (``exc``) and openvino is installed, that ``--runtime
+    openvino`` runs the model: an fp32 export's script, where only openvino was installed,
+    stopped saying it lacks onnxruntime, though OpenVINO runs any export."""
+    if (exc.name or "").partition(".")[0] != "onnxruntime":
+        return ""
+    try:
+        there = importlib.util.find_spec("openvino") is not None
+    except (ImportError, ValueError):  # a module of that name set to None, or with no spec
+        there = False
+    return "; openvino is installed: --runtime openvino runs the model in it" if there else ""
+
+
 def loaded(parser: argparse.ArgumentParser, model: str | None, runtime: str = "auto") -> Model:
     """The model run by ``runtime`` (its note printed on stderr: :func:`int8_note`), or the
     command's end in one line naming what is wrong."""
@@ -1281,7 +1294,7 @@ def loaded(parser: argparse.ArgumentParser, model: str | None, runtime: str = "a
         return Model(model_path, runtime, say=lambda note: print(note, file=sys.stderr))
     except ImportError as exc:
         needs = "needs openvino (pip install openvino)" if runtime == "openvino" else NEEDS
-        parser.exit(2, f"{parser.prog}: {needs}, and {import_failed(exc)}\n")
+        parser.exit(2, f"{parser.prog}: {needs}, and {import_failed(exc)}{openvino_instead(exc)}\n")
     except FileNotFoundError as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")
     except Exception as exc:  # onnxruntime's errors are no OSError; a sidecar that is no JSON
