@@ -2,7 +2,7 @@
 against an earlier source tree; and what reading each photo once would save.
 
 A first check and a first split read each photo twice: once for its SHA-256
-(``split.source.hash_all``), once to decode it (check's contrast, split's image facts). The
+(``reading.hash_all``), once to decode it (check's contrast, split's image facts). The
 ``reads`` part measures, in this process, the CPU seconds of check's two passes over every photo
 (hash the file, then decode the file) against one pass reading each photo's bytes once, hashing
 them and decoding them from memory (``images.open_image(data, from_file=True)``, as the feature

@@ -1631,7 +1631,7 @@ def test_an_add_reads_each_new_photo_once_before_it_writes(tmp_path, split_dir, 
     """add read each new photo whole to hash it, whole again to decode its image facts, and its
     first bytes a third time for its camera time (three opens before the copy's own): a user
     adding 300 photos waited for each pass. Each is now taken from the bytes the photo is hashed
-    from, as a first split does (``split.source.read_all``); a copy (``mode`` copy) reads it
+    from, as a first split does (``reading.read_all``); a copy (``mode`` copy) reads it
     once more to write it, a link not at all."""
     from .test_store import photo_reads
 

@@ -7563,7 +7563,7 @@ def test_ctrl_c_in_split_says_how_far_it_got_and_that_nothing_was_written(
 ):
     """Ctrl-C said only "aborted" in every command but train, demo and predict (cli42): now how
     far the progress got and what the work left, exit 130."""
-    reading = importlib.import_module("objrec.split.source")
+    reading = importlib.import_module("objrec.reading")
     read_first = reading.read_first
 
     def stop_at_red(path):  # read in order (hashed as read): the blue and green ones done

@@ -203,7 +203,7 @@ def test_two_commands_moving_the_older_file_index_at_once_take_turns(tmp_path, m
     import threading
 
     from objrec.cache_folder import store_dir
-    from objrec.split.source import OLD_INDEX, adopt_old_index, facts_file
+    from objrec.reading import OLD_INDEX, adopt_old_index, facts_file
     from objrec.store import FeatureStore
 
     photo = tmp_path / "photo.png"

@@ -375,7 +375,7 @@ def test_check_notes_images_a_few_pixels_a_side_with_their_sizes(tmp_path, monke
     import sqlite3
 
     from objrec import check, check_decodes
-    from objrec.split.source import facts_file
+    from objrec.reading import facts_file
 
     photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
     rng = np.random.default_rng(0)

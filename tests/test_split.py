@@ -2776,18 +2776,17 @@ def test_a_second_split_reads_no_unchanged_file_again(tmp_path, image_folder, mo
     """split read every file for its SHA-256 on every run (60,000 phone photos: some 240 GB);
     a file whose path, size, times and inode are as an earlier split saw them is not read
     again, one written since is, and the manifest records the same digests either way."""
-    from objrec import file_index
-    from objrec.split import source as split_source
+    from objrec import file_index, reading
 
     split_folder(image_folder, tmp_path / "a", seed=0)
-    read, hash_file, read_first = [], file_index.hash_file_and_kind, split_source.read_first
+    read, hash_file, read_first = [], file_index.hash_file_and_kind, reading.read_first
     monkeypatch.setattr(
         file_index,
         "hash_file_and_kind",
         lambda path: read.append(Path(path).name) or hash_file(path),
     )
     monkeypatch.setattr(  # a file the index does not know: hashed as its facts are measured
-        split_source, "read_first", lambda path: read.append(Path(path).name) or read_first(path)
+        reading, "read_first", lambda path: read.append(Path(path).name) or read_first(path)
     )
     split_folder(image_folder, tmp_path / "b", seed=0)
     assert read == [] and manifest(tmp_path / "b") == manifest(tmp_path / "a")

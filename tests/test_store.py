@@ -391,6 +391,7 @@ def read_for_sha256(monkeypatch) -> list[Path]:
     import objrec.add.plan
     import objrec.check_decodes
     import objrec.file_index
+    import objrec.reading
     import objrec.split.source
 
     read: list[Path] = []
@@ -404,10 +405,28 @@ def read_for_sha256(monkeypatch) -> list[Path]:
     for module in (objrec.split.source, objrec.add.plan):
         if hasattr(module, "sha256_file"):
             monkeypatch.setattr(module, "sha256_file", counting(module.sha256_file))
-    for module in (objrec.check_decodes, objrec.split.source):
+    for module in (objrec.check_decodes, objrec.reading):
         if hasattr(module, "read_first"):
             monkeypatch.setattr(module, "read_first", counting(module.read_first))
     return read
+
+
+def test_the_files_every_command_reads_are_read_by_reading_not_by_a_split_stage():
+    """check, check_decodes, add and ``cache --prune`` read files through ``split.source``, one
+    of split's stages (data59 D2): the reading they share (each file's SHA-256 from the file
+    index, a new file read once for its hash and its facts, the facts store) is the module
+    ``objrec.reading``, beside ``file_index`` and ``facts_store``; ``split.source`` keeps the
+    source folder's classes and reads through it."""
+    import objrec.reading
+    import objrec.split.source
+
+    shared = ("hash_all", "read_all", "first_read", "first_facts", "keep_first_reads")
+    shared += ("facts_file", "file_index", "adopt_old_index", "OLD_INDEX", "First")
+    for name in shared:
+        assert hasattr(objrec.reading, name), name
+        assert getattr(objrec.split.source, name, None) in (None, objrec.reading.read_all), name
+    assert objrec.split.source.read_all is objrec.reading.read_all
+    assert objrec.reading.hash_all.__module__ == "objrec.reading"
 
 
 @pytest.mark.slow
@@ -804,7 +823,8 @@ def test_prune_forgets_every_kept_table_by_age_and_by_folder(tmp_path, monkeypat
     for N days, or of no image of the folder kept; a pair set goes with its images and pairs;
     and the files' SHA-256 in the feature store's file index, whole as split keeps them."""
     from objrec import bursts, check_decodes, facts_store, near_pairs
-    from objrec.split.source import class_files, hash_all
+    from objrec.reading import hash_all
+    from objrec.split.source import class_files
 
     monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "cache"))
     photos = make_class_folder(tmp_path / "photos", per_class=2)

@@ -530,7 +530,7 @@ def test_a_runs_records_are_read_without_importing_torch():
 WARM_TRAIN = """
 import json, sys
 from objrec.cli import main
-RUN_ELSEWHERE = ("objrec.check", "objrec.check_decodes", "objrec.split.source", "objrec.near_pairs")
+RUN_ELSEWHERE = ("objrec.check", "objrec.check_decodes", "objrec.split.source", "objrec.reading", "objrec.near_pairs")
 code = main(sys.argv[1:])
 EVERY_PILLOW_PLUGIN = "PIL.DdsImagePlugin"  # loaded only by Pillow's ``Image.init``, with all
 LEFT_OUT = ("torchvision", "torch._dynamo", "sklearn", "pandas", EVERY_PILLOW_PLUGIN, *RUN_ELSEWHERE)
@@ -548,8 +548,8 @@ def test_a_retrain_that_computes_no_feature_imports_neither_torchvision_nor_torc
     ``import torchvision`` brings through ``torchvision.ops``: 1.5 s of the 100-class protocol's
     17.5 s retrain on 2 cores), scikit-learn and pandas stay unimported, and so do the modules
     only ``--strict`` and ``cache --prune`` run (``check``, ``check_decodes``, ``split.source``,
-    ``near_pairs``: about 0.01 s of CPU, benchmarks/README.md, "imports, the bodies' weights,
-    the run's files"), and so do Pillow's plugins, which ``features.decodable_now`` loaded all to
+    ``reading``, ``near_pairs``: about 0.01 s of CPU, benchmarks/README.md, "imports, the bodies'
+    weights, the run's files"), and so do Pillow's plugins, which ``features.decodable_now`` loaded all to
     ask whether HEIC was decodable before it knew of any HEIC photo (0.04 to 0.13 s). A cold train,
     which computes, imports torchvision to resize; so does a warm one whose store cannot name the
     augmented view (a file of objrec or torchvision changed since the child started,

@@ -175,12 +175,11 @@ class FeatureCache:
         compact the store; remove the folders of the old cache format, the graphs of ``onnx/``
         not used for ``older_than_days`` (:func:`prune_graphs`) and OpenVINO's compiled graphs
         not read for as long (:func:`prune_compiled`)."""
-        from objrec import bursts, check_decodes, near_pairs
-        from objrec.split import source as split_source
+        from objrec import bursts, check_decodes, near_pairs, reading
 
         refuse_foreign_folder(self.root)
         with said_as_the_prune_s(self.root):
-            split_source.adopt_old_index(self.store.files, self.facts_file)  # pruned with the rest
+            reading.adopt_old_index(self.store.files, self.facts_file)  # pruned with the rest
             keep = None
             if keep_folder is not None:
                 keep = set(self.store.digests(list_images(Path(keep_folder)))[0])

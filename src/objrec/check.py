@@ -445,7 +445,7 @@ def _sha256s(paths: list[Path]) -> list[str]:
     """Each file's SHA-256 from the file index (check's listing has just read them through it),
     "" for one that cannot be read (said as unreadable elsewhere)."""
     from objrec.cache_folder import store_dir
-    from objrec.split.source import file_index
+    from objrec.reading import file_index
 
     if not paths:
         return []

@@ -30,13 +30,13 @@ def hashed_and_decoded(
     """Each image's SHA-256 (those that cannot be read left out) and decode, each file read at
     most once. What the cache folder keeps is read, not measured again: each file's SHA-256 (by
     its path and stat, in the feature store's file index, which every command reads and fills:
-    ``split.source.hash_all``) and what its decode told (by its content, in the image facts
+    ``reading.hash_all``) and what its decode told (by its content, in the image facts
     store: :func:`decoded`), so that a second check of an unchanged folder, or a check after a
     split, reads no file again (decoding every image is 10 min for 60,000 phone photos, in the
     loop of fixing a folder and checking it again); a file the index does not know is hashed
     from the bytes it is decoded from (:func:`first_decoded`), and told to the index."""
     from objrec.cache_folder import store_dir
-    from objrec.split.source import facts_file, hash_all, keep_first_reads
+    from objrec.reading import facts_file, hash_all, keep_first_reads
 
     paths = [p for files in classes.values() for p in files]
     failed: dict[Path, OSError] = {}  # cannot be read: their decode says why, in its words

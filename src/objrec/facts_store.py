@@ -215,7 +215,7 @@ def keep_facts(db_file: Path, measured: Mapping[str, ImageFacts], read: Iterable
 
 def digests_kept(db_file: Path, table: str, key: str) -> frozenset[str]:
     """The content digests whose rows ``table`` of the facts store ``db_file`` keeps under
-    ``key``: what a first read of new files (``split.source.first_read``) need not measure again (a
+    ``key``: what a first read of new files (``reading.first_read``) need not measure again (a
     folder moved or renamed holds the photos of another). One digest each, so as many bytes
     as the cache folder's facts, never the folder's files."""
     if not Path(db_file).is_file():

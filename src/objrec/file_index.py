@@ -590,7 +590,7 @@ class FileIndex:
     def adopt_files(self, rows: Sequence[tuple[str, int, int, int, int, str, float]]) -> None:
         """Take the rows of another index of files' SHA-256 (path, size, mtime_ns, ctime_ns,
         inode, SHA-256, last seen): ``check``'s and ``split``'s before 6 December 2026
-        (``split.source.adopt_old_index``). Where both know a path, the one seen last is kept;
+        (``reading.adopt_old_index``). Where both know a path, the one seen last is kept;
         a whole SHA-256 the index keeps already is replaced only by one of the file as the index
         knows it then."""
         stat = "size, mtime_ns, ctime_ns, ino"

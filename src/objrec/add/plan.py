@@ -1,6 +1,6 @@
 """An add's plan, decided before anything is written: every file hashed and its image facts (and
 camera time) taken from one read of it, none where the feature store's file index and the cache
-folder know it (:func:`objrec.split.source.read_all`, as a split reads), the new images grouped
+folder know it (:func:`objrec.reading.read_all`, as a split reads), the new images grouped
 with their near-duplicates and bursts, placed (:mod:`objrec.add.place`), each given a free name
 in its class folder and its manifest group, and all of it counted in an ``AddResult``."""
 
@@ -26,7 +26,7 @@ from objrec.grouping import near_groups
 from objrec.images import decoder_missing, list_images
 from objrec.outputs import free_name, name_key
 from objrec.ratios import min_class_size
-from objrec.split.source import facts_file, read_all
+from objrec.reading import facts_file, read_all
 from objrec.words import some_of
 
 log = logging.getLogger(__name__)

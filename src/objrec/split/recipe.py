@@ -31,6 +31,7 @@ from objrec.paths import PathGiven
 from objrec.placement import assign
 from objrec.progress import log_result_warnings
 from objrec.ratios import min_class_size
+from objrec.reading import facts_file
 from objrec.reviewed import earlier_reviews
 from objrec.split.like import Like, like_splits, moved_files
 from objrec.split.out import (
@@ -49,7 +50,7 @@ from objrec.split.result import (
     split_warnings,
     untimed_sentence,
 )
-from objrec.split.source import chosen_class, facts_file, merged_classes, read_source
+from objrec.split.source import chosen_class, merged_classes, read_source
 from objrec.words import groups_words, listed, plural
 
 log = logging.getLogger(__name__)
