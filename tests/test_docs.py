@@ -415,3 +415,20 @@ def test_the_one_liner_to_run_a_run_again_prints_its_command_or_says_there_is_no
         said.append(shown.stdout.strip())
     assert said[0] == "cd '/home/ana flat' && objrec demo"
     assert said[1].startswith("no command recorded (a script called train, share left it out")
+
+
+def test_the_export_page_says_how_the_scripts_runtime_is_picked_as_its_help_does(capsys):
+    """docs/export.md said "`--help` shows the usage and which it picks" (serve59): the help
+    says the rule of ``auto``, not what it picks for a model on a machine. The page says the
+    rule, in the help's words."""
+    from objrec.export import script
+
+    with pytest.raises(SystemExit):
+        script.main(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    page = (ROOT / "docs" / "export.md").read_text(encoding="utf-8")
+    said = " ".join(page[page.index("- `--runtime` picks") :].split("\n\n")[0].split())
+    rule = "OpenVINO for a model whose int8 network objrec ran in OpenVINO"
+    assert rule in shown and "where openvino is installed" in shown
+    assert "which it picks" not in said
+    assert f"`auto`: {rule}, where openvino is installed; ONNX Runtime otherwise" in said
