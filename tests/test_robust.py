@@ -679,7 +679,7 @@ def test_a_forced_train_into_a_folder_of_the_users_files_keeps_their_summary_jso
 @pytest.mark.parametrize("inside", [".", "run", "train/run"])
 def test_a_run_folder_inside_the_data_folder_is_refused(tmp_path, split_dir, tiny_config, inside):
     before = tree_digest(split_dir)
-    with pytest.raises(ObjrecError, match="(lies inside|is) the data folder"):
+    with pytest.raises(ObjrecError, match=r"(lies inside|is) the data folder"):
         train(split_dir, split_dir / inside, tiny_config)
     assert tree_digest(split_dir) == before
 
