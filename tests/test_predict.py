@@ -1885,6 +1885,7 @@ def test_predict_refuses_an_image_in_memory_in_one_sentence_pointing_to_recogniz
     whose names its results, CSV and plot give. An image in memory, in a list or alone, is
     refused in one ObjrecError naming its place and Recognizer.answer, before the model loads."""
     import numpy as np
+    import torch
 
     from objrec.errors import ObjrecError
 
@@ -1895,6 +1896,7 @@ def test_predict_refuses_an_image_in_memory_in_one_sentence_pointing_to_recogniz
         ([np.asarray(image)], "item 0 is of type ndarray"),
         (image, "is of type Image"),
         (np.asarray(image), "is of type ndarray"),
+        (torch.zeros(3, 8, 8), "is of type Tensor"),  # not its rows, each "item N"
         ((tmp_path / "red.png").read_bytes(), "is of type bytes"),
         ([(tmp_path / "red.png").read_bytes()], "item 0 is of type bytes"),
     ]
@@ -1907,7 +1909,10 @@ def test_predict_refuses_an_image_in_memory_in_one_sentence_pointing_to_recogniz
 def test_predict_takes_paths_from_any_iterable_a_glob_or_a_set(trained_run, tmp_path):
     """`objrec.predict(run, Path("photos").glob("*.png"))` answered each file until the refusal
     of images in memory took only a Sequence, and called the whole generator "item 0" (late59
-    H1): any iterable of paths is a list of paths."""
+    H1), and a numpy array of paths was taken for an image (late59b H1): any iterable of paths
+    is a list of paths."""
+    import numpy as np
+
     for colour in ("red", "green"):
         make_image((200, 30, 30) if colour == "red" else (30, 200, 30)).save(
             tmp_path / f"{colour}.png"
@@ -1916,6 +1921,9 @@ def test_predict_takes_paths_from_any_iterable_a_glob_or_a_set(trained_run, tmp_
     assert sorted(p.path for p in predict(trained_run, tmp_path.glob("*.png"))) == by_list
     assert sorted(p.path for p in predict(trained_run, set(tmp_path.glob("*.png")))) == by_list
     assert [p.path for p in predict(trained_run, {str(p): 0 for p in by_list}.keys())] == by_list
+    named = np.array([str(p) for p in by_list])  # a table's column of paths (late59b H1)
+    assert [p.path for p in predict(trained_run, named)] == by_list
+    assert [p.path for p in predict(trained_run, named.astype(object))] == by_list
 
 
 def runtimes_doc() -> str:

@@ -88,8 +88,15 @@ def path_list(paths: PathsGiven) -> list[Path]:
 
 def in_memory(given: object) -> bool:
     """Whether ``given`` is an image in memory, which iterates but is no list of paths: a file's
-    bytes, or whatever numpy can read as an array (a numpy array, a PIL image)."""
-    return isinstance(given, bytes | bytearray) or hasattr(given, "__array_interface__")
+    bytes, a PyTorch tensor, or whatever numpy reads as an array (a numpy array, a PIL image)
+    but a one-dimensional array of strings or objects (``df["path"].to_numpy()``: paths)."""
+    if isinstance(given, bytes | bytearray) or type(given).__module__.startswith("torch"):
+        return True
+    interface = getattr(given, "__array_interface__", None)
+    if not isinstance(interface, dict):
+        return False
+    paths = len(interface["shape"]) == 1 and interface["typestr"][1:2] in ("U", "O")
+    return not paths
 
 
 def not_a_path(given: object) -> str:
