@@ -2536,3 +2536,38 @@ def test_the_script_lists_a_folder_s_inputs_as_predict_does(tmp_path, capsys, ca
         script.warn_not_images(some)
         printed = capsys.readouterr().err.splitlines()
         assert printed == [f"warning: {m}" for m in caplog.messages]
+
+
+def test_the_check_export_records_reads_back_as_the_same_figures(tmp_path, caplog):
+    """share's card and lines say the export's check as the sidecar records it
+    (``recorded_check``), which took any record it could not read for no check at all: had
+    ``Agreement.as_dict`` and ``Agreement`` drifted apart, every int8 share would have said the
+    rule and no figure, no test failing. What export writes (``checked_record``, as
+    ``write_checked`` writes it) reads back as the same agreements."""
+    from objrec.export.check import recorded_check
+    from objrec.export.sidecar import checked_record
+
+    answers = [Agreement("onnxruntime", 32, 0.027, 1, 0.054, 2), Agreement("openvino", 32, 6e-5, 0)]
+    sidecar = tmp_path / "model.json"
+    sidecar.write_text(json.dumps({"answers_checked": checked_record(answers)}, indent=2))
+    with caplog.at_level(logging.WARNING):
+        assert recorded_check(sidecar) == {a.runtime: a for a in answers}
+    assert not caplog.records
+
+
+def test_a_recorded_check_this_objrec_cannot_read_is_warned_of(tmp_path, caplog):
+    """A sidecar whose check holds a figure ``Agreement`` does not take gave nothing, silently:
+    the same nothing as an older export's with no check. It is a WARNING naming the file now;
+    a sidecar with no check recorded still gives nothing, quietly."""
+    from objrec.export.check import recorded_check
+
+    sidecar = tmp_path / "model.json"
+    figures = Agreement("onnxruntime", 32, 0.027, 1).as_dict() | {"new_figure": 1}
+    sidecar.write_text(json.dumps({"answers_checked": {"onnxruntime": figures}}))
+    with caplog.at_level(logging.WARNING):
+        assert recorded_check(sidecar) == {}
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert str(sidecar) in caplog.text and "answers_checked" in caplog.text
+    caplog.clear()
+    sidecar.write_text(json.dumps({"classes": ["a", "b"]}))
+    assert recorded_check(sidecar) == {} and not caplog.records

@@ -342,14 +342,25 @@ def onnxruntime_words(a: Agreement) -> str:
 
 
 def recorded_check(sidecar: Path) -> dict[str, Agreement]:
-    """The export's check as its sidecar records it (``answers_checked``), by runtime: what
-    ``share`` says of an export it copied, which it did not check itself. Nothing where the
-    sidecar or its entry is missing or not as export writes it."""
+    """The export's check as its sidecar records it (``answers_checked``, written by
+    ``export.sidecar.checked_record``), by runtime: what ``share`` says of an export it copied,
+    which it did not check itself. Nothing where the sidecar or its entry is missing (an older
+    objrec's export); nothing and a WARNING where they are not as export writes them, so that a
+    record this objrec cannot read again (a figure ``Agreement`` does not take) is not taken
+    silently for no check at all."""
     try:
         record = json.loads(sidecar.read_text(encoding="utf-8"))
         checked = record.get("answers_checked") or {}
         return {runtime: Agreement(runtime, **figures) for runtime, figures in checked.items()}
-    except (OSError, ValueError, TypeError, AttributeError):
+    except OSError:
+        return {}
+    except (ValueError, TypeError, AttributeError) as exc:
+        log.warning(
+            "%s records its export's check (answers_checked) in a form this objrec cannot read "
+            "(%s): its figures are not said",
+            sidecar,
+            exc,
+        )
         return {}
 
 

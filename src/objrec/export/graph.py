@@ -21,7 +21,12 @@ import torch
 from torch import nn
 
 from objrec.errors import ObjrecError
-from objrec.export.sidecar import confidence_sidecar, int8_sidecar, preprocessing
+from objrec.export.sidecar import (
+    checked_record,
+    confidence_sidecar,
+    int8_sidecar,
+    preprocessing,
+)
 from objrec.manifest import sha256_file
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, HeadEnsemble, as_stored
@@ -286,7 +291,7 @@ def write_checked(
         **int8_sidecar(model.body),
         **confidence,
         "max_abs_diff": diff,
-        **({"answers_checked": {a.runtime: a.as_dict() for a in answers}} if answers else {}),
+        **({"answers_checked": checked_record(answers)} if answers else {}),
         FILES_SHA256: files_sha256({path: part, **(beside or {})}),
     }
     text.write_text(json.dumps(answer, indent=2))

@@ -5,7 +5,8 @@ apply (:func:`preprocessing`), the calibration and the unknown answer's score an
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -16,6 +17,9 @@ from objrec.quantize import QuantizedBody
 from objrec.thresholds import applied_score
 from objrec.transforms import MAX_ASPECT, TTA_VIEWS, draft_size, tta_view_geometry
 from objrec.unknown_scores import Readable
+
+if TYPE_CHECKING:
+    from objrec.export.check import Agreement
 
 OPENVINO_RUN = (
     "model_infer.py runs this file in OpenVINO where openvino is installed (as it is with objrec; "
@@ -31,6 +35,12 @@ SIDECAR_VERSION = 2
 ``temperature_applied`` say, and named ``logits`` a graph output that holds the log of the heads'
 averaged probabilities; a reader asks ``temperature_applied`` whether the first output holds
 probabilities. Before, there was no ``sidecar_version``."""
+
+
+def checked_record(answers: Sequence[Agreement]) -> dict[str, dict[str, Any]]:
+    """The sidecar's ``answers_checked``: each runtime's check (``Agreement.as_dict``), by
+    runtime, as ``export.check.recorded_check`` reads it back for ``share``'s card and lines."""
+    return {a.runtime: a.as_dict() for a in answers}
 
 
 def int8_sidecar(body: nn.Module) -> dict[str, Any]:
