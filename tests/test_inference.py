@@ -243,6 +243,50 @@ def test_the_recognizer_answers_a_numpy_array_as_its_file_and_refuses_other_arra
         recognizer.answer(pixels)
 
 
+def test_the_recognizer_s_moved_methods_still_answer_by_their_earlier_names_and_warn(
+    trained_once, tmp_path
+):
+    """Recognizer.explain, explain_all, explain_made and ready_words went from the public class
+    in session 59 (to saliency and predict) with no word, so a script calling them stopped on an
+    AttributeError (late59b L3): each still answers as its new place does, for a release, with a
+    DeprecationWarning naming that place."""
+    from objrec import saliency
+    from objrec.predict import ready_words
+
+    from .conftest import make_image
+
+    recognizer = Recognizer.load(trained_once)
+    make_image((200, 40, 40), size=(64, 48)).save(tmp_path / "photo.png")
+    image = recognizer.open(tmp_path / "photo.png")
+    made = [recognizer.explained(image)]
+    calls = {
+        "explain": (lambda: [recognizer.explain(image)], saliency.explain_all, [image]),
+        "explain_all": (
+            lambda: recognizer.explain_all([image], [None]),
+            saliency.explain_all,
+            [image],
+        ),
+        "explain_made": (
+            lambda: recognizer.explain_made(made, [None]),
+            saliency.explain_made,
+            made,
+        ),
+    }
+    for old, (call, new, given) in calls.items():
+        with pytest.warns(
+            DeprecationWarning,
+            match=rf"Recognizer\.{old} is deprecated: use objrec\.saliency\.{new.__name__}\(recognizer",
+        ):
+            ((picture, target),) = call()
+        ((expected, expected_target),) = new(recognizer, given, [None])
+        assert target == expected_target
+        assert np.array_equal(np.asarray(picture), np.asarray(expected))
+    with pytest.warns(
+        DeprecationWarning, match=r"use objrec\.predict\.ready_words\(recognizer, images\)"
+    ):
+        assert recognizer.ready_words(4) == ready_words(recognizer, 4)
+
+
 @pytest.mark.slow
 def test_tta_changes_the_answer_and_plain_is_the_centre_view(sample_run, tmp_path):
     run, data = sample_run

@@ -47,6 +47,7 @@ from objrec.model import Classifier, as_stored
 from objrec.model_graph import Outputs, graph_runner
 from objrec.paths import PathGiven
 from objrec.quantize import QuantizedBody, graph_engine
+from objrec.renames import warn_renamed
 from objrec.run_files import BEST
 from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel
 from objrec.thresholds import applied_score, threshold_values
@@ -526,3 +527,46 @@ class Recognizer:
         """The part of ``image`` the model sees in the evaluation view, at its input size
         (``transforms.model_view``): what a Grad-CAM map is drawn on."""
         return model_view(self.data, image)
+
+    def explain(self, image: Image.Image, target: int | None = None) -> tuple[Image.Image, int]:
+        """Deprecated: ``saliency.explain_all(recognizer, [image], [target])[0]``, where the
+        Grad-CAM maps moved (a definition of the answers draws none); kept for a release, with a
+        :class:`DeprecationWarning`, so that a script calling it runs while it is changed."""
+        from objrec.saliency import explain_all  # not at the top: saliency is below Recognizer
+
+        warn_renamed(
+            "Recognizer.explain", "objrec.saliency.explain_all(recognizer, [image], [target])[0]"
+        )
+        return explain_all(self, [image], [target])[0]
+
+    def explain_all(
+        self, images: Sequence[Photo], targets: Sequence[int | None]
+    ) -> list[tuple[Image.Image, int]]:
+        """Deprecated: ``saliency.explain_all(recognizer, images, targets)``, with a
+        :class:`DeprecationWarning` (as :meth:`explain`)."""
+        from objrec.saliency import explain_all
+
+        warn_renamed(
+            "Recognizer.explain_all", "objrec.saliency.explain_all(recognizer, images, targets)"
+        )
+        return explain_all(self, images, targets)
+
+    def explain_made(
+        self, made: Sequence[tuple[torch.Tensor, Image.Image]], targets: Sequence[int | None]
+    ) -> list[tuple[Image.Image, int]]:
+        """Deprecated: ``saliency.explain_made(recognizer, made, targets)``, with a
+        :class:`DeprecationWarning` (as :meth:`explain`)."""
+        from objrec.saliency import explain_made
+
+        warn_renamed(
+            "Recognizer.explain_made", "objrec.saliency.explain_made(recognizer, made, targets)"
+        )
+        return explain_made(self, made, targets)
+
+    def ready_words(self, images: int) -> str:
+        """Deprecated: ``predict.ready_words(recognizer, images)``, where predict's progress words
+        moved, with a :class:`DeprecationWarning` (as :meth:`explain`)."""
+        from objrec.predict_outputs import ready_words  # predict's, which imports Recognizer
+
+        warn_renamed("Recognizer.ready_words", "objrec.predict.ready_words(recognizer, images)")
+        return ready_words(self, images)

@@ -48,6 +48,7 @@ from objrec.predict_outputs import (
     check_csv,
     check_outputs,
     plot_predictions,
+    ready_words,
     write_csv,
 )
 from objrec.prediction import (
@@ -435,30 +436,6 @@ def predict_all(
             stored[0].space.store.close()  # lets `objrec cache --prune` go on
             log.info("%s", stored_words(stored))
     return digests
-
-
-def ready_words(recognizer: Recognizer, images: int) -> str:
-    """What ``Recognizer.get_ready`` does for a first batch of ``images`` images, in a few words
-    for its progress line: a share recipient's first predict is told that OpenVINO compiles the
-    8-bit networks, not 18 s of "getting the model ready". It compiles once per network, cache
-    folder and batch size the photos run in (``OpenVinoModel.static_batch``): a first predict of
-    one photo compiles for batches of 2, and a later one of more photos again, for its larger
-    batch, which "once per network and cache folder" denied. The body's session is opened to
-    tell (``Recognizer.int8_session``: OpenVINO reading the graph)."""
-    from objrec.runtime import OpenVinoModel  # PyTorch's side: loaded with the model by now
-
-    session = recognizer.int8_session()
-    if session is None:
-        return "preparing how photos are resized and normalised"
-    if not isinstance(session, OpenVinoModel):
-        return "preparing the 8-bit networks in ONNX Runtime"
-    batch = session.static_batch(images)
-    if session.saved(batch) is None:
-        return (
-            f"compiling the 8-bit networks for this CPU in OpenVINO, for batches of {batch} "
-            "(once per network, batch size and cache folder)"
-        )
-    return "loading the 8-bit networks OpenVINO compiled for this CPU"
 
 
 def predicting(todo: Sequence[Prediction]) -> str:

@@ -1,8 +1,10 @@
 """What ``predict`` writes, checked before any work and then written: the CSV (one row per
 input), the plot of the answers (its formats, its panels, the pictures kept for it as the images
 are answered: :class:`PlotPictures`), the folder of Grad-CAM maps (:class:`Maps`, drawn as the
-images are answered). ``predict`` itself reads the inputs and answers them; the CLI checks
-these outputs, and writes the CSV, from here."""
+images are answered), and the words of its progress line for getting the model ready
+(:func:`ready_words`, importable from ``predict``: ``Recognizer.ready_words``, deprecated, calls
+it from here, as ``predict`` imports Recognizer). ``predict`` itself reads the inputs and answers
+them; the CLI checks these outputs, and writes the CSV, from here."""
 
 from __future__ import annotations
 
@@ -414,3 +416,27 @@ class PlotPictures:
     def picture(self, entry: Prediction) -> Image.Image | None:
         """The picture kept of ``entry``, None where none is."""
         return self.kept.get(id(entry))
+
+
+def ready_words(recognizer: Recognizer, images: int) -> str:
+    """What ``Recognizer.get_ready`` does for a first batch of ``images`` images, in a few words
+    for its progress line: a share recipient's first predict is told that OpenVINO compiles the
+    8-bit networks, not 18 s of "getting the model ready". It compiles once per network, cache
+    folder and batch size the photos run in (``OpenVinoModel.static_batch``): a first predict of
+    one photo compiles for batches of 2, and a later one of more photos again, for its larger
+    batch, which "once per network and cache folder" denied. The body's session is opened to
+    tell (``Recognizer.int8_session``: OpenVINO reading the graph)."""
+    from objrec.runtime import OpenVinoModel  # PyTorch's side: loaded with the model by now
+
+    session = recognizer.int8_session()
+    if session is None:
+        return "preparing how photos are resized and normalised"
+    if not isinstance(session, OpenVinoModel):
+        return "preparing the 8-bit networks in ONNX Runtime"
+    batch = session.static_batch(images)
+    if session.saved(batch) is None:
+        return (
+            f"compiling the 8-bit networks for this CPU in OpenVINO, for batches of {batch} "
+            "(once per network, batch size and cache folder)"
+        )
+    return "loading the 8-bit networks OpenVINO compiled for this CPU"
