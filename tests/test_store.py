@@ -383,32 +383,61 @@ def test_known_digests_are_the_file_index_s_alone_hashing_and_recording_nothing(
         assert store.indexed_files() == len(paths) - 1  # as before: nothing recorded
 
 
+SHA256_READERS = (
+    ("objrec.file_index", "hash_file_and_kind"),  # the file index's, for a file it does not know
+    ("objrec.reading", "read_first"),  # check's, split's and add's first read: hash and facts
+    ("objrec.check_decodes", "read_first"),  # check's first decode: hash and pixels
+)
+"""Where each whole-file SHA-256 read of a photo is looked up (module, name): what
+:func:`read_for_sha256` spies on."""
+
+
 def read_for_sha256(monkeypatch) -> list[Path]:
     """Every file read whole for its SHA-256 from now on, by any command: the feature store's
-    file index hashes with ``file_index.hash_file_and_kind``, a first check or split with
-    ``file_index.read_first``, split and add with ``sha256_file`` till 6 December 2026 (each
-    module its own name)."""
-    import objrec.add.plan
-    import objrec.check_decodes
-    import objrec.file_index
-    import objrec.reading
-    import objrec.split.source
+    file index hashes with ``file_index.hash_file_and_kind``, a first check, split or add with
+    ``file_index.read_first`` (each module its own name: :data:`SHA256_READERS`). A name gone
+    from its module is an AttributeError here, not a spy that silently counts nothing: till
+    late59b L5 it skipped ``split.source`` and ``add.plan``'s ``sha256_file``, gone since
+    ``objrec.reading`` hashes for them."""
+    import importlib
 
     read: list[Path] = []
 
     def counting(hash_function):
         return lambda path: read.append(Path(path)) or hash_function(path)
 
-    monkeypatch.setattr(
-        objrec.file_index, "hash_file_and_kind", counting(objrec.file_index.hash_file_and_kind)
-    )
-    for module in (objrec.split.source, objrec.add.plan):
-        if hasattr(module, "sha256_file"):
-            monkeypatch.setattr(module, "sha256_file", counting(module.sha256_file))
-    for module in (objrec.check_decodes, objrec.reading):
-        if hasattr(module, "read_first"):
-            monkeypatch.setattr(module, "read_first", counting(module.read_first))
+    for module_name, name in SHA256_READERS:
+        module = importlib.import_module(module_name)
+        monkeypatch.setattr(module, name, counting(getattr(module, name)))
     return read
+
+
+def test_the_sha256_spy_watches_every_module_that_reads_a_photo_for_its_sha256(monkeypatch):
+    """``read_for_sha256`` listed modules that no longer had the name it patched and skipped them
+    silently (late59b L5): a module that imports ``read_first`` or ``hash_file_and_kind`` is one
+    it spies on, and a name moved away fails it, so that no move leaves a "read once" test
+    counting fewer reads than were made."""
+    import ast
+    import types
+
+    from .conftest import source_trees
+    from .test_layout import module_name
+
+    readers = {"read_first", "hash_file_and_kind"}
+    importing = {
+        (module_name(path), alias.name)
+        for path, tree in source_trees()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "objrec.file_index"
+        for alias in node.names
+        if alias.name in readers
+    }
+    assert importing <= set(SHA256_READERS)
+    gone = types.ModuleType("objrec.gone")
+    monkeypatch.setitem(sys.modules, "objrec.gone", gone)
+    monkeypatch.setattr(sys.modules[__name__], "SHA256_READERS", (("objrec.gone", "read_first"),))
+    with pytest.raises(AttributeError, match="read_first"):
+        read_for_sha256(monkeypatch)
 
 
 def test_the_files_every_command_reads_are_read_by_reading_not_by_a_split_stage():
@@ -469,19 +498,15 @@ def test_a_first_check_split_and_train_hash_each_photo_once(tmp_path, monkeypatc
     twice, by check and by split (review56a M4). A decode trusts the bytes as the file index
     does, by the file's stat before and after the read, and hashes only a file changed since."""
     import objrec.file_index
-    import objrec.image_facts
-    import objrec.views
     from objrec.cli import main
 
     photos = taken_before(make_class_folder(tmp_path / "photos", per_class=3))
     whole = read_for_sha256(monkeypatch)
     again: list[int] = []
-    original = objrec.file_index.hash_bytes
-    for module in (objrec.file_index, objrec.views, objrec.image_facts):
-        if hasattr(module, "hash_bytes"):
-            monkeypatch.setattr(
-                module, "hash_bytes", lambda data: again.append(1) or original(data)
-            )
+    original = objrec.file_index.hash_bytes  # views' and image_facts' decodes hash through it
+    monkeypatch.setattr(
+        objrec.file_index, "hash_bytes", lambda data: again.append(1) or original(data)
+    )
     run = [
         "--out",
         tmp_path / "run",
