@@ -2028,3 +2028,43 @@ def test_the_plots_pictures_are_kept_small_and_only_for_the_answers_it_may_draw(
     pictures.settle(second)
     kept = [r.path for r in first + second if pictures.picture(r) is not None]
     assert kept == ["unsure.png", "least.png"] and len(pictures.kept) == 2
+
+
+def test_the_plot_shrinks_only_the_pictures_it_may_draw(monkeypatch):
+    """late59b M1: :class:`PlotPictures` resized each large decode to the plot's size when it
+    was offered, where the plot draws ``limit`` of them: on 3000x2000 PNGs that cost more than
+    the re-decodes it saved (18 ms an image). A large decode is reduced by a whole factor when
+    offered and resized only once ranked among the ``limit`` most worth a look: of 12 images
+    where 2 make the cut, 2 resizes (not 12), and of a second batch none can enter, none; each
+    picture is pixel for pixel Pillow's one-step resize, so the figure is as it was."""
+    import numpy as np
+    from PIL import Image
+
+    from objrec.predict import Prediction
+    from objrec.predict_outputs import PLOT_DRAFT, PlotPictures
+
+    def answer(name: str, prob: float) -> Prediction:
+        return Prediction(name, [{"class": "a", "prob": prob}, {"class": "b", "prob": 1 - prob}])
+
+    rng = np.random.default_rng(59)
+    images = [
+        Image.fromarray(rng.integers(0, 256, (401, 1501, 3), dtype=np.uint8)) for _ in range(12)
+    ]
+    first = [answer(f"{i}.png", 0.6 if i in (3, 8) else 0.9) for i in range(12)]
+    second = [answer(f"sure{i}.png", 0.95) for i in range(12)]
+    real, shrinks = Image.Image.resize, []
+    monkeypatch.setattr(
+        Image.Image, "resize", lambda self, *a, **k: shrinks.append(self) or real(self, *a, **k)
+    )
+    pictures = PlotPictures(2)
+    for batch in (first, second):
+        for r, image in zip(batch, images, strict=True):
+            pictures.offer(r, image)
+        pictures.settle(batch)
+    kept = {r.path: pictures.picture(r) for r in first + second}
+    assert len(shrinks) == 2
+    monkeypatch.undo()
+    assert [path for path, picture in kept.items() if picture is not None] == ["3.png", "8.png"]
+    for i in (3, 8):
+        whole = images[i].resize((PLOT_DRAFT, 137), Image.Resampling.BICUBIC, reducing_gap=2.0)
+        assert np.array_equal(np.asarray(kept[f"{i}.png"]), np.asarray(whole))
