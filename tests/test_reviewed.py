@@ -142,18 +142,7 @@ def test_a_relabel_applied_as_the_audit_proposed_it_is_not_remembered_as_settled
     from objrec.audit.plan import write_plan
     from objrec.cli.auditing import applied_line, as_proposed_words
 
-    data = split_folder(tmp_path / "data")
-    files = [f"train/ant/ant_{k}.png" for k in range(3)]
-    items = [Item(data / f, f, 0, "train") for f in files]
-    inv = Inventory(data, ("ant", "dragonfly"), items, True, [])
-    evidence = (
-        "heads and neighbours give p(given)=0.01, p(suggested)=0.99; 9 of its 10 nearest images "
-        "are labelled dragonfly"
-    )
-    sure = LabelIssue(files[0], "ant", "dragonfly", index=0, prob_suggested=0.99)
-    weak = LabelIssue(files[1], "ant", "dragonfly", index=1, prob_suggested=0.3)
-    flags = [replace(sure, prob_given=0.01, evidence=evidence), replace(weak, prob_given=0.01)]
-    rows = plan_rows(AuditResult(flags, [], [], 3, ["ant", "dragonfly"]), inv)
+    data, _, flags, rows = sure_and_weak_flags(tmp_path)
     assert [(row["action"], row["new_class"]) for row in rows] == [
         ("relabel", "dragonfly"),
         ("review", "dragonfly"),
@@ -182,16 +171,9 @@ def test_a_relabel_applied_as_the_audit_proposed_it_is_not_remembered_as_settled
     assert (counts.relabelled, counts.relabels_as_proposed, counts.reviewed) == (2, 0, 2)
 
 
-def test_apply_plan_accept_takes_the_audit_s_suggestions_as_decisions_remembered(tmp_path, capsys):
-    """apply-plan said "3 relabels applied as the audit proposed, not remembered as yours (... to
-    have a relabel remembered, write your own reason on its row)", and accepting the 7 rows left
-    review meant editing the CSV by hand, keeping its BOM (newcomer58, 4). --accept relabels each
-    label flag left to review to its suggested class and remembers every relabel, the audit's
-    too, as the person's decision; a photo of no class stays to review. --json counts the rows
-    it accepted (`accepted`: it gave no count of them)."""
-    from objrec.audit.plan import NO_CLASS_REASON, write_plan
-    from objrec.cli import main
-
+def sure_and_weak_flags(tmp_path):
+    """A split of three ants, two flagged as dragonflies: one sure (the plan relabels it), one
+    weak (left to review); the data folder, its train files, the flags and the plan's rows."""
     data = split_folder(tmp_path / "data")
     files = [f"train/ant/ant_{k}.png" for k in range(3)]
     items = [Item(data / f, f, 0, "train") for f in files]
@@ -203,7 +185,20 @@ def test_apply_plan_accept_takes_the_audit_s_suggestions_as_decisions_remembered
     sure = LabelIssue(files[0], "ant", "dragonfly", index=0, prob_suggested=0.99)
     weak = LabelIssue(files[1], "ant", "dragonfly", index=1, prob_suggested=0.3)
     flags = [replace(sure, prob_given=0.01, evidence=evidence), replace(weak, prob_given=0.01)]
-    rows = plan_rows(AuditResult(flags, [], [], 3, ["ant", "dragonfly"]), inv)
+    return data, files, flags, plan_rows(AuditResult(flags, [], [], 3, ["ant", "dragonfly"]), inv)
+
+
+def test_apply_plan_accept_takes_the_audit_s_suggestions_as_decisions_remembered(tmp_path, capsys):
+    """apply-plan said "3 relabels applied as the audit proposed, not remembered as yours (... to
+    have a relabel remembered, write your own reason on its row)", and accepting the 7 rows left
+    review meant editing the CSV by hand, keeping its BOM (newcomer58, 4). --accept relabels each
+    label flag left to review to its suggested class and remembers every relabel, the audit's
+    too, as the person's decision; a photo of no class stays to review. --json counts the rows
+    it accepted (`accepted`: it gave no count of them)."""
+    from objrec.audit.plan import NO_CLASS_REASON, write_plan
+    from objrec.cli import main
+
+    data, files, _, rows = sure_and_weak_flags(tmp_path)
     nothing = NO_CLASS_REASON.format(z=4.0, suggested="dragonfly", p=0.4, evidence="...")
     rows.append(rows[1] | {"file": files[2], "new_class": "", "reason": nothing})
     assert [row["action"] for row in rows] == ["relabel", "review", "review"]

@@ -35,6 +35,15 @@ def counted(own, asked: list[Path]):
     return rewriting
 
 
+def fails_saying(code, expected: str) -> None:
+    """``code``, the rewritten module of :data:`FAILING` (its ``a`` maybe changed), run: its test
+    fails with pytest's explanation ``expected``, as only rewritten code explains it."""
+    namespace: dict = {}
+    exec(code, namespace)
+    with pytest.raises(AssertionError, match=expected):
+        namespace["test_x"]()
+
+
 def test_a_worker_takes_the_code_of_another_s_share_and_it_explains_its_failures(
     tmp_path, pytestconfig
 ):
@@ -46,10 +55,7 @@ def test_a_worker_takes_the_code_of_another_s_share_and_it_explains_its_failures
     rewritten = taking_rewritten(folder, {module: "gw1"}, counted(rewrite._rewrite_test, asked))
     _, code = rewritten(module, pytestconfig)  # in worker 0
     assert asked == []
-    namespace: dict = {}
-    exec(code, namespace)
-    with pytest.raises(AssertionError, match=r"assert 1 == 2"):  # rewritten: it says what a was
-        namespace["test_x"]()
+    fails_saying(code, r"assert 1 == 2")  # rewritten: it says what a was
 
 
 def test_a_module_changed_since_its_code_was_written_is_rewritten_as_it_reads_now(
@@ -64,10 +70,7 @@ def test_a_module_changed_since_its_code_was_written_is_rewritten_as_it_reads_no
     rewritten = taking_rewritten(folder, {module: "gw1"}, counted(rewrite._rewrite_test, asked))
     _, code = rewritten(module, pytestconfig)
     assert asked == [module]
-    namespace: dict = {}
-    exec(code, namespace)
-    with pytest.raises(AssertionError, match=r"assert 3 == 2"):
-        namespace["test_x"]()
+    fails_saying(code, r"assert 3 == 2")
 
 
 def test_a_worker_takes_its_share_from_a_run_before_and_rewrites_none_of_it(
@@ -87,10 +90,7 @@ def test_a_worker_takes_its_share_from_a_run_before_and_rewrites_none_of_it(
     rewritten = taking_rewritten(folder, {}, counted(rewrite._rewrite_test, asked), keep=True)
     _, code = rewritten(module, pytestconfig)
     assert asked == [module]
-    namespace: dict = {}
-    exec(code, namespace)
-    with pytest.raises(AssertionError, match=r"assert 1 == 2"):
-        namespace["test_x"]()
+    fails_saying(code, r"assert 1 == 2")
 
 
 def test_kept_code_is_the_code_of_its_module_s_path_and_a_new_version_replaces_it(
