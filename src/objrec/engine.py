@@ -21,6 +21,7 @@ from objrec import config
 from objrec.config import TrainConfig
 from objrec.distributed import SINGLE, World
 from objrec.errors import ObjrecError, stops_held
+from objrec.metrics import answered
 from objrec.model import mean_log_probs
 from objrec.progress import SILENT, Reporter
 from objrec.words import duration
@@ -140,7 +141,7 @@ class Tally:
     def add(self, loss: float, logits: torch.Tensor, y: torch.Tensor) -> None:
         """One batch: its summed loss, its outputs and labels."""
         self.loss += loss
-        self.correct += int((logits.argmax(1) == y).sum())
+        self.correct += int((answered(logits.detach()) == y).sum())
         self.seen += len(y)
 
     def add_trained(

@@ -509,7 +509,7 @@ class Recognizer:
     def topk(self, probs: torch.Tensor, k: int) -> list[dict[str, float | str]]:
         """The ``k`` most probable classes of one image's probabilities, most probable first,
         the first ``metrics.answered``'s (the one top-1 rule: an exact tie is broken as an
-        evaluation breaks it, whatever ``k`` up to ``metrics.RANKED``)."""
+        evaluation breaks it, whatever ``k``)."""
         index = ranked(probs[None], k)[0]
         values = probs[index]
         return [

@@ -12,26 +12,23 @@ import torch.nn.functional as F
 if TYPE_CHECKING:
     import pandas as pd  # imported where a table is made: confidence's top-1 rule needs none
 
-RANKED = 5
-"""How many classes :func:`ranked` always asks ``topk`` for: the first of its order is the
-answer, whatever ``k`` the caller wants."""
-
 
 def ranked(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """The indices of each row's ``k`` highest ``scores`` (at most its classes), highest first:
-    ``topk``'s order, asked for at least :data:`RANKED` so that the first column is the same for
-    every ``k`` up to it (all an evaluation asks for), which :func:`answered` makes the one top-1
-    rule. A larger ``k`` may break an exact tie another way, and so may ``predict --topk``."""
-    wanted = min(max(k, RANKED), scores.shape[1])
-    return scores.topk(wanted, dim=1).indices[:, :k]
+    """The indices of each row's ``k`` highest ``scores`` (at most its classes), highest first,
+    an exact tie in the classes' order (a stable sort of the whole row): the order never depends
+    on ``k``, so the first column is :func:`answered`'s for every ``k``, and ``predict`` asked
+    for 8 classes names the class an evaluation counts. ``topk`` breaks a tie by how many
+    classes it is asked for: of 12 equal probabilities, class 9 first for ``k`` up to 6, class 6
+    for 7 or more, on a CPU."""
+    return scores.sort(dim=1, descending=True, stable=True).indices[:, : min(k, scores.shape[1])]
 
 
 def answered(scores: torch.Tensor) -> torch.Tensor:
-    """Each row's top-1 class, one rule for every figure and table of an evaluation (top-1, the
-    per-class recall, precision and F1, the confusion matrix, ``predictions.csv``'s
-    ``predicted``): the first of :func:`ranked`'s order. ``argmax`` takes the first of tied
-    values, ``topk`` on a CPU the last: on an exact tie, mixing them would count an image right
-    in top-1 and wrong in recall and the confusion matrix."""
+    """Each row's top-1 class, one rule for every figure and table (top-1, the per-class recall,
+    precision and F1, the confusion matrix, ``predictions.csv``'s ``predicted``, training's
+    accuracy, predict's answer): the first of :func:`ranked`'s order, on an exact tie the class
+    first in the classes' order, as ``argmax`` takes it. Two rules mixed would count an image
+    right in top-1 and wrong in recall and the confusion matrix."""
     return ranked(scores, 1)[:, 0]
 
 

@@ -600,7 +600,8 @@ class Model:
         threshold = spec["threshold"]
         unknown = threshold is not None and score < threshold
         familiar = threshold is not None and spec["score"] != "msp" and bool(spec.get("scale"))
-        top = [{"class": classes[i], "prob": float(probs[i])} for i in probs.argsort()[::-1][:k]]
+        order = np.argsort(-probs, kind="stable")[:k]  # a tie in class order, as objrec's
+        top = [{"class": classes[i], "prob": float(probs[i])} for i in order]
         return {
             "filename": base_name(path),
             "path": str(path),
