@@ -634,6 +634,47 @@ def test_an_unknown_folder_none_of_whose_images_can_be_read_is_refused_in_one_se
     assert not (tmp_path / "eval").exists()
 
 
+@pytest.mark.slow  # a whole evaluate and a prune's process
+def test_a_prune_waiting_for_evaluate_goes_on_at_its_end_not_between_its_lookups_and_reads(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """review60a M1: `refuse_known_unknown` let go of the store after the test tables were looked
+    up, so a real `cache --prune` waiting for evaluate ran there, compacted the store, and
+    evaluate failed ("was pruned after these features were looked up ... (feature_table)"). The
+    prune waits for the evaluation's end now, then runs."""
+    import select
+    import subprocess
+    import sys
+
+    evaluate_module = importlib.import_module("objrec.evaluate")
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    for i, colour in enumerate([(0, 0, 0), (255, 255, 255)]):
+        make_image(colour).save(unknown / f"u{i}.png")
+    cache = json.loads((trained_run / "config.json").read_text())["cache_dir"]
+    prune = [sys.executable, "-m", "objrec", "cache", "--cache-dir", cache, "--prune"]
+    prune += ["--keep", str(split_dir / "test")]
+    real, pruning = evaluate_module.refuse_known_unknown, []
+    waits = "waiting for other objrec processes to stop using the store"
+
+    def then_prune(*args, **kwargs):
+        real(*args, **kwargs)
+        started = subprocess.Popen(prune, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        said = ""  # until it waits for this process, or (as before) has pruned in this gap
+        while waits not in said and started.poll() is None:
+            assert select.select([started.stderr], [], [], 120)[0], "the prune said nothing"
+            said += started.stderr.readline()
+        pruning.append((started, said))
+
+    monkeypatch.setattr(evaluate_module, "refuse_known_unknown", then_prune)
+    result = evaluate(trained_run, split_dir, out=tmp_path / "eval", unknown=unknown)
+    assert result.metrics.open_set is not None
+    started, said = pruning[0]
+    out, err = started.communicate(timeout=120)
+    assert started.returncode == 0, err
+    assert waits in said and out.startswith("removed ")
+
+
 @pytest.mark.slow  # a whole evaluate: 1.3-1.6 s
 def test_a_name_that_is_not_utf8_in_the_unknown_folder_is_warned_about_once(
     trained_run, split_dir, tmp_path, caplog

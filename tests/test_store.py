@@ -190,8 +190,30 @@ def test_prune_keeps_a_folder_and_compacts_without_changing_a_row(tmp_path):
     for table, old in zip(after, before, strict=True):
         assert torch.equal(table.load().features, old)
     assert len(list((cache.root / "store").glob("*.float32"))) == 1
-    with pytest.raises(ObjrecError, match="was pruned after these features were looked up"):
+    said = "was pruned by another process after this one had looked up features in it"
+    with pytest.raises(ObjrecError, match=f"{said}: run it again$"):
         held[0].load()  # rows looked up before the compaction are never read from the new file
+
+
+def test_rows_looked_up_before_a_clear_are_never_read_from_another_writers_rows(tmp_path):
+    """review60a M1: a lookup kept its space's generation alone, which a new index (after a
+    clear) starts at 0 again, so rows looked up before a clear read what another writer put at
+    the same place since (image a's lookup read z's features, with no error)."""
+    from objrec.store import remove_store
+
+    root, sid = tmp_path / "store", "s" * 32
+    reader = FeatureStore(root)
+    space = reader.space(sid, 4)
+    space.write("centre", ["a" * 32], np.full((1, 4), 1.0, np.float32))
+    found = reader.lookup(sid, "centre", ["a" * 32])
+    reader.close()  # let go of, the table kept (as a command's step lets the store go)
+    remove_store(root)  # cache --clear, then another writer of the same space
+    with FeatureStore(root) as other:
+        other.space(sid, 4).write("centre", ["z" * 32], np.full((1, 4), 9.0, np.float32))
+    said = f"the feature store {root} was cleared by another process after this one had looked "
+    with pytest.raises(ObjrecError, match=f"^{said}up features in it: run it again$"):
+        space.read(found.rows, found.generation)
+    reader.close()
 
 
 @pytest.mark.slow

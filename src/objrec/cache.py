@@ -50,6 +50,19 @@ _OPEN_STORES: dict[Path, FeatureStore] = {}
 """One open store per folder and process, shared by every ``FeatureCache`` of that folder."""
 
 
+@contextmanager
+def stores_held() -> Iterator[None]:
+    """Every feature store this process has open let go of at the block's end, not before
+    (:meth:`FeatureCache.close` of each folder): a command's, so that a prune or clear waiting
+    for it goes on once it is done, never between its looking features up and reading them
+    (they would be gone). Usable as a decorator."""
+    try:
+        yield
+    finally:
+        for store in list(_OPEN_STORES.values()):
+            store.close()
+
+
 class FeatureCache:
     """The cache folder: the feature store (``store/``), exported ONNX graphs (``onnx/``) and the
     graphs OpenVINO compiled from int8 bodies (``openvino/``, ``runtime.OpenVinoModel``).
@@ -85,8 +98,10 @@ class FeatureCache:
 
     def close(self) -> None:
         """Let go of this folder's store in this process (its lock, which ``prune`` and ``clear``
-        wait for): it opens again on its next use, by this or any other user (a table read
-        later), and stays the process's one store of the folder."""
+        wait for): it opens again on its next use, by this or any other user, and stays the
+        process's one store of the folder. A table looked up before is read on then, unless a
+        prune or clear ran meanwhile: it refuses (run it again), so a command that reads tables
+        lets go at its end (:func:`stores_held`), not between its lookups and its reads."""
         store = _OPEN_STORES.get((self.root / "store").absolute())
         if store is not None:
             store.close()

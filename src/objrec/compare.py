@@ -200,13 +200,10 @@ def earlier_classes_moved(
     gone = [class_of_folder(n) for n in meta.classes if class_of_folder(n) not in here]
     if not gone or result.predictions is None:
         return ClassesMoved()
-    cache = open_cache(cache_dir or meta.cache_dir)
-    try:
-        was, untold = earlier_labels(against, meta.data_dir, gone, cache.store)
-        paths = [str(p) for p in result.predictions["path"]]
-        now = cache.store.readable_digests(list(map(Path, paths)))[0] if was else [""] * len(paths)
-    finally:
-        cache.close()
+    store = open_cache(cache_dir or meta.cache_dir).store  # held to evaluate's end
+    was, untold = earlier_labels(against, meta.data_dir, gone, store)
+    paths = [str(p) for p in result.predictions["path"]]
+    now = store.readable_digests(list(map(Path, paths)))[0] if was else [""] * len(paths)
     labels: dict[str, dict[str, list[str]]] = {}
     for path, digest, label in zip(paths, now, result.predictions["true"], strict=True):
         if digest in was:

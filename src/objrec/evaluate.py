@@ -17,7 +17,7 @@ from PIL import Image
 
 from objrec import plots
 from objrec.answering import table_answers, view_tables
-from objrec.cache import open_cache
+from objrec.cache import open_cache, stores_held
 from objrec.calibration import (
     ece_by_chance,
     expected_calibration_error,
@@ -434,6 +434,7 @@ def evaluate(
 @takes_back_folders("out")
 @on_ctrl_c("nothing was written: run it again")
 @warned_once_per_file()
+@stores_held()
 def run_evaluation(
     run: Path,
     data: Path,
@@ -448,7 +449,9 @@ def run_evaluation(
     """:func:`evaluate` with its settings as one ``config``, and ``read``: the run's model as the
     caller read it already (``checkpoint.read_checkpoint``), evaluated without reading the file
     again: the CLI's call (its early refusal read it) and ``report``'s (whose page is of that
-    model). Writes to ``out`` (:func:`write_evaluation`; default: ``default_eval_dir``)."""
+    model). Writes to ``out`` (:func:`write_evaluation`; default: ``default_eval_dir``).
+    The feature stores it uses are let go of at its end only (``cache.stores_held``): a prune
+    or clear waiting for it then goes on, never between its lookups and its reads."""
     reporter = or_silent(reporter)
     refuse_early(Path(run), data, out, config, force, read)
     refuse_keeping(keep_threshold, config)
@@ -695,9 +698,8 @@ def mark_seen(
     predictions' ``seen_in`` column (the split, or "") returned."""
     cache = config.cache_dir or recognizer.meta.cache_dir
     folder = run if run.is_dir() else run.parent
-    store = open_cache(cache).store
+    store = open_cache(cache).store  # held until the command's end (:func:`run_evaluation`)
     result.seen = seen_images(recognizer.meta.data_dir, paths, store, run=folder)
-    open_cache(cache).close()  # lets `objrec cache --prune` go on
     seen_in = {path: split for split, found in result.seen.items() for path in found}
     return [seen_in.get(str(p), "") for p in paths]
 

@@ -34,7 +34,7 @@ from objrec.errors import ObjrecError
 from objrec.file_index import INDEX_FILE, HashStats
 from objrec.frozen import FeatureSet, FrozenBody, PassSettings, Probe, frozen_pass, get_ready
 from objrec.images import counted_pixels, kind_gone_reason, over_limit_reason, pixel_limit
-from objrec.store import FLOAT32, FeatureStore, Lookup, Space, space_id, uncounted
+from objrec.store import FLOAT32, FeatureStore, Generation, Lookup, Space, space_id, uncounted
 from objrec.view_keys import pixel_makers, require_same_definition, view_key
 from objrec.views import PassingFailure, ViewSpec, cannot_read, view_seed
 from objrec.words import NAMED, plural, some_of
@@ -56,7 +56,8 @@ class FeatureTable:
     """Images this process decoded and pushed through the frozen body to complete the table (a
     file that could not be decoded is not counted: its row is in ``errors``)."""
     hashing: HashStats = field(default_factory=HashStats)
-    generation: int = 0
+    generation: Generation | None = None
+    """The array file its rows were looked up in (``store.Lookup.generation``)."""
     digests: list[str] = field(default_factory=list)
     """Each image's content digest (the store's key), in the images' order."""
     failed: int = 0

@@ -109,14 +109,11 @@ def refuse_known_unknown(
     if config.unknown is None:
         return
     files = unknown_images(Path(config.unknown))
-    cache = open_cache(config.cache_dir or recognizer.meta.cache_dir)
-    try:
-        digests = cache.store.readable_digests(files)[0]
-        own = dict.fromkeys(filter(None, evaluated), "evaluated")
-        folder = run if run.is_dir() else run.parent
-        own |= known_hashes(folder, recognizer.meta.data_dir, cache.store)
-    finally:
-        cache.close()  # lets `objrec cache --prune` go on, as mark_seen's does
+    store = open_cache(config.cache_dir or recognizer.meta.cache_dir).store
+    digests = store.readable_digests(files)[0]  # the store held: the evaluation reads on
+    own = dict.fromkeys(filter(None, evaluated), "evaluated")
+    folder = run if run.is_dir() else run.parent
+    own |= known_hashes(folder, recognizer.meta.data_dir, store)
     found = [(path, own[d]) for path, d in zip(files, digests, strict=True) if d in own]
     if found:
         counts = Counter(kind for _, kind in found)

@@ -25,7 +25,9 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
   (content digest -> HEIC, HEIF, AVIF or "" for any other image, by its first bytes, kept as
   the file is hashed: :meth:`FeatureStore.image_kinds`), so that a reader where pillow-heif
   cannot decode HEIC tells such photos apart without opening a file (an image hashed before
-  ``kinds`` was kept, or by an older objrec, is read once for it).
+  ``kinds`` was kept, or by an older objrec, is read once for it); ``identity``: the index's
+  random id (:attr:`FeatureStore.index_id`), which a lookup's rows carry with their generation,
+  so that rows looked up before a clear are never read from another writer's new array file.
 * ``<space>-<generation>.<dtype>``: one flat array file per space, row ``r`` at byte
   ``r * dim * itemsize``: written with ``pwrite`` into rows reserved in the index, read with
   ``pread`` by row, so reading a batch costs the batch's memory, never the file's.
@@ -63,6 +65,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import sqlite3
 import time
@@ -146,6 +149,7 @@ CREATE TABLE IF NOT EXISTS sha256s(
 CREATE TABLE IF NOT EXISTS memos(
     key TEXT PRIMARY KEY, value TEXT NOT NULL, made REAL NOT NULL, used REAL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kinds(digest TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS identity(id TEXT NOT NULL);
 """
 
 
@@ -256,11 +260,32 @@ JPEG at one scale for every command, ``images.LIMIT_SIDE``). ``memos.used``: a m
 its ``made`` until it is read (an older objrec sharing the cache folder writes memos without it)."""
 
 
+def read_index_id(db: sqlite3.Connection) -> str:
+    """The index's id (:attr:`FeatureStore.index_id`), "" where it has none (an index an older
+    objrec made, opened read-only: opened to write, one is given it)."""
+    try:
+        row = db.execute("SELECT id FROM identity").fetchone()
+    except sqlite3.OperationalError:  # no such table
+        return ""
+    return row[0] if row else ""
+
+
 def add_new_columns(db: sqlite3.Connection) -> None:
     """Give an older index the columns of :data:`ADDED_COLUMNS` it lacks."""
     for table, column in ADDED_COLUMNS:
         if column.split()[0] not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Which array file a lookup's rows are in: the index's own id (:attr:`FeatureStore.index_id`,
+    new with each index: a clear makes one, whose spaces start at generation 0 again, so that
+    a number alone would let rows looked up before a clear read another writer's rows) and the
+    space's generation (``prune`` moves rows into a new one)."""
+
+    index: str
+    number: int
 
 
 @dataclass(frozen=True)
@@ -271,8 +296,8 @@ class Lookup:
     found: np.ndarray
     errors: dict[int, str]
     """Position -> why that image could not be decoded (found, no row)."""
-    generation: int = 0
-    """The generation of the space's array file the rows belong to (``prune`` moves rows)."""
+    generation: Generation | None = None
+    """The array file the rows belong to (a prune moves rows, a clear removes them)."""
     pixels: np.ndarray | None = None
     """The pixels the limit counts each image with a row at (``images.counted_size``), 0 where
     the store does not know them (an entry kept before it kept them), negative where its file's
@@ -376,24 +401,24 @@ class Space:
             self._fd = None
 
     def read(
-        self, rows: np.ndarray, generation: int | None = None, as_stored: bool = False
+        self, rows: np.ndarray, generation: Generation | None = None, as_stored: bool = False
     ) -> np.ndarray:
         """Features (len(rows), dim) as float32; consecutive rows are read in one call.
 
-        ``generation``: the one the rows were looked up in; an error if ``prune`` moved them since.
+        ``generation``: the array file the rows were looked up in (:attr:`Lookup.generation`); an
+        error if a prune moved them since or a clear removed them, rather than another writer's
+        rows read in their place.
         ``as_stored``: in the stored dtype, for a caller that converts them faster than NumPy
         (whose float16 to float32 conversion took a tenth of a warm retrain's head fit).
         """
         out = np.empty((len(rows), self.dim), dtype=self.dtype)
         if len(rows) == 0:
             return out if as_stored else out.astype(np.float32)
+        if generation is not None and generation.index != self.store.index_id:
+            raise self._moved("cleared")
         fd = self._file()
-        if generation is not None and generation != self._generation:
-            raise ObjrecError(
-                f"the feature store {self.store.root} was pruned after these features were "
-                "looked up (by another process, once this one had closed the store): look them "
-                "up again (feature_table) to read them"
-            )
+        if generation is not None and generation.number != self._generation:
+            raise self._moved("pruned")
         order = np.argsort(rows, kind="stable")
         sorted_rows = rows[order]
         breaks = np.flatnonzero(np.diff(sorted_rows) != 1) + 1
@@ -405,6 +430,14 @@ class Space:
                 raise self._lost()
         out[order] = staging
         return out if as_stored else out.astype(np.float32, copy=False)
+
+    def _moved(self, how: str) -> ObjrecError:
+        """The error of rows looked up before the store was ``how`` (pruned, cleared) by another
+        process, in words for the user of the command that looked them up."""
+        return ObjrecError(
+            f"the feature store {self.store.root} was {how} by another process after this one "
+            "had looked up features in it: run it again"
+        )
 
     def write(
         self,
@@ -527,7 +560,8 @@ class FeatureStore:
 
     Use as a context manager (or call ``close``); it holds a shared lock while open. A closed
     store opens again on its next use (taking the lock again), so that one user closing the store
-    that a process shares (``cache.FeatureCache.close``) breaks no other user's table.
+    that a process shares (``cache.FeatureCache.close``) breaks no other user's table, unless a
+    prune or clear ran meanwhile: such a table refuses to read (:class:`Generation`).
     """
 
     digests = of_files(FileIndex.digests)
@@ -552,6 +586,7 @@ class FeatureStore:
         self._spaces: dict[str, Space] = {}
         self._lock: BinaryIO | None = None
         self._db: sqlite3.Connection | None = None
+        self._index_id: str | None = None
         self.rows_written = 0
         """Feature rows this process wrote into the store (each an image view's features)."""
         self.rows_reused = 0
@@ -605,6 +640,18 @@ class FeatureStore:
     @db.setter
     def db(self, connection: sqlite3.Connection) -> None:
         self._db = connection
+        self._index_id = None
+
+    @property
+    def index_id(self) -> str:
+        """The index's own random id, made with it (a clear removes the index, the next user
+        makes a new one): what tells rows looked up before a clear from another writer's rows
+        at the same place since (:class:`Generation`). "" for an index an older objrec made,
+        read-only."""
+        db = self.db
+        if self._index_id is None:
+            self._index_id = read_index_id(db)
+        return self._index_id
 
     def _held_lock(self) -> BinaryIO:
         """The store's lock file, held shared (the store opened again if it was closed)."""
@@ -625,6 +672,10 @@ class FeatureStore:
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(SCHEMA)
                 add_new_columns(db)
+                db.execute(
+                    "INSERT INTO identity(id) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM identity)",
+                    (secrets.token_hex(16),),
+                )
             except BaseException:
                 db.close()
                 raise
@@ -659,6 +710,7 @@ class FeatureStore:
         if self._db is not None:
             self._db.close()
             self._db = None
+        self._index_id = None
         if self._lock is not None:
             self._lock.close()
             self._lock = None
@@ -695,7 +747,7 @@ class FeatureStore:
         if row is None:
             raise ObjrecError(
                 f"the feature store {self.root} has no space {sid}: it was cleared or pruned "
-                "since the space was made; look its features up again (feature_table)"
+                "by another process since the space was made: run it again"
             )
         return row
 
@@ -872,7 +924,7 @@ class FeatureStore:
                 "AND digest IN (SELECT digest FROM temp.wanted)",
                 (now, sid, view, now - 3600),
             )
-            generation = self.generation(sid)
+            generation = Generation(self.index_id, self.generation(sid))
         return Lookup(rows, found, errors, generation, pixels)
 
     @index_errors
