@@ -1821,6 +1821,21 @@ def test_predict_csv_prints_every_answer_of_few_and_else_the_unknown_ones_first(
     )
 
 
+def test_predict_csvs_help_says_the_lines_it_prints_as_it_prints_them(capsys):
+    """review60b F5: predict --help-all said --csv prints "not a line per image", where it prints
+    every answer up to ANSWERS_ALL, else the ANSWERS_SHOWN most worth a look."""
+    from objrec.cli import prediction
+
+    code, out, _ = run(capsys, "predict", "--help-all")
+    said = " ".join(out.split())
+    assert code == 0 and "not a line per image" not in said
+    assert (
+        f"a line for every answer up to {prediction.ANSWERS_ALL}, else for the "
+        f"{prediction.ANSWERS_SHOWN} most worth a look (unknown, then barely familiar, then the "
+        "least sure)"
+    ) in said
+
+
 def test_swapped_run_and_data_say_which_comes_first(capsys, trained_run, split_dir):
     for command, data in (("evaluate", split_dir), ("predict", split_dir / "test")):
         code, out, err = run(capsys, command, data, trained_run)

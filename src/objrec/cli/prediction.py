@@ -34,6 +34,18 @@ from objrec.cli.output import (
 from objrec.cli.sections import Sectioned
 from objrec.words import on_lines, plural, quoted, some_of
 
+FAILED_NAMED = 3
+"""The most failed inputs ``predict --csv`` names on a line each: its table has every one."""
+
+ANSWERS_SHOWN = 10
+"""The most answers ``predict --csv`` prints a line each for, past :data:`ANSWERS_ALL`, so that
+a user sees what it said: its table has every one."""
+
+ANSWERS_ALL = 20
+"""Up to this many answers ``predict --csv`` prints every one: cutting a few to
+:data:`ANSWERS_SHOWN` would save a line or two and could hide the one answer that matters."""
+
+
 PREDICT_SECTIONS = {
     "Options": ("topk", "as_json", "csv", "force"),
     "Unknown answer": ("threshold", "no_unknown"),
@@ -130,8 +142,10 @@ def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path
     "unknown, barely_familiar, score, unknown_threshold and unknown_threshold_kept_on (as "
     "--json's, on every row), then class_1, prob_1 ... for the top-k, "
     "and error (the reason, for an input that failed; its other cells empty). An existing file "
-    "is refused without --force. The terminal then gets a progress bar and what the answers "
-    "come to (how many given a class, how many unknown), not a line per image.",
+    "is refused without --force. The terminal then gets a progress bar, a line for every answer "
+    f"up to {ANSWERS_ALL}, else for the {ANSWERS_SHOWN} most worth a look (unknown, then barely "
+    "familiar, then the least sure), and what the answers come to (how many given a class, how "
+    "many unknown).",
 )
 @click.option(
     "--tta",
@@ -318,18 +332,6 @@ def failed_in_json(failed: list) -> str:
     could not be predicted" left the user to search the JSON."""
     named = some_of([r.path for r in failed], FAILED_NAMED)
     return f': {named} (the JSON\'s "error" of each says why)'
-
-
-FAILED_NAMED = 3
-"""The most failed inputs ``predict --csv`` names on a line each: its table has every one."""
-
-ANSWERS_SHOWN = 10
-"""The most answers ``predict --csv`` prints a line each for, past :data:`ANSWERS_ALL`, so that
-a user sees what it said: its table has every one."""
-
-ANSWERS_ALL = 20
-"""Up to this many answers ``predict --csv`` prints every one: cutting a few to
-:data:`ANSWERS_SHOWN` would save a line or two and could hide the one answer that matters."""
 
 
 def shown_results(results) -> list:
