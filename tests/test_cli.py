@@ -405,8 +405,33 @@ def test_help_shows_each_option_s_default_and_one_wording_for_one_option(capsys)
         said = "--cache-dir DIRECTORY The folder where objrec keeps what it worked out."
         assert (
             said in helps[name]
-            and "[default: ($OBJREC_CACHE, else ~/.cache/objrec)]" in (helps[name])
+            and "[default: ($OBJREC_CACHE, else $XDG_CACHE_HOME/objrec, else ~/.cache/objrec)]"
+            in (helps[name])
         )
+
+
+def test_every_command_says_the_cache_folders_default_as_objrec_finds_it_and_once(
+    capsys, tmp_path, monkeypatch
+):
+    """review60b F7: --help of every command taking --cache-dir gave "$OBJREC_CACHE, else
+    ~/.cache/objrec" for its default, where objrec looks in $XDG_CACHE_HOME/objrec before
+    ~/.cache; --help-all then said the default a second time, inside the text."""
+    from objrec.cli import cli
+
+    monkeypatch.delenv("OBJREC_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    code, out, err = run(capsys, "cache")
+    assert code == 0 and str(tmp_path / "xdg" / "objrec") in " ".join((out + err).split())
+    said = "$OBJREC_CACHE, else $XDG_CACHE_HOME/objrec, else ~/.cache/objrec"
+    takers = [
+        name
+        for name, command in cli.commands.items()
+        if any(getattr(p, "opts", None) == ["--cache-dir"] for p in command.params)
+    ]
+    assert {"check", "split", "add", "train", "cache", "backbones"} <= set(takers)
+    for name in takers:
+        full = " ".join(run(capsys, name, "--help-all")[1].split())
+        assert full.count("~/.cache/objrec") == 1 and f"[default: ({said})]" in full, name
 
 
 def test_runtime_and_cache_help_say_in_plain_words_what_they_change(capsys):
@@ -1166,7 +1191,8 @@ def test_cache_of_a_folder_of_the_user_s_own_says_it_is_none_and_touches_nothing
         == (
             f"error: {mine} is not a cache folder of objrec's: it holds keep/, notes.txt, none of "
             "what objrec keeps there (store/, facts.sqlite, onnx/, openvino/): give --cache-dir "
-            "the folder objrec keeps its cache in (OBJREC_CACHE, by default ~/.cache/objrec)"
+            "the folder objrec keeps its cache in (by default $OBJREC_CACHE, else "
+            "$XDG_CACHE_HOME/objrec, else ~/.cache/objrec)"
         )
     )
     assert sorted(p.name for p in mine.iterdir()) == ["keep", "notes.txt"]

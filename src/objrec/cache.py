@@ -17,6 +17,7 @@ from pathlib import Path
 
 from objrec import facts_store, locks
 from objrec.cache_folder import (
+    DEFAULT_WORDS,
     FullCacheDisk,
     default_cache_dir,
     full_disk_in_prune,
@@ -321,8 +322,7 @@ def refuse_foreign_folder(root: Path) -> None:
         raise ObjrecError(
             f"{root} is not a cache folder of objrec's: it holds {shown}, none of what objrec "
             f"keeps there (store/, {facts_store.FACTS_FILE}, onnx/, {COMPILED_FOLDER}/): give "
-            "`cache_dir` the folder objrec keeps its cache in (OBJREC_CACHE, by default "
-            "~/.cache/objrec)"
+            f"`cache_dir` the folder objrec keeps its cache in (by default {DEFAULT_WORDS})"
         )
 
 

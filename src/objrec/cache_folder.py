@@ -44,9 +44,15 @@ _given: ContextVar[Path | None] = ContextVar("objrec_cache_dir", default=None)
 """The cache folder the running command was given (:func:`using_cache_dir`)."""
 
 
+DEFAULT_WORDS = "$OBJREC_CACHE, else $XDG_CACHE_HOME/objrec, else ~/.cache/objrec"
+"""Where the cache folder is when none is given (:func:`default_cache_dir`), in the words every
+message, ``--help`` and page says it in: a user with ``XDG_CACHE_HOME`` set looks there."""
+
+
 def default_cache_dir() -> Path:
     """The cache folder the running command was given (:func:`using_cache_dir`), else
-    ``$OBJREC_CACHE``, else ``$XDG_CACHE_HOME/objrec``, else ``~/.cache/objrec``."""
+    :data:`DEFAULT_WORDS`'s: ``$OBJREC_CACHE``, else ``$XDG_CACHE_HOME/objrec``, else
+    ``~/.cache/objrec``."""
     given = _given.get()
     if given is not None:
         return given

@@ -414,7 +414,8 @@ class EvaluateConfig:
     """Average over the test-time views. The view, its mirror, the other framing and its mirror; the
     metrics without them are kept too."""
     cache_dir: str | Path | None = None
-    """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``."""
+    """Where frozen features are cached; None: the run's, else
+    :func:`objrec.cache_folder.default_cache_dir`."""
     num_workers: int | None = None
     """DataLoader worker processes decoding images (default: 0 on the CPU, on a GPU every core but
     one); 0 decodes in the main process."""
@@ -609,9 +610,10 @@ class TrainConfig:
     process, which measured fastest on 2 cores, where ONNX Runtime already keeps both busy."""
     cache_dir: str | Path | None = None
     """The folder where objrec keeps what it worked out. What the network found in each image is
-    stored there for the next run (default: ``$OBJREC_CACHE``, else ``~/.cache/objrec``;
-    ``objrec cache`` shows and prunes it). Recorded with the run: evaluate, suggest and audit --run
-    read the run's features there."""
+    stored there for the next run (``objrec cache`` shows and prunes it). Recorded with the run:
+    evaluate, suggest and audit --run read the run's features there. None:
+    :func:`objrec.cache_folder.default_cache_dir`, which ``--help`` shows as the option's
+    default."""
     feature_dtype: str = "float16"
     """How features are stored. The precision they are kept in: float16 (half the disk space of
     float32, for the same validation loss where measured) or float32. The feature store keeps the

@@ -419,7 +419,7 @@ def evaluate(
         force: replace what ``out`` (or the run's own folder) holds.
         reporter: receives progress (None: nothing is shown; ``objrec.TqdmReporter``: bars).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        cache_dir: where frozen features are cached (default ``$OBJREC_CACHE``).
+        cache_dir: where frozen features are cached (default: the run's).
         num_workers: processes decoding images (default: 0 on the CPU).
     """
     asked = {"split": split, "tta": tta, "unknown": unknown, "against": against}

@@ -160,7 +160,8 @@ class AuditConfig:
     seed: int = 0
     """Same seed, same folds, principal components and heads: the same findings."""
     cache_dir: str | Path | None = None
-    """Where frozen features are cached; default ``$OBJREC_CACHE`` or ``~/.cache/objrec``."""
+    """Where frozen features are cached; None: ``run``'s, else
+    :func:`objrec.cache_folder.default_cache_dir`."""
     num_workers: int = 0
     """DataLoader worker processes decoding images; 0 decodes in the main process."""
     feature_dtype: str = TrainConfig.feature_dtype

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from objrec.cache_folder import DEFAULT_WORDS
 from objrec.cli.sections import first_sentences
 from objrec.config import TrainConfig, field_docs, require_device
 from objrec.errors import ObjrecError, UsageRefused
@@ -231,8 +232,8 @@ TRAIN_DEVICE_HELP = DEVICE_HELP + (
 )
 
 
-CACHE_DEFAULT = "$OBJREC_CACHE, else ~/.cache/objrec"
-"""``--cache-dir``'s default as ``--help`` says it, for train, add and cache alike."""
+CACHE_DEFAULT = DEFAULT_WORDS
+"""``--cache-dir``'s default as ``--help`` says it, for every command that takes it."""
 
 RUNTIMES = ("onnx", "torch")
 """``--runtime``'s choices, in the one order predict's and serve's ``--help`` list them."""
