@@ -443,3 +443,65 @@ def test_the_export_pages_size_of_the_script_is_the_scripts():
     said = int(re.search(r"and the script (\d+) KB", page).group(1))
     written = len(script_text("model.onnx").encode("utf-8")) / 1000
     assert abs(said - written) <= written / 10, f"export.md says {said} KB; it is {written:.0f} KB"
+
+
+def command_sections(page: str) -> dict[str, str]:
+    """docs/commands.md's sections by heading, each a command's where its heading is its name
+    (``## train``, ``### backbones``), up to the next heading."""
+    parts = re.split(r"(?m)^#{2,3} (.+)$", page)
+    return {heading.strip(): text for heading, text in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def documented_defaults(text: str) -> list[tuple[str, str]]:
+    """Each (option, default) a section gives: a row of its option table (``| `--lr`,
+    `--weight-decay` | 0.001, 0 | ...``: one default each where the row names several), and a
+    default its prose gives in passing (```--images N`, 64``, ```-n N` (50)``)."""
+    found = []
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if len(cells) == 3 and cells[0].startswith("`-"):
+            flags = re.findall(r"`(--?[a-z][\w-]*)", cells[0])
+            said = cells[1].split(", ") if len(flags) > 1 else [cells[1]]
+            found += zip(flags, said, strict=True) if len(said) == len(flags) else []
+    prose = re.findall(r"`(--?[a-z][\w-]*)(?: [A-Z]+)?`(?:, | \()(\d[\d.]*)\b", text)
+    return found + prose
+
+
+def cli_default_agrees(said: str, option) -> bool:
+    """Whether a page's default ``said`` of ``option`` is the one the command takes: a flag's
+    (off, or the side of a ``--x / --no-x`` pair taken), the default ``--help`` shows (its words,
+    or its value: a number compared as one), any words for a default of nothing, which the page
+    says in its own (none, every class, the network's own). A pair's side may be said by its
+    first word (``near`` for ``--near-duplicates / --exact-duplicates``)."""
+    said = said.replace("`", "").strip()
+    if option.is_flag and option.secondary_opts:
+        taken = option.opts[0] if option.default is True else option.secondary_opts[0]
+        return said in (taken, taken.lstrip("-").split("-")[0])  # --near-duplicates: near
+    if option.is_flag:
+        return said == ("on" if option.default is True else "off")
+    if isinstance(option.show_default, str):
+        return said == option.show_default
+    default = option.default
+    if isinstance(default, tuple | list):
+        default = " ".join(map(str, default))
+    if default is None or default == "" or not isinstance(default, int | float | str):
+        return True
+    if isinstance(default, int | float) and re.fullmatch(r"[\d,.]+", said):
+        return float(said.replace(",", "")) == default
+    return said == str(default)
+
+
+def test_every_default_docs_commands_gives_is_the_commands_own():
+    """review60b F6: docs/commands.md gave `backbones --images` a default of 64 in its prose, where
+    the command's is 128: every default the page gives, in an option table or in passing, is the
+    one the command takes (and --help shows)."""
+    sections = command_sections((ROOT / "docs" / "commands.md").read_text())
+    checked, wrong = 0, []
+    for name, command in cli.commands.items():
+        options = {flag: p for p in command.params for flag in (*p.opts, *p.secondary_opts)}
+        for flag, said in documented_defaults(sections.get(name, "")):
+            assert flag in options, f"docs/commands.md's {name} names {flag}, which it lacks"
+            checked += 1
+            if not cli_default_agrees(said, options[flag]):
+                wrong.append(f"{name} {flag}: the page says {said!r}")
+    assert checked > 100 and not wrong
