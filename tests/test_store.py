@@ -216,6 +216,20 @@ def test_rows_looked_up_before_a_clear_are_never_read_from_another_writers_rows(
     reader.close()
 
 
+def test_a_command_lets_go_of_the_stores_it_opened_and_of_no_other(tmp_path):
+    """``cache.stores_held`` closed every store of the process at evaluate's end: one another
+    thread had opened (a served model's) was closed from the wrong thread, a ProgrammingError
+    that failed the evaluation."""
+    from objrec.cache import stores_held
+
+    before, inside = FeatureCache(tmp_path / "a"), FeatureCache(tmp_path / "b")
+    assert before.store.is_open  # its holder's, open before the command
+    with stores_held():
+        assert inside.store.is_open and before.store.is_open
+    assert before.store.is_open and not inside.store.is_open
+    before.close()
+
+
 @pytest.mark.slow
 def test_prune_by_age_forgets_what_no_run_used(tmp_path):
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples

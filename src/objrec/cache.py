@@ -53,15 +53,18 @@ _OPEN_STORES: dict[Path, FeatureStore] = {}
 
 @contextmanager
 def stores_held() -> Iterator[None]:
-    """Every feature store this process has open let go of at the block's end, not before
-    (:meth:`FeatureCache.close` of each folder): a command's, so that a prune or clear waiting
-    for it goes on once it is done, never between its looking features up and reading them
-    (they would be gone). Usable as a decorator."""
+    """The feature stores the block opens (:attr:`FeatureCache.store`) let go of at its end, not
+    before (:meth:`FeatureCache.close`): a command's, so that a prune or clear waiting for it
+    goes on once it is done, never between its looking features up and reading them (they would
+    be gone). A store open before the block is its holder's to let go of (another thread's
+    too). Usable as a decorator."""
+    held = {key for key, store in _OPEN_STORES.items() if store.is_open}
     try:
         yield
     finally:
-        for store in list(_OPEN_STORES.values()):
-            store.close()
+        for key, store in list(_OPEN_STORES.items()):
+            if key not in held:
+                store.close()
 
 
 class FeatureCache:

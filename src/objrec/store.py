@@ -643,6 +643,11 @@ class FeatureStore:
         self._index_id = None
 
     @property
+    def is_open(self) -> bool:
+        """Whether the store is open now (its lock held), not closed until its next use."""
+        return self._db is not None
+
+    @property
     def index_id(self) -> str:
         """The index's own random id, made with it (a clear removes the index, the next user
         makes a new one): what tells rows looked up before a clear from another writer's rows
