@@ -1044,12 +1044,13 @@ def test_evaluate_unknown_says_which_classes_the_missed_strangers_were_answered_
 def test_the_catch_all_line_needs_five_missed_strangers_in_one_class_and_over_half():
     """evaluate --unknown said "if butterfly is a catch-all class ..." because 2 of a newcomer's
     3 missed strangers went to butterfly, what any look-alike class does: the line now needs 5
-    of them in one class, over half, and says what a catch-all does before naming the class."""
+    of them in one class, over half, and says the likely reason (a look-alike) first."""
     from objrec.cli.evaluation import missed_lines
 
     hint = [
-        "  a catch-all class (such as empty, background or other) takes in what the model",
-        '  was never taught: if empty is one, expect no "unknown" there (docs/confidence.md)',
+        "  likely they look like empty: teach them as a class of their own; or empty is a catch-all",
+        "  (such as empty or other), which takes in what the model was never taught",
+        "  (docs/confidence.md)",
     ]
     for answered_as in (
         {"empty": 2},
@@ -1061,6 +1062,23 @@ def test_the_catch_all_line_needs_five_missed_strangers_in_one_class_and_over_ha
     assert missed_lines({"empty": 5}) == ["  the 5 missed went to: empty 5", *hint]
     assert missed_lines({"empty": 5, "fox": 4})[1:] == hint
     assert missed_lines({"deer": 1, "fox": 1}) == ["  the 2 missed went to: deer 1, fox 1"]
+
+
+def test_the_catch_all_line_says_a_look_alike_first_and_a_catch_all_as_one_possibility():
+    """A newcomer's 18 missed emus went mostly to ibis, and evaluate said 'a catch-all class ...
+    takes in what the model was never taught: if ibis is one, expect no "unknown" there', which
+    read as if objrec thought ibis might be a catch-all: it now says the likely reason (they look
+    like ibis) and its fix first, the catch-all after an "or"; docs/confidence.md quotes it."""
+    from objrec.cli.evaluation import missed_lines
+
+    lines = missed_lines({"ibis": 12, "crocodile": 4, "flamingo": 1, "cougar_body": 1})
+    said = " ".join(line.strip() for line in lines[1:])
+    assert said.startswith("likely they look like ibis: teach them as a class of their own; or ")
+    assert "or ibis is a catch-all" in said and "if ibis is one" not in said
+    assert all(len(line) <= 90 for line in lines)
+    page = " ".join((Path(__file__).parents[1] / "docs" / "confidence.md").read_text().split())
+    quoted = re.search(r"it adds `(likely they look like empty[^`]*)`", page)
+    assert quoted and quoted[1] in " ".join(line.strip() for line in missed_lines({"empty": 5})[1:])
 
 
 def test_the_missed_strangers_line_names_ten_classes_then_counts_the_rest():

@@ -930,28 +930,47 @@ def wrapped(text: str, parts: Sequence[str] = ()) -> list[str]:
 
 CATCH_ALL_FEWEST = 5
 """The fewest missed unknown images one class must take (and over half of them) before
-``evaluate --unknown`` says what a catch-all class does: 2 or 3 strangers going to one class is
-what any look-alike class does (2 of a newcomer's 3 missed went to butterfly, and the hint read
-as noise); 5 of them, over half, is a pattern worth a line (a camera trap's "empty" took 98.8%)."""
+``evaluate --unknown`` says why (a look-alike, or a catch-all class): 2 or 3 strangers going to
+one class is what any look-alike class does (2 of a newcomer's 3 missed went to butterfly, and
+the hint read as noise); 5 of them, over half, is a pattern worth a line (a camera trap's
+"empty" took 98.8%)."""
 
 
 def missed_lines(answered_as: dict[str, int]) -> list[str]:
     """Where the unknown images the threshold accepted went (:func:`missed_line`); when one class
-    took at least ``CATCH_ALL_FEWEST`` of them and over half, that a catch-all class takes in
-    what the model was never taught, so "unknown" cannot be expected for such images, said of
-    that class only as an "if": counts cannot tell a catch-all from a look-alike. None when no
-    image was missed (or an older ``metrics.json`` does not say)."""
+    took at least ``CATCH_ALL_FEWEST`` of them and over half, why (:func:`catch_all_lines`).
+    None when no image was missed (or an older ``metrics.json`` does not say)."""
     missed = sum(answered_as.values())
     if not missed:
         return []
     lines = [missed_line(answered_as)]
     top, most = next(iter(answered_as.items()))
     if most >= CATCH_ALL_FEWEST and most * 2 > missed:
-        lines += [
-            "  a catch-all class (such as empty, background or other) takes in what the model",
-            f'  was never taught: if {top} is one, expect no "unknown" there (docs/confidence.md)',
-        ]
+        lines += catch_all_lines(top)
     return lines
+
+
+def catch_all_lines(top: str) -> list[str]:
+    """Why most missed unknown images went to ``top``: likely they look like it (a newcomer's
+    emus went to ibis), the usual reason, said first with its fix; or ``top`` is a catch-all
+    class, which takes in what the model was never taught, said as the other possibility only:
+    counts cannot tell the two apart (an earlier wording, 'if ibis is one', read as if objrec
+    thought ibis might be a catch-all)."""
+    name = quoted(top)
+    text = (
+        f"likely they look like {name}: teach them as a class of their own; or {name} is a "
+        "catch-all (such as empty or other), which takes in what the model was never taught "
+        "(docs/confidence.md)"
+    )
+    indent = "  "
+    return textwrap.wrap(
+        text,
+        90,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+        break_long_words=False,  # a class name kept whole
+    )
 
 
 def missed_line(answered_as: dict[str, int]) -> str:
