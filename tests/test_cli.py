@@ -410,6 +410,18 @@ def test_help_shows_each_option_s_default_and_one_wording_for_one_option(capsys)
         )
 
 
+def test_help_shows_where_each_command_writes_without_out(capsys):
+    """review60b F9: --help showed every default but --out's: evaluate, audit, explore, suggest,
+    report and export said theirs inside the text, after the first sentence --help shows."""
+    for name, default in (
+        *(("evaluate", "RUN/eval-SPLIT"), ("audit", "DATA-audit"), ("explore", "DATA-explore")),
+        *(("suggest", "RUN/suggest"), ("report", "RUN/report.html"), ("export", "RUN/model.onnx")),
+    ):
+        code, out, _ = run(capsys, name, "--help")
+        said = re.sub(r"-\s+", "-", " ".join(out.split()))  # click wraps after a hyphen
+        assert code == 0 and re.search(rf"--out \w+ [^[]*\[default: \({default}\)\]", said), name
+
+
 def test_every_command_says_the_cache_folders_default_as_objrec_finds_it_and_once(
     capsys, tmp_path, monkeypatch
 ):

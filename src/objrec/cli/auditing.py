@@ -71,10 +71,10 @@ if TYPE_CHECKING:
 @click.option(
     "--out",
     type=OUT_DIR,
-    help="Folder for the findings. [default: DATA-audit beside DATA, written again on a re-run "
+    show_default="DATA-audit",
+    help="Folder for the findings. Without it, DATA-audit beside DATA, written again on a re-run "
     "over the files objrec recorded writing, unless you changed one since (plan.csv, say); "
-    "in the current folder for the "
-    "built-in sample].",
+    "in the current folder for the built-in sample.",
 )
 @click.option(
     "--folds",

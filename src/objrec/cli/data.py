@@ -459,9 +459,10 @@ def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
 @click.option(
     "--out",
     type=OUT_DIR,
-    help="Folder for the CSVs and plots. [default: DATA-explore beside DATA, written again on a "
+    show_default="DATA-explore",
+    help="Folder for the CSVs and plots. Without it, DATA-explore beside DATA, written again on a "
     "re-run over the files objrec recorded writing, unless you changed one since; in the current "
-    "folder for the built-in sample].",
+    "folder for the built-in sample.",
 )
 @click.option("--force", is_flag=True, help=FORCE_OUT)
 @click.option(

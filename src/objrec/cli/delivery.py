@@ -79,8 +79,9 @@ picks: on the CPU onnx", which a newcomer with a default run read against /info'
 @click.option(
     "--out",
     type=OUT_FILE,
-    help="The model file. [default: RUN/model.onnx, or beside a checkpoint file RUN given, its "
-    "name with .onnx], not a .json name; a name without an extension gets .onnx (--out exp2: "
+    show_default="RUN/model.onnx",
+    help="The model file. Without it, RUN/model.onnx, or beside a checkpoint file RUN given, its "
+    "name with .onnx. Not a .json name; a name without an extension gets .onnx (--out exp2: "
     "exp2.onnx). The JSON sidecar goes "
     "beside it under its name with .json, the script under its name with _infer.py, in a "
     "form Python can import (--out my-model.v2.onnx: my_model_v2_infer.py).",

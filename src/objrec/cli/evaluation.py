@@ -102,11 +102,12 @@ EVALUATE_SECTIONS = {
 @click.option(
     "--out",
     type=OUT_DIR,
-    help="Folder for the tables and plots. [default: RUN/eval-SPLIT for the run's own data folder, "
-    "RUN/eval-NAME-HASH for any other; with --tta, the same name ending in -tta; beside a "
+    show_default="RUN/eval-SPLIT",
+    help="Folder for the tables and plots. Without it, RUN/eval-SPLIT for the run's own data "
+    "folder, RUN/eval-NAME-HASH for any other; with --tta, the same name ending in -tta; beside a "
     "checkpoint file CKPT.safetensors other than a run's model.safetensors, CKPT-eval-...; so "
     "that no evaluation replaces another's; an evaluation of the same folder there is refreshed "
-    "without --force].",
+    "without --force.",
 )
 @click.option(
     "--worst",
@@ -1366,8 +1367,9 @@ def averages_table(m: Overall) -> Table:
 @click.option(
     "--out",
     type=OUT_FILE,
-    help="The HTML file. [default: RUN/report.html; for a checkpoint file RUN other than a run's "
-    "model.safetensors, NAME-report.html beside it; refreshed without --force].",
+    show_default="RUN/report.html",
+    help="The HTML file. Without it, RUN/report.html; for a checkpoint file RUN other than a "
+    "run's model.safetensors, NAME-report.html beside it; refreshed without --force.",
 )
 @click.option(
     "--data",

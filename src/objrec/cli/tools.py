@@ -587,9 +587,10 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
 @click.option(
     "--out",
     type=OUT_DIR,
-    help="Folder for the list. [default: RUN/suggest, or NAME-suggest beside a checkpoint file "
+    show_default="RUN/suggest",
+    help="Folder for the list. Without it, RUN/suggest, or NAME-suggest beside a checkpoint file "
     "NAME.safetensors other than a run's model.safetensors; written again on a re-run over the "
-    "files objrec recorded writing, unless you changed one since].",
+    "files objrec recorded writing, unless you changed one since.",
 )
 @click.option("--force", is_flag=True, help=FORCE_OUT)
 @click.option(
