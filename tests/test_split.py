@@ -2903,3 +2903,19 @@ def test_the_one_line_counts_the_few_trained_classes_and_pictures_in_two_classes
     assert "n_small_classes=0, n_few_train_classes=1, " in shown
     assert "duplicate_files=0, n_cross_class_duplicates=1)" in shown
     assert misread_repr_names(result) == [] and len(shown) < 250 + len(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_like_a_folder_that_is_no_split_names_like_and_asks_for_the_earlier_split(
+    tmp_path, image_folder, capsys
+):
+    """review60b F10: `split photos data --like photos` said "photos is not a split folder ...;
+    `objrec split photos photos-split` makes them", a command the user was already typing: the
+    sentence names --like and asks for the split folder an earlier split made."""
+    from objrec.cli import main
+
+    code = main(["split", str(image_folder), str(tmp_path / "data"), "--like", str(image_folder)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code != 0 and not (tmp_path / "data").exists()
+    assert f"--like {image_folder} is not a split folder" in err
+    assert "give it the split folder an earlier split made" in err and "objrec split" not in err

@@ -357,7 +357,10 @@ def present_splits(root: Path) -> list[str]:
     return [split for split in SPLITS if (Path(root) / split).is_dir()]
 
 
-def require_split_folder(root: Path) -> None:
+def require_split_folder(root: Path, given_as: str | None = None) -> None:
+    """Raise unless ``root`` is a split folder, saying what it is instead and how to make one;
+    ``given_as``: the parameter that gave it (split's ``like``), named in the refusal, which then
+    asks for the split folder made earlier: splitting ``root`` again is not what the user wants."""
     root = Path(root)
     if not root.is_dir():
         raise ObjrecError(f"{root} is not a folder")
@@ -370,6 +373,11 @@ def require_split_folder(root: Path) -> None:
             "that holds train/ and valid/"
         )
     missing = [s for s in REQUIRED_SPLITS if not (root / s).is_dir()]
+    if given_as:
+        raise ObjrecError(
+            f"`{given_as}` {root} is not a split folder: it has no {' and no '.join(missing)} "
+            "sub-folder; give it the split folder an earlier split made (with train/ and valid/)"
+        )
     raise ObjrecError(
         f"{root} is not a split folder: it has no {' and no '.join(missing)} sub-folder "
         f"(train/ and valid/ are needed, test/ is optional); `{split_call(root)}` makes them"

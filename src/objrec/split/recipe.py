@@ -230,7 +230,7 @@ def _likes(config: SplitConfig) -> list[Path]:
     (none without it)."""
     if config.like is None:
         return []
-    require_split_folder(Path(config.like))
+    require_split_folder(Path(config.like), given_as="like")
     return [Path(config.like).resolve()]
 
 
