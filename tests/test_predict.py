@@ -2068,3 +2068,17 @@ def test_the_plot_shrinks_only_the_pictures_it_may_draw(monkeypatch):
     for i in (3, 8):
         whole = images[i].resize((PLOT_DRAFT, 137), Image.Resampling.BICUBIC, reducing_gap=2.0)
         assert np.array_equal(np.asarray(kept[f"{i}.png"]), np.asarray(whole))
+
+
+def test_a_failed_inputs_json_has_every_key_of_an_answer_null():
+    """review60b F14: predict --json's row of an input that failed had filename, path, answer,
+    topk and error only: a script reading row["unknown"] of each row raised on a bad input, where
+    the CSV keeps every column (empty). It has every key of an answer, null (topk []), and error."""
+    from objrec.predict import Prediction
+
+    answered = Prediction("a.jpg", [{"class": "x", "prob": 1.0}], score=1.0, line=0.0).to_json()
+    failed = Prediction("gone.jpg", error="no such file").to_json()
+    assert list(failed) == [*answered, "error"] and failed["error"] == "no such file"
+    assert failed["topk"] == [] and all(
+        failed[key] is None for key in answered if key not in ("filename", "path", "topk")
+    )

@@ -180,11 +180,13 @@ class Prediction:
 
     def to_json(self) -> dict:
         """``filename`` (as ``serve`` answers), ``path`` (as given), ``answer`` (what a script acts
-        on: :attr:`answer`, None for an input that failed), and the rest of the answer or
-        ``error``."""
+        on: :attr:`answer`, None for an input that failed), and the rest of the answer; an input
+        that failed has every key an answer has, None (``topk`` empty), then its ``error``: a
+        script reading ``row["unknown"]`` of each row never meets a row without it."""
         where = {"filename": self.filename, "path": self.path, "answer": self.answer or None}
         if self.error:
-            return {**where, "topk": self.topk, "error": self.error}
+            nulls = dict.fromkeys(("unknown", "score", "barely_familiar", *THRESHOLD_KEYS))
+            return {**where, **nulls, "topk": self.topk, "confused_with": None, "error": self.error}
         extra = (
             {"explanation": self.explanation, "explained": self.explained}
             if self.explanation
@@ -241,9 +243,12 @@ def threshold_cells(threshold: float | None, kept_on: str | None) -> dict[str, A
     return {"unknown_threshold": threshold, "unknown_threshold_kept_on": kept_on}
 
 
+THRESHOLD_KEYS = tuple(threshold_cells(None, None))
+"""The keys of the threshold an answer was judged by, in ``--json`` and ``--csv`` alike."""
+
 CSV_COLUMNS = (
     *("filename", "path", "answer", "predicted", "prob_predicted"),
-    *("unknown", "barely_familiar", "score", *threshold_cells(None, None)),
+    *("unknown", "barely_familiar", "score", *THRESHOLD_KEYS),
 )
 """The first columns of ``predict --csv``'s table, named as ``--json``'s keys and
 :class:`Prediction`'s attributes where they are the same (``filename``, the base name, was
