@@ -152,13 +152,14 @@ def test_a_relabel_applied_as_the_audit_proposed_it_is_not_remembered_as_settled
     assert (counts.relabelled, counts.relabels_as_proposed, counts.reviewed) == (1, 1, 0)
     assert not (tmp_path / "fixed" / REVIEWED_FILE).exists()
     assert (tmp_path / "fixed/train/dragonfly/ant_0.png").is_file()
-    assert applied_line(counts, (data, plan, tmp_path / "fixed"), True).endswith(
+    folders = (data, plan, tmp_path / "fixed")
+    assert applied_line(counts, folders, True).endswith(
         "; 1 relabel applied as the audit proposed, not remembered as settled (a later audit "
-        "judges the photo again, as nothing says you read the plan; if you agree with it, "
-        "apply it again, into a new folder, with --accept: your agreement is remembered as "
-        f"your decision); {data} is unchanged"
+        "judges the photo again; if you read and agree with it, `objrec apply-plan "
+        f"{data} {plan} {tmp_path}/fixed --remember` remembers it, copying nothing); {data} is "
+        "unchanged"
     )
-    assert "(a later audit judges the photos again," in as_proposed_words(2)
+    assert "(a later audit judges the photos again;" in as_proposed_words(2, folders)
     fixed, moved = tmp_path / "fixed", "train/dragonfly/ant_0.png"
     now = [Item(fixed / moved, moved, 1, "train")]
     again = Inventory(fixed, ("ant", "dragonfly"), now, True, [hash_file(fixed / moved)])
@@ -169,6 +170,57 @@ def test_a_relabel_applied_as_the_audit_proposed_it_is_not_remembered_as_settled
     write_plan(mine, plan)
     counts = apply_plan(data, plan, tmp_path / "mine")
     assert (counts.relabelled, counts.relabels_as_proposed, counts.reviewed) == (2, 0, 2)
+
+
+def test_apply_plan_remember_keeps_a_plan_s_relabels_as_decisions_in_the_copy_made(
+    tmp_path, capsys
+):
+    """apply-plan said "2 relabels applied as the audit proposed, not remembered as settled
+    (... apply it again, into a new folder, with --accept ...)" to a person who had read the
+    plan and agreed by leaving those rows as written, and who had trained on the copy and added
+    photos to it since (newcomer60, 1). `apply-plan DATA PLAN OUT --remember` remembers, in OUT
+    as it is, the plan's relabels as the audit wrote them, copying nothing, and the line names
+    that command; a row left to review stays undecided; OUT must be the copy this plan made."""
+    from objrec.audit.plan import write_plan
+    from objrec.cli import main
+
+    data, files, flags, rows = sure_and_weak_flags(tmp_path)
+    write_plan(rows, plan := tmp_path / "plan.csv")
+    fixed, moved = tmp_path / "fixed", "train/dragonfly/ant_0.png"
+    assert main(["apply-plan", str(data), str(plan), str(fixed)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"`objrec apply-plan {data} {plan} {fixed} --remember` remembers it" in said
+    assert not (fixed / REVIEWED_FILE).exists()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(fixed / "train/ant/added.png")  # the loop goes on
+    before = sorted(p.relative_to(fixed) for p in fixed.rglob("*.png"))
+    stamp = (fixed / moved).stat().st_mtime_ns
+    args = ["apply-plan", str(data), str(plan), str(fixed), "--remember"]
+    assert main(args) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert said.startswith(
+        f"1 relabel of {plan}, left as the audit wrote it, remembered as your decisions in "
+        f"{fixed}; nothing was copied"
+    )
+    assert "remembers the 1 label your plans kept or changed" in said
+    assert read_reviewed(fixed) == {hash_file(data / files[0]): ("dragonfly", moved)}
+    assert sorted(p.relative_to(fixed) for p in fixed.rglob("*.png")) == before
+    assert (fixed / moved).stat().st_mtime_ns == stamp
+    now = [Item(fixed / moved, moved, 1, "train")]
+    again = Inventory(fixed, ("ant", "dragonfly"), now, True, [hash_file(fixed / moved)])
+    back = replace(flags[0], path=moved, given="dragonfly", suggested="ant")
+    (row,) = plan_rows(AuditResult([back], [], [], 1, ["ant", "dragonfly"]), again)
+    assert row["reason"].startswith("settled:")  # the next audit keeps it
+    assert main([*args, "--json"]) == 0  # again: the same row, nothing more
+    answer = json.loads(capsys.readouterr().out)
+    assert answer == {"remembered": 1, "not_found": 0, "reviewed": 1, "warnings": []}
+    assert main([*args, "--accept"]) == 2
+    assert "--remember copies nothing" in capsys.readouterr().err
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "none"), "--remember"]) == 1
+    assert "is not a folder: --remember records" in " ".join(capsys.readouterr().err.split())
+    write_plan([rows[0] | {"new_class": "ant"}, rows[1]], plan)  # edited since it was applied
+    assert main(args) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{fixed}/split.json records no apply of {plan}, as it is now, to {data}" in err
 
 
 def sure_and_weak_flags(tmp_path):

@@ -154,6 +154,13 @@ def carry_reviewed(
     return _write_rows(out, rows)
 
 
+def add_reviewed(out: Path, rows: Mapping[str, tuple[str, str]]) -> int:
+    """``out/reviewed.csv`` with ``rows`` (digest -> class, file) added to those it holds, a
+    row of ``rows`` over an earlier one of the same picture: labels a person settled since the
+    plan was applied (``applying.remember``). Returns how many rows it holds."""
+    return _write_rows(out, read_reviewed(out) | dict(rows))
+
+
 def _write_rows(out: Path, rows: Mapping[str, tuple[str, str]]) -> int:
     """``out/reviewed.csv`` holding ``rows`` (digest -> class, file); none when none. Logged
     without ``out``, where split and apply write it in a staging folder renamed when done: the

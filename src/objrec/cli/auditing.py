@@ -654,9 +654,20 @@ def print_too_few(result, data: Path, limit: int = 3) -> None:
     "read them in the plan first.",
 )
 @click.option(
+    "--remember",
+    is_flag=True,
+    help="Remember the plan's relabels left as written, in the OUT it made. Nothing is copied: "
+    "OUT is the copy apply-plan made with this plan already. For a plan you read and applied "
+    "without --accept, agreeing with the relabels the audit wrote: each is remembered as your "
+    "decision in OUT's reviewed.csv, so the next audit keeps those labels. Rows left to review "
+    "stay undecided.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
 )
-def apply_plan(data: Path, plan: Path, out: Path, copy, new_class, merge, accept, as_json) -> None:
+def apply_plan(
+    data: Path, plan: Path, out: Path, copy, new_class, merge, accept, remember, as_json
+) -> None:
     """Copy DATA into OUT with a reviewed audit PLAN applied (remove, relabel); DATA is not changed.
     \f
     PLAN is the plan.csv of `objrec audit` (columns file, action, new_class), edited by you:
@@ -679,6 +690,8 @@ def apply_plan(data: Path, plan: Path, out: Path, copy, new_class, merge, accept
     from objrec.applying.recipe import apply_plan as run_apply
     from objrec.applying.result import test_change_note, valid_change_note
 
+    if remember:  # nothing to copy: none of the copy's options goes with it
+        return remember_applied((data, plan, out), (copy, new_class, merge, accept), as_json)
     mode = "copy" if copy else "link"
     with (
         logged_warnings() as logged,
@@ -700,7 +713,43 @@ def apply_plan(data: Path, plan: Path, out: Path, copy, new_class, merge, accept
         return
     line = applied_line(counts, (data, plan, out), copy, accepted=accept)
     reviewed = counts.reviewed and reviewed_line(out, counts.reviewed)
-    for said in (line, note, valid, reviewed, after_plan(out)):  # information, on stdout
+    print_said(line, note, valid, reviewed, after_plan(out))
+
+
+def remember_applied(folders: tuple[Path, Path, Path], options: tuple, as_json: bool) -> None:
+    """apply-plan --remember: the relabels of PLAN as the audit wrote them remembered in OUT,
+    which apply-plan made from DATA with it (``folders``), as the person's decisions; refused
+    beside an option of the copy (``options``: --copy/--link, --new-class, --merge, --accept),
+    which it makes none of."""
+    from objrec.applying.remember import remember_plan
+
+    copy, *others = options
+    if not copy or any(others):
+        raise click.UsageError(
+            "--remember copies nothing, so it takes none of --link, --new-class, --merge and "
+            "--accept: give it alone, with the folders the plan was applied with"
+        )
+    data, plan, out = folders
+    with logged_warnings() as logged:
+        done = remember_plan(data, plan, out, on_wait=waiting_line(out))
+    if as_json:
+        print_json(with_warnings(done.to_json(), logged))
+        return
+    gone = f" ({done.not_found} no longer there, warned of)" if done.not_found else ""
+    said = (
+        f"{plural(done.remembered, 'relabel')} of {shown(plan)}, left as the audit wrote "
+        f"{'it' if done.remembered == 1 else 'them'}, remembered as your decisions in "
+        f"{shown(out)}{gone}; nothing was copied"
+        if done.remembered or done.not_found
+        else f"{shown(plan)} has no relabel as the audit wrote it: nothing to remember"
+    )
+    print_said(said, done.reviewed and reviewed_line(out, done.reviewed))
+
+
+def print_said(*lines: str | int | None) -> None:
+    """Each of ``lines`` that says something (not "", 0 or None), as it is: information, on
+    stdout."""
+    for said in lines:
         if said:
             console.print(said, markup=False, highlight=False)
 
@@ -736,7 +785,7 @@ def applied_line(
     by_hand = counts.moved_by_hand
     review = counts.left_to_review
     undecided = left_to_review_words(review, accepted)
-    undecided += as_proposed_words(counts.relabels_as_proposed)
+    undecided += as_proposed_words(counts.relabels_as_proposed, folders)
     if not any((counts.removed, counts.relabelled, by_hand, broken, replaced)):
         says = "says keep or review" if review else "says keep"
         return (
@@ -791,17 +840,22 @@ def left_to_review_words(n: int, accepted: bool = False) -> str:
     )
 
 
-def as_proposed_words(n: int) -> str:
+def as_proposed_words(n: int, folders: tuple[Path, Path, Path]) -> str:
     """The closing line's clause for the plan's ``n`` relabels applied as the audit pre-filled
     them (``applying.decisions.as_proposed``), or "": "remembers the 4 labels your plans kept or
-    changed" would read an automatic relabel, applied unread, as a decision taken."""
+    changed" would read an automatic relabel, applied unread, as a decision taken. It names the
+    command (``folders``: DATA, PLAN, OUT) that remembers them in OUT as it is, for a person who
+    read them: a copy again with --accept was the only way offered, after they had trained on
+    OUT and added photos to it (newcomer60, 1)."""
     if not n:
         return ""
+    them = "it" if n == 1 else "them"
+    command = " ".join(shlex.quote(shown(folder)) for folder in folders)
     return (
         f"; {plural(n, 'relabel')} applied as the audit proposed, not remembered as settled (a "
-        f"later audit judges {'the photo' if n == 1 else 'the photos'} again, as nothing says "
-        "you read the plan; if you agree with it, apply it again, into a new folder, with "
-        "--accept: your agreement is remembered as your decision)"
+        f"later audit judges {'the photo' if n == 1 else 'the photos'} again; if you read and "
+        f"agree with {them}, `objrec apply-plan {command} --remember` remembers {them}, copying "
+        "nothing)"
     )
 
 
