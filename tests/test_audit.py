@@ -1930,7 +1930,7 @@ def test_with_a_run_the_audit_reuses_its_cached_features(trained_once, tmp_path,
     def no_new_features(body, samples, *args, **kwargs):
         raise AssertionError(f"the audit recomputed {[str(s.path) for s in samples]}")
 
-    monkeypatch.setattr(objrec.features, "frozen_pass", no_new_features)
+    monkeypatch.setattr(objrec.features, "views_pass", no_new_features)
     result = audit(data, None, config(cache_dir=cache), run=trained_once)
     assert result.n_images == 36 and result.classes == ["blue", "green", "red"]
 
@@ -1948,13 +1948,13 @@ def test_without_a_run_the_audit_reads_the_features_train_stored(
         trained_once.parent / "data",
         str(own_copy_of_the_runs_cache(trained_once, tmp_path)),
     )
-    frozen_pass, computed = objrec.features.frozen_pass, []
+    views_pass, computed = objrec.features.views_pass, []
 
     def counting(body, samples, *args, **kwargs):
         computed.extend(Path(s.path).parent.parent.name for s in samples)
-        return frozen_pass(body, samples, *args, **kwargs)
+        return views_pass(body, samples, *args, **kwargs)
 
-    monkeypatch.setattr(objrec.features, "frozen_pass", counting)
+    monkeypatch.setattr(objrec.features, "views_pass", counting)
     audit(data, None, config(cache_dir=cache))
     assert set(computed) <= {"test"}  # train stored train and valid; evaluate may store test
     dtypes = {space["dtype"] for space in open_cache(cache).summary().to_json()["spaces"]}
@@ -2159,13 +2159,13 @@ def test_where_auto_settles_on_int8_the_audit_reads_the_int8_features_train_stor
     split_folder(make_class_folder(tmp_path / "photos", per_class=6), tmp_path / "data", seed=0)
     cache = str(tmp_path / "cache")
     train(tmp_path / "data", tmp_path / "run", tiny_train_config(epochs=2, cache_dir=cache))
-    frozen_pass, computed = objrec.features.frozen_pass, []
+    views_pass, computed = objrec.features.views_pass, []
 
     def counting(body, samples, *args, **kwargs):
         computed.extend(Path(s.path).parent.parent.name for s in samples)
-        return frozen_pass(body, samples, *args, **kwargs)
+        return views_pass(body, samples, *args, **kwargs)
 
-    monkeypatch.setattr(objrec.features, "frozen_pass", counting)
+    monkeypatch.setattr(objrec.features, "views_pass", counting)
     audit(tmp_path / "data", None, config(cache_dir=cache))
     assert computed and set(computed) == {"test"}  # train stored train and valid, in int8
 

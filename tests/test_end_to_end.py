@@ -53,7 +53,7 @@ def test_a_second_train_with_another_head_reuses_the_feature_cache(
     def no_compute(*args, **kwargs):
         raise AssertionError("the frozen body ran again")
 
-    monkeypatch.setattr(features, "frozen_pass", no_compute)
+    monkeypatch.setattr(features, "views_pass", no_compute)
     tiny_config.hidden, tiny_config.lr, tiny_config.seed = 0, 3e-3, 7
     train(split_dir, tmp_path / "b", tiny_config)
     evaluate(tmp_path / "b", split_dir, split="valid")

@@ -58,6 +58,47 @@ def test_a_stored_table_equals_a_fresh_computation_and_is_reused(tmp_path, sampl
 
 
 @pytest.mark.slow
+def test_views_of_one_decode_are_the_rows_of_each_view_computed_alone(
+    tmp_path, samples, monkeypatch
+):
+    """``feature_tables`` decodes each image the store lacks once for every view it lacks
+    (decode60: a cold train decoded each training image once per view); each view's rows are
+    those of the view computed alone, bit for bit, whichever views an image is made in beside it:
+    here the store holds the centre crop of the first three images, and an unreadable file is
+    remembered as such in every view."""
+    import objrec.views
+    from objrec.features import feature_tables
+
+    (samples := list(samples[:8]))[5].path.write_bytes(b"not an image")
+    specs = [
+        ViewSpec(DATA),
+        ViewSpec(DATA, "article", 1),
+        ViewSpec(DATA, "trivial", 2),
+        ViewSpec(DATA, tta="reframed_flip"),
+    ]
+    alone = frozen(tmp_path / "alone")
+    expected = [feature_table(alone, samples, spec) for spec in specs]  # a pass each
+    body = frozen(tmp_path / "together")
+    feature_table(body, samples[:3], specs[0])
+    decoded = []
+    opened = objrec.views.open_image
+
+    def counting(source, *args, **kwargs):
+        decoded.append(kwargs["name"])
+        return opened(source, *args, **kwargs)
+
+    monkeypatch.setattr(objrec.views, "open_image", counting)
+    settings = [PassSettings(batch_size=3)] * len(specs)
+    tables = feature_tables(body, samples, specs, settings)
+    assert sorted(decoded) == sorted(str(s.path) for s in samples)  # once each, all views
+    assert [t.computed for t in tables] == [4, 7, 7, 7]  # 8 images, 1 unreadable
+    for table, alone_table in zip(tables, expected, strict=True):
+        assert table.ok.tolist() == alone_table.ok.tolist() == [i != 5 for i in range(8)]
+        assert torch.equal(table.load().features, alone_table.load().features)
+        assert len(table.errors) == 1 and table.errors == alone_table.errors
+
+
+@pytest.mark.slow
 def test_a_relabel_a_rename_or_a_move_computes_nothing(tmp_path, image_folder, samples):
     body = frozen(tmp_path)
     specs = [ViewSpec(DATA, "article", v) for v in (0, 1)]

@@ -1043,18 +1043,20 @@ def test_a_fine_tuned_run_s_calibration_holds_as_few_rows_of_the_tuned_top_at_an
 
 
 def counted_passes(monkeypatch) -> list[tuple[str, int]]:
-    """Each frozen pass a train runs, as (its body's class, its images): a ``LiteBody`` pass
-    (the pretrained body's) and a ``LiteStem`` one (fine-tuning's) each push their images through
-    the frozen blocks."""
+    """Each frozen pass a train runs, as (its body's class, its image views: a pass makes every
+    view an image is wanted in, ``features.feature_tables``): a ``LiteBody`` pass (the pretrained
+    body's) and a ``LiteStem`` one (fine-tuning's) each push their image views through the frozen
+    blocks."""
     import objrec.features
 
-    passes, real = [], objrec.features.frozen_pass
+    passes, real = [], objrec.features.views_pass
 
-    def counting(body, samples, *args, **kwargs):
-        passes.append((type(body.body).__name__, len(samples)))
-        return real(body, samples, *args, **kwargs)
+    def counting(body, samples, specs, *args, **kwargs):
+        wanted = kwargs.get("wanted") or [specs] * len(samples)
+        passes.append((type(body.body).__name__, sum(len(views) for views in wanted)))
+        return real(body, samples, specs, *args, **kwargs)
 
-    monkeypatch.setattr(objrec.features, "frozen_pass", counting)
+    monkeypatch.setattr(objrec.features, "views_pass", counting)
     return passes
 
 

@@ -372,16 +372,14 @@ def test_a_second_int8_run_reuses_its_features_and_fp32_never_does(
     tiny_config.precision, tiny_config.epochs = "int8", 2
     train(split_dir, tmp_path / "a", tiny_config)
     computed = []
-    real = features.frozen_pass
-    monkeypatch.setattr(
-        features, "frozen_pass", lambda *a, **k: computed.append(1) or real(*a, **k)
-    )
+    real = features.views_pass
+    monkeypatch.setattr(features, "views_pass", lambda *a, **k: computed.append(1) or real(*a, **k))
     tiny_config.seed = 3
     train(split_dir, tmp_path / "b", tiny_config)
     assert computed == []
     tiny_config.precision = "fp32"
     train(split_dir, tmp_path / "c", tiny_config)
-    assert len(computed) == 3  # two training views and the valid split, in fp32
+    assert len(computed) == 2  # the training views (one pass for both) and the valid split
 
 
 @pytest.mark.slow
@@ -573,7 +571,7 @@ def test_resuming_a_run_whose_int8_body_was_calibrated_otherwise_fails_before_th
     def no_frozen_pass(*args, **kwargs):
         raise AssertionError("the frozen pass ran")
 
-    monkeypatch.setattr(objrec.features, "frozen_pass", no_frozen_pass)
+    monkeypatch.setattr(objrec.features, "views_pass", no_frozen_pass)
     with pytest.raises(ObjrecError, match=r"int8 body was quantized by an earlier objrec.*force"):
         train(split_dir, tmp_path / "run", resume=True)
 

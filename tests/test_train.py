@@ -284,6 +284,39 @@ def test_a_folders_files_are_looked_up_once_for_all_its_views(tmp_path, split_di
 
 
 @pytest.mark.slow
+def test_a_cold_pass_reads_and_decodes_each_image_once_for_all_its_views(
+    tmp_path, split_dir, monkeypatch
+):
+    """A cold frozen pass read, hashed and decoded each training image once per view: its centre
+    crop and each augmented view (decode60: 7,732 decodes for the 100-class protocol's 4,637
+    images). Each image is decoded once now, every view made from that decode, the same rows as
+    each view computed alone (``test_features``' ``views_of_one_decode``)."""
+    import objrec.views
+    from objrec.train import prepare
+
+    decoded, read = [], []
+    opened, reading = objrec.views.open_image, objrec.views.read_as_indexed
+
+    def counting_decodes(source, *args, **kwargs):
+        decoded.append(kwargs["name"])
+        return opened(source, *args, **kwargs)
+
+    def counting_reads(path, digest):
+        read.append(path)
+        return reading(path, digest)
+
+    monkeypatch.setattr(objrec.views, "open_image", counting_decodes)
+    monkeypatch.setattr(objrec.views, "read_as_indexed", counting_reads)
+    config = tiny_train_config(aug_views=2, cache_dir=str(tmp_path / "cache"))
+    prep, _ = prepare(split_dir, config, TaskRecorder())
+    centre, *augmented = prep.train.tables
+    images = len(centre) + len(prep.valid)
+    assert len(augmented) == 2 and all(t.computed == len(centre) for t in augmented)
+    assert len(decoded) == len(set(decoded)) == images  # was 3 x train + valid
+    assert len(read) == images
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("flag", ["avx512_bf16", None])
 def test_the_head_trains_and_validates_under_bf16_autocast_where_the_cpu_has_bf16(
     tmp_path, split_dir, monkeypatch, flag

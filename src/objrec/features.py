@@ -32,7 +32,7 @@ from objrec.data import Sample
 from objrec.distributed import SINGLE, World
 from objrec.errors import ObjrecError
 from objrec.file_index import INDEX_FILE, HashStats
-from objrec.frozen import FeatureSet, FrozenBody, PassSettings, Probe, frozen_pass, get_ready
+from objrec.frozen import FeatureSet, FrozenBody, PassSettings, Probe, get_ready, views_pass
 from objrec.images import counted_pixels, kind_gone_reason, over_limit_reason, pixel_limit
 from objrec.store import FLOAT32, FeatureStore, Generation, Lookup, Space, space_id, uncounted
 from objrec.view_keys import pixel_makers, require_same_definition, view_key
@@ -119,16 +119,95 @@ def feature_table(
     digested: Digested | None = None,
     derive: Derive | None = None,
 ) -> FeatureTable:
-    """The store's table of ``samples`` in ``spec``'s view; the images it lacks are computed first
-    (and measured by ``probe`` as they are decoded), those that cannot be read skipped. Under
-    ``torchrun`` rank 0 hashes the files for all (:func:`file_digests`), and each rank computes its
-    share of the missing ones, writing it to the store itself (the ranks must share the cache
-    folder, one machine or a shared disk: :func:`require_one_store`). ``digested``: the files'
-    digests, looked up already for another view of ``samples`` (:func:`digested_for_each_view`);
-    ``derive``: fills rows the store lacks before the body is run for the rest
-    (:func:`derived_rows`)."""
+    """The store's table of ``samples`` in ``spec``'s view: :func:`feature_tables` of one view."""
+    (table,) = feature_tables(
+        body,
+        samples,
+        [spec],
+        [settings],
+        world=world,
+        probe=probe,
+        digested=None if digested is None else [digested],
+        derive=derive,
+    )
+    return table
+
+
+def feature_tables(
+    body: FrozenBody,
+    samples: Sequence[Sample],
+    specs: Sequence[ViewSpec],
+    settings: Sequence[PassSettings],
+    *,
+    world: World = SINGLE,
+    probe: Probe | None = None,
+    digested: Sequence[Digested] | None = None,
+    derive: Derive | None = None,
+) -> list[FeatureTable]:
+    """The store's table of ``samples`` in each of ``specs``' views (of one data config), each
+    pass's progress and log line as its ``settings`` say; the images the store lacks are computed
+    first, in one pass that reads and decodes each image once for every view it lacks (a cold
+    ``train`` decoded each training image once per view) and measures it by ``probe``, those that
+    cannot be read skipped. Under ``torchrun`` rank 0 hashes the files for all
+    (:func:`file_digests`), and each rank computes its share of the missing ones, writing it to
+    the store itself (the ranks must share the cache folder, one machine or a shared disk:
+    :func:`require_one_store`). ``digested``: each view's :func:`file_digests` of ``samples``
+    (:func:`digested_for_each_view`, which it calls without); ``derive``: fills rows the store
+    lacks before the body is run for the rest (:func:`derived_rows`)."""
+    if len({spec.data for spec in specs}) > 1:
+        raise ValueError("feature_tables makes the views of one data config")
     store = body.cache.store
-    digests, unhashed, hashing = digested or file_digests(store, samples, world)
+    each = digested or list(digested_for_each_view(store, samples, len(specs), world))
+    plans = [
+        plan_table(body, samples, spec, told, world, derive)
+        for spec, told in zip(specs, each, strict=True)
+    ]
+    by_digest = {d: s for s, d in zip(samples, plans[0].digested[0], strict=True) if d}
+    passing = one_pass(settings, plans)
+    todo = [d for d in by_digest if any(d in plan.todo for plan in plans)]
+    get_ready(body, passing, len(todo))  # torchvision imported beside it, for what follows
+    decoders = pixel_makers()
+    for plan in plans:
+        require_same_definition(plan.spec, plan.key, decoders, computing=bool(plan.todo))
+    with plans[0].space.syncing_seldom():  # and indexed on its end, before the others look up
+        filled = fill(body, plans, [(d, by_digest[d]) for d in todo], passing, probe)
+    return [
+        finished_table(plan, samples, done, told.description, world)
+        for plan, done, told in zip(plans, filled, settings, strict=True)
+    ]
+
+
+@dataclass
+class TablePlan:
+    """One view's table before its pass (:func:`plan_table`): where its rows go, and what this
+    process computes of it."""
+
+    spec: ViewSpec
+    digested: Digested
+    space: Space
+    key: str
+    """The view's key in the store (``view_keys.view_key``)."""
+    found: Lookup
+    """What the store held of it."""
+    missing: set[str]
+    """The digests the store lacked (on every rank)."""
+    todo: dict[str, None]
+    """The digests this process runs through the body, in the images' order."""
+    derived: set[str]
+    """Those ``derive`` made (``filled_otherwise``)."""
+
+
+def plan_table(
+    body: FrozenBody,
+    samples: Sequence[Sample],
+    spec: ViewSpec,
+    digested: Digested,
+    world: World,
+    derive: Derive | None,
+) -> TablePlan:
+    """What the store holds of ``samples`` in ``spec``'s view, the rows it lacks that need no
+    pass filled (:func:`filled_otherwise`), and this rank's share of the rest (:func:`my_share`)."""
+    store, digests = body.cache.store, digested[0]
     numerics, decoders = agreed_numerics(body, samples, spec.data, world), pixel_makers()
     sid = body_space(body, spec.data, numerics, decoders)
     space = store.space(sid, body.n_features, body.cache.dtype, space_label(body, spec, numerics))
@@ -137,24 +216,42 @@ def feature_table(
     count_reused(store, digests, found)
     hits = located(digests, found)
     unique = [d for d in dict.fromkeys(digests) if d]  # "": a file that could not be hashed
-    missing = {d for d in unique if d not in hits}
-    mine = my_share(unique, hits, world)
-    by_digest = {d: s for s, d in zip(samples, digests, strict=True)}
     wider = space_id(body.keyed, asdict(spec.data), "float32", numerics, decoders)
-    mine, derived = filled_otherwise((space, key), wider, mine, derive)
-    get_ready(body, settings, len(mine))  # torchvision imported beside it, for what follows
-    require_same_definition(spec, key, decoders, computing=bool(mine))
-    with space.syncing_seldom():  # and indexed on its end, before the other ranks look it up
-        computed, failed, passing = fill(
-            body, space, spec, [(d, by_digest[d]) for d in mine], settings, probe
-        )
+    mine, derived = filled_otherwise((space, key), wider, my_share(unique, hits, world), derive)
+    missing = {d for d in unique if d not in hits}
+    todo = dict.fromkeys(mine)
+    return TablePlan(spec, digested, space, key, found, missing, todo, derived)
+
+
+def one_pass(settings: Sequence[PassSettings], plans: Sequence[TablePlan]) -> PassSettings:
+    """How the pass over every view that computes runs: as the one view's, or, for several, as
+    the first view's, named with the views (``train features (2 views)``: the progress counts
+    image views)."""
+    computing = [told for told, plan in zip(settings, plans, strict=True) if plan.todo]
+    if len(computing) < 2:
+        return (computing or list(settings))[0]
+    return replace(settings[0], description=f"{settings[0].description} ({len(computing)} views)")
+
+
+def finished_table(
+    plan: TablePlan,
+    samples: Sequence[Sample],
+    filled: Filled,
+    description: str,
+    world: World,
+) -> FeatureTable:
+    """The table of ``plan``'s view once every rank has computed its share (``filled``: this
+    process's), logged as ``description``."""
+    store, (digests, unhashed, hashing) = plan.space.store, plan.digested
+    computed, failed, passing = filled
     doing = "every rank computing its share of the features the store lacked"
     passing = {d: why for ranks in world.gather(passing, doing) for d, why in ranks.items()}
-    if missing:
-        found = store.lookup(sid, key, digests)
+    found = store.lookup(plan.space.id, plan.key, digests) if plan.missing else plan.found
     found = account_for_missing(found, samples, digests, passing, unhashed)
-    table = make_table(space, samples, found, digests, hashing, computed, failed, missing, derived)
-    log.info("%s: %s, %s", settings.description, computed_words(table), hashing)
+    table = make_table(
+        plan.space, samples, found, digests, hashing, computed, failed, plan.missing, plan.derived
+    )
+    log.info("%s: %s, %s", description, computed_words(table), hashing)
     return table
 
 
@@ -503,44 +600,70 @@ def derived_rows(
     return [d for d, hit in zip(digests, found.found, strict=True) if not hit]
 
 
+Filled = tuple[int, int, dict[str, str]]
+"""What :func:`fill` did for one view: the images decoded and computed, those that could not be
+decoded (tried, never pushed through the body), and digest -> reason of those that could not be
+read this time (:class:`PassingFailure`)."""
+
+
 def fill(
     body: FrozenBody,
-    space: Space,
-    spec: ViewSpec,
+    plans: Sequence[TablePlan],
     todo: list[tuple[str, Sample]],
     settings: PassSettings,
     probe: Probe | None = None,
-) -> tuple[int, int, dict[str, str]]:
-    """Push ``todo`` ((digest, sample) pairs) through the body; every batch goes to the store,
-    and ``probe``'s measurements of it to ``probe.keep``. Returns how many were decoded and
-    computed, how many could not be decoded (tried, never pushed through the body), and digest ->
-    reason of those that could not be read this time (:class:`PassingFailure`): never
-    remembered, and their files hashed again next time."""
+) -> list[Filled]:
+    """Push ``todo`` ((digest, sample) pairs) through the body in each view of ``plans`` that
+    lacks it (``TablePlan.todo``), each image decoded once for all of them
+    (``frozen.views_pass``); every batch goes to the store under its view's key, and ``probe``'s
+    measurements of an image (once) to ``probe.keep``. Returns each view's :data:`Filled`. A file
+    that could not be read this time is never remembered, and hashed again next time."""
     if not todo:
-        return 0, 0, {}
+        return [(0, 0, {}) for _ in plans]
     digests = [d for d, _ in todo]
     samples = [s for _, s in todo]
-    seeds = [view_seed(d, spec.view) for d in digests]
-    measure = probe.measure if probe else None
-    batches = frozen_pass(
-        body, samples, spec, settings, seeds=seeds, measure=measure, digests=digests
+    wanted = [[k for k, plan in enumerate(plans) if d in plan.todo] for d in digests]
+    seeds = [[view_seed(d, plan.spec.view) for d in digests] for plan in plans]
+    batches = views_pass(
+        body,
+        samples,
+        [plan.spec for plan in plans],
+        settings,
+        wanted=wanted,
+        seeds=seeds,
+        measure=probe.measure if probe else None,
+        digests=digests,
     )
-    failed, passing = 0, dict[str, str]()
+    failed, passing = [0] * len(plans), [dict[str, str]() for _ in plans]
+    measured: set[str] = set()
     for batch in batches:
-        failures, decoded = batch.failures, [digests[i] for i in batch.indices]
-        failed += len(failures)
+        plan, decoded = plans[batch.slot], [digests[i] for i in batch.indices]
+        failed[batch.slot] += len(batch.failures)
         if batch.features is not None:
-            space.write(spec.key, decoded, batch.features, batch.pixels)
+            plan.space.write(plan.key, decoded, batch.features, batch.pixels)
         if probe is not None and len(batch.measured):
-            probe.keep(decoded, list(batch.measured))
-        reasons = {i: m.removeprefix(f"{samples[i].path}: ") for i, m in failures}
-        kept = [i for i, m in failures if not isinstance(m, PassingFailure)]
-        space.write_errors(spec.key, [digests[i] for i in kept], [reasons[i] for i in kept])
-        passing |= {digests[i]: reasons[i] for i, m in failures if isinstance(m, PassingFailure)}
-    space.store.forget_files(
-        [s.path for s, d in zip(samples, digests, strict=True) if d in passing]
-    )
-    return len(todo) - failed, failed, passing
+            keep = [i for i, d in enumerate(decoded) if d not in measured]
+            probe.keep([decoded[i] for i in keep], [batch.measured[i] for i in keep])
+            measured.update(decoded)
+        passing[batch.slot] |= write_failures(plan, batch.failures, digests, samples)
+    gone = set().union(*passing)
+    plans[0].space.store.forget_files([todo[i][1].path for i, d in enumerate(digests) if d in gone])
+    return [(len(plan.todo) - failed[k], failed[k], passing[k]) for k, plan in enumerate(plans)]
+
+
+def write_failures(
+    plan: TablePlan,
+    failures: list[tuple[int, str]],
+    digests: Sequence[str],
+    samples: Sequence[Sample],
+) -> dict[str, str]:
+    """Remember in ``plan``'s view why each of ``failures`` ((position, message) of the images
+    that could not be decoded) cannot be, but for those that could not be read this time
+    (:class:`PassingFailure`), returned as digest -> reason."""
+    reasons = {i: m.removeprefix(f"{samples[i].path}: ") for i, m in failures}
+    kept = [i for i, m in failures if not isinstance(m, PassingFailure)]
+    plan.space.write_errors(plan.key, [digests[i] for i in kept], [reasons[i] for i in kept])
+    return {digests[i]: reasons[i] for i, m in failures if isinstance(m, PassingFailure)}
 
 
 def make_table(

@@ -26,13 +26,13 @@ from objrec.bodies import Body, code_digest, fingerprint_module
 from objrec.cache import FeatureCache
 from objrec.config import DataConfig
 from objrec.data import Sample
-from objrec.loaders import Batch, ImageDataset, make_loader, prefetch
+from objrec.loaders import Batch, ImageDataset, collate_views, make_loader, prefetch
 from objrec.progress import SILENT, Reporter
 from objrec.quantize import QuantizedBody
 from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, Runner, make_runner
 from objrec.store import FLOAT32
 from objrec.transforms import build_batch_finish, build_transforms, draft_size
-from objrec.views import SeededViewDataset, ViewSpec
+from objrec.views import ViewsDataset, ViewSpec
 from objrec.words import plural
 
 log = logging.getLogger(__name__)
@@ -304,6 +304,8 @@ class PassedBatch:
     """``measure``'s result for each decoded image (empty without ``measure``)."""
     pixels: tuple
     """The pixels each decoded image was decoded into."""
+    slot: int = 0
+    """Which of the pass's views the batch is in (:func:`views_pass`'s ``specs``)."""
 
 
 def in_body(body: FrozenBody, batches: Iterable[Batch]) -> Iterator[tuple[Batch, Any]]:
@@ -331,7 +333,6 @@ def in_body(body: FrozenBody, batches: Iterable[Batch]) -> Iterator[tuple[Batch,
             yield oldest()
 
 
-@torch.inference_mode()
 def frozen_pass(
     body: FrozenBody,
     samples: Sequence[Sample],
@@ -344,33 +345,62 @@ def frozen_pass(
 ) -> Iterator[PassedBatch]:
     """Run the frozen body over ``samples`` in ``spec``'s view, yielding one batch at a time
     (:class:`PassedBatch`: the images decoded, their features, the files that could not be,
-    ``measure``'s results, the pixels), in order (``body.callers`` of them in the body at once:
-    ``in_body``).
-    ``digests``: the images' content digests, which their bytes must hash to when decoded
-    (``SeededViewDataset``). On a GPU the batches come in pinned memory.
-    """
+    ``measure``'s results, the pixels), in order: :func:`views_pass` of one view."""
+    seeded = None if seeds is None else [seeds]
+    yield from views_pass(
+        body, samples, [spec], settings, seeds=seeded, measure=measure, digests=digests
+    )
+
+
+@torch.inference_mode()
+def views_pass(
+    body: FrozenBody,
+    samples: Sequence[Sample],
+    specs: Sequence[ViewSpec],
+    settings: PassSettings = PassSettings(),
+    *,
+    wanted: Sequence[Sequence[int]] | None = None,
+    seeds: Sequence[Sequence[int]] | None = None,
+    measure: Callable[[Path, bytes | None], Any] | None = None,
+    digests: Sequence[str] | None = None,
+) -> Iterator[PassedBatch]:
+    """Run the frozen body over ``samples`` in each of ``specs``' views (of one data config) that
+    an image is ``wanted`` in (each image's slots of ``specs``; default: all), each image read and
+    decoded once for all of them (``views.ViewsDataset``), yielding one batch of one view at a
+    time (:class:`PassedBatch`, its ``slot`` the view's), a batch's images in each view in turn,
+    in order (``body.callers`` of them in the body at once: ``in_body``). ``seeds``: each slot's
+    seed of each image; ``measure``: run once on each image decoded; ``digests``: the images'
+    content digests, which their bytes must hash to when decoded. On a GPU the batches come in
+    pinned memory. The progress counts the image views made."""
     n = len(samples)
     if n == 0:
         return  # before the body's runner is made
     get_ready(body, settings, n)
     batch_size, num_workers = settings.batch_size or body.batch_size, settings.num_workers
-    draft = draft_size(spec.data)
-    finish = build_batch_finish(spec.data) if BATCH_FINISH else None
-    transform = spec.transform(finish=finish is None)
-    dataset = SeededViewDataset(samples, transform, spec.view, draft, seeds, measure, digests)
+    data = specs[0].data
+    finish = build_batch_finish(data) if BATCH_FINISH else None
+    transforms = [spec.transform(finish=finish is None) for spec in specs]
+    views = [spec.view for spec in specs]
+    dataset = ViewsDataset(
+        samples, transforms, views, draft_size(data), seeds, measure, digests, wanted
+    )
     pin = body.device.type == "cuda"
-    loader = make_loader(dataset, batch_size, num_workers, pin_memory=pin, finish=finish)
+    collate = functools.partial(collate_views, slots=len(specs), finish=finish)
+    loader = make_loader(dataset, batch_size, num_workers, pin_memory=pin, collate=collate)
     description, total = pass_task(settings.description, n, batch_size, settings.counted_after)
+    if total is not None:
+        total = sum(len(dataset.wants(i)) for i in range(n))
     with settings.reporter.task(description, total) as advance:
-        batches = prefetch(loader) if num_workers == 0 else loader
-        steps = zip(range(0, n, batch_size), in_body(body, batches), strict=True)
-        for start, (batch, features) in steps:
+        # prefetched a view's batch at a time, not a chunk's batches of every view: TTA's four
+        # views of two chunks ahead held 180 MB more than its own passes (decode60)
+        views_made = (batch for chunk in loader for batch in chunk)
+        batches = prefetch(views_made) if num_workers == 0 else views_made
+        for batch, features in in_body(body, batches):
+            failures = list(zip(batch.failed, batch.errors, strict=True))
             indices = batch.indices.numpy()
-            failed = sorted(set(range(start, min(start + batch_size, n))) - set(indices.tolist()))
-            failures = list(zip(failed, batch.errors, strict=True))
-            yield PassedBatch(indices, features, failures, batch.measured, batch.pixels)
+            yield PassedBatch(indices, features, failures, batch.measured, batch.pixels, batch.slot)
             if total is not None:
-                advance(min(batch_size, n - start))
+                advance(len(indices) + len(failures))
 
 
 def pass_task(

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from queue import Empty, Full, Queue
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -17,12 +17,16 @@ from objrec.data import Sample
 from objrec.errors import WORK_IN_HAND
 from objrec.images import UnreadableImageError, carry_warned, open_image
 
+T = TypeVar("T")
+
 
 class Batch(NamedTuple):
     """Images, labels, their dataset indices, and the messages of files that could not be read;
-    ``measured``: what a dataset that measures each image (``views.SeededViewDataset``'s
+    ``measured``: what a dataset that measures each image (``views.ViewsDataset``'s
     ``measure``) found, one per index; ``pixels``: the pixels each image was decoded into, where
-    the dataset says them (``views.SeededViewDataset``)."""
+    the dataset says them (``views.ViewsDataset``); ``slot``: which of the dataset's views the
+    images are in, and ``failed``: the indices of the files that could not be read, one per error
+    (both from :func:`collate_views`)."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -30,6 +34,8 @@ class Batch(NamedTuple):
     errors: list[str]
     measured: tuple = ()
     pixels: tuple = ()
+    slot: int = 0
+    failed: tuple = ()
 
 
 class ImageDataset(Dataset):
@@ -80,6 +86,28 @@ def collate_skipping(items, finish: Callable | None = None) -> Batch:
     )
 
 
+def collate_views(items, slots: int, finish: Callable | None = None) -> list[Batch]:
+    """Items of ``views.ViewsDataset`` (each image's views, or why it could not be read and the
+    slots it was wanted in) as one :class:`Batch` a slot of its ``slots`` views that an item is
+    wanted in: the images made in that view, in order, and the files wanted in it that could not
+    be read (``Batch.failed``, ``Batch.errors``); ``finish`` as for :func:`collate_skipping`."""
+    batches = []
+    for slot in range(slots):
+        failed = [(item[2], item[1]) for item in items if item[0] is None and slot in item[3]]
+        made = [
+            (view, *rest)
+            for views, *rest in (item for item in items if item[0] is not None)
+            for at, view in views
+            if at == slot
+        ]
+        if not made and not failed:
+            continue
+        batch = collate_skipping(made, finish)  # made alone: its errors are the failed ones
+        errors, indices = [message for _, message in failed], tuple(i for i, _ in failed)
+        batches.append(batch._replace(slot=slot, errors=errors, failed=indices))
+    return batches
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int,
@@ -88,16 +116,20 @@ def make_loader(
     seed: int = 0,
     pin_memory: bool = False,
     finish: Callable | None = None,
+    collate: Callable | None = None,
 ) -> DataLoader:
     """Batches of ``dataset``; ``pin_memory`` (for a GPU) lets them reach it asynchronously;
-    ``finish``: what each stacked batch goes through (``collate_skipping``)."""
+    ``finish``: what each stacked batch goes through (``collate_skipping``); ``collate``: what
+    makes the batches instead (``collate_views``, given its own ``finish``)."""
     generator = torch.Generator().manual_seed(seed)
+    if collate is None:
+        collate = collate_skipping if finish is None else partial(collate_skipping, finish=finish)
     return DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
         num_workers=num_workers,
-        collate_fn=collate_skipping if finish is None else partial(collate_skipping, finish=finish),
+        collate_fn=collate,
         generator=generator,
         persistent_workers=False,
         pin_memory=pin_memory,
@@ -114,7 +146,7 @@ def openmp_threads(threads: int) -> contextlib.AbstractContextManager:
     return threadpool_limits(threads, user_api="openmp")
 
 
-def prefetch(batches: Iterable[Batch], depth: int = 2, threads: int | None = 1) -> Iterator[Batch]:
+def prefetch(batches: Iterable[T], depth: int = 2, threads: int | None = 1) -> Iterator[T]:
     """Iterate ``batches`` in a background thread, ``depth`` batches ahead.
 
     With ``num_workers=0`` this keeps decoding (PIL and the transforms release the GIL) running

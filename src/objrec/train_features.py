@@ -30,7 +30,7 @@ from objrec.features import (
     Derive,
     FeatureTable,
     digested_for_each_view,
-    feature_table,
+    feature_tables,
     report_unreadable,
     require_every_class,
     require_readable,
@@ -244,23 +244,26 @@ def frozen_features(
     derive: Derive | None = None,
 ) -> list[FeatureTable]:
     """The feature store's tables of ``folder`` for each view number (0 = centre crop), each
-    pass called ``name`` in its progress (``train features``); ``derive``:
+    image the store lacks in some view decoded once for all of them (``features.feature_tables``),
+    each view called ``name`` in its progress (``train features``) and its line; ``derive``:
     ``features.feature_table``'s."""
-    results = []
-    digested = digested_for_each_view(body.cache.store, folder.samples, len(views), world)
-    for view, digests in zip(views, digested, strict=True):
-        spec = ViewSpec(data, config.augment if view else "none", view)
+    workers = loader_settings(body.device, config.num_workers, world.local_size).num_workers
+    specs, settings = [], []
+    for view in views:
+        specs.append(ViewSpec(data, config.augment if view else "none", view))
         label = f"{name}" + (f" (augmented view {view})" if view else "")
-        workers = loader_settings(body.device, config.num_workers, world.local_size).num_workers
-        settings = PassSettings(
-            num_workers=workers, reporter=reporter, description=label, counted_after=True
+        settings.append(
+            PassSettings(
+                num_workers=workers, reporter=reporter, description=label, counted_after=True
+            )
         )
-        table = feature_table(
-            body, folder.samples, spec, settings, world=world, digested=digests, derive=derive
-        )
-        reporter.note(f"{label}: {table_counts(table, world, config.backbone)}")
-        results.append(table)
-    return results
+    digested = list(digested_for_each_view(body.cache.store, folder.samples, len(views), world))
+    tables = feature_tables(
+        body, folder.samples, specs, settings, world=world, digested=digested, derive=derive
+    )
+    for table, told in zip(tables, settings, strict=True):
+        reporter.note(f"{told.description}: {table_counts(table, world, config.backbone)}")
+    return tables
 
 
 def table_counts(table: FeatureTable, world: World, backbone: str = "") -> str:

@@ -1,11 +1,12 @@
 """One view of a set of images (``ViewSpec``): the centre crop or an augmented view, each seeded by
-the image's content and the view (``view_seed``), and the dataset that decodes it from bytes
-checked against their digest (``SeededViewDataset``)."""
+the image's content and the view (``view_seed``), and the dataset that makes every view an image
+is wanted in from one decode of bytes checked against their digest (``ViewsDataset``)."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,11 +72,20 @@ class PassingFailure(str):
     store, so the image is tried again next time."""
 
 
-class SeededViewDataset(ImageDataset):
-    """Augmented views seeded per image: the same view of the same content is reproducible.
+class ViewsDataset(ImageDataset):
+    """Several views of each image from one decode (``views``: each a view number, 0 for a
+    deterministic view, with its ``transforms``): the frozen pass of a cold ``train`` made each
+    training image's centre crop and augmented view from a decode each, reading, hashing and
+    decoding the file again for every view. An item is ``((slot, view), ...), label, index,
+    pixels[, measured]``, one view for each slot of ``views`` the image is ``wanted`` in (default:
+    all), or ``(None, why not, index, wanted)``; ``loaders.collate_views`` makes one batch a slot
+    of them. Only the decoded image of the item being made is held, never a batch of them.
 
-    ``seeds`` gives each image's seed (``view_seed`` of its content digest); default: its position.
-    ``measure(path, data)``: called on each image decoded, right after it (in the same loader
+    An augmented view is seeded per image (``seeds[slot][index]``: ``view_seed`` of its content
+    digest; default: its position), right before its transform and never before the decode, which
+    draws no random number: the same view of the same content is the same pixels whichever views
+    are made beside it.
+    ``measure(path, data)``: called once on each image decoded, right after it (in the same loader
     thread or worker), with the bytes it was decoded from (with ``digests``; else None: it reads
     the file); its results reach ``Batch.measured``.
     ``digests``: each image's content digest as the store keys it: each file is then read once,
@@ -87,30 +97,25 @@ class SeededViewDataset(ImageDataset):
     def __init__(
         self,
         samples,
-        transform,
-        view: int,
+        transforms: Sequence[Callable],
+        views: Sequence[int],
         draft: int | None,
-        seeds=None,
+        seeds: Sequence[Sequence[int]] | None = None,
         measure=None,
         digests=None,
+        wanted: Sequence[Sequence[int]] | None = None,
     ):
-        super().__init__(samples, transform, draft)
-        self.view = view
-        self.seeds = list(seeds) if seeds is not None else list(range(len(samples)))
+        super().__init__(samples, transforms[0], draft)
+        self.transforms, self.views = list(transforms), list(views)
+        positions = list(range(len(samples)))
+        self.seeds = [list(s) for s in seeds] if seeds is not None else [positions] * len(views)
         self.measure = measure
         self.digests = None if digests is None else list(digests)
+        self.wanted = None if wanted is None else [tuple(w) for w in wanted]
 
-    def _decoded(self, index: int, source: Path | bytes):
-        """(view, label, index, pixels), or (None, why not, index): ``ImageDataset``'s item of
-        ``source`` (the image's file, or its bytes), with the pixels the limit counted the image
-        at (``images.COUNTED``: the store keeps them with its row, so that an image over a lower
-        pixel limit is refused unopened)."""
-        sample = self.samples[index]
-        try:
-            image = open_image(source, self.draft_size, name=str(sample.path), from_file=True)
-        except UnreadableImageError as exc:
-            return None, str(exc), index
-        return self.transform(image), sample.label, index, image.info[COUNTED]
+    def wants(self, index: int) -> tuple[int, ...]:
+        """The slots of ``views`` the image at ``index`` is made in."""
+        return tuple(range(len(self.views))) if self.wanted is None else self.wanted[index]
 
     def _source(self, index: int) -> Path | bytes | PassingFailure:
         """What the image at ``index`` is decoded from: its file, or (with ``digests``) its bytes
@@ -119,21 +124,56 @@ class SeededViewDataset(ImageDataset):
         return path if self.digests is None else read_as_hashed(path, self.digests[index])
 
     def __getitem__(self, index: int):
-        source = self._source(index)
+        sample, source = self.samples[index], self._source(index)
         if isinstance(source, PassingFailure):
-            return None, source, index
-        item = self._view(index, source)
-        if self.measure is None or item[0] is None:
+            return None, source, index, self.wants(index)
+        try:
+            image = open_image(source, self.draft_size, name=str(sample.path), from_file=True)
+        except UnreadableImageError as exc:
+            return None, str(exc), index, self.wants(index)
+        made = tuple((slot, self._view(slot, index, image)) for slot in self.wants(index))
+        # the pixels the limit counted the image at (``images.COUNTED``): the store keeps them
+        # with its rows, so that an image over a lower pixel limit is refused unopened
+        item = (made, sample.label, index, image.info[COUNTED])
+        if self.measure is None:
             return item
-        data = source if isinstance(source, bytes) else None
-        return (*item, self.measure(self.samples[index].path, data))
+        return (*item, self.measure(sample.path, source if isinstance(source, bytes) else None))
 
-    def _view(self, index: int, source: Path | bytes):
-        if self.view == 0:
-            return self._decoded(index, source)
+    def _view(self, slot: int, index: int, image):
+        """The image's view in ``slot``, an augmented one drawn from its own seed."""
+        if self.views[slot] == 0:
+            return self.transforms[slot](image)
         with torch.random.fork_rng(devices=[]):  # leave the caller's random stream untouched
-            torch.manual_seed(self.seeds[index])
-            return self._decoded(index, source)
+            torch.manual_seed(self.seeds[slot][index])
+            return self.transforms[slot](image)
+
+
+class SeededViewDataset(ViewsDataset):
+    """One view of each image (:class:`ViewsDataset` of one slot), an item
+    ``(view, label, index, pixels[, measured])`` or ``(None, why not, index)``, as
+    ``loaders.collate_skipping`` takes it: for a caller that stacks the views of one view alone
+    (the benchmarks, the tests of a view's pixels)."""
+
+    def __init__(
+        self,
+        samples,
+        transform,
+        view: int,
+        draft: int | None,
+        seeds=None,
+        measure=None,
+        digests=None,
+    ):
+        seeded = None if seeds is None else [list(seeds)]
+        super().__init__(samples, [transform], [view], draft, seeded, measure, digests)
+        self.view = view
+
+    def __getitem__(self, index: int):
+        item = super().__getitem__(index)
+        if item[0] is None:
+            return item[:3]
+        ((_, view),), *rest = item
+        return (view, *rest)
 
 
 def cannot_read(exc: OSError) -> str:
