@@ -13,7 +13,7 @@ import torch
 from objrec.config import EvaluateConfig
 from objrec.data import ClassFolder
 from objrec.devices import loader_settings
-from objrec.features import FeatureTable, digested_for_each_view, feature_table
+from objrec.features import FeatureTable, digested_for_each_view, feature_tables
 from objrec.frozen import PassSettings
 from objrec.inference import Answers, Recognizer
 from objrec.progress import Reporter
@@ -28,23 +28,25 @@ def view_tables(
     reporter: Reporter,
 ) -> list[FeatureTable]:
     """The features of ``images`` in each of the recognizer's views, from the feature store
-    (in the dtype the run's features were stored in), computed on the recognizer's device."""
+    (in the dtype the run's features were stored in), computed on the recognizer's device, each
+    image the store lacks decoded once for all its views (``features.feature_tables``: with TTA,
+    an evaluation decoded each image once per view)."""
     frozen = recognizer.frozen_body(config.cache_dir)
     num_workers = loader_settings(recognizer.device, config.num_workers).num_workers
     views = recognizer.view_names(config.tta)
-    digested = digested_for_each_view(frozen.cache.store, images.samples, len(views))
-    return [
-        feature_table(
-            frozen,
-            images.samples,
-            ViewSpec(recognizer.data, tta=view),
+    digested = list(digested_for_each_view(frozen.cache.store, images.samples, len(views)))
+    return feature_tables(
+        frozen,
+        images.samples,
+        [ViewSpec(recognizer.data, tta=view) for view in views],
+        [
             PassSettings(
                 num_workers=num_workers, reporter=reporter, description=view_label(name, view)
-            ),
-            digested=digests,
-        )
-        for view, digests in zip(views, digested, strict=True)
-    ]
+            )
+            for view in views
+        ],
+        digested=digested,
+    )
 
 
 def view_label(images: str, view: str) -> str:
