@@ -26,7 +26,7 @@ import torch
 from _sampling import sample_parser, seeded_sample
 
 from objrec.backbones import build_body, get_backbone, resolve_data_config
-from objrec.bodies import fingerprint_module
+from objrec.bodies import body_key
 from objrec.cache import FeatureCache
 from objrec.cache_folder import default_cache_dir
 from objrec.config import DEFAULT_BACKBONE
@@ -106,7 +106,7 @@ def main() -> None:
     torch.set_num_threads(2)
     body = build_body(spec)
     int8 = quantize_body(body, data, default_cache_dir()).graph_bytes()
-    fp32 = FeatureCache(None).onnx_path(fingerprint_module(body), data.input_size)
+    fp32 = FeatureCache(None).onnx_path(body_key(body), data.input_size)
     if not fp32.is_file():
         export_onnx(body, fp32, data.input_size)
     for precision, graph in (("int8", int8), ("fp32", str(fp32))):

@@ -69,6 +69,53 @@ def test_the_int8_body_is_cached_under_a_key_that_covers_the_calibration(tmp_pat
     assert len(list((tmp_path / "onnx").glob("*int8*.onnx"))) == 3
 
 
+def alike_but_forward(pooling: str) -> torch.nn.Module:
+    """A body of the same class name, repr and weights whichever ``pooling`` its forward does: as
+    an objrec or timm upgrade changes a body's forward and nothing else."""
+    from objrec.bodies import Body
+
+    class Tiny(Body):
+        n_features = 4
+
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+
+        if pooling == "mean":
+
+            def forward(self, x):
+                return self.conv(x).mean((2, 3))
+        else:
+
+            def forward(self, x):
+                return self.conv(x).amax((2, 3))
+
+    torch.manual_seed(0)
+    return Tiny().eval()
+
+
+@pytest.mark.slow
+def test_a_body_whose_forward_changed_is_exported_and_quantized_again(tmp_path, tiny):
+    """review60a M2: the fp32 and int8 graphs were kept by the body's fingerprint (repr and
+    weights) alone, so after an upgrade that changed a body's forward, every int8 run kept
+    computing through the old code's graph (its rows stored under the new code's key)."""
+    _, data = tiny
+    old, new = alike_but_forward("mean"), alike_but_forward("amax")
+    assert fingerprint_module(old) == fingerprint_module(new)
+    x = torch.rand(2, 3, data.input_size, data.input_size)
+    assert not torch.allclose(old(x), new(x))
+    samples = calibration_set()[:8]
+    first = quantize_body(old, data, tmp_path, QuantConfig(calibration_images=8), samples)
+    second = quantize_body(new, data, tmp_path, QuantConfig(calibration_images=8), samples)
+    assert second.graph_bytes() != first.graph_bytes()
+    onnx_dir = tmp_path / "onnx"
+    assert len(list(onnx_dir.glob("*-int8-*.onnx"))) == 2
+    assert len([p for p in onnx_dir.glob("*.onnx") if "-int8-" not in p.name]) == 2
+    cache = FeatureCache(tmp_path)
+    graphs = {FrozenBody(body, data.input_size, cache).graph_key for body in (old, new)}
+    assert len(graphs) == 2
+
+
 class StepRecorder(TaskRecorder):
     """A reporter that records each task's total and the steps advanced in it."""
 

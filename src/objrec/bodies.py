@@ -142,6 +142,18 @@ def code_digest(module: nn.Module) -> str:
     return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
 
 
+def body_key(module: nn.Module, fingerprint: str | None = None) -> str:
+    """What every graph of ``module`` is kept by in the cache folder's ``onnx/`` (its fp32 graph,
+    ``cache.FeatureCache.onnx_path``; its int8 graph and calibration, ``quantize``; fine-tuning's
+    blocks above the cut, ``finetune``): its :func:`fingerprint_module` (repr and weights; given
+    as ``fingerprint`` where known), the :func:`code_digest` of the code that runs it and the
+    version of PyTorch, which exports it. By the fingerprint alone, a forward changed by an
+    objrec or timm upgrade reused the old code's graph, and the rows computed through it were
+    stored under the new code's key (review60a M2)."""
+    keyed = f"{fingerprint or fingerprint_module(module)} {code_digest(module)} {torch.__version__}"
+    return hashlib.sha256(keyed.encode()).hexdigest()
+
+
 def class_source(klass: type) -> str:
     """The source of each function ``klass`` itself defines, by name (its bytecode where the
     source cannot be read)."""

@@ -116,9 +116,10 @@ class FeatureCache:
         digest (``facts_store.cached_facts``)."""
         return self.root / facts_store.FACTS_FILE
 
-    def onnx_path(self, fingerprint: str, input_size: int) -> Path:
-        """Where the frozen body with this fingerprint is kept as ONNX."""
-        return self.root / "onnx" / f"{fingerprint[:32]}-{input_size}.onnx"
+    def onnx_path(self, key: str, input_size: int) -> Path:
+        """Where the frozen body of this key (``bodies.body_key``: its fingerprint, code and
+        PyTorch) is kept as ONNX."""
+        return self.root / "onnx" / f"{key[:32]}-{input_size}.onnx"
 
     def model_onnx_path(self, digest: str) -> Path:
         """Where ``predict --runtime onnx`` keeps a whole model as ONNX, by checkpoint digest."""

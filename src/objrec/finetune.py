@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import logging
 import math
 from collections.abc import Iterator, Mapping
@@ -38,7 +37,7 @@ from torch import nn
 from objrec import cores
 from objrec.backbones import get_backbone
 from objrec.batches import ViewStack, feature_batches
-from objrec.bodies import Body, ConcatBody, LiteBody, code_digest, fingerprint_module
+from objrec.bodies import Body, ConcatBody, LiteBody, body_key, fingerprint_module
 from objrec.config import TrainConfig
 from objrec.distributed import World, epoch_seed
 from objrec.engine import (
@@ -233,13 +232,11 @@ class FromTheCut:
 
 
 def graph_key(top: nn.Module) -> str:
-    """What the top's ONNX graph is kept by in the cache folder: its fingerprint (repr and
-    weights) and the digest of the code that runs it (``bodies.code_digest``), as the store keys a
-    body (``FrozenBody.keyed``). By the fingerprint alone, a code change to the blocks above the
-    cut (an objrec or package upgrade) reused the graph of the old code, and the rows derived
-    through it were stored under the new code's key."""
-    keyed = f"{fingerprint_module(top)} {code_digest(top)}"
-    return hashlib.sha256(keyed.encode()).hexdigest()
+    """What the top's ONNX graph is kept by in the cache folder: ``bodies.body_key``, as every
+    graph of a body is. By the fingerprint alone, a code change to the blocks above the cut (an
+    objrec or package upgrade) reused the graph of the old code, and the rows derived through it
+    were stored under the new code's key."""
+    return body_key(top)
 
 
 def unfreeze(top: nn.Module) -> list[nn.Parameter]:

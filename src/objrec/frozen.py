@@ -22,7 +22,7 @@ import torch
 
 from objrec import cores
 from objrec.backbones import network_words
-from objrec.bodies import Body, code_digest, fingerprint_module
+from objrec.bodies import Body, body_key, code_digest, fingerprint_module
 from objrec.cache import FeatureCache
 from objrec.config import DataConfig
 from objrec.data import Sample
@@ -113,6 +113,11 @@ class FrozenBody:
         the digest of the code that runs it (``bodies.code_digest``)."""
         return f"{self.fingerprint} {code_digest(self.body)}"
 
+    @functools.cached_property
+    def graph_key(self) -> str:
+        """What its fp32 graph is kept by in the cache folder (``bodies.body_key``)."""
+        return body_key(self.body, self.fingerprint)
+
     @property
     def ready(self) -> bool:
         """Whether its runner is made: the first pass makes it (an ONNX export and a session in a
@@ -158,7 +163,7 @@ class FrozenBody:
             log.info("frozen pass runs on %s", self.backend_used)
             return self._runner
         if self._runner is None:
-            onnx_path = self.cache.onnx_path(self.fingerprint, self.input_size)
+            onnx_path = self.cache.onnx_path(self.graph_key, self.input_size)
             self._runner, self.backend_used = make_runner(
                 self.body, self.input_size, self.backend, onnx_path, self.device, threads
             )

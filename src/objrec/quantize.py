@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from objrec.bodies import Body, fingerprint_module
+from objrec.bodies import Body, body_key, fingerprint_module
 from objrec.cache import COMPILED_FOLDER
 from objrec.cache_folder import default_cache_dir
 from objrec.config import INT8_ENGINES, DataConfig
@@ -347,13 +347,14 @@ def quantize_graph(
 
 
 def calibration_key(
-    body_fingerprint: str, digests: Sequence[str], data: DataConfig, config: QuantConfig
+    body: str, digests: Sequence[str], data: DataConfig, config: QuantConfig
 ) -> str:
-    """The int8 graph's cache key: the body, the preprocessing, the settings and the contents of
-    the calibration images (their order does not matter), and the rules they are decoded by."""
+    """The int8 graph's cache key: the body (``bodies.body_key``: its weights, code and
+    PyTorch), the preprocessing, the settings and the contents of the calibration images (their
+    order does not matter), and the rules they are decoded by."""
     payload = {
         "pixels": PIXEL_RULES,
-        "body": body_fingerprint,
+        "body": body,
         "calibration": sorted(digests),
         "data": asdict(data),
         "quant": asdict(config),
@@ -429,14 +430,15 @@ def quantize_body(
     samples = calibration_set() if samples is None else samples
     chosen, chosen_digests = calibration_sample(samples, config.calibration_images, config.seed)
     body_fp = fingerprint_module(body)
-    key = calibration_key(body_fp, chosen_digests, data, config)
+    graphed = body_key(body, body_fp)  # its code too: a changed forward is exported again
+    key = calibration_key(graphed, chosen_digests, data, config)
     folder = Path(cache_root) / "onnx"
-    path = folder / f"{body_fp[:32]}-{data.input_size}-int8-{key}.onnx"
+    path = folder / f"{graphed[:32]}-{data.input_size}-int8-{key}.onnx"
     with using_graph(path):
         if usable(path, store):
             log.info("the int8 body calibrated earlier, kept in %s, is reused", folder)
         else:
-            fp32 = folder / f"{body_fp[:32]}-{data.input_size}.onnx"
+            fp32 = folder / f"{graphed[:32]}-{data.input_size}.onnx"  # cache.onnx_path's
             with using_graph(fp32):
                 make_int8_graph(body, (data, config), (chosen, fp32, path), reporter, store)
         return QuantizedBody(body, path.read_bytes(), engine, body_fp)
