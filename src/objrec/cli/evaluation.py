@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     )
     from objrec.kept import KeptThreshold
     from objrec.meta import RunMeta
+    from objrec.weak_classes import WeakClass
 
 
 EVALUATE_SECTIONS = {
@@ -245,11 +246,13 @@ def print_evaluated(
     """``evaluate``'s text, after its warning: the scores (:func:`print_evaluation`, ``worst``
     classes), what ``--keep-threshold`` kept (``kept``, None when nothing was), the comparison
     with ``--against``'s run, and what to run next on ``folders`` (RUN, DATA) and ``split``."""
+    from objrec.weak_classes import weak_classes
+
     run, data = folders
     print_evaluation(result, worst, run, kept=kept is not None)
     if keep_threshold:
         console.print(kept_line(run, kept), markup=False, highlight=False)
-    print_next_steps(run, data, result.out, split)
+    print_next_steps(run, data, result.out, split, weak_classes(result))
 
 
 TABLES = (".csv", ".tsv")
@@ -472,13 +475,16 @@ def files_line(result: EvaluationResult) -> str:
     return line
 
 
-def print_next_steps(run: Path, data: Path, out: Path | None, split: str = "test") -> None:
+def print_next_steps(
+    run: Path, data: Path, out: Path | None, split: str = "test", weak: Sequence[WeakClass] = ()
+) -> None:
     """What to run after ``evaluate``, as ``demo`` and ``train`` end: the HTML page about the run
     (``--data`` the evaluated folder unless ``out`` is the evaluation it shows already, the run's
     own test split's) and the audit of DATA for likely wrong labels (with the run's body and
-    features). ``report --data DATA`` shows DATA's test split: after ``--split valid`` it showed
-    the test split's evaluation, not the one just made; ``--data DATA/valid`` shows that one. No
-    report is advised for an evaluation it cannot find (:func:`report_finds`)."""
+    features); then for each class ``weak`` beyond chance (``weak_classes``), what may help it
+    (:func:`weak_steps`). ``report --data DATA`` shows DATA's test split: after ``--split valid``
+    it showed the test split's evaluation, not the one just made; ``--data DATA/valid`` shows
+    that one. No report is advised for an evaluation it cannot find (:func:`report_finds`)."""
     from objrec.data import is_split_folder
     from objrec.outputs import same_file
     from objrec.run_files import output_beside
@@ -494,11 +500,33 @@ def print_next_steps(run: Path, data: Path, out: Path | None, split: str = "test
         f"objrec audit {folder} --run {where}",
         "likely wrong labels, near-duplicates, outliers",
     )
+    if weak:
+        audit = (audit[0], f"{audit[1]}; fix a weak class's labels before adding photos")
     steps = [page, audit] if test_split or report_finds(run, out) else [audit]
-    steps.append(serve_step(where))
+    steps += [*weak_steps(weak, data, split), serve_step(where)]
     console.print("next, try:", highlight=False)
     for command, what in steps:
-        console.print(f"  {escape(command)}  [dim]# {escape(what)}[/]", highlight=False)
+        said = f"{escape(command)}  " if command else ""
+        console.print(f"  {said}[dim]# {escape(what)}[/]", highlight=False)
+
+
+def weak_steps(weak: Sequence[WeakClass], data: Path, split: str) -> list[tuple[str, str]]:
+    """For each class ``weak`` beyond chance, the add of more photos of it into DATA (a split
+    folder: add places them in its splits) and what they should show (``WeakClass.words``);
+    without a command where DATA is no split folder. evaluate named lobster its worst class,
+    most taken for crayfish, and said nothing of what to do about it (newcomer60, 2)."""
+    from objrec.data import is_split_folder
+
+    split_folder = is_split_folder(data)
+    image = f"{split} image" if split_folder else "image"
+    folder = shlex.quote(shown(data))
+    return [
+        (
+            f"objrec add {folder} NEW_PHOTOS --class {shlex.quote(w.name)}" if split_folder else "",
+            w.words(image),
+        )
+        for w in weak
+    ]
 
 
 def serve_step(where: str) -> tuple[str, str]:
