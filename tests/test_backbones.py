@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from objrec.backbones import BadBackbone, build_body, get_backbone, list_backbones
-from objrec.bodies import build_timm
+from objrec.bodies import TinyBody, build_timm
 from objrec.config import DEFAULT_BACKBONE
 from objrec.errors import ObjrecError
 from objrec.transforms import build_transforms
@@ -432,7 +432,7 @@ def fake_timm_and_hub(monkeypatch, cached: bool, network: bool, offline: bool = 
         calls.append(("probe", url))
         raise HfHubHTTPError("404") if network else ConnectionError("Name or service not known")
 
-    def create_model(name, pretrained, num_classes, pretrained_cfg_overlay):
+    def create_model(name, pretrained, num_classes):
         calls.append(("create", pretrained, constants.HF_HUB_OFFLINE))
         if pretrained and not cached and (constants.HF_HUB_OFFLINE or not network):
             raise FileNotFoundError("cannot find the requested files in the local cache")
@@ -543,6 +543,53 @@ def fake_timm_registry(monkeypatch) -> list[str]:
     return built
 
 
+def test_a_timm_body_s_weights_file_must_fit_it_but_for_its_classifier(monkeypatch, tmp_path):
+    """``timm:NAME --weights FILE`` trained on a body of random weights when FILE was another
+    network's (timm loads a file leniently once it drops the classifier; a log line said so, and
+    a file that fitted partly loaded partly, unsaid): read strictly now, as any body's file,
+    the classifier's keys aside (``classifier`` in timm's pretrained config)."""
+    fake_timm_registry(monkeypatch)
+    monkeypatch.setitem(TIMM_CFG, "classifier", "fc")
+    own = {k: v + 1 for k, v in TinyBody().features.state_dict().items()}
+    cases = {
+        "fits": {**own, "fc.weight": torch.ones(10, 16), "fc.bias": torch.ones(10)},
+        "another network": {"conv.weight": torch.ones(8, 3, 3, 3)},
+        "partly": {k: v for k, v in own.items() if k != "4.running_var"},
+        "more": {**own, "head.proj.weight": torch.ones(2, 2)},
+    }
+    for case, state in cases.items():
+        torch.save(state, tmp_path / f"{case}.pt")
+    body = build_timm("tiny", False, tmp_path / "fits.pt")
+    assert all(torch.equal(body.model.state_dict()[k], v) for k, v in own.items())
+    for case, why in [
+        ("another network", "it lacks 12 of the model's keys (e.g. '0.bias') and it has 1 keys"),
+        ("partly", "it lacks 1 of the model's keys (e.g. '4.running_var')"),
+        ("more", "it has 1 keys the model lacks (e.g. 'head.proj.weight')"),
+    ]:
+        path = tmp_path / f"{case}.pt"
+        with pytest.raises(ObjrecError) as refused:
+            build_timm("tiny", True, path)
+        assert str(refused.value).startswith(f"{path} does not fit the architecture: {why}")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("timm") is None, reason="needs objrec[timm]")
+def test_a_real_timm_body_refuses_a_weights_file_of_another_network(tmp_path):
+    """timm itself: its own model's file loads (a classifier of other classes aside), a file of
+    torchvision's MobileNetV2 into timm's is refused, where it gave random weights."""
+    import timm
+    from torchvision.models import mobilenet_v2
+
+    name = "test_resnet.r160_in1k"
+    weights = timm.create_model(name, pretrained=False, num_classes=7).state_dict()
+    torch.save(weights, tmp_path / "own.pt")
+    torch.save(mobilenet_v2().state_dict(), tmp_path / "other.pt")
+    body = build_timm(name, True, tmp_path / "own.pt")
+    assert all(torch.equal(v, weights[k]) for k, v in body.model.state_dict().items())
+    with pytest.raises(ObjrecError, match=r"other\.pt does not fit the architecture: it lacks"):
+        build_timm(name, True, tmp_path / "other.pt")
+
+
 def test_a_timm_backbone_s_data_config_comes_from_timm_s_registry_without_a_build(monkeypatch):
     """The spec of timm:NAME built the model for its data config (seconds and memory for a large
     ViT), and train built it again for the body: its data config is now timm's registered one."""
@@ -584,8 +631,8 @@ def test_a_run_on_a_timm_backbone_builds_its_body_once(monkeypatch, tmp_path, sp
     from .conftest import tiny_train_config
 
     built = fake_timm_registry(monkeypatch)
-    weights = tmp_path / "w.safetensors"  # timm reads it: no hub, no cache
-    weights.write_bytes(b"")
+    weights = tmp_path / "w.pt"  # no hub, no cache
+    torch.save(TinyBody().features.state_dict(), weights)
     config = tiny_train_config(backbone="timm:tiny", weights=str(weights), epochs=2)
     train(split_dir, tmp_path / "run", replace(config, cache_dir=str(tmp_path / "cache")))
     assert built == ["tiny"]

@@ -459,38 +459,60 @@ def _strip_classifier(model: Any, name: str) -> Body:
 
 
 def build_timm(model_name: str, pretrained: bool, weights: Path | None) -> Body:
-    """timm's ``model_name`` without its classifier: weights from the file ``weights``, else
-    (``pretrained``) from the Hugging Face cache first, with no request (:func:`_hub_offline`),
-    else from the hub, when it answers (:func:`_raise_if_hub_unreachable`): without a network,
-    huggingface_hub retries for about a minute before it gives up."""
+    """timm's ``model_name`` without its classifier: weights from the file ``weights``, read as
+    every body's file is read, strictly (:func:`timm_weights_from_file`), else (``pretrained``)
+    from the Hugging Face cache first, with no request (:func:`_hub_offline`), else from the hub,
+    when it answers (:func:`_raise_if_hub_unreachable`): without a network, huggingface_hub
+    retries for about a minute before it gives up."""
     import timm
 
-    overlay = {"file": str(weights)} if weights else None
-
-    def create(with_weights: bool) -> Body:
-        model = timm.create_model(
-            model_name, pretrained=with_weights, num_classes=0, pretrained_cfg_overlay=overlay
-        )
+    def create(with_weights: bool) -> WrappedBody:
+        model = timm.create_model(model_name, pretrained=with_weights, num_classes=0)
         return WrappedBody(model, model.num_features)
 
-    if not pretrained and weights is None:
+    if weights is not None:
+        return timm_weights_from_file(create(False), weights)
+    if not pretrained:
         return create(False)
     try:
-        if weights is None:
-            try:
-                with _hub_offline():
-                    return create(True)
-            except Exception as exc:  # not in the cache (or not from the hub)
-                log.debug("timm weights of %s not in the Hugging Face cache: %s", model_name, exc)
-            _raise_if_hub_unreachable(timm, model_name)
+        try:
+            with _hub_offline():
+                return create(True)
+        except Exception as exc:  # not in the cache (or not from the hub)
+            log.debug("timm weights of %s not in the Hugging Face cache: %s", model_name, exc)
+        _raise_if_hub_unreachable(timm, model_name)
         return create(True)
     except ObjrecError:
         raise
-    except Exception as exc:  # hub or file errors
+    except Exception as exc:  # hub errors
         raise ObjrecError(
             f"cannot load timm weights for {model_name} ({type(exc).__name__}: {exc}); "
             "pass `weights`, a local state-dict file"
         ) from exc
+
+
+def timm_weights_from_file(body: WrappedBody, weights: Path) -> WrappedBody:
+    """``body`` (a timm model built without its classifier) with the weights of the file
+    ``weights``, its classifier's aside, every other key fitting: timm's own loading of a file
+    (``pretrained_cfg_overlay``) is lenient once the classifier is dropped, so a file of another
+    network gave a body of random weights with no more than a log line of timm's."""
+    state = load_state_file(weights)
+    own = body.model.state_dict()
+    classifier = timm_classifier_keys(body.model)
+    load_into(
+        body.model,
+        {k: v for k, v in state.items() if k in own or k not in classifier},
+        str(weights),
+    )
+    return body
+
+
+def timm_classifier_keys(model: nn.Module) -> set[str]:
+    """The keys of a timm model's classifier as its pretrained config names them (``classifier``:
+    one module or several), which timm too leaves out of a file when the classes differ."""
+    names = (getattr(model, "pretrained_cfg", None) or {}).get("classifier") or ()
+    names = (names,) if isinstance(names, str) else tuple(names)
+    return {f"{name}.{part}" for name in names for part in ("weight", "bias")}
 
 
 @contextmanager
