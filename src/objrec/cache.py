@@ -27,6 +27,7 @@ from objrec.errors import FULL_DISK, ObjrecError, on_ctrl_c
 from objrec.images import list_images
 from objrec.leftovers import remove_leftovers
 from objrec.locks import locked
+from objrec.paths import PathGiven
 from objrec.store import (
     SQLITE_SIDE_FILES,
     FeatureStore,
@@ -607,7 +608,7 @@ def utc_time(timestamp: float | None) -> str | None:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def open_cache(cache_dir: str | Path | None = None, dtype: str = "float32") -> FeatureCache:
+def open_cache(cache_dir: PathGiven | None = None, dtype: str = "float32") -> FeatureCache:
     """The cache in ``cache_dir`` (default :func:`default_cache_dir`), storing ``dtype`` rows."""
     return FeatureCache(Path(cache_dir) if cache_dir else None, dtype)
 

@@ -7,6 +7,7 @@ import functools
 import inspect
 import math
 import numbers
+import os
 import re
 import sys
 import textwrap
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from objrec.errors import ObjrecError
+from objrec.paths import PathGiven
 from objrec.words import is_it
 
 T = TypeVar("T")
@@ -46,7 +48,15 @@ def fits(value: Any, hint: Any) -> bool:
     if origin is tuple:
         value = numbers_listed(value)
         return isinstance(value, tuple | list) and all(fits(v, args[0]) for v in value)
+    if origin is os.PathLike:
+        return path_like(value)
     return not isinstance(hint, type) or isinstance(value, hint)
+
+
+def path_like(value: Any) -> bool:
+    """Whether ``value`` is an ``os.PathLike[str]`` (``paths.PathGiven``'s other half): a
+    ``Path``, or any object whose ``__fspath__`` gives a ``str`` (a bytes path is none)."""
+    return isinstance(value, os.PathLike) and isinstance(os.fspath(value), str)
 
 
 def numpy_bool(value: Any) -> bool:
@@ -75,6 +85,8 @@ def described(hint: Any) -> str:
         return f"a list of {described(args[0]).removeprefix('a ')}s"
     if hint is type(None):
         return "None"
+    if typing.get_origin(hint) is os.PathLike:
+        return "a path (os.PathLike)"
     return WORDS.get(hint) or f"a {getattr(hint, '__name__', hint)}"
 
 
@@ -88,6 +100,8 @@ def plain(value: Any, hint: Any) -> Any:
         return tuple(plain(v, typing.get_args(hint)[0]) for v in numbers_listed(value))
     if hint is bool:
         return bool(value)
+    if typing.get_origin(hint) is os.PathLike:  # a Path, as every module below reads it
+        return value if isinstance(value, Path) else Path(os.fspath(value))
     if hint is int and type(value) is not int:
         return int(value)
     if hint is float and type(value) not in (int, float):
@@ -362,7 +376,7 @@ class SplitConfig:
     """Keep near-duplicates in one split. Keep near-duplicates (resized, re-encoded, cropped,
     mirrored, turned, letterboxed or recoloured copies of one picture, found by perceptual hash)
     in one split, as byte-identical files always are."""
-    groups: str | Path | None = None
+    groups: PathGiven | None = None
     """Keep each group a CSV file names in one split. A CSV file with the columns file and group
     (file as class/name relative to the source folder, ./class/name, class\\name as Windows writes
     it, or its absolute path inside the folder; other columns ignored; comma, semicolon or tab
@@ -370,7 +384,7 @@ class SplitConfig:
     camera's sequences or sites, which no hash sees); images it does not name are groups of their
     own. A row naming a file outside the source folder or that it lacks, or a file in two groups,
     is refused with its line (``grouping.read_groups``)."""
-    like: str | Path | None = None
+    like: PathGiven | None = None
     """Keep each image in its split of an earlier split. An earlier split folder of the same photos
     (the source folder edited since): every image it holds (by content, whatever its name or class
     now) keeps its split, with its duplicates; only the others are placed, toward the ratios. So a
@@ -413,7 +427,7 @@ class EvaluateConfig:
     tta: bool = False
     """Average over the test-time views. The view, its mirror, the other framing and its mirror; the
     metrics without them are kept too."""
-    cache_dir: str | Path | None = None
+    cache_dir: PathGiven | None = None
     """Where frozen features are cached; None: the run's, else
     :func:`objrec.cache_folder.default_cache_dir`."""
     num_workers: int | None = None
@@ -421,12 +435,12 @@ class EvaluateConfig:
     one); 0 decodes in the main process."""
     device: str = "auto"
     """Where the frozen pass and the head run: auto (a GPU when PyTorch sees one), cpu, cuda[:N]."""
-    unknown: str | Path | None = None
+    unknown: PathGiven | None = None
     """A folder of images of classes the model was not taught, or a reviewed ``predict --csv``
     table (its photos whose ``label``, else ``answer``, is unknown: ``labels.unknown_photos``):
     how well the unknown score tells them from the evaluated ones (AUROC, false positives at 95%
     true positives, at the threshold)."""
-    against: str | Path | None = None
+    against: PathGiven | None = None
     """An earlier run to compare with. That run (or checkpoint) is compared on the same images:
     those whose class both runs know (after ``add`` brought in a class, the runs' own top-1 are over
     different classes). It is evaluated too, into ``against-<its name>`` inside this evaluation's
@@ -608,7 +622,7 @@ class TrainConfig:
     CPU, where that measured fastest; on a GPU every core but one). DataLoader worker processes (on
     a GPU every core of this rank's share of the machine but one). 0 decodes in a thread of the main
     process, which measured fastest on 2 cores, where ONNX Runtime already keeps both busy."""
-    cache_dir: str | Path | None = None
+    cache_dir: PathGiven | None = None
     """The folder where objrec keeps what it worked out. What the network found in each image is
     stored there for the next run (``objrec cache`` shows and prunes it). Recorded with the run:
     evaluate, suggest and audit --run read the run's features there. None:

@@ -18,6 +18,7 @@ from objrec.config import EvaluateConfig, SplitConfig
 from objrec.data import Sample
 from objrec.features import FeatureTable
 from objrec.inference import Recognizer
+from objrec.paths import PathGiven
 from objrec.progress import COMPARE_PASSES, Reporter, or_silent, passes_from_first_step
 
 
@@ -43,7 +44,7 @@ def readable_groups(
 def near_duplicate_groups(
     paths: Sequence[Path],
     digests: Sequence[str],
-    cache_dir: str | Path | None,
+    cache_dir: PathGiven | None,
     classes_of: Sequence[str] | None = None,
     reporter: Reporter | None = None,
 ) -> list[int]:
@@ -83,7 +84,7 @@ shown, as it takes about 21 s for 800 new photos; none for a split's own images.
 def grouped_here(
     paths: Sequence[Path],
     digests: Sequence[str],
-    cache_dir: str | Path | None,
+    cache_dir: PathGiven | None,
     classes_of: Sequence[str] | None = None,
     reporter: Reporter | None = None,
 ) -> list[str]:

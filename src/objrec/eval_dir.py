@@ -29,6 +29,7 @@ from objrec.outputs import (
     own_contents,
     refuse_inside,
 )
+from objrec.paths import PathGiven
 from objrec.run_files import output_beside
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def evaluation_of(out: Path, earlier: str) -> str:
     return "an evaluation of another folder"
 
 
-def refuse_inside_unknown(out: Path, unknown: str | Path | None) -> None:
+def refuse_inside_unknown(out: Path, unknown: PathGiven | None) -> None:
     """An ``out`` inside the ``unknown`` folder refused (a usage error naming both): the
     evaluation's charts written there would count as photos of none of the classes on the next
     evaluation of that folder. A table given as ``unknown`` names photos anywhere: nothing to

@@ -322,7 +322,7 @@ class Recognizer:
         features = self.model.body(x.contiguous(memory_format=torch.channels_last))
         return self._from_features(features, familiar)
 
-    def frozen_body(self, cache_dir: str | Path | None = None) -> FrozenBody:
+    def frozen_body(self, cache_dir: PathGiven | None = None) -> FrozenBody:
         """The body as the frozen pass runs it, on this recognizer's device, with the feature store
         of ``cache_dir`` (default: the run's, else ``$OBJREC_CACHE``'s) in the dtype the run's
         features were stored in: what keys this recognizer's features there."""

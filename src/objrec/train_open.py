@@ -22,6 +22,7 @@ from objrec.data import (
 from objrec.distributed import World
 from objrec.errors import strict_refusal
 from objrec.finetune import refuse_finetune_under_torchrun, require_blocks
+from objrec.paths import PathGiven
 from objrec.precision import Precision, precision_notes, settle_head_precision, settle_precision
 from objrec.progress import Reporter
 from objrec.provenance import CommandLine, Provenance, given_here
@@ -152,7 +153,7 @@ def replaces_earlier(out: Path, request: RunRequest) -> bool:
 
 
 def refuse_unusable_files(
-    data_dir: Path, reporter: Reporter, world: World, cache_dir: str | Path | None = None
+    data_dir: Path, reporter: Reporter, world: World, cache_dir: PathGiven | None = None
 ) -> None:
     """``strict``: refuse a data folder in which ``objrec check`` finds unusable files. Under
     torchrun rank 0 alone checks (every file opened, a worker per core, the facts it learns

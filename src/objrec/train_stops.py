@@ -48,6 +48,7 @@ from objrec.errors import FULL_DISK, Interrupted, ObjrecError, full_disk_words
 from objrec.meta import RunMeta
 from objrec.model import Classifier
 from objrec.model_file import read_training_progress
+from objrec.paths import PathGiven
 from objrec.quantize import CopyStopped
 from objrec.resume_state import EpochSaver, load_training_state
 from objrec.run_files import BEST, LAST
@@ -123,7 +124,7 @@ class RunStops:
     resumed: bool
     """The run goes on from one stopped earlier, whose training state is in its folder."""
     world: World
-    cache_dir: str | Path | None
+    cache_dir: PathGiven | None
     state_before: tuple[int, int] | None
     """The training state in the run folder as the run began (:func:`state_stamp`): one an
     earlier run left there (a forced run's) is not this run's."""
@@ -154,7 +155,7 @@ class RunStops:
 
 
 def run_stops(
-    folders: RunFolders, resumed: bool, cache_dir: str | Path | None, world: World
+    folders: RunFolders, resumed: bool, cache_dir: PathGiven | None, world: World
 ) -> RunStops:
     """The :class:`RunStops` of a run beginning now: the training state in its folder and the
     feature store's rows as they are."""
@@ -277,14 +278,14 @@ def with_copy_left(said: Interrupted, stop: KeyboardInterrupt) -> Interrupted:
     return Interrupted(f"{said}; {stop.said()}", said.values, said.summary, said.left)
 
 
-def store_rows(cache_dir: str | Path | None) -> tuple[int, int]:
+def store_rows(cache_dir: PathGiven | None) -> tuple[int, int]:
     """Feature rows this process has written into the cache folder's store, and those its frozen
     passes found there already, stored by earlier commands."""
     cache = open_cache(cache_dir)
     return cache.rows_written, cache.rows_reused
 
 
-def rows_since(cache_dir: str | Path | None, before: tuple[int, int]) -> tuple[int, int]:
+def rows_since(cache_dir: PathGiven | None, before: tuple[int, int]) -> tuple[int, int]:
     """:func:`store_rows` since ``before`` (its answer then)."""
     now = store_rows(cache_dir)
     return now[0] - before[0], now[1] - before[1]

@@ -159,7 +159,7 @@ class AuditConfig:
     """When two images are near-duplicates, and when they only look alike (``dedup``)."""
     seed: int = 0
     """Same seed, same folds, principal components and heads: the same findings."""
-    cache_dir: str | Path | None = None
+    cache_dir: PathGiven | None = None
     """Where frozen features are cached; None: ``run``'s, else
     :func:`objrec.cache_folder.default_cache_dir`."""
     num_workers: int = 0

@@ -46,6 +46,7 @@ from objrec.config import (
     unknown_score_words,
 )
 from objrec.outputs import EVALUATION_FILES, output_path
+from objrec.paths import PathGiven
 from objrec.words import (
     NAMED,
     below_one,
@@ -307,7 +308,7 @@ def model_read(
     return tensors_of(checkpoint_file(run), data), meta
 
 
-def refuse_unknown(keep_threshold: bool, unknown: str | Path | None) -> None:
+def refuse_unknown(keep_threshold: bool, unknown: PathGiven | None) -> None:
     """``--keep-threshold`` without ``--unknown``: there is nothing it could keep (exit 2); an
     ``--unknown`` that holds no images (exit 1). Both from the command line and the folder alone,
     before the libraries load."""

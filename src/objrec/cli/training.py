@@ -58,6 +58,7 @@ from objrec.config import (
     precision_words,
 )
 from objrec.errors import Interrupted
+from objrec.paths import PathGiven
 from objrec.words import clauses_on_lines, joined, on_lines, plural
 
 if TYPE_CHECKING:
@@ -241,7 +242,7 @@ def refuse_from_paths(data: Path, run: Path | None, force: bool) -> None:
         refuse_run_place(out, force, data)
 
 
-def checked_strictly(data: Path, reporter: RichReporter, cache_dir: str | Path | None) -> bool:
+def checked_strictly(data: Path, reporter: RichReporter, cache_dir: PathGiven | None) -> bool:
     """--strict's check of DATA's files (``objrec check``'s, through ``cache_dir``), made before
     the libraries load, which it needs none of: unusable files are said at once, not after
     seconds of PyTorch.

@@ -36,6 +36,7 @@ from objrec.manifest import (
     manifest_rows,
     read_split_record,
 )
+from objrec.paths import PathGiven
 from objrec.reviewed import REVIEWED_FILE
 from objrec.words import plural, some_of
 
@@ -92,7 +93,7 @@ def read_source(
     return Source(files, hashes, facts, empty, unreadable, too_large, no_decoder, not_images)
 
 
-def loose_files(src: Path, groups: str | Path | None = None) -> list[Path]:
+def loose_files(src: Path, groups: PathGiven | None = None) -> list[Path]:
     """The visible files directly in ``src``, outside any class folder (images too), which no
     split holds; not the ``groups`` file, which the split reads, nor ``reviewed.csv``, which it
     carries (``reviewed``)."""
