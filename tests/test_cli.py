@@ -1212,6 +1212,44 @@ def test_cache_of_a_folder_of_the_user_s_own_says_it_is_none_and_touches_nothing
     assert (mine / "keep" / "thesis.tex").read_text() == "thesis"
 
 
+def listing(folder: Path) -> list[str]:
+    """Every entry under ``folder``, hidden ones too, as paths relative to it."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_split_refuses_a_cache_dir_that_is_or_lies_inside_its_source(
+    capsys, image_folder, tmp_path, inside
+):
+    """review60b F1: `split SRC OUT --cache-dir SRC` exited 0 and wrote store/, facts.sqlite and
+    facts.lock into SRC, which split promises only to read (the next check called store/ an
+    empty class). A cache folder equal to or inside SRC is refused as an --out there is."""
+    before = listing(image_folder)
+    cache = image_folder / "cache" if inside else image_folder
+    code, _, err = run(capsys, "split", image_folder, tmp_path / "data", "--cache-dir", cache)
+    said = " ".join(err.split())
+    where = "lies inside the source folder" if inside else "is the source folder"
+    assert code == 2 and f"--cache-dir {cache} {where}" in said, err
+    assert said.endswith("(see objrec split --help)")
+    assert listing(image_folder) == before and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("command", ["split", "check"])
+def test_a_cache_dir_holding_photos_is_refused_and_left_as_it_was(
+    capsys, image_folder, tmp_path, command
+):
+    """review60b F1: only `objrec cache` refused a --cache-dir holding other things; split (and
+    check, train, add, which keep the file index or image facts there) wrote their files into a
+    folder of photos given as the cache folder. Every command that makes the cache folder's
+    store or facts refuses it now, writing nothing there."""
+    photos = Path(shutil.copytree(image_folder, tmp_path / "other-photos"))
+    before = listing(photos)
+    args = [tmp_path / "data"] if command == "split" else []
+    code, _, err = run(capsys, command, image_folder, *args, "--cache-dir", photos)
+    assert code == 1 and f"{photos} is not a cache folder of objrec's" in " ".join(err.split())
+    assert listing(photos) == before
+
+
 def test_cache_clear_removes_a_linked_onnx_folder_as_a_link(capsys, tmp_path):
     """An onnx folder linked to another disk ended the clear in a traceback ('Cannot call rmtree
     on a symbolic link'), the store half cleared."""

@@ -570,7 +570,9 @@ def test_a_single_process_train_checks_its_cached_int8_graph_once(tmp_path, spli
     0.2 to 0.3 s of a warm retrain. The body kept is the one looked up, so the run is the same."""
     import objrec.quantize
 
-    config = TrainConfig(backbone="tiny_test", epochs=1, precision="int8", cache_dir=str(tmp_path))
+    config = TrainConfig(
+        backbone="tiny_test", epochs=1, precision="int8", cache_dir=str(tmp_path / "cache")
+    )
     train(split_dir, tmp_path / "cold", config)
     checked = []
     usable = objrec.quantize.usable

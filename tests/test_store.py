@@ -67,7 +67,7 @@ def writer(cache, folder, first, last, mode, said):
     store.FeatureStore.add_entries = hook  # in the forked process only
     if mode == "race":
         said.send("ready")
-        while not (cache / "go").exists():
+        while not (cache / ".go").exists():
             time.sleep(0.01)
     table = feature_table(body, samples, VIEW, PassSettings(batch_size=2))
     said.send(f"computed {table.computed}")
@@ -125,7 +125,7 @@ def test_two_concurrent_writers_leave_only_correct_rows(tmp_path):
     cache.mkdir()
     a, b = child(cache, folder, 0, 20, "race"), child(cache, folder, 10, 30, "race")
     assert heard(a) == "ready" and heard(b) == "ready"
-    (cache / "go").touch()
+    (cache / ".go").touch()
     outs = [heard(p) for p in (a, b)]
     for p in (a, b):
         p.join(300)
@@ -201,7 +201,7 @@ def test_rows_looked_up_before_a_clear_are_never_read_from_another_writers_rows(
     the same place since (image a's lookup read z's features, with no error)."""
     from objrec.store import remove_store
 
-    root, sid = tmp_path / "store", "s" * 32
+    root, sid = tmp_path / "cache" / "store", "s" * 32
     reader = FeatureStore(root)
     space = reader.space(sid, 4)
     space.write("centre", ["a" * 32], np.full((1, 4), 1.0, np.float32))
@@ -246,7 +246,7 @@ def test_prune_by_age_forgets_what_no_run_used(tmp_path):
 def test_unchanged_files_are_not_hashed_again(tmp_path):
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
     paths = [s.path for s in samples]
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         first, stats = store.digests(paths)
         assert stats.hashed == len(paths) and first == [hash_file(p) for p in paths]
         again, stats = store.digests(paths)
@@ -286,7 +286,7 @@ def test_a_file_rewritten_in_the_tick_it_was_indexed_in_is_read_again(tmp_path, 
     path.write_bytes(b"A" * 100)
     tick = (time.time_ns() // 10**9 + 1) * 10**9  # a FAT drive's time: a whole second
     os.utime(path, ns=(tick, tick))
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         (first,), _ = store.digests([path])
         recorded = path.stat()
         path.write_bytes(b"B" * 100)  # the same size, in the same tick: the same times
@@ -327,7 +327,7 @@ def test_a_file_rewritten_in_its_tick_while_a_slow_hash_read_it_is_read_again(
         clock[0] += 5.0
         return read
 
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         monkeypatch.setattr(file_index, "hash_or_error", slow_hash)
         (first,), _ = store.digests([path])
         monkeypatch.setattr(file_index, "hash_or_error", real_hash)
@@ -360,7 +360,7 @@ def test_a_copy_of_a_photo_changed_in_the_tick_it_was_copied_in_is_read_again(
     change_time_kept(monkeypatch, copy, changed)
     clock = [changed / 1e9 + 300]  # told five minutes on, every photo copied
     monkeypatch.setattr(file_index.time, "time", lambda: clock[0])
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         store.keep_hashed([(copy, os.stat(copy), sha256)])
         copy.write_bytes(b"B" * 100)  # in the tick it was written in: its times as they were
         os.utime(copy, ns=(written.st_atime_ns, written.st_mtime_ns))
@@ -376,7 +376,7 @@ def test_a_warm_lookup_writes_again_only_the_rows_last_used_over_an_hour_ago(tmp
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
     paths = [os.path.abspath(s.path) for s in samples]
     half_an_hour_ago, two_hours_ago = time.time() - 1800, time.time() - 7200
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         store.digests(paths)
         store.db.execute("UPDATE files SET seen=?", (half_an_hour_ago,))
         store.db.execute("UPDATE files SET seen=? WHERE path=?", (two_hours_ago, paths[0]))
@@ -394,7 +394,7 @@ def test_a_file_gone_before_it_is_hashed_is_skipped_by_readable_digests_and_reco
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
     paths = [s.path for s in samples]
     paths[1].unlink()
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         digests, failures, stats = store.readable_digests(paths)
         assert digests[1] == "" and list(failures) == [1]
         assert isinstance(failures[1], FileNotFoundError) and failures[1].filename == str(paths[1])
@@ -409,7 +409,7 @@ def test_known_digests_are_the_file_index_s_alone_hashing_and_recording_nothing(
     None for a file it never saw, one changed since and one gone; none hashed, none recorded."""
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
     paths = [s.path for s in samples]
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         first, _ = store.digests(paths[1:])
         paths[1].write_bytes(paths[1].read_bytes() + b"\0")
         os.utime(paths[1], ns=(time.time_ns(), time.time_ns() + 10**9))
@@ -569,12 +569,12 @@ def test_the_file_index_opens_alone_and_read_only_keeping_nothing(tmp_path):
     from objrec.store import open_file_index
 
     paths = sorted(make_class_folder(tmp_path / "photos", per_class=2).rglob("*.*g"))
-    with open_file_index(tmp_path / "store") as index:
+    with open_file_index(tmp_path / "cache" / "store") as index:
         assert isinstance(index, FileIndex) and not isinstance(index, FeatureStore)
         digests = index.digests(paths[:3])[0]
-    with open_file_index(tmp_path / "store", read_only=True) as index:
+    with open_file_index(tmp_path / "cache" / "store", read_only=True) as index:
         assert index.read_only and index.digests(paths)[0][:3] == digests
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         assert store.files.indexed_files() == store.indexed_files() == 3
         assert store.known_digests(paths) == [*digests, *[None] * (len(paths) - 3)]
 
@@ -640,7 +640,7 @@ def test_a_copy_is_known_by_its_sources_digest_only_if_the_source_stayed_as_hash
 
         return write
 
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         hashed, _ = store.digests(sources)
         sources[1].write_bytes(sources[1].read_bytes() + b"\0")  # changed since it was hashed
         made = [
@@ -710,7 +710,7 @@ def test_an_older_objrec_sharing_the_cache_reads_the_file_index_as_it_wrote_it(
         make_image((200, 40, 40), seed=n).save(path)
     taken_before(*sources)
     old = [(str(sources[3]), *stat_tuple(sources[3]), sha256_of(sources[3]), time.time())]
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         store.readable_digests(sources[:2], whole=True)  # check's, split's
         copies = [
             copy_and_record(s, lambda s=s: Path(shutil.copy2(s, f"{s}.copy"))) for s in sources[:2]
@@ -721,14 +721,15 @@ def test_an_older_objrec_sharing_the_cache_reads_the_file_index_as_it_wrote_it(
         store.keep_hashed([(written, written.stat(), sha256_of(written))])
         store.adopt_files(old)  # check's own index before 6 December 2026
     files = [*sources[:2], *(Path(f"{s}.copy") for s in sources[:2]), written, sources[3]]
-    with sqlite3.connect(tmp_path / "store" / "index.sqlite") as db:  # as the older objrec reads
+    index = tmp_path / "cache" / "store" / "index.sqlite"
+    with sqlite3.connect(index) as db:  # as the older objrec reads
         rows = db.execute("SELECT path, size, mtime_ns, ctime_ns, ino, digest FROM files")
         assert {path: (*key, digest) for path, *key, digest in rows} == {
             str(f): (*stat_tuple(f), hash_file(f)) for f in files
         }
         db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", ("x", 1, 2, 3, 4, "a", 5))
     read = read_for_sha256(monkeypatch)
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         whole, failures, stats = store.readable_digests(files, whole=True)
     assert whole == [sha256_of(f) for f in files] and not failures
     assert stats.hashed == 0 and read == []
@@ -1027,7 +1028,7 @@ def test_files_only_looked_up_are_not_forgotten_by_a_prune_of_unused_rows(tmp_pa
     photos = taken_before(make_class_folder(tmp_path / "photos", per_class=2))
     paths = sorted(photos.rglob("*.*g"))
     month = time.time() - 40 * 86400
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         digests, _ = store.digests(paths)
         store.db.execute("UPDATE files SET seen=?", (month,))  # last hashed 40 days ago
         assert store.known_digests(paths) == digests  # predict's look-up, today
@@ -1047,8 +1048,8 @@ def test_memos_unused_for_the_days_are_pruned_and_those_read_are_kept(tmp_path):
     install) grew for good: ``cache --prune --days`` never removed one (review56a L4). A memo
     read counts as used (at most once an hour); an index made before memos kept a last use is
     read as it is, then given the column, its memos dated as made, as are an older objrec's."""
-    root, month = tmp_path / "store", time.time() - 40 * 86400
-    root.mkdir()
+    root, month = tmp_path / "cache" / "store", time.time() - 40 * 86400
+    root.mkdir(parents=True)
     (root / "lock").touch()
     with sqlite3.connect(root / "index.sqlite") as db:
         db.execute(OLD_MEMOS)
@@ -1418,12 +1419,12 @@ def test_rows_the_disk_cannot_hold_are_an_error_naming_the_file_and_never_read(t
     """A full disk (the file size limit stands in for one) cut ``pwrite`` short: the rest of the
     rows went unwritten, yet fsync passed and every row was indexed; 976 of 2000 read back as
     zeros once a later write extended the file."""
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         space = store.space("s", 256)
         with file_size_limit(1 << 20), pytest.raises(OSError) as caught:
             space.write("v", DIGESTS, ROWS)  # 2 MB
         assert caught.value.errno == errno.EFBIG
-        assert caught.value.filename == str(tmp_path / "store" / "s-0.float32")
+        assert caught.value.filename == str(tmp_path / "cache" / "store" / "s-0.float32")
         assert not store.lookup("s", "v", DIGESTS).found.any()  # no row of them is served
         space.write("v", [f"{i:032x}" for i in range(5000, 5005)], np.ones((5, 256), np.float32))
         space.write("v", DIGESTS, ROWS)  # with room, as if nothing had happened
@@ -1436,7 +1437,7 @@ def test_rows_are_written_whole_however_few_bytes_each_write_takes(tmp_path, mon
 
     real = os.pwrite
     monkeypatch.setattr(store_module.os, "pwrite", lambda fd, data, at: real(fd, data[:4000], at))
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         space = store.space("s", 256)
         space.write("v", DIGESTS[:50], ROWS[:50])
         found = store.lookup("s", "v", DIGESTS[:50])
@@ -1444,14 +1445,14 @@ def test_rows_are_written_whole_however_few_bytes_each_write_takes(tmp_path, mon
         monkeypatch.setattr(store_module.os, "pwrite", lambda fd, data, at: 0)
         with pytest.raises(OSError, match="took none of the bytes") as caught:
             space.write("v", DIGESTS[50:60], ROWS[50:60])
-        assert caught.value.filename == str(tmp_path / "store" / "s-0.float32")
+        assert caught.value.filename == str(tmp_path / "cache" / "store" / "s-0.float32")
         assert not store.lookup("s", "v", DIGESTS[50:60]).found.any()
 
 
 def test_prune_leaves_no_array_file_open(tmp_path):
     """Each open, write, prune and close left one more descriptor of the array file open: prune
     forgot the spaces it had not compacted without closing them."""
-    root = tmp_path / "store"
+    root = tmp_path / "cache" / "store"
     for n in range(3):
         with FeatureStore(root) as store:
             store.space("s", 4).write("v", [f"{n:032x}"], np.ones((1, 4), np.float32))
@@ -1644,7 +1645,7 @@ def test_a_file_replaced_keeping_its_size_and_mtime_is_hashed_again(tmp_path):
     file moved over it with the same size and mtime (``cp -p``, ``rsync -t``) is read again."""
     path, other = tmp_path / "a.jpg", tmp_path / "b.jpg"
     path.write_bytes(b"first")
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         (before,), _ = store.digests([path])
         other.write_bytes(b"other")  # the same size
         kept = path.stat()
@@ -1773,7 +1774,7 @@ def test_prune_makes_the_switch_to_a_new_array_file_durable_before_removing_the_
     from pathlib import Path
 
     events: list[str] = []
-    with FeatureStore(tmp_path / "store") as store:
+    with FeatureStore(tmp_path / "cache" / "store") as store:
         space = store.space("s", 4)
         space.write("v", DIGESTS[:2], np.ones((2, 4), np.float32))
         store.db.execute("DELETE FROM entries WHERE digest=?", (DIGESTS[0],))
@@ -1796,7 +1797,7 @@ def test_prune_makes_the_switch_to_a_new_array_file_durable_before_removing_the_
         assert "PRAGMA synchronous" not in " ".join(
             events[events.index("PRAGMA synchronous=FULL") + 1 : commit]
         )
-        assert f"fsync {tmp_path / 'store'}" in events[:switch]
+        assert f"fsync {tmp_path / 'cache' / 'store'}" in events[:switch]
         assert events.index("unlink s-0.float32") > commit
         assert store.db.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL again
         assert store.space("s", 4).read(np.array([0])).tolist() == [[1.0] * 4]
@@ -1807,7 +1808,7 @@ def test_a_removed_array_file_is_never_made_again_empty_its_entries_are_computed
 ):
     """A reader opened the array file with O_CREAT: a removed one came back empty, and every
     later run failed with "short read in space ...", naming neither the file nor a remedy."""
-    root = tmp_path / "store"
+    root = tmp_path / "cache" / "store"
     with FeatureStore(root) as store:
         store.space("s", 4).write("v", DIGESTS[:3], ROWS[:3, :4])
     (array := root / "s-0.float32").unlink()
@@ -1832,7 +1833,7 @@ def test_opening_a_store_being_pruned_says_it_waits_instead_of_looking_hung(tmp_
     import fcntl
     import threading
 
-    root = tmp_path / "store"
+    root = tmp_path / "cache" / "store"
     FeatureStore(root).close()
     opened = threading.Event()
 
@@ -1859,7 +1860,7 @@ def test_opening_a_store_being_pruned_says_it_waits_instead_of_looking_hung(tmp_
 def test_a_space_the_store_does_not_have_is_one_sentence_not_a_type_error(tmp_path):
     """``lookup`` and ``generation`` of an unknown space raised TypeError: 'NoneType' object is
     not subscriptable."""
-    root = tmp_path / "store"
+    root = tmp_path / "cache" / "store"
     with FeatureStore(root) as store:
         for call in (
             lambda: store.lookup("gone", "v", DIGESTS[:1]),
@@ -1895,7 +1896,7 @@ def test_image_facts_measured_under_another_decoder_are_measured_again(tmp_path,
     from objrec import facts_store, image_facts
 
     make_image((200, 40, 40), size=(40, 30), seed=1).save(tmp_path / "a.jpg")
-    paths, db = [tmp_path / "a.jpg"], tmp_path / "facts.sqlite"
+    paths, db = [tmp_path / "a.jpg"], tmp_path / "cache" / "facts.sqlite"
     measure, measured = image_facts.all_facts, []
 
     def counted(paths, *args, **kwargs):
@@ -1918,7 +1919,7 @@ def test_rows_of_a_removed_array_file_are_not_read_from_the_file_a_later_write_m
     """review46 finding 1: a write after the array file was removed made it again with a hole
     where the lost rows were (at their reserved offsets), and their entries read it as zeros;
     cut short in place and written again, likewise."""
-    root = tmp_path / "store"
+    root = tmp_path / "cache" / "store"
     with FeatureStore(root) as store:
         store.space("s", 4).write("v", DIGESTS[:2], ROWS[:2, :4])
     (array := root / "s-0.float32").unlink()
@@ -1939,7 +1940,7 @@ def test_rows_of_a_removed_array_file_are_not_read_from_the_file_a_later_write_m
 def test_rows_written_into_an_array_file_removed_since_are_never_indexed(tmp_path, caplog):
     """A writer whose array file was removed (or replaced) while it held it open wrote on into
     the removed file, and indexed rows that the file in the folder lacks."""
-    root = tmp_path / "store"
+    root = tmp_path / "cache" / "store"
     with FeatureStore(root) as store, caplog.at_level("WARNING"):
         space = store.space("s", 4)
         with space.syncing_seldom():
@@ -1958,7 +1959,7 @@ def test_a_file_removed_and_made_again_in_the_window_before_indexing_gets_no_ent
     """review3-46 LOW 2: the file was checked before the transaction that indexes its rows; removed
     by hand and made again by another writer in between (its forget_lost_rows run before these
     entries were), rows 0 and 1 were indexed on the new file's hole and read as zeros."""
-    root = tmp_path / "store"
+    root = tmp_path / "cache" / "store"
     with FeatureStore(root) as store:
         space, real, armed = store.space("s", 4), store._transaction, []
 

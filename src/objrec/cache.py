@@ -17,19 +17,21 @@ from pathlib import Path
 
 from objrec import facts_store, locks
 from objrec.cache_folder import (
-    DEFAULT_WORDS,
+    COMPILED_FOLDER,
+    OLD_ENTRY,
     FullCacheDisk,
     default_cache_dir,
     full_disk_in_prune,
+    is_cache_file,
+    refuse_foreign_folder,
     refuse_unmakeable_cache_folder,
 )
-from objrec.errors import FULL_DISK, ObjrecError, on_ctrl_c
+from objrec.errors import FULL_DISK, on_ctrl_c
 from objrec.images import list_images
 from objrec.leftovers import remove_leftovers
 from objrec.locks import locked
 from objrec.paths import PathGiven
 from objrec.store import (
-    SQLITE_SIDE_FILES,
     FeatureStore,
     PruneResult,
     SpaceInfo,
@@ -39,11 +41,6 @@ from objrec.store import (
 from objrec.words import some_of
 
 log = logging.getLogger(__name__)
-
-COMPILED_FOLDER = "openvino"
-"""The folder of objrec's cache folder where OpenVINO keeps the graphs it compiled
-(``<hash>.blob``, its ``CACHE_DIR``), beside the graphs objrec saves with their batch fixed for it
-to compile from (``runtime.static_name``)."""
 
 Wait = Callable[[], None] | None
 """What a clear or prune calls once before it waits on another process (the CLI says so)."""
@@ -270,11 +267,6 @@ def link_target(link: Path) -> Path:
     return Path(os.path.normpath(link.parent / link.readlink()))
 
 
-OLD_ENTRY = re.compile(
-    r"[0-9a-f]{32}|\.tmp-[0-9a-f]{32}-[0-9a-f]{8}|\.shard-[0-9a-f]{32}-\d+-of-\d+\.npz"
-)
-"""The names of the cache format before the store: an entry's folder (its key), the temporary
-folder it was written in, and a torchrun rank's shard file."""
 GRAPH_NAME = re.compile(
     r"[0-9a-f]{32}-\d+(?:-int8-[0-9a-f]{32})?\.onnx"
     r"|model-(?:[0-9a-f]{32}|[0-9a-f]{64}|model)(?:\.logits)?\.(?:onnx|json)"
@@ -311,38 +303,6 @@ def said_as_the_prune_s(cache_dir: Path) -> Iterator[None]:
         reason = (exc.strerror or "no space left").lower()
         refused = f"{os.fsdecode(exc.filename or cache_dir)} could not be written ({reason})"
         raise full_disk_in_prune(cache_dir, refused) from exc
-
-
-def refuse_foreign_folder(root: Path) -> None:
-    """Raise when ``root``, given as the cache folder, holds entries and none of objrec's: a
-    folder of photos or runs named by mistake (``objrec cache --cache-dir PHOTOS`` showed an
-    empty cache; a prune would have made a store in it). A folder not there, empty, or holding
-    only hidden entries is a cache not made yet."""
-    try:
-        names = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
-    except OSError:  # not there, or no folder: each caller says what it does then
-        return
-    if names and not any(is_own_entry(name) for name in names):
-        shown = some_of([f"{name}/" if (root / name).is_dir() else name for name in names], 3)
-        raise ObjrecError(
-            f"{root} is not a cache folder of objrec's: it holds {shown}, none of what objrec "
-            f"keeps there (store/, {facts_store.FACTS_FILE}, onnx/, {COMPILED_FOLDER}/): give "
-            f"`cache_dir` the folder objrec keeps its cache in (by default {DEFAULT_WORDS})"
-        )
-
-
-def is_own_entry(name: str) -> bool:
-    """Whether ``name`` in the cache folder is one objrec writes there."""
-    return name in ("store", facts_store.FACTS_LOCK, *GRAPH_FOLDERS) or is_cache_file(name)
-
-
-def is_cache_file(name: str) -> bool:
-    """Whether ``name`` in the cache folder is one objrec writes there beside ``store/`` and
-    ``onnx/``: the image facts store (and SQLite's files beside it), an old-format entry."""
-    facts = name == facts_store.FACTS_FILE or name in {
-        facts_store.FACTS_FILE + s for s in SQLITE_SIDE_FILES
-    }
-    return facts or OLD_ENTRY.fullmatch(name) is not None
 
 
 USED = re.compile(r"\.(?P<of>.+)\.used")

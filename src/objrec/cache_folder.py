@@ -1,12 +1,15 @@
 """The cache folder: where it is (``$OBJREC_CACHE``, :func:`default_cache_dir`; its feature store,
 :func:`store_dir`), making it (:func:`make_cache_folder`), and what goes wrong in it said in one
 sentence: an SQLite error of a database kept there (the feature store's index, the image facts:
-:func:`database_error`), a full disk under it (:func:`full_cache_disk`).
+:func:`database_error`), a full disk under it (:func:`full_cache_disk`); what objrec keeps there
+by name, and a folder holding none of it refused as the cache folder
+(:func:`refuse_foreign_folder`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -16,6 +19,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from objrec.errors import ObjrecError
+from objrec.words import some_of
 
 DAMAGED = {11, 26}
 """SQLite's primary result codes of a damaged database: SQLITE_CORRUPT, SQLITE_NOTADB."""
@@ -38,6 +42,31 @@ MOVED = 1032
 SQLITE_BUGS = (sqlite3.ProgrammingError, sqlite3.InterfaceError)
 """SQLite errors of objrec's own mistakes (a closed connection, a wrong parameter): never turned
 into advice about the file, they pass through as they are."""
+
+
+FACTS_FILE = "facts.sqlite"
+"""The facts store's file name in the cache folder (beside ``store/``; ``facts_store``)."""
+FACTS_LOCK = "facts.lock"
+"""Beside ``FACTS_FILE``: held shared while the facts store is open (``facts_store.open_facts``),
+taken exclusively by ``objrec cache --clear`` and ``--prune`` (``facts_store.facts_lock``), as the
+feature store's ``lock`` is: neither removes nor rewrites the file under a split or an audit
+writing it. Never removed: a process waiting on a removed lock file would hold a lock no one else
+sees."""
+COMPILED_FOLDER = "openvino"
+"""The folder of objrec's cache folder where OpenVINO keeps the graphs it compiled
+(``<hash>.blob``, its ``CACHE_DIR``), beside the graphs objrec saves with their batch fixed for it
+to compile from (``runtime.static_name``)."""
+STORE_FOLDER = "store"
+"""The feature store's folder in the cache folder (:func:`store_dir`)."""
+OWN_FOLDERS = (STORE_FOLDER, "onnx", COMPILED_FOLDER)
+"""The folders objrec makes in the cache folder: the feature store, the ONNX graphs, OpenVINO's."""
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+"""What SQLite keeps beside a database file ``NAME`` (as ``NAME-wal`` and so on)."""
+OLD_ENTRY = re.compile(
+    r"[0-9a-f]{32}|\.tmp-[0-9a-f]{32}-[0-9a-f]{8}|\.shard-[0-9a-f]{32}-\d+-of-\d+\.npz"
+)
+"""The names of the cache format before the store: an entry's folder (its key), the temporary
+folder it was written in, and a torchrun rank's shard file."""
 
 
 _given: ContextVar[Path | None] = ContextVar("objrec_cache_dir", default=None)
@@ -83,9 +112,15 @@ WRITABLE_CACHE = "point OBJREC_CACHE or `cache_dir` at a folder you can write to
 file system, another user's folder): the end of those errors' sentence."""
 
 
-def make_cache_folder(folder: Path) -> None:
+def make_cache_folder(folder: Path, root: Path | None = None) -> None:
     """Make ``folder`` in the cache (and the folders on the way), or say in one sentence why it
-    cannot be made (a file on the way, no permission) instead of an OSError's traceback."""
+    cannot be made (a file on the way, no permission) instead of an OSError's traceback. The
+    cache folder ``root`` it is in (``folder`` itself, or the folder of its ``store/``; None: a
+    folder of objrec's own elsewhere, a temporary store) is refused first where it holds other
+    things than objrec's (:func:`refuse_foreign_folder`): every command that writes in the cache
+    makes its folders here, so none writes into a folder of photos given as the cache folder."""
+    if root is not None:
+        refuse_foreign_folder(root)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -135,7 +170,7 @@ def refuse_unmakeable_cache_folder(folder: Path) -> None:
 def store_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The feature store folder of the cache folder ``cache_dir`` (default: the default one's,
     :func:`default_cache_dir`), whose file index every command reads and fills."""
-    return Path(cache_dir or default_cache_dir()) / "store"
+    return Path(cache_dir or default_cache_dir()) / STORE_FOLDER
 
 
 def database_error(path: Path, what: str, cache_dir: Path, exc: sqlite3.Error) -> ObjrecError:
@@ -230,3 +265,33 @@ def is_nearly_full(folder: Path) -> bool:
         except OSError:
             continue
     return False
+
+
+def refuse_foreign_folder(root: Path) -> None:
+    """Raise when ``root``, given as the cache folder, holds entries and none of objrec's: a
+    folder of photos or runs named by mistake (``objrec cache --cache-dir PHOTOS`` showed an
+    empty cache; a prune would have made a store in it, a split its image facts). A folder not
+    there, empty, or holding only hidden entries is a cache not made yet."""
+    try:
+        names = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+    except OSError:  # not there, or no folder: each caller says what it does then
+        return
+    if names and not any(is_own_entry(name) for name in names):
+        shown = some_of([f"{name}/" if (root / name).is_dir() else name for name in names], 3)
+        raise ObjrecError(
+            f"{root} is not a cache folder of objrec's: it holds {shown}, none of what objrec "
+            f"keeps there (store/, {FACTS_FILE}, onnx/, {COMPILED_FOLDER}/): give "
+            f"`cache_dir` the folder objrec keeps its cache in (by default {DEFAULT_WORDS})"
+        )
+
+
+def is_own_entry(name: str) -> bool:
+    """Whether ``name`` in the cache folder is one objrec writes there."""
+    return name in (FACTS_LOCK, *OWN_FOLDERS) or is_cache_file(name)
+
+
+def is_cache_file(name: str) -> bool:
+    """Whether ``name`` in the cache folder is one objrec writes there beside ``store/`` and
+    ``onnx/``: the image facts store (and SQLite's files beside it), an old-format entry."""
+    facts = name == FACTS_FILE or name in {FACTS_FILE + s for s in SQLITE_SIDE_FILES}
+    return facts or OLD_ENTRY.fullmatch(name) is not None

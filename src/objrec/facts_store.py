@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from objrec import image_facts
+from objrec.cache_folder import FACTS_FILE as FACTS_FILE
+from objrec.cache_folder import FACTS_LOCK
 from objrec.errors import ObjrecError
 from objrec.file_index import USE_REFRESH
 from objrec.image_facts import ImageFacts, facts_key
@@ -31,16 +33,6 @@ if TYPE_CHECKING:
     import sqlite3
 
 log = logging.getLogger(__name__)
-
-FACTS_FILE = "facts.sqlite"
-"""The facts store's file name in the cache folder (beside ``store/``)."""
-
-
-FACTS_LOCK = "facts.lock"
-"""Beside ``FACTS_FILE``: held shared while the facts store is open (:func:`open_facts`), taken
-exclusively by ``objrec cache --clear`` and ``--prune`` (:func:`facts_lock`), as the feature
-store's ``lock`` is: neither removes nor rewrites the file under a split or an audit writing it.
-Never removed: a process waiting on a removed lock file would hold a lock no one else sees."""
 
 
 @contextmanager

@@ -79,6 +79,8 @@ from typing import BinaryIO, Concatenate, ParamSpec, TypeVar
 import numpy as np
 
 from objrec.cache_folder import (
+    SQLITE_SIDE_FILES,
+    STORE_FOLDER,
     WRITABLE_CACHE,
     connect_read_only,
     full_cache_disk,
@@ -127,8 +129,6 @@ of them does it (or the pass's end, a lookup), so a kill may cost about a second
 again, more where batches come slower (a big TIFF, a network disk), against one ``fsync`` a
 batch."""
 LOCK_FILES = ("lock", "open.lock")
-SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
-"""What SQLite keeps beside a database file ``NAME`` (as ``NAME-wal`` and so on)."""
 ARRAY_NAME = re.compile(rf".+-[0-9]+\.(?:{'|'.join(DTYPES)})")
 """The names :meth:`FeatureStore.array_path` makes: ``<space>-<generation>.<dtype>``."""
 
@@ -595,8 +595,9 @@ class FeatureStore:
         self._open()
 
     def _open(self) -> None:
-        if not self.read_only:
-            make_cache_folder(self.root)
+        if not self.read_only:  # the cache folder of a store/ refused where it holds photos
+            in_cache = self.root.name == STORE_FOLDER
+            make_cache_folder(self.root, root=self.root.parent if in_cache else None)
         lock = self._open_lock()
         try:
             take_lock(lock, fcntl.LOCK_SH, self._say_waiting)

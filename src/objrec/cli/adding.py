@@ -27,6 +27,7 @@ from objrec.cli.options import (
     cache_dir_option,
     command_line,
     from_options,
+    refuse_cache_inside,
 )
 from objrec.cli.output import (
     RichReporter,
@@ -108,6 +109,7 @@ def add(data, new, copy, ratios, dry_run, cache_dir, as_json, **settings) -> Non
     same --cache-dir, if any) then computes only the new images.
     """
     refuse_bad_usage(new, ratios, settings)
+    refuse_cache_inside(cache_dir, data, *new)
     settings |= {"ratios": ratios or None, "mode": "copy" if copy else "link"}
     result, logged = run_add(data, new, dry_run, cache_dir, settings)
     warnings = add_warnings(result)

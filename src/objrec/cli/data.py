@@ -28,6 +28,7 @@ from objrec.cli.options import (
     from_options,
     given_options,
     option_help,
+    refuse_cache_inside,
 )
 from objrec.cli.output import (
     RichReporter,
@@ -193,10 +194,8 @@ def split(
     options, objrec's version, this command line), which `objrec check OUT` shows.
     """
     from objrec.split.recipe import split_folder
-    from objrec.split.result import require_train_and_valid_shares
 
-    config = from_options(SplitConfig, mode="copy" if copy else "link", **settings)
-    from_options(require_train_and_valid_shares, config.ratios)
+    config = split_config(src, copy, cache_dir, settings)
     with (
         logged_warnings() as logged,
         passes_from_first_step(reporter := RichReporter(), FILE_PASSES) as on_file,
@@ -226,6 +225,18 @@ def split(
     else:
         like = settings["like"]
         print_split(result, settings["groups"], like and (src, like))
+
+
+def split_config(src: Path, copy: bool, cache_dir: Path | None, settings) -> SplitConfig:
+    """split's settings from its options, and what it refuses of them before reading a file, as
+    usage errors (exit status 2): ratios that leave train or valid without an image, a cache
+    folder that is SRC or lies inside it (split only reads SRC)."""
+    from objrec.split.result import require_train_and_valid_shares
+
+    config = from_options(SplitConfig, mode="copy" if copy else "link", **settings)
+    from_options(require_train_and_valid_shares, config.ratios)
+    refuse_cache_inside(cache_dir, src, what="source folder")
+    return config
 
 
 def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = None) -> None:
@@ -620,6 +631,7 @@ def check(data: Path, cache_dir: Path | None, as_json: bool) -> None:
 
         if is_run_folder(data):
             return check_run_folder(data, as_json)
+    refuse_cache_inside(cache_dir, data)
     with logged_warnings() as logged:
         result = check_folder(data, RichReporter(), cache_dir)
     for problem in result.problems:  # the library's `train` is objrec train here, in --json too

@@ -277,6 +277,19 @@ def cache_dir_option(keeps: str) -> Callable:
     return click.option("--cache-dir", type=DIR, show_default=CACHE_DEFAULT, help=help)
 
 
+def refuse_cache_inside(cache_dir: Path | str | None, *read: Path, what: str = "data folder"):
+    """The cache folder (``--cache-dir``, else OBJREC_CACHE's, else the default one) refused as a
+    usage error (exit status 2) where it is, or lies inside, a folder ``read`` the command reads,
+    as an --out there is: its store/, onnx/ and facts.sqlite would be read as a class of photos
+    (an empty one) the next time, and a folder of photos is only read."""
+    from objrec.cache_folder import default_cache_dir
+    from objrec.outputs import refuse_inside
+
+    folder = Path(cache_dir) if cache_dir else default_cache_dir()
+    for source in read:
+        from_options(refuse_inside, folder, source, name="cache_dir", what=what)
+
+
 def device_option(command):
     """``--device``; ``train``'s help also says how to use several GPUs (the others run on one)."""
     text = TRAIN_DEVICE_HELP if command.__name__ == "train" else DEVICE_HELP

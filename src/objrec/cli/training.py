@@ -31,6 +31,7 @@ from objrec.cli.options import (
     device_option,
     from_options,
     given_options,
+    refuse_cache_inside,
     refuse_unknown_backbone,
 )
 from objrec.cli.output import (
@@ -179,6 +180,7 @@ def train(
     target = run_folder(run, resume)  # before the heavy import: answered at once
     config = train_config(options, resume)
     refuse_from_paths(data, run, force)
+    refuse_cache_inside(config.cache_dir, data)
     reporter = RichReporter()
     strict = strict and not checked_strictly(data, reporter, config.cache_dir)
     run_train = loaded_train(config, resume is None, reporter)
