@@ -2988,15 +2988,21 @@ def test_split_into_a_folder_of_only_a_killed_splits_staging_folder_says_so_once
 def test_evaluating_another_folder_never_replaces_an_earlier_evaluation(
     capsys, tmp_path, trained_run, split_dir
 ):
+    """The --json of each says where it wrote (review60b F12: no `out`, so a script rebuilt
+    RUN/eval-NAME-HASH)."""
     code, out, _ = run(capsys, "evaluate", trained_run, split_dir, "--json")
     own = trained_run / "eval-test"
     assert code == 0 and json.loads(out)["folder"] == str((split_dir / "test").resolve())
+    assert Path(json.loads(out)["out"]).resolve() == own.resolve()
     before = {p.name: p.read_bytes() for p in own.iterdir()}
     other = make_class_folder(tmp_path / "other", per_class=5)
     code, out, _ = run(capsys, "evaluate", trained_run, other, "--json")
     assert code == 0 and json.loads(out)["n"] == 15
     assert {p.name: p.read_bytes() for p in own.iterdir()} == before
     assert [p.name.startswith("eval-other-") for p in trained_run.glob("eval-*")].count(True) == 1
+    assert [Path(json.loads(out)["out"]).resolve()] == [
+        p.resolve() for p in trained_run.glob("eval-other-*")
+    ]
     code, _, err = run(capsys, "evaluate", trained_run, other, "--out", own)
     assert code == 1 and "not empty" in err
 

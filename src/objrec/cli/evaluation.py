@@ -209,7 +209,9 @@ def evaluate(
         )
     kept = result.threshold_kept
     if as_json:
-        extra = {"threshold_kept": kept.record if kept else None} if keep_threshold else {}
+        extra: dict[str, Any] = {"out": str(result.out) if result.out else None}  # as split's
+        if keep_threshold:
+            extra["threshold_kept"] = kept.record if kept else None
         print_json(with_warnings(result.to_json(worst) | extra, [*logged, result.warning or ""]))
     if result.warning:  # before the scores it qualifies, where a reader meets it first
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
