@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import shlex
@@ -111,7 +112,7 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
     from objrec.cache import FeatureCache
 
     store = FeatureCache(cache_dir)
-    say = err if as_json else console  # with --json, stdout carries the JSON alone
+    say = unsaid() if as_json else console  # --json: the JSON holds what these lines say
     wait = said_once(
         "waiting for other objrec processes to stop using the store, image facts or graphs"
     )
@@ -132,6 +133,12 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
                 done["pruned"] = prune_store(store, days, keep, wait, say)
         summary = store.summary()
     print_cache_summary(summary, as_json, with_warnings(done, logged))
+
+
+def unsaid() -> Console:
+    """A console whose lines go nowhere: what a prune or clear removed, said in sentences without
+    ``--json``, is in its JSON (docs/json.md: the result's sentences are not printed with it)."""
+    return Console(file=io.StringIO())
 
 
 def said_once(line: str) -> Callable[[], None]:
@@ -300,8 +307,12 @@ def print_cache_summary(summary, as_json: bool, done: dict | None = None) -> Non
             f"{s.bytes / 1e6:.1f} MB",
             used,
         )
-    console.print(f"feature store in {summary.root / 'store'}", markup=False)
-    console.print(table)
+    where = f"feature store in {summary.root / 'store'}"
+    if summary.spaces:
+        console.print(where, markup=False)
+        console.print(table)
+    else:  # a header row over nothing read as a table that failed to fill
+        console.print(f"{where}: no features stored", markup=False)
     console.print(
         f"file index: {plural(summary.files, 'file')} ({summary.index_bytes / 1e6:.1f} MB)"
     )
