@@ -261,6 +261,28 @@ def test_backbone_help_says_it_may_be_several_networks_as_its_default_is(capsys)
         assert "The pretrained network that reads" not in said, command
 
 
+def test_finetune_blocks_help_and_pages_say_which_bodies_it_fine_tunes(capsys):
+    """--finetune-blocks fine-tunes EfficientNet-Lite bodies only: the refusal said so and sent
+    the user to train --help, which did not, nor commands.md or backbones.md (newcomer60b, 2). A
+    user choosing a backbone reads it in each before trying."""
+    docs = Path(__file__).parents[1] / "docs"
+    code, out, _ = run(capsys, "train", "--help")
+    said = " ".join(out.split())
+    assert code == 0 and "--finetune-blocks INTEGER Fine-tune EfficientNet-Lite's last N" in said
+    code, out, _ = run(capsys, "train", "--help-all")
+    assert code == 0 and "a backbone other than the EfficientNet-Lite ones" in " ".join(out.split())
+    commands = (docs / "commands.md").read_text()
+    row = next(line for line in commands.splitlines() if line.startswith("| `--finetune-blocks"))
+    assert "EfficientNet-Lite bodies only" in row
+    paragraph = " ".join(commands[commands.index("**Fine-tuning**") :].split("\n\n")[0].split())
+    assert "Only the EfficientNet-Lite bodies" in paragraph
+    backbones = " ".join((docs / "backbones.md").read_text().split())
+    assert (
+        "Only the EfficientNet-Lite bodies, alone or in an ensemble of them, can be fine-tuned"
+        in (backbones)
+    )
+
+
 def test_every_json_option_points_at_the_page_that_lists_its_keys(capsys):
     """evaluate --json printed some 30 keys found nowhere (known_kept, top1_at_threshold, ...):
     docs/json.md lists each command's keys, and every --json help names it."""
@@ -6486,7 +6508,7 @@ def test_train_s_last_line_names_fine_tuning_apart_from_the_heads_fit(trained_ru
     )
     assert FinetuneRecord.from_json(finetune.to_json()) == finetune  # summary.json's record
     _, page, _ = run(capsys, "train", "--help")
-    cost = "Fine-tune the last N blocks (slow on a CPU; kept, makes the run fp32)."
+    cost = "Fine-tune EfficientNet-Lite's last N blocks (slow; kept, run in fp32)."
     assert cost in " ".join(page.split())
 
 

@@ -544,11 +544,13 @@ class TrainConfig:
     images of a class the more, the fewer it has, for strongly imbalanced classes (``objrec check``
     says when). Weights each class's loss by the inverse of its training frequency."""
     finetune_blocks: int = 0
-    """Fine-tune the last N blocks (slow on a CPU; kept, makes the run fp32). Once the
-    head has learned, also adjust the pretrained network's last N blocks of layers to your photos
-    (an epoch takes tens of seconds to minutes on a CPU, where the head's take a second or two; in
+    """Fine-tune EfficientNet-Lite's last N blocks (slow; kept, run in fp32). Once the head has
+    learned, also adjust the pretrained network's last N blocks of layers to your photos (an
+    epoch takes tens of seconds to minutes on a CPU, where the head's take a second or two; in
     32-bit floats: a fine-tuning kept makes the whole run fp32, so predict, serve and export run
-    slower than int8); 0 keeps the network as it is."""
+    slower than int8); 0 keeps the network as it is, and a backbone other than the
+    EfficientNet-Lite ones (the default's three, alone or in an ensemble of them) is refused
+    before any work."""
     finetune_epochs: int = 10
     """Most epochs of fine-tuning. With ``finetune_blocks``: at most this many epochs of adjusting
     the network (it stops sooner when the validation loss stops falling)."""
