@@ -384,7 +384,7 @@ def test_apply_plan_returns_a_record_read_by_attribute_as_the_other_steps_do(tmp
         *("copied", "removed", "relabelled", "renamed", "broken_links", "replaced"),
         *("moved_by_hand", "left_to_review", "relabels_as_proposed", "accepted"),
         *("test_removed", "test_relabelled", "valid_removed", "valid_relabelled", "reviewed"),
-        *("other_files", "test_note", "valid_note", "warnings"),
+        *("other_files", "test_note", "valid_note", "source_note", "warnings"),
     ]
     assert {key: answer[key] for key in counts.to_json()} == counts.to_json()
     page = (Path(__file__).parents[1] / "docs" / "json.md").read_text()
@@ -495,6 +495,52 @@ def test_apply_plan_keeps_the_groups_split_recorded(tmp_path):
     paths = [out / "train/green/green_00.png", out / "test/red/green_00.png"]
     found = recorded_groups(paths, [sha256_file(p)[:32] for p in paths])
     assert found[0] is not None and found[0] == found[1]
+
+
+@pytest.mark.slow  # a split and four apply-plans: 0.85 s
+def test_apply_plan_says_once_that_the_photo_folder_still_holds_the_fixed_mistakes(
+    tmp_path, capsys
+):
+    """After fixing labels in the split's copy, the photo folder it was split from still held
+    the mistakes, a later split of it brought them back, and nothing in the loop said so
+    (newcomer60, 8). apply-plan says it once, naming the photo folder and the two ways on (grow
+    OUT with add; fix a copy of the photos and split it --like OUT), when the plan relabelled or
+    left out images of a split folder whose photo folder is there; not for a plan of keeps, a
+    photo folder gone or a split with no record of its source."""
+    import shutil
+
+    from objrec.split.recipe import split_folder
+
+    from .conftest import make_class_folder
+
+    photos = make_class_folder(tmp_path / "photos", per_class=6)
+    data = tmp_path / "data"
+    split_folder(photos, data, seed=0)
+    first = sorted((data / "train").rglob("*.png"))[0].relative_to(data)
+    other = next(c.name for c in (data / "train").iterdir() if c.name != first.parts[1])
+    plan = tmp_path / "plan.csv"
+    plan.write_text(f"file,action,new_class\n{first.as_posix()},relabel,{other}\n")
+    fixed = tmp_path / "fixed"
+    assert main(["apply-plan", str(data), str(plan), str(fixed)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert said.count(f"{photos}, which {data} was split from") == 1
+    assert (
+        f"{photos}, which {data} was split from, still holds the 1 image this plan relabelled "
+        "or left out, as they were: a new split of it brings those mistakes back; go on from "
+        f"{fixed} (`objrec add {fixed} NEW_PHOTOS` for more photos), or fix a copy of the photo "
+        f"folder too (`objrec audit {photos}`, then `objrec apply-plan {photos} PLAN "
+        f"PHOTOS_FIXED` and `objrec split PHOTOS_FIXED NEW_DATA --like {fixed}`)" in said
+    )
+    args = ["apply-plan", str(data), str(plan), str(tmp_path / "json"), "--json"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["source_note"].startswith(f"{photos}, which")
+    plan.write_text(f"file,action,new_class\n{first.as_posix()},keep,\n")
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "kept")]) == 0
+    assert "was split from" not in capsys.readouterr().out
+    plan.write_text(f"file,action,new_class\n{first.as_posix()},remove,\n")
+    shutil.rmtree(photos)
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "gone")]) == 0
+    assert "was split from" not in capsys.readouterr().out
 
 
 @pytest.mark.slow

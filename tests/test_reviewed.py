@@ -172,6 +172,7 @@ def test_a_relabel_applied_as_the_audit_proposed_it_is_not_remembered_as_settled
     assert (counts.relabelled, counts.relabels_as_proposed, counts.reviewed) == (2, 0, 2)
 
 
+@pytest.mark.slow  # four apply-plans: 0.16 s
 def test_apply_plan_remember_keeps_a_plan_s_relabels_as_decisions_in_the_copy_made(
     tmp_path, capsys
 ):

@@ -95,6 +95,29 @@ def test_change_note(counts: AppliedPlan) -> str | None:
     return changed_test_warning(sum(changed.values()), how, folder="out") if how else None
 
 
+def source_note(data: Path, out: Path, counts: AppliedPlan) -> str | None:
+    """The sentence when the plan relabelled or left out images (``counts``) of a split folder
+    ``data`` whose photo folder is still there (``split.json``'s ``source``,
+    ``split.source.split_origin``): that folder still holds the mistakes, which a new split of
+    it brings back, and the two ways on: ``out`` grown by ``add_images``, or a fixed copy of the
+    photo folder split ``like`` ``out``. A newcomer's photos/ kept 8 planted mistakes fixed in
+    the split's copy, and nothing in the loop said so (newcomer60, 8). None otherwise."""
+    from objrec.data import is_split_folder
+    from objrec.split.source import split_origin
+
+    n = counts.relabelled + counts.removed
+    source = split_origin(data) if n and is_split_folder(data) else None
+    if source is None or not source.is_dir() or source.resolve() == Path(out).resolve():
+        return None
+    return (
+        f"{source}, which {data} was split from, still holds the {plural(n, 'image')} this plan "
+        "relabelled or left out, as they were: a new split of it brings those mistakes back; "
+        f"go on from {out} (`add_images(out, new_photos)` for more photos), or fix a copy of "
+        "the photo folder too (`audit_folder(photos)`, then `apply_plan(photos, plan, "
+        "photos_fixed)` and `split_folder(photos_fixed, new_data, like=out)`)"
+    )
+
+
 def test_changes(targets: dict[Path, Path | None]) -> dict[str, int]:
     """How many images of a split folder's test and valid splits ``targets`` remove and relabel
     (``test_removed``, ``valid_relabelled``...)."""

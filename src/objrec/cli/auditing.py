@@ -706,14 +706,28 @@ def apply_plan(
         )
     note = test_change_note(counts)
     note = note and to_cli(note, apply_plan, {"out": shown(out)})
-    valid = valid_change_note(counts)
+    valid, source = valid_change_note(counts), source_words(data, out, counts)
     if as_json:
-        notes = {"test_note": note, "valid_note": valid}
+        notes = {"test_note": note, "valid_note": valid, "source_note": source}
         print_json(with_warnings({**counts.to_json(), **notes}, logged))
         return
     line = applied_line(counts, (data, plan, out), copy, accepted=accept)
     reviewed = counts.reviewed and reviewed_line(out, counts.reviewed)
-    print_said(line, note, valid, reviewed, after_plan(out))
+    print_said(line, note, valid, source, reviewed, after_plan(out))
+
+
+def source_words(data: Path, out: Path, counts: AppliedPlan) -> str | None:
+    """``applying.result.source_note`` in the CLI's words: its calls as the commands that make
+    them, on OUT and the photo folder DATA was split from."""
+    from objrec.applying.result import source_note
+    from objrec.split.source import split_origin
+
+    said = source_note(data, out, counts)
+    if said is None:
+        return None
+    photos = split_origin(data) or Path("PHOTOS")
+    values = {"out": shlex.quote(shown(out)), "photos": shlex.quote(shown(photos))}
+    return to_cli(said, apply_plan, values)
 
 
 def remember_applied(folders: tuple[Path, Path, Path], options: tuple, as_json: bool) -> None:
