@@ -23,6 +23,7 @@ from objrec.cli.sections import first_sentences
 from objrec.config import TrainConfig, field_docs, require_device
 from objrec.errors import ObjrecError, UsageRefused
 from objrec.outputs import refuse_unwritable, resolved
+from objrec.paths import PathGiven
 
 T = TypeVar("T")
 
@@ -277,7 +278,7 @@ def cache_dir_option(keeps: str) -> Callable:
     return click.option("--cache-dir", type=DIR, show_default=CACHE_DEFAULT, help=help)
 
 
-def refuse_cache_inside(cache_dir: Path | str | None, *read: Path, what: str = "data folder"):
+def refuse_cache_inside(cache_dir: PathGiven | None, *read: Path, what: str = "data folder"):
     """The cache folder (``--cache-dir``, else OBJREC_CACHE's, else the default one) refused as a
     usage error (exit status 2) where it is, or lies inside, a folder ``read`` the command reads,
     as an --out there is: its store/, onnx/ and facts.sqlite would be read as a class of photos
