@@ -1272,6 +1272,25 @@ def test_a_cache_dir_holding_photos_is_refused_and_left_as_it_was(
     assert listing(photos) == before
 
 
+def test_check_with_a_cache_folder_it_cannot_make_reads_on_keeping_nothing(
+    capsys, caplog, image_folder, tmp_path, monkeypatch
+):
+    """review60b F2: check, which only reads the cache, warned that the cache folder could not be
+    written and that it would go on keeping nothing, then failed (exit 1) making that folder to
+    keep its decodes in. It keeps none there now: said once, and the check ends as it would."""
+    (tmp_path / "notes.txt").write_text("mine")
+    cache = tmp_path / "notes.txt" / "cache"
+    monkeypatch.setenv("OBJREC_CACHE", str(cache))
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        code, out, err = run(capsys, "check", image_folder)
+    assert code == 0 and not err, err
+    assert caplog.messages == [
+        f"the cache folder {cache} cannot be written: files its file index does not know are "
+        "hashed, and nothing is kept there"
+    ]
+    assert "36 readable, 0 unusable" in out and (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_cache_clear_removes_a_linked_onnx_folder_as_a_link(capsys, tmp_path):
     """An onnx folder linked to another disk ended the clear in a traceback ('Cannot call rmtree
     on a symbolic link'), the store half cleared. With --json, what it removed is in the JSON

@@ -286,10 +286,14 @@ def _read_decodes(db, wanted: list[str]) -> dict[str, tuple[Decoded, float]]:
 
 
 def _keep_decodes(kept: Path, looks: dict[str, Decoded]) -> None:
-    """Keep each readable image's decode (``looks``, by its content digest) in ``kept``."""
+    """Keep each readable image's decode (``looks``, by its content digest) in ``kept``; none
+    where its cache folder cannot be written (a read-only disk, a file on the way to it): the
+    check goes on, as the file index's warning said it would (``reading.file_index``), where
+    making the folder ended it."""
     from objrec import facts_store
+    from objrec.cache_folder import can_write
 
-    if not looks or facts_store.read_only(kept):
+    if not looks or not can_write(kept.parent):
         return
     now, key = time.time(), decoded_key()
     with facts_store.open_facts(kept) as db:
