@@ -209,14 +209,21 @@ def evaluate(
         )
     kept = result.threshold_kept
     if as_json:
-        extra: dict[str, Any] = {"out": str(result.out) if result.out else None}  # as split's
-        if keep_threshold:
-            extra["threshold_kept"] = kept.record if kept else None
-        print_json(with_warnings(result.to_json(worst) | extra, [*logged, result.warning or ""]))
+        print_json(evaluated_json(result, worst, keep_threshold, logged))
     if result.warning:  # before the scores it qualifies, where a reader meets it first
         err.print(f"[bold red]warning:[/] {result.warning}", highlight=False)
     if not as_json:
         print_evaluated(result, (run, data), split, worst, keep_threshold, kept)
+
+
+def evaluated_json(result, worst: int, keep_threshold: bool, logged: list[str]) -> dict:
+    """evaluate's ``--json``: the metrics, the folder they were written to (``out``, as split's
+    and audit's say theirs), what ``keep_threshold`` kept, and the warnings."""
+    extra: dict[str, Any] = {"out": str(result.out) if result.out else None}
+    if keep_threshold:
+        kept = result.threshold_kept
+        extra["threshold_kept"] = kept.record if kept else None
+    return with_warnings(result.to_json(worst) | extra, [*logged, result.warning or ""])
 
 
 def refuse_early(
