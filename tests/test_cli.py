@@ -3807,6 +3807,40 @@ def test_under_torchrun_the_resume_command_keeps_the_launcher(monkeypatch):
     assert "`torchrun --nnodes 4 --nproc-per-node 2 -m objrec train data --resume run`" in said
 
 
+def test_under_torchrun_the_command_given_is_torchrun_s_own_as_typed(monkeypatch):
+    """Ctrl-C under `torchrun --standalone --nproc-per-node 2` said to continue with `torchrun
+    --nproc-per-node 2 -m objrec ...`, and provenance.command recorded that: rebuilt from
+    torchrun's environment, without --standalone (torchrun then takes port 29500, which another
+    job may hold) or --rdzv-* (newcomer60b, 3). torchrun's own words are read where they can be
+    (its process's command line), else rebuilt as before."""
+    from objrec.cli import cli, messages
+    from objrec.cli.messages import to_cli, torchrun_words
+
+    args = ["train", "data", "--out", "run"]
+    flags = ["--standalone", "--nproc-per-node", "2", "-m", "objrec"]
+    for agent in (
+        ["/venv/bin/python3", "/venv/bin/torchrun", *flags, *args],
+        ["torchrun", *flags, *args],
+        ["python", "-m", "torch.distributed.run", *flags, *args],
+    ):
+        assert torchrun_words(agent, args) == ["torchrun", *flags]
+    assert torchrun_words(["torchrun", *flags, "train", "other"], args) is None
+    assert torchrun_words(["python", "-m", "pytest", *flags, *args], args) is None
+    assert torchrun_words(["torchrun", *args], args) is None  # no program: not this one's
+    for name, value in {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "h"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(messages, "torchrun_as_typed", lambda: ["torchrun", *flags])
+    whole = {"resume": "run", "data": "data"}
+    said = to_cli("continue it with `resume=True`", cli.commands["train"], whole)
+    assert said == (
+        "continue it with "
+        "`torchrun --standalone --nproc-per-node 2 -m objrec train data --resume run`"
+    )
+    monkeypatch.setattr(messages, "torchrun_as_typed", lambda: None)  # not Linux: rebuilt
+    said = to_cli("continue it with `resume=True`", cli.commands["train"], whole)
+    assert "`torchrun --nproc-per-node 2 -m objrec train data --resume run`" in said
+
+
 def test_messages_that_point_to_resume_name_the_run(capsys, tmp_path, split_dir):
     from objrec.cli import cli
     from objrec.cli.messages import to_cli

@@ -122,7 +122,8 @@ def trains_like_a_single_process(root, ddp):
         "summary.json",
     ]
     made = json.loads((root / "ddp" / "summary.json").read_text())["provenance"]  # rank 0's
-    assert made["command"][:6] == ["torchrun", "--nproc-per-node", "2", "-m", "objrec", "train"]
+    launched = ["torchrun", "--standalone", "--nproc-per-node", "2", str(root / "rank_1_errs.py")]
+    assert made["command"][:6] == [*launched, "train"]  # as typed, --standalone too
     for record in ("seen_digests.csv", "image_classes.csv"):  # every image, whichever rank had it
         assert (root / "ddp" / record).read_text() == (root / "single" / record).read_text()
     _, single_meta = read_checkpoint(root / "single" / BEST)

@@ -61,8 +61,9 @@ class Provenance:
     None for a split folder made before objrec recorded it."""
     command: list[str] | None = None
     """The command line that started the run (``objrec train ...``; under torchrun ``torchrun
-    --nproc-per-node N -m objrec train ...``), to run it again; None when a script called
-    ``train``."""
+    --standalone --nproc-per-node N -m objrec train ...``, torchrun's words as typed where its
+    process's command line can be read, else rebuilt from its environment without the flags
+    that does not tell), to run it again; None when a script called ``train``."""
     cwd: str | None = None
     """The folder ``command`` was given in, which its relative paths start from (None with no
     command, or from a run's summary written before objrec recorded it)."""

@@ -11,7 +11,9 @@ import ast
 import os
 import re
 import shlex
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import click
 
@@ -99,29 +101,68 @@ def under_torchrun(environ: Mapping[str, str] = os.environ) -> bool:
     return "WORLD_SIZE" in environ and "MASTER_ADDR" in environ
 
 
-def launcher(environ: Mapping[str, str] = os.environ) -> str:
-    """How this command was started, as a command line's first words: ``objrec``, or under
-    torchrun (``WORLD_SIZE`` and ``MASTER_ADDR`` set, as ``distributed.world_from_env`` reads them)
-    ``torchrun --nproc-per-node N -m objrec``, with ``--nnodes M`` across machines: a resume the
+def launcher(environ: Mapping[str, str] | None = None) -> str:
+    """How a command was started, as a command line's first words: ``objrec``, or under torchrun
+    (``WORLD_SIZE`` and ``MASTER_ADDR`` set, as ``distributed.world_from_env`` reads them)
+    torchrun's own words up to its program (``torchrun --standalone --nproc-per-node N -m
+    objrec``), as typed where this process (``environ`` None: its own environment) reads them
+    (:func:`torchrun_as_typed`), else rebuilt from torchrun's environment: ``torchrun
+    --nproc-per-node N -m objrec``, with ``--nnodes M`` across machines, without the flags the
+    environment does not tell (``--standalone``, ``--rdzv-*``, ``--master-port``). A resume the
     message gives then runs as the interrupted run did. In one process it draws its batches
     otherwise than N ranks do, and ends with other weights."""
+    typed = torchrun_as_typed() if environ is None else None
+    environ = os.environ if environ is None else environ
     if not under_torchrun(environ):
         return "objrec"
+    if typed:
+        return shlex.join(typed)
     per_node = max(int(environ.get("LOCAL_WORLD_SIZE", "1")), 1)
     nodes = max(int(environ["WORLD_SIZE"]) // per_node, 1)
     nnodes = f"--nnodes {nodes} " if nodes > 1 else ""
     return f"torchrun {nnodes}--nproc-per-node {per_node} -m objrec"
 
 
-def launched_as(values: Mapping[str, str]) -> Mapping[str, str]:
+def torchrun_as_typed() -> list[str] | None:
+    """The words of the torchrun that started this process, ``torchrun`` first, up to the program
+    it runs (``-m objrec``), from its process's command line (Linux's ``/proc``); None where that
+    cannot be read, or is not a torchrun's running this process's arguments
+    (:func:`torchrun_words`)."""
+    if not under_torchrun(os.environ):
+        return None
+    try:
+        agent = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().decode()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return torchrun_words(agent.split("\0")[:-1], sys.argv[1:])
+
+
+def torchrun_words(agent: Sequence[str], args: Sequence[str]) -> list[str] | None:
+    """The launcher's words of torchrun's command line ``agent`` (``torchrun ...``, ``python
+    .../torchrun ...`` or ``python -m torch.distributed.run ...``) that runs a program with
+    ``args``: ``torchrun``, its flags and the program, the words before ``args``; None for
+    another command line."""
+    named = [i + 1 for i, word in enumerate(agent[:2]) if Path(word).name == "torchrun"]
+    module = list(agent[1:3]) == ["-m", "torch.distributed.run"]
+    start = named[0] if named else 3 if module else None
+    if start is None:
+        return None
+    words = list(agent[start:])
+    program = len(words) - len(args)
+    if program < 1 or words[program:] != list(args):
+        return None
+    return ["torchrun", *words[:program]]
+
+
+def launched_as(values: Mapping[str, str]) -> Mapping[str, str] | None:
     """What :func:`launcher` reads for a sentence whose ``values`` say how the command it gives is
     launched (``launched``, see ``errors.LOGGED_VALUES``: a resume as the run started), as
-    torchrun would set it; else this process's environment."""
+    torchrun would set it; else None, this process's own."""
     if values.get("launched") == "alone":
         return {}
     if values.get("launched") == "torchrun":
         return {"MASTER_ADDR": "", **{k: values[k] for k in ("WORLD_SIZE", "LOCAL_WORLD_SIZE")}}
-    return os.environ
+    return None
 
 
 def shell_word(value: str) -> str:

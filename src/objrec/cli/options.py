@@ -401,8 +401,9 @@ def given_options(names: Sequence[str]) -> list[str]:
 
 def command_line() -> list[str] | None:
     """The command line this command was given (``main``'s, before ``--exclude A B`` was
-    expanded), ``objrec`` first (under torchrun ``torchrun --nproc-per-node N -m objrec``, as the
-    run was started): what ``split`` and ``train`` record so that a reader can run it again.
+    expanded), ``objrec`` first (under torchrun torchrun's words, ``torchrun --standalone
+    --nproc-per-node N -m objrec``, as typed where they can be read, else rebuilt:
+    ``messages.launcher``): what ``split`` and ``train`` record so that a reader can run it again.
     Nothing objrec takes on its command line is a secret (no password, token or key), so it is
     recorded whole. None when the command was not started by ``main``."""
     from objrec.cli.messages import launcher
