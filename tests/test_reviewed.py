@@ -259,9 +259,8 @@ def test_apply_plan_accept_takes_the_audit_s_suggestions_as_decisions_remembered
     counts = apply_plan(data, plan, tmp_path / "fixed", accept=True)
     assert (counts.relabelled, counts.relabels_as_proposed, counts.reviewed) == (2, 0, 2)
     assert counts.left_to_review == 1  # the photo of no class: no class to accept
-    assert (
-        counts.accepted == 2
-    )  # the audit's relabel and the flag left to review    assert {name for name, _ in read_reviewed(tmp_path / "fixed").values()} == {"dragonfly"}
+    assert counts.accepted == 2  # the audit's relabel and the flag left to review
+    assert {name for name, _ in read_reviewed(tmp_path / "fixed").values()} == {"dragonfly"}
     assert (tmp_path / "fixed/train/dragonfly/ant_1.png").is_file()
     assert (tmp_path / "fixed/train/ant/ant_2.png").is_file()
     assert main(["apply-plan", str(data), str(plan), str(tmp_path / "cli"), "--accept"]) == 0
