@@ -128,11 +128,9 @@ def shifted_quantize_graph(
     return out
 
 
-def shifted_key(
-    body_fingerprint: str, digests: Sequence[str], data: DataConfig, config: QuantConfig
-) -> str:
+def shifted_key(body: str, digests: Sequence[str], data: DataConfig, config: QuantConfig) -> str:
     """``quantize.calibration_key``, made another: moved graphs are cached apart."""
-    key = CALIBRATION_KEY(body_fingerprint, digests, data, config)
+    key = CALIBRATION_KEY(body, digests, data, config)
     return hashlib.sha256(f"moved|{key}".encode()).hexdigest()[:32]
 
 
