@@ -6942,6 +6942,7 @@ def test_a_timm_backbone_is_looked_up_not_built_before_train_starts(
     timm = types.ModuleType("timm")
     timm.__spec__ = importlib.machinery.ModuleSpec("timm", None)
     timm.is_model = lambda name: name == "vit_huge_patch14_224"
+    timm.list_models = lambda: ["vit_huge_patch14_224", "resnet50"]
     timm.create_model = lambda name, *args, **kwargs: built.append(name)
     timm.data = types.ModuleType("timm.data")  # what building the spec reads from the model
     timm.data.resolve_data_config = lambda *a, **k: {
@@ -6962,6 +6963,14 @@ def test_a_timm_backbone_is_looked_up_not_built_before_train_starts(
     assert (code, out) == (2, "")
     assert "invalid value for '--backbone': timm has no model named 'nosuchvit'; " in err
     assert not (tmp_path / "run").exists()
+    code, out, err = run(capsys, *args, "timm:vit_huge_patch14_22")  # newcomer60b, 4
+    said = " ".join(err.split())
+    assert (code, out) == (2, "")
+    assert "'vit_huge_patch14_22' (is it timm:vit_huge_patch14_224?);" in said
+    assert "timm.list_models() lists its 2 models" in said
+    assert "`objrec backbones` lists them" not in said  # it lists no timm model
+    code, _, err = run(capsys, "backbones", "timm:resnet5")
+    assert code == 2 and "(is it timm:resnet50?)" in err
 
 
 def test_export_check_photos_help_says_its_default_and_cost_from_export_itself(capsys):

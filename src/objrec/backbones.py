@@ -392,8 +392,22 @@ def timm_model_name(name: str) -> str:
 
     model_name = name.removeprefix("timm:")
     if not timm.is_model(model_name):
-        raise BadBackbone(f"timm has no model named {model_name!r}")
+        from objrec.words import close_match, plural
+
+        models = timm.list_models()
+        likely = close_match(model_name, models)
+        hint = f" (is it timm:{likely}?)" if likely else ""
+        raise UnknownTimmModel(
+            f"timm has no model named {model_name!r}{hint}; timm.list_models() lists its "
+            f"{plural(len(models), 'model')} (timm.list_models('*mobilenet*'): those a pattern "
+            "matches)"
+        )
     return model_name
+
+
+class UnknownTimmModel(BadBackbone):
+    """A ``timm:NAME`` timm lacks: its sentence says how timm lists its models, which the
+    registry's listing (``backbone_facts``) does not show."""
 
 
 def _timm_spec(name: str) -> BackboneSpec:

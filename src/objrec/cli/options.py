@@ -46,7 +46,7 @@ def refuse_unknown_backbone(name: str) -> None:
     """A --backbone that names no network objrec can build (``nosuchnet``) as a usage error
     naming the option, exit status 2 as every bad option value (docs/json.md): it was a failed
     run, exit 1, after the heavy imports. A timm name is looked up, its model not built."""
-    from objrec.backbones import BadBackbone, require_known_backbone
+    from objrec.backbones import BadBackbone, UnknownTimmModel, require_known_backbone
     from objrec.cli.messages import find_param
 
     try:
@@ -54,7 +54,8 @@ def refuse_unknown_backbone(name: str) -> None:
     except BadBackbone as exc:
         ctx = click.get_current_context()
         param = find_param(ctx.command, "backbone")
-        raise click.BadParameter(f"{exc}; `objrec backbones` lists them", ctx, param) from exc
+        listed = "" if isinstance(exc, UnknownTimmModel) else "; `objrec backbones` lists them"
+        raise click.BadParameter(f"{exc}{listed}", ctx, param) from exc
 
 
 class PathParam(click.Path):
