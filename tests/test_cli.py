@@ -6928,6 +6928,27 @@ def test_an_unknown_backbone_is_a_usage_error_naming_the_option(capsys, tmp_path
     assert not (tmp_path / "run").exists() and not (tmp_path / "audit").exists()
 
 
+def test_an_ensemble_of_two_normalisations_says_each_and_that_mean_and_std_do_not_join_them(
+    capsys, tmp_path, split_dir
+):
+    """`--backbone mobilenet_v2+efficientnet_lite0 --mean 0.5 0.5 0.5 --std 0.5 0.5 0.5` was
+    refused as normalising differently, though one normalisation was given, with nothing of what
+    would work (newcomer60b, 5): the refusal names each body's normalisation, says --mean and
+    --std do not join them, and what to do."""
+    args = ["train", split_dir, "--out", tmp_path / "run", "--backbone"]
+    code, out, err = run(
+        capsys, *args, "efficientnet_lite0+resnet18", "--mean", "0.5", "0.5", "0.5"
+    )
+    said = " ".join(err.split())
+    assert (code, out) == (2, "") and not (tmp_path / "run").exists()
+    assert (
+        "normalise their inputs differently (efficientnet_lite0: mean 0.5 0.5 0.5, std 0.5 0.5 "
+        "0.5; resnet18: mean 0.485 0.456 0.406, std 0.229 0.224 0.225); an ensemble joins "
+        "bodies normalised alike only, whatever --mean and --std give: join such bodies, or "
+        "train each alone"
+    ) in said
+
+
 @pytest.mark.slow
 def test_a_timm_backbone_is_looked_up_not_built_before_train_starts(
     capsys, tmp_path, split_dir, monkeypatch

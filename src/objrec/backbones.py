@@ -243,8 +243,9 @@ def ensemble_spec(names: list[str], input_size: int | None = None) -> BackboneSp
     configs = [p.data_config for p in parts]
     if len({(c.mean, c.std) for c in configs}) > 1:
         raise BadBackbone(
-            f"backbones {', '.join(names)} normalise their inputs differently; "
-            "an ensemble needs one normalisation"
+            f"backbones {', '.join(names)} normalise their inputs differently "
+            f"({normalisations(parts)}); an ensemble joins bodies normalised alike only, "
+            "whatever `mean` and `std` give: join such bodies, or train each alone"
         )
     data = max(configs, key=lambda c: c.input_size)
     if input_size is not None:
@@ -278,6 +279,19 @@ def ensemble_spec(names: list[str], input_size: int | None = None) -> BackboneSp
         n_features=known_sum(p.n_features for p in parts),
         parameters=known_sum(p.parameters for p in parts),
         weights_files=lambda: every_file(parts),
+    )
+
+
+def normalisations(parts: list[BackboneSpec]) -> str:
+    """Each normalisation of ``parts`` and the bodies with it, in words: ``mobilenet_v2: mean
+    0.485 0.456 0.406, std 0.229 0.224 0.225; efficientnet_lite0: mean 0.5 0.5 0.5, std ...``."""
+    bodies: dict[tuple[tuple[float, ...], tuple[float, ...]], list[str]] = {}
+    for part in parts:
+        bodies.setdefault((part.data_config.mean, part.data_config.std), []).append(part.name)
+    return "; ".join(
+        f"{', '.join(names)}: mean {' '.join(f'{v:g}' for v in mean)}, "
+        f"std {' '.join(f'{v:g}' for v in std)}"
+        for (mean, std), names in bodies.items()
     )
 
 

@@ -47,7 +47,7 @@ def refuse_unknown_backbone(name: str) -> None:
     naming the option, exit status 2 as every bad option value (docs/json.md): it was a failed
     run, exit 1, after the heavy imports. A timm name is looked up, its model not built."""
     from objrec.backbones import BadBackbone, UnknownTimmModel, require_known_backbone
-    from objrec.cli.messages import find_param
+    from objrec.cli.messages import find_param, to_cli
 
     try:
         require_known_backbone(name)
@@ -55,7 +55,8 @@ def refuse_unknown_backbone(name: str) -> None:
         ctx = click.get_current_context()
         param = find_param(ctx.command, "backbone")
         listed = "" if isinstance(exc, UnknownTimmModel) else "; `objrec backbones` lists them"
-        raise click.BadParameter(f"{exc}{listed}", ctx, param) from exc
+        said = to_cli(str(exc), ctx.command, exc.values)  # `mean` -> --mean
+        raise click.BadParameter(f"{said}{listed}", ctx, param) from exc
 
 
 class PathParam(click.Path):
