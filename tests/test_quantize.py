@@ -116,6 +116,39 @@ def test_a_body_whose_forward_changed_is_exported_and_quantized_again(tmp_path, 
     assert len(graphs) == 2
 
 
+@pytest.mark.slow
+def test_int8_rows_are_keyed_by_their_engines_version_and_the_cpus_int8_path(
+    tmp_path, tiny, monkeypatch
+):
+    """review60a L1: every CPU pass keyed its rows as float32, an int8 body's too, so a cache
+    folder shared by two machines (or kept over an engine upgrade) served one's int8 rows, from
+    its own kernels, to the other."""
+    import importlib.metadata
+
+    from objrec import precision
+    from objrec.features import body_space
+
+    body, data = tiny
+    samples = calibration_set()[:8]
+    config = QuantConfig(calibration_images=8)
+    int8 = quantize_body(body, data, tmp_path, config, samples, engine="onnxruntime")
+    frozen = FrozenBody(int8, data.input_size, FeatureCache(tmp_path))
+    real = importlib.metadata.version
+
+    def space(version: str, flags: set[str]) -> str:
+        fake = {"onnxruntime": version}
+        monkeypatch.setattr(
+            importlib.metadata, "version", lambda name: fake.get(name) or real(name)
+        )
+        monkeypatch.setattr(precision, "cpu_flags", lambda cpuinfo=None: flags)
+        return body_space(frozen, data, frozen.numerics(), "decoders")
+
+    here = space("1.20.1", {"avx512_vnni", "avx2"})
+    assert space("1.20.1", {"avx512_vnni", "avx2"}) == here
+    upgraded, no_vnni = space("1.21.0", {"avx512_vnni", "avx2"}), space("1.20.1", {"avx2"})
+    assert len({here, upgraded, no_vnni}) == 3
+
+
 class StepRecorder(TaskRecorder):
     """A reporter that records each task's total and the steps advanced in it."""
 

@@ -28,7 +28,7 @@ from objrec.config import DataConfig
 from objrec.data import Sample
 from objrec.loaders import Batch, ImageDataset, collate_views, make_loader, prefetch
 from objrec.progress import SILENT, Reporter
-from objrec.quantize import QuantizedBody
+from objrec.quantize import QuantizedBody, int8_numerics
 from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, Runner, make_runner
 from objrec.store import FLOAT32
 from objrec.transforms import build_batch_finish, build_transforms, draft_size
@@ -187,11 +187,14 @@ class FrozenBody:
         self, samples: Sequence[Sample] = (), data: DataConfig | None = None, chosen: str = ""
     ) -> str:
         """How this body computes features, part of the store's key (``store.space_id``):
-        ``FLOAT32`` on the CPU (ONNX Runtime or eager PyTorch, equal within ``runtime.TOLERANCE``;
-        an int8 body has a fingerprint of its own); on a GPU ``<device>:<precision>``, the
+        ``FLOAT32`` on the CPU (ONNX Runtime or eager PyTorch, equal within ``runtime.TOLERANCE``);
+        an int8 body (a fingerprint of its own) its engine's version and the CPU's int8 path
+        (``quantize.int8_numerics``); on a GPU ``<device>:<precision>``, the
         precision chosen once, before anything is looked up, on the first images of ``samples``,
         or taken from ``chosen`` (torchrun's rank 0's numerics), so that every rank keys one
         space."""
+        if isinstance(self.body, QuantizedBody):
+            return int8_numerics(self.body.engine)
         runner = self.runner() if self.device.type != "cpu" else self._runner
         if not isinstance(runner, DeviceRunner):
             return FLOAT32

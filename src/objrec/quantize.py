@@ -517,6 +517,24 @@ def counted(advance: Callable[..., object], total: int) -> Iterator[Callable[...
         raise CopyStopped(done, total) from None
 
 
+def int8_numerics(engine: str) -> str:
+    """How an int8 body run by ``engine`` computes its rows, part of the store's key
+    (``FrozenBody.numerics``, ``store.space_id``): the engine and its version, and the CPU's int8
+    path (its 8-bit dot-product instructions, ``precision.int8_dot_product``, else the
+    saturating multiply-adds of AVX2 and older): another engine's kernels, or another CPU's, give
+    other rows, so a cache folder shared by several machines, or kept over an engine upgrade,
+    never serves one's int8 rows to another (review60a L1)."""
+    from importlib import metadata
+
+    from objrec import precision
+
+    try:
+        version = metadata.version(engine)
+    except metadata.PackageNotFoundError:  # installed otherwise (onnxruntime-gpu, say)
+        version = "unknown"
+    return f"int8:{engine} {version}:{precision.int8_dot_product() or 'no-dot-product'}"
+
+
 def int8_engine(engine: str = "auto") -> str:
     """The engine that runs an int8 body: ``engine`` itself, or for ``auto`` OpenVINO where it is
     installed, else ONNX Runtime."""
