@@ -2,6 +2,7 @@ import itertools
 import logging
 import warnings
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,9 +157,9 @@ def test_train_says_why_the_temperature_was_kept_at_1():
     overfitted = TemperatureFit(1.0, 1.174, 12, why, -0.004)
     line = calibrated_line(FittedConfidence(1.0, "msp", 0.5, None, (0.1, 0.1), overfitted))
     assert line.startswith(  # it said "probabilities made less sure (temperature 1.174 ..."
-        "probabilities left as the model gives them (a temperature of 1.174 suits these "
-        "validation images, but fitted on half of them it did not lower the other half's loss, "
-        "so it would not help new images either); on the validation images"
+        "probabilities left as the model gives them (a temperature of 1.174, fitted on half the "
+        "validation images, did not lower the other half's loss: making them less sure would not "
+        "help new images); on the validation images"
     )
     plain = TemperatureFit(0.8, 0.8, 40)
     line = calibrated_line(FittedConfidence(0.8, "msp", 0.5, None, (0.2, 0.1), plain))
@@ -1071,8 +1072,8 @@ def test_the_calibration_gap_says_which_way_the_model_is_off_in_every_place():
     assert overconfidence(probs, torch.tensor([0, 0, 1, 0])) == pytest.approx(0.65 - 1.0)
     assert overconfidence(probs, torch.tensor([1, 1, 1, 1])) == pytest.approx(0.65 - 0.25)
     under = (
-        "; under-confident: its answers are right more often than their probabilities say "
-        "(15.10 points on average): on average, trust them a little more than they say"
+        "; under-confident: overall, 15.10 points less sure than it is right (15.30 averages the "
+        "gap at each level of sureness, either way): trust its answers a little more"
     )
     kept = TemperatureFit(1.0, 0.31, 3, "3 validation errors, 10 needed to sharpen")
     fitted = FittedConfidence(1.0, "msp", 0.5, None, (0.153, 0.153), kept)
@@ -1088,8 +1089,8 @@ def test_the_calibration_gap_says_which_way_the_model_is_off_in_every_place():
     assert under in measured_lines([Evaluation("eval-test", record_of(m))])[0]
     m["overconfidence"] = 0.08
     assert (
-        "; over-confident: its answers are right less often than their probabilities say "
-        "(8.00 points on average): on average, trust them a little less than they say"
+        "; over-confident: overall, 8.00 points surer than it is right (15.30 averages the gap "
+        "at each level of sureness, either way): trust its answers a little less"
         in calibration_sentence(metrics_of(m))
     )
     m["ece_by_chance"] = 0.2  # too noisy to judge: no direction either
@@ -1098,6 +1099,41 @@ def test_the_calibration_gap_says_which_way_the_model_is_off_in_every_place():
     assert "confident" not in calibration_sentence(metrics_of(m))
     del m["overconfidence"]  # an evaluation made before it was recorded
     assert "confident" not in calibration_sentence(metrics_of(m))
+
+
+def test_train_says_its_two_calibration_figures_apart_and_why_it_left_them():
+    """A newcomer's train said "... differ by 8.22 points on average (0 would be perfect; the
+    expected calibration error); over-confident: its answers are right less often than their
+    probabilities say (1.85 points on average): on average, trust them a little less than they
+    say" after "probabilities left as the model gives them (a temperature of 1.134 suits these
+    validation images, ...)": two "points on average" for the same images, and over-confident
+    but not softened. Now the second figure says it is the overall one, the first named as the
+    gap at each level of sureness, and the reason names the softening that would not help; in
+    fewer words. docs/confidence.md quotes both as train says them."""
+    from objrec.calibration import TemperatureFit
+    from objrec.confidence import FittedConfidence, calibrated_line
+
+    fit = TemperatureFit(1.0, 1.134, 17, "fitted on half, it raised the other half's loss", -0.001)
+    fitted = FittedConfidence(1.0, "msp", 0.5, None, (0.0822, 0.0822), fit)
+    fitted.ece_chance, fitted.n_valid, fitted.valid_over = 0.07, 135, 0.0185
+    line = calibrated_line(fitted)
+    assert line.startswith(
+        "probabilities left as the model gives them (a temperature of 1.134, fitted on half the "
+        "validation images, did not lower the other half's loss: making them less sure would not "
+        "help new images); on the validation images, how sure the model says it is and how often "
+        "it is right differ by 8.22 points on average (0 would be perfect; the expected "
+        "calibration error); over-confident: overall, 1.85 points surer than it is right (8.22 "
+        "averages the gap at each level of sureness, either way): trust its answers a little "
+        "less; "
+    )
+    assert line.count("on average") == 1 and len(line.split()) < 113  # 113 words before
+    sharper = TemperatureFit(1.0, 0.9, 30, "fitted on half, it raised the other half's loss", 0)
+    fitted.temperature_fit = sharper
+    assert "making them surer would not help new images" in calibrated_line(fitted)
+    page = " ".join((Path(__file__).parents[1] / "docs" / "confidence.md").read_text().split())
+    under = "; under-confident: overall, 15.10 points less sure than it is right (15.30 averages"
+    said = [under[2:], line[len("probabilities ") : line.index(");") + 1].replace("1.134", "1.174")]
+    assert [quote for quote in said if quote not in page] == []
 
 
 def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_have_changed_little():
