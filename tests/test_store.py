@@ -31,7 +31,7 @@ from objrec.errors import ObjrecError
 from objrec.features import feature_table, stored_tables
 from objrec.file_index import hash_file
 from objrec.frozen import FrozenBody, PassSettings, compute_features
-from objrec.store import FeatureStore
+from objrec.store import FLOAT32, FeatureStore
 from objrec.views import ViewSpec, view_seed
 
 from .conftest import make_class_folder, make_image, taken_before
@@ -771,8 +771,38 @@ def test_features_of_another_precision_get_rows_of_their_own(tmp_path):
         FrozenBody(TinyBody(), DATA.input_size, body.cache, "torch"), samples, ViewSpec(DATA)
     )
     assert again.computed == 0 and torch.equal(again.load().features, fp32.load().features)
+    from objrec.features import numbers
+
     labels = sorted(info.label for info in body.cache.store.info())
-    assert labels == ["TinyBody @ 32px", "TinyBody @ 32px, cpu:float16"]
+    normalised = f"mean {numbers(DATA.mean)} std {numbers(DATA.std)}"  # ImageNet's
+    plain = f"TinyBody @ 32px, weights {body.fingerprint[:8]}, {normalised}"
+    assert labels == [plain, f"{plain}, cpu:float16"]
+
+
+def test_two_spaces_of_one_network_given_other_weights_or_normalisation_are_told_apart(tmp_path):
+    """`objrec cache` labelled a space "mobilenet_v2 @ 224px" whatever weights, mean and std gave
+    it, so two runs' spaces of other weights read as one body (newcomer60b, 6): a label names
+    the weights' fingerprint (a run's body_fingerprint starts with it) and the normalisation."""
+    import dataclasses
+
+    from objrec.features import numbers, space_label
+
+    cache = FeatureCache(tmp_path / "cache")
+    body = FrozenBody(TinyBody(), DATA.input_size, cache, "torch")
+    other = TinyBody()
+    with torch.no_grad():
+        other.features[0].weight.add_(1)
+    retrained = FrozenBody(other, DATA.input_size, cache, "torch")
+    view = ViewSpec(DATA)
+    labels = {
+        space_label(body, view, FLOAT32),
+        space_label(retrained, view, FLOAT32),
+        space_label(body, ViewSpec(dataclasses.replace(DATA, mean=(0.4, 0.5, 0.6))), FLOAT32),
+    }
+    assert len(labels) == 3
+    said = " ".join(labels)
+    assert f"weights {retrained.fingerprint[:8]}, mean {numbers(DATA.mean)} std " in said
+    assert f"weights {body.fingerprint[:8]}, mean 0.4 0.5 0.6 std {numbers(DATA.std)}" in said
 
 
 @pytest.mark.slow

@@ -391,9 +391,20 @@ def agreed_numerics(
 
 def space_label(body: FrozenBody, spec: ViewSpec, numerics: str) -> str:
     """How ``objrec cache`` names the store's space of ``body``'s features: the body, its input
-    size and, where it is not float32 on the CPU, how it computes them."""
-    label = f"{body.name} @ {spec.data.input_size}px"
+    size, the first 8 hex digits of its fingerprint (a run's ``body_fingerprint`` starts with
+    them) and its normalisation, which tell apart two spaces of one network given other weights
+    or another mean and std, and, where it is not float32 on the CPU, how it computes them."""
+    data = spec.data
+    label = (
+        f"{body.name} @ {data.input_size}px, weights {body.fingerprint[:8]}, "
+        f"mean {numbers(data.mean)} std {numbers(data.std)}"
+    )
     return label if numerics == FLOAT32 else f"{label}, {numerics}"
+
+
+def numbers(values: Sequence[float]) -> str:
+    """A mean's or a std's values as ``--mean`` takes them: ``0.485 0.456 0.406``."""
+    return " ".join(f"{v:g}" for v in values)
 
 
 def body_space(body: FrozenBody, data: DataConfig, numerics: str, decoders: str) -> str:
