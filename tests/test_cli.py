@@ -1291,6 +1291,26 @@ def test_check_with_a_cache_folder_it_cannot_make_reads_on_keeping_nothing(
     assert "36 readable, 0 unusable" in out and (tmp_path / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_closed_pipe_ends_a_command_as_a_shell_says_it(
+    capsys, image_folder, monkeypatch, as_json
+):
+    """review60b F4: `objrec check photos | head -1` exited 1 and said nothing (rich's
+    Console.on_broken_pipe), check's "something unusable" to `set -o pipefail` or `| grep -q`;
+    it exits 141 now (128 + SIGPIPE, as a shell reports `yes | head`), saying nothing, and so
+    does --json's answer (click.echo's BrokenPipeError was "error: ... Broken pipe", exit 1)."""
+    read, write = os.pipe()
+    os.close(read)
+    closed = os.fdopen(write, "w")
+    monkeypatch.setattr(sys, "stdout", closed)
+    try:
+        code = main(["check", str(image_folder), *(["--json"] if as_json else [])])
+    finally:
+        monkeypatch.undo()
+        closed.close()
+    assert code == 141 and not capsys.readouterr().err
+
+
 def test_cache_clear_removes_a_linked_onnx_folder_as_a_link(capsys, tmp_path):
     """An onnx folder linked to another disk ended the clear in a traceback ('Cannot call rmtree
     on a symbolic link'), the store half cleared. With --json, what it removed is in the JSON

@@ -38,6 +38,7 @@ from objrec.cli.heap import end_program, freeze_heap, run_as_program
 from objrec.cli.messages import to_cli, under_torchrun, usage_sentence
 from objrec.cli.options import GREEDY_OPTIONS, expand_greedy
 from objrec.cli.output import (
+    CLOSED_PIPE,
     CTRL_C,
     INTERRUPTED,
     PIPED_WIDTH,
@@ -54,6 +55,7 @@ from objrec.cli.output import (
     print_error,
     print_warnings,
     printable,
+    silence,
     stdout_for_json_only,
 )
 from objrec.cli.sections import HELP_FLAGS
@@ -266,7 +268,7 @@ signal's byte before it has been heard."""
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 success, 1 error, 2 usage, 130 interrupted by Ctrl-C,
-    143 stopped by SIGTERM)."""
+    143 stopped by SIGTERM, 141 its output's reader gone)."""
     run_as_program(argv is None)
     if argv is None:  # the program's own process: PyTorch and NumPy are not imported yet
         limit_thread_pools(os.environ)
@@ -338,7 +340,8 @@ def run_command(
 ) -> int:
     """Run the command line ``args``; errors and interruptions become a sentence and a code. A
     ``--json`` answer is written to stdout as the command ends (:func:`json_only`), where stdout
-    may refuse it (a full disk, a closed pipe): said as the command's own refusals are.
+    may refuse it (a full disk): said as the command's own refusals are; a closed pipe (``objrec
+    check X --json | head -c 1``) ends it as a shell says it, :data:`output.CLOSED_PIPE`.
     ``typed``: the command line as given, before ``--exclude A B`` became ``--exclude A
     --exclude B`` (``options.command_line``); ``caught``: the signals that stopped it."""
     refused = refused_under_torchrun(args) or refused_without_file_locks(args)
@@ -347,6 +350,9 @@ def run_command(
     try:
         with json_only(args):
             return command_code(args, typed, caught)
+    except BrokenPipeError:
+        silence(sys.stdout)
+        return CLOSED_PIPE
     except OSError as exc:
         return refused_by_os(exc, args)
 
@@ -652,6 +658,9 @@ def command_code(
         return said_interrupted(exc, args, caught)
     except ObjrecError as exc:
         return refused(exc, args)
+    except BrokenPipeError:  # stdout's reader went away, as click.echo met it
+        silence(sys.stdout)
+        return CLOSED_PIPE
     except OSError as exc:
         return refused_by_os(exc, args)
     except SystemExit as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import copy
+import io
 import json
 import logging
 import os
@@ -58,6 +59,32 @@ class EscapingConsole(Console):
         if isinstance(renderable, Table):
             return as_written_table(renderable, self.encoding)
         return printable(renderable) if isinstance(renderable, str) else renderable
+
+    def on_broken_pipe(self) -> None:
+        """The reader of this console's stream went away (``objrec check X | head -1``): rich
+        exits 1, which reads as check's "something unusable"; exit as a shell reports a command
+        a closed pipe stopped, :data:`CLOSED_PIPE`, saying nothing (no one reads it). Not made
+        quiet, as rich's is: the console is the next command's too (``main([...])`` in a test);
+        what it writes goes to /dev/null now."""
+        silence(self.file)
+        raise SystemExit(CLOSED_PIPE)
+
+
+CLOSED_PIPE = 128 + signal.SIGPIPE
+"""The exit code of a command whose output's reader went away (``objrec check X | head -1``,
+``| grep -q``): 141, as a shell reports any command a closed pipe stopped (``yes | head``)."""
+
+
+def silence(stream: Any) -> None:
+    """``stream`` (a closed pipe's end) pointed at /dev/null, so that what is written to it later
+    (a flush, Python's at exit) fails no more; a stream without a file descriptor is left."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
+    finally:
+        os.close(devnull)
 
 
 console = EscapingConsole(soft_wrap=True)
