@@ -564,6 +564,21 @@ def test_grad_cam_maps_explain_the_class_the_page_reports_without_answering_agai
     assert f"true {predictions['true'].iloc[0]} · Grad-CAM of {other}" in saliency
 
 
+def test_a_report_inside_the_folder_it_reads_is_refused(trained_run, split_dir, capsys):
+    """review60b F18: `report --out DATA/train/red/r.html` wrote the page among red's images
+    (every check then noted a file that is no image), where evaluate, explore, audit and the
+    others refuse an output inside what they read: a usage error now, nothing written."""
+    from objrec.cli import main
+
+    for out in (split_dir / "train" / "red" / "r.html", split_dir / "r.html"):
+        before = sorted(p.name for p in out.parent.iterdir())
+        assert main(["report", str(trained_run), "--out", str(out), "--no-grad-cam"]) == 2
+        error = " ".join(capsys.readouterr().err.split())
+        assert f"--out {out} lies inside the data folder {split_dir}" in error, error
+        assert error.endswith("(see objrec report --help)") and "Traceback" not in error
+        assert sorted(p.name for p in out.parent.iterdir()) == before
+
+
 def test_the_runs_own_report_is_refreshed_however_out_spells_it(tmp_path, monkeypatch):
     from objrec.errors import ObjrecError
     from objrec.report import report_path

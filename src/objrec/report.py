@@ -69,7 +69,7 @@ from objrec.model_file import (
     describes_another_model,
     mismatched_summary,
 )
-from objrec.outputs import report_path, same_file, shown_name, staged
+from objrec.outputs import refuse_inside, report_path, same_file, shown_name, staged
 from objrec.paths import PathGiven, as_path
 from objrec.progress import Reporter, or_silent
 from objrec.renames import renamed_arguments
@@ -462,6 +462,7 @@ def build_report(
     out = report_path(run, as_path(out), force)
     _, meta = read = read_checkpoint(run)  # once: the page is of this model, whatever lands
     folders = report_folders(data, meta)
+    refuse_inside_read(out, folders)
     used = folders.used
     evaluation = load_evaluation(run, used, reporter, meta.data_dir, force, folders.of, read)
     roots = [used] if used is not None else []
@@ -500,6 +501,15 @@ def report_folders(data_dir: Path | None, meta: RunMeta) -> ReportFolders:
     used = folder if folder is not None and (folder / "train").is_dir() else None
     of = given if given is not None and used is None and given.is_dir() else None
     return ReportFolders(used, of, data_shown(used, given, meta))
+
+
+def refuse_inside_read(out: Path, folders: ReportFolders) -> None:
+    """Refuse the page ``out`` inside a folder the report reads (the run's split folder, a folder
+    given as ``data``), as evaluate refuses its tables there (a usage error): a page in a class
+    folder is a file that is no image, noted by every check of it, and split again with
+    ``force`` it is gone with the class folder."""
+    for folder in dict.fromkeys(f for f in folders if f is not None):
+        refuse_inside(out, folder)
 
 
 def report_template() -> Template:
