@@ -1311,6 +1311,22 @@ def test_a_closed_pipe_ends_a_command_as_a_shell_says_it(
     assert code == 141 and not capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name", ["model.safetensors", "last.safetensors"])
+def test_check_of_a_damaged_model_left_alone_says_what_is_wrong_with_it(
+    capsys, tmp_path, trained_run, name
+):
+    """review60b F19: a folder holding only a cut-short model.safetensors was checked as a folder
+    of photos ("has no class sub-folders"), where beside the run's records check said the model
+    was damaged. A model or training state of those names alone is a run's, checked as one."""
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / name).write_bytes((trained_run / "model.safetensors").read_bytes()[:1000])
+    code, out, err = run(capsys, "check", alone)
+    said = " ".join((out + err).split())
+    assert code == 1 and "class sub-folders" not in said, said
+    assert f"unreadable {alone / name} is cut short: it holds 1,000 bytes" in said, said
+
+
 def test_cache_clear_removes_a_linked_onnx_folder_as_a_link(capsys, tmp_path):
     """An onnx folder linked to another disk ended the clear in a traceback ('Cannot call rmtree
     on a symbolic link'), the store half cleared. With --json, what it removed is in the JSON

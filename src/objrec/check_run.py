@@ -124,11 +124,15 @@ class RunCheck:
 
 def is_run_folder(folder: Path) -> bool:
     """Whether ``folder`` holds a run: a model or training state with objrec's header
-    (``model_file.holds_run``), or a file of those names beside a run's records (one whose header is
-    damaged is a run's still, for ``check`` to say so)."""
+    (``model_file.holds_run``), or a file of those names beside a run's records or alone, with no
+    sub-folder (one whose header is damaged is a run's still, for ``check`` to say so: a damaged
+    model left alone was checked as photos, "no class sub-folders"). A folder of class folders
+    beside a model file of those names (a downloaded one) is checked as the photos it holds."""
     folder = Path(folder)  # by names first: a run's files, read by its check, are not opened
-    named = any((folder / name).is_file() for name in (BEST, LAST))
-    return (named and any((folder / name).is_file() for name in RECORDS)) or holds_run(folder)
+    if not any((folder / name).is_file() for name in (BEST, LAST)):
+        return False
+    records = any((folder / name).is_file() for name in RECORDS)
+    return records or holds_run(folder) or not any(p.is_dir() for p in folder.iterdir())
 
 
 def check_run(run: Path, reporter: Reporter | None = None) -> RunCheck:
