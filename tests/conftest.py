@@ -650,13 +650,18 @@ def sample_run(request, sample_facts) -> tuple[Path, Path]:
 
 class TaskRecorder(Reporter):
     """A reporter that records the descriptions of the tasks, each task's total and steps (its
-    advances, in order), and the notes it is given."""
+    advances, in order), what a task said its steps are (``counts``), and the notes it is
+    given."""
 
     def __init__(self):
         self.tasks: list[str] = []
         self.totals: dict[str, int | None] = {}
         self.steps: dict[str, list[int]] = {}
+        self.units: dict[str, str] = {}
         self.notes: list[str] = []
+
+    def counts(self, unit: str) -> None:
+        self.units[self.tasks[-1]] = unit
 
     @contextmanager
     def task(self, description, total):

@@ -3716,3 +3716,18 @@ def test_evaluate_s_next_steps_say_what_may_help_a_class_weak_beyond_chance(caps
     print_next_steps(run, tmp_path, run / "eval-x", "test", weak_classes(result))  # no split
     said = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
     assert said[2].startswith("# lobster: 3 of its 8 images taken for crayfish (")
+
+
+def test_tta_s_progress_names_each_view_as_its_help_does():
+    """review60b F17: evaluate --tta's bars said `test features (flip)`, `(reframed)` and
+    `(reframed_flip)`, names of objrec's code; --tta's help says "its mirror, the other framing
+    and its mirror"."""
+    from objrec.answering import view_label
+    from objrec.transforms import TTA_VIEWS
+
+    assert [view_label("test", view) for view in TTA_VIEWS] == [
+        "test features",
+        "test features (mirrored)",
+        "test features (the other framing)",
+        "test features (the other framing, mirrored)",
+    ]

@@ -49,10 +49,21 @@ def view_tables(
     )
 
 
+VIEW_WORDS = {
+    "flip": "mirrored",
+    "reframed": "the other framing",
+    "reframed_flip": "the other framing, mirrored",
+}
+"""The test-time views (``transforms.TTA_VIEWS``) but the centre, in the words ``--tta``'s help
+describes them in: a bar said ``test features (reframed_flip)``, a name of objrec's code."""
+
+
 def view_label(images: str, view: str) -> str:
     """The progress bar's name for the features of ``images`` (``test``, ...) in ``view``, as
-    ``train`` names its own: ``test features``, ``test features (flip)``."""
-    return f"{images} features" if view == "centre" else f"{images} features ({view})"
+    ``train`` names its own: ``test features``, ``test features (mirrored)``."""
+    if view == "centre":
+        return f"{images} features"
+    return f"{images} features ({VIEW_WORDS.get(view, view)})"
 
 
 def table_answers(

@@ -169,6 +169,7 @@ def photo_agreement(
     reading, steps = (softmax, confidence), len(photos) * (1 + len(runners))
     reporter = or_silent(reporter)
     with reporter.task(checking_words(photos, runners), steps) as advance:
+        reporter.counts("steps")  # a photo answered by one engine: not answers that agree
         for start in range(0, len(photos), PHOTO_BATCH):
             batch = photos[start : start + PHOTO_BATCH]
             answered = functools.partial(advance, len(batch))  # objrec's, then each engine's
@@ -199,29 +200,31 @@ class ScriptEngine:
 
 
 def checking_words(photos: Sequence[Path], runners: Mapping[str, object]) -> str:
-    """The check's progress task: it counts answers, each photo's objrec's and then each
-    engine's (``checking the export: objrec's, ONNX Runtime's and OpenVINO's answers to 32 real
-    photos``: 48/96), as the engines' first calls (OpenVINO compiling the file: 8 s) made one
+    """The check's progress task: it counts steps, each photo answered by objrec and then by
+    each engine (``checking the export: objrec, ONNX Runtime and OpenVINO answering 32 real photos
+    each``: 48/96 steps), as the engines' first calls (OpenVINO compiling the file: 8 s) made one
     batch of every photo sit at "0/32" for 37 s; "32 real photos in objrec, ONNX Runtime and
-    OpenVINO: 48/96" read as 96 of 32 photos."""
+    OpenVINO: 48/96" read as 96 of 32 photos, and "objrec's answers: 0/64 (0%)" as none of 64
+    answers agreeing (review60b F17)."""
     names = ["objrec", *(ENGINE_NAMES.get(name, name) for name in runners)]
-    answers = joined([name + "'s" for name in names]) + " answers"
-    return f"checking the export: {answers} to {plural(len(photos), 'real photo')}"
+    return (
+        f"checking the export: {joined(names)} answering {plural(len(photos), 'real photo')} each"
+    )
 
 
 def said_doing(
     say: Callable[[str], None], name: str, first: bool = False, photos: str = ""
 ) -> None:
-    """Whose answers the check's bar waits for (``Reporter.doing``), of which ``photos`` (``photos
+    """Who the check's bar waits for (``Reporter.doing``), answering which ``photos`` (``photos
     17-32 of 32``), so that a bar standing at "32/96" for 35 s says OpenVINO is compiling the
-    file, at its first batch, and "OpenVINO's answers: 32/96" then "objrec's answers: 48/96"
+    file, at its first batch, and "OpenVINO answering: 32/96" then "objrec answering: 48/96"
     does not read as going back."""
     if name == "objrec":
-        said = "objrec's answers"
+        said = "objrec answering"
     elif first and name == "openvino":
-        said = "OpenVINO compiling the file, then its answers"
+        said = "OpenVINO compiling the file, then answering"
     else:
-        said = f"{ENGINE_NAMES.get(name, name)}'s answers"
+        said = f"{ENGINE_NAMES.get(name, name)} answering"
     say(f"{photos}: {said}" if photos else said)
 
 
