@@ -505,7 +505,7 @@ def usage_error(exc: click.ClickException, args: Sequence[str]) -> int:
         note = greedy_note(exc, args) + dash_file_note(exc, args) + verbose_note(exc, args)
         command = invoked_command(args)
         named = f"objrec {command.name}" if command is not None else None
-        print_error(escape(usage_sentence(exc, named) + note))
+        print_error(escape(usage_sentence(exc, named, note)))
     return exc.exit_code
 
 

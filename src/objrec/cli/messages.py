@@ -268,13 +268,16 @@ CLICK_TYPES = {
 bounded or not (each bounded one first: it holds the unbounded one's words)."""
 
 
-def usage_sentence(exc: click.ClickException, command: str | None = None) -> str:
-    """Click's own errors in objrec's form: one lower-case sentence, then where help is: the
-    error's command, else ``command`` (click gives none for an option given too few values)."""
+def usage_sentence(exc: click.ClickException, command: str | None = None, note: str = "") -> str:
+    """Click's own errors in objrec's form: one lower-case sentence, its ``note`` (``; -v goes
+    before the command: ...``), then where help is: the error's command, else ``command`` (click
+    gives none for an option given too few values). The note comes before the help's place, which
+    ends the sentence: after it, it read as an afterthought of the parenthesis."""
     text = likely_meant(exc) or exc.format_message().strip().rstrip(".")
     text = text[:1].lower() + text[1:]
     for said, meant in CLICK_TYPES.items():
         text = text.replace(said, meant)
+    text += note
     ctx = getattr(exc, "ctx", None)
     where = ctx.command_path if ctx is not None else command
     if where is not None:
