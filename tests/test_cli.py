@@ -994,7 +994,7 @@ def test_backbones_measure_times_a_named_network_s_frozen_pass(capsys, tmp_path)
 @pytest.mark.slow  # an unknown name is looked up in torchvision's models
 def test_backbones_refuses_a_bad_name_or_image_count_in_one_sentence(capsys):
     code, _, err = run(capsys, "backbones", "efficientnet_lite9")
-    assert code == 2 and err.startswith("error: invalid value for NAME: unknown backbone ")
+    assert code == 2 and err.startswith("error: invalid value for 'NAME': unknown backbone ")
     assert "(is it efficientnet_lite2?)" in err and len(err.strip().splitlines()) == 1
     code, _, err = run(capsys, "backbones", "--measure", "--images", "0")
     assert code == 2 and "invalid value for '--images': 0 is not in the range" in err
@@ -2646,7 +2646,7 @@ def test_train_ends_with_the_evaluate_to_run_and_how_to_try_unknown_photos(
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (["add", "{tmp}", "{tmp}/nowhere"], "error: invalid value for '[NEW]...'"),
+        (["add", "{tmp}", "{tmp}/nowhere"], "error: invalid value for 'NEW'"),
         (["add", "{tmp}"], "error: no new images given: name a folder"),  # exit 1 (review52b)
         (["train", "{tmp}"], "error: give --out RUN for a new run, or --resume RUN"),
         (["cache", "--prune"], "error: --prune needs --days N, --keep FOLDER or both"),
@@ -8513,6 +8513,20 @@ def test_explore_says_it_writes_beside_data_in_its_help_and_last_line(
     ), last
     code, out, _ = run(capsys, "explore", photos, "--out", tmp_path / "mine")
     assert "beside DATA" not in out
+
+
+def test_errors_name_arguments_and_metavars_as_the_usage_line_does(capsys, tmp_path):
+    """review60b F22: `add DATA nosuch` said "invalid value for '[NEW]...'", `backbones nosuch`
+    "invalid value for NAME" (unquoted, unlike 'DATA'), and add --labels of a table without
+    its columns asked for "the table `objrec predict RUN PHOTOS --csv file` wrote"."""
+    data = as_split_folder(tmp_path / "data")
+    code, _, err = run(capsys, "add", data, tmp_path / "nosuch")
+    assert code == 2 and " ".join(err.split()).startswith("error: invalid value for 'NEW': ")
+    code, _, err = run(capsys, "backbones", "nosuch")
+    assert code == 2 and err.startswith("error: invalid value for 'NAME': unknown backbone")
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    code, _, err = run(capsys, "add", data, "--labels", tmp_path / "notes.csv")
+    assert code != 0 and "`objrec predict RUN PHOTOS --csv FILE` wrote" in " ".join(err.split())
 
 
 def test_v_after_the_command_says_it_goes_before_it(tmp_path, capsys):

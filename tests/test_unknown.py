@@ -275,7 +275,7 @@ def test_a_photo_given_to_unknown_is_not_called_a_table(tmp_path):
     said = str(caught.value)
     assert f"`unknown` {photo} is a photo" in said and "UTF-8" not in said
     assert "folder" in said and "`predict(run, photos, csv=file)`" in said  # the CLI's flags:
-    assert "objrec predict RUN PHOTOS --csv file" in to_cli(said, None)  # messages.to_cli
+    assert "objrec predict RUN PHOTOS --csv FILE" in to_cli(said, None)  # messages.to_cli
 
 
 @pytest.mark.slow

@@ -268,6 +268,11 @@ CLICK_TYPES = {
 bounded or not (each bounded one first: it holds the unbounded one's words)."""
 
 
+MANY_ARGUMENT = re.compile(r"^(invalid value for )'\[?([A-Z][A-Z_]*)\]?\.\.\.'")
+"""Click's hint for an argument of many values, as its usage line writes it ('[NEW]...',
+'PATHS...'): a refusal of one of its values names the argument ('NEW'), as for any other."""
+
+
 def usage_sentence(exc: click.ClickException, command: str | None = None, note: str = "") -> str:
     """Click's own errors in objrec's form: one lower-case sentence, its ``note`` (``; -v goes
     before the command: ...``), then where help is: the error's command, else ``command`` (click
@@ -277,7 +282,7 @@ def usage_sentence(exc: click.ClickException, command: str | None = None, note: 
     text = text[:1].lower() + text[1:]
     for said, meant in CLICK_TYPES.items():
         text = text.replace(said, meant)
-    text += note
+    text = MANY_ARGUMENT.sub(r"\1'\2'", text) + note
     ctx = getattr(exc, "ctx", None)
     where = ctx.command_path if ctx is not None else command
     if where is not None:

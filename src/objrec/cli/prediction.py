@@ -136,6 +136,7 @@ def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path
 @click.option(
     "--csv",
     type=OUT_FILE,
+    metavar="FILE",  # its own, so that a message naming `csv=file` says --csv FILE
     help="Also write the answers into this CSV file. One row per input, to open in a "
     "spreadsheet (UTF-8 with the byte-order mark Excel reads it by): filename, path, answer (the "
     'class, or "unknown"), predicted (the closest class, even when unknown), prob_predicted, '

@@ -354,7 +354,7 @@ def known_backbones(ctx: click.Context, param: click.Parameter, names: tuple[str
         try:
             require_known_backbone(name)
         except BadBackbone as exc:
-            raise click.BadParameter(str(exc), ctx, param, param_hint="NAME") from exc
+            raise click.BadParameter(str(exc), ctx, param, param_hint="'NAME'") from exc
     return names
 
 
