@@ -740,7 +740,7 @@ def test_the_script_s_json_answers_with_predict_s_keys_and_values(trained_run, s
         assert np.allclose(
             [c["prob"] for c in t["topk"]], [c["prob"] for c in o["topk"]], atol=1e-5
         )
-        if "score" in o:
+        if o["score"] is not None:  # None (both) for the file not there
             assert abs(t["score"] - o["score"]) / max(abs(o["score"]), 1) <= SCORE_TOLERANCE
     answered = theirs[:-1]
     assert {a["unknown_threshold_kept_on"] for a in answered} == {kept.kept_on}
@@ -1284,13 +1284,21 @@ def test_the_script_s_csv_has_as_many_class_columns_as_the_answers_have(tmp_path
     assert header == [*export_script.CSV_COLUMNS, *tops, "error"]
 
 
+UNANSWERED = dict.fromkeys(
+    ("unknown", "score", "barely_familiar", "unknown_threshold", "unknown_threshold_kept_on")
+)
+UNANSWERED["confused_with"] = None
+"""The keys of an answer an input not answered has null (review60b F14), as predict --json's."""
+
+
 def test_the_script_s_json_has_an_entry_with_its_error_for_each_input_not_answered(
     tmp_path, monkeypatch, capsys
 ):
     """``--json`` left a photo it could not read (and a folder without images) out of its list,
     named only on stderr: a script reading the list could not tell which input had no answer.
     As ``objrec predict --json``, each input is in the list, in order, one not answered with
-    ``path``, ``answer`` (null), ``topk`` (``[]``) and ``error``; the exit status is still 1."""
+    ``path``, ``answer`` (null), ``topk`` (``[]``), every other key null, and ``error``; the
+    exit status is still 1."""
     from objrec.export import script as export_script
 
     (tmp_path / "empty").mkdir()
@@ -1306,6 +1314,7 @@ def test_the_script_s_json_has_an_entry_with_its_error_for_each_input_not_answer
         "filename": "scan.tif",
         "path": str(given[1]),
         "answer": None,
+        **UNANSWERED,
         "topk": [],
         "error": "no such file or folder",
     }
@@ -1314,6 +1323,7 @@ def test_the_script_s_json_has_an_entry_with_its_error_for_each_input_not_answer
         "filename": "empty",
         "path": str(given[2]),
         "answer": None,
+        **UNANSWERED,
         "topk": [],
         "error": no_images,
     }
@@ -1354,6 +1364,7 @@ def test_the_script_s_model_answer_gives_a_photo_it_cannot_read_its_error_entry(
         "filename": "notimage.jpg",
         "path": str(paths[20]),
         "answer": None,
+        **UNANSWERED,
         "topk": [],
         "error": "cannot read image (not a recognised image format)",
     }

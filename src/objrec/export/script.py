@@ -673,13 +673,16 @@ UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 def unanswered(path: str | Path, error: str) -> dict:
     """The entry of an input given no answer (a photo not read, a folder without images), as
-    ``objrec predict --json`` gives it: ``filename``, ``path``, a null ``answer``, no ``topk``
-    and the ``error``."""
+    ``objrec predict --json`` gives it: ``filename``, ``path``, every key of an answer null (no
+    ``topk``), and the ``error``."""
     return {
         "filename": base_name(path),
         "path": str(path),
         "answer": None,
+        **dict.fromkeys(["unknown", "score", "barely_familiar", "unknown_threshold"]),
+        "unknown_threshold_kept_on": None,
         "topk": [],
+        "confused_with": None,
         "error": error,
     }
 
