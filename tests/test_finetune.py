@@ -310,6 +310,39 @@ def answers_as_calibrated(run, split_dir, calibrated: torch.Tensor) -> None:
     assert recognizer.meta.feature_dtype == "float32"
 
 
+@pytest.mark.slow
+def test_a_kept_fine_tuning_counts_the_blocks_it_tuned_as_trainable(lite):
+    """params.trainable and train's "parameters" line counted the heads alone where
+    --finetune-blocks 2 trained and kept 2 blocks of the body too (newcomer60b, 6): the line
+    says what fine-tuning trains, and a kept fine-tuning's run counts its blocks as trainable."""
+    from types import SimpleNamespace
+
+    from objrec.config import DataConfig
+    from objrec.finetune import FinetuneRecord, body_kept, tuned_parameters
+    from objrec.meta import HeadConfig, ParameterCounts, RunMeta
+    from objrec.quantize import QuantizedBody
+    from objrec.train import parameters_line
+
+    top = split_body(lite, 2, 224)[1]
+    tuned = sum(p.numel() for p in top.parameters())
+    assert tuned_parameters(lite, 2) == tuned_parameters(QuantizedBody(lite), 2) == tuned
+    assert tuned_parameters(ConcatBody([lite, lite]), 2) == 2 * tuned
+    heads = ParameterCounts(total=5_000_000, trainable=3)
+    assert parameters_line(heads, SimpleNamespace(body=lite), 2) == (  # type: ignore[arg-type]
+        f"parameters: 5,000,000 total, 3 trainable, and {tuned:,} more in fine-tuning "
+        "(2 blocks of the network)"
+    )
+    assert parameters_line(heads, SimpleNamespace(body=lite), 0).endswith("3 trainable")  # type: ignore[arg-type]
+    meta = RunMeta("efficientnet_lite0", ("a", "b"), DataConfig(), HeadConfig(8, 2), params=heads)
+    losses = {"best_valid_loss_before": 0.5, "best_valid_loss_after": 0.4}
+    for kept, trainable in ((True, 3 + tuned), (False, 3)):
+        record = FinetuneRecord(blocks=2, epochs_run=1, kept=kept, best_epoch_before=1, **losses)
+        prep, model = SimpleNamespace(precision=None), SimpleNamespace(body=lite)
+        config = TrainConfig(backbone="efficientnet_lite0", finetune_blocks=2)
+        _, _, after = body_kept(prep, model, config, meta, record)  # type: ignore[arg-type]
+        assert after.params == ParameterCounts(total=5_000_000, trainable=trainable)
+
+
 def test_a_kept_fine_tuning_records_the_fingerprint_of_the_body_it_tuned():
     """The run's ``body_fingerprint`` (and its provenance's) named the pretrained body, or for an
     int8 run the int8 one with its float_fingerprint, while the model file holds the tuned fp32

@@ -107,6 +107,22 @@ def _check(body: nn.Module, n: int) -> LiteBody:
     return body
 
 
+def tuned_parameters(body: nn.Module, n: int) -> int:
+    """How many parameters fine-tuning ``n`` blocks trains in ``body``: its top's, as
+    :func:`split_body` cuts it (the last ``n`` blocks, the final convolution and its BatchNorm;
+    each body's, for an ensemble; an int8 body's fp32 one, which is tuned), counted without the
+    pass that cut makes; 0 for ``n`` 0."""
+    if n <= 0:
+        return 0
+    if isinstance(body, QuantizedBody):
+        body = body.float_body
+    if isinstance(body, ConcatBody):
+        return sum(tuned_parameters(part, n) for part in body.parts)
+    net = _check(body, n).net
+    modules = [*net._blocks[len(net._blocks) - n :], net._conv_head, net._bn1]
+    return sum(p.numel() for module in modules for p in module.parameters())
+
+
 class LiteStem(Body):
     """The frozen part: stem and all blocks before the cut; output flattened to (N, C*H*W)."""
 
@@ -600,8 +616,13 @@ def body_kept(
             fp32 = Settled("fp32", "fine-tuning was kept: its tuned blocks run in fp32")
             prep = replace(prep, precision=replace(prep.precision, body=fp32, engine=None))
     tuned = fingerprint_module(model.body)
+    params = meta.params and replace(
+        meta.params, trainable=meta.params.trainable + tuned_parameters(model.body, finetune.blocks)
+    )
     return (
         prep,
         config,
-        replace(meta, train_config=config, body_fingerprint=tuned, float_fingerprint=None),
+        replace(
+            meta, train_config=config, body_fingerprint=tuned, float_fingerprint=None, params=params
+        ),
     )

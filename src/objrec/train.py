@@ -64,10 +64,11 @@ from objrec.finetune import (
     FinetuneRecord,
     body_kept,
     tune_blocks,
+    tuned_parameters,
 )
 from objrec.images import warned_once_per_file
 from objrec.leakage import seen_in_state, union_seen
-from objrec.meta import Calibration, RunMeta
+from objrec.meta import Calibration, ParameterCounts, RunMeta
 from objrec.model import Classifier, build_head, count_parameters
 from objrec.optimizers import HeadAdam
 from objrec.outputs import takes_back_folders
@@ -125,7 +126,7 @@ from objrec.train_stops import (
     run_stops,
     said_on_a_stop,
 )
-from objrec.words import clauses_on_lines, listed, quoted
+from objrec.words import clauses_on_lines, listed, plural, quoted
 
 log = logging.getLogger(__name__)
 
@@ -324,9 +325,19 @@ def prepared_run(
     replaces = replaces_earlier(folders.run, request)
     prep = replace(prep, command=request.command, replaces=replaces, seen=seen)
     reporter.note(classes_note(prep.classes))
-    params = live.params
-    reporter.note(f"parameters: {params.total:,} total, {params.trainable:,} trainable")
+    reporter.note(parameters_line(live.params, live.model, config.finetune_blocks))
     return prep, live, run_meta(prep, live.model, config, data_dir)
+
+
+def parameters_line(params: ParameterCounts, model: Classifier, blocks: int) -> str:
+    """What train says of the model's parameters: every one, and those the heads train, and
+    those fine-tuning ``blocks`` blocks trains too (the summary's ``params`` counts them where
+    it is kept)."""
+    line = f"parameters: {params.total:,} total, {params.trainable:,} trainable"
+    tuned = tuned_parameters(model.body, blocks)
+    if not tuned:
+        return line
+    return f"{line}, and {tuned:,} more in fine-tuning ({plural(blocks, 'block')} of the network)"
 
 
 CLASS_NAMES_WIDTH = 160
