@@ -1051,8 +1051,6 @@ def test_cache_shows_its_size_and_clears(capsys, tmp_path, split_dir, monkeypatc
     assert space["entries"] == n + len(list(split_dir.glob("train/*/*")))
     code, out, _ = run(capsys, "cache", "--cache-dir", cache)
     assert code == 0 and "tiny_test" in out and f" {n} " in out
-    code, _, err = run(capsys, "cache", "--cache-dir", cache, "--prune")
-    assert code == 2 and "--prune needs --days N, --keep FOLDER or both" in " ".join(err.split())
     code, out, _ = run(
         capsys, "cache", "--cache-dir", cache, "--prune", "--keep", split_dir / "test"
     )
@@ -1467,6 +1465,41 @@ def test_cache_prune_and_clear_json_is_json_alone(capsys, tmp_path):
     assert "removed" not in err
     code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--prune", "--days", "1")
     assert code == 0 and "removed 0 feature rows" in out
+
+
+def test_cache_prune_alone_prunes_what_no_run_used_for_30_days_and_says_so(
+    capsys, tmp_path, monkeypatch
+):
+    """newcomer60: `objrec cache --prune` was refused ("--prune needs --days N, --keep FOLDER or
+    both") where README's table ("`--prune`, `--clear`") and --help ("Free space and keep what
+    you still use") read as if it worked alone. Alone it now prunes as --days 30 would, saying
+    so first, and --json gives the days; --keep alone still prunes by folder only, and the
+    library's prune is called with what the command settled, as before."""
+    from objrec.cache import FeatureCache
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    given = []
+    prune = FeatureCache.prune
+
+    def spy(self, days=None, keep=None, wait=None):
+        given.append((days, keep))
+        return prune(self, days, keep, wait)
+
+    monkeypatch.setattr(FeatureCache, "prune", spy)
+    code, out, err = run(capsys, "cache", "--cache-dir", cache, "--prune")
+    said = " ".join(out.split())
+    assert code == 0 and given == [(30, None)], err
+    assert said.startswith("pruning what no run used for 30 days (--days N chooses how many)")
+    assert "of features of images used within 30 days" in said
+    code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--prune", "--json")
+    assert code == 0 and json.loads(out)["pruned"]["days"] == 30
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    code, out, _ = run(capsys, "cache", "--cache-dir", cache, "--prune", "--keep", folder, "--json")
+    assert code == 0 and given[-1] == (None, folder) and json.loads(out)["pruned"]["days"] is None
+    help_all = " ".join(run(capsys, "cache", "--help-all")[1].split())
+    assert "(30 unless given)" in help_all and "--prune alone uses 30" in help_all
 
 
 def test_cache_of_a_folder_without_features_says_so_not_an_empty_table(capsys, tmp_path):
@@ -2649,7 +2682,6 @@ def test_train_ends_with_the_evaluate_to_run_and_how_to_try_unknown_photos(
         (["add", "{tmp}", "{tmp}/nowhere"], "error: invalid value for 'NEW'"),
         (["add", "{tmp}"], "error: no new images given: name a folder"),  # exit 1 (review52b)
         (["train", "{tmp}"], "error: give --out RUN for a new run, or --resume RUN"),
-        (["cache", "--prune"], "error: --prune needs --days N, --keep FOLDER or both"),
         (  # accepted, pruning nothing (review52b L5)
             ["cache", "--prune", "--days", "nan"],
             "error: invalid value for '--days': nan is not a number of days",

@@ -74,15 +74,15 @@ from objrec.words import plural, some_of
 @click.option(
     "--prune",
     is_flag=True,
-    help="Free space and keep what you still use. Delete what no run used for --days days, or "
-    "what belongs to no image in --keep (give one or both). Anything deleted that is needed "
-    "again is worked out again.",
+    help="Free space and keep what you still use. Delete what no run used for --days days (30 "
+    "unless given), or what belongs to no image in --keep, or both. Anything deleted that is "
+    "needed again is worked out again.",
 )
 @click.option(
     "--days",
     type=FloatRange(min=0),
-    help="With --prune: delete what no run used for this many days. 30 keeps what a month's "
-    "work used.",
+    help="With --prune: delete what no run used for this many days. --prune alone uses 30, "
+    "which keeps what a month's work used.",
 )
 @click.option(
     "--keep",
@@ -113,6 +113,9 @@ def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json:
 
     store = FeatureCache(cache_dir)
     say = unsaid() if as_json else console  # --json: the JSON holds what these lines say
+    if prune and days is None and keep is None:
+        days = PRUNE_DAYS
+        say.print(f"pruning what no run used for {days:g} days (--days N chooses how many)")
     wait = said_once(
         "waiting for other objrec processes to stop using the store, image facts or graphs"
     )
@@ -195,10 +198,20 @@ def bytes_under(folder: Path) -> int:
     return total
 
 
+PRUNE_DAYS = 30.0
+"""The ``--days`` of ``cache --prune`` given neither ``--days`` nor ``--keep``: what a month's
+work used is kept. A newcomer's ``objrec cache --prune`` was refused ("--prune needs --days N,
+--keep FOLDER or both") where the README's table and ``--help`` ("Free space and keep what you
+still use") read as if it worked alone; the library's ``FeatureCache.prune`` still takes both
+as given."""
+
+
 def prune_store(store, days: float | None, keep: Path | None, wait, say: Console) -> dict:
-    """``store.prune``, said in two sentences; returns what it removed (for ``--json``)."""
+    """``store.prune``, said in two sentences; returns what it removed (for ``--json``, with
+    the ``days`` it pruned by: 30 where ``--prune`` came alone)."""
     done = store.prune(days, keep, wait)
     pruned = {
+        "days": days,
         "feature_rows": done.store.entries,
         "old_format_entries": done.old_entries,
         "store_bytes_freed": done.store.bytes_before - done.store.bytes_after,
@@ -265,8 +278,6 @@ def refuse_cache_options(clear: bool, prune: bool, days: float | None, keep: Pat
             raise click.UsageError(f"{flag} needs --prune (it says what --prune removes)")
     if clear and prune:
         raise click.UsageError("--clear and --prune do not go together: --clear removes everything")
-    if prune and days is None and keep is None:
-        raise click.UsageError("--prune needs --days N, --keep FOLDER or both")
 
 
 GRAPH_WORDS = {"body": "body graph", "int8_body": "int8 body", "model": "whole model"}
