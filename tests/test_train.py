@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 import logging
@@ -1476,10 +1477,93 @@ def test_ctrl_c_whose_training_state_meets_a_full_disk_says_the_full_disk_senten
         patched.setattr(saving, "SAVE_EVERY", 10**9)  # no state written in the epochs: on the stop
         patched.setattr(saving, "write_training_state", full)
         train(split_dir, out, tiny_train_config(epochs=6, patience=100), reporter=StopInEpoch(3))
-    assert str(caught.value).startswith(f"the disk of {out} is full: ")
+    assert str(caught.value).startswith(f"interrupted after epoch 3; the disk of {out} is full: ")
     assert "in the head's epochs, before any of its training state was: nothing" in str(
         caught.value
     )
+
+
+def state_kept_then_disk_full(patched, refusal=errno.ENOSPC):
+    """The training state written after the first epoch, then not in the epochs (``SAVE_EVERY``
+    raised once it is written): the stop's write, of a later epoch, meets ``refusal`` (a full
+    disk). The paths each write was given, returned."""
+    saving = importlib.import_module("objrec.resume_state")
+    write, tries = saving.write_training_state, []
+
+    def first_then_refused(path, state):
+        tries.append(path)
+        if len(tries) > 1:
+            raise OSError(refusal, os.strerror(refusal), str(path))
+        write(path, state)
+        patched.setattr(saving, "SAVE_EVERY", 10**9)
+
+    patched.setattr(saving, "SAVE_EVERY", 0)
+    patched.setattr(saving, "write_training_state", first_then_refused)
+    return tries
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", ["diverged", "ctrl_c"])
+def test_a_stop_whose_training_state_meets_a_full_disk_says_the_stop_first(
+    tmp_path, split_dir, monkeypatch, stop
+):
+    """loose60: a diverged loss (or Ctrl-C) in the head's epochs whose state met a full disk
+    said the full disk alone: "training diverged" was lost, and a diverged run was told to
+    resume, which diverges again. The stop's words come first, then the disk and the state kept
+    (epoch 1's), then how to go on: a lower `lr` after a divergence, `resume=True` after
+    Ctrl-C."""
+    from objrec.errors import ObjrecError
+    from objrec.resume_state import load_training_state
+    from objrec.run_files import LAST
+
+    from .test_robust import nan_at_epoch_3
+
+    out, reporter = tmp_path / "run", StopInEpoch(3) if stop == "ctrl_c" else None
+    with monkeypatch.context() as patched, pytest.raises(ObjrecError) as caught:
+        tries = state_kept_then_disk_full(patched)
+        if stop == "diverged":
+            nan_at_epoch_3(patched)
+        train(split_dir, out, tiny_train_config(epochs=6, patience=100), reporter=reporter)
+    assert len(tries) == 2 and load_training_state(out / LAST).progress.epoch == 1
+    disk = (
+        f"; the disk of {out} is full: {out / LAST} could not be written (no space left on "
+        f"device) in the head's epochs; its training state as of epoch 1 is kept in {out / LAST}"
+    )
+    if stop == "diverged":
+        assert str(caught.value) == (
+            f"the validation loss is NaN at epoch 3: training diverged{disk}, but a resume would "
+            "diverge again: free some space on that disk, then train it again with a lower `lr` "
+            "than 0.01 and `force=True`"
+        )
+        return
+    assert str(caught.value) == (
+        f"interrupted after epoch 3{disk}: free some space on that disk, then continue it with "
+        "`resume=True`"
+    )
+    assert caught.value.values == {"resume": str(out), "data": str(split_dir)}
+
+
+@pytest.mark.slow
+def test_a_diverged_loss_whose_state_cannot_be_written_says_the_divergence(
+    tmp_path, split_dir, monkeypatch, caplog
+):
+    """loose60: an OSError other than a full disk, writing a diverged run's training state, was
+    raised bare ("[Errno 5] Input/output error"), the divergence lost. It is logged, and the
+    divergence says what the run folder keeps: the run as of the state written before."""
+    from objrec.errors import ObjrecError
+    from objrec.run_files import BEST
+
+    from .test_robust import nan_at_epoch_3
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patched, pytest.raises(ObjrecError) as caught:
+        state_kept_then_disk_full(patched, errno.EIO)
+        nan_at_epoch_3(patched)
+        with caplog.at_level(logging.ERROR, logger="objrec.train_stops"):
+            train(split_dir, out, tiny_train_config(epochs=6, patience=100))
+    assert str(caught.value).startswith("the validation loss is NaN at epoch 3: training diverged")
+    assert f"is in {out / BEST}" in str(caught.value) and (out / BEST).is_file()
+    assert "the training state could not be written" in caplog.text
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ and which the one handler around the run reads (:func:`said_on_a_stop`). By phas
 - ``HEAD_EPOCHS``: Ctrl-C or a diverged loss writes the run as of its last completed epoch (the
   best model so far) and keeps its training state for ``resume`` (:func:`save_on_stop`); a full
   disk writing the training state keeps the one last written whole
-  (:func:`full_disk_in_the_epochs`).
+  (:func:`full_disk_in_the_epochs`), said after the stop's own words where a stop's write met it.
 - ``FINE_TUNING`` and ``CALIBRATING``: any stop first writes the head's training state as of its
   last epoch (:func:`write_state_on_stop`); Ctrl-C then puts fine-tuning's blocks back as they were
   and writes the run as of the head's end (:func:`save_after_the_head`); a full disk is one
@@ -198,23 +198,42 @@ def outside_the_epochs(run: RunStops, stop: KeyboardInterrupt) -> Interrupted:
 
 def in_the_head_epochs(run: RunStops, stop: BaseException) -> None:
     """Ctrl-C or a diverged loss in the head's epochs: the last completed epoch's state written
-    (rank 0's saver), then :func:`save_on_stop`; a full disk writing the state, in the epochs or
-    on the stop: :func:`full_disk_in_the_epochs`."""
+    (rank 0's saver, :func:`flushed_on_a_stop`), then :func:`save_on_stop`; a full disk writing
+    the state, in the epochs or on the stop: :func:`full_disk_in_the_epochs`, after the stop's
+    own words."""
     saver, so_far, out = run.saver, run.so_far, run.folders.run
     if saver is None or so_far is None:  # given with the phase, on rank 0
         return
     if isinstance(stop, (KeyboardInterrupt, Diverged)):
-        try:
-            saver.flush()
-        except OSError as failed:  # the stop's state met a full disk: that sentence, not Errno 28
-            if not fills_the_run_disk(out, failed):
-                raise
-            stop = failed
-        else:
-            save_on_stop(stop, so_far, out, ours=run.ours())
+        flushed_on_a_stop(run, saver, so_far, stop)
+        save_on_stop(stop, so_far, out, ours=run.ours())
     if isinstance(stop, OSError) and fills_the_run_disk(out, stop):
-        kept = saver.written_epoch if saver.written_epoch is not None else so_far.resumed_epoch
+        kept = kept_epoch(saver, so_far)
         raise full_disk_in_the_epochs(stop, saver.path, kept, so_far.meta.data_dir) from stop
+
+
+def flushed_on_a_stop(
+    run: RunStops, saver: EpochSaver, so_far: RunSoFar, stop: KeyboardInterrupt | Diverged
+) -> None:
+    """The last completed epoch's state written on Ctrl-C or a diverged loss (``stop``). A full
+    disk of the run folder raises :func:`full_disk_in_the_epochs` with the stop's words in front
+    (it said the full disk alone, the stop lost); another OSError is logged, and the stop goes on
+    to say what the run folder keeps (it was raised bare, the stop lost)."""
+    try:
+        saver.flush()
+    except OSError as failed:
+        if not fills_the_run_disk(run.folders.run, failed):
+            log.error("the training state could not be written (%s)", failed)
+            return
+        kept, data = kept_epoch(saver, so_far), so_far.meta.data_dir
+        after = (stop, saver.pending_epoch, so_far.lr)
+        raise full_disk_in_the_epochs(failed, saver.path, kept, data, after) from failed
+
+
+def kept_epoch(saver: EpochSaver, so_far: RunSoFar) -> int | None:
+    """The epoch of the training state last written whole in the run folder: this run's, else
+    the resumed run's (None: none)."""
+    return saver.written_epoch if saver.written_epoch is not None else so_far.resumed_epoch
 
 
 def after_the_head(run: RunStops, stop: BaseException) -> None:
@@ -501,25 +520,54 @@ def full_disk(
     )
 
 
+StopWords = tuple[KeyboardInterrupt | Diverged, int | None, float]
+"""A stop a full disk met as it wrote the training state: Ctrl-C or a diverged loss, the epoch
+after which it came and the run's learning rate."""
+
+
 def full_disk_in_the_epochs(
-    stop: OSError, path: Path, kept: int | None, data_dir: str | None
+    stop: OSError,
+    path: Path,
+    kept: int | None,
+    data_dir: str | None,
+    after: StopWords | None = None,
 ) -> ObjrecError:
     """What a full disk met writing the training state ``path`` in the head's epochs says: the
     state of epoch ``kept``, the last written whole, stays as it was (a state is written apart
     and renamed over it: ``resume_state.write_training_state``), and a resume goes on from it;
-    with none written yet, nothing of the run was saved, and the features are in the store."""
+    with none written yet, nothing of the run was saved, and the features are in the store.
+    ``after``: the stop whose state met the disk, said first (:func:`stop_words`); after a
+    diverged loss a resume would diverge again, so it says to train again with a lower ``lr``."""
     said = f"{full_disk_words(stop, path.parent, path)} in the head's epochs"
+    if after is not None:
+        said = f"{stop_words(after[0], after[1])}; {said}"
+    diverged = after is not None and isinstance(after[0], Diverged)
+    lower = f" with a lower `lr` than {after[2]:g}" if after is not None and diverged else ""
     if kept is None:
         return ObjrecError(
             f"{said}, before any of its training state was: nothing of the run was saved: free "
             "some space on that disk, or give `out` a folder on a disk with room, and train it "
-            "again: the features of its images are in the store, so it starts from them"
+            f"again{lower}: the features of its images are in the store, so it starts from them"
+        )
+    if diverged:
+        return ObjrecError(
+            f"{said}; its training state as of epoch {kept} is kept in {path}, but a resume "
+            f"would diverge again: free some space on that disk, then train it again{lower} and "
+            "`force=True`"
         )
     return ObjrecError(
         f"{said}; its training state as of epoch {kept} is kept in {path}: free some space on "
         "that disk, then continue it with `resume=True`",
         values={"resume": str(path.parent), "data": data_dir or "DATA"},
     )
+
+
+def stop_words(stop: KeyboardInterrupt | Diverged, epoch: int | None) -> str:
+    """What a stop in the head's epochs says first: "interrupted after epoch 3" (``epoch``: the
+    last completed), "the validation loss is NaN at epoch 3: training diverged"."""
+    if isinstance(stop, Diverged):
+        return f"the {stop.which} loss is {stop.value} at epoch {stop.epoch}: training diverged"
+    return "interrupted" if epoch is None else f"interrupted after epoch {epoch}"
 
 
 def write_state_on_stop(saver: EpochSaver | None, stop: BaseException) -> None:
