@@ -6019,3 +6019,20 @@ def test_a_picture_shown_in_two_sections_of_the_page_is_decoded_once(tmp_path, m
     page, _ = page_with_a_long_name_and_a_copy(tmp_path)
     assert made == Counter({"a.png": 1, f"{LONG_NAME}.png": 1, "small.png": 1})  # 4 tiles
     assert page.read_text().count('src="data:image/jpeg') == 4  # the group's 3, the outlier's
+
+
+@pytest.mark.slow
+def test_audit_keeps_its_features_in_the_cache_dir_it_is_given(tmp_path, monkeypatch, capsys):
+    """review60b F8: audit had no --cache-dir, so `objrec audit DATA` after `split --cache-dir X`
+    and `train --cache-dir X` computed every feature again in $OBJREC_CACHE, the environment the
+    only way to point it at X. Given one, it reads and keeps its features and image facts there
+    alone; one inside DATA is refused as split's is (a usage error)."""
+    monkeypatch.setenv("OBJREC_CACHE", str(tmp_path / "env-cache"))
+    data = make_split(tmp_path / "data", per_split=(4, 2, 2))
+    args = ["audit", str(data), "--backbone", "tiny_test", "--folds", "3"]
+    assert main([*args, "--cache-dir", str(tmp_path / "mine")]) == 0
+    assert (tmp_path / "mine" / "store").is_dir() and (tmp_path / "mine" / "facts.sqlite").exists()
+    assert not (tmp_path / "env-cache").exists()
+    capsys.readouterr()
+    assert main([*args, "--cache-dir", str(data / "cache"), "--refresh"]) == 2
+    assert "--cache-dir" in capsys.readouterr().err and not (data / "cache").exists()

@@ -67,6 +67,7 @@ from objrec.audit.labels import judge_labels
 from objrec.audit.outliers import FarClass, far_classes, outlier_rows, unreadable_rows
 from objrec.audit.report import FINDING_KINDS, finding_rows, findings_table, write_audit
 from objrec.cache import open_cache
+from objrec.cache_folder import using_cache_dir
 from objrec.config import (
     DEFAULT_BACKBONE,
     FEATURE_DTYPES,
@@ -538,7 +539,7 @@ def audit(
     data, out, run = Path(data), as_path(out), as_path(run)
     if not data.is_dir():
         raise ObjrecError(f"{data} is not a folder")
-    with locked(data, on_wait, shared=True):
+    with locked(data, on_wait, shared=True), using_cache_dir(config.cache_dir):
         return _audit(data, out, config, run, reporter, force=force, refresh=refresh)
 
 

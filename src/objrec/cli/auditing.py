@@ -22,8 +22,10 @@ from objrec.cli.options import (
     FORCE_OUT,
     OUT_DIR,
     Choice,
+    cache_dir_option,
     command_line,
     given_options,
+    refuse_cache_inside,
     refuse_unknown_backbone,
 )
 from objrec.cli.output import (
@@ -94,6 +96,10 @@ if TYPE_CHECKING:
     "floats (fp32); auto decides as `train` does, so the audit reads the features a default "
     "training run stored.",
 )
+@cache_dir_option(
+    "The audit reads and keeps the features and image facts there: give it the folder split and "
+    "train were given. With --run, the run's own folder, unless given."
+)
 @click.option(
     "--refresh",
     is_flag=True,
@@ -109,7 +115,9 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Print the findings as one JSON object (keys: docs/json.md).",
 )
-def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force, as_json) -> None:
+def audit(
+    data: Path, run, backbone, out, folds, seed, precision, cache_dir, refresh, force, as_json
+) -> None:
     """Find likely wrong labels, near-duplicates (and leaks across splits) and outliers in DATA.
     \f
     DATA is a class folder or a split folder (all three splits are audited together). Wrong labels:
@@ -126,11 +134,14 @@ def audit(data: Path, run, backbone, out, folds, seed, precision, refresh, force
     """
     if run is None:
         refuse_unknown_backbone(backbone)  # a usage error, one line: before any progress
+    refuse_cache_inside(cache_dir, data)
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
         from objrec.audit.recipe import AuditConfig
         from objrec.audit.recipe import audit as run_audit
-    config = AuditConfig(backbone=backbone, folds=folds, seed=seed, precision=precision)
+    config = AuditConfig(
+        backbone=backbone, folds=folds, seed=seed, precision=precision, cache_dir=cache_dir
+    )
     out_dir, again = output_folder(out, data, "-audit", force)
     refresh = refresh or again
     with logged_warnings() as logged:
