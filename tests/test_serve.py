@@ -918,7 +918,8 @@ def test_serve_on_a_busy_port_is_one_sentence_and_no_address(client, capsys, mon
 
 def test_a_host_no_interface_has_is_said_in_our_words_not_the_os_s(client, capsys, monkeypatch):
     """review53b nit 8: ``serve --host 10.99.99.99`` said "cannot listen on 10.99.99.99 port
-    8755: Cannot assign requested address", the OS's words (EADDRNOTAVAIL)."""
+    8755: Cannot assign requested address", the OS's words (EADDRNOTAVAIL). An address the
+    machine lacks is a usage error, as a host naming none is (review60b F3): exit 2."""
     from objrec.cli import main
     from objrec.serve import server
 
@@ -926,7 +927,7 @@ def test_a_host_no_interface_has_is_said_in_our_words_not_the_os_s(client, capsy
     host = "192.0.2.99"  # TEST-NET-1: documentation only, never a machine's
     code = main(["serve", str(client.run), "--host", host, "--port", "0", "--runtime", "torch"])
     err = capsys.readouterr().err
-    assert code == 1 and "Cannot assign" not in err, err
+    assert code == 2 and "Cannot assign" not in err, err
     assert f"no network interface of this machine has the address {host}: give --host " in err
 
 

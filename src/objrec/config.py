@@ -460,6 +460,14 @@ def one_of(name: str, value: str, choices: Sequence[str]) -> tuple[bool, str]:
     return value in choices, f"`{name}` must be one of {', '.join(choices)}"
 
 
+def one_network(backbone: str) -> str:
+    """Why ``weights`` cannot go with the ensemble ``backbone``: its file holds one network's."""
+    return (
+        f"`weights` loads one network, not the ensemble {backbone}: give `backbone` the name of "
+        "the one network the file holds"
+    )
+
+
 @documented
 @dataclass
 class TrainConfig:
@@ -678,6 +686,7 @@ class TrainConfig:
                 self.finetune_batchnorm in BATCHNORM_MODES,
                 f"`finetune_batchnorm` must be one of {', '.join(BATCHNORM_MODES)}",
             ),
+            (self.weights is None or "+" not in self.backbone, one_network(self.backbone)),
         ]
         for ok, message in checks:
             if not ok:

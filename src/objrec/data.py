@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass
 from pathlib import Path
 
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, UsageRefused
 from objrec.images import (
     is_hidden,
     is_image_file,
@@ -374,7 +374,7 @@ def require_split_folder(root: Path, given_as: str | None = None) -> None:
         )
     missing = [s for s in REQUIRED_SPLITS if not (root / s).is_dir()]
     if given_as:
-        raise ObjrecError(
+        raise UsageRefused(
             f"`{given_as}` {root} is not a split folder: it has no {' and no '.join(missing)} "
             "sub-folder; give it the split folder an earlier split made (with train/ and valid/)"
         )

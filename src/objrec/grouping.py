@@ -13,7 +13,7 @@ from typing import Any
 
 from objrec import bursts, dedup, near_pairs
 from objrec.data import class_of_folder
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, UsageRefused
 from objrec.file_index import DIGEST_CHARS
 from objrec.images import list_images
 from objrec.tables import (
@@ -201,7 +201,7 @@ def _group_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     except csv.Error as exc:
         raise ObjrecError(f"the `groups` file {path} is not a CSV text ({exc})") from None
     if not {"file", "group"} <= header:
-        raise ObjrecError(f"the `groups` file {path} needs the columns file and group")
+        raise UsageRefused(f"the `groups` file {path} needs the columns file and group")
     return [(n, {(k or "").strip(): v for k, v in row.items()}) for n, row in rows]
 
 

@@ -59,7 +59,7 @@ def export_names(path: Path, run: Path, data_dir: str | None, force: bool) -> tu
     are checked: none may be a file of the user's, nor, without ``force``, an earlier export."""
     sidecar = path.with_suffix(".json")
     if path.suffix.lower() == ".json":  # the sidecar's own name (a case-blind disk's too)
-        raise ObjrecError(
+        raise UsageRefused(
             f"`out` {path} ends in .json, the name of the JSON file the export writes beside the "
             f"model: name the model {path.with_suffix('.onnx').name} instead"
         )

@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Callable
 from contextlib import suppress
 
-from objrec.errors import ObjrecError
+from objrec.errors import ObjrecError, UsageRefused
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,14 @@ def bind_socket(host: str, port: int) -> socket.socket:
                 "(0 picks a free one)"
             ) from exc
         if exc.errno == errno.EADDRNOTAVAIL:  # the OS's words: "Cannot assign requested address"
-            raise ObjrecError(
+            raise UsageRefused(
                 f"no network interface of this machine has the address {host}: give `host` one "
                 "it has (127.0.0.1: this machine only; 0.0.0.0: every one it has)"
+            ) from exc
+        if isinstance(exc, socket.gaierror):  # a name no resolver knows: 'not a host'
+            raise UsageRefused(
+                f"`host` {host} names no address ({exc.strerror or exc}): give an address or a "
+                "name of this machine (127.0.0.1: this machine only; 0.0.0.0: every one it has)"
             ) from exc
         raise ObjrecError(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from exc
     sock.set_inheritable(True)

@@ -21,7 +21,7 @@ from objrec.data import (
     no_class_folders,
     with_likely,
 )
-from objrec.errors import ObjrecError, strict_refusal
+from objrec.errors import ObjrecError, UsageRefused, strict_refusal
 from objrec.images import (
     IgnoredFiles,
     decoder_missing,
@@ -236,9 +236,9 @@ def _select_classes(src: Path, exclude: Sequence[str], classes: Sequence[str] = 
     _named_classes(src, names, "exclude", exclude)
     folders = [n for n in names if chosen_class(n, classes, exclude)]
     if not folders and classes:
-        raise ObjrecError("`exclude` leaves out every class `classes` names: nothing to split")
+        raise UsageRefused("`exclude` leaves out every class `classes` names: nothing to split")
     if not folders:
-        raise ObjrecError(f"`exclude` leaves no class of {src} to split")
+        raise UsageRefused(f"`exclude` leaves no class of {src} to split")
     refuse_alike_classes(src, folders)
     return folders
 
@@ -258,7 +258,7 @@ def _named_classes(src: Path, names: Sequence[str], setting: str, named: Sequenc
     unknown = sorted(given - {class_of_folder(n) for n in names})
     if unknown:
         said = some_of(with_likely(unknown, names), len(unknown), quote=False)
-        raise ObjrecError(f"`{setting}` names classes that {src} does not have: {said}")
+        raise UsageRefused(f"`{setting}` names classes that {src} does not have: {said}")
 
 
 def refuse_alike_classes(src: Path, names: Sequence[str]) -> None:
