@@ -481,3 +481,64 @@ def test_one_huge_photo_does_not_move_the_size_explore_shows():
     stats = summarise_sizes(sizes, []).size_stats.loc["ewer"]
     assert (stats.width_median, stats.height_median) == (300, 280)
     assert stats.width_mean > 1000  # the mean a huge photo moves stays in the CSV
+
+
+def text_boxes(fig) -> dict[str, list]:
+    """Each panel's words as drawn (title, axis labels, tick labels; in window pixels, at the
+    DPI ``plots.save`` draws at), and the legends', by owner."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from objrec import plots
+
+    fig.set_dpi(plots.DPI)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw_without_rendering()
+    boxes: dict[str, list] = {}
+    for n, ax in enumerate(fig.axes):
+        texts = [ax.title, ax.xaxis.label, ax.yaxis.label]
+        texts += [*drawn_ticks(ax.get_xticklabels(), ax.get_xlim(), 0)]
+        texts += [*drawn_ticks(ax.get_yticklabels(), ax.get_ylim(), 1)]
+        shown = [t for t in texts if t.get_visible() and t.get_text()]
+        boxes[f"panel {n}"] = [t.get_window_extent(renderer) for t in shown]
+        if ax.get_legend():
+            boxes[f"legend {n}"] = [ax.get_legend().get_window_extent(renderer)]
+    return boxes
+
+
+def drawn_ticks(labels, limits, which: int) -> list:
+    """The tick ``labels`` within an axis' ``limits`` (``which``: 0 for x, 1 for y), those drawn:
+    matplotlib also lists a tick just outside them, never drawn."""
+    low, high = sorted(limits)
+    return [t for t in labels if low <= t.get_position()[which] <= high]
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_image_sizes_words_stand_clear_of_the_other_panel_and_the_legend_of_the_markers(many):
+    """A newcomer's image_sizes.png (explore's, and report.html's) drew the right panel's class
+    names ("cougar_body", "crocodile_head", "flamingo_head") over the left panel's x=300 column,
+    and its legend over cougar_body's median-height marker. Now no word of one panel overlaps the
+    other panel or its words, and each legend lies outside every panel, where it hides no marker
+    or bar (the row a class, and the histogram of FEW_CLASSES classes or more)."""
+    import pandas as pd
+
+    from objrec import plots
+
+    names = ["cougar_body", "crocodile_head", "flamingo_head", "crayfish", "lobster", "ibis"]
+    if many:
+        names = [f"{name}_{n}" for name in names for n in range(4)]
+    sizes = pd.DataFrame(
+        {
+            "class": [name for name in names for _ in range(3)],
+            "width": [300, 300, 290] * len(names),
+            "height": [230, 229, 300] * len(names),
+        }
+    )
+    fig = plots.image_sizes_figure(sizes)
+    boxes = text_boxes(fig)
+    panels = [ax.get_window_extent() for ax in fig.axes]
+    for owner, own in boxes.items():
+        n = int(owner[-1])
+        others = [p for m, p in enumerate(panels) if m != n or owner.startswith("legend")]
+        others += [b for other, theirs in boxes.items() if other != owner for b in theirs]
+        crossing = [(owner, box) for box in own for other in others if box.overlaps(other)]
+        assert crossing == []

@@ -218,10 +218,11 @@ def image_sizes_figure(sizes: pd.DataFrame) -> Figure:
     whole numbers of classes on its count axis). Medians, as explore's table: one huge photo
     moves a class's mean, not its median. Axes in pixels go logarithmic when the sizes span
     ``LOG_AXIS_FROM`` times or more, so one 6000x4000 photo does not crush the rest into a
-    corner."""
-    import numpy as np
-
-    fig = Figure(figsize=(11, 4.2))
+    corner. Laid out once, so that the right panel's class names stand clear of the left panel
+    (a newcomer's "crocodile_head" ran into its x=300 column) and its legend outside the panel
+    (it covered a median marker), before ``save`` measures the figure's extent."""
+    layout = ConstrainedLayoutEngine()
+    fig = Figure(figsize=(11, 4.2), layout=layout)
     ax1, ax2 = fig.subplots(1, 2)
     ax1.scatter(sizes["width"], sizes["height"], s=4, alpha=0.3)
     ax1.set_xlabel("width (px)")
@@ -233,7 +234,24 @@ def image_sizes_figure(sizes: pd.DataFrame) -> Figure:
     medians = sizes.groupby("class")[["width", "height"]].median()
     if len(medians) < FEW_CLASSES:
         median_size_strip(ax2, medians)
-        return fig
+    else:
+        median_size_histogram(ax2, medians)
+    legend_beside(ax2)
+    layout.execute(fig)
+    fig.set_layout_engine("none")
+    return fig
+
+
+def legend_beside(ax: Any) -> None:
+    """``ax``'s legend to the right of it, outside, where it hides no marker or bar."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+
+
+def median_size_histogram(ax2: Any, medians: pd.DataFrame) -> None:
+    """The classes' median widths and heights (``medians``) as two histograms in the same bins,
+    on a log axis when they span widely, whole numbers of classes on the count axis."""
+    import numpy as np
+
     values = medians.to_numpy(float).ravel()
     wide = spans_widely(values)
     positive = values[values > 0]
@@ -250,8 +268,6 @@ def image_sizes_figure(sizes: pd.DataFrame) -> Figure:
     ax2.set_ylabel("classes")
     count_axis(ax2.yaxis)
     ax2.set_title("Distribution of per-class median sizes")
-    ax2.legend()
-    return fig
 
 
 def spans_widely(values: Any) -> bool:
@@ -290,7 +306,6 @@ def median_size_strip(ax: Any, medians: pd.DataFrame) -> None:
     ax.set_xlabel("pixels (median per class)")
     ax.set_title("Median image size per class")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="best")
 
 
 PREDICTIONS_PER_ROW = 4
