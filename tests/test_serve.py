@@ -1886,11 +1886,30 @@ def test_each_upload_is_one_line_in_the_server_s_log(client, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "objrec.serve.events"]
     assert len(lines) == 2, lines
     size = f"{len(image) / 1024:.0f} KiB"
-    assert re.fullmatch(rf"/predict x\.png \({size}\) from testclient, \d+ ms: {said}", lines[0])
+    barely = r" \(barely familiar: .*\)" if answer["barely_familiar"] else ""
+    assert re.fullmatch(
+        rf"/predict x\.png \({size}\) from testclient, \d+ ms: {re.escape(said)}{barely}", lines[0]
+    )
     # the time before the answer: after a refusal's advice it read "... raise its limit in 24 ms"
     assert re.match(
         r"/predict notes\.png \(12 bytes\) from testclient, \d+ ms: refused, 415: ", lines[1]
     )
+
+
+def test_the_log_line_of_an_answer_barely_familiar_says_so():
+    """A newcomer's emu was logged "ibis 93.82%" where /predict's JSON said barely_familiar: true:
+    the log line now says it as predict does, with the familiarity and the line; an answer
+    familiar enough, one without a familiarity and an unknown one read as before."""
+    from objrec.serve.predict import answer_words
+
+    emu = {"topk": [{"class": "ibis", "prob": 0.9382}], "unknown": False, "score": 0.41}
+    emu |= {"barely_familiar": True, "unknown_threshold": 0.35}
+    assert answer_words(emu) == "ibis 93.82% (barely familiar: 0.41, unknown below 0.35)"
+    assert answer_words(emu | {"barely_familiar": False, "score": 0.9}) == "ibis 93.82%"
+    no_line = {"barely_familiar": None, "unknown_threshold": None}
+    assert answer_words(emu | no_line) == "ibis 93.82%"
+    unknown = emu | {"unknown": True, "barely_familiar": False, "score": 0.1}
+    assert answer_words(unknown) == "unknown (closest: ibis 93.82%)"
 
 
 def test_each_upload_is_counted_once_the_refused_apart_from_the_answered(client):

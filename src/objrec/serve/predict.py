@@ -182,10 +182,19 @@ async def logged(request: Request, file: UploadFile, answering: Awaitable[dict])
 
 def answer_words(answer: Mapping[str, Any]) -> str:
     """``/predict``'s answer in the log: the top class and its probability, or unknown and the
-    closest class."""
+    closest class; one answered though barely familiar says so as ``predict`` does, with its
+    familiarity and the line (a newcomer's emu was logged ``ibis 93.82%`` where the JSON said
+    ``barely_familiar: true``)."""
+    from objrec.prediction import score_and_line
+
     top = answer["topk"][0]
     said = f"{top['class']} {top['prob']:.2%}"
-    return f"unknown (closest: {said})" if answer["unknown"] else said
+    if answer["unknown"]:
+        return f"unknown (closest: {said})"
+    if not answer.get("barely_familiar") or answer.get("unknown_threshold") is None:
+        return said
+    score, line = score_and_line(answer["score"], answer["unknown_threshold"])
+    return f"{said} (barely familiar: {score}, unknown below {line})"
 
 
 def failure_words(exc: Exception) -> str:
