@@ -205,6 +205,30 @@ def test_each_split_setting_s_help_is_its_field_s():
     assert "comma, semicolon or tab separated" in helps["groups"]
 
 
+def test_audit_and_predict_options_are_their_settings_own():
+    """audit's --backbone, --folds, --seed and --precision show and use AuditConfig's defaults and
+    first sentences, and predict's --tta evaluate's (EvaluateConfig.tta): each was written again in
+    the CLI, in words of its own (predict's "Average over test-time views."; audit's "Same seed,
+    same folds." where the field says what else a seed fixes), so that one could change without
+    the other (review60b, "In the code")."""
+    from objrec.audit.recipe import AuditConfig
+    from objrec.cli.auditing import audit
+    from objrec.cli.evaluation import evaluate
+    from objrec.cli.prediction import predict
+    from objrec.cli.sections import first_sentences
+    from objrec.config import EvaluateConfig, field_docs
+
+    params = {param.name: param for param in audit.params}
+    for name in ("backbone", "folds", "seed", "precision"):
+        assert params[name].default == getattr(AuditConfig, name), name
+        said = first_sentences(field_docs(AuditConfig)[name]).replace("``", "")
+        assert first_sentences(params[name].help or "") == said.replace("run", "--run"), name
+    tta = [next(p for p in c.params if p.name == "tta") for c in (predict, evaluate)]
+    assert all(option.is_flag for option in tta) and EvaluateConfig.tta is False  # off, as flags
+    assert tta[1].help.startswith(tta[0].help)
+    assert first_sentences(tta[0].help, 2) == first_sentences(field_docs(EvaluateConfig)["tta"], 2)
+
+
 def test_serve_help_says_what_its_page_takes(capsys):
     """serve --help said its page takes "an image", picked or dropped: it takes several at once
     (a row each) and the computer's camera (tests/test_page.py)."""
@@ -526,7 +550,7 @@ def test_help_says_in_plain_words_what_precision_and_the_unknown_score_are(capsy
     assert not [s for s in UNKNOWN_SCORES if f"- `{s}`" not in scores and s != "mahalanobis+knn"]
     assert 'docs/confidence.md, "An unknown score and its threshold", says what each' in train
     assert "--backbone TEXT The pretrained network, or networks joined by +," in helps["audit"]
-    assert "How those networks compute. When no --run is given: 8-bit integers" in helps["audit"]
+    assert "How the pretrained networks compute. Without --run, 8-bit integers" in helps["audit"]
 
 
 def test_report_says_where_it_wrote_as_an_absolute_path_and_a_link(capsys, tmp_path, monkeypatch):

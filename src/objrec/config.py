@@ -425,8 +425,8 @@ class EvaluateConfig:
     split: str = "test"
     """Which split of a split folder. Ignored when the folder is a class folder."""
     tta: bool = False
-    """Average over the test-time views. The view, its mirror, the other framing and its mirror; the
-    metrics without them are kept too."""
+    """Average over the test-time views. The view, its mirror, the other framing and its mirror,
+    their probabilities averaged. The metrics without them are kept too."""
     cache_dir: PathGiven | None = None
     """Where frozen features are cached; None: the run's, else
     :func:`objrec.cache_folder.default_cache_dir`."""

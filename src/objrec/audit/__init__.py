@@ -1,8 +1,8 @@
 """``audit``: likely wrong labels, copies, leaks across splits and outliers in a folder, and the
 plan a person reviews, one module per job.
 
-``recipe`` is the audit itself (``audit``, its settings ``AuditConfig``, what it found
-``AuditResult``), which runs the jobs in turn: ``inventory`` (the folder's images, their
+``recipe`` is the audit itself (``audit``, its settings ``AuditConfig`` from ``settings``, what it
+found ``AuditResult``), which runs the jobs in turn: ``inventory`` (the folder's images, their
 features and facts, one pass over the files), ``copies`` (near-duplicates and bursts grouped),
 ``distances`` (how far each image lies from its nearest), ``heads`` and ``labels`` (the label
 check), ``outliers``; ``findings`` are what they found, as typed records, ``report`` writes them

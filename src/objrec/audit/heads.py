@@ -24,7 +24,7 @@ from objrec.progress import SILENT
 from objrec.words import plural
 
 if TYPE_CHECKING:
-    from objrec.audit.recipe import AuditConfig
+    from objrec.audit.settings import AuditConfig
 
 log = logging.getLogger(__name__)
 

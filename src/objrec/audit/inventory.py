@@ -29,7 +29,7 @@ from objrec.quantize import quantize_body
 from objrec.views import ViewSpec
 
 if TYPE_CHECKING:
-    from objrec.audit.recipe import AuditConfig
+    from objrec.audit.settings import AuditConfig
     from objrec.meta import RunMeta
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ import click
 from rich.markup import escape
 
 from objrec.audit.findings import one_per_picture
+from objrec.audit.settings import AuditConfig
 from objrec.cli.data import COPY_OPTION, new_class_option
 from objrec.cli.messages import to_cli
 from objrec.cli.options import (
@@ -25,6 +26,7 @@ from objrec.cli.options import (
     cache_dir_option,
     command_line,
     given_options,
+    option_help,
     refuse_cache_inside,
     refuse_unknown_backbone,
 )
@@ -41,8 +43,10 @@ from objrec.cli.output import (
     with_warnings,
 )
 from objrec.cli.sections import Sectioned
-from objrec.config import DEFAULT_BACKBONE, PRECISIONS
+from objrec.config import PRECISIONS
 from objrec.words import joined, plural, quoted, some_of
+
+AUDIT = AuditConfig()  # the CLI shows and uses the library's own defaults
 
 if TYPE_CHECKING:
     from objrec.applying.result import AppliedPlan
@@ -65,10 +69,9 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--backbone",
-    default=DEFAULT_BACKBONE,
+    default=AUDIT.backbone,
     show_default=True,
-    help="The pretrained network, or networks joined by +, that read the images. "
-    "`objrec backbones` lists them; used when no --run is given.",
+    help=option_help("backbone", cls=AuditConfig, options=("run",)),
 )
 @click.option(
     "--out",
@@ -81,20 +84,23 @@ if TYPE_CHECKING:
 @click.option(
     "--folds",
     type=click.IntRange(min=2),
-    default=5,
+    default=AUDIT.folds,
     show_default=True,
-    help="Into how many parts the images are cut. Each part's labels are judged by a head trained "
-    "on the other parts, so that no head judges a label it learnt.",
+    help=option_help("folds", cls=AuditConfig),
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same folds.")
+@click.option(
+    "--seed",
+    type=int,
+    default=AUDIT.seed,
+    show_default=True,
+    help=option_help("seed", cls=AuditConfig),
+)
 @click.option(
     "--precision",
     type=Choice(PRECISIONS),
-    default="auto",
+    default=AUDIT.precision,
     show_default=True,
-    help="How those networks compute. When no --run is given: 8-bit integers (int8) or 32-bit "
-    "floats (fp32); auto decides as `train` does, so the audit reads the features a default "
-    "training run stored.",
+    help=option_help("precision", PRECISIONS, cls=AuditConfig, options=("run",)),
 )
 @cache_dir_option(
     "The audit reads and keeps the features and image facts there: give it the folder split and "
@@ -137,7 +143,6 @@ def audit(
     refuse_cache_inside(cache_dir, data)
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
-        from objrec.audit.recipe import AuditConfig
         from objrec.audit.recipe import audit as run_audit
     config = AuditConfig(
         backbone=backbone, folds=folds, seed=seed, precision=precision, cache_dir=cache_dir

@@ -127,7 +127,7 @@ EVALUATE_SECTIONS = {
 @click.option(
     "--tta",
     is_flag=True,
-    help=option_help("tta", cls=EvaluateConfig),
+    help=option_help("tta", cls=EvaluateConfig) + " The metrics without them are kept too.",
 )
 @click.option(
     "--unknown",

@@ -254,15 +254,18 @@ def config_option(flag: str, **kwargs):
     return click.option(flag, default=default, show_default=True, help=text, **kwargs)
 
 
-def option_help(name: str, choices: Sequence[str] = (), cls: type = TrainConfig) -> str:
+def option_help(
+    name: str, choices: Sequence[str] = (), cls: type = TrainConfig, options: Sequence[str] = ()
+) -> str:
     """The help of the option for the setting ``name`` of ``cls`` (``train``'s TrainConfig):
     the first two sentences of its documentation, a short one that ``--help`` shows and what
     ``--help-all`` adds (what follows is for readers of the code, ``help(TrainConfig)``). Another
-    field it names is spelled as its option (``finetune_blocks`` -> --finetune-blocks), a command
-    in backticks (`objrec check`), a value as it is, one of the option's ``choices`` too where a
-    field has its name (--balance's ``weights``, not --weights).
+    field it names is spelled as its option (``finetune_blocks`` -> --finetune-blocks), as is a
+    parameter of the command's function beside ``cls`` among ``options`` (audit's ``run``), a
+    command in backticks (`objrec check`), a value as it is, one of the option's ``choices`` too
+    where a field has its name (--balance's ``weights``, not --weights).
     """
-    fields = set(field_docs(cls)) - set(choices)
+    fields = (set(field_docs(cls)) | set(options)) - set(choices)
 
     def spelled(match: re.Match) -> str:
         word = match.group(1)

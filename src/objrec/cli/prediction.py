@@ -18,6 +18,7 @@ from objrec.cli.options import (
     RUNTIMES,
     Choice,
     device_option,
+    option_help,
     refuse_swapped,
     refuse_unknown_conflict,
     unknown_options,
@@ -32,6 +33,7 @@ from objrec.cli.output import (
     printable,
 )
 from objrec.cli.sections import Sectioned
+from objrec.config import EvaluateConfig
 from objrec.words import on_lines, plural, quoted, some_of
 
 FAILED_NAMED = 3
@@ -148,11 +150,7 @@ def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path
     "familiar, then the least sure), and what the answers come to (how many given a class, how "
     "many unknown).",
 )
-@click.option(
-    "--tta",
-    is_flag=True,
-    help="Average over test-time views. The view, its mirror, the other framing and its mirror.",
-)
+@click.option("--tta", is_flag=True, help=option_help("tta", cls=EvaluateConfig))
 @click.option(
     "--explain",
     type=OUT_DIR,
