@@ -396,3 +396,42 @@ def test_ranks_that_do_not_share_the_cache_folder_are_refused_in_one_sentence(
         "a disk every rank reads" in said
     ), said[-3000:]
     assert "unreadable" not in said and "did not expect" not in said
+
+
+OTHER_DECODERS = """
+import os, sys
+if os.environ["RANK"] == "1":  # as a machine with another Pillow and libjpeg-turbo
+    from objrec import features, view_keys
+    other = lambda: "Pillow 99.0 libjpeg-turbo 9.9 torchvision 0.99"
+    features.pixel_makers = view_keys.pixel_makers = other
+from objrec.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+"""``objrec`` in a process whose rank 1 keys the pixels by other decoders' versions."""
+
+
+def test_ranks_that_would_key_their_features_apart_are_refused_naming_what_differs(
+    torchrun_and_single,
+):
+    """A rank with other decoders' versions (another machine's Pillow) wrote its share under a
+    space of its own, and rank 0 failed later saying the store's index "was removed or replaced
+    meanwhile by something other than objrec" (review60a L2)."""
+    import os
+
+    root, _, _ = torchrun_and_single
+    script = root / "other_decoders.py"
+    script.write_text(OTHER_DECODERS)
+    env = {**os.environ, "OBJREC_CACHE": str(root / "cache-apart")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
+    command += ["2", str(script), "train", str(root / "data"), "--out", str(root / "keyed")]
+    done = subprocess.run(
+        [*command, *ARGS, "--epochs", "1"], capture_output=True, text=True, env=env, timeout=300
+    )
+    said = " ".join(done.stderr.split())
+    assert done.returncode != 0
+    assert (
+        "error: torchrun rank 1 would keep its features apart from rank 0's, which would not find "
+        "them: it differs in what decodes the pixels (Pillow 99.0 libjpeg-turbo 9.9 torchvision "
+        "0.99; rank 0: Pillow " in said
+    ), said[-3000:]
+    assert "removed or replaced" not in said

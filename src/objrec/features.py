@@ -37,7 +37,7 @@ from objrec.images import counted_pixels, kind_gone_reason, over_limit_reason, p
 from objrec.store import FLOAT32, FeatureStore, Generation, Lookup, Space, space_id, uncounted
 from objrec.view_keys import pixel_makers, require_same_definition, view_key
 from objrec.views import PassingFailure, ViewSpec, cannot_read, view_seed
-from objrec.words import NAMED, plural, some_of
+from objrec.words import NAMED, joined, plural, some_of
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +212,7 @@ def plan_table(
     sid = body_space(body, spec.data, numerics, decoders)
     space = store.space(sid, body.n_features, body.cache.dtype, space_label(body, spec, numerics))
     key = view_key(spec, store)
+    require_one_space(Keyed(sid, key, decoders, numerics, body.keyed, package_versions()), world)
     found = store.lookup(sid, key, digests)
     count_reused(store, digests, found)
     hits = located(digests, found)
@@ -376,6 +377,71 @@ def require_one_store(store: FeatureStore, world: World) -> None:
             f"the torchrun ranks do not share one cache folder (rank {rank} uses the feature "
             f"store {root}, which lacks the mark rank 0 left in {seen[0][1]}): point "
             "OBJREC_CACHE or `cache_dir` at one folder on a disk every rank reads"
+        )
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """What keys one rank's share of a view in the store (its space and view key), and what they
+    are made from that may differ between machines, for :func:`require_one_space` to name."""
+
+    space: str
+    view: str
+    decoders: str
+    """``view_keys.pixel_makers``: the decoders' and torchvision's versions."""
+    numerics: str
+    """``FrozenBody.numerics``: an int8 body's engine version and CPU instructions."""
+    body: str
+    """``FrozenBody.keyed``: the body's weights and code."""
+    packages: str
+    """:func:`package_versions`, said where ``body`` differs."""
+
+    def differences(self, other: Keyed) -> list[str]:
+        """What differs in ``other`` (another rank's), in words, rank 0's (this) after it."""
+        said = []
+        if other.decoders != self.decoders:
+            said.append(f"what decodes the pixels ({other.decoders}; rank 0: {self.decoders})")
+        if other.numerics != self.numerics:
+            said.append(f"how the body computes ({other.numerics}; rank 0: {self.numerics})")
+        if other.body != self.body:
+            said.append(f"the body's code ({other.packages}; rank 0: {self.packages})")
+        if other.view != self.view:
+            said.append("the view's definition (the augmentation's source files)")
+        return said or ["objrec's feature store (its version)"]
+
+
+def package_versions() -> str:
+    """objrec's version and those of the packages whose code a body runs (``bodies.VERSIONED``),
+    those imported: what a torchrun rank's body is keyed by beside its weights."""
+    import sys
+
+    from objrec import __version__
+    from objrec.bodies import VERSIONED
+
+    versions = {name: getattr(sys.modules.get(name), "__version__", None) for name in VERSIONED}
+    named = [f"{name} {version}" for name, version in versions.items() if version]
+    return ", ".join([f"objrec {__version__}", *named])
+
+
+def require_one_space(mine: Keyed, world: World) -> None:
+    """Refuse torchrun ranks that would key their shares of a view apart (``mine``: this rank's
+    keys), naming what differs: each rank writes its share under its own keys (its packages'
+    versions, its CPU's), and rank 0's lookup then finds another rank's share missing, said as
+    an index "removed or replaced meanwhile by something other than objrec" (review60a L2).
+    Rank 0's numerics are taken by every rank where they may (:func:`agreed_numerics`); the
+    rest is each machine's installation."""
+    if not world.distributed:
+        return
+    seen = world.gather(mine, "every rank keying its share of the features")
+    first = seen[0]
+    apart = [r for r, k in enumerate(seen) if (k.space, k.view) != (first.space, first.view)]
+    if apart:
+        rank = apart[0]
+        raise ObjrecError(
+            f"torchrun rank {rank} would keep its features apart from rank 0's, which would not "
+            f"find them: it differs in {joined(first.differences(seen[rank]))}; give every "
+            "machine of the job the same objrec, PyTorch, torchvision, timm, Pillow and int8 "
+            "engine, and CPUs of the same 8-bit instructions"
         )
 
 
