@@ -211,9 +211,13 @@ def test_the_audit_reads_each_photo_s_camera_time_where_a_split_kept_it(tmp_path
     split_folder(src, tmp_path / "data", seed=0)
     read: list[str] = []
     real = bursts.exif_time
-    monkeypatch.setattr(
-        bursts, "exif_time", lambda path, *data: read.append(path.name) or real(path, *data)
-    )
+
+    def opening(path, *data):  # a file opened for its EXIF; not the bytes a pass read already
+        if not data:
+            read.append(path.name)
+        return real(path, *data)
+
+    monkeypatch.setattr(bursts, "exif_time", opening)
     quick = replace(config(), epochs=2)  # the bursts are found before the heads learn
     first = audit(tmp_path / "data", None, quick)
     assert read == []  # the split read them
@@ -221,9 +225,49 @@ def test_the_audit_reads_each_photo_s_camera_time_where_a_split_kept_it(tmp_path
     assert read == []
     save_shot(src / "cat" / "new.jpg", 50, "2024:05:01 10:00:00", "300")
     again = audit(src, None, quick)
-    assert read == ["new.jpg"]
-    audit(src, None, quick)
-    assert read == ["new.jpg"] and first.n_images == 12 and again.n_images == 13
+    assert read == []  # its frozen pass read it, and took its time from those bytes (decode60)
+    audit(src, None, quick)  # kept by that audit: not opened again
+    assert read == [] and first.n_images == 12 and again.n_images == 13
+
+
+@pytest.mark.slow
+def test_a_first_audit_takes_each_photo_s_camera_time_from_its_frozen_pass_s_read(
+    tmp_path, monkeypatch
+):
+    """A first audit of a folder of photos read each photo three times: for its SHA-256, for the
+    frozen pass (which measures its image facts from those bytes) and for its EXIF camera time
+    (decode60). The camera time is taken from the frozen pass's bytes too, and kept by content:
+    its bursts open no photo, and read the times a read of each file gives."""
+    from dataclasses import replace
+
+    from objrec.audit.recipe import audit
+    from objrec.cache import open_cache
+
+    from .test_audit import config
+
+    src = tmp_path / "photos"
+    for c, name in enumerate(("cat", "dog")):
+        for f in range(3):  # a burst of 3 frames at 10 frames a second
+            save_shot(src / name / f"b_{f}.jpg", 10 * c + f, "2024:05:01 10:00:00", f"{f}00")
+            save_shot(src / name / f"plain_{f}.jpg", 10 * c + 5 + f, None)
+    opened: list[str] = []
+    real = bursts.exif_time
+
+    def spy(path, *data):
+        if not data:
+            opened.append(path.name)
+        return real(path, *data)
+
+    monkeypatch.setattr(bursts, "exif_time", spy)
+    cache = str(tmp_path / "cache")
+    result = audit(src, None, replace(config(cache_dir=cache), epochs=2))
+    assert opened == [] and result.n_images == 12  # was each photo, once its pass had read it
+    paths = sorted(src.rglob("*.jpg"))
+    store = open_cache(cache)
+    digests = store.store.digests(paths)[0]
+    kept = bursts.camera_times(paths, digests=digests, kept=store.facts_file)
+    assert opened == [] and len(kept) == 6
+    assert kept == {p: t for p in paths if (t := camera_time(p)) is not None}
 
 
 def test_camera_times_are_kept_by_content_and_pruned_as_the_image_facts_are(tmp_path):
