@@ -47,6 +47,18 @@ def test_an_exact_tie_is_ranked_in_class_order_whatever_k(n_classes):
     assert torch.equal(answered(scores), scores.argmax(1))
 
 
+def test_ranked_is_the_stable_sort_of_rows_tied_or_not():
+    """late60 M3: ranked sorts only the rows with a tie among their k + 1 highest; every row, a
+    tie at the top, at the cut, below it or none, still reads as the stable sort of the whole
+    row, for every k."""
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 6, (200, 9), generator=generator).float()  # many ties
+    scores[::3] = torch.rand(67, 9, generator=generator)  # a third of the rows have none
+    whole = scores.sort(dim=1, descending=True, stable=True).indices
+    for k in range(1, 12):
+        assert torch.equal(ranked(scores, k), whole[:, : min(k, 9)])
+
+
 def test_top5_per_class_by_hand_with_more_than_five_classes():
     """With six classes top-5 can miss, so top5 and its per-class mean differ from top1's (with
     five classes or fewer every top-5 figure is 1 and a mix-up of the two went unseen)."""

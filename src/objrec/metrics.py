@@ -19,8 +19,19 @@ def ranked(scores: torch.Tensor, k: int) -> torch.Tensor:
     on ``k``, so the first column is :func:`answered`'s for every ``k``, and ``predict`` asked
     for 8 classes names the class an evaluation counts. ``topk`` breaks a tie by how many
     classes it is asked for: of 12 equal probabilities, class 9 first for ``k`` up to 6, class 6
-    for 7 or more, on a CPU."""
-    return scores.sort(dim=1, descending=True, stable=True).indices[:, : min(k, scores.shape[1])]
+    for 7 or more, on a CPU. Only the rows with a tie among their ``k + 1`` highest are sorted
+    whole (the rest have one order, which ``topk`` gives): sorting every row of 50,000 images
+    of 1,000 classes took 3.5 s where ``argmax`` takes 0.05."""
+    k = min(k, scores.shape[1])
+    if k == 1:
+        return scores.argmax(dim=1, keepdim=True)  # the first of the highest, the classes' order
+    top = scores.topk(min(k + 1, scores.shape[1]), dim=1)
+    tied = (top.values[:, 1:] == top.values[:, :-1]).any(dim=1)
+    indices = top.indices[:, :k]
+    if tied.any():
+        whole = scores[tied].sort(dim=1, descending=True, stable=True).indices[:, :k]
+        indices = indices.index_put((tied.nonzero()[:, 0],), whole)
+    return indices
 
 
 def answered(scores: torch.Tensor) -> torch.Tensor:
