@@ -229,6 +229,20 @@ def test_audit_and_predict_options_are_their_settings_own():
     assert first_sentences(tta[0].help, 2) == first_sentences(field_docs(EvaluateConfig)["tta"], 2)
 
 
+def test_predicts_runtime_help_links_the_benchmark_and_quotes_no_figure():
+    """predict --runtime's help said onnx "took 0.6 of torch's time on 120 (benchmarks/README.md)",
+    a figure that drifts each time the benchmark is rerun (review60b, "In the code"): it names the
+    section instead, which benchmarks/README.md has."""
+    from objrec.cli.prediction import predict
+
+    text = " ".join(next(p for p in predict.params if p.name == "runtime").help.split())
+    assert not re.search(r"\b0\.\d+ of torch", text) and " on 120 " not in text
+    section = re.search(r'benchmarks/README\.md, "([^"]+)"', text)
+    assert section, text
+    readme = (Path(__file__).parents[1] / "benchmarks" / "README.md").read_text()
+    assert f"### {section[1]}" in readme
+
+
 def test_serve_help_says_what_its_page_takes(capsys):
     """serve --help said its page takes "an image", picked or dropped: it takes several at once
     (a row each) and the computer's camera (tests/test_page.py)."""

@@ -5,11 +5,11 @@ Results go to stdout (``--json`` for scripts); progress bars, notes and errors g
 
 This module holds the click group ``cli``, ``main`` (the console script) and what every command
 shares when it runs: Ctrl-C and SIGTERM, and errors turned into one sentence and an exit code. The
-commands live by pipeline stage: ``data`` (split, add, explore, check, audit, apply-plan),
-``training`` (train), ``evaluation`` (evaluate, report), ``prediction`` (predict), ``delivery``
-(export, serve) and ``tools`` (cache, backbones, demo, suggest); ``options`` holds the options
-several commands share, ``output`` what they print and where they write, ``messages`` how the
-library's sentences are spelled in the CLI's terms.
+commands live by pipeline stage: ``data`` (split, explore, check), ``adding`` (add), ``auditing``
+(audit, apply-plan), ``training`` (train), ``evaluation`` (evaluate, report), ``prediction``
+(predict), ``delivery`` (export, share, serve) and ``tools`` (cache, backbones, demo, suggest);
+``options`` holds the options several commands share, ``output`` what they print and where they
+write, ``messages`` how the library's sentences are spelled in the CLI's terms.
 """
 
 from __future__ import annotations

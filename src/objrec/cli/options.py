@@ -127,8 +127,8 @@ def not_there(path: str) -> str:
 
 def file_above(path: str) -> str | None:
     """The file on the way to ``path``, an output to make (``notes.txt`` of ``notes.txt/run``),
-    if any: ``path`` cannot be written, which the command found only once it ran (exit status
-    1, naming no option), where every other bad path is a usage error."""
+    if any: ``path`` cannot be written, refused as a usage error naming the option (exit status
+    2) as every other bad path is, not found by the command once it ran."""
     for above in Path(path).parents:
         try:
             is_dir = stat.S_ISDIR(os.stat(above).st_mode)
@@ -141,8 +141,8 @@ def file_above(path: str) -> str | None:
 def unwritable(path: str) -> str | None:
     """Why the output ``path`` cannot be written, if the user may not write in the folder it
     goes in (read-only, or another user's): :func:`objrec.outputs.refuse_unwritable`'s sentence,
-    checked as the command checks it, once it ran (exit status 1, naming no option). A path
-    that cannot be resolved (a loop of links) is left to the command, which names it."""
+    said before the command runs, as a usage error naming the option (exit status 2). A path that
+    cannot be resolved (a loop of links) is left to the command, which names it."""
     try:
         refuse_unwritable(Path(path), resolved(Path(path)))
     except OSError:

@@ -109,8 +109,8 @@ def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path
     "quicker for one photo, and as quick for a folder when the pretrained network is in 8-bit "
     "integers (int8, train's default on a CPU with 8-bit dot products). onnx, ONNX Runtime "
     "(CPU only), runs a copy of the model made at its first use and kept in the cache folder: "
-    "pick it for many photos of a 32-bit model, where it took 0.6 of torch's time on 120 "
-    "(benchmarks/README.md). An int8 network that OpenVINO ran in training runs in OpenVINO "
+    "pick it for many photos of a 32-bit model, where it is quicker (benchmarks/README.md, "
+    '"predict\'s default runtime"). An int8 network that OpenVINO ran in training runs in OpenVINO '
     "whichever you pick. serve picks onnx on the CPU, as a server makes the copy once and "
     "answers many. "
     "On the CPU, torch answers a photo whose features the feature store holds for this model "
