@@ -588,6 +588,16 @@ def test_the_page_s_header_says_what_the_model_knows_in_plain_words(browser_page
     # as a bare figure was taken for evaluate's test score
     technical = browser_page.locator("#technical").text_content()
     assert technical == f"technical details: network tiny_test · objrec {info['version']}"
+    browser_page.route(  # newcomer60: the test top-1 where evaluate measured it
+        "**/info", lambda route: route.fulfill(json={**info, "test_top1": 0.9139})
+    )
+    browser_page.goto(server + "/")
+    browser_page.wait_for_selector("#technical:has-text('tiny_test')")
+    assert browser_page.locator("#meta").text_content() == (
+        "Knows 3 classes · right on 91.4% of the test photos it never learned from (evaluate's "
+        "test top-1)"
+    )
+    browser_page.unroute("**/info")
     browser_page.route(
         "**/info", lambda route: route.fulfill(json={**info, "valid_accuracy": None})
     )

@@ -2384,6 +2384,31 @@ def test_serve_gives_confused_with_as_predict_gives_it(trained_run, split_dir, m
         assert both() == (expected, expected)
 
 
+def test_serve_info_gives_the_test_top1_of_the_model_it_serves(trained_run, split_dir):
+    """newcomer60: serve's page headline gave the validation accuracy (90.7%) where evaluate had
+    measured the test top-1 (91.39%). /info now gives test_top1, the run's evaluation of its test
+    split of the model served, which the page shows (labelled) before the valid accuracy; null
+    with no such evaluation, one of another folder, or one of another model."""
+    from objrec.checkpoint import model_digest
+    from objrec.serve.model import load_recognizer, model_info
+
+    def info() -> object:
+        recognizer = load_recognizer(trained_run, "torch", "cpu", None, True)
+        return model_info(recognizer, 1, 1)["test_top1"]
+
+    assert info() is None  # no evaluation yet
+    metrics = {"model": model_digest(trained_run), "top1": 0.9139, "n": 151}
+    (trained_run / "eval-test").mkdir()
+    written = trained_run / "eval-test" / "metrics.json"
+    for folder, model, expected in (
+        (split_dir / "test", metrics["model"], 0.9139),
+        (split_dir / "valid", metrics["model"], None),  # not the test split
+        (split_dir / "test", "another model", None),
+    ):
+        written.write_text(json.dumps(metrics | {"folder": str(folder), "model": model}))
+        assert info() == expected
+
+
 def test_serve_reads_the_mixed_pairs_again_after_an_evaluation_of_the_run_it_serves(
     trained_run, split_dir
 ):

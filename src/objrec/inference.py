@@ -170,6 +170,11 @@ class Recognizer:
     again after each evaluation of the run): each answer's ``confused_with`` comes from them;
     None: none read or recorded."""
 
+    tested_top1: float | None = None
+    """The top-1 of the run's evaluation of its test split of this model
+    (``prediction.tested_top1``), where the caller read it (``serve``, with :attr:`mixed`, for
+    its page's headline); None: none read or recorded."""
+
     def __init__(
         self,
         model: Classifier,

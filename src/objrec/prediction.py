@@ -7,15 +7,16 @@ above it; ``serve``, ``evaluate`` and ``suggest`` read these without importing t
 from __future__ import annotations
 
 import glob
+import math
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
 from objrec.data import UNKNOWN
-from objrec.evaluation_metrics import read_record
+from objrec.evaluation_metrics import EvaluationRecord, read_record
 from objrec.images import utf8_name
 from objrec.run_files import checkpoint_file, output_beside
 
@@ -383,21 +384,45 @@ def recorded_pairs(
     run). None when no evaluation records them (none yet, one made before
     they were recorded, or of a model trained since). Another folder named ``test`` is not the
     run's test split: its evaluation had outranked a later one of the run's own."""
+    found = model_evaluations(run, data_dir, model, lambda r: r.mixed_pairs is not None)
+    return found[-1][1].mixed_pairs if found else None
+
+
+def tested_top1(run: Path, data_dir: str | None = None, model: str | None = None) -> float | None:
+    """The top-1 of the run's latest evaluation of its test split (``data_dir``'s ``test``) of
+    the model of digest ``model`` (None: the one now in the run), for ``serve``'s page: a
+    headline of the validation accuracy where evaluate had measured the test's (90.7% beside
+    91.39%, newcomer60). None where there is none (or its top-1 is not a number)."""
+    found = [f for f in model_evaluations(run, data_dir, model) if f[0]]
+    top1 = found[-1][1].metrics.top1 if found else None
+    return float(top1) if isinstance(top1, int | float) and math.isfinite(top1) else None
+
+
+def model_evaluations(
+    run: Path,
+    data_dir: str | None,
+    model: str | None,
+    keep: Callable[[EvaluationRecord], bool] = lambda record: True,
+) -> list[tuple[bool, EvaluationRecord]]:
+    """The run's evaluations (``eval-*`` folders' ``metrics.json``) that ``keep`` keeps, of the
+    model of digest ``model`` (None: the one now in the run), each with whether it is of the
+    run's test split (``data_dir``'s ``test``), those of the test split last, each kind oldest
+    first. Another folder named ``test`` is not the run's test split."""
     test = (Path(data_dir) / "test").resolve() if data_dir else None
     found = []
     for path in evaluation_records(run):
         record = read_record(path.parent)
-        if record is not None and record.mixed_pairs is not None:
+        if record is not None and keep(record):
             folder = record.folder
             tested = test is not None and bool(folder) and Path(folder).resolve() == test
             found.append((tested, path.stat().st_mtime, record))
     if not found:
-        return None
+        return []
     from objrec.checkpoint import model_digest
 
     model = model or model_digest(checkpoint_file(run))
     current = sorted((f for f in found if f[2].model_digest == model), key=lambda f: f[:2])
-    return current[-1][2].mixed_pairs if current else None
+    return [(tested, record) for tested, _, record in current]
 
 
 def mixed_in(

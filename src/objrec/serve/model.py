@@ -21,7 +21,7 @@ from objrec.file_index import file_stamp
 from objrec.inference import Recognizer, resolve_runtime
 from objrec.kept import kept_path
 from objrec.model_graph import GraphUnmade
-from objrec.prediction import evaluation_records, mixed_partners
+from objrec.prediction import evaluation_records, mixed_partners, tested_top1
 from objrec.quantize import QuantizedBody, graph_engine
 from objrec.run_files import checkpoint_file
 from objrec.runtime import ENGINE_NAMES
@@ -65,8 +65,11 @@ def load_recognizer(
 def read_mixed(run: Path, recognizer: Recognizer) -> None:
     """The pairs of classes the run's evaluation of ``recognizer``'s model mixed up, read into it
     for each answer's ``confused_with``, as ``predict`` reads them
-    (``prediction.mixed_partners``)."""
-    recognizer.mixed = mixed_partners(run, recognizer.meta.data_dir, recognizer.model_digest)
+    (``prediction.mixed_partners``); and its test split's top-1 for ``/info``
+    (``prediction.tested_top1``)."""
+    data_dir, digest = recognizer.meta.data_dir, recognizer.model_digest
+    recognizer.mixed = mixed_partners(run, data_dir, digest)
+    recognizer.tested_top1 = tested_top1(run, data_dir, digest)
 
 
 def unknown_info(recognizer: Recognizer) -> dict[str, Any]:
@@ -84,13 +87,15 @@ def unknown_info(recognizer: Recognizer) -> dict[str, Any]:
 def model_info(
     recognizer: Recognizer, max_upload_bytes: int, max_pixels: int, asked: str | None = None
 ) -> dict[str, Any]:
-    """``GET /info``: the model (its validation accuracy: None for a run that does not say),
+    """``GET /info``: the model (its validation accuracy: None for a run that does not say; its
+    test top-1 where the run's evaluation of its test split of this model measured one),
     what runs it and why (``asked``: the runtime the server was given, None for its default), the
     server's limits and the unknown answer."""
     runs, why = runs_and_why(recognizer, asked)
     return {
         "classes": recognizer.classes,
         "valid_accuracy": recognizer.meta.valid_acc,
+        "test_top1": recognizer.tested_top1,
         "backbone": recognizer.meta.backbone,
         "runtime": info_runtime(recognizer),
         "int8_engine": int8_engine(recognizer),

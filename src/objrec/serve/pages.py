@@ -78,6 +78,10 @@ class ServerInfo(BaseModel):
     valid_accuracy: float | None = Field(
         description="the run's top-1 on its validation split; null for a run that does not say"
     )
+    test_top1: float | None = Field(
+        description="the top-1 of evaluate's evaluation of the run's test split of this model; "
+        "null: none"
+    )
     backbone: str = Field(description="the pretrained network the model is built on")
     runtime: str = Field(description="what runs the network: onnx, torch or openvino")
     int8_engine: str | None = Field(description="what runs an int8 body; null: a float one")
@@ -121,8 +125,9 @@ HEALTH_TEXT = 'The server is up: {"status": "ok"}.'
 
 
 INFO_TEXT = (
-    "The model served: its classes, validation accuracy, backbone, what runs it and why, the "
-    "server's limits (max_upload_bytes, max_pixels), the unknown answer's score and threshold, "
+    "The model served: its classes, validation accuracy, test top-1, backbone, what runs it and "
+    "why, the server's limits (max_upload_bytes, max_pixels), the unknown answer's score and "
+    "threshold, "
     "when the model was loaded, and the CORS origins allowed."
 )
 
