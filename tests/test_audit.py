@@ -2704,7 +2704,7 @@ def planted_copies(tmp_path_factory):
     import functools
     import io
 
-    import objrec.audit.recipe
+    import objrec.cli.auditing
 
     from .conftest import own_cache
 
@@ -2712,8 +2712,8 @@ def planted_copies(tmp_path_factory):
     data = plant_copies(make_split(root / "data"))
     rule = dedup.DuplicateRule(sim_strict=2.0, sim_crop=2.0)
     with own_cache(root / "cache"), pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            objrec.audit.recipe, "AuditConfig", functools.partial(AuditConfig, duplicates=rule)
+        patch.setattr(  # where the CLI makes it
+            objrec.cli.auditing, "AuditConfig", functools.partial(AuditConfig, duplicates=rule)
         )
         with contextlib.redirect_stdout(io.StringIO()) as out:
             assert main(["audit", str(data), "--backbone", "tiny_test", "--folds", "3"]) == 0
@@ -3745,11 +3745,11 @@ def copies_by_hash(monkeypatch) -> None:
     leaves it unjudged (``MIN_JUDGED`` counts a group once): the audit's copies go by hash alone."""
     import functools
 
-    import objrec.audit.recipe
+    import objrec.cli.auditing
 
     rule = dedup.DuplicateRule(sim_strict=2.0, sim_crop=2.0)
     partial = functools.partial(AuditConfig, duplicates=rule)
-    monkeypatch.setattr(objrec.audit.recipe, "AuditConfig", partial)
+    monkeypatch.setattr(objrec.cli.auditing, "AuditConfig", partial)  # where the CLI makes it
 
 
 @pytest.mark.slow
