@@ -435,6 +435,21 @@ def test_apply_plan_says_it_changed_validation_images_as_it_says_test_ones(tmp_p
     ) in said
 
 
+def test_apply_plan_logs_the_validation_note_its_repr_leaves_to_it(tmp_path, caplog):
+    """loose60: ``apply_plan`` logged the test split's note, not the validation split's, which
+    only the CLI said; its counts' repr leaves both splits' counts to those notes now."""
+    import logging
+
+    from objrec.applying.recipe import apply_plan
+
+    data, plan = split_folder(tmp_path / "data"), tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class\nvalid/ant/ant_3.png,remove,\n")
+    with caplog.at_level(logging.INFO, logger="objrec.applying.recipe"):
+        counts = apply_plan(data, plan, tmp_path / "fixed")
+    assert counts.valid_removed == 1 and "valid_removed" not in repr(counts)
+    assert "1 validation image changed (1 removed): they decide the next train's" in caplog.text
+
+
 def test_audit_html_says_which_flags_a_person_settled_before(tmp_path):
     """The page showed a flag whose label an earlier review settled as a new one, to look at
     again: 18 of a third audit's 24 flags were such."""

@@ -21,7 +21,7 @@ from objrec.applying.copy import (
 )
 from objrec.applying.decisions import ACCEPTED, as_proposed
 from objrec.applying.plan_file import PlanRead, with_accepted, with_merges
-from objrec.applying.result import AppliedPlan, source_note, test_change_note, test_changes
+from objrec.applying.result import AppliedPlan, applied_notes, test_changes
 from objrec.applying.targets import planned_targets
 from objrec.audit.plan import REVIEW
 from objrec.data import is_split_folder
@@ -82,9 +82,8 @@ def apply_plan(
         refuse_unfinished_add(data)
         counts = _applied(given, Copying(data, out, mode, command, on_file), new_class)
     log.info("applied %s to %s into %s: %s", plan_file, data, out, counts)
-    for note in (test_change_note(counts), source_note(data, out, counts)):
-        if note:
-            log.info("%s", note)
+    for note in applied_notes(data, out, counts):
+        log.info("%s", note)
     return counts
 
 

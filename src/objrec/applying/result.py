@@ -10,6 +10,10 @@ from pathlib import Path
 
 from objrec.words import plural
 
+SPLIT_COUNTS = frozenset({"test_removed", "test_relabelled", "valid_removed", "valid_relabelled"})
+"""The counts of a split folder's test and validation images removed or relabelled: said by
+:func:`test_change_note` and :func:`valid_change_note`, left out of :class:`AppliedPlan`'s repr."""
+
 
 @dataclass(frozen=True)
 class AppliedPlan:
@@ -66,9 +70,16 @@ class AppliedPlan:
 
     def __repr__(self) -> str:
         """One line, as the other results': ``copied`` and every count that is not 0 (its
-        sixteen counts, mostly 0, ran past a line once ``accepted`` joined them)."""
+        sixteen counts, mostly 0, ran past a line once ``accepted`` joined them), but the test
+        and validation splits' (:data:`SPLIT_COUNTS`): parts of ``removed`` and ``relabelled``,
+        which the notes on a changed test or validation split say. Every count not 0 made 255
+        characters of single digits, 303 of four."""
         said = [f"copied={self.copied}"]
-        said += [f"{k}={n}" for k, n in asdict(self).items() if n and k != "copied"]
+        said += [
+            f"{k}={n}"
+            for k, n in asdict(self).items()
+            if n and k != "copied" and k not in SPLIT_COUNTS
+        ]
         return f"AppliedPlan({', '.join(said)})"
 
     def __getitem__(self, key: str) -> int:
@@ -81,6 +92,13 @@ class AppliedPlan:
             stacklevel=2,
         )
         return value
+
+
+def applied_notes(data: Path, out: Path, counts: AppliedPlan) -> list[str]:
+    """What ``apply_plan`` says beside its ``counts``: a changed test split, a changed
+    validation split (the counts its repr leaves out), the photo folder ``data`` came from."""
+    notes = (test_change_note(counts), valid_change_note(counts), source_note(data, out, counts))
+    return [note for note in notes if note]
 
 
 def test_change_note(counts: AppliedPlan) -> str | None:
