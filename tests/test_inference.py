@@ -7,6 +7,7 @@ import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -591,6 +592,27 @@ def cached_graph(recognizer: Recognizer) -> Path:
 
     key = graph_key(recognizer.model, recognizer.meta)
     return open_cache(recognizer.meta.cache_dir).model_onnx_path(key)
+
+
+def test_the_whole_model_s_graph_is_keyed_by_its_code_and_pytorch_s_version(monkeypatch):
+    """store60: ``runtime="onnx"``'s whole-model graph was keyed by the model file's digest and
+    objrec's version alone, not as every other graph of ``onnx/`` (``bodies.body_key``), so a
+    PyTorch or timm upgrade (or a body's forward changed) answered with the graph the old code
+    had exported."""
+    from types import SimpleNamespace
+
+    from objrec.model import Classifier
+    from objrec.model_graph import graph_key
+
+    from .test_quantize import alike_but_forward
+
+    meta: Any = SimpleNamespace(digest="ab" * 32, data=None)
+    old, new = (Classifier(alike_but_forward(p), torch.nn.Linear(4, 2)) for p in ("mean", "amax"))
+    new.load_state_dict(old.state_dict())
+    key = graph_key(old, meta)
+    assert graph_key(old, meta) == key != graph_key(new, meta)
+    monkeypatch.setattr(torch, "__version__", "9.9.9")
+    assert graph_key(old, meta) != key
 
 
 @pytest.mark.slow

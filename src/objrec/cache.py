@@ -119,9 +119,10 @@ class FeatureCache:
         PyTorch) is kept as ONNX."""
         return self.root / "onnx" / f"{key[:32]}-{input_size}.onnx"
 
-    def model_onnx_path(self, digest: str) -> Path:
-        """Where ``predict --runtime onnx`` keeps a whole model as ONNX, by checkpoint digest."""
-        return self.root / "onnx" / f"model-{digest[:32]}.logits.onnx"
+    def model_onnx_path(self, key: str) -> Path:
+        """Where ``predict --runtime onnx`` keeps a whole model as ONNX, by its key
+        (``model_graph.graph_key``: the checkpoint's digest, the model's code and PyTorch)."""
+        return self.root / "onnx" / f"model-{key[:32]}.logits.onnx"
 
     @property
     def compiled_dir(self) -> Path:

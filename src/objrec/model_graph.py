@@ -1,7 +1,8 @@
 """The whole model as one ONNX graph, kept in the run's cache folder for ``runtime="onnx"``
-(``Recognizer``): its key (the model file's digest, objrec's version, :data:`MODEL_GRAPH`),
-opened where it is whole and of this model, else exported again (checked against PyTorch), and
-run as the recognizer's runner (:func:`graph_runner`). Split out of ``inference``, whose
+(``Recognizer``): its key (the model file's digest, objrec's version, :data:`MODEL_GRAPH`, and as
+every graph of ``onnx/``, the model's code and PyTorch's version), opened where it is whole and of
+this model, else exported again (checked against PyTorch), and run as the recognizer's runner
+(:func:`graph_runner`). Split out of ``inference``, whose
 ``Recognizer`` defines the answer and takes this as one of its runners."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import torch
 
 from objrec import __version__
+from objrec.bodies import body_key, fingerprint_module
 from objrec.cache import open_cache
 from objrec.errors import ObjrecError
 from objrec.export.graph import Tail, write_checked
@@ -75,24 +77,21 @@ def graph_runner(model: Classifier, meta: RunMeta) -> Callable[[torch.Tensor, bo
 
 
 def graph_key(model: Classifier, meta: RunMeta) -> str:
-    """The cached graph's key: the digest of the model file's bytes loaded (``meta.digest``;
-    without one, the model's tensors and data config), objrec's version and
-    :data:`MODEL_GRAPH`, so that no graph another objrec built differently (one without the
-    familiarity output, say) is ever reused. Never the file read again: a retrain renaming its
-    model over it meanwhile would file this model's graph under the new model's key, and later
-    loads of the new model would answer with it."""
-    key = hashlib.sha256(f"objrec {__version__} graph {MODEL_GRAPH}\n".encode())
+    """The cached graph's key, by the rule of every graph in ``onnx/`` (``bodies.body_key``): the
+    model's code (its classes' methods; torch's, timm's and torchvision's versions) and the
+    version of PyTorch, which exports it, beside what the model is: the digest of the model
+    file's bytes loaded (``meta.digest``; without one, the model's repr and tensors and its data
+    config), objrec's version and :data:`MODEL_GRAPH`. By the model file, objrec's version
+    and :data:`MODEL_GRAPH` alone, a graph PyTorch or timm exported before an upgrade was
+    answered with after it (store60). Never the file read again: a retrain renaming its model
+    over it meanwhile would file this model's graph under the new model's key, and later loads
+    of the new model would answer with it."""
+    made = f"objrec {__version__} graph {MODEL_GRAPH}\n"
     if meta.digest is not None:
-        key.update(meta.digest.encode())
-        return key.hexdigest()
-    key.update(repr(meta.data).encode())
-    for name, value in model.state_dict().items():
-        key.update(name.encode())
-        if isinstance(value, torch.Tensor):
-            key.update(
-                value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
-            )
-    return key.hexdigest()
+        made += meta.digest
+    else:
+        made += f"{meta.data!r}\n{fingerprint_module(model)}"
+    return body_key(model, hashlib.sha256(made.encode()).hexdigest())
 
 
 def cached_graph(path: Path, model: Classifier, meta: RunMeta) -> OnnxModel:
