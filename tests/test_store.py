@@ -216,6 +216,25 @@ def test_rows_looked_up_before_a_clear_are_never_read_from_another_writers_rows(
     reader.close()
 
 
+def test_a_space_kept_across_a_clear_refuses_to_write_in_one_sentence(tmp_path):
+    """store60: a ``Space`` kept from before another process's clear wrote into the new index,
+    which lacks its space, and failed with a TypeError (``reserve`` unpacked None)."""
+    from objrec.store import remove_store
+
+    root, sid = tmp_path / "cache" / "store", "s" * 32
+    writer = FeatureStore(root)
+    space = writer.space(sid, 4)
+    space.write("centre", ["a" * 32], np.full((1, 4), 1.0, np.float32))
+    writer.close()  # let go of, the space kept
+    remove_store(root)  # cache --clear
+    said = f"the feature store {root} has no space {sid}: it was cleared or pruned by another "
+    with pytest.raises(
+        ObjrecError, match=f"^{said}process since the space was made: run it again$"
+    ):
+        space.write("centre", ["b" * 32], np.full((1, 4), 2.0, np.float32))
+    writer.close()
+
+
 def test_a_command_lets_go_of_the_stores_it_opened_and_of_no_other(tmp_path):
     """``cache.stores_held`` closed every store of the process at evaluate's end: one another
     thread had opened (a served model's) was closed from the wrong thread, a ProgrammingError

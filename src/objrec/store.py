@@ -759,9 +759,11 @@ class FeatureStore:
 
     @index_errors
     def reserve(self, sid: str, n: int) -> int:
-        """Reserve ``n`` new rows of a space for this writer alone; returns the first."""
+        """Reserve ``n`` new rows of a space for this writer alone; returns the first. A space
+        gone since it was made (a ``Space`` kept across a clear or prune by another process) is
+        refused in one sentence (:meth:`_space_row`), as its rows looked up before are."""
         with self._transaction():
-            (first,) = self.db.execute("SELECT rows FROM spaces WHERE id=?", (sid,)).fetchone()
+            (first,) = self._space_row(sid, "rows")
             self.db.execute("UPDATE spaces SET rows=rows+? WHERE id=?", (n, sid))
         return first
 
