@@ -249,6 +249,36 @@ def test_a_command_lets_go_of_the_stores_it_opened_and_of_no_other(tmp_path):
     before.close()
 
 
+def test_a_command_lets_go_of_no_store_another_thread_opened_meanwhile(tmp_path):
+    """late60 L4: ``cache.stores_held`` let go of every store opened during the block, one that
+    another thread of the process opened meanwhile (a Python API caller's) too: closed from the
+    wrong thread, SQLite's ProgrammingError ended the command, and the other thread's store."""
+    import threading
+
+    from objrec.cache import stores_held
+
+    mine, theirs = FeatureCache(tmp_path / "a"), FeatureCache(tmp_path / "b")
+    opened, done, still_open = threading.Event(), threading.Event(), []
+
+    def other_caller():
+        assert theirs.store.is_open
+        opened.set()
+        done.wait(60)
+        still_open.append(theirs.store.is_open)
+        theirs.close()
+
+    thread = threading.Thread(target=other_caller)
+    with stores_held():
+        assert mine.store.is_open
+        thread.start()
+        assert opened.wait(60)
+    assert not mine.store.is_open
+    done.set()
+    thread.join(60)
+    assert still_open == [True] and not theirs.store.is_open
+    theirs.close()
+
+
 @pytest.mark.slow
 def test_prune_by_age_forgets_what_no_run_used(tmp_path):
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples

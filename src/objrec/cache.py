@@ -9,6 +9,7 @@ import errno
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -54,14 +55,18 @@ def stores_held() -> Iterator[None]:
     """The feature stores the block opens (:attr:`FeatureCache.store`) let go of at its end, not
     before (:meth:`FeatureCache.close`): a command's, so that a prune or clear waiting for it
     goes on once it is done, never between its looking features up and reading them (they would
-    be gone). A store open before the block is its holder's to let go of (another thread's
-    too). Usable as a decorator."""
-    held = {key for key, store in _OPEN_STORES.items() if store.is_open}
+    be gone). A store open before the block is its holder's to let go of, and so is one another
+    thread opened meanwhile (a Python API caller's, beside this one): SQLite refuses a
+    connection closed from another thread than its own (review late60 L4). Usable as a
+    decorator."""
+    before = {key: store.opening for key, store in _OPEN_STORES.items()}
     try:
         yield
     finally:
+        mine = threading.get_ident()
         for key, store in list(_OPEN_STORES.items()):
-            if key not in held:
+            opening = store.opening
+            if opening is not None and opening[0] == mine and opening != before.get(key):
                 store.close()
 
 

@@ -61,6 +61,7 @@ import errno
 import fcntl
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -68,6 +69,7 @@ import re
 import secrets
 import shutil
 import sqlite3
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -554,6 +556,10 @@ def of_files(
     return query
 
 
+_OPENINGS = itertools.count()
+"""Numbers each opening of a store in this process (:attr:`FeatureStore.opening`)."""
+
+
 class FeatureStore:
     """The store folder: its SQLite index, array files and lock (see the module docstring), and
     the file index kept in that index (:attr:`files`).
@@ -587,6 +593,10 @@ class FeatureStore:
         self._lock: BinaryIO | None = None
         self._db: sqlite3.Connection | None = None
         self._index_id: str | None = None
+        self.opening: tuple[int, int] | None = None
+        """The thread that opened the store now open and the number of that opening in the
+        process, None while closed: SQLite lets only that thread use or close its connection
+        (what ``cache.stores_held`` lets go of, one command's thread beside another's)."""
         self.rows_written = 0
         """Feature rows this process wrote into the store (each an image view's features)."""
         self.rows_reused = 0
@@ -606,6 +616,7 @@ class FeatureStore:
             lock.close()
             raise
         self._lock = lock
+        self.opening = (threading.get_ident(), next(_OPENINGS))
 
     def _open_lock(self) -> BinaryIO:
         """The store's lock file, opened (made if missing, unless read-only); a folder it cannot be
@@ -717,6 +728,7 @@ class FeatureStore:
             self._db.close()
             self._db = None
         self._index_id = None
+        self.opening = None
         if self._lock is not None:
             self._lock.close()
             self._lock = None
