@@ -1294,6 +1294,45 @@ def test_split_refuses_a_cache_dir_that_is_or_lies_inside_its_source(
     assert listing(image_folder) == before and not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize(
+    ("command", "whose", "how"),
+    [
+        ("evaluate", "$OBJREC_CACHE", "set OBJREC_CACHE to a folder outside it"),
+        ("predict", "$OBJREC_CACHE", "set OBJREC_CACHE to a folder outside it"),
+        ("suggest", "$OBJREC_CACHE", "set OBJREC_CACHE to a folder outside it"),
+        ("evaluate", "the run's", "move it out of there (then set OBJREC_CACHE to where it went)"),
+        ("audit", "the run's", "give --cache-dir outside it"),
+    ],
+)
+def test_every_command_refuses_the_cache_folder_it_would_use_inside_what_it_reads(
+    capsys, monkeypatch, tmp_path, command, whose, how
+):
+    """late60 L5: the refusal of a cache folder inside the folder a command reads was each
+    command's own, and checked --cache-dir (else $OBJREC_CACHE) only: evaluate, predict and
+    suggest, which have no --cache-dir, wrote store/ into DATA with OBJREC_CACHE=DATA/cache, and
+    audit --run (evaluate too) into the run's cache folder there. One check refuses each, before
+    the libraries load, naming the folder, whose it is and how to choose another."""
+    for name in ("evaluate", "predict", "suggest", "audit.recipe"):
+        monkeypatch.setitem(sys.modules, f"objrec.{name}", None)  # importing it now fails
+    data = make_class_folder(tmp_path / "photos", per_class=1)
+    (model := tmp_path / "run").mkdir()
+    (model / "model.safetensors").write_bytes(b"")
+    cache = data / "cache"
+    if whose == "the run's":
+        cache.mkdir()
+        (model / "config.json").write_text(json.dumps({"cache_dir": str(cache)}))
+        whose = "the run's, from train's --cache-dir"
+    else:
+        monkeypatch.setenv("OBJREC_CACHE", str(cache))
+    before = listing(data)
+    args = [data, "--run", model] if command == "audit" else [model, data]
+    code, _, err = run(capsys, command, *args)
+    what = {"predict": "folder", "suggest": "image folder"}.get(command, "data folder")
+    said = f"the cache folder {cache} ({whose}) lies inside the {what} {data}: {how}"
+    assert code == 2 and said in " ".join(err.split()), err
+    assert listing(data) == before
+
+
 @pytest.mark.parametrize("command", ["split", "check"])
 def test_a_cache_dir_holding_photos_is_refused_and_left_as_it_was(
     capsys, image_folder, tmp_path, command

@@ -140,7 +140,7 @@ def audit(
     """
     if run is None:
         refuse_unknown_backbone(backbone)  # a usage error, one line: before any progress
-    refuse_cache_inside(cache_dir, data)
+    refuse_cache_inside(cache_dir, data, run=run)
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
         from objrec.audit.recipe import audit as run_audit

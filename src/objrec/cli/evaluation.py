@@ -24,6 +24,7 @@ from objrec.cli.options import (
     Choice,
     device_option,
     option_help,
+    refuse_cache_inside,
     refuse_swapped,
     require_folder,
 )
@@ -237,11 +238,13 @@ def refuse_early(
     """What ``evaluate`` refuses from the command line and the files alone, before the libraries
     load, so that a refusal is answered at once: RUN and DATA given the other way round, a
     ``--keep-threshold`` without ``--unknown`` or an ``--unknown`` without images, a DATA that is
-    no folder, then the folder it would write to (:func:`refuse_outputs`, which returns the model
-    when it read it)."""
+    no folder, a cache folder inside what it reads (``refuse_cache_inside``), then the folder it
+    would write to (:func:`refuse_outputs`, which returns the model when it read it)."""
     refuse_swapped("evaluate", run, data)
     refuse_unknown(keep_threshold, config.unknown)
     refuse_data(data)
+    unknown = [Path(config.unknown)] if config.unknown is not None else []
+    refuse_cache_inside(config.cache_dir, data, *unknown, run=run)
     return refuse_outputs(run, data, out, force, config)
 
 

@@ -283,17 +283,52 @@ def cache_dir_option(keeps: str) -> Callable:
     return click.option("--cache-dir", type=DIR, show_default=CACHE_DEFAULT, help=help)
 
 
-def refuse_cache_inside(cache_dir: PathGiven | None, *read: Path, what: str = "data folder"):
-    """The cache folder (``--cache-dir``, else OBJREC_CACHE's, else the default one) refused as a
-    usage error (exit status 2) where it is, or lies inside, a folder ``read`` the command reads,
-    as an --out there is: its store/, onnx/ and facts.sqlite would be read as a class of photos
-    (an empty one) the next time, and a folder of photos is only read."""
+def refuse_cache_inside(
+    cache_dir: PathGiven | None, *read: Path, what: str = "data folder", run: Path | None = None
+) -> None:
+    """The cache folder the command keeps what it works out in refused as a usage error (exit
+    status 2) where it is, or lies inside, a folder ``read`` the command reads, as an --out there
+    is: its store/, onnx/ and facts.sqlite would be read as a class of photos (an empty one) the
+    next time, and a folder of photos is only read. That folder is ``cache_dir`` (--cache-dir),
+    else the one the run ``run`` was trained with (``current.run_cache_dir``: evaluate's,
+    predict's, suggest's and audit --run's), else $OBJREC_CACHE or the default one: the one
+    check of every command that keeps something there (late60 L5)."""
     from objrec.cache_folder import default_cache_dir
+    from objrec.current import run_cache_dir
     from objrec.outputs import refuse_inside
 
-    folder = Path(cache_dir) if cache_dir else default_cache_dir()
+    if cache_dir:
+        for source in read:
+            from_options(refuse_inside, Path(cache_dir), source, name="cache_dir", what=what)
+        return
+    recorded = run_cache_dir(run) if run is not None else None
+    folder = Path(recorded) if recorded else default_cache_dir()
     for source in read:
-        from_options(refuse_inside, folder, source, name="cache_dir", what=what)
+        if folder.resolve().is_relative_to(Path(source).resolve()):
+            raise click.UsageError(cache_inside(folder, source, what, recorded is not None))
+
+
+def cache_inside(folder: Path, source: Path, what: str, the_runs: bool) -> str:
+    """The refusal of a cache folder not given on the command line inside ``source``: whose it
+    is (the run's, $OBJREC_CACHE, the default) and how to choose another, this command's way."""
+    has_option = find_option("--cache-dir") is not None
+    whose = "the run's, from train's --cache-dir" if the_runs else "$OBJREC_CACHE"
+    if not the_runs and not os.environ.get("OBJREC_CACHE"):
+        whose = "the default one"
+    if has_option:
+        how = "give --cache-dir outside it"
+    elif the_runs:
+        how = "move it out of there (then set OBJREC_CACHE to where it went)"
+    else:
+        how = "set OBJREC_CACHE to a folder outside it"
+    where = "is" if folder.resolve() == Path(source).resolve() else "lies inside"
+    return f"the cache folder {folder} ({whose}) {where} the {what} {source}: {how}"
+
+
+def find_option(flag: str) -> click.Parameter | None:
+    """The running command's option ``flag``, None when it has none."""
+    ctx = click.get_current_context()
+    return next((p for p in ctx.command.params if flag in getattr(p, "opts", ())), None)
 
 
 def device_option(command):

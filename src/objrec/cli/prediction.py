@@ -19,6 +19,7 @@ from objrec.cli.options import (
     Choice,
     device_option,
     option_help,
+    refuse_cache_inside,
     refuse_swapped,
     refuse_unknown_conflict,
     unknown_options,
@@ -224,11 +225,12 @@ def checked_request(
     force: bool,
 ) -> Path | None:
     """Refuse, before the model loads, a command line predict cannot answer (--threshold with
-    --no-unknown, RUN and an image swapped, a --csv file it must not write); returns the --csv
-    file, written once the lines are said."""
+    --no-unknown, RUN and an image swapped, a cache folder inside a folder of PATHS, a --csv file
+    it must not write); returns the --csv file, written once the lines are said."""
     refuse_unknown_conflict(threshold, no_unknown)
     if len(paths) == 1:
         refuse_swapped("predict", run, paths[0])
+    refuse_cache_inside(None, *(p for p in paths if p.is_dir()), what="folder", run=run)
     from objrec.predict import path_list
     from objrec.predict_outputs import check_csv
 

@@ -33,6 +33,7 @@ from objrec.cli.options import (
     cache_dir_option,
     command_line,
     from_options,
+    refuse_cache_inside,
 )
 from objrec.cli.output import (
     SAMPLE,
@@ -631,6 +632,7 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
     read; its sub-folders are searched too. A folder of only unknown images is said so.
     """
     refuse_given_out(out, force, SUGGEST_FILES, unlabelled, "image folder")
+    refuse_cache_inside(None, unlabelled, what="image folder", run=run)
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
         from objrec.suggest import default_suggest_dir
