@@ -224,9 +224,21 @@ def test_an_ensemble_takes_the_widest_input_of_its_parts_and_the_default_its_cho
     assert default.data_config.input_size == default.data_config.resize_size == 240
 
 
-def test_an_ensemble_of_differently_normalised_bodies_is_a_clear_error():
-    with pytest.raises(ObjrecError, match="normalise their inputs differently"):
-        get_backbone("efficientnet_lite0+resnet18")
+def test_an_ensemble_of_differently_normalised_bodies_takes_the_one_given_for_all():
+    """bb60: bodies normalised apart were refused whatever mean and std were given, though their
+    ensemble reads one image, normalised once, as one body does: it takes the pair given for
+    all of them, and is refused without it, naming each body's and what to give."""
+    from objrec.backbones import resolve_data_config
+
+    spec = get_backbone("efficientnet_lite0+resnet18")
+    assert spec.normalised_apart == ("mean", "std") and not spec.declares_normalisation
+    data = resolve_data_config(spec, (0.5,) * 3, (0.25,) * 3)
+    assert (data.mean, data.std, data.input_size) == ((0.5,) * 3, (0.25,) * 3, 224)
+    with pytest.raises(BadBackbone, match=r"\(efficientnet_lite0: mean 0.5 0.5 0.5, std 0.5 "):
+        resolve_data_config(spec)
+    with pytest.raises(BadBackbone, match=r"normalised once: give `std` for all of them \("):
+        resolve_data_config(spec, mean=(0.5,) * 3)
+    assert get_backbone("tiny_test+tiny_test").normalised_apart == ()
     with pytest.raises(ObjrecError, match="unknown backbone 'nope'"):
         get_backbone("efficientnet_lite0+nope")
     with pytest.raises(ObjrecError, match="two or more names"):

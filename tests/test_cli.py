@@ -7124,13 +7124,14 @@ def test_an_unknown_backbone_is_a_usage_error_naming_the_option(capsys, tmp_path
     assert not (tmp_path / "run").exists() and not (tmp_path / "audit").exists()
 
 
-def test_an_ensemble_of_two_normalisations_says_each_and_that_mean_and_std_do_not_join_them(
+def test_an_ensemble_of_two_normalisations_says_each_and_what_to_give_for_all(
     capsys, tmp_path, split_dir
 ):
     """`--backbone mobilenet_v2+efficientnet_lite0 --mean 0.5 0.5 0.5 --std 0.5 0.5 0.5` was
     refused as normalising differently, though one normalisation was given, with nothing of what
-    would work (newcomer60b, 5): the refusal names each body's normalisation, says --mean and
-    --std do not join them, and what to do."""
+    would work (newcomer60b, 5). The bodies now read the normalisation given for all of them
+    (test_backbones, and the run below); the refusal without it names each body's, why one is
+    needed and what to give: here --std, --mean being given."""
     args = ["train", split_dir, "--out", tmp_path / "run", "--backbone"]
     code, out, err = run(
         capsys, *args, "efficientnet_lite0+resnet18", "--mean", "0.5", "0.5", "0.5"
@@ -7139,10 +7140,37 @@ def test_an_ensemble_of_two_normalisations_says_each_and_that_mean_and_std_do_no
     assert (code, out) == (2, "") and not (tmp_path / "run").exists()
     assert (
         "normalise their inputs differently (efficientnet_lite0: mean 0.5 0.5 0.5, std 0.5 0.5 "
-        "0.5; resnet18: mean 0.485 0.456 0.406, std 0.229 0.224 0.225); an ensemble joins "
-        "bodies normalised alike only, whatever --mean and --std give: join such bodies, or "
-        "train each alone"
+        "0.5; resnet18: mean 0.485 0.456 0.406, std 0.229 0.224 0.225), and an ensemble's bodies "
+        "all read one image, normalised once: give --std for all of them (each body then reads "
+        "images normalised unlike some it learnt from), or join bodies normalised alike (see "
     ) in said
+
+
+@pytest.mark.slow
+def test_an_ensemble_of_two_normalisations_trains_and_evaluates_with_the_one_given(
+    capsys, tmp_path, split_dir, monkeypatch
+):
+    """bb60: an ensemble of bodies normalised apart could not take one --mean/--std for all:
+    refused at train, and every later load of the run's backbone (evaluate, predict) joined it
+    from its parts' own normalisations again. It trains with the pair given, which the run
+    records, and evaluates."""
+    from dataclasses import replace
+
+    import objrec.backbones
+
+    tiny = objrec.backbones.get_backbone("tiny_test")
+    half = replace(tiny.data_config, mean=(0.5,) * 3, std=(0.5,) * 3)
+    monkeypatch.setitem(
+        objrec.backbones._REGISTRY, "tiny_half", replace(tiny, name="tiny_half", data_config=half)
+    )
+    args = ("--backbone", "tiny_test+tiny_half", "--epochs", "1", "--aug-views", "0")
+    given = ("--mean", "0.25", "0.25", "0.25", "--std", "0.5", "0.5", "0.5")
+    code, _, err = run(capsys, "train", split_dir, "--out", tmp_path / "run", *args, *given)
+    assert code == 0, err
+    _, meta = load_model(tmp_path / "run")
+    assert (meta.data.mean, meta.data.std) == ((0.25,) * 3, (0.5,) * 3)
+    code, out, err = run(capsys, "evaluate", tmp_path / "run", split_dir, "--json")
+    assert code == 0 and json.loads(out)["n"] == 9, err
 
 
 @pytest.mark.slow

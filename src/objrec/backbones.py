@@ -82,6 +82,13 @@ class BackboneSpec:
     weights_files: Callable[[], tuple[Path, ...]] = lambda: ()
     """The files its pretrained weights are read from, where they are here (found, not read):
     what they take on disk. None here, or none at all: empty."""
+    normalised_apart: tuple[str, ...] = ()
+    """Of an ensemble whose bodies normalise their inputs differently: which of ``mean`` and
+    ``std`` differ (``data_config``'s are its largest body's, a stand-in). Its bodies all read
+    one image, normalised once, so a run takes one given for all of them
+    (:func:`resolve_data_config`)."""
+    normalisations: str = ""
+    """Each normalisation of such an ensemble's bodies in words (:func:`normalisations`)."""
 
 
 _REGISTRY: dict[str, BackboneSpec] = {}
@@ -91,6 +98,11 @@ class BadBackbone(ObjrecError):
     """A backbone name that names no network objrec can build (a misspelt name, a timm name timm
     lacks) or an ensemble it cannot join: a bad value of the user's, which the CLI refuses as a
     usage error of --backbone (exit status 2), not a failed run."""
+
+
+class NormalisedApart(BadBackbone):
+    """An ensemble of bodies normalised apart without the mean or std it needs: a name objrec
+    builds, used without what it needs (:func:`resolve_data_config`)."""
 
 
 def register_backbone(spec: BackboneSpec) -> BackboneSpec:
@@ -235,18 +247,14 @@ for _variant, _size, _blocks, _parameters in (
 
 
 def ensemble_spec(names: list[str], input_size: int | None = None) -> BackboneSpec:
-    """One spec for the bodies ``names``: their shared normalisation and ``input_size`` (default:
+    """One spec for the bodies ``names``: their shared normalisation (bodies normalised apart take
+    the one a run is given: :attr:`BackboneSpec.normalised_apart`) and ``input_size`` (default:
     the largest of theirs), the short side resized to it and the centre square kept."""
     if len(names) < 2 or not all(names):
         raise BadBackbone(f"a backbone ensemble joins two or more names with '+', got {names}")
     parts = [get_backbone(n) for n in names]
     configs = [p.data_config for p in parts]
-    if len({(c.mean, c.std) for c in configs}) > 1:
-        raise BadBackbone(
-            f"backbones {', '.join(names)} normalise their inputs differently "
-            f"({normalisations(parts)}); an ensemble joins bodies normalised alike only, "
-            "whatever `mean` and `std` give: join such bodies, or train each alone"
-        )
+    apart = tuple(n for n in ("mean", "std") if len({getattr(c, n) for c in configs}) > 1)
     data = max(configs, key=lambda c: c.input_size)
     if input_size is not None:
         data = replace(data, input_size=input_size, resize_size=input_size)
@@ -275,7 +283,9 @@ def ensemble_spec(names: list[str], input_size: int | None = None) -> BackboneSp
         int8=all(p.int8 for p in parts),
         fixed_size=any(p.fixed_size for p in parts),
         blocks=min(p.blocks for p in parts),
-        declares_normalisation=all(p.declares_normalisation for p in parts),
+        declares_normalisation=not apart and all(p.declares_normalisation for p in parts),
+        normalised_apart=apart,
+        normalisations=normalisations(parts) if apart else "",
         n_features=known_sum(p.n_features for p in parts),
         parameters=known_sum(p.parameters for p in parts),
         weights_files=lambda: every_file(parts),
@@ -471,7 +481,21 @@ def timm_pretrained_cfg(model_name: str) -> dict[str, Any]:
 
 
 def resolve_data_config(spec: BackboneSpec, mean=None, std=None) -> DataConfig:
-    """The spec's data config with the user's normalisation overrides applied."""
+    """The spec's data config with the user's normalisation overrides applied. An ensemble of
+    bodies normalised apart (:attr:`BackboneSpec.normalised_apart`) takes the one given for all
+    its bodies, as one body does (they read one image, normalised once), and is refused without
+    it: no body's own is more its own than another's (newcomer60b, bb60)."""
+    missing = [
+        n for n, v in (("mean", mean), ("std", std)) if n in spec.normalised_apart and v is None
+    ]
+    if missing:
+        raise NormalisedApart(
+            f"backbones {spec.name.replace('+', ', ')} normalise their inputs differently "
+            f"({spec.normalisations}), and an ensemble's bodies all read one image, normalised "
+            f"once: give {' and '.join(f'`{n}`' for n in missing)} for all of them (each body "
+            "then reads images normalised unlike some it learnt from), or join bodies normalised "
+            "alike"
+        )
     data = spec.data_config
     if mean is not None:
         data = replace(data, mean=tuple(mean))

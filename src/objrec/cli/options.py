@@ -42,19 +42,30 @@ def from_options(make: Callable[..., T], *args, **values) -> T:
         raise click.UsageError(to_cli(str(exc), ctx.command, exc.values), ctx) from exc
 
 
-def refuse_unknown_backbone(name: str) -> None:
-    """A --backbone that names no network objrec can build (``nosuchnet``) as a usage error
-    naming the option, exit status 2 as every bad option value (docs/json.md): it was a failed
-    run, exit 1, after the heavy imports. A timm name is looked up, its model not built."""
-    from objrec.backbones import BadBackbone, UnknownTimmModel, require_known_backbone
+def refuse_unknown_backbone(name: str, mean=None, std=None) -> None:
+    """A --backbone that names no network objrec can build (``nosuchnet``), or an ensemble of
+    bodies normalised apart without the --mean and --std it needs, as a usage error naming the
+    option, exit status 2 as every bad option value (docs/json.md): it was a failed run, exit 1,
+    after the heavy imports. A timm name is looked up, its model not built."""
+    from objrec.backbones import (
+        BadBackbone,
+        NormalisedApart,
+        UnknownTimmModel,
+        get_backbone,
+        require_known_backbone,
+        resolve_data_config,
+    )
     from objrec.cli.messages import find_param, to_cli
 
     try:
         require_known_backbone(name)
+        if "+" in name:  # an ensemble's one normalisation, which a run needs
+            resolve_data_config(get_backbone(name), mean, std)
     except BadBackbone as exc:
         ctx = click.get_current_context()
         param = find_param(ctx.command, "backbone")
-        listed = "" if isinstance(exc, UnknownTimmModel) else "; `objrec backbones` lists them"
+        named = isinstance(exc, UnknownTimmModel | NormalisedApart)  # its own way forward
+        listed = "" if named else "; `objrec backbones` lists them"
         said = to_cli(str(exc), ctx.command, exc.values)  # `mean` -> --mean
         raise click.BadParameter(f"{said}{listed}", ctx, param) from exc
 

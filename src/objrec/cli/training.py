@@ -298,7 +298,7 @@ def train_config(options: dict, resume: Path | None) -> TrainConfig:
 def refuse_what_the_body_cannot(config: TrainConfig) -> None:
     """A new run's bad backbone or --finetune-blocks as a usage error before any work; both look
     the network up among those objrec builds, which imports PyTorch."""
-    refuse_unknown_backbone(config.backbone)
+    refuse_unknown_backbone(config.backbone, config.mean, config.std)
     refuse_blocks_beyond_the_body(config)
 
 
