@@ -131,6 +131,34 @@ def test_every_json_option_s_help_line_points_to_its_keys_and_threshold_says_fam
     )
 
 
+def test_json_out_and_force_options_are_made_once_in_options():
+    """--json was written out 14 times, each help in its own words (audit's and evaluate's "as one
+    JSON object", the others "as JSON"); explore's, audit's and suggest's --out repeated what a
+    re-run writes again, and --copy/--link and --new-class, shared by split, add and apply-plan,
+    lived in cli/data.py (review60b, "In the code"): options.py makes each, one help apiece."""
+    from objrec.cli import cli
+    from objrec.cli.options import COPY_OPTION, FORCE_OUT, REWRITTEN, new_class_option
+    from objrec.cli.sections import first_sentences
+
+    def option(command: str, flag: str) -> click.Option:
+        found = next(p for p in cli.commands[command].params if flag in p.opts)
+        assert isinstance(found, click.Option)
+        return found
+
+    jsons = [n for n, c in cli.commands.items() if any("--json" in p.opts for p in c.params)]
+    assert len(jsons) == 14
+    for name in jsons:
+        line = first_sentences(option(name, "--json").help or "")
+        assert re.fullmatch(r"Print [^.]+ as JSON \(keys: docs/json\.md\)\.", line), name
+    for name in ("explore", "audit", "suggest"):
+        assert REWRITTEN in (option(name, "--out").help or ""), name
+    for name in ("explore", "audit", "suggest", "evaluate"):
+        assert (option(name, "--force").help or "").startswith(FORCE_OUT), name
+    assert callable(COPY_OPTION) and callable(new_class_option)
+    for name in ("split", "add", "apply-plan"):
+        assert option(name, "--copy").help == option("split", "--copy").help, name
+
+
 def test_every_option_of_every_command_is_under_a_heading():
     """A sectioned command lists each option under the heading its ``sections`` gives: an
     option a helper adds without placing it would fall under "More options", unexplained."""

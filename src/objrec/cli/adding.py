@@ -11,22 +11,18 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from objrec.cli.data import (
-    BURST_OPTION,
-    COPY_OPTION,
-    FILE_PASSES,
-    SEED_OPTION,
-    few_groups,
-    new_class_option,
-)
+from objrec.cli.data import BURST_OPTION, FILE_PASSES, SEED_OPTION, few_groups
 from objrec.cli.messages import to_cli
 from objrec.cli.options import (
+    COPY_OPTION,
     EXISTING,
     FILE,
     FOLDER,
     cache_dir_option,
     command_line,
     from_options,
+    json_option,
+    new_class_option,
     refuse_cache_inside,
 )
 from objrec.cli.output import (
@@ -89,12 +85,7 @@ from objrec.words import listed, on_lines, plural, quoted, some_of
     "add reads the digests of DATA's files from the feature store there: give the --cache-dir "
     "train was given, and no file it hashed is read again."
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the counts and files as JSON (keys: docs/json.md).",
-)
+@json_option("the counts and files")
 def add(data, new, copy, ratios, dry_run, cache_dir, as_json, **settings) -> None:
     """Add the images of NEW to DATA (a folder made by `objrec split`), as split would place them.
 

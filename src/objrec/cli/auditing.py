@@ -14,19 +14,22 @@ from rich.markup import escape
 
 from objrec.audit.findings import one_per_picture
 from objrec.audit.settings import AuditConfig
-from objrec.cli.data import COPY_OPTION, new_class_option
 from objrec.cli.messages import to_cli
 from objrec.cli.options import (
+    COPY_OPTION,
     EXISTING,
     FILE,
     FOLDER,
-    FORCE_OUT,
     OUT_DIR,
     Choice,
     cache_dir_option,
     command_line,
+    force_option,
     given_options,
+    json_option,
+    new_class_option,
     option_help,
+    out_option,
     refuse_cache_inside,
     refuse_unknown_backbone,
 )
@@ -73,13 +76,8 @@ if TYPE_CHECKING:
     show_default=True,
     help=option_help("backbone", cls=AuditConfig, options=("run",)),
 )
-@click.option(
-    "--out",
-    type=OUT_DIR,
-    show_default="DATA-audit",
-    help="Folder for the findings. Without it, DATA-audit beside DATA, written again on a re-run "
-    "over the files objrec recorded writing, unless you changed one since (plan.csv, say); "
-    "in the current folder for the built-in sample.",
+@out_option(
+    "the findings", "DATA-audit", "DATA-audit beside DATA", said=" (plan.csv, say)", sample=True
 )
 @click.option(
     "--folds",
@@ -112,15 +110,8 @@ if TYPE_CHECKING:
     help="Write again over an earlier audit in --out. As a re-run into DATA-audit does: only "
     "over the files objrec recorded writing; one you changed since (plan.csv) is refused.",
 )
-@click.option(
-    "--force", is_flag=True, help=f"{FORCE_OUT} An edited plan.csv is kept as plan.csv.bak."
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the findings as one JSON object (keys: docs/json.md).",
-)
+@force_option("An edited plan.csv is kept as plan.csv.bak.")
+@json_option("the findings")
 def audit(
     data: Path, run, backbone, out, folds, seed, precision, cache_dir, refresh, force, as_json
 ) -> None:
@@ -678,9 +669,7 @@ def print_too_few(result, data: Path, limit: int = 3) -> None:
     "decision in OUT's reviewed.csv, so the next audit keeps those labels. Rows left to review "
     "stay undecided.",
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
-)
+@json_option("the counts")
 def apply_plan(
     data: Path, plan: Path, out: Path, copy, new_class, merge, accept, remember, as_json
 ) -> None:

@@ -18,16 +18,19 @@ from rich.text import Text
 
 from objrec.cli.messages import to_cli
 from objrec.cli.options import (
+    COPY_OPTION,
     FILE,
     FOLDER,
-    FORCE_OUT,
     OUT_DIR,
     FloatRange,
     cache_dir_option,
     command_line,
+    force_option,
     from_options,
     given_options,
+    json_option,
     option_help,
+    out_option,
     refuse_cache_inside,
 )
 from objrec.cli.output import (
@@ -76,29 +79,6 @@ SEED_OPTION = click.option(
     show_default=True,
     help=option_help("seed", cls=SplitConfig),
 )
-COPY_OPTION = click.option(
-    "--copy/--link",
-    "copy",
-    default=True,
-    show_default=True,
-    help=option_help("mode", cls=SplitConfig),
-)
-
-
-def new_class_option(which: str, before: str):
-    """``--new-class``, one flag of one meaning for ``add`` and ``apply-plan``: a new class named
-    like one of DATA's (``which``: where the command reads its classes) made anyway, not refused
-    as the misspelling it likely is (``data.refuse_likely_misspelt``) before ``before``."""
-    return click.option(
-        "--new-class",
-        "new_class",
-        is_flag=True,
-        help="Make a new class even when it is named like one of DATA's. Without it, such a class "
-        f"(sunflowr beside sunflower: {which}) is refused as the misspelling it likely is, with "
-        f"'is it sunflower?', before {before}.",
-    )
-
-
 BURST_OPTION = click.option(
     "--burst-seconds",
     type=FloatRange(min=0, max_open=True, max=float("inf")),
@@ -175,9 +155,7 @@ SPLIT_SECTIONS = {
     "split keeps the files' digests and image facts there: give train the same --cache-dir, and "
     "it reads none of the split's copies again."
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the counts as JSON (keys: docs/json.md)."
-)
+@json_option("the counts")
 def split(
     src: Path, out: Path, copy: bool, force: bool, as_json: bool, cache_dir: Path | None, **settings
 ) -> None:
@@ -467,21 +445,9 @@ def split_warnings(result, chosen_ratios: bool = False) -> list[str]:
 
 @click.command(cls=Sectioned, short_help="Count the images per class and summarise their sizes.")
 @click.argument("data", type=FOLDER)
-@click.option(
-    "--out",
-    type=OUT_DIR,
-    show_default="DATA-explore",
-    help="Folder for the CSVs and plots. Without it, DATA-explore beside DATA, written again on a "
-    "re-run over the files objrec recorded writing, unless you changed one since; in the current "
-    "folder for the built-in sample.",
-)
-@click.option("--force", is_flag=True, help=FORCE_OUT)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the per-class counts as JSON (keys: docs/json.md).",
-)
+@out_option("the CSVs and plots", "DATA-explore", "DATA-explore beside DATA", sample=True)
+@force_option()
+@json_option("the per-class counts")
 def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     """Count images per class (per split for a split folder) and summarise image sizes.
 
@@ -618,9 +584,7 @@ describes another model.
     "check keeps the files' digests and what it decoded there: the next check, split or train "
     "given the same --cache-dir reads none of them again."
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the problems as JSON (keys: docs/json.md)."
-)
+@json_option("the problems")
 def check(data: Path, cache_dir: Path | None, as_json: bool) -> None:
     """List every problem of DATA (:data:`CHECK_HELP`); exit 1 when any is unusable."""
     from objrec.check import check_folder

@@ -22,6 +22,7 @@ from objrec.cli.options import (
     PathParam,
     device_option,
     from_options,
+    json_option,
     refuse_unknown_conflict,
     unknown_options,
 )
@@ -120,12 +121,7 @@ picks: on the CPU onnx", which a newcomer with a default run read against /info'
     "int8 model's gap more closely; each adds about 0.3 s on 2 cores for an fp32 run, 0.1 s "
     "for an int8 one.",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the paths and the check as JSON (keys: docs/json.md).",
-)
+@json_option("the paths and the check")
 def export(
     run: Path,
     fmt: str,
@@ -211,12 +207,7 @@ def print_export(result: ExportResult, logged: list[str], as_json: bool) -> None
     is_flag=True,
     help="Replace an earlier share at DEST. Anything else there is never written over.",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print what was written and left out as JSON (keys: docs/json.md).",
-)
+@json_option("what was written and left out")
 def share(run: Path, out: Path, onnx: bool, zipped: bool, force: bool, as_json: bool) -> None:
     """Write what someone needs to use the model in RUN into the new folder DEST: to predict,
     evaluate and serve with objrec (installed from a clone or its wheel; objrec predict DEST

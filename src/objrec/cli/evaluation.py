@@ -18,11 +18,12 @@ from rich.text import Text
 from objrec.cli.options import (
     EXISTING,
     FOLDER,
-    FORCE_OUT,
     OUT_DIR,
     OUT_FILE,
     Choice,
     device_option,
+    force_option,
+    json_option,
     option_help,
     refuse_cache_inside,
     refuse_swapped,
@@ -120,11 +121,7 @@ EVALUATE_SECTIONS = {
     help="How many worst classes to list. With at most this many classes, every class is listed "
     "(those all right too).",
 )
-@click.option(
-    "--force",
-    is_flag=True,
-    help=f"{FORCE_OUT} Not needed to refresh RUN's own eval-*.",
-)
+@force_option("Not needed to refresh RUN's own eval-*.")
 @click.option(
     "--tta",
     is_flag=True,
@@ -161,12 +158,7 @@ EVALUATE_SECTIONS = {
     "is written when none is recommended.",
 )
 @device_option
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the metrics as one JSON object (keys: docs/json.md).",
-)
+@json_option("the metrics")
 def evaluate(
     run: Path,
     data: Path,

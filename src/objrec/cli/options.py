@@ -1,6 +1,7 @@
 """Options and arguments several commands share: paths, ``--device``, the ``train`` options
-taken from TrainConfig, ``--threshold``/``--no-unknown``, ``--exclude A B``, and the check that
-RUN comes before DATA.
+taken from TrainConfig, ``--threshold``/``--no-unknown``, ``--exclude A B``, ``--json``, the
+``--out`` and ``--force`` of a command writing beside what it reads, ``--copy/--link``,
+``--new-class``, and the check that RUN comes before DATA.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from click.core import ParameterSource
 
 from objrec.cache_folder import DEFAULT_WORDS
 from objrec.cli.sections import first_sentences
-from objrec.config import TrainConfig, field_docs, require_device
+from objrec.config import SplitConfig, TrainConfig, field_docs, require_device
 from objrec.errors import ObjrecError, UsageRefused
 from objrec.outputs import refuse_unwritable, resolved
 from objrec.paths import PathGiven
@@ -174,10 +175,6 @@ GREEDY_OPTIONS = ("--exclude", "--classes")
 TRAIN = TrainConfig()  # the CLI shows and uses the library's own defaults
 DIR = PathParam(path_type=Path, file_okay=False)
 """A folder, there or not."""
-FORCE_OUT = (
-    "Write into --out when it is not empty. Over objrec's earlier outputs, beside other files; "
-    "a file of yours of a name objrec writes is refused, and so is a link of such a name."
-)
 EXISTING = PathParam(path_type=Path, exists=True)
 """A file or a folder that is there (a run: its folder or a checkpoint file)."""
 FOLDER = PathParam(path_type=Path, exists=True, file_okay=False)
@@ -285,6 +282,64 @@ def option_help(
         return f"`{word}`" if " " in word else word
 
     return re.sub(r"``([^`]+)``", spelled, first_sentences(field_docs(cls)[name], 2))
+
+
+FORCE_OUT = (
+    "Write into --out when it is not empty. Over objrec's earlier outputs, beside other files; "
+    "a file of yours of a name objrec writes is refused, and so is a link of such a name."
+)
+REWRITTEN = (
+    "written again on a re-run over the files objrec recorded writing, unless you changed one since"
+)
+"""What a re-run does to the default ``--out`` of a command writing beside what it reads."""
+
+
+def json_option(what: str, more: str = "") -> Callable:
+    """``--json``, one help for the fourteen commands that have it: what it prints (``what``:
+    "the counts") and where its keys are (docs/json.md), then what ``more`` it says (predict's
+    keys in brief)."""
+    text = f"Print {what} as JSON (keys: docs/json.md)." + (f" {more}" if more else "")
+    return click.option("--json", "as_json", is_flag=True, help=text)
+
+
+def out_option(holds: str, default: str, where: str, *, said: str = "", sample: bool = False):
+    """``--out`` of a command writing a folder beside what it reads (explore, audit, suggest):
+    what the folder ``holds``, its ``default`` as ``--help`` shows it and ``where`` that is, written
+    again on a re-run (:data:`REWRITTEN`, then ``said``: an example of such a file), and
+    (``sample``) in the current folder for the built-in sample, whose folder is the package's."""
+    text = f"Folder for {holds}. Without it, {where}, {REWRITTEN}{said}"
+    text += "; in the current folder for the built-in sample." if sample else "."
+    return click.option("--out", type=OUT_DIR, show_default=default, help=text)
+
+
+def force_option(more: str = "") -> Callable:
+    """``--force`` of a command whose ``--out`` is a folder (:data:`FORCE_OUT`), then what else it
+    does for this command (``more``)."""
+    return click.option("--force", is_flag=True, help=f"{FORCE_OUT} {more}".rstrip())
+
+
+COPY_OPTION = click.option(
+    "--copy/--link",
+    "copy",
+    default=True,
+    show_default=True,
+    help=option_help("mode", cls=SplitConfig),
+)
+"""``--copy/--link``, of one meaning for ``split``, ``add`` and ``apply-plan``."""
+
+
+def new_class_option(which: str, before: str):
+    """``--new-class``, one flag of one meaning for ``add`` and ``apply-plan``: a new class named
+    like one of DATA's (``which``: where the command reads its classes) made anyway, not refused
+    as the misspelling it likely is (``data.refuse_likely_misspelt``) before ``before``."""
+    return click.option(
+        "--new-class",
+        "new_class",
+        is_flag=True,
+        help="Make a new class even when it is named like one of DATA's. Without it, such a class "
+        f"(sunflowr beside sunflower: {which}) is refused as the misspelling it likely is, with "
+        f"'is it sunflower?', before {before}.",
+    )
 
 
 def cache_dir_option(keeps: str) -> Callable:

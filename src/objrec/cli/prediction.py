@@ -18,6 +18,7 @@ from objrec.cli.options import (
     RUNTIMES,
     Choice,
     device_option,
+    json_option,
     option_help,
     refuse_cache_inside,
     refuse_swapped,
@@ -119,11 +120,8 @@ def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path
     "other photos are computed, and not stored. onnx reads none.",
 )
 @device_option
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the answers as JSON (keys: docs/json.md). "
+@json_option(
+    "the answers",
     'A list of {"filename", "path", "answer", "unknown", "score", '
     '"barely_familiar", "unknown_threshold", "unknown_threshold_kept_on", '
     '"topk": [{"class", "prob"}], "confused_with"} ("filename": '

@@ -27,12 +27,14 @@ from objrec.cli.options import (
     DIR,
     EXISTING,
     FOLDER,
-    FORCE_OUT,
     OUT_DIR,
     FloatRange,
     cache_dir_option,
     command_line,
+    force_option,
     from_options,
+    json_option,
+    out_option,
     refuse_cache_inside,
 )
 from objrec.cli.output import (
@@ -92,9 +94,7 @@ from objrec.words import plural, some_of
     "this folder (any depth), such as the photos you still work on, is kept; what belongs to "
     "any other image is deleted.",
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the summary as JSON (keys: docs/json.md)."
-)
+@json_option("the summary")
 def cache(cache_dir: Path | None, clear: bool, prune: bool, days, keep, as_json: bool) -> None:
     """Show the feature store and the image facts store: their sizes and how many images they hold;
     prune or clear them.
@@ -397,9 +397,7 @@ def known_backbones(ctx: click.Context, param: click.Parameter, names: tuple[str
     "time said is the median of its batches' (those the body runs at once timed together).",
 )
 @cache_dir_option("--measure keeps each network's graphs there, which train then reuses.")
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the list as JSON (keys: docs/json.md)."
-)
+@json_option("the list")
 def backbones(
     names: tuple[str, ...],
     torchvision: bool,
@@ -607,18 +605,14 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
     "informativeness lost by resembling an image already listed (0: informativeness alone; 1: a "
     "copy of one counts for nothing).",
 )
-@click.option(
-    "--out",
-    type=OUT_DIR,
-    show_default="RUN/suggest",
-    help="Folder for the list. Without it, RUN/suggest, or NAME-suggest beside a checkpoint file "
-    "NAME.safetensors other than a run's model.safetensors; written again on a re-run over the "
-    "files objrec recorded writing, unless you changed one since.",
+@out_option(
+    "the list",
+    "RUN/suggest",
+    "RUN/suggest, or NAME-suggest beside a checkpoint file NAME.safetensors other than a run's "
+    "model.safetensors",
 )
-@click.option("--force", is_flag=True, help=FORCE_OUT)
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the ranked list as JSON (keys: docs/json.md)."
-)
+@force_option()
+@json_option("the ranked list")
 def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> None:
     """Which images in UNLABELLED to label next to improve the model in RUN the most.
     \f

@@ -31,6 +31,7 @@ from objrec.cli.options import (
     device_option,
     from_options,
     given_options,
+    json_option,
     refuse_cache_inside,
     refuse_unknown_backbone,
 )
@@ -148,12 +149,7 @@ TRAIN_SECTIONS = {
     help="Refuse to start on unusable files. It refuses while `objrec check` finds any (by default "
     "they are left out, each named in a warning).",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the run's summary as JSON (keys: docs/json.md).",
-)
+@json_option("the run's summary")
 def train(
     data: Path,
     run: Path | None,
