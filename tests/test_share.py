@@ -902,3 +902,32 @@ def test_share_with_onnx_reads_the_model_file_once(run, tmp_path, monkeypatch):
     assert json.loads((ours / "model.json").read_text())["model_digest"] == model_digest(ours)
     whole = hashlib.sha256((ours / BEST).read_bytes()).hexdigest()
     assert f"{whole}  {BEST}\n" in (ours / MANIFEST).read_text()
+
+
+def test_share_with_onnx_reads_its_exports_sidecar_once_and_warns_once(
+    run, tmp_path, monkeypatch, caplog
+):
+    """share read the share's model.json four times (to name the shared model, for the card's
+    openvino, for the card's ONNX Runtime gap, for its own lines), so a check this objrec cannot
+    read was warned of twice. It reads it once and passes the record on: one WARNING, and the
+    card gives the rule."""
+    import logging
+
+    figures = agreement(32, 0.027, 1) | {"new_figure": 1}
+    exported_as_int8(monkeypatch, {"onnxruntime": figures, "openvino": agreement(32, 6e-5)})
+    reads, real = [], Path.read_text
+
+    def read_text(self, *args, **kwargs):
+        if self.name == "model.json" and self.parent != run:
+            reads.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    with caplog.at_level(logging.WARNING):
+        result = share_run(run, tmp_path / "ours", onnx=True)
+    assert len(reads) == 1
+    warned = [r for r in caplog.records if "answers_checked" in r.getMessage()]
+    assert len(warned) == 1 and result.answers_checked == {}
+    card = " ".join((tmp_path / "ours" / "README.md").read_text().split())
+    assert "`pip install openvino numpy pillow`" in card
+    assert "rounds otherwise: up to a few hundredths in a probability" in card

@@ -10,11 +10,11 @@ model file shared (``metrics.json`` whose ``model`` is its digest) and the kept 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from objrec import __version__
 from objrec.backbones import BadBackbone, get_backbone
@@ -34,6 +34,9 @@ from objrec.run_files import BEST, KEPT_NAME
 from objrec.run_record import ImageCounts
 from objrec.words import plural, some_of
 
+if TYPE_CHECKING:
+    from objrec.export.check import Agreement
+
 CARD = "README.md"
 CARD_MARK = "<!-- Written by objrec share"
 """How a model card begins: what says a folder is an earlier share (with its ``SHA256SUMS``),
@@ -41,6 +44,18 @@ which ``share_run(force=True)`` may replace."""
 SPLITS = ("test", "valid", "train")
 FEW_TRAINING_PHOTOS = FEWEST_WITHOUT_INTERVAL
 """A class trained on fewer photos than this is named among the card's limits."""
+
+
+@dataclass(frozen=True)
+class SharedExport:
+    """The share's export (``model.onnx``) as its sidecar ``model.json`` records it, read once
+    by ``share``, which says the same check on its card and in its lines."""
+
+    openvino: bool = False
+    """Whether objrec ran its int8 body in OpenVINO (the sidecar's ``openvino`` entry)."""
+    checked: Mapping[str, Agreement] = field(default_factory=dict)
+    """The export's check by runtime (``export.check.checked_in``); empty where none is
+    recorded."""
 
 
 @dataclass(frozen=True)
@@ -97,11 +112,13 @@ def write_card(
     left_out: Sequence[str],
     model: str,
     meta: RunMeta,
+    export: SharedExport | None = None,
 ) -> tuple[list[str], list[str]]:
     """Write the model card of the share in ``folder`` (made from ``run``'s model of digest
     ``model``: the one share read, not the file as it is now; ``meta``: the share's model file's
-    metadata, as written); the evaluations it quotes, and those of the model it does not as
-    their images changed since, by their folders' names."""
+    metadata, as written; ``export``: the share's export, none without one); the evaluations it
+    quotes, and those of the model it does not as their images changed since, by their folders'
+    names."""
     evaluations, changed = current_evaluations(run, model)
     quoted = [e for e in evaluations if not e.seen("train")]
     independent = [e for e in evaluations if e.independent]
@@ -111,7 +128,7 @@ def write_card(
         f"{CARD_MARK} {__version__} on {shared_on()}: SHA256SUMS lists each file's SHA-256, "
         "`sha256sum -c SHA256SUMS` checks a copy. -->",
         *heading(folder.name, meta),
-        *use_section(folder),
+        *use_section(folder.name, export),
         *classes_section(meta),
         *results_section(meta, summary, evaluations, changed),
         *unknown_section(meta, independent, kept),
@@ -156,8 +173,7 @@ def heading(name: str, meta: RunMeta) -> list[str]:
     ]
 
 
-def use_section(folder: Path) -> list[str]:
-    name = folder.name
+def use_section(name: str, export: SharedExport | None) -> list[str]:
     lines = [
         "## How to use it",
         "",
@@ -169,14 +185,14 @@ def use_section(folder: Path) -> list[str]:
         "```",
         "",
     ]
-    if (folder / "model.onnx").is_file():
-        lines += [without_objrec(folder / "model.json"), ""]
+    if export is not None:
+        lines += [without_objrec(export), ""]
     else:
         lines += [f"For ONNX: `objrec export {name}` writes `model.onnx` beside it.", ""]
     return lines
 
 
-def without_objrec(sidecar: Path) -> str:
+def without_objrec(export: SharedExport) -> str:
     """How the share's export runs without objrec: in ONNX Runtime for an fp32 (or ONNX
     Runtime-run int8) body; for an int8 body OpenVINO ran, openvino for objrec's own answers, and
     how far ONNX Runtime alone is from them (the export's check, as the sidecar records it, else
@@ -184,7 +200,7 @@ def without_objrec(sidecar: Path) -> str:
     answers in that install were up to 0.027 off in a probability, and a recipient reads only
     the card."""
     start = "Without objrec: `model.onnx` with `model.json` (classes and preprocessing) runs in "
-    if not json_dict(sidecar).get("openvino"):
+    if not export.openvino:
         return start + (
             "ONNX Runtime; `python model_infer.py photo.jpg` needs onnxruntime, numpy and Pillow "
             "only (`pip install onnxruntime numpy pillow`)."
@@ -192,16 +208,17 @@ def without_objrec(sidecar: Path) -> str:
     return start + (
         "OpenVINO or ONNX Runtime. For objrec's own answers, `python model_infer.py photo.jpg` "
         "needs openvino, numpy and Pillow (`pip install openvino numpy pillow`): its int8 body "
-        f"was run in OpenVINO. {onnxruntime_alone(sidecar)}"
+        f"was run in OpenVINO. {onnxruntime_alone(export.checked)}"
     )
 
 
-def onnxruntime_alone(sidecar: Path) -> str:
+def onnxruntime_alone(checked: Mapping[str, Agreement]) -> str:
     """How far an int8 body OpenVINO ran is from objrec's answers in ONNX Runtime alone
-    (onnxruntime without openvino): the figure the export measured, else the rule."""
-    from objrec.export.check import apart_words, recorded_check
+    (onnxruntime without openvino): the figure the export measured (``checked``), else the
+    rule."""
+    from objrec.export.check import apart_words
 
-    alone = recorded_check(sidecar).get("onnxruntime")
+    alone = checked.get("onnxruntime")
     if alone is None:
         return (
             "With onnxruntime in place of openvino, its 8-bit arithmetic rounds otherwise: up to "

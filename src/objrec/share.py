@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from objrec.card import CARD, CARD_MARK, write_card
+from objrec.card import CARD, CARD_MARK, SharedExport, write_card
 from objrec.checkpoint import (
     load_model,
     read_model_state,
@@ -305,8 +305,6 @@ def write_share(
     """Write the share's files into ``folder``: the files, what was redacted, the evaluations
     quoted, what was left out and the evaluations not quoted as their images changed; and with
     ``onnx`` the export's check, as its sidecar records it (copied or made again)."""
-    from objrec.export.check import recorded_check
-
     with reporter.task("writing the model without the machine's paths", None):
         # before the read: a file replaced after it differs
         stamp = Looked.now(model_file)
@@ -325,11 +323,12 @@ def write_share(
     left_out += [f"{name}: {why}" for name, why in MISSING.items() if not (run / name).is_file()]
     require_same_model(run, model_file, stamp, model.digest)
     refuse_another_models_summary(run, folder / "summary.json", shared)
-    if onnx:
-        export_into(run, folder, model, written, reporter)
-    evaluations, stale = write_card(run, folder, redacted, left_out, model.digest, written.meta)
+    export = export_into(run, folder, model, written, reporter) if onnx else None
+    evaluations, stale = write_card(
+        run, folder, redacted, left_out, model.digest, written.meta, export
+    )
     files = write_manifest(folder, {BEST: written.sha256})
-    checked = recorded_check(folder / "model.json") if onnx else {}
+    checked = dict(export.checked) if export is not None else {}
     return (files, redacted, evaluations, left_out, stale), checked
 
 
@@ -482,11 +481,13 @@ def write_kept(run: Path, folder: Path, model: str, shared: str) -> list[str]:
 
 def export_into(
     run: Path, folder: Path, model: ReadModel, shared: SharedModel, reporter: Reporter
-) -> None:
+) -> SharedExport:
     """``export``'s three files for the ``model`` read, into ``folder`` (checked on the run's own
     photos): copies of the run's own export when it is of that model
     (``export.exporter.reusable_export``), else exported from it as ``shared``, the shared model
-    file, holds it (:func:`export_read`)."""
+    file, holds it (:func:`export_read`). What its sidecar records, read once: the card and
+    share's lines say it, and a check this objrec cannot read is warned of once."""
+    from objrec.export.check import checked_in
     from objrec.export.exporter import reusable_export
 
     earlier = reusable_export(run, model.digest)
@@ -494,7 +495,9 @@ def export_into(
         log.info("the export in %s is of this model: copied, not made again", run)
     else:
         export_read(run, folder, model, shared, reporter)
-    name_shared_model(folder / "model.json", shared.digest)
+    sidecar = folder / "model.json"
+    record = name_shared_model(sidecar, shared.digest)
+    return SharedExport(bool(record.get("openvino")), checked_in(record, sidecar))
 
 
 def copy_all_or_none(files: list[Path], folder: Path) -> bool:
@@ -525,15 +528,16 @@ def export_read(
     export_loaded(run, loaded, meta, folder / "model.onnx", reporter)
 
 
-def name_shared_model(sidecar: Path, shared: str) -> None:
+def name_shared_model(sidecar: Path, shared: str) -> dict[str, Any]:
     """The share's export names the shared model file by its digest (``shared``), as the share's
     kept threshold does (:func:`write_kept`): it is an export of the run's model, whose tensors
     the shared file holds without the machine's paths. Naming the run's file, ``check`` of every
     ``share --onnx`` called it "an export of another model (a retrain since)", and a share of the
-    share exported it again."""
+    share exported it again. The sidecar as written (its record)."""
     record = json.loads(sidecar.read_text(encoding="utf-8"))
     record["model_digest"] = shared
     sidecar.write_text(json.dumps(record, indent=2), encoding="utf-8")  # as export writes it
+    return record
 
 
 def write_manifest(folder: Path, known: dict[str, str] | None = None) -> dict[str, str]:

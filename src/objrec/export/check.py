@@ -344,26 +344,40 @@ def onnxruntime_words(a: Agreement) -> str:
     )
 
 
+UNREADABLE_CHECK = (
+    "%s records its export's check (answers_checked) in a form this objrec cannot read (%s): "
+    "its figures are not said"
+)
+"""The WARNING of a sidecar whose check this objrec cannot read: the file, then why."""
+
+
 def recorded_check(sidecar: Path) -> dict[str, Agreement]:
     """The export's check as its sidecar records it (``answers_checked``, written by
     ``export.sidecar.checked_record``), by runtime: what ``share`` says of an export it copied,
     which it did not check itself. Nothing where the sidecar or its entry is missing (an older
-    objrec's export); nothing and a WARNING where they are not as export writes them, so that a
-    record this objrec cannot read again (a figure ``Agreement`` does not take) is not taken
-    silently for no check at all."""
+    objrec's export); nothing and a WARNING where they are not as export writes them
+    (:func:`checked_in`)."""
     try:
         record = json.loads(sidecar.read_text(encoding="utf-8"))
-        checked = record.get("answers_checked") or {}
-        return {runtime: Agreement(runtime, **figures) for runtime, figures in checked.items()}
     except OSError:
         return {}
+    except ValueError as exc:
+        log.warning(UNREADABLE_CHECK, sidecar, exc)
+        return {}
+    return checked_in(record, sidecar)
+
+
+def checked_in(record: Any, sidecar: Path) -> dict[str, Agreement]:
+    """The export's check in ``record``, the sidecar ``sidecar`` as read (``share`` reads it once
+    and passes it on, so that its WARNING is said once), by runtime: nothing where its entry is
+    missing; nothing and a WARNING naming ``sidecar`` where it is not as export writes it, so
+    that a record this objrec cannot read again (a figure ``Agreement`` does not take) is not
+    taken silently for no check at all."""
+    try:
+        checked = record.get("answers_checked") or {}
+        return {runtime: Agreement(runtime, **figures) for runtime, figures in checked.items()}
     except (ValueError, TypeError, AttributeError) as exc:
-        log.warning(
-            "%s records its export's check (answers_checked) in a form this objrec cannot read "
-            "(%s): its figures are not said",
-            sidecar,
-            exc,
-        )
+        log.warning(UNREADABLE_CHECK, sidecar, exc)
         return {}
 
 
