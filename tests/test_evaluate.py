@@ -2595,6 +2595,47 @@ def burst(folder: Path, name: str, seed: int, frames: int) -> list[Path]:
     return paths
 
 
+@pytest.mark.slow
+def test_a_folder_no_split_made_is_grouped_from_what_its_frozen_pass_read(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """decode60: an evaluation of a folder no split made read each photo four times: for its
+    SHA-256, for its frozen pass, for its EXIF camera time (bursts) and, in worker processes, for
+    the image facts its near-duplicate groups come from. Both are measured from the bytes the
+    frozen pass decoded now (as a first audit's are), and kept: no file is read again for them,
+    and the groups are those measuring the files gives."""
+    from objrec import bursts, image_facts
+    from objrec.distinct import near_duplicate_groups
+    from objrec.file_index import hash_file
+
+    from .test_bursts import save_shot
+
+    folder = Path(shutil.copytree(split_dir / "test", tmp_path / "new"))
+    burst(folder / "red", "frame", 7, 3)  # near-duplicates: one group
+    for f in range(2):  # a burst by its EXIF time
+        save_shot(folder / "blue" / f"shot_{f}.jpg", f, "2024:05:01 10:00:00", f"{f}0")
+    from_files: list[str] = []
+    all_facts, exif_time = image_facts.all_facts, bursts.exif_time
+
+    def measuring(paths, *args, **kwargs):
+        from_files.extend(f"facts {p.name}" for p in paths)
+        return all_facts(paths, *args, **kwargs)
+
+    def reading(path, *data):
+        from_files.extend([] if data else [f"exif {path.name}"])
+        return exif_time(path, *data)
+
+    monkeypatch.setattr(image_facts, "all_facts", measuring)
+    monkeypatch.setattr(bursts, "exif_time", reading)
+    table = evaluate(trained_run, folder, out=tmp_path / "eval").predictions
+    assert from_files == []  # was every photo's facts and EXIF
+    paths = [Path(p) for p in table["path"]]
+    digests = [hash_file(p) for p in paths]
+    measured = near_duplicate_groups(paths, digests, tmp_path / "fresh", list(table["true"]))
+    assert list(table["group"]) == measured and len(set(measured)) == len(paths) - 3
+    assert len(from_files) == 2 * len(paths)  # measured from the files, in a fresh cache
+
+
 def test_near_duplicates_are_grouped_as_split_groups_them(tmp_path):
     """The evaluated images' near-duplicate groups, from the perceptual hashes split keeps them
     together by: five frames of one burst are one group, other pictures their own."""

@@ -14,7 +14,7 @@ from objrec.config import EvaluateConfig
 from objrec.data import ClassFolder
 from objrec.devices import loader_settings
 from objrec.features import FeatureTable, digested_for_each_view, feature_tables
-from objrec.frozen import PassSettings
+from objrec.frozen import PassSettings, Probe
 from objrec.inference import Answers, Recognizer
 from objrec.progress import Reporter
 from objrec.views import ViewSpec
@@ -26,11 +26,12 @@ def view_tables(
     name: str,
     config: EvaluateConfig,
     reporter: Reporter,
+    probe: Probe | None = None,
 ) -> list[FeatureTable]:
     """The features of ``images`` in each of the recognizer's views, from the feature store
     (in the dtype the run's features were stored in), computed on the recognizer's device, each
     image the store lacks decoded once for all its views (``features.feature_tables``: with TTA,
-    an evaluation decoded each image once per view)."""
+    an evaluation decoded each image once per view), and measured by ``probe`` there."""
     frozen = recognizer.frozen_body(config.cache_dir)
     num_workers = loader_settings(recognizer.device, config.num_workers).num_workers
     views = recognizer.view_names(config.tta)
@@ -46,6 +47,7 @@ def view_tables(
             for view in views
         ],
         digested=digested,
+        probe=probe,
     )
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 
 from objrec import plots
 from objrec.answering import table_answers, view_tables
+from objrec.bursts import CameraTime
 from objrec.cache import open_cache, stores_held
 from objrec.calibration import (
     ece_by_chance,
@@ -66,6 +67,9 @@ from objrec.features import (
     report_unreadable,
     require_readable,
 )
+from objrec.frozen import Probe
+from objrec.grouping import facts_and_time, keep_in, keep_measured
+from objrec.image_facts import ImageFacts
 from objrec.images import (
     UnreadableImageError,
     open_image,
@@ -75,7 +79,7 @@ from objrec.inference import Answers, Recognizer
 from objrec.kept import KeptThreshold, keep_recommended, recommended_threshold
 from objrec.labels import unknown_images
 from objrec.leakage import SEEN_SPLITS, near_copies, seen_images, seen_words
-from objrec.manifest import hand_placed_words
+from objrec.manifest import hand_placed_words, listed_anywhere
 from objrec.meta import RunMeta
 from objrec.metrics import (
     answered,
@@ -549,7 +553,7 @@ def measured(
     refuse_none_taught(target, images, untaught, len(recognizer.classes))
     if earlier is None:  # once: not again for the earlier run of --against
         warn_hand_placed(target, images)
-    tables = view_tables(recognizer, images, target.name, config, reporter)
+    tables = measured_tables(recognizer, images, target.name, config, reporter)
     unreadable = report_unreadable(tables)
     require_readable(tables[0], target)
     refuse_known_unknown(run, recognizer, tables[0].digests, config)
@@ -562,6 +566,29 @@ def measured(
     flag_untaught(result, (run, recognizer), untaught, config, reporter, compared=compared)
     result.out = out
     return result
+
+
+def measured_tables(
+    recognizer: Recognizer,
+    images: ClassFolder,
+    name: str,
+    config: EvaluateConfig,
+    reporter: Reporter,
+) -> list[FeatureTable]:
+    """The evaluated images' tables (``answering.view_tables``), each image of a folder no split
+    made (no manifest lists one) measured for its grouping (``distinct.grouped_here``) from the
+    bytes its frozen pass decodes (``grouping.facts_and_time``), what it measured kept in the
+    cache folder's image facts: each file was read for its SHA-256, for the pass, for its EXIF
+    and, in worker processes, for its image facts (decode60). A split's images are not measured:
+    the split kept theirs."""
+    if listed_anywhere([s.path for s in images.samples]):
+        return view_tables(recognizer, images, name, config, reporter)
+    facts: dict[str, ImageFacts] = {}
+    times: dict[str, CameraTime | None] = {}
+    probe = Probe(facts_and_time, keep_measured(facts, times))
+    tables = view_tables(recognizer, images, name, config, reporter, probe)
+    keep_in(open_cache(config.cache_dir or recognizer.meta.cache_dir).facts_file, facts, times)
+    return tables
 
 
 def warn_hand_placed(target: Path, images: ClassFolder) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from objrec import bursts, dedup, near_pairs
+from objrec import bursts, dedup, facts_store, image_facts, near_pairs
 from objrec.data import class_of_folder
 from objrec.errors import ObjrecError, UsageRefused
 from objrec.file_index import DIGEST_CHARS
@@ -247,3 +247,45 @@ def join_groups(keys: dict[Path, str], group_of: dict[Path, str]) -> tuple[dict[
         for i in component:
             united[names[i]] = smallest
     return {path: united[key] for path, key in keys.items()}, len(joined)
+
+
+Measured = tuple[image_facts.ImageFacts, tuple[bursts.CameraTime | None, bool]]
+"""What a frozen pass measures of an image for its grouping (:func:`facts_and_time`)."""
+
+
+def facts_and_time(path: Path, data: bytes | None) -> Measured:
+    """An image's facts (``image_facts.image_facts``) and its EXIF camera time, and whether that
+    could be read (``bursts.checked_time``), both from ``data``, the bytes a frozen pass decoded
+    (None: read from ``path``): what its near-duplicate group and burst are found by, with no
+    read of the file of their own (a first audit read each photo three times, for its SHA-256,
+    for the pass and for its EXIF; evaluate of a folder no split made four)."""
+    return image_facts.image_facts(path, data), bursts.checked_time(path, data)
+
+
+def keep_measured(
+    into: dict[str, image_facts.ImageFacts], times: dict[str, bursts.CameraTime | None]
+) -> Callable[[list[str], list[Measured]], None]:
+    """A ``frozen.Probe.keep`` that collects each batch's facts by digest into ``into``, and the
+    camera times it could read into ``times`` (one it could not is read again by the next
+    command)."""
+
+    def keep(digests: list[str], found: list[Measured]) -> None:
+        for digest, (facts, (taken, read)) in zip(digests, found, strict=True):
+            into[digest] = facts
+            if read:
+                times[digest] = taken
+
+    return keep
+
+
+def keep_in(
+    facts_file: Path,
+    facts: Mapping[str, image_facts.ImageFacts],
+    times: Mapping[str, bursts.CameraTime | None],
+) -> None:
+    """Keep what a frozen pass measured (:func:`keep_measured`) in the cache folder's image facts
+    store ``facts_file``, where the grouping reads it (``facts_store.cached_facts``,
+    ``bursts.read_times``) instead of reading and decoding each file again."""
+    if facts:
+        facts_store.keep_facts(facts_file, facts)
+    bursts.keep_times(facts_file, times)

@@ -102,6 +102,13 @@ def recorded_groups(paths: Sequence[Path], digests: Sequence[str]) -> list[str |
     return found
 
 
+def listed_anywhere(paths: Sequence[Path]) -> bool:
+    """Whether the manifest of a split folder above any of ``paths`` lists it (whatever content
+    it records): images a split (or an add) placed, whose image facts it kept."""
+    manifests: dict[Path, dict[str, dict[str, str]]] = {}
+    return any(_listing_row(Path(os.path.abspath(p)), manifests)[0] is not None for p in paths)
+
+
 def _listing_row(
     path: Path, manifests: dict[Path, dict[str, dict[str, str]]]
 ) -> tuple[dict[str, str] | None, Path | None]:

@@ -23,6 +23,7 @@ from objrec.data import Sample, class_dirs, is_split_folder, present_splits, sca
 from objrec.errors import ObjrecError
 from objrec.features import cached_features, file_digests
 from objrec.frozen import FrozenBody, PassSettings, Probe
+from objrec.grouping import facts_and_time, keep_measured
 from objrec.precision import auto_precision
 from objrec.progress import SILENT, Reporter
 from objrec.quantize import quantize_body
@@ -190,34 +191,6 @@ def audit_features(
         errors += result.errors
     bursts.keep_times(open_cache(config.cache_dir).facts_file, times)
     return np.concatenate(parts), np.concatenate(ok), errors
-
-
-Measured = tuple[image_facts.ImageFacts, tuple[bursts.CameraTime | None, bool]]
-"""What the audit's frozen pass measures of an image (:func:`facts_and_time`)."""
-
-
-def facts_and_time(path: Path, data: bytes | None) -> Measured:
-    """An image's facts (``image_facts.image_facts``) and its EXIF camera time, and whether that
-    could be read (``bursts.checked_time``), both from ``data``, the bytes the frozen pass decoded
-    (None: read from ``path``): a first audit of a folder of photos read each photo three times,
-    for its SHA-256, for the pass and for its EXIF (2.5 ms a 1600x1200 JPEG, in the audit's own
-    thread after the pass)."""
-    return image_facts.image_facts(path, data), bursts.checked_time(path, data)
-
-
-def keep_measured(
-    into: dict[str, image_facts.ImageFacts], times: dict[str, bursts.CameraTime | None]
-):
-    """A ``Probe.keep`` that collects each batch's facts by digest into ``into``, and the camera
-    times it could read into ``times`` (one it could not is read again by the next command)."""
-
-    def keep(digests: list[str], found: list[Measured]) -> None:
-        for digest, (facts, (taken, read)) in zip(digests, found, strict=True):
-            into[digest] = facts
-            if read:
-                times[digest] = taken
-
-    return keep
 
 
 def inventory_facts(
