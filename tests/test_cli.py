@@ -67,6 +67,19 @@ def test_help_explains_every_command(capsys):
     assert "--out RUN " in out and "RUN receives" in out  # the RUN its text names
 
 
+def test_objrec_help_lists_the_commands_in_the_readme_s_order(capsys):
+    """`objrec --help` listed the commands alphabetically (add, apply-plan, audit, backbones,
+    cache, check, ...: split and train in the last rows), where README.md's "The commands at a
+    glance" gives them in the order a user meets them (review60b F24): it lists them in that
+    order now."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme.split("## The commands at a glance\n")[1].split("\n## ")[0]
+    order = re.findall(r"(?m)^\| `objrec ([a-z-]+)", table)
+    code, out, _ = run(capsys, "--help")
+    listed = re.findall(r"(?m)^  ([a-z-]+)  ", out.split("Commands:\n")[1])
+    assert code == 0 and listed == order and len(order) >= 17
+
+
 def test_train_help_fits_two_screens_with_each_option_in_one_sentence(capsys, monkeypatch):
     """`objrec train --help` was 195 lines at 80 columns (serve 105, predict 101), every option's
     whole explanation in one list: a newcomer could not find the two options they needed. It

@@ -76,7 +76,19 @@ from objrec.outputs import MARKER
 __all__ = ["cli", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class InOrder(click.Group):
+    """The ``objrec`` group, whose ``--help`` lists the commands in the order a user meets them
+    (``COMMANDS``: README.md's "The commands at a glance"), not alphabetically: check, split,
+    train, evaluate came out scattered between add, apply-plan, audit and backbones."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(
+    cls=InOrder,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(version=__version__, package_name="objrec")
 @click.option("-v", "--verbose", count=True, help="Log more (-v: info, -vv: debug).")
 def cli(verbose: int) -> None:
@@ -104,14 +116,13 @@ def cli(verbose: int) -> None:
 
 
 COMMANDS = (
-    *(data.split, adding.add, data.explore, data.check, auditing.audit, auditing.apply_plan),
-    training.train,
-    *(evaluation.evaluate, evaluation.report),
-    prediction.predict,
-    *(delivery.export, delivery.share, delivery.serve),
-    *(tools.cache, tools.backbones, tools.demo, tools.suggest),
+    *(tools.demo, data.check, data.split, data.explore, training.train, evaluation.evaluate),
+    *(evaluation.report, prediction.predict, delivery.serve, delivery.share, delivery.export),
+    *(adding.add, auditing.audit, auditing.apply_plan, tools.suggest, tools.cache, tools.backbones),
 )
-"""Every subcommand, by the module that holds it (``objrec --help`` lists them by name)."""
+"""Every subcommand, in the order ``objrec --help`` lists them: README.md's "The commands at a
+glance", the first run's steps, what sends a model on, then the loop that improves it and the
+tools."""
 for command in COMMANDS:
     cli.add_command(command)
 
