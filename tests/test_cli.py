@@ -3917,7 +3917,10 @@ def test_check_next_promises_no_going_on_past_an_unusable_folder(tmp_path):
 def test_check_s_exit_codes_are_said_in_its_help(capsys, tmp_path):
     """A user saw exit 1 for one truncated photo, which split and train just leave out: check's
     help said only 'Exits with 1 when anything is unusable'. It says each code now: 0 nothing
-    unusable, 1 something (files left out by split and train), 2 a wrong command line."""
+    unusable, 1 something (files left out by split and train), 2 a wrong command line; each in a
+    sentence of its own (review60b F24: "with 0 when ...; 1 when something is (unusable files:
+    split and train leave them out and go on, the last line says, as split does an empty class
+    folder; another unusable folder: its line says what it stops), or ..." was hard to parse)."""
     photos = make_class_folder(tmp_path / "photos", per_class=2)
     assert run(capsys, "check", photos)[0] == 0
     (photos / "red" / "cut.png").write_bytes((photos / "red" / "img_01.png").read_bytes()[:200])
@@ -3926,8 +3929,12 @@ def test_check_s_exit_codes_are_said_in_its_help(capsys, tmp_path):
     code, _, err = run(capsys, "check", tmp_path / "missing")
     assert code == 2 and "missing" in err
     said = " ".join(run(capsys, "check", "--help-all")[1].split())
-    assert "with 0 when nothing is unusable; 1 when something is (unusable files: split" in said
-    assert "2 when the command line is wrong (DATA missing, say): nothing checked" in said
+    sentences = re.split(r"(?<=[.:]) ", said[said.index("The exit status") :])
+    assert sentences[1].startswith("0 when nothing is unusable (notes do not stop split")
+    assert sentences[2].startswith("1 when something is unusable, or DATA cannot be read:")
+    assert "split and train leave unusable files and empty class folders out" in said
+    assert "2 when the command line is wrong (DATA missing, say): nothing is checked." in said
+    assert "(" not in sentences[3]  # no clause in brackets holding clauses of its own
 
 
 def test_check_s_help_names_the_export_among_what_fails_a_run(capsys):

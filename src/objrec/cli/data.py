@@ -526,11 +526,11 @@ def explore_summary(result) -> str:
 
 CHECK_HELP = """List every problem of DATA (a class or split folder, or a run), without training.
 
-Every image is decoded as training would decode it. Exits, after listing everything, with 0
-when nothing is unusable; 1 when something is (unusable files: split and train leave them out
-and go on, the last line says, as split does an empty class folder; another unusable folder:
-its line says what it stops), or DATA cannot be read; 2 when the command line is wrong (DATA
-missing, say): nothing checked.
+Every image is decoded as training would decode it. The exit status, once everything is
+listed: 0 when nothing is unusable (notes do not stop split or train). 1 when something is
+unusable, or DATA cannot be read: split and train leave unusable files and empty class folders
+out and go on, as the last lines say; any other unusable folder's line says which step it stops.
+2 when the command line is wrong (DATA missing, say): nothing is checked.
 \f
 \b
 Unusable (train leaves them out or refuses the folder):
