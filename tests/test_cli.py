@@ -104,6 +104,26 @@ def test_train_help_fits_two_screens_with_each_option_in_one_sentence(capsys, mo
                 assert "".join(option.help.split()) not in page, (name, option.name)
 
 
+def test_every_command_s_help_describes_it_in_ten_lines_or_fewer(capsys, monkeypatch):
+    """add --help printed 13 lines of description (where a duplicate goes, how files are named,
+    the manifest, a likely misspelt class, the retrain after) before its first option, where the
+    others print 2 to 10, the rest after the form feed for --help-all (review60b F24)."""
+    from objrec.cli import cli
+
+    monkeypatch.setenv("COLUMNS", "80")
+    long = {}
+    for name in cli.commands:
+        code, out, _ = run(capsys, name, "--help")
+        lines = out.splitlines()
+        first = next(i for i, line in enumerate(lines) if re.fullmatch(r"[A-Z][\w ]*:", line))
+        described = [line for line in lines[1:first] if line.strip()]
+        if code != 0 or len(described) > 10:
+            long[name] = len(described)
+    assert long == {}
+    code, out, _ = run(capsys, "add", "--help-all")
+    assert code == 0 and "An image already in DATA (the same bytes) is skipped" in out
+
+
 def test_every_option_s_help_line_is_one_short_sentence():
     """--help shows an option's first sentence; export's --out showed 296 characters in it
     (its default, where the sidecar and script go), audit's --precision 189: each option's help

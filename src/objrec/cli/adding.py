@@ -90,14 +90,15 @@ def add(data, new, copy, ratios, dry_run, cache_dir, as_json, **settings) -> Non
     """Add the images of NEW to DATA (a folder made by `objrec split`), as split would place them.
 
     NEW holds one sub-folder per class, as split's SRC; with --class NAME, images of that class;
-    with --labels CSV, none: the table names each photo and its class. An image already in DATA
-    (the same bytes) is skipped; a near-duplicate of one goes to its split; the others are
-    placed, seeded, so that each class comes as close as it can to the ratios. The files are
-    copied (never moved) under names no file in DATA has (a name taken gets -1, said),
-    DATA/manifest.csv gets their rows and DATA/split.json (if any) the add's options. A new
-    class named like one of DATA's (sunflowr, sunflower) is refused as a misspelling, but with
-    --new-class. `objrec train DATA --out RUN` (a new RUN, or the earlier one with --force; the
-    same --cache-dir, if any) then computes only the new images.
+    with --labels CSV, none: the table names each photo and its class.
+    \f
+    An image already in DATA (the same bytes) is skipped; a near-duplicate of one goes to its
+    split; the others are placed, seeded, so that each class comes as close as it can to the
+    ratios. The files are copied (never moved) under names no file in DATA has (a name taken
+    gets -1, said), DATA/manifest.csv gets their rows and DATA/split.json (if any) the add's
+    options. A new class named like one of DATA's (sunflowr, sunflower) is refused as a
+    misspelling, but with --new-class. `objrec train DATA --out RUN` (a new RUN, or the earlier
+    one with --force; the same --cache-dir, if any) then computes only the new images.
     """
     refuse_bad_usage(new, ratios, settings)
     refuse_cache_inside(cache_dir, data, *new)
