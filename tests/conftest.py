@@ -11,6 +11,7 @@ import errno
 import fcntl
 import functools
 import gc
+import importlib
 import inspect
 import itertools
 import json
@@ -18,6 +19,8 @@ import logging
 import os
 import random
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -386,6 +389,52 @@ def made_once(request: pytest.FixtureRequest, name: str, make: Callable[[Path], 
             make(folder)
             done.touch()
     return folder
+
+
+TYPE_CHECKED = ("test_config.path_like_settings", "test_docs.python_api_page")
+"""The scripts mypy checks in one run for the session, each ``MODULE.NAME``: the test module
+``MODULE``'s ``NAME_script()`` gives its text. mypy takes 15 to 20 s from a cold cache and about
+1 s from a warm one: a run of each, the page's with other options (union-attr left out), made
+the other's cache stale, and two workers ran both."""
+
+
+@pytest.fixture(scope="session")
+def type_checked(request) -> dict[str, list[str]]:
+    """What mypy said of each script of :data:`TYPE_CHECKED`, by its ``NAME``: the lines naming
+    it (its path as ``NAME.py``) and any naming no script (objrec's own modules, mypy's own
+    failure), empty where it type-checks. One run with the project's settings (``pyproject.toml``),
+    made once for the run (``made_once``)."""
+
+    def make(folder: Path) -> None:
+        names = [entry.split(".")[1] for entry in TYPE_CHECKED]
+        for entry, name in zip(TYPE_CHECKED, names, strict=True):
+            module = importlib.import_module(f".{entry.split('.')[0]}", __package__)
+            (folder / f"{name}.py").write_text(getattr(module, f"{name}_script")())
+        said = type_check([folder / f"{name}.py" for name in names])
+        (folder / "said.json").write_text(json.dumps(said))
+
+    return json.loads((made_once(request, "type_checked", make) / "said.json").read_text())
+
+
+def type_check(scripts: list[Path]) -> dict[str, list[str]]:
+    """mypy's lines on each of ``scripts`` (by its stem; its path as its file name), each with
+    the lines that name none of them and, where mypy failed, its error output."""
+    root = Path(__file__).parents[1]
+    options = ["--config-file", str(root / "pyproject.toml"), "--no-error-summary"]
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", *options, *map(str, scripts)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "MYPYPATH": str(root / "src")},
+    )
+    said: dict[str, list[str]] = {script.stem: [] for script in scripts}
+    others = [checked.stderr] if checked.returncode not in (0, 1) else []
+    for line in checked.stdout.splitlines():
+        for script in scripts:
+            line = line.replace(str(script), script.name)
+        said.get(line.split(":")[0].removesuffix(".py"), others).append(line)
+    return {name: lines + others for name, lines in said.items()}
 
 
 @pytest.fixture(scope="session")
