@@ -448,8 +448,8 @@ def fake_timm_and_hub(monkeypatch, cached: bool, network: bool, offline: bool = 
         calls.append(("create", pretrained, constants.HF_HUB_OFFLINE))
         if pretrained and not cached and (constants.HF_HUB_OFFLINE or not network):
             raise FileNotFoundError("cannot find the requested files in the local cache")
-        model = torch.nn.Identity()
-        model.num_features = 8
+        model = torch.nn.Linear(4, 8)  # as timm's MobileNetV3: num_features is forward_features'
+        model.num_features, model.head_hidden_size = 4, 8  # width, its output head_hidden_size's
         return model
 
     hub = types.ModuleType("huggingface_hub")
@@ -469,6 +469,20 @@ def fake_timm_and_hub(monkeypatch, cached: bool, network: bool, offline: bool = 
     ]:
         monkeypatch.setitem(sys.modules, name, module)
     return calls
+
+
+def test_a_timm_body_declares_the_width_it_outputs_not_num_features(monkeypatch):
+    """review61b H1: objrec took timm's ``num_features`` as the body's feature size, which is
+    ``forward_features``' width; a model built with ``num_classes=0`` outputs its pooled
+    pre-logits, ``head_hidden_size`` wide (1280 against 960 for MobileNetV4), so the store's space
+    and the head were made for the wrong width and train died in the frozen pass."""
+    fake_timm_registry(monkeypatch)
+    body = build_timm("mobilenetv4_conv_small", False, None)
+    assert body.n_features == body(torch.zeros(2, 3, 32, 32)).shape[1] == 16
+    del body.model.head_hidden_size  # a timm release before head_hidden_size
+    from objrec.bodies import timm_output_width
+
+    assert timm_output_width(body.model) == 8
 
 
 def test_timm_weights_in_the_hugging_face_cache_load_with_no_request(monkeypatch):
@@ -538,7 +552,10 @@ def fake_timm_registry(monkeypatch) -> list[str]:
     def create_model(name, pretrained=False, num_classes=1000, pretrained_cfg_overlay=None):
         built.append(name)
         model = TinyBody().features
-        model.num_features, model.pretrained_cfg = 16, dict(TIMM_CFG)
+        model.pretrained_cfg = dict(TIMM_CFG)
+        # as timm's MobileNetV3, GhostNet, VGG: num_features is the width of forward_features
+        # (before a hidden head layer), the output's is head_hidden_size (review61b H1)
+        model.num_features, model.head_hidden_size = 8, 16
         return model
 
     timm = types.ModuleType("timm")

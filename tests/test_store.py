@@ -235,6 +235,39 @@ def test_a_space_kept_across_a_clear_refuses_to_write_in_one_sentence(tmp_path):
     writer.close()
 
 
+def test_rows_wider_or_narrower_than_their_space_are_refused_naming_the_body(tmp_path):
+    """review61b H1: a timm body declaring the wrong feature size failed in the frozen pass with
+    a bare ``AssertionError: ((16, 1024), 288)`` (gone under ``python -O``): one sentence now,
+    naming the body by its space's label and both widths, and nothing is written."""
+    root = tmp_path / "store"
+    with FeatureStore(root) as store:
+        space = store.space("s" * 32, 288, label="timm:mobilenetv3_small_050 @ 224px")
+        with pytest.raises(ObjrecError) as refused:
+            space.write("centre", ["a" * 32] * 2, np.ones((2, 1024), np.float32))
+        assert str(refused.value) == (
+            "the body timm:mobilenetv3_small_050 @ 224px gives 1024 features an image, not the "
+            f"288 it declares (its n_features), by which its space in the feature store {root} "
+            "was made"
+        )
+        assert store.lookup("s" * 32, "centre", ["a" * 32]).rows.tolist() == [-1]
+
+
+def test_a_space_made_for_a_wrong_width_and_left_empty_takes_the_right_one(tmp_path):
+    """review61b H1: the crash of a body declaring the wrong feature size left its space made
+    with that width and no row; the same body, declaring its width right after the fix, was
+    refused ("space ... holds rows of 288 values, not 1024"). An empty space takes the width
+    now; one holding rows still refuses another."""
+    with FeatureStore(tmp_path / "store") as store:
+        store.space("e" * 32, 288)
+        store.space("f" * 32, 4).write("centre", ["a" * 32], np.ones((1, 4), np.float32))
+    with FeatureStore(tmp_path / "store") as store:
+        space = store.space("e" * 32, 1024)
+        space.write("centre", ["a" * 32], np.ones((1, 1024), np.float32))
+        assert store.space_dim("e" * 32) == 1024
+        with pytest.raises(ValueError, match="holds rows of 4 values, not 8"):
+            store.space("f" * 32, 8)
+
+
 def test_a_command_lets_go_of_the_stores_it_opened_and_of_no_other(tmp_path):
     """``cache.stores_held`` closed every store of the process at evaluate's end: one another
     thread had opened (a served model's) was closed from the wrong thread, a ProgrammingError

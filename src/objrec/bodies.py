@@ -468,7 +468,7 @@ def build_timm(model_name: str, pretrained: bool, weights: Path | None) -> Body:
 
     def create(with_weights: bool) -> WrappedBody:
         model = timm.create_model(model_name, pretrained=with_weights, num_classes=0)
-        return WrappedBody(model, model.num_features)
+        return WrappedBody(model, timm_output_width(model))
 
     if weights is not None:
         return timm_weights_from_file(create(False), weights)
@@ -489,6 +489,16 @@ def build_timm(model_name: str, pretrained: bool, weights: Path | None) -> Body:
             f"cannot load timm weights for {model_name} ({type(exc).__name__}: {exc}); "
             "pass `weights`, a local state-dict file"
         ) from exc
+
+
+def timm_output_width(model: nn.Module) -> int:
+    """The width of what a timm model built with ``num_classes=0`` returns: its pooled pre-logits
+    features, ``head_hidden_size``. Since timm's pull request 2195 (June 2024) ``num_features``
+    is the width of ``forward_features``, which differs where the head has a hidden layer
+    (MobileNetV3 and V4, GhostNet, LCNet, VGG: 960 against 1280 for ``mobilenetv4_conv_small``);
+    the timm releases before it lack ``head_hidden_size``."""
+    width = getattr(model, "head_hidden_size", None) or model.num_features
+    return int(width)  # type: ignore[arg-type]
 
 
 def timm_weights_from_file(body: WrappedBody, weights: Path) -> WrappedBody:

@@ -433,6 +433,17 @@ class Space:
         out[order] = staging
         return out if as_stored else out.astype(np.float32, copy=False)
 
+    def _misfit(self, shape: tuple[int, ...]) -> ObjrecError:
+        """The error of features whose width is not the space's: the body gave another width than
+        the ``n_features`` it declares, by which the space (and the head) were made."""
+        (label,) = self.store._space_row(self.id, "label")
+        width = shape[1] if len(shape) == 2 else f"shape {shape}"
+        return ObjrecError(
+            f"the body {label or self.id} gives {width} features an image, not the {self.dim} "
+            f"it declares (its n_features), by which its space in the feature store "
+            f"{self.store.root} was made"
+        )
+
     def _moved(self, how: str) -> ObjrecError:
         """The error of rows looked up before the store was ``how`` (pruned, cleared) by another
         process, in words for the user of the command that looked them up."""
@@ -457,7 +468,10 @@ class Space:
         if len(digests) == 0:
             return
         data = np.ascontiguousarray(features, dtype=self.dtype)
-        assert data.shape == (len(digests), self.dim), (data.shape, self.dim)
+        if data.ndim != 2 or data.shape[1] != self.dim:
+            raise self._misfit(data.shape)
+        if len(data) != len(digests):
+            raise ValueError(f"{len(data)} feature rows for {len(digests)} digests")
         first = self.store.reserve(self.id, len(digests))
         fd = self._file(create=True)
         if os.fstat(fd).st_size < first * self.row_bytes:  # no committed row lies past its end
@@ -749,10 +763,21 @@ class FeatureStore:
                 (sid, label, dim, dtype, time.time()),
             )
             (stored_dim,) = self.db.execute("SELECT dim FROM spaces WHERE id=?", (sid,)).fetchone()
-            if stored_dim != dim:
+            if stored_dim != dim and not self._refit_empty(sid, dim):
                 raise ValueError(f"space {sid} holds rows of {stored_dim} values, not {dim}")
             self._spaces[sid] = Space(self, sid, dim, dtype)
         return self._spaces[sid]
+
+    def _refit_empty(self, sid: str, dim: int) -> bool:
+        """Make space ``sid`` one of rows of ``dim`` values if it holds no row; returns whether it
+        did. A body that declared the wrong feature size (timm's whose head has a hidden layer,
+        before objrec read ``head_hidden_size``) made its space so, and its first write failed
+        before any row was reserved: the same body, declaring its size right, takes it over."""
+        with self._transaction():
+            done = self.db.execute("UPDATE spaces SET dim=? WHERE id=? AND rows=0", (dim, sid))
+        if done.rowcount:
+            log.info("space %s held no row: its rows are of %d values now", sid, dim)
+        return bool(done.rowcount)
 
     @index_errors
     def generation(self, sid: str) -> int:
