@@ -5348,6 +5348,46 @@ def test_a_likely_merge_is_left_to_review_and_apply_plan_merges_it_when_told(tmp
         apply_plan(data, plan, tmp_path / "no", merge=["red"])
 
 
+def test_a_merge_takes_along_the_class_photos_flagged_otherwise_and_leaves_their_flags(
+    tmp_path, caplog
+):
+    """`apply-plan --merge watch` relabelled the 24 merge rows and left watch's photos flagged as
+    a third class or as none in watch/ (the plan leaves them to their own rows), so the copy had
+    a class watch of 2 images, unsaid (session 61's review). They go into the merge's class with
+    it, said in one warning naming their lines, and their flags are not remembered as settled."""
+    from objrec.audit.findings import LikelyMerge
+    from objrec.audit.inventory import inventory
+    from objrec.audit.plan import plan_rows, write_plan
+
+    data = colour_folder(tmp_path / "data", {"red": 4, "green": 3, "blue": 3})
+    inv = inventory(data)
+    green = [k for k, item in enumerate(inv.items) if inv.classes[item.label] == "green"]
+    flags = [
+        LabelIssue(str(data / "green/green_0.png"), "green", "red", 0.9, index=green[0]),
+        LabelIssue(str(data / "green/green_1.png"), "green", "blue", 0.9, index=green[1]),
+    ]
+    merge = LikelyMerge("green", "red", 3, 3, 1, 4)
+    result = AuditResult(flags, [], [], 10, list(inv.classes), merges=[merge], data=data)
+    plan = tmp_path / "plan.csv"
+    write_plan(plan_rows(result, inv), plan)
+    rows = {r["file"]: r for r in csv.DictReader(plan.read_text("utf-8-sig").splitlines())}
+    assert (rows["green/green_1.png"]["action"], rows["green/green_1.png"]["new_class"]) == (
+        "review",
+        "blue",
+    )
+    with caplog.at_level(logging.WARNING):
+        done = apply_plan(data, plan, tmp_path / "merged", merge=["green"])
+    assert not (tmp_path / "merged/green").exists()
+    names = sorted(p.name for p in (tmp_path / "merged/red").iterdir())
+    assert names == [f"green_{k}.png" for k in range(3)] + [f"red_{k}.png" for k in range(4)]
+    assert done.left_to_review == 0
+    said = [r.getMessage() for r in caplog.records if "with the merge" in r.getMessage()]
+    assert len(said) == 1 and "1 image of green the audit flagged otherwise" in said[0]
+    assert "(line " in said[0] and "goes into red with the merge" in said[0]
+    reviewed = (tmp_path / "merged/reviewed.csv").read_text("utf-8")
+    assert "green_1.png" not in reviewed and "green_0.png" in reviewed
+
+
 def test_a_likely_merge_is_said_apart_from_the_likely_wrong_labels(capsys):
     """The summary said "46 likely wrong labels" where 18 were the split class's photos: the
     flags a likely merge explains are counted with it, and the terminal names the merge and the

@@ -29,6 +29,12 @@ ACCEPTED = "_accepted"
 relabel is theirs (:func:`as_proposed` is False), remembered in ``reviewed.csv``."""
 
 
+MERGED_ALONG = "_merged_along"
+"""The mark ``plan_file.merged_along`` puts on a row a merge relabels though the audit flagged it
+otherwise (as a third class, as none) or kept it apart: its label follows its class, but nobody
+judged its flag, so it is not remembered as settled."""
+
+
 def settles_label(row: dict[str, str] | None) -> bool:
     """Whether a plan's ``row`` (None: none) is a label a person settled: a relabel a person
     made, or a keep of a row about the label (a relabel the person turned down, one kept to
@@ -38,7 +44,7 @@ def settles_label(row: dict[str, str] | None) -> bool:
     Nor a ``review`` (the audit's, left undecided), nor a relabel as the audit proposed it
     (:func:`as_proposed`): a plan applied as it came must leave its flags, a wrong relabel's
     too, for later audits to flag again."""
-    if row is None or row["action"] == REVIEW or as_proposed(row):
+    if row is None or row["action"] == REVIEW or as_proposed(row) or row.get(MERGED_ALONG):
         return False
     return row["action"] == "relabel" or not NOT_ABOUT_THE_LABEL.match(row.get("reason") or "")
 

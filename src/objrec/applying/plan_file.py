@@ -9,17 +9,21 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import os
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from objrec.applying.decisions import ACCEPTED, as_proposed
-from objrec.audit.plan import ACTIONS, MERGE, REVIEW, REVIEWED
+from objrec.applying.decisions import ACCEPTED, MERGED_ALONG, as_proposed
+from objrec.audit.plan import ACTIONS, MERGE, NOT_ABOUT_THE_LABEL, REVIEW, REVIEWED
 from objrec.errors import ObjrecError
 from objrec.images import is_hidden
 from objrec.tables import blank_row, csv_separator, exact_cell, read_bytes, read_text, slashed
+from objrec.words import plural
+
+log = logging.getLogger(__name__)
 
 PLAN_WHAT = "an audit plan"
 
@@ -165,8 +169,10 @@ def with_merges(given: PlanRead, merge: Sequence[str]) -> PlanRead:
     """The plan ``given`` with the rows of each class of ``merge`` that the audit left to review
     as a likely merge (their reason begins :data:`MERGE`) read as relabels into their
     ``new_class``: one word carries a merge of a class of 30 photos, where it took 30 rows
-    edited. A class the plan proposes no merge of is refused; a row a person changed (a keep, a
-    remove) stays as it is."""
+    edited. The class's other rows the audit wrote (left to review as flagged as a third class
+    or as none, an outlier or a copy kept) go with them (:func:`merged_along`): the merge left
+    them in the class, so the copy still had it, of 2 photos. A class the plan proposes no merge
+    of is refused; a row a person changed (a keep, a remove) stays as it is."""
     rows = dict(given.rows)
     for name in merge:
         mine = {
@@ -183,7 +189,46 @@ def with_merges(given: PlanRead, merge: Sequence[str]) -> PlanRead:
                 "as a likely merge, or relabel its rows in the plan"
             )
         rows |= {file: {**row, "action": "relabel"} for file, row in mine.items()}
+        rows |= merged_along(given.file, rows, name, min(r["new_class"] for r in mine.values()))
     return given._replace(rows=rows)
+
+
+def merged_along(
+    plan_file: Path, rows: dict[str, dict[str, str]], name: str, into: str
+) -> dict[str, dict[str, str]]:
+    """The rows of class ``name`` the audit wrote and a person left as they were, but its merge
+    rows (a flag left to review, an outlier or a copy kept), read as relabels into ``into``,
+    marked :data:`MERGED_ALONG`: the merge says ``name`` is ``into``, so its label is ``into``,
+    but their flag is still to judge, and the next audit judges it again (not remembered as
+    settled: ``decisions.settles_label``)."""
+    along = {
+        file: {**row, "action": "relabel", "new_class": into, MERGED_ALONG: "yes"}
+        for file, row in rows.items()
+        if (row.get("class") or "").strip() == name
+        and not (row.get("reason") or "").startswith(MERGE)
+        and (
+            row["action"] == REVIEW
+            or (row["action"] == "keep" and NOT_ABOUT_THE_LABEL.match(row.get("reason") or ""))
+        )
+    }
+    if along:
+        lines = sorted((row["_line"] for row in along.values()), key=int)
+        log.warning(
+            "%s: %s of %s the audit flagged otherwise or kept apart (%s %s) go%s into %s with "
+            "the merge, so that no class %s is left; %s to judge in the copy, which the next "
+            "audit flags again if %s wrong",
+            plan_file,
+            plural(len(along), "image"),
+            name,
+            "line" if len(lines) == 1 else "lines",
+            ", ".join(lines),
+            "es" if len(along) == 1 else "",
+            into,
+            name,
+            "its flag is still" if len(along) == 1 else "their flags are still",
+            "it is" if len(along) == 1 else "they are",
+        )
+    return along
 
 
 def with_accepted(given: PlanRead, accept: bool) -> PlanRead:
