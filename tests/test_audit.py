@@ -5388,6 +5388,39 @@ def test_a_merge_takes_along_the_class_photos_flagged_otherwise_and_leaves_their
     assert "green_1.png" not in reviewed and "green_0.png" in reviewed
 
 
+def test_a_heic_photo_unreadable_only_for_want_of_pillow_heif_is_kept_not_removed(capsys):
+    """A HEIC photo pillow-heif was not installed to read was pre-filled `remove` as "no command
+    can read it": applied as it came, the copy lost a person's good photos, lost still once
+    pillow-heif was installed (session 61's review). The plan keeps it, saying to install
+    pillow-heif, and the terminal says it apart; a damaged file is still removed."""
+    from objrec.audit.findings import Unreadable
+    from objrec.audit.outliers import unreadable_reason
+    from objrec.audit.plan import unreadable_proposal
+    from objrec.cli.auditing import print_unreadable
+    from objrec.image_facts import ImageFacts
+    from objrec.images import IMAGE_ERRORS
+
+    heic = IMAGE_ERRORS["heif_no_decoder"].format(kind="HEIC")
+    photo = Unreadable(
+        "photos/watch/IMG_0003.heic",
+        unreadable_reason(ImageFacts(error=f"cannot read image ({heic})")),
+        "watch",
+        "",
+    )
+    broken = Unreadable("photos/watch/0.jpg", "unreadable: the file is empty", "watch", "")
+    action, new_class, reason = unreadable_proposal(photo)
+    assert (action, new_class) == ("keep", "")
+    assert "no command can read it" not in reason and "kept, set remove" in reason
+    assert "pip install 'objrec[heic]'" in reason
+    assert unreadable_proposal(broken)[0] == "remove"
+    print_unreadable([photo, broken], Path("photos"))
+    out = capsys.readouterr().out
+    assert (
+        "(plan.csv keeps the HEIC or HEIF photo that pillow-heif reads once installed (`pip "
+        "install 'objrec[heic]'`) and removes the other 1):"
+    ) in " ".join(out.split())
+
+
 def test_a_likely_merge_is_said_apart_from_the_likely_wrong_labels(capsys):
     """The summary said "46 likely wrong labels" where 18 were the split class's photos: the
     flags a likely merge explains are counted with it, and the terminal names the merge and the

@@ -26,6 +26,7 @@ from objrec.audit.findings import (
     one_per_picture,
     picture_key,
 )
+from objrec.images import decoder_missing
 from objrec.reviewed import read_reviewed, settled_at
 from objrec.tables import CSV_ENCODING, spreadsheet_cell
 from objrec.words import plural, quoted
@@ -462,10 +463,22 @@ def outlier_proposal(outlier: Outlier) -> tuple[str, str, str]:
     return "keep", "", OUTLIER + outlier.reason
 
 
+UNREADABLE_KEPT = (
+    "; a photo, not a damaged file: once pillow-heif is installed (`pip install "
+    "'objrec[heic]'`) every command reads it: kept, set remove to leave it out"
+)
+"""The end of the reason of a HEIC or HEIF photo the plan keeps, unreadable only for want of
+pillow-heif (``images.decoder_missing``)."""
+
+
 def unreadable_proposal(file: Unreadable) -> tuple[str, str, str]:
     """The plan's action, new class and reason for a file that cannot be read (an empty one, a
     text file named .jpg): ``remove``; kept, it travels into the fixed copy, where every command
-    leaves it out again."""
+    leaves it out again. But ``keep`` a HEIC or HEIF photo that only wants pillow-heif
+    (``images.decoder_missing``): removed, a person's good photos were lost from the copy, and
+    stayed lost once pillow-heif was installed (session 61's review)."""
+    if decoder_missing(file.reason):
+        return "keep", "", file.reason + UNREADABLE_KEPT
     return "remove", "", file.reason + UNREADABLE_REMOVED
 
 

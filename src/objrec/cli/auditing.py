@@ -418,7 +418,8 @@ def print_unreadable(rows: Sequence[Unreadable], data: Path, limit: int = 3) -> 
     them = "it" if len(rows) == 1 else "them"
     console.print(
         f"{plural(len(rows), 'file')} that cannot be read, left out as check, split and train "
-        f"leave {them} out (plan.csv removes {them}):",
+        f"leave {them} out ({unreadable_planned(rows)}):",
+        markup=False,
         highlight=False,
     )
     for row in rows[:limit]:
@@ -427,6 +428,24 @@ def print_unreadable(rows: Sequence[Unreadable], data: Path, limit: int = 3) -> 
         console.print(printable(line), markup=False, highlight=False)
     if len(rows) > limit:
         console.print(f"  and {len(rows) - limit:,} more in plan.csv")
+
+
+def unreadable_planned(rows: Sequence[Unreadable]) -> str:
+    """What plan.csv does with the files that cannot be read: removes them, but keeps the HEIC
+    or HEIF photos that only want pillow-heif (``images.decoder_missing``), said apart."""
+    from objrec.images import decoder_missing
+
+    heif = sum(decoder_missing(row.reason) is not None for row in rows)
+    if not heif:
+        return f"plan.csv removes {'it' if len(rows) == 1 else 'them'}"
+    photos = "HEIC or HEIF photo" if heif == 1 else f"{heif} HEIC or HEIF photos"
+    kept = (
+        f"plan.csv keeps the {photos} that pillow-heif reads once installed (`pip install "
+        "'objrec[heic]'`)"
+    )
+    if heif == len(rows):
+        return kept
+    return f"{kept} and removes the other {len(rows) - heif}"
 
 
 def warn_of_unused_body(run: Path) -> None:
