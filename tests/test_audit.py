@@ -3913,6 +3913,33 @@ def test_a_class_broad_by_nature_is_not_far_from_itself():
     assert found.tolist() == [80]
 
 
+@pytest.mark.slow  # about 1 s: the first nearest-neighbour search
+def test_a_far_image_its_label_gets_at_over_half_is_not_flagged_with_two_or_three_classes():
+    """With two classes twice chance is 1.0: every image far from its class was flagged as a
+    wrong label, one its label got at 0.99 too (7 correct photos of 60 Leopards and 60 laptops,
+    session 61's review). The limit is at most 0.5, so only the far image its label gets under
+    half is flagged, with two classes as with three; with four it stays twice chance."""
+    from objrec.audit.labels import far_from_label, far_limit
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 64))
+    for n in (2, 3, 4):
+        tight = [c + 0.15 * rng.normal(size=(20, 64)) for c in centres[:n]]
+        strangers = rng.normal(size=(2, 64))
+        features = np.concatenate([*tight, strangers]).astype(np.float32)
+        labels = np.append(np.repeat(np.arange(n), 20), [0, 0])
+        probs = np.full((len(labels), n), 0.01 / (n - 1))
+        probs[np.arange(len(labels)), labels] = 0.99
+        confident, unsure = 20 * n, 20 * n + 1
+        given = min(0.4, 1.5 / n)
+        probs[unsure] = (1 - given) / (n - 1)
+        probs[unsure, 0] = given
+        found = far_from_label(labels, probs, features, AuditConfig())
+        assert found.tolist() == [unsure], n  # the confident stranger is not flagged
+        assert confident not in found
+    assert far_limit(2) == far_limit(3) == 0.5 and far_limit(4) == 0.5 and far_limit(8) == 0.25
+
+
 def flipped(value: int, bits: range) -> int:
     """``value`` with ``bits`` flipped."""
     return value ^ sum(1 << b for b in bits)
@@ -5196,8 +5223,20 @@ def test_a_flag_far_from_every_class_is_of_none_of_them_a_moved_photo_is_not():
     around = Around(unit, dedup.feature_neighbours(unit, 10), labels, None, 5)
     moved, nothing = nearest_class_z(around, np.array([25, 60]), 5, None)
     assert moved < NO_CLASS_Z < 2 < nothing
-    assert of_no_class(nothing, 0.3) and not of_no_class(moved, 0.3)
-    assert not of_no_class(nothing, 0.6)  # a class claims it: a wrong label, however far
+    assert of_no_class(nothing, 0.2, 0.3) and not of_no_class(moved, 0.2, 0.3)
+    assert not of_no_class(nothing, 0.2, 0.6)  # a class claims it: a wrong label, however far
+
+
+def test_a_far_photo_its_own_label_claims_is_not_of_none_of_the_classes():
+    """Two classes (Leopards, laptop): 7 correct photos given their label at 1.00 were said to be
+    "like none of the classes, the likeliest, Leopards, gets 0.00" (session 61's review). A photo
+    its own label claims is an unusual photo of its class, not a photo of none of them."""
+    from objrec.audit.labels import NO_CLASS_Z, of_no_class
+
+    far = NO_CLASS_Z + 3
+    assert not of_no_class(far, 1.0, 0.0)
+    assert not of_no_class(far, 0.6, 0.3)
+    assert of_no_class(far, 0.3, 0.3)  # scattered: no class claims it
 
 
 def test_a_photo_like_none_of_the_classes_is_said_apart_and_left_to_review_for_removal(capsys):

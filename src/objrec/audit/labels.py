@@ -2,8 +2,8 @@
 with the labels of each image's nearest images, one picture at a time; cleanlab (confident
 learning) flags as many images as it estimates are wrong, those whose given label the
 probabilities support least, plus images far from their class whose label gets under twice
-chance (:func:`far_from_label`); each flag with what makes it doubtful, and the classes that most
-need photos (``photos_needed.csv``)."""
+chance, and under half (:func:`far_limit`, :func:`far_from_label`); each flag with what makes it
+doubtful, and the classes that most need photos (``photos_needed.csv``)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,20 @@ FAR_CHANCE = 2.0
 """An image far from its class (``FAR_Z``) whose heads and neighbours give its label less than
 this many times chance (1 / classes) is flagged as a wrong label even when cleanlab does not count
 it. Chosen on the development injection (``benchmarks/README.md``, "small folders")."""
+
+
+FAR_MAX_P = 0.5
+"""The most ``far_from_label``'s limit can be, whatever ``FAR_CHANCE`` times chance comes to. With
+two classes twice chance is 1.0 and with three 0.67, so an unusual photo its label was given at
+0.99 was flagged as a wrong label ("like none of the classes": 7 correct photos of a folder of 60
+Leopards and 60 laptops, session 61's review); under 0.5 another class is at least as likely.
+With 4 classes or more twice chance is at most 0.5, and the limit is unchanged."""
+
+
+def far_limit(n_classes: int) -> float:
+    """The probability of its label under which an image far from its class is flagged:
+    ``FAR_CHANCE`` times chance, at most ``FAR_MAX_P``."""
+    return min(FAR_CHANCE / n_classes, FAR_MAX_P)
 
 
 FAR_Z = 2.25
@@ -108,7 +122,11 @@ def judge_labels(
     found.issues = with_doubts(found.issues, labels[ranked], suggested, z, counts, mixed, config)
     apart = nearest_class_z(around, ranked, config.neighbours, group)
     found.issues = [
-        replace(issue, nearest_z=round(far, 2), no_class=of_no_class(far, issue.prob_suggested))
+        replace(
+            issue,
+            nearest_z=round(far, 2),
+            no_class=of_no_class(far, issue.prob_given, issue.prob_suggested),
+        )
         for issue, far in zip(found.issues, apart.tolist(), strict=True)
     ]
     flagged = unsettled(inv, found.issues, ranked)
@@ -189,11 +207,12 @@ def far_from_label(
     """Indices of images far from their own class (robust z within the class of the distance to
     its nearest images of that class above ``FAR_Z``, or above ``CLAIM_Z`` where
     ``claimed_by_other``) to which the heads and neighbours give their label less than
-    ``FAR_CHANCE`` times chance. cleanlab counts an image as a wrong label only where another
-    class is confident; a picture of a class the folder does not have is confidently none of
-    them, so on a small folder its estimate can be 0 while such an image ranks first. The
-    distance leaves out an image's own ``group`` (``copy_groups``): its copies are not its class.
-    ``within``: :func:`knn_distance`'s answer for these, where the caller has it."""
+    ``FAR_CHANCE`` times chance, at most ``FAR_MAX_P`` (:func:`far_limit`). cleanlab counts an
+    image as a wrong label only where another class is confident; a picture of a class the
+    folder does not have is confidently none of them, so on a small folder its estimate can be 0
+    while such an image ranks first. The distance leaves out an image's own ``group``
+    (``copy_groups``): its copies are not its class. ``within``: :func:`knn_distance`'s answer
+    for these, where the caller has it."""
     given = probs[np.arange(len(labels)), labels]
     if within is None:
         if features is None:
@@ -201,7 +220,7 @@ def far_from_label(
         within = knn_distance(dedup.normalise(features), labels, config.neighbours, group)
     z = class_spread_z(within, labels)
     far = (z > FAR_Z) | ((z > CLAIM_Z) & claimed_by_other(labels, probs))
-    return np.flatnonzero((given < FAR_CHANCE / probs.shape[1]) & far)
+    return np.flatnonzero((given < far_limit(probs.shape[1])) & far)
 
 
 def claimed_by_other(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -289,12 +308,14 @@ NO_CLASS_P = 0.5
 plan's ``RELABEL_MIN_PROB``, under which most suggestions were wrong when measured."""
 
 
-def of_no_class(nearest_z: float, prob_suggested: float) -> bool:
+def of_no_class(nearest_z: float, prob_given: float, prob_suggested: float) -> bool:
     """Whether a flagged photo is of none of the classes: it lies farther than
-    :data:`NO_CLASS_Z` from every class's photos and the likeliest class other than its label
-    gets under :data:`NO_CLASS_P`. A photo of another class lies among that class's photos and
-    gets it at 0.5 or more, mostly; a photo of nothing gets a scattered vote."""
-    return nearest_z > NO_CLASS_Z and prob_suggested < NO_CLASS_P
+    :data:`NO_CLASS_Z` from every class's photos and neither its label nor the likeliest class
+    other than it gets :data:`NO_CLASS_P`. A photo of another class lies among that class's photos
+    and gets it at 0.5 or more, mostly; a photo of nothing gets a scattered vote. One its own
+    label claims is an unusual photo of its class (two classes: one given 1.00, said to be like
+    neither, session 61's review)."""
+    return nearest_z > NO_CLASS_Z and max(prob_given, prob_suggested) < NO_CLASS_P
 
 
 def nearest_class_z(around: Around, rows: np.ndarray, k: int, group) -> np.ndarray:
