@@ -379,7 +379,7 @@ def test_apply_plan_returns_a_record_read_by_attribute_as_the_other_steps_do(tmp
     answer = json.loads(capsys.readouterr().out)
     assert list(answer) == [
         *("copied", "removed", "relabelled", "renamed", "broken_links", "replaced"),
-        *("moved_by_hand", "left_to_review", "relabels_as_proposed", "accepted"),
+        *("moved_by_hand", "left_to_review", "relabels_as_proposed", "accepted", "not_accepted"),
         *("test_removed", "test_relabelled", "valid_removed", "valid_relabelled", "reviewed"),
         *("other_files", "test_note", "valid_note", "source_note", "warnings"),
     ]
@@ -969,27 +969,31 @@ def test_apply_plan_refuses_an_empty_action_and_a_plan_cut_short_and_remembers_n
     err = capsys.readouterr().err
     assert f"{plan} line 3: no action for 'green/green_0.png': write keep, remove or " in err
     assert not out.exists()
+    n, empty = len(PLAN_COLUMNS), "," * (len(PLAN_COLUMNS) - 4)  # the cells after action
     for row, columns in (("green/green_0.png,remove", 2), ("green/green_0.png", 1)):
         plan = plan_of(tmp_path / "plan.csv", "red/red_0.png,red,,keep,,x", row)
         assert main(["apply-plan", str(data), str(plan), str(out)]) == 1
         err = capsys.readouterr().err  # the README's "its file and its action", written short
-        assert f"{plan} line 3 has {columns} of the 8 columns, so no action: give it every " in err
-        assert "(green/green_0.png,,,remove,,,,)" in err
+        assert (
+            f"{plan} line 3 has {columns} of the {n} columns, so no action: give it every " in err
+        )
+        assert f"(green/green_0.png,,,remove{empty})" in err
         assert not out.exists()
     head = plan_of(tmp_path / "plan.csv", "red/red_0.png,red,,keep,,x").read_text()
     for last, said, meant in (
-        ("green/green_0.png,green,,ke", "4 of 8 cells", "remove"),  # a copy stopped in a row
-        ('green/green_0.png,green,,keep,,"the reas', "6 of 8 cells, a quote left open", "keep"),
+        ("green/green_0.png,green,,ke", f"4 of {n} cells", "remove"),  # a copy stopped in a row
+        ('green/green_0.png,green,,keep,,"the reas', f"6 of {n} cells, a quote left open", "keep"),
     ):
         plan.write_text(head + last)
         assert main(["apply-plan", str(data), str(plan), str(out)]) == 1
         err = capsys.readouterr().err
         assert f"{plan} line 3 is cut short ({said}): if the file was not saved or copied " in err
         assert (
-            f"if you wrote the row, give it every column (green/green_0.png,,,{meant},,,,)" in err
+            f"if you wrote the row, give it every column (green/green_0.png,,,{meant}{empty})"
+            in err
         )
         assert not out.exists()
-    plan.write_text(head + "green/green_0.png,green,,keep,,x,,")  # whole, but no line end
+    plan.write_text(head + "green/green_0.png,green,,keep,,x" + "," * (n - 6))  # no line end
     assert main(["apply-plan", str(data), str(plan), str(out)]) == 0
 
 
@@ -3712,6 +3716,7 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
         "left_to_review": 0,
         "relabels_as_proposed": 0,
         "accepted": 0,
+        "not_accepted": 0,
         "replaced": 0,
         "test_removed": 0,
         "test_relabelled": 0,
@@ -5425,6 +5430,65 @@ def test_a_merge_takes_along_the_class_photos_flagged_otherwise_and_leaves_their
     assert "(line " in said[0] and "goes into red with the merge" in said[0]
     reviewed = (tmp_path / "merged/reviewed.csv").read_text("utf-8")
     assert "green_1.png" not in reviewed and "green_0.png" in reviewed
+
+
+def marked_plan(tmp_path: Path) -> tuple[Path, Path]:
+    """A folder of red, green and blue photos and the plan the audit writes of it: a sure relabel
+    (blue_0 -> red), a flag left to review (blue_1 -> red at 0.60), an outlier kept (red_0) and
+    green a likely merge into red."""
+    from objrec.audit.findings import LikelyMerge
+    from objrec.audit.inventory import inventory
+    from objrec.audit.plan import plan_rows, write_plan
+
+    data = colour_folder(tmp_path / "data", {"red": 4, "green": 3, "blue": 3})
+    inv = inventory(data)
+    at = {Path(item.path).stem: k for k, item in enumerate(inv.items)}
+    flags = [
+        LabelIssue(str(data / "blue/blue_0.png"), "blue", "red", 0.9, index=at["blue_0"]),
+        LabelIssue(str(data / "blue/blue_1.png"), "blue", "red", 0.5, index=at["blue_1"]),
+    ]
+    said = "heads and neighbours give p(given)=0.05, p(suggested)={:.2f}; 9 of its 10 nearest "
+    said += "images are labelled red"
+    flags = [
+        replace(flag, prob_suggested=p, prob_given=0.05, evidence=said.format(p))
+        for flag, p in zip(flags, (0.9, 0.6), strict=True)
+    ]
+    far = Outlier(str(data / "red/red_0.png"), 4.5, "far from its class", "red", "", at["red_0"])
+    merge = LikelyMerge("green", "red", 3, 3, 1, 4)
+    result = AuditResult(flags, [], [far], 10, list(inv.classes), merges=[merge], data=data)
+    write_plan(plan_rows(result, inv), tmp_path / "plan.csv")
+    return data, tmp_path / "plan.csv"
+
+
+def test_apply_plan_reads_what_a_row_is_from_its_columns_not_its_reasons_words(tmp_path):
+    """apply-plan read what each row of the audit's plan is (a relabel as pre-filled, a flag to
+    review, a merge, an outlier) back from its reason's English with patterns: a reworded reason
+    silently changed what was merged, accepted and remembered (session 61's review, "hard to
+    change"). The plan now says it in columns (proposal, suggested, p_suggested), which
+    apply-plan reads: with every reason reworded (but a pre-filled relabel's evidence, whose
+    replacement by a person's words makes it theirs), it does as before."""
+    data, plan = marked_plan(tmp_path)
+    rows = list(csv.DictReader(plan.read_text("utf-8-sig").splitlines()))
+    assert list(rows[0]) == list(PLAN_COLUMNS)
+    kinds = {r["file"]: (r["proposal"], r["suggested"], r["p_suggested"]) for r in rows}
+    assert kinds["blue/blue_0.png"] == ("relabel", "red", "0.9000")
+    assert kinds["blue/blue_1.png"] == ("flag", "red", "0.6000")
+    assert kinds["red/red_0.png"] == ("outlier", "", "")
+    assert kinds["green/green_0.png"] == ("merge", "red", "")
+    with plan.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, PLAN_COLUMNS)
+        writer.writeheader()
+        # a relabel's reason keeps the audit's evidence: a person's own words there make it theirs
+        writer.writerows(
+            r if r["action"] == "relabel" else {**r, "reason": "reworded"} for r in rows
+        )
+    done = apply_plan(data, plan, tmp_path / "as_it_comes", merge=["green"])
+    assert not (tmp_path / "as_it_comes/green").exists()
+    assert (done.relabelled, done.relabels_as_proposed, done.left_to_review) == (4, 1, 1)
+    reviewed = (tmp_path / "as_it_comes/reviewed.csv").read_text("utf-8")
+    assert "green_0.png" in reviewed and "red_0.png" not in reviewed and "blue_0" not in reviewed
+    accepted = apply_plan(data, plan, tmp_path / "accepted", accept=True)
+    assert (accepted.accepted, accepted.left_to_review) == (2, 3)
 
 
 def test_a_heic_photo_unreadable_only_for_want_of_pillow_heif_is_kept_not_removed(capsys):

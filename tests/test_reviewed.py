@@ -120,7 +120,7 @@ def test_a_flag_left_to_review_is_applied_as_a_keep_but_not_remembered_as_settle
         f"{tmp_path}/fixed as they are in {data}, which is unchanged; 1 row left to review, "
         "copied as it is and no label remembered (decide it in the plan: keep or relabel; or "
         "apply the plan again, into a new folder, with --accept to take the class the audit "
-        "suggests for each label flag)"
+        "suggests for each label flag it would act on)"
     )
     assert (tmp_path / "fixed" / files[0]).is_file()
     assert not (tmp_path / "fixed" / REVIEWED_FILE).exists()
@@ -247,34 +247,62 @@ def test_apply_plan_accept_takes_the_audit_s_suggestions_as_decisions_remembered
     review meant editing the CSV by hand, keeping its BOM (newcomer58, 4). --accept relabels each
     label flag left to review to its suggested class and remembers every relabel, the audit's
     too, as the person's decision; a photo of no class stays to review. --json counts the rows
-    it accepted (`accepted`: it gave no count of them)."""
+    it accepted (`accepted`: it gave no count of them). A flag the audit says not to act on
+    (p(suggested) under 0.5, as the weak one's 0.30; a class of too few photos) was accepted too,
+    and remembered as settled, so that no later audit flagged its wrong label again (session
+    61's review): it stays to review, counted (`not_accepted`)."""
     from objrec.audit.plan import NO_CLASS_REASON, write_plan
     from objrec.cli import main
 
     data, files, _, rows = sure_and_weak_flags(tmp_path)
     nothing = NO_CLASS_REASON.format(z=4.0, suggested="dragonfly", p=0.4, evidence="...")
     rows.append(rows[1] | {"file": files[2], "new_class": "", "reason": nothing})
-    assert [row["action"] for row in rows] == ["relabel", "review", "review"]
+    rows[-1] |= {"proposal": "no_class"}
+    reason = rows[1]["reason"].replace("p(suggested)=0.30", "p(suggested)=0.60")
+    assert rows[1]["proposal"] == "weak" and reason != rows[1]["reason"]
+    mid = {"file": "valid/ant/ant_3.png", "split": "valid", "reason": reason}
+    rows.append(rows[1] | mid | {"proposal": "flag", "p_suggested": "0.6000"})
+    assert [row["action"] for row in rows] == ["relabel", "review", "review", "review"]
     write_plan(rows, plan := tmp_path / "plan.csv")
     counts = apply_plan(data, plan, tmp_path / "fixed", accept=True)
     assert (counts.relabelled, counts.relabels_as_proposed, counts.reviewed) == (2, 0, 2)
-    assert counts.left_to_review == 1  # the photo of no class: no class to accept
-    assert counts.accepted == 2  # the audit's relabel and the flag left to review
+    assert counts.left_to_review == 2  # the photo of no class (no class to accept), the weak flag
+    assert counts.accepted == 2  # the audit's relabel and the flag left to review at 0.60
+    assert counts.not_accepted == 1  # the flag at 0.30
     assert {name for name, _ in read_reviewed(tmp_path / "fixed").values()} == {"dragonfly"}
-    assert (tmp_path / "fixed/train/dragonfly/ant_1.png").is_file()
+    assert (tmp_path / "fixed/valid/dragonfly/ant_3.png").is_file()
+    assert (tmp_path / "fixed/train/ant/ant_1.png").is_file()
     assert (tmp_path / "fixed/train/ant/ant_2.png").is_file()
     assert main(["apply-plan", str(data), str(plan), str(tmp_path / "cli"), "--accept"]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "(2 relabelled)" in said and "not remembered as settled" not in said
-    assert "1 row left to review" in said and "--accept" not in said  # not offered again
+    assert "2 rows left to review" in said and "--accept" not in said  # not offered again
+    assert "; 1 of them is a label flag too weak to accept, the suggested class under p 0.5" in said
     assert "remembers the 2 labels your plans kept or changed" in said
     args = ["apply-plan", str(data), str(plan), str(tmp_path / "json"), "--accept", "--json"]
     assert main(args) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert (answer["accepted"], answer["relabelled"], answer["left_to_review"]) == (2, 2, 1)
+    assert (answer["accepted"], answer["relabelled"], answer["left_to_review"]) == (2, 2, 2)
+    assert answer["not_accepted"] == 1
     assert main(["apply-plan", "--help"]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "--accept Accept the audit's suggested classes as your decisions." in said
+
+
+def test_accept_reads_an_older_plan_s_flags_by_the_probability_its_reasons_give(tmp_path):
+    """A plan written before its proposal columns: --accept takes a flag left to review at
+    p(suggested) 0.5 or more as its reason gives it, and leaves one under it to review."""
+    from objrec.audit.plan import MARK_COLUMNS, write_plan
+
+    data, _, _, rows = sure_and_weak_flags(tmp_path)
+    reason = rows[1]["reason"].replace("p(suggested)=0.30", "p(suggested)=0.60")
+    rows.append(rows[1] | {"file": "valid/ant/ant_3.png", "split": "valid", "reason": reason})
+    rows = [{k: v for k, v in row.items() if k not in MARK_COLUMNS} for row in rows]
+    write_plan(rows, plan := tmp_path / "plan.csv")
+    counts = apply_plan(data, plan, tmp_path / "fixed", accept=True)
+    assert (counts.accepted, counts.not_accepted, counts.left_to_review) == (2, 1, 1)
+    assert (tmp_path / "fixed/valid/dragonfly/ant_3.png").is_file()
+    assert (tmp_path / "fixed/train/ant/ant_1.png").is_file()
 
 
 def test_the_plan_leaves_a_test_or_validation_image_s_sure_flag_to_review(tmp_path):

@@ -16,8 +16,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from objrec.applying.decisions import ACCEPTED, MERGED_ALONG, as_proposed
-from objrec.audit.plan import ACTIONS, MERGE, NOT_ABOUT_THE_LABEL, REVIEW, REVIEWED
+from objrec.applying.decisions import (
+    ACCEPTED,
+    MERGED_ALONG,
+    NOT_ACCEPTED,
+    as_proposed,
+    not_about_the_label,
+    proposal_of,
+    suggested_p,
+)
+from objrec.audit.plan import (
+    ACTIONS,
+    FLAG_KIND,
+    MERGE,
+    MERGE_KIND,
+    RELABEL_MIN_PROB,
+    REVIEW,
+    REVIEWED,
+    TOO_FEW_KIND,
+    WEAK_KIND,
+)
 from objrec.errors import ObjrecError
 from objrec.images import is_hidden
 from objrec.tables import blank_row, csv_separator, exact_cell, read_bytes, read_text, slashed
@@ -180,7 +198,7 @@ def with_merges(given: PlanRead, merge: Sequence[str]) -> PlanRead:
             for file, row in rows.items()
             if (row.get("class") or "").strip() == name
             and row["action"] == REVIEW
-            and (row.get("reason") or "").startswith(MERGE)
+            and of_merge(row)
         }
         if not mine:
             raise ObjrecError(
@@ -205,11 +223,8 @@ def merged_along(
         file: {**row, "action": "relabel", "new_class": into, MERGED_ALONG: "yes"}
         for file, row in rows.items()
         if (row.get("class") or "").strip() == name
-        and not (row.get("reason") or "").startswith(MERGE)
-        and (
-            row["action"] == REVIEW
-            or (row["action"] == "keep" and NOT_ABOUT_THE_LABEL.match(row.get("reason") or ""))
-        )
+        and not of_merge(row)
+        and (row["action"] == REVIEW or (row["action"] == "keep" and not_about_the_label(row)))
     }
     if along:
         lines = sorted((row["_line"] for row in along.values()), key=int)
@@ -231,22 +246,56 @@ def merged_along(
     return along
 
 
+def of_merge(row: dict[str, str]) -> bool:
+    """Whether a plan row is an image of a likely merge (its ``proposal``, else its reason begins
+    :data:`MERGE`)."""
+    if (kind := proposal_of(row)) is not None:
+        return kind == MERGE_KIND
+    return (row.get("reason") or "").startswith(MERGE)
+
+
+def of_label_flag(row: dict[str, str]) -> bool:
+    """Whether a plan row is a label flag left to review with a suggested class (its
+    ``proposal``, else its reason begins :data:`REVIEWED`)."""
+    if (kind := proposal_of(row)) is not None:
+        return kind in (FLAG_KIND, WEAK_KIND, TOO_FEW_KIND)
+    return (row.get("reason") or "").startswith(REVIEWED)
+
+
+def acceptable(row: dict[str, str]) -> bool:
+    """Whether ``accept`` takes a label flag's suggested class: the plan itself would act on it
+    (its ``proposal`` :data:`FLAG_KIND`: a suggested class at ``RELABEL_MIN_PROB`` or more, in a
+    class of enough photos to judge). A plan without the column says no class of too few photos
+    apart: there the probability its reason gives decides."""
+    if (kind := proposal_of(row)) is not None:
+        return kind == FLAG_KIND
+    p = suggested_p(row)
+    return p is not None and p >= RELABEL_MIN_PROB
+
+
 def with_accepted(given: PlanRead, accept: bool) -> PlanRead:
     """The plan ``given`` with the audit's suggested classes accepted, where ``accept``: each row
-    left to review a label flag (its reason begins :data:`REVIEWED`, its ``new_class`` the
-    suggested class) read as a relabel into it, and each relabel as the audit proposed it
-    (:func:`as_proposed`), both marked :data:`ACCEPTED`: a person who agreed with the audit
-    decided as much as one who edited a row, and the next audit keeps those labels. Without it
-    a plan applied as it came remembers none of them (a plan applied unread must leave its
-    flags to later audits). The rows of a photo of no class, of one picture under two labels
-    and of a likely merge stay as they are: their new_class is none, or a choice to make."""
+    left to review a label flag (:func:`of_label_flag`, its ``new_class`` the suggested class)
+    that the plan itself would act on (:func:`acceptable`) read as a relabel into it, and each
+    relabel as the audit proposed it (:func:`as_proposed`), both marked :data:`ACCEPTED`: a
+    person who agreed with the audit decided as much as one who edited a row, and the next audit
+    keeps those labels. Without it a plan applied as it came remembers none of them (a plan
+    applied unread must leave its flags to later audits). A flag under ``RELABEL_MIN_PROB`` or in
+    a class of too few photos to judge stays to review, marked :data:`NOT_ACCEPTED`
+    (``AppliedPlan.not_accepted``): `accept` took them, and the wrong labels it made were kept
+    as settled by every later audit (session 61's review). The rows of a photo of no class, of
+    one picture under two labels and of a likely merge stay as they are: their new_class is
+    none, or a choice to make."""
     if not accept:
         return given
     rows = dict(given.rows)
     for file, row in rows.items():
-        reviewed = row["action"] == REVIEW and (row.get("reason") or "").startswith(REVIEWED)
+        reviewed = row["action"] == REVIEW and of_label_flag(row)
         if reviewed and (row.get("new_class") or "").strip():
-            rows[file] = {**row, "action": "relabel", ACCEPTED: "yes"}
+            mark = (
+                {"action": "relabel", ACCEPTED: "yes"} if acceptable(row) else {NOT_ACCEPTED: "yes"}
+            )
+            rows[file] = {**row, **mark}
         elif as_proposed(row):
             rows[file] = {**row, ACCEPTED: "yes"}
     return given._replace(rows=rows)

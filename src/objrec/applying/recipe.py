@@ -19,7 +19,7 @@ from objrec.applying.copy import (
     settle_target_names,
     tell_index,
 )
-from objrec.applying.decisions import ACCEPTED, as_proposed
+from objrec.applying.decisions import ACCEPTED, NOT_ACCEPTED, as_proposed
 from objrec.applying.plan_file import PlanRead, with_accepted, with_merges
 from objrec.applying.result import AppliedPlan, applied_notes, test_changes
 from objrec.applying.targets import planned_targets
@@ -108,6 +108,7 @@ def _applied(given: PlanRead, copying: Copying, new_class: bool) -> AppliedPlan:
     counts["left_to_review"] = sum(row["action"] == REVIEW for row in planned.rows.values())
     counts["relabels_as_proposed"] = sum(map(as_proposed, planned.rows.values()))
     counts["accepted"] = sum(ACCEPTED in row for row in planned.rows.values())
+    counts["not_accepted"] = sum(NOT_ACCEPTED in row for row in planned.rows.values())
     counts |= test_changes(targets if split_folder else {})
     if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)

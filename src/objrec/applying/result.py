@@ -45,6 +45,10 @@ class AppliedPlan:
     """The rows whose suggested class ``accept`` took as a person's decision
     (:func:`with_accepted`): the label flags left to review, relabelled to it, and the audit's
     own relabels, each remembered in ``reviewed.csv``; 0 without ``accept``."""
+    not_accepted: int = 0
+    """Of ``left_to_review``, the label flags with a suggested class that ``accept`` did not
+    take: under ``RELABEL_MIN_PROB``, or in a class of too few photos to judge, which the
+    audit itself says not to act on (session 61's review); 0 without ``accept``."""
     test_removed: int = 0
     """Of ``removed``, in a split folder's test split: the test set changed."""
     test_relabelled: int = 0

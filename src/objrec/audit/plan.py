@@ -35,13 +35,53 @@ if TYPE_CHECKING:
     from objrec.audit.inventory import Inventory
     from objrec.audit.recipe import AuditResult
 
-PLAN_COLUMNS = ("file", "class", "split", "action", "new_class", "reason", "digest", "picture")
+PLAN_COLUMNS = (
+    *("file", "class", "split", "action", "new_class", "reason", "digest", "picture"),
+    *("proposal", "suggested", "p_suggested"),
+)
 """``digest``: the content digest of the image the audit saw (``file_index.hash_file``, as the
 feature store names files), by which ``apply-plan`` skips a row whose file was replaced since;
 "" where unknown. ``picture``: the file that stands for the row's picture
 (``audit.copies.PictureNames``), the row's own for a photo of its own, as label_issues.csv and
 outliers.csv name it: the rows of one picture's copies share it (added on 6 December 2026, last, so
-that a script reading the columns by place reads the others where they were)."""
+that a script reading the columns by place reads the others where they were). ``proposal``: what
+kind of proposal the row is (:data:`PROPOSALS`), ``suggested`` the class the audit suggests (a
+label flag's, a merge's), ``p_suggested`` its probability (a label flag's, 4 places): what
+``apply-plan`` reads of the row, where it read the ``reason``'s words back with patterns, which a
+rewording changed silently and which could not tell a flag in a class of too few photos apart
+(session 61's review; added on 7 December 2026, after ``picture``). A plan without them (older,
+or a person's) is read by its reasons as before (``applying.decisions``)."""
+RELABEL_KIND = "relabel"
+FLAG_KIND = "flag"
+WEAK_KIND = "weak"
+TOO_FEW_KIND = "too_few"
+NO_CLASS_KIND = "no_class"
+TWO_LABELS_KIND = "two_labels"
+MERGE_KIND = "merge"
+SETTLED_KIND = "settled"
+COPY_KIND = "copy"
+LOOK_ALIKE_KIND = "look_alike"
+OUTLIER_KIND = "outlier"
+UNREADABLE_KIND = "unreadable"
+PROPOSALS = {
+    RELABEL_KIND: "a label flag sure enough to relabel unread (label_proposal)",
+    FLAG_KIND: "a label flag left to review whose suggested class reaches RELABEL_MIN_PROB",
+    WEAK_KIND: "a label flag left to review whose suggested class is under RELABEL_MIN_PROB",
+    TOO_FEW_KIND: "a label flag in a class of too few photos to judge (LabelIssue.too_few)",
+    NO_CLASS_KIND: "a photo like none of the classes (LabelIssue.no_class)",
+    TWO_LABELS_KIND: "a copy of one picture under two labels",
+    MERGE_KIND: "an image of a class of a likely merge",
+    SETTLED_KIND: "a label flag a person settled in an earlier plan",
+    COPY_KIND: "a copy of a picture: removed as a leak or a byte copy, or kept in its group",
+    LOOK_ALIKE_KIND: "a look-alike, kept",
+    OUTLIER_KIND: "an outlier, kept",
+    UNREADABLE_KIND: "a file that cannot be read",
+}
+"""The plan's ``proposal`` column: each kind of row, and what it is. The last four are not about
+the label (:data:`NOT_ABOUT_THE_LABEL_KINDS`)."""
+NOT_ABOUT_THE_LABEL_KINDS = frozenset({COPY_KIND, LOOK_ALIKE_KIND, OUTLIER_KIND, UNREADABLE_KIND})
+"""The ``proposal`` kinds of rows about copies, look-alikes, outliers and unreadable files, which
+settle no label kept as they come (as :data:`NOT_ABOUT_THE_LABEL` reads an older plan)."""
 NEAR_DUPLICATE_REASON = "{kind} near-duplicate of {first} (similarity {sim:.3f})"
 WORDS = (
     "near-duplicates are close by their hashes or by their features, look-alikes only "
@@ -250,42 +290,57 @@ def plan_rows(result: AuditResult, inv: Inventory) -> list[dict[str, str]]:
     unreadable when hashed."""
     rows: dict[int, dict[str, str]] = {}
 
-    def propose(index: int, action: str, new_class: str, reason: str) -> None:
+    def propose(index: int, action: str, new_class: str, reason: str, mark: Mark) -> None:
         if not inv.digests or inv.digests[index]:
             picture = result.picture_of.get(index)
-            rows.setdefault(index, plan_row(inv, index, action, new_class, reason, picture))
+            row = plan_row(inv, index, action, new_class, reason, picture)
+            rows.setdefault(index, row | dict(zip(MARK_COLUMNS, mark, strict=True)))
 
-    def propose_group(groups: list[DuplicateGroup], action: str, reason: str) -> list:
+    def propose_group(groups: list[DuplicateGroup], action: str, reason: str, kind: str) -> list:
         said, chained = group_proposals(groups, action, reason, inv, (flagged, pictures))
         for proposal in said:
-            propose(*proposal)
+            propose(*proposal, marked(kind))
         return chained
 
     flagged = {issue.index: issue.suggested for issue in result.label_issues}
     pictures = {i: p for i, p in result.picture_of.items() if i in flagged}  # flagged together
     for index, reason in two_labels_keeps(result, inv):
-        propose(index, REVIEW, "", reason)
+        propose(index, REVIEW, "", reason, marked(TWO_LABELS_KIND))
     groups = [g for g in result.near_duplicates if not undecided(g, result.label_issues, inv)]
     leaks, apart, within = harmless_copies(groups, flagged, inv.is_split)
-    chained = propose_group(leaks, "remove", NEAR_DUPLICATE_REASON)
-    chained += propose_group(apart, "remove", APART_REASON)
+    chained = propose_group(leaks, "remove", NEAR_DUPLICATE_REASON, COPY_KIND)
+    chained += propose_group(apart, "remove", APART_REASON, COPY_KIND)
+    copy, merge = marked(COPY_KIND), MERGE_KIND
     # a byte-identical copy's remove first: an outlier's keep took its row (the same file twice)
-    proposals = [(i, action, "", why) for i, action, why in identical_copies(within, inv)]
-    proposals += merge_proposals(result, inv)
+    proposals = [(i, action, "", why, copy) for i, action, why in identical_copies(within, inv)]
+    proposals += [(*m, marked(merge, m[2])) for m in merge_proposals(result, inv)]
     proposals += label_proposals(
         result, inv, {i for i, r in rows.items() if r["action"] == "remove"}
     )
-    proposals += [(o.index, *outlier_proposal(o)) for o in result.outliers]
-    proposals += [(file.index, *unreadable_proposal(file)) for file in result.unreadable]
-    proposals += [(i, "keep", "", why) for i, why in chained]
+    proposals += [(o.index, *outlier_proposal(o), marked(OUTLIER_KIND)) for o in result.outliers]
+    unreadable = marked(UNREADABLE_KIND)
+    proposals += [(f.index, *unreadable_proposal(f), unreadable) for f in result.unreadable]
+    proposals += [(i, "keep", "", why, copy) for i, why in chained]
     for proposal in proposals:
         propose(*proposal)
     where = WITHIN_SPLIT if inv.is_split else WITHIN_FOLDER
-    propose_group(within, "keep", WITHIN_CLASS_REASON.replace("{where}", where))
-    propose_group(result.look_alikes, "keep", LOOK_ALIKE_REASON)
-    for index, reason in kept_firsts(result, inv):
-        propose(index, "keep", "", reason)
+    propose_group(within, "keep", WITHIN_CLASS_REASON.replace("{where}", where), COPY_KIND)
+    propose_group(result.look_alikes, "keep", LOOK_ALIKE_REASON, LOOK_ALIKE_KIND)
+    for index, reason, kind in kept_firsts(result, inv):
+        propose(index, "keep", "", reason, marked(kind))
     return list(rows.values())
+
+
+MARK_COLUMNS = PLAN_COLUMNS[-3:]
+"""The plan's columns that say what a row is (``proposal``, ``suggested``, ``p_suggested``)."""
+Mark = tuple[str, str, str]
+"""A row's cells of :data:`MARK_COLUMNS`."""
+
+
+def marked(kind: str, suggested: str = "", p: float | None = None) -> Mark:
+    """A row's :data:`MARK_COLUMNS`: its ``kind`` of proposal (:data:`PROPOSALS`), the class the
+    audit suggests and its probability (4 places; "" for none)."""
+    return kind, suggested, "" if p is None else f"{p:.4f}"
 
 
 def merge_proposals(result: AuditResult, inv: Inventory) -> list[tuple[int, str, str, str]]:
@@ -400,7 +455,7 @@ def two_labels_reason(
 
 def label_proposals(
     result: AuditResult, inv: Inventory, removed: Collection[int] = ()
-) -> list[tuple[int, str, str, str]]:
+) -> list[tuple[int, str, str, str, Mark]]:
     """The plan's image, action, new class and reason for each label flag: relabel or keep, or
     keep as a person settled it in an earlier plan (``reviewed.csv``). The copies of a picture
     flagged together take one decision, the one of the file standing for it
@@ -419,8 +474,25 @@ def label_proposals(
         settled = settled_at(inv, issue.index, reviewed)
         action, new_class, reason = label_proposal(replace(decided, split=issue.split), settled)
         note = picture_note(decided, copies[key], removed, inv)
-        proposals.append((issue.index, action, new_class, reason + note))
+        mark = marked(
+            label_kind(decided, action, settled), decided.suggested, decided.prob_suggested
+        )
+        proposals.append((issue.index, action, new_class, reason + note, mark))
     return proposals
+
+
+def label_kind(issue: LabelIssue, action: str, settled: str | None) -> str:
+    """The ``proposal`` of a label flag's row (:data:`PROPOSALS`), as :func:`label_proposal`
+    decided it (``action``; ``settled``: where a person settled its label)."""
+    if settled is not None:
+        return SETTLED_KIND
+    if issue.no_class:
+        return NO_CLASS_KIND
+    if action == "relabel":
+        return RELABEL_KIND
+    if issue.too_few:
+        return TOO_FEW_KIND
+    return FLAG_KIND if issue.prob_suggested >= RELABEL_MIN_PROB else WEAK_KIND
 
 
 PICTURE_NOTE = "; one picture in {n} files (plan.csv's picture: {picture}): {how}"
@@ -506,13 +578,13 @@ def byte_copies(group: DuplicateGroup, inv: Inventory) -> dict[int, int]:
     return copies
 
 
-def kept_firsts(result: AuditResult, inv: Inventory) -> list[tuple[int, str]]:
-    """The first image of each near-duplicate and look-alike group, the one the plan keeps, and
-    its reason (``KEPT_REASON``, naming the first few others)."""
+def kept_firsts(result: AuditResult, inv: Inventory) -> list[tuple[int, str, str]]:
+    """The first image of each near-duplicate and look-alike group, the one the plan keeps, its
+    reason (``KEPT_REASON``, naming the first few others) and its kind of proposal."""
     found = []
-    for groups, words in (
-        (result.near_duplicates, ("copy", "near-duplicate group", "copies", KEPT_COPY)),
-        (result.look_alikes, ("image", "look-alike group", "look-alikes", "")),
+    for groups, words, kind in (
+        (result.near_duplicates, ("copy", "near-duplicate group", "copies", KEPT_COPY), COPY_KIND),
+        (result.look_alikes, ("image", "look-alike group", "look-alikes", ""), LOOK_ALIKE_KIND),
     ):
         for group in groups:
             first, *others = group.indices
@@ -520,8 +592,9 @@ def kept_firsts(result: AuditResult, inv: Inventory) -> list[tuple[int, str]]:
             if len(others) > KEPT_NAMED:
                 names += f" and {len(others) - KEPT_NAMED} more"
             said = dict(zip(("one", "group", "others", "then"), words, strict=True))
-            kind, n = group.kind, len(others) + 1
-            found.append((first, KEPT_REASON.format(kind=kind, n=n, names=names, **said)))
+            n = len(others) + 1
+            reason = KEPT_REASON.format(kind=group.kind, n=n, names=names, **said)
+            found.append((first, reason, kind))
     return found
 
 

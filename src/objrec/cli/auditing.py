@@ -672,12 +672,13 @@ def print_too_few(result, data: Path, limit: int = 3) -> None:
     "--accept",
     is_flag=True,
     help="Accept the audit's suggested classes as your decisions. Each row left review for a "
-    'label flag (its reason begins "review: may be") is relabelled to its new_class, and '
-    "every relabel, the audit's own too, is remembered in reviewed.csv, so the next audit keeps "
-    "those labels; rows of a photo of no class, of one picture under two labels or of a likely "
-    "merge (--merge) stay as they are. The rows it accepts include the flags the audit is less "
-    "sure of and those of validation and test images, which it left to review for that reason: "
-    "read them in the plan first.",
+    'label flag (its reason begins "review: may be") whose suggested class has p 0.5 or more, '
+    "in a class of enough photos to judge, is relabelled to its new_class, and every relabel, "
+    "the audit's own too, is remembered in reviewed.csv, so the next audit keeps those labels; "
+    "weaker flags, rows of a photo of no class, of one picture under two labels or of a likely "
+    "merge (--merge) stay as they are, and the closing line counts them. The rows it accepts "
+    "include the flags the audit is less sure of and those of validation and test images, which "
+    "it left to review for that reason: read them in the plan first.",
 )
 @click.option(
     "--remember",
@@ -822,7 +823,7 @@ def applied_line(
     skipped = skipped if replaced else ""
     by_hand = counts.moved_by_hand
     review = counts.left_to_review
-    undecided = left_to_review_words(review, accepted)
+    undecided = left_to_review_words(review, accepted, counts.not_accepted)
     undecided += as_proposed_words(counts.relabels_as_proposed, folders)
     if not any((counts.removed, counts.relabelled, by_hand, broken, replaced)):
         says = "says keep or review" if review else "says keep"
@@ -858,11 +859,12 @@ def others_words(counts: AppliedPlan) -> str:
     return f" and {plural(n, 'other file')} ({'not an image' if n == 1 else 'not images'})"
 
 
-def left_to_review_words(n: int, accepted: bool = False) -> str:
+def left_to_review_words(n: int, accepted: bool = False, weak: int = 0) -> str:
     """The closing line's clause for the plan's ``n`` rows left as the audit's ``review``, or "":
     applied as keeps, but no decision, so reviewed.csv remembers none of their labels. After
     ``--accept`` (``accepted``) those left are rows it does not decide (a photo of no class, a
-    picture under two labels, a likely merge), so it is not offered again."""
+    picture under two labels, a likely merge, and the ``weak`` label flags it does not take:
+    ``AppliedPlan.not_accepted``), so it is not offered again."""
     if not n:
         return ""
     them = ("it is", "it") if n == 1 else ("they are", "them")
@@ -870,8 +872,13 @@ def left_to_review_words(n: int, accepted: bool = False) -> str:
         "keep, relabel or remove"
         if accepted
         else "keep or relabel; or apply the plan again, into a new folder, with --accept to take "
-        "the class the audit suggests for each label flag"
+        "the class the audit suggests for each label flag it would act on"
     )
+    if weak:
+        how += (
+            f"; {weak} of them {'is a label flag' if weak == 1 else 'are label flags'} too weak "
+            "to accept, the suggested class under p 0.5 or in a class of too few photos to judge"
+        )
     return (
         f"; {plural(n, 'row')} left to review, copied as {them[0]} and no label remembered "
         f"(decide {them[1]} in the plan: {how})"
