@@ -3945,6 +3945,28 @@ def test_a_far_image_its_label_gets_at_over_half_is_not_flagged_with_two_or_thre
     assert far_limit(2) == far_limit(3) == 0.5 and far_limit(4) == 0.5 and far_limit(8) == 0.25
 
 
+def test_a_flag_s_reason_gives_its_suggested_class_s_probability_once_the_same_twice():
+    """A plan row read `review: may be sunflower, p(suggested)=0.94 ... (heads and neighbours
+    give ..., p(suggested)=0.95 ...)`: the head formatted the probability rounded to 4 places,
+    the evidence the unrounded one (session 61's review, L2). Both say the rounded value."""
+    from types import SimpleNamespace
+
+    from objrec.audit.labels import label_issue_rows
+    from objrec.audit.plan import label_proposal
+
+    items = [SimpleNamespace(shown=f"photos/{k}.jpg", split="valid") for k in range(3)]
+    inv = SimpleNamespace(items=items, classes=["watch", "sunflower"])
+    labels = np.array([0, 1, 1])
+    probs = np.array([[0.05497, 0.94503], [0.1, 0.9], [0.1, 0.9]])
+    near = SimpleNamespace(idx=np.array([[1, 2], [0, 2], [0, 1]]))
+    (issue,) = label_issue_rows(inv, np.arange(3), labels, probs, [0], probs[:, 0], near)
+    assert issue.prob_suggested == 0.945
+    action, _, reason = label_proposal(issue)  # a validation image's flag: review
+    assert action == "review"
+    said = re.findall(r"p\(suggested\)=([0-9.]+)", reason)
+    assert len(said) == 2 and len(set(said)) == 1, reason
+
+
 def flipped(value: int, bits: range) -> int:
     """``value`` with ``bits`` flipped."""
     return value ^ sum(1 << b for b in bits)

@@ -270,6 +270,8 @@ def label_issue_rows(
         near = neighbours.idx[r]
         agree = int((labels[near] == suggested).sum())
         copies = int(sizes[pictures.of[r]])
+        # one value each, said alike everywhere: the plan's reason formats the rounded ones
+        given_p, suggested_p = (round(float(probs[r, c]), 4) for c in (labels[r], suggested))
         rows.append(
             LabelIssue(
                 path=item.shown,
@@ -277,10 +279,10 @@ def label_issue_rows(
                 suggested=inv.classes[suggested],
                 score=round(float(scores[r]), 4),
                 split=item.split,
-                prob_given=round(float(probs[r, labels[r]]), 4),
-                prob_suggested=round(float(probs[r, suggested]), 4),
-                evidence=f"heads and neighbours give p(given)={probs[r, labels[r]]:.2f}, "
-                f"p(suggested)={probs[r, suggested]:.2f}; {agree} of its {len(near)} nearest "
+                prob_given=given_p,
+                prob_suggested=suggested_p,
+                evidence=f"heads and neighbours give p(given)={given_p:.2f}, "
+                f"p(suggested)={suggested_p:.2f}; {agree} of its {len(near)} nearest "
                 f"images are labelled {inv.classes[suggested]}{copies_words(copies)}",
                 index=int(idx[r]),
                 like=[int(idx[j]) for j in near if labels[j] == suggested][:3],
