@@ -3967,6 +3967,23 @@ def test_a_flag_s_reason_gives_its_suggested_class_s_probability_once_the_same_t
     assert len(said) == 2 and len(set(said)) == 1, reason
 
 
+def test_a_plan_row_naming_a_file_or_folder_that_is_not_an_image_says_so(tmp_path):
+    """`notes.txt,remove` was refused as "'notes.txt' is not in DATA (no image there has that
+    path ...)", the file being there; so was a class folder's row (session 61's review, L3).
+    Each is refused as not an image, naming its line."""
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
+    (data / "notes.txt").write_text("mine")
+    for file, kind in (("notes.txt", "a file"), ("red", "a folder")):
+        plan = plan_of(tmp_path / "plan.csv", "red/red_0.png,red,,keep,,x", f"{file},,,remove,,x")
+        with pytest.raises(ObjrecError) as refused:
+            apply_plan(data, plan, tmp_path / "fixed")
+        assert str(refused.value).startswith(
+            f"{plan} line 3: {file!r} in {data} is {kind}, not an image: a plan's rows are about "
+            "images (other files are copied as they are); delete the row"
+        )
+        assert not (tmp_path / "fixed").exists()
+
+
 def flipped(value: int, bits: range) -> int:
     """``value`` with ``bits`` flipped."""
     return value ^ sum(1 << b for b in bits)

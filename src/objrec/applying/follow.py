@@ -202,6 +202,11 @@ def refuse_missing(
     meant = misread(missing[0], {class_of_folder(k) for k in known})
     if meant is not None:
         raise ObjrecError(misread_sentence(f"{plan_file} line {line}", missing[0], meant))
+    if (kind := not_an_image(data, missing[0])) is not None:
+        raise ObjrecError(
+            f"{plan_file} line {line}: {missing[0]!r} in {data} is {kind}, not an image: a plan's "
+            "rows are about images (other files are copied as they are); delete the row"
+        )
     more = len(missing) - 1
     raise ObjrecError(
         f"{plan_file} line {line}: {missing[0]!r} is not in {data} (no "
@@ -214,6 +219,20 @@ def refuse_missing(
         + "): if you moved or renamed the photo, write its path now as the row's file; if you "
         "deleted it, delete the row"
     )
+
+
+def not_an_image(data: Path, file: str) -> str | None:
+    """What the plan's ``file`` (relative to ``data``) is where it is there but not an image of
+    it: "a folder" or "a file" (a ``notes.txt``); None where nothing is there. `notes.txt,remove`
+    was refused as "not in DATA (no image there has that path ...)", the file being there
+    (session 61's review, L3)."""
+    path = Path(file)
+    if path.is_absolute() or ".." in path.parts or not file.strip():
+        return None
+    found = data / path
+    if found.is_dir():
+        return "a folder"
+    return "a file" if found.exists() else None
 
 
 def _moved_sentence(where: str, row: dict[str, str], now: str) -> str:
