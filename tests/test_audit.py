@@ -738,6 +738,20 @@ def test_apply_plan_to_a_class_folder_writes_no_manifest(tmp_path):
     ]
 
 
+def test_apply_plan_to_a_class_folder_offers_a_plain_split_next(tmp_path, capsys):
+    """After apply-plan on a photo folder, "next:" offered only `objrec split fixed NEW_DATA
+    --like OLD_DATA`, to a person who had never split it (session 61's review, L4): the plain
+    split comes first, --like for one who split the folder before."""
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
+    plan = tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class\ngreen/green_0.png,relabel,red\n")
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "fixed")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    fixed = tmp_path / "fixed"
+    assert f"next: `objrec split {fixed} NEW_DATA`; if you split the folder the plan was " in said
+    assert f"`objrec split {fixed} NEW_DATA --like OLD_SPLIT` keeps each photo in its split" in said
+
+
 @pytest.mark.slow
 def test_apply_plan_refuses_a_bad_plan(tmp_path):
     planted = make_split(tmp_path / "data")

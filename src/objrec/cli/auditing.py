@@ -906,14 +906,17 @@ def as_proposed_words(n: int, folders: tuple[Path, Path, Path]) -> str:
 
 def after_plan(out: Path) -> str:
     """What to run after apply-plan: train on a split folder's copy (more photos added first,
-    if any), or split a class folder's copy."""
+    if any), or split a class folder's copy: plainly, and with --like for a person who split the
+    folder before (objrec cannot tell: nothing in a photo folder records its splits), where it
+    offered only --like OLD_DATA, to a person who had split nothing (session 61's review, L4)."""
     from objrec.data import is_split_folder
 
     folder = shlex.quote(shown(out))
     if not is_split_folder(out):
         return (
-            f"next: `objrec split {folder} NEW_DATA --like OLD_DATA` keeps each photo in its split "
-            "of OLD_DATA, an earlier split of the folder the plan was applied to"
+            f"next: `objrec split {folder} NEW_DATA`; if you split the folder the plan was "
+            f"applied to before, `objrec split {folder} NEW_DATA --like OLD_SPLIT` keeps each "
+            "photo in its split of OLD_SPLIT"
         )
     return (
         f"next: `objrec train {folder} --out NEW_RUN` (a relabelled or removed image costs no "
