@@ -738,6 +738,20 @@ def test_apply_plan_to_a_class_folder_writes_no_manifest(tmp_path):
     ]
 
 
+def test_apply_plan_copies_a_photo_folder_s_own_manifest_and_split_json_along(tmp_path):
+    """A manifest.csv or split.json of the person's own at a photo folder's top was left out of
+    OUT unsaid: apply-plan writes them anew only for a split folder (session 61's review, L5)."""
+    data = colour_folder(tmp_path / "data", {"red": 2, "green": 2})
+    (data / "manifest.csv").write_text("mine\n")
+    (data / "split.json").write_text("{}\n")
+    plan = tmp_path / "plan.csv"
+    plan.write_text("file,action,new_class\ngreen/green_0.png,relabel,red\n")
+    done = apply_plan(data, plan, tmp_path / "fixed")
+    assert (tmp_path / "fixed/manifest.csv").read_text() == "mine\n"
+    assert (tmp_path / "fixed/split.json").read_text() == "{}\n"
+    assert done.other_files == 2
+
+
 def test_apply_plan_to_a_class_folder_offers_a_plain_split_next(tmp_path, capsys):
     """After apply-plan on a photo folder, "next:" offered only `objrec split fixed NEW_DATA
     --like OLD_DATA`, to a person who had never split it (session 61's review, L4): the plain

@@ -17,7 +17,7 @@ from objrec.applying.decisions import settles_label
 from objrec.applying.targets import Planned
 from objrec.cache_folder import store_dir
 from objrec.config import SPLIT_MODES
-from objrec.data import SPLITS
+from objrec.data import SPLITS, is_split_folder
 from objrec.errors import ObjrecError, ctrl_c_leaves
 from objrec.file_index import DIGEST_CHARS, Copied, Hashed, copy_hashed
 from objrec.images import broken_link_reason, is_broken_image_link, list_images, warn_once
@@ -85,12 +85,15 @@ def listed_files(data: Path) -> tuple[list[Path], list[str], list[Path]]:
         warn_once("broken link", path, "%s left out: %s", path, broken_link_reason(path))
     broken = [p for p in gone if is_broken_image_link(p)]
     kept = [p.relative_to(data) for p in others if p not in gone]
-    kept = [p for p in kept if p.as_posix() not in WRITTEN_FOR_OUT]
+    written = WRITTEN_FOR_OUT if is_split_folder(data) else (REVIEWED_FILE,)
+    kept = [p for p in kept if p.as_posix() not in written]
     return images, [p.relative_to(data).as_posix() for p in broken], kept
 
 
 WRITTEN_FOR_OUT = (MANIFEST, SPLIT_RECORD, REVIEWED_FILE)
-"""Files of DATA's top that apply-plan writes anew for OUT, never copies."""
+"""Files of a split folder's top that apply-plan writes anew for OUT, never copies; of a photo
+folder's, only ``reviewed.csv``: a ``manifest.csv`` or ``split.json`` of the person's own there
+was left out of OUT unsaid, none written for it (session 61's review, L5)."""
 
 
 def copy_others(data: Path, stage: Path, mode: str, others: list[Path]) -> int:
