@@ -3759,6 +3759,29 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
     )
 
 
+def test_files_renamed_into_a_class_are_said_in_one_warning(tmp_path, caplog):
+    """Merging a class of Caltech's names (image_0001.jpg ...) into another printed one warning
+    a file, 14 lines (session 61's review, L7): several renames are one warning, its count and
+    the first few."""
+    data = tmp_path / "data"
+    for seed, name in enumerate(f"{c}/img_{k:02d}.jpg" for c in ("green", "red") for k in range(6)):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        pattern(COLOURS[name.split("/")[0]], seed).save(data / name)
+    plan = tmp_path / "plan.csv"
+    rows = "".join(f"green/img_{k:02d}.jpg,relabel,red\n" for k in range(6))
+    plan.write_text(f"file,action,new_class\n{rows}")
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        counts = apply_plan(data, plan, tmp_path / "fixed")
+    assert counts.renamed == 6
+    said = [r.getMessage() for r in caplog.records if "free names" in r.getMessage()]
+    assert len(said) == 1 and "goes in as" not in caplog.text
+    assert said[0].startswith(
+        "6 images go in under free names, as other images have theirs: green/img_00.jpg as "
+        "red/img_00-1.jpg (red/img_00.jpg taken), "
+    )
+    assert said[0].endswith(" and 3 more")
+
+
 def colour_folder(root: Path, per_class: dict[str, int]) -> Path:
     """A class folder of ``per_class`` images of each colour, every image a different picture."""
     seed = 0
