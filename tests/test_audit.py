@@ -1122,6 +1122,26 @@ def test_a_photo_moved_by_hand_inside_a_class_sub_folder_is_followed(tmp_path):
     assert (tmp_path / "fixed/valid/red/2019/green_00.png").is_file()
 
 
+def test_a_relabel_done_by_hand_into_another_split_says_the_split_changed(tmp_path, caplog):
+    """A photo moved by hand from valid/green to train/red was taken for its relabel done, and
+    the copy's validation split lost an image without a word (session 61's review, L1): the
+    warning says the split changed too."""
+    from objrec.file_index import hash_file
+
+    data = tmp_path / "d"  # a split folder with its manifest
+    apply_plan(make_split(tmp_path / "made"), plan_of(tmp_path / "none.csv"), data)
+    digest = hash_file(data / "valid/green/green_00.png")
+    (data / "valid/green/green_00.png").rename(data / "train/red/green_00.png")
+    row = f"valid/green/green_00.png,green,valid,relabel,red,x,{digest}"
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        apply_plan(data, plan_of(tmp_path / "plan.csv", row), out := tmp_path / "fixed")
+    assert (out / "train/red/green_00.png").is_file()
+    assert (
+        "its relabel is done already, and the photo copied as it is; it moved from the valid "
+        "split to train too, so the copy's valid split holds it no more and its train split does"
+    ) in caplog.text
+
+
 def test_apply_plan_follows_a_photo_moved_by_hand_done_when_in_its_row_s_class(
     tmp_path, capsys, caplog
 ):

@@ -153,13 +153,28 @@ def follow_done_relabels(
         plan[now] = {**plan.pop(file), "file": now, "action": "keep", **decided}
         done += 1
         log.warning(
-            "%s line %s: %s is %s now (moved by hand?), %s, and the photo copied as it is",
+            "%s line %s: %s is %s now (moved by hand?), %s, and the photo copied as it is%s",
             *(plan_file, row["_line"], quoted(file), quoted(now)),
             "a row to review: decided by that move, its label is remembered as yours"
             if review
             else "in the class the row relabels it to: its relabel is done already",
+            _split_moved(file, now, at),
         )
     return done
+
+
+def _split_moved(file: str, now: str, at: int) -> str:
+    """The clause saying a photo moved by hand into another split of a split folder too (``at``
+    1), or "": moved from valid/watch to train/sunflower, it was taken for a relabel done, and
+    the copy's validation split lost an image unsaid (session 61's review, L1)."""
+    before, after = Path(file).parts[:at], Path(now).parts[:at]
+    if at != 1 or before == after or not before or not after:
+        return ""
+    return (
+        f"; it moved from the {before[0]} split to {after[0]} too, so the copy's {before[0]} "
+        f"split holds it no more and its {after[0]} split does (move it back to keep the "
+        "splits as they were)"
+    )
 
 
 def _class_at(rel: str, at: int) -> str:
