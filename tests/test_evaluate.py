@@ -1194,12 +1194,12 @@ def test_the_stricter_threshold_is_printed_with_both_sides_and_the_commands_that
         "to keep 95% of them would still give a class to 18.75% of the unknown images"
     )
     assert lines[at - 2].endswith("; a threshold set on data/test")
-    assert offer[1:3] == [
+    assert offer[1:4] == [
         "  set on the validation images, as the run's own was: it keeps 95.37% of them",
+        "  on new photos of the classes: 89.6% to 98.0% kept (95% interval)",
         "  it rests on 16 unknown and 108 validation images (one image is 6.2 points of a share)",
     ]
-    offer = offer[:1] + offer[3:]
-    assert offer[1:4] == [
+    assert offer[4:7] == [
         "  unknown images caught: 7 of 16 (43.75%) now, 13 of 16 (81.25%) with it",
         "  data/test said to be unknown, wrongly: 0 of 108 (0.00%) now, 8 of 108 (7.41%) with it",
         "  top-1 when an unknown counts as wrong: 98.15% now, 92.59% with it",
@@ -1339,10 +1339,10 @@ def test_a_stricter_threshold_that_loses_far_more_photos_than_it_catches_is_not_
     at = lines.index("a stricter threshold is not recommended: familiarity 0.1; the run's stays")
     offer = lines[at:]
     assert (
-        offer[2]
+        offer[3]
         == "  it rests on 25 unknown and 100 validation images (one image is 4.0 points of a share)"
     )
-    assert "1 of 25 (4.00%) with it" in offer[3] and "19 of 75 (25.33%) with it" in offer[4]
+    assert "1 of 25 (4.00%) with it" in offer[4] and "19 of 75 (25.33%) with it" in offer[5]
     assert " ".join(line.strip() for line in offer).endswith(
         "weighed on the validation images, not on data/test: it catches 1 more of the 25 "
         "unknown images (4.00 points) for 5 more of the 100 validation images said to be "
@@ -3009,7 +3009,7 @@ def test_a_threshold_and_its_advice_say_how_many_images_they_rest_on_and_when_fe
     at = lines.index(  # the strength in the verdict, not "recommended", then "shaky" (newcomer53)
         "a stricter threshold is recommended, as a hint (under 100 images): familiarity 0.42"
     )
-    assert lines[at + 2] == (
+    assert lines[at + 3] == (
         "  it rests on 10 unknown and 36 validation images (one image is 10.0 points of a share)"
     )
     # newcomer54 and msgs54: the run's threshold was said to be shaky, then the advice "under
@@ -3022,7 +3022,7 @@ def test_a_threshold_and_its_advice_say_how_many_images_they_rest_on_and_when_fe
     lines = confidence_lines_of(metrics, "data/test")
     assert "  chosen on 512 validation images" in lines and "shaky" not in " ".join(lines)
     at = lines.index("a stricter threshold is recommended: familiarity 0.42")
-    assert lines[at + 2] == "  it rests on 135 unknown and 512 validation images"
+    assert lines[at + 3] == "  it rests on 135 unknown and 512 validation images"
 
 
 def test_a_score_on_few_test_images_says_how_far_it_may_be_from_the_truth(capsys):

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from objrec.explore import ExploreResult, explore
     from objrec.export.exporter import ExportResult, export_model
     from objrec.inference import Recognizer
+    from objrec.keeping import KeepingThreshold, threshold_keeping
     from objrec.predict import predict
     from objrec.prediction import Prediction, Predictions
     from objrec.progress import TqdmReporter
@@ -69,6 +70,8 @@ _EXPORTS = {
     "predict": "objrec.predict",
     "load_model": "objrec.checkpoint",
     "Recognizer": "objrec.inference",
+    "threshold_keeping": "objrec.keeping",
+    "KeepingThreshold": "objrec.keeping",
     "SplitConfig": "objrec.config",
     "TrainConfig": "objrec.config",
     "DataConfig": "objrec.config",
@@ -115,6 +118,7 @@ __all__ = [
     "EvaluationResult",
     "ExploreResult",
     "ExportResult",
+    "KeepingThreshold",
     "ObjrecError",
     "Prediction",
     "Predictions",
@@ -144,6 +148,7 @@ __all__ = [
     "run_demo",
     "split_folder",
     "suggest_images",
+    "threshold_keeping",
     "train",
 ]
 """The public names: those of ``_EXPORTS``, and ``__version__``; ``dir(objrec)`` lists them,
