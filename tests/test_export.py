@@ -892,8 +892,9 @@ def test_the_script_says_in_one_line_how_far_an_int8_body_openvino_ran_is_in_onn
     spec = {"int8_engine": "openvino", "answers_checked": checked}
     note = int8_note(spec, "onnxruntime")
     assert note is not None and "\n" not in note
-    assert "differ from objrec's by up to 0.062" in note and "--precision fp32" in note
-    assert "top class changed on 3 of the 150 photos checked" in note
+    assert "differ from objrec's by up to 0.062 on the 150 photos export checked" in note
+    assert "(the top class changed on 3), and by more on some other photos" in note
+    assert "--precision fp32" in note  # the largest on 150 photos is no bound (newcomer61)
     # read by whoever runs the script (a teacher's students): what they can do, and the trainer
     assert "`pip install openvino` and this script runs it in OpenVINO, with objrec's" in note
     assert "whoever trained the model can train it with --precision fp32" in note
@@ -926,7 +927,7 @@ def test_the_script_s_model_imported_from_python_logs_its_int8_note_once(
     (record,) = caplog.records
     assert record.levelno == logging.WARNING and record.name == script.__name__
     assert record.getMessage().startswith("model_infer: this model's network is int8")
-    assert "differ from objrec's by up to 0.0055" in record.getMessage()
+    assert "differ from objrec's by up to 0.0055 on the 16 photos" in record.getMessage()
     caplog.clear()
     told: list[str] = []
     script.Model(model, runtime="onnxruntime", say=told.append)
