@@ -641,11 +641,10 @@ def int8_note(spec: dict, runtime: str = "onnxruntime", openvino_failed: str = "
         return None
     apart = "a little"
     if checked and checked.get("photos"):  # a sample's largest, not a bound (newcomer61)
-        apart = (
-            f"up to {checked['max_prob_diff']:.2g} on the {checked['photos']} photos export "
-            f"checked (the top class changed on {checked.get('top_class_changed', 0)}), and by "
-            "more on some other photos"
-        )
+        changed = checked.get("top_class_changed")
+        apart = f"up to {checked['max_prob_diff']:.2g} on the {checked['photos']} photos export "
+        apart += "checked" if changed is None else f"checked (the top class changed on {changed})"
+        apart += ", and by more on some other photos"
     get = (
         f"openvino is installed, but {openvino_failed}: repair it (`pip install --force-reinstall "
         "openvino`)"
