@@ -6,6 +6,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -996,7 +997,11 @@ class _Answers:
     """A stand-in for the script's Model: the first class for a photo named ``a*``, else
     unknown; ``spec`` as an fp32 export's."""
 
-    def __init__(self, path=None, runtime="auto", say=None):
+    given: ClassVar[list] = []
+    """The thresholds each stand-in was made with (``--threshold``'s)."""
+
+    def __init__(self, path=None, runtime="auto", say=None, threshold=None):
+        _Answers.given.append(threshold)
         self.spec: dict = {}
         self.runtime = "onnxruntime"
         self.openvino_failed = ""
@@ -1371,6 +1376,50 @@ def test_the_script_s_model_answer_gives_a_photo_it_cannot_read_its_error_entry(
     }
     assert batches == [1] * 39
     assert model.answer([], k=1) == [] and model.answer([paths[20]], k=1) == [answers[20]]
+
+
+def test_the_script_takes_a_threshold_as_predict_does(tmp_path, monkeypatch, capsys):
+    """newcomer61: model_infer.py took no --threshold, so a stricter line (evaluate --keep's)
+    had to be baked in at export or applied by hand to `score`. It takes one, on predict's
+    scale, over the sidecar's, and says it judged the photos as predict says a given one."""
+    from objrec.export import script as export_script
+
+    model = export_script.Model.__new__(export_script.Model)
+    unknown = {"score": "mahalanobis+knn", "scale": "1: ...", "threshold": 0.0}
+    spec = {"classes": ["cat", "dog"], "unknown": unknown | {"threshold_kept_on": "2026-12-01"}}
+    model.spec = export_script.given_threshold(spec, 0.39)
+    answer = model.entry("a.jpg", np.array([0.2, 0.8]), 0.3, k=1)
+    assert answer["unknown"] and answer["answer"] == "unknown"
+    assert answer["unknown_threshold"] == 0.39 and answer["unknown_threshold_kept_on"] is None
+    assert model.entry("a.jpg", np.array([0.2, 0.8]), 0.4, k=1)["answer"] == "dog"
+    assert model.spec["unknown"]["run_threshold"] == 0.0 and spec["unknown"]["threshold"] == 0.0
+    said = export_script.threshold_sentence(model.spec)
+    assert said.startswith("unknown below familiarity 0.39 (") and said.endswith(
+        ": given with --threshold"
+    )
+    msp = {"classes": ["cat"], "unknown": {"score": "msp", "threshold": 0.5}}
+    with pytest.raises(ValueError, match=r"^--threshold 2.0: .* between 0 and 1"):
+        export_script.given_threshold(msp, 2.0)
+    monkeypatch.setattr(export_script, "Model", _Answers)
+    _Answers.given.clear()
+    make_image((200, 40, 40)).save(tmp_path / "a.jpg")
+    assert export_script.main([str(tmp_path / "a.jpg"), "--threshold", "0.39"]) == 0
+    assert _Answers.given == [0.39]
+    capsys.readouterr()
+
+
+def test_the_script_s_model_says_a_photo_not_there_as_the_command_line_does(tmp_path):
+    """``Model().answer(["nope.jpg"])`` said "cannot read image ([Errno 2] No such file or
+    directory: ...)" where docs/export.md and the command line say "no such file or folder"."""
+    from objrec.export import script as export_script
+
+    missing = tmp_path / "nope.jpg"
+    assert export_script.why_not_read(missing, FileNotFoundError(2, "No such file")) == (
+        "no such file or folder"
+    )
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "moved.jpg")
+    said = export_script.why_not_read(tmp_path / "gone.jpg", FileNotFoundError(2, "No such"))
+    assert said.startswith(f"a link to {tmp_path / 'moved.jpg'}, which is not there")
 
 
 def test_the_script_ends_with_predict_s_count_of_the_inputs_it_could_not_predict():

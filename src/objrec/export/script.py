@@ -509,9 +509,30 @@ log = logging.getLogger(__name__)
 """``model_infer``'s logger, as a program importing the script names it."""
 
 
+def given_threshold(spec: dict, threshold: float) -> dict:
+    """The sidecar ``spec`` with ``threshold`` in place of its own, as ``objrec predict
+    --threshold`` takes it: on the same score (the familiarity, 0 the run's own line, or the top
+    probability), said under the answers as given with --threshold. The one it replaces is kept
+    as ``run_threshold`` where the sidecar names none. A threshold on the top probability is
+    refused outside 0 to 1, as objrec refuses it (a ValueError)."""
+    unknown = dict(spec["unknown"])
+    if not isinstance(threshold, (int, float)) or threshold != threshold:  # NaN
+        raise ValueError(f"--threshold {threshold!r}: give a number")
+    if unknown.get("score") == "msp" and not 0 <= threshold <= 1:
+        raise ValueError(
+            f"--threshold {threshold}: this model's unknown score is the top probability, so "
+            "its threshold is between 0 and 1"
+        )
+    unknown.setdefault("run_threshold", unknown.get("threshold"))
+    unknown |= {"threshold": float(threshold), "threshold_given": "here"}
+    unknown.pop("threshold_kept_on", None)
+    return spec | {"unknown": unknown}
+
+
 class Model:
     """The export at ``path`` (default: :data:`MODEL` beside this script) with its sidecar, run by
-    ``runtime`` (:data:`RUNTIMES`; its choice is ``self.runtime``). Where its answers are not
+    ``runtime`` (:data:`RUNTIMES`; its choice is ``self.runtime``); ``threshold``: the unknown
+    threshold to use instead of the sidecar's (:func:`given_threshold`). Where its answers are not
     objrec's (:func:`int8_note`), it says so once, as it loads: ``say`` gets the note (the
     command line prints it), else it is logged as a warning, so that a service importing the
     script is told too that its answers differ a little from ``objrec predict``'s."""
@@ -521,6 +542,7 @@ class Model:
         path: str | Path | None = None,
         runtime: str = "auto",
         say: Callable[[str], object] | None = None,
+        threshold: float | None = None,
     ):
         if python_too_old():
             raise RuntimeError(f"{Path(__file__).name} {python_too_old()}")
@@ -534,6 +556,8 @@ class Model:
             self.spec = json.loads(sidecar.read_text(encoding="utf-8"))
         except ValueError as exc:  # cut short or edited: json's words alone name no file
             raise ValueError(f"{sidecar} is not the JSON sidecar an export writes ({exc})") from exc
+        if threshold is not None:
+            self.spec = given_threshold(self.spec, threshold)
         self.runtime = chosen_runtime(self.spec, runtime)
         self.openvino_failed = ""
         """Why ``auto`` runs ONNX Runtime where it chose OpenVINO: installed, it cannot be
@@ -697,6 +721,9 @@ def why_not_read(path: str | Path, exc: BaseException) -> str:
     ``objrec predict`` gives for the same file (:data:`ERRORS`)."""
     if isinstance(exc, OverLimit):
         return str(exc)
+    if isinstance(exc, FileNotFoundError) and not Path(path).exists():  # as the command line
+        target = os.readlink(path) if Path(path).is_symlink() else None
+        return ERRORS["broken_link"].format(target=target) if target else ERRORS["missing"]
     if isinstance(exc, Image.DecompressionBombError):  # Pillow's own guard, from the header
         return f"{bomb_reason(exc, pixel_limit())}: {ERRORS['too_large_hint']}"
     head = first_bytes(path)
@@ -822,7 +849,9 @@ def threshold_sentence(spec: dict) -> str:
         what = f"score {value} ({unknown['score']})"
     own = threshold == unknown.get("run_threshold", threshold)
     rests = resting_words(unknown.get("validation_images"))
-    if unknown.get("threshold_kept_on"):
+    if unknown.get("threshold_given") == "here":  # this script's --threshold
+        whose = "given with --threshold"
+    elif unknown.get("threshold_kept_on"):
         whose = f"kept from evaluate --unknown on {unknown['threshold_kept_on'][:10]}"
     elif unknown.get("threshold_given", not own):
         whose = "given with export --threshold" + (f", the run's own{rests}" if own else "")
@@ -1252,6 +1281,14 @@ def arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse
     )
     parser.add_argument("--model", help=f"the ONNX file (default: {MODEL} beside this script)")
     parser.add_argument(
+        "--threshold",
+        type=float,
+        metavar="T",
+        help="say unknown below T instead of model.json's threshold, on the same scale as objrec "
+        "predict --threshold (the familiarity: 0 the run's own line, 1 a typical photo; or the "
+        "top probability); objrec evaluate --keep SHARE gives the one keeping a share",
+    )
+    parser.add_argument(
         "--runtime",
         choices=RUNTIMES,
         default="auto",
@@ -1295,17 +1332,28 @@ def openvino_instead(exc: ImportError) -> str:
     return "; openvino is installed: --runtime openvino runs the model in it" if there else ""
 
 
-def loaded(parser: argparse.ArgumentParser, model: str | None, runtime: str = "auto") -> Model:
-    """The model run by ``runtime`` (its note printed on stderr: :func:`int8_note`), or the
-    command's end in one line naming what is wrong."""
+def loaded(
+    parser: argparse.ArgumentParser,
+    model: str | None,
+    runtime: str = "auto",
+    threshold: float | None = None,
+) -> Model:
+    """The model run by ``runtime`` (its note printed on stderr: :func:`int8_note`), with
+    ``threshold`` (--threshold's) where given, or the command's end in one line naming what is
+    wrong."""
     model_path = Path(model) if model else Path(__file__).with_name(MODEL)
+    say = lambda note: print(note, file=sys.stderr)  # noqa: E731
     try:
-        return Model(model_path, runtime, say=lambda note: print(note, file=sys.stderr))
+        return Model(model_path, runtime, say=say, threshold=threshold)
     except ImportError as exc:
         needs = "needs openvino (pip install openvino)" if runtime == "openvino" else NEEDS
         parser.exit(2, f"{parser.prog}: {needs}, and {import_failed(exc)}{openvino_instead(exc)}\n")
     except FileNotFoundError as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")
+    except ValueError as exc:
+        if str(exc).startswith("--threshold"):  # given_threshold's, not the sidecar's
+            parser.exit(2, f"{parser.prog}: {exc}\n")
+        parser.exit(2, f"{parser.prog}: cannot load the model {model_path}: {exc}\n")
     except Exception as exc:  # onnxruntime's errors are no OSError; a sidecar that is no JSON
         parser.exit(2, f"{parser.prog}: cannot load the model {model_path}: {exc}\n")
 
@@ -1348,7 +1396,7 @@ def main(argv: list[str] | None = None) -> int:
     # the script refuses, as objrec does, what Pillow only warns about (refuse_over)
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     inputs = photo_paths(args.photos)
-    model = loaded(parser, args.model, args.runtime)
+    model = loaded(parser, args.model, args.runtime, args.threshold)
     answers = answer_all(model, inputs, args.topk, quiet=args.json, table=args.csv)
     judged = any(a.get("unknown") or a.get("barely_familiar") for a in answers)
     if judged and not args.json and threshold_sentence(model.spec):  # once, as predict says it
