@@ -2082,3 +2082,31 @@ def test_a_failed_inputs_json_has_every_key_of_an_answer_null():
     assert failed["topk"] == [] and all(
         failed[key] is None for key in answered if key not in ("filename", "path", "topk")
     )
+
+
+@pytest.mark.slow  # a Python of its own: the warning comes as it exits
+def test_predict_lets_go_of_the_feature_store_it_opened(tmp_path, trained_run, split_dir):
+    """newcomer61: a script calling `objrec.predict` ended with `sys:1: ResourceWarning: unclosed
+    file <_io.BufferedRandom name='.../store/lock'>`: predict left the feature store it opened
+    open (its lock file among it) until Python exited, where evaluate lets go of its own
+    (``cache.stores_held``). A script calling predict, then evaluate of the validation split
+    (the newcomer's), ends with no ResourceWarning."""
+    import subprocess
+
+    script = tmp_path / "uses_objrec.py"
+    run, test, data = str(trained_run), str(split_dir / "test"), str(split_dir)
+    script.write_text(
+        "import objrec\n"
+        f"objrec.predict({run!r}, {test!r})\n"
+        f"objrec.evaluate({run!r}, {data!r}, split='valid')\n"
+    )
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    ran = subprocess.run(
+        [sys.executable, "-W", "always::ResourceWarning", str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "ResourceWarning" not in ran.stderr

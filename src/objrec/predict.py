@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from objrec.cache import stores_held
 from objrec.config import require_device, require_number, require_type
 from objrec.errors import ObjrecError, ctrl_c_leaves
 from objrec.file_index import INDEX_FILE, hash_bytes
@@ -221,6 +222,7 @@ def loaded(
 
 @takes_back_folders("explain")
 @warned_once_per_file()
+@stores_held()
 def predict(
     run: PathGiven,
     paths: PathsGiven,
