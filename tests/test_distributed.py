@@ -11,7 +11,9 @@ import json
 import logging
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,16 +73,72 @@ then changes nothing (``basicConfig`` once), so every rank logs what the library
 
 
 @pytest.fixture(scope="module")
-def torchrun_and_single(tmp_path_factory):
-    """One split folder; a single process's run of it (in this process: a new one's start costs
+def split_data(tmp_path_factory) -> Path:
+    """The module's folder, holding one split folder, ``data``, of 20 photos a class."""
+    root = tmp_path_factory.mktemp("torchrun")
+    split_folder(make_class_folder(root / "photos", per_class=20), root / "data", seed=0)
+    return root
+
+
+def torchrun_train(script: Path, data: Path, out: Path) -> list[str]:
+    """The command of ``objrec train data --out out`` with :data:`ARGS` for one epoch, started by
+    torchrun as 2 ranks running ``script`` (which ends by calling objrec's CLI)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
+    command += ["2", str(script), "train", str(data), "--out", str(out)]
+    return [*command, *ARGS, "--epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def calibrating_slowly(split_data) -> Iterator[tuple[subprocess.Popen, Path]]:
+    """The torchrun of :data:`RANK_0_CALIBRATES_SLOWLY`, started at once and left running: its
+    rank 1 waits the whole ``OBJREC_TORCHRUN_TIMEOUT`` (20 s) for rank 0, doing nothing, which
+    the module's other torchruns fill (its test, the module's last, reads it). The process and
+    the file of its output; it is killed with its ranks if still running at the module's end."""
+    import os
+    import signal
+
+    script = split_data / "rank_0_calibrates_slowly.py"
+    script.write_text(RANK_0_CALIBRATES_SLOWLY)
+    env = {
+        **os.environ,
+        "OBJREC_CACHE": str(split_data / "cache-slow"),
+        "OBJREC_TORCHRUN_TIMEOUT": "20",
+    }
+    said = split_data / "slow.txt"
+    with (
+        said.open("w") as output,
+        subprocess.Popen(
+            torchrun_train(script, split_data / "data", split_data / "slow"),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # its ranks killed with it
+        ) as process,
+    ):
+        yield process, said
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def started_first(request, fixture: str, test) -> None:
+    """Start the module fixture ``fixture`` now where this session runs ``test``."""
+    if any(getattr(item, "function", None) is test for item in request.session.items):
+        request.getfixturevalue(fixture)
+
+
+@pytest.fixture(scope="module")
+def torchrun_and_single(request, split_data):
+    """A single process's run of the split folder (in this process: a new one's start costs
     seconds) and one torchrun's of the same settings (2 ranks, :data:`RANK_1_ERRS`' ``objrec
     train``, logging at INFO): its three processes take seconds each to start, so the module's
     tests share it (xdist runs the module on one worker, ``xdist_groups``). The folder, the
-    torchrun's output, and the training photos in the order the ranks list them."""
+    torchrun's output, and the training photos in the order the ranks list them. The torchrun
+    that waits out its timeout (``calibrating_slowly``) is started first, where it runs."""
     import os
 
-    root = tmp_path_factory.mktemp("torchrun")
-    split_folder(make_class_folder(root / "photos", per_class=20), root / "data", seed=0)
+    waits = test_a_rank_that_waits_longer_than_the_timeout_for_rank_0_says_what_it_waited_for
+    started_first(request, "calibrating_slowly", waits)
+    root = split_data
     train_files = sorted((root / "data" / "train").rglob("*.*"))
     ddp_env = {
         **os.environ,
@@ -329,36 +387,6 @@ sys.exit(main(sys.argv[1:]))
 """``objrec`` in a process whose rank 0 calibrates for 10 minutes."""
 
 
-def test_a_rank_that_waits_longer_than_the_timeout_for_rank_0_says_what_it_waited_for(
-    torchrun_and_single,
-):
-    """Rank 1 waits for rank 0's calibration and writing of the run at most
-    OBJREC_TORCHRUN_TIMEOUT seconds, and says so in one sentence: it waited torch's default, 30
-    minutes on gloo (10 on NCCL), then said "objrec train stopped on an error objrec did not
-    expect, a bug: RuntimeError: ... Timed out", as a training of hours ended."""
-    import os
-
-    root, _, _ = torchrun_and_single
-    script = root / "rank_0_calibrates_slowly.py"
-    script.write_text(RANK_0_CALIBRATES_SLOWLY)
-    env = {**os.environ, "OBJREC_CACHE": str(root / "cache-slow"), "OBJREC_TORCHRUN_TIMEOUT": "20"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
-    command += ["2", str(script), "train", str(root / "data"), "--out", str(root / "slow")]
-    done = subprocess.run(
-        [*command, *ARGS, "--epochs", "1"], capture_output=True, text=True, env=env, timeout=300
-    )
-    said = " ".join(done.stderr.split())  # as one line, however the terminal wrapped it
-    assert done.returncode != 0
-    assert (
-        "rank 1 of 2: error: this rank waited 2" in said  # 20.0 s or a little more
-        and "s for rank 0 calibrating and writing the run, as long as OBJREC_TORCHRUN_TIMEOUT "
-        "(20 seconds) lets the ranks wait for each other: set it higher where torchrun starts, "
-        "OBJREC_TORCHRUN_TIMEOUT=80 for four times as long"
-        in said
-    ), said[-3000:]
-    assert "did not expect" not in said
-
-
 A_CACHE_EACH = """
 import os, sys
 
@@ -369,26 +397,26 @@ sys.exit(main(sys.argv[1:]))
 """``objrec`` in a process whose cache folder is its rank's own."""
 
 
-def test_ranks_that_do_not_share_the_cache_folder_are_refused_in_one_sentence(
-    torchrun_and_single,
-):
+def refused(root: Path, script: str, name: str, env: dict[str, str]) -> str:
+    """What the torchrun of ``script`` (written as ``root / name``.py) training the module's
+    split folder into ``root / name`` said on stderr, as one line: it must fail."""
+    path = root / f"{name}.py"
+    path.write_text(script)
+    command = torchrun_train(path, root / "data", root / name)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode != 0
+    return " ".join(done.stderr.split())  # as one line, however the terminal wrapped it
+
+
+def test_ranks_that_do_not_share_the_cache_folder_are_refused_in_one_sentence(split_data):
     """Two ranks, each with its own cache folder (two nodes, each with its own ~/.cache) trained
     on half the images and exited 0: each computed its share into its own store, found the
     other's share missing, and called it "unreadable" because "another torchrun rank could not
     read it" (review56a H1)."""
     import os
 
-    root, _, _ = torchrun_and_single
-    script = root / "a_cache_each.py"
-    script.write_text(A_CACHE_EACH)
-    env = {**os.environ, "CACHES": str(root / "cache-rank")}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
-    command += ["2", str(script), "train", str(root / "data"), "--out", str(root / "apart")]
-    done = subprocess.run(
-        [*command, *ARGS, "--epochs", "1"], capture_output=True, text=True, env=env, timeout=300
-    )
-    said = " ".join(done.stderr.split())
-    assert done.returncode != 0
+    root = split_data
+    said = refused(root, A_CACHE_EACH, "apart", {**os.environ, "CACHES": str(root / "cache-rank")})
     assert (
         f"error: the torchrun ranks do not share one cache folder (rank 1 uses the feature store "
         f"{root / 'cache-rank1' / 'store'}, which lacks the mark rank 0 left in "
@@ -410,28 +438,38 @@ sys.exit(main(sys.argv[1:]))
 """``objrec`` in a process whose rank 1 keys the pixels by other decoders' versions."""
 
 
-def test_ranks_that_would_key_their_features_apart_are_refused_naming_what_differs(
-    torchrun_and_single,
-):
+def test_ranks_that_would_key_their_features_apart_are_refused_naming_what_differs(split_data):
     """A rank with other decoders' versions (another machine's Pillow) wrote its share under a
     space of its own, and rank 0 failed later saying the store's index "was removed or replaced
     meanwhile by something other than objrec" (review60a L2)."""
     import os
 
-    root, _, _ = torchrun_and_single
-    script = root / "other_decoders.py"
-    script.write_text(OTHER_DECODERS)
-    env = {**os.environ, "OBJREC_CACHE": str(root / "cache-apart")}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
-    command += ["2", str(script), "train", str(root / "data"), "--out", str(root / "keyed")]
-    done = subprocess.run(
-        [*command, *ARGS, "--epochs", "1"], capture_output=True, text=True, env=env, timeout=300
-    )
-    said = " ".join(done.stderr.split())
-    assert done.returncode != 0
+    env = {**os.environ, "OBJREC_CACHE": str(split_data / "cache-apart")}
+    said = refused(split_data, OTHER_DECODERS, "keyed", env)
     assert (
         "error: torchrun rank 1 would keep its features apart from rank 0's, which would not find "
         "them: it differs in what decodes the pixels (Pillow 99.0 libjpeg-turbo 9.9 torchvision "
         "0.99; rank 0: Pillow " in said
     ), said[-3000:]
     assert "removed or replaced" not in said
+
+
+def test_a_rank_that_waits_longer_than_the_timeout_for_rank_0_says_what_it_waited_for(
+    calibrating_slowly,
+):
+    """Rank 1 waits for rank 0's calibration and writing of the run at most
+    OBJREC_TORCHRUN_TIMEOUT seconds, and says so in one sentence: it waited torch's default, 30
+    minutes on gloo (10 on NCCL), then said "objrec train stopped on an error objrec did not
+    expect, a bug: RuntimeError: ... Timed out", as a training of hours ended. The module's
+    last test: its torchrun ran beside the others (``calibrating_slowly``)."""
+    process, output = calibrating_slowly
+    assert process.wait(timeout=300) != 0
+    said = " ".join(output.read_text().split())  # as one line, however the terminal wrapped it
+    assert (
+        "rank 1 of 2: error: this rank waited 2" in said  # 20.0 s or a little more
+        and "s for rank 0 calibrating and writing the run, as long as OBJREC_TORCHRUN_TIMEOUT "
+        "(20 seconds) lets the ranks wait for each other: set it higher where torchrun starts, "
+        "OBJREC_TORCHRUN_TIMEOUT=80 for four times as long"
+        in said
+    ), said[-3000:]
+    assert "did not expect" not in said
