@@ -597,6 +597,24 @@ def _run_caches(tmp_path_factory) -> Iterator[Path]:
 
 
 @pytest.fixture
+def decoded(monkeypatch) -> list[str]:
+    """The name of each image ``objrec.views`` decodes in the test (its ``open_image``'s
+    ``name``), in order: a pass decodes through it every view an image is made in. Cleared by
+    a test to count one pass's."""
+    import objrec.views
+
+    names: list[str] = []
+    opened = objrec.views.open_image
+
+    def counting(source, *args, **kwargs):
+        names.append(kwargs["name"])
+        return opened(source, *args, **kwargs)
+
+    monkeypatch.setattr(objrec.views, "open_image", counting)
+    return names
+
+
+@pytest.fixture
 def trained_run(tmp_path, split_dir, trained_once, _run_caches) -> Path:
     """This test's own copy of the session's trained run (:func:`own_copy`: it may write into it
     and into its cache folder), trained, as far as the run knows, on ``split_dir`` (the same

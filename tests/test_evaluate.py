@@ -96,20 +96,10 @@ def test_tta_reports_with_and_without(trained_run, split_dir, capsys):
 
 
 @pytest.mark.slow
-def test_tta_decodes_each_image_once_for_its_four_views(trained_run, split_dir, monkeypatch):
+def test_tta_decodes_each_image_once_for_its_four_views(trained_run, split_dir, decoded):
     """An evaluation with test-time views read and decoded each image the store lacked once per
     view, four times (decode60); once now, its four views made from that decode
     (``features.feature_tables``; ``test_features``' ``views_of_one_decode``: the same rows)."""
-    import objrec.views
-
-    decoded = []
-    opened = objrec.views.open_image
-
-    def counting(source, *args, **kwargs):
-        decoded.append(kwargs["name"])
-        return opened(source, *args, **kwargs)
-
-    monkeypatch.setattr(objrec.views, "open_image", counting)
     result = evaluate(trained_run, split_dir, tta=True)
     tested = sorted(str(p) for p in (split_dir / "test").rglob("*") if p.is_file())
     assert result.metrics.tta and sorted(decoded) == tested  # was each 4 times

@@ -58,15 +58,12 @@ def test_a_stored_table_equals_a_fresh_computation_and_is_reused(tmp_path, sampl
 
 
 @pytest.mark.slow
-def test_views_of_one_decode_are_the_rows_of_each_view_computed_alone(
-    tmp_path, samples, monkeypatch
-):
+def test_views_of_one_decode_are_the_rows_of_each_view_computed_alone(tmp_path, samples, decoded):
     """``feature_tables`` decodes each image the store lacks once for every view it lacks
     (decode60: a cold train decoded each training image once per view); each view's rows are
     those of the view computed alone, bit for bit, whichever views an image is made in beside it:
     here the store holds the centre crop of the first three images, and an unreadable file is
     remembered as such in every view."""
-    import objrec.views
     from objrec.features import feature_tables
 
     (samples := list(samples[:8]))[5].path.write_bytes(b"not an image")
@@ -80,14 +77,7 @@ def test_views_of_one_decode_are_the_rows_of_each_view_computed_alone(
     expected = [feature_table(alone, samples, spec) for spec in specs]  # a pass each
     body = frozen(tmp_path / "together")
     feature_table(body, samples[:3], specs[0])
-    decoded = []
-    opened = objrec.views.open_image
-
-    def counting(source, *args, **kwargs):
-        decoded.append(kwargs["name"])
-        return opened(source, *args, **kwargs)
-
-    monkeypatch.setattr(objrec.views, "open_image", counting)
+    decoded.clear()  # the decodes of feature_tables' pass alone
     settings = [PassSettings(batch_size=3)] * len(specs)
     tables = feature_tables(body, samples, specs, settings)
     assert sorted(decoded) == sorted(str(s.path) for s in samples)  # once each, all views

@@ -1435,13 +1435,20 @@ def test_a_full_disk_in_the_head_s_epochs_keeps_the_last_state_and_says_how_to_g
             "again: the features of its images are in the store, so it starts from them"
         )
         return
-    assert str(caught.value) == (
-        f"{said}; its training state as of epoch 2 is kept in {out / LAST}: free some space on "
-        "that disk, then continue it with `resume=True`"
+    said_to_resume(
+        caught.value, f"{said}; its training state as of epoch 2 is kept in {out / LAST}"
     )
     assert caught.value.values == {"resume": str(out), "data": str(split_dir)}
     assert load_training_state(out / LAST).progress.epoch == 2
     assert train(split_dir, out, resume=True).finished
+
+
+def said_to_resume(error, words: str) -> None:
+    """``error`` says ``words``, then to free some space and resume: a full disk met by a
+    training state with one kept."""
+    assert str(error) == (
+        f"{words}: free some space on that disk, then continue it with `resume=True`"
+    )
 
 
 class StopInEpoch(TaskRecorder):
@@ -1536,10 +1543,7 @@ def test_a_stop_whose_training_state_meets_a_full_disk_says_the_stop_first(
             "than 0.01 and `force=True`"
         )
         return
-    assert str(caught.value) == (
-        f"interrupted after epoch 3{disk}: free some space on that disk, then continue it with "
-        "`resume=True`"
-    )
+    said_to_resume(caught.value, f"interrupted after epoch 3{disk}")
     assert caught.value.values == {"resume": str(out), "data": str(split_dir)}
 
 
