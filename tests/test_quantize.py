@@ -559,6 +559,66 @@ def test_a_run_records_the_precision_auto_chose_and_why(tmp_path, split_dir, mon
     assert model.body.engine == "openvino"
 
 
+@contextmanager
+def root_logging(level: int, handlers: list[logging.Handler]):
+    """The root logger at ``level`` with ``handlers`` alone for the block (pytest's aside)."""
+    root = logging.getLogger()
+    before = root.level, root.handlers[:]
+    root.setLevel(level)
+    root.handlers[:] = handlers
+    try:
+        yield root
+    finally:
+        root.handlers[:] = before[1]
+        root.setLevel(before[0])
+
+
+def log_within_quiet():
+    """What a script sees logged during the int8 copy: objrec's progress, another module's
+    warning, ONNX Runtime's root and named loggers' advice and progress, and its error."""
+    from objrec.quantize import quiet
+
+    with quiet():
+        print("Collecting tensor data and making histogram ...")  # calibrate.py's
+        logging.getLogger("objrec.quantize").info("int8 copy: measuring the ranges")
+        logging.getLogger("objrec.train").warning("a warning of another module")
+        logging.warning("Please consider to run pre-processing before quantization")
+        logging.getLogger("onnxruntime.quantization.shape_inference").info("Performing ...")
+        logging.error("a failure of the quantizer")
+
+
+def test_the_int8_copy_silences_onnx_runtime_s_logging_and_no_other(capsys):
+    """review61b M2: ``quiet`` set the ROOT logger to ERROR for the whole int8 copy, so a script
+    logging at INFO (``basicConfig``, ``objrec -v``) lost the copy's parts that ``doing_logged``
+    logs, and any other module's warning of those minutes: only ONNX Runtime's records go now
+    (below ERROR), and the root logger is left as it was."""
+    kept: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = kept.append  # type: ignore[method-assign]
+    ort = logging.getLogger("onnxruntime")
+    with root_logging(logging.INFO, [handler]) as root:
+        log_within_quiet()
+        assert (root.level, root.filters, root.handlers, ort.level) == (
+            logging.INFO, [], [handler], logging.NOTSET
+        )  # fmt: skip
+    assert [(r.name, r.getMessage()) for r in kept] == [
+        ("objrec.quantize", "int8 copy: measuring the ranges"),
+        ("objrec.train", "a warning of another module"),
+        ("root", "a failure of the quantizer"),
+    ]
+    assert capsys.readouterr().out == ""
+
+
+def test_the_int8_copy_leaves_a_process_without_logging_set_up_as_it_was(capsys):
+    """A Python API caller who set up no logging: the quantizer's ``logging.warning`` added a
+    handler to the root logger (``basicConfig``) for the rest of the process; a warning of the
+    block is said on stderr as Python says one when logging is not set up."""
+    with root_logging(logging.WARNING, []) as root:
+        log_within_quiet()
+        assert root.handlers == []
+    assert capsys.readouterr().err == "a warning of another module\na failure of the quantizer\n"
+
+
 @pytest.mark.slow
 def test_quantizing_the_body_is_shown_as_a_task_until_the_graph_is_cached(
     tmp_path, split_dir, caplog

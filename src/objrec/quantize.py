@@ -228,17 +228,36 @@ def _quantization_api():
     return api
 
 
+class ErrorsOnly(logging.Filter):
+    """Lets through the records of ERROR and above only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+
 @contextlib.contextmanager
-def quiet():
-    """Silence ONNX Runtime's quantizer: it prints progress and logs advice on the root logger."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
+def quiet() -> Iterator[None]:
+    """Silence ONNX Runtime's quantizer for the block, and only it: it prints progress and logs
+    advice through the logging module's own functions (records of the root logger itself) and
+    its loggers under ``onnxruntime``. A filter on the root logger drops only what is logged on
+    it, where raising its level dropped every logger's records of the block (the int8 copy's
+    parts, :func:`doing_logged`, and any other module's warning). Where the root logger has no
+    handler, ``logging.lastResort`` (which says a warning when logging is not set up) stands in
+    for the block: the logging module's functions would add one (``basicConfig``) for good."""
+    root, ort, errors_only = logging.getLogger(), logging.getLogger("onnxruntime"), ErrorsOnly()
+    level, spare = ort.level, None if root.handlers else logging.lastResort
+    root.addFilter(errors_only)
+    ort.setLevel(logging.ERROR)
+    if spare is not None:
+        root.addHandler(spare)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             yield
     finally:
-        root.setLevel(level)
+        if spare is not None:
+            root.removeHandler(spare)
+        ort.setLevel(level)
+        root.removeFilter(errors_only)
 
 
 def activation_ranges(
