@@ -517,6 +517,37 @@ def test_auto_precision_is_int8_only_on_a_cpu_with_dot_products_and_a_validated_
     assert auto_precision(lite, cpu)[0] == "fp32"
 
 
+def test_auto_precision_runs_a_body_of_the_user_s_own_weights_in_fp32(monkeypatch, tmp_path):
+    """review61b M1: a Lite body given another weights file (fine-tuned, domain-specific) got
+    int8 from ``auto``, its activation ranges measured on the built-in sample's photos and never
+    compared with fp32's: fp32 now, saying why; the registry's own file is int8's still, and
+    ``precision="int8"`` forces it."""
+    import objrec.precision as precision
+    from objrec.distributed import SINGLE
+
+    monkeypatch.setattr(precision, "int8_dot_product", lambda: "avx512_vnni")
+    own = tmp_path / "pypi" / "lite0.pth"
+    own.parent.mkdir()
+    own.write_bytes(b"")
+    lite = replace(get_backbone("efficientnet_lite0"), weights_files=lambda: (own,))
+    monkeypatch.setattr(precision, "get_backbone", lambda name: lite)
+    config = TrainConfig(backbone="efficientnet_lite0", weights=str(tmp_path / "xray.pth"))
+    assert precision.settle_precision(config, SINGLE) == (
+        replace(config, precision="fp32"),
+        Settled(
+            "fp32",
+            "auto: int8 was validated on efficientnet_lite0's own weights, not on the weights "
+            f"file {tmp_path / 'xray.pth'}",
+        ),
+    )
+    monkeypatch.chdir(tmp_path)
+    for weights in (None, str(own), "pypi/../pypi/lite0.pth"):
+        config = TrainConfig(backbone="efficientnet_lite0", weights=weights)
+        assert precision.settle_precision(config, SINGLE)[1].used == "int8"
+    config = TrainConfig(backbone="efficientnet_lite0", weights="xray.pth", precision="int8")
+    assert precision.settle_precision(config, SINGLE)[1] == Settled("int8", "asked for")
+
+
 def test_auto_is_settled_before_the_run_so_the_run_records_the_precision_used(monkeypatch):
     import objrec.precision as precision
     from objrec.distributed import SINGLE

@@ -109,16 +109,25 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
         return set()
 
 
-def auto_precision(spec: BackboneSpec, device: torch.device) -> tuple[str, str]:
+def auto_precision(
+    spec: BackboneSpec, device: torch.device, weights: str | None = None
+) -> tuple[str, str]:
     """What ``precision="auto"`` runs the body in, ``int8`` or ``fp32``, and why, in words (the
     same with ``finetune_blocks``: the head trains on that body, and a fine-tuning not kept
-    leaves the run as it would be without it, ``finetune.body_kept``)."""
+    leaves the run as it would be without it, ``finetune.body_kept``). The body's ``weights``
+    from a file other than its registry's own take fp32: int8 was validated on those alone, and
+    the int8 copy's activation ranges are measured on the built-in sample's photos, which may not
+    be what a fine-tuned or domain-specific body sees."""
     from objrec.runtime import onnxruntime_available
 
     flag = int8_dot_product()
     fp32_because = (
         (device.type != "cpu", f"the frozen pass runs on {device.type}, int8 on the CPU only"),
         (not spec.int8, f"int8 was not validated on {spec.name}"),
+        (
+            not own_weights(spec, weights),
+            f"int8 was validated on {spec.name}'s own weights, not on the weights file {weights}",
+        ),
         (not onnxruntime_available(), "onnxruntime is not installed"),
         (flag is None, "this CPU has no 8-bit dot-product instructions (VNNI, ARM dot product)"),
     )
@@ -126,6 +135,15 @@ def auto_precision(spec: BackboneSpec, device: torch.device) -> tuple[str, str]:
         if applies:
             return "fp32", why
     return "int8", f"this CPU has {flag}"
+
+
+def own_weights(spec: BackboneSpec, weights: str | None) -> bool:
+    """Whether ``weights`` (a file, None: the body's pretrained ones) are ``spec``'s own: none
+    given, or the very file its registry reads them from (``BackboneSpec.weights_files``)."""
+    if weights is None:
+        return True
+    own = {path.resolve() for path in spec.weights_files()}
+    return Path(weights).expanduser().resolve() in own
 
 
 def precision_notes(precision: Precision, backbone: str = "") -> list[str]:
@@ -156,7 +174,7 @@ def settle_precision(
     if config.precision != "auto":
         return config, Settled(config.precision, why or "asked for")
     spec = get_backbone(config.backbone)
-    used, why = auto_precision(spec, world.device)
+    used, why = auto_precision(spec, world.device, config.weights)
     return replace(config, precision=used), Settled(used, f"auto: {why}")
 
 
