@@ -426,6 +426,51 @@ def test_ranks_that_do_not_share_the_cache_folder_are_refused_in_one_sentence(sp
     assert "unreadable" not in said and "did not expect" not in said
 
 
+RANK_1_LACKS_THE_DATA = """
+import builtins, io, os, sys
+
+if os.environ["RANK"] == "1":  # a machine on which the data folder is not at rank 0's path
+    data, real = os.environ["DATA"], io.open
+    def lacking(file, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and os.fspath(file).startswith(data):
+            raise FileNotFoundError(2, "No such file or directory", os.fspath(file))
+        return real(file, *args, **kwargs)
+    builtins.open = io.open = lacking
+from objrec.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+"""``objrec`` in a process whose rank 1 cannot open a file of the data folder ``DATA``."""
+
+
+def test_a_rank_that_does_not_see_the_data_folder_is_refused_naming_it(torchrun_and_single):
+    """review61b M3: a rank on a machine without the data folder at rank 0's path found its
+    whole share of the frozen pass unreadable, and the run trained on rank 0's share, warning of
+    unreadable files that a check on rank 0's machine does not find: refused now, as ranks apart
+    on the cache folder are, naming the rank and a file it cannot read."""
+    import os
+
+    root, _, _ = torchrun_and_single
+    script = root / "rank_1_lacks_the_data.py"
+    script.write_text(RANK_1_LACKS_THE_DATA)
+    env = {**os.environ, "DATA": str(root / "data"), "OBJREC_CACHE": str(root / "cache-lacks")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
+    command += ["2", str(script), "train", str(root / "data"), "--out", str(root / "lacks")]
+    done = subprocess.run(
+        [*command, *ARGS, "--epochs", "1"], capture_output=True, text=True, env=env, timeout=300
+    )
+    said = " ".join(done.stderr.split())
+    assert done.returncode != 0, said[-3000:]
+    assert (
+        f"error: torchrun rank 1 does not see the images rank 0 listed as rank 0 does "
+        f"({root / 'data' / 'train'}" in said
+    ), said[-3000:]
+    assert (
+        ": cannot read the file (No such file or directory)): every machine must see the data "
+        "folder at the same path, with the same files" in said
+    )
+    assert "unreadable" not in said
+
+
 OTHER_DECODERS = """
 import os, sys
 if os.environ["RANK"] == "1":  # as a machine with another Pillow and libjpeg-turbo

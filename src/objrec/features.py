@@ -36,7 +36,7 @@ from objrec.frozen import FeatureSet, FrozenBody, PassSettings, Probe, get_ready
 from objrec.images import counted_pixels, kind_gone_reason, over_limit_reason, pixel_limit
 from objrec.store import FLOAT32, FeatureStore, Generation, Lookup, Space, space_id, uncounted
 from objrec.view_keys import pixel_makers, require_same_definition, view_key
-from objrec.views import PassingFailure, ViewSpec, cannot_read, view_seed
+from objrec.views import PassingFailure, ViewSpec, cannot_read, read_as_hashed, view_seed
 from objrec.words import NAMED, joined, plural, some_of
 
 log = logging.getLogger(__name__)
@@ -351,9 +351,37 @@ def file_digests(
         unhashed = {i: cannot_read(exc) for i, exc in failures.items()}
     doing = f"rank 0 hashing {plural(len(samples), 'image file')}"
     digests, unhashed = world.share((digests, unhashed), doing)
+    require_one_data(samples, digests, world)
     if not world.main:
         hashing = HashStats(len(samples), 0, time.perf_counter() - started)
     return digests, unhashed, hashing
+
+
+def require_one_data(samples: Sequence[Sample], digests: Sequence[str], world: World) -> None:
+    """Refuse torchrun ranks that do not see the images rank 0 listed and hashed (``digests``)
+    as rank 0 does: on a machine where the data folder is missing, elsewhere or another copy,
+    a rank found its whole share of the frozen pass unreadable, and the run trained on the other
+    ranks' shares, warning of unreadable files that a check on rank 0's machine does not find.
+    Each other rank reads a few of them (the first and last readable, and the one at its rank's
+    position, where its share starts) as the frozen pass reads them (:func:`read_as_hashed`),
+    and every rank refuses on what they gathered, as :func:`require_one_store` does for the
+    cache folder."""
+    if not world.distributed:
+        return
+    readable = [i for i, digest in enumerate(digests) if digest]
+    probed = [] if world.main or not readable else [0, len(readable) - 1, world.rank]
+    failed = ""
+    for k in sorted({readable[min(n, len(readable) - 1)] for n in probed}):
+        read = read_as_hashed(samples[k].path, digests[k])
+        failed = failed or (read if isinstance(read, PassingFailure) else "")
+    seen = world.gather(failed, "every rank reading a few of the images rank 0 listed")
+    lacking = [(rank, why) for rank, why in enumerate(seen) if why]
+    if lacking:
+        rank, why = lacking[0]
+        raise ObjrecError(
+            f"torchrun rank {rank} does not see the images rank 0 listed as rank 0 does ({why}): "
+            "every machine must see the data folder at the same path, with the same files"
+        )
 
 
 def require_one_store(store: FeatureStore, world: World) -> None:
