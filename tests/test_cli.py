@@ -124,6 +124,30 @@ def test_every_command_s_help_describes_it_in_ten_lines_or_fewer(capsys, monkeyp
     assert code == 0 and "An image already in DATA (the same bytes) is skipped" in out
 
 
+def test_no_default_is_cut_mid_word_at_80_columns(capsys, monkeypatch):
+    """audit --help showed "[default: efficientn" and "et_lite0+efficientnet_lite1+..." on the
+    next line, and "(DATA-" then "audit)": click cuts a word longer than the help's column, which
+    --precision [auto|fp32|int8] had narrowed (review60b F24). Each default shows whole."""
+    from objrec.cli import cli
+
+    monkeypatch.setenv("COLUMNS", "80")
+    cut = []
+    for name, command in cli.commands.items():
+        for flag in ("--help", "--help-all"):
+            page = " ".join(run(capsys, name, flag)[1].split())
+            for option in command.params:
+                if not isinstance(option, click.Option) or not option.show_default:
+                    continue
+                shown = option.show_default
+                shown = option.default if not isinstance(shown, str) else shown
+                if shown is None or isinstance(shown, bool):
+                    continue
+                words = ", ".join(map(str, shown)) if isinstance(shown, tuple) else str(shown)
+                if " ".join(words.split()) not in page:
+                    cut.append((name, flag, option.opts[0]))
+    assert cut == []
+
+
 def test_every_option_s_help_line_is_one_short_sentence():
     """--help shows an option's first sentence; export's --out showed 296 characters in it
     (its default, where the sidecar and script go), audit's --precision 189: each option's help
