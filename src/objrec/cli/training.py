@@ -544,7 +544,11 @@ def early_stop_sentence(
     or at --epochs, naming the best epoch, while the validation loss was still improving (it
     improved lately, ``engine.improved_lately``; ``losses``, each epoch's validation loss, tell
     whether by much) or not. Whether more epochs may help is the engine's warning's to say, once:
-    this line said it again, and of a loss that last improved 287 epochs before the end."""
+    this line said it again, and of a loss that last improved 287 epochs before the end. None
+    where that warning says it all ("training stopped at the --epochs limit (3) before early
+    stopping ended it: the validation loss last improved at epoch 3 ..."): this line then said
+    "ran all --epochs 3 without stopping early: the validation loss last improved at epoch 3",
+    the same fact twice, and the line above it names the epoch kept."""
     from objrec.engine import LITTLE_GAIN, gained_little, improved_lately, little_gain_why
 
     epochs, patience = config.get("epochs"), config.get("patience")
@@ -560,7 +564,7 @@ def early_stop_sentence(
                 f"{plural(patience, 'epoch')}, so a larger --epochs would gain little"
                 + little_gain_why(config.get("min_delta", 0.0), "--min-delta")
             )
-        return f"{head} at epoch {best}, the one kept"  # the warning above says more may help
+        return None  # the warning above says where it stopped and that more may help
     if ran >= epochs:  # the limit ended it, whatever patience had left (the warning says)
         limit = f"stopped at the epoch limit, --epochs {epochs}"
         return f"{limit}; the best epoch, the one kept, was {best}"
