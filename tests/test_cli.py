@@ -148,6 +148,28 @@ def test_no_default_is_cut_mid_word_at_80_columns(capsys, monkeypatch):
     assert cut == []
 
 
+def test_help_all_ends_with_examples_of_options_the_command_takes(capsys, monkeypatch):
+    """No command's help showed how it is typed but objrec --help's and serve's curl (review60b
+    F24): split, train, evaluate, predict, add and audit end --help-all with a few command lines
+    (docs/commands.md's), each naming only options of its command, whole at 80 columns; --help
+    stays short without them."""
+    from objrec.cli import cli
+    from objrec.cli.sections import HELP_FLAGS
+
+    monkeypatch.setenv("COLUMNS", "80")
+    for name in ("split", "train", "evaluate", "predict", "add", "audit"):
+        code, out, _ = run(capsys, name, "--help-all")
+        assert code == 0 and "\nExamples:\n" in out, name
+        lines = out.split("\nExamples:\n")[1].strip("\n").splitlines()
+        assert len(lines) >= 2 and all(len(line) <= 80 for line in lines), name
+        for line in lines:
+            typed = re.match(r"  objrec ([a-z-]+) (.*?)(?:\s+#.*)?$", line)
+            assert typed and typed[1] in (name, "apply-plan"), line
+            takes = {o for p in cli.commands[typed[1]].params for o in p.opts + p.secondary_opts}
+            assert set(re.findall(r"(?<![\w-])--?[a-z][\w-]*", typed[2])) <= takes | HELP_FLAGS
+        assert "Examples:" not in run(capsys, name, "--help")[1], name
+
+
 def test_every_option_s_help_line_is_one_short_sentence():
     """--help shows an option's first sentence; export's --out showed 296 characters in it
     (its default, where the sidecar and script go), audit's --precision 189: each option's help

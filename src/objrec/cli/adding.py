@@ -42,7 +42,13 @@ from objrec.words import listed, on_lines, plural, quoted, some_of
 
 
 @click.command(
-    cls=Sectioned, short_help="Add new photos to a split folder, as split would place them."
+    cls=Sectioned,
+    short_help="Add new photos to a split folder, as split would place them.",
+    examples=(
+        "objrec add data more_photos/             # class folders, new classes too",
+        "objrec add data camera/ --class camera   # one class's photos",
+        "objrec add data --labels inbox.csv       # predict --csv's table, reviewed",
+    ),
 )
 @click.argument("data", type=FOLDER)
 @click.argument("new", nargs=-1, type=EXISTING)

@@ -77,6 +77,11 @@ its column narrowed by --precision [auto|fp32|int8]'s."""
     cls=Sectioned,
     sections=AUDIT_SECTIONS,
     short_help="Find likely wrong labels, duplicates and outliers.",
+    examples=(
+        "objrec audit data              # findings and plan.csv in data-audit/",
+        "objrec audit data --run run    # the run's networks and stored features",
+        "objrec apply-plan data data-audit/plan.csv data-fixed  # the plan, reviewed",
+    ),
 )
 @click.argument("data", type=FOLDER)
 @click.option(

@@ -115,6 +115,11 @@ SPLIT_SECTIONS = {
     cls=Sectioned,
     sections=SPLIT_SECTIONS,
     short_help="Split a photo folder into train, valid and test, leak-free.",
+    examples=(
+        "objrec split PHOTOS data                          # 50/25/25",
+        "objrec split PHOTOS data70 --ratios 0.7 0.15 0.15 # train on more photos",
+        "objrec split PHOTOS data2 --like data             # each photo keeps its split",
+    ),
 )
 @click.argument("src", type=FOLDER)
 @click.argument("out", type=OUT_DIR)

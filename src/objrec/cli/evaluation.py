@@ -94,6 +94,11 @@ EVALUATE_SECTIONS = {
     cls=Sectioned,
     sections=EVALUATE_SECTIONS,
     short_help="Measure a trained model on a folder's test images.",
+    examples=(
+        "objrec evaluate run data                          # the test split",
+        "objrec evaluate run2 data-fixed --against run     # two runs, same photos",
+        "objrec evaluate run data --unknown other_things/  # photos of no class",
+    ),
 )
 @click.argument("run", type=EXISTING)
 @click.argument("data", type=EXISTING)

@@ -75,6 +75,11 @@ def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path
     cls=Sectioned,
     sections=PREDICT_SECTIONS,
     short_help="Predict the classes of photos, or of folders of them.",
+    examples=(
+        "objrec predict run photo.jpg",
+        "objrec predict run new_photos/ --csv answers.csv --plot answers.png",
+        "objrec predict run new_photos/ --json > answers.json",
+    ),
 )
 @click.argument("run", type=EXISTING)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))

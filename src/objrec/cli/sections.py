@@ -3,8 +3,9 @@
 ``--help`` shows the command's description up to its form feed (``\\f``, click's own marker for
 text the help leaves out), the options a first run needs under "Options", and the rest under
 headings that say what they are for, each option in its first sentence with its default.
-``--help-all`` shows the whole description and every option's whole text. An option's help
-therefore starts with a short sentence that names what it sets; the sentences after it explain.
+``--help-all`` shows the whole description and every option's whole text, then a few example
+command lines where the command has them. An option's help therefore starts with a short
+sentence that names what it sets; the sentences after it explain.
 """
 
 from __future__ import annotations
@@ -47,11 +48,19 @@ class Sectioned(click.Command):
     """A command whose ``--help`` shows each option in its first sentence, and ``--help-all`` in
     full. With ``sections`` (heading -> option names, the first heading's those a first run
     needs) it groups them under those headings; an option no section names is listed under
-    "More options" (``tests/test_cli.py`` checks that none is). Without, all are "Options"."""
+    "More options" (``tests/test_cli.py`` checks that none is). Without, all are "Options".
+    ``examples``, command lines with a comment each, end ``--help-all`` under "Examples"."""
 
-    def __init__(self, *args: Any, sections: Mapping[str, Sequence[str]] | None = None, **kw: Any):
+    def __init__(
+        self,
+        *args: Any,
+        sections: Mapping[str, Sequence[str]] | None = None,
+        examples: Sequence[str] = (),
+        **kw: Any,
+    ):
         super().__init__(*args, **kw)
         self.sections = dict(sections or {})
+        self.examples = tuple(examples)
         self.help_all = click.Option(
             [HELP_ALL],
             is_flag=True,
@@ -79,6 +88,15 @@ class Sectioned(click.Command):
             rows = [record(option, ctx, full) for option in options]
             with formatter.section(heading):
                 formatter.write_dl([row for row in rows if row is not None])
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """``--help-all``'s examples, as written (a command line is never wrapped), after the
+        options."""
+        if ctx.meta.get(FULL) and self.examples:
+            with formatter.section("Examples"):
+                for line in self.examples:
+                    formatter.write(f"{'':>{formatter.current_indent}}{line}\n")
+        super().format_epilog(ctx, formatter)
 
     def grouped(self, ctx: click.Context) -> Iterator[tuple[str, list[click.Option]]]:
         """Each heading with its options, in the order ``sections`` gives; the help options end

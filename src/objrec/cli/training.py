@@ -85,7 +85,14 @@ TRAIN_SECTIONS = {
 
 
 @click.command(
-    cls=Sectioned, sections=TRAIN_SECTIONS, short_help="Train a classifier on a split folder."
+    cls=Sectioned,
+    sections=TRAIN_SECTIONS,
+    short_help="Train a classifier on a split folder.",
+    examples=(
+        "objrec train data --out run",
+        "objrec train data --out run --force   # again: only new photos computed",
+        "objrec train data --resume run        # go on with an interrupted run",
+    ),
 )
 @click.argument("data", type=FOLDER)
 @click.option(
