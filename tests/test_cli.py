@@ -170,6 +170,27 @@ def test_help_all_ends_with_examples_of_options_the_command_takes(capsys, monkey
         assert "Examples:" not in run(capsys, name, "--help")[1], name
 
 
+def test_split_s_photo_folder_is_photos_and_every_count_has_a_metavar(capsys):
+    """split's usage said SRC where README.md, docs/commands.md and check's own notes say PHOTOS
+    (`objrec split PHOTOS data`); --topk, --worst, --folds, --plot-max, -n, --num-workers and
+    --port showed as INTEGER RANGE, --days and --diversity as FLOAT RANGE, beside --images N
+    (review60b F23): each has a metavar that says what it is."""
+    from objrec.cli import cli
+
+    code, out, _ = run(capsys, "split", "--help")
+    assert code == 0 and "Usage: objrec split [OPTIONS] PHOTOS OUT" in out
+    assert "Split PHOTOS (one sub-folder per class)" in out and "SRC" not in out
+    ranges = []
+    for name, command in cli.commands.items():
+        ctx = click.Context(command, info_name=name)
+        for option in command.params:
+            if isinstance(option, click.Option) and "RANGE" in option.make_metavar(ctx):
+                ranges.append((name, option.opts[0]))
+    assert ranges == []
+    code, out, _ = run(capsys, "predict", "--help")
+    assert code == 0 and "--topk N " in out and "--plot-max N " in out
+
+
 def test_every_option_s_help_line_is_one_short_sentence():
     """--help shows an option's first sentence; export's --out showed 296 characters in it
     (its default, where the sidecar and script go), audit's --precision 189: each option's help
@@ -895,17 +916,17 @@ def test_a_photo_named_with_a_leading_dash_is_said_to_be_a_file(capsys, tmp_path
 
 @pytest.mark.parametrize("where", [1, 0])
 def test_a_folder_taken_by_exclude_is_said_so(capsys, tmp_path, where):
-    """objrec split SRC --exclude A OUT said only "missing argument 'OUT'": --exclude had taken
+    """objrec split PHOTOS --exclude A OUT said only "missing argument 'OUT'": --exclude had taken
     OUT as a second class to leave out."""
     args = ["split", tmp_path, tmp_path / "out"]
     args[where + 1 : where + 1] = ["--exclude", "blue"]
     code, _, err = run(capsys, *args)
-    name = ("SRC", "OUT")[where]
+    name = ("PHOTOS", "OUT")[where]
     assert code == 2 and f"missing argument '{name}'" in err
     assert f"--exclude takes every word after it up to the next option: give {name} before" in err
     assert " ".join(err.split()).endswith("before --exclude (see objrec split --help)")
     code, out, _ = run(capsys, "split", "--help-all")  # and its help says so
-    assert code == 0 and "give SRC and OUT before it" in " ".join(out.split())
+    assert code == 0 and "give PHOTOS and OUT before it" in " ".join(out.split())
 
 
 @pytest.mark.slow
@@ -3120,7 +3141,7 @@ def test_click_usage_errors_read_like_objrecs_own(capsys, tmp_path):
         (["check", "{file}"], "'DATA': {file} is a file, not a folder"),
         (["check", "{tmp}/nope"], "'DATA': {tmp}/nope does not exist"),
         (["explore", "{file}"], "'DATA': {file} is a file, not a folder"),
-        (["split", "{file}", "{tmp}/out"], "'SRC': {file} is a file, not a folder"),
+        (["split", "{file}", "{tmp}/out"], "'PHOTOS': {file} is a file, not a folder"),
         (["split", "{tmp}", "{file}"], "'OUT': {file} is a file, not a folder"),
         (["train", "{file}", "--out", "{tmp}/run"], "'DATA': {file} is a file, not a folder"),
         (["audit", "{file}"], "'DATA': {file} is a file, not a folder"),
@@ -3263,7 +3284,7 @@ def test_the_cli_spells_each_api_name_as_the_command_does():
     split, train = cli.commands["split"], cli.commands["train"]
     assert to_cli("x is not empty: pass `force=True`", split) == "x is not empty: pass --force"
     assert to_cli("`copy=False` and `seed`", split) == "--link and --seed"
-    assert to_cli("`src` is empty", split) == "SRC is empty"
+    assert to_cli("`src` is empty", split) == "PHOTOS is empty"
     assert to_cli('use `precision="fp32"`', train) == "use --precision fp32"
     assert to_cli("choose another `out`", train) == "choose another --out"  # the option is --out
     assert to_cli("`no_such_thing` is odd", train) == "no_such_thing is odd"
@@ -3628,7 +3649,7 @@ def test_library_sentences_name_arguments_and_each_command_says_them_as_its_flag
     assert stale.endswith("`evaluate(run, data, unknown=folder, keep_threshold=True)`")
     keep = "`objrec evaluate 'my run' data --unknown FOLDER --keep-threshold`"
     assert to_cli(stale, cli.commands["train"], {"run": "my run", "data": "data"}).endswith(keep)
-    assert "`objrec split SRC OUT --like OLD_SPLIT` reads the split" in to_cli(
+    assert "`objrec split PHOTOS OUT --like OLD_SPLIT` reads the split" in to_cli(
         MANIFEST_WHY, cli.commands["check"]
     )
 

@@ -330,7 +330,7 @@ def _note_killed_splits(root: Path, result: CheckResult) -> None:
     it, as that split says it."""
     from objrec.split.out import killed_split_words, leftover_stages
 
-    src = str((result.split_record or {}).get("source") or "SRC")
+    src = str((result.split_record or {}).get("source") or "PHOTOS")
     for stage in leftover_stages(root):
         result.note(stage, "killed_split", killed_split_words(stage, src, root))
 

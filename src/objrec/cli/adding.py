@@ -95,7 +95,7 @@ from objrec.words import listed, on_lines, plural, quoted, some_of
 def add(data, new, copy, ratios, dry_run, cache_dir, as_json, **settings) -> None:
     """Add the images of NEW to DATA (a folder made by `objrec split`), as split would place them.
 
-    NEW holds one sub-folder per class, as split's SRC; with --class NAME, images of that class;
+    NEW holds one sub-folder per class, as split's PHOTOS; with --class NAME, images of that class;
     with --labels CSV, none: the table names each photo and its class.
     \f
     An image already in DATA (the same bytes) is skipped; a near-duplicate of one goes to its

@@ -102,6 +102,7 @@ its column narrowed by --precision [auto|fp32|int8]'s."""
 @click.option(
     "--folds",
     type=click.IntRange(min=2),
+    metavar="N",
     default=AUDIT.folds,
     show_default=True,
     help=option_help("folds", cls=AuditConfig),

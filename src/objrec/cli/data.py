@@ -98,7 +98,7 @@ def class_names_option(flag: str):
         multiple=True,
         metavar="CLASS...",
         help=option_help(flag.removeprefix("--"), cls=SplitConfig)
-        + f" Several may follow one {flag}, up to the next option: give SRC and OUT before it.",
+        + f" Several may follow one {flag}, up to the next option: give PHOTOS and OUT before it.",
     )
 
 
@@ -121,7 +121,7 @@ SPLIT_SECTIONS = {
         "objrec split PHOTOS data2 --like data             # each photo keeps its split",
     ),
 )
-@click.argument("src", type=FOLDER)
+@click.argument("src", type=FOLDER, metavar="PHOTOS")
 @click.argument("out", type=OUT_DIR)
 @RATIOS_OPTION
 @SEED_OPTION
@@ -164,16 +164,16 @@ SPLIT_SECTIONS = {
 def split(
     src: Path, out: Path, copy: bool, force: bool, as_json: bool, cache_dir: Path | None, **settings
 ) -> None:
-    """Split SRC (one sub-folder per class) into OUT/train, OUT/valid, OUT/test.
+    """Split PHOTOS (one sub-folder per class) into OUT/train, OUT/valid, OUT/test.
 
     Stratified per class and seeded; byte-identical files and near-duplicates (resized,
     re-encoded, cropped, mirrored, turned, letterboxed or recoloured copies, by perceptual hash)
     always land in the same split, and so do bursts (photos of one class one camera took within
     --burst-seconds of each other, by their EXIF time).
     \f
-    SRC is only read. OUT also receives manifest.csv (file,
+    PHOTOS is only read. OUT also receives manifest.csv (file,
     class, split, sha256, source, group: the number of what it was kept together with, which
-    evaluate counts as one distinct photo) and split.json, how the split was made (SRC, the
+    evaluate counts as one distinct photo) and split.json, how the split was made (PHOTOS, the
     options, objrec's version, this command line), which `objrec check OUT` shows.
     """
     from objrec.split.recipe import split_folder
@@ -213,7 +213,7 @@ def split(
 def split_config(src: Path, copy: bool, cache_dir: Path | None, settings) -> SplitConfig:
     """split's settings from its options, and what it refuses of them before reading a file, as
     usage errors (exit status 2): ratios that leave train or valid without an image, a cache
-    folder that is SRC or lies inside it (split only reads SRC)."""
+    folder that is PHOTOS or lies inside it (split only reads PHOTOS)."""
     from objrec.split.result import require_train_and_valid_shares
 
     config = from_options(SplitConfig, mode="copy" if copy else "link", **settings)
@@ -224,7 +224,7 @@ def split_config(src: Path, copy: bool, cache_dir: Path | None, settings) -> Spl
 
 def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = None) -> None:
     """The classes and images split placed, the groups kept together, the images kept in their
-    split of ``--like``'s folder (``like``: SRC and that folder), the duplicates and bursts,
+    split of ``--like``'s folder (``like``: PHOTOS and that folder), the duplicates and bursts,
     and whether most images had no EXIF time to find bursts by (not said with a ``groups`` file,
     which it would advise, nor with ``like``: a folder of scans heard it on every split, and the
     split it is like was told it when it was made)."""

@@ -414,6 +414,7 @@ SERVE_SECTIONS = {
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
+    metavar="PORT",
     default=8000,
     show_default=True,
     help="Port to listen on; 0 picks a free one.",

@@ -122,6 +122,7 @@ EVALUATE_SECTIONS = {
 @click.option(
     "--worst",
     type=click.IntRange(min=1),
+    metavar="N",
     default=10,
     show_default=True,
     help="How many worst classes to list. With at most this many classes, every class is listed "

@@ -86,6 +86,7 @@ def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path
 @click.option(
     "--topk",
     type=click.IntRange(min=1),
+    metavar="N",
     default=5,
     show_default=True,
     help="How many classes per image, most probable first. The printed lines count those under "
@@ -101,6 +102,7 @@ def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path
 @click.option(
     "--plot-max",
     type=click.IntRange(min=1),
+    metavar="N",
     default=8,
     show_default=True,
     help="Draw at most this many images into --plot. The first ones; the rest are counted.",

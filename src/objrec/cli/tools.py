@@ -84,6 +84,7 @@ from objrec.words import plural, some_of
 @click.option(
     "--days",
     type=FloatRange(min=0),
+    metavar="DAYS",
     help="With --prune: delete what no run used for this many days. --prune alone uses 30, "
     "which keeps what a month's work used.",
 )
@@ -592,6 +593,7 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
     "-n",
     "n",
     type=click.IntRange(min=1),
+    metavar="N",
     default=50,
     show_default=True,
     help="How many images to list.",
@@ -599,6 +601,7 @@ def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
 @click.option(
     "--diversity",
     type=FloatRange(0, 1),
+    metavar="SHARE",
     default=0.5,
     show_default=True,
     help="How much a look-alike of a listed image counts less. The share of an image's "

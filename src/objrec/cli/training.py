@@ -132,6 +132,7 @@ TRAIN_SECTIONS = {
 @config_option(
     "--num-workers",
     type=click.IntRange(min=0),
+    metavar="N",
     show_default="0 on a CPU, every core but one on a GPU",
 )
 @device_option
