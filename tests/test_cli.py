@@ -191,6 +191,41 @@ def test_split_s_photo_folder_is_photos_and_every_count_has_a_metavar(capsys):
     assert code == 0 and "--topk N " in out and "--plot-max N " in out
 
 
+def test_long_warnings_and_errors_are_wrapped_on_a_terminal_and_whole_on_a_pipe(
+    capsys, monkeypatch
+):
+    """docs/commands.md says long sentences are wrapped at 96 characters, but warnings and
+    errors were printed as one line whatever their length (split's warnings of 330 and 470
+    characters), which a terminal of 100 columns cut mid-word (review60b F11). On a terminal
+    they are wrapped at 96, the later lines indented; on a pipe each stays one line for grep."""
+    import logging
+
+    from objrec.cli import output
+
+    words = " ".join(f"word{n}" for n in range(80))
+    sentence = f"the split left out many photos: {words}; run `objrec check PHOTOS --json` again"
+
+    def said(terminal: bool) -> list[str]:
+        monkeypatch.setattr(output.err, "_force_terminal", terminal)
+        monkeypatch.setattr(output.err, "_width", 100)
+        output.print_warnings([sentence])
+        output.print_error(sentence)
+        record = logging.LogRecord("objrec.x", logging.WARNING, __file__, 1, sentence, (), None)
+        SentenceHandler().emit(record)
+        return re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().err).splitlines()
+
+    wrapped = said(True)
+    assert max(map(len, wrapped)) <= 96 and len(wrapped) >= 3 * 5
+    assert [line[:8] for line in wrapped if not line.startswith("  ")] == [
+        "warning:",
+        "error: t",
+        "warning:",
+    ]
+    assert "`objrec check PHOTOS --json`" in "".join(wrapped)  # a command kept whole
+    piped = said(False)
+    assert piped == [f"warning: {sentence}", f"error: {sentence}", f"warning: {sentence}"]
+
+
 def test_every_option_s_help_line_is_one_short_sentence():
     """--help shows an option's first sentence; export's --out showed 296 characters in it
     (its default, where the sidecar and script go), audit's --precision 189: each option's help

@@ -407,7 +407,7 @@ def refused_without_file_locks(args: Sequence[str]) -> int | None:
         return None
     if importlib.util.find_spec("fcntl") is not None:
         return None
-    print_error(escape(NO_FILE_LOCKS))
+    print_error(NO_FILE_LOCKS)
     return 1
 
 
@@ -415,7 +415,7 @@ def refused_by_os(exc: OSError, args: Sequence[str] = ()) -> int:
     """The file system refused (a folder objrec may not read, a full disk): said, exit 1."""
     logging.getLogger("objrec").debug("the operating system refused", exc_info=True)
     said = full_disk_sentence(exc, args) if exc.errno in FULL_DISK else None
-    print_error(escape(said or os_error_sentence(exc)))
+    print_error(said or os_error_sentence(exc))
     return 1
 
 
@@ -493,7 +493,7 @@ def refused(exc: ObjrecError, args: Sequence[str]) -> int:
     usage = isinstance(exc, UsageRefused)
     if usage and command is not None:
         said += f" (see objrec {command.name} --help)"
-    print_error(escape(said))
+    print_error(said)
     return 2 if usage else 1
 
 
@@ -516,7 +516,7 @@ def usage_error(exc: click.ClickException, args: Sequence[str]) -> int:
         note = greedy_note(exc, args) + dash_file_note(exc, args) + verbose_note(exc, args)
         command = invoked_command(args)
         named = f"objrec {command.name}" if command is not None else None
-        print_error(escape(usage_sentence(exc, named, note)))
+        print_error(usage_sentence(exc, named, note))
     return exc.exit_code
 
 
@@ -583,7 +583,7 @@ def said_out_of_memory(exc: Exception, args: Sequence[str]) -> int:
     where = "the GPU's memory" if "CUDA" in str(exc) else "memory"
     some = ", ".join(lower[:-1]) + " or " + lower[-1] if len(lower) > 1 else "".join(lower)
     mend = f"lower {some}, or close other programs" if lower else "close other programs"
-    print_error(escape(f"{named} ran out of {where} ({asked_for(exc)}): {mend}"))
+    print_error(f"{named} ran out of {where} ({asked_for(exc)}): {mend}")
     return 1
 
 
@@ -611,11 +611,9 @@ def said_unexpected(exc: Exception, args: Sequence[str], typed: Sequence[str]) -
     command = invoked_command(args)
     named = "objrec" + (f" {command.name}" if command is not None else "")
     print_error(
-        escape(
-            printable(
-                f"{named} stopped on an error objrec did not expect, a bug: "
-                f"{unexpected_error(exc)}; {written_trace(trace, typed)}"
-            )
+        printable(
+            f"{named} stopped on an error objrec did not expect, a bug: "
+            f"{unexpected_error(exc)}; {written_trace(trace, typed)}"
         )
     )
     return 1

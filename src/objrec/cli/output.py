@@ -41,7 +41,7 @@ from objrec.cli.messages import to_cli, under_torchrun
 from objrec.errors import LOGGED_VALUES, WORK_IN_HAND
 from objrec.outputs import finite_or_null
 from objrec.progress import IN_RESULT, Reporter, TqdmReporter
-from objrec.words import duration
+from objrec.words import duration, on_lines
 
 
 class EscapingConsole(Console):
@@ -113,9 +113,30 @@ def rank_prefix(environ: Mapping[str, str] = os.environ) -> str:
 
 
 def print_error(sentence: str) -> None:
-    """``error: sentence`` on stderr (``sentence`` escaped for rich already), after this rank's
-    :func:`rank_prefix`."""
-    err.print(f"{escape(rank_prefix())}[red]error:[/] {sentence}", highlight=False)
+    """``error: sentence`` on stderr (``sentence`` plain text, not rich markup), after this rank's
+    :func:`rank_prefix`, wrapped on a terminal (:func:`on_stderr`)."""
+    err.print(on_stderr("error", "red", sentence), highlight=False)
+
+
+WRAP_WIDTH = 96
+"""The width warnings and errors are wrapped at on a terminal (docs/commands.md, "Output"): a
+terminal of 100 columns shows each line whole."""
+
+
+def on_stderr(kind: str, style: str, sentence: str) -> str:
+    """``kind: sentence`` (``sentence`` plain text) as rich markup for stderr, after this rank's
+    :func:`rank_prefix`: on a terminal, on lines of at most :data:`WRAP_WIDTH` characters (the
+    terminal's width, where narrower), the later ones indented and a `quoted command` kept whole
+    (:func:`objrec.words.on_lines`); on a pipe or in a file, as it is, which grep finds whole.
+    The console never wraps (``soft_wrap``): the terminal cut split's 470-character warning
+    mid-word, where the sentences of training and evaluation came wrapped."""
+    prefix, head = rank_prefix(), f"{kind}:"
+    text = f"{prefix}{head} {sentence}"
+    if err.is_terminal:
+        width = max(40, min(WRAP_WIDTH, err.width - 1))
+        text = "\n".join(on_lines(line, width=width) for line in text.split("\n"))
+    rest = text[len(prefix) + len(head) :]
+    return f"{escape(prefix)}[{style}]{head}[/]{escape(rest)}"
 
 
 PLAIN_PROGRESS_SECONDS = 5.0
@@ -889,7 +910,7 @@ def print_warnings(sentences: Sequence[str]) -> None:
     """A command's own warnings (from its result) on stderr as the logged ones are, ``warning:
     ...``, with or without ``--json`` (whose ``warnings`` list holds them too: docs/json.md)."""
     for sentence in sentences:
-        err.print(f"[bold yellow]warning:[/] {escape(printable(sentence))}", highlight=False)
+        err.print(on_stderr("warning", "bold yellow", printable(sentence)), highlight=False)
 
 
 def percent(x: float) -> str:
@@ -946,8 +967,7 @@ class SentenceHandler(logging.Handler):
             kind, colour = (
                 ("error", "red") if record.levelno >= logging.ERROR else ("warning", "yellow")
             )
-            prefix = escape(rank_prefix())
-            err.print(f"{prefix}[bold {colour}]{kind}:[/] {escape(text)}", highlight=False)
+            err.print(on_stderr(kind, f"bold {colour}", text), highlight=False)
         except Exception:  # logging must never raise: logging.Handler's own rule
             self.handleError(record)
 
