@@ -4043,7 +4043,7 @@ def test_check_s_exit_codes_are_said_in_its_help(capsys, tmp_path):
     sentence of its own (review60b F24: "with 0 when ...; 1 when something is (unusable files:
     split and train leave them out and go on, the last line says, as split does an empty class
     folder; another unusable folder: its line says what it stops), or ..." was hard to parse)."""
-    photos = make_class_folder(tmp_path / "photos", per_class=2)
+    photos = make_class_folder(tmp_path / "photos", per_class=3)  # 3 a class: split gives valid one
     assert run(capsys, "check", photos)[0] == 0
     (photos / "red" / "cut.png").write_bytes((photos / "red" / "img_01.png").read_bytes()[:200])
     code, out, _ = run(capsys, "check", photos)
@@ -4057,6 +4057,26 @@ def test_check_s_exit_codes_are_said_in_its_help(capsys, tmp_path):
     assert "split and train leave unusable files and empty class folders out" in said
     assert "2 when the command line is wrong (DATA missing, say): nothing is checked." in said
     assert "(" not in sentences[3]  # no clause in brackets holding clauses of its own
+
+
+def test_check_of_a_folder_split_refuses_says_so_not_that_split_goes_on(capsys, tmp_path):
+    """review60b F20: a/x.jpg unreadable beside b/one.jpg: check ended "what next: split and
+    train leave the 1 unusable file out, with a warning naming it, and go on", and its folder note
+    said --ratios 0.7 0.15 0.15 would train on more of it, where split refused the folder ("no
+    image would go to valid"). It says split refuses it as it stands, and to add photos."""
+    photos = make_class_folder(tmp_path / "photos", per_class=1)
+    (photos / "red" / "img_00.png").write_bytes(b"not an image")
+    code, out, _ = run(capsys, "check", photos)
+    said = " ".join(out.split())
+    assert code == 1 and "go on" not in said and "--ratios" not in said
+    assert f"few_images {photos}: `objrec split` refuses this folder as it stands" in said
+    assert said.endswith(
+        "what next: add photos; split refuses this folder as it stands (its note above)"
+    )
+    big = make_class_folder(tmp_path / "more", per_class=4)  # valid gets one of each: no refusal
+    (big / "red" / "img_00.png").write_bytes(b"not an image")
+    code, out, _ = run(capsys, "check", big)
+    assert code == 1 and "refuses this folder" not in out and "and go on" in " ".join(out.split())
 
 
 def test_check_s_help_names_the_export_among_what_fails_a_run(capsys):
@@ -4084,7 +4104,7 @@ def test_check_names_an_unreadable_file_once_and_counts_in_english(capsys, tmp_p
     code, out, _ = run(capsys, "check", photos)
     out = " ".join(out.split())
     assert code == 1 and out.count("bad.jpg") == 1 and "bad.jpg: cannot read image" in out
-    assert "what next: split and train leave the 1 unusable file out, with a warning" in out
+    assert "what next: add photos; split refuses this folder as it stands" in out  # 1 photo
     assert "2 image files in 1 class: 1 readable, 1 unusable; 1 unusable folder" in out  # one class
     (photos / "red" / "bad.jpg").unlink()
     code, out, _ = run(capsys, "check", photos)

@@ -138,6 +138,10 @@ class CheckResult:
     digests: dict[Path, str] = field(default_factory=dict, repr=False)
     """The SHA-256 of each readable image, as ``split`` hashes them: files of the same bytes are
     noted (:func:`_note_identical`)."""
+    split_refused: bool = field(default=False, repr=False)
+    """A class folder ``split_folder`` refuses as it stands, at its default ratios: no class has
+    the readable images to give valid one (:data:`SPLIT_REFUSED`, noted on the folder), so that
+    what comes next is adding photos, not a split that leaves the unusable files out."""
 
     def note(self, path: Path, kind: str, message: str) -> None:
         """Record a problem that does not stop training (a file or folder objrec ignores)."""
@@ -934,6 +938,8 @@ def _note_small_classes(
     of train, valid and test (its default ratios); an empty class is already unusable."""
     ratios = SplitConfig().ratios
     need = min_class_size(ratios)
+    counts = [n for n in readable.values() if n]
+    result.split_refused = not any(allocate(n, ratios)[1] for n in counts)
     for name, count in readable.items():
         if classes[name] and count < need:
             result.note(
@@ -944,8 +950,19 @@ def _note_small_classes(
             )
         elif classes[name] and (train := allocate(count, ratios)[0]) < need:
             result.note(root / name, "few_images", few_train_note(count, train, need))
-    if hint := larger_ratios_hint([n for n in readable.values() if n], ratios, LARGER_SPLIT):
+    if result.split_refused:  # larger ratios would not help: say what split does instead
+        result.note(root, "few_images", SPLIT_REFUSED.format(need=need))
+    elif hint := larger_ratios_hint(counts, ratios, LARGER_SPLIT):
         result.note(root, "few_images", hint)  # split says it too
+
+
+SPLIT_REFUSED = (
+    "`split_folder` refuses this folder as it stands: no class has the {need} readable images it "
+    "needs to put one in each of train, valid and test, so none would go to valid: add photos"
+)
+"""check's note on a class folder no class of which gives valid an image at split's default
+ratios: it said instead that larger ratios would train on more of it, and that split would leave
+the unusable files out and go on, where split refused it."""
 
 
 LARGER_SPLIT = "`split_folder('PHOTOS', 'data', ratios=(0.7, 0.15, 0.15))`"

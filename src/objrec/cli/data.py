@@ -613,7 +613,7 @@ def check(data: Path, cache_dir: Path | None, as_json: bool) -> None:
         console.print(check_summary(result))
         if result.split_record is not None:
             console.print(split_record_line(result.split_record), markup=False, highlight=False)
-        if result.n_unreadable or left_out_folders(result):
+        if result.n_unreadable or left_out_folders(result) or result.split_refused:
             console.print(check_next(result))
     if result.unusable:
         sys.exit(1)
@@ -795,7 +795,10 @@ def check_next(result: CheckResult) -> str:
     'fix them first'): they leave them out with a warning naming them; ``--strict`` refuses them
     instead (split's refuses the files it cannot decode, not names that are not UTF-8). A split
     folder is not split again: train alone. Nothing is said to go on past an unusable folder (a
-    folder of one class, which train refuses): its own line says what it stops."""
+    folder of one class, which train refuses): its own line says what it stops. Nor past a
+    folder split refuses as it stands (``split_refused``, its note says why): photos first."""
+    if result.split_refused:
+        return "what next: add photos; split refuses this folder as it stands (its note above)"
     left = [plural(result.n_unreadable, "unusable file")] * bool(result.n_unreadable)
     empty = left_out_folders(result)
     left += [plural(empty, "empty class folder")] * bool(empty)
