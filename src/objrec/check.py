@@ -949,10 +949,10 @@ def _note_small_classes(
                 "in each of train, valid and test",
             )
         elif classes[name] and (train := allocate(count, ratios)[0]) < need:
-            result.note(root / name, "few_images", few_train_note(count, train, need))
+            result.note(root / name, "few_images", few_train_note(count, train, need, root))
     if result.split_refused:  # larger ratios would not help: say what split does instead
         result.note(root, "few_images", SPLIT_REFUSED.format(need=need))
-    elif hint := larger_ratios_hint(counts, ratios, LARGER_SPLIT):
+    elif hint := larger_ratios_hint(counts, ratios, larger_split(root)):
         result.note(root, "few_images", hint)  # split says it too
 
 
@@ -965,20 +965,23 @@ ratios: it said instead that larger ratios would train on more of it, and that s
 the unusable files out and go on, where split refused it."""
 
 
-LARGER_SPLIT = "`split_folder('PHOTOS', 'data', ratios=(0.7, 0.15, 0.15))`"
-"""The call that splits at ``ratios.LARGER_RATIOS``, as check's notes name it."""
+def larger_split(root: Path) -> str:
+    """The call that splits ``root`` at ``ratios.LARGER_RATIOS`` into README's ``data70``, as
+    check's notes name it: the folder checked, where they said ``split_folder('PHOTOS', 'data',
+    ...)`` (`objrec split PHOTOS data ...`) and split's own messages name the real folder."""
+    return f"`split_folder({str(root)!r}, 'data70', ratios=(0.7, 0.15, 0.15))`"
 
 
-def few_train_note(count: int | None, train: int, need: int) -> str:
+def few_train_note(count: int | None, train: int, need: int, root: Path | None = None) -> str:
     """Why a class of ``count`` images (None: of a split folder) with ``train`` training images,
-    fewer than ``need`` (``split.result.few_train``), is noted; of a class folder, why the
-    split gives it so few and what larger ratios give (``ratios.few_train_why``)."""
+    fewer than ``need`` (``split.result.few_train``), is noted; of the class folder ``root``, why
+    the split gives it so few and what larger ratios give (``ratios.few_train_why``)."""
     given, more, why = "", "", ""
     if count is not None:  # a class folder: how many photos would give it ``need`` in train
         given = f"{plural(count, 'readable image')}: split gives "
         enough = photos_for(SplitConfig().ratios, ["train"], need)
         more = f" (a class of {enough:,} or more gets {need})" if enough else ""
-        why = f"; {few_train_why(count, SplitConfig().ratios, LARGER_SPLIT)}"
+        why = f"; {few_train_why(count, SplitConfig().ratios, larger_split(root or Path('.')))}"
     return (
         f"{given}{plural(train, 'training image')}, fewer than {need}{more}: the model learns the "
         f"class from one or two photos, and its per-class results rest on as few test images{why}"
