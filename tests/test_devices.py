@@ -91,6 +91,19 @@ def test_a_gpu_the_machine_lacks_or_not_the_ranks_own_is_refused():
         resolve_device("gpu")
 
 
+@pytest.mark.usefixtures("two_gpus")
+@pytest.mark.parametrize("spec", ["auto", "cuda"])
+def test_more_torchrun_ranks_than_gpus_are_told_so_not_blamed_on_device(spec):
+    """review61b L1: a third rank on a machine of 2 GPUs was told "`device` auto: this machine
+    has 2 GPU(s)", though it named no GPU: the cause is the processes started a machine."""
+    with pytest.raises(ObjrecError) as refused:
+        resolve_device(spec, local_rank=2)
+    assert str(refused.value) == (
+        "torchrun's rank of LOCAL_RANK 2 takes cuda:2, but this machine has 2 GPU(s): start at "
+        "most 2 processes a machine (torchrun's --nproc-per-node), or use `device` cpu"
+    )
+
+
 def test_nccl_on_gpus_gloo_on_the_cpu():
     assert backend_for(torch.device("cuda", 3)) == "nccl"
     assert backend_for(CPU) == "gloo"

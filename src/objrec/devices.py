@@ -53,10 +53,21 @@ def resolve_device(spec: str = "auto", local_rank: int | None = None) -> torch.d
     index = asked if asked is not None else (local_rank or 0)
     count = torch.cuda.device_count()
     if index >= count:
-        raise ObjrecError(
-            f"`device` {spec}: this machine has {count} GPU(s), cuda:0 to cuda:{count - 1}"
-        )
+        raise ObjrecError(missing_gpu(spec, index, count, local_rank if asked is None else None))
     return torch.device("cuda", index)
+
+
+def missing_gpu(spec: str, index: int, count: int, local_rank: int | None) -> str:
+    """Why GPU ``index`` cannot be had on a machine of ``count`` GPUs: the one ``spec`` named, or
+    (``local_rank`` set) the rank's own under torchrun, where more processes were started on the
+    machine than it has GPUs, which no ``device`` of a GPU mends."""
+    if local_rank is None:
+        return f"`device` {spec}: this machine has {count} GPU(s), cuda:0 to cuda:{count - 1}"
+    return (
+        f"torchrun's rank of LOCAL_RANK {local_rank} takes cuda:{index}, but this machine has "
+        f"{count} GPU(s): start at most {count} processes a machine (torchrun's "
+        "--nproc-per-node), or use `device` cpu"
+    )
 
 
 def backend_for(device: torch.device) -> str:
