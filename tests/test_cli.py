@@ -1915,7 +1915,7 @@ def test_a_split_without_test_trains_and_evaluate_says_there_is_no_test_split(
     assert code == 0 and json.loads(out)["n"] == 12
     code, _, err = run(capsys, "report", run_dir)
     page = (run_dir / "report.html").read_text()
-    assert code == 0 and f"evaluation of <code>{(data / 'valid').resolve()}</code>" in page
+    assert code == 0 and "evaluation of <code>data/valid</code>" in page  # by the data's name
 
 
 @pytest.mark.slow
@@ -4706,7 +4706,7 @@ def test_report_shows_the_valid_evaluation_evaluate_advises_it_for(
     assert code == 0, err
     html = " ".join((tmp_path / "valid.html").read_text().split())
     assert code == 0
-    assert f"Results of the evaluation of <code>{(split_dir / 'valid').resolve()}</code>" in html
+    assert "Results of the evaluation of <code>data/valid</code>" in html  # as given
 
 
 def test_top5_is_shown_only_for_models_of_more_than_five_classes():

@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import logging
 import math
+import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -98,6 +99,69 @@ class Tile:
     wrong: bool = False
     name: str = ""
     """The file it shows, relative to the data folder (or the evaluated one); "" for none."""
+
+
+Names = Callable[[str | Path | None], str | None]
+"""How the page names a folder of the machine (:class:`PageNames`); None for none."""
+
+
+def as_is(path: str | Path | None) -> str | None:
+    """``path`` as it is (a page's :data:`Names` where no page is written)."""
+    return str(path) if path else None
+
+
+@dataclass(frozen=True)
+class PageNames:
+    """How the page names a folder of the machine, so that a page moved or sent elsewhere shows
+    no home folder or absolute path: a folder of the run relative to the page (``eval-test``
+    beside ``RUN/report.html``), one of a folder the report reads by that folder's name (as
+    given, where given relative) and the rest (``data/test``), any other by its own name."""
+
+    page: Path
+    """The page's folder, resolved."""
+    run: Path
+    """The run's folder, resolved."""
+    roots: tuple[tuple[Path, str], ...] = ()
+    """Each folder the report reads (resolved), the data folder first, and its name on the page."""
+
+    def __call__(self, path: str | Path | None) -> str | None:
+        if not path:
+            return None
+        where = Path(path).resolve()
+        if where.is_relative_to(self.run):
+            return relative_to(where, self.page)
+        for root, name in self.roots:
+            if where.is_relative_to(root):
+                rest = where.relative_to(root).as_posix()
+                return name if rest == "." else f"{name}/{rest}"
+        return where.name
+
+
+def relative_to(path: Path, folder: Path) -> str:
+    """``path`` relative to ``folder`` (``../run/eval-test``); its name where no relative path
+    leads there (another drive)."""
+    try:
+        return Path(os.path.relpath(path, folder)).as_posix()
+    except ValueError:
+        return path.name
+
+
+def page_names(out: Path, run: Path, folders: ReportFolders, given: Path | None) -> PageNames:
+    """How the page ``out`` of ``run`` names the folders it shows (:class:`PageNames`), the
+    folders it reads being ``folders`` and ``given`` the ``data`` the report was given."""
+    read = dict.fromkeys(f for f in (folders.shown, folders.used, folders.of) if f is not None)
+    roots = tuple((folder.resolve(), spelled(folder, given)) for folder in read)
+    return PageNames(out.parent.resolve(), run.resolve(), roots)
+
+
+def spelled(folder: Path, given: Path | None) -> str:
+    """``folder`` as the page names it: as ``given`` spells it (it, or the split folder it is a
+    split of) where ``given`` is relative, else by its name, never as an absolute path."""
+    if given is not None and not given.is_absolute():
+        for spelling in (given, given.parent):
+            if spelling != Path(".") and spelling.resolve() == folder.resolve():
+                return spelling.as_posix()
+    return folder.name
 
 
 def embed_file(path: Path) -> str:
@@ -465,12 +529,12 @@ def build_report(
     refuse_inside_read(out, folders)
     used = folders.used
     evaluation = load_evaluation(run, used, reporter, meta.data_dir, force, folders.of, read)
-    roots = [used] if used is not None else []
-    evaluated, saliency_rows = evaluation_context(run, evaluation, meta.classes, roots)
-    context = run_context(run, meta) | evaluated
+    roots, names = [used] if used is not None else [], page_names(out, run, folders, data)
+    evaluated, saliency_rows = evaluation_context(run, evaluation, meta.classes, roots, names)
+    context = run_context(run, meta, names) | evaluated
     context |= saliency_context(run, saliency_rows, reporter, grad_cam, roots, read)
     if folders.shown is not None:
-        context |= data_context(folders.shown, meta, reporter)
+        context |= data_context(folders.shown, meta, reporter, names)
     template = report_template()
     with reporter.task("writing the page", None), staged(out) as part:
         # its folder made when new, the file whole or not at all
@@ -608,18 +672,26 @@ def embed_if_there(path: Path) -> str | None:
     return embed_file(path) if path.exists() else None
 
 
-def run_context(run: Path, meta: RunMeta) -> dict[str, Any]:
-    """The run itself: its metadata, settings, summary and training curves."""
+def run_context(run: Path, meta: RunMeta, names: Names = as_is) -> dict[str, Any]:
+    """The run itself: its metadata, settings (each path of the machine as ``names`` names it),
+    summary and training curves."""
+    config = meta.train_config.to_dict() if meta.train_config else {}
     return {
         "run": run.resolve(),
         "version": __version__,
         "meta": meta,
         "with_top5": len(meta.classes) > TOP5_CLASSES,  # else always 100%
-        "config": meta.train_config.to_dict() if meta.train_config else {},
+        "config": {k: names(v) if is_path(v) else v for k, v in config.items()},
         "summary": summary_read(run, meta.digest),
         "curves": embed_if_there(run / "curves.png"),
         "explore": None,
     }
+
+
+def is_path(value: Any) -> bool:
+    """Whether a setting's ``value`` is an absolute path (``cache_dir``, ``weights``): the page
+    names it (:class:`PageNames`); one given relative stays as given."""
+    return isinstance(value, str) and os.path.isabs(value)
 
 
 def summary_read(run: Path, model: str | None) -> dict[str, Any]:
@@ -748,11 +820,16 @@ def saliency_context(
 
 
 def evaluation_context(
-    run: Path, evaluation: Path, classes: Sequence[str], roots: Sequence[Path] = ()
+    run: Path,
+    evaluation: Path,
+    classes: Sequence[str],
+    roots: Sequence[Path] = (),
+    names: Names = as_is,
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """The evaluation's tables, plots and failure galleries, and the rows of its Grad-CAM maps
     (:func:`saliency_context`'s ``shown``); each picture named by its file relative to the first
-    of ``roots`` (the data folder) or the evaluated folder; ``classes``: the run's."""
+    of ``roots`` (the data folder) or the evaluated folder, each folder as ``names`` names it;
+    ``classes``: the run's."""
     with read_as_written(evaluation / METRICS, run):
         record = EvaluationRecord.read(evaluation)
     folder = record.folder or None
@@ -771,12 +848,13 @@ def evaluation_context(
         "saliency_wrong": top_losses(predictions, 6),
         "saliency_right": right.sample(min(6, len(right)), random_state=0),
     }
-    return record_context(run, evaluation, record) | {
-        "evaluation_dir": evaluation,
+    return record_context(run, evaluation, record, names) | {
+        "evaluated_folder": names(folder),
+        "evaluation_dir": names(evaluation),
         "per_class": per_class.to_dict(orient="records"),
         "few_images": FEWEST_TO_TRUST,
         "few_to_measure": FEWEST_WITHOUT_INTERVAL,
-        "untested": untested_note(classes, per_class, folder),
+        "untested": untested_note(classes, per_class, folder, names(folder)),
         "confused": confused.to_dict(orient="records"),
         "confusion": embed_if_there(evaluation / "confusion.png"),
         "scatter": embed_if_there(evaluation / "accuracy_vs_train.png"),
@@ -789,11 +867,14 @@ def evaluation_context(
     }, shown
 
 
-def record_context(run: Path, evaluation: Path, record: EvaluationRecord) -> dict[str, Any]:
+def record_context(
+    run: Path, evaluation: Path, record: EvaluationRecord, names: Names = as_is
+) -> dict[str, Any]:
     """What the page says from the evaluation's ``record`` (its ``metrics.json``): its figures
     (``metrics``; ``overall``, with ``averaged`` where the file records the averages), the
-    unknown images' result shown (``open_set``, from the evaluation in ``open_set_from`` when
-    another's), the classes not taught, the calibration."""
+    unknown images' result shown (``open_set``, of the folder ``unknown_folder``, from the
+    evaluation in ``open_set_from`` when another's, each as ``names`` names it), the classes not
+    taught, the calibration."""
     metrics, folder = record.metrics, record.folder or None
     open_set, open_set_from = open_set_found(run, evaluation, metrics)
     return {
@@ -802,7 +883,8 @@ def record_context(run: Path, evaluation: Path, record: EvaluationRecord) -> dic
         "overall": metrics.overall,
         "averaged": recorded(metrics.overall.macro_f1),
         "open_set": open_set,
-        "open_set_from": open_set_from,
+        "open_set_from": names(open_set_from),
+        "unknown_folder": names(open_set.folder if open_set else None),
         "untaught": untaught_note(record, evaluated_name(folder)),
         "evaluated": evaluated_words(folder),
         "reliability": reliability_picture(evaluation, temperature_of(metrics), run),
@@ -972,14 +1054,17 @@ def evaluated_name(folder: str | None) -> str:
     return f"The {name} split" if name in SPLITS else name
 
 
-def untested_note(classes: Sequence[str], per_class: pd.DataFrame, folder: str | None) -> str:
+def untested_note(
+    classes: Sequence[str], per_class: pd.DataFrame, folder: str | None, shown: str | None = None
+) -> str:
     """The run's ``classes`` that have no row in ``per_class`` (no test image in the evaluated
-    ``folder``), named in one sentence as ``evaluate`` prints it: the report's per-class table
-    left them out without a word. "" when every class was tested."""
+    ``folder``, named ``shown`` on the page), named in one sentence as ``evaluate`` prints it:
+    the report's per-class table left them out without a word. "" when every class was
+    tested."""
     tested = set(per_class["class"]) if "class" in per_class else set()
     if not (missing := [name for name in classes if name not in tested]):
         return ""
-    where = f" in {folder}" if folder else ""
+    where = f" in {shown or folder}" if folder else ""
     image = evaluated_words(folder)["image"].split(" of ")[0]  # "test image", "image"
     return (
         f"No {image} of {plural(len(missing), 'class', 'classes')}{where}, so not in this "
@@ -1002,11 +1087,13 @@ def read_table(path: Path, text: Sequence[str]) -> pd.DataFrame:
     return table
 
 
-def data_context(data_dir: Path, meta: RunMeta, reporter: Reporter) -> dict[str, Any]:
-    """The data the run trained on (or the split folder evaluated): counts and sizes, explore's
-    two figures drawn for the page alone, not explore's five files written into a folder thrown
-    away: its "writing the tables and plots" on every run would read as the evaluation written
-    again."""
+def data_context(
+    data_dir: Path, meta: RunMeta, reporter: Reporter, names: Names = as_is
+) -> dict[str, Any]:
+    """The data the run trained on (or the split folder evaluated), named as ``names`` names it:
+    counts and sizes, explore's two figures drawn for the page alone, not explore's five files
+    written into a folder thrown away: its "writing the tables and plots" on every run would read
+    as the evaluation written again."""
     from objrec import plots
 
     result = explore(data_dir, None, reporter)
@@ -1020,7 +1107,7 @@ def data_context(data_dir: Path, meta: RunMeta, reporter: Reporter) -> dict[str,
             "n_images": len(result.sizes),
             "n_classes": len(result.counts),
             "totals": result.counts.sum().to_dict(),
-            "folder": data_dir.resolve(),
+            "folder": names(data_dir.resolve()),
         }
     return {"explore": explored}
 
