@@ -1,7 +1,8 @@
 # Written by objrec export beside the model it names (MODEL): runs it without objrec.
 """The top classes of photos, from an objrec export, in OpenVINO or ONNX Runtime.
 
-It needs onnxruntime, numpy and Pillow only (``pip install onnxruntime numpy pillow``), not
+It needs numpy, Pillow and a runtime, onnxruntime (``pip install onnxruntime numpy pillow``) or
+openvino (an int8 model objrec ran in OpenVINO gives objrec's answers in openvino alone), not
 objrec nor PyTorch, and Python 3.10 or later; older releases than objrec's do (onnxruntime 1.16,
 numpy 1.24, Pillow 9.4: a Raspberry Pi OS 12's own python3-numpy and python3-pil); HEIC photos
 need pillow-heif too, as in objrec::
