@@ -592,13 +592,39 @@ def test_a_manifest_of_another_format_is_refused_before_anything_is_written(tmp_
     for bad in (text.replace(",", ";"), text.split("\n", 1)[1], 'file,"class\n'):
         (split_dir / "manifest.csv").write_text(bad)
         before = tree_digest(split_dir)
-        with pytest.raises(ObjrecError, match=r"manifest\.csv (is not a manifest|cannot be read)"):
+        with pytest.raises(ObjrecError, match=r"manifest\.csv(, line \d+:)? (is not|cannot be)"):
             add_images(split_dir, new)
         assert tree_digest(split_dir) == before
     (split_dir / "manifest.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())  # a BOM is fine
     result = add_images(split_dir, new)
     with (split_dir / "manifest.csv").open(encoding="utf-8-sig") as f:
         assert list(csv.DictReader(f))[-1]["file"] == result.files[0][1]
+
+
+def test_a_manifest_line_that_cannot_be_read_is_named_by_its_number(tmp_path, split_dir):
+    """add's check of the manifest said "cannot be read as a CSV file" and the csv module's or
+    the codec's words ("in position 10", a place in a chunk it read), naming no line: a manifest
+    of thousands of rows was searched by hand. It names the file and the line, from 1 as an
+    editor numbers them, with or without a BOM, before anything is written."""
+    from objrec.manifest import check_manifest
+
+    new = new_images(tmp_path / "new", "red", 1)
+    manifest = split_dir / "manifest.csv"
+    lines = manifest.read_bytes().removeprefix(b"\xef\xbb\xbf").splitlines(keepends=True)
+    long = [*lines[:2], lines[2].rstrip(b"\r\n") + b',"' + b"x" * 140_000 + b'"\r\n', *lines[3:]]
+    not_utf8 = [*lines[:2], lines[2].replace(b",", b",\xff", 1), *lines[3:]]
+    for bom in (b"", b"\xef\xbb\xbf"):
+        for bad, why in ((long, "field larger than field limit"), (not_utf8, "not UTF-8")):
+            manifest.write_bytes(bom + b"".join(bad))
+            with pytest.raises(ObjrecError) as refused:
+                check_manifest(manifest)
+            said = f"{manifest}, line 3: cannot be read as CSV ({why}"
+            assert str(refused.value).startswith(said)
+            assert str(refused.value).endswith("): fix it or move it away, then add")
+    before = tree_digest(split_dir)
+    with pytest.raises(ObjrecError, match=r"manifest\.csv, line 3: cannot be read as CSV"):
+        add_images(split_dir, new)
+    assert tree_digest(split_dir) == before
 
 
 def test_a_class_named_apart_only_by_case_is_refused(tmp_path, split_dir):

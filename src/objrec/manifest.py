@@ -144,23 +144,42 @@ def read_split_record(folder: Path | str) -> dict[str, Any] | None:
 
 def check_manifest(manifest: Path) -> None:
     """Refuse, before anything is written, a ``manifest.csv`` that is not as ``split`` writes it
-    (no header, another separator, a line it cannot read): rows appended to it would be wrong,
-    and leaving it behind the files would make it wrong too. A UTF-8 BOM is allowed."""
+    (no header, another separator, a line it cannot read, named by its number): rows appended to
+    it would be wrong, and leaving it behind the files would make it wrong too. A UTF-8 BOM is
+    allowed."""
     if not manifest.is_file():
         return
-    try:
-        with manifest.open(encoding="utf-8-sig", newline="") as f:
-            rows = list(csv.reader(f))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise ObjrecError(
-            f"{manifest} cannot be read as a CSV file ({exc}): fix it or move it away, then add"
-        ) from None
+    rows = readable_rows(manifest)
     missing = [c for c in MANIFEST_COLUMNS if c not in (rows[0] if rows else MANIFEST_COLUMNS)]
     if missing:
         raise ObjrecError(
             f"{manifest} is not a manifest as `split` writes it (its first line lacks the "
             f"comma-separated columns {', '.join(missing)}): fix it or move it away, then add"
         )
+
+
+def readable_rows(manifest: Path) -> list[list[str]]:
+    """The rows of ``manifest`` (a UTF-8 BOM or none), or its refusal naming the line that cannot
+    be read, numbered from 1 as an editor numbers it: "cannot be read as a CSV file" alone left
+    a manifest of thousands of rows to search by hand."""
+    data = manifest.read_bytes().removeprefix(codecs.BOM_UTF8)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ObjrecError(unreadable_line(manifest, line, f"not UTF-8: {exc.reason}")) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise ObjrecError(unreadable_line(manifest, reader.line_num, str(exc))) from None
+
+
+def unreadable_line(manifest: Path, line: int, why: str) -> str:
+    """add's refusal of ``manifest``, whose ``line`` cannot be read, and ``why``."""
+    return (
+        f"{manifest}, line {line}: cannot be read as CSV ({why}): fix it or move it away, then add"
+    )
 
 
 MANIFEST_WHY = (
