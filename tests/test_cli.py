@@ -1551,6 +1551,47 @@ def test_a_closed_pipe_ends_a_command_as_a_shell_says_it(
     assert code == 141 and not capsys.readouterr().err
 
 
+def test_help_read_by_a_closed_pipe_ends_as_a_shell_says_it(capsys, monkeypatch):
+    """`objrec check --help | head -1` exited 1: click's ``main`` ends a broken pipe met in
+    parsing (``--help`` is written there) as a silent exit 1, before objrec's handler sees it.
+    It exits 141, saying nothing, as a command's output cut short does."""
+    read, write = os.pipe()
+    os.close(read)
+    closed = os.fdopen(write, "w")
+    monkeypatch.setattr(sys, "stdout", closed)
+    try:
+        code = main(["check", "--help"])
+    finally:
+        monkeypatch.undo()
+        closed.close()
+    assert code == 141 and not capsys.readouterr().err
+
+
+def test_a_broken_pipe_not_stdouts_is_an_error_naming_where_it_broke(
+    capsys, image_folder, monkeypatch
+):
+    """late60 M2: a broken pipe met in a command (a process it wrote to that died) ended it with
+    no word: click's ``main`` made it a silent exit 1, and objrec's handler took any broken pipe
+    for stdout's reader gone (141). Only a closed stdout ends silently; another broken pipe is an
+    error, one sentence naming where it broke, exit 1."""
+    from objrec import check
+
+    def check_folder(*args, **kwargs):
+        read, write = os.pipe()
+        os.close(read)
+        try:
+            os.write(write, b"photos")  # the reader is gone: EPIPE
+        finally:
+            os.close(write)
+
+    monkeypatch.setattr(check, "check_folder", check_folder)
+    assert main(["check", str(image_folder)]) == 1
+    said = capsys.readouterr().err
+    assert said.startswith("error: a pipe broke in objrec/cli/data.py (")  # check's, here
+    assert ": the process or connection reading it went away (broken pipe), not the " in said
+    assert len(said.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("name", ["model.safetensors", "last.safetensors"])
 def test_check_of_a_damaged_model_left_alone_says_what_is_wrong_with_it(
     capsys, tmp_path, trained_run, name

@@ -28,6 +28,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -55,6 +56,7 @@ from objrec.cli.output import (
     print_error,
     print_warnings,
     printable,
+    reader_gone,
     silence,
     stdout_for_json_only,
 )
@@ -85,8 +87,47 @@ class InOrder(click.Group):
         return list(self.commands)
 
 
+class PipeBroke(Exception):
+    """A broken pipe met inside click's ``main``, carried past it (:class:`PipesSaid`) to
+    :func:`broken_pipe`: not an OSError, which click's ``main`` would end as a silent exit 1."""
+
+    def __init__(self, error: BrokenPipeError):
+        super().__init__(error)
+        self.error = error
+
+
+@contextmanager
+def pipes_carried() -> Iterator[None]:
+    """A broken pipe in the block raised as :class:`PipeBroke`."""
+    try:
+        yield
+    except BrokenPipeError as exc:
+        raise PipeBroke(exc) from exc
+
+
+class PipesSaid(InOrder):
+    """objrec's group of commands (:class:`InOrder`), whose broken pipes reach
+    :func:`command_code`: click's ``main`` ends any broken pipe met parsing a command line or
+    running a command as a silent exit 1, whichever pipe broke (``--help`` read by ``| head -1``,
+    a process the command wrote to that died), before objrec's handler sees it."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with pipes_carried():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with pipes_carried():
+            return super().invoke(ctx)
+
+
 @click.group(
-    cls=InOrder,
+    cls=PipesSaid,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(version=__version__, package_name="objrec")
@@ -361,9 +402,8 @@ def run_command(
     try:
         with json_only(args):
             return command_code(args, typed, caught)
-    except BrokenPipeError:
-        silence(sys.stdout)
-        return CLOSED_PIPE
+    except BrokenPipeError as exc:
+        return broken_pipe(exc)
     except OSError as exc:
         return refused_by_os(exc, args)
 
@@ -409,6 +449,36 @@ def refused_without_file_locks(args: Sequence[str]) -> int | None:
         return None
     print_error(NO_FILE_LOCKS)
     return 1
+
+
+def broken_pipe(exc: BrokenPipeError | PipeBroke) -> int:
+    """A broken pipe (carried past click's ``main``, or met outside it): stdout's (its reader
+    gone, ``objrec check X | head -1``) ends the command as a shell says it,
+    :data:`output.CLOSED_PIPE`, saying nothing (no one reads it); another's (a process or
+    connection the command wrote to went away) is an error, said in one sentence that names where
+    it broke (exit 1), never taken for the output's reader gone."""
+    if reader_gone(sys.stdout):
+        silence(sys.stdout)
+        return CLOSED_PIPE
+    error = exc.error if isinstance(exc, PipeBroke) else exc
+    logging.getLogger("objrec").debug("a pipe broke", exc_info=error)
+    print_error(escape(broken_pipe_sentence(error)))
+    return 1
+
+
+def broken_pipe_sentence(exc: BrokenPipeError) -> str:
+    """A broken pipe that is not stdout's in one sentence: the file it names, if any, and the
+    innermost of objrec's functions it broke in (``-vv`` logs the whole trace)."""
+    package = Path(__file__).resolve().parents[1]
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if Path(f.filename).resolve().is_relative_to(package)]
+    place = Path(ours[-1].filename).resolve().relative_to(package.parent) if ours else None
+    where = f" in {place.as_posix()} ({ours[-1].name})" if place is not None else ""
+    named = f" to {os.fsdecode(exc.filename)}" if exc.filename is not None else ""
+    return (
+        f"a pipe{named} broke{where}: the process or connection reading it went away "
+        f"({os_error_sentence(exc)}), not the reader of objrec's output"
+    )
 
 
 def refused_by_os(exc: OSError, args: Sequence[str] = ()) -> int:
@@ -667,9 +737,8 @@ def command_code(
         return said_interrupted(exc, args, caught)
     except ObjrecError as exc:
         return refused(exc, args)
-    except BrokenPipeError:  # stdout's reader went away, as click.echo met it
-        silence(sys.stdout)
-        return CLOSED_PIPE
+    except (PipeBroke, BrokenPipeError) as exc:
+        return broken_pipe(exc)
     except OSError as exc:
         return refused_by_os(exc, args)
     except SystemExit as exc:

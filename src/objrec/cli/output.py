@@ -12,12 +12,20 @@ import json
 import logging
 import os
 import re
+import select
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager, redirect_stdout, suppress
+from contextlib import (
+    AbstractContextManager,
+    ExitStack,
+    closing,
+    contextmanager,
+    redirect_stdout,
+    suppress,
+)
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +81,27 @@ class EscapingConsole(Console):
 CLOSED_PIPE = 128 + signal.SIGPIPE
 """The exit code of a command whose output's reader went away (``objrec check X | head -1``,
 ``| grep -q``): 141, as a shell reports any command a closed pipe stopped (``yes | head``)."""
+
+
+def reader_gone(stream: Any) -> bool:
+    """Whether the reader of ``stream`` (stdout) went away, as the system tells it without a
+    write: a pipe or socket whose other end closed (poll's POLLERR or POLLHUP on Linux, kqueue's
+    EV_EOF on macOS). A broken pipe a command meets is its output's only then, else another's (a
+    process or connection it wrote to); False for a stream without a file descriptor (a test's),
+    a terminal or a file."""
+    fd = file_descriptor(stream)
+    if fd is None:
+        return False
+    try:
+        if sys.platform == "darwin":  # kqueue documents EV_EOF for a pipe's closed reader
+            with closing(select.kqueue()) as queue:
+                events = queue.control([select.kevent(fd, select.KQ_FILTER_WRITE)], 1, 0)
+            return any(event.flags & select.KQ_EV_EOF for event in events)
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in poller.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 def silence(stream: Any) -> None:
