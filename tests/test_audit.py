@@ -2548,6 +2548,17 @@ def test_the_suggested_label_is_the_most_probable_class_other_than_the_given_one
     assert suggested_label(probs, 2) == 0
 
 
+def test_the_suggested_label_of_tied_classes_is_the_first_in_the_classes_order():
+    """late60 L2: suggested_label sorted with NumPy's default sort, which gives tied values in no
+    promised order (here, class 3 before class 2 of four tied at the top). Of tied classes it
+    suggests the first in the classes' order, as ``metrics.answered`` answers."""
+    from objrec.audit.labels import suggested_label
+
+    probs = np.array([2, 2, 3, 3, 1, 1, 3, 3]) / 18
+    assert suggested_label(probs, 0) == 2
+    assert suggested_label(probs, 2) == 3
+
+
 def dup_group(
     indices: list[int] | None = None,
     pairs: dict[tuple[int, int], float] | None = None,

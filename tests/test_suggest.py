@@ -79,6 +79,16 @@ def test_an_unknown_image_the_model_is_sure_of_ranks_above_the_sure_familiar_one
     ]
 
 
+def test_an_images_two_best_classes_tied_are_named_in_the_classes_order():
+    """late60 L2: the predicted and second classes came from NumPy's default sort, which gives
+    tied probabilities in no promised order (here class 3, then 2, of four tied at the top), so
+    the class suggest named as the model's answer could be another than predict's. They are the
+    first two tied classes in the classes' order, as ``metrics.answered`` answers."""
+    probs = [[2 / 18, 2 / 18, 3 / 18, 3 / 18, 1 / 18, 1 / 18, 3 / 18, 3 / 18]]
+    table = rank_table(["a"], answers_of(probs, [1.0]), np.eye(1), list("abcdefgh"), 1, 0.5)
+    assert table.loc[0, ["predicted", "second"]].tolist() == ["c", "d"]
+
+
 def test_equally_informative_images_go_least_familiar_first():
     probs = [[0.9, 0.1]] * 3
     answers = answers_of(probs, [-0.2, -1.5, -0.7])

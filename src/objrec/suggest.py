@@ -272,7 +272,7 @@ def rank_table(
     unfamiliar = unfamiliarity(scores, answers.unknown.numpy(), line)
     worth = np.maximum(unsure, unfamiliar)
     chosen, closest = pick_diverse(worth, unit, n, diversity, tiebreak=scores)
-    order = np.argsort(-probs, axis=1)
+    order = np.argsort(-probs, axis=1, kind="stable")  # a tie in the classes' order, as answered
     rows = []
     for rank, (i, sim) in enumerate(zip(chosen, closest, strict=True), start=1):
         first, second = order[i, 0], order[i, 1] if probs.shape[1] > 1 else order[i, 0]

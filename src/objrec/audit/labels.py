@@ -394,8 +394,10 @@ def likely_merges(
 
 
 def suggested_label(probs: np.ndarray, given: int) -> int:
-    """The most probable class other than the given one."""
-    order = np.argsort(-probs)
+    """The most probable class other than the given one, of those tied the first in the classes'
+    order (``metrics.answered``'s rule): NumPy's default sort gives tied values in no promised
+    order (on an AVX-512 CPU, not the classes')."""
+    order = np.argsort(-probs, kind="stable")
     return int(order[0] if order[0] != given else order[1])
 
 
