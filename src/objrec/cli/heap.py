@@ -17,7 +17,8 @@ import gc
 import os
 import sys
 import threading
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 
 _program = False
 _done = False
@@ -41,6 +42,25 @@ def freeze_heap() -> None:
     walks it again."""
     if _program:
         gc.freeze()
+
+
+@contextmanager
+def imported_uncollected() -> Iterator[None]:
+    """In the program only: no garbage collection while the block imports what the command
+    runs on (PyTorch and the command's modules, which live until the process ends), then all
+    of it frozen (:func:`freeze_heap`) and the collector on again. Importing them set off three
+    full collections, each walking every object imported so far, none of it garbage: 0.14 s of
+    a warm retrain (benchmarks/README.md, "A warm retrain's fixed costs, session 61"). A
+    collector that is off already (the caller's) stays off; elsewhere the block runs as it is."""
+    if not _program or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        freeze_heap()
+        gc.enable()
 
 
 def wrote_all() -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
-from objrec.cli.heap import freeze_heap, is_program, wrote_all
+from objrec.cli.heap import imported_uncollected, is_program, wrote_all
 from objrec.cli.messages import under_torchrun
 from objrec.cli.options import (
     CACHE_DEFAULT,
@@ -210,13 +210,11 @@ def loaded_train(config: TrainConfig, new: bool, reporter: RichReporter):
     """objrec.train's ``train``, imported under a first line that says so (seconds of PyTorch:
     several seconds of silence otherwise, under load), by rank 0 alone under torchrun; a
     ``new`` run's network checked."""
-    with reporter.loading() if is_main_rank() else nullcontext():
+    with reporter.loading() if is_main_rank() else nullcontext(), imported_uncollected():
         if new:
             refuse_what_the_body_cannot(config)  # builds on torch: after the line above
         from objrec.train import train_as_asked as run_train
-
-    freeze_heap()  # what train imported lives to the end: no collection need walk it
-    return run_train
+    return run_train  # what train imported lives to the end, frozen: no collection walks it
 
 
 def run_folder(run: Path | None, resume: Path | None) -> Path:
