@@ -245,6 +245,21 @@ def test_an_ensemble_of_differently_normalised_bodies_takes_the_one_given_for_al
         get_backbone("efficientnet_lite0+")
 
 
+def test_an_ensemble_normalised_apart_warns_of_each_body_the_pair_given_misleads():
+    """late61 L1: given the one --mean/--std it needs, an ensemble normalised apart said nothing
+    (its spec declares no normalisation of its own), though some of its bodies then read images
+    unlike those they learnt from: each such body is named, with its own."""
+    from objrec.backbones import normalisation_warning
+
+    spec = get_backbone("efficientnet_lite0+resnet18")
+    said = normalisation_warning(spec, None, (0.5,) * 3, (0.5,) * 3)
+    assert said.startswith("`mean` 0.5 0.5 0.5 and `std` 0.5 0.5 0.5 given for every body of ")
+    assert "pretrained weights of resnet18 (mean 0.485 0.456 0.406, std 0.229" in said
+    assert "efficientnet_lite0 (" not in said
+    resnet = normalisation_warning(spec, None, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    assert "weights of efficientnet_lite0 (mean 0.5 0.5 0.5, std 0.5 0.5 0.5)" in resnet
+
+
 def test_weights_file_for_an_ensemble_is_a_clear_error(tmp_path):
     (tmp_path / "w.pt").write_bytes(b"")
     with pytest.raises(ObjrecError, match="not an ensemble"):

@@ -16,9 +16,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from objrec.audit.settings import audit_data_config
+from objrec.backbones import BadBackbone, get_backbone
 from objrec.checkpoint import load_model
 from objrec.cli import main
-from objrec.cli.options import OUT_DIR, expand_greedy
+from objrec.cli.options import OUT_DIR, cache_read_from, expand_greedy
 from objrec.cli.output import SentenceHandler
 from objrec.config import DEFAULT_BACKBONE, UNKNOWN_SCORES, TrainConfig
 from objrec.errors import ObjrecError
@@ -1494,6 +1496,16 @@ def test_every_command_refuses_the_cache_folder_it_would_use_inside_what_it_read
     said = f"the cache folder {cache} ({whose}) lies inside the {what} {data}: {how}"
     assert code == 2 and said in " ".join(err.split()), err
     assert listing(data) == before
+
+
+def test_a_cache_folder_below_a_hidden_folder_of_what_is_read_is_not_refused(tmp_path):
+    """`objrec predict RUN ~` was refused for the default ~/.cache/objrec inside ~ (late61 L2),
+    though no listing walks into a hidden folder, so the cache there is never read as photos;
+    one a listing would walk into is refused still."""
+    home = tmp_path / "home"
+    assert not cache_read_from(home / ".cache" / "objrec", home)
+    assert cache_read_from(home / "cache" / "objrec", home) and cache_read_from(home, home)
+    assert not cache_read_from(tmp_path / "elsewhere", home)
 
 
 @pytest.mark.parametrize("command", ["split", "check"])
@@ -3576,7 +3588,9 @@ def test_no_library_sentence_names_an_objrec_command():
     too large an upload, which goes to a remote client (no Python caller, no CLI to translate),
     and the server's log lines about it and about a refused Host, logged in worker processes and
     the app's own threads, where the CLI's translation does not reach. The model card (``card``)
-    is a page for whoever receives the model, which tells them the commands to run."""
+    is a page for whoever receives the model, which tells them the commands to run, and so is
+    the exported script (``export/script.py``): a program of its own, run without objrec, whose
+    --help names objrec's commands to someone who may have it."""
     import ast
     import re
 
@@ -3590,7 +3604,7 @@ def test_no_library_sentence_names_an_objrec_command():
     } | {("serve/guards.py", "log_wrong_host")}
     found = []
     for path, tree in source_trees():
-        if path.parts[0] == "cli" or path.as_posix() == "card.py":
+        if path.parts[0] == "cli" or path.as_posix() in ("card.py", "export/script.py"):
             continue
         skipped = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr)}  # docstrings
         for node in ast.walk(tree):
@@ -7400,6 +7414,28 @@ def test_an_ensemble_of_two_normalisations_says_each_and_what_to_give_for_all(
         "all read one image, normalised once: give --std for all of them (each body then reads "
         "images normalised unlike some it learnt from), or join bodies normalised alike (see "
     ) in said
+
+
+def test_audit_of_an_ensemble_of_two_normalisations_is_told_what_it_can_do(
+    capsys, tmp_path, split_dir
+):
+    """audit takes no --mean/--std, yet an ensemble normalised apart was refused with "give mean
+    and std for all of them" (late61 M1), by the CLI and the Python API alike: both say what
+    the audit can do instead."""
+    code, out, err = run(
+        capsys,
+        "audit",
+        split_dir,
+        "--out",
+        tmp_path / "a",
+        "--backbone",
+        "efficientnet_lite0+resnet18",
+    )
+    said = " ".join(err.split())
+    assert (code, out) == (2, "") and "give" not in said and not (tmp_path / "a").exists()
+    assert "audit with bodies normalised alike, each body alone, or with --run" in said
+    with pytest.raises(BadBackbone, match="or with `run`, a model trained on them"):
+        audit_data_config(get_backbone("efficientnet_lite0+resnet18"))
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import json
 import logging
 
 import pytest
+import torch
 
 import objrec
 from objrec.cli import main
@@ -76,3 +77,24 @@ def test_evaluating_the_validation_split_on_purpose_is_said_not_warned(
     assert main(["evaluate", str(trained_run), str(split_dir), "--split", "valid"]) == 0
     err = " ".join(capsys.readouterr().err.split())
     assert "note: the 9 evaluated images" in err and "warning:" not in err
+
+
+@pytest.mark.parametrize(("n", "keep", "kept"), [(10, 0.9, 9), (20, 0.9, 18), (10, 0.8, 8)])
+def test_a_typed_share_rejects_its_whole_images_not_one_fewer(n, keep, kept):
+    """(1 - 0.9) * 10 is 0.9999999999999998 in floats: floored, keep 0.9 of 10 rejected none
+    (and was refused as leaving none out, at most 90% being offered), of 20 rejected one."""
+    from objrec.thresholds import keeping_threshold
+
+    scores = torch.arange(n, dtype=torch.float64) / n
+    threshold = keeping_threshold(scores, keep)
+    assert threshold is not None and int((scores >= threshold).sum()) == kept
+
+
+def test_evaluate_keep_refuses_before_evaluating(capsys, tmp_path, trained_run, split_dir):
+    """A --keep the run's validation images cannot meet was refused only after the whole
+    evaluation, whose scores were then never printed: it is refused first, nothing written."""
+    out = tmp_path / "ev"
+    args = ["evaluate", str(trained_run), str(split_dir), "--keep", "0.99", "--out", str(out)]
+    assert main(args) == 1
+    assert "leaves none out: ask for a smaller share" in " ".join(capsys.readouterr().err.split())
+    assert not out.exists()

@@ -529,9 +529,25 @@ def normalisation_warning(
     source of the body's weights declares (:func:`declared_normalisation`), and the declared
     values: the network then reads images unlike those it learnt from. "" when they agree, none
     is given, or objrec does not know the declared one."""
+    if spec.normalised_apart and weights is None:
+        return apart_warning(spec, mean, std)
     declared = declared_normalisation(spec, weights)
     if declared is None:
         return ""
+    said, own, differ = differing(declared, mean, std)
+    if not differ:
+        return ""
+    return (
+        f"{said} {'differ' if len(differ) > 1 else 'differs'} from the normalisation the "
+        f"pretrained weights of {spec.name} were trained with ({own}), so the network reads "
+        "your images unlike the images it learnt from, which usually costs accuracy (leave "
+        f"out {' and '.join(f'`{name}`' for name in differ)} to use theirs)"
+    )
+
+
+def differing(declared: DataConfig, mean, std) -> tuple[str, str, list[str]]:
+    """Of ``mean`` and ``std`` given, those that differ from ``declared``'s: as given in words
+    (`` `mean` 0.5 0.5 0.5``), the declared ones in words, and their names."""
     given = {"mean": (mean, declared.mean), "std": (std, declared.std)}
     differ = {
         name: pair
@@ -539,17 +555,31 @@ def normalisation_warning(
         if pair[0] is not None
         and any(abs(a - b) > NORMALISATION_TOLERANCE for a, b in zip(pair[0], pair[1], strict=True))
     }
-    if not differ:
-        return ""
 
     def values(v) -> str:
         return " ".join(f"{float(x):g}" for x in v)
 
     said = " and ".join(f"`{name}` {values(pair[0])}" for name, pair in differ.items())
     own = ", ".join(f"{name} {values(pair[1])}" for name, pair in differ.items())
+    return said, own, list(differ)
+
+
+def apart_warning(spec: BackboneSpec, mean, std) -> str:
+    """:func:`normalisation_warning` of an ensemble of bodies normalised apart, given one
+    ``mean`` and ``std`` for all (it needs them): each body whose own differ is named, with its
+    own; leaving them out is no way forward here (late61 L1: nothing was said)."""
+    parts = []
+    for name in spec.name.split("+"):
+        declared = declared_normalisation(get_backbone(name), None)
+        said, own, differ = differing(declared, mean, std) if declared else ("", "", [])
+        if differ:
+            parts.append((said, f"{name} ({own})"))
+    if not parts:
+        return ""
+    bodies = "; ".join(body for _, body in parts)
     return (
-        f"{said} {'differ' if len(differ) > 1 else 'differs'} from the normalisation the "
-        f"pretrained weights of {spec.name} were trained with ({own}), so the network reads "
-        "your images unlike the images it learnt from, which usually costs accuracy (leave "
-        f"out {' and '.join(f'`{name}`' for name in differ)} to use theirs)"
+        f"{parts[0][0]} given for every body of {spec.name} differ from the normalisation the "
+        f"pretrained weights of {bodies} were trained with: an ensemble's bodies all read one "
+        "image, normalised once, so those read your images unlike the images they learnt from, "
+        "which usually costs accuracy (join bodies normalised alike to spare them)"
     )

@@ -42,7 +42,7 @@ class KeepingThreshold:
     keep: float
     """The share of the validation images asked to be kept."""
     kept: float
-    """The share of them it keeps (at least ``keep``'s whole images: 123 of 130 for 0.95)."""
+    """The share of them it keeps (at least ``keep``'s whole images: 124 of 130 for 0.95)."""
     validation_images: int
     """How many validation images it was chosen on."""
     kept_low: float

@@ -8,6 +8,7 @@ Pure functions; nothing here prints.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -97,7 +98,9 @@ def keeping_threshold(scores: torch.Tensor, keep: float = KEEP_KNOWN) -> float |
     ``max_cost``), written with the fewest decimals (up to 9) that keep and reject the very same
     images, so that a person can type it. None when there are too few scores to reject one."""
     ordered = scores.double().sort().values
-    rejected = int((1 - keep) * len(ordered))
+    # (1 - 0.9) * 10 is 0.9999999999999998 in floats: a share a person types rejects its whole
+    # images, not one fewer (a hair above a whole number stays that number)
+    rejected = math.floor((1 - keep) * len(ordered) + 1e-9)
     if rejected == 0:
         return None
     low, high = float(ordered[rejected - 1]), float(ordered[rejected])

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from objrec import bursts, facts_store, image_facts
-from objrec.backbones import build_body, get_backbone, resolve_data_config
+from objrec.audit.settings import audit_data_config
+from objrec.backbones import build_body, get_backbone
 from objrec.bodies import Body, fingerprint_module
 from objrec.cache import open_cache
 from objrec.config import DataConfig, precision_words
@@ -119,7 +120,7 @@ def frozen_body(
         untuned = untuned_body(model.body, meta)
         return FrozenBody(untuned, meta.data.input_size, cache, name=meta.backbone), meta.data
     spec = get_backbone(config.backbone)
-    data = resolve_data_config(spec)
+    data = audit_data_config(spec)
     body: Body = build_body(spec, pretrained=True)
     cache = open_cache(config.cache_dir, config.feature_dtype)
     precision, why = config.precision, "asked for"

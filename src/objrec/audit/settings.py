@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from objrec import dedup
+from objrec.backbones import BackboneSpec, DataConfig, NormalisedApart, resolve_data_config
 from objrec.config import (
     DEFAULT_BACKBONE,
     FEATURE_DTYPES,
@@ -121,3 +122,19 @@ class AuditConfig:
             raise ObjrecError("`knn_weight` must be in [0, 1]")
         if self.feature_dtype not in FEATURE_DTYPES:
             raise ObjrecError(f"`feature_dtype` must be one of {', '.join(FEATURE_DTYPES)}")
+
+
+def audit_data_config(spec: BackboneSpec) -> DataConfig:
+    """``spec``'s data config as the audit reads images: with its bodies' own normalisation, as
+    the audit is given none. An ensemble of bodies normalised apart needs one given
+    (``backbones.resolve_data_config``), which the audit cannot take: it is refused in words its
+    caller can act on (late61 M1: it was told to give a mean and std it has no way to)."""
+    try:
+        return resolve_data_config(spec)
+    except NormalisedApart as exc:
+        raise NormalisedApart(
+            f"backbones {spec.name.replace('+', ', ')} normalise their inputs differently "
+            f"({spec.normalisations}), and the audit reads images as its bodies' own weights "
+            "want them: audit with bodies normalised alike, each body alone, or with `run`, a "
+            "model trained on them"
+        ) from exc

@@ -13,7 +13,7 @@ import click
 from rich.markup import escape
 
 from objrec.audit.findings import one_per_picture
-from objrec.audit.settings import AuditConfig
+from objrec.audit.settings import AuditConfig, audit_data_config
 from objrec.cli.messages import to_cli
 from objrec.cli.options import (
     COPY_OPTION,
@@ -151,7 +151,8 @@ def audit(
     you have reviewed it, and photos_needed.csv: the classes to add or retake photos of, and why.
     """
     if run is None:
-        refuse_unknown_backbone(backbone)  # a usage error, one line: before any progress
+        # a usage error, one line: before any progress
+        refuse_unknown_backbone(backbone, data_config=audit_data_config)
     refuse_cache_inside(cache_dir, data, run=run)
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence

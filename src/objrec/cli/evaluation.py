@@ -207,6 +207,7 @@ def evaluate(
         from objrec.evaluate import run_evaluation
 
     read = model_read(run, model)  # the model the refusal read, if it did: not read again
+    keeping = keeping_for(run, keep, device, reporter)  # seconds, and refused before minutes
     with logged_warnings() as logged:
         result = run_evaluation(
             run,
@@ -219,7 +220,6 @@ def evaluate(
             read=read,
         )
     kept = result.threshold_kept
-    keeping = keeping_for(run, keep, device, reporter)
     if as_json:
         print_json(evaluated_json(result, worst, keep_threshold, logged) | keeping_json(keeping))
     print_warning(result)  # before the scores it qualifies, where a reader meets it first

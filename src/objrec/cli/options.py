@@ -43,11 +43,13 @@ def from_options(make: Callable[..., T], *args, **values) -> T:
         raise click.UsageError(to_cli(str(exc), ctx.command, exc.values), ctx) from exc
 
 
-def refuse_unknown_backbone(name: str, mean=None, std=None) -> None:
+def refuse_unknown_backbone(name: str, mean=None, std=None, data_config=None) -> None:
     """A --backbone that names no network objrec can build (``nosuchnet``), or an ensemble of
     bodies normalised apart without the --mean and --std it needs, as a usage error naming the
     option, exit status 2 as every bad option value (docs/json.md): it was a failed run, exit 1,
-    after the heavy imports. A timm name is looked up, its model not built."""
+    after the heavy imports. A timm name is looked up, its model not built. ``data_config``: how
+    a command that takes no --mean/--std reads an ensemble's images (``audit.settings.
+    audit_data_config``), refused as it would refuse it."""
     from objrec.backbones import (
         BadBackbone,
         NormalisedApart,
@@ -61,7 +63,8 @@ def refuse_unknown_backbone(name: str, mean=None, std=None) -> None:
     try:
         require_known_backbone(name)
         if "+" in name:  # an ensemble's one normalisation, which a run needs
-            resolve_data_config(get_backbone(name), mean, std)
+            spec = get_backbone(name)
+            data_config(spec) if data_config else resolve_data_config(spec, mean, std)
     except BadBackbone as exc:
         ctx = click.get_current_context()
         param = find_param(ctx.command, "backbone")
@@ -370,8 +373,20 @@ def refuse_cache_inside(
     recorded = run_cache_dir(run) if run is not None else None
     folder = Path(recorded) if recorded else default_cache_dir()
     for source in read:
-        if folder.resolve().is_relative_to(Path(source).resolve()):
+        if cache_read_from(folder.resolve(), Path(source).resolve()):
             raise click.UsageError(cache_inside(folder, source, what, recorded is not None))
+
+
+def cache_read_from(cache: Path, source: Path) -> bool:
+    """Whether a listing of ``source`` would walk into the cache folder ``cache``: it is, or lies
+    inside, ``source`` and below no hidden folder (``images.is_hidden``: never listed), so that
+    ``objrec predict RUN ~`` goes on with the default ~/.cache/objrec (late61 L2), as the cache
+    there cannot be read as photos."""
+    from objrec.images import is_hidden
+
+    if not cache.is_relative_to(source):
+        return False
+    return not any(is_hidden(Path(part)) for part in cache.relative_to(source).parts)
 
 
 def cache_inside(folder: Path, source: Path, what: str, the_runs: bool) -> str:
