@@ -908,7 +908,7 @@ def test_a_cached_graph_found_whole_is_remembered_until_its_file_changes(
     damaged.write_bytes(int8.read_bytes()[:300])
     damaged.replace(int8)  # another file under the graph's name
     assert not objrec.quantize.usable(int8, store)
-    assert store.recall(objrec.quantize.graph_key(int8)) is None  # never remembered as whole
+    assert store.recall(objrec.quantize.graph_stamp(int8)) is None  # never remembered as whole
     assert quantize_body(body, data, tmp_path, store=store).graph_bytes() == first.graph_bytes()
     opened.clear()
     for _ in range(2):  # the graph made again: checked once, then remembered

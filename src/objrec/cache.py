@@ -319,7 +319,7 @@ def use_marker(graph: Path) -> Path:
     """The empty file beside a cached ``graph`` whose modification time is its last use
     (``runtime.using_graph``): the graph's own times cannot say it, as a file system mounted
     ``noatime`` never moves its access time, and touching the graph moves the ctime its
-    "opens whole" memo is keyed on (``quantize.graph_key``)."""
+    "opens whole" memo is keyed on (``quantize.graph_stamp``)."""
     return graph.with_name(f".{graph.name}.used")
 
 

@@ -599,10 +599,10 @@ def usable(graph: Path, store: FeatureStore | None = None) -> bool:
     int8 graph, 0.15 to 0.2 s for the default three bodies'); one that does not (cut short by a
     crash before the disk held it whole) is logged, to be made again. With ``store``, a graph
     found whole is remembered there (:func:`remember_whole`) and not opened again while its
-    file is the same (:func:`graph_key`)."""
+    file is the same (:func:`graph_stamp`)."""
     if not graph.is_file():
         return False
-    key = graph_key(graph) if store is not None else None
+    key = graph_stamp(graph) if store is not None else None
     if store is not None and key is not None and store.recall(key) == WHOLE:
         return True
     try:
@@ -619,7 +619,7 @@ WHOLE = "opens"
 """What :func:`usable` remembers of a graph found whole."""
 
 
-def graph_key(graph: Path) -> str | None:
+def graph_stamp(graph: Path) -> str | None:
     """A digest of the graph file's path, size, times and inode, and of the ONNX Runtime that
     opened it (:func:`runtime_file`), None when either cannot be read: objrec writes a graph to
     another name and renames it into place, so any new graph, or a file changed in place, reads
@@ -657,7 +657,7 @@ def remember_whole(graph: Path, key: str, store: FeatureStore) -> None:
             os.fsync(file.fileno())
     except OSError:
         return
-    if graph_key(graph) == key:
+    if graph_stamp(graph) == key:
         store.remember(key, WHOLE)
 
 
