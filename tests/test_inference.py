@@ -885,7 +885,7 @@ def test_the_export_s_script_says_a_photo_too_large_to_decode_and_answers_the_ot
     from objrec.export import script as export_script
 
     class Answering(export_script.Model):  # the model's answer for a photo it could read
-        def __init__(self, path=None, runtime="auto", say=None):
+        def __init__(self, path=None, runtime="auto", say=None, threshold=None):
             self.spec = {"classes": ["a"], "unknown": {"threshold": None, "score": "msp"}}
             self.runtime = "onnxruntime"
             self.openvino_failed = ""
