@@ -650,6 +650,24 @@ def test_the_int8_copy_leaves_a_process_without_logging_set_up_as_it_was(capsys)
     assert capsys.readouterr().err == "a warning of another module\na failure of the quantizer\n"
 
 
+def test_the_int8_copy_doubles_no_record_a_library_logger_s_handler_says(capsys):
+    """late61 A1: where only a library's logger had a handler, ``quiet`` put
+    ``logging.lastResort`` on the root for the block, so each warning of that library was said
+    twice, by its handler and again raw on stderr: once now; the quantizer's own still show."""
+    kept: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: kept.append(record.getMessage())  # type: ignore[method-assign]
+    objrec_logger = logging.getLogger("objrec")
+    objrec_logger.addHandler(handler)
+    try:
+        with root_logging(logging.WARNING, []):
+            log_within_quiet()
+    finally:
+        objrec_logger.removeHandler(handler)
+    assert kept == ["a warning of another module"]
+    assert capsys.readouterr().err == "a failure of the quantizer\n"
+
+
 @pytest.mark.slow
 def test_quantizing_the_body_is_shown_as_a_task_until_the_graph_is_cached(
     tmp_path, split_dir, caplog

@@ -235,6 +235,31 @@ class ErrorsOnly(logging.Filter):
         return record.levelno >= logging.ERROR
 
 
+class LastResort(logging.Handler):
+    """The root logger's handler for :func:`quiet`'s block where it has none: a record says
+    itself through ``logging.lastResort`` (a warning on stderr, as when logging is not set up)
+    only where no handler on its way to the root would say it, so that a caller's handler on a
+    library's logger is not doubled by the root's (late61 A1)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not said_below_root(record.name) and logging.lastResort is not None:
+            logging.lastResort.handle(record)
+
+
+def said_below_root(name: str) -> bool:
+    """Whether a record of logger ``name`` meets a handler before the root logger's (or stops
+    propagating on its way there)."""
+    logger: logging.Logger | None = logging.getLogger(name)
+    while logger is not None and logger is not logging.getLogger():
+        if logger.handlers or not logger.propagate:
+            return True
+        logger = logger.parent
+    return False
+
+
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """Silence ONNX Runtime's quantizer for the block, and only it: it prints progress and logs
@@ -242,10 +267,10 @@ def quiet() -> Iterator[None]:
     its loggers under ``onnxruntime``. A filter on the root logger drops only what is logged on
     it, where raising its level dropped every logger's records of the block (the int8 copy's
     parts, :func:`doing_logged`, and any other module's warning). Where the root logger has no
-    handler, ``logging.lastResort`` (which says a warning when logging is not set up) stands in
-    for the block: the logging module's functions would add one (``basicConfig``) for good."""
+    handler, :class:`LastResort` stands in for the block: the logging module's functions would
+    add one (``basicConfig``) for good."""
     root, ort, errors_only = logging.getLogger(), logging.getLogger("onnxruntime"), ErrorsOnly()
-    level, spare = ort.level, None if root.handlers else logging.lastResort
+    level, spare = ort.level, None if root.handlers else LastResort()
     root.addFilter(errors_only)
     ort.setLevel(logging.ERROR)
     if spare is not None:
