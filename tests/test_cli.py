@@ -1604,6 +1604,19 @@ def test_a_broken_pipe_not_stdouts_is_an_error_naming_where_it_broke(
     assert len(said.strip().splitlines()) == 1
 
 
+def test_a_broken_pipe_s_sentence_shows_its_file_as_it_is_named(capsys, image_folder, monkeypatch):
+    """b7ca9317 escaped the sentence for rich, and print_error escapes what it is given (3b677788):
+    a pipe named `/tmp/[red]fifo` was said with a backslash before its bracket."""
+    from objrec import check
+
+    def check_folder(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe", "/tmp/[red]fifo")
+
+    monkeypatch.setattr(check, "check_folder", check_folder)
+    assert main(["check", str(image_folder)]) == 1
+    assert capsys.readouterr().err.startswith("error: a pipe to /tmp/[red]fifo broke in objrec/")
+
+
 @pytest.mark.parametrize("name", ["model.safetensors", "last.safetensors"])
 def test_check_of_a_damaged_model_left_alone_says_what_is_wrong_with_it(
     capsys, tmp_path, trained_run, name

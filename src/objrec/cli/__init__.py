@@ -462,7 +462,7 @@ def broken_pipe(exc: BrokenPipeError | PipeBroke) -> int:
         return CLOSED_PIPE
     error = exc.error if isinstance(exc, PipeBroke) else exc
     logging.getLogger("objrec").debug("a pipe broke", exc_info=error)
-    print_error(escape(broken_pipe_sentence(error)))
+    print_error(broken_pipe_sentence(error))
     return 1
 
 
