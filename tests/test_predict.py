@@ -1406,6 +1406,41 @@ def test_predict_with_test_time_views_reads_them_all_once_stored(
 
 
 @pytest.mark.slow
+def test_predict_in_one_thread_reads_the_store_another_thread_holds_open(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """store61's item 3, left: a Python API caller training in one thread (its feature store
+    open) and predicting in another. The process had one store a folder, the first thread's,
+    whose SQLite connection no other thread may use: predict's read of the store failed, and
+    letting go of it raised ProgrammingError, ending predict. Each thread has a store of its own
+    now: predict answers every image from the rows evaluate stored, the other thread's store
+    left open."""
+    import threading
+
+    from objrec.cache import open_cache
+    from objrec.evaluate import evaluate
+
+    run = run_in_this_cache(trained_run)
+    evaluate(run, split_dir, out=tmp_path / "eval")
+    held = open_cache().store  # this thread's, open, as a training's would be
+    assert held.indexed_files() and held.is_open
+    counted, answered, failed = count_views(monkeypatch), [], []
+
+    def predicting() -> None:
+        try:
+            answered.extend(predict(run, [split_dir / "test"]))
+        except Exception as exc:
+            failed.append(repr(exc))
+
+    thread = threading.Thread(target=predicting)
+    thread.start()
+    thread.join(300)
+    assert failed == [] and len(answered) >= 3 and all(r.error is None for r in answered)
+    assert counted[0] == 0 and held.is_open  # every image from the store
+    open_cache().close()
+
+
+@pytest.mark.slow
 def test_a_store_that_cannot_be_read_leaves_predict_computing(
     trained_run, split_dir, tmp_path, monkeypatch, caplog
 ):

@@ -294,11 +294,13 @@ def test_a_command_lets_go_of_no_store_another_thread_opened_meanwhile(tmp_path)
     opened, done, still_open = threading.Event(), threading.Event(), []
 
     def other_caller():
-        assert theirs.store.is_open
+        store = theirs.store
+        assert store.is_open
         opened.set()
         done.wait(60)
-        still_open.append(theirs.store.is_open)
+        still_open.append(store.is_open)
         theirs.close()
+        still_open.append(store.is_open)
 
     thread = threading.Thread(target=other_caller)
     with stores_held():
@@ -308,8 +310,92 @@ def test_a_command_lets_go_of_no_store_another_thread_opened_meanwhile(tmp_path)
     assert not mine.store.is_open
     done.set()
     thread.join(60)
-    assert still_open == [True] and not theirs.store.is_open
-    theirs.close()
+    assert still_open == [True, False]
+
+
+def in_threads(*work: Callable[[], object]) -> list[str]:
+    """Run each of ``work`` in a thread of its own, all at once; what each raised (its repr)."""
+    import threading
+
+    failed: list[str] = []
+
+    def running(one: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                one()
+            except Exception as exc:
+                failed.append(repr(exc))
+
+        return run
+
+    threads = [threading.Thread(target=running(one)) for one in work]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return failed
+
+
+def test_threads_opening_one_cache_folder_at_once_each_use_a_store_of_their_own(tmp_path):
+    """store61's item 3, left: a process had one store a folder, made by a check-then-create that
+    two threads could both pass, and shared by every thread, where SQLite lets only the thread
+    that opened a connection use it: another thread's use raised ProgrammingError (a Python API
+    caller training in one thread and predicting in another). Two threads opening the folder at
+    once (a barrier), then each writing and looking up rows, each get their own rows, from one
+    store of their own however often they ask for it."""
+    import threading
+
+    at_once, found = threading.Barrier(2, timeout=60), {}
+
+    def use(name: str) -> None:
+        cache = FeatureCache(tmp_path / "cache")
+        try:
+            at_once.wait()
+            store = cache.store
+            at_once.wait()  # both opened before either uses it
+            space = store.space("s" * 32, 4)
+            space.write("centre", [name * 32], np.full((1, 4), ord(name), np.float32))
+            looked = cache.store.lookup("s" * 32, "centre", [name * 32])
+            rows = space.read(looked.rows, looked.generation).tolist()
+            found[name] = (cache.store is store, rows)
+            at_once.wait()  # both used before either lets go
+        except BaseException:
+            at_once.abort()  # the other thread's wait ends too
+            raise
+        cache.close()
+
+    assert in_threads(lambda: use("a"), lambda: use("b")) == []
+    assert found == {"a": (True, [[97.0] * 4]), "b": (True, [[98.0] * 4])}
+
+
+def test_a_clear_in_one_thread_waits_for_another_thread_s_store(tmp_path):
+    """A clear (or prune) in one thread of a process takes the store's lock as another process's
+    would, so it waits for another thread using the store to let go of it, as it waits for
+    another process; it closed the process's one store from the wrong thread instead
+    (ProgrammingError), or would have pruned under the other thread's reads."""
+    import threading
+
+    cache = FeatureCache(tmp_path / "cache")
+    opened, told, order = threading.Event(), threading.Event(), []
+
+    def other_caller() -> None:
+        store = cache.store
+        store.space("s" * 32, 4).write("centre", ["a" * 32], np.ones((1, 4), np.float32))
+        opened.set()
+        assert told.wait(60)
+        order.append("let go")
+        cache.close()
+
+    def clearing() -> None:
+        assert opened.wait(60)
+        try:
+            cache.clear(wait=told.set)
+        finally:
+            told.set()  # a clear that failed ends the other thread's wait too
+        order.append("cleared")
+
+    assert in_threads(other_caller, clearing) == []
+    assert order == ["let go", "cleared"] and cache.summary().spaces == []
 
 
 @pytest.mark.slow

@@ -46,8 +46,21 @@ log = logging.getLogger(__name__)
 Wait = Callable[[], None] | None
 """What a clear or prune calls once before it waits on another process (the CLI says so)."""
 
-_OPEN_STORES: dict[Path, FeatureStore] = {}
-"""One open store per folder and process, shared by every ``FeatureCache`` of that folder."""
+_THREAD = threading.local()
+"""Each thread's open stores (:func:`thread_stores`)."""
+
+
+def thread_stores() -> dict[Path, FeatureStore]:
+    """The feature stores this thread has open, by folder: one a folder and thread, shared by
+    every ``FeatureCache`` of that folder in the thread. A thread has its own, never another's:
+    SQLite lets only the thread that opened a connection use or close it, a store's spaces keep
+    the rows written and not indexed yet, and each store holds the store's lock apart, so that a
+    prune or clear in one thread waits for another thread's reads as for another process's.
+    Let go of as the thread ends (its connection and lock file closed as they are collected)."""
+    stores = getattr(_THREAD, "stores", None)
+    if stores is None:
+        stores = _THREAD.stores = {}
+    return stores
 
 
 @contextmanager
@@ -55,18 +68,15 @@ def stores_held() -> Iterator[None]:
     """The feature stores the block opens (:attr:`FeatureCache.store`) let go of at its end, not
     before (:meth:`FeatureCache.close`): a command's, so that a prune or clear waiting for it
     goes on once it is done, never between its looking features up and reading them (they would
-    be gone). A store open before the block is its holder's to let go of, and so is one another
-    thread opened meanwhile (a Python API caller's, beside this one): SQLite refuses a
-    connection closed from another thread than its own (review late60 L4). Usable as a
-    decorator."""
-    before = {key: store.opening for key, store in _OPEN_STORES.items()}
+    be gone). A store open before the block is its holder's to let go of; another thread's
+    stores are its own (:func:`thread_stores`), never touched here. Usable as a decorator."""
+    stores = thread_stores()
+    before = {key: store.opening for key, store in stores.items()}
     try:
         yield
     finally:
-        mine = threading.get_ident()
-        for key, store in list(_OPEN_STORES.items()):
-            opening = store.opening
-            if opening is not None and opening[0] == mine and opening != before.get(key):
+        for key, store in list(stores.items()):
+            if store.opening is not None and store.opening != before.get(key):
                 store.close()
 
 
@@ -75,7 +85,8 @@ class FeatureCache:
     graphs OpenVINO compiled from int8 bodies (``openvino/``, ``runtime.OpenVinoModel``).
 
     The store is opened on first use and stays open (holding its shared lock, which ``prune``
-    waits for in other processes) until ``close``; a process has one store object per folder.
+    waits for in other processes and threads) until ``close``; a thread has one store object
+    per folder (:func:`thread_stores`).
     """
 
     def __init__(self, root: Path | None = None, dtype: str = "float32"):
@@ -84,32 +95,36 @@ class FeatureCache:
 
     @property
     def store(self) -> FeatureStore:
-        key = (self.root / "store").absolute()
-        if key not in _OPEN_STORES:
-            _OPEN_STORES[key] = FeatureStore(key)
-        return _OPEN_STORES[key]
+        """This folder's feature store, this thread's (:func:`thread_stores`), opened on its first
+        use: two threads of a Python API caller (a training and a prediction, say) each use
+        their own, as two processes do."""
+        stores, key = thread_stores(), (self.root / "store").absolute()
+        store = stores.get(key)
+        if store is None:
+            store = stores[key] = FeatureStore(key)
+        return store
 
     @property
     def rows_written(self) -> int:
-        """Feature rows this process has written into this folder's store (0 when it has not
+        """Feature rows this thread has written into this folder's store (0 when it has not
         opened it): what a stopped command leaves for the next to read."""
-        store = _OPEN_STORES.get((self.root / "store").absolute())
+        store = thread_stores().get((self.root / "store").absolute())
         return store.rows_written if store is not None else 0
 
     @property
     def rows_reused(self) -> int:
-        """Feature rows this process's frozen passes found in this folder's store, stored by
+        """Feature rows this thread's frozen passes found in this folder's store, stored by
         earlier commands (0 when it has not opened it): what the next command reads too."""
-        store = _OPEN_STORES.get((self.root / "store").absolute())
+        store = thread_stores().get((self.root / "store").absolute())
         return store.rows_reused if store is not None else 0
 
     def close(self) -> None:
-        """Let go of this folder's store in this process (its lock, which ``prune`` and ``clear``
+        """Let go of this folder's store in this thread (its lock, which ``prune`` and ``clear``
         wait for): it opens again on its next use, by this or any other user, and stays the
-        process's one store of the folder. A table looked up before is read on then, unless a
+        thread's one store of the folder. A table looked up before is read on then, unless a
         prune or clear ran meanwhile: it refuses (run it again), so a command that reads tables
         lets go at its end (:func:`stores_held`), not between its lookups and its reads."""
-        store = _OPEN_STORES.get((self.root / "store").absolute())
+        store = thread_stores().get((self.root / "store").absolute())
         if store is not None:
             store.close()
 
@@ -234,7 +249,7 @@ class FeatureCache:
         if not self.root.is_dir():
             return ClearResult(0, [])
         refuse_foreign_folder(self.root)
-        self.close()  # this process's own hold on the store would keep the lock from it
+        self.close()  # this thread's own hold on the store would keep the lock from it
         links = {p: link_target(p) for p in sorted(self.root.iterdir()) if p.is_symlink()}
         left = remove_store(self.root / "store", wait)
         with facts_store.facts_lock(

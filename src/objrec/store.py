@@ -31,7 +31,8 @@ Layout of a store folder (``$OBJREC_CACHE/store``):
 * ``<space>-<generation>.<dtype>``: one flat array file per space, row ``r`` at byte
   ``r * dim * itemsize``: written with ``pwrite`` into rows reserved in the index, read with
   ``pread`` by row, so reading a batch costs the batch's memory, never the file's.
-* ``lock``: every process using the store holds a shared ``flock`` on it; only ``prune``, which
+* ``lock``: every process using the store holds a shared ``flock`` on it (each thread of one
+  with a store of its own, ``cache.thread_stores``, holds its own); only ``prune``, which
   rewrites array files, and :func:`remove_store` (``objrec cache --clear``) take it exclusively.
   ``open.lock``: held exclusively for the moment a process opens the index, since SQLite refuses
   (rather than waits) when two processes switch a new database to WAL at once.
@@ -580,7 +581,7 @@ class FeatureStore:
 
     Use as a context manager (or call ``close``); it holds a shared lock while open. A closed
     store opens again on its next use (taking the lock again), so that one user closing the store
-    that a process shares (``cache.FeatureCache.close``) breaks no other user's table, unless a
+    that a thread shares (``cache.FeatureCache.close``) breaks no other user's table, unless a
     prune or clear ran meanwhile: such a table refuses to read (:class:`Generation`).
     """
 
@@ -610,7 +611,8 @@ class FeatureStore:
         self.opening: tuple[int, int] | None = None
         """The thread that opened the store now open and the number of that opening in the
         process, None while closed: SQLite lets only that thread use or close its connection
-        (what ``cache.stores_held`` lets go of, one command's thread beside another's)."""
+        (each thread has its own store: ``cache.thread_stores``); ``cache.stores_held`` lets go of
+        those opened within its block."""
         self.rows_written = 0
         """Feature rows this process wrote into the store (each an image view's features)."""
         self.rows_reused = 0
