@@ -500,3 +500,35 @@ def test_every_default_docs_commands_gives_is_the_commands_own():
             if not cli_default_agrees(said, options[flag]):
                 wrong.append(f"{name} {flag}: the page says {said!r}")
     assert checked > 100 and not wrong
+
+
+def readme_paragraph(starting: str) -> str:
+    """README.md's paragraph that starts with ``starting``, its lines joined."""
+    page = (ROOT / "README.md").read_text()
+    (paragraph,) = [p for p in page.split("\n\n") if p.startswith(starting)]
+    return " ".join(paragraph.split())
+
+
+def test_the_readme_says_how_to_fix_one_label_in_a_short_plain_paragraph():
+    """newcomer61b: "how do I fix one label" was buried in a 162-word paragraph of nested
+    parentheses (--accept, --remember, reviewed.csv, --merge, --link). One short paragraph says
+    it, in the plan's own column names, and that a flag may be a right label; the options are
+    docs/audit.md's, linked, not the README's."""
+    said = readme_paragraph("**To fix one label:**")
+    for step in ("`action`", "`relabel`", "`new_class`", "`keep`", "`apply-plan` line above"):
+        assert step in said
+    assert len(said.split()) <= 110
+    rest = readme_paragraph("The plan is safe to apply as it comes")
+    assert "docs/audit.md#the-plan-plancsv" in rest and "docs/audit.md#applying-the-plan" in rest
+    for option in ("--accept", "--remember", "--merge", "--link"):
+        assert option not in said + rest
+
+
+def test_the_readme_says_which_test_command_takes_minutes_and_which_seconds():
+    """newcomer61b: the quick tier's "30 to 40 s" sat next to `pytest -n auto`, the whole suite
+    (5 min 24 s): a skimmer expected 30 s. The minutes are said of the command shown, the seconds
+    of the quick tier's own command, after it."""
+    whole = readme_paragraph("To check an install as a developer")
+    quick = readme_paragraph("For a quicker check")
+    assert "whole test suite" in whole and "minutes" in whole and " s " not in whole
+    assert '`python -m pytest -m "not slow" -n 2`' in quick and "30 to 40 s" in quick
