@@ -3297,6 +3297,77 @@ def test_the_audit_counts_every_review_under_0_7_as_less_sure_whatever_its_reaso
     )
 
 
+COUNTED = ("two_labels", "settled", "no_class", "merge", "unreadable", "identical")
+"""The counts of the plan's rows that name a kind of row, beside the actions'."""
+
+
+def plan_row(action: str, reason: str, proposal: str = "", p: str = "") -> dict[str, str]:
+    """A row of plan.csv as the audit writes it, with its ``proposal`` and ``p_suggested``, or as
+    a plan written before those columns (no ``proposal``)."""
+    return {"file": f"a/{reason[:9]}.jpg", "action": action, "reason": reason} | (
+        {"proposal": proposal, "suggested": "", "p_suggested": p} if proposal else {}
+    )
+
+
+def test_the_plan_s_counts_read_each_row_s_proposal_and_an_older_plan_s_reasons():
+    """The terminal's counts of the plan's rows (photos like none of the classes, copies under
+    two labels, merges, settled labels, unreadable files removed, less sure flags) read each
+    row's `proposal` column, not its reason's first words (loop61's S1 leftover): a reworded
+    reason changed a count silently."""
+    from objrec.audit.inventory import Inventory
+    from objrec.audit.plan import IDENTICAL_REASON, sureness_counts
+    from objrec.audit.report import planned_counts
+
+    # each row's reason in other words than the audit's templates: its column says what it is
+    new = [
+        plan_row("review", "one photo, two classes", "two_labels"),
+        plan_row("keep", "kept as it was", "settled"),
+        plan_row("review", "far from all of them", "no_class"),
+        plan_row("review", "looks like sunflower", "merge"),
+        plan_row("remove", "cannot read it (no command can)", "unreadable"),
+        plan_row("keep", "a HEIC photo: install pillow-heif", "unreadable"),
+        plan_row("remove", IDENTICAL_REASON.format(first="a/1.jpg"), "copy"),
+        plan_row("review", "like none of the classes? it may be b", "flag", "0.6"),  # a flag
+        plan_row("review", "may be b", "weak", "0.3"),
+    ]
+    counts = planned_counts(new)
+    assert {k: counts[k] for k in COUNTED} == dict.fromkeys(COUNTED, 1)
+    assert counts["review"] == 5
+    inv = Inventory(Path("/d"), ("a", "b"), [], False)
+    result = AuditResult([], [], [], 0, ["a", "b"])
+    assert sureness_counts(new, result, inv) == {"less_sure": 1, "unsure": 1}
+
+
+def test_the_plan_s_counts_read_an_older_plan_s_rows_by_their_reasons():
+    """A plan written before the `proposal` column: its rows are counted by their reasons'
+    words, as before."""
+    from objrec.audit.plan import (
+        IDENTICAL_REASON,
+        MERGE_REASON,
+        NO_CLASS_REASON,
+        REVIEW_REASON,
+        SETTLED_REASON,
+        TWO_LABELS_REASON,
+        UNREADABLE_REMOVED,
+    )
+    from objrec.audit.report import planned_counts
+
+    said = {"suggested": "b", "p": 0.3, "evidence": "e"}
+    old = [
+        plan_row("review", TWO_LABELS_REASON.format(kind="x", mine="a", others="o", flags="f")),
+        plan_row("keep", SETTLED_REASON.format(given="a", file="f", **said)),
+        plan_row("review", NO_CLASS_REASON.format(z=2.0, **said)),
+        plan_row("review", MERGE_REASON.format(into="b", words="w", name="a")),
+        plan_row("remove", f"unreadable: cannot read image; {UNREADABLE_REMOVED}"),
+        plan_row("remove", IDENTICAL_REASON.format(first="a/1.jpg")),
+        plan_row("review", "far from all of them"),
+        plan_row("review", REVIEW_REASON.format(**said)),
+    ]
+    counts = planned_counts(old)
+    assert {k: counts[k] for k in COUNTED} == dict.fromkeys(COUNTED, 1)
+    assert counts["review"] == 5
+
+
 def test_the_plan_asks_to_review_a_suggestion_the_votes_split_with_the_given_class():
     """A teacher's origami ant (6 classes of 26-45 photos), rightly labelled ant, was pre-filled
     ``relabel -> dragonfly`` at p(suggested)=0.51 with ant still at 0.40: a coin toss between the

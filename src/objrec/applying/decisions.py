@@ -3,7 +3,7 @@
 not (:func:`as_proposed`), but where ``accept`` took it (:data:`ACCEPTED`). What a row is, is read
 from the columns the audit writes (``proposal``, ``suggested``, ``p_suggested``:
 ``audit.plan.PLAN_COLUMNS``); a row without them (an older plan's, a person's own) by its reason's
-words, as before (:func:`proposal_of`).
+words, as before (``audit.plan.proposal_of``).
 """
 
 from __future__ import annotations
@@ -17,14 +17,8 @@ from objrec.audit.plan import (
     REVIEW,
     SUGGESTED_CLASS,
     SUGGESTED_P,
+    proposal_of,
 )
-
-
-def proposal_of(row: dict[str, str]) -> str | None:
-    """The kind of proposal the audit wrote in a row's ``proposal`` (``audit.plan.PROPOSALS``),
-    or None where the row has none (a plan written before 7 December 2026, a person's own row):
-    then what the row is, is read from its reason's words, as before."""
-    return (row.get("proposal") or "").strip() or None
 
 
 def reviewed_by_hand(row: dict[str, str]) -> bool:

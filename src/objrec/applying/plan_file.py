@@ -22,19 +22,19 @@ from objrec.applying.decisions import (
     NOT_ACCEPTED,
     as_proposed,
     not_about_the_label,
-    proposal_of,
     suggested_p,
 )
 from objrec.audit.plan import (
     ACTIONS,
     FLAG_KIND,
+    LABEL_FLAG_KINDS,
     MERGE,
     MERGE_KIND,
     RELABEL_MIN_PROB,
     REVIEW,
     REVIEWED,
-    TOO_FEW_KIND,
-    WEAK_KIND,
+    of_kind,
+    proposal_of,
 )
 from objrec.errors import ObjrecError
 from objrec.images import is_hidden
@@ -249,17 +249,13 @@ def merged_along(
 def of_merge(row: dict[str, str]) -> bool:
     """Whether a plan row is an image of a likely merge (its ``proposal``, else its reason begins
     :data:`MERGE`)."""
-    if (kind := proposal_of(row)) is not None:
-        return kind == MERGE_KIND
-    return (row.get("reason") or "").startswith(MERGE)
+    return of_kind(row, {MERGE_KIND}, lambda reason: reason.startswith(MERGE))
 
 
 def of_label_flag(row: dict[str, str]) -> bool:
     """Whether a plan row is a label flag left to review with a suggested class (its
     ``proposal``, else its reason begins :data:`REVIEWED`)."""
-    if (kind := proposal_of(row)) is not None:
-        return kind in (FLAG_KIND, WEAK_KIND, TOO_FEW_KIND)
-    return (row.get("reason") or "").startswith(REVIEWED)
+    return of_kind(row, LABEL_FLAG_KINDS, lambda reason: reason.startswith(REVIEWED))
 
 
 def acceptable(row: dict[str, str]) -> bool:

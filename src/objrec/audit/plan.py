@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,6 +82,26 @@ the label (:data:`NOT_ABOUT_THE_LABEL_KINDS`)."""
 NOT_ABOUT_THE_LABEL_KINDS = frozenset({COPY_KIND, LOOK_ALIKE_KIND, OUTLIER_KIND, UNREADABLE_KIND})
 """The ``proposal`` kinds of rows about copies, look-alikes, outliers and unreadable files, which
 settle no label kept as they come (as :data:`NOT_ABOUT_THE_LABEL` reads an older plan)."""
+LABEL_FLAG_KINDS = frozenset({FLAG_KIND, WEAK_KIND, TOO_FEW_KIND})
+"""The ``proposal`` kinds of a label flag the plan leaves to review with a suggested class (its
+reason begins :data:`REVIEWED`, "review: may be "), whatever its doubt."""
+
+
+def proposal_of(row: Mapping[str, str]) -> str | None:
+    """The kind of proposal the audit wrote in a row's ``proposal`` (:data:`PROPOSALS`), or None
+    where the row has none (a plan written before 7 December 2026, a person's own row): then what
+    the row is, is read from its reason's words, as before."""
+    return (row.get("proposal") or "").strip() or None
+
+
+def of_kind(row: Mapping[str, str], kinds: Collection[str], words: Callable[[str], bool]) -> bool:
+    """Whether a plan row is of one of the proposal ``kinds``: as its ``proposal`` says, or, in a
+    row without one (:func:`proposal_of`), as its reason's ``words`` say, the way it was read
+    before the column."""
+    kind = proposal_of(row)
+    return kind in kinds if kind is not None else words(row.get("reason") or "")
+
+
 NEAR_DUPLICATE_REASON = "{kind} near-duplicate of {first} (similarity {sim:.3f})"
 WORDS = (
     "near-duplicates are close by their hashes or by their features, look-alikes only "
@@ -716,12 +736,27 @@ def sureness_counts(
     ``RELABEL_MIN_PROB`` to ``RELABEL_SURE_PROB`` (``less_sure``) and how many below it
     (``unsure``), whatever doubt their reason gives first: counting the rows whose reason says
     :data:`LESS_SURE` said "1 less sure, p(suggested) under 0.7" of 35 rows, 15 of them under
-    0.7, the split votes' and the weak suggestions' not counted."""
+    0.7, the split votes' and the weak suggestions' not counted. A row is a label flag by its
+    ``proposal`` (:data:`LABEL_FLAG_KINDS`) and its p by its ``p_suggested``; a row without them
+    by its reason (:data:`REVIEWED`) and its flag in ``result``."""
     probs = {inv.rel(inv.items[i.index]): i.prob_suggested for i in result.label_issues}
-    flags = [r for r in plan if r["action"] == REVIEW and r["reason"].startswith(REVIEWED)]
-    p = [probs[r["file"]] for r in flags if r["file"] in probs]
+    flags = [
+        r
+        for r in plan
+        if r["action"] == REVIEW
+        and of_kind(r, LABEL_FLAG_KINDS, lambda reason: reason.startswith(REVIEWED))
+    ]
+    p = [q for r in flags if (q := flag_p(r, probs)) is not None]
     less_sure = sum(RELABEL_MIN_PROB <= q < RELABEL_SURE_PROB for q in p)
     return {"less_sure": less_sure, "unsure": sum(q < RELABEL_MIN_PROB for q in p)}
+
+
+def flag_p(row: Mapping[str, str], probs: Mapping[str, float]) -> float | None:
+    """A label flag's p(suggested): its row's ``p_suggested``, else (a row without it) its
+    flag's in ``probs`` (file -> p), else None."""
+    if proposal_of(row) is not None and (p := (row.get("p_suggested") or "").strip()):
+        return float(p)
+    return probs.get(row["file"])
 
 
 def split_doubt(issue: LabelIssue) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,15 +27,23 @@ from objrec.audit.findings import (
 )
 from objrec.audit.plan import (
     ACTIONS,
+    COPY_KIND,
     IDENTICAL,
     MERGE,
+    MERGE_KIND,
     NO_CLASS,
+    NO_CLASS_KIND,
     OTHER_LABEL,
     SETTLED,
+    SETTLED_KIND,
     TWO_LABELS,
+    TWO_LABELS_KIND,
+    UNREADABLE_KIND,
     UNREADABLE_REMOVED,
     byte_copies,
+    of_kind,
     plan_rows,
+    proposal_of,
     sureness_counts,
     write_plan,
 )
@@ -191,20 +199,49 @@ def write_audit(
         place("audit.json").write_text(json.dumps(result.to_json(), indent=2))
         plan = plan_rows(result, inv)
         write_plan(plan, place("plan.csv"))
-        result.planned = {
-            **{action: sum(row["action"] == action for row in plan) for action in ACTIONS},
-            **sureness_counts(plan, result, inv),
-            "identical": sum(row["reason"].startswith(IDENTICAL) for row in plan),
-            "two_labels": sum(row["reason"].startswith(TWO_LABELS) for row in plan),
-            "other_label": sum(OTHER_LABEL in row["reason"] for row in plan),
-            "unreadable": sum(row["reason"].endswith(UNREADABLE_REMOVED) for row in plan),
-            "settled": sum(row["reason"].startswith(SETTLED) for row in plan),
-            "no_class": sum(row["reason"].startswith(NO_CLASS) for row in plan),
-            "merge": sum(row["reason"].startswith(MERGE) for row in plan),
-        }
+        result.planned = planned_counts(plan) | sureness_counts(plan, result, inv)
         write_page(result, inv, place("audit.html"), reporter, plan)
         if force:
             keep_edited_plan(out)
+
+
+PLANNED_KINDS: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "two_labels": (TWO_LABELS_KIND, lambda reason: reason.startswith(TWO_LABELS)),
+    "settled": (SETTLED_KIND, lambda reason: reason.startswith(SETTLED)),
+    "no_class": (NO_CLASS_KIND, lambda reason: reason.startswith(NO_CLASS)),
+    "merge": (MERGE_KIND, lambda reason: reason.startswith(MERGE)),
+}
+"""The plan's rows counted by their ``proposal`` (``AuditResult.planned``): each count's kind,
+and the words that say it in the reason of a row without the column (an older plan)."""
+
+COPY_CLAUSES: dict[str, Callable[[str], bool]] = {
+    "identical": lambda reason: reason.startswith(IDENTICAL),
+    "other_label": lambda reason: OTHER_LABEL in reason,
+}
+"""The copies counted apart (``AuditResult.planned``), each by the words of its reason: the
+``proposal`` column says a row is a copy (``COPY_KIND``), not that it is the same bytes as the
+one kept, nor that the one kept has another label."""
+
+
+def planned_counts(plan: Sequence[dict[str, str]]) -> dict[str, int]:
+    """How many of the plan's rows pre-fill each action, and how many are of each kind the
+    terminal names (:data:`PLANNED_KINDS`, :data:`COPY_CLAUSES`, files that cannot be read
+    removed), read from each row's ``proposal`` (``audit.plan.of_kind``): counted by the
+    reasons' words alone, a reworded reason changed a count silently. A row without the column
+    (an older plan) is counted by its reason, as before."""
+    counts = {action: sum(row["action"] == action for row in plan) for action in ACTIONS}
+    for name, (kind, words) in PLANNED_KINDS.items():
+        counts[name] = sum(of_kind(row, {kind}, words) for row in plan)
+    for name, words in COPY_CLAUSES.items():
+        counts[name] = sum(
+            of_kind(row, {COPY_KIND}, words) and words(row["reason"]) for row in plan
+        )
+    counts["unreadable"] = sum(
+        of_kind(row, {UNREADABLE_KIND}, lambda reason: reason.endswith(UNREADABLE_REMOVED))
+        and (proposal_of(row) is None or row["action"] == "remove")
+        for row in plan
+    )
+    return counts
 
 
 def keep_edited_plan(out: Path) -> Path | None:
@@ -360,7 +397,7 @@ def settled_words(plan: Sequence[dict[str, str]]) -> dict[str, str]:
     return {
         row["file"]: row["reason"].partition(";")[0]
         for row in plan
-        if row.get("reason", "").startswith(SETTLED)
+        if of_kind(row, {SETTLED_KIND}, PLANNED_KINDS["settled"][1])
     }
 
 
