@@ -1206,7 +1206,7 @@ def test_apply_plan_counts_a_relabel_done_by_hand_in_its_last_line_and_json(tmp_
     row of plan.csv says keep, so nothing was moved", and --json had no count of it. Both count
     it (``moved_by_hand``)."""
     from objrec.applying.result import AppliedPlan
-    from objrec.cli.auditing import applied_line
+    from objrec.cli.applying import applied_line
 
     data = tmp_path / "d"  # a split folder with its manifest
     apply_plan(make_split(tmp_path / "made", (2, 1, 1)), plan_of(tmp_path / "none.csv"), data)
@@ -1247,7 +1247,7 @@ def test_apply_plan_takes_a_review_row_s_photo_moved_by_hand_as_its_label_decide
     ) in caplog.text
     assert (tmp_path / "fixed/valid/blue/green_00.png").is_file()
     assert "valid/blue/green_00.png" in (tmp_path / "fixed" / REVIEWED_FILE).read_text("utf-8-sig")
-    from objrec.cli.auditing import applied_line
+    from objrec.cli.applying import applied_line
 
     line = applied_line(counts, (data, plan, tmp_path / "fixed"), copy=True)
     assert "(0 relabelled, 1 row done by hand already (the photo moved to its class)" in line
@@ -1544,7 +1544,7 @@ def test_apply_plan_counts_and_says_the_links_of_data_to_a_file_not_there(tmp_pa
     """DATA made with --link, one photo deleted since: apply-plan left its link out
     and said "every row of plan.csv says keep, so nothing was moved or left out". The link is
     warned of by name, counted (``broken_links``), and the line says it was left out."""
-    from objrec.cli.auditing import applied_line
+    from objrec.cli.applying import applied_line
 
     photos = colour_folder(tmp_path / "photos", {"red": 2, "green": 1})
     for image in photos.rglob("*.png"):
@@ -1571,7 +1571,7 @@ def test_apply_plan_skips_a_row_whose_file_was_replaced_since_the_audit(tmp_path
     person settled. The plan's digest column (the audit's content digest) tells it: the row is
     skipped, its file copied as it is, named with its line; a row without a digest (a person's
     own) is applied."""
-    from objrec.cli.auditing import applied_line
+    from objrec.cli.applying import applied_line
     from objrec.file_index import hash_file
     from objrec.reviewed import read_reviewed
 
@@ -1633,7 +1633,7 @@ def test_apply_plan_shows_its_copying_as_add_does(tmp_path, monkeypatch):
     each file, and the CLI's "copying files" (or "linking files") task from it."""
     import contextlib
 
-    import objrec.cli.auditing as cli
+    import objrec.cli.applying as cli
 
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 1})
     (plan := tmp_path / "plan.csv").write_text("file,action,new_class\ngreen/green_0.png,remove,\n")
@@ -3791,7 +3791,7 @@ def test_apply_plan_copies_the_files_that_are_not_images_along_and_says_so(tmp_p
     folder from then on", and "copied 441 images ..., left out 3" counted only the plan's
     removes. The files that are not images are copied where they are (a nested folder's too),
     counted (``other_files``) and said; a split folder's manifest.csv is written anew."""
-    from objrec.cli.auditing import applied_line
+    from objrec.cli.applying import applied_line
 
     data = colour_folder(tmp_path / "data", {"red": 2, "green": 1})
     (data / "red/notes.txt").write_text("taken at the harbour\n")

@@ -100,7 +100,7 @@ def test_a_flag_left_to_review_is_applied_as_a_keep_but_not_remembered_as_settle
     class in new_class): applied, the image is copied as it is and nothing is remembered; a
     person's keep of it is remembered; a plan of an older objrec (the row a keep) still applies."""
     from objrec.audit.plan import write_plan
-    from objrec.cli.auditing import applied_line
+    from objrec.cli.applying import applied_line
 
     data = split_folder(tmp_path / "data")
     files = [f"train/ant/ant_{k}.png" for k in range(3)]
@@ -140,7 +140,7 @@ def test_a_relabel_applied_as_the_audit_proposed_it_is_not_remembered_as_settled
     again; a relabel a person made (a row to review set to relabel, a reason of their own) is
     remembered."""
     from objrec.audit.plan import write_plan
-    from objrec.cli.auditing import applied_line, as_proposed_words
+    from objrec.cli.applying import applied_line, as_proposed_words
 
     data, _, flags, rows = sure_and_weak_flags(tmp_path)
     assert [(row["action"], row["new_class"]) for row in rows] == [

@@ -6,8 +6,9 @@ Results go to stdout (``--json`` for scripts); progress bars, notes and errors g
 This module holds the click group ``cli``, ``main`` (the console script) and what every command
 shares when it runs: Ctrl-C and SIGTERM, and errors turned into one sentence and an exit code. The
 commands live by pipeline stage: ``data`` (split, explore, check), ``adding`` (add), ``auditing``
-(audit, apply-plan), ``training`` (train), ``evaluation`` (evaluate, report), ``prediction``
-(predict), ``delivery`` (export, share, serve) and ``tools`` (cache, backbones, demo, suggest);
+(audit), ``applying`` (apply-plan), ``training`` (train), ``evaluation`` (evaluate, report),
+``prediction`` (predict), ``delivery`` (export, share, serve) and ``tools`` (cache, backbones,
+demo, suggest);
 ``options`` holds the options several commands share, ``output`` what they print and where they
 write, ``messages`` how the library's sentences are spelled in the CLI's terms.
 """
@@ -34,7 +35,17 @@ import click
 from rich.markup import escape
 
 from objrec import __version__
-from objrec.cli import adding, auditing, data, delivery, evaluation, prediction, tools, training
+from objrec.cli import (
+    adding,
+    applying,
+    auditing,
+    data,
+    delivery,
+    evaluation,
+    prediction,
+    tools,
+    training,
+)
 from objrec.cli.heap import end_program, freeze_heap, run_as_program
 from objrec.cli.messages import to_cli, under_torchrun, usage_sentence
 from objrec.cli.options import GREEDY_OPTIONS, expand_greedy
@@ -159,7 +170,7 @@ def cli(verbose: int) -> None:
 COMMANDS = (
     *(tools.demo, data.check, data.split, data.explore, training.train, evaluation.evaluate),
     *(evaluation.report, prediction.predict, delivery.serve, delivery.share, delivery.export),
-    *(adding.add, auditing.audit, auditing.apply_plan, tools.suggest, tools.cache, tools.backbones),
+    *(adding.add, auditing.audit, applying.apply_plan, tools.suggest, tools.cache, tools.backbones),
 )
 """Every subcommand, in the order ``objrec --help`` lists them: README.md's "The commands at a
 glance", the first run's steps, what sends a model on, then the loop that improves it and the

@@ -1,6 +1,6 @@
 """Commands on a folder of images: ``split`` writes one, ``check`` and ``explore`` read one and say
-what they find (``add`` adds to one: :mod:`objrec.cli.adding`; ``audit`` and ``apply-plan``,
-:mod:`objrec.cli.auditing`).
+what they find (``add`` adds to one: :mod:`objrec.cli.adding`; ``audit``,
+:mod:`objrec.cli.auditing`; ``apply-plan``, :mod:`objrec.cli.applying`).
 """
 
 from __future__ import annotations
