@@ -36,6 +36,22 @@ IMAGE_SET_MEANING = (
 the report say it after naming one (``test set 3f9a1c2b``)."""
 
 
+def changed_test_warning(n: int, how: str, dry_run: bool = False, folder: str = "data") -> str:
+    """The sentence when the test split of a data folder (``folder``, the argument naming it)
+    gains, loses or relabels ``n`` images (``how``), by ``add`` or ``apply_plan`` (here, under
+    both: ``applying`` imported it from ``add.result``): scores before and after are not
+    comparable. The test set is the one evaluate's first line names: its meaning
+    (:data:`IMAGE_SET_MEANING`) ended the sentence, "compare scores only between evaluations of
+    the same set" after "scores before and after are on different test sets"."""
+    changed, are = ("would change", "would be") if dry_run else ("changed", "are")
+    return (
+        f"{plural(n, 'test image')} {changed} ({how}): scores before and after {are} on "
+        "different test sets (evaluate's first line names the set); to compare the run you "
+        "train next with the old one, evaluate both on the new folder: "
+        f"`evaluate(new_run, {folder}, against=old_run)`"
+    )
+
+
 @dataclass(frozen=True)
 class Sample:
     path: Path

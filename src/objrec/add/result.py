@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from objrec.config import SplitConfig
-from objrec.data import SPLITS, UNKNOWN_NAME_WHY, named_unknown, windows_warning
+from objrec.data import (
+    SPLITS,
+    UNKNOWN_NAME_WHY,
+    changed_test_warning,
+    named_unknown,
+    windows_warning,
+)
 from objrec.manifest import read_split_record
 from objrec.split.result import no_decoder_sentence, two_groups_sentence
 from objrec.split.source import chosen_class
@@ -287,19 +293,4 @@ def shared_note(result: AddResult) -> str | None:
         "model never trained on; to train on all the new images of a class instead (its valid "
         "and test images then stay as they are; a near-duplicate of one still goes to its "
         "split), add them with `ratios=(1, 0, 0)`, after `dry_run=True` to see where each goes"
-    )
-
-
-def changed_test_warning(n: int, how: str, dry_run: bool = False, folder: str = "data") -> str:
-    """The sentence when the test split of a data folder (``folder``, the argument naming it)
-    gains, loses or relabels ``n`` images (``how``), by ``add`` or ``apply_plan``: scores before
-    and after are not comparable. The test set is the one evaluate's first line names: its
-    meaning (``data.IMAGE_SET_MEANING``) ended the sentence, "compare scores only between
-    evaluations of the same set" after "scores before and after are on different test sets"."""
-    changed, are = ("would change", "would be") if dry_run else ("changed", "are")
-    return (
-        f"{plural(n, 'test image')} {changed} ({how}): scores before and after {are} on "
-        "different test sets (evaluate's first line names the set); to compare the run you "
-        "train next with the old one, evaluate both on the new folder: "
-        f"`evaluate(new_run, {folder}, against=old_run)`"
     )

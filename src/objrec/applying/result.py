@@ -110,7 +110,7 @@ def test_change_note(counts: AppliedPlan) -> str | None:
     ``test_removed`` and ``test_relabelled``): scores before and after are not comparable; the
     new folder is ``apply_plan``'s ``out``. Information, not a warning: the user's plan asked
     for those changes. None when the test split is unchanged."""
-    from objrec.add.result import changed_test_warning
+    from objrec.data import changed_test_warning
 
     changed = {"relabelled": counts.test_relabelled, "removed": counts.test_removed}
     how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)
