@@ -325,7 +325,8 @@ def nothing_check(pool: Pool, nothing: Pool, seed: int) -> list[dict[str, Any]]:
     5% planted in another class) with 4-8 photos of nothing (``nothing``'s images: Caltech-101's
     BACKGROUND_Google) labelled as a random class of it: each label flag's kind (``nothing``,
     ``planted``: a photo of another class of the project, or ``right``: a label not planted) and
-    its evidence; and a row of kind ``missed`` for each photo of nothing not flagged."""
+    its evidence; and a row of kind ``missed`` for each photo of nothing not flagged, of kind
+    ``unflagged`` for each planted photo not flagged."""
     rng, split = random.Random(seed), [it.split for it in pool.inv.items]
     rows = {c: [r for r in rs if split[r] != "test"] for c, rs in by_class(pool).items()}
     classes = rng.sample(sorted(rows), rng.randint(8, 12))
@@ -349,12 +350,14 @@ def nothing_check(pool: Pool, nothing: Pool, seed: int) -> list[dict[str, Any]]:
             "p_suggested": i.prob_suggested,
             "chance": 1 / len(classes),
             "relabel": label_proposal(replace(i, no_class=False))[0] == "relabel",
+            "no_class": i.no_class,
         }
         for i in result.label_issues
     ]
     flagged = {int(i.path) for i in result.label_issues}
     missed = [k for k in range(len(chosen), len(kinds)) if k not in flagged]
-    return found + [{"kind": "missed"}] * len(missed)
+    unflagged = [k for k, kind in enumerate(kinds) if kind == "planted" and k not in flagged]
+    return found + [{"kind": "missed"}] * len(missed) + [{"kind": "unflagged"}] * len(unflagged)
 
 
 def run_with(pool: Pool, nothing: Pool, project: tuple) -> Any:
@@ -377,8 +380,9 @@ def run_with(pool: Pool, nothing: Pool, project: tuple) -> Any:
 
 
 def nothing_report(pool: Pool, folder: Path, seeds: list[int]) -> None:
-    """``--nothing``: each flag's evidence (one line a flag), then for each rule of
-    ``NO_CLASS_RULES`` how many flags it says are of none of the classes, by kind, and how many
+    """``--nothing``: each flag's evidence (one line a flag), then for the audit's own rule (the
+    flag's ``no_class``, as the objrec imported sets it) and each rule of ``NO_CLASS_RULES`` how
+    many flags it says are of none of the classes, by kind, and how many
     of the plan's right relabels (a planted photo relabelled as its true class) it would turn
     to reviews, summed over the seeds (``nothing_check``)."""
     config = AuditConfig()
@@ -389,24 +393,26 @@ def nothing_report(pool: Pool, folder: Path, seeds: list[int]) -> None:
     for seed in seeds:
         rows = nothing_check(pool, nothing, seed)
         for f in rows:
-            if f["kind"] != "missed":
+            if f["kind"] not in ("missed", "unflagged"):
                 print(
                     f"seed {seed} {f['kind']:8s} p(given) {f['p_given']:.3f} p(sugg) "
                     f"{f['p_suggested']:.2f} z(sugg) {f['suggested_z']:5.2f} nearest_z "
-                    f"{f['nearest_z']:5.2f} relabel {f['relabel']}",
+                    f"{f['nearest_z']:5.2f} relabel {f['relabel']} no_class {f['no_class']}",
                     flush=True,
                 )
         found += rows
     total = {k: sum(f["kind"] == k for f in found) for k in ("nothing", "planted", "right")}
     missed = sum(f["kind"] == "missed" for f in found)
+    planted = total["planted"] + sum(f["kind"] == "unflagged" for f in found)
     print(
         f"seeds {seeds}: photos of nothing planted {total['nothing'] + missed}, flagged "
-        f"{total['nothing']}; flags of planted photos {total['planted']} (relabelled "
+        f"{total['nothing']}; wrong labels planted {planted}, flagged {total['planted']} (relabelled "
         f"{sum(f['kind'] == 'planted' and f['relabel'] for f in found)}), of right labels "
         f"{total['right']}"
     )
-    for name, rule in NO_CLASS_RULES.items():
-        said = [f for f in found if f["kind"] != "missed" and rule(f)]
+    rules = {"the audit's (no_class)": lambda f: f["no_class"], **NO_CLASS_RULES}
+    for name, rule in rules.items():
+        said = [f for f in found if f["kind"] not in ("missed", "unflagged") and rule(f)]
         counts = {k: sum(f["kind"] == k for f in said) for k in total}
         lost = sum(f["kind"] == "planted" and f["relabel"] for f in said)
         print(
