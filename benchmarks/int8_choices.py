@@ -136,9 +136,8 @@ def main() -> None:
                 continue
             start = time.perf_counter()
             chosen, _ = calibration_sample(calibration, config.calibration_images, config.seed)
-            out = quantize_graph(
-                fp32, Path(tmp) / f"{i}.onnx", calibration_batches(chosen, data), config
-            )
+            out = Path(tmp) / f"{i}.onnx"
+            quantize_graph(fp32, out, calibration_batches(chosen, data), config)
             seconds = time.perf_counter() - start
             rate, cpu_rate, got = time_session(onnx_session(out, spin=False), batches, r)
             med, low, rel = agreement(got, reference)

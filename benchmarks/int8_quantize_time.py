@@ -126,7 +126,7 @@ def agreement(body, fp32: Path, tmp: Path, calibration, batches, config: QuantCo
     with quiet():
         difference = largest_range_difference(
             ort_ranges(prepared, calibration, tmp / "ort.json"),
-            activation_ranges(prepared, calibration, config, tmp / "objrec.json"),
+            activation_ranges(prepared, calibration, config, tmp / "objrec.json").ranges,
         )
     print(f"activation ranges: largest difference {difference:.2e}")
     same = (tmp / "ort.onnx").read_bytes() == (tmp / "objrec.onnx").read_bytes()

@@ -116,16 +116,16 @@ def shifted_quantize_graph(
     config: QuantConfig,
     advance: Callable[..., object] = lambda n=1: None,
     say: Callable[[str], object] = lambda what: None,
-) -> Path:
+) -> quantize.Fidelity:
     """``quantize.quantize_graph``, its graph's input then moved (:func:`shift_tied_input`)."""
     import onnx
 
-    QUANTIZE_GRAPH(fp32_path, out, batches, config, advance, say)
+    fidelity = QUANTIZE_GRAPH(fp32_path, out, batches, config, advance, say)
     moved = shift_tied_input(onnx.load(str(out)), batches)
     if moved is not None:
         with staged(out) as tmp:
             onnx.save(moved, str(tmp))
-    return out
+    return fidelity  # the graph's before it was moved
 
 
 def shifted_key(body: str, digests: Sequence[str], data: DataConfig, config: QuantConfig) -> str:

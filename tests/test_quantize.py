@@ -44,6 +44,7 @@ from objrec.quantize import (
 )
 from objrec.runtime import OpenVinoModel, export_onnx, onnx_session
 from objrec.train import train
+from objrec.train_features import body_name
 
 from .conftest import TaskRecorder, make_image
 
@@ -114,6 +115,70 @@ def test_a_body_whose_forward_changed_is_exported_and_quantized_again(tmp_path, 
     cache = FeatureCache(tmp_path)
     graphs = {FrozenBody(body, data.input_size, cache).graph_key for body in (old, new)}
     assert len(graphs) == 2
+
+
+def drowned_out() -> torch.nn.Module:
+    """A body whose features are read from small activations beside a huge one in the same
+    layer: in 8 bits, one scale for the layer's activations, the small ones round to nothing (as
+    a body of other weights may lose what tells its classes apart)."""
+    from objrec.bodies import Body
+
+    class DrownedOut(Body):
+        n_features = 8
+
+        def __init__(self):
+            super().__init__()
+            self.spread, self.read = torch.nn.Conv2d(3, 9, 1), torch.nn.Conv2d(9, 8, 1)
+            with torch.no_grad():
+                self.spread.weight.mul_(1e-2)
+                self.spread.weight[0], self.spread.bias[0] = 0.0, 1e4  # the huge one
+                self.read.weight[:, 0] = 0.0  # read from the small ones only
+                self.read.bias.zero_()
+
+        def forward(self, x):
+            return self.read(self.spread(x)).mean((2, 3))
+
+    torch.manual_seed(0)
+    return DrownedOut().eval()
+
+
+@pytest.mark.slow
+def test_the_int8_copy_is_compared_with_fp32_and_one_that_strays_is_warned_of_naming_its_body(
+    tmp_path, tiny, caplog
+):
+    """review61b M1: nothing compared an int8 body's features with fp32's, so a body of other
+    weights quantized badly changed every feature and answer silently. The copy's features are
+    compared with those its calibration computed in fp32 (the same images, decoded once): the
+    figure is logged, and a copy that strays beyond objrec's own bodies' is warned of."""
+    body, data = tiny
+    samples, config = calibration_set()[:8], QuantConfig(calibration_images=8)
+    caplog.set_level(logging.INFO, "objrec.quantize")
+    quantize_body(body, data, tmp_path, config, samples, name="tiny_test")
+    said = [r for r in caplog.records if r.getMessage().startswith("int8 copy of tiny_test: ")]
+    assert len(said) == 1, caplog.text
+    figures = re.fullmatch(
+        r"int8 copy of tiny_test: its features against fp32's on 8 calibration images, cosine "
+        r"similarity (\d\.\d{4}) on average, (\d\.\d{4}) at the lowest",
+        said[0].getMessage(),
+    )
+    assert figures and 0.95 < float(figures[2]) <= float(figures[1]) <= 1, said[0].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    caplog.clear()
+    quantize_body(drowned_out(), data, tmp_path, config, samples, name="drowned_out")
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1, caplog.text
+    assert re.fullmatch(
+        r"the int8 copy of drowned_out strays from its fp32 features on objrec's calibration "
+        r"images \(cosine similarity -?0\.\d{3} on average, below 0\.95; objrec's own bodies keep "
+        r"about 0\.99\), so its answers may differ from fp32's: `precision=\"fp32\"` runs it as it is",
+        warned[0],
+    ), warned
+    caplog.clear()
+    quantize_body(drowned_out(), data, tmp_path, config, samples, name="drowned_out")
+    said_again = [r for r in caplog.records if "int8 copy" in r.getMessage()]
+    assert not said_again  # said once, where the copy is made: a cached one is not compared
+    with_weights = TrainConfig(backbone="efficientnet_lite0", weights="/w/lite0.pth")
+    assert body_name(with_weights) == "efficientnet_lite0 with the weights file /w/lite0.pth"
 
 
 @pytest.mark.slow
@@ -188,8 +253,8 @@ def test_making_the_int8_body_counts_its_steps(tmp_path, split_dir, tiny):
     samples = scan_class_folder(split_dir / "train").samples[:10]  # 3 batches of at most 4
     shown = StepRecorder()
     quantize_body(body, data, tmp_path, QuantConfig(calibration_images=10), samples, shown)
-    assert shown.totals[QUANTIZING] == 1 + 1 + QUANTIZE_STEPS + 3 == 18  # 10 images read: 1
-    assert shown.done[QUANTIZING] == 18
+    assert shown.totals[QUANTIZING] == 1 + 1 + QUANTIZE_STEPS + 3 == 19  # 10 images read: 1
+    assert shown.done[QUANTIZING] == 19
     assert shown.units[QUANTIZING] == "steps"  # "reading the calibration images: 0/46" counted
     # the int8 graph written, one call of ONNX Runtime as long as about 10 calibration batches,
     # counts for 10 steps: counted as one, the bar sat at 34/35 "about 5s left" for 35 s; it
@@ -211,6 +276,8 @@ def test_making_the_int8_body_counts_its_steps(tmp_path, split_dir, tiny):
         *[1] * 3,
         "quantizing the weights and writing the graph (one long step)",
         WRITE_STEPS,
+        "comparing its features with the fp32 network's",  # review61b M1
+        1,
         0,
     ]
 
@@ -686,10 +753,11 @@ def test_quantizing_the_body_is_shown_as_a_task_until_the_graph_is_cached(
     said = [r.getMessage() for r in caplog.records if r.name == "objrec.quantize"]
     assert "once per network and cache folder (about half a minute on 2 idle" in said[0]  # one-time
     assert re.fullmatch(
-        r"int8 body calibrated in \d+\.\d s \(once: later runs reuse it\)", said[-1]
+        r"int8 body calibrated in \d+\.\d s \(once: later runs reuse it\)", said[-2]
     )
+    assert said[-1].startswith("int8 copy of tiny_test: its features against fp32's on ")
     # newcomer57 (8): between the two, minutes of nothing at INFO; each part is said as it begins
-    parts = said[1:-1]
+    parts = said[1:-2]
     assert parts[0] == "int8 copy: reading the calibration images"
     assert "int8 copy: quantizing the weights and writing the graph (one long step)" in parts
     assert len(parts) <= 8  # a part at a time, never a batch

@@ -263,7 +263,8 @@ def int8_copy(spec: BackboneSpec, body: Body, cache: FeatureCache, reporter: Rep
     """``body``'s int8 copy on the engine ``auto`` picks, as ``train`` makes or finds it."""
     from objrec.quantize import quantize_body
 
-    return quantize_body(body, spec.data_config, cache.root, reporter=reporter, store=cache.store)
+    data, store = spec.data_config, cache.store
+    return quantize_body(body, data, cache.root, reporter=reporter, store=store, name=spec.name)
 
 
 def timed(frozen: FrozenBody, precision: str, images: int, advance, auto: bool) -> PassSpeed:

@@ -132,9 +132,18 @@ def int8_body(
     if not world.main:
         world.barrier(doing)  # once rank 0 has made the graph
         return quantize_body(body, data, root, engine=engine, store=store)
-    made = quantize_body(body, data, root, reporter=reporter, engine=engine, store=store)
+    made = quantize_body(
+        body, data, root, reporter=reporter, engine=engine, store=store, name=body_name(config)
+    )
     world.barrier(doing)
     return made
+
+
+def body_name(config: TrainConfig) -> str:
+    """The run's body as a warning names it: its backbone, and the weights file it was given."""
+    if config.weights:
+        return f"{config.backbone} with the weights file {config.weights}"
+    return config.backbone
 
 
 def frozen_body(

@@ -128,7 +128,9 @@ def frozen_body(
         precision, why = auto_precision(spec, torch.device("cpu"))
     log.info("the pretrained network runs in %s (%s)", precision_words(precision), why)
     if precision == "int8":
-        body = quantize_body(body, data, cache.root, reporter=reporter, store=cache.store)
+        body = quantize_body(
+            body, data, cache.root, reporter=reporter, store=cache.store, name=config.backbone
+        )
     return FrozenBody(body, data.input_size, cache, name=config.backbone), data
 
 
