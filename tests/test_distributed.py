@@ -499,6 +499,39 @@ def test_ranks_that_would_key_their_features_apart_are_refused_naming_what_diffe
     assert "removed or replaced" not in said
 
 
+RANK_0_FAILS = """
+import importlib, os, sys
+from objrec.errors import ObjrecError
+
+recipe = importlib.import_module("objrec.train")
+if os.environ["RANK"] == "0":
+    def failing(*args, **kwargs):
+        raise ObjrecError("rank 0 cannot calibrate (planted)")
+    recipe.fit_confidence = failing
+from objrec.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+"""``objrec`` in a process whose rank 0 fails alone as it calibrates, rank 1 waiting for it."""
+
+
+def test_a_rank_whose_peer_failed_alone_stops_at_once_saying_so(split_data):
+    """review61b L3: a rank that failed alone left rank 1 to say gloo's "Connection closed by
+    peer" as "an error objrec did not expect, a bug". The other ranks stop within a second of
+    its end, saying what they waited for, whether or not a launcher stops them: torchrun's agent
+    looks every 5 s here (``PET_MONITOR_INTERVAL``; 0.1 s by default), as one without an agent
+    (ranks started by hand, a Kubeflow pod) never does, and the wait is the default 3 hours."""
+    import os
+
+    env = {**os.environ, "OBJREC_CACHE": str(split_data / "cache-fails")}
+    said = refused(split_data, RANK_0_FAILS, "fails", {**env, "PET_MONITOR_INTERVAL": "5"})
+    assert "error: rank 0 cannot calibrate (planted)" in said, said[-3000:]
+    assert (
+        "rank 1 of 2: error: another rank ended while this rank waited for rank 0 calibrating "
+        "and writing the run: its own error says why, and this rank stops with it" in said
+    ), said[-3000:]
+    assert "did not expect" not in said and "stopped by torchrun" not in said
+
+
 def test_a_rank_that_waits_longer_than_the_timeout_for_rank_0_says_what_it_waited_for(
     calibrating_slowly,
 ):

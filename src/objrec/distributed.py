@@ -100,15 +100,21 @@ class World:
     @contextmanager
     def waiting_for(self, doing: str) -> Iterator[None]:
         """A wait for ``doing``: one that lasted the whole :attr:`timeout` and failed is said in
-        one sentence (:func:`waited_too_long`), not as an error objrec did not expect."""
+        one sentence (:func:`waited_too_long`), and so is one another rank's end cut short
+        (:func:`peer_ended`), not as an error objrec did not expect."""
         started = time.monotonic()
         try:
             yield
         except RuntimeError as error:  # torch.distributed.DistBackendError is one
             waited = time.monotonic() - started
-            if waited < self.timeout:
-                raise
-            raise ObjrecError(waited_too_long(self, doing, waited)) from error
+            if waited >= self.timeout:
+                raise ObjrecError(waited_too_long(self, doing, waited)) from error
+            if peer_ended(error):
+                raise ObjrecError(
+                    f"another rank ended while this rank waited for {doing}: its own error "
+                    "says why, and this rank stops with it"
+                ) from error
+            raise
 
     def reduce_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
         """Loss and accuracy averaged over all ranks, weighted by how many samples each saw."""
@@ -117,7 +123,8 @@ class World:
         n = metrics["n"]
         values = [metrics["loss"] * n, metrics["acc"] * n, n]
         t = torch.tensor(values, dtype=torch.float64, device=self.device)
-        dist.all_reduce(t)
+        with self.waiting_for(OTHERS):
+            dist.all_reduce(t)
         loss, acc, seen = t.tolist()
         total = max(seen, 1)
         return {"loss": loss / total, "acc": acc / total, "n": seen}
@@ -127,7 +134,8 @@ class World:
         if not self.distributed:
             return value
         t = torch.tensor([value], dtype=torch.int64, device=self.device)
-        dist.all_reduce(t)
+        with self.waiting_for(OTHERS):
+            dist.all_reduce(t)
         return int(t.item())
 
     def share(self, value: T, doing: str) -> T:
@@ -157,11 +165,31 @@ class World:
         if not self.distributed:
             return value
         flag = torch.tensor([int(value)], device=self.device)
-        dist.broadcast(flag, src=0)
+        with self.waiting_for(OTHERS):
+            dist.broadcast(flag, src=0)
         return bool(flag.item())
 
 
 SINGLE = World()
+
+OTHERS = "the other ranks"
+"""What a rank waits for in the training's own collectives (each rank's epoch, its counts)."""
+
+PEER_ENDED = (
+    "Connection closed by peer",
+    "Connection reset by peer",
+    "Broken pipe",
+    "remote process exited",
+)
+"""How gloo says that the other end of a collective went, its process ended (and NCCL, where it
+notices: not seen here, no two GPUs). A rank that failed alone ends at once (its error said, its
+process gone), and gloo finds its sockets closed within a second; without this, each other rank
+said gloo's words as "an error objrec did not expect, a bug"."""
+
+
+def peer_ended(error: RuntimeError) -> bool:
+    """Whether a collective's ``error`` says that another rank's process ended."""
+    return any(words in str(error) for words in PEER_ENDED)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
