@@ -28,6 +28,8 @@ from objrec.cores import (
     cgroup_cpu_limit,
     cpu_threads,
     limit_thread_pools,
+    rank_threads,
+    set_by_parent,
     usable_cores,
     wait_passively,
 )
@@ -37,7 +39,7 @@ from objrec.devices import (
     loader_settings,
     resolve_device,
 )
-from objrec.distributed import World, process_group, world_from_env
+from objrec.distributed import World, process_group, share_cores, world_from_env
 from objrec.engine import model_device, on_device
 from objrec.errors import ObjrecError
 from objrec.inference import Recognizer, resolve_runtime
@@ -900,6 +902,41 @@ def test_without_a_measured_batch_size_a_larger_batch_sets_the_size_later_ones_a
     for n in (2, 6, 3):
         assert runner(torch.randn(n, 3, 32, 32)).shape[0] == n
     assert [n for _, n in met] == [2, 2, 6, 6]  # the check, then each batch
+
+
+def test_a_torchrun_rank_takes_its_share_of_the_cores_where_torchrun_chose_one_thread(
+    tmp_path, monkeypatch
+):
+    """review61b L2: torchrun sets OMP_NUM_THREADS=1 for each process where it starts more than
+    one a machine and the variable is not set, and the CPU engines took PyTorch's count: 2 CPU
+    ranks on 16 cores used 2 of them. A rank takes its share of the cores, the user's own
+    OMP_NUM_THREADS kept (torchrun's launcher was started with it)."""
+    import os
+
+    monkeypatch.setattr("objrec.cores.usable_cores", lambda: 16)
+    torchrun = {"TORCHELASTIC_RUN_ID": "none", "OMP_NUM_THREADS": "1", "LOCAL_WORLD_SIZE": "2"}
+    assert rank_threads(torchrun, lambda name: True) == 8
+    assert rank_threads({**torchrun, "LOCAL_WORLD_SIZE": "32"}, lambda name: True) == 1
+    assert rank_threads(torchrun, lambda name: False) is None  # the user's own 1
+    assert rank_threads({**torchrun, "OMP_NUM_THREADS": "4"}, lambda name: True) is None
+    no_agent = {"OMP_NUM_THREADS": "1", "LOCAL_WORLD_SIZE": "2"}
+    assert rank_threads(no_agent, lambda name: True) is None
+    parent = tmp_path / str(os.getppid())  # as /proc/PPID/environ reads
+    parent.mkdir()
+    (parent / "environ").write_bytes(b"PATH=/bin\0HOME=/root\0")
+    assert set_by_parent("OMP_NUM_THREADS", tmp_path)
+    (parent / "environ").write_bytes(b"PATH=/bin\0OMP_NUM_THREADS=1\0")
+    assert not set_by_parent("OMP_NUM_THREADS", tmp_path)
+    assert not set_by_parent("OMP_NUM_THREADS", tmp_path / "not-linux")
+    for name, value in torchrun.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("objrec.cores.set_by_parent", lambda name: True)
+    threads = torch.get_num_threads()
+    try:
+        assert share_cores(World(rank=1, size=2, local_size=2)) == 8
+        assert torch.get_num_threads() == cpu_threads() == 8
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_idle_threads_sleep_unless_the_user_says_otherwise():

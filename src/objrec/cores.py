@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -93,6 +93,35 @@ def cpu_threads() -> int:
     import torch
 
     return max(1, min(torch.get_num_threads(), usable_cores()))
+
+
+def rank_threads(
+    environ: Mapping[str, str], launcher_set: Callable[[str], bool] | None = None
+) -> int | None:
+    """The threads of a torchrun rank whose ``OMP_NUM_THREADS=1`` torchrun chose: its share of
+    the machine's cores, ``usable_cores() // LOCAL_WORLD_SIZE`` (at least one); None where the
+    user set the variable, or outside torchrun. torchrun sets it to 1 for each process where it
+    starts more than one a machine and the variable is not set (``torch/distributed/run.py``),
+    and each rank's engines took PyTorch's count: 2 CPU ranks on 16 cores used 2 of them.
+    ``launcher_set``: whether the launcher set a variable itself (:func:`set_by_parent`)."""
+    if "TORCHELASTIC_RUN_ID" not in environ or environ.get("OMP_NUM_THREADS") != "1":
+        return None
+    if not (launcher_set or set_by_parent)("OMP_NUM_THREADS"):
+        return None
+    ranks = max(1, int(environ.get("LOCAL_WORLD_SIZE") or 1))
+    return max(1, usable_cores() // ranks)
+
+
+def set_by_parent(name: str, proc: Path = Path("/proc")) -> bool:
+    """Whether the process that started this one (torchrun) was itself started without the
+    variable ``name``, so that it set it for this one: the environment it was started with
+    (``/proc/PPID/environ``, which its own later changes leave as it was) lacks it. False where
+    that cannot be read (not Linux)."""
+    try:
+        started_with = (proc / str(os.getppid()) / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return not any(entry.startswith(f"{name}=".encode()) for entry in started_with)
 
 
 def limit_thread_pools(environ: MutableMapping[str, str]) -> int | None:

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
+from objrec.cores import rank_threads
 from objrec.devices import backend_for, resolve_device
 from objrec.errors import ObjrecError
 from objrec.meta import Processes
@@ -250,6 +251,24 @@ def torchrun_timeout() -> float:
     return seconds
 
 
+def share_cores(world: World) -> int | None:
+    """Give this rank its share of the machine's cores as PyTorch's threads (which the CPU
+    engines take: ``cores.cpu_threads``) where torchrun chose one thread for it
+    (:func:`cores.rank_threads`); the count set, or None."""
+    threads = rank_threads(os.environ)
+    if threads is None or threads == torch.get_num_threads():
+        return None
+    torch.set_num_threads(threads)
+    log.info(
+        "rank %d computes on %d threads, its share of the cores of this machine's %d ranks "
+        "(torchrun set OMP_NUM_THREADS=1)",
+        world.rank,
+        threads,
+        world.local_size,
+    )
+    return threads
+
+
 TORCHRUN_VARIABLES = ("RANK", "MASTER_ADDR", "MASTER_PORT")
 """What torch's ``env://`` rendezvous needs beside ``WORLD_SIZE``, as torchrun sets them."""
 
@@ -279,6 +298,7 @@ def process_group(device: str = "auto") -> Iterator[World]:
     if not world.distributed or dist.is_initialized():
         yield world
         return
+    share_cores(world)
     backend = backend_for(world.device)
     if backend == "nccl":
         torch.cuda.set_device(world.device)
