@@ -863,6 +863,39 @@ def test_a_relabel_done_by_hand_into_another_split_says_the_split_changed(tmp_pa
     ) in caplog.text
 
 
+def test_a_photo_moved_by_hand_out_of_valid_is_counted_there_and_keeps_its_group(tmp_path):
+    """A photo moved by hand from valid/green to train/red (its relabel done) was counted where
+    it is now: the copy's validation split lost an image and ``valid_removed`` stayed 0, and the
+    copy's manifest lost the group DATA's manifest recorded under its old path (session 61's
+    review, L1; loop61's leftover). Counted from where it was, its group kept; one moved by hand
+    into another class of the test split is a test relabel."""
+    from objrec.file_index import hash_file
+    from objrec.manifest import manifest_rows
+
+    data = tmp_path / "d"  # a split folder with its manifest
+    apply_plan(make_split(tmp_path / "made"), plan_of(tmp_path / "none.csv"), data)
+    text = (data / "manifest.csv").read_text()
+    for file, group in (("valid/green/green_00.png", "7"), ("test/green/green_00.png", "8")):
+        line = next(line for line in text.splitlines() if line.startswith(f"{file},"))
+        assert line.endswith(",")  # no group recorded: the copy's own split
+        text = text.replace(line, line + group)
+    (data / "manifest.csv").write_text(text)
+    rows = []
+    for was, now in (
+        ("valid/green/green_00.png", "train/red/green_00.png"),
+        ("test/green/green_00.png", "test/red/green_00.png"),
+    ):
+        digest = hash_file(data / was)
+        (data / was).rename(data / now)
+        rows.append(f"{was},green,{was.split('/')[0]},relabel,red,x,{digest}")
+    counts = apply_plan(data, plan_of(tmp_path / "plan.csv", *rows), out := tmp_path / "fixed")
+    assert (counts.moved_by_hand, counts.valid_removed, counts.test_relabelled) == (2, 1, 1)
+    assert (counts.valid_relabelled, counts.test_removed) == (0, 0)
+    groups = {r["file"]: r["group"] for r in manifest_rows(out / "manifest.csv")}
+    assert groups["train/red/green_00.png"] == "7"
+    assert groups["test/red/green_00.png"] == "8"
+
+
 def test_apply_plan_follows_a_photo_moved_by_hand_done_when_in_its_row_s_class(
     tmp_path, capsys, caplog
 ):

@@ -133,28 +133,31 @@ def checked_folders(data: Path, out: Path, mode: str) -> tuple[Path, Path]:
 def copy_planned(
     copying: Copying,
     stage: Path,
-    targets: dict[Path, Path | None],
+    planned: Planned,
     split_folder: bool,
     counts: dict[str, int],
     written: list[Hashed | Copied],
 ) -> dict[str, str]:
-    """Copy (or link, ``copying.mode``) each image of ``data`` that ``targets`` keeps to its
-    target in the staging folder ``stage`` of ``out``, adding to ``counts``; ``on_file(done,
+    """Copy (or link, ``copying.mode``) each image of ``data`` that ``planned.targets`` keeps to
+    its target in the staging folder ``stage`` of ``out``, adding to ``counts``; ``on_file(done,
     total)`` told after each file (a minute of silence for 60,000 photos); a split folder's copy
-    gets the manifest of the files copied. Returns the content digest
+    gets the manifest of the files copied, each with the group ``data``'s manifest recorded for
+    it, under the path it had there for a photo moved by hand since the audit
+    (``planned.followed``: its group was lost). Returns the content digest
     (``file_index.hash_file``'s) of each file copied that was read, by its path in ``data``;
     ``written`` gets each file written as the file index takes it (:func:`_written`: ``train``
     of ``out`` then reads none of them)."""
     data, out, on_file = copying.data, copying.out, copying.on_file
     rows: list[list[str]] = []
     digests: dict[str, str] = {}
+    targets, followed = planned.targets, planned.followed
     groups = manifest_groups(data) if split_folder else {}
     total = sum(target is not None for target in targets.values())
     with ctrl_c_leaves(lambda: applied_so_far(out, counts["copied"], targets)):
         for rel, target in targets.items():
             counts["removed"] += target is None
             if target is not None:
-                recorded = groups.get(rel.as_posix())
+                recorded = groups.get(followed.get(rel.as_posix(), rel.as_posix()))
                 row, digest = _copy(data / rel, stage, target, copying.mode, split_folder, recorded)
                 written.append(_written(data / rel, stage / target, copying.mode, digest))
                 rows += row

@@ -109,12 +109,12 @@ def _applied(given: PlanRead, copying: Copying, new_class: bool) -> AppliedPlan:
     counts["relabels_as_proposed"] = sum(map(as_proposed, planned.rows.values()))
     counts["accepted"] = sum(ACCEPTED in row for row in planned.rows.values())
     counts["not_accepted"] = sum(NOT_ACCEPTED in row for row in planned.rows.values())
-    counts |= test_changes(targets if split_folder else {})
+    counts |= test_changes(targets if split_folder else {}, planned.followed)
     if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)
     written: list[Hashed | Copied] = []
     with staged_folder(out) as stage:  # ``out`` whole or as it was: never half a copy
-        copied = copy_planned(copying, stage, targets, split_folder, counts, written)
+        copied = copy_planned(copying, stage, planned, split_folder, counts, written)
         planned.digests.update(copied)  # reviewed.csv reads the copies' digests, not their files
         counts["other_files"] = copy_others(data, stage, mode, others)
         counts["reviewed"] = remember_review(data, stage, planned, at)

@@ -5,6 +5,7 @@ validation split.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -50,15 +51,18 @@ class AppliedPlan:
     take: under ``RELABEL_MIN_PROB``, or in a class of too few photos to judge, which the
     audit itself says not to act on (session 61's review); 0 without ``accept``."""
     test_removed: int = 0
-    """Of ``removed``, in a split folder's test split: the test set changed."""
+    """Of ``removed``, in a split folder's test split: the test set changed; and of
+    ``moved_by_hand``, those a person moved out of the test split (:func:`test_changes`)."""
     test_relabelled: int = 0
-    """Of ``relabelled``, in the test split (scores on ``out`` and ``data`` are not comparable
-    when either test count is not 0)."""
+    """Of ``relabelled``, in the test split, and of ``moved_by_hand``, those moved into another
+    class of it (scores on ``out`` and ``data`` are not comparable when either test count is not
+    0)."""
     valid_removed: int = 0
     """Of ``removed``, in the validation split, which decides the next train's early stopping
-    and unknown threshold."""
+    and unknown threshold; and of ``moved_by_hand``, those moved out of it."""
     valid_relabelled: int = 0
-    """Of ``relabelled``, in the validation split."""
+    """Of ``relabelled``, in the validation split, and of ``moved_by_hand``, those moved into
+    another class of it."""
     reviewed: int = 0
     """Labels ``out/reviewed.csv`` remembers as settled by a person (:func:`settles_label`, and
     ``data``'s earlier ones): the next audit of ``out`` keeps them; 0, and no file, for none."""
@@ -140,14 +144,26 @@ def source_note(data: Path, out: Path, counts: AppliedPlan) -> str | None:
     )
 
 
-def test_changes(targets: dict[Path, Path | None]) -> dict[str, int]:
+def test_changes(
+    targets: dict[Path, Path | None], followed: Mapping[str, str] | None = None
+) -> dict[str, int]:
     """How many images of a split folder's test and valid splits ``targets`` remove and relabel
-    (``test_removed``, ``valid_relabelled``...)."""
-    counts = {}
-    for split in ("test", "valid"):
-        rows = [(rel, t) for rel, t in targets.items() if rel.parts[0] == split]
-        counts[f"{split}_removed"] = sum(t is None for _, t in rows)
-        counts[f"{split}_relabelled"] = sum(t is not None and t.parent != r.parent for r, t in rows)
+    (``test_removed``, ``valid_relabelled``...). A photo a person moved by hand since the audit
+    (``followed``: where it is now -> where it was) counts from where it was: moved out of the
+    split, as one the split lost; into another class of it, as relabelled. Counted where it is
+    now, a photo moved from valid/watch to train/sunflower left the copy's validation split
+    one image short unsaid (session 61's review, L1)."""
+    counts = dict.fromkeys(
+        ("test_removed", "test_relabelled", "valid_removed", "valid_relabelled"), 0
+    )
+    for rel, target in targets.items():
+        was = Path((followed or {}).get(rel.as_posix(), rel))
+        if (split := was.parts[0]) not in ("test", "valid"):
+            continue
+        if target is None or target.parts[0] != split:
+            counts[f"{split}_removed"] += 1
+        elif target.parent != was.parent:
+            counts[f"{split}_relabelled"] += 1
     return counts
 
 

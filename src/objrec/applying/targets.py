@@ -67,6 +67,10 @@ class Planned(NamedTuple):
     by_hand: int
     """Relabels done by hand already: the photo moved into the class the row relabels it to
     (:func:`follow_done_relabels`), copied where it is."""
+    followed: dict[str, str]
+    """Where each photo a person moved by hand since the audit is now -> where its row (and
+    DATA's manifest) had it, for the rows followed there (:func:`follow_done_relabels`): what
+    the move changed of the split, and the group the manifest recorded under the old path."""
 
 
 def planned_targets(
@@ -90,6 +94,7 @@ def planned_targets(
     moved = moved_by_hand(data, plan, known, at)
     by_hand = follow_done_relabels(plan_file, plan, moved, at)
     refuse_missing(plan_file, plan, known, data, moved)
+    followed = {now: file for file, now in moved.items() if file not in plan and now in plan}
     digests, replaced = unreplaced(plan_file, data, plan, set(broken))
     classes = {rel.parts[at] for rel in rels if len(rel.parts) > at + 1}
     as_data_classes(plan, classes)
@@ -100,7 +105,7 @@ def planned_targets(
     _warn_unsure_relabels(plan)
     targets = {rel: _target(plan_file, rel, plan.get(rel.as_posix()), at) for rel in rels}
     _warn_parted_pictures(plan_file, plan, targets, at)
-    return Planned(targets, plan, digests, replaced, by_hand)
+    return Planned(targets, plan, digests, replaced, by_hand, followed)
 
 
 def _warn_parted_pictures(
