@@ -2915,6 +2915,33 @@ def test_the_lines_marked_best_are_the_lowest_losses_whatever_min_delta(capsys):
     assert marked == [1, 2, 3] and marked[-1] == kept  # 0.005 lower, under --min-delta: kept
 
 
+def test_two_lines_marked_kept_so_far_never_show_the_same_loss(capsys):
+    """newcomer61b: epochs 13 and 15 both said "valid loss 0.0444 ... kept so far", as if the
+    same loss were kept twice (15's was lower by less than 0.00005). A new lowest that four
+    decimals would show as the last one's is shown with the digits that tell them apart, and
+    so is the line under the table; other lines keep four."""
+    from objrec.cli.output import RichReporter
+
+    reporter = RichReporter()
+    losses = {1: 0.5, 2: 0.04441, 3: 0.0445, 4: 0.04437, 5: 0.00012, 6: 0.000118}
+    for epoch, loss in losses.items():
+        record = {"epoch": epoch, "train_loss": 0.1, "train_acc": 1.0, "seconds": 0.1}
+        reporter.epoch(record | {"valid_loss": loss, "valid_acc": 0.9, "best": epoch != 3})
+    reporter.last_epoch()
+    _, *lines = after_legend(capsys.readouterr().err)
+    shown = [line.split("valid loss ")[1].split()[0] for line in lines if line.startswith("epoch")]
+    assert shown == ["0.5000", "0.0444", "0.04437", "1.20e-04", "1.18e-04"]
+    assert lines[-1] == "kept: epoch 6, valid loss 1.18e-04"
+    reporter = RichReporter()
+    for epoch, loss in ((1, 0.5), (2, 0.0444), (3, 0.04438)):
+        record = {"epoch": epoch, "train_loss": 0.1, "train_acc": 1.0, "seconds": 0.1}
+        reporter.epoch(record | {"valid_loss": loss, "valid_acc": 0.9, "best": True})
+    reporter.last_epoch()
+    _, *lines = after_legend(capsys.readouterr().err)
+    assert lines[-2].split("valid loss ")[1].startswith("0.04438 ")
+    assert lines[-1] == "kept: epoch 3, valid loss 0.04438"
+
+
 def test_the_table_names_the_epoch_kept_under_it_with_one_kind_of_mark(capsys):
     """Each new lowest valid loss was marked "best" (six lines of nine), the legend saying the
     last one marked was kept: a reader decoded which. Each is marked "kept so far", true of it
@@ -4400,8 +4427,8 @@ def test_train_says_why_it_stopped_where_it_did():
 
     config = {"epochs": 100, "patience": 5, "finetune_blocks": 0}
     assert early_stop_sentence(10, 15, config) == (
-        "stopped early at epoch 15 of --epochs 100: the validation loss did not improve in the "
-        "5 epochs after epoch 10 (--patience 5)"
+        "stopped early at epoch 15 of at most 100 (--epochs): the validation loss did not improve "
+        "in the 5 epochs after epoch 10 (--patience 5), so more epochs were unlikely to help"
     )
     # a tiny set: the loss still fell. The warning says "training stopped at the --epochs limit
     # (100) before early stopping ended it: the validation loss last improved at epoch 98; more
@@ -4456,11 +4483,12 @@ def test_train_s_early_stop_says_by_how_much_the_loss_did_not_improve():
 
     config = {"epochs": 30, "patience": 5, "finetune_blocks": 0, "min_delta": 0.001}
     assert early_stop_sentence(16, 21, config) == (
-        "stopped early at epoch 21 of --epochs 30: the validation loss did not fall below epoch "
-        "16's by more than 0.001 (--min-delta) in the 5 epochs after it (--patience 5)"
+        "stopped early at epoch 21 of at most 30 (--epochs): in the 5 epochs after epoch 16 "
+        "(--patience 5), the validation loss never fell more than 0.001 (--min-delta) below "
+        "epoch 16's, so more epochs were unlikely to help"
     )
     tiny = early_stop_sentence(16, 21, {**config, "min_delta": 0.00001})  # was "1e-05"
-    assert "by more than 0.00001 (--min-delta)" in tiny
+    assert "more than 0.00001 (--min-delta)" in tiny
 
 
 def test_train_s_early_stop_names_the_epoch_patience_counted_from_and_the_lowest_kept():
@@ -4471,9 +4499,10 @@ def test_train_s_early_stop_names_the_epoch_patience_counted_from_and_the_lowest
 
     config = {"epochs": 30, "patience": 5, "finetune_blocks": 0, "min_delta": 0.001}
     assert early_stop_sentence(18, 21, config) == (
-        "stopped early at epoch 21 of --epochs 30: the validation loss did not fall below epoch "
-        "16's by more than 0.001 (--min-delta) in the 5 epochs after it (--patience 5); epoch "
-        "18's, lower by less, is kept"
+        "stopped early at epoch 21 of at most 30 (--epochs): in the 5 epochs after epoch 16 "
+        "(--patience 5), the validation loss never fell more than 0.001 (--min-delta) below "
+        "epoch 16's, so more epochs were unlikely to help; epoch 18, lower than epoch 16 by less "
+        "than that, is the one kept"
     )
 
 

@@ -164,9 +164,7 @@ def test_train_says_why_the_temperature_was_kept_at_1():
     plain = TemperatureFit(0.8, 0.8, 40)
     line = calibrated_line(FittedConfidence(0.8, "msp", 0.5, None, (0.2, 0.1), plain))
     assert line.startswith("probabilities made surer (temperature 0.800); on the validation")
-    assert (
-        "differ by 10.00 points on average (0 would be perfect; the expected calibration " in line
-    )
+    assert "10.00 points on average (0 would be perfect; called the expected calibration " in line
     assert "error), 20.00 points before;" in line and "ECE" not in line
     softer = TemperatureFit(1.6, 1.6, 40)
     line = calibrated_line(FittedConfidence(1.6, "msp", 0.5, None, (0.2, 0.1), softer))
@@ -186,10 +184,39 @@ def test_train_says_why_the_temperature_was_kept_at_1():
     )
     familiar = FittedConfidence(1.0, "mahalanobis+knn", 0.0, torch.nn.Identity(), (0.1, 0.1), one)
     assert (  # "below 0" alone read as no threshold at all
-        'predict answers "unknown" for an image unlike the training images (familiarity below 0, '
-        "the run's threshold, where a typical validation image scores 1); that threshold was "
+        'predict answers "unknown" for an image unlike the training images (its familiarity, a '
+        "score of how much it looks like them, is below 0, the run's threshold; a typical "
+        "validation image scores 1); that threshold was "
         "chosen on" in calibrated_line(replace(familiar, n_valid=512))
     )
+
+
+def test_the_readmes_glossary_explains_the_words_a_default_train_prints():
+    """newcomer61b: a default train said "familiarity below 0, the run's threshold" and "the
+    expected calibration error", which the README's glossary did not explain, beside its
+    "validation loss" and "--patience". Each term of train's calibration paragraph, early stop
+    line and epoch legend that a student would not know has a glossary entry."""
+    from objrec.calibration import TemperatureFit
+    from objrec.cli.output import EPOCH_LEGEND
+    from objrec.cli.training import early_stop_sentence
+    from objrec.confidence import FittedConfidence, calibrated_line
+
+    fit = TemperatureFit(1.0002, 1.0002, 40)
+    familiar = FittedConfidence(1.0, "mahalanobis+knn", 0.0, torch.nn.Identity(), (0.1, 0.1), fit)
+    config = {"epochs": 100, "patience": 5, "finetune_blocks": 0, "min_delta": 0.001}
+    said = " ".join(
+        [
+            calibrated_line(replace(familiar, n_valid=30)),
+            early_stop_sentence(15, 17, config) or "",
+            EPOCH_LEGEND,
+        ]
+    )
+    page = (Path(__file__).parents[1] / "README.md").read_text()
+    glossary = " ".join(page.split("## The words objrec uses\n")[1].split("\n## ")[0].split())
+    terms = ["familiarity", "threshold", "calibration error", "validation loss", "epoch", "loss"]
+    assert [term for term in terms if term not in said] == []
+    assert [t for t in terms if f"**{t}**" not in glossary and f"*{t}*" not in glossary] == []
+    assert "early" in said and "**early stopping**" in glossary
 
 
 def test_train_records_why_the_temperature_was_kept_at_1(trained_once):
@@ -841,12 +868,12 @@ def test_a_familiarity_scaled_on_the_training_images_is_said_so_wherever_its_sca
         head, (train, labels), (known[:1], torch.zeros(1).long()), "mahalanobis"
     )
     assert fitted.scaled_on == "training"
-    assert "where a typical training image scores 1" in calibrated_line(fitted)
+    assert "threshold; a typical training image scores 1" in calibrated_line(fitted)
     many = fit_confidence(
         head, (train, labels), (known, torch.zeros(len(known)).long()), "mahalanobis"
     )
     assert many.scaled_on == "validation"
-    assert "where a typical validation image scores 1" in calibrated_line(many)
+    assert "threshold; a typical validation image scores 1" in calibrated_line(many)
     for on in ("training", "validation"):
         cal = Calibration(1.0, 0.0, "mahalanobis", 1, on)
         meta = RunMeta("tiny_test", ("a", "b"), DataConfig(), HeadConfig(16, 2), calibration=cal)
@@ -961,13 +988,13 @@ def test_a_temperature_that_widens_the_calibration_gap_is_not_said_to_narrow_it(
     assert line.startswith(
         "probabilities made less sure (temperature 1.107, the one that lowers the validation "
         "images' loss most); on the validation images, how sure the model says it is and how "
-        "often it is right differ by 1.05 points on average (0 would be perfect; the expected "
+        "often it is right differ by 1.05 points on average (0 would be perfect; called the expected "
         "calibration error), 0.45 points before: the model's own were closer (the temperature "
         "is fitted to the loss, not this gap)"
     )
     narrower = calibrated_line(FittedConfidence(1.107, "msp", 0.5, None, (0.0105, 0.0045), fit))
     assert (
-        "differ by 0.45 points on average (0 would be perfect; the expected calibration error), "
+        "differ by 0.45 points on average (0 would be perfect; called the expected calibration error), "
         "1.05 points before;" in narrower
     )
 
@@ -1004,8 +1031,8 @@ def test_a_calibration_error_within_chance_is_said_to_be_too_noisy_and_the_loss_
     assert line.startswith(
         "probabilities made less sure (temperature 1.557, chosen on the 53 validation images: "
         "it lowers their loss from 0.2656 to 0.2239); on the validation images, how sure the "
-        "model says it is and how often it is right differ by 6.82 points on average (the "
-        "expected calibration error; 5.14 points before), too noisy to judge on 53 images: a "
+        "model says it is and how often it is right differ by 6.82 points on average (called "
+        "the expected calibration error; 5.14 points before), too noisy to judge on 53 images: a "
         "model exactly as sure as it is right would show up to 9.34 points by chance; "
     )
     assert "closer" not in line
@@ -1033,7 +1060,7 @@ def test_a_gap_within_chance_is_too_noisy_to_judge_at_temperature_1_in_every_pla
     said = calibration_words(0.1976, 20, 0.3319)
     assert said == (
         "how sure the model says it is and how often it is right differ by 19.76 points on "
-        "average (the expected calibration error), too noisy to judge on 20 images: a model "
+        "average (called the expected calibration error), too noisy to judge on 20 images: a model "
         "exactly as sure as it is right would show up to 33.19 points by chance"
     )
     kept = TemperatureFit(1.0, 0.31, 4, "4 validation errors, 10 needed to sharpen")
@@ -1052,7 +1079,7 @@ def test_a_gap_within_chance_is_too_noisy_to_judge_at_temperature_1_in_every_pla
     m["ece_by_chance"] = 0.05  # beyond chance: said as a gap
     assert measured_lines([Evaluation("eval-test", record_of(m))]) == [
         "- On the test split, how sure the model says it is and how often it is right differ by "
-        "19.76 points on average (0 would be perfect; the expected calibration error)."
+        "19.76 points on average (0 would be perfect; called the expected calibration error)."
     ]
 
 
@@ -1079,7 +1106,7 @@ def test_the_calibration_gap_says_which_way_the_model_is_off_in_every_place():
     fitted = FittedConfidence(1.0, "msp", 0.5, None, (0.153, 0.153), kept)
     fitted.ece_chance, fitted.n_valid, fitted.valid_over = 0.09, 48, -0.151
     assert (
-        "differ by 15.30 points on average (0 would be perfect; the expected calibration "
+        "differ by 15.30 points on average (0 would be perfect; called the expected calibration "
         f"error){under}" in calibrated_line(fitted)
     )
     m = {"ece": 0.153, "ece_before_calibration": 0.153, "ece_by_chance": 0.09, "n": 48}
@@ -1121,7 +1148,7 @@ def test_train_says_its_two_calibration_figures_apart_and_why_it_left_them():
         "probabilities left as the model gives them (a temperature of 1.134, fitted on half the "
         "validation images, did not lower the other half's loss: making them less sure would not "
         "help new images); on the validation images, how sure the model says it is and how often "
-        "it is right differ by 8.22 points on average (0 would be perfect; the expected "
+        "it is right differ by 8.22 points on average (0 would be perfect; called the expected "
         "calibration error); over-confident: overall, 1.85 points surer than it is right (8.22 "
         "averages the gap at each level of sureness, either way): trust its answers a little "
         "less; "
@@ -1152,7 +1179,7 @@ def test_a_calibration_gap_the_temperature_barely_moved_is_said_to_have_changed_
     line = calibrated_line(fitted)
     assert "closer" not in line
     assert (
-        "differ by 7.39 points on average (0 would be perfect; the expected calibration error), "
+        "differ by 7.39 points on average (0 would be perfect; called the expected calibration error), "
         "more than the 2.10 points chance alone would show on 1,200 images, 7.26 points before: "
         "the temperature changed it little (less than 0.25 points)" in line
     )
@@ -1180,7 +1207,7 @@ def test_a_gap_the_temperature_barely_moved_is_not_said_to_need_nothing():
     words = calibration_words(0.2882, 36, 0.2010, before=0.2875, over=0.2065)
     assert "nothing needs doing" not in words
     assert (
-        "differ by 28.82 points on average (0 would be perfect; the expected calibration error), "
+        "differ by 28.82 points on average (0 would be perfect; called the expected calibration error), "
         "more than the 20.10 points chance alone would show on 36 images, 28.75 points before: "
         "the temperature changed it little (less than 0.25 points); over-confident:" in words
     )

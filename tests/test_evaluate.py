@@ -582,7 +582,7 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
         "confidence: the model's probabilities made less sure (temperature 1.500, chosen on the "
         "validation split): it lowers their loss on data/test (120 images) from 0.3000 to "
         "0.2500; how sure the model says it is and how often it is right differ by 5.00 points "
-        "on average (0 would be perfect; the expected calibration error), more than the 2.00 "
+        "on average (0 would be perfect; called the expected calibration error), more than the 2.00 "
         "points chance alone would show on 120 images, 10.00 points before"
     )
     surer = " ".join(confidence_lines_of({**metrics, "temperature": 0.7}, "data/test")[0].split())
@@ -593,7 +593,7 @@ def test_the_confidence_lines_say_which_images_their_figures_are_measured_on():
         kept = " ".join(kept.split())  # as wrapped to 100 columns
         assert kept == (  # it said "0.1000 off how often it is right", a bare number
             "confidence: on data/test, how sure the model says it is and how often it is right "
-            "differ by 10.00 points on average (0 would be perfect; the expected calibration "
+            "differ by 10.00 points on average (0 would be perfect; called the expected calibration "
             "error); its probabilities are left as they are (temperature 1, chosen on the "
             "validation split)"
         )
@@ -2480,7 +2480,7 @@ def test_a_calibration_gap_wider_after_the_temperature_is_not_said_to_be_its_aim
     line = calibration_line(metrics_of(m), "data/test")
     assert "to say how often" not in line
     assert line.endswith(
-        "1.05 points on average (0 would be perfect; the expected calibration "
+        "1.05 points on average (0 would be perfect; called the expected calibration "
         "error), more than the 0.40 points chance alone would show on 400 images, 0.45 points "
         "before: the model's own were closer (the temperature is fitted to the loss, not this "
         "gap)"
@@ -2503,7 +2503,7 @@ def test_evaluate_gives_the_loss_and_calls_a_calibration_error_within_chance_too
         "confidence: the model's probabilities made less sure (temperature 1.557, chosen on the "
         "validation split): it lowers their loss on the images of data/test (53 images) from "
         "0.0500 to 0.0427; how sure the model says it is and how often it is right differ by "
-        "3.31 points on average (the expected calibration error; 1.55 points before), too noisy to "
+        "3.31 points on average (called the expected calibration error; 1.55 points before), too noisy to "
         "judge on 53 images: a model exactly as sure as it is right would show up to 9.00 points "
         "by chance"
     )
@@ -2511,7 +2511,7 @@ def test_evaluate_gives_the_loss_and_calls_a_calibration_error_within_chance_too
     assert calibration_line(metrics_of(m), "the images of data/test").endswith(
         "raises their loss on the images of data/test (53 images) from 0.0500 to 0.0600; how "
         "sure the model says it is and how often it is right differ by 3.31 points on average (0 "
-        "would be perfect; the expected calibration error), more than the 1.00 points chance "
+        "would be perfect; called the expected calibration error), more than the 1.00 points chance "
         "alone would show on 53 images, 1.55 points before: the model's own were closer (the "
         "temperature is fitted to the loss, not this gap)"
     )
@@ -2529,7 +2529,7 @@ def test_a_calibration_error_within_chance_is_too_noisy_at_temperature_1_too():
     m |= {"nll_before_calibration": 0.2049, "nll": 0.2049, "ece_by_chance": 0.1418}
     assert calibration_line(metrics_of(m), "data/test") == (
         "confidence: on data/test, how sure the model says it is and how often it is right "
-        "differ by 11.63 points on average (the expected calibration error), too noisy to judge "
+        "differ by 11.63 points on average (called the expected calibration error), too noisy to judge "
         "on 12 images: a model exactly as sure as it is right would show up to 14.18 points by "
         "chance; its probabilities are left as they are (temperature 1, chosen on the validation "
         "split)"

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+ECE_NAME = "called the expected calibration error"
+"""How the gap's sentence names it: in plain words first, then, called so, the term an expert knows,
+said as a name (a student read "the expected calibration error" as one more thing to know)."""
 ECE_SAME = 0.0025
 """Calibration errors (ECE, a share) before and after the temperature closer than this (a quarter
 of a percentage point) are said to be about the same: a gap such as 7.39 points against 7.26 is
@@ -76,11 +79,11 @@ def calibration_words(
     if verdict == "noisy":
         was = "" if before is None else f"; {points(before)} before"
         return (
-            f"{gap} (the expected calibration error{was}), too noisy to judge on "
+            f"{gap} ({ECE_NAME}{was}), too noisy to judge on "
             f"{plural(n, 'image')}: a model exactly as sure as it is right would show up to "
             f"{points(chance or 0)} by chance"
         )
-    gap += " (0 would be perfect; the expected calibration error)"
+    gap += f" (0 would be perfect; {ECE_NAME})"
     if before is None:  # not "noisy": more than chance shows, or chance not measured
         return gap + which_way(over, ece)
     gap += beyond_chance(ece, n, chance)

@@ -203,8 +203,8 @@ def calibrated_line(fitted: FittedConfidence) -> str:
     unknown = (
         f"whose top probability is below {fitted.threshold:.4f}"
         if fitted.familiarity is None
-        else "unlike the training images (familiarity below 0, the run's threshold, where "
-        f"{typical_image(fitted.scaled_on)} scores 1)"
+        else "unlike the training images (its familiarity, a score of how much it looks like "
+        f"them, is below 0, the run's threshold; {typical_image(fitted.scaled_on)} scores 1)"
     )
     line = f'{adjusted_words(fitted)}; predict answers "unknown" for an image {unknown}'
     if not fitted.n_valid:  # a FittedConfidence that does not say

@@ -214,16 +214,27 @@ def epoch_lines_say(first: int, before: tuple[int, float] | None = None) -> str:
     )
 
 
-def kept_line(kept: tuple[int, float]) -> str:
+def kept_line(kept: tuple[int, float], shown: str | None = None) -> str:
     """The line under the epoch table: the epoch the fit ended with ``kept`` (epoch, valid
     loss), the last line marked :data:`KEPT_MARK`, or the resumed run's kept epoch where this
-    resume marked none."""
-    return f"kept: epoch {kept[0]}, valid loss {loss_text(kept[1])}"
+    resume marked none; its loss as that line ``shown`` it."""
+    return f"kept: epoch {kept[0]}, valid loss {shown or loss_text(kept[1])}"
 
 
-def loss_text(loss: float) -> str:
-    """A loss to four decimals, or to three significant digits when that would print 0.0000."""
-    return f"{loss:.4f}" if loss >= 0.001 else f"{loss:.2e}"
+def loss_text(loss: float, more: int = 0) -> str:
+    """A loss to four decimals, or to three significant digits when that would print 0.0000;
+    ``more`` digits than that."""
+    return f"{loss:.{4 + more}f}" if loss >= 0.001 else f"{loss:.{2 + more}e}"
+
+
+def loss_apart(loss: float, before: float | None) -> str:
+    """A new lowest ``loss`` (:data:`KEPT_MARK`) as :func:`loss_text` says it, with as many more
+    digits as tell it from ``before``, the lowest before it: epochs 13 and 15 both said
+    "valid loss 0.0444 ... kept so far", as if the same loss were kept twice (newcomer61b)."""
+    more = 0
+    while before is not None and more < 4 and loss_text(loss, more) == loss_text(before, more):
+        more += 1
+    return loss_text(loss, more)
 
 
 class SteadyTimeRemaining(TimeRemainingColumn):
@@ -511,6 +522,8 @@ class RichReporter(Reporter):
         self.kept: tuple[int, float] | None = None
         """The epoch kept so far and its valid loss: the last marked :data:`KEPT_MARK`, else a
         resumed run's (:meth:`best_before`)."""
+        self.kept_text: str | None = None
+        """The kept epoch's valid loss as its line showed it (:func:`loss_apart`)."""
         self.fitting = False
         """Whether a fit's epochs were reported and its table not yet closed (:meth:`last_epoch`
         says which epoch it kept)."""
@@ -601,7 +614,9 @@ class RichReporter(Reporter):
         first = r["epoch"] == self.first_epoch
         self.fitting = True
         if r["best"]:
-            self.kept = (r["epoch"], r["valid_loss"])
+            before = None if self.kept is None else self.kept[1]
+            r = {**r, "valid_text": loss_apart(r["valid_loss"], before)}
+            self.kept, self.kept_text = (r["epoch"], r["valid_loss"]), r["valid_text"]
         self.unshown = None if r["best"] or first or r["epoch"] % EPOCH_LINES_EVERY == 0 else r
         if self.unshown is None:
             self.epoch_line(r)
@@ -616,7 +631,7 @@ class RichReporter(Reporter):
             self.epoch_line(self.unshown)
             self.unshown = None
         if self.fitting and self.kept is not None:
-            err.print(kept_line(self.kept), markup=False, highlight=False)
+            err.print(kept_line(self.kept, self.kept_text), markup=False, highlight=False)
         self.fitting = False
 
     def epoch_line(self, r: dict[str, Any]) -> None:
@@ -626,9 +641,10 @@ class RichReporter(Reporter):
             said = epoch_lines_say(self.first_epoch or r["epoch"], self.resumed_best)
             err.print(EPOCH_LEGEND, markup=False, highlight=False)
             err.print(said, markup=False, highlight=False)
+        valid = r.get("valid_text") or loss_text(r["valid_loss"])
         err.print(
             f"epoch {r['epoch']:3d}  train loss {loss_text(r['train_loss'])} "
-            f"acc {r['train_acc']:6.2%}  valid loss {loss_text(r['valid_loss'])} "
+            f"acc {r['train_acc']:6.2%}  valid loss {valid} "
             f"acc {r['valid_acc']:6.2%}  {r['seconds']:5.1f}s"
             + (f"  [green]{KEPT_MARK}[/]" if r["best"] else "")
         )

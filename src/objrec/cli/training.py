@@ -554,7 +554,10 @@ def early_stop_sentence(
     where that warning says it all ("training stopped at the --epochs limit (3) before early
     stopping ended it: the validation loss last improved at epoch 3 ..."): this line then said
     "ran all --epochs 3 without stopping early: the validation loss last improved at epoch 3",
-    the same fact twice, and the line above it names the epoch kept."""
+    the same fact twice, and the line above it names the epoch kept. An early stop is said in the
+    order it happened, and why a stop then is sensible: "did not fall below epoch 12's by more
+    than 0.001 (--min-delta) in the 5 epochs after it (--patience 5); epoch 15's, lower by less,
+    is kept" was hard to parse for a student (newcomer61b)."""
     from objrec.engine import LITTLE_GAIN, gained_little, improved_lately, little_gain_why
 
     epochs, patience = config.get("epochs"), config.get("patience")
@@ -574,16 +577,21 @@ def early_stop_sentence(
     if ran >= epochs:  # the limit ended it, whatever patience had left (the warning says)
         limit = f"stopped at the epoch limit, --epochs {epochs}"
         return f"{limit}; the best epoch, the one kept, was {best}"
-    head = f"stopped early at epoch {ran} of --epochs {epochs}: the validation loss did not"
-    after = f"in the {plural(patience, 'epoch')} after"
+    head = f"stopped early at epoch {ran} of at most {epochs} (--epochs)"
+    why = "so more epochs were unlikely to help"
     if min_delta := config.get("min_delta", 0.0):  # it may have fallen, by less: the table shows it
         counted = ran - patience  # the last epoch early stopping counted: patience ran from it
         said = (
-            f"{head} fall below epoch {counted}'s by more than {decimal(min_delta)} (--min-delta) "
-            f"{after} it (--patience {patience})"
+            f"{head}: in the {plural(patience, 'epoch')} after epoch {counted} (--patience "
+            f"{patience}), the validation loss never fell more than {decimal(min_delta)} "
+            f"(--min-delta) below epoch {counted}'s, {why}"
         )
-        return said if best == counted else f"{said}; epoch {best}'s, lower by less, is kept"
-    return f"{head} improve {after} epoch {best} (--patience {patience})"
+        lower = f"epoch {best}, lower than epoch {counted} by less than that, is the one kept"
+        return said if best == counted else f"{said}; {lower}"
+    return (
+        f"{head}: the validation loss did not improve in the {plural(patience, 'epoch')} after "
+        f"epoch {best} (--patience {patience}), {why}"
+    )
 
 
 def decimal(value: float) -> str:
