@@ -819,13 +819,37 @@ def test_a_first_training_image_that_is_unreadable_is_passed_over_as_training_pa
 
 
 @pytest.mark.slow
+def test_the_reports_lower_half_says_each_experts_term_in_plain_words(trained_run, tmp_path):
+    """newcomer61b: "macro average / weighted average", "ECE, the mean gap over 15 bins of
+    certainty", "divided by a temperature of 1.000 before the softmax", "Saliency (Grad-CAM)",
+    "Training augmentation (article)" (which article?) and a raw Config block had no plain
+    words. Each has a line a student follows beside it; the expert's terms stay."""
+    import re
+
+    html = build_report(trained_run, tmp_path / "r.html").read_text()
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    said = {
+        "macro average": "counts each class the same, however many images it has",
+        "weighted average": "counts each class by its number of images",
+        "ECE, the mean gap over 15 bins of certainty": "put in 15 bins by how sure the model is",
+        "before the softmax": "the step that turns scores into probabilities",
+        "temperature of": "above 1 makes the model less sure, below 1 surer; 1 changes nothing",
+        "Saliency (Grad-CAM)": "Which parts of each photo made the model choose its class",
+        "Training augmentation (article)": "the transfer-learning article objrec's recipe starts",
+        '"augment": "article"': "The settings this run was trained with",
+    }
+    assert [term for term, words in said.items() if term not in text or words not in text] == []
+
+
+@pytest.mark.slow
 def test_the_report_names_the_unknown_score_and_tta_in_plain_words(trained_run, tmp_path):
     """It said 'familiarity (mahalanobis+knn; ...)', 'test top-1 (with TTA)' and 'test top-1
     without TTA'; the names stay, after the words, as the options spell them."""
     html = build_report(trained_run, tmp_path / "r.html").read_text()
     assert (
-        "familiarity (distance to the class centres and to the nearest training images, "
-        "mahalanobis+knn; 1 is a typical validation image" in html
+        "familiarity, a score of how much a photo looks like the training photos (distance to the "
+        "class centres and to the nearest training images, mahalanobis+knn; 1 is a typical "
+        "validation image" in html
     )
     metrics_file = trained_run / "eval-test" / "metrics.json"
     metrics = json.loads(metrics_file.read_text())
