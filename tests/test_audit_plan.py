@@ -568,11 +568,12 @@ def test_the_plan_asks_to_review_a_suggestion_the_votes_split_with_the_given_cla
     origami, close, edge, clear = plan
     assert (origami["action"], origami["new_class"]) == ("review", "dragonfly")
     assert origami["reason"].startswith(
-        "review: may be dragonfly, p(suggested)=0.51, but ant is not far behind (p(given) over "
-        "a fifth of p(suggested)): the votes are split between the two classes, as for an "
-        "unusual picture of either; relabel if so (heads and neighbours give p(given)=0.40)"
+        "review: may be dragonfly, p(suggested)=0.51, but ant is close behind, so it may well be "
+        "ant as labelled (the votes are split between the two classes, p(given) over a fifth of "
+        "p(suggested), as for an unusual picture of either); relabel if so (heads and neighbours "
+        "give p(given)=0.40)"
     )
-    assert close["action"] == "review" and "ant is not far behind" in close["reason"]
+    assert close["action"] == "review" and "ant is close behind" in close["reason"]
     for row, issue in ((edge, issues[2]), (clear, issues[3])):
         assert (row["action"], row["new_class"], row["reason"]) == (
             "relabel",

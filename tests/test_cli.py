@@ -4046,7 +4046,9 @@ def test_split_says_its_warnings_before_the_summary_they_qualify(
     said = ("warning: left out 1 image file that cannot be read", "split 3 classes", "1 duplicate")
     starts = [next(i for i, line in enumerate(lines) if line.startswith(s)) for s in said]
     assert code == 0 and starts == sorted(starts), lines
-    assert lines[-1].startswith("no EXIF camera times: no bursts looked for")
+    assert lines[-1].startswith(
+        "no photo says when it was taken (EXIF): no rapid series looked for"
+    )
 
 
 @pytest.mark.slow
@@ -5354,7 +5356,7 @@ def test_split_names_a_few_duplicate_groups_and_json_all_of_them(capsys, tmp_pat
     assert code == 0 and "18 duplicate files kept together" in said and "in 6 groups: " in said
     assert "and 2 more; " in said and "; and 3 more groups; --json lists them all" in said
     assert said.count(" = ") == 3 and len(line) < 400
-    assert "no EXIF camera times: no bursts looked for (a --groups file" in said
+    assert "no photo says when it was taken (EXIF): no rapid series looked for (a --groups" in said
     code, out, _ = run(capsys, "split", photos, tmp_path / "json", "--json")
     assert json.loads(out)["untimed_files"] == 36  # PNGs and JPEGs without EXIF
     groups = json.loads(out)["duplicate_groups"]

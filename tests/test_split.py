@@ -1554,7 +1554,7 @@ def test_split_of_photos_without_any_exif_time_says_so_in_a_short_line(tmp_path,
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert (
         last
-        == "no EXIF camera times: no bursts looked for (a --groups file keeps a series together)"
+        == "no photo says when it was taken (EXIF): no rapid series looked for (a --groups file keeps one together)"
     )
     result.untimed_files = 149
     print_split(result, None)
@@ -1573,9 +1573,9 @@ def test_split_does_not_advise_a_groups_file_to_a_split_given_one(tmp_path, caps
     result = SplitResult(out=tmp_path, counts=counts, untimed_files=97, burst_seconds=1.0)
     assert untimed_sentence(result) is not None and untimed_sentence(result, grouped=True) is None
     print_split(result, None)
-    assert "EXIF camera time" in capsys.readouterr().out
+    assert "(EXIF)" in capsys.readouterr().out
     print_split(result, tmp_path / "groups.csv")
-    assert "EXIF camera time" not in capsys.readouterr().out
+    assert "EXIF" not in capsys.readouterr().out
 
 
 def test_split_like_an_earlier_split_does_not_say_again_that_no_image_has_exif_time(
@@ -1590,7 +1590,10 @@ def test_split_like_an_earlier_split_does_not_say_again_that_no_image_has_exif_t
     counts = {"lamp": {"train": 40, "valid": 10, "test": 10}}
     result = SplitResult(out=tmp_path, counts=counts, untimed_files=60, burst_seconds=1.0)
     print_split(result, None)
-    assert "no EXIF camera times: no bursts looked for" in capsys.readouterr().out
+    assert (
+        "no photo says when it was taken (EXIF): no rapid series looked for"
+        in capsys.readouterr().out
+    )
     print_split(result, None, like=(tmp_path / "photos", tmp_path / "data"))
     said = capsys.readouterr().out
     assert "EXIF" not in said and said.startswith("split 1 class into")

@@ -763,12 +763,16 @@ def split_doubt(issue: LabelIssue) -> str:
     """The clause of the plan's reason when the votes are split between the given and the
     suggested class (the suggested one under ``RELABEL_MIN_RATIO`` times as probable), or "".
     It names no probability: the evidence that follows gives both, rounded from the unrounded
-    ones (``prob_given`` is rounded to 4 places, and 0.2050 would show as 0.20 beside 0.21)."""
+    ones (``prob_given`` is rounded to 4 places, and 0.2050 would show as 0.20 beside 0.21). Its
+    first words say what to do with it (the label may be right), the measure after them: a student
+    read "scissors is not far behind (p(given) over a fifth of p(suggested))" and had still to
+    work out that the scissors were likely scissors (newcomer61b)."""
     if issue.prob_suggested >= RELABEL_MIN_RATIO * issue.prob_given:
         return ""
     return (
-        f", but {issue.given} is not far behind (p(given) over a fifth of p(suggested)): the "
-        "votes are split between the two classes, as for an unusual picture of either"
+        f", but {issue.given} is close behind, so it may well be {issue.given} as labelled (the "
+        "votes are split between the two classes, p(given) over a fifth of p(suggested), as for "
+        "an unusual picture of either)"
     )
 
 
