@@ -157,6 +157,29 @@ def test_the_sidecar_says_what_the_temperature_divides(trained_run, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("heads", [1, 3])
+def test_the_logits_output_holds_log_probabilities_with_one_head_as_with_several(heads, tmp_path):
+    """The sidecar, ``--logits``'s help and docs/export.md say the ``logits`` output is the log
+    of the heads' averaged probabilities; a run of one head (``heads=1``) exported its raw
+    logits, whose exponentials summed to 3 or 5 a row (review62a M1)."""
+    from objrec.bodies import TinyBody
+    from objrec.export.graph import Tail
+    from objrec.model import Classifier, build_head
+    from objrec.runtime import export_onnx
+
+    model = Classifier(TinyBody(), build_head(16, 4, hidden=8, members=heads)).eval()
+    with torch.no_grad():  # logits far from log-probabilities: rows of raw ones sum far from 1
+        for parameter in model.head.parameters():
+            parameter.mul_(5).add_(1)
+    tail = Tail(model, 2.0, softmax=False)
+    path = export_onnx(
+        torch.nn.Sequential(model.body, tail), tmp_path / "m.onnx", 32, output_names=["logits"]
+    )
+    scores = OnnxModel(path)(torch.randn(3, 3, 32, 32, generator=fixed()))
+    assert torch.allclose(scores.exp().sum(1), torch.ones(3), atol=1e-5)
+
+
+@pytest.mark.slow
 def test_an_earlier_export_is_refused_unless_forced(trained_run, tmp_path):
     export_model(trained_run, tmp_path / "m.onnx")
     before = (tmp_path / "m.onnx").read_bytes()

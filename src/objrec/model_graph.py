@@ -26,7 +26,7 @@ from objrec.runtime import OnnxModel, using_graph
 
 log = logging.getLogger(__name__)
 
-MODEL_GRAPH = 3
+MODEL_GRAPH = 4
 """The form of the whole-model graph that ``runtime="onnx"`` caches, part of its key: raised
 whenever the graph objrec exports for a checkpoint changes."""
 

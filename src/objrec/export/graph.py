@@ -73,13 +73,15 @@ class Tail(nn.Module):
 
 
 def head_scores(head: nn.Module, features: torch.Tensor) -> torch.Tensor:
-    """``head(features)``, the heads' averaged probabilities' log written without
-    ``torch.logsumexp``: the ONNX ``ReduceLogSumExp`` it exports to loses its axis in OpenVINO
-    (2026.4 reduces over every axis), and then OpenVINO refuses the file. The same sum, as
-    ``logsumexp`` computes it: the members' largest log-probability, then the log of the sum of
-    the exponentials above it."""
+    """The log of the heads' averaged probabilities, as the sidecar says the ``logits`` output
+    holds (``sidecar.CALIBRATION``): one head's log-softmax, since a lone head answers raw
+    logits (``model.build_head``), which an app reading the output as log-probabilities took
+    wrongly (review62a M1). Several heads' written without ``torch.logsumexp``: the ONNX
+    ``ReduceLogSumExp`` it exports to loses its axis in OpenVINO (2026.4 reduces over every
+    axis), and then OpenVINO refuses the file. The same sum, as ``logsumexp`` computes it: the
+    members' largest log-probability, then the log of the sum of the exponentials above it."""
     if not isinstance(head, HeadEnsemble):
-        return head(features)
+        return head(features).log_softmax(-1)
     members = head.member_logits(features).log_softmax(-1)
     top = members.amax(0)
     return top + (members - top).exp().sum(0).log() - math.log(len(members))
