@@ -87,9 +87,9 @@ def held_features(data: Path, unknown: Path | None = None):
     from objrec.batches import CALIBRATION_BATCH
     from objrec.config import TrainConfig
     from objrec.distributed import SINGLE
+    from objrec.int8_body import int8_engine
     from objrec.precision import settle_head_precision, settle_precision
     from objrec.progress import SILENT
-    from objrec.quantize import int8_engine
     from objrec.train import prepare
 
     config, _ = settle_precision(TrainConfig(), SINGLE)

@@ -63,9 +63,9 @@ def prepared(data: Path):
     from objrec.batches import epoch_sources
     from objrec.config import TrainConfig
     from objrec.distributed import SINGLE
+    from objrec.int8_body import int8_engine
     from objrec.precision import settle_head_precision, settle_precision
     from objrec.progress import SILENT
-    from objrec.quantize import int8_engine
     from objrec.train import prepare, training_loss
 
     config, _ = settle_precision(TrainConfig(), SINGLE)

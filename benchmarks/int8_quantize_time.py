@@ -31,9 +31,9 @@ from _sampling import sample_parser
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE
 from objrec.data import scan_class_folder
+from objrec.ort_quantizer import quantization_api, quiet
 from objrec.quantize import (
     QuantConfig,
-    _quantization_api,
     _Reader,
     activation_ranges,
     calibration_batches,
@@ -41,7 +41,6 @@ from objrec.quantize import (
     calibration_set,
     kept_nodes,
     quantize_graph,
-    quiet,
 )
 from objrec.runtime import OnnxModel, export_onnx
 
@@ -50,7 +49,7 @@ def ort_quantize(fp32: Path, out: Path, batches: list[np.ndarray], config: Quant
     """The int8 graph as ``quantize_graph`` made it before: ``quantize_static`` calibrating."""
     import onnx
 
-    api = _quantization_api()
+    api = quantization_api()
     with tempfile.TemporaryDirectory() as tmp, quiet():
         prepared = Path(tmp) / "prepared.onnx"
         api.quant_pre_process(str(fp32), str(prepared))
@@ -71,7 +70,7 @@ def ort_quantize(fp32: Path, out: Path, batches: list[np.ndarray], config: Quant
 
 def ort_ranges(prepared: Path, batches: list[np.ndarray], out: Path) -> Path:
     """The activation ranges as ``quantize_static`` measured them (optimisations off)."""
-    api = _quantization_api()
+    api = quantization_api()
     calibrator = api.create_calibrator(
         prepared, [], augmented_model_path=str(out.with_suffix(".augmented.onnx"))
     )
@@ -83,7 +82,7 @@ def ort_ranges(prepared: Path, batches: list[np.ndarray], out: Path) -> Path:
 
 
 def largest_range_difference(a: Path, b: Path) -> float:
-    api = _quantization_api()
+    api = quantization_api()
     ra, rb = api.load_tensors_data(a).data, api.load_tensors_data(b).data
     assert ra.keys() == rb.keys()
     return max(
@@ -120,7 +119,7 @@ def time_arms(arms: dict, tmp: Path, repeats: int) -> None:
 
 def agreement(body, fp32: Path, tmp: Path, calibration, batches, config: QuantConfig) -> None:
     """The two arms' ranges, graphs and features compared."""
-    api = _quantization_api()
+    api = quantization_api()
     prepared = tmp / "prepared.onnx"
     api.quant_pre_process(str(fp32), str(prepared))
     with quiet():

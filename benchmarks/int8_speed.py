@@ -32,7 +32,8 @@ from int8_choices import setup
 
 from objrec.backbones import build_body
 from objrec.config import DEFAULT_BACKBONE
-from objrec.quantize import calibration_batches, calibration_sample, quiet
+from objrec.ort_quantizer import quantization_api, quiet
+from objrec.quantize import calibration_batches, calibration_sample
 from objrec.runtime import export_onnx
 
 SHOWN = (
@@ -127,9 +128,8 @@ VARIANTS = [
 
 
 def main() -> None:
-    from objrec.quantize import _quantization_api
 
-    _quantization_api()  # loads ONNX Runtime's quantization modules from the right folder
+    quantization_api()  # loads ONNX Runtime's quantization modules from the right folder
     from onnxruntime.quantization import quant_pre_process
 
     args, spec, data, train, batches = setup(__doc__)

@@ -38,10 +38,10 @@ from objrec import quantize
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE, DataConfig
 from objrec.data import scan_class_folder
+from objrec.int8_body import QuantizedBody
 from objrec.outputs import staged
 from objrec.quantize import (
     QuantConfig,
-    QuantizedBody,
     calibration_batches,
     calibration_sample,
     calibration_set,

@@ -319,8 +319,8 @@ def test_a_kept_fine_tuning_counts_the_blocks_it_tuned_as_trainable(lite):
 
     from objrec.config import DataConfig
     from objrec.finetune import FinetuneRecord, body_kept, tuned_parameters
+    from objrec.int8_body import QuantizedBody
     from objrec.meta import HeadConfig, ParameterCounts, RunMeta
-    from objrec.quantize import QuantizedBody
     from objrec.train import parameters_line
 
     top = split_body(lite, 2, 224)[1]
@@ -352,8 +352,8 @@ def test_a_kept_fine_tuning_records_the_fingerprint_of_the_body_it_tuned():
     from objrec.bodies import fingerprint_module
     from objrec.config import DataConfig
     from objrec.finetune import FinetuneRecord, body_kept
+    from objrec.int8_body import QuantizedBody
     from objrec.meta import HeadConfig, RunMeta
-    from objrec.quantize import QuantizedBody
 
     tuned = build_body(get_backbone("tiny_test")).eval()
     meta = RunMeta(
@@ -392,10 +392,10 @@ def test_a_kept_fine_tuning_of_an_int8_body_gives_a_new_prepared_and_leaves_the_
 
     from objrec.config import DataConfig
     from objrec.finetune import FinetuneRecord, body_kept
+    from objrec.int8_body import QuantizedBody
     from objrec.meta import HeadConfig, RunMeta
     from objrec.precision import Precision, Settled
     from objrec.prepared import Prepared
-    from objrec.quantize import QuantizedBody
 
     tuned = build_body(get_backbone("tiny_test")).eval()
     int8 = Precision(body=Settled("int8", "asked"), head=Settled("fp32", "asked"), engine="x")
@@ -855,7 +855,7 @@ def test_a_fine_tuning_not_kept_leaves_the_run_a_head_only_run_saves(
     int8 body, head, calibration and stored features all a head-only run's."""
     import json
 
-    from objrec.quantize import QuantizedBody
+    from objrec.int8_body import QuantizedBody
 
     head_only = TrainConfig(backbone="efficientnet_lite0", epochs=2, aug_views=0, min_delta=0.5)
     train(split_dir, tmp_path / "head", head_only)
@@ -885,7 +885,7 @@ def test_an_int8_body_s_kept_fine_tuning_makes_the_run_fp32(
     import json
 
     from objrec.errors import Interrupted
-    from objrec.quantize import QuantizedBody
+    from objrec.int8_body import QuantizedBody
     from objrec.train import FP32_FROM_HERE
 
     class StopInCalibration(TaskRecorder):

@@ -29,6 +29,8 @@ from objrec.evaluate import evaluate
 from objrec.export.exporter import export_model
 from objrec.frozen import FrozenBody
 from objrec.inference import Recognizer
+from objrec.int8_body import QuantizedBody
+from objrec.ort_quantizer import quantization_api
 from objrec.precision import Settled, auto_precision, int8_dot_product
 from objrec.quantize import (
     QUANTIZE_STEPS,
@@ -36,7 +38,6 @@ from objrec.quantize import (
     WRITE_STEPS,
     CopyStopped,
     QuantConfig,
-    QuantizedBody,
     calibration_sample,
     calibration_set,
     kept_nodes,
@@ -547,7 +548,7 @@ def test_cached_graphs_are_written_whole_or_not_at_all(tmp_path, tiny, monkeypat
     for target in (graph, tmp_path / "new.onnx"):
         with pytest.raises(RuntimeError, match="mid-write"):
             export_onnx(body, target, data.input_size)
-    monkeypatch.setattr(quantize._quantization_api(), "quantize_static", half_written)
+    monkeypatch.setattr(quantization_api(), "quantize_static", half_written)
     batches = [np.zeros((2, 3, data.input_size, data.input_size), np.float32)]
     with pytest.raises(RuntimeError, match="mid-write"):
         quantize.quantize_graph(graph, tmp_path / "int8.onnx", batches, QuantConfig())
@@ -674,7 +675,7 @@ def root_logging(level: int, handlers: list[logging.Handler]):
 def log_within_quiet():
     """What a script sees logged during the int8 copy: objrec's progress, another module's
     warning, ONNX Runtime's root and named loggers' advice and progress, and its error."""
-    from objrec.quantize import quiet
+    from objrec.ort_quantizer import quiet
 
     with quiet():
         print("Collecting tensor data and making histogram ...")  # calibrate.py's
@@ -1265,18 +1266,18 @@ def test_a_checkpoint_saved_before_the_engine_was_recorded_runs_on_onnxruntime(t
 def test_an_openvino_body_runs_on_onnxruntime_where_openvino_is_missing(
     tmp_path, tiny, monkeypatch, caplog
 ):
-    import objrec.quantize as quantize
+    import objrec.int8_body as int8_body
 
     body = tiny_int8(tmp_path, tiny)
-    monkeypatch.setattr(quantize, "openvino_available", lambda: False)
+    monkeypatch.setattr(int8_body, "openvino_available", lambda: False)
     x = torch.randn(3, 3, tiny[1].input_size, tiny[1].input_size)
     with caplog.at_level("WARNING"):
         got = body(x)
     assert "OpenVINO, which is not installed" in caplog.text
     assert torch.equal(got, body.on_engine("onnxruntime")(x))
     with pytest.raises(ObjrecError, match="openvino is not installed"):
-        quantize.int8_engine("openvino")
-    assert quantize.int8_engine("auto") == "onnxruntime"
+        int8_body.int8_engine("openvino")
+    assert int8_body.int8_engine("auto") == "onnxruntime"
 
 
 @pytest.mark.slow
@@ -1286,14 +1287,14 @@ def test_onnxruntime_bodies_keep_their_state_and_a_missing_engine_is_keyed_as_th
     """A body whose engine is missing must not store ONNX Runtime's features under OpenVINO's key,
     and an ONNX Runtime body's state (so its fingerprint, its store entries and resuming a run)
     is what it was before engines were recorded."""
-    import objrec.quantize as quantize
+    import objrec.int8_body as int8_body
 
     body = tiny_int8(tmp_path, tiny)
     ort = body.on_engine("onnxruntime")
     assert "int8_engine" not in ort.state_dict() and "int8_engine" in body.state_dict()
     cache = FeatureCache(tmp_path / "c")
     assert FrozenBody(body, 32, cache).fingerprint != FrozenBody(ort, 32, cache).fingerprint
-    monkeypatch.setattr(quantize, "openvino_available", lambda: False)
+    monkeypatch.setattr(int8_body, "openvino_available", lambda: False)
     missing = FrozenBody(body, 32, cache, name="tiny_test")
     assert missing.fingerprint == FrozenBody(ort, 32, cache).fingerprint
     assert missing.name == "tiny_test (int8)"

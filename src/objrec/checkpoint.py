@@ -28,6 +28,7 @@ from objrec import __version__
 from objrec.backbones import BadBackbone, build_body, builds_on_meta, get_backbone
 from objrec.bodies import load_into, loaded_in_place, restore_input_transform
 from objrec.errors import ObjrecError
+from objrec.int8_body import QuantizedBody, is_quantized
 from objrec.meta import RunMeta
 from objrec.model import Classifier, build_head
 from objrec.model_file import (
@@ -53,7 +54,6 @@ from objrec.model_file import seal_at as seal_at
 from objrec.model_file import summary_finished as summary_finished
 from objrec.outputs import renamed_over, temporary_folder, temporary_name
 from objrec.paths import PathGiven
-from objrec.quantize import QuantizedBody, is_quantized
 from objrec.run_files import BEST, LAST, require_checkpoint_file
 from objrec.unknown_scores import familiarity_from_state, tie_head
 

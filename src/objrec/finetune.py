@@ -54,12 +54,12 @@ from objrec.engine import (
 from objrec.errors import ObjrecError
 from objrec.features import derived_rows
 from objrec.frozen import FrozenBody
+from objrec.int8_body import QuantizedBody
 from objrec.meta import RunMeta
 from objrec.model import Classifier
 from objrec.precision import Settled
 from objrec.prepared import Prepared
 from objrec.progress import SILENT, Reporter
-from objrec.quantize import QuantizedBody
 from objrec.resume_state import FinetuneSaver
 from objrec.runtime import Runner, onnx_runner, onnxruntime_available
 from objrec.store import Space

@@ -26,9 +26,9 @@ from objrec.bodies import Body, body_key, code_digest, fingerprint_module
 from objrec.cache import FeatureCache
 from objrec.config import DataConfig
 from objrec.data import Sample
+from objrec.int8_body import QuantizedBody, int8_numerics
 from objrec.loaders import Batch, ImageDataset, collate_views, make_loader, prefetch
 from objrec.progress import SILENT, Reporter
-from objrec.quantize import QuantizedBody, int8_numerics
 from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, Runner, make_runner
 from objrec.store import FLOAT32
 from objrec.transforms import build_batch_finish, build_transforms, draft_size

@@ -40,13 +40,13 @@ from objrec.errors import ObjrecError
 from objrec.features import FeatureTable, stored_tables
 from objrec.frozen import FrozenBody
 from objrec.images import MAX_PIXELS, open_image
+from objrec.int8_body import QuantizedBody, graph_engine
 from objrec.kept import KeptThreshold, threshold_source, usable_kept
 from objrec.meta import Calibration, RunMeta
 from objrec.metrics import ranked
 from objrec.model import Classifier, as_stored
 from objrec.model_graph import Outputs, graph_runner
 from objrec.paths import PathGiven
-from objrec.quantize import QuantizedBody, graph_engine
 from objrec.renames import warn_renamed
 from objrec.run_files import BEST
 from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel

@@ -20,9 +20,9 @@ from PIL import Image
 from torch import nn
 
 from objrec.errors import ObjrecError
+from objrec.int8_body import QuantizedBody
 from objrec.metrics import answered
 from objrec.model import Classifier
-from objrec.quantize import QuantizedBody
 
 if TYPE_CHECKING:
     from objrec.inference import Photo, Recognizer

@@ -67,6 +67,7 @@ from objrec.finetune import (
     tuned_parameters,
 )
 from objrec.images import warned_once_per_file
+from objrec.int8_body import QuantizedBody
 from objrec.leakage import seen_in_state, union_seen
 from objrec.meta import Calibration, ParameterCounts, RunMeta
 from objrec.model import Classifier, build_head, count_parameters
@@ -78,7 +79,6 @@ from objrec.precision import (
 )
 from objrec.prepared import LiveParts, Prepared, Stages
 from objrec.progress import SILENT, Reporter, or_silent
-from objrec.quantize import QuantizedBody
 from objrec.renames import renamed_arguments
 from objrec.resume_state import (
     EpochSaver,

@@ -37,11 +37,12 @@ from objrec.features import (
 )
 from objrec.finetune import FromTheCut, float_body, split_body
 from objrec.frozen import FrozenBody, PassSettings
+from objrec.int8_body import QuantizedBody
 from objrec.locks import locked
 from objrec.meta import RunMeta
 from objrec.progress import Reporter
 from objrec.provenance import SplitState, split_state
-from objrec.quantize import QuantizedBody, quantize_body
+from objrec.quantize import quantize_body
 from objrec.run_record import FrozenPassCounts
 from objrec.views import ViewSpec
 from objrec.words import plural, some_of

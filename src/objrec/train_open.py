@@ -22,11 +22,11 @@ from objrec.data import (
 from objrec.distributed import World
 from objrec.errors import strict_refusal
 from objrec.finetune import refuse_finetune_under_torchrun, require_blocks
+from objrec.int8_body import int8_engine
 from objrec.paths import PathGiven
 from objrec.precision import Precision, precision_notes, settle_head_precision, settle_precision
 from objrec.progress import Reporter
 from objrec.provenance import CommandLine, Provenance, given_here
-from objrec.quantize import int8_engine
 from objrec.resume_state import SavedTraining
 from objrec.runs import (
     load_resume,

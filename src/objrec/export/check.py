@@ -21,11 +21,12 @@ from objrec.config import CHECK_PHOTOS
 from objrec.export.graph import largest_gap
 from objrec.export.sidecar import confidence_sidecar
 from objrec.images import UnreadableImageError, list_images, open_image
+from objrec.int8_body import graph_engine
 from objrec.meta import RunMeta
 from objrec.metrics import answered
 from objrec.model import Classifier
 from objrec.progress import Reporter, or_silent
-from objrec.quantize import calibration_set, graph_engine
+from objrec.quantize import calibration_set
 from objrec.runtime import ENGINE_NAMES, OnnxModel
 from objrec.thresholds import threshold_values
 from objrec.words import joined, plural, span

@@ -27,12 +27,12 @@ from objrec.export.sidecar import (
     int8_sidecar,
     preprocessing,
 )
+from objrec.int8_body import QuantizedBody, damaged_graph
 from objrec.manifest import sha256_file
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, HeadEnsemble, as_stored
 from objrec.outputs import FILES_SHA256, discard, reported_as, staged_together, temporary_name
 from objrec.progress import Reporter, or_silent
-from objrec.quantize import QuantizedBody, damaged_graph
 from objrec.runtime import TOLERANCE, OnnxModel, export_onnx
 
 if TYPE_CHECKING:

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from objrec import __version__
+from objrec.int8_body import QuantizedBody
 from objrec.meta import Calibration, RunMeta, typical_image
 from objrec.model import Classifier
-from objrec.quantize import QuantizedBody
 from objrec.thresholds import applied_score
 from objrec.transforms import MAX_ASPECT, TTA_VIEWS, draft_size, tta_view_geometry
 from objrec.unknown_scores import Readable

@@ -19,10 +19,10 @@ from objrec.devices import resolve_device
 from objrec.errors import ObjrecError
 from objrec.file_index import file_stamp
 from objrec.inference import Recognizer, resolve_runtime
+from objrec.int8_body import QuantizedBody, graph_engine
 from objrec.kept import kept_path
 from objrec.model_graph import GraphUnmade
 from objrec.prediction import evaluation_records, mixed_partners, tested_top1
-from objrec.quantize import QuantizedBody, graph_engine
 from objrec.run_files import checkpoint_file
 from objrec.runtime import ENGINE_NAMES
 from objrec.serve.served import Beside, ServedModel
