@@ -317,8 +317,9 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup_steps: int, total_ste
 # ---------------------------------------------------------------- the phase in train
 
 
-def float_body(body: nn.Module) -> nn.Module:
-    """The fp32 body fine-tuning trains: an int8 body's own fp32 weights, or the body itself."""
+def body_to_tune(body: nn.Module) -> nn.Module:
+    """The fp32 body fine-tuning trains: an int8 body's own fp32 body
+    (``QuantizedBody.float_body``), or the body itself."""
     return body.float_body if isinstance(body, QuantizedBody) else body
 
 

@@ -59,9 +59,11 @@ log = logging.getLogger(__name__)
 METHODS = ("minmax", "entropy", "percentile")
 FORMATS = ("qdq", "qoperator")
 KEEPABLE = ("stem", "head")
-CALIBRATION_BATCH = 4
-"""Images per calibration batch: the histogram calibrators hold every activation of a batch, and
-the calibration graph ran faster on 4 than on 8 (10.8 against 12.9 s, medians of 3)."""
+RANGE_BATCH = 4
+"""Images a step of the int8 copy's calibration (the activations' ranges measured): the histogram
+calibrators hold every activation of a batch, and the calibration graph ran faster on 4 than on 8
+(10.8 against 12.9 s, medians of 3). Not ``batches.CALIBRATION_BATCH``, the store rows a batch of
+the confidence calibration (the temperature), which "calibration" also names."""
 
 
 def calibration_set() -> list:
@@ -158,7 +160,7 @@ def calibration_batches(
     if not images:
         raise ObjrecError("no readable image to calibrate the int8 body on")
     stacked = torch.stack(images).numpy()
-    return [stacked[i : i + CALIBRATION_BATCH] for i in range(0, len(stacked), CALIBRATION_BATCH)]
+    return [stacked[i : i + RANGE_BATCH] for i in range(0, len(stacked), RANGE_BATCH)]
 
 
 class _Reader:
@@ -245,7 +247,7 @@ def activation_ranges(
     calibrator.infer_session = session
     advance()
     name = session.get_inputs()[0].name
-    say(f"measuring the activations' ranges, {CALIBRATION_BATCH} images a step")
+    say(f"measuring the activations' ranges, {RANGE_BATCH} images a step")
     for batch in batches:
         calibrator.collect_data(_Reader(name, [batch]))
         advance()
@@ -438,9 +440,9 @@ def quantize_body(
     name: str = "the body",
 ) -> QuantizedBody:
     """The int8 version of ``body``, calibrated on ``samples`` (default: ``calibration_set()``),
-    run by ``engine`` (``int8_body.ENGINES``; ``auto``: :func:`int8_engine`); ``store``: where a cached
-    graph found whole is remembered (:func:`usable`); ``name``: the body as a warning names it
-    (its backbone), where its int8 copy strays from it (:func:`said_fidelity`).
+    run by ``engine`` (``int8_body.ENGINES``; ``auto``: :func:`int8_engine`); ``store``: where a
+    cached graph found whole is remembered (:func:`usable`); ``name``: the body as a warning names
+    it (its backbone), where its int8 copy strays from it (:func:`said_fidelity`).
 
     The int8 graph is cached in ``cache_root/onnx`` beside the fp32 graph, under a key covering
     the body, ``data``, ``config`` and the calibration images' contents; with the default
@@ -466,34 +468,42 @@ def quantize_body(
             log.info("the int8 body calibrated earlier, kept in %s, is reused", folder)
         else:
             fp32 = folder / f"{graphed[:32]}-{data.input_size}.onnx"  # cache.onnx_path's
+            making = Int8Copy(chosen, fp32, path)
             with using_graph(fp32):
-                fidelity = make_int8_graph(
-                    body, (data, config), (chosen, fp32, path), reporter, store
-                )
+                fidelity = make_int8_graph(body, data, config, making, reporter, store)
             said_fidelity(fidelity, name)
         return QuantizedBody(body, path.read_bytes(), engine, body_fp)
 
 
+@dataclass(frozen=True)
+class Int8Copy:
+    """An int8 graph to make: its calibration images, the body's fp32 graph (exported where
+    missing) and where the int8 graph goes."""
+
+    images: Sequence
+    fp32: Path
+    out: Path
+
+
 def make_int8_graph(
     body: Body,
-    settings: tuple[DataConfig, QuantConfig],
-    where: tuple[Sequence, Path, Path],
+    data: DataConfig,
+    config: QuantConfig,
+    making: Int8Copy,
     reporter: Reporter,
     store: FeatureStore | None,
 ) -> Fidelity:
-    """The int8 graph of ``body`` (``where``: the calibration images, its fp32 graph, exported
-    when missing, and the int8 graph's path) and how closely it follows ``body``, shown as the
-    task :data:`QUANTIZING`; logged as
-    the one-time step it is, with its seconds and how long it may take: a Python caller saw
-    "calibrating the int8 body on 120 images" and about 20 s of nothing, unaware that later
-    trains skip it; each part is logged as it begins (:func:`doing_logged`): at INFO a
-    newcomer saw nothing else for 174 s."""
-    (data, config), (chosen, fp32, path) = settings, where
-    folder = path.parent
+    """The int8 graph of ``body`` that ``making`` says, and how closely it follows ``body``,
+    shown as the task :data:`QUANTIZING`; logged as the one-time step it is, with its seconds and
+    how long it may take: a Python caller saw "calibrating the int8 body on 120 images" and about
+    20 s of nothing, unaware that later trains skip it; each part is logged as it begins
+    (:func:`doing_logged`): at INFO a newcomer saw nothing else for 174 s."""
+    images, fp32, out = making.images, making.fp32, making.out
+    folder = out.parent
     log.info(
         "calibrating the int8 body on %s, once per network and cache folder (about half a minute "
         "on 2 idle cores, a few minutes on busy ones): kept in %s for later runs",
-        plural(len(chosen), "image"),
+        plural(len(images), "image"),
         folder,
     )
     doing = doing_logged(reporter)
@@ -502,17 +512,17 @@ def make_int8_graph(
     # quantize_graph's: the first train on a new cache folder showed this line alone for about
     # 40 s, with no share done or time left; the images read before it began, its time said
     # 4m02s where train's summary said 286 s of it (at a load of 16)
-    read, calibrated = -(-len(chosen) // READ_STEP), -(-len(chosen) // CALIBRATION_BATCH)
+    read, calibrated = -(-len(images) // READ_STEP), -(-len(images) // RANGE_BATCH)
     total = read + 1 + QUANTIZE_STEPS + calibrated
     with reporter.task(QUANTIZING, total) as shown, counted(shown, total) as advance:
         reporter.counts("steps")  # not images: "reading the calibration images: 0/46" read so
         doing("reading the calibration images")
-        batches = calibration_batches(chosen, data, advance)
+        batches = calibration_batches(images, data, advance)
         if not usable(fp32, store):
             doing("exporting the pretrained networks")
             export_onnx(body, fp32, data.input_size)
         advance()
-        fidelity = quantize_graph(fp32, path, batches, config, advance, doing)
+        fidelity = quantize_graph(fp32, out, batches, config, advance, doing)
         advance(calibrated - len(batches))  # the batches its unreadable images left unfilled
     log.info(
         "int8 body calibrated in %.1f s (once: later runs reuse it)", time.perf_counter() - started

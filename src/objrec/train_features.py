@@ -35,7 +35,7 @@ from objrec.features import (
     require_every_class,
     require_readable,
 )
-from objrec.finetune import FromTheCut, float_body, split_body
+from objrec.finetune import FromTheCut, body_to_tune, split_body
 from objrec.frozen import FrozenBody, PassSettings
 from objrec.int8_body import QuantizedBody
 from objrec.locks import locked
@@ -196,7 +196,7 @@ def cut_features(
     if not config.finetune_blocks:
         return None
     began = time.perf_counter()
-    stem, top = split_body(float_body(body), config.finetune_blocks, data.input_size)
+    stem, top = split_body(body_to_tune(body), config.finetune_blocks, data.input_size)
     cache = open_cache(config.cache_dir, "float32")
     name = f"{config.backbone} cut {config.finetune_blocks}"
     frozen = FrozenBody(stem, data.input_size, cache, name=name, device=told[1].device)
