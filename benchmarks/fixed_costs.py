@@ -102,11 +102,11 @@ from objrec.engine import EarlyStopping, FitState  # noqa: E402
 from objrec.features import digested_for_each_view, feature_table  # noqa: E402
 from objrec.frozen import FrozenBody  # noqa: E402
 from objrec.int8_body import int8_engine  # noqa: E402
+from objrec.openvino_runtime import OpenVinoModel  # noqa: E402
 from objrec.precision import settle_head_precision, settle_precision  # noqa: E402
 from objrec.progress import SILENT  # noqa: E402
 from objrec.quantize import quantize_body  # noqa: E402
 from objrec.run_files import BEST  # noqa: E402
-from objrec.runtime import OpenVinoModel  # noqa: E402
 from objrec.train import head_optimizer, prepare, run_meta  # noqa: E402
 from objrec.views import ViewSpec  # noqa: E402
 

@@ -48,8 +48,9 @@ from objrec.cache import FeatureCache
 from objrec.config import DEFAULT_BACKBONE
 from objrec.data import scan_class_folder
 from objrec.frozen import FROZEN_BATCH, FrozenBody, compute_features
+from objrec.openvino_runtime import OpenVinoModel
 from objrec.quantize import calibration_sample, quantize_body
-from objrec.runtime import OnnxModel, OpenVinoModel, export_onnx, onnx_session
+from objrec.runtime import OnnxModel, export_onnx, onnx_session
 from objrec.transforms import draft_size
 from objrec.views import SeededViewDataset, ViewSpec
 
@@ -71,7 +72,7 @@ class SessionBody:
 
 
 class EngineBody(SessionBody):
-    """A :class:`SessionBody` whose call is a ``runtime.OpenVinoModel``'s."""
+    """A :class:`SessionBody` whose call is a ``openvino_runtime.OpenVinoModel``'s."""
 
     def __init__(self, model: OpenVinoModel, n_features: int, batch_size: int = FROZEN_BATCH):
         self.model, self.n_features, self.batch_size = model, n_features, batch_size

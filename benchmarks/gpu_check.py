@@ -127,9 +127,9 @@ def feature_difference(run: Path, data: Path, work: Path, device: str, n: int) -
     from objrec.cache import FeatureCache
     from objrec.checkpoint import load_model
     from objrec.data import scan_class_folder
+    from objrec.device_runner import relative_error
     from objrec.devices import resolve_device
     from objrec.frozen import FrozenBody, compute_features
-    from objrec.runtime import relative_error
     from objrec.views import ViewSpec
 
     model, meta = load_model(run)

@@ -6,7 +6,7 @@ Exports each run's model to a temporary folder (as ``objrec export`` writes it) 
 ``--images`` photos of ``--data``'s valid split, spread evenly over it, three ways: objrec's own
 answer (the recognizer ``predict`` uses, centre view, the body in the engine it trained on), the
 file in ONNX Runtime, and the file in OpenVINO as objrec runs an OpenVINO body (static batch,
-float operators in float32: ``runtime.OpenVinoModel``). Prints, for each engine, the largest and
+float operators in float32: ``openvino_runtime.OpenVinoModel``). Prints, for each engine, the largest and
 the 90th percentile, the median and the mean over photos of a photo's largest |difference| of a
 probability, how many photos are over export's warning (``export.check.PHOTO_TOLERANCE``), and how many
 photos' top class differs from objrec's.
@@ -29,7 +29,8 @@ from objrec.export.check import PHOTO_BATCH, PHOTO_TOLERANCE, opened_images
 from objrec.export.exporter import export_checked
 from objrec.images import list_images
 from objrec.inference import Recognizer
-from objrec.runtime import OnnxModel, OpenVinoModel
+from objrec.openvino_runtime import OpenVinoModel
+from objrec.runtime import OnnxModel
 
 
 def gaps(run: Path, photos: list[Path], folder: Path) -> dict[str, tuple[list[float], int]]:

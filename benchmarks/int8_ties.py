@@ -39,6 +39,7 @@ from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.config import DEFAULT_BACKBONE, DataConfig
 from objrec.data import scan_class_folder
 from objrec.int8_body import QuantizedBody
+from objrec.openvino_runtime import OpenVinoModel
 from objrec.outputs import staged
 from objrec.quantize import (
     QuantConfig,
@@ -47,7 +48,7 @@ from objrec.quantize import (
     calibration_set,
     quantize_body,
 )
-from objrec.runtime import OnnxModel, OpenVinoModel
+from objrec.runtime import OnnxModel
 from objrec.transforms import build_batch_finish
 
 QUANTIZE_GRAPH, CALIBRATION_KEY = quantize.quantize_graph, quantize.calibration_key

@@ -3,7 +3,7 @@
     python benchmarks/precision.py RUN DATA [--split valid] [--per-class 2] [--batch 16]
 
 On a GPU objrec runs the frozen pass under autocast in float16 or bfloat16 when the features stay
-within ``runtime.PRECISION_TOLERANCE`` of float32's. This script measures that on the CPU (PyTorch's
+within ``device_runner.PRECISION_TOLERANCE`` of float32's. This script measures that on the CPU (PyTorch's
 autocast supports both there): the body of RUN in eager PyTorch, in float32 and under autocast in
 each low precision, on the first ``--per-class`` images of every class of DATA's ``--split``. For
 each precision it prints the per-image relative error of the features (|low - fp32| / |fp32|, L2
@@ -23,8 +23,8 @@ import torch.nn.functional as F
 
 from objrec.checkpoint import load_model
 from objrec.data import scan_class_folder
+from objrec.device_runner import PRECISION_TOLERANCE
 from objrec.loaders import ImageDataset, collate_skipping
-from objrec.runtime import PRECISION_TOLERANCE
 from objrec.transforms import build_transforms, draft_size
 
 PRECISIONS = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}

@@ -1,4 +1,4 @@
-"""Host memory of the GPU path's runner (``runtime.DeviceRunner``): what it keeps on the CPU.
+"""Host memory of the GPU path's runner (``device_runner.DeviceRunner``): what it keeps on the CPU.
 
 Builds a body (``--backbone``: a registered name; torchvision names are built with random weights,
 which take the same bytes), then a ``DeviceRunner`` for ``--device`` and prints the process's
@@ -43,7 +43,7 @@ def body_of(name: str):
 
 def main() -> None:
     from objrec.config import TrainConfig
-    from objrec.runtime import DeviceRunner
+    from objrec.device_runner import DeviceRunner
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backbone", default=TrainConfig().backbone, help="the body to copy")

@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from objrec import image_facts, inference, runtime
+from objrec import device_runner, image_facts, inference
 from objrec.backbones import build_body, get_backbone
 from objrec.checkpoint import load_model
 from objrec.cores import (
@@ -33,6 +33,7 @@ from objrec.cores import (
     usable_cores,
     wait_passively,
 )
+from objrec.device_runner import PRECISION_TOLERANCE, DeviceRunner, choose_precision, relative_error
 from objrec.devices import (
     backend_for,
     batch_for_memory,
@@ -45,7 +46,6 @@ from objrec.errors import ObjrecError
 from objrec.inference import Recognizer, resolve_runtime
 from objrec.precision import bf16_matrix_unit
 from objrec.run_files import BEST
-from objrec.runtime import PRECISION_TOLERANCE, DeviceRunner, choose_precision, relative_error
 
 from .conftest import CALTECH, fake_checkpoint, make_image
 
@@ -644,7 +644,7 @@ def test_two_threads_sending_the_first_batch_at_once_share_one_precision_choice(
         release.wait(timeout=10)
         return choose_precision(*args, **kwargs)
 
-    monkeypatch.setattr(runtime, "choose_precision", held)
+    monkeypatch.setattr(device_runner, "choose_precision", held)
     chosen: list[object] = []
 
     def first_batch() -> None:

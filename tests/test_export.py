@@ -557,7 +557,7 @@ def test_the_file_opens_and_answers_alike_in_openvino(trained_run, tmp_path):
     torch.logsumexp exports to, loses its axis there, and the softmax after it then had no axis
     1. The heads' average is written without it."""
     pytest.importorskip("openvino")
-    from objrec.runtime import OpenVinoModel
+    from objrec.openvino_runtime import OpenVinoModel
 
     path = export_model(trained_run, tmp_path / "m.onnx").model
     x = torch.randn(3, 3, 32, 32, generator=fixed())

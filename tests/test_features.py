@@ -812,7 +812,7 @@ def test_cache_shows_prunes_and_clears_openvino_s_compiled_graphs(tmp_path):
     """OpenVINO keeps the graphs it compiles in `openvino/` of the cache folder: `objrec cache`
     counts them, `--prune --days N` removes those no process read for N days, and `--clear`
     removes them all, leaving a file of the user's there; so too the graphs objrec saves there to
-    compile from (``runtime.save_static``)."""
+    compile from (``openvino_runtime.save_static``)."""
     cache = FeatureCache(tmp_path / "cache")
     blobs = [cache.compiled_dir / f"{n}.blob" for n in (14859788317147355389, 42)]
     saved = [cache.compiled_dir / f"{'c1' * 16}-16.{end}" for end in ("xml", "bin")]
@@ -843,7 +843,7 @@ def test_cache_shows_prunes_and_clears_openvino_s_compiled_graphs(tmp_path):
 def test_prune_judges_openvino_s_compiled_graphs_by_the_record_of_their_use(tmp_path):
     """OpenVINO's compiled graphs were pruned by their files' access times, which a file system
     mounted noatime never moves: a graph loaded every day went as unused. Each compile or load
-    records its use beside the graph it compiles from (``runtime.record_compiled``), naming the
+    records its use beside the graph it compiles from (``openvino_runtime.record_compiled``), naming the
     compiled graphs it gave: those are judged by it, and go with it once it is old; a compiled
     graph no record names is judged by its own times, as before; `--clear` removes the records."""
     cache = FeatureCache(tmp_path / "cache")

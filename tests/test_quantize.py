@@ -16,6 +16,7 @@ import onnx
 import pytest
 import torch
 
+from objrec import openvino_runtime
 from objrec.audit.recipe import AuditConfig, audit
 from objrec.backbones import build_body, get_backbone, resolve_data_config
 from objrec.bodies import fingerprint_module
@@ -30,6 +31,7 @@ from objrec.export.exporter import export_model
 from objrec.frozen import FrozenBody
 from objrec.inference import Recognizer
 from objrec.int8_body import QuantizedBody
+from objrec.openvino_runtime import OpenVinoModel
 from objrec.ort_quantizer import quantization_api
 from objrec.precision import Settled, auto_precision, int8_dot_product
 from objrec.quantize import (
@@ -43,7 +45,7 @@ from objrec.quantize import (
     kept_nodes,
     quantize_body,
 )
-from objrec.runtime import OpenVinoModel, export_onnx, onnx_session
+from objrec.runtime import export_onnx, onnx_session
 from objrec.train import train
 from objrec.train_features import body_name
 
@@ -1057,10 +1059,8 @@ def uncached(body: QuantizedBody) -> OpenVinoModel:
 def test_openvino_first_calls_are_made_one_thread_at_a_time(tmp_path, tiny):
     """Threads making their first OpenVINO calls at once (compile, infer request, first infer)
     could hang the process for good: 4 of 15 processes of 8 threads over two models did. Each
-    thread's first calls now hold ``runtime.FIRST_CALLS``."""
+    thread's first calls now hold ``openvino_runtime.FIRST_CALLS``."""
     from concurrent.futures import ThreadPoolExecutor
-
-    from objrec import runtime
 
     model = uncached(tiny_int8(tmp_path, tiny))
     held: list[tuple[str, bool]] = []
@@ -1074,7 +1074,7 @@ def test_openvino_first_calls_are_made_one_thread_at_a_time(tmp_path, tiny):
             return getattr(self.request, name)
 
         def infer(self, inputs):
-            held.append(("infer", runtime.FIRST_CALLS.locked()))
+            held.append(("infer", openvino_runtime.FIRST_CALLS.locked()))
             return self.request.infer(inputs)
 
     class Compiled:
@@ -1082,7 +1082,7 @@ def test_openvino_first_calls_are_made_one_thread_at_a_time(tmp_path, tiny):
             self.compiled = compiled
 
         def create_infer_request(self):
-            held.append(("create", runtime.FIRST_CALLS.locked()))
+            held.append(("create", openvino_runtime.FIRST_CALLS.locked()))
             return Request(self.compiled.create_infer_request())
 
     model.core = SimpleNamespace(compile_model=lambda *a: Compiled(compile_model(*a)))
@@ -1093,7 +1093,7 @@ def test_openvino_first_calls_are_made_one_thread_at_a_time(tmp_path, tiny):
     made = [locked for call, locked in held if call == "create"]
     assert made and all(made)  # each thread's request for each batch size, made and run once
     assert [locked for call, locked in held if call == "infer"].count(True) >= len(made)
-    assert not runtime.FIRST_CALLS.locked()
+    assert not openvino_runtime.FIRST_CALLS.locked()
 
 
 def from_cache(session) -> list[bool]:
@@ -1136,7 +1136,6 @@ def test_a_warm_openvino_session_compiles_from_the_saved_graph_without_reading_t
     saved beside the compiled ones, and compiled from its path, OpenVINO's key: a warm session
     reads no ONNX and fixes no batch, and each image gets the same features, bit for bit. A saved
     graph cut short (a full disk) is saved again."""
-    from objrec import runtime
 
     body = tiny_int8(tmp_path, tiny)
     folder = tmp_path / "openvino"
@@ -1145,7 +1144,7 @@ def test_a_warm_openvino_session_compiles_from_the_saved_graph_without_reading_t
     expected = {rows: uncached(body)(x[:rows]) for rows in (5, 1)}  # batches of 16 and of 2
     first = OpenVinoModel(body.graph_bytes(), cache=folder)
     assert all(torch.equal(first(x[:rows]), expected[rows]) for rows in expected)
-    files = sorted(runtime.static_name(first.key, n) for n in (2, 16))
+    files = sorted(openvino_runtime.static_name(first.key, n) for n in (2, 16))
     assert sorted(p.name for p in folder.glob("*.xml")) == files
     if saved == "cut short":
         for path in folder.glob("*-16.*"):
@@ -1200,7 +1199,6 @@ def test_openvino_compiles_when_its_cache_folder_is_unusable(
     """A cache folder that cannot be made or written (a read-only home) costs a compile and a
     warning, never a failure; a graph cut short in the cache (a process killed while OpenVINO
     wrote it) is compiled again: the features stay the same."""
-    import objrec.runtime as runtime
 
     body = tiny_int8(tmp_path, tiny)
     x = torch.randn(3, 3, tiny[1].input_size, tiny[1].input_size)
@@ -1208,7 +1206,7 @@ def test_openvino_compiles_when_its_cache_folder_is_unusable(
     if why == "a file in the way":
         folder.write_text("not a folder")
     elif why == "read-only":  # as a user without write permission sees it (root writes anyway)
-        monkeypatch.setattr(runtime.os, "access", lambda path, mode: False)
+        monkeypatch.setattr(openvino_runtime.os, "access", lambda path, mode: False)
     else:
         body.open(cache_dir=folder)(x)
         for blob in FeatureCache(folder).compiled_graphs():
@@ -1232,9 +1230,7 @@ def test_a_compile_waits_for_another_process_compiling_into_the_cache(
     import fcntl
     import os
 
-    import objrec.runtime as runtime
-
-    monkeypatch.setattr(runtime, "COMPILE_WAIT", 0.2)
+    monkeypatch.setattr(openvino_runtime, "COMPILE_WAIT", 0.2)
     body = tiny_int8(tmp_path, tiny)
     folder = tmp_path / "openvino"
     folder.mkdir()
@@ -1307,7 +1303,7 @@ def test_openvino_sessions_that_went_leave_ctrl_c_and_sigterm_working(tmp_path, 
     OpenVINO sessions had gone in the order they came (test_cli's SIGTERM test, run after this
     file in one process): each had its own Core, whose CPU plugin gave the thread an alternate
     signal stack and put back the one it had found when it went, by then unmapped; Python's
-    handlers run on that stack. One Core (runtime.openvino_core) now serves every session."""
+    handlers run on that stack. One Core (openvino_runtime.openvino_core) now serves every session."""
     import gc
     import os
     import signal
@@ -1420,8 +1416,6 @@ def test_a_graph_whose_save_fails_leaves_no_temporary_files_in_the_cache(tmp_pat
     without the cache, as before)."""
     import openvino as ov
 
-    from objrec import runtime
-
     def full_disk(model, path, compress_to_fp16=False):
         Path(path).write_bytes(b"<?xml")
         Path(path).with_suffix(".bin").write_bytes(b"\0" * 10)
@@ -1431,20 +1425,22 @@ def test_a_graph_whose_save_fails_leaves_no_temporary_files_in_the_cache(tmp_pat
     folder = tmp_path / "openvino"
     folder.mkdir()
     with pytest.raises(RuntimeError, match="No space left"):
-        runtime.save_static(None, folder / runtime.static_name("c1" * 16, 16))
+        openvino_runtime.save_static(None, folder / openvino_runtime.static_name("c1" * 16, 16))
     assert list(folder.iterdir()) == []
 
 
 def test_the_saved_graph_name_changes_with_the_static_format(monkeypatch):
     """The saved graph's name held the ONNX graph's hash and OpenVINO's version, not how
     ``static()`` builds the graph: a change there would have compiled the graph saved by the
-    earlier code. The name holds runtime.STATIC_FORMAT, bumped with such a change."""
-    from objrec import runtime
+    earlier code. The name holds openvino_runtime.STATIC_FORMAT, bumped with such a change."""
 
-    key = runtime.static_key(b"graph")
-    assert runtime.static_key(b"graph") == key and runtime.static_key(b"other") != key
-    monkeypatch.setattr(runtime, "STATIC_FORMAT", runtime.STATIC_FORMAT + 1)
-    assert runtime.static_key(b"graph") != key
+    key = openvino_runtime.static_key(b"graph")
+    assert (
+        openvino_runtime.static_key(b"graph") == key
+        and openvino_runtime.static_key(b"other") != key
+    )
+    monkeypatch.setattr(openvino_runtime, "STATIC_FORMAT", openvino_runtime.STATIC_FORMAT + 1)
+    assert openvino_runtime.static_key(b"graph") != key
 
 
 def test_a_graph_saved_by_another_openvino_version_is_saved_again(tmp_path, monkeypatch):
@@ -1455,8 +1451,6 @@ def test_a_graph_saved_by_another_openvino_version_is_saved_again(tmp_path, monk
     holds the version that made it: another version saves its own."""
     import openvino as ov
 
-    from objrec import runtime
-
     graph_bytes = relu_graph()
     folder = tmp_path / "openvino"
     inputs = torch.tensor([[-1.0, 0.0, 2.0]])
@@ -1466,7 +1460,7 @@ def test_a_graph_saved_by_another_openvino_version_is_saved_again(tmp_path, monk
     again = OpenVinoModel(graph_bytes, batch=2, cache=folder)
     assert again.key != first.key and again.saved(2) is None  # not the earlier version's
     assert torch.equal(again(inputs), torch.tensor([[0.0, 0.0, 2.0]]))
-    assert again.saved(2) == folder / runtime.static_name(again.key, 2)
+    assert again.saved(2) == folder / openvino_runtime.static_name(again.key, 2)
 
 
 def relu_graph() -> bytes:
@@ -1493,7 +1487,7 @@ def test_openvino_records_each_use_of_a_saved_graph_with_the_graphs_compiled_fro
     folder = tmp_path / "openvino"
     first = OpenVinoModel(relu_graph(), batch=2, cache=folder)
     assert torch.equal(first(torch.tensor([[-1.0, 0.0, 2.0]]))[0], torch.tensor([0.0, 0.0, 2.0]))
-    record = runtime.use_marker(folder / runtime.static_name(first.key, 2))
+    record = runtime.use_marker(folder / openvino_runtime.static_name(first.key, 2))
     blobs = sorted(p.name for p in folder.glob("*.blob"))
     assert len(blobs) == 1 and record.read_text().split() == blobs
     os.utime(record, (time.time() - 10 * 86400,) * 2)

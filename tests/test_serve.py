@@ -75,7 +75,7 @@ def test_info_names_the_engine_that_runs_an_int8_body(client, tmp_path, monkeypa
     torch: /info said only ``"runtime": "torch"``, as though eager PyTorch ran the model. Its
     graph is compiled (or loaded) as the app is made, not at the first upload (which took 2.3 s
     against 0.12 s for the next ones)."""
-    from objrec.runtime import OpenVinoModel
+    from objrec.openvino_runtime import OpenVinoModel
 
     from .test_inference import int8_copy
 

@@ -926,7 +926,7 @@ def test_the_same_body_and_config_share_one_array_file_across_views(tmp_path):
 def test_features_of_another_precision_get_rows_of_their_own(tmp_path):
     """The GPU path in half precision (DeviceRunner, here run on the CPU in float16 autocast) is
     never served the float32 rows of the CPU path, nor the CPU path its rows."""
-    from objrec.runtime import DeviceRunner
+    from objrec.device_runner import DeviceRunner
 
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples
     body, (fp32, _) = stored(tmp_path, samples)

@@ -82,7 +82,7 @@ def stores_held() -> Iterator[None]:
 
 class FeatureCache:
     """The cache folder: the feature store (``store/``), exported ONNX graphs (``onnx/``) and the
-    graphs OpenVINO compiled from int8 bodies (``openvino/``, ``runtime.OpenVinoModel``).
+    graphs OpenVINO compiled from int8 bodies (``openvino/``, ``openvino_runtime.OpenVinoModel``).
 
     The store is opened on first use and stays open (holding its shared lock, which ``prune``
     waits for in other processes and threads) until ``close``; a thread has one store object
@@ -300,7 +300,7 @@ COMPILED_NAME = re.compile(r"[0-9]+\.blob")
 of the graph, device and settings, in decimal."""
 STATIC_NAME = re.compile(r"\.?[0-9a-f]{32}-\d+(?:\.\d+)?\.(?:xml|bin)")
 """The graphs objrec saves into ``openvino/`` with their batch fixed, for OpenVINO to compile from
-(``runtime.static_name``), and the temporary names they are written under."""
+(``openvino_runtime.static_name``), and the temporary names they are written under."""
 TEMPORARY = re.compile(r"\.(?P<of>.+)\.(?:\d+(?:-[0-9a-f]{8})?\.part|tmp-\d+|pre-\d+|head)")
 """A file written on the way to ``of`` (the names ``outputs.staged`` used before
 :data:`STAGED`)."""
@@ -356,7 +356,7 @@ def is_compiled_graph(name: str) -> bool:
 def is_compiled_file(name: str) -> bool:
     """Whether ``name`` in ``openvino/`` is objrec's or OpenVINO's: a graph
     (:func:`is_compiled_graph`) or the record of a saved graph's use
-    (``runtime.record_compiled``)."""
+    (``openvino_runtime.record_compiled``)."""
     used = USED.fullmatch(name)
     return is_compiled_graph(used["of"] if used is not None else name)
 
@@ -443,7 +443,8 @@ def _prune_held_compiled(folder: Path, cutoff: float) -> int:
 
 def compiled_records(folder: Path) -> dict[str, list[Path]]:
     """Each compiled graph of OpenVINO's ``folder`` that a record of use names
-    (``runtime.record_compiled``: the saved graph it was compiled from), with those records."""
+    (``openvino_runtime.record_compiled``: the saved graph it was compiled from), with those
+    records."""
     records: dict[str, list[Path]] = {}
     for path in folder.iterdir():
         if USED.fullmatch(path.name) is None:
@@ -654,7 +655,7 @@ class PruneSummary:
 
 def file_size(path: Path) -> int:
     """``path``'s size, 0 once gone: a graph being saved into ``openvino/`` is listed under its
-    temporary name, renamed within a second (``runtime.save_static``)."""
+    temporary name, renamed within a second (``openvino_runtime.save_static``)."""
     try:
         return path.stat().st_size
     except FileNotFoundError:

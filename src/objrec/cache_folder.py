@@ -55,7 +55,7 @@ sees."""
 COMPILED_FOLDER = "openvino"
 """The folder of objrec's cache folder where OpenVINO keeps the graphs it compiled
 (``<hash>.blob``, its ``CACHE_DIR``), beside the graphs objrec saves with their batch fixed for it
-to compile from (``runtime.static_name``)."""
+to compile from (``openvino_runtime.static_name``)."""
 STORE_FOLDER = "store"
 """The feature store's folder in the cache folder (:func:`store_dir`)."""
 OWN_FOLDERS = (STORE_FOLDER, "onnx", COMPILED_FOLDER)

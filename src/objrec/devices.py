@@ -2,7 +2,7 @@
 
 ``auto`` is the GPU when PyTorch sees one, else the CPU. On the CPU nothing changes: the frozen pass
 runs on ONNX Runtime and images are decoded by a thread beside it. On a GPU the frozen pass runs in
-PyTorch on the card (``runtime.DeviceRunner``), fed by DataLoader worker processes into pinned
+PyTorch on the card (``device_runner.DeviceRunner``), fed by DataLoader worker processes into pinned
 memory, in batches sized to the card's free memory; the head, the heads ensemble and fine-tuning
 train there too. Under ``torchrun`` each rank takes GPU ``LOCAL_RANK`` and the process group is NCCL
 (gloo on the CPU).

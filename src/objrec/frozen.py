@@ -26,10 +26,12 @@ from objrec.bodies import Body, body_key, code_digest, fingerprint_module
 from objrec.cache import FeatureCache
 from objrec.config import DataConfig
 from objrec.data import Sample
+from objrec.device_runner import DeviceRunner
 from objrec.int8_body import QuantizedBody, int8_numerics
 from objrec.loaders import Batch, ImageDataset, collate_views, make_loader, prefetch
+from objrec.openvino_runtime import OpenVinoModel
 from objrec.progress import SILENT, Reporter
-from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel, Runner, make_runner
+from objrec.runtime import OnnxModel, Runner, make_runner
 from objrec.store import FLOAT32
 from objrec.transforms import build_batch_finish, build_transforms, draft_size
 from objrec.views import ViewsDataset, ViewSpec
@@ -72,10 +74,10 @@ def display_name(body: Body, name: str = "") -> str:
 class FrozenBody:
     """A frozen body, its fingerprint, and a fast runner built only when features are computed.
 
-    On a GPU ``device`` the runner is PyTorch on the card (``runtime.DeviceRunner``: channels-last,
-    float16 or bfloat16 within ``PRECISION_TOLERANCE`` of float32) and batches are sized to its
-    memory; on the CPU, ONNX Runtime in batches of ``FROZEN_BATCH``. int8 bodies run on the CPU
-    whatever the device, on their engine (OpenVINO or ONNX Runtime).
+    On a GPU ``device`` the runner is PyTorch on the card (``device_runner.DeviceRunner``:
+    channels-last, float16 or bfloat16 within ``PRECISION_TOLERANCE`` of float32) and batches are
+    sized to its memory; on the CPU, ONNX Runtime in batches of ``FROZEN_BATCH``. int8 bodies run
+    on the CPU whatever the device, on their engine (OpenVINO or ONNX Runtime).
     """
 
     def __init__(

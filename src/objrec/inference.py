@@ -36,6 +36,7 @@ from objrec.checkpoint import load_model, warn_if_unfinished
 from objrec.confidence import score_in_chunks
 from objrec.config import require_number
 from objrec.data import Sample
+from objrec.device_runner import DeviceRunner
 from objrec.errors import ObjrecError
 from objrec.features import FeatureTable, stored_tables
 from objrec.frozen import FrozenBody
@@ -46,10 +47,11 @@ from objrec.meta import Calibration, RunMeta
 from objrec.metrics import ranked
 from objrec.model import Classifier, as_stored
 from objrec.model_graph import Outputs, graph_runner
+from objrec.openvino_runtime import OpenVinoModel
 from objrec.paths import PathGiven
 from objrec.renames import warn_renamed
 from objrec.run_files import BEST
-from objrec.runtime import DeviceRunner, OnnxModel, OpenVinoModel
+from objrec.runtime import OnnxModel
 from objrec.thresholds import applied_score, threshold_values
 from objrec.transforms import TTA_VIEWS, build_tta_transform, draft_size, model_view
 from objrec.unknown_scores import Readable, tie_head
@@ -157,7 +159,7 @@ class Recognizer:
 
     ``runtime="onnx"`` runs the whole model through ONNX Runtime: it is exported once per
     checkpoint into the feature cache folder (checked against PyTorch) and reused after that.
-    On a GPU ``device`` the body runs as in the frozen pass (``runtime.DeviceRunner``) and the
+    On a GPU ``device`` the body runs as in the frozen pass (``device_runner.DeviceRunner``) and the
     head and familiarity score in float32 beside it (an int8 body keeps all of it on the CPU);
     Grad-CAM runs on the CPU. Safe to call from several threads at once, its answers and its
     Grad-CAM maps alike (``saliency.explain_all``, whose ``grad_cams`` hooks its own thread's
@@ -504,7 +506,7 @@ class Recognizer:
         making this thread's infer request, ONNX Runtime and PyTorch setting up their kernels) is
         then done, on the calling thread, before a caller's first image. A real photo, not a
         blank one: on a GPU the first batch builds the body's copy on the card and chooses its
-        precision (``runtime.DeviceRunner``). objrec's own photo, not the user's, is decoded
+        precision (``device_runner.DeviceRunner``). objrec's own photo, not the user's, is decoded
         within objrec's default pixel limit, not ``OBJREC_MAX_PIXELS``: a limit under its 160x129
         pixels stopped serve from starting."""
         self.answer([open_image(sample_photo(), draft_size=self.draft, max_pixels=MAX_PIXELS)])

@@ -16,13 +16,8 @@ from objrec.cache import COMPILED_FOLDER
 from objrec.cache_folder import default_cache_dir
 from objrec.config import INT8_ENGINES
 from objrec.errors import ObjrecError
-from objrec.runtime import (
-    OnnxModel,
-    OpenVinoModel,
-    external_files,
-    onnxruntime_available,
-    openvino_available,
-)
+from objrec.openvino_runtime import OpenVinoModel
+from objrec.runtime import OnnxModel, external_files, onnxruntime_available, openvino_available
 
 log = logging.getLogger(__name__)
 

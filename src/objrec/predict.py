@@ -195,8 +195,9 @@ def warn_not_images(others: Sequence[Path]) -> None:
 
 PREDICT_BATCH = 16
 """Images ``predict`` answers at a time: the batch OpenVINO runs an int8 body in (its default
-engine, ``runtime.OpenVinoModel``), so that a smaller one would cost as much, and its progress
-moves every 16 images (at 32, 20 photos would sit at "predicting 0/20" until all were answered)."""
+engine, ``openvino_runtime.OpenVinoModel``), so that a smaller one would cost as much, and its
+progress moves every 16 images (at 32, 20 photos would sit at "predicting 0/20" until all were
+answered)."""
 
 
 def loaded(

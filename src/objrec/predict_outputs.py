@@ -466,7 +466,9 @@ def ready_words(recognizer: Recognizer, images: int) -> str:
     one photo compiles for batches of 2, and a later one of more photos again, for its larger
     batch, which "once per network and cache folder" denied. The body's session is opened to
     tell (``Recognizer.int8_session``: OpenVINO reading the graph)."""
-    from objrec.runtime import OpenVinoModel  # PyTorch's side: loaded with the model by now
+    from objrec.openvino_runtime import (
+        OpenVinoModel,  # PyTorch's side: loaded with the model by now
+    )
 
     session = recognizer.int8_session()
     if session is None:
