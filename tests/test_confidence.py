@@ -142,6 +142,36 @@ def test_the_validation_halves_hold_each_class_alternately():
     assert first.tolist() == [0, 1, 3, 4] and second.tolist() == [2, 5, 6]
 
 
+def test_one_validation_image_a_class_still_holds_half_of_them_out():
+    """review62c M1: every class started in the first half, so with one image a class the second
+    was empty, the held-out gain exactly 0, and a temperature of 20 on these over-confident
+    logits was kept at 1 for a "did not lower the other half's loss" that nothing measured."""
+    from objrec.calibration import halves
+
+    labels = torch.arange(10)
+    logits = torch.randn(10, 10, generator=torch.Generator().manual_seed(0)) * 15
+    first, second = halves(labels)
+    assert len(first) == len(second) == 5
+    chosen = temperature_fit(logits, labels)
+    assert chosen.held_out is not None and chosen.held_out != 0.0
+    assert chosen.temperature == chosen.fitted > 1 and chosen.kept_at_one is None
+
+
+def test_classes_of_odd_sizes_share_their_extra_images_between_the_halves():
+    from objrec.calibration import halves
+
+    first, second = halves(torch.tensor([0, 0, 0, 1, 1, 1, 2, 3, 4]))
+    assert first.tolist() == [0, 2, 4, 6, 8] and second.tolist() == [1, 3, 5, 7]
+
+
+def test_one_validation_image_in_all_uses_its_softening_fit_unchecked():
+    """Nothing to hold out: neither a held-out gain of 0 nor a reason about another half."""
+    logits, labels = torch.tensor([[15.0, 0.0, 0.0]]), torch.tensor([1])
+    chosen = temperature_fit(logits, labels)
+    assert chosen.fitted > 1 and chosen.temperature == chosen.fitted
+    assert chosen.held_out is None and chosen.kept_at_one is None
+
+
 def test_train_says_why_the_temperature_was_kept_at_1():
     """The rule shows in train's calibrated line, not only in the log."""
     from objrec.calibration import TemperatureFit

@@ -191,13 +191,21 @@ def temperature_fit(logits: torch.Tensor, labels: torch.Tensor) -> TemperatureFi
     """The temperature ``T`` that minimises the cross-entropy of ``softmax(logits / T)``, but 1
     when the validation set has fewer than :data:`MIN_ERRORS_TO_SHARPEN` top-1 errors to sharpen
     from, or when ``T`` fitted on half the validation images does not lower the other half's loss
-    (:func:`held_out_gain`: the fit follows its images' noise, and would on new images too)."""
+    (:func:`held_out_gain`: the fit follows its images' noise, and would on new images too).
+    One validation image in all has no other half: its fit is used unchecked, as said in the
+    log."""
     fitted = fit_temperature_mle(logits, labels)
     errors = int((answered(logits.detach()) != labels.detach()).sum()) if len(labels) else 0
     why = too_few_errors(fitted, errors)
     if why is not None:
         log.info("temperature kept at 1 (fitted %.3f): %s", fitted, why)
         return TemperatureFit(1.0, fitted, errors, why)
+    if len(labels) < 2:
+        log.info(
+            "temperature %.3f used unchecked: one validation image in all leaves none to hold out",
+            fitted,
+        )
+        return TemperatureFit(fitted, fitted, errors)
     gain, _ = held_out_gain(logits, labels, errors >= MIN_ERRORS_TO_SHARPEN)
     if not gain > 0:
         why = held_out_words(gain)
@@ -223,14 +231,14 @@ def too_few_errors(fitted: float, errors: int) -> str | None:
 
 
 def halves(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The validation images' indices in two halves, each class's images alternately (in their
-    order): every class in both, no random draw."""
-    rank = torch.zeros(len(labels), dtype=torch.long)
-    for label in labels.unique():
-        where = (labels == label).nonzero().squeeze(1)
-        rank[where] = torch.arange(len(where))
-    first = rank % 2 == 0
-    return first.nonzero().squeeze(1), (~first).nonzero().squeeze(1)
+    """The validation images' indices in two halves, no random draw: the images in order of
+    class (each class's in their order) alternately, so every class of two or more is in both
+    and each class starts in the half the one before it ended in. Alternating within each class
+    alone started every class in the first half: with one validation image a class, the second
+    half was empty and nothing was held out (review62c M1)."""
+    order = torch.sort(labels, stable=True).indices
+    first = order[0::2].sort().values
+    return first, order[1::2].sort().values
 
 
 def held_out_gain(
