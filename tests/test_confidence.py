@@ -225,11 +225,12 @@ def test_the_readmes_glossary_explains_the_words_a_default_train_prints():
     """newcomer61b: a default train said "familiarity below 0, the run's threshold" and "the
     expected calibration error", which the README's glossary did not explain, beside its
     "validation loss" and "--patience". Each term of train's calibration paragraph, early stop
-    line and epoch legend that a student would not know has a glossary entry."""
+    line, epoch legend and first lines that a student would not know has a glossary entry."""
     from objrec.calibration import TemperatureFit
     from objrec.cli.output import EPOCH_LEGEND
     from objrec.cli.training import early_stop_sentence
     from objrec.confidence import FittedConfidence, calibrated_line
+    from objrec.precision import Precision, Settled, precision_notes
 
     fit = TemperatureFit(1.0002, 1.0002, 40)
     familiar = FittedConfidence(1.0, "mahalanobis+knn", 0.0, torch.nn.Identity(), (0.1, 0.1), fit)
@@ -239,11 +240,13 @@ def test_the_readmes_glossary_explains_the_words_a_default_train_prints():
             calibrated_line(replace(familiar, n_valid=30)),
             early_stop_sentence(15, 17, config) or "",
             EPOCH_LEGEND,
+            *precision_notes(Precision(body=Settled("int8", "auto"), head=Settled("bf16", "auto"))),
         ]
     )
     page = (Path(__file__).parents[1] / "README.md").read_text()
     glossary = " ".join(page.split("## The words objrec uses\n")[1].split("\n## ")[0].split())
     terms = ["familiarity", "threshold", "calibration error", "validation loss", "epoch", "loss"]
+    terms += ["int8", "bf16", "fp32"]  # the arithmetic's, said in train's first lines
     assert [term for term in terms if term not in said] == []
     assert [t for t in terms if f"**{t}**" not in glossary and f"*{t}*" not in glossary] == []
     assert "early" in said and "**early stopping**" in glossary

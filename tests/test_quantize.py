@@ -578,7 +578,10 @@ def test_auto_precision_is_int8_only_on_a_cpu_with_dot_products_and_a_validated_
 
     lite, cpu = get_backbone(DEFAULT_BACKBONE), torch.device("cpu")
     monkeypatch.setattr(precision, "int8_dot_product", lambda: "avx512_vnni")
-    assert auto_precision(lite, cpu) == ("int8", "this CPU has avx512_vnni")
+    assert auto_precision(lite, cpu) == (
+        "int8",
+        "this CPU has 8-bit dot-product instructions (avx512_vnni)",
+    )
     assert auto_precision(get_backbone("efficientnet_lite0"), cpu)[0] == "int8"
     assert auto_precision(lite, torch.device("cuda", 0))[0] == "fp32"
     assert auto_precision(get_backbone("tiny_test"), cpu)[0] == "fp32"

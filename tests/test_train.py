@@ -163,9 +163,15 @@ def test_auto_trains_the_head_in_bf16_only_on_a_cpu_with_bf16_matrix_instruction
     module = importlib.import_module("objrec.precision")
     cpu = World(device=torch.device("cpu"))
     monkeypatch.setattr(module, "bf16_matrix_unit", lambda: "amx_bf16")
-    assert auto_head_precision(cpu) == ("bf16", "this CPU has amx_bf16")
+    assert auto_head_precision(cpu) == (
+        "bf16",
+        "this CPU has bfloat16 matrix instructions (amx_bf16)",
+    )
     monkeypatch.setattr(module, "bf16_matrix_unit", lambda: "avx512_bf16")
-    assert auto_head_precision(cpu) == ("bf16", "this CPU has avx512_bf16")
+    assert auto_head_precision(cpu) == (
+        "bf16",
+        "this CPU has bfloat16 matrix instructions (avx512_bf16)",
+    )
     assert auto_head_precision(World(device=torch.device("cuda", 0)))[0] == "fp32"
     torchrun = World(rank=0, size=2, device=torch.device("cpu"), launched=True)
     assert auto_head_precision(torchrun)[0] == "fp32"

@@ -134,7 +134,7 @@ def auto_precision(
     for applies, why in fp32_because:
         if applies:
             return "fp32", why
-    return "int8", f"this CPU has {flag}"
+    return "int8", f"this CPU has 8-bit dot-product instructions ({flag})"
 
 
 def own_weights(spec: BackboneSpec, weights: str | None) -> bool:
@@ -211,4 +211,4 @@ def auto_head_precision(world: World) -> tuple[str, str]:
     if flag is None:
         flags = ", ".join(BF16_MATRIX_FLAGS)
         return "fp32", f"this CPU has no bfloat16 matrix instructions ({flags})"
-    return "bf16", f"this CPU has {flag}"
+    return "bf16", f"this CPU has bfloat16 matrix instructions ({flag})"
