@@ -404,8 +404,9 @@ def refused(root: Path, script: str, name: str, env: dict[str, str]) -> str:
     path.write_text(script)
     command = torchrun_train(path, root / "data", root / name)
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode != 0
-    return " ".join(done.stderr.split())  # as one line, however the terminal wrapped it
+    said = " ".join(done.stderr.split())  # as one line, however the terminal wrapped it
+    assert done.returncode != 0, said[-3000:]
+    return said
 
 
 def test_ranks_that_do_not_share_the_cache_folder_are_refused_in_one_sentence(split_data):
@@ -442,24 +443,16 @@ sys.exit(main(sys.argv[1:]))
 """``objrec`` in a process whose rank 1 cannot open a file of the data folder ``DATA``."""
 
 
-def test_a_rank_that_does_not_see_the_data_folder_is_refused_naming_it(torchrun_and_single):
+def test_a_rank_that_does_not_see_the_data_folder_is_refused_naming_it(split_data):
     """review61b M3: a rank on a machine without the data folder at rank 0's path found its
     whole share of the frozen pass unreadable, and the run trained on rank 0's share, warning of
     unreadable files that a check on rank 0's machine does not find: refused now, as ranks apart
     on the cache folder are, naming the rank and a file it cannot read."""
     import os
 
-    root, _, _ = torchrun_and_single
-    script = root / "rank_1_lacks_the_data.py"
-    script.write_text(RANK_1_LACKS_THE_DATA)
+    root = split_data
     env = {**os.environ, "DATA": str(root / "data"), "OBJREC_CACHE": str(root / "cache-lacks")}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
-    command += ["2", str(script), "train", str(root / "data"), "--out", str(root / "lacks")]
-    done = subprocess.run(
-        [*command, *ARGS, "--epochs", "1"], capture_output=True, text=True, env=env, timeout=300
-    )
-    said = " ".join(done.stderr.split())
-    assert done.returncode != 0, said[-3000:]
+    said = refused(root, RANK_1_LACKS_THE_DATA, "lacks", env)
     assert (
         f"error: torchrun rank 1 does not see the images rank 0 listed as rank 0 does "
         f"({root / 'data' / 'train'}" in said

@@ -15,7 +15,10 @@ import pytest
 ONE_WORKER = {
     "test_page.py": "a headless Chromium and two `objrec serve` processes",
     "test_report.py": "a headless Chromium",
-    "test_distributed.py": "two torchruns of three processes each",
+    "test_distributed.py": (
+        "a training and two torchruns of three processes each, one of which waits out its "
+        "timeout beside the module's four other torchruns, its last test reading it"
+    ),
     "test_layout.py": "every test file's syntax tree",
     "test_serve.py": "a copy of the session's run served, and a `serve --workers 2`'s check",
 }
