@@ -31,7 +31,7 @@ from objrec.errors import ObjrecError
 from objrec.features import feature_table, stored_tables
 from objrec.file_index import hash_file
 from objrec.frozen import FrozenBody, PassSettings, compute_features
-from objrec.store import FLOAT32, FeatureStore
+from objrec.store import FLOAT32, FeatureStore, Lookup, Space
 from objrec.views import ViewSpec, view_seed
 
 from .conftest import make_class_folder, make_image, taken_before
@@ -195,20 +195,28 @@ def test_prune_keeps_a_folder_and_compacts_without_changing_a_row(tmp_path):
         held[0].load()  # rows looked up before the compaction are never read from the new file
 
 
+def kept_across_a_clear(root: Path, sid: str) -> tuple[FeatureStore, Space, Lookup]:
+    """The store ``root`` that wrote image a's row in space ``sid``, its space and a's lookup,
+    kept as the store is let go of (as a command's step lets it go) and cleared
+    (``cache --clear``)."""
+    from objrec.store import remove_store
+
+    store = FeatureStore(root)
+    space = store.space(sid, 4)
+    space.write("centre", ["a" * 32], np.full((1, 4), 1.0, np.float32))
+    found = store.lookup(sid, "centre", ["a" * 32])
+    store.close()
+    remove_store(root)
+    return store, space, found
+
+
 def test_rows_looked_up_before_a_clear_are_never_read_from_another_writers_rows(tmp_path):
     """review60a M1: a lookup kept its space's generation alone, which a new index (after a
     clear) starts at 0 again, so rows looked up before a clear read what another writer put at
     the same place since (image a's lookup read z's features, with no error)."""
-    from objrec.store import remove_store
-
     root, sid = tmp_path / "cache" / "store", "s" * 32
-    reader = FeatureStore(root)
-    space = reader.space(sid, 4)
-    space.write("centre", ["a" * 32], np.full((1, 4), 1.0, np.float32))
-    found = reader.lookup(sid, "centre", ["a" * 32])
-    reader.close()  # let go of, the table kept (as a command's step lets the store go)
-    remove_store(root)  # cache --clear, then another writer of the same space
-    with FeatureStore(root) as other:
+    reader, space, found = kept_across_a_clear(root, sid)
+    with FeatureStore(root) as other:  # another writer of the same space
         other.space(sid, 4).write("centre", ["z" * 32], np.full((1, 4), 9.0, np.float32))
     said = f"the feature store {root} was cleared by another process after this one had looked "
     with pytest.raises(ObjrecError, match=f"^{said}up features in it: run it again$"):
@@ -219,14 +227,8 @@ def test_rows_looked_up_before_a_clear_are_never_read_from_another_writers_rows(
 def test_a_space_kept_across_a_clear_refuses_to_write_in_one_sentence(tmp_path):
     """store60: a ``Space`` kept from before another process's clear wrote into the new index,
     which lacks its space, and failed with a TypeError (``reserve`` unpacked None)."""
-    from objrec.store import remove_store
-
     root, sid = tmp_path / "cache" / "store", "s" * 32
-    writer = FeatureStore(root)
-    space = writer.space(sid, 4)
-    space.write("centre", ["a" * 32], np.full((1, 4), 1.0, np.float32))
-    writer.close()  # let go of, the space kept
-    remove_store(root)  # cache --clear
+    writer, space, _ = kept_across_a_clear(root, sid)
     said = f"the feature store {root} has no space {sid}: it was cleared or pruned by another "
     with pytest.raises(
         ObjrecError, match=f"^{said}process since the space was made: run it again$"
