@@ -204,6 +204,18 @@ def make_class_folder(root: Path, per_class: int = 12, classes=tuple(COLOURS)) -
     return taken_before(root)
 
 
+def store_held(cache: Path) -> bool:
+    """Whether anyone, this process's own stores too, holds the feature store of the cache folder
+    ``cache`` open (its lock, which a prune or clear waits for): an exclusive ``flock`` tried
+    without waiting, through a file of its own, and let go at once."""
+    with open(cache / "store" / "lock", "rb") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+    return False
+
+
 def taken_before(*paths: Path) -> Path:
     """Each file of ``paths`` (or below it) dated an hour earlier, their order and gaps kept, as
     a user's photos are older than the command that reads them; the first path. The file index

@@ -33,7 +33,7 @@ from objrec.audit.report import NEEDS_COLUMNS
 from objrec.cli import main
 from objrec.errors import ObjrecError
 
-from .conftest import taken_before
+from .conftest import store_held, taken_before
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 HASH_ONLY = dedup.DuplicateRule(sim_strict=2.0, sim_loose=2.0)
@@ -113,6 +113,21 @@ def test_the_audit_package_gives_its_entry_points_from_its_recipe_module():
     assert AuditResult is recipe.AuditResult
     with pytest.raises(ImportError):
         from objrec.audit import find_issues  # noqa: F401
+
+
+@pytest.mark.slow
+def test_an_audit_lets_go_of_the_feature_store_it_opened(tmp_path):
+    """A script calling `objrec.audit_folder` kept the feature store it opened (its lock among
+    it) until Python, or the thread, ended: a prune or clear elsewhere waited for an audit long
+    done, and a thread ending left the store's files open. It lets go as it returns, as evaluate
+    and predict do (``cache.stores_held``)."""
+    cache = tmp_path / "cache"
+    audit(
+        make_split(tmp_path / "data", (4, 2, 2)),
+        None,
+        replace(config(), cache_dir=str(cache), epochs=2),
+    )
+    assert (cache / "store" / "lock").is_file() and not store_held(cache)
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from PIL import Image
 from objrec.cli import main
 from objrec.suggest import pick_diverse, rank_table, uncertainty
 
-from .conftest import COLOURS, make_image
+from .conftest import COLOURS, make_image, store_held
 
 
 def test_uncertainty_is_one_minus_the_margin():
@@ -160,6 +160,19 @@ def test_suggest_ranks_the_ambiguous_image_first(trained_run, tmp_path, capsys):
     assert "<body><main>\n<h1>" in page and "</main></body>" in page  # a landmark (a11y40 #12)
     assert sorted(p.stat().st_mtime_ns for p in folder.rglob("*.png")) == before
     assert Image.open(folder / "more" / "mixed.png").size
+
+
+@pytest.mark.slow
+def test_suggest_lets_go_of_the_feature_store_it_opened(trained_run, split_dir, tmp_path):
+    """A script calling `objrec.suggest_images` kept the feature store it opened (its lock among
+    it) until Python, or the thread, ended: a prune or clear elsewhere waited for a suggestion
+    long made, and a thread ending left the store's files open. It lets go as it returns, as
+    evaluate and predict do (``cache.stores_held``)."""
+    from objrec.suggest import suggest
+
+    cache = tmp_path / "cache"
+    suggest(trained_run, split_dir / "test", n=3, out=tmp_path / "out", cache_dir=cache)
+    assert (cache / "store" / "lock").is_file() and not store_held(cache)
 
 
 def test_an_output_folder_that_is_not_empty_is_refused_before_any_image_is_read(

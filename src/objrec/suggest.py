@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from objrec import dedup
-from objrec.cache import FeatureCache, open_cache
+from objrec.cache import FeatureCache, open_cache, stores_held
 from objrec.data import Sample
 from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.features import cached_features, report_unreadable, require_readable
@@ -147,6 +147,7 @@ def pick_diverse(
 @takes_back_folders("out")
 @on_ctrl_c("nothing was written: run it again")
 @warned_once_per_file()
+@stores_held()
 def suggest(
     run: PathGiven,
     unlabelled: PathGiven,

@@ -67,7 +67,7 @@ from objrec.audit.labels import judge_labels
 from objrec.audit.outliers import FarClass, far_classes, outlier_rows, unreadable_rows
 from objrec.audit.report import FINDING_KINDS, finding_rows, findings_table, write_audit
 from objrec.audit.settings import AuditConfig
-from objrec.cache import open_cache
+from objrec.cache import open_cache, stores_held
 from objrec.cache_folder import using_cache_dir
 from objrec.errors import ObjrecError, on_ctrl_c
 from objrec.images import warned_once_per_file
@@ -407,6 +407,7 @@ def rerun_hint(out: Path) -> str:
 @takes_back_folders("out")
 @on_ctrl_c("nothing was written: run it again")
 @warned_once_per_file()
+@stores_held()
 def audit(
     data: PathGiven,
     out: PathGiven | None = None,
