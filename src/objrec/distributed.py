@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -36,6 +36,7 @@ from objrec.cores import rank_threads
 from objrec.devices import backend_for, resolve_device
 from objrec.errors import ObjrecError
 from objrec.meta import Processes
+from objrec.progress import Reporter
 from objrec.words import duration
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,16 @@ class World:
 
 
 SINGLE = World()
+
+
+class Told(NamedTuple):
+    """Where a stage of the recipe says what it does, and the ranks it runs among: passed
+    together down ``train``'s stages (a plain pair before, read as ``told[1]``)."""
+
+    reporter: Reporter
+    """Rank 0's progress and notes; the other ranks' say nothing (``progress.SILENT``)."""
+    world: World
+
 
 OTHERS = "the other ranks"
 """What a rank waits for in the training's own collectives (each rank's epoch, its counts)."""

@@ -39,7 +39,7 @@ from objrec.backbones import get_backbone
 from objrec.batches import ViewStack, feature_batches
 from objrec.bodies import Body, ConcatBody, LiteBody, body_key, fingerprint_module
 from objrec.config import TrainConfig
-from objrec.distributed import World, epoch_seed
+from objrec.distributed import Told, World, epoch_seed
 from objrec.engine import (
     Diverged,
     EarlyStopping,
@@ -328,7 +328,7 @@ def tune_blocks(
     model: Classifier,
     config: TrainConfig,
     head_state: FitState,
-    told: tuple[Reporter, World],
+    told: Told,
     top: nn.Module,
     stacks: tuple[ViewStack, ViewStack],
     saver: FinetuneSaver | None = None,

@@ -49,7 +49,7 @@ from objrec.confidence import (
     reads_training_features,
 )
 from objrec.config import TrainConfig
-from objrec.distributed import SINGLE, World, process_group
+from objrec.distributed import SINGLE, Told, World, process_group
 from objrec.engine import (
     FitState,
     Shards,
@@ -238,7 +238,7 @@ def _train(
         if config.finetune_blocks:
             tuned = finetune_saver(out, saver, saved)
             state, source, finetune = finetune_phase(
-                prep, live, config, state, (reporter, world), tuned
+                prep, live, config, state, Told(reporter, world), tuned
             )
             prep, config, meta = body_kept(prep, live.model, config, meta, finetune)
         stops.phase = Phase.CALIBRATING
@@ -419,10 +419,10 @@ def prepare(
     spec = get_backbone(config.backbone)
     hint_normalisation(spec, config, world, resumed=resuming)
     data = resolve_data_config(spec, config.mean, config.std)
-    body, quantizing = run_body(spec, data, config, (reporter, world), resumed)
+    body, quantizing = run_body(spec, data, config, Told(reporter, world), resumed)
     model = new_model(body, len(train_set.classes), config)
     frozen = frozen_body(body, data, config, world, resumed)
-    sets, told = (train_set, valid_set), (reporter, world)
+    sets, told = (train_set, valid_set), Told(reporter, world)
     cut = cut_features(body, sets, data, config, told)
     derive = from_the_cut(cut, body, frozen)
     train_sets, valid = run_features(frozen, sets, data, config, told, derive=derive)
@@ -631,7 +631,7 @@ def finetune_phase(
     live: LiveParts,
     config: TrainConfig,
     head_state: FitState,
-    told: tuple[Reporter, World],
+    told: Told,
     saver: FinetuneSaver | None = None,
 ) -> tuple[FitState, FeatureSource, FinetuneRecord]:
     """Train the body's last blocks and the head on cached activations at the cut (see finetune;

@@ -24,7 +24,7 @@ from objrec.class_record import with_test_split
 from objrec.config import DataConfig, TrainConfig
 from objrec.data import ClassFolder, class_of_folder, scan_class_folder
 from objrec.devices import loader_settings
-from objrec.distributed import SINGLE, World
+from objrec.distributed import SINGLE, Told, World
 from objrec.errors import ObjrecError
 from objrec.features import (
     Derive,
@@ -78,7 +78,7 @@ def run_body(
     spec: BackboneSpec,
     data: DataConfig,
     config: TrainConfig,
-    told: tuple[Reporter, World],
+    told: Told,
     resumed: RunMeta | None = None,
 ) -> tuple[Body, float]:
     """The run's frozen body, from ``config.weights`` or the registry's, quantized when
@@ -187,7 +187,7 @@ def cut_features(
     sets: tuple[ClassFolder, ClassFolder],
     data: DataConfig,
     config: TrainConfig,
-    told: tuple[Reporter, World],
+    told: Told,
 ) -> CutPass | None:
     """With ``finetune_blocks``, the stored activations at the cut of the fp32 ``body`` (an int8
     body's own fp32 one): the training views and the validation images (``sets``), in float32
@@ -199,7 +199,7 @@ def cut_features(
     stem, top = split_body(body_to_tune(body), config.finetune_blocks, data.input_size)
     cache = open_cache(config.cache_dir, "float32")
     name = f"{config.backbone} cut {config.finetune_blocks}"
-    frozen = FrozenBody(stem, data.input_size, cache, name=name, device=told[1].device)
+    frozen = FrozenBody(stem, data.input_size, cache, name=name, device=told.world.device)
     train_sets, valid = run_features(frozen, sets, data, config, told, what=BELOW)
     return CutPass(frozen, top, [*train_sets, valid], time.perf_counter() - began)
 
@@ -221,7 +221,7 @@ def run_features(
     folders: tuple[ClassFolder, ClassFolder],
     data: DataConfig,
     config: TrainConfig,
-    told: tuple[Reporter, World],
+    told: Told,
     what: str = "features",
     derive: Derive | None = None,
 ) -> tuple[list[FeatureTable], FeatureTable]:
