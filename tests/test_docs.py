@@ -50,9 +50,11 @@ def objrec_command_lines(code: str) -> list[tuple[str, str]]:
 def test_every_command_line_the_pages_show_names_a_command_and_options_it_takes():
     """The pages show about 260 `objrec ...` lines (README's loop, docs/commands.md's, benchmarks'
     commands); a renamed or removed option would leave one a user types and click refuses. Each names a
-    command objrec has, and only options that command takes, spelt as its --help spells them."""
+    command objrec has, and only options that command takes, spelt as its --help spells them, or
+    objrec's own (-v, -q), which a command line may give after the command too."""
+    own = HELP_FLAGS | {o for p in cli.params for o in p.opts + p.secondary_opts}
     options = {
-        name: HELP_FLAGS | {o for p in command.params for o in p.opts + p.secondary_opts}
+        name: own | {o for p in command.params for o in p.opts + p.secondary_opts}
         for name, command in cli.commands.items()
     }
     wrong, seen = [], 0

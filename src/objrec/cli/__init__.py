@@ -338,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         wait_passively(os.environ)
         escape_unencodable()
     typed = list(sys.argv[1:] if argv is None else argv)
-    args = expand_greedy(typed)
+    args = own_options_first(expand_greedy(typed))
     print_warnings([sentence] if (sentence := legacy_names_warning()) else [])
     caught: list[int] = []
     with sigterm_as_ctrl_c(caught):
@@ -350,6 +350,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 128 + caught[0] if code == INTERRUPTED and caught else code
     end_program(code)  # a command that wrote all: no teardown
     return code
+
+
+OWN_OPTION = re.compile(r"-v+|--verbose|--version")
+"""objrec's own options (the group's, not a command's), which a command line may give after the
+command's name too: no command has an option so named."""
+
+
+def own_options_first(args: list[str]) -> list[str]:
+    """``args`` with objrec's own options (:data:`OWN_OPTION`) given after the command's name
+    moved before it, where click reads them: ``objrec train data --out run -v``, as most users
+    type it, was refused ("no such option '-v'"). One after ``--`` (a file's name) or given as an
+    option's value (``--out -v``) stays where it is."""
+    command = invoked_command(args)
+    if command is None or command.name is None:
+        return list(args)
+    at = args.index(command.name) + 1
+    after = args[at:]
+    places = own_option_places(command, after)
+    moved = [after[i] for i in places]
+    left = [arg for i, arg in enumerate(after) if i not in places]
+    return [*args[: at - 1], *moved, command.name, *left]
+
+
+def own_option_places(command: click.Command, after: Sequence[str]) -> list[int]:
+    """The places in ``after`` (the words after ``command``'s name) of objrec's own options: not
+    after ``--``, nor where an option of ``command`` takes the word as its value."""
+    takes = words_taken(command)
+    places: list[int] = []
+    values = 0
+    for i, arg in enumerate(after):
+        if arg == "--":
+            break
+        if values:
+            values -= 1
+        elif OWN_OPTION.fullmatch(arg):
+            places.append(i)
+        else:
+            values = takes.get(arg, 0)
+    return places
+
+
+def words_taken(command: click.Command) -> dict[str, int]:
+    """How many words each option of ``command`` takes after its name (``--ratios`` 3, a flag
+    none), by each of its names."""
+    return {
+        name: 0 if param.is_flag or param.count else param.nargs
+        for param in command.params
+        if isinstance(param, click.Option)
+        for name in (*param.opts, *param.secondary_opts)
+    }
 
 
 def asks_for_json(args: Sequence[str]) -> bool:
@@ -578,23 +628,13 @@ def refused(exc: ObjrecError, args: Sequence[str]) -> int:
     return 2 if usage else 1
 
 
-def verbose_note(exc: click.ClickException, args: Sequence[str]) -> str:
-    """For ``-v`` given after the command (``objrec predict run x.jpg -v``), an option of objrec's
-    own: click said "no such option '-v'", never where it goes."""
-    if not isinstance(exc, click.NoSuchOption) or exc.option_name not in ("-v", "--verbose"):
-        return ""
-    command = invoked_command(args)
-    named = f"objrec -v {command.name} ..." if command is not None else "objrec -v COMMAND ..."
-    return f"; -v goes before the command: {named}"
-
-
 def usage_error(exc: click.ClickException, args: Sequence[str]) -> int:
     """A usage error said, and its exit code. Under torchrun one the command line alone makes
     (:data:`FROM_THE_COMMAND_LINE`) is said by rank 0 alone: every rank has the same command line,
     and its error came once a rank. Any other is said by each rank (``print_error``)."""
     same = isinstance(exc, FROM_THE_COMMAND_LINE) or type(exc) is click.UsageError
     if is_main_rank() or not same:
-        note = greedy_note(exc, args) + dash_file_note(exc, args) + verbose_note(exc, args)
+        note = greedy_note(exc, args) + dash_file_note(exc, args)
         command = invoked_command(args)
         named = f"objrec {command.name}" if command is not None else None
         print_error(usage_sentence(exc, named, note))
@@ -701,7 +741,8 @@ def said_unexpected(exc: Exception, args: Sequence[str], typed: Sequence[str]) -
 
 
 def verbosity(args: Sequence[str]) -> int:
-    """How many ``-v`` the command line gives objrec (before its command's name)."""
+    """How many ``-v`` the command line gives objrec (before its command's name, where
+    :func:`own_options_first` moved those given after it)."""
     command = invoked_command(args)
     given = list(args)
     before = given[: given.index(command.name)] if command and command.name else given

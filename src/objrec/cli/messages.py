@@ -274,10 +274,10 @@ MANY_ARGUMENT = re.compile(r"^(invalid value for )'\[?([A-Z][A-Z_]*)\]?\.\.\.'")
 
 
 def usage_sentence(exc: click.ClickException, command: str | None = None, note: str = "") -> str:
-    """Click's own errors in objrec's form: one lower-case sentence, its ``note`` (``; -v goes
-    before the command: ...``), then where help is: the error's command, else ``command`` (click
-    gives none for an option given too few values). The note comes before the help's place, which
-    ends the sentence: after it, it read as an afterthought of the parenthesis."""
+    """Click's own errors in objrec's form: one lower-case sentence, its ``note`` (``; --exclude
+    takes every word after it ...``), then where help is: the error's command, else ``command``
+    (click gives none for an option given too few values). The note comes before the help's
+    place, which ends the sentence: after it, it read as an afterthought of the parenthesis."""
     text = likely_meant(exc) or exc.format_message().strip().rstrip(".")
     text = text[:1].lower() + text[1:]
     for said, meant in CLICK_TYPES.items():
