@@ -2830,6 +2830,50 @@ def test_train_shows_the_last_epoch_s_line_where_the_table_skipped_it(
     assert "best epoch 16 of 21" in " ".join(out.split())
 
 
+def test_quiet_leaves_out_progress_and_notes_not_warnings_errors_or_the_result(
+    capsys, monkeypatch, tmp_path
+):
+    """review60b F24: a 3-epoch train wrote 29 lines to stderr (its progress, the epoch legend
+    and table, the calibration's notes), and only `2>/dev/null`, which hides the errors too,
+    quietened it. `objrec -q` (before or after the command) says the warnings, the errors and the
+    result alone; -q with -v is refused."""
+    from objrec.cli import output
+    from objrec.run_record import TrainResult
+
+    monkeypatch.setattr(output, "PLAIN_PROGRESS_SECONDS", 0.0)  # a line at every step
+    history = [
+        {"epoch": e, "train_loss": 0.1, "train_acc": 1.0, "seconds": 0.1, "valid_acc": 0.9}
+        | {"valid_loss": 0.9 - 0.03 * e, "best": True}
+        for e in range(1, 4)
+    ]
+
+    def fake_train(data, out, config, reporter, *args, **kwargs):
+        with reporter.task("fitting", 3) as advance:
+            for record in history:
+                reporter.epoch(record)
+                advance(1)
+        reporter.note("temperature 1.2")
+        seconds = RunSeconds(features=0.5, fit=0.0, calibrate=0.0, total=1.0)
+        return TrainResult(out, ["a", "b"], history, 3, 0.81, 0.9, PARAMS, seconds)
+
+    monkeypatch.setattr(importlib.import_module("objrec.train"), "train_as_asked", fake_train)
+    as_split_folder(tmp_path / "data")
+    code, loud, err = run(capsys, "train", tmp_path / "data", "--out", tmp_path / "run")
+    assert code == 0 and "epoch   1" in err and "temperature 1.2" in err and "fitting" in err
+    for quiet in (["-q", "train"], ["train", "--quiet"]):
+        args = [tmp_path / "data", "--out", tmp_path / "run", "--force"]
+        code, out, err = run(capsys, *quiet, *args)
+        assert code == 0 and err == "" and out == loud, (quiet, err)
+    photos = make_class_folder(tmp_path / "photos", per_class=4)
+    code, out, err = run(capsys, "-q", "split", photos, tmp_path / "split")
+    assert code == 0 and out.startswith("split 3 classes into ")
+    assert err and all(line.startswith(("warning:", " ")) for line in err.splitlines()), err
+    code, _, err = run(capsys, "-q", "split", tmp_path / "nosuch", tmp_path / "split2")
+    assert code == 2 and err.startswith("error: invalid value for 'PHOTOS'"), err
+    code, _, err = run(capsys, "-q", "-v", "check", photos)
+    assert code == 2 and err.startswith("error: -q and -v do not go together"), err
+
+
 def test_the_epoch_lines_begin_with_what_their_words_mean(capsys):
     """A newcomer (Teachable Machine, not ML) read 'epoch 1  train loss 2.0800 acc 13.75%  valid
     loss 1.4281 acc 92.50%' without a word of what an epoch, a loss or 'valid' is, nor why train's
@@ -5751,7 +5795,7 @@ def test_an_os_error_keeps_the_case_of_its_file_names():
 def test_objrec_alone_prints_its_help_not_an_error(capsys):
     code, out, err = run(capsys)
     assert code == 0 and err == "" and out.startswith("Usage: objrec")
-    assert "train" in out and "error" not in out  # it was the whole help as an error sentence
+    assert "train" in out and "error:" not in out  # it was the whole help as an error sentence
 
 
 def fake_run_folder(root: Path, checkpoint: str = "model.safetensors") -> Path:

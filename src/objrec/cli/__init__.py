@@ -64,6 +64,7 @@ from objrec.cli.output import (
     log_handler,
     not_epoch_lines,
     not_in_result,
+    notes,
     print_error,
     print_warnings,
     printable,
@@ -143,7 +144,13 @@ class PipesSaid(InOrder):
 )
 @click.version_option(version=__version__, package_name="objrec")
 @click.option("-v", "--verbose", count=True, help="Log more (-v: info, -vv: debug).")
-def cli(verbose: int) -> None:
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Say only the warnings, the errors and the result: no progress or notes.",
+)
+def cli(verbose: int, quiet: bool = False) -> None:
     """Transfer learning for image classification on a CPU.
 
     Point objrec at a folder with one sub-folder per class:
@@ -158,6 +165,9 @@ def cli(verbose: int) -> None:
     """
     if not console.is_terminal:
         console.width = PIPED_WIDTH
+    if quiet and verbose:
+        raise click.UsageError("-q and -v do not go together: give one")
+    notes.quiet = quiet
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     if not is_main_rank():  # under torchrun only rank 0 talks
         level = logging.ERROR
@@ -352,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-OWN_OPTION = re.compile(r"-v+|--verbose|--version")
+OWN_OPTION = re.compile(r"-v+|--verbose|-q|--quiet|--version")
 """objrec's own options (the group's, not a command's), which a command line may give after the
 command's name too: no command has an option so named."""
 
@@ -773,6 +783,7 @@ def command_code(
     """The exit code of the command line ``args``, its errors and interruptions said; ``typed``
     (``args`` as given) is the commands' ``options.command_line``."""
     PROGRESS.reset()
+    notes.quiet = False  # until the group's -q says otherwise
     try:
         obj = list(args if typed is None else typed)
         cli.main(args=args, prog_name="objrec", standalone_mode=False, obj=obj)

@@ -118,6 +118,25 @@ def silence(stream: Any) -> None:
 
 console = EscapingConsole(soft_wrap=True)
 err = EscapingConsole(stderr=True, soft_wrap=True)
+
+
+class Notes:
+    """What a command says on stderr that is neither a warning, an error nor its result: its
+    progress, train's epoch table, its notes, what it waits for. ``objrec -q`` (``quiet``) leaves
+    them out, for a script or a repeat user who reads the result, the warnings and the errors
+    alone: ``2>/dev/null`` hid the errors too."""
+
+    def __init__(self) -> None:
+        self.quiet = False
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        """``err.print(*objects, **kwargs)``, unless quiet."""
+        if not self.quiet:
+            err.print(*objects, **kwargs)
+
+
+notes = Notes()
+"""The running command's notes on stderr (quiet or not: set by the ``objrec`` group's ``-q``)."""
 PIPED_WIDTH = 10_000
 """Output width when stdout is not a terminal (a pipe, a log file): tables are never cut there."""
 
@@ -553,7 +572,12 @@ class RichReporter(Reporter):
 
     @contextmanager
     def shown(self, description: str, total: int | None) -> Iterator[Any]:
-        """The task's bar in a terminal, else its plain lines; yields its ``advance(n)``."""
+        """The task's bar in a terminal, else its plain lines, none when quiet; yields its
+        ``advance(n)``."""
+        if notes.quiet:
+            with self.renaming(lambda what: None, lambda unit: None):
+                yield lambda n=1: None
+            return
         if not err.is_terminal:
             if total is None:  # no steps to count: say what is going on before it takes a while
                 err.print(f"{description} ...", markup=False, highlight=False)
@@ -631,7 +655,7 @@ class RichReporter(Reporter):
             self.epoch_line(self.unshown)
             self.unshown = None
         if self.fitting and self.kept is not None:
-            err.print(kept_line(self.kept, self.kept_text), markup=False, highlight=False)
+            notes.print(kept_line(self.kept, self.kept_text), markup=False, highlight=False)
         self.fitting = False
 
     def epoch_line(self, r: dict[str, Any]) -> None:
@@ -639,10 +663,10 @@ class RichReporter(Reporter):
         if not self.said_which:  # the lines skip epochs: say which before the first one
             self.said_which = True
             said = epoch_lines_say(self.first_epoch or r["epoch"], self.resumed_best)
-            err.print(EPOCH_LEGEND, markup=False, highlight=False)
-            err.print(said, markup=False, highlight=False)
+            notes.print(EPOCH_LEGEND, markup=False, highlight=False)
+            notes.print(said, markup=False, highlight=False)
         valid = r.get("valid_text") or loss_text(r["valid_loss"])
-        err.print(
+        notes.print(
             f"epoch {r['epoch']:3d}  train loss {loss_text(r['train_loss'])} "
             f"acc {r['train_acc']:6.2%}  valid loss {valid} "
             f"acc {r['valid_acc']:6.2%}  {r['seconds']:5.1f}s"
@@ -651,7 +675,7 @@ class RichReporter(Reporter):
 
     def note(self, message: str) -> None:
         self.last_epoch()  # notes come between a fit and the next step, as tasks do
-        err.print(message, markup=False)  # plain text: "[draft] a.png" is no markup
+        notes.print(message, markup=False)  # plain text: "[draft] a.png" is no markup
 
 
 @contextmanager
@@ -679,7 +703,7 @@ def waiting_line(folder: Path, readers: bool = False) -> Callable[[], None]:
     doing = "reading or writing" if readers else "writing in"
 
     def wait() -> None:
-        err.print(
+        notes.print(
             f"waiting for other objrec processes to stop {doing} {shown(folder)}", markup=False
         )
 
@@ -772,7 +796,7 @@ def refreshing(out: Path | None, out_dir: Path, names: Sequence[str]) -> bool:
     if out is not None or not holds_objrecs_outputs(out_dir):
         return False
     check_output_dir(out_dir, names=names, refresh=True)
-    err.print(f"writing again into {shown(out_dir)} (objrec's earlier outputs)", markup=False)
+    notes.print(f"writing again into {shown(out_dir)} (objrec's earlier outputs)", markup=False)
     return True
 
 
@@ -783,7 +807,7 @@ def default_out(data: Path, suffix: str) -> Path:
     if data.resolve().is_relative_to(PACKAGE):
         data = data.resolve()
         out = Path.cwd() / (data.name + suffix)
-        err.print(
+        notes.print(
             f"{shown(data)} is inside objrec's package: writing to {shown(out)} in the current "
             "folder instead of beside it",
             markup=False,
@@ -1030,16 +1054,17 @@ send instead (``serve.errors``), so ``serve`` shows them only with ``-v``."""
 
 
 def show_server_events() -> dict[str, Any]:
-    """Have the CLI's log show :data:`SERVER_EVENTS`' INFO lines and not :data:`FORM_PARSERS`'
-    warnings (but with ``-v``), in this process, and return the ``logging.config.dictConfig``
-    that sets up each of ``serve``'s worker processes as this one is (they are started afresh,
-    without this process's logging): the CLI's handler for its ``-v`` count
-    (:func:`log_handler`), at its level, and those loggers' levels."""
+    """Have the CLI's log show :data:`SERVER_EVENTS`' INFO lines (but with ``-q``) and not
+    :data:`FORM_PARSERS`' warnings (but with ``-v``), in this process, and return the
+    ``logging.config.dictConfig`` that sets up each of ``serve``'s worker processes as this one
+    is (they are started afresh, without this process's logging): the CLI's handler for its
+    ``-v`` count (:func:`log_handler`), at its level, and those loggers' levels."""
     ctx = click.get_current_context(silent=True)
     verbose = ctx.find_root().params.get("verbose", 0) if ctx is not None else 0
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     parsers = logging.ERROR if verbose == 0 else logging.NOTSET
-    levels = {SERVER_EVENTS: logging.INFO} | dict.fromkeys(FORM_PARSERS, parsers)
+    events = logging.WARNING if notes.quiet else logging.INFO
+    levels = {SERVER_EVENTS: events} | dict.fromkeys(FORM_PARSERS, parsers)
     for name, at in levels.items():
         logging.getLogger(name).setLevel(at)
     return {

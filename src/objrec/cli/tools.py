@@ -41,8 +41,8 @@ from objrec.cli.output import (
     SAMPLE,
     RichReporter,
     console,
-    err,
     logged_warnings,
+    notes,
     percent,
     print_json,
     refuse_given_out,
@@ -154,7 +154,7 @@ def said_once(line: str) -> Callable[[], None]:
     def wait() -> None:
         if not said:
             said.append(line)
-            err.print(line)
+            notes.print(line)
 
     return wait
 
@@ -554,7 +554,7 @@ MORE_BACKBONES = (
 def demo(out: Path, force: bool) -> None:
     from objrec.outputs import output_path, refuse_overwrite
 
-    err.print(
+    notes.print(
         f"the demo writes into {out.absolute()} (--out FOLDER for another)",
         markup=False,
         highlight=False,
@@ -638,7 +638,7 @@ def suggest(run: Path, unlabelled: Path, n, diversity, out, force, as_json) -> N
     again = not force and out is None and holds_objrecs_outputs(default)
     result = run_suggest(run, unlabelled, n, out, diversity, reporter=reporter, force=force)
     if again:  # said once written: before, it preceded the refusal of an empty UNLABELLED
-        err.print(f"wrote again into {shown(default)} (objrec's earlier outputs)", markup=False)
+        notes.print(f"wrote again into {shown(default)} (objrec's earlier outputs)", markup=False)
     if as_json:
         print_json(result.table.to_dict(orient="records"))
         return
