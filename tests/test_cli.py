@@ -283,7 +283,7 @@ def test_json_out_and_force_options_are_made_once_in_options():
         return found
 
     jsons = [n for n, c in cli.commands.items() if any("--json" in p.opts for p in c.params)]
-    assert len(jsons) == 14
+    assert len(jsons) == 16  # report and demo too (cli62)
     for name in jsons:
         line = first_sentences(option(name, "--json").help or "")
         assert re.fullmatch(r"Print [^.]+ as JSON \(keys: docs/json\.md\)\.", line), name
@@ -737,21 +737,60 @@ def test_report_says_where_it_wrote_as_an_absolute_path_and_a_link(capsys, tmp_p
     import sys
     import types
 
-    def build_report(run, out, data, reporter, force, grad_cam=True):
+    def write_report(run, out, data, reporter, force, grad_cam=True):
         (tmp_path / "my run" / "report.html").write_text("<html></html>")
-        return Path("my run") / "report.html"  # as the library returns it for a relative RUN
+        page = Path("my run") / "report.html"  # as the library returns it for a relative RUN
+        return types.SimpleNamespace(out=page, evaluation=Path("my run") / "eval-test")
 
     (tmp_path / "my run").mkdir()
     fake_checkpoint(tmp_path / "my run" / "model.safetensors")
     monkeypatch.chdir(tmp_path)
     fake = types.ModuleType("objrec.report")  # the real one imports pandas: 1 s of this test
-    fake.build_report = build_report  # type: ignore[attr-defined]
+    fake.write_report = write_report  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "objrec.report", fake)
     code, out, err = run(capsys, "report", "my run")
     page = tmp_path.resolve() / "my run" / "report.html"
     assert code == 0 and f"report written to {page} (0.0 MB)" in out
     assert err.startswith("loading the libraries ...")  # at once: the import takes seconds
     assert f"open {page.as_uri()} in a browser" in out and "%20run/report.html" in out
+
+
+def test_report_json_gives_the_page_its_evaluation_and_the_headline_scores(
+    capsys, tmp_path, monkeypatch
+):
+    """review60b F23: report had no --json, where a script wants the page's path and the scores
+    it shows (it printed a sentence to parse). --json gives them, as docs/json.md lists."""
+    import sys
+    import types
+
+    evaluation = tmp_path / "run" / "eval-test"
+    evaluation.mkdir(parents=True)
+    figures = {"n": 12, "n_groups": 11, "top1": 0.75, "top1_low": 0.4, "top1_high": 0.9}
+    record = figures | {"top5": None, "mean_class_top1": 0.7, "folder": str(tmp_path / "test")}
+    (evaluation / "metrics.json").write_text(json.dumps(record))
+
+    def write_report(run, out, data, reporter, force, grad_cam=True):
+        (tmp_path / "run" / "report.html").write_text("<html></html>")
+        return types.SimpleNamespace(out=tmp_path / "run" / "report.html", evaluation=evaluation)
+
+    fake_checkpoint(tmp_path / "run" / "model.safetensors")
+    fake = types.ModuleType("objrec.report")  # the real one imports pandas: 1 s of this test
+    fake.write_report = write_report  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "objrec.report", fake)
+    code, out, _ = run(capsys, "report", tmp_path / "run", "--json")
+    answer = json.loads(out)
+    assert code == 0 and answer == {
+        "out": str((tmp_path / "run" / "report.html").resolve()),
+        "evaluation": str(evaluation.resolve()),
+        "evaluated": str(tmp_path / "test"),
+        **figures,
+        "top5": None,
+        "mean_class_top1": 0.7,
+        "warnings": [],
+    }
+    page = (Path(__file__).parents[1] / "docs" / "json.md").read_text()
+    section = page.split("\n## report\n")[1].split("\n## ")[0]
+    assert not [key for key in answer if f"`{key}`" not in section]
 
 
 def test_report_no_grad_cam_leaves_the_maps_out(capsys, tmp_path, monkeypatch):
@@ -762,15 +801,16 @@ def test_report_no_grad_cam_leaves_the_maps_out(capsys, tmp_path, monkeypatch):
 
     given = []
 
-    def build_report(run, out, data, reporter, force, grad_cam=True):
+    def write_report(run, out, data, reporter, force, grad_cam=True):
         given.append(grad_cam)
         (tmp_path / "run" / "report.html").write_text("<html></html>")
-        return tmp_path / "run" / "report.html"
+        page = tmp_path / "run" / "report.html"
+        return types.SimpleNamespace(out=page, evaluation=tmp_path / "run" / "eval-test")
 
     (tmp_path / "run").mkdir()
     fake_checkpoint(tmp_path / "run" / "model.safetensors")
     fake = types.ModuleType("objrec.report")  # the real one imports pandas: 1 s of this test
-    fake.build_report = build_report  # type: ignore[attr-defined]
+    fake.write_report = write_report  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "objrec.report", fake)
     assert run(capsys, "report", tmp_path / "run", "--no-grad-cam")[0] == 0
     assert run(capsys, "report", tmp_path / "run")[0] == 0
@@ -3574,6 +3614,7 @@ def test_every_json_answer_has_a_warnings_list(capsys, tmp_path, trained_run, sp
         "explore": ("explore", split_dir, "--out", tmp_path / "e"),
         "evaluate": ("evaluate", trained_run, split_dir),
         "export": ("export", trained_run, "--out", tmp_path / "m.onnx"),
+        "report": ("report", trained_run, "--out", tmp_path / "r.html", "--no-grad-cam"),
     }
     for name, args in commands.items():
         code, out, _ = run(capsys, *args, "--json")

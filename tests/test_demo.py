@@ -1,5 +1,7 @@
 """The demo's own lines: what a person reads while it runs."""
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -266,3 +268,22 @@ def test_the_short_help_says_where_the_samples_photos_are(capsys):
 
     main(["demo", "--help"])
     assert str(SAMPLE) in capsys.readouterr().out
+
+
+def test_demo_json_gives_where_each_output_is_and_the_test_scores(tmp_path, monkeypatch, capsys):
+    """review60b F23: demo had no --json, where a script wants where the run and its outputs are
+    and the test scores (it printed sentences to parse). --json gives them, as docs/json.md
+    lists, and nothing else on stdout."""
+    from objrec.cli import main
+
+    fake_stages(monkeypatch)
+    out = tmp_path / "d"
+    assert main(["demo", "--out", str(out), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["out"] == str(out) and answer["run"] == str(out / "run")
+    assert answer["data"] == str(out / "data") and answer["explore"] == str(out / "explore")
+    assert answer["predictions"] == str(out / "predictions.png") and answer["image"] == "t/0.jpg"
+    assert (answer["top1"], answer["n_classes"], answer["warnings"]) == (1.0, 5, [])
+    page = (Path(__file__).parents[1] / "docs" / "json.md").read_text()
+    section = page.split("\n## demo\n")[1].split("\n## ")[0]
+    assert not [key for key in answer if f"`{key}`" not in section]

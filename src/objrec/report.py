@@ -505,8 +505,6 @@ def open_or_none(path: str, recognizer: Recognizer) -> Image.Image | None:
 
 
 @renamed_arguments(data_dir="data")
-@on_ctrl_c("no page was written: run it again")
-@warned_once_per_file()
 def build_report(
     run: PathGiven,
     out: PathGiven | None = None,
@@ -521,7 +519,33 @@ def build_report(
     write over ``out``, and replace an evaluation of another folder in ``RUN/eval-test``;
     ``grad_cam``: draw the Saliency section's Grad-CAM maps (seconds to minutes each on a busy
     CPU; False: the section says they were left out, and the model is not loaded for them);
-    ``reporter`` shows progress (None: nothing is shown)."""
+    ``reporter`` shows progress (None: nothing is shown). Returns the page's path
+    (:func:`write_report` also says which evaluation it shows)."""
+    return write_report(run, out, data, reporter, force, grad_cam).out
+
+
+class WrittenReport(NamedTuple):
+    """What :func:`write_report` wrote: the page, and the evaluation whose scores it shows."""
+
+    out: Path
+    """The page (``out``, or ``RUN/report.html``)."""
+    evaluation: Path
+    """The evaluation's folder (``RUN/eval-test``, or the run's latest evaluation), evaluated
+    now where it was not current; its ``metrics.json`` holds the page's scores."""
+
+
+@on_ctrl_c("no page was written: run it again")
+@warned_once_per_file()
+def write_report(
+    run: PathGiven,
+    out: PathGiven | None = None,
+    data: PathGiven | None = None,
+    reporter: Reporter | None = None,
+    force: bool = False,
+    grad_cam: bool = True,
+) -> WrittenReport:
+    """:func:`build_report`, which returns the page alone, with the evaluation the page shows
+    (``report --json`` says both, and the evaluation's headline scores)."""
     run, data, reporter = Path(run), as_path(data), or_silent(reporter)
     out = report_path(run, as_path(out), force)
     _, meta = read = read_checkpoint(run)  # once: the page is of this model, whatever lands
@@ -542,7 +566,7 @@ def build_report(
             context |= picture_context(folders.shown, meta)
         part.write_text(template.render(**context))
     log.info("wrote %s (%d bytes)", out, out.stat().st_size)
-    return out
+    return WrittenReport(out, evaluation)
 
 
 class ReportFolders(NamedTuple):

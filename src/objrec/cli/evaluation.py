@@ -1502,7 +1502,10 @@ def averages_table(m: Overall) -> Table:
     "wrong answers of highest loss, 6 right ones), seconds each on a CPU, in the page's "
     "Saliency section, which says when they were left out.",
 )
-def report(run: Path, out: Path | None, data: Path | None, force: bool, grad_cam: bool) -> None:
+@json_option("the paths and scores")
+def report(
+    run: Path, out: Path | None, data: Path | None, force: bool, grad_cam: bool, as_json: bool
+) -> None:
     """Write one self-contained HTML page about RUN (opens from disk, no network needed).
     \f
     Data (counts, sizes, samples, augmentation), training curves, overall and per-class results, the
@@ -1519,9 +1522,14 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool, grad_cam
     report_path(run, out, force)  # and a page there already
     reporter = RichReporter()
     with reporter.loading():  # seconds (torch): not in silence
-        from objrec.report import build_report
+        from objrec.report import write_report
 
-    path = build_report(run, out, data, reporter, force, grad_cam=grad_cam).resolve()
+    with logged_warnings() as logged:
+        written = write_report(run, out, data, reporter, force, grad_cam=grad_cam)
+    path = written.out.resolve()
+    if as_json:
+        print_json(with_warnings(report_json(path, written.evaluation), logged))
+        return
     size = path.stat().st_size / 1e6
     console.print(
         printable(f"report written to {path} ({size:.1f} MB); open {path.as_uri()} in a browser"),
@@ -1529,3 +1537,24 @@ def report(run: Path, out: Path | None, data: Path | None, force: bool, grad_cam
         highlight=False,
         soft_wrap=True,  # the link whole on one line in a narrow terminal, to click or copy
     )
+
+
+REPORT_SCORES = ("n", "n_groups", "top1", "top1_low", "top1_high", "top5", "mean_class_top1")
+"""The headline scores ``report --json`` gives of the evaluation its page shows (that
+evaluation's ``metrics.json`` holds every figure: docs/json.md, ``## evaluate``)."""
+
+
+def report_json(page: Path, evaluation: Path) -> dict[str, Any]:
+    """``report --json``'s answer: the page written, the evaluation it shows (its folder, and the
+    folder that was evaluated) and that evaluation's :data:`REPORT_SCORES`, None where its
+    ``metrics.json`` cannot be read."""
+    from objrec.evaluation_metrics import read_record
+
+    record = read_record(evaluation)
+    overall = record.metrics.overall if record is not None else None
+    return {
+        "out": str(page),
+        "evaluation": str(evaluation.resolve()),
+        "evaluated": (record.folder or None) if record is not None else None,
+        **{key: getattr(overall, key, None) for key in REPORT_SCORES},
+    }

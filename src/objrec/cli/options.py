@@ -298,7 +298,7 @@ REWRITTEN = (
 
 
 def json_option(what: str, more: str = "") -> Callable:
-    """``--json``, one help for the fourteen commands that have it: what it prints (``what``:
+    """``--json``, one help for every command that has it: what it prints (``what``:
     "the counts") and where its keys are (docs/json.md), then what ``more`` it says (predict's
     keys in brief)."""
     text = f"Print {what} as JSON (keys: docs/json.md)." + (f" {more}" if more else "")

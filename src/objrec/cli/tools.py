@@ -551,7 +551,8 @@ MORE_BACKBONES = (
     "predictions.png are replaced (a data/, explore/, run/ or predictions.png the demo did not "
     "make is refused); files of other names are left as they are.",
 )
-def demo(out: Path, force: bool) -> None:
+@json_option("the paths and scores")
+def demo(out: Path, force: bool, as_json: bool) -> None:
     from objrec.outputs import output_path, refuse_overwrite
 
     notes.print(
@@ -563,7 +564,11 @@ def demo(out: Path, force: bool) -> None:
     from objrec.demo import run_demo
 
     reporter = RichReporter()
-    summary = run_demo(out, reporter, force=force, command=command_line())
+    with logged_warnings() as logged:
+        summary = run_demo(out, reporter, force=force, command=command_line())
+    if as_json:
+        print_json(with_warnings(demo_json(out, summary), logged))
+        return
     console.print(
         f"[green]demo finished[/] in {summary['seconds']:.0f}s: test top-1 "
         f"{percent(summary['top1'])}{top5_text(summary['top5'], summary['n_classes'])}; "
@@ -572,6 +577,16 @@ def demo(out: Path, force: bool) -> None:
     console.print("next, try:", highlight=False)
     for command, what in demo_next_steps(summary):
         console.print(f"  {escape(command)}  [dim]# {escape(what)}[/]", highlight=False)
+
+
+def demo_json(out: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """``demo --json``'s answer: where each of its outputs is, then its test scores and time
+    (docs/json.md): the demo's ``summary`` with its folder and explore's."""
+    paths = {"data": summary["data"], "explore": out / "explore", "run": summary["run"]}
+    paths |= {key: summary.get(key) for key in ("evaluation", "predictions", "image")}
+    written = {key: None if path is None else str(path) for key, path in paths.items()}
+    scores = {key: summary.get(key) for key in ("top1", "top5", "n_classes", "seconds")}
+    return {"out": str(out), **written, **scores}
 
 
 def demo_next_steps(summary: dict[str, Any]) -> list[tuple[str, str]]:
