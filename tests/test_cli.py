@@ -9137,6 +9137,32 @@ def test_errors_name_arguments_and_metavars_as_the_usage_line_does(capsys, tmp_p
     assert code != 0 and "`objrec predict RUN PHOTOS --csv FILE` wrote" in " ".join(err.split())
 
 
+def test_split_dry_run_says_the_split_and_writes_nothing_in_out(capsys, tmp_path):
+    """review60b F23: add had --dry-run, split not: a user could not see how a folder would fall
+    (its counts, its warnings) without writing it. split --dry-run says it all and writes
+    nothing in OUT: no folder made, an earlier split left as it was (--force too)."""
+    photos = make_class_folder(tmp_path / "photos", per_class=4)
+    out = tmp_path / "data"
+    code, dry, err = run(capsys, "split", photos, out, "--dry-run")
+    assert code == 0 and not out.exists() and "warning:" in err
+    assert dry.startswith(f"would split 3 classes into {out}: train 6, valid 3, test 3"), dry
+    assert dry.rstrip().endswith(f"nothing written in {out} (--dry-run)")
+    code, said, _ = run(capsys, "split", photos, out, "--dry-run", "--json")
+    answer = json.loads(said)
+    assert code == 0 and answer["dry_run"] and not out.exists()
+    assert answer["totals"] == {"train": 6, "valid": 3, "test": 3}
+    code, done, _ = run(capsys, "split", photos, out, "--json")
+    assert code == 0 and json.loads(done) == answer | {"dry_run": False}  # as it said
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    code, _, err = run(capsys, "split", photos, out, "--dry-run", "--seed", "3")
+    assert code == 1 and "holds an earlier split" in err  # refused, as the split would be
+    code, dry, _ = run(capsys, "split", photos, out, "--dry-run", "--seed", "3", "--force")
+    assert code == 0 and dry.startswith("would split 3 classes")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == stamps
+
+
 def test_v_after_the_command_is_taken_as_before_it(tmp_path, capsys, monkeypatch):
     """review53b L6, review60b F21: `objrec predict run x.jpg -v` was refused ("no such option
     '-v'; -v goes before the command"), where every user types it at the end: objrec's own

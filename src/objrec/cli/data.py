@@ -103,7 +103,7 @@ def class_names_option(flag: str):
 
 
 SPLIT_SECTIONS = {
-    "Options": ("ratios", "seed", "force", "as_json"),
+    "Options": ("ratios", "seed", "force", "dry_run", "as_json"),
     "Which classes": ("exclude", "classes"),
     "Photos kept together": ("near_duplicates", "groups", "burst_seconds", "like"),
     "Files": ("copy", "strict", "cache_dir"),
@@ -132,6 +132,13 @@ SPLIT_SECTIONS = {
     "--force",
     is_flag=True,
     help="Replace an earlier split in OUT, or what a stopped one left there.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Say how the split would fall, writing nothing in OUT. It prints the split's counts "
+    "and warnings, reads every photo as the split does and refuses what the split would refuse; "
+    "the cache folder keeps what it read, so the split after it reads no photo again.",
 )
 @click.option("--strict", is_flag=True, help=option_help("strict", cls=SplitConfig))
 @click.option(
@@ -178,6 +185,7 @@ def split(
     """
     from objrec.split.recipe import split_folder
 
+    dry_run: bool = settings.pop("dry_run")  # split_folder's, not a SplitConfig field
     config = split_config(src, copy, cache_dir, settings)
     with (
         logged_warnings() as logged,
@@ -200,6 +208,7 @@ def split(
             on_like=on_like,
             on_write=on_write,
             on_wait=waiting_line(out, readers=True),
+            dry_run=dry_run,
         )
     warnings = split_warnings(result, chosen_ratios=bool(given_options(["ratios"])))
     print_warnings(warnings)  # before the summary they qualify, as those logged as it worked
@@ -232,8 +241,8 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
 
     totals = result.totals()
     console.print(
-        f"split {plural(len(result.counts), 'class')} into {shown(result.out)}: "
-        + ", ".join(f"{k} {v:,}" for k, v in totals.items()),
+        f"{'would split' if result.dry_run else 'split'} {plural(len(result.counts), 'class')} "
+        f"into {shown(result.out)}: " + ", ".join(f"{k} {v:,}" for k, v in totals.items()),
         markup=False,
     )
     if groups is not None:
@@ -258,6 +267,8 @@ def print_split(result, groups: Path | None, like: tuple[Path, Path] | None = No
     # said once per photo folder: its first split; one --like that split was told it then
     if like is None and (untimed := untimed_sentence(result, grouped=groups is not None)):
         console.print(to_cli(untimed, split), markup=False, highlight=False)
+    if result.dry_run:
+        console.print(f"nothing written in {shown(result.out)} (--dry-run)", markup=False)
 
 
 def like_line(result, src: Path, like: Path) -> str:
@@ -403,6 +414,7 @@ def split_json(result, warnings: list[str]) -> dict:
     """``split --json``'s keys (docs/json.md): the result and every warning the text gives."""
     return {
         "out": str(result.out),
+        "dry_run": result.dry_run,
         "totals": result.totals(),
         "classes": result.counts,
         "small_classes": result.small_classes,

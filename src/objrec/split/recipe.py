@@ -73,10 +73,12 @@ def split_folder(
     on_wait: Callable[[], None] | None = None,
     on_like: Callable[[int, int], None] | None = None,
     cache_dir: PathGiven | None = None,
+    dry_run: bool = False,
     **keywords: Any,
 ) -> SplitResult:
     """Split the class folders of ``src`` into ``out/train``, ``out/valid``, ``out/test``; its
     undecodable images and empty class folders are left out (named), refused under ``strict``.
+    Refused (ObjrecError) before writing where train or valid (``train`` needs both) is empty.
 
     Args:
         src: one sub-folder per class; never modified.
@@ -90,9 +92,8 @@ def split_folder(
             the images; comparing them; their EXIF camera times; copying them; hashing ``like``'s.
         on_wait: called before waiting for an objrec process reading ``out`` (audit, train).
         cache_dir: the cache folder it keeps its hashes and image facts in (``train``'s too).
-
-    Raises:
-        ObjrecError: before writing, where train or valid (``train`` needs both) would be empty.
+        dry_run: plan it (refusals, warnings), write nothing in ``out`` (the cache keeps what
+            was read: the split after reads no file again).
     """
     config = settings(SplitConfig, config, keywords, "split_folder")
     src, out = _resolved(Path(src)), Path(out).resolve()
@@ -103,9 +104,8 @@ def split_folder(
         assignment, (hashes, keys), result = _plan(src, out, config, progress)
         refuse_dropping_images(src, out, set(hashes.values()))
         records, record = SplitRecords(hashes, keys, reviewed), split_record(src, config, command)
-        result.reviewed = write_split(
-            src, out, assignment, records, config.mode, record, on_write, on_wait, store_dir()
-        )
+        plan = (src, out, assignment, records, config.mode, record, on_write, on_wait, store_dir())
+        result.reviewed, result.dry_run = (0, True) if dry_run else (write_split(*plan), False)
     _log_split(src, out, result, config)
     return result
 
@@ -113,7 +113,8 @@ def split_folder(
 def _log_split(src: Path, out: Path, result: SplitResult, config: SplitConfig) -> None:
     """What the split did, for the log: the totals, the images without a camera time, the
     warnings."""
-    log.info("split %s into %s: %s", src, out, listed(result.totals()))
+    done = "would split" if result.dry_run else "split"
+    log.info("%s %s into %s: %s", done, src, out, listed(result.totals()))
     if result.duplicate_groups:  # SplitResult(duplicate_files=1) alone named neither file
         log.info(
             "%s kept in one split with a file of their class: %s (duplicate_groups lists them)",

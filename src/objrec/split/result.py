@@ -123,7 +123,11 @@ class SplitResult:
     number: an app stripped them), which bursts are told by."""
     reviewed: int = 0
     """The labels a person settled that ``out/reviewed.csv`` carries (``reviewed``: from the
-    source folder's, ``like``'s and the replaced split's), which an audit of ``out`` keeps."""
+    source folder's, ``like``'s and the replaced split's), which an audit of ``out`` keeps; 0 in
+    a dry run, which writes none."""
+    dry_run: bool = False
+    """Whether the split was only planned (``split_folder(dry_run=True)``): every figure is the
+    split's, and nothing was written in ``out``."""
 
     def totals(self) -> dict[str, int]:
         return {s: sum(c[s] for c in self.counts.values()) for s in SPLITS}
