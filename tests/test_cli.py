@@ -9163,6 +9163,29 @@ def test_split_dry_run_says_the_split_and_writes_nothing_in_out(capsys, tmp_path
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == stamps
 
 
+def test_workers_and_num_workers_each_say_what_they_are_beside_the_other(capsys, monkeypatch):
+    """review60b F23: serve's --workers (server processes) and train's --num-workers (processes
+    that decode images) are two ideas under one word: each one's --help line says what it is,
+    train's that serve's --workers are another thing (serve's --help-all says it of train's);
+    export's --format, a choice of one, says so."""
+    monkeypatch.setenv("COLUMNS", "200")  # each option's line whole
+    code, out, _ = run(capsys, "train", "--help")
+    said = " ".join(out.split())
+    assert code == 0 and "--num-workers N Extra processes that decode images (not serve's " in said
+    code, out, _ = run(capsys, "serve", "--help")
+    said = " ".join(out.split())
+    assert (
+        code == 0 and "--workers N Server processes, each with its own copy of the model." in said
+    )
+    code, out, _ = run(capsys, "serve", "--help-all")
+    assert "Not train's --num-workers, processes that decode images." in " ".join(out.split())
+    code, out, _ = run(capsys, "export", "--help")
+    said = " ".join(out.split())
+    assert (
+        code == 0 and "--format [onnx] The file format: ONNX, the only one objrec writes." in said
+    )
+
+
 def test_v_after_the_command_is_taken_as_before_it(tmp_path, capsys, monkeypatch):
     """review53b L6, review60b F21: `objrec predict run x.jpg -v` was refused ("no such option
     '-v'; -v goes before the command"), where every user types it at the end: objrec's own

@@ -75,7 +75,8 @@ picks: on the CPU onnx", which a newcomer with a default run read against /info'
     type=Choice(["onnx"]),
     default="onnx",
     show_default=True,
-    help="The file format. ONNX, which ONNX Runtime and many other programs run (opset 17).",
+    help="The file format: ONNX, the only one objrec writes. ONNX Runtime and many other "
+    "programs run it (opset 17).",
 )
 @click.option(
     "--out",
@@ -422,10 +423,12 @@ SERVE_SECTIONS = {
 @click.option(
     "--workers",
     type=int,
+    metavar="N",
     default=1,
     show_default=True,
-    help="Server processes, each with its own copy of the model. About 1 GB a copy for a default "
-    "run: one already answers 4 uploads at once, each on every core (docs/commands.md, serve).",
+    help="Server processes, each with its own copy of the model. Not train's --num-workers, "
+    "processes that decode images. About 1 GB a copy for a default run: one already answers 4 "
+    "uploads at once, each on every core (docs/commands.md, serve).",
 )
 @click.option(
     "--runtime",

@@ -253,12 +253,16 @@ RUNTIMES = ("onnx", "torch")
 """``--runtime``'s choices, in the one order predict's and serve's ``--help`` list them."""
 
 
-def config_option(flag: str, **kwargs):
+def config_option(flag: str, see: str = "", **kwargs):
     """A ``train`` option whose type, default and help are those of the TrainConfig field it sets
-    (the help: :func:`option_help`)."""
+    (the help: :func:`option_help`), its first sentence ending with ``see`` in brackets where
+    given: what the CLI says of it beside another command's option (``--num-workers``, not
+    serve's ``--workers``), which ``--help`` shows too."""
     name = flag.lstrip("-").replace("-", "_")
     default = getattr(TRAIN, name)
     text = option_help(name, getattr(kwargs.get("type"), "choices", ()))
+    if see:
+        text = re.sub(r"[.](?=\s|$)", f" ({see}).", text, count=1)
     if default is None:
         return click.option(flag, help=text, **kwargs)
     kwargs.setdefault("type", type(default))

@@ -131,6 +131,7 @@ TRAIN_SECTIONS = {
 @config_option("--seed")
 @config_option(
     "--num-workers",
+    see="not serve's --workers",
     type=click.IntRange(min=0),
     metavar="N",
     show_default="0 on a CPU, every core but one on a GPU",
