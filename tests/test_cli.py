@@ -6517,8 +6517,8 @@ def test_check_points_a_folder_of_mostly_small_classes_to_larger_training_ratios
     photos = make_class_folder(tmp_path / "photos", per_class=8)
     code, out, _ = run(capsys, "check", photos)
     said = " ".join(out.split())
-    head = f"few_images {photos}: most classes have fewer than 11 photos (median 8), so the "
-    assert code == 0 and head + "default ratios keep 12 of the 24 photos out of" in said
+    head = f"few_images {photos}: most classes have fewer than 11 photos (median 8): the "
+    assert code == 0 and head + "default ratios keep 12 of the 24 out of" in said
     assert f"`objrec split {photos} data70 --ratios 0.7 0.15 0.15` trains on about 18" in said
     # review60b F20: it said `objrec split PHOTOS data ...`, where split names the real folder
     more = make_class_folder(tmp_path / "more", per_class=11)

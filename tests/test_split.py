@@ -1388,23 +1388,46 @@ def test_a_class_tested_on_too_few_distinct_photos_is_warned_of(tmp_path, caplog
     )
 
 
-def test_the_too_few_to_judge_warning_says_evaluate_s_rule_only_where_it_applies(tmp_path):
+def test_the_too_few_to_judge_warning_says_no_rule_of_evaluate_s(tmp_path):
     """`--ratios 0.7 0.1 0.2`, 20 photos a class: 2 in valid, 4 in test. split warned that
     `evaluate` "will call their results too few to trust", but evaluate scores the test split
-    by default, where 4 distinct photos are enough: only a class few in test is so called."""
+    by default, where 4 distinct photos are enough; the clause then said it of "those few in
+    test" only. cli62 (review60b F11): the warning says its point and what to do, in one
+    sentence, and no rule of evaluate's at all."""
     from objrec.split.result import SplitResult, split_warnings
 
     counts = {name: {"train": 14, "valid": 2, "test": 4} for name in ("ant", "beaver")}
     result = SplitResult(out=tmp_path, counts=counts, ratios=(0.7, 0.1, 0.2))
     result.few_judged_classes = {"ant": {"valid": 2}, "beaver": {"valid": 2}}
     (warning,) = split_warnings(result)
-    assert "will call" not in warning and "ant, beaver (2 in valid each)" in warning
+    assert "evaluate" not in warning and "ant, beaver (2 in valid each)" in warning
     result.few_judged_classes["beaver"] = {"valid": 2, "test": 2}
     (warning,) = split_warnings(result)
-    assert "(`evaluate` will call the results of those few in test too few to trust; add" in warning
-    result.few_judged_classes["ant"] = {"test": 1}
-    (warning,) = split_warnings(result)
-    assert "judge them by (`evaluate` will call their results too few to trust; add" in warning
+    assert "evaluate" not in warning and warning.startswith(
+        "classes with fewer than 3 distinct photos in valid or test, too few to judge them by (add "
+        "photos"
+    )
+
+
+def test_split_s_warnings_on_small_classes_each_say_one_point_shortly(tmp_path):
+    """review60b F11: on a folder of small classes split printed warnings of 330 and 470
+    characters (the larger ratios' hint with a benchmark's figures, the too-few-to-judge one
+    with what `evaluate` will call them), which a terminal wrapped over five lines. cli62: each
+    says its point and what to do, at most 260 characters with three classes named."""
+    from objrec.split.result import SplitResult, split_warnings
+
+    counts = {c: {"train": 4, "valid": 2, "test": 2} for c in ("anchor", "ant", "barrel")}
+    counts |= {"dog": {"train": 5, "valid": 0, "test": 3}, "eel": {"train": 1, "valid": 1}}
+    counts["eel"]["test"] = 1
+    result = SplitResult(out=tmp_path, counts=counts, min_images=3)
+    result.few_judged_classes = {c: {"valid": 2, "test": 2} for c in ("anchor", "ant", "barrel")}
+    result.small_classes = result.two_group_classes = ["dog"]
+    result.few_train_classes = ["eel"]
+    said = split_warnings(result)
+    assert [w.split()[:2] for w in said] == [["classes", "whose"]] + [["classes", "with"]] * 2 + [
+        ["most", "classes"]
+    ]
+    assert max(len(w) for w in said) <= 260, [len(w) for w in said]
 
 
 def test_the_too_few_to_judge_warning_counts_images_beside_distinct_photos(tmp_path):
@@ -1439,7 +1462,7 @@ def test_the_too_few_warnings_say_a_count_once_and_how_many_photos_would_do(tmp_
     result.few_train_classes = [name for name in counts if name[0] in "cb"]
     result.few_judged_classes = {n: {"valid": 2, "test": 2} for n in counts if n[0] == "d"}
     train, judged = split_warnings(result)[:2]  # then the larger ratios' hint
-    assert "add images: a class of 7 distinct photos or more gets 3 in train): " in train
+    assert "(add photos: a class of 7 distinct photos gets 3 in train): " in train
     named = ", ".join(f"c{i:02d}" for i in range(10))
     assert train.endswith(
         f": blue (1 in train); {named} and 2 more (2 in train each); c00: its 6 photos go 2 / 2 / "
@@ -1447,8 +1470,8 @@ def test_the_too_few_warnings_say_a_count_once_and_how_many_photos_would_do(tmp_
         "gives 4 / 1 / 1"
     )
     assert judged.endswith(
-        "add photos of them: a class of 11 distinct photos or more gets 3 in valid and 3 in "
-        "test): d0, d1, d2 (2 in valid, 2 in test each)"
+        "(add photos: a class of 11 distinct photos gets 3 in valid and test): d0, d1, d2 (2 in "
+        "valid, 2 in test each)"
     )
 
 
@@ -1463,14 +1486,12 @@ def test_split_points_a_folder_of_mostly_small_classes_to_larger_training_ratios
     counts = {f"c{i}": {"train": 2, "valid": 2, "test": 2} for i in range(3)}
     counts["big"] = {"train": 20, "valid": 10, "test": 10}
     result = SplitResult(out=tmp_path, counts=counts)
-    assert split_warnings(result)[-1].startswith(
-        "most classes have fewer than 11 photos (median 6), so the default ratios keep 32 of the "
-        "58 photos out of training for valid and test, which give each class fewer than 3 there, "
-        "too few to judge a class by: `ratios=(0.7, 0.15, 0.15)` trains on about 40 (on one "
+    assert split_warnings(result)[-1] == (
+        "most classes have fewer than 11 photos (median 6): the default ratios keep 32 of the 58 "
+        "out of training and still give each class fewer than 3 in valid and test to judge it "
+        'by; `ratios=(0.7, 0.15, 0.15)` trains on about 40 (README, "Your own photos")'
     )
-    assert (
-        "too few to judge a class by: --ratios 0.7 0.15 0.15 trains on" in cli_warnings(result)[-1]
-    )
+    assert "to judge it by; --ratios 0.7 0.15 0.15 trains on" in cli_warnings(result)[-1]
     result.ratios = (0.6, 0.2, 0.2)  # chosen: not second-guessed
     assert not any("most classes" in w for w in split_warnings(result))
     result.ratios = (0.5, 0.25, 0.25)

@@ -416,9 +416,8 @@ def test_train_warns_at_its_start_of_a_class_of_one_training_image_in_split_s_wo
         train(split_dir, tmp_path / "run", tiny_train_config())
     said = [r.getMessage() for r in caplog.records if "training image" in r.getMessage()]
     assert said == [
-        "classes with fewer than 3 training images (the model learns them from one or two "
-        "photos, and their per-class results rest on as few test images; add images: a class "
-        "of 7 distinct photos or more gets 3 in train): blue (1 in train)"
+        "classes with fewer than 3 training images, learnt from one or two photos (add photos: "
+        "a class of 7 distinct photos gets 3 in train): blue (1 in train)"
     ]
 
 

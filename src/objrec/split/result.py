@@ -298,13 +298,12 @@ def short_class_sentences(result: SplitResult) -> list[str]:
 
 def two_groups_sentence(classes: list[str]) -> str:
     """The warning on classes of only two groups (``split``'s and ``add``'s
-    ``two_group_classes``): where each went, and why no split holds a third."""
+    ``two_group_classes``): where each went, and what fills valid. One sentence a user acts on:
+    it said also why no split holds a third, and what `evaluate` judges by (330 characters)."""
     return (
-        "classes whose photos make only two groups (copies, near-duplicates, bursts or `groups` "
-        "file groups, each kept whole in one split, so that no split holds a near copy of a "
-        "training photo) have the larger group in train and the other in test, which `evaluate` "
-        "judges them by, none in valid (add photos taken apart from these to fill it): "
-        + some_of(classes, len(classes))
+        "classes whose photos make only two groups of copies or bursts, each kept in one split, "
+        "have the larger group in train and the other in test, none in valid (add photos taken "
+        "apart from these): " + some_of(classes, len(classes))
     )
 
 
@@ -347,25 +346,21 @@ def few_train_words(
     ``split`` says them, and ``train`` again, for whoever skipped split's warnings."""
     few = sorted(trained, key=lambda name: trained[name])
     return (
-        f"classes with fewer than {plural(need, 'training image')} (the model "
-        "learns them from one or two photos, and their per-class results rest on as few "
-        f"test images; add images{photos_needed(ratios, ['train'], need)}): "
+        f"classes with fewer than {plural(need, 'training image')}, learnt from one or two "
+        f"photos (add photos{photos_needed(ratios, ['train'], need)}): "
         + grouped({name: f"{trained[name]} in train" for name in few})
     )
 
 
 def few_judged_sentence(result: SplitResult) -> str:
     """The warning on classes with too few distinct photos in valid or test to judge them by,
-    naming what `evaluate` will say of them."""
+    and how many a class needs. One sentence a user acts on: it said also what `evaluate` will
+    call their results (330 characters on three classes)."""
     judged = result.few_judged_classes
-    # evaluate scores the test split unless told otherwise: few in valid only is not its case
-    tested = [counts for counts in judged.values() if "test" in counts]
-    whose = "their results" if len(tested) == len(judged) else "the results of those few in test"
-    said = f"`evaluate` will call {whose} too few to trust; " if tested else ""
     splits = [s for s in ("valid", "test") if any(s in counts for counts in judged.values())]
     return (
         f"classes with fewer than {plural(FEWEST_TO_TRUST, 'distinct photo')} in valid or test, "
-        f"too few to judge them by ({said}add photos of them"
+        f"too few to judge them by (add photos"
         f"{photos_needed(result.ratios, splits, FEWEST_TO_TRUST)}): "
         + grouped(
             {name: judged_counts(counts, result.counts[name]) for name, counts in judged.items()}
@@ -375,14 +370,13 @@ def few_judged_sentence(result: SplitResult) -> str:
 
 def photos_needed(ratios: tuple[float, float, float], splits: Sequence[str], need: int) -> str:
     """How many distinct photos a class needs for ``need`` in each of ``splits`` at the split's
-    ratios, for a warning's "add images": ``: a class of 11 distinct photos or more gets 3 in
-    valid and 3 in test``; empty when no class size does. 101 classes of 6 to 10 photos were
-    told "add images", and not how many would do."""
+    ratios, for a warning's "add photos": ``: a class of 11 distinct photos gets 3 in valid and
+    test``; empty when no class size does. 101 classes of 6 to 10 photos were told "add
+    images", and not how many would do."""
     n = photos_for(ratios, splits, need)
     if n is None:
         return ""
-    each = " and ".join(f"{need} in {split}" for split in splits)
-    return f": a class of {n:,} distinct photos or more gets {each}"
+    return f": a class of {n:,} distinct photos gets {need} in {' and '.join(splits)}"
 
 
 def judged_counts(counts: dict[str, int], images: dict[str, int]) -> str:
