@@ -1929,3 +1929,22 @@ def test_a_report_names_no_absolute_path_of_the_machine(
     html = " ".join(page.read_text().split())
     assert str(tmp_path.parent) not in html
     assert "of <code>data/test</code> (in <code>../run/eval-test</code>)" in html
+
+
+@pytest.mark.slow
+def test_a_run_of_no_augmented_view_is_said_to_train_on_each_photo_as_it_is(
+    trained_once, split_dir
+):
+    """late62 L1: report.html said "the model also sees each training photo changed a little at
+    random" for any ``augment="article"`` run, including ``aug_views=0``, which trains on the
+    centre crop alone. The page's augmentation is what the head saw: ``none`` there."""
+    from dataclasses import replace
+
+    from objrec.model_file import read_meta
+    from objrec.report import picture_context
+
+    meta = read_meta(trained_once)
+    assert meta.train_config is not None and meta.train_config.augment == "article"
+    assert picture_context(split_dir, meta)["augment_used"] == "article"
+    no_views = replace(meta, train_config=replace(meta.train_config, aug_views=0))
+    assert picture_context(split_dir, no_views)["augment_used"] == "none"

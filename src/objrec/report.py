@@ -1137,9 +1137,16 @@ def data_context(
 
 
 def picture_context(data_dir: Path, meta: RunMeta) -> dict[str, Any]:
-    """The data the run trained on in pictures: a sample image of each class, augmented views."""
-    augment = meta.train_config.augment if meta.train_config else "article"
+    """The data the run trained on in pictures: a sample image of each class, augmented views.
+    ``augment_used`` is the augmentation the head really saw: ``none`` for a run of no
+    augmented view (``aug_views`` 0), which trained on the centre crop alone whatever
+    ``augment`` says."""
+    config = meta.train_config
+    augment = "article" if config is None else config.augment
+    if config is not None and config.augmented_views == 0:
+        augment = "none"
     return {
         "samples": sample_tiles(data_dir),
         "augmentation": augmentation_tiles(data_dir, meta.data, augment),
+        "augment_used": augment,
     }
