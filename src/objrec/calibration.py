@@ -232,8 +232,9 @@ def too_few_errors(fitted: float, errors: int) -> str | None:
 
 def halves(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The validation images' indices in two halves, no random draw: the images in order of
-    class (each class's in their order) alternately, so every class of two or more is in both
-    and each class starts in the half the one before it ended in. Alternating within each class
+    class (each class's in their order) alternately, so every class of two or more is in both;
+    the alternation runs on across classes, each class going on from where the one before it
+    stopped (0, 1, 2 / 3, 4 / ...: 0, 2, 4 / 1, 3). Alternating within each class
     alone started every class in the first half: with one validation image a class, the second
     half was empty and nothing was held out (review62c M1)."""
     order = torch.sort(labels, stable=True).indices

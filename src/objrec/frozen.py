@@ -191,7 +191,7 @@ class FrozenBody:
         """How this body computes features, part of the store's key (``store.space_id``):
         ``FLOAT32`` on the CPU (ONNX Runtime or eager PyTorch, equal within ``runtime.TOLERANCE``);
         an int8 body (a fingerprint of its own) its engine's version and the CPU's int8 path
-        (``quantize.int8_numerics``); on a GPU ``<device>:<precision>``, the
+        (``int8_body.int8_numerics``); on a GPU ``<device>:<precision>``, the
         precision chosen once, before anything is looked up, on the first images of ``samples``,
         or taken from ``chosen`` (torchrun's rank 0's numerics), so that every rank keys one
         space."""

@@ -171,10 +171,7 @@ def untimed_sentence(result: SplitResult, grouped: bool = False) -> str | None:
     )
 
 
-NO_EXIF_TIMES = (
-    "no photo says when it was taken (EXIF): no rapid series looked for (a `groups` file keeps one "
-    "together)"
-)
+NO_EXIF_TIMES = "no photo says when it was taken (EXIF): no rapid series looked for (see `groups`)"
 """What a split of images without any EXIF time says of bursts (:func:`untimed_sentence`), in
 words a student follows: "no EXIF camera times: no bursts looked for" named two things they did
 not know (newcomer61b)."""
