@@ -301,6 +301,32 @@ def test_tta_changes_the_answer_and_plain_is_the_centre_view(sample_run, tmp_pat
 
 
 @pytest.mark.parametrize("score", ["msp", "knn"])
+def test_a_score_exactly_at_the_float32_threshold_is_answered_alike_by_predict_and_the_script(
+    score,
+):
+    """review62c L1: ``decide`` compared a float32 score with the threshold rounded to float32,
+    the exported script in float64, so a score of exactly float32(0.39) was answered by predict
+    and called unknown by model_infer.py. Both compare in float64 now
+    (``thresholds.below_threshold``), as evaluate's figures did."""
+    from types import SimpleNamespace
+
+    from objrec.export.script import Model
+    from objrec.thresholds import below_threshold, share_kept
+
+    tie = torch.tensor([0.39], dtype=torch.float32)
+    assert float(tie[0]) < 0.39 and not bool(tie < 0.39)  # the tie: float32(0.39) < 0.39
+    probs = torch.tensor([[0.39, 0.305, 0.305]])  # msp: a top probability of float32(0.39)
+    recognizer = SimpleNamespace(threshold=0.39, unknown_score=score)
+    recognizer.combine = lambda views, temperature=None: probs
+    answers = Recognizer.decide(recognizer, [(probs.log(), tie)])  # type: ignore[arg-type]
+    unknown = {"score": score, "scale": None, "threshold": 0.39}
+    stub = SimpleNamespace(spec={"classes": ["cup", "lamp", "mug"], "unknown": unknown})
+    entry = Model.entry(stub, "a.jpg", answers.probs[0].numpy(), float(answers.scores[0]), 1)  # type: ignore[arg-type]
+    assert answers.unknown.tolist() == [entry["unknown"]] == [bool(below_threshold(tie, 0.39))]
+    assert share_kept(tie, 0.39) == 0.0
+
+
+@pytest.mark.parametrize("score", ["msp", "knn"])
 def test_with_test_time_views_the_unknown_score_is_the_centre_views(score):
     """The threshold was fitted on the centre view's scores, so with ``tta`` the answer averages
     the views but the unknown score stays the centre view's (the averaged answer's top

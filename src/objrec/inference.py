@@ -52,7 +52,7 @@ from objrec.paths import PathGiven
 from objrec.renames import warn_renamed
 from objrec.run_files import BEST
 from objrec.runtime import OnnxModel
-from objrec.thresholds import applied_score, threshold_values
+from objrec.thresholds import applied_score, below_threshold, threshold_values
 from objrec.transforms import TTA_VIEWS, build_tta_transform, draft_size, model_view
 from objrec.unknown_scores import Readable, tie_head
 from objrec.views import ViewSpec
@@ -498,7 +498,7 @@ class Recognizer:
         scores = threshold_values(self.unknown_score, centre, familiarity).float()
         if self.threshold is None:
             return Answers(probs, scores, torch.zeros(len(scores), dtype=torch.bool))
-        return Answers(probs, scores, scores < self.threshold)
+        return Answers(probs, scores, below_threshold(scores, self.threshold))
 
     def warm_up(self) -> None:
         """Answer one photo of the built-in sample (:func:`sample_photo`), and drop the answer:

@@ -22,7 +22,7 @@ from objrec.metrics import wilson_interval
 from objrec.open_set import ValidImages, valid_images
 from objrec.paths import PathGiven
 from objrec.progress import Reporter, or_silent
-from objrec.thresholds import keeping_threshold
+from objrec.thresholds import below_threshold, keeping_threshold
 from objrec.words import plural
 
 
@@ -111,5 +111,5 @@ def from_valid(run: Path, valid: ValidImages | str, keep: float) -> KeepingThres
             f"keeping {keep:.2%} of {run}'s {plural(n, 'validation image')} leaves none "
             f"out: ask for a smaller share (at most {1 - 1 / n:.2%} with {n})"
         )
-    kept = int((valid.scores.double() >= threshold).sum())
+    kept = len(valid.scores) - int(below_threshold(valid.scores, threshold).sum())
     return kept_share(kept, n, keep, threshold)

@@ -38,8 +38,10 @@ from objrec.progress import Reporter
 from objrec.thresholds import (
     KEEP_KNOWN,
     accuracy_at_threshold,
+    below_threshold,
     keeping_threshold,
     open_set_metrics,
+    share_kept,
     threshold_trade,
 )
 from objrec.untaught import untaught_images
@@ -235,9 +237,9 @@ def stricter_result(
     if threshold is None or threshold <= recognizer.threshold:
         return None
     answers, labels = known
-    scores = answers.scores.double()
-    kept = accuracy_at_threshold(answers.probs, labels, scores, threshold)
-    by_class = unknown_by_class(scores < threshold, labels, recognizer.classes, photos)
+    kept = accuracy_at_threshold(answers.probs, labels, answers.scores, threshold)
+    unknowns = below_threshold(answers.scores, threshold)
+    by_class = unknown_by_class(unknowns, labels, recognizer.classes, photos)
     measured = threshold_trade(answers.scores, unknown.scores, recognizer.threshold, threshold)
     trade = threshold_trade(valid.scores, unknown.scores, recognizer.threshold, threshold)
     valid_by_class, silences = silenced_classes(
@@ -246,14 +248,14 @@ def stricter_result(
     return StricterThreshold(
         threshold=threshold,
         keep_valid=KEEP_KNOWN,
-        valid_kept=float((valid.scores.double() >= threshold).double().mean()),
+        valid_kept=share_kept(valid.scores, threshold),
         valid_images=len(valid.scores),
         valid_rejected_now=trade["known_rejected_now"],
         valid_rejected=trade["known_rejected"],
         valid_unknown_by_class=valid_by_class,
         known_kept=kept["kept"],
         top1_at_threshold=kept["top1_at_threshold"],
-        unknown_accepted=float((unknown.scores.double() >= threshold).double().mean()),
+        unknown_accepted=share_kept(unknown.scores, threshold),
         unknown_by_class=by_class,
         known_rejected_now=measured["known_rejected_now"],
         known_rejected=measured["known_rejected"],
@@ -277,8 +279,9 @@ def silenced_classes(
     caught 36 points more strangers for 4.13 points of the test images, which were all 4 test
     ants and all 4 crabs: the model would have answered neither class."""
     (current, threshold), scores = thresholds, valid.scores.double()
-    rows = unknown_by_class(scores < threshold, valid.labels, classes, valid.photos)
-    now = set(mostly_unknown(unknown_by_class(scores < current, valid.labels, classes)))
+    rows = unknown_by_class(below_threshold(scores, threshold), valid.labels, classes, valid.photos)
+    at_current = unknown_by_class(below_threshold(scores, current), valid.labels, classes)
+    now = set(mostly_unknown(at_current))
     return rows, [name for name in mostly_unknown(weighed(rows)) if name not in now]
 
 
@@ -305,7 +308,7 @@ def no_stricter(recognizer: Recognizer, valid: torch.Tensor | None, why: str = "
     return NoStricter(
         reason=reason,
         valid_images=len(valid),
-        valid_kept=float((valid.double() >= recognizer.threshold).double().mean()),
+        valid_kept=share_kept(valid, recognizer.threshold),
         keep_valid=KEEP_KNOWN,
     )
 

@@ -137,7 +137,7 @@ def threshold_trade(
     :func:`worth_trading`, and more than chance (``p_value`` under ``chance.CHANCE``)."""
 
     def below(scores: torch.Tensor, threshold: float) -> int:
-        return int((scores.double() < threshold).sum())
+        return int(below_threshold(scores, threshold).sum())
 
     lost_now, lost = below(known, current), below(known, offered)
     caught_now, caught = below(unknown, current), below(unknown, offered)
@@ -219,13 +219,28 @@ def threshold_values(
     return familiarity
 
 
+def below_threshold(scores: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Which ``scores`` are under ``threshold``: the images answered "unknown". The one rule of
+    every place that judges by a threshold (predict, serve, evaluate and its trade figures, the
+    export's check), and the exported script's, which compares Python floats."""
+    # In float64: a float32 tensor against a Python float rounds the threshold to float32, so a
+    # score of exactly float32(0.39) was answered by predict and called unknown by the script.
+    return scores.double() < threshold
+
+
+def share_kept(scores: torch.Tensor, threshold: float) -> float:
+    """The share of ``scores`` at or above ``threshold``: answered, not unknown
+    (:func:`below_threshold`)."""
+    return float((~below_threshold(scores, threshold)).double().mean())
+
+
 def accuracy_at_threshold(
     probs: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor, threshold: float
 ) -> dict[str, float]:
     """Known-class images: top-1 accuracy, the share kept (score at or above ``threshold``), and
     the share both kept and right (an image answered "unknown" counts as wrong)."""
     correct = answered(probs) == labels  # the top-1 rule of every figure of an evaluation
-    kept = scores >= threshold
+    kept = ~below_threshold(scores, threshold)
     return {
         "top1": correct.double().mean().item(),
         "kept": kept.double().mean().item(),

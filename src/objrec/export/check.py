@@ -28,7 +28,7 @@ from objrec.model import Classifier
 from objrec.progress import Reporter, or_silent
 from objrec.quantize import calibration_set
 from objrec.runtime import ENGINE_NAMES, OnnxModel
-from objrec.thresholds import threshold_values
+from objrec.thresholds import below_threshold, threshold_values
 from objrec.words import joined, plural, span
 
 if TYPE_CHECKING:
@@ -248,7 +248,9 @@ class Tally:
         apart = (got.scores - expected.scores).abs() / expected.scores.abs().clamp(min=1)
         self.score = max(self.score, largest_gap(apart))
         if threshold is not None:
-            flipped = (got.scores < threshold) != (expected.scores < threshold)
+            flipped = below_threshold(got.scores, threshold) != below_threshold(
+                expected.scores, threshold
+            )
             self.unknown_changed += int(flipped.sum())
 
     def agreement(self, runtime: str) -> Agreement:
