@@ -404,6 +404,17 @@ def test_the_keeping_threshold_keeps_95_percent_whatever_the_answers_in_fewest_d
     assert keeping_threshold(at_low) == 0.43 and int((at_low >= 0.43).sum()) == 38
 
 
+@pytest.mark.parametrize("keep", [1e-12, 0.001, 0.01])
+def test_a_share_too_small_to_keep_one_image_keeps_the_highest(keep):
+    """review62c L5: a share under 1e-9 of an image rejected all 100 and indexed past the end
+    (IndexError); a share under one image's keeps the highest one, as 0.005 of 100 always did."""
+    scores = torch.arange(100.0) / 10
+    threshold = keeping_threshold(scores, keep)
+    assert threshold == keeping_threshold(scores, 0.005) and threshold is not None
+    assert int((scores >= threshold).sum()) == 1
+    assert keeping_threshold(torch.tensor([1.0]), keep) is None  # one image: none to reject
+
+
 @pytest.mark.parametrize("kind", ["knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn"])
 def test_feature_scores_survive_their_state_dict(kind):
     train, labels, _, unknown = clusters()

@@ -96,11 +96,13 @@ def keeping_threshold(scores: torch.Tensor, keep: float = KEEP_KNOWN) -> float |
     """The threshold that keeps ``keep`` of ``scores`` (known-class validation images) and rejects
     the rest, whatever the right answers among them (:func:`choose_threshold` without its
     ``max_cost``), written with the fewest decimals (up to 9) that keep and reject the very same
-    images, so that a person can type it. None when there are too few scores to reject one."""
+    images, so that a person can type it. None when there are too few scores to reject one; a
+    ``keep`` too small to keep one image keeps the highest, as a share just under one image's
+    does (a threshold above every image would answer nothing)."""
     ordered = scores.double().sort().values
     # (1 - 0.9) * 10 is 0.9999999999999998 in floats: a share a person types rejects its whole
     # images, not one fewer (a hair above a whole number stays that number)
-    rejected = math.floor((1 - keep) * len(ordered) + 1e-9)
+    rejected = min(math.floor((1 - keep) * len(ordered) + 1e-9), len(ordered) - 1)
     if rejected == 0:
         return None
     low, high = float(ordered[rejected - 1]), float(ordered[rejected])
