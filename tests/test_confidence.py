@@ -669,6 +669,25 @@ def test_vim_keeps_the_head_out_of_its_state_and_takes_the_models_after_loading(
     assert metrics["auroc"] > 0.99
 
 
+@torch.no_grad()
+@pytest.mark.parametrize("kind", ["mahalanobis+knn", "vim"])
+def test_a_score_fitted_without_options_is_the_one_train_fits(kind):
+    """review62c L4: fit_feature_score defaulted to k=10 and weight=1.0 where train passes k=3
+    (``mahalanobis+knn``) and weight=2.0 (``vim``): a caller passing no options got another
+    score than the run's. The defaults are now SCORE_OPTIONS', one source."""
+    from objrec.model import build_head
+    from objrec.unknown_scores import SCORE_OPTIONS
+
+    train, labels, known, unknown = clusters()
+    torch.manual_seed(0)
+    head = build_head(16, 2, 8, 0.1, 2).eval()
+    plain = fit_feature_score(kind, train, labels, head=head)
+    as_train = fit_feature_score(kind, train, labels, head=head, **SCORE_OPTIONS[kind])
+    probe = torch.cat([known, unknown])
+    assert plain is not None and as_train is not None
+    torch.testing.assert_close(plain(probe), as_train(probe))
+
+
 def test_far_fewer_images_than_features_take_the_images_svd_not_the_features_scatter(monkeypatch):
     """With far fewer training images than features (the demo's 60 of 3,840) the scatter's
     eigenpairs come from the centred images' SVD: the (features x features) eigensolve is not

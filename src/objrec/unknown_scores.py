@@ -48,6 +48,13 @@ SCORE_OPTIONS: dict[str, dict[str, Any]] = {
     "relative_mahalanobis": {"dims": 256},
     "vim": {"dims": 256, "weight": 2.0},
 }
+"""Each score's options as ``train`` fits it, and the defaults of :func:`fit_feature_score` and
+:func:`fit_vim`: one source, so that a caller who passes none gets the run's score."""
+
+
+def score_options(kind: str, **given: Any) -> dict[str, Any]:
+    """``kind``'s :data:`SCORE_OPTIONS` with the options ``given`` (those not None) over them."""
+    return {**SCORE_OPTIONS.get(kind, {}), **{k: v for k, v in given.items() if v is not None}}
 
 
 def normalise(features: torch.Tensor) -> torch.Tensor:
@@ -436,9 +443,14 @@ class VimScore(nn.Module):
 
 
 @torch.no_grad()
-def fit_vim(batches: Batches, head: nn.Module, dims: int = 256, weight: float = 1.0) -> VimScore:
+def fit_vim(
+    batches: Batches, head: nn.Module, dims: int | None = None, weight: float | None = None
+) -> VimScore:
     """ViM fitted in three passes over the training features: their mean, the scatter around it
-    (its top ``dims`` eigenvectors), then the mean top logit and residual norm (the scale)."""
+    (its top ``dims`` eigenvectors), then the mean top logit and residual norm (the scale).
+    ``dims`` and ``weight`` default to ``train``'s (:data:`SCORE_OPTIONS`)."""
+    options = score_options("vim", dims=dims, weight=weight)
+    dims, weight = int(options["dims"]), float(options["weight"])
     one_class = lambda: ((x, torch.zeros_like(y)) for x, y in batches())  # noqa: E731
     sums, counts = class_sums(one_class)
     centre = sums[0] / counts[0]
@@ -457,14 +469,14 @@ def fit_feature_score(
     kind: str,
     features: torch.Tensor,
     labels: torch.Tensor,
-    k: int = 10,
-    dims: int = 256,
-    centroids: int = 4,
+    k: int | None = None,
+    dims: int | None = None,
+    centroids: int | None = None,
     head: nn.Module | None = None,
-    weight: float = 1.0,
+    weight: float | None = None,
 ) -> nn.Module | None:
     """The feature-space score ``kind`` fitted on training features (None for ``msp``); ``vim``
-    needs the model's ``head``."""
+    needs the model's ``head``. An option not given is ``train``'s (:data:`SCORE_OPTIONS`)."""
     batches = in_batches(features, labels)
     return fit_feature_score_batches(kind, batches, k, dims, centroids, head, weight)
 
@@ -472,11 +484,11 @@ def fit_feature_score(
 def fit_feature_score_batches(
     kind: str,
     batches: Batches,
-    k: int = 10,
-    dims: int = 256,
-    centroids: int = 4,
+    k: int | None = None,
+    dims: int | None = None,
+    centroids: int | None = None,
     head: nn.Module | None = None,
-    weight: float = 1.0,
+    weight: float | None = None,
 ) -> nn.Module | None:
     """``fit_feature_score`` reading the training features batch by batch: the Mahalanobis scores
     and ``vim`` hold (features x features) numbers at most; ``knn`` holds its bank (every
@@ -487,6 +499,15 @@ def fit_feature_score_batches(
         if head is None:
             raise ValueError("the vim score needs the model's head")
         return fit_vim(batches, head, dims, weight)
+    options = score_options(kind, k=k, dims=dims, centroids=centroids)
+    return fitted_score(kind, batches, **options)
+
+
+def fitted_score(
+    kind: str, batches: Batches, k: int = 0, dims: int = 0, centroids: int = 0
+) -> nn.Module:
+    """:func:`fit_feature_score_batches` of a score other than ``msp`` and ``vim``, with the
+    options ``kind`` uses (:data:`SCORE_OPTIONS`; the others unused)."""
     if kind == "knn":  # never more neighbours than the smallest class has images
         parts = [(normalise(x), y) for x, y in batches()]
         labels = torch.cat([y for _, y in parts])
