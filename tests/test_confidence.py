@@ -426,6 +426,46 @@ def test_feature_scores_survive_their_state_dict(kind):
     assert familiarity_from_state({"head.weight": torch.zeros(1)}) is None
 
 
+@pytest.mark.parametrize(
+    "kind", ["knn", "mahalanobis", "relative_mahalanobis", "mahalanobis+knn", "vim"]
+)
+def test_a_score_is_rebuilt_by_the_kind_it_stored_and_an_older_state_still_loads(kind):
+    """review62c L3: score_from_state guessed the class from which tensors were present (by the
+    order of its checks: Readable and VimScore both hold ``scale``). Each score, and the
+    Readable around it, now stores its kind; a state written before the kinds is recognised as
+    it was, and gains them, so that the model loads it strictly."""
+    from objrec.model import build_head
+    from objrec.unknown_scores import sub_state, tie_head
+
+    train, labels, _, unknown = clusters()
+    head = build_head(16, 2, 8, 0.1, 2).eval()
+    raw = fit_feature_score(kind, train, labels, k=5, dims=8, centroids=3, head=head)
+    score = Readable(raw, 0.5, 2.0)
+    state = {f"familiarity.{k}": v for k, v in score.state_dict().items()}
+    assert int(state["familiarity.kind"]) == Readable.KIND
+    assert int(state["familiarity.raw.kind"]) == type(raw).KIND
+    older = {k: v for k, v in state.items() if not k.endswith("kind")}
+    for given in (state, older):
+        again = familiarity_from_state(given)
+        assert type(again) is Readable and type(again.raw) is type(raw)
+        again.load_state_dict(sub_state(given, "familiarity."), strict=True)
+        if kind == "vim":
+            tie_head(again, head)
+        torch.testing.assert_close(again(unknown), score(unknown))
+    assert set(older) == set(state)  # the kinds added for the strict load
+
+
+def test_an_incomplete_familiarity_state_is_one_sentence_not_a_key_error():
+    from objrec.errors import ObjrecError
+
+    train, labels, _, _ = clusters()
+    score = fit_feature_score("relative_mahalanobis", train, labels, dims=8)
+    state = {f"familiarity.{k}": v for k, v in score.state_dict().items()}
+    del state["familiarity.background.inv_sd"]
+    with pytest.raises(ObjrecError, match=r"^its familiarity score is incomplete: it lacks a "):
+        familiarity_from_state(state)
+
+
 def mahalanobis_in_memory(features, labels, dims):
     """The score as fitted before it was streamed: an SVD of every centred feature at once."""
     from objrec.unknown_scores import MahalanobisScore, normalise

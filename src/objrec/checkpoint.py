@@ -250,7 +250,8 @@ def load_model(
         model = build_from_meta(meta)
     if is_quantized(state):
         model.body = QuantizedBody(model.body)
-    model.familiarity = familiarity_from_state(state)
+    with named_in_errors(where):
+        model.familiarity = familiarity_from_state(state)
     if in_place:
         loaded_in_place(model, "", state, str(where))
     else:

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from objrec.config import UNKNOWN_SCORES
+from objrec.errors import ObjrecError
 from objrec.kmeans import kmeans_centres
 from objrec.model import HeadEnsemble
 
@@ -57,6 +58,19 @@ def score_options(kind: str, **given: Any) -> dict[str, Any]:
     return {**SCORE_OPTIONS.get(kind, {}), **{k: v for k, v in given.items() if v is not None}}
 
 
+def mark_kind(module: nn.Module, kind: int) -> None:
+    """Store ``kind``, the module's entry of :data:`REBUILT`, in its state, so that
+    :func:`score_from_state` looks it up there: it guessed the class from which tensors were
+    present, which worked only by the order of its checks (``Readable`` and ``VimScore`` both
+    hold a ``scale``; review62c L3)."""
+    module.register_buffer("kind", torch.tensor(kind))
+
+
+def sub_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors of ``state`` under ``prefix``, named without it."""
+    return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+
+
 def normalise(features: torch.Tensor) -> torch.Tensor:
     return F.normalize(features.float(), dim=1)
 
@@ -64,10 +78,12 @@ def normalise(features: torch.Tensor) -> torch.Tensor:
 class KnnScore(nn.Module):
     """Cosine similarity to the ``k``-th most similar training image (higher: more familiar)."""
 
+    KIND = 1
     bank: torch.Tensor
 
     def __init__(self, bank: torch.Tensor, k: int = 10, normalised: bool = False):
         super().__init__()
+        mark_kind(self, self.KIND)
         self.k = min(k, len(bank))
         bank = bank.float() if normalised else normalise(bank)
         self.register_buffer("bank", bank.t().contiguous())
@@ -92,6 +108,7 @@ class MahalanobisScore(nn.Module):
     which an unfamiliar image may differ.
     """
 
+    KIND = 2
     means: torch.Tensor
     basis: torch.Tensor
     inv_sd: torch.Tensor
@@ -104,6 +121,7 @@ class MahalanobisScore(nn.Module):
         self, means: torch.Tensor, basis: torch.Tensor, variances: torch.Tensor, residual: float
     ):
         super().__init__()
+        mark_kind(self, self.KIND)
         self.register_buffer("means", means.float())
         self.register_buffer("basis", basis.float())
         self.register_buffer("inv_sd", variances.float().rsqrt())
@@ -350,17 +368,17 @@ class RelativeMahalanobisScore(nn.Module):
     """The class score minus the same score under one Gaussian of all training images (Ren et
     al., 2021): what is common to every image (the backbone's own typical directions) cancels."""
 
+    KIND = 3
+
     def __init__(self, classes: MahalanobisScore, background: MahalanobisScore):
         super().__init__()
+        mark_kind(self, self.KIND)
         self.classes, self.background = classes, background
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor]) -> RelativeMahalanobisScore:
-        def part(prefix: str) -> MahalanobisScore:
-            own = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
-            return MahalanobisScore.from_state(own)
-
-        return cls(part("classes."), part("background."))
+        classes = MahalanobisScore.from_state(sub_state(state, "classes."))
+        return cls(classes, MahalanobisScore.from_state(sub_state(state, "background.")))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.classes(features) - self.background(features)
@@ -426,10 +444,12 @@ class VimScore(nn.Module):
     residual score (minus the norm off the principal subspace); ``scale`` is ``weight`` times ViM's
     own, the training images' mean top logit over their mean residual norm."""
 
+    KIND = 4
     scale: torch.Tensor
 
     def __init__(self, energy: HeadEnergy, residual: ResidualScore, scale: float):
         super().__init__()
+        mark_kind(self, self.KIND)
         self.energy, self.residual = energy, residual
         self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
 
@@ -654,6 +674,7 @@ class SumScore(nn.Module):
     """The sum of several scores, each standardised by its mean and standard deviation on the known
     validation images (``standardise``), so that neither dominates by its units."""
 
+    KIND = 5
     centre: torch.Tensor
     spread: torch.Tensor
 
@@ -664,6 +685,7 @@ class SumScore(nn.Module):
         spread: torch.Tensor | None = None,
     ):
         super().__init__()
+        mark_kind(self, self.KIND)
         self.parts = nn.ModuleList(parts)
         self.register_buffer("centre", torch.zeros(len(parts)) if centre is None else centre)
         self.register_buffer("spread", torch.ones(len(parts)) if spread is None else spread)
@@ -730,11 +752,13 @@ class Readable(nn.Module):
     answer is "unknown" below 0). The rescaling is affine and increasing, so every image keeps its
     rank (AUROC and FPR are the raw score's)."""
 
+    KIND = 6
     offset: torch.Tensor
     scale: torch.Tensor
 
     def __init__(self, raw: nn.Module, offset: float, scale: float):
         super().__init__()
+        mark_kind(self, self.KIND)
         self.raw = raw
         self.register_buffer("offset", torch.tensor(offset, dtype=torch.float32))
         self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
@@ -757,39 +781,66 @@ FAMILIARITY_PREFIX = "familiarity."
 
 
 def familiarity_from_state(state: dict[str, torch.Tensor]) -> nn.Module | None:
-    """The familiarity module whose tensors a checkpoint's ``state`` holds (None when none)."""
-    own = {
-        k.removeprefix(FAMILIARITY_PREFIX): v
-        for k, v in state.items()
-        if k.startswith(FAMILIARITY_PREFIX)
-    }
+    """The familiarity module whose tensors a checkpoint's ``state`` holds (None when none). A
+    checkpoint written before the scores stored their kind gains the kinds in ``state``, so that
+    it loads into the module strictly; a score whose tensors are incomplete is refused in one
+    sentence (:class:`ObjrecError`), which the loader prefixes with the file."""
+    own = sub_state(state, FAMILIARITY_PREFIX)
     if not own:
         return None
-    return score_from_state(own)
+    try:
+        score = score_from_state(own)
+    except KeyError as exc:
+        raise ObjrecError(
+            f"its familiarity score is incomplete: it lacks a {exc.args[0]!r} tensor"
+        ) from exc
+    for name, value in score.state_dict().items():
+        if name.rsplit(".", 1)[-1] == "kind":
+            state.setdefault(FAMILIARITY_PREFIX + name, value)
+    return score
 
 
 def score_from_state(own: dict[str, torch.Tensor]) -> nn.Module:
-    """The score module whose own tensors (names without the prefix) are ``own``."""
-    if "offset" in own:
-        raw = {k.removeprefix("raw."): v for k, v in own.items() if k.startswith("raw.")}
-        return Readable(score_from_state(raw), float(own["offset"]), float(own["scale"]))
-    if "centre" in own:
-        n = len(own["centre"])
-        parts = [
-            score_from_state(
-                {
-                    k.removeprefix(f"parts.{i}."): v
-                    for k, v in own.items()
-                    if k.startswith(f"parts.{i}.")
-                }
-            )
-            for i in range(n)
-        ]
-        return SumScore(parts, own["centre"], own["spread"])
-    if "scale" in own:
-        return VimScore.from_state(own)
-    if "bank" in own:
-        return KnnScore.from_state(own)
-    if "means" in own:
-        return MahalanobisScore.from_state(own)
-    return RelativeMahalanobisScore.from_state(own)
+    """The score module whose own tensors (names without the prefix) are ``own``: the one its
+    stored ``kind`` names (:data:`REBUILT`), or for a checkpoint written before the kinds, the
+    one :func:`older_kind` recognises."""
+    kind = int(own["kind"]) if "kind" in own else older_kind(own)
+    if kind not in REBUILT:
+        raise ObjrecError(f"its familiarity score is of a kind this objrec does not know ({kind})")
+    return REBUILT[kind](own)
+
+
+def older_kind(own: dict[str, torch.Tensor]) -> int:
+    """The kind of a score stored without one, from which tensors it holds (in this order:
+    ``Readable`` and ``VimScore`` both hold a ``scale``)."""
+    for key, kind in (
+        ("offset", Readable.KIND),
+        ("centre", SumScore.KIND),
+        ("scale", VimScore.KIND),
+        ("bank", KnnScore.KIND),
+        ("means", MahalanobisScore.KIND),
+    ):
+        if key in own:
+            return kind
+    return RelativeMahalanobisScore.KIND
+
+
+def readable_from_state(own: dict[str, torch.Tensor]) -> Readable:
+    raw = score_from_state(sub_state(own, "raw."))
+    return Readable(raw, float(own["offset"]), float(own["scale"]))
+
+
+def sum_from_state(own: dict[str, torch.Tensor]) -> SumScore:
+    parts = [score_from_state(sub_state(own, f"parts.{i}.")) for i in range(len(own["centre"]))]
+    return SumScore(parts, own["centre"], own["spread"])
+
+
+REBUILT: dict[int, Callable[[dict[str, torch.Tensor]], nn.Module]] = {
+    KnnScore.KIND: KnnScore.from_state,
+    MahalanobisScore.KIND: MahalanobisScore.from_state,
+    RelativeMahalanobisScore.KIND: RelativeMahalanobisScore.from_state,
+    VimScore.KIND: VimScore.from_state,
+    SumScore.KIND: sum_from_state,
+    Readable.KIND: readable_from_state,
+}
+"""Each score's stored ``kind`` (its class's ``KIND``) and how it is rebuilt from its tensors."""
