@@ -30,7 +30,7 @@ class Payload:
 def test_checkpoint_round_trip_predicts_the_same(trained_once):
     model, meta = load_model(trained_once)
     assert meta.classes == ("blue", "green", "red")
-    assert meta.backbone == "tiny_test" and meta.format_version == 2
+    assert meta.backbone == "tiny_test" and meta.format_version == 3
     assert meta.head.members == 5 and meta.head.n_features == 16
     assert meta.data == DataConfig(32, 36, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     assert meta.train_config is not None and meta.train_config.backbone == "tiny_test"
@@ -105,9 +105,9 @@ def test_truncated_checkpoint_and_other_versions_are_refused(tmp_path, trained_r
         with pytest.raises(ObjrecError, match=hint) as refused:
             read_checkpoint(tmp_path / "v.safetensors")
         # review59a L4: it said "reads format 2", where format 1 is read too
-        said = f"v.safetensors has checkpoint format {version}; this objrec reads formats 1 and 2:"
+        said = f"v.safetensors has checkpoint format {version}; this objrec reads formats 1, 2 and 3:"
         assert said in str(refused.value)
-    for version in (1, 2):  # 1: before the stacked head; its per-member keys are converted
+    for version in (1, 2, 3):  # 1: before the stacked head; its per-member keys are converted
         save_model_state(
             tmp_path / "v.safetensors", state, {**meta.to_json(), "format_version": version}
         )

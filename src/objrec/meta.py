@@ -23,11 +23,13 @@ from objrec.errors import ObjrecError
 T = TypeVar("T")
 
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Bumped whenever a checkpoint written by this objrec cannot be read by an older one. 2: the head
 ensemble's members stacked (``head.hidden_weight``, ...; 1 had ``head.members.N.*``) and the ViM
-unknown score."""
-READABLE_FORMATS = (1, 2)
+unknown score. 3: each familiarity score's ``kind`` stored (``familiarity.kind``, ...: commit
+8add1db4), which an objrec reading format 2 refused as tensors the model lacks, where "upgrade
+objrec" is what its user needs to hear."""
+READABLE_FORMATS = (1, 2, 3)
 """The formats this objrec reads (1 through the stacked head's key conversion)."""
 
 

@@ -427,7 +427,7 @@ def objrec_header(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
 
 
 def formats_read() -> str:
-    """The checkpoint formats this objrec reads, in words: ``formats 1 and 2`` (the refusal
+    """The checkpoint formats this objrec reads, in words: ``formats 1, 2 and 3`` (the refusal
     said "format 2" alone, where a format 1 file is read too)."""
     named = [str(v) for v in READABLE_FORMATS]
     return ("formats " if len(named) > 1 else "format ") + joined(named)
