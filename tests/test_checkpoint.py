@@ -105,7 +105,9 @@ def test_truncated_checkpoint_and_other_versions_are_refused(tmp_path, trained_r
         with pytest.raises(ObjrecError, match=hint) as refused:
             read_checkpoint(tmp_path / "v.safetensors")
         # review59a L4: it said "reads format 2", where format 1 is read too
-        said = f"v.safetensors has checkpoint format {version}; this objrec reads formats 1, 2 and 3:"
+        said = (
+            f"v.safetensors has checkpoint format {version}; this objrec reads formats 1, 2 and 3:"
+        )
         assert said in str(refused.value)
     for version in (1, 2, 3):  # 1: before the stacked head; its per-member keys are converted
         save_model_state(
