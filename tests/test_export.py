@@ -372,6 +372,26 @@ def test_export_threshold_replaces_the_run_s_own_in_the_sidecar_and_keeps_it_bes
         export_model(trained_run, tmp_path / "n.onnx", threshold=float("nan"))
 
 
+@pytest.mark.slow
+def test_an_export_refuses_a_top_probability_threshold_outside_0_to_1_before_writing(
+    trained_run, tmp_path
+):
+    """review62a L1: the sidecar took any threshold, so a top-probability run's export with 1.5
+    answered every photo unknown in the script (whose own --threshold refuses it); refused now,
+    in the sentence predict and serve give (``thresholds.require_threshold_for``)."""
+    from dataclasses import replace
+
+    from objrec.export.exporter import export_loaded
+    from objrec.meta import Calibration
+
+    model, meta = load_model(trained_run)
+    model.familiarity = None  # a run of msp, as one trained with unknown_score="msp" is
+    meta = replace(meta, calibration=Calibration(1.0, 0.5, "msp"))
+    with pytest.raises(ObjrecError, match=r"^`threshold` 1.5: .* top probability, so its "):
+        export_loaded(trained_run, model, meta, tmp_path / "out" / "m.onnx", threshold=1.5)
+    assert not (tmp_path / "out").exists()
+
+
 RESTS = ", chosen on 512 validation images"
 
 

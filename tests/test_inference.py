@@ -620,6 +620,36 @@ def cached_graph(recognizer: Recognizer) -> Path:
     return open_cache(recognizer.meta.cache_dir).model_onnx_path(key)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("threshold", [1.5, -0.1])
+def test_a_threshold_on_the_top_probability_outside_0_to_1_is_refused_as_the_script_does(threshold):
+    """review62a L1: the exported script refused ``--threshold 1.5`` on a top-probability run
+    "as objrec refuses it", while predict and serve took it and answered every photo unknown.
+    Recognizer (predict, serve, evaluate) refuses it now, in the script's words; a familiarity's
+    threshold, on no fixed scale, is taken."""
+    from objrec.bodies import TinyBody
+    from objrec.config import DataConfig
+    from objrec.errors import ObjrecError
+    from objrec.export import script as export_script
+    from objrec.meta import Calibration, HeadConfig, RunMeta
+    from objrec.model import Classifier, build_head
+
+    calibration = Calibration(1.0, 0.5, "msp")
+    meta = RunMeta(
+        "tiny_test", ("a", "b"), DataConfig(), HeadConfig(16, 2), calibration=calibration
+    )
+    model = Classifier(TinyBody(), build_head(16, 2))
+    assert Recognizer(model, meta, threshold=1.0).threshold == 1.0
+    with pytest.raises(ObjrecError, match=r"^`threshold` .*: .* top probability") as refused:
+        Recognizer(model, meta, threshold=threshold)
+    with pytest.raises(ValueError) as theirs:
+        export_script.given_threshold({"unknown": {"score": "msp"}}, threshold)
+    assert str(refused.value).replace("`threshold`", "--threshold") == str(theirs.value)
+    model.familiarity = torch.nn.Identity()  # a feature score: any number is a line on it
+    knn = replace(meta, calibration=Calibration(1.0, 0.0, "knn"))
+    assert Recognizer(model, knn, threshold=threshold).threshold == threshold
+
+
 def test_the_whole_model_s_graph_is_keyed_by_its_code_and_pytorch_s_version(monkeypatch):
     """store60: ``runtime="onnx"``'s whole-model graph was keyed by the model file's digest and
     objrec's version alone, not as every other graph of ``onnx/`` (``bodies.body_key``), so a

@@ -52,7 +52,12 @@ from objrec.paths import PathGiven
 from objrec.renames import warn_renamed
 from objrec.run_files import BEST
 from objrec.runtime import OnnxModel
-from objrec.thresholds import applied_score, below_threshold, threshold_values
+from objrec.thresholds import (
+    applied_score,
+    below_threshold,
+    require_threshold_for,
+    threshold_values,
+)
 from objrec.transforms import TTA_VIEWS, build_tta_transform, draft_size, model_view
 from objrec.unknown_scores import Readable, tie_head
 from objrec.views import ViewSpec
@@ -198,7 +203,8 @@ class Recognizer:
         self.temperature = self.calibration.temperature
         self.kept = kept
         """The run's kept threshold, when :meth:`load` found one (used only when ``current``)."""
-        self.threshold_source = threshold_source(require_number(threshold), kept)
+        require_threshold_for(require_number(threshold), self.unknown_score)
+        self.threshold_source = threshold_source(threshold, kept)
         """Where :attr:`threshold` comes from (``kept.ThresholdSource``), decided here once."""
         self.threshold = self._chosen_threshold(threshold) if unknown else None
         """Below it, "unknown"; None (or ``unknown=False``): never."""

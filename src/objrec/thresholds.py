@@ -16,6 +16,7 @@ import torch
 
 from objrec.chance import CHANCE, trade_by_chance
 from objrec.enough import FEWEST_FOR_A_THRESHOLD
+from objrec.errors import ObjrecError
 from objrec.metrics import answered
 from objrec.words import plural
 
@@ -206,6 +207,20 @@ def applied_score(score: str, familiarity: object | None) -> str:
     run of ``msp``, or one trained before the feature scores). ``Recognizer.unknown_score`` and
     the export's sidecar say it so."""
     return score if familiarity is not None else "msp"
+
+
+def require_threshold_for(threshold: float | None, score: str) -> float | None:
+    """``threshold``, given for a run whose threshold applies to ``score`` (:func:`applied_score`),
+    refused outside 0 to 1 where that is ``msp``: no top probability is above 1 or below 0, so
+    such a threshold answers every photo unknown, or none, silently. The one check of
+    ``Recognizer`` (predict, serve, evaluate) and of the export's sidecar, which the exported
+    script's ``--threshold`` mirrors (review62a L1)."""
+    if threshold is not None and score == "msp" and not 0 <= threshold <= 1:
+        raise ObjrecError(
+            f"`threshold` {threshold}: this model's unknown score is the top probability, so "
+            "its threshold is between 0 and 1"
+        )
+    return threshold
 
 
 def threshold_values(

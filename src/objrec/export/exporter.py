@@ -27,7 +27,7 @@ from objrec.export.names import export_names, export_path
 from objrec.images import IMAGE_ERRORS, MAX_PIXELS
 from objrec.kept import KeptThreshold, threshold_source, usable_kept
 from objrec.manifest import sha256_file
-from objrec.meta import RunMeta
+from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
 from objrec.outputs import (
     FILES_SHA256,
@@ -45,6 +45,7 @@ from objrec.paths import PathGiven, as_path
 from objrec.progress import Reporter, or_silent
 from objrec.renames import renamed_arguments, renamed_attribute, warn_renamed
 from objrec.runtime import onnxruntime_available
+from objrec.thresholds import applied_score, require_threshold_for
 
 FORMATS = ("onnx",)
 
@@ -184,6 +185,8 @@ def export_loaded(
     warn_if_unfinished(Path(run))
     path = export_path(run, out)
     sidecar, script = export_names(path, Path(run), meta.data_dir, force)
+    score = (meta.calibration or Calibration()).unknown_score
+    require_threshold_for(threshold, applied_score(score, model.familiarity))
     kept = usable_kept(run, threshold, model=meta.digest)
     kept_on = None
     if kept is not None and threshold_source(threshold, kept) == "kept":
