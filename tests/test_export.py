@@ -392,6 +392,22 @@ def test_an_export_refuses_a_top_probability_threshold_outside_0_to_1_before_wri
     assert not (tmp_path / "out").exists()
 
 
+def test_an_export_to_a_folder_is_refused_before_the_model_loads(tmp_path, monkeypatch):
+    """review62a L3: ``export_model(run, out=<a folder>)`` loaded, exported and checked the
+    model, then failed on its last rename with a raw IsADirectoryError; refused at once now, in
+    one sentence naming the folder (the CLI's ``--out`` takes no folder)."""
+    from objrec.export import exporter
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model loaded")
+
+    monkeypatch.setattr(exporter, "load_model", never)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ObjrecError, match=r"^`out` .*out is a folder: give the model file's name"):
+        export_model(tmp_path / "run", tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 RESTS = ", chosen on 512 validation images"
 
 
@@ -2417,14 +2433,16 @@ def test_an_export_is_never_written_over_the_run_it_exports_even_forced(tmp_path
 
 def test_export_out_without_an_extension_gets_onnx(tmp_path):
     """`export --out exp2` wrote an ONNX file named exp2 (newcomer48 nit 10): a name without an
-    extension gets .onnx; one with any extension, or a folder, stays as given."""
+    extension gets .onnx; one with any extension stays as given, and a folder is refused
+    (review62a L3: it was kept, and the export failed on it once written)."""
     from objrec.export.names import onnx_named
 
     assert onnx_named(tmp_path / "exp2") == tmp_path / "exp2.onnx"
     assert onnx_named(tmp_path / "my-model.v2") == tmp_path / "my-model.v2"
     assert onnx_named(tmp_path / "m.onnx") == tmp_path / "m.onnx"
-    (tmp_path / "folder").mkdir()
-    assert onnx_named(tmp_path / "folder") == tmp_path / "folder"
+    (tmp_path / "folder.v2").mkdir()
+    with pytest.raises(ObjrecError, match=r"folder.v2 is a folder: give the model file's name"):
+        onnx_named(tmp_path / "folder.v2")
 
 
 def test_an_export_out_without_an_extension_is_said_once(tmp_path, caplog):

@@ -23,7 +23,7 @@ from objrec.config import CHECK_PHOTOS, require_number
 from objrec.errors import ObjrecError
 from objrec.export.check import Agreement, check_photos, photo_agreement, warn_if_apart
 from objrec.export.graph import write_checked
-from objrec.export.names import export_names, export_path
+from objrec.export.names import export_names, export_path, refuse_early
 from objrec.images import IMAGE_ERRORS, MAX_PIXELS
 from objrec.kept import KeptThreshold, threshold_source, usable_kept
 from objrec.manifest import sha256_file
@@ -143,6 +143,7 @@ def export_model(
     if format not in FORMATS:
         raise ObjrecError(f"`format` must be one of {', '.join(FORMATS)}")
     require_onnxruntime()
+    refuse_early(Path(run), as_path(out), force)  # a name refused at once, not after the loading
     reporter = or_silent(reporter)
     with reporter.task("loading the model", None):  # seconds: the checkpoint, torchvision
         model, meta = load_model(run)

@@ -43,10 +43,15 @@ def refuse_early(run: Path, out: Path | None, force: bool) -> None:
 
 
 def onnx_named(path: Path, say: bool = True) -> Path:
-    """``path`` with ``.onnx`` added when its name has no extension (and it is no folder):
-    ``export --out exp2`` writes ``exp2.onnx`` beside ``exp2.json`` and ``exp2_infer.py``, as
-    tools that know a model by its extension do not open an ONNX file named ``exp2``."""
-    if path.suffix or path.is_dir():
+    """``path`` with ``.onnx`` added when its name has no extension: ``export --out exp2`` writes
+    ``exp2.onnx`` beside ``exp2.json`` and ``exp2_infer.py``, as tools that know a model by its
+    extension do not open an ONNX file named ``exp2``. A folder is refused: the export wrote and
+    checked the whole model before its last rename failed on it (review62a L3)."""
+    if path.is_dir():
+        raise UsageRefused(
+            f"`out` {path} is a folder: give the model file's name, such as {path / 'model.onnx'}"
+        )
+    if path.suffix:
         return path
     named = path.with_name(f"{path.name}.onnx")
     if say:
