@@ -995,6 +995,24 @@ def test_the_script_says_in_one_line_how_far_an_int8_body_openvino_ran_is_in_onn
     assert int8_note(spec, "openvino") is None
     assert int8_note({"int8_engine": "onnxruntime", "answers_checked": checked}) is None
     assert int8_note({"precision": "fp32"}) is None
+    assert int8_note({"precision": "fp32"}, "openvino") is None
+
+
+def test_the_script_says_an_int8_body_onnx_runtime_ran_may_answer_otherwise_in_openvino():
+    """review62a L4: an int8 body objrec ran in ONNX Runtime, run by ``--runtime openvino``,
+    rounds otherwise than objrec's, and the script said nothing (export measures no OpenVINO
+    for such a body): it says so in one line, and what gives objrec's answers."""
+    from objrec.export.script import int8_note
+
+    checked = {"onnxruntime": {"photos": 32, "max_prob_diff": 1e-6, "top_class_changed": 0}}
+    spec = {"int8_engine": "onnxruntime", "answers_checked": checked}
+    note = int8_note(spec, "openvino")
+    assert note is not None and "\n" not in note
+    assert "objrec ran it in ONNX Runtime: in OpenVINO its probabilities may differ" in note
+    assert "(not measured); --runtime onnxruntime gives objrec's answers" in note
+    assert int8_note(spec, "onnxruntime") is None
+    agreed = {"photos": 32, "max_prob_diff": 1e-6, "max_score_diff": 0.0, "top_class_changed": 0}
+    assert int8_note(spec | {"answers_checked": {"openvino": agreed}}, "openvino") is None
 
 
 def test_the_script_s_model_imported_from_python_logs_its_int8_note_once(
