@@ -696,7 +696,7 @@ def test_a_damaged_or_foreign_cached_onnx_model_is_made_again(trained_run, split
 
     cached.write_bytes(cached.read_bytes()[:100])  # damaged
     answered_again_saying_so()
-    export_checked(model, meta, cached, softmax=True)  # another graph: probabilities only
+    export_checked(model, meta, cached)  # another graph: probabilities only
     answered_again_saying_so()
 
 

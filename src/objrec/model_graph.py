@@ -18,7 +18,7 @@ from objrec import __version__
 from objrec.bodies import body_key, fingerprint_module
 from objrec.cache import open_cache
 from objrec.errors import ObjrecError
-from objrec.export.graph import Tail, write_checked
+from objrec.export.graph import ExportSettings, Tail, write_checked
 from objrec.meta import RunMeta
 from objrec.model import Classifier
 from objrec.outputs import json_dict
@@ -116,7 +116,7 @@ def open_or_export(path: Path, model: Classifier, meta: RunMeta) -> OnnxModel:
             )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_checked(model, meta, path, softmax=False, digest=meta.digest)
+        write_checked(model, meta, path, ExportSettings(softmax=False, digest=meta.digest))
         return open_graph(path, expected)
     except Exception as exc:  # the exporter too
         raise GraphUnmade(f"cannot make the ONNX model {path} for this run: {exc}") from exc

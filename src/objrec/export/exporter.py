@@ -22,7 +22,7 @@ from objrec.checkpoint import load_model, model_digest, warn_if_unfinished
 from objrec.config import CHECK_PHOTOS, require_number
 from objrec.errors import ObjrecError
 from objrec.export.check import Agreement, check_photos, photo_agreement, warn_if_apart
-from objrec.export.graph import write_checked
+from objrec.export.graph import ExportSettings, write_checked, write_staged
 from objrec.export.names import export_names, export_path, refuse_early
 from objrec.images import IMAGE_ERRORS, MAX_PIXELS
 from objrec.kept import KeptThreshold, threshold_source, usable_kept
@@ -199,10 +199,14 @@ def export_loaded(
     ):
         script_part.write_text(script_text(path.name))
         checked = check_photos(meta, photos)
-        settings = (softmax, threshold, checked, reporter, kept_on)
-        digest = meta.digest  # of the bytes loaded: the file may hold a retrain's model by now
+        settings = ExportSettings(
+            softmax=softmax,
+            threshold=threshold,
+            kept_on=kept_on,
+            digest=meta.digest,  # of the bytes loaded: the file may hold a retrain's model by now
+        )
         result = export_checked(
-            model, meta, path, *settings, parts=parts, digest=digest, beside={script: script_part}
+            model, meta, path, settings, checked, reporter, parts, beside={script: script_part}
         )
     return replace(result, kept=kept, script=script)
 
@@ -301,26 +305,26 @@ def export_checked(
     model: Classifier,
     meta: RunMeta,
     path: Path,
-    softmax: bool = True,
-    threshold: float | None = None,
+    settings: ExportSettings = ExportSettings(),
     photos: Sequence[Path] = (),
     reporter: Reporter | None = None,
-    kept_on: str | None = None,
     parts: Sequence[Path] = (),
-    digest: str | None = None,
     beside: Mapping[Path, Path] | None = None,
 ) -> ExportResult:
-    """The model written to ``path`` and checked, with its sidecar (``export.graph.write_checked``,
-    which says what ``threshold``, ``kept_on``, ``parts``, ``digest`` and ``beside`` are), its
-    answers measured against objrec's own on ``photos`` (:func:`photo_agreement`; none: not
-    measured), and a file whose answers are apart said so (:func:`warn_if_apart`); ``reporter``
-    shows each."""
+    """The model written to ``path`` and checked, with its sidecar (``export.graph``'s
+    ``write_checked``; with ``parts``, at those temporary names, for the caller to rename:
+    ``write_staged``, which says what ``settings`` and ``beside`` are), its answers measured
+    against objrec's own on ``photos`` (:func:`photo_agreement`; none: not measured), and a file
+    whose answers are apart said so (:func:`warn_if_apart`); ``reporter`` shows each."""
 
     def on_photos(part: Path, confidence: dict[str, Any]) -> list[Agreement]:
-        return photo_agreement(model, meta, part, softmax, photos, reporter, confidence)
+        return photo_agreement(model, meta, part, settings.softmax, photos, reporter, confidence)
 
-    settings = (softmax, threshold, reporter, kept_on, parts, digest, beside)
-    diff, answers = write_checked(model, meta, path, *settings, on_photos if photos else None)
+    check = on_photos if photos else None
+    if parts:
+        diff, answers = write_staged(model, meta, path, parts, settings, reporter, beside, check)
+    else:
+        diff, answers = write_checked(model, meta, path, settings, reporter, beside, check)
     if answers:
         warn_if_apart(answers)
     by_runtime = {agreement.runtime: agreement for agreement in answers}

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -253,32 +254,57 @@ def files_sha256(written: Mapping[Path, Path]) -> dict[str, str]:
     return {path.name: sha256_file(part) for path, part in written.items()}
 
 
+@dataclass(frozen=True, kw_only=True)
+class ExportSettings:
+    """What an export's graph and sidecar say beyond the model, passed whole from the export
+    down to :func:`write_staged`: they travelled as positional tuples of five to eight values in
+    two orders, several of one type (``kept_on``, ``digest``), which a parameter added or moved
+    would have misrouted with mypy silent (review62a C1); each named where made."""
+
+    softmax: bool = True
+    """The graph ends in the calibrated probabilities; False: in the scores they come from,
+    output as ``logits``."""
+    threshold: float | None = None
+    """The sidecar's unknown threshold; None: the run's own."""
+    kept_on: str | None = None
+    """When ``threshold`` is the one kept with the run: when it was kept."""
+    digest: str | None = None
+    """The content digest of the model file the model was read from (the sidecar names it)."""
+
+
 def write_checked(
     model: Classifier,
     meta: RunMeta,
     path: Path,
-    softmax: bool = True,
-    threshold: float | None = None,
+    settings: ExportSettings = ExportSettings(),
     reporter: Reporter | None = None,
-    kept_on: str | None = None,
-    parts: Sequence[Path] = (),
-    digest: str | None = None,
+    beside: Mapping[Path, Path] | None = None,
+    photos: PhotoCheck | None = None,
+) -> tuple[float, list[Agreement]]:
+    """:func:`write_staged` at temporary names, the model and its sidecar then replacing the
+    files at their names together (``outputs.staged_together``)."""
+    with staged_together([path, path.with_suffix(".json")]) as parts:
+        return write_staged(model, meta, path, parts, settings, reporter, beside, photos)
+
+
+def write_staged(
+    model: Classifier,
+    meta: RunMeta,
+    path: Path,
+    parts: Sequence[Path],
+    settings: ExportSettings = ExportSettings(),
+    reporter: Reporter | None = None,
     beside: Mapping[Path, Path] | None = None,
     photos: PhotoCheck | None = None,
 ) -> tuple[float, list[Agreement]]:
     """Export, verify against PyTorch within ``TOLERANCE``, measure the file against objrec's own
-    answers on real photos where ``photos`` is given (none: not measured), write the sidecar JSON
-    (its unknown threshold ``threshold`` when given, else the run's; ``kept_on``: when
-    ``threshold`` is the one kept with the run, when it was kept; ``digest``: the model file's;
-    :data:`FILES_SHA256` of the graph and the files ``beside`` it, by name -> written as);
-    ``reporter`` shows the writing. The model and its sidecar replace the files at their names
-    together (``outputs.staged_together``); with ``parts``, they are written to those temporary
-    names instead, for the caller to rename (the script). Returns the file's largest difference
-    from PyTorch and its answers on the photos."""
-    if not parts:
-        with staged_together([path, path.with_suffix(".json")]) as parts:
-            settings = (softmax, threshold, reporter, kept_on, parts, digest, beside, photos)
-            return write_checked(model, meta, path, *settings)
+    answers on real photos where ``photos`` is given (none: not measured), and write the sidecar
+    JSON (:class:`ExportSettings`; :data:`FILES_SHA256` of the graph and the files ``beside``
+    it, by name -> written as) to ``parts``, the temporary names of the model and its sidecar,
+    for the caller to rename (:func:`write_checked`, the export with its script);
+    ``reporter`` shows the writing. Returns the file's largest difference from PyTorch and its
+    answers on the photos."""
+    softmax = settings.softmax
     calibration = meta.calibration or Calibration()
     tail = Tail(model, calibration.temperature, softmax, meta.feature_dtype)
     module = checked_module(model, tail)
@@ -286,10 +312,12 @@ def write_checked(
     with or_silent(reporter).task("writing the ONNX file and checking it", None):
         diff = write_onnx_checked(model, module, tail, part, meta.data.input_size, softmax)
     outputs = [o.name for o in OnnxModel(part).session.get_outputs()]
-    confidence = confidence_sidecar(meta, model, softmax, outputs, threshold, kept_on)
+    confidence = confidence_sidecar(
+        meta, model, softmax, outputs, settings.threshold, settings.kept_on
+    )
     answers = photos(part, confidence) if photos is not None else []
     answer = {
-        **preprocessing(meta, digest),
+        **preprocessing(meta, settings.digest),
         **int8_sidecar(model.body),
         **confidence,
         "max_abs_diff": diff,
