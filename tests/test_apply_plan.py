@@ -107,7 +107,7 @@ def test_apply_plan_returns_a_record_read_by_attribute_as_the_other_steps_do(tmp
         *("copied", "removed", "relabelled", "renamed", "broken_links", "replaced"),
         *("moved_by_hand", "left_to_review", "relabels_as_proposed", "accepted", "not_accepted"),
         *("test_removed", "test_relabelled", "valid_removed", "valid_relabelled", "reviewed"),
-        *("other_files", "test_note", "valid_note", "source_note", "warnings"),
+        *("in_source", "other_files", "test_note", "valid_note", "source_note", "warnings"),
     ]
     assert {key: answer[key] for key in counts.to_json()} == counts.to_json()
     page = (Path(__file__).parents[1] / "docs" / "json.md").read_text()
@@ -248,8 +248,8 @@ def test_apply_plan_says_once_that_the_photo_folder_still_holds_the_fixed_mistak
     said = " ".join(capsys.readouterr().out.split())
     assert said.count(f"{photos}, which {data} was split from") == 1
     assert (
-        f"{photos}, which {data} was split from, still holds the 1 image this plan relabelled "
-        "or left out, as they were: a new split of it brings those mistakes back; go on from "
+        f"{photos}, which {data} was split from, still holds 1 image this plan relabelled "
+        "or left out as it was: a new split of it brings that mistake back; go on from "
         f"{fixed} (`objrec add {fixed} NEW_PHOTOS` for more photos), or fix a copy of the photo "
         f"folder too (`objrec audit {photos}`, then `objrec apply-plan {photos} PLAN "
         f"PHOTOS_FIXED` and `objrec split PHOTOS_FIXED NEW_DATA --like {fixed}`)" in said
@@ -264,6 +264,39 @@ def test_apply_plan_says_once_that_the_photo_folder_still_holds_the_fixed_mistak
     shutil.rmtree(photos)
     assert main(["apply-plan", str(data), str(plan), str(tmp_path / "gone")]) == 0
     assert "was split from" not in capsys.readouterr().out
+
+
+@pytest.mark.slow  # a split and two apply-plans: 0.6 s
+def test_apply_plan_says_the_photo_folder_holds_only_the_mistakes_it_really_holds(tmp_path, capsys):
+    """A newcomer moved a sunflower into the split's pizza folder by hand, the audit found it and
+    apply-plan relabelled it back; then it said the photo folder "still holds" that mistake,
+    where manifest.csv had the photo in sunflower all along (newcomer62, 5). Said only of images
+    whose source photo carries what the plan fixed, with how many (``in_source``): a relabel of
+    an image its source has in another class, not one moved by hand and moved back."""
+    from objrec.split.recipe import split_folder
+
+    from .conftest import make_class_folder
+
+    photos = make_class_folder(tmp_path / "photos", per_class=6)
+    data = tmp_path / "data"
+    split_folder(photos, data, seed=0)
+    first, second = sorted((data / "train").rglob("*.png"))[:2]
+    other = next(c.name for c in (data / "train").iterdir() if c.name != first.parent.name)
+    planted = data / "train" / other / "planted.png"
+    first.rename(planted)
+    back = f"train/{other}/planted.png,relabel,{first.parent.name}"
+    plan = tmp_path / "plan.csv"
+    plan.write_text(f"file,action,new_class\n{back}\n")
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "back"), "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert (said["relabelled"], said["in_source"], said["source_note"]) == (1, 0, None)
+    wrong = second.relative_to(data).as_posix()
+    third = next(c.name for c in (data / "train").iterdir() if c.name != second.parent.name)
+    plan.write_text(f"file,action,new_class\n{back}\n{wrong},relabel,{third}\n")
+    assert main(["apply-plan", str(data), str(plan), str(tmp_path / "both"), "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert (said["relabelled"], said["in_source"]) == (2, 1)
+    assert f"{data} was split from, still holds 1 image this plan" in said["source_note"]
 
 
 @pytest.mark.slow
@@ -1473,6 +1506,7 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
         "valid_removed": 0,
         "valid_relabelled": 0,
         "reviewed": 1,  # the relabel, in a class folder's reviewed.csv too
+        "in_source": 0,  # a class folder: no photo folder it was split from
         "other_files": 0,
     }
     assert (

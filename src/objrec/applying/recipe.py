@@ -21,7 +21,7 @@ from objrec.applying.copy import (
 )
 from objrec.applying.decisions import ACCEPTED, NOT_ACCEPTED, as_proposed
 from objrec.applying.plan_file import PlanRead, with_accepted, with_merges
-from objrec.applying.result import AppliedPlan, applied_notes, test_changes
+from objrec.applying.result import AppliedPlan, applied_notes, in_source, test_changes
 from objrec.applying.targets import planned_targets
 from objrec.audit.plan import REVIEW
 from objrec.data import is_split_folder
@@ -110,6 +110,7 @@ def _applied(given: PlanRead, copying: Copying, new_class: bool) -> AppliedPlan:
     counts["accepted"] = sum(ACCEPTED in row for row in planned.rows.values())
     counts["not_accepted"] = sum(NOT_ACCEPTED in row for row in planned.rows.values())
     counts |= test_changes(targets if split_folder else {}, planned.followed)
+    counts["in_source"] = in_source(data, targets) if split_folder else 0
     if mode == "link":  # before anything is copied, in the sentence naming ``out``
         refuse_without_links(out)
     written: list[Hashed | Copied] = []

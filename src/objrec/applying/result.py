@@ -66,6 +66,12 @@ class AppliedPlan:
     reviewed: int = 0
     """Labels ``out/reviewed.csv`` remembers as settled by a person (:func:`settles_label`, and
     ``data``'s earlier ones): the next audit of ``out`` keeps them; 0, and no file, for none."""
+    in_source: int = 0
+    """Of ``removed`` and ``relabelled``, the images of a split folder whose photo in the folder
+    it was split from (``manifest.csv``'s ``source``) still carries what the plan fixed: a
+    removed one still there, a relabelled one in another class than its new one. A photo moved
+    by hand inside the split and relabelled back is not (:func:`in_source`): the photo folder
+    held it right, and apply-plan said it held the mistake (newcomer62, 5)."""
     other_files: int = 0
     """Files of ``data`` that are not images (a ``notes.txt``), copied (or linked) where they
     are: ``out`` is the user's photo folder from then on, and a newcomer's notes were gone from
@@ -122,26 +128,63 @@ def test_change_note(counts: AppliedPlan) -> str | None:
 
 
 def source_note(data: Path, out: Path, counts: AppliedPlan) -> str | None:
-    """The sentence when the plan relabelled or left out images (``counts``) of a split folder
-    ``data`` whose photo folder is still there (``split.json``'s ``source``,
-    ``split.source.split_origin``): that folder still holds the mistakes, which a new split of
-    it brings back, and the two ways on: ``out`` grown by ``add_images``, or a fixed copy of the
-    photo folder split ``like`` ``out``. A newcomer's photos/ kept 8 planted mistakes fixed in
-    the split's copy, and nothing in the loop said so (newcomer60, 8). None otherwise."""
-    from objrec.data import is_split_folder
+    """The sentence when images of a split folder ``data`` whose photo folder is still there
+    (``split.json``'s ``source``, ``split.source.split_origin``) carry there what the plan fixed
+    (``counts.in_source``): a new split of that folder brings those mistakes back; and the two
+    ways on: ``out`` grown by ``add_images``, or a fixed copy of the photo folder split ``like``
+    ``out``. A newcomer's photos/ kept 8 planted mistakes fixed in the split's copy, and nothing
+    in the loop said so (newcomer60, 8). None otherwise."""
     from objrec.split.source import split_origin
 
-    n = counts.relabelled + counts.removed
-    source = split_origin(data) if n and is_split_folder(data) else None
+    n = counts.in_source
+    source = split_origin(data) if n else None
     if source is None or not source.is_dir() or source.resolve() == Path(out).resolve():
         return None
     return (
-        f"{source}, which {data} was split from, still holds the {plural(n, 'image')} this plan "
-        "relabelled or left out, as they were: a new split of it brings those mistakes back; "
+        f"{source}, which {data} was split from, still holds {plural(n, 'image')} this plan "
+        f"relabelled or left out as {'it was' if n == 1 else 'they were'}: a new split of it "
+        f"brings {'that mistake' if n == 1 else 'those mistakes'} back; "
         f"go on from {out} (`add_images(out, new_photos)` for more photos), or fix a copy of "
         "the photo folder too (`audit_folder(photos)`, then `apply_plan(photos, plan, "
         "photos_fixed)` and `split_folder(photos_fixed, new_data, like=out)`)"
     )
+
+
+def in_source(data: Path, targets: Mapping[Path, Path | None]) -> int:
+    """How many of the images ``targets`` remove or move to another class (each relative to the
+    split folder ``data``) the photo folder ``data`` was split from still holds as they were:
+    their ``manifest.csv`` row (by path, or where a photo moved by hand between class folders
+    was listed: ``check.moved_from``) names a source file there that is still a file, of
+    another class than a relabel's. Images an add brought from elsewhere are not counted: a
+    new split of the photo folder never had them."""
+    from objrec.check import moved_from
+    from objrec.manifest import MANIFEST, manifest_rows
+    from objrec.split.source import split_origin
+
+    changed = {rel: to for rel, to in targets.items() if to is None or to.parent != rel.parent}
+    origin = split_origin(data) if changed else None
+    if origin is None or not origin.is_dir():
+        return 0
+    rows = {row["file"]: row for row in manifest_rows(data / MANIFEST)}
+    was = {now: before for before, now in moved_from(data).items()}
+    count = 0
+    for rel, to in changed.items():
+        row = rows.get(was.get(rel.as_posix(), rel.as_posix()))
+        if row is not None and _source_carries(origin, row, to):
+            count += 1
+    return count
+
+
+def _source_carries(origin: Path, row: Mapping[str, str], to: Path | None) -> bool:
+    """Whether the source of the manifest ``row`` is a file of the photo folder ``origin``
+    still, under another class than ``to``'s (a relabel's target), or at all (``to`` None)."""
+    from objrec.data import class_of_folder
+
+    source = Path(row.get("source") or "").resolve()
+    if not source.is_relative_to(origin.resolve()) or not source.is_file():
+        return False
+    was = class_of_folder(row.get("class") or "")
+    return to is None or len(to.parts) < 2 or was != class_of_folder(to.parts[1])
 
 
 def test_changes(

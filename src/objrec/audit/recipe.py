@@ -76,7 +76,7 @@ from objrec.paths import PathGiven, as_path
 from objrec.photos_needed import none_listed_words
 from objrec.progress import Reporter, or_silent
 from objrec.reviewed import settled_paths
-from objrec.words import plural
+from objrec.words import plural, quoted, some_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -451,6 +451,7 @@ def _audit(
     """:func:`audit`, ``data`` locked."""
     clock = Stopwatch()
     inv = inventory(data)
+    warn_moved_by_hand(data)
     if out is not None:
         from objrec.outputs import AUDIT_FILES, HINT, prepare_output_dir, refuse_inside
 
@@ -477,6 +478,29 @@ def _audit(
     result.seconds = clock.seconds | {"total": clock.total}
     log_findings(data, result)
     return result
+
+
+def warn_moved_by_hand(data: Path) -> None:
+    """Say the images of the split folder ``data`` moved by hand between class folders since the
+    split (``check.moved_images``: manifest.csv lists their bytes under another class): the
+    audit judges each as its folder's class, and only ``check`` said so. A newcomer planted a
+    mistake so and the audit, where one looks for label problems, was silent (newcomer62, 5)."""
+    from objrec.check import moved_images
+    from objrec.data import is_split_folder
+
+    moved = moved_images(data) if is_split_folder(data) else []
+    if not moved:
+        return
+    one = len(moved) == 1
+    named = some_of([f"{path} ({quoted(was)} in manifest.csv)" for path, was in moved], quote=False)
+    log.warning(
+        "%s of %s %s in another class folder than its manifest.csv lists %s under (moved by "
+        "hand?): %s; the audit judged %s as %s folder's class: if the move was a mistake, "
+        "relabel %s back in the plan (`apply_plan`), else make the same move in the photo "
+        "folder too",
+        *(plural(len(moved), "image"), data, "is" if one else "are", "it" if one else "them"),
+        *(named, "it" if one else "each", "its", "it" if one else "them"),
+    )
 
 
 def log_findings(data: Path, result: AuditResult) -> None:
