@@ -401,6 +401,28 @@ def test_add_says_why_a_split_got_none_in_the_line_that_counts_them(capsys):
     assert "(none to" not in capsys.readouterr().out
 
 
+def test_the_first_add_of_a_new_class_says_why_some_go_to_valid_and_test_as_later_ones_do():
+    """The first add, of a new class (strawberry: train 14, valid 6, test 6), did not say why
+    only some went to train; the second add, of photos of butterfly, did (newcomer62, 4). Said
+    whenever some go to valid or test; --ratios 1 0 0 named only for a class DATA had, as a new
+    class all in train could not be measured. Not said when all went to train."""
+    from objrec.add.recipe import AddResult
+    from objrec.cli.adding import placement_note
+
+    why = "so that `objrec evaluate` measures each class on photos the model never trained on"
+    first = AddResult(Path("d"), ratios=(0.5, 0.25, 0.25), own_ratios=True)
+    first.data_images = {"train": 142, "valid": 70, "test": 70}
+    first.counts = {"strawberry": {"train": 14, "valid": 6, "test": 6}}
+    first.new_classes = ["strawberry"]
+    assert placement_note(first).endswith(f"rounded, {why}")
+    second = AddResult(Path("d"), ratios=(0.5, 0.25, 0.25), own_ratios=True)
+    second.data_images = {"train": 156, "valid": 76, "test": 76}
+    second.counts = {"butterfly": {"train": 4, "valid": 3, "test": 3}}
+    assert placement_note(second).endswith(f"{why}; --ratios 1 0 0 puts them all in train")
+    second.counts = {"butterfly": {"train": 4, "valid": 0, "test": 0}}
+    assert why not in placement_note(second)
+
+
 def test_add_gives_the_data_folders_own_proportions_as_counts_and_its_json_rounds_them():
     """add said "placed toward the ratios 0.5/0.24/0.25 (... the data folder's own
     proportions)" of 59/29/30 images, which sums to 0.99 and read as a mistake, and --json gave
@@ -415,11 +437,12 @@ def test_add_gives_the_data_folders_own_proportions_as_counts_and_its_json_round
         "red": {"train": 1, "valid": 0, "test": 0},
         "new": {"train": 1, "valid": 1, "test": 0},
     }
-    own.new_classes = ["new"]  # a new class's images are shared whatever the note says
+    own.new_classes = ["new"]  # why, but not --ratios 1 0 0: a new class needs valid and test
     assert placement_note(own) == (
         "placed toward the data folder's own proportions (train 60, valid 29, test 30 of its 119 "
         "images): each class's new images go to the splits short of their share of its new "
-        "total, rounded"
+        "total, rounded, so that `objrec evaluate` measures each class on photos the model never "
+        "trained on"
     )
     assert add_json(own, [])["ratios"] == [0.5042, 0.2437, 0.2521]
     given = AddResult(Path("d"), ratios=(0.7, 0.15, 0.15))

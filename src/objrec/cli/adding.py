@@ -381,7 +381,10 @@ def placement_note(result) -> str:
     0.5/0.24/0.25`` of 59/29/30 images sum to 0.99, which reads as a mistake), and the rule they
     place by (``add.place``): 2 photos a class going to valid and test, none to train, "toward
     train 152, valid 81, test 81", read as a contradiction where each class's valid and test,
-    rounded from its new total, were short of one. Else ``--ratios``'s."""
+    rounded from its new total, were short of one. Why some go to valid and test whenever some
+    do, a new class's too (newcomer62, 4: the first add, of a new class, did not say it; the
+    second did), but ``--ratios 1 0 0`` only for a class the data folder had, as a new class's
+    images all in train would leave it unmeasured. Else ``--ratios``'s."""
     from objrec.add.result import shared_classes
 
     if not (result.own_ratios and result.data_images):
@@ -392,12 +395,11 @@ def placement_note(result) -> str:
         f"{plural(sum(counts.values()), 'image')}): each class's new images go to the splits "
         "short of their share of its new total, rounded"
     )
-    if not shared_classes(result):
+    if not any(placed["valid"] or placed["test"] for placed in result.counts.values()):
         return said
-    return (
-        f"{said}, so that `objrec evaluate` measures each class on photos the model never "
-        "trained on; --ratios 1 0 0 puts them all in train"
-    )
+    why = f"{said}, so that `objrec evaluate` measures each class on photos the model never "
+    why += "trained on"
+    return f"{why}; --ratios 1 0 0 puts them all in train" if shared_classes(result) else why
 
 
 def none_to_words(result) -> str:
