@@ -1,6 +1,7 @@
 """predict: top-k per image, a bad input never stopping the rest, TTA, Grad-CAM overlays."""
 
 import io
+import json
 import os
 import sys
 from collections import Counter
@@ -1268,6 +1269,30 @@ def test_predict_s_lines_end_with_a_tally_of_the_answers(capsys):
     off = [tallied(f"{i}.jpg", "cup", None, None) for i in range(10)]  # --no-unknown
     print_predictions(Predictions(off), None, 20)
     assert capsys.readouterr().out.splitlines()[-2:] == ["10 images answered:", "  cup  10"]
+
+
+def test_predict_points_once_to_why_a_stranger_gets_a_class_until_evaluate_measured_it(
+    tmp_path,
+):
+    """42 of 50 lotus photos, never taught, came out "sunflower 93%" and predict gave no hint
+    why; only evaluate --unknown said it (newcomer62, 2). One line under the answers says it
+    and how to measure it, while no evaluation of the run measured strangers; none when every
+    answer is unknown, with --no-unknown (no threshold), or once evaluate --unknown was run."""
+    from objrec.cli.prediction import strangers_hint
+    from objrec.predict import Predictions
+
+    run = tmp_path / "run"
+    run.mkdir()
+    answers = Predictions([tallied(f"{i}.jpg", "sunflower", 0.8) for i in range(50)])
+    said = strangers_hint(run, answers)
+    assert said is not None and said.count("docs/confidence.md") == 1
+    assert f"`objrec evaluate {run} DATA --unknown FOLDER`" in said
+    assert strangers_hint(run, Predictions([tallied("u.jpg", "cup", -0.4)])) is None
+    assert strangers_hint(run, Predictions([tallied("n.jpg", "cup", None, None)])) is None
+    (run / "eval-test").mkdir()
+    metrics = {"n": 70, "top1": 0.97, "open_set": {"auroc": 0.88}}
+    (run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
+    assert strangers_hint(run, answers) is None
 
 
 def test_commands_md_s_tally_is_the_one_predict_prints():

@@ -33,6 +33,7 @@ from objrec.cli.output import (
     percent,
     print_json,
     printable,
+    shown,
 )
 from objrec.cli.sections import Sectioned
 from objrec.config import EvaluateConfig
@@ -218,6 +219,37 @@ def predict(
         force=force,
     )
     show_predictions(results, as_json, plot, plot_max, explain, table, threshold, force)
+    if not as_json and (hint := strangers_hint(run, results)):
+        console.print(on_lines(hint), markup=False, highlight=False)
+
+
+STRANGERS_HINT = (
+    "a class answered does not prove the photo is one: a thing the model was never taught that "
+    "looks like one of its classes usually gets that class, often above 90%, not unknown "
+    "(docs/confidence.md); `objrec evaluate {run} DATA --unknown FOLDER`, FOLDER photos of such "
+    "things, measures how often"
+)
+"""predict's one line under its answers while no evaluation of the run measured strangers."""
+
+
+def strangers_hint(run: Path, results) -> str | None:
+    """:data:`STRANGERS_HINT`, once under the lines, when an image was answered a class by a run
+    with an unknown answer and none of its evaluations measured photos of untaught things
+    (``evaluate --unknown``): 42 of 50 lotus photos came out "sunflower 93%" from a model
+    never taught lotus, and only ``evaluate --unknown`` said why (newcomer62, 2). None
+    otherwise: the user who measured it has read why."""
+    import shlex
+
+    from objrec.evaluation_metrics import read_record
+    from objrec.prediction import evaluation_records
+
+    answered = [r for r in results if not r.error and not r.unknown]
+    if not answered or all(r.unknown_threshold is None for r in answered):
+        return None
+    records = (read_record(path.parent) for path in evaluation_records(run))
+    if any(record is not None and record.metrics.open_set is not None for record in records):
+        return None
+    return STRANGERS_HINT.format(run=shlex.quote(shown(run)))
 
 
 def checked_request(
