@@ -2591,12 +2591,12 @@ def test_the_time_left_counts_down_through_a_long_step_and_is_not_said_once_over
         now[0] = float(t)
         progress.advance()
     assert lines[-1] == "int8 copy: 35/46 (76%), 35s, about 11s left"
-    progress.doing("writing the graph (one long step)")
+    progress.doing("writing the graph (one long step)")  # said in the next line, 5 s on at most
     for t in (41.0, 46.0, 52.0):
         now[0] = t
         progress.tick()
     assert lines[-4:] == [
-        "int8 copy: writing the graph (one long step): 36/46 (78%), 36s, about 10s left",
+        "int8 copy: 35/46 (76%), 35s, about 11s left",
         "int8 copy: writing the graph (one long step): 36/46 (78%), 41s, about 5s left",
         "int8 copy: writing the graph (one long step): 36/46 (78%), 46s",  # overdue: no claim
         "int8 copy: writing the graph (one long step): 36/46 (78%), 52s",
@@ -2646,7 +2646,8 @@ def test_a_task_without_steps_does_not_say_its_time_twice_as_it_ends():
 def test_a_task_says_what_a_long_step_of_it_is_doing_in_its_lines_until_it_is_done(capsys):
     """The int8 copy's bar sat at 34/44 for 15 to 40 s with nothing said, one call of ONNX
     Runtime's: ``Reporter.doing`` puts the step's words after the task's
-    description, a line at once in a log and in each line after it; the last says the task."""
+    description, in a log's next line (at once when none came for an interval: newcomer62's 7)
+    and in each line after it; the last says the task."""
     from objrec.cli.output import PlainProgress, RichReporter
 
     now, lines = [0.0], []
@@ -2660,7 +2661,6 @@ def test_a_task_says_what_a_long_step_of_it_is_doing_in_its_lines_until_it_is_do
     progress.finish()
     assert lines == [
         "int8 copy: 1/4 (25%), 2s",
-        "int8 copy: writing the graph: 1/4 (25%), 2s",
         "int8 copy: writing the graph: 1/4 (25%), 9s",
         "int8 copy: 4/4 (100%), 9s, done",
     ]
@@ -2671,6 +2671,47 @@ def test_a_task_says_what_a_long_step_of_it_is_doing_in_its_lines_until_it_is_do
         advance(4)
     said = capsys.readouterr().err
     assert "int8 copy: writing the graph: 0/4 (0%)" in said and "said nowhere" not in said
+
+
+def test_a_log_gets_a_task_s_line_at_its_start_its_end_and_one_an_interval_at_most(capsys):
+    """Captured to a file, the int8 copy's line came 8 times in 16 s and export's check's 7
+    times in 9 s: each step's words (``Reporter.doing``) wrote a line at once (newcomer62, 7).
+    Where stderr is not a terminal, a task says a line as it starts, one each interval at
+    most (5 s: ``PLAIN_PROGRESS_SECONDS``), its next one naming the step it is at, and one
+    as it ends."""
+    from objrec.cli.output import PlainProgress, RichReporter
+
+    now, lines = [0.0], []
+    progress = PlainProgress("int8 copy", 46, 5.0, clock=lambda: now[0], write=lines.append)
+    progress.counts("steps")
+    steps = [(0, 0, "reading"), (2, 3, "preparing"), (3, 1, "probing"), (4, 1, "loading")]
+    steps += [(4, 1, "measuring"), (9, 20, "measuring"), (12, 10, "writing")]
+    for t, n, what in steps:
+        now[0] = float(t)
+        if n:
+            progress.advance(n)
+        progress.doing(what)
+    now[0] = 14.0
+    progress.tick()  # beat's thread: 5 s without a line
+    now[0] = 16.0
+    progress.advance(10)
+    progress.finish()
+    assert [line.split(" (")[0] for line in lines] == [
+        "int8 copy: reading: 0/46 steps",
+        "int8 copy: measuring: 26/46 steps",
+        "int8 copy: writing: 36/46 steps",
+        "int8 copy: 46/46 steps",
+    ]
+    reporter = RichReporter()  # capsys: stderr is not a terminal
+    with reporter.task("checking the export", 96) as advance:
+        for n in range(6):
+            reporter.doing(f"photos {n}: answering")
+            advance(16)
+    said = capsys.readouterr().err.splitlines()
+    assert said == [
+        "checking the export: photos 0: answering: 0/96 (0%), 0s",
+        "checking the export: 96/96 (100%), 0s, done",
+    ]
 
 
 def test_plain_progress_of_a_task_without_steps_still_prints_a_line_every_few_seconds():
