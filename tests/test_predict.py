@@ -170,6 +170,48 @@ def test_predict_explain_writes_one_overlay_per_image(
 
 
 @pytest.mark.slow
+@pytest.mark.figures
+def test_each_map_is_captioned_with_the_class_answered_and_has_a_colour_key(
+    trained_run, split_dir, tmp_path, monkeypatch, capsys
+):
+    """A newcomer's --explain map was a purple-tinted photo with no class, probability or colour
+    key: one had to know Grad-CAM to read it (newcomer62, 6). Each map says the class it was
+    answered and its probability above it, "unknown" first for one answered so, and a key
+    from least to most beside it (matplotlib's colorbar); --help says what --explain takes."""
+    from dataclasses import replace
+    from typing import Any
+
+    from PIL import Image
+
+    from objrec import plots
+    from objrec.cli import main
+    from objrec.predict_outputs import map_caption
+
+    drawn: list[tuple[str, Any]] = []
+    figure = plots.heat_map_figure
+
+    def kept(picture, caption):
+        drawn.append((caption, figure(picture, caption)))
+        return drawn[-1][1]
+
+    monkeypatch.setattr(plots, "heat_map_figure", kept)
+    images = sorted((split_dir / "test").glob("*/*"))[:2]
+    results = predict(trained_run, images, explain=tmp_path / "cams")
+    assert [caption for caption, _ in drawn] == [map_caption(r) for r in results]
+    top = results[0].topk[0]
+    assert map_caption(results[0]).endswith(f"{top['class']} {float(top['prob']):.2%}")
+    image_axes, key = drawn[0][1].axes
+    assert image_axes.get_title() == drawn[0][0]
+    assert [t.get_text() for t in key.get_yticklabels()] == ["least", "most"]
+    with Image.open(results[0].explanation) as written:
+        assert written.width > written.height  # the key beside a square map
+    unknown = replace(results[0], unknown=True)
+    assert map_caption(unknown).startswith("unknown; closest: ")
+    assert main(["predict", "--help"]) == 0
+    assert "--explain FOLDER  The new or empty folder to write" in capsys.readouterr().out
+
+
+@pytest.mark.slow
 def test_the_map_explains_the_class_predict_reported(trained_run, split_dir, tmp_path, monkeypatch):
     """The Grad-CAM map explained the fp32 body's top class of the centre view whatever predict
     reported: with an int8 body or test-time views (6 of 60 unfamiliar Caltech images) the map

@@ -248,6 +248,7 @@ class Maps:
         names = [map_name(self.numbered + i, r) for i, r in enumerate(readable)]
         self.numbered += len(readable)
         refuse_users_files(self.folder, names, self.force, self.other)
+        from objrec import plots  # matplotlib: only when maps are asked for
         from objrec.saliency import explain_made  # PyTorch's, loaded with the model by now
 
         recognizer = self.recognizer
@@ -257,7 +258,7 @@ class Maps:
             readable, names, explain_made(recognizer, pairs, tops), strict=True
         ):
             with output_file(self.folder, name, self.force, False, self.other, tidy=False) as tmp:
-                picture.save(tmp)
+                plots.heat_map(picture, map_caption(r), tmp)
                 drawn = fingerprint(tmp)  # as the rename keeps it
             self.written[name], r.explanation = drawn, str(self.folder / name)
             r.explained = recognizer.classes[target]
@@ -280,6 +281,14 @@ def explanation_names(results: list[Prediction]) -> list[str]:
     image name shortened to fit the file system's limit)."""
     readable = [r for r in results if r.error is None]
     return [map_name(i, r) for i, r in enumerate(readable)]
+
+
+def map_caption(result: Prediction) -> str:
+    """The caption above an image's Grad-CAM map: the class it was answered and its probability
+    (the map is of that class), "unknown" first for an image answered so."""
+    top = result.topk[0]
+    said = f"{top['class']} {float(top['prob']):.2%}"
+    return f"unknown; closest: {said}" if result.unknown else said
 
 
 def map_name(number: int, result: Prediction) -> str:

@@ -161,8 +161,10 @@ def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path
 @click.option(
     "--explain",
     type=OUT_DIR,
-    help="Write heat maps of what drove each answer. Each image with a heat map of the regions "
-    "that drove its top class (Grad-CAM), into this new or empty folder.",
+    metavar="FOLDER",
+    help="The new or empty folder to write heat maps of what drove each answer into. Each "
+    "image with a heat map of the regions that drove its top class (Grad-CAM), captioned with "
+    "that class and its probability, and a colour key from least to most.",
 )
 @click.option(
     "--force",
