@@ -162,7 +162,7 @@ def plot_named_as_picture(ctx: click.Context, param: click.Parameter, plot: Path
     "--explain",
     type=OUT_DIR,
     metavar="FOLDER",
-    help="The new or empty folder to write heat maps of what drove each answer into. Each "
+    help="The new or empty folder to write a heat map of each answer into. Each "
     "image with a heat map of the regions that drove its top class (Grad-CAM), captioned with "
     "that class and its probability, and a colour key from least to most.",
 )
@@ -220,9 +220,7 @@ def predict(
         device=device,
         force=force,
     )
-    show_predictions(results, as_json, plot, plot_max, explain, table, threshold, force)
-    if not as_json and (hint := strangers_hint(run, results)):
-        console.print(on_lines(hint), markup=False, highlight=False)
+    show_predictions(results, as_json, plot, plot_max, explain, table, threshold, force, run)
 
 
 STRANGERS_HINT = (
@@ -285,11 +283,13 @@ def show_predictions(
     csv: Path | None = None,
     given: float | None = None,
     force: bool = False,
+    run: Path | None = None,
 ) -> None:
     """The CSV written (``csv``, checked), then the predictions as JSON or as lines, where the
     plot, the Grad-CAM overlays and the CSV went (on stderr with --json, which keeps stdout for
     the JSON); exit 1 when any input failed. ``given``: --threshold's value, which the lines name
-    as the threshold used. A CSV that cannot be written (a full disk) is raised once every answer
+    as the threshold used; ``run``: the run that answered (the lines' :func:`strangers_hint`).
+    A CSV that cannot be written (a full disk) is raised once every answer
     is said, so that answers computed are never lost unprinted."""
     failed = [r for r in results if r.error]
     unwritten = written_table(results, csv, force)
@@ -299,7 +299,8 @@ def show_predictions(
         if plot and (sentence := plot_sentence(results, plot, plot_max)):
             err.print(sentence, markup=False, highlight=False)
     else:
-        print_predictions(results, plot, plot_max, given, table=csv)
+        hint = strangers_hint(run, results) if run is not None else None
+        print_predictions(results, plot, plot_max, given, table=csv, hint=hint)
     said = err if as_json else console
     if explain is not None and any(r.explanation for r in results):
         said.print(explain_sentence(results, explain), markup=False, highlight=False)
@@ -406,10 +407,12 @@ def print_predictions(
     plot_max: int,
     given: float | None = None,
     table: Path | None = None,
+    hint: str | None = None,
 ) -> None:
     """One line per input on stdout (a failure on stderr, once), then, when any image was
     answered unknown or barely familiar, the threshold that judged them, once
-    (:func:`threshold_sentence`; ``given``: --threshold's), then where the plot went. With
+    (:func:`threshold_sentence`; ``given``: --threshold's), ``hint`` (:func:`strangers_hint`)
+    before the tally, then where the plot went. With
     ``table`` (``--csv``), which holds every answer, past :data:`ANSWERS_ALL` the
     :data:`ANSWERS_SHOWN` answers most worth a look and :data:`FAILED_NAMED` failures (5,000
     photos scrolled 5,000 lines past; :func:`shown_results`), then how many more the table holds:
@@ -429,8 +432,9 @@ def print_predictions(
     if judged:
         said = on_lines(threshold_sentence(judged[0], given))  # 205 characters on one line
         console.print(said, markup=False, highlight=False)
-    if mixed := mixed_sentence(results):
-        console.print(printable(mixed), markup=False, highlight=False)
+    for extra in (mixed_sentence(results), hint):
+        if extra:
+            console.print(printable(extra), markup=False, highlight=False)
     for line in [] if table is not None else tally_lines(results):
         console.print(printable(line), markup=False, highlight=False)
     if plot and (sentence := plot_sentence(results, plot, plot_max)):
