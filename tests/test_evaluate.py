@@ -453,6 +453,32 @@ def test_the_leak_check_compares_with_the_images_the_run_trained_on(trained_run,
     assert any(hand_placed in said for said in warned)
 
 
+@pytest.mark.slow  # three whole evaluates
+def test_a_file_changed_in_the_runs_own_evaluation_is_named_and_kept_unless_forced(
+    trained_run, split_dir
+):
+    """A re-evaluation into the run's own eval-test wrote over every file there as if forced
+    (review62b H2): a predictions.csv reviewed in a spreadsheet lost its column, without a word.
+    Now the own folder follows explore's and audit's rule: objrec's unchanged files are written
+    again, a file changed since is named and kept (before the model loads), ``force`` writes
+    over it."""
+    out = trained_run / "eval-test"
+    evaluate(trained_run, split_dir)
+    evaluate(trained_run, split_dir)  # unchanged: written again without force
+    table = out / "predictions.csv"
+    reviewed = table.read_text(encoding="utf-8-sig").replace("\n", ",ok\n")
+    table.write_text(reviewed, encoding="utf-8-sig")
+    with pytest.raises(ObjrecError) as refused:
+        evaluate(trained_run, split_dir)
+    assert str(refused.value) == (
+        f"{table} changed after objrec wrote it: pass `force=True` to write over it, or choose "
+        "another `out`"
+    )
+    assert table.read_text(encoding="utf-8-sig") == reviewed
+    evaluate(trained_run, split_dir, force=True)
+    assert ",ok" not in table.read_text(encoding="utf-8-sig")
+
+
 @pytest.mark.slow  # two whole evaluates
 def test_a_figure_that_fails_is_a_warning_naming_it_and_the_tables_are_written(
     trained_run, split_dir, monkeypatch, caplog

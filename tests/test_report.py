@@ -306,19 +306,24 @@ def test_an_evaluation_older_than_the_model_is_made_again_not_reported(
 
     from objrec.errors import ObjrecError
     from objrec.file_index import hash_file
+    from objrec.outputs import fingerprint, record_output
     from objrec.progress import SILENT
     from objrec.report import load_evaluation
     from objrec.run_files import BEST
+
+    def written(text: str) -> None:  # as an earlier evaluate wrote it: in the folder's mark
+        (folder / "metrics.json").write_text(text)
+        record_output(folder, {"metrics.json": fingerprint(folder / "metrics.json")})
 
     folder = evaluate(trained_run, split_dir).out
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["model_digest"] == hash_file(trained_run / BEST)
     replaced = metrics | {"top1": 0.1234, "model_digest": "0" * 32}  # another model's evaluation
-    (folder / "metrics.json").write_text(json.dumps(replaced))
+    written(json.dumps(replaced))
     with pytest.raises(ObjrecError, match="of an earlier model"):
         load_evaluation(trained_run, None, SILENT)
     del replaced["model_digest"]  # an evaluation made before the digest was recorded: times tell
-    (folder / "metrics.json").write_text(json.dumps(replaced))
+    written(json.dumps(replaced))
     before = (trained_run / BEST).stat().st_mtime - 60
     for path in folder.iterdir():
         os.utime(path, (before, before))  # made before the model now in the run

@@ -28,6 +28,7 @@ from objrec.outputs import (
     holds_evaluation,
     own_contents,
     refuse_inside,
+    refuse_users_files,
 )
 from objrec.paths import PathGiven
 from objrec.run_files import output_beside
@@ -121,7 +122,10 @@ def check_eval_dir(
 
     The default folder inside the run is refreshed by a new evaluation of the same folder, but
     for results of the earlier one ``config`` would drop while they are current
-    (:func:`refuse_dropping`); a folder of the user's must be new or empty, unless ``force``.
+    (:func:`refuse_dropping`), and over objrec's own files only as it wrote them: a file changed
+    since (a predictions.csv under review) is refused, naming it, unless ``force``
+    (``outputs.users_file``, the rule of every folder a re-run writes again). A folder of the
+    user's must be new or empty, unless ``force``.
     """
     config = config or EvaluateConfig()
     if out is not None:
@@ -136,6 +140,7 @@ def check_eval_dir(
         )
     if earlier is not None and not force:
         refuse_dropping(out, run, config)
+        refuse_users_files(out, EVALUATION_FILES)  # explore's and audit's rule: edits are kept
     return out
 
 

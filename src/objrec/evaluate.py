@@ -439,7 +439,7 @@ def evaluate(
             run (``threshold_kept``, ``RUN/threshold.json``) for predict, serve and export.
         out: where its tables, ``metrics.json`` and figures go (default: the run's own
             ``eval-<split>``); a folder of yours must be empty or new, unless ``force``.
-        force: replace what ``out`` (or the run's own folder) holds.
+        force: replace what ``out`` (or the run's own folder) holds, a file edited since too.
         reporter: receives progress (None: nothing is shown; ``objrec.TqdmReporter``: bars).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         cache_dir: where frozen features are cached (default: the run's).
@@ -478,7 +478,6 @@ def run_evaluation(
     reporter = or_silent(reporter)
     refuse_early(Path(run), data, out, config, force, read)
     refuse_keeping(keep_threshold, config)
-    named = out is not None  # else the run's own eval-* folder, refreshed as with force
     result = measured(Path(run), data, config, out, reporter, force, read=read)
     out, earlier = result.out, None
     assert out is not None
@@ -489,7 +488,7 @@ def run_evaluation(
                 result, data, config, reporter, out, run, measured
             )
         with reporter.task("writing the tables and plots", None):  # seconds for many classes
-            write_evaluation(result, out, force or not named, earlier)  # the folder made only now
+            write_evaluation(result, out, force, earlier)  # the folder made only now
     if dropped:
         log.warning("%s", dropped)
     if keep_threshold:
@@ -1164,7 +1163,9 @@ def write_evaluation(
 ) -> None:
     """The evaluation's files (:data:`EVALUATION_FILES`), put in place together once all are written
     (``outputs.staged_outputs``): an evaluation stopped half way leaves the earlier one whole,
-    never its plots beside new figures. ``force`` writes over any plain file, never a link.
+    never its plots beside new figures. ``force`` writes over any plain file, never a link;
+    without it, only over objrec's own files as it wrote them (a file changed since is refused,
+    naming it: ``outputs.users_file``), in the run's own ``eval-*`` too.
 
     ``earlier``: ``evaluate --against``'s evaluation of the earlier run, whose files go into its
     ``out``, ``against-NAME`` in ``out`` (``compare.against_dir``), in the same step, whole and

@@ -117,7 +117,7 @@ EVALUATE_SECTIONS = {
     "folder, RUN/eval-NAME-HASH for any other; with --tta, the same name ending in -tta; beside a "
     "checkpoint file CKPT.safetensors other than a run's model.safetensors, CKPT-eval-...; so "
     "that no evaluation replaces another's; an evaluation of the same folder there is refreshed "
-    "without --force.",
+    "without --force, but for a file you changed there since, which is named and kept.",
 )
 @click.option(
     "--worst",
@@ -128,7 +128,7 @@ EVALUATE_SECTIONS = {
     help="How many worst classes to list. With at most this many classes, every class is listed "
     "(those all right too).",
 )
-@force_option("Not needed to refresh RUN's own eval-*.")
+@force_option("Also writes over a file you changed in RUN's own eval-*.")
 @click.option(
     "--tta",
     is_flag=True,
@@ -1492,7 +1492,8 @@ def averages_table(m: Overall) -> Table:
     "--force",
     is_flag=True,
     help="Overwrite another --out file. Also replace an evaluation of another folder in "
-    "RUN/eval-test (RUN's own report.html and eval-* are refreshed without it).",
+    "RUN/eval-test, and a file you changed in RUN's own eval-* (RUN's own report.html and "
+    "eval-* are refreshed without it).",
 )
 @click.option(
     "--grad-cam/--no-grad-cam",
