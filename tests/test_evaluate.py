@@ -1633,10 +1633,11 @@ def test_the_overall_top1_and_top5_carry_their_95_percent_interval_on_distinct_p
     logits = one_hot(torch.tensor([0, 0, 0, 0, 1, 1, 0, 0]), 6) + one_hot(labels, 6) / 2
     groups = [0, 0, 1, 2, 3, 4, 5, 6]  # the first two images are one photo
     m = summarize_logits(logits, labels, list("abcdef"), groups=groups).metrics.overall
-    low, high = wilson_interval(6 / 8, 7)
+    assert m.top1_photos == 5 / 7  # of the images 6 of 8; of the photos 5 of 7 (review62b H1)
+    low, high = wilson_interval(5 / 7, 7)
     assert (m.top1_low, m.top1_high) == (round(low, 4), round(high, 4))
     assert m.top1_low is not None and m.top1_high is not None
-    assert m.top1_low < m.top1 < m.top1_high
+    assert m.top1_low < m.top1_photos < m.top1_high
     assert m.top5 == 1.0 and m.top5_low == round(wilson_interval(1.0, 7)[0], 4)
     assert m.top5_high == 1.0
 
@@ -1678,7 +1679,8 @@ def test_per_class_table_gives_each_top1_its_95_percent_interval():
     guesses = torch.tensor([0, 0, 0, 1] + [1] * 45)
     result = summarize_logits(torch.nn.functional.one_hot(guesses, 2).float(), labels, ["a", "b"])
     columns = list(result.per_class.columns)
-    assert columns[columns.index("top1") + 1 : columns.index("top1") + 3] == [
+    assert columns[columns.index("top1") + 1 : columns.index("top1") + 4] == [
+        "top1_photos",  # what the interval is of (review62b H1): here top1, each image a photo
         "top1_low",
         "top1_high",
     ]
@@ -3788,3 +3790,59 @@ def test_tta_s_progress_names_each_view_as_its_help_does():
         "test features (the other framing)",
         "test features (the other framing, mirrored)",
     ]
+
+
+def scored(labels: list[int], answers: list[int], groups: list[int], classes: list[str]):
+    """``summarize_logits`` of images each answered ``answers`` (its class at probability near
+    1), grouped as near-duplicates by ``groups``."""
+    from objrec.evaluate import summarize_logits
+
+    logits = torch.full((len(labels), len(classes)), -5.0)
+    logits[range(len(labels)), answers] = 0.0
+    return summarize_logits(logits.log_softmax(1), torch.tensor(labels), classes, None, groups)
+
+
+def test_an_interval_is_of_the_share_of_distinct_photos_right_on_their_count():
+    """evaluate's intervals were centred on the share of images right and sized by the distinct
+    photos (review62b H1): 9 right copies of one photo and one other photo wrong read "90%
+    (28-100%)", an interval of neither figure. top-1 still counts images; the interval is of
+    the share of photos right (``top1_photos``: a photo counts once, right for the share of its
+    copies right), on their count, overall and per class, and evaluate's cell says both."""
+    from objrec.cli.evaluation import top1_cell
+    from objrec.metrics import wilson_interval
+
+    # a: one photo's 9 copies right, one other photo wrong; b and c: two photos each, right
+    result = scored(
+        [0] * 10 + [1, 1, 2, 2],
+        [0] * 9 + [1, 1, 1, 2, 2],
+        [0] * 9 + [1, 2, 3, 4, 5],
+        ["a", "b", "c"],
+    )
+    a = result.per_class.set_index("class").loc["a"]
+    assert (a.top1, a.top1_photos, a.n_groups) == (0.9, 0.5, 2)
+    low, high = wilson_interval(0.5, 2)
+    assert (a.top1_low, a.top1_high) == (round(low, 4), round(high, 4))
+    assert a.top1_low < 0.5 < a.top1_high  # was Wilson(0.9, 2): 28-100%, around 0.9
+    assert top1_cell(a) == "90.00% (by photo 50%: 9-91%)"
+    o = result.metrics.overall
+    assert (round(o.top1, 4), round(o.top1_photos, 4), o.n_groups) == (0.9286, 0.8333, 6)
+    assert o.top1_low < o.top1_photos < o.top1_high
+    assert (o.top1_low, o.top1_high) == tuple(round(x, 4) for x in wilson_interval(5 / 6, 6))
+    untouched = result.per_class.set_index("class").loc["b"]
+    assert untouched.top1_photos == untouched.top1 and top1_cell(untouched).startswith("100.00% (")
+
+
+def test_a_class_of_few_photos_shot_as_many_frames_is_weak_by_its_photos():
+    """A class of 3 photos, the one right shot as 20 frames and the two others wrong, scored
+    20 of 22 images with an interval of Wilson(0.91, 3), 36-99%: not weak (review62b H1). By
+    its photos it is 1 of 3 right, 6-79%: weak beyond chance, under the 80% asked."""
+    from objrec.weak_classes import weak_classes
+
+    labels = [0] * 22 + [1] * 3 + [2] * 3 + [3] * 3
+    answers = [0] * 20 + [1, 1] + [1] * 3 + [2] * 3 + [3] * 3
+    groups = [0] * 20 + [1, 2] + list(range(3, 12))
+    result = scored(labels, answers, groups, ["x", "y", "z", "w"])
+    x = result.per_class.set_index("class").loc["x"]
+    assert round(x.top1, 3) == 0.909 and round(x.top1_photos, 3) == 0.333
+    assert x.top1_high < 0.8
+    assert [weak.name for weak in weak_classes(result)] == ["x"]

@@ -302,6 +302,8 @@ def evaluation_lines(evaluation: Evaluation) -> list[str]:
     whose = own_validation_words(evaluation)
     line = f"- On {evaluation.what} ({plural(m.n, 'image')}{whose}){tta}: "
     line += f"top-1 {pct(o.top1)}"
+    if o.top1_photos is not None and abs(o.top1_photos - o.top1) >= 0.005:  # near-duplicates
+        line += f" (by distinct photo {pct(o.top1_photos)})"
     line += interval(o.top1_low, o.top1_high)
     if o.top5 is not None:
         line += f", top-5 {pct(o.top5)}{interval(o.top5_low, o.top5_high)}"

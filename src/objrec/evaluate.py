@@ -664,17 +664,21 @@ def log_evaluation(run: Path, result: EvaluationResult, keep_threshold: bool = F
 
 
 def add_top1_interval(per_class: pd.DataFrame) -> pd.DataFrame:
-    """``per_class`` with ``top1_low`` and ``top1_high`` after ``top1``: the 95% Wilson interval
-    of each class's top-1 on its distinct images (``n_groups``), the one the overall top-1 gets
-    (``metrics.wilson_interval``)."""
+    """``per_class`` with ``top1_low`` and ``top1_high`` after ``top1_photos``: the 95% Wilson
+    interval of each class's share of distinct photos right on their count (``n_groups``), as
+    the overall one (``metrics.wilson_interval``): a figure and its interval of one count, where
+    the image share (``top1``) sized by the photos was an interval of neither (review62b H1). A
+    table without ``top1_photos`` (an older one, or every image its own photo) centres it on
+    ``top1``."""
     from objrec.metrics import wilson_interval
 
     if "top1" in per_class and "top1_low" not in per_class:
+        centre = "top1_photos" if "top1_photos" in per_class else "top1"
         bounds = [
-            wilson_interval(float(top1), int(n))
-            for top1, n in zip(per_class["top1"], per_class["n_groups"], strict=True)
+            wilson_interval(float(share), int(n))
+            for share, n in zip(per_class[centre], per_class["n_groups"], strict=True)
         ]
-        at = per_class.columns.get_loc("top1") + 1
+        at = per_class.columns.get_loc(centre) + 1
         per_class.insert(at, "top1_low", [round(low, 4) for low, _ in bounds])
         per_class.insert(at + 1, "top1_high", [round(high, 4) for _, high in bounds])
     return per_class
@@ -1107,10 +1111,13 @@ def summarize_logits(logits, labels, classes, n_train=None, groups=None) -> Eval
     metrics = summarize(logits, labels, len(classes))
     groups = list(range(len(labels))) if groups is None else list(groups)
     metrics["n_groups"] = len(set(groups))
+    shares = photo_shares(logits, labels, groups)
+    metrics |= {f"{k}_photos": float(shares[k].mean()) for k in ("top1", "top5") if len(shares)}
     add_overall_intervals(metrics)
     without_top5(metrics, classes)
     distinct = distinct_per_class(labels, groups, classes)
-    table = mark_too_few(per_class_table(logits, labels, classes, n_train), distinct)
+    table = with_photo_top1(per_class_table(logits, labels, classes, n_train), shares, classes)
+    table = mark_too_few(table, distinct)
     if len(classes) <= TOP5_CLASSES and "top5" in table:
         table["top5"] = float("nan")  # per_class.csv's cell empty, --json's null
     table = table.sort_values(["top1", "loss"], ascending=[True, False]).reset_index(drop=True)
@@ -1123,7 +1130,32 @@ def summarize_logits(logits, labels, classes, n_train=None, groups=None) -> Eval
     return result
 
 
-TOP5_FIELDS = ("top5", "top5_low", "top5_high", "mean_class_top5")
+def photo_shares(logits: torch.Tensor, labels: torch.Tensor, groups: Sequence[int]) -> pd.DataFrame:
+    """Each distinct photo of each class (its label and near-duplicate group) and the share of its
+    images right at top-1 and top-5, one row each: a photo and its copies count once, as one
+    vote of the share of them right, so that 9 right copies of one photo and one other photo
+    wrong are one photo of two right (50%), not 9 images of 10 (90%)."""
+    from objrec.metrics import topk_correct
+
+    right = {f"top{k}": topk_correct(logits, labels, k).double().tolist() for k in (1, 5)}
+    images = pd.DataFrame({"label": labels.tolist(), "group": list(groups), **right})
+    return images.groupby(["label", "group"], sort=True).mean().reset_index()
+
+
+def with_photo_top1(
+    per_class: pd.DataFrame, shares: pd.DataFrame, classes: Sequence[str]
+) -> pd.DataFrame:
+    """``per_class`` with ``top1_photos`` after ``top1``: each class's mean of its distinct
+    photos' shares right (:func:`photo_shares`), the figure its interval is of."""
+    if "top1" in per_class:
+        by_class = shares.groupby("label")["top1"].mean()
+        photos = {classes[int(label)]: float(share) for label, share in by_class.items()}
+        at = per_class.columns.get_loc("top1") + 1
+        per_class.insert(at, "top1_photos", per_class["class"].map(photos))
+    return per_class
+
+
+TOP5_FIELDS = ("top5", "top5_photos", "top5_low", "top5_high", "mean_class_top5")
 """The overall figures of top-5, null for a model of at most ``TOP5_CLASSES`` classes."""
 
 
@@ -1139,13 +1171,16 @@ def without_top5(metrics: dict[str, Any], classes: Sequence[str]) -> dict[str, A
 
 def add_overall_intervals(metrics: dict[str, Any]) -> None:
     """``top1_low``, ``top1_high``, ``top5_low`` and ``top5_high`` into ``metrics``: the 95%
-    Wilson interval of each on the distinct photos (``n_groups``), as each class's top-1 has it,
-    for a paper's "96.0% (86.5-98.9%)". It measures the test images' chance only, not the
-    spread between training seeds or splits (docs/commands.md, "Reproducing a result")."""
+    Wilson interval of the share of distinct photos right (``top1_photos``, ``top5_photos``) on
+    their count (``n_groups``), as each class's top-1 has it, for a paper's "96.0% (86.5-98.9%)"
+    (where no image has a near-duplicate, the photo share is the image share). It measures the
+    test images' chance only, not the spread between training seeds or splits
+    (docs/commands.md, "Reproducing a result")."""
     from objrec.metrics import wilson_interval
 
     for name in ("top1", "top5"):
-        low, high = wilson_interval(float(metrics[name]), int(metrics["n_groups"]))
+        share = float(metrics.get(f"{name}_photos", metrics[name]))
+        low, high = wilson_interval(share, int(metrics["n_groups"]))
         metrics[f"{name}_low"], metrics[f"{name}_high"] = round(low, 4), round(high, 4)
 
 

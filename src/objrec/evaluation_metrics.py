@@ -77,8 +77,14 @@ class Overall(Scores):
 
     n_groups: int
     """The distinct photos among the ``n`` images (near-duplicates counted once)."""
+    top1_photos: float | None = None
+    """The share of the distinct photos right at top-1, each photo one vote of the share of its
+    copies right: ``top1`` where no image has a near-duplicate (None in older files)."""
+    top5_photos: float | None = None
+    """As ``top1_photos``, at top-5 (None for at most five classes)."""
     top1_low: float | None = None
-    """The 95% Wilson interval of ``top1`` on the ``n_groups`` photos (None in older files)."""
+    """The 95% Wilson interval of ``top1_photos`` on the ``n_groups`` photos (of ``top1`` in
+    older files; None in the oldest)."""
     top1_high: float | None = None
     top5_low: float | None = None
     top5_high: float | None = None

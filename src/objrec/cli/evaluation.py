@@ -453,20 +453,24 @@ def few_images_line(m: Overall) -> str | None:
     wrong), after the near-duplicates line that said how many images they are (both lines said
     "117 images (116 distinct photos)", back to back), and what one photo weighs: "one is 0.2
     points" of 500 frames of 20 photos said the opposite of few, where a photo and its frames
-    are 5 points."""
+    are 5 points. The interval is of the share of those photos right (``top1_photos``), said
+    where near-duplicates make it another figure than top-1."""
     from objrec.metrics import wilson_interval
 
     n = m.n  # near-duplicates: the interval of the distinct photos, as wide as they say
     distinct = m.n_groups or n
-    low, high = wilson_interval(m.top1, distinct)
+    photos = m.top1 if m.top1_photos is None else m.top1_photos
+    low, high = wilson_interval(photos, distinct)
     if not n or high - low <= WIDE_INTERVAL:
         return None
     counted = plural(distinct, "distinct photo") if distinct < n else plural(n, "image")
     few = f"{counted} {'is' if distinct == 1 else 'are'} few"
     one = "one is" if distinct == n else "a photo with its near-duplicates is on average"
+    now = f" ({percent(photos)} of these photos now)" if photos_differ(m.top1, photos) else ""
     return (
         f"{few}: {one} {100 / distinct:.1f} points of top-1, and on many more photos like them the "
-        f"model would likely get between {percent(low)} and {percent(high)} right (a 95% interval)"
+        f"model would likely get between {percent(low)} and {percent(high)} right{now} (a 95% "
+        "interval)"
     )
 
 
@@ -1449,10 +1453,25 @@ def measured_on_few(r) -> bool:
 
 
 def top1_cell(r) -> str:
-    """A class's top-1, with its 95% interval where it rests on few images: ``75.00% (30-95%)``."""
+    """A class's top-1, with its 95% interval where it rests on few images: ``75.00% (30-95%)``;
+    where near-duplicates make its share of distinct photos another figure, that share, whose
+    interval it is: ``90.00% (by photo 50%: 9-91%)``."""
+    photos = getattr(r, "top1_photos", r.top1)
+    by_photo = f"by photo {100 * photos:.0f}%" if photos_differ(r.top1, photos) else ""
     if not measured_on_few(r):
-        return percent(r.top1)
-    return f"{percent(r.top1)} ({100 * r.top1_low:.0f}-{100 * r.top1_high:.0f}%)"
+        return f"{percent(r.top1)} ({by_photo})" if by_photo else percent(r.top1)
+    interval = f"{100 * r.top1_low:.0f}-{100 * r.top1_high:.0f}%"
+    return (
+        f"{percent(r.top1)} ({by_photo}: {interval})"
+        if by_photo
+        else (f"{percent(r.top1)} ({interval})")
+    )
+
+
+def photos_differ(top1: float, photos: float | None) -> bool:
+    """Whether the share of distinct photos right (``photos``) reads as another figure than the
+    share of images right (``top1``), a whole point or more apart: near-duplicates weigh."""
+    return photos is not None and photos == photos and abs(top1 - photos) >= 0.005
 
 
 def averages_table(m: Overall) -> Table:
