@@ -493,7 +493,7 @@ def test_a_figure_that_fails_is_a_warning_naming_it_and_the_tables_are_written(
     evaluate(trained_run, split_dir)
     assert (out / "accuracy_vs_train.png").is_file()
 
-    def singular(table, path):
+    def singular(table, path, on):
         path.write_bytes(b"\x89PNG half")
         raise np.linalg.LinAlgError("Singular matrix")
 
@@ -3846,3 +3846,48 @@ def test_a_class_of_few_photos_shot_as_many_frames_is_weak_by_its_photos():
     assert round(x.top1, 3) == 0.909 and round(x.top1_photos, 3) == 0.333
     assert x.top1_high < 0.8
     assert [weak.name for weak in weak_classes(result)] == ["x"]
+
+
+@pytest.mark.figures
+def test_an_evaluations_figures_name_the_images_it_evaluated(tmp_path, monkeypatch):
+    """accuracy_vs_train.png and worst_classes.png said "test" of every evaluation, of
+    `evaluate --split valid` and of another folder too (review62b M1): they name the images
+    evaluated as the page's headings do (``eval_dir.evaluated_words``)."""
+    from objrec import plots
+    from objrec.evaluate import prediction_table, write_galleries, write_plots
+
+    result = scored([0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 2, 2], list(range(6)), ["a", "b", "c"])
+    result.per_class["n_train"] = [4, 6, 9]
+    titles: list[str] = []
+    monkeypatch.setattr(plots, "gallery", lambda tiles, path, title, empty: titles.append(title))
+    labels: dict = {}
+    monkeypatch.setattr(
+        plots, "save", lambda figure, path: labels.update({path.name: figure.axes[0]})
+    )
+    for folder, on, images in (
+        ("data/valid", "on the valid split", "valid images"),
+        ("field", "on field", "images of field"),
+    ):
+        result.folder = tmp_path / folder
+        write_plots(result, tmp_path.joinpath)
+        assert labels["accuracy_vs_train.png"].get_ylabel() == f"accuracy {on}"
+        predictions = prediction_table(
+            ["x.jpg"] * 6,
+            torch.eye(3)[[0, 1, 1, 1, 2, 2]],
+            torch.tensor([0, 0, 1, 1, 2, 2]),
+            result.classes,
+        )
+        write_galleries(result, predictions, tmp_path.joinpath)
+        assert titles[-1] == f"The worst classes: their hardest {images}"
+
+
+@pytest.mark.figures
+def test_the_accuracy_axis_stops_at_100_percent():
+    """Classes all at 100% had matplotlib's margin label the axis 102% and 104% (review62b L5)."""
+    import pandas as pd
+
+    from objrec.plots import accuracy_vs_train_figure
+
+    table = pd.DataFrame({"n_train": [4, 6, 9], "n_test": [2, 3, 4], "top1": [1.0, 1.0, 1.0]})
+    low, high = accuracy_vs_train_figure(table).axes[0].get_ylim()
+    assert high <= 1.0 and low >= 0.0

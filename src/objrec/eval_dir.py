@@ -56,6 +56,21 @@ def default_eval_dir(
     return output_beside(run, f"eval-{name}-{digest}{suffix}")
 
 
+def evaluated_words(folder: str | None) -> dict[str, str]:
+    """How the page names the evaluated images, by the evaluated folder's own name: ``test
+    image``, ``test images``, ``test top-1`` and ``test top-5`` for a split (or an evaluation
+    that records no folder), ``image of field``, ``images of field``, ``top-1 on field`` and
+    ``top-5 on field`` for another folder (``evaluate RUN field``: not "12 test images" of
+    it); ``on``: ``on the test split`` or ``on field``, as a figure of them says (the accuracy
+    against training images: "accuracy on the test split" of every evaluation, review62b M1)."""
+    name = Path(folder).name if folder else "test"
+    if name in SPLITS:
+        words = {"image": f"{name} image", "images": f"{name} images", "on": f"on the {name} split"}
+        return words | {"top1": f"{name} top-1", "top5": f"{name} top-5"}
+    words = {"image": f"image of {name}", "images": f"images of {name}", "on": f"on {name}"}
+    return words | {"top1": f"top-1 on {name}", "top5": f"top-5 on {name}"}
+
+
 def resolve_eval_folder(folder: Path, split: str) -> Path:
     """``folder/split`` for a split folder, else ``folder`` itself (one sub-folder per class);
     one that is not there, or no folder, refused naming ``evaluate``'s parameter, ``data``, as

@@ -48,6 +48,7 @@ from objrec.enough import FEWEST_TO_TRUST, too_few_to_trust
 from objrec.errors import ObjrecError, on_ctrl_c, unexpected_error
 from objrec.eval_dir import (
     check_eval_dir,
+    evaluated_words,
     refuse_inside_unknown,
     refuse_own_eval_dir,
     resolve_eval_folder,
@@ -1082,7 +1083,7 @@ def write_galleries(
     plots.gallery(tiles, place("top_losses.png"), title, empty=every)
     worst = worst_class_rows(predictions, result.per_class, classes=4)
     rows = pd.concat([r for _, r in worst]) if worst else predictions.iloc[:0]
-    title = "The worst classes: their hardest test images"
+    title = f"The worst classes: their hardest {evaluated_words(folder_of(result))['images']}"
     plots.gallery(_tiles(rows, folder, decoded), place("worst_classes.png"), title, empty=every)
 
 
@@ -1256,11 +1257,16 @@ def write_plots(result: EvaluationResult, place: Callable[[str], Path]) -> None:
         galleries = ["top_losses.png", "worst_classes.png"]
         figure(galleries, lambda _: write_galleries(result, predictions, place))
     if len(result.per_class) and result.per_class["n_train"].sum() > 0:
-        table = result.per_class
-        figure(["accuracy_vs_train.png"], lambda at: plots.accuracy_vs_train_size(table, at))
+        table, on = result.per_class, evaluated_words(folder_of(result))["on"]
+        figure(["accuracy_vs_train.png"], lambda at: plots.accuracy_vs_train_size(table, at, on))
     if result.reliability:
         shown = reliability_shown(result.reliability, temperature_of(result.metrics))
         figure(["reliability.png"], lambda at: plots.reliability_diagram(shown, at))
+
+
+def folder_of(result: EvaluationResult) -> str | None:
+    """The evaluated folder of ``result`` as its record names it, for the figures' words."""
+    return None if result.folder is None else str(result.folder)
 
 
 def drawn_or_warned(

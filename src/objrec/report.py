@@ -41,6 +41,7 @@ from objrec.eval_dir import (
     default_eval_dir,
     earlier_unknown,
     evaluated_folder,
+    evaluated_words,
     evaluation_of,
     resolve_eval_folder,
 )
@@ -1056,20 +1057,6 @@ def found_photo(path: str, folder: str | None) -> str | None:
     if (folder is None or not Path(folder).is_dir()) and Path(path).is_file():
         return path
     return None
-
-
-def evaluated_words(folder: str | None) -> dict[str, str]:
-    """How the page names the evaluated images, by the evaluated folder's own name: ``test
-    image``, ``test images``, ``test top-1`` and ``test top-5`` for a split (or an evaluation
-    that records no folder), ``image of field``, ``images of field``, ``top-1 on field`` and
-    ``top-5 on field`` for another folder (``evaluate RUN field``: not "12 test images" of
-    it)."""
-    name = Path(folder).name if folder else "test"
-    if name in SPLITS:
-        words = {"image": f"{name} image", "images": f"{name} images"}
-        return words | {"top1": f"{name} top-1", "top5": f"{name} top-5"}
-    words = {"image": f"image of {name}", "images": f"images of {name}"}
-    return words | {"top1": f"top-1 on {name}", "top5": f"top-5 on {name}"}
 
 
 def evaluated_name(folder: str | None) -> str:
