@@ -3891,3 +3891,15 @@ def test_the_accuracy_axis_stops_at_100_percent():
     table = pd.DataFrame({"n_train": [4, 6, 9], "n_test": [2, 3, 4], "top1": [1.0, 1.0, 1.0]})
     low, high = accuracy_vs_train_figure(table).axes[0].get_ylim()
     assert high <= 1.0 and low >= 0.0
+
+
+def test_the_most_confused_pairs_say_their_images_and_their_distinct_photos():
+    """9 copies of one crocodile taken for its head were "9" in most_confused.csv and on the
+    page, "1" in evaluate's look-alike pairs (review62b M2), neither saying what it counted: the
+    table keeps its images (``count``) and says the distinct photos beside (``photos``)."""
+    # crocodile: one photo's 9 copies and 2 other photos, all taken for crocodile_head
+    labels, answers = [0] * 11 + [1, 1], [1] * 11 + [1, 1]
+    result = scored(labels, answers, [0] * 9 + [1, 2, 3, 4], ["crocodile", "crocodile_head"])
+    assert result.confused.to_dict(orient="records") == [
+        {"true": "crocodile", "predicted": "crocodile_head", "count": 11, "photos": 3}
+    ]

@@ -1125,10 +1125,25 @@ def summarize_logits(logits, labels, classes, n_train=None, groups=None) -> Eval
     answers = answered(logits)
     matrix = confusion_matrix(answers, labels, len(classes))
     overall = EvaluationMetrics(Overall.from_json(metrics))
-    result = EvaluationResult(overall, table, most_confused(matrix, classes), matrix, list(classes))
     photos, sizes = photo_confusion(answers, labels, groups, len(classes))
-    result.mixed = mixed_pairs(photos, classes, sizes)  # a photo's copies once, as the scores
+    confused = with_photo_counts(most_confused(matrix, classes), photos, classes)
+    result = EvaluationResult(overall, table, confused, matrix, list(classes))
+    result.mixed = mixed_pairs(photos, classes, sizes)  # a photo's copies once, as the intervals
     return result
+
+
+def with_photo_counts(
+    confused: pd.DataFrame, photos: torch.Tensor, classes: Sequence[str]
+) -> pd.DataFrame:
+    """``metrics.most_confused``'s pairs (counted in images, ranked by them, as confusion.csv
+    and the heatmap count) with ``photos`` after ``count``: the distinct photos of the true class
+    taken for the other (``photos``: ``metrics.photo_confusion``'s matrix), as evaluate's
+    look-alike pairs count them: 9 copies of one crocodile taken for its head were "9" on the
+    page and "1" in the terminal, neither saying which (review62b M2)."""
+    at = {name: i for i, name in enumerate(classes)}
+    pairs = zip(confused["true"], confused["predicted"], strict=True)
+    confused["photos"] = [int(photos[at[true], at[said]]) for true, said in pairs]
+    return confused
 
 
 def photo_shares(logits: torch.Tensor, labels: torch.Tensor, groups: Sequence[int]) -> pd.DataFrame:

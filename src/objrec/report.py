@@ -881,6 +881,8 @@ def evaluation_context(
         "few_to_measure": FEWEST_WITHOUT_INTERVAL,
         "untested": untested_note(classes, per_class, folder, names(folder)),
         "confused": confused.to_dict(orient="records"),
+        "confused_photos": "photos" in confused
+        and bool((confused["photos"] != confused["count"]).any()),
         "confusion": embed_if_there(evaluation / "confusion.png"),
         "scatter": embed_if_there(evaluation / "accuracy_vs_train.png"),
         "scatter_words": train_size_words(per_class),
