@@ -3903,3 +3903,33 @@ def test_the_most_confused_pairs_say_their_images_and_their_distinct_photos():
     assert result.confused.to_dict(orient="records") == [
         {"true": "crocodile", "predicted": "crocodile_head", "count": 11, "photos": 3}
     ]
+
+
+@pytest.mark.slow  # the report's module imported (0.13 s)
+def test_the_worst_classes_figure_and_the_page_show_the_same_classes(tmp_path, monkeypatch):
+    """worst_classes.png drew the hardest images of 4 worst classes, the report's page of 5, for
+    one choice (review62b L1): both show ``WORST_CLASSES``."""
+    from PIL import Image
+
+    from objrec import plots, report
+    from objrec.evaluate import prediction_table, write_galleries
+
+    evaluating = importlib.import_module("objrec.evaluate")  # objrec.evaluate is the function
+
+    classes = [f"c{i}" for i in range(7)]
+    every = range(len(classes))
+    labels, answers = list(every), [(i + 1) % len(classes) for i in every]  # each one wrong
+    result = scored(labels, answers, list(every), classes)
+    logits = torch.eye(len(classes))[answers].log_softmax(1)
+    paths = [str(tmp_path / f"{name}.png") for name in classes]
+    predictions = prediction_table(paths, logits, torch.tensor(labels), classes)
+    monkeypatch.setattr(evaluating, "_thumbnail", lambda path: Image.new("RGB", (8, 8)))
+    monkeypatch.setattr(report, "thumbnail", lambda path, size: "data:image/png;base64,")
+    drawn: dict[str, int] = {}
+    monkeypatch.setattr(
+        plots, "gallery", lambda tiles, path, title, empty: drawn.update({path.name: len(tiles)})
+    )
+    write_galleries(result, predictions, tmp_path.joinpath)
+    _, examples = report.failure_tiles(predictions, result.per_class)
+    assert drawn["worst_classes.png"] == len(examples)  # were 4 and 5
+    assert len(examples) == evaluating.WORST_CLASSES < len(classes)

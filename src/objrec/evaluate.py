@@ -1009,8 +1009,13 @@ def top_losses(predictions: pd.DataFrame, n: int = 12) -> pd.DataFrame:
     return one_per_group(wrong.nlargest(len(wrong), "loss"), predictions).head(n)
 
 
+WORST_CLASSES = 5
+"""How many of the worst classes (those with a wrong answer) show their hardest images, in
+``worst_classes.png`` and on the report's page alike: they drew 4 and 5 (review62b L1)."""
+
+
 def worst_class_rows(
-    predictions: pd.DataFrame, per_class: pd.DataFrame, classes: int, n: int = 4
+    predictions: pd.DataFrame, per_class: pd.DataFrame, classes: int = WORST_CLASSES, n: int = 4
 ) -> list[tuple[str, pd.DataFrame]]:
     """The ``n`` hardest images (right ones too) of each of the first ``classes`` classes of
     ``per_class`` (worst first) that have a wrong prediction, one per near-duplicate group
@@ -1081,7 +1086,7 @@ def write_galleries(
     decoded: dict[str, Image.Image | None] = {}  # shared: an image in both decoded once
     tiles = _tiles(top_losses(predictions, n), folder, decoded)
     plots.gallery(tiles, place("top_losses.png"), title, empty=every)
-    worst = worst_class_rows(predictions, result.per_class, classes=4)
+    worst = worst_class_rows(predictions, result.per_class)
     rows = pd.concat([r for _, r in worst]) if worst else predictions.iloc[:0]
     title = f"The worst classes: their hardest {evaluated_words(folder_of(result))['images']}"
     plots.gallery(_tiles(rows, folder, decoded), place("worst_classes.png"), title, empty=every)

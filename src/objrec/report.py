@@ -436,7 +436,7 @@ def failure_tiles(
     losses = prediction_tiles(top_losses(predictions, top), roots, made)
     examples = [
         (c, prediction_tiles(rows, roots, made))
-        for c, rows in worst_class_rows(predictions, per_class, classes=5)
+        for c, rows in worst_class_rows(predictions, per_class)
     ]
     return losses, examples
 
