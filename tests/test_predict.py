@@ -2212,3 +2212,26 @@ def test_predict_lets_go_of_the_feature_store_it_opened(tmp_path, trained_run, s
     )
     assert ran.returncode == 0, ran.stderr
     assert "ResourceWarning" not in ran.stderr
+
+
+@pytest.mark.slow  # two predicts
+def test_confused_with_is_never_read_from_an_evaluation_of_the_training_images(
+    trained_run, split_dir, monkeypatch
+):
+    """predict named look-alike partners from the run's latest evaluation when there was none of
+    its test split, an `evaluate --split train` too: confusions on the images the model trained
+    on (review62b L3). Such an evaluation records no pairs predict reads."""
+    import json
+
+    from objrec.checkpoint import model_digest
+
+    monkeypatch.setattr(sys.modules["objrec.prediction"], "MIXED_PROB", 0)  # a tiny run is sure
+    counts = {"a_as_b": 2, "b_as_a": 2, "n_a": 10, "n_b": 12}
+    image = next((split_dir / "test" / "red").iterdir())
+    answer, other = (str(t["class"]) for t in predict(trained_run, [image])[0].topk[:2])
+    (trained_run / "eval-train").mkdir()
+    record = {"model": model_digest(trained_run), "folder": str(split_dir / "train")}
+    record |= {"mixed_pairs": [{"a": answer, "b": other} | counts]}
+    record |= {"seen_in_training": {"train": 12}}
+    (trained_run / "eval-train" / "metrics.json").write_text(json.dumps(record))
+    assert predict(trained_run, [image])[0].confused_with is None

@@ -383,9 +383,17 @@ def recorded_pairs(
     the model of digest ``model`` (the one loaded, ``RunMeta.digest``; None: the one now in the
     run). None when no evaluation records them (none yet, one made before
     they were recorded, or of a model trained since). Another folder named ``test`` is not the
-    run's test split: its evaluation had outranked a later one of the run's own."""
-    found = model_evaluations(run, data_dir, model, lambda r: r.mixed_pairs is not None)
+    run's test split: its evaluation had outranked a later one of the run's own. An evaluation
+    of images the run trained on (``evaluate --split train``) is none: its confusions are of
+    images the model learnt, and named partners no new photo is mistaken for (review62b L3)."""
+    found = model_evaluations(run, data_dir, model, of_unseen_pairs)
     return found[-1][1].mixed_pairs if found else None
+
+
+def of_unseen_pairs(record: EvaluationRecord) -> bool:
+    """Whether ``record`` is of an evaluation that recorded its look-alike pairs on images the
+    run did not train on (:func:`recorded_pairs`)."""
+    return record.mixed_pairs is not None and not record.seen_in_training.get("train")
 
 
 def tested_top1(run: Path, data_dir: str | None = None, model: str | None = None) -> float | None:
