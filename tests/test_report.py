@@ -1953,3 +1953,28 @@ def test_a_run_of_no_augmented_view_is_said_to_train_on_each_photo_as_it_is(
     assert picture_context(split_dir, meta)["augment_used"] == "article"
     no_views = replace(meta, train_config=replace(meta.train_config, aug_views=0))
     assert picture_context(split_dir, no_views)["augment_used"] == "none"
+
+
+def test_the_runs_own_report_changed_since_objrec_wrote_it_is_named_and_kept(tmp_path):
+    """A plain report wrote over the run's report.html even when edited (review62b L4), where
+    every other output written again keeps an edit: the page records its own SHA-256, an edit
+    is refused naming it, ``force`` writes over it."""
+    from objrec.errors import ObjrecError
+    from objrec.outputs import with_digest
+    from objrec.report import report_path
+
+    run = tmp_path / "run"
+    run.mkdir()
+    page = run / "report.html"
+    written = with_digest('<html><head>\n<meta charset="utf-8">\n<title>objrec report: run</title>')
+    page.write_bytes(written)
+    assert b'<meta name="objrec-sha256" content="' in page.read_bytes()
+    assert report_path(run, None) == page  # as objrec wrote it: refreshed
+    page.write_bytes(written.replace(b"<title>", b"<title>reviewed: "))
+    with pytest.raises(ObjrecError) as refused:
+        report_path(run, None)
+    assert str(refused.value) == (
+        f"{page} changed after objrec wrote it: pass `force=True` to write over it, or choose "
+        "another `out`"
+    )
+    assert report_path(run, None, force=True) == page

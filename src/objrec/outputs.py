@@ -292,8 +292,12 @@ def users_file(folder: Path, name: str, force: bool = False) -> str | None:
         return "is not a file objrec wrote"
     now = fingerprint(path)
     if any(entry.get(key) != now[key] for key in ("size", "sha256")):
-        return "changed after objrec wrote it"
+        return CHANGED
     return None
+
+
+CHANGED = "changed after objrec wrote it"
+"""Why a file of objrec's is kept (:func:`users_file`, :func:`edited_page`): a person edited it."""
 
 
 NEVER_LINK = "is a link, which objrec never writes through nor replaces"
@@ -1125,7 +1129,8 @@ def report_path(run: Path, out: Path | None, force: bool = False) -> Path:
     """Where the report goes (``out``, default ``RUN/report.html``, or ``CKPT-report.html`` beside
     a checkpoint file other than a run's model), refused when it would write over a file without
     ``force``; the run's own earlier report is refreshed, however ``out`` spells it
-    (``run/../run/report.html``, through a link to the run folder)."""
+    (``run/../run/report.html``, through a link to the run folder), unless changed since objrec
+    wrote it (:func:`edited_page`: the rule of every output written again, review62b L4)."""
     own = output_beside(run, "report.html")
     out = output_path(out) if out else own
     if not same_file(out, own) and is_part_of(out, run):
@@ -1134,7 +1139,43 @@ def report_path(run: Path, out: Path | None, force: bool = False) -> Path:
             "`force=True`; choose another `out`"
         )
     refuse_overwrite(out, force or same_file(out, own))
+    if not force and same_file(out, own) and edited_page(out):
+        raise ObjrecError(
+            f"{out} {CHANGED}: pass `force=True` to write over it, or choose another `out`"
+        )
     return out
+
+
+PAGE_START = '<meta charset="utf-8">\n'
+"""Where a page objrec writes into a run (``report.html``) records its digest, just after."""
+PAGE_DIGEST = re.compile(rb'<meta name="objrec-sha256" content="([0-9a-f]{64})">\n')
+
+
+def with_digest(page: str) -> bytes:
+    """``page`` as UTF-8, with the SHA-256 of the rest of it in a ``<meta>`` line after its
+    charset's: the run's folder has no mark recording what objrec wrote (:data:`MARKER`), so
+    its ``report.html`` records itself, by which a later report tells an edit
+    (:func:`edited_page`)."""
+    data = page.encode("utf-8")
+    digest = hashlib.sha256(data).hexdigest()
+    start = PAGE_START.encode()
+    meta = f'<meta name="objrec-sha256" content="{digest}">\n'.encode()
+    return data.replace(start, start + meta, 1) if start in data else data
+
+
+def edited_page(path: Path) -> bool:
+    """Whether the page ``path`` was changed after objrec wrote it (:func:`with_digest`): its
+    bytes but the digest's line no longer hash to it. A page that records no digest (of an
+    objrec before 7 December 2026, or no page of objrec's) is not told edited: the run's own
+    ``report.html`` was always written again."""
+    if not is_plain_file(path):
+        return False
+    data = path.read_bytes()
+    found = PAGE_DIGEST.search(data)
+    if found is None:
+        return False
+    rest = data[: found.start()] + data[found.end() :]
+    return hashlib.sha256(rest).hexdigest() != found.group(1).decode()
 
 
 def is_part_of(path: Path, run: Path) -> bool:

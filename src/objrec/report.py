@@ -71,7 +71,14 @@ from objrec.model_file import (
     describes_another_model,
     mismatched_summary,
 )
-from objrec.outputs import refuse_inside, report_path, same_file, shown_name, staged
+from objrec.outputs import (
+    refuse_inside,
+    report_path,
+    same_file,
+    shown_name,
+    staged,
+    with_digest,
+)
 from objrec.paths import PathGiven, as_path
 from objrec.progress import Reporter, or_silent
 from objrec.renames import renamed_arguments
@@ -565,7 +572,7 @@ def write_report(
         # its folder made when new, the file whole or not at all
         if folders.shown is not None:
             context |= picture_context(folders.shown, meta)
-        part.write_text(template.render(**context))
+        part.write_bytes(with_digest(template.render(**context)))  # an edit told by its digest
     log.info("wrote %s (%d bytes)", out, out.stat().st_size)
     return WrittenReport(out, evaluation)
 

@@ -1496,7 +1496,8 @@ def averages_table(m: Overall) -> Table:
     type=OUT_FILE,
     show_default="RUN/report.html",
     help="The HTML file. Without it, RUN/report.html; for a checkpoint file RUN other than a "
-    "run's model.safetensors, NAME-report.html beside it; refreshed without --force.",
+    "run's model.safetensors, NAME-report.html beside it; refreshed without --force, but for "
+    "one you changed, which is named and kept.",
 )
 @click.option(
     "--data",
@@ -1511,8 +1512,8 @@ def averages_table(m: Overall) -> Table:
     "--force",
     is_flag=True,
     help="Overwrite another --out file. Also replace an evaluation of another folder in "
-    "RUN/eval-test, and a file you changed in RUN's own eval-* (RUN's own report.html and "
-    "eval-* are refreshed without it).",
+    "RUN/eval-test, and a file you changed in RUN's own eval-* or report.html (RUN's own "
+    "report.html and eval-* are refreshed without it).",
 )
 @click.option(
     "--grad-cam/--no-grad-cam",
