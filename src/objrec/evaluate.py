@@ -812,8 +812,8 @@ def add_confidence(
     ``known``: the answers, uncalibrated probabilities and labels of the evaluated images."""
     answers, uncalibrated, labels = known
     photos = distinct_photos(result.per_class)
-    measured = calibration_metrics(recognizer, answers, uncalibrated, labels, photos)
-    result.metrics = replace(result.metrics, **measured)
+    confidence = calibration_metrics(recognizer, answers, uncalibrated, labels, photos)
+    result.metrics = replace(result.metrics, **confidence)
     result.reliability = {
         "before calibration": reliability_table(uncalibrated, labels),
         f"after (temperature {recognizer.temperature:.3f})": reliability_table(
