@@ -45,13 +45,7 @@ from objrec.eval_dir import (
     evaluation_of,
     resolve_eval_folder,
 )
-from objrec.evaluate import (
-    add_top1_interval,
-    near_duplicate_words,
-    temperature_of,
-    top_losses,
-    worst_class_rows,
-)
+from objrec.evaluate import add_top1_interval, temperature_of
 from objrec.evaluation_metrics import (
     METRICS,
     EvaluationMetrics,
@@ -61,6 +55,7 @@ from objrec.evaluation_metrics import (
     read_record,
 )
 from objrec.explore import explore
+from objrec.failures import near_duplicate_words, top_losses, worst_class_rows
 from objrec.finetune import FinetuneRecord
 from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
@@ -413,7 +408,7 @@ def prediction_tiles(
     rows: pd.DataFrame, roots: Sequence[Path] = (), made: dict[str, str | None] | None = None
 ) -> list[Tile]:
     """A tile per row, captioned with its file and answer; a right answer says it is right; a
-    row standing for its near-duplicates (``evaluate.one_per_group``) says how many. ``made``:
+    row standing for its near-duplicates (``failures.one_per_group``) says how many. ``made``:
     the thumbnails made already, by path (None: unreadable), shared by the galleries so that an
     image in several is decoded once; those made here are added."""
     made = {} if made is None else made
