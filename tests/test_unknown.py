@@ -990,6 +990,7 @@ def test_evaluating_the_run_again_keeps_its_current_unknown_results_unless_force
     or replace them, before the model loads; --force replaces them, as a model changed since
     does, each said."""
     from objrec.cli import main
+    from objrec.outputs import fingerprint, record_output
 
     unknown = tmp_path / "unknown"
     unknown.mkdir()
@@ -1012,6 +1013,7 @@ def test_evaluating_the_run_again_keeps_its_current_unknown_results_unless_force
     assert (out / "metrics.json").read_bytes() == written
     stale = json.loads(written) | {"model_digest": "0" * 64}  # of a model train --force replaced
     (out / "metrics.json").write_text(json.dumps(stale))
+    record_output(out, {"metrics.json": fingerprint(out / "metrics.json")})  # as evaluate wrote it
     assert main(["evaluate", run, data]) == 0
     assert "replaced the results of an earlier evaluation" in caplog.text
     assert main(["evaluate", run, data, "--unknown", str(unknown)]) == 0

@@ -14,6 +14,10 @@ from objrec.words import plural
 SPLIT_COUNTS = frozenset({"test_removed", "test_relabelled", "valid_removed", "valid_relabelled"})
 """The counts of a split folder's test and validation images removed or relabelled: said by
 :func:`test_change_note` and :func:`valid_change_note`, left out of :class:`AppliedPlan`'s repr."""
+PARTS_SAID_APART = SPLIT_COUNTS | {"in_source"}
+"""The counts :class:`AppliedPlan`'s repr leaves out, parts of ``removed`` and ``relabelled``
+that a note says: the split counts, and ``in_source`` (:func:`source_note`); its seventeenth
+count made the line 254 characters of four digits each."""
 
 
 @dataclass(frozen=True)
@@ -85,14 +89,15 @@ class AppliedPlan:
     def __repr__(self) -> str:
         """One line, as the other results': ``copied`` and every count that is not 0 (its
         sixteen counts, mostly 0, ran past a line once ``accepted`` joined them), but the test
-        and validation splits' (:data:`SPLIT_COUNTS`): parts of ``removed`` and ``relabelled``,
-        which the notes on a changed test or validation split say. Every count not 0 made 255
-        characters of single digits, 303 of four."""
+        and validation splits' and ``in_source`` (:data:`PARTS_SAID_APART`): parts of
+        ``removed`` and ``relabelled``, which the notes on a changed test or validation split
+        and on the photo folder say. Every count not 0 made 255 characters of single digits, 303
+        of four."""
         said = [f"copied={self.copied}"]
         said += [
             f"{k}={n}"
             for k, n in asdict(self).items()
-            if n and k != "copied" and k not in SPLIT_COUNTS
+            if n and k != "copied" and k not in PARTS_SAID_APART
         ]
         return f"AppliedPlan({', '.join(said)})"
 
