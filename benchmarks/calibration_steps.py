@@ -8,7 +8,7 @@ training and validation images' centre-view features as ``train``'s calibration 
 times, taking turns (before, now, before, now, ...), medians of ``--repeats``:
 
 * ``k-means``: the default score's 4 centroids a class, each in a fresh Python that has imported
-  ``objrec.unknown_scores`` (and torch) untimed: before, ``import sklearn.cluster`` and scikit-learn's
+  ``objrec.kmeans_bank`` (and torch) untimed: before, ``import sklearn.cluster`` and scikit-learn's
   ``KMeans(k, n_init=3, random_state=0)`` a class, as ``class_centroids`` did; now,
   ``class_centroids`` (``objrec.kmeans``, no scikit-learn). The two banks are checked equal, and
   their float32 bytes compared (what the model stores).
@@ -60,12 +60,13 @@ from _sampling import SPLIT, SPLIT_HELP, timed  # noqa: E402
 
 KMEANS = """
 import sys, time, torch
-from objrec.unknown_scores import class_centroids, normalise
+from objrec.feature_stream import normalise
+from objrec.kmeans_bank import class_centroids
 x, y = torch.load(sys.argv[1])
 start = time.perf_counter()
 if sys.argv[2] == "before":
     from sklearn.cluster import KMeans
-    from objrec.unknown_scores import distinct_rows
+    from objrec.kmeans_bank import distinct_rows
     bank = []
     for c in y.unique():
         xc = x[y == c].double().numpy()
@@ -128,7 +129,7 @@ def digest(tensor: torch.Tensor) -> str:
 
 def kmeans_step(train, folder: Path):
     """The k-means before and now, each a fresh Python (its imports timed)."""
-    from objrec.unknown_scores import class_sample
+    from objrec.feature_stream import class_sample
 
     sample = folder / "sample.pt"
     batches = lambda: zip(train[0].split(1024), train[1].split(1024), strict=True)  # noqa: E731
@@ -150,12 +151,12 @@ def kmeans_step(train, folder: Path):
 
 
 def old_eigenpairs(batches, means, n, k, single=False):
-    """``unknown_scores.scatter_eigenpairs`` before the Gram matrix: the scatter at 960 images and
+    """``eigenpairs.scatter_eigenpairs`` before the Gram matrix: the scatter at 960 images and
     more (``SVD_IMAGES_PER_FEATURE``)."""
-    from objrec import unknown_scores
+    from objrec import eigenpairs as solvers
 
-    scatter = unknown_scores.centred_scatter(batches, means)
-    return float(scatter.trace()), *unknown_scores.top_eigenpairs(scatter, k, single)
+    scatter = solvers.centred_scatter(batches, means)
+    return float(scatter.trace()), *solvers.top_eigenpairs(scatter, k, single)
 
 
 def float64_eigenpairs(batches, means, n, k, single=False):
@@ -163,13 +164,13 @@ def float64_eigenpairs(batches, means, n, k, single=False):
 
 
 def float64_gram_eigenpairs(batches, means, n, k, single=False):
-    """``unknown_scores.scatter_eigenpairs`` on the Gram matrix's route before it was summed in
+    """``eigenpairs.scatter_eigenpairs`` on the Gram matrix's route before it was summed in
     float32: ``rows @ rows.T`` in float64, rounded to float32 for the solve (sessions 27 to 29)."""
-    from objrec import unknown_scores
+    from objrec import eigenpairs as solvers
 
-    rows = unknown_scores.centred_rows(batches, means, n)
+    rows = solvers.centred_rows(batches, means, n)
     trace = float(rows.pow(2).sum())
-    values, vectors = unknown_scores.top_eigenpairs(rows @ rows.t(), k, single=True)
+    values, vectors = solvers.top_eigenpairs(rows @ rows.t(), k, single=True)
     return trace, values, (rows.t() @ vectors) / values.sqrt()
 
 
@@ -189,19 +190,21 @@ def eigen_step(train, valid, unknown=None, old=old_eigenpairs):
     """The eigenpairs before (``old``) and now, and how far each score is from float64's; with
     ``unknown`` features, the default score's threshold and open-set figures each way too."""
     from objrec import confidence, unknown_scores
+    from objrec.eigenpairs import scatter_eigenpairs
+    from objrec.feature_stream import in_batches
 
-    batches = unknown_scores.in_batches(train[0], train[1], size=1024)
+    batches = in_batches(train[0], train[1], size=1024)
     sums, counts = unknown_scores.class_sums(batches)
     means, n = sums / counts.clamp(min=1)[:, None], int(counts.sum())
     single = n - len(counts) > 2 * 256
     before_way = lambda: old(batches, means, n, 256, single)  # noqa: E731
-    now_way = lambda: unknown_scores.scatter_eigenpairs(batches, means, n, 256, single)  # noqa: E731
+    now_way = lambda: scatter_eigenpairs(batches, means, n, 256, single)  # noqa: E731
 
     @torch.inference_mode()
     def check() -> str:
         exact = float64_eigenpairs(batches, means, n, 256)[1]
         errors = [float(((way()[1] - exact).abs() / exact).max()) for way in (before_way, now_way)]
-        ways = (old, unknown_scores.scatter_eigenpairs, float64_eigenpairs)
+        ways = (old, scatter_eigenpairs, float64_eigenpairs)
         fitted = [mahalanobis_with(way, batches) for way in ways]
         scores = [confidence.score_in_chunks(score, valid[0]) for score in fitted]
         spread = float(scores[2].std())
@@ -223,15 +226,14 @@ def unknown_lines(ways, batches, valid, unknown):
     float64), standardised on the validation images: its threshold keeping 95% of them, the
     validation and unknown images it puts on another side than float64's, AUROC and FPR."""
     from objrec import confidence, unknown_scores
+    from objrec.feature_stream import in_batches
     from objrec.thresholds import open_set_metrics
 
     options = unknown_scores.SCORE_OPTIONS["mahalanobis+knn"]
     known, other, thresholds = [], [], []
     for way in ways:
         score = mahalanobis_with_sum(way, batches, options)
-        known.append(
-            score.standardised_scores(unknown_scores.in_batches(valid[0], valid[1], size=1024))
-        )
+        known.append(score.standardised_scores(in_batches(valid[0], valid[1], size=1024)))
         other.append(confidence.score_in_chunks(score, unknown[0]))
         ordered = known[-1].double().sort().values  # keeping_threshold's, not rounded
         rejected = int(0.05 * len(ordered))
@@ -264,13 +266,15 @@ def beside_step(train):
     """The default score fitted before (the k-means, then the Mahalanobis part) and now
     (``fit_sum``: the k-means beside it), and whether the two are the same bits."""
     from objrec import unknown_scores
+    from objrec.feature_stream import class_sample, in_batches
+    from objrec.kmeans_bank import class_centroids
 
-    batches = unknown_scores.in_batches(train[0], train[1], size=1024)
+    batches = in_batches(train[0], train[1], size=1024)
     options = unknown_scores.SCORE_OPTIONS["mahalanobis+knn"]
     k, dims, centroids = options["k"], options["dims"], options["centroids"]
 
     def before():
-        bank = unknown_scores.class_centroids(*unknown_scores.class_sample(batches), centroids)
+        bank = class_centroids(*class_sample(batches), centroids)
         mahalanobis = unknown_scores.fit_mahalanobis_batches(batches, dims)
         return unknown_scores.SumScore(
             [mahalanobis, unknown_scores.KnnScore(bank, k, normalised=True)]

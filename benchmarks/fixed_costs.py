@@ -43,7 +43,7 @@ Needs a store holding every feature of DATA and the int8 graph of the default bo
   (``Path(path).parts``, before) and from the path itself (``images.path_order``, now); the
   listings are checked equal.
 * ``class sample``: the default score's class sample of the training images' centre view
-  (``unknown_scores.class_sample``, 64 images a class by seeded keys) as before (each row a class
+  (``feature_stream.class_sample``, 64 images a class by seeded keys) as before (each row a class
   keeps copied into slots of its class, zeroed first, then gathered class by class and joined)
   and now (the kept images' positions, then their rows read once); the samples are checked equal.
 * ``lookups``: the training images' tables of their centre and augmented views from the store
@@ -86,6 +86,7 @@ from _sampling import SPLIT, SPLIT_HELP, timed  # noqa: E402
 from objrec import (  # noqa: E402
     checkpoint,
     confidence,
+    feature_stream,
     images,
     resume_state,
     run_record,
@@ -316,7 +317,7 @@ def listings(data: Path):
 
 
 class RowSample:
-    """``unknown_scores.ClassSample`` as it was before: each kept row copied into slots of its class
+    """``feature_stream.ClassSample`` as it was before: each kept row copied into slots of its class
     (zeroed first), then gathered class by class and joined."""
 
     def __init__(self, per_class: int):
@@ -361,12 +362,12 @@ class RowSample:
         return torch.cat(xs), torch.cat(ys)
 
 
-def row_sample(batches, per_class: int = unknown_scores.CLASS_SAMPLE, seed: int = 0):
-    """``unknown_scores.class_sample`` as it was before, on :class:`RowSample`."""
+def row_sample(batches, per_class: int = feature_stream.CLASS_SAMPLE, seed: int = 0):
+    """``feature_stream.class_sample`` as it was before, on :class:`RowSample`."""
     g = torch.Generator().manual_seed(seed)
     sample = RowSample(per_class)
     for features, labels in batches():
-        sample.add(unknown_scores.normalise(features), labels, torch.rand(len(labels), generator=g))
+        sample.add(feature_stream.normalise(features), labels, torch.rand(len(labels), generator=g))
     return sample.result()
 
 
@@ -376,7 +377,7 @@ def class_samples(prep):
     once)."""
     batches = lambda: prep.train.batches(CALIBRATION_BATCH)  # noqa: E731 (as calibrate reads them)
     before = lambda: row_sample(batches)  # noqa: E731
-    now = lambda: unknown_scores.class_sample(batches)  # noqa: E731
+    now = lambda: feature_stream.class_sample(batches)  # noqa: E731
     (old, old_y), (new, new_y) = before(), now()
     assert torch.equal(old, new) and torch.equal(old_y, new_y), "the samples differ"
     return before, now

@@ -48,12 +48,13 @@ from objrec.calibration import expected_calibration_error
 from objrec.config import TrainConfig
 from objrec.data import scan_class_folder
 from objrec.engine import Stopping, fit
+from objrec.feature_stream import in_batches
 from objrec.features import cached_features
 from objrec.frozen import FeatureSet, FrozenBody, PassSettings
 from objrec.model import build_head
 from objrec.thresholds import choose_threshold, open_set_metrics
 from objrec.train import seed_everything
-from objrec.unknown_scores import SumScore, fit_feature_score, fit_mahalanobis, in_batches
+from objrec.unknown_scores import SumScore, fit_feature_score, fit_mahalanobis
 from objrec.views import ViewSpec
 
 SPLITS = Path("/work/splits/s0")

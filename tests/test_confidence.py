@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from objrec import calibration, unknown_scores
+from objrec import calibration, kmeans_bank, unknown_scores
 from objrec.calibration import (
     expected_calibration_error,
     fit_temperature_mle,
@@ -17,6 +17,8 @@ from objrec.calibration import (
     temperature_fit,
 )
 from objrec.confidence import fit_confidence
+from objrec.feature_stream import class_sample, in_batches
+from objrec.kmeans_bank import class_centroids, distinct_rows
 from objrec.thresholds import (
     accuracy_at_threshold,
     advice_rests_on,
@@ -27,13 +29,9 @@ from objrec.thresholds import (
 from objrec.unknown_scores import (
     KnnScore,
     Readable,
-    class_centroids,
-    class_sample,
-    distinct_rows,
     familiarity_from_state,
     fit_feature_score,
     fit_feature_score_batches,
-    in_batches,
 )
 
 from .conftest import metrics_of, record_of
@@ -468,7 +466,8 @@ def test_an_incomplete_familiarity_state_is_one_sentence_not_a_key_error():
 
 def mahalanobis_in_memory(features, labels, dims):
     """The score as fitted before it was streamed: an SVD of every centred feature at once."""
-    from objrec.unknown_scores import MahalanobisScore, normalise
+    from objrec.feature_stream import normalise
+    from objrec.unknown_scores import MahalanobisScore
 
     x = normalise(features).double()
     n_classes = int(labels.max()) + 1
@@ -498,7 +497,8 @@ def test_scores_fitted_batch_by_batch_equal_those_fitted_in_memory(kind, images)
 
 def score_in_memory(kind, features, labels, k=10, dims=256, centroids=4):
     """Each feature score fitted directly from every training feature at once."""
-    from objrec.unknown_scores import KnnScore, RelativeMahalanobisScore, SumScore, class_centroids
+    from objrec.kmeans_bank import class_centroids
+    from objrec.unknown_scores import KnnScore, RelativeMahalanobisScore, SumScore
 
     if kind == "knn":
         return KnnScore(features, min(k, int(torch.bincount(labels).min())))
@@ -610,7 +610,7 @@ def test_the_class_sample_keeps_positions_and_reads_the_kept_rows_once():
     """The sample copied each row it kept into slots of its class (100 MB, zeroed first, for the
     100-class protocol), then gathered them class by class and joined them: it keeps positions
     in the stream now, and ``rows_at`` reads the kept rows, in the sample's order, once."""
-    from objrec.unknown_scores import ClassSample, normalise, rows_at
+    from objrec.feature_stream import ClassSample, normalise, rows_at
 
     g = torch.Generator().manual_seed(5)
     features, labels = torch.randn(300, 16, generator=g), torch.randint(0, 5, (300,), generator=g)
@@ -626,7 +626,7 @@ def test_the_class_sample_keeps_positions_and_reads_the_kept_rows_once():
 
 def class_sample_in_memory(features, labels, per_class, seed=0):
     """Each image's seeded key drawn at once; each class's ``per_class`` lowest keys, by key."""
-    from objrec.unknown_scores import normalise
+    from objrec.feature_stream import normalise
 
     keys = torch.rand(len(labels), generator=torch.Generator().manual_seed(seed))
     chosen = [
@@ -651,7 +651,7 @@ def test_the_class_sample_is_the_lowest_keys_of_each_class_drawn_at_once(size):
 def vim_in_memory(features, head, dims, weight):
     """ViM from every training feature at once: a full eigendecomposition of the centred
     normalised features' scatter, the scale from ViM's rule (mean top logit / mean residual)."""
-    from objrec.unknown_scores import normalise
+    from objrec.feature_stream import normalise
 
     z = normalise(features).double()
     centre = z.mean(0)
@@ -733,14 +733,9 @@ def test_far_fewer_images_than_features_take_the_images_svd_not_the_features_sca
     eigenpairs come from the centred images' SVD: the (features x features) eigensolve is not
     called, and the score is the one it gave, with ``dims`` past the scatter's rank (its null space)
     too. With more images per feature (the 100-class protocol's 3,095), the eigensolve runs."""
-    from objrec import unknown_scores
-    from objrec.unknown_scores import (
-        MahalanobisScore,
-        centred_scatter,
-        class_sums,
-        fit_mahalanobis_batches,
-        top_eigenpairs,
-    )
+    from objrec import eigenpairs
+    from objrec.eigenpairs import centred_scatter, top_eigenpairs
+    from objrec.unknown_scores import MahalanobisScore, class_sums, fit_mahalanobis_batches
 
     g = torch.Generator().manual_seed(3)
     features = torch.randn(30, 128, generator=g) + torch.randn(3, 128, generator=g).repeat(10, 1)
@@ -755,7 +750,7 @@ def test_far_fewer_images_than_features_take_the_images_svd_not_the_features_sca
     reference = MahalanobisScore(means, basis, (eigen / scale).clamp(min=residual), residual)
     calls = []
     monkeypatch.setattr(
-        unknown_scores, "top_eigenpairs", lambda *a, **k: calls.append(1) or top_eigenpairs(*a, **k)
+        eigenpairs, "top_eigenpairs", lambda *a, **k: calls.append(1) or top_eigenpairs(*a, **k)
     )
     fitted = fit_mahalanobis_batches(batches)
     assert calls == []
@@ -773,14 +768,9 @@ def test_no_more_images_than_features_take_the_images_gram_matrix(monkeypatch):
     the top ``dims`` well inside the rank, the eigenpairs come from the images' Gram matrix, a
     smaller eigensolve than the (features x features) scatter's, which is not summed: the same
     score as the scatter's float64 eigenpairs give, to float32 eigensolve rounding."""
-    from objrec import unknown_scores
-    from objrec.unknown_scores import (
-        MahalanobisScore,
-        centred_scatter,
-        class_sums,
-        fit_mahalanobis_batches,
-        top_eigenpairs,
-    )
+    from objrec import eigenpairs
+    from objrec.eigenpairs import centred_scatter, top_eigenpairs
+    from objrec.unknown_scores import MahalanobisScore, class_sums, fit_mahalanobis_batches
 
     g = torch.Generator().manual_seed(4)
     scales = torch.linspace(3, 0.1, 64)  # distinct variances: a well-defined top 8
@@ -795,7 +785,7 @@ def test_no_more_images_than_features_take_the_images_gram_matrix(monkeypatch):
     eigen, basis = top_eigenpairs(scatter.clone(), 8)
     residual = (float(scatter.trace()) - float(eigen.sum())) / 57 / (64 - 8)
     reference = MahalanobisScore(means, basis, eigen / 57, residual)
-    monkeypatch.setattr(unknown_scores, "centred_scatter", lambda *a: pytest.fail("scatter summed"))
+    monkeypatch.setattr(eigenpairs, "centred_scatter", lambda *a: pytest.fail("scatter summed"))
     fitted = fit_mahalanobis_batches(batches, dims=8)
     torch.testing.assert_close(fitted.inv_sd, reference.inv_sd, rtol=1e-5, atol=0)
     torch.testing.assert_close(fitted.inv_residual, reference.inv_residual, rtol=1e-5, atol=0)
@@ -810,13 +800,8 @@ def test_near_copies_that_leave_the_gram_matrix_fewer_eigenpairs_give_the_scatte
     whose ``rows.T @ u / sqrt(s)`` were no unit vectors: scores 1,000 standard deviations off the
     float64 scatter's (the float32 scatter, before the Gram route: 970). They come from the
     float64 scatter now."""
-    from objrec.unknown_scores import (
-        MahalanobisScore,
-        centred_scatter,
-        class_sums,
-        fit_mahalanobis_batches,
-        top_eigenpairs,
-    )
+    from objrec.eigenpairs import centred_scatter, top_eigenpairs
+    from objrec.unknown_scores import MahalanobisScore, class_sums, fit_mahalanobis_batches
 
     g = torch.Generator().manual_seed(0)
     photos = torch.randn(6, 64, generator=g)
@@ -1545,7 +1530,7 @@ def test_the_kmeans_runs_while_the_mahalanobis_part_is_fitted(monkeypatch):
     labels = torch.arange(3).repeat(20)
     batches = in_batches(features, labels, size=16)
     started, seen = threading.Event(), []
-    kmeans, mahalanobis = unknown_scores.kmeans_centres, unknown_scores.fit_mahalanobis_batches
+    kmeans, mahalanobis = kmeans_bank.kmeans_centres, unknown_scores.fit_mahalanobis_batches
 
     def fit_mahalanobis(*args, **kwargs):
         started.set()
@@ -1556,7 +1541,7 @@ def test_the_kmeans_runs_while_the_mahalanobis_part_is_fitted(monkeypatch):
         return kmeans(*args, **kwargs)
 
     monkeypatch.setattr(unknown_scores, "fit_mahalanobis_batches", fit_mahalanobis)
-    monkeypatch.setattr(unknown_scores, "kmeans_centres", kmeans_centres)
+    monkeypatch.setattr(kmeans_bank, "kmeans_centres", kmeans_centres)
     score = unknown_scores.fit_sum(batches, 5, 8, 4)
     assert seen and all(t != threading.get_ident() and waited for t, waited in seen)
     monkeypatch.undo()
@@ -1593,7 +1578,7 @@ def test_a_stop_in_the_mahalanobis_fit_calls_the_kmeans_off(monkeypatch):
         return np.zeros((k, x.shape[1]))
 
     monkeypatch.setattr(unknown_scores, "fit_mahalanobis_batches", fit_mahalanobis)
-    monkeypatch.setattr(unknown_scores, "kmeans_centres", kmeans_centres)
+    monkeypatch.setattr(kmeans_bank, "kmeans_centres", kmeans_centres)
     with pytest.raises(KeyboardInterrupt):
         unknown_scores.fit_sum(batches, 5, 8, 2)
     assert 1 <= len(calls) < classes  # all 400 (2 s) before: the stop waited for every class

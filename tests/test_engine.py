@@ -494,7 +494,7 @@ def test_training_a_head_and_calibrating_it_never_import_torch_dynamo(preloaded_
 import sys, torch
 import torch.nn.functional as F
 from objrec.calibration import expected_calibration_error, fit_temperature_mle
-from objrec.unknown_scores import class_centroids
+from objrec.kmeans_bank import class_centroids
 from objrec.optimizers import HeadAdam
 from objrec.model import build_head
 head = build_head(24, 5, 16, 0.2, 3)

@@ -1,7 +1,7 @@
 """k-means as scikit-learn's ``KMeans(k, n_init=n_init, random_state=seed)`` fits it on dense
 float64 rows with unit weights (k-means++ seeding, then Lloyd's iterations), in NumPy.
 
-Why not scikit-learn itself: the unknown score's centroids (``unknown_scores.class_centroids``) were
+Why not scikit-learn itself: the unknown score's centroids (``kmeans_bank.class_centroids``) were
 its only use in ``train``, and importing ``sklearn.cluster`` took 0.7 to 1.6 s of a warm retrain
 of the 100-class protocol (``sklearn.utils.fixes`` imports ``scipy.stats`` whatever is used),
 more than the 100 small fits themselves. This is the same algorithm step for step (scikit-learn

@@ -17,27 +17,30 @@ The scores (``SCORES``):
 
 The feature scores are small ``nn.Module``s on the body's features, so they run inside the model
 and its ONNX export; :class:`Readable` rescales one to the familiarity a user reads, and
-:func:`score_from_state` rebuilds one from a checkpoint. ``benchmarks/open_set.py`` measures them
-on Caltech-101 classes the model was not taught. Nothing here prints.
+:func:`score_from_state` rebuilds one from a checkpoint. They are fitted on the training features
+read batch by batch (``feature_stream``); the Mahalanobis scores and ViM on the top eigenpairs of
+their scatter (``eigenpairs``), ``mahalanobis+knn``'s kNN part on each class's k-means centroids
+(``kmeans_bank``). ``benchmarks/open_set.py`` measures them on Caltech-101 classes the model was
+not taught. Nothing here prints.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import CancelledError, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
-import scipy.linalg
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from objrec.config import UNKNOWN_SCORES
+from objrec.eigenpairs import scatter_eigenpairs
 from objrec.errors import ObjrecError
-from objrec.kmeans import kmeans_centres
+from objrec.feature_stream import Batches, class_sample, in_batches, normalise
+from objrec.kmeans_bank import class_centres
 from objrec.model import HeadEnsemble
 
 SCORES = UNKNOWN_SCORES
@@ -69,10 +72,6 @@ def mark_kind(module: nn.Module, kind: int) -> None:
 def sub_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     """The tensors of ``state`` under ``prefix``, named without it."""
     return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
-
-
-def normalise(features: torch.Tensor) -> torch.Tensor:
-    return F.normalize(features.float(), dim=1)
 
 
 class KnnScore(nn.Module):
@@ -169,15 +168,6 @@ class MahalanobisScore(nn.Module):
         return -distance.min(1).values.float()
 
 
-Batches = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
-"""A source of (features, labels) batches that can be read more than once (e.g. from the store)."""
-
-
-def in_batches(features: torch.Tensor, labels: torch.Tensor, size: int = 4096) -> Batches:
-    """Features and labels in memory as a :data:`Batches` source."""
-    return lambda: zip(features.split(size), labels.split(size), strict=True)
-
-
 def class_sums(batches: Batches) -> tuple[torch.Tensor, torch.Tensor]:
     """Per class (0 .. the largest label): the sum of the normalised features, and the count."""
     sums: torch.Tensor | None = None
@@ -198,27 +188,6 @@ def class_sums(batches: Batches) -> tuple[torch.Tensor, torch.Tensor]:
     return sums, counts
 
 
-def centred_rows(batches: Batches, means: torch.Tensor, n: int) -> torch.Tensor:
-    """Every image's normalised features minus its class mean, (images, features) in float64,
-    written into one tensor of the ``n`` images (not a copy of each batch joined at the end)."""
-    rows = means.new_empty(n, means.shape[1])
-    start = 0
-    for features, labels in batches():
-        end = start + len(labels)
-        torch.sub(normalise(features).double(), means[labels], out=rows[start:end])
-        start = end
-    return rows[:start]
-
-
-def centred_scatter(batches: Batches, means: torch.Tensor) -> torch.Tensor:
-    """The sum over images of (x - its class mean)(x - its class mean)^T, normalised features."""
-    scatter = torch.zeros(means.shape[1], means.shape[1], dtype=torch.double)
-    for features, labels in batches():
-        centred = normalise(features).double() - means[labels]
-        scatter.addmm_(centred.t(), centred)
-    return scatter
-
-
 def fit_mahalanobis(
     features: torch.Tensor, labels: torch.Tensor, dims: int = 256
 ) -> MahalanobisScore:
@@ -230,9 +199,10 @@ def fit_mahalanobis_batches(batches: Batches, dims: int = 256) -> MahalanobisSco
     """``fit_mahalanobis`` in two passes over ``batches``, holding (features x features) numbers,
     never every image: the class means, then the class-centred scatter, whose eigenvectors are the
     centred features' right singular vectors and whose eigenvalues their squared singular values
-    (with at most :data:`SVD_IMAGES_PER_FEATURE` images per feature, every centred image is held
-    instead, fewer numbers than the scatter's, for their SVD: :func:`scatter_eigenpairs`).
-    Only the top ``dims`` eigenpairs are computed; the others' sum is what the trace leaves."""
+    (with at most ``eigenpairs.SVD_IMAGES_PER_FEATURE`` images per feature, every centred image
+    is held instead, fewer numbers than the scatter's, for their SVD:
+    :func:`~objrec.eigenpairs.scatter_eigenpairs`). Only the top ``dims`` eigenpairs are
+    computed; the others' sum is what the trace leaves."""
     sums, counts = class_sums(batches)
     means = sums / counts.clamp(min=1)[:, None]
     n, width = int(counts.sum()), means.shape[1]
@@ -246,122 +216,6 @@ def fit_mahalanobis_batches(batches: Batches, dims: int = 256) -> MahalanobisSco
     total, eigen = trace / scale, eigen / scale
     residual = max((total - float(eigen.sum())) / (width - dims), 1e-12)
     return MahalanobisScore(means, basis, eigen.clamp(min=residual), residual)
-
-
-SVD_IMAGES_PER_FEATURE = 0.25
-"""Up to this many training images per feature (960 of 3,840), the scatter's eigenpairs come from
-the centred images' SVD (:func:`scatter_eigenpairs`), beyond it from the scatter's own eigensolve.
-One run each under the CPU lock, ``fit_mahalanobis`` on random features 3,840 wide, SVD against
-eigensolve: 0.05 against 2.35 s at 60 images, 0.44 against 2.90 s at 500, 1.11 against 1.65 s at
-1,000; but 2.57 against 1.75 s at 1,500 and 9.76 against 2.08 s at 3,095 (the 100-class protocol's
-training images, which keep the float32 eigensolve)."""
-
-
-def scatter_eigenpairs(
-    batches: Batches, means: torch.Tensor, n: int, k: int, single: bool = False
-) -> tuple[float, torch.Tensor, torch.Tensor]:
-    """The trace of the class-centred scatter of ``batches``' ``n`` normalised features (``means``
-    per class) and its top ``k`` eigenpairs (:func:`top_eigenpairs`).
-
-    With far fewer images than features (:data:`SVD_IMAGES_PER_FEATURE`) the scatter's rank is
-    well below its size: its eigenpairs are then the centred rows' squared singular values and
-    right singular vectors, from an (images x features) SVD. The demo (60 images of 3,840
-    features, the top 59 eigenpairs) calibrates in 0.93 s against 3.09 s with the 3,840 x 3,840
-    scatter's eigensolve (``benchmarks/demo_time.py``, medians of 3). The eigenvalues are the same
-    to float64 rounding; the eigenvectors of a zero eigenvalue (when ``k`` reaches past the rank)
-    are another orthonormal choice in the same null space, which the Mahalanobis score does not
-    depend on (their variance is the residual's, as off the basis).
-
-    With no more images than features and the top ``k`` well inside the rank (``single``), they
-    come from the images' Gram matrix instead (:func:`gram_eigenpairs`): the 100-class protocol's
-    3,095 training images of 3,840 features. Beyond that, from the scatter, summed batch by batch:
-    what is held never grows past (features x features) numbers."""
-    width = means.shape[1]
-    if k == 0 or n > width or (n > width * SVD_IMAGES_PER_FEATURE and not single):
-        scatter = centred_scatter(batches, means)
-        return float(scatter.trace()), *top_eigenpairs(scatter, k, single)
-    rows = centred_rows(batches, means, n)
-    trace = float(rows.pow(2).sum())  # before the SVD, which may use the rows as its workspace
-    if n > width * SVD_IMAGES_PER_FEATURE:
-        return trace, *gram_eigenpairs(rows, k)
-    _, values, vectors_t = scipy.linalg.svd(
-        rows.numpy(), full_matrices=False, overwrite_a=True, check_finite=False
-    )
-    values = torch.from_numpy(values[:k].astype(np.float64))
-    return trace, values.pow(2), torch.from_numpy(vectors_t[:k].T.copy())
-
-
-def gram_eigenpairs(rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The top ``k`` eigenpairs of ``rows.T @ rows`` (the scatter of the centred ``rows``, images
-    x features, no more images than features) from the images' smaller Gram matrix
-    ``rows @ rows.T``: it has the same nonzero eigenvalues, and its eigenvector ``u`` of
-    eigenvalue ``s`` gives the scatter's, ``rows.T @ u / sqrt(s)``. Solved in float32 as the
-    scatter's is (:func:`top_eigenpairs`), for the top ``k`` well inside the scatter's rank only
-    (``scatter_eigenpairs``' ``single``), whose eigenvalues are far from 0. On the 100-class
-    protocol (3,095 images, 3,840 features) the Gram matrix and its eigenpairs took 2.4 to 2.6 s
-    against 3.9 to 5.4 s for the scatter and its own, as close to float64's (eigenvalues within
-    1.2e-6 relative against 1.3e-6; ``benchmarks/calibration_steps.py``).
-
-    Copies of a photo add (almost) nothing to the rank, which ``single`` counts by images: where
-    the ``k``-th eigenvalue is a rounding error of the float32 solve (:data:`GRAM_RANK_TOLERANCE`),
-    ``rows.T @ u / sqrt(s)`` is no unit vector (near-copies 1e-4 apart: scores 1,000 standard
-    deviations off), and the scatter's own eigenpairs are solved, in float64, as they should be
-    wherever the top ``k`` reach past the rank.
-
-    The Gram matrix is summed in float32 (``ssyrk``, one triangle) and the scatter's vectors come
-    from the float32 rows: 1.15 to 1.19 s against 1.66 to 1.72 s for the float64 product rounded
-    to float32 on splits s0 to s2, as close to float64's (eigenvalues within 1.3e-6, validation
-    scores within 2.2e-6 of their standard deviation; the same AUROC against untaught images and
-    every image on the same side of the threshold: ``calibration_steps.py --steps gram``)."""
-    single = rows.float()
-    # the lower triangle of single @ single.T by ``ssyrk``: half the products of a full matrix
-    # product, in float32 (the float32 solve's input, as float64's product rounded was); the
-    # transpose of the C-ordered rows is Fortran-ordered: no copy
-    gram = scipy.linalg.blas.ssyrk(1.0, single.numpy().T, trans=1, lower=1)
-    values, vectors = solved_top(gram, k, lower=True)
-    if values[-1] <= values[0] * GRAM_RANK_TOLERANCE:
-        return top_eigenpairs(rows.t() @ rows, k)
-    return values, (single.t() @ vectors).double() / values.sqrt()
-
-
-GRAM_RANK_TOLERANCE = 1e-4
-"""The smallest of the Gram matrix's top ``k`` eigenvalues, as a share of the largest, that
-:func:`gram_eigenpairs` takes for one of the rank (float32's rounding is about 1e-6 of the
-largest). On the 100-class protocol's 3,095 training images the 256th is 0.054 of the first."""
-
-
-def top_eigenpairs(
-    matrix: torch.Tensor, k: int, single: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``k`` largest eigenvalues of a symmetric matrix (descending) and their eigenvectors, in
-    float64. ``single``: solved in float32, half the time at 3,840 features (1.2 s against 2.6 s
-    here on the 100-class protocol's scatter, eigenvalues within 4e-7 of float64's, relative).
-    The matrix (or its float32 copy) is the workspace (its transpose, itself, is Fortran-ordered:
-    no further copy)."""
-    width = matrix.shape[0]
-    if k == 0:
-        return matrix.new_zeros(0, dtype=torch.double), matrix.new_zeros(width, 0)
-    values, vectors = solved_top((matrix.float() if single else matrix).numpy().T, k)
-    return values, vectors.double()
-
-
-def solved_top(array: np.ndarray, k: int, lower: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``k`` largest eigenvalues of the symmetric ``array`` (its ``lower`` triangle or its
-    upper one is read), descending, in float64, and their eigenvectors in ``array``'s dtype;
-    ``array`` is the workspace (LAPACK's ``evr``; a Fortran-ordered one is not copied)."""
-    width = array.shape[0]
-    values, vectors = scipy.linalg.eigh(
-        array,
-        lower=lower,
-        subset_by_index=[width - k, width - 1],
-        driver="evr",
-        overwrite_a=True,
-        check_finite=False,
-    )
-    return (
-        torch.from_numpy(values[::-1].astype(np.float64)).clamp(min=0),
-        torch.from_numpy(np.ascontiguousarray(vectors[:, ::-1])),
-    )
 
 
 class RelativeMahalanobisScore(nn.Module):
@@ -544,132 +398,6 @@ def fitted_score(
     raise ValueError(f"unknown score {kind!r}; one of {', '.join(SCORES)}")
 
 
-CLASS_SAMPLE = 64
-"""Training images per class (a seeded random sample) that a class's kNN centroids are fitted on."""
-
-
-class ClassSample:
-    """The ``per_class`` lowest-keyed images of each class seen so far, by their positions in
-    the stream, in preallocated slots: adding a batch compares its keys with the slots of the
-    classes it holds and keeps only the positions it takes, so its cost depends on the batch, not
-    on the sample. Positions, not rows: the rows a slot took and gave up again were copied into
-    slots of 100 MB for the 100-class protocol (zeroed first), then gathered class by class and
-    joined, three copies of the sample; :func:`class_sample` reads the kept rows once."""
-
-    def __init__(self, per_class: int):
-        self.per_class = per_class
-        self.keys = torch.full((0, per_class), math.inf)  # inf: an empty slot
-        self.positions = torch.full((0, per_class), -1, dtype=torch.long)
-
-    def add(self, positions: torch.Tensor, y: torch.Tensor, keys: torch.Tensor) -> None:
-        n_classes = int(y.max()) + 1 if len(y) else 0
-        if n_classes > len(self.keys):
-            grown = torch.full((n_classes - len(self.keys), self.per_class), math.inf)
-            self.keys = torch.cat([self.keys, grown])
-            self.positions = torch.cat([self.positions, torch.full_like(grown, -1).long()])
-        present = y.unique()
-        n_slots = len(present) * self.per_class
-        candidates = torch.cat([self.keys[present].flatten(), keys])
-        owner = torch.cat([present.repeat_interleave(self.per_class), y])
-        order = candidates.argsort(stable=True)
-        order = order[owner[order].argsort(stable=True)]  # by class, then by key
-        starts = torch.cumsum(torch.bincount(owner), 0) - torch.bincount(owner)
-        kept = torch.zeros(len(candidates), dtype=torch.bool)
-        kept[order] = torch.arange(len(order)) - starts[owner[order]] < self.per_class
-        freed = (~kept[:n_slots]).nonzero().squeeze(1)  # class by class, as ``present``
-        taken = kept[n_slots:].nonzero().squeeze(1)
-        taken = taken[y[taken].argsort(stable=True)]  # as many per class as freed slots
-        classes, slots = present[freed // self.per_class], freed % self.per_class
-        self.keys[classes, slots] = keys[taken]
-        self.positions[classes, slots] = positions[taken]
-
-    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The kept images' positions and their classes, by class, then by key."""
-        kept, ys = [], []
-        for c in range(len(self.keys)):
-            order = self.keys[c].argsort()[: int(self.keys[c].isfinite().sum())]
-            kept.append(self.positions[c][order])
-            ys.append(torch.full((len(order),), c, dtype=torch.long))
-        if not kept:
-            return torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
-        return torch.cat(kept), torch.cat(ys)
-
-
-def class_sample(
-    batches: Batches, per_class: int = CLASS_SAMPLE, seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A uniform random sample of at most ``per_class`` normalised training features per class:
-    each image gets a seeded random key as it streams by, each class keeps its lowest keys (one
-    pass over the labels), then the kept rows are read into one tensor (a second pass), so
-    memory is bounded by classes x ``per_class`` rows whatever the size of the training set."""
-    g = torch.Generator().manual_seed(seed)
-    sample = ClassSample(per_class)
-    start = 0
-    for _, labels in batches():
-        positions = torch.arange(start, start + len(labels))
-        sample.add(positions, labels, torch.rand(len(labels), generator=g))
-        start += len(labels)
-    positions, y = sample.result()
-    return rows_at(batches, positions), y
-
-
-def rows_at(batches: Batches, positions: torch.Tensor) -> torch.Tensor:
-    """The normalised features of the images at ``positions`` of ``batches``, in that order:
-    each batch normalised whole, as every pass over it is (the same numbers), and only its
-    wanted rows copied."""
-    by_position = positions.argsort()
-    ordered = positions[by_position]
-    out: torch.Tensor | None = None
-    start = 0
-    for features, labels in batches():
-        end = start + len(labels)
-        lo, hi = (int(i) for i in torch.searchsorted(ordered, torch.tensor([start, end])))
-        if hi > lo:
-            rows = normalise(features)
-            if out is None:
-                out = rows.new_empty(len(positions), rows.shape[1])
-            out[by_position[lo:hi]] = rows[ordered[lo:hi] - start]
-        start = end
-    return out if out is not None else torch.zeros(0)
-
-
-def class_centroids(x: torch.Tensor, y: torch.Tensor, per_class: int) -> torch.Tensor:
-    """``per_class`` k-means centroids of each class's (normalised) features, L2-normalised: a kNN
-    bank whose size is bounded by the number of classes, not of images. A class with fewer
-    distinct images (copies of one photo stay in one split) gets one centroid per distinct image:
-    k-means asked for more repeated one (counted twice by the ``k``-th neighbour) and warned.
-    The k-means is scikit-learn's ``KMeans(k, n_init=3, random_state=0)``, computed as it computes
-    it without importing it (``objrec.kmeans``: 0.7 to 1.6 s of a warm retrain's calibration)."""
-    return normalise(torch.from_numpy(class_centres(x.float().numpy(), y.numpy(), per_class)))
-
-
-def class_centres(
-    x: np.ndarray, y: np.ndarray, per_class: int, stop: threading.Event | None = None
-) -> np.ndarray:
-    """:func:`class_centroids`' centroids before their normalising (float64), in NumPy alone, no
-    PyTorch operation: :func:`fit_sum` runs it in a second thread, where each PyTorch operation
-    would start a team of threads of its own. ``stop``, once set, ends it before the next class
-    (CancelledError): it returns every class's centroids or none."""
-    bank = []
-    for c in np.unique(y):
-        if stop is not None and stop.is_set():
-            raise CancelledError("the k-means was called off")
-        xc = x[y == c].astype(np.float64)  # float32 to float64 exactly, as ``Tensor.double``
-        k = min(per_class, distinct_rows(xc))
-        bank.append(kmeans_centres(xc, k, n_init=3, seed=0))
-    return np.concatenate(bank)
-
-
-def distinct_rows(x: np.ndarray) -> int:
-    """How many distinct rows the 2-D float array ``x`` has, counted as ``np.unique(x, axis=0)``
-    counts them (by value: -0.0 equals 0.0, a row holding a NaN equals no other), by hashing each
-    row's bytes instead of sorting the rows as records of 3,840 fields: 0.94 s of a warm retrain's
-    calibration on the 100-class protocol (101 classes), now a few milliseconds."""
-    rows = np.ascontiguousarray(x + 0.0)  # -0.0 + 0.0 is 0.0: equal values, equal bytes
-    nan = np.isnan(rows).any(axis=1)
-    return len({row.tobytes() for row in rows[~nan]}) + int(nan.sum())
-
-
 class SumScore(nn.Module):
     """The sum of several scores, each standardised by its mean and standard deviation on the known
     validation images (``standardise``), so that neither dominates by its units."""
@@ -723,11 +451,11 @@ class SumScore(nn.Module):
 def fit_sum(batches: Batches, k: int, dims: int, centroids: int) -> SumScore:
     """Mahalanobis plus kNN on class-wise k-means centroids (not yet standardised).
 
-    The k-means (:func:`class_centres`) runs in a second thread while this one fits the
-    Mahalanobis part, whose eigensolve (LAPACK, :func:`solved_top`) lets go of the GIL: the
-    two took 0.46 and 1.16 s one after the other of a quiet warm retrain's 1.85 s calibration
-    (the 100-class protocol). Each computes what it computed alone, the same bits (no number
-    either uses is the other's).
+    The k-means (:func:`~objrec.kmeans_bank.class_centres`) runs in a second thread while this
+    one fits the Mahalanobis part, whose eigensolve (LAPACK,
+    :func:`~objrec.eigenpairs.solved_top`) lets go of the GIL: the two took 0.46 and 1.16 s one
+    after the other of a quiet warm retrain's 1.85 s calibration (the 100-class protocol). Each
+    computes what it computed alone, the same bits (no number either uses is the other's).
 
     A stop (Ctrl-C, SIGTERM) or a failure in this thread calls the k-means off before its next
     class: the stop waits for one class's k-means (6 to 16 ms for 64 rows of 1,280 to 3,840

@@ -32,7 +32,7 @@ def remembered_fingerprint(data: DataConfig, augment: str, store: FeatureStore) 
     that finds every augmented view in the store never imports torchvision to name the view
     (1.0 s here, of which the ``torch._dynamo`` it brings, 0.9 s, is imported by ``torch.optim``
     anyway: a warm retrain of the 100-class protocol took 1.0 s less, with the distinct-row count
-    of ``unknown_scores.class_centroids``). Without a key (see there) it is computed, as always."""
+    of ``kmeans_bank.class_centroids``). Without a key (see there) it is computed, as always."""
     key = definition_key(data, augment)
     if key is None:
         return augment_fingerprint(data, augment)
