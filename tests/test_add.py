@@ -766,6 +766,27 @@ def test_undecodable_new_files_are_left_out_and_named(tmp_path, split_dir, caplo
     assert not list(split_dir.glob("*/red/broken*"))
 
 
+def test_files_the_system_will_not_read_are_left_out_of_an_add_and_named(
+    tmp_path, split_dir, monkeypatch, caplog
+):
+    """review63a H1: a new photo whose read failed with EIO stopped `add_images` with an OSError
+    naming no file ("error: input/output error"): it is left out and named, as an undecodable one
+    is. One of the data folder's photos that cannot be read is named in a warning, and the new
+    images are placed without it."""
+    from .test_split import failing_read
+
+    new = new_images(tmp_path / "new", "red", 3)
+    kept = sorted(split_dir.glob("train/blue/*"))[0]
+    failing_read(monkeypatch, new / "red" / "new_01.png", kept)
+    with caplog.at_level("WARNING", logger="objrec"):
+        result = add_images(split_dir, new)
+    assert result.unreadable_files == ["red/new_01.png"] and len(result.files) == 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "left out 1 image file that cannot be read: red/new_01.png" in warnings
+    assert any(str(kept) in w and "Input/output error" in w for w in warnings), warnings
+    assert not list(split_dir.glob("*/red/new_01*")) and kept.is_file()
+
+
 @pytest.mark.slow
 def test_heic_photos_without_pillow_heif_are_said_apart_when_added(
     tmp_path, split_dir, caplog, no_heif_plugin

@@ -682,6 +682,41 @@ def test_a_split_logs_each_long_step_as_it_begins(tmp_path, image_folder, known_
     assert len(said) == 3 and said[2].startswith(steps[2])  # the end's line, last
 
 
+def failing_read(monkeypatch, *bad: Path) -> None:
+    """Every read of ``bad``'s bytes fails with EIO, as a bad sector's or a cloud placeholder's
+    does (an OSError whose ``filename`` is None, as ``read()`` raises it), without root tricks."""
+    from objrec import reading
+
+    real = reading.read_first
+    names = {os.path.abspath(path) for path in bad}
+
+    def read_first(path):
+        if os.path.abspath(path) in names:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real(path)
+
+    monkeypatch.setattr(reading, "read_first", read_first)
+
+
+def test_a_file_the_system_will_not_read_is_left_out_and_named(
+    tmp_path, image_folder, known_facts, monkeypatch, caplog
+):
+    """review63a H1: one photo whose read failed with EIO stopped `split_folder` with an OSError
+    naming no file ("error: input/output error"), while `check` calls it unusable and says a
+    split leaves it out: it is left out and named, as any unreadable image, and refused under
+    `strict`."""
+    failing_read(monkeypatch, image_folder / "red" / "img_03.png")
+    with pytest.raises(ObjrecError, match=r"1 image file cannot be read: red/img_03.png"):
+        split_folder(image_folder, tmp_path / "strict", strict=True)
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        result = split_folder(image_folder, tmp_path / "out")
+    assert result.unreadable_files == ["red/img_03.png"]
+    assert sum(result.counts["red"].values()) == 11
+    assert "left out 1 image file that cannot be read (`strict` refuses them): red/img_03.png" in [
+        r.getMessage() for r in caplog.records
+    ]
+
+
 def test_a_class_with_only_unreadable_files_is_left_out_as_empty(
     tmp_path, image_folder, known_facts
 ):

@@ -182,6 +182,13 @@ CHANGED = "changed while objrec read it (its image facts are not kept)"
 """Why :func:`hashed_facts` measured no facts of a file."""
 
 
+def unreadable_facts(path: Path, exc: OSError) -> ImageFacts:
+    """The facts of a file the operating system would not read (EIO on a bad sector, EACCES, a
+    cloud placeholder): an unreadable image, worded as :func:`image_facts` words one, so that a
+    split or an add leaves it out and names it, as ``check`` promises, rather than stop."""
+    return ImageFacts(error=f"{path}: {IMAGE_ERRORS['cannot_read'].format(reason=why(exc))}")
+
+
 def why(exc: OSError) -> str:
     """Why a file could not be read, in a few words (``No such file or directory``)."""
     return exc.strerror or str(exc)

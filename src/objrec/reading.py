@@ -50,9 +50,12 @@ def read_all(
     file the index does not know is hashed from the bytes its facts are measured from
     (:func:`first_read`), its camera time (``times``) read from them too. ``on_file(done,
     total)`` counts the files looked up in the index as the first half of the work, each image
-    read and measured as the second; an OSError where one cannot be read."""
+    read and measured as the second. A file the operating system will not read (gone, EIO,
+    no permission) has no SHA-256 and facts that say why (``image_facts.unreadable_facts``),
+    left out by the caller as any unreadable image."""
     paths = [p for group in files.values() for p in group]
-    hashes = hash_all(files, on_file, store, read_new=False)  # the first half: looked up
+    failed: dict[Path, OSError] = {}
+    hashes = hash_all(files, on_file, store, failed, read_new=False)  # the first half: looked up
     done = [len(paths)]
 
     def tick() -> None:  # the second half: read (hashed as they are, where new) and measured
@@ -62,8 +65,9 @@ def read_all(
 
     known = {"known": [p for p in paths if p in hashes]}
     facts = _decoded(known, hashes, tick)
-    new = [p for p in paths if p not in hashes]
-    hashes |= first_read(new, store, facts, tick, times)
+    new = [p for p in paths if p not in hashes and p not in failed]
+    hashes |= first_read(new, store, facts, tick, times, failed)
+    facts |= {p: image_facts.unreadable_facts(p, exc) for p, exc in failed.items()}
     facts |= _decoded({"new": [p for p in new if p not in facts]}, hashes, None)
     return hashes, {p: facts[p] for p in paths}
 
@@ -74,22 +78,27 @@ def first_read(
     facts: dict[Path, Any],
     tick: Callable[[], None],
     times: bool = True,
+    failed: dict[Path, OSError] | None = None,
 ) -> dict[Path, str]:
     """The SHA-256 of each of ``paths``, files the file index of ``store`` does not know, and
     their image facts into ``facts``, from one read of each (:func:`first_facts`; a split read
     each twice), the index told of them: not the facts the cache folder keeps of its content
     already (a folder moved or renamed), which the caller reads from there. With ``times``,
     each one's EXIF camera time is read from those bytes too and kept, for ``split``'s bursts
-    (``bursts.read_times``), which then open no file. An OSError where one cannot be read;
-    ``tick()`` after each."""
+    (``bursts.read_times``), which then open no file. A file that cannot be read goes into
+    ``failed`` with its error and is left out of the answer (without
+    ``failed``, the first such error is raised); ``tick()`` after each."""
     if not paths:
         return {}
     kept = facts_store.digests_kept(facts_file(), "facts", image_facts.facts_key())
     found = each_file(
         lambda p: first_facts(p, kept, times), paths, tick, doing=image_facts.MEASURING
     )
-    if errors := [exc for exc in found if isinstance(exc, OSError)]:
-        raise errors[0]
+    errors = {p: exc for p, exc in zip(paths, found, strict=True) if isinstance(exc, OSError)}
+    if errors and failed is None:
+        raise next(iter(errors.values()))
+    if failed is not None:
+        failed.update(errors)
     firsts = {p: first for p, first in zip(paths, found, strict=True) if isinstance(first, First)}
     keep_first_reads(store, [first.read for first in firsts.values()])
     hashes = {p: first.read.sha256 for p, first in firsts.items()}

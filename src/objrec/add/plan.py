@@ -27,7 +27,7 @@ from objrec.images import decoder_missing, list_images
 from objrec.outputs import free_name, name_key
 from objrec.ratios import min_class_size
 from objrec.reading import facts_file, read_all
-from objrec.words import some_of
+from objrec.words import plural, some_of
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ def plan_add(
     config = dataclasses.replace(config, ratios=own_ratios(existing)) if own else config
     files = {"data": list(existing), "new": [image.path for image in images]}
     hashes, sha256, facts = _read(files, on_file, store_dir, config.burst_seconds > 0)
+    existing = _read_existing(data, existing, hashes, facts)
     unreadable, heif = _unreadable(images, facts)
     images = [image for image in images if not facts[image.path].error]
     if not images:
@@ -88,6 +89,23 @@ def plan_add(
     result.cross_class_duplicates = _cross_class(data, existing, images, groups)
     result.spread_groups = _spread(data, existing, fresh, groups)
     return Plan(result, rows)
+
+
+def _read_existing(
+    data: Path, existing: dict[Path, tuple[str, str]], hashes: dict[Path, str], facts: dict
+) -> dict[Path, tuple[str, str]]:
+    """The data folder's images whose bytes could be read (hashed), the others (EIO, no
+    permission) named in a warning: the add places the new images as if they were not there,
+    where it stopped with the operating system's error, naming no file."""
+    if gone := [facts[path].error for path in existing if path not in hashes]:
+        log.warning(
+            "%s of the data folder cannot be read; the new images are placed as if %s not "
+            "there: %s",
+            plural(len(gone), "image"),
+            "it were" if len(gone) == 1 else "they were",
+            some_of(gone),
+        )
+    return {path: where for path, where in existing.items() if path in hashes}
 
 
 def refuse_split_only(config: SplitConfig) -> None:
@@ -217,7 +235,7 @@ def _read(
     taken from those bytes (add read each new photo three times: to hash it, to decode it, for
     its camera time). ``on_file(done, total)``: the files looked up, then each one read."""
     whole, facts = read_all(files, on_file, store_dir, times)
-    sha256 = {path: whole[path] for path in files["new"]}
+    sha256 = {path: whole[path] for path in files["new"] if path in whole}
     return {path: digest[:DIGEST_CHARS] for path, digest in whole.items()}, sha256, facts
 
 
