@@ -123,3 +123,29 @@ def test_a_bad_image_count_or_every_torchvision_model_is_one_sentence_said_at_on
         describe_backbones(measure=True, images=0)
     with pytest.raises(ObjrecError, match=r"^`measure` with `torchvision` would time every one"):
         describe_backbones(measure=True, torchvision=True)
+
+
+@pytest.mark.slow  # exports the tiny body to ONNX and times it
+def test_measuring_an_int8_body_lets_go_of_the_feature_store_its_copy_opened(tmp_path, monkeypatch):
+    """``describe_backbones(measure=True)`` opened the feature store for a network's int8 copy
+    (``quantize_body``'s memos of the copy) and kept it, and its lock, until the caller's thread
+    ended: a prune or clear elsewhere waited for a measure long done, and an ending thread left
+    the store's files open. It lets go as it returns, as ``train`` does. Where ``auto`` runs
+    int8 here: the calibration is left out (the body itself stands for its copy), the store is
+    opened as for a real one."""
+    import objrec.precision
+    import objrec.quantize
+
+    from .conftest import store_held
+
+    given = []
+
+    def copied(body, data, cache_root, *, store, **_):
+        given.append(store.recall("no such memo") is None)  # the copy reads its memos there
+        return body
+
+    monkeypatch.setattr(objrec.precision, "auto_precision", lambda spec, device: ("int8", ""))
+    monkeypatch.setattr(objrec.quantize, "quantize_body", copied)
+    (facts,) = describe_backbones(["tiny_test"], measure=True, images=20, cache_dir=tmp_path)
+    assert facts.speeds is not None and [s.precision for s in facts.speeds] == ["fp32", "int8"]
+    assert given == [True] and not store_held(tmp_path)

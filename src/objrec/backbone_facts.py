@@ -157,16 +157,18 @@ def describe_backbones(
     (a body at a time,
     through the feature cache of ``cache_dir``, where its graphs are kept for ``train``: a
     network's int8 copy, made once per network and cache folder, is made first where missing),
-    shown to ``reporter``.
+    shown to ``reporter``. The feature store the int8 copy opens is let go of as it returns
+    (``cache.stores_held``), as ``train``'s is: a prune or clear elsewhere waits for it no longer.
     """
     refuse_measuring(names, torchvision, measure, images)
     specs = [get_backbone(n) for n in names] if names else listed(torchvision)
     if not measure:
         return [described(spec) for spec in specs]
-    from objrec.cache import open_cache
+    from objrec.cache import open_cache, stores_held
 
     cache, told = open_cache(as_path(cache_dir)), or_silent(reporter)
-    return [measured(spec, cache, images, told) for spec in specs]
+    with stores_held():
+        return [measured(spec, cache, images, told) for spec in specs]
 
 
 def refuse_measuring(names: Sequence[str], torchvision: bool, measure: bool, images: int) -> None:
