@@ -400,6 +400,25 @@ def test_a_clear_in_one_thread_waits_for_another_thread_s_store(tmp_path):
     assert order == ["let go", "cleared"] and cache.summary().spaces == []
 
 
+def test_a_prune_lets_go_of_the_feature_store_it_opened(tmp_path):
+    """``open_cache(...).prune()`` (the way out a full disk's sentence names) opened the store
+    and kept it, its lock among it, until the caller's thread ended: a command elsewhere that
+    prunes or clears waited for a prune long done, and an ending thread left the store's files
+    open. It lets go as it returns; a store its caller had open before stays open."""
+    from .conftest import store_held
+
+    cache = FeatureCache(tmp_path / "cache")
+    cache.store.space("s" * 32, 4).write("centre", ["a" * 32], np.ones((1, 4), np.float32))
+    cache.close()
+    cache.prune(7, None)
+    assert (tmp_path / "cache" / "store" / "lock").is_file() and not store_held(tmp_path / "cache")
+    held = cache.store
+    assert held.indexed_files() == 0  # opened again: this caller's, held across the prune
+    cache.prune(7, None)
+    assert held.is_open and store_held(tmp_path / "cache")
+    cache.close()
+
+
 @pytest.mark.slow
 def test_prune_by_age_forgets_what_no_run_used(tmp_path):
     samples = scan_class_folder(make_class_folder(tmp_path / "photos", per_class=2)).samples

@@ -204,6 +204,7 @@ class FeatureCache:
             return store.info(), store.indexed_files()
 
     @on_ctrl_c("what it had removed is gone, the rest is kept: run it again to finish")
+    @stores_held()
     def prune(
         self,
         older_than_days: float | None = None,
@@ -213,7 +214,8 @@ class FeatureCache:
         """Forget features not used for ``older_than_days`` or of no image in ``keep_folder``;
         compact the store; remove the folders of the old cache format, the graphs of ``onnx/``
         not used for ``older_than_days`` (:func:`prune_graphs`) and OpenVINO's compiled graphs
-        not read for as long (:func:`prune_compiled`)."""
+        not read for as long (:func:`prune_compiled`). The store it opened is let go of as it
+        returns (:func:`stores_held`): a command elsewhere waits for a prune long done no more."""
         from objrec import bursts, check_decodes, near_pairs, reading
 
         refuse_foreign_folder(self.root)
