@@ -534,3 +534,29 @@ def test_the_readme_says_which_test_command_takes_minutes_and_which_seconds():
     quick = readme_paragraph("For a quicker check")
     assert "whole test suite" in whole and "minutes" in whole and " s " not in whole
     assert '`python -m pytest -m "not slow" -n 2`' in quick and "30 to 40 s" in quick
+
+
+def test_each_file_a_command_writes_into_its_folder_is_named_on_its_page():
+    """docs/commands.md's explore listed four of the five files explore writes (`sizes.csv`, a
+    row per image, missing), and docs/audit.md's suggest called `suggestions.html` "a page of
+    thumbnails": each file of evaluate's, explore's, audit's and suggest's output folders, and of
+    a run folder, is named (in backticks) where its command's section says what it writes."""
+    from objrec.outputs import AUDIT_FILES, EVALUATION_FILES, EXPLORE_FILES, SUGGEST_FILES
+    from objrec.run_files import RUN_FILES
+
+    commands = command_sections((ROOT / "docs" / "commands.md").read_text())
+    audit = section_texts(ROOT / "docs" / "audit.md")
+    pages = {
+        "evaluate": (EVALUATION_FILES, commands["evaluate"]),
+        "explore": (EXPLORE_FILES, commands["explore"]),
+        "audit": (AUDIT_FILES, audit["what-it-writes"]),
+        "suggest": (SUGGEST_FILES, audit["choosing-what-to-label-next-suggest"]),
+        "a run folder": (RUN_FILES, commands["A run folder"]),
+    }
+    unnamed = [
+        f"{name}: {file}"
+        for name, (files, text) in pages.items()
+        for file in files
+        if f"`{file}`" not in text
+    ]
+    assert unnamed == []
