@@ -31,22 +31,16 @@ from objrec.leakage import seen_record
 from objrec.manifest import sha256_file
 from objrec.meta import RunMeta
 from objrec.model_file import (
-    RUN_AGAIN,
     STATE_DAMAGED,
     Damaged,
     checkpoint_bytes,
     checkpoint_meta,
     content_digest,
-    damaged_record,
-    finished_in,
     has_objrec_header,
     header_of,
-    holds_run,
     is_sealed,
-    json_record,
     model_digest,
     seal_at,
-    status_of,
     training_progress,
 )
 from objrec.outputs import (
@@ -66,6 +60,14 @@ from objrec.run_files import (
     SEEN_RECORD,
     SUMMARY,
 )
+from objrec.run_place import (
+    RUN_AGAIN,
+    damaged_record,
+    finished_in,
+    holds_run,
+    json_record,
+    status_of,
+)
 from objrec.words import plural, some_of
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ class RunCheck:
     status: str
     """``finished``, ``interrupted`` (it can be resumed), ``unfinished`` (it cannot: a model
     without a summary of it) or ``none`` (no model or training state objrec can read):
-    ``model_file.run_status``."""
+    ``run_place.run_status``."""
     classes: list[str] = field(default_factory=list)
     """The model's classes in label order; empty when it cannot be read."""
     backbone: str | None = None
@@ -124,7 +126,7 @@ class RunCheck:
 
 def is_run_folder(folder: Path) -> bool:
     """Whether ``folder`` holds a run: a model or training state with objrec's header
-    (``model_file.holds_run``), or a file of those names beside a run's records or alone, with no
+    (``run_place.holds_run``), or a file of those names beside a run's records or alone, with no
     sub-folder (one whose header is damaged is a run's still, for ``check`` to say so: a damaged
     model left alone was checked as photos, "no class sub-folders"). A folder of class folders
     beside a model file of those names (a downloaded one) is checked as the photos it holds."""
@@ -149,7 +151,7 @@ def check_run(run: Path, reporter: Reporter | None = None) -> RunCheck:
         advance(1)
         training = _check_state(run, meta, result, summary)
         advance(int(state))
-    held = has_objrec_header(training) or has_objrec_header(model)  # model_file.run_status's
+    held = has_objrec_header(training) or has_objrec_header(model)  # run_place.run_status's
     digest = meta.digest if meta is not None else None
     result.status = status_of(held, has_objrec_header(training), summary, digest)
     if meta is not None:  # each record compared with the model checked (its digest, once read)
@@ -251,7 +253,7 @@ def _check_state(
     result.trained_on = state_meta.data_dir
     if not (run / BEST).is_file():
         return data  # the no_model note says how to continue the run; this one would name it
-    forced = finished_in(summary) is True  # model_file.replaces_a_finished_run, of what was read
+    forced = finished_in(summary) is True  # run_place.replaces_a_finished_run, of what was read
     if meta is not None and not forced and list(state_meta.classes) != list(meta.classes):
         message = "its classes are not the model's: it is another run's training state"
         result.problems.append(Problem(str(path), "disagrees", message, True))

@@ -51,10 +51,10 @@ from objrec.model_file import is_checkpoint as is_checkpoint
 from objrec.model_file import is_sealed as is_sealed
 from objrec.model_file import model_digest as model_digest
 from objrec.model_file import seal_at as seal_at
-from objrec.model_file import summary_finished as summary_finished
 from objrec.outputs import renamed_over, temporary_folder, temporary_name
 from objrec.paths import PathGiven
 from objrec.run_files import BEST, LAST, require_checkpoint_file
+from objrec.run_place import summary_finished
 from objrec.unknown_scores import familiarity_from_state, tie_head
 
 log = logging.getLogger(__name__)

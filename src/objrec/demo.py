@@ -162,8 +162,8 @@ def _split_of_sample(data: Path) -> bool:
 def _run_of_sample(run: Path) -> bool:
     """Whether ``run`` is a run an earlier demo trained on the sample's split (its
     ``summary.json``'s record of the split it trained on)."""
-    from objrec.model_file import holds_run
     from objrec.outputs import json_dict
+    from objrec.run_place import holds_run
 
     if run.is_symlink() or not run.is_dir() or not holds_run(run):
         return False

@@ -23,7 +23,6 @@ from objrec.images import (
     UnreadableImageError,
     open_image,
 )
-from objrec.model_file import refuse_run_file
 from objrec.outputs import (
     check_output_dir,
     fingerprint,
@@ -45,6 +44,7 @@ from objrec.prediction import (
     Prediction,
     csv_columns,
 )
+from objrec.run_place import refuse_run_file
 from objrec.tables import CSV_ENCODING, spreadsheet_cell
 from objrec.words import plural, some_of
 
@@ -113,7 +113,7 @@ def check_csv(
     """The ``csv`` file to write (:func:`output_path`), refused before any work when it exists,
     unless ``force``; when it is a link or a folder, one of the images ``paths`` names or one
     named as an image in their folders (:func:`refuse_input`), or a file of the ``run`` read
-    (:func:`~objrec.model_file.refuse_run_file`), even with ``force``
+    (:func:`~objrec.run_place.refuse_run_file`), even with ``force``
     (:func:`~objrec.outputs.refuse_users_file`); and when it is the ``plot`` file too."""
     if csv is None:
         return None
@@ -156,7 +156,7 @@ def check_arguments(
 ) -> Path | None:
     """Refuse counts below one, and, before any work, a ``plot`` file inside an image folder of
     ``paths``, one of their images (:func:`refuse_input`) or a file of the ``run`` read
-    (:func:`~objrec.model_file.refuse_run_file`), even with ``force``, then one that
+    (:func:`~objrec.run_place.refuse_run_file`), even with ``force``, then one that
     exists, unless ``force`` (in that order: an image of the user's was refused as a file that
     exists, "or pass `force=True`"); the ``plot`` file to write (:func:`output_path`). Their
     types ``predict`` checked. No ``paths`` is refused too, as the CLI requires PATHS: an empty

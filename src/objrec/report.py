@@ -60,12 +60,6 @@ from objrec.finetune import FinetuneRecord
 from objrec.images import UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
 from objrec.meta import RunMeta, typical_image
-from objrec.model_file import (
-    UNFINISHED,
-    damaged_record,
-    describes_another_model,
-    mismatched_summary,
-)
 from objrec.outputs import (
     refuse_inside,
     report_path,
@@ -78,6 +72,12 @@ from objrec.paths import PathGiven, as_path
 from objrec.progress import Reporter, or_silent
 from objrec.renames import renamed_arguments
 from objrec.run_files import BEST, SUMMARY, output_beside
+from objrec.run_place import (
+    UNFINISHED,
+    damaged_record,
+    describes_another_model,
+    mismatched_summary,
+)
 from objrec.run_record import FrozenPassCounts
 from objrec.runs import read_summary
 from objrec.saliency import explain_all
@@ -723,8 +723,8 @@ def is_path(value: Any) -> bool:
 
 def summary_read(run: Path, model: str | None) -> dict[str, Any]:
     """The run's summary.json; empty, with a warning, when a user or a crash broke it, when it
-    describes another model than the one of digest ``model`` (``model_file.mismatched_summary``),
-    or when the run's model has none (``model_file.UNFINISHED``): the page leaves out the run's
+    describes another model than the one of digest ``model`` (``run_place.mismatched_summary``),
+    or when the run's model has none (``run_place.UNFINISHED``): the page leaves out the run's
     times, and says why (check alone said so)."""
     summary = read_summary(run)
     said = None

@@ -46,13 +46,6 @@ from objrec.leftovers import remove_leftovers
 from objrec.manifest import sha256_file
 from objrec.meta import ParameterCounts, Processes, RunMeta
 from objrec.model import Classifier, count_parameters
-from objrec.model_file import DERIVED as DERIVED
-from objrec.model_file import RUN_AGAIN, UNFINISHED, refuse_run_place, unfinished_run
-from objrec.model_file import describes_another_model as describes_another_model
-from objrec.model_file import holds_run as holds_run
-from objrec.model_file import mismatched_summary as mismatched_summary
-from objrec.model_file import replaces_a_finished_run as replaces_a_finished_run
-from objrec.model_file import run_status as run_status
 from objrec.outputs import (
     EVALUATION_FILES,
     MARKER,
@@ -78,6 +71,13 @@ from objrec.resume_state import (
     restore_training_state,
 )
 from objrec.run_files import BEST, LAST, RUN_FILES, SUMMARY
+from objrec.run_place import DERIVED as DERIVED
+from objrec.run_place import RUN_AGAIN, UNFINISHED, refuse_run_place, unfinished_run
+from objrec.run_place import describes_another_model as describes_another_model
+from objrec.run_place import holds_run as holds_run
+from objrec.run_place import mismatched_summary as mismatched_summary
+from objrec.run_place import replaces_a_finished_run as replaces_a_finished_run
+from objrec.run_place import run_status as run_status
 from objrec.run_record import FrozenPassCounts, ImageCounts, RunRecord, RunSeconds, TrainResult
 from objrec.store import sync_folder
 from objrec.words import joined, some_of
@@ -107,7 +107,7 @@ def refuse_out_inside_data(data_dir: Path, out: Path) -> None:
 def open_run_folder(out: Path, force: bool, data_dir: Path | None = None) -> Path:
     """The folder of a new run: created; one holding a run, or other files, is refused unless
     ``force``, and one holding files of a run's names but no run always
-    (:func:`model_file.refuse_run_place`; under torchrun every rank checks before any writes
+    (:func:`run_place.refuse_run_place`; under torchrun every rank checks before any writes
     there: rank 0 writes only after the frozen pass, which waits for all of them). ``data_dir``:
     the data the run was to train on, so that the refusal of an interrupted run names the whole
     command that resumes it."""

@@ -42,13 +42,15 @@ from objrec.kept import read_kept, sealed
 from objrec.meta import RunMeta
 from objrec.model_file import (
     checkpoint_meta,
-    damaged_record,
-    describes_another_model,
-    mismatched_summary,
 )
 from objrec.outputs import new_folders, output_path, refuse_inside, temporary_folder
 from objrec.progress import SILENT, Reporter
 from objrec.run_files import BEST, KEPT_NAME, require_checkpoint_file
+from objrec.run_place import (
+    damaged_record,
+    describes_another_model,
+    mismatched_summary,
+)
 from objrec.words import plural
 
 if TYPE_CHECKING:

@@ -238,8 +238,8 @@ def refuse_from_paths(data: Path, run: Path | None, force: bool) -> None:
     caller."""
     from objrec.data import require_split_folder
     from objrec.locks import held_elsewhere
-    from objrec.model_file import refuse_run_place
     from objrec.outputs import output_path
+    from objrec.run_place import refuse_run_place
 
     require_split_folder(data)
     out = None if run is None else output_path(run)  # a loop of links said as the library does

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from objrec.data import SPLITS
 from objrec.errors import ObjrecError, UsageRefused
-from objrec.model_file import refuse_run_file
 from objrec.outputs import (
     default_out,
     is_export_script,
@@ -23,6 +22,7 @@ from objrec.outputs import (
     refuse_overwrite,
     script_path,
 )
+from objrec.run_place import refuse_run_file
 
 log = logging.getLogger(__name__)
 
