@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import errno
 import fcntl
 import hashlib
@@ -2936,6 +2937,8 @@ def test_a_split_result_reads_in_one_line():
         "SplitResult(out='data', train=320, valid=160, test=160, n_classes=40, n_small_classes=1, "
         "n_few_train_classes=0, n_unreadable=0, duplicate_files=2, n_cross_class_duplicates=0)"
     )
+    # docs63: a dry run's line read as a split written, where AddResult's ends dry_run=True
+    assert repr(dataclasses.replace(result, dry_run=True)).endswith(", dry_run=True)")
 
 
 @pytest.mark.slow  # a split: 0.3 s

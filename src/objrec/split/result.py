@@ -140,15 +140,17 @@ class SplitResult:
         Each count its warnings say is there: a class of 2 photos, missing from no split, is
         counted in ``few_train_classes``, a picture in two classes in ``cross_class_duplicates``
         (``duplicate_files`` counts copies within a class): shown with ``n_small_classes=0,
-        duplicate_files=0`` alone, the line read as "no problem" under the two warnings."""
+        duplicate_files=0`` alone, the line read as "no problem" under the two warnings. A dry
+        run ends ``dry_run=True``, as ``AddResult``'s: its line read as a split written."""
         splits = ", ".join(f"{split}={n}" for split, n in self.totals().items())
         classes = f"n_small_classes={len(self.small_classes)}, "
         classes += f"n_few_train_classes={len(self.few_train_classes)}"
         files = f"n_unreadable={len(self.unreadable_files)}, duplicate_files={self.duplicate_files}"
         files += f", n_cross_class_duplicates={len(self.cross_class_duplicates)}"
+        would = ", dry_run=True" if self.dry_run else ""
         return (
             f"SplitResult(out={str(self.out)!r}, {splits}, n_classes={len(self.counts)}, "
-            f"{classes}, {files})"
+            f"{classes}, {files}{would})"
         )
 
 
