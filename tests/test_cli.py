@@ -653,6 +653,24 @@ def test_exclude_takes_several_values_after_one_flag():
     ]
 
 
+@pytest.mark.parametrize(
+    "given, came",
+    [(["--exclude", "-v"], "-v"), (["--classes", "--seed", "1"], "--seed"), (["--exclude"], None)],
+)
+def test_a_greedy_flag_without_a_class_name_is_refused(capsys, tmp_path, given, came):
+    """``split PHOTOS OUT --exclude -v`` dropped --exclude without a word (expand_greedy found no
+    value before the next option) and split every class."""
+    (tmp_path / "photos" / "a").mkdir(parents=True)
+    code, out, err = run(capsys, "split", tmp_path / "photos", tmp_path / "out", *given)
+    flag = given[0]
+    assert code == 2 and out == "" and not (tmp_path / "out").exists()
+    assert err.startswith(f"error: {flag} has no class name after it"), err
+    assert (f"({came} came next)" in err) == (came is not None)
+    assert " ".join(err.split()).endswith("as class names (see objrec split --help)")
+    code, _, err = run(capsys, "check", tmp_path / "photos", *given)  # no such option: click's
+    assert code == 2 and f"no such option '{flag}'" in err, err
+
+
 @pytest.mark.parametrize("where", [1, 0])
 def test_a_folder_taken_by_exclude_is_said_so(capsys, tmp_path, where):
     """objrec split PHOTOS --exclude A OUT said only "missing argument 'OUT'": --exclude had taken

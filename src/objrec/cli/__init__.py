@@ -48,7 +48,7 @@ from objrec.cli import (
 )
 from objrec.cli.heap import end_program, freeze_heap, run_as_program
 from objrec.cli.messages import to_cli, under_torchrun, usage_sentence
-from objrec.cli.options import GREEDY_OPTIONS, expand_greedy
+from objrec.cli.options import GREEDY_OPTIONS, expand_greedy, refuse_bare_greedy
 from objrec.cli.output import (
     CLOSED_PIPE,
     CTRL_C,
@@ -786,6 +786,7 @@ def command_code(
     notes.quiet = False  # until the group's -q says otherwise
     try:
         obj = list(args if typed is None else typed)
+        refuse_bare_greedy(args, invoked_command(args))
         cli.main(args=args, prog_name="objrec", standalone_mode=False, obj=obj)
     except click.exceptions.Exit as exc:
         return exc.exit_code

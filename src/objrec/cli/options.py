@@ -501,19 +501,40 @@ def refuse_unknown_conflict(threshold: float | None, no_unknown: bool) -> None:
 
 def expand_greedy(argv: list[str]) -> list[str]:
     """``--exclude A B`` -> ``--exclude A --exclude B`` (``--classes`` too): several values may
-    follow one flag."""
+    follow one flag. A flag with no value before the next option or the end is kept as given,
+    for :func:`refuse_bare_greedy` to say: it was dropped, so ``--exclude -v`` left no class
+    out without a word."""
     result: list[str] = []
-    flag = None
+    flag, bare = None, False
     for arg in argv:
-        if arg in GREEDY_OPTIONS:
-            flag = arg
-            continue
-        if flag and not arg.startswith("-"):
+        if flag is not None and not arg.startswith("-"):
             result += [flag, arg]
+            bare = False
             continue
-        flag = None
-        result.append(arg)
-    return result
+        result += [flag] if bare and flag is not None else []
+        flag, bare = (arg, True) if arg in GREEDY_OPTIONS else (None, False)
+        result += [] if bare else [arg]
+    return result + ([flag] if bare and flag is not None else [])
+
+
+def refuse_bare_greedy(args: Sequence[str], command: click.Command | None) -> None:
+    """A usage error for ``--exclude`` or ``--classes`` of ``command`` (the command ``args``
+    runs) with no class name after it (the next word an option, or none): click would take the
+    option for a class name (``--exclude -v`` a class named -v) or say only that it needs an
+    argument, not that it takes words up to the next option. A command without such an option
+    is left to click, which says it has none."""
+    takes = {name for param in command.params for name in param.opts} if command else set()
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return
+        after = args[i + 1] if i + 1 < len(args) else None
+        if arg in GREEDY_OPTIONS and arg in takes and (after is None or after.startswith("-")):
+            came = f" ({after} came next)" if after is not None else ""
+            raise click.BadOptionUsage(
+                arg,
+                f"{arg} has no class name after it{came}: it takes the words after it, up to "
+                "the next option, as class names",
+            )
 
 
 def given_options(names: Sequence[str]) -> list[str]:
