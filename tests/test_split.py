@@ -1535,6 +1535,18 @@ def test_split_points_a_folder_of_mostly_small_classes_to_larger_training_ratios
     assert not any("most classes" in w for w in split_warnings(result))
 
 
+def test_the_larger_ratios_hint_is_not_given_where_they_train_on_no_more():
+    """Three classes of 4 photos go 2 / 1 / 1 at the default ratios and at 70/15/15 alike; the
+    hint still said "`ratios=(0.7, 0.15, 0.15)` trains on about 6", the 6 it trains on now."""
+    from objrec.ratios import larger_ratios_hint
+
+    default = (0.5, 0.25, 0.25)
+    assert larger_ratios_hint([4, 4, 4], default) is None
+    assert larger_ratios_hint([10, 10, 10], default) is None  # 6 / 2 / 2 either way
+    said = larger_ratios_hint([4, 4, 6], default)  # the class of 6 goes 4 / 1 / 1, not 2 / 2 / 2
+    assert said is not None and said.endswith('trains on about 8 (README, "Your own photos")')
+
+
 def test_split_warns_of_class_names_windows_cannot_hold(tmp_path):
     """split made class folders `x:y`, `con` and `nul` without a word; a warning names
     them, grouped by why, and the split is made as before."""

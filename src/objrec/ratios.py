@@ -63,14 +63,19 @@ def larger_ratios_hint(
     more. A catalogue of 101 classes of 6 to 10 photos heard of neither; on it, 70/15/15's run
     got 88.7% of 808 other photos right, the default's 84.2% (benchmarks/README.md, "Few photos
     a class"). ``how``: the call that splits so (``check`` names ``split_folder``'s); else the
-    option. None for other ratios, which the user chose."""
+    option. None for other ratios, which the user chose, and where the larger ratios would train
+    on no more photos than these (classes of 4 photos go 2 / 1 / 1 either way): a change that
+    gains nothing is no advice."""
     if tuple(ratios) != SplitConfig().ratios or not sizes:
         return None
     judged = photos_for(ratios, ["valid", "test"], FEWEST_TO_TRUST)
     if judged is None or (middle := statistics.median(sizes)) >= judged:
         return None
-    held = sum(n - allocate(n, ratios)[0] for n in sizes)
+    trained = sum(allocate(n, ratios)[0] for n in sizes)
     more = sum(allocate(n, LARGER_RATIOS)[0] for n in sizes)
+    if more <= trained:
+        return None
+    held = sum(sizes) - trained
     return (
         f"most classes have fewer than {judged} photos (median {middle:g}): the default ratios "
         f"keep {held:,} of the {sum(sizes):,} out of training and still give each class fewer "
