@@ -45,6 +45,23 @@ def test_split_s_photo_folder_is_photos_and_every_count_has_a_metavar(capsys):
     assert code == 0 and "--topk N " in out and "--plot-max N " in out
 
 
+def test_split_add_and_audit_name_their_ratios_and_seed_as_the_cli_names_values(capsys):
+    """split --help showed `--ratios FLOAT...` and `--seed INTEGER` (add's and audit's --seed
+    too), click's type names, beside `--burst-seconds SECONDS` and `--folds N` (cli62)."""
+    from objrec.cli import cli
+
+    typed = []
+    for name in ("split", "add", "audit"):
+        ctx = click.Context(cli.commands[name], info_name=name)
+        for option in cli.commands[name].params:
+            metavar = option.make_metavar(ctx) if isinstance(option, click.Option) else ""
+            if option.name in ("ratios", "seed") and ("FLOAT" in metavar or "INTEGER" in metavar):
+                typed.append((name, option.opts[0], metavar))
+    assert typed == []
+    code, out, _ = run(capsys, "split", "--help")
+    assert code == 0 and "--ratios SHARE...  " in out and "--seed N  " in out
+
+
 def test_each_split_setting_s_help_is_its_field_s():
     """split's --groups help was written out again in the command, and drifted from what
     grouping reads (it said comma or semicolon; a tab-separated file is read too, and so is a

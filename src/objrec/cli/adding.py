@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from objrec.cli.data import BURST_OPTION, FILE_PASSES, SEED_OPTION, few_groups
+from objrec.cli.data import BURST_OPTION, FILE_PASSES, RATIOS_METAVAR, SEED_OPTION, few_groups
 from objrec.cli.messages import to_cli
 from objrec.cli.options import (
     COPY_OPTION,
@@ -75,6 +75,7 @@ from objrec.words import listed, on_lines, plural, quoted, some_of
     "--ratios",
     type=float,
     nargs=3,
+    metavar=RATIOS_METAVAR,
     default=None,
     help="Fractions to place the new images toward. Train, validation and test; by default DATA's "
     "own (each split's share of its images), so a split DATA has no image in gets none, and the "

@@ -102,6 +102,7 @@ its column narrowed by --precision [auto|fp32|int8]'s."""
 @click.option(
     "--seed",
     type=int,
+    metavar="N",
     default=AUDIT.seed,
     show_default=True,
     help=option_help("seed", cls=AuditConfig),

@@ -64,10 +64,14 @@ it), shown as a task as the others are: about 2.5 ms a photo, too long to pass u
 LIKE_TASK = "hashing the earlier split"
 """``--like``'s pass over the earlier split's images (read only where the feature store's file
 index has not seen them), shown as a task: a full read of a split is too long to pass unshown."""
+RATIOS_METAVAR = "SHARE..."
+"""``--ratios``' three values as ``--help`` names them (split's and add's): shares, as evaluate's
+``--keep SHARE``, not ``FLOAT...``."""
 RATIOS_OPTION = click.option(
     "--ratios",
     type=float,
     nargs=3,
+    metavar=RATIOS_METAVAR,
     default=SplitConfig.ratios,
     show_default=True,
     help=option_help("ratios", cls=SplitConfig),
@@ -75,6 +79,7 @@ RATIOS_OPTION = click.option(
 SEED_OPTION = click.option(
     "--seed",
     type=int,
+    metavar="N",
     default=SplitConfig.seed,
     show_default=True,
     help=option_help("seed", cls=SplitConfig),
