@@ -2263,16 +2263,18 @@ def test_the_script_words_its_answers_as_predict_does(capsys, score):
         for a in answers
     ]  # fmt: skip
     print_predictions(results, None, 20)
-    said = capsys.readouterr().out.splitlines()
-    wrapped = on_lines(threshold_sentence(spec)).splitlines()  # as predict wraps it
-    assert said == [*(text(a) for a in answers), *wrapped, *tally_lines(answers)]
+    out, err = capsys.readouterr()
+    said = out.splitlines()
+    wrapped = on_lines(threshold_sentence(spec)).splitlines()  # as predict wraps it, on stderr
+    assert said == [*(text(a) for a in answers), *tally_lines(answers)]
+    assert err.splitlines() == wrapped
     assert said[0].startswith("mug.jpg: unknown, ") and "classes: cup 68.60%" in said[0]
     assert said[2] == "sure.jpg: butterfly 100.00%, and 4 more classes under 0.005%"
     assert "the run's own threshold, chosen on only 36" in " ".join(" ".join(wrapped).split())
     barely = " (1 barely familiar)" if familiar else ""  # near.jpg: 0.0004 above the line
     unknown_line = "  unknown    1 (like none of the classes)"
     tally = ["3 images answered:", f"  butterfly  2{barely}", unknown_line]
-    assert said[3 + len(wrapped) :] == tally
+    assert said[3:] == tally
 
 
 def test_the_script_s_copies_of_objrec_s_words_say_and_wrap_its_threshold_as_objrec():

@@ -358,9 +358,10 @@ def test_an_unknown_answer_says_its_familiarity_beside_the_closest_class(
     note = f"familiarity {typical.score:.2f}, unknown below {line:.3g}"
     assert unknown.unknown and unknown.familiarity_note == note
     assert main(["predict", str(trained_run), str(image), "--threshold", str(line)]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "unknown, unlike the photos the model learned from; if it is one of its classes: " in out
-    assert f"(familiarity {typical.score:.2f})\nunknown below familiarity {line!r} " in out
+    assert out.endswith(f"(familiarity {typical.score:.2f})\n")
+    assert f"unknown below familiarity {line!r} " in err  # the threshold's line: a note
 
 
 def test_an_unknown_answer_says_why_beside_probabilities_shared_among_the_classes(capsys):
@@ -1179,36 +1180,62 @@ def test_predict_s_lines_state_the_unknown_threshold_once(capsys):
     top = [{"class": "cat", "prob": 0.41}, {"class": "dog", "prob": 0.59}]
     msp = dict(topk=top, unknown=True, score=0.41, unknown_threshold=0.5, unknown_score="msp")
     print_predictions([Prediction("a.jpg", **msp), Prediction("b.jpg", **msp)], None, 20)
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == (
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == (
         "a.jpg: unknown, like none of the classes; if it is one of its classes: cat 41.00%, dog "
         "59.00%"
     )
-    assert out[2] == "unknown below a top probability of 0.5: the run's own threshold"
+    assert err.splitlines() == ["unknown below a top probability of 0.5: the run's own threshold"]
     familiar = dict(topk=top, score=-0.214, line=0.0, unknown_threshold=0.0, unknown_score="knn")
     near = Prediction("c.jpg", **(familiar | {"score": 0.02}))
     kept = dict(unknown_threshold_kept_on="2026-12-03T10:00:00+00:00")
     print_predictions([Prediction("b.jpg", unknown=True, **familiar, **kept), near], None, 20)
-    out = capsys.readouterr().out.splitlines()
+    out, err = capsys.readouterr()
+    out = out.splitlines()
     assert out[0].endswith("cat 41.00%, dog 59.00% (familiarity -0.21)")
     assert out[1] == "c.jpg: cat 41.00%, dog 59.00% (barely familiar: 0.02)"
-    assert out[2:4] == [  # on lines a terminal of 100 columns shows whole
+    assert err.splitlines() == [  # on lines a terminal of 100 columns shows whole
         "unknown below familiarity 0 (a typical validation image scores 1): kept from evaluate "
         "--unknown",
         "  on 2026-12-03",
     ]
     print_predictions([Prediction("d.jpg", **(familiar | {"score": 0.9}))], None, 20, given=0.3)
-    assert "unknown below" not in capsys.readouterr().out  # none judged: nothing said
+    assert "unknown below" not in str(capsys.readouterr())  # none judged: nothing said
     given = familiar | {"line": 0.3, "unknown_threshold": 0.3}
     print_predictions([Prediction("b.jpg", unknown=True, **given)], None, 20, given=0.3)
-    assert capsys.readouterr().out.splitlines()[-1] == (
+    assert capsys.readouterr().err.splitlines()[-1] == (
         "unknown below familiarity 0.3 (a typical validation image scores 1): given with "
         "--threshold"
     )
     shaky = Prediction("e.jpg", unknown=True, **familiar, threshold_images=20)
     print_predictions([shaky], None, 20)
-    lines = capsys.readouterr().out.splitlines()[1:]  # it was one line of 205 characters
+    lines = capsys.readouterr().err.splitlines()  # it was one line of 205 characters
     assert max(map(len, lines)) <= 100 and len(lines) == 3 and lines[1].startswith("  chosen on")
+
+
+def test_predict_s_notes_go_to_stderr_and_quiet_leaves_them_out(capsys, monkeypatch):
+    """predict's threshold line, its mixed pairs' line and its hint on strangers were printed on
+    stdout among the answers (cli62): a script reading the lines got them as answers, and
+    `objrec -q` kept them. They are notes: on stderr, and none under -q; stdout keeps the
+    answers and the tally."""
+    from objrec.cli.output import notes
+    from objrec.cli.prediction import print_predictions, tally_lines
+    from objrec.predict import Prediction
+
+    top = [{"class": "cup", "prob": 0.7}, {"class": "mug", "prob": 0.3}]
+    mixed = Prediction(
+        "m.jpg", top, score=0.5, line=0.0, unknown_threshold=0.0, confused_with=["mug"]
+    )
+    results = [tallied("u.jpg", "cup", -0.4), mixed]
+    for quiet in (False, True):
+        monkeypatch.setattr(notes, "quiet", quiet)
+        print_predictions(results, None, 20, hint="a hint on strangers")
+        out, err = capsys.readouterr()
+        assert [line.split(":")[0] for line in out.splitlines()[:2]] == ["u.jpg", "m.jpg"]
+        assert out.splitlines()[2:] == tally_lines(results)
+        assert "unknown below" not in out and "both ways" not in out and "hint" not in out
+        said = ["unknown below familiarity 0", "both ways", "a hint on strangers"]
+        assert [part in err for part in said] == [not quiet] * 3, err
 
 
 def test_predict_s_help_says_the_threshold_line_comes_only_when_an_answer_was_judged(capsys):
@@ -1247,7 +1274,7 @@ def test_predict_s_threshold_line_says_how_many_validation_images_the_run_s_own_
         topk=top, unknown=True, score=-0.21, line=0.0, unknown_threshold=0.0, unknown_score="knn"
     )
     print_predictions([Prediction("mug.jpg", **mug, threshold_images=36)], None, 20)
-    assert " ".join(capsys.readouterr().out.split("\n", 1)[1].split()) == (  # as wrapped
+    assert " ".join(capsys.readouterr().err.split()) == (  # as wrapped
         "unknown below familiarity 0 (a typical validation image scores 1): the run's own "
         "threshold, chosen on only 36 validation images, under 100, so it is shaky: clear photos "
         "of your classes may come out unknown"  # what steadies it is train's to say
@@ -1582,7 +1609,7 @@ def test_predict_says_when_its_answer_is_of_a_pair_the_evaluation_mistook_both_w
     (trained_run / "eval-test").mkdir()
     (trained_run / "eval-test" / "metrics.json").write_text(json.dumps(metrics))
     assert main(["predict", str(trained_run), str(image)]) == 0
-    said = " ".join(capsys.readouterr().out.split())
+    said = " ".join(capsys.readouterr().err.split())  # a note, on stderr
     a, b = sorted((answer, other))
     assert (
         f"the run's evaluation mistook {a} and {b} for each other both ways: for an answer of "

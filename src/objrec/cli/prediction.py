@@ -29,6 +29,7 @@ from objrec.cli.output import (
     RichReporter,
     console,
     err,
+    notes,
     one_line,
     percent,
     print_json,
@@ -196,12 +197,12 @@ def predict(
     cannot be used, say); 2 when the command line is wrong.
     \f
     An image like none of the model's classes (its unknown score below the run's threshold) is said
-    to be unknown, its top classes still given. One barely familiar (its familiarity within 0.25 of
-    the unknown line, where a typical valid image scores 1 and the line is 0) says so after its
-    classes: "(barely familiar: 0.02)". When any image is answered unknown or barely familiar, the
-    threshold that judged them is said once, under the lines. A look-alike pair's answer (evaluate
-    mixed them up both ways) gets a line too. A tally ends two answers or more: how many went to
-    each class, unknown too. With --csv, the table holds the answers, a line what they come to."""
+    to be unknown, its top classes still given; one barely familiar (its familiarity within 0.25
+    of the line, where a typical valid image scores 1 and the line is 0) says so: "(barely
+    familiar: 0.02)". When any image is answered unknown or barely familiar, the threshold that
+    judged them is said once, under the lines. A look-alike pair's answer (evaluate mixed them up
+    both ways) gets a line too: both notes, on stderr (objrec -q leaves them out). A tally ends
+    two answers or more: how many went to each class, unknown too; --csv's table holds them all."""
     table = checked_request(run, paths, threshold, no_unknown, csv, plot, force)
     from objrec.predict import predict as run_predict  # PyTorch comes with "loading the model"
 
@@ -411,8 +412,10 @@ def print_predictions(
 ) -> None:
     """One line per input on stdout (a failure on stderr, once), then, when any image was
     answered unknown or barely familiar, the threshold that judged them, once
-    (:func:`threshold_sentence`; ``given``: --threshold's), ``hint`` (:func:`strangers_hint`)
-    before the tally, then where the plot went. With
+    (:func:`threshold_sentence`; ``given``: --threshold's), the pairs the run mixes up and
+    ``hint`` (:func:`strangers_hint`) before the tally, then where the plot went. The threshold,
+    the pairs and the hint are notes (``output.notes``: stderr, none under ``objrec -q``), not
+    answers: on stdout they reached a script reading the lines, and ``-q`` kept them. With
     ``table`` (``--csv``), which holds every answer, past :data:`ANSWERS_ALL` the
     :data:`ANSWERS_SHOWN` answers most worth a look and :data:`FAILED_NAMED` failures (5,000
     photos scrolled 5,000 lines past; :func:`shown_results`), then how many more the table holds:
@@ -431,10 +434,10 @@ def print_predictions(
     judged = [r for r in results if not r.error and (r.unknown or r.barely_familiar)]
     if judged:
         said = on_lines(threshold_sentence(judged[0], given))  # 205 characters on one line
-        console.print(said, markup=False, highlight=False)
+        notes.print(said, markup=False, highlight=False)
     for extra in (mixed_sentence(results), hint):
         if extra:
-            console.print(printable(extra), markup=False, highlight=False)
+            notes.print(printable(extra), markup=False, highlight=False)
     for line in [] if table is not None else tally_lines(results):
         console.print(printable(line), markup=False, highlight=False)
     if plot and (sentence := plot_sentence(results, plot, plot_max)):

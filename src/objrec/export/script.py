@@ -1420,7 +1420,7 @@ def main(argv: list[str] | None = None) -> int:
     answers = answer_all(model, inputs, args.topk, quiet=args.json, table=args.csv)
     judged = any(a.get("unknown") or a.get("barely_familiar") for a in answers)
     if judged and not args.json and threshold_sentence(model.spec):  # once, as predict says it
-        print(on_lines(threshold_sentence(model.spec)))
+        print(on_lines(threshold_sentence(model.spec)), file=sys.stderr)  # a note
     for line in [] if args.json or args.csv else tally_lines(answers):
         print(shown(line))
     if args.json:  # every input, as objrec predict --json lists them
