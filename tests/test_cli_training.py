@@ -51,6 +51,16 @@ def test_train_help_fits_two_screens_with_each_option_in_one_sentence(capsys, mo
                 assert "".join(option.help.split()) not in page, (name, option.name)
 
 
+def test_train_help_says_out_is_required(capsys, monkeypatch):
+    """`train --help` listed `--out RUN  The new run's folder.` as any other option: a newcomer
+    learnt it was needed from `objrec train data`'s error (newcomer62b, 4). Its line says so,
+    whole at 80 columns."""
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run(capsys, "train", "--help")
+    (line,) = [line for line in out.splitlines() if line.lstrip().startswith("--out RUN")]
+    assert code == 0 and line.endswith("The new run's folder (required, unless --resume RUN).")
+
+
 def test_objrec_help_says_train_s_default_reads_with_several_networks_and_heads(capsys):
     """`objrec --help` said train fits "a pretrained network, kept as is, + a new head", where its
     default reads each photo with three pretrained networks and averages five heads (the README:

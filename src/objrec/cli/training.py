@@ -100,8 +100,8 @@ TRAIN_SECTIONS = {
     "run",
     type=OUT_DIR,
     metavar="RUN",
-    help="The new run's folder. It receives the checkpoint and logs: required, unless --resume RUN "
-    "continues one.",
+    help="The new run's folder (required, unless --resume RUN). It receives the checkpoint and "
+    "logs.",
 )
 @config_option("--backbone")
 @config_option("--weights", type=FILE)
