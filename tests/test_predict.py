@@ -22,7 +22,8 @@ def test_predict_reports_an_unreadable_file_and_predicts_the_rest(tmp_path, trai
     good = next((split_dir / "test" / "red").iterdir())
     shown = io.StringIO()  # the reporter a notebook user passes: tqdm's bars
     results = predict(trained_run, [bad, good], reporter=TqdmReporter(file=shown))
-    assert "predicting: 100%" in shown.getvalue() and "2/2" in shown.getvalue()
+    # the bad one is refused by its first bytes, before the model loads: one image to predict
+    assert "predicting: 100%" in shown.getvalue() and "1/1" in shown.getvalue()
     assert results[0].path == str(bad) and not results[0].topk
     assert results[0].error.startswith("cannot read image")
     assert results[0].to_json()["filename"] == "bad.jpg"  # as for a readable image, and as serve
@@ -1883,6 +1884,36 @@ def test_a_file_no_image_has_is_refused_before_the_model_loads(trained_once, tmp
     notes.write_text("to do")
     (result,) = predict(trained_once, notes)
     assert (result.path, result.error) == (str(notes), "not an image file objrec reads (.txt)")
+
+
+def test_a_file_named_as_an_image_that_is_none_is_refused_before_the_model_loads(
+    trained_once, tmp_path, monkeypatch
+):
+    """`predict run notjpg/notes.jpg` loaded the model (and OpenVINO's compiled graph) before
+    it said "cannot read image (not a recognised image format)" (newcomer62b, 3). Its first
+    bytes say so at once: an empty one too; an image after it loads the model, and is answered."""
+    import importlib
+
+    predict_module = importlib.import_module("objrec.predict")
+    loaded = predict_module.loaded
+
+    def not_loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(predict_module, "loaded", not_loaded)
+    notes, empty = tmp_path / "notes.jpg", tmp_path / "empty.png"
+    notes.write_text("to do")
+    empty.write_bytes(b"")
+    said, nothing = predict(trained_once, [notes, empty])
+    assert (said.path, said.error) == (
+        str(notes),
+        "cannot read image (not a recognised image format)",
+    )
+    assert nothing.error == "cannot read image (empty file, 0 bytes)"
+    monkeypatch.setattr(predict_module, "loaded", loaded)
+    make_image((200, 30, 30)).save(tmp_path / "red.png")
+    said, answered = predict(trained_once, [notes, tmp_path / "red.png"])
+    assert said.error is not None and answered.error is None and answered.topk
 
 
 def test_a_wildcard_no_shell_expanded_is_said_as_such(tmp_path, monkeypatch):

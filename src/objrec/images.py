@@ -817,6 +817,22 @@ def over_limit_reason(path: Path, pixels: int, limit: int) -> str:
     return f"{reason}: {TOO_LARGE_HINT}"
 
 
+def unidentified_reason(source: Path | bytes) -> str | None:
+    """Why the file at ``source`` (or its bytes) is no image, from its header alone, in
+    :func:`open_image`'s words (an empty file, not a recognised image format, a HEIC with no
+    decoder here); None when Pillow identifies it, or when opening it fails otherwise (its decode
+    then says why). Nothing decoded: predict's check of an input before the model loads."""
+    quiet_pillow()
+    pixel_limit()  # Pillow's guard raised with objrec's limit, as open_image raises it
+    try:
+        with open_file(io.BytesIO(source) if isinstance(source, bytes) else Path(source)):
+            return None
+    except UnidentifiedImageError as exc:
+        return IMAGE_ERRORS["cannot_read"].format(reason=_reason(exc, _head(source)))
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        return None
+
+
 def open_file(source: Path | io.BytesIO, from_file: bool = False) -> Image.Image:
     """``Image.open``, except that a file's baseline JPEG over Pillow's decompression-bomb limit
     (twice ``Image.MAX_IMAGE_PIXELS``, from its header) is opened too: objrec decodes it at a

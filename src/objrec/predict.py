@@ -221,9 +221,25 @@ def loaded(
     return recognizer
 
 
+_read_ahead: dict[str, tuple[bytes, str]] = {}
+"""The bytes and content digest of the image :func:`refuse_until_an_image` read, by its path as
+given, for :func:`read_once` to give its decode: emptied as predict returns (:func:`reads_ahead`),
+so that an image answered from the feature store, never decoded, is not held."""
+
+
+@contextlib.contextmanager
+def reads_ahead() -> Iterator[None]:
+    """:data:`_read_ahead` emptied at the block's end, whatever ends it. Usable as a decorator."""
+    try:
+        yield
+    finally:
+        _read_ahead.clear()
+
+
 @takes_back_folders("explain")
 @warned_once_per_file()
 @stores_held()
+@reads_ahead()
 def predict(
     run: PathGiven,
     paths: PathsGiven,
@@ -263,6 +279,7 @@ def predict(
     threshold, device = require_number(threshold), require_device(device)  # before PyTorch loads
     require_checkpoint_file(run)  # a folder that is no run: the first error, said at once
     results = expand_paths(paths)  # a missing file said at once, before the model is read
+    refuse_until_an_image(results)
     pictures = PlotPictures(plot_max) if plot is not None else None
     if todo := [r for r in results if r.error is None]:  # none: no model read (seconds)
         with reporter.task("loading the model", None):  # seconds: PyTorch, the checkpoint
@@ -272,6 +289,25 @@ def predict(
         digests = predicted(recognizer, todo, how, reporter, (maps, outputs, pictures))
         note_answers(run, results, recognizer, digests)
     return written(results, csv, (plot, plot_max, pictures), force)
+
+
+def refuse_until_an_image(results: list[Prediction]) -> None:
+    """Each input read, in order, until one is an image: an input before it that is none (a
+    text file named ``notes.jpg``) gets its error now, in the words its decode would give, so
+    that predict refuses inputs of which none is an image without loading the model (seconds:
+    "loading the model", then OpenVINO's compile, then "cannot read image"). The first image's
+    bytes are kept for its decode (:data:`_read_ahead`): each photo is still read once; the
+    inputs after it are read as the model answers them."""
+    from objrec.images import unidentified_reason
+
+    for entry in results:
+        if entry.error is None:
+            source, digest = read_once(Path(entry.path))
+            entry.error = unidentified_reason(source)
+            if entry.error is None:
+                if digest is not None and isinstance(source, bytes):
+                    _read_ahead[str(Path(entry.path))] = (source, digest)
+                return
 
 
 def written(
@@ -582,8 +618,11 @@ def entry_inputs(
 
 def read_once(path: Path) -> tuple[Path | bytes, str | None]:
     """``path``'s bytes and their content digest (``file_index.hash_bytes``): one read serves
-    the decode and the check of the run's own images; the path and None where it cannot be read,
-    for ``open_image`` to say why as it says it of any file."""
+    the decode and the check of the run's own images (the read :func:`refuse_until_an_image`
+    made, where it made one); the path and None where it cannot be read, for ``open_image`` to
+    say why as it says it of any file."""
+    if (kept := _read_ahead.pop(str(path), None)) is not None:
+        return kept
     try:
         data = path.read_bytes()
     except OSError:
