@@ -103,6 +103,30 @@ def test_predict_reports_each_failed_input_once_and_predicts_the_rest(
     assert err.count("bad.jpg") == 1  # named once, in the last line: no line of its own
 
 
+@pytest.mark.slow
+def test_predict_s_exit_1_is_told_apart_by_its_json_and_an_unknown_answer_exits_0(
+    capsys, tmp_path, trained_run, split_dir
+):
+    """predict exits 1 when an input failed (the others answered, its JSON printed) and when
+    nothing could be answered (a folder that is no run): a `set -e` script could not tell them
+    apart but by stdout, which --help did not say (newcomer62b, 1). It says so, and that an
+    image answered unknown exits 0, as docs/commands.md and docs/json.md do; each holds."""
+    good = sorted((split_dir / "test" / "red").iterdir())[0]
+    code, out, _ = run(capsys, "predict", trained_run, good, "--threshold", "1e9", "--json")
+    assert code == 0 and json.loads(out)[0]["answer"] == "unknown"
+    code, out, _ = run(capsys, "predict", trained_run, good, tmp_path / "gone.jpg", "--json")
+    assert code == 1 and [bool(r.get("error")) for r in json.loads(out)] == [False, True]
+    (tmp_path / "no_run").mkdir()
+    code, out, err = run(capsys, "predict", tmp_path / "no_run", good, "--json")
+    assert code == 1 and out == "" and err.startswith("error: no checkpoint at")
+    code, out, _ = run(capsys, "predict", "--help")
+    said = " ".join(out.split())
+    assert "every image was answered (unknown is an answer)" in said
+    assert "(RUN cannot be used, say: --json then prints nothing)" in said
+    page = " ".join((Path(__file__).parents[1] / "docs" / "commands.md").read_text().split())
+    assert "With `--json`, a script tells the two 1s apart by stdout" in page
+
+
 def test_predict_of_missing_inputs_only_says_so_without_loading_the_model(
     capsys, tmp_path, trained_run, monkeypatch
 ):

@@ -1260,7 +1260,8 @@ def test_predict_s_help_says_it_exits_1_after_answering_the_other_inputs(capsys)
 
     assert main(["predict", "--help"]) == 0
     said = " ".join(capsys.readouterr().out.split())
-    assert "Exits with 0 when every image was answered; 1 when an input could not be" in said
+    assert "Exits with 0 when every image was answered (unknown is an answer); 1 when an" in said
+    assert "input could not be" in said
     assert "after answering the others and writing them all" in said
 
 
