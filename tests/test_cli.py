@@ -41,6 +41,17 @@ def as_split_folder(folder: Path) -> Path:
     return folder
 
 
+def test_objrec_help_all_is_the_help_not_an_unknown_option(capsys):
+    """README says every command explains itself with --help and --help-all; `objrec
+    --help-all` said "no such option '--help-all' (is it --help?)", exit 2 (newcomer62b, 5). It
+    prints objrec's help, whose line says where a command's whole help is."""
+    code, out, _ = run(capsys, "--help-all")
+    assert code == 0 and out.startswith("Usage: objrec [OPTIONS] COMMAND") and "split " in out
+    assert "objrec COMMAND --help-all shows a command in full" in " ".join(out.split())
+    code, out, _ = run(capsys, "split", "--help-all")  # a command's own, as before
+    assert code == 0 and out.startswith("Usage: objrec split")
+
+
 def test_help_explains_every_command(capsys):
     from objrec.cli import cli
 

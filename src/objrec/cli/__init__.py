@@ -72,7 +72,7 @@ from objrec.cli.output import (
     silence,
     stdout_for_json_only,
 )
-from objrec.cli.sections import HELP_FLAGS
+from objrec.cli.sections import HELP_ALL, HELP_FLAGS, show_all
 from objrec.cores import limit_thread_pools, wait_passively
 from objrec.errors import (
     FULL_DISK,
@@ -149,6 +149,14 @@ class PipesSaid(InOrder):
     "--quiet",
     is_flag=True,
     help="Say only the warnings, the errors and the result: no progress or notes.",
+)
+@click.option(
+    HELP_ALL,
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=show_all,
+    help="This help; objrec COMMAND --help-all shows a command in full.",
 )
 def cli(verbose: int, quiet: bool = False) -> None:
     """Transfer learning for image classification on a CPU.
