@@ -453,6 +453,34 @@ def test_a_score_is_rebuilt_by_the_kind_it_stored_and_an_older_state_still_loads
     assert set(older) == set(state)  # the kinds added for the strict load
 
 
+@pytest.mark.parametrize("kind", ["mahalanobis", "relative_mahalanobis", "mahalanobis+knn"])
+def test_a_mahalanobis_score_leaves_out_residual_sq_and_an_older_checkpoint_with_it_loads(kind):
+    """review62c: ``MahalanobisScore.residual_sq`` (the residual means' squared norms) was read by
+    no forward, yet written into every checkpoint, since a model loads strictly. A new score
+    leaves it out; a checkpoint written before, which holds it (built here as that code built
+    it), still loads strictly into the model, with the same scores."""
+    from torch import nn
+
+    from objrec.bodies import load_into
+    from objrec.unknown_scores import MahalanobisScore
+
+    train, labels, _, unknown = clusters()
+    score = Readable(fit_feature_score(kind, train, labels, k=5, dims=8, centroids=3), 0.5, 2.0)
+    state = {f"familiarity.{k}": v for k, v in score.state_dict().items()}
+    assert not [name for name in state if name.endswith("residual_sq")]
+    older = dict(state)
+    for name, part in score.named_modules():
+        if isinstance(part, MahalanobisScore):
+            means, basis = part.means.double(), part.basis.double()
+            residual_means = means - (means @ basis) @ basis.t()
+            older[f"familiarity.{name}.residual_sq"] = residual_means.pow(2).sum(1).float()
+    assert len(older) > len(state)
+    model = nn.Module()
+    model.familiarity = familiarity_from_state(older)
+    load_into(model, older, "old.safetensors")
+    torch.testing.assert_close(model.familiarity(unknown), score(unknown))
+
+
 def test_an_incomplete_familiarity_state_is_one_sentence_not_a_key_error():
     from objrec.errors import ObjrecError
 

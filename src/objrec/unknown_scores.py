@@ -114,7 +114,6 @@ class MahalanobisScore(nn.Module):
     inv_residual: torch.Tensor
     mean_basis: torch.Tensor
     residual_means: torch.Tensor
-    residual_sq: torch.Tensor
 
     def __init__(
         self, means: torch.Tensor, basis: torch.Tensor, variances: torch.Tensor, residual: float
@@ -128,9 +127,7 @@ class MahalanobisScore(nn.Module):
         self.register_buffer("mean_basis", means.float() @ basis.float())
         residual_means = means.double() - (means.double() @ basis.double()) @ basis.double().t()
         self.register_buffer("residual_means", residual_means.float())
-        # read by no forward (which squares the float32 means, as it reads them), but in every
-        # checkpoint: a model is loaded strictly, key by key
-        self.register_buffer("residual_sq", residual_means.pow(2).sum(1).float())
+        self.register_load_state_dict_pre_hook(drop_residual_sq)
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor]) -> MahalanobisScore:
@@ -166,6 +163,14 @@ class MahalanobisScore(nn.Module):
         )
         distance = along.clamp(min=0) + rest.clamp(min=0) * self.inv_residual.double()
         return -distance.min(1).values.float()
+
+
+def drop_residual_sq(module: nn.Module, state: dict[str, Any], prefix: str, *_: Any) -> None:
+    """Drop the ``residual_sq`` tensor of a checkpoint written before session 63 (the residual
+    means' squared norms, which no forward read: it squares the float32 means as it reads them)
+    from the state loaded into a :class:`MahalanobisScore`, so that the model still loads it
+    strictly, key by key; a score now leaves it out."""
+    state.pop(f"{prefix}residual_sq", None)
 
 
 def class_sums(batches: Batches) -> tuple[torch.Tensor, torch.Tensor]:
