@@ -1,11 +1,14 @@
 """The top eigenpairs of the class-centred scatter of the training features, which the
 Mahalanobis scores and ViM are fitted on (``unknown_scores``): one quantity, four ways to compute
 it (the scatter's eigensolve in float32 or float64, the SVD of the centred rows, their Gram
-matrix), each chosen where it was measured fastest and close enough to float64. Nothing here
+matrix), each taken where it was measured fastest and close enough to float64, the choice made
+in one place (:func:`eigen_route`, with :func:`well_inside_rank` for float32). Nothing here
 prints.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 import scipy.linalg
@@ -42,40 +45,67 @@ One run each under the CPU lock, ``fit_mahalanobis`` on random features 3,840 wi
 eigensolve: 0.05 against 2.35 s at 60 images, 0.44 against 2.90 s at 500, 1.11 against 1.65 s at
 1,000; but 2.57 against 1.75 s at 1,500 and 9.76 against 2.08 s at 3,095 (the 100-class protocol's
 training images, which keep the float32 eigensolve)."""
+EigenRoute = Literal["scatter", "svd", "gram"]
+"""The ways :func:`scatter_eigenpairs` may take (:func:`eigen_route`)."""
+
+
+def eigen_route(n: int, width: int, k: int, single: bool) -> EigenRoute:
+    """How :func:`scatter_eigenpairs` computes the top ``k`` eigenpairs of the class-centred
+    scatter of ``n`` images of ``width`` features: the one choice of its path, each way taken
+    where it was measured faster and close enough to float64. ``single``: the top ``k`` are well
+    inside the scatter's rank (:func:`well_inside_rank`), where float32 is close enough.
+
+    - ``svd``: with far fewer images than features (:data:`SVD_IMAGES_PER_FEATURE`) the scatter's
+      rank is well below its size: its eigenpairs are then the centred rows' squared singular
+      values and right singular vectors, from an (images x features) SVD (:func:`svd_eigenpairs`).
+      The demo (60 images of 3,840 features, the top 59 eigenpairs) calibrates in 0.93 s against
+      3.09 s with the 3,840 x 3,840 scatter's eigensolve (``benchmarks/demo_time.py``, medians of
+      3). The eigenvalues are the same to float64 rounding; the eigenvectors of a zero eigenvalue
+      (when ``k`` reaches past the rank) are another orthonormal choice in the same null space,
+      which the Mahalanobis score does not depend on (their variance is the residual's, as off
+      the basis).
+    - ``gram``: with no more images than features and ``single``, the images' Gram matrix
+      (:func:`gram_eigenpairs`, which solves the scatter in float64 where the rank is short of
+      ``k`` after all): the 100-class protocol's 3,095 training images of 3,840 features.
+    - ``scatter``: beyond that, the scatter, summed batch by batch, and its own eigensolve
+      (:func:`top_eigenpairs`, in float32 where ``single``): what is held never grows past
+      (features x features) numbers."""
+    if k == 0 or n > width or (n > width * SVD_IMAGES_PER_FEATURE and not single):
+        return "scatter"
+    return "gram" if n > width * SVD_IMAGES_PER_FEATURE else "svd"
+
+
+def well_inside_rank(rank: int, k: int) -> bool:
+    """Whether the top ``k`` eigenpairs of a scatter of rank ``rank`` (images less classes) are
+    well inside it, so that float32 solves them (:func:`eigen_route`'s ``single``): on a few
+    hundred images, where they reach into its null space, float32 moved the score by 2.6%."""
+    return rank > 2 * k
 
 
 def scatter_eigenpairs(
     batches: Batches, means: torch.Tensor, n: int, k: int, single: bool = False
 ) -> tuple[float, torch.Tensor, torch.Tensor]:
     """The trace of the class-centred scatter of ``batches``' ``n`` normalised features (``means``
-    per class) and its top ``k`` eigenpairs (:func:`top_eigenpairs`).
-
-    With far fewer images than features (:data:`SVD_IMAGES_PER_FEATURE`) the scatter's rank is
-    well below its size: its eigenpairs are then the centred rows' squared singular values and
-    right singular vectors, from an (images x features) SVD. The demo (60 images of 3,840
-    features, the top 59 eigenpairs) calibrates in 0.93 s against 3.09 s with the 3,840 x 3,840
-    scatter's eigensolve (``benchmarks/demo_time.py``, medians of 3). The eigenvalues are the same
-    to float64 rounding; the eigenvectors of a zero eigenvalue (when ``k`` reaches past the rank)
-    are another orthonormal choice in the same null space, which the Mahalanobis score does not
-    depend on (their variance is the residual's, as off the basis).
-
-    With no more images than features and the top ``k`` well inside the rank (``single``), they
-    come from the images' Gram matrix instead (:func:`gram_eigenpairs`): the 100-class protocol's
-    3,095 training images of 3,840 features. Beyond that, from the scatter, summed batch by batch:
-    what is held never grows past (features x features) numbers."""
-    width = means.shape[1]
-    if k == 0 or n > width or (n > width * SVD_IMAGES_PER_FEATURE and not single):
+    per class) and its top ``k`` eigenpairs (eigenvalues descending, in float64), by the way
+    :func:`eigen_route` chooses (``single``: float32 may solve them)."""
+    route = eigen_route(n, means.shape[1], k, single)
+    if route == "scatter":
         scatter = centred_scatter(batches, means)
         return float(scatter.trace()), *top_eigenpairs(scatter, k, single)
     rows = centred_rows(batches, means, n)
     trace = float(rows.pow(2).sum())  # before the SVD, which may use the rows as its workspace
-    if n > width * SVD_IMAGES_PER_FEATURE:
-        return trace, *gram_eigenpairs(rows, k)
+    return trace, *(gram_eigenpairs(rows, k) if route == "gram" else svd_eigenpairs(rows, k))
+
+
+def svd_eigenpairs(rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The top ``k`` eigenpairs of ``rows.T @ rows`` (the scatter of the centred ``rows``) from
+    the rows' SVD: its squared singular values and right singular vectors, in float64. ``rows``
+    is the SVD's workspace."""
     _, values, vectors_t = scipy.linalg.svd(
         rows.numpy(), full_matrices=False, overwrite_a=True, check_finite=False
     )
     values = torch.from_numpy(values[:k].astype(np.float64))
-    return trace, values.pow(2), torch.from_numpy(vectors_t[:k].T.copy())
+    return values.pow(2), torch.from_numpy(vectors_t[:k].T.copy())
 
 
 def gram_eigenpairs(rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,6 +27,12 @@ def in_batches(features: torch.Tensor, labels: torch.Tensor, size: int = 4096) -
     return lambda: zip(features.split(size), labels.split(size), strict=True)
 
 
+def one_class(batches: Batches) -> Batches:
+    """``batches`` with every label 0: all the training images as one class (ViM's centre and
+    scatter, the relative Mahalanobis score's background)."""
+    return lambda: ((x, torch.zeros_like(y)) for x, y in batches())
+
+
 CLASS_SAMPLE = 64
 """Training images per class (a seeded random sample) that a class's kNN centroids are fitted on."""
 

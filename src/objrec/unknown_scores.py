@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from objrec.config import UNKNOWN_SCORES
-from objrec.eigenpairs import scatter_eigenpairs
+from objrec.eigenpairs import scatter_eigenpairs, well_inside_rank
 from objrec.errors import ObjrecError
-from objrec.feature_stream import Batches, class_sample, in_batches, normalise
+from objrec.feature_stream import Batches, class_sample, in_batches, normalise, one_class
 from objrec.kmeans_bank import class_centres
 from objrec.model import HeadEnsemble
 
@@ -213,11 +213,8 @@ def fit_mahalanobis_batches(batches: Batches, dims: int = 256) -> MahalanobisSco
     n, width = int(counts.sum()), means.shape[1]
     dims = max(min(dims, min(n, width) - 1, width - 1), 0)
     scale = max(n - len(counts), 1)
-    # float32 only where the top ``dims`` are well inside the scatter's rank (n - classes): on a
-    # few hundred images, where they reach into its null space, float32 moved the score by 2.6%
-    trace, eigen, basis = scatter_eigenpairs(
-        batches, means, n, dims, single=n - len(counts) > 2 * dims
-    )
+    single = well_inside_rank(n - len(counts), dims)
+    trace, eigen, basis = scatter_eigenpairs(batches, means, n, dims, single)
     total, eigen = trace / scale, eigen / scale
     residual = max((total - float(eigen.sum())) / (width - dims), 1e-12)
     return MahalanobisScore(means, basis, eigen.clamp(min=residual), residual)
@@ -330,11 +327,11 @@ def fit_vim(
     ``dims`` and ``weight`` default to ``train``'s (:data:`SCORE_OPTIONS`)."""
     options = score_options("vim", dims=dims, weight=weight)
     dims, weight = int(options["dims"]), float(options["weight"])
-    one_class = lambda: ((x, torch.zeros_like(y)) for x, y in batches())  # noqa: E731
-    sums, counts = class_sums(one_class)
+    whole = one_class(batches)
+    sums, counts = class_sums(whole)
     centre = sums[0] / counts[0]
     dims = max(min(dims, int(counts[0]) - 1, len(centre) - 1), 0)
-    basis = scatter_eigenpairs(one_class, centre[None], int(counts[0]), dims)[2]
+    basis = scatter_eigenpairs(whole, centre[None], int(counts[0]), dims)[2]
     residual = ResidualScore(centre, basis)
     top_logit, norm = 0.0, 0.0
     for x, _ in batches():
@@ -397,8 +394,7 @@ def fitted_score(
     if kind == "mahalanobis+knn":
         return fit_sum(batches, k, dims, centroids)
     if kind == "relative_mahalanobis":
-        one_class = lambda: ((x, torch.zeros_like(y)) for x, y in batches())  # noqa: E731
-        background = fit_mahalanobis_batches(one_class, dims)
+        background = fit_mahalanobis_batches(one_class(batches), dims)
         return RelativeMahalanobisScore(fit_mahalanobis_batches(batches, dims), background)
     raise ValueError(f"unknown score {kind!r}; one of {', '.join(SCORES)}")
 
