@@ -216,6 +216,51 @@ def store_held(cache: Path) -> bool:
     return False
 
 
+@pytest.fixture
+def stores_opened(monkeypatch) -> list:
+    """Each feature store the test opens (``store.FeatureStore``; one opened again after a close
+    counted again), in order: whether a call opened any, and whether it let go of each
+    (``is_open``: its lock and its array files' descriptors, which an ending thread never
+    closes)."""
+    from objrec.store import FeatureStore
+
+    opened: list = []
+    real = FeatureStore._open
+
+    def opening(store: FeatureStore) -> None:
+        real(store)
+        opened.append(store)
+
+    monkeypatch.setattr(FeatureStore, "_open", opening)
+    return opened
+
+
+def in_ended_thread(call: Callable[[], object]) -> None:
+    """``call()`` in a thread of its own, ended by the time this returns, as a Python caller's
+    worker thread runs an objrec function and ends; what it raised is raised here."""
+    import threading
+
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if raised:
+        raise raised[0]
+
+
+def let_go(opened: list, cache: Path) -> bool:
+    """Whether every store in ``opened`` (:func:`stores_opened`) was opened and let go of, and
+    none holds the store of the cache folder ``cache`` (:func:`store_held`)."""
+    return bool(opened) and not any(s.is_open for s in opened) and not store_held(cache)
+
+
 def taken_before(*paths: Path) -> Path:
     """Each file of ``paths`` (or below it) dated an hour earlier, their order and gaps kept, as
     a user's photos are older than the command that reads them; the first path. The file index

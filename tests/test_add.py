@@ -1713,3 +1713,17 @@ def test_an_add_reads_each_new_photo_once_before_it_writes(tmp_path, split_dir, 
     assert sum(result.counts["red"].values()) == 3
     writes = 1 if mode == "copy" else 0
     assert {name: opened[name] for name in names} == dict.fromkeys(names, 1 + writes)
+
+
+@pytest.mark.slow
+def test_an_add_in_a_thread_that_ends_lets_go_of_the_feature_store(
+    tmp_path, split_dir, stores_opened
+):
+    """late62's unchecked entry points: a Python caller's thread that calls `objrec.add_images`
+    and ends leaves every feature store it opened (the file index's) closed: its lock, which a
+    prune or clear waits for, and its array files' descriptors, which an ending thread never
+    closes, as evaluate and predict let go of theirs."""
+    from .conftest import in_ended_thread, let_go
+
+    in_ended_thread(lambda: add_images(split_dir, new_images(tmp_path / "new", "red", 2)))
+    assert let_go(stores_opened, Path(os.environ["OBJREC_CACHE"]))

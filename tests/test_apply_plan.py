@@ -1821,3 +1821,16 @@ def test_apply_plan_reads_each_photo_once_and_its_manifest_holds_each_copys_sha2
         copy = out / row["file"]
         assert row["sha256"] == hashlib.sha256(copy.read_bytes()).hexdigest()
         assert copy.stat().st_mtime_ns == (planted / row["file"]).stat().st_mtime_ns
+
+
+@pytest.mark.slow
+def test_a_plan_applied_in_a_thread_that_ends_lets_go_of_the_feature_store(tmp_path, stores_opened):
+    """late62's unchecked entry points: a Python caller's thread that calls `objrec.apply_plan`
+    and ends leaves every feature store it opened (the file index's) closed: its lock, which a
+    prune or clear waits for, and its array files' descriptors, which an ending thread never
+    closes."""
+    from .conftest import in_ended_thread, let_go
+
+    made = make_split(tmp_path / "made", (2, 1, 1))
+    in_ended_thread(lambda: apply_plan(made, plan_of(tmp_path / "none.csv"), tmp_path / "out"))
+    assert let_go(stores_opened, Path(os.environ["OBJREC_CACHE"]))

@@ -2748,3 +2748,15 @@ def test_a_recorded_check_this_objrec_cannot_read_is_warned_of(tmp_path, caplog)
     caplog.clear()
     sidecar.write_text(json.dumps({"classes": ["a", "b"]}))
     assert recorded_check(sidecar) == {} and not caplog.records
+
+
+@pytest.mark.slow
+def test_an_export_opens_no_feature_store(trained_run, tmp_path, stores_opened):
+    """late62's unchecked entry points: `objrec.export_model` reads the run's model and the
+    sample's photos, never the feature store, so a Python caller's thread that exports and ends
+    holds nothing a prune or clear waits for. One that comes to open it lets go of it as it
+    returns (``cache.stores_held``, as evaluate and predict do), and this test says so."""
+    from .conftest import in_ended_thread
+
+    in_ended_thread(lambda: export_model(trained_run, tmp_path / "m.onnx", check_photos=2))
+    assert (tmp_path / "m.onnx").is_file() and stores_opened == []

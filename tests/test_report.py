@@ -1978,3 +1978,22 @@ def test_the_runs_own_report_changed_since_objrec_wrote_it_is_named_and_kept(tmp
         "another `out`"
     )
     assert report_path(run, None, force=True) == page
+
+
+@pytest.mark.slow
+def test_a_report_in_a_thread_that_ends_lets_go_of_the_feature_store(
+    trained_run, split_dir, tmp_path, stores_opened
+):
+    """late62's unchecked entry points: a Python caller's thread that calls `objrec.build_report`
+    and ends leaves every feature store it opened closed (the report checks that the run's
+    evaluation is of the images there now, through the store's file index): its lock, which a
+    prune or clear waits for, and its array files' descriptors, which an ending thread never
+    closes."""
+    from .conftest import in_ended_thread, let_go
+
+    evaluate(trained_run, split_dir / "test")  # lets go itself: the report reads it
+    stores_opened.clear()
+    page = tmp_path / "r.html"
+    in_ended_thread(lambda: build_report(trained_run, page, grad_cam=False))
+    cache = Path(json.loads((trained_run / "config.json").read_text())["cache_dir"])
+    assert page.is_file() and let_go(stores_opened, cache)

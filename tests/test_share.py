@@ -931,3 +931,22 @@ def test_share_with_onnx_reads_its_exports_sidecar_once_and_warns_once(
     card = " ".join((tmp_path / "ours" / "README.md").read_text().split())
     assert "`pip install openvino numpy pillow`" in card
     assert "rounds otherwise: up to a few hundredths in a probability" in card
+
+
+@pytest.mark.slow
+def test_a_share_in_a_thread_that_ends_lets_go_of_the_feature_store(
+    trained_run, split_dir, tmp_path, stores_opened
+):
+    """late62's unchecked entry points: a Python caller's thread that shares a run and ends
+    leaves every feature store it opened closed (the model card checks that the run's evaluation
+    is of the images there now, through the store's file index): its lock, which a prune or
+    clear waits for, and its array files' descriptors, which an ending thread never closes."""
+    from objrec.evaluate import evaluate
+
+    from .conftest import in_ended_thread, let_go
+
+    evaluate(trained_run, split_dir / "test")  # lets go itself: the card reads its evaluation
+    stores_opened.clear()
+    in_ended_thread(lambda: share_run(trained_run, tmp_path / "ours"))
+    cache = Path(json.loads((trained_run / "config.json").read_text())["cache_dir"])
+    assert (tmp_path / "ours" / "README.md").is_file() and let_go(stores_opened, cache)
