@@ -623,6 +623,16 @@ def test_apply_plan_reads_a_plan_saved_by_a_spreadsheet_with_a_byte_order_mark(t
     assert apply_plan(planted, plan, tmp_path / "fixed").removed == 1
 
 
+@pytest.fixture
+def split_copy(tmp_path) -> Path:
+    """A split folder with its manifest (``tmp_path / "d"``), as apply-plan writes its copy:
+    ``make_split``'s folder under a plan of no rows, for the tests that move its photos by
+    hand."""
+    data = tmp_path / "d"
+    apply_plan(make_split(tmp_path / "made"), plan_of(tmp_path / "none.csv"), data)
+    return data
+
+
 def plan_of(path: Path, *rows: str) -> Path:
     """A plan with ``rows`` (CSV lines) under the columns objrec writes, as a person edits it
     (a row without a digest cell: one of a person's own, or a file the audit could not hash)."""
@@ -829,14 +839,15 @@ def test_apply_plan_reads_no_photo_the_file_index_knows_but_to_copy_it(tmp_path,
     assert reads == Counter({p: 1 for p in photos if p != gone} if mode == "copy" else {})
 
 
-def test_checks_search_for_moved_photos_reads_none_its_listing_hashed(tmp_path, monkeypatch):
+def test_checks_search_for_moved_photos_reads_none_its_listing_hashed(
+    tmp_path, split_copy, monkeypatch
+):
     """review54a L3: check hashes every image through the file index, then its search for photos
     moved by hand between class folders (what apply-plan follows too) read each image the
     manifest does not list once more. It takes their SHA-256 from the index."""
     from objrec.check import check_folder, moved_images
 
-    data = tmp_path / "d"  # a split folder with its manifest
-    apply_plan(make_split(tmp_path / "made"), plan_of(tmp_path / "none.csv"), data)
+    data = split_copy
     hour_ago = time.time() - 3600
     for photo in data.rglob("*.png"):
         os.utime(photo, (hour_ago, hour_ago))
@@ -847,15 +858,14 @@ def test_checks_search_for_moved_photos_reads_none_its_listing_hashed(tmp_path, 
     assert reads == Counter()
 
 
-def test_a_photo_moved_by_hand_inside_a_class_sub_folder_is_followed(tmp_path):
+def test_a_photo_moved_by_hand_inside_a_class_sub_folder_is_followed(tmp_path, split_copy):
     """split keeps a class's sub-folders (`green/2019/x.png`), but check looked for photos moved
     by hand in the top of each class folder alone: `mv valid/green/2019/x valid/red/2019/` was
     "manifest_unlisted ... a manifest that lost rows?", and apply-plan refused the photo's row
     as not in DATA. Both follow it, as they do a move between the tops of class folders."""
     from objrec.check import check_folder
 
-    data = tmp_path / "d"  # a split folder with its manifest
-    apply_plan(make_split(tmp_path / "made"), plan_of(tmp_path / "none.csv"), data)
+    data = split_copy
     (data / "valid/green/2019").mkdir()
     (data / "valid/green/green_00.png").rename(data / "valid/green/2019/green_00.png")
     manifest = data / "manifest.csv"
@@ -876,14 +886,15 @@ def test_a_photo_moved_by_hand_inside_a_class_sub_folder_is_followed(tmp_path):
     assert (tmp_path / "fixed/valid/red/2019/green_00.png").is_file()
 
 
-def test_a_relabel_done_by_hand_into_another_split_says_the_split_changed(tmp_path, caplog):
+def test_a_relabel_done_by_hand_into_another_split_says_the_split_changed(
+    tmp_path, split_copy, caplog
+):
     """A photo moved by hand from valid/green to train/red was taken for its relabel done, and
     the copy's validation split lost an image without a word (session 61's review, L1): the
     warning says the split changed too."""
     from objrec.file_index import hash_file
 
-    data = tmp_path / "d"  # a split folder with its manifest
-    apply_plan(make_split(tmp_path / "made"), plan_of(tmp_path / "none.csv"), data)
+    data = split_copy
     digest = hash_file(data / "valid/green/green_00.png")
     (data / "valid/green/green_00.png").rename(data / "train/red/green_00.png")
     row = f"valid/green/green_00.png,green,valid,relabel,red,x,{digest}"
@@ -896,7 +907,9 @@ def test_a_relabel_done_by_hand_into_another_split_says_the_split_changed(tmp_pa
     ) in caplog.text
 
 
-def test_a_photo_moved_by_hand_out_of_valid_is_counted_there_and_keeps_its_group(tmp_path):
+def test_a_photo_moved_by_hand_out_of_valid_is_counted_there_and_keeps_its_group(
+    tmp_path, split_copy
+):
     """A photo moved by hand from valid/green to train/red (its relabel done) was counted where
     it is now: the copy's validation split lost an image and ``valid_removed`` stayed 0, and the
     copy's manifest lost the group DATA's manifest recorded under its old path (session 61's
@@ -905,8 +918,7 @@ def test_a_photo_moved_by_hand_out_of_valid_is_counted_there_and_keeps_its_group
     from objrec.file_index import hash_file
     from objrec.manifest import manifest_rows
 
-    data = tmp_path / "d"  # a split folder with its manifest
-    apply_plan(make_split(tmp_path / "made"), plan_of(tmp_path / "none.csv"), data)
+    data = split_copy
     text = (data / "manifest.csv").read_text()
     for file, group in (("valid/green/green_00.png", "7"), ("test/green/green_00.png", "8")):
         line = next(line for line in text.splitlines() if line.startswith(f"{file},"))
@@ -930,7 +942,7 @@ def test_a_photo_moved_by_hand_out_of_valid_is_counted_there_and_keeps_its_group
 
 
 def test_apply_plan_follows_a_photo_moved_by_hand_done_when_in_its_row_s_class(
-    tmp_path, capsys, caplog
+    tmp_path, split_copy, capsys, caplog
 ):
     """newcomer52 3: a photo fixed by hand (moved to its class folder, as check recognises) made
     its row refused as naming a file not in DATA, with no way forward. A relabel of it into the
@@ -939,8 +951,7 @@ def test_apply_plan_follows_a_photo_moved_by_hand_done_when_in_its_row_s_class(
     from objrec.file_index import hash_file
     from objrec.reviewed import REVIEWED_FILE
 
-    data = tmp_path / "d"  # a split folder with its manifest
-    apply_plan(make_split(tmp_path / "made"), plan_of(tmp_path / "none.csv"), data)
+    data = split_copy
     (data / "valid/green/green_00.png").rename(data / "valid/red/renamed.png")  # renamed too
     plan = plan_of(tmp_path / "plan.csv", "valid/green/green_00.png,green,valid,relabel,red,x")
     out = tmp_path / "fixed"
@@ -1013,15 +1024,16 @@ def test_apply_plan_counts_a_relabel_done_by_hand_in_its_last_line_and_json(tmp_
     assert counts.moved_by_hand == 0
 
 
-def test_apply_plan_takes_a_review_row_s_photo_moved_by_hand_as_its_label_decided(tmp_path, caplog):
+def test_apply_plan_takes_a_review_row_s_photo_moved_by_hand_as_its_label_decided(
+    tmp_path, split_copy, caplog
+):
     """plan53: a ``review`` row (the audit's, left for a person) whose photo the person moved by
     hand into another class folder was refused, as a keep's is, though the move is the person's
     decision. It is a relabel done by hand: the photo copied where it is, counted in
     ``moved_by_hand``, not left to review, and remembered in reviewed.csv as that label."""
     from objrec.reviewed import REVIEWED_FILE
 
-    data = tmp_path / "d"  # a split folder with its manifest
-    apply_plan(make_split(tmp_path / "made"), plan_of(tmp_path / "none.csv"), data)
+    data = split_copy
     (data / "valid/green/green_00.png").rename(data / "valid/blue/green_00.png")
     plan = plan_of(
         tmp_path / "plan.csv", "valid/green/green_00.png,green,valid,review,red,review: may be red"
@@ -1041,7 +1053,7 @@ def test_apply_plan_takes_a_review_row_s_photo_moved_by_hand_as_its_label_decide
 
 
 def test_apply_plan_leaves_a_review_row_s_photo_only_renamed_in_its_class_to_review(
-    tmp_path, caplog
+    tmp_path, split_copy, caplog
 ):
     """review59b M1: a ``review`` row whose photo was only renamed in its own class folder (or
     moved to another split of its class) was taken as decided by that move: counted in
@@ -1066,8 +1078,7 @@ def test_apply_plan_leaves_a_review_row_s_photo_only_renamed_in_its_class_to_rev
         f"{plan} line 2: green/green_1.png is green/renamed.png now (moved by hand?), in its own "
         "class still: a row to review there, still undecided"
     ) in caplog.text
-    data = tmp_path / "d"  # a split folder: moved to another split of its class
-    apply_plan(make_split(tmp_path / "made"), plan_of(tmp_path / "none.csv"), data)
+    data = split_copy  # moved below to another split of its class
     digest = hash_file(data / "train/green/green_00.png")
     (data / "train/green/green_00.png").rename(data / "valid/green/from_train.png")
     row = f'train/green/green_00.png,green,train,review,,"copies: keep one",{digest}'
