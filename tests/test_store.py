@@ -190,7 +190,7 @@ def test_prune_keeps_a_folder_and_compacts_without_changing_a_row(tmp_path):
     for table, old in zip(after, before, strict=True):
         assert torch.equal(table.load().features, old)
     assert len(list((cache.root / "store").glob("*.float32"))) == 1
-    said = "was pruned by another process after this one had looked up features in it"
+    said = "was pruned by another process or thread after this one had looked up features in it"
     with pytest.raises(ObjrecError, match=f"{said}: run it again$"):
         held[0].load()  # rows looked up before the compaction are never read from the new file
 
@@ -218,8 +218,8 @@ def test_rows_looked_up_before_a_clear_are_never_read_from_another_writers_rows(
     reader, space, found = kept_across_a_clear(root, sid)
     with FeatureStore(root) as other:  # another writer of the same space
         other.space(sid, 4).write("centre", ["z" * 32], np.full((1, 4), 9.0, np.float32))
-    said = f"the feature store {root} was cleared by another process after this one had looked "
-    with pytest.raises(ObjrecError, match=f"^{said}up features in it: run it again$"):
+    said = f"the feature store {root} was cleared by another process or thread after this one "
+    with pytest.raises(ObjrecError, match=f"^{said}had looked up features in it: run it again$"):
         space.read(found.rows, found.generation)
     reader.close()
 
@@ -231,7 +231,7 @@ def test_a_space_kept_across_a_clear_refuses_to_write_in_one_sentence(tmp_path):
     writer, space, _ = kept_across_a_clear(root, sid)
     said = f"the feature store {root} has no space {sid}: it was cleared or pruned by another "
     with pytest.raises(
-        ObjrecError, match=f"^{said}process since the space was made: run it again$"
+        ObjrecError, match=f"^{said}process or thread since the space was made: run it again$"
     ):
         space.write("centre", ["b" * 32], np.full((1, 4), 2.0, np.float32))
     writer.close()
@@ -2073,6 +2073,41 @@ def test_opening_a_store_being_pruned_says_it_waits_instead_of_looking_hung(tmp_
     assert opened.is_set()
     assert caplog.messages == [
         f"waiting for another objrec process to finish pruning or clearing the feature store {root}"
+    ]
+
+
+def test_opening_a_store_another_thread_clears_says_it_waits_for_that_thread(
+    tmp_path, caplog, monkeypatch
+):
+    """store62: a Python caller's thread opening the store while another of its threads cleared
+    (or pruned) it warned that it waited for "another objrec process"; each thread has a store
+    of its own, so the wait is for this program's other thread, and it says so."""
+    import threading
+
+    from objrec import store as store_module
+
+    root = tmp_path / "cache" / "store"
+    FeatureStore(root).close()
+    clearing, real = threading.Event(), store_module.remove_entry
+
+    def removed_once_the_opener_waits(path: Path) -> None:
+        clearing.set()
+        deadline = time.monotonic() + 60
+        while "waiting for another" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        real(path)
+
+    monkeypatch.setattr(store_module, "remove_entry", removed_once_the_opener_waits)
+
+    def open_store() -> None:
+        assert clearing.wait(60)
+        FeatureStore(root).close()
+
+    with caplog.at_level("WARNING"):
+        assert in_threads(lambda: store_module.remove_store(root), open_store) == []
+    assert caplog.messages == [
+        f"waiting for another thread of this program to finish pruning or clearing the feature "
+        f"store {root}"
     ]
 
 

@@ -44,7 +44,9 @@ from objrec.words import some_of
 log = logging.getLogger(__name__)
 
 Wait = Callable[[], None] | None
-"""What a clear or prune calls once before it waits on another process (the CLI says so)."""
+"""What a clear or prune calls once before it waits on another process, or on another thread of
+this one (a Python caller's: each has a store of its own, :func:`thread_stores`); the CLI, one
+thread, says it waits for other objrec processes."""
 
 _THREAD = threading.local()
 """Each thread's open stores (:func:`thread_stores`)."""

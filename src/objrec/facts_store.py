@@ -55,8 +55,9 @@ def facts_lock(
     db_file: Path, exclusive: bool = False, wait: Callable[[], None] | None = None
 ) -> Iterator[None]:
     """Hold the facts store's lock (:data:`FACTS_LOCK`) for the block: shared, or ``exclusive``
-    (``wait()`` is called first when another process holds it), for a clear or a prune: that
-    of a folder holding neither the facts store nor its lock (no one uses it) makes none there."""
+    (``wait()`` is called first when another process, or another thread of this one, holds it),
+    for a clear or a prune: that of a folder holding neither the facts store nor its lock (no
+    one uses it) makes none there."""
     import fcntl
 
     from objrec.cache_folder import make_cache_folder

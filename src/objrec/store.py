@@ -195,13 +195,33 @@ def is_store_file(name: str) -> bool:
     return index or ARRAY_NAME.fullmatch(name) is not None
 
 
+_HELD_HERE: set[Path] = set()
+"""The store folders a thread of this process holds exclusively now (a prune, a clear:
+:func:`held_here`), by absolute path: a store opening meanwhile in another thread waits for this
+process, not another (:meth:`FeatureStore._say_waiting`), as a Python caller's threads each have
+a store of their own (``cache.thread_stores``)."""
+
+
+@contextmanager
+def held_here(root: Path) -> Iterator[None]:
+    """The block, in which this thread holds the store folder ``root`` exclusively, noted in
+    :data:`_HELD_HERE`: the lock itself cannot say whose it is."""
+    key = root.absolute()
+    _HELD_HERE.add(key)
+    try:
+        yield
+    finally:
+        _HELD_HERE.discard(key)
+
+
 def remove_store(root: Path, wait: Callable[[], None] | None = None) -> list[Path]:
     """Remove objrec's files of the store folder ``root`` but its lock files, whatever state its
     index is in (a damaged one cannot be pruned), and return what it left: the entries objrec
     did not write. The index goes first, so a clear cut short never leaves one pointing at
     missing rows. Under the store's lock taken exclusively, so once no other process has the
-    store open (``wait()`` is called first when one has). A link is never followed: a store
-    folder that is one is removed as a link, an entry of objrec's that is one likewise."""
+    store open (``wait()`` is called first when one has: another process, or another thread of
+    this one with a store of its own). A link is never followed: a store folder that is one is
+    removed as a link, an entry of objrec's that is one likewise."""
     if root.is_symlink():
         root.unlink()
         return []
@@ -210,9 +230,10 @@ def remove_store(root: Path, wait: Callable[[], None] | None = None) -> list[Pat
     with open(root / "lock", "a+b") as lock:
         lock_exclusively(lock, wait)
         index = [INDEX_FILE, *(INDEX_FILE + side for side in SQLITE_SIDE_FILES)]
-        for name in [*index, *sorted(set(os.listdir(root)) - set(index))]:
-            if is_store_file(name):
-                remove_entry(root / name)
+        with held_here(root):
+            for name in [*index, *sorted(set(os.listdir(root)) - set(index))]:
+                if is_store_file(name):
+                    remove_entry(root / name)
     return [root / n for n in sorted(os.listdir(root)) if n not in LOCK_FILES]
 
 
@@ -447,10 +468,11 @@ class Space:
 
     def _moved(self, how: str) -> ObjrecError:
         """The error of rows looked up before the store was ``how`` (pruned, cleared) by another
-        process, in words for the user of the command that looked them up."""
+        process or another thread of this one (which, it cannot tell once done), in words for
+        the user of the command that looked them up."""
         return ObjrecError(
-            f"the feature store {self.store.root} was {how} by another process after this one "
-            "had looked up features in it: run it again"
+            f"the feature store {self.store.root} was {how} by another process or thread after "
+            "this one had looked up features in it: run it again"
         )
 
     def write(
@@ -651,9 +673,13 @@ class FeatureStore:
         return connect_read_only(self.root / INDEX_FILE, self._timeout)
 
     def _say_waiting(self) -> None:
-        # A warning, which the CLI shows without -v: else the command would look hung.
+        """Say, as a warning (which the CLI shows without -v: else the command would look hung),
+        that the store is being pruned or cleared: by another thread of this process where one
+        holds it (:func:`held_here`: a Python caller's), else by another process."""
+        who = "thread of this program" if self.root.absolute() in _HELD_HERE else "objrec process"
         log.warning(
-            "waiting for another objrec process to finish pruning or clearing the feature store %s",
+            "waiting for another %s to finish pruning or clearing the feature store %s",
+            who,
             self.root,
         )
 
@@ -792,7 +818,7 @@ class FeatureStore:
         if row is None:
             raise ObjrecError(
                 f"the feature store {self.root} has no space {sid}: it was cleared or pruned "
-                "by another process since the space was made: run it again"
+                "by another process or thread since the space was made: run it again"
             )
         return row
 
@@ -980,8 +1006,9 @@ class FeatureStore:
     ) -> PruneResult:
         """Remove entries not used for ``older_than_days`` or whose digest is not in ``keep``.
 
-        Takes the store's lock exclusively (``wait()`` is called first when another process holds
-        it), so it waits for other processes using the store to finish.
+        Takes the store's lock exclusively (``wait()`` is called first when another process, or
+        another thread of this one, holds it), so it waits for the others using the store to
+        finish.
         """
         self.flush()
         lock = self._held_lock()
@@ -991,7 +1018,8 @@ class FeatureStore:
             # WAL mode, NORMAL syncs only at checkpoints, and a power cut could keep the removal
             # and lose the switch.
             self.db.execute("PRAGMA synchronous=FULL")
-            return Pruner(self).run(older_than_days, keep)
+            with held_here(self.root):
+                return Pruner(self).run(older_than_days, keep)
         finally:
             self.db.execute("PRAGMA synchronous=NORMAL")
             fcntl.flock(lock, fcntl.LOCK_SH)
