@@ -370,6 +370,30 @@ def test_threads_opening_one_cache_folder_at_once_each_use_a_store_of_their_own(
     assert found == {"a": (True, [[97.0] * 4]), "b": (True, [[98.0] * 4])}
 
 
+def test_rows_written_count_each_thread_s_own_rows_however_the_others_write(tmp_path):
+    """store62 left unsure: since each thread has a store of its own, ``rows_written`` counts
+    per thread. That is the tally ``train``'s Ctrl-C sentence takes a difference of (what this
+    run left for the next), which a training in another thread must not move; a caller reads a
+    call's own counts from its result. Two threads writing 2 and 3 rows into one folder at once
+    each count theirs, and the main thread, which wrote none, 0."""
+    import threading
+
+    at_once, counted = threading.Barrier(2, timeout=60), {}
+
+    def write(n: int) -> None:
+        cache = FeatureCache(tmp_path / "cache")
+        space = cache.store.space("s" * 32, 4)
+        at_once.wait()
+        for i in range(n):
+            space.write("centre", [f"{n}{i}" * 16], np.ones((1, 4), np.float32))
+        at_once.wait()  # both wrote before either counts
+        cache.close()
+        counted[n] = cache.rows_written
+
+    assert in_threads(lambda: write(2), lambda: write(3)) == []
+    assert counted == {2: 2, 3: 3} and FeatureCache(tmp_path / "cache").rows_written == 0
+
+
 def test_a_clear_in_one_thread_waits_for_another_thread_s_store(tmp_path):
     """A clear (or prune) in one thread of a process takes the store's lock as another process's
     would, so it waits for another thread using the store to let go of it, as it waits for

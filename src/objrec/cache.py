@@ -108,15 +108,20 @@ class FeatureCache:
 
     @property
     def rows_written(self) -> int:
-        """Feature rows this thread has written into this folder's store (0 when it has not
-        opened it): what a stopped command leaves for the next to read."""
+        """Feature rows this thread has written into this folder's store since the thread first
+        opened it (0 before): a running tally, whose difference over a command is what that
+        command left for the next to read (``train``'s Ctrl-C sentence), which another thread's
+        command never moves. A call's own counts are in its result (``TrainResult.frozen_pass``:
+        ``computed``, ``from_store``), the one place a Python caller reads them: a
+        process-wide total would mix threads, and this one mixes a thread's calls."""
         store = thread_stores().get((self.root / "store").absolute())
         return store.rows_written if store is not None else 0
 
     @property
     def rows_reused(self) -> int:
         """Feature rows this thread's frozen passes found in this folder's store, stored by
-        earlier commands (0 when it has not opened it): what the next command reads too."""
+        earlier commands, since the thread first opened it (0 before): a running tally, as
+        :attr:`rows_written` is (a call's own count: ``TrainResult.frozen_pass.from_store``)."""
         store = thread_stores().get((self.root / "store").absolute())
         return store.rows_reused if store is not None else 0
 

@@ -636,10 +636,13 @@ class FeatureStore:
         (each thread has its own store: ``cache.thread_stores``); ``cache.stores_held`` lets go of
         those opened within its block."""
         self.rows_written = 0
-        """Feature rows this process wrote into the store (each an image view's features)."""
+        """Feature rows written through this store object (each an image view's features):
+        one thread's, since it first opened the folder (``cache.thread_stores``), kept across
+        its closes (``cache.FeatureCache.rows_written``)."""
         self.rows_reused = 0
-        """Feature rows this process's frozen passes found stored already, by earlier commands
-        (``features.feature_table``, counted once per image view it asked for)."""
+        """Feature rows the frozen passes of this store object's thread found stored already, by
+        earlier commands (``features.feature_table``, counted once per image view it asked
+        for), since it first opened the folder."""
         self._open()
 
     def _open(self) -> None:
