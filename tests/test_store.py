@@ -1810,6 +1810,33 @@ def test_a_full_disk_under_the_image_facts_says_the_cache_folders_disk_is_full(
     assert [f.error for f in cached_facts(paths, digests, db_file)] == ["", ""]  # with room
 
 
+def test_a_compaction_a_full_disk_cuts_short_leaves_no_half_written_array_file(
+    tmp_path, monkeypatch
+):
+    """A prune whose compaction a full disk (or Ctrl-C) cut short left the new generation's array
+    file half written: no index pointed to it and only a prune that got through removed it, so
+    it held the room the prune was to free (up to the space's live rows), and every command met
+    a fuller disk meanwhile. It is removed; the rows kept read from the file as it was."""
+    import objrec.store as store_module
+
+    root = tmp_path / "cache" / "store"
+    with FeatureStore(root) as store:
+        store.space("s", 4).write("v", DIGESTS[:6], ROWS[:6, :4])
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with FeatureStore(root) as store:
+        monkeypatch.setattr(store_module.os, "fsync", full)
+        with pytest.raises(OSError, match="No space left"):
+            store.prune(keep=set(DIGESTS[:3]))  # the other 3 rows go: compacted into s-1
+        monkeypatch.undo()
+        assert sorted(p.name for p in root.glob("s-*")) == ["s-0.float32"]
+        found = store.lookup("s", "v", DIGESTS[:3])  # the rows kept, in the file as it was
+        assert found.found.all()
+        assert np.array_equal(store.space("s", 4).read(found.rows, found.generation), ROWS[:3, :4])
+
+
 def test_rows_a_full_disk_cannot_hold_say_the_cache_folders_disk_is_full(tmp_path, monkeypatch):
     """An array file's write that a full disk refused (ENOSPC) was its OSError alone, which the
     CLI said as "CACHE/store/s-0.float32: no space left on device"."""

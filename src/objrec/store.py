@@ -1112,11 +1112,7 @@ class Pruner:
             return
         space = self.store.space(sid, dim, dtype)
         target = self.store.array_path(sid, generation + 1, dtype)
-        with open(target, "wb") as out:
-            for part in chunks(live, 4096):
-                out.write(space.read(np.array([r for _, _, r in part])).astype(dtype).tobytes())
-            out.flush()
-            os.fsync(out.fileno())
+        copy_rows(space, [r for _, _, r in live], target)
         sync_folder(target.parent)  # its name too, before the index points to it
         with self.store._transaction():
             self.db.executemany(
@@ -1143,6 +1139,22 @@ class Pruner:
             space.close()  # reopened on its next use, in its space's current generation
             if sid not in kept:  # made again on its next use
                 del self.store._spaces[sid]
+
+
+def copy_rows(space: Space, rows: Sequence[int], target: Path) -> None:
+    """Write ``rows`` of ``space``, in order, into the new array file ``target``, synced. A copy
+    cut short (a full disk, Ctrl-C) removes ``target``: no index points to it yet, and left, it
+    held the disk a prune was freeing (up to the space's live rows) until a prune got through,
+    each command meanwhile meeting a fuller disk."""
+    try:
+        with open(target, "wb") as out:
+            for part in chunks(rows, 4096):
+                out.write(space.read(np.array(part)).astype(space.dtype).tobytes())
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
 
 
 @contextmanager
