@@ -224,6 +224,23 @@ def test_rows_looked_up_before_a_clear_are_never_read_from_another_writers_rows(
     reader.close()
 
 
+def test_a_table_read_after_its_store_was_let_go_of_leaves_no_array_file_open(tmp_path):
+    """A store let go of (``FeatureCache.close``) opens again on its next use, a table looked up
+    before reading on from its space; but a closed store forgets its spaces, so the space's
+    array file, opened again by that read, was closed by no later close: one descriptor a space
+    left open for the life of the process (a Python caller's thread too). The store closes it
+    with the rest."""
+    root, sid = tmp_path / "cache" / "store", "s" * 32
+    store = FeatureStore(root)
+    space = store.space(sid, 4)
+    space.write("centre", ["a" * 32], np.full((1, 4), 1.0, np.float32))
+    found = store.lookup(sid, "centre", ["a" * 32])
+    store.close()
+    assert space.read(found.rows, found.generation).tolist() == [[1.0] * 4]  # opened again
+    store.close()
+    assert not store.is_open and space._fd is None
+
+
 def test_a_space_kept_across_a_clear_refuses_to_write_in_one_sentence(tmp_path):
     """store60: a ``Space`` kept from before another process's clear wrote into the new index,
     which lacks its space, and failed with a TypeError (``reserve`` unpacked None)."""

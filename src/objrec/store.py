@@ -383,6 +383,7 @@ class Space:
             except FileNotFoundError:
                 raise self._lost() from None
             self._generation = generation
+            self.store._holding.add(self)  # closed with the store, whoever holds this space
         return self._fd
 
     def _still_there(self) -> bool:
@@ -420,6 +421,7 @@ class Space:
     def close(self) -> None:
         """Close the array file; rows written and not flushed are lost (never indexed)."""
         self._pending.clear()
+        self.store._holding.discard(self)
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -627,6 +629,10 @@ class FeatureStore:
         self.files = FileIndex(lambda: self.db, self.root, read_only)
         """The file index: each file's content digest by its path and stat."""
         self._spaces: dict[str, Space] = {}
+        self._holding: set[Space] = set()
+        """The spaces whose array file is open: those of :attr:`_spaces`, and any a table still
+        reads from that an earlier opening made (a closed store forgets its spaces, so that a
+        clear meanwhile makes them again), each closed with the store all the same."""
         self._lock: BinaryIO | None = None
         self._db: sqlite3.Connection | None = None
         self._index_id: str | None = None
@@ -754,8 +760,13 @@ class FeatureStore:
 
     def flush(self) -> None:
         """Sync and index the rows every space has written since its last flush."""
-        for space in self._spaces.values():
+        for space in self._open_spaces():
             space.flush()
+
+    def _open_spaces(self) -> list[Space]:
+        """The spaces made since the store opened, then those a table held across a close
+        opened again (:attr:`_holding`)."""
+        return list(dict.fromkeys([*self._spaces.values(), *self._holding]))
 
     def close(self) -> None:
         """Sync and index the rows written, close the index and the array files and let go of
@@ -766,7 +777,7 @@ class FeatureStore:
             self._close()
 
     def _close(self) -> None:
-        for space in self._spaces.values():
+        for space in self._open_spaces():
             space.close()
         self._spaces.clear()
         if self._db is not None:
