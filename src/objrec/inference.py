@@ -354,7 +354,10 @@ class Recognizer:
         damaged: said at info; one being pruned or cleared is waited for, as every user does).
         Reads only: nothing computed, no file hashed (those its file index does not know are
         missing), nothing written but the last use of the rows read, as every reader of the
-        store marks it (what ``objrec cache --prune --days N`` goes by)."""
+        store marks it (what ``objrec cache --prune --days N`` goes by). The tables read from the
+        store, which stays open (its lock, which a prune or clear waits for, held) until the
+        caller lets go of it once they are read: ``tables[0].space.store.close()``, as
+        ``predict`` does, or a block of ``cache.stores_held``."""
         if self.runtime != "torch" or self.device.type != "cpu":
             return None
         body = self.frozen_body()
