@@ -301,6 +301,28 @@ def test_a_command_lets_go_of_the_stores_it_opened_and_of_no_other(tmp_path):
     before.close()
 
 
+def test_a_command_lets_go_of_every_store_it_opened_though_closing_one_fails(tmp_path, monkeypatch):
+    """A command's stores were closed one after the other at its end (``stores_held``), and the
+    first whose close raised (its last rows synced on a full disk) left the others open, their
+    locks held, which a prune or clear waits for (``evaluate --against`` opens the earlier run's
+    cache folder beside its own). Each is closed; the first error is raised after."""
+    from objrec import store as store_module
+    from objrec.cache import stores_held
+
+    from .conftest import store_held
+
+    first, second = FeatureCache(tmp_path / "a"), FeatureCache(tmp_path / "b")
+
+    def full(store: FeatureStore) -> None:
+        if store.root.parent == first.root:
+            raise ObjrecError("the disk of the cache folder is full")
+
+    monkeypatch.setattr(store_module.FeatureStore, "flush", full)
+    with pytest.raises(ObjrecError, match="is full"), stores_held():
+        assert first.store.is_open and second.store.is_open
+    assert not store_held(tmp_path / "a") and not store_held(tmp_path / "b")
+
+
 def test_a_command_lets_go_of_no_store_another_thread_opened_meanwhile(tmp_path):
     """late60 L4: ``cache.stores_held`` let go of every store opened during the block, one that
     another thread of the process opened meanwhile (a Python API caller's) too: closed from the

@@ -11,7 +11,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -77,9 +77,25 @@ def stores_held() -> Iterator[None]:
     try:
         yield
     finally:
-        for key, store in list(stores.items()):
-            if store.opening is not None and store.opening != before.get(key):
-                store.close()
+        let_go_of_all(
+            store
+            for key, store in list(stores.items())
+            if store.opening is not None and store.opening != before.get(key)
+        )
+
+
+def let_go_of_all(stores: Iterable[FeatureStore]) -> None:
+    """Close each of ``stores``, every one even where closing one raises (its last rows met a
+    full disk as they were synced): one left open kept its lock, which a prune or clear waits
+    for, and its array files. The first error is raised once all are closed."""
+    failed: BaseException | None = None
+    for store in stores:
+        try:
+            store.close()
+        except BaseException as exc:
+            failed = failed or exc
+    if failed is not None:
+        raise failed
 
 
 class FeatureCache:
