@@ -2524,6 +2524,7 @@ SCRIPT_COPIES = [
     ("objrec.images", "first_scan_components", "first_scan_components"),
     ("objrec.meta", "typical_image", "typical_image"),
     ("objrec.words", "quoted", "quoted"),
+    ("objrec.cli.output", "escaped_character", "escaped_character"),
 ]
 """The (module, library function, script function) pairs that model_infer.py copies as they are
 (``export.script``'s docstring names them): the same code but for the docstring, which speaks to
@@ -2606,6 +2607,40 @@ def test_the_script_s_copy_of_the_threshold_rule_is_the_library_s(score):
     _, scored = model.probabilities(np.zeros((2, 3, 4, 4), dtype=np.float32))
     kept = torch.from_numpy(familiarity) if score != "msp" else None
     assert np.array_equal(scored, threshold_values(score, torch.from_numpy(probs), kept).numpy())
+
+
+def test_the_script_s_small_rewrites_answer_as_objrec_s_originals(tmp_path):
+    """review62a C2: model_infer.py re-writes objrec's rules it cannot import; these had no test
+    holding them to their originals: a name on one line of the answers (``cli.output.one_line``:
+    control characters, bidi overrides, a newline, a byte not UTF-8), a CSV cell
+    (``tables.spreadsheet_cell``), which visible files are images (``images.is_image_file``; the
+    script leaves hidden ones out before asking), the calibrated probabilities (``Recognizer``'s
+    softmax of the logits over the temperature). The same inputs, the same answers."""
+    from objrec.cli.output import CONTROL_CHARACTERS, one_line
+    from objrec.export import script
+    from objrec.images import is_image_file, utf8_name
+    from objrec.tables import spreadsheet_cell
+
+    names = ["cat.jpg", "a\x1b[2Jb.png", "photo\u202egpj.exe", "two\nlines.jpg", "caf\udce9.jpg"]
+    for name in [*names, "tab\there.jpg", "cr\rover.jpg", "", "plain"]:
+        assert script.printed(name) == one_line(name) and script.shown(name) == utf8_name(name)
+    assert script.CONTROL_CHARACTERS.pattern == CONTROL_CHARACTERS.pattern
+    cells = ["=cmd.jpg", "+1", "-2+3", "@x", "\tx", "\rx", "'=x", "''+x", "'quoted", "a=b", ""]
+    for value in [*cells, 3, -1.5, None, True]:
+        assert script.cell(value) == spreadsheet_cell(value)
+    heads = {"png": b"\x89PNG\r\n\x1a\n\0\0\0\r", "webp": b"RIFF\0\0\0\0WEBPVP8 "}
+    heads |= {"heic": b"\0\0\0\x18ftypheic", "text": b"hello there!", "short": b"\xff"}
+    for kind, head in heads.items():
+        (tmp_path / f"no_extension_{kind}").write_bytes(head)
+    for name in ("a.jpg", "b.JPEG", "c.webp", "notes.txt", "data.csv", "empty.png"):
+        (tmp_path / name).write_bytes(b"" if name == "empty.png" else b"x")
+    (tmp_path / "folder.jpg").mkdir()
+    for path in [*sorted(tmp_path.iterdir()), tmp_path / "gone.jpg"]:
+        assert script.is_image(path) == is_image_file(path), path.name
+    scores = np.random.default_rng(0).normal(0, 4, (5, 7)).astype(np.float32)
+    for temperature in (1.0, 0.7, 2.5):
+        want = (torch.from_numpy(scores).float() / temperature).softmax(1).numpy()
+        np.testing.assert_allclose(script.softmax(scores, temperature), want, rtol=1e-6, atol=1e-7)
 
 
 def answers_of(results) -> list[dict]:
