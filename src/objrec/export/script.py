@@ -37,6 +37,13 @@ script's own terms (its answers are dicts): ``pixel_limit``, ``bomb_reason``, ``
 ``more_line`` and ``familiarity_words`` (``cli/prediction``); ``resting_words``
 (``thresholds``); ``threshold_sentence`` (tests/test_confidence.py) and ``write_csv`` (the
 table of a folder, tests/test_export.py). The constants they read are objrec's too.
+
+Its parts, in order, each under a ``# ---`` line naming its job: what export wrote in (the
+model's name, objrec's words and limits); a photo decoded as objrec decodes it; the photo
+prepared as the sidecar says; the model run (``Model``, its runtime, the unknown threshold);
+predict's words for each answer; a name printed on one line; the files and folders it is given,
+listed as predict lists them; the ``--csv`` table; every photo answered, and the command line
+(``main``).
 """
 
 from __future__ import annotations
@@ -85,6 +92,9 @@ except ImportError as missing:  # run by a Python without them: one line (NEEDS)
         f"{Path(sys.argv[0]).name}: needs onnxruntime, numpy and Pillow (pip install onnxruntime "
         f"numpy pillow), and {import_failed(missing)}"
     )
+
+# --------------------- what export wrote in: the model's name, objrec's answer words and limits
+
 
 MODEL = "model.onnx"
 """The ONNX file, beside this script, that objrec export wrote it for."""
@@ -138,57 +148,7 @@ HEIF_BRANDS = {
 """The ``ftyp`` brands of HEIF files (``....ftypheic``), by the name people know them by."""
 
 
-def resized(x: np.ndarray, n: int, axis: int, kind: str) -> np.ndarray:
-    """``x`` (uint8) with ``n`` pixels along ``axis``, as PyTorch resizes uint8 pixels
-    (antialiased, 16-bit integer filter weights): objrec's input, bit for bit."""
-    m = x.shape[axis]
-    if m == n:
-        return x
-    if kind == "nearest":  # the pixel at floor(i * m / n), in float32
-        at = np.arange(n, dtype=np.float32) * (np.float32(m) / np.float32(n))
-        return x.take(np.minimum(at.astype(int), m - 1), axis)
-    w = filter_weights(m, n, kind)
-    bits = next((b for b in range(22) if int(0.5 + w.max() * 2 ** (b + 1)) >= 2**15), 22)
-    w = np.sign(w) * np.floor(np.abs(w) * 2**bits + 0.5)
-    return weighted_sum(x, w, axis, bits)
-
-
-def weighted_sum(x: np.ndarray, w: np.ndarray, axis: int, bits: int) -> np.ndarray:
-    """``w`` (n, m) of whole numbers applied along ``axis`` of ``x``, shifted right by ``bits``
-    with rounding, as uint8: a tap at a time over each output pixel's few nonzero weights, not
-    the whole (n, m) matrix over the scan as float64 (1.15 GB for 8000 x 6000, 1.7 GB at the
-    peak). Sums of whole numbers under 2**53: exact in any order, so the same pixels."""
-    n, m = w.shape
-    nonzero = w != 0
-    first = nonzero.argmax(1)
-    taps = int((m - nonzero[:, ::-1].argmax(1) - first).max())
-    shape = list(x.shape)
-    shape[axis] = n
-    y = np.zeros(shape)
-    along = [1] * x.ndim
-    along[axis] = n
-    for k in range(taps):
-        at = np.minimum(first + k, m - 1)
-        weight = np.where(first + k < m, w[np.arange(n), at], 0.0)
-        y += weight.reshape(along) * x.take(at, axis)
-    y = np.floor((y + 2 ** (bits - 1)) / 2**bits)
-    return np.clip(y, 0, 255).astype(np.uint8)
-
-
-def filter_weights(m: int, n: int, kind: str) -> np.ndarray:
-    """The (n, m) weights of a bilinear or bicubic (Keys, a = -0.5) resize from m pixels to n,
-    widened by the reduction, each row normalised."""
-    scale = m / n
-    stretch, centre = max(scale, 1.0), scale * (np.arange(n)[:, None] + 0.5)
-    reach, j = (2 if kind == "bicubic" else 1) * stretch, np.arange(m)
-    t = np.abs(j - centre + 0.5) * (1.0 / stretch)
-    if kind == "bicubic":
-        far = np.where(t < 2, ((-0.5 * t + 2.5) * t - 4) * t + 2, 0)
-        w = np.where(t < 1, (1.5 * t - 2.5) * t * t + 1, far)
-    else:
-        w = np.maximum(1 - t, 0)
-    w = w * ((j >= (centre - reach + 0.5).astype(int)) & (j < (centre + reach + 0.5).astype(int)))
-    return w / w.sum(1, keepdims=True)
+# ------------------- a photo decoded as objrec decodes it: upright, RGB, within the pixel limit
 
 
 def decoded(path: str | Path, draft: int) -> np.ndarray:
@@ -392,6 +352,62 @@ def grey8(image: Image.Image, kind: str | None) -> Image.Image:
     return Image.fromarray(np.clip(x, 0, 255, out=x).astype(np.uint8))
 
 
+# --------------- the photo prepared as the sidecar says: resized as PyTorch resizes, the centre
+
+
+def resized(x: np.ndarray, n: int, axis: int, kind: str) -> np.ndarray:
+    """``x`` (uint8) with ``n`` pixels along ``axis``, as PyTorch resizes uint8 pixels
+    (antialiased, 16-bit integer filter weights): objrec's input, bit for bit."""
+    m = x.shape[axis]
+    if m == n:
+        return x
+    if kind == "nearest":  # the pixel at floor(i * m / n), in float32
+        at = np.arange(n, dtype=np.float32) * (np.float32(m) / np.float32(n))
+        return x.take(np.minimum(at.astype(int), m - 1), axis)
+    w = filter_weights(m, n, kind)
+    bits = next((b for b in range(22) if int(0.5 + w.max() * 2 ** (b + 1)) >= 2**15), 22)
+    w = np.sign(w) * np.floor(np.abs(w) * 2**bits + 0.5)
+    return weighted_sum(x, w, axis, bits)
+
+
+def weighted_sum(x: np.ndarray, w: np.ndarray, axis: int, bits: int) -> np.ndarray:
+    """``w`` (n, m) of whole numbers applied along ``axis`` of ``x``, shifted right by ``bits``
+    with rounding, as uint8: a tap at a time over each output pixel's few nonzero weights, not
+    the whole (n, m) matrix over the scan as float64 (1.15 GB for 8000 x 6000, 1.7 GB at the
+    peak). Sums of whole numbers under 2**53: exact in any order, so the same pixels."""
+    n, m = w.shape
+    nonzero = w != 0
+    first = nonzero.argmax(1)
+    taps = int((m - nonzero[:, ::-1].argmax(1) - first).max())
+    shape = list(x.shape)
+    shape[axis] = n
+    y = np.zeros(shape)
+    along = [1] * x.ndim
+    along[axis] = n
+    for k in range(taps):
+        at = np.minimum(first + k, m - 1)
+        weight = np.where(first + k < m, w[np.arange(n), at], 0.0)
+        y += weight.reshape(along) * x.take(at, axis)
+    y = np.floor((y + 2 ** (bits - 1)) / 2**bits)
+    return np.clip(y, 0, 255).astype(np.uint8)
+
+
+def filter_weights(m: int, n: int, kind: str) -> np.ndarray:
+    """The (n, m) weights of a bilinear or bicubic (Keys, a = -0.5) resize from m pixels to n,
+    widened by the reduction, each row normalised."""
+    scale = m / n
+    stretch, centre = max(scale, 1.0), scale * (np.arange(n)[:, None] + 0.5)
+    reach, j = (2 if kind == "bicubic" else 1) * stretch, np.arange(m)
+    t = np.abs(j - centre + 0.5) * (1.0 / stretch)
+    if kind == "bicubic":
+        far = np.where(t < 2, ((-0.5 * t + 2.5) * t - 4) * t + 2, 0)
+        w = np.where(t < 1, (1.5 * t - 2.5) * t * t + 1, far)
+    else:
+        w = np.maximum(1 - t, 0)
+    w = w * ((j >= (centre - reach + 0.5).astype(int)) & (j < (centre + reach + 0.5).astype(int)))
+    return w / w.sum(1, keepdims=True)
+
+
 def centre(x: np.ndarray, height: int, width: int) -> np.ndarray:
     """The centre ``height`` x ``width`` part of ``x``, offsets rounded as torchvision does."""
     top, left = round((x.shape[0] - height) / 2), round((x.shape[1] - width) / 2)
@@ -416,6 +432,9 @@ def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
     z = scores.astype(np.float32) / np.float32(temperature)
     e = np.exp(z - z.max(1, keepdims=True))
     return e / e.sum(1, keepdims=True)
+
+
+# ----------------- the model run: its runtime (ONNX Runtime or OpenVINO), the unknown threshold
 
 
 PYTHON = (3, 10)
@@ -717,6 +736,9 @@ def agrees(checked: dict) -> bool:
     )
 
 
+# ---------------- predict's words: a photo not read, an answer's line, the threshold, the tally
+
+
 UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 """What Pillow raises for a photo it cannot read (missing, damaged, not an image), or will not
 (too many pixels to decode safely: not an ``OSError``; :func:`refuse_over`'s too), as objrec's
@@ -946,6 +968,9 @@ def tally_lines(answers: list[dict]) -> list[str]:
     return lines
 
 
+# ---------------------------------------------- a name printed as objrec prints it, on one line
+
+
 def shown(path: str | Path) -> str:
     """``path`` as text any UTF-8 output holds: each byte of a name that is not UTF-8 (an old
     zip's Latin-1 ``caf\\xe9``) escaped, as objrec prints it."""
@@ -970,6 +995,9 @@ def escaped_character(found: re.Match[str]) -> str:
     """The character ``found`` as Python writes it in a string: ``\\x1b``, ``\\u202e``."""
     code = ord(found.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+# ----------------------------- what it is given: files and folders listed as predict lists them
 
 
 IMAGE_EXTENSIONS = frozenset(
@@ -1126,6 +1154,9 @@ def is_image(path: Path) -> bool:
     return head.startswith(IMAGE_MAGIC) or webp or heif_kind(head) is not None
 
 
+# ----------------------------------------------- the table of --csv, as predict --csv writes it
+
+
 CSV_COLUMNS = (
     *("filename", "path", "answer", "predicted", "prob_predicted", "unknown", "barely_familiar"),
     *("score", "unknown_threshold", "unknown_threshold_kept_on"),
@@ -1172,6 +1203,9 @@ def write_csv(answers: list[dict], path: str) -> None:
         writer = csv.DictWriter(f, [*CSV_COLUMNS, *tops, "error"], restval="")
         writer.writeheader()
         writer.writerows({key: cell(v) for key, v in csv_row(a).items()} for a in answers)
+
+
+# --------------------------------------------------- every photo answered, and the command line
 
 
 FAILED_NAMED = 3
