@@ -551,6 +551,21 @@ def test_check_names_an_unreadable_file_once_and_counts_in_english(capsys, tmp_p
     assert code == 1 and "1 image file in 1 class: 1 readable, 0 unusable; 1 unusable folder" in out
 
 
+@pytest.mark.slow  # an explore of the sample's 120 images
+def test_explore_of_the_sample_says_where_it_wrote_not_beside_data(capsys, tmp_path, monkeypatch):
+    """docs63: `objrec explore` of the built-in sample (`objrec demo --help` names its folder)
+    wrote into the current folder, as its note said, then ended "CSVs and plots in
+    caltech101_mini-explore (beside DATA; --out for another)": it was not beside DATA, which is
+    inside objrec's package. The last line names the folder without that word."""
+    from objrec.cli.output import SAMPLE
+
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "explore", SAMPLE)
+    assert code == 0 and (tmp_path / "caltech101_mini-explore" / "counts.csv").is_file()
+    assert "writing to caltech101_mini-explore in the current folder" in " ".join(err.split())
+    assert out.splitlines()[-1] == "CSVs and plots in caltech101_mini-explore"
+
+
 @pytest.mark.slow  # 1.7-2.3 s on 2 loaded cores (two explores)
 def test_explore_of_many_classes_lists_those_with_the_fewest_images(capsys, tmp_path, monkeypatch):
     """explore of 500 class folders printed a 506-line table (the summary scrolled away); past

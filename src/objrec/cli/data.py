@@ -36,6 +36,7 @@ from objrec.cli.options import (
 from objrec.cli.output import (
     RichReporter,
     console,
+    in_package,
     logged_warnings,
     output_folder,
     print_json,
@@ -505,7 +506,7 @@ def explore(data: Path, out: Path | None, force: bool, as_json: bool) -> None:
     if len(counts) < len(result.counts):
         rest = plural(len(result.counts) - len(counts), "more class", "more classes")
         console.print(f"and {rest} in counts.csv; every class in images_per_class.png")
-    beside = " (beside DATA; --out for another)" if out is None else ""
+    beside = " (beside DATA; --out for another)" if out is None and not in_package(data) else ""
     console.print(explore_summary(result), markup=False)
     console.print(f"CSVs and plots in {shown(out_dir)}{beside}", markup=False)
     for problem in result.unreadable_files:

@@ -809,7 +809,7 @@ def default_out(data: Path, suffix: str) -> Path:
     """``DATA<suffix>`` beside DATA as given (beside a link, not the folder it points to, where
     the user's next command looks for it), or in the current folder when DATA is inside objrec's
     own package (the built-in sample): a command never writes into the installed package."""
-    if data.resolve().is_relative_to(PACKAGE):
+    if in_package(data):
         data = data.resolve()
         out = Path.cwd() / (data.name + suffix)
         notes.print(
@@ -821,6 +821,12 @@ def default_out(data: Path, suffix: str) -> Path:
         return out
     data = Path(os.path.abspath(data))
     return data.with_name(data.name + suffix)
+
+
+def in_package(data: Path) -> bool:
+    """Whether ``data`` lies inside objrec's own package (the built-in sample), whose default
+    output folder goes in the current folder, not beside it (:func:`default_out`)."""
+    return data.resolve().is_relative_to(PACKAGE)
 
 
 HELD_JSON: list[list[Any]] = []
