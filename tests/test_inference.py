@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageOps
-from torchvision.transforms.v2 import functional as F
 
 from objrec.evaluate import evaluate
 from objrec.export.check import SCORE_TOLERANCE
@@ -50,6 +49,8 @@ def sidecar_views(sidecar, tta):
 
 def sidecar_input_torchvision(image, spec, view):
     """The sidecar's recipe with torchvision's functions (tensor resize, antialiased)."""
+    from torchvision.transforms.v2 import functional as F  # not at collection: 2 s of CPU
+
     x = F.to_image(image)
     x = F.resize(x, view["resize_short_side"], antialias=True)
     x = F.center_crop(x, spec["center_crop"])
@@ -584,6 +585,8 @@ def test_docs_export_md_s_python_block_runs_the_script(trained_run, split_dir, t
 def test_the_export_s_script_resizes_as_torchvision_does(kind):
     """The script's ``resized`` gives torchvision's resize (objrec's) of uint8 pixels bit for
     bit, for each interpolation a sidecar may name: smaller, larger, one side only."""
+    from torchvision.transforms.v2 import functional as F
+
     from objrec.export.script import resized
 
     if kind == "bilinear" and not torchvision_resizes_uint8():
