@@ -1043,6 +1043,7 @@ def test_add_s_table_has_a_column_of_copies_skipped_only_when_some_were(
     assert "copies skipped" in out and "│ red " in out
 
 
+@pytest.mark.slow
 def test_add_says_when_it_changes_the_test_split_and_how_to_compare(capsys, tmp_path, split_dir):
     """Images put into test/ changed the test set, without a word: a score before the add and one
     after were compared as if on the same images. Said as information, on stdout: the user asked

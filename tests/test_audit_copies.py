@@ -671,6 +671,7 @@ def test_a_pair_split_kept_together_as_copies_is_no_look_alike(tmp_path):
     assert [p.look_alike for p in split_copies([alike], files, changed)] == [True]
 
 
+@pytest.mark.slow
 def test_only_the_rows_near_a_copy_group_search_again_and_each_group_is_one_neighbour(
     monkeypatch,
 ):

@@ -27,6 +27,7 @@ class Payload:
         return (open, (self.marker, "w"))
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_predicts_the_same(trained_once):
     model, meta = load_model(trained_once)
     assert meta.classes == ("blue", "green", "red")

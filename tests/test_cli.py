@@ -1691,6 +1691,7 @@ KEPT_BY = "evaluate --keep-threshold"
 """threshold.json's ``kept_by``: what wrote it, a value of the record, not a sentence."""
 
 
+@pytest.mark.slow
 def test_library_sentences_name_arguments_and_each_command_says_them_as_its_flags():
     """Sentences the library returns rather than logs named the CLI's flags to a Python user:
     the kept threshold's "kept from evaluate --unknown ... --threshold overrides it" (predict's
@@ -3351,6 +3352,7 @@ def test_a_second_ctrl_c_during_the_clean_up_lets_the_sentence_finish(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_lost_in_a_finalizer_is_not_printed_and_still_stops_the_command():
     """The SIGINT handler raised KeyboardInterrupt wherever the main thread was, once (1 in 10
     splits) inside ProcessPoolExecutor's weakref callback, where Python cannot raise it: it

@@ -257,6 +257,7 @@ def test_check_and_split_refuse_class_folders_differing_only_in_case(
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.slow
 def test_split_names_empty_and_small_classes_and_says_what_to_do(
     capsys, tmp_path, image_folder, known_facts
 ):

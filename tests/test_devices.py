@@ -260,6 +260,7 @@ def test_under_nccl_the_ranks_wait_for_each_other_in_the_gloo_group_not_on_their
     assert calls == [{"group": WAITS}, {"src": 0, "group": WAITS, "device": CPU}]
 
 
+@pytest.mark.slow
 def test_a_wait_as_long_as_the_timeout_says_what_it_waited_for(monkeypatch):
     """The rank that gave up said "objrec train stopped on an error objrec did not expect, a bug:
     RuntimeError: ... Timed out waiting 15000ms for recv"; torchrun then stopped rank 0 while it

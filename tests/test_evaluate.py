@@ -3634,6 +3634,7 @@ def test_near_duplicates_of_the_run_s_images_are_found_whichever_side_is_smaller
     assert near_seen(evaluated[:1], theirs, facts) == ({0: "valid"}, 1)
 
 
+@pytest.mark.slow
 def test_evaluate_against_reads_the_earlier_model_when_it_evaluates_it(
     trained_run, split_dir, tmp_path, monkeypatch
 ):
@@ -3667,6 +3668,7 @@ def test_evaluate_against_reads_the_earlier_model_when_it_evaluates_it(
     assert result.against is not None and result.against.n == result.metrics.n
 
 
+@pytest.mark.slow
 def test_evaluate_against_reads_the_earlier_model_once(
     trained_run, split_dir, tmp_path, monkeypatch
 ):

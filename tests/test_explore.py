@@ -424,6 +424,7 @@ def test_the_series_of_a_figure_are_told_apart_without_their_colours(monkeypatch
         )
 
 
+@pytest.mark.slow
 @pytest.mark.figures
 def test_one_huge_photo_does_not_crush_the_size_plot():
     """One 6000x4000 photo among 300-pixel ones drew image_sizes.png on linear axes, every other
@@ -512,6 +513,7 @@ def drawn_ticks(labels, limits, which: int) -> list:
     return [t for t in labels if low <= t.get_position()[which] <= high]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("many", [False, True])
 def test_image_sizes_words_stand_clear_of_the_other_panel_and_the_legend_of_the_markers(many):
     """A newcomer's image_sizes.png (explore's, and report.html's) drew the right panel's class

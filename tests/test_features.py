@@ -1583,6 +1583,7 @@ def test_check_split_and_train_refuse_the_same_jpegs_over_a_lower_pixel_limit(
     assert split.too_large_files == ["blue/phone.jpg", "red/wide.jpg"]
 
 
+@pytest.mark.slow
 def test_a_body_whose_forward_changed_computes_its_features_again(tmp_path, samples):
     """The store keyed a body by its repr and weights alone: a forward changed (an objrec or timm
     upgrade that fixes a body's pooling, say) kept serving the old forward's rows (review56a

@@ -962,6 +962,7 @@ def reads_counted(rows) -> list[int]:
     return reads
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("score", "passes"), [("mahalanobis+knn", [1, 1]), ("msp", [0, 1])])
 def test_a_fine_tuned_run_s_calibration_runs_the_tuned_top_once_over_each_set(score, passes):
     """The default score reads the training features four times and the validation features
@@ -1026,6 +1027,7 @@ class LiveRows:
         return rows
 
 
+@pytest.mark.slow
 def test_a_fine_tuned_run_s_calibration_holds_as_few_rows_of_the_tuned_top_at_any_size(
     tmp_path, monkeypatch
 ):

@@ -314,6 +314,7 @@ def test_the_exported_script_counts_a_jpeg_as_objrec_does(tmp_path, monkeypatch,
     assert objrecs.value.reason.startswith(f"{counted} pixels is over the limit of 100,000 pixels")
 
 
+@pytest.mark.slow
 def test_serve_counts_an_upload_as_every_command_counts_it(tmp_path, monkeypatch):
     """serve counted an upload at the scale it decodes it at, so under a lower
     ``OBJREC_MAX_PIXELS`` a backbone of smaller inputs than ``LIMIT_SIDE`` answered for JPEGs

@@ -2409,6 +2409,7 @@ def test_serve_info_gives_the_test_top1_of_the_model_it_serves(trained_run, spli
         assert info() == expected
 
 
+@pytest.mark.slow
 def test_serve_reads_the_mixed_pairs_again_after_an_evaluation_of_the_run_it_serves(
     trained_run, split_dir
 ):

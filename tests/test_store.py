@@ -700,6 +700,7 @@ def read_for_sha256(monkeypatch) -> list[Path]:
     return read
 
 
+@pytest.mark.slow
 def test_the_sha256_spy_watches_every_module_that_reads_a_photo_for_its_sha256(monkeypatch):
     """``read_for_sha256`` listed modules that no longer had the name it patched and skipped them
     silently (late59b L5): a module that imports ``read_first`` or ``hash_file_and_kind`` is one
@@ -780,6 +781,7 @@ def test_check_split_train_add_train_read_each_photo_once_for_its_sha256(tmp_pat
     assert contents(read) == contents([*photos.rglob("*.*g"), *new.rglob("*.*g")])
 
 
+@pytest.mark.slow
 def test_a_first_check_split_and_train_hash_each_photo_once(tmp_path, monkeypatch):
     """Each decode after the hashing pass (check's, split's image facts, train's frozen pass)
     hashed its file's bytes again to know them unchanged: every photo of a first run was hashed

@@ -1752,6 +1752,7 @@ def test_train_names_its_model_by_the_bytes_it_wrote_never_reading_the_file_back
     assert result.model_digest == model_digest(out)
 
 
+@pytest.mark.slow
 def test_a_runs_summary_names_its_model_and_one_of_another_model_is_refused(
     split_dir, tmp_path, caplog
 ):
