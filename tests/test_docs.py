@@ -560,3 +560,22 @@ def test_each_file_a_command_writes_into_its_folder_is_named_on_its_page():
         if f"`{file}`" not in text
     ]
     assert unnamed == []
+
+
+def test_every_option_of_a_command_is_named_in_its_section():
+    """docs/commands.md's backbones named each option but `--cache-dir`, where --measure keeps
+    the graphs train reuses: a user reading a command's section finds every option its --help
+    lists. Each command's section (audit's and apply-plan's on docs/audit.md, share's under
+    "Sending a run to someone") names each of its long options."""
+    commands = command_sections((ROOT / "docs" / "commands.md").read_text())
+    audit = (ROOT / "docs" / "audit.md").read_text()
+    elsewhere = {"audit": audit, "apply-plan": audit, "share": commands["Sending a run to someone"]}
+    unnamed = [
+        f"{name} {flag}"
+        for name, command in cli.commands.items()
+        for param in command.params
+        for flag in (*param.opts, *param.secondary_opts)
+        if flag.startswith("--") and flag not in HELP_FLAGS
+        if not re.search(rf"(?<![\w-]){flag}(?![\w-])", elsewhere.get(name, commands.get(name, "")))
+    ]
+    assert unnamed == []
