@@ -479,6 +479,50 @@ def test_a_file_changed_in_the_runs_own_evaluation_is_named_and_kept_unless_forc
     assert ",ok" not in table.read_text(encoding="utf-8-sig")
 
 
+@pytest.mark.slow  # evaluations of two runs, five times
+def test_a_file_changed_in_a_comparison_inside_the_runs_own_evaluation_is_named_and_kept(
+    trained_run, split_dir, tmp_path, monkeypatch
+):
+    """evaluate --against writes the earlier run's evaluation into the run's own
+    eval-test/against-NAME, which a later evaluate wrote over (or removed, once stale) as if
+    forced, even after H2 kept the folder's own files: a predictions.csv reviewed there lost its
+    column. Now a file changed there is named and kept, before the model loads and, changed
+    while the evaluation ran, before anything is written; ``force`` writes over it."""
+    evaluate_module = importlib.import_module("objrec.evaluate")
+    earlier = Path(shutil.copytree(trained_run, tmp_path / "earlier"))
+    evaluate(trained_run, split_dir, against=earlier)
+    table = trained_run / "eval-test/against-earlier/predictions.csv"
+    written = table.read_text(encoding="utf-8-sig")
+    reviewed = written.replace("\n", ",ok\n")
+    refusal = (
+        f"{table} changed after objrec wrote it: pass `force=True` to write over it, or choose "
+        "another `out`"
+    )
+    table.write_text(reviewed, encoding="utf-8-sig")
+    with pytest.raises(ObjrecError) as refused:
+        evaluate(trained_run, split_dir, against=earlier)  # written over: refused at once
+    assert str(refused.value) == refusal and table.read_text(encoding="utf-8-sig") == reviewed
+    evaluate(trained_run, split_dir, against=earlier, force=True)
+    assert table.read_text(encoding="utf-8-sig") == written
+    own = (trained_run / "eval-test/metrics.json").read_bytes()
+    measured_then = evaluate_module.unknown_dropped
+
+    def reviewed_meanwhile(*args):  # the edit saved while the evaluation ran
+        table.write_text(reviewed, encoding="utf-8-sig")
+        return measured_then(*args)
+
+    monkeypatch.setattr(evaluate_module, "unknown_dropped", reviewed_meanwhile)
+    with pytest.raises(ObjrecError) as refused:
+        evaluate(trained_run, split_dir, against=earlier)
+    assert str(refused.value) == refusal and table.read_text(encoding="utf-8-sig") == reviewed
+    assert (trained_run / "eval-test/metrics.json").read_bytes() == own  # nothing written
+    monkeypatch.setattr(evaluate_module, "unknown_dropped", measured_then)
+    earlier.rename(tmp_path / "gone")  # the comparison is stale: a plain evaluate removes it
+    with pytest.raises(ObjrecError) as refused:
+        evaluate(trained_run, split_dir)
+    assert str(refused.value) == refusal and table.read_text(encoding="utf-8-sig") == reviewed
+
+
 @pytest.mark.slow  # two whole evaluates
 def test_a_figure_that_fails_is_a_warning_naming_it_and_the_tables_are_written(
     trained_run, split_dir, monkeypatch, caplog

@@ -30,7 +30,7 @@ from objrec.chance import CHANCE, changed_by_chance
 from objrec.class_record import folder_classes, read_classes
 from objrec.data import ClassFolder, Sample, class_of_folder
 from objrec.errors import ObjrecError
-from objrec.eval_dir import against_dir, earlier_name
+from objrec.eval_dir import against_dir, against_folders, earlier_name
 from objrec.evaluation_metrics import Comparison, EvaluationRecord, OwnEvaluation
 from objrec.progress import Prefixed, Reporter
 from objrec.run_files import checkpoint_file
@@ -94,15 +94,13 @@ def remove_stale_against(out: Path, keep: Path | None = None) -> None:
     """Remove the ``against-*`` evaluations in the evaluation folder ``out`` but ``keep`` (this
     evaluation's own, if any), once ``out`` is written again: a plain evaluate left an earlier
     ``--against``'s beside its new results, as if they were compared. Only what objrec wrote
-    goes (``runs.remove_evaluation``: a folder holding a file of the user's is kept, said), and
-    what goes is said: it went without a word."""
-    from objrec.outputs import holds_evaluation
+    goes (``runs.remove_evaluation``: a folder holding a file of the user's is kept, said; one
+    of its files changed since objrec wrote it was refused before, unless forced:
+    ``evaluate.write_evaluation``), and what goes is said: it went without a word."""
     from objrec.runs import remove_evaluation
 
-    for inner in sorted(Path(out).glob("against-*")):
-        if inner == keep or inner.is_symlink() or not inner.is_dir():
-            continue
-        if holds_evaluation(inner) and remove_evaluation(inner):
+    for inner in against_folders(out):
+        if inner != keep and remove_evaluation(inner):
             log.warning(  # in the API's words: the CLI says --against and --out
                 "removed %s, the other run's evaluation of an earlier comparison (`against`): it "
                 "was compared with results this evaluate replaced (give `against` again to "

@@ -139,8 +139,9 @@ def check_eval_dir(
     for results of the earlier one ``config`` would drop while they are current
     (:func:`refuse_dropping`), and over objrec's own files only as it wrote them: a file changed
     since (a predictions.csv under review) is refused, naming it, unless ``force``
-    (``outputs.users_file``, the rule of every folder a re-run writes again). A folder of the
-    user's must be new or empty, unless ``force``.
+    (``outputs.users_file``, the rule of every folder a re-run writes again), in its
+    ``against-*`` comparisons too (:func:`against_folders`). A folder of the user's must be new
+    or empty, unless ``force``.
     """
     config = config or EvaluateConfig()
     if out is not None:
@@ -155,8 +156,21 @@ def check_eval_dir(
         )
     if earlier is not None and not force:
         refuse_dropping(out, run, config)
-        refuse_users_files(out, EVALUATION_FILES)  # explore's and audit's rule: edits are kept
+        for folder in (out, *against_folders(out)):  # explore's and audit's rule: edits are kept
+            refuse_users_files(folder, EVALUATION_FILES)
     return out
+
+
+def against_folders(out: Path) -> list[Path]:
+    """The earlier runs' evaluations that ``evaluate --against`` wrote into the evaluation folder
+    ``out`` (``against-*`` folders holding one, no link): an evaluation written there again
+    writes over the one of its own ``against`` and removes the others
+    (``compare.remove_stale_against``), so a file changed in any of them is the user's too."""
+    return [
+        inner
+        for inner in sorted(Path(out).glob("against-*"))
+        if inner.is_dir() and not inner.is_symlink() and holds_evaluation(inner)
+    ]
 
 
 def refuse_own_eval_dir(
@@ -220,11 +234,7 @@ def asked_results_dropped(out: Path, config: EvaluateConfig) -> list[tuple[str, 
     record = read_record(out)
     dropped = []
     this = None if config.against is None else against_dir(out, Path(config.against))
-    others = [
-        inner
-        for inner in sorted(out.glob("against-*"))
-        if inner != this and inner.is_dir() and not inner.is_symlink() and holds_evaluation(inner)
-    ]  # what compare.remove_stale_against removes
+    others = [inner for inner in against_folders(out) if inner != this]  # those it removes
     compared = record.against.run if record is not None and record.against else None
     if compared and against_dir(out, Path(compared)) in others and compared_now(out, compared):
         dropped.append((f"the comparison with {compared}", f"against={compared!r}"))

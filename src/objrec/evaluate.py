@@ -47,6 +47,7 @@ from objrec.distinct import distinct_per_class, readable_groups
 from objrec.enough import FEWEST_TO_TRUST, too_few_to_trust
 from objrec.errors import ObjrecError, on_ctrl_c, unexpected_error
 from objrec.eval_dir import (
+    against_folders,
     check_eval_dir,
     evaluated_words,
     refuse_inside_unknown,
@@ -105,6 +106,7 @@ from objrec.outputs import (
     finite_or_null,
     mark_output_dir,
     refuse_inside,
+    refuse_users_files,
     shown_name,
     staged_outputs,
     takes_back_folders,
@@ -1159,7 +1161,12 @@ def write_evaluation(
     just before ``out``'s own (written first, a stop left the comparison beside an earlier
     evaluation's files; put in after them, a kill between left ``out``'s new files naming it
     missing). An earlier ``--against``'s evaluation of another run goes in that step too, just
-    after them (``compare.remove_stale_against``): the files naming it are never without it."""
+    after them (``compare.remove_stale_against``): the files naming it are never without it.
+    Without ``force``, a file changed in either since objrec wrote it is refused, naming it, as
+    in ``out`` (checked again here: one edited while the evaluation ran is not lost to it)."""
+    if not force:
+        for folder in against_folders(out):
+            refuse_users_files(folder, EVALUATION_FILES)
     out.mkdir(parents=True, exist_ok=True)
     mark_output_dir(out)  # objrec's: a forced evaluation may write over it
     inner = None if earlier is None else earlier.out

@@ -399,8 +399,8 @@ def staged_outputs(
     refused first where it is the user's (:func:`refuse_users_outputs`), and again just before
     the files take their names.
 
-    ``inner``: folders in ``folder`` that hold outputs of ``names`` too, objrec's own (written
-    over as with ``force``: ``evaluate --against``'s ``against-NAME``), placed as
+    ``inner``: folders in ``folder`` that hold outputs of ``names`` too (``evaluate
+    --against``'s ``against-NAME``), written over by the same rule as ``folder``, placed as
     ``place("against-NAME/metrics.json")`` and put in place in the same step, each whole and
     before the folder's own files (:func:`put_folder`): a kill between, which nothing holds back,
     leaves the earlier files beside an inner folder they do not name, never the new files naming
@@ -412,7 +412,7 @@ def staged_outputs(
     remove_leftovers(folder)
     refuse_users_outputs(folder, names, force, other)
     for name in inner:
-        refuse_users_outputs(refuse_unless_folder(folder / name, other), names, True, other)
+        refuse_users_outputs(refuse_unless_folder(folder / name, other), names, force, other)
     with staging(folder) as stage:
 
         def place(name: str) -> Path:
@@ -466,7 +466,9 @@ def swap_in_outputs(
     renamed into ``folder``, each folder's mark recording its own; then ``last()``."""
     own = planned_swap(stage, folder, names, force, other)
     folders = [
-        planned_folder(stage / name, refuse_unless_folder(folder / name, other), names, other)
+        planned_folder(
+            stage / name, refuse_unless_folder(folder / name, other), names, force, other
+        )
         for name in inner
         if (stage / name).is_dir()
     ]
@@ -479,12 +481,12 @@ def swap_in_outputs(
 
 
 def planned_folder(
-    source: Path, target: Path, names: Collection[str], other: str
+    source: Path, target: Path, names: Collection[str], force: bool, other: str
 ) -> tuple[Path, Path, dict[str, dict[str, Any]], list[str]]:
     """The staged inner folder ``source`` of ``target``, checked as :func:`planned_swap` checks
-    files (over any of objrec's, as with ``force``), marked with its files recorded: as it is
-    to stand in place."""
-    written, stale = planned_swap(source, target, names, True, other)
+    files (without ``force``, a file changed since objrec wrote it is refused, as in the folder
+    holding it), marked with its files recorded: as it is to stand in place."""
+    written, stale = planned_swap(source, target, names, force, other)
     write_record(source, written)
     return source, target, written, stale
 
