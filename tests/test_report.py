@@ -1997,3 +1997,30 @@ def test_a_report_in_a_thread_that_ends_lets_go_of_the_feature_store(
     in_ended_thread(lambda: build_report(trained_run, page, grad_cam=False))
     cache = Path(json.loads((trained_run / "config.json").read_text())["cache_dir"])
     assert page.is_file() and let_go(stores_opened, cache)
+
+
+@pytest.mark.slow  # two reports, an evaluation
+def test_the_runs_own_report_edited_while_a_report_runs_is_named_and_kept(trained_run, monkeypatch):
+    """report checked the run's report.html for an edit only as it started: a page annotated
+    during a report of minutes (an evaluation, Grad-CAM) was written over at its end. It is
+    checked again just before the new page takes its name."""
+    from objrec import report as report_module
+    from objrec.errors import ObjrecError
+
+    page = build_report(trained_run, grad_cam=False)
+    annotated = page.read_bytes().replace(b"<title>", b"<title>reviewed: ", 1)
+    template = report_module.report_template
+
+    def annotated_meanwhile():
+        page.write_bytes(annotated)
+        return template()
+
+    monkeypatch.setattr(report_module, "report_template", annotated_meanwhile)
+    with pytest.raises(ObjrecError) as refused:
+        build_report(trained_run, grad_cam=False)
+    assert str(refused.value) == (
+        f"{page} changed after objrec wrote it: pass `force=True` to write over it, or choose "
+        "another `out`"
+    )
+    assert page.read_bytes() == annotated
+    assert [p.name for p in page.parent.iterdir() if p.name.startswith(".objrec-")] == []

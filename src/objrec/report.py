@@ -548,9 +548,12 @@ def write_report(
     grad_cam: bool = True,
 ) -> WrittenReport:
     """:func:`build_report`, which returns the page alone, with the evaluation the page shows
-    (``report --json`` says both, and the evaluation's headline scores)."""
+    (``report --json`` says both, and the evaluation's headline scores). The page it would write
+    over is checked as it starts and again just before the new one takes its name
+    (``outputs.report_path``): a ``report.html`` edited during a report of minutes is kept."""
     run, data, reporter = Path(run), as_path(data), or_silent(reporter)
-    out = report_path(run, as_path(out), force)
+    given = as_path(out)
+    out = report_path(run, given, force)
     _, meta = read = read_checkpoint(run)  # once: the page is of this model, whatever lands
     folders = report_folders(data, meta)
     refuse_inside_read(out, folders)
@@ -568,6 +571,7 @@ def write_report(
         if folders.shown is not None:
             context |= picture_context(folders.shown, meta)
         part.write_bytes(with_digest(template.render(**context)))  # an edit told by its digest
+        report_path(run, given, force)  # again: a page edited while the report ran is kept
     log.info("wrote %s (%d bytes)", out, out.stat().st_size)
     return WrittenReport(out, evaluation)
 
