@@ -381,6 +381,7 @@ def test_an_applied_plan_with_every_count_above_0_reads_in_one_line():
     from dataclasses import fields
 
     split_counts = {"test_removed", "test_relabelled", "valid_removed", "valid_relabelled"}
+    split_counts |= {"test_moved_out", "valid_moved_out"}  # eval63's parts of those
     split_counts |= {"in_source"}  # teach62's count, said by the photo folder's note
     counts = objrec.AppliedPlan(**{f.name: 1234 for f in fields(objrec.AppliedPlan)})
     shown = repr(counts)

@@ -106,7 +106,8 @@ def test_apply_plan_returns_a_record_read_by_attribute_as_the_other_steps_do(tmp
     assert list(answer) == [
         *("copied", "removed", "relabelled", "renamed", "broken_links", "replaced"),
         *("moved_by_hand", "left_to_review", "relabels_as_proposed", "accepted", "not_accepted"),
-        *("test_removed", "test_relabelled", "valid_removed", "valid_relabelled", "reviewed"),
+        *("test_removed", "test_relabelled", "test_moved_out"),
+        *("valid_removed", "valid_relabelled", "valid_moved_out", "reviewed"),
         *("in_source", "other_files", "test_note", "valid_note", "source_note", "warnings"),
     ]
     assert {key: answer[key] for key in counts.to_json()} == counts.to_json()
@@ -914,7 +915,9 @@ def test_a_photo_moved_by_hand_out_of_valid_is_counted_there_and_keeps_its_group
     it is now: the copy's validation split lost an image and ``valid_removed`` stayed 0, and the
     copy's manifest lost the group DATA's manifest recorded under its old path (session 61's
     review, L1; loop61's leftover). Counted from where it was, its group kept; one moved by hand
-    into another class of the test split is a test relabel."""
+    into another class of the test split is a test relabel. The note said the one moved to train
+    "removed" (late62 L6): it says it moved out of the split by hand."""
+    from objrec.applying.result import valid_change_note
     from objrec.file_index import hash_file
     from objrec.manifest import manifest_rows
 
@@ -936,6 +939,10 @@ def test_a_photo_moved_by_hand_out_of_valid_is_counted_there_and_keeps_its_group
     counts = apply_plan(data, plan_of(tmp_path / "plan.csv", *rows), out := tmp_path / "fixed")
     assert (counts.moved_by_hand, counts.valid_removed, counts.test_relabelled) == (2, 1, 1)
     assert (counts.valid_relabelled, counts.test_removed) == (0, 0)
+    assert (counts.valid_moved_out, counts.test_moved_out) == (1, 0)  # in train now, not removed
+    assert valid_change_note(counts).startswith(  # it said "1 removed" (late62 L6)
+        "1 validation image changed (1 moved by hand out of the validation split): "
+    )
     groups = {r["file"]: r["group"] for r in manifest_rows(out / "manifest.csv")}
     assert groups["train/red/green_00.png"] == "7"
     assert groups["test/red/green_00.png"] == "8"
@@ -1514,8 +1521,10 @@ def test_a_relabelled_file_never_takes_the_name_of_a_file_that_stays(tmp_path, c
         "replaced": 0,
         "test_removed": 0,
         "test_relabelled": 0,
+        "test_moved_out": 0,
         "valid_removed": 0,
         "valid_relabelled": 0,
+        "valid_moved_out": 0,
         "reviewed": 1,  # the relabel, in a class folder's reviewed.csv too
         "in_source": 0,  # a class folder: no photo folder it was split from
         "other_files": 0,

@@ -11,7 +11,10 @@ from pathlib import Path
 
 from objrec.words import plural
 
-SPLIT_COUNTS = frozenset({"test_removed", "test_relabelled", "valid_removed", "valid_relabelled"})
+SPLIT_COUNTS = frozenset(
+    {"test_removed", "test_relabelled", "test_moved_out"}
+    | {"valid_removed", "valid_relabelled", "valid_moved_out"}
+)
 """The counts of a split folder's test and validation images removed or relabelled: said by
 :func:`test_change_note` and :func:`valid_change_note`, left out of :class:`AppliedPlan`'s repr."""
 PARTS_SAID_APART = SPLIT_COUNTS | {"in_source"}
@@ -61,12 +64,17 @@ class AppliedPlan:
     """Of ``relabelled``, in the test split, and of ``moved_by_hand``, those moved into another
     class of it (scores on ``out`` and ``data`` are not comparable when either test count is not
     0)."""
+    test_moved_out: int = 0
+    """Of ``test_removed``, the photos a person moved by hand out of the test split: in ``out``
+    still, in the split they were moved to, where the plan removed the others."""
     valid_removed: int = 0
     """Of ``removed``, in the validation split, which decides the next train's early stopping
     and unknown threshold; and of ``moved_by_hand``, those moved out of it."""
     valid_relabelled: int = 0
     """Of ``relabelled``, in the validation split, and of ``moved_by_hand``, those moved into
     another class of it."""
+    valid_moved_out: int = 0
+    """Of ``valid_removed``, the photos a person moved by hand out of the validation split."""
     reviewed: int = 0
     """Labels ``out/reviewed.csv`` remembers as settled by a person (:func:`settles_label`, and
     ``data``'s earlier ones): the next audit of ``out`` keeps them; 0, and no file, for none."""
@@ -127,9 +135,22 @@ def test_change_note(counts: AppliedPlan) -> str | None:
     for those changes. None when the test split is unchanged."""
     from objrec.data import changed_test_warning
 
-    changed = {"relabelled": counts.test_relabelled, "removed": counts.test_removed}
+    moved_out = counts.test_moved_out
+    changed = changed_words("test", counts.test_relabelled, counts.test_removed, moved_out)
     how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)
     return changed_test_warning(sum(changed.values()), how, folder="out") if how else None
+
+
+def changed_words(split: str, relabelled: int, removed: int, moved_out: int) -> dict[str, int]:
+    """The images of the ``split`` split (``test``, ``validation``) the plan changed, by what
+    became of them: ``removed`` counts the photos moved by hand out of it (``moved_out``) too,
+    which are in the copy still, in another split, so they are said apart ("1 removed" said of
+    a photo moved to train, late62 L6)."""
+    return {
+        "relabelled": relabelled,
+        "removed": removed - moved_out,
+        f"moved by hand out of the {split} split": moved_out,
+    }
 
 
 def source_note(data: Path, out: Path, counts: AppliedPlan) -> str | None:
@@ -198,18 +219,18 @@ def test_changes(
     """How many images of a split folder's test and valid splits ``targets`` remove and relabel
     (``test_removed``, ``valid_relabelled``...). A photo a person moved by hand since the audit
     (``followed``: where it is now -> where it was) counts from where it was: moved out of the
-    split, as one the split lost; into another class of it, as relabelled. Counted where it is
+    split, as one the split lost (and in ``test_moved_out`` or ``valid_moved_out``); into another
+    class of it, as relabelled. Counted where it is
     now, a photo moved from valid/watch to train/sunflower left the copy's validation split
     one image short unsaid (session 61's review, L1)."""
-    counts = dict.fromkeys(
-        ("test_removed", "test_relabelled", "valid_removed", "valid_relabelled"), 0
-    )
+    counts = dict.fromkeys(sorted(SPLIT_COUNTS), 0)
     for rel, target in targets.items():
         was = Path((followed or {}).get(rel.as_posix(), rel))
         if (split := was.parts[0]) not in ("test", "valid"):
             continue
         if target is None or target.parts[0] != split:
             counts[f"{split}_removed"] += 1
+            counts[f"{split}_moved_out"] += target is not None
         elif target.parent != was.parent:
             counts[f"{split}_relabelled"] += 1
     return counts
@@ -219,7 +240,8 @@ def valid_change_note(counts: AppliedPlan) -> str | None:
     """The sentence when the plan removed or relabelled validation images (``counts``'
     ``valid_removed`` and ``valid_relabelled``): they decide the next train's early stopping and
     its "unknown" threshold, which apply-plan said nothing of. None when valid is unchanged."""
-    changed = {"relabelled": counts.valid_relabelled, "removed": counts.valid_removed}
+    moved_out = counts.valid_moved_out
+    changed = changed_words("validation", counts.valid_relabelled, counts.valid_removed, moved_out)
     how = ", ".join(f"{n} {verb}" for verb, n in changed.items() if n)
     if not how:
         return None
