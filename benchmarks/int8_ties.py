@@ -117,11 +117,13 @@ def shifted_quantize_graph(
     config: QuantConfig,
     advance: Callable[..., object] = lambda n=1: None,
     say: Callable[[str], object] = lambda what: None,
+    engine: str = "onnxruntime",
+    compiled: Path | None = None,
 ) -> quantize.Fidelity:
     """``quantize.quantize_graph``, its graph's input then moved (:func:`shift_tied_input`)."""
     import onnx
 
-    fidelity = QUANTIZE_GRAPH(fp32_path, out, batches, config, advance, say)
+    fidelity = QUANTIZE_GRAPH(fp32_path, out, batches, config, advance, say, engine, compiled)
     moved = shift_tied_input(onnx.load(str(out)), batches)
     if moved is not None:
         with staged(out) as tmp:

@@ -3,6 +3,7 @@
 import importlib
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,35 @@ def test_backbones_measure_times_a_named_network_s_frozen_pass(capsys, tmp_path)
     assert code == 0 and "fp32 ms/image" in said and "(auto)" in said
     assert "batch 16" in said and "thread" in said and "int8 was not validated on tiny_test" in said
     assert "--torchvision` lists them" not in said  # a name given: the list is the user's
+
+
+def test_backbones_measure_says_how_closely_each_int8_copy_follows_fp32():
+    """late62 L5a: the int8 copy's fidelity was said once, at INFO, as it was made: `objrec
+    backbones --measure` gives it under its table and in --json (``fidelity``), per engine."""
+    from objrec.backbone_facts import BackboneFacts, PassSpeed
+    from objrec.cli.tools import backbones_notes
+    from objrec.quantize import Fidelity
+
+    fidelity = Fidelity(120, 0.990634, 0.96521, "openvino")
+    int8 = PassSpeed("int8", "openvino", 4.4, 16, 2, True, fidelity)
+    fp32 = PassSpeed("fp32", "onnxruntime", 3.9, 16, 2, False)
+    facts = BackboneFacts("efficientnet_lite0", 224, True, True, "Lite0", 1280, 1, 1, None)
+    measured = replace(facts, speeds=(fp32, int8), no_int8="")
+    assert (
+        "int8 features against fp32's, cosine similarity on objrec's calibration images as the "
+        "int8 engine runs them: efficientnet_lite0 0.9906 on average, 0.9652 at the lowest "
+        "(openvino)"
+    ) in backbones_notes([measured], True)
+    speeds = measured.to_json()["speeds"]
+    assert speeds[0]["fidelity"] is None
+    assert speeds[1]["fidelity"] == {
+        "images": 120,
+        "mean": 0.9906,
+        "lowest": 0.9652,
+        "engine": "openvino",
+    }
+    unknown = replace(measured, speeds=(fp32, replace(int8, fidelity=None)))
+    assert not any("cosine" in line for line in backbones_notes([unknown], True))
 
 
 @pytest.mark.slow  # an unknown name is looked up in torchvision's models

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from objrec.bodies import Body
     from objrec.cache import FeatureCache
     from objrec.frozen import FrozenBody
+    from objrec.quantize import Fidelity
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +95,15 @@ class PassSpeed:
     """PyTorch's thread count (``cores.cpu_threads``), which the pass's batches share."""
     auto: bool
     """Whether ``precision="auto"`` runs the body in it here."""
+    fidelity: Fidelity | None = None
+    """int8's: how closely its features follow fp32's on objrec's calibration images, in the
+    engine that runs it (``quantize.Fidelity``), measured as the copy was made, or remembered
+    since in the cache folder; None for fp32, or where not known (a copy an objrec before 7
+    December 2026 made)."""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self) | {"ms_per_image": round(self.ms_per_image, 2)}
+        fidelity = None if self.fidelity is None else self.fidelity.to_json()
+        return asdict(self) | {"ms_per_image": round(self.ms_per_image, 2), "fidelity": fidelity}
 
 
 @dataclass(frozen=True)
@@ -258,11 +265,13 @@ def pass_speeds(
     with reporter.task(f"measuring the frozen pass of {spec.name}", total) as advance:
         for precision, run in runs:
             frozen = FrozenBody(run, size, cache, name=spec.name)
-            yield timed(frozen, precision, images, advance, auto == precision)
+            speed = timed(frozen, precision, images, advance, auto == precision)
+            yield replace(speed, fidelity=getattr(run, "fidelity", None))
 
 
 def int8_copy(spec: BackboneSpec, body: Body, cache: FeatureCache, reporter: Reporter) -> Body:
-    """``body``'s int8 copy on the engine ``auto`` picks, as ``train`` makes or finds it."""
+    """``body``'s int8 copy on the engine ``auto`` picks, as ``train`` makes or finds it, with
+    its ``fidelity`` where known."""
     from objrec.quantize import quantize_body
 
     data, store = spec.data_config, cache.store

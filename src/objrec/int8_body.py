@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -18,6 +19,9 @@ from objrec.config import INT8_ENGINES
 from objrec.errors import ObjrecError
 from objrec.openvino_runtime import OpenVinoModel
 from objrec.runtime import OnnxModel, external_files, onnxruntime_available, openvino_available
+
+if TYPE_CHECKING:
+    from objrec.quantize import Fidelity
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +126,10 @@ class QuantizedBody(Body):
         if engine != "onnxruntime":  # ONNX Runtime's bodies keep the state they always had
             self.register_buffer(ENGINE_KEY, _name_tensor(engine))
         self._session: OnnxModel | OpenVinoModel | None = None
+        self.fidelity: Fidelity | None = None
+        """How closely its features follow ``float_body``'s, in its engine, where
+        ``quantize.quantize_body`` measured or remembered it; None for a body loaded from a
+        checkpoint, or one whose figure is not known."""
 
     def graph_bytes(self) -> bytes:
         return getattr(self, GRAPH_KEY).cpu().numpy().tobytes()

@@ -33,12 +33,14 @@ import numpy as np
 import torch
 
 from objrec.bodies import Body, body_key, fingerprint_module
+from objrec.cache_folder import COMPILED_FOLDER
 from objrec.config import DataConfig
 from objrec.data import scan_class_folder
 from objrec.errors import ObjrecError
 from objrec.file_index import hash_file
 from objrec.images import PIXEL_RULES, UnreadableImageError, open_image
-from objrec.int8_body import QuantizedBody, int8_engine
+from objrec.int8_body import QuantizedBody, int8_engine, int8_numerics
+from objrec.openvino_runtime import OpenVinoModel
 from objrec.ort_quantizer import quantization_api, quiet
 from objrec.outputs import staged
 from objrec.progress import SILENT, Reporter
@@ -296,12 +298,15 @@ def quantize_graph(
     config: QuantConfig,
     advance: Callable[..., object] = lambda n=1: None,
     say: Callable[[str], object] = lambda what: None,
+    engine: str = "onnxruntime",
+    compiled: Path | None = None,
 ) -> Fidelity:
     """Write the int8 version of the graph at ``fp32_path`` to ``out`` (atomically), and say how
-    closely its features follow the fp32 graph's on ``batches`` (:func:`compare_features`);
-    ``advance`` counts :data:`QUANTIZE_STEPS` steps plus one per calibration batch; ``say``
-    is told what each part does as it begins (``Reporter.doing``): the graph quantized and
-    written is one call of ONNX Runtime's that counts nothing for 15 to 40 s."""
+    closely its features follow the fp32 graph's on ``batches`` as ``engine`` runs it
+    (:func:`compare_features`; ``compiled``: OpenVINO's compiled-graph folder); ``advance`` counts
+    :data:`QUANTIZE_STEPS` steps plus one per calibration batch; ``say`` is told what each part
+    does as it begins (``Reporter.doing``): the graph quantized and written is one call of ONNX
+    Runtime's that counts nothing for 15 to 40 s."""
     import onnx
 
     api = quantization_api()
@@ -331,7 +336,7 @@ def quantize_graph(
         )
         advance(WRITE_STEPS)
         say("comparing its features with the fp32 network's")
-        fidelity = compare_features(tmp, batches, calibrated.features)
+        fidelity = compare_features(tmp, batches, calibrated.features, engine, compiled)
         advance()
     return fidelity
 
@@ -339,11 +344,28 @@ def quantize_graph(
 @dataclass(frozen=True)
 class Fidelity:
     """How closely an int8 graph's features follow its fp32 graph's on the same images: the
-    cosine similarity of each image's two feature vectors, on average and at its lowest."""
+    cosine similarity of each image's two feature vectors, on average and at its lowest, the
+    int8 graph run by ``engine``, the one that runs the copy (their kernels differ: cosine
+    median 0.998 between the two engines' features)."""
 
     images: int
     mean: float
     lowest: float
+    engine: str = "onnxruntime"
+    """``openvino`` or ``onnxruntime``."""
+
+    def to_json(self) -> dict[str, Any]:
+        """As ``objrec backbones --json`` gives it (docs/json.md), kept with the copy's graph."""
+        return asdict(self) | {"mean": round(self.mean, 4), "lowest": round(self.lowest, 4)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Fidelity | None:
+        """The figure :meth:`to_json` gave; None for anything else (a damaged memo)."""
+        try:
+            mean, lowest = float(data["mean"]), float(data["lowest"])
+            return cls(int(data["images"]), mean, lowest, str(data["engine"]))
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def strays(self) -> bool:
         """Whether the int8 features stray beyond what objrec's own bodies showed
@@ -360,16 +382,36 @@ not the lowest, is what tells a copy that strays from one odd image. Room is lef
 int8 kernels (session 62, under the CPU lock)."""
 
 
-def compare_features(graph: Path, batches: list[np.ndarray], reference: np.ndarray) -> Fidelity:
+def compare_features(
+    graph: Path,
+    batches: list[np.ndarray],
+    reference: np.ndarray,
+    engine: str = "onnxruntime",
+    compiled: Path | None = None,
+) -> Fidelity:
     """How closely the int8 graph at ``graph`` follows ``reference``, the fp32 features of
-    ``batches`` (those the calibration computed): the batches run through it in ONNX Runtime
-    once more (the images are not decoded again)."""
-    model = OnnxModel(graph)
-    got = np.concatenate([model(torch.from_numpy(batch)).numpy() for batch in batches])
+    ``batches`` (those the calibration computed): the batches run through it once more (the
+    images are not decoded again) by ``engine``, the one that will run the copy, its answers
+    measured as they will be given (:func:`int8_features`)."""
+    got = int8_features(graph, batches, engine, compiled)
     got, reference = got.reshape(len(got), -1), reference.reshape(len(reference), -1)
     norms = np.linalg.norm(got, axis=1) * np.linalg.norm(reference, axis=1)
     cosines = (got * reference).sum(axis=1) / np.maximum(norms, 1e-12)
-    return Fidelity(len(cosines), float(cosines.mean()), float(cosines.min()))
+    return Fidelity(len(cosines), float(cosines.mean()), float(cosines.min()), engine)
+
+
+def int8_features(
+    graph: Path, batches: list[np.ndarray], engine: str, compiled: Path | None = None
+) -> np.ndarray:
+    """The features of ``batches`` by the int8 graph at ``graph`` in ``engine``: ONNX Runtime a
+    batch at a time; OpenVINO all at once, in the static batches the frozen pass runs (its
+    graph compiled for them kept in ``compiled``, the cache folder's, where the frozen pass that
+    follows loads it rather than compiling it again)."""
+    if engine == "openvino":
+        model = OpenVinoModel(graph.read_bytes(), cache=compiled)
+        return model(torch.from_numpy(np.concatenate(batches))).numpy()
+    onnx = OnnxModel(graph)
+    return np.concatenate([onnx(torch.from_numpy(batch)).numpy() for batch in batches])
 
 
 def calibration_key(
@@ -441,8 +483,10 @@ def quantize_body(
 ) -> QuantizedBody:
     """The int8 version of ``body``, calibrated on ``samples`` (default: ``calibration_set()``),
     run by ``engine`` (``int8_body.ENGINES``; ``auto``: :func:`int8_engine`); ``store``: where a
-    cached graph found whole is remembered (:func:`usable`); ``name``: the body as a warning names
-    it (its backbone), where its int8 copy strays from it (:func:`said_fidelity`).
+    cached graph found whole is remembered (:func:`usable`), and how closely it follows ``body``
+    (its :class:`Fidelity`, measured in ``engine`` as the copy is made: the body's ``fidelity``,
+    None where not known); ``name``: the body as a warning names it (its backbone), where its
+    int8 copy strays from it (:func:`said_fidelity`).
 
     The int8 graph is cached in ``cache_root/onnx`` beside the fp32 graph, under a key covering
     the body, ``data``, ``config`` and the calibration images' contents; with the default
@@ -466,23 +510,58 @@ def quantize_body(
     with using_graph(path):
         if usable(path, store):
             log.info("the int8 body calibrated earlier, kept in %s, is reused", folder)
+            fidelity = recalled_fidelity(store, path, engine)
         else:
-            fp32 = folder / f"{graphed[:32]}-{data.input_size}.onnx"  # cache.onnx_path's
-            making = Int8Copy(chosen, fp32, path)
-            with using_graph(fp32):
+            float_graph = folder / f"{graphed[:32]}-{data.input_size}.onnx"  # cache.onnx_path's
+            making = Int8Copy(chosen, float_graph, path, engine)
+            with using_graph(float_graph):
                 fidelity = make_int8_graph(body, data, config, making, reporter, store)
             said_fidelity(fidelity, name)
-        return QuantizedBody(body, path.read_bytes(), engine, body_fp)
+            remember_fidelity(store, path, engine, fidelity)
+        copy = QuantizedBody(body, path.read_bytes(), engine, body_fp)
+        copy.fidelity = fidelity
+        return copy
+
+
+def fidelity_key(graph: Path, engine: str) -> str:
+    """The store's key of the :class:`Fidelity` of the int8 graph at ``graph`` (its file's name
+    holds its cache key: the body, the settings, the calibration images) as ``engine`` runs it,
+    in its version, on this CPU's int8 path (``int8_body.int8_numerics``)."""
+    return f"fidelity:{graph.name}:{int8_numerics(engine)}"
+
+
+def remember_fidelity(
+    store: FeatureStore | None, graph: Path, engine: str, fidelity: Fidelity | None
+) -> None:
+    """Keep ``fidelity`` in ``store`` for the copy's later uses, which find its graph cached and
+    measure nothing (:func:`recalled_fidelity`)."""
+    if store is not None and fidelity is not None:
+        store.remember(fidelity_key(graph, engine), json.dumps(fidelity.to_json()))
+
+
+def recalled_fidelity(store: FeatureStore | None, graph: Path, engine: str) -> Fidelity | None:
+    """The :class:`Fidelity` :func:`remember_fidelity` kept for the graph at ``graph`` run by
+    ``engine``; None where none is kept (no store, a graph an objrec before 7 December 2026
+    made, another engine's version)."""
+    known = store.recall(fidelity_key(graph, engine)) if store is not None else None
+    if known is None:
+        return None
+    try:
+        return Fidelity.from_json(json.loads(known))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
 class Int8Copy:
     """An int8 graph to make: its calibration images, the body's fp32 graph (exported where
-    missing) and where the int8 graph goes."""
+    missing), where the int8 graph goes and the engine that runs it."""
 
     images: Sequence
     fp32: Path
     out: Path
+    engine: str = "onnxruntime"
+    """What runs the copy, in which its features are compared with fp32's."""
 
 
 def make_int8_graph(
@@ -522,7 +601,10 @@ def make_int8_graph(
             doing("exporting the pretrained networks")
             export_onnx(body, fp32, data.input_size)
         advance()
-        fidelity = quantize_graph(fp32, out, batches, config, advance, doing)
+        compiled = folder.parent / COMPILED_FOLDER  # where the frozen pass's OpenVINO looks
+        fidelity = quantize_graph(
+            fp32, out, batches, config, advance, doing, making.engine, compiled
+        )
         advance(calibrated - len(batches))  # the batches its unreadable images left unfilled
     log.info(
         "int8 body calibrated in %.1f s (once: later runs reuse it)", time.perf_counter() - started
@@ -531,27 +613,35 @@ def make_int8_graph(
 
 
 def said_fidelity(fidelity: Fidelity, name: str) -> None:
-    """Log how closely the int8 copy of the body ``name`` follows its fp32 features, and warn
-    where it strays (:meth:`Fidelity.strays`): int8 was validated on objrec's own bodies, and a
-    body of other weights (a fine-tuned or domain-specific one) may lose what tells its classes
-    apart in 8 bits."""
+    """Log how closely the int8 copy of the body ``name`` follows its fp32 features, in the
+    engine that runs it, and warn where it strays (:meth:`Fidelity.strays`): int8 was validated
+    on objrec's own bodies, and a body of other weights (a fine-tuned or domain-specific one) may
+    lose what tells its classes apart in 8 bits."""
+    engine = ENGINE_NAMES.get(fidelity.engine, fidelity.engine)
     log.info(
-        "int8 copy of %s: its features against fp32's on %s, cosine similarity %.4f on "
-        "average, %.4f at the lowest",
+        "int8 copy of %s, run by %s: its features against fp32's on %s, cosine similarity %.4f "
+        "on average, %.4f at the lowest",
         name,
+        engine,
         plural(fidelity.images, "calibration image"),
         fidelity.mean,
         fidelity.lowest,
     )
     if fidelity.strays():
         log.warning(
-            "the int8 copy of %s strays from its fp32 features on objrec's calibration images "
-            "(cosine similarity %.3f on average, below %.2f; objrec's own bodies keep about 0.99), "
-            'so its answers may differ from fp32\'s: `precision="fp32"` runs it as it is',
+            "the int8 copy of %s, run by %s, strays from its fp32 features on objrec's "
+            "calibration images (cosine similarity %.3f on average, below %.2f; objrec's own "
+            'bodies keep about 0.99), so its answers may differ from fp32\'s: `precision="fp32"` '
+            "runs it as it is",
             name,
+            engine,
             fidelity.mean,
             LEAST_MEAN_COSINE,
         )
+
+
+ENGINE_NAMES = {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime"}
+"""The int8 engines as a sentence names them."""
 
 
 def doing_logged(reporter: Reporter) -> Callable[[str], None]:

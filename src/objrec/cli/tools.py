@@ -501,8 +501,28 @@ def backbones_notes(facts, listed_all: bool) -> list[str]:
             f"{threads}, measured now (fp32 on {speeds[0].engine}{engines_said(speeds)}); "
             "train adds decoding the photos"
         )
+    lines += fidelity_notes(facts)
     lines += sorted({f.no_int8 for f in facts if f.no_int8})
     return lines if listed_all else [*lines, MORE_BACKBONES]
+
+
+def fidelity_notes(facts) -> list[str]:
+    """One line of how closely each measured int8 copy follows its fp32 features, where known
+    (``backbone_facts.PassSpeed.fidelity``): a copy that strays answers otherwise than its speed
+    suggests, and the figure was said once, at ``-v``, where the copy was made."""
+    known = [
+        f"{f.name} {s.fidelity.mean:.4f} on average, {s.fidelity.lowest:.4f} at the lowest "
+        f"({s.fidelity.engine})"
+        for f in facts
+        for s in f.speeds or ()
+        if s.fidelity is not None
+    ]
+    if not known:
+        return []
+    return [
+        "int8 features against fp32's, cosine similarity on objrec's calibration images as the "
+        f"int8 engine runs them: {'; '.join(known)}"
+    ]
 
 
 def engines_said(speeds) -> str:
