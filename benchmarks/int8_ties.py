@@ -119,7 +119,7 @@ def shifted_quantize_graph(
     say: Callable[[str], object] = lambda what: None,
     engine: str = "onnxruntime",
     compiled: Path | None = None,
-) -> quantize.Fidelity:
+) -> quantize.Fidelity | None:
     """``quantize.quantize_graph``, its graph's input then moved (:func:`shift_tied_input`)."""
     import onnx
 

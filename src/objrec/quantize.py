@@ -211,7 +211,9 @@ class Calibrated:
     features its calibration computed anyway, which the int8 copy is compared with)."""
 
     ranges: Path
-    features: np.ndarray
+    features: np.ndarray | None
+    """None where the calibrator ran the graph otherwise than for every output (``CutByCtrlC``
+    keeps those runs only): nothing to compare the copy with (:func:`said_fidelity`)."""
 
 
 def activation_ranges(
@@ -254,7 +256,7 @@ def activation_ranges(
         calibrator.collect_data(_Reader(name, [batch]))
         advance()
     api.save_tensors_data(calibrator.compute_data(), out)
-    return Calibrated(out, np.concatenate(session.kept))
+    return Calibrated(out, np.concatenate(session.kept) if session.kept else None)
 
 
 def graph_output(model: Path) -> str:
@@ -300,10 +302,11 @@ def quantize_graph(
     say: Callable[[str], object] = lambda what: None,
     engine: str = "onnxruntime",
     compiled: Path | None = None,
-) -> Fidelity:
+) -> Fidelity | None:
     """Write the int8 version of the graph at ``fp32_path`` to ``out`` (atomically), and say how
     closely its features follow the fp32 graph's on ``batches`` as ``engine`` runs it
-    (:func:`compare_features`; ``compiled``: OpenVINO's compiled-graph folder); ``advance`` counts
+    (:func:`compare_features`; ``compiled``: OpenVINO's compiled-graph folder), None where the
+    calibration kept no fp32 features to compare with; ``advance`` counts
     :data:`QUANTIZE_STEPS` steps plus one per calibration batch; ``say`` is told what each part
     does as it begins (``Reporter.doing``): the graph quantized and written is one call of ONNX
     Runtime's that counts nothing for 15 to 40 s."""
@@ -336,7 +339,9 @@ def quantize_graph(
         )
         advance(WRITE_STEPS)
         say("comparing its features with the fp32 network's")
-        fidelity = compare_features(tmp, batches, calibrated.features, engine, compiled)
+        fidelity = None
+        if calibrated.features is not None:
+            fidelity = compare_features(tmp, batches, calibrated.features, engine, compiled)
         advance()
     return fidelity
 
@@ -571,7 +576,7 @@ def make_int8_graph(
     making: Int8Copy,
     reporter: Reporter,
     store: FeatureStore | None,
-) -> Fidelity:
+) -> Fidelity | None:
     """The int8 graph of ``body`` that ``making`` says, and how closely it follows ``body``,
     shown as the task :data:`QUANTIZING`; logged as the one-time step it is, with its seconds and
     how long it may take: a Python caller saw "calibrating the int8 body on 120 images" and about
@@ -612,11 +617,20 @@ def make_int8_graph(
     return fidelity
 
 
-def said_fidelity(fidelity: Fidelity, name: str) -> None:
+def said_fidelity(fidelity: Fidelity | None, name: str) -> None:
     """Log how closely the int8 copy of the body ``name`` follows its fp32 features, in the
     engine that runs it, and warn where it strays (:meth:`Fidelity.strays`): int8 was validated
     on objrec's own bodies, and a body of other weights (a fine-tuned or domain-specific one) may
-    lose what tells its classes apart in 8 bits."""
+    lose what tells its classes apart in 8 bits. Where the calibration kept no fp32 features (an
+    ONNX Runtime whose calibrator runs the graph otherwise), one sentence says it was not
+    compared."""
+    if fidelity is None:
+        log.warning(
+            "the int8 copy of %s was not compared with its fp32 features: ONNX Runtime's "
+            "calibrator kept none (another onnxruntime version?), so whether it strays is unknown",
+            name,
+        )
+        return
     engine = ENGINE_NAMES.get(fidelity.engine, fidelity.engine)
     log.info(
         "int8 copy of %s, run by %s: its features against fp32's on %s, cosine similarity %.4f "
