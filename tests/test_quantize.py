@@ -238,6 +238,31 @@ def test_an_int8_copy_the_calibration_kept_no_fp32_features_of_is_said_not_compa
 
 
 @pytest.mark.slow
+def test_a_copy_that_strays_in_backbones_says_train_s_fp32_as_the_cli_spells_it(
+    tmp_path, tiny, caplog
+):
+    """late62 L5c: the warning's `precision="fp32"` is --precision fp32 in train and audit, but
+    objrec backbones --measure has no such option: the CLI printed the Python keyword. There it
+    names train's, which the CLI spells as the command."""
+    from objrec.backbone_facts import int8_copy
+    from objrec.cache import open_cache
+    from objrec.cli import COMMANDS
+    from objrec.cli.messages import to_cli
+    from objrec.progress import SILENT
+
+    spec = get_backbone("tiny_test")
+    with caplog.at_level(logging.WARNING, "objrec.quantize"):
+        int8_copy(spec, drowned_out(), open_cache(tmp_path), SILENT)
+    (warned,) = [r.getMessage() for r in caplog.records]
+    backbones = next(c for c in COMMANDS if c.name == "backbones")
+    assert to_cli(warned, backbones).endswith(
+        "so its answers may differ from fp32's: `objrec train DATA OUT --backbone tiny_test "
+        "--precision fp32` runs it as it is"
+    )
+    open_cache(tmp_path).close()
+
+
+@pytest.mark.slow
 def test_int8_rows_are_keyed_by_their_engines_version_and_the_cpus_int8_path(
     tmp_path, tiny, monkeypatch
 ):

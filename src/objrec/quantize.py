@@ -475,6 +475,11 @@ class CopyStopped(KeyboardInterrupt):
         )
 
 
+FP32 = '`precision="fp32"`'
+"""How :func:`said_fidelity` tells a caller to run a body in fp32 instead: train's and audit's
+setting (the CLI spells it ``--precision fp32``); a caller without it names another way."""
+
+
 def quantize_body(
     body: Body,
     data: DataConfig,
@@ -485,13 +490,15 @@ def quantize_body(
     engine: str = "auto",
     store: FeatureStore | None = None,
     name: str = "the body",
+    fp32: str = FP32,
 ) -> QuantizedBody:
     """The int8 version of ``body``, calibrated on ``samples`` (default: ``calibration_set()``),
     run by ``engine`` (``int8_body.ENGINES``; ``auto``: :func:`int8_engine`); ``store``: where a
     cached graph found whole is remembered (:func:`usable`), and how closely it follows ``body``
     (its :class:`Fidelity`, measured in ``engine`` as the copy is made: the body's ``fidelity``,
     None where not known); ``name``: the body as a warning names it (its backbone), where its
-    int8 copy strays from it (:func:`said_fidelity`).
+    int8 copy strays from it (:func:`said_fidelity`; ``fp32``: how the caller's user runs it in
+    fp32 instead, in the API's words).
 
     The int8 graph is cached in ``cache_root/onnx`` beside the fp32 graph, under a key covering
     the body, ``data``, ``config`` and the calibration images' contents; with the default
@@ -521,7 +528,7 @@ def quantize_body(
             making = Int8Copy(chosen, float_graph, path, engine)
             with using_graph(float_graph):
                 fidelity = make_int8_graph(body, data, config, making, reporter, store)
-            said_fidelity(fidelity, name)
+            said_fidelity(fidelity, name, fp32)
             remember_fidelity(store, path, engine, fidelity)
         copy = QuantizedBody(body, path.read_bytes(), engine, body_fp)
         copy.fidelity = fidelity
@@ -617,13 +624,13 @@ def make_int8_graph(
     return fidelity
 
 
-def said_fidelity(fidelity: Fidelity | None, name: str) -> None:
+def said_fidelity(fidelity: Fidelity | None, name: str, fp32: str = FP32) -> None:
     """Log how closely the int8 copy of the body ``name`` follows its fp32 features, in the
     engine that runs it, and warn where it strays (:meth:`Fidelity.strays`): int8 was validated
     on objrec's own bodies, and a body of other weights (a fine-tuned or domain-specific one) may
-    lose what tells its classes apart in 8 bits. Where the calibration kept no fp32 features (an
-    ONNX Runtime whose calibrator runs the graph otherwise), one sentence says it was not
-    compared."""
+    lose what tells its classes apart in 8 bits. ``fp32``: how the user runs it in fp32 instead
+    (:data:`FP32`). Where the calibration kept no fp32 features (an ONNX Runtime whose
+    calibrator runs the graph otherwise), one sentence says it was not compared."""
     if fidelity is None:
         log.warning(
             "the int8 copy of %s was not compared with its fp32 features: ONNX Runtime's "
@@ -645,12 +652,12 @@ def said_fidelity(fidelity: Fidelity | None, name: str) -> None:
         log.warning(
             "the int8 copy of %s, run by %s, strays from its fp32 features on objrec's "
             "calibration images (cosine similarity %.3f on average, below %.2f; objrec's own "
-            'bodies keep about 0.99), so its answers may differ from fp32\'s: `precision="fp32"` '
-            "runs it as it is",
+            "bodies keep about 0.99), so its answers may differ from fp32's: %s runs it as it is",
             name,
             engine,
             fidelity.mean,
             LEAST_MEAN_COSINE,
+            fp32,
         )
 
 
