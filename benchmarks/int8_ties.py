@@ -40,7 +40,7 @@ from objrec.config import DEFAULT_BACKBONE, DataConfig
 from objrec.data import scan_class_folder
 from objrec.int8_body import QuantizedBody
 from objrec.openvino_runtime import OpenVinoModel
-from objrec.outputs import staged
+from objrec.outputs import staged_file
 from objrec.quantize import (
     QuantConfig,
     calibration_batches,
@@ -126,7 +126,7 @@ def shifted_quantize_graph(
     fidelity = QUANTIZE_GRAPH(fp32_path, out, batches, config, advance, say, engine, compiled)
     moved = shift_tied_input(onnx.load(str(out)), batches)
     if moved is not None:
-        with staged(out) as tmp:
+        with staged_file(out) as tmp:
             onnx.save(moved, str(tmp))
     return fidelity  # the graph's before it was moved
 

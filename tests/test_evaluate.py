@@ -40,7 +40,7 @@ def test_an_evaluation_names_the_model_it_evaluated_when_a_retrain_lands_meanwhi
     predict's look-alikes). It names the bytes it loaded; ``--keep-threshold`` keeps its
     threshold for that model too."""
     from objrec.checkpoint import model_digest
-    from objrec.cli.evaluation import kept_line
+    from objrec.cli.evaluation import kept_threshold_line
     from objrec.kept import keep_recommended
 
     evaluate_module = importlib.import_module("objrec.evaluate")
@@ -66,7 +66,7 @@ def test_an_evaluation_names_the_model_it_evaluated_when_a_retrain_lands_meanwhi
     assert kept is not None and kept.record["model"] == evaluated
     # review3-46 LOW 3: it said "predict, serve and export use it"; they load the new model
     assert not kept.current
-    assert kept_line(trained_run, kept).endswith(
+    assert kept_threshold_line(trained_run, kept).endswith(
         "no longer holds: a retrain replaced it since): predict, serve and export do not use it; evaluate the run again with "
         "--keep-threshold to keep one for its model now"
     )

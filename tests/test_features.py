@@ -792,7 +792,7 @@ def test_clear_removes_objrec_s_files_and_leaves_the_user_s(tmp_path, samples):
         cache.model_onnx_path("ef" * 32),
         cache.model_onnx_path("ef" * 32).with_suffix(".json"),
         cache.root / "onnx" / f".{'ab' * 16}-224.onnx.123-0a1b2c3d.part",
-        cache.root / "onnx" / f".objrec-{'0a' * 16}.part",  # outputs.staged's name since
+        cache.root / "onnx" / f".objrec-{'0a' * 16}.part",  # outputs.staged_file's name since
     ]
     old = [cache.root / ("0123" * 8), cache.root / f".shard-{'0123' * 8}-0-of-2.npz"]
     mine = [cache.root / "notes.txt", cache.root / "keep", cache.root / "onnx" / "mine.onnx"]

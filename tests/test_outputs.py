@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from objrec.outputs import new_folders, staged, write_new
+from objrec.outputs import new_folders, staged_file, write_new
 
 from .conftest import fake_checkpoint
 
@@ -399,16 +399,16 @@ def test_a_forced_train_advises_exporting_again_only_when_it_removes_an_export(t
 def test_staged_writes_a_file_of_a_long_legal_name_and_leaves_nothing_on_failure(tmp_path):
     """staged() named its temporary file `.{name}.{pid}-{hex}.part`: a 250-byte name (legal) was
     'File name too long' there. Its temporary names are short now, one per call, gone on failure."""
-    from objrec.outputs import NAME_MAX, staged
+    from objrec.outputs import NAME_MAX, staged_file
 
     path = tmp_path / ("é" * 120 + "longs.json")  # 250 bytes
     assert len(path.name.encode()) == 250 <= NAME_MAX
-    with staged(path) as first, staged(path) as second:
+    with staged_file(path) as first, staged_file(path) as second:
         first.write_text("first")
         second.write_text("second")
     assert path.read_text() == "first"  # the outer block ends last: its file is the one left
     assert first != second and len(first.name.encode()) < 64
-    with pytest.raises(RuntimeError), staged(path) as tmp:
+    with pytest.raises(RuntimeError), staged_file(path) as tmp:
         tmp.write_text("half")
         raise RuntimeError("the writer failed")
     assert path.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == [path.name]
@@ -678,10 +678,10 @@ def test_every_file_objrec_writes_removes_a_killed_objrecs_temporary_files_besid
     import os
     import uuid
 
-    from objrec.outputs import output_file, staged
+    from objrec.outputs import output_file, staged_file
 
     gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has this id
-    for how in ("staged", "output_file"):
+    for how in ("staged_file", "output_file"):
         folder = tmp_path / how
         folder.mkdir()
         killed = [leftover(folder, ".part"), folder / f".objrec-{gone}-{uuid.uuid4().hex}.html"]
@@ -692,8 +692,8 @@ def test_every_file_objrec_writes_removes_a_killed_objrecs_temporary_files_besid
         for path in kept[1:]:
             path.write_text("mine" if "notes" in path.name else "being written")
             os.utime(path, (0, 0))
-        if how == "staged":  # as report, export and add's manifest write
-            with staged(folder / "report.html") as tmp:
+        if how == "staged_file":  # as report, export and add's manifest write
+            with staged_file(folder / "report.html") as tmp:
                 tmp.write_text("<html>")
         else:  # as predict's --csv and --plot, and the output folders' files
             with output_file(folder, "report.html") as tmp:
@@ -974,7 +974,7 @@ def read_only_file_system(monkeypatch) -> None:
     monkeypatch.setattr(shutil, "copy2", lambda source, target, **kw: refused(target))
 
 
-@pytest.mark.parametrize("writer", ["write_new", "staged"])
+@pytest.mark.parametrize("writer", ["write_new", "staged_file"])
 def test_a_read_only_folder_is_named_not_the_temporary_file(tmp_path, monkeypatch, writer):
     """`objrec add` into a data folder mounted read-only said 'error: DATA/train/cup/.objrec-
     16160-43d9...part: read-only file system': the removal of the temporary file that was never
@@ -988,7 +988,7 @@ def test_a_read_only_folder_is_named_not_the_temporary_file(tmp_path, monkeypatc
         if writer == "write_new":
             write_new(target, lambda tmp: shutil.copy2(source, tmp))
         else:
-            with staged(target) as tmp:
+            with staged_file(target) as tmp:
                 shutil.copy2(source, tmp)
     assert caught.value.errno == errno.EROFS
     assert caught.value.filename == str(target)
@@ -1638,7 +1638,7 @@ def test_a_failed_rename_names_the_file_asked_for_and_nothing_after_it(tmp_path,
         raise PermissionError(errno.EPERM, "Operation not permitted", str(src), str(dst))
 
     monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(PermissionError) as raised, staged(path) as tmp:
+    with pytest.raises(PermissionError) as raised, staged_file(path) as tmp:
         tmp.write_bytes(b"graph")
     assert str(raised.value) == f"[Errno 1] Operation not permitted: '{path}'"
     assert raised.value.filename2 is None and not path.exists()

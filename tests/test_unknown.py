@@ -624,7 +624,7 @@ def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
     """``--keep-threshold`` alone is refused before anything is evaluated (exit 2), and its line
     says what was kept, what it replaced, and that the model file is unchanged."""
     from objrec.cli import cli, main
-    from objrec.cli.evaluation import kept_line
+    from objrec.cli.evaluation import kept_threshold_line
     from objrec.cli.messages import to_cli
     from objrec.kept import EarlierKept, KeptThreshold
 
@@ -633,7 +633,7 @@ def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
         main(["evaluate", str(tmp_path / "run"), str(tmp_path / "data"), "--keep-threshold"]) == 2
     )
     assert "--keep-threshold needs --unknown OTHER" in capsys.readouterr().err
-    assert kept_line(Path("run2"), None).endswith(
+    assert kept_threshold_line(Path("run2"), None).endswith(
         "nothing kept, no stricter threshold is recommended here; run2 is unchanged"
     )
     earlier = {"threshold": 0.22, "kept_on": "2026-12-01T10:00:00Z", "model": "ab12"}
@@ -641,7 +641,7 @@ def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
     kept = KeptThreshold(0.2, "2026-12-03T14:00:00Z", Path("run2/threshold.json"), True, record)
     assert (kept.replaced, kept.model, kept.sealed) == (0.22, "ab12", False)  # read by attribute
     assert kept.previous == [EarlierKept(0.22, "2026-12-01T10:00:00Z", "ab12")]
-    assert kept_line(Path("run2"), kept) == (
+    assert kept_threshold_line(Path("run2"), kept) == (
         "kept unknown below 0.2 with run2, in run2/threshold.json (it was 0.22, kept on "
         "2026-12-01, now under previous; the model file, with the run's own threshold, is "
         "unchanged): predict, serve and export use it unless given --threshold; remove the file "
@@ -651,13 +651,13 @@ def test_keep_threshold_needs_unknown_and_says_what_it_kept(tmp_path, capsys):
     # (0.0), not the 0.22 'kept on 2026-12-01' the line said
     other = KeptThreshold(0.2, kept.kept_on, kept.path, True, record | {"replaced": 0.0})
     other.record["previous"] = [earlier | {"model": "cd34"}]
-    assert kept_line(Path("run2"), other).startswith(
+    assert kept_threshold_line(Path("run2"), other).startswith(
         "kept unknown below 0.2 with run2, in run2/threshold.json (it was 0.0, the run's own; the "
         "one kept on 2026-12-01 for an earlier model is now under previous; the model file"
     )
     # review3-46 LOW 3: kept for the model evaluated while a retrain landed: not used
     stale = KeptThreshold(0.2, kept.kept_on, kept.path, False, record)
-    assert kept_line(Path("run2"), stale) == (
+    assert kept_threshold_line(Path("run2"), stale) == (
         "kept unknown below 0.2 with run2, in run2/threshold.json (it was 0.22, kept on "
         "2026-12-01, now under previous; kept for the model evaluated, which run2 no longer "
         "holds: a retrain replaced it since): predict, serve and export do not use it; evaluate "
@@ -676,23 +676,23 @@ def test_keep_threshold_says_an_export_in_the_run_still_answers_by_its_own(tmp_p
     colleague was sent) still answered unknown below 0: nothing said the export was stale."""
     import json
 
-    from objrec.cli.evaluation import kept_line
+    from objrec.cli.evaluation import kept_threshold_line
     from objrec.kept import KeptThreshold
 
     run = tmp_path / "run2"
     run.mkdir()
     record = {"replaced": 0.0, "previous": [], "model": "ab12"}
     kept = KeptThreshold(0.18, "2026-12-05T13:43:05Z", run / "threshold.json", True, record)
-    assert kept_line(run, kept).endswith("remove the file to give the run its own back")
+    assert kept_threshold_line(run, kept).endswith("remove the file to give the run its own back")
     sidecar = {"objrec_version": "0.1.0", "unknown": {"threshold": 0.0}}
     (run / "model.json").write_text(json.dumps(sidecar))
-    assert kept_line(run, kept).endswith(
+    assert kept_threshold_line(run, kept).endswith(
         f"remove the file to give the run its own back; the export in {run} still answers "
         f"unknown below 0.0, as {run}/model.json says: `objrec export {run} --force` writes it "
         "again with the kept one"
     )
     (run / "model.json").write_text(json.dumps(sidecar | {"unknown": {"threshold": 0.18}}))
-    assert kept_line(run, kept).endswith("remove the file to give the run its own back")
+    assert kept_threshold_line(run, kept).endswith("remove the file to give the run its own back")
 
 
 def test_keeping_a_threshold_over_one_kept_for_an_earlier_model_warns_nothing_more(

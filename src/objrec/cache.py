@@ -327,10 +327,10 @@ STATIC_NAME = re.compile(r"\.?[0-9a-f]{32}-\d+(?:\.\d+)?\.(?:xml|bin)")
 """The graphs objrec saves into ``openvino/`` with their batch fixed, for OpenVINO to compile from
 (``openvino_runtime.static_name``), and the temporary names they are written under."""
 TEMPORARY = re.compile(r"\.(?P<of>.+)\.(?:\d+(?:-[0-9a-f]{8})?\.part|tmp-\d+|pre-\d+|head)")
-"""A file written on the way to ``of`` (the names ``outputs.staged`` used before
+"""A file written on the way to ``of`` (the names ``outputs.staged_file`` used before
 :data:`STAGED`)."""
 STAGED = re.compile(r"\.objrec-(?:[1-9][0-9]{0,9}-)?[0-9a-f]{32}\.part")
-"""A file being written by ``outputs.staged`` (``outputs.temporary_name``): in ``onnx/``, a
+"""A file being written by ``outputs.staged_file`` (``outputs.temporary_name``): in ``onnx/``, a
 graph."""
 
 

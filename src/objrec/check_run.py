@@ -45,7 +45,7 @@ from objrec.model_file import (
 )
 from objrec.outputs import (
     FILES_SHA256,
-    default_out,
+    default_export_path,
     holds_evaluation,
     is_plain_file,
     script_path,
@@ -429,11 +429,11 @@ NOT_TOLD = {
 def _check_export(
     run: Path, result: RunCheck, kept: KeptThreshold | None, model: str | None
 ) -> None:
-    """The run's export (``outputs.default_out``: ``model.onnx``, its sidecar ``model.json`` and
-    its script), read as ``share --onnx`` reads it: whether its sidecar names the model checked
-    (digest ``model``), and whether each of its files is there with the SHA-256 the
-    sidecar records of it. An export made before those were recorded is noted, not refused."""
-    graph = default_out(run)
+    """The run's export (``outputs.default_export_path``: ``model.onnx``, its sidecar
+    ``model.json`` and its script), read as ``share --onnx`` reads it: whether its sidecar names
+    the model checked (digest ``model``), and whether each of its files is there with the SHA-256
+    the sidecar records of it. An export made before those were recorded is noted, not refused."""
+    graph = default_export_path(run)
     sidecar, script = graph.with_suffix(".json"), script_path(graph)
     if not any(is_plain_file(p) for p in (graph, sidecar, script)):
         return

@@ -506,7 +506,7 @@ class EvaluationMetrics:
         return cls(
             Overall.from_json(data),
             data.get("tta"),
-            calibration_of(data),
+            calibration_from_json(data),
             unknown_of(data),
             at_threshold_of(data),
             OpenSet.from_json(open_set) if open_set else None,
@@ -526,7 +526,7 @@ def attribute_of(key: str) -> str:
     return f"{group}.{key}"
 
 
-def calibration_of(data: Mapping[str, Any]) -> CalibrationFigures | None:
+def calibration_from_json(data: Mapping[str, Any]) -> CalibrationFigures | None:
     """``metrics.json``'s calibration, None where it has none."""
     if "ece" not in data:
         return None

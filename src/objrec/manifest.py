@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from objrec.errors import ObjrecError
-from objrec.outputs import staged
+from objrec.outputs import staged_file
 from objrec.tables import CSV_ENCODING, csv_records, read_text
 from objrec.words import plural
 
@@ -303,7 +303,7 @@ def append_manifest(manifest: Path, rows: list[dict[str, str]]) -> None:
     encoding = "utf-8-sig" if raw.startswith(codecs.BOM_UTF8) else "utf-8"
     text = raw.decode(encoding)
     header = next(csv.reader(io.StringIO(text)), None) if text.strip() else None
-    with staged(manifest) as tmp, tmp.open("w", newline="", encoding=encoding) as f:
+    with staged_file(manifest) as tmp, tmp.open("w", newline="", encoding=encoding) as f:
         f.write(text if not text or text.endswith(("\n", "\r")) else text + "\r\n")
         writer = csv.DictWriter(
             f, header or (*MANIFEST_COLUMNS, MANIFEST_GROUP), extrasaction="ignore"

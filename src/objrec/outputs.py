@@ -2,7 +2,7 @@
 
 :func:`refuse_overwrite` is the one rule every command applies before writing: an existing file, or
 a folder with anything in it, is written over only when the user passed ``--force``.
-:func:`staged` writes a file whole or not at all, :func:`staged_outputs` a command's files all
+:func:`staged_file` writes a file whole or not at all, :func:`staged_outputs` a command's files all
 together or none. :func:`new_folders` takes back, when a command fails, the folders it created
 and left empty.
 """
@@ -241,9 +241,9 @@ def recorded_outputs(folder: Path) -> dict[str, dict[str, Any]] | None:
 
 
 def write_record(folder: Path, files: dict[str, dict[str, Any]]) -> None:
-    """The mark of ``folder`` recording ``files``, replaced whole (:func:`staged`)."""
+    """The mark of ``folder`` recording ``files``, replaced whole (:func:`staged_file`)."""
     text = json.dumps({"objrec": __version__, "files": files}, indent=1, sort_keys=True)
-    with staged(Path(folder) / MARKER) as tmp:
+    with staged_file(Path(folder) / MARKER) as tmp:
         tmp.write_text(f"{text}\n")
 
 
@@ -413,7 +413,7 @@ def staged_outputs(
     refuse_users_outputs(folder, names, force, other)
     for name in inner:
         refuse_users_outputs(refuse_unless_folder(folder / name, other), names, force, other)
-    with staging(folder) as stage:
+    with staging_folder(folder) as stage:
 
         def place(name: str) -> Path:
             within, _, base = name.rpartition("/")
@@ -436,7 +436,7 @@ def refuse_unless_folder(path: Path, other: str = "choose another `out`") -> Pat
 
 
 @contextlib.contextmanager
-def staging(folder: Path) -> Iterator[Path]:
+def staging_folder(folder: Path) -> Iterator[Path]:
     """A new hidden folder in ``folder`` (:func:`temporary_name`, ``.d``) for a command to write
     its files in before they take their names in ``folder`` together (:func:`staged_outputs`,
     ``runs.write_run``); removed with what is left in it when the block ends. An OSError about
@@ -627,7 +627,7 @@ FILES_SHA256 = "files_sha256"
 each by its name: ``check RUN`` tells a changed byte of either (exported since 5 December 2026)."""
 
 
-def default_out(run: Path) -> Path:
+def default_export_path(run: Path) -> Path:
     """Where an export goes unless told: ``RUN/model.onnx`` for a run folder; beside a checkpoint
     file, under its name with ``.onnx`` (``ckpt.safetensors`` -> ``ckpt.onnx``)."""
     return run / "model.onnx" if run.is_dir() else run.with_suffix(".onnx")
@@ -822,7 +822,7 @@ def takes_back_folders(
 def writing_outputs(out: Path) -> Iterator[None]:
     """Ctrl-C while the block writes a command's files for the folder ``out`` says that nothing
     was written there: they take their names together once all are written
-    (:func:`staged_outputs`, :func:`staged_together`), whose renames say a stop themselves
+    (:func:`staged_outputs`, :func:`staged_files`), whose renames say a stop themselves
     (:func:`written_whole`)."""
     with ctrl_c_leaves(lambda: f"nothing was written to {out}: run it again"):
         yield
@@ -908,7 +908,7 @@ def fitting(head: str, stem: str, tail: str) -> str:
 
 
 @contextlib.contextmanager
-def staged(path: Path) -> Iterator[Path]:
+def staged_file(path: Path) -> Iterator[Path]:
     """A temporary name in ``path``'s folder to write to; renamed onto ``path`` when the block
     ends without error, removed when it fails. Readers of ``path`` (another process reusing a
     cached graph, say) see the old file or the whole new one, never a part; writers in other
@@ -923,8 +923,8 @@ def staged(path: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def staged_together(paths: Sequence[Path]) -> Iterator[list[Path]]:
-    """:func:`staged` for files read together (an export's model, its JSON and its script): a
+def staged_files(paths: Sequence[Path]) -> Iterator[list[Path]]:
+    """:func:`staged_file` for files read together (an export's model, its JSON and its script): a
     temporary name beside each of ``paths`` for the block to write, all renamed onto them when
     it ends without error, with Ctrl-C and SIGTERM held back meanwhile
     (:func:`objrec.errors.stops_held`); all removed when it fails. Renamed as each was written,
@@ -953,7 +953,7 @@ def staged_together(paths: Sequence[Path]) -> Iterator[list[Path]]:
 def renamed_over(path: Path, tmp: Path) -> Iterator[Path]:
     """``tmp`` for the block to write, renamed over ``path`` in one step when the block ends
     without error, removed when it fails; an OSError about it is raised about ``path``
-    (:func:`reported_as`). What :func:`staged` and ``checkpoint.replacing`` share."""
+    (:func:`reported_as`). What :func:`staged_file` and ``checkpoint.replacing`` share."""
     try:
         with reported_as(path, tmp):
             yield tmp

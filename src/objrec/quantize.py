@@ -42,7 +42,7 @@ from objrec.images import PIXEL_RULES, UnreadableImageError, open_image
 from objrec.int8_body import QuantizedBody, int8_engine, int8_numerics
 from objrec.openvino_runtime import OpenVinoModel
 from objrec.ort_quantizer import quantization_api, quiet
-from objrec.outputs import staged
+from objrec.outputs import staged_file
 from objrec.progress import SILENT, Reporter
 from objrec.runtime import (
     OnnxModel,
@@ -313,7 +313,7 @@ def quantize_graph(
     import onnx
 
     api = quantization_api()
-    with tempfile.TemporaryDirectory() as tmp_dir, staged(out) as tmp, quiet():
+    with tempfile.TemporaryDirectory() as tmp_dir, staged_file(out) as tmp, quiet():
         source = Path(tmp_dir) / "prepared.onnx" if config.prepare else fp32_path
         if config.prepare:
             say("preparing the graph")

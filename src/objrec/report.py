@@ -65,7 +65,7 @@ from objrec.outputs import (
     report_path,
     same_file,
     shown_name,
-    staged,
+    staged_file,
     with_digest,
 )
 from objrec.paths import PathGiven, as_path
@@ -566,7 +566,7 @@ def write_report(
     if folders.shown is not None:
         context |= data_context(folders.shown, meta, reporter, names)
     template = report_template()
-    with reporter.task("writing the page", None), staged(out) as part:
+    with reporter.task("writing the page", None), staged_file(out) as part:
         # its folder made when new, the file whole or not at all
         if folders.shown is not None:
             context |= picture_context(folders.shown, meta)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from objrec.errors import ObjrecError
-from objrec.outputs import staged
+from objrec.outputs import staged_file
 from objrec.tables import CSV_ENCODING, csv_separator, read_text
 from objrec.words import plural
 
@@ -168,7 +168,7 @@ def _write_rows(out: Path, rows: Mapping[str, tuple[str, str]]) -> int:
     said "0 labels" of every new split."""
     if rows:
         with (
-            staged(out / REVIEWED_FILE) as tmp,
+            staged_file(out / REVIEWED_FILE) as tmp,
             tmp.open("w", newline="", encoding=CSV_ENCODING) as f,
         ):
             writer = csv.writer(f)

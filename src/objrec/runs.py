@@ -58,7 +58,7 @@ from objrec.outputs import (
     own_contents,
     refuse_inside,
     refuse_unwritable,
-    staging,
+    staging_folder,
     users_file,
     written_whole,
 )
@@ -615,13 +615,13 @@ def _write_files(
     replaces: bool,
     in_place: Callable[[], None],
 ) -> TrainResult:
-    """The run's files written in a hidden folder in ``out`` (``outputs.staging``), then put in
-    place together (:func:`put_in_place`): written one by one into ``out``, a stop or a failure
+    """The run's files written in a hidden folder in ``out`` (``outputs.staging_folder``), then put
+    in place together (:func:`put_in_place`): written one by one into ``out``, a stop or a failure
     between two (a full disk, a plot that failed) left a new model beside the earlier run's
     summary and record, which read as one run. The curves are drawn beside the model's write
     (:func:`draw_curves`). ``result`` with its ``model_digest``, of the model written."""
     columns, best = history_columns(result.history), result.best_epoch
-    with staging(out) as stage, ThreadPoolExecutor(1, "objrec-curves") as drawing:
+    with staging_folder(out) as stage, ThreadPoolExecutor(1, "objrec-curves") as drawing:
         curves = drawing.submit(draw_curves, columns, stage / "curves.png", best)
         result = replace(result, model_digest=save_checkpoint(stage / BEST, model, meta))
         write_history(stage / "history.csv", result.history)

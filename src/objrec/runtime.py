@@ -32,7 +32,7 @@ from objrec.cores import cpu_threads
 from objrec.device_runner import DeviceRunner
 from objrec.errors import WORK_IN_HAND
 from objrec.locks import held_folder
-from objrec.outputs import staged
+from objrec.outputs import staged_file
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def export_onnx(
     batch of ``input_size`` pixels square unless ``sample_shape`` gives another (without batch)."""
     sample = torch.randn(2, *(sample_shape or (3, input_size, input_size)))
     module = module.eval()
-    with staged(Path(path)) as tmp, warnings.catch_warnings(), torch.no_grad():
+    with staged_file(Path(path)) as tmp, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module,

@@ -22,7 +22,7 @@ from objrec.manifest import (
     read_split_record,
     sha256_file,
 )
-from objrec.outputs import numbered, staged
+from objrec.outputs import numbered, staged_file
 from objrec.split.record import record_added
 from objrec.store import sync_folder
 from objrec.words import plural
@@ -47,7 +47,7 @@ def write_pending(data: Path, rows: list[dict[str, str]], entry: dict[str, Any])
     """:data:`PENDING` in ``data``, written whole and on the disk (its bytes and its name synced)
     before the files of its ``rows``: renamed into place unsynced, a power cut could leave it
     empty beside the files it was to list."""
-    with staged(data / PENDING) as tmp, tmp.open("w", encoding="utf-8") as note:
+    with staged_file(data / PENDING) as tmp, tmp.open("w", encoding="utf-8") as note:
         json.dump({"rows": rows, "added": entry}, note)
         note.flush()
         os.fsync(note.fileno())

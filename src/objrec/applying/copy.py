@@ -35,7 +35,7 @@ from objrec.outputs import (
     refuse_overwrite,
     renamed_over,
     settle_names,
-    staged,
+    staged_file,
     temporary_name,
 )
 from objrec.reviewed import REVIEWED_FILE, write_reviewed
@@ -244,7 +244,7 @@ def _write_manifest(out: Path, rows: list[list[str]]) -> None:
     """``out/manifest.csv`` as ``split`` writes it (``MANIFEST_COLUMNS``, group), one row per file
     copied (even when a later one failed), under its class and split in ``out``: ``add`` appends
     to it, and ``split --force`` knows ``out`` for a split of objrec's."""
-    with staged(out / MANIFEST) as tmp, tmp.open("w", newline="", encoding=CSV_ENCODING) as f:
+    with staged_file(out / MANIFEST) as tmp, tmp.open("w", newline="", encoding=CSV_ENCODING) as f:
         writer = csv.writer(f)
         writer.writerow([*MANIFEST_COLUMNS, MANIFEST_GROUP])
         writer.writerows(sorted(rows))

@@ -318,7 +318,7 @@ def print_evaluated(
     run, data = folders
     print_evaluation(result, worst, run, kept=kept is not None)
     if keep_threshold:
-        console.print(kept_line(run, kept), markup=False, highlight=False)
+        console.print(kept_threshold_line(run, kept), markup=False, highlight=False)
     if keeping is not None:
         console.print("\n".join(keeping_lines(keeping, run)), markup=False, highlight=False)
     print_next_steps(run, data, result.out, split, weak_classes(result))
@@ -391,7 +391,7 @@ def refuse_unknown(keep_threshold: bool, unknown: PathGiven | None) -> None:
         unknown_images(Path(unknown))
 
 
-def kept_line(run: Path, kept: KeptThreshold | None) -> str:
+def kept_threshold_line(run: Path, kept: KeptThreshold | None) -> str:
     """What ``--keep-threshold`` did, in a sentence (``kept``: None when nothing was)."""
     if kept is None:
         return (
@@ -1094,7 +1094,7 @@ def calibration_line(m: EvaluationMetrics, evaluated: str) -> str:
     not at all (1, to 3 decimals). The temperature lowers the validation split's loss, not this
     gap, which it can widen: the line gives the loss on ``evaluated`` before and after, and the
     gap's change as train judges it (``calibration.calibration_words``)."""
-    temperature = calibration_of(m).temperature
+    temperature = measured_calibration(m).temperature
     if f"{temperature:.3f}" == "1.000":
         return (
             f"confidence: on {evaluated}, {gap_words(m)}; its probabilities are left as they are "
@@ -1103,7 +1103,7 @@ def calibration_line(m: EvaluationMetrics, evaluated: str) -> str:
     return tempered_calibration_line(m, evaluated, "less sure" if temperature > 1 else "surer")
 
 
-def calibration_of(m: EvaluationMetrics) -> CalibrationFigures:
+def measured_calibration(m: EvaluationMetrics) -> CalibrationFigures:
     """``m``'s calibration, which every evaluation measures (metrics made from logits alone,
     ``evaluate.summarize_logits``'s, have none to say)."""
     if m.calibration is None:
@@ -1117,7 +1117,7 @@ def gap_words(m: EvaluationMetrics, before: bool = False) -> str:
     calibrated, where exactly calibrated probabilities show up to 14.18 there by chance."""
     from objrec.calibration import calibration_words
 
-    c = calibration_of(m)
+    c = measured_calibration(m)
     was = c.ece_before_calibration if before else None
     return calibration_words(c.ece, m.n, c.ece_by_chance, was, c.overconfidence)
 
@@ -1127,7 +1127,7 @@ def tempered_calibration_line(m: EvaluationMetrics, evaluated: str, how: str) ->
     proper score, the one the temperature lowers on the validation split) before and after, and
     the ECE's change judged against what exactly calibrated probabilities would show on as many
     images by chance too."""
-    c = calibration_of(m)
+    c = measured_calibration(m)
     assert c.nll is not None and c.nll_before_calibration is not None  # None in older files only
     fell = "lowers" if c.nll <= c.nll_before_calibration else "raises"
     return (

@@ -196,7 +196,7 @@ KEPT_MARK = "kept so far"
 """The mark of an epoch line whose epoch the run would keep were the fit to end there (the
 lowest valid loss so far; while fine-tuning, one below the head's by more than ``min_delta``):
 the last line so marked is the epoch kept, which the line under the table names
-(:func:`kept_line`). Each new lowest was marked "best", and the legend said the last one was
+(:func:`kept_epoch_line`). Each new lowest was marked "best", and the legend said the last one was
 kept: six lines said "best" of which one was."""
 ETA_AFTER = 0.1
 """A progress display says how long is left once this share of the steps is done: before, the
@@ -222,7 +222,7 @@ def epoch_lines_say(first: int, before: tuple[int, float] | None = None) -> str:
     a resumed run's kept epoch and valid loss, which a new one must be below. The run keeps the
     lowest, by however little (``--min-delta`` decides when training stops, not which epoch is
     kept): each new lowest is marked :data:`KEPT_MARK`, and the line under the table names the
-    one kept (:func:`kept_line`)."""
+    one kept (:func:`kept_epoch_line`)."""
     start = "epoch 1" if first == 1 else f"epoch {first} (the first of this resume)"
     which = f'marked "{KEPT_MARK}": the run keeps the lowest, named under the table'
     if before is not None:
@@ -233,7 +233,7 @@ def epoch_lines_say(first: int, before: tuple[int, float] | None = None) -> str:
     )
 
 
-def kept_line(kept: tuple[int, float], shown: str | None = None) -> str:
+def kept_epoch_line(kept: tuple[int, float], shown: str | None = None) -> str:
     """The line under the epoch table: the epoch the fit ended with ``kept`` (epoch, valid
     loss), the last line marked :data:`KEPT_MARK`, or the resumed run's kept epoch where this
     resume marked none; its loss as that line ``shown`` it."""
@@ -655,12 +655,12 @@ class RichReporter(Reporter):
         table that ended at epoch 20 would leave a reader looking for epoch 21. Said when the fit
         ends (the next task or note), not once the run is written, so that it comes before the
         calibration's paragraph and "writing the run". Then the line that names the epoch the
-        fit kept (:func:`kept_line`), once a fit."""
+        fit kept (:func:`kept_epoch_line`), once a fit."""
         if self.unshown is not None:
             self.epoch_line(self.unshown)
             self.unshown = None
         if self.fitting and self.kept is not None:
-            notes.print(kept_line(self.kept, self.kept_text), markup=False, highlight=False)
+            notes.print(kept_epoch_line(self.kept, self.kept_text), markup=False, highlight=False)
         self.fitting = False
 
     def epoch_line(self, r: dict[str, Any]) -> None:

@@ -31,14 +31,14 @@ from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier
 from objrec.outputs import (
     FILES_SHA256,
-    default_out,
+    default_export_path,
     is_export_script,
     is_export_sidecar,
     is_plain_file,
     json_dict,
     new_folders,
     script_path,
-    staged_together,
+    staged_files,
     writing_outputs,
 )
 from objrec.paths import PathGiven, as_path
@@ -130,8 +130,8 @@ def export_model(
     reporter: Reporter | None = None,
     check_photos: int = CHECK_PHOTOS,
 ) -> ExportResult:
-    """Export the model of ``run`` to ``out`` (default :func:`default_out`) in ``format`` and
-    check it, on ``check_photos`` real photos (:func:`check_photos`), as ``export --format`` and
+    """Export the model of ``run`` to ``out`` (default :func:`default_export_path`) in ``format``
+    and check it, on ``check_photos`` real photos (:func:`check_photos`), as ``export --format`` and
     ``--check-photos`` (``fmt`` and ``photos`` before 7 December 2026, still taken, warning);
     the sidecar's unknown threshold is ``threshold`` when given (on the run's score), else the
     one ``evaluate --keep-threshold`` kept for the run (``kept``), else the run's. ``reporter``
@@ -195,7 +195,7 @@ def export_loaded(
     with (
         writing_outputs(path.parent),
         new_folders(path.parent),
-        staged_together([path, sidecar, script]) as (*parts, script_part),
+        staged_files([path, sidecar, script]) as (*parts, script_part),
     ):
         script_part.write_text(script_text(path.name))
         checked = check_photos(meta, photos)
@@ -222,7 +222,7 @@ def reusable_export(run: Path, model: str | None = None) -> list[Path] | None:
     version number the same). Share copies them rather than export and check again (a minute on
     a CPU); None otherwise, and share exports afresh into its own folder, the run's files left as
     they are."""
-    path = default_out(Path(run))
+    path = default_export_path(Path(run))
     sidecar, script = path.with_suffix(".json"), script_path(path)
     if not (is_plain_file(path) and is_export_sidecar(sidecar) and is_export_script(script)):
         return None

@@ -32,7 +32,7 @@ from objrec.int8_body import QuantizedBody, damaged_graph
 from objrec.manifest import sha256_file
 from objrec.meta import Calibration, RunMeta
 from objrec.model import Classifier, HeadEnsemble, as_stored
-from objrec.outputs import FILES_SHA256, discard, reported_as, staged_together, temporary_name
+from objrec.outputs import FILES_SHA256, discard, reported_as, staged_files, temporary_name
 from objrec.progress import Reporter, or_silent
 from objrec.runtime import TOLERANCE, OnnxModel, export_onnx
 
@@ -282,8 +282,8 @@ def write_checked(
     photos: PhotoCheck | None = None,
 ) -> tuple[float, list[Agreement]]:
     """:func:`write_staged` at temporary names, the model and its sidecar then replacing the
-    files at their names together (``outputs.staged_together``)."""
-    with staged_together([path, path.with_suffix(".json")]) as parts:
+    files at their names together (``outputs.staged_files``)."""
+    with staged_files([path, path.with_suffix(".json")]) as parts:
         return write_staged(model, meta, path, parts, settings, reporter, beside, photos)
 
 

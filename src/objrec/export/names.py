@@ -15,7 +15,7 @@ from pathlib import Path
 from objrec.data import SPLITS
 from objrec.errors import ObjrecError, UsageRefused
 from objrec.outputs import (
-    default_out,
+    default_export_path,
     is_export_script,
     is_export_sidecar,
     output_path,
@@ -28,10 +28,10 @@ log = logging.getLogger(__name__)
 
 
 def export_path(run: Path, out: Path | None, say: bool = True) -> Path:
-    """The model file an export of ``run`` to ``out`` writes (:func:`default_out` when None);
-    ``say``: log the ``.onnx`` added to a name without an extension (once an export, not by the
-    refusal checked before it)."""
-    return onnx_named(output_path(out), say) if out else default_out(Path(run))
+    """The model file an export of ``run`` to ``out`` writes (:func:`default_export_path` when
+    None); ``say``: log the ``.onnx`` added to a name without an extension (once an export, not
+    by the refusal checked before it)."""
+    return onnx_named(output_path(out), say) if out else default_export_path(Path(run))
 
 
 def refuse_early(run: Path, out: Path | None, force: bool) -> None:

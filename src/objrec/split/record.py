@@ -21,7 +21,7 @@ from typing import Any
 from objrec import __version__
 from objrec.config import SplitConfig
 from objrec.manifest import SPLIT_RECORD, read_split_record, sha256_file
-from objrec.outputs import staged
+from objrec.outputs import staged_file
 from objrec.placement import PLACEMENT
 from objrec.provenance import command_fields, given_here, source_commit
 
@@ -159,7 +159,7 @@ def record_applied(data: Path, out: Path, entry: dict[str, Any]) -> None:
 def write_split_record(folder: Path, record: SplitRecord | dict[str, Any]) -> None:
     """``folder/split.json``, written whole or not at all."""
     data = asdict(record) if isinstance(record, SplitRecord) else record
-    with staged(Path(folder) / SPLIT_RECORD) as tmp:
+    with staged_file(Path(folder) / SPLIT_RECORD) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
