@@ -372,7 +372,7 @@ def test_ctrl_c_in_the_int8_copy_says_how_far_it_got_and_that_it_starts_over(
     starts over, nor that it is made once per network and cache folder."""
     import objrec.quantize
 
-    def stopped(fp32_path, out, batches, config, advance, say):
+    def stopped(fp32_path, out, batches, config, advance, say, engine, compiled):
         advance()  # the graph prepared, then Ctrl-C in the calibration
         raise KeyboardInterrupt
 
@@ -839,7 +839,7 @@ def test_quantizing_the_body_is_shown_as_a_task_until_the_graph_is_cached(
     assert re.fullmatch(
         r"int8 body calibrated in \d+\.\d s \(once: later runs reuse it\)", said[-2]
     )
-    assert said[-1].startswith("int8 copy of tiny_test: its features against fp32's on ")
+    assert said[-1].startswith("int8 copy of tiny_test, run by OpenVINO: its features against ")
     # newcomer57 (8): between the two, minutes of nothing at INFO; each part is said as it begins
     parts = said[1:-2]
     assert parts[0] == "int8 copy: reading the calibration images"

@@ -303,13 +303,12 @@ def quantize_graph(
     engine: str = "onnxruntime",
     compiled: Path | None = None,
 ) -> Fidelity | None:
-    """Write the int8 version of the graph at ``fp32_path`` to ``out`` (atomically), and say how
-    closely its features follow the fp32 graph's on ``batches`` as ``engine`` runs it
-    (:func:`compare_features`; ``compiled``: OpenVINO's compiled-graph folder), None where the
-    calibration kept no fp32 features to compare with; ``advance`` counts
-    :data:`QUANTIZE_STEPS` steps plus one per calibration batch; ``say`` is told what each part
-    does as it begins (``Reporter.doing``): the graph quantized and written is one call of ONNX
-    Runtime's that counts nothing for 15 to 40 s."""
+    """Write the int8 version of the graph at ``fp32_path`` to ``out`` (atomically); how closely
+    its features follow fp32's on ``batches`` as ``engine`` runs it (:func:`compare_features`;
+    ``compiled``: OpenVINO's compiled graphs), None where the calibration kept no fp32 features.
+    ``advance`` counts :data:`QUANTIZE_STEPS` steps plus one per calibration batch; ``say`` is
+    told each part as it begins (``Reporter.doing``): the graph quantized and written is one call
+    of ONNX Runtime's that counts nothing for 15 to 40 s."""
     import onnx
 
     api = quantization_api()
@@ -339,9 +338,8 @@ def quantize_graph(
         )
         advance(WRITE_STEPS)
         say("comparing its features with the fp32 network's")
-        fidelity = None
-        if calibrated.features is not None:
-            fidelity = compare_features(tmp, batches, calibrated.features, engine, compiled)
+        kept = calibrated.features  # None: nothing to compare with
+        fidelity = None if kept is None else compare_features(tmp, batches, kept, engine, compiled)
         advance()
     return fidelity
 
@@ -519,20 +517,36 @@ def quantize_body(
     key = calibration_key(graphed, chosen_digests, data, config)
     folder = Path(cache_root) / "onnx"
     path = folder / f"{graphed[:32]}-{data.input_size}-int8-{key}.onnx"
+    float_graph = folder / f"{graphed[:32]}-{data.input_size}.onnx"  # cache.onnx_path's
+    making = Int8Copy(chosen, float_graph, path, engine)
     with using_graph(path):
-        if usable(path, store):
-            log.info("the int8 body calibrated earlier, kept in %s, is reused", folder)
-            fidelity = recalled_fidelity(store, path, engine)
-        else:
-            float_graph = folder / f"{graphed[:32]}-{data.input_size}.onnx"  # cache.onnx_path's
-            making = Int8Copy(chosen, float_graph, path, engine)
-            with using_graph(float_graph):
-                fidelity = make_int8_graph(body, data, config, making, reporter, store)
-            said_fidelity(fidelity, name, fp32)
-            remember_fidelity(store, path, engine, fidelity)
+        fidelity = found_or_made(body, data, config, making, (reporter, store), (name, fp32))
         copy = QuantizedBody(body, path.read_bytes(), engine, body_fp)
         copy.fidelity = fidelity
         return copy
+
+
+def found_or_made(
+    body: Body,
+    data: DataConfig,
+    config: QuantConfig,
+    making: Int8Copy,
+    shown: tuple[Reporter, FeatureStore | None],
+    said: tuple[str, str],
+) -> Fidelity | None:
+    """The int8 graph ``making`` says, found cached and whole (its :class:`Fidelity` recalled
+    from the store, ``shown[1]``) or made (:func:`make_int8_graph`, shown to ``shown[0]``): its
+    fidelity measured, said (:func:`said_fidelity`, ``said``: the body's name, and how its user
+    runs it in fp32) and remembered."""
+    reporter, store = shown
+    if usable(making.out, store):
+        log.info("the int8 body calibrated earlier, kept in %s, is reused", making.out.parent)
+        return recalled_fidelity(store, making.out, making.engine)
+    with using_graph(making.fp32):
+        fidelity = make_int8_graph(body, data, config, making, reporter, store)
+    said_fidelity(fidelity, *said)
+    remember_fidelity(store, making.out, making.engine, fidelity)
+    return fidelity
 
 
 def fidelity_key(graph: Path, engine: str) -> str:
@@ -547,8 +561,8 @@ def remember_fidelity(
 ) -> None:
     """Keep ``fidelity`` in ``store`` for the copy's later uses, which find its graph cached and
     measure nothing (:func:`recalled_fidelity`)."""
-    if store is not None and fidelity is not None:
-        store.remember(fidelity_key(graph, engine), json.dumps(fidelity.to_json()))
+    if store is not None and fidelity is not None:  # whole: recalled as measured
+        store.remember(fidelity_key(graph, engine), json.dumps(asdict(fidelity)))
 
 
 def recalled_fidelity(store: FeatureStore | None, graph: Path, engine: str) -> Fidelity | None:
