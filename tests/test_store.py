@@ -323,6 +323,27 @@ def test_a_command_lets_go_of_every_store_it_opened_though_closing_one_fails(tmp
     assert not store_held(tmp_path / "a") and not store_held(tmp_path / "b")
 
 
+def test_checking_an_evaluation_s_images_keeps_a_store_its_caller_holds(tmp_path):
+    """``current.same_contents`` (is an evaluation of the images there now? the report's and
+    the model card's question) closed the thread's store as it returned, one its caller held
+    open too (a Python caller reading a table, then building a report): a prune elsewhere could
+    go on under the caller's lookups. It lets go of a store it opened, and of no other."""
+    from objrec.current import image_set_fingerprint, same_contents
+
+    from .conftest import record_of
+
+    photos = make_class_folder(tmp_path / "photos", per_class=2, classes=("red",))
+    paths = sorted((photos / "red").iterdir())
+    digests = [hash_file(p) for p in paths]
+    record = record_of({"image_set": image_set_fingerprint(digests, ["red"] * 2)})
+    cache = FeatureCache(tmp_path / "cache")
+    assert same_contents(record, paths, ["red"] * 2, cache.root)
+    assert not cache.store.is_open  # opened by the check: let go of
+    assert cache.store.indexed_files() == 2  # the caller's, open now
+    assert same_contents(record, paths, ["red"] * 2, cache.root) and cache.store.is_open
+    cache.close()
+
+
 def test_a_command_lets_go_of_no_store_another_thread_opened_meanwhile(tmp_path):
     """late60 L4: ``cache.stores_held`` let go of every store opened during the block, one that
     another thread of the process opened meanwhile (a Python API caller's) too: closed from the

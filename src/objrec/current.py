@@ -149,16 +149,13 @@ def same_contents(
     store's file index (stat-keyed: an unchanged file is not read; a replaced one is hashed
     again); a file that cannot be read now makes it False. True for an evaluation that recorded
     no image set (made before they were): the listing is all there is to compare."""
-    from objrec.cache import open_cache
+    from objrec.cache import open_cache, stores_held
 
     recorded = record.image_set
     if not recorded:
         return True
-    cache = open_cache(cache_dir)
-    try:
-        digests, failures, _ = cache.store.readable_digests(paths)
-    finally:
-        cache.close()  # lets `objrec cache --prune` go on
+    with stores_held():  # lets `objrec cache --prune` go on; a store its caller holds, held
+        digests, failures, _ = open_cache(cache_dir).store.readable_digests(paths)
     return not failures and image_set_fingerprint(digests, labels) == recorded
 
 
