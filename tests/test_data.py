@@ -366,6 +366,32 @@ def test_check_notes_nearly_blank_images_as_one_warning_naming_them(tmp_path):
 
 
 @pytest.mark.slow
+def test_check_names_multi_page_and_animated_images_read_at_their_first(tmp_path):
+    """A museum's 3-page TIFF scan (three objects or views) was read as its first page by
+    check, split, predict and serve alike, pages 2 and 3 dropped without a word (newcomer63).
+    One note names each image of several pages or frames with its count (--json: all of
+    them) and says only the first is read; a one-page TIFF and a still GIF are not named."""
+    from objrec import check
+
+    photos = make_class_folder(tmp_path / "photos", per_class=3, classes=("red", "green"))
+    rng = np.random.default_rng(0)
+    pages = [Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)) for _ in range(3)]
+    pages[0].save(photos / "red" / "scan.TIFF", save_all=True, append_images=pages[1:])
+    pages[0].save(photos / "red" / "one page.tif")
+    pages[0].save(photos / "green" / "moving.gif", save_all=True, append_images=pages[1:2])
+    pages[1].save(photos / "green" / "still.gif")
+    result = check.check_folder(photos)
+    (note,) = [p for p in result.problems if p.kind == "paged_images"]
+    paged = [photos / "green" / "moving.gif", photos / "red" / "scan.TIFF"]
+    assert (note.path, note.unusable, note.files) == (str(photos), False, list(map(str, paged)))
+    assert note.message.startswith(
+        "2 images of several pages or frames (green/moving.gif 2 frames, red/scan.TIFF 3 pages): "
+        "only the first page or frame of each is read"
+    )
+    assert result.readable == 10 and not result.unusable
+
+
+@pytest.mark.slow
 def test_check_notes_images_a_few_pixels_a_side_with_their_sizes(tmp_path, monkeypatch):
     """A 4x3 PNG in a class folder, or a 1x1 tracking pixel, passed `check` without a word (the
     1x1 as a nearly blank image), and training scaled each up to 224 pixels from next to nothing.

@@ -52,6 +52,7 @@ from objrec.images import (
     SYSTEM_FOLDERS,
     UnreadableImageError,
     broken_link_reason,
+    frame_count,
     has_utf8_name,
     is_hidden,
     is_image_file,
@@ -93,13 +94,16 @@ class Problem:
     the sidecar files (``images.SIDECAR_EXTENSIONS``), of the class folders, at the folder
     checked; blank_images: one note of all the nearly blank images (a camera's black failure
     frames), at the folder checked; tiny_images: one note of all the images a few pixels a side
-    (``TINY_SIDE``), at the folder checked; identical_files: one note of each group of files of
+    (``TINY_SIDE``), at the folder checked; paged_images: one note of all the images of several
+    pages or frames (a multi-page TIFF, an animated GIF), only the first of which is read, at the
+    folder checked; identical_files: one note of each group of files of
     the same bytes, at its first file; windows_name: a class folder whose name Windows cannot hold
     (``data.windows_unsafe``)"""
     message: str
     unusable: bool
     files: list[str] | None = None
-    """Of a raw_files, sidecar_files, blank_images or tiny_images note: every file it counts (its
+    """Of a raw_files, sidecar_files, blank_images, tiny_images or paged_images note: every file
+    it counts (its
     message names few); of an identical_files note, every file of the group."""
     without_image: list[str] | None = None
     """Of a raw_files note: its files with no image of the same name beside them (a photo that
@@ -132,6 +136,9 @@ class CheckResult:
     tiny_images: list[tuple[Path, int, int]] = field(default_factory=list)
     """Readable images with a side under ``TINY_SIDE`` pixels, with their width and height,
     noted together (:func:`_note_tiny`)."""
+    paged_images: list[tuple[Path, int]] = field(default_factory=list)
+    """Readable images of several pages or frames (``images.frame_count``), with how many, noted
+    together (:func:`_note_paged`): only the first of each is read."""
     split_record: dict[str, Any] | None = None
     """How a split folder was made, as its ``split.json`` says (``split.record``); None for a
     class folder, or a split folder made before objrec recorded it."""
@@ -680,6 +687,7 @@ def _check_folder(root: Path, reporter: Reporter) -> CheckResult:
     readable = _decode(classes, result, reporter)
     _note_blank(root, classes, readable, result)
     _note_tiny(root, result)
+    _note_paged(root, result)
     _note_identical(root, result)
     if not result.splits:
         _note_small_classes(root, classes, readable, result)
@@ -885,6 +893,30 @@ def _note_tiny(root: Path, result: CheckResult) -> None:
     )
     files = [str(p) for p, _, _ in result.tiny_images]
     result.problems.append(Problem(str(root), "tiny_images", message, False, files))
+
+
+def _note_paged(root: Path, result: CheckResult) -> None:
+    """One note of the readable images of several pages or frames (``images.frame_count``),
+    naming a few with how many: every use of an image reads only its first page or frame, so the
+    others of a museum's multi-page TIFF (often other objects or views of one scan) are never
+    trained on nor answered, which nothing said before."""
+    result.paged_images = [(p, n) for p in result.digests if (n := frame_count(p)) > 1]
+    if not result.paged_images:
+        return
+    named = [f"{quoted(str(p.relative_to(root)))} {n} {_pages(p)}" for p, n in result.paged_images]
+    more = ", ..." if len(named) > 3 else ""
+    message = (
+        f"{plural(len(named), 'image')} of several pages or frames ({', '.join(named[:3])}{more}):"
+        " only the first page or frame of each is read, for training and for every answer, the "
+        "others never used. Save each page meant as a photo of its own"
+    )
+    files = [str(p) for p, _ in result.paged_images]
+    result.problems.append(Problem(str(root), "paged_images", message, False, files))
+
+
+def _pages(path: Path) -> str:
+    """What a file's several pictures are called: a TIFF's pages, an animation's frames."""
+    return "pages" if path.suffix.lower() in (".tif", ".tiff") else "frames"
 
 
 def _note_identical(root: Path, result: CheckResult) -> None:

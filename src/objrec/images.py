@@ -652,6 +652,31 @@ def is_looped_link(path: str | os.PathLike[str]) -> bool:
     return False
 
 
+PAGED_EXTENSIONS = frozenset({".tif", ".tiff", ".gif", ".webp"})
+"""Extensions of the formats that hold several pages or frames in one file (a TIFF scan's pages,
+an animated GIF or WebP): only the first is read (:func:`open_image`), and :func:`frame_count`
+tells how many there are. Not a PNG (an animated one is rare among photos, and its header
+opened again on every ``check`` of a folder of PNGs, which a second check otherwise never
+reads), nor a JPEG (an MPO's further pictures, a gain or depth map, are no photos of their
+own)."""
+
+
+def frame_count(path: Path) -> int:
+    """How many pages or frames ``path`` holds, of which every command reads only the first: a
+    museum's multi-page TIFF is often several objects or views in one scan, the others never
+    trained on nor answered, which ``check`` names. Read from the file's headers, no pixels
+    decoded; 1 for a file of another extension (:data:`PAGED_EXTENSIONS`), or one whose frames
+    cannot be counted (its decode says what is wrong)."""
+    if path.suffix.lower() not in PAGED_EXTENSIONS:
+        return 1
+    try:
+        with warnings.catch_warnings(), Image.open(path) as img:
+            warnings.simplefilter("ignore")
+            return int(getattr(img, "n_frames", 1))
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        return 1
+
+
 def open_image(
     source: str | Path | bytes,
     draft_size: int | None = None,
