@@ -1282,10 +1282,11 @@ def test_the_script_s_csv_says_what_the_answers_come_to_not_a_line_per_photo(
     tmp_path, monkeypatch, capsys
 ):
     """As objrec predict --csv: 5,000 photos printed 5,000 lines. With --csv the table has the
-    answers; the script prints the first ANSWERS_SHOWN (it printed none, so a user never saw
-    what it said) and how many more the table holds, in predict's words, names the first 3
-    inputs not answered, says how far it got every PROGRESS_SECONDS, and ends with what the
-    answers come to."""
+    answers; the script prints the ANSWERS_SHOWN predict prints, the most worth a look, unknown
+    first (it printed none, so a user never saw what it said; then the first ones, sure answers
+    where predict showed the unknowns: newcomer63), and how many more the table holds, in
+    predict's words, names the first 3 inputs not answered, says how far it got every
+    PROGRESS_SECONDS, and ends with what the answers come to."""
     from objrec.cli import prediction
     from objrec.export import script as export_script
     from objrec.predict import Prediction
@@ -1293,6 +1294,7 @@ def test_the_script_s_csv_says_what_the_answers_come_to_not_a_line_per_photo(
     monkeypatch.setattr(export_script, "Model", _Answers)
     monkeypatch.setattr(export_script, "PROGRESS_SECONDS", 0.0, raising=False)  # a line each
     monkeypatch.setattr(export_script, "ANSWERS_SHOWN", 2, raising=False)
+    monkeypatch.setattr(export_script, "ANSWERS_ALL", 2, raising=False)
     monkeypatch.setattr(prediction, "ANSWERS_SHOWN", 2)
     monkeypatch.setattr(prediction, "ANSWERS_ALL", 2)
     photos = [tmp_path / n for n in ("a1.jpg", "a2.jpg", "b1.jpg")]
@@ -1302,12 +1304,20 @@ def test_the_script_s_csv_says_what_the_answers_come_to_not_a_line_per_photo(
     table = tmp_path / "answers.csv"
     code = export_script.main([*map(str, photos + gone), "--csv", str(table)])
     out, err = capsys.readouterr()
-    assert code == 1 and "images answered" not in out and "b1.jpg" not in out
-    first = [line.split(": ")[0] for line in out.splitlines()[:3]]
-    assert first == [*map(str, photos[:2]), f"and 1 more answer in {table}"]
-    predicted = [Prediction(str(p), [{"class": "=crab", "prob": 0.9}]) for p in photos]
+    assert code == 1 and "images answered" not in out and "a2.jpg" not in out
+    first = [line.split(": ")[0] for line in out.splitlines()[:2]]
+    assert first == [str(photos[2]), str(photos[0])]  # b1, unknown, first: as predict's
+    top: list[dict[str, float | str]] = [{"class": "=crab", "prob": 0.9}]
+    judged = [(p.name.startswith("b"), -0.5 if p.name.startswith("b") else 1.2) for p in photos]
+    predicted = [
+        Prediction(str(p), top, unknown=u, score=score, line=0.0, unknown_threshold=0.0)
+        for p, (u, score) in zip(photos, judged, strict=True)
+    ]
     prediction.print_predictions(predicted, None, 20, table=table)
-    assert capsys.readouterr().out.splitlines()[2].startswith(f"and 1 more answer in {table} (")
+    said = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[0] for line in said[:2]] == first
+    assert said[2] == out.splitlines()[2]
+    assert said[2].startswith(f"and 1 more answer in {table} (above, the 2 most worth a look")
     assert out.splitlines()[-1] == (
         f"8 rows (one per input) written to {table}: 2 images given a class; 1 said to be "
         "unknown (like none of the classes)"
@@ -2540,6 +2550,7 @@ SCRIPT_CONSTANTS = [
     ("objrec.words", "NAMED", "NAMED"),
     ("objrec.cli.prediction", "FAILED_NAMED", "FAILED_NAMED"),
     ("objrec.cli.prediction", "ANSWERS_SHOWN", "ANSWERS_SHOWN"),
+    ("objrec.cli.prediction", "ANSWERS_ALL", "ANSWERS_ALL"),
     ("objrec.cli.prediction", "TALLY_FROM", "TALLY_FROM"),
 ]
 """The values the script's copies read, the same as the library's (those of the photo's errors,
@@ -2687,7 +2698,7 @@ def test_the_script_s_lines_are_predict_s_words():
     ]
     many = results[:1] * 25
     more = cli.more_line(many, Path("t.csv"))
-    assert more is not None and more.startswith(script.more_line(answers_of(many), "t.csv") + " (")
+    assert more is not None and more == script.more_line(answers_of(many), "t.csv")
     for score, line in [(0.0004, 0.0), (0.2239, 0.224), (0.25, 0.25), (1.3, 0.0), (-0.21, 0.0)]:
         assert script.score_text(score, line) == score_and_line(score, line)[0]
 

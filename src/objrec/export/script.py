@@ -1213,9 +1213,12 @@ FAILED_NAMED = 3
 table has every one, with its reason."""
 
 ANSWERS_SHOWN = 10
-"""The most answers ``--csv`` prints a line each for, the first ones, as ``objrec predict
---csv``: its table has every one (5,000 photos scrolled 5,000 lines past), and the lines show
-what it said."""
+"""The most answers ``--csv`` prints a line each for, past :data:`ANSWERS_ALL`, as ``objrec
+predict --csv``: its table has every one (5,000 photos scrolled 5,000 lines past), and the lines
+show what it said, those most worth a look (:func:`worth_a_look`)."""
+
+ANSWERS_ALL = 20
+"""Up to this many answers ``--csv`` prints every one, as ``objrec predict --csv``."""
 
 PROGRESS_SECONDS = 10.0
 """How often a line says how far the answers got when no line per photo does (``--csv`` past
@@ -1226,7 +1229,8 @@ def answer_all(
     model: Model, inputs: list[tuple[str, str]], k: int, quiet: bool, table: str | None = None
 ) -> list[dict]:
     """Each input's answer (:func:`photo_paths`), printed as it comes unless ``quiet`` (with
-    ``table``, ``--csv``, the first :data:`ANSWERS_SHOWN`: the table has them all, and a line
+    ``table``, ``--csv``, those :func:`shown_answers` chooses, once all are answered: the table
+    has them all, and a line
     every :data:`PROGRESS_SECONDS` on stderr says how far they got, as objrec predict's progress
     bar, as progress: "answered 1 of 8 inputs", its last, read as the result; and the lines end
     with how many more it holds); one not answered (not read, a folder
@@ -1234,7 +1238,7 @@ def answer_all(
     answer is its ``path``, a null ``answer``, no ``topk`` and the ``error``, as ``objrec
     predict --json``'s."""
     answers: list[dict] = []
-    lines = 0 if quiet else (ANSWERS_SHOWN if table else len(inputs))  # answers printed
+    lines = 0 if quiet or table else len(inputs)  # answers printed as they come
     said = time.monotonic()
     for path, why_none in inputs:  # why photo_paths found no photo there ("" for a photo)
         (answer,) = [unanswered(path, why_none)] if why_none else model.answer([path], k)
@@ -1251,17 +1255,46 @@ def answer_all(
         if (quiet or table) and going and time.monotonic() - said >= PROGRESS_SECONDS:
             print(f"answering: {len(answers):,} of {len(inputs):,} inputs so far", file=sys.stderr)
             said = time.monotonic()
-    more = more_line(answers, table) if table and not quiet else ""
-    if more:
-        print(more)
+    if table and not quiet:
+        for answer in shown_answers(answers):
+            print(text(answer))
+        if more := more_line(answers, table):
+            print(more)
     return answers
 
 
+def shown_answers(answers: list[dict]) -> list[dict]:
+    """The answers ``--csv`` prints a line for, as ``objrec predict --csv`` chooses them: every
+    one up to :data:`ANSWERS_ALL`, in their order, else the :data:`ANSWERS_SHOWN` most worth a
+    look (:func:`worth_a_look`). The script printed the first 10 as they came: on the same
+    photos as predict it showed other ones (sure cameras, where predict showed the unknowns), and
+    the two seemed to disagree (newcomer63)."""
+    answered = [a for a in answers if not a.get("error")]
+    if len(answered) > ANSWERS_ALL:
+        return sorted(answered, key=worth_a_look)[:ANSWERS_SHOWN]
+    return answered
+
+
+def worth_a_look(answer: dict) -> tuple[bool, bool, float]:
+    """The order of the answers most worth a look, as objrec predict's: those answered unknown,
+    then the barely familiar, then the least sure (lowest top probability); the first inputs
+    given among equals."""
+    top = float(answer["topk"][0]["prob"]) if answer.get("topk") else 1.0
+    return (not answer.get("unknown"), not answer.get("barely_familiar"), top)
+
+
 def more_line(answers: list[dict], table: str) -> str:
-    """How many more answers than the first :data:`ANSWERS_SHOWN` printed the ``--csv`` file
-    ``table`` holds, in objrec predict --csv's words; "" when it holds no more."""
-    more = sum(not a.get("error") for a in answers) - ANSWERS_SHOWN
-    return shown(f"and {more:,} more answer{'' if more == 1 else 's'} in {table}") * (more > 0)
+    """How many more answers than the :data:`ANSWERS_SHOWN` printed the ``--csv`` file ``table``
+    holds, and which were printed, in objrec predict --csv's words; "" when it holds no more."""
+    answered = sum(not a.get("error") for a in answers)
+    more = answered - ANSWERS_SHOWN
+    if answered <= ANSWERS_ALL or more <= 0:
+        return ""
+    return shown(
+        f"and {more:,} more answer{'' if more == 1 else 's'} in {table} (above, the "
+        f"{ANSWERS_SHOWN} most worth a look: those answered unknown, then the barely familiar, "
+        "then the least sure)"
+    )
 
 
 def table_sentence(answers: list[dict], path: str) -> str:
