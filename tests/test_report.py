@@ -824,6 +824,44 @@ def test_a_first_training_image_that_is_unreadable_is_passed_over_as_training_pa
 
 
 @pytest.mark.slow
+def test_the_report_says_what_the_split_left_out_as_split_json_records_it(
+    trained_run, split_dir, tmp_path
+):
+    """newcomer63: report.html said "271 images in 6 classes" and nothing of the 3 unreadable
+    files split left out, nor of the picture filed under camera and cup: split warned of them
+    in the terminal only. split.json records them (``left_out``) and the page's Data section
+    says each, in plain words."""
+    import re
+
+    from objrec.manifest import SPLIT_RECORD, read_split_record
+    from objrec.split.recipe import split_folder
+
+    from .conftest import make_class_folder
+
+    photos = make_class_folder(tmp_path / "store", per_class=6, classes=("red", "green"))
+    (photos / "red" / "broken.jpg").write_bytes(b"not a picture")
+    shutil.copy(photos / "green" / "img_00.jpg", photos / "red" / "copy.jpg")
+    (photos / "notes.txt").write_text("inventory")
+    split_folder(photos, tmp_path / "store_split", seed=0)
+    left_out = read_split_record(tmp_path / "store_split")["left_out"]
+    assert left_out == {
+        "unreadable": ["red/broken.jpg"],
+        "in_two_classes": [["green/img_00.jpg", "red/copy.jpg"]],
+        "ignored": {"outside_classes": 1},
+    }
+    record = json.loads((split_dir / SPLIT_RECORD).read_text())
+    (split_dir / SPLIT_RECORD).write_text(json.dumps(record | {"left_out": left_out}))
+    html = build_report(trained_run, tmp_path / "r.html").read_text()
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert (
+        "Left out by the split that made this folder from the photo folder: 1 file could not be "
+        "read as an image and was not used: red/broken.jpg. 1 picture is filed under two "
+        "classes and was used with both labels, one of them probably wrong: green/img_00.jpg "
+        "and red/copy.jpg. Other files not used: 1 outside a class folder."
+    ) in text
+
+
+@pytest.mark.slow
 def test_the_reports_lower_half_says_each_experts_term_in_plain_words(trained_run, tmp_path):
     """newcomer61b: "macro average / weighted average", "ECE, the mean gap over 15 bins of
     certainty", "divided by a temperature of 1.000 before the softmax", "Saliency (Grad-CAM)",

@@ -2535,6 +2535,7 @@ def test_a_split_folder_records_how_it_was_made(tmp_path, image_folder, known_fa
         "cwd": None,
         "added": [],
         "applied": [],
+        "left_out": {"unreadable": [], "in_two_classes": [], "ignored": {}},
     }
     split_folder(image_folder, out, seed=2, force=True, like=out)
     again = read_split_record(out)

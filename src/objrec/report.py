@@ -57,8 +57,9 @@ from objrec.evaluation_metrics import (
 from objrec.explore import explore
 from objrec.failures import near_duplicate_words, top_losses, worst_class_rows
 from objrec.finetune import FinetuneRecord
-from objrec.images import UnreadableImageError, open_image, warned_once_per_file
+from objrec.images import IGNORED_KINDS, UnreadableImageError, open_image, warned_once_per_file
 from objrec.inference import Recognizer
+from objrec.manifest import read_split_record
 from objrec.meta import RunMeta, typical_image
 from objrec.outputs import (
     refuse_inside,
@@ -1128,7 +1129,45 @@ def data_context(
             "totals": result.counts.sum().to_dict(),
             "folder": names(data_dir.resolve()),
         }
-    return {"explore": explored}
+    return {"explore": explored, "left_out": left_out_words(read_split_record(data_dir))}
+
+
+def left_out_words(record: dict[str, Any] | None) -> list[str]:
+    """What the split that made the data folder left out of the photo folder, or found wrong in
+    it, from its ``split.json`` (``record``: ``split.record.left_out_entry``), a sentence each,
+    for the page: the split said it in the terminal only, and a manager read "271 images" never
+    knowing that 3 of 274 files were not used, nor that one picture was filed under two
+    classes. Nothing from a record without it (a split before 7 December 2026, or none)."""
+    left = (record or {}).get("left_out")
+    if not isinstance(left, dict):
+        return []
+    said = []
+    if unreadable := left.get("unreadable"):
+        one = len(unreadable) == 1
+        could = (
+            "could not be read as an image and was"
+            if one
+            else "could not be read as images and were"
+        )
+        said.append(f"{plural(len(unreadable), 'file')} {could} not used: {some_of(unreadable)}")
+    if pairs := left.get("in_two_classes"):
+        named = some_of([f"{a} and {b}" for a, b in pairs], quote=False)
+        filed = (
+            "is filed under two classes and was"
+            if len(pairs) == 1
+            else "are filed under two classes and were"
+        )
+        said.append(
+            f"{plural(len(pairs), 'picture')} {filed} used with both labels, one of them probably "
+            f"wrong: {named}"
+        )
+    if ignored := left.get("ignored"):
+        words = {k: n for k, n in ignored.items() if k in IGNORED_KINDS}
+        kinds = [f"{n:,} {IGNORED_KINDS[k][n != 1]}" for k, n in words.items()]
+        said.append(f"Other files not used: {'; '.join(kinds)}")
+    if said and record and record.get("applied"):
+        said.append("An audit plan applied since may have settled some of these")
+    return said
 
 
 def picture_context(data_dir: Path, meta: RunMeta) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from objrec.split.out import (
     told_of_killed_splits,
     write_split,
 )
-from objrec.split.record import split_record
+from objrec.split.record import SplitRecord, left_out_entry, split_record
 from objrec.split.result import (
     SplitResult,
     few_judged,
@@ -101,9 +101,9 @@ def split_folder(
         check_out_folder(src, out, force)
         reviewed = earlier_reviews([src, *_likes(config), out])  # refused first when unreadable
         progress = Progress(on_file, on_compare, on_camera, on_like)
-        assignment, (hashes, keys), result = _plan(src, out, config, progress)
+        assignment, (hashes, keys), result, record = _plan(src, out, config, progress, command)
         refuse_dropping_images(src, out, set(hashes.values()))
-        records, record = SplitRecords(hashes, keys, reviewed), split_record(src, config, command)
+        records = SplitRecords(hashes, keys, reviewed)
         plan = (src, out, assignment, records, config.mode, record, on_write, on_wait, store_dir())
         result.reviewed, result.dry_run = (0, True) if dry_run else (write_split(*plan), False)
     _log_split(src, out, result, config)
@@ -152,11 +152,12 @@ class Progress(NamedTuple):
 
 
 def _plan(
-    src: Path, out: Path, config: SplitConfig, progress: Progress
-) -> tuple[dict, tuple[dict[Path, str], dict[Path, str]], SplitResult]:
+    src: Path, out: Path, config: SplitConfig, progress: Progress, command: Sequence[str] | None
+) -> tuple[dict, tuple[dict[Path, str], dict[Path, str]], SplitResult, SplitRecord]:
     """Which split each readable image of ``src`` goes to, the images' hashes and placing keys
-    (what is kept together: duplicates, bursts, a ``groups`` file's groups), and the counts;
-    refused (nothing written) when ``train`` could not use the split (``progress``: callbacks)."""
+    (what is kept together: duplicates, bursts, a ``groups`` file's groups), the counts, and the
+    split's record (``command``: the command line; what it left out among the rest); refused
+    (nothing written) when ``train`` could not use the split (``progress``: callbacks)."""
     ratios, near = config.ratios, config.near_duplicates
     source = read_source(src, config, progress.on_file, store_dir())
     files, hashes, facts = source.files, source.hashes, source.facts
@@ -185,7 +186,12 @@ def _plan(
     result.too_large_files, result.no_decoder_files = source.too_large, source.no_decoder
     result.merged_classes = merged_classes(src, files)
     require_train_and_valid(result, ratios)
-    return assignment, (hashes, keys), result
+    return (
+        assignment,
+        (hashes, keys),
+        result,
+        split_record(src, config, command, left_out_entry(result)),
+    )
 
 
 def _file_groups(
