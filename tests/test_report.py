@@ -203,9 +203,10 @@ def test_report_renders_in_headless_chromium(browser, built_report):
             "Per class",
             "Confusions",
             "Failures",
-            "Saliency (Grad-CAM)",
+            "What the model looked at",
         ):
             assert page.locator("h2", has_text=heading).count() == 1, heading
+        assert not page.locator("#config pre").is_visible()  # in a closed Technical detail
         broken = page.evaluate(
             "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length"
         )
@@ -566,7 +567,7 @@ def test_grad_cam_maps_explain_the_class_the_page_reports_without_answering_agai
     monkeypatch.setattr(Recognizer, "answer", answered)
     page = build_report(trained_run, tmp_path / "r.html").read_text()
     saliency = page[page.index('<section id="saliency">') : page.index('<section id="config">')]
-    assert f"true {predictions['true'].iloc[0]} · Grad-CAM of {other}" in saliency
+    assert f"true {predictions['true'].iloc[0]} · what made it {other}" in saliency
 
 
 def test_a_report_inside_the_folder_it_reads_is_refused(trained_run, split_dir, capsys):
@@ -882,6 +883,32 @@ def test_the_reports_lower_half_says_each_experts_term_in_plain_words(trained_ru
         '"augment": "article"': "The settings this run was trained with",
     }
     assert [term for term, words in said.items() if term not in text or words not in text] == []
+
+
+@pytest.mark.slow
+def test_the_reports_expert_terms_wait_in_collapsed_technical_details(trained_run, tmp_path):
+    """newcomer63: the page read well for a manager down to "Confidence", then came ECE, "the
+    temperature ... before the softmax", the unknown score's name, Grad-CAM and a raw JSON
+    block. Each is kept, in a collapsed "Technical detail" (<details>) after the plain words,
+    so that the page, its details closed, reads top to bottom without them."""
+    import re
+
+    html = build_report(trained_run, tmp_path / "r.html").read_text()
+    closed = re.sub(r"<details class=\"detail\">.*?</details>", " ", html, flags=re.S)
+
+    def text(page: str) -> str:
+        return " ".join(re.sub(r"<[^>]+>", " ", page).split())
+
+    expert = ["ECE, the mean gap over 15 bins", "softmax", "Grad-CAM", '"augment": "article"']
+    assert [term for term in expert if term not in text(html)] == []
+    assert [term for term in expert if term in text(closed)] == []
+    plain = [
+        "When the model says it is 90% sure, it should be right about 9 times in 10",
+        "Which parts of each photo made the model choose its class",
+        "The settings this run was trained with",
+    ]
+    assert [words for words in plain if words not in text(closed)] == []
+    assert "<details open" not in html and html.count("<summary>Technical detail</summary>") >= 3
 
 
 @pytest.mark.slow

@@ -494,7 +494,7 @@ def cam_tile(
     r: Any, picture: Image.Image, target: int, classes: Sequence[str], roots: Sequence[Path]
 ) -> Tile:
     """The tile of one evaluated image's Grad-CAM map of class ``target``."""
-    caption = f"true {r.true} · Grad-CAM of {classes[target]}"
+    caption = f"true {r.true} · what made it {classes[target]}"
     return Tile(
         embed_image(picture, 200), caption, r.true != r.predicted, shown_name(r.path, roots)
     )
