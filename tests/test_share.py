@@ -45,6 +45,7 @@ def with_private_summary(run: Path) -> None:
             "cwd": "~/photos",
             "command": ["objrec", "split", "photos", "data"],
             "added": [{"new": "/home/ana/new", "images": 3}],
+            "left_out": {"unreadable": ["red/ana's notes.jpg"], "in_two_classes": []},
         },
     }
     (run / "summary.json").write_text(json.dumps(summary))
@@ -66,7 +67,7 @@ def test_a_share_holds_the_model_and_no_path_of_the_machine(run, trained_once, t
     ]
     everything = every_byte(out)
     machine = (str(run.resolve().parent), str(trained_once.resolve().parent))
-    for private in (*machine, "/home/ana", "Users", "~/photos", "photos/data"):
+    for private in (*machine, "/home/ana", "Users", "~/photos", "photos/data", "ana's notes"):
         assert private.encode() not in everything, private
     summary = json.loads((out / "summary.json").read_text())
     provenance = summary["provenance"]
@@ -74,6 +75,7 @@ def test_a_share_holds_the_model_and_no_path_of_the_machine(run, trained_once, t
     assert provenance["command"] is provenance["cwd"] is provenance["data"] is None
     assert provenance["split_record"]["added"] == [{"new": None, "images": 3}]
     assert "summary.json: provenance.split_record.added.0.new" in result.redacted
+    assert "summary.json: provenance.split_record.left_out" in result.redacted  # files by name
     assert "model.safetensors: data_dir" in result.redacted
     assert "config.json: cache_dir" in result.redacted
     model, meta = load_model(out)

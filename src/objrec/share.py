@@ -74,9 +74,10 @@ images' content digests, no names, so that ``evaluate`` warns a recipient of the
 run trained on."""
 ABSOLUTE = re.compile(r"^(/|~/|[A-Za-z]:[\\/]|\\\\)")
 """A string that is a path of the machine: POSIX or home-relative, a Windows drive or share."""
-PRIVATE_KEYS = frozenset({"command", "cwd"})
+PRIVATE_KEYS = frozenset({"command", "cwd", "left_out"})
 """Keys whose values are left out wherever they are: a command line names the user's folders
-and files even when its paths are relative."""
+and files even when its paths are relative, and so does what a split left out (a split
+record's ``left_out``: its unreadable files and pictures in two classes, by name)."""
 
 
 Written = tuple[dict[str, str], list[str], list[str], list[str], list[str]]
