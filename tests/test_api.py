@@ -158,6 +158,27 @@ def test_a_train_result_has_a_short_repr():
     )
 
 
+def test_every_field_a_train_result_repr_shows_is_an_attribute():
+    """The repr showed `epochs_run=11`, yet `result.epochs_run` raised AttributeError (notebook63
+    item 1), while docs/python-api.md names each attribute as its `--json` key. Every name the
+    repr shows is an attribute holding the value shown."""
+    from objrec.meta import ParameterCounts
+    from objrec.run_record import TrainResult
+
+    history = [{"epoch": e} for e in range(1, 12)]
+    params = ParameterCounts(total=10, trainable=10)
+    result = TrainResult(Path("run"), ["a", "b", "c"], history, 6, 0.25, 0.5, params)
+    shown = re.findall(r"(\w+)=([^,)]+)", repr(result))
+    assert [name for name, _ in shown][:4] == ["run", "n_classes", "epochs_run", "best_epoch"]
+    for name, value in shown:
+        attribute = getattr(result, name)
+        assert value.strip("'") == (
+            f"{attribute:.4f}" if isinstance(attribute, float) else str(attribute)
+        ), name
+    assert (result.n_classes, result.epochs_run) == (3, 11)
+    assert {"n_classes", "epochs_run"} <= set(result.summary())
+
+
 def test_the_python_api_page_says_how_per_class_and_worst_are_indexed_and_what_worst_holds():
     """docs/python-api.md said the results were "labelled by class and file", yet per_class has a
     0, 1, 2... index and the class in its `class` column; and `worst(5)` gave 1 row of 4 classes

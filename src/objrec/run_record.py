@@ -181,13 +181,25 @@ class TrainResult:
     an earlier objrec was killed writing) is told by it; None under torchrun on the ranks that
     write nothing, and in a summary written before 6 December 2026."""
 
+    @property
+    def n_classes(self) -> int:
+        """How many classes the model tells apart (``summary``'s ``n_classes``; the names are in
+        ``classes``)."""
+        return len(self.classes)
+
+    @property
+    def epochs_run(self) -> int:
+        """How many epochs the head trained (``summary``'s ``epochs_run``; one row each in
+        ``history``)."""
+        return len(self.history)
+
     def __repr__(self) -> str:
         """One line: the run, how many classes (``n_classes``: ``classes`` holds their names) and
         its best epoch (the whole ``history`` is in the attribute and in history.csv, one row per
         epoch, too long for a repr)."""
         return (
-            f"TrainResult(run={str(self.run)!r}, n_classes={len(self.classes)}, "
-            f"epochs_run={len(self.history)}, best_epoch={self.best_epoch}, "
+            f"TrainResult(run={str(self.run)!r}, n_classes={self.n_classes}, "
+            f"epochs_run={self.epochs_run}, best_epoch={self.best_epoch}, "
             f"best_valid_loss={self.best_valid_loss:.4f}, "
             f"best_valid_acc={self.best_valid_acc:.4f}, finished={self.finished})"
         )
@@ -196,9 +208,9 @@ class TrainResult:
         """The run's ``summary.json`` (also ``objrec train --json``): every field, the run folder
         as a string, the classes counted (``n_classes``; ``classes`` before 7 December 2026)
         and the epochs run in place of ``history``."""
-        head = {"run": str(self.run), "n_classes": len(self.classes), "best_epoch": self.best_epoch}
+        head = {"run": str(self.run), "n_classes": self.n_classes, "best_epoch": self.best_epoch}
         rest = {f.name: summed(f.name, getattr(self, f.name)) for f in fields(self)}
-        return head | {"epochs_run": len(self.history)} | without(rest, NOT_SUMMED)
+        return head | {"epochs_run": self.epochs_run} | without(rest, NOT_SUMMED)
 
 
 NOT_SUMMED = ("run", "classes", "history", "best_epoch")
