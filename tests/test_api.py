@@ -158,6 +158,21 @@ def test_a_train_result_has_a_short_repr():
     )
 
 
+def test_every_exception_a_public_function_says_it_raises_is_reachable_from_objrec():
+    """`help(objrec.train)` says "Raises: Interrupted", yet `hasattr(objrec, "Interrupted")` was
+    False (notebook63 item 4): a notebook could not name it in an `except`. Each exception a
+    public function's docstring lists under Raises is a builtin or an `objrec` name."""
+    import builtins
+
+    for name in objrec.__all__:
+        doc = getattr(getattr(objrec, name), "__doc__", None) or ""
+        listed = doc.split("Raises:", 1)[1] if "Raises:" in doc else ""
+        for raised in re.findall(r"^ {4,8}(\w+):", listed, flags=re.M):
+            assert hasattr(builtins, raised) or raised in objrec.__all__, (name, raised)
+    assert objrec.Interrupted is importlib.import_module("objrec.errors").Interrupted
+    assert issubclass(objrec.Interrupted, objrec.ObjrecError)
+
+
 def test_every_field_a_train_result_repr_shows_is_an_attribute():
     """The repr showed `epochs_run=11`, yet `result.epochs_run` raised AttributeError (notebook63
     item 1), while docs/python-api.md names each attribute as its `--json` key. Every name the

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from objrec.checkpoint import load_model
     from objrec.config import DataConfig, EvaluateConfig, SplitConfig, TrainConfig
     from objrec.demo import run_demo
-    from objrec.errors import ObjrecError
+    from objrec.errors import Interrupted, ObjrecError
     from objrec.evaluate import EvaluationResult, evaluate
     from objrec.explore import ExploreResult, explore
     from objrec.export.exporter import ExportResult, export_model
@@ -77,6 +77,7 @@ _EXPORTS = {
     "DataConfig": "objrec.config",
     "EvaluateConfig": "objrec.config",
     "ObjrecError": "objrec.errors",
+    "Interrupted": "objrec.errors",
     "get_backbone": "objrec.backbones",
     "list_backbones": "objrec.backbones",
     "describe_backbones": "objrec.backbone_facts",
@@ -118,6 +119,7 @@ __all__ = [
     "EvaluationResult",
     "ExploreResult",
     "ExportResult",
+    "Interrupted",
     "KeepingThreshold",
     "ObjrecError",
     "Prediction",
