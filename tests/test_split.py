@@ -300,6 +300,32 @@ def test_a_forced_split_never_deletes_files_its_earlier_split_does_not_list(
     assert len(manifest(out)) == 36
 
 
+def test_a_forced_split_never_deletes_hidden_files_of_the_users(
+    tmp_path, image_folder, known_facts
+):
+    """review63a M1: `split --force` deleted a hidden folder and file the user kept in train
+    (``.edits/``, ``.notes.txt``) unsaid, where a visible one is refused. Only what a system or
+    objrec writes of itself (``.DS_Store``, ``._`` files, ``Thumbs.db``, ``.objrec-*``) goes with
+    the earlier split; the user's hidden files are refused and named as visible ones are."""
+    out = tmp_path / "out"
+    split_folder(image_folder, out)
+    (out / "train" / "red" / ".edits").mkdir()
+    make_image((10, 20, 200), seed=902).save(out / "train" / "red" / ".edits" / "mine.png")
+    for litter in (".DS_Store", "._img_00.jpg", "Thumbs.db", ".objrec-1-ab.png"):
+        (out / "train" / "red" / litter).write_bytes(b"x")
+    before = tree_digest(out)
+    with pytest.raises(ObjrecError, match=r"holds 1 file no split put there, such as "):
+        split_folder(image_folder, out, force=True, seed=1)
+    assert tree_digest(out) == before
+    (out / "train" / ".notes.txt").write_text("mine")
+    with pytest.raises(ObjrecError, match=r"holds 2 files .* such as train/.notes.txt"):
+        split_folder(image_folder, out, force=True, seed=1)
+    shutil.rmtree(out / "train" / "red" / ".edits")
+    (out / "train" / ".notes.txt").unlink()
+    split_folder(image_folder, out, force=True, seed=1)  # the litter is no reason
+    assert not (out / "train" / "red" / ".DS_Store").exists()
+
+
 def test_link_mode_and_excludes(tmp_path, image_folder, known_facts):
     result = split_folder(image_folder, tmp_path / "out", mode="link", exclude=["blue"])
     assert set(result.counts) == {"green", "red"}

@@ -420,6 +420,22 @@ def is_hidden(path: Path) -> bool:
     )
 
 
+SYSTEM_LITTER = (".DS_Store", "._", ".objrec-")
+"""The hidden names a system or objrec writes of itself: macOS's ``.DS_Store``, its AppleDouble
+``._name`` files, objrec's own temporaries and notes (``.objrec-*``). :func:`is_litter`."""
+
+
+def is_litter(path: Path) -> bool:
+    """True for a hidden name that no person put there (:func:`is_hidden`, of a system's or of
+    objrec's own: ``SYSTEM_LITTER``, ``SYSTEM_FOLDERS``, ``SYSTEM_FILES``, a ``ZONE_MARK``'s):
+    what a forced split may delete with the earlier split. Any other hidden name (``.notes.txt``,
+    a folder ``.edits``) is the user's, kept as a visible one is."""
+    name = path.name
+    if not name.startswith("."):
+        return is_hidden(path)
+    return name == SYSTEM_LITTER[0] or name.startswith(SYSTEM_LITTER[1:])
+
+
 def is_image_file(path: Path) -> bool:
     """True for a visible file with an image extension, or with no extension and image bytes."""
     if is_hidden(path) or not path.is_file():
