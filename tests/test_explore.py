@@ -49,6 +49,16 @@ def test_explore_says_how_many_files_it_ignored(tmp_path, image_folder, caplog):
     assert "ignored 1 file: red/IMG_1.CR2 (a camera RAW photo with no image of its" in caplog.text
 
 
+def test_explore_names_a_link_to_a_class_folder_not_there(tmp_path, image_folder, caplog):
+    """review63a M2: a class folder linked from a drive unplugged was called "outside a class
+    folder"; explore says it is a link to a folder not there, whose class is left out."""
+    (image_folder / "grey").symlink_to(tmp_path / "unplugged")
+    with caplog.at_level("WARNING"):
+        result = explore(image_folder)
+    assert result.ignored is not None and result.ignored.by_kind() == {"gone_folder": ["grey"]}
+    assert "grey (a link to a folder that is not there" in caplog.text
+
+
 def test_explore_names_the_files_outside_the_class_folders_as_split_does(
     split_dir, image_folder, caplog
 ):

@@ -744,6 +744,30 @@ def test_a_file_the_system_will_not_read_is_left_out_and_named(
     ]
 
 
+def test_a_link_to_a_class_folder_not_there_is_named_and_refused_under_strict(
+    tmp_path, image_folder, known_facts, caplog
+):
+    """review63a M2: a class folder linked from a drive unplugged (a link to nothing) was called
+    "a file outside a class folder" by split, and check exited 0 with 0 unusable, its whole class
+    missing. Split names it as a link to a folder not there, strict refuses it, and check calls it
+    unusable."""
+    from objrec.check import check_folder
+
+    (image_folder / "grey").symlink_to(tmp_path / "unplugged" / "grey")
+    with pytest.raises(ObjrecError, match=r"1 link to a folder that is not there \(grey\)"):
+        split_folder(image_folder, tmp_path / "strict", strict=True)
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        result = split_folder(image_folder, tmp_path / "out")
+    assert sorted(result.counts) == ["blue", "green", "red"]
+    assert result.ignored_files is not None and result.ignored_files.outside_classes == 0
+    assert "ignored 1 file: grey (a link to a folder that is not there (a drive unplugged" in (
+        caplog.text
+    )
+    unusable = check_folder(image_folder).unusable
+    assert [(p.kind, Path(p.path).name) for p in unusable] == [("gone_folder", "grey")]
+    assert "which is not there" in unusable[0].message
+
+
 def test_a_class_with_only_unreadable_files_is_left_out_as_empty(
     tmp_path, image_folder, known_facts
 ):

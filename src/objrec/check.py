@@ -54,6 +54,7 @@ from objrec.images import (
     broken_link_reason,
     frame_count,
     has_utf8_name,
+    is_gone_folder,
     is_hidden,
     is_image_file,
     is_link_loop,
@@ -83,7 +84,8 @@ class Problem:
     """unreadable, too_large, bad_name (not UTF-8), empty_class, one_class, alike_classes (named
     like another but for case; noted, but for accents' encoding), unknown_class (in valid or
     test, not in train), unknown_name (a class named unknown, the answer for none of them),
-    no_class_folder, ignored_hidden, ignored_file, no_extension, link_loop,
+    no_class_folder, gone_folder (a link where class folders are, to a folder not there: a
+    drive unplugged, a folder moved), ignored_hidden, ignored_file, no_extension, link_loop,
     missing_class (a class of train that valid or test lacks), few_images (fewer than
     ``split`` needs, or fewer training images than it needs of a whole class), nested_folder
     (a sub-folder of a class folder holding images, trained as that class), already_split (the
@@ -523,6 +525,26 @@ def _note_hidden(path: Path, result: CheckResult) -> None:
     result.note(path, "ignored_hidden", f"{what} ignored")
 
 
+def _passed_over(path: Path, result: CheckResult, split: bool) -> bool:
+    """Whether ``path``, where class folders are, is passed over: hidden (noted as one inside a
+    class folder is), a link to a folder that is not there (unusable: its whole class missing),
+    or objrec's own ``reviewed.csv`` (apply-plan wrote it, split carries it)."""
+    if is_hidden(path):
+        _note_hidden(path, result)
+        return True
+    if is_gone_folder(path):
+        result.problems.append(Problem(str(path), "gone_folder", _gone_words(path, split), True))
+        return True
+    return not path.is_dir() and not split and path.name == REVIEWED_FILE
+
+
+def _gone_words(path: Path, split: bool) -> str:
+    """What check says of a link to a folder that is not there, where a class folder is looked
+    for: a class folder on a drive unplugged, or moved, whose class is missing."""
+    left = "`train` does not see its class" if split else "`split_folder` leaves its class out"
+    return f"{broken_link_reason(path)}: a class folder on a drive unplugged, or moved? {left}"
+
+
 def _check_class_root(root: Path, result: CheckResult, split: bool) -> dict[str, list[Path]]:
     """The image files of each class folder of ``root`` (one split of a split folder when
     ``split``); empty classes and loose files noted, and a folder laid out as split already."""
@@ -530,11 +552,8 @@ def _check_class_root(root: Path, result: CheckResult, split: bool) -> dict[str,
     loose = 0
     above = frozenset({os.path.realpath(root)})
     for path in sorted(root.iterdir()):
-        if is_hidden(path):  # noted as one inside a class folder is
-            _note_hidden(path, result)
+        if _passed_over(path, result, split):
             continue
-        if not path.is_dir() and not split and path.name == REVIEWED_FILE:
-            continue  # objrec's own: apply-plan wrote it, split carries it
         if not path.is_dir():
             result.note(path, "no_class_folder", "file outside any class folder, ignored")
             loose += is_image_file(path)

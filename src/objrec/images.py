@@ -548,7 +548,8 @@ class IgnoredFiles:
     """Camera and photo editors' notes on a photo (:data:`SIDECAR_EXTENSIONS`)."""
     example: str
     outside_classes: int = 0
-    """Files directly in the folder given, outside any class folder (images too)."""
+    """Files directly in the folder given, outside any class folder (images too); not the links
+    there to folders that are not there (:func:`is_gone_folder`), which ``kinds`` names first."""
     kinds: dict[str, str] = field(default_factory=dict, hash=False)
     """Each file (relative) and its kind, a key of :data:`IGNORED_KINDS`, in the order named."""
 
@@ -589,6 +590,12 @@ class IgnoredFiles:
 
 
 IGNORED_KINDS = {
+    "gone_folder": (
+        "a link to a folder that is not there (a drive unplugged, a folder moved or deleted): "
+        "its class is left out",
+        "links to folders that are not there (a drive unplugged, folders moved or deleted): "
+        "their classes are left out",
+    ),
     "raw_without_image": (
         "a camera RAW photo with no image of its name beside it: convert it to JPEG to use it",
         "camera RAW photos with no image of their name beside them: convert them to JPEG to use "
@@ -621,9 +628,11 @@ def ignored_files(
     alone = [p for p in raw if (p.parent, p.stem.casefold()) not in beside]
     sidecars = [p for p in ignored if p.suffix.lower() in SIDECAR_EXTENSIONS]
     known, lone = {*raw, *sidecars}, set(alone)
+    gone = [p for p in outside if is_gone_folder(p)]
     of_kind = {
+        "gone_folder": gone,
         "raw_without_image": alone,
-        "outside_classes": list(outside),
+        "outside_classes": [p for p in outside if p not in gone],
         "not_image": [p for p in ignored if p not in known],
         "sidecar": sidecars,
         "raw_beside_image": [p for p in raw if p not in lone],
@@ -635,7 +644,15 @@ def ignored_files(
     kinds = {shown(p): kind for kind, paths in of_kind.items() for p in paths}
     example = next(iter(kinds))
     files = len(ignored) + len(outside)
-    return IgnoredFiles(files, len(raw), len(alone), len(sidecars), example, len(outside), kinds)
+    loose = len(outside) - len(gone)
+    return IgnoredFiles(files, len(raw), len(alone), len(sidecars), example, loose, kinds)
+
+
+def is_gone_folder(path: Path) -> bool:
+    """Whether ``path``, found directly in a folder of class folders, is a visible link to
+    nothing (or in a loop of links): a class folder on a drive unplugged, or moved, most likely,
+    its whole class missing; never a file outside a class folder, as it was called."""
+    return path.is_symlink() and not path.exists() and not is_hidden(path)
 
 
 def is_broken_image_link(path: Path) -> bool:

@@ -26,6 +26,7 @@ from objrec.images import (
     IgnoredFiles,
     decoder_missing,
     ignored_files,
+    is_gone_folder,
     is_hidden,
     list_images,
     path_order,
@@ -82,12 +83,13 @@ def read_source(
     files, empty = class_files(src, config.exclude, ignored, config.classes)
     refuse_wrong_source(src, files)
     images = [p for paths in files.values() for p in paths]
-    not_images = ignored_files(src, ignored, images, loose_files(src, config.groups))
+    loose = loose_files(src, config.groups)
+    not_images = ignored_files(src, ignored, images, loose)
     log.info("reading the %s of %s: hashing and decoding each", plural(len(images), "image"), src)
     hashes, facts = read_all(files, on_file, store, times=config.burst_seconds > 0)
     files, unreadable, too_large, no_decoder = drop_unreadable(src, files, facts)
     if config.strict:
-        refuse_problems(src, empty, unreadable)
+        refuse_problems(src, empty, unreadable, [p.name for p in loose if is_gone_folder(p)])
     files, empty = without_empty(src, files, empty)
     hashes = {p: hashes[p] for paths in files.values() for p in paths}
     return Source(files, hashes, facts, empty, unreadable, too_large, no_decoder, not_images)
@@ -195,10 +197,20 @@ def without_empty(
     return {name: paths for name, paths in files.items() if paths}, empty
 
 
-def refuse_problems(src: Path, empty: Sequence[str], unreadable: Sequence[str]) -> None:
-    """``strict``: one error telling every problem found in ``src`` (class folders without images,
-    image files that cannot be read), each kind's first ``NAMED`` and a count of the rest."""
+def refuse_problems(
+    src: Path, empty: Sequence[str], unreadable: Sequence[str], gone: Sequence[str] = ()
+) -> None:
+    """``strict``: one error telling every problem found in ``src`` (links to class folders that
+    are not there, ``gone``; class folders without images, image files that cannot be read), each
+    kind's first ``NAMED`` and a count of the rest."""
     problems = []
+    if gone:
+        problems.append(
+            f"{plural(len(gone), 'link')} to "
+            + ("a folder that is" if len(gone) == 1 else "folders that are")
+            + f" not there ({some_of(gone)}): plug in the drive a class folder is on, or remove "
+            "the link"
+        )
     if len(empty) == 1:
         problems.append(f"class folder {src / empty[0]} {EMPTY_CLASS_ADVICE}")
     elif empty:
