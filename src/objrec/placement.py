@@ -38,7 +38,9 @@ def placing_order(keys: Iterable[str], seed: int) -> list[str]:
     """``keys`` (placing groups) in the order a class's groups of one size are placed in: by the
     SHA-256 of ``"{seed}/{key}"``, each group's own draw, so that another group added or gone
     moves no other in the order, and a class's order is its own groups' alone. A group added to a
-    class then moves only what it pushes across a split's boundary, in that class."""
+    class then moves only what it pushes across a split's boundary, in that class; but a group
+    spanning classes is planned by the room left in each class it touches (``_Room``), so an
+    edit of one of them can move it, and the other's groups placed around it."""
     return sorted(keys, key=lambda key: hashlib.sha256(f"{seed}/{key}".encode()).digest())
 
 
