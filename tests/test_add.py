@@ -787,6 +787,18 @@ def test_files_the_system_will_not_read_are_left_out_of_an_add_and_named(
     assert not list(split_dir.glob("*/red/new_01*")) and kept.is_file()
 
 
+def test_an_added_class_named_like_a_formula_is_guarded_in_the_manifest(tmp_path, split_dir):
+    """review63a M5: the rows add appends to manifest.csv wrote a class named ``-1`` raw (a
+    formula in a spreadsheet); guarded now as split writes them, and read back as it is."""
+    from objrec.manifest import MANIFEST, manifest_rows
+
+    add_images(split_dir, new_images(tmp_path / "new", "-1", 3), new_class=True)
+    text = (split_dir / MANIFEST).read_text(encoding="utf-8-sig")
+    assert ",'-1," in text and ",-1," not in text
+    added = [row for row in manifest_rows(split_dir / MANIFEST) if row["class"] == "-1"]
+    assert len(added) == 3 and all(row["file"].split("/")[1] == "-1" for row in added)
+
+
 @pytest.mark.slow
 def test_heic_photos_without_pillow_heif_are_said_apart_when_added(
     tmp_path, split_dir, caplog, no_heif_plugin

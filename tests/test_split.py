@@ -326,6 +326,27 @@ def test_a_forced_split_never_deletes_hidden_files_of_the_users(
     assert not (out / "train" / "red" / ".DS_Store").exists()
 
 
+def test_a_class_named_like_a_formula_is_guarded_in_the_manifest_and_read_back(
+    tmp_path, image_folder, known_facts
+):
+    """review63a M5: manifest.csv wrote a class folder named ``=2+3`` raw, a live formula in a
+    spreadsheet, though docs/folders.md lists the manifest among the tables whose formula-like
+    cells start with ``'``. It is guarded now, as objrec's other tables are, and objrec's own
+    reader gives the name back as it is: check finds no class of the manifest gone."""
+    from objrec.check import check_folder
+    from objrec.manifest import MANIFEST, manifest_rows
+
+    (image_folder / "red").rename(image_folder / "=2+3")
+    split_folder(image_folder, tmp_path / "out")
+    raw = list(csv.reader((tmp_path / "out" / MANIFEST).open(encoding="utf-8-sig")))
+    assert {row[1] for row in raw[1:]} == {"'=2+3", "blue", "green"}
+    rows = manifest_rows(tmp_path / "out" / MANIFEST)
+    assert {row["class"] for row in rows} == {"=2+3", "blue", "green"}
+    assert all((tmp_path / "out" / row["file"]).parent.name == row["class"] for row in rows)
+    kinds = {p.kind for p in check_folder(tmp_path / "out").problems}
+    assert not kinds & {"manifest_class_gone", "manifest_class_moved", "manifest_unlisted"}
+
+
 def test_link_mode_and_excludes(tmp_path, image_folder, known_facts):
     result = split_folder(image_folder, tmp_path / "out", mode="link", exclude=["blue"])
     assert set(result.counts) == {"green", "red"}

@@ -17,7 +17,7 @@ from typing import Any
 
 from objrec.errors import ObjrecError
 from objrec.outputs import staged_file
-from objrec.tables import CSV_ENCODING, csv_records, read_text
+from objrec.tables import CSV_ENCODING, csv_records, exact_cell, read_text, spreadsheet_cell
 from objrec.words import plural
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,19 @@ def manifest_rows(path: Path) -> list[dict[str, str]]:
     if not is_split_manifest(path):
         return []
     text = read_text(path, "a split's manifest")
-    return [row for _, row in csv_records(text, path, MANIFEST_WHY)[1]]
+    return [_exact_row(row) for _, row in csv_records(text, path, MANIFEST_WHY)[1]]
+
+
+def _exact_row(row: dict) -> dict[str, str]:
+    """A manifest row's cells as they were before :func:`manifest_cells` guarded them."""
+    return {k: exact_cell(v) if isinstance(v, str) else v for k, v in row.items()}
+
+
+def manifest_cells(row: Sequence[str]) -> list[str]:
+    """A manifest row's cells as written (``split``, ``apply_plan``, ``add``): one a spreadsheet
+    would take for a formula (a class folder named ``=2+3``) with a ``'`` before it
+    (``tables.spreadsheet_cell``), as objrec's other tables; :func:`manifest_rows` takes it off."""
+    return [spreadsheet_cell(cell) for cell in row]
 
 
 def manifest_groups(folder: Path) -> dict[str, tuple[str, str]]:
@@ -310,4 +322,4 @@ def append_manifest(manifest: Path, rows: list[dict[str, str]]) -> None:
         )
         if header is None:
             writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in rows)

@@ -26,6 +26,7 @@ from objrec.manifest import (
     MANIFEST_COLUMNS,
     MANIFEST_GROUP,
     SPLIT_RECORD,
+    manifest_cells,
     manifest_groups,
     sha256_file,
 )
@@ -247,7 +248,7 @@ def _write_manifest(out: Path, rows: list[list[str]]) -> None:
     with staged_file(out / MANIFEST) as tmp, tmp.open("w", newline="", encoding=CSV_ENCODING) as f:
         writer = csv.writer(f)
         writer.writerow([*MANIFEST_COLUMNS, MANIFEST_GROUP])
-        writer.writerows(sorted(rows))
+        writer.writerows(manifest_cells(row) for row in sorted(rows))
 
 
 def settle_target_names(targets: dict[Path, Path | None]) -> list[Path]:

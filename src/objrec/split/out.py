@@ -29,6 +29,7 @@ from objrec.manifest import (
     MANIFEST_COLUMNS,
     MANIFEST_GROUP,
     is_split_manifest,
+    manifest_cells,
     manifest_files,
     manifest_rows,
     sha256_file,
@@ -540,7 +541,7 @@ def _write_files(
     with tmp.open("w", newline="", encoding=CSV_ENCODING) as f:
         writer = csv.writer(f)
         writer.writerow([*MANIFEST_COLUMNS, MANIFEST_GROUP])
-        writer.writerows(rows)
+        writer.writerows(manifest_cells(row) for row in rows)
     carried = carry_reviewed(stage, reviewed, {row[3][:DIGEST_CHARS]: row[0] for row in rows})
     tmp.replace(stage / MANIFEST)
     return carried
