@@ -3980,3 +3980,40 @@ def test_the_worst_classes_figure_and_the_page_show_the_same_classes(tmp_path, m
     _, examples = report.failure_tiles(predictions, result.per_class)
     assert drawn["worst_classes.png"] == len(examples)  # were 4 and 5
     assert len(examples) == WORST_CLASSES < len(classes)
+
+
+def test_near_copies_inside_the_data_folder_are_looked_for_unless_its_record_proves_none(
+    split_dir, tmp_path
+):
+    """review63a M4: evaluate (and suggest) never looked for near-duplicates of the run's images
+    inside the run's data folder, as if its split kept every one in one split; not so for a split
+    with exact duplicates only, one an older objrec made, or an add that placed a photo apart
+    from its near-duplicate. The search is skipped only where split.json proves it needless."""
+    from PIL import Image
+
+    from objrec.file_index import hash_file
+    from objrec.leakage import kept_near_copies_apart, near_copies, write_seen
+    from objrec.progress import Reporter
+    from objrec.reading import facts_file
+
+    record = json.loads((split_dir / "split.json").read_text())
+    assert kept_near_copies_apart(split_dir)  # a split of today's rules, nothing added
+    trained = sorted((split_dir / "train" / "red").iterdir())[0]
+    copy = split_dir / "test" / "red" / "resaved.jpg"
+    Image.open(trained).convert("RGB").save(copy, quality=90)
+    run = tmp_path / "run"
+    run.mkdir()
+    write_seen(run, {"train": [hash_file(trained)]})
+    found = ([copy], [hash_file(copy)])
+
+    def searched(**changed) -> dict:
+        (split_dir / "split.json").write_text(json.dumps(record | changed))
+        where = (split_dir / "test", str(split_dir))
+        return near_copies(run, where, found, facts_file(), Reporter(), measure=True)
+
+    assert searched() == {}  # proven: not looked for
+    assert searched(near_duplicates=False) == {"train": [str(copy)]}
+    assert searched(pairs=None) == {"train": [str(copy)]}  # an older objrec's rules
+    apart = {"pairs": record["pairs"], "near_apart": 1, "spread": 0}
+    assert searched(added=[apart]) == {"train": [str(copy)]}
+    assert searched(added=[apart | {"near_apart": 0}]) == {}

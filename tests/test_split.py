@@ -2578,6 +2578,7 @@ def test_a_split_folder_records_how_it_was_made(tmp_path, image_folder, known_fa
     the same split. split.json records them; a split over it replaces it."""
     import objrec
     from objrec.manifest import read_split_record
+    from objrec.near_pairs import PAIRS_KEY
     from objrec.provenance import source_commit
 
     groups = tmp_path / "groups.csv"
@@ -2601,6 +2602,7 @@ def test_a_split_folder_records_how_it_was_made(tmp_path, image_folder, known_fa
         "groups_sha256": hashlib.sha256(groups.read_bytes()).hexdigest(),
         "like": None,
         "placement": 2,
+        "pairs": None,  # near_duplicates=False: none kept together (review63a M4)
         "objrec": objrec.__version__,
         "command": None,  # a script's split_folder: no command line, nor its folder
         "cwd": None,
@@ -2612,6 +2614,7 @@ def test_a_split_folder_records_how_it_was_made(tmp_path, image_folder, known_fa
     again = read_split_record(out)
     assert again is not None and again["seed"] == 2 and again["like"] == str(out.resolve())
     assert again["exclude"] == [] and again["groups"] is None and again["near_duplicates"]
+    assert again["pairs"] == PAIRS_KEY
 
 
 def test_split_json_records_every_split_setting(tmp_path):

@@ -105,8 +105,9 @@ def near_copies(
     training or validation images without being byte copies (:func:`near_seen`), by split:
     re-saved, resized or cropped copies, which ``evaluate`` warns of and ``suggest`` leaves out
     as labelled already (a phone's or gallery's export is where a user's copies land).
-    ``where``: the folder they are in and the run's data folder, whose split kept near-duplicates
-    in one split (not looked for inside it). By ``run``'s record of its images (``SEEN_RECORD``:
+    ``where``: the folder they are in and the run's data folder: not looked for inside it where
+    its record proves that no near-duplicate lies across its splits
+    (:func:`kept_near_copies_apart`). By ``run``'s record of its images (``SEEN_RECORD``:
     a run of an older objrec has none) and the image facts the cache folder ``facts_file`` keeps
     of them (a split with it measured them): where it keeps none, they are not compared, and
     the log says so. ``measure``: measure ``found``'s facts first where the run's are kept (a
@@ -115,7 +116,8 @@ def near_copies(
 
     folder, data_dir = where
     inside = data_dir and Path(folder).resolve().is_relative_to(Path(data_dir).resolve())
-    known = None if inside else read_seen(run if run.is_dir() else run.parent)
+    kept = inside and kept_near_copies_apart(Path(str(data_dir)))
+    known = None if kept else read_seen(run if run.is_dir() else run.parent)
     if not known or (measure and not facts_store.facts_of(list(known), facts_file)):
         return {}
     paths, digests = found
@@ -135,6 +137,32 @@ def near_copies(
     for i, split in near.items():
         copies.setdefault(split, []).append(str(paths[i]))
     return copies
+
+
+def kept_near_copies_apart(data: Path) -> bool:
+    """Whether the ``split.json`` of the split folder ``data`` proves that no near-duplicate lies
+    across its splits by today's rules: ``split`` kept near-duplicates together by
+    ``near_pairs.PAIRS_KEY`` (its ``pairs``), and each ``add`` since did too, placing none apart
+    from its near-duplicates and finding no group spread across splits. Only then does
+    :func:`near_copies` skip the search inside it; a split with exact duplicates only, one an
+    older objrec made (other rules, or none recorded), an add that placed a photo apart from its
+    near-duplicate (its burst pulled it) are searched. A split edited by hand is ``check``'s."""
+    from objrec.manifest import read_split_record
+    from objrec.near_pairs import PAIRS_KEY
+
+    record = read_split_record(data) or {}
+    if not record.get("near_duplicates") or record.get("pairs") != PAIRS_KEY:
+        return False
+    added = record.get("added")
+    return all(_added_kept_apart(entry, PAIRS_KEY) for entry in added or [])
+
+
+def _added_kept_apart(entry: object, rules: str) -> bool:
+    """Whether an ``add``'s entry of ``split.json`` says it kept near-duplicates together by
+    ``rules``, leaving none apart and finding no group spread."""
+    if not isinstance(entry, dict):
+        return False
+    return entry.get("pairs") == rules and entry.get("near_apart") == 0 and entry.get("spread") == 0
 
 
 HEADER = ["split", "digest"]

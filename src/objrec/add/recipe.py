@@ -240,6 +240,7 @@ def _entry(
     paths ``given``, else the ``labels`` table; the class), with which settings; how many files it
     wrote, and whether it was stopped before it wrote them all, are filled in once it has."""
     made: dict[str, Any] = {"ratios_used": list(result.ratios), "files": 0, "stopped": False}
+    made |= {"near_apart": len(result.near_apart), "spread": len(result.spread_groups)}
     new = given or [Path(labels or "")]
     return added_entry(new, class_name, config, result.own_ratios, command, **made)
 

@@ -55,6 +55,11 @@ class SplitRecord:
     """The order the groups were placed in (``placement.PLACEMENT``): the same photos, settings
     and ``seed`` give the same manifest under the same one. Absent from a ``split.json`` written
     before 6 December 2026: 1 (:func:`placement_of`)."""
+    pairs: str | None = None
+    """The rules the near-duplicates kept together were found by (``near_pairs.PAIRS_KEY``);
+    None without ``near_duplicates``, or in a ``split.json`` an older objrec wrote. Where they
+    are today's, ``evaluate`` knows no near-duplicate lies across the splits
+    (``leakage.kept_near_copies_apart``)."""
     objrec: str = __version__
     commit: str | None = None
     """objrec's commit (``provenance.source_commit``, the same form as a run's: the full hash,
@@ -97,6 +102,7 @@ def split_record(
         groups=str(groups) if groups is not None else None,
         groups_sha256=sha256_file(groups) if groups is not None else None,
         like=str(Path(config.like).resolve()) if config.like is not None else None,
+        pairs=pair_rules(config),
         commit=source_commit(Path(__file__).resolve().parents[1]),
         **command_fields(given_here(command)),
         left_out=left_out or {},
@@ -127,8 +133,10 @@ def added_entry(
     **made: Any,
 ) -> dict[str, Any]:
     """One ``add``'s entry in ``added``: the folders or files added from (absolute), the class
-    given, its settings (``ratios`` None: the folder's own, as ``own`` says), how many files it
-    wrote (``made``: ``files``) and its command line and the folder it was given in."""
+    given, its settings (``ratios`` None: the folder's own, as ``own`` says; ``pairs``, the
+    near-duplicate rules), how many files it wrote and the near-duplicates it left apart
+    (``made``: ``files``, ``near_apart``, ``spread``) and its command line and the folder it was
+    given in."""
     return {
         "new": [str(Path(p).resolve()) for p in new],
         "class": class_name,
@@ -137,12 +145,21 @@ def added_entry(
         "placement": PLACEMENT,
         "mode": config.mode,
         "near_duplicates": config.near_duplicates,
+        "pairs": pair_rules(config),
         "burst_seconds": config.burst_seconds,
         "objrec": __version__,
         "commit": source_commit(Path(__file__).resolve().parents[1]),
         **made,
         **command_fields(given_here(command)),
     }
+
+
+def pair_rules(config: SplitConfig) -> str | None:
+    """The near-duplicate rules a split or an add with ``config`` keeps together by
+    (``near_pairs.PAIRS_KEY``), None without ``near_duplicates``."""
+    from objrec.near_pairs import PAIRS_KEY
+
+    return PAIRS_KEY if config.near_duplicates else None
 
 
 def placement_of(record: dict[str, Any]) -> int:
