@@ -2091,23 +2091,26 @@ def test_the_script_says_a_photo_cut_short_is_truncated_in_objrec_s_words(tmp_pa
     from PIL import Image
 
     from objrec.export import script as export_script
-    from objrec.images import IMAGE_ERRORS, TRUNCATED, UnreadableImageError, open_image
+    from objrec.images import IMAGE_ERRORS, TRUNCATED, WEBP_CUT, UnreadableImageError, open_image
 
     assert export_script.TRUNCATED == TRUNCATED  # the same pattern, the same flags
+    assert export_script.WEBP_CUT == WEBP_CUT
     noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(noise).save(buffer, "JPEG")
-    whole = buffer.getvalue()
-    # Pillow said "image file is truncated (1 bytes not processed)", then "Truncated File Read"
-    for cut in (len(whole) * 6 // 10, 60):
-        path = tmp_path / f"cut{cut}.jpg"
-        path.write_bytes(whole[:cut])
-        with pytest.raises(export_script.UNREADABLE) as refused:
-            export_script.decoded(path, 224)
-        with pytest.raises(UnreadableImageError) as ours:
-            open_image(path)
-        said = export_script.why_not_read(path, refused.value)
-        assert said == ours.value.reason == f"cannot read image ({IMAGE_ERRORS['truncated']})"
+    for kind, words in (("JPEG", "truncated"), ("WEBP", "webp_cut")):
+        buffer = io.BytesIO()
+        Image.fromarray(noise).save(buffer, kind)
+        whole = buffer.getvalue()
+        # Pillow said "image file is truncated (1 bytes not processed)", then "Truncated File
+        # Read"; of a WebP, "could not create decoder object"
+        for cut in (len(whole) * 6 // 10, 60):
+            path = tmp_path / f"cut{cut}.{kind.lower()}"
+            path.write_bytes(whole[:cut])
+            with pytest.raises(export_script.UNREADABLE) as refused:
+                export_script.decoded(path, 224)
+            with pytest.raises(UnreadableImageError) as ours:
+                open_image(path)
+            said = export_script.why_not_read(path, refused.value)
+            assert said == ours.value.reason == f"cannot read image ({IMAGE_ERRORS[words]})"
 
 
 def test_the_export_check_benchmark_prints_the_unknown_score_s_figures_too():

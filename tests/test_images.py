@@ -108,6 +108,24 @@ def test_truncated_jpeg_is_refused(tmp_path):
         open_image(path)
 
 
+def test_a_webp_file_cut_short_is_said_to_be_cut_short_in_objrec_s_words(tmp_path):
+    """review63a L3: a WebP cut short was "cannot read image (could not create decoder object)",
+    Pillow's words, where a cut JPEG, PNG, GIF, TIFF or BMP is said to be truncated. Said in
+    objrec's words now, by path and from its bytes, its pixels or its header cut."""
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "WEBP")
+    whole = buffer.getvalue()
+    said = f"cannot read image ({images.IMAGE_ERRORS['webp_cut']})"
+    for cut in (len(whole) * 6 // 10, 20):
+        path = tmp_path / f"cut{cut}.webp"
+        path.write_bytes(whole[:cut])
+        for source in (path, whole[:cut]):
+            with pytest.raises(UnreadableImageError) as refused:
+                open_image(source, name=str(path))
+            assert str(refused.value) == f"{path}: {said}"
+
+
 @pytest.mark.parametrize("kind", ["JPEG", "PNG", "BMP"])
 def test_a_file_cut_short_is_said_to_be_truncated_in_objrec_s_words(tmp_path, kind):
     """An archivist's JPEG cut at 60% of its bytes was "cannot read image (image file is

@@ -106,6 +106,7 @@ IMAGE_ERRORS = {
     "heif_no_decoder": "a {kind} image, which needs pillow-heif to be read: `pip install "
     "pillow-heif`, or convert it to JPEG or PNG",
     "truncated": "the file is truncated, cut short as an unfinished copy or download leaves it",
+    "webp_cut": "a WebP file cut short or damaged, as an unfinished copy or download leaves it",
 }
 """objrec's words for an input it cannot read, in one place: ``predict``'s errors (``{...}`` filled
 in with ``str.format``), and those of the script ``export`` writes, which it writes in
@@ -146,6 +147,16 @@ TRUNCATED = re.compile(r"image file is truncated\b|truncated file read$", re.IGN
 bytes it had left to decode, not those missing, and made a JPEG lacking 40% of its bytes sound
 a small matter; "Truncated File Read" (a header cut short, a JPEG's, PNG's or BMP's) named no
 cause. The script export writes holds a copy (``export.script.TRUNCATED``)."""
+WEBP_CUT = "could not create decoder object"
+"""Pillow's words for a WebP file cut short (any cut: its pixels, its header), said in objrec's
+instead (``IMAGE_ERRORS["webp_cut"]``) of a file with a WebP head (:func:`is_webp`), as a cut
+JPEG, PNG or GIF is said to be truncated. The script export writes holds a copy
+(``export.script.WEBP_CUT``)."""
+
+
+def is_webp(head: bytes | None) -> bool:
+    """Whether ``head``, a file's first 12 bytes, is a WebP file's (RIFF, then WEBP)."""
+    return head is not None and head[:4] == b"RIFF" and head[8:12] == b"WEBP"
 
 
 PILLOW_PIXELS = re.compile(r"\((\d+) pixels\)")
@@ -1286,4 +1297,6 @@ def _reason(exc: BaseException, head: bytes | None = None) -> str:
     text = str(exc).strip()
     if TRUNCATED.match(text):
         return IMAGE_ERRORS["truncated"]
+    if text == WEBP_CUT and is_webp(head):
+        return IMAGE_ERRORS["webp_cut"]
     return text or type(exc).__name__

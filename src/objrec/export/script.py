@@ -127,12 +127,16 @@ ERRORS = {
     "heif_no_decoder": "a {kind} image, which needs pillow-heif to be read: `pip install "
     "pillow-heif`, or convert it to JPEG or PNG",
     "truncated": "the file is truncated, cut short as an unfinished copy or download leaves it",
+    "webp_cut": "a WebP file cut short or damaged, as an unfinished copy or download leaves it",
 }
 """objrec's words for a photo it cannot read, written in by export: the script's errors are
 ``objrec predict``'s (:func:`why_not_read`)."""
 TRUNCATED = re.compile(r"image file is truncated\b|truncated file read$", re.IGNORECASE)
 """Pillow's words for a file that ends before its image does ("image file is truncated (11
 bytes not processed)"), said in objrec's instead (``ERRORS["truncated"]``), as objrec does."""
+WEBP_CUT = "could not create decoder object"
+"""Pillow's words for a WebP file cut short, said in objrec's instead (``ERRORS["webp_cut"]``),
+as objrec does."""
 HEIF_BRANDS = {
     b"heic": "HEIC",
     b"heix": "HEIC",
@@ -781,6 +785,8 @@ def why_not_read(path: str | Path, exc: BaseException) -> str:
         reason = ERRORS["not_image"]
     elif TRUNCATED.match(str(exc).strip()):
         reason = ERRORS["truncated"]
+    elif str(exc).strip() == WEBP_CUT and head and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        reason = ERRORS["webp_cut"]
     else:
         reason = str(exc).strip() or type(exc).__name__
     return ERRORS["cannot_read"].format(reason=reason)
