@@ -789,6 +789,28 @@ def test_a_link_to_a_class_folder_not_there_is_named_and_refused_under_strict(
     assert "which is not there" in unusable[0].message
 
 
+def test_a_class_folder_named_in_no_utf8_is_said_once_to_need_renaming_not_empty(
+    tmp_path, image_folder, known_facts, caplog
+):
+    """review63a L1: a class folder ``caf\\xe9`` (Latin-1, an old zip's) of 12 photos gave 12
+    warnings to rename each photo, then "left out class folders without images", and check
+    called it "an empty class folder"; the fix is to rename the folder. Both say so, once."""
+    from objrec.check import check_folder
+
+    bad = os.fsencode(image_folder) + b"/caf\xe9"
+    os.rename(os.fsencode(image_folder / "red"), bad)
+    with caplog.at_level(logging.WARNING, logger="objrec"):
+        result = split_folder(image_folder, tmp_path / "out")
+    assert sorted(result.counts) == ["blue", "green"] and result.empty_classes == []
+    said = [r.getMessage() for r in caplog.records]
+    assert [m for m in said if "UTF-8" in m] == [
+        f"class folder {os.fsdecode(bad)} left out: its name is not UTF-8 (as in some old zips): "
+        "objrec cannot record its class; rename the folder"
+    ]
+    found = check_folder(image_folder)
+    assert [(p.kind, p.path) for p in found.unusable] == [("bad_folder_name", os.fsdecode(bad))]
+
+
 def test_a_class_with_only_unreadable_files_is_left_out_as_empty(
     tmp_path, image_folder, known_facts
 ):

@@ -46,6 +46,7 @@ from objrec.data import (
 from objrec.enough import FEWEST_WITHOUT_INTERVAL
 from objrec.errors import ObjrecError, on_ctrl_c, strict_refusal
 from objrec.images import (
+    BAD_FOLDER_NAME,
     BAD_NAME,
     RAW_EXTENSIONS,
     SIDECAR_EXTENSIONS,
@@ -85,7 +86,8 @@ class Problem:
     like another but for case; noted, but for accents' encoding), unknown_class (in valid or
     test, not in train), unknown_name (a class named unknown, the answer for none of them),
     no_class_folder, gone_folder (a link where class folders are, to a folder not there: a
-    drive unplugged, a folder moved), ignored_hidden, ignored_file, no_extension, link_loop,
+    drive unplugged, a folder moved), bad_folder_name (a class folder whose name is not UTF-8),
+    ignored_hidden, ignored_file, no_extension, link_loop,
     missing_class (a class of train that valid or test lacks), few_images (fewer than
     ``split`` needs, or fewer training images than it needs of a whole class), nested_folder
     (a sub-folder of a class folder holding images, trained as that class), already_split (the
@@ -527,13 +529,17 @@ def _note_hidden(path: Path, result: CheckResult) -> None:
 
 def _passed_over(path: Path, result: CheckResult, split: bool) -> bool:
     """Whether ``path``, where class folders are, is passed over: hidden (noted as one inside a
-    class folder is), a link to a folder that is not there (unusable: its whole class missing),
-    or objrec's own ``reviewed.csv`` (apply-plan wrote it, split carries it)."""
+    class folder is), a link to a folder that is not there (unusable: its whole class missing), a
+    class folder whose name is not UTF-8 (unusable: rename it), or objrec's own ``reviewed.csv``
+    (apply-plan wrote it, split carries it)."""
     if is_hidden(path):
         _note_hidden(path, result)
         return True
     if is_gone_folder(path):
         result.problems.append(Problem(str(path), "gone_folder", _gone_words(path, split), True))
+        return True
+    if path.is_dir() and not has_utf8_name(path):  # said once, not as an empty folder
+        result.problems.append(Problem(str(path), "bad_folder_name", BAD_FOLDER_NAME, True))
         return True
     return not path.is_dir() and not split and path.name == REVIEWED_FILE
 

@@ -268,6 +268,11 @@ _TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8,
 
 BAD_NAME = "its name is not UTF-8 (as in some old zips): objrec cannot record it; rename it"
 """Why a file whose name does not decode as UTF-8 is left out (see :func:`has_utf8_name`)."""
+BAD_FOLDER_NAME = (
+    "its name is not UTF-8 (as in some old zips): objrec cannot record its class; rename the folder"
+)
+"""Why a class folder whose name does not decode as UTF-8 is left out, said once of the folder
+(each of its photos was said to need renaming, and the folder to hold no images)."""
 
 
 _warned: ContextVar[set[tuple[str, str]] | None] = ContextVar("objrec_warned", default=None)

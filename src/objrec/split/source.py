@@ -23,13 +23,16 @@ from objrec.data import (
 )
 from objrec.errors import ObjrecError, UsageRefused, strict_refusal
 from objrec.images import (
+    BAD_FOLDER_NAME,
     IgnoredFiles,
     decoder_missing,
+    has_utf8_name,
     ignored_files,
     is_gone_folder,
     is_hidden,
     list_images,
     path_order,
+    warn_once,
 )
 from objrec.manifest import (
     MANIFEST,
@@ -115,10 +118,20 @@ def class_files(
     only in how their accents are encoded, NFC and NFD ``Café``, are one class, written under its
     NFC name), of those ``classes`` names (every one when it names none) less those ``exclude``
     names, and the names of the class folders that have none; the other files in ``ignored``
-    (:func:`objrec.images.list_images`)."""
+    (:func:`objrec.images.list_images`). A class folder whose name is not UTF-8 is left out with
+    one warning saying to rename it (not called empty)."""
     files: dict[str, list[Path]] = {}
     empty = []
     for folder in _select_classes(src, exclude, classes):
+        if not has_utf8_name(src / folder):  # one warning of the folder, not one of each photo
+            warn_once(
+                "bad name",
+                src / folder,
+                "class folder %s left out: %s",
+                src / folder,
+                BAD_FOLDER_NAME,
+            )
+            continue
         paths = list_images(src / folder, ignored=ignored)
         if paths:
             files.setdefault(class_of_folder(folder), []).extend(paths)
