@@ -448,8 +448,8 @@ def test_check_s_summary_writes_every_count_with_thousands_separators(tmp_path):
     result.splits = {}
     assert check_next(result).startswith("what next: split and train leave the 1,000 unusable")
     assert check_next(result).endswith("(split --strict and train --strict refuse them instead)")
-    result.problems[0].kind = "bad_name"  # split --strict does not refuse those
-    assert check_next(result).endswith("(train --strict refuses to start while any exist)")
+    result.problems[0].kind = "bad_name"  # split --strict refuses those too (review63a L2)
+    assert check_next(result).endswith("(split --strict and train --strict refuse them instead)")
 
 
 def test_check_next_promises_no_going_on_past_an_unusable_folder(tmp_path):

@@ -811,6 +811,24 @@ def test_a_class_folder_named_in_no_utf8_is_said_once_to_need_renaming_not_empty
     assert [(p.kind, p.path) for p in found.unusable] == [("bad_folder_name", os.fsdecode(bad))]
 
 
+def test_strict_refuses_names_that_are_not_utf8_as_check_calls_them_unusable(
+    tmp_path, image_folder, known_facts
+):
+    """review63a L2: `split --strict` left a photo named in Latin-1 out with a warning, where
+    check calls it unusable and says `--strict` refuses unusable files; a class folder so named
+    too. Both are refused now, named as printed."""
+    shutil.copy(
+        image_folder / "red" / "img_00.jpg", os.fsencode(image_folder / "red") + b"/caf\xe9.jpg"
+    )
+    os.mkdir(os.fsencode(image_folder) + b"/gr\xfcn")
+    shutil.copy(image_folder / "red" / "img_01.png", os.fsencode(image_folder) + b"/gr\xfcn/a.png")
+    with pytest.raises(ObjrecError, match=r"2 names are not UTF-8 \(gr\\xfcn, red/caf\\xe9.jpg\)"):
+        split_folder(image_folder, tmp_path / "strict", strict=True)
+    assert not (tmp_path / "strict").exists()
+    result = split_folder(image_folder, tmp_path / "out")  # left out, with warnings
+    assert sum(sum(c.values()) for c in result.counts.values()) == 36
+
+
 def test_a_class_with_only_unreadable_files_is_left_out_as_empty(
     tmp_path, image_folder, known_facts
 ):

@@ -370,8 +370,8 @@ class SplitConfig:
     """Copy the images, or link them. ``link`` makes symbolic links to the source files."""
     strict: bool = False
     """Refuse empty classes and unreadable files. Refuse class folders without images and image
-    files that cannot be read, in one error naming the first 10 of each kind and counting the rest
-    (by default they are left out with a warning)."""
+    files that cannot be read, or whose names are not UTF-8, in one error naming the first 10 of
+    each kind and counting the rest (by default they are left out with a warning)."""
     near_duplicates: bool = True
     """Keep near-duplicates in one split. Keep near-duplicates (resized, re-encoded, cropped,
     mirrored, turned, letterboxed or recoloured copies of one picture, found by perceptual hash)

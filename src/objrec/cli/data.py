@@ -811,7 +811,7 @@ def number(value: Any) -> str:
 def check_next(result: CheckResult) -> str:
     """What split and train do with the unusable files ('2 unusable' and exit 1 alone read as
     'fix them first'): they leave them out with a warning naming them; ``--strict`` refuses them
-    instead (split's refuses the files it cannot decode, not names that are not UTF-8). A split
+    instead. A split
     folder is not split again: train alone. Nothing is said to go on past an unusable folder (a
     folder of one class, which train refuses): its own line says what it stops. Nor past a
     folder split refuses as it stands (``split_refused``, its note says why): photos first."""
@@ -824,7 +824,7 @@ def check_next(result: CheckResult) -> str:
     them = "it" if result.n_unreadable + empty == 1 else "them"
     who, go = ("train leaves", "goes") if result.splits else ("split and train leave", "go")
     strict = "train --strict refuses to start while any exist"
-    if not result.splits and not any(p.kind == "bad_name" for p in result.unusable):
+    if not result.splits:
         strict = f"split --strict and train --strict refuse {them} instead"
     said = f"what next: {who} the {files} out, with a warning naming {them}"
     if not (folders := result.unusable_folders - empty):

@@ -24,6 +24,7 @@ from objrec.data import (
 from objrec.errors import ObjrecError, UsageRefused, strict_refusal
 from objrec.images import (
     BAD_FOLDER_NAME,
+    BAD_NAME,
     IgnoredFiles,
     decoder_missing,
     has_utf8_name,
@@ -32,6 +33,7 @@ from objrec.images import (
     is_hidden,
     list_images,
     path_order,
+    utf8_name,
     warn_once,
 )
 from objrec.manifest import (
@@ -83,7 +85,8 @@ def read_source(
     ``src`` is no source folder, and with ``config.strict`` when an image does not decode or a
     class has none."""
     ignored: list[Path] = []
-    files, empty = class_files(src, config.exclude, ignored, config.classes)
+    bad: list[str] = []
+    files, empty = class_files(src, config.exclude, ignored, config.classes, bad)
     refuse_wrong_source(src, files)
     images = [p for paths in files.values() for p in paths]
     loose = loose_files(src, config.groups)
@@ -92,7 +95,8 @@ def read_source(
     hashes, facts = read_all(files, on_file, store, times=config.burst_seconds > 0)
     files, unreadable, too_large, no_decoder = drop_unreadable(src, files, facts)
     if config.strict:
-        refuse_problems(src, empty, unreadable, [p.name for p in loose if is_gone_folder(p)])
+        gone = [p.name for p in loose if is_gone_folder(p)]
+        refuse_problems(src, empty, unreadable, gone, bad)
     files, empty = without_empty(src, files, empty)
     hashes = {p: hashes[p] for paths in files.values() for p in paths}
     return Source(files, hashes, facts, empty, unreadable, too_large, no_decoder, not_images)
@@ -113,31 +117,46 @@ def class_files(
     exclude: Sequence[str],
     ignored: list[Path] | None = None,
     classes: Sequence[str] = (),
+    bad: list[str] | None = None,
 ) -> tuple[dict[str, list[Path]], list[str]]:
     """The images of each class (:func:`objrec.data.class_of_folder`: two folders whose names differ
     only in how their accents are encoded, NFC and NFD ``Café``, are one class, written under its
     NFC name), of those ``classes`` names (every one when it names none) less those ``exclude``
     names, and the names of the class folders that have none; the other files in ``ignored``
-    (:func:`objrec.images.list_images`). A class folder whose name is not UTF-8 is left out with
-    one warning saying to rename it (not called empty)."""
+    (:func:`objrec.images.list_images`). A class folder or an image whose name is not UTF-8 is
+    left out with a warning saying to rename it (a folder once, not called empty), and named in
+    ``bad`` (relative to ``src``, escaped as printed), which ``strict`` refuses."""
     files: dict[str, list[Path]] = {}
     empty = []
     for folder in _select_classes(src, exclude, classes):
-        if not has_utf8_name(src / folder):  # one warning of the folder, not one of each photo
-            warn_once(
-                "bad name",
-                src / folder,
-                "class folder %s left out: %s",
-                src / folder,
-                BAD_FOLDER_NAME,
-            )
+        paths = _folder_images(src, folder, ignored, [] if bad is None else bad)
+        if paths is None:
             continue
-        paths = list_images(src / folder, ignored=ignored)
         if paths:
             files.setdefault(class_of_folder(folder), []).extend(paths)
         else:
             empty.append(folder)
     return {name: sorted(paths, key=path_order) for name, paths in files.items()}, empty
+
+
+def _folder_images(
+    src: Path, folder: str, ignored: list[Path] | None, bad: list[str]
+) -> list[Path] | None:
+    """The images of the class folder ``folder`` of ``src`` whose names are UTF-8, each other
+    warned of and named in ``bad``; None, the folder warned of once and named, where its own
+    name is not UTF-8."""
+    if not has_utf8_name(src / folder):  # one warning of the folder, not one of each photo
+        warn_once(
+            "bad name", src / folder, "class folder %s left out: %s", src / folder, BAD_FOLDER_NAME
+        )
+        bad.append(utf8_name(folder))
+        return None
+    named: list[Path] = []
+    paths = list_images(src / folder, named, ignored=ignored)
+    for path in named:
+        warn_once("bad name", path, "%s left out: %s", path, BAD_NAME)
+    bad += [utf8_name(path.relative_to(src).as_posix()) for path in named]
+    return paths
 
 
 def refuse_wrong_source(src: Path, files: dict[str, list[Path]]) -> None:
@@ -211,11 +230,16 @@ def without_empty(
 
 
 def refuse_problems(
-    src: Path, empty: Sequence[str], unreadable: Sequence[str], gone: Sequence[str] = ()
+    src: Path,
+    empty: Sequence[str],
+    unreadable: Sequence[str],
+    gone: Sequence[str] = (),
+    bad: Sequence[str] = (),
 ) -> None:
     """``strict``: one error telling every problem found in ``src`` (links to class folders that
-    are not there, ``gone``; class folders without images, image files that cannot be read), each
-    kind's first ``NAMED`` and a count of the rest."""
+    are not there, ``gone``; class folders without images, image files that cannot be read; the
+    images and class folders whose names are not UTF-8, ``bad``), each kind's first ``NAMED``
+    and a count of the rest."""
     problems = []
     if gone:
         problems.append(
@@ -234,6 +258,12 @@ def refuse_problems(
     if unreadable:
         files = plural(len(unreadable), "image file")
         problems.append(f"{files} cannot be read: {some_of(unreadable)}")
+    if bad:
+        names = plural(len(bad), "name") + (" is" if len(bad) == 1 else " are")
+        them = "it" if len(bad) == 1 else "them"
+        problems.append(
+            f"{names} not UTF-8 ({some_of(bad)}): objrec cannot record {them}; rename {them}"
+        )
     if problems:
         raise strict_refusal(src, problems)
 
