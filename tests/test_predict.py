@@ -1917,6 +1917,30 @@ def test_a_file_named_as_an_image_that_is_none_is_refused_before_the_model_loads
     assert said.error is not None and answered.error is None and answered.topk
 
 
+def test_a_photo_read_ahead_by_one_predict_call_is_not_taken_by_another_thread(tmp_path):
+    """The bytes predict read ahead to tell an image before loading the model (c7a7c9b7) were
+    one dict for the whole process (store63, cli63): another thread's predict of the same path
+    took them, stale. Each call has its own, and none is held once the call returns."""
+    import threading
+
+    from objrec.predict import _read_ahead, read_once, reads_ahead, refuse_until_an_image
+    from objrec.prediction import Prediction
+
+    photo = tmp_path / "red.png"
+    make_image((200, 30, 30)).save(photo)
+    before = photo.read_bytes()
+    other: list[object] = []
+    with reads_ahead():
+        refuse_until_an_image([Prediction(path=str(photo))])
+        make_image((30, 30, 200)).save(photo)  # changed on disk after this call read it
+        thread = threading.Thread(target=lambda: other.append(read_once(photo)[0]))
+        thread.start()
+        thread.join()
+        assert read_once(photo)[0] == before  # this call's own read, once
+    assert other == [photo.read_bytes()] and other[0] != before
+    assert _read_ahead.get() is None
+
+
 def test_a_wildcard_no_shell_expanded_is_said_as_such(tmp_path, monkeypatch):
     """review53b L5: `predict run 'photos/*/t*.jpg'` (quoted, so the shell left it) said "no such
     file or folder", as if a file were missing; it says the pattern was not expanded."""

@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -221,19 +222,24 @@ def loaded(
     return recognizer
 
 
-_read_ahead: dict[str, tuple[bytes, str]] = {}
+_read_ahead: ContextVar[dict[str, tuple[bytes, str]] | None] = ContextVar(
+    "objrec_read_ahead", default=None
+)
 """The bytes and content digest of the image :func:`refuse_until_an_image` read, by its path as
-given, for :func:`read_once` to give its decode: emptied as predict returns (:func:`reads_ahead`),
-so that an image answered from the feature store, never decoded, is not held."""
+given, for :func:`read_once` to give its decode: one dict a predict call (:func:`reads_ahead`),
+so that two threads predicting at once never take each other's, dropped as the call returns so
+that an image answered from the feature store, never decoded, is not held."""
 
 
 @contextlib.contextmanager
 def reads_ahead() -> Iterator[None]:
-    """:data:`_read_ahead` emptied at the block's end, whatever ends it. Usable as a decorator."""
+    """:data:`_read_ahead` a new dict for the block, dropped at its end, whatever ends it.
+    Usable as a decorator."""
+    token = _read_ahead.set({})
     try:
         yield
     finally:
-        _read_ahead.clear()
+        _read_ahead.reset(token)
 
 
 @takes_back_folders("explain")
@@ -305,8 +311,9 @@ def refuse_until_an_image(results: list[Prediction]) -> None:
             source, digest = read_once(Path(entry.path))
             entry.error = unidentified_reason(source)
             if entry.error is None:
-                if digest is not None and isinstance(source, bytes):
-                    _read_ahead[str(Path(entry.path))] = (source, digest)
+                kept = _read_ahead.get()
+                if kept is not None and digest is not None and isinstance(source, bytes):
+                    kept[str(Path(entry.path))] = (source, digest)
                 return
 
 
@@ -621,7 +628,7 @@ def read_once(path: Path) -> tuple[Path | bytes, str | None]:
     the decode and the check of the run's own images (the read :func:`refuse_until_an_image`
     made, where it made one); the path and None where it cannot be read, for ``open_image`` to
     say why as it says it of any file."""
-    if (kept := _read_ahead.pop(str(path), None)) is not None:
+    if (kept := (_read_ahead.get() or {}).pop(str(path), None)) is not None:
         return kept
     try:
         data = path.read_bytes()
