@@ -243,7 +243,8 @@ def test_a_copy_that_strays_in_backbones_says_train_s_fp32_as_the_cli_spells_it(
 ):
     """late62 L5c: the warning's `precision="fp32"` is --precision fp32 in train and audit, but
     objrec backbones --measure has no such option: the CLI printed the Python keyword. There it
-    names train's, which the CLI spells as the command."""
+    names train's, which the CLI spells as the command, --out RUN as train takes it (late63: `objrec
+    train DATA OUT` was refused, "got unexpected extra argument")."""
     from objrec.backbone_facts import int8_copy
     from objrec.cache import open_cache
     from objrec.cli import COMMANDS
@@ -256,7 +257,7 @@ def test_a_copy_that_strays_in_backbones_says_train_s_fp32_as_the_cli_spells_it(
     (warned,) = [r.getMessage() for r in caplog.records]
     backbones = next(c for c in COMMANDS if c.name == "backbones")
     assert to_cli(warned, backbones).endswith(
-        "so its answers may differ from fp32's: `objrec train DATA OUT --backbone tiny_test "
+        "so its answers may differ from fp32's: `objrec train DATA --out RUN --backbone tiny_test "
         "--precision fp32` runs it as it is"
     )
     open_cache(tmp_path).close()

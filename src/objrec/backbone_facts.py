@@ -277,7 +277,7 @@ def int8_copy(spec: BackboneSpec, body: Body, cache: FeatureCache, reporter: Rep
     data, store, name = spec.data_config, cache.store, spec.name
     # the warning of a copy that strays names train's fp32 (the CLI: objrec train ... --precision
     # fp32): backbones has no precision of its own for it to name (late62 L5c)
-    fp32 = f'`train(data, out, backbone={name!r}, precision="fp32")`'
+    fp32 = f'`train(data, out=run, backbone={name!r}, precision="fp32")`'
     return quantize_body(
         body, data, cache.root, reporter=reporter, store=store, name=name, fp32=fp32
     )
