@@ -199,10 +199,10 @@ def predict(
     An image like none of the model's classes (its unknown score below the run's threshold) is said
     to be unknown, its top classes still given; one barely familiar (its familiarity within 0.25
     of the line, where a typical valid image scores 1 and the line is 0) says so: "(barely
-    familiar: 0.02)"; the threshold that judged them is said once, under the lines. A look-alike
-    pair's answer (evaluate mixed them up both ways) gets a line, and until evaluate --unknown has
-    measured how often untaught things get a class, a hint says a class answered proves nothing:
-    three notes, on stderr (objrec -q leaves them out). A tally ends two answers or more."""
+    familiar: 0.02)". When any image is answered unknown or barely familiar, the threshold that
+    judged them is said once, under the lines. A look-alike pair's answer (evaluate mixed them up
+    both ways) gets a line, and one hint that a class answered proves nothing until evaluate
+    --unknown measured strangers: notes, on stderr (none under -q). Two answers or more: a tally."""
     table = checked_request(run, paths, threshold, no_unknown, csv, plot, force)
     from objrec.predict import predict as run_predict  # PyTorch comes with "loading the model"
 
