@@ -856,8 +856,9 @@ def test_the_report_says_what_the_split_left_out_as_split_json_records_it(
     text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
     assert (
         "Left out by the split that made this folder from the photo folder: 1 file could not be "
-        "read as an image and was not used: red/broken.jpg. 1 picture is filed under two "
-        "classes and was used with both labels, one of them probably wrong: green/img_00.jpg "
+        "read as an image and was not used: red/broken.jpg. 1 pair of pictures in two classes, "
+        "the same or look-alikes, was used with both labels, one of them probably wrong: "
+        "green/img_00.jpg "
         "and red/copy.jpg. Other files not used: 1 outside a class folder."
     ) in text
 

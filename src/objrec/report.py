@@ -1152,14 +1152,10 @@ def left_out_words(record: dict[str, Any] | None) -> list[str]:
         said.append(f"{plural(len(unreadable), 'file')} {could} not used: {some_of(unreadable)}")
     if pairs := left.get("in_two_classes"):
         named = some_of([f"{a} and {b}" for a, b in pairs], quote=False)
-        filed = (
-            "is filed under two classes and was"
-            if len(pairs) == 1
-            else "are filed under two classes and were"
-        )
+        was = "was" if len(pairs) == 1 else "were"
         said.append(
-            f"{plural(len(pairs), 'picture')} {filed} used with both labels, one of them probably "
-            f"wrong: {named}"
+            f"{plural(len(pairs), 'pair')} of pictures in two classes, the same or look-alikes, "
+            f"{was} used with both labels, one of them probably wrong: {named}"
         )
     if ignored := left.get("ignored"):
         words = {k: n for k, n in ignored.items() if k in IGNORED_KINDS}
