@@ -1,5 +1,7 @@
 """The words messages are built of: counts, lists of names."""
 
+import os
+
 import pytest
 
 from objrec.cli.prediction import topk_line
@@ -81,3 +83,57 @@ def test_the_tqdm_reporter_shows_a_step_without_a_count_as_a_plain_line():
     said = "\n".join(lines)
     assert "loading the model: reading its weights [00:00]" in said
     assert ": 0it" not in said and "?it/s" not in said
+
+
+def as_a_notebook_without_widgets(monkeypatch) -> None:
+    """This Python made to look like a Jupyter kernel without ipywidgets, as ``tqdm.auto`` tells
+    one (its kernel's module loaded, IPython's ``get_ipython()`` a shell): ``tqdm.auto``, forgotten,
+    is imported again as a notebook would import it first."""
+    import sys
+    import types
+
+    shell = types.ModuleType("IPython")
+    shell.get_ipython = lambda: type("ZMQInteractiveShell", (), {})()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", shell)
+    monkeypatch.setitem(sys.modules, "ipykernel.zmqshell", types.ModuleType("ipykernel.zmqshell"))
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # None: refused by import, not found
+    for name in ("tqdm.auto", "tqdm.autonotebook"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    for name in [name for name in os.environ if name == "QT_API" or name.startswith("SPYDER")]:
+        monkeypatch.delenv(name)
+
+
+def test_the_tqdm_reporter_in_a_notebook_without_ipywidgets_draws_one_line_in_place(monkeypatch):
+    """notebook63: in Jupyter without ipywidgets, `TqdmReporter` (tqdm.auto) warned "IProgress
+    not found" into the cell and drew its nested text bars by moving the cursor up (ESC[A), which
+    a notebook's output cannot do: one training left 190 outputs and 22 stray lines. There its
+    bars are plain text on the one line the notebook redraws in place (carriage returns), at
+    most once a second, without the warning; the notes and each finished bar stay a line each."""
+    import io
+    import warnings
+
+    from objrec.progress import NOTEBOOK_INTERVAL, TqdmReporter, bar_maker
+
+    as_a_notebook_without_widgets(monkeypatch)
+    shown = io.StringIO()
+    reporter = TqdmReporter(file=shown)
+    with warnings.catch_warnings(record=True) as warned:  # tqdm's "IProgress not found"
+        warnings.simplefilter("always")
+        with reporter.task("train features", 4) as advance:
+            with reporter.task("hashing files", None) as counted:
+                counted(3)
+            advance(4)
+        for epoch in (1, 2):
+            with reporter.task(f"epoch {epoch}", 2) as advance:
+                advance(2)
+            losses = {"train_loss": 0.5, "valid_loss": 0.4, "train_acc": 0.8, "valid_acc": 0.7}
+            reporter.epoch({"epoch": epoch, **losses})
+        reporter.note("training stopped")
+    assert [str(warning.message) for warning in warned] == []
+    text = shown.getvalue()
+    assert "\x1b[" not in text  # no cursor moved: nothing but carriage returns and new lines
+    finished = [line.split("\r")[-1].rstrip() for line in text.split("\n")]
+    assert finished[0].startswith("hashing files: 3 [") and finished[1].startswith("train features")
+    assert finished[2].startswith("epochs: 2 [") and finished[3] == "training stopped"
+    plain, options = bar_maker()
+    assert plain.__module__ == "tqdm.std" and options["mininterval"] == NOTEBOOK_INTERVAL >= 1

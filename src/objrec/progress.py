@@ -7,7 +7,9 @@ does nothing. Its words (counts, names, durations) are in :mod:`objrec.words`.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -105,12 +107,55 @@ def passes_from_first_step(
         yield step
 
 
+NOTEBOOK_INTERVAL = 1.0
+"""Seconds at least between two drawings of a text bar in a Jupyter notebook without
+ipywidgets (tqdm's own default, 0.1 s, sent a notebook a stream message at each: hundreds a
+training)."""
+
+
+def in_notebook() -> bool:
+    """Whether this Python is a Jupyter kernel whose output is a notebook's (JupyterLab, Notebook,
+    VS Code, Colab), as ``tqdm.auto`` tells it: a kernel's module loaded, and no console
+    frontend's variables (Qt console, Spyder) in the environment."""
+    if "ipykernel.zmqshell" not in sys.modules:
+        return False
+    return not any(name == "QT_API" or name.startswith("SPYDER") for name in os.environ)
+
+
+def widgets_installed() -> bool:
+    """Whether ipywidgets can be imported: ``tqdm.auto`` draws a notebook's bars as its widgets."""
+    try:
+        return importlib.util.find_spec("ipywidgets") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def bar_maker() -> tuple[Any, dict[str, Any]]:
+    """The tqdm class to draw a bar with here, and the options each bar takes besides its own.
+
+    ``tqdm.auto``'s class (a widget in a notebook, a text bar in a terminal) but in a notebook
+    without ipywidgets: there ``tqdm.auto`` warned "IProgress not found" into the cell and drew
+    text bars below each other by moving the cursor up a line (``ESC[A``), which a notebook's
+    output cannot do, each drawing a message of its own: stray and repeated lines, hundreds of
+    them a training. There every bar is drawn on the one line the notebook redraws in place
+    (``position=0``: the bar drawn last shows; one that ends stays as a line above the next)
+    and at most once a second (:data:`NOTEBOOK_INTERVAL`), by tqdm's plain text class."""
+    if in_notebook() and not widgets_installed():
+        from tqdm.std import tqdm as plain
+
+        return plain, {"position": 0, "mininterval": NOTEBOOK_INTERVAL}
+    from tqdm.auto import tqdm  # not at import: the CLI draws its own bars
+
+    return tqdm, {}
+
+
 class TqdmReporter(Reporter):
     """Progress bars for a Python caller, drawn by tqdm (``tqdm.auto``: a widget in Jupyter with
-    ipywidgets, a text bar elsewhere), on ``file`` (None: stderr): a bar per task (the pretrained
-    network's pass over the images, hashing, predicting...), the bar of each epoch's batches
-    cleared when it ends; one bar counting a fit's epochs, its latest losses and accuracies
-    beside it; ``notes`` (a one-line message of the library's) above the bars, unless False::
+    ipywidgets, a text bar elsewhere: in a notebook without ipywidgets one line redrawn in place,
+    :func:`bar_maker`), on ``file`` (None: stderr): a bar per task (the pretrained network's pass
+    over the images, hashing, predicting...), the bar of each epoch's batches cleared when it
+    ends; one bar counting a fit's epochs, its latest losses and accuracies beside it; ``notes``
+    (a one-line message of the library's) above the bars, unless False::
 
         objrec.train("data", "run", reporter=objrec.TqdmReporter())
     """
@@ -131,14 +176,18 @@ class TqdmReporter(Reporter):
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Any]:
-        from tqdm.auto import tqdm  # not at import: the CLI draws its own bars
-
+        tqdm, options = bar_maker()
         per_epoch = description.startswith(self.EPOCH_TASK)
         if not per_epoch:
             self.end_fit()  # the fit is over: its epochs bar stays as it ended
         shown = self.UNCOUNTED if total is None else None  # tqdm's own bar where there is a total
         with tqdm(
-            desc=description, total=total, leave=not per_epoch, file=self.file, bar_format=shown
+            desc=description,
+            total=total,
+            leave=not per_epoch,
+            file=self.file,
+            bar_format=shown,
+            **options,
         ) as bar:
             self.bars.append((bar, description))
             try:
@@ -171,13 +220,12 @@ class TqdmReporter(Reporter):
     def epoch(self, record: dict[str, Any]) -> None:
         """The epochs bar counts to ``record``'s epoch (a lower one starts the next fit's: the
         next head's) and shows its losses and accuracies, and the best validation loss so far."""
-        from tqdm.auto import tqdm
-
         if self.epochs is not None and record["epoch"] <= self.epochs.n:
             self.end_fit()
         if self.epochs is None:
+            tqdm, options = bar_maker()
             shown = "{desc}: {n_fmt} [{elapsed}{postfix}]"  # no rate: seconds per epoch vary
-            self.epochs = tqdm(desc="epochs", file=self.file, bar_format=shown)
+            self.epochs = tqdm(desc="epochs", file=self.file, bar_format=shown, **options)
             self.best = float("inf")  # a new fit's
         self.best = min(self.best, self.best_earlier, record["valid_loss"])
         self.best_earlier = float("inf")
@@ -203,8 +251,7 @@ class TqdmReporter(Reporter):
         step: the fit's epochs bar ends as it stands, its last line not run into by the note)."""
         self.end_fit()
         if self.notes:
-            from tqdm.auto import tqdm
-
+            tqdm, _ = bar_maker()
             tqdm.write(message, file=self.file or sys.stderr)  # the bars' file: drawn again below
 
 
