@@ -137,3 +137,27 @@ def test_the_tqdm_reporter_in_a_notebook_without_ipywidgets_draws_one_line_in_pl
     assert finished[2].startswith("epochs: 2 [") and finished[3] == "training stopped"
     plain, options = bar_maker()
     assert plain.__module__ == "tqdm.std" and options["mininterval"] == NOTEBOOK_INTERVAL >= 1
+
+
+def test_the_epochs_bar_never_shows_an_epochs_count_beside_the_epoch_befores_losses(monkeypatch):
+    """notebook63: the epochs bar was drawn with the new count and the previous epoch's losses
+    ("epochs: 2 [..., train loss 1.5404 ...]", then "epochs: 2 [..., train loss 0.4566 ...]"):
+    it counted the epoch, which drew it, before it took the epoch's losses. Drawn at every
+    change here (no minimum interval), each drawing of a count shows that epoch's losses."""
+    import io
+    import re
+
+    from tqdm.std import tqdm
+
+    from objrec import progress
+
+    monkeypatch.setattr(progress, "bar_maker", lambda: (tqdm, {"mininterval": 0}))
+    shown = io.StringIO()
+    reporter = progress.TqdmReporter(file=shown)
+    for epoch, loss in ((1, 1.5404), (2, 0.4566), (3, 0.3012)):
+        losses = {"train_loss": loss, "valid_loss": 0.4, "train_acc": 0.8, "valid_acc": 0.7}
+        reporter.epoch({"epoch": epoch, **losses})
+    drawn = re.findall(r"epochs: (\d) \[[^,\]]*, train loss ([\d.]+)", shown.getvalue())
+    losses_of = {"1": "1.5404", "2": "0.4566", "3": "0.3012"}
+    assert {count for count, _ in drawn} == {"1", "2", "3"}
+    assert [(count, losses_of[count]) for count, _ in drawn] == drawn

@@ -229,11 +229,14 @@ class TqdmReporter(Reporter):
             self.best = float("inf")  # a new fit's
         self.best = min(self.best, self.best_earlier, record["valid_loss"])
         self.best_earlier = float("inf")
-        self.epochs.update(record["epoch"] - self.epochs.n)
         self.epochs.set_postfix_str(
             f"train loss {record['train_loss']:.4f} acc {record['train_acc']:.3f}, valid loss "
-            f"{record['valid_loss']:.4f} acc {record['valid_acc']:.3f}, best {self.best:.4f}"
+            f"{record['valid_loss']:.4f} acc {record['valid_acc']:.3f}, best {self.best:.4f}",
+            refresh=False,
         )
+        # drawn once, count and losses together (update() drew the count beside the last losses)
+        self.epochs.n = record["epoch"]
+        self.epochs.refresh()
 
     def best_before(self, epoch: int, valid_loss: float) -> None:
         """The best so far of the run the next fit resumes (``train --resume``): its bar's best
