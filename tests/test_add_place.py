@@ -105,3 +105,28 @@ def test_a_group_in_several_splits_keeps_the_one_most_of_it_is_in_train_first_on
     assert majority_split(Counter(test=3, train=2)) == "test"
     existing = {Path(f"{i}.png"): (split, "red") for i, split in enumerate(["test", "valid"])}
     assert held_splits(existing, dict.fromkeys(existing, "g")) == {"g": "valid"}
+
+
+def test_a_picture_in_two_new_classes_is_placed_by_both_as_split_places_it():
+    """review63a L4: add placed a group of new images in two classes (copies of one picture) by
+    its first class alone, its own rule beside split's (D1): a site of 1 image of class a and 15
+    of class b went wherever a's one image fitted, valid or test, taking b's 15 with it. add now
+    places each class by split's rule (``placement.place_class``), the group planned by the room
+    left in both: where ``split`` puts it, and so every group of both classes."""
+    from objrec.config import SplitConfig
+    from objrec.placement import assign
+
+    images, groups = [], {}
+    for name, sizes in (("a", {"site": 1, "a": 9}), ("b", {"site": 15, "b": 5})):
+        for key, n in sizes.items():
+            for k in range(n):
+                path = Path(f"/new/{name}/{key}{k}.jpg")
+                images.append(NewImage(path, name, Path(path.name), path.name))
+                groups[path] = key if key == "site" else f"{key}{k}"
+    files = {name: [i.path for i in images if i.name == name] for name in ("a", "b")}
+    for seed in range(8):
+        config = SplitConfig(seed=seed)
+        split_of, _ = place_groups(images, groups, {}, {}, config)
+        by_split, _ = assign(files, (groups, groups), config.ratios, seed, (Path("/new"), None))
+        assert {groups[p]: s for p, (_, s) in by_split.items()} == split_of, seed
+        assert split_of["site"] == "train", seed

@@ -2,8 +2,8 @@
 the groups in their seeded order (:func:`placing_order`) placed largest first
 (:func:`nearer_split`), the groups with images in several classes planned across them
 (``_Room``), and no wanted split left without a group; a class of only two groups has one in
-train and the other in test (:func:`evaluated_pair`). ``split`` and
-``add`` place by it."""
+train and the other in test (:func:`evaluated_pair`). ``split`` (:func:`assign`) and ``add``
+(:func:`place_classes`) place each class by one rule, :func:`place_class`."""
 
 from __future__ import annotations
 
@@ -53,16 +53,15 @@ def assign(files, group_keys, ratios, seed, folders, held=None) -> tuple[dict, S
     src, out = folders
     hashes, keys = group_keys
     split_of_hash: dict[str, str] = dict(held or {})  # by placing key
-    room = _Room(files, keys, ratios, split_of_hash, seed)
+    members = {name: [keys[path] for path in paths] for name, paths in files.items()}
+    room = _Room(members, ratios, split_of_hash, seed)
     # the first file of each duplicate group, in the first class
     first_of_hash: dict[str, Path] = {}
     result = SplitResult(out=out, counts={})
     for name, paths in files.items():
         groups: dict[str, list[Path]] = {}
-        placing: dict[str, list[Path]] = {}
         for path in paths:
             groups.setdefault(hashes[path], []).append(path)
-            placing.setdefault(keys[path], []).append(path)
         result.duplicate_files += sum(len(g) - 1 for g in groups.values())
         kept = [originals_first(g) for g in groups.values() if len(g) > 1]  # as check names them
         result.duplicate_groups += [[path.relative_to(src).as_posix() for path in g] for g in kept]
@@ -76,7 +75,8 @@ def assign(files, group_keys, ratios, seed, folders, held=None) -> tuple[dict, S
         )
         for h, group in groups.items():
             first_of_hash.setdefault(h, group[0])
-        placed, paired = _place_groups(placing, split_of_hash, ratios, seed, room, name)
+        sizes = Counter(members[name])
+        placed, paired = place_class(sizes, split_of_hash, room, name, ratios, seed)
         split_of_hash.update(placed)
         counts = dict.fromkeys(SPLITS, 0)
         for path in paths:
@@ -92,24 +92,60 @@ def assign(files, group_keys, ratios, seed, folders, held=None) -> tuple[dict, S
     return assignment, result
 
 
-def _place_groups(groups, split_of_hash, ratios, seed, room, name) -> tuple[dict[str, str], bool]:
-    """Splits for class ``name``'s unplaced groups (``groups``: each group's files in this class),
-    and whether they were placed as a pair to evaluate (:func:`evaluated_pair`).
-    ``allocate``'s targets count images, less those of groups placed already (by other classes,
-    or planned by ``room``); the groups in their seeded order (:func:`placing_order`), largest
-    first, each go to a split whose target it brings nearer (:func:`nearer_split`: a larger group to
-    the one lacking the largest share of its target, so every split takes its share of the bursts;
+def place_classes(
+    members: dict[str, list[str]],
+    held: dict[str, str],
+    before: dict[str, list[int]],
+    ratios: tuple[float, float, float],
+    seed: int,
+) -> tuple[dict[str, str], set[str]]:
+    """The split of each placing group of ``members`` (each class's images' placing keys, the
+    classes in the order they are placed) and the classes placed as a pair to evaluate, as
+    :func:`assign` places them, ``held`` where they are, each class holding ``before`` images
+    in each split already (``add``'s data folder): a class at a time (:func:`place_class`), the
+    groups spanning classes planned across them first (``_Room``)."""
+    split_of = dict(held)
+    room = _Room(members, ratios, held, seed, before)
+    paired: set[str] = set()
+    for name, keys in members.items():
+        placed, pair = place_class(
+            Counter(keys), split_of, room, name, ratios, seed, before.get(name)
+        )
+        split_of |= placed
+        paired |= {name} if pair else set()
+    return split_of, paired
+
+
+def place_class(
+    sizes: Counter[str],
+    split_of: dict[str, str],
+    room: _Room,
+    name: str,
+    ratios: tuple[float, float, float],
+    seed: int,
+    before: list[int] | None = None,
+) -> tuple[dict[str, str], bool]:
+    """Splits for class ``name``'s unplaced groups (``sizes``: each group's images in this
+    class), and whether they were placed as a pair to evaluate (:func:`evaluated_pair`);
+    ``before``: the class's images in each split already (``add``'s data folder, each counted
+    as a group). ``split`` and ``add`` place by it, one rule. ``allocate``'s targets count
+    images, less those of groups placed already (by other classes, held, or planned by
+    ``room``); the groups in their seeded order (:func:`placing_order`), largest first, each go
+    to a split whose target it brings nearer (:func:`nearer_split`: a larger group to the one
+    lacking the largest share of its target, so every split takes its share of the bursts;
     one-image groups then fill train's, then valid's, then test's), else to train. A burst or a
     camera site of half a class does not count as one image of its split's share. A group with
-    images in later classes too, which ``room`` left to this class, is sorted by its largest share
-    of one and goes where it brings them all nearest (:meth:`_Room.split`)."""
-    sizes = {h: len(paths) for h, paths in groups.items()}
-    targets = allocate(sum(sizes.values()), ratios)
-    left = list(targets)
-    for h in groups:
-        if h in split_of_hash or h in room.planned:
-            left[SPLITS.index(split_of_hash.get(h) or room.planned[h])] -= sizes[h]
-    free = placing_order((h for h in groups if h not in split_of_hash), seed)
+    images in later classes too, which ``room`` left to this class, is sorted by its largest
+    share of one and goes where it brings them all nearest (:meth:`_Room.split`)."""
+    before = before or [0] * len(SPLITS)
+    targets = allocate(sum(before) + sum(sizes.values()), ratios)
+    left = [t - n for t, n in zip(targets, before, strict=True)]
+    held = [split for split, n in zip(SPLITS, before, strict=True) if n]
+    for h in sizes:
+        if h in split_of or h in room.planned:
+            left[SPLITS.index(split_of.get(h) or room.planned[h])] -= sizes[h]
+        held += [split_of[h]] if h in split_of else []
+    free = placing_order((h for h in sizes if h not in split_of), seed)
     free.sort(key=lambda h: -room.weight(h, sizes[h]))  # stable: one size keeps the seeded order
     placed = {h: room.planned[h] for h in free if h in room.planned}
     for h in (h for h in free if h not in placed):
@@ -119,8 +155,8 @@ def _place_groups(groups, split_of_hash, ratios, seed, room, name) -> tuple[dict
         placed[h] = SPLITS[split]
         left[split] -= sizes[h]
         room.place(h, split)
-    wanted = [s for s, n in zip(SPLITS, allocate(len(groups), ratios), strict=True) if n]
-    held = [split_of_hash[h] for h in groups if h in split_of_hash]
+    n_groups = len(sizes) + sum(before)
+    wanted = [s for s, n in zip(SPLITS, allocate(n_groups, ratios), strict=True) if n]
     paired = not held and not room.shares.keys() & placed.keys() and is_pair(placed, sizes, ratios)
     if paired:
         placed = evaluated_pair(placed, sizes, ratios)
@@ -195,20 +231,28 @@ class _Room:
     nearest ``allocate``'s targets in all, in images (``left``: counting ``like``'s held groups and
     those planned before). One that several splits bring as near (a picture in two classes with room
     in every split) is left to its first class, which places it among its own
-    (:func:`_place_groups`)."""
+    (:func:`place_class`)."""
 
-    def __init__(self, files, keys, ratios, held: dict[str, str], seed: int) -> None:
+    def __init__(
+        self,
+        members: dict[str, list[str]],
+        ratios: tuple[float, float, float],
+        held: dict[str, str],
+        seed: int,
+        before: dict[str, list[int]] | None = None,
+    ) -> None:
+        """``members``: each class's images' placing keys; ``held``: the groups placed already;
+        ``before``: each class's images in each split already (``add``'s data folder)."""
         classes_of: dict[str, Counter[str]] = {}
-        for name, paths in files.items():
-            for path in paths:
-                classes_of.setdefault(keys[path], Counter())[name] += 1
+        for name, keys in members.items():
+            for key in keys:
+                classes_of.setdefault(key, Counter())[name] += 1
         self.shares = {key: c for key, c in classes_of.items() if len(c) > 1}
         touched = {name for share in self.shares.values() for name in share}
-        self.left = {name: allocate(len(files[name]), ratios) for name in touched}
-        for name in touched:
-            for path in files[name]:
-                if keys[path] in held:
-                    self.left[name][SPLITS.index(held[keys[path]])] -= 1
+        self.left = {
+            name: _room_left(members[name], ratios, held, (before or {}).get(name))
+            for name in touched
+        }
         free = placing_order((key for key in self.shares if key not in held), seed)
         free.sort(key=lambda key: -max(self.shares[key].values()))
         self.planned: dict[str, str] = {}
@@ -242,6 +286,23 @@ class _Room:
         """Count a placed group's images in the classes it touches."""
         for name, size in self.shares.get(key, {}).items():
             self.left[name][split] -= size
+
+
+def _room_left(
+    keys: list[str],
+    ratios: tuple[float, float, float],
+    held: dict[str, str],
+    before: list[int] | None,
+) -> list[int]:
+    """What a class of images of ``keys`` (and ``before`` in each split already) still wants in
+    each split toward ``allocate``'s targets, its images of ``held`` groups counted where they
+    are."""
+    before = before or [0] * len(SPLITS)
+    left = [t - n for t, n in zip(allocate(len(keys) + sum(before), ratios), before, strict=True)]
+    for key in keys:
+        if key in held:
+            left[SPLITS.index(held[key])] -= 1
+    return left
 
 
 def no_empty_split(placed, sizes, wanted, held, fixed) -> dict[str, str]:
