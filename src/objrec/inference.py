@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -61,6 +62,9 @@ from objrec.thresholds import (
 from objrec.transforms import TTA_VIEWS, build_tta_transform, draft_size, model_view
 from objrec.unknown_scores import Readable, tie_head
 from objrec.views import ViewSpec
+
+if TYPE_CHECKING:
+    from objrec.prediction import TopClass
 
 log = logging.getLogger(__name__)
 
@@ -522,7 +526,7 @@ class Recognizer:
 
     # ------------------------------------------------------------ presenting it
 
-    def topk(self, probs: torch.Tensor, k: int) -> list[dict[str, float | str]]:
+    def topk(self, probs: torch.Tensor, k: int) -> list[TopClass]:
         """The ``k`` most probable classes of one image's probabilities, most probable first,
         the first ``metrics.answered``'s (the one top-1 rule: an exact tie is broken as an
         evaluation breaks it, whatever ``k``)."""

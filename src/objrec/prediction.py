@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from objrec.data import UNKNOWN
 from objrec.evaluation_metrics import EvaluationRecord, read_record
@@ -63,10 +63,17 @@ def score_and_line(score: float, line: float) -> tuple[str, str]:
     return shown, at
 
 
+TopClass = TypedDict("TopClass", {"class": str, "prob": float})
+"""One of an image's closest classes, as ``--json``'s ``topk`` holds it: a dict of its name
+(``"class"``) and its probability (``"prob"``), each typed as it is: typed as one
+``dict[str, float | str]``, ``topk[0]["prob"] > 0.5`` and ``topk[0]["class"].upper()`` failed
+mypy (notebook63). The functional form: ``class`` is a keyword."""
+
+
 @dataclass
 class Prediction:
     path: str
-    topk: list[dict[str, float | str]] = field(default_factory=list)
+    topk: list[TopClass] = field(default_factory=list)
     error: str | None = None
     explanation: str | None = None
     explained: str | None = None
@@ -433,9 +440,7 @@ def model_evaluations(
     return [(tested, record) for tested, _, record in current]
 
 
-def mixed_in(
-    recognizer: Recognizer, probs: Any, topk: Sequence[dict[str, Any]]
-) -> list[str] | None:
+def mixed_in(recognizer: Recognizer, probs: Any, topk: Sequence[TopClass]) -> list[str] | None:
     """An answer's :attr:`Prediction.confused_with`: its top class's partners in the pairs the
     run's evaluation mixed up (``recognizer.mixed``) that hold :data:`MIXED_PROB` or more of
     its probabilities ``probs`` (every class's, not its top-k alone: with a top-1 the partner at
