@@ -715,3 +715,33 @@ def test_only_the_rows_near_a_copy_group_search_again_and_each_group_is_one_neig
         expected = sorted(best.values(), key=lambda sj: -sj[0])[:10]
         assert np.allclose(found.sims[r], [s for s, _ in expected], atol=1e-5), r
         assert len(set(group[found.idx[r]].tolist())) == 10 and group[r] not in group[found.idx[r]]
+
+
+def test_a_trimmed_hash_near_a_centre_crop_pairs_in_bulk_as_one_by_one():
+    """A copy whose own edge a flat border covers has a trimmed hash near a centre crop of its
+    photo (its mirror's, mirrored): crop_pairs finds what crop_distance measures one pair at a
+    time, with rows too; a trimmed hash near an edge cut, or beyond the limit, is no pair."""
+    rng = np.random.default_rng(11)
+    values = iter(int.from_bytes(rng.bytes(32), "big") for _ in range(22 * 30))
+    facts = [
+        image_facts.ImageFacts(64, 56, next(values), next(values), 30.0, tuple(islice(values, 20)))
+        for _ in range(30)
+    ]
+    limit, edge = dedup.CROP_SPLIT, image_facts.CENTRE_CROPS
+    plants = {(1, 2): (0, limit), (4, 3): (3, 20), (5, 6): (6, limit + 1), (7, 8): (edge, 2)}
+    for (i, j), (c, bits) in plants.items():
+        facts[j] = replace(facts[j], trimmed=flipped(facts[i].crops[c], range(bits)))
+    facts[9] = replace(facts[9], trimmed=flipped(facts[10].phash, range(30)))  # not a crop
+    expected = [
+        [i, j]
+        for i in range(30)
+        for j in range(i + 1, 30)
+        if dedup.crop_distance(facts[i], facts[j]) <= limit
+    ]
+    assert expected == [[1, 2], [3, 4]]
+    assert dedup.crop_pairs(facts, limit).tolist() == expected
+    for rows in ([2], [3], [1, 9], [6, 8, 10]):
+        assert dedup.crop_pairs(facts, limit, rows=rows).tolist() == [
+            p for p in expected if set(rows) & set(p)
+        ]
+    assert dedup.split_pairs(facts) == [(1, 2), (3, 4)]

@@ -3109,3 +3109,34 @@ def test_like_a_folder_that_is_no_split_names_like_and_asks_for_the_earlier_spli
     assert f"--like {image_folder} is not a split folder" in err
     assert "give it the split folder an earlier split made" in err
     assert "objrec split " not in err.replace("(see objrec split --help)", "")
+
+
+@pytest.mark.slow
+def test_a_copy_with_its_own_edge_masked_pairs_with_its_photo_alone(tmp_path):
+    """A cut-out PNG whose transparent margin (read as white) covers 5% or 10% of each side of
+    the photo, or a black frame drawn over it, paired with its photo for 4-9 of 30 Caltech-101
+    photos: a crop and a border at once, the whole, crop and trimmed hashes all far. What lies
+    inside its trimmed border is a centre crop of the photo, so its trimmed hash is compared with
+    the photo's centre-crop hashes: each copy pairs with its photo and with nothing else."""
+    from objrec import dedup, image_facts
+    from objrec.demo import sample_dir
+
+    facts, expected = [], []
+    for photo in sorted(sample_dir().rglob("*.jpg"))[::12]:  # 10 photos, 2 of each class
+        image = Image.open(photo).convert("RGB")
+        w, h = image.size
+        group = [len(facts)]
+        facts.append(image_facts.image_facts(photo))
+        for share in (0.05, 0.10):
+            dx, dy = round(w * share), round(h * share)
+            cut_out = image.convert("RGBA")
+            cut_out.putalpha(Image.new("L", image.size, 0))
+            cut_out.paste(image.crop((dx, dy, w - dx, h - dy)), (dx, dy))
+            framed = Image.new("RGB", image.size, "black")
+            framed.paste(image.crop((dx, dy, w - dx, h - dy)), (dx, dy))
+            for name, copy in ((f"{len(facts)}.png", cut_out), (f"{len(facts)}.jpg", framed)):
+                copy.save(tmp_path / name)
+                group.append(len(facts))
+                facts.append(image_facts.image_facts(tmp_path / name))
+        expected.append(group)
+    assert dedup.groups_of(len(facts), dedup.split_pairs(facts)) == expected

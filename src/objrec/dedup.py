@@ -34,7 +34,14 @@ from typing import NamedTuple
 import numpy as np
 
 from objrec.config import check_field_types
-from objrec.image_facts import HASH_SIZE, TURNS, ImageFacts, hash_tells, mirrored_crop
+from objrec.image_facts import (
+    CENTRE_CROPS,
+    HASH_SIZE,
+    TURNS,
+    ImageFacts,
+    hash_tells,
+    mirrored_crop,
+)
 
 HASH_SPLIT = 24
 """Hash distance (bits of 256) at or below which ``split`` keeps two images together."""
@@ -223,12 +230,44 @@ def crop_pairs(
     usable = np.array([hash_tells(f) and bool(f.crops) for f in facts])
     if len(facts) < 2 or not usable.any():
         return np.zeros((0, 2), dtype=np.int64)
-    wholes = [_signs([f.phash for f in facts]).T, _signs([f.phash_mirror for f in facts]).T]
+    wholes = [_every([f.phash for f in facts]), _every([f.phash_mirror for f in facts])]
+    inside = _trimmed_of(facts, usable)
     crops = [
-        (*_nth_bits([f.crops for f in facts], usable, c), wholes[mirrored_crop(c) :])
+        (*_nth_bits([f.crops for f in facts], usable, c), _compared_with(c, wholes, inside))
         for c in range(max(len(f.crops) for f in facts))
     ]
     return _probed_pairs(crops, usable, max_distance, chunk, rows, on_rows)
+
+
+class _Compared(NamedTuple):
+    """Hashes a probe (a crop, a turn) is compared with: their signs as columns (``_signs(...).T``)
+    and the image each column is of, every image's or those of some (the trimmed hashes: a
+    third of Caltech-101's images have one, so their products are a third as long)."""
+
+    signs: np.ndarray
+    images: np.ndarray
+
+
+def _every(values: Sequence[int]) -> _Compared:
+    """Every image's hash of ``values`` (one an image), to compare probes with."""
+    return _Compared(_signs(values).T, np.arange(len(values)))
+
+
+def _trimmed_of(facts: Sequence[ImageFacts], usable: np.ndarray) -> _Compared | None:
+    """The trimmed hashes of the ``usable`` images that have one, None where none has."""
+    images = np.flatnonzero(usable & np.array([f.trimmed != 0 for f in facts]))
+    if not len(images):
+        return None
+    return _Compared(_signs([facts[i].trimmed for i in images.tolist()]).T, images)
+
+
+def _compared_with(c: int, wholes: list[_Compared], inside: _Compared | None) -> list[_Compared]:
+    """What crop hash ``c`` is compared with, as :func:`crop_distance` compares it: the other
+    image's whole hash and its mirror's (a mirrored centre crop its mirror's alone:
+    :func:`image_facts.mirrored_crop`), and a centre crop the other's trimmed hash too
+    (:data:`image_facts.CENTRE_CROPS`)."""
+    compared = wholes[mirrored_crop(c) :]
+    return [*compared, inside] if inside is not None and c < CENTRE_CROPS else compared
 
 
 def reframed_pairs(
@@ -245,12 +284,12 @@ def reframed_pairs(
     usable = np.array([hash_tells(f) for f in facts])
     if len(facts) < 2 or not usable.any():
         return np.zeros((0, 2), dtype=np.int64)
-    whole = _signs([f.phash for f in facts]).T
+    whole = _every([f.phash for f in facts])
     trimmed = np.array([u and f.trimmed != 0 for f, u in zip(facts, usable, strict=True)])
     inside = _packed([f.trimmed or f.phash for f in facts])
     turns = [f.turns for f in facts]
     probes = [(*_nth_bits(turns, usable, t), [whole]) for t in range(len(TURNS))]
-    probes.append((inside, trimmed, [whole, _unpacked(inside).T]))
+    probes.append((inside, trimmed, [whole, _Compared(_unpacked(inside).T, whole.images)]))
     return _probed_pairs(probes, usable, max_distance, chunk, rows, on_rows)
 
 
@@ -304,15 +343,27 @@ def _probes_near(probes, index: np.ndarray, least: float, both_ways: bool) -> np
         at = np.flatnonzero(have[index])  # the rows with this crop: all but a few
         block = _unpacked(bits[index[at]])
         for whole in wholes:
-            rows, cols, _ = _at_least(block, whole, least)
-            near[at[rows], cols] = True
-        for start in range(0, len(bits) if both_ways else 0, SIGN_ROWS):
-            crop = _unpacked(bits[start : start + SIGN_ROWS])
-            for whole in wholes:
-                rows, cols, _ = _at_least(crop, whole[:, index], least)
-                rows += start
-                near[cols[have[rows]], rows[have[rows]]] = True
+            rows, cols, _ = _at_least(block, whole.signs, least)
+            near[at[rows], whole.images[cols]] = True
+        if both_ways:
+            _near_theirs(near, (bits, have, wholes), index, least)
     return near
+
+
+def _near_theirs(near: np.ndarray, probe, index: np.ndarray, least: float) -> None:
+    """Mark in ``near`` (as :func:`_probes_near`'s) where ``probe`` of any image (its bits,
+    which images have it, the hashes it is compared with) is near a hash of image ``index[r]``."""
+    bits, have, wholes = probe
+    columns = []  # each one's columns of the images of ``index``, and their rows of ``near``
+    for whole in wholes:
+        mine = np.flatnonzero(np.isin(index, whole.images))
+        columns.append((whole.signs[:, np.searchsorted(whole.images, index[mine])], mine))
+    for start in range(0, len(bits), SIGN_ROWS):
+        crop = _unpacked(bits[start : start + SIGN_ROWS])
+        for signs, mine in columns:
+            rows, cols, _ = _at_least(crop, signs, least)
+            rows += start
+            near[mine[cols[have[rows]]], rows[have[rows]]] = True
 
 
 def _at_least(a: np.ndarray, b: np.ndarray, least: float):
@@ -508,15 +559,24 @@ def hash_distance(a: ImageFacts, b: ImageFacts) -> int:
 
 
 def crop_distance(a: ImageFacts, b: ImageFacts) -> int:
-    """Bits between one image's whole hash (or its mirror's) and a centre-crop hash of the other:
-    small when one is a centre crop of the other (``HASH_SIZE ** 2`` when there are no crops)."""
+    """Bits between one image's whole hash (or its mirror's) and a crop hash of the other, or
+    between one's trimmed hash and a centre-crop hash of the other: small when one is a crop of
+    the other, or the other with its own edge covered by a flat border (a cut-out's transparent
+    margin read as white, a frame drawn over the photo), whose inside is a centre crop of it
+    (``HASH_SIZE ** 2`` when there are no crops)."""
     distances = [
         int(whole ^ crop).bit_count()
         for x, y in ((a, b), (b, a))
         for c, crop in enumerate(y.crops)
-        for whole in (x.phash, x.phash_mirror)[mirrored_crop(c) :]
+        for whole in (x.phash, x.phash_mirror, *_inside(x, c))[mirrored_crop(c) :]
     ]
     return min(distances, default=HASH_SIZE * HASH_SIZE)
+
+
+def _inside(x: ImageFacts, c: int) -> tuple[int, ...]:
+    """``x``'s trimmed hash, where crop hash ``c`` of another image is compared with it: a
+    centre crop (:data:`image_facts.CENTRE_CROPS`) and ``x`` with a border trimmed."""
+    return (x.trimmed,) if x.trimmed and c < CENTRE_CROPS else ()
 
 
 def reframed_distance(a: ImageFacts, b: ImageFacts) -> int:

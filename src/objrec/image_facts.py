@@ -52,7 +52,11 @@ EDGE_CUTS = (0.04, 0.08, 0.12)
 missed every such copy of 5% or more (of 30 Caltech-101 photos). A crop's hash finds cuts within
 about 2% of its own, so two cuts are not enough, and a strip cut off two edges at once (a corner
 kept) is still missed: the audit's features find those."""
-CROP_COUNT = 2 * len(CROP_KEEP) + 4 * len(EDGE_CUTS)
+CENTRE_CROPS = 2 * len(CROP_KEEP)
+"""How many of an image's crop hashes (:attr:`ImageFacts.crops`) are of its centre crops and
+their mirrors, which come first: ``dedup.crop_distance`` compares them with another image's
+trimmed hash too."""
+CROP_COUNT = CENTRE_CROPS + 4 * len(EDGE_CUTS)
 """How many crop hashes ``image_facts`` takes of an image."""
 
 
@@ -65,7 +69,7 @@ def mirrored_crop(c: int) -> bool:
     products
     (``benchmarks/README.md``, "Centre crops between the scales"). Against the mirrored whole it
     stays: there it found 4 pairs the centre crop against the whole missed by 2-4 bits."""
-    return c < 2 * len(CROP_KEEP) and c % 2 == 1
+    return c < CENTRE_CROPS and c % 2 == 1
 
 
 DRAFT = 64

@@ -25,7 +25,7 @@ import numpy as np
 
 from objrec import dedup, facts_store, image_facts
 
-PAIRS_KEY = f"split{dedup.HASH_SPLIT} crop{dedup.CROP_SPLIT} turned trimmed v2 blank"
+PAIRS_KEY = f"split{dedup.HASH_SPLIT} crop{dedup.CROP_SPLIT} turned trimmed v2 blank masked"
 """What a kept set's pairs were decided by, beside the facts' own key (:func:`pairs_key`)."""
 MAX_SETS = 8
 """Sets kept, the most recently used: each is a folder's images (a split of each of 8 folders,
