@@ -2090,3 +2090,64 @@ def test_the_runs_own_report_edited_while_a_report_runs_is_named_and_kept(traine
     )
     assert page.read_bytes() == annotated
     assert [p.name for p in page.parent.iterdir() if p.name.startswith(".objrec-")] == []
+
+
+@pytest.mark.slow
+def test_the_overview_says_which_top1_to_report_and_a_methods_paragraph_of_the_run(
+    trained_run, tmp_path
+):
+    """newcomer63b: "Which accuracy goes in my thesis?": the page gave top-1 and, apart, top-1
+    with "unknown" counted wrong, and said neither which to report nor how to state the method.
+    Its Overview says which figure answers which question, and gives a methods paragraph whose
+    every figure is the run's own (its summary, config and evaluation), not typed in."""
+    from html import unescape
+
+    html = build_report(trained_run, tmp_path / "r.html", grad_cam=False).read_text()
+    shown = unescape(section(html, "overview").split('class="what-to-report"')[1])
+    m = json.loads((trained_run / "eval-test" / "metrics.json").read_text())
+    summary = json.loads((trained_run / "summary.json").read_text())
+    config = json.loads((trained_run / "config.json").read_text())
+    top1, n = f"{100 * m['top1']:.2f}%", m["n"]
+    interval = f"{100 * m['top1_low']:.2f}-{100 * m['top1_high']:.2f}%"
+    assert m["known_kept"] < 1  # the tiny run says some test images are unknown
+    assert f"Report top-1, {top1} (95% interval {interval}) on {n} test images, as the" in shown
+    assert (
+        f'Report top-1 with "unknown" counted wrong, {100 * m["top1_at_threshold"]:.2f}%' in shown
+    )
+    methods = shown.split('class="methods">')[1].split("</blockquote>")[0]
+    counts = summary["n_images"]
+    assert f"into {counts['train']} for training, {counts['valid']} for validation and {n} for" in (
+        methods
+    )
+    assert f"top-1 accuracy was {top1} (95% Wilson interval {interval})" in methods
+    heads = {1: "A head", 2: "Two heads", 3: "Three heads", 5: "Five heads"}[config["heads"]]
+    assert f"{heads}" in methods and "kept frozen" in methods
+    assert f"at most {config['epochs']} epochs" in methods
+    assert f"epoch {summary['best_epoch']} of the {summary['epochs_run']} run" in methods
+    said_unknown = round(n * (1 - m["known_kept"]))
+    assert f"{said_unknown} of the {n} test images were answered so" in methods
+    assert f"chosen on {m['unknown_threshold_images']} validation images" in methods
+    assert "untrained (a body for objrec's tests)" in methods  # never "ImageNet" for it
+
+
+def test_evaluate_says_which_top1_to_report_in_a_line_only_where_the_two_differ():
+    """evaluate's short form of the report's advice: said where some images were answered
+    "unknown" (two top-1s to choose from), on lines a terminal shows whole; nothing where none
+    was (one figure)."""
+    from objrec.cli.evaluation import confidence_lines
+    from objrec.evaluation_metrics import EvaluationMetrics
+
+    fields = {"n": 40, "loss": 0.2, "top1": 0.95, "top5": None, "mean_class_top1": 0.95}
+    fields |= {"macro_recall": 0.95, "weighted_recall": 0.95, "macro_f1": 0.9, "weighted_f1": 0.9}
+    fields |= {"n_groups": 40, "unknown_score": "msp", "unknown_threshold": 0.3}
+    fields |= {"unknown_score_readable": False, "unknown_threshold_images": 40}
+    fields |= {"known_kept": 0.9, "top1_at_threshold": 0.875, "unknown_by_class": []}
+    fields |= {"temperature": 1.0, "ece_before_calibration": 0.05, "ece": 0.05}
+    fields |= {"ece_by_chance": 0.04, "overconfidence": None}
+    lines = "\n".join(confidence_lines(EvaluationMetrics.from_json(fields)))
+    assert "to report: top-1 95.00% for how well it tells the classes apart;" in lines
+    assert "87.50% (unknown counted wrong) for how often a photo of them gets its class" in lines
+    advice = lines.split("  to report: ")[1]
+    assert advice.count("\n") == 2 and max(len(line) for line in advice.splitlines()) <= 100
+    every = fields | {"known_kept": 1.0, "top1_at_threshold": 0.95}
+    assert "to report" not in "\n".join(confidence_lines(EvaluationMetrics.from_json(every)))

@@ -563,6 +563,9 @@ def write_report(
     roots, names = [used] if used is not None else [], page_names(out, run, folders, data)
     evaluated, saliency_rows = evaluation_context(run, evaluation, meta.classes, roots, names)
     context = run_context(run, meta, names) | evaluated
+    context |= what_to_report(
+        meta, context["summary"], evaluated["metrics"], evaluated["evaluated"]
+    )
     context |= saliency_context(run, saliency_rows, reporter, grad_cam, roots, read)
     if folders.shown is not None:
         context |= data_context(folders.shown, meta, reporter, names)
@@ -606,6 +609,21 @@ def refuse_inside_read(out: Path, folders: ReportFolders) -> None:
     ``force`` it is gone with the class folder."""
     for folder in dict.fromkeys(f for f in folders if f is not None):
         refuse_inside(out, folder)
+
+
+def what_to_report(
+    meta: RunMeta, summary: dict[str, Any], metrics: EvaluationMetrics, evaluated: dict[str, str]
+) -> dict[str, Any]:
+    """The Overview's "What to report": which figure answers which question
+    (``methods.which_figure``) and a methods paragraph built from the run's records
+    (``methods.methods_paragraph``), the evaluated images named as the page names them
+    (``evaluated``: ``eval_dir.evaluated_words``)."""
+    from objrec.methods import methods_paragraph, which_figure
+
+    return {
+        "which_figure": which_figure(metrics, evaluated["images"]),
+        "methods": methods_paragraph(meta, summary, metrics, evaluated["images"]),
+    }
 
 
 def report_template() -> Template:

@@ -945,7 +945,10 @@ def confidence_lines(
             *unknown_class_lines(metrics.at_threshold.unknown_by_class),
             *threshold_words(metrics.unknown),
         ]
-    return lines
+    from objrec.methods import report_line
+
+    said = clauses_on_lines(report_line(metrics), width=94).splitlines()
+    return lines + [f"  {line}" for line in said]
 
 
 def unknown_answer_line(a: AtThreshold, evaluated: str) -> str:
