@@ -80,12 +80,12 @@ def split_data(tmp_path_factory) -> Path:
     return root
 
 
-def torchrun_train(script: Path, data: Path, out: Path) -> list[str]:
-    """The command of ``objrec train data --out out`` with :data:`ARGS` for one epoch, started by
-    torchrun as 2 ranks running ``script`` (which ends by calling objrec's CLI)."""
+def torchrun_train(script: Path, data: Path, out: Path, epochs: int = 1) -> list[str]:
+    """The command of ``objrec train data --out out`` with :data:`ARGS` for ``epochs`` epochs,
+    started by torchrun as 2 ranks running ``script`` (which ends by calling objrec's CLI)."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
     command += ["2", str(script), "train", str(data), "--out", str(out)]
-    return [*command, *ARGS, "--epochs", "1"]
+    return [*command, *ARGS, "--epochs", str(epochs)]
 
 
 @pytest.fixture(scope="module")
@@ -397,12 +397,13 @@ sys.exit(main(sys.argv[1:]))
 """``objrec`` in a process whose cache folder is its rank's own."""
 
 
-def refused(root: Path, script: str, name: str, env: dict[str, str]) -> str:
+def refused(root: Path, script: str, name: str, env: dict[str, str], epochs: int = 1) -> str:
     """What the torchrun of ``script`` (written as ``root / name``.py) training the module's
-    split folder into ``root / name`` said on stderr, as one line: it must fail."""
+    split folder into ``root / name`` for ``epochs`` epochs said on stderr, as one line: it must
+    fail."""
     path = root / f"{name}.py"
     path.write_text(script)
-    command = torchrun_train(path, root / "data", root / name)
+    command = torchrun_train(path, root / "data", root / name, epochs)
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     said = " ".join(done.stderr.split())  # as one line, however the terminal wrapped it
     assert done.returncode != 0, said[-3000:]
@@ -523,6 +524,48 @@ def test_a_rank_whose_peer_failed_alone_stops_at_once_saying_so(split_data):
         "and writing the run: its own error says why, and this rank stops with it" in said
     ), said[-3000:]
     assert "did not expect" not in said and "stopped by torchrun" not in said
+
+
+DIVERGES_AT_EPOCH_2 = """
+import importlib, os, sys, time
+
+engine, recipe = importlib.import_module("objrec.engine"), importlib.import_module("objrec.train")
+finite, keep = engine.require_finite, recipe.keep_best_so_far
+def planted(epoch, train, valid):  # on every rank, as the all-reduced losses decide it
+    if epoch == 2:
+        raise engine.Diverged(epoch, "validation", float("nan"))
+    finite(epoch, train, valid)
+def slowly(*args, **kwargs):
+    time.sleep(2)  # as the default head's keep: its state read back, its model written
+    return keep(*args, **kwargs)
+engine.require_finite, recipe.keep_best_so_far = planted, slowly
+from objrec.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+"""``objrec`` in a process whose loss diverges at epoch 2, rank 0 keeping the run slowly."""
+
+
+def test_a_loss_diverged_under_torchrun_keeps_the_best_model_and_every_rank_says_so_alike(
+    split_data,
+):
+    """review64a M1: under torchrun a diverged loss made every rank raise at once; rank 1 exited,
+    torchrun stopped rank 0 (SIGTERM) as it wrote the run so far, and the best model was lost,
+    rank 1's advice (no ``--force``) refused by the folder it left. The other ranks now wait for
+    rank 0 to keep the run, and say its words (L2: rank 1's sentence differed)."""
+    import os
+
+    root = split_data
+    env = {**os.environ, "OBJREC_CACHE": str(root / "cache-diverges")}
+    said = refused(root, DIVERGES_AT_EPOCH_2, "diverges", env, epochs=3)
+    out = root / "diverges"
+    sentence = (
+        "error: the validation loss is NaN at epoch 2: training diverged; the best model before "
+        f"it (epoch 1) is in {out / BEST}; start it again with a lower --lr than 0.01 and --force"
+    )
+    assert sentence in said, said[-3000:]
+    assert (out / BEST).is_file(), sorted(p.name for p in out.iterdir())
+    assert said.count("training diverged") == said.count(sentence), said[-3000:]
+    assert "stopped by torchrun" not in said
 
 
 def test_a_rank_that_waits_longer_than_the_timeout_for_rank_0_says_what_it_waited_for(

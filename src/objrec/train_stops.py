@@ -25,7 +25,9 @@ and which the one handler around the run reads (:func:`said_on_a_stop`). By phas
 A forced run over an earlier one writes nothing over it: the earlier model stays until this run's
 is written whole. An error that is neither Ctrl-C (or SIGTERM), a diverged loss nor a full disk
 of the run folder is raised as it is, and so is every stop of a rank other than 0 under torchrun
-(rank 0 says what was kept). Each stop says, in one sentence, what it left and how to go on.
+(rank 0 says what was kept), but a diverged loss, which every rank raises at once: the others
+wait for rank 0 to keep the run so far, and say its words (:func:`said_together`). Each stop
+says, in one sentence, what it left and how to go on.
 """
 
 from __future__ import annotations
@@ -167,13 +169,52 @@ def run_stops(
 def said_on_a_stop(run: RunStops) -> Iterator[None]:
     """The one handler around a run of ``train``: a stop (Ctrl-C, SIGTERM, an error) kept and
     said by rank 0 as its phase decides (:data:`BY_PHASE`, the module's docstring); raised as it
-    is by another rank, and where the phase leaves it so."""
+    is by another rank, and where the phase leaves it so; a diverged loss under torchrun is said
+    by every rank in rank 0's words, once rank 0 has kept the run (:func:`said_together`)."""
     try:
         yield
     except BaseException as stop:
+        if isinstance(stop, Diverged) and run.world.distributed:
+            said_together(run, stop)
         if run.world.main:
             BY_PHASE[run.phase](run, stop)
         raise
+
+
+KEEPING = "rank 0 keeping the run so far"
+"""What the other ranks wait for after a stop every rank raises at once (:func:`said_together`)."""
+
+
+def said_together(run: RunStops, stop: Diverged) -> NoReturn:
+    """A diverged loss under torchrun, which every rank raises at once (decided on the
+    all-reduced losses): rank 0 keeps the run so far and says it as its phase decides
+    (:data:`BY_PHASE`); the other ranks wait for its sentence (:meth:`World.share`) and raise the
+    same words. Rank 1 raised at once, torchrun stopped rank 0 as it wrote the run, and the best
+    model so far was lost, the folder left needing ``force=True`` for the advice rank 1 gave
+    without it (review64a M1). Rank 0 shares its sentence even when its keep fails, so that no
+    rank waits for ever; one whose process ends meanwhile frees the others within a second
+    (``World.waiting_for``)."""
+    if not run.world.main:
+        shared = run.world.share(None, KEEPING)
+        if shared is None:
+            raise stop
+        raise ObjrecError(shared) from None
+    try:
+        BY_PHASE[run.phase](run, stop)
+    except BaseException as said:
+        share_quietly(run.world, str(said) if isinstance(said, ObjrecError) else None)
+        raise
+    share_quietly(run.world, None)
+    raise stop
+
+
+def share_quietly(world: World, sentence: str | None) -> None:
+    """Rank 0's ``sentence`` given to the others, its own error kept whatever their wait says (a
+    rank whose process ended: ``World.waiting_for``'s sentence)."""
+    try:
+        world.share(sentence, KEEPING)
+    except (ObjrecError, RuntimeError) as failed:
+        log.debug("the other ranks did not take rank 0's sentence (%s)", failed)
 
 
 def before_the_epochs(run: RunStops, stop: BaseException) -> None:
