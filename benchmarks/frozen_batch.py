@@ -4,7 +4,9 @@
 
 Each batch size runs in its own process (peak memory is per process): the body is built and
 exported to ONNX as ``objrec train`` does it (``runtime.make_runner``), one warm-up batch runs, then
-``--repeats`` timed batches. Prints images/s and the process's peak resident memory side by side.
+``--repeats`` timed batches. Prints each size's images/s (the median of its timed batches) and the
+process's peak resident memory as it ends, then the sizes' medians side by side, each with its
+ratio to the first size's.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+from _medians import median_table
 
 from objrec.backbones import build_body, get_backbone
 from objrec.config import DEFAULT_BACKBONE
@@ -31,12 +35,13 @@ def measure(backbone: str, batch: int, repeats: int, onnx_path: Path) -> dict:
     run, used = make_runner(build_body(spec).eval(), size, "auto", onnx_path)
     x = torch.randn(batch, 3, size, size)
     run(x)
-    start = time.perf_counter()
+    rates = []
     for _ in range(repeats):
+        start = time.perf_counter()
         run(x)
-    seconds = time.perf_counter() - start
+        rates.append(batch / (time.perf_counter() - start))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
-    return {"batch": batch, "runner": used, "images_s": repeats * batch / seconds, "peak_gib": peak}
+    return {"batch": batch, "runner": used, "images_s": rates, "peak_gib": peak}
 
 
 def main() -> None:
@@ -50,7 +55,9 @@ def main() -> None:
         default=[16, 32, 64],
         help="frozen-pass batch sizes compared",
     )
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes per batch size")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed passes per batch size (the median is printed)"
+    )
     parser.add_argument(
         "--backbone", default=DEFAULT_BACKBONE, help="body measured [default: objrec's default]"
     )
@@ -64,6 +71,7 @@ def main() -> None:
         f"{args.backbone}: {args.repeats} timed batches after a warm-up, each size in its process"
     )
     print(f"{'batch':>6s} {'images/s':>9s} {'peak GiB':>9s}")
+    rates: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "body.onnx"  # exported by the first child, reused by the others
         for batch in args.batches:
@@ -75,9 +83,11 @@ def main() -> None:
                 text=True,
             ).stdout
             r = json.loads(out.strip().splitlines()[-1])
-            print(
-                f"{batch:6d} {r['images_s']:9.1f} {r['peak_gib']:9.2f}  ({r['runner']})", flush=True
-            )
+            rates[f"batch {batch}"] = r["images_s"]
+            median = statistics.median(r["images_s"])
+            print(f"{batch:6d} {median:9.1f} {r['peak_gib']:9.2f}  ({r['runner']})", flush=True)
+    print(f"\nimages/s, medians of {args.repeats} batches:")
+    print("\n".join(median_table(rates, "images/s", digits=1)))
 
 
 if __name__ == "__main__":

@@ -15,12 +15,16 @@ reports as pushed through the frozen bodies (``objrec train --json``'s ``frozen_
 it had to hash, the wall time of the whole ``objrec train`` process, its ratio to the cold run's,
 where train's own time went (``seconds`` of its summary: the frozen pass or store lookups, the head
 fit and its epochs, the calibration), its peak resident memory, and the best validation loss.
+``--repeats`` runs the whole sequence again from a new link farm and an empty store, with the
+same edits (the same ``--seed``); after the runs' tables, each step's median wall time over the
+runs and its ratio to the cold train's (the ratio of the medians, and the median of each run's
+own ratio).
 objrec's bytecode is compiled first (``_sampling.compiled_objrec``; ``--no-bytecode`` leaves it),
 so that no run compiles objrec's sources where ``PYTHONDONTWRITEBYTECODE`` is set, as a user's
 installed objrec does not. Run it alone, under the CPU lock:
 
     flock /tmp/objrec-cpu.lock python benchmarks/incremental.py --split /work/splits/s0 \\
-        [--graphs-from ~/.cache/objrec] [-- TRAIN OPTIONS, e.g. --head-precision fp32]
+        [--graphs-from ~/.cache/objrec] [--repeats 3] [-- TRAIN OPTIONS, e.g. --head-precision fp32]
 """
 
 from __future__ import annotations
@@ -36,9 +40,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from _medians import median_table
 from _sampling import SPLIT, SPLIT_HELP, compiled_objrec
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "caltech101"
+COLD = "cold train"
 
 
 def link_farm(split: Path, out: Path) -> None:
@@ -129,7 +135,14 @@ def main() -> None:
         help="Caltech-101's Faces class folder (the class the edits add) [default: beside the shared Caltech-101]",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the edits")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folders")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs of the whole sequence, each from a new link farm and empty store (medians are "
+        "printed)",
+    )
     parser.add_argument("--backbone", help="passed to objrec train (default: objrec's default)")
     parser.add_argument(
         "--graphs-from",
@@ -149,6 +162,29 @@ def main() -> None:
         "extra", nargs="*", help="more options passed to every objrec train (after --)"
     )
     args = parser.parse_args()
+    extra = (["--backbone", args.backbone] if args.backbone else []) + args.extra
+    made = (
+        f"graphs copied from {args.graphs_from}"
+        if args.graphs_from
+        else "graphs made by the cold run"
+    )
+    options = f", with {' '.join(extra)}" if extra else ""
+    if not args.no_bytecode:
+        made += f"; bytecode of {compiled_objrec(dict(os.environ))} compiled first"
+    walls: dict[str, list[float]] = {}
+    for number in range(args.repeats):
+        print(
+            f"\nrun {number + 1} of {args.repeats}: objrec train on {args.split}{options} ({made}),"
+        )
+        for name, wall in one_run(args, extra):
+            walls.setdefault(name, []).append(wall)
+    print(f"\nwall seconds, medians of {args.repeats} runs:")
+    print("\n".join(median_table(walls, "s", baseline=COLD, digits=1)))
+
+
+def one_run(args: argparse.Namespace, extra: list[str]) -> list[tuple[str, float]]:
+    """The cold train and the four edits from a new link farm and an empty store, each step's row
+    printed as it ends: each step's name and wall seconds."""
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="objrec-incremental-"))
     data, cache = root / "data", root / "cache"
@@ -162,16 +198,7 @@ def main() -> None:
         ("(c) a new class of 40 images", lambda: new_class(data, args.faces, rng)),
         ("(d) 200 images removed", lambda: remove(data, rng)),
     ]
-    extra = (["--backbone", args.backbone] if args.backbone else []) + args.extra
-    made = (
-        f"graphs copied from {args.graphs_from}"
-        if args.graphs_from
-        else "graphs made by the cold run"
-    )
-    options = f", with {' '.join(extra)}" if extra else ""
-    if not args.no_bytecode:
-        made += f"; bytecode of {compiled_objrec(dict(os.environ))} compiled first"
-    print(f"objrec train on {args.split}{options} (link farm in {root}; {made}), in order:")
+    print(f"link farm in {root}, in order:")
     print(
         "| step | train images | image views computed | from the store | files hashed "
         "| wall s | / cold | frozen pass / head fit (epochs) / calibration s | peak MiB "
@@ -179,12 +206,13 @@ def main() -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
     cold = objrec_train(data, root / "run-cold", cache, extra)
-    print(row("cold train", cold, cold["wall"]), flush=True)
+    print(row(COLD, cold, cold["wall"]), flush=True)
+    walls = [(COLD, cold["wall"])]
     for i, (name, edit) in enumerate(steps):
         edit()
-        print(
-            row(name, objrec_train(data, root / f"run-{i}", cache, extra), cold["wall"]), flush=True
-        )
+        result = objrec_train(data, root / f"run-{i}", cache, extra)
+        print(row(name, result, cold["wall"]), flush=True)
+        walls.append((name, result["wall"]))
     precision = cold["precision"]
     print(
         f"\nbody in {precision['used']}, head trained in {precision.get('head', 'fp32')} "
@@ -192,6 +220,7 @@ def main() -> None:
     )
     if not args.keep:
         shutil.rmtree(root)
+    return walls
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Without the cap the short side's resize to 240 pixels makes the strip 2.4 million pixels long; with
 it (``transforms.MAX_ASPECT``) its centre part is resized. Prints the median seconds of ``--repeat``
-views and the peak memory each way added (the capped way first, so that its peak is its own).
+views and the peak memory each way added (the capped way first, so that its peak is its own), then
+the medians side by side with the uncapped way's ratio to the capped one's.
 
     python benchmarks/strip_resize.py
 """
@@ -16,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _medians import median_table
 from PIL import Image
 from torchvision.transforms import v2
 
@@ -31,8 +33,8 @@ def uncapped(data: DataConfig) -> v2.Compose:
     return v2.Compose(steps)
 
 
-def measure(transform, image, repeat: int) -> tuple[float, float]:
-    """Median seconds of one view, and the peak memory (MiB) the views added."""
+def measure(transform, image, repeat: int) -> tuple[list[float], float]:
+    """The seconds of each view, and the peak memory (MiB) the views added."""
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seconds = []
     for _ in range(repeat):
@@ -40,7 +42,7 @@ def measure(transform, image, repeat: int) -> tuple[float, float]:
         transform(image)
         seconds.append(time.perf_counter() - start)
     added = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    return statistics.median(seconds), added
+    return seconds, added
 
 
 def main() -> None:
@@ -55,9 +57,13 @@ def main() -> None:
         Image.new("RGB", (20_000, 2), (200, 40, 40)).save(path)
         image = open_image(path)
     build_transforms(data)(Image.new("RGB", (300, 200)))  # imports and kernels, not timed
+    runs: dict[str, list[float]] = {}
     for name, transform in (("capped", build_transforms(data)), ("uncapped", uncapped(data))):
-        seconds, added = measure(transform, image, args.repeat)
-        print(f"{name:9s} {seconds:8.3f} s per view   peak memory +{added:6.0f} MiB")
+        runs[name], added = measure(transform, image, args.repeat)
+        median = statistics.median(runs[name])
+        print(f"{name:9s} {median:8.3f} s per view   peak memory +{added:6.0f} MiB")
+    print(f"\nseconds per view, medians of {args.repeat}:")
+    print("\n".join(median_table(runs, "s", digits=4)))
 
 
 if __name__ == "__main__":

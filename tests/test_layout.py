@@ -304,6 +304,55 @@ def test_every_benchmark_script_runs_only_under_its_main_guard():
     assert wrong == []
 
 
+TIMING_SCRIPTS = (
+    "serve_load.py",
+    "audit_vs_train.py",
+    "store_read.py",
+    "frozen_batch.py",
+    "strip_resize.py",
+    "incremental.py",
+)
+"""review64b M3: speed figures from scripts that printed one run's figure, a mean, or no ratio."""
+
+
+@pytest.mark.slow
+def test_each_timing_benchmark_repeats_and_prints_medians_beside_ratios_of_one_run():
+    """Speed is shown by benchmarks printing measured ratios side by side in one run, as medians
+    of repeats. Six scripts printed one run's figures (serve_load, audit_vs_train, incremental), a
+    mean (frozen_batch), a ratio only across separate runs (store_read) or no ratio
+    (strip_resize): each takes ``--repeats`` (``--repeat``) and prints ``_medians.median_table``."""
+    trees = dict(benchmark_trees())
+    lacking = []
+    for name in TIMING_SCRIPTS:
+        source = ast.unparse(trees[name])
+        repeats = "'--repeats'" in source or "'--repeat'" in source
+        if (
+            not (repeats and "from _medians import median_table" in source)
+            or "median_table(" not in source.split("from _medians import median_table", 1)[1]
+        ):
+            lacking.append(name)
+    assert lacking == []
+
+
+def test_the_benchmarks_median_table_gives_each_arm_its_median_and_ratio_to_the_baseline():
+    """The last table of a timing benchmark: each arm's median of its rounds and range, the ratio
+    of its median to the baseline's and the median of each round's own ratio (rounds of one arm
+    pair with the baseline's only where each has a figure for every round)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "_medians.py"
+    spec = importlib.util.spec_from_file_location("_medians", path)
+    assert spec is not None and spec.loader is not None
+    medians = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(medians)
+    runs = {"train": [10.0, 20.0, 12.0], "audit": [11.0, 30.0, 12.0], "warm": [2.0, 3.0]}
+    assert medians.median_table(runs, "s", baseline="train", digits=1) == [
+        "| arm | rounds | median s | range | / train (medians) | / train (each round's) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| train | 3 | 12.0 | 10.0 to 20.0 | 1.000 | 1.000 |",
+        "| audit | 3 | 12.0 | 11.0 to 30.0 | 1.000 | 1.100 |",
+        "| warm | 2 | 2.5 | 2.0 to 3.0 | 0.208 | - |",
+    ]
+
+
 @pytest.mark.slow
 def test_every_module_a_benchmark_imports_at_its_top_is_installed():
     """serve_load.py imported httpx at its top, which the test extra no longer installs (77ae9ca
