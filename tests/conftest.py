@@ -451,8 +451,8 @@ def made_once(request: pytest.FixtureRequest, name: str, make: Callable[[Path], 
 TYPE_CHECKED = ("test_config.path_like_settings", "test_docs.python_api_page")
 """The scripts mypy checks in one run for the session, each ``MODULE.NAME``: the test module
 ``MODULE``'s ``NAME_script()`` gives its text. mypy takes 15 to 20 s from a cold cache and about
-1 s from a warm one: a run of each, the page's with other options (union-attr left out), made
-the other's cache stale, and two workers ran both."""
+1 s from a warm one: a run of each with other options made the other's cache stale, and two
+workers ran both."""
 
 
 @pytest.fixture(scope="session")
